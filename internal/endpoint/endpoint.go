@@ -1,0 +1,67 @@
+// Package endpoint parses the addresses shout's commands take:
+// host:port, tcp://host:port, udp://host:port and unix:///path.
+package endpoint
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Endpoint is one transport and address.
+type Endpoint struct {
+	Network string // "tcp", "udp" or "unix"
+	Address string // host:port, or a socket path for unix
+}
+
+// String returns the endpoint as a URL: tcp://127.0.0.1:8080, unix:///tmp/s.
+func (e Endpoint) String() string { return e.Network + "://" + e.Address }
+
+// ErrBadAddress is wrapped by every error Parse returns.
+var ErrBadAddress = errors.New("bad address")
+
+// Parse reads s as an endpoint. Without a scheme, s is host:port (or a
+// bare port on 127.0.0.1) and gets each network in plain, in order: serve
+// passes tcp and udp, connect passes tcp.
+func Parse(s string, plain ...string) ([]Endpoint, error) {
+	scheme, rest, found := strings.Cut(s, "://")
+	if !found {
+		rest, scheme = s, ""
+	}
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrBadAddress, s, why) }
+	switch scheme {
+	case "unix":
+		if rest == "" {
+			return nil, bad("no socket path (want unix:///path/to/socket)")
+		}
+		return []Endpoint{{"unix", rest}}, nil
+	case "tcp", "udp", "":
+	default:
+		return nil, bad("unknown scheme " + strconv.Quote(scheme) + " (want tcp://, udp:// or unix://)")
+	}
+	if _, err := strconv.ParseUint(rest, 10, 16); err == nil {
+		rest = net.JoinHostPort("127.0.0.1", rest)
+	}
+	_, port, err := net.SplitHostPort(rest)
+	if err != nil {
+		return nil, bad("want host:port, [ipv6]:port or a scheme (" + strings.TrimPrefix(err.Error(), "address "+rest+": ") + ")")
+	}
+	if port == "" {
+		return nil, bad("no port")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		if _, err := net.LookupPort("tcp", port); err != nil { // a service name, as net.Listen takes
+			return nil, bad("port " + strconv.Quote(port) + " is not a number from 0 to 65535")
+		}
+	}
+	if scheme != "" {
+		return []Endpoint{{scheme, rest}}, nil
+	}
+	eps := make([]Endpoint, len(plain))
+	for i, network := range plain {
+		eps[i] = Endpoint{network, rest}
+	}
+	return eps, nil
+}
