@@ -224,8 +224,8 @@ const (
 // table is one generated mapping (see gen.go).
 type table struct {
 	maxExpansion int
-	plainASCII   bool      // ASCII maps exactly a–z → A–Z
-	index        []uint16  // rune>>6 → block in mapValues; runes past it do not change
+	plainASCII   bool     // ASCII maps exactly a–z → A–Z
+	index        []uint16 // rune>>6 → block in mapValues; runes past it do not change
 	class        [256]uint8
 }
 

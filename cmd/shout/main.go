@@ -1,0 +1,93 @@
+// Command shout is an always-on, concurrent TCP and UDP server that
+// answers every message with its uppercase, the client that talks to it,
+// and a load generator that measures it. Run shout --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+type cli struct {
+	Serve   serveCmd   `cmd:"" help:"Serve uppercase over TCP, UDP and Unix sockets (default 127.0.0.1:8080, TCP and UDP)."`
+	Version versionCmd `cmd:"" help:"Print shout's version."`
+}
+
+// stdio is what every command's Run receives: the process's streams and a
+// context that ends when the command should stop.
+type stdio struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// exitError ends a command with a status and, if msg is set, one line.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// kongExit carries an exit status out of kong's help and version flags.
+type kongExit int
+
+// run is shout's whole command line: it parses args, runs one command and
+// returns the exit status. Errors reach stderr as one line, "shout: ...".
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("shout"),
+		kong.Description("An uppercase server, its client and its load generator.\n\n"+
+			"Every flag can also be set from the environment: --max-conns as SHOUT_MAX_CONNS, and so on."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(kongExit(code)) }),
+		kong.DefaultEnvars("SHOUT"),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "shout: %v\n", err)
+		return 2
+	}
+	defer func() {
+		switch r := recover().(type) {
+		case nil:
+		case kongExit:
+			code = int(r)
+		default:
+			panic(r)
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "shout: %v\n", err)
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "Run 'shout --help' for usage.\n")
+		}
+		return 2
+	}
+	err = kctx.Run(&stdio{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr})
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "shout: %s\n", ee.msg)
+		}
+		return ee.code
+	default:
+		fmt.Fprintf(stderr, "shout: %v\n", err)
+		return 1
+	}
+}

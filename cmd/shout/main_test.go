@@ -1,0 +1,17 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain makes this test binary also the shout command, on $PATH, for
+// the scripts and the process tests.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"shout": main})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{Dir: "testdata/script", Cmds: scriptCmds})
+}

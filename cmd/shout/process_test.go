@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"shout/server"
+	"shout/upper"
+)
+
+const bound = 10 * time.Second
+
+// serveProc is a `shout serve` process started by a test.
+type serveProc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	addrs map[string]string // network → address it listens on
+	mu    sync.Mutex
+	log   bytes.Buffer
+	done  chan error
+}
+
+var listening = regexp.MustCompile(`listening on (\w+)://(\S+?)["\s]`)
+
+// startServe runs shout serve with args and waits for its listeners.
+func startServe(t *testing.T, env []string, args ...string) *serveProc {
+	t.Helper()
+	p := &serveProc{t: t, addrs: map[string]string{}, done: make(chan error, 1)}
+	p.cmd = exec.Command("shout", append([]string{"serve"}, args...)...)
+	p.cmd.Env = append(os.Environ(), env...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		readySent := false
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.log.WriteString(line + "\n")
+			if m := listening.FindStringSubmatch(line + " "); m != nil {
+				p.addrs[m[1]] = m[2]
+			}
+			// serving datagrams is logged at debug only; the last listener
+			// line is followed by nothing we can wait on, so count them.
+			if !readySent && len(p.addrs) == p.want(args) {
+				close(ready)
+				readySent = true
+			}
+			p.mu.Unlock()
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-ready
+	})
+	select {
+	case <-ready:
+	case err := <-p.done:
+		t.Fatalf("shout serve exited: %v\n%s", err, p.logText())
+	case <-time.After(bound):
+		t.Fatalf("shout serve did not listen within %v\n%s", bound, p.logText())
+	}
+	return p
+}
+
+// want is how many distinct networks the arguments listen on.
+func (p *serveProc) want(args []string) int {
+	n := map[string]bool{}
+	plain := true
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		plain = false
+		switch {
+		case strings.HasPrefix(a, "tcp://"):
+			n["tcp"] = true
+		case strings.HasPrefix(a, "udp://"):
+			n["udp"] = true
+		case strings.HasPrefix(a, "unix://"):
+			n["unix"] = true
+		default:
+			n["tcp"], n["udp"] = true, true
+		}
+	}
+	if plain {
+		return 2
+	}
+	return len(n)
+}
+
+func (p *serveProc) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func (p *serveProc) addr(network string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addrs[network]
+}
+
+// wait waits for the process to exit and returns its exit status.
+func (p *serveProc) wait() int {
+	p.t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(bound):
+		p.t.Fatalf("shout serve did not exit within %v\n%s", bound, p.logText())
+		return -1
+	}
+}
+
+func exchange(t *testing.T, network, addr, msg string) string {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4*len(msg))
+	n, err := io.ReadAtLeast(c, buf, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(buf[:n])
+}
+
+func TestServeSIGTERMThenRestart(t *testing.T) {
+	p := startServe(t, nil, "127.0.0.1:0")
+	addr := p.addr("tcp")
+	if p.addr("udp") != addr {
+		t.Fatalf("tcp on %s, udp on %s: want the same port", addr, p.addr("udp"))
+	}
+	if got := exchange(t, "udp", addr, "hello egon 哈哈哈"); got != "HELLO EGON 哈哈哈" {
+		t.Errorf("udp: got %q", got)
+	}
+	c, err := net.DialTimeout("tcp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "hello egon 哈哈哈\n")
+	got := make([]byte, len("HELLO EGON 哈哈哈\n"))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "HELLO EGON 哈哈哈\n" {
+		t.Fatalf("tcp: got %q, %v", got, err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d after SIGTERM with a client connected, want 0\n%s", code, p.logText())
+	}
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Errorf("client after shutdown: %q, %v; want EOF", rest, err)
+	}
+	if !strings.Contains(p.logText(), "reason=shutdown") {
+		t.Errorf("no close with reason shutdown:\n%s", p.logText())
+	}
+	// At once, on the same port.
+	q := startServe(t, nil, addr)
+	if got := exchange(t, "tcp", q.addr("tcp"), "again"); got != "AGAIN" {
+		t.Errorf("after restart: got %q", got)
+	}
+}
+
+func TestServeSecondSignalStopsAtOnce(t *testing.T) {
+	p := startServe(t, nil, "--shutdown-timeout=1h", "tcp://127.0.0.1:0")
+	c, err := net.DialTimeout("tcp", p.addr("tcp"), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Never read: the server blocks writing replies.
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	chunk := bytes.Repeat([]byte("z"), 64<<10)
+	for range 4096 {
+		if _, err := c.Write(chunk); err != nil {
+			break
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(syscall.SIGINT)
+	p.wait()
+	if !strings.Contains(p.logText(), "second signal") {
+		t.Errorf("no second-signal line:\n%s", p.logText())
+	}
+}
+
+func TestServeAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := exec.Command("shout", "serve", "tcp://"+ln.Addr().String()).CombinedOutput()
+	if code := exitCode(err); code != 1 || !regexp.MustCompile(`^shout: listen tcp 127.0.0.1:\d+: bind: address already in use\n$`).Match(out) {
+		t.Errorf("status %d, output %q", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func TestServeUnixSocketAfterKill(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "shout.sock")
+	p := startServe(t, nil, "unix://"+sock)
+	if got := exchange(t, "unix", sock, "über"); got != "ÜBER" {
+		t.Errorf("got %q", got)
+	}
+	p.cmd.Process.Kill() // leaves the socket file behind
+	p.wait()
+	q := startServe(t, nil, "unix://"+sock)
+	if got := exchange(t, "unix", sock, "again"); got != "AGAIN" {
+		t.Errorf("after restart: got %q", got)
+	}
+	q.cmd.Process.Signal(syscall.SIGINT)
+	if code := q.wait(); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
+func TestServeEnvAndJSONLogs(t *testing.T) {
+	p := startServe(t, []string{"SHOUT_MODE=ascii", "SHOUT_LOG_FORMAT=json", "SHOUT_VERBOSE=true"}, "tcp://[::1]:0")
+	if got := exchange(t, "tcp", p.addr("tcp"), "straße\x1b"); got != "STRAßE\x1b" {
+		t.Errorf("ascii mode from SHOUT_MODE: got %q", got)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait()
+	lines := strings.Split(strings.TrimSpace(p.logText()), "\n")
+	var sawMessage bool
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("not a JSON log line: %q", l)
+		}
+		if rec["msg"] == "message" && rec["data"] == "straße\x1b" {
+			sawMessage = true
+		}
+	}
+	if !sawMessage || strings.ContainsRune(p.logText(), 0x1b) {
+		t.Errorf("message not logged, or logged raw:\n%s", p.logText())
+	}
+}
+
+// A 16 MiB message with no newline streams through in bounded memory.
+func TestServeLargeMessageBoundedMemory(t *testing.T) {
+	p := startServe(t, nil, "tcp://127.0.0.1:0")
+	c, err := net.DialTimeout("tcp", p.addr("tcp"), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * bound))
+	msg := bytes.Repeat([]byte("streaming straße 哈 "), 16<<20/24)
+	go func() {
+		c.Write(msg)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.ReplaceAll(bytes.ToUpper(msg), []byte("ß"), []byte("SS"))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes, want %d", len(got), len(want))
+	}
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	if err != nil {
+		t.Skip("no /proc: ", err)
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(status)
+	if m == nil {
+		t.Skip("no VmHWM")
+	}
+	peak, _ := strconv.Atoi(string(m[1]))
+	if peak > 48<<10 { // the message alone is 16 MiB, its reply 17
+		t.Errorf("peak RSS %d KiB while streaming 16 MiB", peak)
+	}
+	t.Logf("peak RSS %d KiB", peak)
+}
+
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"shoutserve": cmdShoutServe,
+}
+
+// cmdShoutServe starts an in-process shout server on a free port of
+// 127.0.0.1, TCP and UDP, and sets $HOST, $PORT and $ADDR for the script.
+// Its arguments are a mode and a language tag, both optional.
+func cmdShoutServe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! shoutserve")
+	}
+	mode, lang := "upper", ""
+	if len(args) > 0 {
+		mode = args[0]
+	}
+	if len(args) > 1 {
+		lang = args[1]
+	}
+	m, err := upper.ParseMode(mode)
+	ts.Check(err)
+	tr, err := upper.New(m, lang)
+	ts.Check(err)
+	var ln net.Listener
+	var pc net.PacketConn
+	for try := 0; ; try++ {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		if pc, err = net.ListenPacket("udp", ln.Addr().String()); err == nil {
+			break
+		}
+		ln.Close()
+		if try == 20 {
+			ts.Fatalf("no port free for TCP and UDP: %v", err)
+		}
+	}
+	srv := &server.Server{Transformer: tr, Logger: slog.New(slog.DiscardHandler)}
+	go srv.Serve(ln)
+	go srv.ServePacket(pc)
+	ts.Defer(func() { srv.Close() })
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	ts.Setenv("HOST", host)
+	ts.Setenv("PORT", port)
+	ts.Setenv("ADDR", ln.Addr().String())
+}

@@ -1,0 +1,103 @@
+// Package shouttest starts shout servers for tests, on loopback, as
+// net/http/httptest and CoreDNS's dnstest do.
+package shouttest
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"shout/server"
+)
+
+// Start serves srv over TCP and UDP on the same free port of 127.0.0.1,
+// and closes it when the test ends, failing the test if Serve or
+// ServePacket returned anything but server.ErrServerClosed. It returns the
+// address both listen on.
+func Start(t testing.TB, srv *server.Server) string {
+	t.Helper()
+	var ln net.Listener
+	var pc net.PacketConn
+	for try := 0; ; try++ { // the UDP port may be taken: pick another
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if pc, err = net.ListenPacket("udp", ln.Addr().String()); err == nil {
+			break
+		}
+		ln.Close()
+		if try == 20 {
+			t.Fatalf("no port free for both TCP and UDP: %v", err)
+		}
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- srv.Serve(ln) }()
+	go func() { errs <- srv.ServePacket(pc) }()
+	t.Cleanup(func() {
+		srv.Close()
+		for range 2 {
+			if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+				t.Errorf("serve returned %v, want ErrServerClosed", err)
+			}
+		}
+	})
+	return ln.Addr().String()
+}
+
+// Log is a concurrency-safe buffer for a server's log lines.
+type Log struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced at each write
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+	return l.buf.Write(p)
+}
+
+// WaitFor waits until the log contains s, for at most d, and reports
+// whether it does.
+func (l *Log) WaitFor(s string, d time.Duration) bool {
+	timeout := time.After(d)
+	for {
+		l.mu.Lock()
+		if strings.Contains(l.buf.String(), s) {
+			l.mu.Unlock()
+			return true
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+// String returns everything logged so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Logger returns a text logger at debug level that writes to l.
+func (l *Log) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,63 @@
+package server_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// BenchmarkTCP measures one connection's round trip through the server,
+// in-process, with allocations per message (the client side allocates
+// nothing, so allocs/op is the server's).
+func BenchmarkTCP(b *testing.B) {
+	for _, size := range []int{64, 1024, 16 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			addr := shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			msg := bytes.Repeat([]byte("hello egon 哈哈 straße\n"), size/26+1)[:size]
+			got := make([]byte, 2*size)
+			want := len(bytes.ReplaceAll(msg, []byte("ß"), []byte("SS")))
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, got[:want]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkUDP(b *testing.B) {
+	addr := shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := []byte("hello egon 哈哈哈 datagram of sixty-four bytes, more or less....")
+	got := make([]byte, 1024)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,11 @@
+package server_test
+
+import (
+	"log/slog"
+
+	"shout/internal/shouttest"
+)
+
+func slogJSON(l *shouttest.Log) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

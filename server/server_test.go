@@ -1,0 +1,476 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
+
+	"shout/internal/shouttest"
+	"shout/server"
+	"shout/upper"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// bound is how long any single wait in these tests may take before the
+// test fails: generous, since it only matters when something is broken.
+const bound = 10 * time.Second
+
+func dial(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(bound))
+	return c.(*net.TCPConn)
+}
+
+func ref(s string) string { return cases.Upper(language.Und).String(s) }
+
+// states reports each ConnState change on a channel, for tests to wait on.
+func states() (func(net.Conn, server.ConnState), <-chan server.ConnState) {
+	ch := make(chan server.ConnState, 1000)
+	return func(_ net.Conn, s server.ConnState) { ch <- s }, ch
+}
+
+func waitState(t *testing.T, ch <-chan server.ConnState, want server.ConnState) {
+	t.Helper()
+	select {
+	case s := <-ch:
+		if s != want {
+			t.Fatalf("state %v, want %v", s, want)
+		}
+	case <-time.After(bound):
+		t.Fatalf("no %v state within %v", want, bound)
+	}
+}
+
+func TestConcurrentClients(t *testing.T) {
+	var log shouttest.Log
+	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	const clients, messages = 300, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		wg.Go(func() {
+			c, err := net.DialTimeout("tcp", addr, bound)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(bound))
+			for j := range messages {
+				msg := fmt.Sprintf("client %d message %d: hello egon 哈哈哈 straße ﬁ\n", i, j)
+				if _, err := io.WriteString(c, msg); err != nil {
+					errs <- err
+					return
+				}
+				want := ref(msg)
+				got := make([]byte, len(want))
+				if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+					errs <- fmt.Errorf("client %d: got %q, %v; want %q", i, got, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// A reply comes back at once, without a newline, and a character split
+// across writes is answered when it completes.
+func TestNoFramingSplitCharacter(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	c := dial(t, addr)
+	steps := []struct{ send, want string }{
+		{"abc", "ABC"},
+		{"x\xc3", "X"}, // first byte of "é": held
+		{"\xa9", "É"},
+		{"\xe5\x93", "\xe5\x93"}, // first bytes of "哈": nothing in CJK changes, so not held
+		{"\x88\n", "\x88\n"},
+		{"\xff\x00bin", "\xff\x00BIN"},
+	}
+	for _, s := range steps {
+		if _, err := io.WriteString(c, s.send); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(s.want))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != s.want {
+			t.Fatalf("sent %q: got %q, %v; want %q", s.send, got, err, s.want)
+		}
+	}
+}
+
+func TestHalfClose(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	c := dial(t, addr)
+	io.WriteString(c, "abc\xc3") // ends in an incomplete character, flushed as is
+	c.CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "ABC\xc3" {
+		t.Fatalf("got %q, %v; want %q then EOF", got, err, "ABC\xc3")
+	}
+}
+
+func TestLargeMessageStreams(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	c := dial(t, addr)
+	msg := bytes.Repeat([]byte("hello egon 哈哈哈 straße "), 16<<20/30) // ~16 MiB, no newline
+	go func() {
+		c.Write(msg)
+		c.CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := cases.Upper(language.Und).Bytes(msg); !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes, want %d", len(got), len(want))
+	}
+}
+
+func TestCloseReasons(t *testing.T) {
+	tests := []struct {
+		name   string
+		srv    *server.Server
+		client func(t *testing.T, c *net.TCPConn)
+		reason string
+	}{
+		{"eof", &server.Server{}, func(t *testing.T, c *net.TCPConn) { c.Close() }, "reason=eof"},
+		{"reset", &server.Server{}, func(t *testing.T, c *net.TCPConn) {
+			c.SetLinger(0)
+			c.Close()
+		}, "reason=reset"},
+		{"idle timeout", &server.Server{IdleTimeout: 50 * time.Millisecond}, func(t *testing.T, c *net.TCPConn) {
+			if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("read after idle timeout: %v, want EOF", err)
+			}
+		}, `reason="idle timeout"`},
+		{"write timeout", &server.Server{WriteTimeout: 50 * time.Millisecond}, func(t *testing.T, c *net.TCPConn) {
+			// Send and never read until the server gives up on us.
+			c.SetReadBuffer(4 << 10)
+			chunk := bytes.Repeat([]byte("x"), 64<<10)
+			for range 4096 {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+			t.Error("the server never stopped reading")
+		}, `reason="write timeout"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log shouttest.Log
+			hook, ch := states()
+			srv := tc.srv
+			srv.Logger, srv.ConnState = log.Logger(), hook
+			addr := shouttest.Start(t, srv)
+			c := dial(t, addr)
+			waitState(t, ch, server.StateNew)
+			tc.client(t, c)
+			waitState(t, ch, server.StateClosed)
+			if !strings.Contains(log.String(), tc.reason) {
+				t.Errorf("log has no %s:\n%s", tc.reason, log.String())
+			}
+		})
+	}
+}
+
+func TestMaxConns(t *testing.T) {
+	hook, ch := states()
+	addr := shouttest.Start(t, &server.Server{MaxConns: 2, ConnState: hook, Logger: new(shouttest.Log).Logger()})
+	a, b := dial(t, addr), dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	waitState(t, ch, server.StateNew)
+	over := dial(t, addr)
+	waitState(t, ch, server.StateRejected)
+	if n, err := over.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("connection over the limit: read %d, %v; want EOF", n, err)
+	}
+	a.Close()
+	waitState(t, ch, server.StateClosed)
+	c := dial(t, addr) // a place is free again
+	waitState(t, ch, server.StateNew)
+	for _, conn := range []*net.TCPConn{b, c} {
+		io.WriteString(conn, "ok")
+		got := make([]byte, 2)
+		if _, err := io.ReadFull(conn, got); err != nil || string(got) != "OK" {
+			t.Errorf("got %q, %v", got, err)
+		}
+	}
+}
+
+// waitAcked waits until the peer's kernel has acknowledged everything c
+// sent, so it is in the server's receive queue.
+func waitAcked(t *testing.T, c *net.TCPConn) {
+	t.Helper()
+	rc, _ := c.SyscallConn()
+	deadline := time.Now().Add(bound)
+	for {
+		var info *unix.TCPInfo
+		var err error
+		rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Unacked == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("data never acknowledged")
+		}
+		time.Sleep(time.Millisecond) // polling a kernel counter, no event to wait on
+	}
+}
+
+func TestShutdownAnswersWhatArrived(t *testing.T) {
+	hook, ch := states()
+	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}
+	addr := shouttest.Start(t, srv)
+	idle := dial(t, addr)
+	busy := dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	waitState(t, ch, server.StateNew)
+	io.WriteString(busy, "sent before shutdown\n")
+	waitAcked(t, busy)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got, err := io.ReadAll(busy); err != nil || string(got) != "SENT BEFORE SHUTDOWN\n" {
+		t.Errorf("busy client: got %q, %v", got, err)
+	}
+	if got, err := io.ReadAll(idle); err != nil || len(got) != 0 {
+		t.Errorf("idle client: got %q, %v; want EOF", got, err)
+	}
+	if _, err := net.DialTimeout("tcp", addr, bound); err == nil {
+		t.Error("still accepting after Shutdown")
+	}
+}
+
+func TestShutdownTimeoutClosesSlowReader(t *testing.T) {
+	hook, ch := states()
+	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	// Fill both sides' buffers so the server is stuck writing.
+	c.SetReadBuffer(4 << 10)
+	chunk := bytes.Repeat([]byte("y"), 64<<10)
+	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	for range 4096 {
+		if _, err := c.Write(chunk); err != nil {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+	waitState(t, ch, server.StateClosed)
+}
+
+// Restarting at once on the same port works although the old server's
+// connection is in TIME_WAIT (SO_REUSEADDR).
+func TestRestartSamePort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	hook, ch := states()
+	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	c := dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	if err := srv.Shutdown(context.Background()); err != nil { // the server closes first: TIME_WAIT is its
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	io.ReadAll(c)
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("restart on %s: %v", addr, err)
+	}
+	srv2 := &server.Server{Logger: new(shouttest.Log).Logger()}
+	go srv2.Serve(ln2)
+	defer srv2.Close()
+	c2 := dial(t, addr)
+	io.WriteString(c2, "again")
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(c2, got); err != nil || string(got) != "AGAIN" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+func udpExchange(t *testing.T, c net.Conn, msg []byte) []byte {
+	t.Helper()
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<17)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf[:n]
+}
+
+func TestUDP(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	if got := udpExchange(t, c, []byte("hello egon 哈哈哈")); string(got) != "HELLO EGON 哈哈哈" {
+		t.Errorf("got %q", got)
+	}
+	big := bytes.Repeat([]byte("abcdefg"), 65507/7+1)[:65507] // the largest IPv4 UDP payload
+	if got := udpExchange(t, c, big); !bytes.Equal(got, bytes.ToUpper(big)) {
+		t.Errorf("65,507-byte datagram: got %d bytes back", len(got))
+	}
+	if got := udpExchange(t, c, []byte("ends cut \xc3")); string(got) != "ENDS CUT \xc3" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestUDPManyClients(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			c, err := net.Dial("udp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(bound))
+			for j := range 20 {
+				msg := fmt.Sprintf("udp client %d datagram %d straße", i, j)
+				if got := udpExchange(t, c, []byte(msg)); string(got) != ref(msg) {
+					t.Errorf("got %q, want %q", got, ref(msg))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// A mode that expands past the largest datagram cannot reply; it says so.
+func TestUDPReplyTooLarge(t *testing.T) {
+	var log shouttest.Log
+	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	c, _ := net.Dial("udp", addr)
+	defer c.Close()
+	c.Write(bytes.Repeat([]byte("ß"), 30000)) // 60,000 bytes in, 60,000 out ("SS"): fits
+	c.SetReadDeadline(time.Now().Add(bound))
+	buf := make([]byte, 1<<17)
+	if n, err := c.Read(buf); err != nil || n != 60000 {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if _, err := c.Write(bytes.Repeat([]byte("\u0390"), 20000)); err != nil { // 40,000 bytes in, 120,000 out: too large
+		t.Fatal(err)
+	}
+	c.Write([]byte("next"))
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "NEXT" {
+		t.Fatalf("after a reply too large: %q, %v", buf[:n], err)
+	}
+	if !log.WaitFor("reply not sent", bound) {
+		t.Errorf("no warning logged:\n%s", log.String())
+	}
+}
+
+func TestModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode upper.Mode
+		lang string
+		want string
+	}{
+		{upper.Upper, "", "STRASSE ISTANBUL"},
+		{upper.Upper, "tr", "STRASSE İSTANBUL"},
+		{upper.ASCII, "", "STRAßE ISTANBUL"},
+		{upper.Echo, "", "straße istanbul"},
+	} {
+		tr, err := upper.New(tc.mode, tc.lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := shouttest.Start(t, &server.Server{Transformer: tr, Logger: new(shouttest.Log).Logger()})
+		c := dial(t, addr)
+		io.WriteString(c, "straße istanbul")
+		got := make([]byte, len(tc.want))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != tc.want {
+			t.Errorf("%v %s: got %q, %v; want %q", tc.mode, tc.lang, got, err, tc.want)
+		}
+		u, _ := net.Dial("udp", addr)
+		u.SetDeadline(time.Now().Add(bound))
+		if got := udpExchange(t, u, []byte("straße istanbul")); string(got) != tc.want {
+			t.Errorf("udp %v %s: got %q; want %q", tc.mode, tc.lang, got, tc.want)
+		}
+		u.Close()
+	}
+}
+
+// What a client sends reaches the log escaped, never as raw control bytes.
+func TestLogEscapesClientBytes(t *testing.T) {
+	evil := "\x1b[31mred\x07\r\x00\xff line\nnext"
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			var log shouttest.Log
+			logger := log.Logger()
+			if format == "json" {
+				logger = slogJSON(&log)
+			}
+			hook, ch := states()
+			addr := shouttest.Start(t, &server.Server{Logger: logger, ConnState: hook})
+			c := dial(t, addr)
+			io.WriteString(c, evil)
+			io.ReadFull(c, make([]byte, len(evil)))
+			c.Close()
+			waitState(t, ch, server.StateNew)
+			waitState(t, ch, server.StateClosed)
+			out := log.String()
+			for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				for _, b := range []byte(line) {
+					if b < 0x20 || b == 0x7f {
+						t.Fatalf("raw control byte %#x in log line %q", b, line)
+					}
+				}
+				if format == "json" && !json.Valid([]byte(line)) {
+					t.Errorf("not JSON: %s", line)
+				}
+			}
+			if !strings.Contains(out, "red") {
+				t.Errorf("message not logged:\n%s", out)
+			}
+		})
+	}
+}
