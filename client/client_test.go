@@ -1,0 +1,249 @@
+package client_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"shout/client"
+	"shout/internal/endpoint"
+	"shout/internal/shouttest"
+	"shout/server"
+	"shout/upper"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const bound = 10 * time.Second
+
+func startShout(t *testing.T) string {
+	return shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+}
+
+func dial(t *testing.T, network, addr string) net.Conn {
+	t.Helper()
+	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: network, Address: addr}, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// listen runs handle for each connection to a stand-in server.
+func listen(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { defer c.Close(); handle(c) })
+		}
+	})
+	return ln.Addr().String()
+}
+
+func TestPipeLargeInput(t *testing.T) {
+	addr := startShout(t)
+	var in bytes.Buffer
+	for i := range 200000 {
+		in.WriteString("line ")
+		in.WriteString(strings.Repeat("straße 哈", i%5))
+		in.WriteString("\n")
+	}
+	want := new(upper.Transformer).String(in.String())
+	var out bytes.Buffer
+	res, err := client.Pipe(dial(t, "tcp", addr), bytes.NewReader(in.Bytes()), &out, time.Second)
+	if err != nil || !res.Complete() {
+		t.Fatalf("Pipe: %+v, %v", res, err)
+	}
+	if out.String() != want {
+		t.Fatalf("got %d bytes, want %d", out.Len(), len(want))
+	}
+	if res.LinesSent != 200000 || res.LinesBack != 200000 {
+		t.Errorf("lines: %+v", res)
+	}
+}
+
+// The lesson's first server answers one message and closes.
+func TestPipeServerClosesAfterFirstReply(t *testing.T) {
+	addr := listen(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		n, _ := c.Read(buf)
+		c.Write(bytes.ToUpper(buf[:n]))
+	})
+	in := strings.NewReader(strings.Repeat("one more line\n", 100000))
+	var out bytes.Buffer
+	res, err := client.Pipe(dial(t, "tcp", addr), in, &out, bound)
+	if err != nil {
+		t.Fatalf("Pipe: %v", err)
+	}
+	if res.Complete() || !res.Closed {
+		t.Errorf("result %+v: want closed and incomplete", res)
+	}
+	if !strings.HasPrefix(out.String(), "ONE MORE LINE\n") {
+		t.Errorf("got %q", out.String()[:min(out.Len(), 40)])
+	}
+	if p := res.Problem(addr, bound); !strings.Contains(p, "closed the connection") {
+		t.Errorf("problem: %q", p)
+	}
+}
+
+// A server that answers but never closes, even after a half-close: every
+// line answered is enough to leave, with no wait for the timeout.
+func TestPipeServerNeverCloses(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	addr := listen(t, func(c net.Conn) {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			c.Write(append(bytes.ToUpper(sc.Bytes()), '\n'))
+		}
+		<-release
+	})
+	var out bytes.Buffer
+	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("a\nb\n"), &out, time.Hour)
+	if err != nil || !res.Complete() || out.String() != "A\nB\n" {
+		t.Fatalf("got %q, %+v, %v", out.String(), res, err)
+	}
+}
+
+// A server that never answers: the silence timeout ends the wait.
+func TestPipeSilentServer(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	addr := listen(t, func(c net.Conn) { io.Copy(io.Discard, c); <-release })
+	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("hello?\n"), io.Discard, 50*time.Millisecond)
+	if err != nil || res.Complete() || !res.Silent {
+		t.Fatalf("%+v, %v: want silent and incomplete", res, err)
+	}
+	if p := res.Problem(addr, 50*time.Millisecond); !strings.Contains(p, "no reply from") || !strings.Contains(p, "1 of 1 lines unanswered") {
+		t.Errorf("problem: %q", p)
+	}
+}
+
+// A stand-in UDP server that drops datagrams as drop says.
+func udpServer(t *testing.T, drop func(n int) bool) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for n := 0; ; n++ {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if !drop(n) {
+				pc.WriteTo(bytes.ToUpper(buf[:k]), from)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+func TestDatagramsRetryAndLoss(t *testing.T) {
+	tests := []struct {
+		name     string
+		drop     func(n int) bool
+		answered int
+		lost     int
+		retries  int
+	}{
+		{"every other dropped", func(n int) bool { return n%2 == 0 }, 3, 0, 3},
+		{"all dropped", func(int) bool { return true }, 0, 3, 6},
+		{"none dropped", func(int) bool { return false }, 3, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := udpServer(t, tc.drop)
+			c := dial(t, "udp", addr)
+			defer c.Close()
+			var out, warn bytes.Buffer
+			res, err := client.Datagrams(c, strings.NewReader("one\n\n  \ntwo\nthree\n"), &out, &warn, 50*time.Millisecond, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Sent != 3 || res.Answered != tc.answered || res.Lost != tc.lost || res.Retries != tc.retries {
+				t.Errorf("result %+v", res)
+			}
+			if tc.answered == 3 && out.String() != "ONE\nTWO\nTHREE\n" {
+				t.Errorf("got %q", out.String())
+			}
+			if got := strings.Count(warn.String(), "lost"); got != tc.lost {
+				t.Errorf("%d loss lines, want %d: %q", got, tc.lost, warn.String())
+			}
+		})
+	}
+}
+
+func TestDatagramsAgainstShout(t *testing.T) {
+	addr := startShout(t)
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	var out bytes.Buffer
+	res, err := client.Datagrams(c, strings.NewReader("hello egon 哈哈哈\r\nstraße\n"), &out, io.Discard, bound, 0)
+	if err != nil || res.Answered != 2 || out.String() != "HELLO EGON 哈哈哈\nSTRASSE\n" {
+		t.Fatalf("got %q, %+v, %v", out.String(), res, err)
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	_, err = client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: closed}, bound)
+	if err == nil || err.Error() != "connect "+closed+": connection refused" {
+		t.Errorf("refused: %v", err)
+	}
+	_, err = client.Dial(context.Background(), endpoint.Endpoint{Network: "unix", Address: t.TempDir() + "/none"}, bound)
+	if err == nil || !strings.HasSuffix(err.Error(), ": no such socket") {
+		t.Errorf("unix: %v", err)
+	}
+	var ce *client.ConnError
+	if !errors.As(err, &ce) {
+		t.Errorf("not a ConnError: %T", err)
+	}
+}
+
+func TestCause(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nosuch.example", IsNotFound: true}}, "unknown host nosuch.example"},
+		{&net.DNSError{Err: "server misbehaving", Name: "x.example"}, "cannot look up x.example: server misbehaving"},
+		{context.DeadlineExceeded, "timed out"},
+		{io.ErrUnexpectedEOF, "unexpected EOF"},
+	}
+	for _, tc := range tests {
+		if got := client.Cause(tc.err); got != tc.want {
+			t.Errorf("Cause(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}

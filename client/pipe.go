@@ -1,0 +1,161 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// PipeResult is what Pipe saw.
+type PipeResult struct {
+	Sent, Received       int64 // bytes
+	LinesSent, LinesBack int64 // newlines each way
+	// InputLeft: the server stopped taking input before it all was sent.
+	InputLeft bool
+	// Closed: the server closed (or reset) the connection, Pipe did not.
+	Closed bool
+	// Silent: input done, the server sent nothing for the silence timeout.
+	Silent bool
+}
+
+// Complete reports whether everything was sent and every line answered.
+// Silence after that (a server that keeps the connection open, input that
+// does not end in a newline) is no failure.
+func (r PipeResult) Complete() bool {
+	return !r.InputLeft && r.LinesBack >= r.LinesSent
+}
+
+// Problem describes, in one line, why a result is not Complete.
+func (r PipeResult) Problem(addr string, silence time.Duration) string {
+	unanswered := fmt.Sprintf("%d of %d lines unanswered", max(r.LinesSent-r.LinesBack, 0), r.LinesSent)
+	switch {
+	case r.InputLeft:
+		return fmt.Sprintf("%s closed the connection before all input was sent (%d bytes sent, %s)", addr, r.Sent, unanswered)
+	case r.Silent:
+		return fmt.Sprintf("no reply from %s for %v; %s", addr, silence, unanswered)
+	case r.Closed:
+		return fmt.Sprintf("%s closed the connection with %s", addr, unanswered)
+	}
+	return ""
+}
+
+// Pipe streams in to the stream connection c and what c sends back to
+// out, at the same time, so that a large file flows at full speed. At the
+// end of in it closes c's write side. It returns once every line sent has
+// been answered (as many newlines back as were sent, and input ended in
+// one), once the server closes, or once, with input done, the server has
+// sent nothing for silence (zero: wait for the server to close). It closes
+// c. The error is for failures to send, receive or write out; a server
+// that closes early is reported in the result.
+func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeResult, error) {
+	addr := c.RemoteAddr().String()
+	var (
+		sent, linesSent atomic.Int64
+		endsInNewline   atomic.Bool
+		inputDone       atomic.Bool
+		inputLeft       atomic.Bool
+	)
+	endsInNewline.Store(true)
+	sendErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		var err error
+		for {
+			n, rerr := in.Read(buf)
+			if n > 0 {
+				linesSent.Add(int64(bytes.Count(buf[:n], []byte{'\n'})))
+				endsInNewline.Store(buf[n-1] == '\n')
+				w, werr := c.Write(buf[:n])
+				sent.Add(int64(w))
+				if werr != nil {
+					inputLeft.Store(true)
+					if !isClosedByPeer(werr) && !errors.Is(werr, net.ErrClosed) { // closed by the reader: the server left
+						err = wrap("send", addr, werr)
+					}
+					break
+				}
+			}
+			if rerr == io.EOF {
+				if cw, ok := c.(interface{ CloseWrite() error }); ok {
+					cw.CloseWrite()
+				}
+				break
+			}
+			if rerr != nil {
+				inputLeft.Store(true)
+				err = fmt.Errorf("read input: %w", rerr)
+				break
+			}
+		}
+		// Wake the reader before saying input is done, so that the
+		// deadline it sets once it sees inputDone is the one that stays.
+		c.SetReadDeadline(time.Unix(1, 0))
+		inputDone.Store(true)
+		sendErr <- err
+	}()
+
+	var res PipeResult
+	var recvErr error
+	buf := make([]byte, 64<<10)
+	armed := false
+	for {
+		if inputDone.Load() {
+			if endsInNewline.Load() && res.LinesBack >= linesSent.Load() {
+				break // every line answered
+			}
+			if silence > 0 {
+				c.SetReadDeadline(time.Now().Add(silence))
+			} else if !armed {
+				c.SetReadDeadline(time.Time{})
+			}
+			armed = true
+		}
+		n, err := c.Read(buf)
+		if n > 0 {
+			res.Received += int64(n)
+			res.LinesBack += int64(bytes.Count(buf[:n], []byte{'\n'}))
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				recvErr = fmt.Errorf("write output: %w", werr)
+				break
+			}
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded) && !armed:
+			continue // the sender's wake-up
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			res.Silent = true
+		case errors.Is(err, io.EOF) || isClosedByPeer(err):
+			res.Closed = true
+		default:
+			recvErr = wrap("receive", addr, err)
+		}
+		break
+	}
+	c.Close() // unblocks the sender if the server stopped reading
+	var err error
+	select {
+	case err = <-sendErr:
+	case <-time.After(time.Second):
+		// The sender is blocked reading input (a terminal, a pipe that
+		// never ends): nothing more will be sent; do not wait for it.
+		inputLeft.Store(true)
+	}
+	res.Sent, res.LinesSent, res.InputLeft = sent.Load(), linesSent.Load(), inputLeft.Load()
+	if recvErr != nil {
+		return res, recvErr
+	}
+	return res, err
+}
+
+// isClosedByPeer reports whether err means the server went away.
+func isClosedByPeer(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"shout/client"
+	"shout/internal/endpoint"
+)
+
+type connectCmd struct {
+	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, unix:///path."`
+
+	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: once input ends, leave after this long without a byte from the server. On a terminal: show the prompt again after this long without a reply."`
+	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
+	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long."`
+	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
+	History     string        `placeholder:"FILE" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history; \"-\" for none)."`
+}
+
+func (cmd *connectCmd) Run(std *stdio) error {
+	eps, err := endpoint.Parse(cmd.Addr, "tcp")
+	if err != nil {
+		return err
+	}
+	ep := eps[0]
+	dial := func() (net.Conn, error) { return client.Dial(context.Background(), ep, cmd.DialTimeout) }
+	c, err := client.Dial(std.ctx, ep, cmd.DialTimeout)
+	if err != nil {
+		return err
+	}
+	if f, ok := std.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		history := cmd.History
+		switch history {
+		case "":
+			history = client.DefaultHistoryFile()
+		case "-":
+			history = ""
+		}
+		t := &client.Terminal{
+			Addr: ep.Address, Dial: dial, Reconnect: cmd.Reconnect,
+			Timeout: cmd.Timeout, Retries: cmd.Retries, HistoryFile: history,
+			Out: std.stdout, Err: std.stderr, Exit: os.Exit,
+		}
+		if code := t.Run(c); code != 0 {
+			return &exitError{code: code}
+		}
+		return nil
+	}
+	defer c.Close()
+	if ep.Network == "udp" {
+		res, err := client.Datagrams(c, std.stdin, std.stdout, std.stderr, cmd.Timeout, cmd.Retries)
+		if err != nil {
+			return err
+		}
+		if res.Lost > 0 {
+			return &exitError{code: 1, msg: fmt.Sprintf("%d of %d lines got no reply", res.Lost, res.Sent)}
+		}
+		return nil
+	}
+	res, err := client.Pipe(c, std.stdin, std.stdout, cmd.Timeout)
+	if err != nil {
+		return err
+	}
+	if !res.Complete() {
+		return &exitError{code: 1, msg: res.Problem(ep.Address, cmd.Timeout)}
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// screen collects what a program writes to its terminal, for tests to
+// wait on.
+type screen struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newScreen(f *os.File) *screen {
+	s := &screen{changed: make(chan struct{})}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := f.Read(b)
+			s.mu.Lock()
+			s.buf.Write(b[:n])
+			close(s.changed)
+			s.changed = make(chan struct{})
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// expect waits until the screen shows want after what earlier calls
+// consumed, and consumes up to it.
+func (s *screen) expect(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(bound)
+	for {
+		s.mu.Lock()
+		i := strings.Index(s.buf.String(), want)
+		if i >= 0 {
+			s.buf.Next(i + len(want))
+			s.mu.Unlock()
+			return
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			t.Fatalf("terminal never showed %q; it shows %q", want, s.buf.String())
+		}
+	}
+}
+
+func startTerminal(t *testing.T, args ...string) (*exec.Cmd, *os.File, *screen) {
+	t.Helper()
+	cmd := exec.Command("shout", args...)
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
+	return cmd, f, newScreen(f)
+}
+
+func waitExit(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return exitCode(err)
+	case <-time.After(bound):
+		t.Fatal("shout connect did not exit")
+		return -1
+	}
+}
+
+func TestConnectTerminal(t *testing.T) {
+	var log shouttest.Log
+	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	history := filepath.Join(t.TempDir(), "history")
+	cmd, f, scr := startTerminal(t, "connect", "--history", history, addr)
+
+	scr.expect(t, addr+"> ")
+	f.WriteString("hello egon 哈哈哈\r")
+	scr.expect(t, "HELLO EGON 哈哈哈")
+	scr.expect(t, addr+"> ")
+	f.WriteString("   \r") // blank: not sent
+	scr.expect(t, addr+"> ")
+	f.WriteString("straße\r")
+	scr.expect(t, "STRASSE")
+	scr.expect(t, addr+"> ")
+	f.WriteString("\x1b[A\r") // arrow up: the last line again
+	scr.expect(t, "STRASSE")
+	scr.expect(t, addr+"> ")
+	f.WriteString("\x04") // Ctrl-D
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d after Ctrl-D, want 0", code)
+	}
+	// The server got exactly the three lines, nothing for the blank one.
+	want := len("hello egon 哈哈哈\n") + 2*len("straße\n")
+	if !log.WaitFor("bytes_in="+strconv.Itoa(want)+" ", bound) {
+		t.Errorf("server log has no bytes_in=%d:\n%s", want, log.String())
+	}
+	h, err := os.ReadFile(history)
+	if err != nil || !strings.Contains(string(h), "hello egon 哈哈哈\nstraße\n") {
+		t.Errorf("history %q, %v", h, err)
+	}
+}
+
+func TestConnectTerminalCtrlC(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", addr)
+	scr.expect(t, addr+"> ")
+	f.WriteString("\x03")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d after Ctrl-C, want 0", code)
+	}
+}
+
+// The server closes while the user is at the prompt: one line, status 1.
+func TestConnectTerminalServerCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd, _, scr := startTerminal(t, "connect", "--history", "-", ln.Addr().String())
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr.expect(t, "> ")
+	c.Close()
+	scr.expect(t, "shout: "+ln.Addr().String()+" closed the connection")
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+}
