@@ -20,6 +20,7 @@ func main() {
 type cli struct {
 	Serve   serveCmd   `cmd:"" help:"Serve uppercase over TCP, UDP and Unix sockets (default 127.0.0.1:8080, TCP and UDP)."`
 	Connect connectCmd `cmd:"" help:"Talk to an uppercase or echo server: a prompt on a terminal, a stream in a pipe."`
+	Bench   benchCmd   `cmd:"" help:"Load a server, check every reply, report throughput and latency percentiles."`
 	Version versionCmd `cmd:"" help:"Print shout's version."`
 }
 

@@ -1,0 +1,399 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"shout/client"
+	"shout/internal/endpoint"
+	"shout/upper"
+)
+
+// Config is one load run. The zero value of each field but Endpoint
+// means its default.
+type Config struct {
+	Endpoint endpoint.Endpoint
+	// Conns is the number of connections (TCP, Unix) or sockets (UDP);
+	// zero means 50.
+	Conns int
+	// Size is each message's length in bytes, newline included; zero means 64.
+	Size int
+	// Depth is how many messages each connection keeps in flight in a
+	// closed loop; zero means 1.
+	Depth int
+	// Duration is how long to measure; zero means 5 s.
+	Duration time.Duration
+	// Warmup runs unmeasured before Duration; zero means 1 s, negative none.
+	Warmup time.Duration
+	// Rate, if positive, makes an open loop of Rate messages per second in
+	// all, latency measured from when each message was due.
+	Rate float64
+	// Text is "ascii" (default) or "utf8".
+	Text string
+	// Transformer computes the reply each message should get; nil means
+	// full uppercase.
+	Transformer *upper.Transformer
+	// Timeout is how long a reply may take before it is an error (TCP) or
+	// lost (UDP); zero means 5 s.
+	Timeout time.Duration
+	// SourceIPs spreads connections to a loopback IPv4 server over this
+	// many source addresses, 127.0.0.1 up, so thousands of connections
+	// do not run out of ephemeral ports; zero means 16.
+	SourceIPs int
+	// Progress, if not nil, gets one line a second while measuring.
+	Progress io.Writer
+}
+
+func (c *Config) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Conns, 50)
+	def(&c.Size, 64)
+	def(&c.Depth, 1)
+	def(&c.SourceIPs, 16)
+	if c.Duration <= 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.Warmup == 0 {
+		c.Warmup = time.Second
+	}
+	if c.Warmup < 0 {
+		c.Warmup = 0
+	}
+	if c.Text == "" {
+		c.Text = "ascii"
+	}
+	if c.Transformer == nil {
+		c.Transformer = new(upper.Transformer)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+}
+
+// Latency percentiles, in microseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Messages       int64   `json:"messages"`
+	MessagesPerSec float64 `json:"messages_per_sec"`
+	BytesPerSec    float64 `json:"bytes_per_sec"`
+	LatencyUS      Latency `json:"latency_us"`
+	Mismatches     int64   `json:"mismatches"`
+	Errors         int64   `json:"errors"`
+	Lost           int64   `json:"lost"`
+	Duplicates     int64   `json:"duplicates"`
+	Reordered      int64   `json:"reordered"`
+	FirstMismatch  string  `json:"first_mismatch,omitempty"`
+	FirstError     string  `json:"first_error,omitempty"`
+
+	// The settings.
+	Addr      string  `json:"addr"`
+	Network   string  `json:"network"`
+	Conns     int     `json:"conns"`
+	Size      int     `json:"size"`
+	Depth     int     `json:"depth"`
+	DurationS float64 `json:"duration_s"`
+	WarmupS   float64 `json:"warmup_s"`
+	Rate      float64 `json:"rate"`
+	Text      string  `json:"text"`
+	Mode      string  `json:"mode"`
+}
+
+// OK reports whether every reply came back right and nothing failed.
+func (r *Report) OK() bool { return r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 }
+
+// run is the state shared by a run's workers.
+type run struct {
+	cfg       Config
+	measuring atomic.Bool
+	stopping  atomic.Bool
+	stop      chan struct{}
+
+	msgs, mismatches, errs, lost, dups, reordered atomic.Int64
+	firstMismatch, firstErr                       atomic.Pointer[string]
+
+	mu      sync.Mutex
+	workers []*worker
+	total   *hdrhistogram.Histogram
+}
+
+// worker is one connection's counters; its histogram is merged once a
+// second so recording never contends.
+type worker struct {
+	mu   sync.Mutex
+	hist *hdrhistogram.Histogram
+}
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
+
+func (w *worker) record(r *run, d time.Duration) {
+	if !r.measuring.Load() {
+		return
+	}
+	r.msgs.Add(1)
+	w.mu.Lock()
+	w.hist.RecordValue(max(d.Microseconds(), 1))
+	w.mu.Unlock()
+}
+
+func (r *run) fail(err error) {
+	if r.stopping.Load() {
+		return
+	}
+	r.errs.Add(1)
+	s := err.Error()
+	r.firstErr.CompareAndSwap(nil, &s)
+}
+
+func (r *run) mismatch(got, want []byte) {
+	if r.stopping.Load() {
+		return
+	}
+	r.mismatches.Add(1)
+	s := fmt.Sprintf("got %q, want %q", clip(got), clip(want))
+	r.firstMismatch.CompareAndSwap(nil, &s)
+}
+
+func clip(b []byte) []byte {
+	if len(b) > 80 {
+		return b[:80]
+	}
+	return b
+}
+
+// collect merges every worker's histogram into total and returns the
+// interval's own histogram.
+func (r *run) collect() *hdrhistogram.Histogram {
+	interval := newHist()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.workers {
+		w.mu.Lock()
+		interval.Merge(w.hist)
+		w.hist.Reset()
+		w.mu.Unlock()
+	}
+	r.total.Merge(interval)
+	return interval
+}
+
+func (r *run) newWorker() *worker {
+	w := &worker{hist: newHist()}
+	r.mu.Lock()
+	r.workers = append(r.workers, w)
+	r.mu.Unlock()
+	return w
+}
+
+// UnreachableError is Run's error when not one connection could be made.
+type UnreachableError struct{ Err error }
+
+func (e *UnreachableError) Error() string { return e.Err.Error() }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Run loads the server as cfg says and returns the report. Its error is
+// for a run that could not start (the server unreachable, a limit of this
+// machine); problems during the run are counted in the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.defaults()
+	r := &run{cfg: cfg, stop: make(chan struct{}), total: newHist()}
+	var dial func(i int) (net.Conn, error)
+	switch cfg.Endpoint.Network {
+	case "udp":
+		dial = func(int) (net.Conn, error) { return client.Dial(ctx, cfg.Endpoint, cfg.Timeout) }
+	default:
+		dial = r.dialer()
+	}
+	if err := checkFileLimit(cfg.Conns); err != nil {
+		return nil, err
+	}
+	// Connect everything first, so the run measures serving, not connecting.
+	conns := make([]net.Conn, 0, cfg.Conns)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range cfg.Conns {
+		c, err := dial(i)
+		if err != nil {
+			if i == 0 {
+				return nil, &UnreachableError{err}
+			}
+			return nil, limitError(i, err)
+		}
+		conns = append(conns, c)
+	}
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		w := r.newWorker()
+		wg.Go(func() {
+			if cfg.Endpoint.Network == "udp" {
+				r.udpWorker(i, w, c)
+			} else {
+				r.streamWorker(i, w, c)
+			}
+		})
+	}
+	elapsed := r.clock(ctx)
+	r.stopping.Store(true)
+	close(r.stop)
+	for _, c := range conns { // unblock readers and writers
+		c.SetDeadline(time.Now())
+	}
+	wg.Wait()
+	r.collect()
+	return r.report(elapsed), nil
+}
+
+// clock runs the warm-up and the measured time, printing progress, and
+// returns how long was measured (shorter if ctx ended first).
+func (r *run) clock(ctx context.Context) time.Duration {
+	select {
+	case <-time.After(r.cfg.Warmup):
+	case <-ctx.Done():
+		return 0
+	}
+	r.collect() // drop the warm-up
+	r.total.Reset()
+	start := time.Now()
+	base := r.counts()
+	r.measuring.Store(true)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	end := time.NewTimer(r.cfg.Duration)
+	defer end.Stop()
+	last, lastT := base, start
+	for {
+		select {
+		case now := <-tick.C:
+			h := r.collect()
+			c := r.counts()
+			if r.cfg.Progress != nil {
+				dt := now.Sub(lastT).Seconds()
+				fmt.Fprintf(r.cfg.Progress, "%5.0fs %10.0f msg/s %8.1f MB/s  p99 %s  wrong %d  errors %d  lost %d\n",
+					now.Sub(start).Seconds(), float64(c.msgs-last.msgs)/dt, float64(c.msgs-last.msgs)*float64(r.cfg.Size)/dt/1e6,
+					us(float64(h.ValueAtQuantile(99))), c.wrong, c.errs, c.lost)
+			}
+			last, lastT = c, now
+		case <-end.C:
+			r.measuring.Store(false)
+			return r.cfg.Duration
+		case <-ctx.Done():
+			r.measuring.Store(false)
+			return time.Since(start)
+		}
+	}
+}
+
+type counts struct{ msgs, wrong, errs, lost int64 }
+
+func (r *run) counts() counts {
+	return counts{r.msgs.Load(), r.mismatches.Load(), r.errs.Load(), r.lost.Load()}
+}
+
+func (r *run) report(elapsed time.Duration) *Report {
+	cfg := r.cfg
+	rep := &Report{
+		Messages:   r.msgs.Load(),
+		Mismatches: r.mismatches.Load(),
+		Errors:     r.errs.Load(),
+		Lost:       r.lost.Load(),
+		Duplicates: r.dups.Load(),
+		Reordered:  r.reordered.Load(),
+		Addr:       cfg.Endpoint.Address,
+		Network:    cfg.Endpoint.Network,
+		Conns:      cfg.Conns,
+		Size:       cfg.Size,
+		Depth:      cfg.Depth,
+		DurationS:  cfg.Duration.Seconds(),
+		WarmupS:    cfg.Warmup.Seconds(),
+		Rate:       cfg.Rate,
+		Text:       cfg.Text,
+		Mode:       cfg.Transformer.Mode().String(),
+	}
+	if s := elapsed.Seconds(); s > 0 {
+		rep.MessagesPerSec = float64(rep.Messages) / s
+		rep.BytesPerSec = rep.MessagesPerSec * float64(cfg.Size)
+	}
+	h := r.total
+	rep.LatencyUS = Latency{
+		P50: float64(h.ValueAtQuantile(50)), P90: float64(h.ValueAtQuantile(90)),
+		P99: float64(h.ValueAtQuantile(99)), P999: float64(h.ValueAtQuantile(99.9)),
+		Max: float64(h.Max()),
+	}
+	if p := r.firstMismatch.Load(); p != nil {
+		rep.FirstMismatch = *p
+	}
+	if p := r.firstErr.Load(); p != nil {
+		rep.FirstError = *p
+	}
+	return rep
+}
+
+// us formats microseconds for people.
+func us(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fs", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.2fms", v/1e3)
+	}
+	return fmt.Sprintf("%.0fµs", v)
+}
+
+// dialer returns a dial function for stream connections that spreads
+// connections to a loopback IPv4 server over several source addresses.
+func (r *run) dialer() func(i int) (net.Conn, error) {
+	e := r.cfg.Endpoint
+	spread := false
+	if e.Network == "tcp" {
+		if host, _, err := net.SplitHostPort(e.Address); err == nil {
+			ip := net.ParseIP(host)
+			spread = ip != nil && ip.IsLoopback() && ip.To4() != nil && r.cfg.SourceIPs > 1
+		}
+	}
+	return func(i int) (net.Conn, error) {
+		d := net.Dialer{Timeout: r.cfg.Timeout}
+		if spread {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%r.cfg.SourceIPs))}
+		}
+		c, err := d.Dial(e.Network, e.Address)
+		if err != nil {
+			return nil, &client.ConnError{Op: "connect", Addr: e.Address, Err: err}
+		}
+		return c, nil
+	}
+}
+
+// limitError explains a failure to open connection i when earlier ones
+// succeeded: almost always a limit of this machine.
+func limitError(i int, err error) error {
+	switch {
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("connection %d: the open-file limit is reached (%v); raise it (ulimit -n) or use fewer --conns", i+1, err)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("connection %d: out of ephemeral ports (%v); use more --source-ips or fewer --conns", i+1, err)
+	}
+	return fmt.Errorf("connection %d: %w", i+1, err)
+}

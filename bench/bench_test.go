@@ -1,0 +1,234 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"shout/bench"
+	"shout/internal/endpoint"
+	"shout/internal/shouttest"
+	"shout/server"
+	"shout/upper"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// quick is a short run: these tests check what is counted, not speed.
+func quick(network, addr string) bench.Config {
+	return bench.Config{
+		Endpoint: endpoint.Endpoint{Network: network, Address: addr},
+		Conns:    4, Depth: 4, Duration: 300 * time.Millisecond, Warmup: -1,
+		Timeout: 2 * time.Second,
+	}
+}
+
+func run(t *testing.T, cfg bench.Config) *bench.Report {
+	t.Helper()
+	rep, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestAgainstShout(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	for _, tc := range []struct {
+		name string
+		cfg  func(bench.Config) bench.Config
+	}{
+		{"tcp ascii", func(c bench.Config) bench.Config { return c }},
+		{"tcp utf8 large", func(c bench.Config) bench.Config { c.Text, c.Size = "utf8", 5000; return c }},
+		{"tcp open loop", func(c bench.Config) bench.Config { c.Rate = 4000; return c }},
+		{"udp utf8", func(c bench.Config) bench.Config {
+			c.Endpoint.Network, c.Text, c.Size = "udp", "utf8", 300
+			return c
+		}},
+		{"udp open loop", func(c bench.Config) bench.Config { c.Endpoint.Network, c.Rate = "udp", 4000; return c }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := run(t, tc.cfg(quick("tcp", addr)))
+			if !rep.OK() || rep.Messages == 0 {
+				t.Fatalf("report %+v", rep)
+			}
+			if rep.LatencyUS.P50 <= 0 || rep.LatencyUS.Max < rep.LatencyUS.P99 || rep.LatencyUS.P99 < rep.LatencyUS.P50 {
+				t.Errorf("latency %+v", rep.LatencyUS)
+			}
+		})
+	}
+}
+
+// streamServer is a stand-in TCP server that answers each read with f.
+func streamServer(t *testing.T, readSize int, f func([]byte) []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				buf := make([]byte, readSize)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(f(buf[:n])); err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// Servers that are subtly wrong, and what must catch them.
+func TestCatchesWrongServers(t *testing.T) {
+	tests := []struct {
+		name     string
+		readSize int
+		f        func([]byte) []byte
+		text     string
+		size     int
+	}{
+		// Go's bytes.ToUpper maps one rune to one: ß stays ß, not SS.
+		{"per-rune uppercase", 4096, bytes.ToUpper, "utf8", 64},
+		// Python's bytes.upper(): only a-z.
+		{"ascii only", 4096, func(b []byte) []byte {
+			out := bytes.Clone(b)
+			for i, c := range out {
+				if 'a' <= c && c <= 'z' {
+					out[i] = c - 32
+				}
+			}
+			return out
+		}, "utf8", 64},
+		// Decoding each read on its own mangles a character split across reads.
+		{"split characters", 100, func(b []byte) []byte {
+			return []byte(strings.ToUpper(strings.ToValidUTF8(string(b), "\uFFFD")))
+		}, "utf8", 256},
+		// The lesson's recv(1024) with a reply per read is fine; answering only
+		// the first 1024 bytes of each read is not.
+		{"truncates", 4096, func(b []byte) []byte { return bytes.ToUpper(b[:min(len(b), 1024)]) }, "ascii", 3000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := streamServer(t, tc.readSize, tc.f)
+			cfg := quick("tcp", addr)
+			cfg.Text, cfg.Size = tc.text, tc.size
+			cfg.Timeout = 200 * time.Millisecond
+			rep := run(t, cfg)
+			if rep.OK() {
+				t.Fatalf("a wrong server passed: %+v", rep)
+			}
+			if rep.FirstMismatch == "" && rep.FirstError == "" {
+				t.Errorf("no first mismatch or error shown: %+v", rep)
+			}
+		})
+	}
+	// The same per-rune server is right for mode simple with no ß in sight.
+	addr := streamServer(t, 4096, bytes.ToUpper)
+	cfg := quick("tcp", addr)
+	cfg.Transformer, _ = upper.New(upper.Simple, "")
+	cfg.Text = "utf8"
+	if rep := run(t, cfg); !rep.OK() {
+		t.Errorf("mode simple against a per-rune server: %+v", rep)
+	}
+}
+
+// udpServer is a stand-in UDP server; answer returns the replies to send
+// for datagram number n.
+func udpServer(t *testing.T, answer func(n int, b []byte) [][]byte) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for n := 0; ; n++ {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			for _, r := range answer(n, bytes.ToUpper(buf[:k])) {
+				pc.WriteTo(r, from)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+func TestUDPLossDuplicatesReordering(t *testing.T) {
+	var held []byte
+	var mu sync.Mutex
+	tests := []struct {
+		name   string
+		answer func(n int, b []byte) [][]byte
+		check  func(r *bench.Report) bool
+	}{
+		{"drops every tenth", func(n int, b []byte) [][]byte {
+			if n%10 == 9 {
+				return nil
+			}
+			return [][]byte{b}
+		}, func(r *bench.Report) bool { return r.Lost > 0 && r.Mismatches == 0 }},
+		{"answers twice", func(n int, b []byte) [][]byte { return [][]byte{b, b} },
+			func(r *bench.Report) bool { return r.Duplicates > 0 && r.Lost == 0 }},
+		{"swaps pairs", func(n int, b []byte) [][]byte {
+			mu.Lock()
+			defer mu.Unlock()
+			if held == nil {
+				held = bytes.Clone(b)
+				return nil
+			}
+			out := [][]byte{b, held}
+			held = nil
+			return out
+		}, func(r *bench.Report) bool { return r.Reordered > 0 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := udpServer(t, tc.answer)
+			cfg := quick("udp", addr)
+			cfg.Conns = 1
+			cfg.Timeout = 50 * time.Millisecond
+			rep := run(t, cfg)
+			if !tc.check(rep) {
+				t.Errorf("report %+v", rep)
+			}
+		})
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err := bench.Run(context.Background(), quick("tcp", addr))
+	var ue *bench.UnreachableError
+	if !errors.As(err, &ue) || err.Error() != "connect "+addr+": connection refused" {
+		t.Errorf("got %v", err)
+	}
+}

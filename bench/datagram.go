@@ -1,0 +1,176 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// seqLen is the width of the decimal sequence number that starts each
+// datagram: digits, which no mode changes.
+const seqLen = 20
+
+// udpRing is how many recent datagrams a socket remembers, to match
+// replies, tell duplicates and count the lost.
+const udpRing = 1 << 14
+
+type udpSlot struct {
+	seq      uint64
+	sentAt   time.Time
+	answered bool
+	pending  bool
+	measured bool // sent while measuring: counts if lost
+}
+
+// udpWorker keeps up to Depth datagrams in flight on one socket (or sends
+// at its share of Rate). Each datagram is a sequence number and a body;
+// its reply must be the same number and the body's expected reply. A
+// datagram unanswered after Timeout is lost and frees its place.
+func (r *run) udpWorker(i int, w *worker, c net.Conn) {
+	bodies, wants := r.expected(uint64(i)+1<<32, max(r.cfg.Size-seqLen, 1))
+	var mu sync.Mutex
+	ring := make([]udpSlot, udpRing)
+	var next uint64        // next sequence number to send
+	var oldest uint64      // oldest that may still be pending
+	var highest int64 = -1 // highest answered
+	slots := make(chan struct{}, r.cfg.Depth)
+	for range r.cfg.Depth {
+		slots <- struct{}{}
+	}
+	closedLoop := r.cfg.Rate <= 0
+	release := func() {
+		if closedLoop {
+			slots <- struct{}{}
+		}
+	}
+	// expire counts pending datagrams older than Timeout as lost.
+	expire := func(now time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for ; oldest < next; oldest++ {
+			s := &ring[oldest%udpRing]
+			if s.pending && now.Sub(s.sentAt) < r.cfg.Timeout {
+				return
+			}
+			if s.pending {
+				s.pending = false
+				if s.measured {
+					r.lost.Add(1)
+				}
+				release()
+			}
+		}
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1<<17)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				if r.stopping.Load() {
+					return
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue
+				}
+				r.fail(fmt.Errorf("receive: %w", err))
+				time.Sleep(10 * time.Millisecond) // ICMP errors come fast; do not spin
+				continue
+			}
+			now := time.Now()
+			seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
+			if n < seqLen || err != nil {
+				r.mismatch(buf[:n], []byte("a reply that starts with a 20-digit sequence number"))
+				continue
+			}
+			if want := wants[seq%distinct]; !bytes.Equal(buf[seqLen:n], want) {
+				r.mismatch(buf[seqLen:n], want)
+			}
+			mu.Lock()
+			s := &ring[seq%udpRing]
+			switch {
+			case seq >= next || s.seq != seq:
+				// never sent, or so old it has left the ring
+			case s.answered:
+				r.dups.Add(1)
+			case s.pending:
+				s.answered, s.pending = true, false
+				if int64(seq) < highest {
+					r.reordered.Add(1)
+				}
+				highest = max(highest, int64(seq))
+				w.record(r, now.Sub(s.sentAt))
+				release()
+			default: // answered after it was counted lost
+				s.answered = true
+			}
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		<-done
+		expire(time.Now()) // what was due by the end and never came
+	}()
+
+	pkt := make([]byte, 0, seqLen+r.cfg.Size)
+	interval := time.Duration(0)
+	due := time.Now()
+	if !closedLoop {
+		interval = time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
+	}
+	tick := time.NewTicker(max(r.cfg.Timeout/8, time.Millisecond))
+	defer tick.Stop()
+	for !r.stopping.Load() {
+		if closedLoop {
+			select { // expire even while replies keep places free
+			case now := <-tick.C:
+				expire(now)
+			default:
+			}
+			select {
+			case <-slots:
+			case now := <-tick.C:
+				expire(now)
+				continue
+			case <-r.stop:
+				return
+			}
+		} else {
+			if wait := time.Until(due); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-r.stop:
+					return
+				}
+			}
+			expire(time.Now())
+		}
+		mu.Lock()
+		seq := next
+		s := &ring[seq%udpRing]
+		if s.pending && s.measured { // the ring wrapped onto an unanswered datagram
+			r.lost.Add(1)
+		}
+		sentAt := time.Now()
+		if !closedLoop {
+			sentAt = due
+			due = due.Add(interval)
+		}
+		*s = udpSlot{seq: seq, sentAt: sentAt, pending: true, measured: r.measuring.Load()}
+		next++
+		mu.Unlock()
+		pkt = fmt.Appendf(pkt[:0], "%0*d", seqLen, seq)
+		pkt = append(pkt, bodies[seq%distinct]...)
+		if _, err := c.Write(pkt); err != nil && !r.stopping.Load() {
+			r.fail(fmt.Errorf("send: %w", err))
+			return
+		}
+	}
+}

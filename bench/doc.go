@@ -1,0 +1,9 @@
+// Package bench loads an uppercase (or echo) server and checks every
+// reply: closed-loop pipelining or an open-loop rate over TCP or Unix
+// sockets, sequence-numbered datagrams over UDP, latency in HdrHistograms.
+//
+// Every reply is compared, byte for byte, with what shout's own engine
+// (package upper) computes in the chosen mode, so a server that maps
+// "ß" to "ß" instead of "SS", cuts messages at 1024 bytes, or mangles a
+// character split across reads is caught, not just timed.
+package bench

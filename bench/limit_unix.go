@@ -1,0 +1,27 @@
+//go:build unix
+
+package bench
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// checkFileLimit raises the open-file soft limit to the hard limit (Go
+// does so at start on most systems; this makes sure) and says clearly if
+// conns connections cannot fit under it.
+func checkFileLimit(conns int) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	if need := uint64(conns) + 32; need > lim.Cur {
+		return fmt.Errorf("%d connections need about %d open files, but the limit is %d (hard limit %d); raise it with ulimit -n or use fewer --conns", conns, need, lim.Cur, lim.Max)
+	}
+	return nil
+}

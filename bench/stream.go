@@ -1,0 +1,137 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"time"
+)
+
+// distinct is how many different messages each connection cycles through.
+const distinct = 32
+
+// expected builds a connection's messages and the reply each should get.
+func (r *run) expected(seed uint64, size int) (msgs, wants [][]byte) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	msgs, wants = make([][]byte, distinct), make([][]byte, distinct)
+	for k := range msgs {
+		msgs[k] = message(rng, size, r.cfg.Text)
+		wants[k] = r.cfg.Transformer.Append(nil, msgs[k])
+	}
+	return msgs, wants
+}
+
+// streamWorker drives one stream connection: the writer sends batches of
+// messages (up to Depth in flight, or as the open-loop schedule falls
+// due) in one write each, and the reader checks each reply in order.
+func (r *run) streamWorker(i int, w *worker, c net.Conn) {
+	msgs, wants := r.expected(uint64(i), r.cfg.Size)
+	// sent carries each message's start time (closed loop) or due time
+	// (open loop) from the writer to the reader, in order.
+	sent := make(chan time.Time, max(r.cfg.Depth, 1<<12))
+	slots := make(chan struct{}, r.cfg.Depth) // closed loop: free window
+	for range r.cfg.Depth {
+		slots <- struct{}{}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		br := bufio.NewReaderSize(c, 64<<10)
+		got := make([]byte, 0, 4*r.cfg.Size)
+		for k := 0; ; k++ {
+			t0, ok := <-sent
+			if !ok {
+				return
+			}
+			want := wants[k%distinct]
+			c.SetReadDeadline(time.Now().Add(r.cfg.Timeout))
+			got = got[:len(want)]
+			if _, err := io.ReadFull(br, got); err != nil {
+				r.fail(fmt.Errorf("receive: %w", err))
+				c.Close()
+				for range sent {
+				}
+				return
+			}
+			if !bytes.Equal(got, want) {
+				r.mismatch(got, want)
+			}
+			w.record(r, time.Since(t0))
+			if r.cfg.Rate <= 0 {
+				slots <- struct{}{}
+			}
+		}
+	}()
+	defer func() { close(sent); <-done }()
+
+	var batch []byte
+	k := 0
+	// send writes n messages in one write; message j was due at
+	// first + j*step.
+	send := func(n int, first time.Time, step time.Duration) bool {
+		batch = batch[:0]
+		for j := range n {
+			batch = append(batch, msgs[k%distinct]...)
+			sent <- first.Add(time.Duration(j) * step)
+			k++
+		}
+		c.SetWriteDeadline(time.Now().Add(r.cfg.Timeout))
+		if _, err := c.Write(batch); err != nil {
+			r.fail(fmt.Errorf("send: %w", err))
+			return false
+		}
+		return true
+	}
+	if r.cfg.Rate > 0 {
+		r.openLoop(send)
+		return
+	}
+	for {
+		select {
+		case <-slots:
+		case <-r.stop:
+			return
+		}
+		n := 1
+	more:
+		for n < r.cfg.Depth {
+			select {
+			case <-slots:
+				n++
+			default:
+				break more
+			}
+		}
+		if !send(n, time.Now(), 0) {
+			return
+		}
+	}
+}
+
+// openLoop calls send for the messages of one connection's share of Rate
+// as they fall due, each with its due time, so a stalled server shows in
+// the latency instead of slowing the schedule (no coordinated omission).
+func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) bool) {
+	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
+	next := time.Now()
+	for !r.stopping.Load() {
+		now := time.Now()
+		n := 0
+		due := next
+		for !next.After(now) && n < 1024 {
+			n++
+			next = next.Add(interval)
+		}
+		if n > 0 && !send(n, due, interval) {
+			return
+		}
+		select {
+		case <-time.After(time.Until(next)):
+		case <-r.stop:
+			return
+		}
+	}
+}

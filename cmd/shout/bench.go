@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"shout/bench"
+	"shout/internal/endpoint"
+	"shout/upper"
+)
+
+type benchCmd struct {
+	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, unix:///path."`
+
+	Conns     int           `default:"50" help:"Connections (TCP, Unix) or sockets (UDP)."`
+	Size      int           `default:"64" help:"Bytes per message, newline included (UDP: datagram size, a 20-digit sequence number included)."`
+	Depth     int           `default:"1" help:"Messages in flight per connection (closed loop)."`
+	Duration  time.Duration `default:"5s" help:"How long to measure."`
+	Warmup    time.Duration `default:"1s" help:"Unmeasured time before measuring."`
+	Rate      float64       `help:"Open loop: this many messages per second in all, latency from when each was due. 0: closed loop."`
+	Text      string        `enum:"ascii,utf8" default:"ascii" help:"Message text: ascii, or utf8 (Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ, whose uppercase is longer)."`
+	Mode      string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed with shout's engine: upper, simple, ascii or echo."`
+	Lang      string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
+	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP)."`
+	SourceIPs int           `default:"16" help:"Spread connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports."`
+	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
+}
+
+func (cmd *benchCmd) Run(std *stdio) error {
+	eps, err := endpoint.Parse(cmd.Addr, "tcp")
+	if err != nil {
+		return err
+	}
+	mode, err := upper.ParseMode(cmd.Mode)
+	if err != nil {
+		return err
+	}
+	t, err := upper.New(mode, cmd.Lang)
+	if err != nil {
+		return fmt.Errorf("--lang: %w", err)
+	}
+	switch {
+	case cmd.Conns < 1:
+		return errors.New("--conns must be at least 1")
+	case cmd.Size < 2:
+		return errors.New("--size must be at least 2 (a character and a newline)")
+	case eps[0].Network == "udp" && cmd.Size > 65507:
+		return errors.New("--size: a UDP datagram carries at most 65,507 bytes")
+	case cmd.Depth < 1 || cmd.Depth > 4096:
+		return errors.New("--depth must be from 1 to 4096")
+	case cmd.Rate < 0:
+		return errors.New("--rate must not be negative")
+	}
+	cfg := bench.Config{
+		Endpoint: eps[0], Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,
+		Duration: cmd.Duration, Warmup: cmd.Warmup, Rate: cmd.Rate, Text: cmd.Text,
+		Transformer: t, Timeout: cmd.Timeout, SourceIPs: cmd.SourceIPs,
+	}
+	if cmd.Warmup == 0 {
+		cfg.Warmup = -1
+	}
+	if f, ok := std.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		cfg.Progress = std.stderr
+	}
+	rep, err := bench.Run(std.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	printReport(std.stdout, rep)
+	if cmd.JSON {
+		line, _ := json.Marshal(rep)
+		fmt.Fprintf(std.stdout, "%s\n", line)
+	}
+	if !rep.OK() {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func printReport(w io.Writer, r *bench.Report) {
+	loop := "closed loop"
+	if r.Rate > 0 {
+		loop = fmt.Sprintf("open loop at %.0f msg/s", r.Rate)
+	}
+	fmt.Fprintf(w, "%s://%s: %d conns, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up\n",
+		r.Network, r.Addr, r.Conns, r.Size, r.Text, r.Depth, loop, r.Mode, r.DurationS, r.WarmupS)
+	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
+	l := r.LatencyUS
+	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
+	fmt.Fprintf(w, "  replies   %d wrong", r.Mismatches)
+	if r.Network == "udp" {
+		fmt.Fprintf(w, ", %d lost, %d duplicated, %d reordered", r.Lost, r.Duplicates, r.Reordered)
+	}
+	fmt.Fprintf(w, "; %d errors\n", r.Errors)
+	if r.FirstMismatch != "" {
+		fmt.Fprintf(w, "  first wrong reply: %s\n", r.FirstMismatch)
+	}
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
+	}
+	if r.OK() {
+		fmt.Fprintf(w, "  every reply checked: all right\n")
+	}
+}
+
+func us(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fs", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.2fms", v/1e3)
+	}
+	return fmt.Sprintf("%.0fµs", v)
+}
