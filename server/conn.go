@@ -15,9 +15,10 @@ import (
 	"shout/upper"
 )
 
-// smallRead is what an idle connection holds: reads start here and move to
-// a pooled buffer of ReadSize while the client keeps them full.
-const smallRead = 2 << 10
+// smallRead is what an idle connection holds (the lesson's recv size):
+// reads start here and move to a pooled buffer of ReadSize while the client
+// keeps them full.
+const smallRead = 1 << 10
 
 // logPrefix is how much of each message is logged at debug level.
 const logPrefix = 96
@@ -55,7 +56,6 @@ func (c *conn) serve() {
 	if s.ConnState != nil {
 		s.ConnState(c.c, StateNew)
 	}
-	log.Info("open", "remote", remote, "local", c.c.LocalAddr().String())
 
 	small := make([]byte, smallRead)
 	in := small

@@ -16,7 +16,7 @@
 // clients all work, and a message of any length flows through in bounded
 // memory. A character split across reads is answered when its last byte
 // arrives. Every connection is served by its own goroutine; a connection
-// holds a small read buffer while idle and borrows larger pooled buffers
+// holds a 1 KiB read buffer while idle and borrows larger pooled buffers
 // only while data flows.
 //
 // # Limits

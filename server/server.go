@@ -164,6 +164,9 @@ func (s *Server) Serve(l net.Listener) error {
 			return ErrServerClosed
 		}
 		s.active.Add(1)
+		// Logged here, not by the connection's goroutine, whose stack
+		// would grow for it and stay grown while the connection idles.
+		s.logger().Info("open", "remote", c.RemoteAddr().String(), "local", c.LocalAddr().String())
 		go sc.serve()
 	}
 }
