@@ -351,17 +351,6 @@ func (r *run) report(elapsed time.Duration) *Report {
 	return rep
 }
 
-// us formats microseconds for people.
-func us(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fs", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.2fms", v/1e3)
-	}
-	return fmt.Sprintf("%.0fµs", v)
-}
-
 // dialer returns a dial function for stream connections that spreads
 // connections to a loopback IPv4 server over several source addresses.
 func (r *run) dialer() func(i int) (net.Conn, error) {

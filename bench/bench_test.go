@@ -69,35 +69,18 @@ func TestAgainstShout(t *testing.T) {
 
 // streamServer is a stand-in TCP server that answers each read with f.
 func streamServer(t *testing.T, readSize int, f func([]byte) []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
+	return shouttest.StreamServer(t, func(c net.Conn) {
+		buf := make([]byte, readSize)
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf)
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				buf := make([]byte, readSize)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(f(buf[:n])); err != nil {
-						return
-					}
-				}
-			})
+			if _, err := c.Write(f(buf[:n])); err != nil {
+				return
+			}
 		}
 	})
-	return ln.Addr().String()
 }
 
 // Servers that are subtly wrong, and what must catch them.
@@ -155,29 +138,9 @@ func TestCatchesWrongServers(t *testing.T) {
 }
 
 // udpServer is a stand-in UDP server; answer returns the replies to send
-// for datagram number n.
+// for datagram number n, given its uppercase.
 func udpServer(t *testing.T, answer func(n int, b []byte) [][]byte) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { pc.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65536)
-		for n := 0; ; n++ {
-			k, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			for _, r := range answer(n, bytes.ToUpper(buf[:k])) {
-				pc.WriteTo(r, from)
-			}
-		}
-	}()
-	return pc.LocalAddr().String()
+	return shouttest.PacketServer(t, func(n int, b []byte) [][]byte { return answer(n, bytes.ToUpper(b)) })
 }
 
 func TestUDPLossDuplicatesReordering(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,27 +38,6 @@ func dial(t *testing.T, network, addr string) net.Conn {
 	return c
 }
 
-// listen runs handle for each connection to a stand-in server.
-func listen(t *testing.T, handle func(c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { defer c.Close(); handle(c) })
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestPipeLargeInput(t *testing.T) {
 	addr := startShout(t)
 	var in bytes.Buffer
@@ -84,7 +62,7 @@ func TestPipeLargeInput(t *testing.T) {
 
 // The lesson's first server answers one message and closes.
 func TestPipeServerClosesAfterFirstReply(t *testing.T) {
-	addr := listen(t, func(c net.Conn) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
 		buf := make([]byte, 1024)
 		n, _ := c.Read(buf)
 		c.Write(bytes.ToUpper(buf[:n]))
@@ -111,7 +89,7 @@ func TestPipeServerClosesAfterFirstReply(t *testing.T) {
 func TestPipeServerNeverCloses(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	addr := listen(t, func(c net.Conn) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
 		sc := bufio.NewScanner(c)
 		for sc.Scan() {
 			c.Write(append(bytes.ToUpper(sc.Bytes()), '\n'))
@@ -129,7 +107,7 @@ func TestPipeServerNeverCloses(t *testing.T) {
 func TestPipeSilentServer(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	addr := listen(t, func(c net.Conn) { io.Copy(io.Discard, c); <-release })
+	addr := shouttest.StreamServer(t, func(c net.Conn) { io.Copy(io.Discard, c); <-release })
 	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("hello?\n"), io.Discard, 50*time.Millisecond)
 	if err != nil || res.Complete() || !res.Silent {
 		t.Fatalf("%+v, %v: want silent and incomplete", res, err)
@@ -139,29 +117,14 @@ func TestPipeSilentServer(t *testing.T) {
 	}
 }
 
-// A stand-in UDP server that drops datagrams as drop says.
+// udpServer answers with the uppercase, but for the datagrams drop says.
 func udpServer(t *testing.T, drop func(n int) bool) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { pc.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65536)
-		for n := 0; ; n++ {
-			k, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if !drop(n) {
-				pc.WriteTo(bytes.ToUpper(buf[:k]), from)
-			}
+	return shouttest.PacketServer(t, func(n int, b []byte) [][]byte {
+		if drop(n) {
+			return nil
 		}
-	}()
-	return pc.LocalAddr().String()
+		return [][]byte{bytes.ToUpper(b)}
+	})
 }
 
 func TestDatagramsRetryAndLoss(t *testing.T) {

@@ -156,26 +156,23 @@ func (c *conn) answer(t *upper.Transformer, src []byte, atEOF bool) (carry int, 
 // refreshReadDeadline keeps the idle deadline IdleTimeout ahead, touching
 // the connection at most every eighth of it.
 func (c *conn) refreshReadDeadline() {
-	d := c.srv.IdleTimeout
-	if d <= 0 {
-		return
-	}
-	now := time.Now()
-	if c.readBy.Sub(now) < d-d/8 {
-		c.readBy = now.Add(d)
-		c.c.SetReadDeadline(c.readBy)
-	}
+	refresh(&c.readBy, c.srv.IdleTimeout, c.c.SetReadDeadline)
 }
 
+// refreshWriteDeadline does the same for WriteTimeout.
 func (c *conn) refreshWriteDeadline() {
-	d := c.srv.WriteTimeout
+	refresh(&c.writeBy, c.srv.WriteTimeout, c.c.SetWriteDeadline)
+}
+
+// refresh moves *by to d from now with set, unless it is still more than
+// 7/8 of d away. A zero or negative d means no deadline.
+func refresh(by *time.Time, d time.Duration, set func(time.Time) error) {
 	if d <= 0 {
 		return
 	}
-	now := time.Now()
-	if c.writeBy.Sub(now) < d-d/8 {
-		c.writeBy = now.Add(d)
-		c.c.SetWriteDeadline(c.writeBy)
+	if now := time.Now(); by.Sub(now) < d-d/8 {
+		*by = now.Add(d)
+		set(*by)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 
 	"shout/bench"
 	"shout/internal/endpoint"
-	"shout/upper"
 )
 
 type benchCmd struct {
@@ -37,13 +35,9 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if err != nil {
 		return err
 	}
-	mode, err := upper.ParseMode(cmd.Mode)
+	t, err := transformer(cmd.Mode, cmd.Lang)
 	if err != nil {
 		return err
-	}
-	t, err := upper.New(mode, cmd.Lang)
-	if err != nil {
-		return fmt.Errorf("--lang: %w", err)
 	}
 	switch {
 	case cmd.Conns < 1:
@@ -72,7 +66,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if err != nil {
 		return err
 	}
-	printReport(std.stdout, rep)
+	rep.WriteText(std.stdout)
 	if cmd.JSON {
 		line, _ := json.Marshal(rep)
 		fmt.Fprintf(std.stdout, "%s\n", line)
@@ -81,40 +75,4 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return &exitError{code: 1}
 	}
 	return nil
-}
-
-func printReport(w io.Writer, r *bench.Report) {
-	loop := "closed loop"
-	if r.Rate > 0 {
-		loop = fmt.Sprintf("open loop at %.0f msg/s", r.Rate)
-	}
-	fmt.Fprintf(w, "%s://%s: %d conns, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up\n",
-		r.Network, r.Addr, r.Conns, r.Size, r.Text, r.Depth, loop, r.Mode, r.DurationS, r.WarmupS)
-	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
-	l := r.LatencyUS
-	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
-	fmt.Fprintf(w, "  replies   %d wrong", r.Mismatches)
-	if r.Network == "udp" {
-		fmt.Fprintf(w, ", %d lost, %d duplicated, %d reordered", r.Lost, r.Duplicates, r.Reordered)
-	}
-	fmt.Fprintf(w, "; %d errors\n", r.Errors)
-	if r.FirstMismatch != "" {
-		fmt.Fprintf(w, "  first wrong reply: %s\n", r.FirstMismatch)
-	}
-	if r.FirstError != "" {
-		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
-	}
-	if r.OK() {
-		fmt.Fprintf(w, "  every reply checked: all right\n")
-	}
-}
-
-func us(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fs", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.2fms", v/1e3)
-	}
-	return fmt.Sprintf("%.0fµs", v)
 }

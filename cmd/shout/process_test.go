@@ -21,6 +21,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"shout/internal/shouttest"
 	"shout/server"
 	"shout/upper"
 )
@@ -348,19 +349,8 @@ func cmdShoutServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	tr, err := upper.New(m, lang)
 	ts.Check(err)
-	var ln net.Listener
-	var pc net.PacketConn
-	for try := 0; ; try++ {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		ts.Check(err)
-		if pc, err = net.ListenPacket("udp", ln.Addr().String()); err == nil {
-			break
-		}
-		ln.Close()
-		if try == 20 {
-			ts.Fatalf("no port free for TCP and UDP: %v", err)
-		}
-	}
+	ln, pc, err := shouttest.ListenBoth()
+	ts.Check(err)
 	srv := &server.Server{Transformer: tr, Logger: slog.New(slog.DiscardHandler)}
 	go srv.Serve(ln)
 	go srv.ServePacket(pc)

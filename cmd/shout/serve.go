@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"shout/internal/endpoint"
 	"shout/server"
-	"shout/upper"
 )
 
 type serveCmd struct {
@@ -32,13 +30,9 @@ type serveCmd struct {
 }
 
 func (cmd *serveCmd) Run(std *stdio) error {
-	mode, err := upper.ParseMode(cmd.Mode)
+	t, err := transformer(cmd.Mode, cmd.Lang)
 	if err != nil {
 		return err
-	}
-	t, err := upper.New(mode, cmd.Lang)
-	if err != nil {
-		return fmt.Errorf("--lang: %w", err)
 	}
 	level := slog.LevelInfo
 	if cmd.Verbose {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -21,20 +20,9 @@ import (
 // address both listen on.
 func Start(t testing.TB, srv *server.Server) string {
 	t.Helper()
-	var ln net.Listener
-	var pc net.PacketConn
-	for try := 0; ; try++ { // the UDP port may be taken: pick another
-		var err error
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if pc, err = net.ListenPacket("udp", ln.Addr().String()); err == nil {
-			break
-		}
-		ln.Close()
-		if try == 20 {
-			t.Fatalf("no port free for both TCP and UDP: %v", err)
-		}
+	ln, pc, err := ListenBoth()
+	if err != nil {
+		t.Fatal(err)
 	}
 	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(ln) }()

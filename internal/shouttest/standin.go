@@ -1,0 +1,76 @@
+package shouttest
+
+import (
+	"net"
+	"sync"
+	"testing"
+)
+
+// ListenBoth listens on the same free port of 127.0.0.1 for TCP and UDP,
+// trying other ports while the UDP one is taken.
+func ListenBoth() (net.Listener, net.PacketConn, error) {
+	var err error
+	for range 20 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, nil, err
+		}
+		pc, perr := net.ListenPacket("udp", ln.Addr().String())
+		if perr == nil {
+			return ln, pc, nil
+		}
+		ln.Close()
+		err = perr
+	}
+	return nil, nil, err
+}
+
+// StreamServer runs a stand-in TCP server on 127.0.0.1 that calls handle
+// for each connection in its own goroutine and closes the connection when
+// handle returns. It stops when the test ends and returns its address.
+func StreamServer(t testing.TB, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { defer c.Close(); handle(c) })
+		}
+	})
+	return ln.Addr().String()
+}
+
+// PacketServer runs a stand-in UDP server on 127.0.0.1 that sends back
+// what answer returns for the n-th datagram it reads (from 0). It stops
+// when the test ends and returns its address.
+func PacketServer(t testing.TB, answer func(n int, b []byte) [][]byte) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for n := 0; ; n++ {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			for _, r := range answer(n, buf[:k]) {
+				pc.WriteTo(r, from)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
+}
