@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"math/bits"
 	"net"
 	"os"
 	"sync"
@@ -23,18 +25,30 @@ const smallRead = 1 << 10
 // logPrefix is how much of each message is logged at debug level.
 const logPrefix = 96
 
-// bufPool holds byte slices of any capacity; get returns one of at least n.
-var bufPool sync.Pool
+// bufPools holds buffers by size class: class k holds capacity 1<<k, up
+// to 16 MiB, so a request never draws a buffer too small for it.
+var bufPools [25]sync.Pool
 
+// getBuf returns a buffer of length n from the pool of its size class.
 func getBuf(n int) *[]byte {
-	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+	k := bits.Len(uint(max(n, 1) - 1))
+	if k >= len(bufPools) {
+		b := make([]byte, n)
+		return &b
+	}
+	if p, ok := bufPools[k].Get().(*[]byte); ok {
 		*p = (*p)[:n]
 		return p
-	} else if ok {
-		bufPool.Put(p)
 	}
-	b := make([]byte, n)
+	b := make([]byte, n, 1<<k)
 	return &b
+}
+
+// putBuf gives a buffer from getBuf back to its pool.
+func putBuf(p *[]byte) {
+	if k := bits.Len(uint(cap(*p) - 1)); k < len(bufPools) && cap(*p) == 1<<k {
+		bufPools[k].Put(p)
+	}
 }
 
 // conn is one stream connection being served.
@@ -53,6 +67,7 @@ func (c *conn) serve() {
 	t := s.transformer()
 	log := s.logger()
 	remote := c.c.RemoteAddr().String()
+	debug := log.Enabled(context.Background(), slog.LevelDebug)
 	if s.ConnState != nil {
 		s.ConnState(c.c, StateNew)
 	}
@@ -73,7 +88,8 @@ func (c *conn) serve() {
 		n, err := c.c.Read(in[carry:])
 		if n > 0 {
 			c.bytesIn += int64(n)
-			if log.Enabled(nil, slog.LevelDebug) {
+			filled := carry + n // of len(in)
+			if debug {
 				msg := in[carry : carry+n]
 				log.Debug("message", "remote", remote, "bytes", n, "data", string(msg[:min(len(msg), logPrefix)]))
 			}
@@ -85,14 +101,14 @@ func (c *conn) serve() {
 			}
 			// Grow to a pooled buffer while the client keeps reads full,
 			// and give it back as soon as a read comes up short.
-			switch full := carry+n == len(in); {
-			case full && big == nil && len(in) < s.readSize():
+			switch {
+			case filled == len(in) && big == nil && len(in) < s.readSize():
 				big = getBuf(s.readSize())
 				copy(*big, in[:carry])
 				in = *big
-			case !full && big != nil && carry+n < len(small):
+			case filled < len(small) && big != nil:
 				copy(small, in[:carry])
-				bufPool.Put(big)
+				putBuf(big)
 				big, in = nil, small
 			}
 		}
@@ -114,7 +130,7 @@ func (c *conn) serve() {
 		}
 	}
 	if big != nil {
-		bufPool.Put(big)
+		putBuf(big)
 	}
 	c.c.Close()
 	log.Info("close", "remote", remote, "reason", reason, "duration", time.Since(c.start).Round(time.Microsecond),
@@ -134,7 +150,7 @@ func (c *conn) answer(t *upper.Transformer, src []byte, atEOF bool) (carry int, 
 	}
 	buf := src
 	out := getBuf(t.MaxExpansion() * len(src))
-	defer bufPool.Put(out)
+	defer func() { putBuf(out) }() // out may be replaced below
 	for len(src) > 0 {
 		nDst, nSrc, terr := t.Transform(*out, src, atEOF)
 		if nDst > 0 {
@@ -148,6 +164,10 @@ func (c *conn) answer(t *upper.Transformer, src []byte, atEOF bool) (carry int, 
 		src = src[nSrc:]
 		if terr != transform.ErrShortDst { // nil, or ErrShortSrc: keep the rest
 			break
+		}
+		if nDst == 0 && nSrc == 0 { // cannot happen within MaxExpansion; never spin
+			putBuf(out)
+			out = getBuf(2 * len(*out))
 		}
 	}
 	return copy(buf, src), nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -47,7 +48,7 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 func (s *Server) servePackets(pc net.PacketConn) error {
 	t := s.transformer()
 	log := s.logger()
-	debug := log.Enabled(nil, slog.LevelDebug)
+	debug := log.Enabled(context.Background(), slog.LevelDebug)
 	in := make([]byte, maxDatagram)
 	out := make([]byte, t.MaxExpansion()*maxDatagram)
 	udp, _ := pc.(*net.UDPConn) // ReadFromUDPAddrPort does not allocate
