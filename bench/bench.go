@@ -43,7 +43,9 @@ type Config struct {
 	// full uppercase.
 	Transformer *upper.Transformer
 	// Timeout is how long a reply may take before it is an error (TCP) or
-	// lost (UDP); zero means 5 s.
+	// lost (UDP); zero means 5 s. Over TCP the deadline is refreshed at
+	// most every eighth of it, so a late reply is caught after between 7/8
+	// of Timeout and all of it.
 	Timeout time.Duration
 	// SourceIPs spreads connections to a loopback IPv4 server over this
 	// many source addresses, 127.0.0.1 up, so thousands of connections

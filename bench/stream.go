@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"time"
+
+	"shout/internal/deadline"
 )
 
 // distinct is how many different messages each connection cycles through.
@@ -40,6 +42,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	go func() {
 		defer close(done)
 		br := bufio.NewReaderSize(c, 64<<10)
+		var readBy time.Time
 		got := make([]byte, 0, 4*r.cfg.Size)
 		for k := 0; ; k++ {
 			t0, ok := <-sent
@@ -47,7 +50,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				return
 			}
 			want := wants[k%distinct]
-			c.SetReadDeadline(time.Now().Add(r.cfg.Timeout))
+			deadline.Refresh(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 			got = got[:len(want)]
 			if _, err := io.ReadFull(br, got); err != nil {
 				r.fail(fmt.Errorf("receive: %w", err))
@@ -68,6 +71,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	defer func() { close(sent); <-done }()
 
 	var batch []byte
+	var writeBy time.Time
 	k := 0
 	// send writes n messages in one write; message j was due at
 	// first + j*step.
@@ -78,7 +82,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			sent <- first.Add(time.Duration(j) * step)
 			k++
 		}
-		c.SetWriteDeadline(time.Now().Add(r.cfg.Timeout))
+		deadline.Refresh(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
 		if _, err := c.Write(batch); err != nil {
 			r.fail(fmt.Errorf("send: %w", err))
 			return false

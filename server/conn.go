@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/text/transform"
 
+	"shout/internal/deadline"
 	"shout/upper"
 )
 
@@ -173,27 +174,14 @@ func (c *conn) answer(t *upper.Transformer, src []byte, atEOF bool) (carry int, 
 	return copy(buf, src), nil
 }
 
-// refreshReadDeadline keeps the idle deadline IdleTimeout ahead, touching
-// the connection at most every eighth of it.
+// refreshReadDeadline keeps the idle deadline IdleTimeout ahead.
 func (c *conn) refreshReadDeadline() {
-	refresh(&c.readBy, c.srv.IdleTimeout, c.c.SetReadDeadline)
+	deadline.Refresh(&c.readBy, c.srv.IdleTimeout, c.c.SetReadDeadline)
 }
 
-// refreshWriteDeadline does the same for WriteTimeout.
+// refreshWriteDeadline keeps the write deadline WriteTimeout ahead.
 func (c *conn) refreshWriteDeadline() {
-	refresh(&c.writeBy, c.srv.WriteTimeout, c.c.SetWriteDeadline)
-}
-
-// refresh moves *by to d from now with set, unless it is still more than
-// 7/8 of d away. A zero or negative d means no deadline.
-func refresh(by *time.Time, d time.Duration, set func(time.Time) error) {
-	if d <= 0 {
-		return
-	}
-	if now := time.Now(); by.Sub(now) < d-d/8 {
-		*by = now.Add(d)
-		set(*by)
-	}
+	deadline.Refresh(&c.writeBy, c.srv.WriteTimeout, c.c.SetWriteDeadline)
 }
 
 // reason names why a connection ended, for the close log line.
