@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +63,7 @@ func waitState(t *testing.T, ch <-chan server.ConnState, want server.ConnState) 
 }
 
 func TestConcurrentClients(t *testing.T) {
+	shouttest.CheckFDs(t)
 	var log shouttest.Log
 	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
 	const clients, messages = 300, 20
@@ -146,6 +149,50 @@ func TestLargeMessageStreams(t *testing.T) {
 	}
 	if want := cases.Upper(language.Und).Bytes(msg); !bytes.Equal(got, want) {
 		t.Fatalf("got %d bytes, want %d", len(got), len(want))
+	}
+}
+
+// failingListener fails its first n Accepts as a process out of file
+// descriptors does.
+type failingListener struct {
+	net.Listener
+	n int
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.n > 0 {
+		l.n--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestAcceptErrorsBackOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log shouttest.Log
+	srv := &server.Server{Logger: log.Logger()}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(&failingListener{Listener: ln, n: 3}) }()
+	defer func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	c := dial(t, ln.Addr().String()) // served once the errors pass
+	io.WriteString(c, "still serving")
+	got := make([]byte, 13)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "STILL SERVING" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	out := log.String()
+	for _, want := range []string{"retry_in=5ms", "retry_in=10ms", "retry_in=20ms", "too many open files"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log has no %s:\n%s", want, out)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -88,4 +89,27 @@ func (l *Log) String() string {
 // Logger returns a text logger at debug level that writes to l.
 func (l *Log) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// CheckFDs fails the test if it ends with more open file descriptors than
+// it started with. Register it first, so its check runs after every other
+// cleanup has closed what it opened.
+func CheckFDs(t testing.TB) {
+	t.Helper()
+	before, err := openFDs()
+	if err != nil {
+		t.Logf("cannot count file descriptors: %v", err)
+		return
+	}
+	t.Cleanup(func() {
+		after, err := openFDs()
+		if err == nil && after > before {
+			t.Errorf("%d file descriptors open at the end, %d at the start", after, before)
+		}
+	})
+}
+
+func openFDs() (int, error) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	return len(fds), err
 }
