@@ -30,6 +30,12 @@ type serveCmd struct {
 }
 
 func (cmd *serveCmd) Run(std *stdio) error {
+	// Catch signals before the first "listening on" line: whoever reads it
+	// may signal at once, and must get a graceful stop.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
 	t, err := transformer(cmd.Mode, cmd.Lang)
 	if err != nil {
 		return err
@@ -109,10 +115,6 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	for _, p := range packets {
 		go func() { errs <- srv.ServePacket(p) }()
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
 	select {
 	case err := <-errs: // a listener failed for good: stop the rest
 		srv.Close()
