@@ -176,7 +176,10 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 			addr := udpServer(t, tc.answer)
 			cfg := quick("udp", addr)
 			cfg.Conns = 1
-			cfg.Timeout = 50 * time.Millisecond
+			// Replies that come must beat the timeout on a busy machine;
+			// dropped ones must expire well within the run.
+			cfg.Timeout = 200 * time.Millisecond
+			cfg.Duration = time.Second
 			rep := run(t, cfg)
 			if !tc.check(rep) {
 				t.Errorf("report %+v", rep)
