@@ -168,3 +168,44 @@ func TestBenchProgressOnTerminal(t *testing.T) {
 		t.Errorf("exit status %d", code)
 	}
 }
+
+// With --reconnect, a server that closes is dialled again and the session
+// goes on.
+func TestConnectTerminalReconnect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
+	first, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr.expect(t, addr+"> ")
+	first.Close()
+	scr.expect(t, "reconnecting")
+	second, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	scr.expect(t, "reconnected to "+addr)
+	go func() { // an uppercase server on the new connection
+		buf := make([]byte, 1024)
+		for {
+			n, err := second.Read(buf)
+			if err != nil {
+				return
+			}
+			second.Write(bytes.ToUpper(buf[:n]))
+		}
+	}()
+	f.WriteString("again\r")
+	scr.expect(t, "AGAIN")
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
