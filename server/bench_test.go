@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"testing"
+	"time"
 
 	"shout/internal/shouttest"
 	"shout/server"
@@ -58,6 +60,40 @@ func BenchmarkUDP(b *testing.B) {
 		}
 		if _, err := c.Read(got); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIdleConns reports the goroutine stack each idle connection
+// holds, with the timeouts shout serve sets by default: the stack a
+// connection grows while answering stays grown while it idles.
+func BenchmarkIdleConns(b *testing.B) {
+	addr := shouttest.Start(b, &server.Server{
+		Logger:      slog.New(slog.DiscardHandler),
+		IdleTimeout: time.Minute, WriteTimeout: time.Minute,
+	})
+	const n = 1000
+	msg, got := []byte("hello egon\n"), make([]byte, 11)
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		conns := make([]net.Conn, 0, n)
+		for range n {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+			c.Write(msg)
+			if _, err := io.ReadFull(c, got); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.StackInuse-before.StackInuse)/n, "stack-B/conn")
+		for _, c := range conns {
+			c.Close()
 		}
 	}
 }

@@ -62,43 +62,51 @@ type conn struct {
 	readBy, writeBy   time.Time // deadlines set, zero if none
 }
 
-// serve is the connection's loop: one read, one transform, one write.
+// serve serves the connection until it ends, then closes it. The loop and
+// the logging live in functions of their own, so the frames on the stack
+// while a connection idles in Read stay small enough for the goroutine's
+// first 2 KiB stack: a stack that grows stays grown, on every connection.
 func (c *conn) serve() {
+	if c.srv.ConnState != nil {
+		c.srv.ConnState(c.c, StateNew)
+	}
+	c.finish(c.loop())
+}
+
+// loop is one read, one transform, one write, until the connection ends;
+// it returns why it ended.
+func (c *conn) loop() (reason string) {
 	s := c.srv
 	t := s.transformer()
-	log := s.logger()
-	remote := c.c.RemoteAddr().String()
-	debug := log.Enabled(context.Background(), slog.LevelDebug)
-	if s.ConnState != nil {
-		s.ConnState(c.c, StateNew)
-	}
-
+	debug := s.logger().Enabled(context.Background(), slog.LevelDebug)
 	small := make([]byte, smallRead)
 	in := small
 	var big *[]byte // borrowed while reads fill the small buffer
-	carry := 0      // bytes of an incomplete character kept from the last read
-	reason := ""
-	for reason == "" {
+	defer func() {
+		if big != nil {
+			putBuf(big)
+		}
+	}()
+	carry := 0 // bytes of an incomplete character kept from the last read
+	for {
 		// Refresh first, then look: Shutdown sets closing before it moves
 		// the deadline, so a deadline set here cannot hide a shutdown.
 		c.refreshReadDeadline()
 		if s.closing.Load() {
-			reason = c.drain(t, in, carry)
-			break
+			return c.drain(t, in, carry)
 		}
 		n, err := c.c.Read(in[carry:])
 		if n > 0 {
 			c.bytesIn += int64(n)
 			filled := carry + n // of len(in)
 			if debug {
-				msg := in[carry : carry+n]
-				log.Debug("message", "remote", remote, "bytes", n, "data", string(msg[:min(len(msg), logPrefix)]))
+				c.logMessage(in[carry:filled])
 			}
+			// Here rather than in answer: one frame less on the stack.
+			c.refreshWriteDeadline()
 			var werr error
-			carry, werr = c.answer(t, in[:carry+n], false)
-			if werr != nil {
-				reason = c.reason(werr, true)
-				break
+			if carry, werr = c.answer(t, in[:filled], false); werr != nil {
+				return c.reason(werr, true)
 			}
 			// Grow to a pooled buffer while the client keeps reads full,
 			// and give it back as soon as a read comes up short.
@@ -113,38 +121,47 @@ func (c *conn) serve() {
 				big, in = nil, small
 			}
 		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				// End of input or half-close: answer what is left, then close.
-				if _, werr := c.answer(t, in[:carry], true); werr != nil {
-					reason = c.reason(werr, true)
-				} else {
-					reason = "eof"
-				}
-				break
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			// End of input or half-close: answer what is left, then close.
+			c.refreshWriteDeadline()
+			if _, werr := c.answer(t, in[:carry], true); werr != nil {
+				return c.reason(werr, true)
 			}
-			if s.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-				reason = c.drain(t, in, carry)
-				break
-			}
-			reason = c.reason(err, false)
+			return "eof"
+		case s.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+			return c.drain(t, in, carry)
+		default:
+			return c.reason(err, false)
 		}
 	}
-	if big != nil {
-		putBuf(big)
-	}
+}
+
+// logMessage logs what the client sent, at debug level, escaped by the
+// handler and cut to logPrefix bytes.
+//
+//go:noinline
+func (c *conn) logMessage(msg []byte) {
+	c.srv.logger().Debug("message", "remote", c.c.RemoteAddr().String(), "bytes", len(msg), "data", string(msg[:min(len(msg), logPrefix)]))
+}
+
+// finish closes the connection and logs why it ended.
+//
+//go:noinline
+func (c *conn) finish(reason string) {
 	c.c.Close()
-	log.Info("close", "remote", remote, "reason", reason, "duration", time.Since(c.start).Round(time.Microsecond),
-		"bytes_in", c.bytesIn, "bytes_out", c.bytesOut)
-	if s.ConnState != nil {
-		s.ConnState(c.c, StateClosed)
+	c.srv.logger().Info("close", "remote", c.c.RemoteAddr().String(), "reason", reason,
+		"duration", time.Since(c.start).Round(time.Microsecond), "bytes_in", c.bytesIn, "bytes_out", c.bytesOut)
+	if c.srv.ConnState != nil {
+		c.srv.ConnState(c.c, StateClosed)
 	}
-	s.forget(c)
+	c.srv.forget(c)
 }
 
 // answer transforms src, writes the result and returns how many bytes at
 // the end of src were left for the next read (an incomplete character),
-// moved to the front of src.
+// moved to the front of src. Callers refresh the write deadline first.
 func (c *conn) answer(t *upper.Transformer, src []byte, atEOF bool) (carry int, err error) {
 	if len(src) == 0 {
 		return 0, nil
@@ -155,7 +172,6 @@ func (c *conn) answer(t *upper.Transformer, src []byte, atEOF bool) (carry int, 
 	for len(src) > 0 {
 		nDst, nSrc, terr := t.Transform(*out, src, atEOF)
 		if nDst > 0 {
-			c.refreshWriteDeadline()
 			n, err := c.c.Write((*out)[:nDst])
 			c.bytesOut += int64(n)
 			if err != nil {

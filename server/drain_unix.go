@@ -43,10 +43,12 @@ func (c *conn) drain(t *upper.Transformer, in []byte, carry int) string {
 			break
 		}
 		c.bytesIn += int64(n)
+		c.refreshWriteDeadline()
 		if carry, err = c.answer(t, in[:carry+n], false); err != nil {
 			return c.reason(err, true)
 		}
 	}
+	c.refreshWriteDeadline()
 	if _, err := c.answer(t, in[:carry], true); err != nil {
 		return c.reason(err, true)
 	}
