@@ -20,7 +20,7 @@ func checkFileLimit(conns int) error {
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
-	if need := uint64(conns) + 32; need > lim.Cur {
+	if need := uint64(conns) + 32; need > uint64(lim.Cur) {
 		return fmt.Errorf("%d connections need about %d open files, but the limit is %d (hard limit %d); raise it with ulimit -n or use fewer --conns", conns, need, lim.Cur, lim.Max)
 	}
 	return nil

@@ -18,9 +18,8 @@ import (
 	"shout/upper"
 )
 
-// smallRead is what an idle connection holds (the lesson's recv size):
-// reads start here and move to a pooled buffer of ReadSize while the client
-// keeps them full.
+// smallRead is the first read's size, the lesson's recv(1024); reads grow
+// to ReadSize while the client keeps them full.
 const smallRead = 1 << 10
 
 // logPrefix is how much of each message is logged at debug level.
@@ -60,6 +59,13 @@ type conn struct {
 
 	bytesIn, bytesOut int64
 	readBy, writeBy   time.Time // deadlines set, zero if none
+
+	raw syscall.RawConn // nil where the connection gives none: see read
+	rr  rawRead
+	// carry holds an incomplete character from the last read (at most 3
+	// bytes, more for a look-ahead tailoring) between reads.
+	carry    []byte
+	carryBuf [8]byte
 }
 
 // serve serves the connection until it ends, then closes it. The loop and
@@ -74,68 +80,86 @@ func (c *conn) serve() {
 }
 
 // loop is one read, one transform, one write, until the connection ends;
-// it returns why it ended.
+// it returns why it ended. A read buffer is borrowed from the pool only
+// once data has arrived (see read), so an idle connection holds none.
 func (c *conn) loop() (reason string) {
 	s := c.srv
 	t := s.transformer()
 	debug := s.logger().Enabled(context.Background(), slog.LevelDebug)
-	small := make([]byte, smallRead)
-	in := small
-	var big *[]byte // borrowed while reads fill the small buffer
-	defer func() {
-		if big != nil {
-			putBuf(big)
-		}
-	}()
-	carry := 0 // bytes of an incomplete character kept from the last read
+	if sc, ok := c.c.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	c.carry = c.carryBuf[:0]
+	size := smallRead
 	for {
 		// Refresh first, then look: Shutdown sets closing before it moves
 		// the deadline, so a deadline set here cannot hide a shutdown.
 		c.refreshReadDeadline()
 		if s.closing.Load() {
-			return c.drain(t, in, carry)
+			return c.drain(t)
 		}
-		n, err := c.c.Read(in[carry:])
+		buf, n, err := c.read(size, true)
 		if n > 0 {
 			c.bytesIn += int64(n)
-			filled := carry + n // of len(in)
+			filled := len(c.carry) + n
 			if debug {
-				c.logMessage(in[carry:filled])
+				c.logMessage((*buf)[len(c.carry):filled])
 			}
 			// Here rather than in answer: one frame less on the stack.
 			c.refreshWriteDeadline()
-			var werr error
-			if carry, werr = c.answer(t, in[:filled], false); werr != nil {
+			k, werr := c.answer(t, (*buf)[:filled], false)
+			c.carry = append(c.carry[:0], (*buf)[:k]...)
+			if werr != nil {
+				putBuf(buf)
 				return c.reason(werr, true)
 			}
-			// Grow to a pooled buffer while the client keeps reads full,
-			// and give it back as soon as a read comes up short.
+			// Read more at once while the client keeps reads full, and
+			// go back to small reads as soon as one comes up short.
 			switch {
-			case filled == len(in) && big == nil && len(in) < s.readSize():
-				big = getBuf(s.readSize())
-				copy(*big, in[:carry])
-				in = *big
-			case filled < len(small) && big != nil:
-				copy(small, in[:carry])
-				putBuf(big)
-				big, in = nil, small
+			case filled == len(*buf):
+				size = s.readSize()
+			case filled < smallRead:
+				size = smallRead
 			}
+		}
+		if buf != nil {
+			putBuf(buf)
 		}
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
 			// End of input or half-close: answer what is left, then close.
-			c.refreshWriteDeadline()
-			if _, werr := c.answer(t, in[:carry], true); werr != nil {
-				return c.reason(werr, true)
-			}
-			return "eof"
+			return c.flush(t, "eof")
 		case s.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded):
-			return c.drain(t, in, carry)
+			return c.drain(t)
 		default:
 			return c.reason(err, false)
 		}
 	}
+}
+
+// readPlain reads with net.Conn.Read, for connections that give no raw
+// access (and systems without raw reads): it holds its buffer while it
+// waits.
+func (c *conn) readPlain(size int) (*[]byte, int, error) {
+	buf := getBuf(len(c.carry) + size)
+	k := copy(*buf, c.carry)
+	n, err := c.c.Read((*buf)[k:])
+	return buf, n, err
+}
+
+// flush answers the bytes carried over as they are, at the end of input,
+// and returns reason, or why writing failed.
+func (c *conn) flush(t *upper.Transformer, reason string) string {
+	if len(c.carry) == 0 {
+		return reason
+	}
+	c.refreshWriteDeadline()
+	if _, err := c.answer(t, c.carry, true); err != nil {
+		return c.reason(err, true)
+	}
+	c.carry = c.carry[:0]
+	return reason
 }
 
 // logMessage logs what the client sent, at debug level, escaped by the

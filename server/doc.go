@@ -15,9 +15,10 @@
 // once, so line-based clients, byte-at-a-time terminals and pipelining
 // clients all work, and a message of any length flows through in bounded
 // memory. A character split across reads is answered when its last byte
-// arrives. Every connection is served by its own goroutine; a connection
-// holds a 1 KiB read buffer while idle and borrows larger pooled buffers
-// only while data flows.
+// arrives. Every connection is served by its own goroutine, which keeps a
+// 2 KiB stack; buffers come from a pool only once data has arrived and go
+// back as soon as it is answered, so an idle connection holds none (on
+// Unix, where the server can wait for data without a buffer in hand).
 //
 // # Limits
 //

@@ -4,7 +4,7 @@ package server
 
 import (
 	"errors"
-	"syscall"
+	"io"
 	"time"
 
 	"shout/upper"
@@ -16,41 +16,32 @@ const maxDrainReads = 64
 // drain is the end of a connection at shutdown: it answers what the client
 // sent before and the kernel still holds, reading without waiting, and
 // flushes an incomplete character as it is.
-func (c *conn) drain(t *upper.Transformer, in []byte, carry int) string {
-	sc, ok := c.c.(syscall.Conn)
-	if !ok {
-		c.answer(t, in[:carry], true)
-		return "shutdown"
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil || c.c.SetReadDeadline(time.Time{}) != nil {
-		return "shutdown"
+func (c *conn) drain(t *upper.Transformer) string {
+	if c.raw == nil || c.c.SetReadDeadline(time.Time{}) != nil {
+		return c.flush(t, "shutdown")
 	}
 	for range maxDrainReads {
-		var n int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, rerr = syscall.Read(int(fd), in[carry:])
-			return true // never wait for more
-		})
-		if err == nil {
-			err = rerr
+		buf, n, err := c.read(c.srv.readSize(), false)
+		var werr error
+		if n > 0 {
+			c.bytesIn += int64(n)
+			filled := len(c.carry) + n
+			c.refreshWriteDeadline()
+			var k int
+			k, werr = c.answer(t, (*buf)[:filled], false)
+			c.carry = append(c.carry[:0], (*buf)[:k]...)
 		}
-		if n <= 0 {
-			if err != nil && !errors.Is(err, syscall.EAGAIN) {
-				return c.reason(err, false)
-			}
-			break
+		if buf != nil {
+			putBuf(buf)
 		}
-		c.bytesIn += int64(n)
-		c.refreshWriteDeadline()
-		if carry, err = c.answer(t, in[:carry+n], false); err != nil {
-			return c.reason(err, true)
+		switch {
+		case werr != nil:
+			return c.reason(werr, true)
+		case errors.Is(err, io.EOF), err == nil && n == 0: // the client is done, or nothing more waits
+			return c.flush(t, "shutdown")
+		case err != nil:
+			return c.reason(err, false)
 		}
 	}
-	c.refreshWriteDeadline()
-	if _, err := c.answer(t, in[:carry], true); err != nil {
-		return c.reason(err, true)
-	}
-	return "shutdown"
+	return c.flush(t, "shutdown")
 }

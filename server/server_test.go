@@ -124,6 +124,43 @@ func TestNoFramingSplitCharacter(t *testing.T) {
 	}
 }
 
+// plainListener hands out connections that hide their file descriptor,
+// as a TLS or proxy wrapper would: the server reads them with Read.
+type plainListener struct{ net.Listener }
+
+type plainConn struct{ net.Conn }
+
+func (l plainListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return plainConn{c}, nil
+}
+
+func TestWrappedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{Logger: new(shouttest.Log).Logger()}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(plainListener{ln}) }()
+	defer func() { srv.Close(); <-done }()
+	c := dial(t, ln.Addr().String())
+	io.WriteString(c, "x\xc3")
+	got := make([]byte, 1)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "X" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	io.WriteString(c, "\xa9 ok \xe2\x84") // "é", then an incomplete ⅰ
+	c.CloseWrite()
+	rest, err := io.ReadAll(c)
+	if err != nil || string(rest) != "É OK \xe2\x84" {
+		t.Fatalf("got %q, %v", rest, err)
+	}
+}
+
 func TestHalfClose(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
 	c := dial(t, addr)

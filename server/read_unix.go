@@ -1,0 +1,69 @@
+//go:build unix
+
+package server
+
+import (
+	"io"
+	"syscall"
+)
+
+// rawRead is the state of one raw read, kept in the conn with its callback
+// made once, so that a read allocates nothing.
+type rawRead struct {
+	size int
+	wait bool
+	buf  *[]byte
+	n    int
+	err  error
+	fn   func(fd uintptr) bool // c.readRaw
+}
+
+// read reads up to size bytes after the carried-over bytes, into a buffer
+// from the pool that it takes only once the socket has data: the read
+// callback borrows the buffer, tries one non-blocking read, and gives the
+// buffer back before the runtime parks the goroutine on EAGAIN. That is
+// the same one read(2) per attempt that net.Conn.Read makes, and an idle
+// connection holds no buffer. With wait false it never parks: a read with
+// no data returns (nil, 0, nil). The buffer, if not nil, is the caller's
+// to putBuf; it starts with the carried-over bytes.
+func (c *conn) read(size int, wait bool) (*[]byte, int, error) {
+	if c.raw == nil {
+		return c.readPlain(size)
+	}
+	r := &c.rr
+	if r.fn == nil {
+		r.fn = c.readRaw
+	}
+	r.size, r.wait, r.buf, r.n, r.err = size, wait, nil, 0, nil
+	err := c.raw.Read(r.fn)
+	buf, n := r.buf, r.n
+	r.buf = nil
+	switch {
+	case err != nil: // a deadline, or the connection closed
+		return buf, 0, err
+	case r.err != nil:
+		return buf, 0, r.err
+	case n == 0 && buf != nil:
+		return buf, 0, io.EOF
+	}
+	return buf, n, nil
+}
+
+// readRaw is read's callback: it reports whether to stop waiting.
+func (c *conn) readRaw(fd uintptr) bool {
+	r := &c.rr
+	r.buf = getBuf(len(c.carry) + r.size)
+	k := copy(*r.buf, c.carry)
+	for {
+		r.n, r.err = syscall.Read(int(fd), (*r.buf)[k:])
+		if r.err != syscall.EINTR {
+			break
+		}
+	}
+	if r.err == syscall.EAGAIN {
+		putBuf(r.buf)
+		r.buf, r.n, r.err = nil, 0, nil
+		return !r.wait
+	}
+	return true
+}
