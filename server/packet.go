@@ -18,7 +18,7 @@ const maxDatagram = 65535
 // back to where it came from, with one goroutine per CPU reading. It always
 // returns a non-nil error and closes pc; after Shutdown or Close the error
 // is ErrServerClosed. A reply that the uppercase makes too large for one
-// datagram is not sent, and a warning is logged.
+// datagram is not sent, and a warning is logged, at most once a second.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	workers := runtime.GOMAXPROCS(0)
 	if !s.track(func() { s.packets[pc] = struct{}{}; s.wg.Add(workers) }) {
@@ -86,8 +86,10 @@ func (s *Server) servePackets(pc net.PacketConn) error {
 				remote = addr.String()
 			}
 			if err != nil && !s.closing.Load() {
-				log.Warn("reply not sent", "remote", remote, "bytes_in", n, "bytes_out", len(reply), "err", err)
-			} else {
+				if ok, total := s.unsent.allow(); ok {
+					log.Warn("reply not sent", "remote", remote, "bytes_in", n, "bytes_out", len(reply), "err", err, "unsent_total", total)
+				}
+			} else if err == nil {
 				log.Debug("datagram", "remote", remote, "bytes", n, "data", string(in[:min(n, logPrefix)]))
 			}
 		}

@@ -75,8 +75,21 @@ type Server struct {
 	wg        sync.WaitGroup
 	done      chan struct{} // closed by Shutdown and Close
 
-	rejected   atomic.Int64
-	lastReject atomic.Int64 // unix second of the last rejection log line
+	rejects, unsent limiter // warnings a client can cause, at most one a second
+}
+
+// limiter lets a warning that clients can trigger at will through at most
+// once a second, counting every occurrence.
+type limiter struct {
+	total, last atomic.Int64 // occurrences; unix second of the last let through
+}
+
+// allow counts one occurrence and reports whether to log it, with the
+// total so far.
+func (l *limiter) allow() (bool, int64) {
+	n := l.total.Add(1)
+	now := time.Now().Unix()
+	return l.last.Swap(now) != now, n
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -173,8 +186,7 @@ func (s *Server) Serve(l net.Listener) error {
 
 func (s *Server) reject(c net.Conn) {
 	c.Close()
-	n := s.rejected.Add(1)
-	if now := time.Now().Unix(); s.lastReject.Swap(now) != now {
+	if ok, n := s.rejects.allow(); ok {
 		s.logger().Warn("connection limit reached; closing new connections", "remote", c.RemoteAddr().String(), "max_conns", s.MaxConns, "rejected_total", n)
 	}
 	if s.ConnState != nil {

@@ -490,6 +490,17 @@ func TestUDPReplyTooLarge(t *testing.T) {
 	if !log.WaitFor("reply not sent", bound) {
 		t.Errorf("no warning logged:\n%s", log.String())
 	}
+	// A flood of them is logged at most once a second.
+	for range 100 {
+		c.Write(bytes.Repeat([]byte("\u0390"), 20000))
+	}
+	c.Write([]byte("last"))
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "LAST" {
+		t.Fatalf("after the flood: %q, %v", buf[:n], err)
+	}
+	if n := strings.Count(log.String(), "reply not sent"); n > 5 {
+		t.Errorf("%d warnings for 101 replies not sent: not rate-limited", n)
+	}
 }
 
 func TestModes(t *testing.T) {

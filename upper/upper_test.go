@@ -327,6 +327,23 @@ func TestLookAheadLanguages(t *testing.T) {
 			}
 		}
 	}
+	el := mustNew(t, Upper, "el")
+	for _, in := range invalid {
+		if got, want := el.String("α"+in+"β"), "Α"+in+"Β"; got != want && !strings.HasSuffix(in, "a") && !strings.HasSuffix(in, "\xa9") {
+			t.Errorf("el: %q: got %q, want %q", "α"+in+"β", got, want)
+		}
+	}
+	// The server sizes buffers by MaxExpansion: the delegated tailoring
+	// must keep within it too.
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		in := utf8.AppendRune(nil, r)
+		if out := el.Append(nil, in); len(out) > el.MaxExpansion()*len(in) {
+			t.Fatalf("el %U: %d bytes out of %d, over MaxExpansion", r, len(out), len(in))
+		}
+	}
 	if mustNew(t, Upper, "tr").LookAhead() || mustNew(t, Upper, "").LookAhead() {
 		t.Error("LookAhead true for a tailoring with no look-ahead")
 	}
