@@ -262,7 +262,7 @@ func (tb *table) transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err err
 			nSrc++
 			continue
 		}
-		if tb.class[b] == classCopy {
+		if tb.class[b] != classDecode {
 			end := nSrc + 1
 			for end < len(src) && src[end] >= utf8.RuneSelf && tb.class[src[end]] == classCopy {
 				end++
