@@ -100,23 +100,15 @@ func (c *conn) loop() (reason string) {
 		}
 		buf, n, err := c.read(size, true)
 		if n > 0 {
-			c.bytesIn += int64(n)
-			filled := len(c.carry) + n
-			if debug {
-				c.logMessage((*buf)[len(c.carry):filled])
-			}
-			// Here rather than in answer: one frame less on the stack.
 			c.refreshWriteDeadline()
-			k, werr := c.answer(t, (*buf)[:filled], false)
-			c.carry = append(c.carry[:0], (*buf)[:k]...)
-			if werr != nil {
+			if werr := c.handle(t, buf, n, debug); werr != nil {
 				putBuf(buf)
 				return c.reason(werr, true)
 			}
 			// Read more at once while the client keeps reads full, and
 			// go back to small reads as soon as one comes up short.
-			switch {
-			case filled == len(*buf):
+			switch filled := len(c.carry) + n; {
+			case n == size:
 				size = s.readSize()
 			case filled < smallRead:
 				size = smallRead
@@ -136,6 +128,21 @@ func (c *conn) loop() (reason string) {
 			return c.reason(err, false)
 		}
 	}
+}
+
+// handle answers the n bytes a read put in buf after the carried-over ones
+// and keeps what is left of an incomplete character for the next read.
+// Callers refresh the write deadline first: setting it from here would be
+// deep enough to grow every connection's stack to 4 KiB.
+func (c *conn) handle(t *upper.Transformer, buf *[]byte, n int, debug bool) error {
+	c.bytesIn += int64(n)
+	in := (*buf)[:len(c.carry)+n]
+	if debug {
+		c.logMessage(in[len(c.carry):])
+	}
+	k, err := c.answer(t, in, false)
+	c.carry = append(c.carry[:0], in[:k]...)
+	return err
 }
 
 // readPlain reads with net.Conn.Read, for connections that give no raw

@@ -24,12 +24,8 @@ func (c *conn) drain(t *upper.Transformer) string {
 		buf, n, err := c.read(c.srv.readSize(), false)
 		var werr error
 		if n > 0 {
-			c.bytesIn += int64(n)
-			filled := len(c.carry) + n
 			c.refreshWriteDeadline()
-			var k int
-			k, werr = c.answer(t, (*buf)[:filled], false)
-			c.carry = append(c.carry[:0], (*buf)[:k]...)
+			werr = c.handle(t, buf, n, false)
 		}
 		if buf != nil {
 			putBuf(buf)
