@@ -53,9 +53,8 @@ type Server struct {
 	// means no timeout.
 	WriteTimeout time.Duration
 
-	// ReadSize is the largest read from a stream, and the largest datagram
-	// a reply is computed for is 65,535 bytes whatever it is. Zero means
-	// 64 KiB.
+	// ReadSize is the largest read from a stream; zero means 64 KiB.
+	// Datagrams are read whole, up to 65,535 bytes, whatever it is.
 	ReadSize int
 
 	// Logger receives connection events; nil means slog.Default(). Each
@@ -71,7 +70,6 @@ type Server struct {
 	packets   map[net.PacketConn]struct{}
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
-	active    atomic.Int64 // stream connections being served
 	wg        sync.WaitGroup
 	done      chan struct{} // closed by Shutdown and Close
 
@@ -115,8 +113,9 @@ func (s *Server) readSize() int {
 	return 64 << 10
 }
 
-// track registers v (a listener, packet conn or conn) unless the server is
-// closing, in which case it reports false.
+// track runs add, which registers a listener, packet conn or connection,
+// under the server's lock, unless the server is closing; then it reports
+// false.
 func (s *Server) track(add func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -167,16 +166,21 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		if s.MaxConns > 0 && s.active.Load() >= int64(s.MaxConns) {
-			s.reject(c)
-			continue
-		}
 		sc := &conn{srv: s, c: c, start: time.Now()}
-		if !s.track(func() { s.conns[sc] = struct{}{}; s.wg.Add(1) }) {
+		full := false
+		if !s.track(func() {
+			if full = s.MaxConns > 0 && len(s.conns) >= s.MaxConns; !full {
+				s.conns[sc] = struct{}{}
+				s.wg.Add(1)
+			}
+		}) {
 			c.Close()
 			return ErrServerClosed
 		}
-		s.active.Add(1)
+		if full {
+			s.reject(c)
+			continue
+		}
 		// Logged here, not by the connection's goroutine, whose stack
 		// would grow for it and stay grown while the connection idles.
 		s.logger().Info("open", "remote", c.RemoteAddr().String(), "local", c.LocalAddr().String())
@@ -248,6 +252,5 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	s.active.Add(-1)
 	s.wg.Done()
 }
