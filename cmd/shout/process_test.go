@@ -21,7 +21,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"shout/internal/shouttest"
+	"shout/internal/endpoint"
 	"shout/server"
 	"shout/upper"
 )
@@ -349,7 +349,7 @@ func cmdShoutServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	tr, err := upper.New(m, lang)
 	ts.Check(err)
-	ln, pc, err := shouttest.ListenBoth()
+	ln, pc, err := endpoint.ListenPair("127.0.0.1:0")
 	ts.Check(err)
 	srv := &server.Server{Transformer: tr, Logger: slog.New(slog.DiscardHandler)}
 	go srv.Serve(ln)

@@ -78,34 +78,44 @@ func (cmd *serveCmd) Run(std *stdio) error {
 			p.Close()
 		}
 	}
+	listening := func(network string, addr net.Addr) {
+		e := endpoint.Endpoint{Network: network, Address: addr.String()}
+		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
+	}
 	for i := 0; i < len(eps); i++ {
 		e := eps[i]
-		switch e.Network {
-		case "udp":
-			pc, err := net.ListenPacket("udp", e.Address)
-			if err != nil {
-				closeAll()
-				return err
+		var err error
+		switch {
+		case e.Network == "tcp" && i+1 < len(eps) && eps[i+1] == (endpoint.Endpoint{Network: "udp", Address: e.Address}):
+			// host:port for both: the same port, even when it is 0.
+			var ln net.Listener
+			var pc net.PacketConn
+			if ln, pc, err = endpoint.ListenPair(e.Address); err == nil {
+				listeners, packets = append(listeners, ln), append(packets, pc)
+				listening("tcp", ln.Addr())
+				listening("udp", pc.LocalAddr())
+				i++
 			}
-			packets = append(packets, pc)
-			e.Address = pc.LocalAddr().String()
+		case e.Network == "udp":
+			var pc net.PacketConn
+			if pc, err = net.ListenPacket("udp", e.Address); err == nil {
+				packets = append(packets, pc)
+				listening("udp", pc.LocalAddr())
+			}
 		default:
 			if e.Network == "unix" {
 				removeStaleSocket(e.Address)
 			}
-			ln, err := net.Listen(e.Network, e.Address)
-			if err != nil {
-				closeAll()
-				return err
+			var ln net.Listener
+			if ln, err = net.Listen(e.Network, e.Address); err == nil {
+				listeners = append(listeners, ln)
+				listening(e.Network, ln.Addr())
 			}
-			listeners = append(listeners, ln)
-			// host:0 for TCP and UDP: UDP takes the port TCP got.
-			if e.Network == "tcp" && i+1 < len(eps) && eps[i+1].Network == "udp" && eps[i+1].Address == e.Address {
-				eps[i+1].Address = ln.Addr().String()
-			}
-			e.Address = ln.Addr().String()
 		}
-		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
+		if err != nil {
+			closeAll()
+			return err
+		}
 	}
 
 	errs := make(chan error, len(listeners)+len(packets))

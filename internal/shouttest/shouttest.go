@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/internal/endpoint"
 	"shout/server"
 )
 
@@ -21,7 +22,7 @@ import (
 // address both listen on.
 func Start(t testing.TB, srv *server.Server) string {
 	t.Helper()
-	ln, pc, err := ListenBoth()
+	ln, pc, err := endpoint.ListenPair("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

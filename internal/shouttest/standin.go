@@ -6,25 +6,6 @@ import (
 	"testing"
 )
 
-// ListenBoth listens on the same free port of 127.0.0.1 for TCP and UDP,
-// trying other ports while the UDP one is taken.
-func ListenBoth() (net.Listener, net.PacketConn, error) {
-	var err error
-	for range 20 {
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return nil, nil, err
-		}
-		pc, perr := net.ListenPacket("udp", ln.Addr().String())
-		if perr == nil {
-			return ln, pc, nil
-		}
-		ln.Close()
-		err = perr
-	}
-	return nil, nil, err
-}
-
 // StreamServer runs a stand-in TCP server on 127.0.0.1 that calls handle
 // for each connection in its own goroutine and closes the connection when
 // handle returns. It stops when the test ends and returns its address.
