@@ -219,13 +219,7 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	r := &run{cfg: cfg, stop: make(chan struct{}), total: newHist()}
-	var dial func(i int) (net.Conn, error)
-	switch cfg.Endpoint.Network {
-	case "udp":
-		dial = func(int) (net.Conn, error) { return client.Dial(ctx, cfg.Endpoint, cfg.Timeout) }
-	default:
-		dial = r.dialer()
-	}
+	dial := r.dialer()
 	if err := checkFileLimit(cfg.Conns); err != nil {
 		return nil, err
 	}
@@ -279,13 +273,12 @@ func (r *run) clock(ctx context.Context) time.Duration {
 	r.collect() // drop the warm-up
 	r.total.Reset()
 	start := time.Now()
-	base := r.counts()
 	r.measuring.Store(true)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	end := time.NewTimer(r.cfg.Duration)
 	defer end.Stop()
-	last, lastT := base, start
+	last, lastT := r.counts(), start
 	for {
 		select {
 		case now := <-tick.C:
@@ -353,8 +346,8 @@ func (r *run) report(elapsed time.Duration) *Report {
 	return rep
 }
 
-// dialer returns a dial function for stream connections that spreads
-// connections to a loopback IPv4 server over several source addresses.
+// dialer returns a dial function that spreads TCP connections to a
+// loopback IPv4 server over several source addresses.
 func (r *run) dialer() func(i int) (net.Conn, error) {
 	e := r.cfg.Endpoint
 	spread := false

@@ -80,18 +80,21 @@ func (s *Server) servePackets(pc net.PacketConn) error {
 		} else {
 			_, err = pc.WriteTo(reply, addr)
 		}
-		if debug || err != nil {
-			remote := ap.String()
-			if addr != nil {
-				remote = addr.String()
+		switch {
+		case err != nil && !s.closing.Load():
+			if ok, total := s.unsent.allow(); ok {
+				log.Warn("reply not sent", "remote", remoteOf(ap, addr), "bytes_in", n, "bytes_out", len(reply), "err", err, "unsent_total", total)
 			}
-			if err != nil && !s.closing.Load() {
-				if ok, total := s.unsent.allow(); ok {
-					log.Warn("reply not sent", "remote", remote, "bytes_in", n, "bytes_out", len(reply), "err", err, "unsent_total", total)
-				}
-			} else if err == nil {
-				log.Debug("datagram", "remote", remote, "bytes", n, "data", string(in[:min(n, logPrefix)]))
-			}
+		case err == nil && debug:
+			log.Debug("datagram", "remote", remoteOf(ap, addr), "bytes", n, "data", string(in[:min(n, logPrefix)]))
 		}
 	}
+}
+
+// remoteOf names a datagram's sender, from whichever read found it.
+func remoteOf(ap netip.AddrPort, addr net.Addr) string {
+	if addr != nil {
+		return addr.String()
+	}
+	return ap.String()
 }
