@@ -1,12 +1,11 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"math/bits"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -15,15 +14,16 @@ import (
 	"golang.org/x/text/transform"
 
 	"shout/internal/deadline"
-	"shout/upper"
 )
 
 // smallRead is the first read's size, the lesson's recv(1024); reads grow
 // to ReadSize while the client keeps them full.
 const smallRead = 1 << 10
 
-// logPrefix is how much of each message is logged at debug level.
-const logPrefix = 96
+// drainQuiet is how long a connection that is stopping waits for more
+// input before it takes the client to be done: bytes a client sent just
+// before the stop may still be on their way.
+const drainQuiet = 50 * time.Millisecond
 
 // bufPools holds buffers by size class: class k holds capacity 1<<k, up
 // to 16 MiB, so a request never draws a buffer too small for it.
@@ -44,181 +44,295 @@ func getBuf(n int) *[]byte {
 	return &b
 }
 
-// putBuf gives a buffer from getBuf back to its pool.
+// putBuf gives a buffer from getBuf back to its pool; nil is ignored.
 func putBuf(p *[]byte) {
+	if p == nil {
+		return
+	}
 	if k := bits.Len(uint(cap(*p) - 1)); k < len(bufPools) && cap(*p) == 1<<k {
 		bufPools[k].Put(p)
 	}
 }
 
-// conn is one stream connection being served.
+// conn is the goroutine-per-connection driver: one goroutine reads a
+// connection, feeds its session, writes the replies, and closes it. It
+// works with any net.Conn. While a reply cannot be written it reads
+// nothing more, so a client that does not read holds one buffer: at most
+// 2×ReadSize, the read and its reply.
 type conn struct {
-	srv   *Server
-	c     net.Conn
-	start time.Time
+	srv      *Server
+	accepted net.Conn // as accepted: Shutdown and Close reach it there
+	c        net.Conn // as served: accepted, or what WrapConn made of it
+	obs      Observer
+	sess     session
 
-	bytesIn, bytesOut int64
-	readBy, writeBy   time.Time // deadlines set, zero if none
+	// raw reads without holding a buffer while the connection idles; nil
+	// for anything but *net.TCPConn and *net.UnixConn, since a wrapper
+	// (TLS, PROXY protocol, a buffering reader) may hold bytes of its own
+	// that the socket no longer has.
+	raw  syscall.RawConn
+	rr   rawRead
+	size int // the next read's size
 
-	raw syscall.RawConn // nil where the connection gives none: see read
-	rr  rawRead
-	// carry holds an incomplete character from the last read (at most 3
-	// bytes, more for a look-ahead tailoring) between reads.
-	carry    []byte
-	carryBuf [8]byte
+	readBy, writeBy time.Time // deadlines set, zero if none
+
+	ipKey     netip.Addr // counted against MaxConnsPerIP, if ipCounted
+	ipCounted bool
+	admitted  bool // counted against MaxConns
 }
 
-// serve serves the connection until it ends, then closes it. The loop and
-// the logging live in functions of their own, so the frames on the stack
-// while a connection idles in Read stay small enough for the goroutine's
-// first 2 KiB stack: a stack that grows stays grown, on every connection.
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, accepted: nc, c: nc, obs: s.observer(), size: smallRead}
+	c.sess.init(s.transformer())
+	c.sess.info.Start = time.Now()
+	c.sess.info.Remote, c.sess.info.Local = nc.RemoteAddr(), nc.LocalAddr()
+	return c
+}
+
+// serve serves the connection until it ends, then closes it.
 func (c *conn) serve() {
-	if c.srv.ConnState != nil {
-		c.srv.ConnState(c.c, StateNew)
+	defer c.srv.forget(c)
+	s := c.srv
+	if s.WrapConn != nil {
+		c.refreshReadDeadline() // a client that stalls the wrapper times out
+		wc, err := s.WrapConn(c.c)
+		if err != nil {
+			c.accepted.Close()
+			c.sess.info.Err = err
+			c.end(c.reasonOf(err, false, ReasonWrap), false)
+			return
+		}
+		c.c = wc
+		c.sess.info.Remote, c.sess.info.Local = wc.RemoteAddr(), wc.LocalAddr()
 	}
-	c.finish(c.loop())
+	if !s.admitIP(c) {
+		c.rejectNow(ErrMaxConnsPerIP)
+		return
+	}
+	switch nc := c.c.(type) {
+	case *net.TCPConn:
+		c.raw, _ = nc.SyscallConn()
+	case *net.UnixConn:
+		c.raw, _ = nc.SyscallConn()
+	}
+	if s.ConnState != nil {
+		s.ConnState(c.c, StateNew)
+	}
+	c.obs.ConnOpen(&c.sess.info)
+	r := c.loop()
+	c.c.Close()
+	c.end(r, true)
+}
+
+// end records why the connection ended and tells the observer and the
+// ConnState hook.
+func (c *conn) end(r Reason, opened bool) {
+	c.sess.info.Reason, c.sess.info.End = r, time.Now()
+	c.obs.ConnClose(&c.sess.info)
+	if opened && c.srv.ConnState != nil {
+		c.srv.ConnState(c.c, StateClosed)
+	}
+}
+
+// reject turns away a connection over MaxConns, on its own goroutine.
+func (c *conn) reject(why error) {
+	defer c.srv.forget(c)
+	c.rejectNow(why)
+}
+
+// rejectNow shuts the connection's write side, so the client reads end of
+// file, and closes it once the client is done or Linger has passed; a
+// flood of rejected connections past maxLingering is closed at once.
+func (c *conn) rejectNow(why error) {
+	select {
+	case c.srv.lingering <- struct{}{}:
+		c.closeGracefully()
+		<-c.srv.lingering
+	default:
+	}
+	c.c.Close()
+	c.sess.info.Err = why
+	c.sess.info.Reason, c.sess.info.End = ReasonRejected, time.Now()
+	c.obs.ConnClose(&c.sess.info)
+	if c.srv.ConnState != nil {
+		c.srv.ConnState(c.c, StateRejected)
+	}
 }
 
 // loop is one read, one transform, one write, until the connection ends;
-// it returns why it ended. A read buffer is borrowed from the pool only
-// once data has arrived (see read), so an idle connection holds none.
-func (c *conn) loop() (reason string) {
+// it returns why it ended.
+func (c *conn) loop() Reason {
 	s := c.srv
-	t := s.transformer()
-	debug := s.logger().Enabled(context.Background(), slog.LevelDebug)
-	if sc, ok := c.c.(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn()
-	}
-	c.carry = c.carryBuf[:0]
-	size := smallRead
 	for {
 		// Refresh first, then look: Shutdown sets closing before it moves
 		// the deadline, so a deadline set here cannot hide a shutdown.
 		c.refreshReadDeadline()
 		if s.closing.Load() {
-			return c.drain(t)
+			return c.stop()
 		}
-		buf, n, err := c.read(size, true)
+		buf, n, err := c.read(true)
 		if n > 0 {
-			c.refreshWriteDeadline()
-			if werr := c.handle(t, buf, n, debug); werr != nil {
+			werr := c.answer(buf, n)
+			c.adapt(n)
+			if werr != nil {
 				putBuf(buf)
-				return c.reason(werr, true)
-			}
-			// Read more at once while the client keeps reads full, and
-			// go back to small reads as soon as one comes up short.
-			switch filled := len(c.carry) + n; {
-			case n == size:
-				size = s.readSize()
-			case filled < smallRead:
-				size = smallRead
+				return c.reasonOf(werr, true, ReasonError)
 			}
 		}
-		if buf != nil {
-			putBuf(buf)
-		}
+		putBuf(buf)
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
 			// End of input or half-close: answer what is left, then close.
-			return c.flush(t, "eof")
-		case s.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded):
-			return c.drain(t)
+			if err := c.flush(); err != nil {
+				return c.reasonOf(err, true, ReasonError)
+			}
+			return ReasonEOF
+		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():
+			return c.stop()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if err := c.flush(); err != nil {
+				return c.reasonOf(err, true, ReasonError)
+			}
+			c.closeGracefully()
+			return ReasonIdleTimeout
 		default:
-			return c.reason(err, false)
+			return c.reasonOf(err, false, ReasonError)
 		}
 	}
 }
 
-// handle answers the n bytes a read put in buf after the carried-over ones
-// and keeps what is left of an incomplete character for the next read.
-// Callers refresh the write deadline first: setting it from here would be
-// deep enough to grow every connection's stack to 4 KiB.
-func (c *conn) handle(t *upper.Transformer, buf *[]byte, n int, debug bool) error {
-	c.bytesIn += int64(n)
-	in := (*buf)[:len(c.carry)+n]
-	if debug {
-		c.logMessage(in[len(c.carry):])
+// adapt sizes the next read: larger while the client keeps reads full,
+// small again as soon as one comes up short.
+func (c *conn) adapt(n int) {
+	switch {
+	case n == c.size:
+		c.size = c.srv.readSize()
+	case n < smallRead:
+		c.size = smallRead
 	}
-	k, err := c.answer(t, in, false)
-	c.carry = append(c.carry[:0], in[:k]...)
+}
+
+// bufLen is the buffer a read borrows: the carried bytes, the read, and
+// room for its reply.
+func (c *conn) bufLen() int {
+	return len(c.sess.carry) + c.size + c.replyLen()
+}
+
+// replyLen is the room for a read's reply: enough for all of it, up to
+// ReadSize; a longer reply is written in parts.
+func (c *conn) replyLen() int {
+	return min(c.size*c.srv.expansion(), max(c.srv.readSize(), smallRead))
+}
+
+// answer feeds the n bytes a read put in buf, after the k carried ones,
+// to the session and writes the replies.
+func (c *conn) answer(buf *[]byte, n int) error {
+	k := c.rr.carried
+	in := (*buf)[:k+n]
+	out := (*buf)[k+c.size:]
+	c.sess.info.BytesIn += int64(n)
+	c.obs.ConnRead(&c.sess.info, in[k:])
+	for len(in) > 0 {
+		nDst, nSrc, err := c.sess.feed(out, in)
+		if nDst > 0 {
+			if werr := c.write(out[:nDst]); werr != nil {
+				return werr
+			}
+		}
+		in = in[nSrc:]
+		if err != transform.ErrShortDst {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush answers an incomplete character held at the end of input as it is.
+func (c *conn) flush() error {
+	if len(c.sess.carry) == 0 {
+		return nil
+	}
+	buf := getBuf(maxCarry * c.srv.expansion())
+	defer putBuf(buf)
+	n, err := c.sess.flush(*buf)
+	if n > 0 {
+		if werr := c.write((*buf)[:n]); werr != nil {
+			return werr
+		}
+	}
 	return err
 }
 
-// readPlain reads with net.Conn.Read, for connections that give no raw
-// access (and systems without raw reads): it holds its buffer while it
-// waits.
-func (c *conn) readPlain(size int) (*[]byte, int, error) {
-	buf := getBuf(len(c.carry) + size)
-	k := copy(*buf, c.carry)
-	n, err := c.c.Read((*buf)[k:])
-	return buf, n, err
+func (c *conn) write(p []byte) error {
+	deadline.Refresh(&c.writeBy, c.srv.WriteTimeout, c.c.SetWriteDeadline)
+	n, err := c.c.Write(p)
+	c.sess.info.BytesOut += int64(n)
+	return err
 }
 
-// flush answers the bytes carried over as they are, at the end of input,
-// and returns reason, or why writing failed.
-func (c *conn) flush(t *upper.Transformer, reason string) string {
-	if len(c.carry) == 0 {
-		return reason
-	}
-	c.refreshWriteDeadline()
-	if _, err := c.answer(t, c.carry, true); err != nil {
-		return c.reason(err, true)
-	}
-	c.carry = c.carry[:0]
-	return reason
-}
-
-// logMessage logs what the client sent, at debug level, escaped by the
-// handler and cut to logPrefix bytes.
-//
-//go:noinline
-func (c *conn) logMessage(msg []byte) {
-	c.srv.logger().Debug("message", "remote", c.c.RemoteAddr().String(), "bytes", len(msg), "data", string(msg[:min(len(msg), logPrefix)]))
-}
-
-// finish closes the connection and logs why it ended.
-//
-//go:noinline
-func (c *conn) finish(reason string) {
-	c.c.Close()
-	c.srv.logger().Info("close", "remote", c.c.RemoteAddr().String(), "reason", reason,
-		"duration", time.Since(c.start).Round(time.Microsecond), "bytes_in", c.bytesIn, "bytes_out", c.bytesOut)
-	if c.srv.ConnState != nil {
-		c.srv.ConnState(c.c, StateClosed)
-	}
-	c.srv.forget(c)
-}
-
-// answer transforms src, writes the result and returns how many bytes at
-// the end of src were left for the next read (an incomplete character),
-// moved to the front of src. Callers refresh the write deadline first.
-func (c *conn) answer(t *upper.Transformer, src []byte, atEOF bool) (carry int, err error) {
-	if len(src) == 0 {
-		return 0, nil
-	}
-	buf := src
-	out := getBuf(t.MaxExpansion() * len(src))
-	defer func() { putBuf(out) }() // out may be replaced below
-	for len(src) > 0 {
-		nDst, nSrc, terr := t.Transform(*out, src, atEOF)
-		if nDst > 0 {
-			n, err := c.c.Write((*out)[:nDst])
-			c.bytesOut += int64(n)
-			if err != nil {
-				return 0, err
-			}
-		}
-		src = src[nSrc:]
-		if terr != transform.ErrShortDst { // nil, or ErrShortSrc: keep the rest
+// stop ends a connection when the server stops: it answers what has
+// arrived and what still arrives while the client keeps sending (up to
+// Linger), then closes gracefully.
+func (c *conn) stop() Reason {
+	end := time.Now().Add(c.srv.linger())
+	for first := true; ; first = false {
+		now := time.Now()
+		if !first && !now.Before(end) {
 			break
 		}
-		if nDst == 0 && nSrc == 0 { // cannot happen within MaxExpansion; never spin
-			putBuf(out)
-			out = getBuf(2 * len(*out))
+		c.c.SetReadDeadline(now.Add(drainQuiet))
+		buf, n, err := c.read(true)
+		if n > 0 {
+			werr := c.answer(buf, n)
+			c.adapt(n)
+			if werr != nil {
+				putBuf(buf)
+				return c.reasonOf(werr, true, ReasonError)
+			}
+		}
+		putBuf(buf)
+		if errors.Is(err, io.EOF) {
+			if err := c.flush(); err != nil {
+				return c.reasonOf(err, true, ReasonError)
+			}
+			return ReasonShutdown // the client is done: nothing to wait for
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			return c.reasonOf(err, false, ReasonError)
 		}
 	}
-	return copy(buf, src), nil
+	if err := c.flush(); err != nil {
+		return c.reasonOf(err, true, ReasonError)
+	}
+	c.closeGracefully()
+	return ReasonShutdown
+}
+
+// closeGracefully shuts the write side, so the client reads end of file
+// after every reply, then reads and discards until the client's end of
+// file, for up to Linger, so that closing finds no unread input: that
+// would make the kernel send a reset and drop replies the client has not
+// read yet. The caller closes.
+func (c *conn) closeGracefully() {
+	linger := c.srv.linger()
+	cw, ok := c.c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil || linger <= 0 {
+		return
+	}
+	if c.c.SetReadDeadline(time.Now().Add(linger)) != nil {
+		return
+	}
+	buf := getBuf(4 << 10)
+	defer putBuf(buf)
+	for {
+		if _, err := c.c.Read(*buf); err != nil {
+			return
+		}
+	}
 }
 
 // refreshReadDeadline keeps the idle deadline IdleTimeout ahead.
@@ -226,24 +340,53 @@ func (c *conn) refreshReadDeadline() {
 	deadline.Refresh(&c.readBy, c.srv.IdleTimeout, c.c.SetReadDeadline)
 }
 
-// refreshWriteDeadline keeps the write deadline WriteTimeout ahead.
-func (c *conn) refreshWriteDeadline() {
-	deadline.Refresh(&c.writeBy, c.srv.WriteTimeout, c.c.SetWriteDeadline)
+// reasonOf names why a connection ended with err, keeping err for the
+// observer when no reason names it; other is the reason then.
+func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
+	timeout := errors.Is(err, os.ErrDeadlineExceeded)
+	switch {
+	case c.srv.closing.Load() && (timeout || errors.Is(err, net.ErrClosed)):
+		return ReasonShutdown
+	case timeout && writing:
+		return ReasonWriteTimeout
+	case timeout:
+		return ReasonIdleTimeout
+	case errors.Is(err, syscall.ECONNRESET):
+		return ReasonReset
+	case errors.Is(err, syscall.EPIPE):
+		return ReasonBrokenPipe
+	}
+	c.sess.info.Err = err
+	return other
 }
 
-// reason names why a connection ended, for the close log line.
-func (c *conn) reason(err error, writing bool) string {
-	switch {
-	case c.srv.closing.Load() && (errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded)):
-		return "shutdown"
-	case errors.Is(err, os.ErrDeadlineExceeded) && writing:
-		return "write timeout"
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return "idle timeout"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "reset"
-	case errors.Is(err, syscall.EPIPE):
-		return "broken pipe"
+// temporary reports whether an accept error may pass: out of file
+// descriptors, buffers or memory, a connection aborted before it was
+// accepted, a timeout, or a listener that says so.
+func temporary(err error) bool {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+			syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN, syscall.EPROTO, syscall.EPERM:
+			return true
+		}
+		return false
 	}
-	return "error: " + err.Error()
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readPlain reads with net.Conn.Read, for connections that give no raw
+// access (wrappers, and systems without raw reads): it holds its buffer
+// while it waits.
+func (c *conn) readPlain() (*[]byte, int, error) {
+	buf := getBuf(c.bufLen())
+	c.rr.carried = c.sess.carried(*buf)
+	n, err := c.c.Read((*buf)[c.rr.carried : c.rr.carried+c.size])
+	return buf, n, err
 }

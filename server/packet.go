@@ -1,13 +1,13 @@
 package server
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
+
+	"golang.org/x/text/transform"
 )
 
 // maxDatagram is the largest UDP payload; a read buffer this big never
@@ -18,20 +18,26 @@ const maxDatagram = 65535
 // back to where it came from, with one goroutine per CPU reading. It always
 // returns a non-nil error and closes pc; after Shutdown or Close the error
 // is ErrServerClosed. A reply that the uppercase makes too large for one
-// datagram is not sent, and a warning is logged, at most once a second.
+// datagram is not sent; observers are told of it.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	workers := runtime.GOMAXPROCS(0)
 	if !s.track(func() { s.packets[pc] = struct{}{}; s.wg.Add(workers) }) {
 		pc.Close()
 		return ErrServerClosed
 	}
+	obs := s.observer()
 	s.logger().Debug("serving datagrams", "local", pc.LocalAddr().String(), "workers", workers)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for i := range workers {
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for range workers {
 		wg.Go(func() {
 			defer s.wg.Done()
-			errs[i] = s.servePackets(pc)
+			if err := s.servePackets(pc, obs); err != nil {
+				errOnce.Do(func() { firstErr = err })
+			}
 			pc.Close() // one failing stops the others
 		})
 	}
@@ -42,16 +48,18 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 	if s.closing.Load() {
 		return ErrServerClosed
 	}
-	return errors.Join(errs...)
+	return firstErr
 }
 
-func (s *Server) servePackets(pc net.PacketConn) error {
+func (s *Server) servePackets(pc net.PacketConn, obs Observer) error {
 	t := s.transformer()
-	log := s.logger()
-	debug := log.Enabled(context.Background(), slog.LevelDebug)
 	in := make([]byte, maxDatagram)
-	out := make([]byte, t.MaxExpansion()*maxDatagram)
+	out := make([]byte, maxDatagram)
 	udp, _ := pc.(*net.UDPConn) // ReadFromUDPAddrPort does not allocate
+	var local netip.AddrPort
+	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+		local = a.AddrPort()
+	}
 	for {
 		var (
 			n    int
@@ -63,6 +71,9 @@ func (s *Server) servePackets(pc net.PacketConn) error {
 			n, ap, err = udp.ReadFromUDPAddrPort(in)
 		} else {
 			n, addr, err = pc.ReadFrom(in)
+			if ua, ok := addr.(*net.UDPAddr); ok {
+				ap = ua.AddrPort()
+			}
 		}
 		if err != nil {
 			if s.closing.Load() {
@@ -71,30 +82,28 @@ func (s *Server) servePackets(pc net.PacketConn) error {
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
-			log.Warn("datagram read failed", "local", pc.LocalAddr().String(), "err", err)
+			s.logger().Warn("datagram read failed", "local", pc.LocalAddr().String(), "err", err)
 			continue
 		}
-		reply := t.Append(out[:0], in[:n])
-		if udp != nil {
-			_, err = udp.WriteToUDPAddrPort(reply, ap)
-		} else {
-			_, err = pc.WriteTo(reply, addr)
-		}
+		d := DatagramInfo{Remote: ap, Local: local, Data: in[:n]}
+		nDst, _, terr := t.Transform(out, in[:n], true)
+		d.BytesOut = nDst
 		switch {
-		case err != nil && !s.closing.Load():
-			if ok, total := s.unsent.allow(); ok {
-				log.Warn("reply not sent", "remote", remoteOf(ap, addr), "bytes_in", n, "bytes_out", len(reply), "err", err, "unsent_total", total)
+		case terr == transform.ErrShortDst:
+			d.Reason, d.BytesOut = ReasonTooLarge, 0
+		case terr != nil:
+			d.Reason, d.Err = ReasonSendFailed, terr
+		default:
+			reply := out[:nDst]
+			if udp != nil {
+				_, err = udp.WriteToUDPAddrPort(reply, ap)
+			} else {
+				_, err = pc.WriteTo(reply, addr)
 			}
-		case err == nil && debug:
-			log.Debug("datagram", "remote", remoteOf(ap, addr), "bytes", n, "data", string(in[:min(n, logPrefix)]))
+			if err != nil && !s.closing.Load() {
+				d.Reason, d.Err = ReasonSendFailed, err
+			}
 		}
+		obs.Datagram(&d)
 	}
-}
-
-// remoteOf names a datagram's sender, from whichever read found it.
-func remoteOf(ap netip.AddrPort, addr net.Addr) string {
-	if addr != nil {
-		return addr.String()
-	}
-	return ap.String()
 }

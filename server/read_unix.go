@@ -10,31 +10,31 @@ import (
 // rawRead is the state of one raw read, kept in the conn with its callback
 // made once, so that a read allocates nothing.
 type rawRead struct {
-	size int
-	wait bool
-	buf  *[]byte
-	n    int
-	err  error
-	fn   func(fd uintptr) bool // c.readRaw
+	wait    bool
+	buf     *[]byte
+	carried int // bytes in front of the read: the session's carry
+	n       int
+	err     error
+	fn      func(fd uintptr) bool // c.readRaw
 }
 
-// read reads up to size bytes after the carried-over bytes, into a buffer
-// from the pool that it takes only once the socket has data: the read
-// callback borrows the buffer, tries one non-blocking read, and gives the
-// buffer back before the runtime parks the goroutine on EAGAIN. That is
-// the same one read(2) per attempt that net.Conn.Read makes, and an idle
-// connection holds no buffer. With wait false it never parks: a read with
-// no data returns (nil, 0, nil). The buffer, if not nil, is the caller's
-// to putBuf; it starts with the carried-over bytes.
-func (c *conn) read(size int, wait bool) (*[]byte, int, error) {
+// read reads up to c.size bytes after the carried-over bytes, into a
+// buffer from the pool that it takes only once the socket has data: the
+// read callback borrows the buffer, tries one non-blocking read, and gives
+// the buffer back before the runtime parks the goroutine on EAGAIN. That
+// is the same one read(2) per attempt that net.Conn.Read makes, and an
+// idle connection holds no buffer. With wait false it never parks: a read
+// with no data returns (nil, 0, nil). The buffer, if not nil, is the
+// caller's to putBuf.
+func (c *conn) read(wait bool) (*[]byte, int, error) {
 	if c.raw == nil {
-		return c.readPlain(size)
+		return c.readPlain()
 	}
 	r := &c.rr
 	if r.fn == nil {
 		r.fn = c.readRaw
 	}
-	r.size, r.wait, r.buf, r.n, r.err = size, wait, nil, 0, nil
+	r.wait, r.buf, r.n, r.err = wait, nil, 0, nil
 	err := c.raw.Read(r.fn)
 	buf, n := r.buf, r.n
 	r.buf = nil
@@ -52,10 +52,10 @@ func (c *conn) read(size int, wait bool) (*[]byte, int, error) {
 // readRaw is read's callback: it reports whether to stop waiting.
 func (c *conn) readRaw(fd uintptr) bool {
 	r := &c.rr
-	r.buf = getBuf(len(c.carry) + r.size)
-	k := copy(*r.buf, c.carry)
+	r.buf = getBuf(c.bufLen())
+	r.carried = c.sess.carried(*r.buf)
 	for {
-		r.n, r.err = syscall.Read(int(fd), (*r.buf)[k:])
+		r.n, r.err = syscall.Read(int(fd), (*r.buf)[r.carried:r.carried+c.size])
 		if r.err != syscall.EINTR {
 			break
 		}
@@ -64,6 +64,9 @@ func (c *conn) readRaw(fd uintptr) bool {
 		putBuf(r.buf)
 		r.buf, r.n, r.err = nil, 0, nil
 		return !r.wait
+	}
+	if r.n < 0 {
+		r.n = 0
 	}
 	return true
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/text/transform"
 
 	"shout/upper"
 )
@@ -16,15 +19,21 @@ import (
 // Close.
 var ErrServerClosed = errors.New("server: closed")
 
+// The errors beside ReasonRejected: which limit turned a connection away.
+var (
+	ErrMaxConns      = errors.New("server: connection limit reached (MaxConns)")
+	ErrMaxConnsPerIP = errors.New("server: connection limit for one address reached (MaxConnsPerIP)")
+)
+
 // ConnState is a stream connection's state, as the ConnState hook sees it.
 type ConnState int
 
 const (
-	// StateNew: the connection was accepted and will be served.
+	// StateNew: the connection was admitted and will be served.
 	StateNew ConnState = iota
 	// StateClosed: the connection is closed and its goroutine is done.
 	StateClosed
-	// StateRejected: the connection was over MaxConns and was closed.
+	// StateRejected: the connection was over a limit and is closed.
 	StateRejected
 )
 
@@ -32,34 +41,92 @@ var stateNames = [...]string{"new", "closed", "rejected"}
 
 func (c ConnState) String() string { return stateNames[c] }
 
-// Server answers streams and datagrams with their uppercase. The zero value
-// is a valid configuration: full Unicode uppercase, no limits, logs to
-// slog.Default(). Fields must not change once serving has begun.
-type Server struct {
-	// Transformer maps what clients send. Nil means the zero
-	// upper.Transformer: full Unicode uppercase.
-	Transformer *upper.Transformer
+// Expander is implemented by a Transformer that can say how many bytes it
+// writes at most for each byte it reads (*upper.Transformer does), so that
+// reply buffers are sized to fit.
+type Expander interface {
+	MaxExpansion() int
+}
 
-	// MaxConns is the most stream connections served at once; one more is
-	// closed as soon as it is accepted. Zero or negative means no limit.
+// Server answers streams and datagrams with their uppercase. The zero value
+// is a valid configuration: full Unicode uppercase, the default per-source
+// datagram budget, no connection limits, logs to slog.Default(). Fields
+// must not change once serving has begun.
+//
+// A Server is built from parts that each do one thing: a session holds one
+// connection's state and transforms its bytes; a driver moves the bytes of
+// sessions (today one goroutine per connection, working with any
+// net.Conn); Observers watch what happens, and logging is one of them.
+// WrapConn wraps what is accepted before it is served.
+type Server struct {
+	// Transformer maps what clients send, by x/text's transform contract.
+	// Nil means the zero upper.Transformer: full Unicode uppercase. It is
+	// shared by every connection and datagram worker, so it must keep no
+	// state between calls (*upper.Transformer and x/text's cases.Upper
+	// keep none) or be safe for concurrent use. If it implements Expander,
+	// reply buffers are sized by it.
+	Transformer transform.Transformer
+
+	// MaxConns is the most stream connections served at once. One more is
+	// rejected: its write side is shut at once (the client reads end of
+	// file) and what it sends is read and discarded for up to Linger, so
+	// the close sends no reset. Zero or negative means no limit.
 	MaxConns int
 
+	// MaxConnsPerIP is the most stream connections from one IP address
+	// (for IPv6, one /64 network), counted after WrapConn so that a PROXY
+	// protocol's client address counts. Over it a connection is rejected
+	// as over MaxConns is. Zero or negative means no limit.
+	MaxConnsPerIP int
+
 	// IdleTimeout closes a stream connection that sends nothing for this
-	// long. Zero or negative means no timeout.
+	// long, gracefully (an incomplete character is answered as it is, the
+	// write side shut, then Linger). Zero or negative means no timeout.
 	IdleTimeout time.Duration
 
 	// WriteTimeout closes a stream connection whose reply cannot be
-	// written for this long: a client that stops reading. Zero or negative
-	// means no timeout.
+	// written for this long: a client that stops reading. Until then it
+	// holds one buffer of at most 2×ReadSize and reads nothing more. Zero
+	// or negative means no timeout.
 	WriteTimeout time.Duration
 
-	// ReadSize is the largest read from a stream; zero means 64 KiB.
+	// Linger bounds a graceful close: how long a connection that is
+	// closing keeps answering what still arrives, and then, with its write
+	// side shut, how long it waits for the client's end of file, reading
+	// and discarding, before it closes. A close with unread input makes the
+	// kernel send a reset, which destroys replies the client has not read
+	// yet; this is what prevents it. Zero means 1 s; negative, no wait.
+	Linger time.Duration
+
+	// ReadSize is the largest read from a stream; zero means 32 KiB.
+	// Reads start at 1 KiB and grow while the client keeps them full.
 	// Datagrams are read whole, up to 65,535 bytes, whatever it is.
 	ReadSize int
 
-	// Logger receives connection events; nil means slog.Default(). Each
-	// message received is logged at debug level, quoted and truncated.
+	// SourceRate is each datagram source's (address and port's) budget of
+	// reply bytes per second, with a burst of one second's worth; a
+	// datagram over it is dropped. It stops one source from taking every
+	// reply and bounds what a forged source can make the server send to a
+	// victim. Zero means DefaultSourceRate; negative means no budget.
+	SourceRate int
+
+	// Logger receives the server's own events (accept errors) and, if
+	// Observer is nil, connection events through NewLogObserver. Nil means
+	// slog.Default(). A Logger whose handler blocks stops serving: give
+	// the server an asynchronous one if its output can stall.
 	Logger *slog.Logger
+
+	// Observer, if not nil, is told of every connection's open, reads and
+	// close and of every datagram, instead of the log. Combine several
+	// with Observers, the log among them with NewLogObserver.
+	Observer Observer
+
+	// WrapConn, if not nil, wraps each accepted stream connection before
+	// it is served: a TLS handshake, a PROXY protocol header. It runs on
+	// the connection's own goroutine, after the idle deadline is set (so a
+	// stalled client times out), and an error closes the connection with
+	// ReasonWrap. The connection it returns may be any net.Conn.
+	WrapConn func(net.Conn) (net.Conn, error)
 
 	// ConnState, if not nil, is called when a stream connection changes
 	// state, from the connection's own goroutine.
@@ -69,26 +136,24 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	packets   map[net.PacketConn]struct{}
 	conns     map[*conn]struct{}
+	active    int // conns admitted, counted against MaxConns
+	perIP     map[netip.Addr]int
 	closing   atomic.Bool
 	wg        sync.WaitGroup
 	done      chan struct{} // closed by Shutdown and Close
-
-	rejects, unsent limiter // warnings a client can cause, at most one a second
+	lingering chan struct{} // a slot for each rejected connection lingering
+	obsOnce   sync.Once
+	obs       Observer
 }
 
-// limiter lets a warning that clients can trigger at will through at most
-// once a second, counting every occurrence.
-type limiter struct {
-	total, last atomic.Int64 // occurrences; unix second of the last let through
-}
+// DefaultSourceRate is SourceRate's default: 8 MiB of replies a second
+// for each source address and port, far above what one socket of a load
+// generator sends with small datagrams, and little for a flooded victim.
+const DefaultSourceRate = 8 << 20
 
-// allow counts one occurrence and reports whether to log it, with the
-// total so far.
-func (l *limiter) allow() (bool, int64) {
-	n := l.total.Add(1)
-	now := time.Now().Unix()
-	return l.last.Swap(now) != now, n
-}
+// maxLingering bounds how many rejected connections linger at once; past
+// it they are closed at once (a flood of them gets resets, not goroutines).
+const maxLingering = 256
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
@@ -97,20 +162,48 @@ func (s *Server) logger() *slog.Logger {
 	return slog.Default()
 }
 
+func (s *Server) observer() Observer {
+	s.obsOnce.Do(func() {
+		s.obs = s.Observer
+		if s.obs == nil {
+			s.obs = NewLogObserver(s.logger())
+		}
+	})
+	return s.obs
+}
+
 var defaultTransformer upper.Transformer
 
-func (s *Server) transformer() *upper.Transformer {
+func (s *Server) transformer() transform.Transformer {
 	if s.Transformer != nil {
 		return s.Transformer
 	}
 	return &defaultTransformer
 }
 
+// expansion is the most bytes the transformer writes per byte read.
+func (s *Server) expansion() int {
+	if e, ok := s.transformer().(Expander); ok {
+		return max(e.MaxExpansion(), 1)
+	}
+	return upper.MaxExpansion
+}
+
 func (s *Server) readSize() int {
 	if s.ReadSize > 0 {
 		return s.ReadSize
 	}
-	return 64 << 10
+	return 32 << 10
+}
+
+func (s *Server) linger() time.Duration {
+	switch {
+	case s.Linger == 0:
+		return time.Second
+	case s.Linger < 0:
+		return 0
+	}
+	return s.Linger
 }
 
 // track runs add, which registers a listener, packet conn or connection,
@@ -126,7 +219,9 @@ func (s *Server) track(add func()) bool {
 		s.listeners = make(map[net.Listener]struct{})
 		s.packets = make(map[net.PacketConn]struct{})
 		s.conns = make(map[*conn]struct{})
+		s.perIP = make(map[netip.Addr]int)
 		s.done = make(chan struct{})
+		s.lingering = make(chan struct{}, maxLingering)
 	}
 	add()
 	return true
@@ -134,12 +229,15 @@ func (s *Server) track(add func()) bool {
 
 // Serve accepts stream connections on l and serves each in its own
 // goroutine. It always returns a non-nil error and closes l; after Shutdown
-// or Close the error is ErrServerClosed.
+// or Close the error is ErrServerClosed. Temporary accept errors (out of
+// file descriptors or memory, an aborted handshake) are logged and retried
+// after 5 ms, doubling to 1 s; any other ends Serve with that error.
 func (s *Server) Serve(l net.Listener) error {
 	if !s.track(func() { s.listeners[l] = struct{}{} }) {
 		l.Close()
 		return ErrServerClosed
 	}
+	s.observer()
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, l)
@@ -148,15 +246,14 @@ func (s *Server) Serve(l net.Listener) error {
 	}()
 	var delay time.Duration
 	for {
-		c, err := l.Accept()
+		nc, err := l.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			if errors.Is(err, net.ErrClosed) {
+			if !temporary(err) {
 				return err
 			}
-			// EMFILE and the like: wait and retry, as net/http does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			s.logger().Error("accept failed; retrying", "listener", l.Addr().String(), "err", err, "retry_in", delay)
 			select {
@@ -166,50 +263,100 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		sc := &conn{srv: s, c: c, start: time.Now()}
+		c := newConn(s, nc)
 		full := false
 		if !s.track(func() {
-			if full = s.MaxConns > 0 && len(s.conns) >= s.MaxConns; !full {
-				s.conns[sc] = struct{}{}
-				s.wg.Add(1)
+			s.wg.Add(1)
+			s.conns[c] = struct{}{} // rejected ones too, for Close to reach
+			if full = s.MaxConns > 0 && s.active >= s.MaxConns; !full {
+				s.active++
+				c.admitted = true
 			}
 		}) {
-			c.Close()
+			nc.Close()
 			return ErrServerClosed
 		}
 		if full {
-			s.reject(c)
+			go c.reject(ErrMaxConns)
 			continue
 		}
-		// Logged here, not by the connection's goroutine, whose stack
-		// would grow for it and stay grown while the connection idles.
-		s.logger().Info("open", "remote", c.RemoteAddr().String(), "local", c.LocalAddr().String())
-		go sc.serve()
+		go c.serve()
 	}
 }
 
-func (s *Server) reject(c net.Conn) {
-	c.Close()
-	if ok, n := s.rejects.allow(); ok {
-		s.logger().Warn("connection limit reached; closing new connections", "remote", c.RemoteAddr().String(), "max_conns", s.MaxConns, "rejected_total", n)
+// admitIP counts c against its address's MaxConnsPerIP and reports
+// whether it is within the limit; release undoes it.
+func (s *Server) admitIP(c *conn) bool {
+	if s.MaxConnsPerIP <= 0 {
+		return true
 	}
-	if s.ConnState != nil {
-		s.ConnState(c, StateRejected)
+	key, ok := ipKey(c.sess.info.Remote)
+	if !ok {
+		return true
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[key] >= s.MaxConnsPerIP {
+		return false
+	}
+	s.perIP[key]++
+	c.ipKey, c.ipCounted = key, true
+	return true
+}
+
+// forget unregisters c once it is closed.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if c.admitted {
+		s.active--
+	}
+	if c.ipCounted {
+		if s.perIP[c.ipKey]--; s.perIP[c.ipKey] <= 0 {
+			delete(s.perIP, c.ipKey)
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// ipKey is what MaxConnsPerIP counts by: the IPv4 address, or the IPv6
+// /64 network (one host's share), or false for a non-IP address.
+func ipKey(a net.Addr) (netip.Addr, bool) {
+	var ip netip.Addr
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip = a.AddrPort().Addr()
+	case *net.UDPAddr:
+		ip = a.AddrPort().Addr()
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		ip = p.Addr()
+	}
+	return ip, ip.IsValid()
 }
 
 // Shutdown stops the server gracefully: it closes every listener and
 // packet connection, then lets each stream connection answer what it has
-// already received (including bytes waiting in the kernel) and closes it.
+// received and what still arrives for up to Linger, shuts its write side
+// and waits up to Linger for the client's end of file before closing it.
 // If ctx ends first, Shutdown closes the remaining connections at once and
 // returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closeAll(false)
+	err := s.closeAll(false)
 	finished := make(chan struct{})
 	go func() { s.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
-		return nil
+		return err
 	case <-ctx.Done():
 		s.closeAll(true)
 		<-finished
@@ -218,39 +365,44 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes every listener, packet connection and stream connection at
-// once, without answering what is in flight.
+// once, without answering what is in flight. It returns the errors from
+// closing the listeners and packet connections.
 func (s *Server) Close() error {
-	s.closeAll(true)
+	err := s.closeAll(true)
 	s.wg.Wait()
-	return nil
+	return err
 }
 
-func (s *Server) closeAll(force bool) {
+func (s *Server) closeAll(force bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closing.Swap(true) && s.done != nil {
 		close(s.done)
 	}
+	var errs []error
 	for l := range s.listeners {
-		l.Close()
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+		delete(s.listeners, l)
 	}
 	for pc := range s.packets {
-		pc.Close()
+		if err := pc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+		delete(s.packets, pc)
 	}
 	for c := range s.conns {
+		// The accepted connection, not a wrapper of it that the
+		// connection's goroutine may be building: what wraps it sees the
+		// deadline or the close.
 		if force {
-			c.c.Close()
+			c.accepted.Close()
 		} else {
 			// Wake a reader blocked on an idle connection; a connection
 			// busy writing finishes its reply first.
-			c.c.SetReadDeadline(time.Unix(1, 0))
+			c.accepted.SetReadDeadline(time.Unix(1, 0))
 		}
 	}
-}
-
-func (s *Server) forget(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.wg.Done()
+	return errors.Join(errs...)
 }

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// logPrefix is how much of each message is logged at debug level.
+const logPrefix = 96
+
+// NewLogObserver returns the Observer that logs to l: each connection's
+// open and close at info level, each message and datagram at debug level
+// (escaped and cut to 96 bytes), and rejected connections and dropped or
+// unanswered datagrams as warnings, at most once a second for each reason,
+// with a running total.
+func NewLogObserver(l *slog.Logger) Observer {
+	return &logObserver{l: l}
+}
+
+type logObserver struct {
+	l     *slog.Logger
+	warns [numReasons]limiter
+}
+
+func (o *logObserver) ConnOpen(c *ConnInfo) {
+	o.l.Info("open", "remote", c.Remote.String(), "local", c.Local.String())
+}
+
+func (o *logObserver) ConnRead(c *ConnInfo, p []byte) {
+	if o.l.Enabled(context.Background(), slog.LevelDebug) {
+		o.l.Debug("message", "remote", c.Remote.String(), "bytes", len(p), "data", Escape(p[:min(len(p), logPrefix)]))
+	}
+}
+
+func (o *logObserver) ConnClose(c *ConnInfo) {
+	if c.Reason == ReasonRejected {
+		if ok, n := o.warns[c.Reason].allow(); ok {
+			o.l.Warn("connection rejected", "remote", c.Remote.String(), "why", errText(c.Err), "rejected_total", n)
+		}
+		return
+	}
+	attrs := []any{"remote", c.Remote.String(), "reason", c.Reason.String(),
+		"duration", c.Duration().Round(time.Microsecond), "bytes_in", c.BytesIn, "bytes_out", c.BytesOut}
+	if c.Err != nil && (c.Reason == ReasonError || c.Reason == ReasonWrap) {
+		attrs = append(attrs, "err", c.Err.Error())
+	}
+	o.l.Info("close", attrs...)
+}
+
+func (o *logObserver) Datagram(d *DatagramInfo) {
+	if d.Reason == ReasonNone {
+		if o.l.Enabled(context.Background(), slog.LevelDebug) {
+			o.l.Debug("datagram", "remote", d.Remote.String(), "bytes", len(d.Data), "data", Escape(d.Data[:min(len(d.Data), logPrefix)]))
+		}
+		return
+	}
+	ok, n := o.warns[d.Reason].allow()
+	if !ok {
+		return
+	}
+	msg := "datagram dropped"
+	if d.Reason == ReasonTooLarge || d.Reason == ReasonSendFailed {
+		msg = "reply not sent"
+	}
+	attrs := []any{"reason", d.Reason.String(), "remote", d.Remote.String(), "bytes_in", len(d.Data), "bytes_out", d.BytesOut, "total", n}
+	if d.Err != nil {
+		attrs = append(attrs, "err", d.Err.Error())
+	}
+	o.l.Warn(msg, attrs...)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Escape returns what a client sent as text that cannot drive a terminal
+// or a log viewer: printable characters (any script) stay, and everything
+// else (control characters, DEL, C1 controls, bidi overrides, zero-width
+// and other invisible characters, bytes that are not UTF-8) is written as
+// a Go escape (\n, \x7f, \u202e). A backslash is doubled and a double quote
+// escaped, so the text reads back unambiguously with strconv.Unquote.
+func Escape(p []byte) string {
+	q := strconv.Quote(string(p))
+	return q[1 : len(q)-1]
+}
+
+// limiter lets a warning that clients can trigger at will through at most
+// once a second, counting every occurrence.
+type limiter struct {
+	total, last atomic.Int64 // occurrences; unix second of the last let through
+}
+
+// allow counts one occurrence and reports whether to log it, with the
+// total so far.
+func (l *limiter) allow() (bool, int64) {
+	n := l.total.Add(1)
+	now := time.Now().Unix()
+	return l.last.Swap(now) != now, n
+}

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// An Observer is told what happens on a server's connections and
+// datagrams: logging is one (NewLogObserver), metrics are another. Its
+// methods are called concurrently, from the goroutines that serve, so they
+// must be safe for that, and quick: a slow observer slows serving. The
+// pointers they receive are valid only during the call.
+type Observer interface {
+	// ConnOpen: a stream connection was accepted and admitted (after
+	// WrapConn, so Remote is the client's real address).
+	ConnOpen(c *ConnInfo)
+	// ConnRead: the connection read p, which will be answered.
+	ConnRead(c *ConnInfo, p []byte)
+	// ConnClose: the connection is closed; Reason says why. A connection
+	// rejected at a limit or by WrapConn is closed without an open.
+	ConnClose(c *ConnInfo)
+	// Datagram: a datagram was answered, or dropped for Reason.
+	Datagram(d *DatagramInfo)
+}
+
+// ConnInfo is what an observer learns of one stream connection.
+type ConnInfo struct {
+	Remote, Local net.Addr
+	Start         time.Time
+	// End is set at close.
+	End               time.Time
+	BytesIn, BytesOut int64
+	// Reason is set at close, with the error behind it if there is one.
+	Reason Reason
+	Err    error
+}
+
+// Duration is how long the connection was open, up to End or now.
+func (c *ConnInfo) Duration() time.Duration {
+	if c.End.IsZero() {
+		return time.Since(c.Start)
+	}
+	return c.End.Sub(c.Start)
+}
+
+// DatagramInfo is what an observer learns of one datagram.
+type DatagramInfo struct {
+	// Remote is where it came from; Local, where it was sent to (the
+	// listener's address, or the destination read from the packet on a
+	// wildcard listener). Either may be invalid if unknown.
+	Remote, Local netip.AddrPort
+	// Data is what the client sent.
+	Data []byte
+	// BytesOut is the reply's size, sent or not.
+	BytesOut int
+	// Reason is ReasonNone if the reply was sent, else why it was not,
+	// with the error behind it if there is one.
+	Reason Reason
+	Err    error
+}
+
+// Observers returns an Observer that tells each of obs in turn.
+func Observers(obs ...Observer) Observer { return fanout(obs) }
+
+type fanout []Observer
+
+func (f fanout) ConnOpen(c *ConnInfo) {
+	for _, o := range f {
+		o.ConnOpen(c)
+	}
+}
+
+func (f fanout) ConnRead(c *ConnInfo, p []byte) {
+	for _, o := range f {
+		o.ConnRead(c, p)
+	}
+}
+
+func (f fanout) ConnClose(c *ConnInfo) {
+	for _, o := range f {
+		o.ConnClose(c)
+	}
+}
+
+func (f fanout) Datagram(d *DatagramInfo) {
+	for _, o := range f {
+		o.Datagram(d)
+	}
+}

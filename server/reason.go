@@ -1,0 +1,78 @@
+package server
+
+// Reason is why a stream connection ended, or why a datagram got no reply.
+// It is a small closed set, so that metrics can use it as a label; the
+// error behind it, if any, travels beside it for the log.
+type Reason uint8
+
+const (
+	// ReasonNone: the connection is open, or the datagram was answered.
+	ReasonNone Reason = iota
+
+	// Stream connections.
+
+	// ReasonEOF: the client closed (or half-closed) and was answered.
+	ReasonEOF
+	// ReasonReset: the client reset the connection.
+	ReasonReset
+	// ReasonIdleTimeout: the client sent nothing for IdleTimeout.
+	ReasonIdleTimeout
+	// ReasonWriteTimeout: a reply could not be written for WriteTimeout.
+	ReasonWriteTimeout
+	// ReasonBrokenPipe: the client went away while a reply was written.
+	ReasonBrokenPipe
+	// ReasonShutdown: the server stopped.
+	ReasonShutdown
+	// ReasonRejected: over MaxConns or MaxConnsPerIP; the error says which.
+	ReasonRejected
+	// ReasonWrap: WrapConn failed (a TLS handshake, a PROXY header).
+	ReasonWrap
+	// ReasonError: any other error, in the error beside it.
+	ReasonError
+
+	// Datagrams.
+
+	// ReasonOwnAddress: the datagram claimed to come from the server itself.
+	ReasonOwnAddress
+	// ReasonReflectorPort: it came from a port whose service answers
+	// datagrams (echo, chargen, DNS, ...): a reply would start a loop.
+	ReasonReflectorPort
+	// ReasonLoop: it equals the reply just sent to the same address: our
+	// own reply, bounced back by another echo service.
+	ReasonLoop
+	// ReasonBudget: its source used up its reply budget (SourceRate).
+	ReasonBudget
+	// ReasonTooLarge: the reply would not fit in one datagram.
+	ReasonTooLarge
+	// ReasonSendFailed: sending the reply failed.
+	ReasonSendFailed
+
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	ReasonNone:          "none",
+	ReasonEOF:           "eof",
+	ReasonReset:         "reset",
+	ReasonIdleTimeout:   "idle timeout",
+	ReasonWriteTimeout:  "write timeout",
+	ReasonBrokenPipe:    "broken pipe",
+	ReasonShutdown:      "shutdown",
+	ReasonRejected:      "rejected",
+	ReasonWrap:          "wrap failed",
+	ReasonError:         "error",
+	ReasonOwnAddress:    "own address",
+	ReasonReflectorPort: "reflector port",
+	ReasonLoop:          "loop",
+	ReasonBudget:        "over budget",
+	ReasonTooLarge:      "reply too large",
+	ReasonSendFailed:    "send failed",
+}
+
+// String returns the reason as the logs show it: "eof", "idle timeout".
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
