@@ -173,7 +173,7 @@ func (c *conn) loop() Reason {
 		buf, n, err := c.read(true)
 		if n > 0 {
 			werr := c.answer(buf, n)
-			c.adapt(n)
+			c.adapt(c.rr.carried + n)
 			if werr != nil {
 				putBuf(buf)
 				return c.reasonOf(werr, true, ReasonError)
@@ -202,21 +202,22 @@ func (c *conn) loop() Reason {
 	}
 }
 
-// adapt sizes the next read: larger while the client keeps reads full,
-// small again as soon as one comes up short.
-func (c *conn) adapt(n int) {
+// adapt sizes the next read after one that filled filled bytes of its
+// region: larger while the client keeps reads full, small again as soon as
+// one comes up short.
+func (c *conn) adapt(filled int) {
 	switch {
-	case n == c.size:
+	case filled == c.size:
 		c.size = c.srv.readSize()
-	case n < smallRead:
+	case filled < smallRead:
 		c.size = smallRead
 	}
 }
 
-// bufLen is the buffer a read borrows: the carried bytes, the read, and
-// room for its reply.
+// bufLen is the buffer a read borrows: its region of c.size bytes, which
+// starts with the carried bytes, and room for its reply after it.
 func (c *conn) bufLen() int {
-	return len(c.sess.carry) + c.size + c.replyLen()
+	return c.size + c.replyLen()
 }
 
 // replyLen is the room for a read's reply: enough for all of it, up to
@@ -230,7 +231,7 @@ func (c *conn) replyLen() int {
 func (c *conn) answer(buf *[]byte, n int) error {
 	k := c.rr.carried
 	in := (*buf)[:k+n]
-	out := (*buf)[k+c.size:]
+	out := (*buf)[c.size:]
 	c.sess.info.BytesIn += int64(n)
 	c.obs.ConnRead(&c.sess.info, in[k:])
 	for len(in) > 0 {
@@ -271,21 +272,32 @@ func (c *conn) write(p []byte) error {
 	return err
 }
 
-// stop ends a connection when the server stops: it answers what has
-// arrived and what still arrives while the client keeps sending (up to
-// Linger), then closes gracefully.
+// stop ends a connection when the server stops: it answers every byte
+// that had arrived, then closes gracefully. Where the system says how
+// many bytes wait in the socket's receive queue, those are what arrived;
+// elsewhere (a wrapper) it answers until the client pauses for drainQuiet,
+// for up to Linger.
 func (c *conn) stop() Reason {
+	owed := c.queued()
+	known := c.raw != nil
 	end := time.Now().Add(c.srv.linger())
 	for first := true; ; first = false {
 		now := time.Now()
-		if !first && !now.Before(end) {
+		if known && owed <= 0 || !known && !first && !now.Before(end) {
 			break
 		}
-		c.c.SetReadDeadline(now.Add(drainQuiet))
+		if known {
+			// The bytes are there: a deadline of drainQuiet could pass
+			// before a goroutine that was not scheduled in time reads.
+			c.c.SetReadDeadline(now.Add(max(c.srv.linger(), drainQuiet)))
+		} else {
+			c.c.SetReadDeadline(now.Add(drainQuiet))
+		}
 		buf, n, err := c.read(true)
 		if n > 0 {
+			owed -= n
 			werr := c.answer(buf, n)
-			c.adapt(n)
+			c.adapt(c.rr.carried + n)
 			if werr != nil {
 				putBuf(buf)
 				return c.reasonOf(werr, true, ReasonError)
@@ -314,26 +326,40 @@ func (c *conn) stop() Reason {
 
 // closeGracefully shuts the write side, so the client reads end of file
 // after every reply, then reads and discards until the client's end of
-// file, for up to Linger, so that closing finds no unread input: that
-// would make the kernel send a reset and drop replies the client has not
-// read yet. The caller closes.
+// file, so that closing finds no unread input: that would make the kernel
+// send a reset, which destroys replies the client has not read yet. A
+// client still sending has not read our end of file yet, so it waits
+// while input keeps coming, up to maxLingerRounds×Linger, and Linger once
+// the input stops. The caller closes.
 func (c *conn) closeGracefully() {
 	linger := c.srv.linger()
 	cw, ok := c.c.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil || linger <= 0 {
 		return
 	}
-	if c.c.SetReadDeadline(time.Now().Add(linger)) != nil {
-		return
-	}
 	buf := getBuf(4 << 10)
 	defer putBuf(buf)
+	giveUp := time.Now().Add(maxLingerRounds * linger)
+	var by time.Time
 	for {
+		// Move the deadline coarsely, as refreshReadDeadline does.
+		if now := time.Now(); by.Sub(now) < linger-linger/8 {
+			if by = now.Add(linger); by.After(giveUp) {
+				by = giveUp
+			}
+			if c.c.SetReadDeadline(by) != nil {
+				return
+			}
+		}
 		if _, err := c.c.Read(*buf); err != nil {
-			return
+			return // end of file, the deadline, or a failed connection
 		}
 	}
 }
+
+// maxLingerRounds bounds, in Lingers, how long a graceful close waits for
+// a client that keeps sending.
+const maxLingerRounds = 30
 
 // refreshReadDeadline keeps the idle deadline IdleTimeout ahead.
 func (c *conn) refreshReadDeadline() {
@@ -387,6 +413,6 @@ func temporary(err error) bool {
 func (c *conn) readPlain() (*[]byte, int, error) {
 	buf := getBuf(c.bufLen())
 	c.rr.carried = c.sess.carried(*buf)
-	n, err := c.c.Read((*buf)[c.rr.carried : c.rr.carried+c.size])
+	n, err := c.c.Read((*buf)[c.rr.carried:c.size])
 	return buf, n, err
 }

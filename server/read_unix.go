@@ -18,7 +18,7 @@ type rawRead struct {
 	fn      func(fd uintptr) bool // c.readRaw
 }
 
-// read reads up to c.size bytes after the carried-over bytes, into a
+// read reads after the carried-over bytes, up to c.size bytes in all, into a
 // buffer from the pool that it takes only once the socket has data: the
 // read callback borrows the buffer, tries one non-blocking read, and gives
 // the buffer back before the runtime parks the goroutine on EAGAIN. That
@@ -55,7 +55,7 @@ func (c *conn) readRaw(fd uintptr) bool {
 	r.buf = getBuf(c.bufLen())
 	r.carried = c.sess.carried(*r.buf)
 	for {
-		r.n, r.err = syscall.Read(int(fd), (*r.buf)[r.carried:r.carried+c.size])
+		r.n, r.err = syscall.Read(int(fd), (*r.buf)[r.carried:c.size])
 		if r.err != syscall.EINTR {
 			break
 		}

@@ -98,8 +98,9 @@ type Server struct {
 	// yet; this is what prevents it. Zero means 1 s; negative, no wait.
 	Linger time.Duration
 
-	// ReadSize is the largest read from a stream; zero means 32 KiB.
-	// Reads start at 1 KiB and grow while the client keeps them full.
+	// ReadSize is the largest read from a stream; zero means 32 KiB, and
+	// less than 512 means 512. Reads start at 1 KiB and grow while the
+	// client keeps them full.
 	// Datagrams are read whole, up to 65,535 bytes, whatever it is.
 	ReadSize int
 
@@ -191,7 +192,7 @@ func (s *Server) expansion() int {
 
 func (s *Server) readSize() int {
 	if s.ReadSize > 0 {
-		return s.ReadSize
+		return max(s.ReadSize, 2*maxCarry) // room for a read after held bytes
 	}
 	return 32 << 10
 }

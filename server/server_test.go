@@ -304,20 +304,28 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
+// tcpInfo returns the kernel's TCP_INFO for c.
+func tcpInfo(t *testing.T, c *net.TCPConn) *unix.TCPInfo {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
 // waitAcked waits until the peer's kernel has acknowledged everything c
 // sent, so it is in the server's receive queue.
 func waitAcked(t *testing.T, c *net.TCPConn) {
 	t.Helper()
-	rc, _ := c.SyscallConn()
 	deadline := time.Now().Add(bound)
 	for {
-		var info *unix.TCPInfo
-		var err error
-		rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.Unacked == 0 {
+		if tcpInfo(t, c).Unacked == 0 {
 			return
 		}
 		if time.Now().After(deadline) {

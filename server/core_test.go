@@ -1,0 +1,441 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// peekListener hands out connections that have read ahead into a buffer
+// of their own, as a PROXY protocol parser or a TLS record layer does,
+// and still forward SyscallConn through the embedded *net.TCPConn.
+type peekListener struct{ net.Listener }
+
+type bufferedConn struct {
+	*net.TCPConn
+	r *bufio.Reader
+}
+
+func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (l peekListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	bc := bufferedConn{c.(*net.TCPConn), bufio.NewReader(c)}
+	bc.r.Peek(1) // the client's first bytes are now in the wrapper, not the socket
+	return bc, nil
+}
+
+// A wrapper's own buffered bytes are answered: the server must read
+// through the wrapper, not under it.
+func TestBufferingWrapperLosesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{Logger: new(shouttest.Log).Logger()}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(peekListener{ln}) }()
+	defer func() { srv.Close(); <-done }()
+	c := dial(t, ln.Addr().String())
+	io.WriteString(c, "hello egon 哈哈哈")
+	got := make([]byte, len("HELLO EGON 哈哈哈"))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "HELLO EGON 哈哈哈" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// WrapConn wraps what is accepted; the observer sees the wrapper's
+// addresses, and a wrapper's failure closes the connection with a reason.
+func TestWrapConn(t *testing.T) {
+	var obs recorder
+	fail := errors.New("no handshake for you")
+	srv := &server.Server{Observer: &obs, WrapConn: func(c net.Conn) (net.Conn, error) {
+		bc := bufferedConn{c.(*net.TCPConn), bufio.NewReader(c)}
+		b, err := bc.r.Peek(1)
+		if err != nil || b[0] == '!' {
+			return nil, fail
+		}
+		return bc, nil
+	}}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	io.WriteString(c, "wrapped")
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "WRAPPED" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	bad := dial(t, addr)
+	io.WriteString(bad, "!")
+	if _, err := bad.Read(got); err == nil {
+		t.Fatal("connection whose wrapper failed: still open")
+	}
+	ci := obs.waitClose(t)
+	if ci.Reason != server.ReasonWrap || !errors.Is(ci.Err, fail) {
+		t.Errorf("close: reason %v, err %v; want %v, %v", ci.Reason, ci.Err, server.ReasonWrap, fail)
+	}
+}
+
+// recorder is an Observer that keeps what it is told.
+type recorder struct {
+	mu     sync.Mutex
+	opens  int
+	closes []server.ConnInfo
+	grams  []server.DatagramInfo
+	closed chan struct{} // signalled at each close
+}
+
+func (r *recorder) ConnOpen(*server.ConnInfo)         { r.mu.Lock(); r.opens++; r.mu.Unlock() }
+func (r *recorder) ConnRead(*server.ConnInfo, []byte) {}
+func (r *recorder) ConnClose(c *server.ConnInfo) {
+	r.mu.Lock()
+	r.closes = append(r.closes, *c)
+	ch := r.ch()
+	r.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+func (r *recorder) Datagram(d *server.DatagramInfo) {
+	r.mu.Lock()
+	d2 := *d
+	d2.Data = bytes.Clone(d.Data)
+	r.grams = append(r.grams, d2)
+	r.mu.Unlock()
+}
+
+func (r *recorder) ch() chan struct{} {
+	if r.closed == nil {
+		r.closed = make(chan struct{}, 1000)
+	}
+	return r.closed
+}
+
+// waitClose waits for the next close and returns it.
+func (r *recorder) waitClose(t *testing.T) server.ConnInfo {
+	t.Helper()
+	r.mu.Lock()
+	ch, seen := r.ch(), len(r.closes)
+	r.mu.Unlock()
+	deadline := time.After(bound)
+	for {
+		r.mu.Lock()
+		if len(r.closes) > 0 && (seen > 0 || len(r.closes) > 0) {
+			c := r.closes[0]
+			r.closes = r.closes[1:]
+			r.mu.Unlock()
+			return c
+		}
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatal("no close observed")
+		}
+	}
+}
+
+// A connection rejected at MaxConns that had already sent bytes reads end
+// of file, not a reset.
+func TestRejectedClientReadsEOF(t *testing.T) {
+	hook, ch := states()
+	addr := shouttest.Start(t, &server.Server{MaxConns: 1, ConnState: hook, Logger: new(shouttest.Log).Logger()})
+	held := dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	for i := range 20 {
+		over := dial(t, addr)
+		io.WriteString(over, strings.Repeat("unread bytes ", 100))
+		waitAcked(t, over)
+		if n, err := over.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("connection %d over the limit: read %d, %v; want EOF", i, n, err)
+		}
+		over.Close()
+		waitState(t, ch, server.StateRejected)
+	}
+	io.WriteString(held, "ok")
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(held, got); err != nil || string(got) != "OK" {
+		t.Errorf("got %q, %v", got, err)
+	}
+}
+
+// The ConnState hook for a rejected connection runs on that connection's
+// goroutine, not the accept loop: a slow hook does not stop accepting.
+func TestRejectedStateOffTheAcceptLoop(t *testing.T) {
+	release := make(chan struct{})
+	rejected := make(chan struct{}, 1)
+	hook := func(_ net.Conn, s server.ConnState) {
+		if s == server.StateRejected {
+			rejected <- struct{}{}
+			<-release
+		}
+	}
+	addr := shouttest.Start(t, &server.Server{MaxConns: 1, ConnState: hook, Logger: new(shouttest.Log).Logger()})
+	defer close(release)
+	first := dial(t, addr)
+	io.WriteString(first, "a")
+	io.ReadFull(first, make([]byte, 1)) // admitted and served
+	over := dial(t, addr)
+	over.Read(make([]byte, 1)) // end of file
+	over.Close()
+	select {
+	case <-rejected:
+	case <-time.After(bound):
+		t.Fatal("not rejected")
+	}
+	first.Close()
+	// The hook still blocks; a place is free again and must be served.
+	c := dial(t, addr)
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "still accepting")
+	got := make([]byte, 15)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "STILL ACCEPTING" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+func TestMaxConnsPerIP(t *testing.T) {
+	hook, ch := states()
+	addr := shouttest.Start(t, &server.Server{MaxConnsPerIP: 2, ConnState: hook, Logger: new(shouttest.Log).Logger()})
+	a, b := dial(t, addr), dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	waitState(t, ch, server.StateNew)
+	over := dial(t, addr)
+	if n, err := over.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("third from one address: read %d, %v; want EOF", n, err)
+	}
+	over.Close()
+	waitState(t, ch, server.StateRejected)
+	// Another address is counted on its own.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: bound}
+	other, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	waitState(t, ch, server.StateNew)
+	a.Close()
+	waitState(t, ch, server.StateClosed)
+	again := dial(t, addr) // a place is free again for 127.0.0.1
+	waitState(t, ch, server.StateNew)
+	for _, c := range []net.Conn{b, other, again} {
+		c.SetDeadline(time.Now().Add(bound))
+		io.WriteString(c, "ok")
+		got := make([]byte, 2)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "OK" {
+			t.Errorf("got %q, %v", got, err)
+		}
+	}
+}
+
+// An idle timeout answers an incomplete character as it is, as the end of
+// input does, before it closes.
+func TestIdleTimeoutFlushesHeldCharacter(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{IdleTimeout: 50 * time.Millisecond, Logger: new(shouttest.Log).Logger()})
+	c := dial(t, addr)
+	io.WriteString(c, "abc\xc3")
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "ABC\xc3" {
+		t.Fatalf("got %q, %v; want %q then EOF", got, err, "ABC\xc3")
+	}
+}
+
+// closeErrListener fails to close, as a listener whose socket file cannot
+// be removed might.
+type closeErrListener struct{ net.Listener }
+
+var errClose = errors.New("close failed")
+
+func (l closeErrListener) Close() error { l.Listener.Close(); return errClose }
+
+func TestCloseReturnsListenerErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, ch := states()
+	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(closeErrListener{ln}) }()
+	c := dial(t, ln.Addr().String()) // Serve is running once this is served
+	waitState(t, ch, server.StateNew)
+	c.Close()
+	if err := srv.Close(); !errors.Is(err, errClose) {
+		t.Errorf("Close: %v, want %v", err, errClose)
+	}
+	<-done
+}
+
+// brokenListener fails for good, as a listener whose socket was closed
+// from outside or whose wrapper gave up does.
+type brokenListener struct {
+	net.Listener
+	err error
+}
+
+func (l brokenListener) Accept() (net.Conn, error) { return nil, l.err }
+
+func TestAcceptPermanentErrorEndsServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("listener broken for good")
+	srv := &server.Server{Logger: new(shouttest.Log).Logger()}
+	defer srv.Close()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(brokenListener{ln, boom}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, boom) {
+			t.Errorf("Serve: %v, want %v", err, boom)
+		}
+	case <-time.After(bound):
+		t.Fatal("Serve still retrying a permanent error")
+	}
+}
+
+// A packet connection closed from outside ends ServePacket with that
+// error once, not once per worker.
+func TestServePacketClosedFromOutside(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{Logger: new(shouttest.Log).Logger()}
+	defer srv.Close()
+	done := make(chan error, 1)
+	go func() { done <- srv.ServePacket(pc) }()
+	u, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(bound))
+	udpExchange(t, u, []byte("up")) // serving
+	pc.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) || strings.Count(err.Error(), "closed") != 1 {
+			t.Errorf("ServePacket: %q, want one closed-connection error", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("ServePacket did not return")
+	}
+}
+
+// With many clients still writing when the server stops, every client
+// gets the reply to every byte that had reached the server (the server's
+// kernel acknowledged it) before the stop, and to what the server read
+// after it, then end of file: no reply is destroyed by a reset.
+func TestShutdownLosesNoReply(t *testing.T) {
+	shouttest.CheckFDs(t)
+	clients := 1000
+	if testing.Short() || raceEnabled {
+		clients = 200
+	}
+	var log shouttest.Log
+	srv := &server.Server{Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	addr := shouttest.Start(t, srv)
+	type client struct {
+		c               *net.TCPConn
+		sent, got       atomic.Int64
+		ackedBeforeStop int64
+		stop            atomic.Bool
+		readErr         error
+		wrong           bool
+	}
+	chunk := []byte(strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789-\n", 27)) // 1,026 bytes
+	want := bytes.ToUpper(chunk)
+	cs := make([]*client, clients)
+	for i := range cs {
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs[i] = &client{c: c.(*net.TCPConn)}
+		// Small buffers: less in flight for the test to push through.
+		cs[i].c.SetReadBuffer(64 << 10)
+		cs[i].c.SetWriteBuffer(64 << 10)
+	}
+	var wg sync.WaitGroup
+	answered := make(chan struct{}, clients)
+	for _, cl := range cs {
+		cl.c.SetDeadline(time.Now().Add(4 * bound))
+		wg.Go(func() { // writer: as fast as it can until the reader is done
+			for k := 0; k < 16<<10 && !cl.stop.Load(); k++ { // 16 MiB at most
+				n, err := cl.c.Write(chunk)
+				cl.sent.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		})
+		wg.Go(func() { // reader: checks every byte, then closes
+			buf := make([]byte, 64<<10)
+			var off int64
+			for {
+				n, err := cl.c.Read(buf)
+				for _, b := range buf[:n] {
+					if b != want[off%int64(len(want))] {
+						cl.wrong = true
+					}
+					off++
+				}
+				if cl.got.Add(int64(n)) == int64(n) && n > 0 {
+					answered <- struct{}{}
+				}
+				if err != nil {
+					cl.readErr = err
+					break
+				}
+			}
+			cl.stop.Store(true)
+			cl.c.Close()
+		})
+	}
+	for range clients {
+		<-answered // every client is mid-stream
+	}
+	for _, cl := range cs {
+		cl.ackedBeforeStop = int64(tcpInfo(t, cl.c).Bytes_acked) - 1 // less the SYN
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*bound)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	wg.Wait()
+	lost := 0
+	for i, cl := range cs {
+		if cl.wrong {
+			t.Errorf("client %d: a wrong reply byte", i)
+		}
+		if cl.readErr != io.EOF || cl.got.Load() < cl.ackedBeforeStop {
+			lost++
+			if lost <= 5 {
+				t.Errorf("client %d (%s): %d bytes had reached the server before the stop, got %d replies, then %v (want EOF)", i, cl.c.LocalAddr(), cl.ackedBeforeStop, cl.got.Load(), cl.readErr)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d clients lost replies", lost, clients)
+		os.WriteFile(os.TempDir()+"/shutdown-test.log", []byte(log.String()), 0o644)
+	}
+}

@@ -1,0 +1,18 @@
+package server
+
+import "golang.org/x/sys/unix"
+
+// queued is how many bytes wait in the socket's receive queue, or 0 if
+// the connection cannot say (a wrapper gives no raw access).
+func (c *conn) queued() int {
+	if c.raw == nil {
+		return 0
+	}
+	n := 0
+	c.raw.Control(func(fd uintptr) {
+		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil {
+			n = v
+		}
+	})
+	return n
+}
