@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/text/transform"
-
-	"shout/internal/deadline"
 )
 
 // smallRead is the first read's size, the lesson's recv(1024); reads grow
@@ -74,7 +72,7 @@ type conn struct {
 	rr   rawRead
 	size int // the next read's size
 
-	readBy, writeBy time.Time // deadlines set, zero if none
+	timer timer // what the server's timeout watcher sees
 
 	ipKey     netip.Addr // counted against MaxConnsPerIP, if ipCounted
 	ipCounted bool
@@ -85,17 +83,17 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, accepted: nc, c: nc, obs: s.observer(), size: smallRead}
 	c.sess.init(s.transformer())
 	c.sess.info.Start = time.Now()
+	c.timer.lastRead.Store(s.clock.now())
 	c.sess.info.Remote, c.sess.info.Local = nc.RemoteAddr(), nc.LocalAddr()
 	return c
 }
 
 // serve serves the connection until it ends, then closes it.
 func (c *conn) serve() {
-	defer c.srv.forget(c)
+	defer c.srv.wg.Done()
 	s := c.srv
 	if s.WrapConn != nil {
-		c.refreshReadDeadline() // a client that stalls the wrapper times out
-		wc, err := s.WrapConn(c.c)
+		wc, err := s.WrapConn(c.c) // the idle timeout is watched already
 		if err != nil {
 			c.accepted.Close()
 			c.sess.info.Err = err
@@ -124,9 +122,10 @@ func (c *conn) serve() {
 	c.end(r, true)
 }
 
-// end records why the connection ended and tells the observer and the
-// ConnState hook.
+// end records why the connection ended, frees its places under the
+// limits, and tells the observer and the ConnState hook.
 func (c *conn) end(r Reason, opened bool) {
+	c.srv.forget(c)
 	c.sess.info.Reason, c.sess.info.End = r, time.Now()
 	c.obs.ConnClose(&c.sess.info)
 	if opened && c.srv.ConnState != nil {
@@ -136,7 +135,7 @@ func (c *conn) end(r Reason, opened bool) {
 
 // reject turns away a connection over MaxConns, on its own goroutine.
 func (c *conn) reject(why error) {
-	defer c.srv.forget(c)
+	defer c.srv.wg.Done()
 	c.rejectNow(why)
 }
 
@@ -151,6 +150,7 @@ func (c *conn) rejectNow(why error) {
 	default:
 	}
 	c.c.Close()
+	c.srv.forget(c)
 	c.sess.info.Err = why
 	c.sess.info.Reason, c.sess.info.End = ReasonRejected, time.Now()
 	c.obs.ConnClose(&c.sess.info)
@@ -164,14 +164,14 @@ func (c *conn) rejectNow(why error) {
 func (c *conn) loop() Reason {
 	s := c.srv
 	for {
-		// Refresh first, then look: Shutdown sets closing before it moves
-		// the deadline, so a deadline set here cannot hide a shutdown.
-		c.refreshReadDeadline()
 		if s.closing.Load() {
 			return c.stop()
 		}
 		buf, n, err := c.read(true)
 		if n > 0 {
+			if c.noteRead() {
+				err = os.ErrDeadlineExceeded // answer this, then close as idle
+			}
 			werr := c.answer(buf, n)
 			c.adapt(c.rr.carried + n)
 			if werr != nil {
@@ -266,8 +266,7 @@ func (c *conn) flush() error {
 }
 
 func (c *conn) write(p []byte) error {
-	deadline.Refresh(&c.writeBy, c.srv.WriteTimeout, c.c.SetWriteDeadline)
-	n, err := c.c.Write(p)
+	n, err := c.writeTimed(p)
 	c.sess.info.BytesOut += int64(n)
 	return err
 }
@@ -278,7 +277,7 @@ func (c *conn) write(p []byte) error {
 // elsewhere (a wrapper) it answers until the client pauses for drainQuiet,
 // for up to Linger.
 func (c *conn) stop() Reason {
-	owed := c.queued()
+	owed, retries := c.queued(), 0
 	known := c.raw != nil
 	end := time.Now().Add(c.srv.linger())
 	for first := true; ; first = false {
@@ -311,6 +310,10 @@ func (c *conn) stop() Reason {
 			return ReasonShutdown // the client is done: nothing to wait for
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if known && owed > 0 && retries < 3 {
+				retries++ // Shutdown moved the deadline after we set it
+				continue
+			}
 			break
 		}
 		if err != nil {
@@ -327,10 +330,11 @@ func (c *conn) stop() Reason {
 // closeGracefully shuts the write side, so the client reads end of file
 // after every reply, then reads and discards until the client's end of
 // file, so that closing finds no unread input: that would make the kernel
-// send a reset, which destroys replies the client has not read yet. A
-// client still sending has not read our end of file yet, so it waits
-// while input keeps coming, up to maxLingerRounds×Linger, and Linger once
-// the input stops. The caller closes.
+// reset the connection and drop the replies still in its send queue. It
+// waits while input keeps coming (a client still sending has not read our
+// end of file yet) or the client keeps taking replies, and gives up after
+// a Linger with neither, or after maxLingerRounds×Linger. The caller
+// closes.
 func (c *conn) closeGracefully() {
 	linger := c.srv.linger()
 	cw, ok := c.c.(interface{ CloseWrite() error })
@@ -340,9 +344,10 @@ func (c *conn) closeGracefully() {
 	buf := getBuf(4 << 10)
 	defer putBuf(buf)
 	giveUp := time.Now().Add(maxLingerRounds * linger)
-	var by time.Time
-	for {
-		// Move the deadline coarsely, as refreshReadDeadline does.
+	unsent := c.unsent()
+	var by, lastInput time.Time
+	for lastInput = time.Now(); ; {
+		// Move the deadline coarsely, as the timeout watcher does.
 		if now := time.Now(); by.Sub(now) < linger-linger/8 {
 			if by = now.Add(linger); by.After(giveUp) {
 				by = giveUp
@@ -351,20 +356,32 @@ func (c *conn) closeGracefully() {
 				return
 			}
 		}
-		if _, err := c.c.Read(*buf); err != nil {
-			return // end of file, the deadline, or a failed connection
+		_, err := c.c.Read(*buf)
+		if err == nil {
+			lastInput = time.Now()
+			continue
 		}
+		now := time.Now()
+		if !errors.Is(err, os.ErrDeadlineExceeded) || now.After(giveUp) {
+			return // end of file, a failed connection, or too long
+		}
+		by = time.Time{} // set again: Shutdown or the watcher may have moved it
+		if now.Sub(lastInput) < linger {
+			continue
+		}
+		// A Linger without input: wait on only while replies still
+		// leave, slowly, for a client that reads slowly.
+		left := c.unsent()
+		if left == 0 || left >= unsent {
+			return
+		}
+		unsent, lastInput = left, now
 	}
 }
 
 // maxLingerRounds bounds, in Lingers, how long a graceful close waits for
 // a client that keeps sending.
 const maxLingerRounds = 30
-
-// refreshReadDeadline keeps the idle deadline IdleTimeout ahead.
-func (c *conn) refreshReadDeadline() {
-	deadline.Refresh(&c.readBy, c.srv.IdleTimeout, c.c.SetReadDeadline)
-}
 
 // reasonOf names why a connection ended with err, keeping err for the
 // observer when no reason names it; other is the reason then.

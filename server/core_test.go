@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,11 +178,14 @@ func TestRejectedClientReadsEOF(t *testing.T) {
 // goroutine, not the accept loop: a slow hook does not stop accepting.
 func TestRejectedStateOffTheAcceptLoop(t *testing.T) {
 	release := make(chan struct{})
-	rejected := make(chan struct{}, 1)
+	rejected, closed := make(chan struct{}, 1), make(chan struct{}, 1)
 	hook := func(_ net.Conn, s server.ConnState) {
-		if s == server.StateRejected {
+		switch s {
+		case server.StateRejected:
 			rejected <- struct{}{}
 			<-release
+		case server.StateClosed:
+			closed <- struct{}{}
 		}
 	}
 	addr := shouttest.Start(t, &server.Server{MaxConns: 1, ConnState: hook, Logger: new(shouttest.Log).Logger()})
@@ -200,6 +202,11 @@ func TestRejectedStateOffTheAcceptLoop(t *testing.T) {
 		t.Fatal("not rejected")
 	}
 	first.Close()
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		t.Fatal("not closed")
+	}
 	// The hook still blocks; a place is free again and must be served.
 	c := dial(t, addr)
 	c.SetDeadline(time.Now().Add(bound))
@@ -435,7 +442,7 @@ func TestShutdownLosesNoReply(t *testing.T) {
 		}
 	}
 	if lost > 0 {
-		t.Errorf("%d of %d clients lost replies", lost, clients)
-		os.WriteFile(os.TempDir()+"/shutdown-test.log", []byte(log.String()), 0o644)
+		out := log.String()
+		t.Errorf("%d of %d clients lost replies; the server's log ends:\n%s", lost, clients, out[max(0, len(out)-4000):])
 	}
 }

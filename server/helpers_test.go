@@ -9,3 +9,7 @@ import (
 func slogJSON(l *shouttest.Log) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+type slogLogger = slog.Logger
+
+var slogDiscard = slog.New(slog.DiscardHandler)

@@ -16,3 +16,18 @@ func (c *conn) queued() int {
 	})
 	return n
 }
+
+// unsent is how many bytes of the socket's send queue the client has not
+// acknowledged yet, or 0 if the connection cannot say.
+func (c *conn) unsent() int {
+	if c.raw == nil {
+		return 0
+	}
+	n := 0
+	c.raw.Control(func(fd uintptr) {
+		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
+			n = v
+		}
+	})
+	return n
+}

@@ -5,3 +5,6 @@ package server
 // queued is 0 where the receive queue is not looked at: a stopping
 // connection answers what arrives within its quiet period.
 func (c *conn) queued() int { return 0 }
+
+// unsent is 0 where the send queue is not looked at.
+func (c *conn) unsent() int { return 0 }

@@ -82,6 +82,8 @@ type Server struct {
 	// IdleTimeout closes a stream connection that sends nothing for this
 	// long, gracefully (an incomplete character is answered as it is, the
 	// write side shut, then Linger). Zero or negative means no timeout.
+	// Timeouts are checked every eighth of the shortest (within 5 ms and
+	// 1 s), so one fires after between its value and 9/8 of it.
 	IdleTimeout time.Duration
 
 	// WriteTimeout closes a stream connection whose reply cannot be
@@ -95,7 +97,7 @@ type Server struct {
 	// side shut, how long it waits for the client's end of file, reading
 	// and discarding, before it closes. A close with unread input makes the
 	// kernel send a reset, which destroys replies the client has not read
-	// yet; this is what prevents it. Zero means 1 s; negative, no wait.
+	// yet; this is what prevents it. Zero means 2 s; negative, no wait.
 	Linger time.Duration
 
 	// ReadSize is the largest read from a stream; zero means 32 KiB, and
@@ -145,6 +147,7 @@ type Server struct {
 	lingering chan struct{} // a slot for each rejected connection lingering
 	obsOnce   sync.Once
 	obs       Observer
+	clock     clock
 }
 
 // DefaultSourceRate is SourceRate's default: 8 MiB of replies a second
@@ -200,7 +203,7 @@ func (s *Server) readSize() int {
 func (s *Server) linger() time.Duration {
 	switch {
 	case s.Linger == 0:
-		return time.Second
+		return 2 * time.Second
 	case s.Linger < 0:
 		return 0
 	}
@@ -223,6 +226,11 @@ func (s *Server) track(add func()) bool {
 		s.perIP = make(map[netip.Addr]int)
 		s.done = make(chan struct{})
 		s.lingering = make(chan struct{}, maxLingering)
+		s.clock.epoch = time.Now()
+		if s.IdleTimeout > 0 || s.WriteTimeout > 0 {
+			s.wg.Add(1)
+			go s.watch()
+		}
 	}
 	add()
 	return true
@@ -305,9 +313,11 @@ func (s *Server) admitIP(c *conn) bool {
 	return true
 }
 
-// forget unregisters c once it is closed.
+// forget unregisters c once it is closed, freeing its places under the
+// limits; done marks its goroutine finished.
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.conns, c)
 	if c.admitted {
 		s.active--
@@ -317,8 +327,6 @@ func (s *Server) forget(c *conn) {
 			delete(s.perIP, c.ipKey)
 		}
 	}
-	s.mu.Unlock()
-	s.wg.Done()
 }
 
 // ipKey is what MaxConnsPerIP counts by: the IPv4 address, or the IPv6
@@ -402,7 +410,7 @@ func (s *Server) closeAll(force bool) error {
 		} else {
 			// Wake a reader blocked on an idle connection; a connection
 			// busy writing finishes its reply first.
-			c.accepted.SetReadDeadline(time.Unix(1, 0))
+			c.accepted.SetReadDeadline(past)
 		}
 	}
 	return errors.Join(errs...)

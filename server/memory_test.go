@@ -1,0 +1,185 @@
+package server_test
+
+import (
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// The memory a connection may cost the server, stated as tests. Clients
+// here are bare non-blocking sockets, so that the test's side adds
+// nothing to the Go heap or stacks being measured.
+
+// idleBudget is what an idle connection may cost the server: its
+// goroutine's stack and its connection and session state. Measured at
+// 4.3–5.6 KB (its stack is 2 or 4 KiB, as the runtime grew it while it
+// was busy); an idle connection holds no buffer.
+const idleBudget = 6 << 10
+
+// blockedBudget is what a connection whose client sends and never reads
+// may cost: one buffer of 2×ReadSize (64 KiB), the read and its reply,
+// plus the idle cost. It had been 217–243 KiB.
+const blockedBudget = 64<<10 + idleBudget
+
+func TestIdleConnectionMemory(t *testing.T) {
+	const n = 1000
+	addr := shouttest.Start(t, &server.Server{
+		Logger:      discard(),
+		IdleTimeout: time.Hour, WriteTimeout: time.Hour, // deadlines set, as shout serve does
+	})
+	var b0, b1 runtime.MemStats
+	before := inUse()
+	runtime.ReadMemStats(&b0)
+	fds := make([]int, 0, n)
+	t.Cleanup(func() { closeAll(fds) })
+	for range n {
+		fd := rawDial(t, addr)
+		fds = append(fds, fd)
+		rawExchange(t, fd, "hello egon 哈哈哈\n", "HELLO EGON 哈哈哈\n")
+	}
+	per := (inUse() - before) / n
+	runtime.ReadMemStats(&b1)
+	t.Logf("stack %d heap %d objects %d", int64(b1.StackInuse-b0.StackInuse)/n, int64(b1.HeapInuse-b0.HeapInuse)/n, int64(b1.HeapObjects-b0.HeapObjects)/n)
+	t.Logf("%d idle connections: %d bytes each (heap and stacks)", n, per)
+	if per > idleBudget {
+		t.Errorf("an idle connection costs %d bytes, over its budget of %d", per, idleBudget)
+	}
+}
+
+func TestBlockedClientMemory(t *testing.T) {
+	const n = 100
+	addr := shouttest.Start(t, &server.Server{Logger: discard()})
+	before := inUse()
+	fds := make([]int, 0, n)
+	t.Cleanup(func() { closeAll(fds) })
+	msg := []byte(strings.Repeat("straße ﬁ ΐ hello egon 哈哈哈 ", 100)) // replies longer than requests
+	for range n {
+		fds = append(fds, rawDial(t, addr))
+	}
+	fillUntilBlocked(t, fds, msg)
+	per := (inUse() - before) / n
+	t.Logf("%d clients that do not read: %d bytes each (heap and stacks)", n, per)
+	if per > blockedBudget {
+		t.Errorf("a client that does not read costs %d bytes, over its budget of %d", per, blockedBudget)
+	}
+}
+
+func discard() *slogLogger { return slogDiscard }
+
+// inUse is the heap and stack memory in use, after collecting garbage
+// (twice, so that pooled buffers nobody holds are gone).
+func inUse() int64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse + m.StackInuse)
+}
+
+// rawDial connects a non-blocking socket to addr, outside the Go runtime.
+func rawDial(t *testing.T, addr string) int {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := &unix.SockaddrInet4{Port: p, Addr: [4]byte(net.ParseIP(host).To4())}
+	if err := unix.Connect(fd, sa); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// wait waits for fd to be ready for events, for at most d; it reports
+// whether it is.
+func wait(t *testing.T, fd int, events int16, d time.Duration) bool {
+	t.Helper()
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	for {
+		n, err := unix.Poll(pfd, int(d/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+}
+
+func rawExchange(t *testing.T, fd int, send, want string) {
+	t.Helper()
+	if n, err := unix.Write(fd, []byte(send)); err != nil || n != len(send) {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	got := make([]byte, 0, len(want))
+	buf := make([]byte, len(want))
+	for len(got) < len(want) {
+		if !wait(t, fd, unix.POLLIN, bound) {
+			t.Fatalf("no reply within %v", bound)
+		}
+		n, err := unix.Read(fd, buf[:len(want)-len(got)])
+		if err == unix.EAGAIN {
+			continue
+		}
+		if err != nil || n == 0 {
+			t.Fatalf("read: %d, %v", n, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// fillUntilBlocked writes msg to every fd until the server stops reading
+// them: it is stuck writing replies the clients never read, and their send
+// buffers stay full for blockedFor.
+func fillUntilBlocked(t *testing.T, fds []int, msg []byte) {
+	t.Helper()
+	const blockedFor = 200 * time.Millisecond
+	deadline := time.Now().Add(bound)
+	pfds := make([]unix.PollFd, len(fds))
+	for i, fd := range fds {
+		pfds[i] = unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
+	}
+	for time.Now().Before(deadline) {
+		for _, fd := range fds {
+			for k := 0; k < 1024; k++ { // until its buffer is full, for now
+				if _, err := unix.Write(fd, msg); err == unix.EAGAIN {
+					break
+				} else if err != nil {
+					t.Fatalf("write: %v", err)
+				}
+			}
+		}
+		n, err := unix.Poll(pfds, int(blockedFor/time.Millisecond))
+		if err != nil && err != unix.EINTR {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return // no client could write for blockedFor
+		}
+	}
+	t.Fatal("the server kept reading from clients that do not read")
+}

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// Timeouts are watched by one goroutine per server, not by deadlines each
+// connection refreshes: a connection only notes, with an atomic store,
+// when it last read and when a write began. The watcher sweeps every
+// connection a few times per timeout and moves the deadline of one that
+// has been idle or stuck too long into the past, which wakes its read or
+// write. Setting a deadline goes deep into the runtime's timers; doing it
+// from here keeps that cost off the path of every message, and keeps the
+// stack of a connection's goroutine at its first, smallest size.
+
+// clock is monotonic time in nanoseconds since the server's epoch, so that
+// zero means "not set" and -1 "fired".
+type clock struct{ epoch time.Time }
+
+func (k *clock) now() int64 { return int64(time.Since(k.epoch)) + 1 }
+
+const fired = -1
+
+// timer is what the watcher knows of one connection.
+type timer struct {
+	lastRead   atomic.Int64 // when it last read; fired once the idle timeout has
+	writeSince atomic.Int64 // when the write under way began, or 0; fired once it timed out
+}
+
+// sweepEvery is how often the watcher looks: an eighth of the shortest
+// timeout, within 5 ms and 1 s, so a timeout fires after between all of
+// its value and 9/8 of it (or the value plus a second).
+func (s *Server) sweepEvery() time.Duration {
+	d := time.Duration(0)
+	for _, t := range []time.Duration{s.IdleTimeout, s.WriteTimeout} {
+		if t > 0 && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	return min(max(d/8, 5*time.Millisecond), time.Second)
+}
+
+// watch sweeps the connections for timeouts until the server closes.
+func (s *Server) watch() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.sweepEvery())
+	defer tick.Stop()
+	idle, write := int64(s.IdleTimeout), int64(s.WriteTimeout)
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-tick.C:
+		}
+		now := s.clock.now()
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			return
+		}
+		for c := range s.conns {
+			t := &c.timer
+			if at := t.lastRead.Load(); idle > 0 && at > 0 && now-at > idle && t.lastRead.CompareAndSwap(at, fired) {
+				c.accepted.SetReadDeadline(past)
+			}
+			if at := t.writeSince.Load(); write > 0 && at > 0 && now-at > write && t.writeSince.CompareAndSwap(at, fired) {
+				c.accepted.SetWriteDeadline(past)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// past is a deadline that has passed: it wakes a blocked read or write.
+var past = time.Unix(1, 0)
+
+// noteRead records that the connection read, unless its idle timeout has
+// fired; it reports whether it had.
+func (c *conn) noteRead() (timedOut bool) {
+	if c.srv.IdleTimeout <= 0 {
+		return false
+	}
+	t := &c.timer
+	at := t.lastRead.Load()
+	return at == fired || !t.lastRead.CompareAndSwap(at, c.srv.clock.now())
+}
+
+// writeTimed writes p with the write timeout watched: a write that the
+// watcher found stuck fails with os.ErrDeadlineExceeded, even if it
+// completed meanwhile (its deadline is in the past now).
+func (c *conn) writeTimed(p []byte) (int, error) {
+	if c.srv.WriteTimeout <= 0 {
+		return c.c.Write(p)
+	}
+	t := &c.timer
+	at := c.srv.clock.now()
+	t.writeSince.Store(at)
+	n, err := c.c.Write(p)
+	if !t.writeSince.CompareAndSwap(at, 0) && err == nil {
+		err = os.ErrDeadlineExceeded
+	}
+	return n, err
+}
