@@ -22,10 +22,13 @@ const maxDatagram = 65535
 // A datagram whose reply would start a loop gets none: one that claims to
 // come from the server's own address and port (on a wildcard listener:
 // from its port and a loopback address, the datagram's destination or one
-// of the host's addresses), or from a port whose service answers
-// datagrams (echo, chargen, DNS, NTP and the like; see reflectorPort). A
-// reply that the uppercase makes too large for one datagram is not sent.
-// Observers are told of each, with the Reason.
+// of the host's addresses), one from a port whose service answers
+// datagrams (echo, chargen, DNS, NTP and the like; see reflectorPort), and
+// one that equals the reply sent to its source within the last 10 ms: that
+// reply, bounced back by another echo service. Nor does a datagram whose
+// source has spent its SourceRate budget, or whose reply the uppercase
+// makes too large for one datagram. Observers are told of each, with the
+// Reason.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	workers := runtime.GOMAXPROCS(0)
 	if !s.track(func() { s.packets[pc] = struct{}{}; s.wg.Add(workers) }) {
@@ -67,10 +70,11 @@ type packetConn struct {
 	t     transform.Transformer
 	local netip.AddrPort // pc's address, if it is a UDP address
 	guard *guard
+	src   *sources
 }
 
 func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
-	p := &packetConn{s: s, pc: pc, obs: s.observer(), t: s.transformer()}
+	p := &packetConn{s: s, pc: pc, obs: s.observer(), t: s.transformer(), src: s.sources()}
 	p.udp, _ = pc.(*net.UDPConn)
 	switch a := pc.LocalAddr().(type) {
 	case *net.UDPAddr:
@@ -134,8 +138,21 @@ func (w *packetWorker) answer(addr net.Addr) {
 	d := &w.d
 	// A source that is not a UDP address (a Unix datagram socket's) is
 	// local: it is answered without question.
-	if d.Remote.IsValid() {
+	var (
+		key sourceKey
+		set *sourceSet
+		now int64
+		udp = d.Remote.IsValid()
+	)
+	if udp {
 		if d.Reason = w.guard.check(d.Remote, d.Local); d.Reason != ReasonNone {
+			return
+		}
+		now = w.src.now()
+		key, set = w.src.lookup(d.Remote)
+		// Before the transform, so that a flood over its budget costs
+		// little more than its reads.
+		if d.Reason = w.src.admit(set, key, now, d.Data); d.Reason != ReasonNone {
 			return
 		}
 	}
@@ -150,6 +167,10 @@ func (w *packetWorker) answer(addr net.Addr) {
 		return
 	}
 	reply := w.out[:nDst]
+	if udp && !w.src.charge(set, key, now, reply) {
+		d.Reason = ReasonBudget
+		return
+	}
 	if addr == nil {
 		_, err = w.udp.WriteToUDPAddrPort(reply, d.Remote)
 	} else {

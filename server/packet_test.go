@@ -3,12 +3,16 @@ package server_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"shout/internal/shouttest"
 	"shout/server"
 )
 
@@ -92,6 +96,14 @@ func (ch datagrams) next(t *testing.T) server.DatagramInfo {
 	}
 }
 
+// reasons counts datagrams by Reason.
+type reasons struct{ n [32]atomic.Int64 }
+
+func (*reasons) ConnOpen(*server.ConnInfo)         {}
+func (*reasons) ConnRead(*server.ConnInfo, []byte) {}
+func (*reasons) ConnClose(*server.ConnInfo)        {}
+func (r *reasons) Datagram(d *server.DatagramInfo) { r.n[d.Reason].Add(1) }
+
 // servePacket serves pc until the test ends.
 func servePacket(t *testing.T, srv *server.Server, pc net.PacketConn) {
 	t.Helper()
@@ -160,5 +172,140 @@ func TestDatagramGuard(t *testing.T) {
 				t.Errorf("sent %v, want one HELLO to %v", sent, from)
 			}
 		})
+	}
+}
+
+// One forged datagram from another echo service would bounce between it
+// and shout forever; shout recognises its own reply coming back.
+func TestUDPPingPong(t *testing.T) {
+	var log shouttest.Log
+	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	to, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo.WriteTo([]byte("ping-pong"), to); err != nil {
+		t.Fatal(err)
+	}
+	// Echo back whatever comes, until shout has been quiet for a while.
+	const limit, quiet = 50, 200 * time.Millisecond
+	buf := make([]byte, 2048)
+	count, wait, start := 0, bound, time.Now()
+	for count <= limit && time.Since(start) < bound {
+		echo.SetReadDeadline(time.Now().Add(wait))
+		n, from, err := echo.ReadFrom(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		count, wait = count+1, quiet
+		if string(buf[:n]) != "PING-PONG" {
+			t.Errorf("got %q", buf[:n])
+		}
+		echo.WriteTo(buf[:n], from)
+	}
+	switch {
+	case count == 0:
+		t.Fatal("no reply")
+	case count > limit:
+		t.Fatalf("still bouncing after %d replies: a loop", count)
+	}
+	if !log.WaitFor("reason=loop", bound) {
+		t.Errorf("no loop logged:\n%s", log.String())
+	}
+}
+
+// A source that floods gets no more replies than its budget allows, and
+// one that sends a datagram at a time is answered all the while.
+func TestUDPBudget(t *testing.T) {
+	const rate = 64 << 10
+	var counts reasons
+	addr := shouttest.Start(t, &server.Server{SourceRate: rate, Observer: &counts})
+	dial := func() net.Conn {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	flood, polite := dial(), dial()
+
+	// Count the flood's replies until it has stopped and gone quiet.
+	var got atomic.Int64
+	stop, counted := make(chan struct{}), make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(counted)
+		buf := make([]byte, 2048)
+		for time.Since(start) < 3*bound {
+			flood.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, err := flood.Read(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				select {
+				case <-stop:
+					return
+				default:
+					continue
+				}
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got.Add(int64(n))
+		}
+	}()
+
+	// Rounds of 100 datagrams, few enough that the server's receive
+	// buffer holds them, each followed by one polite exchange, which the
+	// server reads after the flood's round and must answer.
+	msg := bytes.Repeat([]byte("flood "), 256/6)
+	buf := make([]byte, 2048)
+	const rounds, perRound = 40, 100
+	for round := range rounds {
+		for range perRound {
+			if _, err := flood.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send, want := fmt.Sprintf("polite %d", round), fmt.Sprintf("POLITE %d", round)
+		answered := false
+		for try := 0; try < 5 && !answered; try++ {
+			if _, err := polite.Write([]byte(send)); err != nil {
+				t.Fatal(err)
+			}
+			polite.SetReadDeadline(time.Now().Add(time.Second))
+			for !answered {
+				n, err := polite.Read(buf)
+				if err != nil {
+					break
+				}
+				answered = string(buf[:n]) == want
+			}
+		}
+		if !answered {
+			t.Fatalf("round %d: no reply to %q in 5 tries", round, send)
+		}
+	}
+	close(stop)
+	<-counted
+	elapsed := time.Since(start)
+	sent := rounds * perRound * len(msg)
+	limit := rate + int64(rate*elapsed.Seconds())
+	if n := got.Load(); n > limit {
+		t.Errorf("the flood got %d bytes of replies in %v, more than the budget allows (%d)", n, elapsed, limit)
+	} else {
+		t.Logf("the flood sent %d bytes and got %d back in %v (budget %d)", sent, n, elapsed, limit)
+	}
+	if counts.n[server.ReasonBudget].Load() == 0 {
+		t.Error("no datagram was dropped for its budget")
 	}
 }
