@@ -29,6 +29,10 @@ const maxDatagram = 65535
 // source has spent its SourceRate budget, or whose reply the uppercase
 // makes too large for one datagram. Observers are told of each, with the
 // Reason.
+//
+// On a wildcard listener (0.0.0.0, [::]) on Linux, a reply leaves from the
+// address the datagram was sent to, which observers see as
+// DatagramInfo.Local; elsewhere, from the address the kernel picks.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	workers := runtime.GOMAXPROCS(0)
 	if !s.track(func() { s.packets[pc] = struct{}{}; s.wg.Add(workers) }) {
@@ -71,6 +75,9 @@ type packetConn struct {
 	local netip.AddrPort // pc's address, if it is a UDP address
 	guard *guard
 	src   *sources
+	// pktinfo: pc is a wildcard listener that learns each datagram's
+	// destination and replies from it (Linux); v6: its socket is IPv6.
+	pktinfo, v6 bool
 }
 
 func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
@@ -84,6 +91,9 @@ func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
 		p.local, _ = netip.ParseAddrPort(a.String())
 	}
 	p.guard = newGuard(p.local)
+	if p.udp != nil && p.local.Addr().IsUnspecified() {
+		p.v6, p.pktinfo = enablePktinfo(p.udp)
+	}
 	return p
 }
 
@@ -92,6 +102,9 @@ func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
 type packetWorker struct {
 	*packetConn
 	in, out []byte
+	oob, cm []byte // control messages: read, and to write (pktinfo)
+	from    netip.Addr
+	ifindex uint32 // the address to reply from, and its interface (pktinfo)
 	d       DatagramInfo
 }
 
@@ -101,6 +114,9 @@ func (p *packetConn) serve() error {
 		in:         make([]byte, maxDatagram),
 		out:        make([]byte, maxDatagram),
 	}
+	if p.pktinfo {
+		w.oob, w.cm = make([]byte, pktinfoSpace), make([]byte, pktinfoSpace)
+	}
 	for {
 		var (
 			n    int
@@ -108,9 +124,19 @@ func (p *packetConn) serve() error {
 			addr net.Addr // only if p.udp is nil
 			err  error
 		)
-		if p.udp != nil {
+		local := p.local
+		switch {
+		case p.pktinfo:
+			var oobn, flags int
+			n, oobn, flags, ap, err = p.udp.ReadMsgUDPAddrPort(w.in, w.oob)
+			var dst netip.Addr
+			dst, w.from, w.ifindex = parsePktinfo(w.oob[:oobn], flags)
+			if dst.IsValid() {
+				local = netip.AddrPortFrom(dst, local.Port())
+			}
+		case p.udp != nil:
 			n, ap, err = p.udp.ReadFromUDPAddrPort(w.in)
-		} else {
+		default:
 			n, addr, err = p.pc.ReadFrom(w.in)
 			if ua, ok := addr.(*net.UDPAddr); ok {
 				ap = ua.AddrPort()
@@ -126,7 +152,7 @@ func (p *packetConn) serve() error {
 			p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err)
 			continue
 		}
-		w.d = DatagramInfo{Remote: ap, Local: p.local, Data: w.in[:n]}
+		w.d = DatagramInfo{Remote: ap, Local: local, Data: w.in[:n]}
 		w.answer(addr)
 		p.obs.Datagram(&w.d)
 	}
@@ -171,9 +197,12 @@ func (w *packetWorker) answer(addr net.Addr) {
 		d.Reason = ReasonBudget
 		return
 	}
-	if addr == nil {
+	switch {
+	case w.pktinfo:
+		_, _, err = w.udp.WriteMsgUDPAddrPort(reply, pktinfoFrom(w.cm, w.v6, w.from, w.ifindex), d.Remote)
+	case addr == nil:
 		_, err = w.udp.WriteToUDPAddrPort(reply, d.Remote)
-	} else {
+	default:
 		_, err = w.pc.WriteTo(reply, addr)
 	}
 	if err != nil && !w.s.closing.Load() {
