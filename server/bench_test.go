@@ -44,7 +44,26 @@ func BenchmarkTCP(b *testing.B) {
 }
 
 func BenchmarkUDP(b *testing.B) {
-	addr := shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	udpRoundTrips(b, shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)}))
+}
+
+// BenchmarkUDPWildcard is BenchmarkUDP with the server on 0.0.0.0, where
+// (on Linux) it reads each datagram's destination and replies from it.
+func BenchmarkUDPWildcard(b *testing.B) {
+	pc, err := net.ListenPacket("udp", "0.0.0.0:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &server.Server{Logger: slog.New(slog.DiscardHandler)}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServePacket(pc) }()
+	defer func() { srv.Close(); <-done }()
+	udpRoundTrips(b, net.JoinHostPort("127.0.0.1", fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port)))
+}
+
+// udpRoundTrips sends a 64-byte datagram to addr and reads the reply, b.N
+// times, from one socket.
+func udpRoundTrips(b *testing.B, addr string) {
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		b.Fatal(err)

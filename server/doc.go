@@ -27,7 +27,10 @@
 // second. IdleTimeout: a connection that sends nothing for that long is
 // closed. WriteTimeout: a client that stops reading is dropped when a reply
 // cannot be written for that long, so the memory it holds stays one
-// buffer. Deadlines are refreshed at most every eighth of their duration,
+// buffer. SourceRate: each datagram source (address and port) gets that
+// many bytes of replies a second, with a burst of one second's worth, in a
+// table of fixed size; past it, its datagrams are dropped. Datagrams whose
+// reply would start a loop are dropped too (see ServePacket). Deadlines are refreshed at most every eighth of their duration,
 // so a timeout fires between 7/8 of its value and all of it. Accept errors
 // (such as running out of file descriptors) are logged and retried after
 // 5 ms, doubling to 1 s, as net/http does.

@@ -17,15 +17,29 @@ const maxDatagram = 65535
 // ServePacket answers each datagram read from pc with its uppercase, sent
 // back to where it came from, with one goroutine per CPU reading. It always
 // returns a non-nil error and closes pc; after Shutdown or Close the error
-// is ErrServerClosed. A reply that the uppercase makes too large for one
-// datagram is not sent; observers are told of it.
+// is ErrServerClosed.
+//
+// A datagram whose reply would start a loop gets none: one that claims to
+// come from the server's own address and port (on a wildcard listener:
+// from its port and a loopback address, the datagram's destination or one
+// of the host's addresses), one from a port whose service answers
+// datagrams (echo, chargen, DNS, NTP and the like; see reflectorPort), and
+// one that equals the reply sent to its source within the last 10 ms: that
+// reply, bounced back by another echo service. Nor does a datagram whose
+// source has spent its SourceRate budget, or whose reply the uppercase
+// makes too large for one datagram. Observers are told of each, with the
+// Reason.
+//
+// On a wildcard listener (0.0.0.0, [::]) on Linux, a reply leaves from the
+// address the datagram was sent to, which observers see as
+// DatagramInfo.Local; elsewhere, from the address the kernel picks.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	workers := runtime.GOMAXPROCS(0)
 	if !s.track(func() { s.packets[pc] = struct{}{}; s.wg.Add(workers) }) {
 		pc.Close()
 		return ErrServerClosed
 	}
-	obs := s.observer()
+	p := s.newPacketConn(pc)
 	s.logger().Debug("serving datagrams", "local", pc.LocalAddr().String(), "workers", workers)
 	var (
 		wg       sync.WaitGroup
@@ -35,7 +49,7 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 	for range workers {
 		wg.Go(func() {
 			defer s.wg.Done()
-			if err := s.servePackets(pc, obs); err != nil {
+			if err := p.serve(); err != nil {
 				errOnce.Do(func() { firstErr = err })
 			}
 			pc.Close() // one failing stops the others
@@ -51,59 +65,147 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 	return firstErr
 }
 
-func (s *Server) servePackets(pc net.PacketConn, obs Observer) error {
-	t := s.transformer()
-	in := make([]byte, maxDatagram)
-	out := make([]byte, maxDatagram)
-	udp, _ := pc.(*net.UDPConn) // ReadFromUDPAddrPort does not allocate
-	var local netip.AddrPort
-	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok {
-		local = a.AddrPort()
+// packetConn is what the workers serving one PacketConn share.
+type packetConn struct {
+	s     *Server
+	pc    net.PacketConn
+	udp   *net.UDPConn // if pc is one: its AddrPort methods do not allocate
+	obs   Observer
+	t     transform.Transformer
+	local netip.AddrPort // pc's address, if it is a UDP address
+	guard *guard
+	src   *sources
+	// pktinfo: pc is a wildcard listener that learns each datagram's
+	// destination and replies from it (Linux); v6: its socket is IPv6.
+	pktinfo, v6 bool
+}
+
+func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
+	p := &packetConn{s: s, pc: pc, obs: s.observer(), t: s.transformer(), src: s.sources()}
+	p.udp, _ = pc.(*net.UDPConn)
+	switch a := pc.LocalAddr().(type) {
+	case *net.UDPAddr:
+		p.local = a.AddrPort()
+	case nil:
+	default:
+		p.local, _ = netip.ParseAddrPort(a.String())
+	}
+	p.guard = newGuard(p.local)
+	if p.udp != nil && p.local.Addr().IsUnspecified() {
+		p.v6, p.pktinfo = enablePktinfo(p.udp)
+	}
+	return p
+}
+
+// packetWorker is one worker's buffers and the DatagramInfo it hands to
+// observers, made once, so that a datagram allocates nothing.
+type packetWorker struct {
+	*packetConn
+	in, out []byte
+	oob, cm []byte // control messages: read, and to write (pktinfo)
+	from    netip.Addr
+	ifindex uint32 // the address to reply from, and its interface (pktinfo)
+	d       DatagramInfo
+}
+
+func (p *packetConn) serve() error {
+	w := &packetWorker{
+		packetConn: p,
+		in:         make([]byte, maxDatagram),
+		out:        make([]byte, maxDatagram),
+	}
+	if p.pktinfo {
+		w.oob, w.cm = make([]byte, pktinfoSpace), make([]byte, pktinfoSpace)
 	}
 	for {
 		var (
 			n    int
 			ap   netip.AddrPort
-			addr net.Addr
+			addr net.Addr // only if p.udp is nil
 			err  error
 		)
-		if udp != nil {
-			n, ap, err = udp.ReadFromUDPAddrPort(in)
-		} else {
-			n, addr, err = pc.ReadFrom(in)
+		local := p.local
+		switch {
+		case p.pktinfo:
+			var oobn, flags int
+			n, oobn, flags, ap, err = p.udp.ReadMsgUDPAddrPort(w.in, w.oob)
+			var dst netip.Addr
+			dst, w.from, w.ifindex = parsePktinfo(w.oob[:oobn], flags)
+			if dst.IsValid() {
+				local = netip.AddrPortFrom(dst, local.Port())
+			}
+		case p.udp != nil:
+			n, ap, err = p.udp.ReadFromUDPAddrPort(w.in)
+		default:
+			n, addr, err = p.pc.ReadFrom(w.in)
 			if ua, ok := addr.(*net.UDPAddr); ok {
 				ap = ua.AddrPort()
 			}
 		}
 		if err != nil {
-			if s.closing.Load() {
+			if p.s.closing.Load() {
 				return ErrServerClosed
 			}
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
-			s.logger().Warn("datagram read failed", "local", pc.LocalAddr().String(), "err", err)
+			p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err)
 			continue
 		}
-		d := DatagramInfo{Remote: ap, Local: local, Data: in[:n]}
-		nDst, _, terr := t.Transform(out, in[:n], true)
-		d.BytesOut = nDst
-		switch {
-		case terr == transform.ErrShortDst:
-			d.Reason, d.BytesOut = ReasonTooLarge, 0
-		case terr != nil:
-			d.Reason, d.Err = ReasonSendFailed, terr
-		default:
-			reply := out[:nDst]
-			if udp != nil {
-				_, err = udp.WriteToUDPAddrPort(reply, ap)
-			} else {
-				_, err = pc.WriteTo(reply, addr)
-			}
-			if err != nil && !s.closing.Load() {
-				d.Reason, d.Err = ReasonSendFailed, err
-			}
+		w.d = DatagramInfo{Remote: ap, Local: local, Data: w.in[:n]}
+		w.answer(addr)
+		p.obs.Datagram(&w.d)
+	}
+}
+
+// answer decides whether w.d deserves a reply, and sends it to addr (or
+// to w.d.Remote if addr is nil), recording in w.d what it did.
+func (w *packetWorker) answer(addr net.Addr) {
+	d := &w.d
+	// A source that is not a UDP address (a Unix datagram socket's) is
+	// local: it is answered without question.
+	var (
+		key sourceKey
+		set *sourceSet
+		now int64
+		udp = d.Remote.IsValid()
+	)
+	if udp {
+		if d.Reason = w.guard.check(d.Remote, d.Local); d.Reason != ReasonNone {
+			return
 		}
-		obs.Datagram(&d)
+		now = w.src.now()
+		key, set = w.src.lookup(d.Remote)
+		// Before the transform, so that a flood over its budget costs
+		// little more than its reads.
+		if d.Reason = w.src.admit(set, key, now, d.Data); d.Reason != ReasonNone {
+			return
+		}
+	}
+	nDst, _, err := w.t.Transform(w.out, d.Data, true)
+	d.BytesOut = nDst
+	switch {
+	case err == transform.ErrShortDst:
+		d.Reason, d.BytesOut = ReasonTooLarge, 0
+		return
+	case err != nil:
+		d.Reason, d.Err = ReasonSendFailed, err
+		return
+	}
+	reply := w.out[:nDst]
+	if udp && !w.src.charge(set, key, now, reply) {
+		d.Reason = ReasonBudget
+		return
+	}
+	switch {
+	case w.pktinfo:
+		_, _, err = w.udp.WriteMsgUDPAddrPort(reply, pktinfoFrom(w.cm, w.v6, w.from, w.ifindex), d.Remote)
+	case addr == nil:
+		_, err = w.udp.WriteToUDPAddrPort(reply, d.Remote)
+	default:
+		_, err = w.pc.WriteTo(reply, addr)
+	}
+	if err != nil && !w.s.closing.Load() {
+		d.Reason, d.Err = ReasonSendFailed, err
 	}
 }

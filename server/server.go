@@ -110,7 +110,10 @@ type Server struct {
 	// reply bytes per second, with a burst of one second's worth; a
 	// datagram over it is dropped. It stops one source from taking every
 	// reply and bounds what a forged source can make the server send to a
-	// victim. Zero means DefaultSourceRate; negative means no budget.
+	// victim. Zero means DefaultSourceRate; negative means no budget. A
+	// reply larger than one second's worth is never sent. The table of
+	// sources has room for 16,384; past that, a new source takes the place
+	// of an idle one, or of the one closest to a full budget.
 	SourceRate int
 
 	// Logger receives the server's own events (accept errors) and, if
@@ -148,6 +151,8 @@ type Server struct {
 	obsOnce   sync.Once
 	obs       Observer
 	clock     clock
+	srcOnce   sync.Once
+	src       *sources // every datagram source's budget and last reply
 }
 
 // DefaultSourceRate is SourceRate's default: 8 MiB of replies a second
@@ -158,6 +163,19 @@ const DefaultSourceRate = 8 << 20
 // maxLingering bounds how many rejected connections linger at once; past
 // it they are closed at once (a flood of them gets resets, not goroutines).
 const maxLingering = 256
+
+// sources returns the table of datagram sources, which every packet
+// connection shares: a source has one budget whichever it sends to.
+func (s *Server) sources() *sources {
+	s.srcOnce.Do(func() {
+		rate := int64(s.SourceRate)
+		if rate == 0 {
+			rate = DefaultSourceRate
+		}
+		s.src = newSources(rate)
+	})
+	return s.src
+}
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -24,6 +25,7 @@ type serveCmd struct {
 	IdleTimeout     time.Duration `default:"5m" help:"Close a connection that sends nothing for this long. 0: never."`
 	WriteTimeout    time.Duration `default:"30s" help:"Drop a client that stops reading its replies for this long. 0: never."`
 	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. A second signal stops at once."`
+	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source (address and port), with a burst of one second's worth; more is dropped. 0: no limit."`
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
@@ -56,6 +58,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		MaxConns:     cmd.MaxConns,
 		IdleTimeout:  cmd.IdleTimeout,
 		WriteTimeout: cmd.WriteTimeout,
+		SourceRate:   cmp.Or(cmd.SourceRate, -1), // 0 is no limit here, the default there
 		Logger:       log,
 	}
 	var eps []endpoint.Endpoint

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// The source table remembers, for each datagram source (address and
+// port), its reply budget and the last reply sent to it. It has a fixed
+// size, so a flood of sources, forged or not, cannot grow it: sources map
+// by a randomly seeded hash to sets of sourceWays entries, each set with
+// its own lock (the workers rarely meet), and a new source takes the entry
+// in its set that holds the least.
+const (
+	sourceWays = 8
+	sourceSets = 2048 // a power of two: 16,384 sources in all
+
+	// loopWindow is how soon after a reply the same bytes coming back from
+	// where it went count as the reply bounced back by another echo
+	// service, rather than sent again.
+	loopWindow = int64(10 * time.Millisecond)
+
+	// burst is how much a budget holds: one second's worth of replies.
+	burst = int64(time.Second)
+)
+
+// sources is the source table.
+type sources struct {
+	seed  maphash.Seed
+	epoch time.Time // what now counts from
+	rate  int64     // reply bytes per second per source; 0: no budget
+	sets  [sourceSets]sourceSet
+}
+
+type sourceSet struct {
+	mu sync.Mutex
+	e  [sourceWays]source
+}
+
+// source is one entry. Its budget is a token bucket kept as the time it
+// will be full again (the generic cell rate algorithm): a reply of n
+// bytes moves that time n/rate seconds later, and is allowed if it stays
+// within one second of now. One number, and no refill to compute.
+type source struct {
+	key       sourceKey
+	used      bool
+	replyLen  int32
+	full      int64 // when the budget is full again, in ns from epoch
+	replyAt   int64 // when the last reply was sent, in ns from epoch
+	replyHash uint64
+}
+
+// sourceKey is a source's address, as 16 bytes (IPv4 mapped, without a
+// zone), and port.
+type sourceKey struct {
+	hi, lo uint64
+	port   uint16
+}
+
+// newSources returns a source table with a budget of rate reply bytes a
+// second per source; 0 or less means no budget.
+func newSources(rate int64) *sources {
+	return &sources{seed: maphash.MakeSeed(), epoch: time.Now(), rate: max(rate, 0)}
+}
+
+// now is the time in ns since t was made, on the monotonic clock.
+func (t *sources) now() int64 { return int64(time.Since(t.epoch)) }
+
+// lookup returns ap's key and set.
+func (t *sources) lookup(ap netip.AddrPort) (sourceKey, *sourceSet) {
+	var b [18]byte
+	a := ap.Addr().As16()
+	copy(b[:], a[:])
+	binary.LittleEndian.PutUint16(b[16:], ap.Port())
+	k := sourceKey{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:16]), ap.Port()}
+	return k, &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
+}
+
+// admit returns why a datagram p from k, arriving at now, must not be
+// answered, from what is known before it is transformed: ReasonLoop if it
+// is the reply sent to k within loopWindow, ReasonBudget if k cannot
+// afford a reply as long as p. It changes nothing.
+func (t *sources) admit(set *sourceSet, k sourceKey, now int64, p []byte) Reason {
+	set.mu.Lock()
+	e := set.find(k)
+	if e == nil {
+		set.mu.Unlock()
+		return ReasonNone
+	}
+	full, at, n, h := e.full, e.replyAt, e.replyLen, e.replyHash
+	set.mu.Unlock()
+	if int(n) == len(p) && now-at <= loopWindow && maphash.Bytes(t.seed, p) == h {
+		return ReasonLoop
+	}
+	if t.rate > 0 && max(full, now)+t.cost(len(p))-now > burst {
+		return ReasonBudget
+	}
+	return ReasonNone
+}
+
+// charge takes a reply to k, sent at now, from k's budget and remembers
+// it, making room for k if it is new. It reports false, changing nothing,
+// if k cannot afford it.
+func (t *sources) charge(set *sourceSet, k sourceKey, now int64, reply []byte) bool {
+	h := maphash.Bytes(t.seed, reply)
+	var cost int64
+	if t.rate > 0 {
+		cost = t.cost(len(reply))
+	}
+	set.mu.Lock()
+	e := set.find(k)
+	if e == nil {
+		e = set.victim()
+		*e = source{key: k, used: true}
+	}
+	full := max(e.full, now) + cost
+	if full-now > burst {
+		set.mu.Unlock()
+		return false
+	}
+	e.full, e.replyAt, e.replyLen, e.replyHash = full, now, int32(len(reply)), h
+	set.mu.Unlock()
+	return true
+}
+
+// cost is how long, in ns, a budget takes to earn n bytes, rounded up.
+func (t *sources) cost(n int) int64 {
+	x := int64(n) * int64(time.Second)
+	c := x / t.rate
+	if c*t.rate < x {
+		c++
+	}
+	return c
+}
+
+func (s *sourceSet) find(k sourceKey) *source {
+	for i := range s.e {
+		if e := &s.e[i]; e.used && e.key == k {
+			return e
+		}
+	}
+	return nil
+}
+
+// victim returns the entry to give a new source: an unused one, else the
+// one that holds least, the soonest to have a full budget and no reply
+// within loopWindow. A source that floods keeps its entry, and so its
+// empty budget, while new sources, forged or not, replace each other.
+func (s *sourceSet) victim() *source {
+	v := &s.e[0]
+	for i := range s.e {
+		e := &s.e[i]
+		if !e.used {
+			return e
+		}
+		if e.stale() < v.stale() {
+			v = e
+		}
+	}
+	return v
+}
+
+// stale is when e will hold nothing a new entry would not.
+func (e *source) stale() int64 { return max(e.full, e.replyAt+loopWindow) }

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+const ms = int64(time.Millisecond)
+
+// The budget, with the clock in the test's hands: a burst of one second's
+// worth, then rate bytes a second.
+func TestBudgetBucket(t *testing.T) {
+	tab := newSources(1000)
+	k, set := tab.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
+	steps := []struct {
+		at   int64 // ms
+		n    int
+		want bool
+	}{
+		{0, 600, true},
+		{0, 400, true}, // the burst: 1000 bytes
+		{0, 1, false},
+		{10, 10, true}, // 10 ms earns 10 bytes
+		{10, 1, false},
+		{500, 490, true}, // 490 ms more earns 490
+		{500, 1, false},
+		{5000, 1001, false}, // more than a second's worth: never
+		{5000, 1000, true},  // idle for long: a full burst again, no more
+		{5000, 1, false},
+	}
+	for i, s := range steps {
+		now := s.at * ms
+		if got := tab.admit(set, k, now, make([]byte, s.n)) == ReasonNone; got != s.want {
+			t.Errorf("step %d: admit %d bytes at %d ms: %v, want %v", i, s.n, s.at, got, s.want)
+		}
+		if got := tab.charge(set, k, now, make([]byte, s.n)); got != s.want {
+			t.Errorf("step %d: charge %d bytes at %d ms: %v, want %v", i, s.n, s.at, got, s.want)
+		}
+	}
+	// Another port of the same address has a budget of its own.
+	k2, set2 := tab.lookup(netip.MustParseAddrPort("192.0.2.1:4001"))
+	if !tab.charge(set2, k2, 5000*ms, make([]byte, 1000)) {
+		t.Error("another port: no budget")
+	}
+	// No budget: anything goes.
+	off := newSources(-1)
+	k, set = off.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
+	for range 100 {
+		if !off.charge(set, k, 0, make([]byte, 65535)) {
+			t.Fatal("no budget, but a reply was refused")
+		}
+	}
+}
+
+// A datagram that equals the reply just sent to its source is that reply
+// coming back; later, or different, or from elsewhere, it is not.
+func TestBudgetLoop(t *testing.T) {
+	tab := newSources(DefaultSourceRate)
+	src := netip.MustParseAddrPort("[2001:db8::1]:4000")
+	k, set := tab.lookup(src)
+	if !tab.charge(set, k, 100*ms, []byte("HELLO")) {
+		t.Fatal("charge refused")
+	}
+	for _, c := range []struct {
+		from string
+		at   int64 // ms
+		data string
+		want Reason
+	}{
+		{"[2001:db8::1]:4000", 100, "HELLO", ReasonLoop},
+		{"[2001:db8::1]:4000", 110, "HELLO", ReasonLoop},
+		{"[2001:db8::1]:4000", 111, "HELLO", ReasonNone},
+		{"[2001:db8::1]:4000", 105, "HELLO!", ReasonNone},
+		{"[2001:db8::1]:4000", 105, "HELLo", ReasonNone},
+		{"[2001:db8::1]:4001", 105, "HELLO", ReasonNone},
+		{"[2001:db8::2]:4000", 105, "HELLO", ReasonNone},
+	} {
+		k, set := tab.lookup(netip.MustParseAddrPort(c.from))
+		if got := tab.admit(set, k, c.at*ms, []byte(c.data)); got != c.want {
+			t.Errorf("%q from %s at %d ms: %v, want %v", c.data, c.from, c.at, got, c.want)
+		}
+	}
+}
+
+// The table stays the same size however many sources there are; a new
+// source replaces the entry that holds least, not one whose budget is
+// spent, so sending from new addresses does not refill a flooder's budget.
+func TestBudgetEviction(t *testing.T) {
+	tab := newSources(1000)
+	if n := len(tab.sets) * len(tab.sets[0].e); n != 16384 {
+		t.Errorf("%d entries, want 16384", n)
+	}
+	// sourceWays+1 sources that share a set.
+	flooder, set := tab.lookup(netip.MustParseAddrPort("192.0.2.1:1"))
+	var others []sourceKey
+	for port := 2; len(others) < sourceWays && port < 1<<16; port++ {
+		if k, s := tab.lookup(netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(port))); s == set {
+			others = append(others, k)
+		}
+	}
+	if len(others) < sourceWays {
+		t.Fatalf("found %d sources in one set", len(others))
+	}
+	if !tab.charge(set, flooder, 0, make([]byte, 1000)) {
+		t.Fatal("charge refused")
+	}
+	for i, k := range others {
+		if !tab.charge(set, k, int64(i)*ms, make([]byte, 10)) {
+			t.Fatal("charge refused")
+		}
+	}
+	if set.find(flooder) == nil {
+		t.Fatal("the flooder's spent budget was evicted")
+	}
+	if set.find(others[0]) != nil {
+		t.Error("the entry that held least was kept")
+	}
+	if got := tab.admit(set, flooder, 10*ms, make([]byte, 100)); got != ReasonBudget {
+		t.Errorf("flooder after %d new sources: %v, want %v", len(others), got, ReasonBudget)
+	}
+	// A flood of new sources never grows the table.
+	for i := range 100000 {
+		k, s := tab.lookup(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 9999))
+		tab.charge(s, k, 20*ms, []byte("x"))
+	}
+	if set.find(flooder) == nil {
+		t.Error("the flooder's spent budget was evicted by a flood of new sources")
+	}
+}
+
+// BenchmarkSources measures what the table adds to a datagram that is
+// answered: the lookup, the check before the transform and the charge
+// after it (with a budget too large to run out).
+func BenchmarkSources(b *testing.B) {
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("%dsources", n), func(b *testing.B) {
+			tab := newSources(1 << 40)
+			msg, reply := []byte("hello egon, sixty-four bytes or so: a typical datagram"), []byte("HELLO EGON, SIXTY-FOUR BYTES OR SO: A TYPICAL DATAGRAM")
+			srcs := make([]netip.AddrPort, n)
+			for i := range srcs {
+				srcs[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 40000)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				now := tab.now()
+				k, set := tab.lookup(srcs[i%n])
+				if tab.admit(set, k, now, msg) != ReasonNone || !tab.charge(set, k, now, reply) {
+					b.Fatal("refused")
+				}
+				i++
+			}
+		})
+	}
+}

@@ -1,0 +1,311 @@
+package server_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// fakePacketConn is a net.PacketConn that delivers the datagrams put on in
+// and records what is written, so that a test can claim any source address
+// without sending anything anywhere.
+type fakePacketConn struct {
+	local *net.UDPAddr
+	in    chan fakeDatagram
+	done  chan struct{}
+	once  sync.Once
+	mu    sync.Mutex
+	sent  []fakeDatagram
+}
+
+type fakeDatagram struct {
+	addr netip.AddrPort
+	data []byte
+}
+
+func newFakePacketConn(local string) *fakePacketConn {
+	return &fakePacketConn{
+		local: net.UDPAddrFromAddrPort(netip.MustParseAddrPort(local)),
+		in:    make(chan fakeDatagram, 16),
+		done:  make(chan struct{}),
+	}
+}
+
+func (c *fakePacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case d := <-c.in:
+		return copy(b, d.data), net.UDPAddrFromAddrPort(d.addr), nil
+	case <-c.done:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (c *fakePacketConn) WriteTo(b []byte, a net.Addr) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent = append(c.sent, fakeDatagram{a.(*net.UDPAddr).AddrPort(), bytes.Clone(b)})
+	return len(b), nil
+}
+
+func (c *fakePacketConn) written() []fakeDatagram {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]fakeDatagram(nil), c.sent...)
+}
+
+func (c *fakePacketConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return nil
+}
+
+func (c *fakePacketConn) LocalAddr() net.Addr              { return c.local }
+func (c *fakePacketConn) SetDeadline(time.Time) error      { return nil }
+func (c *fakePacketConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *fakePacketConn) SetWriteDeadline(time.Time) error { return nil }
+
+// datagrams is an Observer that passes a copy of each DatagramInfo on.
+type datagrams chan server.DatagramInfo
+
+func (datagrams) ConnOpen(*server.ConnInfo)         {}
+func (datagrams) ConnRead(*server.ConnInfo, []byte) {}
+func (datagrams) ConnClose(*server.ConnInfo)        {}
+func (ch datagrams) Datagram(d *server.DatagramInfo) {
+	c := *d
+	c.Data = bytes.Clone(d.Data)
+	ch <- c
+}
+
+func (ch datagrams) next(t *testing.T) server.DatagramInfo {
+	t.Helper()
+	select {
+	case d := <-ch:
+		return d
+	case <-time.After(bound):
+		t.Fatalf("no datagram observed within %v", bound)
+		return server.DatagramInfo{}
+	}
+}
+
+// reasons counts datagrams by Reason.
+type reasons struct{ n [32]atomic.Int64 }
+
+func (*reasons) ConnOpen(*server.ConnInfo)         {}
+func (*reasons) ConnRead(*server.ConnInfo, []byte) {}
+func (*reasons) ConnClose(*server.ConnInfo)        {}
+func (r *reasons) Datagram(d *server.DatagramInfo) { r.n[d.Reason].Add(1) }
+
+// servePacket serves pc until the test ends.
+func servePacket(t *testing.T, srv *server.Server, pc net.PacketConn) {
+	t.Helper()
+	errs := make(chan error, 1)
+	go func() { errs <- srv.ServePacket(pc) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
+		}
+	})
+}
+
+// A datagram that claims to come from the server itself, or from a port
+// whose service answers datagrams, would start a loop: it gets no reply.
+func TestDatagramGuard(t *testing.T) {
+	type row struct {
+		name, local, from string
+		want              server.Reason
+	}
+	rows := []row{
+		{"own address", "127.0.0.1:5000", "127.0.0.1:5000", server.ReasonOwnAddress},
+		{"own port, other address", "127.0.0.1:5000", "127.0.0.2:5000", server.ReasonNone},
+		{"own address, other port", "127.0.0.1:5000", "127.0.0.1:5001", server.ReasonNone},
+		{"unspecified source", "127.0.0.1:5000", "0.0.0.0:40000", server.ReasonOwnAddress},
+		{"wildcard, loopback", "0.0.0.0:5000", "127.0.0.9:5000", server.ReasonOwnAddress},
+		{"wildcard, loopback, other port", "0.0.0.0:5000", "127.0.0.9:5001", server.ReasonNone},
+		{"wildcard IPv6, loopback", "[::]:5000", "[::1]:5000", server.ReasonOwnAddress},
+		{"wildcard IPv6, mapped loopback", "[::]:5000", "[::ffff:127.0.0.1]:5000", server.ReasonOwnAddress},
+		{"IPv6 own address", "[::1]:5000", "[::1]:5000", server.ReasonOwnAddress},
+		{"echo", "127.0.0.1:5000", "127.0.0.1:7", server.ReasonReflectorPort},
+		{"chargen", "127.0.0.1:5000", "127.0.0.1:19", server.ReasonReflectorPort},
+		{"port 0", "127.0.0.1:5000", "127.0.0.1:0", server.ReasonReflectorPort},
+		{"DNS", "127.0.0.1:5000", "127.0.0.1:53", server.ReasonReflectorPort},
+		{"memcached", "[::]:5000", "[::1]:11211", server.ReasonReflectorPort},
+		{"port 8", "127.0.0.1:5000", "127.0.0.1:8", server.ReasonNone},
+		{"ephemeral port", "127.0.0.1:5000", "127.0.0.1:40000", server.ReasonNone},
+	}
+	// One of this host's own addresses other than loopback, if it has one:
+	// the server is told it came from there, nothing is sent there.
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && !p.Addr().IsLoopback() && p.Addr().Zone() == "" {
+				from := netip.AddrPortFrom(p.Addr(), 5000).String()
+				rows = append(rows, row{"wildcard, interface address " + p.Addr().String(), "[::]:5000", from, server.ReasonOwnAddress})
+				break
+			}
+		}
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			pc := newFakePacketConn(r.local)
+			obs := make(datagrams, 16)
+			servePacket(t, &server.Server{Observer: obs}, pc)
+			from := netip.MustParseAddrPort(r.from)
+			pc.in <- fakeDatagram{from, []byte("hello")}
+			d := obs.next(t)
+			if d.Reason != r.want || d.Remote != from {
+				t.Errorf("observed %v from %v, want %v from %v", d.Reason, d.Remote, r.want, from)
+			}
+			sent := pc.written()
+			switch {
+			case r.want != server.ReasonNone && len(sent) != 0:
+				t.Errorf("replied %q to %v; want no reply", sent[0].data, sent[0].addr)
+			case r.want == server.ReasonNone && (len(sent) != 1 || sent[0].addr != from || string(sent[0].data) != "HELLO"):
+				t.Errorf("sent %v, want one HELLO to %v", sent, from)
+			}
+		})
+	}
+}
+
+// One forged datagram from another echo service would bounce between it
+// and shout forever; shout recognises its own reply coming back.
+func TestUDPPingPong(t *testing.T) {
+	var log shouttest.Log
+	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	to, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echo.WriteTo([]byte("ping-pong"), to); err != nil {
+		t.Fatal(err)
+	}
+	// Echo back whatever comes, until shout has been quiet for a while.
+	const limit, quiet = 50, 200 * time.Millisecond
+	buf := make([]byte, 2048)
+	count, wait, start := 0, bound, time.Now()
+	for count <= limit && time.Since(start) < bound {
+		echo.SetReadDeadline(time.Now().Add(wait))
+		n, from, err := echo.ReadFrom(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		count, wait = count+1, quiet
+		if string(buf[:n]) != "PING-PONG" {
+			t.Errorf("got %q", buf[:n])
+		}
+		echo.WriteTo(buf[:n], from)
+	}
+	switch {
+	case count == 0:
+		t.Fatal("no reply")
+	case count > limit:
+		t.Fatalf("still bouncing after %d replies: a loop", count)
+	}
+	if !log.WaitFor("reason=loop", bound) {
+		t.Errorf("no loop logged:\n%s", log.String())
+	}
+}
+
+// A source that floods gets no more replies than its budget allows, and
+// one that sends a datagram at a time is answered all the while.
+func TestUDPBudget(t *testing.T) {
+	const rate = 64 << 10
+	var counts reasons
+	addr := shouttest.Start(t, &server.Server{SourceRate: rate, Observer: &counts})
+	dial := func() net.Conn {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	flood, polite := dial(), dial()
+
+	// Count the flood's replies until it has stopped and gone quiet.
+	var got atomic.Int64
+	stop, counted := make(chan struct{}), make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(counted)
+		buf := make([]byte, 2048)
+		for time.Since(start) < 3*bound {
+			flood.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, err := flood.Read(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				select {
+				case <-stop:
+					return
+				default:
+					continue
+				}
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got.Add(int64(n))
+		}
+	}()
+
+	// Rounds of 100 datagrams, few enough that the server's receive
+	// buffer holds them, each followed by one polite exchange, which the
+	// server reads after the flood's round and must answer.
+	msg := bytes.Repeat([]byte("flood "), 256/6)
+	buf := make([]byte, 2048)
+	const rounds, perRound = 40, 100
+	for round := range rounds {
+		for range perRound {
+			if _, err := flood.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send, want := fmt.Sprintf("polite %d", round), fmt.Sprintf("POLITE %d", round)
+		answered := false
+		for try := 0; try < 5 && !answered; try++ {
+			if _, err := polite.Write([]byte(send)); err != nil {
+				t.Fatal(err)
+			}
+			polite.SetReadDeadline(time.Now().Add(time.Second))
+			for !answered {
+				n, err := polite.Read(buf)
+				if err != nil {
+					break
+				}
+				answered = string(buf[:n]) == want
+			}
+		}
+		if !answered {
+			t.Fatalf("round %d: no reply to %q in 5 tries", round, send)
+		}
+	}
+	close(stop)
+	<-counted
+	elapsed := time.Since(start)
+	sent := rounds * perRound * len(msg)
+	limit := rate + int64(rate*elapsed.Seconds())
+	if n := got.Load(); n > limit {
+		t.Errorf("the flood got %d bytes of replies in %v, more than the budget allows (%d)", n, elapsed, limit)
+	} else {
+		t.Logf("the flood sent %d bytes and got %d back in %v (budget %d)", sent, n, elapsed, limit)
+	}
+	if counts.n[server.ReasonBudget].Load() == 0 {
+		t.Error("no datagram was dropped for its budget")
+	}
+}
