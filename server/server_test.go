@@ -9,11 +9,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
@@ -542,38 +544,70 @@ func TestModes(t *testing.T) {
 	}
 }
 
-// What a client sends reaches the log escaped, never as raw control bytes.
+// What a client sends reaches the log escaped, never as raw control
+// characters, in either format, and stays escaped for a viewer that
+// decodes the JSON: C0 and C1 controls, DEL, bidi overrides, zero-width
+// and line-separator characters, and bytes that are not UTF-8.
 func TestLogEscapesClientBytes(t *testing.T) {
-	evil := "\x1b[31mred\x07\r\x00\xff line\nnext"
 	for _, format := range []string{"text", "json"} {
-		t.Run(format, func(t *testing.T) {
-			var log shouttest.Log
-			logger := log.Logger()
-			if format == "json" {
-				logger = slogJSON(&log)
-			}
-			hook, ch := states()
-			addr := shouttest.Start(t, &server.Server{Logger: logger, ConnState: hook})
-			c := dial(t, addr)
-			io.WriteString(c, evil)
-			io.ReadFull(c, make([]byte, len(evil)))
-			c.Close()
-			waitState(t, ch, server.StateNew)
-			waitState(t, ch, server.StateClosed)
-			out := log.String()
-			for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-				for _, b := range []byte(line) {
-					if b < 0x20 || b == 0x7f {
-						t.Fatalf("raw control byte %#x in log line %q", b, line)
+		for _, evil := range []string{
+			"\x1b[31mred\x07\r\x00\xff line\nnext",
+			"red\x7f",              // DEL alone: the text handler does not quote it
+			"red \u009b31m \u0085", // C1: CSI, NEL
+			"red\u202egnp.exe",     // right-to-left override
+			"red\u200b\u2066\u2028\ufeff",
+		} {
+			t.Run(format+"/"+strconv.QuoteToASCII(evil), func(t *testing.T) {
+				var log shouttest.Log
+				logger := log.Logger()
+				if format == "json" {
+					logger = slogJSON(&log)
+				}
+				hook, ch := states()
+				addr := shouttest.Start(t, &server.Server{Logger: logger, ConnState: hook})
+				c := dial(t, addr)
+				io.WriteString(c, evil)
+				c.CloseWrite()
+				io.ReadAll(c)
+				waitState(t, ch, server.StateNew)
+				waitState(t, ch, server.StateClosed)
+				out := log.String()
+				for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+					if r, ok := unsafeRune(line); ok {
+						t.Fatalf("raw %U in log line %q", r, line)
+					}
+					if format != "json" {
+						continue
+					}
+					var rec map[string]any
+					if err := json.Unmarshal([]byte(line), &rec); err != nil {
+						t.Fatalf("not JSON: %s", line)
+					}
+					if data, _ := rec["data"].(string); data != "" {
+						if r, ok := unsafeRune(data); ok {
+							t.Fatalf("decoded data holds raw %U: %q", r, data)
+						}
 					}
 				}
-				if format == "json" && !json.Valid([]byte(line)) {
-					t.Errorf("not JSON: %s", line)
+				if !strings.Contains(out, "red") {
+					t.Errorf("message not logged:\n%s", out)
 				}
-			}
-			if !strings.Contains(out, "red") {
-				t.Errorf("message not logged:\n%s", out)
-			}
-		})
+			})
+		}
 	}
+}
+
+// unsafeRune finds a character that can drive a terminal or hide text.
+func unsafeRune(s string) (rune, bool) {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && strings.HasPrefix(s[i:], "\xff"):
+			return r, true
+		case r < 0x20 || r >= 0x7f && r <= 0x9f,
+			r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e,
+			r >= 0x2066 && r <= 0x2069, r == 0x2028, r == 0x2029, r == 0xfeff:
+			return r, true
+		}
+	}
+	return 0, false
 }
