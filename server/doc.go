@@ -15,23 +15,40 @@
 // once, so line-based clients, byte-at-a-time terminals and pipelining
 // clients all work, and a message of any length flows through in bounded
 // memory. A character split across reads is answered when its last byte
-// arrives. Every connection is served by its own goroutine, which keeps a
-// 2 KiB stack; buffers come from a pool only once data has arrived and go
-// back as soon as it is answered, so an idle connection holds none (on
-// Unix, where the server can wait for data without a buffer in hand).
+// arrives.
+//
+// # Parts
+//
+// A session is one stream connection's state, whatever moves its bytes:
+// the Transformer, the bytes of a character split across reads, the counts
+// and times an Observer sees, and why it ended (a Reason). A driver moves
+// the bytes: today one goroutine per connection, which works with any
+// net.Conn (WrapConn can make it a TLS or PROXY protocol connection) and
+// reads *net.TCPConn and *net.UnixConn without holding a buffer while
+// they idle. Observers watch: the log is one (NewLogObserver), and
+// several combine with Observers. Timeouts are watched by one goroutine
+// per Server, not by deadlines every message refreshes.
 //
 // # Limits
 //
-// MaxConns: a connection past the limit is accepted and closed at once
-// (the client sees end of file) and a warning is logged, at most once a
-// second. IdleTimeout: a connection that sends nothing for that long is
-// closed. WriteTimeout: a client that stops reading is dropped when a reply
-// cannot be written for that long, so the memory it holds stays one
-// buffer. SourceRate: each datagram source (address and port) gets that
-// many bytes of replies a second, with a burst of one second's worth, in a
+// MaxConns and MaxConnsPerIP: a connection past a limit is rejected
+// gracefully (its client reads end of file, not a reset), and observers
+// are told why. IdleTimeout: a connection that sends nothing for that
+// long is closed, gracefully. WriteTimeout: a client that stops reading
+// is dropped when a reply cannot be written for that long; until then it
+// holds one buffer (2×ReadSize) and nothing more is read from it.
+// SourceRate: each datagram source (address and port) gets that many
+// bytes of replies a second, with a burst of one second's worth, in a
 // table of fixed size; past it, its datagrams are dropped. Datagrams whose
-// reply would start a loop are dropped too (see ServePacket). Deadlines are refreshed at most every eighth of their duration,
-// so a timeout fires between 7/8 of its value and all of it. Accept errors
-// (such as running out of file descriptors) are logged and retried after
-// 5 ms, doubling to 1 s, as net/http does.
+// reply would start a loop are dropped too (see ServePacket). Temporary
+// accept errors (such as running out of file descriptors) are logged and
+// retried after 5 ms, doubling to 1 s, as net/http does; others end Serve.
+//
+// # Stopping
+//
+// Shutdown stops accepting, then each connection answers every byte that
+// had arrived, shuts its write side and reads until the client's end of
+// file (for up to Linger while nothing happens) before it closes: closing
+// with unread input would make the kernel reset the connection and drop
+// replies the client has not received yet. Close stops at once.
 package server
