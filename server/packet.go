@@ -75,6 +75,9 @@ type packetConn struct {
 	local netip.AddrPort // pc's address, if it is a UDP address
 	guard *guard
 	src   *sources
+	// readFails: an ICMP error for an earlier reply can fail a read, and
+	// a client can cause those at will.
+	readFails limiter
 	// pktinfo: pc is a wildcard listener that learns each datagram's
 	// destination and replies from it (Linux); v6: its socket is IPv6.
 	pktinfo, v6 bool
@@ -149,7 +152,9 @@ func (p *packetConn) serve() error {
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
-			p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err)
+			if ok, n := p.readFails.allow(); ok {
+				p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err, "total", n)
+			}
 			continue
 		}
 		w.d = DatagramInfo{Remote: ap, Local: local, Data: w.in[:n]}
