@@ -68,54 +68,13 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	// Listen everywhere before serving anywhere, so a bad address fails
 	// the start instead of leaving half a server running.
-	var listeners []net.Listener
-	var packets []net.PacketConn
-	closeAll := func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-		for _, p := range packets {
-			p.Close()
-		}
+	listeners, packets, err := endpoint.Listen(eps)
+	if err != nil {
+		return err
 	}
-	listening := func(network string, addr net.Addr) {
-		e := endpoint.Endpoint{Network: network, Address: addr.String()}
+	for _, a := range listenAddrs(listeners, packets) {
+		e := endpoint.Endpoint{Network: a.Network(), Address: a.String()}
 		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
-	}
-	for i := 0; i < len(eps); i++ {
-		e := eps[i]
-		var err error
-		switch {
-		case e.Network == "tcp" && i+1 < len(eps) && eps[i+1] == (endpoint.Endpoint{Network: "udp", Address: e.Address}):
-			// host:port for both: the same port, even when it is 0.
-			var ln net.Listener
-			var pc net.PacketConn
-			if ln, pc, err = endpoint.ListenPair(e.Address); err == nil {
-				listeners, packets = append(listeners, ln), append(packets, pc)
-				listening("tcp", ln.Addr())
-				listening("udp", pc.LocalAddr())
-				i++
-			}
-		case e.Network == "udp":
-			var pc net.PacketConn
-			if pc, err = net.ListenPacket("udp", e.Address); err == nil {
-				packets = append(packets, pc)
-				listening("udp", pc.LocalAddr())
-			}
-		default:
-			if e.Network == "unix" {
-				removeStaleSocket(e.Address)
-			}
-			var ln net.Listener
-			if ln, err = net.Listen(e.Network, e.Address); err == nil {
-				listeners = append(listeners, ln)
-				listening(e.Network, ln.Addr())
-			}
-		}
-		if err != nil {
-			closeAll()
-			return err
-		}
 	}
 
 	errs := make(chan error, len(listeners)+len(packets))
@@ -158,16 +117,14 @@ func shutdownReason(err error) string {
 	return "second signal"
 }
 
-// removeStaleSocket removes a Unix socket file that no server answers on,
-// left by one that was killed, so that a restart can listen there again.
-func removeStaleSocket(path string) {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
-		return
+// listenAddrs is where serve listens, streams first.
+func listenAddrs(listeners []net.Listener, packets []net.PacketConn) []net.Addr {
+	var addrs []net.Addr
+	for _, l := range listeners {
+		addrs = append(addrs, l.Addr())
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return
+	for _, p := range packets {
+		addrs = append(addrs, p.LocalAddr())
 	}
-	os.Remove(path)
+	return addrs
 }
