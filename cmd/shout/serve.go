@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"shout/internal/asynclog"
 	"shout/internal/endpoint"
 	"shout/server"
 )
@@ -23,33 +25,34 @@ type serveCmd struct {
 	MaxConns        int           `default:"10000" help:"Most TCP and Unix connections served at once; more are closed as soon as accepted. 0: no limit."`
 	IdleTimeout     time.Duration `default:"5m" help:"Close a connection that sends nothing for this long. 0: never."`
 	WriteTimeout    time.Duration `default:"30s" help:"Drop a client that stops reading its replies for this long. 0: never."`
-	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. A second signal stops at once."`
+	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. A second signal, or SIGQUIT, stops at once."`
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
 }
 
+// logFlushTimeout bounds how long shout waits at exit for its last log
+// lines to reach stderr: long enough for any stderr that is read at all,
+// short enough that a stuck one does not keep it from exiting.
+const logFlushTimeout = time.Second
+
 func (cmd *serveCmd) Run(std *stdio) error {
 	// Catch signals before the first "listening on" line: whoever reads it
-	// may signal at once, and must get a graceful stop.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// may signal at once, and must get a graceful stop. SIGQUIT too: Go's
+	// default writes every goroutine's stack to stderr, which users should
+	// not see and which blocks for good on a stderr that nobody reads.
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 
 	t, err := transformer(cmd.Mode, cmd.Lang)
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if cmd.Verbose {
-		level = slog.LevelDebug
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(std.stderr, opts)
-	if cmd.LogFormat == "json" {
-		h = slog.NewJSONHandler(std.stderr, opts)
-	}
-	log := slog.New(h)
+	// Logging never blocks serving or stopping, whatever stderr does.
+	logs := asynclog.New(cmd.logHandler(std.stderr), 0)
+	defer closeLog(logs, sigs)
+	log := slog.New(logs)
 
 	srv := &server.Server{
 		Transformer:  t,
@@ -89,13 +92,21 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		srv.Close()
 		return err
 	case s := <-sigs:
+		if s == syscall.SIGQUIT {
+			log.Warn("stopping now", "signal", s.String())
+			srv.Close()
+			log.Info("stopped")
+			return nil
+		}
 		log.Info("shutting down", "signal", s.String(), "timeout", cmd.ShutdownTimeout)
 	case <-std.ctx.Done():
 		log.Info("shutting down", "reason", context.Cause(std.ctx).Error(), "timeout", cmd.ShutdownTimeout)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cmd.ShutdownTimeout)
 	defer cancel()
+	watching := make(chan struct{})
 	go func() {
+		defer close(watching)
 		select {
 		case s := <-sigs:
 			log.Warn("second signal: stopping now", "signal", s.String())
@@ -103,18 +114,51 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		case <-ctx.Done():
 		}
 	}()
-	if err := srv.Shutdown(ctx); err != nil {
+	err = srv.Shutdown(ctx)
+	cancel()
+	<-watching // so that closeLog sees any further signal
+	if err != nil {
 		log.Warn("closed connections still busy", "reason", shutdownReason(err))
 	}
 	log.Info("stopped")
 	return nil
 }
 
-func shutdownReason(err error) string {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "shutdown timeout"
+// logHandler is the handler for the --log-format and -v flags, on w.
+func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if cmd.Verbose {
+		opts.Level = slog.LevelDebug
 	}
-	return "second signal"
+	if cmd.LogFormat == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
+}
+
+// closeLog waits for the last log lines to reach stderr, for at most
+// logFlushTimeout, or until one more signal asks to stop waiting.
+func closeLog(logs *asynclog.Handler, sigs <-chan os.Signal) {
+	ctx, cancel := context.WithTimeout(context.Background(), logFlushTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	logs.Close(ctx)
+}
+
+func shutdownReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "shutdown timeout"
+	case errors.Is(err, context.Canceled):
+		return "second signal"
+	}
+	return err.Error()
 }
 
 // listenAddrs is where serve listens, streams first.
