@@ -223,7 +223,7 @@ func TestServeSIGTERMThenRestart(t *testing.T) {
 }
 
 func TestServeSecondSignalStopsAtOnce(t *testing.T) {
-	for _, timeout := range []string{"1h"} {
+	for _, timeout := range []string{"1h", "0"} {
 		t.Run("shutdown-timeout="+timeout, func(t *testing.T) {
 			p := startServe(t, nil, "--shutdown-timeout="+timeout, "tcp://127.0.0.1:0")
 			busyClient(t, p.addr("tcp"))
@@ -282,6 +282,26 @@ func idleClient(t *testing.T, addr string) net.Conn {
 		t.Fatalf("idle client: got %q, %v", got, err)
 	}
 	return c
+}
+
+// With --shutdown-timeout 0 a graceful stop waits for every connection,
+// here one whose client reads its replies only after the signal.
+func TestServeShutdownTimeoutZeroWaits(t *testing.T) {
+	p := startServe(t, nil, "--shutdown-timeout=0", "tcp://127.0.0.1:0")
+	c := busyClient(t, p.addr("tcp"))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog("shutting down")
+	c.SetReadDeadline(time.Now().Add(bound))
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) == 0 || len(bytes.Trim(got, "Z")) != 0 {
+		t.Errorf("client after SIGTERM read %d bytes (%d not Z), %v; want its replies, then end of file", len(got), len(bytes.Trim(got, "Z")), err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if log := p.logText(); strings.Contains(log, "still busy") || !strings.Contains(log, "reason=shutdown") {
+		t.Errorf("want a graceful close and no forced one:\n%s", log)
+	}
 }
 
 // SIGQUIT stops at once, without the Go runtime's stack dump.

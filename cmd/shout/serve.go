@@ -25,7 +25,7 @@ type serveCmd struct {
 	MaxConns        int           `default:"10000" help:"Most TCP and Unix connections served at once; more are closed as soon as accepted. 0: no limit."`
 	IdleTimeout     time.Duration `default:"5m" help:"Close a connection that sends nothing for this long. 0: never."`
 	WriteTimeout    time.Duration `default:"30s" help:"Drop a client that stops reading its replies for this long. 0: never."`
-	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. A second signal, or SIGQUIT, stops at once."`
+	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
@@ -87,6 +87,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	for _, p := range packets {
 		go func() { errs <- srv.ServePacket(p) }()
 	}
+	var timeout any = cmd.ShutdownTimeout
+	if cmd.ShutdownTimeout <= 0 {
+		timeout = "none"
+	}
 	select {
 	case err := <-errs: // a listener failed for good: stop the rest
 		srv.Close()
@@ -98,11 +102,14 @@ func (cmd *serveCmd) Run(std *stdio) error {
 			log.Info("stopped")
 			return nil
 		}
-		log.Info("shutting down", "signal", s.String(), "timeout", cmd.ShutdownTimeout)
+		log.Info("shutting down", "signal", s.String(), "timeout", timeout)
 	case <-std.ctx.Done():
-		log.Info("shutting down", "reason", context.Cause(std.ctx).Error(), "timeout", cmd.ShutdownTimeout)
+		log.Info("shutting down", "reason", context.Cause(std.ctx).Error(), "timeout", timeout)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cmd.ShutdownTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
+	if cmd.ShutdownTimeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), cmd.ShutdownTimeout)
+	}
 	defer cancel()
 	watching := make(chan struct{})
 	go func() {
