@@ -304,6 +304,28 @@ func TestServeShutdownTimeoutZeroWaits(t *testing.T) {
 	}
 }
 
+// Over --max-conns-per-ip a connection reads end of file, not a reset,
+// even if it has sent something.
+func TestServeMaxConnsPerIP(t *testing.T) {
+	p := startServe(t, nil, "--max-conns-per-ip=1", "tcp://127.0.0.1:0")
+	addr := p.addr("tcp")
+	idleClient(t, addr) // served, so counted
+	c, err := net.DialTimeout("tcp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "let me in\n")
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+		t.Errorf("second connection from one address: read %q, %v; want end of file", got, err)
+	}
+	p.waitLog("connection rejected")
+	if !strings.Contains(p.logText(), "MaxConnsPerIP") {
+		t.Errorf("rejection does not name the limit:\n%s", p.logText())
+	}
+}
+
 // SIGQUIT stops at once, without the Go runtime's stack dump.
 func TestServeSIGQUIT(t *testing.T) {
 	p := startServe(t, nil, "--shutdown-timeout=1h", "tcp://127.0.0.1:0")

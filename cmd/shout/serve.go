@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/text/transform"
+
 	"shout/internal/asynclog"
 	"shout/internal/endpoint"
 	"shout/server"
@@ -22,9 +24,11 @@ type serveCmd struct {
 	Mode string `enum:"upper,simple,ascii,echo" default:"upper" help:"Mapping: upper (full Unicode, as Python's str.upper), simple (one rune for one), ascii (a-z only, as bytes.upper), echo (none)."`
 	Lang string `help:"Language tailoring for upper and simple: tr and az (i → İ), el (Greek accents dropped; looks ahead one character)." placeholder:"TAG"`
 
-	MaxConns        int           `default:"10000" help:"Most TCP and Unix connections served at once; more are closed as soon as accepted. 0: no limit."`
+	MaxConns        int           `default:"10000" help:"Most TCP and Unix connections served at once; more are turned away as soon as accepted (they read end of file). 0: no limit."`
+	MaxConnsPerIP   int           `name:"max-conns-per-ip" default:"1000" help:"Most TCP connections from one client address (IPv6: one /64) at once. Behind a load balancer without the PROXY protocol every client has the balancer's address. 0: no limit."`
 	IdleTimeout     time.Duration `default:"5m" help:"Close a connection that sends nothing for this long. 0: never."`
 	WriteTimeout    time.Duration `default:"30s" help:"Drop a client that stops reading its replies for this long. 0: never."`
+	Linger          time.Duration `default:"1s" help:"How long a closing connection keeps answering, then waits for the client's end of file, so that no reset destroys replies in flight. 0: close at once."`
 	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
@@ -54,13 +58,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	defer closeLog(logs, sigs)
 	log := slog.New(logs)
 
-	srv := &server.Server{
-		Transformer:  t,
-		MaxConns:     cmd.MaxConns,
-		IdleTimeout:  cmd.IdleTimeout,
-		WriteTimeout: cmd.WriteTimeout,
-		Logger:       log,
-	}
+	srv := cmd.server(t, log)
 	var eps []endpoint.Endpoint
 	for _, a := range cmd.Addrs {
 		e, err := endpoint.Parse(a, "tcp", "udp")
@@ -129,6 +127,23 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// server is the Server the flags describe.
+func (cmd *serveCmd) server(t transform.Transformer, log *slog.Logger) *server.Server {
+	linger := cmd.Linger
+	if linger <= 0 {
+		linger = -1 // the flag's 0 is no linger; the field's 0 is its default
+	}
+	return &server.Server{
+		Transformer:   t,
+		MaxConns:      cmd.MaxConns,
+		MaxConnsPerIP: cmd.MaxConnsPerIP,
+		IdleTimeout:   cmd.IdleTimeout,
+		WriteTimeout:  cmd.WriteTimeout,
+		Linger:        linger,
+		Logger:        log,
+	}
 }
 
 // logHandler is the handler for the --log-format and -v flags, on w.
