@@ -320,6 +320,7 @@ func TestServeMaxConnsPerIP(t *testing.T) {
 	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
 		t.Errorf("second connection from one address: read %q, %v; want end of file", got, err)
 	}
+	c.Close() // the server lingers until the client is done
 	p.waitLog("connection rejected")
 	if !strings.Contains(p.logText(), "MaxConnsPerIP") {
 		t.Errorf("rejection does not name the limit:\n%s", p.logText())
