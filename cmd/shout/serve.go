@@ -104,11 +104,13 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	case <-std.ctx.Done():
 		log.Info("shutting down", "reason", context.Cause(std.ctx).Error(), "timeout", timeout)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if cmd.ShutdownTimeout > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), cmd.ShutdownTimeout)
-	}
+	ctx, cancel := context.WithCancel(context.Background()) // the second signal
 	defer cancel()
+	if cmd.ShutdownTimeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, cmd.ShutdownTimeout)
+		defer stop()
+	}
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
