@@ -3,6 +3,7 @@ module shout
 go 1.26.8
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/alecthomas/kong v1.17.0
 	github.com/creack/pty v1.1.24
 	github.com/peterh/liner v1.2.3
@@ -14,9 +15,7 @@ require (
 )
 
 require (
-	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect
 	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect
 	github.com/mattn/go-runewidth v0.0.31 // indirect
-	github.com/stretchr/testify v1.11.1 // indirect
 	golang.org/x/tools v0.52.0 // indirect
 )

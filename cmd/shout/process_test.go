@@ -22,6 +22,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"shout/internal/endpoint"
+	"shout/internal/shouttest"
 	"shout/server"
 	"shout/upper"
 )
@@ -32,18 +33,33 @@ const bound = 10 * time.Second
 type serveProc struct {
 	t     *testing.T
 	cmd   *exec.Cmd
-	addrs map[string]string // network → address it listens on
 	mu    sync.Mutex
-	log   bytes.Buffer
-	done  chan error
+	addrs map[string]string // network → address it listens on
+	log   shouttest.Log     // what it wrote to stderr, as far as it was read
+	done  chan struct{}     // closed when it has exited and err is set
+	err   error             // from Wait
 }
 
 var listening = regexp.MustCompile(`listening on (\w+)://(\S+?)["\s]`)
 
-// startServe runs shout serve with args and waits for its listeners.
+// startServe runs shout serve with args and waits for its listeners,
+// reading its stderr until it exits.
 func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{t: t, addrs: map[string]string{}, done: make(chan error, 1)}
+	return start(t, env, false, args)
+}
+
+// startStuck runs shout serve with args and a stderr that nobody reads
+// once it has said where it listens, as when whatever collects the log
+// hangs: the pipe fills and every write to it blocks.
+func startStuck(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	return start(t, nil, true, args)
+}
+
+func start(t *testing.T, env []string, stuck bool, args []string) *serveProc {
+	t.Helper()
+	p := &serveProc{t: t, addrs: map[string]string{}, done: make(chan struct{})}
 	p.cmd = exec.Command("shout", append([]string{"serve"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, err := p.cmd.StderrPipe()
@@ -57,10 +73,10 @@ func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		readySent := false
-		for sc.Scan() {
+		for !(stuck && readySent) && sc.Scan() {
 			line := sc.Text()
+			p.log.Write([]byte(line + "\n"))
 			p.mu.Lock()
-			p.log.WriteString(line + "\n")
 			if m := listening.FindStringSubmatch(line + " "); m != nil {
 				p.addrs[m[1]] = m[2]
 			}
@@ -72,16 +88,17 @@ func startServe(t *testing.T, env []string, args ...string) *serveProc {
 			}
 			p.mu.Unlock()
 		}
-		p.done <- p.cmd.Wait()
+		p.err = p.cmd.Wait()
+		close(p.done)
 	}()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
-		<-ready
+		<-p.done
 	})
 	select {
 	case <-ready:
-	case err := <-p.done:
-		t.Fatalf("shout serve exited: %v\n%s", err, p.logText())
+	case <-p.done:
+		t.Fatalf("shout serve exited: %v\n%s", p.err, p.logText())
 	case <-time.After(bound):
 		t.Fatalf("shout serve did not listen within %v\n%s", bound, p.logText())
 	}
@@ -114,10 +131,14 @@ func (p *serveProc) want(args []string) int {
 	return len(n)
 }
 
-func (p *serveProc) logText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
+func (p *serveProc) logText() string { return p.log.String() }
+
+// waitLog waits until the log says s, failing the test after bound.
+func (p *serveProc) waitLog(s string) {
+	p.t.Helper()
+	if !p.log.WaitFor(s, bound) {
+		p.t.Fatalf("shout serve did not log %q within %v:\n%s", s, bound, p.logText())
+	}
 }
 
 func (p *serveProc) addr(network string) string {
@@ -130,14 +151,13 @@ func (p *serveProc) addr(network string) string {
 func (p *serveProc) wait() int {
 	p.t.Helper()
 	select {
-	case err := <-p.done:
-		p.done <- err
+	case <-p.done:
 		var ee *exec.ExitError
-		if errors.As(err, &ee) {
+		if errors.As(p.err, &ee) {
 			return ee.ExitCode()
 		}
-		if err != nil {
-			p.t.Fatal(err)
+		if p.err != nil {
+			p.t.Fatal(p.err)
 		}
 		return 0
 	case <-time.After(bound):
@@ -192,8 +212,8 @@ func TestServeSIGTERMThenRestart(t *testing.T) {
 	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
 		t.Errorf("client after shutdown: %q, %v; want EOF", rest, err)
 	}
-	if !strings.Contains(p.logText(), "reason=shutdown") {
-		t.Errorf("no close with reason shutdown:\n%s", p.logText())
+	if !strings.Contains(p.logText(), "reason=shutdown") || !strings.Contains(p.logText(), "stopped") {
+		t.Errorf("no close with reason shutdown, or no stopped line:\n%s", p.logText())
 	}
 	// At once, on the same port.
 	q := startServe(t, nil, addr)
@@ -203,14 +223,38 @@ func TestServeSIGTERMThenRestart(t *testing.T) {
 }
 
 func TestServeSecondSignalStopsAtOnce(t *testing.T) {
-	p := startServe(t, nil, "--shutdown-timeout=1h", "tcp://127.0.0.1:0")
-	c, err := net.DialTimeout("tcp", p.addr("tcp"), bound)
+	for _, timeout := range []string{"1h", "0"} {
+		t.Run("shutdown-timeout="+timeout, func(t *testing.T) {
+			p := startServe(t, nil, "--shutdown-timeout="+timeout, "tcp://127.0.0.1:0")
+			busyClient(t, p.addr("tcp"))
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			p.cmd.Process.Signal(syscall.SIGINT)
+			p.wait()
+			if !strings.Contains(p.logText(), "second signal") {
+				t.Errorf("no second-signal line:\n%s", p.logText())
+			}
+		})
+	}
+}
+
+// busyClient connects to addr and sends until the server is stuck writing
+// replies it never reads, so that the connection holds up a graceful stop.
+func busyClient(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	// A small receive buffer, set before connecting: shrunk after the
+	// handshake, below the window already offered, it makes loopback TCP
+	// crawl through retransmissions (1 MB in 30 s), and reading the replies
+	// later would take longer than any bound.
+	d := net.Dialer{Timeout: bound, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
+		})
+	}}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	// Never read: the server blocks writing replies.
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	t.Cleanup(func() { c.Close() })
 	c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
 	chunk := bytes.Repeat([]byte("z"), 64<<10)
 	for range 4096 {
@@ -218,11 +262,158 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 			break
 		}
 	}
+	c.SetWriteDeadline(time.Time{})
+	return c
+}
+
+// idleClient connects to addr and checks that it is served, so that a
+// graceful stop will end it with end of file.
+func idleClient(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "idle\n")
+	got := make([]byte, len("IDLE\n"))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "IDLE\n" {
+		t.Fatalf("idle client: got %q, %v", got, err)
+	}
+	return c
+}
+
+// With --shutdown-timeout 0 a graceful stop waits for every connection,
+// here one whose client reads its replies only after the signal.
+func TestServeShutdownTimeoutZeroWaits(t *testing.T) {
+	p := startServe(t, nil, "--shutdown-timeout=0", "tcp://127.0.0.1:0")
+	c := busyClient(t, p.addr("tcp"))
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.cmd.Process.Signal(syscall.SIGINT)
-	p.wait()
-	if !strings.Contains(p.logText(), "second signal") {
-		t.Errorf("no second-signal line:\n%s", p.logText())
+	p.waitLog("shutting down")
+	c.SetReadDeadline(time.Now().Add(bound))
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) == 0 || len(bytes.Trim(got, "Z")) != 0 {
+		t.Errorf("client after SIGTERM read %d bytes (%d not Z), %v; want its replies, then end of file", len(got), len(bytes.Trim(got, "Z")), err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if log := p.logText(); strings.Contains(log, "still busy") || !strings.Contains(log, "reason=shutdown") {
+		t.Errorf("want a graceful close and no forced one:\n%s", log)
+	}
+}
+
+// Over --max-conns-per-ip a connection reads end of file, not a reset,
+// even if it has sent something.
+func TestServeMaxConnsPerIP(t *testing.T) {
+	p := startServe(t, nil, "--max-conns-per-ip=1", "tcp://127.0.0.1:0")
+	addr := p.addr("tcp")
+	idleClient(t, addr) // served, so counted
+	c, err := net.DialTimeout("tcp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "let me in\n")
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+		t.Errorf("second connection from one address: read %q, %v; want end of file", got, err)
+	}
+	c.Close() // the server lingers until the client is done
+	p.waitLog("connection rejected")
+	if !strings.Contains(p.logText(), "MaxConnsPerIP") {
+		t.Errorf("rejection does not name the limit:\n%s", p.logText())
+	}
+}
+
+// SIGQUIT stops at once, without the Go runtime's stack dump.
+func TestServeSIGQUIT(t *testing.T) {
+	p := startServe(t, nil, "--shutdown-timeout=1h", "tcp://127.0.0.1:0")
+	busyClient(t, p.addr("tcp"))
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d after SIGQUIT, want 0", code)
+	}
+	if log := p.logText(); strings.Contains(log, "goroutine ") || !strings.Contains(log, "signal=quit") || !strings.Contains(log, "stopped") {
+		t.Errorf("want a line for the signal, the stopped line and no stack dump:\n%s", log)
+	}
+}
+
+// stuckConns is enough connections, each logged twice, to fill a pipe's
+// 64 KiB several times over.
+const stuckConns = 2000
+
+// A stderr nobody reads must not stop the server: it serves, and it stops
+// on a signal.
+func TestServeStuckStderr(t *testing.T) {
+	p := startStuck(t, "tcp://127.0.0.1:0")
+	connectMany(t, p.addr("tcp"), stuckConns)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+}
+
+func TestServeStuckStderrStopsAtOnce(t *testing.T) {
+	tests := []struct {
+		name    string
+		signals []os.Signal
+	}{
+		{"second SIGTERM", []os.Signal{syscall.SIGTERM, syscall.SIGTERM}},
+		{"SIGQUIT", []os.Signal{syscall.SIGQUIT}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startStuck(t, "--shutdown-timeout=1h", "tcp://127.0.0.1:0")
+			addr := p.addr("tcp")
+			connectMany(t, addr, stuckConns/4)
+			idle := idleClient(t, addr)
+			busyClient(t, addr) // holds up a graceful stop for an hour
+			for i, s := range tc.signals {
+				if i > 0 {
+					// The idle client's end of file says the signal before
+					// was taken: two pending SIGTERMs would be one.
+					idle.SetReadDeadline(time.Now().Add(bound))
+					if _, err := io.ReadAll(idle); err != nil {
+						t.Fatalf("idle client after %v: %v; want end of file", tc.signals[i-1], err)
+					}
+				}
+				p.cmd.Process.Signal(s)
+			}
+			if code := p.wait(); code != 0 {
+				t.Errorf("exit status %d, want 0", code)
+			}
+		})
+	}
+}
+
+// connectMany opens n connections to addr one after another and checks
+// each is served: a line answered on every hundredth, end of file for end
+// of file on all.
+func connectMany(t *testing.T, addr string, n int) {
+	t.Helper()
+	for i := range n {
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		c.SetDeadline(time.Now().Add(bound))
+		if i%100 == 0 {
+			msg := "line " + strconv.Itoa(i) + "\n"
+			got := make([]byte, len(msg))
+			io.WriteString(c, msg)
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
+				c.Close()
+				t.Fatalf("connection %d: got %q, %v; want %q", i, got, err, strings.ToUpper(msg))
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		rest, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("connection %d: read %q, %v; want end of file", i, rest, err)
+		}
 	}
 }
 
@@ -351,14 +542,17 @@ func cmdShoutServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	tr, err := upper.New(m, lang)
 	ts.Check(err)
-	ln, pc, err := endpoint.ListenPair("127.0.0.1:0")
+	eps, err := endpoint.Parse("127.0.0.1:0", "tcp", "udp")
+	ts.Check(err)
+	lns, pcs, err := endpoint.Listen(eps)
 	ts.Check(err)
 	srv := &server.Server{Transformer: tr, Logger: slog.New(slog.DiscardHandler)}
-	go srv.Serve(ln)
-	go srv.ServePacket(pc)
+	go srv.Serve(lns[0])
+	go srv.ServePacket(pcs[0])
 	ts.Defer(func() { srv.Close() })
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr := lns[0].Addr().String()
+	host, port, _ := net.SplitHostPort(addr)
 	ts.Setenv("HOST", host)
 	ts.Setenv("PORT", port)
-	ts.Setenv("ADDR", ln.Addr().String())
+	ts.Setenv("ADDR", addr)
 }

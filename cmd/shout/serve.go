@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/text/transform"
+
+	"shout/internal/asynclog"
 	"shout/internal/endpoint"
 	"shout/server"
 )
@@ -21,46 +25,42 @@ type serveCmd struct {
 	Mode string `enum:"upper,simple,ascii,echo" default:"upper" help:"Mapping: upper (full Unicode, as Python's str.upper), simple (one rune for one), ascii (a-z only, as bytes.upper), echo (none)."`
 	Lang string `help:"Language tailoring for upper and simple: tr and az (i → İ), el (Greek accents dropped; looks ahead one character)." placeholder:"TAG"`
 
-	MaxConns        int           `default:"10000" help:"Most TCP and Unix connections served at once; more are closed as soon as accepted. 0: no limit."`
+	MaxConns        int           `default:"10000" help:"Most TCP and Unix connections served at once; more are turned away as soon as accepted (they read end of file). 0: no limit."`
+	MaxConnsPerIP   int           `name:"max-conns-per-ip" default:"1000" help:"Most TCP connections from one client address (IPv6: one /64) at once. Behind a load balancer without the PROXY protocol every client has the balancer's address. 0: no limit."`
 	IdleTimeout     time.Duration `default:"5m" help:"Close a connection that sends nothing for this long. 0: never."`
 	WriteTimeout    time.Duration `default:"30s" help:"Drop a client that stops reading its replies for this long. 0: never."`
-	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. A second signal stops at once."`
+	Linger          time.Duration `default:"2s" help:"How long a closing connection waits for the client's end of file after its last reply, so that no reset destroys replies in flight (longer while the client still sends or takes replies). 0: close at once."`
+	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
 	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source (address and port), with a burst of one second's worth; more is dropped. 0: no limit."`
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
 }
 
+// logFlushTimeout bounds how long shout waits at exit for its last log
+// lines to reach stderr: long enough for any stderr that is read at all,
+// short enough that a stuck one does not keep it from exiting.
+const logFlushTimeout = time.Second
+
 func (cmd *serveCmd) Run(std *stdio) error {
 	// Catch signals before the first "listening on" line: whoever reads it
-	// may signal at once, and must get a graceful stop.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// may signal at once, and must get a graceful stop. SIGQUIT too: Go's
+	// default writes every goroutine's stack to stderr, which users should
+	// not see and which blocks for good on a stderr that nobody reads.
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 
 	t, err := transformer(cmd.Mode, cmd.Lang)
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if cmd.Verbose {
-		level = slog.LevelDebug
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(std.stderr, opts)
-	if cmd.LogFormat == "json" {
-		h = slog.NewJSONHandler(std.stderr, opts)
-	}
-	log := slog.New(h)
+	// Logging never blocks serving or stopping, whatever stderr does.
+	logs := asynclog.New(cmd.logHandler(std.stderr), 0)
+	defer closeLog(logs, sigs)
+	log := slog.New(logs)
 
-	srv := &server.Server{
-		Transformer:  t,
-		MaxConns:     cmd.MaxConns,
-		IdleTimeout:  cmd.IdleTimeout,
-		WriteTimeout: cmd.WriteTimeout,
-		SourceRate:   cmp.Or(cmd.SourceRate, -1), // 0 is no limit here, the default there
-		Logger:       log,
-	}
+	srv := cmd.server(t, log)
 	var eps []endpoint.Endpoint
 	for _, a := range cmd.Addrs {
 		e, err := endpoint.Parse(a, "tcp", "udp")
@@ -71,54 +71,13 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	// Listen everywhere before serving anywhere, so a bad address fails
 	// the start instead of leaving half a server running.
-	var listeners []net.Listener
-	var packets []net.PacketConn
-	closeAll := func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-		for _, p := range packets {
-			p.Close()
-		}
+	listeners, packets, err := endpoint.Listen(eps)
+	if err != nil {
+		return err
 	}
-	listening := func(network string, addr net.Addr) {
-		e := endpoint.Endpoint{Network: network, Address: addr.String()}
+	for _, a := range listenAddrs(listeners, packets) {
+		e := endpoint.Endpoint{Network: a.Network(), Address: a.String()}
 		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
-	}
-	for i := 0; i < len(eps); i++ {
-		e := eps[i]
-		var err error
-		switch {
-		case e.Network == "tcp" && i+1 < len(eps) && eps[i+1] == (endpoint.Endpoint{Network: "udp", Address: e.Address}):
-			// host:port for both: the same port, even when it is 0.
-			var ln net.Listener
-			var pc net.PacketConn
-			if ln, pc, err = endpoint.ListenPair(e.Address); err == nil {
-				listeners, packets = append(listeners, ln), append(packets, pc)
-				listening("tcp", ln.Addr())
-				listening("udp", pc.LocalAddr())
-				i++
-			}
-		case e.Network == "udp":
-			var pc net.PacketConn
-			if pc, err = net.ListenPacket("udp", e.Address); err == nil {
-				packets = append(packets, pc)
-				listening("udp", pc.LocalAddr())
-			}
-		default:
-			if e.Network == "unix" {
-				removeStaleSocket(e.Address)
-			}
-			var ln net.Listener
-			if ln, err = net.Listen(e.Network, e.Address); err == nil {
-				listeners = append(listeners, ln)
-				listening(e.Network, ln.Addr())
-			}
-		}
-		if err != nil {
-			closeAll()
-			return err
-		}
 	}
 
 	errs := make(chan error, len(listeners)+len(packets))
@@ -128,18 +87,35 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	for _, p := range packets {
 		go func() { errs <- srv.ServePacket(p) }()
 	}
+	var timeout any = cmd.ShutdownTimeout
+	if cmd.ShutdownTimeout <= 0 {
+		timeout = "none"
+	}
 	select {
 	case err := <-errs: // a listener failed for good: stop the rest
 		srv.Close()
 		return err
 	case s := <-sigs:
-		log.Info("shutting down", "signal", s.String(), "timeout", cmd.ShutdownTimeout)
+		if s == syscall.SIGQUIT {
+			log.Warn("stopping now", "signal", s.String())
+			srv.Close()
+			log.Info("stopped")
+			return nil
+		}
+		log.Info("shutting down", "signal", s.String(), "timeout", timeout)
 	case <-std.ctx.Done():
-		log.Info("shutting down", "reason", context.Cause(std.ctx).Error(), "timeout", cmd.ShutdownTimeout)
+		log.Info("shutting down", "reason", context.Cause(std.ctx).Error(), "timeout", timeout)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cmd.ShutdownTimeout)
+	ctx, cancel := context.WithCancel(context.Background()) // the second signal
 	defer cancel()
+	if cmd.ShutdownTimeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, cmd.ShutdownTimeout)
+		defer stop()
+	}
+	watching := make(chan struct{})
 	go func() {
+		defer close(watching)
 		select {
 		case s := <-sigs:
 			log.Warn("second signal: stopping now", "signal", s.String())
@@ -147,30 +123,79 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		case <-ctx.Done():
 		}
 	}()
-	if err := srv.Shutdown(ctx); err != nil {
+	err = srv.Shutdown(ctx)
+	cancel()
+	<-watching // so that closeLog sees any further signal
+	if err != nil {
 		log.Warn("closed connections still busy", "reason", shutdownReason(err))
 	}
 	log.Info("stopped")
 	return nil
 }
 
-func shutdownReason(err error) string {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "shutdown timeout"
+// server is the Server the flags describe.
+func (cmd *serveCmd) server(t transform.Transformer, log *slog.Logger) *server.Server {
+	linger := cmd.Linger
+	if linger <= 0 {
+		linger = -1 // the flag's 0 is no linger; the field's 0 is its default
 	}
-	return "second signal"
+	return &server.Server{
+		Transformer:   t,
+		MaxConns:      cmd.MaxConns,
+		MaxConnsPerIP: cmd.MaxConnsPerIP,
+		IdleTimeout:   cmd.IdleTimeout,
+		WriteTimeout:  cmd.WriteTimeout,
+		Linger:        linger,
+		SourceRate:    cmp.Or(cmd.SourceRate, -1), // the flag's 0 is no budget; the field's 0 is its default
+		Logger:        log,
+	}
 }
 
-// removeStaleSocket removes a Unix socket file that no server answers on,
-// left by one that was killed, so that a restart can listen there again.
-func removeStaleSocket(path string) {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
-		return
+// logHandler is the handler for the --log-format and -v flags, on w.
+func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if cmd.Verbose {
+		opts.Level = slog.LevelDebug
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return
+	if cmd.LogFormat == "json" {
+		return slog.NewJSONHandler(w, opts)
 	}
-	os.Remove(path)
+	return slog.NewTextHandler(w, opts)
+}
+
+// closeLog waits for the last log lines to reach stderr, for at most
+// logFlushTimeout, or until one more signal asks to stop waiting.
+func closeLog(logs *asynclog.Handler, sigs <-chan os.Signal) {
+	ctx, cancel := context.WithTimeout(context.Background(), logFlushTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	logs.Close(ctx)
+}
+
+func shutdownReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "shutdown timeout"
+	case errors.Is(err, context.Canceled):
+		return "second signal"
+	}
+	return err.Error()
+}
+
+// listenAddrs is where serve listens, streams first.
+func listenAddrs(listeners []net.Listener, packets []net.PacketConn) []net.Addr {
+	var addrs []net.Addr
+	for _, l := range listeners {
+		addrs = append(addrs, l.Addr())
+	}
+	for _, p := range packets {
+		addrs = append(addrs, p.LocalAddr())
+	}
+	return addrs
 }

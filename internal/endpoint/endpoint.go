@@ -1,5 +1,10 @@
-// Package endpoint parses the addresses shout's commands take:
-// host:port, tcp://host:port, udp://host:port and unix:///path.
+// Package endpoint parses the addresses shout's commands take
+// (host:port, tcp://host:port, udp://host:port and unix:///path) and opens
+// them. Listen is the one place listeners are made, for shout serve and
+// for tests alike:
+//
+//	eps, err := endpoint.Parse("127.0.0.1:0", "tcp", "udp")
+//	listeners, packets, err := endpoint.Listen(eps)
 package endpoint
 
 import (

@@ -2,8 +2,61 @@ package endpoint
 
 import (
 	"net"
+	"os"
 	"strconv"
+	"time"
 )
+
+// Listen opens every endpoint, or none: on an error it closes what it had
+// opened and returns the error as net.Listen words it. A tcp endpoint
+// followed by a udp one on the same address (what Parse makes of
+// host:port) is opened with ListenPair, so both get the same port even
+// when it is 0. A unix endpoint whose socket file was left by a server
+// that no longer answers on it is opened again in its place.
+//
+// Streams (tcp, unix) come back as listeners, datagrams (udp) as packet
+// connections, each in the order of eps.
+func Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn, err error) {
+	defer func() {
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			for _, p := range packets {
+				p.Close()
+			}
+			listeners, packets = nil, nil
+		}
+	}()
+	for i := 0; i < len(eps); i++ {
+		e := eps[i]
+		switch {
+		case e.Network == "tcp" && i+1 < len(eps) && eps[i+1] == Endpoint{"udp", e.Address}:
+			ln, pc, err := ListenPair(e.Address)
+			if err != nil {
+				return listeners, packets, err
+			}
+			listeners, packets = append(listeners, ln), append(packets, pc)
+			i++
+		case e.Network == "udp":
+			pc, err := net.ListenPacket("udp", e.Address)
+			if err != nil {
+				return listeners, packets, err
+			}
+			packets = append(packets, pc)
+		default:
+			if e.Network == "unix" {
+				removeStaleSocket(e.Address)
+			}
+			ln, err := net.Listen(e.Network, e.Address)
+			if err != nil {
+				return listeners, packets, err
+			}
+			listeners = append(listeners, ln)
+		}
+	}
+	return listeners, packets, nil
+}
 
 // pairTries bounds how many free ports ListenPair tries when asked for
 // port 0 and the UDP port is taken.
@@ -35,4 +88,20 @@ func ListenPair(address string) (net.Listener, net.PacketConn, error) {
 			return nil, nil, err
 		}
 	}
+}
+
+// removeStaleSocket removes a Unix socket file that no server answers on,
+// left by one that was killed, so that a restart can listen there again.
+// A file that is not a socket, or a socket that answers, is left alone
+// (and listening then fails, saying why).
+func removeStaleSocket(path string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return
+	}
+	os.Remove(path)
 }

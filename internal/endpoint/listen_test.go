@@ -1,9 +1,19 @@
 package endpoint
 
 import (
+	"errors"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
+
+// busyHost is a loopback address that no other test uses, so that no
+// connection's ephemeral port can hold a TCP port the test expects free
+// (on 127.0.0.1, after a full test run, one did about 3% of the time).
+const busyHost = "127.0.0.77"
 
 func TestListenPair(t *testing.T) {
 	ln, pc, err := ListenPair("127.0.0.1:0")
@@ -15,14 +25,12 @@ func TestListenPair(t *testing.T) {
 	if ln.Addr().String() != pc.LocalAddr().String() {
 		t.Errorf("tcp on %s, udp on %s", ln.Addr(), pc.LocalAddr())
 	}
+}
 
-	// A fixed port whose UDP side is taken: an error, and TCP let go.
-	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+// A fixed port whose UDP side is taken: an error, and TCP let go.
+func TestListenPairUDPTaken(t *testing.T) {
+	addr, busy := udpTakenTCPFree(t)
 	defer busy.Close()
-	addr := busy.LocalAddr().String()
 	if ln, pc, err := ListenPair(addr); err == nil {
 		ln.Close()
 		pc.Close()
@@ -33,4 +41,130 @@ func TestListenPair(t *testing.T) {
 		t.Fatalf("TCP port left bound after the failure: %v", err)
 	}
 	again.Close()
+}
+
+// udpTakenTCPFree returns an address on busyHost whose UDP port is held by
+// the returned socket and whose TCP port was just held by this test and
+// let go, so nothing else holds it.
+func udpTakenTCPFree(t *testing.T) (string, net.PacketConn) {
+	t.Helper()
+	for range 20 { // the UDP port may be taken by someone else: try another
+		hold, err := net.Listen("tcp", busyHost+":0")
+		if err != nil {
+			t.Skipf("no loopback address %s here: %v", busyHost, err)
+		}
+		addr := hold.Addr().String()
+		busy, err := net.ListenPacket("udp", addr)
+		hold.Close() // a listener that accepted nothing leaves no TIME_WAIT
+		if err == nil {
+			return addr, busy
+		}
+	}
+	t.Fatalf("no port on %s free for both TCP and UDP in 20 tries", busyHost)
+	return "", nil
+}
+
+func TestListen(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	eps := []Endpoint{{"tcp", "127.0.0.1:0"}, {"udp", "127.0.0.1:0"}, {"udp", "127.0.0.1:0"}, {"unix", sock}}
+	lns, pcs, err := Listen(eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll(lns, pcs)
+	if len(lns) != 2 || len(pcs) != 2 {
+		t.Fatalf("got %d listeners and %d packet conns, want 2 and 2", len(lns), len(pcs))
+	}
+	if lns[0].Addr().String() != pcs[0].LocalAddr().String() {
+		t.Errorf("host:port: tcp on %s, udp on %s; want the same port", lns[0].Addr(), pcs[0].LocalAddr())
+	}
+	if got := lns[1].Addr(); got.Network() != "unix" || got.String() != sock {
+		t.Errorf("unix listener on %s %s, want unix %s", got.Network(), got, sock)
+	}
+	if got := pcs[1].LocalAddr().Network(); got != "udp" {
+		t.Errorf("second packet conn is %s, want udp", got)
+	}
+}
+
+// An endpoint that cannot be opened closes every one opened before it.
+func TestListenAllOrNothing(t *testing.T) {
+	addr, busy := udpTakenTCPFree(t)
+	defer busy.Close()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	lns, pcs, err := Listen([]Endpoint{{"tcp", addr}, {"unix", sock}, {"udp", addr}})
+	if err == nil {
+		closeAll(lns, pcs)
+		t.Fatalf("Listen with udp://%s taken: no error", addr)
+	}
+	if lns != nil || pcs != nil {
+		t.Errorf("on error got %v and %v, want nothing", lns, pcs)
+	}
+	if !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("error %q does not say why", err)
+	}
+	again, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("TCP left listening after the failure: %v", err)
+	}
+	again.Close()
+	if _, err := os.Stat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("unix socket file left after the failure: %v", err)
+	}
+}
+
+func TestListenUnixSocketFile(t *testing.T) {
+	dir := t.TempDir()
+
+	// Left by a server that was killed: removed, and listened on again.
+	stale := filepath.Join(dir, "stale.sock")
+	ln, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	lns, pcs, err := Listen([]Endpoint{{"unix", stale}})
+	if err != nil {
+		t.Fatalf("stale socket file: %v", err)
+	}
+	closeAll(lns, pcs)
+
+	// A server answers on it: left alone.
+	live := filepath.Join(dir, "live.sock")
+	ln, err = net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if lns, pcs, err := Listen([]Endpoint{{"unix", live}}); err == nil {
+		closeAll(lns, pcs)
+		t.Fatal("listening where a server answers: no error")
+	}
+	c, err := net.Dial("unix", live)
+	if err != nil {
+		t.Fatalf("live socket removed: %v", err)
+	}
+	c.Close()
+
+	// Not a socket: left alone.
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if lns, pcs, err := Listen([]Endpoint{{"unix", file}}); err == nil {
+		closeAll(lns, pcs)
+		t.Fatal("listening on a regular file: no error")
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
+		t.Errorf("regular file changed: %q, %v", b, err)
+	}
+}
+
+func closeAll(lns []net.Listener, pcs []net.PacketConn) {
+	for _, l := range lns {
+		l.Close()
+	}
+	for _, p := range pcs {
+		p.Close()
+	}
 }

@@ -22,10 +22,15 @@ import (
 // address both listen on.
 func Start(t testing.TB, srv *server.Server) string {
 	t.Helper()
-	ln, pc, err := endpoint.ListenPair("127.0.0.1:0")
+	eps, err := endpoint.Parse("127.0.0.1:0", "tcp", "udp")
 	if err != nil {
 		t.Fatal(err)
 	}
+	lns, pcs, err := endpoint.Listen(eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, pc := lns[0], pcs[0]
 	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(ln) }()
 	go func() { errs <- srv.ServePacket(pc) }()

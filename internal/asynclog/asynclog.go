@@ -1,0 +1,186 @@
+package asynclog
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultSize is how many records the queue holds when New is given zero.
+const DefaultSize = 4096
+
+// Handler is an asynchronous slog.Handler. Handlers derived from it with
+// WithAttrs and WithGroup share its queue and its goroutine.
+type Handler struct {
+	h slog.Handler // the wrapped handler, with this one's attrs and groups
+	q *queue
+}
+
+var _ slog.Handler = (*Handler)(nil)
+
+// queue is what every Handler derived from one New shares.
+type queue struct {
+	base    slog.Handler // the wrapped handler as given: reports go here
+	ch      chan entry
+	dropped atomic.Int64 // not yet reported
+	total   atomic.Int64 // ever dropped
+	closed  atomic.Bool
+	stop    chan struct{} // closed when Close gives up: the writer quits
+	once    sync.Once
+	done    chan struct{} // closed when the writer has quit
+}
+
+// entry is a record and the handler to give it to, or a marker: flushed is
+// closed when the writer reaches it; last makes the writer quit after it.
+type entry struct {
+	h       slog.Handler
+	r       slog.Record
+	flushed chan struct{}
+	last    bool
+}
+
+// New returns a Handler that passes records to h on its own goroutine,
+// with a queue of size records (zero or negative means DefaultSize). Call
+// Close to stop the goroutine.
+func New(h slog.Handler, size int) *Handler {
+	if size <= 0 {
+		size = DefaultSize
+	}
+	q := &queue{base: h, ch: make(chan entry, size), stop: make(chan struct{}), done: make(chan struct{})}
+	go q.run()
+	return &Handler{h: h, q: q}
+}
+
+// Enabled reports whether the wrapped handler handles records at level.
+func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.h.Enabled(ctx, level)
+}
+
+// Handle queues a copy of r and returns nil at once. If the queue is full,
+// or the Handler is closed, r is dropped and counted instead. The wrapped
+// handler gets context.Background(): ctx may have ended by then.
+func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+	if h.q.closed.Load() {
+		h.q.drop()
+		return nil
+	}
+	select {
+	case h.q.ch <- entry{h: h.h, r: r.Clone()}:
+	default:
+		h.q.drop()
+	}
+	return nil
+}
+
+// WithAttrs returns a Handler on the same queue whose records carry attrs.
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if len(attrs) == 0 {
+		return h
+	}
+	return &Handler{h: h.h.WithAttrs(attrs), q: h.q}
+}
+
+// WithGroup returns a Handler on the same queue whose records' attributes
+// are in the group name.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	return &Handler{h: h.h.WithGroup(name), q: h.q}
+}
+
+// Dropped returns how many records have been dropped since New.
+func (h *Handler) Dropped() int64 { return h.q.total.Load() }
+
+// Flush waits until every record queued before it has been handled and any
+// drop among them reported, or until ctx ends; then it returns ctx's error.
+func (h *Handler) Flush(ctx context.Context) error {
+	return h.q.mark(ctx, false)
+}
+
+// Close stops taking records (later ones are dropped), waits as Flush does
+// and stops the goroutine. If ctx ends first, it returns ctx's error and
+// the goroutine quits as soon as the wrapped handler returns, without
+// handling what is still queued. Close can be called more than once.
+func (h *Handler) Close(ctx context.Context) error {
+	h.q.closed.Store(true)
+	if err := h.q.mark(ctx, true); err != nil {
+		h.q.once.Do(func() { close(h.q.stop) })
+		return err
+	}
+	<-h.q.done // quits right after the marker
+	return nil
+}
+
+func (q *queue) drop() {
+	q.dropped.Add(1)
+	q.total.Add(1)
+}
+
+// mark queues a marker behind every record queued so far and waits for the
+// writer to reach it.
+func (q *queue) mark(ctx context.Context, last bool) error {
+	e := entry{flushed: make(chan struct{}), last: last}
+	select {
+	case q.ch <- e:
+	case <-q.done:
+		return nil // closed: nothing is left to write
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-e.flushed:
+		return nil
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run is the writer: it hands each record to its handler, in order.
+func (q *queue) run() {
+	defer close(q.done)
+	// A writer that catches up reports drops at once; one that stays
+	// behind, after each queue's worth of records, so that the report
+	// neither waits for a lull nor floods the output.
+	sinceReport := 0
+	for {
+		var e entry
+		select {
+		case e = <-q.ch:
+		case <-q.stop:
+			return
+		}
+		if e.flushed != nil {
+			q.report()
+			close(e.flushed)
+			if e.last {
+				return
+			}
+			continue
+		}
+		e.h.Handle(context.Background(), e.r)
+		if sinceReport++; len(q.ch) == 0 || sinceReport > cap(q.ch) {
+			q.report()
+			sinceReport = 0
+		}
+	}
+}
+
+// report writes how many records were dropped since the last report, if
+// any.
+func (q *queue) report() {
+	n := q.dropped.Swap(0)
+	if n == 0 {
+		return
+	}
+	ctx := context.Background()
+	if q.base.Enabled(ctx, slog.LevelWarn) {
+		r := slog.NewRecord(time.Now(), slog.LevelWarn, "log records dropped", 0)
+		r.AddAttrs(slog.Int64("dropped", n))
+		q.base.Handle(ctx, r)
+	}
+}

@@ -1,0 +1,262 @@
+package asynclog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"shout/internal/shouttest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const bound = 10 * time.Second
+
+// gate is a writer that lets writes through to a log only once opened:
+// a stderr that nobody reads, until the test ends.
+type gate struct {
+	log     shouttest.Log
+	entered chan struct{} // one value per Write that has started
+	step    chan struct{} // lets one Write through
+	open    chan struct{} // closed: lets every Write through
+	once    sync.Once
+}
+
+func newGate() *gate {
+	return &gate{entered: make(chan struct{}, 1<<16), step: make(chan struct{}), open: make(chan struct{})}
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	g.entered <- struct{}{}
+	select {
+	case <-g.step:
+	case <-g.open:
+	}
+	return g.log.Write(p)
+}
+
+func (g *gate) Open() { g.once.Do(func() { close(g.open) }) }
+
+// noTime drops the time, so that lines can be compared.
+func noTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 {
+		return slog.Attr{}
+	}
+	return a
+}
+
+func textHandler(g *gate) slog.Handler {
+	return slog.NewTextHandler(g, &slog.HandlerOptions{ReplaceAttr: noTime})
+}
+
+func closeOrFail(t *testing.T, h *Handler) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// A full queue drops records, counts them, and once the writer catches up
+// says how many, after the records it kept, in order.
+func TestDropsAreCountedAndReported(t *testing.T) {
+	g := newGate()
+	defer g.Open()
+	h := New(textHandler(g), 4)
+	log := slog.New(h)
+	log.Info("r0")
+	<-g.entered // the writer holds r0: the queue is empty
+	for i := 1; i <= 7; i++ {
+		log.Info("r" + strconv.Itoa(i)) // r1..r4 fit, r5..r7 do not
+	}
+	if got := h.Dropped(); got != 3 {
+		t.Errorf("Dropped() = %d, want 3", got)
+	}
+	g.Open()
+	// No Flush: catching up is enough to report.
+	if !g.log.WaitFor("dropped=3", bound) {
+		t.Fatalf("no report of the dropped records:\n%s", g.log.String())
+	}
+	want := "level=INFO msg=r0\nlevel=INFO msg=r1\nlevel=INFO msg=r2\nlevel=INFO msg=r3\nlevel=INFO msg=r4\n" +
+		"level=WARN msg=\"log records dropped\" dropped=3\n"
+	if got := g.log.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	closeOrFail(t, h)
+}
+
+// A writer that never catches up still reports, after a queue's worth of
+// records.
+func TestDropsReportedWhileBehind(t *testing.T) {
+	g := newGate()
+	defer g.Open()
+	h := New(textHandler(g), 4)
+	log := slog.New(h)
+	log.Info("r0")
+	<-g.entered
+	for range 4 {
+		log.Info("r")
+	}
+	for round := range 20 {
+		log.Info("x") // dropped: the queue is full
+		g.step <- struct{}{}
+		<-g.entered // the writer took the next record: refill its place
+		log.Info("r")
+		if strings.Contains(g.log.String(), "log records dropped") {
+			t.Logf("reported after %d writes", round+1)
+			g.Open()
+			closeOrFail(t, h)
+			return
+		}
+	}
+	t.Fatalf("no report while behind:\n%s", g.log.String())
+}
+
+func TestOrderKept(t *testing.T) {
+	g := newGate()
+	g.Open()
+	h := New(textHandler(g), 0)
+	log := slog.New(h)
+	const n = 2000
+	for i := range n {
+		log.Info("m", "i", i)
+	}
+	closeOrFail(t, h)
+	lines := strings.Split(strings.TrimSuffix(g.log.String(), "\n"), "\n")
+	if len(lines) != n || h.Dropped() != 0 {
+		t.Fatalf("%d lines, %d dropped; want %d and 0", len(lines), h.Dropped(), n)
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf("level=INFO msg=m i=%d", i); l != want {
+			t.Fatalf("line %d: got %q, want %q", i, l, want)
+		}
+	}
+}
+
+func TestAttrsAndGroupsKept(t *testing.T) {
+	tests := []struct {
+		name string
+		new  func(*gate) slog.Handler
+		want string
+	}{
+		{"text", textHandler, "level=INFO msg=m conn=7 g.k=1 g.a=2\n"},
+		{"json", func(g *gate) slog.Handler {
+			return slog.NewJSONHandler(g, &slog.HandlerOptions{ReplaceAttr: noTime})
+		}, `{"level":"INFO","msg":"m","conn":7,"g":{"k":1,"a":2}}` + "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGate()
+			g.Open()
+			h := New(tc.new(g), 0)
+			slog.New(h).With("conn", 7).WithGroup("g").With("k", 1).Info("m", "a", 2)
+			closeOrFail(t, h)
+			if got := g.log.String(); got != tc.want {
+				t.Errorf("got %s want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The dropped report is written in the wrapped handler's format, outside
+// any group of the record that was dropped.
+func TestReportFormatJSON(t *testing.T) {
+	g := newGate()
+	defer g.Open()
+	h := New(slog.NewJSONHandler(g, &slog.HandlerOptions{ReplaceAttr: noTime}), 1)
+	log := slog.New(h).WithGroup("g")
+	log.Info("held")
+	<-g.entered
+	log.Info("queued")
+	log.Info("dropped")
+	g.Open()
+	closeOrFail(t, h)
+	want := `{"level":"INFO","msg":"held"}` + "\n" + `{"level":"INFO","msg":"queued"}` + "\n" +
+		`{"level":"WARN","msg":"log records dropped","dropped":1}` + "\n"
+	if got := g.log.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Against a writer that never returns, Flush and Close give up when their
+// context ends, and Handle never blocks.
+func TestFlushAndCloseBounded(t *testing.T) {
+	g := newGate()
+	defer g.Open() // at the end, so that the writer can quit
+	h := New(textHandler(g), 4)
+	log := slog.New(h)
+	log.Info("stuck")
+	<-g.entered
+	for range 100 {
+		log.Info("more")
+	}
+	for _, f := range []struct {
+		name string
+		call func(context.Context) error
+	}{{"Flush", h.Flush}, {"Close", h.Close}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := f.call(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with the writer stuck: %v, want DeadlineExceeded", f.name, err)
+		}
+	}
+	before := h.Dropped()
+	log.Info("after close")
+	if got := h.Dropped(); got != before+1 {
+		t.Errorf("a record after Close: dropped %d, want %d", got, before+1)
+	}
+}
+
+// Under load from many goroutines, every record is written or counted,
+// and every one counted is reported.
+func TestEveryRecordAccounted(t *testing.T) {
+	g := newGate()
+	g.Open()
+	h := New(textHandler(g), 16)
+	log := slog.New(h)
+	const goroutines, each = 8, 500
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				log.Info("m")
+			}
+		})
+	}
+	wg.Wait()
+	closeOrFail(t, h)
+	out := g.log.String()
+	written := strings.Count(out, "msg=m\n")
+	var reported int64
+	for _, m := range regexp.MustCompile(`dropped=(\d+)`).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		reported += n
+	}
+	if int64(written)+h.Dropped() != goroutines*each || reported != h.Dropped() {
+		t.Errorf("%d written + %d dropped, want %d in all; %d reported", written, h.Dropped(), goroutines*each, reported)
+	}
+	t.Logf("%d written, %d dropped", written, h.Dropped())
+}
+
+func TestCloseTwice(t *testing.T) {
+	g := newGate()
+	g.Open()
+	h := New(textHandler(g), 0)
+	slog.New(h).Info("last")
+	closeOrFail(t, h)
+	closeOrFail(t, h)
+	if got := g.log.String(); got != "level=INFO msg=last\n" {
+		t.Errorf("got %q", got)
+	}
+}
