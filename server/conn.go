@@ -55,8 +55,8 @@ func putBuf(p *[]byte) {
 // conn is the goroutine-per-connection driver: one goroutine reads a
 // connection, feeds its session, writes the replies, and closes it. It
 // works with any net.Conn. While a reply cannot be written it reads
-// nothing more, so a client that does not read holds one buffer: at most
-// 2×ReadSize, the read and its reply.
+// nothing more, so a client that does not read holds at most 2×ReadSize:
+// its read and that read's reply.
 type conn struct {
 	srv      *Server
 	accepted net.Conn // as accepted: Shutdown and Close reach it there
@@ -88,7 +88,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return c
 }
 
-// serve serves the connection until it ends, then closes it.
+// serve serves the connection until it ends, then closes it. A wrapped
+// connection is wrapped, admitted and announced here; others were on the
+// accept loop.
 func (c *conn) serve() {
 	defer c.srv.wg.Done()
 	s := c.srv
@@ -102,10 +104,11 @@ func (c *conn) serve() {
 		}
 		c.c = wc
 		c.sess.info.Remote, c.sess.info.Local = wc.RemoteAddr(), wc.LocalAddr()
-	}
-	if !s.admitIP(c) {
-		c.rejectNow(ErrMaxConnsPerIP)
-		return
+		if !s.admitIP(c) {
+			c.rejectNow(ErrMaxConnsPerIP)
+			return
+		}
+		c.obs.ConnOpen(&c.sess.info)
 	}
 	switch nc := c.c.(type) {
 	case *net.TCPConn:
@@ -116,7 +119,6 @@ func (c *conn) serve() {
 	if s.ConnState != nil {
 		s.ConnState(c.c, StateNew)
 	}
-	c.obs.ConnOpen(&c.sess.info)
 	r := c.loop()
 	c.c.Close()
 	c.end(r, true)
@@ -214,36 +216,40 @@ func (c *conn) adapt(filled int) {
 	}
 }
 
-// bufLen is the buffer a read borrows: its region of c.size bytes, which
-// starts with the carried bytes, and room for its reply after it.
-func (c *conn) bufLen() int {
-	return c.size + c.replyLen()
-}
-
-// replyLen is the room for a read's reply: enough for all of it, up to
+// replyLen is the reply buffer for src: room for all of its reply, up to
 // ReadSize; a longer reply is written in parts.
-func (c *conn) replyLen() int {
-	return min(c.size*c.srv.expansion(), max(c.srv.readSize(), smallRead))
+func (c *conn) replyLen(src int) int {
+	return min(src*c.srv.expansion(), max(c.srv.readSize(), maxCarry*c.srv.expansion()))
 }
 
 // answer feeds the n bytes a read put in buf, after the k carried ones,
-// to the session and writes the replies.
+// to the session and writes the replies, from a buffer of its own that it
+// borrows only now, sized for them.
 func (c *conn) answer(buf *[]byte, n int) error {
 	k := c.rr.carried
 	in := (*buf)[:k+n]
-	out := (*buf)[c.size:]
 	c.sess.info.BytesIn += int64(n)
 	c.obs.ConnRead(&c.sess.info, in[k:])
+	out := getBuf(c.replyLen(len(in)))
+	defer func() { putBuf(out) }() // out may be replaced below
 	for len(in) > 0 {
-		nDst, nSrc, err := c.sess.feed(out, in)
+		nDst, nSrc, err := c.sess.feed(*out, in)
 		if nDst > 0 {
-			if werr := c.write(out[:nDst]); werr != nil {
+			if werr := c.write((*out)[:nDst]); werr != nil {
 				return werr
 			}
 		}
 		in = in[nSrc:]
 		if err != transform.ErrShortDst {
 			return err
+		}
+		if nDst == 0 && nSrc == 0 { // a transformer that wants more room
+			if len(*out) >= 4*c.srv.readSize() {
+				return errNoProgress
+			}
+			n := 2 * len(*out)
+			putBuf(out)
+			out = getBuf(n)
 		}
 	}
 	return nil
@@ -428,7 +434,7 @@ func temporary(err error) bool {
 // access (wrappers, and systems without raw reads): it holds its buffer
 // while it waits.
 func (c *conn) readPlain() (*[]byte, int, error) {
-	buf := getBuf(c.bufLen())
+	buf := getBuf(c.size)
 	c.rr.carried = c.sess.carried(*buf)
 	n, err := c.c.Read((*buf)[c.rr.carried:c.size])
 	return buf, n, err

@@ -19,14 +19,15 @@ import (
 // nothing to the Go heap or stacks being measured.
 
 // idleBudget is what an idle connection may cost the server: its
-// goroutine's stack and its connection and session state. Measured at
-// 4.3–5.6 KB (its stack is 2 or 4 KiB, as the runtime grew it while it
-// was busy); an idle connection holds no buffer.
+// goroutine's stack and its connection and session state, no buffer.
+// Measured at 3.4–4.9 KB: 0.8–1.4 KB of state and a stack of 2 KiB, or 4
+// KiB where the runtime grew it while the connection was busy (a garbage
+// collection's assist) and could not shrink it again while it idles.
 const idleBudget = 6 << 10
 
 // blockedBudget is what a connection whose client sends and never reads
-// may cost: one buffer of 2×ReadSize (64 KiB), the read and its reply,
-// plus the idle cost. It had been 217–243 KiB.
+// may cost: 2×ReadSize (64 KiB), its read and that read's reply, plus the
+// idle cost. Measured at 67.7–68.6 KB; it had been 217–243 KiB.
 const blockedBudget = 64<<10 + idleBudget
 
 func TestIdleConnectionMemory(t *testing.T) {

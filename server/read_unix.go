@@ -52,7 +52,7 @@ func (c *conn) read(wait bool) (*[]byte, int, error) {
 // readRaw is read's callback: it reports whether to stop waiting.
 func (c *conn) readRaw(fd uintptr) bool {
 	r := &c.rr
-	r.buf = getBuf(c.bufLen())
+	r.buf = getBuf(c.size)
 	r.carried = c.sess.carried(*r.buf)
 	for {
 		r.n, r.err = syscall.Read(int(fd), (*r.buf)[r.carried:c.size])

@@ -291,11 +291,13 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		c := newConn(s, nc)
-		full := false
+		var why error
 		if !s.track(func() {
 			s.wg.Add(1)
 			s.conns[c] = struct{}{} // rejected ones too, for Close to reach
-			if full = s.MaxConns > 0 && s.active >= s.MaxConns; !full {
+			if s.MaxConns > 0 && s.active >= s.MaxConns {
+				why = ErrMaxConns
+			} else {
 				s.active++
 				c.admitted = true
 			}
@@ -303,9 +305,18 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			return ErrServerClosed
 		}
-		if full {
-			go c.reject(ErrMaxConns)
+		if why == nil && s.WrapConn == nil && !s.admitIP(c) {
+			why = ErrMaxConnsPerIP // (a wrapped one's address is known once wrapped)
+		}
+		if why != nil {
+			go c.reject(why)
 			continue
+		}
+		if s.WrapConn == nil {
+			// Announced here, not on the connection's goroutine, whose
+			// stack would grow for the observers' work and stay grown
+			// while the connection idles.
+			c.obs.ConnOpen(&c.sess.info)
 		}
 		go c.serve()
 	}

@@ -12,8 +12,9 @@ import (
 // that holds back more has its held bytes answered as they are.
 const maxCarry = 256
 
-// errHeldTooMuch reports a Transformer that makes no progress.
-var errHeldTooMuch = errors.New("server: transformer made no progress")
+// errNoProgress reports a Transformer that makes no progress even with
+// room for four reads' worth of reply.
+var errNoProgress = errors.New("server: transformer made no progress")
 
 // session is what one stream connection is, whatever moves its bytes: the
 // transformer, the bytes of an incomplete character carried from one read
@@ -50,9 +51,6 @@ func (s *session) feed(dst, src []byte) (nDst, nSrc int, err error) {
 	s.carry = s.carry[:0] // in src now
 	nDst, nSrc, err = s.t.Transform(dst, src, false)
 	if err != transform.ErrShortSrc {
-		if err == transform.ErrShortDst && nDst == 0 && nSrc == 0 && len(dst) >= maxCarry {
-			err = errHeldTooMuch
-		}
 		return nDst, nSrc, err
 	}
 	rest := src[nSrc:]

@@ -13,7 +13,7 @@ func TestServeFlagsMakeServer(t *testing.T) {
 		perIP  int
 		linger time.Duration
 	}{
-		{nil, 1000, time.Second},
+		{nil, 1000, 2 * time.Second},
 		{[]string{"--max-conns-per-ip=0", "--linger=0"}, 0, -1}, // no limit; close at once
 		{[]string{"--max-conns-per-ip=3", "--linger=250ms"}, 3, 250 * time.Millisecond},
 	}
