@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
+	"golang.org/x/text/transform"
+
 	"shout/internal/shouttest"
 	"shout/server"
 )
@@ -445,4 +449,52 @@ func TestShutdownLosesNoReply(t *testing.T) {
 		out := log.String()
 		t.Errorf("%d of %d clients lost replies; the server's log ends:\n%s", lost, clients, out[max(0, len(out)-4000):])
 	}
+}
+
+// Any transform.Transformer can be plugged in: x/text's own Caser (which
+// gives no MaxExpansion, so replies are sized for the worst case), or a
+// test double that makes a reply longer than its request.
+func TestPluggedTransformer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		t    transform.Transformer
+		send string
+		want string
+	}{
+		{"cases.Upper", cases.Upper(language.Und), "straße ﬁ 哈哈哈", "STRASSE FI 哈哈哈"},
+		{"doubler", doubler{}, "ab", "aabb"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.Start(t, &server.Server{Transformer: tc.t, Logger: new(shouttest.Log).Logger()})
+			c := dial(t, addr)
+			io.WriteString(c, tc.send)
+			c.CloseWrite()
+			if got, err := io.ReadAll(c); err != nil || string(got) != tc.want {
+				t.Errorf("stream: got %q, %v; want %q", got, err, tc.want)
+			}
+			u, err := net.Dial("udp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Close()
+			u.SetDeadline(time.Now().Add(bound))
+			if got := udpExchange(t, u, []byte(tc.send)); string(got) != tc.want {
+				t.Errorf("datagram: got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// doubler writes every byte twice: a reply twice its request.
+type doubler struct{ transform.NopResetter }
+
+func (doubler) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	for nSrc < len(src) {
+		if nDst+2 > len(dst) {
+			return nDst, nSrc, transform.ErrShortDst
+		}
+		dst[nDst], dst[nDst+1] = src[nSrc], src[nSrc]
+		nDst, nSrc = nDst+2, nSrc+1
+	}
+	return nDst, nSrc, nil
 }
