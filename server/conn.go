@@ -169,32 +169,23 @@ func (c *conn) loop() Reason {
 		if s.closing.Load() {
 			return c.stop()
 		}
-		buf, n, err := c.read(true)
-		if n > 0 {
-			if c.noteRead() {
-				err = os.ErrDeadlineExceeded // answer this, then close as idle
-			}
-			werr := c.answer(buf, n)
-			c.adapt(c.rr.carried + n)
-			if werr != nil {
-				putBuf(buf)
-				return c.reasonOf(werr, true, ReasonError)
-			}
+		n, err, werr := c.step()
+		if werr != nil {
+			return c.reasonOf(werr, true, ReasonError)
 		}
-		putBuf(buf)
+		if n > 0 && c.noteRead() {
+			err = os.ErrDeadlineExceeded // answered; now close as idle
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
 			// End of input or half-close: answer what is left, then close.
-			if err := c.flush(); err != nil {
-				return c.reasonOf(err, true, ReasonError)
-			}
-			return ReasonEOF
+			return c.flush(ReasonEOF)
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():
 			return c.stop()
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if err := c.flush(); err != nil {
-				return c.reasonOf(err, true, ReasonError)
+			if r := c.flush(ReasonIdleTimeout); r != ReasonIdleTimeout {
+				return r
 			}
 			c.closeGracefully()
 			return ReasonIdleTimeout
@@ -202,6 +193,18 @@ func (c *conn) loop() Reason {
 			return c.reasonOf(err, false, ReasonError)
 		}
 	}
+}
+
+// step reads once and answers what it read: it returns the read's count
+// and error, and the error that writing the reply met.
+func (c *conn) step() (n int, err, werr error) {
+	buf, n, err := c.read(true)
+	if n > 0 {
+		werr = c.answer(buf, n)
+		c.adapt(c.rr.carried + n)
+	}
+	putBuf(buf)
+	return n, err, werr
 }
 
 // adapt sizes the next read after one that filled filled bytes of its
@@ -255,20 +258,24 @@ func (c *conn) answer(buf *[]byte, n int) error {
 	return nil
 }
 
-// flush answers an incomplete character held at the end of input as it is.
-func (c *conn) flush() error {
+// flush answers an incomplete character held at the end of input as it
+// is, and returns r, or why writing it failed.
+func (c *conn) flush(r Reason) Reason {
 	if len(c.sess.carry) == 0 {
-		return nil
+		return r
 	}
 	buf := getBuf(maxCarry * c.srv.expansion())
 	defer putBuf(buf)
 	n, err := c.sess.flush(*buf)
 	if n > 0 {
 		if werr := c.write((*buf)[:n]); werr != nil {
-			return werr
+			return c.reasonOf(werr, true, ReasonError)
 		}
 	}
-	return err
+	if err != nil {
+		return c.reasonOf(err, true, ReasonError)
+	}
+	return r
 }
 
 func (c *conn) write(p []byte) error {
@@ -298,22 +305,13 @@ func (c *conn) stop() Reason {
 		} else {
 			c.c.SetReadDeadline(now.Add(drainQuiet))
 		}
-		buf, n, err := c.read(true)
-		if n > 0 {
-			owed -= n
-			werr := c.answer(buf, n)
-			c.adapt(c.rr.carried + n)
-			if werr != nil {
-				putBuf(buf)
-				return c.reasonOf(werr, true, ReasonError)
-			}
+		n, err, werr := c.step()
+		owed -= n
+		if werr != nil {
+			return c.reasonOf(werr, true, ReasonError)
 		}
-		putBuf(buf)
 		if errors.Is(err, io.EOF) {
-			if err := c.flush(); err != nil {
-				return c.reasonOf(err, true, ReasonError)
-			}
-			return ReasonShutdown // the client is done: nothing to wait for
+			return c.flush(ReasonShutdown) // the client is done: nothing to wait for
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if known && owed > 0 && retries < 3 {
@@ -326,8 +324,8 @@ func (c *conn) stop() Reason {
 			return c.reasonOf(err, false, ReasonError)
 		}
 	}
-	if err := c.flush(); err != nil {
-		return c.reasonOf(err, true, ReasonError)
+	if r := c.flush(ReasonShutdown); r != ReasonShutdown {
+		return r
 	}
 	c.closeGracefully()
 	return ReasonShutdown
