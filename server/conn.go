@@ -336,21 +336,26 @@ func (c *conn) stop() Reason {
 // file, so that closing finds no unread input: that would make the kernel
 // reset the connection and drop the replies still in its send queue. It
 // waits while input keeps coming (a client still sending has not read our
-// end of file yet) or the client keeps taking replies, and gives up after
-// a Linger with neither, or after maxLingerRounds×Linger. The caller
-// closes.
+// end of file yet), Linger after it stops, and while replies are still
+// queued, as long as the client takes some within WriteTimeout (or
+// Linger, without one); in all, maxLingerRounds×Linger at most. The
+// caller closes.
 func (c *conn) closeGracefully() {
 	linger := c.srv.linger()
 	cw, ok := c.c.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil || linger <= 0 {
 		return
 	}
+	stuck := linger // how long a client may take no reply
+	if c.srv.WriteTimeout > 0 {
+		stuck = max(c.srv.WriteTimeout, linger)
+	}
 	buf := getBuf(4 << 10)
 	defer putBuf(buf)
 	giveUp := time.Now().Add(maxLingerRounds * linger)
-	unsent := c.unsent()
-	var by, lastInput time.Time
-	for lastInput = time.Now(); ; {
+	unsent, lastInput, lastTaken := c.unsent(), time.Now(), time.Now()
+	var by time.Time
+	for {
 		// Move the deadline coarsely, as the timeout watcher does.
 		if now := time.Now(); by.Sub(now) < linger-linger/8 {
 			if by = now.Add(linger); by.After(giveUp) {
@@ -370,16 +375,17 @@ func (c *conn) closeGracefully() {
 			return // end of file, a failed connection, or too long
 		}
 		by = time.Time{} // set again: Shutdown or the watcher may have moved it
-		if now.Sub(lastInput) < linger {
-			continue
-		}
-		// A Linger without input: wait on only while replies still
-		// leave, slowly, for a client that reads slowly.
 		left := c.unsent()
-		if left == 0 || left >= unsent {
-			return
+		if left < unsent {
+			unsent, lastTaken = left, now
 		}
-		unsent, lastInput = left, now
+		switch {
+		case now.Sub(lastInput) < linger:
+		case left == 0:
+			return // every reply delivered, and a Linger without input
+		case now.Sub(lastTaken) >= stuck:
+			return // replies queued, but the client takes none
+		}
 	}
 }
 

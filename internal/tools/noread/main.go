@@ -24,9 +24,9 @@ func rss(pid int) string {
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:18091", "")
-	n := flag.Int("n", 2000, "")
-	pid := flag.Int("pid", 0, "")
+	addr := flag.String("addr", "127.0.0.1:18091", "the server's address")
+	n := flag.Int("n", 2000, "connections")
+	pid := flag.Int("pid", 0, "the server's process, for its RSS")
 	flag.Parse()
 	fmt.Println("before:", rss(*pid))
 	msg := []byte(strings.Repeat("straße ﬁ hello egon 哈哈哈 ", 400))
