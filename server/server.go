@@ -93,12 +93,13 @@ type Server struct {
 	// or negative means no timeout.
 	WriteTimeout time.Duration
 
-	// Linger bounds a graceful close: how long a connection that is
-	// closing keeps answering what still arrives, and then, with its write
-	// side shut, how long it waits for the client's end of file, reading
-	// and discarding, before it closes. A close with unread input makes the
-	// kernel send a reset, which destroys replies the client has not read
-	// yet; this is what prevents it. Zero means 2 s; negative, no wait.
+	// Linger bounds a graceful close, which shuts the write side after
+	// the last reply and reads and discards until the client's end of
+	// file: it waits Linger after the client's input stops, and while
+	// replies are still queued as long as the client takes some within
+	// WriteTimeout (or Linger). A close with unread input makes the
+	// kernel send a reset, which drops the replies still queued; this is
+	// what prevents it. Zero means 2 s; negative, no wait.
 	Linger time.Duration
 
 	// ReadSize is the largest read from a stream; zero means 32 KiB, and
