@@ -43,7 +43,8 @@ type Config struct {
 	// full uppercase.
 	Transformer *upper.Transformer
 	// Timeout is how long a reply may take before it is an error (TCP) or
-	// lost (UDP); zero means 5 s. Over TCP the deadline is refreshed at
+	// lost (UDP), and how long the replies still owed at the end are
+	// waited for before they are lost; zero means 5 s. Over TCP the deadline is refreshed at
 	// most every eighth of it, so a late reply is caught after between 7/8
 	// of Timeout and all of it.
 	Timeout time.Duration
@@ -96,17 +97,20 @@ type Latency struct {
 
 // Report is the outcome of a run.
 type Report struct {
+	// Messages counts the replies to messages sent while measuring.
 	Messages       int64   `json:"messages"`
 	MessagesPerSec float64 `json:"messages_per_sec"`
 	BytesPerSec    float64 `json:"bytes_per_sec"`
 	LatencyUS      Latency `json:"latency_us"`
 	Mismatches     int64   `json:"mismatches"`
 	Errors         int64   `json:"errors"`
-	Lost           int64   `json:"lost"`
-	Duplicates     int64   `json:"duplicates"`
-	Reordered      int64   `json:"reordered"`
-	FirstMismatch  string  `json:"first_mismatch,omitempty"`
-	FirstError     string  `json:"first_error,omitempty"`
+	// Lost counts messages sent while measuring whose reply never came
+	// (TCP: still owed when the connection failed or the run ended).
+	Lost          int64  `json:"lost"`
+	Duplicates    int64  `json:"duplicates"`
+	Reordered     int64  `json:"reordered"`
+	FirstMismatch string `json:"first_mismatch,omitempty"`
+	FirstError    string `json:"first_error,omitempty"`
 
 	// The settings.
 	Addr      string  `json:"addr"`
@@ -121,8 +125,11 @@ type Report struct {
 	Mode      string  `json:"mode"`
 }
 
-// OK reports whether every reply came back right and nothing failed.
-func (r *Report) OK() bool { return r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 }
+// OK reports whether replies came back, every one right, and nothing
+// was lost or failed.
+func (r *Report) OK() bool {
+	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0
+}
 
 // run is the state shared by a run's workers.
 type run struct {
@@ -148,10 +155,8 @@ type worker struct {
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
 
+// record counts a reply to a message sent while measuring.
 func (w *worker) record(r *run, d time.Duration) {
-	if !r.measuring.Load() {
-		return
-	}
 	r.msgs.Add(1)
 	w.mu.Lock()
 	w.hist.RecordValue(max(d.Microseconds(), 1))
@@ -167,10 +172,8 @@ func (r *run) fail(err error) {
 	r.firstErr.CompareAndSwap(nil, &s)
 }
 
+// mismatch counts a wrong reply to a message sent while measuring.
 func (r *run) mismatch(got, want []byte) {
-	if r.stopping.Load() {
-		return
-	}
 	r.mismatches.Add(1)
 	s := fmt.Sprintf("got %q, want %q", clip(got), clip(want))
 	r.firstMismatch.CompareAndSwap(nil, &s)
@@ -240,6 +243,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		conns = append(conns, c)
 	}
+	// With no warm-up the first messages count too.
+	r.measuring.Store(cfg.Warmup == 0)
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		w := r.newWorker()
@@ -252,10 +257,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		})
 	}
 	elapsed := r.clock(ctx)
+	// Stop sending, and give the replies still owed up to Timeout to come:
+	// the workers stop refreshing their deadlines, so this one holds, and
+	// what has not come by then is lost.
 	r.stopping.Store(true)
 	close(r.stop)
-	for _, c := range conns { // unblock readers and writers
-		c.SetDeadline(time.Now())
+	drainBy := time.Now().Add(cfg.Timeout)
+	for _, c := range conns {
+		c.SetDeadline(drainBy)
 	}
 	wg.Wait()
 	r.collect()
@@ -265,13 +274,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // clock runs the warm-up and the measured time, printing progress, and
 // returns how long was measured (shorter if ctx ended first).
 func (r *run) clock(ctx context.Context) time.Duration {
-	select {
-	case <-time.After(r.cfg.Warmup):
-	case <-ctx.Done():
-		return 0
+	if r.cfg.Warmup > 0 {
+		select {
+		case <-time.After(r.cfg.Warmup):
+		case <-ctx.Done():
+			return 0
+		}
 	}
-	r.collect() // drop the warm-up
-	r.total.Reset()
 	start := time.Now()
 	r.measuring.Store(true)
 	tick := time.NewTicker(time.Second)

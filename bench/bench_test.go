@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -196,5 +197,54 @@ func TestUnreachable(t *testing.T) {
 	var ue *bench.UnreachableError
 	if !errors.As(err, &ue) || err.Error() != "connect "+addr+": connection refused" {
 		t.Errorf("got %v", err)
+	}
+}
+
+// A run shorter than the timeout against a server that never answers, or
+// answers too little, must not pass: the replies still owed at the end
+// are waited for, then counted lost, and a run with no reply fails.
+func TestOwedRepliesAreLost(t *testing.T) {
+	silentTCP := func(t *testing.T) string {
+		return shouttest.StreamServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	}
+	shortTCP := func(t *testing.T) string {
+		return streamServer(t, 4096, func(b []byte) []byte { return bytes.ToUpper(b[:len(b)/2]) })
+	}
+	silentUDP := func(t *testing.T) string { return udpServer(t, func(int, []byte) [][]byte { return nil }) }
+	shortUDP := func(t *testing.T) string {
+		return udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b[:len(b)/2]} })
+	}
+	for _, tc := range []struct {
+		name, network string
+		server        func(*testing.T) string
+		lost          int64 // -1: any
+	}{
+		// Two connections, one message each in flight, never answered.
+		{"tcp silent", "tcp", silentTCP, 2},
+		{"tcp short", "tcp", shortTCP, -1},
+		{"udp silent", "udp", silentUDP, 2},
+		{"udp short", "udp", shortUDP, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick(tc.network, tc.server(t))
+			cfg.Conns, cfg.Depth = 2, 1
+			cfg.Duration, cfg.Timeout = 100*time.Millisecond, 500*time.Millisecond
+			rep := run(t, cfg)
+			if rep.OK() {
+				t.Errorf("OK() = true for %+v", rep)
+			}
+			if rep.Lost+rep.Mismatches == 0 {
+				t.Errorf("nothing counted lost or wrong: %+v", rep)
+			}
+			if tc.lost >= 0 && rep.Lost != tc.lost {
+				t.Errorf("lost %d, want %d", rep.Lost, tc.lost)
+			}
+			var out bytes.Buffer
+			rep.WriteText(&out)
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if last := lines[len(lines)-1]; !strings.HasPrefix(last, "  not all right: ") {
+				t.Errorf("last line %q, want it to say not all right; report:\n%s", last, out.String())
+			}
+		})
 	}
 }

@@ -38,6 +38,8 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	var next uint64        // next sequence number to send
 	var oldest uint64      // oldest that may still be pending
 	var highest int64 = -1 // highest answered
+	var inflight int       // pending datagrams
+	var senderDone bool    // the run has stopped: no more sends
 	slots := make(chan struct{}, r.cfg.Depth)
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -59,6 +61,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			}
 			if s.pending {
 				s.pending = false
+				inflight--
 				if s.measured {
 					r.lost.Add(1)
 				}
@@ -74,7 +77,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		for {
 			n, err := c.Read(buf)
 			if err != nil {
-				if r.stopping.Load() {
+				if r.stopping.Load() { // Run's deadline: the rest is lost
 					return
 				}
 				if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -102,21 +105,37 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				r.dups.Add(1)
 			case s.pending:
 				s.answered, s.pending = true, false
+				inflight--
 				if int64(seq) < highest {
 					r.reordered.Add(1)
 				}
 				highest = max(highest, int64(seq))
-				w.record(r, now.Sub(s.sentAt))
+				if s.measured {
+					w.record(r, now.Sub(s.sentAt))
+				}
 				release()
 			default: // answered after it was counted lost
 				s.answered = true
 			}
+			drained := senderDone && inflight == 0
 			mu.Unlock()
+			if drained {
+				return
+			}
 		}
 	}()
 	defer func() {
+		// Wait for the replies still owed, up to Run's deadline; what has
+		// not come by then is lost.
+		mu.Lock()
+		senderDone = true
+		idle := inflight == 0
+		mu.Unlock()
+		if idle {
+			c.SetReadDeadline(time.Now())
+		}
 		<-done
-		expire(time.Now()) // what was due by the end and never came
+		expire(time.Now().Add(r.cfg.Timeout))
 	}()
 
 	pkt := make([]byte, 0, seqLen+r.cfg.Size)
@@ -155,8 +174,11 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		mu.Lock()
 		seq := next
 		s := &ring[seq%udpRing]
-		if s.pending && s.measured { // the ring wrapped onto an unanswered datagram
-			r.lost.Add(1)
+		if s.pending { // the ring wrapped onto an unanswered datagram
+			inflight--
+			if s.measured {
+				r.lost.Add(1)
+			}
 		}
 		sentAt := time.Now()
 		if !closedLoop {
@@ -165,6 +187,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		}
 		*s = udpSlot{seq: seq, sentAt: sentAt, pending: true, measured: r.measuring.Load()}
 		next++
+		inflight++
 		mu.Unlock()
 		pkt = fmt.Appendf(pkt[:0], "%0*d", seqLen, seq)
 		pkt = append(pkt, bodies[seq%distinct]...)

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // WriteText writes the report for people: the settings, then throughput,
@@ -17,9 +18,9 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
 	l := r.LatencyUS
 	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
-	fmt.Fprintf(w, "  replies   %d wrong", r.Mismatches)
+	fmt.Fprintf(w, "  replies   %d wrong, %d lost", r.Mismatches, r.Lost)
 	if r.Network == "udp" {
-		fmt.Fprintf(w, ", %d lost, %d duplicated, %d reordered", r.Lost, r.Duplicates, r.Reordered)
+		fmt.Fprintf(w, ", %d duplicated, %d reordered", r.Duplicates, r.Reordered)
 	}
 	fmt.Fprintf(w, "; %d errors\n", r.Errors)
 	if r.FirstMismatch != "" {
@@ -28,9 +29,27 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
 	}
+	fmt.Fprintf(w, "  %s\n", r.verdict())
+}
+
+// verdict is the report's last line: all right, or why not.
+func (r *Report) verdict() string {
 	if r.OK() {
-		fmt.Fprintf(w, "  every reply checked: all right\n")
+		return "every reply checked: all right"
 	}
+	var why []string
+	if r.Messages == 0 {
+		why = append(why, "no reply came back")
+	}
+	for _, c := range []struct {
+		n    int64
+		what string
+	}{{r.Mismatches, "wrong"}, {r.Lost, "lost"}, {r.Errors, "errors"}} {
+		if c.n > 0 {
+			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	return "not all right: " + strings.Join(why, ", ")
 }
 
 // us formats microseconds for people.

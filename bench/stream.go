@@ -26,6 +26,20 @@ func (r *run) expected(seed uint64, size int) (msgs, wants [][]byte) {
 	return msgs, wants
 }
 
+// sentMsg is a message on its way: when it was sent (or due), and whether
+// it counts.
+type sentMsg struct {
+	at       time.Time
+	measured bool // sent while measuring
+}
+
+// owed counts a message whose reply will not come as lost, if it counts.
+func (r *run) owed(m sentMsg) {
+	if m.measured {
+		r.lost.Add(1)
+	}
+}
+
 // streamWorker drives one stream connection: the writer sends batches of
 // messages (up to Depth in flight, or as the open-loop schedule falls
 // due) in one write each, and the reader checks each reply in order.
@@ -33,7 +47,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	msgs, wants := r.expected(uint64(i), r.cfg.Size)
 	// sent carries each message's start time (closed loop) or due time
 	// (open loop) from the writer to the reader, in order.
-	sent := make(chan time.Time, max(r.cfg.Depth, 1<<12))
+	sent := make(chan sentMsg, max(r.cfg.Depth, 1<<12))
 	slots := make(chan struct{}, r.cfg.Depth) // closed loop: free window
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -45,24 +59,31 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		var readBy time.Time
 		got := make([]byte, 0, 4*r.cfg.Size)
 		for k := 0; ; k++ {
-			t0, ok := <-sent
+			m, ok := <-sent
 			if !ok {
 				return
 			}
 			want := wants[k%distinct]
-			deadline.Refresh(&readBy, r.cfg.Timeout, c.SetReadDeadline)
+			if !r.stopping.Load() { // once stopping, Run's deadline holds
+				deadline.Refresh(&readBy, r.cfg.Timeout, c.SetReadDeadline)
+			}
 			got = got[:len(want)]
 			if _, err := io.ReadFull(br, got); err != nil {
+				// This reply and every one still owed will not come.
 				r.fail(fmt.Errorf("receive: %w", err))
 				c.Close()
-				for range sent {
+				r.owed(m)
+				for m := range sent {
+					r.owed(m)
 				}
 				return
 			}
 			if !bytes.Equal(got, want) {
 				r.mismatch(got, want)
 			}
-			w.record(r, time.Since(t0))
+			if m.measured {
+				w.record(r, time.Since(m.at))
+			}
 			if r.cfg.Rate <= 0 {
 				slots <- struct{}{}
 			}
@@ -77,12 +98,15 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	// first + j*step.
 	send := func(n int, first time.Time, step time.Duration) bool {
 		batch = batch[:0]
+		measuring := r.measuring.Load()
 		for j := range n {
 			batch = append(batch, msgs[k%distinct]...)
-			sent <- first.Add(time.Duration(j) * step)
+			sent <- sentMsg{first.Add(time.Duration(j) * step), measuring}
 			k++
 		}
-		deadline.Refresh(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
+		if !r.stopping.Load() {
+			deadline.Refresh(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
+		}
 		if _, err := c.Write(batch); err != nil {
 			r.fail(fmt.Errorf("send: %w", err))
 			return false

@@ -25,7 +25,7 @@ type benchCmd struct {
 	Text      string        `enum:"ascii,utf8" default:"ascii" help:"Message text: ascii, or utf8 (Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ, whose uppercase is longer)."`
 	Mode      string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed with shout's engine: upper, simple, ascii or echo."`
 	Lang      string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
-	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP)."`
+	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP); at the end, how long owed replies are waited for."`
 	SourceIPs int           `name:"source-ips" default:"16" help:"Spread connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports."`
 	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
 }
