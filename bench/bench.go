@@ -175,15 +175,19 @@ func (r *run) fail(err error) {
 // mismatch counts a wrong reply to a message sent while measuring.
 func (r *run) mismatch(got, want []byte) {
 	r.mismatches.Add(1)
-	s := fmt.Sprintf("got %q, want %q", clip(got), clip(want))
-	r.firstMismatch.CompareAndSwap(nil, &s)
-}
-
-func clip(b []byte) []byte {
-	if len(b) > 80 {
-		return b[:80]
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
 	}
-	return b
+	// Show about 80 bytes from a little before the difference.
+	from := max(0, i-40)
+	clip := func(b []byte) []byte { return b[from:min(len(b), from+80)] }
+	s := fmt.Sprintf("got %q, want %q (first difference at byte %d", clip(got), clip(want), i)
+	if from > 0 {
+		s += fmt.Sprintf(", shown from byte %d", from)
+	}
+	s += ")"
+	r.firstMismatch.CompareAndSwap(nil, &s)
 }
 
 // collect merges every worker's histogram into total and returns the

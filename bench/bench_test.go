@@ -248,3 +248,36 @@ func TestOwedRepliesAreLost(t *testing.T) {
 		})
 	}
 }
+
+// A reply cut short by the server closing the connection is wrong, shown
+// with where it ends, not an error that reads like a time-out.
+func TestReplyEndsEarly(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		keep   func(n int) int // bytes of the reply sent before closing
+		offset string
+	}{
+		{"half a reply", func(n int) int { return n / 2 }, "first difference at byte 32"},
+		{"no reply", func(int) int { return 0 }, "first difference at byte 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				buf := make([]byte, 64)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				c.Write(bytes.ToUpper(buf[:tc.keep(len(buf))]))
+			})
+			cfg := quick("tcp", addr)
+			cfg.Conns, cfg.Depth, cfg.Size = 1, 1, 64
+			cfg.Duration, cfg.Timeout = 100*time.Millisecond, 2*time.Second
+			rep := run(t, cfg)
+			if rep.Mismatches != 1 || rep.Errors != 0 || rep.Lost != 0 {
+				t.Errorf("got %d wrong, %d errors, %d lost; want 1, 0, 0: %+v", rep.Mismatches, rep.Errors, rep.Lost, rep)
+			}
+			if !strings.Contains(rep.FirstMismatch, tc.offset) || !strings.Contains(rep.FirstMismatch, "want ") {
+				t.Errorf("first wrong reply %q, want got, want and %q", rep.FirstMismatch, tc.offset)
+			}
+		})
+	}
+}

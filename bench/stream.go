@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -68,11 +69,19 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				deadline.Refresh(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 			}
 			got = got[:len(want)]
-			if _, err := io.ReadFull(br, got); err != nil {
-				// This reply and every one still owed will not come.
-				r.fail(fmt.Errorf("receive: %w", err))
+			if n, err := io.ReadFull(br, got); err != nil {
+				// The connection closed before the whole reply came: the
+				// reply is wrong, not late. Any other failure, a time-out
+				// included, is an error. Either way no more replies come.
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					if m.measured {
+						r.mismatch(got[:n], want)
+					}
+				} else {
+					r.fail(fmt.Errorf("receive: %w", err))
+					r.owed(m)
+				}
 				c.Close()
-				r.owed(m)
 				for m := range sent {
 					r.owed(m)
 				}
