@@ -32,7 +32,8 @@ type Config struct {
 	Depth int
 	// Duration is how long to measure; zero means 5 s.
 	Duration time.Duration
-	// Warmup runs unmeasured before Duration; zero means 1 s, negative none.
+	// Warmup runs unmeasured before Duration: its messages count in no
+	// figure, right or wrong. Zero means 1 s, negative none.
 	Warmup time.Duration
 	// Rate, if positive, makes an open loop of Rate messages per second in
 	// all, latency measured from when each message was due.
@@ -174,7 +175,9 @@ func (r *run) fail(err error) {
 
 // mismatch counts a wrong reply to a message sent while measuring.
 func (r *run) mismatch(got, want []byte) {
-	r.mismatches.Add(1)
+	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
+		return // only the first is shown: spare a wrong server's every reply the formatting
+	}
 	i := 0
 	for i < len(got) && i < len(want) && got[i] == want[i] {
 		i++

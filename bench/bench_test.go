@@ -281,3 +281,32 @@ func TestReplyEndsEarly(t *testing.T) {
 		})
 	}
 }
+
+// Wrong replies and messages are counted over the same window: the
+// messages sent while measuring. Against a server whose every reply is
+// wrong, a run with a warm-up counts each measured reply once, as a
+// message and as wrong, and none from the warm-up.
+func TestWarmupCountedLikeMessages(t *testing.T) {
+	echoTCP := func(t *testing.T) string { return streamServer(t, 4096, bytes.Clone) }
+	echoUDP := func(t *testing.T) string {
+		return shouttest.PacketServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
+	}
+	for _, tc := range []struct {
+		network string
+		server  func(*testing.T) string
+	}{{"tcp", echoTCP}, {"udp", echoUDP}} {
+		t.Run(tc.network, func(t *testing.T) {
+			cfg := quick(tc.network, tc.server(t))
+			cfg.Warmup, cfg.Duration = 200*time.Millisecond, 200*time.Millisecond
+			rep := run(t, cfg)
+			if rep.Messages == 0 || rep.Mismatches != rep.Messages {
+				t.Errorf("%d messages, %d wrong; want as many wrong as messages, not 0", rep.Messages, rep.Mismatches)
+			}
+			var out bytes.Buffer
+			rep.WriteText(&out)
+			if !strings.Contains(out.String(), "every count below is of messages sent while measuring") {
+				t.Errorf("the report does not say what it counts:\n%s", out.String())
+			}
+		})
+	}
+}

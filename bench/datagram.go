@@ -90,23 +90,32 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			now := time.Now()
 			seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
 			if n < seqLen || err != nil {
-				r.mismatch(buf[:n], []byte("a reply that starts with a 20-digit sequence number"))
+				// Which datagram it answers is unknown: count it if it came
+				// while measuring.
+				if r.measuring.Load() {
+					r.mismatch(buf[:n], []byte("a reply that starts with a 20-digit sequence number"))
+				}
 				continue
-			}
-			if want := wants[seq%distinct]; !bytes.Equal(buf[seqLen:n], want) {
-				r.mismatch(buf[seqLen:n], want)
 			}
 			mu.Lock()
 			s := &ring[seq%udpRing]
+			known := seq < next && s.seq == seq
+			if known && s.measured {
+				if want := wants[seq%distinct]; !bytes.Equal(buf[seqLen:n], want) {
+					r.mismatch(buf[seqLen:n], want)
+				}
+			}
 			switch {
-			case seq >= next || s.seq != seq:
+			case !known:
 				// never sent, or so old it has left the ring
 			case s.answered:
-				r.dups.Add(1)
+				if s.measured {
+					r.dups.Add(1)
+				}
 			case s.pending:
 				s.answered, s.pending = true, false
 				inflight--
-				if int64(seq) < highest {
+				if int64(seq) < highest && s.measured {
 					r.reordered.Add(1)
 				}
 				highest = max(highest, int64(seq))

@@ -13,7 +13,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Rate > 0 {
 		loop = fmt.Sprintf("open loop at %.0f msg/s", r.Rate)
 	}
-	fmt.Fprintf(w, "%s://%s: %d conns, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up\n",
+	fmt.Fprintf(w, "%s://%s: %d conns, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up; every count below is of messages sent while measuring\n",
 		r.Network, r.Addr, r.Conns, r.Size, r.Text, r.Depth, loop, r.Mode, r.DurationS, r.WarmupS)
 	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
 	l := r.LatencyUS
