@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -33,7 +32,7 @@ type benchCmd struct {
 func (cmd *benchCmd) Run(std *stdio) error {
 	eps, err := endpoint.Parse(cmd.Addr, "tcp")
 	if err != nil {
-		return err
+		return usage(err)
 	}
 	t, err := transformer(cmd.Mode, cmd.Lang)
 	if err != nil {
@@ -41,15 +40,23 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	}
 	switch {
 	case cmd.Conns < 1:
-		return errors.New("--conns must be at least 1")
+		return usagef("--conns must be at least 1")
 	case cmd.Size < 2:
-		return errors.New("--size must be at least 2 (a character and a newline)")
+		return usagef("--size must be at least 2 (a character and a newline)")
 	case eps[0].Network == "udp" && cmd.Size > 65507:
-		return errors.New("--size: a UDP datagram carries at most 65,507 bytes")
+		return usagef("--size: a UDP datagram carries at most 65,507 bytes")
 	case cmd.Depth < 1 || cmd.Depth > 4096:
-		return errors.New("--depth must be from 1 to 4096")
+		return usagef("--depth must be from 1 to 4096")
 	case cmd.Rate < 0:
-		return errors.New("--rate must not be negative")
+		return usagef("--rate must not be negative")
+	case cmd.Duration <= 0:
+		return usagef("--duration must be more than 0")
+	case cmd.Warmup < 0:
+		return usagef("--warmup must not be negative")
+	case cmd.Timeout <= 0:
+		return usagef("--timeout must be more than 0")
+	case cmd.SourceIPs < 1 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
+		return usagef("--source-ips must be from 1 to 255")
 	}
 	cfg := bench.Config{
 		Endpoint: eps[0], Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,

@@ -26,9 +26,19 @@ type connectCmd struct {
 func (cmd *connectCmd) Run(std *stdio) error {
 	eps, err := endpoint.Parse(cmd.Addr, "tcp")
 	if err != nil {
-		return err
+		return usage(err)
 	}
 	ep := eps[0]
+	switch {
+	case cmd.Timeout < 0:
+		return usagef("--timeout must not be negative")
+	case cmd.Timeout == 0 && ep.Network == "udp": // every datagram would be lost at once
+		return usagef("--timeout must be more than 0 over UDP")
+	case cmd.Retries < 0:
+		return usagef("--retries must not be negative")
+	case cmd.DialTimeout < 0:
+		return usagef("--dial-timeout must not be negative")
+	}
 	dial := func() (net.Conn, error) { return client.Dial(context.Background(), ep, cmd.DialTimeout) }
 	c, err := client.Dial(std.ctx, ep, cmd.DialTimeout)
 	if err != nil {

@@ -41,6 +41,15 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
+// usagef is a usage error: a flag or argument that makes no sense. Like
+// the parser's own errors it ends shout with status 2.
+func usagef(format string, a ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, a...)}
+}
+
+// usage makes err, a bad address or flag value, a usage error.
+func usage(err error) error { return &exitError{code: 2, msg: err.Error()} }
+
 // kongExit carries an exit status out of kong's help and version flags.
 type kongExit int
 

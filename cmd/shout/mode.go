@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"strings"
 
 	"shout/upper"
 )
@@ -11,11 +11,12 @@ import (
 func transformer(mode, lang string) (*upper.Transformer, error) {
 	m, err := upper.ParseMode(mode)
 	if err != nil {
-		return nil, err
+		return nil, usage(err)
 	}
 	t, err := upper.New(m, lang)
 	if err != nil {
-		return nil, fmt.Errorf("--lang: %w", err)
+		// upper's errors name their package; the user named a flag.
+		return nil, usagef("--lang: %s", strings.TrimPrefix(err.Error(), "upper: "))
 	}
 	return t, nil
 }

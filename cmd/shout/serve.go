@@ -55,6 +55,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if err != nil {
 		return err
 	}
+	if err := cmd.check(); err != nil {
+		return err
+	}
 	// Logging never blocks serving or stopping, whatever stderr does.
 	logs := asynclog.New(cmd.logHandler(std.stderr), 0)
 	defer closeLog(logs, sigs)
@@ -65,7 +68,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	for _, a := range cmd.Addrs {
 		e, err := endpoint.Parse(a, "tcp", "udp")
 		if err != nil {
-			return err
+			return usage(err)
 		}
 		eps = append(eps, e...)
 	}
@@ -130,6 +133,28 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Warn("closed connections still busy", "reason", shutdownReason(err))
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// check refuses flag values that make no sense: every limit is off at 0,
+// and none has a meaning below it.
+func (cmd *serveCmd) check() error {
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"--max-conns", cmd.MaxConns < 0},
+		{"--max-conns-per-ip", cmd.MaxConnsPerIP < 0},
+		{"--idle-timeout", cmd.IdleTimeout < 0},
+		{"--write-timeout", cmd.WriteTimeout < 0},
+		{"--linger", cmd.Linger < 0},
+		{"--shutdown-timeout", cmd.ShutdownTimeout < 0},
+		{"--source-rate", cmd.SourceRate < 0},
+	} {
+		if f.negative {
+			return usagef("%s must not be negative", f.name)
+		}
+	}
 	return nil
 }
 
