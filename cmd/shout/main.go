@@ -22,6 +22,8 @@ type cli struct {
 	Connect connectCmd `cmd:"" help:"Talk to an uppercase or echo server: a prompt on a terminal, a stream in a pipe."`
 	Bench   benchCmd   `cmd:"" help:"Load a server, check every reply, report throughput and latency percentiles."`
 	Version versionCmd `cmd:"" help:"Print shout's version."`
+
+	VersionFlag kong.VersionFlag `name:"version" env:"-" help:"Print shout's version."`
 }
 
 // stdio is what every command's Run receives: the process's streams and a
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
 		kong.DefaultEnvars("SHOUT"),
+		kong.Vars{"version": versionLine()},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil {

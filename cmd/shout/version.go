@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -13,18 +14,31 @@ var version = ""
 type versionCmd struct{}
 
 func (versionCmd) Run(std *stdio) error {
+	fmt.Fprintln(std.stdout, versionLine())
+	return nil
+}
+
+// versionLine is what shout version and shout --version print.
+func versionLine() string {
 	v := version
-	if info, ok := debug.ReadBuildInfo(); ok && v == "" {
-		v = info.Main.Version
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " " + s.Value[:12]
-			}
+	if v == "" {
+		info, _ := debug.ReadBuildInfo()
+		v = versionString(info)
+	}
+	return fmt.Sprintf("shout %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// versionString is the module's version with its revision, once: since Go
+// 1.24 a pseudo-version already ends in the revision's first 12 digits.
+func versionString(info *debug.BuildInfo) string {
+	if info == nil || info.Main.Version == "" {
+		return "(devel)"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 && !strings.Contains(v, s.Value[:12]) {
+			v += " " + s.Value[:12]
 		}
 	}
-	if v == "" {
-		v = "(devel)"
-	}
-	fmt.Fprintf(std.stdout, "shout %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
+	return v
 }
