@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -47,6 +48,8 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--size: a UDP datagram carries at most 65,507 bytes")
 	case cmd.Depth < 1 || cmd.Depth > 4096:
 		return usagef("--depth must be from 1 to 4096")
+	case math.IsNaN(cmd.Rate) || math.IsInf(cmd.Rate, 0):
+		return usagef("--rate must be a number of messages per second")
 	case cmd.Rate < 0:
 		return usagef("--rate must not be negative")
 	case cmd.Duration <= 0:
