@@ -38,7 +38,8 @@ type Config struct {
 	// Rate, if positive, makes an open loop of Rate messages per second in
 	// all, latency measured from when each message was due.
 	Rate float64
-	// Text is "ascii" (default) or "utf8".
+	// Text is "utf8" (default: ASCII mixed with Latin, Greek, Cyrillic,
+	// CJK and characters whose uppercase is longer, such as ß) or "ascii".
 	Text string
 	// Transformer computes the reply each message should get; nil means
 	// full uppercase.
@@ -77,7 +78,7 @@ func (c *Config) defaults() {
 		c.Warmup = 0
 	}
 	if c.Text == "" {
-		c.Text = "ascii"
+		c.Text = "utf8"
 	}
 	if c.Transformer == nil {
 		c.Transformer = new(upper.Transformer)

@@ -22,7 +22,7 @@ type benchCmd struct {
 	Duration  time.Duration `default:"5s" help:"How long to measure."`
 	Warmup    time.Duration `default:"1s" help:"Unmeasured time before measuring."`
 	Rate      float64       `help:"Open loop: this many messages per second in all, latency from when each was due. 0: closed loop."`
-	Text      string        `enum:"ascii,utf8" default:"ascii" help:"Message text: ascii, or utf8 (Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ, whose uppercase is longer)."`
+	Text      string        `enum:"utf8,ascii" default:"utf8" help:"Message text: utf8 (ASCII with Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ ΐ, whose uppercase is longer), or ascii."`
 	Mode      string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed with shout's engine: upper, simple, ascii or echo."`
 	Lang      string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
 	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP); at the end, how long owed replies are waited for."`
