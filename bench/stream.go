@@ -22,7 +22,7 @@ func (r *run) expected(seed uint64, size int) (msgs, wants [][]byte) {
 	msgs, wants = make([][]byte, distinct), make([][]byte, distinct)
 	for k := range msgs {
 		msgs[k] = message(rng, size, r.cfg.Text)
-		wants[k] = r.cfg.Transformer.Append(nil, msgs[k])
+		wants[k] = r.ref(msgs[k])
 	}
 	return msgs, wants
 }
