@@ -15,7 +15,6 @@ import (
 
 	"shout/client"
 	"shout/internal/endpoint"
-	"shout/upper"
 )
 
 // Config is one load run. The zero value of each field but Endpoint
@@ -38,11 +37,18 @@ type Config struct {
 	// Rate, if positive, makes an open loop of Rate messages per second in
 	// all, latency measured from when each message was due.
 	Rate float64
-	// Text is "ascii" (default) or "utf8".
+	// Text is "utf8" (default: ASCII mixed with Latin, Greek, Cyrillic,
+	// CJK and characters whose uppercase is longer, such as ß) or "ascii".
 	Text string
-	// Transformer computes the reply each message should get; nil means
-	// full uppercase.
-	Transformer *upper.Transformer
+	// Mode is the reply each message should get: "upper" (default: full
+	// Unicode uppercase, "ß" → "SS"), "simple" (one rune to one),
+	// "ascii" (a–z only) or "echo" (no change). The expected replies are
+	// computed with golang.org/x/text and the standard library, not with
+	// shout's engine, so a bug in the engine does not check itself.
+	Mode string
+	// Lang is the BCP 47 language tag that tailors upper and simple (tr,
+	// az; el for upper only); empty means none.
+	Lang string
 	// Timeout is how long a reply may take before it is an error (TCP) or
 	// lost (UDP), and how long the replies still owed at the end are
 	// waited for before they are lost; zero means 5 s. Over TCP the deadline is refreshed at
@@ -77,10 +83,10 @@ func (c *Config) defaults() {
 		c.Warmup = 0
 	}
 	if c.Text == "" {
-		c.Text = "ascii"
+		c.Text = "utf8"
 	}
-	if c.Transformer == nil {
-		c.Transformer = new(upper.Transformer)
+	if c.Mode == "" {
+		c.Mode = "upper"
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
@@ -135,6 +141,7 @@ func (r *Report) OK() bool {
 // run is the state shared by a run's workers.
 type run struct {
 	cfg       Config
+	ref       func(msg []byte) []byte // the reply msg should get
 	measuring atomic.Bool
 	stopping  atomic.Bool
 	stop      chan struct{}
@@ -228,7 +235,11 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // machine); problems during the run are counted in the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
-	r := &run{cfg: cfg, stop: make(chan struct{}), total: newHist()}
+	ref, err := reference(cfg.Mode, cfg.Lang)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), total: newHist()}
 	dial := r.dialer()
 	if err := checkFileLimit(cfg.Conns); err != nil {
 		return nil, err
@@ -341,7 +352,7 @@ func (r *run) report(elapsed time.Duration) *Report {
 		WarmupS:    cfg.Warmup.Seconds(),
 		Rate:       cfg.Rate,
 		Text:       cfg.Text,
-		Mode:       cfg.Transformer.Mode().String(),
+		Mode:       cfg.Mode,
 	}
 	if s := elapsed.Seconds(); s > 0 {
 		rep.MessagesPerSec = float64(rep.Messages) / s

@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,12 +14,13 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 
 	"shout/bench"
 	"shout/internal/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
-	"shout/upper"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -131,7 +133,7 @@ func TestCatchesWrongServers(t *testing.T) {
 	// The same per-rune server is right for mode simple with no ß in sight.
 	addr := streamServer(t, 4096, bytes.ToUpper)
 	cfg := quick("tcp", addr)
-	cfg.Transformer, _ = upper.New(upper.Simple, "")
+	cfg.Mode = "simple"
 	cfg.Text = "utf8"
 	if rep := run(t, cfg); !rep.OK() {
 		t.Errorf("mode simple against a per-rune server: %+v", rep)
@@ -177,6 +179,7 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 			addr := udpServer(t, tc.answer)
 			cfg := quick("udp", addr)
 			cfg.Conns = 1
+			cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
 			// Replies that come must beat the timeout on a busy machine;
 			// dropped ones must expire well within the run.
 			cfg.Timeout = 200 * time.Millisecond
@@ -270,6 +273,7 @@ func TestReplyEndsEarly(t *testing.T) {
 			})
 			cfg := quick("tcp", addr)
 			cfg.Conns, cfg.Depth, cfg.Size = 1, 1, 64
+			cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
 			cfg.Duration, cfg.Timeout = 100*time.Millisecond, 2*time.Second
 			rep := run(t, cfg)
 			if rep.Mismatches != 1 || rep.Errors != 0 || rep.Lost != 0 {
@@ -306,6 +310,54 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 			rep.WriteText(&out)
 			if !strings.Contains(out.String(), "every count below is of messages sent while measuring") {
 				t.Errorf("the report does not say what it counts:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// lineServer is a stand-in stream server that answers each line with f of it.
+func lineServer(t *testing.T, f func(string) string) string {
+	return shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, f(line)); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// The check follows --lang through x/text: a server with x/text's Turkish
+// uppercase passes --lang tr, and the same server is caught when plain
+// uppercase is wanted, as is a server with a deliberately wrong mapping.
+func TestCheckFollowsLanguage(t *testing.T) {
+	turkish := func(s string) string { return cases.Upper(language.Turkish).String(s) }
+	und := func(s string) string { return cases.Upper(language.Und).String(s) }
+	// Wrong only for "ΐ": kept as it is.
+	wrong := func(s string) string { return strings.ReplaceAll(und(s), "\u0399\u0308\u0301", "ΐ") }
+	for _, tc := range []struct {
+		name, mode, lang string
+		server           func(string) string
+		ok               bool
+	}{
+		{"turkish server, --lang tr", "upper", "tr", turkish, true},
+		{"turkish server, no --lang", "upper", "", turkish, false},
+		{"plain server, --lang tr", "upper", "tr", und, false},
+		{"plain server, no --lang", "", "", und, true},
+		{"server that keeps ΐ", "upper", "", wrong, false},
+		{"plain server, --mode simple", "simple", "", und, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick("tcp", lineServer(t, tc.server))
+			cfg.Mode, cfg.Lang = tc.mode, tc.lang
+			cfg.Timeout = 500 * time.Millisecond
+			rep := run(t, cfg)
+			if rep.OK() != tc.ok {
+				t.Errorf("OK() = %v, want %v: %+v", rep.OK(), tc.ok, rep)
 			}
 		})
 	}

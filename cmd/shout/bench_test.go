@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -22,5 +23,53 @@ func TestBenchSilentServerFails(t *testing.T) {
 	if last := lines[len(lines)-1]; code != 1 || last != "  not all right: no reply came back, 2 lost" {
 		t.Errorf("status %d, last line %q; want 1, %q\nstdout:\n%s\nstderr:\n%s",
 			code, last, "  not all right: no reply came back, 2 lost", stdout.String(), stderr.String())
+	}
+}
+
+// TestBenchDefaultTextCatches: with default flags, bench fails servers that
+// keep "ß", upper-case only ASCII, or lowercase, and its report names the
+// text it sent.
+func TestBenchDefaultTextCatches(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    func(string) string
+	}{
+		// Go's strings.ToUpper maps rune by rune: ß stays ß.
+		{"keeps ß", strings.ToUpper},
+		{"ascii only", func(s string) string {
+			b := []byte(s)
+			for i, c := range b {
+				if 'a' <= c && c <= 'z' {
+					b[i] = c - 32
+				}
+			}
+			return string(b)
+		}},
+		{"lowercase", strings.ToLower},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, tc.f(line)); err != nil {
+						return
+					}
+				}
+			})
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"bench", addr, "--conns", "2", "--duration", "200ms",
+				"--warmup", "0", "--timeout", "1s"}, strings.NewReader(""), &stdout, &stderr)
+			if code != 1 || !strings.Contains(stdout.String(), "not all right") {
+				t.Errorf("status %d; want 1 and a report not all right\nstdout:\n%s\nstderr:\n%s",
+					code, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), "-byte utf8 messages") {
+				t.Errorf("report does not name the utf8 text:\n%s", stdout.String())
+			}
+		})
 	}
 }
