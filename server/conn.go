@@ -71,6 +71,7 @@ type conn struct {
 	raw  syscall.RawConn
 	rr   rawRead
 	size int // the next read's size
+	exp  int // the transformer's most bytes out per byte in
 
 	timer timer // what the server's timeout watcher sees
 
@@ -80,7 +81,7 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{srv: s, accepted: nc, c: nc, obs: s.observer(), size: smallRead}
+	c := &conn{srv: s, accepted: nc, c: nc, obs: s.observer(), size: smallRead, exp: s.expansion()}
 	c.sess.init(s.transformer())
 	c.sess.info.Start = time.Now()
 	c.timer.lastRead.Store(s.clock.now())
@@ -222,7 +223,7 @@ func (c *conn) adapt(filled int) {
 // replyLen is the reply buffer for src: room for all of its reply, up to
 // ReadSize; a longer reply is written in parts.
 func (c *conn) replyLen(src int) int {
-	return min(src*c.srv.expansion(), max(c.srv.readSize(), maxCarry*c.srv.expansion()))
+	return min(src*c.exp, max(c.srv.readSize(), maxCarry*c.exp))
 }
 
 // answer feeds the n bytes a read put in buf, after the k carried ones,
@@ -264,7 +265,7 @@ func (c *conn) flush(r Reason) Reason {
 	if len(c.sess.carry) == 0 {
 		return r
 	}
-	buf := getBuf(maxCarry * c.srv.expansion())
+	buf := getBuf(maxCarry * c.exp)
 	defer putBuf(buf)
 	n, err := c.sess.flush(*buf)
 	if n > 0 {

@@ -94,17 +94,16 @@ func TestWrapConn(t *testing.T) {
 	}
 }
 
-// recorder is an Observer that keeps what it is told.
+// recorder is an Observer that keeps the closes it is told of.
 type recorder struct {
 	mu     sync.Mutex
-	opens  int
 	closes []server.ConnInfo
-	grams  []server.DatagramInfo
 	closed chan struct{} // signalled at each close
 }
 
-func (r *recorder) ConnOpen(*server.ConnInfo)         { r.mu.Lock(); r.opens++; r.mu.Unlock() }
+func (r *recorder) ConnOpen(*server.ConnInfo)         {}
 func (r *recorder) ConnRead(*server.ConnInfo, []byte) {}
+func (r *recorder) Datagram(*server.DatagramInfo)     {}
 func (r *recorder) ConnClose(c *server.ConnInfo) {
 	r.mu.Lock()
 	r.closes = append(r.closes, *c)
@@ -115,13 +114,6 @@ func (r *recorder) ConnClose(c *server.ConnInfo) {
 	default:
 	}
 }
-func (r *recorder) Datagram(d *server.DatagramInfo) {
-	r.mu.Lock()
-	d2 := *d
-	d2.Data = bytes.Clone(d.Data)
-	r.grams = append(r.grams, d2)
-	r.mu.Unlock()
-}
 
 func (r *recorder) ch() chan struct{} {
 	if r.closed == nil {
@@ -130,16 +122,14 @@ func (r *recorder) ch() chan struct{} {
 	return r.closed
 }
 
-// waitClose waits for the next close and returns it.
+// waitClose waits for the oldest close not yet taken and returns it.
 func (r *recorder) waitClose(t *testing.T) server.ConnInfo {
 	t.Helper()
-	r.mu.Lock()
-	ch, seen := r.ch(), len(r.closes)
-	r.mu.Unlock()
 	deadline := time.After(bound)
 	for {
 		r.mu.Lock()
-		if len(r.closes) > 0 && (seen > 0 || len(r.closes) > 0) {
+		ch := r.ch()
+		if len(r.closes) > 0 {
 			c := r.closes[0]
 			r.closes = r.closes[1:]
 			r.mu.Unlock()
