@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,26 @@ type Latency struct {
 	Max  float64 `json:"max"`
 }
 
+// Second is one second of the measured window, for a chart over time.
+type Second struct {
+	// T is the time from the start of measuring to this second's end, in seconds.
+	T              float64 `json:"t"`
+	MessagesPerSec float64 `json:"messages_per_sec"`
+	// P50US and P99US are this second's latency percentiles, in microseconds.
+	P50US float64 `json:"p50_us"`
+	P99US float64 `json:"p99_us"`
+	// Wrong, Errors and Lost are this second's counts.
+	Wrong  int64 `json:"wrong"`
+	Errors int64 `json:"errors"`
+	Lost   int64 `json:"lost"`
+}
+
+// Percentile is one point of the latency distribution.
+type Percentile struct {
+	Percent float64 `json:"percent"`
+	US      float64 `json:"us"`
+}
+
 // Report is the outcome of a run.
 type Report struct {
 	// Messages counts the replies to messages sent while measuring.
@@ -118,6 +139,12 @@ type Report struct {
 	Reordered     int64  `json:"reordered"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
+
+	// Timeline has one entry per second measured.
+	Timeline []Second `json:"timeline"`
+	// Percentiles is the latency distribution over the whole run, from the
+	// median out to 99.9999% and the maximum, spaced for a log scale.
+	Percentiles []Percentile `json:"percentiles"`
 
 	// The settings.
 	Addr      string  `json:"addr"`
@@ -149,9 +176,10 @@ type run struct {
 	msgs, mismatches, errs, lost, dups, reordered atomic.Int64
 	firstMismatch, firstErr                       atomic.Pointer[string]
 
-	mu      sync.Mutex
-	workers []*worker
-	total   *hdrhistogram.Histogram
+	mu       sync.Mutex
+	workers  []*worker
+	total    *hdrhistogram.Histogram
+	timeline []Second
 }
 
 // worker is one connection's counters; its histogram is merged once a
@@ -311,8 +339,17 @@ func (r *run) clock(ctx context.Context) time.Duration {
 		case now := <-tick.C:
 			h := r.collect()
 			c := r.counts()
+			dt := now.Sub(lastT).Seconds()
+			r.timeline = append(r.timeline, Second{
+				T:              now.Sub(start).Seconds(),
+				MessagesPerSec: float64(c.msgs-last.msgs) / dt,
+				P50US:          float64(h.ValueAtQuantile(50)),
+				P99US:          float64(h.ValueAtQuantile(99)),
+				Wrong:          c.wrong - last.wrong,
+				Errors:         c.errs - last.errs,
+				Lost:           c.lost - last.lost,
+			})
 			if r.cfg.Progress != nil {
-				dt := now.Sub(lastT).Seconds()
 				fmt.Fprintf(r.cfg.Progress, "%5.0fs %10.0f msg/s %8.1f MB/s  p99 %s  wrong %d  errors %d  lost %d\n",
 					now.Sub(start).Seconds(), float64(c.msgs-last.msgs)/dt, float64(c.msgs-last.msgs)*float64(r.cfg.Size)/dt/1e6,
 					us(float64(h.ValueAtQuantile(99))), c.wrong, c.errs, c.lost)
@@ -364,6 +401,8 @@ func (r *run) report(elapsed time.Duration) *Report {
 		P99: float64(h.ValueAtQuantile(99)), P999: float64(h.ValueAtQuantile(99.9)),
 		Max: float64(h.Max()),
 	}
+	rep.Timeline = r.timeline
+	rep.Percentiles = percentiles(h)
 	if p := r.firstMismatch.Load(); p != nil {
 		rep.FirstMismatch = *p
 	}
@@ -407,4 +446,19 @@ func limitError(i int, err error) error {
 		return fmt.Errorf("connection %d: out of ephemeral ports (%v); use more --source-ips or fewer --conns", i+1, err)
 	}
 	return fmt.Errorf("connection %d: %w", i+1, err)
+}
+
+// percentiles samples h's distribution from 0% to 99.9999% at ten points
+// per decade of 1/(1-q), the spacing of a log-scale percentile plot, and
+// ends with the maximum.
+func percentiles(h *hdrhistogram.Histogram) []Percentile {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	var ps []Percentile
+	for k := 0; k <= 60; k++ {
+		q := 100 * (1 - math.Pow(10, -float64(k)/10))
+		ps = append(ps, Percentile{Percent: q, US: float64(h.ValueAtQuantile(q))})
+	}
+	return append(ps, Percentile{Percent: 100, US: float64(h.Max())})
 }
