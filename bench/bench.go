@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,9 +58,11 @@ type Config struct {
 	// most every eighth of it, so a late reply is caught after between 7/8
 	// of Timeout and all of it.
 	Timeout time.Duration
-	// SourceIPs spreads connections to a loopback IPv4 server over this
-	// many source addresses, 127.0.0.1 up, so thousands of connections
-	// do not run out of ephemeral ports; zero means 16.
+	// SourceIPs spreads TCP connections to a loopback IPv4 server over
+	// this many source addresses, 127.0.0.1 up, so thousands of
+	// connections neither run out of ephemeral ports nor meet a server's
+	// per-address limit; zero means enough that no address has more than
+	// 1,000 connections (shout serve's default limit), and at least 16.
 	SourceIPs int
 	// Progress, if not nil, gets one line a second while measuring.
 	Progress io.Writer
@@ -73,15 +77,12 @@ func (c *Config) defaults() {
 	def(&c.Conns, 50)
 	def(&c.Size, 64)
 	def(&c.Depth, 1)
-	def(&c.SourceIPs, 16)
+	def(&c.SourceIPs, min(255, max(16, (c.Conns+999)/1000)))
 	if c.Duration <= 0 {
 		c.Duration = 5 * time.Second
 	}
 	if c.Warmup == 0 {
 		c.Warmup = time.Second
-	}
-	if c.Warmup < 0 {
-		c.Warmup = 0
 	}
 	if c.Text == "" {
 		c.Text = "utf8"
@@ -123,8 +124,58 @@ type Percentile struct {
 	US      float64 `json:"us"`
 }
 
+// Settings are what a run was asked to do, defaults filled in.
+type Settings struct {
+	Addr      string  `json:"addr"`
+	Network   string  `json:"network"`
+	Conns     int     `json:"conns"`
+	Size      int     `json:"size"`
+	Depth     int     `json:"depth"`
+	DurationS float64 `json:"duration_s"`
+	WarmupS   float64 `json:"warmup_s"`
+	TimeoutS  float64 `json:"timeout_s"`
+	Rate      float64 `json:"rate"`
+	Text      string  `json:"text"`
+	Mode      string  `json:"mode"`
+	Lang      string  `json:"lang,omitempty"`
+	// SourceIPs is how many loopback addresses the connections come
+	// from, when they are spread.
+	SourceIPs int `json:"source_ips,omitempty"`
+}
+
+// Settings returns what a run of c does, defaults filled in.
+func (c Config) Settings() Settings {
+	c.defaults()
+	s := Settings{
+		Addr: c.Endpoint.Address, Network: c.Endpoint.Network,
+		Conns: c.Conns, Size: c.Size, Depth: c.Depth,
+		DurationS: c.Duration.Seconds(), WarmupS: max(0, c.Warmup.Seconds()), TimeoutS: c.Timeout.Seconds(),
+		Rate: c.Rate, Text: c.Text, Mode: c.Mode, Lang: c.Lang,
+	}
+	if c.spread() {
+		s.SourceIPs = c.SourceIPs
+	}
+	return s
+}
+
+// spread reports whether connections are spread over source addresses:
+// TCP to a loopback IPv4 server.
+func (c *Config) spread() bool {
+	if c.Endpoint.Network != "tcp" || c.SourceIPs < 2 {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Endpoint.Address)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback() && ip.To4() != nil
+}
+
 // Report is the outcome of a run.
 type Report struct {
+	Settings
+
 	// Messages counts the replies to messages sent while measuring.
 	Messages       int64   `json:"messages"`
 	MessagesPerSec float64 `json:"messages_per_sec"`
@@ -146,17 +197,14 @@ type Report struct {
 	// median out to 99.9999% and the maximum, spaced for a log scale.
 	Percentiles []Percentile `json:"percentiles"`
 
-	// The settings.
-	Addr      string  `json:"addr"`
-	Network   string  `json:"network"`
-	Conns     int     `json:"conns"`
-	Size      int     `json:"size"`
-	Depth     int     `json:"depth"`
-	DurationS float64 `json:"duration_s"`
-	WarmupS   float64 `json:"warmup_s"`
-	Rate      float64 `json:"rate"`
-	Text      string  `json:"text"`
-	Mode      string  `json:"mode"`
+	// MeasuredS is how long was measured: DurationS, or less if the run
+	// was interrupted, which Interrupted says.
+	MeasuredS   float64 `json:"measured_s"`
+	Interrupted bool    `json:"interrupted,omitempty"`
+	// ConnectS is how long connecting took, before the warm-up; DrainS how
+	// long the replies still owed at the end were waited for.
+	ConnectS float64 `json:"connect_s"`
+	DrainS   float64 `json:"drain_s"`
 }
 
 // OK reports whether replies came back, every one right, and nothing
@@ -172,18 +220,30 @@ type run struct {
 	measuring atomic.Bool
 	stopping  atomic.Bool
 	stop      chan struct{}
+	epoch     time.Time // what sentMsg times count from
 
-	msgs, mismatches, errs, lost, dups, reordered atomic.Int64
-	firstMismatch, firstErr                       atomic.Pointer[string]
+	// msgs and wants are the stream messages every connection draws from,
+	// and their replies; bodies and bodyWants the same for datagrams.
+	msgs, wants, bodies, bodyWants [][]byte
+
+	replies, mismatches, errs, lost, dups, reordered atomic.Int64
+	firstMismatch, firstErr                          atomic.Pointer[string]
 
 	mu       sync.Mutex
 	workers  []*worker
 	total    *hdrhistogram.Histogram
 	timeline []Second
+
+	connected, drained time.Duration // how long connecting and the final wait took
 }
 
-// worker is one connection's counters; its histogram is merged once a
-// second so recording never contends.
+// now is the time since the run began, in nanoseconds: what a sentMsg
+// carries, half the size of a time.Time.
+func (r *run) now() int64 { return int64(time.Since(r.epoch)) }
+
+// worker is a histogram that a share of the connections record into
+// (one per event loop, or one per shard of goroutine-driven connections);
+// it is merged into the run's once a second.
 type worker struct {
 	mu   sync.Mutex
 	hist *hdrhistogram.Histogram
@@ -193,7 +253,7 @@ func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 
 
 // record counts a reply to a message sent while measuring.
 func (w *worker) record(r *run, d time.Duration) {
-	r.msgs.Add(1)
+	r.replies.Add(1)
 	w.mu.Lock()
 	w.hist.RecordValue(max(d.Microseconds(), 1))
 	w.mu.Unlock()
@@ -228,6 +288,16 @@ func (r *run) mismatch(got, want []byte) {
 	r.firstMismatch.CompareAndSwap(nil, &s)
 }
 
+// unasked counts bytes that answer no message, which a stream server
+// sent beyond its replies, as wrong.
+func (r *run) unasked(got []byte) {
+	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
+		return
+	}
+	s := fmt.Sprintf("got %q, which answers no message", got[:min(len(got), 80)])
+	r.firstMismatch.CompareAndSwap(nil, &s)
+}
+
 // collect merges every worker's histogram into total and returns the
 // interval's own histogram.
 func (r *run) collect() *hdrhistogram.Histogram {
@@ -242,6 +312,27 @@ func (r *run) collect() *hdrhistogram.Histogram {
 	}
 	r.total.Merge(interval)
 	return interval
+}
+
+// distinct is how many different messages a run draws from; connection
+// i sends them in its own order (see pick).
+const distinct = 64
+
+// pick is the index of connection i's k-th message: each connection
+// walks the messages with its own stride from its own start, so a server
+// that crosses connections' replies is caught.
+func pick(i, k int) int { return (i + k*(1+2*(i/distinct%(distinct/2)))) % distinct }
+
+// expected builds a run's messages of size bytes and the reply each
+// should get.
+func (r *run) expected(seed uint64, size int) (msgs, wants [][]byte) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	msgs, wants = make([][]byte, distinct), make([][]byte, distinct)
+	for k := range msgs {
+		msgs[k] = message(rng, size, r.cfg.Text)
+		wants[k] = r.ref(msgs[k])
+	}
+	return msgs, wants
 }
 
 func (r *run) newWorker() *worker {
@@ -267,54 +358,146 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), total: newHist()}
-	dial := r.dialer()
+	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), total: newHist(), epoch: time.Now()}
+	if cfg.Endpoint.Network == "udp" {
+		r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
+	} else {
+		r.msgs, r.wants = r.expected(1, cfg.Size)
+	}
 	if err := checkFileLimit(cfg.Conns); err != nil {
 		return nil, err
 	}
 	// Connect everything first, so the run measures serving, not connecting.
-	conns := make([]net.Conn, 0, cfg.Conns)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for i := range cfg.Conns {
-		c, err := dial(i)
-		if err != nil {
-			if i == 0 {
-				return nil, &UnreachableError{err}
-			}
-			return nil, limitError(i, err)
-		}
-		conns = append(conns, c)
+	began := time.Now()
+	conns, err := r.connect(ctx)
+	if err != nil {
+		return nil, err
 	}
+	r.connected = time.Since(began)
 	// With no warm-up the first messages count too.
-	r.measuring.Store(cfg.Warmup == 0)
-	var wg sync.WaitGroup
+	r.measuring.Store(cfg.Warmup < 0)
+	d := r.start(conns)
+	elapsed := r.clock(ctx)
+	// Stop sending, and give the replies still owed up to Timeout to come;
+	// what has not come by then is lost.
+	r.stopping.Store(true)
+	close(r.stop)
+	stopped := time.Now()
+	d.drain(stopped.Add(cfg.Timeout))
+	r.drained = time.Since(stopped)
+	r.collect()
+	return r.report(elapsed, ctx.Err() != nil), nil
+}
+
+// A driver moves a run's bytes: event loops for stream sockets where the
+// system has them (loop_linux.go), goroutines otherwise. Once Run has
+// set stopping and closed stop, drain waits for the replies still owed
+// until by, counts the rest as lost, and closes every connection.
+type driver interface {
+	drain(by time.Time)
+}
+
+// start hands the connections to the driver that serves them best.
+func (r *run) start(conns []net.Conn) driver {
+	if r.cfg.Endpoint.Network != "udp" && !forceGoroutines {
+		if d, ok := r.startLoops(conns); ok {
+			return d
+		}
+	}
+	return r.startGoroutines(conns)
+}
+
+// forceGoroutines makes every run use goroutines, for tests of that driver.
+var forceGoroutines = false
+
+// goroutines drives each connection with its own goroutines: for UDP,
+// and for streams where there is no event loop.
+type goroutines struct {
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func (r *run) startGoroutines(conns []net.Conn) driver {
+	g := &goroutines{conns: conns}
+	// Connections share a few histograms, not one each: a histogram is
+	// about 100 KB.
+	shards := make([]*worker, min(len(conns), 2*runtime.GOMAXPROCS(0)))
+	for k := range shards {
+		shards[k] = r.newWorker()
+	}
 	for i, c := range conns {
-		w := r.newWorker()
-		wg.Go(func() {
-			if cfg.Endpoint.Network == "udp" {
+		w := shards[i%len(shards)]
+		g.wg.Go(func() {
+			if r.cfg.Endpoint.Network == "udp" {
 				r.udpWorker(i, w, c)
 			} else {
 				r.streamWorker(i, w, c)
 			}
 		})
 	}
-	elapsed := r.clock(ctx)
-	// Stop sending, and give the replies still owed up to Timeout to come:
-	// the workers stop refreshing their deadlines, so this one holds, and
-	// what has not come by then is lost.
-	r.stopping.Store(true)
-	close(r.stop)
-	drainBy := time.Now().Add(cfg.Timeout)
-	for _, c := range conns {
-		c.SetDeadline(drainBy)
+	return g
+}
+
+func (g *goroutines) drain(by time.Time) {
+	// The workers stop refreshing their deadlines once stopping is set, so
+	// this one holds.
+	for _, c := range g.conns {
+		c.SetDeadline(by)
+	}
+	g.wg.Wait()
+	for _, c := range g.conns {
+		c.Close()
+	}
+}
+
+// connect opens every connection, many at a time, so that thousands take
+// a moment, not the run's length. If one fails, none is kept.
+func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
+	dial := r.dialer()
+	n := r.cfg.Conns
+	conns := make([]net.Conn, n)
+	errs := make([]error, n)
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(n, 64) {
+		wg.Go(func() {
+			for !failed.Load() && ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				c, err := dial(ctx, i)
+				if err != nil {
+					errs[i] = err
+					failed.Store(true)
+					return
+				}
+				conns[i] = c
+			}
+		})
 	}
 	wg.Wait()
-	r.collect()
-	return r.report(elapsed), nil
+	if !failed.Load() && ctx.Err() == nil {
+		return conns, nil
+	}
+	made, first := 0, -1
+	for i, c := range conns {
+		if c != nil {
+			c.Close()
+			made++
+		}
+		if first < 0 && errs[i] != nil {
+			first = i
+		}
+	}
+	switch {
+	case first < 0: // interrupted
+		return nil, ctx.Err()
+	case made == 0:
+		return nil, &UnreachableError{errs[first]}
+	}
+	return nil, limitError(first, errs[first])
 }
 
 // clock runs the warm-up and the measured time, printing progress, and
@@ -331,36 +514,48 @@ func (r *run) clock(ctx context.Context) time.Duration {
 	r.measuring.Store(true)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	end := time.NewTimer(r.cfg.Duration)
-	defer end.Stop()
+	done := time.NewTimer(r.cfg.Duration)
+	defer done.Stop()
 	last, lastT := r.counts(), start
+	// sample adds the time since the last sample to the timeline and
+	// the progress lines.
+	sample := func(now time.Time) {
+		h := r.collect()
+		c := r.counts()
+		dt := now.Sub(lastT).Seconds()
+		r.timeline = append(r.timeline, Second{
+			T:              now.Sub(start).Seconds(),
+			MessagesPerSec: float64(c.msgs-last.msgs) / dt,
+			P50US:          float64(h.ValueAtQuantile(50)),
+			P99US:          float64(h.ValueAtQuantile(99)),
+			Wrong:          c.wrong - last.wrong,
+			Errors:         c.errs - last.errs,
+			Lost:           c.lost - last.lost,
+		})
+		if r.cfg.Progress != nil {
+			fmt.Fprintf(r.cfg.Progress, "%5.1fs %10.0f msg/s %8.1f MB/s  p99 %s  wrong %d  errors %d  lost %d\n",
+				now.Sub(start).Seconds(), float64(c.msgs-last.msgs)/dt, float64(c.msgs-last.msgs)*float64(r.cfg.Size)/dt/1e6,
+				us(float64(h.ValueAtQuantile(99))), c.wrong, c.errs, c.lost)
+		}
+		last, lastT = c, now
+	}
+	// end samples what is left of the last second, unless it is a sliver.
+	end := func(now time.Time) time.Duration {
+		r.measuring.Store(false)
+		if now.Sub(lastT) >= 100*time.Millisecond {
+			sample(now)
+		}
+		return now.Sub(start)
+	}
 	for {
 		select {
 		case now := <-tick.C:
-			h := r.collect()
-			c := r.counts()
-			dt := now.Sub(lastT).Seconds()
-			r.timeline = append(r.timeline, Second{
-				T:              now.Sub(start).Seconds(),
-				MessagesPerSec: float64(c.msgs-last.msgs) / dt,
-				P50US:          float64(h.ValueAtQuantile(50)),
-				P99US:          float64(h.ValueAtQuantile(99)),
-				Wrong:          c.wrong - last.wrong,
-				Errors:         c.errs - last.errs,
-				Lost:           c.lost - last.lost,
-			})
-			if r.cfg.Progress != nil {
-				fmt.Fprintf(r.cfg.Progress, "%5.0fs %10.0f msg/s %8.1f MB/s  p99 %s  wrong %d  errors %d  lost %d\n",
-					now.Sub(start).Seconds(), float64(c.msgs-last.msgs)/dt, float64(c.msgs-last.msgs)*float64(r.cfg.Size)/dt/1e6,
-					us(float64(h.ValueAtQuantile(99))), c.wrong, c.errs, c.lost)
-			}
-			last, lastT = c, now
-		case <-end.C:
-			r.measuring.Store(false)
+			sample(now)
+		case <-done.C:
+			end(time.Now())
 			return r.cfg.Duration
 		case <-ctx.Done():
-			r.measuring.Store(false)
-			return time.Since(start)
+			return end(time.Now())
 		}
 	}
 }
@@ -368,28 +563,23 @@ func (r *run) clock(ctx context.Context) time.Duration {
 type counts struct{ msgs, wrong, errs, lost int64 }
 
 func (r *run) counts() counts {
-	return counts{r.msgs.Load(), r.mismatches.Load(), r.errs.Load(), r.lost.Load()}
+	return counts{r.replies.Load(), r.mismatches.Load(), r.errs.Load(), r.lost.Load()}
 }
 
-func (r *run) report(elapsed time.Duration) *Report {
+func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	cfg := r.cfg
 	rep := &Report{
-		Messages:   r.msgs.Load(),
-		Mismatches: r.mismatches.Load(),
-		Errors:     r.errs.Load(),
-		Lost:       r.lost.Load(),
-		Duplicates: r.dups.Load(),
-		Reordered:  r.reordered.Load(),
-		Addr:       cfg.Endpoint.Address,
-		Network:    cfg.Endpoint.Network,
-		Conns:      cfg.Conns,
-		Size:       cfg.Size,
-		Depth:      cfg.Depth,
-		DurationS:  cfg.Duration.Seconds(),
-		WarmupS:    cfg.Warmup.Seconds(),
-		Rate:       cfg.Rate,
-		Text:       cfg.Text,
-		Mode:       cfg.Mode,
+		Settings:    cfg.Settings(),
+		Messages:    r.replies.Load(),
+		Mismatches:  r.mismatches.Load(),
+		Errors:      r.errs.Load(),
+		Lost:        r.lost.Load(),
+		Duplicates:  r.dups.Load(),
+		Reordered:   r.reordered.Load(),
+		MeasuredS:   elapsed.Seconds(),
+		Interrupted: interrupted,
+		ConnectS:    r.connected.Seconds(),
+		DrainS:      r.drained.Seconds(),
 	}
 	if s := elapsed.Seconds(); s > 0 {
 		rep.MessagesPerSec = float64(rep.Messages) / s
@@ -414,21 +604,16 @@ func (r *run) report(elapsed time.Duration) *Report {
 
 // dialer returns a dial function that spreads TCP connections to a
 // loopback IPv4 server over several source addresses.
-func (r *run) dialer() func(i int) (net.Conn, error) {
+func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 	e := r.cfg.Endpoint
-	spread := false
-	if e.Network == "tcp" {
-		if host, _, err := net.SplitHostPort(e.Address); err == nil {
-			ip := net.ParseIP(host)
-			spread = ip != nil && ip.IsLoopback() && ip.To4() != nil && r.cfg.SourceIPs > 1
-		}
-	}
-	return func(i int) (net.Conn, error) {
+	spread := r.cfg.spread()
+	return func(ctx context.Context, i int) (net.Conn, error) {
 		d := net.Dialer{Timeout: r.cfg.Timeout}
 		if spread {
 			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%r.cfg.SourceIPs))}
+			d.Control = bindNoPort
 		}
-		c, err := d.Dial(e.Network, e.Address)
+		c, err := d.DialContext(ctx, e.Network, e.Address)
 		if err != nil {
 			return nil, &client.ConnError{Op: "connect", Addr: e.Address, Err: err}
 		}

@@ -32,7 +32,6 @@ type udpSlot struct {
 // its reply must be the same number and the body's expected reply. A
 // datagram unanswered after Timeout is lost and frees its place.
 func (r *run) udpWorker(i int, w *worker, c net.Conn) {
-	bodies, wants := r.expected(uint64(i)+1<<32, max(r.cfg.Size-seqLen, 1))
 	var mu sync.Mutex
 	ring := make([]udpSlot, udpRing)
 	var next uint64        // next sequence number to send
@@ -101,7 +100,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			s := &ring[seq%udpRing]
 			known := seq < next && s.seq == seq
 			if known && s.measured {
-				if want := wants[seq%distinct]; !bytes.Equal(buf[seqLen:n], want) {
+				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
 					r.mismatch(buf[seqLen:n], want)
 				}
 			}
@@ -199,7 +198,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		inflight++
 		mu.Unlock()
 		pkt = fmt.Appendf(pkt[:0], "%0*d", seqLen, seq)
-		pkt = append(pkt, bodies[seq%distinct]...)
+		pkt = append(pkt, r.bodies[pick(i, int(seq))]...)
 		if _, err := c.Write(pkt); err != nil && !r.stopping.Load() {
 			r.fail(fmt.Errorf("send: %w", err))
 			return

@@ -6,21 +6,46 @@ import (
 	"strings"
 )
 
-// WriteText writes the report for people: the settings, then throughput,
-// latency, what was wrong and the first instance of each kind.
-func (r *Report) WriteText(w io.Writer) {
+// WriteHeader writes the run's settings in one line, for the start of a
+// run, so a long run shows at once what it does.
+func (s Settings) WriteHeader(w io.Writer) {
 	loop := "closed loop"
-	if r.Rate > 0 {
-		loop = fmt.Sprintf("open loop at %.0f msg/s", r.Rate)
+	if s.Rate > 0 {
+		loop = fmt.Sprintf("open loop at %.0f msg/s", s.Rate)
 	}
-	fmt.Fprintf(w, "%s://%s: %d conns, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up; every count below is of messages sent while measuring\n",
-		r.Network, r.Addr, r.Conns, r.Size, r.Text, r.Depth, loop, r.Mode, r.DurationS, r.WarmupS)
+	mode := s.Mode
+	if s.Lang != "" {
+		mode += " (" + s.Lang + ")"
+	}
+	from := ""
+	if s.SourceIPs > 0 {
+		from = fmt.Sprintf(" from 127.0.0.1-%d", s.SourceIPs)
+	}
+	fmt.Fprintf(w, "%s://%s: %d conns%s, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up, replies due within %gs\n",
+		s.Network, s.Addr, s.Conns, from, s.Size, s.Text, s.Depth, loop, mode, s.DurationS, s.WarmupS, s.TimeoutS)
+}
+
+// WriteText writes the results for people: throughput, latency, what was
+// wrong and the first instance of each kind, and the verdict last.
+func (r *Report) WriteText(w io.Writer) {
+	measured := fmt.Sprintf("%.2fs", r.MeasuredS)
+	if r.Interrupted {
+		measured += fmt.Sprintf(" of %gs, interrupted", r.DurationS)
+	}
+	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs); every count is of messages sent while measuring\n",
+		measured, r.ConnectS, r.DrainS)
 	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
 	l := r.LatencyUS
 	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
-	fmt.Fprintf(w, "  replies   %d wrong, %d lost", r.Mismatches, r.Lost)
-	if r.Network == "udp" {
-		fmt.Fprintf(w, ", %d duplicated, %d reordered", r.Duplicates, r.Reordered)
+	// Over a stream a reply is lost only if still owed when a connection
+	// failed or the run ended: say so only then.
+	switch {
+	case r.Network == "udp":
+		fmt.Fprintf(w, "  replies   %d wrong, %d lost, %d duplicated, %d reordered", r.Mismatches, r.Lost, r.Duplicates, r.Reordered)
+	case r.Lost > 0:
+		fmt.Fprintf(w, "  replies   %d wrong, %d lost (owed when a connection failed or the run ended)", r.Mismatches, r.Lost)
+	default:
+		fmt.Fprintf(w, "  replies   %d wrong", r.Mismatches)
 	}
 	fmt.Fprintf(w, "; %d errors\n", r.Errors)
 	if r.FirstMismatch != "" {

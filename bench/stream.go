@@ -6,26 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"time"
 
 	"shout/internal/deadline"
 )
-
-// distinct is how many different messages each connection cycles through.
-const distinct = 32
-
-// expected builds a connection's messages and the reply each should get.
-func (r *run) expected(seed uint64, size int) (msgs, wants [][]byte) {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	msgs, wants = make([][]byte, distinct), make([][]byte, distinct)
-	for k := range msgs {
-		msgs[k] = message(rng, size, r.cfg.Text)
-		wants[k] = r.ref(msgs[k])
-	}
-	return msgs, wants
-}
 
 // readReply appends one reply to got: up to and including its newline,
 // so a wrong reply shorter or longer than the right one is caught as
@@ -49,8 +34,8 @@ func readReply(br *bufio.Reader, got []byte, wantLen int) ([]byte, error) {
 // sentMsg is a message on its way: when it was sent (or due), and whether
 // it counts.
 type sentMsg struct {
-	at       time.Time
-	measured bool // sent while measuring
+	at       int64 // run.now()
+	measured bool  // sent while measuring
 }
 
 // owed counts a message whose reply will not come as lost, if it counts.
@@ -64,10 +49,14 @@ func (r *run) owed(m sentMsg) {
 // messages (up to Depth in flight, or as the open-loop schedule falls
 // due) in one write each, and the reader checks each reply in order.
 func (r *run) streamWorker(i int, w *worker, c net.Conn) {
-	msgs, wants := r.expected(uint64(i), r.cfg.Size)
 	// sent carries each message's start time (closed loop) or due time
-	// (open loop) from the writer to the reader, in order.
-	sent := make(chan sentMsg, max(r.cfg.Depth, 1<<12))
+	// (open loop) from the writer to the reader, in order. In a closed
+	// loop no more than Depth are ever in flight.
+	inflight := r.cfg.Depth
+	if r.cfg.Rate > 0 {
+		inflight = max(inflight, 1<<10)
+	}
+	sent := make(chan sentMsg, inflight)
 	slots := make(chan struct{}, r.cfg.Depth) // closed loop: free window
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -75,7 +64,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		br := bufio.NewReaderSize(c, 64<<10)
+		br := bufio.NewReaderSize(c, min(64<<10, max(4<<10, 2*r.cfg.Size)))
 		var readBy time.Time
 		got := make([]byte, 0, 4*r.cfg.Size)
 		for k := 0; ; k++ {
@@ -83,7 +72,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if !ok {
 				return
 			}
-			want := wants[k%distinct]
+			want := r.wants[pick(i, k)]
 			if !r.stopping.Load() { // once stopping, Run's deadline holds
 				deadline.Refresh(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 			}
@@ -111,7 +100,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				if !bytes.Equal(got, want) {
 					r.mismatch(got, want)
 				}
-				w.record(r, time.Since(m.at))
+				w.record(r, time.Duration(r.now()-m.at))
 			}
 			if r.cfg.Rate <= 0 {
 				slots <- struct{}{}
@@ -128,9 +117,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	send := func(n int, first time.Time, step time.Duration) bool {
 		batch = batch[:0]
 		measuring := r.measuring.Load()
+		at := int64(first.Sub(r.epoch))
 		for j := range n {
-			batch = append(batch, msgs[k%distinct]...)
-			sent <- sentMsg{first.Add(time.Duration(j) * step), measuring}
+			batch = append(batch, r.msgs[pick(i, k)]...)
+			sent <- sentMsg{at + int64(j)*int64(step), measuring}
 			k++
 		}
 		if !r.stopping.Load() {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -26,7 +29,7 @@ type benchCmd struct {
 	Mode      string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed with golang.org/x/text, not shout's engine: upper, simple, ascii or echo."`
 	Lang      string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
 	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP); at the end, how long owed replies are waited for."`
-	SourceIPs int           `name:"source-ips" default:"16" help:"Spread connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports."`
+	SourceIPs int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
 	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
 }
 
@@ -59,8 +62,8 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--warmup must not be negative")
 	case cmd.Timeout <= 0:
 		return usagef("--timeout must be more than 0")
-	case cmd.SourceIPs < 1 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
-		return usagef("--source-ips must be from 1 to 255")
+	case cmd.SourceIPs < 0 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
+		return usagef("--source-ips must be from 1 to 255, or 0 for as many as the connections need")
 	}
 	cfg := bench.Config{
 		Endpoint: eps[0], Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,
@@ -73,9 +76,36 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if f, ok := std.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		cfg.Progress = std.stderr
 	}
-	rep, err := bench.Run(std.ctx, cfg)
-	if err != nil {
-		return err
+	cfg.Settings().WriteHeader(std.stdout)
+	// Ctrl-C (or SIGTERM) ends the run early with the report of what was
+	// measured; a second one, once the first is seen, stops shout at once.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(std.ctx)
+	defer cancel()
+	caught := make(chan os.Signal, 1)
+	go func() {
+		select {
+		case s := <-sigs:
+			caught <- s
+			signal.Stop(sigs)
+			fmt.Fprintf(std.stderr, "shout: %s: stopping; the report follows once the replies owed have come (at most %v); again to stop at once\n", s, cmd.Timeout)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	rep, err := bench.Run(ctx, cfg)
+	select {
+	case s := <-caught:
+		if err != nil || rep.MeasuredS == 0 {
+			// 128 + the signal, as a shell reports a program it stopped.
+			return &exitError{code: 128 + int(s.(syscall.Signal)), msg: "interrupted before anything was measured"}
+		}
+	default:
+		if err != nil {
+			return err
+		}
 	}
 	rep.WriteText(std.stdout)
 	if cmd.JSON {

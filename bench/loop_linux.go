@@ -1,0 +1,536 @@
+//go:build linux
+
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The event-loop driver serves stream connections from a few epoll
+// loops, one per core, instead of two goroutines and a buffer each. A
+// connection costs its socket, a loopConn and the queue of its messages
+// in flight, so 19,000 connections fit in tens of megabytes. Replies are
+// read into the loop's one buffer and compared where they lie; only a
+// reply split across reads is copied, and only bytes the socket would
+// not take are kept to send later.
+
+// loops is the driver: the loops and what tells them the run has stopped.
+type loops struct {
+	ls      []*loop
+	wake    int // an eventfd every loop watches, readable once Run stops
+	drainBy atomic.Int64
+	wg      sync.WaitGroup
+}
+
+// loop owns a share of the connections.
+type loop struct {
+	r       *run
+	w       *worker
+	ep      int
+	timer   int   // a timerfd set to the next thing due
+	armed   int64 // when timer fires (run.now()); 0 if not set
+	conns   []*loopConn
+	open    int
+	nextDue int64 // open loop: the earliest loopConn.next
+	rbuf    []byte
+	wbuf    []byte
+	events  []unix.EpollEvent
+	replies int64 // counted here, added to the run's once a round
+}
+
+// Keys in EpollEvent.Fd besides connection indexes.
+const (
+	wakeKey  = -1
+	timerKey = -2
+)
+
+// loopConn is one connection's state.
+type loopConn struct {
+	fd       int
+	key      int32 // its index in loop.conns
+	i        int   // its number in the run, which picks its messages
+	sent     int   // messages sent so far
+	q        ring  // the messages in flight, oldest first
+	in       []byte
+	out      []byte // bytes the socket has not taken yet
+	since    int64  // when the oldest message in flight last moved on
+	outSince int64  // when out last shrank
+	next     int64  // open loop: when the next message falls due
+	closed   bool
+}
+
+// ring is a queue of messages in flight.
+type ring struct {
+	buf     []sentMsg
+	head, n int
+}
+
+func (q *ring) push(m sentMsg) {
+	if q.n == len(q.buf) {
+		nb := make([]sentMsg, max(4, 2*len(q.buf)))
+		for k := range q.n {
+			nb[k] = q.buf[(q.head+k)%len(q.buf)]
+		}
+		q.buf, q.head = nb, 0
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = m
+	q.n++
+}
+
+func (q *ring) front() sentMsg { return q.buf[q.head] }
+
+func (q *ring) pop() {
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+}
+
+// startLoops takes the connections' sockets over from the Go runtime
+// and starts the loops.
+func (r *run) startLoops(conns []net.Conn) (driver, bool) {
+	for _, c := range conns {
+		if _, ok := c.(syscall.Conn); !ok {
+			return nil, false
+		}
+	}
+	d := &loops{wake: -1}
+	fail := func(err error) (driver, bool) {
+		// Unlikely (a limit reached since connecting): count it and end
+		// the run with nothing driven, which the report shows.
+		r.fail(fmt.Errorf("event loop: %w", err))
+		for _, c := range conns {
+			c.Close()
+		}
+		for _, l := range d.ls {
+			for _, c := range l.conns {
+				unix.Close(c.fd)
+			}
+			l.closeFDs()
+		}
+		if d.wake >= 0 {
+			unix.Close(d.wake)
+		}
+		return noDriver{}, true
+	}
+	var err error
+	if d.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return fail(err)
+	}
+	for range min(runtime.GOMAXPROCS(0), len(conns)) {
+		l := &loop{r: r, w: r.newWorker(), ep: -1, timer: -1,
+			rbuf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256)}
+		d.ls = append(d.ls, l)
+		if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+			return fail(err)
+		}
+		if l.timer, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK); err != nil {
+			return fail(err)
+		}
+		if err := l.watch(unix.EPOLL_CTL_ADD, d.wake, wakeKey, unix.EPOLLIN); err != nil {
+			return fail(err)
+		}
+		if err := l.watch(unix.EPOLL_CTL_ADD, l.timer, timerKey, unix.EPOLLIN); err != nil {
+			return fail(err)
+		}
+	}
+	for i, c := range conns {
+		// One at a time, so the descriptors never number twice the
+		// connections.
+		fd, err := takeFD(c)
+		conns[i] = nil
+		if err != nil {
+			return fail(err)
+		}
+		l := d.ls[i%len(d.ls)]
+		lc := &loopConn{fd: fd, key: int32(len(l.conns)), i: i}
+		if r.cfg.Rate <= 0 {
+			lc.q.buf = make([]sentMsg, r.cfg.Depth)
+		}
+		l.conns = append(l.conns, lc)
+		l.open++
+		if err := l.watch(unix.EPOLL_CTL_ADD, fd, lc.key, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+			return fail(err)
+		}
+	}
+	for _, l := range d.ls {
+		d.wg.Go(func() { l.run(d) })
+	}
+	return d, true
+}
+
+// takeFD returns a socket of its own for c's connection and closes c,
+// so that the Go runtime no longer watches it.
+func takeFD(c net.Conn) (int, error) {
+	defer c.Close()
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	cerr := raw.Control(func(s uintptr) {
+		fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if cerr != nil {
+		return -1, cerr
+	}
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// noDriver is what drives a run whose loops could not start.
+type noDriver struct{}
+
+func (noDriver) drain(time.Time) {}
+
+func (d *loops) drain(by time.Time) {
+	d.drainBy.Store(int64(by.Sub(d.ls[0].r.epoch)))
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	for {
+		if _, err := unix.Write(d.wake, one); err != unix.EINTR {
+			break
+		}
+	}
+	d.wg.Wait()
+	unix.Close(d.wake)
+}
+
+func (l *loop) watch(op, fd int, key int32, events uint32) error {
+	return unix.EpollCtl(l.ep, op, fd, &unix.EpollEvent{Events: events, Fd: key})
+}
+
+func (l *loop) closeFDs() {
+	for _, fd := range []int{l.ep, l.timer} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// run serves the loop's connections until the run stops and every reply
+// owed has come or is late.
+func (l *loop) run(d *loops) {
+	r, cfg := l.r, l.r.cfg
+	defer l.closeFDs()
+	now := r.now()
+	var interval int64 // open loop: between one connection's messages
+	if cfg.Rate > 0 {
+		interval = max(1, int64(float64(time.Second)*float64(cfg.Conns)/cfg.Rate))
+		// Spread the connections' schedules over the interval.
+		for _, c := range l.conns {
+			c.next = now + interval*int64(c.i)/int64(cfg.Conns)
+		}
+		l.nextDue = now
+	} else {
+		for _, c := range l.conns {
+			l.send(c, cfg.Depth, now, 0, now)
+		}
+	}
+	check := int64(max(cfg.Timeout/8, time.Millisecond))
+	nextCheck := now + check
+	stopping := false
+	drainBy := int64(math.MaxInt64)
+	for l.open > 0 {
+		wakeAt := nextCheck
+		switch {
+		case stopping:
+			wakeAt = min(wakeAt, drainBy)
+		case interval > 0:
+			wakeAt = min(wakeAt, l.nextDue)
+		}
+		if err := l.arm(wakeAt); err != nil {
+			l.abort(fmt.Errorf("event loop: %w", err))
+			return
+		}
+		n, err := unix.EpollWait(l.ep, l.events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			l.abort(fmt.Errorf("event loop: %w", err))
+			return
+		}
+		now = r.now()
+		for _, ev := range l.events[:n] {
+			switch ev.Fd {
+			case wakeKey:
+				stopping, drainBy = true, d.drainBy.Load()
+				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
+				for _, c := range l.conns {
+					if !c.closed && c.q.n == 0 {
+						l.closeConn(c) // nothing owed
+					}
+				}
+			case timerKey:
+				var b [8]byte
+				unix.Read(l.timer, b[:])
+				l.armed = 0
+			default:
+				c := l.conns[ev.Fd]
+				if !c.closed && ev.Events&unix.EPOLLOUT != 0 {
+					l.flush(c, now)
+				}
+				if !c.closed && ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+					l.readable(c, now)
+				}
+			}
+		}
+		if interval > 0 && !stopping {
+			l.due(now, interval)
+		}
+		if now >= nextCheck && !stopping {
+			l.expire(now)
+			nextCheck = now + check
+		}
+		if stopping && now >= drainBy {
+			for _, c := range l.conns {
+				if !c.closed {
+					l.owe(c)
+					l.closeConn(c)
+				}
+			}
+		}
+		if l.replies > 0 {
+			r.replies.Add(l.replies)
+			l.replies = 0
+		}
+	}
+}
+
+// arm sets the timer to fire at run.now() == at, unless it already does.
+func (l *loop) arm(at int64) error {
+	if at == l.armed {
+		return nil
+	}
+	l.armed = at
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(max(1, at-l.r.now()))}
+	return unix.TimerfdSettime(l.timer, 0, &spec, nil)
+}
+
+// abort ends the loop on a failure of the loop itself.
+func (l *loop) abort(err error) {
+	l.r.fail(err)
+	for _, c := range l.conns {
+		if !c.closed {
+			l.owe(c)
+			l.closeConn(c)
+		}
+	}
+	l.r.replies.Add(l.replies)
+}
+
+// send sends n messages in one write; message j is due at first+j*step.
+func (l *loop) send(c *loopConn, n int, first, step, now int64) {
+	if c.closed || l.r.stopping.Load() {
+		return
+	}
+	measuring := l.r.measuring.Load()
+	if c.q.n == 0 {
+		c.since = now
+	}
+	l.wbuf = l.wbuf[:0]
+	for j := range n {
+		l.wbuf = append(l.wbuf, l.r.msgs[pick(c.i, c.sent)]...)
+		c.q.push(sentMsg{first + int64(j)*step, measuring})
+		c.sent++
+	}
+	if len(c.out) > 0 {
+		c.out = append(c.out, l.wbuf...)
+		return
+	}
+	k, err := unix.Write(c.fd, l.wbuf)
+	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		l.broken(c, fmt.Errorf("send: %w", err))
+		return
+	}
+	if k = max(k, 0); k < len(l.wbuf) {
+		c.out = append(c.out, l.wbuf[k:]...)
+		c.outSince = now
+		l.watch(unix.EPOLL_CTL_MOD, c.fd, c.key, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT)
+	}
+}
+
+// flush writes what the socket would not take before.
+func (l *loop) flush(c *loopConn, now int64) {
+	if len(c.out) == 0 {
+		return
+	}
+	k, err := unix.Write(c.fd, c.out)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if err != nil {
+		l.broken(c, fmt.Errorf("send: %w", err))
+		return
+	}
+	c.out = c.out[:copy(c.out, c.out[k:])]
+	c.outSince = now
+	if len(c.out) == 0 {
+		if cap(c.out) > 64<<10 {
+			c.out = nil
+		}
+		l.watch(unix.EPOLL_CTL_MOD, c.fd, c.key, unix.EPOLLIN|unix.EPOLLRDHUP)
+	}
+}
+
+func (l *loop) readable(c *loopConn, now int64) {
+	n, err := unix.Read(c.fd, l.rbuf)
+	switch {
+	case n > 0:
+		l.take(c, l.rbuf[:n], now)
+	case err == unix.EAGAIN || err == unix.EINTR:
+	case err != nil:
+		l.broken(c, fmt.Errorf("receive: %w", err))
+	default:
+		l.eof(c)
+	}
+}
+
+// take checks the replies in data, in order: a reply is the bytes up to
+// and including a newline or, from a server that sends none, four times
+// the wanted length and a little, so a wrong reply of any length is
+// caught as wrong instead of stalling.
+func (l *loop) take(c *loopConn, data []byte, now int64) {
+	r := l.r
+	freed := 0
+	for len(data) > 0 && !c.closed {
+		if c.q.n == 0 {
+			if freed > 0 && r.cfg.Rate <= 0 && !r.stopping.Load() {
+				l.send(c, freed, now, 0, now)
+				freed = 0
+				continue
+			}
+			// Bytes that answer no message.
+			if r.measuring.Load() {
+				r.unasked(data)
+			}
+			return
+		}
+		want := r.wants[pick(c.i, c.sent-c.q.n)]
+		take, complete := len(data), false
+		if k := bytes.IndexByte(data, '\n'); k >= 0 {
+			take, complete = k+1, true
+		}
+		if room := 4*len(want) + 64 - len(c.in); take >= room {
+			take, complete = room, true
+		}
+		reply := data[:take]
+		if len(c.in) > 0 || !complete {
+			c.in = append(c.in, reply...)
+			reply = c.in
+		}
+		data = data[take:]
+		if !complete {
+			break
+		}
+		m := c.q.front()
+		c.q.pop()
+		if m.measured {
+			if !bytes.Equal(reply, want) {
+				r.mismatch(reply, want)
+			}
+			l.w.mu.Lock()
+			l.w.hist.RecordValue(max((now-m.at)/1e3, 1))
+			l.w.mu.Unlock()
+			l.replies++
+		}
+		c.in = c.in[:0]
+		c.since = now
+		freed++
+	}
+	switch {
+	case c.closed:
+	case r.stopping.Load():
+		if c.q.n == 0 {
+			l.closeConn(c)
+		}
+	case freed > 0 && r.cfg.Rate <= 0:
+		l.send(c, freed, now, 0, now)
+	}
+}
+
+// eof: the server closed the connection. A reply it cut short, or never
+// began, is wrong; the rest owed are lost.
+func (l *loop) eof(c *loopConn) {
+	r := l.r
+	if c.q.n > 0 {
+		if m := c.q.front(); m.measured {
+			r.mismatch(c.in, r.wants[pick(c.i, c.sent-c.q.n)])
+		}
+		c.q.pop()
+		l.owe(c)
+	} else if !r.stopping.Load() {
+		r.fail(errors.New("receive: the server closed the connection"))
+	}
+	l.closeConn(c)
+}
+
+// broken ends a connection on a failure: what it still owed is lost.
+func (l *loop) broken(c *loopConn, err error) {
+	l.r.fail(err)
+	l.owe(c)
+	l.closeConn(c)
+}
+
+// owe counts the messages in flight on c as lost.
+func (l *loop) owe(c *loopConn) {
+	for ; c.q.n > 0; c.q.pop() {
+		l.r.owed(c.q.front())
+	}
+}
+
+func (l *loop) closeConn(c *loopConn) {
+	unix.Close(c.fd)
+	c.closed = true
+	c.in, c.out, c.q = nil, nil, ring{}
+	l.open--
+}
+
+// due sends each connection's messages that have fallen due.
+func (l *loop) due(now, interval int64) {
+	l.nextDue = math.MaxInt64
+	for _, c := range l.conns {
+		if c.closed {
+			continue
+		}
+		if c.next <= now {
+			first, n := c.next, 0
+			for c.next <= now && n < 1024 {
+				c.next += interval
+				n++
+			}
+			l.send(c, n, first, interval, now)
+		}
+		l.nextDue = min(l.nextDue, c.next)
+	}
+}
+
+// expire ends connections whose reply, or whose server's reading, is
+// later than Timeout.
+func (l *loop) expire(now int64) {
+	timeout := int64(l.r.cfg.Timeout)
+	for _, c := range l.conns {
+		switch {
+		case c.closed:
+		case c.q.n > 0 && now-c.since > timeout:
+			l.broken(c, fmt.Errorf("receive: no reply within %v", l.r.cfg.Timeout))
+		case len(c.out) > 0 && now-c.outSince > timeout:
+			l.broken(c, fmt.Errorf("send: the server took no bytes for %v", l.r.cfg.Timeout))
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+)
+
+// benchProc is a `shout bench` process whose stdout and stderr are read
+// line by line as they come.
+type benchProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdout chan string // closed at end of output
+	stderr chan string
+	out    strings.Builder // every stdout line read so far
+}
+
+func startBench(t *testing.T, args ...string) *benchProc {
+	t.Helper()
+	p := &benchProc{t: t, cmd: exec.Command("shout", append([]string{"bench"}, args...)...),
+		stdout: make(chan string, 64), stderr: make(chan string, 64)}
+	out, _ := p.cmd.StdoutPipe()
+	errp, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	lines := func(r io.Reader, ch chan string) {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			ch <- sc.Text()
+		}
+		close(ch)
+	}
+	go lines(out, p.stdout)
+	go lines(errp, p.stderr)
+	return p
+}
+
+// line waits for the next line from ch, failing the test after bound.
+func (p *benchProc) line(ch chan string, what string) string {
+	p.t.Helper()
+	select {
+	case l, ok := <-ch:
+		if !ok {
+			p.t.Fatalf("%s: the output ended", what)
+		}
+		return l
+	case <-time.After(bound):
+		p.t.Fatalf("%s: nothing within %v", what, bound)
+	}
+	return ""
+}
+
+// rest reads stdout to its end and returns the exit status.
+func (p *benchProc) rest() (string, int) {
+	p.t.Helper()
+	var b strings.Builder
+	deadline := time.After(bound)
+	for {
+		select {
+		case l, ok := <-p.stdout:
+			if !ok {
+				err := p.cmd.Wait()
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					return b.String(), ee.ExitCode()
+				}
+				return b.String(), 0
+			}
+			b.WriteString(l + "\n")
+		case <-deadline:
+			p.t.Fatalf("bench did not end within %v; stdout so far:\n%s", bound, b.String())
+		}
+	}
+}
+
+// signalServer is a stand-in server that answers lines in uppercase if
+// answer is set, and closes got when the first message arrives.
+func signalServer(t *testing.T, answer bool) (addr string, got chan struct{}) {
+	got = make(chan struct{})
+	var once sync.Once
+	addr = shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			once.Do(func() { close(got) })
+			if !answer {
+				continue
+			}
+			if _, err := io.WriteString(c, strings.ToUpper(line)); err != nil {
+				return
+			}
+		}
+	})
+	return addr, got
+}
+
+func waitFor(t *testing.T, ch chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(bound):
+		t.Fatalf("%s: not within %v", what, bound)
+	}
+}
+
+// Ctrl-C during the measured time ends the run with the report of what
+// was measured, and the usual status; the settings come first, at once.
+func TestBenchInterruptKeepsReport(t *testing.T) {
+	addr, got := signalServer(t, true)
+	p := startBench(t, addr, "--conns", "2", "--duration", "10m", "--warmup", "0", "--text", "ascii", "--mode", "ascii")
+	if h := p.line(p.stdout, "the settings line"); !strings.Contains(h, "10m0s measured") && !strings.Contains(h, "600s measured") {
+		t.Errorf("first line %q, want the settings", h)
+	}
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if l := p.line(p.stderr, "the interrupt notice"); !strings.Contains(l, "interrupt: stopping") {
+		t.Errorf("stderr %q, want it to say it is stopping", l)
+	}
+	out, code := p.rest()
+	if code != 0 || !strings.Contains(out, "interrupted") || !strings.Contains(out, "every reply checked: all right") {
+		t.Errorf("status %d, want 0 and a report that says interrupted and all right:\n%s", code, out)
+	}
+}
+
+// Ctrl-C before anything was measured (here in the warm-up) exits 130.
+func TestBenchInterruptBeforeMeasuring(t *testing.T) {
+	addr, got := signalServer(t, true)
+	p := startBench(t, addr, "--conns", "2", "--warmup", "10m")
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	out, code := p.rest()
+	var errs bytes.Buffer
+	for l := range p.stderr {
+		errs.WriteString(l + "\n")
+	}
+	if code != 130 || !strings.Contains(errs.String(), "shout: interrupted before anything was measured") {
+		t.Errorf("status %d, want 130 and a line that says nothing was measured\nstdout:\n%s\nstderr:\n%s", code, out, errs.String())
+	}
+}
+
+// A second Ctrl-C stops at once, while the replies owed are still
+// awaited.
+func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
+	addr, got := signalServer(t, false)
+	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m")
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	p.line(p.stderr, "the interrupt notice")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() {
+		for range p.stdout {
+		}
+		done <- p.cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+			t.Errorf("exit %v, want to be stopped by SIGINT", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("still running %v after the second Ctrl-C", bound)
+	}
+}
