@@ -82,7 +82,11 @@ func TestAgainstShout(t *testing.T) {
 			c.Endpoint.Network, c.Text, c.Size = "udp", "utf8", 300
 			return c
 		}},
-		{"udp open loop", func(c bench.Config) bench.Config { c.Endpoint.Network, c.Rate = "udp", 4000; return c }},
+		// A rate low enough that a busy machine running the race detector
+		// does not overflow the server's socket buffer.
+		{"udp open loop", func(c bench.Config) bench.Config { c.Endpoint.Network, c.Rate = "udp", 1000; return c }},
+		{"unix", func(c bench.Config) bench.Config { c.Endpoint = unixServer(t); return c }},
+		{"unix open loop", func(c bench.Config) bench.Config { c.Endpoint, c.Rate = unixServer(t), 4000; return c }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := run(t, tc.cfg(quick("tcp", addr)))
@@ -94,6 +98,20 @@ func TestAgainstShout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unixServer serves shout on a Unix socket for the test.
+func unixServer(t *testing.T) endpoint.Endpoint {
+	path := t.TempDir() + "/shout.sock"
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{Logger: slog.New(slog.DiscardHandler)}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return endpoint.Endpoint{Network: "unix", Address: path}
 }
 
 // streamServer is a stand-in TCP server that answers each read with f.
@@ -389,4 +407,23 @@ func TestCheckFollowsLanguage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A server that stops reading: bench's sends back up, the run still ends,
+// and the messages owed are lost and the stall an error.
+func TestServerStopsReading(t *testing.T) {
+	stop := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) { <-stop })
+	t.Cleanup(func() { close(stop) })
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Size, cfg.Text = 1, 64, 60000, "ascii"
+	// Long enough for the stall to outlast the timeout while measuring.
+	cfg.Duration, cfg.Timeout = time.Second, 300*time.Millisecond
+	rep := run(t, cfg)
+	// The stall is an error if bench saw it while measuring: on a machine
+	// so busy that it did not, the messages are lost all the same.
+	if rep.OK() || rep.Lost != 64 {
+		t.Errorf("got %d lost; want 64, and not OK: %+v", rep.Lost, rep)
+	}
+	t.Logf("%d errors, the first: %s", rep.Errors, rep.FirstError)
 }

@@ -246,10 +246,12 @@ func (l *loop) run(d *loops) {
 	stopping := false
 	drainBy := int64(math.MaxInt64)
 	for l.open > 0 {
+		// Until the run stops: the next check for late replies, and the
+		// next message due. Then only the end of the wait for replies owed.
 		wakeAt := nextCheck
 		switch {
 		case stopping:
-			wakeAt = min(wakeAt, drainBy)
+			wakeAt = drainBy
 		case interval > 0:
 			wakeAt = min(wakeAt, l.nextDue)
 		}
