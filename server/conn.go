@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"math/bits"
@@ -59,8 +60,9 @@ func putBuf(p *[]byte) {
 // its read and that read's reply.
 type conn struct {
 	srv      *Server
-	accepted net.Conn // as accepted: Shutdown and Close reach it there
-	c        net.Conn // as served: accepted, or what WrapConn made of it
+	accepted net.Conn                         // as accepted: Shutdown and Close reach it there
+	c        net.Conn                         // as served: accepted, or what WrapConn made of it
+	wrap     func(net.Conn) (net.Conn, error) // the listener's and the server's WrapConn, if any
 	obs      Observer
 	sess     session
 
@@ -95,16 +97,24 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	defer c.srv.wg.Done()
 	s := c.srv
-	if s.WrapConn != nil {
-		wc, err := s.WrapConn(c.c) // the idle timeout is watched already
+	if c.wrap != nil {
+		wc, err := c.wrap(c.c) // the idle timeout is watched already
 		if err != nil {
 			c.accepted.Close()
 			c.sess.info.Err = err
-			c.end(c.reasonOf(err, false, ReasonWrap), false)
+			r := c.reasonOf(err, false, ReasonWrap)
+			if we := (*WrapError)(nil); errors.As(err, &we) && r != ReasonShutdown {
+				r = we.Reason
+			}
+			c.end(r, false)
 			return
 		}
 		c.c = wc
 		c.sess.info.Remote, c.sess.info.Local = wc.RemoteAddr(), wc.LocalAddr()
+		if t, ok := wc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			st := t.ConnectionState()
+			c.sess.info.TLS = &st
+		}
 		if !s.admitIP(c) {
 			c.rejectNow(ErrMaxConnsPerIP)
 			return

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -26,7 +27,15 @@ type logObserver struct {
 }
 
 func (o *logObserver) ConnOpen(c *ConnInfo) {
-	o.l.Info("open", "remote", c.Remote.String(), "local", c.Local.String())
+	if c.TLS == nil {
+		o.l.Info("open", "remote", c.Remote.String(), "local", c.Local.String())
+		return
+	}
+	attrs := []any{"remote", c.Remote.String(), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
+	if len(c.TLS.PeerCertificates) > 0 {
+		attrs = append(attrs, "client_cert", c.TLS.PeerCertificates[0].Subject.String())
+	}
+	o.l.Info("open", attrs...)
 }
 
 func (o *logObserver) ConnRead(c *ConnInfo, p []byte) {
@@ -36,10 +45,21 @@ func (o *logObserver) ConnRead(c *ConnInfo, p []byte) {
 }
 
 func (o *logObserver) ConnClose(c *ConnInfo) {
-	if c.Reason == ReasonRejected {
+	switch c.Reason {
+	case ReasonRejected:
 		if ok, n := o.warns[c.Reason].allow(); ok {
 			o.l.Warn("connection rejected", "remote", c.Remote.String(), "why", errText(c.Err), "rejected_total", n)
 		}
+		return
+	case ReasonProxyHeader:
+		// Anyone who can connect can send a bad header: at most once a
+		// second, with the count.
+		if ok, n := o.warns[c.Reason].allow(); ok {
+			o.l.Warn("connection refused", "remote", c.Remote.String(), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)), "total", n)
+		}
+		return
+	case ReasonHandshake:
+		o.l.Warn("connection refused", "remote", c.Remote.String(), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
 		return
 	}
 	attrs := []any{"remote", c.Remote.String(), "reason", c.Reason.String(),
@@ -70,6 +90,14 @@ func (o *logObserver) Datagram(d *DatagramInfo) {
 		attrs = append(attrs, "err", d.Err.Error())
 	}
 	o.l.Warn(msg, attrs...)
+}
+
+// unwrapped is the error inside a WrapError, whose reason is logged apart.
+func unwrapped(err error) error {
+	if we, ok := err.(*WrapError); ok {
+		return we.Err
+	}
+	return err
 }
 
 func errText(err error) string {

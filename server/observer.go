@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"time"
@@ -34,6 +35,9 @@ type ConnInfo struct {
 	// Reason is set at close, with the error behind it if there is one.
 	Reason Reason
 	Err    error
+	// TLS is the connection's TLS state (version, cipher suite, the
+	// client's verified certificates), if it was wrapped in TLS.
+	TLS *tls.ConnectionState
 }
 
 // Duration is how long the connection was open, up to End or now.

@@ -25,8 +25,14 @@ const (
 	ReasonShutdown
 	// ReasonRejected: over MaxConns or MaxConnsPerIP; the error says which.
 	ReasonRejected
-	// ReasonWrap: WrapConn failed (a TLS handshake, a PROXY header).
+	// ReasonWrap: WrapConn, or a listener's WrapConn, failed with an
+	// error that gives no reason of its own (see WrapError).
 	ReasonWrap
+	// ReasonHandshake: the TLS handshake failed or stalled.
+	ReasonHandshake
+	// ReasonProxyHeader: the PROXY protocol header was missing where
+	// required, malformed, or sent by a source not trusted to send one.
+	ReasonProxyHeader
 	// ReasonError: any other error, in the error beside it.
 	ReasonError
 
@@ -60,6 +66,8 @@ var reasonNames = [numReasons]string{
 	ReasonShutdown:      "shutdown",
 	ReasonRejected:      "rejected",
 	ReasonWrap:          "wrap failed",
+	ReasonHandshake:     "tls handshake",
+	ReasonProxyHeader:   "proxy header",
 	ReasonError:         "error",
 	ReasonOwnAddress:    "own address",
 	ReasonReflectorPort: "reflector port",

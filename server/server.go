@@ -257,17 +257,52 @@ func (s *Server) track(add func()) bool {
 	return true
 }
 
+// A ConnWrapper is a listener whose connections must be wrapped before
+// they are served: a TLS listener's handshake, a PROXY protocol header.
+// Serve calls WrapConn on each accepted connection, on the connection's
+// own goroutine and under the idle timeout, before Server.WrapConn and
+// before the connection is admitted under MaxConnsPerIP and announced,
+// so limits and observers see the address it returns.
+type ConnWrapper interface {
+	WrapConn(net.Conn) (net.Conn, error)
+}
+
+// WrapError is a wrapping failure with the Reason it gives the
+// connection's close (ReasonHandshake, ReasonProxyHeader); any other
+// error from a wrapper closes it with ReasonWrap.
+type WrapError struct {
+	Reason Reason
+	Err    error
+}
+
+func (e *WrapError) Error() string { return e.Reason.String() + ": " + e.Err.Error() }
+func (e *WrapError) Unwrap() error { return e.Err }
+
 // Serve accepts stream connections on l and serves each in its own
 // goroutine. It always returns a non-nil error and closes l; after Shutdown
 // or Close the error is ErrServerClosed. Temporary accept errors (out of
 // file descriptors or memory, an aborted handshake) are logged and retried
-// after 5 ms, doubling to 1 s; any other ends Serve with that error.
+// after 5 ms, doubling to 1 s; any other ends Serve with that error. If
+// l is a ConnWrapper, each connection is wrapped by it first.
 func (s *Server) Serve(l net.Listener) error {
 	if !s.track(func() { s.listeners[l] = struct{}{} }) {
 		l.Close()
 		return ErrServerClosed
 	}
 	s.observer()
+	wrap := s.WrapConn
+	if w, ok := l.(ConnWrapper); ok {
+		wrap = w.WrapConn
+		if outer := s.WrapConn; outer != nil {
+			wrap = func(c net.Conn) (net.Conn, error) {
+				wc, err := w.WrapConn(c)
+				if err != nil {
+					return nil, err
+				}
+				return outer(wc)
+			}
+		}
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, l)
@@ -294,6 +329,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		c := newConn(s, nc)
+		c.wrap = wrap
 		var why error
 		if !s.track(func() {
 			s.wg.Add(1)
@@ -308,14 +344,14 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			return ErrServerClosed
 		}
-		if why == nil && s.WrapConn == nil && !s.admitIP(c) {
+		if why == nil && wrap == nil && !s.admitIP(c) {
 			why = ErrMaxConnsPerIP // (a wrapped one's address is known once wrapped)
 		}
 		if why != nil {
 			go c.reject(why)
 			continue
 		}
-		if s.WrapConn == nil {
+		if wrap == nil {
 			// Announced here, not on the connection's goroutine, whose
 			// stack would grow for the observers' work and stay grown
 			// while the connection idles.

@@ -7,20 +7,23 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/text/transform"
 
 	"shout/internal/asynclog"
+	"shout/internal/certs"
 	"shout/internal/endpoint"
 	"shout/server"
 )
 
 type serveCmd struct {
-	Addrs []string `arg:"" optional:"" name:"addr" default:"127.0.0.1:8080" help:"Where to listen: host:port (TCP and UDP), tcp://host:port, udp://host:port, unix:///path. Port 0 picks a free port."`
+	Addrs []string `arg:"" optional:"" name:"addr" default:"127.0.0.1:8080" help:"Where to listen: host:port (TCP and UDP), tcp://host:port, udp://host:port, tls://host:port, unix:///path. Port 0 picks a free port."`
 
 	Mode string `enum:"upper,simple,ascii,echo" default:"upper" help:"Mapping: upper (full Unicode, as Python's str.upper), simple (one rune for one), ascii (a-z only, as bytes.upper), echo (none)."`
 	Lang string `help:"Language tailoring for upper and simple: tr and az (i → İ), el (Greek accents dropped; looks ahead one character)." placeholder:"TAG"`
@@ -32,6 +35,14 @@ type serveCmd struct {
 	Linger          time.Duration `default:"2s" help:"How long a closing connection waits for the client's end of file after its last reply, so that no reset destroys replies in flight (longer while the client still sends or takes replies). 0: close at once."`
 	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
 	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source (address and port), with a burst of one second's worth; more is dropped. 0: no limit."`
+
+	Cert             string        `placeholder:"FILE" help:"TLS certificate chain (PEM) for tls:// addresses; SIGHUP reloads it and --key."`
+	Key              string        `placeholder:"FILE" help:"TLS private key (PEM) for --cert."`
+	ClientCA         string        `name:"client-ca" placeholder:"FILE" help:"Require TLS clients to present a certificate signed by a CA in this PEM file (mTLS)."`
+	TLSSelfSigned    bool          `name:"tls-self-signed" help:"Make a self-signed certificate in memory for the tls:// addresses' names, and log its SHA-256 fingerprint."`
+	ProxyProtocol    bool          `name:"proxy-protocol" help:"Read a PROXY protocol header (v1 or v2) on TCP and TLS connections from --proxy-from, and serve them as the client it names."`
+	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR,..." help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. Default: none."`
+	HandshakeTimeout time.Duration `default:"10s" help:"Close a connection whose TLS handshake or PROXY header takes longer."`
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
@@ -72,14 +83,37 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		eps = append(eps, e...)
 	}
-	// Listen everywhere before serving anywhere, so a bad address fails
-	// the start instead of leaving half a server running.
-	listeners, packets, err := endpoint.Listen(eps)
+	opts, certs, err := cmd.listenOptions(eps)
 	if err != nil {
 		return err
 	}
-	for _, a := range listenAddrs(listeners, packets) {
-		e := endpoint.Endpoint{Network: a.Network(), Address: a.String()}
+	// Listen everywhere before serving anywhere, so a bad address fails
+	// the start instead of leaving half a server running.
+	listeners, packets, err := opts.Listen(eps)
+	if err != nil {
+		return err
+	}
+	if certs != nil {
+		subject, names := certs.Subject()
+		msg := "tls certificate"
+		if cmd.TLSSelfSigned {
+			msg = "tls certificate made in memory"
+		}
+		log.Info(msg, "subject", subject, "names", strings.Join(names, ","), "sha256", certs.Fingerprint())
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go reloadOnHUP(hup, certs, log)
+	}
+	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
+		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
+	}
+	for _, l := range listeners {
+		e := endpoint.Endpoint{Network: l.Addr().Network(), Address: l.Addr().String(), TLS: isTLS(l)}
+		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
+	}
+	for _, p := range packets {
+		e := endpoint.Endpoint{Network: p.LocalAddr().Network(), Address: p.LocalAddr().String()}
 		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
 	}
 
@@ -213,14 +247,78 @@ func shutdownReason(err error) string {
 	return err.Error()
 }
 
-// listenAddrs is where serve listens, streams first.
-func listenAddrs(listeners []net.Listener, packets []net.PacketConn) []net.Addr {
-	var addrs []net.Addr
-	for _, l := range listeners {
-		addrs = append(addrs, l.Addr())
+// listenOptions checks the TLS and PROXY protocol flags against the
+// addresses and makes what Listen needs of them, and the certificate
+// store SIGHUP reloads.
+func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *certs.Store, error) {
+	opts := endpoint.Options{HandshakeTimeout: cmd.HandshakeTimeout}
+	var hosts []string
+	for _, e := range eps {
+		if e.TLS {
+			host, _, _ := net.SplitHostPort(e.Address)
+			hosts = append(hosts, host)
+		}
 	}
-	for _, p := range packets {
-		addrs = append(addrs, p.LocalAddr())
+	switch {
+	case cmd.HandshakeTimeout <= 0:
+		return opts, nil, usagef("--handshake-timeout must be more than 0")
+	case (cmd.Cert == "") != (cmd.Key == ""):
+		return opts, nil, usagef("--cert and --key go together")
+	case cmd.Cert != "" && cmd.TLSSelfSigned:
+		return opts, nil, usagef("--cert or --tls-self-signed, not both")
+	case len(hosts) > 0 && cmd.Cert == "" && !cmd.TLSSelfSigned:
+		return opts, nil, usagef("a tls:// address needs --cert and --key, or --tls-self-signed")
+	case len(hosts) == 0 && (cmd.Cert != "" || cmd.TLSSelfSigned || cmd.ClientCA != ""):
+		return opts, nil, usagef("--cert, --key, --client-ca and --tls-self-signed are for tls:// addresses, and there is none")
+	case len(cmd.ProxyFrom) > 0 && !cmd.ProxyProtocol:
+		return opts, nil, usagef("--proxy-from needs --proxy-protocol")
 	}
-	return addrs
+	if cmd.ProxyProtocol {
+		opts.Proxy = &endpoint.Proxy{}
+		for _, s := range cmd.ProxyFrom {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return opts, nil, usagef("--proxy-from: %q is not an address or a CIDR range such as 10.0.0.0/8", s)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			opts.Proxy.From = append(opts.Proxy.From, p.Masked())
+		}
+	}
+	if len(hosts) == 0 {
+		return opts, nil, nil
+	}
+	var store *certs.Store
+	var err error
+	if cmd.TLSSelfSigned {
+		store, err = certs.SelfSigned(hosts)
+	} else {
+		store, err = certs.Load(cmd.Cert, cmd.Key)
+	}
+	if err != nil {
+		return opts, nil, err
+	}
+	opts.TLS, err = certs.ServerConfig(store, cmd.ClientCA)
+	return opts, store, err
+}
+
+// reloadOnHUP reloads the certificate and key on each SIGHUP, keeping the
+// ones in use if the files do not make a certificate.
+func reloadOnHUP(hup <-chan os.Signal, store *certs.Store, log *slog.Logger) {
+	for range hup {
+		if err := store.Reload(); err != nil {
+			log.Warn("certificate not reloaded; keeping the one in use", "err", err)
+			continue
+		}
+		subject, names := store.Subject()
+		log.Info("certificate reloaded", "subject", subject, "names", strings.Join(names, ","), "sha256", store.Fingerprint())
+	}
+}
+
+// isTLS reports whether l serves TLS.
+func isTLS(l net.Listener) bool {
+	t, ok := l.(interface{ TLS() bool })
+	return ok && t.TLS()
 }

@@ -1,6 +1,7 @@
 // Package endpoint parses the addresses shout's commands take
-// (host:port, tcp://host:port, udp://host:port and unix:///path) and opens
-// them. Listen is the one place listeners are made, for shout serve and
+// (host:port, tcp://host:port, udp://host:port, tls://host:port and
+// unix:///path) and opens them, with TLS and the PROXY protocol where
+// asked. Listen is the one place listeners are made, for shout serve and
 // for tests alike:
 //
 //	eps, err := endpoint.Parse("127.0.0.1:0", "tcp", "udp")
@@ -19,10 +20,17 @@ import (
 type Endpoint struct {
 	Network string // "tcp", "udp" or "unix"
 	Address string // host:port, or a socket path for unix
+	TLS     bool   // TLS over tcp: tls://host:port
 }
 
-// String returns the endpoint as a URL: tcp://127.0.0.1:8080, unix:///tmp/s.
-func (e Endpoint) String() string { return e.Network + "://" + e.Address }
+// String returns the endpoint as a URL: tcp://127.0.0.1:8080,
+// tls://127.0.0.1:8443, unix:///tmp/s.
+func (e Endpoint) String() string {
+	if e.TLS {
+		return "tls://" + e.Address
+	}
+	return e.Network + "://" + e.Address
+}
 
 // ErrBadAddress is wrapped by every error Parse returns.
 var ErrBadAddress = errors.New("bad address")
@@ -41,10 +49,10 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		if rest == "" {
 			return nil, bad("no socket path (want unix:///path/to/socket)")
 		}
-		return []Endpoint{{"unix", rest}}, nil
-	case "tcp", "udp", "":
+		return []Endpoint{{Network: "unix", Address: rest}}, nil
+	case "tcp", "udp", "tls", "":
 	default:
-		return nil, bad("unknown scheme " + strconv.Quote(scheme) + " (want tcp://, udp:// or unix://)")
+		return nil, bad("unknown scheme " + strconv.Quote(scheme) + " (want tcp://, udp://, tls:// or unix://)")
 	}
 	if _, err := strconv.ParseUint(rest, 10, 16); err == nil {
 		rest = net.JoinHostPort("127.0.0.1", rest)
@@ -61,12 +69,16 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 			return nil, bad("port " + strconv.Quote(port) + " is not a number from 0 to 65535")
 		}
 	}
-	if scheme != "" {
-		return []Endpoint{{scheme, rest}}, nil
+	switch scheme {
+	case "tls":
+		return []Endpoint{{Network: "tcp", Address: rest, TLS: true}}, nil
+	case "":
+	default:
+		return []Endpoint{{Network: scheme, Address: rest}}, nil
 	}
 	eps := make([]Endpoint, len(plain))
 	for i, network := range plain {
-		eps[i] = Endpoint{network, rest}
+		eps[i] = Endpoint{Network: network, Address: rest}
 	}
 	return eps, nil
 }

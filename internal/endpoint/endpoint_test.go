@@ -11,12 +11,13 @@ func TestParse(t *testing.T) {
 		in   string
 		want []Endpoint
 	}{
-		{"127.0.0.1:8080", []Endpoint{{"tcp", "127.0.0.1:8080"}, {"udp", "127.0.0.1:8080"}}},
-		{"8080", []Endpoint{{"tcp", "127.0.0.1:8080"}, {"udp", "127.0.0.1:8080"}}},
-		{"tcp://[::1]:0", []Endpoint{{"tcp", "[::1]:0"}}},
-		{"udp://localhost:9", []Endpoint{{"udp", "localhost:9"}}},
-		{"unix:///tmp/shout.sock", []Endpoint{{"unix", "/tmp/shout.sock"}}},
-		{":8080", []Endpoint{{"tcp", ":8080"}, {"udp", ":8080"}}},
+		{"127.0.0.1:8080", []Endpoint{{Network: "tcp", Address: "127.0.0.1:8080"}, {Network: "udp", Address: "127.0.0.1:8080"}}},
+		{"8080", []Endpoint{{Network: "tcp", Address: "127.0.0.1:8080"}, {Network: "udp", Address: "127.0.0.1:8080"}}},
+		{"tcp://[::1]:0", []Endpoint{{Network: "tcp", Address: "[::1]:0"}}},
+		{"udp://localhost:9", []Endpoint{{Network: "udp", Address: "localhost:9"}}},
+		{"unix:///tmp/shout.sock", []Endpoint{{Network: "unix", Address: "/tmp/shout.sock"}}},
+		{"tls://127.0.0.1:8443", []Endpoint{{Network: "tcp", Address: "127.0.0.1:8443", TLS: true}}},
+		{":8080", []Endpoint{{Network: "tcp", Address: ":8080"}, {Network: "udp", Address: ":8080"}}},
 	}
 	for _, tc := range tests {
 		got, err := Parse(tc.in, "tcp", "udp")
@@ -29,7 +30,10 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, %v; want ErrBadAddress", in, got, err)
 		}
 	}
-	if s := (Endpoint{"unix", "/tmp/s"}).String(); s != "unix:///tmp/s" {
+	if s := (Endpoint{Network: "unix", Address: "/tmp/s"}).String(); s != "unix:///tmp/s" {
+		t.Errorf("String = %q", s)
+	}
+	if s := (Endpoint{Network: "tcp", Address: "127.0.0.1:8443", TLS: true}).String(); s != "tls://127.0.0.1:8443" {
 		t.Errorf("String = %q", s)
 	}
 }

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -17,6 +18,13 @@ import (
 // Streams (tcp, unix) come back as listeners, datagrams (udp) as packet
 // connections, each in the order of eps.
 func Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn, err error) {
+	return Options{}.Listen(eps)
+}
+
+// Listen is Listen with the options: tls endpoints (which need o.TLS)
+// and, with o.Proxy, TCP ones give listeners whose WrapConn (see
+// server.ConnWrapper) reads the PROXY header and does the TLS handshake.
+func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn, err error) {
 	defer func() {
 		if err != nil {
 			for _, l := range listeners {
@@ -31,12 +39,12 @@ func Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn,
 	for i := 0; i < len(eps); i++ {
 		e := eps[i]
 		switch {
-		case e.Network == "tcp" && i+1 < len(eps) && eps[i+1] == Endpoint{"udp", e.Address}:
+		case e.Network == "tcp" && !e.TLS && i+1 < len(eps) && eps[i+1] == (Endpoint{Network: "udp", Address: e.Address}):
 			ln, pc, err := ListenPair(e.Address)
 			if err != nil {
 				return listeners, packets, err
 			}
-			listeners, packets = append(listeners, ln), append(packets, pc)
+			listeners, packets = append(listeners, o.wrap(ln, e)), append(packets, pc)
 			i++
 		case e.Network == "udp":
 			pc, err := net.ListenPacket("udp", e.Address)
@@ -48,11 +56,14 @@ func Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn,
 			if e.Network == "unix" {
 				removeStaleSocket(e.Address)
 			}
+			if e.TLS && o.TLS == nil {
+				return listeners, packets, fmt.Errorf("listen %s: no certificate for TLS", e)
+			}
 			ln, err := net.Listen(e.Network, e.Address)
 			if err != nil {
 				return listeners, packets, err
 			}
-			listeners = append(listeners, ln)
+			listeners = append(listeners, o.wrap(ln, e))
 		}
 	}
 	return listeners, packets, nil

@@ -66,7 +66,7 @@ func udpTakenTCPFree(t *testing.T) (string, net.PacketConn) {
 
 func TestListen(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "s.sock")
-	eps := []Endpoint{{"tcp", "127.0.0.1:0"}, {"udp", "127.0.0.1:0"}, {"udp", "127.0.0.1:0"}, {"unix", sock}}
+	eps := []Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}, {Network: "udp", Address: "127.0.0.1:0"}, {Network: "udp", Address: "127.0.0.1:0"}, {Network: "unix", Address: sock}}
 	lns, pcs, err := Listen(eps)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestListenAllOrNothing(t *testing.T) {
 	addr, busy := udpTakenTCPFree(t)
 	defer busy.Close()
 	sock := filepath.Join(t.TempDir(), "s.sock")
-	lns, pcs, err := Listen([]Endpoint{{"tcp", addr}, {"unix", sock}, {"udp", addr}})
+	lns, pcs, err := Listen([]Endpoint{{Network: "tcp", Address: addr}, {Network: "unix", Address: sock}, {Network: "udp", Address: addr}})
 	if err == nil {
 		closeAll(lns, pcs)
 		t.Fatalf("Listen with udp://%s taken: no error", addr)
@@ -123,7 +123,7 @@ func TestListenUnixSocketFile(t *testing.T) {
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	lns, pcs, err := Listen([]Endpoint{{"unix", stale}})
+	lns, pcs, err := Listen([]Endpoint{{Network: "unix", Address: stale}})
 	if err != nil {
 		t.Fatalf("stale socket file: %v", err)
 	}
@@ -136,7 +136,7 @@ func TestListenUnixSocketFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if lns, pcs, err := Listen([]Endpoint{{"unix", live}}); err == nil {
+	if lns, pcs, err := Listen([]Endpoint{{Network: "unix", Address: live}}); err == nil {
 		closeAll(lns, pcs)
 		t.Fatal("listening where a server answers: no error")
 	}
@@ -151,7 +151,7 @@ func TestListenUnixSocketFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if lns, pcs, err := Listen([]Endpoint{{"unix", file}}); err == nil {
+	if lns, pcs, err := Listen([]Endpoint{{Network: "unix", Address: file}}); err == nil {
 		closeAll(lns, pcs)
 		t.Fatal("listening on a regular file: no error")
 	}

@@ -1,0 +1,158 @@
+// Package certs holds shout serve's TLS certificate: loaded from files
+// and reloaded on demand without a restart, or made in memory for trying
+// TLS out.
+package certs
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Store is the certificate a TLS listener presents. Handshakes take it
+// through GetCertificate, so Reload changes it for new connections and
+// leaves those already open alone.
+type Store struct {
+	certFile, keyFile string
+	cur               atomic.Pointer[tls.Certificate]
+}
+
+// Load reads a certificate chain and its key from PEM files.
+func Load(certFile, keyFile string) (*Store, error) {
+	s := &Store{certFile: certFile, keyFile: keyFile}
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload reads the files again. If they do not make a certificate, the
+// store keeps the one it has and says why.
+func (s *Store) Reload() error {
+	if s.certFile == "" {
+		return errors.New("the certificate was made in memory: nothing to reload")
+	}
+	c, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		return fmt.Errorf("load certificate %s and key %s: %w", s.certFile, s.keyFile, err)
+	}
+	s.cur.Store(&c)
+	return nil
+}
+
+// GetCertificate is for tls.Config.GetCertificate.
+func (s *Store) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.cur.Load(), nil
+}
+
+// Fingerprint is the SHA-256 of the certificate, as openssl x509
+// -fingerprint -sha256 prints it.
+func (s *Store) Fingerprint() string {
+	c := s.cur.Load()
+	sum := sha256.Sum256(c.Certificate[0])
+	hex := make([]string, len(sum))
+	for i, b := range sum {
+		hex[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(hex, ":")
+}
+
+// Subject is the certificate's subject and the names it is for.
+func (s *Store) Subject() (subject string, names []string) {
+	c := s.cur.Load()
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return "", nil
+	}
+	names = append(names, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return leaf.Subject.String(), names
+}
+
+// SelfSigned makes a certificate in memory for hosts (names or IP
+// addresses; a wildcard address stands for localhost and the loopback
+// addresses), valid from an hour ago for a year.
+func SelfSigned(hosts []string) (*Store, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "shout self-signed", Organization: []string{"shout"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	seen := map[string]bool{}
+	add := func(h string) {
+		if seen[h] {
+			return
+		}
+		seen[h] = true
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+			for _, l := range []string{"localhost", "127.0.0.1", "::1"} {
+				add(l)
+			}
+			if name, err := os.Hostname(); err == nil {
+				add(name)
+			}
+			continue
+		}
+		add(h)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{}
+	s.cur.Store(&tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+	return s, nil
+}
+
+// ServerConfig is the TLS configuration of a listener presenting s's
+// certificate: TLS 1.2 and 1.3 with the standard library's defaults. With
+// a clientCA file (PEM), every client must present a certificate it
+// signed.
+func ServerConfig(s *Store, clientCA string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.GetCertificate}
+	if clientCA != "" {
+		pem, err := os.ReadFile(clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA %s: no PEM certificate in it", clientCA)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}

@@ -1,0 +1,120 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"shout/server"
+)
+
+// Options are what Listen does beyond opening sockets. The zero value
+// opens plain sockets.
+type Options struct {
+	// TLS is the configuration of tls:// endpoints, which need one.
+	TLS *tls.Config
+	// Proxy, if not nil, makes TCP and TLS endpoints read a PROXY
+	// protocol header (version 1 or 2) from the sources it trusts.
+	Proxy *Proxy
+	// HandshakeTimeout bounds a TLS handshake and the wait for a PROXY
+	// header; zero means 10 s.
+	HandshakeTimeout time.Duration
+}
+
+// Proxy is who may send a PROXY protocol header. A connection from a
+// trusted source must begin with one, and is served as coming from the
+// address it names; one from any other source must not, and is served
+// as itself. Either way, a header that breaks the rule, or is malformed,
+// closes the connection.
+type Proxy struct {
+	From []netip.Prefix
+}
+
+func (p *Proxy) trusts(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, pre := range p.From {
+		if pre.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (o Options) timeout() time.Duration {
+	if o.HandshakeTimeout > 0 {
+		return o.HandshakeTimeout
+	}
+	return 10 * time.Second
+}
+
+// wrap returns ln as it should be served for e: as it is, or with a
+// WrapConn that reads the PROXY header and does the TLS handshake.
+func (o Options) wrap(ln net.Listener, e Endpoint) net.Listener {
+	proxy := o.Proxy != nil && e.Network == "tcp"
+	if !proxy && !e.TLS {
+		return ln
+	}
+	w := &wrapping{Listener: ln, opts: o, proxy: proxy}
+	if e.TLS {
+		w.tls = o.TLS
+	}
+	return w
+}
+
+// wrapping is a listener whose connections are wrapped before they are
+// served; it is a server.ConnWrapper.
+type wrapping struct {
+	net.Listener
+	opts  Options
+	proxy bool
+	tls   *tls.Config
+}
+
+var _ server.ConnWrapper = (*wrapping)(nil)
+
+// TLS reports whether the listener serves TLS.
+func (w *wrapping) TLS() bool { return w.tls != nil }
+
+// WrapConn reads the PROXY header, if the listener takes one, then does
+// the TLS handshake, if it is a TLS listener, each within the handshake
+// timeout. Their failures carry the reason the connection closes with.
+func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
+	timeout := w.opts.timeout()
+	if w.proxy {
+		policy := proxyproto.REJECT
+		if w.opts.Proxy.trusts(c.RemoteAddr()) {
+			policy = proxyproto.REQUIRE
+		}
+		pc := proxyproto.NewConn(c, proxyproto.WithPolicy(policy), proxyproto.SetReadHeaderTimeout(timeout))
+		// Read it now: the address it names is the one limits and logs see.
+		if _, err := pc.Read(nil); err != nil {
+			if errors.Is(err, proxyproto.ErrNoProxyProtocol) {
+				err = errors.New("no PROXY header from a trusted source")
+			}
+			return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
+		}
+		c = pc
+	}
+	if w.tls != nil {
+		tc := tls.Server(c, w.tls)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := tc.HandshakeContext(ctx); err != nil {
+			if ctx.Err() != nil {
+				err = errors.New("no handshake within " + timeout.String())
+			}
+			return nil, &server.WrapError{Reason: server.ReasonHandshake, Err: err}
+		}
+		c = tc
+	}
+	return c, nil
+}
