@@ -1,0 +1,377 @@
+package endpoint_test
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"shout/internal/certs"
+	"shout/internal/endpoint"
+	"shout/server"
+)
+
+const bound = 10 * time.Second
+
+// events is an Observer that passes opens and closes to the test.
+type events struct {
+	opens, closes chan server.ConnInfo
+}
+
+func newEvents() *events {
+	return &events{opens: make(chan server.ConnInfo, 16), closes: make(chan server.ConnInfo, 16)}
+}
+
+func (e *events) ConnOpen(c *server.ConnInfo)       { e.opens <- *c }
+func (e *events) ConnRead(*server.ConnInfo, []byte) {}
+func (e *events) ConnClose(c *server.ConnInfo)      { e.closes <- *c }
+func (e *events) Datagram(d *server.DatagramInfo)   {}
+func (e *events) next(t *testing.T, ch chan server.ConnInfo, what string) server.ConnInfo {
+	t.Helper()
+	select {
+	case c := <-ch:
+		return c
+	case <-time.After(bound):
+		t.Fatalf("no %s within %v", what, bound)
+	}
+	return server.ConnInfo{}
+}
+
+// serve serves shout on a fresh TCP listener made with opts (tls if
+// tlsOn) and returns its address and the events.
+func serve(t *testing.T, opts endpoint.Options, tlsOn bool, srv *server.Server) (string, *events) {
+	t.Helper()
+	ev := newEvents()
+	srv.Observer = ev
+	srv.Logger = slog.New(slog.DiscardHandler)
+	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0", TLS: tlsOn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lns[0]) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return lns[0].Addr().String(), ev
+}
+
+// exchange sends a line on c and reads the reply line.
+func exchange(t *testing.T, c net.Conn, line string) string {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, line); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reply: %v (got %q)", err, got)
+	}
+	return got
+}
+
+// ca is a certificate authority for the tests' client certificates.
+type ca struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string // its certificate in PEM
+}
+
+func newCA(t *testing.T) *ca {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(file, pemBlock("CERTIFICATE", der), 0o600)
+	return &ca{cert: cert, key: key, file: file}
+}
+
+// client issues a client certificate for cn.
+func (c *ca) client(t *testing.T, cn string) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func pemBlock(kind string, der []byte) []byte {
+	var b strings.Builder
+	b.WriteString("-----BEGIN " + kind + "-----\n")
+	enc := []byte(base64.StdEncoding.EncodeToString(der))
+	for len(enc) > 64 {
+		b.Write(enc[:64])
+		b.WriteByte('\n')
+		enc = enc[64:]
+	}
+	b.Write(enc)
+	b.WriteString("\n-----END " + kind + "-----\n")
+	return []byte(b.String())
+}
+
+// tlsOptions is a TLS listener's options with a certificate made in
+// memory, and a client configuration that trusts it.
+func tlsOptions(t *testing.T, clientCA string) (endpoint.Options, *tls.Config) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.ServerConfig(store, clientCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := store.GetCertificate(nil)
+	cert, _ := x509.ParseCertificate(leaf.Certificate[0])
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return endpoint.Options{TLS: cfg, HandshakeTimeout: 300 * time.Millisecond}, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+}
+
+func TestTLS(t *testing.T) {
+	opts, client := tlsOptions(t, "")
+	addr, ev := serve(t, opts, true, &server.Server{})
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			cfg := client.Clone()
+			cfg.MinVersion, cfg.MaxVersion = v, v
+			c, err := tls.Dial("tcp", addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := exchange(t, c, "hello egon 哈哈哈 straße\n"); got != "HELLO EGON 哈哈哈 STRASSE\n" {
+				t.Errorf("got %q", got)
+			}
+			if o := ev.next(t, ev.opens, "open"); o.TLS == nil || o.TLS.Version != v {
+				t.Errorf("open: TLS state %+v, want version %s", o.TLS, tls.VersionName(v))
+			}
+		})
+	}
+}
+
+// With a client CA, a client must present a certificate it signed; its
+// subject is in the open event (and so in the log).
+func TestMutualTLS(t *testing.T) {
+	authority, other := newCA(t), newCA(t)
+	opts, client := tlsOptions(t, authority.file)
+	addr, ev := serve(t, opts, true, &server.Server{})
+
+	good := client.Clone()
+	good.Certificates = []tls.Certificate{authority.client(t, "alice")}
+	c, err := tls.Dial("tcp", addr, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := exchange(t, c, "hi\n"); got != "HI\n" {
+		t.Errorf("got %q", got)
+	}
+	c.Close()
+	o := ev.next(t, ev.opens, "open")
+	if o.TLS == nil || len(o.TLS.PeerCertificates) == 0 || o.TLS.PeerCertificates[0].Subject.CommonName != "alice" {
+		t.Errorf("open: want the client certificate of alice, got %+v", o.TLS)
+	}
+	ev.next(t, ev.closes, "close of the good client")
+
+	for name, certs := range map[string][]tls.Certificate{
+		"no client certificate":     nil,
+		"certificate of another CA": {other.client(t, "mallory")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := client.Clone()
+			cfg.Certificates = certs
+			c, err := tls.Dial("tcp", addr, cfg)
+			if err == nil {
+				// TLS 1.3: the server's verdict comes with the first read.
+				c.SetDeadline(time.Now().Add(bound))
+				io.WriteString(c, "hi\n")
+				_, err = c.Read(make([]byte, 8))
+				c.Close()
+			}
+			if err == nil {
+				t.Fatal("served without a good client certificate")
+			}
+			if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonHandshake {
+				t.Errorf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+			}
+		})
+	}
+}
+
+// A client that connects and never says hello is closed after the
+// handshake timeout, with its reason.
+func TestTLSHandshakeStall(t *testing.T) {
+	opts, _ := tlsOptions(t, "")
+	addr, ev := serve(t, opts, true, &server.Server{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(bound))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read %v, want the server to close", err)
+	}
+	if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonHandshake || !strings.Contains(cl.Err.Error(), "no handshake within 300ms") {
+		t.Errorf("closed for %v (%v), want %v after 300ms", cl.Reason, cl.Err, server.ReasonHandshake)
+	}
+}
+
+func header(t *testing.T, version byte, src string) []byte {
+	h := proxyproto.HeaderProxyFromAddrs(version, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(src)),
+		net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:8080")))
+	b, err := h.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func proxyOptions(trusted string) endpoint.Options {
+	return endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix(trusted)}}, HandshakeTimeout: 300 * time.Millisecond}
+}
+
+// A trusted source's header names the client: served as that client, in
+// version 1 and 2, over TCP and over TLS.
+func TestProxyProtocol(t *testing.T) {
+	for _, v := range []byte{1, 2} {
+		for _, overTLS := range []bool{false, true} {
+			name := map[bool]string{false: "tcp", true: "tls"}[overTLS]
+			t.Run(name+" v"+string('0'+v), func(t *testing.T) {
+				opts := proxyOptions("127.0.0.0/8")
+				var client *tls.Config
+				if overTLS {
+					tlsOpts, cfg := tlsOptions(t, "")
+					opts.TLS, client = tlsOpts.TLS, cfg
+				}
+				addr, ev := serve(t, opts, overTLS, &server.Server{})
+				raw, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer raw.Close()
+				raw.Write(header(t, v, "203.0.113.7:4242"))
+				c := raw
+				if overTLS {
+					c = tls.Client(raw, client)
+				}
+				if got := exchange(t, c, "straße\n"); got != "STRASSE\n" {
+					t.Errorf("got %q", got)
+				}
+				if o := ev.next(t, ev.opens, "open"); o.Remote.String() != "203.0.113.7:4242" {
+					t.Errorf("served as %v, want the client the header names", o.Remote)
+				}
+			})
+		}
+	}
+}
+
+// A header where none is allowed, none where one is required, or a
+// malformed one: the connection is closed for its reason.
+func TestProxyProtocolRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, trusted string
+		send          []byte
+	}{
+		{"header from an untrusted source", "10.0.0.0/8", header(t, 2, "203.0.113.7:4242")},
+		{"no header from a trusted source", "127.0.0.0/8", []byte("hello\n")},
+		{"malformed header", "127.0.0.0/8", []byte("PROXY TCP4 nonsense\r\nhello\n")},
+		{"trusted source silent", "127.0.0.0/8", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, ev := serve(t, proxyOptions(tc.trusted), false, &server.Server{})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write(tc.send)
+			c.SetReadDeadline(time.Now().Add(bound))
+			if n, err := c.Read(make([]byte, 64)); err == nil {
+				t.Errorf("read %d bytes, want the connection closed", n)
+			}
+			if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonProxyHeader {
+				t.Errorf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonProxyHeader)
+			}
+		})
+	}
+	// An untrusted source without a header is served as itself.
+	addr, ev := serve(t, proxyOptions("10.0.0.0/8"), false, &server.Server{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := exchange(t, c, "direct\n"); got != "DIRECT\n" {
+		t.Errorf("got %q", got)
+	}
+	if o := ev.next(t, ev.opens, "open"); o.Remote.String() != c.LocalAddr().String() {
+		t.Errorf("served as %v, want %v", o.Remote, c.LocalAddr())
+	}
+}
+
+// The per-address limit counts the clients the headers name, not the
+// balancer in front.
+func TestProxyProtocolPerIPLimit(t *testing.T) {
+	addr, ev := serve(t, proxyOptions("127.0.0.0/8"), false, &server.Server{MaxConnsPerIP: 1})
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	dial := func(src string) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		c.Write(header(t, 2, src))
+		return c
+	}
+	for _, src := range []string{"203.0.113.1:1", "203.0.113.2:1"} {
+		if got := exchange(t, dial(src), "x\n"); got != "X\n" {
+			t.Errorf("%s: got %q", src, got)
+		}
+		ev.next(t, ev.opens, "open")
+	}
+	dial("203.0.113.1:2")
+	if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonRejected {
+		t.Errorf("a second connection from 203.0.113.1 closed for %v, want %v", cl.Reason, server.ReasonRejected)
+	}
+}
