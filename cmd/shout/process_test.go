@@ -121,6 +121,8 @@ func (p *serveProc) want(args []string) int {
 			n["udp"] = true
 		case strings.HasPrefix(a, "unix://"):
 			n["unix"] = true
+		case strings.HasPrefix(a, "tls://"):
+			n["tls"] = true
 		default:
 			n["tcp"], n["udp"] = true, true
 		}

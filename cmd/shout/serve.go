@@ -100,11 +100,13 @@ func (cmd *serveCmd) Run(std *stdio) error {
 			msg = "tls certificate made in memory"
 		}
 		log.Info(msg, "subject", subject, "names", strings.Join(names, ","), "sha256", certs.Fingerprint())
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go reloadOnHUP(hup, certs, log)
 	}
+	// SIGHUP reloads the certificate; with none to reload it says so,
+	// rather than end the server as it would by default.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHUP(hup, certs, log)
 	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
 		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
 	}
@@ -308,6 +310,10 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 // ones in use if the files do not make a certificate.
 func reloadOnHUP(hup <-chan os.Signal, store *certs.Store, log *slog.Logger) {
 	for range hup {
+		if store == nil || !store.FromFiles() {
+			log.Info("SIGHUP: no certificate files to reload")
+			continue
+		}
 		if err := store.Reload(); err != nil {
 			log.Warn("certificate not reloaded; keeping the one in use", "err", err)
 			continue

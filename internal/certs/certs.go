@@ -52,6 +52,10 @@ func (s *Store) Reload() error {
 	return nil
 }
 
+// FromFiles reports whether the certificate came from files, which
+// Reload reads again.
+func (s *Store) FromFiles() bool { return s.certFile != "" }
+
 // GetCertificate is for tls.Config.GetCertificate.
 func (s *Store) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return s.cur.Load(), nil

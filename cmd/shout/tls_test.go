@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+)
+
+// pki is a test CA and certificates it signed, as PEM files.
+type pki struct {
+	dir                   string
+	ca                    *x509.Certificate
+	caKey                 *ecdsa.PrivateKey
+	caFile                string
+	serverCert, serverKey string
+	clientCert, clientKey string
+	serial                int64
+}
+
+func newPKI(t *testing.T) *pki {
+	p := &pki{dir: t.TempDir()}
+	p.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shout test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ca, _ = x509.ParseCertificate(der)
+	p.caFile = p.write(t, "ca.pem", "CERTIFICATE", der)
+	p.serverCert, p.serverKey = p.issue(t, "server", "shout test server", true)
+	p.clientCert, p.clientKey = p.issue(t, "client", "alice", false)
+	return p
+}
+
+func (p *pki) write(t *testing.T, name, kind string, der []byte) string {
+	f := filepath.Join(p.dir, name)
+	if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// issue makes a certificate for cn (a server's for 127.0.0.1) and
+// returns its certificate and key files.
+func (p *pki) issue(t *testing.T, name, cn string, server bool) (certFile, keyFile string) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p.serial++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(100 + p.serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+".key", "PRIVATE KEY", kder)
+}
+
+func (p *pki) clientConfig() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(p.ca)
+	return &tls.Config{RootCAs: pool}
+}
+
+// sClient runs openssl s_client against addr with args, sends line and
+// returns the first line of output that is not openssl's own, or fails
+// the test.
+func sClient(t *testing.T, addr, line string, args ...string) (string, error) {
+	t.Helper()
+	openssl := shouttest.Tool(t, "openssl", "openssl")
+	cmd := exec.Command(openssl, append([]string{"s_client", "-connect", addr, "-quiet", "-verify_return_error"}, args...)...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	io.WriteString(stdin, line)
+	got := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(stdout).ReadString('\n')
+		got <- l
+	}()
+	select {
+	case l := <-got:
+		if l == "" {
+			return "", fmt.Errorf("no reply; openssl said: %s", stderr.String())
+		}
+		return l, nil
+	case <-time.After(bound):
+		return "", fmt.Errorf("no reply within %v; openssl said: %s", bound, stderr.String())
+	}
+}
+
+// openssl's s_client against tls://, TLS 1.2 and 1.3.
+func TestServeTLSWithOpenSSL(t *testing.T) {
+	p := newPKI(t)
+	srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+p.serverCert, "--key="+p.serverKey)
+	for _, v := range []string{"-tls1_2", "-tls1_3"} {
+		got, err := sClient(t, srv.addr("tls"), "hello egon 哈哈哈 straße\n", v, "-CAfile", p.caFile)
+		if err != nil || got != "HELLO EGON 哈哈哈 STRASSE\n" {
+			t.Errorf("%s: got %q, %v", v, got, err)
+		}
+	}
+	srv.waitLog(`tls="TLS 1.2"`)
+	srv.waitLog(`tls="TLS 1.3"`)
+}
+
+// mTLS: a client certificate from the CA is served and its subject
+// logged; none is refused with the reason logged.
+func TestServeMutualTLSWithOpenSSL(t *testing.T) {
+	p := newPKI(t)
+	srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+p.serverCert, "--key="+p.serverKey, "--client-ca="+p.caFile)
+	got, err := sClient(t, srv.addr("tls"), "hi\n", "-CAfile", p.caFile, "-cert", p.clientCert, "-key", p.clientKey)
+	if err != nil || got != "HI\n" {
+		t.Errorf("with a client certificate: got %q, %v", got, err)
+	}
+	srv.waitLog(`client_cert="CN=alice"`)
+	for _, v := range []string{"-tls1_2", "-tls1_3"} {
+		if got, err := sClient(t, srv.addr("tls"), "hi\n", v, "-CAfile", p.caFile); err == nil {
+			t.Errorf("%s without a client certificate: served, %q", v, got)
+		}
+	}
+	srv.waitLog(`reason="tls handshake"`)
+}
+
+// SIGHUP reloads the certificate for new connections without dropping
+// open ones; files that make no certificate leave the one in use.
+func TestServeSIGHUPReloadsCertificate(t *testing.T) {
+	p := newPKI(t)
+	srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+p.serverCert, "--key="+p.serverKey)
+	addr := srv.addr("tls")
+	subject := func() string {
+		c, err := tls.Dial("tcp", addr, p.clientConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	held, err := tls.Dial("tcp", addr, p.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	// A new certificate in place of the old, then SIGHUP.
+	cert, key := p.issue(t, "renewed", "shout renewed server", true)
+	for _, f := range [][2]string{{cert, p.serverCert}, {key, p.serverKey}} {
+		if err := os.Rename(f[0], f[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	srv.waitLog(`msg="certificate reloaded" subject="CN=shout renewed server"`)
+	if got := subject(); got != "shout renewed server" {
+		t.Errorf("after SIGHUP a new connection got %q", got)
+	}
+	if got := exchangeOn(t, held, "still here\n"); got != "STILL HERE\n" {
+		t.Errorf("the connection opened before SIGHUP: got %q", got)
+	}
+
+	// A broken file: the renewed certificate stays.
+	os.WriteFile(p.serverCert, []byte("not a certificate"), 0o600)
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	srv.waitLog("certificate not reloaded; keeping the one in use")
+	if got := subject(); got != "shout renewed server" {
+		t.Errorf("after a bad reload a new connection got %q", got)
+	}
+}
+
+func exchangeOn(t *testing.T, c net.Conn, line string) string {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, line)
+	got, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Errorf("reply: %v", err)
+	}
+	return got
+}
+
+// --tls-self-signed makes a certificate for the listener and logs its
+// fingerprint, which is the one the client sees.
+func TestServeTLSSelfSigned(t *testing.T) {
+	srv := startServe(t, nil, "tls://127.0.0.1:0", "--tls-self-signed")
+	c, err := tls.Dial("tcp", srv.addr("tls"), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	leaf := c.ConnectionState().PeerCertificates[0]
+	if err := leaf.VerifyHostname("127.0.0.1"); err != nil {
+		t.Errorf("the certificate is not for the listener's address: %v", err)
+	}
+	sum := fmt.Sprintf("% X", sha256Sum(leaf.Raw))
+	srv.waitLog("sha256=" + strings.ReplaceAll(sum, " ", ":"))
+}
+
+// Usage errors for the TLS and PROXY flags: status 2 and one line.
+func TestServeTLSFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tls://127.0.0.1:0"}, "a tls:// address needs --cert and --key, or --tls-self-signed"},
+		{[]string{"127.0.0.1:0", "--tls-self-signed"}, "are for tls:// addresses, and there is none"},
+		{[]string{"tls://127.0.0.1:0", "--cert", "x.pem"}, "--cert and --key go together"},
+		{[]string{"127.0.0.1:0", "--proxy-from", "10.0.0.0/8"}, "--proxy-from needs --proxy-protocol"},
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "ten"}, `--proxy-from: "ten" is not an address or a CIDR range`},
+	} {
+		out, err := exec.Command("shout", append([]string{"serve"}, tc.args...)...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errorsAs(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("serve %v: %v, %q; want status 2 and %q", tc.args, err, out, tc.want)
+		}
+	}
+}
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// SIGHUP with no certificate to reload is logged, not fatal.
+func TestServeSIGHUPWithoutTLS(t *testing.T) {
+	srv := startServe(t, nil, "127.0.0.1:0")
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	srv.waitLog("SIGHUP: no certificate files to reload")
+	if got := exchange(t, "tcp", srv.addr("tcp"), "still\n"); got != "STILL\n" {
+		t.Errorf("after SIGHUP: got %q", got)
+	}
+}
+
+// freePort is a port free on 127.0.0.1 a moment ago, for programs that
+// cannot say which port they took.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// shout behind a real HAProxy that sends PROXY v1 and v2: the log shows
+// the client's own address, and a connection that skips HAProxy from
+// HAProxy's address, with no header, is refused.
+func TestServeBehindHAProxy(t *testing.T) {
+	haproxy := shouttest.Tool(t, "haproxy", "haproxy")
+	srv := startServe(t, nil, "tcp://127.0.0.1:0", "--proxy-protocol", "--proxy-from=127.0.0.1/32")
+	v1, v2 := freePort(t), freePort(t)
+	cfg := fmt.Sprintf(`defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend v1
+  bind 127.0.0.1:%d
+  default_backend v1
+backend v1
+  server shout %s send-proxy
+frontend v2
+  bind 127.0.0.1:%d
+  default_backend v2
+backend v2
+  server shout %s send-proxy-v2
+`, v1, srv.addr("tcp"), v2, srv.addr("tcp"))
+	file := filepath.Join(t.TempDir(), "haproxy.cfg")
+	os.WriteFile(file, []byte(cfg), 0o600)
+	cmd := exec.Command(haproxy, "-db", "-f", file)
+	var out shouttest.Log
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	for i, port := range []int{v1, v2} {
+		src := fmt.Sprintf("127.0.0.%d", 5+i)
+		c := dialFrom(t, src, fmt.Sprintf("127.0.0.1:%d", port), &out)
+		if got := exchangeOn(t, c, "behind haproxy\n"); got != "BEHIND HAPROXY\n" {
+			t.Errorf("via HAProxy (v%d): got %q", i+1, got)
+		}
+		srv.waitLog(fmt.Sprintf("msg=open remote=%s:%d", src, c.LocalAddr().(*net.TCPAddr).Port))
+		c.Close()
+	}
+	// Skipping HAProxy from its own, trusted, address: no header, refused.
+	c := dialFrom(t, "127.0.0.1", srv.addr("tcp"), &out)
+	defer c.Close()
+	io.WriteString(c, "sneaky\n")
+	c.SetReadDeadline(time.Now().Add(bound))
+	if n, err := c.Read(make([]byte, 16)); err == nil {
+		t.Errorf("a direct connection with no header was answered (%d bytes)", n)
+	}
+	srv.waitLog(`reason="proxy header" err="no PROXY header from a trusted source"`)
+}
+
+// dialFrom connects from src to addr, retrying while the listener is not
+// up yet (HAProxy says nothing when it is), within bound.
+func dialFrom(t *testing.T, src, addr string, log *shouttest.Log) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	deadline := time.Now().Add(bound)
+	for {
+		c, err := d.Dial("tcp", addr)
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connect %s from %s: %v\n%s", addr, src, err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
