@@ -97,7 +97,7 @@ func sClient(t *testing.T, addr, line string, args ...string) (string, error) {
 	cmd := exec.Command(openssl, append([]string{"s_client", "-connect", addr, "-quiet", "-verify_return_error"}, args...)...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
+	var stderr shouttest.Log
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
