@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,13 @@ type Config struct {
 	SourceIPs int
 	// Progress, if not nil, gets one line a second while measuring.
 	Progress io.Writer
+	// TLS is the client configuration for a TLS endpoint
+	// (Endpoint.TLS); nil means the defaults (the system's authorities).
+	TLS *tls.Config
+	// Churn makes every message go on a connection of its own: connect
+	// (and with TLS, handshake), send, half-close, read the reply, close.
+	// Conns is then how many do so at once, and Depth does not apply.
+	Churn bool
 }
 
 func (c *Config) defaults() {
@@ -140,7 +148,10 @@ type Settings struct {
 	Lang      string  `json:"lang,omitempty"`
 	// SourceIPs is how many loopback addresses the connections come
 	// from, when they are spread.
-	SourceIPs int `json:"source_ips,omitempty"`
+	SourceIPs int  `json:"source_ips,omitempty"`
+	TLS       bool `json:"tls,omitempty"`
+	// Churn: a connection for each message.
+	Churn bool `json:"churn,omitempty"`
 }
 
 // Settings returns what a run of c does, defaults filled in.
@@ -151,6 +162,10 @@ func (c Config) Settings() Settings {
 		Conns: c.Conns, Size: c.Size, Depth: c.Depth,
 		DurationS: c.Duration.Seconds(), WarmupS: max(0, c.Warmup.Seconds()), TimeoutS: c.Timeout.Seconds(),
 		Rate: c.Rate, Text: c.Text, Mode: c.Mode, Lang: c.Lang,
+		TLS: c.Endpoint.TLS, Churn: c.Churn,
+	}
+	if c.Churn {
+		s.Depth = 1
 	}
 	if c.spread() {
 		s.SourceIPs = c.SourceIPs
@@ -367,16 +382,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := checkFileLimit(cfg.Conns); err != nil {
 		return nil, err
 	}
-	// Connect everything first, so the run measures serving, not connecting.
-	began := time.Now()
-	conns, err := r.connect(ctx)
-	if err != nil {
-		return nil, err
+	var d driver
+	if cfg.Churn {
+		// One connection first, so that an unreachable server is an error.
+		c, err := r.dialer()(ctx, 0)
+		if err != nil {
+			return nil, &UnreachableError{err}
+		}
+		c.Close()
+		r.measuring.Store(cfg.Warmup < 0)
+		d = r.startChurn(ctx)
+	} else {
+		// Connect everything first, so the run measures serving, not connecting.
+		began := time.Now()
+		conns, err := r.connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.connected = time.Since(began)
+		// With no warm-up the first messages count too.
+		r.measuring.Store(cfg.Warmup < 0)
+		d = r.start(conns)
 	}
-	r.connected = time.Since(began)
-	// With no warm-up the first messages count too.
-	r.measuring.Store(cfg.Warmup < 0)
-	d := r.start(conns)
 	elapsed := r.clock(ctx)
 	// Stop sending, and give the replies still owed up to Timeout to come;
 	// what has not come by then is lost.
@@ -607,6 +634,14 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 	e := r.cfg.Endpoint
 	spread := r.cfg.spread()
+	tlsCfg := r.cfg.TLS
+	if tlsCfg == nil {
+		tlsCfg = &tls.Config{}
+	}
+	if tlsCfg.ServerName == "" {
+		tlsCfg = tlsCfg.Clone()
+		tlsCfg.ServerName, _, _ = net.SplitHostPort(e.Address)
+	}
 	return func(ctx context.Context, i int) (net.Conn, error) {
 		d := net.Dialer{Timeout: r.cfg.Timeout}
 		if spread {
@@ -617,7 +652,15 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		if err != nil {
 			return nil, &client.ConnError{Op: "connect", Addr: e.Address, Err: err}
 		}
-		return c, nil
+		if !e.TLS {
+			return c, nil
+		}
+		tc := tls.Client(c, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, &client.ConnError{Op: "tls handshake with", Addr: e.Address, Err: err}
+		}
+		return tc, nil
 	}
 }
 

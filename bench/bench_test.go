@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"golang.org/x/text/language"
 
 	"shout/bench"
+	"shout/internal/certs"
 	"shout/internal/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
@@ -426,4 +429,73 @@ func TestServerStopsReading(t *testing.T) {
 		t.Errorf("got %d lost; want 64, and not OK: %+v", rep.Lost, rep)
 	}
 	t.Logf("%d errors, the first: %s", rep.Errors, rep.FirstError)
+}
+
+// tlsServer serves shout over TLS with a certificate made in memory, and
+// returns its endpoint and a client configuration that trusts it.
+func tlsServer(t *testing.T) (endpoint.Endpoint, *tls.Config) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := certs.ServerConfig(store, "")
+	e := endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:0", TLS: true}
+	lns, _, err := endpoint.Options{TLS: cfg}.Listen([]endpoint.Endpoint{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{Logger: slog.New(slog.DiscardHandler)}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(lns[0]) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	leaf, _ := store.GetCertificate(nil)
+	cert, _ := x509.ParseCertificate(leaf.Certificate[0])
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	e.Address = lns[0].Addr().String()
+	return e, &tls.Config{RootCAs: pool}
+}
+
+// Over TLS, pipelined and churning (a handshake per message), and over
+// plain TCP churning: every reply checked.
+func TestTLSAndChurn(t *testing.T) {
+	tlsEndpoint, client := tlsServer(t)
+	tcpEndpoint := endpoint.Endpoint{Network: "tcp", Address: shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})}
+	for _, tc := range []struct {
+		name  string
+		e     endpoint.Endpoint
+		churn bool
+	}{
+		{"tls", tlsEndpoint, false},
+		{"tls churn", tlsEndpoint, true},
+		{"tcp churn", tcpEndpoint, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick("tcp", "")
+			cfg.Endpoint, cfg.TLS, cfg.Churn = tc.e, client, tc.churn
+			if tc.churn {
+				cfg.Depth = 1
+			}
+			rep := run(t, cfg)
+			if !rep.OK() {
+				t.Fatalf("report %+v", rep)
+			}
+		})
+	}
+	// A certificate nobody vouches for: the run does not start.
+	cfg := quick("tcp", "")
+	cfg.Endpoint = tlsEndpoint
+	if _, err := bench.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Errorf("against an unknown certificate: %v", err)
+	}
+}
+
+// A churning run catches a wrong server as a pipelined one does.
+func TestChurnCatchesWrongServer(t *testing.T) {
+	addr := lineServer(t, strings.ToUpper) // keeps ß
+	cfg := quick("tcp", addr)
+	cfg.Churn, cfg.Depth = true, 1
+	if rep := run(t, cfg); rep.OK() || rep.Mismatches == 0 {
+		t.Errorf("a server that keeps ß passed a churning run: %+v", rep)
+	}
 }

@@ -21,8 +21,15 @@ func (s Settings) WriteHeader(w io.Writer) {
 	if s.SourceIPs > 0 {
 		from = fmt.Sprintf(" from 127.0.0.1-%d", s.SourceIPs)
 	}
-	fmt.Fprintf(w, "%s://%s: %d conns%s, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up, replies due within %gs\n",
-		s.Network, s.Addr, s.Conns, from, s.Size, s.Text, s.Depth, loop, mode, s.DurationS, s.WarmupS, s.TimeoutS)
+	scheme, conns := s.Network, fmt.Sprintf("%d conns", s.Conns)
+	if s.TLS {
+		scheme = "tls"
+	}
+	if s.Churn {
+		conns = fmt.Sprintf("churn: %d at once, a new connection for each message", s.Conns)
+	}
+	fmt.Fprintf(w, "%s://%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up, replies due within %gs\n",
+		scheme, s.Addr, conns, from, s.Size, s.Text, s.Depth, loop, mode, s.DurationS, s.WarmupS, s.TimeoutS)
 }
 
 // WriteText writes the results for people: throughput, latency, what was
@@ -35,6 +42,13 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs); every count is of messages sent while measuring\n",
 		measured, r.ConnectS, r.DrainS)
 	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
+	if r.Churn {
+		what := "connections"
+		if r.TLS {
+			what = "connections, each a TLS handshake,"
+		}
+		fmt.Fprintf(w, "  churn     %d %s at %.0f per second; latency is of the whole: connect to close\n", r.Messages, what, r.MessagesPerSec)
+	}
 	l := r.LatencyUS
 	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
 	// Over a stream a reply is lost only if still owed when a connection

@@ -13,11 +13,12 @@ import (
 	"golang.org/x/term"
 
 	"shout/bench"
+	"shout/client"
 	"shout/internal/endpoint"
 )
 
 type benchCmd struct {
-	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, unix:///path."`
+	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path."`
 
 	Conns     int           `default:"50" help:"Connections (TCP, Unix) or sockets (UDP)."`
 	Size      int           `default:"64" help:"Bytes per message, newline included (UDP: datagram size, a 20-digit sequence number included)."`
@@ -31,6 +32,12 @@ type benchCmd struct {
 	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP); at the end, how long owed replies are waited for."`
 	SourceIPs int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
 	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
+	Churn     bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
+
+	CA       string `placeholder:"FILE" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
+	Cert     string `placeholder:"FILE" help:"tls://: a client certificate (PEM), for servers that require one."`
+	Key      string `placeholder:"FILE" help:"tls://: the key of --cert (PEM)."`
+	Insecure bool   `help:"tls://: accept any server certificate (for trying things out)."`
 }
 
 func (cmd *benchCmd) Run(std *stdio) error {
@@ -62,6 +69,12 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--warmup must not be negative")
 	case cmd.Timeout <= 0:
 		return usagef("--timeout must be more than 0")
+	case cmd.Churn && eps[0].Network == "udp":
+		return usagef("--churn is for TCP, TLS and Unix sockets: UDP has no connections")
+	case cmd.Churn && (cmd.Rate > 0 || cmd.Depth > 1):
+		return usagef("--churn sends one message per connection, in a closed loop: no --rate or --depth")
+	case !eps[0].TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
+		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
 	case cmd.SourceIPs < 0 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
 		return usagef("--source-ips must be from 1 to 255, or 0 for as many as the connections need")
 	}
@@ -69,6 +82,14 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		Endpoint: eps[0], Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,
 		Duration: cmd.Duration, Warmup: cmd.Warmup, Rate: cmd.Rate, Text: cmd.Text,
 		Mode: cmd.Mode, Lang: cmd.Lang, Timeout: cmd.Timeout, SourceIPs: cmd.SourceIPs,
+		Churn: cmd.Churn,
+	}
+	if eps[0].TLS {
+		var err error
+		opts := client.TLSOptions{CA: cmd.CA, Cert: cmd.Cert, Key: cmd.Key, Insecure: cmd.Insecure}
+		if cfg.TLS, err = opts.Config(); err != nil {
+			return usage(err)
+		}
 	}
 	if cmd.Warmup == 0 {
 		cfg.Warmup = -1

@@ -1,0 +1,107 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// churners drive a churn run: each of Conns workers connects, sends one
+// message, half-closes, reads the reply to the end and closes, again and
+// again, so the run measures what a connection costs (accept, a TLS
+// handshake, the open and close) as much as the message.
+type churners struct {
+	wg sync.WaitGroup
+}
+
+func (r *run) startChurn(ctx context.Context) driver {
+	d := &churners{}
+	shards := make([]*worker, min(r.cfg.Conns, 2*runtimeProcs()))
+	for k := range shards {
+		shards[k] = r.newWorker()
+	}
+	dial := r.dialer()
+	for i := range r.cfg.Conns {
+		w := shards[i%len(shards)]
+		d.wg.Go(func() { r.churnWorker(ctx, i, w, dial) })
+	}
+	return d
+}
+
+func (d *churners) drain(time.Time) { d.wg.Wait() }
+
+func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(context.Context, int) (net.Conn, error)) {
+	got := make([]byte, 0, 4*r.cfg.Size)
+	for k := 0; ; k++ {
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
+		measured := r.measuring.Load()
+		start := time.Now()
+		msg, want := r.msgs[pick(i, k)], r.wants[pick(i, k)]
+		var err error
+		got, err = r.exchangeOnce(ctx, i, dial, msg, got[:0])
+		switch {
+		case err != nil && r.stopping.Load():
+			return // cut short by the end of the run: not the server's fault
+		case err != nil:
+			r.fail(err)
+			if measured {
+				r.lost.Add(1)
+			}
+			// A refused or failed connection comes back at once: do not spin.
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-r.stop:
+				return
+			}
+			continue
+		}
+		if !measured {
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			r.mismatch(got, want)
+		}
+		w.record(r, time.Since(start))
+	}
+}
+
+// exchangeOnce makes one connection for msg and returns everything the
+// server sent on it before closing, up to a few times the reply's length.
+func (r *run) exchangeOnce(ctx context.Context, i int, dial func(context.Context, int) (net.Conn, error), msg, got []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	c, err := dial(ctx, i)
+	if err != nil {
+		return got, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(r.cfg.Timeout))
+	if _, err := c.Write(msg); err != nil {
+		return got, fmt.Errorf("send: %w", err)
+	}
+	// Half-close, so the server closes first and the TIME_WAIT is its:
+	// this side's ports come free at once, however fast it churns.
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		if err := cw.CloseWrite(); err != nil {
+			return got, fmt.Errorf("send: %w", err)
+		}
+	}
+	buf := bytes.NewBuffer(got)
+	_, err = io.Copy(buf, io.LimitReader(c, int64(4*len(msg)+64)))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return buf.Bytes(), fmt.Errorf("receive: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -1,0 +1,84 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"shout/internal/endpoint"
+)
+
+// TLSOptions are how a client checks a TLS server and proves itself.
+type TLSOptions struct {
+	// CA is a PEM file of the authorities that may sign the server's
+	// certificate; empty means the system's.
+	CA string
+	// Cert and Key are the client's certificate and key (PEM), for
+	// servers that require one (mTLS).
+	Cert, Key string
+	// Insecure accepts any server certificate: for trying things out only.
+	Insecure bool
+}
+
+// Config is the tls.Config the options describe.
+func (o TLSOptions) Config() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
+	if o.CA != "" {
+		pem, err := os.ReadFile(o.CA)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", o.CA)
+		}
+		cfg.RootCAs = pool
+	}
+	if (o.Cert == "") != (o.Key == "") {
+		return nil, fmt.Errorf("--cert and --key go together")
+	}
+	if o.Cert != "" {
+		c, err := tls.LoadX509KeyPair(o.Cert, o.Key)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	}
+	return cfg, nil
+}
+
+// DialTLS is Dial for a tls:// endpoint: it connects and completes the
+// handshake within timeout, checking the server as cfg says (the name
+// checked is the endpoint's host unless cfg names one).
+func DialTLS(ctx context.Context, e endpoint.Endpoint, timeout time.Duration, cfg *tls.Config) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(e.Address)
+	}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
+	c, err := d.DialContext(ctx, "tcp", e.Address)
+	if err != nil {
+		op := "connect"
+		var oe *net.OpError
+		if !errorsAsOp(err, &oe) {
+			op = "tls handshake with"
+		}
+		return nil, &ConnError{Op: op, Addr: e.Address, Err: err}
+	}
+	return c, nil
+}
+
+// errorsAsOp tells a failure to connect (a net.OpError from dialing)
+// from a failed handshake.
+func errorsAsOp(err error, oe **net.OpError) bool {
+	e, ok := err.(*net.OpError)
+	if ok && e.Op == "dial" {
+		*oe = e
+		return true
+	}
+	return false
+}
