@@ -43,6 +43,7 @@ type serveCmd struct {
 	ProxyProtocol    bool          `name:"proxy-protocol" help:"Read a PROXY protocol header (v1 or v2) on TCP and TLS connections from --proxy-from, and serve them as the client it names."`
 	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR,..." help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. Default: none."`
 	HandshakeTimeout time.Duration `default:"10s" help:"Close a connection whose TLS handshake or PROXY header takes longer."`
+	ReusePort        bool          `name:"reuse-port" help:"Set SO_REUSEPORT on TCP and UDP sockets, so a new shout can listen on the same port while this one drains (both must set it)."`
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
@@ -253,7 +254,7 @@ func shutdownReason(err error) string {
 // addresses and makes what Listen needs of them, and the certificate
 // store SIGHUP reloads.
 func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *certs.Store, error) {
-	opts := endpoint.Options{HandshakeTimeout: cmd.HandshakeTimeout}
+	opts := endpoint.Options{HandshakeTimeout: cmd.HandshakeTimeout, ReusePort: cmd.ReusePort}
 	var hosts []string
 	for _, e := range eps {
 		if e.TLS {

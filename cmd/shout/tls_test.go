@@ -340,3 +340,41 @@ func dialFrom(t *testing.T, src, addr string, log *shouttest.Log) net.Conn {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// --reuse-port: a second shout listens on the port of a first that is
+// still serving; the first stops gracefully, answering the connection it
+// holds, and the second serves what comes next. Without the flag the
+// second is refused.
+func TestServeReusePort(t *testing.T) {
+	old := startServe(t, nil, "127.0.0.1:0", "--reuse-port")
+	addr := old.addr("tcp")
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if got := exchangeOn(t, held, "before\n"); got != "BEFORE\n" {
+		t.Fatalf("got %q", got)
+	}
+	out, err := exec.Command("shout", "serve", addr).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "address already in use") {
+		t.Errorf("without --reuse-port a second server: %v, %s", err, out)
+	}
+	next := startServe(t, nil, addr, "--reuse-port")
+	// Sent before the stop, answered during it.
+	io.WriteString(held, "during the stop\n")
+	old.cmd.Process.Signal(syscall.SIGTERM)
+	held.SetDeadline(time.Now().Add(bound))
+	if got, err := io.ReadAll(held); string(got) != "DURING THE STOP\n" {
+		t.Errorf("the connection held by the old server: got %q, %v; want the reply, then end of file", got, err)
+	}
+	held.Close()
+	if code := old.wait(); code != 0 {
+		t.Errorf("the old server exited %d", code)
+	}
+	for _, network := range []string{"tcp", "udp"} {
+		if got := exchange(t, network, next.addr(network), "after\n"); got != "AFTER\n" {
+			t.Errorf("%s after the old server stopped: got %q", network, got)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -40,14 +41,15 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 		e := eps[i]
 		switch {
 		case e.Network == "tcp" && !e.TLS && i+1 < len(eps) && eps[i+1] == (Endpoint{Network: "udp", Address: e.Address}):
-			ln, pc, err := ListenPair(e.Address)
+			ln, pc, err := listenPair(o.listenConfig(), e.Address)
 			if err != nil {
 				return listeners, packets, err
 			}
 			listeners, packets = append(listeners, o.wrap(ln, e)), append(packets, pc)
 			i++
 		case e.Network == "udp":
-			pc, err := net.ListenPacket("udp", e.Address)
+			lc := o.listenConfig()
+			pc, err := lc.ListenPacket(context.Background(), "udp", e.Address)
 			if err != nil {
 				return listeners, packets, err
 			}
@@ -59,7 +61,11 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			if e.TLS && o.TLS == nil {
 				return listeners, packets, fmt.Errorf("listen %s: no certificate for TLS", e)
 			}
-			ln, err := net.Listen(e.Network, e.Address)
+			lc := o.listenConfig()
+			if e.Network == "unix" {
+				lc = net.ListenConfig{}
+			}
+			ln, err := lc.Listen(context.Background(), e.Network, e.Address)
 			if err != nil {
 				return listeners, packets, err
 			}
@@ -77,6 +83,10 @@ const pairTries = 20
 // UDP port is the one TCP got; if another program holds that one for UDP,
 // ListenPair tries other free ports.
 func ListenPair(address string) (net.Listener, net.PacketConn, error) {
+	return listenPair(net.ListenConfig{}, address)
+}
+
+func listenPair(lc net.ListenConfig, address string) (net.Listener, net.PacketConn, error) {
 	_, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, nil, err
@@ -86,11 +96,11 @@ func ListenPair(address string) (net.Listener, net.PacketConn, error) {
 		tries = pairTries
 	}
 	for try := 1; ; try++ {
-		ln, err := net.Listen("tcp", address)
+		ln, err := lc.Listen(context.Background(), "tcp", address)
 		if err != nil {
 			return nil, nil, err
 		}
-		pc, err := net.ListenPacket("udp", ln.Addr().String())
+		pc, err := lc.ListenPacket(context.Background(), "udp", ln.Addr().String())
 		if err == nil {
 			return ln, pc, nil
 		}

@@ -24,6 +24,18 @@ type Options struct {
 	// HandshakeTimeout bounds a TLS handshake and the wait for a PROXY
 	// header; zero means 10 s.
 	HandshakeTimeout time.Duration
+	// ReusePort sets SO_REUSEPORT on TCP and UDP sockets, so that a new
+	// server can listen on the port while the old one drains (and the
+	// kernel spreads new connections and datagrams over both meanwhile).
+	ReusePort bool
+}
+
+// listenConfig is how the options open TCP and UDP sockets.
+func (o Options) listenConfig() net.ListenConfig {
+	if !o.ReusePort {
+		return net.ListenConfig{}
+	}
+	return net.ListenConfig{Control: reusePort}
 }
 
 // Proxy is who may send a PROXY protocol header. A connection from a
