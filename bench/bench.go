@@ -209,13 +209,13 @@ type Report struct {
 	Errors         int64   `json:"errors"`
 	// Lost counts messages sent while measuring whose reply never came
 	// (TCP: still owed when the connection failed or the run ended).
-	Lost          int64  `json:"lost"`
-	Duplicates    int64  `json:"duplicates"`
-	Reordered     int64  `json:"reordered"`
+	Lost       int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates"`
+	Reordered  int64 `json:"reordered"`
 	// Reconnects counts new connections made for ones the server closed
 	// (Config.Reconnect); Resent, the messages sent again on them.
-	Reconnects int64 `json:"reconnects,omitempty"`
-	Resent     int64 `json:"resent,omitempty"`
+	Reconnects    int64  `json:"reconnects,omitempty"`
+	Resent        int64  `json:"resent,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
 
