@@ -38,6 +38,13 @@ func dial(t *testing.T, network, addr string) net.Conn {
 	return c
 }
 
+// dialer dials addr over UDP again, for Datagrams.
+func dialer(t *testing.T, addr string) func() (net.Conn, error) {
+	return func() (net.Conn, error) {
+		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: addr}, bound)
+	}
+}
+
 func TestPipeLargeInput(t *testing.T) {
 	addr := startShout(t)
 	var in bytes.Buffer
@@ -147,7 +154,7 @@ func TestDatagramsRetryAndLoss(t *testing.T) {
 			var out, warn bytes.Buffer
 			// A reply that should come must come within the timeout even on a
 			// busy machine; each dropped datagram costs one timeout.
-			res, err := client.Datagrams(c, strings.NewReader("one\n\n  \ntwo\nthree\n"), &out, &warn, 250*time.Millisecond, 2)
+			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\n\n  \ntwo\nthree\n"), &out, &warn, 250*time.Millisecond, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +176,7 @@ func TestDatagramsAgainstShout(t *testing.T) {
 	c := dial(t, "udp", addr)
 	defer c.Close()
 	var out bytes.Buffer
-	res, err := client.Datagrams(c, strings.NewReader("hello egon 哈哈哈\r\nstraße\n"), &out, io.Discard, bound, 0)
+	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("hello egon 哈哈哈\r\nstraße\n"), &out, io.Discard, bound, 0)
 	if err != nil || res.Answered != 2 || out.String() != "HELLO EGON 哈哈哈\nSTRASSE\n" {
 		t.Fatalf("got %q, %+v, %v", out.String(), res, err)
 	}
