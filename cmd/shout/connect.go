@@ -79,6 +79,10 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return err
 	}
 	if !res.Complete() {
+		if f, ok := std.stdout.(*os.File); ok && res.MidLine && term.IsTerminal(int(f.Fd())) {
+			// The error goes on a line of its own, not after a reply cut short.
+			fmt.Fprintln(f)
+		}
 		return &exitError{code: 1, msg: res.Problem(ep.Address, cmd.Timeout)}
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+
 	"shout/internal/shouttest"
 	"shout/server"
 )
@@ -330,6 +332,35 @@ func TestConnectTerminalUDPRefused(t *testing.T) {
 		scr.expect(t, prompt)
 	}
 	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+}
+
+// In a pipe whose output is a terminal, the error still starts on a line
+// of its own after a reply cut short.
+func TestConnectPipeToTerminalReplyCutShort(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte("LINE"))
+	})
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	scr := newScreen(ptmx)
+	cmd := exec.Command("shout", "connect", addr)
+	cmd.Stdin = strings.NewReader("line\n")
+	cmd.Stdout, cmd.Stderr = tty, tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	scr.expect(t, "LINE")
+	if before := scr.expect(t, "shout: "); !strings.Contains(before, "\n") {
+		t.Errorf("the error is on the line of the reply cut short: %q", "LINE"+before+"shout: ")
+	}
 	if code := waitExit(t, cmd); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
