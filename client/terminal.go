@@ -140,14 +140,20 @@ func (t *Terminal) Run(c net.Conn) int {
 	s.loadHistory()
 	s.signals = make(chan os.Signal, 1)
 	signal.Notify(s.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	linesDone := make(chan struct{})
 	defer func() {
 		signal.Stop(s.signals)
 		close(s.done)
 		s.rl.Close()
+		// The editor erases its prompt as it stops.
+		select {
+		case <-linesDone:
+		case <-time.After(time.Second):
+		}
 		tt.restore()
 		s.saveHistory()
 	}()
-	go s.readLines()
+	go func() { defer close(linesDone); s.readLines() }()
 	if udp {
 		return s.datagrams(c)
 	}
