@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -84,6 +85,62 @@ type session struct {
 	vis     visible
 	escape  []byte // --raw: an ESC held back until what follows it comes
 	midLine bool   // what the server sent last does not end in a newline
+
+	// The editor's key handling and its redraw for a write must not run
+	// at once (they share its line buffer), so while the editor reads a
+	// line, what is to be printed waits in pending and a wakeRune put
+	// among the keys has the editor print it between two keys.
+	outMu    sync.Mutex
+	inEditor bool
+	pending  []pendingWrite
+	woken    bool // a wakeRune is on its way
+}
+
+// wakeRune, among the keys, tells the editor to print what is pending.
+// It is a private-use character no keyboard sends.
+const wakeRune = '\U0010FFFD'
+
+type pendingWrite struct {
+	w io.Writer
+	p []byte
+}
+
+// write prints p on w, through the editor, which redraws the prompt.
+func (s *session) write(w io.Writer, p []byte) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if !s.inEditor {
+		w.Write(p)
+		return
+	}
+	s.pending = append(s.pending, pendingWrite{w, p})
+	if !s.woken {
+		s.woken = true
+		s.tty.inject(string(wakeRune))
+	}
+}
+
+// flushPending prints what waits; s.outMu must be held, and the editor
+// must not be handling a key.
+func (s *session) flushPending() {
+	for _, pw := range s.pending {
+		pw.w.Write(pw.p)
+	}
+	s.pending, s.woken = nil, false
+}
+
+// filterKey runs in the editor, between keys.
+func (s *session) filterKey(r rune) (rune, bool) {
+	switch r {
+	case wakeRune:
+		s.outMu.Lock()
+		s.flushPending()
+		s.outMu.Unlock()
+		return r, false
+	case readline.CharCtrlZ: // would stop shout with the terminal raw
+		return r, false
+	}
+	return r, true
 }
 
 // Run talks to c until the user leaves (Ctrl-D, Ctrl-C) or, over a
@@ -127,10 +184,7 @@ func (t *Terminal) Run(c net.Conn) int {
 		FuncMakeRaw:            func() error { return nil }, // raw all along
 		FuncExitRaw:            func() error { return nil },
 		FuncGetSize:            tt.size,
-		FuncFilterInputRune: func(r rune) (rune, bool) {
-			// Ctrl-Z would stop shout with the terminal in raw mode.
-			return r, r != readline.CharCtrlZ
-		},
+		FuncFilterInputRune:    s.filterKey,
 	})
 	if err != nil {
 		tt.restore()
@@ -166,7 +220,14 @@ func (t *Terminal) Run(c net.Conn) int {
 // typed goes out in order however fast it comes.
 func (s *session) readLines() {
 	for {
+		s.outMu.Lock()
+		s.inEditor = true
+		s.outMu.Unlock()
 		line, err := s.rl.ReadLine()
+		s.outMu.Lock()
+		s.inEditor = false
+		s.flushPending()
+		s.outMu.Unlock()
 		select {
 		case s.input <- typed{line, err}:
 		case <-s.done:
@@ -220,7 +281,7 @@ func (s *session) show(p []byte) {
 	if len(out) == 0 {
 		return
 	}
-	s.rl.Write(out)
+	s.write(s.rl, out)
 	s.midLine = out[len(out)-1] != '\n'
 }
 
@@ -231,7 +292,7 @@ func (s *session) say(format string, a ...any) {
 		msg = "\n" + msg
 		s.midLine = false
 	}
-	s.rl.Stderr().Write([]byte(msg))
+	s.write(s.rl.Stderr(), []byte(msg))
 }
 
 func (s *session) loadHistory() {

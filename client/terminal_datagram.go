@@ -70,8 +70,7 @@ func (s *session) datagrams(first net.Conn) int {
 		done()
 	}
 	// next sends the next line typed, if there is one.
-	var next func()
-	next = func() {
+	next := func() {
 		for cur == nil && len(queue) > 0 {
 			text := queue[0]
 			queue = queue[1:]
@@ -180,6 +179,6 @@ func (s *session) showDatagram(p []byte) {
 	} else {
 		out = append(s.vis.append(nil, p, true), '\n')
 	}
-	s.rl.Write(out)
+	s.write(s.rl, out)
 	s.midLine = false
 }

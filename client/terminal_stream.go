@@ -190,7 +190,7 @@ func (s *session) flushEscape() {
 	s.escape = nil
 	if !s.t.Raw {
 		if out := s.vis.append(nil, nil, true); len(out) > 0 {
-			s.rl.Write(out)
+			s.write(s.rl, out)
 			s.midLine = out[len(out)-1] != '\n'
 		}
 	}

@@ -85,6 +85,14 @@ func (t *tty) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// inject puts s among the keys typed, after those already there.
+func (t *tty) inject(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.queue = append(t.queue, s...)
+	t.cond.Broadcast()
+}
+
 // size is the terminal's width and height, -1 if unknown.
 func (t *tty) size() (int, int) {
 	w, h, err := term.GetSize(int(t.f.Fd()))

@@ -146,7 +146,8 @@ func TestConnectTerminalTypeAhead(t *testing.T) {
 			scr.expect(t, fmt.Sprintf("LINE %d-%d\r\n", i, j))
 		}
 		if code := waitExit(t, cmd); code != 0 {
-			t.Fatalf("exit status %d, want 0", code)
+			scr.mu.Lock()
+			t.Fatalf("exit status %d, want 0; the terminal shows %q", code, scr.buf.String())
 		}
 	}
 	want := len("hello\nstraße\n")
