@@ -146,8 +146,7 @@ func TestConnectTerminalTypeAhead(t *testing.T) {
 			scr.expect(t, fmt.Sprintf("LINE %d-%d\r\n", i, j))
 		}
 		if code := waitExit(t, cmd); code != 0 {
-			scr.mu.Lock()
-			t.Fatalf("exit status %d, want 0; the terminal shows %q", code, scr.buf.String())
+			t.Fatalf("exit status %d, want 0; the terminal shows %q", code, scr.String())
 		}
 	}
 	want := len("hello\nstraße\n")

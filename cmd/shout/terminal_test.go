@@ -72,6 +72,13 @@ func (s *screen) expect(t *testing.T, want string) (before string) {
 	}
 }
 
+// String is what the screen shows that expect has not consumed.
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
 func startTerminal(t *testing.T, args ...string) (*exec.Cmd, *os.File, *screen) {
 	t.Helper()
 	cmd := exec.Command("shout", args...)
