@@ -21,6 +21,7 @@ type connectCmd struct {
 	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
 	History     string        `placeholder:"FILE" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history; \"-\" for none)."`
+	Raw         bool          `help:"On a terminal: show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
 }
 
 func (cmd *connectCmd) Run(std *stdio) error {
@@ -55,7 +56,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		t := &client.Terminal{
 			Addr: ep.Address, Dial: dial, Reconnect: cmd.Reconnect,
 			Timeout: cmd.Timeout, Retries: cmd.Retries, HistoryFile: history,
-			Out: std.stdout, Err: std.stderr, Exit: os.Exit,
+			Raw: cmd.Raw, In: f, Out: std.stdout, Err: std.stderr,
 		}
 		if code := t.Run(c); code != 0 {
 			return &exitError{code: code}
@@ -64,7 +65,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	}
 	defer c.Close()
 	if ep.Network == "udp" {
-		res, err := client.Datagrams(c, std.stdin, std.stdout, std.stderr, cmd.Timeout, cmd.Retries)
+		res, err := client.Datagrams(c, dial, std.stdin, std.stdout, std.stderr, cmd.Timeout, cmd.Retries)
 		if err != nil {
 			return err
 		}
@@ -78,6 +79,10 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return err
 	}
 	if !res.Complete() {
+		if f, ok := std.stdout.(*os.File); ok && res.MidLine && term.IsTerminal(int(f.Fd())) {
+			// The error goes on a line of its own, not after a reply cut short.
+			fmt.Fprintln(f)
+		}
 		return &exitError{code: 1, msg: res.Problem(ep.Address, cmd.Timeout)}
 	}
 	return nil
