@@ -63,6 +63,7 @@ type conn struct {
 	c        net.Conn // as served: accepted, or what WrapConn made of it
 	obs      Observer
 	sess     session
+	trace    ConnTrace // nil unless the Observer is a SocketTracer
 
 	// raw reads without holding a buffer while the connection idles; nil
 	// for anything but *net.TCPConn and *net.UnixConn, since a wrapper
@@ -130,6 +131,9 @@ func (c *conn) serve() {
 func (c *conn) end(r Reason, opened bool) {
 	c.srv.forget(c)
 	c.sess.info.Reason, c.sess.info.End = r, time.Now()
+	if c.trace != nil {
+		c.trace.Close(&c.sess.info)
+	}
 	c.obs.ConnClose(&c.sess.info)
 	if opened && c.srv.ConnState != nil {
 		c.srv.ConnState(c.c, StateClosed)
@@ -156,6 +160,9 @@ func (c *conn) rejectNow(why error) {
 	c.srv.forget(c)
 	c.sess.info.Err = why
 	c.sess.info.Reason, c.sess.info.End = ReasonRejected, time.Now()
+	if c.trace != nil {
+		c.trace.Close(&c.sess.info)
+	}
 	c.obs.ConnClose(&c.sess.info)
 	if c.srv.ConnState != nil {
 		c.srv.ConnState(c.c, StateRejected)
@@ -200,12 +207,32 @@ func (c *conn) loop() Reason {
 // and error, and the error that writing the reply met.
 func (c *conn) step() (n int, err, werr error) {
 	buf, n, err := c.read(true)
+	if c.trace != nil {
+		c.traceRead(buf, n, err)
+	}
 	if n > 0 {
 		werr = c.answer(buf, n)
 		c.adapt(c.rr.carried + n)
+		if c.trace != nil && len(c.sess.carry) > 0 {
+			c.trace.Held(c.sess.carry)
+		}
 	}
 	putBuf(buf)
 	return n, err, werr
+}
+
+// traceRead tells the ConnTrace of the read that put n bytes in buf,
+// after the carried ones, or failed with err.
+func (c *conn) traceRead(buf *[]byte, n int, err error) {
+	k := c.rr.carried
+	var p []byte
+	if buf != nil {
+		p = (*buf)[k : k+n]
+	}
+	if n == 0 && err == nil {
+		err = io.EOF // (a raw read's end of file comes back as io.EOF already)
+	}
+	c.trace.Read(c.size-k, p, err)
 }
 
 // adapt sizes the next read after one that filled filled bytes of its
@@ -282,6 +309,9 @@ func (c *conn) flush(r Reason) Reason {
 func (c *conn) write(p []byte) error {
 	n, err := c.writeTimed(p)
 	c.sess.info.BytesOut += int64(n)
+	if c.trace != nil {
+		c.trace.Write(p, n, err)
+	}
 	return err
 }
 
@@ -344,7 +374,14 @@ func (c *conn) stop() Reason {
 func (c *conn) closeGracefully() {
 	linger := c.srv.linger()
 	cw, ok := c.c.(interface{ CloseWrite() error })
-	if !ok || cw.CloseWrite() != nil || linger <= 0 {
+	if !ok {
+		return
+	}
+	err := cw.CloseWrite()
+	if c.trace != nil {
+		c.trace.CloseWrite(err)
+	}
+	if err != nil || linger <= 0 {
 		return
 	}
 	stuck := linger // how long a client may take no reply
@@ -366,7 +403,10 @@ func (c *conn) closeGracefully() {
 				return
 			}
 		}
-		_, err := c.c.Read(*buf)
+		n, err := c.c.Read(*buf)
+		if c.trace != nil && (n > 0 || !errors.Is(err, os.ErrDeadlineExceeded)) {
+			c.trace.Discard(n, err)
+		}
 		if err == nil {
 			lastInput = time.Now()
 			continue

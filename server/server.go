@@ -267,7 +267,10 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return ErrServerClosed
 	}
-	s.observer()
+	st := s.socketTracer()
+	if st != nil {
+		st.TraceListener(l)
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, l)
@@ -294,6 +297,9 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		c := newConn(s, nc)
+		if st != nil {
+			c.trace = st.TraceConn(l, nc)
+		}
 		var why error
 		if !s.track(func() {
 			s.wg.Add(1)
