@@ -162,9 +162,12 @@ func (p *packetConn) serve() error {
 			continue
 		}
 		w.d = DatagramInfo{Remote: ap, Local: local, Data: w.in[:n]}
+		if p.trace != nil {
+			p.trace.Recvfrom(&w.d)
+		}
 		w.answer(addr)
 		if p.trace != nil {
-			p.trace.Datagram(&w.d, w.out[:w.d.BytesOut])
+			p.trace.Sendto(&w.d, w.out[:w.d.BytesOut])
 		}
 		p.obs.Datagram(&w.d)
 	}

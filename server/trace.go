@@ -46,11 +46,13 @@ type ConnTrace interface {
 	Close(c *ConnInfo)
 }
 
-// A PacketTrace follows one packet connection's datagrams.
+// A PacketTrace follows one packet connection's datagrams. What its
+// methods receive is valid only during the call.
 type PacketTrace interface {
-	// Datagram: d was read and answered with reply, or dropped (d.Reason).
-	// Both are valid only during the call.
-	Datagram(d *DatagramInfo, reply []byte)
+	// Recvfrom: d was read, and is about to be answered.
+	Recvfrom(d *DatagramInfo)
+	// Sendto: d was answered with reply, or not, for d.Reason.
+	Sendto(d *DatagramInfo, reply []byte)
 }
 
 // socketTracer is s's Observer as a SocketTracer, or nil.

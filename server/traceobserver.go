@@ -349,17 +349,24 @@ type packetTrace struct {
 // lessonRecvfrom is what the lesson's server asks recvfrom for.
 const lessonRecvfrom = 1024
 
-func (p *packetTrace) Datagram(d *DatagramInfo, reply []byte) {
-	from := "?"
+func remote(d *DatagramInfo) string {
 	if d.Remote.IsValid() {
-		from = d.Remote.String()
+		return d.Remote.String()
 	}
-	l := newLine(p.fd).f("recvfrom(%d) → %s from %s %s", maxDatagram, bytesWord(len(d.Data)), from, quoted(d.Data))
+	return "?"
+}
+
+func (p *packetTrace) Recvfrom(d *DatagramInfo) {
+	l := newLine(p.fd).f("recvfrom(%d) → %s from %s %s", maxDatagram, bytesWord(len(d.Data)), remote(d), quoted(d.Data))
 	if len(d.Data) > lessonRecvfrom {
 		l.f(": more than the lesson's recvfrom(1024) takes: it would get the first 1024 bytes, and the rest would be lost")
 	}
-	b := l.end()
-	l = newLine(p.fd)
+	p.t.write(l.end())
+}
+
+func (p *packetTrace) Sendto(d *DatagramInfo, reply []byte) {
+	from := remote(d)
+	l := newLine(p.fd)
 	switch d.Reason {
 	case ReasonNone:
 		l.f("sendto(%s, %d) → %s %s", from, len(reply), bytesWord(len(reply)), quoted(reply))
@@ -368,7 +375,7 @@ func (p *packetTrace) Datagram(d *DatagramInfo, reply []byte) {
 	default:
 		l.f("no sendto: %s", dropWhy(d.Reason))
 	}
-	p.t.write(append(b, l.end()...))
+	p.t.write(l.end())
 }
 
 func dropWhy(r Reason) string {
