@@ -71,7 +71,7 @@ func (t *Terminal) Run(c net.Conn) int {
 		})
 		return code
 	}
-	if _, udp := c.(*net.UDPConn); udp {
+	if isDatagram(c) {
 		defer c.Close()
 		// Ctrl-C while waiting for a reply, outside the editor's raw mode.
 		sigs := make(chan os.Signal, 1)
