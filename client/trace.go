@@ -129,6 +129,8 @@ func (t *tracedConn) Read(p []byte) (int, error) {
 			t.mu.Unlock()
 			t.line("%s → no reply within %v: timed out; UDP does not resend, so shout does", call, wait)
 		}
+	case errors.Is(err, net.ErrClosed):
+		// This side closed it: the close has its own line.
 	case errors.Is(err, io.EOF):
 		t.line("%s → 0 bytes: end of file: the server closed its side", call)
 	case err != nil:
