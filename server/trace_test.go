@@ -13,6 +13,7 @@ import (
 
 	"shout/internal/shouttest"
 	"shout/server"
+	"shout/upper"
 )
 
 // serveTCP serves srv on a TCP listener of its own on 127.0.0.1, so that
@@ -319,4 +320,66 @@ func TestTraceShutdownHalfCloses(t *testing.T) {
 			t.Errorf("trace lacks %q:\n%s", want, trace)
 		}
 	}
+}
+
+// A mapping that looks ahead (Greek drops accents) holds a whole letter
+// back, not a piece of one: the trace says which.
+func TestTraceLookAhead(t *testing.T) {
+	el, err := upper.New(upper.Upper, "el")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log shouttest.Log
+	addr := serveTCP(t, &server.Server{Logger: discard(), Transformer: el, Observer: server.NewTraceObserver(&log)})
+	c, err := net.DialTimeout("tcp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "α")
+	if !log.WaitFor("holds back", bound) {
+		t.Fatalf("nothing held:\n%s", log.String())
+	}
+	io.WriteString(c, "\n")
+	buf := make([]byte, len("Α\n"))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "Α\n" {
+		t.Fatalf("got %q, %v", buf, err)
+	}
+	if want := `holds back 2 bytes "α": the mapping looks ahead: the last letter waits for the next character, which may change its uppercase`; !strings.Contains(log.String(), want) {
+		t.Errorf("trace lacks %q:\n%s", want, log.String())
+	}
+}
+
+// A connection over MaxConns: its accept, the half-close that turns it
+// away, and a close that says why.
+func TestTraceRejected(t *testing.T) {
+	var log shouttest.Log
+	addr := serveTCP(t, &server.Server{Logger: discard(), MaxConns: 1, Linger: -1, Observer: server.NewTraceObserver(&log)})
+	first, err := net.DialTimeout("tcp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if got := exchangeOn(t, first, "in\n"); got != "IN\n" {
+		t.Fatalf("first connection: %q", got)
+	}
+	second, err := net.DialTimeout("tcp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.SetDeadline(time.Now().Add(bound))
+	if rest, err := io.ReadAll(second); err != nil || len(rest) != 0 {
+		t.Errorf("second connection read %q, %v; want end of file", rest, err)
+	}
+	if !log.WaitFor("close(): rejected", bound) {
+		t.Fatalf("no rejection in the trace:\n%s", log.String())
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	matchLines(t, strings.Join(lines[len(lines)-3:], "\n"), []string{
+		`trace fd={fd} accept() → fd {fd}, client ` + second.LocalAddr().String() + `: a new socket for this client; fd {fd} goes on listening`,
+		`trace fd={fd} shutdown(SHUT_WR): half-close: the client reads end of file after the last reply; reading on until its own end of file, so that close() sends no reset`,
+		`trace fd={fd} close(): rejected, server: connection limit reached (MaxConns); 0 bytes in, 0 out, in {any}`,
+	})
 }

@@ -139,8 +139,12 @@ func fdString(fd int) string {
 
 func (t *tracer) TraceConn(l net.Listener, nc net.Conn) ConnTrace {
 	ct := &connTrace{t: t, fd: sockFD(nc)}
-	t.write(newLine(sockFD(l)).f("accept() → fd %s, client %s: a new socket for this client; fd %s goes on listening",
-		fdString(ct.fd), nc.RemoteAddr(), fdString(sockFD(l))).end())
+	client := "client " + nc.RemoteAddr().String()
+	if a := nc.RemoteAddr().String(); a == "" || a == "@" {
+		client = "a client without an address (a Unix socket's)"
+	}
+	t.write(newLine(sockFD(l)).f("accept() → fd %s, %s: a new socket for this client; fd %s goes on listening",
+		fdString(ct.fd), client, fdString(sockFD(l))).end())
 	return ct
 }
 
@@ -257,12 +261,23 @@ func readError(err error) string {
 }
 
 func (c *connTrace) Held(p []byte) {
-	need := runeLen(p[0]) - len(p)
-	what := "its last byte"
-	if need > 1 {
-		what = fmt.Sprintf("its last %d bytes", need)
+	l := newLine(c.fd).f("holds back %s %s: ", bytesWord(len(p)), quoted(p))
+	// The last character held: cut short, or whole and held to see what
+	// follows it (--lang el looks ahead for accents).
+	start := len(p) - 1
+	for start > 0 && !utf8.RuneStart(p[start]) {
+		start--
 	}
-	c.t.write(newLine(c.fd).f("holds back %s %s: a character split across reads: waiting for %s", bytesWord(len(p)), quoted(p), what).end())
+	if need := runeLen(p[start]) - (len(p) - start); need > 0 {
+		what := "its last byte"
+		if need > 1 {
+			what = fmt.Sprintf("its last %d bytes", need)
+		}
+		l.f("a character split across reads: waiting for %s", what)
+	} else {
+		l.f("the mapping looks ahead: the last letter waits for the next character, which may change its uppercase")
+	}
+	c.t.write(l.end())
 }
 
 func (c *connTrace) Write(p []byte, n int, err error) {
