@@ -159,7 +159,7 @@ func (t *Terminal) Run(c net.Conn) int {
 	if in == nil {
 		in = os.Stdin
 	}
-	_, udp := c.(*net.UDPConn)
+	udp := isDatagram(c)
 	prompt := t.Addr + "> "
 	if udp {
 		prompt = t.Addr + " (udp)> "

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -22,6 +23,7 @@ type connectCmd struct {
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
 	History     string        `placeholder:"FILE" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history; \"-\" for none)."`
 	Raw         bool          `help:"On a terminal: show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
+	Trace       bool          `help:"Print every socket call to stderr as it happens (connect, send, recv, half-close, close; over UDP sendto, recvfrom, each timeout and retry), on lines that begin with \"trace \"."`
 }
 
 func (cmd *connectCmd) Run(std *stdio) error {
@@ -40,11 +42,15 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	case cmd.DialTimeout < 0:
 		return usagef("--dial-timeout must not be negative")
 	}
-	dial := func() (net.Conn, error) { return client.Dial(context.Background(), ep, cmd.DialTimeout) }
+	dial := func() (net.Conn, error) {
+		c, err := client.Dial(context.Background(), ep, cmd.DialTimeout)
+		return cmd.traced(c, std), err
+	}
 	c, err := client.Dial(std.ctx, ep, cmd.DialTimeout)
 	if err != nil {
 		return err
 	}
+	c = cmd.traced(c, std)
 	if f, ok := std.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		history := cmd.History
 		switch history {
@@ -86,4 +92,31 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return &exitError{code: 1, msg: res.Problem(ep.Address, cmd.Timeout)}
 	}
 	return nil
+}
+
+// traced is c as --trace asks: every socket call written to stderr. On a
+// terminal each line ends in CR LF, as the line editor's raw mode needs.
+func (cmd *connectCmd) traced(c net.Conn, std *stdio) net.Conn {
+	if !cmd.Trace || c == nil {
+		return c
+	}
+	w := std.stderr
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		w = crlf{w}
+	}
+	return client.Trace(c, w)
+}
+
+// crlf writes each line it is given, one per Write, ending in CR LF.
+type crlf struct{ w io.Writer }
+
+func (c crlf) Write(p []byte) (int, error) {
+	if n := len(p); n > 0 && p[n-1] == '\n' && (n == 1 || p[n-2] != '\r') {
+		q := append(p[:n-1:n-1], '\r', '\n')
+		if _, err := c.w.Write(q); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	return c.w.Write(p)
 }

@@ -47,6 +47,7 @@ type serveCmd struct {
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
+	Trace     bool   `help:"Print every socket call to stderr as it happens, in the lesson's terms (bind, listen, accept, recv, send, close, recvfrom, sendto), on lines that begin with \"trace \". For learning: a stderr that blocks holds up serving."`
 }
 
 // logFlushTimeout bounds how long shout waits at exit for its last log
@@ -76,6 +77,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	log := slog.New(logs)
 
 	srv := cmd.server(t, log)
+	if cmd.Trace {
+		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewTraceObserver(std.stderr))
+	}
 	var eps []endpoint.Endpoint
 	for _, a := range cmd.Addrs {
 		e, err := endpoint.Parse(a, "tcp", "udp")
