@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 
 	"golang.org/x/text/transform"
 
+	"shout/admin"
 	"shout/internal/asynclog"
 	"shout/internal/endpoint"
 	"shout/server"
@@ -32,6 +35,9 @@ type serveCmd struct {
 	Linger          time.Duration `default:"2s" help:"How long a closing connection waits for the client's end of file after its last reply, so that no reset destroys replies in flight (longer while the client still sends or takes replies). 0: close at once."`
 	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
 	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source (address and port), with a burst of one second's worth; more is dropped. 0: no limit."`
+
+	Admin      string `placeholder:"ADDR" help:"Serve HTTP on this address (host:port, a bare port on 127.0.0.1, or unix:///path): /metrics for Prometheus, /healthz, and /readyz, which turns 503 as soon as a graceful stop begins. Off unless given."`
+	AdminPprof bool   `name:"admin-pprof" help:"Also serve Go's profiles at /debug/pprof/ on the --admin listener."`
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
@@ -72,33 +78,58 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		eps = append(eps, e...)
 	}
+	adminEps, err := cmd.adminEndpoints()
+	if err != nil {
+		return err
+	}
 	// Listen everywhere before serving anywhere, so a bad address fails
 	// the start instead of leaving half a server running.
 	listeners, packets, err := endpoint.Listen(eps)
 	if err != nil {
 		return err
 	}
+	adminLns, _, err := endpoint.Listen(adminEps)
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		for _, p := range packets {
+			p.Close()
+		}
+		return fmt.Errorf("--admin: %w", err)
+	}
 	for _, a := range listenAddrs(listeners, packets) {
 		e := endpoint.Endpoint{Network: a.Network(), Address: a.String()}
 		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
 	}
 
-	errs := make(chan error, len(listeners)+len(packets))
+	errs := make(chan error, len(listeners)+len(packets)+1)
+	// The admin listener serves first and stops last: /readyz must say
+	// 503 all through a graceful stop.
+	ready := func(bool) {}
+	if len(adminLns) > 0 {
+		h, stop := cmd.startAdmin(srv, adminLns[0], logs, log, errs)
+		defer stop()
+		ready = h.SetReady
+	}
 	for _, l := range listeners {
 		go func() { errs <- srv.Serve(l) }()
 	}
 	for _, p := range packets {
 		go func() { errs <- srv.ServePacket(p) }()
 	}
+	ready(true)
 	var timeout any = cmd.ShutdownTimeout
 	if cmd.ShutdownTimeout <= 0 {
 		timeout = "none"
 	}
 	select {
 	case err := <-errs: // a listener failed for good: stop the rest
+		ready(false)
 		srv.Close()
 		return err
 	case s := <-sigs:
+		ready(false) // first: a load balancer stops sending new clients
 		if s == syscall.SIGQUIT {
 			log.Warn("stopping now", "signal", s.String())
 			srv.Close()
@@ -107,6 +138,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		log.Info("shutting down", "signal", s.String(), "timeout", timeout)
 	case <-std.ctx.Done():
+		ready(false)
 		log.Info("shutting down", "reason", context.Cause(std.ctx).Error(), "timeout", timeout)
 	}
 	ctx, cancel := context.WithCancel(context.Background()) // the second signal
@@ -134,6 +166,56 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// adminStopTimeout bounds how long the admin listener waits at exit for
+// requests in flight (a scrape; not a 30-second profile).
+const adminStopTimeout = time.Second
+
+// adminEndpoints is where --admin listens: nothing without it.
+func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
+	if cmd.Admin == "" {
+		if cmd.AdminPprof {
+			return nil, usagef("--admin-pprof needs --admin")
+		}
+		return nil, nil
+	}
+	eps, err := endpoint.Parse(cmd.Admin, "tcp")
+	if err != nil {
+		return nil, usagef("--admin: %v", err)
+	}
+	if eps[0].Network == "udp" {
+		return nil, usagef("--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not udp://")
+	}
+	return eps, nil
+}
+
+// startAdmin counts srv's events for /metrics and serves the admin
+// endpoints on ln, sending a failure to errs. It returns the handler,
+// not ready yet, and what stops it.
+func (cmd *serveCmd) startAdmin(srv *server.Server, ln net.Listener, logs *asynclog.Handler, log *slog.Logger, errs chan<- error) (*admin.Handler, func()) {
+	v, rev := buildVersion()
+	m := admin.NewMetrics(admin.Config{Version: v, Revision: rev, LogDropped: logs.Dropped})
+	srv.Observer = server.Observers(server.NewLogObserver(log), m)
+	h := admin.NewHandler(m, cmd.AdminPprof)
+	hs := h.HTTPServer(log)
+	url := "http://" + ln.Addr().String() + "/"
+	if ln.Addr().Network() == "unix" {
+		url = "unix://" + ln.Addr().String()
+	}
+	log.Info("admin listening at "+url, "pprof", cmd.AdminPprof)
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("admin: %w", err)
+		}
+	}()
+	return h, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), adminStopTimeout)
+		defer cancel()
+		if hs.Shutdown(ctx) != nil {
+			hs.Close()
+		}
+	}
 }
 
 // check refuses flag values that make no sense: every limit is off at 0,
