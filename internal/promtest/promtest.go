@@ -269,5 +269,5 @@ func Lint(t testing.TB, promtool string, text []byte) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 		return
 	}
-	t.Logf("promtool check metrics: no problems (%s)", strings.TrimSpace(string(out)))
+	t.Logf("promtool check metrics: no problems %s", strings.TrimSpace(string(out)))
 }
