@@ -62,26 +62,6 @@ func roundTrip(t *testing.T, addr, msg, want string) {
 	}
 }
 
-// settled scrapes url until the closes of conns connections have been
-// counted: a client reads end of file before the server's close is
-// done. Bounded in tries and time.
-func settled(t *testing.T, url string, conns float64) *promtest.Scrape {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		s := promtest.Get(t, url+"/metrics")
-		closed := 0.0
-		for _, r := range []string{"eof", "reset", "idle_timeout", "write_timeout", "broken_pipe", "shutdown", "error"} {
-			v, _ := s.Value("shout_connections_closed_total", "transport", "tcp", "reason", r)
-			closed += v
-		}
-		if closed >= conns || time.Now().After(deadline) {
-			return s
-		}
-		time.Sleep(delay) // a poll, bounded: there is no event to wait on across HTTP
-	}
-}
-
 // The counters agree with a known run: connections, bytes and messages
 // each way, datagrams answered and dropped.
 func TestMetricsCountARun(t *testing.T) {
@@ -106,9 +86,8 @@ func TestMetricsCountARun(t *testing.T) {
 			t.Fatalf("udp: %q, %v", buf[:n], err)
 		}
 	}
-	s := settled(t, url, conns)
 	n := float64(len(msg))
-	s.Check(t, []promtest.Want{
+	s := promtest.Await(t, url+"/metrics", bound, []promtest.Want{
 		promtest.V("shout_connections_accepted_total", conns, "transport", "tcp"),
 		promtest.V("shout_connections_open", 0, "transport", "tcp"),
 		promtest.V("shout_connections_closed_total", conns, "transport", "tcp", "reason", "eof"),
@@ -196,18 +175,7 @@ func TestMetricsRejectedAndDropped(t *testing.T) {
 	if _, err := u.Write([]byte(strings.Repeat("ΐ", 30000))); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(bound)
-	var s *promtest.Scrape
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		s = promtest.Get(t, url+"/metrics")
-		rejected, _ := s.Value("shout_connections_rejected_total", "transport", "tcp", "reason", "max_conns_per_ip")
-		dropped, _ := s.Value("shout_datagrams_dropped_total", "reason", "reply_too_large")
-		if rejected == 1 && dropped == 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(delay)
-	}
-	s.Check(t, []promtest.Want{
+	s := promtest.Await(t, url+"/metrics", bound, []promtest.Want{
 		promtest.V("shout_connections_accepted_total", 1, "transport", "tcp"),
 		promtest.V("shout_connections_open", 1, "transport", "tcp"),
 		promtest.V("shout_connections_rejected_total", 1, "transport", "tcp", "reason", "max_conns_per_ip"),
@@ -249,16 +217,7 @@ func TestMetricsHandshakeFailures(t *testing.T) {
 		io.WriteString(c, b)
 		io.ReadAll(c) // closed once the wrapper fails
 	}
-	deadline := time.Now().Add(bound)
-	var s *promtest.Scrape
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		s = promtest.Get(t, url+"/metrics")
-		if v, _ := s.Value("shout_handshake_failures_total", "reason", "unknown"); v == 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(delay)
-	}
-	s.Check(t, []promtest.Want{
+	s := promtest.Await(t, url+"/metrics", bound, []promtest.Want{
 		promtest.V("shout_handshake_failures_total", 2, "reason", "tls"),
 		promtest.V("shout_handshake_failures_total", 1, "reason", "proxy"),
 		promtest.V("shout_handshake_failures_total", 1, "reason", "unknown"),

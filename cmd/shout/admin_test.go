@@ -93,18 +93,7 @@ func TestServeAdminMetrics(t *testing.T) {
 		}
 	}
 
-	// A client reads end of file before the server has closed: scrape
-	// until every close is counted, bounded in tries and time.
-	var s *promtest.Scrape
-	deadline := time.Now().Add(bound)
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		s = promtest.Get(t, url+"metrics")
-		if v, _ := s.Value("shout_connections_closed_total", "transport", "tcp", "reason", "eof"); v >= conns || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(delay) // polling a counter: no event crosses HTTP
-	}
-	s.Check(t, []promtest.Want{
+	s := promtest.Await(t, url+"metrics", bound, []promtest.Want{
 		promtest.V("shout_connections_accepted_total", conns, "transport", "tcp"),
 		promtest.V("shout_connections_open", 0, "transport", "tcp"),
 		promtest.V("shout_connections_closed_total", conns, "transport", "tcp", "reason", "eof"),

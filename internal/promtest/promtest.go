@@ -151,6 +151,33 @@ func (s *Scrape) Check(t testing.TB, want []Want) {
 	}
 }
 
+// Await scrapes url until every series of want has its value, then
+// checks them, failing the test for each that does not by bound. A
+// server counts an event after the client has seen its effect (a reply,
+// an end of file), and a scrape is not one instant, so a test scrapes
+// until the counts settle. The loop is bounded in time and in tries.
+func Await(t testing.TB, url string, bound time.Duration, want []Want) *Scrape {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		s := Get(t, url)
+		if s.matches(want) || time.Now().After(deadline) {
+			s.Check(t, want)
+			return s
+		}
+		time.Sleep(delay) // polling: no event crosses HTTP
+	}
+}
+
+func (s *Scrape) matches(want []Want) bool {
+	for _, w := range want {
+		if got, ok := s.Value(w.Name, w.Labels...); !ok || got != w.Value {
+			return false
+		}
+	}
+	return true
+}
+
 // debianPromtool is where Debian's prometheus package puts promtool, and
 // where Promtool installs it (alone) is installedPromtool.
 const (
