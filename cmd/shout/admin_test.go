@@ -16,14 +16,14 @@ import (
 	"shout/internal/promtest"
 )
 
-var adminURL = regexp.MustCompile(`admin listening at (http://\S+?/)"`)
+var adminURLRE = regexp.MustCompile(`admin listening at (http://\S+?/)"`)
 
 // adminOf waits for p to say where its admin listener is, and returns
 // its URL, ending in a slash.
 func adminOf(p *serveProc) string {
 	p.t.Helper()
 	p.waitLog("admin listening at ")
-	m := adminURL.FindStringSubmatch(p.logText())
+	m := adminURLRE.FindStringSubmatch(p.logText())
 	if m == nil {
 		p.t.Fatalf("no admin URL in the log:\n%s", p.logText())
 	}

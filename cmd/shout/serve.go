@@ -119,6 +119,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		go func() { errs <- srv.ServePacket(p) }()
 	}
 	ready(true)
+	if len(adminLns) > 0 {
+		// Once ready: whoever reads this line finds /readyz saying 200.
+		log.Info("admin listening at "+adminURL(adminLns[0].Addr()), "pprof", cmd.AdminPprof)
+	}
 	var timeout any = cmd.ShutdownTimeout
 	if cmd.ShutdownTimeout <= 0 {
 		timeout = "none"
@@ -199,11 +203,6 @@ func (cmd *serveCmd) startAdmin(srv *server.Server, ln net.Listener, logs *async
 	srv.Observer = server.Observers(server.NewLogObserver(log), m)
 	h := admin.NewHandler(m, cmd.AdminPprof)
 	hs := h.HTTPServer(log)
-	url := "http://" + ln.Addr().String() + "/"
-	if ln.Addr().Network() == "unix" {
-		url = "unix://" + ln.Addr().String()
-	}
-	log.Info("admin listening at "+url, "pprof", cmd.AdminPprof)
 	go func() {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("admin: %w", err)
@@ -216,6 +215,14 @@ func (cmd *serveCmd) startAdmin(srv *server.Server, ln net.Listener, logs *async
 			hs.Close()
 		}
 	}
+}
+
+// adminURL is how the log names the admin listener at a.
+func adminURL(a net.Addr) string {
+	if a.Network() == "unix" {
+		return "unix://" + a.String()
+	}
+	return "http://" + a.String() + "/"
 }
 
 // check refuses flag values that make no sense: every limit is off at 0,
