@@ -79,3 +79,41 @@ func BenchmarkUDP(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkObserverMessage is what observing one stream message costs,
+// its read and its reply, without the network around it: the round trips
+// above take tens of microseconds, and on a shared machine vary more from
+// run to run than counting could add.
+func BenchmarkObserverMessage(b *testing.B) {
+	c := &server.ConnInfo{Remote: &net.TCPAddr{}, Local: &net.TCPAddr{}}
+	p := make([]byte, 64)
+	for _, o := range observers {
+		b.Run(o.name, func(b *testing.B) {
+			obs := o.new()
+			r, _ := obs.(server.ReplyObserver)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					obs.ConnRead(c, p)
+					if r != nil {
+						r.ConnReply(c, len(p), nil)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkObserverDatagram is what observing one datagram answered costs.
+func BenchmarkObserverDatagram(b *testing.B) {
+	d := &server.DatagramInfo{Data: make([]byte, 64), BytesOut: 64}
+	for _, o := range observers {
+		b.Run(o.name, func(b *testing.B) {
+			obs := o.new()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					obs.Datagram(d)
+				}
+			})
+		})
+	}
+}
