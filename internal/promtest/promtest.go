@@ -238,12 +238,18 @@ func install() (string, error) {
 		}
 		return nil
 	}
+	// Another test may hold apt's locks: wait for them, and try again
+	// after a failure (a mirror in the middle of an update).
+	lock := []string{"-o", "DPkg::Lock::Timeout=120", "-qq"}
 	var dlErr error
-	for try := 0; try < 2; try++ { // a mirror in the middle of an update
-		if dlErr = run("apt-get", "update", "-qq"); dlErr != nil {
+	for try := 0; try < 3; try++ {
+		if try > 0 {
+			time.Sleep(2 * time.Second)
+		}
+		if dlErr = run("apt-get", append(lock, "update")...); dlErr != nil {
 			continue
 		}
-		if dlErr = run("apt-get", "download", "-qq", "prometheus"); dlErr == nil {
+		if dlErr = run("apt-get", append(lock, "download", "prometheus")...); dlErr == nil {
 			break
 		}
 	}
