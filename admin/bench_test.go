@@ -83,15 +83,16 @@ func BenchmarkUDP(b *testing.B) {
 // BenchmarkObserverMessage is what observing one stream message costs,
 // its read and its reply, without the network around it: the round trips
 // above take tens of microseconds, and on a shared machine vary more from
-// run to run than counting could add.
+// run to run than counting could add. Each goroutine is a connection of
+// its own, all counting at once.
 func BenchmarkObserverMessage(b *testing.B) {
-	c := &server.ConnInfo{Remote: &net.TCPAddr{}, Local: &net.TCPAddr{}}
 	p := make([]byte, 64)
 	for _, o := range observers {
 		b.Run(o.name, func(b *testing.B) {
 			obs := o.new()
 			r, _ := obs.(server.ReplyObserver)
 			b.RunParallel(func(pb *testing.PB) {
+				c := &server.ConnInfo{Remote: &net.TCPAddr{}, Local: &net.TCPAddr{}}
 				for pb.Next() {
 					obs.ConnRead(c, p)
 					if r != nil {
@@ -103,13 +104,14 @@ func BenchmarkObserverMessage(b *testing.B) {
 	}
 }
 
-// BenchmarkObserverDatagram is what observing one datagram answered costs.
+// BenchmarkObserverDatagram is what observing one datagram answered
+// costs, each goroutine a datagram worker of its own.
 func BenchmarkObserverDatagram(b *testing.B) {
-	d := &server.DatagramInfo{Data: make([]byte, 64), BytesOut: 64}
 	for _, o := range observers {
 		b.Run(o.name, func(b *testing.B) {
 			obs := o.new()
 			b.RunParallel(func(pb *testing.PB) {
+				d := &server.DatagramInfo{Data: make([]byte, 64), BytesOut: 64}
 				for pb.Next() {
 					obs.Datagram(d)
 				}

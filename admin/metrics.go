@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -104,12 +105,10 @@ type Metrics struct {
 	handshakes   [numHandshakes]prometheus.Counter // nil where not made yet
 	handshakeVec *prometheus.CounterVec
 
-	bytesIn, bytesOut [numTransports]prometheus.Counter
-	msgsIn, msgsOut   [numTransports]prometheus.Counter
+	traffic *traffic
 
-	answered prometheus.Counter
-	dropped  []prometheus.Counter // by server.Reason; nil where not made yet
-	dropVec  *prometheus.CounterVec
+	dropped []prometheus.Counter // by server.Reason; nil where not made yet
+	dropVec *prometheus.CounterVec
 }
 
 var _ server.ReplyObserver = (*Metrics)(nil)
@@ -129,20 +128,13 @@ func NewMetrics(cfg Config) *Metrics {
 		"Stream connections that were served and are closed, by why: eof (the client was done), reset, idle_timeout, write_timeout, broken_pipe, shutdown, error.", "transport", "reason")
 	m.handshakeVec = f.counterVec("shout_handshake_failures_total",
 		"Stream connections closed because their handshake failed, by which: tls, proxy (the PROXY protocol), unknown. shout serve does neither yet: these stay at 0 until it does.", "reason")
-	bytesIn := f.counterVec("shout_received_bytes_total", "Bytes received from clients, by transport.", "transport")
-	bytesOut := f.counterVec("shout_sent_bytes_total", "Bytes sent to clients in replies, by transport.", "transport")
-	msgsIn := f.counterVec("shout_received_messages_total",
-		"Messages received, by transport: for a stream, each read the server handles (streams are not framed: a read is whatever arrived, newlines or not); for udp, each datagram, answered or not.", "transport")
-	msgsOut := f.counterVec("shout_sent_messages_total",
-		"Replies sent whole, by transport: for a stream, one for each read handled (empty if the read ended inside a character; one more for a character held back at the end of input); for udp, each datagram answered.", "transport")
-	m.answered = f.counter("shout_datagrams_answered_total", "Datagrams answered with their reply.")
+	m.traffic = newTraffic()
+	m.reg.MustRegister(m.traffic)
 	m.dropVec = f.counterVec("shout_datagrams_dropped_total",
 		"Datagrams not answered, by why: own_address, reflector_port and loop (the reply would start a loop), over_budget (the source's --source-rate), reply_too_large, send_failed.", "reason")
 
 	for t := range numTransports {
 		tn := transportNames[t]
-		m.bytesIn[t], m.bytesOut[t] = bytesIn.WithLabelValues(tn), bytesOut.WithLabelValues(tn)
-		m.msgsIn[t], m.msgsOut[t] = msgsIn.WithLabelValues(tn), msgsOut.WithLabelValues(tn)
 		if t >= numStream {
 			continue
 		}
@@ -200,20 +192,20 @@ func (m *Metrics) ConnOpen(c *server.ConnInfo) {
 
 // ConnRead counts a message and its bytes in.
 func (m *Metrics) ConnRead(c *server.ConnInfo, p []byte) {
-	t := streamTransport(c.Local)
-	m.msgsIn[t].Inc()
-	m.bytesIn[t].Add(float64(len(p)))
+	l := m.traffic.line(streamTransport(c.Local), unsafe.Pointer(c))
+	l.n[msgsIn].Add(1)
+	l.n[bytesIn].Add(uint64(len(p)))
 }
 
 // ConnReply counts a reply's bytes out, and the reply as a message if it
 // was written whole.
 func (m *Metrics) ConnReply(c *server.ConnInfo, n int, err error) {
-	t := streamTransport(c.Local)
+	l := m.traffic.line(streamTransport(c.Local), unsafe.Pointer(c))
 	if n > 0 {
-		m.bytesOut[t].Add(float64(n))
+		l.n[bytesOut].Add(uint64(n))
 	}
 	if err == nil {
-		m.msgsOut[t].Inc()
+		l.n[msgsOut].Add(1)
 	}
 }
 
@@ -264,15 +256,16 @@ func handshakeOf(err error) int {
 
 // Datagram counts a datagram in, and its reply or why it got none.
 func (m *Metrics) Datagram(d *server.DatagramInfo) {
-	m.msgsIn[udp].Inc()
-	m.bytesIn[udp].Add(float64(len(d.Data)))
+	// d is its worker's own: each worker counts on its own line.
+	l := m.traffic.line(udp, unsafe.Pointer(d))
+	l.n[msgsIn].Add(1)
+	l.n[bytesIn].Add(uint64(len(d.Data)))
 	if d.Reason != server.ReasonNone {
 		m.counter(m.dropped, m.dropVec, d.Reason).Inc()
 		return
 	}
-	m.answered.Inc()
-	m.msgsOut[udp].Inc()
-	m.bytesOut[udp].Add(float64(d.BytesOut))
+	l.n[msgsOut].Add(1)
+	l.n[bytesOut].Add(uint64(d.BytesOut))
 }
 
 // counter is the counter of reason r in made, or, for a reason whose
@@ -291,12 +284,6 @@ func (m *Metrics) counter(made []prometheus.Counter, vec *prometheus.CounterVec,
 
 // factory makes metrics registered in reg.
 type factory struct{ reg *prometheus.Registry }
-
-func (f factory) counter(name, help string) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	f.reg.MustRegister(c)
-	return c
-}
 
 func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
