@@ -133,11 +133,8 @@ func NewMetrics(cfg Config) *Metrics {
 	m.dropVec = f.counterVec("shout_datagrams_dropped_total",
 		"Datagrams not answered, by why: own_address, reflector_port and loop (the reply would start a loop), over_budget (the source's --source-rate), reply_too_large, send_failed.", "reason")
 
-	for t := range numTransports {
+	for t := range numStream {
 		tn := transportNames[t]
-		if t >= numStream {
-			continue
-		}
 		m.open[t], m.accepted[t] = open.WithLabelValues(tn), accepted.WithLabelValues(tn)
 		for r := range numRejects {
 			m.rejected[t][r] = rejected.WithLabelValues(tn, rejectNames[r])
