@@ -15,7 +15,7 @@ import (
 )
 
 type connectCmd struct {
-	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, unix:///path."`
+	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path."`
 
 	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: once input ends, leave after this long without a byte from the server. On a terminal: show the prompt again after this long without a reply."`
 	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
@@ -24,6 +24,11 @@ type connectCmd struct {
 	History     string        `placeholder:"FILE" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history; \"-\" for none)."`
 	Raw         bool          `help:"On a terminal: show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
 	Trace       bool          `help:"Print every socket call to stderr as it happens (connect, send, recv, half-close, close; over UDP sendto, recvfrom, each timeout and retry), on lines that begin with \"trace \"."`
+
+	CA       string `placeholder:"FILE" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
+	Cert     string `placeholder:"FILE" help:"tls://: a client certificate (PEM), for servers that require one (mTLS)."`
+	Key      string `placeholder:"FILE" help:"tls://: the key of --cert (PEM)."`
+	Insecure bool   `help:"tls://: accept any server certificate (for trying things out)."`
 }
 
 func (cmd *connectCmd) Run(std *stdio) error {
@@ -41,12 +46,23 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return usagef("--retries must not be negative")
 	case cmd.DialTimeout < 0:
 		return usagef("--dial-timeout must not be negative")
+	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
+		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
+	}
+	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
+	if ep.TLS {
+		opts := client.TLSOptions{CA: cmd.CA, Cert: cmd.Cert, Key: cmd.Key, Insecure: cmd.Insecure}
+		cfg, err := opts.Config()
+		if err != nil {
+			return usage(err)
+		}
+		connect = func(ctx context.Context) (net.Conn, error) { return client.DialTLS(ctx, ep, cmd.DialTimeout, cfg) }
 	}
 	dial := func() (net.Conn, error) {
-		c, err := client.Dial(context.Background(), ep, cmd.DialTimeout)
+		c, err := connect(context.Background())
 		return cmd.traced(c, std), err
 	}
-	c, err := client.Dial(std.ctx, ep, cmd.DialTimeout)
+	c, err := connect(std.ctx)
 	if err != nil {
 		return err
 	}
