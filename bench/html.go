@@ -124,11 +124,12 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 "use strict";
 const R = {{.Report}};
 
-// fmtUS formats microseconds as bench's text report does.
+// fmtUS formats microseconds as bench's text report does, without
+// trailing zeros.
 function fmtUS(v) {
 	if (v == null) return "";
-	if (v >= 1e6) return (v / 1e6).toFixed(2) + "s";
-	if (v >= 1e3) return (v / 1e3).toFixed(2) + "ms";
+	if (v >= 1e6) return +(v / 1e6).toFixed(2) + "s";
+	if (v >= 1e3) return +(v / 1e3).toFixed(2) + "ms";
 	return v.toFixed(0) + "µs";
 }
 function fmtNum(v) { return v == null ? "" : Math.round(v).toLocaleString("en"); }

@@ -5,11 +5,15 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"shout/internal/shouttest"
+	"shout/server"
 )
 
 // TestBenchSilentServerFails: against a server that never answers, a run
@@ -71,5 +75,42 @@ func TestBenchDefaultTextCatches(t *testing.T) {
 				t.Errorf("report does not name the utf8 text:\n%s", stdout.String())
 			}
 		})
+	}
+}
+
+// TestBenchHTML runs shout bench --html against a shout server and opens
+// the page in headless Chromium: the settings and verdict of the run, and
+// four charts drawn.
+func TestBenchHTML(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	path := filepath.Join(t.TempDir(), "report.html")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"bench", addr, "--conns", "4", "--duration", "2s", "--warmup", "0", "--html", path},
+		strings.NewReader(""), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"<title>shout bench: tcp://" + addr + "</title>",
+		`<tr><th>connections</th><td>4 from 127.0.0.1-16</td></tr>`,
+		`<tr><th>measured</th><td>2.00 s, after 0 s warm-up</td></tr>`,
+		`id="verdict">every reply checked: all right</p>`,
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+
+	chromium := shouttest.Chromium(t)
+	dom := string(shouttest.Headless(t, chromium, "--dump-dom", "file://"+path))
+	if n := strings.Count(dom, `<canvas `); n != 4 {
+		t.Errorf("%d canvases in the page, want 4 charts", n)
+	}
+	if !strings.Contains(dom, `<div class="u-label">messages/s</div>`) {
+		t.Error("the throughput chart's legend is missing")
 	}
 }
