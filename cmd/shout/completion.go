@@ -15,11 +15,15 @@ type completionCmd struct {
 }
 
 // completionScripts ask the shell to run shout (%[1]s, quoted) to complete
-// the command shout; they are kongplete's, but for a shell named rather
-// than the login shell guessed.
+// the command shout. They are kongplete's, but for a shell named rather
+// than the login shell guessed, and zsh's loads compinit, without which
+// bashcompinit's complete fails (compdef: command not found).
 var completionScripts = map[string]string{
 	"bash": "complete -C %[1]s shout\n",
-	"zsh":  "autoload -U +X bashcompinit && bashcompinit\ncomplete -C %[1]s shout\n",
+	"zsh": `(( $+functions[compdef] )) || { autoload -U +X compinit && compinit }
+autoload -U +X bashcompinit && bashcompinit
+complete -C %[1]s shout
+`,
 	"fish": `function __complete_shout
     set -lx COMP_LINE (commandline -cp)
     test -z (commandline -ct)

@@ -54,7 +54,7 @@ func TestCompletionScripts(t *testing.T) {
 	}
 	for shell, want := range map[string]string{
 		"bash": "complete -C " + shellQuote(exe) + " shout\n",
-		"zsh":  "autoload -U +X bashcompinit && bashcompinit\ncomplete -C " + shellQuote(exe) + " shout\n",
+		"zsh":  "\nautoload -U +X bashcompinit && bashcompinit\ncomplete -C " + shellQuote(exe) + " shout\n",
 		"fish": "\n    " + shellQuote(exe) + "\nend\ncomplete -f -c shout -a \"(__complete_shout)\"\n",
 	} {
 		var stdout, stderr bytes.Buffer
@@ -68,33 +68,45 @@ func TestCompletionScripts(t *testing.T) {
 	}
 }
 
-// TestCompletionBash sources the bash script in an interactive bash on a
-// terminal and presses Tab: a flag is completed, and a flag's values are
-// listed.
-func TestCompletionBash(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("SKIP: no bash")
-	}
-	cmd := exec.Command(bash, "--norc", "--noprofile", "-i")
-	cmd.Env = append(os.Environ(), "TERM=dumb", "PS1=$ ", "INPUTRC=/dev/null", "HISTFILE=/dev/null")
-	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
-	scr := newScreen(f)
+// TestCompletionShells sources each shell's script in an interactive
+// shell on a terminal and presses Tab: a flag is completed, then its
+// value. bash is needed; zsh and fish are tried when installed.
+func TestCompletionShells(t *testing.T) {
+	for _, sh := range []struct {
+		name   string
+		args   []string
+		source string // the script into this shell, as the README says
+	}{
+		{"bash", []string{"--norc", "--noprofile", "-i"}, "source <(shout completion bash)"},
+		{"zsh", []string{"-f", "-i"}, "source <(shout completion zsh)"},
+		{"fish", []string{"--no-config", "-i"}, "shout completion fish | source"},
+	} {
+		t.Run(sh.name, func(t *testing.T) {
+			path, err := exec.LookPath(sh.name)
+			if err != nil {
+				if sh.name == "bash" {
+					t.Fatal("no bash")
+				}
+				t.Skipf("SKIP: %s is not installed", sh.name)
+			}
+			cmd := exec.Command(path, sh.args...)
+			cmd.Env = append(os.Environ(), "TERM=dumb", "PS1=$ ", "INPUTRC=/dev/null", "HISTFILE=/dev/null",
+				"HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
+			f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
+			scr := newScreen(f)
 
-	f.WriteString("source <(shout completion bash) && echo sourced\r")
-	scr.expect(t, "\nsourced")
-	f.WriteString("shout bench --mo\t")
-	scr.expect(t, "shout bench --mode ")
-	f.WriteString("\t\t")
-	for _, v := range []string{"ascii", "echo", "simple", "upper"} {
-		scr.expect(t, v)
-	}
-	f.WriteString("\x15exit\r") // Ctrl-U: clear the line
-	if code := waitExit(t, cmd); code != 0 {
-		t.Errorf("bash exited %d", code)
+			f.WriteString(sh.source + "; echo sourced\r")
+			scr.expect(t, "\nsourced")
+			f.WriteString("shout bench --mo\t")
+			scr.expect(t, "--mode ")
+			f.WriteString("si\t")
+			scr.expect(t, "simple ")
+			f.WriteString("\x15exit\r") // Ctrl-U: clear the line
+			waitExit(t, cmd)
+		})
 	}
 }
