@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"shout/internal/shouttest"
@@ -112,5 +115,38 @@ func TestBenchHTML(t *testing.T) {
 	}
 	if !strings.Contains(dom, `<div class="u-label">messages/s</div>`) {
 		t.Error("the throughput chart's legend is missing")
+	}
+}
+
+// Ctrl-C during the measured time still writes the page, marked
+// interrupted; Ctrl-C before anything was measured leaves no page.
+func TestBenchInterruptHTML(t *testing.T) {
+	addr, got := signalServer(t, true)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "measured.html")
+	p := startBench(t, addr, "--conns", "2", "--duration", "10m", "--warmup", "0", "--text", "ascii", "--mode", "ascii", "--html", page)
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if out, code := p.rest(); code != 0 {
+		t.Fatalf("status %d, want 0:\n%s", code, out)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil || !strings.Contains(string(b), " of 600 s, interrupted, after 0 s warm-up</td>") ||
+		!strings.Contains(string(b), `id="verdict">every reply checked: all right<`) {
+		t.Errorf("page after Ctrl-C: %v; want it marked interrupted and all right:\n%.2000s", err, b)
+	}
+
+	addr, got = signalServer(t, true)
+	none := filepath.Join(dir, "none.html")
+	p = startBench(t, addr, "--conns", "2", "--warmup", "10m", "--html", none)
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if _, code := p.rest(); code != 130 {
+		t.Errorf("status %d after Ctrl-C in the warm-up, want 130", code)
+	}
+	if _, err := os.Stat(none); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Ctrl-C before measuring left %s: %v", none, err)
 	}
 }
