@@ -64,7 +64,7 @@ table { border-collapse: collapse; margin: .3em 0; }
 th, td { text-align: left; padding: .15em 1.2em .15em 0; vertical-align: top; }
 th { font-weight: 500; color: #59636e; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.cols { display: flex; gap: 3em; flex-wrap: wrap; }
+.cols { display: flex; gap: 2em; flex-wrap: wrap; }
 pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding: .6em; border-radius: 4px; }
 .chart { margin: .6em 0 1.2em; }
 .none { color: #59636e; }
@@ -85,7 +85,8 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>load</th><td>{{.Loop}}, depth {{.Depth}}</td></tr>
 <tr><th>measured</th><td>{{printf "%.2f" .MeasuredS}} s{{if .Interrupted}} of {{.DurationS}} s, interrupted{{end}}, after {{.WarmupS}} s warm-up</td></tr>
 <tr><th>replies due</th><td>within {{.TimeoutS}} s</td></tr>
-<tr><th>connecting</th><td>{{printf "%.2f" .ConnectS}} s; the replies owed at the end {{printf "%.2f" .DrainS}} s</td></tr>
+<tr><th>connecting</th><td>took {{printf "%.2f" .ConnectS}} s</td></tr>
+<tr><th>at the end</th><td>{{printf "%.2f" .DrainS}} s waiting for owed replies</td></tr>
 </table>
 </div>
 <div>
