@@ -153,7 +153,8 @@ func columnsWith(img image.Image, c color.RGBA) int {
 	return n
 }
 
-// TestUPlotChecksum: the vendored uPlot is the file its README records.
+// TestUPlotChecksum: the vendored uPlot is the file its README records,
+// and can be inlined.
 func TestUPlotChecksum(t *testing.T) {
 	readme, err := os.ReadFile("uplot/README.md")
 	if err != nil {
@@ -163,6 +164,12 @@ func TestUPlotChecksum(t *testing.T) {
 		b, err := os.ReadFile("uplot/" + name)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Inlined raw into <script> and <style>: these would end them early.
+		for _, end := range []string{"</script", "</style", "<!--"} {
+			if bytes.Contains(bytes.ToLower(b), []byte(end)) {
+				t.Errorf("uplot/%s contains %q, which would break the page it is inlined into", name, end)
+			}
 		}
 		sum := sha256.Sum256(b)
 		if want := "| " + name + " sha256 | " + hex.EncodeToString(sum[:]) + " |"; !strings.Contains(string(readme), want) {
