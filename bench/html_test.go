@@ -94,7 +94,7 @@ func TestWriteHTMLEscapesAndStandsAlone(t *testing.T) {
 // alone is a few pixels wide).
 func TestHTMLRenders(t *testing.T) {
 	path, _ := writePage(t, sampleReport())
-	chromium := shouttest.Chromium(t)
+	chromium := shouttest.Tool(t, "chromium", "chromium")
 
 	shot := filepath.Join(t.TempDir(), "shot.png")
 	dom := string(shouttest.Headless(t, chromium, "--window-size=1100,2000", "--screenshot="+shot, "--dump-dom", "file://"+path))

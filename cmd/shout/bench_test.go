@@ -108,7 +108,7 @@ func TestBenchHTML(t *testing.T) {
 		}
 	}
 
-	chromium := shouttest.Chromium(t)
+	chromium := shouttest.Tool(t, "chromium", "chromium")
 	dom := string(shouttest.Headless(t, chromium, "--dump-dom", "file://"+path))
 	if n := strings.Count(dom, `<canvas `); n != 4 {
 		t.Errorf("%d canvases in the page, want 4 charts", n)

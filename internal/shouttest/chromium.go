@@ -9,48 +9,10 @@ import (
 	"time"
 )
 
-// Chromium returns the path of Debian's chromium, installing it with
-// apt-get (as CI, a fresh Debian machine running as root, can) when it is
-// missing. When it cannot be had the test is skipped with a message that
-// names chromium.
-func Chromium(t testing.TB) string {
-	t.Helper()
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	// Test binaries of several packages run at once: one installs, the
-	// others wait for it, then find it.
-	unlock, err := lockFile(filepath.Join(os.TempDir(), "shouttest-chromium.lock"))
-	if err != nil {
-		t.Skipf("SKIP: chromium is not installed, and installing it needs a lock: %v", err)
-	}
-	defer unlock()
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		t.Skip("SKIP: chromium is not installed and there is no apt-get to install it with")
-	}
-	t.Log("installing chromium with apt-get")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "chromium"}} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Skipf("SKIP: chromium is not installed and apt-get %s failed: %v\n%s", args[0], err, tail(out))
-		}
-	}
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("SKIP: apt-get installed chromium, but it is not on $PATH")
-	}
-	return p
-}
-
-// Headless runs chromium without a screen on a fresh profile with the
-// arguments given (--dump-dom, --screenshot=FILE, and the page's URL),
-// for at most a minute, and returns its standard output.
+// Headless runs chromium (from Tool(t, "chromium", "chromium")) without a
+// screen, on a fresh profile, with the arguments given (--dump-dom,
+// --screenshot=FILE, and the page's URL), for at most a minute, and
+// returns its standard output.
 func Headless(t testing.TB, chromium string, args ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
