@@ -537,10 +537,11 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 // began, is wrong; the rest owed are lost.
 func (l *loop) eof(c *loopConn) {
 	r := l.r
-	if r.cfg.Reconnect && !r.stopping.Load() {
+	if r.cfg.Reconnect && (!r.stopping.Load() || c.q.n > 0) {
 		// A graceful close: the server answered all it had read. What is
 		// still owed was on its way when it closed; it goes again on the
-		// new connection, and its latency counts from the first send.
+		// new connection, and its latency counts from the first send. At
+		// the end of the run too, while the replies owed are awaited.
 		r.resent.Add(int64(c.q.n))
 		l.redial(c)
 		return

@@ -23,7 +23,6 @@ type benchProc struct {
 	cmd    *exec.Cmd
 	stdout chan string // closed at end of output
 	stderr chan string
-	out    strings.Builder // every stdout line read so far
 }
 
 func startBench(t *testing.T, args ...string) *benchProc {
