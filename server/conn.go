@@ -102,8 +102,11 @@ func (c *conn) serve() {
 		if err != nil {
 			c.accepted.Close()
 			c.sess.info.Err = err
-			r := c.reasonOf(err, false, ReasonWrap)
-			if we := (*WrapError)(nil); errors.As(err, &we) && r != ReasonShutdown {
+			// ReasonWrap, or the WrapError's own, whatever the error (a
+			// time-out, a reset): an observer tells by it that there was
+			// no open.
+			r := ReasonWrap
+			if we := (*WrapError)(nil); errors.As(err, &we) {
 				r = we.Reason
 			}
 			c.end(r, false)
@@ -237,13 +240,22 @@ func (c *conn) replyLen(src int) int {
 }
 
 // answer feeds the n bytes a read put in buf, after the k carried ones,
-// to the session and writes the replies, from a buffer of its own that it
-// borrows only now, sized for them.
+// to the session and writes the reply, telling the observers of both.
 func (c *conn) answer(buf *[]byte, n int) error {
 	k := c.rr.carried
-	in := (*buf)[:k+n]
 	c.sess.info.BytesIn += int64(n)
-	c.obs.ConnRead(&c.sess.info, in[k:])
+	c.obs.ConnRead(&c.sess.info, (*buf)[k:k+n])
+	before := c.sess.info.BytesOut
+	err := c.reply((*buf)[:k+n])
+	if c.srv.replies != nil {
+		c.srv.replies.ConnReply(&c.sess.info, int(c.sess.info.BytesOut-before), err)
+	}
+	return err
+}
+
+// reply transforms in and writes the result, from a buffer of its own
+// that it borrows only now, sized for it.
+func (c *conn) reply(in []byte) error {
 	out := getBuf(c.replyLen(len(in)))
 	defer func() { putBuf(out) }() // out may be replaced below
 	for len(in) > 0 {
@@ -280,8 +292,11 @@ func (c *conn) flush(r Reason) Reason {
 	n, err := c.sess.flush(*buf)
 	if n > 0 {
 		if werr := c.write((*buf)[:n]); werr != nil {
-			return c.reasonOf(werr, true, ReasonError)
+			err = werr
 		}
+	}
+	if c.srv.replies != nil {
+		c.srv.replies.ConnReply(&c.sess.info, n, err)
 	}
 	if err != nil {
 		return c.reasonOf(err, true, ReasonError)

@@ -19,10 +19,27 @@ type Observer interface {
 	// ConnRead: the connection read p, which will be answered.
 	ConnRead(c *ConnInfo, p []byte)
 	// ConnClose: the connection is closed; Reason says why. A connection
-	// rejected at a limit or by WrapConn is closed without an open.
+	// rejected at a limit or by WrapConn (Reason is ReasonRejected,
+	// ReasonWrap, ReasonHandshake or ReasonProxyHeader) is closed without
+	// an open.
 	ConnClose(c *ConnInfo)
 	// Datagram: a datagram was answered, or dropped for Reason.
 	Datagram(d *DatagramInfo)
+}
+
+// A ReplyObserver is an Observer that is also told of each reply written
+// to a stream connection, for byte and message counts that are current
+// while the connection lasts (ConnInfo.BytesOut is the observer's to read
+// only during a call). The server checks for it once, by a type assertion;
+// Observers passes it on to those of its observers that have it.
+type ReplyObserver interface {
+	Observer
+	// ConnReply: the connection wrote n bytes in reply to its last read
+	// (ConnRead), or, at the end of its input, for a character held back
+	// incomplete. Err is what cut the reply short, or nil if it was
+	// written whole. A reply may be empty: a read that ends inside a
+	// character is answered with the next.
+	ConnReply(c *ConnInfo, n int, err error)
 }
 
 // ConnInfo is what an observer learns of one stream connection.
@@ -64,8 +81,20 @@ type DatagramInfo struct {
 	Err    error
 }
 
-// Observers returns an Observer that tells each of obs in turn.
-func Observers(obs ...Observer) Observer { return fanout(obs) }
+// Observers returns an Observer that tells each of obs in turn. It is a
+// ReplyObserver if any of obs is one, and then tells those of replies.
+func Observers(obs ...Observer) Observer {
+	var replies []ReplyObserver
+	for _, o := range obs {
+		if r, ok := o.(ReplyObserver); ok {
+			replies = append(replies, r)
+		}
+	}
+	if replies == nil {
+		return fanout(obs)
+	}
+	return replyFanout{fanout(obs), replies}
+}
 
 type fanout []Observer
 
@@ -90,5 +119,17 @@ func (f fanout) ConnClose(c *ConnInfo) {
 func (f fanout) Datagram(d *DatagramInfo) {
 	for _, o := range f {
 		o.Datagram(d)
+	}
+}
+
+// replyFanout is a fanout whose members include ReplyObservers.
+type replyFanout struct {
+	fanout
+	replies []ReplyObserver
+}
+
+func (f replyFanout) ConnReply(c *ConnInfo, n int, err error) {
+	for _, o := range f.replies {
+		o.ConnReply(c, n, err)
 	}
 }

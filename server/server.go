@@ -152,6 +152,7 @@ type Server struct {
 	lingering chan struct{} // a slot for each rejected connection lingering
 	obsOnce   sync.Once
 	obs       Observer
+	replies   ReplyObserver // obs, if it is one
 	clock     clock
 	srcOnce   sync.Once
 	src       *sources // every datagram source's budget and last reply
@@ -192,6 +193,7 @@ func (s *Server) observer() Observer {
 		if s.obs == nil {
 			s.obs = NewLogObserver(s.logger())
 		}
+		s.replies, _ = s.obs.(ReplyObserver)
 	})
 	return s.obs
 }

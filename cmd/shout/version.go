@@ -42,3 +42,24 @@ func versionString(info *debug.BuildInfo) string {
 	}
 	return v
 }
+
+// buildVersion is the version and the VCS revision apart, for
+// shout_build_info; the revision is empty if unknown.
+func buildVersion() (v, revision string) {
+	info, _ := debug.ReadBuildInfo()
+	v = version
+	if v == "" {
+		v = "(devel)"
+		if info != nil && info.Main.Version != "" {
+			v = info.Main.Version
+		}
+	}
+	if info != nil {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	return v, revision
+}

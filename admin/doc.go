@@ -1,0 +1,30 @@
+// Package admin is shout's admin listener: Prometheus metrics of what a
+// server does, and the endpoints that a load balancer and an operator ask.
+//
+// Metrics is a server.Observer (and a server.ReplyObserver) that counts
+// connections, bytes, messages and datagrams in a private registry, beside
+// the Go runtime's and the process's own metrics and shout_build_info.
+// Combine it with the log through server.Observers:
+//
+//	m := admin.NewMetrics(admin.Config{Version: "v1.2.3", LogDropped: logs.Dropped})
+//	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(log), m)}
+//	h := admin.NewHandler(m, false)
+//	go h.HTTPServer(log).Serve(adminListener)
+//	h.SetReady(true) // serving: /readyz says 200
+//	...
+//	h.SetReady(false) // a graceful stop begins: /readyz says 503 at once
+//	srv.Shutdown(ctx)
+//
+// The Handler serves:
+//
+//	/metrics        the Prometheus text format
+//	/healthz        200 while the process lives
+//	/readyz         200 while it takes new clients, 503 before and once a stop begins
+//	/debug/pprof/   Go's profiles, only if asked for
+//
+// Counting a read, a reply or a datagram costs two atomic adds, with no
+// label looked up and nothing allocated, on a cache line that one
+// connection (or datagram worker) mostly has to itself: the counts are
+// spread over stripes and added up at each scrape, so that CPUs counting
+// at once do not queue for one line.
+package admin

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"shout/internal/promtest"
+)
+
+var adminURLRE = regexp.MustCompile(`admin listening at (http://\S+?/)"`)
+
+// adminOf waits for p to say where its admin listener is, and returns
+// its URL, ending in a slash.
+func adminOf(p *serveProc) string {
+	p.t.Helper()
+	p.waitLog("admin listening at ")
+	m := adminURLRE.FindStringSubmatch(p.logText())
+	if m == nil {
+		p.t.Fatalf("no admin URL in the log:\n%s", p.logText())
+	}
+	return m[1]
+}
+
+var httpClient = &http.Client{Timeout: bound}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// The real binary's /metrics passes promtool check metrics (Debian's
+// promtool, installed if missing), and its counters agree with a known
+// run: conns connections of msgSize bytes each way, and datagrams.
+func TestServeAdminMetrics(t *testing.T) {
+	p := startServe(t, nil, "--admin=127.0.0.1:0", "--admin-pprof", "127.0.0.1:0")
+	url := adminOf(p)
+	addr := p.addr("tcp")
+
+	const conns, datagrams, msgSize = 25, 9, 100
+	for i := range conns {
+		// One write of less than the server's first read (1 KiB): one
+		// read, one message, on loopback. 100 bytes (ß is two), and as
+		// many back (SS).
+		msg := fmt.Sprintf("%-*s\n", msgSize-2, fmt.Sprintf("message %d, straße", i))
+		want := strings.ReplaceAll(strings.ToUpper(msg), "ß", "SS")
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(bound))
+		io.WriteString(c, msg)
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+			t.Fatalf("connection %d: got %q, %v; want %q", i, got, err, want)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+			t.Fatalf("connection %d: %q, %v; want end of file", i, rest, err)
+		}
+		c.Close()
+	}
+	u, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(bound))
+	for i := range datagrams {
+		msg := fmt.Sprintf("datagram %d", i) // 10 bytes, each way
+		io.WriteString(u, msg)
+		buf := make([]byte, 64)
+		if n, err := u.Read(buf); err != nil || string(buf[:n]) != strings.ToUpper(msg) {
+			t.Fatalf("datagram %d: %q, %v", i, buf[:n], err)
+		}
+	}
+
+	s := promtest.Await(t, url+"metrics", bound, []promtest.Want{
+		promtest.V("shout_connections_accepted_total", conns, "transport", "tcp"),
+		promtest.V("shout_connections_open", 0, "transport", "tcp"),
+		promtest.V("shout_connections_closed_total", conns, "transport", "tcp", "reason", "eof"),
+		promtest.V("shout_connections_closed_total", 0, "transport", "tcp", "reason", "reset"),
+		promtest.V("shout_connections_rejected_total", 0, "transport", "tcp", "reason", "max_conns"),
+		promtest.V("shout_received_bytes_total", conns*msgSize, "transport", "tcp"),
+		promtest.V("shout_sent_bytes_total", conns*msgSize, "transport", "tcp"),
+		promtest.V("shout_received_messages_total", conns, "transport", "tcp"),
+		promtest.V("shout_sent_messages_total", conns, "transport", "tcp"),
+		promtest.V("shout_received_bytes_total", datagrams*10, "transport", "udp"),
+		promtest.V("shout_sent_bytes_total", datagrams*10, "transport", "udp"),
+		promtest.V("shout_received_messages_total", datagrams, "transport", "udp"),
+		promtest.V("shout_sent_messages_total", datagrams, "transport", "udp"),
+		promtest.V("shout_datagrams_answered_total", datagrams),
+		promtest.V("shout_datagrams_dropped_total", 0, "reason", "over_budget"),
+		promtest.V("shout_handshake_failures_total", 0, "reason", "tls"),
+		promtest.V("shout_log_records_dropped_total", 0),
+	})
+	for _, name := range []string{"shout_build_info", "go_goroutines", "process_resident_memory_bytes", "process_open_fds"} {
+		if _, ok := s.Families[name]; !ok {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
+	t.Run("promtool check metrics", func(t *testing.T) {
+		promtest.Lint(t, promtest.Promtool(t), s.Text) // skips, saying why, without promtool
+	})
+
+	if code, _ := httpGet(t, url+"debug/pprof/cmdline"); code != http.StatusOK {
+		t.Errorf("--admin-pprof: /debug/pprof/cmdline says %d", code)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
+// /readyz turns 503 at SIGTERM while a connection is still being
+// answered, /healthz stays 200, and the admin listener stops only when
+// the server has.
+func TestServeAdminReadyzDuringDrain(t *testing.T) {
+	p := startServe(t, nil, "--admin=127.0.0.1:0", "--shutdown-timeout=0", "tcp://127.0.0.1:0")
+	url := adminOf(p)
+	if code, body := httpGet(t, url+"readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz while serving: %d %q", code, body)
+	}
+	if code, _ := httpGet(t, url+"debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without --admin-pprof: %d, want 404", code)
+	}
+	c := busyClient(t, p.addr("tcp")) // its replies wait for it to read them
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	var code int
+	for try := 0; try < 1000; try++ { // 503 is set first thing on the signal
+		if code, _ = httpGet(t, url+"readyz"); code == http.StatusServiceUnavailable {
+			break
+		}
+	}
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz after SIGTERM: %d, want 503\n%s", code, p.logText())
+	}
+	if code, _ := httpGet(t, url+"healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while draining: %d, want 200", code)
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("shout exited before its busy client read a reply\n%s", p.logText())
+	default:
+	}
+	// Still answered: the replies arrive, then end of file.
+	c.SetReadDeadline(time.Now().Add(3 * bound))
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) == 0 || len(bytes.Trim(got, "Z")) != 0 {
+		t.Errorf("busy client after /readyz said 503: %d bytes (%d not Z), %v; want its replies, then end of file", len(got), len(bytes.Trim(got, "Z")), err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if _, err := http.Get(url + "healthz"); err == nil {
+		t.Error("the admin listener still answers after exit")
+	}
+}
+
+// An admin address that is taken stops shout before it serves, saying
+// which flag.
+func TestServeAdminAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := exec.Command("shout", "serve", "--admin", ln.Addr().String(), "tcp://127.0.0.1:0").CombinedOutput()
+	if code := exitCode(err); code != 1 || !regexp.MustCompile(`^shout: --admin: listen tcp 127.0.0.1:\d+: bind: address already in use\n$`).Match(out) {
+		t.Errorf("status %d, output %q", code, out)
+	}
+}

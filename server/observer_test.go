@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// replies is a ReplyObserver that counts reads and replies, and keeps
+// the closes.
+type replies struct {
+	recorder
+	mu          sync.Mutex
+	reads, n    int
+	bytes, errs int
+}
+
+func (r *replies) ConnRead(*server.ConnInfo, []byte) {
+	r.mu.Lock()
+	r.reads++
+	r.mu.Unlock()
+}
+
+func (r *replies) ConnReply(c *server.ConnInfo, n int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	r.bytes += n
+	if err != nil {
+		r.errs++
+	}
+}
+
+// A ReplyObserver in Observers hears of one reply for each read, and the
+// replies add up to the connection's BytesOut; a character held back at
+// the end of input is one reply more.
+func TestReplyObserver(t *testing.T) {
+	var obs replies
+	srv := &server.Server{Observer: server.Observers(&recorder{}, &obs)}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	for _, m := range []struct{ in, want string }{{"straße ", "STRASSE "}, {"ﬁ ", "FI "}} {
+		io.WriteString(c, m.in)
+		got := make([]byte, len(m.want))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != m.want {
+			t.Fatalf("got %q, %v; want %q", got, err, m.want)
+		}
+	}
+	io.WriteString(c, "\xce") // the first half of Greek Α: held back
+	c.CloseWrite()
+	rest, err := io.ReadAll(c)
+	if err != nil || string(rest) != "\xce" {
+		t.Fatalf("at end of input: %q, %v; want the held byte as it is", rest, err)
+	}
+	ci := obs.waitClose(t)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.reads != 3 || obs.n != 4 || int64(obs.bytes) != ci.BytesOut || obs.errs != 0 {
+		t.Errorf("%d reads, %d replies of %d bytes, %d cut short; want 3, 4 of %d, 0", obs.reads, obs.n, obs.bytes, obs.errs, ci.BytesOut)
+	}
+}
+
+// Observers without a ReplyObserver among them is not one: the server
+// makes no reply calls for nobody.
+func TestObserversNoReplyObserver(t *testing.T) {
+	if _, ok := server.Observers(&recorder{}).(server.ReplyObserver); ok {
+		t.Error("Observers of a plain Observer is a ReplyObserver")
+	}
+	if _, ok := server.Observers(&recorder{}, &replies{}).(server.ReplyObserver); !ok {
+		t.Error("Observers with a ReplyObserver is not one")
+	}
+}
+
+// A WrapConn that fails for a time-out closes with ReasonWrap, the error
+// beside it, so an observer knows there was no open.
+func TestWrapConnTimeoutIsWrap(t *testing.T) {
+	var obs recorder
+	srv := &server.Server{Observer: &obs, IdleTimeout: 50 * time.Millisecond, WrapConn: func(c net.Conn) (net.Conn, error) {
+		_, err := c.Read(make([]byte, 1)) // a handshake the client never starts
+		if err == nil {
+			err = errors.New("unexpected byte")
+		}
+		return nil, err
+	}}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	ci := obs.waitClose(t)
+	if ci.Reason != server.ReasonWrap || !errors.Is(ci.Err, os.ErrDeadlineExceeded) {
+		t.Errorf("close: reason %v, err %v; want %v, a deadline", ci.Reason, ci.Err, server.ReasonWrap)
+	}
+	c.Close()
+}
