@@ -188,12 +188,6 @@ func TestMetricsRejectedAndDropped(t *testing.T) {
 	lint(t, s.Text)
 }
 
-// handshakeErr is a WrapConn error that says which handshake failed.
-type handshakeErr string
-
-func (e handshakeErr) Error() string     { return string(e) + " handshake failed" }
-func (e handshakeErr) Handshake() string { return string(e) }
-
 // A WrapConn failure is a handshake failure, by the kind its error
 // names, or unknown; never an open or a close.
 func TestMetricsHandshakeFailures(t *testing.T) {
@@ -205,9 +199,9 @@ func TestMetricsHandshakeFailures(t *testing.T) {
 		}
 		switch b[0] {
 		case 't':
-			return nil, fmt.Errorf("wrapped: %w", handshakeErr("tls"))
+			return nil, fmt.Errorf("wrapped: %w", &server.WrapError{Reason: server.ReasonHandshake, Err: errors.New("tls handshake failed")})
 		case 'p':
-			return nil, handshakeErr("proxy")
+			return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: errors.New("bad PROXY header")}
 		}
 		return nil, errors.New("something else")
 	}}

@@ -218,13 +218,7 @@ func (m *Metrics) ConnClose(c *server.ConnInfo) {
 		}
 		m.rejected[t][r].Inc()
 	case server.ReasonWrap, server.ReasonHandshake, server.ReasonProxyHeader:
-		h := handshakeOf(c.Err)
-		switch c.Reason {
-		case server.ReasonHandshake:
-			h = handshakeTLS
-		case server.ReasonProxyHeader:
-			h = handshakeProxy
-		}
+		h := handshakeOf(c.Reason)
 		if m.handshakes[h] == nil {
 			m.handshakeVec.WithLabelValues(handshakeNames[h]).Inc()
 			return
@@ -236,23 +230,15 @@ func (m *Metrics) ConnClose(c *server.ConnInfo) {
 	}
 }
 
-// Handshaker is what an error from WrapConn implements to say which
-// handshake failed, for shout_handshake_failures_total: Handshake
-// returns "tls" or "proxy". It may be anywhere in the error's chain. An
-// error without it counts as "unknown".
-type Handshaker interface {
-	Handshake() string
-}
-
-func handshakeOf(err error) int {
-	var h Handshaker
-	if errors.As(err, &h) {
-		switch h.Handshake() {
-		case "tls":
-			return handshakeTLS
-		case "proxy":
-			return handshakeProxy
-		}
+// handshakeOf is the shout_handshake_failures_total label of a
+// connection that closed before it opened: a TLS handshake, a PROXY
+// header, or a wrapper that did not say (server.WrapError says).
+func handshakeOf(r server.Reason) int {
+	switch r {
+	case server.ReasonHandshake:
+		return handshakeTLS
+	case server.ReasonProxyHeader:
+		return handshakeProxy
 	}
 	return handshakeUnknown
 }

@@ -74,6 +74,14 @@ type Config struct {
 	// (and with TLS, handshake), send, half-close, read the reply, close.
 	// Conns is then how many do so at once, and Depth does not apply.
 	Churn bool
+	// Reconnect makes a connection the server closes give way to a new
+	// one, and the run go on, as behind a load balancer while replicas
+	// restart. After a graceful close (end of file) the messages still
+	// owed were on their way as the server closed: they are sent again on
+	// the new connection (counted as resent), their latency from the
+	// first send. After a reset or an error they are lost. It needs the
+	// event-loop driver: TCP or Unix sockets, no TLS, on Linux.
+	Reconnect bool
 }
 
 func (c *Config) defaults() {
@@ -151,7 +159,8 @@ type Settings struct {
 	SourceIPs int  `json:"source_ips,omitempty"`
 	TLS       bool `json:"tls,omitempty"`
 	// Churn: a connection for each message.
-	Churn bool `json:"churn,omitempty"`
+	Churn     bool `json:"churn,omitempty"`
+	Reconnect bool `json:"reconnect,omitempty"`
 }
 
 // Settings returns what a run of c does, defaults filled in.
@@ -162,7 +171,7 @@ func (c Config) Settings() Settings {
 		Conns: c.Conns, Size: c.Size, Depth: c.Depth,
 		DurationS: c.Duration.Seconds(), WarmupS: max(0, c.Warmup.Seconds()), TimeoutS: c.Timeout.Seconds(),
 		Rate: c.Rate, Text: c.Text, Mode: c.Mode, Lang: c.Lang,
-		TLS: c.Endpoint.TLS, Churn: c.Churn,
+		TLS: c.Endpoint.TLS, Churn: c.Churn, Reconnect: c.Reconnect,
 	}
 	if c.Churn {
 		s.Depth = 1
@@ -200,9 +209,13 @@ type Report struct {
 	Errors         int64   `json:"errors"`
 	// Lost counts messages sent while measuring whose reply never came
 	// (TCP: still owed when the connection failed or the run ended).
-	Lost          int64  `json:"lost"`
-	Duplicates    int64  `json:"duplicates"`
-	Reordered     int64  `json:"reordered"`
+	Lost       int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates"`
+	Reordered  int64 `json:"reordered"`
+	// Reconnects counts new connections made for ones the server closed
+	// (Config.Reconnect); Resent, the messages sent again on them.
+	Reconnects    int64  `json:"reconnects,omitempty"`
+	Resent        int64  `json:"resent,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
 
@@ -242,6 +255,7 @@ type run struct {
 	msgs, wants, bodies, bodyWants [][]byte
 
 	replies, mismatches, errs, lost, dups, reordered atomic.Int64
+	reconnects, resent                               atomic.Int64
 	firstMismatch, firstErr                          atomic.Pointer[string]
 
 	mu       sync.Mutex
@@ -372,6 +386,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	ref, err := reference(cfg.Mode, cfg.Lang)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Reconnect && (cfg.Endpoint.Network == "udp" || cfg.Endpoint.TLS || cfg.Churn || !loopsAvailable || forceGoroutines) {
+		return nil, errors.New("reconnect works over TCP and Unix sockets without TLS, on Linux, and not with churn")
 	}
 	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), total: newHist(), epoch: time.Now()}
 	if cfg.Endpoint.Network == "udp" {
@@ -603,6 +620,8 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Lost:        r.lost.Load(),
 		Duplicates:  r.dups.Load(),
 		Reordered:   r.reordered.Load(),
+		Reconnects:  r.reconnects.Load(),
+		Resent:      r.resent.Load(),
 		MeasuredS:   elapsed.Seconds(),
 		Interrupted: interrupted,
 		ConnectS:    r.connected.Seconds(),

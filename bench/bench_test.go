@@ -499,3 +499,47 @@ func TestChurnCatchesWrongServer(t *testing.T) {
 		t.Errorf("a server that keeps ß passed a churning run: %+v", rep)
 	}
 }
+
+// closingServer answers n lines on each connection, then closes it
+// gracefully: shuts its write side after the last reply and reads until
+// the client's end of file, as shout serve does when it stops.
+func closingServer(t *testing.T, n int) string {
+	return shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for range n {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, cases.Upper(language.Und).String(line)); err != nil {
+				return
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+	})
+}
+
+const bound = 10 * time.Second
+
+// With Reconnect a connection the server closes gracefully is made again
+// and the run goes on: what was owed is sent again, nothing is lost.
+// Without it, the same server fails the run.
+func TestReconnect(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	addr := closingServer(t, 50)
+	cfg := quick("tcp", addr)
+	cfg.Reconnect = true
+	rep := run(t, cfg)
+	if !rep.OK() || rep.Reconnects == 0 || rep.Lost != 0 {
+		t.Errorf("with reconnect: OK %v, %d reconnects, %d lost, %d resent: %+v", rep.OK(), rep.Reconnects, rep.Lost, rep.Resent, rep)
+	}
+	t.Logf("%d messages, %d reconnects, %d resent", rep.Messages, rep.Reconnects, rep.Resent)
+	cfg.Reconnect = false
+	if rep := run(t, cfg); rep.OK() {
+		t.Errorf("without reconnect a closing server passed: %+v", rep)
+	}
+}

@@ -4,6 +4,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -25,12 +26,17 @@ import (
 // reply split across reads is copied, and only bytes the socket would
 // not take are kept to send later.
 
+// loopsAvailable: streams have the event-loop driver here.
+const loopsAvailable = true
+
 // loops is the driver: the loops and what tells them the run has stopped.
 type loops struct {
 	ls      []*loop
 	wake    int // an eventfd every loop watches, readable once Run stops
 	drainBy atomic.Int64
 	wg      sync.WaitGroup
+	dials   sync.WaitGroup     // reconnections being dialed
+	cancel  context.CancelFunc // ends them when the run is over
 }
 
 // loop owns a share of the connections.
@@ -47,12 +53,28 @@ type loop struct {
 	wbuf    []byte
 	events  []unix.EpollEvent
 	replies int64 // counted here, added to the run's once a round
+
+	// Reconnect: dialers hand new sockets over on inbox, and say so on
+	// the eventfd inboxFD.
+	inbox   chan redialed
+	inboxFD int
+	dial    func(ctx context.Context, i int) (net.Conn, error)
+	ctx     context.Context
+	dials   *sync.WaitGroup
+}
+
+// redialed is a new socket for a connection that the server closed.
+type redialed struct {
+	c   *loopConn
+	fd  int
+	err error
 }
 
 // Keys in EpollEvent.Fd besides connection indexes.
 const (
 	wakeKey  = -1
 	timerKey = -2
+	inboxKey = -3
 )
 
 // loopConn is one connection's state.
@@ -68,6 +90,9 @@ type loopConn struct {
 	outSince int64  // when out last shrank
 	next     int64  // open loop: when the next message falls due
 	closed   bool
+	// redialing: the server closed the connection and a new one is being
+	// made (fd is -1); messages due meanwhile wait in q.
+	redialing bool
 }
 
 // ring is a queue of messages in flight.
@@ -126,9 +151,14 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool) {
 	if d.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return fail(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	dial := r.dialer()
 	for range min(runtime.GOMAXPROCS(0), len(conns)) {
-		l := &loop{r: r, w: r.newWorker(), ep: -1, timer: -1,
-			rbuf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256)}
+		l := &loop{r: r, w: r.newWorker(), ep: -1, timer: -1, inboxFD: -1,
+			rbuf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256),
+			dial: dial, ctx: ctx, dials: &d.dials}
+
 		d.ls = append(d.ls, l)
 		if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 			return fail(err)
@@ -141,6 +171,14 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool) {
 		}
 		if err := l.watch(unix.EPOLL_CTL_ADD, l.timer, timerKey, unix.EPOLLIN); err != nil {
 			return fail(err)
+		}
+		if r.cfg.Reconnect {
+			if l.inboxFD, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+				return fail(err)
+			}
+			if err := l.watch(unix.EPOLL_CTL_ADD, l.inboxFD, inboxKey, unix.EPOLLIN); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	for i, c := range conns {
@@ -163,6 +201,10 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool) {
 		}
 	}
 	for _, l := range d.ls {
+		if r.cfg.Reconnect {
+			// Room for each connection's one redial: a dialer never waits.
+			l.inbox = make(chan redialed, len(l.conns))
+		}
 		d.wg.Go(func() { l.run(d) })
 	}
 	return d, true
@@ -207,6 +249,19 @@ func (d *loops) drain(by time.Time) {
 		}
 	}
 	d.wg.Wait()
+	// Redials still under way end now; what they made is closed.
+	d.cancel()
+	d.dials.Wait()
+	for _, l := range d.ls {
+		for len(l.inbox) > 0 {
+			if rd := <-l.inbox; rd.err == nil {
+				unix.Close(rd.fd)
+			}
+		}
+		if l.inboxFD >= 0 {
+			unix.Close(l.inboxFD)
+		}
+	}
 	unix.Close(d.wake)
 }
 
@@ -282,6 +337,10 @@ func (l *loop) run(d *loops) {
 				var b [8]byte
 				unix.Read(l.timer, b[:])
 				l.armed = 0
+			case inboxKey:
+				var b [8]byte
+				unix.Read(l.inboxFD, b[:])
+				l.takeRedialed(now)
 			default:
 				c := l.conns[ev.Fd]
 				if !c.closed && ev.Events&unix.EPOLLOUT != 0 {
@@ -351,17 +410,25 @@ func (l *loop) send(c *loopConn, n int, first, step, now int64) {
 		c.q.push(sentMsg{first + int64(j)*step, measuring})
 		c.sent++
 	}
+	if c.redialing {
+		return // sent once the new connection is made
+	}
+	l.write(c, l.wbuf, now)
+}
+
+// write writes b, keeping what the socket will not take for later.
+func (l *loop) write(c *loopConn, b []byte, now int64) {
 	if len(c.out) > 0 {
-		c.out = append(c.out, l.wbuf...)
+		c.out = append(c.out, b...)
 		return
 	}
-	k, err := unix.Write(c.fd, l.wbuf)
+	k, err := unix.Write(c.fd, b)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.broken(c, fmt.Errorf("send: %w", err))
 		return
 	}
-	if k = max(k, 0); k < len(l.wbuf) {
-		c.out = append(c.out, l.wbuf[k:]...)
+	if k = max(k, 0); k < len(b) {
+		c.out = append(c.out, b[k:]...)
 		c.outSince = now
 		l.watch(unix.EPOLL_CTL_MOD, c.fd, c.key, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT)
 	}
@@ -470,6 +537,14 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 // began, is wrong; the rest owed are lost.
 func (l *loop) eof(c *loopConn) {
 	r := l.r
+	if r.cfg.Reconnect && !r.stopping.Load() {
+		// A graceful close: the server answered all it had read. What is
+		// still owed was on its way when it closed; it goes again on the
+		// new connection, and its latency counts from the first send.
+		r.resent.Add(int64(c.q.n))
+		l.redial(c)
+		return
+	}
 	if c.q.n > 0 {
 		if m := c.q.front(); m.measured {
 			r.mismatch(c.in, r.wants[pick(c.i, c.sent-c.q.n)])
@@ -486,7 +561,85 @@ func (l *loop) eof(c *loopConn) {
 func (l *loop) broken(c *loopConn, err error) {
 	l.r.fail(err)
 	l.owe(c)
+	if l.r.cfg.Reconnect && !l.r.stopping.Load() && !c.redialing {
+		l.redial(c)
+		return
+	}
 	l.closeConn(c)
+}
+
+// redial closes c's socket and makes a new connection in the background;
+// takeRedialed puts it in place.
+func (l *loop) redial(c *loopConn) {
+	unix.Close(c.fd)
+	c.fd, c.redialing = -1, true
+	c.in, c.out = c.in[:0], nil
+	l.dials.Add(1)
+	go func() {
+		defer l.dials.Done()
+		rd := redialed{c: c, fd: -1}
+		// A server restarting, or a balancer between replicas, may refuse
+		// for a moment: try again for up to Timeout.
+		ctx, cancel := context.WithTimeout(l.ctx, l.r.cfg.Timeout)
+		defer cancel()
+		for {
+			var nc net.Conn
+			if nc, rd.err = l.dial(ctx, c.i); rd.err == nil {
+				rd.fd, rd.err = takeFD(nc)
+				break
+			}
+			select {
+			case <-time.After(10 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+			}
+			break
+		}
+		l.inbox <- rd
+		one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+		unix.Write(l.inboxFD, one)
+	}()
+}
+
+// takeRedialed puts new connections in place of closed ones and sends
+// them what was waiting.
+func (l *loop) takeRedialed(now int64) {
+	r := l.r
+	for len(l.inbox) > 0 {
+		rd := <-l.inbox
+		c := rd.c
+		switch {
+		case c.closed:
+			if rd.err == nil {
+				unix.Close(rd.fd)
+			}
+			continue
+		case rd.err != nil:
+			c.redialing = false
+			r.fail(rd.err)
+			l.owe(c)
+			l.closeConn(c)
+			continue
+		}
+		c.fd, c.redialing = rd.fd, false
+		if err := l.watch(unix.EPOLL_CTL_ADD, c.fd, c.key, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+			l.broken(c, fmt.Errorf("event loop: %w", err))
+			continue
+		}
+		r.reconnects.Add(1)
+		c.since = now
+		// What was owed or fell due meanwhile, in order.
+		l.wbuf = l.wbuf[:0]
+		for k := c.sent - c.q.n; k < c.sent; k++ {
+			l.wbuf = append(l.wbuf, r.msgs[pick(c.i, k)]...)
+		}
+		if len(l.wbuf) > 0 {
+			l.write(c, l.wbuf, now)
+		}
+		if r.cfg.Rate <= 0 && !c.closed && c.q.n < r.cfg.Depth {
+			l.send(c, r.cfg.Depth-c.q.n, now, 0, now)
+		}
+	}
 }
 
 // owe counts the messages in flight on c as lost.
@@ -497,7 +650,9 @@ func (l *loop) owe(c *loopConn) {
 }
 
 func (l *loop) closeConn(c *loopConn) {
-	unix.Close(c.fd)
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+	}
 	c.closed = true
 	c.in, c.out, c.q = nil, nil, ring{}
 	l.open--

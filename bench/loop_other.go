@@ -4,5 +4,8 @@ package bench
 
 import "net"
 
+// loopsAvailable: this system has no event-loop driver.
+const loopsAvailable = false
+
 // startLoops reports that this system has no event-loop driver.
 func (r *run) startLoops([]net.Conn) (driver, bool) { return nil, false }

@@ -38,6 +38,13 @@ func dial(t *testing.T, network, addr string) net.Conn {
 	return c
 }
 
+// dialer dials addr over UDP again, for Datagrams.
+func dialer(t *testing.T, addr string) func() (net.Conn, error) {
+	return func() (net.Conn, error) {
+		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: addr}, bound)
+	}
+}
+
 func TestPipeLargeInput(t *testing.T) {
 	addr := startShout(t)
 	var in bytes.Buffer
@@ -147,7 +154,7 @@ func TestDatagramsRetryAndLoss(t *testing.T) {
 			var out, warn bytes.Buffer
 			// A reply that should come must come within the timeout even on a
 			// busy machine; each dropped datagram costs one timeout.
-			res, err := client.Datagrams(c, strings.NewReader("one\n\n  \ntwo\nthree\n"), &out, &warn, 250*time.Millisecond, 2)
+			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\n\n  \ntwo\nthree\n"), &out, &warn, 250*time.Millisecond, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +176,7 @@ func TestDatagramsAgainstShout(t *testing.T) {
 	c := dial(t, "udp", addr)
 	defer c.Close()
 	var out bytes.Buffer
-	res, err := client.Datagrams(c, strings.NewReader("hello egon 哈哈哈\r\nstraße\n"), &out, io.Discard, bound, 0)
+	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("hello egon 哈哈哈\r\nstraße\n"), &out, io.Discard, bound, 0)
 	if err != nil || res.Answered != 2 || out.String() != "HELLO EGON 哈哈哈\nSTRASSE\n" {
 		t.Fatalf("got %q, %+v, %v", out.String(), res, err)
 	}
@@ -210,5 +217,94 @@ func TestCause(t *testing.T) {
 		if got := client.Cause(tc.err); got != tc.want {
 			t.Errorf("Cause(%v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// A reply that comes after its retry's (the server answers the first try
+// late) is not the next line's answer.
+func TestDatagramsDuplicateReply(t *testing.T) {
+	addr := shouttest.PacketServer(t, func(n int, b []byte) [][]byte {
+		switch n {
+		case 0:
+			return nil // held: answered with the retry
+		case 1:
+			return [][]byte{bytes.ToUpper(b), bytes.ToUpper(b)}
+		}
+		return [][]byte{bytes.ToUpper(b)}
+	})
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\nthree\n"), &out, &warn, 250*time.Millisecond, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "ONE\nTWO\nTHREE\n" || res.Answered != 3 || res.Lost != 0 {
+		t.Errorf("got %q, %+v, warnings %q; want ONE TWO THREE", out.String(), res, warn.String())
+	}
+}
+
+// A reply to a line reported lost, coming while the next line waits, is
+// not that line's answer.
+func TestDatagramsLateReply(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer func() { pc.Close(); <-done }()
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1024)
+		var first net.Addr
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			switch string(buf[:n]) {
+			case "one":
+				first = from // never answered in time
+			case "two":
+				pc.WriteTo([]byte("ONE"), first)
+				fallthrough
+			default:
+				pc.WriteTo(bytes.ToUpper(buf[:n]), from)
+			}
+		}
+	}()
+	addr := pc.LocalAddr().String()
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\nthree\n"), &out, &warn, 100*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "TWO\nTHREE\n" || res.Answered != 2 || res.Lost != 1 {
+		t.Errorf("got %q, %+v; want TWO THREE and one lost", out.String(), res)
+	}
+	if !strings.Contains(warn.String(), "line 1: no reply") {
+		t.Errorf("warnings %q", warn.String())
+	}
+}
+
+// A refusal (ICMP port unreachable) loses its line; the next one is sent.
+func TestDatagramsRefused(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	var warn bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\n"), io.Discard, &warn, bound, 0)
+	if err != nil {
+		t.Fatalf("Datagrams: %v", err)
+	}
+	if res.Sent != 2 || res.Lost != 2 || strings.Count(warn.String(), "connection refused") != 2 {
+		t.Errorf("%+v, warnings %q: want both lines refused", res, warn.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -19,18 +20,25 @@ type DatagramResult struct {
 	Sent, Answered, Lost, Retries int
 }
 
-// Datagrams sends each non-blank line of in as one datagram on c, without
-// its newline, as the lesson's UDP client does, and writes each reply to
-// out on a line of its own. A reply that does not come within timeout is
-// asked for again, up to retries more times; then the line is reported to
-// warn as lost and the next one is sent. It never waits longer than
-// (retries+1)*timeout for a line.
-func Datagrams(c net.Conn, in io.Reader, out, warn io.Writer, timeout time.Duration, retries int) (DatagramResult, error) {
+// Datagrams sends each non-blank line of in as one datagram, without its
+// newline, as the lesson's UDP client does, and writes each reply to out
+// on a line of its own. The first line goes on c, each later one on a new
+// socket from dial, so that a reply that comes late, or twice, cannot be
+// taken for the next line's. A reply that does not come within timeout
+// is asked for again, up to retries more times; then the line is reported
+// to warn as lost, and so is a line the server's host refused (an ICMP
+// port unreachable), and the next one is sent. A reply to a lost line
+// that comes later is reported to warn as late. It never waits longer
+// than (retries+1)*timeout for a line.
+func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, warn io.Writer, timeout time.Duration, retries int) (DatagramResult, error) {
 	addr := c.RemoteAddr().String()
 	var res DatagramResult
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), MaxDatagram+2) // room for "\r\n"
 	reply := make([]byte, 1<<17)
+	late := newLateWatch(warn)
+	defer late.close()
+	next := c
 	for lineNo := 1; sc.Scan(); lineNo++ {
 		line := sc.Bytes()
 		if len(line) > 0 && line[len(line)-1] == '\r' {
@@ -39,25 +47,39 @@ func Datagrams(c net.Conn, in io.Reader, out, warn io.Writer, timeout time.Durat
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
+		late.report()
 		res.Sent++
-		n, tries, err := exchangeDatagram(c, line, reply, timeout, retries)
-		if err != nil {
-			return res, err
+		sock := next
+		next = nil
+		if sock == nil {
+			var err error
+			if sock, err = dial(); err != nil {
+				return res, err
+			}
 		}
+		n, tries, err := exchangeDatagram(sock, line, reply, timeout, retries)
 		res.Retries += tries - 1
-		answered := n >= 0
-		if answered {
+		switch {
+		case err != nil && errors.Is(err, syscall.ECONNREFUSED):
+			sock.Close()
+			res.Lost++
+			fmt.Fprintf(warn, "shout: line %d: %v: lost\n", lineNo, err)
+		case err != nil:
+			sock.Close()
+			return res, err
+		case n >= 0:
+			sock.Close()
+			res.Answered++
 			if _, err := out.Write(append(reply[:n], '\n')); err != nil {
 				return res, fmt.Errorf("write output: %w", err)
 			}
-		}
-		if answered {
-			res.Answered++
-		} else {
+		default:
 			res.Lost++
 			fmt.Fprintf(warn, "shout: line %d: no reply from %s after %d tries of %v: lost\n", lineNo, addr, retries+1, timeout)
+			late.watch(lineNo, sock)
 		}
 	}
+	late.report()
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			return res, fmt.Errorf("a line is longer than %d bytes, the most one datagram carries", MaxDatagram)
@@ -65,6 +87,58 @@ func Datagrams(c net.Conn, in io.Reader, out, warn io.Writer, timeout time.Durat
 		return res, fmt.Errorf("read input: %w", err)
 	}
 	return res, nil
+}
+
+// lateWatch listens on the sockets of the last lines lost for a reply
+// that comes after all.
+type lateWatch struct {
+	warn  io.Writer
+	socks []net.Conn
+	late  chan string
+}
+
+func newLateWatch(warn io.Writer) *lateWatch {
+	return &lateWatch{warn: warn, late: make(chan string, keepLost+1)}
+}
+
+// watch keeps c, line n's socket, open for a late reply; the oldest one
+// watched is closed when there are more than keepLost.
+func (w *lateWatch) watch(n int, c net.Conn) {
+	w.socks = append(w.socks, c)
+	if len(w.socks) > keepLost {
+		w.socks[0].Close()
+		w.socks = w.socks[1:]
+	}
+	go func() {
+		buf := make([]byte, 1<<17)
+		k, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		msg := fmt.Sprintf("shout: late reply to line %d: %s\n", n, new(visible).append(nil, buf[:k], true))
+		select {
+		case w.late <- msg:
+		default:
+		}
+	}()
+}
+
+// report writes the late replies that came so far.
+func (w *lateWatch) report() {
+	for {
+		select {
+		case msg := <-w.late:
+			io.WriteString(w.warn, msg)
+		default:
+			return
+		}
+	}
+}
+
+func (w *lateWatch) close() {
+	for _, c := range w.socks {
+		c.Close()
+	}
 }
 
 // exchangeDatagram sends msg and waits timeout for a reply into buf,

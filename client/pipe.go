@@ -22,6 +22,8 @@ type PipeResult struct {
 	Closed bool
 	// Silent: input done, the server sent nothing for the silence timeout.
 	Silent bool
+	// MidLine: what the server sent last does not end in a newline.
+	MidLine bool
 }
 
 // Complete reports whether everything was sent and every line answered.
@@ -119,6 +121,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		n, err := c.Read(buf)
 		if n > 0 {
 			res.Received += int64(n)
+			res.MidLine = buf[n-1] != '\n'
 			res.LinesBack += int64(bytes.Count(buf[:n], []byte{'\n'}))
 			if _, werr := out.Write(buf[:n]); werr != nil {
 				recvErr = fmt.Errorf("write output: %w", werr)

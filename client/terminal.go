@@ -1,7 +1,7 @@
 package client
 
 import (
-	"bytes"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -14,31 +14,41 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/peterh/liner"
+	"github.com/ergochat/readline"
 )
 
 // Terminal is the interactive client on a terminal: a prompt with line
-// editing and history; each non-blank line is sent with a newline and its
-// reply printed as soon as it arrives.
+// editing and history; each non-blank line is sent, and what the server
+// sends is printed as it arrives, above the prompt, which is drawn again
+// with the line being typed.
 type Terminal struct {
 	// Addr names the server in the prompt and in messages.
 	Addr string
-	// Dial connects again after the server closed, if Reconnect is set.
+	// Dial connects again: after the server closed, if Reconnect is set;
+	// over UDP, for each line after the first, so that a late reply can
+	// be told from the next line's.
 	Dial      func() (net.Conn, error)
 	Reconnect bool
-	// Timeout is how long to wait for a reply before showing the prompt
-	// again (a late reply is printed when it comes). For UDP it is the
-	// wait before each retry. Zero means 2 s.
+	// Timeout is how long to wait for a reply before saying there is none
+	// (a late reply is printed when it comes). For UDP it is the wait
+	// before each retry. Zero means 2 s.
 	Timeout time.Duration
 	// Retries is how many times a UDP line is sent again without a reply.
 	Retries int
 	// HistoryFile keeps the lines typed, across sessions; empty: none.
 	HistoryFile string
-	Out, Err    io.Writer
-	// Exit ends the process when the server closes while the user is at
-	// the prompt, which the line editor cannot be woken from.
-	Exit func(code int)
+	// Raw shows what the server sends as it is, escape sequences and all.
+	// By default control characters are shown as cat -v shows them, so
+	// that a server cannot clear the screen or move the cursor.
+	Raw bool
+	// In is the terminal the user types on; nil means os.Stdin.
+	In *os.File
+	// Out is the screen; Err gets the messages (usually the same screen).
+	Out, Err io.Writer
 }
+
+// historyLimit is how many lines the history file keeps.
+const historyLimit = 1000
 
 // DefaultHistoryFile is $XDG_STATE_HOME/shout/history, or
 // ~/.local/state/shout/history.
@@ -54,260 +64,282 @@ func DefaultHistoryFile() string {
 	return filepath.Join(dir, "shout", "history")
 }
 
-// Run talks to c until the user leaves (Ctrl-D, Ctrl-C: status 0) or the
-// server closes (status 1, unless Reconnect). It returns the exit status.
+// typed is a line the user typed, or how typing ended (err: io.EOF for
+// Ctrl-D, readline.ErrInterrupt for Ctrl-C).
+type typed struct {
+	line string
+	err  error
+}
+
+// session is what the stream and datagram loops share: the line editor,
+// the screen and the user's lines.
+type session struct {
+	t       *Terminal
+	tty     *tty
+	rl      *readline.Instance
+	input   chan typed
+	signals chan os.Signal
+	done    chan struct{}
+	history []string
+
+	vis     visible
+	escape  []byte // --raw: an ESC held back until what follows it comes
+	midLine bool   // what the server sent last does not end in a newline
+
+	// The editor's key handling and its redraw for a write must not run
+	// at once (they share its line buffer), so while the editor reads a
+	// line, what is to be printed waits in pending and a wakeRune put
+	// among the keys has the editor print it between two keys.
+	outMu    sync.Mutex
+	inEditor bool
+	pending  []pendingWrite
+	woken    bool // a wakeRune is on its way
+}
+
+// wakeRune, among the keys, tells the editor to print what is pending.
+// It is a private-use character no keyboard sends.
+const wakeRune = '\U0010FFFD'
+
+type pendingWrite struct {
+	w io.Writer
+	p []byte
+}
+
+// write prints p on w, through the editor, which redraws the prompt.
+func (s *session) write(w io.Writer, p []byte) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if !s.inEditor {
+		w.Write(p)
+		return
+	}
+	s.pending = append(s.pending, pendingWrite{w, p})
+	if !s.woken {
+		s.woken = true
+		s.tty.inject(string(wakeRune))
+	}
+}
+
+// flushPending prints what waits; s.outMu must be held, and the editor
+// must not be handling a key.
+func (s *session) flushPending() {
+	for _, pw := range s.pending {
+		pw.w.Write(pw.p)
+	}
+	s.pending, s.woken = nil, false
+}
+
+// filterKey runs in the editor, between keys.
+func (s *session) filterKey(r rune) (rune, bool) {
+	switch r {
+	case wakeRune:
+		s.outMu.Lock()
+		s.flushPending()
+		s.outMu.Unlock()
+		return r, false
+	case readline.CharCtrlZ: // would stop shout with the terminal raw
+		return r, false
+	}
+	return r, true
+}
+
+// Run talks to c until the user leaves (Ctrl-D, Ctrl-C) or, over a
+// stream, the server closes (unless Reconnect). It returns the exit
+// status: 0, or 1 if the server closed or a UDP line got no reply.
 func (t *Terminal) Run(c net.Conn) int {
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
 	if t.Timeout <= 0 {
 		t.Timeout = 2 * time.Second
 	}
-	line := liner.NewLiner()
-	line.SetCtrlCAborts(true)
-	t.loadHistory(line)
-	var closeOnce sync.Once
-	finish := func(code int) int {
-		closeOnce.Do(func() {
-			t.saveHistory(line)
-			line.Close()
-		})
-		return code
+	in := t.In
+	if in == nil {
+		in = os.Stdin
 	}
-	if _, udp := c.(*net.UDPConn); udp {
-		defer c.Close()
-		// Ctrl-C while waiting for a reply, outside the editor's raw mode.
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGINT)
-		defer func() { signal.Stop(sigs); close(sigs) }()
-		go func() {
-			if _, ok := <-sigs; ok {
-				fmt.Fprintln(t.Out)
-				t.Exit(finish(0))
-			}
-		}()
-		return finish(t.datagrams(line, c))
-	}
-
-	s := &stream{t: t, c: c, replies: make(chan []byte, 64), closed: make(chan error, 1)}
-	s.atPrompt.Lock()
-	go s.read(func() {
-		fmt.Fprintf(t.Err, "\r\nshout: %s closed the connection\r\n", t.Addr)
-		t.Exit(finish(1))
-	})
-	defer func() { s.conn().Close() }()
-	// Ctrl-C is a key at the prompt, but a signal while the terminal is
-	// not in the editor's raw mode: leave the same way.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT)
-	defer func() { signal.Stop(sigs); close(sigs) }()
-	interrupted := make(chan struct{}, 1)
-	go func() {
-		for range sigs {
-			if s.atPrompt.TryLock() {
-				fmt.Fprintln(t.Out)
-				t.Exit(finish(0))
-				return
-			}
-			select {
-			case interrupted <- struct{}{}:
-			default:
-			}
-		}
-	}()
-
+	udp := isDatagram(c)
 	prompt := t.Addr + "> "
-	for {
-		s.printPending()
-		s.atPrompt.Unlock()
-		text, err := line.Prompt(prompt)
-		s.atPrompt.Lock()
-		if errors.Is(err, io.EOF) || errors.Is(err, liner.ErrPromptAborted) {
-			fmt.Fprintln(t.Out)
-			return finish(0)
-		}
-		if err != nil {
-			fmt.Fprintf(t.Err, "shout: %v\n", err)
-			return finish(1)
-		}
-		if strings.TrimSpace(text) == "" {
-			continue
-		}
-		line.AppendHistory(text)
-		if _, err := s.conn().Write([]byte(text + "\n")); err != nil {
-			if code, ok := s.lost(err); !ok {
-				return finish(code)
-			}
-			continue
-		}
-		if code, done := s.await(interrupted); done {
-			return finish(code)
-		}
+	if udp {
+		prompt = t.Addr + " (udp)> "
 	}
+	s := &session{t: t, input: make(chan typed), done: make(chan struct{})}
+	tt, err := openTTY(in, t.Out)
+	if err != nil {
+		fmt.Fprintf(t.Err, "shout: terminal: %v\n", err)
+		return 1
+	}
+	s.tty = tt
+	s.rl, err = readline.NewFromConfig(&readline.Config{
+		Prompt:                 prompt,
+		HistoryLimit:           historyLimit,
+		DisableAutoSaveHistory: true,
+		InterruptPrompt:        "\n",
+		EOFPrompt:              "\n",
+		Stdin:                  tt,
+		Stdout:                 tt,
+		Stderr:                 &ttyWriter{tt, t.Err},
+		FuncIsTerminal:         func() bool { return true },
+		FuncMakeRaw:            func() error { return nil }, // raw all along
+		FuncExitRaw:            func() error { return nil },
+		FuncGetSize:            tt.size,
+		FuncFilterInputRune:    s.filterKey,
+	})
+	if err != nil {
+		tt.restore()
+		fmt.Fprintf(t.Err, "shout: terminal: %v\n", err)
+		return 1
+	}
+	s.loadHistory()
+	s.signals = make(chan os.Signal, 1)
+	signal.Notify(s.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	linesDone := make(chan struct{})
+	defer func() {
+		signal.Stop(s.signals)
+		close(s.done)
+		s.rl.Close()
+		// The editor erases its prompt as it stops.
+		select {
+		case <-linesDone:
+		case <-time.After(time.Second):
+		}
+		tt.restore()
+		s.saveHistory()
+	}()
+	go func() { defer close(linesDone); s.readLines() }()
+	if udp {
+		return s.datagrams(c)
+	}
+	conn := c
+	c = nil // closed by the stream loop
+	return s.stream(conn)
 }
 
-// stream is the state of a terminal session over a stream connection.
-type stream struct {
-	t        *Terminal
-	mu       sync.Mutex
-	c        net.Conn
-	replies  chan []byte
-	closed   chan error
-	atPrompt sync.Mutex // unlocked while the user is at the prompt
-}
-
-func (s *stream) conn() net.Conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.c
-}
-
-// read forwards what the server sends. When the server closes it
-// reconnects if asked to; otherwise, if the user is at the prompt, it calls
-// leave, and if not, it tells the main loop.
-func (s *stream) read(leave func()) {
-	buf := make([]byte, 64<<10)
+// readLines reads what the user types, all the time, so that every line
+// typed goes out in order however fast it comes.
+func (s *session) readLines() {
 	for {
-		n, err := s.conn().Read(buf)
-		if n > 0 {
-			s.replies <- bytes.Clone(buf[:n])
-		}
-		if err == nil {
-			continue
-		}
-		if s.t.Reconnect && s.redial(err) {
-			continue
-		}
-		if s.atPrompt.TryLock() {
-			leave()
+		s.outMu.Lock()
+		s.inEditor = true
+		s.outMu.Unlock()
+		line, err := s.rl.ReadLine()
+		s.outMu.Lock()
+		s.inEditor = false
+		s.flushPending()
+		s.outMu.Unlock()
+		select {
+		case s.input <- typed{line, err}:
+		case <-s.done:
 			return
 		}
-		s.closed <- err
-		return
-	}
-}
-
-// redial connects again after err, with back-off; it reports false only if
-// the connection was closed by this side.
-func (s *stream) redial(err error) bool {
-	if errors.Is(err, net.ErrClosed) {
-		return false
-	}
-	fmt.Fprintf(s.t.Err, "\r\nshout: %s: %s; reconnecting\r\n", s.t.Addr, describeEnd(err))
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		c, err := s.t.Dial()
-		if err == nil {
-			s.mu.Lock()
-			s.c = c
-			s.mu.Unlock()
-			fmt.Fprintf(s.t.Err, "shout: reconnected to %s\r\n", s.t.Addr)
-			return true
+		if err != nil {
+			return
 		}
-		time.Sleep(delay)
+		if strings.TrimSpace(line) != "" {
+			s.rl.SaveToHistory(line)
+		}
 	}
 }
 
-func describeEnd(err error) string {
-	if errors.Is(err, io.EOF) {
-		return "the server closed the connection"
-	}
-	return Cause(err)
-}
+// remember keeps line for the history file.
+func (s *session) remember(line string) { s.history = append(s.history, line) }
 
-// lost handles a failed send: with Reconnect the reader is already
-// reconnecting; otherwise the session ends with status 1.
-func (s *stream) lost(err error) (code int, goOn bool) {
-	if s.t.Reconnect {
+// userLeft says whether the user is leaving, and with which status if so.
+func (s *session) userLeft(in typed) (code int, left bool) {
+	if in.err == nil {
+		return 0, false
+	}
+	if errors.Is(in.err, io.EOF) || errors.Is(in.err, readline.ErrInterrupt) {
 		return 0, true
 	}
-	fmt.Fprintf(s.t.Err, "shout: %s: %s\n", s.t.Addr, describeEnd(err))
-	return 1, false
+	s.say("%v", in.err)
+	return 1, true
 }
 
-// await prints the reply to one line as it arrives, until a newline, the
-// timeout, Ctrl-C or the server closing.
-func (s *stream) await(interrupted <-chan struct{}) (code int, done bool) {
-	timeout := time.NewTimer(s.t.Timeout)
-	defer timeout.Stop()
-	for {
-		select {
-		case r := <-s.replies:
-			s.t.Out.Write(r)
-			if bytes.IndexByte(r, '\n') >= 0 {
-				return 0, false
-			}
-		case err := <-s.closed:
-			s.printPending()
-			fmt.Fprintf(s.t.Err, "shout: %s: %s\n", s.t.Addr, describeEnd(err))
-			return 1, true
-		case <-timeout.C:
-			fmt.Fprintf(s.t.Err, "shout: no reply within %v\n", s.t.Timeout)
-			return 0, false
-		case <-interrupted:
-			fmt.Fprintln(s.t.Out)
-			return 0, true
-		}
+// signalStatus is the status to leave with on signal sig.
+func signalStatus(sig os.Signal) int {
+	if sig == syscall.SIGINT {
+		return 0
 	}
+	return 1
 }
 
-// printPending prints replies that came after their line's wait ended.
-func (s *stream) printPending() {
-	for {
-		select {
-		case r := <-s.replies:
-			s.t.Out.Write(r)
-		default:
-			return
+// show prints what the server sent, above the prompt.
+func (s *session) show(p []byte) {
+	var out []byte
+	if s.t.Raw {
+		out = append(s.escape, p...)
+		s.escape = nil
+		if len(out) > 0 && out[len(out)-1] == 0x1b { // the editor chokes on a lone ESC
+			s.escape = []byte{0x1b}
+			out = out[:len(out)-1]
 		}
+	} else {
+		out = s.vis.append(nil, p, false)
 	}
-}
-
-// datagrams is the terminal loop over UDP: each line one datagram.
-func (t *Terminal) datagrams(line *liner.State, c net.Conn) int {
-	buf := make([]byte, 1<<17)
-	for {
-		text, err := line.Prompt(t.Addr + " (udp)> ")
-		if errors.Is(err, io.EOF) || errors.Is(err, liner.ErrPromptAborted) {
-			fmt.Fprintln(t.Out)
-			return 0
-		}
-		if err != nil {
-			fmt.Fprintf(t.Err, "shout: %v\n", err)
-			return 1
-		}
-		if strings.TrimSpace(text) == "" {
-			continue
-		}
-		line.AppendHistory(text)
-		n, tries, err := exchangeDatagram(c, []byte(text), buf, t.Timeout, t.Retries)
-		switch {
-		case err != nil:
-			fmt.Fprintf(t.Err, "shout: %v\n", err)
-			return 1
-		case n < 0:
-			fmt.Fprintf(t.Err, "shout: no reply after %d tries of %v: lost\n", tries, t.Timeout)
-		default:
-			fmt.Fprintf(t.Out, "%s\n", buf[:n])
-		}
-	}
-}
-
-func (t *Terminal) loadHistory(line *liner.State) {
-	if t.HistoryFile == "" {
+	if len(out) == 0 {
 		return
 	}
-	if f, err := os.Open(t.HistoryFile); err == nil {
-		line.ReadHistory(f)
-		f.Close()
+	s.write(s.rl, out)
+	s.midLine = out[len(out)-1] != '\n'
+}
+
+// say prints a message, "shout: ...", on a line of its own.
+func (s *session) say(format string, a ...any) {
+	msg := "shout: " + fmt.Sprintf(format, a...) + "\n"
+	if s.midLine {
+		msg = "\n" + msg
+		s.midLine = false
+	}
+	s.write(s.rl.Stderr(), []byte(msg))
+}
+
+func (s *session) loadHistory() {
+	if s.t.HistoryFile == "" {
+		return
+	}
+	f, err := os.Open(s.t.HistoryFile)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := sc.Text(); strings.TrimSpace(line) != "" {
+			s.history = append(s.history, line)
+		}
+	}
+	s.history = s.history[max(len(s.history)-historyLimit, 0):]
+	for _, line := range s.history {
+		s.rl.SaveToHistory(line)
 	}
 }
 
-func (t *Terminal) saveHistory(line *liner.State) {
-	if t.HistoryFile == "" {
+func (s *session) saveHistory() {
+	if s.t.HistoryFile == "" {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(t.HistoryFile), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(s.t.HistoryFile), 0o700); err != nil {
 		return
 	}
-	if f, err := os.OpenFile(t.HistoryFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err == nil {
-		line.WriteHistory(f)
-		f.Close()
+	f, err := os.OpenFile(s.t.HistoryFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return
 	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	for _, line := range s.history[max(len(s.history)-historyLimit, 0):] {
+		w.WriteString(line + "\n")
+	}
+	w.Flush()
 }
+
+// ttyWriter writes to w, a stream that shows on the terminal, keeping
+// the terminal's cursor column.
+type ttyWriter struct {
+	t *tty
+	w io.Writer
+}
+
+func (w *ttyWriter) Write(p []byte) (int, error) { return w.t.write(w.w, p) }

@@ -26,7 +26,9 @@
 // net.Conn (WrapConn can make it a TLS or PROXY protocol connection) and
 // reads *net.TCPConn and *net.UnixConn without holding a buffer while
 // they idle. Observers watch: the log is one (NewLogObserver), and
-// several combine with Observers. Timeouts are watched by one goroutine
+// several combine with Observers. An Observer that is also a
+// SocketTracer follows every socket call (NewTraceObserver, behind shout
+// serve --trace). Timeouts are watched by one goroutine
 // per Server, not by deadlines every message refreshes.
 //
 // # Limits

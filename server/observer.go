@@ -19,9 +19,8 @@ type Observer interface {
 	// ConnRead: the connection read p, which will be answered.
 	ConnRead(c *ConnInfo, p []byte)
 	// ConnClose: the connection is closed; Reason says why. A connection
-	// rejected at a limit or by WrapConn (Reason is ReasonRejected,
-	// ReasonWrap, ReasonHandshake or ReasonProxyHeader) is closed without
-	// an open.
+	// rejected at a limit or by WrapConn (Reason is ReasonRejected or
+	// ReasonWrap) is closed without an open.
 	ConnClose(c *ConnInfo)
 	// Datagram: a datagram was answered, or dropped for Reason.
 	Datagram(d *DatagramInfo)

@@ -71,6 +71,7 @@ type packetConn struct {
 	pc    net.PacketConn
 	udp   *net.UDPConn // if pc is one: its AddrPort methods do not allocate
 	obs   Observer
+	trace PacketTrace // nil unless the Observer is a SocketTracer
 	t     transform.Transformer
 	local netip.AddrPort // pc's address, if it is a UDP address
 	guard *guard
@@ -94,6 +95,9 @@ func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
 		p.local, _ = netip.ParseAddrPort(a.String())
 	}
 	p.guard = newGuard(p.local)
+	if st := s.socketTracer(); st != nil {
+		p.trace = st.TracePacket(pc)
+	}
 	if p.udp != nil && p.local.Addr().IsUnspecified() {
 		p.v6, p.pktinfo = enablePktinfo(p.udp)
 	}
@@ -158,7 +162,13 @@ func (p *packetConn) serve() error {
 			continue
 		}
 		w.d = DatagramInfo{Remote: ap, Local: local, Data: w.in[:n]}
+		if p.trace != nil {
+			p.trace.Recvfrom(&w.d)
+		}
 		w.answer(addr)
+		if p.trace != nil {
+			p.trace.Sendto(&w.d, w.out[:w.d.BytesOut])
+		}
 		p.obs.Datagram(&w.d)
 	}
 }

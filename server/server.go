@@ -305,6 +305,10 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 		}
 	}
+	st := s.socketTracer()
+	if st != nil {
+		st.TraceListener(l)
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, l)
@@ -332,6 +336,9 @@ func (s *Server) Serve(l net.Listener) error {
 		delay = 0
 		c := newConn(s, nc)
 		c.wrap = wrap
+		if st != nil {
+			c.trace = st.TraceConn(l, nc)
+		}
 		var why error
 		if !s.track(func() {
 			s.wg.Add(1)

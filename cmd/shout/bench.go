@@ -33,6 +33,7 @@ type benchCmd struct {
 	SourceIPs int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
 	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
 	Churn     bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
+	Reconnect bool          `help:"When the server closes a connection, make a new one and go on (replicas restarting behind a load balancer); messages owed at a graceful close are sent again. TCP and Unix, no TLS."`
 
 	CA       string `placeholder:"FILE" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
 	Cert     string `placeholder:"FILE" help:"tls://: a client certificate (PEM), for servers that require one."`
@@ -69,6 +70,8 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--warmup must not be negative")
 	case cmd.Timeout <= 0:
 		return usagef("--timeout must be more than 0")
+	case cmd.Reconnect && (eps[0].Network == "udp" || eps[0].TLS || cmd.Churn):
+		return usagef("--reconnect is for TCP and Unix sockets, without TLS or --churn")
 	case cmd.Churn && eps[0].Network == "udp":
 		return usagef("--churn is for TCP, TLS and Unix sockets: UDP has no connections")
 	case cmd.Churn && (cmd.Rate > 0 || cmd.Depth > 1):
@@ -82,7 +85,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		Endpoint: eps[0], Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,
 		Duration: cmd.Duration, Warmup: cmd.Warmup, Rate: cmd.Rate, Text: cmd.Text,
 		Mode: cmd.Mode, Lang: cmd.Lang, Timeout: cmd.Timeout, SourceIPs: cmd.SourceIPs,
-		Churn: cmd.Churn,
+		Churn: cmd.Churn, Reconnect: cmd.Reconnect,
 	}
 	if eps[0].TLS {
 		var err error

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -14,13 +15,20 @@ import (
 )
 
 type connectCmd struct {
-	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, unix:///path."`
+	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path."`
 
 	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: once input ends, leave after this long without a byte from the server. On a terminal: show the prompt again after this long without a reply."`
 	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
 	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
 	History     string        `placeholder:"FILE" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history; \"-\" for none)."`
+	Raw         bool          `help:"On a terminal: show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
+	Trace       bool          `help:"Print every socket call to stderr as it happens (connect, send, recv, half-close, close; over UDP sendto, recvfrom, each timeout and retry), on lines that begin with \"trace \"."`
+
+	CA       string `placeholder:"FILE" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
+	Cert     string `placeholder:"FILE" help:"tls://: a client certificate (PEM), for servers that require one (mTLS)."`
+	Key      string `placeholder:"FILE" help:"tls://: the key of --cert (PEM)."`
+	Insecure bool   `help:"tls://: accept any server certificate (for trying things out)."`
 }
 
 func (cmd *connectCmd) Run(std *stdio) error {
@@ -38,12 +46,27 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return usagef("--retries must not be negative")
 	case cmd.DialTimeout < 0:
 		return usagef("--dial-timeout must not be negative")
+	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
+		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
 	}
-	dial := func() (net.Conn, error) { return client.Dial(context.Background(), ep, cmd.DialTimeout) }
-	c, err := client.Dial(std.ctx, ep, cmd.DialTimeout)
+	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
+	if ep.TLS {
+		opts := client.TLSOptions{CA: cmd.CA, Cert: cmd.Cert, Key: cmd.Key, Insecure: cmd.Insecure}
+		cfg, err := opts.Config()
+		if err != nil {
+			return usage(err)
+		}
+		connect = func(ctx context.Context) (net.Conn, error) { return client.DialTLS(ctx, ep, cmd.DialTimeout, cfg) }
+	}
+	dial := func() (net.Conn, error) {
+		c, err := connect(context.Background())
+		return cmd.traced(c, std), err
+	}
+	c, err := connect(std.ctx)
 	if err != nil {
 		return err
 	}
+	c = cmd.traced(c, std)
 	if f, ok := std.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		history := cmd.History
 		switch history {
@@ -55,7 +78,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		t := &client.Terminal{
 			Addr: ep.Address, Dial: dial, Reconnect: cmd.Reconnect,
 			Timeout: cmd.Timeout, Retries: cmd.Retries, HistoryFile: history,
-			Out: std.stdout, Err: std.stderr, Exit: os.Exit,
+			Raw: cmd.Raw, In: f, Out: std.stdout, Err: std.stderr,
 		}
 		if code := t.Run(c); code != 0 {
 			return &exitError{code: code}
@@ -64,7 +87,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	}
 	defer c.Close()
 	if ep.Network == "udp" {
-		res, err := client.Datagrams(c, std.stdin, std.stdout, std.stderr, cmd.Timeout, cmd.Retries)
+		res, err := client.Datagrams(c, dial, std.stdin, std.stdout, std.stderr, cmd.Timeout, cmd.Retries)
 		if err != nil {
 			return err
 		}
@@ -78,7 +101,38 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return err
 	}
 	if !res.Complete() {
+		if f, ok := std.stdout.(*os.File); ok && res.MidLine && term.IsTerminal(int(f.Fd())) {
+			// The error goes on a line of its own, not after a reply cut short.
+			fmt.Fprintln(f)
+		}
 		return &exitError{code: 1, msg: res.Problem(ep.Address, cmd.Timeout)}
 	}
 	return nil
+}
+
+// traced is c as --trace asks: every socket call written to stderr. On a
+// terminal each line ends in CR LF, as the line editor's raw mode needs.
+func (cmd *connectCmd) traced(c net.Conn, std *stdio) net.Conn {
+	if !cmd.Trace || c == nil {
+		return c
+	}
+	w := std.stderr
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		w = crlf{w}
+	}
+	return client.Trace(c, w)
+}
+
+// crlf writes each line it is given, one per Write, ending in CR LF.
+type crlf struct{ w io.Writer }
+
+func (c crlf) Write(p []byte) (int, error) {
+	if n := len(p); n > 0 && p[n-1] == '\n' && (n == 1 || p[n-2] != '\r') {
+		q := append(p[:n-1:n-1], '\r', '\n')
+		if _, err := c.w.Write(q); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	return c.w.Write(p)
 }

@@ -53,6 +53,7 @@ type serveCmd struct {
 
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
+	Trace     bool   `help:"Print every socket call to stderr as it happens, in the lesson's terms (bind, listen, accept, recv, send, close, recvfrom, sendto), on lines that begin with \"trace \". For learning: a stderr that blocks holds up serving."`
 }
 
 // logFlushTimeout bounds how long shout waits at exit for its last log
@@ -82,6 +83,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	log := slog.New(logs)
 
 	srv := cmd.server(t, log)
+	if cmd.Trace {
+		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewTraceObserver(std.stderr))
+	}
 	var eps []endpoint.Endpoint
 	for _, a := range cmd.Addrs {
 		e, err := endpoint.Parse(a, "tcp", "udp")
@@ -90,11 +94,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		eps = append(eps, e...)
 	}
-	opts, certs, err := cmd.listenOptions(eps)
+	adminEps, err := cmd.adminEndpoints()
 	if err != nil {
 		return err
 	}
-	adminEps, err := cmd.adminEndpoints()
+	opts, certs, err := cmd.listenOptions(eps)
 	if err != nil {
 		return err
 	}

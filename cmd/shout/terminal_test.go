@@ -46,17 +46,18 @@ func newScreen(f *os.File) *screen {
 }
 
 // expect waits until the screen shows want after what earlier calls
-// consumed, and consumes up to it.
-func (s *screen) expect(t *testing.T, want string) {
+// consumed, and consumes up to it. It returns what came before want.
+func (s *screen) expect(t *testing.T, want string) (before string) {
 	t.Helper()
 	timeout := time.After(bound)
 	for {
 		s.mu.Lock()
 		i := strings.Index(s.buf.String(), want)
 		if i >= 0 {
-			s.buf.Next(i + len(want))
+			before = string(s.buf.Next(i))
+			s.buf.Next(len(want))
 			s.mu.Unlock()
-			return
+			return before
 		}
 		changed := s.changed
 		s.mu.Unlock()
@@ -66,8 +67,16 @@ func (s *screen) expect(t *testing.T, want string) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			t.Fatalf("terminal never showed %q; it shows %q", want, s.buf.String())
+			return ""
 		}
 	}
+}
+
+// String is what the screen shows that expect has not consumed.
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 func startTerminal(t *testing.T, args ...string) (*exec.Cmd, *os.File, *screen) {
@@ -192,6 +201,8 @@ func TestConnectTerminalReconnect(t *testing.T) {
 	}
 	defer second.Close()
 	scr.expect(t, "reconnected to "+addr)
+	// The prompt, drawn again.
+	scr.expect(t, addr+"> ")
 	go func() { // an uppercase server on the new connection
 		buf := make([]byte, 1024)
 		for {

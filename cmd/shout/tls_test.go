@@ -378,3 +378,57 @@ func TestServeReusePort(t *testing.T) {
 		}
 	}
 }
+
+// shout connect and shout bench over TLS against shout serve, with a CA
+// and with mTLS; and the handshakes that failed, counted by kind.
+func TestConnectAndBenchOverTLS(t *testing.T) {
+	p := newPKI(t)
+	srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+p.serverCert, "--key="+p.serverKey,
+		"--client-ca="+p.caFile, "--admin=127.0.0.1:0")
+	addr := "tls://" + srv.addr("tls")
+	mtls := []string{"--ca", p.caFile, "--cert", p.clientCert, "--key", p.clientKey}
+
+	cmd := exec.Command("shout", append([]string{"connect", addr}, mtls...)...)
+	cmd.Stdin = strings.NewReader("hello egon 哈哈哈\nstraße\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "HELLO EGON 哈哈哈\nSTRASSE\n" {
+		t.Errorf("connect: %v, %q", err, out)
+	}
+	out, err = exec.Command("shout", append([]string{"bench", addr, "--conns", "4", "--duration", "300ms", "--warmup", "0", "--churn"}, mtls...)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "each a TLS handshake") || !strings.Contains(string(out), "every reply checked: all right") {
+		t.Errorf("bench --churn: %v\n%s", err, out)
+	}
+
+	// Without a client certificate, and with no CA for the server's.
+	cmd = exec.Command("shout", "connect", addr, "--ca", p.caFile)
+	cmd.Stdin = strings.NewReader("hi\n")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("connect without a client certificate: served, %q", out)
+	}
+	cmd = exec.Command("shout", "connect", addr)
+	cmd.Stdin = strings.NewReader("hi\n")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "certificate signed by unknown authority") {
+		t.Errorf("connect with no CA for the server's certificate: %v, %q", err, out)
+	}
+	// Both failed handshakes are counted, at the server, as tls.
+	url := adminOf(srv)
+	for range 1000 {
+		_, body := httpGet(t, url+"metrics")
+		if strings.Contains(body, `shout_handshake_failures_total{reason="tls"} 2`) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, body := httpGet(t, url+"metrics")
+	t.Errorf("/metrics does not count 2 tls handshake failures:\n%s", grepLines(body, "handshake"))
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

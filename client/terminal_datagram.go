@@ -1,0 +1,184 @@
+package client
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// keepLost is how many lost lines' sockets stay open for a late reply.
+const keepLost = 16
+
+// exchange is one UDP line: its number, its text, the socket it alone
+// uses (so that what arrives there answers it and no other line) and how
+// many times it was sent.
+type exchange struct {
+	n     int
+	text  string
+	c     net.Conn
+	tries int
+}
+
+// datagrams is the terminal loop over UDP: each line one datagram, sent
+// once the line before it is answered or lost, from a socket of its own,
+// as a DNS resolver sends each query from its own port. A reply to a line
+// reported lost is shown as late for that line. The status is 1 if any
+// line was lost.
+func (s *session) datagrams(first net.Conn) int {
+	t := s.t
+	recv := make(chan received, 16)
+	var (
+		queue   []string
+		cur     *exchange
+		lost    []*exchange // still listening for a late reply
+		sent    int
+		failed  int
+		leaving bool
+	)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	defer func() {
+		if first != nil {
+			first.Close()
+		}
+		if cur != nil {
+			cur.c.Close()
+		}
+		for _, e := range lost {
+			e.c.Close()
+		}
+	}()
+	status := func() int {
+		if failed > 0 {
+			return 1
+		}
+		return 0
+	}
+	// done ends the current line; the next one goes out.
+	done := func() {
+		timer.Stop()
+		cur.c.Close()
+		cur = nil
+	}
+	// refused ends the current line, which got err.
+	refused := func(err error) {
+		failed++
+		s.say("line %d: %v", cur.n, wrap("send", t.Addr, err))
+		done()
+	}
+	// next sends the next line typed, if there is one.
+	next := func() {
+		for cur == nil && len(queue) > 0 {
+			text := queue[0]
+			queue = queue[1:]
+			sent++
+			c := first
+			first = nil
+			if c == nil {
+				var err error
+				if c, err = t.Dial(); err != nil {
+					failed++
+					s.say("line %d: %v", sent, err)
+					continue
+				}
+			}
+			cur = &exchange{n: sent, text: text, c: c}
+			s.startReader(c, recv)
+			if err := s.sendAgain(cur, timer); err != nil {
+				refused(err)
+			}
+		}
+	}
+	for {
+		if leaving && cur == nil && len(queue) == 0 {
+			return status()
+		}
+		select {
+		case in := <-s.input:
+			if code, left := s.userLeft(in); left {
+				if !errors.Is(in.err, io.EOF) {
+					return max(code, status())
+				}
+				leaving = true
+				continue
+			}
+			if strings.TrimSpace(in.line) == "" {
+				continue
+			}
+			s.remember(in.line)
+			queue = append(queue, in.line)
+			next()
+		case r := <-recv:
+			switch {
+			case cur != nil && r.c == cur.c:
+				if r.err != nil { // connection refused: the server's port is closed
+					failed++
+					s.say("line %d: %v", cur.n, wrap("receive", t.Addr, r.err))
+				} else {
+					s.showDatagram(r.data)
+				}
+				done()
+				next()
+			default:
+				for i, e := range lost {
+					if r.c != e.c {
+						continue
+					}
+					if r.err == nil {
+						s.say("late reply to line %d %q: %s", e.n, e.text, new(visible).append(nil, r.data, true))
+					}
+					e.c.Close()
+					lost = append(lost[:i], lost[i+1:]...)
+					break
+				}
+			}
+		case <-timer.C:
+			if cur == nil {
+				continue
+			}
+			if cur.tries <= t.Retries {
+				if err := s.sendAgain(cur, timer); err != nil {
+					refused(err)
+					next()
+				}
+				continue
+			}
+			failed++
+			s.say("line %d: no reply after %d tries of %v: lost", cur.n, cur.tries, t.Timeout)
+			lost = append(lost, cur)
+			if len(lost) > keepLost {
+				lost[0].c.Close()
+				lost = lost[1:]
+			}
+			cur = nil
+			next()
+		case sig := <-s.signals:
+			return max(signalStatus(sig), status())
+		}
+	}
+}
+
+// sendAgain sends e's line (once more) and sets timer for its reply.
+func (s *session) sendAgain(e *exchange, timer *time.Timer) error {
+	e.tries++
+	if _, err := e.c.Write([]byte(e.text)); err != nil {
+		return err
+	}
+	timer.Reset(s.t.Timeout)
+	return nil
+}
+
+// showDatagram prints a reply datagram on a line of its own.
+func (s *session) showDatagram(p []byte) {
+	var out []byte
+	if s.t.Raw {
+		out = append(p, '\n')
+	} else {
+		out = append(s.vis.append(nil, p, true), '\n')
+	}
+	s.write(s.rl, out)
+	s.midLine = false
+}

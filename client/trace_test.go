@@ -1,0 +1,119 @@
+package client_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"shout/client"
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// matchTrace checks got line by line against want, whose lines are
+// literal but for {fd}, a number.
+func matchTrace(t *testing.T, got string, want []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	for i, w := range want {
+		re := strings.ReplaceAll(regexp.QuoteMeta(w), `\{fd\}`, `\d+`)
+		if i >= len(lines) || !regexp.MustCompile("^"+re+"$").MatchString(lines[i]) {
+			g := "(none)"
+			if i < len(lines) {
+				g = lines[i]
+			}
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, g, w)
+		}
+	}
+	if len(lines) > len(want) {
+		t.Errorf("%d more lines than wanted: %q", len(lines)-len(want), lines[len(want):])
+	}
+	if t.Failed() {
+		t.Logf("whole trace:\n%s", got)
+	}
+}
+
+// The client's side of the scripted session: connect, two lines in one
+// write, ß split across two writes, half-close.
+func TestTraceStream(t *testing.T) {
+	addr := startShout(t)
+	var log shouttest.Log
+	raw := dial(t, "tcp", addr)
+	local := raw.LocalAddr().String()
+	c := client.Trace(raw, &log)
+	c.SetDeadline(time.Now().Add(bound))
+	var got bytes.Buffer
+	for _, step := range []struct{ send, reply string }{
+		{"one\ntwo\n", "ONE\nTWO\n"},
+		{"stra\xc3", "STRA"},
+		{"\x9fe\n", "SSE\n"},
+	} {
+		io.WriteString(c, step.send)
+		buf := make([]byte, len(step.reply))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("after %q: %v", step.send, err)
+		}
+		got.Write(buf)
+	}
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Errorf("after the half-close: %q, %v; want end of file", rest, err)
+	}
+	c.Close()
+	if got.String() != "ONE\nTWO\nSTRASSE\n" {
+		t.Errorf("replies %q", got.String())
+	}
+	matchTrace(t, log.String(), []string{
+		`trace fd={fd} connect(` + addr + `) → connected from ` + local + `: the kernel picked the port; the server's accept() returns now`,
+		`trace fd={fd} send(8) "one\ntwo\n"`,
+		`trace fd={fd} recv(8) → 8 bytes "ONE\nTWO\n"`,
+		`trace fd={fd} send(5) "stra\xc3"`,
+		`trace fd={fd} recv(4) → 4 bytes "STRA"`,
+		`trace fd={fd} send(3) "\x9fe\n"`,
+		`trace fd={fd} recv(4) → 4 bytes "SSE\n"`,
+		`trace fd={fd} shutdown(SHUT_WR): half-close: the server reads end of file; its replies can still come`,
+		`trace fd={fd} recv(512) → 0 bytes: end of file: the server closed its side`,
+		`trace fd={fd} close()`,
+	})
+}
+
+// Over UDP: a datagram the server drops, the timeout, the retry, the reply.
+func TestTraceDatagramRetry(t *testing.T) {
+	addr := udpServer(t, func(n int) bool { return n == 0 })
+	var log shouttest.Log
+	raw := dial(t, "udp", addr)
+	local := raw.LocalAddr().String()
+	c := client.Trace(raw, &log)
+	var out bytes.Buffer
+	// The wait that times out is the one for the dropped datagram: it
+	// can be short; the one that must succeed is not shorter.
+	redial := func() (net.Conn, error) { return client.Trace(dial(t, "udp", addr), &log), nil } // one line: never called
+	res, err := client.Datagrams(c, redial, strings.NewReader("hello\n"), &out, io.Discard, 250*time.Millisecond, 2)
+	c.Close()
+	if err != nil || res.Answered != 1 || out.String() != "HELLO\n" {
+		t.Fatalf("%+v, %q, %v", res, out.String(), err)
+	}
+	matchTrace(t, log.String(), []string{
+		`trace fd={fd} connect(` + addr + `) from ` + local + `: UDP's connect sends nothing; it fixes where each sendto goes and whose datagrams recvfrom takes`,
+		`trace fd={fd} sendto(` + addr + `, 5) "hello"`,
+		`trace fd={fd} recvfrom(131072) → no reply within 250ms: timed out; UDP does not resend, so shout does`,
+		`trace fd={fd} sendto(` + addr + `, 5) again, retry 1 "hello"`,
+		`trace fd={fd} recvfrom(131072) → 5 bytes "HELLO"`,
+		`trace fd={fd} close()`,
+	})
+}
+
+// The client's lines are marked as the server's are.
+func TestTracePrefix(t *testing.T) {
+	if client.TracePrefix != server.TracePrefix {
+		t.Errorf("client.TracePrefix %q, server.TracePrefix %q", client.TracePrefix, server.TracePrefix)
+	}
+	var c net.Conn = client.Trace(dial(t, "tcp", startShout(t)), io.Discard)
+	c.Close()
+}

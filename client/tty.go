@@ -1,0 +1,229 @@
+package client
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/term"
+	"golang.org/x/text/width"
+)
+
+// tty is the user's terminal as the line editor sees it. It stays in raw
+// mode for the whole session, so that nothing typed between two prompts
+// is echoed or lost, and one goroutine reads it into a queue that only
+// the line editor consumes.
+//
+// The editor asks the terminal where the cursor is before each prompt
+// (a DSR query) and waits for the answer. A terminal that never answers
+// (expect, a plain pseudo-terminal) would hang it, so tty answers itself:
+// it sees every byte written to the screen and keeps the cursor's column.
+type tty struct {
+	f     *os.File
+	state *term.State
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []byte // read from the terminal (and our own answers), not yet taken
+	closed bool
+
+	out io.Writer // the screen
+	col int       // the cursor's column, from 1
+
+	pending []byte // an incomplete escape sequence or character written to out
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// openTTY puts f in raw mode and starts reading it.
+func openTTY(f *os.File, out io.Writer) (*tty, error) {
+	state, err := term.MakeRaw(int(f.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	t := &tty{f: f, state: state, out: out, col: 1}
+	t.cond = sync.NewCond(&t.mu)
+	go t.readLoop()
+	return t, nil
+}
+
+func (t *tty) readLoop() {
+	buf := make([]byte, 4096)
+	for {
+		n, err := t.f.Read(buf)
+		t.mu.Lock()
+		t.queue = append(t.queue, buf[:n]...)
+		if err != nil {
+			t.closed = true
+		}
+		t.cond.Broadcast()
+		stop := t.closed
+		t.mu.Unlock()
+		if stop {
+			return
+		}
+	}
+}
+
+// Read gives the line editor what was typed.
+func (t *tty) Read(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.queue) == 0 && !t.closed {
+		t.cond.Wait()
+	}
+	if len(t.queue) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, t.queue)
+	t.queue = t.queue[n:]
+	return n, nil
+}
+
+// inject puts s among the keys typed, after those already there.
+func (t *tty) inject(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.queue = append(t.queue, s...)
+	t.cond.Broadcast()
+}
+
+// size is the terminal's width and height, -1 if unknown.
+func (t *tty) size() (int, int) {
+	w, h, err := term.GetSize(int(t.f.Fd()))
+	if err != nil {
+		return -1, -1
+	}
+	return w, h
+}
+
+// restore leaves raw mode and stops the editor's reads. The goroutine
+// reading the terminal may stay blocked until a key is pressed, if the
+// terminal cannot be interrupted; by then the process has left.
+func (t *tty) restore() {
+	t.mu.Lock()
+	t.closed = true
+	t.cond.Broadcast()
+	t.mu.Unlock()
+	t.f.SetReadDeadline(aLongTimeAgo)
+	term.Restore(int(t.f.Fd()), t.state)
+}
+
+// Write puts p on the screen with each "\n" made "\r\n" (raw mode does
+// not), keeps count of the cursor's column and answers the editor's
+// cursor position queries.
+func (t *tty) Write(p []byte) (int, error) { return t.write(t.out, p) }
+
+// write writes p to w, a stream that shows on the terminal, as Write does.
+func (t *tty) write(w io.Writer, p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]byte, 0, len(p)+8)
+	data := append(t.pending, p...)
+	t.pending = nil
+	for i := 0; i < len(data); {
+		b := data[i]
+		switch {
+		case b == '\n':
+			if i == 0 || data[i-1] != '\r' {
+				out = append(out, '\r')
+			}
+			out = append(out, '\n')
+			t.col = 1
+			i++
+		case b == '\r':
+			out = append(out, b)
+			t.col = 1
+			i++
+		case b == '\b':
+			out = append(out, b)
+			t.col = max(t.col-1, 1)
+			i++
+		case b == 0x1b:
+			n, final, param := csi(data[i:])
+			if n == 0 { // not complete yet
+				t.pending = bytes.Clone(data[i:])
+				i = len(data)
+				continue
+			}
+			seq := data[i : i+n]
+			i += n
+			switch {
+			case final == 'n' && param == "6": // where is the cursor?
+				t.queue = append(t.queue, "\x1b[1;"+strconv.Itoa(t.col)+"R"...)
+				t.cond.Broadcast()
+				continue // the terminal need not answer too
+			case final == 'G':
+				t.col = max(atoi(param, 1), 1)
+			case final == 'H':
+				t.col = 1
+				if _, c, ok := bytes.Cut([]byte(param), []byte(";")); ok {
+					t.col = max(atoi(string(c), 1), 1)
+				}
+			}
+			out = append(out, seq...)
+		case b < 0x20 || b == 0x7f:
+			out = append(out, b)
+			i++
+		default:
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 && !utf8.FullRune(data[i:]) {
+				t.pending = bytes.Clone(data[i:])
+				i = len(data)
+				continue
+			}
+			out = append(out, data[i:i+n]...)
+			i += n
+			t.col += runeWidth(r)
+			if w, _ := t.size(); w > 0 && t.col > w+1 {
+				t.col -= w
+			}
+		}
+	}
+	if _, err := w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// csi measures the escape sequence at the start of b: its length (0 if
+// b ends before it does), its final byte and its parameters.
+func csi(b []byte) (n int, final byte, param string) {
+	if len(b) < 2 {
+		return 0, 0, ""
+	}
+	if b[1] != '[' {
+		return 2, b[1], ""
+	}
+	for i := 2; i < len(b); i++ {
+		if b[i] >= 0x40 && b[i] <= 0x7e {
+			return i + 1, b[i], string(b[2:i])
+		}
+	}
+	return 0, 0, ""
+}
+
+func atoi(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// runeWidth is how many columns r takes, as the line editor counts them.
+func runeWidth(r rune) int {
+	if unicode.In(r, unicode.Mn, unicode.Me, unicode.Cc, unicode.Cf) {
+		return 0
+	}
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return 2
+	}
+	return 1
+}

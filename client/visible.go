@@ -1,0 +1,71 @@
+package client
+
+import (
+	"unicode/utf8"
+)
+
+// visible makes what a server sends safe to show on a terminal, as cat -v
+// does: a control character becomes ^X (ESC is ^[, DEL ^?), a C1 control
+// M-^X, a byte that is not UTF-8 M-x; text, tabs and newlines pass, and so
+// does the "\r" of a "\r\n". It keeps what a read cut short (half a
+// character, a "\r" that may come before "\n") for the next call.
+type visible struct {
+	carry []byte
+}
+
+// append appends the visible form of p to dst. With atEOF, nothing is
+// kept back.
+func (v *visible) append(dst, p []byte, atEOF bool) []byte {
+	data := p
+	if len(v.carry) > 0 {
+		data = append(v.carry, p...)
+		v.carry = nil
+	}
+	for i := 0; i < len(data); {
+		b := data[i]
+		switch {
+		case b == '\n' || b == '\t':
+			dst = append(dst, b)
+			i++
+		case b == '\r':
+			if i+1 == len(data) && !atEOF {
+				v.carry = append(v.carry[:0], b)
+				return dst
+			}
+			if i+1 < len(data) && data[i+1] == '\n' {
+				i++ // "\r\n": a line end
+				continue
+			}
+			dst = append(dst, '^', 'M')
+			i++
+		case b < 0x20 || b == 0x7f:
+			dst = append(dst, '^', b^0x40)
+			i++
+		case b < utf8.RuneSelf:
+			dst = append(dst, b)
+			i++
+		default:
+			if !atEOF && !utf8.FullRune(data[i:]) {
+				v.carry = append(v.carry[:0], data[i:]...)
+				return dst
+			}
+			r, n := utf8.DecodeRune(data[i:])
+			switch {
+			case r == utf8.RuneError && n == 1: // not UTF-8: cat -v's M-x
+				c := b - 0x80
+				dst = append(dst, 'M', '-')
+				if c < 0x20 || c == 0x7f {
+					dst = append(dst, '^', c^0x40)
+				} else {
+					dst = append(dst, c)
+				}
+			case r < 0xa0: // C1 control, as in 8-bit cat -v
+				dst = append(dst, 'M', '-', '^', byte(r-0x80)^0x40)
+			default:
+				dst = append(dst, data[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	return dst
+}

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// acceptOne listens on 127.0.0.1 and returns its address and a channel
+// that gets the first connection.
+func acceptOne(t *testing.T) (string, <-chan net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		ln.Close()
+		if err == nil {
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String(), conns
+}
+
+func accepted(t *testing.T, conns <-chan net.Conn) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	select {
+	case c := <-conns:
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	case <-time.After(bound):
+		t.Fatal("shout connect did not connect")
+		return nil, nil
+	}
+}
+
+func readLine(t *testing.T, r *bufio.Reader, want string) {
+	t.Helper()
+	line, err := r.ReadString('\n')
+	if err != nil || line != want+"\n" {
+		t.Fatalf("server read %q, %v; want %q", line, err, want+"\n")
+	}
+}
+
+// A reply that comes after "no reply within" is printed when it comes,
+// above the prompt, with the line being typed drawn again after it.
+func TestConnectTerminalLateReplyTCP(t *testing.T) {
+	addr, conns := acceptOne(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "100ms", addr)
+	c, r := accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	f.WriteString("first\r")
+	readLine(t, r, "first")
+	scr.expect(t, "no reply within 100ms")
+	scr.expect(t, addr+"> ")
+	f.WriteString("hal")
+	scr.expect(t, "hal")
+	c.Write([]byte("FIRST\n"))
+	scr.expect(t, "FIRST")
+	scr.expect(t, addr+"> ")
+	scr.expect(t, "hal") // the half-typed line, drawn again
+	f.WriteString("f\r")
+	readLine(t, r, "half")
+	c.Write([]byte("HALF\n"))
+	scr.expect(t, "HALF")
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
+
+// A late reply cut short by the server closing is shown, and the error
+// starts on a line of its own.
+func TestConnectTerminalLateReplyThenClose(t *testing.T) {
+	addr, conns := acceptOne(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "100ms", addr)
+	c, r := accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	f.WriteString("first\r")
+	readLine(t, r, "first")
+	scr.expect(t, "no reply within 100ms")
+	scr.expect(t, addr+"> ")
+	c.Write([]byte("FIR"))
+	c.Close()
+	scr.expect(t, "FIR")
+	if before := scr.expect(t, "shout: "+addr+" closed the connection"); !strings.Contains(before, "\n") {
+		t.Errorf("the error is on the line of the reply cut short: %q", "FIR"+before)
+	}
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+}
+
+// The same while the line's wait is on: "LINEshout: ..." no more.
+func TestConnectTerminalReplyCutShort(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte("LINE"))
+	})
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", addr)
+	scr.expect(t, addr+"> ")
+	f.WriteString("line\r")
+	scr.expect(t, "LINE")
+	if before := scr.expect(t, "closed the connection"); !strings.Contains(before, "\n") {
+		t.Errorf("the error is on the line of the reply cut short: %q", "LINE"+before)
+	}
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+}
+
+// Lines typed in one burst, whatever arrives meanwhile, all go out, in
+// order: the issue's burst (a blank line, a line of spaces, straße) right
+// after a reply, several times, then fifty lines at once.
+func TestConnectTerminalTypeAhead(t *testing.T) {
+	var log shouttest.Log
+	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	const rounds = 5
+	for i := range rounds {
+		cmd, f, scr := startTerminal(t, "connect", "--history", "-", addr)
+		scr.expect(t, addr+"> ")
+		f.WriteString("hello\r")
+		scr.expect(t, "HELLO")
+		f.WriteString("\r   \rstraße\r")
+		scr.expect(t, "STRASSE")
+		var burst strings.Builder
+		for j := range 50 {
+			fmt.Fprintf(&burst, "line %d-%d\r", i, j)
+		}
+		f.WriteString(burst.String() + "\x04")
+		for j := range 50 {
+			scr.expect(t, fmt.Sprintf("LINE %d-%d\r\n", i, j))
+		}
+		if code := waitExit(t, cmd); code != 0 {
+			t.Fatalf("exit status %d, want 0; the terminal shows %q", code, scr.String())
+		}
+	}
+	want := len("hello\nstraße\n")
+	for j := range 50 {
+		want += len(fmt.Sprintf("line 0-%d\n", j))
+	}
+	if !log.WaitFor("bytes_in="+strconv.Itoa(want)+" ", bound) {
+		t.Errorf("server log has no bytes_in=%d:\n%s", want, log.String())
+	}
+}
+
+// A server's escape sequences are shown, not obeyed, unless --raw.
+func TestConnectTerminalEscapes(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			if _, err := r.ReadString('\n'); err != nil {
+				return
+			}
+			c.Write([]byte("\x1b[2JCLEARED\x07\x9b\xc2\x9b\r\n"))
+		}
+	})
+	for _, tc := range []struct {
+		flags []string
+		shown string
+	}{
+		{nil, "^[[2JCLEARED^GM-^[M-^[\r\n"},
+		{[]string{"--raw"}, "\x1b[2JCLEARED\x07\x9b\xc2\x9b"},
+	} {
+		t.Run(fmt.Sprint(tc.flags), func(t *testing.T) {
+			cmd, f, scr := startTerminal(t, append([]string{"connect", "--history", "-", addr}, tc.flags...)...)
+			scr.expect(t, addr+"> ")
+			f.WriteString("clear\r")
+			if before := scr.expect(t, tc.shown); strings.Contains(before, "CLEARED") {
+				t.Errorf("shown otherwise: %q", before)
+			}
+			f.WriteString("\x04")
+			if code := waitExit(t, cmd); code != 0 {
+				t.Errorf("exit status %d", code)
+			}
+		})
+	}
+}
+
+// In a pipe the server's bytes reach standard output unchanged.
+func TestConnectPipeEscapesUnchanged(t *testing.T) {
+	const reply = "\x1b[2JCLEARED\x07\x9b\r\n"
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte(reply))
+	})
+	cmd := exec.Command("shout", "connect", addr)
+	cmd.Stdin = strings.NewReader("clear\n")
+	out, err := cmd.Output()
+	if err != nil || string(out) != reply {
+		t.Errorf("got %q, %v; want %q", out, err, reply)
+	}
+}
+
+// udpStandIn is a UDP server whose replies the test sends.
+type udpStandIn struct {
+	pc  net.PacketConn
+	got chan datagram
+}
+
+type datagram struct {
+	from net.Addr
+	text string
+}
+
+func startUDPStandIn(t *testing.T) *udpStandIn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &udpStandIn{pc: pc, got: make(chan datagram, 100)}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case u.got <- datagram{from, string(buf[:n])}:
+			default:
+			}
+		}
+	}()
+	return u
+}
+
+func (u *udpStandIn) addr() string { return u.pc.LocalAddr().String() }
+
+func (u *udpStandIn) next(t *testing.T, want string) datagram {
+	t.Helper()
+	select {
+	case d := <-u.got:
+		if d.text != want {
+			t.Fatalf("server got %q, want %q", d.text, want)
+		}
+		return d
+	case <-time.After(bound):
+		t.Fatalf("server got no %q", want)
+		return datagram{}
+	}
+}
+
+func (u *udpStandIn) answer(d datagram) {
+	u.pc.WriteTo([]byte(strings.ToUpper(d.text)), d.from)
+}
+
+// A reply that comes after its retry's is not the next line's answer.
+func TestConnectTerminalUDPDuplicateReply(t *testing.T) {
+	u := startUDPStandIn(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "300ms", "udp://"+u.addr())
+	prompt := u.addr() + " (udp)> "
+	scr.expect(t, prompt)
+	f.WriteString("first\r")
+	held := u.next(t, "first")
+	retry := u.next(t, "first") // sent after the timeout
+	u.answer(retry)
+	u.answer(held) // the first try's answer, late
+	scr.expect(t, "FIRST")
+	scr.expect(t, prompt)
+	for _, line := range []string{"second", "third"} {
+		f.WriteString(line + "\r")
+		u.answer(u.next(t, line))
+		if before := scr.expect(t, strings.ToUpper(line)); strings.Contains(before, "FIRST") {
+			t.Fatalf("%s answered with FIRST: %q", line, before)
+		}
+	}
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
+
+// A reply to a line reported lost is shown as late for that line; the
+// next line gets its own answer, and the status is 1.
+func TestConnectTerminalUDPLateReply(t *testing.T) {
+	u := startUDPStandIn(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "100ms", "--retries", "1", "udp://"+u.addr())
+	prompt := u.addr() + " (udp)> "
+	scr.expect(t, prompt)
+	f.WriteString("first\r")
+	held := u.next(t, "first")
+	u.next(t, "first")
+	scr.expect(t, "no reply after 2 tries of 100ms: lost")
+	u.answer(held)
+	scr.expect(t, `late reply to line 1 "first": FIRST`)
+	f.WriteString("second\r")
+	u.answer(u.next(t, "second"))
+	if before := scr.expect(t, "SECOND"); strings.Contains(before, "FIRST") {
+		t.Errorf("second answered with FIRST: %q", before)
+	}
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d after a lost line, want 1", code)
+	}
+}
+
+// An ICMP port unreachable is reported for its line; the session goes on.
+func TestConnectTerminalUDPRefused(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close() // nothing listens there now
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "5s", "udp://"+addr)
+	prompt := addr + " (udp)> "
+	scr.expect(t, prompt)
+	for i, line := range []string{"one", "two"} {
+		f.WriteString(line + "\r")
+		if before := scr.expect(t, "connection refused"); !strings.Contains(before, fmt.Sprintf("line %d: ", i+1)) {
+			t.Errorf("refusal not reported for line %d: %q", i+1, before)
+		}
+		scr.expect(t, prompt)
+	}
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+}
+
+// In a pipe whose output is a terminal, the error still starts on a line
+// of its own after a reply cut short.
+func TestConnectPipeToTerminalReplyCutShort(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte("LINE"))
+	})
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	scr := newScreen(ptmx)
+	cmd := exec.Command("shout", "connect", addr)
+	cmd.Stdin = strings.NewReader("line\n")
+	cmd.Stdout, cmd.Stderr = tty, tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	scr.expect(t, "LINE")
+	if before := scr.expect(t, "shout: "); !strings.Contains(before, "\n") {
+		t.Errorf("the error is on the line of the reply cut short: %q", "LINE"+before+"shout: ")
+	}
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+}

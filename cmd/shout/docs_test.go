@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// docLink is a Markdown link to a file of the repository, maybe to a line
+// or a range of lines: [text](../server/conn.go#L19-L22).
+var docLink = regexp.MustCompile(`\[([^\]]*)\]\(([^)\s#]+)(?:#L(\d+)(?:-L(\d+))?)?\)`)
+
+// TestDocLinks checks every relative link in docs/: its file exists, its
+// lines exist, and a link whose text is code (`go c.serve()`) points at
+// lines that hold that code, so that links into the code cannot rot
+// silently when the code moves.
+func TestDocLinks(t *testing.T) {
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("no docs: %v", err)
+	}
+	for _, doc := range docs {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links := 0
+		for _, m := range docLink.FindAllStringSubmatch(string(text), -1) {
+			label, target := m[1], m[2]
+			if strings.Contains(target, "://") {
+				continue
+			}
+			links++
+			path := filepath.Join(filepath.Dir(doc), target)
+			lines, err := fileLines(path)
+			if err != nil {
+				t.Errorf("%s: link %s: %v", doc, m[0], err)
+				continue
+			}
+			if m[3] == "" {
+				continue
+			}
+			from, _ := strconv.Atoi(m[3])
+			to := from
+			if m[4] != "" {
+				to, _ = strconv.Atoi(m[4])
+			}
+			if from < 1 || to < from || to > len(lines) {
+				t.Errorf("%s: link %s: lines %d-%d, but %s has %d", doc, m[0], from, to, target, len(lines))
+				continue
+			}
+			if code, ok := strings.CutPrefix(label, "`"); ok {
+				code = strings.TrimSuffix(code, "`")
+				if !strings.Contains(strings.Join(lines[from-1:to], "\n"), code) {
+					t.Errorf("%s: link %s: %q is not on those lines (go run ./internal/tools/doclinks moves links after code that moved), which are:\n%s", doc, m[0], code, strings.Join(lines[from-1:to], "\n"))
+				}
+			}
+		}
+		if links == 0 {
+			t.Errorf("%s: no links to the code found", doc)
+		}
+	}
+}
+
+func fileLines(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines, sc.Err()
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+)
+
+// integration skips a slow test that starts real parts unless
+// SHOUT_INTEGRATION is set (.ci/run sets it).
+func integration(t *testing.T) {
+	t.Helper()
+	if os.Getenv("SHOUT_INTEGRATION") == "" {
+		t.Skip("slow, with real parts: set SHOUT_INTEGRATION=1 to run (.ci/run does)")
+	}
+}
+
+// haproxyUp asks HAProxy's stats socket whether every server of backend
+// is up, and returns the states it read.
+func haproxyUp(t *testing.T, socket, backend string, servers int) (bool, string) {
+	c, err := net.DialTimeout("unix", socket, bound)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	fmt.Fprintf(c, "show stat\n")
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	up := 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) > 17 && f[0] == backend && f[1] != "BACKEND" && f[1] != "FRONTEND" && f[17] == "UP" {
+			up++
+		}
+	}
+	return up == servers, b.String()
+}
+
+// A rolling restart of three replicas behind a real HAProxy (health
+// checks on /readyz, PROXY v2), under a checked bench run with
+// --reconnect: no reply wrong, none lost, no error.
+func TestRollingRestartBehindHAProxy(t *testing.T) {
+	integration(t)
+	haproxy := shouttest.Tool(t, "haproxy", "haproxy")
+	port, adminPort, front := freePort(t), freePort(t), freePort(t)
+	ips := []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
+	replica := func(ip string) *serveProc {
+		return startServe(t, nil, fmt.Sprintf("tcp://%s:%d", ip, port),
+			fmt.Sprintf("--admin=%s:%d", ip, adminPort), "--proxy-protocol", "--proxy-from=127.0.0.1",
+			"--shutdown-timeout=5s", "--max-conns-per-ip=0")
+	}
+	procs := make([]*serveProc, len(ips))
+	for i, ip := range ips {
+		procs[i] = replica(ip)
+		adminOf(procs[i])
+	}
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "haproxy.sock")
+	cfg := fmt.Sprintf(`global
+  stats socket %s level admin
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  retries 3
+  option redispatch
+frontend shout
+  bind 127.0.0.1:%d
+  default_backend replicas
+backend replicas
+  balance roundrobin
+  option httpchk GET /readyz
+  default-server check port %d inter 100ms fall 1 rise 1 send-proxy-v2
+`, socket, front, adminPort)
+	for i, ip := range ips {
+		cfg += fmt.Sprintf("  server r%d %s:%d\n", i+1, ip, port)
+	}
+	file := filepath.Join(dir, "haproxy.cfg")
+	os.WriteFile(file, []byte(cfg), 0o600)
+	hp := exec.Command(haproxy, "-db", "-f", file)
+	var hpLog shouttest.Log
+	hp.Stdout, hp.Stderr = &hpLog, &hpLog
+	if err := hp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hp.Process.Kill(); hp.Wait() })
+	waitUp := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(bound)
+		for {
+			ok, stat := haproxyUp(t, socket, "replicas", len(ips))
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: HAProxy does not see every replica up within %v:\n%s\n%s", what, bound, stat, hpLog.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitUp("at start")
+
+	bench := startBench(t, fmt.Sprintf("127.0.0.1:%d", front), "--reconnect", "--conns", "30", "--depth", "4",
+		"--duration", "10m", "--warmup", "0", "--timeout", "5s", "--json")
+	bench.line(bench.stdout, "the settings line")
+	for i, ip := range ips {
+		// Wait until this replica serves part of the load, then restart it.
+		procs[i].waitLog("msg=open")
+		procs[i].cmd.Process.Signal(syscall.SIGTERM)
+		if code := procs[i].wait(); code != 0 {
+			t.Errorf("replica %s exited %d:\n%s", ip, code, procs[i].logText())
+		}
+		procs[i] = replica(ip)
+		adminOf(procs[i])
+		waitUp("after restarting " + ip)
+	}
+	bench.cmd.Process.Signal(syscall.SIGINT)
+	out, code := bench.rest()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var rep struct {
+		Messages, Mismatches, Lost, Errors, Reconnects, Resent int64
+		FirstMismatch                                          string `json:"first_mismatch"`
+		FirstError                                             string `json:"first_error"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("bench's last line is not its JSON: %v\n%s", err, out)
+	}
+	t.Logf("%d messages, %d reconnects, %d resent", rep.Messages, rep.Reconnects, rep.Resent)
+	if code != 0 || rep.Messages == 0 || rep.Mismatches != 0 || rep.Lost != 0 || rep.Errors != 0 || rep.Reconnects == 0 {
+		t.Errorf("bench exited %d: %d messages, %d wrong, %d lost, %d errors, %d reconnects; want 0 of each but messages and reconnects\n%s",
+			code, rep.Messages, rep.Mismatches, rep.Lost, rep.Errors, rep.Reconnects, out)
+	}
+}
