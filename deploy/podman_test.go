@@ -4,11 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -421,4 +428,94 @@ func TestKubePlay(t *testing.T) {
 	if l := logs(); !regexp.MustCompile(`"msg":"listening on tcp://` + regexp.QuoteMeta(addr)).MatchString(l) {
 		t.Errorf("no JSON log line saying it listens on %s:\n%s", addr, l)
 	}
+}
+
+// TestImageTLS runs the image with the TLS component's arguments, the
+// certificate and key mounted read-only where its Secret would be: podman
+// 4.3's kube play panics on a Secret volume, so this is podman run with
+// a bind mount. It answers over TLS, and over TCP and UDP as before.
+func TestImageTLS(t *testing.T) {
+	p := newPodman(t)
+	image := p.buildImage()
+	c := renderTLS(t).deployment.Spec.Template.Spec.Containers[0]
+	var mount string
+	for _, m := range c.VolumeMounts {
+		if m.Name == "tls" {
+			mount = m.MountPath
+		}
+	}
+	certFile, _ := flagValue(c.Args, "--cert")
+	keyFile, _ := flagValue(c.Args, "--key")
+	dir := t.TempDir()
+	// The container's uid 65532 reads them, as fsGroup lets it in a pod.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pool := writeCert(t, filepath.Join(dir, filepath.Base(certFile)), filepath.Join(dir, filepath.Base(keyFile)))
+
+	port, tlsPort, adminPort := freePort(t), freePort(t), freePort(t)
+	addr, tlsAddr, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort), fmt.Sprintf("127.0.0.1:%d", adminPort)
+	args := slices.Clone(c.Args)
+	for i, a := range args {
+		switch a {
+		case "0.0.0.0:8080":
+			args[i] = addr
+		case "tls://0.0.0.0:8443":
+			args[i] = "tls://" + tlsAddr
+		case "0.0.0.0:9090":
+			args[i] = admin
+		}
+	}
+	if !slices.Contains(args, "tls://"+tlsAddr) {
+		t.Fatalf("args %q: no tls://0.0.0.0:8443 to put on loopback", c.Args)
+	}
+	name := "shout-test-" + unique()
+	p.run(".", bound, append([]string{"run", "--detach", "--name", name, "--network", "host", "--read-only", "--cap-drop", "all",
+		"--volume", dir + ":" + mount + ":ro", image}, args...)...)
+	p.cleanup(".", "rm", "--force", "--time", "0", name)
+	waitReady(t, admin, func() string { return p.logs(name) })
+
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: bound}, "tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("tls %s: %v\n%s", tlsAddr, err, p.logs(name))
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(bound))
+	io.WriteString(conn, "straße over tls\n")
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if want := "STRASSE OVER TLS\n"; line != want || err != nil {
+		t.Errorf("tls: got %q, %v; want %q", line, err, want)
+	}
+	checkServes(t, addr)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key
+// as PEM files, readable by anyone, and returns a pool that trusts it.
+func writeCert(t *testing.T, certFile, keyFile string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: kder}} {
+		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
 }
