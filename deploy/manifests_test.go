@@ -2,11 +2,14 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -524,5 +527,73 @@ func TestTLSComponent(t *testing.T) {
 	}
 	if len(tls.service.Spec.Ports) != len(base.service.Spec.Ports)+1 {
 		t.Errorf("TLS Service ports %+v: want the base's and 8443", tls.service.Spec.Ports)
+	}
+}
+
+// TestKustomize builds the kustomization, and the base with the TLS
+// component, with kubectl's own kustomize where kubectl is installed,
+// decodes what it makes strictly, and checks it is what the tests above
+// checked: the objects of the files, the TLS patches applied alike.
+func TestKustomize(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("SKIP: no kubectl to build the kustomization with (the strict decoding above still ran)")
+	}
+	abs, err := filepath.Abs(kubeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// kustomize takes relative paths only.
+	dir := t.TempDir()
+	rel, err := filepath.Rel(dir, abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := fmt.Sprintf("resources:\n  - %s\ncomponents:\n  - %s\n", rel, filepath.Join(rel, "tls"))
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct {
+		name, dir string
+		want      rendered
+	}{{"base", abs, renderBase(t)}, {"tls", dir, renderTLS(t)}} {
+		t.Run(v.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, kubectl, "kustomize", v.dir)
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
+			}
+			var got rendered
+			for _, d := range documents(out) {
+				obj, err := decodeStrict(d)
+				if err != nil {
+					t.Fatalf("kubectl kustomize made %v\n%s", err, d)
+				}
+				switch o := obj.(type) {
+				case *appsv1.Deployment:
+					got.deployment = o
+				case *corev1.Service:
+					got.service = o
+				case *policyv1.PodDisruptionBudget:
+					got.pdb = o
+				default:
+					t.Errorf("kubectl kustomize made a %T", o)
+				}
+			}
+			for _, c := range []struct {
+				kind      string
+				got, want any
+			}{{"Deployment", got.deployment, v.want.deployment}, {"Service", got.service, v.want.service}, {"PodDisruptionBudget", got.pdb, v.want.pdb}} {
+				if !reflect.DeepEqual(c.got, c.want) {
+					g, _ := yaml.Marshal(c.got)
+					w, _ := yaml.Marshal(c.want)
+					t.Errorf("%s from kubectl kustomize:\n%s\nwant, as the files and the patches make it:\n%s", c.kind, g, w)
+				}
+			}
+		})
 	}
 }
