@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/signal"
@@ -32,6 +35,7 @@ type benchCmd struct {
 	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP); at the end, how long owed replies are waited for."`
 	SourceIPs int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
 	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
+	HTML      string        `name:"html" type:"path" placeholder:"FILE" help:"Also write the report as one HTML page with charts, which opens without a network."`
 	Churn     bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
 	Reconnect bool          `help:"When the server closes a connection, make a new one and go on (replicas restarting behind a load balancer); messages owed at a graceful close are sent again. TCP and Unix, no TLS."`
 
@@ -100,6 +104,13 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if f, ok := std.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		cfg.Progress = std.stderr
 	}
+	// Open the page's file now: a typo in its path should not cost a run.
+	var page *htmlFile
+	if cmd.HTML != "" {
+		if page, err = openHTML(cmd.HTML); err != nil {
+			return usagef("--html: %v", err)
+		}
+	}
 	cfg.Settings().WriteHeader(std.stdout)
 	// Ctrl-C (or SIGTERM) ends the run early with the report of what was
 	// measured; a second one, once the first is seen, stops shout at once.
@@ -123,11 +134,13 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	select {
 	case s := <-caught:
 		if err != nil || rep.MeasuredS == 0 {
+			page.discard()
 			// 128 + the signal, as a shell reports a program it stopped.
 			return &exitError{code: 128 + int(s.(syscall.Signal)), msg: "interrupted before anything was measured"}
 		}
 	default:
 		if err != nil {
+			page.discard()
 			return err
 		}
 	}
@@ -136,8 +149,63 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		line, _ := json.Marshal(rep)
 		fmt.Fprintf(std.stdout, "%s\n", line)
 	}
+	if page != nil {
+		if err := page.write(rep); err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+	}
 	if !rep.OK() {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// htmlFile is the --html page's file, opened before the run.
+type htmlFile struct {
+	f       *os.File
+	created bool // by shout, so removed if no report comes
+}
+
+// openHTML opens path for writing without truncating it, so a run that
+// fails before it has a report leaves an existing file as it was.
+func openHTML(path string) (*htmlFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err == nil {
+		return &htmlFile{f: f, created: true}, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	if f, err = os.OpenFile(path, os.O_WRONLY, 0); err != nil {
+		return nil, err
+	}
+	return &htmlFile{f: f}, nil
+}
+
+// write replaces the file's content with rep's page.
+func (h *htmlFile) write(rep *bench.Report) error {
+	if err := h.f.Truncate(0); err != nil {
+		h.f.Close()
+		return err
+	}
+	w := bufio.NewWriter(h.f)
+	err := rep.WriteHTML(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := h.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// discard closes the file, and removes it if shout created it.
+func (h *htmlFile) discard() {
+	if h == nil {
+		return
+	}
+	h.f.Close()
+	if h.created {
+		os.Remove(h.f.Name())
+	}
 }

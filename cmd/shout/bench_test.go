@@ -4,12 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"shout/internal/shouttest"
+	"shout/server"
 )
 
 // TestBenchSilentServerFails: against a server that never answers, a run
@@ -71,5 +78,75 @@ func TestBenchDefaultTextCatches(t *testing.T) {
 				t.Errorf("report does not name the utf8 text:\n%s", stdout.String())
 			}
 		})
+	}
+}
+
+// TestBenchHTML runs shout bench --html against a shout server and opens
+// the page in headless Chromium: the settings and verdict of the run, and
+// four charts drawn.
+func TestBenchHTML(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	path := filepath.Join(t.TempDir(), "report.html")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"bench", addr, "--conns", "4", "--duration", "2s", "--warmup", "0", "--html", path},
+		strings.NewReader(""), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"<title>shout bench: tcp://" + addr + "</title>",
+		`<tr><th>connections</th><td>4 from 127.0.0.1-16</td></tr>`,
+		`<tr><th>measured</th><td>2.00 s, after 0 s warm-up</td></tr>`,
+		`id="verdict">every reply checked: all right</p>`,
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+
+	chromium := shouttest.Tool(t, "chromium", "chromium")
+	dom := string(shouttest.Headless(t, chromium, "--dump-dom", "file://"+path))
+	if n := strings.Count(dom, `<canvas `); n != 4 {
+		t.Errorf("%d canvases in the page, want 4 charts", n)
+	}
+	if !strings.Contains(dom, `<div class="u-label">messages/s</div>`) {
+		t.Error("the throughput chart's legend is missing")
+	}
+}
+
+// Ctrl-C during the measured time still writes the page, marked
+// interrupted; Ctrl-C before anything was measured leaves no page.
+func TestBenchInterruptHTML(t *testing.T) {
+	addr, got := signalServer(t, true)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "measured.html")
+	p := startBench(t, addr, "--conns", "2", "--duration", "10m", "--warmup", "0", "--text", "ascii", "--mode", "ascii", "--html", page)
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if out, code := p.rest(); code != 0 {
+		t.Fatalf("status %d, want 0:\n%s", code, out)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil || !strings.Contains(string(b), " of 600 s, interrupted, after 0 s warm-up</td>") ||
+		!strings.Contains(string(b), `id="verdict">every reply checked: all right<`) {
+		t.Errorf("page after Ctrl-C: %v; want it marked interrupted and all right:\n%.2000s", err, b)
+	}
+
+	addr, got = signalServer(t, true)
+	none := filepath.Join(dir, "none.html")
+	p = startBench(t, addr, "--conns", "2", "--warmup", "10m", "--html", none)
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if _, code := p.rest(); code != 130 {
+		t.Errorf("status %d after Ctrl-C in the warm-up, want 130", code)
+	}
+	if _, err := os.Stat(none); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Ctrl-C before measuring left %s: %v", none, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+	"github.com/willabides/kongplete"
 )
 
 func main() {
@@ -22,6 +23,8 @@ type cli struct {
 	Connect connectCmd `cmd:"" help:"Talk to an uppercase or echo server: a prompt on a terminal, a stream in a pipe."`
 	Bench   benchCmd   `cmd:"" help:"Load a server, check every reply, report throughput and latency percentiles."`
 	Version versionCmd `cmd:"" help:"Print shout's version."`
+
+	Completion completionCmd `cmd:"" help:"Print the script that completes shout's commands and flags in bash, zsh or fish (see the README)."`
 
 	VersionFlag kong.VersionFlag `name:"version" env:"-" help:"Print shout's version."`
 }
@@ -82,6 +85,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			panic(r)
 		}
 	}()
+	// A shell asking for completions sets COMP_LINE; shout prints them and
+	// exits 0 without running a command.
+	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit(code)) }))
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "shout: %v\n", err)

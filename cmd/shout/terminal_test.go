@@ -49,7 +49,13 @@ func newScreen(f *os.File) *screen {
 // consumed, and consumes up to it. It returns what came before want.
 func (s *screen) expect(t *testing.T, want string) (before string) {
 	t.Helper()
-	timeout := time.After(bound)
+	return s.expectWithin(t, want, bound)
+}
+
+// expectWithin is expect with its own time limit.
+func (s *screen) expectWithin(t *testing.T, want string, d time.Duration) (before string) {
+	t.Helper()
+	timeout := time.After(d)
 	for {
 		s.mu.Lock()
 		i := strings.Index(s.buf.String(), want)

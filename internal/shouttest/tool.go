@@ -1,10 +1,13 @@
 package shouttest
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 var aptMu sync.Mutex
@@ -20,6 +23,11 @@ func Tool(t testing.TB, name, pkg string) string {
 	}
 	aptMu.Lock()
 	defer aptMu.Unlock()
+	// The test binaries of several packages run at once, and apt-get
+	// fails on a lock another holds: one installs, the others wait.
+	if unlock, err := lockFile(filepath.Join(os.TempDir(), "shouttest-apt.lock")); err == nil {
+		defer unlock()
+	}
 	if p, err := exec.LookPath(name); err == nil { // installed meanwhile
 		return p
 	}
@@ -29,7 +37,9 @@ func Tool(t testing.TB, name, pkg string) string {
 		t.Skipf("SKIP: %s is not installed, and apt-get cannot install Debian's %s here (not Debian, or not root)", name, pkg)
 	}
 	t.Logf("installing Debian's %s for %s", pkg, name)
-	cmd := exec.Command("sh", "-c", "apt-get update -qq && apt-get install -y -qq --no-install-recommends "+pkg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", "apt-get update -qq && apt-get install -y -qq --no-install-recommends "+pkg)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if out, err = cmd.CombinedOutput(); err != nil {
 		t.Skipf("SKIP: %s is not installed, and installing Debian's %s failed: %v\n%s", name, pkg, err, out)

@@ -1,0 +1,179 @@
+package bench_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"shout/bench"
+	"shout/internal/shouttest"
+)
+
+// hostile is a first wrong reply a server could make: it must show as
+// text, never become markup.
+const hostile = `got "</pre><img src=x onerror=alert(1)></script><script>alert(2)</script>", want "X"`
+
+// sampleReport is a 30-second run with a bad patch, as a page shows it.
+func sampleReport() *bench.Report {
+	r := &bench.Report{
+		Messages: 2_900_000, MessagesPerSec: 96_000, BytesPerSec: 6_144_000,
+		LatencyUS:  bench.Latency{P50: 480, P90: 900, P99: 2100, P999: 5200, Max: 31000},
+		Mismatches: 12, Errors: 1, FirstMismatch: hostile, FirstError: "read tcp 127.0.0.1:1->127.0.0.1:2: <reset>",
+		Settings: bench.Settings{Addr: "127.0.0.1:8080", Network: "tcp", Conns: 50, Size: 64, Depth: 1,
+			DurationS: 30, WarmupS: 1, TimeoutS: 5, Text: "utf8", Mode: "upper", Lang: "tr", SourceIPs: 16},
+		MeasuredS: 30, ConnectS: 0.01, DrainS: 0.002,
+	}
+	for i := 1; i <= 30; i++ {
+		s := bench.Second{T: float64(i), MessagesPerSec: 90_000 + 10_000*math.Sin(float64(i)/3),
+			P50US: 450 + 5*float64(i), P99US: 2000 + 100*math.Cos(float64(i))}
+		if i == 17 {
+			s.Wrong, s.Errors = 12, 1
+		}
+		r.Timeline = append(r.Timeline, s)
+	}
+	for k := 0; k <= 60; k++ {
+		q := 100 * (1 - math.Pow(10, -float64(k)/10))
+		r.Percentiles = append(r.Percentiles, bench.Percentile{Percent: q, US: 400 * math.Pow(1.12, float64(k))})
+	}
+	r.Percentiles = append(r.Percentiles, bench.Percentile{Percent: 100, US: 31000})
+	return r
+}
+
+func writePage(t *testing.T, r *bench.Report) (path string, page string) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, buf.String()
+}
+
+// TestWriteHTMLEscapesAndStandsAlone: what the server sent is escaped,
+// and the page fetches nothing.
+func TestWriteHTMLEscapesAndStandsAlone(t *testing.T) {
+	_, page := writePage(t, sampleReport())
+	for _, bad := range []string{"<img", "<script>alert", "</pre><", "@import", "url("} {
+		if i := strings.Index(page, bad); i >= 0 {
+			t.Errorf("page contains %q: ...%s...", bad, page[max(0, i-80):min(len(page), i+80)])
+		}
+	}
+	if m := regexp.MustCompile(`<[a-z]+\s[^>]*\b(src|href)\s*=[^>]*>`).FindString(page); m != "" {
+		t.Errorf("page loads something: %s", m)
+	}
+	for _, want := range []string{
+		`<pre id="first-mismatch">got &#34;&lt;/pre&gt;&lt;img src=x onerror=alert(1)&gt;`,
+		`<pre id="first-error">read tcp 127.0.0.1:1-&gt;127.0.0.1:2: &lt;reset&gt;</pre>`,
+		`not all right: 12 wrong, 1 errors`,
+		`<tr><th>expected reply</th><td>upper (tr)</td></tr>`,
+		`<tr><th>connections</th><td>50 from 127.0.0.1-16</td></tr>`,
+		"uPlot", // the library, inlined
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+// TestHTMLRenders opens the page in headless Chromium and checks that
+// uPlot drew every chart: its DOM for each, with the series in the
+// legends, and on the screenshot the throughput and latency-distribution
+// lines, each across most of the page's width (a legend's colour swatch
+// alone is a few pixels wide).
+func TestHTMLRenders(t *testing.T) {
+	path, _ := writePage(t, sampleReport())
+	chromium := shouttest.Tool(t, "chromium", "chromium")
+
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	dom := string(shouttest.Headless(t, chromium, "--window-size=1100,2000", "--screenshot="+shot, "--dump-dom", "file://"+path))
+	if n := strings.Count(dom, `class="uplot`); n != 4 {
+		t.Errorf("%d uPlot charts in the DOM, want 4", n)
+	}
+	for _, id := range []string{"throughput", "latency", "distribution", "problems"} {
+		if !regexp.MustCompile(`<div class="chart" id="` + id + `"><div class="uplot[^"]*"[^>]*>.*?<canvas `).MatchString(dom) {
+			t.Errorf("chart %s has no uPlot canvas", id)
+		}
+	}
+	for _, label := range []string{"messages/s", "p50", "p99", "latency", "max", "wrong", "lost", "errors"} {
+		if !strings.Contains(dom, `<div class="u-label">`+label+`</div>`) {
+			t.Errorf("no legend label %q in the DOM", label)
+		}
+	}
+	if strings.Contains(dom, "<img") {
+		t.Error("the first wrong reply became an element")
+	}
+
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		rgb  color.RGBA
+	}{
+		{"throughput", color.RGBA{0x1f, 0x6f, 0xeb, 0xff}},
+		{"latency distribution", color.RGBA{0x82, 0x50, 0xdf, 0xff}},
+	} {
+		if n, w := columnsWith(img, c.rgb), img.Bounds().Dx(); n < w/2 {
+			t.Errorf("the %s line's colour is in %d of %d columns of the screenshot; want at least half", c.what, n, w)
+		}
+	}
+}
+
+// columnsWith counts the columns of img that have a pixel close to c.
+func columnsWith(img image.Image, c color.RGBA) int {
+	near := func(a, b uint32) bool { return max(a, b)-min(a, b) <= 24<<8 }
+	b, n := img.Bounds(), 0
+	for x := b.Min.X; x < b.Max.X; x++ {
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if near(r, uint32(c.R)<<8) && near(g, uint32(c.G)<<8) && near(bl, uint32(c.B)<<8) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// TestUPlotChecksum: the vendored uPlot is the file its README records,
+// and can be inlined.
+func TestUPlotChecksum(t *testing.T) {
+	readme, err := os.ReadFile("uplot/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"uPlot.iife.min.js", "uPlot.min.css"} {
+		b, err := os.ReadFile("uplot/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Inlined raw into <script> and <style>: these would end them early.
+		for _, end := range []string{"</script", "</style", "<!--"} {
+			if bytes.Contains(bytes.ToLower(b), []byte(end)) {
+				t.Errorf("uplot/%s contains %q, which would break the page it is inlined into", name, end)
+			}
+		}
+		sum := sha256.Sum256(b)
+		if want := "| " + name + " sha256 | " + hex.EncodeToString(sum[:]) + " |"; !strings.Contains(string(readme), want) {
+			t.Errorf("uplot/README.md does not record %q", want)
+		}
+	}
+}
