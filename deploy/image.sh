@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds shout's container image with podman: a static binary, with its
+# version and revision stamped in, FROM scratch (nothing is pulled).
+#
+#   deploy/image.sh [IMAGE]     # default: localhost/shout:$VERSION and localhost/shout:dev
+#
+# VERSION (default: git describe), REVISION (default: the commit) and
+# SOURCE (default: the origin remote's URL) can be set in the environment.
+# It prints the image's name.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+git_ok=false
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 && git_ok=true
+if $git_ok; then
+  : "${VERSION:=$(git describe --tags --always --abbrev=12 --dirty)}"
+  : "${REVISION:=$(git rev-parse HEAD)}"
+  : "${SOURCE:=$(git remote get-url origin 2>/dev/null || echo unknown)}"
+fi
+: "${VERSION:=dev}" "${REVISION:=unknown}" "${SOURCE:=unknown}"
+tags=(-t "${1:-localhost/shout:$VERSION}")
+(($#)) || tags+=(-t localhost/shout:dev)
+
+# The binary goes in a folder of its own: the build context is only it.
+ctx=$(mktemp -d "${TMPDIR:-/tmp}/image-shout.XXXXXX")
+trap 'rm -rf "$ctx"' EXIT
+# Stamped with -X rather than by go build, which finds no revision in a
+# git worktree or outside git: shout version and shout_build_info show them.
+CGO_ENABLED=0 go build -trimpath -buildvcs=false \
+  -ldflags "-s -w -X main.version=$VERSION -X main.revision=$REVISION" -o "$ctx/shout" ./cmd/shout
+
+"$root/deploy/podman.sh" build --quiet --layers=false -f "$root/Containerfile" \
+  --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" --build-arg SOURCE="$SOURCE" \
+  "${tags[@]}" "$ctx" >/dev/null
+echo "${tags[1]}"

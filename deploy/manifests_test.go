@@ -1,0 +1,599 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+const kubeDir = "kubernetes"
+
+// kustomization is the part of kustomize's Kustomization and Component
+// that these manifests use: a field it does not know is an error.
+type kustomization struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Resources  []string `json:"resources,omitempty"`
+	Components []string `json:"components,omitempty"`
+	Patches    []struct {
+		Path string `json:"path"`
+	} `json:"patches,omitempty"`
+}
+
+// newObject is an empty value of the Go type of a manifest's apiVersion
+// and kind, or nil for one these manifests should not hold.
+func newObject(apiVersion, kind string) any {
+	switch apiVersion + " " + kind {
+	case "apps/v1 Deployment":
+		return &appsv1.Deployment{}
+	case "v1 Service":
+		return &corev1.Service{}
+	case "v1 Secret":
+		return &corev1.Secret{}
+	case "policy/v1 PodDisruptionBudget":
+		return &policyv1.PodDisruptionBudget{}
+	case "kustomize.config.k8s.io/v1beta1 Kustomization", "kustomize.config.k8s.io/v1alpha1 Component":
+		return &kustomization{}
+	}
+	return nil
+}
+
+// unmarshalStrict decodes YAML or JSON into obj as the API server's
+// strict field validation does: field names match case and all, and an
+// unknown or duplicate field is an error. (encoding/json, and so
+// sigs.k8s.io/yaml's UnmarshalStrict, would take readOnlyRootFileSystem
+// for readOnlyRootFilesystem.)
+func unmarshalStrict(doc []byte, obj any) error {
+	j, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return err
+	}
+	strict, err := kjson.UnmarshalStrict(j, obj)
+	if err != nil {
+		return err
+	}
+	if len(strict) > 0 {
+		return errors.Join(strict...)
+	}
+	return nil
+}
+
+// decodeStrict decodes one YAML document into the Kubernetes API type its
+// apiVersion and kind name, strictly.
+func decodeStrict(doc []byte) (any, error) {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := yaml.Unmarshal(doc, &head); err != nil {
+		return nil, err
+	}
+	obj := newObject(head.APIVersion, head.Kind)
+	if obj == nil {
+		return nil, fmt.Errorf("apiVersion %q kind %q: not a kind these manifests hold", head.APIVersion, head.Kind)
+	}
+	if err := unmarshalStrict(doc, obj); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", head.APIVersion, head.Kind, err)
+	}
+	return obj, nil
+}
+
+// documents splits a YAML stream at its "---" lines.
+func documents(b []byte) [][]byte {
+	var docs [][]byte
+	for _, d := range bytes.Split(append([]byte("\n"), b...), []byte("\n---\n")) {
+		if len(bytes.TrimSpace(d)) > 0 {
+			docs = append(docs, d)
+		}
+	}
+	return docs
+}
+
+// manifests is every YAML file under deploy/kubernetes.
+func manifests(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(kubeDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no manifests in %s", kubeDir)
+	}
+	return files
+}
+
+func readObject[T any](t *testing.T, file string) T {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := documents(b)
+	if len(docs) != 1 {
+		t.Fatalf("%s: %d documents, want 1", file, len(docs))
+	}
+	obj, err := decodeStrict(docs[0])
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	o, ok := obj.(T)
+	if !ok {
+		t.Fatalf("%s: a %T, want a %T", file, obj, *new(T))
+	}
+	return o
+}
+
+// TestManifestsDecodeStrictly checks every manifest against the
+// Kubernetes API types, so that a misspelt or misplaced field fails here
+// rather than being dropped by a cluster that is not strict.
+func TestManifestsDecodeStrictly(t *testing.T) {
+	for _, f := range manifests(t) {
+		t.Run(f, func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := documents(b)
+			if len(docs) == 0 {
+				t.Fatal("no document")
+			}
+			for i, d := range docs {
+				if _, err := decodeStrict(d); err != nil {
+					t.Errorf("document %d: %v", i+1, err)
+				}
+			}
+		})
+	}
+}
+
+// TestManifestTypoFails makes sure the strict decoding would catch the
+// mistakes it is there for: each row spoils deployment.yaml once.
+func TestManifestTypoFails(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join(kubeDir, "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeStrict(good); err != nil {
+		t.Fatalf("deployment.yaml itself: %v", err)
+	}
+	for _, tc := range []struct{ name, from, to string }{
+		{"misspelt field", "readinessProbe:", "readynessProbe:"},
+		{"misspelt nested field", "readOnlyRootFilesystem:", "readOnlyRootFileSystem:"},
+		{"field at the wrong level", "      automountServiceAccountToken: false", "      template:\n        automountServiceAccountToken: false"},
+		{"wrong type", "replicas: 3", "replicas: three"},
+		{"duplicate field", "  replicas: 3\n", "  replicas: 3\n  replicas: 2\n"},
+		{"unknown kind", "kind: Deployment", "kind: Deploymnet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := strings.Replace(string(good), tc.from, tc.to, 1)
+			if bad == string(good) {
+				t.Fatalf("deployment.yaml has no %q to spoil", tc.from)
+			}
+			if _, err := decodeStrict([]byte(bad)); err == nil {
+				t.Errorf("%q for %q decoded without an error", tc.to, tc.from)
+			} else {
+				t.Logf("refused, as it should be: %v", err)
+			}
+		})
+	}
+}
+
+// TestKustomizationsNameEveryManifest: a manifest that no kustomization
+// names is never applied, and a name without a file breaks kubectl -k.
+func TestKustomizationsNameEveryManifest(t *testing.T) {
+	named := map[string]bool{}
+	for _, f := range manifests(t) {
+		if filepath.Base(f) != "kustomization.yaml" {
+			continue
+		}
+		named[f] = true
+		k := readObject[*kustomization](t, f)
+		dir := filepath.Dir(f)
+		var paths []string
+		paths = append(paths, k.Resources...)
+		for _, p := range k.Patches {
+			paths = append(paths, p.Path)
+		}
+		for _, c := range k.Components {
+			paths = append(paths, filepath.Join(c, "kustomization.yaml"))
+		}
+		for _, p := range paths {
+			p = filepath.Join(dir, p)
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s names %s: %v", f, p, err)
+			}
+			named[p] = true
+		}
+	}
+	// The TLS component is named only in a comment, for it is optional.
+	named[filepath.Join(kubeDir, "tls", "kustomization.yaml")] = true
+	for _, f := range manifests(t) {
+		if !named[f] {
+			t.Errorf("%s: no kustomization names it", f)
+		}
+	}
+}
+
+// The manifests as a cluster gets them: the base, and the base with the
+// TLS component's patches applied as kustomize applies them.
+type rendered struct {
+	deployment *appsv1.Deployment
+	service    *corev1.Service
+	pdb        *policyv1.PodDisruptionBudget
+}
+
+func renderBase(t *testing.T) rendered {
+	t.Helper()
+	return rendered{
+		deployment: readObject[*appsv1.Deployment](t, filepath.Join(kubeDir, "deployment.yaml")),
+		service:    readObject[*corev1.Service](t, filepath.Join(kubeDir, "service.yaml")),
+		pdb:        readObject[*policyv1.PodDisruptionBudget](t, filepath.Join(kubeDir, "pdb.yaml")),
+	}
+}
+
+func renderTLS(t *testing.T) rendered {
+	t.Helper()
+	r := renderBase(t)
+	k := readObject[*kustomization](t, filepath.Join(kubeDir, "tls", "kustomization.yaml"))
+	if k.Kind != "Component" {
+		t.Fatalf("tls/kustomization.yaml is a %s, want a Component", k.Kind)
+	}
+	for _, p := range k.Patches {
+		f := filepath.Join(kubeDir, "tls", p.Path)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch, err := yaml.YAMLToJSON(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		switch obj := must(decodeStrict(b)).(type) {
+		case *appsv1.Deployment:
+			r.deployment = patched(t, f, r.deployment, patch)
+		case *corev1.Service:
+			r.service = patched(t, f, r.service, patch)
+		default:
+			t.Fatalf("%s: a patch for a %T", f, obj)
+		}
+	}
+	return r
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// patched is obj with a strategic merge patch applied, decoded strictly.
+func patched[T any](t *testing.T, file string, obj T, patch []byte) T {
+	t.Helper()
+	orig, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := strategicpatch.StrategicMergePatch(orig, patch, obj)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	var res T
+	if err := unmarshalStrict(out, &res); err != nil {
+		t.Fatalf("%s applied: %v", file, err)
+	}
+	return res
+}
+
+// flagValue is the value of flag in args (--flag value or --flag=value).
+func flagValue(args []string, flag string) (string, bool) {
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1], true
+		}
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func portNamed(c corev1.Container, name string) (corev1.ContainerPort, bool) {
+	i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == name })
+	if i < 0 {
+		return corev1.ContainerPort{}, false
+	}
+	return c.Ports[i], true
+}
+
+// TestDeployment checks what the issue asks of the Deployment, and that
+// its parts agree with each other: probes on the port --admin listens on,
+// a grace period that outlasts the preStop sleep and the shutdown.
+func TestDeployment(t *testing.T) {
+	for _, v := range []struct {
+		name   string
+		render func(*testing.T) rendered
+	}{{"base", renderBase}, {"tls", renderTLS}} {
+		t.Run(v.name, func(t *testing.T) {
+			r := v.render(t)
+			checkDeployment(t, r.deployment)
+			checkService(t, r.service, r.deployment)
+			if r.pdb.Spec.MaxUnavailable == nil || r.pdb.Spec.MaxUnavailable.IntValue() != 1 {
+				t.Errorf("PodDisruptionBudget maxUnavailable = %v, want 1", r.pdb.Spec.MaxUnavailable)
+			}
+			if !equalLabels(r.pdb.Spec.Selector.MatchLabels, r.deployment.Spec.Template.Labels) {
+				t.Errorf("PodDisruptionBudget selects %v; the pods are labelled %v", r.pdb.Spec.Selector.MatchLabels, r.deployment.Spec.Template.Labels)
+			}
+		})
+	}
+}
+
+func equalLabels(sel, labels map[string]string) bool {
+	if len(sel) == 0 {
+		return false
+	}
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func checkDeployment(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
+		t.Errorf("replicas = %v, want 3", d.Spec.Replicas)
+	}
+	if !equalLabels(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+		t.Errorf("selector %v does not select the template's labels %v", d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
+	}
+	pod := d.Spec.Template.Spec
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("automountServiceAccountToken is not false: the pod gets a token it does not need")
+	}
+	if pod.EnableServiceLinks == nil || *pod.EnableServiceLinks {
+		t.Error("enableServiceLinks is not false: SHOUT_SERVICE_* variables would reach shout's flags")
+	}
+	if pod.HostNetwork {
+		t.Error("hostNetwork: the shipped manifest must not have it")
+	}
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != 65532 ||
+		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot, runAsUser 65532, seccomp RuntimeDefault", psc)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("container securityContext %+v: want no privilege escalation, a read-only root, every capability dropped", sc)
+	}
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, ok := c.Resources.Requests[r]; !ok {
+			t.Errorf("no %s request", r)
+		}
+		if _, ok := c.Resources.Limits[r]; !ok {
+			t.Errorf("no %s limit", r)
+		}
+	}
+	if len(c.Args) == 0 || c.Args[0] != "serve" {
+		t.Fatalf("args %q: want shout serve", c.Args)
+	}
+	if !slices.Contains(c.Args, "0.0.0.0:8080") {
+		t.Errorf("args %q: shout does not listen on 0.0.0.0:8080", c.Args)
+	}
+	for _, p := range []struct{ name, proto string }{{"shout-tcp", "TCP"}, {"shout-udp", "UDP"}} {
+		if cp, ok := portNamed(c, p.name); !ok || cp.ContainerPort != 8080 || string(cp.Protocol) != p.proto {
+			t.Errorf("port %s = %+v, want 8080/%s", p.name, cp, p.proto)
+		}
+	}
+
+	// The probes ask the admin listener.
+	admin, ok := flagValue(c.Args, "--admin")
+	if !ok {
+		t.Fatalf("args %q: no --admin, which the probes need", c.Args)
+	}
+	ap, ok := portNamed(c, "admin")
+	if !ok || !strings.HasSuffix(admin, fmt.Sprintf(":%d", ap.ContainerPort)) {
+		t.Errorf("--admin %s, but the port named admin is %d", admin, ap.ContainerPort)
+	}
+	for _, p := range []struct {
+		kind  string
+		probe *corev1.Probe
+		path  string
+	}{{"readinessProbe", c.ReadinessProbe, "/readyz"}, {"livenessProbe", c.LivenessProbe, "/healthz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil {
+			t.Errorf("%s: want an HTTP GET of %s", p.kind, p.path)
+			continue
+		}
+		if g := p.probe.HTTPGet; g.Path != p.path || g.Port.String() != "admin" {
+			t.Errorf("%s gets %s on port %s, want %s on admin", p.kind, g.Path, g.Port.String(), p.path)
+		}
+	}
+
+	// The grace period must outlast the preStop sleep (the endpoint being
+	// withdrawn), then the drain, then the last logs and the admin stop.
+	shutdown := 10 * time.Second // shout serve's default
+	if v, ok := flagValue(c.Args, "--shutdown-timeout"); ok {
+		var err error
+		if shutdown, err = time.ParseDuration(v); err != nil || shutdown <= 0 {
+			t.Fatalf("--shutdown-timeout %q: want a duration over 0, so that a stop ends", v)
+		}
+	}
+	var preStop time.Duration
+	if l := c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
+		preStop = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
+	}
+	if preStop == 0 {
+		t.Error("no preStop sleep: new clients would be refused while the endpoint is withdrawn")
+	}
+	grace := 30 * time.Second
+	if g := pod.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	if need := preStop + shutdown + 2*time.Second; grace <= need {
+		t.Errorf("terminationGracePeriodSeconds %v: want more than preStop %v + --shutdown-timeout %v + 2s", grace, preStop, shutdown)
+	}
+	if s := d.Spec.Strategy.RollingUpdate; s == nil || s.MaxUnavailable == nil || s.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("rollingUpdate %+v: want maxUnavailable 0, so a roll keeps every replica serving", s)
+	}
+}
+
+func checkService(t *testing.T, s *corev1.Service, d *appsv1.Deployment) {
+	t.Helper()
+	if !equalLabels(s.Spec.Selector, d.Spec.Template.Labels) {
+		t.Errorf("Service selects %v; the pods are labelled %v", s.Spec.Selector, d.Spec.Template.Labels)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	got := map[string]bool{}
+	for _, p := range s.Spec.Ports {
+		cp, ok := portNamed(c, p.TargetPort.String())
+		if !ok || cp.Protocol != p.Protocol {
+			t.Errorf("Service port %s targets %s/%s, which the container does not have", p.Name, p.TargetPort.String(), p.Protocol)
+		}
+		got[fmt.Sprintf("%d/%s", p.Port, p.Protocol)] = true
+	}
+	for _, want := range []string{"8080/TCP", "8080/UDP"} {
+		if !got[want] {
+			t.Errorf("Service does not expose %s", want)
+		}
+	}
+}
+
+// TestTLSComponent: the TLS variant is the base with a tls:// listener on
+// 8443 and the certificate and key from the Secret shout-tls, and
+// nothing else changed in shout's arguments.
+func TestTLSComponent(t *testing.T) {
+	base, tls := renderBase(t), renderTLS(t)
+	bc, c := base.deployment.Spec.Template.Spec.Containers[0], tls.deployment.Spec.Template.Spec.Containers[0]
+	cert, _ := flagValue(c.Args, "--cert")
+	key, _ := flagValue(c.Args, "--key")
+	added := []string{"tls://0.0.0.0:8443", "--cert", cert, "--key", key}
+	rest := slices.DeleteFunc(slices.Clone(c.Args), func(a string) bool { return slices.Contains(added, a) })
+	if !slices.Equal(rest, bc.Args) || !slices.Contains(c.Args, "tls://0.0.0.0:8443") {
+		t.Errorf("TLS args %q: want the base's %q with tls://0.0.0.0:8443, --cert and --key", c.Args, bc.Args)
+	}
+	if p, ok := portNamed(c, "shout-tls"); !ok || p.ContainerPort != 8443 {
+		t.Errorf("no container port shout-tls 8443: %+v", c.Ports)
+	}
+	var mount string
+	for _, m := range c.VolumeMounts {
+		if m.Name == "tls" && m.ReadOnly {
+			mount = m.MountPath
+		}
+	}
+	if mount == "" || filepath.Dir(cert) != mount || filepath.Dir(key) != mount {
+		t.Errorf("--cert %s and --key %s: want them in the read-only mount of volume tls, %q", cert, key, mount)
+	}
+	var secret string
+	for _, v := range tls.deployment.Spec.Template.Spec.Volumes {
+		if v.Name == "tls" && v.Secret != nil {
+			secret = v.Secret.SecretName
+			for _, it := range v.Secret.Items {
+				t.Errorf("volume tls picks item %s: a kubernetes.io/tls Secret has tls.crt and tls.key", it.Key)
+			}
+		}
+	}
+	if secret != "shout-tls" || filepath.Base(cert) != "tls.crt" || filepath.Base(key) != "tls.key" {
+		t.Errorf("certificate %s and key %s from Secret %q: want tls.crt and tls.key of shout-tls", cert, key, secret)
+	}
+	if len(tls.service.Spec.Ports) != len(base.service.Spec.Ports)+1 {
+		t.Errorf("TLS Service ports %+v: want the base's and 8443", tls.service.Spec.Ports)
+	}
+}
+
+// TestKustomize builds the kustomization, and the base with the TLS
+// component, with kubectl's own kustomize where kubectl is installed,
+// decodes what it makes strictly, and checks it is what the tests above
+// checked: the objects of the files, the TLS patches applied alike.
+func TestKustomize(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("SKIP: no kubectl to build the kustomization with (the strict decoding above still ran)")
+	}
+	abs, err := filepath.Abs(kubeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// kustomize takes relative paths only.
+	dir := t.TempDir()
+	rel, err := filepath.Rel(dir, abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := fmt.Sprintf("resources:\n  - %s\ncomponents:\n  - %s\n", rel, filepath.Join(rel, "tls"))
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct {
+		name, dir string
+		want      rendered
+	}{{"base", abs, renderBase(t)}, {"tls", dir, renderTLS(t)}} {
+		t.Run(v.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, kubectl, "kustomize", v.dir)
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
+			}
+			var got rendered
+			for _, d := range documents(out) {
+				obj, err := decodeStrict(d)
+				if err != nil {
+					t.Fatalf("kubectl kustomize made %v\n%s", err, d)
+				}
+				switch o := obj.(type) {
+				case *appsv1.Deployment:
+					got.deployment = o
+				case *corev1.Service:
+					got.service = o
+				case *policyv1.PodDisruptionBudget:
+					got.pdb = o
+				default:
+					t.Errorf("kubectl kustomize made a %T", o)
+				}
+			}
+			for _, c := range []struct {
+				kind      string
+				got, want any
+			}{{"Deployment", got.deployment, v.want.deployment}, {"Service", got.service, v.want.service}, {"PodDisruptionBudget", got.pdb, v.want.pdb}} {
+				if !reflect.DeepEqual(c.got, c.want) {
+					g, _ := yaml.Marshal(c.got)
+					w, _ := yaml.Marshal(c.want)
+					t.Errorf("%s from kubectl kustomize:\n%s\nwant, as the files and the patches make it:\n%s", c.kind, g, w)
+				}
+			}
+		})
+	}
+}

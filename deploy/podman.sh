@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# podman as it works on machines like ours (Debian 12, podman 4.3, in a
+# sandbox): the runc runtime (crun fails: "cgroups in hybrid mode not
+# supported"), cgroupfs, and resource limits no higher than the current
+# hard ones (podman's defaults for root, nofile 1048576, are refused).
+# Arguments go to podman as they are:
+#
+#   deploy/podman.sh run --rm --network host localhost/shout:dev serve 127.0.0.1:8080
+#   deploy/podman.sh kube play deployment.yaml
+#
+# The limits reach `podman kube play` too, through a containers.conf with
+# default_ulimits; a CONTAINERS_CONF already set is left alone.
+set -euo pipefail
+
+if [[ -z "${CONTAINERS_CONF:-}" ]]; then
+  hard() { local v; v=$(ulimit -H "$1"); [[ $v == unlimited ]] && v=1048576; echo "$v"; }
+  nofile=$(hard -n)
+  nproc=$(hard -u)
+  ((nproc > 4096)) && nproc=4096
+  conf="${TMPDIR:-/tmp}/containers-shout-$(id -u)-$nofile-$nproc.conf"
+  if [[ ! -s $conf ]]; then
+    printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
+      "$nofile" "$nofile" "$nproc" "$nproc" >"$conf.$$"
+    mv "$conf.$$" "$conf"
+  fi
+  export CONTAINERS_CONF=$conf
+fi
+
+runtime=()
+command -v runc >/dev/null && runtime=(--runtime runc)
+exec podman "${runtime[@]}" --cgroup-manager=cgroupfs "$@"

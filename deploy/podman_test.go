@@ -1,0 +1,521 @@
+package deploy_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"shout/internal/shouttest"
+)
+
+// The tests below build the image and run it under podman: minutes, not
+// seconds, so they run only with SHOUT_INTEGRATION=1 (.ci/run sets it).
+
+const (
+	bound      = 30 * time.Second // for shout to answer, for a command to end
+	buildBound = 10 * time.Minute // for the image, a cold go build included
+)
+
+func integration(t *testing.T) {
+	t.Helper()
+	if os.Getenv("SHOUT_INTEGRATION") == "" {
+		t.Skip("builds and runs the image with podman: set SHOUT_INTEGRATION=1 to run it")
+	}
+}
+
+// podman runs deploy/podman.sh (podman with the flags these machines
+// need) with args, failing the test if it fails or takes longer than
+// limit.
+type podman struct {
+	t   *testing.T
+	env []string
+}
+
+func newPodman(t *testing.T) *podman {
+	t.Helper()
+	integration(t)
+	shouttest.Tool(t, "runc", "runc")
+	shouttest.Tool(t, "catatonit", "catatonit") // the pause image kube play builds
+	shouttest.Tool(t, "podman", "podman")
+	// podman.sh writes its containers.conf under TMPDIR.
+	return &podman{t: t, env: append(os.Environ(), "TMPDIR="+t.TempDir())}
+}
+
+func (p *podman) cmd(ctx context.Context, dir string, name string, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, name, args...)
+	c.Env = p.env
+	c.Dir = dir
+	c.WaitDelay = time.Second
+	return c
+}
+
+// run runs podman.sh args in dir and returns its standard output.
+func (p *podman) run(dir string, limit time.Duration, args ...string) string {
+	p.t.Helper()
+	out, err := p.try(dir, limit, args...)
+	if err != nil {
+		p.t.Fatalf("podman %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func (p *podman) try(dir string, limit time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	script, err := filepath.Abs("podman.sh")
+	if err != nil {
+		return "", err
+	}
+	var stdout, stderr bytes.Buffer
+	c := p.cmd(ctx, dir, script, args...)
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%w\n%s%s", err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// logs is what the container wrote to stdout and stderr.
+func (p *podman) logs(container string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	script, _ := filepath.Abs("podman.sh")
+	out, err := p.cmd(ctx, ".", script, "logs", container).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("podman logs %s: %v\n%s", container, err, out)
+	}
+	return string(out)
+}
+
+// cleanup runs podman.sh args at the end of the test, whatever happened.
+func (p *podman) cleanup(dir string, args ...string) {
+	p.t.Cleanup(func() {
+		if _, err := p.try(dir, bound, args...); err != nil {
+			p.t.Logf("cleaning up: podman %s: %v", strings.Join(args, " "), err)
+		}
+	})
+}
+
+func unique() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// buildImage builds the image with deploy/image.sh under a name of its
+// own, removed at the end of the test.
+func (p *podman) buildImage() string {
+	p.t.Helper()
+	image := "localhost/shout-test:" + unique()
+	ctx, cancel := context.WithTimeout(context.Background(), buildBound)
+	defer cancel()
+	start := time.Now()
+	out, err := p.cmd(ctx, ".", "./image.sh", image).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("deploy/image.sh: %v\n%s", err, out)
+	}
+	p.t.Logf("deploy/image.sh built %s in %v", strings.TrimSpace(string(out)), time.Since(start).Round(time.Millisecond))
+	p.cleanup(".", "rmi", "--force", image)
+	return image
+}
+
+// freePort is a port free on 127.0.0.1 for both TCP and UDP just now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
+}
+
+// waitReady waits until GET /readyz on the admin address says 200.
+func waitReady(t *testing.T, admin string, logs func() string) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	c := &http.Client{Timeout: time.Second}
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := c.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, bounded by deadline
+	}
+	t.Fatalf("/readyz on %s not 200 within %v (last: %s)\n%s", admin, bound, last, logs())
+}
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	c := &http.Client{Timeout: bound}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// exchange sends msg over network to addr and returns the reply.
+func exchange(t *testing.T, network, addr, msg string) string {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	if network == "udp" {
+		buf := make([]byte, 65536)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("udp %s: %v", addr, err)
+		}
+		return string(buf[:n])
+	}
+	c.(*net.TCPConn).CloseWrite()
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("tcp %s: %v", addr, err)
+	}
+	return string(b)
+}
+
+// checkServes checks that shout on addr answers a line over TCP and a
+// datagram over UDP.
+func checkServes(t *testing.T, addr string) {
+	t.Helper()
+	if got, want := exchange(t, "tcp", addr, "hello egon 哈哈哈\nstraße\n"), "HELLO EGON 哈哈哈\nSTRASSE\n"; got != want {
+		t.Errorf("tcp: got %q, want %q", got, want)
+	}
+	if got, want := exchange(t, "udp", addr, "straße"), "STRASSE"; got != want {
+		t.Errorf("udp: got %q, want %q", got, want)
+	}
+}
+
+// checkConfined checks, from the host's /proc, that the container's
+// process runs as uid and gid 65532, with no capability, on a read-only
+// root file system.
+func checkConfined(t *testing.T, p *podman, container string, noNewPrivs bool) {
+	t.Helper()
+	pid := strings.TrimSpace(p.run(".", bound, "inspect", "--format", "{{.State.Pid}}", container))
+	status, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Uid:\t65532\t65532\t65532\t65532",
+		"Gid:\t65532\t65532\t65532\t65532",
+		"CapEff:\t0000000000000000",
+		"CapPrm:\t0000000000000000",
+		"CapBnd:\t0000000000000000",
+		fmt.Sprintf("NoNewPrivs:\t%d", map[bool]int{false: 0, true: 1}[noNewPrivs]),
+	} {
+		if !strings.Contains(string(status), want+"\n") {
+			t.Errorf("container process: no %q in /proc/%s/status", want, pid)
+		}
+	}
+	mounts, err := os.ReadFile("/proc/" + pid + "/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootRO := false
+	sc := bufio.NewScanner(bytes.NewReader(mounts))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) > 5 && f[4] == "/" {
+			rootRO = slices.Contains(strings.Split(f[5], ","), "ro")
+		}
+	}
+	if !rootRO {
+		t.Errorf("the container's root file system is not read-only:\n%s", mounts)
+	}
+}
+
+// imageInfo is what podman image inspect says of an image that the test
+// checks.
+type imageInfo struct {
+	Config struct {
+		User       string
+		Entrypoint []string
+		Cmd        []string
+		Labels     map[string]string
+	}
+	RootFS struct {
+		Layers []string
+	}
+}
+
+// TestImage builds the image as the README says, checks its labels and
+// defaults, and runs it as the README says, on loopback: it answers over
+// TCP and UDP, as uid 65532 with no capability on a read-only root, and
+// stops gracefully on SIGTERM.
+func TestImage(t *testing.T) {
+	p := newPodman(t)
+	image := p.buildImage()
+
+	var infos []imageInfo
+	if err := json.Unmarshal([]byte(p.run(".", bound, "image", "inspect", image)), &infos); err != nil || len(infos) != 1 {
+		t.Fatalf("podman image inspect: %v, %d images", err, len(infos))
+	}
+	info := infos[0]
+	if info.Config.User != "65532:65532" {
+		t.Errorf("user %q, want 65532:65532", info.Config.User)
+	}
+	if !slices.Equal(info.Config.Entrypoint, []string{"/shout"}) ||
+		!slices.Equal(info.Config.Cmd, []string{"serve", "0.0.0.0:8080", "--admin", "0.0.0.0:9090"}) {
+		t.Errorf("entrypoint %q, cmd %q: want /shout serve 0.0.0.0:8080 --admin 0.0.0.0:9090", info.Config.Entrypoint, info.Config.Cmd)
+	}
+	if len(info.RootFS.Layers) != 1 {
+		t.Errorf("%d layers, want 1: the binary, FROM scratch", len(info.RootFS.Layers))
+	}
+	labels := info.Config.Labels
+	version, revision := labels["org.opencontainers.image.version"], labels["org.opencontainers.image.revision"]
+	if labels["org.opencontainers.image.source"] == "" || version == "" || version == "unknown" {
+		t.Errorf("labels %v: want source and version", labels)
+	}
+	if head, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+		if revision != strings.TrimSpace(string(head)) {
+			t.Errorf("revision label %q, want HEAD, %s", revision, head)
+		}
+	} else {
+		t.Logf("no git checkout (%v): revision %q unchecked", err, revision)
+	}
+	// The binary says what the labels say.
+	out := p.run(".", bound, "run", "--rm", "--network", "none", image, "version")
+	if !strings.HasPrefix(out, "shout "+version+" ") || (len(revision) >= 12 && !strings.Contains(out, revision[:12])) {
+		t.Errorf("shout version in the image says %q; labels say version %s, revision %s", out, version, revision)
+	}
+
+	port, adminPort := freePort(t), freePort(t)
+	addr, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", adminPort)
+	name := "shout-test-" + unique()
+	p.run(".", bound, "run", "--detach", "--name", name, "--network", "host", "--read-only", "--cap-drop", "all",
+		image, "serve", addr, "--admin", admin)
+	p.cleanup(".", "rm", "--force", "--time", "0", name)
+	logs := func() string { return p.logs(name) }
+	waitReady(t, admin, logs)
+
+	checkServes(t, addr)
+	if s := httpStatus(t, "http://"+admin+"/healthz"); s != http.StatusOK {
+		t.Errorf("/healthz: %d", s)
+	}
+	checkConfined(t, p, name, false)
+	if got := strings.TrimSpace(p.run(".", bound, "inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", name)); got != "true" {
+		t.Errorf("podman says ReadonlyRootfs %s", got)
+	}
+
+	// SIGTERM, then status 0 after a graceful stop.
+	p.run(".", bound, "stop", "--time", "20", name)
+	state := strings.TrimSpace(p.run(".", bound, "inspect", "--format", "{{.State.ExitCode}}", name))
+	if state != "0" {
+		t.Errorf("exit code %s after SIGTERM, want 0\n%s", state, logs())
+	}
+	if l := logs(); !strings.Contains(l, "stopped") {
+		t.Errorf("no graceful stop in the log:\n%s", l)
+	}
+}
+
+// TestKubePlay runs the shipped Deployment and Service under podman kube
+// play, changed only as a cluster on one loopback host needs (a test
+// overlay): one replica, the host's network, on free loopback ports, the
+// image just built. It answers over TCP and UDP, its admin listener says
+// ready and healthy, and podman confines it as the securityContext asks.
+func TestKubePlay(t *testing.T) {
+	p := newPodman(t)
+	image := p.buildImage()
+	r := renderBase(t)
+	port, adminPort := freePort(t), freePort(t)
+	addr, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", adminPort)
+
+	d := r.deployment
+	d.Name = "shout-test-" + unique()
+	one := int32(1)
+	d.Spec.Replicas = &one
+	pod := &d.Spec.Template.Spec
+	pod.HostNetwork = true
+	c := &pod.Containers[0]
+	c.Image, c.ImagePullPolicy = image, corev1.PullNever
+	for i, a := range c.Args {
+		switch a {
+		case "0.0.0.0:8080":
+			c.Args[i] = addr
+		case "0.0.0.0:9090":
+			c.Args[i] = admin
+		}
+	}
+	if !slices.Contains(c.Args, addr) || !slices.Contains(c.Args, admin) {
+		t.Fatalf("args %q: found no 0.0.0.0:8080 and 0.0.0.0:9090 to put on loopback", c.Args)
+	}
+	// podman 4.3 publishes container ports, which host networking
+	// refuses, and runs HTTP probes as curl inside the container, which a
+	// scratch image has not: the test asks /readyz and /healthz itself.
+	c.Ports, c.ReadinessProbe, c.LivenessProbe = nil, nil, nil
+	svc := r.service
+	svc.Name = d.Name
+
+	var play []byte
+	for _, obj := range []any{d, svc} {
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		play = append(append(play, "---\n"...), b...)
+	}
+	// kube play builds the image from a folder named like it in the
+	// current one, if there is such a folder: run it where there is none.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "play.yaml"), play, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.cleanup(dir, "kube", "down", "play.yaml")
+	start := time.Now()
+	p.run(dir, bound, "kube", "play", "play.yaml")
+	container := d.Name + "-pod-0-" + c.Name
+	logs := func() string { return p.logs(container) }
+	waitReady(t, admin, logs)
+	t.Logf("kube play: ready after %v", time.Since(start).Round(time.Millisecond))
+
+	checkServes(t, addr)
+	if s := httpStatus(t, "http://"+admin+"/healthz"); s != http.StatusOK {
+		t.Errorf("/healthz: %d", s)
+	}
+	checkConfined(t, p, container, true) // allowPrivilegeEscalation: false
+	if l := logs(); !regexp.MustCompile(`"msg":"listening on tcp://` + regexp.QuoteMeta(addr)).MatchString(l) {
+		t.Errorf("no JSON log line saying it listens on %s:\n%s", addr, l)
+	}
+}
+
+// TestImageTLS runs the image with the TLS component's arguments, the
+// certificate and key mounted read-only where its Secret would be: podman
+// 4.3's kube play panics on a Secret volume, so this is podman run with
+// a bind mount. It answers over TLS, and over TCP and UDP as before.
+func TestImageTLS(t *testing.T) {
+	p := newPodman(t)
+	image := p.buildImage()
+	c := renderTLS(t).deployment.Spec.Template.Spec.Containers[0]
+	var mount string
+	for _, m := range c.VolumeMounts {
+		if m.Name == "tls" {
+			mount = m.MountPath
+		}
+	}
+	certFile, _ := flagValue(c.Args, "--cert")
+	keyFile, _ := flagValue(c.Args, "--key")
+	dir := t.TempDir()
+	// The container's uid 65532 reads them, as fsGroup lets it in a pod.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pool := writeCert(t, filepath.Join(dir, filepath.Base(certFile)), filepath.Join(dir, filepath.Base(keyFile)))
+
+	port, tlsPort, adminPort := freePort(t), freePort(t), freePort(t)
+	addr, tlsAddr, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort), fmt.Sprintf("127.0.0.1:%d", adminPort)
+	args := slices.Clone(c.Args)
+	for i, a := range args {
+		switch a {
+		case "0.0.0.0:8080":
+			args[i] = addr
+		case "tls://0.0.0.0:8443":
+			args[i] = "tls://" + tlsAddr
+		case "0.0.0.0:9090":
+			args[i] = admin
+		}
+	}
+	if !slices.Contains(args, "tls://"+tlsAddr) {
+		t.Fatalf("args %q: no tls://0.0.0.0:8443 to put on loopback", c.Args)
+	}
+	name := "shout-test-" + unique()
+	p.run(".", bound, append([]string{"run", "--detach", "--name", name, "--network", "host", "--read-only", "--cap-drop", "all",
+		"--volume", dir + ":" + mount + ":ro", image}, args...)...)
+	p.cleanup(".", "rm", "--force", "--time", "0", name)
+	waitReady(t, admin, func() string { return p.logs(name) })
+
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: bound}, "tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("tls %s: %v\n%s", tlsAddr, err, p.logs(name))
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(bound))
+	io.WriteString(conn, "straße over tls\n")
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if want := "STRASSE OVER TLS\n"; line != want || err != nil {
+		t.Errorf("tls: got %q, %v; want %q", line, err, want)
+	}
+	checkServes(t, addr)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key
+// as PEM files, readable by anyone, and returns a pool that trusts it.
+func writeCert(t *testing.T, certFile, keyFile string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: kder}} {
+		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
