@@ -477,7 +477,9 @@ func (l *loop) readable(c *loopConn, now int64) {
 func (l *loop) take(c *loopConn, data []byte, now int64) {
 	r := l.r
 	freed := 0
-	for len(data) > 0 && !c.closed {
+	// A send that fails here may close c or, with Reconnect, redial it:
+	// the rest of data belonged to the old connection.
+	for len(data) > 0 && !c.closed && !c.redialing {
 		if c.q.n == 0 {
 			if freed > 0 && r.cfg.Rate <= 0 && !r.stopping.Load() {
 				l.send(c, freed, now, 0, now)
@@ -523,7 +525,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		freed++
 	}
 	switch {
-	case c.closed:
+	case c.closed, c.redialing:
 	case r.stopping.Load():
 		if c.q.n == 0 {
 			l.closeConn(c)
