@@ -675,7 +675,9 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 			return c, nil
 		}
 		tc := tls.Client(c, tlsCfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		hctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
 			c.Close()
 			return nil, &client.ConnError{Op: "tls handshake with", Addr: e.Address, Err: err}
 		}

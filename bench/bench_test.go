@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -541,5 +542,87 @@ func TestReconnect(t *testing.T) {
 	cfg.Reconnect = false
 	if rep := run(t, cfg); rep.OK() {
 		t.Errorf("without reconnect a closing server passed: %+v", rep)
+	}
+}
+
+// A server that resets a connection while bench holds bytes it could not
+// send yet: with Reconnect the connection is made again, and the reset
+// is one error, not two.
+func TestReconnectAfterResetWithUnsentBytes(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	var n atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		if n.Add(1) == 1 {
+			// The client's first write, 16 MiB, is more than the socket
+			// buffers take: by its first byte here, the rest waits in
+			// bench. Reset then.
+			c.Read(make([]byte, 1))
+			c.(*net.TCPConn).SetLinger(0)
+			return
+		}
+		r := bufio.NewReaderSize(c, 1<<20)
+		for {
+			line, err := r.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Size, cfg.Mode, cfg.Text = 1, 16, 1<<20, "echo", "ascii"
+	cfg.Duration, cfg.Timeout, cfg.Reconnect = time.Second, 5*time.Second, true
+	rep := run(t, cfg)
+	if rep.Reconnects == 0 || rep.Errors != 1 {
+		t.Errorf("a reset with bytes unsent: %d reconnects, %d errors (%q); want a reconnect and one error", rep.Reconnects, rep.Errors, rep.FirstError)
+	}
+}
+
+// A TLS server that accepts and never answers the handshake: the run
+// fails within Timeout, not never.
+func TestTLSHandshakeBoundedByTimeout(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	hold := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) { <-hold })
+	t.Cleanup(func() { close(hold) })
+	cfg := quick("tcp", addr)
+	cfg.Endpoint = endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}
+	cfg.TLS = &tls.Config{InsecureSkipVerify: true}
+	cfg.Timeout = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	_, err := bench.Run(ctx, cfg)
+	if err == nil || ctx.Err() != nil {
+		t.Errorf("against a server that never handshakes: %v, with the test's own deadline %v", err, ctx.Err())
+	}
+}
+
+// Interrupting a churning run counts nothing the interruption cut short
+// as an error or a loss.
+func TestChurnInterruptCountsNoErrors(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	e, client := tlsServer(t)
+	for range 5 {
+		cfg := quick("tcp", "")
+		cfg.Endpoint, cfg.TLS, cfg.Churn, cfg.Depth, cfg.Conns = e, client, true, 1, 32
+		cfg.Duration = time.Minute
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(200*time.Millisecond, cancel) // Ctrl-C, mid-run
+		rep, err := bench.Run(ctx, cfg)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Errors > 0 || rep.Lost > 0 {
+			t.Errorf("interrupted churn: %d errors (%q), %d lost", rep.Errors, rep.FirstError, rep.Lost)
+		}
 	}
 }

@@ -50,8 +50,8 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 		var err error
 		got, err = r.exchangeOnce(ctx, i, dial, msg, got[:0])
 		switch {
-		case err != nil && r.stopping.Load():
-			return // cut short by the end of the run: not the server's fault
+		case err != nil && (r.stopping.Load() || ctx.Err() != nil):
+			return // cut short by the end of the run or Ctrl-C: not the server's fault
 		case err != nil:
 			r.fail(err)
 			if measured {

@@ -134,13 +134,21 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool) {
 		// the run with nothing driven, which the report shows.
 		r.fail(fmt.Errorf("event loop: %w", err))
 		for _, c := range conns {
-			c.Close()
+			if c != nil { // (nil once its socket was taken)
+				c.Close()
+			}
 		}
 		for _, l := range d.ls {
 			for _, c := range l.conns {
 				unix.Close(c.fd)
 			}
 			l.closeFDs()
+			if l.inboxFD >= 0 {
+				unix.Close(l.inboxFD)
+			}
+		}
+		if d.cancel != nil {
+			d.cancel()
 		}
 		if d.wake >= 0 {
 			unix.Close(d.wake)
@@ -343,10 +351,11 @@ func (l *loop) run(d *loops) {
 				l.takeRedialed(now)
 			default:
 				c := l.conns[ev.Fd]
-				if !c.closed && ev.Events&unix.EPOLLOUT != 0 {
+				if !c.closed && !c.redialing && ev.Events&unix.EPOLLOUT != 0 {
 					l.flush(c, now)
 				}
-				if !c.closed && ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				// (A failed flush may have closed c, or begun a redial.)
+				if !c.closed && !c.redialing && ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 					l.readable(c, now)
 				}
 			}
@@ -490,7 +499,8 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			if r.measuring.Load() {
 				r.unasked(data)
 			}
-			return
+			data = nil
+			break
 		}
 		want := r.wants[pick(c.i, c.sent-c.q.n)]
 		take, complete := len(data), false
@@ -576,6 +586,7 @@ func (l *loop) broken(c *loopConn, err error) {
 func (l *loop) redial(c *loopConn) {
 	unix.Close(c.fd)
 	c.fd, c.redialing = -1, true
+	c.since = l.r.now() // the redial has a Timeout of its own
 	c.in, c.out = c.in[:0], nil
 	l.dials.Add(1)
 	go func() {

@@ -114,6 +114,12 @@ func (c *conn) serve() {
 			return
 		}
 		c.c = wc
+		if c.timer.lastRead.Load() == fired {
+			// The idle timeout fired during the wrap, whose own deadline
+			// handling (a PROXY header's) may have undone it: it closes
+			// the connection now, as it would have.
+			c.c.SetReadDeadline(past)
+		}
 		c.sess.info.Remote, c.sess.info.Local = wc.RemoteAddr(), wc.LocalAddr()
 		if t, ok := wc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 			st := t.ConnectionState()

@@ -380,6 +380,9 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+			}
 			opts.Proxy.From = append(opts.Proxy.From, p.Masked())
 		}
 	}

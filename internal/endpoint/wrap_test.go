@@ -375,3 +375,23 @@ func TestProxyProtocolPerIPLimit(t *testing.T) {
 		t.Errorf("a second connection from 203.0.113.1 closed for %v, want %v", cl.Reason, server.ReasonRejected)
 	}
 }
+
+// An idle timeout shorter than the wait for a PROXY header still closes a
+// client that sends nothing: go-proxyproto's own deadline handling must
+// not undo it.
+func TestIdleTimeoutDuringProxyHeader(t *testing.T) {
+	opts := endpoint.Options{Proxy: &endpoint.Proxy{}, HandshakeTimeout: 3 * time.Second}
+	addr, ev := serve(t, opts, false, &server.Server{IdleTimeout: 300 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(bound))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Errorf("a silent client was not closed (idle timeout 300ms): %v", err)
+	}
+	if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonIdleTimeout {
+		t.Errorf("closed for %v, want %v", cl.Reason, server.ReasonIdleTimeout)
+	}
+}

@@ -1,0 +1,43 @@
+//go:build linux
+
+package bench
+
+import (
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+)
+
+// badSyscallConn is a TCP connection whose socket cannot be taken.
+type badSyscallConn struct{ *net.TCPConn }
+
+func (badSyscallConn) SyscallConn() (syscall.RawConn, error) { return nil, errors.New("no raw conn") }
+
+// When taking a socket fails after others were taken, the loops give up
+// cleanly: an error counted, every socket closed, no panic.
+func TestStartLoopsFailsAfterATake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	for i := range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			c = badSyscallConn{c.(*net.TCPConn)}
+		}
+		conns = append(conns, c)
+	}
+	cfg := Config{}
+	cfg.defaults()
+	r := &run{cfg: cfg, stop: make(chan struct{}), total: newHist()}
+	d, ok := r.startLoops(conns)
+	if _, none := d.(noDriver); !ok || !none || r.errs.Load() != 1 {
+		t.Errorf("startLoops = %T, %v, with %d errors; want noDriver, true and one error", d, ok, r.errs.Load())
+	}
+}
