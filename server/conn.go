@@ -125,7 +125,7 @@ func (c *conn) serve() {
 			st := t.ConnectionState()
 			c.sess.info.TLS = &st
 		}
-		if !s.admitIP(c) {
+		if !c.ipCounted && !s.admitIP(c) { // (counted at accept if its address was final)
 			c.rejectNow(ErrMaxConnsPerIP)
 			return
 		}

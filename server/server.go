@@ -269,6 +269,17 @@ type ConnWrapper interface {
 	WrapConn(net.Conn) (net.Conn, error)
 }
 
+// A Readdresser is a ConnWrapper that can tell, as a connection is
+// accepted, whether wrapping may change its address: a TLS handshake does
+// not; a PROXY header from a trusted source does. When it says no (and
+// Server.WrapConn is nil), the connection is counted against
+// MaxConnsPerIP at once, as a plain one is, so that connections stuck in
+// a handshake count against their address too and one address cannot
+// hold every MaxConns place that way.
+type Readdresser interface {
+	Readdresses(net.Conn) bool
+}
+
 // WrapError is a wrapping failure with the Reason it gives the
 // connection's close (ReasonHandshake, ReasonProxyHeader); any other
 // error from a wrapper closes it with ReasonWrap.
@@ -304,6 +315,10 @@ func (s *Server) Serve(l net.Listener) error {
 				return outer(wc)
 			}
 		}
+	}
+	ra, _ := l.(Readdresser)
+	if s.WrapConn != nil {
+		ra = nil // it may change any address
 	}
 	st := s.socketTracer()
 	if st != nil {
@@ -353,8 +368,10 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			return ErrServerClosed
 		}
-		if why == nil && wrap == nil && !s.admitIP(c) {
-			why = ErrMaxConnsPerIP // (a wrapped one's address is known once wrapped)
+		// A wrapped one's address may be known only once wrapped.
+		final := wrap == nil || ra != nil && !ra.Readdresses(nc)
+		if why == nil && final && !s.admitIP(c) {
+			why = ErrMaxConnsPerIP
 		}
 		if why != nil {
 			go c.reject(why)

@@ -93,6 +93,14 @@ type wrapping struct {
 
 var _ server.ConnWrapper = (*wrapping)(nil)
 
+var _ server.Readdresser = (*wrapping)(nil)
+
+// Readdresses reports whether wrapping c may change its address: only a
+// PROXY header from a trusted source does.
+func (w *wrapping) Readdresses(c net.Conn) bool {
+	return w.proxy && w.opts.Proxy.trusts(c.RemoteAddr())
+}
+
 // TLS reports whether the listener serves TLS.
 func (w *wrapping) TLS() bool { return w.tls != nil }
 

@@ -395,3 +395,34 @@ func TestIdleTimeoutDuringProxyHeader(t *testing.T) {
 		t.Errorf("closed for %v, want %v", cl.Reason, server.ReasonIdleTimeout)
 	}
 }
+
+// On a TLS listener, connections that never finish their handshake count
+// against their address at once: one address with MaxConnsPerIP 1 cannot
+// hold every MaxConns place and turn another address away.
+func TestPerIPLimitCountsHandshakes(t *testing.T) {
+	opts, client := tlsOptions(t, "")
+	opts.HandshakeTimeout = bound
+	addr, ev := serve(t, opts, true, &server.Server{MaxConns: 4, MaxConnsPerIP: 1, Linger: -1}) // no linger: turned away at once
+	for i := range 4 {
+		c, err := net.Dial("tcp", addr) // from 127.0.0.1, and no handshake
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i > 0 { // over the limit for 127.0.0.1: turned away at once
+			if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonRejected {
+				t.Errorf("connection %d from 127.0.0.1 closed for %v, want %v", i+1, cl.Reason, server.ReasonRejected)
+			}
+		}
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	raw, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(raw, client)
+	defer c.Close()
+	if got := exchange(t, c, "hi\n"); got != "HI\n" {
+		t.Errorf("127.0.0.2: got %q", got)
+	}
+}
