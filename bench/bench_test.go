@@ -574,8 +574,10 @@ func TestReconnectAfterResetWithUnsentBytes(t *testing.T) {
 		}
 	})
 	cfg := quick("tcp", addr)
-	cfg.Conns, cfg.Depth, cfg.Size, cfg.Mode, cfg.Text = 1, 16, 1<<20, "echo", "ascii"
-	cfg.Duration, cfg.Timeout, cfg.Reconnect = time.Second, 5*time.Second, true
+	// 16 MiB in the first write, in 64 KiB messages (few to make: under
+	// the race detector, making 1 MiB ones took longer than the run).
+	cfg.Conns, cfg.Depth, cfg.Size, cfg.Mode, cfg.Text = 1, 256, 64<<10, "echo", "ascii"
+	cfg.Duration, cfg.Timeout, cfg.Reconnect = 3*time.Second, 5*time.Second, true
 	rep := run(t, cfg)
 	if rep.Reconnects == 0 || rep.Errors != 1 {
 		t.Errorf("a reset with bytes unsent: %d reconnects, %d errors (%q); want a reconnect and one error", rep.Reconnects, rep.Errors, rep.FirstError)
