@@ -49,9 +49,8 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 	for range workers {
 		wg.Go(func() {
 			defer s.wg.Done()
-			if err := p.serve(); err != nil {
-				errOnce.Do(func() { firstErr = err })
-			}
+			err := p.serve() // never nil
+			errOnce.Do(func() { firstErr = err })
 			pc.Close() // one failing stops the others
 		})
 	}
