@@ -62,6 +62,7 @@ func runBatches(t *testing.T, s *Server, pc *net.UDPConn, want int) (sizes []int
 	if w == nil {
 		t.Fatal("no batch worker for a *net.UDPConn")
 	}
+	defer w.unmap()
 	pc.SetReadDeadline(time.Now().Add(batchBound))
 	for total := 0; total < want; {
 		n, err := w.read()
