@@ -33,6 +33,11 @@ const maxDatagram = 65535
 // On a wildcard listener (0.0.0.0, [::]) on Linux, a reply leaves from the
 // address the datagram was sent to, which observers see as
 // DatagramInfo.Local; elsewhere, from the address the kernel picks.
+//
+// On Linux, if pc is a *net.UDPConn, each goroutine reads up to 16
+// datagrams with one system call (recvmmsg) and sends their replies with
+// one (sendmmsg); each datagram is judged and observed as above, in the
+// order read, its observer call after its reply is sent.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	workers := runtime.GOMAXPROCS(0)
 	if !s.track(func() { s.packets[pc] = struct{}{}; s.wg.Add(workers) }) {
