@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
 )
 
@@ -348,4 +349,56 @@ func TestBatchClose(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d datagrams read before the close", len(got), n)
+}
+
+// An ICMP error for an earlier reply fails a read (here with IP_RECVERR,
+// which makes Linux report one on an unconnected socket too); the worker
+// reads on, and answers what comes next.
+func TestBatchICMPError(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: slog.New(slog.DiscardHandler)}
+	w := s.newPacketConn(pc).newBatchWorker()
+	defer w.unmap()
+	pc.SetReadDeadline(time.Now().Add(batchBound))
+
+	gone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.WriteToUDPAddrPort([]byte("x"), to)
+	gone.Close() // its reply draws "port unreachable"
+	n, err := w.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.handle(n)
+
+	c := listenUDP(t, "udp4", "127.0.0.1:0")
+	c.WriteToUDPAddrPort([]byte("y"), to)
+	var failed error
+	for answered := false; !answered; {
+		n, err := w.read()
+		if err != nil {
+			if err := w.readError(err); err != nil {
+				t.Fatalf("the worker would stop: %v", err)
+			}
+			failed = err
+			continue
+		}
+		w.handle(n)
+		answered = true
+	}
+	if !errors.Is(failed, syscall.ECONNREFUSED) {
+		t.Errorf("read failed with %v, want ECONNREFUSED", failed)
+	}
+	expectReplies(t, c, to, "Y")
 }
