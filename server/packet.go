@@ -33,6 +33,11 @@ const maxDatagram = 65535
 // On a wildcard listener (0.0.0.0, [::]) on Linux, a reply leaves from the
 // address the datagram was sent to, which observers see as
 // DatagramInfo.Local; elsewhere, from the address the kernel picks.
+//
+// On Linux, if pc is a *net.UDPConn, each goroutine reads up to 16
+// datagrams with one system call (recvmmsg) and sends their replies with
+// one (sendmmsg); each datagram is judged and observed as above, in the
+// order read, its observer call after its reply is sent.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	workers := runtime.GOMAXPROCS(0)
 	if !s.track(func() { s.packets[pc] = struct{}{}; s.wg.Add(workers) }) {
@@ -49,9 +54,8 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 	for range workers {
 		wg.Go(func() {
 			defer s.wg.Done()
-			if err := p.serve(); err != nil {
-				errOnce.Do(func() { firstErr = err })
-			}
+			err := p.serve() // never nil
+			errOnce.Do(func() { firstErr = err })
 			pc.Close() // one failing stops the others
 		})
 	}
@@ -116,6 +120,9 @@ type packetWorker struct {
 }
 
 func (p *packetConn) serve() error {
+	if w := p.newBatchWorker(); w != nil {
+		return w.serve()
+	}
 	w := &packetWorker{
 		packetConn: p,
 		in:         make([]byte, maxDatagram),
@@ -150,14 +157,8 @@ func (p *packetConn) serve() error {
 			}
 		}
 		if err != nil {
-			if p.s.closing.Load() {
-				return ErrServerClosed
-			}
-			if errors.Is(err, net.ErrClosed) {
+			if err := p.readError(err); err != nil {
 				return err
-			}
-			if ok, n := p.readFails.allow(); ok {
-				p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err, "total", n)
 			}
 			continue
 		}
@@ -173,45 +174,35 @@ func (p *packetConn) serve() error {
 	}
 }
 
+// readError returns the error that ends a worker after a read failed
+// with err, or nil if the worker should read on: an ICMP error for an
+// earlier reply fails a read, and a client can cause those at will.
+func (p *packetConn) readError(err error) error {
+	if p.s.closing.Load() {
+		return ErrServerClosed
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	if ok, n := p.readFails.allow(); ok {
+		p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err, "total", n)
+	}
+	return nil
+}
+
 // answer decides whether w.d deserves a reply, and sends it to addr (or
 // to w.d.Remote if addr is nil), recording in w.d what it did.
 func (w *packetWorker) answer(addr net.Addr) {
 	d := &w.d
-	// A source that is not a UDP address (a Unix datagram socket's) is
-	// local: it is answered without question.
-	var (
-		key sourceKey
-		set *sourceSet
-		now int64
-		udp = d.Remote.IsValid()
-	)
-	if udp {
-		if d.Reason = w.guard.check(d.Remote, d.Local); d.Reason != ReasonNone {
-			return
-		}
-		now = w.src.now()
-		key, set = w.src.lookup(d.Remote)
-		// Before the transform, so that a flood over its budget costs
-		// little more than its reads.
-		if d.Reason = w.src.admit(set, key, now, d.Data); d.Reason != ReasonNone {
-			return
-		}
-	}
-	nDst, _, err := w.t.Transform(w.out, d.Data, true)
-	d.BytesOut = nDst
-	switch {
-	case err == transform.ErrShortDst:
-		d.Reason, d.BytesOut = ReasonTooLarge, 0
-		return
-	case err != nil:
-		d.Reason, d.Err = ReasonSendFailed, err
+	v, ok := w.admit(d)
+	if !ok {
 		return
 	}
-	reply := w.out[:nDst]
-	if udp && !w.src.charge(set, key, now, reply) {
-		d.Reason = ReasonBudget
+	reply, ok := w.transform(d, w.out)
+	if !ok || !w.charge(d, v, reply) {
 		return
 	}
+	var err error
 	switch {
 	case w.pktinfo:
 		_, _, err = w.udp.WriteMsgUDPAddrPort(reply, pktinfoFrom(w.cm, w.v6, w.from, w.ifindex), d.Remote)
@@ -223,4 +214,60 @@ func (w *packetWorker) answer(addr net.Addr) {
 	if err != nil && !w.s.closing.Load() {
 		d.Reason, d.Err = ReasonSendFailed, err
 	}
+}
+
+// admission is what admit learned of a datagram's source, for charge.
+type admission struct {
+	key sourceKey
+	set *sourceSet
+	now int64
+	udp bool
+}
+
+// admit reports whether d may be answered, as far as the guard and its
+// source's budget tell before it is transformed; if not, d.Reason says
+// why. It changes nothing, so it may be asked again.
+func (p *packetConn) admit(d *DatagramInfo) (admission, bool) {
+	// A source that is not a UDP address (a Unix datagram socket's) is
+	// local: it is answered without question.
+	v := admission{udp: d.Remote.IsValid()}
+	if !v.udp {
+		return v, true
+	}
+	if d.Reason = p.guard.check(d.Remote, d.Local); d.Reason != ReasonNone {
+		return v, false
+	}
+	v.now = p.src.now()
+	v.key, v.set = p.src.lookup(d.Remote)
+	// Before the transform, so that a flood over its budget costs little
+	// more than its reads.
+	d.Reason = p.src.admit(v.set, v.key, v.now, d.Data)
+	return v, d.Reason == ReasonNone
+}
+
+// transform writes d's reply into out and returns it; if it does not
+// fit (ReasonTooLarge) or cannot be made, it reports false with d.Reason
+// set. d.BytesOut is the reply's size.
+func (p *packetConn) transform(d *DatagramInfo, out []byte) ([]byte, bool) {
+	nDst, _, err := p.t.Transform(out, d.Data, true)
+	d.BytesOut = nDst
+	switch {
+	case err == transform.ErrShortDst:
+		d.Reason, d.BytesOut = ReasonTooLarge, 0
+		return nil, false
+	case err != nil:
+		d.Reason, d.Err = ReasonSendFailed, err
+		return nil, false
+	}
+	return out[:nDst], true
+}
+
+// charge takes reply from the budget of d's source, and reports whether
+// it could afford it (if not, d.Reason is ReasonBudget).
+func (p *packetConn) charge(d *DatagramInfo, v admission, reply []byte) bool {
+	if v.udp && !p.src.charge(v.set, v.key, v.now, reply) {
+		d.Reason = ReasonBudget
+		return false
+	}
+	return true
 }

@@ -47,7 +47,9 @@ type ConnTrace interface {
 }
 
 // A PacketTrace follows one packet connection's datagrams. What its
-// methods receive is valid only during the call.
+// methods receive is valid only during the call. Where datagrams are read
+// in batches (ServePacket on Linux), a worker calls Recvfrom for each
+// datagram of a batch, then Sendto for each once their replies are sent.
 type PacketTrace interface {
 	// Recvfrom: d was read, and is about to be answered.
 	Recvfrom(d *DatagramInfo)

@@ -1,0 +1,404 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/text/transform"
+)
+
+// These tests drive one batch worker by hand: datagrams are queued on the
+// server's socket first, so that one recvmmsg reads several.
+
+const batchBound = 10 * time.Second
+
+// recorder is an Observer that keeps a copy of each DatagramInfo, in order.
+type recorder struct {
+	mu sync.Mutex
+	ds []DatagramInfo
+}
+
+func (*recorder) ConnOpen(*ConnInfo)         {}
+func (*recorder) ConnRead(*ConnInfo, []byte) {}
+func (*recorder) ConnClose(*ConnInfo)        {}
+func (r *recorder) Datagram(d *DatagramInfo) {
+	c := *d
+	c.Data = bytes.Clone(d.Data)
+	r.mu.Lock()
+	r.ds = append(r.ds, c)
+	r.mu.Unlock()
+}
+
+func (r *recorder) list() []DatagramInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]DatagramInfo(nil), r.ds...)
+}
+
+func listenUDP(t *testing.T, network, addr string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// runBatches makes a batch worker for pc and has it read and answer until
+// want datagrams have been handled, and returns how many each read got.
+func runBatches(t *testing.T, s *Server, pc *net.UDPConn, want int) (sizes []int) {
+	t.Helper()
+	w := s.newPacketConn(pc).newBatchWorker()
+	if w == nil {
+		t.Fatal("no batch worker for a *net.UDPConn")
+	}
+	defer w.unmap()
+	pc.SetReadDeadline(time.Now().Add(batchBound))
+	for total := 0; total < want; {
+		n, err := w.read()
+		if err != nil {
+			t.Fatalf("read after %d of %d datagrams: %v", total, want, err)
+		}
+		w.handle(n)
+		sizes = append(sizes, n)
+		total += n
+	}
+	return sizes
+}
+
+// expectReplies reads len(want) replies on c, in order, each from from if
+// it is valid.
+func expectReplies(t *testing.T, c *net.UDPConn, from netip.AddrPort, want ...string) {
+	t.Helper()
+	buf := make([]byte, maxDatagram)
+	c.SetReadDeadline(time.Now().Add(batchBound))
+	for i, w := range want {
+		n, src, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("%v: reply %d of %d: %v", c.LocalAddr(), i+1, len(want), err)
+		}
+		if got := string(buf[:n]); got != w {
+			t.Errorf("%v: reply %d is %q (%d bytes), want %q (%d bytes)", c.LocalAddr(), i+1, trim(got), n, trim(w), len(w))
+		}
+		if src = unmapPort(src); from.IsValid() && src != from {
+			t.Errorf("%v: reply %d from %v, want %v", c.LocalAddr(), i+1, src, from)
+		}
+	}
+}
+
+// expectNoMore checks that nothing more came to c: each reply was sent
+// during handle, and on loopback is queued before sendmmsg returns.
+func expectNoMore(t *testing.T, c *net.UDPConn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	buf := make([]byte, maxDatagram)
+	if n, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("%v: unexpected %q, %v", c.LocalAddr(), trim(string(buf[:n])), err)
+	}
+}
+
+func trim(s string) string {
+	if len(s) > 24 {
+		return s[:24] + "…"
+	}
+	return s
+}
+
+type sent struct {
+	from   *net.UDPConn
+	data   string
+	reason Reason
+}
+
+func send(t *testing.T, to netip.AddrPort, ds []sent) {
+	t.Helper()
+	for _, d := range ds {
+		if _, err := d.from.WriteToUDPAddrPort([]byte(d.data), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkObserved compares what the observer saw with what was sent, in
+// order.
+func checkObserved(t *testing.T, got []DatagramInfo, want []sent) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("observed %d datagrams, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		from := w.from.LocalAddr().(*net.UDPAddr).AddrPort()
+		if unmapPort(g.Remote) != unmapPort(from) || string(g.Data) != w.data || g.Reason != w.reason {
+			t.Errorf("datagram %d: observed %q from %v, %v (%v); want %q from %v, %v",
+				i+1, trim(string(g.Data)), g.Remote, g.Reason, g.Err, trim(w.data), from, w.reason)
+		}
+	}
+}
+
+// In one batch, datagrams from several sources: those the guard or a
+// budget turns away get no reply, the others are answered, each reply to
+// its own source, and the observer hears of all of them in order.
+func TestBatchSources(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	a := listenUDP(t, "udp4", "127.0.0.1:0")
+	b := listenUDP(t, "udp4", "127.0.0.1:0")
+	c := listenUDP(t, "udp4", "127.0.0.1:0")
+	// A budget of 10 bytes a second, 10 at once: a spends 9 on its first
+	// reply and cannot afford a second.
+	rec := &recorder{}
+	s := &Server{SourceRate: 10, Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+	ds := []sent{
+		{a, "123456789", ReasonNone},
+		{pc, "from myself", ReasonOwnAddress},
+		{b, "bbbbbbbbb", ReasonNone},
+		{a, "abcdefghi", ReasonBudget},
+		{b, "", ReasonNone}, // an empty reply, which costs nothing
+		{c, "ß st", ReasonNone},
+	}
+	// A source on a port whose service answers datagrams, if this test
+	// may bind one.
+	if echo, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7}); err == nil {
+		defer echo.Close()
+		ds = append(ds[:3], append([]sent{{echo, "echo", ReasonReflectorPort}}, ds[3:]...)...)
+		defer expectNoMore(t, echo)
+	} else {
+		t.Logf("no source on the echo port: %v", err)
+	}
+	send(t, to, ds)
+	sizes := runBatches(t, s, pc, len(ds))
+	if sizes[0] < 2 {
+		t.Errorf("reads got %v datagrams: the first was not a batch", sizes)
+	}
+	checkObserved(t, rec.list(), ds)
+	expectReplies(t, a, to, "123456789")
+	expectReplies(t, b, to, "BBBBBBBBB", "")
+	expectReplies(t, c, to, "SS ST")
+	expectNoMore(t, a)
+	expectNoMore(t, b)
+}
+
+// On a wildcard listener, each reply of a batch leaves from the address
+// its datagram was sent to.
+func TestBatchReplyFromDestination(t *testing.T) {
+	for _, network := range []string{"udp4", "udp"} { // "udp" on 0.0.0.0 is dual-stack IPv6
+		t.Run(network, func(t *testing.T) {
+			pc := listenUDP(t, network, "0.0.0.0:0")
+			port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+			rec := &recorder{}
+			s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+			c := listenUDP(t, "udp4", "127.0.0.1:0")
+			dsts := []string{"127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.2"}
+			for i, d := range dsts {
+				to := netip.AddrPortFrom(netip.MustParseAddr(d), port)
+				if _, err := c.WriteToUDPAddrPort([]byte{'a' + byte(i)}, to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sizes := runBatches(t, s, pc, len(dsts))
+			if sizes[0] < 2 {
+				t.Errorf("reads got %v datagrams: the first was not a batch", sizes)
+			}
+			got := rec.list()
+			for i, d := range dsts {
+				to := netip.AddrPortFrom(netip.MustParseAddr(d), port)
+				expectReplies(t, c, to, string(rune('A'+i)))
+				if l := unmapPort(got[i].Local); l != to || got[i].Reason != ReasonNone {
+					t.Errorf("datagram %d: observed Local %v, %v; want %v", i+1, l, got[i].Reason, to)
+				}
+			}
+		})
+	}
+}
+
+// repeat is a Transformer that writes each byte's uppercase n times, to
+// make large replies from small datagrams.
+type repeat int
+
+func (r repeat) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	for _, c := range src {
+		if len(dst)-nDst < int(r) {
+			return nDst, nSrc, transform.ErrShortDst
+		}
+		for range int(r) {
+			dst[nDst] = upperASCII(c)
+			nDst++
+		}
+		nSrc++
+	}
+	return nDst, nSrc, nil
+}
+
+func (repeat) Reset() {}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// A batch whose replies do not fit in one buffer together, with one reply
+// too large for a datagram and one too large for IPv4 in between: the
+// others are all answered, whole and in order.
+func TestBatchLargeReplies(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	c := listenUDP(t, "udp4", "127.0.0.1:0")
+	c.SetReadBuffer(1 << 20)
+	rec := &recorder{}
+	const x = 30
+	s := &Server{Transformer: repeat(x), Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+	tooLarge := strings.Repeat("t", maxDatagram/x+1) // more than 65,535 bytes of reply
+	tooLargeV4 := strings.Repeat("v", 65520/x)       // 65,520: more than IPv4 carries
+	ds := []sent{
+		{c, "hi", ReasonNone},
+		{c, strings.Repeat("a", 1000), ReasonNone}, // 30,000 bytes of reply
+		{c, tooLarge, ReasonTooLarge},
+		// Sent with one sendmmsg, of which only the second fails.
+		{c, "", ReasonNone},
+		{c, tooLargeV4, ReasonSendFailed},
+		{c, "", ReasonNone},
+		{c, strings.Repeat("b", 1000), ReasonNone},
+		{c, strings.Repeat("c", 1000), ReasonNone},
+		{c, "ok", ReasonNone},
+	}
+	send(t, to, ds)
+	sizes := runBatches(t, s, pc, len(ds))
+	if sizes[0] < 2 {
+		t.Errorf("reads got %v datagrams: the first was not a batch", sizes)
+	}
+	got := rec.list()
+	checkObserved(t, got, ds)
+	if err := got[4].Err; !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("the reply too large for IPv4 failed with %v, want EMSGSIZE", err)
+	}
+	expectReplies(t, c, to, strings.Repeat("H", x)+strings.Repeat("I", x),
+		strings.Repeat("A", 1000*x), "", "", strings.Repeat("B", 1000*x), strings.Repeat("C", 1000*x),
+		strings.Repeat("O", x)+strings.Repeat("K", x))
+	expectNoMore(t, c)
+}
+
+// blocker is an Observer that stops at the first datagram until released.
+type blocker struct {
+	recorder
+	inside, release chan struct{}
+	once            sync.Once
+}
+
+func (b *blocker) Datagram(d *DatagramInfo) {
+	b.once.Do(func() {
+		close(b.inside)
+		<-b.release
+	})
+	b.recorder.Datagram(d)
+}
+
+// Closing the server while a worker is in the middle of a batch, and the
+// others wait in recvmmsg: the batch is finished, every datagram of it
+// reported, and ServePacket returns ErrServerClosed.
+func TestBatchClose(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	c := listenUDP(t, "udp4", "127.0.0.1:0")
+	obs := &blocker{inside: make(chan struct{}), release: make(chan struct{})}
+	s := &Server{Observer: obs, Logger: slog.New(slog.DiscardHandler)}
+	const n = 8
+	for i := range n {
+		if _, err := c.WriteToUDPAddrPort([]byte{'a' + byte(i)}, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.ServePacket(pc) }()
+	select {
+	case <-obs.inside:
+	case <-time.After(batchBound):
+		t.Fatal("no datagram observed")
+	}
+	s.closeAll(true) // Close, without waiting for the workers
+	close(obs.release)
+	select {
+	case err := <-served:
+		if !errors.Is(err, ErrServerClosed) {
+			t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
+		}
+	case <-time.After(batchBound):
+		t.Fatal("ServePacket did not return after Close")
+	}
+	s.Close()
+	got := obs.list()
+	if len(got) == 0 {
+		t.Fatal("the batch being answered was not reported")
+	}
+	for i, d := range got {
+		if d.Reason != ReasonNone || len(d.Data) != 1 {
+			t.Errorf("datagram %d: %q, %v (%v)", i+1, d.Data, d.Reason, d.Err)
+		}
+	}
+	t.Logf("%d of %d datagrams read before the close", len(got), n)
+}
+
+// An ICMP error for an earlier reply fails a read (here with IP_RECVERR,
+// which makes Linux report one on an unconnected socket too); the worker
+// reads on, and answers what comes next.
+func TestBatchICMPError(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Logger: slog.New(slog.DiscardHandler)}
+	w := s.newPacketConn(pc).newBatchWorker()
+	defer w.unmap()
+	pc.SetReadDeadline(time.Now().Add(batchBound))
+
+	gone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.WriteToUDPAddrPort([]byte("x"), to)
+	gone.Close() // its reply draws "port unreachable"
+	n, err := w.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.handle(n)
+
+	c := listenUDP(t, "udp4", "127.0.0.1:0")
+	c.WriteToUDPAddrPort([]byte("y"), to)
+	var failed error
+	for answered := false; !answered; {
+		n, err := w.read()
+		if err != nil {
+			if err := w.readError(err); err != nil {
+				t.Fatalf("the worker would stop: %v", err)
+			}
+			failed = err
+			continue
+		}
+		w.handle(n)
+		answered = true
+	}
+	if !errors.Is(failed, syscall.ECONNREFUSED) {
+		t.Errorf("read failed with %v, want ECONNREFUSED", failed)
+	}
+	expectReplies(t, c, to, "Y")
+}
