@@ -68,6 +68,11 @@ func (o Options) timeout() time.Duration {
 	return 10 * time.Second
 }
 
+// untrustedPeek is how long a connection from a source not trusted to
+// send a PROXY header may take to show whether it begins with one; what
+// comes later is served as data. A real header comes in one piece.
+const untrustedPeek = 200 * time.Millisecond
+
 // wrap returns ln as it should be served for e: as it is, or with a
 // WrapConn that reads the PROXY header and does the TLS handshake.
 func (o Options) wrap(ln net.Listener, e Endpoint) net.Listener {
@@ -110,11 +115,15 @@ func (w *wrapping) TLS() bool { return w.tls != nil }
 func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 	timeout := w.opts.timeout()
 	if w.proxy {
-		policy := proxyproto.REJECT
+		// A trusted source must send a header within the timeout. From
+		// anyone else a header is refused, and looked for only briefly:
+		// a short first line that happens to begin as one does ("P...",
+		// "\r...") would otherwise wait the whole timeout for its reply.
+		policy, wait := proxyproto.REJECT, min(timeout, untrustedPeek)
 		if w.opts.Proxy.trusts(c.RemoteAddr()) {
-			policy = proxyproto.REQUIRE
+			policy, wait = proxyproto.REQUIRE, timeout
 		}
-		pc := proxyproto.NewConn(c, proxyproto.WithPolicy(policy), proxyproto.SetReadHeaderTimeout(timeout))
+		pc := proxyproto.NewConn(c, proxyproto.WithPolicy(policy), proxyproto.SetReadHeaderTimeout(wait))
 		// Read it now: the address it names is the one limits and logs see.
 		if _, err := pc.Read(nil); err != nil {
 			if errors.Is(err, proxyproto.ErrNoProxyProtocol) {

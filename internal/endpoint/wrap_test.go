@@ -426,3 +426,22 @@ func TestPerIPLimitCountsHandshakes(t *testing.T) {
 		t.Errorf("127.0.0.2: got %q", got)
 	}
 }
+
+// From a source not trusted to send a PROXY header, a short first line
+// that begins as a header would ("P", "\r") is answered without waiting
+// the handshake timeout to see whether more of a header follows.
+func TestProxyProtocolShortLinesFromUntrusted(t *testing.T) {
+	opts := proxyOptions("10.0.0.0/8")
+	opts.HandshakeTimeout = time.Hour
+	addr, _ := serve(t, opts, false, &server.Server{})
+	for _, line := range []string{"hi\n", "Pi\n", "\rx\n"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := exchange(t, c, line); got != strings.ToUpper(line) {
+			t.Errorf("%q: got %q", line, got)
+		}
+		c.Close()
+	}
+}
