@@ -1,9 +1,7 @@
 package admin_test
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -31,25 +29,7 @@ func BenchmarkTCP(b *testing.B) {
 	for _, o := range observers {
 		for _, size := range []int{64, 1024} {
 			b.Run(fmt.Sprintf("%s/%dB", o.name, size), func(b *testing.B) {
-				addr := shouttest.Start(b, &server.Server{Observer: o.new()})
-				c, err := net.Dial("tcp", addr)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer c.Close()
-				msg := bytes.Repeat([]byte("hello egon 哈哈 straße\n"), size/26+1)[:size]
-				got := make([]byte, 2*size)
-				want := len(bytes.ReplaceAll(msg, []byte("ß"), []byte("SS")))
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := c.Write(msg); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := io.ReadFull(c, got[:want]); err != nil {
-						b.Fatal(err)
-					}
-				}
+				shouttest.TCPRoundTrips(b, shouttest.Start(b, &server.Server{Observer: o.new()}), size)
 			})
 		}
 	}
@@ -58,24 +38,7 @@ func BenchmarkTCP(b *testing.B) {
 func BenchmarkUDP(b *testing.B) {
 	for _, o := range observers {
 		b.Run(o.name, func(b *testing.B) {
-			addr := shouttest.Start(b, &server.Server{Observer: o.new()})
-			c, err := net.Dial("udp", addr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			msg := []byte("hello egon 哈哈哈 datagram of sixty-four bytes, more or less....")
-			got := make([]byte, 1024)
-			b.SetBytes(int64(len(msg)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := c.Write(msg); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.Read(got); err != nil {
-					b.Fatal(err)
-				}
-			}
+			shouttest.UDPRoundTrips(b, shouttest.Start(b, &server.Server{Observer: o.new()}))
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,31 +19,13 @@ import (
 func BenchmarkTCP(b *testing.B) {
 	for _, size := range []int{64, 1024, 16 << 10} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			addr := shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)})
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			msg := bytes.Repeat([]byte("hello egon 哈哈 straße\n"), size/26+1)[:size]
-			got := make([]byte, 2*size)
-			want := len(bytes.ReplaceAll(msg, []byte("ß"), []byte("SS")))
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := c.Write(msg); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(c, got[:want]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			shouttest.TCPRoundTrips(b, shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)}), size)
 		})
 	}
 }
 
 func BenchmarkUDP(b *testing.B) {
-	udpRoundTrips(b, shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)}))
+	shouttest.UDPRoundTrips(b, shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)}))
 }
 
 // BenchmarkUDPWildcard is BenchmarkUDP with the server on 0.0.0.0, where
@@ -58,7 +39,7 @@ func BenchmarkUDPWildcard(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- srv.ServePacket(pc) }()
 	defer func() { srv.Close(); <-done }()
-	udpRoundTrips(b, net.JoinHostPort("127.0.0.1", fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port)))
+	shouttest.UDPRoundTrips(b, net.JoinHostPort("127.0.0.1", fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port)))
 }
 
 // BenchmarkUDPInFlight keeps 8 datagrams of 64 bytes in flight on each
@@ -103,28 +84,6 @@ func BenchmarkUDPInFlight(b *testing.B) {
 			}
 		}
 	})
-}
-
-// udpRoundTrips sends a 64-byte datagram to addr and reads the reply, b.N
-// times, from one socket.
-func udpRoundTrips(b *testing.B, addr string) {
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	msg := []byte("hello egon 哈哈哈 datagram of sixty-four bytes, more or less....")
-	got := make([]byte, 1024)
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Read(got); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
 // BenchmarkIdleConns reports the goroutine stack each idle connection
