@@ -657,10 +657,6 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 	if tlsCfg == nil {
 		tlsCfg = &tls.Config{}
 	}
-	if tlsCfg.ServerName == "" {
-		tlsCfg = tlsCfg.Clone()
-		tlsCfg.ServerName, _, _ = net.SplitHostPort(e.Address)
-	}
 	return func(ctx context.Context, i int) (net.Conn, error) {
 		d := net.Dialer{Timeout: r.cfg.Timeout}
 		if spread {
@@ -674,14 +670,7 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		if !e.TLS {
 			return c, nil
 		}
-		tc := tls.Client(c, tlsCfg)
-		hctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		defer cancel()
-		if err := tc.HandshakeContext(hctx); err != nil {
-			c.Close()
-			return nil, &client.ConnError{Op: "tls handshake with", Addr: e.Address, Err: err}
-		}
-		return tc, nil
+		return client.Handshake(ctx, c, e.Address, tlsCfg, r.cfg.Timeout)
 	}
 }
 

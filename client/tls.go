@@ -52,33 +52,33 @@ func (o TLSOptions) Config() (*tls.Config, error) {
 }
 
 // DialTLS is Dial for a tls:// endpoint: it connects and completes the
-// handshake within timeout, checking the server as cfg says (the name
-// checked is the endpoint's host unless cfg names one).
+// handshake, each within timeout.
 func DialTLS(ctx context.Context, e endpoint.Endpoint, timeout time.Duration, cfg *tls.Config) (net.Conn, error) {
-	if cfg.ServerName == "" {
-		cfg = cfg.Clone()
-		cfg.ServerName, _, _ = net.SplitHostPort(e.Address)
-	}
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
-	c, err := d.DialContext(ctx, "tcp", e.Address)
+	c, err := Dial(ctx, e, timeout)
 	if err != nil {
-		op := "connect"
-		var oe *net.OpError
-		if !errorsAsOp(err, &oe) {
-			op = "tls handshake with"
-		}
-		return nil, &ConnError{Op: op, Addr: e.Address, Err: err}
+		return nil, err
 	}
-	return c, nil
+	return Handshake(ctx, c, e.Address, cfg, timeout)
 }
 
-// errorsAsOp tells a failure to connect (a net.OpError from dialing)
-// from a failed handshake.
-func errorsAsOp(err error, oe **net.OpError) bool {
-	e, ok := err.(*net.OpError)
-	if ok && e.Op == "dial" {
-		*oe = e
-		return true
+// Handshake makes c, connected to addr, a TLS client connection and
+// completes the handshake within timeout (zero: no limit), checking the
+// server as cfg says; the name checked is addr's host unless cfg names
+// one. On failure it closes c.
+func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
 	}
-	return false
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: err}
+	}
+	return tc, nil
 }
