@@ -463,12 +463,7 @@ type goroutines struct {
 
 func (r *run) startGoroutines(conns []net.Conn) driver {
 	g := &goroutines{conns: conns}
-	// Connections share a few histograms, not one each: a histogram is
-	// about 100 KB.
-	shards := make([]*worker, min(len(conns), 2*runtime.GOMAXPROCS(0)))
-	for k := range shards {
-		shards[k] = r.newWorker()
-	}
+	shards := r.shards(len(conns))
 	for i, c := range conns {
 		w := shards[i%len(shards)]
 		g.wg.Go(func() {
@@ -480,6 +475,16 @@ func (r *run) startGoroutines(conns []net.Conn) driver {
 		})
 	}
 	return g
+}
+
+// shards are the histograms that n goroutine-driven connections share: a
+// few, not one each, since a histogram is about 100 KB.
+func (r *run) shards(n int) []*worker {
+	ws := make([]*worker, min(n, 2*runtime.GOMAXPROCS(0)))
+	for k := range ws {
+		ws[k] = r.newWorker()
+	}
+	return ws
 }
 
 func (g *goroutines) drain(by time.Time) {

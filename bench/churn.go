@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -22,10 +21,7 @@ type churners struct {
 
 func (r *run) startChurn(ctx context.Context) driver {
 	d := &churners{}
-	shards := make([]*worker, min(r.cfg.Conns, 2*runtimeProcs()))
-	for k := range shards {
-		shards[k] = r.newWorker()
-	}
+	shards := r.shards(r.cfg.Conns)
 	dial := r.dialer()
 	for i := range r.cfg.Conns {
 		w := shards[i%len(shards)]
@@ -103,5 +99,3 @@ func (r *run) exchangeOnce(ctx context.Context, i int, dial func(context.Context
 	}
 	return buf.Bytes(), nil
 }
-
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -221,7 +221,7 @@ func TestServeTLSSelfSigned(t *testing.T) {
 	if err := leaf.VerifyHostname("127.0.0.1"); err != nil {
 		t.Errorf("the certificate is not for the listener's address: %v", err)
 	}
-	sum := fmt.Sprintf("% X", sha256Sum(leaf.Raw))
+	sum := fmt.Sprintf("% X", sha256.Sum256(leaf.Raw))
 	srv.waitLog("sha256=" + strings.ReplaceAll(sum, " ", ":"))
 }
 
@@ -239,15 +239,11 @@ func TestServeTLSFlagErrors(t *testing.T) {
 	} {
 		out, err := exec.Command("shout", append([]string{"serve"}, tc.args...)...).CombinedOutput()
 		var ee *exec.ExitError
-		if !errorsAs(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
 			t.Errorf("serve %v: %v, %q; want status 2 and %q", tc.args, err, out, tc.want)
 		}
 	}
 }
-
-func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 // SIGHUP with no certificate to reload is logged, not fatal.
 func TestServeSIGHUPWithoutTLS(t *testing.T) {
