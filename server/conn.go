@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/bits"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -78,9 +77,7 @@ type conn struct {
 
 	timer timer // what the server's timeout watcher sees
 
-	ipKey     netip.Addr // counted against MaxConnsPerIP, if ipCounted
-	ipCounted bool
-	admitted  bool // counted against MaxConns
+	place place
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -125,7 +122,7 @@ func (c *conn) serve() {
 			st := t.ConnectionState()
 			c.sess.info.TLS = &st
 		}
-		if !c.ipCounted && !s.admitIP(c) { // (counted at accept if its address was final)
+		if !c.place.ipCounted && !s.admitIP(&c.place, c.sess.info.Remote) { // (counted at accept if its address was final)
 			c.rejectNow(ErrMaxConnsPerIP)
 			return
 		}

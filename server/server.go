@@ -137,8 +137,16 @@ type Server struct {
 	WrapConn func(net.Conn) (net.Conn, error)
 
 	// ConnState, if not nil, is called when a stream connection changes
-	// state, from the connection's own goroutine.
+	// state, from the connection's own goroutine, or from the event loop
+	// that serves it: it must be quick, as an Observer must.
 	ConnState func(net.Conn, ConnState)
+
+	// Engine chooses what moves stream connections' bytes: event loops
+	// where they can serve the listener (EngineAuto, the zero value), or
+	// a goroutine per connection. Both behave alike under every field
+	// above; with the loops, ConnState is called from a loop and is given
+	// a net.Conn that only reports its addresses.
+	Engine Engine
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -156,6 +164,7 @@ type Server struct {
 	clock     clock
 	srcOnce   sync.Once
 	src       *sources // every datagram source's budget and last reply
+	loops     *loops   // the event loops, once a listener is served by them
 }
 
 // DefaultSourceRate is SourceRate's default: 8 MiB of replies a second
@@ -320,16 +329,17 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.WrapConn != nil {
 		ra = nil // it may change any address
 	}
+	if loop, err := s.engineFor(l, wrap); err != nil {
+		s.untrack(l)
+		return err
+	} else if loop {
+		return s.serveLoop(l)
+	}
 	st := s.socketTracer()
 	if st != nil {
 		st.TraceListener(l)
 	}
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-	}()
+	defer s.untrack(l)
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
@@ -362,7 +372,7 @@ func (s *Server) Serve(l net.Listener) error {
 				why = ErrMaxConns
 			} else {
 				s.active++
-				c.admitted = true
+				c.place.admitted = true
 			}
 		}) {
 			nc.Close()
@@ -370,7 +380,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		// A wrapped one's address may be known only once wrapped.
 		final := wrap == nil || ra != nil && !ra.Readdresses(nc)
-		if why == nil && final && !s.admitIP(c) {
+		if why == nil && final && !s.admitIP(&c.place, c.sess.info.Remote) {
 			why = ErrMaxConnsPerIP
 		}
 		if why != nil {
@@ -387,13 +397,29 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// admitIP counts c against its address's MaxConnsPerIP and reports
-// whether it is within the limit; release undoes it.
-func (s *Server) admitIP(c *conn) bool {
+// untrack unregisters a listener Serve is done with, and closes it.
+func (s *Server) untrack(l net.Listener) {
+	s.mu.Lock()
+	delete(s.listeners, l)
+	s.mu.Unlock()
+	l.Close()
+}
+
+// place is what a connection holds under MaxConns and MaxConnsPerIP,
+// for release to give back.
+type place struct {
+	ipKey     netip.Addr // counted against MaxConnsPerIP, if ipCounted
+	ipCounted bool
+	admitted  bool // counted against MaxConns
+}
+
+// admitIP counts a connection from remote against its address's
+// MaxConnsPerIP and reports whether it is within the limit.
+func (s *Server) admitIP(a *place, remote net.Addr) bool {
 	if s.MaxConnsPerIP <= 0 {
 		return true
 	}
-	key, ok := ipKey(c.sess.info.Remote)
+	key, ok := ipKey(remote)
 	if !ok {
 		return true
 	}
@@ -403,24 +429,35 @@ func (s *Server) admitIP(c *conn) bool {
 		return false
 	}
 	s.perIP[key]++
-	c.ipKey, c.ipCounted = key, true
+	a.ipKey, a.ipCounted = key, true
 	return true
 }
 
 // forget unregisters c once it is closed, freeing its places under the
-// limits; done marks its goroutine finished.
+// limits.
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.conns, c)
-	if c.admitted {
+	s.mu.Unlock()
+	s.release(&c.place)
+}
+
+// release frees a connection's places under the limits.
+func (s *Server) release(a *place) {
+	if !a.admitted && !a.ipCounted {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.admitted {
 		s.active--
 	}
-	if c.ipCounted {
-		if s.perIP[c.ipKey]--; s.perIP[c.ipKey] <= 0 {
-			delete(s.perIP, c.ipKey)
+	if a.ipCounted {
+		if s.perIP[a.ipKey]--; s.perIP[a.ipKey] <= 0 {
+			delete(s.perIP, a.ipKey)
 		}
 	}
+	*a = place{}
 }
 
 // ipKey is what MaxConnsPerIP counts by: the IPv4 address, or the IPv6
@@ -494,6 +531,9 @@ func (s *Server) closeAll(force bool) error {
 			errs = append(errs, err)
 		}
 		delete(s.packets, pc)
+	}
+	if s.loops != nil {
+		s.loops.wakeAll(force)
 	}
 	for c := range s.conns {
 		// The accepted connection, not a wrapper of it that the

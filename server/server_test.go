@@ -27,7 +27,24 @@ import (
 	"shout/upper"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs every test once for each driver: with the event loops
+// wherever they can serve (EngineAuto, as a Server chooses by default),
+// then with a goroutine per connection.
+func TestMain(m *testing.M) {
+	for _, e := range []server.Engine{server.EngineAuto, server.EngineGoroutine} {
+		fmt.Printf("=== engine %v\n", e)
+		server.SetTestEngine(e)
+		if code := m.Run(); code != 0 {
+			fmt.Printf("FAIL with engine %v\n", e)
+			os.Exit(code)
+		}
+		if err := goleak.Find(); err != nil {
+			fmt.Printf("goroutines leaked with engine %v: %v\n", e, err)
+			os.Exit(1)
+		}
+	}
+	os.Exit(0)
+}
 
 // bound is how long any single wait in these tests may take before the
 // test fails: generous, since it only matters when something is broken.

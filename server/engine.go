@@ -1,0 +1,80 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+)
+
+// Engine chooses the driver that moves a stream listener's bytes.
+type Engine int
+
+const (
+	// EngineAuto serves a listener with event loops where they can serve
+	// it (a plain TCP or Unix listener on Linux, no WrapConn, no
+	// SocketTracer), and with a goroutine per connection otherwise.
+	EngineAuto Engine = iota
+	// EngineLoop serves with event loops, about one per core, each owning
+	// its connections: an idle connection holds its socket and a small
+	// session, no goroutine and no buffer. Serve fails with
+	// ErrEngineUnsupported for a listener they cannot serve.
+	EngineLoop
+	// EngineGoroutine serves each connection on a goroutine of its own,
+	// for any net.Conn.
+	EngineGoroutine
+)
+
+var engineNames = [...]string{"auto", "loop", "goroutine"}
+
+func (e Engine) String() string {
+	if e < 0 || int(e) >= len(engineNames) {
+		return fmt.Sprintf("Engine(%d)", int(e))
+	}
+	return engineNames[e]
+}
+
+// ParseEngine is the Engine named s: auto, loop or goroutine.
+func ParseEngine(s string) (Engine, error) {
+	for i, n := range engineNames {
+		if n == s {
+			return Engine(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown engine %q (want auto, loop or goroutine)", s)
+}
+
+// ErrEngineUnsupported is returned by Serve when Engine is EngineLoop and
+// the event loops cannot serve the listener; it says why.
+var ErrEngineUnsupported = errors.New("server: the event-loop engine cannot serve this listener")
+
+// testEngine, when not EngineAuto, replaces EngineAuto in every Server, so
+// that the package's tests run once for each driver.
+var testEngine Engine
+
+// engineFor chooses the driver for l: whether the event loops serve it,
+// or why they cannot when the Server asks for them.
+func (s *Server) engineFor(l net.Listener, wrap func(net.Conn) (net.Conn, error)) (loop bool, err error) {
+	e := s.Engine
+	if e == EngineAuto {
+		e = testEngine
+	}
+	if e == EngineGoroutine {
+		return false, nil
+	}
+	why := ""
+	switch {
+	case wrap != nil:
+		why = "its connections are wrapped (TLS, PROXY protocol, WrapConn)"
+	case s.socketTracer() != nil:
+		why = "the observer traces sockets"
+	default:
+		why = loopUnsupported(l)
+	}
+	switch {
+	case why == "":
+		return true, nil
+	case e == EngineLoop:
+		return false, fmt.Errorf("%w: %s", ErrEngineUnsupported, why)
+	}
+	return false, nil
+}

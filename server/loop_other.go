@@ -1,0 +1,11 @@
+//go:build !linux
+
+package server
+
+import "net"
+
+// loopUnsupported says why the event loops cannot serve l: they are
+// written for Linux's epoll.
+func loopUnsupported(net.Listener) string { return "event loops need Linux's epoll" }
+
+func (s *Server) serveLoop(net.Listener) error { panic("unreachable") }
