@@ -51,19 +51,23 @@ var ErrEngineUnsupported = errors.New("server: the event-loop engine cannot serv
 // that the package's tests run once for each driver.
 var testEngine Engine
 
-// engineFor chooses the driver for l: whether the event loops serve it,
-// or why they cannot when the Server asks for them.
-func (s *Server) engineFor(l net.Listener, wrap func(net.Conn) (net.Conn, error)) (loop bool, err error) {
+// EngineFor is the driver Serve uses for l, EngineLoop or
+// EngineGoroutine, or ErrEngineUnsupported, saying why, if Engine asks
+// for the event loops and they cannot serve l: its connections are
+// wrapped (a ConnWrapper, WrapConn), the Observer traces sockets, l is
+// not a plain TCP or Unix listener, or the system is not Linux.
+func (s *Server) EngineFor(l net.Listener) (Engine, error) {
 	e := s.Engine
 	if e == EngineAuto {
 		e = testEngine
 	}
 	if e == EngineGoroutine {
-		return false, nil
+		return EngineGoroutine, nil
 	}
+	_, wrapped := l.(ConnWrapper)
 	why := ""
 	switch {
-	case wrap != nil:
+	case wrapped || s.WrapConn != nil:
 		why = "its connections are wrapped (TLS, PROXY protocol, WrapConn)"
 	case s.socketTracer() != nil:
 		why = "the observer traces sockets"
@@ -72,9 +76,9 @@ func (s *Server) engineFor(l net.Listener, wrap func(net.Conn) (net.Conn, error)
 	}
 	switch {
 	case why == "":
-		return true, nil
+		return EngineLoop, nil
 	case e == EngineLoop:
-		return false, fmt.Errorf("%w: %s", ErrEngineUnsupported, why)
+		return 0, fmt.Errorf("%w: %s", ErrEngineUnsupported, why)
 	}
-	return false, nil
+	return EngineGoroutine, nil
 }

@@ -300,12 +300,14 @@ type WrapError struct {
 func (e *WrapError) Error() string { return e.Reason.String() + ": " + e.Err.Error() }
 func (e *WrapError) Unwrap() error { return e.Err }
 
-// Serve accepts stream connections on l and serves each in its own
-// goroutine. It always returns a non-nil error and closes l; after Shutdown
-// or Close the error is ErrServerClosed. Temporary accept errors (out of
-// file descriptors or memory, an aborted handshake) are logged and retried
-// after 5 ms, doubling to 1 s; any other ends Serve with that error. If
-// l is a ConnWrapper, each connection is wrapped by it first.
+// Serve accepts stream connections on l and serves them with the driver
+// EngineFor chooses: the server's event loops (which accept for it), or a
+// goroutine for each connection. It always returns a non-nil error and
+// closes l; after Shutdown or Close the error is ErrServerClosed, and if
+// l is closed from outside, net.ErrClosed (within 250 ms with the loops).
+// Temporary accept errors (out of file descriptors or memory) are logged
+// and retried after 5 ms, doubling to 1 s; any other ends Serve with that
+// error. If l is a ConnWrapper, each connection is wrapped by it first.
 func (s *Server) Serve(l net.Listener) error {
 	if !s.track(func() { s.listeners[l] = struct{}{} }) {
 		l.Close()
@@ -329,10 +331,10 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.WrapConn != nil {
 		ra = nil // it may change any address
 	}
-	if loop, err := s.engineFor(l, wrap); err != nil {
+	if e, err := s.EngineFor(l); err != nil {
 		s.untrack(l)
 		return err
-	} else if loop {
+	} else if e == EngineLoop {
 		return s.serveLoop(l)
 	}
 	st := s.socketTracer()

@@ -51,6 +51,8 @@ type serveCmd struct {
 	Admin      string `placeholder:"ADDR" help:"Serve HTTP on this address (host:port, a bare port on 127.0.0.1, or unix:///path): /metrics for Prometheus, /healthz, and /readyz, which turns 503 as soon as a graceful stop begins. Off unless given."`
 	AdminPprof bool   `name:"admin-pprof" help:"Also serve Go's profiles at /debug/pprof/ on the --admin listener."`
 
+	Engine string `enum:"auto,loop,goroutine" default:"auto" help:"What serves TCP and Unix connections: loop (event loops, one per core; an idle connection costs no goroutine or buffer; Linux, plain TCP and Unix only), goroutine (one per connection; anything, TLS and PROXY included), or auto (loop where it can serve)."`
+
 	LogFormat string `enum:"text,json" default:"text" help:"Log format on stderr: text or json."`
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
 	Trace     bool   `help:"Print every socket call to stderr as it happens, in the lesson's terms (bind, listen, accept, recv, send, close, recvfrom, sendto), on lines that begin with \"trace \". For learning: a stderr that blocks holds up serving."`
@@ -108,14 +110,16 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if err != nil {
 		return err
 	}
+	engines := make([]server.Engine, len(listeners))
+	for i, l := range listeners {
+		if engines[i], err = srv.EngineFor(l); err != nil {
+			closeAll(listeners, packets)
+			return usagef("--engine %s: %s", cmd.Engine, strings.TrimPrefix(err.Error(), "server: "))
+		}
+	}
 	adminLns, _, err := endpoint.Listen(adminEps)
 	if err != nil {
-		for _, l := range listeners {
-			l.Close()
-		}
-		for _, p := range packets {
-			p.Close()
-		}
+		closeAll(listeners, packets)
 		return fmt.Errorf("--admin: %w", err)
 	}
 	if certs != nil {
@@ -135,9 +139,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
 		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
 	}
-	for _, l := range listeners {
+	for i, l := range listeners {
 		e := endpoint.Endpoint{Network: l.Addr().Network(), Address: l.Addr().String(), TLS: isTLS(l)}
-		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
+		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address, "engine", engines[i].String())
 	}
 	for _, p := range packets {
 		e := endpoint.Endpoint{Network: p.LocalAddr().Network(), Address: p.LocalAddr().String()}
@@ -288,13 +292,25 @@ func (cmd *serveCmd) check() error {
 	return nil
 }
 
+// closeAll closes listeners that will not be served.
+func closeAll(listeners []net.Listener, packets []net.PacketConn) {
+	for _, l := range listeners {
+		l.Close()
+	}
+	for _, p := range packets {
+		p.Close()
+	}
+}
+
 // server is the Server the flags describe.
 func (cmd *serveCmd) server(t transform.Transformer, log *slog.Logger) *server.Server {
 	linger := cmd.Linger
 	if linger <= 0 {
 		linger = -1 // the flag's 0 is no linger; the field's 0 is its default
 	}
+	engine, _ := server.ParseEngine(cmd.Engine) // one of the flag's enum
 	return &server.Server{
+		Engine:        engine,
 		Transformer:   t,
 		MaxConns:      cmd.MaxConns,
 		MaxConnsPerIP: cmd.MaxConnsPerIP,
