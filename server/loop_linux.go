@@ -127,8 +127,19 @@ type loop struct {
 	obuf   *[]byte
 	epoch  time.Time
 	now    int64 // nanoseconds since epoch, at the last wake
-	swept  int64
-	paused []pausedListener // listeners not accepted from until a time
+
+	// The loop waits for events in Go's netpoller, which watches the
+	// epoll descriptor as it watches a socket: a loop with nothing to do
+	// parks as a goroutine does, not in a system call the scheduler must
+	// work around. The wait's callback polls without sleeping.
+	pollFile *os.File
+	poll     syscall.RawConn
+	pollF    func(uintptr) bool // l.pollEvents, made once
+	n        int
+	pollErr  error
+	armed    int64 // the wait's deadline, or -1
+	swept    int64
+	paused   []pausedListener // listeners not accepted from until a time
 
 	stopped bool // Shutdown has been seen
 	force   atomic.Bool
@@ -237,6 +248,9 @@ func (s *Server) startLoops() (*loops, error) {
 			lp.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 		}
 		if err == nil {
+			err = lp.pollable()
+		}
+		if err == nil {
 			err = unix.EpollCtl(lp.ep, unix.EPOLL_CTL_ADD, lp.wake, &unix.EpollEvent{Events: unix.EPOLLIN, Pad: wakeKey})
 		}
 		if err != nil {
@@ -270,8 +284,32 @@ func (l *loop) watchListener(fd int, ll *loopListener) error {
 		&unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd), Pad: -ll.id})
 }
 
+// pollable hands the epoll descriptor to Go's netpoller, for the loop
+// to wait on.
+func (l *loop) pollable() error {
+	if err := unix.SetNonblock(l.ep, true); err != nil {
+		return err
+	}
+	l.pollFile = os.NewFile(uintptr(l.ep), "epoll")
+	l.ep = -1 // the file's to close now
+	var err error
+	if l.poll, err = l.pollFile.SyscallConn(); err != nil {
+		return err
+	}
+	// os.NewFile falls back to blocking reads if the netpoller refuses
+	// the descriptor; then a deadline cannot be set, and the loop could
+	// not wake for its sweeps.
+	if err := l.pollFile.SetReadDeadline(time.Time{}); err != nil {
+		return err
+	}
+	l.pollF, l.armed = l.pollEvents, -1
+	return l.poll.Control(func(fd uintptr) { l.ep = int(fd) })
+}
+
 func (l *loop) closeFDs() {
-	if l.ep >= 0 {
+	if l.pollFile != nil {
+		l.pollFile.Close()
+	} else if l.ep >= 0 {
 		unix.Close(l.ep)
 	}
 	if l.wake >= 0 {
@@ -286,9 +324,15 @@ func (l *loop) run() {
 	defer s.wg.Done()
 	defer l.closeFDs()
 	for {
-		n, err := unix.EpollWait(l.ep, l.events, l.waitMillis())
+		l.arm()
+		l.n, l.pollErr = 0, nil
+		err := l.poll.Read(l.pollF) // parks in Go's netpoller until there are events
+		n := l.n
 		l.now = int64(time.Since(l.epoch))
-		if err != nil && err != unix.EINTR {
+		if err == nil {
+			err = l.pollErr
+		}
+		if err != nil && err != unix.EINTR && !errors.Is(err, os.ErrDeadlineExceeded) {
 			s.logger().Error("event loop failed; closing its connections", "err", err)
 			l.closeEvery()
 			return
@@ -314,7 +358,7 @@ func (l *loop) run() {
 		if s.closing.Load() && !l.stopped {
 			l.stop()
 		}
-		if l.now-l.swept >= int64(l.sweepEvery()) || len(l.paused) > 0 {
+		if d := l.sweepEvery(); d >= 0 && l.now-l.swept >= int64(d) || len(l.paused) > 0 {
 			l.sweep()
 		}
 		if l.stopped && l.open == 0 {
@@ -347,18 +391,36 @@ func (l *loop) sweepEvery() time.Duration {
 	return d
 }
 
-// waitMillis is epoll_wait's timeout: until the next sweep, or for ever.
-func (l *loop) waitMillis() int {
+// pollEvents is the callback of the loop's wait: one epoll_wait that
+// does not sleep. It reports whether to stop waiting: there are events,
+// or the epoll set failed.
+func (l *loop) pollEvents(uintptr) bool {
+	l.n, l.pollErr = pollNow(l.ep, l.events)
+	return l.n > 0 || l.pollErr != nil
+}
+
+// arm sets the wait's deadline to the next sweep, or the next paused
+// listener's retry, or none; it moves it only when that changes.
+func (l *loop) arm() {
 	d := l.sweepEvery()
+	at := int64(-1)
+	if d >= 0 {
+		at = l.swept + int64(d)
+	}
 	for _, p := range l.paused {
-		if left := time.Duration(p.until - l.now); d < 0 || left < d {
-			d = max(left, 0)
+		if at < 0 || p.until < at {
+			at = p.until
 		}
 	}
-	if d < 0 {
-		return -1
+	if at == l.armed {
+		return
 	}
-	return int((d + time.Millisecond - 1) / time.Millisecond)
+	l.armed = at
+	var t time.Time
+	if at >= 0 {
+		t = l.epoch.Add(time.Duration(at))
+	}
+	l.pollFile.SetReadDeadline(t)
 }
 
 // accept takes new connections from listener id, up to acceptBatch.
@@ -594,15 +656,6 @@ func (l *loop) read(c *lconn) {
 	}
 }
 
-func readFD(fd int, p []byte) (int, error) {
-	for {
-		n, err := unix.Read(fd, p)
-		if err != unix.EINTR {
-			return max(n, 0), err
-		}
-	}
-}
-
 // replied tells a ReplyObserver of the reply just written, or cut short.
 func (l *loop) replied(c *lconn, err error) {
 	if r := l.srv.replies; r != nil {
@@ -679,15 +732,6 @@ func (l *loop) write(c *lconn, p []byte) error {
 	putBuf(q)
 	c.pending, c.off = nq, 0
 	return nil
-}
-
-func writeFD(fd int, p []byte) (int, error) {
-	for {
-		n, err := unix.Write(fd, p)
-		if err != unix.EINTR {
-			return max(n, 0), err
-		}
-	}
 }
 
 // watch sets what epoll reports for c: EPOLLIN or EPOLLOUT.
