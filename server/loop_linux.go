@@ -3,13 +3,13 @@ package server
 import (
 	"errors"
 	"net"
-	"net/netip"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
@@ -139,19 +139,20 @@ type loop struct {
 	pollErr  error
 	armed    int64 // the wait's deadline, or -1
 	swept    int64
-	paused   []pausedListener // listeners not accepted from until a time
+	paused   []pausedListener                // listeners not accepted from until a time
+	backoff  map[*loopListener]time.Duration // the last pause of each listener failing
 
 	stopped bool // Shutdown has been seen
 	force   atomic.Bool
-	acceptF func(fd uintptr) // l.acceptFrom, made once
-	accL    *loopListener    // the listener acceptF accepts from
-	lastErr int64            // when an accept error was last logged
+	acceptF func(fd uintptr)    // l.acceptFrom, made once
+	accL    *loopListener       // the listener acceptF accepts from
+	rsa     unix.RawSockaddrAny // the address of the connection accepted
+	ev      unix.EpollEvent     // epoll_ctl's argument
 }
 
 type pausedListener struct {
 	ll    *loopListener
 	until int64
-	delay time.Duration
 }
 
 // serveLoop serves l on the server's event loops, starting them if they
@@ -358,7 +359,10 @@ func (l *loop) run() {
 		if s.closing.Load() && !l.stopped {
 			l.stop()
 		}
-		if d := l.sweepEvery(); d >= 0 && l.now-l.swept >= int64(d) || len(l.paused) > 0 {
+		if len(l.paused) > 0 {
+			l.resume()
+		}
+		if d := l.sweepEvery(); d >= 0 && l.now-l.swept >= int64(d) {
 			l.sweep()
 		}
 		if l.stopped && l.open == 0 {
@@ -438,10 +442,10 @@ func (l *loop) accept(id int32) {
 func (l *loop) acceptFrom(lfd uintptr) {
 	ll := l.accL
 	for range acceptBatch {
-		fd, sa, err := unix.Accept4(int(lfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, err := acceptFD(int(lfd), &l.rsa)
 		switch {
 		case err == nil:
-			l.admit(ll, fd, sa)
+			l.admit(ll, fd)
 			continue
 		case err == unix.EAGAIN:
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM:
@@ -466,19 +470,20 @@ func (l *loop) acceptFrom(lfd uintptr) {
 // listener stays readable meanwhile, so it leaves the epoll set.
 func (l *loop) pause(ll *loopListener, lfd int, err error) {
 	delay := 5 * time.Millisecond
-	for i, p := range l.paused {
-		if p.ll == ll {
-			delay = min(2*p.delay, time.Second)
-			l.paused = append(l.paused[:i], l.paused[i+1:]...)
-			break
-		}
+	if d, ok := l.backoff[ll]; ok {
+		delay = min(2*d, time.Second)
 	}
+	if l.backoff == nil {
+		l.backoff = make(map[*loopListener]time.Duration)
+	}
+	l.backoff[ll] = delay
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lfd, nil)
-	l.paused = append(l.paused, pausedListener{ll: ll, until: l.now + int64(delay), delay: delay})
+	l.paused = append(l.paused, pausedListener{ll: ll, until: l.now + int64(delay)})
 	l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", delay)
 }
 
-// resume watches paused listeners again once their time has come.
+// resume watches paused listeners again once their time has come. A
+// failure pauses one again, for twice as long, until one accepts.
 func (l *loop) resume() {
 	keep := l.paused[:0]
 	for _, p := range l.paused {
@@ -487,40 +492,37 @@ func (l *loop) resume() {
 			continue
 		}
 		p.ll.raw.Control(func(fd uintptr) { l.watchListener(int(fd), p.ll) })
-		// A failure again pauses it again, with the delay doubled.
-		keep = append(keep, pausedListener{ll: p.ll, until: 1<<63 - 1, delay: p.delay})
 	}
 	l.paused = keep
-	// Entries kept at "never" only remember the delay for the next failure;
-	// one that accepts a connection is forgotten.
 }
 
 // admit serves a connection just accepted, or turns it away over a limit.
-func (l *loop) admit(ll *loopListener, fd int, sa unix.Sockaddr) {
+func (l *loop) admit(ll *loopListener, fd int) {
 	s := l.srv
 	if s.closing.Load() {
-		unix.Close(fd)
+		closeFD(fd)
 		return
 	}
-	for i, p := range l.paused {
-		if p.ll == ll { // it accepts again: forget its backoff
-			l.paused = append(l.paused[:i], l.paused[i+1:]...)
-			break
+	if l.backoff != nil { // it accepts again: forget its backoff
+		if delete(l.backoff, ll); len(l.backoff) == 0 {
+			l.backoff = nil
 		}
 	}
 	c := l.newConn(fd)
 	info := &c.sess.info
 	info.Start = time.Now()
-	info.Remote, info.Local = addrOf(sa, ll.unix), ll.local
+	info.Remote, info.Local = addrOf(&l.rsa, ll.unix), ll.local
 	if info.Local == nil {
-		if lsa, err := unix.Getsockname(fd); err == nil {
-			info.Local = addrOf(lsa, ll.unix)
+		n := uint32(unix.SizeofSockaddrAny)
+		if _, _, e := syscall.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&l.rsa)), uintptr(unsafe.Pointer(&n))); e == 0 {
+			info.Local = addrOf(&l.rsa, ll.unix)
 		}
 	}
 	c.lastRead = l.now
-	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: c.gen}); err != nil {
+	l.ev = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: c.gen}
+	if err := ctlFD(l.ep, unix.EPOLL_CTL_ADD, fd, &l.ev); err != nil {
 		s.logger().Error("accept failed: cannot watch the connection", "listener", ll.l.Addr().String(), "err", err)
-		unix.Close(fd)
+		closeFD(fd)
 		l.recycle(c)
 		return
 	}
@@ -581,29 +583,6 @@ func (l *loop) recycle(c *lconn) {
 		*c = lconn{}
 		l.free = append(l.free, c)
 	}
-}
-
-// addrOf is the net.Addr of a socket address, as net's accepted
-// connections give it.
-func addrOf(sa unix.Sockaddr, isUnix bool) net.Addr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)))
-	case *unix.SockaddrInet6:
-		a := netip.AddrFrom16(sa.Addr)
-		if sa.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
-				a = a.WithZone(ifi.Name)
-			}
-		}
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(sa.Port)))
-	case *unix.SockaddrUnix:
-		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
-	}
-	if isUnix {
-		return &net.UnixAddr{Net: "unix"}
-	}
-	return nil
 }
 
 // ready handles epoll's events for c.
@@ -736,7 +715,8 @@ func (l *loop) write(c *lconn, p []byte) error {
 
 // watch sets what epoll reports for c: EPOLLIN or EPOLLOUT.
 func (l *loop) watch(c *lconn, events uint32) error {
-	return unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: c.gen})
+	l.ev = unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: c.gen}
+	return ctlFD(l.ep, unix.EPOLL_CTL_MOD, c.fd, &l.ev)
 }
 
 // drain writes what is pending; once it is all written, the connection
@@ -756,6 +736,10 @@ func (l *loop) drain(c *lconn) {
 	}
 	putBuf(q)
 	c.pending, c.off, c.writeSince = nil, 0, 0
+	// The wait for input (the idle timeout, a stopping connection's wait
+	// for what it owes) starts now that it can read again, as the
+	// goroutine driver's read deadline is set only after its write.
+	c.lastRead = l.now
 	l.replied(c, nil)
 	switch c.state {
 	case eofDrain:
@@ -973,13 +957,10 @@ func (l *loop) setState(c *lconn, st lstate) {
 func (s lstate) slow() bool { return s == stopping || s == lingering }
 
 // sweep closes the connections whose timeouts have passed and the
-// lingering closes that are done, and resumes paused listeners.
+// lingering closes that are done.
 func (l *loop) sweep() {
 	s := l.srv
 	l.swept = l.now
-	if len(l.paused) > 0 {
-		l.resume()
-	}
 	idle, write := int64(s.IdleTimeout), int64(s.WriteTimeout)
 	stopWait := int64(max(s.linger(), drainQuiet))
 	for _, c := range l.conns {
@@ -1006,7 +987,7 @@ func (l *loop) sweep() {
 // close closes c for reason r and tells the observers.
 func (l *loop) close(c *lconn, r Reason) {
 	s := l.srv
-	unix.Close(c.fd)
+	closeFD(c.fd)
 	l.conns[c.fd] = nil
 	l.open--
 	if c.state.slow() {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"net"
+	"net/netip"
 	"syscall"
 	"unsafe"
 
@@ -57,4 +59,57 @@ func pollNow(ep int, events []unix.EpollEvent) (int, error) {
 		return 0, errnoErr(e)
 	}
 	return int(n), nil
+}
+
+// acceptFD accepts a connection from a non-blocking listener, non-blocking
+// and close-on-exec itself, and puts the client's address in rsa.
+func acceptFD(lfd int, rsa *unix.RawSockaddrAny) (int, error) {
+	n := uint32(unix.SizeofSockaddrAny)
+	fd, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(rsa)), uintptr(unsafe.Pointer(&n)),
+		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, errnoErr(e)
+	}
+	return int(fd), nil
+}
+
+// ctlFD is epoll_ctl, with ev the loop's own (a literal would escape to
+// the heap on every call).
+func ctlFD(ep, op, fd int, ev *unix.EpollEvent) error {
+	_, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(ep), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	return errnoErr(e)
+}
+
+// closeFD closes a socket; it does not block, since none has SO_LINGER.
+func closeFD(fd int) {
+	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
+// addrOf is the TCP or Unix address in rsa, as net's accepted connections
+// give it, or nil.
+func addrOf(rsa *unix.RawSockaddrAny, isUnix bool) net.Addr {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port)))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 {
+			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
+				a = a.WithZone(ifi.Name)
+			}
+		}
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, ntohs(sa.Port)))
+	}
+	if isUnix {
+		return &net.UnixAddr{Net: "unix"} // a client socket with no name, as net gives it
+	}
+	return nil
+}
+
+// ntohs turns a port as the kernel stores it into a number.
+func ntohs(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
 }

@@ -380,6 +380,39 @@ func TestShutdownAnswersWhatArrived(t *testing.T) {
 	}
 }
 
+// A client slow to read its replies when the server stops still gets the
+// reply to every byte that had reached the server: the wait for its
+// input is timed from when the server can read again, not from the stop.
+func TestShutdownWaitsForASlowReader(t *testing.T) {
+	srv := &server.Server{Linger: 50 * time.Millisecond, Logger: new(shouttest.Log).Logger()}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	// Fill both directions: the server is stuck writing, input queued.
+	chunk := bytes.Repeat([]byte("y"), 64<<10)
+	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	for range 4096 {
+		if _, err := c.Write(chunk); err != nil {
+			break
+		}
+	}
+	acked := int64(tcpInfo(t, c).Bytes_acked) - 1 // less the SYN
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	time.Sleep(10 * srv.Linger) // the slow reader (what is tested, not a wait for an event)
+	c.SetDeadline(time.Now().Add(bound))
+	got, err := io.Copy(io.Discard, c)
+	if err != nil || got < acked {
+		t.Errorf("got %d reply bytes, then %v; %d had reached the server before the stop", got, err, acked)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
 func TestShutdownTimeoutClosesSlowReader(t *testing.T) {
 	hook, ch := states()
 	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}

@@ -1,0 +1,76 @@
+package server_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// A process out of file descriptors keeps serving: the accept that failed
+// is logged and retried, and the connection that waited is served once a
+// descriptor is free.
+func TestAcceptOutOfDescriptorsRetries(t *testing.T) {
+	var log shouttest.Log
+	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	var fillers []*os.File
+	restore := sync.OnceFunc(func() {
+		for _, f := range fillers {
+			f.Close()
+		}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+			t.Errorf("restoring the descriptor limit: %v", err)
+		}
+	})
+	defer restore()
+	top := 0
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot list descriptors: %v", err)
+	}
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			top = max(top, n)
+		}
+	}
+	lim := old
+	lim.Cur = uint64(top + 16)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skipf("cannot lower the descriptor limit: %v", err)
+	}
+	// Take every descriptor but one, which the client's socket takes.
+	for range 10000 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatal(err)
+			}
+			break
+		}
+		fillers = append(fillers, f)
+	}
+	fillers[len(fillers)-1].Close()
+	fillers = fillers[:len(fillers)-1]
+	c := dial(t, addr)
+	if !log.WaitFor("accept failed; retrying", bound) {
+		t.Fatalf("no accept failure logged:\n%s", log.String())
+	}
+	restore()
+	io.WriteString(c, "still here")
+	got := make([]byte, 10)
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "STILL HERE" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
