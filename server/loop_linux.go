@@ -72,28 +72,32 @@ type loopListener struct {
 	failOnce sync.Once
 }
 
-// lconn is one connection a loop serves.
+// lconn is one connection a loop serves: 256 bytes, with its session.
 type lconn struct {
-	fd    int
+	fd    int32
 	gen   int32
 	state lstate
+	why   Reason // the close's reason, once closing
+	owed  int32  // when stopping: bytes that had arrived at the stop
 	sess  session
 	place place
-	nc    net.Conn // what ConnState is given, if it is set
-	why   Reason   // the close's reason, once closing
+	nc    *loopNetConn // what ConnState is given, if it is set
 
-	lastRead   int64 // loop time of the last read
-	writeSince int64 // when the pending reply was queued
+	lastRead int64         // loop time of the last read
+	pend     *pendingReply // a reply the socket has not taken yet
+	linger   *lingerAt     // when lingering: the graceful close's clock
+}
 
-	// pending is the part of a reply the socket has not taken yet; while
-	// it is there, nothing is read. replyFrom is BytesOut before the
-	// reply, for ConnReply.
-	pending   *[]byte
-	off       int
-	replyFrom int64
-
-	owed   int       // when stopping: bytes that had arrived at the stop
-	linger *lingerAt // when lingering: the graceful close's clock
+// pendingReply is what a connection keeps while the socket takes no more
+// of a reply, and nothing is read: the rest of one reply buffer, and the
+// input not transformed yet; at most 2×ReadSize, as with the goroutine
+// driver.
+type pendingReply struct {
+	out   *[]byte
+	off   int
+	in    *[]byte // nil if all of the input was transformed
+	since int64   // when it began to wait, for WriteTimeout
+	from  int64   // BytesOut before the reply, for ConnReply
 }
 
 type lstate uint8
@@ -124,7 +128,7 @@ type loop struct {
 	free   []*lconn
 	gen    int32
 	rbuf   []byte
-	obuf   *[]byte
+	obuf   *[]byte // the loop's reply buffer
 	epoch  time.Time
 	now    int64 // nanoseconds since epoch, at the last wake
 
@@ -243,6 +247,9 @@ func (s *Server) startLoops() (*loops, error) {
 		lp := &loop{srv: s, set: set, ep: -1, wake: -1, epoch: epoch,
 			events: make([]unix.EpollEvent, 256), rbuf: make([]byte, rsize)}
 		lp.acceptF = lp.acceptFrom
+		// Replies are written a buffer at a time, as conn.replyLen sizes
+		// them: a reply waiting for a slow reader keeps at most this.
+		lp.obuf = getBuf(max(s.readSize(), maxCarry*s.expansion()))
 		set.all = append(set.all, lp)
 		var err error
 		if lp.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
@@ -569,7 +576,7 @@ func (l *loop) newConn(fd int) *lconn {
 	if l.gen++; l.gen <= 0 {
 		l.gen = 1
 	}
-	c.fd, c.gen = fd, l.gen
+	c.fd, c.gen = int32(fd), l.gen
 	c.sess.init(l.srv.transformer())
 	for fd >= len(l.conns) {
 		l.conns = append(l.conns, nil)
@@ -587,7 +594,7 @@ func (l *loop) recycle(c *lconn) {
 
 // ready handles epoll's events for c.
 func (l *loop) ready(c *lconn, ev uint32) {
-	if c.pending != nil {
+	if c.pend != nil {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.drain(c)
 		}
@@ -604,7 +611,7 @@ func (l *loop) ready(c *lconn, ev uint32) {
 func (l *loop) read(c *lconn) {
 	s := l.srv
 	k := c.sess.carried(l.rbuf)
-	n, err := readFD(c.fd, l.rbuf[k:])
+	n, err := readFD(int(c.fd), l.rbuf[k:])
 	switch {
 	case err == unix.EAGAIN:
 		return
@@ -619,37 +626,33 @@ func (l *loop) read(c *lconn) {
 	info := &c.sess.info
 	info.BytesIn += int64(n)
 	s.obs.ConnRead(info, l.rbuf[k:k+n])
-	c.replyFrom = info.BytesOut
-	err = l.reply(c, l.rbuf[:k+n])
-	if c.pending == nil || err != nil {
-		l.replied(c, err)
-	}
-	if err != nil {
+	from := info.BytesOut
+	if err = l.reply(c, l.rbuf[:k+n], from); err != nil {
+		l.replied(c, from, err)
 		l.fail(c, err, true)
 		return
 	}
+	if c.pend == nil {
+		l.replied(c, from, nil)
+	}
 	if c.state == stopping {
-		if c.owed -= n; c.owed <= 0 && c.pending == nil {
+		if c.owed -= int32(n); c.owed <= 0 && c.pend == nil {
 			l.stopNow(c)
 		}
 	}
 }
 
-// replied tells a ReplyObserver of the reply just written, or cut short.
-func (l *loop) replied(c *lconn, err error) {
+// replied tells a ReplyObserver of the reply written since BytesOut was
+// from, or cut short by err.
+func (l *loop) replied(c *lconn, from int64, err error) {
 	if r := l.srv.replies; r != nil {
-		r.ConnReply(&c.sess.info, int(c.sess.info.BytesOut-c.replyFrom), err)
+		r.ConnReply(&c.sess.info, int(c.sess.info.BytesOut-from), err)
 	}
 }
 
-// reply transforms in into the loop's reply buffer and writes it; what
-// the socket does not take now waits in c.pending.
-func (l *loop) reply(c *lconn, in []byte) error {
-	s := l.srv
-	exp := s.expansion()
-	if l.obuf == nil {
-		l.obuf = getBuf(max(len(l.rbuf)*exp, maxCarry*exp))
-	}
+// reply transforms in and writes it, a reply buffer at a time. When the
+// socket takes no more, the rest of the buffer and of in wait in c.pend.
+func (l *loop) reply(c *lconn, in []byte, from int64) error {
 	out := l.obuf
 	defer func() {
 		if out != l.obuf {
@@ -658,17 +661,17 @@ func (l *loop) reply(c *lconn, in []byte) error {
 	}()
 	for len(in) > 0 {
 		nDst, nSrc, err := c.sess.feed(*out, in)
+		in = in[nSrc:]
 		if nDst > 0 {
-			if werr := l.write(c, (*out)[:nDst]); werr != nil {
+			if waits, werr := l.send(c, (*out)[:nDst], in, from); werr != nil || waits {
 				return werr
 			}
 		}
-		in = in[nSrc:]
 		if err != transform.ErrShortDst {
 			return err
 		}
 		if nDst == 0 && nSrc == 0 { // a transformer that wants more room
-			if len(*out) >= 4*len(l.rbuf)*exp {
+			if len(*out) >= 4*len(*l.obuf) {
 				return errNoProgress
 			}
 			n := 2 * len(*out)
@@ -681,66 +684,69 @@ func (l *loop) reply(c *lconn, in []byte) error {
 	return nil
 }
 
-// write writes p, or queues what the socket does not take (after what
-// is queued already) and watches for write readiness.
-func (l *loop) write(c *lconn, p []byte) error {
-	n := 0
-	if c.pending == nil {
-		var err error
-		n, err = writeFD(c.fd, p)
-		c.sess.info.BytesOut += int64(n)
-		if err != nil && err != unix.EAGAIN {
-			return err
-		}
-		if n == len(p) {
-			return nil
-		}
+// send writes p. What the socket does not take waits in c.pend, with
+// rest, the input not transformed yet, and the loop watches for write
+// readiness; send reports whether it waits.
+func (l *loop) send(c *lconn, p, rest []byte, from int64) (waits bool, err error) {
+	n, err := writeFD(int(c.fd), p)
+	c.sess.info.BytesOut += int64(n)
+	if err != nil && err != unix.EAGAIN {
+		return false, err
 	}
-	rest := p[n:]
-	if c.pending == nil {
-		c.pending, c.off = getBuf(len(rest)), 0
-		copy(*c.pending, rest)
-		c.writeSince = l.now
-		return l.watch(c, unix.EPOLLOUT)
+	if n == len(p) {
+		return false, nil
 	}
-	q := c.pending
-	have := len(*q) - c.off
-	nq := getBuf(have + len(rest))
-	copy(*nq, (*q)[c.off:])
-	copy((*nq)[have:], rest)
-	putBuf(q)
-	c.pending, c.off = nq, 0
-	return nil
+	pr := &pendingReply{out: getBuf(len(p) - n), since: l.now, from: from}
+	copy(*pr.out, p[n:])
+	if len(rest) > 0 {
+		pr.in = getBuf(len(rest))
+		copy(*pr.in, rest)
+	}
+	c.pend = pr
+	return true, l.watch(c, unix.EPOLLOUT)
 }
 
 // watch sets what epoll reports for c: EPOLLIN or EPOLLOUT.
 func (l *loop) watch(c *lconn, events uint32) error {
-	l.ev = unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: c.gen}
-	return ctlFD(l.ep, unix.EPOLL_CTL_MOD, c.fd, &l.ev)
+	l.ev = unix.EpollEvent{Events: events, Fd: c.fd, Pad: c.gen}
+	return ctlFD(l.ep, unix.EPOLL_CTL_MOD, int(c.fd), &l.ev)
 }
 
-// drain writes what is pending; once it is all written, the connection
-// reads again, or goes on with what it was doing when it had to wait.
+// drain writes what is pending and transforms the input that waited;
+// once the reply is all written, the connection reads again, or goes on
+// with what it was doing when it had to wait.
 func (l *loop) drain(c *lconn) {
-	q := c.pending
-	n, err := writeFD(c.fd, (*q)[c.off:])
+	pr := c.pend
+	n, err := writeFD(int(c.fd), (*pr.out)[pr.off:])
 	c.sess.info.BytesOut += int64(n)
-	c.off += n
+	pr.off += n
 	if err != nil && err != unix.EAGAIN {
-		l.replied(c, err)
+		l.replied(c, pr.from, err)
 		l.fail(c, err, true)
 		return
 	}
-	if c.off < len(*q) {
+	if pr.off < len(*pr.out) {
 		return
 	}
-	putBuf(q)
-	c.pending, c.off, c.writeSince = nil, 0, 0
+	putBuf(pr.out)
+	c.pend = nil
+	if pr.in != nil {
+		err := l.reply(c, *pr.in, pr.from) // may wait again, in a new c.pend
+		putBuf(pr.in)
+		if err != nil {
+			l.replied(c, pr.from, err)
+			l.fail(c, err, true)
+			return
+		}
+		if c.pend != nil {
+			return
+		}
+	}
 	// The wait for input (the idle timeout, a stopping connection's wait
 	// for what it owes) starts now that it can read again, as the
 	// goroutine driver's read deadline is set only after its write.
 	c.lastRead = l.now
-	l.replied(c, nil)
+	l.replied(c, pr.from, nil)
 	switch c.state {
 	case eofDrain:
 		l.close(c, c.why)
@@ -770,7 +776,7 @@ func (l *loop) eof(c *lconn) {
 		l.fail(c, err, true)
 		return
 	}
-	if c.pending != nil {
+	if c.pend != nil {
 		l.setState(c, eofDrain)
 		c.why = r
 		return
@@ -783,16 +789,15 @@ func (l *loop) flush(c *lconn) error {
 	if len(c.sess.carry) == 0 {
 		return nil
 	}
-	exp := l.srv.expansion()
-	buf := getBuf(maxCarry * exp)
+	buf := getBuf(maxCarry * l.srv.expansion())
 	defer putBuf(buf)
-	c.replyFrom = c.sess.info.BytesOut
+	from := c.sess.info.BytesOut
 	n, err := c.sess.flush(*buf)
 	if n > 0 && err == nil {
-		err = l.write(c, (*buf)[:n])
+		_, err = l.send(c, (*buf)[:n], nil, from)
 	}
-	if c.pending == nil || err != nil {
-		l.replied(c, err)
+	if c.pend == nil || err != nil {
+		l.replied(c, from, err)
 	}
 	return err
 }
@@ -827,7 +832,7 @@ func (l *loop) closeGracefully(c *lconn, r Reason) {
 		l.setState(c, lingering)
 		c.linger = &lingerAt{}
 	}
-	if c.pending == nil {
+	if c.pend == nil {
 		l.lingerNow(c)
 	}
 }
@@ -837,13 +842,13 @@ func (l *loop) closeGracefully(c *lconn, r Reason) {
 func (l *loop) lingerNow(c *lconn) {
 	s := l.srv
 	linger := int64(s.linger())
-	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil || linger <= 0 {
+	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil || linger <= 0 {
 		l.close(c, c.why)
 		return
 	}
 	g := c.linger
 	g.start, g.giveUp = l.now, l.now+maxLingerRounds*linger
-	g.lastInput, g.lastTaken, g.unsent = l.now, l.now, ioctlFD(c.fd, unix.SIOCOUTQ)
+	g.lastInput, g.lastTaken, g.unsent = l.now, l.now, ioctlFD(int(c.fd), unix.SIOCOUTQ)
 	if err := l.watch(c, unix.EPOLLIN); err != nil {
 		l.close(c, c.why)
 	}
@@ -851,7 +856,7 @@ func (l *loop) lingerNow(c *lconn) {
 
 // discard reads and drops a lingering connection's input.
 func (l *loop) discard(c *lconn) {
-	n, err := readFD(c.fd, l.rbuf)
+	n, err := readFD(int(c.fd), l.rbuf)
 	switch {
 	case err == unix.EAGAIN:
 	case err != nil || n == 0:
@@ -876,7 +881,7 @@ func (l *loop) lingered(c *lconn) bool {
 	if l.now > g.giveUp {
 		return true
 	}
-	left := ioctlFD(c.fd, unix.SIOCOUTQ)
+	left := ioctlFD(int(c.fd), unix.SIOCOUTQ)
 	if left < g.unsent {
 		g.unsent, g.lastTaken = left, l.now
 	}
@@ -931,9 +936,9 @@ func (l *loop) stopConn(c *lconn) {
 		return // closing already
 	}
 	l.setState(c, stopping)
-	c.owed = ioctlFD(c.fd, unix.SIOCINQ)
+	c.owed = int32(ioctlFD(int(c.fd), unix.SIOCINQ))
 	c.lastRead = l.now // the time the owed bytes have
-	if c.owed <= 0 && c.pending == nil {
+	if c.owed <= 0 && c.pend == nil {
 		l.stopNow(c)
 	}
 }
@@ -966,10 +971,10 @@ func (l *loop) sweep() {
 	for _, c := range l.conns {
 		switch {
 		case c == nil:
-		case c.pending != nil && write > 0 && l.now-c.writeSince > write:
-			l.replied(c, os.ErrDeadlineExceeded) // as the goroutine driver's deadline says
+		case c.pend != nil && write > 0 && l.now-c.pend.since > write:
+			l.replied(c, c.pend.from, os.ErrDeadlineExceeded) // as the goroutine driver's deadline says
 			l.close(c, ReasonWriteTimeout)
-		case c.pending != nil:
+		case c.pend != nil:
 		case c.state == lingering:
 			if l.lingered(c) {
 				l.close(c, c.why)
@@ -987,14 +992,17 @@ func (l *loop) sweep() {
 // close closes c for reason r and tells the observers.
 func (l *loop) close(c *lconn, r Reason) {
 	s := l.srv
-	closeFD(c.fd)
+	closeFD(int(c.fd))
 	l.conns[c.fd] = nil
 	l.open--
 	if c.state.slow() {
 		l.slow--
 	}
-	putBuf(c.pending)
-	c.pending = nil
+	if pr := c.pend; pr != nil {
+		putBuf(pr.out)
+		putBuf(pr.in)
+		c.pend = nil
+	}
 	rejected := r == ReasonRejected
 	if rejected && c.linger != nil {
 		<-s.lingering
