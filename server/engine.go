@@ -51,6 +51,25 @@ var ErrEngineUnsupported = errors.New("server: the event-loop engine cannot serv
 // that the package's tests run once for each driver.
 var testEngine Engine
 
+// traces reports whether o follows socket calls, without fixing the
+// server's observer as Serve does (EngineFor may be asked before the
+// Observer is set).
+func traces(o Observer) bool {
+	switch o := o.(type) {
+	case fanout: // a SocketTracer whatever it holds
+		for _, m := range o {
+			if traces(m) {
+				return true
+			}
+		}
+		return false
+	case replyFanout:
+		return traces(o.fanout)
+	}
+	_, ok := o.(SocketTracer)
+	return ok
+}
+
 // EngineFor is the driver Serve uses for l, EngineLoop or
 // EngineGoroutine, or ErrEngineUnsupported, saying why, if Engine asks
 // for the event loops and they cannot serve l: its connections are
@@ -69,7 +88,7 @@ func (s *Server) EngineFor(l net.Listener) (Engine, error) {
 	switch {
 	case wrapped || s.WrapConn != nil:
 		why = "its connections are wrapped (TLS, PROXY protocol, WrapConn)"
-	case s.socketTracer() != nil:
+	case traces(s.Observer):
 		why = "the observer traces sockets"
 	default:
 		why = loopUnsupported(l)

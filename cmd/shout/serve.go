@@ -80,7 +80,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		return err
 	}
 	// Logging never blocks serving or stopping, whatever stderr does.
-	logs := asynclog.New(cmd.logHandler(std.stderr), 0)
+	logs := asynclog.NewBuffered(std.stderr, 0, 0, cmd.logHandler)
 	defer closeLog(logs, sigs)
 	log := slog.New(logs)
 

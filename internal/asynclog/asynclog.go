@@ -1,7 +1,9 @@
 package asynclog
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -30,6 +32,7 @@ type queue struct {
 	stop    chan struct{} // closed when Close gives up: the writer quits
 	once    sync.Once
 	done    chan struct{} // closed when the writer has quit
+	flush   func() error  // after the queue empties, if not nil
 }
 
 // entry is a record and the handler to give it to, or a marker: flushed is
@@ -45,12 +48,28 @@ type entry struct {
 // with a queue of size records (zero or negative means DefaultSize). Call
 // Close to stop the goroutine.
 func New(h slog.Handler, size int) *Handler {
+	return start(h, size, nil)
+}
+
+func start(h slog.Handler, size int, flush func() error) *Handler {
 	if size <= 0 {
 		size = DefaultSize
 	}
-	q := &queue{base: h, ch: make(chan entry, size), stop: make(chan struct{}), done: make(chan struct{})}
+	q := &queue{base: h, ch: make(chan entry, size), stop: make(chan struct{}), done: make(chan struct{}), flush: flush}
 	go q.run()
 	return &Handler{h: h, q: q}
+}
+
+// NewBuffered is New for the handler that newHandler makes on a buffer
+// over w (bufSize bytes; zero or negative means 64 KiB), which the
+// writer flushes whenever it has emptied the queue: a burst of records
+// reaches w in a few writes, a lone record at once.
+func NewBuffered(w io.Writer, bufSize, size int, newHandler func(io.Writer) slog.Handler) *Handler {
+	if bufSize <= 0 {
+		bufSize = 64 << 10
+	}
+	bw := bufio.NewWriterSize(w, bufSize)
+	return start(newHandler(bw), size, bw.Flush)
 }
 
 // Enabled reports whether the wrapped handler handles records at level.
@@ -156,6 +175,7 @@ func (q *queue) run() {
 		}
 		if e.flushed != nil {
 			q.report()
+			q.flushOut()
 			close(e.flushed)
 			if e.last {
 				return
@@ -167,6 +187,16 @@ func (q *queue) run() {
 			q.report()
 			sinceReport = 0
 		}
+		if len(q.ch) == 0 {
+			q.flushOut()
+		}
+	}
+}
+
+// flushOut writes what the buffer under the handler holds, if it has one.
+func (q *queue) flushOut() {
+	if q.flush != nil {
+		q.flush()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -258,5 +259,38 @@ func TestCloseTwice(t *testing.T) {
 	closeOrFail(t, h)
 	if got := g.log.String(); got != "level=INFO msg=last\n" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// With NewBuffered, records that queue up while the output is slow reach
+// it together, in one write, and a lone record is written at once.
+func TestBufferedWritesWhatQueuedTogether(t *testing.T) {
+	g := newGate()
+	h := NewBuffered(g, 0, 0, func(w io.Writer) slog.Handler {
+		return slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
+	})
+	log := slog.New(h)
+	log.Info("first")
+	select {
+	case <-g.entered: // written at once, and held there
+	case <-time.After(bound):
+		t.Fatal("a lone record was not written")
+	}
+	const n = 100
+	for i := range n {
+		log.Info("queued", "i", i)
+	}
+	g.Open()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if writes := 1 + len(g.entered); writes != 2 {
+		t.Errorf("%d records took %d writes, want 2", n+1, writes)
+	}
+	lines := strings.Split(strings.TrimSuffix(g.log.String(), "\n"), "\n")
+	if len(lines) != n+1 || lines[0] != "level=INFO msg=first" || lines[n] != "level=INFO msg=queued i=99" {
+		t.Errorf("got %d lines, first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
 	}
 }
