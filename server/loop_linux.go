@@ -257,6 +257,9 @@ func (s *Server) startLoops() (*loops, error) {
 // closes every connection at once. Server.mu is held.
 func (set *loops) wakeAll(force bool) {
 	for _, lp := range set.all {
+		if lp.wake < 0 {
+			continue // done, its descriptors closed
+		}
 		if force {
 			lp.force.Store(true)
 		}
@@ -284,7 +287,14 @@ func (l *loop) closeFDs() {
 func (l *loop) run() {
 	s := l.srv
 	defer s.wg.Done()
-	defer l.closeFDs()
+	defer func() {
+		// Under Server.mu, as wakeAll writes to l.wake: once closed, the
+		// numbers may be anything else's.
+		s.mu.Lock()
+		l.closeFDs()
+		l.ep, l.wake = -1, -1
+		s.mu.Unlock()
+	}()
 	for {
 		n, err := unix.EpollWait(l.ep, l.events, l.waitMillis())
 		l.now = int64(time.Since(l.epoch))

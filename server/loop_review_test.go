@@ -1,0 +1,69 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"shout/server"
+)
+
+// serveLoopTCP serves srv on a fresh loopback listener; the returned func
+// waits for Serve to return and gives its error.
+func serveLoopTCP(t *testing.T, srv *server.Server) (string, func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), func() error { srv.Close(); return <-done }
+}
+
+func exchange(t *testing.T, c net.Conn, send, want string) {
+	t.Helper()
+	io.WriteString(c, send)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+		t.Fatalf("sent %q: got %q, %v; want %q", send, got, err, want)
+	}
+}
+
+// Close after Shutdown (a deferred Close, Shutdown's context ending late)
+// writes to no descriptor: those the server used are closed, and their
+// numbers may belong to anything else in the process by then.
+func TestCloseAfterShutdownWritesNowhere(t *testing.T) {
+	srv := &server.Server{Logger: discard()}
+	addr, wait := serveLoopTCP(t, srv)
+	c := dial(t, addr)
+	exchange(t, c, "a", "A")
+	c.Close()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free descriptors, the server's old ones among them.
+	var fds []int
+	defer func() { closeAll(fds) }()
+	for range 64 {
+		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, p[0], p[1])
+	}
+	if err := wait(); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	buf := make([]byte, 64)
+	for i, fd := range fds {
+		if n, _ := unix.Read(fd, buf); n > 0 {
+			t.Errorf("Close wrote %q to descriptor %d, which the server had closed", buf[:n], fds[i^1])
+		}
+	}
+}
