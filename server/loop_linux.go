@@ -1003,7 +1003,12 @@ func (l *loop) closeEvery() {
 	for _, c := range l.conns {
 		if c != nil {
 			r := ReasonShutdown
-			if c.state == lingering {
+			if c.pending != nil {
+				// As the goroutine driver's write fails on the closed
+				// connection: the reply is cut short, even the last one
+				// of a graceful close.
+				l.replied(c, net.ErrClosed)
+			} else if c.state == lingering {
 				r = c.why
 			}
 			l.close(c, r)

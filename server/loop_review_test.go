@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -65,5 +66,26 @@ func TestCloseAfterShutdownWritesNowhere(t *testing.T) {
 		if n, _ := unix.Read(fd, buf); n > 0 {
 			t.Errorf("Close wrote %q to descriptor %d, which the server had closed", buf[:n], fds[i^1])
 		}
+	}
+}
+
+// Close while a reply waits for a client that does not read tells the
+// ReplyObserver of that reply, cut short: one reply for each read.
+func TestCloseTellsPendingReply(t *testing.T) {
+	var obs replies
+	srv := &server.Server{Observer: &obs}
+	addr, wait := serveLoopTCP(t, srv)
+	fd := rawDial(t, addr)
+	defer unix.Close(fd)
+	fillUntilBlocked(t, []int{fd}, []byte(strings.Repeat("straße ", 1000)))
+	if err := wait(); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	ci := obs.waitClose(t)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.reads != obs.n || obs.errs != 1 || ci.Reason != server.ReasonShutdown {
+		t.Errorf("%d reads, %d replies, %d cut short, closed for %v; want as many replies as reads, the last cut short, shutdown",
+			obs.reads, obs.n, obs.errs, ci.Reason)
 	}
 }
