@@ -573,7 +573,7 @@ func (l *loop) ready(c *lconn, ev uint32) {
 func (l *loop) read(c *lconn) {
 	s := l.srv
 	k := c.sess.carried(l.rbuf)
-	n, err := readFD(c.fd, l.rbuf[k:])
+	n, err := readFD(c.fd, l.rbuf[k:s.readSize()]) // at most ReadSize with the carried bytes, as conn.read
 	switch {
 	case err == unix.EAGAIN:
 		return

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -87,5 +88,45 @@ func TestCloseTellsPendingReply(t *testing.T) {
 	if obs.reads != obs.n || obs.errs != 1 || ci.Reason != server.ReasonShutdown {
 		t.Errorf("%d reads, %d replies, %d cut short, closed for %v; want as many replies as reads, the last cut short, shutdown",
 			obs.reads, obs.n, obs.errs, ci.Reason)
+	}
+}
+
+// readSizes is an Observer that keeps the largest read, and holds the
+// first connection's open until release is closed.
+type readSizes struct {
+	recorder
+	mu      sync.Mutex
+	largest int
+	release chan struct{}
+}
+
+func (r *readSizes) ConnOpen(*server.ConnInfo) { <-r.release }
+func (r *readSizes) ConnRead(_ *server.ConnInfo, p []byte) {
+	r.mu.Lock()
+	r.largest = max(r.largest, len(p))
+	r.mu.Unlock()
+}
+
+// ReadSize is the largest read from a stream, whichever driver reads.
+func TestReadSizeBoundsReads(t *testing.T) {
+	const size = 2048
+	obs := &readSizes{release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, ReadSize: size}
+	addr, _ := serveLoopTCP(t, srv)
+	c := dial(t, addr)
+	msg := strings.Repeat("x", 4*size)
+	// Sent in full before the server reads: its first reads are full.
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	close(obs.release)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
+		t.Fatalf("got %d bytes, %v", len(got), err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.largest > size {
+		t.Errorf("a read of %d bytes with ReadSize %d", obs.largest, size)
 	}
 }
