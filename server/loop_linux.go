@@ -646,7 +646,7 @@ func (l *loop) reply(c *lconn, in []byte) error {
 			return err
 		}
 		if nDst == 0 && nSrc == 0 { // a transformer that wants more room
-			if len(*out) >= 4*len(l.rbuf)*exp {
+			if len(*out) >= 4*s.readSize() { // as conn.reply
 				return errNoProgress
 			}
 			n := 2 * len(*out)

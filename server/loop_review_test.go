@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"golang.org/x/text/transform"
 
 	"shout/server"
 )
@@ -128,5 +129,42 @@ func TestReadSizeBoundsReads(t *testing.T) {
 	defer obs.mu.Unlock()
 	if obs.largest > size {
 		t.Errorf("a read of %d bytes with ReadSize %d", obs.largest, size)
+	}
+}
+
+// roomy is a Transformer that makes no progress unless dst has need
+// bytes: it asks for more room, as a transformer may.
+type roomy struct {
+	transform.NopResetter
+	need int
+}
+
+func (r roomy) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	if len(src) == 0 {
+		return 0, 0, nil
+	}
+	if len(dst) < r.need {
+		return 0, 0, transform.ErrShortDst
+	}
+	n := copy(dst, strings.ToUpper(string(src)))
+	return n, n, nil
+}
+
+// A transformer that makes no progress with room for four reads (of
+// ReadSize) fails the connection with the same error on either driver,
+// however large the driver's own reply buffer is.
+func TestNoProgressBound(t *testing.T) {
+	const size = 512
+	var obs recorder
+	srv := &server.Server{Observer: &obs, ReadSize: size, Transformer: roomy{need: 8 * size}}
+	addr, _ := serveLoopTCP(t, srv)
+	c := dial(t, addr)
+	io.WriteString(c, "a")
+	if got, _ := io.ReadAll(c); len(got) != 0 {
+		t.Errorf("answered %q", got)
+	}
+	ci := obs.waitClose(t)
+	if ci.Reason != server.ReasonError || ci.Err == nil || !strings.Contains(ci.Err.Error(), "no progress") {
+		t.Errorf("closed for %v, %v; want error, no progress", ci.Reason, ci.Err)
 	}
 }
