@@ -732,6 +732,7 @@ func (l *loop) drain(c *lconn) {
 			l.stopNow(c)
 			return
 		}
+		c.lastRead = l.now // the owed bytes are read from now on, as conn.stop's deadline
 	case lingering:
 		l.lingerNow(c)
 		return

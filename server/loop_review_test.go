@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
@@ -166,5 +168,112 @@ func TestNoProgressBound(t *testing.T) {
 	ci := obs.waitClose(t)
 	if ci.Reason != server.ReasonError || ci.Err == nil || !strings.Contains(ci.Err.Error(), "no progress") {
 		t.Errorf("closed for %v, %v; want error, no progress", ci.Reason, ci.Err)
+	}
+}
+
+// holdClose is an Observer whose ConnClose for the connection from addr
+// signals entered and waits for release: the driver that called it is
+// held there.
+type holdClose struct {
+	recorder
+	addr    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *holdClose) ConnClose(c *server.ConnInfo) {
+	if c.Remote.String() == h.addr {
+		close(h.entered)
+		<-h.release
+	}
+	h.recorder.ConnClose(c)
+}
+
+// Shutdown answers the bytes that had arrived from a client whose reply
+// was still waiting to be written, however long that reply waited: the
+// wait for those bytes begins when reading resumes, not at the stop.
+func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
+	const linger = 100 * time.Millisecond
+	// One event loop, so that holding it holds the connection below.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	obs := &holdClose{entered: make(chan struct{}), release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, Linger: linger, ReadSize: 512}
+	addr, _ := serveLoopTCP(t, srv)
+	a := rawDial(t, addr)
+	defer unix.Close(a)
+	rawExchange(t, a, "a", "A") // the loops run, with GOMAXPROCS(1)
+	runtime.GOMAXPROCS(2)
+	b := dial(t, addr)
+	exchange(t, b, "b", "B")
+	obs.addr = b.LocalAddr().String()
+
+	// a sends until the server, whose replies a does not read, stops
+	// reading it: a reply waits to be written, and sent bytes wait in
+	// the server's receive queue.
+	msg := []byte(strings.Repeat("straße ", 100))
+	sent := 0
+	for blocked := false; !blocked; {
+		for {
+			n, err := unix.Write(a, msg)
+			if err == unix.EAGAIN {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			sent += n
+		}
+		blocked = !wait(t, a, unix.POLLOUT, 200*time.Millisecond)
+	}
+	unsent, err := unix.IoctlGetInt(a, unix.SIOCOUTQ) // not arrived, so not owed
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	// b, idle, is closed gracefully at once: the stop has begun.
+	if n, err := b.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("b read %d, %v; want end of file", n, err)
+	}
+	// Hold the server while a's reply waits longer than a stop waits
+	// for owed bytes (Linger), then let a's reply be written.
+	b.Close()
+	select {
+	case <-obs.entered:
+	case <-time.After(bound):
+		t.Fatal("b's close not observed")
+	}
+	time.Sleep(2 * linger) // a lower bound on the time a's reply waits, not a synchronisation
+	got := 0
+	buf := make([]byte, 64<<10)
+	readA := func() (eof bool) {
+		n, err := unix.Read(a, buf)
+		switch {
+		case err == unix.EAGAIN:
+		case err != nil:
+			t.Fatalf("a: %v", err)
+		case n == 0:
+			return true
+		}
+		got += max(n, 0)
+		return false
+	}
+	eof := false
+	for !eof && wait(t, a, unix.POLLIN, 50*time.Millisecond) {
+		eof = readA()
+	}
+	close(obs.release)
+	unix.Shutdown(a, unix.SHUT_WR)
+	for !eof {
+		if !wait(t, a, unix.POLLIN, bound) {
+			t.Fatal("a: no end of file")
+		}
+		eof = readA()
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if want := sent - unsent; got < want {
+		t.Errorf("a got %d bytes of replies; want the %d it had sent before the stop", got, want)
 	}
 }
