@@ -456,6 +456,9 @@ func (l *loop) admit(ll *loopListener, fd int, sa unix.Sockaddr) {
 			break
 		}
 	}
+	if !ll.unix {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as net sets on what it accepts
+	}
 	c := l.newConn(fd)
 	info := &c.sess.info
 	info.Start = time.Now()

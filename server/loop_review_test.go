@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -275,5 +277,48 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 	}
 	if want := sent - unsent; got < want {
 		t.Errorf("a got %d bytes of replies; want the %d it had sent before the stop", got, want)
+	}
+}
+
+// serverSide is the server's descriptor for the client connection c, found
+// among this process's own: the one whose addresses are c's, reversed.
+func serverSide(t *testing.T, c net.Conn) int {
+	t.Helper()
+	local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		sa, err1 := unix.Getsockname(fd)
+		pa, err2 := unix.Getpeername(fd)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		s, ok1 := sa.(*unix.SockaddrInet4)
+		p, ok2 := pa.(*unix.SockaddrInet4)
+		if ok1 && ok2 && s.Port == remote.Port && p.Port == local.Port {
+			return fd
+		}
+	}
+	t.Fatal("no server side found for", local)
+	return -1
+}
+
+// The server's side of a TCP connection sends small replies at once
+// (TCP_NODELAY, as net sets on every connection it accepts), so that a
+// client writing several small requests waits for no acknowledgement.
+func TestRepliesNotDelayed(t *testing.T) {
+	srv := &server.Server{Logger: discard()}
+	addr, _ := serveLoopTCP(t, srv)
+	c := dial(t, addr)
+	exchange(t, c, "a", "A")
+	v, err := unix.GetsockoptInt(serverSide(t, c), unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	if err != nil || v == 0 {
+		t.Errorf("TCP_NODELAY %d, %v on the server's side; want it set", v, err)
 	}
 }
