@@ -587,10 +587,13 @@ func (l *loop) read(c *lconn) {
 		l.eof(c)
 		return
 	}
-	c.lastRead = l.now
 	info := &c.sess.info
 	info.BytesIn += int64(n)
 	s.obs.ConnRead(info, l.rbuf[k:k+n])
+	// An Observer may have been slow, here or before in this batch: the
+	// read's time and the reply's are now, not the wake's.
+	l.now = int64(time.Since(l.epoch))
+	c.lastRead = l.now
 	c.replyFrom = info.BytesOut
 	err = l.reply(c, l.rbuf[:k+n])
 	if c.pending == nil || err != nil {

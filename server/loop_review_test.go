@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -320,5 +321,72 @@ func TestRepliesNotDelayed(t *testing.T) {
 	v, err := unix.GetsockoptInt(serverSide(t, c), unix.IPPROTO_TCP, unix.TCP_NODELAY)
 	if err != nil || v == 0 {
 		t.Errorf("TCP_NODELAY %d, %v on the server's side; want it set", v, err)
+	}
+}
+
+// holdRead is an Observer whose ConnRead of a message starting "hold"
+// signals held and waits for release: a slow Observer.
+type holdRead struct {
+	recorder
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *holdRead) ConnRead(_ *server.ConnInfo, p []byte) {
+	if strings.HasPrefix(string(p), "hold") {
+		h.held <- struct{}{}
+		<-h.release
+	}
+}
+
+// A slow Observer delays the connections served beside the one it
+// watches, but does not age them: one read while the Observer held the
+// server still waits IdleTimeout before it is closed as idle.
+func TestSlowObserverAgesNoRead(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one loop, held by the Observer
+	obs := &holdRead{held: make(chan struct{}), release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, IdleTimeout: idle, Linger: -1}
+	addr, _ := serveLoopTCP(t, srv)
+	x := dial(t, addr)
+	exchange(t, x, "x", "X") // the loops run, with GOMAXPROCS(1)
+	runtime.GOMAXPROCS(2)
+	y := dial(t, addr)
+	exchange(t, y, "y", "Y")
+
+	io.WriteString(x, "hold 1")
+	<-obs.held
+	// While the server is held, x and y send: both are ready when it
+	// next waits, x first.
+	io.WriteString(x, "hold 2")
+	io.WriteString(y, "z")
+	type result struct {
+		answered, closed time.Time
+		err              error
+	}
+	yr := make(chan result, 1)
+	go func() {
+		got := make([]byte, 1)
+		if _, err := io.ReadFull(y, got); err != nil || string(got) != "Z" {
+			yr <- result{err: fmt.Errorf("got %q, %v", got, err)}
+			return
+		}
+		answered := time.Now()
+		if n, err := y.Read(got); n != 0 || err != io.EOF {
+			yr <- result{err: fmt.Errorf("read %d, %v; want end of file at the idle timeout", n, err)}
+			return
+		}
+		yr <- result{answered: answered, closed: time.Now()}
+	}()
+	obs.release <- struct{}{}
+	<-obs.held
+	time.Sleep(2 * idle) // the slow Observer: the stimulus, not a synchronisation
+	obs.release <- struct{}{}
+	r := <-yr
+	if r.err != nil {
+		t.Fatalf("y: %v", r.err)
+	}
+	if d := r.closed.Sub(r.answered); d < idle/2 {
+		t.Errorf("y closed %v after its reply; want about IdleTimeout (%v)", d, idle)
 	}
 }
