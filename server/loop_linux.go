@@ -777,8 +777,10 @@ func (l *loop) flush(c *lconn) error {
 	defer putBuf(buf)
 	c.replyFrom = c.sess.info.BytesOut
 	n, err := c.sess.flush(*buf)
-	if n > 0 && err == nil {
-		err = l.write(c, (*buf)[:n])
+	if n > 0 { // written even if the transformer failed, as conn.flush does
+		if werr := l.write(c, (*buf)[:n]); werr != nil {
+			err = werr
+		}
 	}
 	if c.pending == nil || err != nil {
 		l.replied(c, err)

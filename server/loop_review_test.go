@@ -390,3 +390,48 @@ func TestSlowObserverAgesNoRead(t *testing.T) {
 		t.Errorf("y closed %v after its reply; want about IdleTimeout (%v)", d, idle)
 	}
 }
+
+// badEnd holds a trailing '#' until the end of input, then answers it
+// with '!' and an error: a transformer that fails at the end, having
+// written.
+type badEnd struct{ transform.NopResetter }
+
+var errBadEnd = errors.New("bad end")
+
+func (badEnd) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	n := len(src)
+	held := n > 0 && src[n-1] == '#'
+	if held {
+		n--
+	}
+	if len(dst) < n+1 {
+		return 0, 0, transform.ErrShortDst
+	}
+	copy(dst, strings.ToUpper(string(src[:n])))
+	switch {
+	case held && !atEOF:
+		return n, n, transform.ErrShortSrc
+	case held:
+		dst[n] = '!'
+		return n + 1, n + 1, errBadEnd
+	}
+	return n, n, nil
+}
+
+// What a transformer writes at the end of input is answered even if it
+// fails there, as any reply is, and the failure closes the connection.
+func TestFlushAnswersWhatFailingTransformerWrote(t *testing.T) {
+	var obs recorder
+	srv := &server.Server{Observer: &obs, Transformer: badEnd{}}
+	addr, _ := serveLoopTCP(t, srv)
+	c := dial(t, addr)
+	io.WriteString(c, "ab#")
+	c.CloseWrite()
+	if got, err := io.ReadAll(c); err != nil || string(got) != "AB!" {
+		t.Errorf("got %q, %v; want %q", got, err, "AB!")
+	}
+	ci := obs.waitClose(t)
+	if ci.Reason != server.ReasonError || !errors.Is(ci.Err, errBadEnd) || ci.BytesOut != 3 {
+		t.Errorf("closed for %v, %v, %d bytes out; want error, %v, 3", ci.Reason, ci.Err, ci.BytesOut, errBadEnd)
+	}
+}
