@@ -223,6 +223,9 @@ func (s *Server) serveLoop(l net.Listener) error {
 			return ll.err
 		case <-tick.C:
 			if err := ll.raw.Control(func(uintptr) {}); err != nil {
+				if s.closing.Load() {
+					return ErrServerClosed // closed by Shutdown or Close, just now
+				}
 				return &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
 			}
 		}
@@ -279,6 +282,9 @@ func (s *Server) startLoops() (*loops, error) {
 // closes every connection at once. Server.mu is held.
 func (set *loops) wakeAll(force bool) {
 	for _, lp := range set.all {
+		if lp.wake < 0 {
+			continue // done, its descriptors closed
+		}
 		if force {
 			lp.force.Store(true)
 		}
@@ -330,7 +336,15 @@ func (l *loop) closeFDs() {
 func (l *loop) run() {
 	s := l.srv
 	defer s.wg.Done()
-	defer l.closeFDs()
+	defer func() {
+		// Under Server.mu, as wakeAll writes to l.wake: once closed, the
+		// numbers may be anything else's.
+		s.mu.Lock()
+		l.closeFDs()
+		l.ep, l.wake = -1, -1
+		s.mu.Unlock()
+		putBuf(l.obuf)
+	}()
 	for {
 		l.arm()
 		l.n, l.pollErr = 0, nil
@@ -515,6 +529,18 @@ func (l *loop) admit(ll *loopListener, fd int) {
 			l.backoff = nil
 		}
 	}
+	if !ll.unix {
+		// As net sets on what it accepts: no delay, and keep-alive probes
+		// (15 s idle, 15 s apart, 9 of them), which only matter where
+		// no IdleTimeout would close a client that vanished.
+		setInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if s.IdleTimeout <= 0 {
+			setInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+			setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15)
+			setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15)
+			setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9)
+		}
+	}
 	c := l.newConn(fd)
 	info := &c.sess.info
 	info.Start = time.Now()
@@ -611,7 +637,7 @@ func (l *loop) ready(c *lconn, ev uint32) {
 func (l *loop) read(c *lconn) {
 	s := l.srv
 	k := c.sess.carried(l.rbuf)
-	n, err := readFD(int(c.fd), l.rbuf[k:])
+	n, err := readFD(int(c.fd), l.rbuf[k:s.readSize()]) // at most ReadSize with the carried bytes, as conn.read
 	switch {
 	case err == unix.EAGAIN:
 		return
@@ -622,10 +648,13 @@ func (l *loop) read(c *lconn) {
 		l.eof(c)
 		return
 	}
-	c.lastRead = l.now
 	info := &c.sess.info
 	info.BytesIn += int64(n)
 	s.obs.ConnRead(info, l.rbuf[k:k+n])
+	// An Observer may have been slow, here or before in this batch: the
+	// read's time and the reply's are now, not the wake's.
+	l.now = int64(time.Since(l.epoch))
+	c.lastRead = l.now
 	from := info.BytesOut
 	if err = l.reply(c, l.rbuf[:k+n], from); err != nil {
 		l.replied(c, from, err)
@@ -671,7 +700,7 @@ func (l *loop) reply(c *lconn, in []byte, from int64) error {
 			return err
 		}
 		if nDst == 0 && nSrc == 0 { // a transformer that wants more room
-			if len(*out) >= 4*len(*l.obuf) {
+			if len(*out) >= 4*l.srv.readSize() { // as conn.reply
 				return errNoProgress
 			}
 			n := 2 * len(*out)
@@ -756,6 +785,7 @@ func (l *loop) drain(c *lconn) {
 			l.stopNow(c)
 			return
 		}
+		c.lastRead = l.now // the owed bytes are read from now on, as conn.stop's deadline
 	case lingering:
 		l.lingerNow(c)
 		return
@@ -793,8 +823,10 @@ func (l *loop) flush(c *lconn) error {
 	defer putBuf(buf)
 	from := c.sess.info.BytesOut
 	n, err := c.sess.flush(*buf)
-	if n > 0 && err == nil {
-		_, err = l.send(c, (*buf)[:n], nil, from)
+	if n > 0 { // written even if the transformer failed, as conn.flush does
+		if _, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
+			err = werr
+		}
 	}
 	if c.pend == nil || err != nil {
 		l.replied(c, from, err)
@@ -814,8 +846,17 @@ func (l *loop) reasonOf(c *lconn, err error, writing bool) Reason {
 	case errors.Is(err, unix.EPIPE):
 		return ReasonBrokenPipe
 	}
-	if c.sess.info.Err == nil {
-		c.sess.info.Err = err
+	if info := &c.sess.info; info.Err == nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) && info.Local != nil {
+			// Worded as net's errors are, for the log.
+			op := "read"
+			if writing {
+				op = "write"
+			}
+			err = &net.OpError{Op: op, Net: info.Local.Network(), Source: info.Local, Addr: info.Remote, Err: os.NewSyscallError(op, errno)}
+		}
+		info.Err = err
 	}
 	return ReasonError
 }
@@ -971,7 +1012,9 @@ func (l *loop) sweep() {
 	for _, c := range l.conns {
 		switch {
 		case c == nil:
-		case c.pend != nil && write > 0 && l.now-c.pend.since > write:
+		case c.pend != nil && write > 0 && !l.stopped && l.now-c.pend.since > write:
+			// (Once the server stops, as with the goroutine driver, a
+			// reply waits for Shutdown's context instead.)
 			l.replied(c, c.pend.from, os.ErrDeadlineExceeded) // as the goroutine driver's deadline says
 			l.close(c, ReasonWriteTimeout)
 		case c.pend != nil:
@@ -1026,7 +1069,12 @@ func (l *loop) closeEvery() {
 	for _, c := range l.conns {
 		if c != nil {
 			r := ReasonShutdown
-			if c.state == lingering {
+			if c.pend != nil {
+				// As the goroutine driver's write fails on the closed
+				// connection: the reply is cut short, even the last one
+				// of a graceful close.
+				l.replied(c, c.pend.from, net.ErrClosed)
+			} else if c.state == lingering {
 				r = c.why
 			}
 			l.close(c, r)

@@ -80,6 +80,12 @@ func ctlFD(ep, op, fd int, ev *unix.EpollEvent) error {
 	return errnoErr(e)
 }
 
+// setInt is setsockopt for an int option; what fails is left as it was.
+func setInt(fd, level, opt, v int) {
+	v32 := int32(v)
+	syscall.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&v32)), 4, 0)
+}
+
 // closeFD closes a socket; it does not block, since none has SO_LINGER.
 func closeFD(fd int) {
 	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)

@@ -1,0 +1,452 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/text/transform"
+
+	"shout/server"
+)
+
+// servePlain serves srv on a fresh loopback listener; the returned func
+// waits for Serve to return and gives its error.
+func servePlain(t *testing.T, srv *server.Server) (string, func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), func() error { srv.Close(); return <-done }
+}
+
+func exchange(t *testing.T, c net.Conn, send, want string) {
+	t.Helper()
+	io.WriteString(c, send)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+		t.Fatalf("sent %q: got %q, %v; want %q", send, got, err, want)
+	}
+}
+
+// Close after Shutdown (a deferred Close, Shutdown's context ending late)
+// writes to no descriptor: those the server used are closed, and their
+// numbers may belong to anything else in the process by then.
+func TestCloseAfterShutdownWritesNowhere(t *testing.T) {
+	srv := &server.Server{Logger: discard()}
+	addr, wait := servePlain(t, srv)
+	c := dial(t, addr)
+	exchange(t, c, "a", "A")
+	c.Close()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free descriptors, the server's old ones among them.
+	var fds []int
+	defer func() { closeAll(fds) }()
+	for range 64 {
+		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, p[0], p[1])
+	}
+	if err := wait(); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	buf := make([]byte, 64)
+	for i, fd := range fds {
+		if n, _ := unix.Read(fd, buf); n > 0 {
+			t.Errorf("Close wrote %q to descriptor %d, which the server had closed", buf[:n], fds[i^1])
+		}
+	}
+}
+
+// Close while a reply waits for a client that does not read tells the
+// ReplyObserver of that reply, cut short: one reply for each read.
+func TestCloseTellsPendingReply(t *testing.T) {
+	var obs replies
+	srv := &server.Server{Observer: &obs}
+	addr, wait := servePlain(t, srv)
+	fd := rawDial(t, addr)
+	defer unix.Close(fd)
+	fillUntilBlocked(t, []int{fd}, []byte(strings.Repeat("straße ", 1000)))
+	if err := wait(); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	ci := obs.waitClose(t)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.reads != obs.n || obs.errs != 1 || ci.Reason != server.ReasonShutdown {
+		t.Errorf("%d reads, %d replies, %d cut short, closed for %v; want as many replies as reads, the last cut short, shutdown",
+			obs.reads, obs.n, obs.errs, ci.Reason)
+	}
+}
+
+// readSizes is an Observer that keeps the largest read, and holds the
+// first connection's open until release is closed.
+type readSizes struct {
+	recorder
+	mu      sync.Mutex
+	largest int
+	release chan struct{}
+}
+
+func (r *readSizes) ConnOpen(*server.ConnInfo) { <-r.release }
+func (r *readSizes) ConnRead(_ *server.ConnInfo, p []byte) {
+	r.mu.Lock()
+	r.largest = max(r.largest, len(p))
+	r.mu.Unlock()
+}
+
+// ReadSize is the largest read from a stream, whichever driver reads.
+func TestReadSizeBoundsReads(t *testing.T) {
+	const size = 2048
+	obs := &readSizes{release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, ReadSize: size}
+	addr, _ := servePlain(t, srv)
+	c := dial(t, addr)
+	msg := strings.Repeat("x", 4*size)
+	// Sent in full before the server reads: its first reads are full.
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	close(obs.release)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
+		t.Fatalf("got %d bytes, %v", len(got), err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.largest > size {
+		t.Errorf("a read of %d bytes with ReadSize %d", obs.largest, size)
+	}
+}
+
+// roomy is a Transformer that makes no progress unless dst has need
+// bytes: it asks for more room, as a transformer may.
+type roomy struct {
+	transform.NopResetter
+	need int
+}
+
+func (r roomy) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	if len(src) == 0 {
+		return 0, 0, nil
+	}
+	if len(dst) < r.need {
+		return 0, 0, transform.ErrShortDst
+	}
+	n := copy(dst, strings.ToUpper(string(src)))
+	return n, n, nil
+}
+
+// A transformer that makes no progress with room for four reads (of
+// ReadSize) fails the connection with the same error on either driver,
+// however large the driver's own reply buffer is.
+func TestNoProgressBound(t *testing.T) {
+	const size = 512
+	var obs recorder
+	srv := &server.Server{Observer: &obs, ReadSize: size, Transformer: roomy{need: 8 * size}}
+	addr, _ := servePlain(t, srv)
+	c := dial(t, addr)
+	io.WriteString(c, "a")
+	if got, _ := io.ReadAll(c); len(got) != 0 {
+		t.Errorf("answered %q", got)
+	}
+	ci := obs.waitClose(t)
+	if ci.Reason != server.ReasonError || ci.Err == nil || !strings.Contains(ci.Err.Error(), "no progress") {
+		t.Errorf("closed for %v, %v; want error, no progress", ci.Reason, ci.Err)
+	}
+}
+
+// holdClose is an Observer whose ConnClose for the connection from addr
+// signals entered and waits for release: the driver that called it is
+// held there.
+type holdClose struct {
+	recorder
+	addr    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *holdClose) ConnClose(c *server.ConnInfo) {
+	if c.Remote.String() == h.addr {
+		close(h.entered)
+		<-h.release
+	}
+	h.recorder.ConnClose(c)
+}
+
+// Shutdown answers the bytes that had arrived from a client whose reply
+// was still waiting to be written, however long that reply waited: the
+// wait for those bytes begins when reading resumes, not at the stop.
+func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
+	const linger = 100 * time.Millisecond
+	// One event loop, so that holding it holds the connection below.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	obs := &holdClose{entered: make(chan struct{}), release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, Linger: linger, ReadSize: 512}
+	addr, _ := servePlain(t, srv)
+	a := rawDial(t, addr)
+	defer unix.Close(a)
+	rawExchange(t, a, "a", "A") // the loops run, with GOMAXPROCS(1)
+	runtime.GOMAXPROCS(2)
+	b := dial(t, addr)
+	exchange(t, b, "b", "B")
+	obs.addr = b.LocalAddr().String()
+
+	// a sends until the server, whose replies a does not read, stops
+	// reading it: a reply waits to be written, and sent bytes wait in
+	// the server's receive queue.
+	msg := []byte(strings.Repeat("straße ", 100))
+	sent := 0
+	for blocked := false; !blocked; {
+		for {
+			n, err := unix.Write(a, msg)
+			if err == unix.EAGAIN {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			sent += n
+		}
+		blocked = !wait(t, a, unix.POLLOUT, 200*time.Millisecond)
+	}
+	unsent, err := unix.IoctlGetInt(a, unix.SIOCOUTQ) // not arrived, so not owed
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	// b, idle, is closed gracefully at once: the stop has begun.
+	if n, err := b.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("b read %d, %v; want end of file", n, err)
+	}
+	// Hold the server while a's reply waits longer than a stop waits
+	// for owed bytes (Linger), then let a's reply be written.
+	b.Close()
+	select {
+	case <-obs.entered:
+	case <-time.After(bound):
+		t.Fatal("b's close not observed")
+	}
+	time.Sleep(2 * linger) // a lower bound on the time a's reply waits, not a synchronisation
+	got := 0
+	buf := make([]byte, 64<<10)
+	readA := func() (eof bool) {
+		n, err := unix.Read(a, buf)
+		switch {
+		case err == unix.EAGAIN:
+		case err != nil:
+			t.Fatalf("a: %v", err)
+		case n == 0:
+			return true
+		}
+		got += max(n, 0)
+		return false
+	}
+	eof := false
+	for !eof && wait(t, a, unix.POLLIN, 50*time.Millisecond) {
+		eof = readA()
+	}
+	close(obs.release)
+	unix.Shutdown(a, unix.SHUT_WR)
+	for !eof {
+		if !wait(t, a, unix.POLLIN, bound) {
+			t.Fatal("a: no end of file")
+		}
+		eof = readA()
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if want := sent - unsent; got < want {
+		t.Errorf("a got %d bytes of replies; want the %d it had sent before the stop", got, want)
+	}
+}
+
+// serverSide is the server's descriptor for the client connection c, found
+// among this process's own: the one whose addresses are c's, reversed.
+func serverSide(t *testing.T, c net.Conn) int {
+	t.Helper()
+	local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		sa, err1 := unix.Getsockname(fd)
+		pa, err2 := unix.Getpeername(fd)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		s, ok1 := sa.(*unix.SockaddrInet4)
+		p, ok2 := pa.(*unix.SockaddrInet4)
+		if ok1 && ok2 && s.Port == remote.Port && p.Port == local.Port {
+			return fd
+		}
+	}
+	t.Fatal("no server side found for", local)
+	return -1
+}
+
+// The server's side of a TCP connection sends small replies at once
+// (TCP_NODELAY, as net sets on every connection it accepts), so that a
+// client writing several small requests waits for no acknowledgement.
+func TestRepliesNotDelayed(t *testing.T) {
+	srv := &server.Server{Logger: discard()}
+	addr, _ := servePlain(t, srv)
+	c := dial(t, addr)
+	exchange(t, c, "a", "A")
+	fd := serverSide(t, c)
+	v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	if err != nil || v == 0 {
+		t.Errorf("TCP_NODELAY %d, %v on the server's side; want it set", v, err)
+	}
+	// With no IdleTimeout, keep-alive probes find a client that vanished.
+	for _, o := range []struct {
+		name       string
+		level, opt int
+		want       int
+	}{
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
+		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
+	} {
+		if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.want {
+			t.Errorf("%s %d, %v on the server's side; want %d", o.name, v, err, o.want)
+		}
+	}
+}
+
+// holdRead is an Observer whose ConnRead of a message starting "hold"
+// signals held and waits for release: a slow Observer.
+type holdRead struct {
+	recorder
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *holdRead) ConnRead(_ *server.ConnInfo, p []byte) {
+	if strings.HasPrefix(string(p), "hold") {
+		h.held <- struct{}{}
+		<-h.release
+	}
+}
+
+// A slow Observer delays the connections served beside the one it
+// watches, but does not age them: one read while the Observer held the
+// server still waits IdleTimeout before it is closed as idle.
+func TestSlowObserverAgesNoRead(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one loop, held by the Observer
+	obs := &holdRead{held: make(chan struct{}), release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, IdleTimeout: idle, Linger: -1}
+	addr, _ := servePlain(t, srv)
+	x := dial(t, addr)
+	exchange(t, x, "x", "X") // the loops run, with GOMAXPROCS(1)
+	runtime.GOMAXPROCS(2)
+	y := dial(t, addr)
+	exchange(t, y, "y", "Y")
+
+	io.WriteString(x, "hold 1")
+	<-obs.held
+	// While the server is held, x and y send: both are ready when it
+	// next waits, x first.
+	io.WriteString(x, "hold 2")
+	io.WriteString(y, "z")
+	type result struct {
+		answered, closed time.Time
+		err              error
+	}
+	yr := make(chan result, 1)
+	go func() {
+		got := make([]byte, 1)
+		if _, err := io.ReadFull(y, got); err != nil || string(got) != "Z" {
+			yr <- result{err: fmt.Errorf("got %q, %v", got, err)}
+			return
+		}
+		answered := time.Now()
+		if n, err := y.Read(got); n != 0 || err != io.EOF {
+			yr <- result{err: fmt.Errorf("read %d, %v; want end of file at the idle timeout", n, err)}
+			return
+		}
+		yr <- result{answered: answered, closed: time.Now()}
+	}()
+	obs.release <- struct{}{}
+	<-obs.held
+	time.Sleep(2 * idle) // the slow Observer: the stimulus, not a synchronisation
+	obs.release <- struct{}{}
+	r := <-yr
+	if r.err != nil {
+		t.Fatalf("y: %v", r.err)
+	}
+	if d := r.closed.Sub(r.answered); d < idle/2 {
+		t.Errorf("y closed %v after its reply; want about IdleTimeout (%v)", d, idle)
+	}
+}
+
+// badEnd holds a trailing '#' until the end of input, then answers it
+// with '!' and an error: a transformer that fails at the end, having
+// written.
+type badEnd struct{ transform.NopResetter }
+
+var errBadEnd = errors.New("bad end")
+
+func (badEnd) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	n := len(src)
+	held := n > 0 && src[n-1] == '#'
+	if held {
+		n--
+	}
+	if len(dst) < n+1 {
+		return 0, 0, transform.ErrShortDst
+	}
+	copy(dst, strings.ToUpper(string(src[:n])))
+	switch {
+	case held && !atEOF:
+		return n, n, transform.ErrShortSrc
+	case held:
+		dst[n] = '!'
+		return n + 1, n + 1, errBadEnd
+	}
+	return n, n, nil
+}
+
+// What a transformer writes at the end of input is answered even if it
+// fails there, as any reply is, and the failure closes the connection.
+func TestFlushAnswersWhatFailingTransformerWrote(t *testing.T) {
+	var obs recorder
+	srv := &server.Server{Observer: &obs, Transformer: badEnd{}}
+	addr, _ := servePlain(t, srv)
+	c := dial(t, addr)
+	io.WriteString(c, "ab#")
+	c.CloseWrite()
+	if got, err := io.ReadAll(c); err != nil || string(got) != "AB!" {
+		t.Errorf("got %q, %v; want %q", got, err, "AB!")
+	}
+	ci := obs.waitClose(t)
+	if ci.Reason != server.ReasonError || !errors.Is(ci.Err, errBadEnd) || ci.BytesOut != 3 {
+		t.Errorf("closed for %v, %v, %d bytes out; want error, %v, 3", ci.Reason, ci.Err, ci.BytesOut, errBadEnd)
+	}
+}
