@@ -148,9 +148,12 @@ func (w *batchWorker) read() (int, error) {
 	return w.n, nil
 }
 
+// recvmmsg is read's callback. It makes its call raw: the socket is
+// non-blocking, so the call never sleeps, and telling the scheduler of it
+// only costs (see rawsys_linux.go); so does sendmmsg.
 func (w *batchWorker) recvmmsg(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.r[0])), batchLen, 0, 0, 0)
+		n, _, e := syscall.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.r[0])), batchLen, 0, 0, 0)
 		switch e {
 		case unix.EINTR:
 			continue
@@ -278,7 +281,7 @@ func (w *batchWorker) send() {
 
 func (w *batchWorker) sendmmsg(fd uintptr) bool {
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.w[w.first])), uintptr(w.nw-w.first), 0, 0, 0)
+		n, _, e := syscall.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.w[w.first])), uintptr(w.nw-w.first), 0, 0, 0)
 		switch e {
 		case unix.EINTR:
 			continue

@@ -97,7 +97,7 @@ func addrOf(rsa *unix.RawSockaddrAny, isUnix bool) net.Addr {
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port)))
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port(sa.Port)))
 	case unix.AF_INET6:
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
 		a := netip.AddrFrom16(sa.Addr)
@@ -106,7 +106,7 @@ func addrOf(rsa *unix.RawSockaddrAny, isUnix bool) net.Addr {
 				a = a.WithZone(ifi.Name)
 			}
 		}
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, ntohs(sa.Port)))
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, port(sa.Port)))
 	}
 	if isUnix {
 		return &net.UnixAddr{Net: "unix"} // a client socket with no name, as net gives it
@@ -114,8 +114,3 @@ func addrOf(rsa *unix.RawSockaddrAny, isUnix bool) net.Addr {
 	return nil
 }
 
-// ntohs turns a port as the kernel stores it into a number.
-func ntohs(p uint16) uint16 {
-	b := (*[2]byte)(unsafe.Pointer(&p))
-	return uint16(b[0])<<8 | uint16(b[1])
-}
