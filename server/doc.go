@@ -22,10 +22,14 @@
 // A session is one stream connection's state, whatever moves its bytes:
 // the Transformer, the bytes of a character split across reads, the counts
 // and times an Observer sees, and why it ended (a Reason). A driver moves
-// the bytes: today one goroutine per connection, which works with any
-// net.Conn (WrapConn can make it a TLS or PROXY protocol connection) and
-// reads *net.TCPConn and *net.UnixConn without holding a buffer while
-// they idle. Observers watch: the log is one (NewLogObserver), and
+// the bytes, chosen for each listener by Engine. On Linux, event loops
+// (one per core, on epoll) serve plain TCP and Unix listeners: an idle
+// connection is its socket and a 256-byte struct, no goroutine and no
+// buffer. Otherwise a goroutine per connection serves, which works with
+// any net.Conn (WrapConn can make it a TLS or PROXY protocol connection)
+// and reads *net.TCPConn and *net.UnixConn without holding a buffer while
+// they idle. Both behave alike under every limit, timeout and stop, and
+// tell observers the same things; the package's tests run against each. Observers watch: the log is one (NewLogObserver), and
 // several combine with Observers. An Observer that is also a
 // SocketTracer follows every socket call (NewTraceObserver, behind shout
 // serve --trace). Timeouts are watched by one goroutine

@@ -55,8 +55,8 @@ type Expander interface {
 //
 // A Server is built from parts that each do one thing: a session holds one
 // connection's state and transforms its bytes; a driver moves the bytes of
-// sessions (today one goroutine per connection, working with any
-// net.Conn); Observers watch what happens, and logging is one of them.
+// sessions (event loops, or a goroutine per connection for any net.Conn:
+// see Engine); Observers watch what happens, and logging is one of them.
 // WrapConn wraps what is accepted before it is served.
 type Server struct {
 	// Transformer maps what clients send, by x/text's transform contract.
