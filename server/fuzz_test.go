@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -50,6 +51,12 @@ func FuzzClients(f *testing.F) {
 			op(1, 1), 2, 11, 12, 0, 1, op(2, 1), 3, 0xe2, 0x84, 0x80, op(5, 1), 8, 3},
 		// flooded connections left open at Shutdown
 		{3, op(5, 0), 8, 0, op(5, 1), 4, 1, op(1, 2), 6, 1, 2, 3, 4, 5, 6, 200, op(4, 2), 3},
+		// short timeouts: a held character answered at the idle timeout, a
+		// flood dropped at the write timeout, then a connection served
+		{4, op(1, 0), 1, 1, 17, 2, op(5, 1), 9, 5, op(0, 0), op(0, 1), op(1, 2), 0, 0, 0, op(3, 2)},
+		// short timeouts, smallest reads, a held character at Shutdown
+		{7, op(5, 0), 4, 5, op(1, 1), 1, 4, 17, 3, op(3, 1), op(2, 0), 3, 'a', 'b', 'c',
+			op(0, 1), op(1, 1), 0, 4, 1},
 	} {
 		f.Add(seed)
 	}
@@ -84,6 +91,7 @@ type fclient struct {
 	flooded   int
 	shut      bool // write side shut
 	readAll   bool // read to the server's end of file after its own
+	dropped   bool // the server closed first (timeouts only)
 }
 
 type script struct {
@@ -99,6 +107,12 @@ type script struct {
 	// shutdown: the script ends with a Shutdown, not with every client
 	// half-closing.
 	shutdown bool
+	// timeouts: the server has short idle and write timeouts and Linger,
+	// so it may close any connection the script leaves idle or unread,
+	// gracefully or not; the clients then see end of file or a reset
+	// where they did not expect one, drop the connection, and what they
+	// got is checked as at a Shutdown.
+	timeouts bool
 }
 
 func (s *script) next() byte {
@@ -120,6 +134,9 @@ func runScript(t *testing.T, data []byte) {
 		s.srv.ReadSize = 512 // the smallest: more reads, more held characters
 	}
 	s.shutdown = head&2 != 0
+	if s.timeouts = head&4 != 0; s.timeouts {
+		s.srv.IdleTimeout, s.srv.WriteTimeout, s.srv.Linger = 20*time.Millisecond, 40*time.Millisecond, 50*time.Millisecond
+	}
 	s.addr = shouttest.Start(t, s.srv)
 	t.Cleanup(func() {
 		for _, c := range s.clients {
@@ -133,6 +150,7 @@ func runScript(t *testing.T, data []byte) {
 		i := int(b>>3) % slots
 		c := s.slot[i]
 		kind := b & 7
+		fresh := c == nil
 		if c == nil && kind < 6 {
 			if c = s.open(); c == nil {
 				continue
@@ -140,7 +158,10 @@ func runScript(t *testing.T, data []byte) {
 			s.slot[i] = c
 		}
 		switch kind {
-		case 0: // open only
+		case 0: // open; with timeouts, wait until the server drops it
+			if !fresh && s.timeouts {
+				s.waitDropped(c)
+			}
 		case 1: // a message of pieces, written up to a split anywhere in it
 			n := 1 + int(s.next())%8
 			for range n {
@@ -172,6 +193,11 @@ func runScript(t *testing.T, data []byte) {
 				s.abort(c, s.next()&1 != 0)
 				s.slot[i] = nil
 			}
+		}
+		if c != nil && c.dropped && s.slot[i] == c {
+			s.checkDropped(c)
+			s.close(c, false)
+			s.slot[i] = nil
 		}
 	}
 	if s.shutdown {
@@ -214,11 +240,15 @@ func (s *script) write(c *fclient, p []byte) {
 		switch {
 		case err == unix.EAGAIN || err == unix.EINTR:
 			ev := s.poll(c, unix.POLLIN|unix.POLLOUT, deadline)
-			if ev&unix.POLLIN != 0 {
-				s.readSome(c, readSomeMax)
+			if ev&unix.POLLIN != 0 && s.readSome(c, readSomeMax) {
+				if !c.dropped {
+					t.Fatalf("client %s: end of file while writing", c.addr)
+				}
+				return
 			}
 		case err != nil:
-			t.Fatalf("client %s: write: %v", c.addr, err)
+			s.gone(c, "write", err)
+			return
 		default:
 			c.sent = append(c.sent, p[:n]...)
 			p = p[n:]
@@ -240,7 +270,8 @@ func (s *script) flood(c *fclient, p []byte, limit int) {
 			return
 		}
 		if err != nil {
-			s.t.Fatalf("client %s: flood: %v", c.addr, err)
+			s.gone(c, "flood", err)
+			return
 		}
 		c.sent = append(c.sent, buf[:n]...)
 		c.flooded += n
@@ -281,10 +312,11 @@ func (s *script) readSome(c *fclient, limit int) (eof bool) {
 		case err == unix.EAGAIN:
 			return false
 		case err != nil:
-			s.t.Fatalf("client %s: read: %v (sent %d, got %d)", c.addr, err, len(c.sent), len(c.got))
+			s.gone(c, "read", err)
+			return true
 		case n == 0:
 			if !c.shut {
-				s.t.Fatalf("client %s: end of file before it closed (sent %d, got %d)", c.addr, len(c.sent), len(c.got))
+				s.gone(c, "read", io.EOF)
 			}
 			return true
 		}
@@ -301,7 +333,9 @@ func (s *script) readAnswered(c *fclient) {
 	deadline := time.Now().Add(bound)
 	for len(c.got) < len(want) {
 		s.poll(c, unix.POLLIN, deadline)
-		s.readSome(c, readSomeMax)
+		if s.readSome(c, readSomeMax) {
+			return // dropped
+		}
 	}
 	s.checkPrefix(c)
 }
@@ -321,9 +355,51 @@ func complete(p []byte) int {
 	return len(p)
 }
 
+// waitDropped waits, reading nothing, until the server closes c, as its
+// timeouts do to every connection in the end, then reads what is left.
+func (s *script) waitDropped(c *fclient) {
+	s.obs.waitClose(s.t, c.addr)
+	deadline := time.Now().Add(bound)
+	for !c.dropped {
+		s.poll(c, unix.POLLIN, deadline)
+		s.readSome(c, readSomeMax)
+	}
+}
+
+// gone notes that the server dropped c, which is fine only if the
+// server has timeouts.
+func (s *script) gone(c *fclient, op string, err error) {
+	switch {
+	case !s.timeouts:
+		s.t.Fatalf("client %s: %s: %v (sent %d, got %d)", c.addr, op, err, len(c.sent), len(c.got))
+	case err == io.EOF, err == unix.ECONNRESET, err == unix.EPIPE:
+		c.dropped = true
+	default:
+		s.t.Fatalf("client %s: %s: %v", c.addr, op, err)
+	}
+}
+
+// checkDropped checks what c got before the server dropped it: the start
+// of the uppercase of what it sent, but for a character the server held
+// and answered as it was when it gave up.
+func (s *script) checkDropped(c *fclient) {
+	want := []byte(ref(string(c.sent)))
+	got := c.got
+	if r := heldAtStop(got, want); r != nil && bytes.Contains(c.sent, r) {
+		got = got[:len(got)-len(r)]
+	}
+	if !bytes.HasPrefix(want, got) {
+		s.t.Fatalf("client %s: got %d bytes that are not a prefix of the %d of the uppercase of what it sent: %s", c.addr, len(c.got), len(want), diff(c.got, want))
+	}
+}
+
 // checkPrefix checks that what c got is the start of the uppercase of
 // what it sent.
 func (s *script) checkPrefix(c *fclient) {
+	if s.timeouts {
+		s.checkDropped(c) // an idle timeout may have answered a held character
+		return
+	}
 	want := ref(string(c.sent))
 	if !bytes.HasPrefix([]byte(want), c.got) {
 		s.t.Fatalf("client %s: sent %d bytes, got %d bytes that are not a prefix of their uppercase: %s", c.addr, len(c.sent), len(c.got), diff(c.got, []byte(want)))
@@ -344,16 +420,25 @@ func (s *script) halfClose(c *fclient) {
 	t := s.t
 	s.write(c, c.tail)
 	c.tail = nil
-	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
-		t.Fatal(err)
+	if !c.dropped {
+		if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+			s.gone(c, "shutdown", err)
+		}
+		c.shut = true
 	}
-	c.shut = true
 	deadline := time.Now().Add(bound)
-	for {
+	for !c.dropped {
 		s.poll(c, unix.POLLIN, deadline)
 		if s.readSome(c, readSomeMax) {
 			break
 		}
+	}
+	if s.timeouts {
+		// It may have timed out before the end: checkCloses checks what
+		// it got once it knows why the server closed it.
+		c.readAll = !c.dropped
+		s.close(c, false, server.ReasonEOF)
+		return
 	}
 	if want := ref(string(c.sent)); string(c.got) != want {
 		t.Fatalf("client %s: sent %d bytes and half-closed: got %d bytes, want %d; %s", c.addr, len(c.sent), len(c.got), len(want), diff(c.got, []byte(want)))
@@ -416,14 +501,7 @@ func (s *script) stop() {
 		}
 		// The server may have stopped inside a character: it answers it as
 		// it is, and reads no more.
-		want := []byte(ref(string(c.sent)))
-		got := c.got
-		if r := heldAtStop(got, want); r != nil && bytes.Contains(c.sent, r) {
-			got = got[:len(got)-len(r)]
-		}
-		if !bytes.HasPrefix(want, got) {
-			t.Fatalf("client %s: at shutdown, got %d bytes that are not a prefix of the %d of the uppercase of what it sent: %s", c.addr, len(c.got), len(want), diff(c.got, want))
-		}
+		s.checkDropped(c)
 		s.close(c, false, server.ReasonShutdown)
 	}
 	if err := <-done; err != nil {
@@ -459,6 +537,16 @@ func (s *script) checkCloses() {
 		if s.shutdown {
 			// A client's close may reach the server after its stop did.
 			fit = append(fit, server.ReasonShutdown)
+		}
+		if s.timeouts {
+			fit = append(fit, server.ReasonIdleTimeout, server.ReasonWriteTimeout)
+			if ci.Reason == server.ReasonEOF && c.readAll {
+				if want := ref(string(c.sent)); string(c.got) != want {
+					t.Errorf("client %s: sent %d bytes and half-closed, and the server saw its end: got %d bytes, want %d; %s", c.addr, len(c.sent), len(c.got), len(want), diff(c.got, []byte(want)))
+				}
+			} else {
+				s.checkDropped(c)
+			}
 		}
 		if !s.obs.opens[c.addr] {
 			t.Errorf("client %s: closed, never opened", c.addr)
