@@ -372,7 +372,7 @@ func (s *script) gone(c *fclient, op string, err error) {
 	switch {
 	case !s.timeouts:
 		s.t.Fatalf("client %s: %s: %v (sent %d, got %d)", c.addr, op, err, len(c.sent), len(c.got))
-	case err == io.EOF, err == unix.ECONNRESET, err == unix.EPIPE:
+	case err == io.EOF, err == unix.ECONNRESET, err == unix.EPIPE, err == unix.ENOTCONN:
 		c.dropped = true
 	default:
 		s.t.Fatalf("client %s: %s: %v", c.addr, op, err)
