@@ -295,8 +295,12 @@ func TestCloseReasons(t *testing.T) {
 			}
 		}, `reason="idle timeout"`},
 		{"write timeout", &server.Server{WriteTimeout: 50 * time.Millisecond}, func(t *testing.T, c *net.TCPConn) {
-			// Send and never read until the server gives up on us.
-			c.SetReadBuffer(4 << 10)
+			// Send and never read until the server gives up on us. The
+			// receive buffer stays as it is: one far smaller than
+			// loopback's 64 KiB segments (4 KiB) can stall the kernel's
+			// delivery of what we send, with every reply already in the
+			// server's send queue, so nothing of the server's waits on a
+			// write to time out.
 			chunk := bytes.Repeat([]byte("x"), 64<<10)
 			for range 4096 {
 				if _, err := c.Write(chunk); err != nil {
