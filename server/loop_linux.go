@@ -224,7 +224,9 @@ func (s *Server) serveLoop(l net.Listener) error {
 		case <-tick.C:
 			if err := ll.raw.Control(func(uintptr) {}); err != nil {
 				if s.closing.Load() {
-					return ErrServerClosed // closed by Shutdown or Close, just now
+					// Shutdown or Close closed it: s.done is closed too,
+					// but select may have taken the tick first.
+					return ErrServerClosed
 				}
 				return &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
 			}

@@ -90,7 +90,10 @@ func TestIdleConnectionMemory(t *testing.T) {
 func TestBlockedClientMemory(t *testing.T) {
 	skipUnderRace(t)
 	const n = 100
-	addr := shouttest.Start(t, &server.Server{Logger: discard()})
+	addr := shouttest.Start(t, &server.Server{
+		Logger:       discard(),
+		WriteTimeout: time.Hour, // armed, as shout serve has it, and holding nothing more
+	})
 	before := inUse()
 	fds := make([]int, 0, n)
 	t.Cleanup(func() { closeAll(fds) })

@@ -113,4 +113,3 @@ func addrOf(rsa *unix.RawSockaddrAny, isUnix bool) net.Addr {
 	}
 	return nil
 }
-

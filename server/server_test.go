@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -30,8 +32,24 @@ import (
 // TestMain runs every test once for each driver: with the event loops
 // wherever they can serve (EngineAuto, as a Server chooses by default),
 // then with a goroutine per connection.
+//
+// Fuzzing (-fuzz) runs once, with the driver SHOUT_TEST_ENGINE names
+// (auto by default): the fuzz workers are processes of their own that run
+// TestMain too, serve the coordinator in their first m.Run and would
+// start a second one for the other driver; the environment, which they
+// inherit, keeps every process on one driver.
 func TestMain(m *testing.M) {
-	for _, e := range []server.Engine{server.EngineAuto, server.EngineGoroutine} {
+	engines := []server.Engine{server.EngineAuto, server.EngineGoroutine}
+	flag.Parse()
+	if fuzzing() {
+		e, err := server.ParseEngine(cmp.Or(os.Getenv("SHOUT_TEST_ENGINE"), "auto"))
+		if err != nil {
+			fmt.Println("SHOUT_TEST_ENGINE:", err)
+			os.Exit(2)
+		}
+		engines = []server.Engine{e}
+	}
+	for _, e := range engines {
 		fmt.Printf("=== engine %v\n", e)
 		server.SetTestEngine(e)
 		if code := m.Run(); code != 0 {
@@ -44,6 +62,13 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(0)
+}
+
+// fuzzing reports whether the test binary is fuzzing, as the coordinator
+// (-test.fuzz) or one of its workers (-test.fuzzworker).
+func fuzzing() bool {
+	f, w := flag.Lookup("test.fuzz"), flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() != "" || w != nil && w.Value.String() == "true"
 }
 
 // bound is how long any single wait in these tests may take before the
@@ -270,8 +295,12 @@ func TestCloseReasons(t *testing.T) {
 			}
 		}, `reason="idle timeout"`},
 		{"write timeout", &server.Server{WriteTimeout: 50 * time.Millisecond}, func(t *testing.T, c *net.TCPConn) {
-			// Send and never read until the server gives up on us.
-			c.SetReadBuffer(4 << 10)
+			// Send and never read until the server gives up on us. The
+			// receive buffer stays as it is: one far smaller than
+			// loopback's 64 KiB segments (4 KiB) can stall the kernel's
+			// delivery of what we send, with every reply already in the
+			// server's send queue, so nothing of the server's waits on a
+			// write to time out.
 			chunk := bytes.Repeat([]byte("x"), 64<<10)
 			for range 4096 {
 				if _, err := c.Write(chunk); err != nil {

@@ -1,0 +1,294 @@
+package server_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// Hostile clients, which TestMain runs against both drivers. The memory
+// a client that never reads may hold is TestBlockedClientMemory's; these
+// check what such clients, and others, are told and that the server goes
+// on serving.
+
+// rawAddr is the local address of a raw socket: the server's Remote.
+func rawAddr(t *testing.T, fd int) string {
+	t.Helper()
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := sa.(*unix.SockaddrInet4)
+	return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+}
+
+// floodUntilDropped writes msg to fd, never reading, until the server
+// drops the connection; blocked, once its writes stop being taken, is
+// closed. It returns the write error that ended it.
+func floodUntilDropped(fd int, msg []byte, blocked chan<- struct{}) error {
+	deadline := time.Now().Add(bound)
+	for time.Now().Before(deadline) {
+		_, err := unix.Write(fd, msg)
+		switch {
+		case err == unix.EAGAIN:
+			if blocked != nil {
+				close(blocked)
+				blocked = nil
+			}
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			unix.Poll(pfd, int(time.Until(deadline)/time.Millisecond)+1)
+		case err == unix.EINTR, err == nil:
+		default:
+			return err
+		}
+	}
+	return errors.New("the server never dropped the client")
+}
+
+// Clients that send and never read are dropped once their reply has been
+// stuck for WriteTimeout, each told as a write timeout with its reply
+// cut short by the deadline, while the server keeps answering others.
+func TestFloodNeverReadWriteTimeout(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := &floodObserver{fuzzObserver: newFuzzObserver()}
+	addr := shouttest.Start(t, &server.Server{Observer: obs, WriteTimeout: 200 * time.Millisecond})
+	const n = 8
+	msg := []byte(strings.Repeat("straße ﬁ ΐ hello egon 哈哈哈 ", 2000)) // replies longer than requests
+	fds := make([]int, n)
+	for i := range fds {
+		fds[i] = rawDial(t, addr)
+	}
+	t.Cleanup(func() { closeAll(fds) })
+	errs := make([]error, n)
+	blocked := make([]chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, fd := range fds {
+		blocked[i] = make(chan struct{})
+		wg.Go(func() { errs[i] = floodUntilDropped(fd, msg, blocked[i]) })
+	}
+	for _, b := range blocked {
+		select {
+		case <-b:
+		case <-time.After(bound):
+			t.Fatal("a flooding client never blocked")
+		}
+	}
+	c := dial(t, addr) // served while the others are stuck
+	io.WriteString(c, "still serving ß")
+	got := make([]byte, len("STILL SERVING SS"))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "STILL SERVING SS" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	wg.Wait()
+	for i, fd := range fds {
+		if !errors.Is(errs[i], unix.ECONNRESET) && !errors.Is(errs[i], unix.EPIPE) {
+			t.Errorf("flooding client %d: %v, want dropped", i, errs[i])
+		}
+		addr := rawAddr(t, fd)
+		obs.waitClose(t, addr)
+		obs.mu.Lock()
+		ci, cut := obs.closes[addr], obs.cut[addr]
+		obs.mu.Unlock()
+		if ci.Reason != server.ReasonWriteTimeout {
+			t.Errorf("flooding client %d: closed for %v (%v), want write timeout", i, ci.Reason, ci.Err)
+		}
+		if !cut {
+			t.Errorf("flooding client %d: no reply cut short by the deadline", i)
+		}
+	}
+}
+
+// floodObserver also notes, by client, a reply cut short by a deadline.
+type floodObserver struct {
+	*fuzzObserver
+	cut map[string]bool
+}
+
+func (o *floodObserver) ConnReply(c *server.ConnInfo, n int, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		o.mu.Lock()
+		if o.cut == nil {
+			o.cut = map[string]bool{}
+		}
+		o.cut[c.Remote.String()] = true
+		o.mu.Unlock()
+	}
+}
+
+// Many clients at once past MaxConns: each reads end of file, is told
+// rejected for ErrMaxConns and never opened, and those admitted are
+// served throughout.
+func TestRejectFlood(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	const limit, over = 4, 100
+	addr := shouttest.Start(t, &server.Server{Observer: obs, MaxConns: limit})
+	held := make([]*net.TCPConn, limit)
+	for i := range held {
+		held[i] = dial(t, addr)
+		io.WriteString(held[i], "in")
+		got := make([]byte, 2)
+		if _, err := io.ReadFull(held[i], got); err != nil || string(got) != "IN" {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	}
+	addrs := make([]string, over)
+	var wg sync.WaitGroup
+	for i := range addrs {
+		wg.Go(func() {
+			c, err := net.DialTimeout("tcp", addr, bound)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			addrs[i] = c.LocalAddr().String()
+			c.SetDeadline(time.Now().Add(bound))
+			if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("connection over the limit: read %d, %v; want EOF", n, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range held {
+		io.WriteString(c, "still")
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "STILL" {
+			t.Errorf("admitted client after the flood: got %q, %v", got, err)
+		}
+	}
+	for _, a := range addrs {
+		if a == "" {
+			continue
+		}
+		obs.waitClose(t, a)
+		obs.mu.Lock()
+		ci, opened := obs.closes[a], obs.opens[a]
+		obs.mu.Unlock()
+		if ci.Reason != server.ReasonRejected || !errors.Is(ci.Err, server.ErrMaxConns) || opened {
+			t.Errorf("client %s over the limit: closed for %v (%v), opened %v; want rejected for %v, never opened", a, ci.Reason, ci.Err, opened, server.ErrMaxConns)
+		}
+	}
+}
+
+// A client that resets while the server is stuck in the middle of its
+// reply is closed as reset (or broken pipe, if the server was writing),
+// holds nothing after, and the server goes on serving.
+func TestResetMidReply(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	addr := shouttest.Start(t, &server.Server{Observer: obs})
+	msg := []byte(strings.Repeat("ΐ ß ﬁ ", 4000)) // the reply is three times as long
+	want := []byte(ref(string(msg)))
+	for range 10 {
+		fd := rawDial(t, addr)
+		a := rawAddr(t, fd)
+		sent := 0
+		for { // until the server is stuck writing and the sockets are full
+			n, err := unix.Write(fd, msg)
+			if err == unix.EAGAIN {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent += n
+		}
+		if !wait(t, fd, unix.POLLIN, bound) {
+			t.Fatal("no reply")
+		}
+		got := make([]byte, 1<<10)
+		n, err := unix.Read(fd, got)
+		if err != nil || !bytes.HasPrefix(want, got[:n]) {
+			t.Fatalf("read %d, %v: not the start of the reply", n, err)
+		}
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		unix.Close(fd)
+		obs.waitClose(t, a)
+		obs.mu.Lock()
+		ci := obs.closes[a]
+		obs.mu.Unlock()
+		if ci.Reason != server.ReasonReset && ci.Reason != server.ReasonBrokenPipe {
+			t.Errorf("client %s reset after %d bytes sent: closed for %v (%v), want reset or broken pipe", a, sent, ci.Reason, ci.Err)
+		}
+	}
+	c := dial(t, addr)
+	io.WriteString(c, "next")
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "NEXT" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// A client that sends a large message, half-closes at once and only then
+// reads gets every reply byte, the held character at the end answered as
+// it is, then end of file. Until it reads, the server's reply is stuck:
+// it stops reading, and must find the end of input behind the rest of
+// the message once the client drains it. (TestLargeMessageStreams reads
+// while it writes.)
+func TestHalfCloseAfterLargeMessage(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	addr := shouttest.Start(t, &server.Server{Observer: obs, ReadSize: 512})
+	msg := []byte(strings.Repeat("straße ﬁ ΐ 哈 ", 48<<10/22) + "\xc3")
+	want := ref(string(msg))
+	fd := rawDial(t, addr)
+	t.Cleanup(func() { unix.Close(fd) })
+	a := rawAddr(t, fd)
+	for p := msg; len(p) > 0; {
+		n, err := unix.Write(fd, p)
+		switch {
+		case err == unix.EAGAIN:
+			if !wait(t, fd, unix.POLLOUT, bound) {
+				t.Fatalf("the message did not fit in the sockets' buffers: %d of %d bytes sent", len(msg)-len(p), len(msg))
+			}
+		case err != nil:
+			t.Fatal(err)
+		default:
+			p = p[n:]
+		}
+	}
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	buf := make([]byte, 64<<10)
+	for {
+		if !wait(t, fd, unix.POLLIN, bound) {
+			t.Fatalf("got %d of %d bytes, then nothing within %v", len(got), len(want), bound)
+		}
+		n, err := unix.Read(fd, buf)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != want {
+		t.Fatalf("got %d bytes, want %d; %s", len(got), len(want), diff(got, []byte(want)))
+	}
+	obs.waitClose(t, a)
+	obs.mu.Lock()
+	ci := obs.closes[a]
+	obs.mu.Unlock()
+	if ci.Reason != server.ReasonEOF || ci.BytesIn != int64(len(msg)) || ci.BytesOut != int64(len(want)) {
+		t.Errorf("closed for %v (%v), %d in, %d out; want eof, %d, %d", ci.Reason, ci.Err, ci.BytesIn, ci.BytesOut, len(msg), len(want))
+	}
+}
