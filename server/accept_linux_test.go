@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -20,8 +21,17 @@ import (
 func TestAcceptOutOfDescriptorsRetries(t *testing.T) {
 	var log shouttest.Log
 	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	// Serving already, TCP and UDP: starting takes descriptors too.
+	exchange(t, dial(t, addr), "a", "A")
+	u, err := net.DialTimeout("udp", addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.SetDeadline(time.Now().Add(bound))
+	exchange(t, u, "u", "U")
+	u.Close()
 	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+	if err = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
 	}
 	var fillers []*os.File
