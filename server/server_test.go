@@ -355,16 +355,22 @@ func TestMaxConns(t *testing.T) {
 // tcpInfo returns the kernel's TCP_INFO for c.
 func tcpInfo(t *testing.T, c *net.TCPConn) *unix.TCPInfo {
 	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info *unix.TCPInfo
-	rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	info, err := tcpInfoOf(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return info
+}
+
+// tcpInfoOf is tcpInfo's work; it fails once c is closed.
+func tcpInfoOf(c *net.TCPConn) (*unix.TCPInfo, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var info *unix.TCPInfo
+	cerr := rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	return info, cmp.Or(cerr, err)
 }
 
 // waitAcked waits until the peer's kernel has acknowledged everything c
