@@ -13,6 +13,10 @@ import (
 // DefaultSize is how many records the queue holds when New is given zero.
 const DefaultSize = 4096
 
+// flushGap is the least time between two of NewBuffered's writes, but
+// for those Flush and Close ask for.
+const flushGap = 10 * time.Millisecond
+
 // Handler is an asynchronous slog.Handler. Handlers derived from it with
 // WithAttrs and WithGroup share its queue and its goroutine.
 type Handler struct {
@@ -62,8 +66,15 @@ func start(h slog.Handler, size int, flush func() error) *Handler {
 
 // NewBuffered is New for the handler that newHandler makes on a buffer
 // over w (bufSize bytes; zero or negative means 64 KiB), which the
-// writer flushes whenever it has emptied the queue: a burst of records
-// reaches w in a few writes, a lone record at once.
+// writer flushes whenever it has emptied the queue, but at most once
+// every 10 ms: a burst of records reaches w in a few writes, a steady
+// stream in one write each 10 ms, a lone record at once. Flush and
+// Close write what is buffered at once.
+//
+// A server that logs every connection writes far less often this way
+// under a flood of connections; each write also wakes the Go runtime's
+// monitor thread when the process was idle, which costs more than the
+// write.
 func NewBuffered(w io.Writer, bufSize, size int, newHandler func(io.Writer) slog.Handler) *Handler {
 	if bufSize <= 0 {
 		bufSize = 64 << 10
@@ -166,16 +177,36 @@ func (q *queue) run() {
 	// behind, after each queue's worth of records, so that the report
 	// neither waits for a lull nor floods the output.
 	sinceReport := 0
+	// A buffer is written when the queue empties, but not within
+	// flushGap of the last write: then a timer writes it when the gap
+	// has passed.
+	var (
+		gap     *time.Timer
+		gapC    <-chan time.Time
+		flushed time.Time
+	)
+	defer func() {
+		if gap != nil {
+			gap.Stop()
+		}
+	}()
+	flush := func() {
+		q.flushOut()
+		flushed, gapC = time.Now(), nil
+	}
 	for {
 		var e entry
 		select {
 		case e = <-q.ch:
+		case <-gapC:
+			flush()
+			continue
 		case <-q.stop:
 			return
 		}
 		if e.flushed != nil {
 			q.report()
-			q.flushOut()
+			flush()
 			close(e.flushed)
 			if e.last {
 				return
@@ -187,9 +218,20 @@ func (q *queue) run() {
 			q.report()
 			sinceReport = 0
 		}
-		if len(q.ch) == 0 {
-			q.flushOut()
+		if len(q.ch) > 0 || q.flush == nil || gapC != nil {
+			continue // more to come, nothing to flush, or a flush is due
 		}
+		wait := flushGap - time.Since(flushed)
+		if wait <= 0 {
+			flush()
+			continue
+		}
+		if gap == nil {
+			gap = time.NewTimer(wait)
+		} else {
+			gap.Reset(wait)
+		}
+		gapC = gap.C
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -293,4 +294,63 @@ func TestBufferedWritesWhatQueuedTogether(t *testing.T) {
 	if len(lines) != n+1 || lines[0] != "level=INFO msg=first" || lines[n] != "level=INFO msg=queued i=99" {
 		t.Errorf("got %d lines, first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
 	}
+}
+
+// stamped is a writer that notes when each write began, and says when a
+// write holds a line containing want.
+type stamped struct {
+	mu     sync.Mutex
+	starts []time.Time
+	text   strings.Builder
+	want   string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+func (w *stamped) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.starts = append(w.starts, time.Now())
+	w.text.Write(p)
+	if strings.Contains(string(p), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+// A steady stream of records, which empties the queue again and again,
+// is written at most once every flushGap; the last record still goes out
+// without a Flush.
+func TestBufferedWritesAStreamOncePerGap(t *testing.T) {
+	w := &stamped{want: "msg=last", seen: make(chan struct{})}
+	h := NewBuffered(w, 0, 0, func(w io.Writer) slog.Handler {
+		return slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
+	})
+	log := slog.New(h)
+	n := 0
+	for start := time.Now(); time.Since(start) < 5*flushGap && n < 1e5; n++ {
+		log.Info("stream", "i", n)
+		for len(h.q.ch) > 0 && time.Since(start) < bound { // the writer empties the queue
+			runtime.Gosched()
+		}
+	}
+	log.Info("last")
+	select {
+	case <-w.seen:
+	case <-time.After(bound):
+		t.Fatal("the last record was not written without a Flush")
+	}
+	closeOrFail(t, h)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := 1; i < len(w.starts); i++ {
+		if d := w.starts[i].Sub(w.starts[i-1]); d < flushGap && i < len(w.starts)-1 {
+			// (Close's write, the last, may come at any time.)
+			t.Fatalf("write %d of %d came %v after the one before, want at least %v", i, len(w.starts), d, flushGap)
+		}
+	}
+	if lines := strings.Count(w.text.String(), "\n"); lines < n+1 {
+		t.Errorf("%d lines written of %d records", lines, n+1)
+	}
+	t.Logf("%d records in %d writes", n+1, len(w.starts))
 }
