@@ -323,7 +323,9 @@ func (w *stamped) Write(p []byte) (int, error) {
 // without a Flush.
 func TestBufferedWritesAStreamOncePerGap(t *testing.T) {
 	w := &stamped{want: "msg=last", seen: make(chan struct{})}
-	h := NewBuffered(w, 0, 0, func(w io.Writer) slog.Handler {
+	// A buffer larger than every record the test can make: a full one
+	// is written at once, whatever the gap.
+	h := NewBuffered(w, 16<<20, 0, func(w io.Writer) slog.Handler {
 		return slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
 	})
 	log := slog.New(h)
