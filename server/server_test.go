@@ -31,7 +31,9 @@ import (
 
 // TestMain runs every test once for each driver: with the event loops
 // wherever they can serve (EngineAuto, as a Server chooses by default),
-// then with a goroutine per connection.
+// then with a goroutine per connection. SHOUT_TEST_ENGINE=loop (or
+// goroutine, or auto) runs them once, with that driver, to chase what
+// fails with one.
 //
 // Fuzzing (-fuzz) runs once, with the driver SHOUT_TEST_ENGINE names
 // (auto by default): the fuzz workers are processes of their own that run
@@ -41,8 +43,8 @@ import (
 func TestMain(m *testing.M) {
 	engines := []server.Engine{server.EngineAuto, server.EngineGoroutine}
 	flag.Parse()
-	if fuzzing() {
-		e, err := server.ParseEngine(cmp.Or(os.Getenv("SHOUT_TEST_ENGINE"), "auto"))
+	if name := os.Getenv("SHOUT_TEST_ENGINE"); name != "" || fuzzing() {
+		e, err := server.ParseEngine(cmp.Or(name, "auto"))
 		if err != nil {
 			fmt.Println("SHOUT_TEST_ENGINE:", err)
 			os.Exit(2)
