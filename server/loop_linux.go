@@ -148,10 +148,14 @@ type loop struct {
 
 	stopped bool // Shutdown has been seen
 	force   atomic.Bool
-	acceptF func(fd uintptr)    // l.acceptFrom, made once
-	accL    *loopListener       // the listener acceptF accepts from
-	rsa     unix.RawSockaddrAny // the address of the connection accepted
-	ev      unix.EpollEvent     // epoll_ctl's argument
+	acceptF func(fd uintptr) // l.acceptFrom, made once
+	accL    *loopListener    // the listener acceptF accepts from
+	accN    int              // connections acceptF accepted
+	accErr  error            // why acceptF paused the listener, if it did
+	accFD   [acceptBatch]int
+	accSA   [acceptBatch]unix.RawSockaddrAny // their clients' addresses
+	rsa     unix.RawSockaddrAny              // getsockname's
+	ev      unix.EpollEvent                  // epoll_ctl's argument
 }
 
 type pausedListener struct {
@@ -450,31 +454,50 @@ func (l *loop) arm() {
 	l.pollFile.SetReadDeadline(t)
 }
 
-// accept takes new connections from listener id, up to acceptBatch.
+// accept takes new connections from listener id, up to acceptBatch,
+// and admits them once the listener is no longer held: Shutdown and
+// Close close listeners under Server.mu, which admitting takes, and a
+// listener's Close waits until no Control holds it.
 func (l *loop) accept(id int32) {
 	lls := *l.set.listeners.Load()
 	if int(id) > len(lls) {
 		return
 	}
-	l.accL = lls[id-1]
-	l.accL.raw.Control(l.acceptF) // fails once the listener is closed: nothing to do
+	ll := lls[id-1]
+	l.accL, l.accN, l.accErr = ll, 0, nil
+	ll.raw.Control(l.acceptF) // fails once the listener is closed: nothing to do
 	l.accL = nil
+	if err := l.accErr; err != nil {
+		l.accErr = nil
+		l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", l.backoff[ll])
+	}
+	for i := range l.accN {
+		l.admit(ll, l.accFD[i], &l.accSA[i])
+	}
 }
 
-// acceptFrom is accept's work, with the listener's descriptor held open.
+// acceptFrom is accept's work, with the listener's descriptor held open:
+// it accepts, and does nothing that may wait.
 func (l *loop) acceptFrom(lfd uintptr) {
 	ll := l.accL
 	for range acceptBatch {
-		fd, err := acceptFD(int(lfd), &l.rsa)
+		fd, err := acceptFD(int(lfd), &l.accSA[l.accN])
 		switch {
 		case err == nil:
-			l.admit(ll, fd)
+			l.accFD[l.accN] = fd
+			l.accN++
+			if l.backoff != nil { // it accepts again: forget its backoff
+				if delete(l.backoff, ll); len(l.backoff) == 0 {
+					l.backoff = nil
+				}
+			}
 			continue
 		case err == unix.EAGAIN:
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM:
 			continue // that connection is gone; the next may not be
 		case temporary(err):
-			l.pause(ll, int(lfd), err)
+			l.pause(ll, int(lfd))
+			l.accErr = err
 		default:
 			// As Accept's error ends Serve. Other loops may fail too.
 			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, int(lfd), nil)
@@ -489,9 +512,9 @@ func (l *loop) acceptFrom(lfd uintptr) {
 
 // pause stops accepting from a listener that failed with a temporary
 // error (out of descriptors or memory), as Serve's accept loop does: it
-// logs, and tries again after 5 ms, doubling to 1 s while it fails. The
-// listener stays readable meanwhile, so it leaves the epoll set.
-func (l *loop) pause(ll *loopListener, lfd int, err error) {
+// tries again after 5 ms, doubling to 1 s while it fails (accept logs
+// it). The listener stays readable meanwhile, so it leaves the epoll set.
+func (l *loop) pause(ll *loopListener, lfd int) {
 	delay := 5 * time.Millisecond
 	if d, ok := l.backoff[ll]; ok {
 		delay = min(2*d, time.Second)
@@ -502,7 +525,6 @@ func (l *loop) pause(ll *loopListener, lfd int, err error) {
 	l.backoff[ll] = delay
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lfd, nil)
 	l.paused = append(l.paused, pausedListener{ll: ll, until: l.now + int64(delay)})
-	l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", delay)
 }
 
 // resume watches paused listeners again once their time has come. A
@@ -520,16 +542,11 @@ func (l *loop) resume() {
 }
 
 // admit serves a connection just accepted, or turns it away over a limit.
-func (l *loop) admit(ll *loopListener, fd int) {
+func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 	s := l.srv
 	if s.closing.Load() {
 		closeFD(fd)
 		return
-	}
-	if l.backoff != nil { // it accepts again: forget its backoff
-		if delete(l.backoff, ll); len(l.backoff) == 0 {
-			l.backoff = nil
-		}
 	}
 	if !ll.unix {
 		// As net sets on what it accepts: no delay, and keep-alive probes
@@ -546,7 +563,7 @@ func (l *loop) admit(ll *loopListener, fd int) {
 	c := l.newConn(fd)
 	info := &c.sess.info
 	info.Start = time.Now()
-	info.Remote, info.Local = addrOf(&l.rsa, ll.unix), ll.local
+	info.Remote, info.Local = addrOf(rsa, ll.unix), ll.local
 	if info.Local == nil {
 		n := uint32(unix.SizeofSockaddrAny)
 		if _, _, e := syscall.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&l.rsa)), uintptr(unsafe.Pointer(&n))); e == 0 {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -448,5 +449,61 @@ func TestFlushAnswersWhatFailingTransformerWrote(t *testing.T) {
 	ci := obs.waitClose(t)
 	if ci.Reason != server.ReasonError || !errors.Is(ci.Err, errBadEnd) || ci.BytesOut != 3 {
 		t.Errorf("closed for %v, %v, %d bytes out; want error, %v, 3", ci.Reason, ci.Err, ci.BytesOut, errBadEnd)
+	}
+}
+
+// holdOpen is an Observer whose ConnOpen, once armed, signals entered
+// and waits for the server to begin stopping: the driver that called it
+// is held there while Shutdown runs.
+type holdOpen struct {
+	recorder
+	armed    atomic.Bool
+	stopping <-chan struct{}
+	entered  chan struct{}
+}
+
+func (h *holdOpen) ConnOpen(*server.ConnInfo) {
+	if h.armed.CompareAndSwap(true, false) {
+		close(h.entered)
+		<-h.stopping
+	}
+}
+
+// Shutdown that begins while a connection is being admitted (announced,
+// counted under MaxConns) finishes: the driver that admits it, seeing the
+// stop, closes it and gives back its place while Shutdown is closing the
+// listener it was accepted from.
+func TestShutdownDuringAdmit(t *testing.T) {
+	obs := &holdOpen{entered: make(chan struct{})}
+	srv := &server.Server{Observer: obs, MaxConns: 10, Linger: -1}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	exchange(t, dial(t, addr), "a", "A") // serving, so Stopping is set
+	obs.stopping = srv.Stopping()
+	obs.armed.Store(true)
+	dial(t, addr)
+	select {
+	case <-obs.entered:
+	case <-time.After(bound):
+		t.Fatal("the second connection was not announced")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(bound):
+		// The server is stuck: no Close can end it, and none is tried.
+		t.Fatalf("Shutdown did not return within %v", bound)
+	}
+	if err := <-served; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
 	}
 }
