@@ -98,6 +98,7 @@ type pendingReply struct {
 	in    *[]byte // nil if all of the input was transformed
 	since int64   // when it began to wait, for WriteTimeout
 	from  int64   // BytesOut before the reply, for ConnReply
+	err   error   // the transformer's failure, which ends c once out is written
 }
 
 type lstate uint8
@@ -711,8 +712,17 @@ func (l *loop) reply(c *lconn, in []byte, from int64) error {
 		nDst, nSrc, err := c.sess.feed(*out, in)
 		in = in[nSrc:]
 		if nDst > 0 {
-			if waits, werr := l.send(c, (*out)[:nDst], in, from); werr != nil || waits {
+			rest := in
+			if err != nil && err != transform.ErrShortDst {
+				rest = nil // not answered, as conn.reply answers no more
+			}
+			if waits, werr := l.send(c, (*out)[:nDst], rest, from); werr != nil {
 				return werr
+			} else if waits {
+				if rest == nil {
+					c.pend.err = err // as conn.reply's, once what it wrote is
+				}
+				return nil
 			}
 		}
 		if err != transform.ErrShortDst {
@@ -778,6 +788,11 @@ func (l *loop) drain(c *lconn) {
 	}
 	putBuf(pr.out)
 	c.pend = nil
+	if pr.err != nil {
+		l.replied(c, pr.from, pr.err)
+		l.fail(c, pr.err, true)
+		return
+	}
 	if pr.in != nil {
 		err := l.reply(c, *pr.in, pr.from) // may wait again, in a new c.pend
 		putBuf(pr.in)
@@ -843,13 +858,14 @@ func (l *loop) flush(c *lconn) error {
 	from := c.sess.info.BytesOut
 	n, err := c.sess.flush(*buf)
 	if n > 0 { // written even if the transformer failed, as conn.flush does
-		if _, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
+		if waits, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
 			err = werr
+		} else if waits {
+			c.pend.err = err // told, and failing c, once written
+			return nil
 		}
 	}
-	if c.pend == nil || err != nil {
-		l.replied(c, from, err)
-	}
+	l.replied(c, from, err)
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -505,5 +506,124 @@ func TestShutdownDuringAdmit(t *testing.T) {
 	}
 	if err := <-served; !errors.Is(err, server.ErrServerClosed) {
 		t.Errorf("Serve: %v", err)
+	}
+}
+
+// burstLen is what burst writes for a '#': more than a socket whose
+// buffers are small takes at once.
+const burstLen = 200 << 10
+
+// burst uppercases ASCII, and answers a '#' with burstLen bytes of '!'
+// and errBurst, having taken all of its input: a transformer that fails
+// after writing a large reply. A '#' at the end of its input is held
+// until the end of the input.
+type burst struct{ transform.NopResetter }
+
+var errBurst = errors.New("burst")
+
+func (burst) MaxExpansion() int { return 1024 } // room at the end of input for a burst
+
+func (burst) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	n := strings.IndexByte(string(src), '#')
+	if n < 0 {
+		n = len(src)
+	}
+	if len(dst) < n {
+		n = len(dst)
+		err = transform.ErrShortDst
+	}
+	copy(dst, strings.ToUpper(string(src[:n])))
+	switch {
+	case err != nil || n == len(src):
+		return n, n, err
+	case n == len(src)-1 && !atEOF:
+		return n, n, transform.ErrShortSrc
+	case len(dst) < n+burstLen:
+		return n, n, transform.ErrShortDst
+	}
+	copy(dst[n:n+burstLen], strings.Repeat("!", burstLen))
+	return n + burstLen, len(src), errBurst
+}
+
+// listenSmall listens on loopback with small socket buffers, which the
+// connections it accepts inherit: a reply larger than they hold waits
+// until the client reads.
+func listenSmall(t *testing.T) net.Listener {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10)
+		})
+		return err
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// A transformer's failure closes the connection once what it wrote
+// before failing is answered, even when the client takes that answer
+// only later: in the middle of the input as at its end.
+func TestFailureAfterLargeReply(t *testing.T) {
+	for _, tc := range []struct {
+		name, send string
+		closeWrite bool
+		want       int
+	}{
+		{"reading", "ab#c", false, 2 + burstLen},
+		{"at end of input", "#", true, burstLen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// One event loop, so that answering another client shows it
+			// is done with this one's burst for now.
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			var obs replies
+			srv := &server.Server{Observer: &obs, Transformer: burst{}, ReadSize: 64 << 10}
+			ln := listenSmall(t)
+			go srv.Serve(ln)
+			t.Cleanup(func() { srv.Close() })
+			other := dial(t, ln.Addr().String())
+			exchange(t, other, "b", "B") // the loops run, with GOMAXPROCS(1)
+			runtime.GOMAXPROCS(2)
+			fd := rawDial(t, ln.Addr().String())
+			defer unix.Close(fd)
+			if _, err := unix.Write(fd, []byte(tc.send)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.closeWrite {
+				unix.Shutdown(fd, unix.SHUT_WR)
+			}
+			if !wait(t, fd, unix.POLLIN, bound) {
+				t.Fatal("no reply")
+			}
+			exchange(t, other, "b", "B") // what the socket did not take waits
+			got := 0
+			buf := make([]byte, 64<<10)
+			for eof := false; !eof; {
+				if !wait(t, fd, unix.POLLIN, bound) {
+					t.Fatalf("after %d bytes, no end of file within %v", got, bound)
+				}
+				switch n, err := unix.Read(fd, buf); {
+				case err == unix.EAGAIN:
+				case err != nil:
+					t.Fatalf("after %d bytes: %v", got, err)
+				case n == 0:
+					eof = true
+				default:
+					got += n
+				}
+			}
+			ci := obs.waitClose(t)
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			if got != tc.want || ci.Reason != server.ReasonError || !errors.Is(ci.Err, errBurst) || ci.BytesOut != int64(tc.want) ||
+				obs.bytes != 2+tc.want || obs.errs != 1 {
+				t.Errorf("client got %d bytes; closed for %v, %v, %d bytes out; replies told %d bytes, %d cut short; want %d, error, %v, %d, %d, 1",
+					got, ci.Reason, ci.Err, ci.BytesOut, obs.bytes, obs.errs, tc.want, errBurst, tc.want, 2+tc.want)
+			}
+		})
 	}
 }
