@@ -498,17 +498,22 @@ func (l *loop) acceptFrom(lfd uintptr) {
 			continue // that connection is gone; the next may not be
 		case temporary(err):
 			l.pause(ll, int(lfd))
-			l.accErr = err
+			l.accErr = acceptError(ll, err)
 		default:
 			// As Accept's error ends Serve. Other loops may fail too.
 			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, int(lfd), nil)
 			ll.failOnce.Do(func() {
-				ll.err = &net.OpError{Op: "accept", Net: ll.l.Addr().Network(), Addr: ll.l.Addr(), Err: err}
+				ll.err = acceptError(ll, err)
 				close(ll.failed)
 			})
 		}
 		return
 	}
+}
+
+// acceptError is err from accept4 on ll, worded as net's Accept words it.
+func acceptError(ll *loopListener, err error) error {
+	return &net.OpError{Op: "accept", Net: ll.l.Addr().Network(), Addr: ll.l.Addr(), Err: os.NewSyscallError("accept4", err)}
 }
 
 // pause stops accepting from a listener that failed with a temporary

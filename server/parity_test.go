@@ -627,3 +627,37 @@ func TestFailureAfterLargeReply(t *testing.T) {
 		})
 	}
 }
+
+// An accept that fails for good ends Serve with the error net's Accept
+// gives, whichever driver accepted: the system call named, as in the log.
+func TestAcceptFailureEndsServe(t *testing.T) {
+	srv := &server.Server{Logger: discard()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, ln.Addr().String())
+	exchange(t, c, "a", "A") // serving
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { err = unix.Shutdown(int(fd), unix.SHUT_RD) }) // accept fails: EINVAL
+	if err != nil {
+		t.Skipf("cannot shut the listener: %v", err)
+	}
+	var se *os.SyscallError
+	select {
+	case err := <-served:
+		want := "accept tcp " + ln.Addr().String() + ": accept4: invalid argument"
+		if !errors.As(err, &se) || se.Syscall != "accept4" || !errors.Is(err, unix.EINVAL) || err.Error() != want {
+			t.Errorf("Serve: %v; want %s", err, want)
+		}
+	case <-time.After(bound):
+		t.Fatalf("Serve did not return within %v", bound)
+	}
+	exchange(t, c, "b", "B") // what was accepted is still served
+}
