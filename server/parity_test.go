@@ -661,3 +661,36 @@ func TestAcceptFailureEndsServe(t *testing.T) {
 	}
 	exchange(t, c, "b", "B") // what was accepted is still served
 }
+
+// A client that takes its replies slowly is not idle: what it sent while
+// a reply waited longer than IdleTimeout is answered, whichever driver
+// serves it, and the idle timeout closes it only after.
+func TestSlowReplyIsNotIdle(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	var obs recorder
+	srv := &server.Server{Observer: &obs, IdleTimeout: idle, ReadSize: 4 << 10}
+	ln := listenSmall(t) // replies wait for the client at once
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, ln.Addr().String())
+	// More than the socket buffers hold, so that the server reads part,
+	// and waits to write its reply while the client takes nothing.
+	msg := strings.Repeat("a", 1<<20) + "x"
+	sent := make(chan error, 1)
+	go func() { _, err := io.WriteString(c, msg); sent <- err }()
+	time.Sleep(3 * idle) // the client takes nothing for longer than IdleTimeout: the stimulus, not a synchronisation
+	got := make([]byte, len(msg))
+	if n, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
+		t.Fatalf("got %d bytes of %d, %v", n, len(msg), err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(got); n != 0 || err != io.EOF {
+		t.Fatalf("read %d, %v; want end of file at the idle timeout", n, err)
+	}
+	c.Close() // the server lingers until then
+	if ci := obs.waitClose(t); ci.Reason != server.ReasonIdleTimeout {
+		t.Errorf("closed for %v; want idle timeout", ci.Reason)
+	}
+}
