@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -196,9 +197,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 		}
 	}
 	set := s.loops
-	old := *set.listeners.Load()
-	ll.id = int32(len(old) + 1)
-	set.listeners.Store(ptr(append(old[:len(old):len(old)], ll)))
+	set.add(ll)
 	cerr := ll.raw.Control(func(fd uintptr) {
 		for _, lp := range set.all {
 			if err = lp.watchListener(int(fd), ll); err != nil {
@@ -210,11 +209,17 @@ func (s *Server) serveLoop(l net.Listener) error {
 	if err == nil {
 		err = cerr
 	}
+	forget := func() {
+		s.untrack(l) // which takes it out of the loops' epoll sets
+		s.mu.Lock()
+		set.remove(ll)
+		s.mu.Unlock()
+	}
 	if err != nil {
-		s.untrack(l)
+		forget()
 		return err
 	}
-	defer s.untrack(l)
+	defer forget()
 	// The loops accept; this waits for the server to stop, for accepting
 	// to fail, or for the listener to be closed from outside, which
 	// nothing announces: Control fails once it is.
@@ -243,7 +248,28 @@ func (s *Server) serveLoop(l net.Listener) error {
 // from outside, while the loops accept from it.
 const closedPoll = 250 * time.Millisecond
 
-func ptr[T any](v T) *T { return &v }
+// add gives ll the first id free in the set; Server.mu is held.
+func (set *loops) add(ll *loopListener) {
+	lls := slices.Clone(*set.listeners.Load())
+	i := slices.Index(lls, nil)
+	if i < 0 {
+		i, lls = len(lls), append(lls, ll)
+	}
+	lls[i], ll.id = ll, int32(i+1)
+	set.listeners.Store(&lls)
+}
+
+// remove forgets ll, once Serve is done with it; Server.mu is held. An
+// event for it still in a loop's batch accepts from whichever listener
+// takes its id next, which does no harm.
+func (set *loops) remove(ll *loopListener) {
+	lls := slices.Clone(*set.listeners.Load())
+	lls[ll.id-1] = nil
+	for len(lls) > 0 && lls[len(lls)-1] == nil {
+		lls = lls[:len(lls)-1]
+	}
+	set.listeners.Store(&lls)
+}
 
 // startLoops makes one loop for each core the process may use and starts
 // them; Server.mu is held.
@@ -461,7 +487,7 @@ func (l *loop) arm() {
 // listener's Close waits until no Control holds it.
 func (l *loop) accept(id int32) {
 	lls := *l.set.listeners.Load()
-	if int(id) > len(lls) {
+	if int(id) > len(lls) || lls[id-1] == nil {
 		return
 	}
 	ll := lls[id-1]
@@ -542,7 +568,9 @@ func (l *loop) resume() {
 			keep = append(keep, p)
 			continue
 		}
-		p.ll.raw.Control(func(fd uintptr) { l.watchListener(int(fd), p.ll) })
+		if p.ll.raw.Control(func(fd uintptr) { l.watchListener(int(fd), p.ll) }) != nil {
+			delete(l.backoff, p.ll) // closed: forgotten
+		}
 	}
 	l.paused = keep
 }
