@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -77,6 +78,10 @@ func TestAcceptOutOfDescriptorsRetries(t *testing.T) {
 		t.Fatalf("no accept failure logged:\n%s", log.String())
 	}
 	restore()
+	// Worded as net words Accept's error, whichever driver accepted.
+	if want := "accept tcp " + addr + ": accept4: too many open files"; !strings.Contains(log.String(), want) {
+		t.Errorf("the failure is logged as\n%s\nwant it to say %q", log.String(), want)
+	}
 	io.WriteString(c, "still here")
 	got := make([]byte, 10)
 	c.SetDeadline(time.Now().Add(bound))

@@ -198,7 +198,10 @@ func (c *conn) loop() Reason {
 			return c.reasonOf(werr, true, ReasonError)
 		}
 		if n > 0 && c.noteRead() {
-			err = os.ErrDeadlineExceeded // answered; now close as idle
+			// The watcher took the connection for idle while it answered
+			// what it read (a reply the client took slowly, a slow
+			// Observer): it was not, and what it sent since is answered.
+			c.rearm()
 		}
 		switch {
 		case err == nil:

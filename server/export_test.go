@@ -7,3 +7,11 @@ func SetTestEngine(e Engine) { testEngine = e }
 
 // EngineUnderTest is the engine SetTestEngine set.
 func EngineUnderTest() Engine { return testEngine }
+
+// Stopping is closed once Shutdown or Close has begun; nil before the
+// server serves anything.
+func (s *Server) Stopping() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done
+}

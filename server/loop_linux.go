@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -98,6 +99,7 @@ type pendingReply struct {
 	in    *[]byte // nil if all of the input was transformed
 	since int64   // when it began to wait, for WriteTimeout
 	from  int64   // BytesOut before the reply, for ConnReply
+	err   error   // the transformer's failure, which ends c once out is written
 }
 
 type lstate uint8
@@ -148,10 +150,14 @@ type loop struct {
 
 	stopped bool // Shutdown has been seen
 	force   atomic.Bool
-	acceptF func(fd uintptr)    // l.acceptFrom, made once
-	accL    *loopListener       // the listener acceptF accepts from
-	rsa     unix.RawSockaddrAny // the address of the connection accepted
-	ev      unix.EpollEvent     // epoll_ctl's argument
+	acceptF func(fd uintptr) // l.acceptFrom, made once
+	accL    *loopListener    // the listener acceptF accepts from
+	accN    int              // connections acceptF accepted
+	accErr  error            // why acceptF paused the listener, if it did
+	accFD   [acceptBatch]int
+	accSA   [acceptBatch]unix.RawSockaddrAny // their clients' addresses
+	rsa     unix.RawSockaddrAny              // getsockname's
+	ev      unix.EpollEvent                  // epoll_ctl's argument
 }
 
 type pausedListener struct {
@@ -191,9 +197,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 		}
 	}
 	set := s.loops
-	old := *set.listeners.Load()
-	ll.id = int32(len(old) + 1)
-	set.listeners.Store(ptr(append(old[:len(old):len(old)], ll)))
+	set.add(ll)
 	cerr := ll.raw.Control(func(fd uintptr) {
 		for _, lp := range set.all {
 			if err = lp.watchListener(int(fd), ll); err != nil {
@@ -205,11 +209,17 @@ func (s *Server) serveLoop(l net.Listener) error {
 	if err == nil {
 		err = cerr
 	}
+	forget := func() {
+		s.untrack(l) // which takes it out of the loops' epoll sets
+		s.mu.Lock()
+		set.remove(ll)
+		s.mu.Unlock()
+	}
 	if err != nil {
-		s.untrack(l)
+		forget()
 		return err
 	}
-	defer s.untrack(l)
+	defer forget()
 	// The loops accept; this waits for the server to stop, for accepting
 	// to fail, or for the listener to be closed from outside, which
 	// nothing announces: Control fails once it is.
@@ -238,7 +248,28 @@ func (s *Server) serveLoop(l net.Listener) error {
 // from outside, while the loops accept from it.
 const closedPoll = 250 * time.Millisecond
 
-func ptr[T any](v T) *T { return &v }
+// add gives ll the first id free in the set; Server.mu is held.
+func (set *loops) add(ll *loopListener) {
+	lls := slices.Clone(*set.listeners.Load())
+	i := slices.Index(lls, nil)
+	if i < 0 {
+		i, lls = len(lls), append(lls, ll)
+	}
+	lls[i], ll.id = ll, int32(i+1)
+	set.listeners.Store(&lls)
+}
+
+// remove forgets ll, once Serve is done with it; Server.mu is held. An
+// event for it still in a loop's batch accepts from whichever listener
+// takes its id next, which does no harm.
+func (set *loops) remove(ll *loopListener) {
+	lls := slices.Clone(*set.listeners.Load())
+	lls[ll.id-1] = nil
+	for len(lls) > 0 && lls[len(lls)-1] == nil {
+		lls = lls[:len(lls)-1]
+	}
+	set.listeners.Store(&lls)
+}
 
 // startLoops makes one loop for each core the process may use and starts
 // them; Server.mu is held.
@@ -450,36 +481,55 @@ func (l *loop) arm() {
 	l.pollFile.SetReadDeadline(t)
 }
 
-// accept takes new connections from listener id, up to acceptBatch.
+// accept takes new connections from listener id, up to acceptBatch,
+// and admits them once the listener is no longer held: Shutdown and
+// Close close listeners under Server.mu, which admitting takes, and a
+// listener's Close waits until no Control holds it.
 func (l *loop) accept(id int32) {
 	lls := *l.set.listeners.Load()
-	if int(id) > len(lls) {
+	if int(id) > len(lls) || lls[id-1] == nil {
 		return
 	}
-	l.accL = lls[id-1]
-	l.accL.raw.Control(l.acceptF) // fails once the listener is closed: nothing to do
+	ll := lls[id-1]
+	l.accL, l.accN, l.accErr = ll, 0, nil
+	ll.raw.Control(l.acceptF) // fails once the listener is closed: nothing to do
 	l.accL = nil
+	if err := l.accErr; err != nil {
+		l.accErr = nil
+		l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", l.backoff[ll])
+	}
+	for i := range l.accN {
+		l.admit(ll, l.accFD[i], &l.accSA[i])
+	}
 }
 
-// acceptFrom is accept's work, with the listener's descriptor held open.
+// acceptFrom is accept's work, with the listener's descriptor held open:
+// it accepts, and does nothing that may wait.
 func (l *loop) acceptFrom(lfd uintptr) {
 	ll := l.accL
 	for range acceptBatch {
-		fd, err := acceptFD(int(lfd), &l.rsa)
+		fd, err := acceptFD(int(lfd), &l.accSA[l.accN])
 		switch {
 		case err == nil:
-			l.admit(ll, fd)
+			l.accFD[l.accN] = fd
+			l.accN++
+			if l.backoff != nil { // it accepts again: forget its backoff
+				if delete(l.backoff, ll); len(l.backoff) == 0 {
+					l.backoff = nil
+				}
+			}
 			continue
 		case err == unix.EAGAIN:
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM:
 			continue // that connection is gone; the next may not be
 		case temporary(err):
-			l.pause(ll, int(lfd), err)
+			l.pause(ll, int(lfd))
+			l.accErr = acceptError(ll, err)
 		default:
 			// As Accept's error ends Serve. Other loops may fail too.
 			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, int(lfd), nil)
 			ll.failOnce.Do(func() {
-				ll.err = &net.OpError{Op: "accept", Net: ll.l.Addr().Network(), Addr: ll.l.Addr(), Err: err}
+				ll.err = acceptError(ll, err)
 				close(ll.failed)
 			})
 		}
@@ -487,11 +537,16 @@ func (l *loop) acceptFrom(lfd uintptr) {
 	}
 }
 
+// acceptError is err from accept4 on ll, worded as net's Accept words it.
+func acceptError(ll *loopListener, err error) error {
+	return &net.OpError{Op: "accept", Net: ll.l.Addr().Network(), Addr: ll.l.Addr(), Err: os.NewSyscallError("accept4", err)}
+}
+
 // pause stops accepting from a listener that failed with a temporary
 // error (out of descriptors or memory), as Serve's accept loop does: it
-// logs, and tries again after 5 ms, doubling to 1 s while it fails. The
-// listener stays readable meanwhile, so it leaves the epoll set.
-func (l *loop) pause(ll *loopListener, lfd int, err error) {
+// tries again after 5 ms, doubling to 1 s while it fails (accept logs
+// it). The listener stays readable meanwhile, so it leaves the epoll set.
+func (l *loop) pause(ll *loopListener, lfd int) {
 	delay := 5 * time.Millisecond
 	if d, ok := l.backoff[ll]; ok {
 		delay = min(2*d, time.Second)
@@ -502,7 +557,6 @@ func (l *loop) pause(ll *loopListener, lfd int, err error) {
 	l.backoff[ll] = delay
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lfd, nil)
 	l.paused = append(l.paused, pausedListener{ll: ll, until: l.now + int64(delay)})
-	l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", delay)
 }
 
 // resume watches paused listeners again once their time has come. A
@@ -514,22 +568,19 @@ func (l *loop) resume() {
 			keep = append(keep, p)
 			continue
 		}
-		p.ll.raw.Control(func(fd uintptr) { l.watchListener(int(fd), p.ll) })
+		if p.ll.raw.Control(func(fd uintptr) { l.watchListener(int(fd), p.ll) }) != nil {
+			delete(l.backoff, p.ll) // closed: forgotten
+		}
 	}
 	l.paused = keep
 }
 
 // admit serves a connection just accepted, or turns it away over a limit.
-func (l *loop) admit(ll *loopListener, fd int) {
+func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 	s := l.srv
 	if s.closing.Load() {
 		closeFD(fd)
 		return
-	}
-	if l.backoff != nil { // it accepts again: forget its backoff
-		if delete(l.backoff, ll); len(l.backoff) == 0 {
-			l.backoff = nil
-		}
 	}
 	if !ll.unix {
 		// As net sets on what it accepts: no delay, and keep-alive probes
@@ -546,7 +597,7 @@ func (l *loop) admit(ll *loopListener, fd int) {
 	c := l.newConn(fd)
 	info := &c.sess.info
 	info.Start = time.Now()
-	info.Remote, info.Local = addrOf(&l.rsa, ll.unix), ll.local
+	info.Remote, info.Local = addrOf(rsa, ll.unix), ll.local
 	if info.Local == nil {
 		n := uint32(unix.SizeofSockaddrAny)
 		if _, _, e := syscall.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&l.rsa)), uintptr(unsafe.Pointer(&n))); e == 0 {
@@ -694,8 +745,17 @@ func (l *loop) reply(c *lconn, in []byte, from int64) error {
 		nDst, nSrc, err := c.sess.feed(*out, in)
 		in = in[nSrc:]
 		if nDst > 0 {
-			if waits, werr := l.send(c, (*out)[:nDst], in, from); werr != nil || waits {
+			rest := in
+			if err != nil && err != transform.ErrShortDst {
+				rest = nil // not answered, as conn.reply answers no more
+			}
+			if waits, werr := l.send(c, (*out)[:nDst], rest, from); werr != nil {
 				return werr
+			} else if waits {
+				if rest == nil {
+					c.pend.err = err // as conn.reply's, once what it wrote is
+				}
+				return nil
 			}
 		}
 		if err != transform.ErrShortDst {
@@ -761,6 +821,11 @@ func (l *loop) drain(c *lconn) {
 	}
 	putBuf(pr.out)
 	c.pend = nil
+	if pr.err != nil {
+		l.replied(c, pr.from, pr.err)
+		l.fail(c, pr.err, true)
+		return
+	}
 	if pr.in != nil {
 		err := l.reply(c, *pr.in, pr.from) // may wait again, in a new c.pend
 		putBuf(pr.in)
@@ -826,13 +891,14 @@ func (l *loop) flush(c *lconn) error {
 	from := c.sess.info.BytesOut
 	n, err := c.sess.flush(*buf)
 	if n > 0 { // written even if the transformer failed, as conn.flush does
-		if _, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
+		if waits, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
 			err = werr
+		} else if waits {
+			c.pend.err = err // told, and failing c, once written
+			return nil
 		}
 	}
-	if c.pend == nil || err != nil {
-		l.replied(c, from, err)
-	}
+	l.replied(c, from, err)
 	return err
 }
 

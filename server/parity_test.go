@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -448,5 +450,247 @@ func TestFlushAnswersWhatFailingTransformerWrote(t *testing.T) {
 	ci := obs.waitClose(t)
 	if ci.Reason != server.ReasonError || !errors.Is(ci.Err, errBadEnd) || ci.BytesOut != 3 {
 		t.Errorf("closed for %v, %v, %d bytes out; want error, %v, 3", ci.Reason, ci.Err, ci.BytesOut, errBadEnd)
+	}
+}
+
+// holdOpen is an Observer whose ConnOpen, once armed, signals entered
+// and waits for the server to begin stopping: the driver that called it
+// is held there while Shutdown runs.
+type holdOpen struct {
+	recorder
+	armed    atomic.Bool
+	stopping <-chan struct{}
+	entered  chan struct{}
+}
+
+func (h *holdOpen) ConnOpen(*server.ConnInfo) {
+	if h.armed.CompareAndSwap(true, false) {
+		close(h.entered)
+		<-h.stopping
+	}
+}
+
+// Shutdown that begins while a connection is being admitted (announced,
+// counted under MaxConns) finishes: the driver that admits it, seeing the
+// stop, closes it and gives back its place while Shutdown is closing the
+// listener it was accepted from.
+func TestShutdownDuringAdmit(t *testing.T) {
+	obs := &holdOpen{entered: make(chan struct{})}
+	srv := &server.Server{Observer: obs, MaxConns: 10, Linger: -1}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	exchange(t, dial(t, addr), "a", "A") // serving, so Stopping is set
+	obs.stopping = srv.Stopping()
+	obs.armed.Store(true)
+	dial(t, addr)
+	select {
+	case <-obs.entered:
+	case <-time.After(bound):
+		t.Fatal("the second connection was not announced")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(bound):
+		// The server is stuck: no Close can end it, and none is tried.
+		t.Fatalf("Shutdown did not return within %v", bound)
+	}
+	if err := <-served; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+// burstLen is what burst writes for a '#': more than a socket whose
+// buffers are small takes at once.
+const burstLen = 200 << 10
+
+// burst uppercases ASCII, and answers a '#' with burstLen bytes of '!'
+// and errBurst, having taken all of its input: a transformer that fails
+// after writing a large reply. A '#' at the end of its input is held
+// until the end of the input.
+type burst struct{ transform.NopResetter }
+
+var errBurst = errors.New("burst")
+
+func (burst) MaxExpansion() int { return 1024 } // room at the end of input for a burst
+
+func (burst) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	n := strings.IndexByte(string(src), '#')
+	if n < 0 {
+		n = len(src)
+	}
+	if len(dst) < n {
+		n = len(dst)
+		err = transform.ErrShortDst
+	}
+	copy(dst, strings.ToUpper(string(src[:n])))
+	switch {
+	case err != nil || n == len(src):
+		return n, n, err
+	case n == len(src)-1 && !atEOF:
+		return n, n, transform.ErrShortSrc
+	case len(dst) < n+burstLen:
+		return n, n, transform.ErrShortDst
+	}
+	copy(dst[n:n+burstLen], strings.Repeat("!", burstLen))
+	return n + burstLen, len(src), errBurst
+}
+
+// listenSmall listens on loopback with small socket buffers, which the
+// connections it accepts inherit: a reply larger than they hold waits
+// until the client reads.
+func listenSmall(t *testing.T) net.Listener {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10)
+		})
+		return err
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// A transformer's failure closes the connection once what it wrote
+// before failing is answered, even when the client takes that answer
+// only later: in the middle of the input as at its end.
+func TestFailureAfterLargeReply(t *testing.T) {
+	for _, tc := range []struct {
+		name, send string
+		closeWrite bool
+		want       int
+	}{
+		{"reading", "ab#c", false, 2 + burstLen},
+		{"at end of input", "#", true, burstLen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// One event loop, so that answering another client shows it
+			// is done with this one's burst for now.
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			var obs replies
+			srv := &server.Server{Observer: &obs, Transformer: burst{}, ReadSize: 64 << 10}
+			ln := listenSmall(t)
+			go srv.Serve(ln)
+			t.Cleanup(func() { srv.Close() })
+			other := dial(t, ln.Addr().String())
+			exchange(t, other, "b", "B") // the loops run, with GOMAXPROCS(1)
+			runtime.GOMAXPROCS(2)
+			fd := rawDial(t, ln.Addr().String())
+			defer unix.Close(fd)
+			if _, err := unix.Write(fd, []byte(tc.send)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.closeWrite {
+				unix.Shutdown(fd, unix.SHUT_WR)
+			}
+			if !wait(t, fd, unix.POLLIN, bound) {
+				t.Fatal("no reply")
+			}
+			exchange(t, other, "b", "B") // what the socket did not take waits
+			got := 0
+			buf := make([]byte, 64<<10)
+			for eof := false; !eof; {
+				if !wait(t, fd, unix.POLLIN, bound) {
+					t.Fatalf("after %d bytes, no end of file within %v", got, bound)
+				}
+				switch n, err := unix.Read(fd, buf); {
+				case err == unix.EAGAIN:
+				case err != nil:
+					t.Fatalf("after %d bytes: %v", got, err)
+				case n == 0:
+					eof = true
+				default:
+					got += n
+				}
+			}
+			ci := obs.waitClose(t)
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			if got != tc.want || ci.Reason != server.ReasonError || !errors.Is(ci.Err, errBurst) || ci.BytesOut != int64(tc.want) ||
+				obs.bytes != 2+tc.want || obs.errs != 1 {
+				t.Errorf("client got %d bytes; closed for %v, %v, %d bytes out; replies told %d bytes, %d cut short; want %d, error, %v, %d, %d, 1",
+					got, ci.Reason, ci.Err, ci.BytesOut, obs.bytes, obs.errs, tc.want, errBurst, tc.want, 2+tc.want)
+			}
+		})
+	}
+}
+
+// An accept that fails for good ends Serve with the error net's Accept
+// gives, whichever driver accepted: the system call named, as in the log.
+func TestAcceptFailureEndsServe(t *testing.T) {
+	srv := &server.Server{Logger: discard()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, ln.Addr().String())
+	exchange(t, c, "a", "A") // serving
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { err = unix.Shutdown(int(fd), unix.SHUT_RD) }) // accept fails: EINVAL
+	if err != nil {
+		t.Skipf("cannot shut the listener: %v", err)
+	}
+	var se *os.SyscallError
+	select {
+	case err := <-served:
+		want := "accept tcp " + ln.Addr().String() + ": accept4: invalid argument"
+		if !errors.As(err, &se) || se.Syscall != "accept4" || !errors.Is(err, unix.EINVAL) || err.Error() != want {
+			t.Errorf("Serve: %v; want %s", err, want)
+		}
+	case <-time.After(bound):
+		t.Fatalf("Serve did not return within %v", bound)
+	}
+	exchange(t, c, "b", "B") // what was accepted is still served
+}
+
+// A client that takes its replies slowly is not idle: what it sent while
+// a reply waited longer than IdleTimeout is answered, whichever driver
+// serves it, and the idle timeout closes it only after.
+func TestSlowReplyIsNotIdle(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	var obs recorder
+	srv := &server.Server{Observer: &obs, IdleTimeout: idle, ReadSize: 4 << 10}
+	ln := listenSmall(t) // replies wait for the client at once
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, ln.Addr().String())
+	// More than the socket buffers hold, so that the server reads part,
+	// and waits to write its reply while the client takes nothing.
+	msg := strings.Repeat("a", 1<<20) + "x"
+	sent := make(chan error, 1)
+	go func() { _, err := io.WriteString(c, msg); sent <- err }()
+	time.Sleep(3 * idle) // the client takes nothing for longer than IdleTimeout: the stimulus, not a synchronisation
+	got := make([]byte, len(msg))
+	if n, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
+		t.Fatalf("got %d bytes of %d, %v", n, len(msg), err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(got); n != 0 || err != io.EOF {
+		t.Fatalf("read %d, %v; want end of file at the idle timeout", n, err)
+	}
+	c.Close() // the server lingers until then
+	if ci := obs.waitClose(t); ci.Reason != server.ReasonIdleTimeout {
+		t.Errorf("closed for %v; want idle timeout", ci.Reason)
 	}
 }

@@ -98,6 +98,15 @@ func (c *conn) noteRead() (timedOut bool) {
 	return at == fired || !t.lastRead.CompareAndSwap(at, c.srv.clock.now())
 }
 
+// rearm starts the idle timeout again from now, after it fired while
+// the connection was not idle: the read deadline the watcher moved into
+// the past is taken back. (Shutdown's is not lost: the server is closing
+// before it sets one, and the connection's loop looks at that next.)
+func (c *conn) rearm() {
+	c.timer.lastRead.Store(c.srv.clock.now())
+	c.accepted.SetReadDeadline(time.Time{})
+}
+
 // writeTimed writes p with the write timeout watched: a write that the
 // watcher found stuck fails with os.ErrDeadlineExceeded, even if it
 // completed meanwhile (its deadline is in the past now).
