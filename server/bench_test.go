@@ -119,3 +119,23 @@ func BenchmarkIdleConns(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLogObserverConn is the log observer's cost for one connection
+// (its open and close lines, formatted as shout serve formats them): what
+// every connection of a churning client pays with default logging.
+func BenchmarkLogObserverConn(b *testing.B) {
+	obs := server.NewLogObserver(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	info := &server.ConnInfo{
+		Remote:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40312},
+		Local:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+		Start:   time.Now(),
+		BytesIn: 64, BytesOut: 64,
+		Reason: server.ReasonEOF,
+	}
+	info.End = info.Start.Add(137 * time.Microsecond)
+	b.ReportAllocs()
+	for b.Loop() {
+		obs.ConnOpen(info)
+		obs.ConnClose(info)
+	}
+}

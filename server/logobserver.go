@@ -28,7 +28,7 @@ type logObserver struct {
 
 func (o *logObserver) ConnOpen(c *ConnInfo) {
 	if c.TLS == nil {
-		o.l.Info("open", "remote", c.Remote.String(), "local", c.Local.String())
+		o.l.LogAttrs(context.Background(), slog.LevelInfo, "open", slog.String("remote", c.Remote.String()), slog.String("local", c.Local.String()))
 		return
 	}
 	attrs := []any{"remote", c.Remote.String(), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
@@ -62,12 +62,19 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 		o.l.Warn("connection refused", "remote", c.Remote.String(), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
 		return
 	}
-	attrs := []any{"remote", c.Remote.String(), "reason", c.Reason.String(),
-		"duration", c.Duration().Round(time.Microsecond), "bytes_in", c.BytesIn, "bytes_out", c.BytesOut}
-	if c.Err != nil && (c.Reason == ReasonError || c.Reason == ReasonWrap) {
-		attrs = append(attrs, "err", c.Err.Error())
+	ctx := context.Background()
+	if !o.l.Enabled(ctx, slog.LevelInfo) {
+		return
 	}
-	o.l.Info("close", attrs...)
+	attrs := [...]slog.Attr{slog.String("remote", c.Remote.String()), slog.String("reason", c.Reason.String()),
+		slog.Duration("duration", c.Duration().Round(time.Microsecond)), slog.Int64("bytes_in", c.BytesIn), slog.Int64("bytes_out", c.BytesOut),
+		{}}
+	n := len(attrs) - 1
+	if c.Err != nil && (c.Reason == ReasonError || c.Reason == ReasonWrap) {
+		attrs[n] = slog.String("err", c.Err.Error())
+		n++
+	}
+	o.l.LogAttrs(ctx, slog.LevelInfo, "close", attrs[:n]...)
 }
 
 func (o *logObserver) Datagram(d *DatagramInfo) {
