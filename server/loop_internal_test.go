@@ -4,11 +4,14 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A listener the loops no longer accept from is forgotten: a server
@@ -60,5 +63,58 @@ func TestLoopListenersForgotten(t *testing.T) {
 	}
 	if kept != 0 || len(lls) > 1 {
 		t.Errorf("after 3 listeners served and closed, the loops keep %d of them in %d places; want none, in at most 1", kept, len(lls))
+	}
+}
+
+// A connection accepted from a listener given the options inherits them,
+// and is seen to; one from a listener without them is seen not to, and
+// so is every later one, which then has them set one by one.
+func TestListenerOptionsInherited(t *testing.T) {
+	for _, onListener := range []bool{true, false} {
+		lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(lfd)
+		if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Listen(lfd, 8); err != nil {
+			t.Fatal(err)
+		}
+		if onListener && !setOptions(lfd) {
+			t.Fatal("setOptions failed on a listener")
+		}
+		sa, err := unix.Getsockname(lfd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll := &loopListener{}
+		for i := range 2 {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port), 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if got := ll.inherited(fd); got != onListener {
+				t.Errorf("listener given the options %v: connection %d inherited them %v", onListener, i, got)
+			}
+			if !onListener {
+				setOptions(fd)
+			}
+			for _, o := range [][3]int{
+				{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1}, {unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+				{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15}, {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15}, {unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
+			} {
+				if v := getInt(fd, o[0], o[1]); v != o[2] {
+					t.Errorf("listener given the options %v: connection %d has option %d at %d, want %d", onListener, i, o[1], v, o[2])
+				}
+			}
+		}
 	}
 }

@@ -67,6 +67,10 @@ type loopListener struct {
 	raw   syscall.RawConn
 	local net.Addr // every connection's local address, unless a wildcard's
 	unix  bool
+	// inherit is 1 once a connection accepted from the listener was seen
+	// to have inherited the options setOptions set on it, -1 if one did
+	// not (each connection then has them set), 0 until one is seen.
+	inherit atomic.Int32
 	// failed is closed, with err set, when accepting fails for good.
 	failed   chan struct{}
 	err      error
@@ -180,6 +184,13 @@ func (s *Server) serveLoop(l net.Listener) error {
 		return err
 	}
 	_, ll.unix = l.(*net.UnixListener)
+	if !ll.unix {
+		ll.raw.Control(func(fd uintptr) {
+			if !setOptions(int(fd)) {
+				ll.inherit.Store(-1)
+			}
+		})
+	}
 	if a, ok := ll.local.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
 		ll.local = nil // each connection's own, from getsockname
 	}
@@ -582,17 +593,8 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 		closeFD(fd)
 		return
 	}
-	if !ll.unix {
-		// As net sets on what it accepts: no delay, and keep-alive probes
-		// (15 s idle, 15 s apart, 9 of them), which only matter where
-		// no IdleTimeout would close a client that vanished.
-		setInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		if s.IdleTimeout <= 0 {
-			setInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-			setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15)
-			setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15)
-			setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9)
-		}
+	if !ll.unix && !ll.inherited(fd) {
+		setOptions(fd)
 	}
 	c := l.newConn(fd)
 	info := &c.sess.info
@@ -643,6 +645,46 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 	if s.closing.Load() { // Shutdown came during the accept: stop this one too
 		l.stopConn(c)
 	}
+}
+
+// setOptions sets on a TCP socket what net sets on every connection it
+// accepts: no delay, and keep-alive probes (15 s idle, 15 s apart, 9 of
+// them), so that a client that vanished gives its place up after about
+// two and a half minutes, where IdleTimeout is longer or none. It
+// reports whether every one was set.
+//
+// Set on a listener, Linux gives them to every connection it accepts,
+// which then needs no system call of its own for them: a short
+// connection costs about ten.
+func setOptions(fd int) bool {
+	ok := setInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	ok = setInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1) && ok
+	ok = setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15) && ok
+	ok = setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15) && ok
+	return setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9) && ok
+}
+
+// inherited reports whether connection fd has the options setOptions
+// gave its listener. The first connection's are looked at, and the
+// answer kept for the rest: they come from the same listener.
+func (ll *loopListener) inherited(fd int) bool {
+	switch ll.inherit.Load() {
+	case 1:
+		return true
+	case -1:
+		return false
+	}
+	ok := getInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY) == 1 &&
+		getInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE) == 1 &&
+		getInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE) == 15 &&
+		getInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL) == 15 &&
+		getInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT) == 9
+	if ok {
+		ll.inherit.CompareAndSwap(0, 1)
+	} else {
+		ll.inherit.Store(-1)
+	}
+	return ok
 }
 
 func (l *loop) newConn(fd int) *lconn {

@@ -314,30 +314,37 @@ func serverSide(t *testing.T, c net.Conn) int {
 
 // The server's side of a TCP connection sends small replies at once
 // (TCP_NODELAY, as net sets on every connection it accepts), so that a
-// client writing several small requests waits for no acknowledgement.
+// client writing several small requests waits for no acknowledgement;
+// and it sends keep-alive probes, as net's connections do, so that a
+// client that vanished gives its place up before a long IdleTimeout, or
+// where there is none.
 func TestRepliesNotDelayed(t *testing.T) {
-	srv := &server.Server{Logger: discard()}
-	addr, _ := servePlain(t, srv)
-	c := dial(t, addr)
-	exchange(t, c, "a", "A")
-	fd := serverSide(t, c)
-	v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
-	if err != nil || v == 0 {
-		t.Errorf("TCP_NODELAY %d, %v on the server's side; want it set", v, err)
-	}
-	// With no IdleTimeout, keep-alive probes find a client that vanished.
-	for _, o := range []struct {
-		name       string
-		level, opt int
-		want       int
-	}{
-		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
-		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
-	} {
-		if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.want {
-			t.Errorf("%s %d, %v on the server's side; want %d", o.name, v, err, o.want)
-		}
+	for _, idle := range []time.Duration{0, 5 * time.Minute} {
+		t.Run(fmt.Sprint("idle timeout ", idle), func(t *testing.T) {
+			srv := &server.Server{Logger: discard(), IdleTimeout: idle}
+			addr, _ := servePlain(t, srv)
+			for range 2 { // the first connection, and one after it
+				c := dial(t, addr)
+				exchange(t, c, "a", "A")
+				fd := serverSide(t, c)
+				for _, o := range []struct {
+					name       string
+					level, opt int
+					want       int
+				}{
+					{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+					{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+					{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
+					{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
+					{"TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
+				} {
+					if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.want {
+						t.Errorf("%s %d, %v on the server's side; want %d", o.name, v, err, o.want)
+					}
+				}
+				c.Close()
+			}
+		})
 	}
 }
 

@@ -80,10 +80,22 @@ func ctlFD(ep, op, fd int, ev *unix.EpollEvent) error {
 	return errnoErr(e)
 }
 
-// setInt is setsockopt for an int option; what fails is left as it was.
-func setInt(fd, level, opt, v int) {
+// setInt is setsockopt for an int option; it reports whether it was set.
+func setInt(fd, level, opt, v int) bool {
 	v32 := int32(v)
-	syscall.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&v32)), 4, 0)
+	_, _, e := syscall.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&v32)), 4, 0)
+	return e == 0
+}
+
+// getInt is getsockopt for an int option, or -1 if it fails.
+func getInt(fd, level, opt int) int {
+	var v32 int32
+	n := uint32(4)
+	_, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&v32)), uintptr(unsafe.Pointer(&n)), 0)
+	if e != 0 {
+		return -1
+	}
+	return int(v32)
 }
 
 // closeFD closes a socket; it does not block, since none has SO_LINGER.
