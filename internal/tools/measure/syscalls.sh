@@ -25,7 +25,8 @@ done
 perf stat -x, -e "$ev" -p $spid -o "/tmp/measure-$name.perf" -- sleep 3 &
 ppid=$!
 a=$(awk '{print $14 + $15}' /proc/$spid/stat)
-out=$(taskset -c 1 "$bin/load" -addr "127.0.0.1:$port" $largs -d 3s -warmup 0s 2>&1 | head -1)
+out=$(taskset -c 1 "$bin/load" -addr "127.0.0.1:$port" $largs -d 3s -warmup 0s 2>&1)
+out=${out%%$'\n'*} # the human line, not the JSON
 b=$(awk '{print $14 + $15}' /proc/$spid/stat)
 wait $ppid
 echo "== $name: $out cpu_ticks=$((b - a))"
