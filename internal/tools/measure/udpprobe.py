@@ -2,6 +2,8 @@
 """udpprobe.py PORT: 300 datagrams to 127.0.0.1:PORT, one at a time, 5 ms apart;
 prints their round trips (p50, p90, p99, max). Used beside a TCP load to see
 whether datagrams wait for a busy loop (BENCHMARKS.md)."""
+import socket, sys, time
+
 port=int(sys.argv[1]); s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
 rtts=[]
 for i in range(300):
