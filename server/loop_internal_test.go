@@ -107,12 +107,9 @@ func TestListenerOptionsInherited(t *testing.T) {
 			if !onListener {
 				setOptions(fd)
 			}
-			for _, o := range [][3]int{
-				{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1}, {unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-				{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15}, {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15}, {unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
-			} {
-				if v := getInt(fd, o[0], o[1]); v != o[2] {
-					t.Errorf("listener given the options %v: connection %d has option %d at %d, want %d", onListener, i, o[1], v, o[2])
+			for _, o := range connOptions {
+				if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.v {
+					t.Errorf("listener given the options %v: connection %d has option %d at %d, %v; want %d", onListener, i, o.opt, v, err, o.v)
 				}
 			}
 		}

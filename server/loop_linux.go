@@ -647,26 +647,34 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 	}
 }
 
-// setOptions sets on a TCP socket what net sets on every connection it
-// accepts: no delay, and keep-alive probes (15 s idle, 15 s apart, 9 of
-// them), so that a client that vanished gives its place up after about
-// two and a half minutes, where IdleTimeout is longer or none. It
-// reports whether every one was set.
-//
-// Set on a listener, Linux gives them to every connection it accepts,
-// which then needs no system call of its own for them: a short
-// connection costs about ten.
-func setOptions(fd int) bool {
-	ok := setInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	ok = setInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1) && ok
-	ok = setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15) && ok
-	ok = setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15) && ok
-	return setInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9) && ok
+// connOptions are what net sets on every TCP connection it accepts: no
+// delay, and keep-alive probes (15 s idle, 15 s apart, 9 of them), so
+// that a client that vanished gives its place up after about two and a
+// half minutes, where IdleTimeout is longer or none.
+var connOptions = [...]struct{ level, opt, v int }{
+	{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+	{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+	{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
+	{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
+	{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
 }
 
-// inherited reports whether connection fd has the options setOptions
-// gave its listener. The first connection's are looked at, and the
-// answer kept for the rest: they come from the same listener.
+// setOptions sets connOptions on a TCP socket, and reports whether every
+// one was set. Set on a listener, Linux gives them to every connection
+// it accepts, which then needs no system call of its own for them: a
+// short connection costs about ten.
+func setOptions(fd int) bool {
+	ok := true
+	for _, o := range connOptions {
+		ok = setInt(fd, o.level, o.opt, o.v) && ok
+	}
+	return ok
+}
+
+// inherited reports whether connection fd has the connOptions its
+// listener was given. The first connection's are looked at (a system
+// call each, once), and the answer kept for the rest: they come from the
+// same listener.
 func (ll *loopListener) inherited(fd int) bool {
 	switch ll.inherit.Load() {
 	case 1:
@@ -674,11 +682,13 @@ func (ll *loopListener) inherited(fd int) bool {
 	case -1:
 		return false
 	}
-	ok := getInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY) == 1 &&
-		getInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE) == 1 &&
-		getInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE) == 15 &&
-		getInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL) == 15 &&
-		getInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT) == 9
+	ok := true
+	for _, o := range connOptions {
+		if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.v {
+			ok = false
+			break
+		}
+	}
 	if ok {
 		ll.inherit.CompareAndSwap(0, 1)
 	} else {

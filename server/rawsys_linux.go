@@ -87,17 +87,6 @@ func setInt(fd, level, opt, v int) bool {
 	return e == 0
 }
 
-// getInt is getsockopt for an int option, or -1 if it fails.
-func getInt(fd, level, opt int) int {
-	var v32 int32
-	n := uint32(4)
-	_, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&v32)), uintptr(unsafe.Pointer(&n)), 0)
-	if e != 0 {
-		return -1
-	}
-	return int(v32)
-}
-
 // closeFD closes a socket; it does not block, since none has SO_LINGER.
 func closeFD(fd int) {
 	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
