@@ -30,10 +30,17 @@ func servePlain(t *testing.T, srv *server.Server) (string, func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	done := serveOn(t, srv, ln)
+	return ln.Addr().String(), func() error { srv.Close(); return <-done }
+}
+
+// serveOn serves srv on ln until the test ends, when it closes srv; Serve's
+// error comes on the channel.
+func serveOn(t *testing.T, srv *server.Server, ln net.Listener) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), func() error { srv.Close(); return <-done }
+	return done
 }
 
 func exchange(t *testing.T, c net.Conn, send, want string) {
@@ -488,7 +495,7 @@ func TestShutdownDuringAdmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 1) // (no Close at the end: on a deadlock it would hang the test)
 	go func() { served <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
 	exchange(t, dial(t, addr), "a", "A") // serving, so Stopping is set
@@ -590,8 +597,7 @@ func TestFailureAfterLargeReply(t *testing.T) {
 			var obs replies
 			srv := &server.Server{Observer: &obs, Transformer: burst{}, ReadSize: 64 << 10}
 			ln := listenSmall(t)
-			go srv.Serve(ln)
-			t.Cleanup(func() { srv.Close() })
+			serveOn(t, srv, ln)
 			other := dial(t, ln.Addr().String())
 			exchange(t, other, "b", "B") // the loops run, with GOMAXPROCS(1)
 			runtime.GOMAXPROCS(2)
@@ -643,9 +649,7 @@ func TestAcceptFailureEndsServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
+	served := serveOn(t, srv, ln)
 	c := dial(t, ln.Addr().String())
 	exchange(t, c, "a", "A") // serving
 	rc, err := ln.(*net.TCPListener).SyscallConn()
@@ -677,8 +681,7 @@ func TestSlowReplyIsNotIdle(t *testing.T) {
 	var obs recorder
 	srv := &server.Server{Observer: &obs, IdleTimeout: idle, ReadSize: 4 << 10}
 	ln := listenSmall(t) // replies wait for the client at once
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	serveOn(t, srv, ln)
 	c := dial(t, ln.Addr().String())
 	// More than the socket buffers hold, so that the server reads part,
 	// and waits to write its reply while the client takes nothing.
