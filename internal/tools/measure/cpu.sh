@@ -12,15 +12,9 @@
 #   internal/tools/measure/cpu.sh shout '/tmp/shout serve 127.0.0.1:{port}' '-churn -c 8 -size 64'
 set -euo pipefail
 name=$1 cmd=$2 largs=$3 dur=${4:-3s}
-bin=${PEERS_BIN:-/tmp/peers-bin}
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-taskset -c 0 bash -c "exec ${cmd//\{port\}/$port}" >/dev/null 2>"/tmp/measure-$name.log" &
-spid=$!
-trap 'kill $spid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do ss -ltnH "sport = :$port" | grep -q . && break; sleep 0.05; done
-sleep 0.3
+source "$(dirname "$0")/start.sh"
+start_server "$name" "$cmd"
 ctxsw() { awk '/ctxt/ {s += $2} END {print s}' /proc/"$spid"/task/*/status; }
-taskset -c 1 "$bin/load" -addr "127.0.0.1:$port" $largs -d 1s -warmup 0s >/dev/null 2>&1
 read -r u1 s1 < <(awk '{print $14, $15}' /proc/$spid/stat)
 c1=$(ctxsw)
 out=$(taskset -c 1 "$bin/load" -addr "127.0.0.1:$port" $largs -d "$dur" -warmup 0s 2>&1 | grep -o '"msgs":[0-9]*')

@@ -9,14 +9,8 @@
 #   internal/tools/measure/syscalls.sh shout '/tmp/shout serve 127.0.0.1:{port}' '-proto tcp -c 50 -size 64 -depth 32'
 set -euo pipefail
 name=$1 cmd=$2 largs=$3
-bin=${PEERS_BIN:-/tmp/peers-bin}
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-taskset -c 0 bash -c "exec ${cmd//\{port\}/$port}" >/dev/null 2>"/tmp/measure-$name.log" &
-spid=$!
-trap 'kill $spid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do ss -ltnH "sport = :$port" | grep -q . && break; sleep 0.05; done
-sleep 0.3
-taskset -c 1 "$bin/load" -addr "127.0.0.1:$port" $largs -d 1s -warmup 0s >/dev/null 2>&1
+source "$(dirname "$0")/start.sh"
+start_server "$name" "$cmd"
 ev=raw_syscalls:sys_enter
 for s in epoll_wait epoll_pwait epoll_pwait2 read write futex nanosleep accept4 close setsockopt epoll_ctl \
   recvmmsg sendmmsg recvfrom sendto getsockname ioctl sched_yield tgkill madvise mmap; do
