@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,6 +115,139 @@ func TestListenerOptionsInherited(t *testing.T) {
 					t.Errorf("listener given the options %v: connection %d has option %d at %d, %v; want %d", onListener, i, o.opt, v, err, o.v)
 				}
 			}
+		}
+	}
+}
+
+// gate is an Observer that holds its loop inside the next ConnOpen or
+// ConnRead once armed, until released: events pile up behind it as they
+// would behind a busy loop.
+type gate struct {
+	onOpen, onRead atomic.Bool
+	entered        chan struct{}
+	release        chan struct{}
+}
+
+func newGate() *gate {
+	return &gate{entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (g *gate) hold(armed *atomic.Bool) {
+	if armed.CompareAndSwap(true, false) {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+}
+
+func (g *gate) ConnOpen(*ConnInfo)         { g.hold(&g.onOpen) }
+func (g *gate) ConnRead(*ConnInfo, []byte) { g.hold(&g.onRead) }
+func (g *gate) ConnClose(*ConnInfo)        {}
+func (g *gate) Datagram(*DatagramInfo)     {}
+func (g *gate) wait(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the loop did not reach %s within 10s", what)
+	}
+}
+
+// oneLoop serves on a single event loop with observer o, and returns the
+// listener's address.
+func oneLoop(t *testing.T, o Observer) string {
+	t.Helper()
+	if testEngine == EngineGoroutine {
+		t.Skip("the loops' own waits")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the loops are made with the server's first Serve
+	s := &Server{Logger: slog.New(slog.DiscardHandler), Observer: o}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		<-served
+	})
+	// Serve has started the loops once it answers.
+	answer(t, dial(t, ln.Addr().String()), "a")
+	return ln.Addr().String()
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func answer(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
+		t.Fatalf("%v: got %q, %v; want %q", c.LocalAddr(), got, err, strings.ToUpper(msg))
+	}
+}
+
+// A loop that takes a whole batch of connections from the backlog and
+// then has nothing else to do still takes the rest: a listener with more
+// waiting does not wake its loop again, it is found by polling.
+func TestLoopAcceptsWholeBacklog(t *testing.T) {
+	g := newGate()
+	addr := oneLoop(t, g)
+	g.onOpen.Store(true)
+	first := dial(t, addr)
+	g.wait(t, "the first connection's open")
+	var rest []net.Conn
+	for range 3 * acceptBatch {
+		rest = append(rest, dial(t, addr)) // in the backlog, behind the held loop
+	}
+	close(g.release)
+	// The last is answered only if the loop accepts past its first batch
+	// with nothing new arriving: the earlier ones have sent nothing.
+	answer(t, rest[len(rest)-1], "last")
+	for _, c := range append(rest, first) {
+		answer(t, c, "x")
+	}
+}
+
+// More connections than one poll returns are ready at once: those left
+// over are served without waiting for new input.
+func TestLoopServesMoreThanOnePoll(t *testing.T) {
+	g := newGate()
+	addr := oneLoop(t, g)
+	var conns []net.Conn
+	for range 300 { // more than the loop's 256 events a poll
+		c := dial(t, addr)
+		answer(t, c, "a") // accepted and watched
+		conns = append(conns, c)
+	}
+	g.onRead.Store(true)
+	held := dial(t, addr)
+	if _, err := held.Write([]byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	g.wait(t, "a read")
+	for _, c := range conns {
+		if _, err := c.Write([]byte("b")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(g.release)
+	got := make([]byte, 1)
+	for i, c := range append(conns, held) {
+		got[0] = 0
+		if _, err := io.ReadFull(c, got); err != nil || got[0] != 'B' && got[0] != 'H' {
+			t.Fatalf("connection %d: got %q, %v", i, got, err)
 		}
 	}
 }

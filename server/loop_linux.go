@@ -141,12 +141,13 @@ type loop struct {
 	// The loop waits for events in Go's netpoller, which watches the
 	// epoll descriptor as it watches a socket: a loop with nothing to do
 	// parks as a goroutine does, not in a system call the scheduler must
-	// work around. The wait's callback polls without sleeping.
+	// work around. The wait's callback, serve, polls without sleeping and
+	// handles what it finds.
 	pollFile *os.File
 	poll     syscall.RawConn
-	pollF    func(uintptr) bool // l.pollEvents, made once
-	n        int
+	serveF   func(uintptr) bool // l.serve, made once
 	pollErr  error
+	more     bool  // the last batch may have left events to poll for
 	armed    int64 // the wait's deadline, or -1
 	swept    int64
 	paused   []pausedListener                // listeners not accepted from until a time
@@ -360,7 +361,7 @@ func (l *loop) pollable() error {
 	if err := l.pollFile.SetReadDeadline(time.Time{}); err != nil {
 		return err
 	}
-	l.pollF, l.armed = l.pollEvents, -1
+	l.serveF, l.armed = l.serve, -1
 	return l.poll.Control(func(fd uintptr) { l.ep = int(fd) })
 }
 
@@ -391,10 +392,8 @@ func (l *loop) run() {
 	}()
 	for {
 		l.arm()
-		l.n, l.pollErr = 0, nil
-		err := l.poll.Read(l.pollF) // parks in Go's netpoller until there are events
-		n := l.n
-		l.now = int64(time.Since(l.epoch))
+		l.pollErr = nil
+		err := l.poll.Read(l.serveF) // serves until there is other work, parking in Go's netpoller while there is none
 		if err == nil {
 			err = l.pollErr
 		}
@@ -403,20 +402,7 @@ func (l *loop) run() {
 			l.closeEvery()
 			return
 		}
-		for i := range max(n, 0) {
-			ev := &l.events[i]
-			switch key := ev.Pad; {
-			case key > 0:
-				if c := l.at(int(ev.Fd)); c != nil && c.gen == key {
-					l.ready(c, ev.Events)
-				}
-			case key < 0:
-				l.accept(-key)
-			default:
-				var b [8]byte
-				unix.Read(l.wake, b[:])
-			}
-		}
+		l.now = int64(time.Since(l.epoch))
 		if l.force.Load() {
 			l.closeEvery()
 			return
@@ -434,6 +420,65 @@ func (l *loop) run() {
 			return
 		}
 	}
+}
+
+// serve is the callback of the loop's wait. It polls without sleeping
+// and handles what it finds, batch after batch, until it finds nothing
+// (it reports false, and the loop parks until the epoll set is ready) or
+// run has work to do between batches (true).
+//
+// The wait's callback runs first each time the loop enters the wait, and
+// that entry forgets any readiness the netpoller had seen, so serve must
+// poll then. Within one wait the netpoller's readiness is kept, and every
+// event that arrives after a poll makes the epoll set ready again; so
+// after a batch that left nothing behind it (fewer events than there is
+// room for, and no socket read only in part) serve parks at once rather
+// than make the poll that would find nothing, which saves a system call
+// each time the loop runs out of work.
+func (l *loop) serve(uintptr) bool {
+	for {
+		n, err := pollNow(l.ep, l.events)
+		if err != nil {
+			l.pollErr = err
+			return true
+		}
+		if n == 0 {
+			return false
+		}
+		l.now = int64(time.Since(l.epoch))
+		l.more = n == len(l.events)
+		for i := range n {
+			ev := &l.events[i]
+			switch key := ev.Pad; {
+			case key > 0:
+				if c := l.at(int(ev.Fd)); c != nil && c.gen == key {
+					l.ready(c, ev.Events)
+				}
+			case key < 0:
+				l.accept(-key)
+			default:
+				var b [8]byte
+				unix.Read(l.wake, b[:])
+			}
+		}
+		if l.chores() {
+			return true
+		}
+		if !l.more {
+			return false
+		}
+	}
+}
+
+// chores reports whether run has work to do before the loop waits again:
+// the server is stopping, a listener is paused, the wait's deadline has
+// passed or must move.
+func (l *loop) chores() bool {
+	if l.force.Load() || (l.srv.closing.Load() && !l.stopped) || l.stopped || len(l.paused) > 0 {
+		return true
+	}
+	at := l.deadline()
+	return at != l.armed || at >= 0 && l.now >= at
 }
 
 func (l *loop) at(fd int) *lconn {
@@ -460,17 +505,9 @@ func (l *loop) sweepEvery() time.Duration {
 	return d
 }
 
-// pollEvents is the callback of the loop's wait: one epoll_wait that
-// does not sleep. It reports whether to stop waiting: there are events,
-// or the epoll set failed.
-func (l *loop) pollEvents(uintptr) bool {
-	l.n, l.pollErr = pollNow(l.ep, l.events)
-	return l.n > 0 || l.pollErr != nil
-}
-
-// arm sets the wait's deadline to the next sweep, or the next paused
-// listener's retry, or none; it moves it only when that changes.
-func (l *loop) arm() {
+// deadline is when the loop must wake if nothing happens: the next
+// sweep, or the next paused listener's retry; -1 for never.
+func (l *loop) deadline() int64 {
 	d := l.sweepEvery()
 	at := int64(-1)
 	if d >= 0 {
@@ -481,6 +518,12 @@ func (l *loop) arm() {
 			at = p.until
 		}
 	}
+	return at
+}
+
+// arm sets the wait's deadline; it moves it only when that changes.
+func (l *loop) arm() {
+	at := l.deadline()
 	if at == l.armed {
 		return
 	}
@@ -546,6 +589,7 @@ func (l *loop) acceptFrom(lfd uintptr) {
 		}
 		return
 	}
+	l.more = true // a whole batch: there may be more waiting
 }
 
 // acceptError is err from accept4 on ll, worded as net's Accept words it.
@@ -607,7 +651,7 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 		}
 	}
 	c.lastRead = l.now
-	l.ev = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: c.gen}
+	l.ev = unix.EpollEvent{Events: readEvents, Fd: int32(fd), Pad: c.gen}
 	if err := ctlFD(l.ep, unix.EPOLL_CTL_ADD, fd, &l.ev); err != nil {
 		s.logger().Error("accept failed: cannot watch the connection", "listener", ll.l.Addr().String(), "err", err)
 		closeFD(fd)
@@ -723,8 +767,16 @@ func (l *loop) recycle(c *lconn) {
 	}
 }
 
+// readEvents are what a loop watches a connection for while it reads:
+// input, and the end of it, which a read of the input before it leaves
+// for the next poll to report.
+const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
+
 // ready handles epoll's events for c.
 func (l *loop) ready(c *lconn, ev uint32) {
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		l.more = true // an end of input or an error stays to be read after the data before it
+	}
 	if c.pend != nil {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.drain(c)
@@ -742,7 +794,11 @@ func (l *loop) ready(c *lconn, ev uint32) {
 func (l *loop) read(c *lconn) {
 	s := l.srv
 	k := c.sess.carried(l.rbuf)
-	n, err := readFD(int(c.fd), l.rbuf[k:s.readSize()]) // at most ReadSize with the carried bytes, as conn.read
+	buf := l.rbuf[k:s.readSize()] // at most ReadSize with the carried bytes, as conn.read
+	n, err := readFD(int(c.fd), buf)
+	if n == len(buf) {
+		l.more = true // the socket may hold more, and epoll says so only when polled
+	}
 	switch {
 	case err == unix.EAGAIN:
 		return
@@ -849,9 +905,10 @@ func (l *loop) send(c *lconn, p, rest []byte, from int64) (waits bool, err error
 	return true, l.watch(c, unix.EPOLLOUT)
 }
 
-// watch sets what epoll reports for c: EPOLLIN or EPOLLOUT.
+// watch sets what epoll reports for c: readEvents or EPOLLOUT.
 func (l *loop) watch(c *lconn, events uint32) error {
 	l.ev = unix.EpollEvent{Events: events, Fd: c.fd, Pad: c.gen}
+	l.more = true // a socket ready already is found by polling, not by a wake-up
 	return ctlFD(l.ep, unix.EPOLL_CTL_MOD, int(c.fd), &l.ev)
 }
 
@@ -909,7 +966,7 @@ func (l *loop) drain(c *lconn) {
 		l.lingerNow(c)
 		return
 	}
-	if err := l.watch(c, unix.EPOLLIN); err != nil {
+	if err := l.watch(c, readEvents); err != nil {
 		l.fail(c, err, false)
 	}
 }
@@ -1010,7 +1067,7 @@ func (l *loop) lingerNow(c *lconn) {
 	g := c.linger
 	g.start, g.giveUp = l.now, l.now+maxLingerRounds*linger
 	g.lastInput, g.lastTaken, g.unsent = l.now, l.now, ioctlFD(int(c.fd), unix.SIOCOUTQ)
-	if err := l.watch(c, unix.EPOLLIN); err != nil {
+	if err := l.watch(c, readEvents); err != nil {
 		l.close(c, c.why)
 	}
 }
@@ -1018,6 +1075,9 @@ func (l *loop) lingerNow(c *lconn) {
 // discard reads and drops a lingering connection's input.
 func (l *loop) discard(c *lconn) {
 	n, err := readFD(int(c.fd), l.rbuf)
+	if n == len(l.rbuf) {
+		l.more = true
+	}
 	switch {
 	case err == unix.EAGAIN:
 	case err != nil || n == 0:
