@@ -251,3 +251,61 @@ func TestLoopServesMoreThanOnePoll(t *testing.T) {
 		}
 	}
 }
+
+// A paused listener that cannot be watched again (epoll_ctl fails: the
+// kernel's memory for epoll, or the user's share of it, is spent) stays
+// paused, is logged and is tried again later, rather than be left out of
+// the loop for good.
+func TestResumeRetriesWatch(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	raw, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	var logs strings.Builder
+	l := &loop{srv: &Server{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, ep: ep, events: make([]unix.EpollEvent, 8)}
+	ll := &loopListener{l: ln, raw: raw, id: 1}
+	raw.Control(func(fd uintptr) { l.pause(ll, int(fd)) })
+
+	fail := true
+	epollCtl = func(ep, op, fd int, ev *unix.EpollEvent) error {
+		if fail {
+			return unix.ENOSPC
+		}
+		return unix.EpollCtl(ep, op, fd, ev)
+	}
+	defer func() { epollCtl = unix.EpollCtl }()
+	l.now = l.paused[0].until
+	l.resume()
+	if len(l.paused) != 1 || l.paused[0].until != l.now+int64(10*time.Millisecond) {
+		t.Fatalf("after a failed resume, paused: %+v; want the listener, for twice its first pause (10ms)", l.paused)
+	}
+	if want := `msg="accept paused: cannot watch the listener; retrying" listener=` + ln.Addr().String() + ` err="epoll_ctl: no space left on device" retry_in=10ms`; !strings.Contains(logs.String(), want) {
+		t.Errorf("logged:\n%s\nwant a line with %s", logs.String(), want)
+	}
+
+	fail = false
+	l.now = l.paused[0].until
+	l.resume()
+	if len(l.paused) != 0 {
+		t.Fatalf("after a resume that watched it, paused: %+v; want none", l.paused)
+	}
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n, err := unix.EpollWait(ep, l.events, 10_000)
+	if err != nil || n != 1 || l.events[0].Pad != -1 {
+		t.Fatalf("epoll_wait: %d events (%+v), %v; want the listener's", n, l.events[:max(n, 0)], err)
+	}
+}

@@ -339,7 +339,7 @@ func (set *loops) wakeAll(force bool) {
 }
 
 func (l *loop) watchListener(fd int, ll *loopListener) error {
-	return unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd,
+	return epollCtl(l.ep, unix.EPOLL_CTL_ADD, fd,
 		&unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd), Pad: -ll.id})
 }
 
@@ -602,6 +602,13 @@ func acceptError(ll *loopListener, err error) error {
 // tries again after 5 ms, doubling to 1 s while it fails (accept logs
 // it). The listener stays readable meanwhile, so it leaves the epoll set.
 func (l *loop) pause(ll *loopListener, lfd int) {
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lfd, nil)
+	l.paused = append(l.paused, pausedListener{ll: ll, until: l.now + int64(l.backOff(ll))})
+}
+
+// backOff returns how long ll is to stay paused: 5 ms the first time,
+// then twice the last pause, up to a second.
+func (l *loop) backOff(ll *loopListener) time.Duration {
 	delay := 5 * time.Millisecond
 	if d, ok := l.backoff[ll]; ok {
 		delay = min(2*d, time.Second)
@@ -610,8 +617,7 @@ func (l *loop) pause(ll *loopListener, lfd int) {
 		l.backoff = make(map[*loopListener]time.Duration)
 	}
 	l.backoff[ll] = delay
-	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lfd, nil)
-	l.paused = append(l.paused, pausedListener{ll: ll, until: l.now + int64(delay)})
+	return delay
 }
 
 // resume watches paused listeners again once their time has come. A
@@ -623,12 +629,23 @@ func (l *loop) resume() {
 			keep = append(keep, p)
 			continue
 		}
-		if p.ll.raw.Control(func(fd uintptr) { l.watchListener(int(fd), p.ll) }) != nil {
+		var err error
+		if p.ll.raw.Control(func(fd uintptr) { err = l.watchListener(int(fd), p.ll) }) != nil {
 			delete(l.backoff, p.ll) // closed: forgotten
+			continue
+		}
+		if err != nil { // the kernel's memory for epoll, or the user's share of it, is spent: try again later
+			delay := l.backOff(p.ll)
+			l.srv.logger().Error("accept paused: cannot watch the listener; retrying", "listener", p.ll.l.Addr().String(),
+				"err", os.NewSyscallError("epoll_ctl", err), "retry_in", delay)
+			keep = append(keep, pausedListener{ll: p.ll, until: l.now + int64(delay)})
 		}
 	}
 	l.paused = keep
 }
+
+// epollCtl is unix.EpollCtl; a test makes it fail.
+var epollCtl = unix.EpollCtl
 
 // admit serves a connection just accepted, or turns it away over a limit.
 func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
