@@ -3,14 +3,18 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,18 +156,22 @@ func (g *gate) wait(t *testing.T, what string) {
 	}
 }
 
-// oneLoop serves on a single event loop with observer o, and returns the
-// listener's address.
-func oneLoop(t *testing.T, o Observer) string {
+// oneLoop serves ln with s on a single event loop, and returns ln's
+// address; ln is a TCP listener on 127.0.0.1 if nil.
+func oneLoop(t *testing.T, s *Server, ln net.Listener) net.Addr {
 	t.Helper()
 	if testEngine == EngineGoroutine {
 		t.Skip("the loops' own waits")
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the loops are made with the server's first Serve
-	s := &Server{Logger: slog.New(slog.DiscardHandler), Observer: o}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -172,13 +180,13 @@ func oneLoop(t *testing.T, o Observer) string {
 		<-served
 	})
 	// Serve has started the loops once it answers.
-	answer(t, dial(t, ln.Addr().String()), "a")
-	return ln.Addr().String()
+	answer(t, dial(t, ln.Addr()), "a")
+	return ln.Addr()
 }
 
-func dial(t *testing.T, addr string) net.Conn {
+func dial(t *testing.T, a net.Addr) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	c, err := net.DialTimeout(a.Network(), a.String(), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +211,7 @@ func answer(t *testing.T, c net.Conn, msg string) {
 // waiting does not wake its loop again, it is found by polling.
 func TestLoopAcceptsWholeBacklog(t *testing.T) {
 	g := newGate()
-	addr := oneLoop(t, g)
+	addr := oneLoop(t, &Server{Observer: g}, nil)
 	g.onOpen.Store(true)
 	first := dial(t, addr)
 	g.wait(t, "the first connection's open")
@@ -224,7 +232,7 @@ func TestLoopAcceptsWholeBacklog(t *testing.T) {
 // over are served without waiting for new input.
 func TestLoopServesMoreThanOnePoll(t *testing.T) {
 	g := newGate()
-	addr := oneLoop(t, g)
+	addr := oneLoop(t, &Server{Observer: g}, nil)
 	var conns []net.Conn
 	for range 300 { // more than the loop's 256 events a poll
 		c := dial(t, addr)
@@ -307,5 +315,154 @@ func TestResumeRetriesWatch(t *testing.T) {
 	n, err := unix.EpollWait(ep, l.events, 10_000)
 	if err != nil || n != 1 || l.events[0].Pad != -1 {
 		t.Fatalf("epoll_wait: %d events (%+v), %v; want the listener's", n, l.events[:max(n, 0)], err)
+	}
+}
+
+// queuedBehind serves ln on one loop, holds the loop in the read of a
+// first message "x", has queue put more input behind it, releases the
+// loop and wants every byte answered: "X" and the upper case of what
+// queue wrote in band, want.
+func queuedBehind(t *testing.T, ln net.Listener, want string, queue func(net.Conn)) {
+	t.Helper()
+	g := newGate()
+	c := dial(t, oneLoop(t, &Server{Observer: g}, ln))
+	g.onRead.Store(true)
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	g.wait(t, "the first read")
+	queue(c)
+	close(g.release)
+	got := make([]byte, len(want))
+	if n, err := io.ReadFull(c, got); err != nil || string(got) != want {
+		t.Fatalf("got %q, %v; want %q", got[:n], err, want)
+	}
+}
+
+func write(t *testing.T, c net.Conn, s string) {
+	t.Helper()
+	if _, err := c.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeOOB sends b out of band (MSG_OOB).
+func writeOOB(c net.Conn, b string) error {
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), []byte(b), unix.MSG_OOB, nil)
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// delivered waits until the peer has acknowledged all c sent, so that it
+// is in the server's socket, bounded by 10s.
+func delivered(t *testing.T, c net.Conn) {
+	t.Helper()
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+		q := -1
+		raw.Control(func(fd uintptr) { q, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
+		if q == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%d bytes not acknowledged within 10s", q)
+		}
+	}
+}
+
+func unixListener(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// A TCP read stops short at the urgent mark (telnet's Synch sends one),
+// with the input after it still queued and no event to come for it: the
+// loop must poll again (EPOLLPRI) rather than wait. The urgent byte
+// itself is not part of the stream.
+func TestLoopReadsPastUrgentMark(t *testing.T) {
+	queuedBehind(t, nil, "XABDE", func(c net.Conn) {
+		write(t, c, "ab")
+		if err := writeOOB(c, "c"); err != nil {
+			t.Fatal(err)
+		}
+		write(t, c, "de")
+		delivered(t, c)
+	})
+}
+
+// As TestLoopReadsPastUrgentMark, on a Unix stream socket.
+func TestLoopReadsPastUnixOOB(t *testing.T) {
+	queuedBehind(t, unixListener(t), "XABDE", func(c net.Conn) {
+		write(t, c, "ab")
+		if err := writeOOB(c, "c"); err != nil {
+			t.Skip("no MSG_OOB on Unix sockets here (Linux 5.15 added it):", err)
+		}
+		write(t, c, "de") // a Unix socket's writes are queued at the peer when they return
+	})
+}
+
+// A Unix stream read stops short after a message that passed descriptors,
+// and no event comes for what is behind it.
+func TestLoopReadsPastPassedDescriptors(t *testing.T) {
+	queuedBehind(t, unixListener(t), "XABDE", func(c net.Conn) {
+		if _, _, err := c.(*net.UnixConn).WriteMsgUnix([]byte("ab"), unix.UnixRights(int(os.Stdin.Fd())), nil); err != nil {
+			t.Fatal(err)
+		}
+		write(t, c, "de")
+	})
+}
+
+// A reply the client is slow to take waits, watched for EPOLLOUT only,
+// with input queued behind it. Once it drains, watching for input again
+// (EPOLL_CTL_MOD) wakes no one when the connection is on the epoll set's
+// ready list already, as it is, just reported writable: the loop must
+// poll again.
+func TestLoopReadsAfterReplyDrains(t *testing.T) {
+	small := func(opt int) func(_, _ string, rc syscall.RawConn) error {
+		return func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, 4096) })
+		}
+	}
+	lc := net.ListenConfig{Control: small(unix.SO_SNDBUF)} // the connections inherit it
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGate()
+	addr := oneLoop(t, &Server{Observer: g, ReadSize: 4096}, ln)
+	g.onOpen.Store(true)
+	d := net.Dialer{Timeout: 10 * time.Second, Control: small(unix.SO_RCVBUF)}
+	c, err := d.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	g.wait(t, "the connection's open")
+	msg := bytes.Repeat([]byte("abcdefghij"), 4000) // fits the server's receive window, and is far more than the replies' way holds
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	delivered(t, c)
+	close(g.release)
+	got := make([]byte, len(msg))
+	if n, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, bytes.ToUpper(msg)) {
+		t.Fatalf("got %d of %d bytes, %v", n, len(msg), err)
 	}
 }

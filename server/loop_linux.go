@@ -25,8 +25,10 @@ import (
 // take at once is kept in a buffer of the connection's own, and the loop
 // reads nothing more from it and watches for write readiness until the
 // buffer drains: the goroutine driver's bound, one read's reply. Every
-// loop accepts from every listener (EPOLLEXCLUSIVE wakes one of them), so
-// a second core adds a second loop.
+// loop accepts from every listener, so a second core adds a second loop.
+// (EPOLLEXCLUSIVE asks the kernel to wake one of them for a connection;
+// it can only when a thread sleeps in epoll_wait on the set itself, and
+// the loops wait in Go's netpoller, so it likely wakes each: not measured.)
 //
 // Timeouts, limits, graceful stop and the observer calls are those of the
 // goroutine driver (conn.go), moved to events: a loop sweeps its
@@ -82,6 +84,7 @@ type lconn struct {
 	fd    int32
 	gen   int32
 	state lstate
+	unix  bool   // a Unix socket: see mayHoldMore
 	why   Reason // the close's reason, once closing
 	owed  int32  // when stopping: bytes that had arrived at the stop
 	sess  session
@@ -634,7 +637,7 @@ func (l *loop) resume() {
 			delete(l.backoff, p.ll) // closed: forgotten
 			continue
 		}
-		if err != nil { // the kernel's memory for epoll, or the user's share of it, is spent: try again later
+		if err != nil && err != unix.EEXIST { // the kernel's memory for epoll, or the user's share of it, is spent: try again later
 			delay := l.backOff(p.ll)
 			l.srv.logger().Error("accept paused: cannot watch the listener; retrying", "listener", p.ll.l.Addr().String(),
 				"err", os.NewSyscallError("epoll_ctl", err), "retry_in", delay)
@@ -658,6 +661,7 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 		setOptions(fd)
 	}
 	c := l.newConn(fd)
+	c.unix = ll.unix
 	info := &c.sess.info
 	info.Start = time.Now()
 	info.Remote, info.Local = addrOf(rsa, ll.unix), ll.local
@@ -785,14 +789,26 @@ func (l *loop) recycle(c *lconn) {
 }
 
 // readEvents are what a loop watches a connection for while it reads:
-// input, and the end of it, which a read of the input before it leaves
-// for the next poll to report.
-const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
+// input; the end of it, which a read of the input before it leaves for
+// the next poll to report; and out-of-band data (TCP's urgent byte, a
+// Unix socket's MSG_OOB), at whose mark a read stops short with input
+// left behind it.
+const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLPRI
+
+// mayHoldMore reports whether c's socket may still hold input after a
+// read of n bytes into room, which the kernel will not announce again
+// (serve's wait): the read filled the buffer, or c is a Unix socket,
+// whose reads stop short after a message that passed descriptors or
+// came from another writer than the one before. A TCP read returns all
+// it has but at an urgent mark (EPOLLPRI) or an end of input (EPOLLRDHUP).
+func (c *lconn) mayHoldMore(n, room int) bool {
+	return n == room || n > 0 && c.unix
+}
 
 // ready handles epoll's events for c.
 func (l *loop) ready(c *lconn, ev uint32) {
-	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		l.more = true // an end of input or an error stays to be read after the data before it
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLPRI) != 0 {
+		l.more = true // the end of input, an error or input past an out-of-band mark is left for a later read
 	}
 	if c.pend != nil {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
@@ -813,8 +829,8 @@ func (l *loop) read(c *lconn) {
 	k := c.sess.carried(l.rbuf)
 	buf := l.rbuf[k:s.readSize()] // at most ReadSize with the carried bytes, as conn.read
 	n, err := readFD(int(c.fd), buf)
-	if n == len(buf) {
-		l.more = true // the socket may hold more, and epoll says so only when polled
+	if c.mayHoldMore(n, len(buf)) {
+		l.more = true // epoll says so only when polled
 	}
 	switch {
 	case err == unix.EAGAIN:
@@ -1092,7 +1108,7 @@ func (l *loop) lingerNow(c *lconn) {
 // discard reads and drops a lingering connection's input.
 func (l *loop) discard(c *lconn) {
 	n, err := readFD(int(c.fd), l.rbuf)
-	if n == len(l.rbuf) {
+	if c.mayHoldMore(n, len(l.rbuf)) {
 		l.more = true
 	}
 	switch {
