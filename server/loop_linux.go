@@ -28,7 +28,8 @@ import (
 // loop accepts from every listener, so a second core adds a second loop.
 // (EPOLLEXCLUSIVE asks the kernel to wake one of them for a connection;
 // it can only when a thread sleeps in epoll_wait on the set itself, and
-// the loops wait in Go's netpoller, so it likely wakes each: not measured.)
+// the loops wait in Go's netpoller, so it wakes more: at churn, accept4
+// calls per connection rose from 1.39 with one loop to 1.68 with two.)
 //
 // Timeouts, limits, graceful stop and the observer calls are those of the
 // goroutine driver (conn.go), moved to events: a loop sweeps its
