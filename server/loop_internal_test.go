@@ -195,11 +195,16 @@ func dial(t *testing.T, a net.Addr) net.Conn {
 	return c
 }
 
-func answer(t *testing.T, c net.Conn, msg string) {
+func write(t *testing.T, c net.Conn, s string) {
 	t.Helper()
-	if _, err := c.Write([]byte(msg)); err != nil {
+	if _, err := c.Write([]byte(s)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func answer(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	write(t, c, msg)
 	got := make([]byte, len(msg))
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
 		t.Fatalf("%v: got %q, %v; want %q", c.LocalAddr(), got, err, strings.ToUpper(msg))
@@ -241,21 +246,20 @@ func TestLoopServesMoreThanOnePoll(t *testing.T) {
 	}
 	g.onRead.Store(true)
 	held := dial(t, addr)
-	if _, err := held.Write([]byte("h")); err != nil {
-		t.Fatal(err)
-	}
+	write(t, held, "h")
 	g.wait(t, "a read")
 	for _, c := range conns {
-		if _, err := c.Write([]byte("b")); err != nil {
-			t.Fatal(err)
-		}
+		write(t, c, "b")
 	}
 	close(g.release)
 	got := make([]byte, 1)
 	for i, c := range append(conns, held) {
-		got[0] = 0
-		if _, err := io.ReadFull(c, got); err != nil || got[0] != 'B' && got[0] != 'H' {
-			t.Fatalf("connection %d: got %q, %v", i, got, err)
+		want := "B"
+		if c == held {
+			want = "H"
+		}
+		if n, err := io.ReadFull(c, got); err != nil || string(got) != want {
+			t.Fatalf("connection %d: got %q, %v; want %q", i, got[:n], err, want)
 		}
 	}
 }
@@ -327,22 +331,13 @@ func queuedBehind(t *testing.T, ln net.Listener, want string, queue func(net.Con
 	g := newGate()
 	c := dial(t, oneLoop(t, &Server{Observer: g}, ln))
 	g.onRead.Store(true)
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	write(t, c, "x")
 	g.wait(t, "the first read")
 	queue(c)
 	close(g.release)
 	got := make([]byte, len(want))
 	if n, err := io.ReadFull(c, got); err != nil || string(got) != want {
 		t.Fatalf("got %q, %v; want %q", got[:n], err, want)
-	}
-}
-
-func write(t *testing.T, c net.Conn, s string) {
-	t.Helper()
-	if _, err := c.Write([]byte(s)); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -475,10 +475,11 @@ func (l *loop) serve(uintptr) bool {
 }
 
 // chores reports whether run has work to do before the loop waits again:
-// the server is stopping, a listener is paused, the wait's deadline has
+// the server is closing (run stops the loop, then ends it once its last
+// connection has closed), a listener is paused, the wait's deadline has
 // passed or must move.
 func (l *loop) chores() bool {
-	if l.force.Load() || (l.srv.closing.Load() && !l.stopped) || l.stopped || len(l.paused) > 0 {
+	if l.force.Load() || l.srv.closing.Load() || len(l.paused) > 0 {
 		return true
 	}
 	at := l.deadline()
