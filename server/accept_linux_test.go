@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,12 +32,67 @@ func TestAcceptOutOfDescriptorsRetries(t *testing.T) {
 	u.SetDeadline(time.Now().Add(bound))
 	exchange(t, u, "u", "U")
 	u.Close()
+	restore := outOfDescriptors(t)
+	defer restore()
+	c := dial(t, addr)
+	if !log.WaitFor("accept failed; retrying", bound) {
+		t.Fatalf("no accept failure logged:\n%s", log.String())
+	}
+	restore()
+	// Worded as net words Accept's error, whichever driver accepted.
+	if want := "accept tcp " + addr + ": accept4: too many open files"; !strings.Contains(log.String(), want) {
+		t.Errorf("the failure is logged as\n%s\nwant it to say %q", log.String(), want)
+	}
+	io.WriteString(c, "still here")
+	got := make([]byte, 10)
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "STILL HERE" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// However many event loops find a listener out of descriptors, each
+// retry is logged once, as the goroutine driver's one accept loop logs
+// it, not once by each loop.
+func TestAcceptOutOfDescriptorsLoggedOncePerRetry(t *testing.T) {
+	var log shouttest.Log
+	prev := runtime.GOMAXPROCS(4) // four loops, made as Serve starts
+	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
+	exchange(t, dial(t, addr), "a", "A") // served: the loops are made
+	runtime.GOMAXPROCS(prev)
+	restore := outOfDescriptors(t)
+	defer restore()
+	c := dial(t, addr)
+	if !log.WaitFor("retry_in=40ms", bound) {
+		t.Fatalf("no fourth retry logged:\n%s", log.String())
+	}
+	restore()
+	c.SetDeadline(time.Now().Add(bound))
+	exchange(t, c, "still here", "STILL HERE")
+	for _, d := range []string{"5ms", "10ms", "20ms"} {
+		n := 0
+		for line := range strings.Lines(log.String()) {
+			if strings.Contains(line, "accept failed; retrying") && strings.Contains(line, "retry_in="+d+"\n") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("the retry in %s is logged %d times, want once:\n%s", d, n, log.String())
+		}
+	}
+}
+
+// outOfDescriptors lowers the process's descriptor limit and takes every
+// descriptor but one, which a test's client socket is to take. restore
+// gives them back, and is safe to call twice.
+func outOfDescriptors(t *testing.T) (restore func()) {
+	t.Helper()
 	var old syscall.Rlimit
-	if err = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
 	}
 	var fillers []*os.File
-	restore := sync.OnceFunc(func() {
+	restore = sync.OnceFunc(func() {
 		for _, f := range fillers {
 			f.Close()
 		}
@@ -44,7 +100,7 @@ func TestAcceptOutOfDescriptorsRetries(t *testing.T) {
 			t.Errorf("restoring the descriptor limit: %v", err)
 		}
 	})
-	defer restore()
+	t.Cleanup(restore) // if it skips or fails before returning
 	top := 0
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -73,19 +129,5 @@ func TestAcceptOutOfDescriptorsRetries(t *testing.T) {
 	}
 	fillers[len(fillers)-1].Close()
 	fillers = fillers[:len(fillers)-1]
-	c := dial(t, addr)
-	if !log.WaitFor("accept failed; retrying", bound) {
-		t.Fatalf("no accept failure logged:\n%s", log.String())
-	}
-	restore()
-	// Worded as net words Accept's error, whichever driver accepted.
-	if want := "accept tcp " + addr + ": accept4: too many open files"; !strings.Contains(log.String(), want) {
-		t.Errorf("the failure is logged as\n%s\nwant it to say %q", log.String(), want)
-	}
-	io.WriteString(c, "still here")
-	got := make([]byte, 10)
-	c.SetDeadline(time.Now().Add(bound))
-	if _, err := io.ReadFull(c, got); err != nil || string(got) != "STILL HERE" {
-		t.Fatalf("got %q, %v", got, err)
-	}
+	return restore
 }

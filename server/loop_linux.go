@@ -78,6 +78,14 @@ type loopListener struct {
 	failed   chan struct{}
 	err      error
 	failOnce sync.Once
+	// While accepting fails for want of descriptors or memory, the
+	// listener is paused, and the pause is the listener's, not each
+	// loop's: however many loops find it failing, each retry is one
+	// pause and one log line, as with Serve's one accept loop.
+	pauseMu    sync.Mutex
+	pauseDelay time.Duration // the last pause; 0 once a loop accepts again
+	pauseEnd   int64         // when it ends, on the loops' clock
+	pausing    atomic.Bool   // pauseDelay is set
 }
 
 // lconn is one connection a loop serves: 256 bytes, with its session.
@@ -154,15 +162,15 @@ type loop struct {
 	more     bool  // the last batch may have left events to poll for
 	armed    int64 // the wait's deadline, or -1
 	swept    int64
-	paused   []pausedListener                // listeners not accepted from until a time
-	backoff  map[*loopListener]time.Duration // the last pause of each listener failing
+	paused   []pausedListener // listeners not accepted from until a time
 
 	stopped bool // Shutdown has been seen
 	force   atomic.Bool
 	acceptF func(fd uintptr) // l.acceptFrom, made once
 	accL    *loopListener    // the listener acceptF accepts from
 	accN    int              // connections acceptF accepted
-	accErr  error            // why acceptF paused the listener, if it did
+	accErr  error            // why acceptF paused the listener, if it began a pause
+	accWait time.Duration    // that pause
 	accFD   [acceptBatch]int
 	accSA   [acceptBatch]unix.RawSockaddrAny // their clients' addresses
 	rsa     unix.RawSockaddrAny              // getsockname's
@@ -555,7 +563,7 @@ func (l *loop) accept(id int32) {
 	l.accL = nil
 	if err := l.accErr; err != nil {
 		l.accErr = nil
-		l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", l.backoff[ll])
+		l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", l.accWait)
 	}
 	for i := range l.accN {
 		l.admit(ll, l.accFD[i], &l.accSA[i])
@@ -572,18 +580,15 @@ func (l *loop) acceptFrom(lfd uintptr) {
 		case err == nil:
 			l.accFD[l.accN] = fd
 			l.accN++
-			if l.backoff != nil { // it accepts again: forget its backoff
-				if delete(l.backoff, ll); len(l.backoff) == 0 {
-					l.backoff = nil
-				}
-			}
+			ll.accepting()
 			continue
 		case err == unix.EAGAIN:
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM:
 			continue // that connection is gone; the next may not be
 		case temporary(err):
-			l.pause(ll, int(lfd))
-			l.accErr = acceptError(ll, err)
+			if wait, began := l.pause(ll, int(lfd)); began {
+				l.accErr, l.accWait = acceptError(ll, err), wait
+			}
 		default:
 			// As Accept's error ends Serve. Other loops may fail too.
 			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, int(lfd), nil)
@@ -604,25 +609,43 @@ func acceptError(ll *loopListener, err error) error {
 
 // pause stops accepting from a listener that failed with a temporary
 // error (out of descriptors or memory), as Serve's accept loop does: it
-// tries again after 5 ms, doubling to 1 s while it fails (accept logs
-// it). The listener stays readable meanwhile, so it leaves the epoll set.
-func (l *loop) pause(ll *loopListener, lfd int) {
+// tries again after the listener's backoff. The listener stays readable
+// meanwhile, so it leaves the epoll set. began reports whether this
+// loop began the pause, and is to log it, or joined another loop's.
+func (l *loop) pause(ll *loopListener, lfd int) (wait time.Duration, began bool) {
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lfd, nil)
-	l.paused = append(l.paused, pausedListener{ll: ll, until: l.now + int64(l.backOff(ll))})
+	end, wait, began := ll.backOff(l.now)
+	l.paused = append(l.paused, pausedListener{ll: ll, until: end})
+	return wait, began
 }
 
-// backOff returns how long ll is to stay paused: 5 ms the first time,
-// then twice the last pause, up to a second.
-func (l *loop) backOff(ll *loopListener) time.Duration {
-	delay := 5 * time.Millisecond
-	if d, ok := l.backoff[ll]; ok {
-		delay = min(2*d, time.Second)
+// backOff pauses ll from now (on the loops' clock) until end: 5 ms the
+// first time, then twice the last pause, up to a second. A loop that
+// finds ll paused already joins that pause (began is false).
+func (ll *loopListener) backOff(now int64) (end int64, wait time.Duration, began bool) {
+	ll.pauseMu.Lock()
+	defer ll.pauseMu.Unlock()
+	if now < ll.pauseEnd {
+		return ll.pauseEnd, ll.pauseDelay, false
 	}
-	if l.backoff == nil {
-		l.backoff = make(map[*loopListener]time.Duration)
+	wait = 5 * time.Millisecond
+	if ll.pauseDelay > 0 {
+		wait = min(2*ll.pauseDelay, time.Second)
 	}
-	l.backoff[ll] = delay
-	return delay
+	ll.pauseDelay, ll.pauseEnd = wait, now+int64(wait)
+	ll.pausing.Store(true)
+	return ll.pauseEnd, wait, true
+}
+
+// accepting forgets ll's backoff: a loop has accepted from it again.
+func (ll *loopListener) accepting() {
+	if !ll.pausing.Load() {
+		return
+	}
+	ll.pauseMu.Lock()
+	ll.pauseDelay, ll.pauseEnd = 0, 0
+	ll.pausing.Store(false)
+	ll.pauseMu.Unlock()
 }
 
 // resume watches paused listeners again once their time has come. A
@@ -636,14 +659,15 @@ func (l *loop) resume() {
 		}
 		var err error
 		if p.ll.raw.Control(func(fd uintptr) { err = l.watchListener(int(fd), p.ll) }) != nil {
-			delete(l.backoff, p.ll) // closed: forgotten
-			continue
+			continue // closed: forgotten
 		}
 		if err != nil && err != unix.EEXIST { // the kernel's memory for epoll, or the user's share of it, is spent: try again later
-			delay := l.backOff(p.ll)
-			l.srv.logger().Error("accept paused: cannot watch the listener; retrying", "listener", p.ll.l.Addr().String(),
-				"err", os.NewSyscallError("epoll_ctl", err), "retry_in", delay)
-			keep = append(keep, pausedListener{ll: p.ll, until: l.now + int64(delay)})
+			end, wait, began := p.ll.backOff(l.now)
+			if began {
+				l.srv.logger().Error("accept paused: cannot watch the listener; retrying", "listener", p.ll.l.Addr().String(),
+					"err", os.NewSyscallError("epoll_ctl", err), "retry_in", wait)
+			}
+			keep = append(keep, pausedListener{ll: p.ll, until: end})
 		}
 	}
 	l.paused = keep
