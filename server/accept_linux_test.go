@@ -57,9 +57,11 @@ func TestAcceptOutOfDescriptorsRetries(t *testing.T) {
 func TestAcceptOutOfDescriptorsLoggedOncePerRetry(t *testing.T) {
 	var log shouttest.Log
 	prev := runtime.GOMAXPROCS(4) // four loops, made as Serve starts
+	restoreProcs := sync.OnceFunc(func() { runtime.GOMAXPROCS(prev) })
+	t.Cleanup(restoreProcs)
 	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
 	exchange(t, dial(t, addr), "a", "A") // served: the loops are made
-	runtime.GOMAXPROCS(prev)
+	restoreProcs()
 	restore := outOfDescriptors(t)
 	defer restore()
 	c := dial(t, addr)

@@ -305,6 +305,20 @@ func TestResumeRetriesWatch(t *testing.T) {
 		t.Errorf("logged:\n%s\nwant a line with %s", logs.String(), want)
 	}
 
+	// Another loop accepts from the listener, then finds it out of
+	// descriptors just as this one retries: neither resets this loop's
+	// backoff, which is for a failure of its own, nor silences it.
+	ll.accepting()
+	l.now = l.paused[0].until
+	ll.backOff(l.now)
+	l.resume()
+	if len(l.paused) != 1 || l.paused[0].until != l.now+int64(20*time.Millisecond) {
+		t.Fatalf("after a second failed resume, paused: %+v; want the listener, for twice as long again (20ms)", l.paused)
+	}
+	if want := `err="epoll_ctl: no space left on device" retry_in=20ms`; !strings.Contains(logs.String(), want) {
+		t.Errorf("logged:\n%s\nwant a line with %s", logs.String(), want)
+	}
+
 	fail = false
 	l.now = l.paused[0].until
 	l.resume()

@@ -85,7 +85,7 @@ type loopListener struct {
 	pauseMu    sync.Mutex
 	pauseDelay time.Duration // the last pause; 0 once a loop accepts again
 	pauseEnd   int64         // when it ends, on the loops' clock
-	pausing    atomic.Bool   // pauseDelay is set
+	pausing    atomic.Bool   // pauseDelay is set: lets an accept check without the lock
 }
 
 // lconn is one connection a loop serves: 256 bytes, with its session.
@@ -180,6 +180,7 @@ type loop struct {
 type pausedListener struct {
 	ll    *loopListener
 	until int64
+	wait  time.Duration // this pause: the listener's, or this loop's own once it cannot watch it
 }
 
 // serveLoop serves l on the server's event loops, starting them if they
@@ -615,7 +616,7 @@ func acceptError(ll *loopListener, err error) error {
 func (l *loop) pause(ll *loopListener, lfd int) (wait time.Duration, began bool) {
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lfd, nil)
 	end, wait, began := ll.backOff(l.now)
-	l.paused = append(l.paused, pausedListener{ll: ll, until: end})
+	l.paused = append(l.paused, pausedListener{ll: ll, until: end, wait: wait})
 	return wait, began
 }
 
@@ -649,7 +650,8 @@ func (ll *loopListener) accepting() {
 }
 
 // resume watches paused listeners again once their time has come. A
-// failure pauses one again, for twice as long, until one accepts.
+// listener this loop cannot watch stays paused, for twice as long each
+// time, until it can.
 func (l *loop) resume() {
 	keep := l.paused[:0]
 	for _, p := range l.paused {
@@ -662,12 +664,13 @@ func (l *loop) resume() {
 			continue // closed: forgotten
 		}
 		if err != nil && err != unix.EEXIST { // the kernel's memory for epoll, or the user's share of it, is spent: try again later
-			end, wait, began := p.ll.backOff(l.now)
-			if began {
-				l.srv.logger().Error("accept paused: cannot watch the listener; retrying", "listener", p.ll.l.Addr().String(),
-					"err", os.NewSyscallError("epoll_ctl", err), "retry_in", wait)
-			}
-			keep = append(keep, pausedListener{ll: p.ll, until: end})
+			// This loop's own failure, so its own backoff: twice the
+			// pause it comes from, which other loops' accepts do not
+			// reset, and a line of its own.
+			wait := min(2*p.wait, time.Second)
+			l.srv.logger().Error("accept paused: cannot watch the listener; retrying", "listener", p.ll.l.Addr().String(),
+				"err", os.NewSyscallError("epoll_ctl", err), "retry_in", wait)
+			keep = append(keep, pausedListener{ll: p.ll, until: l.now + int64(wait), wait: wait})
 		}
 	}
 	l.paused = keep
