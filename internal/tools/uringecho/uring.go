@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"log"
 	"sync/atomic"
 	"unsafe"
 
@@ -32,6 +33,7 @@ const (
 	featNoDrop     = 1 << 1 // IORING_FEAT_NODROP
 
 	sqCQOverflow = 1 << 1 // IORING_SQ_CQ_OVERFLOW (sq ring flags)
+	sqTaskrun    = 1 << 2 // IORING_SQ_TASKRUN: completion work waits for an io_uring_enter (setup coop)
 
 	enterGetEvents = 1 << 0 // IORING_ENTER_GETEVENTS
 
@@ -187,15 +189,18 @@ func (r *ring) register(op uintptr, arg unsafe.Pointer, nr uintptr) error {
 // pending is the number of SQEs written but not yet consumed by the kernel.
 func (r *ring) pending() uint32 { return r.tail - atomic.LoadUint32(r.sqHead) }
 
-// overflowed reports CQEs held back in the kernel's overflow list (flushed by GETEVENTS).
-func (r *ring) overflowed() bool { return atomic.LoadUint32(r.sqFlags)&sqCQOverflow != 0 }
+// overflowed reports completions held back in the kernel, in its overflow
+// list or, with setup coop, as work not yet run: GETEVENTS brings them.
+func (r *ring) overflowed() bool {
+	return atomic.LoadUint32(r.sqFlags)&(sqCQOverflow|sqTaskrun) != 0
+}
 
 // getSQE returns a zeroed SQE, submitting first if the SQ is full.
 func (r *ring) getSQE() *sqe {
 	for r.pending() >= r.sqEntries {
 		atomic.StoreUint32(r.sqTail, r.tail)
 		if err := r.enter(r.pending(), 0, 0); err != nil {
-			panic(err)
+			log.Fatalf("submission queue full: %v", err) // EBUSY: a prototype does not handle it
 		}
 	}
 	s := &r.sqes[r.tail&r.sqMask]
