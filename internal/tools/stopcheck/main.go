@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command stopcheck checks that a server stopped by SIGTERM loses no
 // reply: it opens -n connections to -addr that each write 1 KiB chunks as
 // fast as they can and check every reply byte, sends SIGTERM to -pid once
