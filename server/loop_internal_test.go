@@ -475,3 +475,61 @@ func TestLoopReadsAfterReplyDrains(t *testing.T) {
 		t.Fatalf("got %d of %d bytes, %v", n, len(msg), err)
 	}
 }
+
+// A listener whose socket another descriptor still holds (systemd's,
+// which passed it; a File taken from it) leaves the loops' epoll sets
+// when the server closes it. Closing it alone would leave it there, and
+// the loops would be handed its queued clients with nothing to accept
+// them: at Shutdown, over and over, while a client lingers.
+func TestLoopUnwatchesListenerHeldElsewhere(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File() // holds the socket open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	raw, err := f.SyscallConn() // not f.Fd(), which would make the shared socket blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Linger: time.Minute}
+	addr := oneLoop(t, s, ln)
+	// watched reports whether the loop's epoll set holds the socket, as
+	// its fdinfo lists it, by inode.
+	watched := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ep := s.loops.all[0].ep
+		if ep < 0 {
+			t.Fatal("the loop is done")
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", ep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(string(info), fmt.Sprintf(" ino:%x ", st.Ino))
+	}
+	if !watched() {
+		t.Fatal("the listener is not in the loop's epoll set to begin with")
+	}
+	c := dial(t, addr)
+	answer(t, c, "a") // stays open: the loop lingers on it after Shutdown
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Shutdown(t.Context()) }()
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF { // the loop has stopped it
+		t.Fatalf("read after Shutdown: %v, want EOF", err)
+	}
+	if watched() {
+		t.Error("the listener, closed at Shutdown, is still in the loop's epoll set")
+	}
+	s.Close() // oneLoop's own client lingers too
+	<-stopped
+}

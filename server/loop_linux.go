@@ -86,6 +86,10 @@ type loopListener struct {
 	pauseDelay time.Duration // the last pause; 0 once a loop accepts again
 	pauseEnd   int64         // when it ends, on the loops' clock
 	pausing    atomic.Bool   // pauseDelay is set: lets an accept check without the lock
+	// watchMu orders a loop watching the listener again after a pause
+	// with unwatch, which takes it out of every loop's set for good.
+	watchMu   sync.Mutex
+	unwatched bool
 }
 
 // lconn is one connection a loop serves: 256 bytes, with its session.
@@ -235,10 +239,11 @@ func (s *Server) serveLoop(l net.Listener) error {
 		err = cerr
 	}
 	forget := func() {
-		s.untrack(l) // which takes it out of the loops' epoll sets
 		s.mu.Lock()
+		set.unwatch(ll)
 		set.remove(ll)
 		s.mu.Unlock()
+		s.untrack(l)
 	}
 	if err != nil {
 		forget()
@@ -349,6 +354,46 @@ func (set *loops) wakeAll(force bool) {
 		one := [8]byte{1}
 		unix.Write(lp.wake, one[:])
 	}
+}
+
+// unwatch takes ll out of every loop's epoll set, before it is closed;
+// Server.mu is held. Closing it does that too, but only once nothing
+// else holds its socket: systemd, which passed it, still does, as does
+// a File taken from it, and the loops would be handed its queued clients
+// with nothing to accept them (at Shutdown, over and over). A listener
+// closed from outside cannot be taken out, as its descriptor is gone:
+// its entries stay until its socket is released.
+func (set *loops) unwatch(ll *loopListener) {
+	ll.watchMu.Lock()
+	defer ll.watchMu.Unlock()
+	ll.unwatched = true
+	ll.raw.Control(func(fd uintptr) {
+		for _, lp := range set.all {
+			if lp.ep >= 0 { // not done yet: Server.mu orders its close
+				unix.EpollCtl(lp.ep, unix.EPOLL_CTL_DEL, int(fd), nil)
+			}
+		}
+	})
+}
+
+// unwatchAll unwatches every listener the loops serve; Server.mu is held.
+func (set *loops) unwatchAll() {
+	for _, ll := range *set.listeners.Load() {
+		if ll != nil {
+			set.unwatch(ll)
+		}
+	}
+}
+
+// rewatch watches ll again after a pause, unless it has been unwatched
+// for good (then it reports net.ErrClosed).
+func (l *loop) rewatch(fd int, ll *loopListener) error {
+	ll.watchMu.Lock()
+	defer ll.watchMu.Unlock()
+	if ll.unwatched {
+		return net.ErrClosed
+	}
+	return l.watchListener(fd, ll)
 }
 
 func (l *loop) watchListener(fd int, ll *loopListener) error {
@@ -660,7 +705,7 @@ func (l *loop) resume() {
 			continue
 		}
 		var err error
-		if p.ll.raw.Control(func(fd uintptr) { err = l.watchListener(int(fd), p.ll) }) != nil {
+		if p.ll.raw.Control(func(fd uintptr) { err = l.rewatch(int(fd), p.ll) }) != nil || err == net.ErrClosed {
 			continue // closed: forgotten
 		}
 		if err != nil && err != unix.EEXIST { // the kernel's memory for epoll, or the user's share of it, is spent: try again later

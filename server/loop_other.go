@@ -14,3 +14,4 @@ func (s *Server) serveLoop(net.Listener) error { panic("unreachable") }
 type loops struct{}
 
 func (*loops) wakeAll(bool) {}
+func (*loops) unwatchAll()  {}

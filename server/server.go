@@ -522,6 +522,9 @@ func (s *Server) closeAll(force bool) error {
 		close(s.done)
 	}
 	var errs []error
+	if s.loops != nil {
+		s.loops.unwatchAll() // before they close: another descriptor may hold their sockets
+	}
 	for l := range s.listeners {
 		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
