@@ -533,3 +533,32 @@ func TestLoopUnwatchesListenerHeldElsewhere(t *testing.T) {
 	s.Close() // oneLoop's own client lingers too
 	<-stopped
 }
+
+// A second Serve of a listener the loops serve already waits beside the
+// first, as two goroutine-driver Serves of one listener both accept: it
+// does not close the listener under the first.
+func TestLoopServeTwice(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	addr := oneLoop(t, s, ln)
+	waiting := make(chan struct{}, 1)
+	servedTwice = func() { waiting <- struct{}{} }
+	defer func() { servedTwice = nil }()
+	second := make(chan error, 1)
+	go func() { second <- s.Serve(ln) }()
+	select {
+	case <-waiting:
+	case err := <-second:
+		t.Fatalf("the second Serve returned at once: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second Serve neither waits nor returns")
+	}
+	answer(t, dial(t, addr), "still served")
+	s.Close()
+	if err := <-second; err != ErrServerClosed {
+		t.Errorf("the second Serve: %v, want ErrServerClosed", err)
+	}
+}

@@ -227,16 +227,37 @@ func (s *Server) serveLoop(l net.Listener) error {
 	}
 	set := s.loops
 	set.add(ll)
+	served := false // by another Serve, which has the loops watch it already
 	cerr := ll.raw.Control(func(fd uintptr) {
-		for _, lp := range set.all {
-			if err = lp.watchListener(int(fd), ll); err != nil {
+		for i, lp := range set.all {
+			err = lp.watchListener(int(fd), ll)
+			if err == unix.EEXIST {
+				// The loops accept from it once, for both Serves. Undo
+				// this one's watches, made where the other's are paused.
+				served, err = true, nil
+				for _, lp := range set.all[:i] {
+					unix.EpollCtl(lp.ep, unix.EPOLL_CTL_DEL, int(fd), nil)
+				}
+				return
+			}
+			if err != nil {
 				return
 			}
 		}
 	})
+	if served {
+		set.remove(ll)
+	}
 	s.mu.Unlock()
 	if err == nil {
 		err = cerr
+	}
+	if served && err == nil {
+		if servedTwice != nil {
+			servedTwice()
+		}
+		// It waits as the other does; closing the listener is the other's.
+		return s.waitServed(ll)
 	}
 	forget := func() {
 		s.mu.Lock()
@@ -250,9 +271,18 @@ func (s *Server) serveLoop(l net.Listener) error {
 		return err
 	}
 	defer forget()
-	// The loops accept; this waits for the server to stop, for accepting
-	// to fail, or for the listener to be closed from outside, which
-	// nothing announces: Control fails once it is.
+	return s.waitServed(ll)
+}
+
+// servedTwice, if set, is called when a Serve finds its listener served
+// already; a test sets it.
+var servedTwice func()
+
+// waitServed waits, while the loops accept from ll, for the server to
+// stop, for accepting to fail, or for the listener to be closed from
+// outside, which nothing announces: Control fails once it is.
+func (s *Server) waitServed(ll *loopListener) error {
+	l := ll.l
 	tick := time.NewTicker(closedPoll)
 	defer tick.Stop()
 	for {
