@@ -66,6 +66,7 @@ type loops struct {
 // loopListener is one listener the loops accept from.
 type loopListener struct {
 	id    int32
+	fd    int // its descriptor, while it is served
 	l     net.Listener
 	raw   syscall.RawConn
 	local net.Addr // every connection's local address, unless a wildcard's
@@ -229,9 +230,10 @@ func (s *Server) serveLoop(l net.Listener) error {
 	set.add(ll)
 	served := false // by another Serve, which has the loops watch it already
 	cerr := ll.raw.Control(func(fd uintptr) {
+		ll.fd = int(fd)
 		for i, lp := range set.all {
 			err = lp.watchListener(int(fd), ll)
-			if err == unix.EEXIST {
+			if err == unix.EEXIST && set.servedAs(ll) {
 				// The loops accept from it once, for both Serves. Undo
 				// this one's watches, made where the other's are paused.
 				served, err = true, nil
@@ -404,6 +406,19 @@ func (set *loops) unwatch(ll *loopListener) {
 			}
 		}
 	})
+}
+
+// servedAs reports whether another of the listeners the loops serve has
+// ll's descriptor, which it holds open: ll is the same listener, served
+// twice. (An epoll entry left by one closed from outside is not.)
+// Server.mu is held.
+func (set *loops) servedAs(ll *loopListener) bool {
+	for _, o := range *set.listeners.Load() {
+		if o != nil && o != ll && o.fd == ll.fd {
+			return true
+		}
+	}
+	return false
 }
 
 // unwatchAll unwatches every listener the loops serve; Server.mu is held.
