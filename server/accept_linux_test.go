@@ -3,7 +3,6 @@ package server_test
 import (
 	"errors"
 	"io"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -23,15 +22,7 @@ import (
 func TestAcceptOutOfDescriptorsRetries(t *testing.T) {
 	var log shouttest.Log
 	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
-	// Serving already, TCP and UDP: starting takes descriptors too.
-	exchange(t, dial(t, addr), "a", "A")
-	u, err := net.DialTimeout("udp", addr, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.SetDeadline(time.Now().Add(bound))
-	exchange(t, u, "u", "U")
-	u.Close()
+	serving(t, addr)
 	restore := outOfDescriptors(t)
 	defer restore()
 	c := dial(t, addr)
@@ -60,16 +51,8 @@ func TestAcceptOutOfDescriptorsLoggedOncePerRetry(t *testing.T) {
 	restoreProcs := sync.OnceFunc(func() { runtime.GOMAXPROCS(prev) })
 	t.Cleanup(restoreProcs)
 	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
-	exchange(t, dial(t, addr), "a", "A") // served: the loops are made
+	serving(t, addr) // the loops are made
 	restoreProcs()
-	// Serving datagrams too, which takes descriptors as it starts.
-	u, err := net.DialTimeout("udp", addr, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.SetDeadline(time.Now().Add(bound))
-	exchange(t, u, "u", "U")
-	u.Close()
 	restore := outOfDescriptors(t)
 	defer restore()
 	c := dial(t, addr)
@@ -93,6 +76,16 @@ func TestAcceptOutOfDescriptorsLoggedOncePerRetry(t *testing.T) {
 		if n != 1 {
 			t.Errorf("the retry in %s is logged %d times, want once:\n%s", d, n, logged)
 		}
+	}
+}
+
+// serving waits until addr answers over TCP and UDP: starting to serve
+// takes descriptors too, which a test that runs out of them must not race.
+func serving(t *testing.T, addr string) {
+	t.Helper()
+	exchange(t, dial(t, addr), "a", "A")
+	if got := exchangeUDP(t, addr, "u"); got != "U" {
+		t.Fatalf("datagram: got %q, want %q", got, "U")
 	}
 }
 
