@@ -84,9 +84,8 @@ type loopListener struct {
 	// loop's: however many loops find it failing, each retry is one
 	// pause and one log line, as with Serve's one accept loop.
 	pauseMu    sync.Mutex
-	pauseDelay time.Duration // the last pause; 0 once a loop accepts again
-	pauseEnd   int64         // when it ends, on the loops' clock
-	pausing    atomic.Bool   // pauseDelay is set: lets an accept check without the lock
+	pauseDelay atomic.Int64 // the last pause, in ns; 0 once a loop accepts again (read without the lock)
+	pauseEnd   int64        // when it ends, on the loops' clock
 	// watchMu orders a loop watching the listener again after a pause
 	// with unwatch, which takes it out of every loop's set for good.
 	watchMu   sync.Mutex
@@ -237,8 +236,8 @@ func (s *Server) serveLoop(l net.Listener) error {
 				// The loops accept from it once, for both Serves. Undo
 				// this one's watches, made where the other's are paused.
 				served, err = true, nil
-				for _, lp := range set.all[:i] {
-					unix.EpollCtl(lp.ep, unix.EPOLL_CTL_DEL, int(fd), nil)
+				for _, watched := range set.all[:i] {
+					unix.EpollCtl(watched.ep, unix.EPOLL_CTL_DEL, int(fd), nil)
 				}
 				return
 			}
@@ -716,26 +715,27 @@ func (l *loop) pause(ll *loopListener, lfd int) (wait time.Duration, began bool)
 func (ll *loopListener) backOff(now int64) (end int64, wait time.Duration, began bool) {
 	ll.pauseMu.Lock()
 	defer ll.pauseMu.Unlock()
+	last := time.Duration(ll.pauseDelay.Load())
 	if now < ll.pauseEnd {
-		return ll.pauseEnd, ll.pauseDelay, false
+		return ll.pauseEnd, last, false
 	}
 	wait = 5 * time.Millisecond
-	if ll.pauseDelay > 0 {
-		wait = min(2*ll.pauseDelay, time.Second)
+	if last > 0 {
+		wait = min(2*last, time.Second)
 	}
-	ll.pauseDelay, ll.pauseEnd = wait, now+int64(wait)
-	ll.pausing.Store(true)
+	ll.pauseDelay.Store(int64(wait))
+	ll.pauseEnd = now + int64(wait)
 	return ll.pauseEnd, wait, true
 }
 
 // accepting forgets ll's backoff: a loop has accepted from it again.
 func (ll *loopListener) accepting() {
-	if !ll.pausing.Load() {
+	if ll.pauseDelay.Load() == 0 {
 		return
 	}
 	ll.pauseMu.Lock()
-	ll.pauseDelay, ll.pauseEnd = 0, 0
-	ll.pausing.Store(false)
+	ll.pauseDelay.Store(0)
+	ll.pauseEnd = 0
 	ll.pauseMu.Unlock()
 }
 
