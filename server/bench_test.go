@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/internal/asynclog"
 	"shout/internal/shouttest"
 	"shout/server"
 )
@@ -122,20 +124,54 @@ func BenchmarkIdleConns(b *testing.B) {
 
 // BenchmarkLogObserverConn is the log observer's cost for one connection
 // (its open and close lines, formatted as shout serve formats them): what
-// every connection of a churning client pays with default logging.
+// every connection of a churning client pays with default logging. "sync"
+// formats on the caller; "async" goes through asynclog's buffered queue
+// as shout serve does, waiting for the writer after every 1,024
+// connections so that the queue never overflows, and counts the writer
+// goroutine's work only when it shares the caller's processor: run it
+// with -cpu 1.
 func BenchmarkLogObserverConn(b *testing.B) {
-	obs := server.NewLogObserver(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	info := &server.ConnInfo{
-		Remote:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40312},
-		Local:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
-		Start:   time.Now(),
-		BytesIn: 64, BytesOut: 64,
-		Reason: server.ReasonEOF,
-	}
-	info.End = info.Start.Add(137 * time.Microsecond)
-	b.ReportAllocs()
-	for b.Loop() {
-		obs.ConnOpen(info)
-		obs.ConnClose(info)
+	text := func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }
+	for _, bc := range []struct {
+		name string
+		h    func() (h slog.Handler, wait func())
+	}{
+		{"sync", func() (slog.Handler, func()) { return text(io.Discard), func() {} }},
+		{"async", func() (slog.Handler, func()) {
+			h := asynclog.NewBuffered(io.Discard, 0, 0, text)
+			b.Cleanup(func() { h.Close(context.Background()) })
+			return h, func() {
+				h.Flush(context.Background())
+				if n := h.Dropped(); n > 0 {
+					b.Fatalf("%d log records dropped: the benchmark outran the writer", n)
+				}
+			}
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h, wait := bc.h()
+			obs := server.NewLogObserver(slog.New(h))
+			info := &server.ConnInfo{
+				Remote:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40312},
+				Local:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+				Start:   time.Now(),
+				BytesIn: 64, BytesOut: 64,
+				Reason: server.ReasonEOF,
+			}
+			info.End = info.Start.Add(137 * time.Microsecond)
+			b.ReportAllocs()
+			n := 0
+			each := make([]server.ConnInfo, 1) // no allocation of the benchmark's own
+			for b.Loop() {
+				each[0] = *info // a new connection: nothing learnt from the last one
+				c := &each[0]
+				obs.ConnOpen(c)
+				obs.ConnClose(c)
+				if n++; n%1024 == 0 {
+					wait()
+				}
+			}
+			wait() // every line written: the writer's share is in the time
+		})
 	}
 }

@@ -16,19 +16,35 @@ const logPrefix = 96
 // open and close at info level, each message and datagram at debug level
 // (escaped and cut to 96 bytes), and rejected connections and dropped or
 // unanswered datagrams as warnings, at most once a second for each reason,
-// with a running total.
+// with a running total. Its records carry no source position (a handler
+// with AddSource leaves it out): it would name this file for every line.
 func NewLogObserver(l *slog.Logger) Observer {
-	return &logObserver{l: l}
+	return &logObserver{l: l, h: l.Handler()}
 }
 
 type logObserver struct {
 	l     *slog.Logger
+	h     slog.Handler // l's, for the lines every connection logs
 	warns [numReasons]limiter
+}
+
+// log hands o's handler a record of msg at t, as l.LogAttrs would, but
+// without the caller's program counter: asking the runtime for it costs
+// more than the rest of an open line, and only a handler that adds the
+// source reads it. A client that connects and leaves pays for two lines.
+func (o *logObserver) log(t time.Time, level slog.Level, msg string, attrs ...slog.Attr) {
+	ctx := context.Background()
+	if !o.h.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(t, level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = o.h.Handle(ctx, r) // as Logger's methods do, a handler's error is dropped
 }
 
 func (o *logObserver) ConnOpen(c *ConnInfo) {
 	if c.TLS == nil {
-		o.l.LogAttrs(context.Background(), slog.LevelInfo, "open", slog.String("remote", c.Remote.String()), slog.String("local", c.Local.String()))
+		o.log(time.Now(), slog.LevelInfo, "open", slog.String("remote", c.remoteText()), slog.String("local", c.Local.String()))
 		return
 	}
 	attrs := []any{"remote", c.Remote.String(), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
@@ -62,11 +78,10 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 		o.l.Warn("connection refused", "remote", c.Remote.String(), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
 		return
 	}
-	ctx := context.Background()
-	if !o.l.Enabled(ctx, slog.LevelInfo) {
+	if !o.h.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	attrs := [...]slog.Attr{slog.String("remote", c.Remote.String()), slog.String("reason", c.Reason.String()),
+	attrs := [...]slog.Attr{slog.String("remote", c.remoteText()), slog.String("reason", c.Reason.String()),
 		slog.Duration("duration", c.Duration().Round(time.Microsecond)), slog.Int64("bytes_in", c.BytesIn), slog.Int64("bytes_out", c.BytesOut),
 		{}}
 	n := len(attrs) - 1
@@ -74,7 +89,11 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 		attrs[n] = slog.String("err", c.Err.Error())
 		n++
 	}
-	o.l.LogAttrs(ctx, slog.LevelInfo, "close", attrs[:n]...)
+	t := c.End // set just before: the connection has closed
+	if t.IsZero() {
+		t = time.Now()
+	}
+	o.log(t, slog.LevelInfo, "close", attrs[:n]...)
 }
 
 func (o *logObserver) Datagram(d *DatagramInfo) {

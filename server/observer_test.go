@@ -3,8 +3,11 @@ package server_test
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,4 +99,43 @@ func TestWrapConnTimeoutIsWrap(t *testing.T) {
 		t.Errorf("close: reason %v, err %v; want %v, a deadline", ci.Reason, ci.Err, server.ReasonWrap)
 	}
 	c.Close()
+}
+
+// TestLogObserverLines checks the open and close lines as a handler gets
+// them: the logger's own attributes, the connection's addresses and
+// counts, the close line stamped with the connection's end, and no
+// source position even for a handler that asks for one.
+func TestLogObserverLines(t *testing.T) {
+	var buf strings.Builder
+	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{AddSource: true, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.String(a.Key, a.Value.Time().UTC().Format(time.RFC3339Nano))
+		}
+		return a
+	}})
+	obs := server.NewLogObserver(slog.New(h).With("listener", "tcp"))
+	start := time.Now()
+	c := &server.ConnInfo{
+		Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312},
+		Local:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+		Start:  start,
+	}
+	obs.ConnOpen(c)
+	c.BytesIn, c.BytesOut, c.Reason = 5, 7, server.ReasonEOF
+	c.End = start.Add(1500 * time.Microsecond)
+	obs.ConnClose(c)
+
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("logged %d lines, want 2:\n%s", len(lines), buf.String())
+	}
+	open := regexp.MustCompile(`^time=\S+ level=INFO msg=open listener=tcp remote=127\.0\.0\.9:40312 local=127\.0\.0\.1:8080$`)
+	if !open.MatchString(lines[0]) {
+		t.Errorf("open line:\n%s\nwant it to match %s", lines[0], open)
+	}
+	want := "time=" + c.End.UTC().Format(time.RFC3339Nano) +
+		" level=INFO msg=close listener=tcp remote=127.0.0.9:40312 reason=eof duration=1.5ms bytes_in=5 bytes_out=7"
+	if lines[1] != want {
+		t.Errorf("close line:\n%s\nwant\n%s", lines[1], want)
+	}
 }
