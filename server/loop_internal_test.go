@@ -211,9 +211,9 @@ func answer(t *testing.T, c net.Conn, msg string) {
 	}
 }
 
-// A loop that takes a whole batch of connections from the backlog and
-// then has nothing else to do still takes the rest: a listener with more
-// waiting does not wake its loop again, it is found by polling.
+// A loop that takes a connection from a backlog of many and then has
+// nothing else to do still takes the rest: a listener with more waiting
+// does not wake its loop again, it is found by polling.
 func TestLoopAcceptsWholeBacklog(t *testing.T) {
 	g := newGate()
 	addr := oneLoop(t, &Server{Observer: g}, nil)
@@ -221,11 +221,11 @@ func TestLoopAcceptsWholeBacklog(t *testing.T) {
 	first := dial(t, addr)
 	g.wait(t, "the first connection's open")
 	var rest []net.Conn
-	for range 3 * acceptBatch {
+	for range 48 {
 		rest = append(rest, dial(t, addr)) // in the backlog, behind the held loop
 	}
 	close(g.release)
-	// The last is answered only if the loop accepts past its first batch
+	// The last is answered only if the loop accepts past its first one
 	// with nothing new arriving: the earlier ones have sent nothing.
 	answer(t, rest[len(rest)-1], "last")
 	for _, c := range append(rest, first) {

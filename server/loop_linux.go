@@ -28,8 +28,9 @@ import (
 // loop accepts from every listener, so a second core adds a second loop.
 // (EPOLLEXCLUSIVE asks the kernel to wake one of them for a connection;
 // it can only when a thread sleeps in epoll_wait on the set itself, and
-// the loops wait in Go's netpoller, so it wakes more: at churn, accept4
-// calls per connection rose from 1.39 with one loop to 1.68 with two.)
+// the loops wait in Go's netpoller, so it wakes more. Yet at churn, with
+// one connection taken per report, two loops made 1.01 accept4 calls per
+// connection; taking them until accept4 failed, 1.93.)
 //
 // Timeouts, limits, graceful stop and the observer calls are those of the
 // goroutine driver (conn.go), moved to events: a loop sweeps its
@@ -50,9 +51,10 @@ func loopUnsupported(l net.Listener) string {
 // the new connection's), a listener's id is negative.
 const wakeKey = 0
 
-// acceptBatch bounds the connections a loop accepts per wake, so that
-// accepting does not starve the connections it serves.
-const acceptBatch = 16
+// acceptTries bounds the accept4 calls a loop makes for a listener's
+// one report when the connections it finds were aborted while they
+// waited.
+const acceptTries = 16
 
 // maxFree bounds each loop's list of connection structs kept for reuse.
 const maxFree = 256
@@ -172,13 +174,12 @@ type loop struct {
 	force   atomic.Bool
 	acceptF func(fd uintptr) // l.acceptFrom, made once
 	accL    *loopListener    // the listener acceptF accepts from
-	accN    int              // connections acceptF accepted
-	accErr  error            // why acceptF paused the listener, if it began a pause
-	accWait time.Duration    // that pause
-	accFD   [acceptBatch]int
-	accSA   [acceptBatch]unix.RawSockaddrAny // their clients' addresses
-	rsa     unix.RawSockaddrAny              // getsockname's
-	ev      unix.EpollEvent                  // epoll_ctl's argument
+	accFD   int              // the connection acceptF accepted, or -1
+	accSA   unix.RawSockaddrAny
+	accErr  error               // why acceptF paused the listener, if it began a pause
+	accWait time.Duration       // that pause
+	rsa     unix.RawSockaddrAny // getsockname's
+	ev      unix.EpollEvent     // epoll_ctl's argument
 }
 
 type pausedListener struct {
@@ -638,25 +639,32 @@ func (l *loop) arm() {
 	l.pollFile.SetReadDeadline(t)
 }
 
-// accept takes new connections from listener id, up to acceptBatch,
-// and admits them once the listener is no longer held: Shutdown and
-// Close close listeners under Server.mu, which admitting takes, and a
-// listener's Close waits until no Control holds it.
+// accept takes a new connection from listener id, and admits it once
+// the listener is no longer held: Shutdown and Close close listeners
+// under Server.mu, which admitting takes, and a listener's Close waits
+// until no Control holds it.
+//
+// It takes one per report of the listener, as gnet does: the next poll
+// reports the listener again while more wait. Taking them until accept4
+// fails costs more, as most wakes find one: Linux makes the new socket
+// and its file before it looks at the backlog, and frees them when it is
+// empty, so a failing accept4 costs about 5 µs here against 0.3 µs for
+// an epoll_wait that finds nothing (internal/tools/measure; BENCHMARKS.md).
 func (l *loop) accept(id int32) {
 	lls := *l.set.listeners.Load()
 	if int(id) > len(lls) || lls[id-1] == nil {
 		return
 	}
 	ll := lls[id-1]
-	l.accL, l.accN, l.accErr = ll, 0, nil
+	l.accL, l.accFD, l.accErr = ll, -1, nil
 	ll.raw.Control(l.acceptF) // fails once the listener is closed: nothing to do
 	l.accL = nil
 	if err := l.accErr; err != nil {
 		l.accErr = nil
 		l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", l.accWait)
 	}
-	for i := range l.accN {
-		l.admit(ll, l.accFD[i], &l.accSA[i])
+	if l.accFD >= 0 {
+		l.admit(ll, l.accFD, &l.accSA)
 	}
 }
 
@@ -664,14 +672,13 @@ func (l *loop) accept(id int32) {
 // it accepts, and does nothing that may wait.
 func (l *loop) acceptFrom(lfd uintptr) {
 	ll := l.accL
-	for range acceptBatch {
-		fd, err := acceptFD(int(lfd), &l.accSA[l.accN])
+	for range acceptTries {
+		fd, err := acceptFD(int(lfd), &l.accSA)
 		switch {
 		case err == nil:
-			l.accFD[l.accN] = fd
-			l.accN++
+			l.accFD = fd
 			ll.accepting()
-			continue
+			l.more = true // more may wait: polling finds the listener still ready
 		case err == unix.EAGAIN:
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM:
 			continue // that connection is gone; the next may not be
@@ -689,7 +696,7 @@ func (l *loop) acceptFrom(lfd uintptr) {
 		}
 		return
 	}
-	l.more = true // a whole batch: there may be more waiting
+	l.more = true // only aborted ones so far: there may be more waiting
 }
 
 // acceptError is err from accept4 on ll, worded as net's Accept words it.
