@@ -648,8 +648,8 @@ func (l *loop) arm() {
 // reports the listener again while more wait. Taking them until accept4
 // fails costs more, as most wakes find one: Linux makes the new socket
 // and its file before it looks at the backlog, and frees them when it is
-// empty, so a failing accept4 costs about 5 µs here against 0.3 µs for
-// an epoll_wait that finds nothing (internal/tools/measure; BENCHMARKS.md).
+// empty, so a failing accept4 costs 3.7–5 µs here against 0.25 µs for
+// an epoll_wait that finds nothing (BenchmarkEmptyBacklog).
 func (l *loop) accept(id int32) {
 	lls := *l.set.listeners.Load()
 	if int(id) > len(lls) || lls[id-1] == nil {
