@@ -141,10 +141,11 @@ func rawDial(t *testing.T, addr string) int {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	unix.CloseOnExec(fd)
 	sa := &unix.SockaddrInet4{Port: p, Addr: [4]byte(net.ParseIP(host).To4())}
 	// Small buffers: a client that does not read fills them, and the
 	// server's, quickly.

@@ -20,7 +20,6 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/goleak"
-	"golang.org/x/sys/unix"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
 
@@ -354,44 +353,8 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
-// tcpInfo returns the kernel's TCP_INFO for c.
-func tcpInfo(t *testing.T, c *net.TCPConn) *unix.TCPInfo {
-	t.Helper()
-	info, err := tcpInfoOf(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
-
-// tcpInfoOf is tcpInfo's work; it fails once c is closed.
-func tcpInfoOf(c *net.TCPConn) (*unix.TCPInfo, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var info *unix.TCPInfo
-	cerr := rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
-	return info, cmp.Or(cerr, err)
-}
-
-// waitAcked waits until the peer's kernel has acknowledged everything c
-// sent, so it is in the server's receive queue.
-func waitAcked(t *testing.T, c *net.TCPConn) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for {
-		if tcpInfo(t, c).Unacked == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("data never acknowledged")
-		}
-		time.Sleep(time.Millisecond) // polling a kernel counter, no event to wait on
-	}
-}
-
 func TestShutdownAnswersWhatArrived(t *testing.T) {
+	needLinux(t, "TCP_INFO")
 	hook, ch := states()
 	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}
 	addr := shouttest.Start(t, srv)
@@ -421,6 +384,7 @@ func TestShutdownAnswersWhatArrived(t *testing.T) {
 // reply to every byte that had reached the server: the wait for its
 // input is timed from when the server can read again, not from the stop.
 func TestShutdownWaitsForASlowReader(t *testing.T) {
+	needLinux(t, "TCP_INFO")
 	srv := &server.Server{Linger: 50 * time.Millisecond, Logger: new(shouttest.Log).Logger()}
 	addr := shouttest.Start(t, srv)
 	c := dial(t, addr)
@@ -432,7 +396,10 @@ func TestShutdownWaitsForASlowReader(t *testing.T) {
 			break
 		}
 	}
-	acked := int64(tcpInfo(t, c).Bytes_acked) - 1 // less the SYN
+	acked, err := bytesAcked(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	shut := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), bound)
