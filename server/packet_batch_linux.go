@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -22,6 +23,13 @@ import (
 // allocations a datagram) and take each reply's destination as one; this
 // worker keeps the kernel's sockaddrs, answers to them as they are, and
 // allocates nothing once it is made.
+//
+// Replies of a batch to one client, from one address, of one size (the
+// last may be shorter), go in one message that the kernel cuts into
+// datagrams (UDP_SEGMENT, generic segmentation offload): the client reads
+// them as before, one datagram each, but the way out through the kernel
+// is made once for all of them. On loopback that way is most of a reply's
+// cost: BenchmarkReplies.
 
 // batchLen is how many datagrams one system call reads or writes at most.
 // Each needs a buffer for the largest datagram, since recvmmsg cannot
@@ -44,14 +52,35 @@ type batchWorker struct {
 	oob   []byte                          // batchLen × pktinfoSpace: control messages read (pktinfo)
 
 	// out holds a batch's replies one after another; when the next does
-	// not fit, those before it are sent first.
-	out  []byte
-	off  int
-	w    [batchLen]unix.Mmsghdr // replies to send, nw of them
+	// not fit, those before it are sent first. nq replies are queued, in
+	// the order of their datagrams: each one's bytes, the datagram it
+	// answers, and the address it is sent from if that is chosen
+	// (pktinfo).
+	out   []byte
+	off   int
+	qiov  [batchLen]unix.Iovec
+	qslot [batchLen]int
+	qfrom [batchLen]netip.Addr
+	qif   [batchLen]uint32
+	nq    int
+	all   [batchLen]int // 0, 1, 2…: every queued reply, for pack
+	rest  [batchLen]int // those left to pack again after a refusal
+
+	// The messages that carry them (pack), nw of them: message m carries
+	// the replies wiov[wend[m-1]:wend[m]], which are the queued ones wq
+	// holds at the same places.
+	w    [batchLen]unix.Mmsghdr
 	wiov [batchLen]unix.Iovec
-	cm   []byte        // batchLen × pktinfoSpace: control messages to write (pktinfo)
-	slot [batchLen]int // the datagram each reply answers
+	wq   [batchLen]int
+	wend [batchLen]int
+	cm   []byte // batchLen × cmSpace: each message's control messages
 	nw   int
+
+	// gso says whether the socket takes UDP_SEGMENT, until a send with
+	// it fails for want of it; gsoMax is the largest reply it cuts, less
+	// once a larger one did not fit the way out.
+	gso    bool
+	gsoMax int
 
 	ds      [batchLen]DatagramInfo
 	replies [batchLen][]byte // for the tracer
@@ -86,11 +115,19 @@ func (p *packetConn) newBatchWorker() *batchWorker {
 		rc:         rc,
 		in:         in,
 		out:        make([]byte, maxDatagram),
+		cm:         make([]byte, batchLen*cmSpace),
+		gsoMax:     gsoMaxBytes,
 	}
 	if p.pktinfo {
-		w.oob, w.cm = make([]byte, batchLen*pktinfoSpace), make([]byte, batchLen*pktinfoSpace)
+		w.oob = make([]byte, batchLen*pktinfoSpace)
 	}
+	rc.Control(func(fd uintptr) {
+		// Linux 4.18 and later; before, the option is unknown.
+		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		w.gso = err == nil
+	})
 	for i := range batchLen {
+		w.all[i] = i
 		w.riov[i].Base = &w.in[i*maxDatagram]
 		w.riov[i].SetLen(maxDatagram)
 		h := &w.r[i].Hdr
@@ -100,8 +137,6 @@ func (p *packetConn) newBatchWorker() *batchWorker {
 		if w.oob != nil {
 			h.Control = &w.oob[i*pktinfoSpace]
 		}
-		w.w[i].Hdr.Iov = &w.wiov[i]
-		w.w[i].Hdr.SetIovlen(1)
 	}
 	w.readF, w.writeF = w.recvmmsg, w.sendmmsg
 	return w
@@ -218,24 +253,15 @@ func (w *batchWorker) answer(i int, from netip.Addr, ifindex uint32) {
 	if !w.charge(d, v, reply) {
 		return
 	}
-	m := &w.w[w.nw]
-	w.slot[w.nw] = i
+	q := w.nq
+	w.qslot[q], w.qfrom[q], w.qif[q] = i, from, ifindex
 	if len(reply) > 0 {
-		w.wiov[w.nw].Base = &reply[0]
+		w.qiov[q].Base = &reply[0]
 	} else {
-		w.wiov[w.nw].Base = nil
+		w.qiov[q].Base = nil
 	}
-	w.wiov[w.nw].SetLen(len(reply))
-	m.Hdr.Name, m.Hdr.Namelen = w.r[i].Hdr.Name, w.r[i].Hdr.Namelen
-	m.Hdr.Control = nil
-	m.Hdr.SetControllen(0)
-	if w.pktinfo {
-		if cm := pktinfoFrom(w.cm[w.nw*pktinfoSpace:][:pktinfoSpace], w.v6, from, ifindex); cm != nil {
-			m.Hdr.Control = &cm[0]
-			m.Hdr.SetControllen(len(cm))
-		}
-	}
-	w.nw++
+	w.qiov[q].SetLen(len(reply))
+	w.nq++
 }
 
 // finish sends the replies queued, then tells the tracer and the
@@ -250,33 +276,188 @@ func (w *batchWorker) finish(upto int) {
 		}
 		w.obs.Datagram(d)
 	}
-	w.done, w.off, w.nw = upto, 0, 0
+	w.done, w.off, w.nq, w.nw = upto, 0, 0, 0
 }
 
-// send sends the replies queued. sendmmsg stops at the first that fails
-// and says why only when that one is first, so a failure costs a call of
-// its own; the others are still sent.
+// send sends the replies queued. sendmmsg stops at the first message
+// that fails and says why only when that one is first, so a failure
+// costs a call of its own; the others are still sent. A message of
+// several replies that fails for want of segmentation offload is not a
+// failure of its replies: they are packed again, without it, and sent.
 func (w *batchWorker) send() {
+	if w.nq == 0 {
+		return
+	}
+	w.pack(w.all[:w.nq])
 	for w.first = 0; w.first < w.nw; {
 		err := w.rc.Write(w.writeF)
 		if err == nil && w.errno == 0 && w.n > 0 {
 			w.first += w.n
 			continue
 		}
-		last := w.first + 1 // only this one failed
+		lo, hi := w.span(w.first)
+		if err == nil && hi-lo > 1 && w.refused(w.errno, int(w.wiov[lo].Len)) {
+			rest := w.rest[:copy(w.rest[:], w.wq[lo:w.wend[w.nw-1]])] // pack writes wq
+			slices.Sort(rest)                                         // back in the order of their datagrams
+			w.pack(rest)
+			w.first = 0
+			continue
+		}
 		if err != nil {
-			last = w.nw // the socket is closed: all of them
+			hi = w.wend[w.nw-1] // the socket is closed: all of them
+			w.first = w.nw
 		} else {
 			err = &net.OpError{Op: "write", Net: w.pc.LocalAddr().Network(), Source: w.pc.LocalAddr(), Err: os.NewSyscallError("sendmmsg", w.errno)}
+			w.first++
 		}
 		if !w.s.closing.Load() {
-			for j := w.first; j < last; j++ {
-				d := &w.ds[w.slot[j]]
+			for _, q := range w.wq[lo:hi] {
+				d := &w.ds[w.qslot[q]]
 				d.Reason, d.Err = ReasonSendFailed, err
 			}
 		}
-		w.first = last
 	}
+}
+
+// gsoMaxBytes is the most a message of several replies carries: the
+// largest UDP payload over IPv4.
+const gsoMaxBytes = 65507
+
+// gsoFits is a reply size that fits the way to any client: IPv6 needs
+// 1,280 bytes a packet everywhere, IPv4 nearly always has more.
+const gsoFits = 1200
+
+// cmSpace is room for a message's control messages: the address to send
+// from, and the size to cut its datagrams to.
+var cmSpace = pktinfoSpace + unix.CmsgSpace(2)
+
+// pack puts the queued replies list names (in the order of their
+// datagrams) into messages: a reply joins the last message to its client
+// if segmentation offload is on, that message is sent from the same
+// address, its replies are all of this one's size, and it has room. So
+// the replies to one client keep their order; only those to different
+// clients may pass each other.
+func (w *batchWorker) pack(list []int) {
+	var (
+		size [batchLen]int  // the size of message m's first reply: what its datagrams are cut to
+		sum  [batchLen]int  // the bytes it carries
+		open [batchLen]bool // whether more may join it
+		n    [batchLen]int  // its replies
+		of   [batchLen]int  // the message of list[i]
+	)
+	nm := 0
+	for i, q := range list {
+		r := int(w.qiov[q].Len)
+		cut := w.gso && r > 0 && r <= w.gsoMax
+		m := -1
+		if cut {
+			for k := nm - 1; k >= 0; k-- {
+				if k0 := w.wq[k]; w.sameClient(k0, q) {
+					if open[k] && r <= size[k] && sum[k]+r <= gsoMaxBytes && w.qfrom[k0] == w.qfrom[q] && w.qif[k0] == w.qif[q] {
+						m = k
+					}
+					break
+				}
+			}
+		}
+		if m < 0 {
+			m, nm = nm, nm+1
+			w.wq[m] = q // its first, for the search above, until the layout below
+			size[m], sum[m], n[m], open[m] = r, 0, 0, cut
+		}
+		open[m] = open[m] && r == size[m] // a shorter reply ends it
+		sum[m] += r
+		n[m]++
+		of[i] = m
+	}
+	var at [batchLen]int // where each message's next reply goes
+	end := 0
+	for m := range nm {
+		at[m] = end
+		end += n[m]
+		w.wend[m] = end
+	}
+	for i, q := range list {
+		m := of[i]
+		w.wiov[at[m]], w.wq[at[m]] = w.qiov[q], q
+		at[m]++
+	}
+	for m := range nm {
+		lo, hi := w.span(m)
+		q := w.wq[lo]
+		h := &w.w[m].Hdr
+		h.Iov = &w.wiov[lo]
+		h.SetIovlen(hi - lo)
+		src := &w.r[w.qslot[q]].Hdr
+		h.Name, h.Namelen = src.Name, src.Namelen
+		b := w.cm[m*cmSpace:][:cmSpace]
+		c := 0
+		if w.pktinfo {
+			c = len(pktinfoFrom(b[:pktinfoSpace], w.v6, w.qfrom[q], w.qif[q]))
+		}
+		if hi-lo > 1 {
+			c += segmentSize(b[c:], size[m])
+		}
+		h.Control = nil
+		if c > 0 {
+			h.Control = &b[0]
+		}
+		h.SetControllen(c)
+	}
+	w.nw = nm
+}
+
+// span is where message m's replies are in wiov and wq.
+func (w *batchWorker) span(m int) (lo, hi int) {
+	if m > 0 {
+		lo = w.wend[m-1]
+	}
+	return lo, w.wend[m]
+}
+
+// sameClient reports whether queued replies a and b go to the same
+// client.
+func (w *batchWorker) sameClient(a, b int) bool {
+	ha, hb := &w.r[w.qslot[a]].Hdr, &w.r[w.qslot[b]].Hdr
+	if ha.Namelen != hb.Namelen {
+		return false
+	}
+	na := unsafe.Slice(ha.Name, ha.Namelen)
+	nb := unsafe.Slice(hb.Name, hb.Namelen)
+	return string(na) == string(nb)
+}
+
+// segmentSize writes the control message that has the kernel cut a
+// message into datagrams of size bytes over b, and returns its length.
+func segmentSize(b []byte, size int) int {
+	n := unix.CmsgSpace(2)
+	clear(b[:n])
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(b[unix.CmsgLen(0):], uint16(size))
+	return n
+}
+
+// refused reports whether a message of several replies, each of size
+// bytes, failed with errno because of its segmentation, and if so sends
+// no more of that kind: none at all where the kernel cannot (no checksum
+// offload on the way out, IPsec, a socket that sends no checksums), none
+// as large where a datagram that size does not fit the way out.
+func (w *batchWorker) refused(errno unix.Errno, size int) bool {
+	switch errno {
+	case unix.EIO, unix.ENOPROTOOPT, unix.EOPNOTSUPP:
+		w.gso = false
+	case unix.EINVAL, unix.EMSGSIZE:
+		if size <= gsoFits {
+			w.gso = false // not the path's size: the socket's (SO_NO_CHECK)
+		} else {
+			w.gsoMax = size - 1
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 func (w *batchWorker) sendmmsg(fd uintptr) bool {

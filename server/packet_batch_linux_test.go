@@ -2,16 +2,20 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
@@ -401,4 +405,248 @@ func TestBatchICMPError(t *testing.T) {
 		t.Errorf("read failed with %v, want ECONNREFUSED", failed)
 	}
 	expectReplies(t, c, to, "Y")
+}
+
+// BenchmarkReplies is what a batch worker spends on a batch of 16
+// datagrams of 64 bytes, read and answered (the clients' sends and reads
+// are not timed), with the replies to one client sent as one message the
+// kernel cuts (gso) or each as its own: from one client, four, or
+// sixteen. On loopback the way out includes delivering each reply to its
+// client's socket.
+func BenchmarkReplies(b *testing.B) {
+	for _, clients := range []int{1, 4, 16} {
+		for _, gso := range []bool{false, true} {
+			b.Run(fmt.Sprintf("clients=%d/gso=%v", clients, gso), func(b *testing.B) {
+				pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer pc.Close()
+				to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+				s := &Server{Logger: slog.New(slog.DiscardHandler)}
+				w := s.newPacketConn(pc).newBatchWorker()
+				defer w.unmap()
+				if gso && !w.gso {
+					b.Skip("this kernel has no UDP_SEGMENT")
+				}
+				w.gso = gso
+				cs := make([]*net.UDPConn, clients)
+				for i := range cs {
+					if cs[i], err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+						b.Fatal(err)
+					}
+					defer cs[i].Close()
+				}
+				msg := bytes.Repeat([]byte("x"), 64)
+				buf := make([]byte, 128)
+				pc.SetReadDeadline(time.Now().Add(time.Hour))
+				for b.Loop() {
+					b.StopTimer()
+					for i := range batchLen {
+						if _, err := cs[i%clients].WriteToUDPAddrPort(msg, to); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+					for done := 0; done < batchLen; {
+						n, err := w.read()
+						if err != nil {
+							b.Fatal(err)
+						}
+						w.handle(n)
+						done += n
+					}
+					b.StopTimer()
+					for i := range batchLen {
+						c := cs[i%clients]
+						c.SetReadDeadline(time.Now().Add(batchBound))
+						if n, err := c.Read(buf); n != len(msg) || err != nil {
+							b.Fatalf("reply %d: %d bytes, %v", i, n, err)
+						}
+					}
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchLen), "ns/datagram")
+			})
+		}
+	}
+}
+
+// pack groups replies to one client into messages the kernel cuts into
+// datagrams, under its rules, and keeps each client's replies in order.
+func TestBatchPack(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	s := &Server{Logger: slog.New(slog.DiscardHandler)}
+	w := s.newPacketConn(pc).newBatchWorker()
+	if w == nil {
+		t.Fatal("no batch worker")
+	}
+	defer w.unmap()
+	x, y := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+	type reply struct {
+		to   byte // the client: its port
+		from netip.Addr
+		size int
+	}
+	a, b := byte(1), byte(2)
+	for _, tc := range []struct {
+		name    string
+		gso     bool
+		gsoMax  int
+		replies []reply
+		want    [][]int // the queued replies in each message, in order
+	}{
+		{"one client's run, ended by a shorter one", true, gsoMaxBytes,
+			[]reply{{a, x, 64}, {a, x, 64}, {b, x, 64}, {a, x, 64}, {a, x, 10}, {a, x, 64}},
+			[][]int{{0, 1, 3, 4}, {2}, {5}}},
+		{"a longer reply starts a message, a shorter one joins it", true, gsoMaxBytes,
+			[]reply{{a, x, 64}, {a, x, 100}, {a, x, 64}, {a, x, 64}},
+			[][]int{{0}, {1, 2}, {3}}},
+		{"sent from another address: no reply passes another to its client", true, gsoMaxBytes,
+			[]reply{{a, x, 64}, {a, y, 64}, {a, x, 64}, {b, y, 64}, {b, y, 64}},
+			[][]int{{0}, {1}, {2}, {3, 4}}},
+		{"empty replies are not cut", true, gsoMaxBytes,
+			[]reply{{a, x, 0}, {a, x, 0}},
+			[][]int{{0}, {1}}},
+		{"no more than a datagram can carry", true, gsoMaxBytes,
+			[]reply{{a, x, 30000}, {a, x, 30000}, {a, x, 30000}},
+			[][]int{{0, 1}, {2}}},
+		{"not larger than what was refused", true, 63,
+			[]reply{{a, x, 64}, {a, x, 64}, {a, x, 63}, {a, x, 63}},
+			[][]int{{0}, {1}, {2, 3}}},
+		{"without offload", false, gsoMaxBytes,
+			[]reply{{a, x, 64}, {a, x, 64}},
+			[][]int{{0}, {1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.gso, w.gsoMax, w.pktinfo = tc.gso, tc.gsoMax, true
+			for q, r := range tc.replies {
+				sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&w.names[q]))
+				*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: uint16(r.to) << 8, Addr: [4]byte{127, 0, 0, 1}}
+				w.r[q].Hdr.Namelen = unix.SizeofSockaddrInet4
+				w.qslot[q], w.qfrom[q], w.qif[q] = q, r.from, 0
+				w.qiov[q].Base = &w.out[0]
+				w.qiov[q].SetLen(r.size)
+			}
+			w.pack(w.all[:len(tc.replies)])
+			var got [][]int
+			for m := range w.nw {
+				lo, hi := w.span(m)
+				got = append(got, slices.Clone(w.wq[lo:hi]))
+				h := &w.w[m].Hdr
+				if int(h.Iovlen) != hi-lo || h.Iov != &w.wiov[lo] {
+					t.Errorf("message %d: %d iovecs at %p, want %d at %p", m, h.Iovlen, h.Iov, hi-lo, &w.wiov[lo])
+				}
+				seg, from := controls(t, unsafe.Slice(h.Control, h.Controllen))
+				if want := tc.replies[w.wq[lo]].size; hi-lo > 1 && seg != want || hi-lo == 1 && seg != 0 {
+					t.Errorf("message %d of %d replies: cut to %d bytes, want %d", m, hi-lo, seg, want)
+				}
+				if want := tc.replies[w.wq[lo]].from; from != want {
+					t.Errorf("message %d: sent from %v, want %v", m, from, want)
+				}
+			}
+			if !slices.EqualFunc(got, tc.want, slices.Equal) {
+				t.Errorf("messages %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// controls reads the segment size and the source address from a
+// message's control messages.
+func controls(t *testing.T, b []byte) (seg int, from netip.Addr) {
+	t.Helper()
+	cms, err := unix.ParseSocketControlMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cm := range cms {
+		switch {
+		case cm.Header.Level == unix.IPPROTO_UDP && cm.Header.Type == unix.UDP_SEGMENT:
+			seg = int(binary.NativeEndian.Uint16(cm.Data))
+		case cm.Header.Level == unix.IPPROTO_IP && cm.Header.Type == unix.IP_PKTINFO:
+			from = netip.AddrFrom4([4]byte(cm.Data[4:8]))
+		}
+	}
+	return seg, from
+}
+
+// When the kernel refuses to cut a message into datagrams (here because
+// the socket sends no checksums, which it needs), its replies are sent
+// one by one, none is lost or reported failed, and no more are cut.
+func TestBatchCutRefused(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) {
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1); err != nil {
+			t.Skip("SO_NO_CHECK:", err)
+		}
+	})
+	rec := &recorder{}
+	s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+	w := s.newPacketConn(pc).newBatchWorker()
+	if w == nil {
+		t.Fatal("no batch worker")
+	}
+	defer w.unmap()
+	if !w.gso {
+		t.Skip("this kernel has no UDP_SEGMENT")
+	}
+	a := listenUDP(t, "udp4", "127.0.0.1:0")
+	b := listenUDP(t, "udp4", "127.0.0.1:0")
+	ds := []sent{{b, "b1", ReasonNone}, {a, "a1", ReasonNone}, {a, "a2", ReasonNone}, {a, "a3", ReasonNone}, {b, "b2", ReasonNone}}
+	send(t, to, ds)
+	pc.SetReadDeadline(time.Now().Add(batchBound))
+	for total := 0; total < len(ds); {
+		n, err := w.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.handle(n)
+		total += n
+	}
+	checkObserved(t, rec.list(), ds)
+	expectReplies(t, a, to, "A1", "A2", "A3")
+	expectReplies(t, b, to, "B1", "B2")
+	expectNoMore(t, a)
+	expectNoMore(t, b)
+	if w.gso {
+		t.Error("segmentation offload still on after the kernel refused it")
+	}
+}
+
+// With segmentation offload, a client that sends a run of datagrams gets
+// each reply as a datagram of its own, in order, whatever their sizes; on
+// a wildcard listener too, where each message says where it is from (on
+// a dual-stack socket, to an IPv4 client).
+func TestBatchCutReplies(t *testing.T) {
+	for _, tc := range []struct{ network, listen string }{{"udp4", "127.0.0.1:0"}, {"udp", "[::]:0"}} {
+		t.Run(tc.network, func(t *testing.T) {
+			pc := listenUDP(t, tc.network, tc.listen)
+			to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), pc.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+			rec := &recorder{}
+			s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+			a := listenUDP(t, "udp4", "127.0.0.1:0")
+			b := listenUDP(t, "udp4", "127.0.0.1:0")
+			ds := []sent{
+				{a, "aaaa", ReasonNone}, {a, "bbbb", ReasonNone}, {b, "1111", ReasonNone}, {a, "cccc", ReasonNone},
+				{a, "ß", ReasonNone}, {a, "dddd", ReasonNone}, {a, "straße", ReasonNone}, {a, "eeeeeee", ReasonNone},
+				{b, "2222", ReasonNone}, {a, "", ReasonNone}, {a, "ffff", ReasonNone},
+			}
+			send(t, to, ds)
+			sizes := runBatches(t, s, pc, len(ds))
+			if sizes[0] < 4 {
+				t.Errorf("reads got %v datagrams: the first batch was too small to cut", sizes)
+			}
+			checkObserved(t, rec.list(), ds)
+			expectReplies(t, a, to, "AAAA", "BBBB", "CCCC", "SS", "DDDD", "STRASSE", "EEEEEEE", "", "FFFF")
+			expectReplies(t, b, to, "1111", "2222")
+			expectNoMore(t, a)
+			expectNoMore(t, b)
+		})
+	}
 }
