@@ -562,3 +562,98 @@ func TestLoopServeTwice(t *testing.T) {
 		t.Errorf("the second Serve: %v, want ErrServerClosed", err)
 	}
 }
+
+// burstObserver counts the reads of a loop's connections. Once armed,
+// it holds the loop in the next open until released, and then notes how
+// many reads there had been when the last of a burst of opens came.
+type burstObserver struct {
+	armed   atomic.Bool
+	held    chan struct{} // closed when the loop is held
+	release chan struct{}
+	opens   atomic.Int64 // since armed
+	reads   atomic.Int64
+	endAt   atomic.Int64
+}
+
+func (o *burstObserver) ConnOpen(*ConnInfo) {
+	if !o.armed.Load() {
+		return
+	}
+	if o.opens.Add(1) == 1 {
+		close(o.held)
+		<-o.release
+	}
+	o.endAt.Store(o.reads.Load())
+}
+func (o *burstObserver) ConnRead(*ConnInfo, []byte) { o.reads.Add(1) }
+func (o *burstObserver) ConnClose(*ConnInfo)        {}
+func (o *burstObserver) Datagram(*DatagramInfo)     {}
+
+// A loop busy with clients that always have input, so that each poll
+// hands it about one read for each, takes a queue of new connections in
+// a few polls, not one connection per poll. (Found in review: taking one
+// per report of the listener took 31 polls for 32 connections.)
+func TestLoopAcceptsBurstWhileBusy(t *testing.T) {
+	obs := &burstObserver{held: make(chan struct{}), release: make(chan struct{})}
+	addr := oneLoop(t, &Server{Observer: obs}, nil)
+	const busy, burst = 100, 32
+	stop := make(chan struct{})
+	done := make(chan struct{}, 2*busy)
+	payload := bytes.Repeat([]byte("x"), 4<<10)
+	for range busy {
+		c := dial(t, addr)
+		go func() { io.Copy(io.Discard, c); done <- struct{}{} }()
+		go func() {
+			defer func() { c.Close(); done <- struct{}{} }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Write(payload); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		for range 2 * busy {
+			<-done
+		}
+	}()
+	// Every busy client has been read from a few times: they stream.
+	waitFor(t, "the busy clients' reads", func() bool { return obs.reads.Load() >= 4*busy })
+	obs.armed.Store(true)
+	cs := []net.Conn{dial(t, addr)}
+	<-obs.held // the loop, in that connection's open, takes no more
+	for range burst {
+		cs = append(cs, dial(t, addr)) // queued: the handshake is the kernel's
+	}
+	start := obs.reads.Load()
+	close(obs.release)
+	waitFor(t, "the burst's opens", func() bool { return obs.opens.Load() >= burst+1 })
+	for _, c := range cs {
+		c.Close()
+	}
+	between := obs.endAt.Load() - start
+	t.Logf("%d reads of the busy clients while the loop took %d queued connections", between, burst)
+	if between > 4*busy {
+		t.Errorf("the loop made %d reads (%.1f polls' worth) while it took %d queued connections: too few a poll",
+			between, float64(between)/busy, burst)
+	}
+}
+
+// waitFor waits until cond holds, for at most 30 s, looking every
+// millisecond: the counters it reads have no event to wait on.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30 s for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -29,8 +29,8 @@ import (
 // (EPOLLEXCLUSIVE asks the kernel to wake one of them for a connection;
 // it can only when a thread sleeps in epoll_wait on the set itself, and
 // the loops wait in Go's netpoller, so it wakes more. Yet at churn, with
-// one connection taken per report, two loops made 1.01 accept4 calls per
-// connection; taking them until accept4 failed, 1.93.)
+// one connection taken per report (accept), two loops made 1.01 accept4
+// calls per connection; taking them until accept4 failed, 1.93.)
 //
 // Timeouts, limits, graceful stop and the observer calls are those of the
 // goroutine driver (conn.go), moved to events: a loop sweeps its
@@ -51,10 +51,9 @@ func loopUnsupported(l net.Listener) string {
 // the new connection's), a listener's id is negative.
 const wakeKey = 0
 
-// acceptTries bounds the accept4 calls a loop makes for a listener's
-// one report when the connections it finds were aborted while they
-// waited.
-const acceptTries = 16
+// acceptBatch bounds the connections a loop accepts per report of a
+// listener, so that accepting does not starve the connections it serves.
+const acceptBatch = 16
 
 // maxFree bounds each loop's list of connection structs kept for reuse.
 const maxFree = 256
@@ -174,12 +173,16 @@ type loop struct {
 	force   atomic.Bool
 	acceptF func(fd uintptr) // l.acceptFrom, made once
 	accL    *loopListener    // the listener acceptF accepts from
-	accFD   int              // the connection acceptF accepted, or -1
-	accSA   unix.RawSockaddrAny
-	accErr  error               // why acceptF paused the listener, if it began a pause
-	accWait time.Duration       // that pause
-	rsa     unix.RawSockaddrAny // getsockname's
-	ev      unix.EpollEvent     // epoll_ctl's argument
+	accMax  int              // how many acceptF is to accept: 1 or acceptBatch
+	accN    int              // connections acceptF accepted
+	accErr  error            // why acceptF paused the listener, if it began a pause
+	accWait time.Duration    // that pause
+	accFD   [acceptBatch]int
+	accSA   [acceptBatch]unix.RawSockaddrAny // their clients' addresses
+	polls   uint64                           // polls made
+	seen    []uint64                         // by listener id: the last of them that reported it
+	rsa     unix.RawSockaddrAny              // getsockname's
+	ev      unix.EpollEvent                  // epoll_ctl's argument
 }
 
 type pausedListener struct {
@@ -545,6 +548,7 @@ func (l *loop) serve(uintptr) bool {
 			l.pollErr = err
 			return true
 		}
+		l.polls++
 		if n == 0 {
 			return false
 		}
@@ -639,32 +643,44 @@ func (l *loop) arm() {
 	l.pollFile.SetReadDeadline(t)
 }
 
-// accept takes a new connection from listener id, and admits it once
+// accept takes new connections from listener id, and admits them once
 // the listener is no longer held: Shutdown and Close close listeners
 // under Server.mu, which admitting takes, and a listener's Close waits
 // until no Control holds it.
 //
-// It takes one per report of the listener, as gnet does: the next poll
-// reports the listener again while more wait. Taking them until accept4
-// fails costs more, as most wakes find one: Linux makes the new socket
-// and its file before it looks at the backlog, and frees them when it is
-// empty, so a failing accept4 costs 3.7–5 µs here against 0.25 µs for
-// an epoll_wait that finds nothing (BenchmarkEmptyBacklog).
+// It takes one, and the next poll reports the listener again if more
+// wait; only when the poll before this one reported it too, so that
+// connections are queuing, does it take up to acceptBatch, until accept4
+// finds none. Most wakes find one connection, and the accept4 that finds
+// none is dear: Linux makes the new socket and its file before it looks
+// at the backlog and frees them when it is empty, 3.7–5 µs here against
+// 0.25 µs for a poll that finds nothing (BenchmarkEmptyBacklog). A busy
+// loop, whose polls each hand it many connections to serve, must still
+// take a queue of new ones in a few polls, not one per poll
+// (TestLoopAcceptsBurstWhileBusy).
 func (l *loop) accept(id int32) {
 	lls := *l.set.listeners.Load()
 	if int(id) > len(lls) || lls[id-1] == nil {
 		return
 	}
 	ll := lls[id-1]
-	l.accL, l.accFD, l.accErr = ll, -1, nil
+	for int(id) >= len(l.seen) {
+		l.seen = append(l.seen, 0)
+	}
+	l.accMax = 1
+	if l.seen[id] == l.polls-1 {
+		l.accMax = acceptBatch
+	}
+	l.seen[id] = l.polls
+	l.accL, l.accN, l.accErr = ll, 0, nil
 	ll.raw.Control(l.acceptF) // fails once the listener is closed: nothing to do
 	l.accL = nil
 	if err := l.accErr; err != nil {
 		l.accErr = nil
 		l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", l.accWait)
 	}
-	if l.accFD >= 0 {
-		l.admit(ll, l.accFD, &l.accSA)
+	for i := range l.accN {
+		l.admit(ll, l.accFD[i], &l.accSA[i])
 	}
 }
 
@@ -672,12 +688,16 @@ func (l *loop) accept(id int32) {
 // it accepts, and does nothing that may wait.
 func (l *loop) acceptFrom(lfd uintptr) {
 	ll := l.accL
-	for range acceptTries {
-		fd, err := acceptFD(int(lfd), &l.accSA)
+	for range acceptBatch {
+		fd, err := acceptFD(int(lfd), &l.accSA[l.accN])
 		switch {
 		case err == nil:
-			l.accFD = fd
+			l.accFD[l.accN] = fd
+			l.accN++
 			ll.accepting()
+			if l.accN < l.accMax {
+				continue
+			}
 			l.more = true // more may wait: polling finds the listener still ready
 		case err == unix.EAGAIN:
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM:
@@ -696,7 +716,7 @@ func (l *loop) acceptFrom(lfd uintptr) {
 		}
 		return
 	}
-	l.more = true // only aborted ones so far: there may be more waiting
+	l.more = true // a whole batch, or aborted ones: there may be more waiting
 }
 
 // acceptError is err from accept4 on ll, worded as net's Accept words it.
