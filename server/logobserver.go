@@ -44,7 +44,7 @@ func (o *logObserver) log(t time.Time, level slog.Level, msg string, attrs ...sl
 
 func (o *logObserver) ConnOpen(c *ConnInfo) {
 	if c.TLS == nil {
-		o.log(time.Now(), slog.LevelInfo, "open", slog.String("remote", c.remoteText()), slog.String("local", c.Local.String()))
+		o.log(time.Now(), slog.LevelInfo, "open", slog.String("remote", c.Remote.String()), slog.String("local", c.Local.String()))
 		return
 	}
 	attrs := []any{"remote", c.Remote.String(), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
@@ -81,7 +81,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 	if !o.h.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	attrs := [...]slog.Attr{slog.String("remote", c.remoteText()), slog.String("reason", c.Reason.String()),
+	attrs := [...]slog.Attr{slog.String("remote", c.Remote.String()), slog.String("reason", c.Reason.String()),
 		slog.Duration("duration", c.Duration().Round(time.Microsecond)), slog.Int64("bytes_in", c.BytesIn), slog.Int64("bytes_out", c.BytesOut),
 		{}}
 	n := len(attrs) - 1

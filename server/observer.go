@@ -54,18 +54,6 @@ type ConnInfo struct {
 	// TLS is the connection's TLS state (version, cipher suite, the
 	// client's verified certificates), if it was wrapped in TLS.
 	TLS *tls.ConnectionState
-
-	remote string // Remote.String(), once remoteText has made it
-}
-
-// remoteText is Remote.String(), made once for the open and the close
-// line: an address costs several allocations to format. Remote is final
-// by the time anything logs it (a PROXY header has been read).
-func (c *ConnInfo) remoteText() string {
-	if c.remote == "" {
-		c.remote = c.Remote.String()
-	}
-	return c.remote
 }
 
 // Duration is how long the connection was open, up to End or now.

@@ -139,3 +139,24 @@ func TestLogObserverLines(t *testing.T) {
 		t.Errorf("close line:\n%s\nwant\n%s", lines[1], want)
 	}
 }
+
+// A ConnInfo whose Remote is set anew (a struct reused for the next
+// connection, a driver or wrapper of one's own) is logged with the
+// address it has now. (Found in review: the address was kept, formatted,
+// from the first time.)
+func TestLogObserverRemoteChanged(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewTextHandler(&buf, nil)))
+	c := &server.ConnInfo{
+		Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 21), Port: 1111},
+		Local:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+	}
+	obs.ConnOpen(c)
+	obs.ConnClose(c)
+	c.Remote = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 22), Port: 2222} // the next connection
+	obs.ConnOpen(c)
+	obs.ConnClose(c)
+	if n := strings.Count(buf.String(), "remote=127.0.0.22:2222"); n != 2 {
+		t.Errorf("the second connection's address is logged %d times, want 2:\n%s", n, buf.String())
+	}
+}
