@@ -65,12 +65,21 @@ func (l *Log) Write(p []byte) (int, error) {
 // WaitFor waits until the log contains s, for at most d, and reports
 // whether it does.
 func (l *Log) WaitFor(s string, d time.Duration) bool {
+	_, ok := l.WaitForAny(d, s)
+	return ok
+}
+
+// WaitForAny waits until the log contains one of ss, for at most d, and
+// returns the first of them it contains, if any.
+func (l *Log) WaitForAny(d time.Duration, ss ...string) (string, bool) {
 	timeout := time.After(d)
 	for {
 		l.mu.Lock()
-		if strings.Contains(l.buf.String(), s) {
-			l.mu.Unlock()
-			return true
+		for _, s := range ss {
+			if strings.Contains(l.buf.String(), s) {
+				l.mu.Unlock()
+				return s, true
+			}
 		}
 		if l.changed == nil {
 			l.changed = make(chan struct{})
@@ -80,7 +89,7 @@ func (l *Log) WaitFor(s string, d time.Duration) bool {
 		select {
 		case <-changed:
 		case <-timeout:
-			return false
+			return "", false
 		}
 	}
 }
