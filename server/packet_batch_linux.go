@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -27,9 +28,9 @@ import (
 // Replies of a batch to one client, from one address, of one size (the
 // last may be shorter), go in one message that the kernel cuts into
 // datagrams (UDP_SEGMENT, generic segmentation offload): the client reads
-// them as before, one datagram each, but the way out through the kernel
-// is made once for all of them. On loopback that way is most of a reply's
-// cost: BenchmarkReplies.
+// them as before, one datagram each (unless it asked for them whole,
+// UDP_GRO), but the way out through the kernel is made once for all of
+// them. On loopback that way is most of a reply's cost: BenchmarkReplies.
 
 // batchLen is how many datagrams one system call reads or writes at most.
 // Each needs a buffer for the largest datagram, since recvmmsg cannot
@@ -122,9 +123,12 @@ func (p *packetConn) newBatchWorker() *batchWorker {
 		w.oob = make([]byte, batchLen*pktinfoSpace)
 	}
 	rc.Control(func(fd uintptr) {
-		// Linux 4.18 and later; before, the option is unknown.
+		// Linux 4.18 has the option, but only 5.0 cuts a message that
+		// loopback hands to a socket that did not ask for it whole
+		// (UDP_GRO); and the kernel cuts only what has a checksum.
 		_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-		w.gso = err == nil
+		nocheck, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK)
+		w.gso = err == nil && nocheck == 0 && kernelAtLeast(5, 0)
 	})
 	for i := range batchLen {
 		w.all[i] = i
@@ -281,14 +285,20 @@ func (w *batchWorker) finish(upto int) {
 
 // send sends the replies queued. sendmmsg stops at the first message
 // that fails and says why only when that one is first, so a failure
-// costs a call of its own; the others are still sent. A message of
-// several replies that fails for want of segmentation offload is not a
-// failure of its replies: they are packed again, without it, and sent.
+// costs a call of its own; the others are still sent.
+//
+// A message of several replies may fail because the kernel will not cut
+// it, or because the way to its client takes no datagram (a blackhole
+// route) or none that large. Its replies, and the rest of the batch, are
+// then packed again uncut and sent; the first of them, sent alone, tells
+// which it was, and only if it goes does the worker cut less (refused).
 func (w *batchWorker) send() {
 	if w.nq == 0 {
 		return
 	}
 	w.pack(w.all[:w.nq])
+	probe, probeErr, probeSize := -1, unix.Errno(0), 0
+	gso := w.gso
 	for w.first = 0; w.first < w.nw; {
 		err := w.rc.Write(w.writeF)
 		if err == nil && w.errno == 0 && w.n > 0 {
@@ -296,7 +306,9 @@ func (w *batchWorker) send() {
 			continue
 		}
 		lo, hi := w.span(w.first)
-		if err == nil && hi-lo > 1 && w.refused(w.errno, int(w.wiov[lo].Len)) {
+		if err == nil && hi-lo > 1 && probe < 0 && cutRefusal(w.errno) {
+			probe, probeErr, probeSize = w.wq[lo], w.errno, int(w.wiov[lo].Len)
+			w.gso = false                                             // for the rest of this batch
 			rest := w.rest[:copy(w.rest[:], w.wq[lo:w.wend[w.nw-1]])] // pack writes wq
 			slices.Sort(rest)                                         // back in the order of their datagrams
 			w.pack(rest)
@@ -317,15 +329,45 @@ func (w *batchWorker) send() {
 			}
 		}
 	}
+	if probe >= 0 {
+		w.gso = gso
+		if w.ds[w.qslot[probe]].Reason != ReasonSendFailed {
+			w.refused(probeErr, probeSize) // it went uncut: the cutting was refused
+		}
+	}
+}
+
+// cutRefusal reports whether errno, from a message of several replies,
+// may mean that it was refused for being cut.
+func cutRefusal(errno unix.Errno) bool {
+	switch errno {
+	case unix.EIO, unix.ENOPROTOOPT, unix.EOPNOTSUPP, unix.EINVAL, unix.EMSGSIZE:
+		return true
+	}
+	return false
+}
+
+// kernelAtLeast reports whether the running kernel is Linux major.minor
+// or later.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // gsoMaxBytes is the most a message of several replies carries: the
 // largest UDP payload over IPv4.
 const gsoMaxBytes = 65507
 
-// gsoFits is a reply size that fits the way to any client: IPv6 needs
-// 1,280 bytes a packet everywhere, IPv4 nearly always has more.
-const gsoFits = 1200
+// batchLen is within what the kernel cuts one message into: 64
+// datagrams (UDP_MAX_SEGMENTS, 128 since Linux 6.9).
+const _ = uint(64 - batchLen)
 
 // cmSpace is room for a message's control messages: the address to send
 // from, and the size to cut its datagrams to.
@@ -439,25 +481,18 @@ func segmentSize(b []byte, size int) int {
 	return n
 }
 
-// refused reports whether a message of several replies, each of size
-// bytes, failed with errno because of its segmentation, and if so sends
-// no more of that kind: none at all where the kernel cannot (no checksum
-// offload on the way out, IPsec, a socket that sends no checksums), none
-// as large where a datagram that size does not fit the way out.
-func (w *batchWorker) refused(errno unix.Errno, size int) bool {
+// refused is told that a message of several replies, each of size
+// bytes, was refused with errno for being cut, and cuts no more of that
+// kind: nothing where the kernel cannot (no checksum offload on the way
+// out, IPsec), nothing as large where a way out takes no datagram that
+// size cut from a larger one.
+func (w *batchWorker) refused(errno unix.Errno, size int) {
 	switch errno {
-	case unix.EIO, unix.ENOPROTOOPT, unix.EOPNOTSUPP:
-		w.gso = false
 	case unix.EINVAL, unix.EMSGSIZE:
-		if size <= gsoFits {
-			w.gso = false // not the path's size: the socket's (SO_NO_CHECK)
-		} else {
-			w.gsoMax = size - 1
-		}
+		w.gsoMax = min(w.gsoMax, size-1)
 	default:
-		return false
+		w.gso = false
 	}
-	return true
 }
 
 func (w *batchWorker) sendmmsg(fd uintptr) bool {

@@ -59,15 +59,19 @@ func listenUDP(t *testing.T, network, addr string) *net.UDPConn {
 	return c
 }
 
-// runBatches makes a batch worker for pc and has it read and answer until
-// want datagrams have been handled, and returns how many each read got.
-func runBatches(t *testing.T, s *Server, pc *net.UDPConn, want int) (sizes []int) {
+// runBatches makes a batch worker for pc, passes it to each of setup, and
+// has it read and answer until want datagrams have been handled, and
+// returns how many each read got.
+func runBatches(t *testing.T, s *Server, pc *net.UDPConn, want int, setup ...func(*batchWorker)) (sizes []int) {
 	t.Helper()
 	w := s.newPacketConn(pc).newBatchWorker()
 	if w == nil {
 		t.Fatal("no batch worker for a *net.UDPConn")
 	}
 	defer w.unmap()
+	for _, f := range setup {
+		f(w)
+	}
 	pc.SetReadDeadline(time.Now().Add(batchBound))
 	for total := 0; total < want; {
 		n, err := w.read()
@@ -571,12 +575,62 @@ func controls(t *testing.T, b []byte) (seg int, from netip.Addr) {
 	return seg, from
 }
 
+// countCuts counts the messages of several replies w sends (or tries to).
+func countCuts(w *batchWorker) *int {
+	n := new(int)
+	send := w.writeF
+	w.writeF = func(fd uintptr) bool {
+		for m := w.first; m < w.nw; m++ {
+			if w.w[m].Hdr.Iovlen > 1 {
+				*n++
+			}
+		}
+		return send(fd)
+	}
+	return n
+}
+
+// refuseTo makes w's sends to dst fail with errno, cut or not, as a
+// route that takes nothing to it does (a blackhole route: EINVAL).
+func refuseTo(w *batchWorker, dst netip.AddrPort, errno unix.Errno) {
+	send := w.writeF
+	w.writeF = func(fd uintptr) bool {
+		for m := w.first; m < w.nw; m++ {
+			lo, _ := w.span(m)
+			if unmapPort(w.source(w.qslot[w.wq[lo]])) != dst {
+				continue
+			}
+			if m == w.first {
+				w.n, w.errno = 0, errno
+				return true
+			}
+			all := w.nw
+			w.nw = m // send those before it
+			ok := send(fd)
+			w.nw = all
+			return ok
+		}
+		return send(fd)
+	}
+}
+
 // When the kernel refuses to cut a message into datagrams (here because
-// the socket sends no checksums, which it needs), its replies are sent
-// one by one, none is lost or reported failed, and no more are cut.
+// the socket came to send no checksums, which cutting needs), its replies
+// are sent one by one, none is lost or reported failed, and replies that
+// large are cut no more.
 func TestBatchCutRefused(t *testing.T) {
 	pc := listenUDP(t, "udp4", "127.0.0.1:0")
 	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	rec := &recorder{}
+	s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+	w := s.newPacketConn(pc).newBatchWorker()
+	if w == nil {
+		t.Fatal("no batch worker")
+	}
+	defer w.unmap()
+	if !w.gso {
+		t.Skip("no segmentation offload for UDP here (Linux 5.0 or later)")
+	}
 	rc, err := pc.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
@@ -586,16 +640,7 @@ func TestBatchCutRefused(t *testing.T) {
 			t.Skip("SO_NO_CHECK:", err)
 		}
 	})
-	rec := &recorder{}
-	s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
-	w := s.newPacketConn(pc).newBatchWorker()
-	if w == nil {
-		t.Fatal("no batch worker")
-	}
-	defer w.unmap()
-	if !w.gso {
-		t.Skip("this kernel has no UDP_SEGMENT")
-	}
+	cuts := countCuts(w)
 	a := listenUDP(t, "udp4", "127.0.0.1:0")
 	b := listenUDP(t, "udp4", "127.0.0.1:0")
 	ds := []sent{{b, "b1", ReasonNone}, {a, "a1", ReasonNone}, {a, "a2", ReasonNone}, {a, "a3", ReasonNone}, {b, "b2", ReasonNone}}
@@ -614,8 +659,46 @@ func TestBatchCutRefused(t *testing.T) {
 	expectReplies(t, b, to, "B1", "B2")
 	expectNoMore(t, a)
 	expectNoMore(t, b)
-	if w.gso {
-		t.Error("segmentation offload still on after the kernel refused it")
+	if *cuts == 0 {
+		t.Error("no message was cut, so none was refused")
+	}
+	if !w.gso || w.gsoMax >= 2 {
+		t.Errorf("after a refusal of 2-byte datagrams: cutting %v, up to %d bytes; want on, below 2", w.gso, w.gsoMax)
+	}
+}
+
+// A client the way to which takes no datagram at all (a blackhole route)
+// gets no reply, each reported failed, and does not stop the worker from
+// cutting the replies to other clients.
+func TestBatchCutRefusedByClient(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	rec := &recorder{}
+	s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+	bad := listenUDP(t, "udp4", "127.0.0.1:0")
+	good := listenUDP(t, "udp4", "127.0.0.1:0")
+	var w *batchWorker
+	var cuts *int
+	setup := func(bw *batchWorker) {
+		if !bw.gso {
+			t.Skip("no segmentation offload for UDP here (Linux 5.0 or later)")
+		}
+		w = bw
+		refuseTo(w, bad.LocalAddr().(*net.UDPAddr).AddrPort(), unix.EINVAL)
+		cuts = countCuts(w)
+	}
+	ds := []sent{{bad, "x1", ReasonSendFailed}, {bad, "x2", ReasonSendFailed}, {good, "a1", ReasonNone}, {good, "a2", ReasonNone}, {good, "a3", ReasonNone}}
+	send(t, to, ds)
+	runBatches(t, s, pc, len(ds), setup)
+	checkObserved(t, rec.list(), ds)
+	expectReplies(t, good, to, "A1", "A2", "A3")
+	expectNoMore(t, good)
+	expectNoMore(t, bad)
+	if !w.gso || w.gsoMax != gsoMaxBytes {
+		t.Errorf("after one client's way refused its replies: cutting %v, up to %d bytes; want on, up to %d", w.gso, w.gsoMax, gsoMaxBytes)
+	}
+	if *cuts < 2 {
+		t.Errorf("%d messages cut, want the refused one and the good client's", *cuts)
 	}
 }
 
@@ -638,9 +721,18 @@ func TestBatchCutReplies(t *testing.T) {
 				{b, "2222", ReasonNone}, {a, "", ReasonNone}, {a, "ffff", ReasonNone},
 			}
 			send(t, to, ds)
-			sizes := runBatches(t, s, pc, len(ds))
+			var cuts *int
+			sizes := runBatches(t, s, pc, len(ds), func(w *batchWorker) {
+				if !w.gso {
+					t.Skip("no segmentation offload for UDP here (Linux 5.0 or later)")
+				}
+				cuts = countCuts(w)
+			})
 			if sizes[0] < 4 {
 				t.Errorf("reads got %v datagrams: the first batch was too small to cut", sizes)
+			}
+			if *cuts == 0 {
+				t.Error("no message was cut")
 			}
 			checkObserved(t, rec.list(), ds)
 			expectReplies(t, a, to, "AAAA", "BBBB", "CCCC", "SS", "DDDD", "STRASSE", "EEEEEEE", "", "FFFF")
