@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -13,15 +14,7 @@ import (
 // set, with the listener in it, that finds nothing. It is why a loop
 // takes one connection per report of a listener (loop.accept).
 func BenchmarkEmptyBacklog(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	raw, err := ln.(*net.TCPListener).SyscallConn()
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, raw := rawListener(b)
 	b.Run("accept4", func(b *testing.B) {
 		raw.Control(func(fd uintptr) {
 			var sa unix.RawSockaddrAny
@@ -50,4 +43,20 @@ func BenchmarkEmptyBacklog(b *testing.B) {
 			}
 		}
 	})
+}
+
+// rawListener listens on a loopback port for tb, which closes it, and
+// returns the listener and its raw descriptor's access.
+func rawListener(tb testing.TB) (net.Listener, syscall.RawConn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	raw, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ln, raw
 }

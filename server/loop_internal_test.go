@@ -269,15 +269,7 @@ func TestLoopServesMoreThanOnePoll(t *testing.T) {
 // paused, is logged and is tried again later, rather than be left out of
 // the loop for good.
 func TestResumeRetriesWatch(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	raw, err := ln.(*net.TCPListener).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, raw := rawListener(t)
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
