@@ -28,23 +28,29 @@ type logObserver struct {
 	warns [numReasons]limiter
 }
 
-// log hands o's handler a record of msg at t, as l.LogAttrs would, but
-// without the caller's program counter: asking the runtime for it costs
-// more than the rest of an open line, and only a handler that adds the
-// source reads it. A client that connects and leaves pays for two lines.
-func (o *logObserver) log(t time.Time, level slog.Level, msg string, attrs ...slog.Attr) {
-	ctx := context.Background()
-	if !o.h.Enabled(ctx, level) {
-		return
-	}
-	r := slog.NewRecord(t, level, msg, 0)
+// infoOn reports whether o's handler takes info lines: the open and
+// close lines are not made otherwise.
+func (o *logObserver) infoOn() bool {
+	return o.h.Enabled(context.Background(), slog.LevelInfo)
+}
+
+// info hands o's handler an info record of msg at t, as l.LogAttrs would
+// once infoOn has said yes, but without the caller's program counter:
+// asking the runtime for it costs more than the rest of an open line, and
+// only a handler that adds the source reads it. A client that connects
+// and leaves pays for two lines.
+func (o *logObserver) info(t time.Time, msg string, attrs ...slog.Attr) {
+	r := slog.NewRecord(t, slog.LevelInfo, msg, 0)
 	r.AddAttrs(attrs...)
-	_ = o.h.Handle(ctx, r) // as Logger's methods do, a handler's error is dropped
+	_ = o.h.Handle(context.Background(), r) // as Logger's methods do, a handler's error is dropped
 }
 
 func (o *logObserver) ConnOpen(c *ConnInfo) {
+	if !o.infoOn() {
+		return
+	}
 	if c.TLS == nil {
-		o.log(time.Now(), slog.LevelInfo, "open", slog.String("remote", c.Remote.String()), slog.String("local", c.Local.String()))
+		o.info(time.Now(), "open", slog.String("remote", c.Remote.String()), slog.String("local", c.Local.String()))
 		return
 	}
 	attrs := []any{"remote", c.Remote.String(), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
@@ -78,7 +84,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 		o.l.Warn("connection refused", "remote", c.Remote.String(), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
 		return
 	}
-	if !o.h.Enabled(context.Background(), slog.LevelInfo) {
+	if !o.infoOn() {
 		return
 	}
 	attrs := [...]slog.Attr{slog.String("remote", c.Remote.String()), slog.String("reason", c.Reason.String()),
@@ -93,7 +99,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	o.log(t, slog.LevelInfo, "close", attrs[:n]...)
+	o.info(t, "close", attrs[:n]...)
 }
 
 func (o *logObserver) Datagram(d *DatagramInfo) {
