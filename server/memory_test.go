@@ -1,3 +1,5 @@
+//go:build unix
+
 package server_test
 
 import (
@@ -31,20 +33,6 @@ const idleBudget = 6 << 10
 // loops: its 256-byte struct, its address and its slot in each loop's
 // table of descriptors; no goroutine, no buffer. Measured at 548 bytes.
 const loopIdleBudget = 768
-
-// engine is the driver a Server chooses for a TCP listener here.
-func engine(t *testing.T) server.Engine {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	e, err := new(server.Server).EngineFor(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
 
 // blockedBudget is what a connection whose client sends and never reads
 // may cost: 2×ReadSize (64 KiB), its read and that read's reply, plus its
@@ -108,8 +96,6 @@ func TestBlockedClientMemory(t *testing.T) {
 		t.Errorf("a client that does not read costs %d bytes, over its budget of %d", per, blockedBudget)
 	}
 }
-
-func discard() *slogLogger { return slogDiscard }
 
 // connGoroutines counts the goroutines serving a connection of their own.
 func connGoroutines() int {

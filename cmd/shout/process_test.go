@@ -248,9 +248,7 @@ func busyClient(t *testing.T, addr string) net.Conn {
 	// crawl through retransmissions (1 MB in 30 s), and reading the replies
 	// later would take longer than any bound.
 	d := net.Dialer{Timeout: bound, Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
-		})
+		return rc.Control(func(fd uintptr) { setRcvbuf(fd, 4<<10) })
 	}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {

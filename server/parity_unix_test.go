@@ -1,0 +1,429 @@
+//go:build unix
+
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/text/transform"
+
+	"shout/server"
+)
+
+// Close after Shutdown (a deferred Close, Shutdown's context ending late)
+// writes to no descriptor: those the server used are closed, and their
+// numbers may belong to anything else in the process by then.
+func TestCloseAfterShutdownWritesNowhere(t *testing.T) {
+	srv := &server.Server{Logger: discard()}
+	addr, wait := servePlain(t, srv)
+	c := dial(t, addr)
+	exchange(t, c, "a", "A")
+	c.Close()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free descriptors, the server's old ones among them.
+	var fds []int
+	defer func() { closeAll(fds) }()
+	for range 64 {
+		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0) // flags that are Linux's set below
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, p[0], p[1])
+		for _, fd := range p {
+			unix.CloseOnExec(fd)
+			if err := unix.SetNonblock(fd, true); err != nil { // a read finds nothing, it does not wait
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := wait(); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	buf := make([]byte, 64)
+	for i, fd := range fds {
+		if n, _ := unix.Read(fd, buf); n > 0 {
+			t.Errorf("Close wrote %q to descriptor %d, which the server had closed", buf[:n], fds[i^1])
+		}
+	}
+}
+
+// Close while a reply waits for a client that does not read tells the
+// ReplyObserver of that reply, cut short: one reply for each read.
+func TestCloseTellsPendingReply(t *testing.T) {
+	var obs replies
+	srv := &server.Server{Observer: &obs}
+	addr, wait := servePlain(t, srv)
+	fd := rawDial(t, addr)
+	defer unix.Close(fd)
+	fillUntilBlocked(t, []int{fd}, []byte(strings.Repeat("straße ", 1000)))
+	if err := wait(); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	ci := obs.waitClose(t)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.reads != obs.n || obs.errs != 1 || ci.Reason != server.ReasonShutdown {
+		t.Errorf("%d reads, %d replies, %d cut short, closed for %v; want as many replies as reads, the last cut short, shutdown",
+			obs.reads, obs.n, obs.errs, ci.Reason)
+	}
+}
+
+// holdClose is an Observer whose ConnClose for the connection from addr
+// signals entered and waits for release: the driver that called it is
+// held there.
+type holdClose struct {
+	recorder
+	addr    string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *holdClose) ConnClose(c *server.ConnInfo) {
+	if c.Remote.String() == h.addr {
+		close(h.entered)
+		<-h.release
+	}
+	h.recorder.ConnClose(c)
+}
+
+// Shutdown answers the bytes that had arrived from a client whose reply
+// was still waiting to be written, however long that reply waited: the
+// wait for those bytes begins when reading resumes, not at the stop.
+func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
+	needLinux(t, "SIOCOUTQ")
+	const linger = 100 * time.Millisecond
+	// One event loop, so that holding it holds the connection below.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	obs := &holdClose{entered: make(chan struct{}), release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, Linger: linger, ReadSize: 512}
+	addr, _ := servePlain(t, srv)
+	a := rawDial(t, addr)
+	defer unix.Close(a)
+	rawExchange(t, a, "a", "A") // the loops run, with GOMAXPROCS(1)
+	runtime.GOMAXPROCS(2)
+	b := dial(t, addr)
+	exchange(t, b, "b", "B")
+	obs.addr = b.LocalAddr().String()
+
+	// a sends until the server, whose replies a does not read, stops
+	// reading it: a reply waits to be written, and sent bytes wait in
+	// the server's receive queue.
+	msg := []byte(strings.Repeat("straße ", 100))
+	sent := 0
+	for blocked := false; !blocked; {
+		for {
+			n, err := unix.Write(a, msg)
+			if err == unix.EAGAIN {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			sent += n
+		}
+		blocked = !wait(t, a, unix.POLLOUT, 200*time.Millisecond)
+	}
+	unsent, err := unsentBytes(a) // not arrived, so not owed
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	// b, idle, is closed gracefully at once: the stop has begun.
+	if n, err := b.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("b read %d, %v; want end of file", n, err)
+	}
+	// Hold the server while a's reply waits longer than a stop waits
+	// for owed bytes (Linger), then let a's reply be written.
+	b.Close()
+	select {
+	case <-obs.entered:
+	case <-time.After(bound):
+		t.Fatal("b's close not observed")
+	}
+	time.Sleep(2 * linger) // a lower bound on the time a's reply waits, not a synchronisation
+	got := 0
+	buf := make([]byte, 64<<10)
+	readA := func() (eof bool) {
+		n, err := unix.Read(a, buf)
+		switch {
+		case err == unix.EAGAIN:
+		case err != nil:
+			t.Fatalf("a: %v", err)
+		case n == 0:
+			return true
+		}
+		got += max(n, 0)
+		return false
+	}
+	eof := false
+	for !eof && wait(t, a, unix.POLLIN, 50*time.Millisecond) {
+		eof = readA()
+	}
+	close(obs.release)
+	unix.Shutdown(a, unix.SHUT_WR)
+	for !eof {
+		if !wait(t, a, unix.POLLIN, bound) {
+			t.Fatal("a: no end of file")
+		}
+		eof = readA()
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if want := sent - unsent; got < want {
+		t.Errorf("a got %d bytes of replies; want the %d it had sent before the stop", got, want)
+	}
+}
+
+// serverSide is the server's descriptor for the client connection c, found
+// among this process's own: the one whose addresses are c's, reversed.
+func serverSide(t *testing.T, c net.Conn) int {
+	t.Helper()
+	local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		sa, err1 := unix.Getsockname(fd)
+		pa, err2 := unix.Getpeername(fd)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		s, ok1 := sa.(*unix.SockaddrInet4)
+		p, ok2 := pa.(*unix.SockaddrInet4)
+		if ok1 && ok2 && s.Port == remote.Port && p.Port == local.Port {
+			return fd
+		}
+	}
+	t.Fatal("no server side found for", local)
+	return -1
+}
+
+// The server's side of a TCP connection sends small replies at once
+// (TCP_NODELAY, as net sets on every connection it accepts), so that a
+// client writing several small requests waits for no acknowledgement;
+// and it sends keep-alive probes, as net's connections do, so that a
+// client that vanished gives its place up before a long IdleTimeout, or
+// where there is none.
+func TestRepliesNotDelayed(t *testing.T) {
+	needLinux(t, "TCP_KEEPIDLE")
+	for _, idle := range []time.Duration{0, 5 * time.Minute} {
+		t.Run(fmt.Sprint("idle timeout ", idle), func(t *testing.T) {
+			srv := &server.Server{Logger: discard(), IdleTimeout: idle}
+			addr, _ := servePlain(t, srv)
+			for range 2 { // the first connection, and one after it
+				c := dial(t, addr)
+				exchange(t, c, "a", "A")
+				fd := serverSide(t, c)
+				for _, o := range serverSockopts {
+					if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.want {
+						t.Errorf("%s %d, %v on the server's side; want %d", o.name, v, err, o.want)
+					}
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
+// burstLen is what burst writes for a '#': more than a socket whose
+// buffers are small takes at once.
+const burstLen = 200 << 10
+
+// burst uppercases ASCII, and answers a '#' with burstLen bytes of '!'
+// and errBurst, having taken all of its input: a transformer that fails
+// after writing a large reply. A '#' at the end of its input is held
+// until the end of the input.
+type burst struct{ transform.NopResetter }
+
+var errBurst = errors.New("burst")
+
+func (burst) MaxExpansion() int { return 1024 } // room at the end of input for a burst
+
+func (burst) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	n := strings.IndexByte(string(src), '#')
+	if n < 0 {
+		n = len(src)
+	}
+	if len(dst) < n {
+		n = len(dst)
+		err = transform.ErrShortDst
+	}
+	copy(dst, strings.ToUpper(string(src[:n])))
+	switch {
+	case err != nil || n == len(src):
+		return n, n, err
+	case n == len(src)-1 && !atEOF:
+		return n, n, transform.ErrShortSrc
+	case len(dst) < n+burstLen:
+		return n, n, transform.ErrShortDst
+	}
+	copy(dst[n:n+burstLen], strings.Repeat("!", burstLen))
+	return n + burstLen, len(src), errBurst
+}
+
+// listenSmall listens on loopback with small socket buffers, which the
+// connections it accepts inherit: a reply larger than they hold waits
+// until the client reads.
+func listenSmall(t *testing.T) net.Listener {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10)
+		})
+		return err
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// A transformer's failure closes the connection once what it wrote
+// before failing is answered, even when the client takes that answer
+// only later: in the middle of the input as at its end.
+func TestFailureAfterLargeReply(t *testing.T) {
+	for _, tc := range []struct {
+		name, send string
+		closeWrite bool
+		want       int
+	}{
+		{"reading", "ab#c", false, 2 + burstLen},
+		{"at end of input", "#", true, burstLen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// One event loop, so that answering another client shows it
+			// is done with this one's burst for now.
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			var obs replies
+			srv := &server.Server{Observer: &obs, Transformer: burst{}, ReadSize: 64 << 10}
+			ln := listenSmall(t)
+			serveOn(t, srv, ln)
+			other := dial(t, ln.Addr().String())
+			exchange(t, other, "b", "B") // the loops run, with GOMAXPROCS(1)
+			runtime.GOMAXPROCS(2)
+			fd := rawDial(t, ln.Addr().String())
+			defer unix.Close(fd)
+			if _, err := unix.Write(fd, []byte(tc.send)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.closeWrite {
+				unix.Shutdown(fd, unix.SHUT_WR)
+			}
+			if !wait(t, fd, unix.POLLIN, bound) {
+				t.Fatal("no reply")
+			}
+			exchange(t, other, "b", "B") // what the socket did not take waits
+			got := 0
+			buf := make([]byte, 64<<10)
+			for eof := false; !eof; {
+				if !wait(t, fd, unix.POLLIN, bound) {
+					t.Fatalf("after %d bytes, no end of file within %v", got, bound)
+				}
+				switch n, err := unix.Read(fd, buf); {
+				case err == unix.EAGAIN:
+				case err != nil:
+					t.Fatalf("after %d bytes: %v", got, err)
+				case n == 0:
+					eof = true
+				default:
+					got += n
+				}
+			}
+			ci := obs.waitClose(t)
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			if got != tc.want || ci.Reason != server.ReasonError || !errors.Is(ci.Err, errBurst) || ci.BytesOut != int64(tc.want) ||
+				obs.bytes != 2+tc.want || obs.errs != 1 {
+				t.Errorf("client got %d bytes; closed for %v, %v, %d bytes out; replies told %d bytes, %d cut short; want %d, error, %v, %d, %d, 1",
+					got, ci.Reason, ci.Err, ci.BytesOut, obs.bytes, obs.errs, tc.want, errBurst, tc.want, 2+tc.want)
+			}
+		})
+	}
+}
+
+// An accept that fails for good ends Serve with the error net's Accept
+// gives, whichever driver accepted: the system call named, as in the log.
+func TestAcceptFailureEndsServe(t *testing.T) {
+	srv := &server.Server{Logger: discard()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := serveOn(t, srv, ln)
+	c := dial(t, ln.Addr().String())
+	exchange(t, c, "a", "A") // serving
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { err = unix.Shutdown(int(fd), unix.SHUT_RD) }) // accept fails: EINVAL
+	if err != nil {
+		t.Skipf("cannot shut the listener: %v", err)
+	}
+	var se *os.SyscallError
+	select {
+	case err := <-served:
+		want := "accept tcp " + ln.Addr().String() + ": accept4: invalid argument"
+		if !errors.As(err, &se) || se.Syscall != "accept4" || !errors.Is(err, unix.EINVAL) || err.Error() != want {
+			t.Errorf("Serve: %v; want %s", err, want)
+		}
+	case <-time.After(bound):
+		t.Fatalf("Serve did not return within %v", bound)
+	}
+	exchange(t, c, "b", "B") // what was accepted is still served
+}
+
+// A client that takes its replies slowly is not idle: what it sent while
+// a reply waited longer than IdleTimeout is answered, whichever driver
+// serves it, and the idle timeout closes it only after.
+func TestSlowReplyIsNotIdle(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	var obs recorder
+	srv := &server.Server{Observer: &obs, IdleTimeout: idle, ReadSize: 4 << 10}
+	ln := listenSmall(t) // replies wait for the client at once
+	serveOn(t, srv, ln)
+	c := dial(t, ln.Addr().String())
+	// More than the socket buffers hold, so that the server reads part,
+	// and waits to write its reply while the client takes nothing.
+	msg := strings.Repeat("a", 1<<20) + "x"
+	sent := make(chan error, 1)
+	go func() { _, err := io.WriteString(c, msg); sent <- err }()
+	time.Sleep(3 * idle) // the client takes nothing for longer than IdleTimeout: the stimulus, not a synchronisation
+	got := make([]byte, len(msg))
+	if n, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
+		t.Fatalf("got %d bytes of %d, %v", n, len(msg), err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(got); n != 0 || err != io.EOF {
+		t.Fatalf("read %d, %v; want end of file at the idle timeout", n, err)
+	}
+	c.Close() // the server lingers until then
+	if ci := obs.waitClose(t); ci.Reason != server.ReasonIdleTimeout {
+		t.Errorf("closed for %v; want idle timeout", ci.Reason)
+	}
+}
