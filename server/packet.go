@@ -83,6 +83,9 @@ type packetConn struct {
 	// readFails: an ICMP error for an earlier reply can fail a read, and
 	// a client can cause those at will.
 	readFails limiter
+	// cutLess: a batch worker cut replies less (Linux), as a client's way
+	// out can make it do.
+	cutLess limiter
 	// pktinfo: pc is a wildcard listener that learns each datagram's
 	// destination and replies from it (Linux); v6: its socket is IPv6.
 	pktinfo, v6 bool

@@ -485,13 +485,22 @@ func segmentSize(b []byte, size int) int {
 // bytes, was refused with errno for being cut, and cuts no more of that
 // kind: nothing where the kernel cannot (no checksum offload on the way
 // out, IPsec), nothing as large where a way out takes no datagram that
-// size cut from a larger one.
+// size cut from a larger one. It says so at info level, at most once a
+// second, with a running total: the replies still go, but each costs the
+// server more.
 func (w *batchWorker) refused(errno unix.Errno, size int) {
+	attrs := []any{"local", w.pc.LocalAddr().String(), "err", os.NewSyscallError("sendmmsg", errno)}
+	msg := "datagram replies no longer cut"
 	switch errno {
 	case unix.EINVAL, unix.EMSGSIZE:
 		w.gsoMax = min(w.gsoMax, size-1)
+		msg = "datagram replies cut only up to a smaller size"
+		attrs = append(attrs, "largest_cut", w.gsoMax)
 	default:
 		w.gso = false
+	}
+	if ok, n := w.cutLess.allow(); ok {
+		w.s.logger().Info(msg, append(attrs, "total", n)...)
 	}
 }
 

@@ -627,7 +627,8 @@ func TestBatchCutRefused(t *testing.T) {
 	pc := listenUDP(t, "udp4", "127.0.0.1:0")
 	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	rec := &recorder{}
-	s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+	var logs bytes.Buffer // one goroutine: runBatches's
+	s := &Server{Observer: rec, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	a := listenUDP(t, "udp4", "127.0.0.1:0")
 	b := listenUDP(t, "udp4", "127.0.0.1:0")
 	ds := []sent{{b, "b1", ReasonNone}, {a, "a1", ReasonNone}, {a, "a2", ReasonNone}, {a, "a3", ReasonNone}, {b, "b2", ReasonNone}}
@@ -653,6 +654,29 @@ func TestBatchCutRefused(t *testing.T) {
 	if !w.gso || w.gsoMax >= 2 {
 		t.Errorf("after a refusal of 2-byte datagrams: cutting %v, up to %d bytes; want on, below 2", w.gso, w.gsoMax)
 	}
+	want := fmt.Sprintf(`level=INFO msg="datagram replies cut only up to a smaller size" local=%s err="sendmmsg: invalid argument" largest_cut=1 total=1`, to)
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log:\n%s\nwant a line with\n%s", &logs, want)
+	}
+}
+
+// Where the kernel cannot cut at all (EIO: no checksum offload on the way
+// out, IPsec), the worker stops cutting and says so.
+func TestBatchCutRefusedLogged(t *testing.T) {
+	pc := listenUDP(t, "udp4", "127.0.0.1:0")
+	var logs bytes.Buffer
+	s := &Server{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	w := s.newPacketConn(pc).newBatchWorker()
+	defer w.unmap()
+	w.gso = true
+	w.refused(unix.EIO, 100)
+	if w.gso {
+		t.Error("still cutting after EIO")
+	}
+	want := fmt.Sprintf(`level=INFO msg="datagram replies no longer cut" local=%s err="sendmmsg: input/output error" total=1`, pc.LocalAddr())
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log:\n%s\nwant a line with\n%s", &logs, want)
+	}
 }
 
 // A client the way to which takes no datagram at all (a blackhole route)
@@ -662,7 +686,8 @@ func TestBatchCutRefusedByClient(t *testing.T) {
 	pc := listenUDP(t, "udp4", "127.0.0.1:0")
 	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	rec := &recorder{}
-	s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+	var logs bytes.Buffer
+	s := &Server{Observer: rec, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	bad := listenUDP(t, "udp4", "127.0.0.1:0")
 	good := listenUDP(t, "udp4", "127.0.0.1:0")
 	var w *batchWorker
@@ -684,6 +709,9 @@ func TestBatchCutRefusedByClient(t *testing.T) {
 	}
 	if *cuts < 2 {
 		t.Errorf("%d messages tried cut, want the refused one and the good client's", *cuts)
+	}
+	if strings.Contains(logs.String(), "cut") {
+		t.Errorf("logged that the server cuts less, though it does not:\n%s", &logs)
 	}
 }
 
