@@ -47,8 +47,9 @@ func ParseEngine(s string) (Engine, error) {
 // the event loops cannot serve the listener; it says why.
 var ErrEngineUnsupported = errors.New("server: the event-loop engine cannot serve this listener")
 
-// testEngine, when not EngineAuto, replaces EngineAuto in every Server, so
-// that the package's tests run once for each driver.
+// testEngine, when EngineGoroutine, replaces EngineAuto in every Server,
+// so that the package's tests run once for each driver (with EngineLoop,
+// auto keeps its choice: the loops wherever they can serve).
 var testEngine Engine
 
 // traces reports whether o follows socket calls, without fixing the
@@ -77,8 +78,8 @@ func traces(o Observer) bool {
 // not a plain TCP or Unix listener, or the system is not Linux.
 func (s *Server) EngineFor(l net.Listener) (Engine, error) {
 	e := s.Engine
-	if e == EngineAuto {
-		e = testEngine
+	if e == EngineAuto && testEngine == EngineGoroutine {
+		e = EngineGoroutine // a run of the tests on the goroutine driver; the loop run is auto's choice
 	}
 	if e == EngineGoroutine {
 		return EngineGoroutine, nil
