@@ -22,6 +22,10 @@ import (
 	"shout/server"
 )
 
+// The parity tests (parity_test.go) that reach under net: socketpairs, raw
+// descriptors and socket options. They are built on Unix only, so that
+// the package's tests still compile on Windows.
+
 // Close after Shutdown (a deferred Close, Shutdown's context ending late)
 // writes to no descriptor: those the server used are closed, and their
 // numbers may belong to anything else in the process by then.
