@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -494,21 +495,7 @@ func TestLoopUnwatchesListenerHeldElsewhere(t *testing.T) {
 	}
 	s := &Server{Linger: time.Minute}
 	addr := oneLoop(t, s, ln)
-	// watched reports whether the loop's epoll set holds the socket, as
-	// its fdinfo lists it, by inode.
-	watched := func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		ep := s.loops.all[0].ep
-		if ep < 0 {
-			t.Fatal("the loop is done")
-		}
-		info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", ep))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Contains(string(info), fmt.Sprintf(" ino:%x ", st.Ino))
-	}
+	watched := func() bool { return strings.Contains(epollSet(t, s), fmt.Sprintf(" ino:%x ", st.Ino)) }
 	if !watched() {
 		t.Fatal("the listener is not in the loop's epoll set to begin with")
 	}
@@ -524,6 +511,122 @@ func TestLoopUnwatchesListenerHeldElsewhere(t *testing.T) {
 	}
 	s.Close() // oneLoop's own client lingers too
 	<-stopped
+}
+
+// epollSet is what /proc says of the epoll set of s's first loop: a
+// line for each entry, with its events and its file's inode.
+func epollSet(t *testing.T, s *Server) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ep := s.loops.all[0].ep
+	if ep < 0 {
+		t.Fatal("the loop is done")
+	}
+	info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", ep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(info)
+}
+
+// A listener closed from outside while something else holds its socket
+// stays in the loops' epoll sets: its descriptor is gone, so nothing can
+// take it out. Once clients queue on it, a loop renews its set without
+// it, keeping every connection as it was: one that reads, one whose
+// reply waits for the client, and the listener that took the closed
+// one's place (and its id). Before, the closed one was reported at every
+// poll, and accepted from as the new one.
+func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File() // holds the socket open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	addr := oneLoop(t, s, ln)
+	watched := func() bool { return strings.Contains(epollSet(t, s), fmt.Sprintf(" ino:%x ", st.Ino)) }
+
+	reading := dial(t, addr)
+	answer(t, reading, "a")
+	// waiting sends more than the buffers on the way hold, reading
+	// nothing, so that its reply waits for the socket to take it.
+	waiting := dial(t, addr)
+	waiting.(*net.TCPConn).SetReadBuffer(16 << 10)
+	const size = 32 << 20
+	sent := make(chan error, 1)
+	go func() {
+		_, err := waiting.Write(bytes.Repeat([]byte("x"), size))
+		if err == nil {
+			err = waiting.(*net.TCPConn).CloseWrite()
+		}
+		sent <- err
+	}()
+	waitFor(t, "a reply waiting for its socket", func() bool {
+		// (the kernel adds EPOLLERR and EPOLLHUP to every entry's events)
+		return strings.Contains(epollSet(t, s), fmt.Sprintf(" events: %8x ", unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP))
+	})
+
+	ln.Close()
+	waitFor(t, "the closed listener's Serve to end", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return slices.IndexFunc(*s.loops.listeners.Load(), func(ll *loopListener) bool { return ll != nil }) < 0
+	})
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln2) }()
+	defer func() {
+		s.Close()
+		if err := <-served; err != ErrServerClosed {
+			t.Errorf("the second listener's Serve: %v", err)
+		}
+	}()
+	other := dial(t, ln2.Addr())
+	answer(t, other, "b")
+	if s.loops.listeners.Load() == nil || (*s.loops.listeners.Load())[0] == nil {
+		t.Fatal("the second listener did not take the first one's place")
+	}
+	if !watched() {
+		t.Fatal("the closed listener left the loop's epoll set at once: nothing to test")
+	}
+
+	dial(t, addr) // queues on the closed listener's socket, which f holds
+	// Each answer takes a poll, which reports the closed listener; the
+	// loop leaves it after the second, before the poll after it.
+	for i := 0; i < 20 && watched(); i++ {
+		answer(t, reading, "c")
+	}
+	if watched() {
+		t.Fatal("after 20 polls that reported it, the closed listener is still in the loop's epoll set")
+	}
+
+	answer(t, reading, "d")
+	answer(t, other, "e")
+	answer(t, dial(t, ln2.Addr()), "f")
+	got, err := io.ReadAll(waiting)
+	if err != nil || len(got) != size || bytes.Count(got, []byte("X")) != size {
+		t.Errorf("the waiting reply: %d bytes, %d of them X, %v; want %d X", len(got), bytes.Count(got, []byte("X")), err, size)
+	}
+	if err := <-sent; err != nil {
+		t.Errorf("sending: %v", err)
+	}
 }
 
 // A second Serve of a listener the loops serve already waits beside the

@@ -62,16 +62,21 @@ const maxFree = 256
 type loops struct {
 	all       []*loop
 	listeners atomic.Pointer[[]*loopListener] // by id-1, copied on write under Server.mu
+	serials   int32                           // listeners served so far; Server.mu
 }
 
 // loopListener is one listener the loops accept from.
 type loopListener struct {
-	id    int32
-	fd    int // its descriptor, while it is served
-	l     net.Listener
-	raw   syscall.RawConn
-	local net.Addr // every connection's local address, unless a wildcard's
-	unix  bool
+	id int32
+	// serial tells this Serve of the listener from every other: ids are
+	// taken again, and an epoll entry can outlive its listener (see
+	// loop.gone). Its events carry it.
+	serial int32
+	fd     int // its descriptor, while it is served
+	l      net.Listener
+	raw    syscall.RawConn
+	local  net.Addr // every connection's local address, unless a wildcard's
+	unix   bool
 	// inherit is 1 once a connection accepted from the listener was seen
 	// to have inherited the options setOptions set on it, -1 if one did
 	// not (each connection then has them set), 0 until one is seen.
@@ -181,6 +186,8 @@ type loop struct {
 	accSA   [acceptBatch]unix.RawSockaddrAny // their clients' addresses
 	polls   uint64                           // polls made
 	seen    []uint64                         // by listener id: the last of them that reported it
+	goneAt  uint64                           // the last poll that reported a listener no longer served
+	stale   bool                             // the epoll set holds such a listener: renew it
 	rsa     unix.RawSockaddrAny              // getsockname's
 	ev      unix.EpollEvent                  // epoll_ctl's argument
 }
@@ -235,7 +242,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 	cerr := ll.raw.Control(func(fd uintptr) {
 		ll.fd = int(fd)
 		for i, lp := range set.all {
-			err = lp.watchListener(int(fd), ll)
+			err = watchListener(lp.ep, int(fd), ll)
 			if err == unix.EEXIST && set.servedAs(ll) {
 				// The loops accept from it once, for both Serves. Undo
 				// this one's watches, made where the other's are paused.
@@ -320,7 +327,8 @@ func (set *loops) add(ll *loopListener) {
 	if i < 0 {
 		i, lls = len(lls), append(lls, ll)
 	}
-	lls[i], ll.id = ll, int32(i+1)
+	set.serials++
+	lls[i], ll.id, ll.serial = ll, int32(i+1), set.serials
 	set.listeners.Store(&lls)
 }
 
@@ -347,7 +355,7 @@ func (s *Server) startLoops() (*loops, error) {
 	for range n {
 		lp := &loop{srv: s, set: set, ep: -1, wake: -1, epoch: epoch,
 			events: make([]unix.EpollEvent, 256), rbuf: make([]byte, rsize)}
-		lp.acceptF = lp.acceptFrom
+		lp.acceptF, lp.serveF, lp.armed = lp.acceptFrom, lp.serve, -1
 		// Replies are written a buffer at a time, as conn.replyLen sizes
 		// them: a reply waiting for a slow reader keeps at most this.
 		lp.obuf = getBuf(max(s.readSize(), maxCarry*s.expansion()))
@@ -357,7 +365,9 @@ func (s *Server) startLoops() (*loops, error) {
 			lp.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 		}
 		if err == nil {
-			err = lp.pollable()
+			if lp.pollFile, lp.poll, err = pollable(lp.ep); err != nil {
+				lp.ep = -1 // closed by pollable
+			}
 		}
 		if err == nil {
 			err = unix.EpollCtl(lp.ep, unix.EPOLL_CTL_ADD, lp.wake, &unix.EpollEvent{Events: unix.EPOLLIN, Pad: wakeKey})
@@ -397,7 +407,8 @@ func (set *loops) wakeAll(force bool) {
 // a File taken from it, and the loops would be handed its queued clients
 // with nothing to accept them (at Shutdown, over and over). A listener
 // closed from outside cannot be taken out, as its descriptor is gone:
-// its entries stay until its socket is released.
+// its entries stay until its socket is released, or until a loop finds
+// it queuing and leaves it (see loop.gone).
 func (set *loops) unwatch(ll *loopListener) {
 	ll.watchMu.Lock()
 	defer ll.watchMu.Unlock()
@@ -441,34 +452,36 @@ func (l *loop) rewatch(fd int, ll *loopListener) error {
 	if ll.unwatched {
 		return net.ErrClosed
 	}
-	return l.watchListener(fd, ll)
+	return watchListener(l.ep, fd, ll)
 }
 
-func (l *loop) watchListener(fd int, ll *loopListener) error {
-	return epollCtl(l.ep, unix.EPOLL_CTL_ADD, fd,
-		&unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd), Pad: -ll.id})
+// watchListener adds listener ll, whose descriptor is fd, to epoll set
+// ep.
+func watchListener(ep, fd int, ll *loopListener) error {
+	return epollCtl(ep, unix.EPOLL_CTL_ADD, fd,
+		&unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: ll.serial, Pad: -ll.id})
 }
 
-// pollable hands the epoll descriptor to Go's netpoller, for the loop
-// to wait on.
-func (l *loop) pollable() error {
-	if err := unix.SetNonblock(l.ep, true); err != nil {
-		return err
+// pollable hands epoll descriptor ep to Go's netpoller, for a loop to
+// wait on. The file returned owns ep; if pollable fails, ep is closed.
+func pollable(ep int) (*os.File, syscall.RawConn, error) {
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		return nil, nil, err
 	}
-	l.pollFile = os.NewFile(uintptr(l.ep), "epoll")
-	l.ep = -1 // the file's to close now
-	var err error
-	if l.poll, err = l.pollFile.SyscallConn(); err != nil {
-		return err
-	}
+	f := os.NewFile(uintptr(ep), "epoll")
+	rc, err := f.SyscallConn()
 	// os.NewFile falls back to blocking reads if the netpoller refuses
 	// the descriptor; then a deadline cannot be set, and the loop could
 	// not wake for its sweeps.
-	if err := l.pollFile.SetReadDeadline(time.Time{}); err != nil {
-		return err
+	if err == nil {
+		err = f.SetReadDeadline(time.Time{})
 	}
-	l.serveF, l.armed = l.serve, -1
-	return l.poll.Control(func(fd uintptr) { l.ep = int(fd) })
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, rc, nil
 }
 
 func (l *loop) closeFDs() {
@@ -519,6 +532,9 @@ func (l *loop) run() {
 		if len(l.paused) > 0 {
 			l.resume()
 		}
+		if l.stale {
+			l.renew()
+		}
 		if d := l.sweepEvery(); d >= 0 && l.now-l.swept >= int64(d) {
 			l.sweep()
 		}
@@ -562,7 +578,7 @@ func (l *loop) serve(uintptr) bool {
 					l.ready(c, ev.Events)
 				}
 			case key < 0:
-				l.accept(-key)
+				l.accept(-key, ev.Fd)
 			default:
 				var b [8]byte
 				unix.Read(l.wake, b[:])
@@ -582,7 +598,7 @@ func (l *loop) serve(uintptr) bool {
 // connection has closed), a listener is paused, the wait's deadline has
 // passed or must move.
 func (l *loop) chores() bool {
-	if l.force.Load() || l.srv.closing.Load() || len(l.paused) > 0 {
+	if l.force.Load() || l.srv.closing.Load() || len(l.paused) > 0 || l.stale {
 		return true
 	}
 	at := l.deadline()
@@ -658,9 +674,10 @@ func (l *loop) arm() {
 // loop, whose polls each hand it many connections to serve, must still
 // take a queue of new ones in a few polls, not one per poll
 // (TestLoopAcceptsBurstWhileBusy).
-func (l *loop) accept(id int32) {
+func (l *loop) accept(id, serial int32) {
 	lls := *l.set.listeners.Load()
-	if int(id) > len(lls) || lls[id-1] == nil {
+	if int(id) > len(lls) || lls[id-1] == nil || lls[id-1].serial != serial {
+		l.gone()
 		return
 	}
 	ll := lls[id-1]
@@ -673,7 +690,9 @@ func (l *loop) accept(id int32) {
 	}
 	l.seen[id] = l.polls
 	l.accL, l.accN, l.accErr = ll, 0, nil
-	ll.raw.Control(l.acceptF) // fails once the listener is closed: nothing to do
+	if ll.raw.Control(l.acceptF) != nil {
+		l.gone() // closed, and Serve has not seen it yet
+	}
 	l.accL = nil
 	if err := l.accErr; err != nil {
 		l.accErr = nil
@@ -682,6 +701,105 @@ func (l *loop) accept(id int32) {
 	for i := range l.accN {
 		l.admit(ll, l.accFD[i], &l.accSA[i])
 	}
+}
+
+// gone notes that a poll reported a listener the loops no longer serve,
+// or one closed from outside. Closing a listener takes it out of every
+// epoll set only if nothing else holds its socket, and one closed from
+// outside cannot be taken out, its descriptor gone. If something does
+// hold the socket (systemd, which passed it; a File taken from it), its
+// entry stays, and is reported at every poll while clients queue on it:
+// at worst a spin, at least a wasted event, and if its id is taken again
+// an accept4 on the new listener that finds nothing (dear; see accept).
+// An entry reported in two polls in a row is such a one, not an event
+// the poll took just before the listener went, and the loop renews its
+// epoll set without it.
+func (l *loop) gone() {
+	if l.goneAt != 0 && l.goneAt+1 == l.polls {
+		l.stale = true
+	}
+	l.goneAt = l.polls
+}
+
+// renew moves the loop to a new epoll set that holds what it serves, and
+// no entry left by a listener it no longer does (see gone); it costs a
+// system call for each connection, once. If it cannot, the loop keeps
+// the set it has.
+func (l *loop) renew() {
+	l.stale = false
+	s := l.srv
+	s.mu.Lock() // orders this with Serve and unwatch, which change the loops' sets
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return // unwatched already, and the loop ends soon
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err == nil {
+		if err = l.fill(ep); err != nil {
+			unix.Close(ep)
+		}
+	}
+	var f *os.File
+	var poll syscall.RawConn
+	if err == nil {
+		f, poll, err = pollable(ep)
+	}
+	if err != nil {
+		s.logger().Error("event loop: cannot leave a listener closed while its socket is held elsewhere; its clients wake the loop", "err", err)
+		return
+	}
+	l.pollFile.Close()
+	l.pollFile, l.poll, l.ep, l.armed = f, poll, ep, -1
+}
+
+// fill adds to epoll set ep what the loop watches: its wake-up, the
+// listeners it accepts from, and its connections. Server.mu is held.
+func (l *loop) fill(ep int) error {
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, l.wake, &unix.EpollEvent{Events: unix.EPOLLIN, Pad: wakeKey}); err != nil {
+		return err
+	}
+	for _, ll := range *l.set.listeners.Load() {
+		if ll == nil || l.pausing(ll) {
+			continue // a paused one is watched again by resume, in the set the loop has then
+		}
+		select {
+		case <-ll.failed:
+			continue
+		default:
+		}
+		var err error
+		ll.watchMu.Lock()
+		if !ll.unwatched && ll.raw.Control(func(fd uintptr) { err = watchListener(ep, int(fd), ll) }) != nil {
+			err = nil // closed: left out
+		}
+		ll.watchMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	for _, c := range l.conns {
+		if c == nil {
+			continue
+		}
+		ev := unix.EpollEvent{Events: readEvents, Fd: c.fd, Pad: c.gen}
+		if c.pend != nil {
+			ev.Events = unix.EPOLLOUT // as send watches it
+		}
+		if err := ctlFD(ep, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pausing reports whether the loop holds ll paused.
+func (l *loop) pausing(ll *loopListener) bool {
+	for _, p := range l.paused {
+		if p.ll == ll {
+			return true
+		}
+	}
+	return false
 }
 
 // acceptFrom is accept's work, with the listener's descriptor held open:
