@@ -629,6 +629,133 @@ func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
 	}
 }
 
+// The same at Shutdown: while a connection lingers, the loop polls after
+// every batch, and a closed listener's entry with a client queued on it
+// would have it poll without a pause until the last one closed.
+func TestLoopLeavesListenerClosedElsewhereAtShutdown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File() // holds the socket open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Linger: time.Minute}
+	addr := oneLoop(t, s, ln)
+	c := dial(t, addr)
+	answer(t, c, "a") // stays open: the loop lingers on it after Shutdown
+	ln.Close()
+	dial(t, addr) // queues on the closed listener's socket, which f holds
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Shutdown(t.Context()) }()
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF { // the loop has stopped it
+		t.Fatalf("read after Shutdown: %v, want EOF", err)
+	}
+	waitFor(t, "the stopping loop to leave the closed listener", func() bool {
+		return !strings.Contains(epollSet(t, s), fmt.Sprintf(" ino:%x ", st.Ino))
+	})
+	s.Close()
+	<-stopped
+}
+
+// A loop that cannot renew its epoll set keeps the one it has, logs why,
+// and tries again only after a second, then two: each try costs a system
+// call for each connection, and a loop that tried at every poll would
+// spin, handed the closed listener each time. (Found in review: it did.)
+func TestRenewBacksOff(t *testing.T) {
+	ln, raw := rawListener(t)
+	ll := &loopListener{l: ln, raw: raw, id: 1, serial: 1}
+	set := &loops{}
+	set.listeners.Store(&[]*loopListener{ll})
+	old, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, _, err := pollable(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { pf.Close() }()
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(wake)
+	var logs strings.Builder
+	l := &loop{srv: &Server{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, set: set,
+		ep: old, wake: wake, pollFile: pf, events: make([]unix.EpollEvent, 8)}
+
+	fail := true
+	epollCtl = func(ep, op, fd int, ev *unix.EpollEvent) error {
+		if fail {
+			return unix.ENOSPC
+		}
+		return unix.EpollCtl(ep, op, fd, ev)
+	}
+	defer func() { epollCtl = unix.EpollCtl }()
+	// reported polls the closed listener's report in two polls in a row,
+	// at loop time now, and reports whether the loop is to renew.
+	reported := func(now time.Duration) bool {
+		l.now = int64(now)
+		for range 2 {
+			l.polls++
+			l.gone()
+		}
+		return l.stale
+	}
+
+	if !reported(0) {
+		t.Fatal("a listener reported in two polls in a row does not make the loop renew its set")
+	}
+	l.renew()
+	if l.ep != old || l.stale {
+		t.Fatalf("after a failed renew, the loop's set is %d (want %d, kept) and stale is %v", l.ep, old, l.stale)
+	}
+	if want := `msg="event loop: cannot leave a listener closed while its socket is held elsewhere; retrying" err="epoll_ctl: no space left on device" retry_in=1s`; !strings.Contains(logs.String(), want) {
+		t.Errorf("logged:\n%s\nwant a line with %s", logs.String(), want)
+	}
+	if reported(time.Second - 1) {
+		t.Fatal("the loop renews again within a second of failing to")
+	}
+	if !reported(time.Second) {
+		t.Fatal("the loop does not renew again a second after failing to")
+	}
+	l.renew()
+	if !strings.Contains(logs.String(), "retry_in=2s") || reported(3*time.Second-1) || !reported(3*time.Second) {
+		t.Fatalf("after a second failure, the loop does not wait twice as long; logged:\n%s", logs.String())
+	}
+
+	// One listener served twice but watched once (the second Serve came
+	// while the first was paused) is no failure. (Found in review.)
+	set.listeners.Store(&[]*loopListener{ll, {l: ln, raw: raw, id: 2, serial: 2}})
+	fail = false
+	l.renew()
+	if l.ep == old || l.renewWait != 0 {
+		t.Fatalf("after a renew that worked, the loop's set is %d (the old one: %v), its wait %v", l.ep, l.ep == old, l.renewWait)
+	}
+	pf = l.pollFile
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n, err := unix.EpollWait(l.ep, l.events, 10_000)
+	if err != nil || n != 1 || l.events[0].Pad != -1 || l.events[0].Fd != 1 {
+		t.Fatalf("epoll_wait on the new set: %d events (%+v), %v; want the listener's", n, l.events[:max(n, 0)], err)
+	}
+}
+
 // A second Serve of a listener the loops serve already waits beside the
 // first, as two goroutine-driver Serves of one listener both accept: it
 // does not close the listener under the first.

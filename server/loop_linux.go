@@ -174,22 +174,24 @@ type loop struct {
 	swept    int64
 	paused   []pausedListener // listeners not accepted from until a time
 
-	stopped bool // Shutdown has been seen
-	force   atomic.Bool
-	acceptF func(fd uintptr) // l.acceptFrom, made once
-	accL    *loopListener    // the listener acceptF accepts from
-	accMax  int              // how many acceptF is to accept: 1 or acceptBatch
-	accN    int              // connections acceptF accepted
-	accErr  error            // why acceptF paused the listener, if it began a pause
-	accWait time.Duration    // that pause
-	accFD   [acceptBatch]int
-	accSA   [acceptBatch]unix.RawSockaddrAny // their clients' addresses
-	polls   uint64                           // polls made
-	seen    []uint64                         // by listener id: the last of them that reported it
-	goneAt  uint64                           // the last poll that reported a listener no longer served
-	stale   bool                             // the epoll set holds such a listener: renew it
-	rsa     unix.RawSockaddrAny              // getsockname's
-	ev      unix.EpollEvent                  // epoll_ctl's argument
+	stopped   bool // Shutdown has been seen
+	force     atomic.Bool
+	acceptF   func(fd uintptr) // l.acceptFrom, made once
+	accL      *loopListener    // the listener acceptF accepts from
+	accMax    int              // how many acceptF is to accept: 1 or acceptBatch
+	accN      int              // connections acceptF accepted
+	accErr    error            // why acceptF paused the listener, if it began a pause
+	accWait   time.Duration    // that pause
+	accFD     [acceptBatch]int
+	accSA     [acceptBatch]unix.RawSockaddrAny // their clients' addresses
+	polls     uint64                           // polls made
+	seen      []uint64                         // by listener id: the last of them that reported it
+	goneAt    uint64                           // the last poll that reported a listener no longer served
+	stale     bool                             // the epoll set holds such a listener: renew it
+	renewAt   int64                            // after a renew failed, when to try again
+	renewWait time.Duration                    // the wait that renewAt ends
+	rsa       unix.RawSockaddrAny              // getsockname's
+	ev        unix.EpollEvent                  // epoll_ctl's argument
 }
 
 type pausedListener struct {
@@ -715,7 +717,7 @@ func (l *loop) accept(id, serial int32) {
 // the poll took just before the listener went, and the loop renews its
 // epoll set without it.
 func (l *loop) gone() {
-	if l.goneAt != 0 && l.goneAt+1 == l.polls {
+	if l.goneAt != 0 && l.goneAt+1 == l.polls && l.now >= l.renewAt {
 		l.stale = true
 	}
 	l.goneAt = l.polls
@@ -723,41 +725,58 @@ func (l *loop) gone() {
 
 // renew moves the loop to a new epoll set that holds what it serves, and
 // no entry left by a listener it no longer does (see gone); it costs a
-// system call for each connection, once. If it cannot, the loop keeps
-// the set it has.
+// system call for each connection, once. If it cannot (out of
+// descriptors, or of the watches epoll may hold), the loop keeps the set
+// it has and tries again after a second, then twice as long each time,
+// up to a minute: each try costs as much as one that works.
 func (l *loop) renew() {
 	l.stale = false
-	s := l.srv
-	s.mu.Lock() // orders this with Serve and unwatch, which change the loops' sets
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return // unwatched already, and the loop ends soon
-	}
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err == nil {
-		if err = l.fill(ep); err != nil {
+		if err = l.fill(ep); err == nil {
+			err = l.swap(ep) // which owns ep now
+		} else {
 			unix.Close(ep)
 		}
 	}
-	var f *os.File
-	var poll syscall.RawConn
 	if err == nil {
-		f, poll, err = pollable(ep)
-	}
-	if err != nil {
-		s.logger().Error("event loop: cannot leave a listener closed while its socket is held elsewhere; its clients wake the loop", "err", err)
+		l.renewWait = 0
 		return
 	}
-	l.pollFile.Close()
-	l.pollFile, l.poll, l.ep, l.armed = f, poll, ep, -1
+	l.renewWait = min(max(2*l.renewWait, time.Second), time.Minute)
+	l.renewAt = l.now + int64(l.renewWait)
+	l.srv.logger().Error("event loop: cannot leave a listener closed while its socket is held elsewhere; retrying", "err", err, "retry_in", l.renewWait)
 }
 
-// fill adds to epoll set ep what the loop watches: its wake-up, the
-// listeners it accepts from, and its connections. Server.mu is held.
+// fill adds to epoll set ep the loop's wake-up and its connections, as
+// they are watched now.
 func (l *loop) fill(ep int) error {
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, l.wake, &unix.EpollEvent{Events: unix.EPOLLIN, Pad: wakeKey}); err != nil {
-		return err
+		return os.NewSyscallError("epoll_ctl", err)
 	}
+	for _, c := range l.conns {
+		if c == nil {
+			continue
+		}
+		ev := unix.EpollEvent{Events: readEvents, Fd: c.fd, Pad: c.gen}
+		if c.pend != nil {
+			ev.Events = unix.EPOLLOUT // as send watches it
+		}
+		if err := ctlFD(ep, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
+			return os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	return nil
+}
+
+// swap adds to epoll set ep the listeners the loop accepts from, and
+// makes ep the loop's set, closing the one it had. Server.mu orders this
+// with Serve and unwatch, which change the loops' sets. ep is closed if
+// swap fails.
+func (l *loop) swap(ep int) error {
+	s := l.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, ll := range *l.set.listeners.Load() {
 		if ll == nil || l.pausing(ll) {
 			continue // a paused one is watched again by resume, in the set the loop has then
@@ -773,22 +792,17 @@ func (l *loop) fill(ep int) error {
 			err = nil // closed: left out
 		}
 		ll.watchMu.Unlock()
-		if err != nil {
-			return err
+		if err != nil && err != unix.EEXIST { // EEXIST: one listener served twice, watched once (see resume)
+			unix.Close(ep)
+			return os.NewSyscallError("epoll_ctl", err)
 		}
 	}
-	for _, c := range l.conns {
-		if c == nil {
-			continue
-		}
-		ev := unix.EpollEvent{Events: readEvents, Fd: c.fd, Pad: c.gen}
-		if c.pend != nil {
-			ev.Events = unix.EPOLLOUT // as send watches it
-		}
-		if err := ctlFD(ep, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
-			return err
-		}
+	f, poll, err := pollable(ep)
+	if err != nil {
+		return err
 	}
+	l.pollFile.Close()
+	l.pollFile, l.poll, l.ep, l.armed = f, poll, ep, -1
 	return nil
 }
 
