@@ -251,10 +251,25 @@ func TestMaxConnsPerIP(t *testing.T) {
 
 // An idle timeout answers an incomplete character as it is, as the end of
 // input does, before it closes.
+//
+// The client's bytes are sent before the server serves: written after it
+// accepts, they could come after the 50 ms timeout on a loaded machine.
 func TestIdleTimeoutFlushesHeldCharacter(t *testing.T) {
-	addr := shouttest.Start(t, &server.Server{IdleTimeout: 50 * time.Millisecond, Logger: new(shouttest.Log).Logger()})
-	c := dial(t, addr)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, ln.Addr().String()) // queued in ln's backlog
 	io.WriteString(c, "abc\xc3")
+	srv := &server.Server{IdleTimeout: 50 * time.Millisecond, Logger: new(shouttest.Log).Logger()}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		srv.Close()
+		if err := <-served; err != server.ErrServerClosed {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != "ABC\xc3" {
 		t.Fatalf("got %q, %v; want %q then EOF", got, err, "ABC\xc3")
