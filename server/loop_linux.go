@@ -596,11 +596,13 @@ func (l *loop) serve(uintptr) bool {
 }
 
 // chores reports whether run has work to do before the loop waits again:
-// the server is closing (run stops the loop, then ends it once its last
-// connection has closed), a listener is paused, the wait's deadline has
-// passed or must move.
+// the server is closing and the loop is to stop, or to end as its last
+// connection has closed; a listener is paused; the wait's deadline has
+// passed or must move. (A stopped loop whose connections linger waits
+// as any other does: returning after every batch, it would poll without
+// a pause while an entry it cannot take out reports, see gone.)
 func (l *loop) chores() bool {
-	if l.force.Load() || l.srv.closing.Load() || len(l.paused) > 0 || l.stale {
+	if l.force.Load() || l.srv.closing.Load() && (!l.stopped || l.open == 0) || len(l.paused) > 0 || l.stale {
 		return true
 	}
 	at := l.deadline()
@@ -731,7 +733,7 @@ func (l *loop) gone() {
 // up to a minute: each try costs as much as one that works.
 func (l *loop) renew() {
 	l.stale = false
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	ep, err := epollCreate(unix.EPOLL_CLOEXEC)
 	if err == nil {
 		if err = l.fill(ep); err == nil {
 			err = l.swap(ep) // which owns ep now
@@ -925,8 +927,12 @@ func (l *loop) resume() {
 	l.paused = keep
 }
 
-// epollCtl is unix.EpollCtl; a test makes it fail.
-var epollCtl = unix.EpollCtl
+// epollCtl is unix.EpollCtl, and epollCreate renew's unix.EpollCreate1;
+// tests make them fail.
+var (
+	epollCtl    = unix.EpollCtl
+	epollCreate = unix.EpollCreate1
+)
 
 // admit serves a connection just accepted, or turns it away over a limit.
 func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
