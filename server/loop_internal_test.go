@@ -282,14 +282,7 @@ func TestResumeRetriesWatch(t *testing.T) {
 	ll := &loopListener{l: ln, raw: raw, id: 1}
 	raw.Control(func(fd uintptr) { l.pause(ll, int(fd)) })
 
-	fail := true
-	epollCtl = func(ep, op, fd int, ev *unix.EpollEvent) error {
-		if fail {
-			return unix.ENOSPC
-		}
-		return unix.EpollCtl(ep, op, fd, ev)
-	}
-	defer func() { epollCtl = unix.EpollCtl }()
+	fail := failEpollCtl(t)
 	l.now = l.paused[0].until
 	l.resume()
 	if len(l.paused) != 1 || l.paused[0].until != l.now+int64(10*time.Millisecond) {
@@ -313,7 +306,7 @@ func TestResumeRetriesWatch(t *testing.T) {
 		t.Errorf("logged:\n%s\nwant a line with %s", logs.String(), want)
 	}
 
-	fail = false
+	*fail = false
 	l.now = l.paused[0].until
 	l.resume()
 	if len(l.paused) != 0 {
@@ -328,6 +321,22 @@ func TestResumeRetriesWatch(t *testing.T) {
 	if err != nil || n != 1 || l.events[0].Pad != -1 {
 		t.Fatalf("epoll_wait: %d events (%+v), %v; want the listener's", n, l.events[:max(n, 0)], err)
 	}
+}
+
+// failEpollCtl makes epollCtl fail with ENOSPC (the watches epoll may
+// hold are spent) until the test sets *fail to false, and puts it back
+// when the test ends. No loop may be running: they read it.
+func failEpollCtl(t *testing.T) (fail *bool) {
+	fail = new(bool)
+	*fail = true
+	epollCtl = func(ep, op, fd int, ev *unix.EpollEvent) error {
+		if *fail {
+			return unix.ENOSPC
+		}
+		return unix.EpollCtl(ep, op, fd, ev)
+	}
+	t.Cleanup(func() { epollCtl = unix.EpollCtl })
+	return fail
 }
 
 // queuedBehind serves ln on one loop, holds the loop in the read of a
@@ -476,27 +485,10 @@ func TestLoopReadsAfterReplyDrains(t *testing.T) {
 // the loops would be handed its queued clients with nothing to accept
 // them: at Shutdown, over and over, while a client lingers.
 func TestLoopUnwatchesListenerHeldElsewhere(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File() // holds the socket open
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var st unix.Stat_t
-	raw, err := f.SyscallConn() // not f.Fd(), which would make the shared socket blocking
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, ino := heldListener(t)
 	s := &Server{Linger: time.Minute}
 	addr := oneLoop(t, s, ln)
-	watched := func() bool { return strings.Contains(epollSet(t, s), fmt.Sprintf(" ino:%x ", st.Ino)) }
+	watched := func() bool { return strings.Contains(epollSet(t, s), ino) }
 	if !watched() {
 		t.Fatal("the listener is not in the loop's epoll set to begin with")
 	}
@@ -512,6 +504,33 @@ func TestLoopUnwatchesListenerHeldElsewhere(t *testing.T) {
 	}
 	s.Close() // oneLoop's own client lingers too
 	<-stopped
+}
+
+// heldListener returns a TCP listener on 127.0.0.1 whose socket a File
+// also holds until the test ends, as systemd holds the sockets it
+// passes, and the text by which /proc lists that socket in an epoll set
+// (see epollSet).
+func heldListener(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	var st unix.Stat_t
+	raw, err := f.SyscallConn() // not f.Fd(), which would make the shared socket blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, fmt.Sprintf(" ino:%x ", st.Ino)
 }
 
 // epollSet is what /proc says of the epoll set of s's first loop: a
@@ -539,27 +558,10 @@ func epollSet(t *testing.T, s *Server) string {
 // one's place (and its id). Before, the closed one was reported at every
 // poll, and accepted from as the new one.
 func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File() // holds the socket open
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var st unix.Stat_t
-	raw, err := f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, ino := heldListener(t)
 	s := &Server{}
 	addr := oneLoop(t, s, ln)
-	watched := func() bool { return strings.Contains(epollSet(t, s), fmt.Sprintf(" ino:%x ", st.Ino)) }
+	watched := func() bool { return strings.Contains(epollSet(t, s), ino) }
 
 	reading := dial(t, addr)
 	answer(t, reading, "a")
@@ -608,7 +610,7 @@ func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
 		t.Fatal("the closed listener left the loop's epoll set at once: nothing to test")
 	}
 
-	dial(t, addr) // queues on the closed listener's socket, which f holds
+	dial(t, addr) // queues on the closed listener's socket, which heldListener's File holds
 	// Each answer takes a poll, which reports the closed listener; the
 	// loop leaves it after the second, before the poll after it.
 	for i := 0; i < 20 && watched(); i++ {
@@ -634,40 +636,34 @@ func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
 // every batch, and a closed listener's entry with a client queued on it
 // would have it poll without a pause until the last one closed.
 func TestLoopLeavesListenerClosedElsewhereAtShutdown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File() // holds the socket open
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var st unix.Stat_t
-	raw, err := f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, ino := heldListener(t)
 	s := &Server{Linger: time.Minute}
+	stopped := stopWithClosedListener(t, s, ln)
+	waitFor(t, "the stopping loop to leave the closed listener", func() bool {
+		return !strings.Contains(epollSet(t, s), ino)
+	})
+	s.Close()
+	<-stopped
+}
+
+// stopWithClosedListener serves ln (from heldListener) with s on one
+// loop, keeps a connection open, closes ln from outside with a client
+// queued on its socket, and starts Shutdown, which the open connection
+// holds up while s.Linger lasts. It returns once the loop has stopped
+// that connection; Shutdown's result comes on the channel.
+func stopWithClosedListener(t *testing.T, s *Server, ln net.Listener) <-chan error {
+	t.Helper()
 	addr := oneLoop(t, s, ln)
 	c := dial(t, addr)
 	answer(t, c, "a") // stays open: the loop lingers on it after Shutdown
 	ln.Close()
-	dial(t, addr) // queues on the closed listener's socket, which f holds
+	dial(t, addr) // queues on the closed listener's socket
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Shutdown(t.Context()) }()
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF { // the loop has stopped it
 		t.Fatalf("read after Shutdown: %v, want EOF", err)
 	}
-	waitFor(t, "the stopping loop to leave the closed listener", func() bool {
-		return !strings.Contains(epollSet(t, s), fmt.Sprintf(" ino:%x ", st.Ino))
-	})
-	s.Close()
-	<-stopped
+	return stopped
 }
 
 // A stopping loop that cannot renew its set (out of descriptors) waits
@@ -681,15 +677,7 @@ func TestStoppingLoopWaitsWhileRenewFails(t *testing.T) {
 	// Set before the loops start and put back after they end: they read it.
 	epollCreate = func(int) (int, error) { return -1, unix.EMFILE }
 	t.Cleanup(func() { epollCreate = unix.EpollCreate1 })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File() // holds the socket open
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	ln, _ := heldListener(t)
 	failed := make(chan struct{})
 	var once sync.Once
 	logs := writerFunc(func(p []byte) (int, error) {
@@ -699,16 +687,7 @@ func TestStoppingLoopWaitsWhileRenewFails(t *testing.T) {
 		return len(p), nil
 	})
 	s := &Server{Linger: time.Minute, Logger: slog.New(slog.NewTextHandler(logs, nil))}
-	addr := oneLoop(t, s, ln)
-	c := dial(t, addr)
-	answer(t, c, "a") // stays open: the loop lingers on it after Shutdown
-	ln.Close()
-	dial(t, addr) // queues on the closed listener's socket, which f holds
-	stopped := make(chan error, 1)
-	go func() { stopped <- s.Shutdown(t.Context()) }()
-	if _, err := c.Read(make([]byte, 1)); err != io.EOF { // the loop has stopped it
-		t.Fatalf("read after Shutdown: %v, want EOF", err)
-	}
+	stopped := stopWithClosedListener(t, s, ln)
 	select {
 	case <-failed:
 	case <-time.After(10 * time.Second):
@@ -753,14 +732,7 @@ func TestRenewBacksOff(t *testing.T) {
 	l := &loop{srv: &Server{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, set: set,
 		ep: old, wake: wake, pollFile: pf, events: make([]unix.EpollEvent, 8)}
 
-	fail := true
-	epollCtl = func(ep, op, fd int, ev *unix.EpollEvent) error {
-		if fail {
-			return unix.ENOSPC
-		}
-		return unix.EpollCtl(ep, op, fd, ev)
-	}
-	defer func() { epollCtl = unix.EpollCtl }()
+	fail := failEpollCtl(t)
 	// reported polls the closed listener's report in two polls in a row,
 	// at loop time now, and reports whether the loop is to renew.
 	reported := func(now time.Duration) bool {
@@ -796,7 +768,7 @@ func TestRenewBacksOff(t *testing.T) {
 	// One listener served twice but watched once (the second Serve came
 	// while the first was paused) is no failure. (Found in review.)
 	set.listeners.Store(&[]*loopListener{ll, {l: ln, raw: raw, id: 2, serial: 2}})
-	fail = false
+	*fail = false
 	l.renew()
 	if l.ep == old || l.renewWait != 0 {
 		t.Fatalf("after a renew that worked, the loop's set is %d (the old one: %v), its wait %v", l.ep, l.ep == old, l.renewWait)
