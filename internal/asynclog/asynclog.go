@@ -14,8 +14,8 @@ import (
 const DefaultSize = 4096
 
 // flushGap is the least time between two of NewBuffered's writes, but
-// for those Flush and Close ask for.
-const flushGap = 10 * time.Millisecond
+// for those Flush and Close ask for, and for a full buffer.
+const flushGap = 100 * time.Millisecond
 
 // Handler is an asynchronous slog.Handler. Handlers derived from it with
 // WithAttrs and WithGroup share its queue and its goroutine.
@@ -65,19 +65,23 @@ func start(h slog.Handler, size int, flush func() error) *Handler {
 }
 
 // NewBuffered is New for the handler that newHandler makes on a buffer
-// over w (bufSize bytes; zero or negative means 64 KiB), which the
+// over w (bufSize bytes; zero or negative means 256 KiB), which the
 // writer flushes whenever it has emptied the queue, but at most once
-// every 10 ms: a burst of records reaches w in a few writes, a steady
-// stream in one write each 10 ms, a lone record at once. Flush and
-// Close write what is buffered at once.
+// every 100 ms: a burst of records reaches w in a few writes, a steady
+// stream in one write each 100 ms (or each time the buffer fills), a
+// lone record at once. Flush and Close write what is buffered at once.
 //
 // A server that logs every connection writes far less often this way
-// under a flood of connections; each write also wakes the Go runtime's
-// monitor thread when the process was idle, which costs more than the
-// write.
+// under a flood of connections. Each write costs the process more than
+// its bytes: it is a system call the scheduler is told of, which wakes
+// the Go runtime's monitor thread when the process was idle, and the
+// monitor may hand the writer's processor to another thread while the
+// write lasts. At 12,000 connections a second (two lines each), shout
+// spent about 6% more CPU a connection with writes every 10 ms than
+// every 100 ms (BENCHMARKS.md). 256 KiB holds 100 ms of such lines.
 func NewBuffered(w io.Writer, bufSize, size int, newHandler func(io.Writer) slog.Handler) *Handler {
 	if bufSize <= 0 {
-		bufSize = 64 << 10
+		bufSize = 256 << 10
 	}
 	bw := bufio.NewWriterSize(w, bufSize)
 	return start(newHandler(bw), size, bw.Flush)

@@ -330,7 +330,12 @@ func TestBufferedWritesAStreamOncePerGap(t *testing.T) {
 	})
 	log := slog.New(h)
 	n := 0
-	for start := time.Now(); time.Since(start) < 5*flushGap && n < 1e5; n++ {
+	start, next := time.Now(), time.Now()
+	for ; time.Since(start) < 5*flushGap && n < 1e5; n++ {
+		for time.Now().Before(next) { // a steady stream: a record each 100 µs
+			runtime.Gosched()
+		}
+		next = next.Add(100 * time.Microsecond)
 		log.Info("stream", "i", n)
 		for len(h.q.ch) > 0 && time.Since(start) < bound { // the writer empties the queue
 			runtime.Gosched()
@@ -353,6 +358,9 @@ func TestBufferedWritesAStreamOncePerGap(t *testing.T) {
 	}
 	if lines := strings.Count(w.text.String(), "\n"); lines < n+1 {
 		t.Errorf("%d lines written of %d records", lines, n+1)
+	}
+	if len(w.starts) < 3 {
+		t.Errorf("a stream of %d records over %v was written in %d writes; want one each %v", n+1, time.Since(start), len(w.starts), flushGap)
 	}
 	t.Logf("%d records in %d writes", n+1, len(w.starts))
 }
