@@ -198,10 +198,17 @@ func rawExchange(t *testing.T, fd int, send, want string) {
 // fillUntilBlocked writes msg to every fd until the server stops reading
 // them: it is stuck writing replies the clients never read, and their send
 // buffers stay full for blockedFor.
+//
+// The kernel lets each client's small send buffer drain into the
+// server's receive buffer a little at a time, so filling 100 of them
+// takes 1,000–1,800 rounds: 1.1–1.4 s alone, 3–4 s beside eight busy
+// loops, and once more than 10 s, in go test -count=2 ./... beside the
+// other packages' tests (why so long was not found). So it waits up to
+// a minute before it says the server kept reading.
 func fillUntilBlocked(t *testing.T, fds []int, msg []byte) {
 	t.Helper()
 	const blockedFor = 200 * time.Millisecond
-	deadline := time.Now().Add(bound)
+	deadline := time.Now().Add(6 * bound)
 	pfds := make([]unix.PollFd, len(fds))
 	for i, fd := range fds {
 		pfds[i] = unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
