@@ -737,11 +737,17 @@ func (l *loop) gone() {
 func (l *loop) renew() {
 	l.stale = false
 	ep, err := epollCreate(unix.EPOLL_CLOEXEC)
+	var f *os.File
+	var poll syscall.RawConn
+	if err == nil {
+		f, poll, err = pollable(ep) // f owns ep from here
+	}
 	if err == nil {
 		if err = l.fill(ep); err == nil {
-			err = l.swap(ep) // which owns ep now
-		} else {
-			unix.Close(ep)
+			err = l.swap(f, poll, ep)
+		}
+		if err != nil {
+			f.Close()
 		}
 	}
 	if err == nil {
@@ -774,11 +780,11 @@ func (l *loop) fill(ep int) error {
 	return nil
 }
 
-// swap adds to epoll set ep the listeners the loop accepts from, and
-// makes ep the loop's set, closing the one it had. Server.mu orders this
-// with Serve and unwatch, which change the loops' sets. ep is closed if
-// swap fails.
-func (l *loop) swap(ep int) error {
+// swap adds to epoll set ep, which f holds for Go's netpoller, the
+// listeners the loop accepts from, and makes ep the loop's set, closing
+// the one it had. Server.mu orders this with Serve and unwatch, which
+// change the loops' sets.
+func (l *loop) swap(f *os.File, poll syscall.RawConn, ep int) error {
 	s := l.srv
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -798,13 +804,8 @@ func (l *loop) swap(ep int) error {
 		}
 		ll.watchMu.Unlock()
 		if err != nil && err != unix.EEXIST { // EEXIST: one listener served twice, watched once (see resume)
-			unix.Close(ep)
 			return os.NewSyscallError("epoll_ctl", err)
 		}
-	}
-	f, poll, err := pollable(ep)
-	if err != nil {
-		return err
 	}
 	l.pollFile.Close()
 	l.pollFile, l.poll, l.ep, l.armed = f, poll, ep, -1
