@@ -201,9 +201,10 @@ func rawExchange(t *testing.T, fd int, send, want string) {
 //
 // The kernel lets each client's small send buffer drain into the
 // server's receive buffer a little at a time, so filling 100 of them
-// takes 1,000–1,800 rounds: 1.1–1.4 s alone, 3–4 s beside eight busy
-// loops, and once more than 10 s, in go test -count=2 ./... beside the
-// other packages' tests (why so long was not found). So it waits up to
+// takes 1,000–1,800 rounds: 1.1–1.4 s alone, 1.9–2.2 s beside two busy
+// loops (the whole test 2.8–4.1 s beside eight), and once more than
+// 10 s, in go test -count=2 ./... beside the other packages' tests (why
+// so long was not found). So it waits up to
 // a minute before it says the server kept reading.
 func fillUntilBlocked(t *testing.T, fds []int, msg []byte) {
 	t.Helper()

@@ -77,7 +77,7 @@ func start(h slog.Handler, size int, flush func() error) *Handler {
 // the Go runtime's monitor thread when the process was idle, and the
 // monitor may hand the writer's processor to another thread while the
 // write lasts. At 12,000 connections a second (two lines each), shout
-// spent about 6% more CPU a connection with writes every 10 ms than
+// spent about 7% more CPU a connection with writes every 10 ms than
 // every 100 ms (BENCHMARKS.md). 256 KiB holds 100 ms of such lines.
 func NewBuffered(w io.Writer, bufSize, size int, newHandler func(io.Writer) slog.Handler) *Handler {
 	if bufSize <= 0 {
