@@ -164,8 +164,12 @@ func (c *conn) reject(why error) {
 
 // rejectNow shuts the connection's write side, so the client reads end of
 // file, and closes it once the client is done or Linger has passed; a
-// flood of rejected connections past maxLingering is closed at once.
+// flood of rejected connections past maxLingering is closed at once. It
+// gives back at once any place the connection was counted in: one turned
+// away by MaxConnsPerIP had taken a MaxConns place, which others may have
+// while it lingers.
 func (c *conn) rejectNow(why error) {
+	c.srv.release(&c.place)
 	select {
 	case c.srv.lingering <- struct{}{}:
 		c.closeGracefully()

@@ -249,6 +249,41 @@ func TestMaxConnsPerIP(t *testing.T) {
 	}
 }
 
+// A connection rejected for MaxConnsPerIP gives back the MaxConns place
+// it was counted in at once, not when its linger ends: else one address,
+// opening connection after connection over its limit, would hold every
+// MaxConns place with connections it may not have, which MaxConnsPerIP is
+// there to prevent.
+func TestPerIPRejectFreesMaxConnsPlace(t *testing.T) {
+	hook, ch := states()
+	var log shouttest.Log
+	addr := shouttest.Start(t, &server.Server{
+		MaxConns: 2, MaxConnsPerIP: 1, Linger: time.Minute,
+		ConnState: hook, Logger: log.Logger(),
+	})
+	first := dial(t, addr) // 127.0.0.1's one place
+	waitState(t, ch, server.StateNew)
+	over := dial(t, addr) // 127.0.0.1 again: rejected, and lingering
+	if n, err := over.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("second from one address: read %d, %v; want EOF", n, err)
+	}
+	// One connection is served of MaxConns=2: another address has room.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: bound}
+	other, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for _, c := range []net.Conn{first, other} {
+		c.SetDeadline(time.Now().Add(bound))
+		io.WriteString(c, "ok")
+		got := make([]byte, 2)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "OK" {
+			t.Errorf("%v, with 1 of MaxConns=2 served: got %q, %v; want OK\n%s", c.LocalAddr(), got, err, log.String())
+		}
+	}
+}
+
 // An idle timeout answers an incomplete character as it is, as the end of
 // input does, before it closes.
 //

@@ -1448,6 +1448,7 @@ func ioctlFD(fd int, req uint) int {
 // within the server's bound on rejected connections lingering at once,
 // and is closed at once past it.
 func (l *loop) reject(c *lconn, why error) {
+	l.srv.release(&c.place) // as the goroutine driver does: others may have it while c lingers
 	c.sess.info.Err = why
 	c.why = ReasonRejected
 	select {

@@ -70,7 +70,8 @@ type Server struct {
 	// MaxConns is the most stream connections served at once. One more is
 	// rejected: its write side is shut at once (the client reads end of
 	// file) and what it sends is read and discarded for up to Linger, so
-	// the close sends no reset. Zero or negative means no limit.
+	// the close sends no reset; meanwhile it counts against neither limit.
+	// Zero or negative means no limit.
 	MaxConns int
 
 	// MaxConnsPerIP is the most stream connections from one IP address
