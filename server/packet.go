@@ -28,7 +28,8 @@ const maxDatagram = 65535
 // reply, bounced back by another echo service. Nor does a datagram whose
 // source has spent its SourceRate budget, or whose reply the uppercase
 // makes too large for one datagram. Observers are told of each, with the
-// Reason.
+// Reason; and of a datagram from a Unix datagram socket with no name,
+// which has no address to be answered at (ReasonSendFailed).
 //
 // On a wildcard listener (0.0.0.0, [::]) on Linux, a reply leaves from the
 // address the datagram was sent to, which observers see as
@@ -193,8 +194,8 @@ func (p *packetConn) readError(err error) error {
 	return nil
 }
 
-// answer decides whether w.d deserves a reply, and sends it to addr (or
-// to w.d.Remote if addr is nil), recording in w.d what it did.
+// answer decides whether w.d deserves a reply, and sends it to addr (to
+// w.d.Remote on a UDP socket), recording in w.d what it did.
 func (w *packetWorker) answer(addr net.Addr) {
 	d := &w.d
 	v, ok := w.admit(d)
@@ -209,8 +210,10 @@ func (w *packetWorker) answer(addr net.Addr) {
 	switch {
 	case w.pktinfo:
 		_, _, err = w.udp.WriteMsgUDPAddrPort(reply, pktinfoFrom(w.cm, w.v6, w.from, w.ifindex), d.Remote)
-	case addr == nil:
+	case w.udp != nil:
 		_, err = w.udp.WriteToUDPAddrPort(reply, d.Remote)
+	case addr == nil:
+		err = errNoReturnAddress
 	default:
 		_, err = w.pc.WriteTo(reply, addr)
 	}
@@ -218,6 +221,10 @@ func (w *packetWorker) answer(addr net.Addr) {
 		d.Reason, d.Err = ReasonSendFailed, err
 	}
 }
+
+// errNoReturnAddress is why a datagram from a Unix datagram socket with no
+// name gets no reply.
+var errNoReturnAddress = errors.New("the sender has no address to reply to (a Unix datagram socket with no name)")
 
 // admission is what admit learned of a datagram's source, for charge.
 type admission struct {
