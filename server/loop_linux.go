@@ -77,6 +77,9 @@ type loopListener struct {
 	raw    syscall.RawConn
 	local  net.Addr // every connection's local address, unless a wildcard's
 	unix   bool
+	// unixNet is a Unix listener's network, "unix" or "unixpacket", for
+	// its clients' addresses; "" for TCP.
+	unixNet string
 	// inherit is 1 once a connection accepted from the listener was seen
 	// to have inherited the options setOptions set on it, -1 if one did
 	// not (each connection then has them set), 0 until one is seen.
@@ -214,7 +217,9 @@ func (s *Server) serveLoop(l net.Listener) error {
 		s.untrack(l)
 		return err
 	}
-	_, ll.unix = l.(*net.UnixListener)
+	if _, ll.unix = l.(*net.UnixListener); ll.unix {
+		ll.unixNet = ll.local.Network()
+	}
 	if !ll.unix {
 		ll.raw.Control(func(fd uintptr) {
 			if !setOptions(int(fd)) {
@@ -827,6 +832,9 @@ func (l *loop) pausing(ll *loopListener) bool {
 func (l *loop) acceptFrom(lfd uintptr) {
 	ll := l.accL
 	for range acceptBatch {
+		if ll.unix {
+			l.accSA[l.accN] = unix.RawSockaddrAny{} // the kernel writes only the name: see addrOf
+		}
 		fd, err := acceptFD(int(lfd), &l.accSA[l.accN])
 		switch {
 		case err == nil:
@@ -952,11 +960,11 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 	c.unix = ll.unix
 	info := &c.sess.info
 	info.Start = time.Now()
-	info.Remote, info.Local = addrOf(rsa, ll.unix), ll.local
+	info.Remote, info.Local = addrOf(rsa, ll.unixNet), ll.local
 	if info.Local == nil {
 		n := uint32(unix.SizeofSockaddrAny)
 		if _, _, e := syscall.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&l.rsa)), uintptr(unsafe.Pointer(&n))); e == 0 {
-			info.Local = addrOf(&l.rsa, ll.unix)
+			info.Local = addrOf(&l.rsa, ll.unixNet)
 		}
 	}
 	c.lastRead = l.now

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
 
+	"shout/internal/shouttest"
 	"shout/server"
 )
 
@@ -429,5 +431,67 @@ func TestSlowReplyIsNotIdle(t *testing.T) {
 	c.Close() // the server lingers until then
 	if ci := obs.waitClose(t); ci.Reason != server.ReasonIdleTimeout {
 		t.Errorf("closed for %v; want idle timeout", ci.Reason)
+	}
+}
+
+// A Unix client's address is told as net gives it, by either driver: its
+// path, its abstract name after '@', or "@" for a socket with no name;
+// and the listener's network.
+func TestUnixClientAddress(t *testing.T) {
+	dir := t.TempDir()
+	type client struct {
+		name, network string
+		local         string // the client's name, "" for none
+		want          string
+	}
+	clients := []client{
+		{"path", "unix", filepath.Join(dir, "c1"), filepath.Join(dir, "c1")},
+		{"no name", "unix", "", "@"},
+		{"path after no name", "unix", filepath.Join(dir, "c2"), filepath.Join(dir, "c2")},
+	}
+	if runtime.GOOS == "linux" {
+		abstract := fmt.Sprintf("@shout-test-%d", os.Getpid())
+		clients = append(clients,
+			client{"abstract", "unix", abstract, abstract},
+			client{"no name after abstract", "unix", "", "@"},
+			client{"seqpacket", "unixpacket", filepath.Join(dir, "c3"), filepath.Join(dir, "c3")})
+	}
+	var obs recorder
+	srv := &server.Server{Observer: &obs, Logger: new(shouttest.Log).Logger()}
+	listening := map[string]string{}
+	for _, network := range []string{"unix", "unixpacket"} {
+		path := filepath.Join(dir, network)
+		ln, err := net.Listen(network, path)
+		if err != nil {
+			if network == "unix" {
+				t.Fatal(err)
+			}
+			continue
+		}
+		listening[network] = path
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		defer func() { <-served }()
+	}
+	defer srv.Close()
+	for _, cl := range clients {
+		var laddr *net.UnixAddr
+		if cl.local != "" {
+			laddr = &net.UnixAddr{Name: cl.local, Net: cl.network}
+		}
+		c, err := net.DialUnix(cl.network, laddr, &net.UnixAddr{Name: listening[cl.network], Net: cl.network})
+		if err != nil {
+			t.Fatalf("%s: %v", cl.name, err)
+		}
+		c.SetDeadline(time.Now().Add(bound))
+		io.WriteString(c, "x")
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("%s: %v", cl.name, err)
+		}
+		c.Close()
+		ci := obs.waitClose(t)
+		if got := ci.Remote.Network() + " " + ci.Remote.String(); got != cl.network+" "+cl.want {
+			t.Errorf("%s: Remote %q, want %q", cl.name, got, cl.network+" "+cl.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"syscall"
@@ -93,8 +94,10 @@ func closeFD(fd int) {
 }
 
 // addrOf is the TCP or Unix address in rsa, as net's accepted connections
-// give it, or nil.
-func addrOf(rsa *unix.RawSockaddrAny, isUnix bool) net.Addr {
+// give it, or nil; unixNet is a Unix listener's network ("unix" or
+// "unixpacket"). A Unix address is read up to its first NUL, so rsa must
+// have been zeroed before the kernel wrote it, which writes only the name.
+func addrOf(rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
@@ -108,9 +111,26 @@ func addrOf(rsa *unix.RawSockaddrAny, isUnix bool) net.Addr {
 			}
 		}
 		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, port(sa.Port)))
+	case unix.AF_UNIX:
+		sa := (*unix.RawSockaddrUnix)(unsafe.Pointer(rsa))
+		p := unsafe.Slice((*byte)(unsafe.Pointer(&sa.Path[0])), len(sa.Path))
+		// As syscall reads it: an abstract name's leading NUL is '@',
+		// and so is a client socket's with no name.
+		at := p[0] == 0
+		if at {
+			p = p[1:]
+		}
+		if i := bytes.IndexByte(p, 0); i >= 0 {
+			p = p[:i]
+		}
+		name := string(p)
+		if at {
+			name = "@" + name
+		}
+		return &net.UnixAddr{Name: name, Net: unixNet}
 	}
-	if isUnix {
-		return &net.UnixAddr{Net: "unix"} // a client socket with no name, as net gives it
+	if unixNet != "" {
+		return &net.UnixAddr{Name: "@", Net: unixNet}
 	}
 	return nil
 }
