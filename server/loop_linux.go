@@ -960,11 +960,11 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 	c.unix = ll.unix
 	info := &c.sess.info
 	info.Start = time.Now()
-	info.Remote, info.Local = addrOf(rsa, ll.unixNet), ll.local
+	info.Remote, info.Local = addrOf(fd, rsa, ll.unixNet), ll.local
 	if info.Local == nil {
 		n := uint32(unix.SizeofSockaddrAny)
 		if _, _, e := syscall.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&l.rsa)), uintptr(unsafe.Pointer(&n))); e == 0 {
-			info.Local = addrOf(&l.rsa, ll.unixNet)
+			info.Local = addrOf(fd, &l.rsa, ll.unixNet)
 		}
 	}
 	c.lastRead = l.now

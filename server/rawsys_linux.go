@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -95,9 +96,9 @@ func closeFD(fd int) {
 
 // addrOf is the TCP or Unix address in rsa, as net's accepted connections
 // give it, or nil; unixNet is a Unix listener's network ("unix" or
-// "unixpacket"). A Unix address is read up to its first NUL, so rsa must
+// "unixpacket"); fd is the socket it is of. A Unix address is read up to its first NUL, so rsa must
 // have been zeroed before the kernel wrote it, which writes only the name.
-func addrOf(rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
+func addrOf(fd int, rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
@@ -106,9 +107,7 @@ func addrOf(rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
 		a := netip.AddrFrom16(sa.Addr)
 		if sa.Scope_id != 0 {
-			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
-				a = a.WithZone(ifi.Name)
-			}
+			a = a.WithZone(zoneOf(fd, sa.Scope_id))
 		}
 		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, port(sa.Port)))
 	case unix.AF_UNIX:
@@ -133,4 +132,19 @@ func addrOf(rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
 		return &net.UnixAddr{Name: "@", Net: unixNet}
 	}
 	return nil
+}
+
+// zoneOf is the name of the interface numbered index, as net names an
+// address's zone, or the number if it has none. It asks with an ioctl on
+// fd, one system call, where net.InterfaceByIndex reads every interface
+// over netlink: a loop does this for each client with a link-local
+// address.
+func zoneOf(fd int, index uint32) string {
+	if ifr, err := unix.NewIfreq(""); err == nil {
+		ifr.SetUint32(index)
+		if unix.IoctlIfreq(fd, unix.SIOCGIFNAME, ifr) == nil {
+			return ifr.Name()
+		}
+	}
+	return strconv.FormatUint(uint64(index), 10)
 }
