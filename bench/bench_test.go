@@ -263,6 +263,13 @@ func TestOwedRepliesAreLost(t *testing.T) {
 	shortTCP := func(t *testing.T) string {
 		return streamServer(t, 4096, func(b []byte) []byte { return bytes.ToUpper(b[:len(b)/2]) })
 	}
+	// hangTCP reads a message to its end and neither answers nor closes.
+	hangTCP := func(t *testing.T) string {
+		release := make(chan struct{})
+		addr := shouttest.StreamServer(t, func(c net.Conn) { io.Copy(io.Discard, c); <-release })
+		t.Cleanup(func() { close(release) }) // before the server's own
+		return addr
+	}
 	silentUDP := func(t *testing.T) string { return udpServer(t, func(int, []byte) [][]byte { return nil }) }
 	shortUDP := func(t *testing.T) string {
 		return udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b[:len(b)/2]} })
@@ -271,16 +278,20 @@ func TestOwedRepliesAreLost(t *testing.T) {
 		name, network string
 		server        func(*testing.T) string
 		lost          int64 // -1: any
+		churn         bool
 	}{
 		// Two connections, one message each in flight, never answered.
-		{"tcp silent", "tcp", silentTCP, 2},
-		{"tcp short", "tcp", shortTCP, -1},
-		{"udp silent", "udp", silentUDP, 2},
-		{"udp short", "udp", shortUDP, -1},
+		{"tcp silent", "tcp", silentTCP, 2, false},
+		{"tcp short", "tcp", shortTCP, -1, false},
+		{"udp silent", "udp", silentUDP, 2, false},
+		{"udp short", "udp", shortUDP, -1, false},
+		// Two connections at once, each made while measuring, whose
+		// exchange times out only after the window.
+		{"churn silent", "tcp", hangTCP, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := quick(tc.network, tc.server(t))
-			cfg.Conns, cfg.Depth = 2, 1
+			cfg.Conns, cfg.Depth, cfg.Churn = 2, 1, tc.churn
 			cfg.Duration, cfg.Timeout = 100*time.Millisecond, 500*time.Millisecond
 			rep := run(t, cfg)
 			if rep.OK() {
