@@ -278,13 +278,27 @@ type worker struct {
 	hist *hdrhistogram.Histogram
 }
 
-func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
+// newHist returns a histogram of latencies in microseconds that holds
+// the longest a run can see, to three significant digits: a message sent
+// (or due, in an open loop) at the start of the window and answered at
+// the end of the wait for what is owed, which a churning connection may
+// spend dialling and then reading; with a minute to spare.
+func (r *run) newHist() *hdrhistogram.Histogram {
+	longest := r.cfg.Duration + 2*r.cfg.Timeout + time.Minute
+	return hdrhistogram.New(1, longest.Microseconds(), 3)
+}
+
+// put records latency us in h; past what h holds, which newHist sizes
+// not to happen, at its top, so that it still counts.
+func put(h *hdrhistogram.Histogram, us int64) {
+	h.RecordValue(min(max(us, 1), h.HighestTrackableValue()))
+}
 
 // record counts a reply to a message sent while measuring.
 func (w *worker) record(r *run, d time.Duration) {
 	r.replies.Add(1)
 	w.mu.Lock()
-	w.hist.RecordValue(max(d.Microseconds(), 1))
+	put(w.hist, d.Microseconds())
 	w.mu.Unlock()
 }
 
@@ -330,7 +344,7 @@ func (r *run) unasked(got []byte) {
 // collect merges every worker's histogram into total and returns the
 // interval's own histogram.
 func (r *run) collect() *hdrhistogram.Histogram {
-	interval := newHist()
+	interval := r.newHist()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, w := range r.workers {
@@ -365,7 +379,7 @@ func (r *run) expected(seed uint64, size int) (msgs, wants [][]byte) {
 }
 
 func (r *run) newWorker() *worker {
-	w := &worker{hist: newHist()}
+	w := &worker{hist: r.newHist()}
 	r.mu.Lock()
 	r.workers = append(r.workers, w)
 	r.mu.Unlock()
@@ -390,7 +404,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Reconnect && (cfg.Endpoint.Network == "udp" || cfg.Endpoint.TLS || cfg.Churn || !loopsAvailable || forceGoroutines) {
 		return nil, errors.New("reconnect works over TCP and Unix sockets without TLS, on Linux, and not with churn")
 	}
-	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), total: newHist(), epoch: time.Now()}
+	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), epoch: time.Now()}
+	r.total = r.newHist()
 	if cfg.Endpoint.Network == "udp" {
 		r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
 	} else {

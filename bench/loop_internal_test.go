@@ -35,7 +35,8 @@ func TestStartLoopsFailsAfterATake(t *testing.T) {
 	}
 	cfg := Config{}
 	cfg.defaults()
-	r := &run{cfg: cfg, stop: make(chan struct{}), total: newHist()}
+	r := &run{cfg: cfg, stop: make(chan struct{})}
+	r.total = r.newHist()
 	d, ok := r.startLoops(conns)
 	if _, none := d.(noDriver); !ok || !none || r.errs.Load() != 1 {
 		t.Errorf("startLoops = %T, %v, with %d errors; want noDriver, true and one error", d, ok, r.errs.Load())

@@ -526,7 +526,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 				r.mismatch(reply, want)
 			}
 			l.w.mu.Lock()
-			l.w.hist.RecordValue(max((now-m.at)/1e3, 1))
+			put(l.w.hist, (now-m.at)/1e3)
 			l.w.mu.Unlock()
 			l.replies++
 		}

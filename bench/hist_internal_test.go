@@ -1,0 +1,34 @@
+package bench
+
+import (
+	"testing"
+	"time"
+)
+
+// Every latency a run can see is in its percentiles and its maximum: an
+// open loop of three minutes against a server that falls behind sees
+// replies due minutes ago. (The histograms held 60 s, and a longer
+// latency counted as a reply in no percentile.) One past what a run can
+// see still counts, at the top.
+func TestLongLatenciesRecorded(t *testing.T) {
+	cfg := Config{Duration: 3 * time.Minute}
+	cfg.defaults()
+	r := &run{cfg: cfg, stop: make(chan struct{})}
+	r.total = r.newHist()
+	w := r.newWorker()
+	w.record(r, 10*time.Millisecond)
+	w.record(r, 90*time.Second)
+	w.record(r, 150*time.Second)
+	r.collect()
+	within := func(got, want float64) bool { return got >= want*0.999 && got <= want*1.001 }
+	l := r.report(cfg.Duration, false).LatencyUS
+	if !within(l.P50, 90e6) || !within(l.Max, 150e6) {
+		t.Errorf("latencies 10 ms, 90 s and 150 s: p50 %.0f µs, max %.0f µs; want 90 s and 150 s", l.P50, l.Max)
+	}
+	w.record(r, 100*time.Hour)
+	r.collect()
+	rep := r.report(cfg.Duration, false)
+	if top := float64(r.total.HighestTrackableValue()); rep.Messages != 4 || rep.LatencyUS.Max < top*0.999 {
+		t.Errorf("and then 100 h: %d messages, max %.0f µs; want 4 and the top, %.0f µs", rep.Messages, rep.LatencyUS.Max, top)
+	}
+}
