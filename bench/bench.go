@@ -411,7 +411,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	} else {
 		r.msgs, r.wants = r.expected(1, cfg.Size)
 	}
-	if err := checkFileLimit(cfg.Conns); err != nil {
+	if err := checkFileLimit(cfg.Conns, loopFiles(cfg.Conns)); err != nil {
 		return nil, err
 	}
 	var d driver
@@ -434,7 +434,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.connected = time.Since(began)
 		// With no warm-up the first messages count too.
 		r.measuring.Store(cfg.Warmup < 0)
-		d = r.start(conns)
+		if d, err = r.start(conns); err != nil {
+			return nil, err
+		}
 	}
 	elapsed := r.clock(ctx)
 	// Stop sending, and give the replies still owed up to Timeout to come;
@@ -456,14 +458,15 @@ type driver interface {
 	drain(by time.Time)
 }
 
-// start hands the connections to the driver that serves them best.
-func (r *run) start(conns []net.Conn) driver {
+// start hands the connections to the driver that serves them best, or
+// returns why it could not; the connections are then closed.
+func (r *run) start(conns []net.Conn) (driver, error) {
 	if r.cfg.Endpoint.Network != "udp" && !forceGoroutines {
-		if d, ok := r.startLoops(conns); ok {
-			return d
+		if d, ok, err := r.startLoops(conns); ok {
+			return d, err
 		}
 	}
-	return r.startGoroutines(conns)
+	return r.startGoroutines(conns), nil
 }
 
 // forceGoroutines makes every run use goroutines, for tests of that driver.

@@ -9,8 +9,9 @@ import (
 
 // checkFileLimit raises the open-file soft limit to the hard limit (Go
 // does so at start on most systems; this makes sure) and says clearly if
-// conns connections cannot fit under it.
-func checkFileLimit(conns int) error {
+// conns connections, and extra descriptors the driver needs, cannot fit
+// under it.
+func checkFileLimit(conns, extra int) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return nil
@@ -20,7 +21,7 @@ func checkFileLimit(conns int) error {
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
-	if need := uint64(conns) + 32; need > uint64(lim.Cur) {
+	if need := uint64(conns) + uint64(extra) + 32; need > uint64(lim.Cur) {
 		return fmt.Errorf("%d connections need about %d open files, but the limit is %d (hard limit %d); raise it with ulimit -n or use fewer --conns", conns, need, lim.Cur, lim.Max)
 	}
 	return nil

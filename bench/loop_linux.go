@@ -120,19 +120,29 @@ func (q *ring) pop() {
 	q.n--
 }
 
+// loopFiles is how many descriptors the loops for conns connections
+// need besides the connections: the wake, and each loop's epoll set,
+// timer and (with Reconnect) inbox; and one more while a socket is taken
+// (see takeFD).
+func loopFiles(conns int) int { return 2 + 3*min(runtime.GOMAXPROCS(0), conns) }
+
 // startLoops takes the connections' sockets over from the Go runtime
-// and starts the loops.
-func (r *run) startLoops(conns []net.Conn) (driver, bool) {
+// and starts the loops. It reports false if a connection is not a
+// socket, and an error if the loops could not start: the run cannot.
+func (r *run) startLoops(conns []net.Conn) (driver, bool, error) {
 	for _, c := range conns {
 		if _, ok := c.(syscall.Conn); !ok {
-			return nil, false
+			return nil, false, nil
 		}
 	}
 	d := &loops{wake: -1}
-	fail := func(err error) (driver, bool) {
-		// Unlikely (a limit reached since connecting): count it and end
-		// the run with nothing driven, which the report shows.
-		r.fail(fmt.Errorf("event loop: %w", err))
+	fail := func(err error) (driver, bool, error) {
+		// Unlikely (a limit reached since connecting, which
+		// checkFileLimit allows for): close everything.
+		err = fmt.Errorf("event loop: %w", err)
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			err = fmt.Errorf("%w; raise the open-file limit (ulimit -n) or use fewer --conns", err)
+		}
 		for _, c := range conns {
 			if c != nil { // (nil once its socket was taken)
 				c.Close()
@@ -153,7 +163,7 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool) {
 		if d.wake >= 0 {
 			unix.Close(d.wake)
 		}
-		return noDriver{}, true
+		return nil, true, err
 	}
 	var err error
 	if d.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
@@ -215,7 +225,7 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool) {
 		}
 		d.wg.Go(func() { l.run(d) })
 	}
-	return d, true
+	return d, true, nil
 }
 
 // takeFD returns a socket of its own for c's connection and closes c,
@@ -243,10 +253,6 @@ func takeFD(c net.Conn) (int, error) {
 	return fd, nil
 }
 
-// noDriver is what drives a run whose loops could not start.
-type noDriver struct{}
-
-func (noDriver) drain(time.Time) {}
 
 func (d *loops) drain(by time.Time) {
 	d.drainBy.Store(int64(by.Sub(d.ls[0].r.epoch)))
