@@ -639,3 +639,51 @@ func TestChurnInterruptCountsNoErrors(t *testing.T) {
 		}
 	}
 }
+
+// An open loop that outruns a slow UDP server has more datagrams in
+// flight within Timeout than a socket remembers at first: it remembers
+// more, and counts none of them lost that the server answers in time.
+// (Each socket remembered 16,384, and counted the oldest lost when its
+// ring wrapped onto them; here it starts with 64.)
+func TestUDPOpenLoopOutrunsTheRing(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("UDP has one driver")
+	}
+	defer bench.SetUDPRing(64)()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, answered atomic.Int64
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done; wg.Wait() })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			got.Add(1)
+			reply := bytes.ToUpper(buf[:n])
+			wg.Add(1)
+			time.AfterFunc(200*time.Millisecond, func() { // every reply 200 ms late
+				defer wg.Done()
+				pc.WriteTo(reply, from)
+				answered.Add(1)
+			})
+		}
+	}()
+	cfg := quick("udp", pc.LocalAddr().String())
+	cfg.Conns, cfg.Text, cfg.Rate = 1, "ascii", 2000 // about 400 in flight
+	cfg.Duration, cfg.Timeout = 500*time.Millisecond, 2*time.Second
+	rep := run(t, cfg)
+	// What the server never got (its socket's buffer full) is truly lost;
+	// it answered all it got 200 ms later, well within the timeout.
+	if never := max(0, rep.Messages+rep.Lost-got.Load()); rep.Lost > never || rep.Messages < 500 {
+		t.Errorf("%d replies, %d lost, of which %d never reached the server; it got %d and answered each 200 ms later",
+			rep.Messages, rep.Lost, never, got.Load())
+	}
+}

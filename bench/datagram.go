@@ -15,9 +15,14 @@ import (
 // datagram: digits, which no mode changes.
 const seqLen = 20
 
-// udpRing is how many recent datagrams a socket remembers, to match
-// replies, tell duplicates and count the lost.
-const udpRing = 1 << 14
+// A socket remembers its recent datagrams in a ring, to match replies,
+// tell duplicates and count the lost: udpRing of them at first, as many
+// as it has had in flight within Timeout when an open loop outruns the
+// server, up to maxUDPRing (about 170 MB), past which the oldest in
+// flight count as lost.
+var udpRing = 1 << 14
+
+const maxUDPRing = 1 << 22
 
 type udpSlot struct {
 	seq      uint64
@@ -34,6 +39,7 @@ type udpSlot struct {
 func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	var mu sync.Mutex
 	ring := make([]udpSlot, udpRing)
+	slot := func(seq uint64) *udpSlot { return &ring[seq%uint64(len(ring))] }
 	var next uint64        // next sequence number to send
 	var oldest uint64      // oldest that may still be pending
 	var highest int64 = -1 // highest answered
@@ -54,7 +60,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		mu.Lock()
 		defer mu.Unlock()
 		for ; oldest < next; oldest++ {
-			s := &ring[oldest%udpRing]
+			s := slot(oldest)
 			if s.pending && now.Sub(s.sentAt) < r.cfg.Timeout {
 				return
 			}
@@ -97,7 +103,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				continue
 			}
 			mu.Lock()
-			s := &ring[seq%udpRing]
+			s := slot(seq)
 			known := seq < next && s.seq == seq
 			if known && s.measured {
 				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
@@ -181,8 +187,14 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		}
 		mu.Lock()
 		seq := next
-		s := &ring[seq%udpRing]
-		if s.pending { // the ring wrapped onto an unanswered datagram
+		s := slot(seq)
+		if s.pending && len(ring) < maxUDPRing {
+			// The ring wrapped onto a datagram still within its Timeout
+			// (expire has taken the rest): make room, not a loss.
+			ring = grownRing(ring)
+			s = slot(seq)
+		}
+		if s.pending { // the ring, at its largest, wrapped onto an unanswered datagram
 			inflight--
 			if s.measured {
 				r.lost.Add(1)
@@ -204,4 +216,17 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			return
 		}
 	}
+}
+
+// grownRing returns ring at twice the size, each datagram it remembers
+// in its place there. They are the last len(ring) sent, so no two share
+// a place.
+func grownRing(ring []udpSlot) []udpSlot {
+	g := make([]udpSlot, 2*len(ring))
+	for _, s := range ring {
+		if !s.sentAt.IsZero() { // sent: pending, answered or lost
+			g[s.seq%uint64(len(g))] = s
+		}
+	}
+	return g
 }

@@ -6,3 +6,11 @@ func UseGoroutines() (restore func()) {
 	forceGoroutines = true
 	return func() { forceGoroutines = false }
 }
+
+// SetUDPRing makes each UDP socket start remembering n datagrams, until
+// the returned function is called.
+func SetUDPRing(n int) (restore func()) {
+	was := udpRing
+	udpRing = n
+	return func() { udpRing = was }
+}
