@@ -123,7 +123,8 @@ type Latency struct {
 // Second is one second of the measured window, for a chart over time.
 type Second struct {
 	// T is the time from the start of measuring to this second's end, in seconds.
-	T              float64 `json:"t"`
+	T float64 `json:"t"`
+	// MessagesPerSec is the replies that came in this second, per second.
 	MessagesPerSec float64 `json:"messages_per_sec"`
 	// P50US and P99US are this second's latency percentiles, in microseconds.
 	P50US float64 `json:"p50_us"`
@@ -201,7 +202,12 @@ type Report struct {
 	Settings
 
 	// Messages counts the replies to messages sent while measuring.
-	Messages       int64   `json:"messages"`
+	Messages int64 `json:"messages"`
+	// MessagesPerSec is throughput: the replies that came while measuring
+	// (to whichever message, right or wrong) per second measured. It is
+	// not Messages over MeasuredS, which would count the replies that came
+	// in the wait at the end as if they had come in the window: an open
+	// loop faster than the server would show its own rate.
 	MessagesPerSec float64 `json:"messages_per_sec"`
 	BytesPerSec    float64 `json:"bytes_per_sec"`
 	LatencyUS      Latency `json:"latency_us"`
@@ -255,8 +261,11 @@ type run struct {
 	msgs, wants, bodies, bodyWants [][]byte
 
 	replies, mismatches, errs, lost, dups, reordered atomic.Int64
-	reconnects, resent                               atomic.Int64
-	firstMismatch, firstErr                          atomic.Pointer[string]
+	// arrived counts the replies that came while measuring, to whichever
+	// message: what throughput is.
+	arrived                 atomic.Int64
+	reconnects, resent      atomic.Int64
+	firstMismatch, firstErr atomic.Pointer[string]
 
 	mu       sync.Mutex
 	workers  []*worker
@@ -300,6 +309,14 @@ func (w *worker) record(r *run, d time.Duration) {
 	w.mu.Lock()
 	put(w.hist, d.Microseconds())
 	w.mu.Unlock()
+}
+
+// arrive counts a reply that came, right or wrong, if it came while
+// measuring.
+func (r *run) arrive() {
+	if r.measuring.Load() {
+		r.arrived.Add(1)
+	}
 }
 
 func (r *run) fail(err error) {
@@ -592,7 +609,7 @@ func (r *run) clock(ctx context.Context) time.Duration {
 		dt := now.Sub(lastT).Seconds()
 		r.timeline = append(r.timeline, Second{
 			T:              now.Sub(start).Seconds(),
-			MessagesPerSec: float64(c.msgs-last.msgs) / dt,
+			MessagesPerSec: float64(c.arrived-last.arrived) / dt,
 			P50US:          float64(h.ValueAtQuantile(50)),
 			P99US:          float64(h.ValueAtQuantile(99)),
 			Wrong:          c.wrong - last.wrong,
@@ -601,7 +618,7 @@ func (r *run) clock(ctx context.Context) time.Duration {
 		})
 		if r.cfg.Progress != nil {
 			fmt.Fprintf(r.cfg.Progress, "%5.1fs %10.0f msg/s %8.1f MB/s  p99 %s  wrong %d  errors %d  lost %d\n",
-				now.Sub(start).Seconds(), float64(c.msgs-last.msgs)/dt, float64(c.msgs-last.msgs)*float64(r.cfg.Size)/dt/1e6,
+				now.Sub(start).Seconds(), float64(c.arrived-last.arrived)/dt, float64(c.arrived-last.arrived)*float64(r.cfg.Size)/dt/1e6,
 				us(float64(h.ValueAtQuantile(99))), c.wrong, c.errs, c.lost)
 		}
 		last, lastT = c, now
@@ -627,10 +644,10 @@ func (r *run) clock(ctx context.Context) time.Duration {
 	}
 }
 
-type counts struct{ msgs, wrong, errs, lost int64 }
+type counts struct{ arrived, wrong, errs, lost int64 }
 
 func (r *run) counts() counts {
-	return counts{r.replies.Load(), r.mismatches.Load(), r.errs.Load(), r.lost.Load()}
+	return counts{r.arrived.Load(), r.mismatches.Load(), r.errs.Load(), r.lost.Load()}
 }
 
 func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
@@ -651,7 +668,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		DrainS:      r.drained.Seconds(),
 	}
 	if s := elapsed.Seconds(); s > 0 {
-		rep.MessagesPerSec = float64(rep.Messages) / s
+		rep.MessagesPerSec = float64(r.arrived.Load()) / s
 		rep.BytesPerSec = rep.MessagesPerSec * float64(cfg.Size)
 	}
 	h := r.total

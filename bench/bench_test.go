@@ -687,3 +687,44 @@ func TestUDPOpenLoopOutrunsTheRing(t *testing.T) {
 			rep.Messages, rep.Lost, never, got.Load())
 	}
 }
+
+// Throughput is what the server served while measuring, not the replies to
+// the window's messages over the window: an open loop faster than the
+// server, or a closed loop with more in flight than the window serves,
+// had those that came in the wait at the end counted as if they had come
+// in the window, and showed more than the server can do.
+func TestThroughputIsWhatCameWhileMeasuring(t *testing.T) {
+	const perReply = 2 * time.Millisecond // at most 500 replies a second
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				return
+			}
+			time.Sleep(perReply)
+			if _, err := c.Write(bytes.ToUpper(line)); err != nil {
+				return
+			}
+		}
+	})
+	for _, tc := range []struct {
+		name  string
+		rate  float64
+		depth int
+	}{
+		{"open loop at twice the server's rate", 1000, 1},
+		{"closed loop, more in flight than the window serves", 0, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick("tcp", addr) // no warm-up
+			cfg.Conns, cfg.Depth, cfg.Text, cfg.Rate = 1, tc.depth, "ascii", tc.rate
+			cfg.Duration, cfg.Timeout = 500*time.Millisecond, 5*time.Second
+			rep := run(t, cfg)
+			if limit := 1.1 * float64(time.Second/perReply); rep.MessagesPerSec > limit || rep.MessagesPerSec == 0 || !rep.OK() {
+				t.Errorf("%.0f msg/s (%d messages, %.2fs waited for at the end, OK %v) from a server that answers at most %.0f a second",
+					rep.MessagesPerSec, rep.Messages, rep.DrainS, rep.OK(), limit/1.1)
+			}
+		})
+	}
+}

@@ -69,6 +69,7 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 			}
 			continue
 		}
+		r.arrive()
 		if !measured {
 			continue
 		}

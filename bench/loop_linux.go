@@ -53,6 +53,7 @@ type loop struct {
 	wbuf    []byte
 	events  []unix.EpollEvent
 	replies int64 // counted here, added to the run's once a round
+	arrived int64 // the same, for run.arrived
 
 	// Reconnect: dialers hand new sockets over on inbox, and say so on
 	// the eventfd inboxFD.
@@ -253,7 +254,6 @@ func takeFD(c net.Conn) (int, error) {
 	return fd, nil
 }
 
-
 func (d *loops) drain(by time.Time) {
 	d.drainBy.Store(int64(by.Sub(d.ls[0].r.epoch)))
 	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
@@ -381,9 +381,10 @@ func (l *loop) run(d *loops) {
 				}
 			}
 		}
-		if l.replies > 0 {
+		if l.replies > 0 || l.arrived > 0 {
 			r.replies.Add(l.replies)
-			l.replies = 0
+			r.arrived.Add(l.arrived)
+			l.replies, l.arrived = 0, 0
 		}
 	}
 }
@@ -408,6 +409,7 @@ func (l *loop) abort(err error) {
 		}
 	}
 	l.r.replies.Add(l.replies)
+	l.r.arrived.Add(l.arrived)
 }
 
 // send sends n messages in one write; message j is due at first+j*step.
@@ -492,6 +494,7 @@ func (l *loop) readable(c *loopConn, now int64) {
 func (l *loop) take(c *loopConn, data []byte, now int64) {
 	r := l.r
 	freed := 0
+	measuring := r.measuring.Load()
 	// A send that fails here may close c or, with Reconnect, redial it:
 	// the rest of data belonged to the old connection.
 	for len(data) > 0 && !c.closed && !c.redialing {
@@ -527,6 +530,9 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		}
 		m := c.q.front()
 		c.q.pop()
+		if measuring {
+			l.arrived++
+		}
 		if m.measured {
 			if !bytes.Equal(reply, want) {
 				r.mismatch(reply, want)

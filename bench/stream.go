@@ -96,6 +96,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				}
 				return
 			}
+			r.arrive()
 			if m.measured {
 				if !bytes.Equal(got, want) {
 					r.mismatch(got, want)
