@@ -62,12 +62,17 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--size must be at least 2 (a character and a newline)")
 	case eps[0].Network == "udp" && cmd.Size > 65507:
 		return usagef("--size: a UDP datagram carries at most 65,507 bytes")
+	case eps[0].Network == "udp" && cmd.Size < 21:
+		return usagef("--size: a UDP message is a 20-digit sequence number and at least one byte, 21 in all")
 	case cmd.Depth < 1 || cmd.Depth > 4096:
 		return usagef("--depth must be from 1 to 4096")
 	case math.IsNaN(cmd.Rate) || math.IsInf(cmd.Rate, 0):
 		return usagef("--rate must be a number of messages per second")
 	case cmd.Rate < 0:
 		return usagef("--rate must not be negative")
+	case cmd.Rate > 0 && float64(max(cmd.Conns, 1))/cmd.Rate > 1e9:
+		// Each connection's interval in nanoseconds must fit in 64 bits.
+		return usagef("--rate is too low: a connection would send once in more than 30 years")
 	case cmd.Duration <= 0:
 		return usagef("--duration must be more than 0")
 	case cmd.Warmup < 0:
