@@ -132,6 +132,9 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
 		}
 		c = pc
+		if _, ok := pc.Raw().(interface{ CloseWrite() error }); ok {
+			c = proxied{pc}
+		}
 	}
 	if w.tls != nil {
 		tc := tls.Server(c, w.tls)
@@ -147,3 +150,12 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 	}
 	return c, nil
 }
+
+// proxied is a connection after its PROXY header that can shut its write
+// side, as the socket under it can: proxyproto.Conn cannot, and a graceful
+// close (at a stop, or turning a client away over a limit) shuts the
+// write side and reads to the client's end of file, so that closing sends
+// no reset.
+type proxied struct{ *proxyproto.Conn }
+
+func (p proxied) CloseWrite() error { return p.Raw().(interface{ CloseWrite() error }).CloseWrite() }

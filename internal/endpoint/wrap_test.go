@@ -2,6 +2,7 @@ package endpoint_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -443,5 +444,113 @@ func TestProxyProtocolShortLinesFromUntrusted(t *testing.T) {
 			t.Errorf("%q: got %q", line, got)
 		}
 		c.Close()
+	}
+}
+
+// resetAfterEOF reads c to its end of file, sends more, and reports
+// whether the server then answers with a reset: what a socket closed with
+// unread input does, and what a graceful close (shut the write side, read
+// and discard for Linger) never does.
+func resetAfterEOF(t *testing.T, c net.Conn) bool {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(bound))
+	if rest, err := io.ReadAll(c); err != nil {
+		t.Fatalf("before sending more: %q, %v; want end of file", rest, err)
+	}
+	// After the server's end of file a read only says end of file again
+	// (Linux reports a reset in CLOSE_WAIT to writes, as EPIPE): write.
+	for range 1000 { // bounded: on loopback the reset comes back at once
+		if _, err := io.WriteString(c, "more\n"); err != nil {
+			t.Logf("write after end of file: %v", err)
+			return true
+		}
+	}
+	return false
+}
+
+// A connection over --max-conns-per-ip is turned away gracefully behind
+// --proxy-protocol too (README, Limits): its write side is shut, so the
+// client reads end of file, and what it sends is discarded for up to
+// --linger, not answered with a reset. It is turned away after its PROXY
+// header, which proxyproto.Conn reads and which cannot shut the write
+// side: the connection was closed at once. The plain listener is the
+// control.
+func TestProxyRejectClosesGracefully(t *testing.T) {
+	for _, proxied := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "proxy"}[proxied]
+		t.Run(name, func(t *testing.T) {
+			opts := endpoint.Options{}
+			if proxied {
+				opts = proxyOptions("127.0.0.0/8")
+				opts.HandshakeTimeout = bound
+			}
+			addr, ev := serve(t, opts, false, &server.Server{MaxConnsPerIP: 1, Linger: bound})
+			dial := func(port string) net.Conn {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				if proxied {
+					c.Write(header(t, 2, "203.0.113.1:"+port))
+				}
+				return c
+			}
+			if got := exchange(t, dial("1"), "x\n"); got != "X\n" {
+				t.Fatalf("first: got %q", got)
+			}
+			ev.next(t, ev.opens, "open")
+			second := dial("2")
+			io.WriteString(second, "y\n")
+			if resetAfterEOF(t, second) {
+				t.Errorf("%s: the connection rejected over --max-conns-per-ip was reset, not closed gracefully", name)
+			}
+		})
+	}
+}
+
+// A stop closes a connection gracefully behind --proxy-protocol too
+// (README, Stopping): answered, its write side shut, then read and
+// discarded until the client's end of file, so that closing sends no
+// reset. Every connection on such a listener is served through
+// proxyproto.Conn, which cannot shut the write side: each was closed as
+// soon as its client paused. The plain listener is the control.
+func TestProxyStopClosesGracefully(t *testing.T) {
+	for _, proxied := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "proxy"}[proxied]
+		t.Run(name, func(t *testing.T) {
+			opts := endpoint.Options{}
+			if proxied {
+				opts = proxyOptions("127.0.0.0/8")
+				opts.HandshakeTimeout = bound
+			}
+			srv := &server.Server{Linger: bound}
+			addr, ev := serve(t, opts, false, srv)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if proxied {
+				c.Write(header(t, 2, "203.0.113.1:1"))
+			}
+			if got := exchange(t, c, "x\n"); got != "X\n" {
+				t.Fatalf("got %q", got)
+			}
+			ev.next(t, ev.opens, "open")
+			stopped := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), bound)
+				defer cancel()
+				stopped <- srv.Shutdown(ctx)
+			}()
+			if resetAfterEOF(t, c) {
+				t.Errorf("%s: at a graceful stop the connection was closed with a reset after its end of file", name)
+			}
+			c.(*net.TCPConn).CloseWrite() // done: let the server finish
+			if err := <-stopped; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		})
 	}
 }
