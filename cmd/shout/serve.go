@@ -245,7 +245,11 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 func (cmd *serveCmd) startAdmin(srv *server.Server, ln net.Listener, logs *asynclog.Handler, log *slog.Logger, errs chan<- error) (*admin.Handler, func()) {
 	v, rev := buildVersion()
 	m := admin.NewMetrics(admin.Config{Version: v, Revision: rev, LogDropped: logs.Dropped})
-	srv.Observer = server.Observers(server.NewLogObserver(log), m)
+	obs := srv.Observer // the log's, and --trace's if asked for
+	if obs == nil {
+		obs = server.NewLogObserver(log)
+	}
+	srv.Observer = server.Observers(obs, m)
 	h := admin.NewHandler(m, cmd.AdminPprof)
 	hs := h.HTTPServer(log)
 	go func() {

@@ -112,3 +112,36 @@ for msg in ["hello egon 哈哈哈", "  ", "straße"]:
     print(data.decode("utf-8"))
 phone.close()
 `
+
+// --trace with --admin traces as without it, and the connections are
+// served by the goroutine the listening line names: the admin's metrics
+// observer replaced the tracer, so that nothing was traced and the loops
+// served.
+func TestServeTraceWithAdmin(t *testing.T) {
+	p := startServe(t, nil, "--trace", "--admin=127.0.0.1:0", "tcp://127.0.0.1:0")
+	adminOf(p)
+	c, err := net.DialTimeout("tcp", p.addr("tcp"), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "hello\n")
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HELLO\n" {
+		t.Fatalf("got %q, %v", buf, err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	io.ReadAll(c)
+	c.Close()
+	p.waitLog("msg=close")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	log := p.logText()
+	for _, want := range []string{"engine=goroutine", "accept() → fd", `recv(1024) → 6 bytes "hello\n"`, `send(6) → 6 bytes "HELLO\n"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("--trace --admin: stderr lacks %q:\n%s", want, log)
+		}
+	}
+}
