@@ -127,7 +127,7 @@ func NewMetrics(cfg Config) *Metrics {
 	m.closeVec = f.counterVec("shout_connections_closed_total",
 		"Stream connections that were served and are closed, by why: eof (the client was done), reset, idle_timeout, write_timeout, broken_pipe, shutdown, error.", "transport", "reason")
 	m.handshakeVec = f.counterVec("shout_handshake_failures_total",
-		"Stream connections closed because their handshake failed, by which: tls, proxy (the PROXY protocol), unknown. shout serve does neither yet: these stay at 0 until it does.", "reason")
+		"Stream connections closed because their handshake failed, by which: tls (on a tls:// listener), proxy (a PROXY protocol header missing, refused or malformed, with --proxy-protocol), unknown.", "reason")
 	m.traffic = newTraffic()
 	m.reg.MustRegister(m.traffic)
 	m.dropVec = f.counterVec("shout_datagrams_dropped_total",

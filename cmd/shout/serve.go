@@ -233,8 +233,11 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 	if err != nil {
 		return nil, usagef("--admin: %v", err)
 	}
-	if eps[0].Network == "udp" {
+	switch {
+	case eps[0].Network == "udp":
 		return nil, usagef("--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not udp://")
+	case eps[0].TLS:
+		return nil, usagef("--admin serves plain HTTP: want host:port, tcp:// or unix://, not tls://")
 	}
 	return eps, nil
 }
