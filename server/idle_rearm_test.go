@@ -1,0 +1,143 @@
+package server_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// hookListener hands out connections whose SetReadDeadline the test can
+// hold, to pin one interleaving of the timeout watcher and a connection.
+type hookListener struct {
+	net.Listener
+	h *deadlineHooks
+}
+
+type deadlineHooks struct {
+	fired   chan struct{} // the watcher is setting the idle deadline (past)
+	release chan struct{} // let it
+	rearmed chan struct{} // the connection took the idle deadline back
+	once    sync.Once
+	rearm   sync.Once
+	held    bool
+	mu      sync.Mutex
+}
+
+type hookConn struct {
+	net.Conn
+	h *deadlineHooks
+}
+
+func (l hookListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return hookConn{c, l.h}, nil
+}
+
+func (c hookConn) SetReadDeadline(d time.Time) error {
+	h := c.h
+	switch {
+	case d.Equal(time.Unix(1, 0)): // the watcher's "past"
+		first := false
+		h.once.Do(func() { first = true })
+		if first {
+			h.mu.Lock()
+			h.held = true
+			h.mu.Unlock()
+			close(h.fired)
+			<-h.release // the watcher is preempted between its CAS and this call
+		}
+	case d.IsZero():
+		h.mu.Lock()
+		held := h.held
+		h.mu.Unlock()
+		if held {
+			h.rearm.Do(func() { close(h.rearmed) })
+		}
+	}
+	return c.Conn.SetReadDeadline(d)
+}
+
+type reasonObs struct {
+	mu     sync.Mutex
+	reason []server.Reason
+}
+
+func (o *reasonObs) ConnOpen(*server.ConnInfo)         {}
+func (o *reasonObs) ConnRead(*server.ConnInfo, []byte) {}
+func (o *reasonObs) ConnClose(c *server.ConnInfo) {
+	o.mu.Lock()
+	o.reason = append(o.reason, c.Reason)
+	o.mu.Unlock()
+}
+func (o *reasonObs) Datagram(*server.DatagramInfo) {}
+
+// A connection whose reply took longer than IdleTimeout to write (a slow
+// reader) is busy, not idle: rearm takes the watcher's idle deadline back.
+// The watcher marks the timeout fired and only then moves the deadline
+// into the past; a rearm between the two was undone by the late deadline,
+// and the busy connection closed as idle, its unread input discarded.
+// The hook holds the watcher there until the connection has rearmed.
+// (A wrapped listener: the goroutine driver, whichever the tests run.)
+func TestIdleDeadlineAfterRearmIsTakenBack(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &deadlineHooks{fired: make(chan struct{}), release: make(chan struct{}), rearmed: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(h.release) }) }
+	obs := &reasonObs{}
+	srv := &server.Server{Observer: obs, IdleTimeout: 100 * time.Millisecond, Linger: 50 * time.Millisecond, Logger: new(shouttest.Log).Logger()}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(hookListener{ln, h}) }()
+	defer func() { release(); srv.Close(); <-done }()
+
+	c := dial(t, ln.Addr().String())
+	const total = 64 << 20
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(bytes.Repeat([]byte("y"), total))
+		if err == nil {
+			err = c.CloseWrite()
+		}
+		wrote <- err
+	}()
+	// The client reads nothing until the watcher takes the stuck
+	// connection for idle.
+	select {
+	case <-h.fired:
+	case <-time.After(bound):
+		t.Fatal("the idle timeout never fired on the stuck connection")
+	}
+	got := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, c)
+		got <- n
+	}()
+	// The client reads: the server's write completes, it notes the read,
+	// sees the timeout fired and rearms.
+	select {
+	case <-h.rearmed:
+	case <-time.After(bound):
+		t.Fatal("no rearm")
+	}
+	release() // the watcher's SetReadDeadline(past) lands now
+	n := <-got
+	<-wrote
+	if n != total {
+		srv.Close()
+		obs.mu.Lock()
+		reasons := obs.reason
+		obs.mu.Unlock()
+		t.Fatalf("client got %d of %d reply bytes, then end of file; server's close reasons %v", n, total, reasons)
+	}
+}
