@@ -124,6 +124,46 @@ func TestPipeSilentServer(t *testing.T) {
 	}
 }
 
+// A server that stops reading (nor answers, nor closes): once the socket's
+// buffers are full, the silence timeout ends the wait on it too, before
+// input is done. (Pipe waited for ever: its reader waited for silence only
+// once input was done, and input never was.)
+func TestPipeServerStopsReading(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	addr := shouttest.StreamServer(t, func(c net.Conn) { <-release })
+	// Far more than loopback's socket buffers hold.
+	in := io.LimitReader(neverEnding('x'), 64<<20)
+	done := make(chan struct{})
+	var res client.PipeResult
+	var err error
+	go func() {
+		defer close(done)
+		res, err = client.Pipe(dial(t, "tcp", addr), in, io.Discard, 100*time.Millisecond)
+	}()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		t.Fatalf("Pipe still waiting after %v on a server that reads nothing, with a silence timeout of 100 ms", bound)
+	}
+	if err != nil || res.Complete() || !res.Stuck {
+		t.Fatalf("%+v, %v: want stuck and incomplete", res, err)
+	}
+	if p := res.Problem(addr, 100*time.Millisecond); !strings.Contains(p, "stopped reading") {
+		t.Errorf("problem: %q", p)
+	}
+}
+
+// neverEnding reads as its byte for ever.
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
 // udpServer answers with the uppercase, but for the datagrams drop says.
 func udpServer(t *testing.T, drop func(n int) bool) string {
 	return shouttest.PacketServer(t, func(n int, b []byte) [][]byte {

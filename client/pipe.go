@@ -22,6 +22,9 @@ type PipeResult struct {
 	Closed bool
 	// Silent: input done, the server sent nothing for the silence timeout.
 	Silent bool
+	// Stuck: input not done, the server took none of it and sent nothing
+	// for the silence timeout: it stopped reading.
+	Stuck bool
 	// MidLine: what the server sent last does not end in a newline.
 	MidLine bool
 }
@@ -37,6 +40,8 @@ func (r PipeResult) Complete() bool {
 func (r PipeResult) Problem(addr string, silence time.Duration) string {
 	unanswered := fmt.Sprintf("%d of %d lines unanswered", max(r.LinesSent-r.LinesBack, 0), r.LinesSent)
 	switch {
+	case r.Stuck:
+		return fmt.Sprintf("%s stopped reading: it took no input and sent nothing for %v (%d bytes sent, %s)", addr, silence, r.Sent, unanswered)
 	case r.InputLeft:
 		return fmt.Sprintf("%s closed the connection before all input was sent (%d bytes sent, %s)", addr, r.Sent, unanswered)
 	case r.Silent:
@@ -51,10 +56,11 @@ func (r PipeResult) Problem(addr string, silence time.Duration) string {
 // out, at the same time, so that a large file flows at full speed. At the
 // end of in it closes c's write side. It returns once every line sent has
 // been answered (as many newlines back as were sent, and input ended in
-// one), once the server closes, or once, with input done, the server has
-// sent nothing for silence (zero: wait for the server to close). It closes
-// c. The error is for failures to send, receive or write out; a server
-// that closes early is reported in the result.
+// one), once the server closes, or once the server has been silent for
+// silence (zero: wait for the server to close): with input done, sending
+// nothing back; before, also taking none of the input it is being sent.
+// It closes c. The error is for failures to send, receive or write out;
+// a server that closes early or stops reading is reported in the result.
 func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeResult, error) {
 	addr := c.RemoteAddr().String()
 	var (
@@ -62,8 +68,17 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		endsInNewline   atomic.Bool
 		inputDone       atomic.Bool
 		inputLeft       atomic.Bool
+		writing, stuck  atomic.Bool
+		progress        atomic.Int64 // when the server last took or sent bytes, or a write began (UnixNano)
 	)
 	endsInNewline.Store(true)
+	if silence > 0 {
+		// A server that reads nothing, once the socket's buffers are
+		// full, blocks the sender; and the reader, which waits for
+		// silence only once input is done, would wait for ever.
+		stop := watchStuck(c, silence, &writing, &progress, &stuck)
+		defer stop()
+	}
 	sendErr := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 64<<10)
@@ -73,8 +88,20 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 			if n > 0 {
 				linesSent.Add(int64(bytes.Count(buf[:n], []byte{'\n'})))
 				endsInNewline.Store(buf[n-1] == '\n')
-				w, werr := c.Write(buf[:n])
-				sent.Add(int64(w))
+				var werr error
+				// In pieces, so that a server reading slowly is seen to
+				// read (progress), not taken for one that stopped.
+				for off := 0; off < n && werr == nil; {
+					end := min(n, off+writePiece)
+					progress.Store(time.Now().UnixNano())
+					writing.Store(true)
+					var w int
+					w, werr = c.Write(buf[off:end])
+					writing.Store(false)
+					progress.Store(time.Now().UnixNano())
+					sent.Add(int64(w))
+					off += w
+				}
 				if werr != nil {
 					inputLeft.Store(true)
 					if !isClosedByPeer(werr) && !errors.Is(werr, net.ErrClosed) { // closed by the reader: the server left
@@ -120,6 +147,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		}
 		n, err := c.Read(buf)
 		if n > 0 {
+			progress.Store(time.Now().UnixNano())
 			res.Received += int64(n)
 			res.MidLine = buf[n-1] != '\n'
 			res.LinesBack += int64(bytes.Count(buf[:n], []byte{'\n'}))
@@ -131,6 +159,8 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		switch {
 		case err == nil:
 			continue
+		case stuck.Load():
+			res.Stuck = true
 		case errors.Is(err, os.ErrDeadlineExceeded) && !armed:
 			continue // the sender's wake-up
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -161,4 +191,34 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 // isClosedByPeer reports whether err means the server went away.
 func isClosedByPeer(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// writePiece is the most Pipe hands the connection in one write.
+const writePiece = 16 << 10
+
+// watchStuck watches, until stop is called, for a sender blocked in a
+// write while the server neither takes a byte nor sends one for silence;
+// then it sets stuck and closes c, which ends the reader's wait and the
+// sender's write.
+func watchStuck(c net.Conn, silence time.Duration, writing *atomic.Bool, progress *atomic.Int64, stuck *atomic.Bool) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(max(silence/4, 10*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				if writing.Load() && now.UnixNano()-progress.Load() >= int64(silence) {
+					stuck.Store(true)
+					c.Close()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
