@@ -2,6 +2,8 @@ package endpoint
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"reflect"
 	"testing"
 )
@@ -35,5 +37,27 @@ func TestParse(t *testing.T) {
 	}
 	if s := (Endpoint{Network: "tcp", Address: "127.0.0.1:8443", TLS: true}).String(); s != "tls://127.0.0.1:8443" {
 		t.Errorf("String = %q", s)
+	}
+}
+
+// A PROXY sender is trusted by its address whatever its zone: a balancer
+// on a link-local address comes as fe80::1%eth0, which no prefix
+// contains as it is.
+func TestProxyTrustsZonedAddress(t *testing.T) {
+	p := &Proxy{From: []netip.Prefix{netip.MustParsePrefix("fe80::/10"), netip.MustParsePrefix("10.0.0.0/8")}}
+	for addr, want := range map[string]bool{
+		"[fe80::1%eth0]:5000": true,
+		"[fe80::1]:5000":      true,
+		"10.1.2.3:5000":       true,
+		"[::ffff:10.1.2.3]:1": true,
+		"[fe90::1%eth0]:5000": true, // fe80::/10 runs to febf::
+		"[fec0::1%eth0]:5000": false,
+		"192.0.2.1:5000":      false,
+	} {
+		ap := netip.MustParseAddrPort(addr)
+		a := &net.TCPAddr{IP: ap.Addr().AsSlice(), Zone: ap.Addr().Zone(), Port: int(ap.Port())}
+		if got := p.trusts(a); got != want {
+			t.Errorf("trusts(%v) = %v, want %v", a, got, want)
+		}
 	}
 }

@@ -52,7 +52,7 @@ func (p *Proxy) trusts(a net.Addr) bool {
 	if err != nil {
 		return false
 	}
-	ip := ap.Addr().Unmap()
+	ip := ap.Addr().Unmap().WithZone("") // a prefix contains no address with a zone: fe80::1%eth0
 	for _, pre := range p.From {
 		if pre.Contains(ip) {
 			return true
