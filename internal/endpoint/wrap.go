@@ -131,10 +131,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			}
 			return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
 		}
-		c = pc
-		if _, ok := pc.Raw().(interface{ CloseWrite() error }); ok {
-			c = proxied{pc}
-		}
+		c = proxied{pc}
 	}
 	if w.tls != nil {
 		tc := tls.Server(c, w.tls)
@@ -151,11 +148,38 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 	return c, nil
 }
 
-// proxied is a connection after its PROXY header that can shut its write
-// side, as the socket under it can: proxyproto.Conn cannot, and a graceful
-// close (at a stop, or turning a client away over a limit) shuts the
-// write side and reads to the client's end of file, so that closing sends
-// no reset.
+// proxied is a TCP connection after its PROXY header.
+//
+// It can shut its write side, as the socket under it can: proxyproto.Conn
+// cannot, and a graceful close (at a stop, or turning a client away over
+// a limit) shuts the write side and reads to the client's end of file, so
+// that closing sends no reset.
+//
+// Its addresses are the header's if they are IP addresses. A header may
+// name Unix sockets instead (a balancer that took the client on one); the
+// connection is then served as itself, as with a LOCAL header: it came
+// over TCP, and the limits and metrics count it by its IP address.
 type proxied struct{ *proxyproto.Conn }
 
-func (p proxied) CloseWrite() error { return p.Raw().(interface{ CloseWrite() error }).CloseWrite() }
+func (p proxied) CloseWrite() error {
+	if cw, ok := p.Raw().(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+func (p proxied) RemoteAddr() net.Addr { return p.pick(p.Conn.RemoteAddr(), p.Raw().RemoteAddr()) }
+func (p proxied) LocalAddr() net.Addr  { return p.pick(p.Conn.LocalAddr(), p.Raw().LocalAddr()) }
+
+// pick is the header's address, if both the header's are IP addresses,
+// or the socket's.
+func (p proxied) pick(header, socket net.Addr) net.Addr {
+	if h := p.ProxyHeader(); h != nil {
+		_, src := h.SourceAddr.(*net.TCPAddr)
+		_, dst := h.DestinationAddr.(*net.TCPAddr)
+		if !src || !dst {
+			return socket
+		}
+	}
+	return header
+}

@@ -1,0 +1,92 @@
+package admin_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+		"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"shout/admin"
+	"shout/internal/endpoint"
+	"shout/server"
+)
+
+// gather returns the value of name with the label pair, or -1, and the
+// family's help text.
+func gather(t *testing.T, m *admin.Metrics, name, label, value string) (float64, string) {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, mm := range f.GetMetric() {
+			for _, lp := range mm.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					v := mm.GetCounter().GetValue()
+					if mm.GetGauge() != nil {
+						v = mm.GetGauge().GetValue()
+					}
+					return v, f.GetHelp()
+				}
+			}
+		}
+		return -1, f.GetHelp()
+	}
+	return -1, ""
+}
+
+// A TCP connection through a trusted PROXY v2 sender whose header names
+// Unix sockets (what a balancer that took the client on one sends) is
+// served as itself, and counted under transport="tcp": it was counted as
+// "unix", from the header's destination, and by no IP address.
+func TestProxyUnixFamilyCountedAsTCP(t *testing.T) {
+	m := admin.NewMetrics(admin.Config{})
+	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(slog.New(slog.DiscardHandler)), m)}
+	opts := endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, HandshakeTimeout: bound}
+	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lns[0]) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+
+	h := &proxyproto.Header{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UnixStream,
+		SourceAddr:      &net.UnixAddr{Net: "unix", Name: "/run/lb-client"},
+		DestinationAddr: &net.UnixAddr{Net: "unix", Name: "/run/lb.sock"}}
+	hdr, err := h.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp", lns[0].Addr().String(), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	c.Write(hdr)
+	io.WriteString(c, "hi\n")
+	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "HI\n" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	tcp, _ := gather(t, m, "shout_connections_accepted_total", "transport", "tcp")
+	unix, _ := gather(t, m, "shout_connections_accepted_total", "transport", "unix")
+	if tcp != 1 || unix != 0 {
+		t.Errorf("a connection served on a TCP listener: accepted_total{transport=tcp}=%v, {transport=unix}=%v; want 1 and 0", tcp, unix)
+	}
+}
