@@ -348,3 +348,35 @@ func TestDatagramsRefused(t *testing.T) {
 		t.Errorf("%+v, warnings %q: want both lines refused", res, warn.String())
 	}
 }
+
+// A line longer than one datagram carries is refused as such, before it
+// is sent, however much longer; one that fits is sent whole, with or
+// without a carriage return. (Lines up to 64 KiB got past the check, and
+// failed to send with "message too long".)
+func TestDatagramsLongLine(t *testing.T) {
+	addr := udpServer(t, func(int) bool { return false })
+	for _, tc := range []struct {
+		name string
+		line string
+		ok   bool
+	}{
+		{"the most a datagram carries", strings.Repeat("a", client.MaxDatagram) + "\n", true},
+		{"the most, with a carriage return", strings.Repeat("a", client.MaxDatagram) + "\r\n", true},
+		{"one byte more", strings.Repeat("a", client.MaxDatagram+1) + "\n", false},
+		{"up to 64 KiB", strings.Repeat("a", 65534) + "\n", false},
+		{"past 64 KiB", strings.Repeat("a", 70000) + "\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, "udp", addr)
+			defer c.Close()
+			var out, warn bytes.Buffer
+			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader(tc.line), &out, &warn, bound, 0)
+			switch {
+			case tc.ok && (err != nil || res.Answered != 1 || out.Len() != client.MaxDatagram+1):
+				t.Errorf("%+v, %v, %d bytes out; want it answered", res, err, out.Len())
+			case !tc.ok && (err == nil || !strings.Contains(err.Error(), "longer than") || res.Sent != 0):
+				t.Errorf("%+v, %v; want it refused as longer than a datagram, unsent", res, err)
+			}
+		})
+	}
+}

@@ -34,7 +34,10 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	addr := c.RemoteAddr().String()
 	var res DatagramResult
 	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), MaxDatagram+2) // room for "\r\n"
+	// Room for the longest line and "\r\n", and not more: the limit is
+	// the larger of the buffer's size and the maximum.
+	sc.Buffer(make([]byte, 4<<10), MaxDatagram+3)
+	tooLong := fmt.Errorf("a line is longer than %d bytes, the most one datagram carries", MaxDatagram)
 	reply := make([]byte, 1<<17)
 	late := newLateWatch(warn)
 	defer late.close()
@@ -43,6 +46,9 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		line := sc.Bytes()
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
+		}
+		if len(line) > MaxDatagram {
+			return res, tooLong
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
@@ -82,7 +88,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	late.report()
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return res, fmt.Errorf("a line is longer than %d bytes, the most one datagram carries", MaxDatagram)
+			return res, tooLong
 		}
 		return res, fmt.Errorf("read input: %w", err)
 	}
