@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,6 +154,63 @@ func TestPipeServerStopsReading(t *testing.T) {
 	}
 	if p := res.Problem(addr, 100*time.Millisecond); !strings.Contains(p, "stopped reading") {
 		t.Errorf("problem: %q", p)
+	}
+}
+
+// pausingWriter blocks its first Write until released (a pager waiting
+// for its user), then writes through.
+type pausingWriter struct {
+	once    sync.Once
+	release chan struct{}
+	n       int
+}
+
+func (w *pausingWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { <-w.release })
+	w.n += len(p)
+	return len(p), nil
+}
+
+// Output that pauses for longer than the silence timeout (less waiting
+// for its user) holds the replies up and so the server's reading: that is
+// not a server that stopped reading, and every line is still answered.
+func TestPipeSlowOutputIsNotAStuckServer(t *testing.T) {
+	addr := startShout(t)
+	in := strings.Repeat(strings.Repeat("x", 99)+"\n", 200000) // 20 MB
+	w := &pausingWriter{release: make(chan struct{})}
+	time.AfterFunc(time.Second, func() { close(w.release) })
+	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader(in), w, 200*time.Millisecond)
+	if err != nil || !res.Complete() || res.Stuck || w.n != len(in) {
+		t.Fatalf("%+v, %v, %d bytes out: want all %d answered; the output paused for 1 s, not the server", res, err, w.n, len(in))
+	}
+}
+
+// A server that reads steadily but slowly, and answers only at the end,
+// never stopped reading: all the input goes. (Once it has all gone, what
+// the server's socket holds is out of sight, and its reading it is
+// silence as any other: the test takes either ending.)
+func TestPipeSlowReaderIsNotStuck(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("where the socket does not say how much the server took, a slow reader is seen only as the buffer drains")
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		buf := make([]byte, 16<<10)
+		total := 0
+		for {
+			n, err := c.Read(buf)
+			total += n
+			if err != nil {
+				fmt.Fprintf(c, "%d\n", total)
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // about 1.6 MB/s
+		}
+	})
+	in := strings.Repeat("x", 4<<20) + "\n"
+	var out bytes.Buffer
+	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader(in), &out, 400*time.Millisecond)
+	if err != nil || res.Stuck || res.InputLeft || !res.Silent && out.String() != fmt.Sprint(len(in))+"\n" {
+		t.Fatalf("%+v, %v, %q: the server read all the time", res, err, out.String())
 	}
 }
 

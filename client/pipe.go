@@ -58,7 +58,8 @@ func (r PipeResult) Problem(addr string, silence time.Duration) string {
 // been answered (as many newlines back as were sent, and input ended in
 // one), once the server closes, or once the server has been silent for
 // silence (zero: wait for the server to close): with input done, sending
-// nothing back; before, also taking none of the input it is being sent.
+// nothing back (nor, where the socket tells, taking more of what was
+// sent); before, also taking none of the input it is being sent.
 // It closes c. The error is for failures to send, receive or write out;
 // a server that closes early or stops reading is reported in the result.
 func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeResult, error) {
@@ -69,6 +70,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		inputDone       atomic.Bool
 		inputLeft       atomic.Bool
 		writing, stuck  atomic.Bool
+		writingOut      atomic.Bool  // the reader is writing to out: a server that stops reading then is waiting for us
 		progress        atomic.Int64 // when the server last took or sent bytes, or a write began (UnixNano)
 	)
 	endsInNewline.Store(true)
@@ -76,7 +78,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		// A server that reads nothing, once the socket's buffers are
 		// full, blocks the sender; and the reader, which waits for
 		// silence only once input is done, would wait for ever.
-		stop := watchStuck(c, silence, &writing, &progress, &stuck)
+		stop := watchStuck(c, silence, &writing, &writingOut, &progress, &stuck)
 		defer stop()
 	}
 	sendErr := make(chan error, 1)
@@ -133,6 +135,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 	var recvErr error
 	buf := make([]byte, 64<<10)
 	armed := false
+	taken := -1 // what unsent last said, once input is done
 	for {
 		if inputDone.Load() {
 			if endsInNewline.Load() && res.LinesBack >= linesSent.Load() {
@@ -151,7 +154,11 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 			res.Received += int64(n)
 			res.MidLine = buf[n-1] != '\n'
 			res.LinesBack += int64(bytes.Count(buf[:n], []byte{'\n'}))
-			if _, werr := out.Write(buf[:n]); werr != nil {
+			writingOut.Store(true)
+			_, werr := out.Write(buf[:n])
+			writingOut.Store(false)
+			progress.Store(time.Now().UnixNano())
+			if werr != nil {
 				recvErr = fmt.Errorf("write output: %w", werr)
 				break
 			}
@@ -163,6 +170,8 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 			res.Stuck = true
 		case errors.Is(err, os.ErrDeadlineExceeded) && !armed:
 			continue // the sender's wake-up
+		case errors.Is(err, os.ErrDeadlineExceeded) && stillTaking(c, &taken):
+			continue // not silent: the server is still taking what was sent
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			res.Silent = true
 		case errors.Is(err, io.EOF) || isClosedByPeer(err):
@@ -193,26 +202,50 @@ func isClosedByPeer(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// writePiece is the most Pipe hands the connection in one write.
+// stillTaking reports whether the server has taken more of what was sent
+// since the last look (last is what unsent said then, -1 at first), as
+// far as the socket tells: while bytes wait unacknowledged and their
+// number changes, the server is busy reading, not silent.
+func stillTaking(c net.Conn, last *int) bool {
+	q, ok := unsent(c)
+	if !ok || q == 0 || q == *last {
+		return false
+	}
+	*last = q
+	return true
+}
+
+// writePiece is the most Pipe hands the connection in one write, so that
+// where the socket cannot tell how much the server has taken (unsent),
+// a server reading slowly is still seen to read.
 const writePiece = 16 << 10
 
 // watchStuck watches, until stop is called, for a sender blocked in a
-// write while the server neither takes a byte nor sends one for silence;
-// then it sets stuck and closes c, which ends the reader's wait and the
-// sender's write.
-func watchStuck(c net.Conn, silence time.Duration, writing *atomic.Bool, progress *atomic.Int64, stuck *atomic.Bool) (stop func()) {
+// write while the server neither takes a byte nor sends one for silence,
+// and the reader is not busy with out (a pager waiting for its user holds
+// the replies up, and with them the server); then it sets stuck and
+// closes c, which ends the reader's wait and the sender's write. What the
+// server takes is seen in the socket's unacknowledged bytes where the
+// system tells them (Linux): a server reading slowly frees the sender
+// only once it has taken a good part of the buffer.
+func watchStuck(c net.Conn, silence time.Duration, writing, writingOut *atomic.Bool, progress *atomic.Int64, stuck *atomic.Bool) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
 		tick := time.NewTicker(max(silence/4, 10*time.Millisecond))
 		defer tick.Stop()
+		last := -1
 		for {
 			select {
 			case <-done:
 				return
 			case now := <-tick.C:
-				if writing.Load() && now.UnixNano()-progress.Load() >= int64(silence) {
+				if q, ok := unsent(c); ok && q != last {
+					last = q
+					progress.Store(now.UnixNano())
+				}
+				if writing.Load() && !writingOut.Load() && now.UnixNano()-progress.Load() >= int64(silence) {
 					stuck.Store(true)
 					c.Close()
 					return
