@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/pires/go-proxyproto"

@@ -18,11 +18,13 @@ const seqLen = 20
 // A socket remembers its recent datagrams in a ring, to match replies,
 // tell duplicates and count the lost: udpRing of them at first, as many
 // as it has had in flight within Timeout when an open loop outruns the
-// server, up to maxUDPRing (about 170 MB), past which the oldest in
-// flight count as lost.
+// server, up to maxUDPRing (about 85 MB, and half that again while it
+// grows), past which the oldest in flight count as lost. Datagrams the
+// server's socket dropped stay in flight until Timeout too: a socket
+// needs about its rate times Timeout.
 var udpRing = 1 << 14
 
-const maxUDPRing = 1 << 22
+const maxUDPRing = 1 << 21
 
 type udpSlot struct {
 	seq      uint64

@@ -48,6 +48,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			line = line[:len(line)-1]
 		}
 		if len(line) > MaxDatagram {
+			late.report()
 			return res, tooLong
 		}
 		if len(bytes.TrimSpace(line)) == 0 {

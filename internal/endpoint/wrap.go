@@ -155,10 +155,11 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 // a limit) shuts the write side and reads to the client's end of file, so
 // that closing sends no reset.
 //
-// Its addresses are the header's if they are IP addresses. A header may
-// name Unix sockets instead (a balancer that took the client on one); the
-// connection is then served as itself, as with a LOCAL header: it came
-// over TCP, and the limits and metrics count it by its IP address.
+// Its addresses are the header's if they are TCP addresses. A header may
+// name Unix sockets instead (a balancer that took the client on one), or
+// datagram addresses; the connection is then served as itself, as with a
+// LOCAL header: it came over TCP, and the limits and metrics count it by
+// its IP address.
 type proxied struct{ *proxyproto.Conn }
 
 func (p proxied) CloseWrite() error {
@@ -171,7 +172,7 @@ func (p proxied) CloseWrite() error {
 func (p proxied) RemoteAddr() net.Addr { return p.pick(p.Conn.RemoteAddr(), p.Raw().RemoteAddr()) }
 func (p proxied) LocalAddr() net.Addr  { return p.pick(p.Conn.LocalAddr(), p.Raw().LocalAddr()) }
 
-// pick is the header's address, if both the header's are IP addresses,
+// pick is the header's address, if both the header's are TCP addresses,
 // or the socket's.
 func (p proxied) pick(header, socket net.Addr) net.Addr {
 	if h := p.ProxyHeader(); h != nil {
