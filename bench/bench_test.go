@@ -677,7 +677,7 @@ func TestUDPOpenLoopOutrunsTheRing(t *testing.T) {
 		}
 	}()
 	cfg := quick("udp", pc.LocalAddr().String())
-	cfg.Conns, cfg.Text, cfg.Rate = 1, "ascii", 2000 // about 400 in flight
+	cfg.Conns, cfg.Text, cfg.Rate = 1, "ascii", 2000        // about 400 in flight
 	cfg.Duration, cfg.Timeout = 500*time.Millisecond, bound // far past the 200 ms, on a loaded machine too
 	rep := run(t, cfg)
 	// What the server never got (its socket's buffer full) is truly lost;
