@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -100,12 +101,16 @@ func TestBenchHTML(t *testing.T) {
 	for _, want := range []string{
 		"<title>shout bench: tcp://" + addr + "</title>",
 		`<tr><th>connections</th><td>4 from 127.0.0.1-16</td></tr>`,
-		`<tr><th>measured</th><td>2.00 s, after 0 s warm-up</td></tr>`,
 		`id="verdict">every reply checked: all right</p>`,
 	} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+	// The time measured: 2 s, and a little more if the machine was slow
+	// to end it.
+	if measured := regexp.MustCompile(`<tr><th>measured</th><td>2\.\d\d s, after 0 s warm-up</td></tr>`); !measured.Match(page) {
+		t.Errorf("page lacks %v", measured)
 	}
 
 	chromium := shouttest.Tool(t, "chromium", "chromium")
