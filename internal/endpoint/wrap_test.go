@@ -476,37 +476,29 @@ func resetAfterEOF(t *testing.T, c net.Conn) bool {
 // side: the connection was closed at once. The plain listener is the
 // control.
 func TestProxyRejectClosesGracefully(t *testing.T) {
-	for _, proxied := range []bool{false, true} {
-		name := map[bool]string{false: "plain", true: "proxy"}[proxied]
-		t.Run(name, func(t *testing.T) {
-			opts := endpoint.Options{}
+	plainAndProxied(t, func(t *testing.T, proxied bool, opts endpoint.Options) {
+		addr, ev := serve(t, opts, false, &server.Server{MaxConnsPerIP: 1, Linger: bound})
+		dial := func(port string) net.Conn {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
 			if proxied {
-				opts = proxyOptions("127.0.0.0/8")
-				opts.HandshakeTimeout = bound
+				c.Write(header(t, 2, "203.0.113.1:"+port))
 			}
-			addr, ev := serve(t, opts, false, &server.Server{MaxConnsPerIP: 1, Linger: bound})
-			dial := func(port string) net.Conn {
-				c, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Close() })
-				if proxied {
-					c.Write(header(t, 2, "203.0.113.1:"+port))
-				}
-				return c
-			}
-			if got := exchange(t, dial("1"), "x\n"); got != "X\n" {
-				t.Fatalf("first: got %q", got)
-			}
-			ev.next(t, ev.opens, "open")
-			second := dial("2")
-			io.WriteString(second, "y\n")
-			if resetAfterEOF(t, second) {
-				t.Errorf("%s: the connection rejected over --max-conns-per-ip was reset, not closed gracefully", name)
-			}
-		})
-	}
+			return c
+		}
+		if got := exchange(t, dial("1"), "x\n"); got != "X\n" {
+			t.Fatalf("first: got %q", got)
+		}
+		ev.next(t, ev.opens, "open")
+		second := dial("2")
+		io.WriteString(second, "y\n")
+		if resetAfterEOF(t, second) {
+			t.Error("the connection rejected over --max-conns-per-ip was reset, not closed gracefully")
+		}
+	})
 }
 
 // A stop closes a connection gracefully behind --proxy-protocol too
@@ -516,41 +508,48 @@ func TestProxyRejectClosesGracefully(t *testing.T) {
 // proxyproto.Conn, which cannot shut the write side: each was closed as
 // soon as its client paused. The plain listener is the control.
 func TestProxyStopClosesGracefully(t *testing.T) {
+	plainAndProxied(t, func(t *testing.T, proxied bool, opts endpoint.Options) {
+		srv := &server.Server{Linger: bound}
+		addr, ev := serve(t, opts, false, srv)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if proxied {
+			c.Write(header(t, 2, "203.0.113.1:1"))
+		}
+		if got := exchange(t, c, "x\n"); got != "X\n" {
+			t.Fatalf("got %q", got)
+		}
+		ev.next(t, ev.opens, "open")
+		stopped := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			defer cancel()
+			stopped <- srv.Shutdown(ctx)
+		}()
+		if resetAfterEOF(t, c) {
+			t.Error("at a graceful stop the connection was closed with a reset after its end of file")
+		}
+		c.(*net.TCPConn).CloseWrite() // done: let the server finish
+		if err := <-stopped; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+}
+
+// plainAndProxied runs f for a plain listener's options, the control, and
+// for a --proxy-protocol listener's that trusts loopback.
+func plainAndProxied(t *testing.T, f func(t *testing.T, proxied bool, opts endpoint.Options)) {
 	for _, proxied := range []bool{false, true} {
-		name := map[bool]string{false: "plain", true: "proxy"}[proxied]
-		t.Run(name, func(t *testing.T) {
+		t.Run(map[bool]string{false: "plain", true: "proxy"}[proxied], func(t *testing.T) {
 			opts := endpoint.Options{}
 			if proxied {
 				opts = proxyOptions("127.0.0.0/8")
 				opts.HandshakeTimeout = bound
 			}
-			srv := &server.Server{Linger: bound}
-			addr, ev := serve(t, opts, false, srv)
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if proxied {
-				c.Write(header(t, 2, "203.0.113.1:1"))
-			}
-			if got := exchange(t, c, "x\n"); got != "X\n" {
-				t.Fatalf("got %q", got)
-			}
-			ev.next(t, ev.opens, "open")
-			stopped := make(chan error, 1)
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), bound)
-				defer cancel()
-				stopped <- srv.Shutdown(ctx)
-			}()
-			if resetAfterEOF(t, c) {
-				t.Errorf("%s: at a graceful stop the connection was closed with a reset after its end of file", name)
-			}
-			c.(*net.TCPConn).CloseWrite() // done: let the server finish
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			f(t, proxied, opts)
 		})
 	}
 }
