@@ -76,7 +76,6 @@ type loopListener struct {
 	l      net.Listener
 	raw    syscall.RawConn
 	local  net.Addr // every connection's local address, unless a wildcard's
-	unix   bool
 	// unixNet is a Unix listener's network, "unix" or "unixpacket", for
 	// its clients' addresses; "" for TCP.
 	unixNet string
@@ -217,10 +216,9 @@ func (s *Server) serveLoop(l net.Listener) error {
 		s.untrack(l)
 		return err
 	}
-	if _, ll.unix = l.(*net.UnixListener); ll.unix {
+	if _, ok := l.(*net.UnixListener); ok {
 		ll.unixNet = ll.local.Network()
-	}
-	if !ll.unix {
+	} else {
 		ll.raw.Control(func(fd uintptr) {
 			if !setOptions(int(fd)) {
 				ll.inherit.Store(-1)
@@ -326,6 +324,8 @@ func (s *Server) waitServed(ll *loopListener) error {
 // closedPoll is how often Serve looks whether its listener was closed
 // from outside, while the loops accept from it.
 const closedPoll = 250 * time.Millisecond
+
+func (ll *loopListener) isUnix() bool { return ll.unixNet != "" }
 
 // add gives ll the first id free in the set; Server.mu is held.
 func (set *loops) add(ll *loopListener) {
@@ -832,7 +832,7 @@ func (l *loop) pausing(ll *loopListener) bool {
 func (l *loop) acceptFrom(lfd uintptr) {
 	ll := l.accL
 	for range acceptBatch {
-		if ll.unix {
+		if ll.isUnix() {
 			l.accSA[l.accN] = unix.RawSockaddrAny{} // the kernel writes only the name: see addrOf
 		}
 		fd, err := acceptFD(int(lfd), &l.accSA[l.accN])
@@ -953,11 +953,11 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 		closeFD(fd)
 		return
 	}
-	if !ll.unix && !ll.inherited(fd) {
+	if !ll.isUnix() && !ll.inherited(fd) {
 		setOptions(fd)
 	}
 	c := l.newConn(fd)
-	c.unix = ll.unix
+	c.unix = ll.isUnix()
 	info := &c.sess.info
 	info.Start = time.Now()
 	info.Remote, info.Local = addrOf(fd, rsa, ll.unixNet), ll.local

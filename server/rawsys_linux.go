@@ -95,9 +95,10 @@ func closeFD(fd int) {
 }
 
 // addrOf is the TCP or Unix address in rsa, as net's accepted connections
-// give it, or nil; unixNet is a Unix listener's network ("unix" or
-// "unixpacket"); fd is the socket it is of. A Unix address is read up to its first NUL, so rsa must
-// have been zeroed before the kernel wrote it, which writes only the name.
+// give it, or nil; fd is the socket it is of, and unixNet a Unix
+// listener's network ("unix" or "unixpacket"). A Unix address is read up
+// to its first NUL, so rsa must have been zeroed before the kernel wrote
+// it, which writes only the family and the name.
 func addrOf(fd int, rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
@@ -127,9 +128,6 @@ func addrOf(fd int, rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
 			name = "@" + name
 		}
 		return &net.UnixAddr{Name: name, Net: unixNet}
-	}
-	if unixNet != "" {
-		return &net.UnixAddr{Name: "@", Net: unixNet}
 	}
 	return nil
 }
