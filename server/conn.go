@@ -214,12 +214,8 @@ func (c *conn) loop() Reason {
 			return c.flush(ReasonEOF)
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():
 			return c.stop()
-		case errors.Is(err, os.ErrDeadlineExceeded) && s.IdleTimeout > 0 && c.timer.lastRead.Load() != fired:
-			// The watcher's deadline for an idle timeout that rearm has
-			// taken back: the watcher moves the deadline only after it
-			// marks the timeout fired, and a rearm can come between.
+		case errors.Is(err, os.ErrDeadlineExceeded) && c.lateIdleDeadline():
 			// Not idle: read on.
-			c.accepted.SetReadDeadline(time.Time{})
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if r := c.flush(ReasonIdleTimeout); r != ReasonIdleTimeout {
 				return r

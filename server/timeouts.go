@@ -107,6 +107,18 @@ func (c *conn) rearm() {
 	c.accepted.SetReadDeadline(time.Time{})
 }
 
+// lateIdleDeadline reports whether a read that failed on its deadline met
+// the watcher's idle deadline after rearm had taken the timeout back, and
+// if so takes the deadline back too: the watcher marks the timeout fired
+// before it moves the deadline, and a rearm can come between.
+func (c *conn) lateIdleDeadline() bool {
+	if c.srv.IdleTimeout <= 0 || c.timer.lastRead.Load() == fired {
+		return false
+	}
+	c.accepted.SetReadDeadline(time.Time{})
+	return true
+}
+
 // writeTimed writes p with the write timeout watched: a write that the
 // watcher found stuck fails with os.ErrDeadlineExceeded, even if it
 // completed meanwhile (its deadline is in the past now).
