@@ -419,7 +419,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Reconnect && (cfg.Endpoint.Network == "udp" || cfg.Endpoint.TLS || cfg.Churn || !loopsAvailable || forceGoroutines) {
+	if cfg.Reconnect && !cfg.loopsDrive() {
 		return nil, errors.New("reconnect works over TCP and Unix sockets without TLS, on Linux, and not with churn")
 	}
 	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), epoch: time.Now()}
@@ -430,7 +430,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.msgs, r.wants = r.expected(1, cfg.Size)
 	}
 	extra := 0
-	if cfg.Endpoint.Network != "udp" && !cfg.Endpoint.TLS && !cfg.Churn && !forceGoroutines { // the runs the loops drive
+	if cfg.loopsDrive() {
 		extra = loopFiles(cfg.Conns)
 	}
 	if err := checkFileLimit(cfg.Conns, extra); err != nil {
@@ -483,13 +483,26 @@ type driver interface {
 // start hands the connections to the driver that serves them best, or
 // returns why it could not; the connections are then closed.
 func (r *run) start(conns []net.Conn) (driver, error) {
-	if r.cfg.Endpoint.Network != "udp" && !forceGoroutines {
+	if r.cfg.loopsDrive() {
 		if d, ok, err := r.startLoops(conns); ok {
 			return d, err
 		}
 	}
 	return r.startGoroutines(conns), nil
 }
+
+// loopsDrive reports whether the event loops drive the run: streams
+// without TLS (whose bytes pass through Go) and not churning, where the
+// system has the loops.
+func (c *Config) loopsDrive() bool {
+	return loopsAvailable && !forceGoroutines && c.Endpoint.Network != "udp" && !c.Endpoint.TLS && !c.Churn
+}
+
+// loopFiles is how many descriptors the loops for conns connections
+// need besides the connections: the wake, and each loop's epoll set,
+// timer and (with Reconnect) inbox; and one more while a socket is taken
+// (see takeFD).
+func loopFiles(conns int) int { return 2 + 3*min(runtime.GOMAXPROCS(0), conns) }
 
 // forceGoroutines makes every run use goroutines, for tests of that driver.
 var forceGoroutines = false
@@ -723,13 +736,19 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 // limitError explains a failure to open connection i when earlier ones
 // succeeded: almost always a limit of this machine.
 func limitError(i int, err error) error {
+	return fmt.Errorf("connection %d: %w", i+1, explainLimit(err))
+}
+
+// explainLimit words err, if it is a limit of this machine, with what to
+// do about it.
+func explainLimit(err error) error {
 	switch {
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return fmt.Errorf("connection %d: the open-file limit is reached (%v); raise it (ulimit -n) or use fewer --conns", i+1, err)
+		return fmt.Errorf("the open-file limit is reached (%v); raise it (ulimit -n) or use fewer --conns", err)
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return fmt.Errorf("connection %d: out of ephemeral ports (%v); use more --source-ips or fewer --conns", i+1, err)
+		return fmt.Errorf("out of ephemeral ports (%v); use more --source-ips or fewer --conns", err)
 	}
-	return fmt.Errorf("connection %d: %w", i+1, err)
+	return err
 }
 
 // percentiles samples h's distribution from 0% to 99.9999% at ten points

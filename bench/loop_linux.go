@@ -121,12 +121,6 @@ func (q *ring) pop() {
 	q.n--
 }
 
-// loopFiles is how many descriptors the loops for conns connections
-// need besides the connections: the wake, and each loop's epoll set,
-// timer and (with Reconnect) inbox; and one more while a socket is taken
-// (see takeFD).
-func loopFiles(conns int) int { return 2 + 3*min(runtime.GOMAXPROCS(0), conns) }
-
 // startLoops takes the connections' sockets over from the Go runtime
 // and starts the loops. It reports false if a connection is not a
 // socket, and an error if the loops could not start: the run cannot.
@@ -140,10 +134,7 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool, error) {
 	fail := func(err error) (driver, bool, error) {
 		// Unlikely (a limit reached since connecting, which
 		// checkFileLimit allows for): close everything.
-		err = fmt.Errorf("event loop: %w", err)
-		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-			err = fmt.Errorf("%w; raise the open-file limit (ulimit -n) or use fewer --conns", err)
-		}
+		err = fmt.Errorf("event loop: %w", explainLimit(err))
 		for _, c := range conns {
 			if c != nil { // (nil once its socket was taken)
 				c.Close()
