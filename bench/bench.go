@@ -212,7 +212,13 @@ type Report struct {
 	BytesPerSec    float64 `json:"bytes_per_sec"`
 	LatencyUS      Latency `json:"latency_us"`
 	Mismatches     int64   `json:"mismatches"`
-	Errors         int64   `json:"errors"`
+	// MismatchesAfter counts the wrong replies on a stream connection that
+	// came after an earlier wrong one on it. A stream's replies are matched
+	// to its messages by their newlines, so one newline the server cut or
+	// added puts every later reply out of step with its message: these
+	// may be right replies, compared with the wrong message.
+	MismatchesAfter int64 `json:"mismatches_after_first,omitempty"`
+	Errors          int64 `json:"errors"`
 	// Lost counts messages sent while measuring whose reply never came
 	// (TCP: still owed when the connection failed or the run ended).
 	Lost       int64 `json:"lost"`
@@ -262,6 +268,7 @@ type run struct {
 	msgs, wants, bodies, bodyWants [][]byte
 
 	replies, mismatches, errs, lost, dups, reordered atomic.Int64
+	mismatchesAfter                                  atomic.Int64
 	// arrived counts the replies that came while measuring, to whichever
 	// message: what throughput is.
 	arrived                 atomic.Int64
@@ -347,6 +354,19 @@ func (r *run) mismatch(got, want []byte) {
 	}
 	s += ")"
 	r.firstMismatch.CompareAndSwap(nil, &s)
+}
+
+// streamMismatch notes a wrong reply on a stream connection, and counts
+// it if its message was sent while measuring. *wrong says whether the
+// connection has had a wrong reply before, measured or not; it is set.
+func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte) {
+	if measured {
+		if *wrong {
+			r.mismatchesAfter.Add(1)
+		}
+		r.mismatch(got, want)
+	}
+	*wrong = true
 }
 
 // unasked counts bytes that answer no message, which a stream server
@@ -672,19 +692,20 @@ func (r *run) counts() counts {
 func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	cfg := r.cfg
 	rep := &Report{
-		Settings:    cfg.Settings(),
-		Messages:    r.replies.Load(),
-		Mismatches:  r.mismatches.Load(),
-		Errors:      r.errs.Load(),
-		Lost:        r.lost.Load(),
-		Duplicates:  r.dups.Load(),
-		Reordered:   r.reordered.Load(),
-		Reconnects:  r.reconnects.Load(),
-		Resent:      r.resent.Load(),
-		MeasuredS:   elapsed.Seconds(),
-		Interrupted: interrupted,
-		ConnectS:    r.connected.Seconds(),
-		DrainS:      r.drained.Seconds(),
+		Settings:        cfg.Settings(),
+		Messages:        r.replies.Load(),
+		Mismatches:      r.mismatches.Load(),
+		MismatchesAfter: r.mismatchesAfter.Load(),
+		Errors:          r.errs.Load(),
+		Lost:            r.lost.Load(),
+		Duplicates:      r.dups.Load(),
+		Reordered:       r.reordered.Load(),
+		Reconnects:      r.reconnects.Load(),
+		Resent:          r.resent.Load(),
+		MeasuredS:       elapsed.Seconds(),
+		Interrupted:     interrupted,
+		ConnectS:        r.connected.Seconds(),
+		DrainS:          r.drained.Seconds(),
 	}
 	if s := elapsed.Seconds(); s > 0 {
 		rep.MessagesPerSec = float64(r.arrived.Load()) / s

@@ -190,6 +190,44 @@ func TestCatchesWrongServers(t *testing.T) {
 	}
 }
 
+// A server that drops one newline, once, on one connection, puts that
+// stream out of step: every later reply on it is compared with the
+// message before its own. The report still counts them wrong (it cannot
+// know what the server did), but says how many came after the first.
+func TestWrongAfterAnEarlierWrongReply(t *testing.T) {
+	var dropped atomic.Bool
+	addr := streamServer(t, 4096, func(b []byte) []byte {
+		out := bytes.ToUpper(b)
+		if k := bytes.IndexByte(out, '\n'); k >= 0 && dropped.CompareAndSwap(false, true) {
+			out = append(out[:k:k], out[k+1:]...)
+		}
+		return out
+	})
+	// A right server, for the count when no reply is wrong.
+	right := streamServer(t, 4096, bytes.ToUpper)
+	cfg := quick("tcp", addr)
+	cfg.Text = "ascii" // which bytes.ToUpper gets right
+	cfg.Timeout = 500 * time.Millisecond
+	rep := run(t, cfg)
+	if !dropped.Load() {
+		t.Fatal("the server dropped no newline")
+	}
+	// Every wrong reply but the first on the one connection came after it.
+	// (It has no second if the run ended first, or the connection failed.)
+	if rep.Mismatches == 0 || rep.MismatchesAfter != rep.Mismatches-1 {
+		t.Errorf("%d wrong, %d of them after an earlier one on the same connection; want all but one", rep.Mismatches, rep.MismatchesAfter)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	if rep.MismatchesAfter > 0 && !strings.Contains(text.String(), fmt.Sprintf("(%d of them after an earlier wrong reply on the same connection", rep.MismatchesAfter)) {
+		t.Errorf("the report does not say how many came after an earlier wrong reply:\n%s", text.String())
+	}
+	cfg.Endpoint.Address = right
+	if rep := run(t, cfg); rep.Mismatches != 0 || rep.MismatchesAfter != 0 {
+		t.Errorf("a right server: %d wrong, %d after", rep.Mismatches, rep.MismatchesAfter)
+	}
+}
+
 // udpServer is a stand-in UDP server; answer returns the replies to send
 // for datagram number n, given its uppercase.
 func udpServer(t *testing.T, answer func(n int, b []byte) [][]byte) string {

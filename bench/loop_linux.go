@@ -91,6 +91,7 @@ type loopConn struct {
 	outSince int64  // when out last shrank
 	next     int64  // open loop: when the next message falls due
 	closed   bool
+	wrong    bool // a reply has been wrong: later ones may be out of step
 	// redialing: the server closed the connection and a new one is being
 	// made (fd is -1); messages due meanwhile wait in q.
 	redialing bool
@@ -497,8 +498,12 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			}
 			// Bytes that answer no message.
 			if r.measuring.Load() {
+				if c.wrong {
+					r.mismatchesAfter.Add(1)
+				}
 				r.unasked(data)
 			}
+			c.wrong = true
 			data = nil
 			break
 		}
@@ -524,10 +529,10 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		if measuring {
 			l.arrived++
 		}
+		if !bytes.Equal(reply, want) {
+			r.streamMismatch(&c.wrong, m.measured, reply, want)
+		}
 		if m.measured {
-			if !bytes.Equal(reply, want) {
-				r.mismatch(reply, want)
-			}
 			l.w.mu.Lock()
 			put(l.w.hist, (now-m.at)/1e3)
 			l.w.mu.Unlock()
@@ -562,9 +567,7 @@ func (l *loop) eof(c *loopConn) {
 		return
 	}
 	if c.q.n > 0 {
-		if m := c.q.front(); m.measured {
-			r.mismatch(c.in, r.wants[pick(c.i, c.sent-c.q.n)])
-		}
+		r.streamMismatch(&c.wrong, c.q.front().measured, c.in, r.wants[pick(c.i, c.sent-c.q.n)])
 		c.q.pop()
 		l.owe(c)
 	} else if !r.stopping.Load() {
@@ -591,6 +594,7 @@ func (l *loop) redial(c *loopConn) {
 	c.fd, c.redialing = -1, true
 	c.since = l.r.now() // the redial has a Timeout of its own
 	c.in, c.out = c.in[:0], nil
+	c.wrong = false // a new connection: its replies start in step
 	l.dials.Add(1)
 	go func() {
 		defer l.dials.Done()

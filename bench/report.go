@@ -53,13 +53,19 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
 	// Over a stream a reply is lost only if still owed when a connection
 	// failed or the run ended: say so only then.
+	wrong := fmt.Sprintf("%d wrong", r.Mismatches)
+	if r.MismatchesAfter > 0 {
+		// One newline cut or added puts a stream out of step: say how many
+		// of the wrong may be right replies compared with the wrong message.
+		wrong += fmt.Sprintf(" (%d of them after an earlier wrong reply on the same connection, so perhaps only out of step)", r.MismatchesAfter)
+	}
 	switch {
 	case r.Network == "udp":
-		fmt.Fprintf(w, "  replies   %d wrong, %d lost, %d duplicated, %d reordered", r.Mismatches, r.Lost, r.Duplicates, r.Reordered)
+		fmt.Fprintf(w, "  replies   %s, %d lost, %d duplicated, %d reordered", wrong, r.Lost, r.Duplicates, r.Reordered)
 	case r.Lost > 0:
-		fmt.Fprintf(w, "  replies   %d wrong, %d lost (owed when a connection failed or the run ended)", r.Mismatches, r.Lost)
+		fmt.Fprintf(w, "  replies   %s, %d lost (owed when a connection failed or the run ended)", wrong, r.Lost)
 	default:
-		fmt.Fprintf(w, "  replies   %d wrong", r.Mismatches)
+		fmt.Fprintf(w, "  replies   %s", wrong)
 	}
 	fmt.Fprintf(w, "; %d errors\n", r.Errors)
 	if r.Reconnect {

@@ -67,6 +67,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		br := bufio.NewReaderSize(c, min(64<<10, max(4<<10, 2*r.cfg.Size)))
 		var readBy time.Time
 		got := make([]byte, 0, 4*r.cfg.Size)
+		wrong := false // a reply has been wrong: later ones may be out of step
 		for k := 0; ; k++ {
 			m, ok := <-sent
 			if !ok {
@@ -83,9 +84,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				// reply is wrong, not late. Any other failure, a time-out
 				// included, is an error. Either way no more replies come.
 				if errors.Is(err, io.EOF) {
-					if m.measured {
-						r.mismatch(got, want)
-					}
+					r.streamMismatch(&wrong, m.measured, got, want)
 				} else {
 					r.fail(fmt.Errorf("receive: %w", err))
 					r.owed(m)
@@ -97,10 +96,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				return
 			}
 			r.arrive()
+			if !bytes.Equal(got, want) {
+				r.streamMismatch(&wrong, m.measured, got, want)
+			}
 			if m.measured {
-				if !bytes.Equal(got, want) {
-					r.mismatch(got, want)
-				}
 				w.record(r, time.Duration(r.now()-m.at))
 			}
 			if r.cfg.Rate <= 0 {
