@@ -1,6 +1,8 @@
 package endpoint
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -115,23 +117,26 @@ func (w *wrapping) TLS() bool { return w.tls != nil }
 func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 	timeout := w.opts.timeout()
 	if w.proxy {
-		// A trusted source must send a header within the timeout. From
-		// anyone else a header is refused, and looked for only briefly:
-		// a short first line that happens to begin as one does ("P...",
-		// "\r...") would otherwise wait the whole timeout for its reply.
-		policy, wait := proxyproto.REJECT, min(timeout, untrustedPeek)
 		if w.opts.Proxy.trusts(c.RemoteAddr()) {
-			policy, wait = proxyproto.REQUIRE, timeout
-		}
-		pc := proxyproto.NewConn(c, proxyproto.WithPolicy(policy), proxyproto.SetReadHeaderTimeout(wait))
-		// Read it now: the address it names is the one limits and logs see.
-		if _, err := pc.Read(nil); err != nil {
-			if errors.Is(err, proxyproto.ErrNoProxyProtocol) {
-				err = errors.New("no PROXY header from a trusted source")
+			// A trusted source must send a header within the timeout.
+			pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(timeout))
+			// Read it now: the address it names is the one limits and logs see.
+			if _, err := pc.Read(nil); err != nil {
+				if errors.Is(err, proxyproto.ErrNoProxyProtocol) {
+					err = errors.New("no PROXY header from a trusted source")
+				}
+				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
 			}
-			return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
+			c = proxied{pc}
+		} else {
+			// From anyone else a header is refused, and everything else is
+			// data: proxyproto's REJECT policy would parse (and so consume)
+			// a first line that merely begins "PROXY", and close it.
+			var err error
+			if c, err = refuseHeader(c, min(timeout, untrustedPeek)); err != nil {
+				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
+			}
 		}
-		c = proxied{pc}
 	}
 	if w.tls != nil {
 		tc := tls.Server(c, w.tls)
@@ -146,6 +151,73 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 		c = tc
 	}
 	return c, nil
+}
+
+// headerStarts are how a PROXY header begins: version 1 with each of its
+// protocols, and version 2's signature. Bytes that begin otherwise are
+// not a header.
+var headerStarts = [][]byte{[]byte("PROXY TCP4 "), []byte("PROXY TCP6 "), []byte("PROXY UNKNOWN"), proxyproto.SIGV2}
+
+// refuseHeader looks at what a source not trusted to send a PROXY header
+// sends first, for at most wait (a real header comes in one piece, and a
+// client that waits to be spoken to must not wait long). If it begins as
+// a header does, the connection is refused; anything else, "PROXY" in a
+// line of text included, is the client's data, kept for its first reads.
+func refuseHeader(c net.Conn, wait time.Duration) (net.Conn, error) {
+	br := bufio.NewReaderSize(c, 16) // bufio's least, and room for the longest of headerStarts
+	if err := c.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		return nil, err
+	}
+	for n := 1; ; n++ {
+		b, err := br.Peek(n)
+		header, maybe := false, false
+		for _, h := range headerStarts {
+			k := min(len(b), len(h))
+			if bytes.Equal(b[:k], h[:k]) {
+				header, maybe = len(b) >= len(h), true
+			}
+		}
+		if header {
+			return nil, errors.New("a PROXY header from a source not trusted to send one")
+		}
+		// Not a header, or no more came in time (or at all): data.
+		if !maybe || err != nil {
+			break
+		}
+	}
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	if br.Buffered() == 0 {
+		return c, nil
+	}
+	return &readAhead{Conn: c, r: br}, nil
+}
+
+// readAhead is a connection whose first bytes were read ahead into r.
+type readAhead struct {
+	net.Conn
+	r *bufio.Reader // nil once its bytes are read
+}
+
+func (c *readAhead) Read(p []byte) (int, error) {
+	if c.r == nil {
+		return c.Conn.Read(p)
+	}
+	n, err := c.r.Read(p)
+	if c.r.Buffered() == 0 {
+		c.r = nil
+	}
+	return n, err
+}
+
+// CloseWrite shuts the write side, as the socket can: a graceful close
+// needs it.
+func (c *readAhead) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // proxied is a TCP connection after its PROXY header.

@@ -305,6 +305,8 @@ func TestProxyProtocolRefused(t *testing.T) {
 		send          []byte
 	}{
 		{"header from an untrusted source", "10.0.0.0/8", header(t, 2, "203.0.113.7:4242")},
+		{"version 1 header from an untrusted source", "10.0.0.0/8", header(t, 1, "203.0.113.7:4242")},
+		{"version 1 UNKNOWN header from an untrusted source", "10.0.0.0/8", []byte("PROXY UNKNOWN\r\nhello\n")},
 		{"no header from a trusted source", "127.0.0.0/8", []byte("hello\n")},
 		{"malformed header", "127.0.0.0/8", []byte("PROXY TCP4 nonsense\r\nhello\n")},
 		{"trusted source silent", "127.0.0.0/8", nil},
@@ -430,12 +432,16 @@ func TestPerIPLimitCountsHandshakes(t *testing.T) {
 
 // From a source not trusted to send a PROXY header, a short first line
 // that begins as a header would ("P", "\r") is answered without waiting
-// the handshake timeout to see whether more of a header follows.
+// the handshake timeout to see whether more of a header follows; and a
+// line that begins with the word PROXY, but not as a header does, is
+// data like any other (go-proxyproto's REJECT policy consumed it and
+// closed the connection).
 func TestProxyProtocolShortLinesFromUntrusted(t *testing.T) {
 	opts := proxyOptions("10.0.0.0/8")
 	opts.HandshakeTimeout = time.Hour
 	addr, _ := serve(t, opts, false, &server.Server{})
-	for _, line := range []string{"hi\n", "Pi\n", "\rx\n"} {
+	for _, line := range []string{"hi\n", "Pi\n", "\rx\n", "PROXY\n", "PROXY settings: none\n", "PROXY TCP\n", "PROXY TCP4\n",
+		strings.Repeat("PROXY tcp4 ", 100) + "\n"} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
