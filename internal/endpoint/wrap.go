@@ -213,8 +213,11 @@ func (c *readAhead) Read(p []byte) (int, error) {
 
 // CloseWrite shuts the write side, as the socket can: a graceful close
 // needs it.
-func (c *readAhead) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+func (c *readAhead) CloseWrite() error { return closeWrite(c.Conn) }
+
+// closeWrite shuts c's write side, if it can.
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported
@@ -234,12 +237,7 @@ func (c *readAhead) CloseWrite() error {
 // its IP address.
 type proxied struct{ *proxyproto.Conn }
 
-func (p proxied) CloseWrite() error {
-	if cw, ok := p.Raw().(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
-}
+func (p proxied) CloseWrite() error { return closeWrite(p.Raw()) }
 
 func (p proxied) RemoteAddr() net.Addr { return p.pick(p.Conn.RemoteAddr(), p.Raw().RemoteAddr()) }
 func (p proxied) LocalAddr() net.Addr  { return p.pick(p.Conn.LocalAddr(), p.Raw().LocalAddr()) }
