@@ -255,10 +255,32 @@ func (p *packetConn) admit(d *DatagramInfo) (admission, bool) {
 	return v, d.Reason == ReasonNone
 }
 
+// The largest UDP payloads: what one datagram carries over IPv4, and
+// over IPv6 (without jumbograms).
+const (
+	maxUDP4 = 65535 - 20 - 8
+	maxUDP6 = 65535 - 8
+)
+
+// maxReply is the largest reply one datagram to remote carries: a UDP
+// datagram's payload for its family (an IPv4-mapped client is reached
+// over IPv4), or the buffer's size for a Unix datagram socket.
+func maxReply(remote netip.AddrPort) int {
+	switch {
+	case !remote.IsValid():
+		return maxDatagram
+	case remote.Addr().Unmap().Is4():
+		return maxUDP4
+	}
+	return maxUDP6
+}
+
 // transform writes d's reply into out and returns it; if it does not
-// fit (ReasonTooLarge) or cannot be made, it reports false with d.Reason
-// set. d.BytesOut is the reply's size.
+// fit, in out or in one datagram to d.Remote (ReasonTooLarge), or cannot
+// be made, it reports false with d.Reason set. d.BytesOut is the reply's
+// size.
 func (p *packetConn) transform(d *DatagramInfo, out []byte) ([]byte, bool) {
+	out = out[:min(len(out), maxReply(d.Remote))]
 	nDst, _, err := p.t.Transform(out, d.Data, true)
 	d.BytesOut = nDst
 	switch {

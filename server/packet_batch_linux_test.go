@@ -259,13 +259,16 @@ func upperASCII(c byte) byte {
 }
 
 // A batch whose replies do not fit in one buffer together, with one reply
-// too large for a datagram and one too large for IPv4 in between: the
-// others are all answered, whole and in order.
+// too large for the buffer, one too large for IPv4 (65,520 bytes: that
+// fits the buffer, and sendmmsg failed it with EMSGSIZE, reported as a
+// send failure), and one whose send fails in the middle of a sendmmsg:
+// the others are all answered, whole and in order.
 func TestBatchLargeReplies(t *testing.T) {
 	pc := listenUDP(t, "udp4", "127.0.0.1:0")
 	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	c := listenUDP(t, "udp4", "127.0.0.1:0")
 	c.SetReadBuffer(1 << 20)
+	bad := listenUDP(t, "udp4", "127.0.0.1:0")
 	rec := &recorder{}
 	const x = 30
 	s := &Server{Transformer: repeat(x), Observer: rec, Logger: slog.New(slog.DiscardHandler)}
@@ -275,28 +278,37 @@ func TestBatchLargeReplies(t *testing.T) {
 		{c, "hi", ReasonNone},
 		{c, strings.Repeat("a", 1000), ReasonNone}, // 30,000 bytes of reply
 		{c, tooLarge, ReasonTooLarge},
+		{c, "", ReasonNone},
+		{c, tooLargeV4, ReasonTooLarge},
 		// Sent with one sendmmsg, of which only the second fails.
-		{c, "", ReasonNone},
-		{c, tooLargeV4, ReasonSendFailed},
-		{c, "", ReasonNone},
+		{c, "y", ReasonNone},
+		{bad, "x", ReasonSendFailed},
+		{c, "z", ReasonNone},
 		{c, strings.Repeat("b", 1000), ReasonNone},
 		{c, strings.Repeat("c", 1000), ReasonNone},
 		{c, "ok", ReasonNone},
 	}
 	send(t, to, ds)
-	sizes := runBatches(t, s, pc, len(ds))
+	sizes := runBatches(t, s, pc, len(ds), func(w *batchWorker) {
+		refuseTo(w, bad.LocalAddr().(*net.UDPAddr).AddrPort(), unix.EMSGSIZE)
+	})
 	if sizes[0] < 2 {
 		t.Errorf("reads got %v datagrams: the first was not a batch", sizes)
 	}
 	got := rec.list()
 	checkObserved(t, got, ds)
-	if err := got[4].Err; !errors.Is(err, syscall.EMSGSIZE) {
-		t.Errorf("the reply too large for IPv4 failed with %v, want EMSGSIZE", err)
+	if d := got[4]; d.BytesOut != 0 || d.Err != nil {
+		t.Errorf("the reply too large for IPv4: %d bytes out, %v; want none, and no error", d.BytesOut, d.Err)
+	}
+	if err := got[6].Err; !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("the reply whose send failed: %v, want EMSGSIZE", err)
 	}
 	expectReplies(t, c, to, strings.Repeat("H", x)+strings.Repeat("I", x),
-		strings.Repeat("A", 1000*x), "", "", strings.Repeat("B", 1000*x), strings.Repeat("C", 1000*x),
+		strings.Repeat("A", 1000*x), "", strings.Repeat("Y", x), strings.Repeat("Z", x),
+		strings.Repeat("B", 1000*x), strings.Repeat("C", 1000*x),
 		strings.Repeat("O", x)+strings.Repeat("K", x))
 	expectNoMore(t, c)
+	expectNoMore(t, bad)
 }
 
 // blocker is an Observer that stops at the first datagram until released.

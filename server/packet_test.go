@@ -309,3 +309,53 @@ func TestUDPBudget(t *testing.T) {
 		t.Error("no datagram was dropped for its budget")
 	}
 }
+
+// A reply that fits the read buffer (65,535 bytes) but not one datagram
+// to its client (65,507 bytes over IPv4, 65,527 over IPv6) is too large,
+// as one over 65,535 is: no reply, ReasonTooLarge, nothing charged to the
+// source. It was a send failure ("message too long").
+func TestReplyTooLargeForItsFamily(t *testing.T) {
+	// "ΐ" (2 bytes) becomes "Ϊ́" (6).
+	for _, tc := range []struct {
+		network, addr string
+		ascii, grown  int
+	}{
+		{"udp4", "127.0.0.1:0", 65480, 7}, // 65,494 bytes in, 65,522 out
+		{"udp6", "[::1]:0", 65520, 2},     // 65,524 in, 65,532 out
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			pc, err := net.ListenPacket(tc.network, tc.addr)
+			if err != nil {
+				t.Skipf("no %s on loopback here: %v", tc.network, err)
+			}
+			obs := make(datagrams, 4)
+			servePacket(t, &server.Server{Observer: obs, Logger: discard()}, pc)
+			c, err := net.Dial(tc.network, pc.LocalAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			msg := append(bytes.Repeat([]byte("a"), tc.ascii), bytes.Repeat([]byte("ΐ"), tc.grown)...)
+			if _, err := c.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			if d := obs.next(t); d.Reason != server.ReasonTooLarge || d.Err != nil || d.BytesOut != 0 {
+				t.Errorf("a reply of %d bytes: reason %q (%v), %d bytes out; want %q, none out",
+					tc.ascii+6*tc.grown, d.Reason, d.Err, d.BytesOut, server.ReasonTooLarge)
+			}
+			// The largest that fits is answered whole.
+			largest := 65507
+			if tc.network == "udp6" {
+				largest = 65527
+			}
+			if _, err := c.Write(bytes.Repeat([]byte("b"), largest)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1<<16)
+			c.SetReadDeadline(time.Now().Add(bound))
+			if n, err := c.Read(buf); err != nil || n != largest || !bytes.Equal(buf[:n], bytes.Repeat([]byte("B"), largest)) {
+				t.Errorf("the largest datagram: %d bytes back, %v; want %d", n, err, largest)
+			}
+		})
+	}
+}
