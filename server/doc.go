@@ -49,6 +49,10 @@
 // reply would start a loop are dropped too (see ServePacket). Temporary
 // accept errors (such as running out of file descriptors) are logged and
 // retried after 5 ms, doubling to 1 s, as net/http does; others end Serve.
+// A datagram read that fails is logged (at most once a second) and
+// retried: at once after an ICMP error for an earlier reply, which a
+// client can cause at will, and otherwise after the same waits, so that
+// a failure that repeats does not spin.
 //
 // # Stopping
 //

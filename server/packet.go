@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
+	"time"
 
 	"golang.org/x/text/transform"
 )
@@ -135,6 +137,7 @@ func (p *packetConn) serve() error {
 	if p.pktinfo {
 		w.oob, w.cm = make([]byte, pktinfoSpace), make([]byte, pktinfoSpace)
 	}
+	var delay time.Duration // after reads that failed
 	for {
 		var (
 			n    int
@@ -161,11 +164,12 @@ func (p *packetConn) serve() error {
 			}
 		}
 		if err != nil {
-			if err := p.readError(err); err != nil {
+			if err := p.readError(err, &delay); err != nil {
 				return err
 			}
 			continue
 		}
+		delay = 0
 		w.d = DatagramInfo{Remote: ap, Local: local, Data: w.in[:n]}
 		if p.trace != nil {
 			p.trace.Recvfrom(&w.d)
@@ -179,19 +183,54 @@ func (p *packetConn) serve() error {
 }
 
 // readError returns the error that ends a worker after a read failed
-// with err, or nil if the worker should read on: an ICMP error for an
-// earlier reply fails a read, and a client can cause those at will.
-func (p *packetConn) readError(err error) error {
+// with err, or nil if the worker should read on.
+//
+// An ICMP error for an earlier reply fails a read (with IP_RECVERR, and
+// on Windows), and a client can cause those at will, one per datagram:
+// the worker reads on at once. Any other failure may come again on every
+// read (a deadline someone set on the socket, a system out of memory):
+// the worker waits before it reads again, as Serve does after a failed
+// accept, 5 ms doubling to 1 s. delay is the worker's wait, which it
+// sets back to zero when a read succeeds.
+func (p *packetConn) readError(err error, delay *time.Duration) error {
 	if p.s.closing.Load() {
 		return ErrServerClosed
 	}
 	if errors.Is(err, net.ErrClosed) {
 		return err
 	}
+	wait := time.Duration(0)
+	if !fromICMP(err) {
+		*delay = min(max(2**delay, 5*time.Millisecond), time.Second)
+		wait = *delay
+	}
 	if ok, n := p.readFails.allow(); ok {
-		p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err, "total", n)
+		p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err, "total", n, "retry_in", wait)
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-p.s.done:
+		}
 	}
 	return nil
+}
+
+// fromICMP reports whether err is how a read reports an ICMP error that
+// came back for a datagram sent earlier.
+func fromICMP(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH,
+		syscall.EHOSTDOWN, syscall.ENETDOWN, syscall.EMSGSIZE, syscall.EPROTO:
+		return true
+	}
+	return false
 }
 
 // answer decides whether w.d deserves a reply, and sends it to addr (to

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -150,14 +151,16 @@ func (p *packetConn) newBatchWorker() *batchWorker {
 // unmaps the worker's buffers.
 func (w *batchWorker) serve() error {
 	defer w.unmap()
+	var delay time.Duration // after reads that failed
 	for {
 		n, err := w.read()
 		if err != nil {
-			if err := w.readError(err); err != nil {
+			if err := w.readError(err, &delay); err != nil {
 				return err
 			}
 			continue
 		}
+		delay = 0
 		w.handle(n)
 	}
 }

@@ -405,11 +405,15 @@ func TestBatchICMPError(t *testing.T) {
 	c := listenUDP(t, "udp4", "127.0.0.1:0")
 	c.WriteToUDPAddrPort([]byte("y"), to)
 	var failed error
+	var delay time.Duration
 	for answered := false; !answered; {
 		n, err := w.read()
 		if err != nil {
-			if err := w.readError(err); err != nil {
+			if err := w.readError(err, &delay); err != nil {
 				t.Fatalf("the worker would stop: %v", err)
+			}
+			if delay != 0 {
+				t.Errorf("the worker waits %v after %v, which a client can cause at will", delay, err)
 			}
 			failed = err
 			continue

@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -358,4 +360,68 @@ func TestReplyTooLargeForItsFamily(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingPacketConn is a UDP socket whose reads all fail with err, each
+// read's time sent on reads.
+type failingPacketConn struct {
+	net.PacketConn
+	err   error
+	reads chan time.Time
+}
+
+func (f *failingPacketConn) ReadFrom([]byte) (int, net.Addr, error) {
+	select {
+	case f.reads <- time.Now():
+	default:
+	}
+	return 0, nil, f.err
+}
+
+// A read that fails again and again (here a deadline someone set on the
+// socket) makes the worker wait before each next read, 5 ms doubling, as
+// Serve does after a failed accept: it read again at once, spinning on the
+// CPU and never returning. An ICMP error for an earlier reply, which a
+// client can cause at will, does not make it wait.
+func TestPacketReadFailsAgain(t *testing.T) {
+	serveFailing := func(t *testing.T, err error, reads int) chan time.Time {
+		real, lerr := net.ListenPacket("udp", "127.0.0.1:0")
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		f := &failingPacketConn{PacketConn: real, err: err, reads: make(chan time.Time, reads)}
+		old := runtime.GOMAXPROCS(1)                  // one worker: the reads are its
+		t.Cleanup(func() { runtime.GOMAXPROCS(old) }) // after the server's, which runs first
+		servePacket(t, &server.Server{Logger: discard()}, f)
+		return f.reads
+	}
+	t.Run("deadline", func(t *testing.T) {
+		reads := serveFailing(t, os.ErrDeadlineExceeded, 5)
+		var at []time.Time
+		for range 5 {
+			select {
+			case r := <-reads:
+				at = append(at, r)
+			case <-time.After(bound):
+				t.Fatalf("%d reads in %v", len(at), bound)
+			}
+		}
+		for i, want := range []time.Duration{5, 10, 20, 40} {
+			if gap := at[i+1].Sub(at[i]); gap < want*time.Millisecond {
+				t.Errorf("read %d came %v after the one before, want at least %v", i+2, gap, want*time.Millisecond)
+			}
+		}
+	})
+	t.Run("icmp", func(t *testing.T) {
+		const n = 200 // with the waits above, over a minute
+		reads := serveFailing(t, &net.OpError{Op: "read", Net: "udp", Err: os.NewSyscallError("recvfrom", syscall.ECONNREFUSED)}, n)
+		deadline := time.After(bound)
+		for i := range n {
+			select {
+			case <-reads:
+			case <-deadline:
+				t.Fatalf("%d reads in %v: the worker waited after ICMP errors", i, bound)
+			}
+		}
+	})
 }
