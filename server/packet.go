@@ -33,6 +33,13 @@ const maxDatagram = 65535
 // Reason; and of a datagram from a Unix datagram socket with no name,
 // which has no address to be answered at (ReasonSendFailed).
 //
+// On a Unix datagram socket a reply is sent without waiting: one that
+// its client's queue cannot take now is not sent (ReasonSendFailed), so
+// a client that does not read holds up no one else. Linux charges each
+// datagram to its sender until it is read, though, so replies queued for
+// a client connected to pc that never reads can fill pc's send buffer;
+// until that client reads or closes, every reply then fails.
+//
 // On a wildcard listener (0.0.0.0, [::]) on Linux, a reply leaves from the
 // address the datagram was sent to, which observers see as
 // DatagramInfo.Local; elsewhere, from the address the kernel picks.
@@ -254,7 +261,7 @@ func (w *packetWorker) answer(addr net.Addr) {
 	case addr == nil:
 		err = errNoReturnAddress
 	default:
-		_, err = w.pc.WriteTo(reply, addr)
+		err = writeToNow(w.pc, reply, addr)
 	}
 	if err != nil && !w.s.closing.Load() {
 		d.Reason, d.Err = ReasonSendFailed, err

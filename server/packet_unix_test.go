@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -61,5 +62,58 @@ func TestUnixgramSenderWithoutName(t *testing.T) {
 	}
 	if d := seen.next(t); d.Reason != server.ReasonNone {
 		t.Errorf("named client: reason %v", d.Reason)
+	}
+}
+
+// A Unix datagram client that sends and never reads fills its queue with
+// replies (ten datagrams on Linux), and a send to it waits for room: it
+// held the worker that made it, then every worker, and no other client
+// was answered. Its replies that do not fit now fail (ReasonSendFailed)
+// and the others are served.
+func TestUnixgramClientThatDoesNotRead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s")
+	pc, err := net.ListenPacket("unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 20 + 2*runtime.GOMAXPROCS(0) // more than its queue and the workers take
+	seen := make(datagrams, n+1)
+	servePacket(t, &server.Server{Observer: seen, Logger: new(shouttest.Log).Logger()}, pc)
+	to := &net.UnixAddr{Name: path, Net: "unixgram"}
+	// Not connected to the server: a receiver's queue limit holds only
+	// for senders it is not connected to (Linux).
+	mute, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "mute"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	mute.SetWriteDeadline(time.Now().Add(bound))
+	for i := range n {
+		if _, err := mute.WriteTo([]byte("never read"), to); err != nil {
+			t.Fatalf("datagram %d of a client that does not read: %v (the server stopped reading)", i, err)
+		}
+	}
+	failed := 0
+	for range n {
+		if d := seen.next(t); d.Reason == server.ReasonSendFailed {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Errorf("all %d replies to a client that does not read were sent", n)
+	}
+	c, err := net.DialUnix("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "c"), Net: "unixgram"}, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if k, err := c.Read(buf); err != nil || string(buf[:k]) != "HELLO" {
+		t.Errorf("a client that reads, beside one that does not: got %q, %v; want HELLO", buf[:k], err)
 	}
 }

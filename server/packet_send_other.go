@@ -1,0 +1,12 @@
+//go:build !unix
+
+package server
+
+import "net"
+
+// writeToNow sends b to addr on pc (see packet_send_unix.go: only Unix
+// datagram sockets wait for their receiver).
+func writeToNow(pc net.PacketConn, b []byte, addr net.Addr) error {
+	_, err := pc.WriteTo(b, addr)
+	return err
+}
