@@ -564,3 +564,36 @@ func cmdShoutServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("PORT", port)
 	ts.Setenv("ADDR", addr)
 }
+
+// With --trace each connection writes its lines to stderr itself, so a
+// stderr that nobody reads holds the connections up (as the README says),
+// but must not hold up the stop: after the shutdown timeout the
+// connections are closed and shout exits. It waited for them for ever,
+// whatever signal came.
+func TestServeTraceStuckStderrStops(t *testing.T) {
+	p := startStuck(t, "--trace", "--shutdown-timeout=1s", "tcp://127.0.0.1:0")
+	addr := p.addr("tcp")
+	held := 0        // connections in a row not answered: held up writing their trace
+	for range 5000 { // bounded: each trace line is over 100 bytes, and the pipe holds 64 KiB
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+		io.WriteString(c, "a line to trace, long enough to fill the pipe soon\n")
+		_, err = c.Read(make([]byte, 100))
+		c.Close()
+		if err == nil {
+			held = 0
+		} else if held++; held == 3 {
+			break
+		}
+	}
+	if held < 3 {
+		t.Fatal("5,000 connections served with a stderr nobody reads")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}

@@ -181,7 +181,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		ready(false) // first: a load balancer stops sending new clients
 		if s == syscall.SIGQUIT {
 			log.Warn("stopping now", "signal", s.String())
-			srv.Close()
+			now, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := stopWithin(now, func(context.Context) error { return srv.Close() }); errors.Is(err, errStuck) {
+				log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
+			}
 			log.Info("stopped")
 			return nil
 		}
@@ -207,14 +211,49 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		case <-ctx.Done():
 		}
 	}()
-	err = srv.Shutdown(ctx)
+	err = stopWithin(ctx, srv.Shutdown)
 	cancel()
 	<-watching // so that closeLog sees any further signal
-	if err != nil {
+	switch {
+	case errors.Is(err, errStuck):
+		log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
+	case err != nil:
 		log.Warn("closed connections still busy", "reason", shutdownReason(err))
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// stopGrace is how long shout waits, once a stop is to be immediate (the
+// shutdown timeout has passed, a second signal or SIGQUIT came), for the
+// connections it has closed to finish.
+const stopGrace = time.Second
+
+// errStuck: connections closed at the end of a stop had not finished
+// stopGrace later.
+var errStuck = errors.New("connections still busy after they were closed")
+
+// stopWithin runs stop(ctx) and returns what it returns, but once ctx is
+// done waits for it no more than stopGrace: a connection's goroutine
+// blocked for good (writing --trace lines to a stderr that nobody reads)
+// finishes only when the process exits, and must not keep it from
+// exiting.
+func stopWithin(ctx context.Context, stop func(context.Context) error) error {
+	done := make(chan error, 1)
+	go func() { done <- stop(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(stopGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errStuck
+	}
 }
 
 // adminStopTimeout bounds how long the admin listener waits at exit for
