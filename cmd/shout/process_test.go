@@ -597,3 +597,43 @@ func TestServeTraceStuckStderrStops(t *testing.T) {
 		t.Errorf("exit status %d, want 0", code)
 	}
 }
+
+// When whatever reads shout's stderr goes away (`shout serve 2>&1 | grep
+// -m1 listening`), the log lines are lost, not the server: it died of
+// SIGPIPE at the next log write, and every client after was refused.
+func TestServeStderrReaderGone(t *testing.T) {
+	cmd := exec.Command("shout", "serve", "tcp://127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	m := listening.FindStringSubmatch(line)
+	if err != nil || m == nil {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	stderr.Close() // the reader is gone
+	go func() { done <- cmd.Wait() }()
+	// Each connection logs two lines; the log is written at most every
+	// 100 ms, so half a second of them makes several writes.
+	for start, i := time.Now(), 0; time.Since(start) < 500*time.Millisecond && i < 10000; i++ {
+		if got := exchange(t, "tcp", m[2], "hello\n"); got != "HELLO\n" {
+			t.Fatalf("exchange %d: got %q", i, got)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err != nil {
+			t.Errorf("after SIGTERM: %v, want exit status 0", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("shout serve did not exit within %v of SIGTERM", bound)
+	}
+}

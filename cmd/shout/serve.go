@@ -71,6 +71,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
+	// A stderr whose reader went away (`shout serve 2>&1 | head`) must cost
+	// the log lines, not the server: Go's default dies of SIGPIPE on the
+	// next write to it. Ignored, the write fails and the lines are dropped.
+	signal.Ignore(syscall.SIGPIPE)
 
 	t, err := transformer(cmd.Mode, cmd.Lang)
 	if err != nil {
