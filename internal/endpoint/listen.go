@@ -2,10 +2,12 @@ package endpoint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -111,18 +113,27 @@ func listenPair(lc net.ListenConfig, address string) (net.Listener, net.PacketCo
 	}
 }
 
-// removeStaleSocket removes a Unix socket file that no server answers on,
+// removeStaleSocket removes a Unix socket file that no server listens on,
 // left by one that was killed, so that a restart can listen there again.
-// A file that is not a socket, or a socket that answers, is left alone
-// (and listening then fails, saying why).
+// A file that is not a socket, or a socket that answers or that cannot be
+// told stale (a live server whose backlog is full refuses with EAGAIN, not
+// ECONNREFUSED), is left alone, and listening then fails, saying why.
 func removeStaleSocket(path string) {
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode()&os.ModeSocket == 0 {
 		return
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
 		c.Close()
 		return
 	}
-	os.Remove(path)
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaeConnRefused) {
+		os.Remove(path)
+	}
 }
+
+// wsaeConnRefused is WSAECONNREFUSED, what Windows' connect says where
+// the others say ECONNREFUSED (syscall's Windows ECONNREFUSED is an
+// invented number no call returns).
+const wsaeConnRefused = syscall.Errno(10061)
