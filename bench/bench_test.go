@@ -91,6 +91,13 @@ func TestAgainstShout(t *testing.T) {
 		{"udp open loop", func(c bench.Config) bench.Config { c.Endpoint.Network, c.Rate = "udp", 1000; return c }},
 		{"unix", func(c bench.Config) bench.Config { c.Endpoint = unixServer(t); return c }},
 		{"unix open loop", func(c bench.Config) bench.Config { c.Endpoint, c.Rate = unixServer(t), 4000; return c }},
+		// Messages too large to hold 64 distinct ones: 4 here, which the
+		// rest repeat. Last: the bound is restored only when the test ends.
+		{"tcp large", func(c bench.Config) bench.Config {
+			t.Cleanup(bench.SetMessagesHeld(4 * 50000))
+			c.Text, c.Size = "utf8", 50000
+			return c
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := run(t, tc.cfg(quick("tcp", addr)))

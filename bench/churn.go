@@ -33,7 +33,7 @@ func (r *run) startChurn(ctx context.Context) driver {
 func (d *churners) drain(time.Time) { d.wg.Wait() }
 
 func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(context.Context, int) (net.Conn, error)) {
-	got := make([]byte, 0, 4*r.cfg.Size)
+	got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 	for k := 0; ; k++ {
 		select {
 		case <-r.stop:

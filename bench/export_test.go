@@ -14,3 +14,11 @@ func SetUDPRing(n int) (restore func()) {
 	udpRing = n
 	return func() { udpRing = was }
 }
+
+// SetMessagesHeld bounds a run's distinct messages to n bytes, until the
+// returned function is called.
+func SetMessagesHeld(n int) (restore func()) {
+	was := messagesHeld
+	messagesHeld = n
+	return func() { messagesHeld = was }
+}

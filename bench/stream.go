@@ -66,8 +66,8 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		defer close(done)
 		br := bufio.NewReaderSize(c, min(64<<10, max(4<<10, 2*r.cfg.Size)))
 		var readBy time.Time
-		got := make([]byte, 0, 4*r.cfg.Size)
-		wrong := false // a reply has been wrong: later ones may be out of step
+		got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
+		wrong := false                                    // a reply has been wrong: later ones may be out of step
 		for k := 0; ; k++ {
 			m, ok := <-sent
 			if !ok {

@@ -45,6 +45,13 @@ type benchCmd struct {
 	Insecure bool   `help:"tls://: accept any server certificate (for trying things out)."`
 }
 
+// maxBenchSize and maxBenchHeld bound what a run holds in memory: a
+// message, and the messages and replies all connections hold at once.
+const (
+	maxBenchSize = 64 << 20
+	maxBenchHeld = 4 << 30
+)
+
 func (cmd *benchCmd) Run(std *stdio) error {
 	eps, err := endpoint.Parse(cmd.Addr, "tcp")
 	if err != nil {
@@ -64,8 +71,14 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--size: a UDP datagram carries at most 65,507 bytes")
 	case eps[0].Network == "udp" && cmd.Size < 21:
 		return usagef("--size: a UDP message is a 20-digit sequence number and at least one byte, 21 in all")
+	case cmd.Size > maxBenchSize:
+		return usagef("--size must be at most 64 MiB (%d bytes): bench holds each message and its reply whole", maxBenchSize)
 	case cmd.Depth < 1 || cmd.Depth > 4096:
 		return usagef("--depth must be from 1 to 4096")
+	case int64(cmd.Conns)*int64(cmd.Depth+1)*int64(cmd.Size) > maxBenchHeld:
+		// Each connection holds a write of up to --depth messages and the
+		// reply it is reading.
+		return usagef("--conns × (--depth + 1) × --size is more than bench will hold in memory (%d GiB)", maxBenchHeld>>30)
 	case math.IsNaN(cmd.Rate) || math.IsInf(cmd.Rate, 0):
 		return usagef("--rate must be a number of messages per second")
 	case cmd.Rate < 0:
