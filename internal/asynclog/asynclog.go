@@ -84,7 +84,24 @@ func NewBuffered(w io.Writer, bufSize, size int, newHandler func(io.Writer) slog
 		bufSize = 256 << 10
 	}
 	bw := bufio.NewWriterSize(w, bufSize)
-	return start(newHandler(bw), size, bw.Flush)
+	return start(newHandler(wholeRecords{bw}), size, bw.Flush)
+}
+
+// wholeRecords is a buffer that never cuts a record across two writes (a
+// slog handler writes each record with one Write): a bufio.Writer fills
+// itself with the record's first part and writes it, and whatever else
+// writes to the same file (--trace's lines) could land in between. A
+// record that does not fit in what the buffer has left is written after
+// what it holds is flushed.
+type wholeRecords struct{ bw *bufio.Writer }
+
+func (w wholeRecords) Write(p []byte) (int, error) {
+	if len(p) > w.bw.Available() && w.bw.Buffered() > 0 {
+		if err := w.bw.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return w.bw.Write(p) // one larger than the buffer goes straight through
 }
 
 // Enabled reports whether the wrapped handler handles records at level.

@@ -364,3 +364,44 @@ func TestBufferedWritesAStreamOncePerGap(t *testing.T) {
 	}
 	t.Logf("%d records in %d writes", n+1, len(w.starts))
 }
+
+// writes records each Write it is given.
+type writes struct {
+	mu sync.Mutex
+	w  []string
+}
+
+func (c *writes) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.w = append(c.w, string(p))
+	return len(p), nil
+}
+
+// Every write NewBuffered makes ends at the end of a record. A record cut
+// across two writes (the buffer's first part, then the rest) let another
+// writer's line land inside it: with --trace, trace lines inside log lines.
+func TestBufferedNeverSplitsARecord(t *testing.T) {
+	var c writes
+	h := NewBuffered(&c, 4096, 0, func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) })
+	log := slog.New(h)
+	for i := range 200 {
+		log.Info("close", "remote", "127.0.0.11:47532", "reason", "eof", "i", i, "pad", strings.Repeat("x", 40))
+	}
+	log.Info("larger than the buffer", "pad", strings.Repeat("y", 5000))
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, w := range c.w {
+		if !strings.HasSuffix(w, "\n") {
+			t.Fatalf("write %d of %d ends inside a record: ...%q", i, len(c.w), w[max(0, len(w)-40):])
+		}
+	}
+	if n := strings.Count(strings.Join(c.w, ""), "\n"); n != 201 {
+		t.Errorf("%d lines, want 201", n)
+	}
+}
