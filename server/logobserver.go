@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -50,10 +51,10 @@ func (o *logObserver) ConnOpen(c *ConnInfo) {
 		return
 	}
 	if c.TLS == nil {
-		o.info(time.Now(), "open", slog.String("remote", c.Remote.String()), slog.String("local", c.Local.String()))
+		o.info(time.Now(), "open", slog.String("remote", addrText(c.Remote)), slog.String("local", c.Local.String()))
 		return
 	}
-	attrs := []any{"remote", c.Remote.String(), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
+	attrs := []any{"remote", addrText(c.Remote), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
 	if len(c.TLS.PeerCertificates) > 0 {
 		attrs = append(attrs, "client_cert", c.TLS.PeerCertificates[0].Subject.String())
 	}
@@ -62,7 +63,7 @@ func (o *logObserver) ConnOpen(c *ConnInfo) {
 
 func (o *logObserver) ConnRead(c *ConnInfo, p []byte) {
 	if o.l.Enabled(context.Background(), slog.LevelDebug) {
-		o.l.Debug("message", "remote", c.Remote.String(), "bytes", len(p), "data", Escape(p[:min(len(p), logPrefix)]))
+		o.l.Debug("message", "remote", addrText(c.Remote), "bytes", len(p), "data", Escape(p[:min(len(p), logPrefix)]))
 	}
 }
 
@@ -70,24 +71,24 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 	switch c.Reason {
 	case ReasonRejected:
 		if ok, n := o.warns[c.Reason].allow(); ok {
-			o.l.Warn("connection rejected", "remote", c.Remote.String(), "why", errText(c.Err), "rejected_total", n)
+			o.l.Warn("connection rejected", "remote", addrText(c.Remote), "why", errText(c.Err), "rejected_total", n)
 		}
 		return
 	case ReasonProxyHeader:
 		// Anyone who can connect can send a bad header: at most once a
 		// second, with the count.
 		if ok, n := o.warns[c.Reason].allow(); ok {
-			o.l.Warn("connection refused", "remote", c.Remote.String(), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)), "total", n)
+			o.l.Warn("connection refused", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)), "total", n)
 		}
 		return
 	case ReasonHandshake:
-		o.l.Warn("connection refused", "remote", c.Remote.String(), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
+		o.l.Warn("connection refused", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
 		return
 	}
 	if !o.infoOn() {
 		return
 	}
-	attrs := [...]slog.Attr{slog.String("remote", c.Remote.String()), slog.String("reason", c.Reason.String()),
+	attrs := [...]slog.Attr{slog.String("remote", addrText(c.Remote)), slog.String("reason", c.Reason.String()),
 		slog.Duration("duration", c.Duration().Round(time.Microsecond)), slog.Int64("bytes_in", c.BytesIn), slog.Int64("bytes_out", c.BytesOut),
 		{}}
 	n := len(attrs) - 1
@@ -148,6 +149,19 @@ func errText(err error) string {
 func Escape(p []byte) string {
 	q := strconv.Quote(string(p))
 	return q[1 : len(q)-1]
+}
+
+// addrText is a's text for a log or trace line. A Unix socket's name is
+// its client's to choose (an abstract one, any bytes), so it is escaped,
+// as the client's data is; IP addresses need not be.
+func addrText(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if _, ok := a.(*net.UnixAddr); ok {
+		return Escape([]byte(a.String()))
+	}
+	return a.String()
 }
 
 // limiter lets a warning that clients can trigger at will through at most

@@ -139,7 +139,7 @@ func fdString(fd int) string {
 
 func (t *tracer) TraceConn(l net.Listener, nc net.Conn) ConnTrace {
 	ct := &connTrace{t: t, fd: sockFD(nc)}
-	client := "client " + nc.RemoteAddr().String()
+	client := "client " + addrText(nc.RemoteAddr())
 	if a := nc.RemoteAddr().String(); a == "" || a == "@" {
 		client = "a client without an address (a Unix socket's)"
 	}

@@ -1,0 +1,89 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// A Unix client chooses its own address (an abstract name is any bytes),
+// and the trace printed it raw: escape sequences from it reached the
+// terminal, and a bidi override reached JSON logs, which escape only
+// control characters. It is escaped, as the client's data is.
+func TestUnixClientAddressEscaped(t *testing.T) {
+	var trace shouttest.Log
+	var logs bytes.Buffer
+	logged := make(chan struct{}, 4)
+	srv := &server.Server{Observer: server.Observers(
+		server.NewTraceObserver(&trace),
+		server.NewLogObserver(slog.New(slog.NewJSONHandler(notify{&logs, logged}, nil))),
+	)}
+	path := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(ln) }()
+	defer func() {
+		srv.Close()
+		if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	evil := "@\x1b]0;PWNED\x07\x1b[2J\u202eevil" // abstract: a leading NUL, shown as @
+	c, err := net.DialUnix("unix", &net.UnixAddr{Name: evil, Net: "unix"}, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "hi\n")
+	io.ReadFull(c, make([]byte, 3))
+	c.Close()
+	if !trace.WaitFor("close()", bound) {
+		t.Fatalf("no close in the trace:\n%s", trace.String())
+	}
+	for range 2 { // open and close
+		select {
+		case <-logged:
+		case <-time.After(bound):
+			t.Fatalf("not two log lines within %v:\n%s", bound, logs.String())
+		}
+	}
+	for _, l := range strings.Split(trace.String(), "\n") {
+		if strings.ContainsAny(l, "\x1b\x07\u202e") {
+			t.Errorf("trace line carries the client's raw control characters: %q", l)
+		}
+	}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if r, _ := rec["remote"].(string); strings.ContainsAny(r, "\x1b\x07\u202e") {
+			t.Errorf("log line's remote carries the client's raw characters: %q", r)
+		}
+	}
+}
+
+// notify is a writer that says when it was written to.
+type notify struct {
+	w  io.Writer
+	ch chan struct{}
+}
+
+func (n notify) Write(p []byte) (int, error) {
+	k, err := n.w.Write(p)
+	n.ch <- struct{}{}
+	return k, err
+}
