@@ -218,6 +218,9 @@ func (m *Metrics) ConnClose(c *server.ConnInfo) {
 		}
 		m.rejected[t][r].Inc()
 	case server.ReasonWrap, server.ReasonHandshake, server.ReasonProxyHeader:
+		if errors.Is(c.Err, server.ErrServerClosed) {
+			return // cut short by a stop: it did not fail, and never opened
+		}
 		h := handshakeOf(c.Reason)
 		if m.handshakes[h] == nil {
 			m.handshakeVec.WithLabelValues(handshakeNames[h]).Inc()

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"math/bits"
 	"net"
@@ -102,6 +103,11 @@ func (c *conn) serve() {
 			// ReasonProxyHeader), whatever the error (a time-out, a
 			// reset): an observer tells by it that there was no open.
 			c.accepted.Close()
+			if s.closing.Load() {
+				// The stop cut it short (a deadline in the past): no
+				// handshake failed, and observers must not count one.
+				err = fmt.Errorf("%w: %w", ErrServerClosed, err)
+			}
 			c.sess.info.Err = err
 			r := ReasonWrap
 			if we := (*WrapError)(nil); errors.As(err, &we) {

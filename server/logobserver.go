@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"strconv"
@@ -68,6 +69,9 @@ func (o *logObserver) ConnRead(c *ConnInfo, p []byte) {
 }
 
 func (o *logObserver) ConnClose(c *ConnInfo) {
+	if c.Reason.wrap() && errors.Is(c.Err, ErrServerClosed) {
+		return // a handshake the stop cut short: no failure, and never opened
+	}
 	switch c.Reason {
 	case ReasonRejected:
 		if ok, n := o.warns[c.Reason].allow(); ok {

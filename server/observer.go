@@ -20,7 +20,9 @@ type Observer interface {
 	ConnRead(c *ConnInfo, p []byte)
 	// ConnClose: the connection is closed; Reason says why. A connection
 	// rejected at a limit or by WrapConn (Reason is ReasonRejected or
-	// ReasonWrap) is closed without an open.
+	// ReasonWrap, or the wrapper's: ReasonHandshake, ReasonProxyHeader)
+	// is closed without an open. One whose wrap was cut short by Shutdown
+	// or Close has an Err that wraps ErrServerClosed: it did not fail.
 	ConnClose(c *ConnInfo)
 	// Datagram: a datagram was answered, or dropped for Reason.
 	Datagram(d *DatagramInfo)

@@ -84,3 +84,9 @@ func (r Reason) String() string {
 	}
 	return "unknown"
 }
+
+// wrap reports whether r is why a connection's wrap failed (it closed
+// without an open).
+func (r Reason) wrap() bool {
+	return r == ReasonWrap || r == ReasonHandshake || r == ReasonProxyHeader
+}
