@@ -145,11 +145,12 @@ func (t *tracedConn) CloseWrite() error {
 	if !ok {
 		return errors.New("client: no half-close on " + t.LocalAddr().Network())
 	}
+	// Traced before the call, as send is: the server's end of file, which
+	// the half-close causes, is traced by the reader and must come after.
+	t.line("shutdown(SHUT_WR): half-close: the server reads end of file; its replies can still come")
 	err := cw.CloseWrite()
 	if err != nil {
 		t.line("shutdown(SHUT_WR) → %v", err)
-	} else {
-		t.line("shutdown(SHUT_WR): half-close: the server reads end of file; its replies can still come")
 	}
 	return err
 }

@@ -117,3 +117,45 @@ func TestTracePrefix(t *testing.T) {
 	var c net.Conn = client.Trace(dial(t, "tcp", startShout(t)), io.Discard)
 	c.Close()
 }
+
+// heldShut is a connection whose half-close returns only once the reader
+// has seen the end of file it causes: as when the caller is descheduled
+// right after the FIN goes.
+type heldShut struct {
+	*net.TCPConn
+	read <-chan struct{}
+}
+
+func (c heldShut) CloseWrite() error {
+	err := c.TCPConn.CloseWrite()
+	select {
+	case <-c.read:
+	case <-time.After(bound):
+	}
+	return err
+}
+
+// The client's half-close is traced before the server's end of file that
+// it causes. It was traced after the call returned, and the reader had
+// often traced the end of file by then: a learner read it as the server
+// closing first.
+func TestTraceHalfCloseBeforeItsAnswer(t *testing.T) {
+	raw := dial(t, "tcp", startShout(t))
+	read := make(chan struct{})
+	var log shouttest.Log
+	c := client.Trace(heldShut{raw.(*net.TCPConn), read}, &log)
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "a\n")
+	if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+		t.Fatal(err)
+	}
+	go func() { io.ReadAll(c); close(read) }()
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	<-read
+	c.Close()
+	trace := log.String()
+	shut, eof := strings.Index(trace, "shutdown(SHUT_WR)"), strings.Index(trace, "end of file")
+	if shut < 0 || eof < 0 || eof < shut {
+		t.Errorf("the server's end of file is traced before the client's half-close that caused it:\n%s", trace)
+	}
+}
