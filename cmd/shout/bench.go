@@ -137,15 +137,24 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(std.ctx)
 	defer cancel()
+	finished := make(chan struct{})
+	defer close(finished)
 	caught := make(chan os.Signal, 1)
 	go func() {
 		select {
 		case s := <-sigs:
 			caught <- s
-			signal.Stop(sigs)
 			fmt.Fprintf(std.stderr, "shout: %s: stopping; the report follows once the replies owed have come (at most %v); again to stop at once\n", s, cmd.Timeout)
 			cancel()
 		case <-ctx.Done():
+			return
+		}
+		// Not by leaving the second to Go's default, which is to ignore
+		// it if it was ignored when shout started.
+		select {
+		case s := <-sigs:
+			stopBySignal(s.(syscall.Signal))
+		case <-finished:
 		}
 	}()
 	rep, err := bench.Run(ctx, cfg)

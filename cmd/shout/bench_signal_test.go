@@ -27,8 +27,13 @@ type benchProc struct {
 
 func startBench(t *testing.T, args ...string) *benchProc {
 	t.Helper()
-	p := &benchProc{t: t, cmd: exec.Command("shout", append([]string{"bench"}, args...)...),
-		stdout: make(chan string, 64), stderr: make(chan string, 64)}
+	return startCmd(t, exec.Command("shout", append([]string{"bench"}, args...)...))
+}
+
+// startCmd starts cmd (a shout bench) as a benchProc.
+func startCmd(t *testing.T, cmd *exec.Cmd) *benchProc {
+	t.Helper()
+	p := &benchProc{t: t, cmd: cmd, stdout: make(chan string, 64), stderr: make(chan string, 64)}
 	out, _ := p.cmd.StdoutPipe()
 	errp, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
@@ -175,6 +180,34 @@ func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
 			t.Errorf("exit %v, want to be stopped by SIGINT", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("still running %v after the second Ctrl-C", bound)
+	}
+}
+
+// A second Ctrl-C stops bench at once also when it started with SIGINT
+// ignored (a background job in a script, nohup): it left the second to
+// Go's default, which then ignored it, and bench waited out --timeout.
+func TestBenchSecondInterruptWhenIgnoredAtStart(t *testing.T) {
+	addr, got := signalServer(t, false)
+	p := startCmd(t, exec.Command("sh", "-c", `trap '' INT; exec shout bench "$0" --conns 1 --warmup 0 --timeout 10m`, addr))
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	p.line(p.stderr, "the interrupt notice")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() {
+		for range p.stdout {
+		}
+		done <- p.cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit %v, want status 130", err)
 		}
 	case <-time.After(bound):
 		t.Fatalf("still running %v after the second Ctrl-C", bound)
