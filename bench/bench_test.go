@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -771,5 +772,49 @@ func TestThroughputIsWhatCameWhileMeasuring(t *testing.T) {
 					rep.MessagesPerSec, rep.Messages, rep.DrainS, rep.OK(), limit/1.1)
 			}
 		})
+	}
+}
+
+// An open loop against a server that takes no bytes holds at most a
+// little of what falls due: it held all of it, and a --rate beyond what
+// the server takes grew bench's memory until it died (1.2 GB in 2 s).
+func TestOpenLoopBacklogIsBounded(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		<-t.Context().Done() // reads nothing; held open
+	})
+	cfg := quick("tcp", addr)
+	// 100 MB a second: 30 MB falls due before the server's silence ends
+	// the connection.
+	cfg.Conns, cfg.Size, cfg.Rate, cfg.Timeout = 1, 1000, 100000, 300*time.Millisecond
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	done := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var most uint64
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			most = max(most, m.HeapAlloc)
+			select {
+			case <-done:
+				peak <- most
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	rep, err := bench.Run(context.Background(), cfg)
+	close(done)
+	grew := int64(<-peak) - int64(before.HeapAlloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() {
+		t.Errorf("a server that takes nothing passed: %+v", rep)
+	}
+	if grew > 12<<20 {
+		t.Errorf("bench's heap grew by %d MB while the server took nothing; want a few", grew>>20)
 	}
 }

@@ -456,8 +456,12 @@ func (l *loop) flush(c *loopConn, now int64) {
 		l.broken(c, fmt.Errorf("send: %w", err))
 		return
 	}
+	full := len(c.out) >= maxUnsent
 	c.out = c.out[:copy(c.out, c.out[k:])]
 	c.outSince = now
+	if full && len(c.out) < maxUnsent {
+		l.nextDue = now // its schedule, held by due, goes on
+	}
 	if len(c.out) == 0 {
 		if cap(c.out) > 64<<10 {
 			c.out = nil
@@ -679,16 +683,29 @@ func (l *loop) closeConn(c *loopConn) {
 	l.open--
 }
 
-// due sends each connection's messages that have fallen due.
+// maxUnsent bounds the bytes an open loop holds for a connection whose
+// server takes them slower than they fall due: past it, the connection's
+// schedule waits (see due).
+const maxUnsent = 1 << 20
+
+// due sends each connection's messages that have fallen due. A connection
+// holding maxUnsent bytes or more that its socket would not take falls
+// behind instead: its messages are sent when the server takes more (see
+// flush), each timed from when it fell due, as the goroutine driver's
+// blocked writes do; bench's memory does not grow with the backlog.
 func (l *loop) due(now, interval int64) {
 	l.nextDue = math.MaxInt64
 	for _, c := range l.conns {
 		if c.closed {
 			continue
 		}
+		if len(c.out) >= maxUnsent {
+			continue // flush wakes the schedule when it has room
+		}
 		if c.next <= now {
 			first, n := c.next, 0
-			for c.next <= now && n < 1024 {
+			most := max(1, min(1024, maxUnsent/l.r.cfg.Size)) // in one write
+			for c.next <= now && n < most {
 				c.next += interval
 				n++
 			}
