@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"regexp"
 	"slices"
@@ -8,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
+
+	"shout/internal/shouttest"
+	"shout/server"
 )
 
 // TestREADMEFlags checks that every flag the README documents for a
@@ -19,7 +24,7 @@ func TestREADMEFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c cli
-	parser, err := kong.New(&c, kong.Name("shout"), kong.DefaultEnvars("SHOUT"))
+	parser, err := kong.New(&c, kong.Name("shout"), serveEnvars())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +67,12 @@ func TestREADMEFlags(t *testing.T) {
 					continue
 				}
 				env := "SHOUT_" + strings.ToUpper(strings.ReplaceAll(name[2:], "-", "_"))
-				if name != "--help" && !slices.Contains(envs, env) {
+				switch {
+				case s.cmd != "serve":
+					if len(envs) > 0 {
+						t.Errorf("shout %s reads %v from the environment; only serve's flags are", s.cmd, envs)
+					}
+				case name != "--help" && !slices.Contains(envs, env):
 					t.Errorf("%s: environment variable %s not among %v", name, env, envs)
 				}
 			}
@@ -70,5 +80,22 @@ func TestREADMEFlags(t *testing.T) {
 				t.Errorf("no flags found in the README's %q section", s.from)
 			}
 		})
+	}
+}
+
+// Variables set for the server do not reach the client commands, whose
+// flags share names with serve's: with SHOUT_CERT and SHOUT_KEY exported
+// for shout serve, shout connect to a plain address failed ("--ca, --cert,
+// --key and --insecure are for tls:// addresses"), and SHOUT_MODE changed
+// what bench expected.
+func TestServeEnvironmentLeavesClientsAlone(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{})
+	t.Setenv("SHOUT_CERT", "server.pem")
+	t.Setenv("SHOUT_KEY", "server.key")
+	t.Setenv("SHOUT_MODE", "echo")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"connect", addr}, strings.NewReader("hi\n"), &stdout, &stderr)
+	if code != 0 || stdout.String() != "HI\n" {
+		t.Errorf("status %d, stdout %q, stderr %q; want 0, \"HI\\n\"", code, stdout.String(), stderr.String())
 	}
 }

@@ -29,6 +29,30 @@ type cli struct {
 	VersionFlag kong.VersionFlag `name:"version" env:"-" help:"Print shout's version."`
 }
 
+// serveEnvars reads shout serve's flags from the environment as well
+// (--max-conns as SHOUT_MAX_CONNS): a server in a container is set up so.
+// connect and bench take only their flags: they share names with serve's
+// (--cert, --mode), and a variable set for the server must not change
+// what a client in the same shell sends or expects.
+func serveEnvars() kong.Option {
+	return kong.OptionFunc(func(k *kong.Kong) error {
+		if err := kong.DefaultEnvars("SHOUT").Apply(k); err != nil {
+			return err
+		}
+		return kong.PostBuild(func(k *kong.Kong) error {
+			for _, n := range k.Model.Children {
+				if n.Name == "serve" {
+					continue
+				}
+				for _, f := range n.Flags {
+					f.Envs, f.Value.Tag.Envs = nil, nil
+				}
+			}
+			return nil
+		}).Apply(k)
+	})
+}
+
 // stdio is what every command's Run receives: the process's streams and a
 // context that ends when the command should stop.
 type stdio struct {
@@ -65,10 +89,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	parser, err := kong.New(&c,
 		kong.Name("shout"),
 		kong.Description("An uppercase server, its client and its load generator.\n\n"+
-			"Every flag can also be set from the environment: --max-conns as SHOUT_MAX_CONNS, and so on."),
+			"Every flag of shout serve can also be set from the environment: --max-conns as SHOUT_MAX_CONNS, and so on."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
-		kong.DefaultEnvars("SHOUT"),
+		serveEnvars(),
 		kong.Vars{"version": versionLine()},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
