@@ -282,8 +282,8 @@ func (c *conn) traceRead(buf *[]byte, n int, err error) {
 }
 
 // adapt sizes the next read after one that filled filled bytes of its
-// region: larger while the client keeps reads full, small again as soon as
-// one comes up short.
+// region: larger while the client keeps reads full, and small again once
+// a read brings less than a small one would hold.
 func (c *conn) adapt(filled int) {
 	switch {
 	case filled == c.size:

@@ -17,7 +17,7 @@ import (
 type connectCmd struct {
 	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path."`
 
-	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: leave after this long without a byte from the server, once input ends, or while the server takes none of it. On a terminal: show the prompt again after this long without a reply."`
+	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: leave after this long without a byte from the server, once input ends, or while the server takes none of it (0: wait for the server as long as it takes). On a terminal: show the prompt again after this long without a reply."`
 	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
 	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
@@ -37,7 +37,13 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return usage(err)
 	}
 	ep := eps[0]
+	in, _ := std.stdin.(*os.File)
+	terminal := in != nil && term.IsTerminal(int(in.Fd()))
 	switch {
+	case cmd.Reconnect && (!terminal || ep.Network == "udp"):
+		// In a pipe, what the server had not answered when it closed
+		// cannot be told apart from what it never read.
+		return usagef("--reconnect is for the prompt on a terminal, over TCP, TLS or a Unix socket")
 	case cmd.Timeout < 0:
 		return usagef("--timeout must not be negative")
 	case cmd.Timeout == 0 && ep.Network == "udp": // every datagram would be lost at once
@@ -67,7 +73,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return err
 	}
 	c = cmd.traced(c, std)
-	if f, ok := std.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if terminal {
 		history := cmd.History
 		switch history {
 		case "":
@@ -78,7 +84,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		t := &client.Terminal{
 			Addr: ep.Address, Dial: dial, Reconnect: cmd.Reconnect,
 			Timeout: cmd.Timeout, Retries: cmd.Retries, HistoryFile: history,
-			Raw: cmd.Raw, In: f, Out: std.stdout, Err: std.stderr,
+			Raw: cmd.Raw, In: in, Out: std.stdout, Err: std.stderr,
 		}
 		if code := t.Run(c); code != 0 {
 			return &exitError{code: code}
