@@ -477,6 +477,11 @@ func TestServeEnvAndJSONLogs(t *testing.T) {
 		if rec["msg"] == "message" && rec["data"] == `straße\x1b` {
 			sawMessage = true
 		}
+		// A string, as "none" is without one: it was a number of
+		// nanoseconds, and a pipeline that fixes a field's type met both.
+		if rec["msg"] == "shutting down" && rec["timeout"] != "10s" {
+			t.Errorf("shutting down with timeout %#v, want \"10s\"", rec["timeout"])
+		}
 	}
 	if !sawMessage || strings.ContainsRune(p.logText(), 0x1b) {
 		t.Errorf("message not logged, or logged raw:\n%s", p.logText())

@@ -172,7 +172,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		// Once ready: whoever reads this line finds /readyz saying 200.
 		log.Info("admin listening at "+adminURL(adminLns[0].Addr()), "pprof", cmd.AdminPprof)
 	}
-	var timeout any = cmd.ShutdownTimeout
+	// A string either way: a log pipeline that fixes a field's type
+	// would otherwise meet a number (nanoseconds, in JSON) and "none".
+	timeout := cmd.ShutdownTimeout.String()
 	if cmd.ShutdownTimeout <= 0 {
 		timeout = "none"
 	}
@@ -438,6 +440,7 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 	if cmd.ProxyProtocol {
 		opts.Proxy = &endpoint.Proxy{}
 		for _, s := range cmd.ProxyFrom {
+			s = strings.TrimSpace(s) // "10.0.0.0/8, 192.168.0.0/16"
 			p, err := netip.ParsePrefix(s)
 			if err != nil {
 				a, aerr := netip.ParseAddr(s)
