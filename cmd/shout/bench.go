@@ -158,17 +158,27 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		}
 	}()
 	rep, err := bench.Run(ctx, cfg)
+	// With --json the last line is JSON even when there is no report: a
+	// pipeline's jq reads why.
+	noReport := func(e error) error {
+		page.discard()
+		if cmd.JSON {
+			line, _ := json.Marshal(struct {
+				Error string `json:"error"`
+			}{e.Error()})
+			fmt.Fprintf(std.stdout, "%s\n", line)
+		}
+		return e
+	}
 	select {
 	case s := <-caught:
 		if err != nil || rep.MeasuredS == 0 {
-			page.discard()
 			// 128 + the signal, as a shell reports a program it stopped.
-			return &exitError{code: 128 + int(s.(syscall.Signal)), msg: "interrupted before anything was measured"}
+			return noReport(&exitError{code: 128 + int(s.(syscall.Signal)), msg: "interrupted before anything was measured"})
 		}
 	default:
 		if err != nil {
-			page.discard()
-			return err
+			return noReport(err)
 		}
 	}
 	rep.WriteText(std.stdout)
