@@ -32,6 +32,12 @@ func Trace(c net.Conn, w io.Writer) net.Conn {
 	t.udp = c.LocalAddr().Network() == "udp"
 	if t.udp {
 		t.line("connect(%s) from %s: UDP's connect sends nothing; it fixes where each sendto goes and whose datagrams recvfrom takes", c.RemoteAddr(), c.LocalAddr())
+	} else if ua, unix := c.LocalAddr().(*net.UnixAddr); unix {
+		from := "a socket without a name"
+		if ua != nil && ua.Name != "" && ua.Name != "@" { // "@": none (Linux)
+			from = ua.Name
+		}
+		t.line("connect(%s) → connected from %s: the server's accept() returns now", c.RemoteAddr(), from)
 	} else {
 		t.line("connect(%s) → connected from %s: the kernel picked the port; the server's accept() returns now", c.RemoteAddr(), c.LocalAddr())
 	}

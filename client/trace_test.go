@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -157,5 +158,23 @@ func TestTraceHalfCloseBeforeItsAnswer(t *testing.T) {
 	shut, eof := strings.Index(trace, "shutdown(SHUT_WR)"), strings.Index(trace, "end of file")
 	if shut < 0 || eof < 0 || eof < shut {
 		t.Errorf("the server's end of file is traced before the client's half-close that caused it:\n%s", trace)
+	}
+}
+
+// Over a Unix socket the connect line names no port, which it has not:
+// it said "connected from @: the kernel picked the port".
+func TestTraceUnixConnect(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	raw := dial(t, "unix", path)
+	var log shouttest.Log
+	c := client.Trace(raw, &log)
+	c.Close()
+	if line := strings.SplitN(log.String(), "\n", 2)[0]; strings.Contains(line, "port") || !strings.Contains(line, "without a name") {
+		t.Errorf("connect line %q: want no port, and a socket without a name", line)
 	}
 }
