@@ -74,7 +74,8 @@ type DatagramInfo struct {
 	Remote, Local netip.AddrPort
 	// Data is what the client sent.
 	Data []byte
-	// BytesOut is the reply's size, sent or not.
+	// BytesOut is the reply's size, sent or not; 0 if there was none to
+	// send (ReasonTooLarge: it was not made whole).
 	BytesOut int
 	// Reason is ReasonNone if the reply was sent, else why it was not,
 	// with the error behind it if there is one.
