@@ -683,11 +683,6 @@ func (l *loop) closeConn(c *loopConn) {
 	l.open--
 }
 
-// maxUnsent bounds the bytes an open loop holds for a connection whose
-// server takes them slower than they fall due: past it, the connection's
-// schedule waits (see due).
-const maxUnsent = 1 << 20
-
 // due sends each connection's messages that have fallen due. A connection
 // holding maxUnsent bytes or more that its socket would not take falls
 // behind instead: its messages are sent when the server takes more (see
@@ -704,7 +699,7 @@ func (l *loop) due(now, interval int64) {
 		}
 		if c.next <= now {
 			first, n := c.next, 0
-			most := max(1, min(1024, maxUnsent/l.r.cfg.Size)) // in one write
+			most := l.r.mostDue() // in one write
 			for c.next <= now && n < most {
 				c.next += interval
 				n++

@@ -158,17 +158,29 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	}
 }
 
+// maxUnsent bounds the bytes an open loop holds for a connection whose
+// server takes them slower than they fall due: a write of the messages
+// due is at most that (or one message), and the event loops let a
+// connection's schedule wait while it holds that much unwritten (see
+// loop.due); the goroutine driver's write blocks instead.
+const maxUnsent = 1 << 20
+
+// mostDue is how many messages an open loop writes at once: up to 1024,
+// and no more than maxUnsent bytes of them (but at least one).
+func (r *run) mostDue() int { return max(1, min(1024, maxUnsent/r.cfg.Size)) }
+
 // openLoop calls send for the messages of one connection's share of Rate
 // as they fall due, each with its due time, so a stalled server shows in
 // the latency instead of slowing the schedule (no coordinated omission).
 func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) bool) {
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
 	next := time.Now()
+	most := r.mostDue()
 	for !r.stopping.Load() {
 		now := time.Now()
 		n := 0
 		due := next
-		for !next.After(now) && n < 1024 {
+		for !next.After(now) && n < most {
 			n++
 			next = next.Add(interval)
 		}
