@@ -193,7 +193,8 @@ func (p *packetConn) serve() error {
 // with err, or nil if the worker should read on.
 //
 // An ICMP error for an earlier reply fails a read (with IP_RECVERR, and
-// on Windows), and a client can cause those at will, one per datagram:
+// on Windows), and a client can cause those at will, one per datagram
+// (fromICMP):
 // the worker reads on at once. Any other failure may come again on every
 // read (a deadline someone set on the socket, a system out of memory):
 // the worker waits before it reads again, as Serve does after a failed
@@ -234,11 +235,25 @@ func fromICMP(err error) bool {
 	}
 	switch errno {
 	case syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH,
-		syscall.EHOSTDOWN, syscall.ENETDOWN, syscall.EMSGSIZE, syscall.EPROTO:
+		syscall.EHOSTDOWN, syscall.ENETDOWN, syscall.EMSGSIZE, syscall.EPROTO,
+		syscall.EACCES, syscall.ENOPROTOOPT, syscall.EOPNOTSUPP, // ICMP(v6) prohibited, parameter problems
+		wsaeMsgSize, wsaeNetUnreach, wsaeNetReset, wsaeConnReset, wsaeHostUnreach:
 		return true
 	}
 	return false
 }
+
+// Windows' numbers for what a UDP read reports of an ICMP error (its
+// syscall.ECONNRESET and the like are invented numbers no call returns):
+// WSAEMSGSIZE, WSAENETUNREACH, WSAENETRESET, WSAECONNRESET (port
+// unreachable), WSAEHOSTUNREACH.
+const (
+	wsaeMsgSize     = syscall.Errno(10040)
+	wsaeNetUnreach  = syscall.Errno(10051)
+	wsaeNetReset    = syscall.Errno(10052)
+	wsaeConnReset   = syscall.Errno(10054)
+	wsaeHostUnreach = syscall.Errno(10065)
+)
 
 // answer decides whether w.d deserves a reply, and sends it to addr (to
 // w.d.Remote on a UDP socket), recording in w.d what it did.

@@ -181,15 +181,15 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	select {
 	case err := <-errs: // a listener failed for good: stop the rest
 		ready(false)
-		srv.Close()
+		if errors.Is(stopWithin(stopNow(), func(context.Context) error { return srv.Close() }), errStuck) {
+			log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
+		}
 		return err
 	case s := <-sigs:
 		ready(false) // first: a load balancer stops sending new clients
 		if s == syscall.SIGQUIT {
 			log.Warn("stopping now", "signal", s.String())
-			now, cancel := context.WithCancel(context.Background())
-			cancel()
-			if err := stopWithin(now, func(context.Context) error { return srv.Close() }); errors.Is(err, errStuck) {
+			if errors.Is(stopWithin(stopNow(), func(context.Context) error { return srv.Close() }), errStuck) {
 				log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
 			}
 			log.Info("stopped")
@@ -238,6 +238,13 @@ const stopGrace = time.Second
 // errStuck: connections closed at the end of a stop had not finished
 // stopGrace later.
 var errStuck = errors.New("connections still busy after they were closed")
+
+// stopNow is the context of a stop that is to be immediate: done already.
+func stopNow() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
 
 // stopWithin runs stop(ctx) and returns what it returns, but once ctx is
 // done waits for it no more than stopGrace: a connection's goroutine
