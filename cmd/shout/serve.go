@@ -100,6 +100,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		eps = append(eps, e...)
 	}
+	if why := cmd.loopRefused(eps); why != "" {
+		// Before anything is bound: a taken port would otherwise hide it.
+		return usagef("--engine loop: the event-loop engine cannot serve this listener: %s", why)
+	}
 	adminEps, err := cmd.adminEndpoints()
 	if err != nil {
 		return err
@@ -228,6 +232,24 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loopRefused says why --engine loop cannot serve one of eps, as far as
+// the flags tell (Server.EngineFor says the rest once they listen), or "".
+func (cmd *serveCmd) loopRefused(eps []endpoint.Endpoint) string {
+	if cmd.Engine != "loop" {
+		return ""
+	}
+	for _, e := range eps {
+		switch {
+		case e.Network == "udp": // datagrams are served as ever
+		case cmd.Trace:
+			return "the observer traces sockets"
+		case e.TLS || cmd.ProxyProtocol && e.Network == "tcp":
+			return "its connections are wrapped (TLS, PROXY protocol, WrapConn)"
+		}
+	}
+	return ""
 }
 
 // stopGrace is how long shout waits, once a stop is to be immediate (the

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +33,29 @@ func TestServeFlagsMakeServer(t *testing.T) {
 		srv := c.Serve.server(nil, nil)
 		if srv.MaxConnsPerIP != tc.perIP || srv.Linger != tc.linger {
 			t.Errorf("%v: MaxConnsPerIP %d, Linger %v; want %d, %v", tc.args, srv.MaxConnsPerIP, srv.Linger, tc.perIP, tc.linger)
+		}
+	}
+}
+
+// --engine loop where the loops cannot serve (--trace, TLS, the PROXY
+// protocol) is a usage error before anything is bound: it was found only
+// after listening, so a taken port came first, as a listen failure.
+func TestServeEngineLoopRefusedBeforeListening(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, args := range [][]string{
+		{"--trace", "tcp://" + addr},
+		{"--tls-self-signed", "tls://" + addr},
+		{"--proxy-protocol", "tcp://" + addr},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"serve", "--engine", "loop"}, args...), strings.NewReader(""), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--engine loop: the event-loop engine cannot serve this listener") {
+			t.Errorf("%v: status %d, %q; want 2 and why the loops cannot serve", args, code, stderr.String())
 		}
 	}
 }
