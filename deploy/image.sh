@@ -5,8 +5,10 @@
 #   deploy/image.sh [IMAGE]     # default: localhost/shout:$VERSION and localhost/shout:dev
 #
 # VERSION (default: git describe), REVISION (default: the commit) and
-# SOURCE (default: the origin remote's URL) can be set in the environment.
-# It prints the image's name.
+# SOURCE (default: the origin remote's URL, without any user name or
+# token in it: the label ships with the image) can be set in the
+# environment. It prints the image's name; with --source, only the SOURCE
+# it would label the image with, and builds nothing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,9 +18,16 @@ git rev-parse --is-inside-work-tree >/dev/null 2>&1 && git_ok=true
 if $git_ok; then
   : "${VERSION:=$(git describe --tags --always --abbrev=12 --dirty)}"
   : "${REVISION:=$(git rev-parse HEAD)}"
-  : "${SOURCE:=$(git remote get-url origin 2>/dev/null || echo unknown)}"
+  if [[ -z ${SOURCE:-} ]] && origin=$(git remote get-url origin 2>/dev/null); then
+    # https://user:token@host/x → https://host/x; git@host:x → https://host/x
+    SOURCE=$(sed -E -e 's#^([a-z][a-z0-9+.-]*://)[^@/]*@#\1#' -e 's#^[^@/:]+@([^:/]+):#https://\1/#' <<<"$origin")
+  fi
 fi
 : "${VERSION:=dev}" "${REVISION:=unknown}" "${SOURCE:=unknown}"
+if [[ ${1:-} == --source ]]; then
+  echo "$SOURCE"
+  exit 0
+fi
 tags=(-t "${1:-localhost/shout:$VERSION}")
 (($#)) || tags+=(-t localhost/shout:dev)
 
@@ -27,7 +36,8 @@ ctx=$(mktemp -d "${TMPDIR:-/tmp}/image-shout.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 # Stamped with -X rather than by go build, which finds no revision in a
 # git worktree or outside git: shout version and shout_build_info show them.
-CGO_ENABLED=0 go build -trimpath -buildvcs=false \
+# Linux, whatever the host: podman on a Mac runs images in a Linux machine.
+CGO_ENABLED=0 GOOS=linux GOARCH="${GOARCH:-$(go env GOARCH)}" go build -trimpath -buildvcs=false \
   -ldflags "-s -w -X main.version=$VERSION -X main.revision=$REVISION" -o "$ctx/shout" ./cmd/shout
 
 "$root/deploy/podman.sh" build --quiet --layers=false -f "$root/Containerfile" \

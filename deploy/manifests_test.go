@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -416,6 +417,22 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 		}
 	}
 
+	// Every connection may hold 64 KiB (one that stops reading, until
+	// --write-timeout), and more than the memory limit allows gets the
+	// pod killed instead of clients turned away. 64 Mi for the rest.
+	maxConns := 10000 // shout serve's default
+	if v, ok := flagValue(c.Args, "--max-conns"); ok {
+		var err error
+		if maxConns, err = strconv.Atoi(v); err != nil || maxConns <= 0 {
+			t.Fatalf("--max-conns %q: want a number over 0", v)
+		}
+	}
+	if mem, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+		if need := int64(maxConns)*64<<10 + 64<<20; mem.Value() < need {
+			t.Errorf("memory limit %v: --max-conns %d × 64 KiB + 64 Mi needs %d MiB", mem.String(), maxConns, need>>20)
+		}
+	}
+
 	// The probes ask the admin listener.
 	admin, ok := flagValue(c.Args, "--admin")
 	if !ok {
@@ -440,7 +457,7 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 	}
 
 	// The grace period must outlast the preStop sleep (the endpoint being
-	// withdrawn), then the drain, then the last logs and the admin stop.
+	// withdrawn), then the drain, then what follows it.
 	shutdown := 10 * time.Second // shout serve's default
 	if v, ok := flagValue(c.Args, "--shutdown-timeout"); ok {
 		var err error
@@ -459,8 +476,10 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 	if g := pod.TerminationGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
-	if need := preStop + shutdown + 2*time.Second; grace <= need {
-		t.Errorf("terminationGracePeriodSeconds %v: want more than preStop %v + --shutdown-timeout %v + 2s", grace, preStop, shutdown)
+	// 3 s: connections still busy once closed (stopGrace), the admin
+	// listener's stop and the last log lines, 1 s each at most.
+	if need := preStop + shutdown + 3*time.Second; grace <= need {
+		t.Errorf("terminationGracePeriodSeconds %v: want more than preStop %v + --shutdown-timeout %v + 3s", grace, preStop, shutdown)
 	}
 	if s := d.Spec.Strategy.RollingUpdate; s == nil || s.MaxUnavailable == nil || s.MaxUnavailable.IntValue() != 0 {
 		t.Errorf("rollingUpdate %+v: want maxUnavailable 0, so a roll keeps every replica serving", s)
