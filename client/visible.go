@@ -1,12 +1,15 @@
 package client
 
 import (
+	"unicode"
 	"unicode/utf8"
 )
 
 // visible makes what a server sends safe to show on a terminal, as cat -v
 // does: a control character becomes ^X (ESC is ^[, DEL ^?), a C1 control
-// M-^X, a byte that is not UTF-8 M-x; text, tabs and newlines pass, and so
+// M-^X, a byte that is not UTF-8 M-x, and an invisible format character
+// (a bidi control, a zero-width one) its bytes so; text, tabs and
+// newlines pass, and so
 // does the "\r" of a "\r\n". It keeps what a read cut short (half a
 // character, a "\r" that may come before "\n") for the next call.
 type visible struct {
@@ -61,6 +64,19 @@ func (v *visible) append(dst, p []byte, atEOF bool) []byte {
 				}
 			case r < 0xa0: // C1 control, as in 8-bit cat -v
 				dst = append(dst, 'M', '-', '^', byte(r-0x80)^0x40)
+			case unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029':
+				// Invisible, and a bidi control reorders what follows on
+				// a terminal that does bidi: its bytes as cat -v shows
+				// them (U+202E is M-bM-^@M-.).
+				for _, c := range data[i : i+n] {
+					c -= 0x80
+					dst = append(dst, 'M', '-')
+					if c < 0x20 || c == 0x7f {
+						dst = append(dst, '^', c^0x40)
+					} else {
+						dst = append(dst, c)
+					}
+				}
 			default:
 				dst = append(dst, data[i:i+n]...)
 			}

@@ -16,6 +16,9 @@ func TestVisible(t *testing.T) {
 		{"C1 control", []string{"\u009b2J"}, "M-^[2J"},
 		{"not UTF-8", []string{"\xff\x9b\xe4"}, "M-^?M-^[M-d"},
 		{"character split between reads", []string{"\xe5\x93", "\x88!"}, "哈!"},
+		// A server could reorder its reply on a terminal that does bidi.
+		{"bidi and zero-width controls", []string{"A\u202eEVIL\u2066B\u200fC\u200b\n"}, "AM-bM-^@M-.EVILM-bM-^AM-&BM-bM-^@M-^OCM-bM-^@M-^K\n"},
+		{"line separator", []string{"A\u2028B"}, "AM-bM-^@M-(B"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
