@@ -80,7 +80,8 @@ type session struct {
 	input   chan typed
 	signals chan os.Signal
 	done    chan struct{}
-	history []string
+	history []string // the file's last lines when the session began, then the session's
+	loaded  int      // how many of history came from the file
 
 	vis     visible
 	escape  []byte // --raw: an ESC held back until what follows it comes
@@ -304,35 +305,59 @@ func (s *session) loadHistory() {
 		return
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if line := sc.Text(); strings.TrimSpace(line) != "" {
-			s.history = append(s.history, line)
-		}
-	}
-	s.history = s.history[max(len(s.history)-historyLimit, 0):]
+	s.history = lastLines(f, historyLimit)
+	s.loaded = len(s.history)
 	for _, line := range s.history {
 		s.rl.SaveToHistory(line)
 	}
 }
 
+// lastLines reads r's lines, however long, and returns its last n that
+// are not blank. (A bufio.Scanner stopped at a line over 64 KiB, and the
+// history saved from what it had read lost every line after.)
+func lastLines(r io.Reader, n int) []string {
+	var lines []string
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line = strings.TrimSuffix(line, "\n"); strings.TrimSpace(line) != "" {
+			if len(lines) == 2*n {
+				lines = append(lines[:0], lines[n:]...)
+			}
+			lines = append(lines, line)
+		}
+		if err != nil {
+			return lines[max(len(lines)-n, 0):]
+		}
+	}
+}
+
+// saveHistory adds the session's lines to the history file as it is now,
+// under a lock, keeping its last historyLimit: another shout connect may
+// have added its own since this one began, and they are kept.
 func (s *session) saveHistory() {
-	if s.t.HistoryFile == "" {
+	if s.t.HistoryFile == "" || len(s.history) == s.loaded {
 		return
 	}
 	if err := os.MkdirAll(filepath.Dir(s.t.HistoryFile), 0o700); err != nil {
 		return
 	}
-	f, err := os.OpenFile(s.t.HistoryFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(s.t.HistoryFile, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	w := bufio.NewWriter(f)
-	for _, line := range s.history[max(len(s.history)-historyLimit, 0):] {
-		w.WriteString(line + "\n")
+	unlock := lockHistory(f)
+	defer unlock()
+	lines := append(lastLines(f, historyLimit), s.history[s.loaded:]...)
+	var b strings.Builder
+	for _, line := range lines[max(len(lines)-historyLimit, 0):] {
+		b.WriteString(line + "\n")
 	}
-	w.Flush()
+	if err := f.Truncate(0); err != nil {
+		return
+	}
+	f.WriteAt([]byte(b.String()), 0)
 }
 
 // ttyWriter writes to w, a stream that shows on the terminal, keeping

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -363,5 +365,56 @@ func TestConnectPipeToTerminalReplyCutShort(t *testing.T) {
 	}
 	if code := waitExit(t, cmd); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
+	}
+}
+
+// A history line over 64 KiB no longer cuts the history short: the file
+// was read up to it, and written back from what had been read, so it and
+// every line after it were lost at the end of the session.
+func TestConnectTerminalHistoryLongLine(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	history := filepath.Join(t.TempDir(), "history")
+	if err := os.WriteFile(history, []byte("old\n"+strings.Repeat("y", 70000)+"\nrecent\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, f, scr := startTerminal(t, "connect", "--history", history, addr)
+	scr.expect(t, addr+"> ")
+	f.WriteString("new\r")
+	scr.expect(t, "NEW")
+	f.WriteString("\x04")
+	waitExit(t, cmd)
+	h, err := os.ReadFile(history)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "old\n" + strings.Repeat("y", 70000) + "\nrecent\nnew\n"; string(h) != want {
+		t.Errorf("history is %d bytes, ends %q; want the old lines and the new one", len(h), h[max(len(h)-40, 0):])
+	}
+}
+
+// Two sessions sharing a history file each add their lines: the one that
+// left last wrote the file over with its own view, and the other's lines
+// were lost.
+func TestConnectTerminalHistoryShared(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	history := filepath.Join(t.TempDir(), "history")
+	a, fa, sa := startTerminal(t, "connect", "--history", history, addr)
+	b, fb, sb := startTerminal(t, "connect", "--history", history, addr)
+	sa.expect(t, addr+"> ")
+	sb.expect(t, addr+"> ")
+	fa.WriteString("from-a\r")
+	sa.expect(t, "FROM-A")
+	fb.WriteString("from-b\r")
+	sb.expect(t, "FROM-B")
+	fa.WriteString("\x04")
+	waitExit(t, a)
+	fb.WriteString("\x04")
+	waitExit(t, b)
+	h, err := os.ReadFile(history)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(h) != "from-a\nfrom-b\n" {
+		t.Errorf("history %q, want both sessions' lines", h)
 	}
 }
