@@ -220,6 +220,16 @@ func (t *Terminal) Run(c net.Conn) int {
 // readLines reads what the user types, all the time, so that every line
 // typed goes out in order however fast it comes.
 func (s *session) readLines() {
+	defer func() {
+		// The editor can panic (on a paste it cannot hold, say); leave as
+		// after any other failure, the terminal restored by Run.
+		if r := recover(); r != nil {
+			select {
+			case s.input <- typed{err: fmt.Errorf("line editor: %v", r)}:
+			case <-s.done:
+			}
+		}
+	}()
 	for {
 		s.outMu.Lock()
 		s.inEditor = true
@@ -234,11 +244,35 @@ func (s *session) readLines() {
 		case <-s.done:
 			return
 		}
+		if errors.Is(err, io.EOF) {
+			s.afterEOF()
+			return
+		}
 		if err != nil {
 			return
 		}
 		if strings.TrimSpace(line) != "" {
 			s.rl.SaveToHistory(line)
+		}
+	}
+}
+
+// afterEOF reads the keys typed while the session waits for the replies
+// owed after Ctrl-D: Ctrl-C still leaves at once. (The terminal is raw,
+// so it sends no signal; nothing read the key, and the session waited
+// out --timeout.)
+func (s *session) afterEOF() {
+	var b [1]byte
+	for {
+		if _, err := s.tty.Read(b[:]); err != nil {
+			return
+		}
+		if b[0] == 0x03 {
+			select {
+			case s.input <- typed{err: readline.ErrInterrupt}:
+			case <-s.done:
+			}
+			return
 		}
 	}
 }

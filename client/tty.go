@@ -80,7 +80,11 @@ func (t *tty) Read(p []byte) (int, error) {
 	if len(t.queue) == 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, t.queue)
+	// One byte at a time: the editor reads ahead into a buffer of its
+	// own, and behind a large paste it would not reach the answer to its
+	// cursor query (see write) until it had stashed more keys than it
+	// holds, and panicked.
+	n := copy(p[:min(len(p), 1)], t.queue)
 	t.queue = t.queue[n:]
 	return n, nil
 }
@@ -154,8 +158,8 @@ func (t *tty) write(w io.Writer, p []byte) (int, error) {
 			seq := data[i : i+n]
 			i += n
 			switch {
-			case final == 'n' && param == "6": // where is the cursor?
-				t.queue = append(t.queue, "\x1b[1;"+strconv.Itoa(t.col)+"R"...)
+			case final == 'n' && param == "6": // where is the cursor? Answered ahead of what was typed
+				t.queue = append([]byte("\x1b[1;"+strconv.Itoa(t.col)+"R"), t.queue...)
 				t.cond.Broadcast()
 				continue // the terminal need not answer too
 			case final == 'G':

@@ -418,3 +418,34 @@ func TestConnectTerminalHistoryShared(t *testing.T) {
 		t.Errorf("history %q, want both sessions' lines", h)
 	}
 }
+
+// A paste of many lines is sent, every line, in order. The line editor
+// stashed keys while it waited for the answer to its cursor query, which
+// came after the whole paste: past 128 Ki characters it panicked, and
+// shout left with the terminal raw.
+func TestConnectTerminalBigPaste(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", addr)
+	scr.expect(t, addr+"> ")
+	go f.WriteString(strings.Repeat(strings.Repeat("x", 99)+"\r", 1500) + "last\r")
+	scr.expectWithin(t, "LAST", 60*time.Second)
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
+
+// Ctrl-C leaves at once also after Ctrl-D, while the session waits for
+// the replies owed: nothing read the key, and it waited out --timeout.
+func TestConnectTerminalCtrlCAfterCtrlD(t *testing.T) {
+	addr, conns := acceptOne(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "1h", addr)
+	_, r := accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	f.WriteString("first\r")
+	readLine(t, r, "first") // never answered
+	f.WriteString("\x04\x03")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
