@@ -30,6 +30,11 @@ func (s *session) stream(c net.Conn) int {
 		due      []time.Time // when each line sent and not yet answered is late
 		reported int         // how many of due were reported late
 		leaving  bool        // Ctrl-D: leave once every line is answered or late
+		// When the connection was made, and how long to wait before the
+		// next dial: a server that closes each connection at once must
+		// not be dialled again at once, for ever.
+		since   = time.Now()
+		backoff time.Duration
 	)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -57,8 +62,17 @@ func (s *session) stream(c net.Conn) int {
 			s.say("%s", endMessage(t.Addr, err))
 			return 1, false
 		}
-		s.say("%s; reconnecting", endMessage(t.Addr, err))
-		go s.redial(redialed)
+		if time.Since(since) < time.Second {
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+		} else {
+			backoff = 0
+		}
+		if backoff > 0 {
+			s.say("%s; reconnecting in %v", endMessage(t.Addr, err), backoff)
+		} else {
+			s.say("%s; reconnecting", endMessage(t.Addr, err))
+		}
+		go s.redial(redialed, backoff)
 		return 0, true
 	}
 	send := func(line string) (code int, goOn bool) {
@@ -117,7 +131,7 @@ func (s *session) stream(c net.Conn) int {
 				}
 			}
 		case nc := <-redialed:
-			c = nc
+			c, since = nc, time.Now()
 			s.startReader(c, recv)
 			s.say("reconnected to %s", t.Addr)
 			for len(queue) > 0 && c != nil {
@@ -164,8 +178,16 @@ func (s *session) startReader(c net.Conn, recv chan<- received) {
 	}()
 }
 
-// redial connects again, with back-off, until it can or the session ends.
-func (s *session) redial(redialed chan<- net.Conn) {
+// redial connects again, after wait, with back-off, until it can or the
+// session ends.
+func (s *session) redial(redialed chan<- net.Conn, wait time.Duration) {
+	if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-s.done:
+			return
+		}
+	}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		c, err := s.t.Dial()
 		if err == nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -448,4 +449,36 @@ func TestConnectTerminalCtrlCAfterCtrlD(t *testing.T) {
 	if code := waitExit(t, cmd); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
+}
+
+// --reconnect against a server that closes every connection at once backs
+// off: it dialled again at once each time, about a thousand connections a
+// second, for ever.
+func TestConnectTerminalReconnectBacksOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepts atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
+	for _, wait := range []string{"100ms", "200ms", "400ms"} {
+		scr.expect(t, "reconnecting in "+wait)
+	}
+	if n := accepts.Load(); n > 4 {
+		t.Errorf("%d connections by the third wait, want at most 4", n)
+	}
+	f.WriteString("\x03")
+	waitExit(t, cmd)
 }
