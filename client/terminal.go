@@ -206,7 +206,9 @@ func (t *Terminal) Run(c net.Conn) int {
 		case <-time.After(time.Second):
 		}
 		tt.restore()
-		s.saveHistory()
+		if err := s.saveHistory(); err != nil {
+			fmt.Fprintf(s.t.Err, "shout: history not saved: %v\n", err)
+		}
 	}()
 	go func() { defer close(linesDone); s.readLines() }()
 	if udp {
@@ -245,7 +247,9 @@ func (s *session) readLines() {
 			return
 		}
 		if errors.Is(err, io.EOF) {
-			s.afterEOF()
+			// Not before the editor is done: Run waits for that, and the
+			// terminal's reads end only once Run has restored it.
+			go s.afterEOF()
 			return
 		}
 		if err != nil {
@@ -369,16 +373,16 @@ func lastLines(r io.Reader, n int) []string {
 // saveHistory adds the session's lines to the history file as it is now,
 // under a lock, keeping its last historyLimit: another shout connect may
 // have added its own since this one began, and they are kept.
-func (s *session) saveHistory() {
+func (s *session) saveHistory() error {
 	if s.t.HistoryFile == "" || len(s.history) == s.loaded {
-		return
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(s.t.HistoryFile), 0o700); err != nil {
-		return
+		return err
 	}
 	f, err := os.OpenFile(s.t.HistoryFile, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return
+		return err
 	}
 	defer f.Close()
 	unlock := lockHistory(f)
@@ -389,9 +393,10 @@ func (s *session) saveHistory() {
 		b.WriteString(line + "\n")
 	}
 	if err := f.Truncate(0); err != nil {
-		return
+		return err
 	}
-	f.WriteAt([]byte(b.String()), 0)
+	_, err = f.WriteAt([]byte(b.String()), 0)
+	return err
 }
 
 // ttyWriter writes to w, a stream that shows on the terminal, keeping

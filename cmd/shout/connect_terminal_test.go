@@ -482,3 +482,17 @@ func TestConnectTerminalReconnectBacksOff(t *testing.T) {
 	f.WriteString("\x03")
 	waitExit(t, cmd)
 }
+
+// A history file that cannot be written is said so when shout connect
+// leaves; the lines were lost without a word.
+func TestConnectTerminalHistoryNotSaved(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	history := t.TempDir() // a directory: no file can be opened there
+	cmd, f, scr := startTerminal(t, "connect", "--history", history, addr)
+	scr.expect(t, addr+"> ")
+	f.WriteString("hi\r")
+	scr.expect(t, "HI")
+	f.WriteString("\x04")
+	scr.expect(t, "history not saved")
+	waitExit(t, cmd)
+}
