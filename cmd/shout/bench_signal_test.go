@@ -164,25 +164,10 @@ func TestBenchInterruptBeforeMeasuring(t *testing.T) {
 func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 	addr, got := signalServer(t, false)
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m")
-	p.line(p.stdout, "the settings line")
-	waitFor(t, got, "a message at the server")
-	p.cmd.Process.Signal(syscall.SIGINT)
-	p.line(p.stderr, "the interrupt notice")
-	p.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() {
-		for range p.stdout {
-		}
-		done <- p.cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
-			t.Errorf("exit %v, want to be stopped by SIGINT", err)
-		}
-	case <-time.After(bound):
-		t.Fatalf("still running %v after the second Ctrl-C", bound)
+	err := interruptTwice(t, p, got)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+		t.Errorf("exit %v, want to be stopped by SIGINT", err)
 	}
 }
 
@@ -192,6 +177,18 @@ func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 func TestBenchSecondInterruptWhenIgnoredAtStart(t *testing.T) {
 	addr, got := signalServer(t, false)
 	p := startCmd(t, exec.Command("sh", "-c", `trap '' INT; exec shout bench "$0" --conns 1 --warmup 0 --timeout 10m`, addr))
+	err := interruptTwice(t, p, got)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("exit %v, want status 130", err)
+	}
+}
+
+// interruptTwice sends p two SIGINTs once the server got a message (the
+// second after bench says it took the first) and returns how p ended,
+// failing t if it still runs after bound.
+func interruptTwice(t *testing.T, p *benchProc, got chan struct{}) error {
+	t.Helper()
 	p.line(p.stdout, "the settings line")
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGINT)
@@ -205,11 +202,9 @@ func TestBenchSecondInterruptWhenIgnoredAtStart(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-			t.Errorf("exit %v, want status 130", err)
-		}
+		return err
 	case <-time.After(bound):
 		t.Fatalf("still running %v after the second Ctrl-C", bound)
+		return nil
 	}
 }
