@@ -369,9 +369,17 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte) {
 	*wrong = true
 }
 
-// unasked counts bytes that answer no message, which a stream server
-// sent beyond its replies, as wrong.
-func (r *run) unasked(got []byte) {
+// unasked notes bytes that answer no message, which a stream server sent
+// beyond its replies, as a wrong reply, as streamMismatch does.
+func (r *run) unasked(wrong *bool, measured bool, got []byte) {
+	after := *wrong
+	*wrong = true
+	if !measured {
+		return
+	}
+	if after {
+		r.mismatchesAfter.Add(1)
+	}
 	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
 		return
 	}

@@ -500,14 +500,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 				freed = 0
 				continue
 			}
-			// Bytes that answer no message.
-			if r.measuring.Load() {
-				if c.wrong {
-					r.mismatchesAfter.Add(1)
-				}
-				r.unasked(data)
-			}
-			c.wrong = true
+			r.unasked(&c.wrong, r.measuring.Load(), data) // bytes that answer no message
 			data = nil
 			break
 		}
