@@ -2,7 +2,6 @@ package admin_test
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +13,7 @@ import (
 
 	"shout/admin"
 	"shout/internal/endpoint"
+	"shout/internal/shouttest"
 	"shout/server"
 )
 
@@ -57,14 +57,7 @@ func TestProxyUnixFamilyCountedAsTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(lns[0]) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	shouttest.Serve(t, srv, lns[0])
 
 	h := &proxyproto.Header{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UnixStream,
 		SourceAddr:      &net.UnixAddr{Net: "unix", Name: "/run/lb-client"},

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,14 +23,7 @@ func serveTCP(t *testing.T, srv *server.Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, 1)
-	go func() { errs <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-	})
+	shouttest.Serve(t, srv, ln)
 	return ln.Addr().String()
 }
 

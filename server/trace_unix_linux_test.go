@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -33,14 +32,7 @@ func TestUnixClientAddressEscaped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, 1)
-	go func() { errs <- srv.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	shouttest.Serve(t, srv, ln)
 	evil := "@\x1b]0;PWNED\x07\x1b[2J\u202eevil" // abstract: a leading NUL, shown as @
 	c, err := net.DialUnix("unix", &net.UnixAddr{Name: evil, Net: "unix"}, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 
 	"shout/internal/certs"
 	"shout/internal/endpoint"
+	"shout/internal/shouttest"
 	"shout/server"
 )
 
@@ -67,14 +68,7 @@ func serve(t *testing.T, opts endpoint.Options, tlsOn bool, srv *server.Server) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(lns[0]) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	shouttest.Serve(t, srv, lns[0])
 	return lns[0].Addr().String(), ev
 }
 

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -31,18 +32,30 @@ func Start(t testing.TB, srv *server.Server) string {
 		t.Fatal(err)
 	}
 	ln, pc := lns[0], pcs[0]
-	errs := make(chan error, 2)
-	go func() { errs <- srv.Serve(ln) }()
+	Serve(t, srv, ln)
+	errs := make(chan error, 1)
 	go func() { errs <- srv.ServePacket(pc) }()
 	t.Cleanup(func() {
 		srv.Close()
-		for range 2 {
-			if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
-				t.Errorf("serve returned %v, want ErrServerClosed", err)
-			}
+		if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
 		}
 	})
 	return ln.Addr().String()
+}
+
+// Serve serves ln with srv until the test ends, then closes srv, failing
+// the test if Serve returned anything but server.ErrServerClosed.
+func Serve(t testing.TB, srv *server.Server, ln net.Listener) {
+	t.Helper()
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
 }
 
 // Log is a concurrency-safe buffer for a server's log lines.
