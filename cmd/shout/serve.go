@@ -185,17 +185,13 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	select {
 	case err := <-errs: // a listener failed for good: stop the rest
 		ready(false)
-		if errors.Is(stopWithin(stopNow(), func(context.Context) error { return srv.Close() }), errStuck) {
-			log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
-		}
+		closeNow(srv, log)
 		return err
 	case s := <-sigs:
 		ready(false) // first: a load balancer stops sending new clients
 		if s == syscall.SIGQUIT {
 			log.Warn("stopping now", "signal", s.String())
-			if errors.Is(stopWithin(stopNow(), func(context.Context) error { return srv.Close() }), errStuck) {
-				log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
-			}
+			closeNow(srv, log)
 			log.Info("stopped")
 			return nil
 		}
@@ -221,13 +217,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		case <-ctx.Done():
 		}
 	}()
-	err = stopWithin(ctx, srv.Shutdown)
+	err = stopWithin(ctx, log, srv.Shutdown)
 	cancel()
 	<-watching // so that closeLog sees any further signal
-	switch {
-	case errors.Is(err, errStuck):
-		log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
-	case err != nil:
+	if err != nil && !errors.Is(err, errStuck) {
 		log.Warn("closed connections still busy", "reason", shutdownReason(err))
 	}
 	log.Info("stopped")
@@ -261,19 +254,20 @@ const stopGrace = time.Second
 // stopGrace later.
 var errStuck = errors.New("connections still busy after they were closed")
 
-// stopNow is the context of a stop that is to be immediate: done already.
-func stopNow() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
+// closeNow closes srv at once, waiting for its connections no longer
+// than stopGrace (see stopWithin).
+func closeNow(srv *server.Server, log *slog.Logger) {
+	now, cancel := context.WithCancel(context.Background())
 	cancel()
-	return ctx
+	stopWithin(now, log, func(context.Context) error { return srv.Close() })
 }
 
 // stopWithin runs stop(ctx) and returns what it returns, but once ctx is
 // done waits for it no more than stopGrace: a connection's goroutine
 // blocked for good (writing --trace lines to a stderr that nobody reads)
 // finishes only when the process exits, and must not keep it from
-// exiting.
-func stopWithin(ctx context.Context, stop func(context.Context) error) error {
+// exiting. Then it logs so and returns errStuck.
+func stopWithin(ctx context.Context, log *slog.Logger, stop func(context.Context) error) error {
 	done := make(chan error, 1)
 	go func() { done <- stop(ctx) }()
 	select {
@@ -287,6 +281,7 @@ func stopWithin(ctx context.Context, stop func(context.Context) error) error {
 	case err := <-done:
 		return err
 	case <-t.C:
+		log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
 		return errStuck
 	}
 }
