@@ -198,8 +198,8 @@ func (p *packetConn) serve() error {
 // the worker reads on at once. Any other failure may come again on every
 // read (a deadline someone set on the socket, a system out of memory):
 // the worker waits before it reads again, as Serve does after a failed
-// accept, 5 ms doubling to 1 s. delay is the worker's wait, which it
-// sets back to zero when a read succeeds.
+// accept (retryDelay). delay is the worker's wait, which it sets back to
+// zero when a read succeeds.
 func (p *packetConn) readError(err error, delay *time.Duration) error {
 	if p.s.closing.Load() {
 		return ErrServerClosed
@@ -209,19 +209,14 @@ func (p *packetConn) readError(err error, delay *time.Duration) error {
 	}
 	wait := time.Duration(0)
 	if !fromICMP(err) {
-		*delay = min(max(2**delay, 5*time.Millisecond), time.Second)
+		*delay = retryDelay(*delay)
 		wait = *delay
 	}
 	if ok, n := p.readFails.allow(); ok {
 		p.s.logger().Warn("datagram read failed", "local", p.pc.LocalAddr().String(), "err", err, "total", n, "retry_in", wait)
 	}
 	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-p.s.done:
-		}
+		p.s.pause(wait)
 	}
 	return nil
 }

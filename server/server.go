@@ -353,12 +353,9 @@ func (s *Server) Serve(l net.Listener) error {
 			if !temporary(err) {
 				return err
 			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			delay = retryDelay(delay)
 			s.logger().Error("accept failed; retrying", "listener", l.Addr().String(), "err", err, "retry_in", delay)
-			select {
-			case <-time.After(delay):
-			case <-s.done:
-			}
+			s.pause(delay)
 			continue
 		}
 		delay = 0
@@ -397,6 +394,23 @@ func (s *Server) Serve(l net.Listener) error {
 			c.obs.ConnOpen(&c.sess.info)
 		}
 		go c.serve()
+	}
+}
+
+// retryDelay is the wait before trying again after a failure that may
+// repeat (an accept, a datagram read), given the wait after the one
+// before (0 if that try went well): 5 ms, doubling to 1 s.
+func retryDelay(last time.Duration) time.Duration {
+	return min(max(2*last, 5*time.Millisecond), time.Second)
+}
+
+// pause waits d, or until Shutdown or Close.
+func (s *Server) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.done:
 	}
 }
 
