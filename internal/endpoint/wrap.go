@@ -170,15 +170,14 @@ func refuseHeader(c net.Conn, wait time.Duration) (net.Conn, error) {
 	}
 	for n := 1; ; n++ {
 		b, err := br.Peek(n)
-		header, maybe := false, false
+		maybe := false // b begins as a header does, so far
 		for _, h := range headerStarts {
-			k := min(len(b), len(h))
-			if bytes.Equal(b[:k], h[:k]) {
-				header, maybe = len(b) >= len(h), true
+			if k := min(len(b), len(h)); bytes.Equal(b[:k], h[:k]) {
+				if k == len(h) {
+					return nil, errors.New("a PROXY header from a source not trusted to send one")
+				}
+				maybe = true
 			}
-		}
-		if header {
-			return nil, errors.New("a PROXY header from a source not trusted to send one")
 		}
 		// Not a header, or no more came in time (or at all): data.
 		if !maybe || err != nil {
