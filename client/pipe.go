@@ -69,16 +69,14 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		endsInNewline   atomic.Bool
 		inputDone       atomic.Bool
 		inputLeft       atomic.Bool
-		writing, stuck  atomic.Bool
-		writingOut      atomic.Bool  // the reader is writing to out: a server that stops reading then is waiting for us
-		progress        atomic.Int64 // when the server last took or sent bytes, or a write began (UnixNano)
+		w               stuckWatch
 	)
 	endsInNewline.Store(true)
 	if silence > 0 {
 		// A server that reads nothing, once the socket's buffers are
 		// full, blocks the sender; and the reader, which waits for
 		// silence only once input is done, would wait for ever.
-		stop := watchStuck(c, silence, &writing, &writingOut, &progress, &stuck)
+		stop := w.watch(c, silence)
 		defer stop()
 	}
 	sendErr := make(chan error, 1)
@@ -94,15 +92,10 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 				// In pieces, so that a server reading slowly is seen to
 				// read (progress), not taken for one that stopped.
 				for off := 0; off < n && werr == nil; {
-					end := min(n, off+writePiece)
-					progress.Store(time.Now().UnixNano())
-					writing.Store(true)
-					var w int
-					w, werr = c.Write(buf[off:end])
-					writing.Store(false)
-					progress.Store(time.Now().UnixNano())
-					sent.Add(int64(w))
-					off += w
+					var k int
+					k, werr = w.send(c, buf[off:min(n, off+writePiece)])
+					sent.Add(int64(k))
+					off += k
 				}
 				if werr != nil {
 					inputLeft.Store(true)
@@ -150,15 +143,10 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		}
 		n, err := c.Read(buf)
 		if n > 0 {
-			progress.Store(time.Now().UnixNano())
 			res.Received += int64(n)
 			res.MidLine = buf[n-1] != '\n'
 			res.LinesBack += int64(bytes.Count(buf[:n], []byte{'\n'}))
-			writingOut.Store(true)
-			_, werr := out.Write(buf[:n])
-			writingOut.Store(false)
-			progress.Store(time.Now().UnixNano())
-			if werr != nil {
+			if werr := w.show(out, buf[:n]); werr != nil {
 				recvErr = fmt.Errorf("write output: %w", werr)
 				break
 			}
@@ -166,7 +154,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		switch {
 		case err == nil:
 			continue
-		case stuck.Load():
+		case w.stuck.Load():
 			res.Stuck = true
 		case errors.Is(err, os.ErrDeadlineExceeded) && !armed:
 			continue // the sender's wake-up
@@ -220,15 +208,46 @@ func stillTaking(c net.Conn, last *int) bool {
 // a server reading slowly is still seen to read.
 const writePiece = 16 << 10
 
-// watchStuck watches, until stop is called, for a sender blocked in a
-// write while the server neither takes a byte nor sends one for silence,
-// and the reader is not busy with out (a pager waiting for its user holds
+// stuckWatch is what the sender and the reader tell the watch that ends
+// a Pipe whose server stopped reading.
+type stuckWatch struct {
+	writing    atomic.Bool  // the sender is in a write to the server
+	writingOut atomic.Bool  // the reader is writing to out: a server that stops reading then is waiting for us
+	progress   atomic.Int64 // when the server last took or sent bytes, or a write began (UnixNano)
+	stuck      atomic.Bool  // the watch took the server for stuck, and closed the connection
+}
+
+func (w *stuckWatch) moved() { w.progress.Store(time.Now().UnixNano()) }
+
+// send writes p to c, as the sender.
+func (w *stuckWatch) send(c net.Conn, p []byte) (int, error) {
+	w.moved()
+	w.writing.Store(true)
+	n, err := c.Write(p)
+	w.writing.Store(false)
+	w.moved()
+	return n, err
+}
+
+// show writes p, which the server sent, to out, as the reader.
+func (w *stuckWatch) show(out io.Writer, p []byte) error {
+	w.moved()
+	w.writingOut.Store(true)
+	_, err := out.Write(p)
+	w.writingOut.Store(false)
+	w.moved()
+	return err
+}
+
+// watch watches c, until stop is called, for a sender blocked in a write
+// while the server neither takes a byte nor sends one for silence, and
+// the reader is not busy with out (a pager waiting for its user holds
 // the replies up, and with them the server); then it sets stuck and
 // closes c, which ends the reader's wait and the sender's write. What the
 // server takes is seen in the socket's unacknowledged bytes where the
 // system tells them (Linux): a server reading slowly frees the sender
 // only once it has taken a good part of the buffer.
-func watchStuck(c net.Conn, silence time.Duration, writing, writingOut *atomic.Bool, progress *atomic.Int64, stuck *atomic.Bool) (stop func()) {
+func (w *stuckWatch) watch(c net.Conn, silence time.Duration) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -243,10 +262,10 @@ func watchStuck(c net.Conn, silence time.Duration, writing, writingOut *atomic.B
 			case now := <-tick.C:
 				if q, ok := unsent(c); ok && q != last {
 					last = q
-					progress.Store(now.UnixNano())
+					w.progress.Store(now.UnixNano())
 				}
-				if writing.Load() && !writingOut.Load() && now.UnixNano()-progress.Load() >= int64(silence) {
-					stuck.Store(true)
+				if w.writing.Load() && !w.writingOut.Load() && now.UnixNano()-w.progress.Load() >= int64(silence) {
+					w.stuck.Store(true)
 					c.Close()
 					return
 				}
