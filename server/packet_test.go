@@ -106,19 +106,6 @@ func (*reasons) ConnRead(*server.ConnInfo, []byte) {}
 func (*reasons) ConnClose(*server.ConnInfo)        {}
 func (r *reasons) Datagram(d *server.DatagramInfo) { r.n[d.Reason].Add(1) }
 
-// servePacket serves pc until the test ends.
-func servePacket(t *testing.T, srv *server.Server, pc net.PacketConn) {
-	t.Helper()
-	errs := make(chan error, 1)
-	go func() { errs <- srv.ServePacket(pc) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
-		}
-	})
-}
-
 // A datagram that claims to come from the server itself, or from a port
 // whose service answers datagrams, would start a loop: it gets no reply.
 func TestDatagramGuard(t *testing.T) {
@@ -159,7 +146,7 @@ func TestDatagramGuard(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			pc := newFakePacketConn(r.local)
 			obs := make(datagrams, 16)
-			servePacket(t, &server.Server{Observer: obs}, pc)
+			shouttest.ServePacket(t, &server.Server{Observer: obs}, pc)
 			from := netip.MustParseAddrPort(r.from)
 			pc.in <- fakeDatagram{from, []byte("hello")}
 			d := obs.next(t)
@@ -331,7 +318,7 @@ func TestReplyTooLargeForItsFamily(t *testing.T) {
 				t.Skipf("no %s on loopback here: %v", tc.network, err)
 			}
 			obs := make(datagrams, 4)
-			servePacket(t, &server.Server{Observer: obs, Logger: discard()}, pc)
+			shouttest.ServePacket(t, &server.Server{Observer: obs, Logger: discard()}, pc)
 			c, err := net.Dial(tc.network, pc.LocalAddr().String())
 			if err != nil {
 				t.Fatal(err)
@@ -392,7 +379,7 @@ func TestPacketReadFailsAgain(t *testing.T) {
 		f := &failingPacketConn{PacketConn: real, err: err, reads: make(chan time.Time, reads)}
 		old := runtime.GOMAXPROCS(1)                  // one worker: the reads are its
 		t.Cleanup(func() { runtime.GOMAXPROCS(old) }) // after the server's, which runs first
-		servePacket(t, &server.Server{Logger: discard()}, f)
+		shouttest.ServePacket(t, &server.Server{Logger: discard()}, f)
 		return f.reads
 	}
 	t.Run("deadline", func(t *testing.T) {

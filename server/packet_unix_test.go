@@ -79,7 +79,7 @@ func TestUnixgramClientThatDoesNotRead(t *testing.T) {
 	}
 	n := 20 + 2*runtime.GOMAXPROCS(0) // more than its queue and the workers take
 	seen := make(datagrams, n+1)
-	servePacket(t, &server.Server{Observer: seen, Logger: new(shouttest.Log).Logger()}, pc)
+	shouttest.ServePacket(t, &server.Server{Observer: seen, Logger: new(shouttest.Log).Logger()}, pc)
 	to := &net.UnixAddr{Name: path, Net: "unixgram"}
 	// Not connected to the server: a receiver's queue limit holds only
 	// for senders it is not connected to (Linux).

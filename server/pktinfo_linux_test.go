@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/internal/shouttest"
 	"shout/server"
 )
 
@@ -19,7 +20,7 @@ func TestUDPReplyFromDestination(t *testing.T) {
 				t.Fatal(err)
 			}
 			obs := make(datagrams, 16)
-			servePacket(t, &server.Server{Observer: obs}, pc)
+			shouttest.ServePacket(t, &server.Server{Observer: obs}, pc)
 			port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 			to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), port)
 

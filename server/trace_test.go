@@ -181,7 +181,7 @@ func TestTraceDatagrams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		servePacket(t, &server.Server{Logger: discard(), Observer: server.NewTraceObserver(&log)}, pc)
+		shouttest.ServePacket(t, &server.Server{Logger: discard(), Observer: server.NewTraceObserver(&log)}, pc)
 		addr := pc.LocalAddr().String()
 		c, err := net.Dial("udp", addr)
 		if err != nil {
@@ -220,7 +220,7 @@ func TestTraceDatagrams(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A budget of 1 byte a second: no reply fits.
-		servePacket(t, &server.Server{Logger: discard(), SourceRate: 1, Observer: server.NewTraceObserver(&log)}, pc)
+		shouttest.ServePacket(t, &server.Server{Logger: discard(), SourceRate: 1, Observer: server.NewTraceObserver(&log)}, pc)
 		c, err := net.Dial("udp", pc.LocalAddr().String())
 		if err != nil {
 			t.Fatal(err)

@@ -33,6 +33,13 @@ func Start(t testing.TB, srv *server.Server) string {
 	}
 	ln, pc := lns[0], pcs[0]
 	Serve(t, srv, ln)
+	ServePacket(t, srv, pc)
+	return ln.Addr().String()
+}
+
+// ServePacket serves pc with srv until the test ends, as Serve does ln.
+func ServePacket(t testing.TB, srv *server.Server, pc net.PacketConn) {
+	t.Helper()
 	errs := make(chan error, 1)
 	go func() { errs <- srv.ServePacket(pc) }()
 	t.Cleanup(func() {
@@ -41,7 +48,6 @@ func Start(t testing.TB, srv *server.Server) string {
 			t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
 		}
 	})
-	return ln.Addr().String()
 }
 
 // Serve serves ln with srv until the test ends, then closes srv, failing
