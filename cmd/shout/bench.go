@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -139,6 +141,10 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	defer cancel()
 	finished := make(chan struct{})
 	defer close(finished)
+	// The end of stdout is the report's, or a second signal's: whichever
+	// takes it first. A signal that comes while the report is written
+	// cuts it short; one that comes before has bench write no report.
+	var endTaken atomic.Bool
 	caught := make(chan os.Signal, 1)
 	go func() {
 		select {
@@ -153,20 +159,23 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		// it if it was ignored when shout started.
 		select {
 		case s := <-sigs:
+			if endTaken.CompareAndSwap(false, true) && cmd.JSON {
+				writeJSONError(std.stdout, fmt.Sprintf("stopped at once by a second %s, without a report", s))
+			}
 			stopBySignal(s.(syscall.Signal))
 		case <-finished:
 		}
 	}()
 	rep, err := bench.Run(ctx, cfg)
+	if !endTaken.CompareAndSwap(false, true) {
+		select {} // a second signal is stopping shout
+	}
 	// With --json the last line is JSON even when there is no report: a
 	// pipeline's jq reads why.
 	noReport := func(e error) error {
 		page.discard()
 		if cmd.JSON {
-			line, _ := json.Marshal(struct {
-				Error string `json:"error"`
-			}{e.Error()})
-			fmt.Fprintf(std.stdout, "%s\n", line)
+			writeJSONError(std.stdout, e.Error())
 		}
 		return e
 	}
@@ -195,6 +204,14 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// writeJSONError writes --json's last line for a run without a report.
+func writeJSONError(w io.Writer, msg string) {
+	line, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	fmt.Fprintf(w, "%s\n", line)
 }
 
 // htmlFile is the --html page's file, opened before the run.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -164,10 +165,28 @@ func TestBenchInterruptBeforeMeasuring(t *testing.T) {
 func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 	addr, got := signalServer(t, false)
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m")
-	err := interruptTwice(t, p, got)
+	_, err := interruptTwice(t, p, got)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
 		t.Errorf("exit %v, want to be stopped by SIGINT", err)
+	}
+}
+
+// With --json, the second Ctrl-C still ends stdout with a JSON line that
+// says why there is no report, as every other run without one does; it
+// printed nothing, and a pipeline's jq found no JSON at all.
+func TestBenchSecondInterruptJSON(t *testing.T) {
+	addr, got := signalServer(t, false)
+	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--json")
+	out, err := interruptTwice(t, p, got)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+		t.Errorf("exit %v, want to be stopped by SIGINT", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	var last struct{ Error string }
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || !strings.Contains(last.Error, "second") {
+		t.Errorf("stdout after the settings:\n%s\nwant it to end with {\"error\": …} that says a second interrupt stopped it", out)
 	}
 }
 
@@ -177,7 +196,7 @@ func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 func TestBenchSecondInterruptWhenIgnoredAtStart(t *testing.T) {
 	addr, got := signalServer(t, false)
 	p := startCmd(t, exec.Command("sh", "-c", `trap '' INT; exec shout bench "$0" --conns 1 --warmup 0 --timeout 10m`, addr))
-	err := interruptTwice(t, p, got)
+	_, err := interruptTwice(t, p, got)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Errorf("exit %v, want status 130", err)
@@ -185,9 +204,10 @@ func TestBenchSecondInterruptWhenIgnoredAtStart(t *testing.T) {
 }
 
 // interruptTwice sends p two SIGINTs once the server got a message (the
-// second after bench says it took the first) and returns how p ended,
-// failing t if it still runs after bound.
-func interruptTwice(t *testing.T, p *benchProc, got chan struct{}) error {
+// second after bench says it took the first) and returns its stdout after
+// the settings line and how it ended, failing t if it still runs after
+// bound.
+func interruptTwice(t *testing.T, p *benchProc, got chan struct{}) (string, error) {
 	t.Helper()
 	p.line(p.stdout, "the settings line")
 	waitFor(t, got, "a message at the server")
@@ -195,16 +215,18 @@ func interruptTwice(t *testing.T, p *benchProc, got chan struct{}) error {
 	p.line(p.stderr, "the interrupt notice")
 	p.cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
+	var out strings.Builder
 	go func() {
-		for range p.stdout {
+		for l := range p.stdout {
+			out.WriteString(l + "\n")
 		}
 		done <- p.cmd.Wait()
 	}()
 	select {
 	case err := <-done:
-		return err
+		return out.String(), err
 	case <-time.After(bound):
 		t.Fatalf("still running %v after the second Ctrl-C", bound)
-		return nil
+		return "", nil
 	}
 }
