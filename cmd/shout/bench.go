@@ -37,13 +37,13 @@ type benchCmd struct {
 	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP); at the end, how long owed replies are waited for."`
 	SourceIPs int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
 	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
-	HTML      string        `name:"html" type:"path" placeholder:"FILE" help:"Also write the report as one HTML page with charts, which opens without a network."`
+	HTML      fileName      `name:"html" placeholder:"FILE" predictor:"file" help:"Also write the report as one HTML page with charts, which opens without a network."`
 	Churn     bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
 	Reconnect bool          `help:"When the server closes a connection, make a new one and go on (replicas restarting behind a load balancer); messages owed at a graceful close are sent again. TCP and Unix, no TLS."`
 
-	CA       string `placeholder:"FILE" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
-	Cert     string `placeholder:"FILE" help:"tls://: a client certificate (PEM), for servers that require one."`
-	Key      string `placeholder:"FILE" help:"tls://: the key of --cert (PEM)."`
+	CA       string `placeholder:"FILE" predictor:"file" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
+	Cert     string `placeholder:"FILE" predictor:"file" help:"tls://: a client certificate (PEM), for servers that require one."`
+	Key      string `placeholder:"FILE" predictor:"file" help:"tls://: the key of --cert (PEM)."`
 	Insecure bool   `help:"tls://: accept any server certificate (for trying things out)."`
 }
 
@@ -127,7 +127,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	// Open the page's file now: a typo in its path should not cost a run.
 	var page *htmlFile
 	if cmd.HTML != "" {
-		if page, err = openHTML(cmd.HTML); err != nil {
+		if page, err = openHTML(string(cmd.HTML)); err != nil {
 			return usagef("--html: %v", err)
 		}
 	}

@@ -46,6 +46,30 @@ func TestCompletionProtocol(t *testing.T) {
 	}
 }
 
+// TestCompletionFileFlags: the flags that take a file name complete file
+// names (they completed nothing).
+func TestCompletionFileFlags(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, name := range []string{"report.html", "cert.pem"} {
+		if err := os.WriteFile(name, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, line := range []string{
+		"shout bench --html ", "shout bench --ca ", "shout bench --cert ", "shout bench --key ",
+		"shout connect --history ", "shout connect --ca ", "shout connect --cert ", "shout connect --key ",
+		"shout serve --cert ", "shout serve --key ", "shout serve --client-ca ",
+	} {
+		t.Setenv("COMP_LINE", line)
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), nil, strings.NewReader(""), &stdout, &stderr)
+		got := strings.Fields(stdout.String())
+		if code != 0 || !slices.Contains(got, "cert.pem") || !slices.Contains(got, "report.html") {
+			t.Errorf("COMP_LINE=%q: status %d, completions %q, stderr %q; want 0 and the two files", line, code, got, stderr.String())
+		}
+	}
+}
+
 // TestCompletionScripts: each shell's script runs the shout that printed
 // it, by its absolute path, quoted.
 func TestCompletionScripts(t *testing.T) {

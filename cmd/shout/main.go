@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+	"github.com/posener/complete"
 	"github.com/willabides/kongplete"
 )
 
@@ -111,7 +112,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}()
 	// A shell asking for completions sets COMP_LINE; shout prints them and
 	// exits 0 without running a command.
-	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit(code)) }))
+	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit(code)) }),
+		kongplete.WithPredictor("file", complete.PredictFiles("*")))
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "shout: %v\n", err)
@@ -134,4 +136,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "shout: %v\n", err)
 		return 1
 	}
+}
+
+// fileName is a flag's file name, ~ expanded as kong's path type does;
+// but an empty one is refused, where kong's path takes it for the current
+// directory (and --html= failed as "open /the/dir: is a directory").
+type fileName string
+
+func (f *fileName) Decode(ctx *kong.DecodeContext) error {
+	var s string
+	if err := ctx.Scan.PopValueInto("file name", &s); err != nil {
+		return err
+	}
+	if s == "" {
+		return errors.New("needs a file name")
+	}
+	*f = fileName(kong.ExpandPath(s))
+	return nil
 }

@@ -39,9 +39,9 @@ type serveCmd struct {
 	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
 	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source (address and port), with a burst of one second's worth; more is dropped. 0: no limit."`
 
-	Cert             string        `placeholder:"FILE" help:"TLS certificate chain (PEM) for tls:// addresses; SIGHUP reloads it and --key."`
-	Key              string        `placeholder:"FILE" help:"TLS private key (PEM) for --cert."`
-	ClientCA         string        `name:"client-ca" placeholder:"FILE" help:"Require TLS clients to present a certificate signed by a CA in this PEM file (mTLS)."`
+	Cert             string        `placeholder:"FILE" predictor:"file" help:"TLS certificate chain (PEM) for tls:// addresses; SIGHUP reloads it and --key."`
+	Key              string        `placeholder:"FILE" predictor:"file" help:"TLS private key (PEM) for --cert."`
+	ClientCA         string        `name:"client-ca" placeholder:"FILE" predictor:"file" help:"Require TLS clients to present a certificate signed by a CA in this PEM file (mTLS)."`
 	TLSSelfSigned    bool          `name:"tls-self-signed" help:"Make a self-signed certificate in memory for the tls:// addresses' names, and log its SHA-256 fingerprint."`
 	ProxyProtocol    bool          `name:"proxy-protocol" help:"Read a PROXY protocol header (v1 or v2) on TCP and TLS connections from --proxy-from, and serve them as the client it names."`
 	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR,..." help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. Default: none."`
