@@ -454,6 +454,11 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 		if g := p.probe.HTTPGet; g.Path != p.path || g.Port.String() != "admin" {
 			t.Errorf("%s gets %s on port %s, want %s on admin", p.kind, g.Path, g.Port.String(), p.path)
 		}
+		// One answer slowed past the timeout (a pod throttled at its CPU
+		// limit) must not take it out of the Service, or restart it.
+		if p.probe.FailureThreshold < 2 {
+			t.Errorf("%s: failureThreshold %d: one slow answer would count as a failed pod; want 2 or more", p.kind, p.probe.FailureThreshold)
+		}
 	}
 
 	// The grace period must outlast the preStop sleep (the endpoint being
