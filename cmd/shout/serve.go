@@ -71,6 +71,13 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
+	// SIGHUP reloads the certificate; with none to reload it says so,
+	// rather than end the server as it would by default. Caught from the
+	// start too: one that comes while shout starts (a renewer signalling
+	// the server it just started) is served once it runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// A stderr whose reader went away (`shout serve 2>&1 | head`) must cost
 	// the log lines, not the server: Go's default dies of SIGPIPE on the
 	// next write to it. Ignored, the write fails and the lines are dropped.
@@ -138,11 +145,6 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		log.Info(msg, "subject", subject, "names", strings.Join(names, ","), "sha256", certs.Fingerprint())
 	}
-	// SIGHUP reloads the certificate; with none to reload it says so,
-	// rather than end the server as it would by default.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go reloadOnHUP(hup, certs, log)
 	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
 		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
