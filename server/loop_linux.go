@@ -882,8 +882,8 @@ func (l *loop) pause(ll *loopListener, lfd int) (wait time.Duration, began bool)
 	return wait, began
 }
 
-// backOff pauses ll from now (on the loops' clock) until end: 5 ms the
-// first time, then twice the last pause, up to a second. A loop that
+// backOff pauses ll from now (on the loops' clock) until end: retryDelay
+// after the last pause, as the goroutine engine's accept loop waits. A loop that
 // finds ll paused already joins that pause (began is false).
 func (ll *loopListener) backOff(now int64) (end int64, wait time.Duration, began bool) {
 	ll.pauseMu.Lock()
@@ -892,10 +892,7 @@ func (ll *loopListener) backOff(now int64) (end int64, wait time.Duration, began
 	if now < ll.pauseEnd {
 		return ll.pauseEnd, last, false
 	}
-	wait = 5 * time.Millisecond
-	if last > 0 {
-		wait = min(2*last, time.Second)
-	}
+	wait = retryDelay(last)
 	ll.pauseDelay.Store(int64(wait))
 	ll.pauseEnd = now + int64(wait)
 	return ll.pauseEnd, wait, true
@@ -930,7 +927,7 @@ func (l *loop) resume() {
 			// This loop's own failure, so its own backoff: twice the
 			// pause it comes from, which other loops' accepts do not
 			// reset, and a line of its own.
-			wait := min(2*p.wait, time.Second)
+			wait := retryDelay(p.wait)
 			l.srv.logger().Error("accept paused: cannot watch the listener; retrying", "listener", p.ll.l.Addr().String(),
 				"err", os.NewSyscallError("epoll_ctl", err), "retry_in", wait)
 			keep = append(keep, pausedListener{ll: p.ll, until: l.now + int64(wait), wait: wait})
