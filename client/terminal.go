@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,9 @@ type Terminal struct {
 	Retries int
 	// HistoryFile keeps the lines typed, across sessions; empty: none.
 	HistoryFile string
+	// Trace writes every socket call to Err as it happens, as Trace does,
+	// above the prompt and in order with what the server sends.
+	Trace bool
 	// Raw shows what the server sends as it is, escape sequences and all.
 	// By default control characters are shown as cat -v shows them, so
 	// that a server cannot clear the screen or move the cursor.
@@ -83,9 +87,8 @@ type session struct {
 	history []string // the file's last lines when the session began, then the session's
 	loaded  int      // how many of history came from the file
 
-	vis     visible
-	escape  []byte // --raw: an ESC held back until what follows it comes
-	midLine bool   // what the server sent last does not end in a newline
+	vis    visible
+	escape []byte // --raw: an ESC held back until what follows it comes
 
 	// The editor's key handling and its redraw for a write must not run
 	// at once (they share its line buffer), so while the editor reads a
@@ -95,6 +98,7 @@ type session struct {
 	inEditor bool
 	pending  []pendingWrite
 	woken    bool // a wakeRune is on its way
+	midLine  bool // what was printed last does not end in a newline
 }
 
 // wakeRune, among the keys, tells the editor to print what is pending.
@@ -110,6 +114,26 @@ type pendingWrite struct {
 func (s *session) write(w io.Writer, p []byte) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
+	s.writeLocked(w, p)
+}
+
+// writeLine prints p, lines, as write does, but on a line of its own:
+// after a newline if what was printed last did not end in one.
+func (s *session) writeLine(w io.Writer, p []byte) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.midLine {
+		p = append([]byte{'\n'}, p...)
+	}
+	s.writeLocked(w, p)
+}
+
+// writeLocked is write; s.outMu must be held.
+func (s *session) writeLocked(w io.Writer, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	s.midLine = p[len(p)-1] != '\n'
 	if !s.inEditor {
 		w.Write(p)
 		return
@@ -193,6 +217,9 @@ func (t *Terminal) Run(c net.Conn) int {
 		return 1
 	}
 	s.loadHistory()
+	if t.Trace {
+		c = Trace(c, traceWriter{s})
+	}
 	s.signals = make(chan os.Signal, 1)
 	signal.Notify(s.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	linesDone := make(chan struct{})
@@ -321,17 +348,29 @@ func (s *session) show(p []byte) {
 		return
 	}
 	s.write(s.rl, out)
-	s.midLine = out[len(out)-1] != '\n'
 }
 
 // say prints a message, "shout: ...", on a line of its own.
 func (s *session) say(format string, a ...any) {
-	msg := "shout: " + fmt.Sprintf(format, a...) + "\n"
-	if s.midLine {
-		msg = "\n" + msg
-		s.midLine = false
+	s.writeLine(s.rl.Stderr(), []byte("shout: "+fmt.Sprintf(format, a...)+"\n"))
+}
+
+// traceWriter takes Trace's lines and prints each above the prompt, on
+// a line of its own, in turn with what the server sends.
+type traceWriter struct{ s *session }
+
+func (w traceWriter) Write(p []byte) (int, error) {
+	w.s.writeLine(w.s.rl.Stderr(), bytes.Clone(p))
+	return len(p), nil
+}
+
+// dial connects again with t.Dial, traced if t.Trace.
+func (s *session) dial() (net.Conn, error) {
+	c, err := s.t.Dial()
+	if err != nil || !s.t.Trace {
+		return c, err
 	}
-	s.write(s.rl.Stderr(), []byte(msg))
+	return Trace(c, traceWriter{s}), nil
 }
 
 func (s *session) loadHistory() {

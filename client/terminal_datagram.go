@@ -79,7 +79,7 @@ func (s *session) datagrams(first net.Conn) int {
 			first = nil
 			if c == nil {
 				var err error
-				if c, err = t.Dial(); err != nil {
+				if c, err = s.dial(); err != nil {
 					failed++
 					s.say("line %d: %v", sent, err)
 					continue
@@ -180,5 +180,4 @@ func (s *session) showDatagram(p []byte) {
 		out = append(s.vis.append(nil, p, true), '\n')
 	}
 	s.write(s.rl, out)
-	s.midLine = false
 }

@@ -189,7 +189,7 @@ func (s *session) redial(redialed chan<- net.Conn, wait time.Duration) {
 		}
 	}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		c, err := s.t.Dial()
+		c, err := s.dial()
 		if err == nil {
 			select {
 			case redialed <- c:
@@ -213,7 +213,6 @@ func (s *session) flushEscape() {
 	if !s.t.Raw {
 		if out := s.vis.append(nil, nil, true); len(out) > 0 {
 			s.write(s.rl, out)
-			s.midLine = out[len(out)-1] != '\n'
 		}
 	}
 }

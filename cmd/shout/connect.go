@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"time"
@@ -64,15 +63,11 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		}
 		connect = func(ctx context.Context) (net.Conn, error) { return client.DialTLS(ctx, ep, cmd.DialTimeout, cfg) }
 	}
-	dial := func() (net.Conn, error) {
-		c, err := connect(context.Background())
-		return cmd.traced(c, std), err
-	}
+	dial := func() (net.Conn, error) { return connect(context.Background()) }
 	c, err := connect(std.ctx)
 	if err != nil {
 		return err
 	}
-	c = cmd.traced(c, std)
 	if terminal {
 		history := cmd.History
 		switch history {
@@ -81,19 +76,25 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		case "-":
 			history = ""
 		}
+		// The prompt traces itself: its trace lines go above the prompt.
 		t := &client.Terminal{
 			Addr: ep.Address, Dial: dial, Reconnect: cmd.Reconnect,
 			Timeout: cmd.Timeout, Retries: cmd.Retries, HistoryFile: history,
-			Raw: cmd.Raw, In: in, Out: std.stdout, Err: std.stderr,
+			Trace: cmd.Trace, Raw: cmd.Raw, In: in, Out: std.stdout, Err: std.stderr,
 		}
 		if code := t.Run(c); code != 0 {
 			return &exitError{code: code}
 		}
 		return nil
 	}
+	c = cmd.traced(c, std)
 	defer c.Close()
 	if ep.Network == "udp" {
-		res, err := client.Datagrams(c, dial, std.stdin, std.stdout, std.stderr, cmd.Timeout, cmd.Retries)
+		redial := func() (net.Conn, error) {
+			c, err := dial()
+			return cmd.traced(c, std), err
+		}
+		res, err := client.Datagrams(c, redial, std.stdin, std.stdout, std.stderr, cmd.Timeout, cmd.Retries)
 		if err != nil {
 			return err
 		}
@@ -116,29 +117,11 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	return nil
 }
 
-// traced is c as --trace asks: every socket call written to stderr. On a
-// terminal each line ends in CR LF, as the line editor's raw mode needs.
+// traced is c as --trace asks in a pipe: every socket call written to
+// stderr. (At the prompt client.Terminal traces, above the prompt.)
 func (cmd *connectCmd) traced(c net.Conn, std *stdio) net.Conn {
 	if !cmd.Trace || c == nil {
 		return c
 	}
-	w := std.stderr
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		w = crlf{w}
-	}
-	return client.Trace(c, w)
-}
-
-// crlf writes each line it is given, one per Write, ending in CR LF.
-type crlf struct{ w io.Writer }
-
-func (c crlf) Write(p []byte) (int, error) {
-	if n := len(p); n > 0 && p[n-1] == '\n' && (n == 1 || p[n-2] != '\r') {
-		q := append(p[:n-1:n-1], '\r', '\n')
-		if _, err := c.w.Write(q); err != nil {
-			return 0, err
-		}
-		return n, nil
-	}
-	return c.w.Write(p)
+	return client.Trace(c, std.stderr)
 }

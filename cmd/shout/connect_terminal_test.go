@@ -496,3 +496,40 @@ func TestConnectTerminalHistoryNotSaved(t *testing.T) {
 	scr.expect(t, "history not saved")
 	waitExit(t, cmd)
 }
+
+// With --trace on a terminal, a trace line is printed above the prompt,
+// as a reply is, and in order with the replies: it went straight to the
+// terminal, after the line being typed.
+func TestConnectTerminalTrace(t *testing.T) {
+	addr, conns := acceptOne(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--trace", addr)
+	c, r := accepted(t, conns)
+	scr.expect(t, "trace fd=")
+	scr.expect(t, "connect("+addr+") → connected from ")
+	scr.expect(t, addr+"> ")
+	f.WriteString("one\r")
+	readLine(t, r, "one")
+	scr.expect(t, `send(4) "one\n"`)
+	c.Write([]byte("ONE\n"))
+	scr.expect(t, `recv(65536) → 4 bytes "ONE\n"`)
+	scr.expect(t, "ONE\r\n")
+	scr.expect(t, addr+"> ")
+	f.WriteString("hal")
+	scr.expect(t, "hal")
+	c.Write([]byte("LATE\n"))
+	if before := scr.expect(t, "trace fd="); !strings.Contains(before, "\x1b[J") {
+		t.Errorf("the trace line went after the line being typed, not above the prompt: %q", "hal"+before+"trace fd=")
+	}
+	scr.expect(t, `recv(65536) → 5 bytes "LATE\n"`)
+	scr.expect(t, "LATE\r\n")
+	scr.expect(t, addr+"> ")
+	scr.expect(t, "hal") // the half-typed line, drawn again
+	f.WriteString("f\r")
+	readLine(t, r, "half")
+	c.Write([]byte("HALF\n"))
+	scr.expect(t, "HALF\r\n")
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
