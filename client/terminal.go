@@ -101,9 +101,13 @@ type session struct {
 	midLine  bool // what was printed last does not end in a newline
 }
 
-// wakeRune, among the keys, tells the editor to print what is pending.
-// It is a private-use character no keyboard sends.
-const wakeRune = '\U0010FFFD'
+// wakeRune, among the keys, tells the editor to print what is pending;
+// redrawRune, to draw the prompt and the line being typed again (after a
+// stop). They are private-use characters no keyboard sends.
+const (
+	wakeRune   = '\U0010FFFD'
+	redrawRune = '\U0010FFFC'
+)
 
 type pendingWrite struct {
 	w io.Writer
@@ -162,7 +166,11 @@ func (s *session) filterKey(r rune) (rune, bool) {
 		s.flushPending()
 		s.outMu.Unlock()
 		return r, false
-	case readline.CharCtrlZ: // would stop shout with the terminal raw
+	case redrawRune: // the editor draws the line again for any key it is not given
+		return r, false
+	case readline.CharCtrlZ:
+		// Not the editor's suspend: it waits for a SIGCONT, which never
+		// comes where shout does not stop (see stoppable).
 		return r, false
 	}
 	return r, true
@@ -222,9 +230,11 @@ func (t *Terminal) Run(c net.Conn) int {
 	}
 	s.signals = make(chan os.Signal, 1)
 	signal.Notify(s.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	endStops := s.watchStops()
 	linesDone := make(chan struct{})
 	defer func() {
 		signal.Stop(s.signals)
+		endStops()
 		close(s.done)
 		s.rl.Close()
 		// The editor erases its prompt as it stops.

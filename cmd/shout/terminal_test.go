@@ -87,7 +87,13 @@ func (s *screen) String() string {
 
 func startTerminal(t *testing.T, args ...string) (*exec.Cmd, *os.File, *screen) {
 	t.Helper()
-	cmd := exec.Command("shout", args...)
+	return startOnTerminal(t, "shout", args...)
+}
+
+// startOnTerminal runs name, a command on $PATH, on a terminal of its own.
+func startOnTerminal(t *testing.T, name string, args ...string) (*exec.Cmd, *os.File, *screen) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "TERM=xterm")
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
 	if err != nil {

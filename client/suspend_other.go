@@ -1,0 +1,6 @@
+//go:build !unix
+
+package client
+
+// watchStops does nothing: there are no job-control signals here.
+func (s *session) watchStops() (end func()) { return func() {} }

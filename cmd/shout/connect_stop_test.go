@@ -1,0 +1,105 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+// kill -TSTP stops shout connect with the terminal as it was before shout
+// made it raw, and fg makes it raw again and draws the prompt and the line
+// being typed again, each time: it stopped with the terminal raw, and the
+// shell got it back so.
+func TestConnectTerminalStop(t *testing.T) {
+	addr, conns := acceptOne(t)
+	sh, f, scr := startOnTerminal(t, "jobshell", "shout", "connect", "--history", "-", addr)
+	c, r := accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	raw := ptyState(t, f)
+	pid := ptyForeground(t, f) // shout's, the leader of the job's group
+	stopAndGo := func() {
+		t.Helper()
+		if err := syscall.Kill(pid, syscall.SIGTSTP); err != nil {
+			t.Fatal(err)
+		}
+		scr.expect(t, "stopped (")
+		if line := scr.expect(t, "\n"); !strings.Contains(line, "terminal as before") {
+			t.Fatalf("shout stopped with the terminal not as it found it: %q", "stopped ("+line)
+		}
+		f.WriteString("fg\n")
+		scr.expect(t, "fg\r\n") // the terminal's echo
+	}
+
+	f.WriteString("hal")
+	scr.expect(t, "hal")
+	stopAndGo()
+	scr.expect(t, addr+"> ")
+	scr.expect(t, "hal") // the half-typed line, drawn again
+	if got := ptyState(t, f); !reflect.DeepEqual(got, raw) {
+		t.Errorf("after fg the terminal is not raw again")
+	}
+	f.WriteString("f\r")
+	readLine(t, r, "half")
+	c.Write([]byte("HALF\n"))
+	scr.expect(t, "HALF\r\n")
+	scr.expect(t, addr+"> ")
+
+	stopAndGo() // again: shout still catches the signal
+	scr.expect(t, addr+"> ")
+	f.WriteString("\x04")
+	scr.expect(t, "exit 0; terminal as before")
+	if code := waitExit(t, sh); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
+
+// ptyState is the mode of the terminal whose master is f (on Linux the
+// master's ioctls read the terminal's).
+func ptyState(t *testing.T, f *os.File) *term.State {
+	t.Helper()
+	var st *term.State
+	err := control(f, func(fd int) (err error) {
+		st, err = term.GetState(fd)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// ptyForeground is the foreground process group of the terminal whose
+// master is f.
+func ptyForeground(t *testing.T, f *os.File) int {
+	t.Helper()
+	var pgrp int
+	err := control(f, func(fd int) (err error) {
+		pgrp, err = unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pgrp
+}
+
+// control runs do on f's descriptor (f.Fd would make f blocking, under
+// the reader of the screen).
+func control(f *os.File, do func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var doErr error
+	if err := rc.Control(func(fd uintptr) { doErr = do(int(fd)) }); err != nil {
+		return err
+	}
+	return doErr
+}
