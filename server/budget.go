@@ -9,7 +9,8 @@ import (
 )
 
 // The source table remembers, for each datagram source (address and
-// port), its reply budget and the last reply sent to it. It has a fixed
+// port), its reply budget and the last reply sent to it, with the local
+// address it left from. It has a fixed
 // size, so a flood of sources, forged or not, cannot grow it: sources map
 // by a randomly seeded hash to sets of sourceWays entries, each set with
 // its own lock (the workers rarely meet), and a new source takes the entry
@@ -19,8 +20,8 @@ const (
 	sourceSets = 2048 // a power of two: 16,384 sources in all
 
 	// loopWindow is how soon after a reply the same bytes coming back from
-	// where it went count as the reply bounced back by another echo
-	// service, rather than sent again.
+	// where it went, to where it left from, count as the reply bounced
+	// back by another echo service, rather than sent again.
 	loopWindow = int64(10 * time.Millisecond)
 
 	// burst is how much a budget holds: one second's worth of replies.
@@ -30,9 +31,12 @@ const (
 // sources is the source table.
 type sources struct {
 	seed  maphash.Seed
-	epoch time.Time // what now counts from
-	rate  int64     // reply bytes per second per source; 0: no budget
-	sets  [sourceSets]sourceSet
+	lseed maphash.Seed // for local addresses (origin)
+	epoch time.Time    // what now counts from
+	rate  int64        // reply bytes per second per source; 0: no budget
+	// stopped makes now always 0 (StopSourceClock, for tests).
+	stopped bool
+	sets    [sourceSets]sourceSet
 }
 
 type sourceSet struct {
@@ -48,9 +52,9 @@ type source struct {
 	key       sourceKey
 	used      bool
 	replyLen  int32
-	full      int64 // when the budget is full again, in ns from epoch
-	replyAt   int64 // when the last reply was sent, in ns from epoch
-	replyHash uint64
+	full      int64  // when the budget is full again, in ns from epoch
+	replyAt   int64  // when the last reply was sent, in ns from epoch
+	replyHash uint64 // of the last reply, and of the address it left from (origin)
 }
 
 // sourceKey is a source's address, as 16 bytes (IPv4 mapped, without a
@@ -63,36 +67,60 @@ type sourceKey struct {
 // newSources returns a source table with a budget of rate reply bytes a
 // second per source; 0 or less means no budget.
 func newSources(rate int64) *sources {
-	return &sources{seed: maphash.MakeSeed(), epoch: time.Now(), rate: max(rate, 0)}
+	return &sources{seed: maphash.MakeSeed(), lseed: maphash.MakeSeed(), epoch: time.Now(), rate: max(rate, 0)}
 }
 
 // now is the time in ns since t was made, on the monotonic clock.
-func (t *sources) now() int64 { return int64(time.Since(t.epoch)) }
+func (t *sources) now() int64 {
+	if t.stopped {
+		return 0
+	}
+	return int64(time.Since(t.epoch))
+}
 
 // lookup returns ap's key and set.
 func (t *sources) lookup(ap netip.AddrPort) (sourceKey, *sourceSet) {
-	var b [18]byte
-	a := ap.Addr().As16()
-	copy(b[:], a[:])
-	binary.LittleEndian.PutUint16(b[16:], ap.Port())
+	b := addrBytes(ap)
 	k := sourceKey{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:16]), ap.Port()}
 	return k, &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
 }
 
-// admit returns why a datagram p from k, arriving at now, must not be
-// answered, from what is known before it is transformed: ReasonLoop if it
-// is the reply sent to k within loopWindow, ReasonBudget if k cannot
-// afford a reply as long as p. It changes nothing.
-func (t *sources) admit(set *sourceSet, k sourceKey, now int64, p []byte) Reason {
+// origin returns what a reply that leaves from local address ap is
+// remembered with: the same reply coming back is a loop only where it
+// left from. A client may send the same text to two of the server's
+// addresses (its listeners, or a wildcard listener's addresses) at once;
+// a loop through another echo service always comes back to the address
+// it left from. Its own seed keeps it apart from the hash of a reply.
+func (t *sources) origin(ap netip.AddrPort) uint64 {
+	b := addrBytes(ap)
+	return maphash.Bytes(t.lseed, b[:])
+}
+
+// addrBytes is ap as 16 bytes of address (IPv4 mapped, without a zone)
+// and 2 of port.
+func addrBytes(ap netip.AddrPort) [18]byte {
+	var b [18]byte
+	a := ap.Addr().As16()
+	copy(b[:], a[:])
+	binary.LittleEndian.PutUint16(b[16:], ap.Port())
+	return b
+}
+
+// admit returns why a datagram p from k, arriving at now at the local
+// address whose origin is local, must not be answered, from what is known
+// before it is transformed: ReasonLoop if it is the reply sent to k from
+// there within loopWindow, ReasonBudget if k cannot afford a reply as
+// long as p. It changes nothing.
+func (t *sources) admit(set *sourceSet, k sourceKey, local uint64, now int64, p []byte) Reason {
 	set.mu.Lock()
 	e := set.find(k)
 	if e == nil {
 		set.mu.Unlock()
 		return ReasonNone
 	}
-	full, at, n, h := e.full, e.replyAt, e.replyLen, e.replyHash
+	full, sent, n, h := e.full, e.replyAt, e.replyLen, e.replyHash
 	set.mu.Unlock()
-	if int(n) == len(p) && now-at <= loopWindow && maphash.Bytes(t.seed, p) == h {
+	if int(n) == len(p) && now-sent <= loopWindow && maphash.Bytes(t.seed, p)^local == h {
 		return ReasonLoop
 	}
 	if t.rate > 0 && max(full, now)+t.cost(len(p))-now > burst {
@@ -101,11 +129,12 @@ func (t *sources) admit(set *sourceSet, k sourceKey, now int64, p []byte) Reason
 	return ReasonNone
 }
 
-// charge takes a reply to k, sent at now, from k's budget and remembers
-// it, making room for k if it is new. It reports false, changing nothing,
-// if k cannot afford it.
-func (t *sources) charge(set *sourceSet, k sourceKey, now int64, reply []byte) bool {
-	h := maphash.Bytes(t.seed, reply)
+// charge takes a reply to k, sent at now from the local address whose
+// origin is local, from k's budget and remembers it, making room for k if
+// it is new. It reports false, changing nothing, if k cannot afford it.
+// The budget is k's whichever address the reply leaves from.
+func (t *sources) charge(set *sourceSet, k sourceKey, local uint64, now int64, reply []byte) bool {
+	h := maphash.Bytes(t.seed, reply) ^ local
 	var cost int64
 	if t.rate > 0 {
 		cost = t.cost(len(reply))

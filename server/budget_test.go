@@ -32,55 +32,73 @@ func TestBudgetBucket(t *testing.T) {
 	}
 	for i, s := range steps {
 		now := s.at * ms
-		if got := tab.admit(set, k, now, make([]byte, s.n)) == ReasonNone; got != s.want {
+		if got := tab.admit(set, k, 0, now, make([]byte, s.n)) == ReasonNone; got != s.want {
 			t.Errorf("step %d: admit %d bytes at %d ms: %v, want %v", i, s.n, s.at, got, s.want)
 		}
-		if got := tab.charge(set, k, now, make([]byte, s.n)); got != s.want {
+		if got := tab.charge(set, k, 0, now, make([]byte, s.n)); got != s.want {
 			t.Errorf("step %d: charge %d bytes at %d ms: %v, want %v", i, s.n, s.at, got, s.want)
 		}
 	}
 	// Another port of the same address has a budget of its own.
 	k2, set2 := tab.lookup(netip.MustParseAddrPort("192.0.2.1:4001"))
-	if !tab.charge(set2, k2, 5000*ms, make([]byte, 1000)) {
+	if !tab.charge(set2, k2, 0, 5000*ms, make([]byte, 1000)) {
 		t.Error("another port: no budget")
 	}
 	// No budget: anything goes.
 	off := newSources(-1)
 	k, set = off.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
 	for range 100 {
-		if !off.charge(set, k, 0, make([]byte, 65535)) {
+		if !off.charge(set, k, 0, 0, make([]byte, 65535)) {
 			t.Fatal("no budget, but a reply was refused")
 		}
 	}
 }
 
-// A datagram that equals the reply just sent to its source is that reply
-// coming back; later, or different, or from elsewhere, it is not.
+// A datagram that equals the reply just sent to its source, coming back
+// to the address the reply left from, is that reply coming back; later,
+// or different, or from elsewhere, or to another of the server's
+// addresses, it is not.
 func TestBudgetLoop(t *testing.T) {
 	tab := newSources(DefaultSourceRate)
+	here, there := tab.origin(netip.MustParseAddrPort("192.0.2.9:5000")), tab.origin(netip.MustParseAddrPort("192.0.2.9:5001"))
 	src := netip.MustParseAddrPort("[2001:db8::1]:4000")
 	k, set := tab.lookup(src)
-	if !tab.charge(set, k, 100*ms, []byte("HELLO")) {
+	if !tab.charge(set, k, here, 100*ms, []byte("HELLO")) {
 		t.Fatal("charge refused")
 	}
 	for _, c := range []struct {
 		from string
+		to   uint64
 		at   int64 // ms
 		data string
 		want Reason
 	}{
-		{"[2001:db8::1]:4000", 100, "HELLO", ReasonLoop},
-		{"[2001:db8::1]:4000", 110, "HELLO", ReasonLoop},
-		{"[2001:db8::1]:4000", 111, "HELLO", ReasonNone},
-		{"[2001:db8::1]:4000", 105, "HELLO!", ReasonNone},
-		{"[2001:db8::1]:4000", 105, "HELLo", ReasonNone},
-		{"[2001:db8::1]:4001", 105, "HELLO", ReasonNone},
-		{"[2001:db8::2]:4000", 105, "HELLO", ReasonNone},
+		{"[2001:db8::1]:4000", here, 100, "HELLO", ReasonLoop},
+		{"[2001:db8::1]:4000", here, 110, "HELLO", ReasonLoop},
+		{"[2001:db8::1]:4000", here, 111, "HELLO", ReasonNone},
+		{"[2001:db8::1]:4000", here, 105, "HELLO!", ReasonNone},
+		{"[2001:db8::1]:4000", here, 105, "HELLo", ReasonNone},
+		{"[2001:db8::1]:4001", here, 105, "HELLO", ReasonNone},
+		{"[2001:db8::2]:4000", here, 105, "HELLO", ReasonNone},
+		{"[2001:db8::1]:4000", there, 105, "HELLO", ReasonNone},
 	} {
 		k, set := tab.lookup(netip.MustParseAddrPort(c.from))
-		if got := tab.admit(set, k, c.at*ms, []byte(c.data)); got != c.want {
-			t.Errorf("%q from %s at %d ms: %v, want %v", c.data, c.from, c.at, got, c.want)
+		if got := tab.admit(set, k, c.to, c.at*ms, []byte(c.data)); got != c.want {
+			to := "here"
+			if c.to == there {
+				to = "there"
+			}
+			t.Errorf("%q from %s to %s at %d ms: %v, want %v", c.data, c.from, to, c.at, got, c.want)
 		}
+	}
+	// The budget is the source's, whichever address its replies leave from.
+	cheap := newSources(1000)
+	k, set = cheap.lookup(src)
+	if !cheap.charge(set, k, here, 0, make([]byte, 1000)) {
+		t.Fatal("charge refused")
+	}
+	if cheap.charge(set, k, there, 0, make([]byte, 1)) {
+		t.Error("a source spent its budget, and a reply from another address was charged")
 	}
 }
 
@@ -103,11 +121,11 @@ func TestBudgetEviction(t *testing.T) {
 	if len(others) < sourceWays {
 		t.Fatalf("found %d sources in one set", len(others))
 	}
-	if !tab.charge(set, flooder, 0, make([]byte, 1000)) {
+	if !tab.charge(set, flooder, 0, 0, make([]byte, 1000)) {
 		t.Fatal("charge refused")
 	}
 	for i, k := range others {
-		if !tab.charge(set, k, int64(i)*ms, make([]byte, 10)) {
+		if !tab.charge(set, k, 0, int64(i)*ms, make([]byte, 10)) {
 			t.Fatal("charge refused")
 		}
 	}
@@ -117,13 +135,13 @@ func TestBudgetEviction(t *testing.T) {
 	if set.find(others[0]) != nil {
 		t.Error("the entry that held least was kept")
 	}
-	if got := tab.admit(set, flooder, 10*ms, make([]byte, 100)); got != ReasonBudget {
+	if got := tab.admit(set, flooder, 0, 10*ms, make([]byte, 100)); got != ReasonBudget {
 		t.Errorf("flooder after %d new sources: %v, want %v", len(others), got, ReasonBudget)
 	}
 	// A flood of new sources never grows the table.
 	for i := range 100000 {
 		k, s := tab.lookup(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 9999))
-		tab.charge(s, k, 20*ms, []byte("x"))
+		tab.charge(s, k, 0, 20*ms, []byte("x"))
 	}
 	if set.find(flooder) == nil {
 		t.Error("the flooder's spent budget was evicted by a flood of new sources")
@@ -137,6 +155,7 @@ func BenchmarkSources(b *testing.B) {
 	for _, n := range []int{1, 1000} {
 		b.Run(fmt.Sprintf("%dsources", n), func(b *testing.B) {
 			tab := newSources(1 << 40)
+			here := tab.origin(netip.MustParseAddrPort("192.0.2.9:5000"))
 			msg, reply := []byte("hello egon, sixty-four bytes or so: a typical datagram"), []byte("HELLO EGON, SIXTY-FOUR BYTES OR SO: A TYPICAL DATAGRAM")
 			srcs := make([]netip.AddrPort, n)
 			for i := range srcs {
@@ -147,7 +166,7 @@ func BenchmarkSources(b *testing.B) {
 			for b.Loop() {
 				now := tab.now()
 				k, set := tab.lookup(srcs[i%n])
-				if tab.admit(set, k, now, msg) != ReasonNone || !tab.charge(set, k, now, reply) {
+				if tab.admit(set, k, here, now, msg) != ReasonNone || !tab.charge(set, k, here, now, reply) {
 					b.Fatal("refused")
 				}
 				i++

@@ -15,3 +15,8 @@ func (s *Server) Stopping() <-chan struct{} {
 	defer s.mu.Unlock()
 	return s.done
 }
+
+// StopSourceClock stops the clock of s's datagram sources: each datagram
+// is judged at the same instant, as far as the loop guard and the budgets
+// tell, however slowly a test runs.
+func (s *Server) StopSourceClock() { s.sources().stopped = true }

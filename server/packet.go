@@ -26,8 +26,10 @@ const maxDatagram = 65535
 // from its port and a loopback address, the datagram's destination or one
 // of the host's addresses), one from a port whose service answers
 // datagrams (echo, chargen, DNS, NTP and the like; see reflectorPort), and
-// one that equals the reply sent to its source within the last 10 ms: that
-// reply, bounced back by another echo service. Nor does a datagram whose
+// one that equals the reply sent to its source within the last 10 ms from
+// the address it came to: that reply, bounced back by another echo
+// service. (The same text sent to two of the server's addresses at once is
+// answered at both.) Nor does a datagram whose
 // source has spent its SourceRate budget, or whose reply the uppercase
 // makes too large for one datagram. Observers are told of each, with the
 // Reason; and of a datagram from a Unix datagram socket with no name,
@@ -90,6 +92,7 @@ type packetConn struct {
 	local netip.AddrPort // pc's address, if it is a UDP address
 	guard *guard
 	src   *sources
+	from  uint64 // local's origin in src
 	// readFails: an ICMP error for an earlier reply can fail a read, and
 	// a client can cause those at will.
 	readFails limiter
@@ -112,6 +115,7 @@ func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
 		p.local, _ = netip.ParseAddrPort(a.String())
 	}
 	p.guard = newGuard(p.local)
+	p.from = p.src.origin(p.local)
 	if st := s.socketTracer(); st != nil {
 		p.trace = st.TracePacket(pc)
 	}
@@ -284,10 +288,11 @@ var errNoReturnAddress = errors.New("the sender has no address to reply to (a Un
 
 // admission is what admit learned of a datagram's source, for charge.
 type admission struct {
-	key sourceKey
-	set *sourceSet
-	now int64
-	udp bool
+	key  sourceKey
+	set  *sourceSet
+	from uint64 // the origin of the address d came to, and its reply leaves from
+	now  int64
+	udp  bool
 }
 
 // admit reports whether d may be answered, as far as the guard and its
@@ -305,9 +310,13 @@ func (p *packetConn) admit(d *DatagramInfo) (admission, bool) {
 	}
 	v.now = p.src.now()
 	v.key, v.set = p.src.lookup(d.Remote)
+	v.from = p.from
+	if d.Local != p.local {
+		v.from = p.src.origin(d.Local) // one of a wildcard listener's addresses
+	}
 	// Before the transform, so that a flood over its budget costs little
 	// more than its reads.
-	d.Reason = p.src.admit(v.set, v.key, v.now, d.Data)
+	d.Reason = p.src.admit(v.set, v.key, v.from, v.now, d.Data)
 	return v, d.Reason == ReasonNone
 }
 
@@ -353,7 +362,7 @@ func (p *packetConn) transform(d *DatagramInfo, out []byte) ([]byte, bool) {
 // charge takes reply from the budget of d's source, and reports whether
 // it could afford it (if not, d.Reason is ReasonBudget).
 func (p *packetConn) charge(d *DatagramInfo, v admission, reply []byte) bool {
-	if v.udp && !p.src.charge(v.set, v.key, v.now, reply) {
+	if v.udp && !p.src.charge(v.set, v.key, v.from, v.now, reply) {
 		d.Reason = ReasonBudget
 		return false
 	}

@@ -211,6 +211,60 @@ func TestUDPPingPong(t *testing.T) {
 	}
 }
 
+// A client that sends the same text to two of a server's listeners, one
+// right after the other, gets both replies: its datagram to the second
+// is not the reply the first sent, coming back (that would come back to
+// the first). The sources' clock stands still, so the second datagram
+// comes within the loop window of the first reply however slow the test.
+func TestUDPSameTextTwoListeners(t *testing.T) {
+	t.Run("sockets", func(t *testing.T) {
+		obs := make(datagrams, 16)
+		srv := &server.Server{Observer: obs}
+		srv.StopSourceClock()
+		client, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		buf := make([]byte, 2048)
+		for i := range 2 {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			shouttest.ServePacket(t, srv, pc)
+			if _, err := client.WriteTo([]byte("SAME"), pc.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			if d := obs.next(t); d.Reason != server.ReasonNone {
+				t.Fatalf("listener %d of 2: observed %v, want an answer", i+1, d.Reason)
+			}
+			client.SetReadDeadline(time.Now().Add(bound))
+			n, from, err := client.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "SAME" || from.String() != pc.LocalAddr().String() {
+				t.Fatalf("listener %d of 2: got %q from %v, %v; want SAME from %v", i+1, buf[:n], from, err, pc.LocalAddr())
+			}
+		}
+	})
+	t.Run("one datagram a read", func(t *testing.T) {
+		obs := make(datagrams, 16)
+		srv := &server.Server{Observer: obs}
+		srv.StopSourceClock()
+		from := netip.MustParseAddrPort("127.0.0.1:40000")
+		for i, local := range []string{"127.0.0.1:5000", "127.0.0.1:5001"} {
+			pc := newFakePacketConn(local)
+			shouttest.ServePacket(t, srv, pc)
+			pc.in <- fakeDatagram{from, []byte("SAME")}
+			if d := obs.next(t); d.Reason != server.ReasonNone {
+				t.Fatalf("listener %d of 2: observed %v, want an answer", i+1, d.Reason)
+			}
+			if sent := pc.written(); len(sent) != 1 || sent[0].addr != from || string(sent[0].data) != "SAME" {
+				t.Errorf("listener %d of 2: sent %v, want one SAME to %v", i+1, sent, from)
+			}
+		}
+	})
+}
+
 // A source that floods gets no more replies than its budget allows, and
 // one that sends a datagram at a time is answered all the while.
 func TestUDPBudget(t *testing.T) {

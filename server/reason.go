@@ -43,8 +43,9 @@ const (
 	// ReasonReflectorPort: it came from a port whose service answers
 	// datagrams (echo, chargen, DNS, ...): a reply would start a loop.
 	ReasonReflectorPort
-	// ReasonLoop: it equals the reply just sent to the same address: our
-	// own reply, bounced back by another echo service.
+	// ReasonLoop: it equals the reply just sent to the same address, from
+	// the address it came to: our own reply, bounced back by another echo
+	// service.
 	ReasonLoop
 	// ReasonBudget: its source used up its reply budget (SourceRate).
 	ReasonBudget
