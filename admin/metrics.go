@@ -83,7 +83,7 @@ var (
 	closeReasons = []server.Reason{server.ReasonEOF, server.ReasonReset, server.ReasonIdleTimeout,
 		server.ReasonWriteTimeout, server.ReasonBrokenPipe, server.ReasonShutdown, server.ReasonError}
 	dropReasons = []server.Reason{server.ReasonOwnAddress, server.ReasonReflectorPort, server.ReasonLoop,
-		server.ReasonBudget, server.ReasonTooLarge, server.ReasonSendFailed}
+		server.ReasonBudget, server.ReasonTooLarge, server.ReasonSendFailed, server.ReasonShutdown}
 )
 
 // Metrics counts what a server does, for Prometheus. It is a

@@ -18,7 +18,8 @@ const logPrefix = 96
 // open and close at info level, each message and datagram at debug level
 // (escaped and cut to 96 bytes), and rejected connections and dropped or
 // unanswered datagrams as warnings, at most once a second for each reason,
-// with a running total. Its records carry no source position (a handler
+// with a running total (a reply the stop closed the socket under, at info
+// level). Its records carry no source position (a handler
 // with AddSource leaves it out): it would name this file for every line.
 func NewLogObserver(l *slog.Logger) Observer {
 	return &logObserver{l: l, h: l.Handler()}
@@ -119,12 +120,16 @@ func (o *logObserver) Datagram(d *DatagramInfo) {
 		return
 	}
 	msg := "datagram dropped"
-	if d.Reason == ReasonTooLarge || d.Reason == ReasonSendFailed {
+	if d.Reason == ReasonTooLarge || d.Reason == ReasonSendFailed || d.Reason == ReasonShutdown {
 		msg = "reply not sent"
 	}
 	attrs := []any{"reason", d.Reason.String(), "remote", d.Remote.String(), "bytes_in", len(d.Data), "bytes_out", d.BytesOut, "total", n}
 	if d.Err != nil {
 		attrs = append(attrs, "err", d.Err.Error())
+	}
+	if d.Reason == ReasonShutdown {
+		o.l.Info(msg, attrs...) // the stop closed the socket under it: no fault
+		return
 	}
 	o.l.Warn(msg, attrs...)
 }

@@ -32,8 +32,10 @@ const maxDatagram = 65535
 // answered at both.) Nor does a datagram whose
 // source has spent its SourceRate budget, or whose reply the uppercase
 // makes too large for one datagram. Observers are told of each, with the
-// Reason; and of a datagram from a Unix datagram socket with no name,
-// which has no address to be answered at (ReasonSendFailed).
+// Reason; of a datagram from a Unix datagram socket with no name, which
+// has no address to be answered at (ReasonSendFailed); and of one whose
+// reply Shutdown or Close closed the socket under (ReasonShutdown), which
+// is no more answered than the others.
 //
 // On a Unix datagram socket a reply is sent without waiting: one that
 // its client's queue cannot take now is not sent (ReasonSendFailed), so
@@ -277,9 +279,20 @@ func (w *packetWorker) answer(addr net.Addr) {
 	default:
 		err = writeToNow(w.pc, reply, addr)
 	}
-	if err != nil && !w.s.closing.Load() {
-		d.Reason, d.Err = ReasonSendFailed, err
+	if err != nil {
+		d.Reason, d.Err = w.unsent(err), err
 	}
+}
+
+// unsent is the reason of a reply that sending failed with err:
+// ReasonShutdown if it was Shutdown or Close that closed the socket under
+// it, else ReasonSendFailed. Either way it is not reported as answered:
+// it was not sent.
+func (p *packetConn) unsent(err error) Reason {
+	if p.s.closing.Load() && errors.Is(err, net.ErrClosed) {
+		return ReasonShutdown
+	}
+	return ReasonSendFailed
 }
 
 // errNoReturnAddress is why a datagram from a Unix datagram socket with no

@@ -325,16 +325,15 @@ func (w *batchWorker) send() {
 			err = &net.OpError{Op: "write", Net: w.pc.LocalAddr().Network(), Source: w.pc.LocalAddr(), Err: os.NewSyscallError("sendmmsg", w.errno)}
 			w.first++
 		}
-		if !w.s.closing.Load() {
-			for _, q := range w.wq[lo:hi] {
-				d := &w.ds[w.qslot[q]]
-				d.Reason, d.Err = ReasonSendFailed, err
-			}
+		r := w.unsent(err)
+		for _, q := range w.wq[lo:hi] {
+			d := &w.ds[w.qslot[q]]
+			d.Reason, d.Err = r, err
 		}
 	}
 	if probe >= 0 {
 		w.gso = gso
-		if w.ds[w.qslot[probe]].Reason != ReasonSendFailed {
+		if w.ds[w.qslot[probe]].Reason == ReasonNone {
 			w.refused(probeErr, probeSize) // it went uncut: the cutting was refused
 		}
 	}

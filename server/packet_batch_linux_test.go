@@ -328,7 +328,9 @@ func (b *blocker) Datagram(d *DatagramInfo) {
 
 // Closing the server while a worker is in the middle of a batch, and the
 // others wait in recvmmsg: the batch is finished, every datagram of it
-// reported, and ServePacket returns ErrServerClosed.
+// reported, and ServePacket returns ErrServerClosed. A datagram reported
+// as answered had its reply sent; one whose reply the close cut (a worker
+// that sent after it) is reported as cut by the stop, and got none.
 func TestBatchClose(t *testing.T) {
 	pc := listenUDP(t, "udp4", "127.0.0.1:0")
 	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -363,12 +365,85 @@ func TestBatchClose(t *testing.T) {
 	if len(got) == 0 {
 		t.Fatal("the batch being answered was not reported")
 	}
+	var answered []string
 	for i, d := range got {
-		if d.Reason != ReasonNone || len(d.Data) != 1 {
-			t.Errorf("datagram %d: %q, %v (%v)", i+1, d.Data, d.Reason, d.Err)
+		switch {
+		case len(d.Data) != 1:
+			t.Errorf("datagram %d: %q", i+1, d.Data)
+		case d.Reason == ReasonNone:
+			answered = append(answered, strings.ToUpper(string(d.Data)))
+		case d.Reason != ReasonShutdown || !errors.Is(d.Err, net.ErrClosed):
+			t.Errorf("datagram %d: %q, %v (%v); want answered, or cut by the stop", i+1, d.Data, d.Reason, d.Err)
 		}
 	}
-	t.Logf("%d of %d datagrams read before the close", len(got), n)
+	// On loopback a reply is queued for c before sendmmsg returns: what
+	// c has now is every reply sent.
+	if replies := queued(t, c, n); !slices.Equal(sorted(replies), sorted(answered)) {
+		t.Errorf("c got replies %q; reported as answered: %q", replies, answered)
+	}
+	t.Logf("%d of %d datagrams read before the close, %d answered", len(got), n, len(answered))
+
+	// A batch read before the close and answered after it, deterministically:
+	// none of its replies is sent, and none is reported as answered.
+	pc = listenUDP(t, "udp4", "127.0.0.1:0")
+	to = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	rec := &recorder{}
+	s = &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+	w := s.newPacketConn(pc).newBatchWorker()
+	defer w.unmap()
+	for i := range 4 {
+		if _, err := c.WriteToUDPAddrPort([]byte{'a' + byte(i)}, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.SetReadDeadline(time.Now().Add(batchBound))
+	k, err := w.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.closeAll(true)
+	pc.Close() // as closeAll does the packet connections it serves
+	w.handle(k)
+	for i, d := range rec.list() {
+		if d.Reason != ReasonShutdown || !errors.Is(d.Err, net.ErrClosed) {
+			t.Errorf("datagram %d of %d read before the close, answered after: %q, %v (%v); want %v, net.ErrClosed",
+				i+1, k, d.Data, d.Reason, d.Err, ReasonShutdown)
+		}
+	}
+	if replies := queued(t, c, 4); len(replies) > 0 {
+		t.Errorf("replies %q sent after the close", replies)
+	}
+}
+
+// queued reads what c has queued now, up to max datagrams, without
+// waiting (a deadline already past would read nothing).
+func queued(t *testing.T, c *net.UDPConn, max int) []string {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	buf := make([]byte, maxDatagram)
+	err = rc.Control(func(fd uintptr) {
+		for range max {
+			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			if err != nil {
+				return
+			}
+			got = append(got, string(buf[:n]))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 // An ICMP error for an earlier reply fails a read (here with IP_RECVERR,

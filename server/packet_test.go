@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -263,6 +264,44 @@ func TestUDPSameTextTwoListeners(t *testing.T) {
 			}
 		}
 	})
+}
+
+// cutPacketConn is a fakePacketConn whose first write waits for the
+// connection to close, and fails as a closed socket's does.
+type cutPacketConn struct {
+	*fakePacketConn
+	writing chan struct{}
+}
+
+func (c cutPacketConn) WriteTo([]byte, net.Addr) (int, error) {
+	close(c.writing)
+	<-c.done
+	return 0, net.ErrClosed
+}
+
+// A reply that the stop closes the socket under is not sent: the datagram
+// is reported as cut by the stop, not as answered (the metrics would
+// count a reply that never left), and logged at info level, as the
+// stop's doing.
+func TestUDPReplyCutByClose(t *testing.T) {
+	pc := cutPacketConn{newFakePacketConn("127.0.0.1:5000"), make(chan struct{})}
+	obs := make(datagrams, 16)
+	var log shouttest.Log
+	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(log.Logger()), obs)} // logged before obs hears
+	shouttest.ServePacket(t, srv, pc)
+	pc.in <- fakeDatagram{netip.MustParseAddrPort("127.0.0.1:40000"), []byte("cut")}
+	select {
+	case <-pc.writing:
+	case <-time.After(bound):
+		t.Fatal("no reply written")
+	}
+	srv.Close()
+	if d := obs.next(t); d.Reason != server.ReasonShutdown || !errors.Is(d.Err, net.ErrClosed) {
+		t.Errorf("observed %v (%v), want %v with net.ErrClosed", d.Reason, d.Err, server.ReasonShutdown)
+	}
+	if l := log.String(); !strings.Contains(l, `level=INFO msg="reply not sent" reason=shutdown`) {
+		t.Errorf("no info line for the reply not sent:\n%s", l)
+	}
 }
 
 // A source that floods gets no more replies than its budget allows, and

@@ -21,7 +21,8 @@ const (
 	ReasonWriteTimeout
 	// ReasonBrokenPipe: the client went away while a reply was written.
 	ReasonBrokenPipe
-	// ReasonShutdown: the server stopped.
+	// ReasonShutdown: the server stopped; for a datagram, Shutdown or
+	// Close closed the socket before its reply was sent.
 	ReasonShutdown
 	// ReasonRejected: over MaxConns or MaxConnsPerIP; the error says which.
 	ReasonRejected

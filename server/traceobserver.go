@@ -385,7 +385,7 @@ func (p *packetTrace) Sendto(d *DatagramInfo, reply []byte) {
 	switch d.Reason {
 	case ReasonNone:
 		l.f("sendto(%s, %d) → %s %s", from, len(reply), bytesWord(len(reply)), quoted(reply))
-	case ReasonSendFailed:
+	case ReasonSendFailed, ReasonShutdown:
 		l.f("sendto(%s, %d) → %s", from, len(reply), errText(d.Err))
 	default:
 		l.f("no sendto: %s", dropWhy(d.Reason))
