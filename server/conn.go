@@ -103,9 +103,8 @@ func (c *conn) serve() {
 			// ReasonProxyHeader), whatever the error (a time-out, a
 			// reset): an observer tells by it that there was no open.
 			c.accepted.Close()
-			if s.closing.Load() {
-				// The stop cut it short (a deadline in the past): no
-				// handshake failed, and observers must not count one.
+			if s.closing.Load() && cutByStop(err) {
+				// No handshake failed, and observers must not count one.
 				err = fmt.Errorf("%w: %w", ErrServerClosed, err)
 			}
 			c.sess.info.Err = err
@@ -146,6 +145,16 @@ func (c *conn) serve() {
 	r := c.loop()
 	c.c.Close()
 	c.end(r, true)
+}
+
+// cutByStop reports whether err, from a wrap that failed while the server
+// was stopping, is the stop's doing: what a read fails with once the stop
+// has put the connection's read deadline in the past (Shutdown) or closed
+// it (Close), as it does to every connection. A wrap that failed on its
+// own merits (bytes that are not TLS, an alert, a malformed PROXY header,
+// a client that reset or left) failed, stop or not.
+func cutByStop(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed)
 }
 
 // end records why the connection ended, frees its places under the

@@ -22,7 +22,9 @@ type Observer interface {
 	// rejected at a limit or by WrapConn (Reason is ReasonRejected or
 	// ReasonWrap, or the wrapper's: ReasonHandshake, ReasonProxyHeader)
 	// is closed without an open. One whose wrap was cut short by Shutdown
-	// or Close has an Err that wraps ErrServerClosed: it did not fail.
+	// or Close (it failed with the time-out or the closed connection the
+	// stop forced on it) has an Err that wraps ErrServerClosed: it did not
+	// fail. One that failed on its own during a stop did.
 	ConnClose(c *ConnInfo)
 	// Datagram: a datagram was answered, or dropped for Reason.
 	Datagram(d *DatagramInfo)

@@ -134,7 +134,10 @@ type Server struct {
 	// it is served: a TLS handshake, a PROXY protocol header. It runs on
 	// the connection's own goroutine, after the idle deadline is set (so a
 	// stalled client times out), and an error closes the connection with
-	// ReasonWrap. The connection it returns may be any net.Conn.
+	// ReasonWrap. The connection it returns may be any net.Conn. An error
+	// that wraps the time-out or net.ErrClosed a read met once Shutdown or
+	// Close began is taken for the stop's doing, not a failure (see
+	// Observer.ConnClose): a wrapper should keep its reads' errors.
 	WrapConn func(net.Conn) (net.Conn, error)
 
 	// ConnState, if not nil, is called when a stream connection changes

@@ -6,8 +6,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/pires/go-proxyproto"
@@ -118,13 +120,25 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 	timeout := w.opts.timeout()
 	if w.proxy {
 		if w.opts.Proxy.trusts(c.RemoteAddr()) {
-			// A trusted source must send a header within the timeout.
-			pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(timeout))
+			// A trusted source must send a header within the timeout. The
+			// deadline is set here, not by proxyproto, which reports a
+			// time-out as no header at all: the server tells a wait that
+			// its stop cut short (a deadline in the past) by the time-out.
+			pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(0))
+			if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
+			}
 			// Read it now: the address it names is the one limits and logs see.
-			if _, err := pc.Read(nil); err != nil {
-				if errors.Is(err, proxyproto.ErrNoProxyProtocol) {
-					err = errors.New("no PROXY header from a trusted source")
-				}
+			_, err := pc.Read(nil)
+			switch {
+			case errors.Is(err, proxyproto.ErrNoProxyProtocol):
+				err = errors.New("no PROXY header from a trusted source")
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				err = fmt.Errorf("no PROXY header from a trusted source within %v: %w", timeout, err)
+			case err == nil:
+				err = c.SetReadDeadline(time.Time{})
+			}
+			if err != nil {
 				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
 			}
 			c = proxied{pc}

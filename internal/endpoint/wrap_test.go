@@ -553,3 +553,71 @@ func plainAndProxied(t *testing.T, f func(t *testing.T, proxied bool, opts endpo
 		})
 	}
 }
+
+// A stop cuts short a TLS handshake or a trusted PROXY header still under
+// way: the connection closes with the wrapper's reason and an Err that
+// wraps server.ErrServerClosed, which the metrics and the log observer
+// pass over; it did not fail. What tells the stop's doing from a failure
+// is the error (a time-out, a closed connection), which the header's wait
+// must keep: go-proxyproto reports a time-out as no header at all.
+func TestStopCutsWrapsShort(t *testing.T) {
+	tlsOpts, _ := tlsOptions(t, "")
+	for _, w := range []struct {
+		name string
+		opts endpoint.Options
+		tls  bool
+		want server.Reason
+	}{
+		{"tls", tlsOpts, true, server.ReasonHandshake},
+		{"proxy header", proxyOptions("127.0.0.0/8"), false, server.ReasonProxyHeader},
+	} {
+		for _, stop := range []string{"Shutdown", "Close"} {
+			t.Run(w.name+"/"+stop, func(t *testing.T) {
+				opts := w.opts
+				opts.HandshakeTimeout = bound // the stop comes first
+				ev := newEvents()
+				srv := &server.Server{Observer: ev, Logger: slog.New(slog.DiscardHandler)}
+				lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0", TLS: w.tls}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l := wrapNoted{lns[0], make(chan struct{}, 1)}
+				shouttest.Serve(t, srv, l)
+				c, err := net.Dial("tcp", l.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				select {
+				case <-l.wrapping:
+				case <-time.After(bound):
+					t.Fatalf("no wrap within %v", bound)
+				}
+				if stop == "Close" {
+					srv.Close()
+				} else {
+					ctx, cancel := context.WithTimeout(context.Background(), bound)
+					defer cancel()
+					if err := srv.Shutdown(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if cl := ev.next(t, ev.closes, "close"); cl.Reason != w.want || !errors.Is(cl.Err, server.ErrServerClosed) {
+					t.Errorf("closed for %v (%v); want %v, cut short by the stop (ErrServerClosed)", cl.Reason, cl.Err, w.want)
+				}
+			})
+		}
+	}
+}
+
+// wrapNoted is a listener of opts.Listen's that says when it begins to
+// wrap a connection.
+type wrapNoted struct {
+	net.Listener
+	wrapping chan struct{}
+}
+
+func (l wrapNoted) WrapConn(c net.Conn) (net.Conn, error) {
+	l.wrapping <- struct{}{}
+	return l.Listener.(server.ConnWrapper).WrapConn(c)
+}
