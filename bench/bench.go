@@ -221,9 +221,15 @@ type Report struct {
 	Errors          int64 `json:"errors"`
 	// Lost counts messages sent while measuring whose reply never came
 	// (TCP: still owed when the connection failed or the run ended).
-	Lost       int64 `json:"lost"`
-	Duplicates int64 `json:"duplicates"`
-	Reordered  int64 `json:"reordered"`
+	Lost int64 `json:"lost"`
+	// DroppedByBench counts the replies that bench's own UDP sockets
+	// dropped, their receive buffers full because bench did not read in
+	// time (a machine too busy for it; Linux only). They reached bench, so
+	// neither the server nor the network lost them; those sent while
+	// measuring are among Lost.
+	DroppedByBench int64 `json:"dropped_by_bench,omitempty"`
+	Duplicates     int64 `json:"duplicates"`
+	Reordered      int64 `json:"reordered"`
 	// Reconnects counts new connections made for ones the server closed
 	// (Config.Reconnect); Resent, the messages sent again on them.
 	Reconnects    int64  `json:"reconnects,omitempty"`
@@ -269,6 +275,7 @@ type run struct {
 
 	replies, mismatches, errs, lost, dups, reordered atomic.Int64
 	mismatchesAfter                                  atomic.Int64
+	droppedHere                                      atomic.Int64 // by bench's own UDP sockets
 	// arrived counts the replies that came while measuring, to whichever
 	// message: what throughput is.
 	arrived                 atomic.Int64
@@ -715,6 +722,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		MismatchesAfter: r.mismatchesAfter.Load(),
 		Errors:          r.errs.Load(),
 		Lost:            r.lost.Load(),
+		DroppedByBench:  r.droppedHere.Load(),
 		Duplicates:      r.dups.Load(),
 		Reordered:       r.reordered.Load(),
 		Reconnects:      r.reconnects.Load(),

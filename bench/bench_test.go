@@ -726,11 +726,13 @@ func TestUDPOpenLoopOutrunsTheRing(t *testing.T) {
 	cfg.Conns, cfg.Text, cfg.Rate = 1, "ascii", 2000        // about 400 in flight
 	cfg.Duration, cfg.Timeout = 500*time.Millisecond, bound // far past the 200 ms, on a loaded machine too
 	rep := run(t, cfg)
-	// What the server never got (its socket's buffer full) is truly lost;
-	// it answered all it got 200 ms later, well within the timeout.
-	if never := max(0, rep.Messages+rep.Lost-got.Load()); rep.Lost > never || rep.Messages < 500 {
-		t.Errorf("%d replies, %d lost, of which %d never reached the server; it got %d and answered each 200 ms later",
-			rep.Messages, rep.Lost, never, got.Load())
+	// What the server never got (its socket's buffer full) is truly lost,
+	// and so is what bench's own socket dropped on a machine too busy for
+	// it to read; the server answered all it got 200 ms later, well within
+	// the timeout.
+	if never := max(0, rep.Messages+rep.Lost-got.Load()); rep.Lost > never+rep.DroppedByBench || rep.Messages < 500 {
+		t.Errorf("%d replies, %d lost, of which %d never reached the server and %d were dropped by bench's socket; it got %d and answered each 200 ms later",
+			rep.Messages, rep.Lost, never, rep.DroppedByBench, got.Load())
 	}
 }
 

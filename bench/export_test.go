@@ -22,3 +22,18 @@ func SetMessagesHeld(n int) (restore func()) {
 	messagesHeld = n
 	return func() { messagesHeld = was }
 }
+
+// PauseUDPReaders makes each UDP socket's reader wait for release before
+// it first reads, until the returned function is called.
+func PauseUDPReaders(release <-chan struct{}) (restore func()) {
+	udpReaderStart = func() { <-release }
+	return func() { udpReaderStart = nil }
+}
+
+// SetUDPReadBuffer asks for n bytes of receive buffer on each UDP socket,
+// until the returned function is called.
+func SetUDPReadBuffer(n int) (restore func()) {
+	was := udpReadBuffer
+	udpReadBuffer = n
+	return func() { udpReadBuffer = was }
+}

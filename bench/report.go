@@ -62,6 +62,9 @@ func (r *Report) WriteText(w io.Writer) {
 	switch {
 	case r.Network == "udp":
 		fmt.Fprintf(w, "  replies   %s, %d lost, %d duplicated, %d reordered", wrong, r.Lost, r.Duplicates, r.Reordered)
+		if r.DroppedByBench > 0 {
+			fmt.Fprintf(w, " (%s)", r.droppedText())
+		}
 	case r.Lost > 0:
 		fmt.Fprintf(w, "  replies   %s, %d lost (owed when a connection failed or the run ended)", wrong, r.Lost)
 	default:
@@ -95,6 +98,9 @@ func (r *Report) verdict() string {
 	}{{r.Mismatches, "wrong"}, {r.Lost, "lost"}, {r.Errors, "errors"}} {
 		if c.n > 0 {
 			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
+			if c.what == "lost" && r.DroppedByBench > 0 {
+				why[len(why)-1] += " (" + r.droppedText() + ")"
+			}
 		}
 	}
 	return "not all right: " + strings.Join(why, ", ")
@@ -109,4 +115,9 @@ func us(v float64) string {
 		return fmt.Sprintf("%.2fms", v/1e3)
 	}
 	return fmt.Sprintf("%.0fµs", v)
+}
+
+// droppedText says that bench's own sockets dropped replies.
+func (r *Report) droppedText() string {
+	return fmt.Sprintf("%d dropped by bench's own sockets, their receive buffers full: bench did not read in time, and the server is not to blame for them", r.DroppedByBench)
 }

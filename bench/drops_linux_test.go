@@ -1,0 +1,68 @@
+package bench_test
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"shout/bench"
+)
+
+// Replies that bench's own socket dropped, its receive buffer full while
+// bench was not reading (a machine too busy for it), are lost as any
+// other, but the report says they were dropped by bench itself: they
+// reached it, so neither the server nor the network lost them. The
+// report blamed the server for them.
+func TestUDPDropsAtBench(t *testing.T) {
+	const depth = 64
+	release := make(chan struct{})
+	defer bench.PauseUDPReaders(release)()
+	defer bench.SetUDPReadBuffer(1)() // the kernel's least: a few datagrams
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		type held struct {
+			p    []byte
+			from net.Addr
+		}
+		var first []held
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			reply := []byte(strings.ToUpper(string(buf[:n])))
+			if first == nil || len(first) < depth {
+				// The first depth replies go together, while bench does
+				// not read: its socket keeps what fits and drops the rest.
+				first = append(first, held{reply, from})
+				if len(first) == depth {
+					for _, h := range first {
+						pc.WriteTo(h.p, h.from)
+					}
+					close(release)
+				}
+				continue
+			}
+			pc.WriteTo(reply, from)
+		}
+	}()
+	cfg := quick("udp", pc.LocalAddr().String())
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Timeout = 1, depth, "ascii", 300*time.Millisecond
+	rep := run(t, cfg)
+	if rep.DroppedByBench == 0 || rep.Lost != rep.DroppedByBench {
+		t.Errorf("%d lost, %d dropped by bench's own socket; want them the same, and more than 0", rep.Lost, rep.DroppedByBench)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "dropped by bench's own sockets") {
+		t.Errorf("the report does not say bench dropped them:\n%s", text.String())
+	}
+}
