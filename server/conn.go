@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,7 +98,12 @@ func (c *conn) serve() {
 	defer c.srv.wg.Done()
 	s := c.srv
 	if c.wrap != nil {
-		wc, err := c.wrap(c.c) // the idle timeout is watched already
+		g := &wrapGuard{Conn: c.c, c: c}
+		wc, err := c.wrap(g) // the idle timeout is watched already
+		g.done.Store(true)
+		if wc == net.Conn(g) { // a wrapper that kept the connection as it was
+			wc = g.Conn
+		}
 		if err != nil {
 			// ReasonWrap, or the wrapper's own (ReasonHandshake,
 			// ReasonProxyHeader), whatever the error (a time-out, a
@@ -145,6 +151,50 @@ func (c *conn) serve() {
 	r := c.loop()
 	c.c.Close()
 	c.end(r, true)
+}
+
+// wrapGuard is the accepted connection as a wrapper gets it: a read
+// deadline the wrapper sets once the stop (or the idle timeout) has put
+// the connection's in the past is the past one, so that a wrapper's own
+// deadline (a PROXY header's wait) cannot undo it and hold the stop up
+// until it passes. The check comes after the set, so a stop that lands
+// in between still wins. Once the wrap is done it guards no more: the
+// server's own deadlines (a graceful close's wait) go through as set.
+type wrapGuard struct {
+	net.Conn
+	c    *conn
+	done atomic.Bool
+}
+
+func (g *wrapGuard) cut() bool {
+	return !g.done.Load() && (g.c.srv.closing.Load() || g.c.timer.lastRead.Load() == fired)
+}
+
+func (g *wrapGuard) SetReadDeadline(t time.Time) error {
+	err := g.Conn.SetReadDeadline(t)
+	if g.cut() {
+		return g.Conn.SetReadDeadline(past)
+	}
+	return err
+}
+
+func (g *wrapGuard) SetDeadline(t time.Time) error {
+	err := g.Conn.SetDeadline(t)
+	if g.cut() {
+		return g.Conn.SetReadDeadline(past)
+	}
+	return err
+}
+
+// NetConn is the connection accepted, as tls.Conn's NetConn is.
+func (g *wrapGuard) NetConn() net.Conn { return g.Conn }
+
+// CloseWrite shuts the write side, as the connection accepted can.
+func (g *wrapGuard) CloseWrite() error {
+	if cw, ok := g.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // cutByStop reports whether err, from a wrap that failed while the server

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,13 +65,55 @@ func TestBufferingWrapperLosesNothing(t *testing.T) {
 	}
 }
 
+// A read deadline that a wrapper sets once Shutdown has begun (a PROXY
+// header's wait or a handshake step's, set just after the stop's) is the
+// stop's: it undid the stop's deadline in the past, and Shutdown waited
+// out the wrapper's. A wrapper may still reach the connection it was
+// given through NetConn.
+func TestShutdownOutlastsNoWrapDeadline(t *testing.T) {
+	wrapping := make(chan struct{})
+	gotConn := make(chan bool, 1)
+	srv := &server.Server{WrapConn: func(c net.Conn) (net.Conn, error) {
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		_, tcp := c.(*net.TCPConn)
+		gotConn <- tcp || ok && nc.NetConn() != nil
+		close(wrapping)
+		buf := make([]byte, 1)
+		// Nothing comes: this read ends when Shutdown wakes it.
+		if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("the first read: %v, want the stop's deadline", err)
+		}
+		// Then the wrapper sets a deadline of its own, as the PROXY
+		// header's wait does before it reads.
+		c.SetReadDeadline(time.Now().Add(time.Hour))
+		_, err := c.Read(buf)
+		return nil, err
+	}}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	defer c.Close()
+	select {
+	case <-wrapping:
+	case <-time.After(bound):
+		t.Fatalf("no wrap within %v", bound)
+	}
+	if !<-gotConn {
+		t.Error("the wrapper was given neither the accepted connection nor one with NetConn")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v; want it done before the wrapper's own deadline", err)
+	}
+}
+
 // WrapConn wraps what is accepted; the observer sees the wrapper's
 // addresses, and a wrapper's failure closes the connection with a reason.
 func TestWrapConn(t *testing.T) {
 	var obs recorder
 	fail := errors.New("no handshake for you")
 	srv := &server.Server{Observer: &obs, WrapConn: func(c net.Conn) (net.Conn, error) {
-		bc := bufferedConn{c.(*net.TCPConn), bufio.NewReader(c)}
+		bc := bufferedConn{c.(interface{ NetConn() net.Conn }).NetConn().(*net.TCPConn), bufio.NewReader(c)}
 		b, err := bc.r.Peek(1)
 		if err != nil || b[0] == '!' {
 			return nil, fail

@@ -137,7 +137,11 @@ type Server struct {
 	// ReasonWrap. The connection it returns may be any net.Conn. An error
 	// that wraps the time-out or net.ErrClosed a read met once Shutdown or
 	// Close began is taken for the stop's doing, not a failure (see
-	// Observer.ConnClose): a wrapper should keep its reads' errors.
+	// Observer.ConnClose): a wrapper should keep its reads' errors. It is
+	// given the accepted connection behind a thin guard, whose NetConn
+	// method returns it: a read deadline the wrapper sets once Shutdown (or
+	// the idle timeout) has woken the connection stays in the past, so
+	// that a wrapper's own deadline cannot hold a stop up.
 	WrapConn func(net.Conn) (net.Conn, error)
 
 	// ConnState, if not nil, is called when a stream connection changes
