@@ -4,10 +4,12 @@
 #
 #   deploy/image.sh [IMAGE]     # default: localhost/shout:$VERSION and localhost/shout:dev
 #
-# VERSION (default: git describe), REVISION (default: the commit) and
+# VERSION (default: git describe), REVISION (default: the commit),
 # SOURCE (default: the origin remote's URL, without any user name or
-# token in it: the label ships with the image) can be set in the
-# environment. It prints the image's name; with --source, only the SOURCE
+# token in it: the label ships with the image) and SOURCE_DATE_EPOCH (the
+# image's creation time and its files' times, in seconds; default: the
+# commit's time, so that two builds of one checkout are the same image)
+# can be set in the environment. It prints the image's name; with --source, only the SOURCE
 # it would label the image with, and builds nothing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,12 +20,13 @@ git rev-parse --is-inside-work-tree >/dev/null 2>&1 && git_ok=true
 if $git_ok; then
   : "${VERSION:=$(git describe --tags --always --abbrev=12 --dirty)}"
   : "${REVISION:=$(git rev-parse HEAD)}"
+  : "${SOURCE_DATE_EPOCH:=$(git log -1 --format=%ct)}"
   if [[ -z ${SOURCE:-} ]] && origin=$(git remote get-url origin 2>/dev/null); then
     # https://user:token@host/x → https://host/x; git@host:x → https://host/x
     SOURCE=$(sed -E -e 's#^([a-z][a-z0-9+.-]*://)[^@/]*@#\1#' -e 's#^[^@/:]+@([^:/]+):#https://\1/#' <<<"$origin")
   fi
 fi
-: "${VERSION:=dev}" "${REVISION:=unknown}" "${SOURCE:=unknown}"
+: "${VERSION:=dev}" "${REVISION:=unknown}" "${SOURCE:=unknown}" "${SOURCE_DATE_EPOCH:=0}"
 if [[ ${1:-} == --source ]]; then
   echo "$SOURCE"
   exit 0
@@ -40,7 +43,7 @@ trap 'rm -rf "$ctx"' EXIT
 CGO_ENABLED=0 GOOS=linux GOARCH="${GOARCH:-$(go env GOARCH)}" go build -trimpath -buildvcs=false \
   -ldflags "-s -w -X main.version=$VERSION -X main.revision=$REVISION" -o "$ctx/shout" ./cmd/shout
 
-"$root/deploy/podman.sh" build --quiet --layers=false -f "$root/Containerfile" \
+"$root/deploy/podman.sh" build --quiet --layers=false --timestamp "$SOURCE_DATE_EPOCH" -f "$root/Containerfile" \
   --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" --build-arg SOURCE="$SOURCE" \
   "${tags[@]}" "$ctx" >/dev/null
 echo "${tags[1]}"

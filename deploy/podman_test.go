@@ -360,6 +360,22 @@ func TestImage(t *testing.T) {
 	}
 }
 
+// TestImageReproducible: two builds of the same checkout are the same
+// image, byte for byte (the same ID, which is the digest of its config,
+// and so of its layer and its creation time). They differed by the time
+// each was built, so no one could check a pushed image against the
+// source it says it came from.
+func TestImageReproducible(t *testing.T) {
+	p := newPodman(t)
+	a, b := p.buildImage(), p.buildImage()
+	id := func(image string) string {
+		return strings.TrimSpace(p.run(".", bound, "image", "inspect", "--format", "{{.Id}} {{.Created}}", image))
+	}
+	if ida, idb := id(a), id(b); ida != idb {
+		t.Errorf("two builds of one checkout differ:\n%s: %s\n%s: %s", a, ida, b, idb)
+	}
+}
+
 // TestKubePlay runs the shipped Deployment and Service under podman kube
 // play, changed only as a cluster on one loopback host needs (a test
 // overlay): one replica, the host's network, on free loopback ports, the
