@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +31,8 @@ type Config struct {
 	// zero means 50.
 	Conns int
 	// Size is each message's length in bytes, newline included; zero means 64.
+	// A datagram starts with a 20-digit sequence number, so over UDP it is
+	// at least 21.
 	Size int
 	// Depth is how many messages each connection keeps in flight in a
 	// closed loop; zero means 1.
@@ -42,7 +46,8 @@ type Config struct {
 	// all, latency measured from when each message was due.
 	Rate float64
 	// Text is "utf8" (default: ASCII mixed with Latin, Greek, Cyrillic,
-	// CJK and characters whose uppercase is longer, such as ß) or "ascii".
+	// CJK and characters whose uppercase is longer, such as ß) or "ascii",
+	// in any case; Run refuses any other.
 	Text string
 	// Mode is the reply each message should get: "upper" (default: full
 	// Unicode uppercase, "ß" → "SS"), "simple" (one rune to one),
@@ -103,6 +108,7 @@ func (c *Config) defaults() {
 	if c.Text == "" {
 		c.Text = "utf8"
 	}
+	c.Text = strings.ToLower(c.Text)
 	if c.Mode == "" {
 		c.Mode = "upper"
 	}
@@ -462,6 +468,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	ref, err := reference(cfg.Mode, cfg.Lang)
 	if err != nil {
 		return nil, err
+	}
+	// Refused here, as an unknown Mode is: message would send ASCII text
+	// under another name, and a datagram too small for its sequence number
+	// would be larger than Size, and the report's bytes wrong.
+	if !slices.Contains(Texts, cfg.Text) {
+		return nil, fmt.Errorf("bench: unknown text %q (want one of %s)", cfg.Text, strings.Join(Texts, ", "))
+	}
+	if cfg.Endpoint.Network == "udp" && cfg.Size <= seqLen {
+		return nil, fmt.Errorf("bench: a datagram of %d bytes cannot hold the %d-digit sequence number and a byte of text: Size must be at least %d over UDP", cfg.Size, seqLen, seqLen+1)
 	}
 	if cfg.Reconnect && !cfg.loopsDrive() {
 		return nil, errors.New("reconnect works over TCP and Unix sockets without TLS, on Linux, and not with churn")

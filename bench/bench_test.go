@@ -851,3 +851,41 @@ func openLoopHeld(t *testing.T, cfg bench.Config) {
 		t.Errorf("bench's heap grew by %d MB while the server fell behind; want a few", grew>>20)
 	}
 }
+
+// A Config that Run cannot honour is refused before it starts, as an
+// unknown Mode is: a Text it does not know would otherwise send ASCII
+// text under another name, and a datagram Size too small for the
+// sequence number would send larger messages than the report says.
+func TestRunRefusesWhatItCannotDo(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	for _, tc := range []struct {
+		name string
+		cfg  func(bench.Config) bench.Config
+		want string
+	}{
+		{"unknown text", func(c bench.Config) bench.Config { c.Text = "utf-8"; return c }, `bench: unknown text "utf-8" (want one of utf8, ascii)`},
+		{"udp size too small", func(c bench.Config) bench.Config {
+			c.Endpoint.Network, c.Size = "udp", 20
+			return c
+		}, "bench: a datagram of 20 bytes cannot hold the 20-digit sequence number and a byte of text: Size must be at least 21 over UDP"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := bench.Run(context.Background(), tc.cfg(quick("tcp", addr)))
+			if err == nil {
+				t.Fatalf("ran (settings %+v), want %q", rep.Settings, tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// The names Texts lists, in any case, and the smallest datagram, run.
+	for _, cfg := range []bench.Config{
+		func() bench.Config { c := quick("tcp", addr); c.Text = "ASCII"; return c }(),
+		func() bench.Config { c := quick("udp", addr); c.Size = 21; return c }(),
+	} {
+		if rep := run(t, cfg); !rep.OK() {
+			t.Errorf("%+v: not OK: %+v", cfg.Settings(), rep.Settings)
+		}
+	}
+}
