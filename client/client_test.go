@@ -440,3 +440,30 @@ func TestDatagramsLongLine(t *testing.T) {
 		})
 	}
 }
+
+// Datagrams' zero timeout is Terminal's default, not a wait of nothing
+// that loses every line at once, and retries below zero are none: each
+// line is still sent once, not counted sent and lost unsent.
+func TestDatagramsZeroTimeoutNegativeRetries(t *testing.T) {
+	addr := udpServer(t, func(int) bool { return false })
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		retries int
+	}{
+		{"zero timeout", 0, 0},
+		{"negative timeout", -time.Second, 0},
+		{"negative retries", bound, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, "udp", addr)
+			defer c.Close()
+			var out, warn bytes.Buffer
+			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\n"), &out, &warn, tc.timeout, tc.retries)
+			want := client.DatagramResult{Sent: 2, Answered: 2}
+			if err != nil || res != want || out.String() != "ONE\nTWO\n" {
+				t.Errorf("got %+v, %v, out %q, warn %q; want %+v", res, err, out.String(), warn.String(), want)
+			}
+		})
+	}
+}

@@ -15,6 +15,9 @@ import (
 // MaxDatagram is the largest UDP payload over IPv4.
 const MaxDatagram = 65507
 
+// defaultTimeout is the wait for a reply when none is given.
+const defaultTimeout = 2 * time.Second
+
 // DatagramResult counts what Datagrams did.
 type DatagramResult struct {
 	Sent, Answered, Lost, Retries int
@@ -29,8 +32,15 @@ type DatagramResult struct {
 // to warn as lost, and so is a line the server's host refused (an ICMP
 // port unreachable), and the next one is sent. A reply to a lost line
 // that comes later is reported to warn as late. It never waits longer
-// than (retries+1)*timeout for a line.
+// than (retries+1)*timeout for a line. A timeout of zero or less means
+// 2 s, as Terminal's does; retries less than zero, none.
 func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, warn io.Writer, timeout time.Duration, retries int) (DatagramResult, error) {
+	// A wait of nothing would lose every line at once, and fewer than no
+	// retries would send none of them.
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	retries = max(retries, 0)
 	addr := c.RemoteAddr().String()
 	var res DatagramResult
 	sc := bufio.NewScanner(in)

@@ -186,7 +186,7 @@ func (t *Terminal) Run(c net.Conn) int {
 		}
 	}()
 	if t.Timeout <= 0 {
-		t.Timeout = 2 * time.Second
+		t.Timeout = defaultTimeout
 	}
 	in := t.In
 	if in == nil {
