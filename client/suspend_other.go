@@ -4,3 +4,6 @@ package client
 
 // watchStops does nothing: there are no job-control signals here.
 func (s *session) watchStops() (end func()) { return func() {} }
+
+// foreground reports true: there is no background to be in.
+func (t *tty) foreground() bool { return true }

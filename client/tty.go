@@ -25,6 +25,7 @@ import (
 // it sees every byte written to the screen and keeps the cursor's column.
 type tty struct {
 	f     *os.File
+	r     *os.File // f, or f opened again for Go's poller (readable)
 	state *term.State
 
 	mu     sync.Mutex
@@ -46,16 +47,19 @@ func openTTY(f *os.File, out io.Writer) (*tty, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tty{f: f, state: state, out: out, col: 1}
+	t := &tty{f: f, r: readable(f), state: state, out: out, col: 1}
 	t.cond = sync.NewCond(&t.mu)
 	go t.readLoop()
 	return t, nil
 }
 
 func (t *tty) readLoop() {
+	if t.r != t.f {
+		defer t.r.Close()
+	}
 	buf := make([]byte, 4096)
 	for {
-		n, err := t.f.Read(buf)
+		n, err := t.r.Read(buf)
 		t.mu.Lock()
 		t.queue = append(t.queue, buf[:n]...)
 		if err != nil {
@@ -108,14 +112,19 @@ func (t *tty) size() (int, int) {
 
 // restore leaves raw mode and stops the editor's reads. The goroutine
 // reading the terminal may stay blocked until a key is pressed, if the
-// terminal cannot be interrupted; by then the process has left.
+// terminal cannot be interrupted; by then the process has left. In the
+// background (a stopped shout killed by its shell) it leaves the terminal
+// alone, as cook does: it gave it back as it stopped, what is there now
+// is another job's, and changing it would stop shout again (SIGTTOU).
 func (t *tty) restore() {
 	t.mu.Lock()
 	t.closed = true
 	t.cond.Broadcast()
 	t.mu.Unlock()
-	t.f.SetReadDeadline(aLongTimeAgo)
-	term.Restore(int(t.f.Fd()), t.state)
+	t.r.SetReadDeadline(aLongTimeAgo)
+	if t.foreground() {
+		term.Restore(int(t.f.Fd()), t.state)
+	}
 }
 
 // Write puts p on the screen with each "\n" made "\r\n" (raw mode does

@@ -60,6 +60,32 @@ func TestConnectTerminalStop(t *testing.T) {
 	}
 }
 
+// A stopped shout connect ends when the shell kills it (kill %1: SIGTERM,
+// then SIGCONT, shout left in the background), with the terminal as the
+// shell has it: it stopped again, on SIGTTOU, trying to restore from the
+// background a terminal it had given back as it stopped.
+func TestConnectTerminalStopThenKill(t *testing.T) {
+	addr, conns := acceptOne(t)
+	sh, f, scr := startOnTerminal(t, "jobshell", "shout", "connect", "--history", "-", addr)
+	accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	pid := ptyForeground(t, f)
+	defer syscall.Kill(pid, syscall.SIGKILL) // should it stay stopped
+	if err := syscall.Kill(pid, syscall.SIGTSTP); err != nil {
+		t.Fatal(err)
+	}
+	scr.expect(t, "stopped (")
+	scr.expect(t, "\n")
+	f.WriteString("kill\n")
+	scr.expect(t, "kill\r\n") // the terminal's echo
+	if line := scr.expect(t, "\n"); !strings.Contains(line, "exit") && !strings.Contains(line, "killed") {
+		t.Fatalf("after kill: %q; want shout to have ended", line)
+	} else if !strings.Contains(line, "terminal as before") {
+		t.Errorf("after kill: %q; want the terminal as the shell has it", line)
+	}
+	waitExit(t, sh)
+}
+
 // ptyState is the mode of the terminal whose master is f (on Linux the
 // master's ioctls read the terminal's).
 func ptyState(t *testing.T, f *os.File) *term.State {

@@ -28,8 +28,9 @@ func init() { commands["jobshell"] = jobShell }
 //	exit 0; terminal as before
 //
 // Once the job stops it takes the terminal back and reads a line; "fg"
-// gives the terminal to the job again and continues it. It exits as the
-// job does.
+// gives the terminal to the job again and continues it; "kill" sends it
+// SIGTERM and continues it in the background, as bash's kill %1 does. It
+// exits as the job does.
 func jobShell() {
 	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, "jobshell:", err)
@@ -73,11 +74,15 @@ func jobShell() {
 			if err != nil {
 				fail(err)
 			}
-			if strings.TrimSpace(line) != "fg" {
-				fail(fmt.Errorf("%q: only fg is understood", line))
-			}
-			if err := unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, pid); err != nil {
-				fail(err)
+			switch strings.TrimSpace(line) {
+			case "fg":
+				if err := unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, pid); err != nil {
+					fail(err)
+				}
+			case "kill":
+				syscall.Kill(-pid, syscall.SIGTERM)
+			default:
+				fail(fmt.Errorf("%q: only fg and kill are understood", line))
 			}
 			syscall.Kill(-pid, syscall.SIGCONT)
 		case ws.Exited():
