@@ -229,10 +229,12 @@ type Report struct {
 	// (TCP: still owed when the connection failed or the run ended).
 	Lost int64 `json:"lost"`
 	// DroppedByBench counts the replies that bench's own UDP sockets
-	// dropped, their receive buffers full because bench did not read in
-	// time (a machine too busy for it; Linux only). They reached bench, so
-	// neither the server nor the network lost them; those sent while
-	// measuring are among Lost.
+	// dropped while measuring, their receive buffers full because bench
+	// did not read in time (a machine too busy for it; Linux only). They
+	// reached bench, so neither the server nor the network lost them.
+	// They are counted in Lost too, and DroppedByBench is at most Lost (a
+	// reply to a warm-up message, dropped just after measuring began, is
+	// not lost and may be among the drops).
 	DroppedByBench int64 `json:"dropped_by_bench,omitempty"`
 	Duplicates     int64 `json:"duplicates"`
 	Reordered      int64 `json:"reordered"`
@@ -737,7 +739,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		MismatchesAfter: r.mismatchesAfter.Load(),
 		Errors:          r.errs.Load(),
 		Lost:            r.lost.Load(),
-		DroppedByBench:  r.droppedHere.Load(),
+		DroppedByBench:  min(r.droppedHere.Load(), r.lost.Load()),
 		Duplicates:      r.dups.Load(),
 		Reordered:       r.reordered.Load(),
 		Reconnects:      r.reconnects.Load(),

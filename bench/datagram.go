@@ -51,11 +51,12 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	var mu sync.Mutex
 	ring := make([]udpSlot, udpRing)
 	slot := func(seq uint64) *udpSlot { return &ring[seq%uint64(len(ring))] }
-	var next uint64        // next sequence number to send
-	var oldest uint64      // oldest that may still be pending
-	var highest int64 = -1 // highest answered
-	var inflight int       // pending datagrams
-	var senderDone bool    // the run has stopped: no more sends
+	var next uint64          // next sequence number to send
+	var oldest uint64        // oldest that may still be pending
+	var highest int64 = -1   // highest answered
+	var inflight int         // pending datagrams
+	var senderDone bool      // the run has stopped: no more sends
+	dropsBefore := int64(-1) // the socket's drops when measuring began
 	slots := make(chan struct{}, r.cfg.Depth)
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -168,7 +169,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		}
 		<-done
 		expire(time.Now().Add(r.cfg.Timeout))
-		r.droppedHere.Add(socketDrops(c))
+		if dropsBefore >= 0 {
+			r.droppedHere.Add(socketDrops(c) - dropsBefore)
+		}
 	}()
 
 	pkt := make([]byte, 0, seqLen+r.cfg.Size)
@@ -225,6 +228,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			due = due.Add(interval)
 		}
 		*s = udpSlot{seq: seq, sentAt: sentAt, pending: true, measured: r.measuring.Load()}
+		if s.measured && dropsBefore < 0 {
+			dropsBefore = socketDrops(c) // what the warm-up's replies lost is not the run's
+		}
 		next++
 		inflight++
 		mu.Unlock()
