@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"shout/client"
+	"shout/internal/certs"
 	"shout/internal/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
@@ -465,5 +468,42 @@ func TestDatagramsZeroTimeoutNegativeRetries(t *testing.T) {
 				t.Errorf("got %+v, %v, out %q, warn %q; want %+v", res, err, out.String(), warn.String(), want)
 			}
 		})
+	}
+}
+
+// Handshake with a nil config checks the server as the defaults do (the
+// system's roots), as bench.Config.TLS's nil does; it panicked.
+func TestHandshakeNilConfig(t *testing.T) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.ServerConfig(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(bound))
+			c.(*tls.Conn).Handshake() // fails: the client does not trust it
+			c.Close()
+		}
+	}()
+	c := dial(t, "tcp", ln.Addr().String())
+	_, err = client.Handshake(context.Background(), c, ln.Addr().String(), nil, bound)
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		t.Errorf("Handshake with a nil config: %v; want the self-signed certificate refused as of an unknown authority", err)
 	}
 }

@@ -63,9 +63,12 @@ func DialTLS(ctx context.Context, e endpoint.Endpoint, timeout time.Duration, cf
 
 // Handshake makes c, connected to addr, a TLS client connection and
 // completes the handshake within timeout (zero: no limit), checking the
-// server as cfg says; the name checked is addr's host unless cfg names
-// one. On failure it closes c.
+// server as cfg says (nil: the defaults, the system's roots); the name
+// checked is addr's host unless cfg names one. On failure it closes c.
 func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
 		cfg.ServerName, _, _ = net.SplitHostPort(addr)
