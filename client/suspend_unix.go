@@ -113,3 +113,7 @@ func (t *tty) foreground() bool {
 	pgrp, err := unix.IoctlGetInt(int(t.f.Fd()), unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
 }
+
+// suspendSelf sends shout the SIGTSTP that Ctrl-Z would send were the
+// terminal not raw; watchStops takes it.
+func suspendSelf() { syscall.Kill(os.Getpid(), syscall.SIGTSTP) }

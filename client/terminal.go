@@ -169,8 +169,11 @@ func (s *session) filterKey(r rune) (rune, bool) {
 	case redrawRune: // the editor draws the line again for any key it is not given
 		return r, false
 	case readline.CharCtrlZ:
-		// Not the editor's suspend: it waits for a SIGCONT, which never
-		// comes where shout does not stop (see stoppable).
+		// Raw mode makes it a key, not the terminal's SIGTSTP: sent here,
+		// it stops shout as kill -TSTP does (not the editor's suspend,
+		// which waits for a SIGCONT that never comes where shout does not
+		// stop; see stoppable).
+		suspendSelf()
 		return r, false
 	}
 	return r, true

@@ -86,6 +86,36 @@ func TestConnectTerminalStopThenKill(t *testing.T) {
 	waitExit(t, sh)
 }
 
+// Ctrl-Z at the prompt stops shout connect as kill -TSTP does (raw mode
+// makes it a key the editor gets); it was swallowed, and nothing
+// happened.
+func TestConnectTerminalCtrlZ(t *testing.T) {
+	addr, conns := acceptOne(t)
+	sh, f, scr := startOnTerminal(t, "jobshell", "shout", "connect", "--history", "-", addr)
+	c, r := accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	f.WriteString("hal")
+	scr.expect(t, "hal")
+	f.WriteString("\x1a") // Ctrl-Z
+	if line := scr.expect(t, "\n"); !strings.Contains(line, "stopped (") || !strings.Contains(line, "terminal as before") {
+		t.Fatalf("after Ctrl-Z: %q; want shout stopped with the terminal as it found it", line)
+	}
+	f.WriteString("fg\n")
+	scr.expect(t, "fg\r\n")
+	scr.expect(t, addr+"> ")
+	scr.expect(t, "hal")
+	f.WriteString("f\r")
+	readLine(t, r, "half")
+	c.Write([]byte("HALF\n"))
+	scr.expect(t, "HALF\r\n")
+	scr.expect(t, addr+"> ")
+	f.WriteString("\x04")
+	scr.expect(t, "exit 0; terminal as before")
+	if code := waitExit(t, sh); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
+
 // ptyState is the mode of the terminal whose master is f (on Linux the
 // master's ioctls read the terminal's).
 func ptyState(t *testing.T, f *os.File) *term.State {
