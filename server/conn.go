@@ -109,7 +109,7 @@ func (c *conn) serve() {
 			// ReasonProxyHeader), whatever the error (a time-out, a
 			// reset): an observer tells by it that there was no open.
 			c.accepted.Close()
-			if s.closing.Load() && cutByStop(err) {
+			if s.cutByStop(err) {
 				// No handshake failed, and observers must not count one.
 				err = fmt.Errorf("%w: %w", ErrServerClosed, err)
 			}
@@ -197,14 +197,14 @@ func (g *wrapGuard) CloseWrite() error {
 	return errors.ErrUnsupported
 }
 
-// cutByStop reports whether err, from a wrap that failed while the server
-// was stopping, is the stop's doing: what a read fails with once the stop
-// has put the connection's read deadline in the past (Shutdown) or closed
-// it (Close), as it does to every connection. A wrap that failed on its
-// own merits (bytes that are not TLS, an alert, a malformed PROXY header,
-// a client that reset or left) failed, stop or not.
-func cutByStop(err error) bool {
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed)
+// cutByStop reports whether err, met while the server is stopping, is
+// the stop's doing: what a read fails with once Shutdown has put the
+// connection's read deadline in the past, or once Close (or Shutdown, for
+// a datagram socket) has closed it, as a stop does to every one. Anything
+// else (bytes that are not TLS, a malformed PROXY header, a reset, a send
+// the kernel refused) failed on its own, stop or not.
+func (s *Server) cutByStop(err error) bool {
+	return s.closing.Load() && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed))
 }
 
 // end records why the connection ended, frees its places under the
@@ -563,7 +563,7 @@ const maxLingerRounds = 30
 func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
 	timeout := errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
-	case c.srv.closing.Load() && (timeout || errors.Is(err, net.ErrClosed)):
+	case c.srv.cutByStop(err):
 		return ReasonShutdown
 	case timeout && writing:
 		return ReasonWriteTimeout

@@ -289,7 +289,7 @@ func (w *packetWorker) answer(addr net.Addr) {
 // it, else ReasonSendFailed. Either way it is not reported as answered:
 // it was not sent.
 func (p *packetConn) unsent(err error) Reason {
-	if p.s.closing.Load() && errors.Is(err, net.ErrClosed) {
+	if p.s.cutByStop(err) {
 		return ReasonShutdown
 	}
 	return ReasonSendFailed
