@@ -92,15 +92,16 @@ func (r *Report) verdict() string {
 	if r.Messages == 0 {
 		why = append(why, "no reply came back")
 	}
+	lost := "lost"
+	if r.DroppedByBench > 0 {
+		lost += " (" + r.droppedText() + ")"
+	}
 	for _, c := range []struct {
 		n    int64
 		what string
-	}{{r.Mismatches, "wrong"}, {r.Lost, "lost"}, {r.Errors, "errors"}} {
+	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, "errors"}} {
 		if c.n > 0 {
 			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
-			if c.what == "lost" && r.DroppedByBench > 0 {
-				why[len(why)-1] += " (" + r.droppedText() + ")"
-			}
 		}
 	}
 	return "not all right: " + strings.Join(why, ", ")
