@@ -37,16 +37,11 @@ func (h handshaking) WrapConn(c net.Conn) (net.Conn, error) {
 // shout_handshake_failures_total and logged as a refused connection, so
 // an alert on the counter fired at every rolling restart.
 func TestStopIsNoHandshakeFailure(t *testing.T) {
-	m := admin.NewMetrics(admin.Config{})
-	var logs shouttest.Log
-	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(slog.New(slog.NewTextHandler(&logs, nil))), m)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := handshaking{Listener: ln, started: make(chan struct{}, 1)}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(h) }()
+	var h handshaking
+	srv, m, logs, ln, done := observedServer(t, func(ln net.Listener) net.Listener {
+		h = handshaking{Listener: ln, started: make(chan struct{}, 1)}
+		return h
+	})
 	c, err := net.DialTimeout("tcp", ln.Addr().String(), bound)
 	if err != nil {
 		t.Fatal(err)
@@ -117,16 +112,11 @@ const garbage = "GET / HTTP/1.0\r\n\r\n"
 // and logged; only the one that the stop cut short is not. Every wrap
 // that failed during a stop was taken for one the stop cut short.
 func TestHandshakeFailureDuringStop(t *testing.T) {
-	m := admin.NewMetrics(admin.Config{})
-	var logs shouttest.Log
-	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(slog.New(slog.NewTextHandler(&logs, nil))), m)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &stopping{Listener: ln, started: make(chan struct{}), read: make(chan struct{}), cut: make(chan struct{}), judge: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
+	var l *stopping
+	srv, m, logs, ln, done := observedServer(t, func(ln net.Listener) net.Listener {
+		l = &stopping{Listener: ln, started: make(chan struct{}), read: make(chan struct{}), cut: make(chan struct{}), judge: make(chan struct{})}
+		return l
+	})
 	waiting, err := net.DialTimeout("tcp", ln.Addr().String(), bound)
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +152,22 @@ func TestHandshakeFailureDuringStop(t *testing.T) {
 	if n := strings.Count(logs.String(), "connection refused"); n != 1 || !strings.Contains(logs.String(), "first record does not look like a TLS handshake") {
 		t.Errorf("%d connections logged as refused, want 1, the one that sent no TLS:\n%s", n, logs.String())
 	}
+}
+
+// observedServer serves wrap(a listener on 127.0.0.1) with a server that
+// logs to logs and counts in m; done gets what Serve returns.
+func observedServer(t *testing.T, wrap func(net.Listener) net.Listener) (srv *server.Server, m *admin.Metrics, logs *shouttest.Log, ln net.Listener, done chan error) {
+	t.Helper()
+	m, logs = admin.NewMetrics(admin.Config{}), new(shouttest.Log)
+	srv = &server.Server{Observer: server.Observers(server.NewLogObserver(slog.New(slog.NewTextHandler(logs, nil))), m)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	l := wrap(ln)
+	go func() { done <- srv.Serve(l) }()
+	return srv, m, logs, ln, done
 }
 
 func await(t *testing.T, ch <-chan struct{}, what string) {
