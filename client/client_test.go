@@ -482,26 +482,12 @@ func TestHandshakeNilConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(bound))
-			c.(*tls.Conn).Handshake() // fails: the client does not trust it
-			c.Close()
-		}
-	}()
-	c := dial(t, "tcp", ln.Addr().String())
-	_, err = client.Handshake(context.Background(), c, ln.Addr().String(), nil, bound)
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		tls.Server(c, cfg).Handshake() // fails: the client does not trust it
+	})
+	c := dial(t, "tcp", addr)
+	_, err = client.Handshake(context.Background(), c, addr, nil, bound)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Errorf("Handshake with a nil config: %v; want the self-signed certificate refused as of an unknown authority", err)
