@@ -12,7 +12,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"shout/admin"
-	"shout/internal/endpoint"
+	"shout/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
 )

@@ -20,7 +20,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"shout/client"
-	"shout/internal/endpoint"
+	"shout/endpoint"
 )
 
 // Config is one load run. The zero value of each field but Endpoint

@@ -24,8 +24,8 @@ import (
 	"golang.org/x/text/language"
 
 	"shout/bench"
+	"shout/endpoint"
 	"shout/internal/certs"
-	"shout/internal/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
 )

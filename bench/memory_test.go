@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"shout/bench"
-	"shout/internal/endpoint"
+	"shout/endpoint"
 )
 
 // connBudget is what a connection may cost bench while it runs (Go heap

@@ -20,8 +20,8 @@ import (
 	"go.uber.org/goleak"
 
 	"shout/client"
+	"shout/endpoint"
 	"shout/internal/certs"
-	"shout/internal/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
 	"shout/upper"

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"shout/internal/endpoint"
+	"shout/endpoint"
 )
 
 // Dial connects to e within timeout (zero: no limit). Its errors read as

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"shout/internal/endpoint"
+	"shout/endpoint"
 )
 
 // TLSOptions are how a client checks a TLS server and proves itself.

@@ -19,7 +19,7 @@ import (
 
 	"shout/bench"
 	"shout/client"
-	"shout/internal/endpoint"
+	"shout/endpoint"
 )
 
 type benchCmd struct {

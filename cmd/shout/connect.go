@@ -10,7 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"shout/client"
-	"shout/internal/endpoint"
+	"shout/endpoint"
 )
 
 type connectCmd struct {

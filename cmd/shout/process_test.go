@@ -21,7 +21,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"shout/internal/endpoint"
+	"shout/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
 	"shout/upper"

@@ -19,9 +19,9 @@ import (
 	"golang.org/x/text/transform"
 
 	"shout/admin"
+	"shout/endpoint"
 	"shout/internal/asynclog"
 	"shout/internal/certs"
-	"shout/internal/endpoint"
 	"shout/server"
 )
 

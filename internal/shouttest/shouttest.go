@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"shout/internal/endpoint"
+	"shout/endpoint"
 	"shout/server"
 )
 

@@ -6,6 +6,10 @@
 //
 //	eps, err := endpoint.Parse("127.0.0.1:0", "tcp", "udp")
 //	listeners, packets, err := endpoint.Listen(eps)
+//
+// An Endpoint is also what bench.Config and client.Dial take, so the
+// package is public: a program that runs a load or dials shout from
+// outside this module names its target with it.
 package endpoint
 
 import (

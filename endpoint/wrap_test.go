@@ -25,8 +25,8 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"shout/endpoint"
 	"shout/internal/certs"
-	"shout/internal/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
 )
