@@ -32,10 +32,10 @@ type Config struct {
 	Conns int
 	// Size is each message's length in bytes, newline included; zero means 64.
 	// A datagram starts with a 20-digit sequence number, so over UDP it is
-	// at least 21.
+	// at least 21 and at most MaxDatagram; otherwise at most MaxSize.
 	Size int
 	// Depth is how many messages each connection keeps in flight in a
-	// closed loop; zero means 1.
+	// closed loop; zero means 1, at most MaxDepth.
 	Depth int
 	// Duration is how long to measure; zero means 5 s.
 	Duration time.Duration
@@ -43,7 +43,8 @@ type Config struct {
 	// figure, right or wrong. Zero means 1 s, negative none.
 	Warmup time.Duration
 	// Rate, if positive, makes an open loop of Rate messages per second in
-	// all, latency measured from when each message was due.
+	// all, latency measured from when each message was due. It must be a
+	// finite number, and no connection's interval longer than 30 years.
 	Rate float64
 	// Text is "utf8" (default: ASCII mixed with Latin, Greek, Cyrillic,
 	// CJK and characters whose uppercase is longer, such as ß) or "ascii",
@@ -115,6 +116,46 @@ func (c *Config) defaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
 	}
+}
+
+// What Run holds in memory is bounded: each message, the messages one
+// connection keeps in flight, and what all connections hold at once (each
+// a write of up to Depth messages and the reply it is reading). Run
+// refuses a Config past them; shout bench refuses the flags.
+const (
+	MaxSize     = 64 << 20 // bytes in a message
+	MaxDepth    = 4096     // messages in flight on a connection
+	MaxHeld     = 4 << 30  // Conns × (Depth + 1) × Size, in bytes
+	MaxDatagram = 65507    // Size over UDP: the largest UDP payload over IPv4
+)
+
+// check refuses what c, defaults applied, cannot run as asked: what
+// would be sent under another name or size than reported, or not at the
+// rate asked, or would hold more memory than the bounds above.
+func (c *Config) check() error {
+	udp := c.Endpoint.Network == "udp"
+	switch {
+	case !slices.Contains(Texts, c.Text):
+		// message would send ASCII text under another name.
+		return fmt.Errorf("bench: unknown text %q (want one of %s)", c.Text, strings.Join(Texts, ", "))
+	case udp && c.Size <= seqLen:
+		// The datagram would be larger than Size, and the report's bytes wrong.
+		return fmt.Errorf("bench: a datagram of %d bytes cannot hold the %d-digit sequence number and a byte of text: Size must be at least %d over UDP", c.Size, seqLen, seqLen+1)
+	case udp && c.Size > MaxDatagram:
+		return fmt.Errorf("bench: Size %d is more than a UDP datagram carries (%d bytes)", c.Size, MaxDatagram)
+	case c.Size > MaxSize:
+		return fmt.Errorf("bench: Size %d is more than %d (64 MiB): bench holds each message and its reply whole", c.Size, MaxSize)
+	case c.Depth > MaxDepth:
+		return fmt.Errorf("bench: Depth %d is more than %d", c.Depth, MaxDepth)
+	case int64(c.Conns)*int64(c.Depth+1)*int64(c.Size) > MaxHeld:
+		return fmt.Errorf("bench: Conns × (Depth + 1) × Size is %d bytes, more than bench will hold in memory (%d GiB)", int64(c.Conns)*int64(c.Depth+1)*int64(c.Size), MaxHeld>>30)
+	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("bench: Rate %v is not a number of messages per second", c.Rate)
+	case c.Rate > 0 && float64(c.Conns)/c.Rate > 1e9:
+		// Each connection's interval in nanoseconds must fit in 64 bits.
+		return fmt.Errorf("bench: Rate %g is too low: a connection would send once in more than 30 years", c.Rate)
+	}
+	return nil
 }
 
 // Latency percentiles, in microseconds.
@@ -463,22 +504,16 @@ func (e *UnreachableError) Error() string { return e.Err.Error() }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Run loads the server as cfg says and returns the report. Its error is
-// for a run that could not start (the server unreachable, a limit of this
-// machine); problems during the run are counted in the report.
+// for a run that could not start (a Config it cannot run as asked, the
+// server unreachable, a limit of this machine); problems during the run are counted in the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	ref, err := reference(cfg.Mode, cfg.Lang)
 	if err != nil {
 		return nil, err
 	}
-	// Refused here, as an unknown Mode is: message would send ASCII text
-	// under another name, and a datagram too small for its sequence number
-	// would be larger than Size, and the report's bytes wrong.
-	if !slices.Contains(Texts, cfg.Text) {
-		return nil, fmt.Errorf("bench: unknown text %q (want one of %s)", cfg.Text, strings.Join(Texts, ", "))
-	}
-	if cfg.Endpoint.Network == "udp" && cfg.Size <= seqLen {
-		return nil, fmt.Errorf("bench: a datagram of %d bytes cannot hold the %d-digit sequence number and a byte of text: Size must be at least %d over UDP", cfg.Size, seqLen, seqLen+1)
+	if err := cfg.check(); err != nil { // refused here, as an unknown Mode is
+		return nil, err
 	}
 	if cfg.Reconnect && !cfg.loopsDrive() {
 		return nil, errors.New("reconnect works over TCP and Unix sockets without TLS, on Linux, and not with churn")

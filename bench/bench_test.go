@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -868,6 +869,26 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 			c.Endpoint.Network, c.Size = "udp", 20
 			return c
 		}, "bench: a datagram of 20 bytes cannot hold the 20-digit sequence number and a byte of text: Size must be at least 21 over UDP"},
+		// Every one of these ran before: every datagram an error; a rate
+		// that was no rate (NaN sent 16 messages and called it all right;
+		// too low a rate overflowed into no pacing at all); and more
+		// memory than the machine has, until the kernel killed the test.
+		{"udp size too large", func(c bench.Config) bench.Config {
+			c.Endpoint.Network, c.Size = "udp", bench.MaxDatagram+1
+			return c
+		}, "bench: Size 65508 is more than a UDP datagram carries (65507 bytes)"},
+		{"size too large", func(c bench.Config) bench.Config { c.Size = bench.MaxSize + 1; return c },
+			"bench: Size 67108865 is more than 67108864 (64 MiB): bench holds each message and its reply whole"},
+		{"depth too large", func(c bench.Config) bench.Config { c.Depth = bench.MaxDepth + 1; return c },
+			"bench: Depth 4097 is more than 4096"},
+		{"too much held", func(c bench.Config) bench.Config { c.Conns, c.Depth, c.Size = 2, bench.MaxDepth, 1<<20; return c },
+			"bench: Conns × (Depth + 1) × Size is 8592031744 bytes, more than bench will hold in memory (4 GiB)"},
+		{"rate nan", func(c bench.Config) bench.Config { c.Rate = math.NaN(); return c },
+			"bench: Rate NaN is not a number of messages per second"},
+		{"rate inf", func(c bench.Config) bench.Config { c.Rate = math.Inf(1); return c },
+			"bench: Rate +Inf is not a number of messages per second"},
+		{"rate too low", func(c bench.Config) bench.Config { c.Rate = 1e-12; return c },
+			"bench: Rate 1e-12 is too low: a connection would send once in more than 30 years"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := bench.Run(context.Background(), tc.cfg(quick("tcp", addr)))

@@ -47,13 +47,6 @@ type benchCmd struct {
 	Insecure bool   `help:"tls://: accept any server certificate (for trying things out)."`
 }
 
-// maxBenchSize and maxBenchHeld bound what a run holds in memory: a
-// message, and the messages and replies all connections hold at once.
-const (
-	maxBenchSize = 64 << 20
-	maxBenchHeld = 4 << 30
-)
-
 func (cmd *benchCmd) Run(std *stdio) error {
 	eps, err := endpoint.Parse(cmd.Addr, "tcp")
 	if err != nil {
@@ -69,18 +62,18 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--conns must be at least 1")
 	case cmd.Size < 2:
 		return usagef("--size must be at least 2 (a character and a newline)")
-	case eps[0].Network == "udp" && cmd.Size > 65507:
+	case eps[0].Network == "udp" && cmd.Size > bench.MaxDatagram:
 		return usagef("--size: a UDP datagram carries at most 65,507 bytes")
 	case eps[0].Network == "udp" && cmd.Size < 21:
 		return usagef("--size: a UDP message is a 20-digit sequence number and at least one byte, 21 in all")
-	case cmd.Size > maxBenchSize:
-		return usagef("--size must be at most 64 MiB (%d bytes): bench holds each message and its reply whole", maxBenchSize)
-	case cmd.Depth < 1 || cmd.Depth > 4096:
-		return usagef("--depth must be from 1 to 4096")
-	case int64(cmd.Conns)*int64(cmd.Depth+1)*int64(cmd.Size) > maxBenchHeld:
+	case cmd.Size > bench.MaxSize:
+		return usagef("--size must be at most 64 MiB (%d bytes): bench holds each message and its reply whole", bench.MaxSize)
+	case cmd.Depth < 1 || cmd.Depth > bench.MaxDepth:
+		return usagef("--depth must be from 1 to %d", bench.MaxDepth)
+	case int64(cmd.Conns)*int64(cmd.Depth+1)*int64(cmd.Size) > bench.MaxHeld:
 		// Each connection holds a write of up to --depth messages and the
 		// reply it is reading.
-		return usagef("--conns × (--depth + 1) × --size is more than bench will hold in memory (%d GiB)", maxBenchHeld>>30)
+		return usagef("--conns × (--depth + 1) × --size is more than bench will hold in memory (%d GiB)", bench.MaxHeld>>30)
 	case math.IsNaN(cmd.Rate) || math.IsInf(cmd.Rate, 0):
 		return usagef("--rate must be a number of messages per second")
 	case cmd.Rate < 0:
