@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -491,5 +492,29 @@ func TestHandshakeNilConfig(t *testing.T) {
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Errorf("Handshake with a nil config: %v; want the self-signed certificate refused as of an unknown authority", err)
+	}
+}
+
+// TestTerminalRunLeavesConfig: Run filled its default Timeout into the
+// caller's Terminal, so a Terminal used again, or read after, had 2 s
+// where its owner had left zero.
+func TestTerminalRunLeavesConfig(t *testing.T) {
+	notTTY, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notTTY.Close()
+	c, s := net.Pipe()
+	defer s.Close()
+	var errs bytes.Buffer
+	term := &client.Terminal{Addr: "pipe", In: notTTY, Out: io.Discard, Err: &errs}
+	if code := term.Run(c); code != 1 {
+		t.Errorf("Run on %s: exit status %d, want 1", os.DevNull, code)
+	}
+	if !strings.Contains(errs.String(), "shout: terminal:") {
+		t.Errorf("Run on %s said %q, want a terminal error", os.DevNull, errs.String())
+	}
+	if term.Timeout != 0 {
+		t.Errorf("Timeout after Run: %v, want the 0 the caller set", term.Timeout)
 	}
 }

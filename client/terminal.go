@@ -188,6 +188,8 @@ func (t *Terminal) Run(c net.Conn) int {
 			c.Close()
 		}
 	}()
+	cfg := *t // the defaults go in a copy: the caller's Terminal stays as set
+	t = &cfg
 	if t.Timeout <= 0 {
 		t.Timeout = defaultTimeout
 	}
