@@ -125,7 +125,8 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			// time-out as no header at all: the server tells a wait that
 			// its stop cut short (a deadline in the past) by the time-out.
 			pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(0))
-			if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			deadline := time.Now().Add(timeout)
+			if err := c.SetReadDeadline(deadline); err != nil {
 				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
 			}
 			// Read it now: the address it names is the one limits and logs see.
@@ -133,8 +134,12 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			switch {
 			case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 				err = errors.New("no PROXY header from a trusted source")
-			case errors.Is(err, os.ErrDeadlineExceeded):
+			case errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
 				err = fmt.Errorf("no PROXY header from a trusted source within %v: %w", timeout, err)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The server cut the wait short (its idle timeout or stop),
+				// and says which.
+				err = fmt.Errorf("no PROXY header from a trusted source: %w", err)
 			case err == nil:
 				err = c.SetReadDeadline(time.Time{})
 			}

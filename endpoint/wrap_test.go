@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -390,6 +391,46 @@ func TestIdleTimeoutDuringProxyHeader(t *testing.T) {
 	}
 	if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonIdleTimeout {
 		t.Errorf("closed for %v, want %v", cl.Reason, server.ReasonIdleTimeout)
+	}
+}
+
+// An idle timeout shorter than the wrapper's own wait (a trusted PROXY
+// header's, a TLS handshake's) cuts it: the close says so, and does not
+// claim the wrapper waited its whole time-out. It said "no PROXY header
+// from a trusted source within 3s" after 300 ms.
+func TestIdleTimeoutCutsWrapSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tls    bool
+		reason server.Reason
+	}{
+		{"trusted PROXY header", false, server.ReasonProxyHeader},
+		{"TLS handshake", true, server.ReasonHandshake},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
+			if tc.tls {
+				opts, _ = tlsOptions(t, "")
+			}
+			opts.HandshakeTimeout = 3 * time.Second
+			addr, ev := serve(t, opts, tc.tls, &server.Server{IdleTimeout: 300 * time.Millisecond})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cl := ev.next(t, ev.closes, "close")
+			if cl.Reason != tc.reason {
+				t.Errorf("closed for %v, want %v", cl.Reason, tc.reason)
+			}
+			msg := fmt.Sprint(cl.Err)
+			if !strings.Contains(msg, "idle timeout (300ms)") || strings.Contains(msg, "3s") {
+				t.Errorf("error %q: want it to name the idle timeout (300ms), not the 3s wait", msg)
+			}
+			if !errors.Is(cl.Err, os.ErrDeadlineExceeded) {
+				t.Errorf("error %q is not a deadline's", msg)
+			}
+		})
 	}
 }
 

@@ -109,15 +109,25 @@ func (c *conn) serve() {
 			// ReasonProxyHeader), whatever the error (a time-out, a
 			// reset): an observer tells by it that there was no open.
 			c.accepted.Close()
-			if s.cutByStop(err) {
-				// No handshake failed, and observers must not count one.
-				err = fmt.Errorf("%w: %w", ErrServerClosed, err)
-			}
-			c.sess.info.Err = err
 			r := ReasonWrap
-			if we := (*WrapError)(nil); errors.As(err, &we) {
+			we := (*WrapError)(nil)
+			if errors.As(err, &we) {
 				r = we.Reason
 			}
+			switch {
+			case s.cutByStop(err):
+				// No handshake failed, and observers must not count one.
+				err = fmt.Errorf("%w: %w", ErrServerClosed, err)
+			case c.timer.lastRead.Load() == fired && errors.Is(err, os.ErrDeadlineExceeded):
+				// The idle timeout, shorter than the wrapper's own wait,
+				// cut it: say which, as the wrapper cannot know.
+				inner := err
+				if we != nil {
+					inner = we.Err
+				}
+				err = &WrapError{Reason: r, Err: fmt.Errorf("cut by the idle timeout (%v): %w", s.IdleTimeout, inner)}
+			}
+			c.sess.info.Err = err
 			c.end(r, false)
 			return
 		}
