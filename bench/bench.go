@@ -70,6 +70,7 @@ type Config struct {
 	// connections neither run out of ephemeral ports nor meet a server's
 	// per-address limit; zero means enough that no address has more than
 	// 1,000 connections (shout serve's default limit), and at least 16.
+	// At most 255: 127.0.0.1 to 127.0.0.255.
 	SourceIPs int
 	// Progress, if not nil, gets one line a second while measuring.
 	Progress io.Writer
@@ -113,6 +114,7 @@ func (c *Config) defaults() {
 	if c.Mode == "" {
 		c.Mode = "upper"
 	}
+	c.Mode = strings.ToLower(c.Mode) // as reported
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
 	}
@@ -149,6 +151,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("bench: Depth %d is more than %d", c.Depth, MaxDepth)
 	case int64(c.Conns)*int64(c.Depth+1)*int64(c.Size) > MaxHeld:
 		return fmt.Errorf("bench: Conns × (Depth + 1) × Size is %d bytes, more than bench will hold in memory (%d GiB)", int64(c.Conns)*int64(c.Depth+1)*int64(c.Size), MaxHeld>>30)
+	case c.SourceIPs > 255:
+		return fmt.Errorf("bench: SourceIPs %d is more than the 255 addresses from 127.0.0.1 to 127.0.0.255", c.SourceIPs)
 	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
 		return fmt.Errorf("bench: Rate %v is not a number of messages per second", c.Rate)
 	case c.Rate > 0 && float64(c.Conns)/c.Rate > 1e9:

@@ -883,6 +883,8 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 			"bench: Depth 4097 is more than 4096"},
 		{"too much held", func(c bench.Config) bench.Config { c.Conns, c.Depth, c.Size = 2, bench.MaxDepth, 1<<20; return c },
 			"bench: Conns × (Depth + 1) × Size is 8592031744 bytes, more than bench will hold in memory (4 GiB)"},
+		{"too many source addresses", func(c bench.Config) bench.Config { c.SourceIPs = 256; return c },
+			"bench: SourceIPs 256 is more than the 255 addresses from 127.0.0.1 to 127.0.0.255"},
 		{"rate nan", func(c bench.Config) bench.Config { c.Rate = math.NaN(); return c },
 			"bench: Rate NaN is not a number of messages per second"},
 		{"rate inf", func(c bench.Config) bench.Config { c.Rate = math.Inf(1); return c },
@@ -900,13 +902,18 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 			}
 		})
 	}
-	// The names Texts lists, in any case, and the smallest datagram, run.
+	// The names Texts lists, in any case, and the smallest datagram, run;
+	// a mode in any case is reported as it is listed.
 	for _, cfg := range []bench.Config{
-		func() bench.Config { c := quick("tcp", addr); c.Text = "ASCII"; return c }(),
+		func() bench.Config { c := quick("tcp", addr); c.Text = "ASCII"; c.Mode = "Upper"; return c }(),
 		func() bench.Config { c := quick("udp", addr); c.Size = 21; return c }(),
 	} {
-		if rep := run(t, cfg); !rep.OK() {
+		rep := run(t, cfg)
+		if !rep.OK() {
 			t.Errorf("%+v: not OK: %+v", cfg.Settings(), rep.Settings)
+		}
+		if rep.Settings.Mode != "upper" || rep.Settings.Text != strings.ToLower(rep.Settings.Text) {
+			t.Errorf("%+v: reported as %+v, want the mode and text as listed", cfg.Settings(), rep.Settings)
 		}
 	}
 }
