@@ -15,14 +15,6 @@ func needLinux(t *testing.T, what string) {
 	t.Skipf("needs Linux's %s, to see into the server's sockets", what)
 }
 
-func unsentBytes(int) (int, error) { return 0, errors.ErrUnsupported }
-
 func bytesAcked(*net.TCPConn) (int64, error) { return 0, errors.ErrUnsupported }
 
 func waitAcked(t *testing.T, _ *net.TCPConn) { needLinux(t, "TCP_INFO") }
-
-var serverSockopts []struct {
-	name       string
-	level, opt int
-	want       int
-}

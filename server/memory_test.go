@@ -234,3 +234,17 @@ func fillUntilBlocked(t *testing.T, fds []int, msg []byte) {
 	}
 	t.Fatal("the server kept reading from clients that do not read")
 }
+
+// engine is the driver a Server chooses for a TCP listener here.
+func engine(t *testing.T) server.Engine {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e, err := new(server.Server).EngineFor(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}

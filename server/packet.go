@@ -100,6 +100,7 @@ type packetConn struct {
 	readFails limiter
 	// cutLess: a batch worker cut replies less (Linux), as a client's way
 	// out can make it do.
+	//lint:ignore U1000 used by the batch workers, which only Linux has
 	cutLess limiter
 	// pktinfo: pc is a wildcard listener that learns each datagram's
 	// destination and replies from it (Linux); v6: its socket is IPv6.
