@@ -86,20 +86,24 @@ func stoppable() bool {
 
 // cook gives the terminal back the mode openTTY found, unless the session
 // restored it already, or shout is in the background (where changing it
-// stops shout, SIGTTOU; and what is there is another job's).
+// stops shout, SIGTTOU; and what is there is another job's). What is
+// written from then on waits for raw.
 func (t *tty) cook() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.closed && t.foreground() {
+		t.hold()
 		term.Restore(int(t.f.Fd()), t.state)
 	}
 }
 
 // raw makes the terminal raw again, under the same conditions as cook; it
-// reports whether it did.
+// reports whether it did. Then, raw or not (in the background), what was
+// written since cook is written.
 func (t *tty) raw() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	defer t.release()
 	if t.closed || !t.foreground() {
 		return false
 	}

@@ -37,7 +37,27 @@ type tty struct {
 	col int       // the cursor's column, from 1
 
 	pending []byte // an incomplete escape sequence or character written to out
+
+	// holding: the terminal is given back for a stop (cook) and not yet
+	// taken again (raw). What is written meanwhile (the editor can still
+	// be drawing as shout stops, and draws before raw mode is back as it
+	// runs again) waits in held, so that it does not land on the shell's
+	// terminal, cooked: keys typed on a prompt drawn then would be cooked
+	// too (a Ctrl-D read as a NUL).
+	holding bool
+	held    []heldWrite
+	heldLen int
 }
+
+// heldWrite is a write the stop held back: out, as write made it, for w.
+type heldWrite struct {
+	w   io.Writer
+	out []byte
+}
+
+// maxHeld bounds what a stop holds back; past it, what was held and what
+// follows is written at once, as if there were no stop.
+const maxHeld = 1 << 20
 
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -120,6 +140,7 @@ func (t *tty) restore() {
 	t.mu.Lock()
 	t.closed = true
 	t.cond.Broadcast()
+	t.release()
 	t.mu.Unlock()
 	t.r.SetReadDeadline(aLongTimeAgo)
 	if t.foreground() {
@@ -198,10 +219,30 @@ func (t *tty) write(w io.Writer, p []byte) (int, error) {
 			}
 		}
 	}
+	if t.holding {
+		t.held = append(t.held, heldWrite{w, out})
+		if t.heldLen += len(out); t.heldLen > maxHeld {
+			t.release()
+		}
+		return len(p), nil
+	}
 	if _, err := w.Write(out); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// hold holds back what is written until release; t.mu must be held.
+func (t *tty) hold() { t.holding = true }
+
+// release writes what hold held back, in order, and holds no more; t.mu
+// must be held.
+func (t *tty) release() {
+	held := t.held
+	t.held, t.heldLen, t.holding = nil, 0, false
+	for _, h := range held {
+		h.w.Write(h.out)
+	}
 }
 
 // csi measures the escape sequence at the start of b: its length (0 if

@@ -1,0 +1,53 @@
+package client
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// What is written while a stop holds the screen (from cook to raw) waits,
+// in order, screen and messages alike, and comes out at release: the
+// editor drew its prompt on the shell's cooked terminal as shout ran
+// again, before raw mode was back (TestConnectTerminalStop then failed
+// now and then: a Ctrl-D typed on that prompt was read as a NUL).
+func TestTTYHoldsWritesDuringAStop(t *testing.T) {
+	var screen bytes.Buffer
+	tt := &tty{out: &screen, col: 1}
+	tt.cond = sync.NewCond(&tt.mu)
+	errs := &ttyWriter{tt, &screen}
+
+	tt.Write([]byte("before\n"))
+	tt.mu.Lock()
+	tt.hold() // as cook does
+	tt.mu.Unlock()
+	tt.Write([]byte("> prompt"))
+	errs.Write([]byte("a message\n"))
+	if got := screen.String(); got != "before\r\n" {
+		t.Fatalf("during the stop the screen got %q, want only what came before it", got)
+	}
+	tt.mu.Lock()
+	tt.release() // as raw does
+	tt.mu.Unlock()
+	tt.Write([]byte("after"))
+	if got, want := screen.String(), "before\r\n> prompta message\r\nafter"; got != want {
+		t.Errorf("after the stop the screen has %q, want %q", got, want)
+	}
+
+	// A stop that would hold more than maxHeld lets it all out, in order.
+	screen.Reset()
+	tt.mu.Lock()
+	tt.hold()
+	tt.mu.Unlock()
+	line := strings.Repeat("x", 1023) + "\n"
+	for range maxHeld/len(line) + 2 {
+		tt.Write([]byte(line))
+	}
+	if screen.Len() == 0 || tt.holding || len(tt.held) != 0 {
+		t.Errorf("past maxHeld: %d bytes on the screen, holding %v with %d writes", screen.Len(), tt.holding, len(tt.held))
+	}
+	if strings.Count(screen.String(), "\r\n") != screen.Len()/1025 {
+		t.Errorf("past maxHeld the lines came out mangled")
+	}
+}
