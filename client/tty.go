@@ -158,6 +158,7 @@ func (t *tty) write(w io.Writer, p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]byte, 0, len(p)+8)
+	width := 0 // the terminal's, asked once a write, when a character needs it
 	data := append(t.pending, p...)
 	t.pending = nil
 	for i := 0; i < len(data); {
@@ -205,17 +206,27 @@ func (t *tty) write(w io.Writer, p []byte) (int, error) {
 			out = append(out, b)
 			i++
 		default:
-			r, n := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && n <= 1 && !utf8.FullRune(data[i:]) {
-				t.pending = bytes.Clone(data[i:])
-				i = len(data)
-				continue
+			r, n := rune(b), 1 // printable ASCII, one column
+			if b >= utf8.RuneSelf {
+				r, n = utf8.DecodeRune(data[i:])
+				if r == utf8.RuneError && n <= 1 && !utf8.FullRune(data[i:]) {
+					t.pending = bytes.Clone(data[i:])
+					i = len(data)
+					continue
+				}
 			}
 			out = append(out, data[i:i+n]...)
 			i += n
-			t.col += runeWidth(r)
-			if w, _ := t.size(); w > 0 && t.col > w+1 {
-				t.col -= w
+			if r < utf8.RuneSelf {
+				t.col++
+			} else {
+				t.col += runeWidth(r)
+			}
+			if width == 0 {
+				width, _ = t.size()
+			}
+			if width > 0 && t.col > width+1 {
+				t.col -= width
 			}
 		}
 	}

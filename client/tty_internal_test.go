@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -49,5 +50,17 @@ func TestTTYHoldsWritesDuringAStop(t *testing.T) {
 	}
 	if strings.Count(screen.String(), "\r\n") != screen.Len()/1025 {
 		t.Errorf("past maxHeld the lines came out mangled")
+	}
+}
+
+// BenchmarkTTYWrite is a 64 KiB reply of text put on the screen: what
+// shout connect costs a large reply on a terminal.
+func BenchmarkTTYWrite(b *testing.B) {
+	tt := &tty{out: io.Discard, col: 1}
+	tt.cond = sync.NewCond(&tt.mu)
+	p := []byte(strings.Repeat(strings.Repeat("héllo wörld ", 10)+"\n", 64<<10/121))
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		tt.Write(p)
 	}
 }
