@@ -29,7 +29,7 @@ type serveCmd struct {
 	Addrs []string `arg:"" optional:"" name:"addr" default:"127.0.0.1:8080" help:"Where to listen: host:port (TCP and UDP), tcp://host:port, udp://host:port, tls://host:port, unix:///path. Port 0 picks a free port."`
 
 	Mode string `enum:"upper,simple,ascii,echo" default:"upper" help:"Mapping: upper (full Unicode, as Python's str.upper), simple (one rune for one), ascii (a-z only, as bytes.upper), echo (none)."`
-	Lang string `help:"Language tailoring for upper and simple: tr and az (i → İ), el (Greek accents dropped; looks ahead one character)." placeholder:"TAG"`
+	Lang string `help:"Language tailoring: tr and az (i → İ) for upper and simple, el for upper only (Greek accents dropped; looks ahead one character)." placeholder:"TAG"`
 
 	MaxConns        int           `default:"10000" help:"Most TCP and Unix connections served at once; more are turned away as soon as accepted (they read end of file). 0: no limit."`
 	MaxConnsPerIP   int           `name:"max-conns-per-ip" default:"1000" help:"Most TCP connections from one client address (IPv6: one /64) at once. Behind a load balancer without the PROXY protocol every client has the balancer's address. 0: no limit."`
