@@ -44,7 +44,7 @@ type serveCmd struct {
 	ClientCA         string        `name:"client-ca" placeholder:"FILE" predictor:"file" help:"Require TLS clients to present a certificate signed by a CA in this PEM file (mTLS)."`
 	TLSSelfSigned    bool          `name:"tls-self-signed" help:"Make a self-signed certificate in memory for the tls:// addresses' names, and log its SHA-256 fingerprint."`
 	ProxyProtocol    bool          `name:"proxy-protocol" help:"Read a PROXY protocol header (v1 or v2) on TCP and TLS connections from --proxy-from, and serve them as the client it names."`
-	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR,..." help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. Default: none."`
+	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR" help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. Default: none."`
 	HandshakeTimeout time.Duration `default:"10s" help:"Close a connection whose TLS handshake or PROXY header takes longer."`
 	ReusePort        bool          `name:"reuse-port" help:"Set SO_REUSEPORT on TCP and UDP sockets, so a new shout can listen on the same port while this one drains (both must set it)."`
 
