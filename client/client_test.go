@@ -393,6 +393,113 @@ func TestDatagramsLateReply(t *testing.T) {
 	}
 }
 
+// A reply that comes after its line was reported lost is reported late,
+// as the README says: the watch on the lost line's socket read with the
+// deadline of its last wait, long past, and gave up at once. Lines go in
+// one at a time, each after the last one's reply, until the late reply is
+// reported (at the line after it came) or 200 lines have gone.
+func TestDatagramsLateReplyReported(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer func() { pc.Close(); <-done }()
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1024)
+		var slow net.Addr
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			switch string(buf[:n]) {
+			case "slow":
+				slow = from // answered at "release", long after its wait
+				continue
+			case "release":
+				pc.WriteTo([]byte("SLOW"), slow)
+			}
+			pc.WriteTo(bytes.ToUpper(buf[:n]), from)
+		}
+	}()
+	addr := pc.LocalAddr().String()
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	warn := &notifying{wrote: make(chan struct{}, 1)}
+	ran := make(chan error, 1)
+	go func() {
+		_, err := client.Datagrams(c, dialer(t, addr), inR, outW, warn, 100*time.Millisecond, 0)
+		outW.Close()
+		ran <- err
+	}()
+	replies := bufio.NewReader(outR)
+	send := func(line string) {
+		t.Helper()
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply := func(want string) {
+		t.Helper()
+		if got, err := replies.ReadString('\n'); err != nil || got != want+"\n" {
+			t.Fatalf("reply %q, %v; want %q", got, err, want)
+		}
+	}
+	send("slow")
+	deadline := time.After(bound)
+	for !strings.Contains(warn.String(), "line 1: no reply") {
+		select {
+		case <-warn.wrote:
+		case <-deadline:
+			t.Fatalf("line 1 never reported lost; warnings %q", warn.String())
+		}
+	}
+	send("release")
+	reply("RELEASE")
+	for i := 0; !strings.Contains(warn.String(), "late reply to line 1: SLOW"); i++ {
+		if i == 200 {
+			t.Fatalf("the late reply to line 1 was never reported; warnings %q", warn.String())
+		}
+		send("x")
+		reply("X")
+	}
+	inW.Close()
+	if _, err := io.ReadAll(replies); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// notifying is a buffer safe for one writer and one reader, which signals
+// each write on wrote.
+type notifying struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
+}
+
+func (n *notifying) Write(p []byte) (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	select {
+	case n.wrote <- struct{}{}:
+	default:
+	}
+	return n.buf.Write(p)
+}
+
+func (n *notifying) String() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.buf.String()
+}
+
 // A refusal (ICMP port unreachable) loses its line; the next one is sent.
 func TestDatagramsRefused(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")

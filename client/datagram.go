@@ -126,6 +126,7 @@ func (w *lateWatch) watch(n int, c net.Conn) {
 		w.socks[0].Close()
 		w.socks = w.socks[1:]
 	}
+	c.SetReadDeadline(time.Time{}) // its last wait's has passed: no read would wait
 	go func() {
 		buf := make([]byte, 1<<17)
 		k, err := c.Read(buf)
