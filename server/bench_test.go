@@ -26,6 +26,14 @@ func BenchmarkTCP(b *testing.B) {
 	}
 }
 
+// BenchmarkTCPTimeouts is BenchmarkTCP's 64 B round trip with shout
+// serve's idle and write timeouts on: the goroutine driver notes the
+// time of each read and write.
+func BenchmarkTCPTimeouts(b *testing.B) {
+	srv := &server.Server{Logger: slog.New(slog.DiscardHandler), IdleTimeout: 5 * time.Minute, WriteTimeout: 30 * time.Second}
+	shouttest.TCPRoundTrips(b, shouttest.Start(b, srv), 64)
+}
+
 func BenchmarkUDP(b *testing.B) {
 	shouttest.UDPRoundTrips(b, shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)}))
 }

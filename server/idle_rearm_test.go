@@ -86,9 +86,7 @@ func (o *reasonObs) Datagram(*server.DatagramInfo) {}
 // into the past; a rearm between the two was undone by the late deadline,
 // and the busy connection closed as idle, its unread input discarded.
 // The hook holds the watcher there until the connection has rearmed.
-// (A wrapped listener: the goroutine driver, whichever the tests run.
-// The watcher's clock stands still while the hook holds it, so the hold
-// must stay well under the timeout: else its next sweep fires again.)
+// (A wrapped listener: the goroutine driver, whichever the tests run.)
 func TestIdleDeadlineAfterRearmIsTakenBack(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

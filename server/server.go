@@ -84,8 +84,8 @@ type Server struct {
 	// long, gracefully (an incomplete character is answered as it is, the
 	// write side shut, then Linger). Zero or negative means no timeout.
 	// Timeouts are checked every eighth of the shortest (within 5 ms and
-	// 1 s), on a clock as coarse, so one fires after between its value and
-	// 10/8 of it.
+	// 1 s), so one fires after between its value and 9/8 of it (or a
+	// second more).
 	IdleTimeout time.Duration
 
 	// WriteTimeout closes a stream connection whose reply cannot be
@@ -266,7 +266,6 @@ func (s *Server) track(add func()) bool {
 		s.done = make(chan struct{})
 		s.lingering = make(chan struct{}, maxLingering)
 		s.clock.epoch = time.Now()
-		s.clock.tick()
 		if s.IdleTimeout > 0 || s.WriteTimeout > 0 {
 			s.wg.Add(1)
 			go s.watch()

@@ -16,21 +16,16 @@ import (
 // stack of a connection's goroutine at its first, smallest size.
 
 // clock is monotonic time in nanoseconds since the server's epoch, so that
-// zero means "not set" and -1 "fired". It is coarse: the watcher sets it
-// at each sweep, so that noting a read or a write costs an atomic load,
-// not a read of the system's clock.
+// zero means "not set" and -1 "fired". A read or a write is stamped with
+// the time it happened (a read of the monotonic clock, tens of ns beside
+// the system call it follows): stamped with the time of the watcher's last
+// sweep, as it once was, a connection could be closed after 7/8 of its
+// timeout.
 type clock struct {
 	epoch time.Time
-	at    atomic.Int64
 }
 
-func (k *clock) now() int64 { return k.at.Load() }
-
-func (k *clock) tick() int64 {
-	now := int64(time.Since(k.epoch)) + 1
-	k.at.Store(now)
-	return now
-}
+func (k *clock) now() int64 { return int64(time.Since(k.epoch)) + 1 }
 
 const fired = -1
 
@@ -41,8 +36,8 @@ type timer struct {
 }
 
 // sweepEvery is how often the watcher looks: an eighth of the shortest
-// timeout, within 5 ms and 1 s. With the clock as coarse, a timeout fires
-// after between all of its value and 10/8 of it (or two seconds more).
+// timeout, within 5 ms and 1 s. A timeout fires after between all of its
+// value and 9/8 of it (or one second more), and the sweep's own delay.
 func (s *Server) sweepEvery() time.Duration {
 	d := time.Duration(0)
 	for _, t := range []time.Duration{s.IdleTimeout, s.WriteTimeout} {
@@ -65,7 +60,7 @@ func (s *Server) watch() {
 			return
 		case <-tick.C:
 		}
-		now := s.clock.tick()
+		now := s.clock.now()
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
