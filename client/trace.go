@@ -37,9 +37,9 @@ func Trace(c net.Conn, w io.Writer) net.Conn {
 		if ua != nil && ua.Name != "" && ua.Name != "@" { // "@": none (Linux)
 			from = ua.Name
 		}
-		t.line("connect(%s) → connected from %s: the server's accept() returns now", c.RemoteAddr(), from)
+		t.line("connect(%s) → connected from %s: the kernel made the connection; it waits in the server's backlog until accept() takes it", c.RemoteAddr(), from)
 	} else {
-		t.line("connect(%s) → connected from %s: the kernel picked the port; the server's accept() returns now", c.RemoteAddr(), c.LocalAddr())
+		t.line("connect(%s) → connected from %s: the kernel picked the port and made the connection; it waits in the server's backlog until accept() takes it", c.RemoteAddr(), c.LocalAddr())
 	}
 	return t
 }

@@ -71,7 +71,7 @@ func TestTraceStream(t *testing.T) {
 		t.Errorf("replies %q", got.String())
 	}
 	matchTrace(t, log.String(), []string{
-		`trace fd={fd} connect(` + addr + `) → connected from ` + local + `: the kernel picked the port; the server's accept() returns now`,
+		`trace fd={fd} connect(` + addr + `) → connected from ` + local + `: the kernel picked the port and made the connection; it waits in the server's backlog until accept() takes it`,
 		`trace fd={fd} send(8) "one\ntwo\n"`,
 		`trace fd={fd} recv(8) → 8 bytes "ONE\nTWO\n"`,
 		`trace fd={fd} send(5) "stra\xc3"`,
