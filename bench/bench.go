@@ -228,8 +228,8 @@ func (c Config) Settings() Settings {
 	if c.Churn {
 		s.Depth = 1
 	}
-	if c.spread() {
-		s.SourceIPs = c.SourceIPs
+	if c.spread() && c.Conns > 1 {
+		s.SourceIPs = min(c.SourceIPs, c.Conns) // connection i comes from 127.0.0.(1 + i%SourceIPs)
 	}
 	return s
 }

@@ -917,3 +917,40 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 		}
 	}
 }
+
+// The header says what the run does: a rate under one a second as it is
+// (it said "open loop at 0 msg/s" for 0.5), UDP's sockets as sockets, and
+// only the source addresses the connections come from (one connection
+// came "from 127.0.0.1-16").
+func TestHeaderSaysWhatRuns(t *testing.T) {
+	header := func(c bench.Config) string {
+		var b strings.Builder
+		c.Settings().WriteHeader(&b)
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  bench.Config
+		want []string
+		not  []string
+	}{
+		{"half a message a second", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Conns: 1, Rate: 0.5},
+			[]string{"open loop at 0.5 msg/s", "1 conns,"}, []string{"from 127.0.0.1-"}},
+		{"four connections", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Conns: 4, Rate: 1e6},
+			[]string{"open loop at 1000000 msg/s", "4 conns from 127.0.0.1-4,"}, nil},
+		{"udp", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 16},
+			[]string{"16 sockets,", "closed loop"}, []string{"conns"}},
+	} {
+		h := header(tc.cfg)
+		for _, w := range tc.want {
+			if !strings.Contains(h, w) {
+				t.Errorf("%s: header %q lacks %q", tc.name, h, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(h, n) {
+				t.Errorf("%s: header %q has %q", tc.name, h, n)
+			}
+		}
+	}
+}

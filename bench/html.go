@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strconv"
 )
 
 // uPlot draws the charts; see uplot/README.md for where it comes from.
@@ -42,7 +43,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 // loadShape says how the load was made.
 func loadShape(rate float64) string {
 	if rate > 0 {
-		return fmt.Sprintf("open loop at %.0f msg/s", rate)
+		return "open loop at " + strconv.FormatFloat(rate, 'f', -1, 64) + " msg/s" // 0.5 is not 0
 	}
 	return "closed loop"
 }

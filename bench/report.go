@@ -9,10 +9,7 @@ import (
 // WriteHeader writes the run's settings in one line, for the start of a
 // run, so a long run shows at once what it does.
 func (s Settings) WriteHeader(w io.Writer) {
-	loop := "closed loop"
-	if s.Rate > 0 {
-		loop = fmt.Sprintf("open loop at %.0f msg/s", s.Rate)
-	}
+	loop := loadShape(s.Rate)
 	mode := s.Mode
 	if s.Lang != "" {
 		mode += " (" + s.Lang + ")"
@@ -22,6 +19,9 @@ func (s Settings) WriteHeader(w io.Writer) {
 		from = fmt.Sprintf(" from 127.0.0.1-%d", s.SourceIPs)
 	}
 	scheme, conns := s.Network, fmt.Sprintf("%d conns", s.Conns)
+	if s.Network == "udp" {
+		conns = fmt.Sprintf("%d sockets", s.Conns)
+	}
 	if s.TLS {
 		scheme = "tls"
 	}
