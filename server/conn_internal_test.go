@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"testing"
+	"time"
 )
 
 func TestBufPoolClasses(t *testing.T) {
@@ -36,5 +37,26 @@ func TestIPKey(t *testing.T) {
 		if s := got.String(); ok != (tc.want != "") || ok && s != tc.want {
 			t.Errorf("ipKey(%v) = %v, %v; want %q", tc.addr, got, ok, tc.want)
 		}
+	}
+}
+
+// A warning clients can trigger at will is logged at most once a second:
+// a second after the last, not once in each calendar second (two 301 ms
+// apart, across a second's turn, were both logged).
+func TestLimiterOnceASecond(t *testing.T) {
+	var l limiter
+	ms := int64(time.Millisecond)
+	for _, step := range []struct {
+		at    int64
+		allow bool
+	}{
+		{900 * ms, true}, {1200 * ms, false}, {1899 * ms, false}, {1900 * ms, true}, {1901 * ms, false}, {5000 * ms, true},
+	} {
+		if ok, _ := l.allowAt(step.at); ok != step.allow {
+			t.Errorf("at %v: allowed %v, want %v", time.Duration(step.at), ok, step.allow)
+		}
+	}
+	if _, n := l.allowAt(6000 * ms); n != 7 {
+		t.Errorf("total %d, want 7: every occurrence counts", n)
 	}
 }

@@ -176,13 +176,24 @@ func addrText(a net.Addr) string {
 // limiter lets a warning that clients can trigger at will through at most
 // once a second, counting every occurrence.
 type limiter struct {
-	total, last atomic.Int64 // occurrences; unix second of the last let through
+	total, last atomic.Int64 // occurrences; when the last was let through (limiterEpoch's ns, 0: never)
 }
+
+// limiterEpoch is what limiters count time from, on the monotonic clock.
+var limiterEpoch = time.Now()
 
 // allow counts one occurrence and reports whether to log it, with the
 // total so far.
 func (l *limiter) allow() (bool, int64) {
+	return l.allowAt(int64(time.Since(limiterEpoch)) + 1)
+}
+
+// allowAt is allow at now, in ns from limiterEpoch: a second after the
+// last let through, not in another calendar second (two 301 ms apart
+// were both logged).
+func (l *limiter) allowAt(now int64) (bool, int64) {
 	n := l.total.Add(1)
-	now := time.Now().Unix()
-	return l.last.Swap(now) != now, n
+	last := l.last.Load()
+	ok := (last == 0 || now-last >= int64(time.Second)) && l.last.CompareAndSwap(last, now)
+	return ok, n
 }
