@@ -83,11 +83,11 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 		// Anyone who can connect can send a bad header: at most once a
 		// second, with the count.
 		if ok, n := o.warns[c.Reason].allow(); ok {
-			o.l.Warn("connection refused", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)), "total", n)
+			o.l.Warn("PROXY header refused", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)), "total", n)
 		}
 		return
 	case ReasonHandshake:
-		o.l.Warn("connection refused", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
+		o.l.Warn("TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
 		return
 	}
 	if !o.infoOn() {
