@@ -18,6 +18,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Endpoint is one transport and address.
@@ -53,6 +54,10 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		if rest == "" {
 			return nil, bad("no socket path (want unix:///path/to/socket)")
 		}
+		if n := maxUnixPath(rest); len(rest) > n {
+			// Else bind and connect fail with a bare "invalid argument".
+			return nil, bad(fmt.Sprintf("a socket path of %d bytes: this system's sockets take at most %d", len(rest), n))
+		}
 		return []Endpoint{{Network: "unix", Address: rest}}, nil
 	case "tcp", "udp", "tls", "":
 	default:
@@ -85,4 +90,15 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		eps[i] = Endpoint{Network: network, Address: rest}
 	}
 	return eps, nil
+}
+
+// maxUnixPath is the longest Unix socket name this system takes: its
+// sockaddr's path field, less the terminating NUL a name in the file
+// system needs (an abstract one, "@name" on Linux, needs none).
+func maxUnixPath(name string) int {
+	n := len(syscall.RawSockaddrUnix{}.Path)
+	if !strings.HasPrefix(name, "@") {
+		n--
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -31,6 +32,15 @@ func TestParse(t *testing.T) {
 		if got, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) {
 			t.Errorf("Parse(%q) = %v, %v; want ErrBadAddress", in, got, err)
 		}
+	}
+	// A socket path longer than the system's sockaddr holds is refused
+	// here, saying so: bind and connect said only "invalid argument".
+	longest := "/" + strings.Repeat("s", maxUnixPath("/")-1)
+	if _, err := Parse("unix://"+longest, "tcp"); err != nil {
+		t.Errorf("the longest socket path (%d bytes): %v", len(longest), err)
+	}
+	if _, err := Parse("unix://"+longest+"s", "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("a socket path of %d bytes: %v; want ErrBadAddress saying how long a path may be", len(longest)+1, err)
 	}
 	if s := (Endpoint{Network: "unix", Address: "/tmp/s"}).String(); s != "unix:///tmp/s" {
 		t.Errorf("String = %q", s)
