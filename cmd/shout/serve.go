@@ -443,7 +443,9 @@ func shutdownReason(err error) string {
 func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *certs.Store, error) {
 	opts := endpoint.Options{HandshakeTimeout: cmd.HandshakeTimeout, ReusePort: cmd.ReusePort}
 	var hosts []string
+	tcp := false // a TCP or TLS address, which a PROXY header can come on
 	for _, e := range eps {
+		tcp = tcp || e.Network == "tcp"
 		if e.TLS {
 			host, _, _ := net.SplitHostPort(e.Address)
 			hosts = append(hosts, host)
@@ -462,6 +464,8 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 		return opts, nil, usagef("--cert, --key, --client-ca and --tls-self-signed are for tls:// addresses, and there is none")
 	case len(cmd.ProxyFrom) > 0 && !cmd.ProxyProtocol:
 		return opts, nil, usagef("--proxy-from needs --proxy-protocol")
+	case cmd.ProxyProtocol && !tcp:
+		return opts, nil, usagef("--proxy-protocol is for TCP and tls:// addresses, and there is none")
 	}
 	if cmd.ProxyProtocol {
 		opts.Proxy = &endpoint.Proxy{}

@@ -235,6 +235,8 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		{[]string{"127.0.0.1:0", "--tls-self-signed"}, "are for tls:// addresses, and there is none"},
 		{[]string{"tls://127.0.0.1:0", "--cert", "x.pem"}, "--cert and --key go together"},
 		{[]string{"127.0.0.1:0", "--proxy-from", "10.0.0.0/8"}, "--proxy-from needs --proxy-protocol"},
+		// It was taken, and did nothing: datagrams and Unix sockets never carry a header.
+		{[]string{"udp://127.0.0.1:0", "--proxy-protocol"}, "--proxy-protocol is for TCP and tls:// addresses, and there is none"},
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "ten"}, `--proxy-from: "ten" is not an address or a CIDR range`},
 	} {
 		out, err := exec.Command("shout", append([]string{"serve"}, tc.args...)...).CombinedOutput()
