@@ -143,7 +143,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		select {
 		case s := <-sigs:
 			caught <- s
-			fmt.Fprintf(std.stderr, "shout: %s: stopping; the report follows once the replies owed have come (at most %v); again to stop at once\n", s, cmd.Timeout)
+			fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); again to stop at once\n", s, cmd.Timeout)
 			cancel()
 		case <-ctx.Done():
 			return
