@@ -158,7 +158,7 @@ func (t *tty) write(w io.Writer, p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]byte, 0, len(p)+8)
-	width := 0 // the terminal's, asked once a write, when a character needs it
+	width, asked := 0, false // the terminal's, asked once a write, when a character needs it (0 or -1: unknown)
 	data := append(t.pending, p...)
 	t.pending = nil
 	for i := 0; i < len(data); {
@@ -222,8 +222,9 @@ func (t *tty) write(w io.Writer, p []byte) (int, error) {
 			} else {
 				t.col += runeWidth(r)
 			}
-			if width == 0 {
+			if !asked {
 				width, _ = t.size()
+				asked = true
 			}
 			if width > 0 && t.col > width+1 {
 				t.col -= width
