@@ -80,7 +80,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <h2>Settings</h2>
 <table id="settings">
 <tr><th>server</th><td>{{.Network}}://{{.Addr}}</td></tr>
-<tr><th>connections</th><td>{{.Conns}}{{if .SourceIPs}} from 127.0.0.1-{{.SourceIPs}}{{end}}</td></tr>
+<tr><th>{{if eq .Network "udp"}}sockets{{else}}connections{{end}}</th><td>{{.Conns}}{{if .SourceIPs}} from 127.0.0.1-{{.SourceIPs}}{{end}}</td></tr>
 <tr><th>messages</th><td>{{.Size}} bytes, {{.Text}} text</td></tr>
 <tr><th>expected reply</th><td>{{.Mode}}{{if .Lang}} ({{.Lang}}){{end}}</td></tr>
 <tr><th>load</th><td>{{.Loop}}, depth {{.Depth}}{{if .Churn}}, a connection per message{{end}}{{if .TLS}}, over TLS{{end}}</td></tr>

@@ -177,3 +177,15 @@ func TestUPlotChecksum(t *testing.T) {
 		}
 	}
 }
+
+// A UDP run's page counts sockets, as its header does (11cb768): UDP has
+// no connections.
+func TestWriteHTMLUDPCountsSockets(t *testing.T) {
+	r := sampleReport()
+	r.Network, r.SourceIPs = "udp", 0
+	_, page := writePage(t, r)
+	if want := `<tr><th>sockets</th><td>50</td></tr>`; !strings.Contains(page, want) {
+		i := strings.Index(page, `<table id="settings">`)
+		t.Errorf("page lacks %q; its settings: %s", want, page[i:i+min(len(page)-i, 300)])
+	}
+}
