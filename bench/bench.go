@@ -80,6 +80,8 @@ type Config struct {
 	// Churn makes every message go on a connection of its own: connect
 	// (and with TLS, handshake), send, half-close, read the reply, close.
 	// Conns is then how many do so at once, and Depth does not apply.
+	// It is a closed loop over TCP, TLS or Unix sockets: Run refuses it
+	// with UDP or a positive Rate.
 	Churn bool
 	// Reconnect makes a connection the server closes give way to a new
 	// one, and the run go on, as behind a load balancer while replicas
@@ -158,6 +160,12 @@ func (c *Config) check() error {
 	case c.Rate > 0 && float64(c.Conns)/c.Rate > 1e9:
 		// Each connection's interval in nanoseconds must fit in 64 bits.
 		return fmt.Errorf("bench: Rate %g is too low: a connection would send once in more than 30 years", c.Rate)
+	case c.Churn && udp:
+		// A churn worker sends the stream messages, which a UDP run has none of.
+		return errors.New("bench: Churn is for TCP, TLS and Unix sockets: UDP has no connections")
+	case c.Churn && c.Rate > 0:
+		// It would run a closed loop, reported as an open one.
+		return errors.New("bench: Churn sends one message per connection, in a closed loop: Rate does not apply")
 	}
 	return nil
 }

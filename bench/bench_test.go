@@ -891,6 +891,13 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 			"bench: Rate +Inf is not a number of messages per second"},
 		{"rate too low", func(c bench.Config) bench.Config { c.Rate = 1e-12; return c },
 			"bench: Rate 1e-12 is too low: a connection would send once in more than 30 years"},
+		// shout bench refuses these too: Churn over UDP panicked (a
+		// worker indexed the stream messages a UDP run has none of), and
+		// Churn with a Rate ran a closed loop reported as an open one.
+		{"churn over udp", func(c bench.Config) bench.Config { c.Endpoint.Network, c.Churn = "udp", true; return c },
+			"bench: Churn is for TCP, TLS and Unix sockets: UDP has no connections"},
+		{"churn with a rate", func(c bench.Config) bench.Config { c.Churn, c.Rate = true, 100; return c },
+			"bench: Churn sends one message per connection, in a closed loop: Rate does not apply"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := bench.Run(context.Background(), tc.cfg(quick("tcp", addr)))
