@@ -65,7 +65,7 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	}
 	if _, err := strconv.ParseUint(rest, 10, 16); err == nil {
 		rest = net.JoinHostPort("127.0.0.1", rest)
-	} else if _, err := strconv.ParseUint(rest, 10, 64); err == nil {
+	} else if rest != "" && strings.Trim(rest, "0123456789") == "" {
 		return nil, bad("port " + rest + " is not a number from 0 to 65535") // a bare port, too large
 	}
 	_, port, err := net.SplitHostPort(rest)

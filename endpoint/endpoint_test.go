@@ -43,8 +43,10 @@ func TestParse(t *testing.T) {
 		t.Errorf("a socket path of %d bytes: %v; want ErrBadAddress saying how long a path may be", len(longest)+1, err)
 	}
 	// A bare port too large says so, not "missing port in address".
-	if _, err := Parse("99999", "tcp"); err == nil || !strings.Contains(err.Error(), "port 99999 is not a number from 0 to 65535") {
-		t.Errorf("Parse(\"99999\"): %v; want the port named out of range", err)
+	for _, port := range []string{"99999", "99999999999999999999"} { // the second past 64 bits
+		if _, err := Parse(port, "tcp"); err == nil || !strings.Contains(err.Error(), "port "+port+" is not a number from 0 to 65535") {
+			t.Errorf("Parse(%q): %v; want the port named out of range", port, err)
+		}
 	}
 	if s := (Endpoint{Network: "unix", Address: "/tmp/s"}).String(); s != "unix:///tmp/s" {
 		t.Errorf("String = %q", s)
