@@ -33,8 +33,9 @@ type tty struct {
 	queue  []byte // read from the terminal (and our own answers), not yet taken
 	closed bool
 
-	out io.Writer // the screen
-	col int       // the cursor's column, from 1
+	out    io.Writer         // the screen
+	col    int               // the cursor's column, from 1
+	sizeOf func() (int, int) // the terminal's size, if not f's (a test's)
 
 	pending []byte // an incomplete escape sequence or character written to out
 
@@ -123,6 +124,9 @@ func (t *tty) inject(s string) {
 
 // size is the terminal's width and height, -1 if unknown.
 func (t *tty) size() (int, int) {
+	if t.sizeOf != nil {
+		return t.sizeOf()
+	}
 	w, h, err := term.GetSize(int(t.f.Fd()))
 	if err != nil {
 		return -1, -1

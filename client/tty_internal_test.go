@@ -53,6 +53,23 @@ func TestTTYHoldsWritesDuringAStop(t *testing.T) {
 	}
 }
 
+// Putting a large reply on the screen asks the terminal its size once a
+// write, whatever it answers: asked once a character, 64 KiB cost 65,000
+// ioctls, and after the first fix still did on a terminal nobody had
+// given a size (0 columns: expect's, script's, a container's before its
+// first resize).
+func TestTTYWriteAsksSizeOnceAWrite(t *testing.T) {
+	for _, width := range []int{0, -1, 80} {
+		asked := 0
+		tt := &tty{out: io.Discard, col: 1, sizeOf: func() (int, int) { asked++; return width, 24 }}
+		tt.cond = sync.NewCond(&tt.mu)
+		tt.Write([]byte(strings.Repeat("héllo wörld 哈\n", 4096)))
+		if asked != 1 {
+			t.Errorf("a terminal %d columns wide was asked its size %d times in one write, want once", width, asked)
+		}
+	}
+}
+
 // BenchmarkTTYWrite is a 64 KiB reply of text put on the screen: what
 // shout connect costs a large reply on a terminal.
 func BenchmarkTTYWrite(b *testing.B) {
