@@ -151,8 +151,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("bench: Size %d is more than %d (64 MiB): bench holds each message and its reply whole", c.Size, MaxSize)
 	case c.Depth > MaxDepth:
 		return fmt.Errorf("bench: Depth %d is more than %d", c.Depth, MaxDepth)
-	case int64(c.Conns)*int64(c.Depth+1)*int64(c.Size) > MaxHeld:
-		return fmt.Errorf("bench: Conns × (Depth + 1) × Size is %d bytes, more than bench will hold in memory (%d GiB)", int64(c.Conns)*int64(c.Depth+1)*int64(c.Size), MaxHeld>>30)
+	case float64(c.Conns)*float64(c.Depth+1)*float64(c.Size) > MaxHeld: // (in int64 it could wrap)
+		return fmt.Errorf("bench: Conns × (Depth + 1) × Size is %.0f bytes, more than bench will hold in memory (%d GiB)", float64(c.Conns)*float64(c.Depth+1)*float64(c.Size), MaxHeld>>30)
 	case c.SourceIPs > 255:
 		return fmt.Errorf("bench: SourceIPs %d is more than the 255 addresses from 127.0.0.1 to 127.0.0.255", c.SourceIPs)
 	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):

@@ -885,6 +885,9 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 			"bench: Conns × (Depth + 1) × Size is 8592031744 bytes, more than bench will hold in memory (4 GiB)"},
 		{"too many source addresses", func(c bench.Config) bench.Config { c.SourceIPs = 256; return c },
 			"bench: SourceIPs 256 is more than the 255 addresses from 127.0.0.1 to 127.0.0.255"},
+		// 2^38 × 2 × 2^26 is 2^65, which int64 wrapped to 0: let through.
+		{"held past 64 bits", func(c bench.Config) bench.Config { c.Conns, c.Depth, c.Size = 1<<38, 1, bench.MaxSize; return c },
+			"bench: Conns × (Depth + 1) × Size is 36893488147419103232 bytes, more than bench will hold in memory (4 GiB)"},
 		{"rate nan", func(c bench.Config) bench.Config { c.Rate = math.NaN(); return c },
 			"bench: Rate NaN is not a number of messages per second"},
 		{"rate inf", func(c bench.Config) bench.Config { c.Rate = math.Inf(1); return c },

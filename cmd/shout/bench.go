@@ -70,7 +70,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--size must be at most 64 MiB (%d bytes): bench holds each message and its reply whole", bench.MaxSize)
 	case cmd.Depth < 1 || cmd.Depth > bench.MaxDepth:
 		return usagef("--depth must be from 1 to %d", bench.MaxDepth)
-	case int64(cmd.Conns)*int64(cmd.Depth+1)*int64(cmd.Size) > bench.MaxHeld:
+	case float64(cmd.Conns)*float64(cmd.Depth+1)*float64(cmd.Size) > bench.MaxHeld: // (in int64 it could wrap)
 		// Each connection holds a write of up to --depth messages and the
 		// reply it is reading.
 		return usagef("--conns × (--depth + 1) × --size is more than bench will hold in memory (%d GiB)", bench.MaxHeld>>30)
