@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,10 +97,12 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 
 // maxUnixPath is the longest Unix socket name this system takes: its
 // sockaddr's path field, less the terminating NUL a name in the file
-// system needs (an abstract one, "@name" on Linux, needs none).
+// system needs. An abstract name ("@name", on Linux, and to Go on
+// Windows) needs none; elsewhere "@" begins a file's name like any other.
 func maxUnixPath(name string) int {
 	n := len(syscall.RawSockaddrUnix{}.Path)
-	if !strings.HasPrefix(name, "@") {
+	abstract := strings.HasPrefix(name, "@") && (runtime.GOOS == "linux" || runtime.GOOS == "android" || runtime.GOOS == "windows")
+	if !abstract {
 		n--
 	}
 	return n

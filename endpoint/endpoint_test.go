@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -41,6 +42,13 @@ func TestParse(t *testing.T) {
 	}
 	if _, err := Parse("unix://"+longest+"s", "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), "at most") {
 		t.Errorf("a socket path of %d bytes: %v; want ErrBadAddress saying how long a path may be", len(longest)+1, err)
+	}
+	// An abstract name (Linux) needs no NUL: one byte more. Elsewhere "@"
+	// is a file's name's first character, and the file's limit holds.
+	abstract := "@" + strings.Repeat("a", maxUnixPath("/"))
+	_, err := Parse("unix://"+abstract, "tcp")
+	if linux := runtime.GOOS == "linux"; linux != (err == nil) {
+		t.Errorf("an abstract name of %d bytes on %s: %v", len(abstract), runtime.GOOS, err)
 	}
 	// A bare port too large says so, not "missing port in address".
 	for _, port := range []string{"99999", "99999999999999999999"} { // the second past 64 bits
