@@ -84,8 +84,7 @@ type Server struct {
 	// long, gracefully (an incomplete character is answered as it is, the
 	// write side shut, then Linger). Zero or negative means no timeout.
 	// Timeouts are checked every eighth of the shortest (within 5 ms and
-	// 1 s), so one fires after between its value and 9/8 of it (or a
-	// second more).
+	// 1 s), so one fires after between its value and one check more.
 	IdleTimeout time.Duration
 
 	// WriteTimeout closes a stream connection whose reply cannot be

@@ -37,7 +37,7 @@ type timer struct {
 
 // sweepEvery is how often the watcher looks: an eighth of the shortest
 // timeout, within 5 ms and 1 s. A timeout fires after between all of its
-// value and 9/8 of it (or one second more), and the sweep's own delay.
+// value and one sweep more (and the sweep's own delay).
 func (s *Server) sweepEvery() time.Duration {
 	d := time.Duration(0)
 	for _, t := range []time.Duration{s.IdleTimeout, s.WriteTimeout} {
