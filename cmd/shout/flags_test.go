@@ -104,3 +104,28 @@ func TestServeEnvironmentLeavesClientsAlone(t *testing.T) {
 		t.Errorf("status %d, stdout %q, stderr %q; want 0, \"HI\\n\"", code, stdout.String(), stderr.String())
 	}
 }
+
+// A bad value from the environment is named as such: in a manifest that
+// sets SHOUT_MODE, an error saying only "--mode" sends one looking for a
+// flag nobody gave. Given on the command line, the flag is the one named.
+func TestServeUsageErrorNamesEnvar(t *testing.T) {
+	for _, tc := range []struct {
+		env, val string
+		args     []string
+		want     string
+	}{
+		{"SHOUT_MODE", "foo", []string{"serve", "127.0.0.1:0"}, `got "foo" (from SHOUT_MODE)`},                                           // kong's check
+		{"SHOUT_IDLE_TIMEOUT", "-1s", []string{"serve", "127.0.0.1:0"}, "--idle-timeout must not be negative (from SHOUT_IDLE_TIMEOUT)"}, // shout's
+		{"SHOUT_MODE", "foo", []string{"serve", "--mode", "bar", "127.0.0.1:0"}, `got "bar"` + "\n"},
+		{"SHOUT_MODE", "foo", []string{"serve", "--mode=bar", "127.0.0.1:0"}, `got "bar"` + "\n"},
+	} {
+		t.Run(tc.env+"="+tc.val+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Setenv(tc.env, tc.val)
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("status %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
+			}
+		})
+	}
+}

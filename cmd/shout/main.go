@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strings"
 
 	"github.com/alecthomas/kong"
 	"github.com/posener/complete"
@@ -116,7 +118,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kongplete.WithPredictor("file", complete.PredictFiles("*")))
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "shout: %v\n", err)
+		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(args, err.Error()))
 		if len(args) > 0 {
 			fmt.Fprintf(stderr, "Run 'shout --help' for usage.\n")
 		}
@@ -129,7 +131,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case errors.As(err, &ee):
 		if ee.msg != "" {
-			fmt.Fprintf(stderr, "shout: %s\n", ee.msg)
+			fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(args, ee.msg))
 		}
 		return ee.code
 	default:
@@ -153,4 +155,31 @@ func (f *fileName) Decode(ctx *kong.DecodeContext) error {
 	}
 	*f = fileName(kong.ExpandPath(s))
 	return nil
+}
+
+// flagFirst is the flag a usage error begins with ("--mode must be ...").
+var flagFirst = regexp.MustCompile(`^--([a-z][a-z0-9-]*)\b`)
+
+// fromEnvar adds to msg, a usage error about a flag of shout serve, the
+// environment variable the value came from, when the command line args
+// did not give the flag: a manifest sets SHOUT_MODE, and the error said
+// only "--mode".
+func fromEnvar(args []string, msg string) string {
+	m := flagFirst.FindStringSubmatch(msg)
+	if m == nil || len(args) == 0 || args[0] != "serve" || strings.Contains(msg, "envar") { // kong's own say so
+		return msg
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--"+m[1] || strings.HasPrefix(a, "--"+m[1]+"=") {
+			return msg // given on the command line
+		}
+	}
+	env := "SHOUT_" + strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))
+	if _, ok := os.LookupEnv(env); !ok {
+		return msg
+	}
+	return msg + " (from " + env + ")"
 }
