@@ -59,11 +59,11 @@ type Config struct {
 	// Lang is the BCP 47 language tag that tailors upper and simple (tr,
 	// az; el for upper only); empty means none.
 	Lang string
-	// Timeout is how long a reply may take before it is an error (TCP) or
-	// lost (UDP), and how long the replies still owed at the end are
-	// waited for before they are lost; zero means 5 s. Over TCP the deadline is refreshed at
-	// most every eighth of it, so a late reply is caught after between 7/8
-	// of Timeout and all of it.
+	// Timeout is how long a reply may take: one that comes later than
+	// Timeout after its message was sent counts as lost, whenever it
+	// comes, and a TCP connection that brings no reply for Timeout is an
+	// error, what it owed lost. It is also how long the replies still owed
+	// at the end are waited for. Zero means 5 s.
 	Timeout time.Duration
 	// SourceIPs spreads TCP connections to a loopback IPv4 server over
 	// this many source addresses, 127.0.0.1 up, so thousands of
@@ -385,6 +385,19 @@ func (w *worker) record(r *run, d time.Duration) {
 	w.mu.Lock()
 	put(w.hist, d.Microseconds())
 	w.mu.Unlock()
+}
+
+// onTime reports whether a reply that took d came within Timeout; one
+// that did not counts as lost, as one that never came. Waiting for a
+// reply does not make a late one on time: in the wait at the end, or on
+// a pipelined connection whose replies keep coming, each later than the
+// last, none was given up, and late replies passed as right.
+func (r *run) onTime(d time.Duration) bool {
+	if d <= r.cfg.Timeout {
+		return true
+	}
+	r.lost.Add(1)
+	return false
 }
 
 // arrive counts a reply that came, right or wrong, if it came while

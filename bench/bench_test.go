@@ -964,3 +964,35 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 		}
 	}
 }
+
+// A reply later than Timeout after its message was sent is lost, however
+// bench came to wait for it: here a server answers one line each 50 ms, so
+// a pipelined connection's replies never stop coming, each later than the
+// last, and no wait for one lasts the 300 ms timeout. Before, every reply
+// counted as on time (the largest latency near 800 ms) and only those the
+// final wait gave up on were lost.
+func TestLateRepliesAreLost(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		lines := bufio.NewReader(c)
+		for {
+			line, err := lines.ReadBytes('\n')
+			if err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond) // the slow server under test
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Mode, cfg.Text = 2, 16, "echo", "ascii"
+	cfg.Timeout, cfg.Duration = 300*time.Millisecond, 600*time.Millisecond
+	rep := run(t, cfg)
+	if rep.OK() || rep.Lost == 0 {
+		t.Errorf("replies each up to 800 ms late: OK %v, %d lost; want not all right, some lost", rep.OK(), rep.Lost)
+	}
+	if max := time.Duration(rep.LatencyUS.Max) * time.Microsecond; max > cfg.Timeout {
+		t.Errorf("a reply %v late counted as on time (timeout %v)", max, cfg.Timeout)
+	}
+}

@@ -143,8 +143,8 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 					r.reordered.Add(1)
 				}
 				highest = max(highest, int64(seq))
-				if s.measured {
-					w.record(r, now.Sub(s.sentAt))
+				if d := now.Sub(s.sentAt); s.measured && r.onTime(d) {
+					w.record(r, d)
 				}
 				release()
 			default: // answered after it was counted lost

@@ -529,7 +529,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		if !bytes.Equal(reply, want) {
 			r.streamMismatch(&c.wrong, m.measured, reply, want)
 		}
-		if m.measured {
+		if m.measured && r.onTime(time.Duration(now-m.at)) {
 			l.w.mu.Lock()
 			put(l.w.hist, (now-m.at)/1e3)
 			l.w.mu.Unlock()

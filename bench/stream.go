@@ -99,8 +99,8 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if !bytes.Equal(got, want) {
 				r.streamMismatch(&wrong, m.measured, got, want)
 			}
-			if m.measured {
-				w.record(r, time.Duration(r.now()-m.at))
+			if d := time.Duration(r.now() - m.at); m.measured && r.onTime(d) {
+				w.record(r, d)
 			}
 			if r.cfg.Rate <= 0 {
 				slots <- struct{}{}

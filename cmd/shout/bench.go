@@ -34,7 +34,7 @@ type benchCmd struct {
 	Text      string        `enum:"utf8,ascii" default:"utf8" help:"Message text: utf8 (ASCII with Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ ΐ, whose uppercase is longer), or ascii."`
 	Mode      string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed with golang.org/x/text, not shout's engine: upper, simple, ascii or echo."`
 	Lang      string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
-	Timeout   time.Duration `default:"5s" help:"A reply later than this is an error (TCP) or lost (UDP); at the end, how long owed replies are waited for."`
+	Timeout   time.Duration `default:"5s" help:"A reply later than this after its message is lost; a TCP connection with no reply for this long, an error; at the end, how long owed replies are waited for."`
 	SourceIPs int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
 	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
 	HTML      fileName      `name:"html" placeholder:"FILE" predictor:"file" help:"Also write the report as one HTML page with charts, which opens without a network."`
