@@ -603,6 +603,42 @@ func TestReconnect(t *testing.T) {
 	}
 }
 
+// A reply the server cuts short by closing is wrong with Reconnect too:
+// a graceful close answers whole what it read. Bench counted the message
+// resent, cleared the half reply with the old connection, and called the
+// run all right (a helper's faulty server: 20 half replies, "all right").
+func TestReconnectCountsCutReplyWrong(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			reply := cases.Upper(language.Und).String(line)
+			if i == 20 { // half of the 21st reply, then a graceful close
+				io.WriteString(c, reply[:len(reply)/2])
+				c.(*net.TCPConn).CloseWrite()
+				c.SetReadDeadline(time.Now().Add(bound))
+				io.Copy(io.Discard, c)
+				return
+			}
+			if _, err := io.WriteString(c, reply); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Reconnect, cfg.Depth = true, 1
+	rep := run(t, cfg)
+	if rep.OK() || rep.Mismatches == 0 {
+		t.Errorf("half replies before each close: OK %v, %d wrong, %d resent; want wrong replies counted", rep.OK(), rep.Mismatches, rep.Resent)
+	}
+}
+
 // A server that resets a connection while bench holds bytes it could not
 // send yet: with Reconnect the connection is made again, and the reset
 // is one error, not two.

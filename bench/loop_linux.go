@@ -558,7 +558,13 @@ func (l *loop) eof(c *loopConn) {
 		// A graceful close: the server answered all it had read. What is
 		// still owed was on its way when it closed; it goes again on the
 		// new connection, and its latency counts from the first send. At
-		// the end of the run too, while the replies owed are awaited.
+		// the end of the run too, while the replies owed are awaited. A
+		// reply it began and cut short is wrong all the same: a graceful
+		// close answers whole what it read.
+		if len(c.in) > 0 && c.q.n > 0 {
+			r.streamMismatch(&c.wrong, c.q.front().measured, c.in, r.wants[pick(c.i, c.sent-c.q.n)])
+			c.q.pop()
+		}
 		r.resent.Add(int64(c.q.n))
 		l.redial(c)
 		return
