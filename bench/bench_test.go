@@ -603,6 +603,46 @@ func TestReconnect(t *testing.T) {
 	}
 }
 
+// The warm-up's reconnections, and the messages they sent again, are not
+// the run's: every count is of messages sent while measuring. Here the
+// first connections close after 20 replies, within the warm-up, and the
+// ones made for them never close; the report counted 4 reconnects and
+// what they resent.
+func TestReconnectsInWarmupNotCounted(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	var accepted atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		closes := accepted.Add(1) <= 4 // the run's first connections
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			if closes && i == 20 {
+				c.(*net.TCPConn).CloseWrite()
+				c.SetReadDeadline(time.Now().Add(bound))
+				io.Copy(io.Discard, c)
+				return
+			}
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, cases.Upper(language.Und).String(line)); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Reconnect, cfg.Warmup = true, time.Second
+	rep := run(t, cfg)
+	if !rep.OK() || rep.Reconnects != 0 || rep.Resent != 0 {
+		t.Errorf("closes in the warm-up only: OK %v, %d reconnects, %d resent; want all right, 0 and 0", rep.OK(), rep.Reconnects, rep.Resent)
+	}
+	if n := accepted.Load(); n != 8 {
+		t.Errorf("%d connections accepted, want 8: 4, then 4 made again", n)
+	}
+}
+
 // A reply the server cuts short by closing is wrong with Reconnect too:
 // a graceful close answers whole what it read. Bench counted the message
 // resent, cleared the half reply with the old connection, and called the

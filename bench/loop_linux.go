@@ -117,6 +117,17 @@ func (q *ring) push(m sentMsg) {
 
 func (q *ring) front() sentMsg { return q.buf[q.head] }
 
+// measured is how many of the messages in q were sent while measuring.
+func (q *ring) measured() int64 {
+	n := int64(0)
+	for k := range q.n {
+		if q.buf[(q.head+k)%len(q.buf)].measured {
+			n++
+		}
+	}
+	return n
+}
+
 func (q *ring) pop() {
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
@@ -565,7 +576,7 @@ func (l *loop) eof(c *loopConn) {
 			r.streamMismatch(&c.wrong, c.q.front().measured, c.in, r.wants[pick(c.i, c.sent-c.q.n)])
 			c.q.pop()
 		}
-		r.resent.Add(int64(c.q.n))
+		r.resent.Add(c.q.measured()) // as every count, of messages sent while measuring
 		l.redial(c)
 		return
 	}
@@ -650,7 +661,9 @@ func (l *loop) takeRedialed(now int64) {
 			l.broken(c, fmt.Errorf("event loop: %w", err))
 			continue
 		}
-		r.reconnects.Add(1)
+		if r.measuring.Load() || r.stopping.Load() { // not the warm-up's: counts are the measured part's
+			r.reconnects.Add(1)
+		}
 		c.since = now
 		// What was owed or fell due meanwhile, in order.
 		l.wbuf = l.wbuf[:0]
