@@ -603,6 +603,23 @@ func TestReconnect(t *testing.T) {
 	}
 }
 
+// With Churn a connection the server closes without a reply is wrong, and
+// no reply: it counted among the messages and their latencies, as if it
+// had been answered (a helper's faulty server: 66 unanswered connections
+// among the 6,676 messages).
+func TestChurnNoReplyIsNoMessage(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c) // reads the message, answers nothing
+	})
+	cfg := quick("tcp", addr)
+	cfg.Churn = true
+	rep := run(t, cfg)
+	if rep.OK() || rep.Messages != 0 || rep.Mismatches == 0 {
+		t.Errorf("a server that never answers: OK %v, %d messages, %d wrong; want not all right, no messages, some wrong", rep.OK(), rep.Messages, rep.Mismatches)
+	}
+}
+
 // The warm-up's reconnections, and the messages they sent again, are not
 // the run's: every count is of messages sent while measuring. Here the
 // first connections close after 20 replies, within the warm-up, and the
