@@ -293,8 +293,9 @@ type Report struct {
 	Duplicates     int64 `json:"duplicates"`
 	Reordered      int64 `json:"reordered"`
 	// Reconnects counts new connections made for ones the server closed
-	// (Config.Reconnect) once measuring began; Resent, the measured
-	// messages sent again on them.
+	// or that failed (a reset, no reply within Timeout) once measuring
+	// began (Config.Reconnect); Resent, the measured messages owed at a
+	// graceful close, sent again on them.
 	Reconnects    int64  `json:"reconnects,omitempty"`
 	Resent        int64  `json:"resent,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`

@@ -596,6 +596,13 @@ func TestReconnect(t *testing.T) {
 		t.Errorf("with reconnect: OK %v, %d reconnects, %d lost, %d resent: %+v", rep.OK(), rep.Reconnects, rep.Lost, rep.Resent, rep)
 	}
 	t.Logf("%d messages, %d reconnects, %d resent", rep.Messages, rep.Reconnects, rep.Resent)
+	// The count is of every connection made again, not only those the
+	// server closed: one that failed (a reset, no reply) is made again too.
+	var text strings.Builder
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), fmt.Sprintf("reconnect %d connections made again after the server closed them or they failed", rep.Reconnects)) {
+		t.Errorf("the report does not say what was made again:\n%s", text.String())
+	}
 	cfg.Reconnect = false
 	if rep := run(t, cfg); rep.OK() {
 		t.Errorf("without reconnect a closing server passed: %+v", rep)

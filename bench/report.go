@@ -72,7 +72,7 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "; %d errors\n", r.Errors)
 	if r.Reconnect {
-		fmt.Fprintf(w, "  reconnect %d connections closed by the server were made again; %d messages owed at a close were sent again\n", r.Reconnects, r.Resent)
+		fmt.Fprintf(w, "  reconnect %d connections made again after the server closed them or they failed; %d messages owed at a graceful close were sent again\n", r.Reconnects, r.Resent)
 	}
 	if r.FirstMismatch != "" {
 		fmt.Fprintf(w, "  first wrong reply: %s\n", r.FirstMismatch)
