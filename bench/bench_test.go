@@ -1095,3 +1095,31 @@ func TestLateRepliesAreLost(t *testing.T) {
 		t.Errorf("a reply %v late counted as on time (timeout %v)", max, cfg.Timeout)
 	}
 }
+
+// A reply that comes without its newline is reported as begun and not
+// ended, not as no reply at all: 63 bytes had come.
+func TestReplyWithoutNewlineSaysSo(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			reply := strings.ToUpper(line)
+			if i == 5 {
+				reply = strings.TrimSuffix(reply, "\n") // and nothing more
+			}
+			if _, err := io.WriteString(c, reply); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 1, "ascii"
+	cfg.Timeout, cfg.Duration = 300*time.Millisecond, 2*time.Second // the time-out falls while measuring
+	rep := run(t, cfg)
+	if rep.OK() || !strings.Contains(rep.FirstError, "a reply begun but not ended") || !strings.Contains(rep.FirstError, "63 bytes, no newline yet") {
+		t.Errorf("a reply without its newline: OK %v, first error %q; want it named begun and not ended, 63 bytes", rep.OK(), rep.FirstError)
+	}
+}

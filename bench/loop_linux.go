@@ -729,6 +729,8 @@ func (l *loop) expire(now int64) {
 	for _, c := range l.conns {
 		switch {
 		case c.closed:
+		case c.q.n > 0 && now-c.since > timeout && len(c.in) > 0:
+			l.broken(c, fmt.Errorf("receive: a reply begun but not ended within %v (%d bytes, no newline yet)", l.r.cfg.Timeout, len(c.in)))
 		case c.q.n > 0 && now-c.since > timeout:
 			l.broken(c, fmt.Errorf("receive: no reply within %v", l.r.cfg.Timeout))
 		case len(c.out) > 0 && now-c.outSince > timeout:

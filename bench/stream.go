@@ -83,9 +83,13 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				// The connection closed before the whole reply came: the
 				// reply is wrong, not late. Any other failure, a time-out
 				// included, is an error. Either way no more replies come.
-				if errors.Is(err, io.EOF) {
+				switch {
+				case errors.Is(err, io.EOF):
 					r.streamMismatch(&wrong, m.measured, got, want)
-				} else {
+				case len(got) > 0:
+					r.fail(fmt.Errorf("receive: a reply begun but not ended (%d bytes, no newline yet): %w", len(got), err))
+					r.owed(m)
+				default:
 					r.fail(fmt.Errorf("receive: %w", err))
 					r.owed(m)
 				}
