@@ -139,6 +139,7 @@ const (
 // rate asked, or would hold more memory than the bounds above.
 func (c *Config) check() error {
 	udp := c.Endpoint.Network == "udp"
+	held := float64(c.Conns) * float64(c.Depth+1) * float64(c.Size) // (in int64 it could wrap)
 	switch {
 	case !slices.Contains(Texts, c.Text):
 		// message would send ASCII text under another name.
@@ -152,8 +153,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("bench: Size %d is more than %d (64 MiB): bench holds each message and its reply whole", c.Size, MaxSize)
 	case c.Depth > MaxDepth:
 		return fmt.Errorf("bench: Depth %d is more than %d", c.Depth, MaxDepth)
-	case float64(c.Conns)*float64(c.Depth+1)*float64(c.Size) > MaxHeld: // (in int64 it could wrap)
-		return fmt.Errorf("bench: Conns × (Depth + 1) × Size is %.0f bytes, more than bench will hold in memory (%d GiB)", float64(c.Conns)*float64(c.Depth+1)*float64(c.Size), MaxHeld>>30)
+	case held > MaxHeld:
+		return fmt.Errorf("bench: Conns × (Depth + 1) × Size is %.0f bytes, more than bench will hold in memory (%d GiB)", held, MaxHeld>>30)
 	case c.SourceIPs > 255:
 		return fmt.Errorf("bench: SourceIPs %d is more than the 255 addresses from 127.0.0.1 to 127.0.0.255", c.SourceIPs)
 	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
@@ -388,6 +389,16 @@ func (w *worker) record(r *run, d time.Duration) {
 	w.mu.Lock()
 	put(w.hist, d.Microseconds())
 	w.mu.Unlock()
+}
+
+// replyLate is the error of a reply that did not come whole (err: a
+// time-out, a reset), of which got bytes came: a server that sent part of
+// one is not a server that sent none.
+func replyLate(got int, err error) error {
+	if got > 0 {
+		return fmt.Errorf("receive: a reply begun but not ended (%d bytes, no newline yet): %w", got, err)
+	}
+	return fmt.Errorf("receive: %w", err)
 }
 
 // onTime reports whether a reply that took d came within Timeout; one

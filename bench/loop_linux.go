@@ -573,21 +573,27 @@ func (l *loop) eof(c *loopConn) {
 		// reply it began and cut short is wrong all the same: a graceful
 		// close answers whole what it read.
 		if len(c.in) > 0 && c.q.n > 0 {
-			r.streamMismatch(&c.wrong, c.q.front().measured, c.in, r.wants[pick(c.i, c.sent-c.q.n)])
-			c.q.pop()
+			l.cutShort(c)
 		}
 		r.resent.Add(c.q.measured()) // as every count, of messages sent while measuring
 		l.redial(c)
 		return
 	}
 	if c.q.n > 0 {
-		r.streamMismatch(&c.wrong, c.q.front().measured, c.in, r.wants[pick(c.i, c.sent-c.q.n)])
-		c.q.pop()
+		l.cutShort(c)
 		l.owe(c)
 	} else if !r.stopping.Load() {
 		r.fail(errors.New("receive: the server closed the connection"))
 	}
 	l.closeConn(c)
+}
+
+// cutShort counts the reply c's server closed before ending (c.in, what
+// came of it, perhaps nothing) as wrong, and takes its message off c's
+// queue.
+func (l *loop) cutShort(c *loopConn) {
+	l.r.streamMismatch(&c.wrong, c.q.front().measured, c.in, l.r.wants[pick(c.i, c.sent-c.q.n)])
+	c.q.pop()
 }
 
 // broken ends a connection on a failure: what it still owed is lost.
@@ -729,10 +735,8 @@ func (l *loop) expire(now int64) {
 	for _, c := range l.conns {
 		switch {
 		case c.closed:
-		case c.q.n > 0 && now-c.since > timeout && len(c.in) > 0:
-			l.broken(c, fmt.Errorf("receive: a reply begun but not ended within %v (%d bytes, no newline yet)", l.r.cfg.Timeout, len(c.in)))
 		case c.q.n > 0 && now-c.since > timeout:
-			l.broken(c, fmt.Errorf("receive: no reply within %v", l.r.cfg.Timeout))
+			l.broken(c, replyLate(len(c.in), fmt.Errorf("no reply within %v", l.r.cfg.Timeout)))
 		case len(c.out) > 0 && now-c.outSince > timeout:
 			l.broken(c, fmt.Errorf("send: the server took no bytes for %v", l.r.cfg.Timeout))
 		}

@@ -83,14 +83,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				// The connection closed before the whole reply came: the
 				// reply is wrong, not late. Any other failure, a time-out
 				// included, is an error. Either way no more replies come.
-				switch {
-				case errors.Is(err, io.EOF):
+				if errors.Is(err, io.EOF) {
 					r.streamMismatch(&wrong, m.measured, got, want)
-				case len(got) > 0:
-					r.fail(fmt.Errorf("receive: a reply begun but not ended (%d bytes, no newline yet): %w", len(got), err))
-					r.owed(m)
-				default:
-					r.fail(fmt.Errorf("receive: %w", err))
+				} else {
+					r.fail(replyLate(len(got), err))
 					r.owed(m)
 				}
 				c.Close()
