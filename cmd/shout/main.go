@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kongplete.WithPredictor("file", complete.PredictFiles("*")))
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(args, err.Error()))
+		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, err.Error()))
 		if len(args) > 0 {
 			fmt.Fprintf(stderr, "Run 'shout --help' for usage.\n")
 		}
@@ -131,7 +131,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case errors.As(err, &ee):
 		if ee.msg != "" {
-			fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(args, ee.msg))
+			fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, ee.msg))
 		}
 		return ee.code
 	default:
@@ -161,10 +161,10 @@ func (f *fileName) Decode(ctx *kong.DecodeContext) error {
 var flagFirst = regexp.MustCompile(`^--([a-z][a-z0-9-]*)\b`)
 
 // fromEnvar adds to msg, a usage error about a flag of shout serve, the
-// environment variable the value came from, when the command line args
-// did not give the flag: a manifest sets SHOUT_MODE, and the error said
-// only "--mode".
-func fromEnvar(args []string, msg string) string {
+// environment variable the value came from (the flag's own, as kong
+// knows it), when the command line args did not give the flag: a
+// manifest sets SHOUT_MODE, and the error said only "--mode".
+func fromEnvar(k *kong.Kong, args []string, msg string) string {
 	m := flagFirst.FindStringSubmatch(msg)
 	if m == nil || len(args) == 0 || args[0] != "serve" || strings.Contains(msg, "envar") { // kong's own say so
 		return msg
@@ -177,9 +177,22 @@ func fromEnvar(args []string, msg string) string {
 			return msg // given on the command line
 		}
 	}
-	env := "SHOUT_" + strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))
-	if _, ok := os.LookupEnv(env); !ok {
-		return msg
+	for _, n := range k.Model.Children {
+		if n.Name != "serve" {
+			continue
+		}
+		for _, group := range n.AllFlags(false) {
+			for _, f := range group {
+				if f.Name != m[1] {
+					continue
+				}
+				for _, env := range f.Envs {
+					if _, ok := os.LookupEnv(env); ok {
+						return msg + " (from " + env + ")"
+					}
+				}
+			}
+		}
 	}
-	return msg + " (from " + env + ")"
+	return msg
 }
