@@ -559,8 +559,7 @@ func TestChurnCatchesWrongServer(t *testing.T) {
 }
 
 // closingServer answers n lines on each connection, then closes it
-// gracefully: shuts its write side after the last reply and reads until
-// the client's end of file, as shout serve does when it stops.
+// gracefully.
 func closingServer(t *testing.T, n int) string {
 	return shouttest.StreamServer(t, func(c net.Conn) {
 		r := bufio.NewReader(c)
@@ -573,10 +572,16 @@ func closingServer(t *testing.T, n int) string {
 				return
 			}
 		}
-		c.(*net.TCPConn).CloseWrite()
-		c.SetReadDeadline(time.Now().Add(bound))
-		io.Copy(io.Discard, c)
+		closeGracefully(c)
 	})
+}
+
+// closeGracefully closes c as shout serve does when it stops: shuts its
+// write side, then reads until the client's end of file.
+func closeGracefully(c net.Conn) {
+	c.(*net.TCPConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(bound))
+	io.Copy(io.Discard, c)
 }
 
 const bound = 10 * time.Second
@@ -641,9 +646,7 @@ func TestReconnectsInWarmupNotCounted(t *testing.T) {
 		r := bufio.NewReader(c)
 		for i := 0; ; i++ {
 			if closes && i == 20 {
-				c.(*net.TCPConn).CloseWrite()
-				c.SetReadDeadline(time.Now().Add(bound))
-				io.Copy(io.Discard, c)
+				closeGracefully(c)
 				return
 			}
 			line, err := r.ReadString('\n')
@@ -684,9 +687,7 @@ func TestReconnectCountsCutReplyWrong(t *testing.T) {
 			reply := cases.Upper(language.Und).String(line)
 			if i == 20 { // half of the 21st reply, then a graceful close
 				io.WriteString(c, reply[:len(reply)/2])
-				c.(*net.TCPConn).CloseWrite()
-				c.SetReadDeadline(time.Now().Add(bound))
-				io.Copy(io.Discard, c)
+				closeGracefully(c)
 				return
 			}
 			if _, err := io.WriteString(c, reply); err != nil {

@@ -348,36 +348,42 @@ func TestDatagramsDuplicateReply(t *testing.T) {
 	}
 }
 
-// A reply to a line reported lost, coming while the next line waits, is
-// not that line's answer.
-func TestDatagramsLateReply(t *testing.T) {
+// lateServer is a stand-in UDP server that answers every datagram with
+// its uppercase but held, whose reply it sends (to held's sender) only
+// when release comes, before release's own: a reply late for its line.
+func lateServer(t *testing.T, held, release string) string {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	defer func() { pc.Close(); <-done }()
+	t.Cleanup(func() { pc.Close(); <-done })
 	go func() {
 		defer close(done)
 		buf := make([]byte, 1024)
-		var first net.Addr
+		var heldFrom net.Addr
 		for {
 			n, from, err := pc.ReadFrom(buf)
 			if err != nil {
 				return
 			}
 			switch string(buf[:n]) {
-			case "one":
-				first = from // never answered in time
-			case "two":
-				pc.WriteTo([]byte("ONE"), first)
-				fallthrough
-			default:
-				pc.WriteTo(bytes.ToUpper(buf[:n]), from)
+			case held:
+				heldFrom = from
+				continue
+			case release:
+				pc.WriteTo(bytes.ToUpper([]byte(held)), heldFrom)
 			}
+			pc.WriteTo(bytes.ToUpper(buf[:n]), from)
 		}
 	}()
-	addr := pc.LocalAddr().String()
+	return pc.LocalAddr().String()
+}
+
+// A reply to a line reported lost, coming while the next line waits, is
+// not that line's answer.
+func TestDatagramsLateReply(t *testing.T) {
+	addr := lateServer(t, "one", "two")
 	c := dial(t, "udp", addr)
 	defer c.Close()
 	var out, warn bytes.Buffer
@@ -399,32 +405,7 @@ func TestDatagramsLateReply(t *testing.T) {
 // one at a time, each after the last one's reply, until the late reply is
 // reported (at the line after it came) or 200 lines have gone.
 func TestDatagramsLateReplyReported(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	defer func() { pc.Close(); <-done }()
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1024)
-		var slow net.Addr
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			switch string(buf[:n]) {
-			case "slow":
-				slow = from // answered at "release", long after its wait
-				continue
-			case "release":
-				pc.WriteTo([]byte("SLOW"), slow)
-			}
-			pc.WriteTo(bytes.ToUpper(buf[:n]), from)
-		}
-	}()
-	addr := pc.LocalAddr().String()
+	addr := lateServer(t, "slow", "release")
 	c := dial(t, "udp", addr)
 	defer c.Close()
 	inR, inW := io.Pipe()
