@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync/atomic"
@@ -69,7 +70,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		endsInNewline   atomic.Bool
 		inputDone       atomic.Bool
 		inputLeft       atomic.Bool
-		w               stuckWatch
+		w               = stuckWatch{start: time.Now()}
 	)
 	endsInNewline.Store(true)
 	if silence > 0 {
@@ -209,33 +210,38 @@ func stillTaking(c net.Conn, last *int) bool {
 const writePiece = 16 << 10
 
 // stuckWatch is what the sender and the reader tell the watch that ends
-// a Pipe whose server stopped reading.
+// a Pipe whose server stopped reading. Each tells it in one store of its
+// own, so that the watch never sees a state between two (the reader done
+// with out but its time not yet told: a pause in the output, once taken
+// for the server's silence so). Times are on the monotonic clock, as
+// durations since start.
 type stuckWatch struct {
-	writing    atomic.Bool  // the sender is in a write to the server
-	writingOut atomic.Bool  // the reader is writing to out: a server that stops reading then is waiting for us
-	progress   atomic.Int64 // when the server last took or sent bytes, or a write began (UnixNano)
-	stuck      atomic.Bool  // the watch took the server for stuck, and closed the connection
+	start   time.Time
+	writing atomic.Bool  // the sender is in a write to the server
+	wrote   atomic.Int64 // when the sender last began or ended a write
+	shown   atomic.Int64 // when the reader last wrote what the server sent to out; outBusy while it writes: a server that stops reading then is waiting for us
+	stuck   atomic.Bool  // the watch took the server for stuck, and closed the connection
 }
 
-func (w *stuckWatch) moved() { w.progress.Store(time.Now().UnixNano()) }
+const outBusy = math.MaxInt64
+
+func (w *stuckWatch) now() int64 { return int64(time.Since(w.start)) }
 
 // send writes p to c, as the sender.
 func (w *stuckWatch) send(c net.Conn, p []byte) (int, error) {
-	w.moved()
+	w.wrote.Store(w.now())
 	w.writing.Store(true)
 	n, err := c.Write(p)
 	w.writing.Store(false)
-	w.moved()
+	w.wrote.Store(w.now())
 	return n, err
 }
 
 // show writes p, which the server sent, to out, as the reader.
 func (w *stuckWatch) show(out io.Writer, p []byte) error {
-	w.moved()
-	w.writingOut.Store(true)
+	w.shown.Store(outBusy)
 	_, err := out.Write(p)
-	w.writingOut.Store(false)
-	w.moved()
+	w.shown.Store(w.now())
 	return err
 }
 
@@ -254,21 +260,25 @@ func (w *stuckWatch) watch(c net.Conn, silence time.Duration) (stop func()) {
 		defer close(finished)
 		tick := time.NewTicker(max(silence/4, 10*time.Millisecond))
 		defer tick.Stop()
-		last := -1
+		last, taken := -1, int64(0) // what unsent said last, and when it changed
 		for {
 			select {
 			case <-done:
 				return
-			case now := <-tick.C:
-				if q, ok := unsent(c); ok && q != last {
-					last = q
-					w.progress.Store(now.UnixNano())
-				}
-				if w.writing.Load() && !w.writingOut.Load() && now.UnixNano()-w.progress.Load() >= int64(silence) {
-					w.stuck.Store(true)
-					c.Close()
-					return
-				}
+			case <-tick.C:
+			}
+			now := w.now() // not the tick's: a late tick's time is old
+			if q, ok := unsent(c); ok && q != last {
+				last, taken = q, now
+			}
+			if !w.writing.Load() {
+				continue
+			}
+			shown := w.shown.Load()
+			if shown != outBusy && now-max(taken, w.wrote.Load(), shown) >= int64(silence) {
+				w.stuck.Store(true)
+				c.Close()
+				return
 			}
 		}
 	}()
