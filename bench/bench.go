@@ -431,8 +431,10 @@ func (r *run) fail(err error) {
 	r.firstErr.CompareAndSwap(nil, &s)
 }
 
-// mismatch counts a wrong reply to a message sent while measuring.
-func (r *run) mismatch(got, want []byte) {
+// mismatch counts a wrong reply to a message sent while measuring. closed
+// says the server closed the connection where got ends: a reply it cut
+// short, or never began, is shown so, not as a difference at its end.
+func (r *run) mismatch(got, want []byte, closed bool) {
 	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
 		return // only the first is shown: spare a wrong server's every reply the formatting
 	}
@@ -443,7 +445,15 @@ func (r *run) mismatch(got, want []byte) {
 	// Show about 80 bytes from a little before the difference.
 	from := max(0, i-40)
 	clip := func(b []byte) []byte { return b[from:min(len(b), from+80)] }
-	s := fmt.Sprintf("got %q, want %q (first difference at byte %d", clip(got), clip(want), i)
+	s := fmt.Sprintf("got %q, want %q (", clip(got), clip(want))
+	switch {
+	case closed && i == 0 && len(got) == 0:
+		s += "the server closed the connection before the reply began"
+	case closed && i == len(got):
+		s += fmt.Sprintf("the server closed the connection after byte %d of the reply", i)
+	default:
+		s += fmt.Sprintf("first difference at byte %d", i)
+	}
 	if from > 0 {
 		s += fmt.Sprintf(", shown from byte %d", from)
 	}
@@ -454,12 +464,12 @@ func (r *run) mismatch(got, want []byte) {
 // streamMismatch notes a wrong reply on a stream connection, and counts
 // it if its message was sent while measuring. *wrong says whether the
 // connection has had a wrong reply before, measured or not; it is set.
-func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte) {
+func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, closed bool) {
 	if measured {
 		if *wrong {
 			r.mismatchesAfter.Add(1)
 		}
-		r.mismatch(got, want)
+		r.mismatch(got, want, closed)
 	}
 	*wrong = true
 }

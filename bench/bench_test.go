@@ -361,15 +361,17 @@ func TestOwedRepliesAreLost(t *testing.T) {
 }
 
 // A reply cut short by the server closing the connection is wrong, shown
-// with where it ends, not an error that reads like a time-out.
+// with where it ends, not an error that reads like a time-out; and the
+// report says the server closed it there (it said "first difference at
+// byte 0" of a reply never begun, which reads as a wrong first byte).
 func TestReplyEndsEarly(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		keep   func(n int) int // bytes of the reply sent before closing
 		offset string
 	}{
-		{"half a reply", func(n int) int { return n / 2 }, "first difference at byte 32"},
-		{"no reply", func(int) int { return 0 }, "first difference at byte 0"},
+		{"half a reply", func(n int) int { return n / 2 }, "(the server closed the connection after byte 32 of the reply)"},
+		{"no reply", func(int) int { return 0 }, "(the server closed the connection before the reply began)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := shouttest.StreamServer(t, func(c net.Conn) {
@@ -628,6 +630,9 @@ func TestChurnNoReplyIsNoMessage(t *testing.T) {
 	rep := run(t, cfg)
 	if rep.OK() || rep.Messages != 0 || rep.Mismatches == 0 {
 		t.Errorf("a server that never answers: OK %v, %d messages, %d wrong; want not all right, no messages, some wrong", rep.OK(), rep.Messages, rep.Mismatches)
+	}
+	if !strings.Contains(rep.FirstMismatch, "the server closed the connection before the reply began") {
+		t.Errorf("first wrong reply %q, want it to say the server closed the connection before the reply began", rep.FirstMismatch)
 	}
 }
 

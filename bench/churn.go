@@ -74,7 +74,7 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 			continue
 		}
 		if !bytes.Equal(got, want) {
-			r.mismatch(got, want)
+			r.mismatch(got, want, !bytes.HasSuffix(got, []byte{'\n'}))
 		}
 		if bytes.HasSuffix(got, []byte{'\n'}) {
 			// A whole reply, right or wrong, counts as one, as on the

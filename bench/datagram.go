@@ -116,7 +116,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				// Which datagram it answers is unknown: count it if it came
 				// while measuring.
 				if r.measuring.Load() {
-					r.mismatch(buf[:n], []byte("a reply that starts with a 20-digit sequence number"))
+					r.mismatch(buf[:n], []byte("a reply that starts with a 20-digit sequence number"), false)
 				}
 				continue
 			}
@@ -125,7 +125,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			known := seq < next && s.seq == seq
 			if known && s.measured {
 				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
-					r.mismatch(buf[seqLen:n], want)
+					r.mismatch(buf[seqLen:n], want, false)
 				}
 			}
 			switch {

@@ -538,7 +538,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			l.arrived++
 		}
 		if !bytes.Equal(reply, want) {
-			r.streamMismatch(&c.wrong, m.measured, reply, want)
+			r.streamMismatch(&c.wrong, m.measured, reply, want, false)
 		}
 		if m.measured && r.onTime(time.Duration(now-m.at)) {
 			l.w.mu.Lock()
@@ -592,7 +592,7 @@ func (l *loop) eof(c *loopConn) {
 // came of it, perhaps nothing) as wrong, and takes its message off c's
 // queue.
 func (l *loop) cutShort(c *loopConn) {
-	l.r.streamMismatch(&c.wrong, c.q.front().measured, c.in, l.r.wants[pick(c.i, c.sent-c.q.n)])
+	l.r.streamMismatch(&c.wrong, c.q.front().measured, c.in, l.r.wants[pick(c.i, c.sent-c.q.n)], true)
 	c.q.pop()
 }
 

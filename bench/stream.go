@@ -84,7 +84,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				// reply is wrong, not late. Any other failure, a time-out
 				// included, is an error. Either way no more replies come.
 				if errors.Is(err, io.EOF) {
-					r.streamMismatch(&wrong, m.measured, got, want)
+					r.streamMismatch(&wrong, m.measured, got, want, true)
 				} else {
 					r.fail(replyLate(len(got), err))
 					r.owed(m)
@@ -97,7 +97,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 			r.arrive()
 			if !bytes.Equal(got, want) {
-				r.streamMismatch(&wrong, m.measured, got, want)
+				r.streamMismatch(&wrong, m.measured, got, want, false)
 			}
 			if d := time.Duration(r.now() - m.at); m.measured && r.onTime(d) {
 				w.record(r, d)
