@@ -302,7 +302,10 @@ type Report struct {
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
 
-	// Timeline has one entry per second measured.
+	// Timeline has one entry per second measured (and one for the last
+	// part second, unless under 0.1 s). What is counted after the last
+	// entry (in such a sliver, and in the wait for the replies owed at
+	// the end) is in the totals and in no entry: they may sum to less.
 	Timeline []Second `json:"timeline"`
 	// Percentiles is the latency distribution over the whole run, from the
 	// median out to 99.9999% and the maximum, spaced for a log scale.
