@@ -193,21 +193,40 @@ func TestPipeSlowOutputIsNotAStuckServer(t *testing.T) {
 // never stopped reading: all the input goes. (Once it has all gone, what
 // the server's socket holds is out of sight, and its reading it is
 // silence as any other: the test takes either ending.)
+//
+// Pipe sees the server take bytes only when the server's kernel opens
+// the window again, once a good part of its receive buffer is free: with
+// the buffer the kernel sizes, 106 KiB at a time (seven reads, each after
+// a 10 ms pause), and 325 KiB to 1.3 MB (200-580 ms at this rate) once it
+// had grown the buffer for a server that caught up after a pause. Pauses
+// that a busy machine lengthens, or a step that outgrows the silence
+// timeout, took a server that was still reading for stuck. So the buffer
+// is fixed (about 60 KiB a step), and the server reads at a rate by the
+// clock: after a longer pause it reads what it is owed at once.
 func TestPipeSlowReaderIsNotStuck(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("where the socket does not say how much the server took, a slow reader is seen only as the buffer drains")
 	}
+	const rate = 1600 << 10 // bytes a second
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		if err := c.(*net.TCPConn).SetReadBuffer(32 << 10); err != nil {
+			t.Error(err)
+			return
+		}
 		buf := make([]byte, 16<<10)
-		total := 0
+		total, start := 0, time.Now()
 		for {
-			n, err := c.Read(buf)
+			owed := int(time.Since(start).Seconds()*rate) - total
+			if owed <= 0 {
+				time.Sleep(10 * time.Millisecond) // the slowness (what is tested, not a wait for an event)
+				continue
+			}
+			n, err := c.Read(buf[:min(owed, len(buf))])
 			total += n
 			if err != nil {
 				fmt.Fprintf(c, "%d\n", total)
 				return
 			}
-			time.Sleep(10 * time.Millisecond) // about 1.6 MB/s
 		}
 	})
 	in := strings.Repeat("x", 4<<20) + "\n"
