@@ -69,14 +69,21 @@ func TestCloseAfterShutdownWritesNowhere(t *testing.T) {
 
 // Close while a reply waits for a client that does not read tells the
 // ReplyObserver of that reply, cut short: one reply for each read.
+//
+// The server's send buffer is fixed (listenSmall): one the kernel sizes
+// grows while a reply waits (from a full 1.9 MB to 3.9 MB, seen at the
+// moment the test took the reply for stuck), and the reply, written after
+// all, went out whole as the loop closed.
 func TestCloseTellsPendingReply(t *testing.T) {
 	var obs replies
 	srv := &server.Server{Observer: &obs}
-	addr, wait := servePlain(t, srv)
-	fd := rawDial(t, addr)
+	ln := listenSmall(t)
+	done := serveOn(t, srv, ln)
+	fd := rawDial(t, ln.Addr().String())
 	defer unix.Close(fd)
-	fillUntilBlocked(t, []int{fd}, []byte(strings.Repeat("straße ", 1000)))
-	if err := wait(); !errors.Is(err, server.ErrServerClosed) {
+	fillUntilReplyWaits(t, fd, &obs)
+	srv.Close()
+	if err := <-done; !errors.Is(err, server.ErrServerClosed) {
 		t.Fatalf("Serve: %v", err)
 	}
 	ci := obs.waitClose(t)
@@ -86,6 +93,37 @@ func TestCloseTellsPendingReply(t *testing.T) {
 		t.Errorf("%d reads, %d replies, %d cut short, closed for %v; want as many replies as reads, the last cut short, shutdown",
 			obs.reads, obs.n, obs.errs, ci.Reason)
 	}
+}
+
+// fillUntilReplyWaits writes to fd, a client that does not read, until
+// the server has a reply to it that it cannot write: the client cannot
+// send (fillUntilBlocked), and a read the server made has had no reply
+// while the client could not send for as long again. That the client
+// cannot send is not enough: a server that was not run for a while (a
+// busy machine; a 400 ms pause after a reply did it at once) has
+// answered every read, and it would write the reply to the next one
+// before a Close came. A server that answers the read seen owed reads
+// again (the client's bytes wait for it), and the client fills again.
+func fillUntilReplyWaits(t *testing.T, fd int, obs *replies) {
+	t.Helper()
+	msg := []byte(strings.Repeat("straße ", 1000))
+	counts := func() [2]int {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return [2]int{obs.reads, obs.n}
+	}
+	deadline := time.Now().Add(6 * bound)
+	for range 100 {
+		fillUntilBlocked(t, []int{fd}, msg)
+		seen := counts()
+		if seen[0] > seen[1] && !wait(t, fd, unix.POLLOUT, 200*time.Millisecond) && counts() == seen {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Fatal("the server kept answering a client that does not read")
 }
 
 // holdClose is an Observer whose ConnClose for the connection from addr
