@@ -19,7 +19,8 @@ import (
 // that no longer answers on it is opened again in its place.
 //
 // Streams (tcp, unix) come back as listeners, datagrams (udp) as packet
-// connections, each in the order of eps.
+// connections, each in the order of eps. A UDP socket asks for a receive
+// buffer of UDPReadBuffer.
 func Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn, err error) {
 	return Options{}.Listen(eps)
 }
@@ -55,7 +56,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			if err != nil {
 				return listeners, packets, err
 			}
-			packets = append(packets, pc)
+			packets = append(packets, sizeReadBuffer(pc))
 		default:
 			if e.Network == "unix" {
 				removeStaleSocket(e.Address)
@@ -75,6 +76,22 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 		}
 	}
 	return listeners, packets, nil
+}
+
+// UDPReadBuffer is the receive buffer a UDP socket of Listen's asks for
+// (the kernel gives at most its limit, net.core.rmem_max on Linux, whose
+// default is 208 KiB): datagrams that come while the server is not
+// running, on a busy machine, wait there rather than being dropped, which
+// a client would take for loss on the network. A small datagram takes
+// about 1 KiB of it, so the default holds about 200 of them, 4 MiB about
+// 4,000. It is a bound, not memory taken.
+const UDPReadBuffer = 4 << 20
+
+func sizeReadBuffer(pc net.PacketConn) net.PacketConn {
+	if b, ok := pc.(interface{ SetReadBuffer(int) error }); ok {
+		b.SetReadBuffer(UDPReadBuffer) // as much as the kernel gives, or what it had
+	}
+	return pc
 }
 
 // pairTries bounds how many free ports ListenPair tries when asked for
@@ -104,7 +121,7 @@ func listenPair(lc net.ListenConfig, address string) (net.Listener, net.PacketCo
 		}
 		pc, err := lc.ListenPacket(context.Background(), "udp", ln.Addr().String())
 		if err == nil {
-			return ln, pc, nil
+			return ln, sizeReadBuffer(pc), nil
 		}
 		ln.Close()
 		if try == tries {
