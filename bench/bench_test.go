@@ -179,7 +179,10 @@ func TestCatchesWrongServers(t *testing.T) {
 			addr := streamServer(t, tc.readSize, tc.f)
 			cfg := quick("tcp", addr)
 			cfg.Text, cfg.Size = tc.text, tc.size
-			cfg.Timeout = 200 * time.Millisecond
+			// Short, as a reply cut or without its newline waits for it,
+			// but not too short to connect in: it bounds connecting too,
+			// and 200 ms once did not on a busy machine.
+			cfg.Timeout = time.Second
 			rep := run(t, cfg)
 			if rep.OK() {
 				t.Fatalf("a wrong server passed: %+v", rep)
