@@ -432,19 +432,34 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 
 // lineServer is a stand-in stream server that answers each line with f of it.
 func lineServer(t *testing.T, f func(string) string) string {
+	return scriptServer(t, func(_ int, line string) (string, bool) { return f(line), false })
+}
+
+// scriptServer is a stand-in stream server that answers the i-th line
+// of each connection (from 0) with what reply makes of it; once reply
+// says end, it closes the connection gracefully after that answer.
+func scriptServer(t *testing.T, reply func(i int, line string) (answer string, end bool)) string {
 	return shouttest.StreamServer(t, func(c net.Conn) {
 		r := bufio.NewReader(c)
-		for {
+		for i := 0; ; i++ {
 			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			if _, err := io.WriteString(c, f(line)); err != nil {
+			answer, end := reply(i, line)
+			if _, err := io.WriteString(c, answer); err != nil {
+				return
+			}
+			if end {
+				closeGracefully(c)
 				return
 			}
 		}
 	})
 }
+
+// upper is the uppercase shout answers with.
+func upper(s string) string { return cases.Upper(language.Und).String(s) }
 
 // The check follows --lang through x/text: a server with x/text's Turkish
 // uppercase passes --lang tr, and the same server is caught when plain
@@ -568,19 +583,7 @@ func TestChurnCatchesWrongServer(t *testing.T) {
 // closingServer answers n lines on each connection, then closes it
 // gracefully.
 func closingServer(t *testing.T, n int) string {
-	return shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		for range n {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, cases.Upper(language.Und).String(line)); err != nil {
-				return
-			}
-		}
-		closeGracefully(c)
-	})
+	return scriptServer(t, func(i int, line string) (string, bool) { return upper(line), i == n-1 })
 }
 
 // closeGracefully closes c as shout serve does when it stops: shuts its
@@ -663,7 +666,7 @@ func TestReconnectsInWarmupNotCounted(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if _, err := io.WriteString(c, cases.Upper(language.Und).String(line)); err != nil {
+			if _, err := io.WriteString(c, upper(line)); err != nil {
 				return
 			}
 		}
@@ -687,23 +690,12 @@ func TestReconnectCountsCutReplyWrong(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		for i := 0; ; i++ {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			reply := cases.Upper(language.Und).String(line)
-			if i == 20 { // half of the 21st reply, then a graceful close
-				io.WriteString(c, reply[:len(reply)/2])
-				closeGracefully(c)
-				return
-			}
-			if _, err := io.WriteString(c, reply); err != nil {
-				return
-			}
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		up := upper(line)
+		if i == 20 { // half of the 21st reply, then a graceful close
+			return up[:len(up)/2], true
 		}
+		return up, false
 	})
 	cfg := quick("tcp", addr)
 	cfg.Reconnect, cfg.Depth = true, 1
@@ -1120,21 +1112,11 @@ func TestLateRepliesAreLost(t *testing.T) {
 // A reply that comes without its newline is reported as begun and not
 // ended, not as no reply at all: 63 bytes had come.
 func TestReplyWithoutNewlineSaysSo(t *testing.T) {
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		for i := 0; ; i++ {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			reply := strings.ToUpper(line)
-			if i == 5 {
-				reply = strings.TrimSuffix(reply, "\n") // and nothing more
-			}
-			if _, err := io.WriteString(c, reply); err != nil {
-				return
-			}
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		if i == 5 {
+			return strings.TrimSuffix(upper(line), "\n"), false // and nothing more
 		}
+		return upper(line), false
 	})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Text = 1, 1, "ascii"
