@@ -450,7 +450,7 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 	clip := func(b []byte) []byte { return b[from:min(len(b), from+80)] }
 	s := fmt.Sprintf("got %q, want %q (", clip(got), clip(want))
 	switch {
-	case closed && i == 0 && len(got) == 0:
+	case closed && len(got) == 0:
 		s += "the server closed the connection before the reply began"
 	case closed && i == len(got):
 		s += fmt.Sprintf("the server closed the connection after byte %d of the reply", i)

@@ -73,10 +73,11 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 		if !measured {
 			continue
 		}
+		whole := bytes.HasSuffix(got, []byte{'\n'}) // else the server closed before the reply ended
 		if !bytes.Equal(got, want) {
-			r.mismatch(got, want, !bytes.HasSuffix(got, []byte{'\n'}))
+			r.mismatch(got, want, !whole)
 		}
-		if bytes.HasSuffix(got, []byte{'\n'}) {
+		if whole {
 			// A whole reply, right or wrong, counts as one, as on the
 			// other drivers; none, or one cut short, is only wrong.
 			w.record(r, time.Since(start))

@@ -181,15 +181,13 @@ func fromEnvar(k *kong.Kong, args []string, msg string) string {
 		if n.Name != "serve" {
 			continue
 		}
-		for _, group := range n.AllFlags(false) {
-			for _, f := range group {
-				if f.Name != m[1] {
-					continue
-				}
-				for _, env := range f.Envs {
-					if _, ok := os.LookupEnv(env); ok {
-						return msg + " (from " + env + ")"
-					}
+		for _, f := range n.Flags { // serve's own: those serveEnvars gave variables
+			if f.Name != m[1] {
+				continue
+			}
+			for _, env := range f.Envs {
+				if _, ok := os.LookupEnv(env); ok {
+					return msg + " (from " + env + ")"
 				}
 			}
 		}
