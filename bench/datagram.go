@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"shout/endpoint"
 )
 
 // seqLen is the width of the decimal sequence number that starts each
@@ -24,11 +26,11 @@ const seqLen = 20
 // needs about its rate times Timeout.
 var udpRing = 1 << 14
 
-// udpReadBuffer is the receive buffer each socket asks for (the kernel
-// gives at most its limit, net.core.rmem_max on Linux): replies that come
-// while bench is not reading, on a busy machine, wait there rather than
-// being dropped and counted lost. 4 MiB holds about 4,000 small replies.
-var udpReadBuffer = 4 << 20
+// udpReadBuffer is the receive buffer each socket asks for, as a server's
+// does (endpoint.UDPReadBuffer): replies that come while bench is not
+// reading, on a busy machine, wait there rather than being dropped and
+// counted lost.
+var udpReadBuffer = endpoint.UDPReadBuffer
 
 // udpReaderStart, if not nil, runs as each socket's reader starts (tests).
 var udpReaderStart func()

@@ -54,7 +54,7 @@ func TestListenKeepsBusyUnixSocket(t *testing.T) {
 }
 
 // A UDP socket of Listen's asks for UDPReadBuffer, alone or in a pair:
-// with the kernel's default (208 KiB, about 200 small datagrams), a
+// with the kernel's default (208 KiB: 256 datagrams of 64 bytes), a
 // server not run for a fifth of a second at 1,000 datagrams a second
 // dropped some, and its client counted them lost (a bench test under
 // load).
