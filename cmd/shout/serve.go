@@ -491,15 +491,16 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 	var store *certs.Store
 	var err error
 	if cmd.TLSSelfSigned {
-		store, err = certs.SelfSigned(hosts)
-	} else {
-		store, err = certs.Load(cmd.Cert, cmd.Key)
+		if store, err = certs.SelfSigned(hosts); err != nil {
+			return opts, nil, err
+		}
+	} else if store, err = certs.Load(cmd.Cert, cmd.Key); err != nil {
+		return opts, nil, usage(err) // files that are not there or hold no certificate: bad flag values, as connect's --ca
 	}
-	if err != nil {
-		return opts, nil, err
+	if opts.TLS, err = certs.ServerConfig(store, cmd.ClientCA); err != nil {
+		return opts, nil, usage(err)
 	}
-	opts.TLS, err = certs.ServerConfig(store, cmd.ClientCA)
-	return opts, store, err
+	return opts, store, nil
 }
 
 // reloadOnHUP reloads the certificate and key on each SIGHUP, keeping the

@@ -238,6 +238,9 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		// It was taken, and did nothing: datagrams and Unix sockets never carry a header.
 		{[]string{"udp://127.0.0.1:0", "--proxy-protocol"}, "--proxy-protocol is for TCP and tls:// addresses, and there is none"},
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "ten"}, `--proxy-from: "ten" is not an address or a CIDR range`},
+		// Files that are not there are bad flag values, as shout connect's --ca is.
+		{[]string{"tls://127.0.0.1:0", "--cert", "/nonexistent/c.pem", "--key", "/nonexistent/k.pem"}, "open /nonexistent/c.pem: no such file"},
+		{[]string{"tls://127.0.0.1:0", "--tls-self-signed", "--client-ca", "/nonexistent/ca.pem"}, "--client-ca: open /nonexistent/ca.pem: no such file"},
 	} {
 		out, err := exec.Command("shout", append([]string{"serve"}, tc.args...)...).CombinedOutput()
 		var ee *exec.ExitError

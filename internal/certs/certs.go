@@ -150,11 +150,11 @@ func ServerConfig(s *Store, clientCA string) (*tls.Config, error) {
 	if clientCA != "" {
 		pem, err := os.ReadFile(clientCA)
 		if err != nil {
-			return nil, fmt.Errorf("client CA: %w", err)
+			return nil, fmt.Errorf("--client-ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %s: no PEM certificate in it", clientCA)
+			return nil, fmt.Errorf("--client-ca %s: no PEM certificate in it", clientCA)
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
