@@ -109,7 +109,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	if why := cmd.loopRefused(eps); why != "" {
 		// Before anything is bound: a taken port would otherwise hide it.
-		return usagef("--engine loop: the event-loop engine cannot serve this listener: %s", why)
+		return usagef("--engine loop: the event-loop engine cannot serve %s; --engine auto serves it with a goroutine per connection", why)
 	}
 	adminEps, err := cmd.adminEndpoints()
 	if err != nil {
@@ -229,8 +229,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	return nil
 }
 
-// loopRefused says why --engine loop cannot serve one of eps, as far as
-// the flags tell (Server.EngineFor says the rest once they listen), or "".
+// loopRefused says which of eps --engine loop cannot serve, and why, in
+// the flags' terms, as far as the flags tell (Server.EngineFor says the
+// rest once they listen), or "".
 func (cmd *serveCmd) loopRefused(eps []endpoint.Endpoint) string {
 	if cmd.Engine != "loop" {
 		return ""
@@ -239,9 +240,11 @@ func (cmd *serveCmd) loopRefused(eps []endpoint.Endpoint) string {
 		switch {
 		case e.Network == "udp": // datagrams are served as ever
 		case cmd.Trace:
-			return "the observer traces sockets"
-		case e.TLS || cmd.ProxyProtocol && e.Network == "tcp":
-			return "its connections are wrapped (TLS, PROXY protocol, WrapConn)"
+			return e.String() + " with --trace, which follows each connection's system calls as a goroutine makes them"
+		case e.TLS:
+			return e.String() + ": its bytes pass through crypto/tls, which reads and writes a net.Conn"
+		case cmd.ProxyProtocol && e.Network == "tcp":
+			return e.String() + " with --proxy-protocol, whose header is read from a net.Conn"
 		}
 	}
 	return ""

@@ -47,15 +47,19 @@ func TestServeEngineLoopRefusedBeforeListening(t *testing.T) {
 	}
 	defer taken.Close()
 	addr := taken.Addr().String()
-	for _, args := range [][]string{
-		{"--trace", "tcp://" + addr},
-		{"--tls-self-signed", "tls://" + addr},
-		{"--proxy-protocol", "tcp://" + addr},
+	for _, tc := range []struct {
+		args []string
+		why  string // in the flags' terms, naming the address
+	}{
+		{[]string{"--trace", "tcp://" + addr}, "tcp://" + addr + " with --trace"},
+		{[]string{"--tls-self-signed", "tls://" + addr}, "tls://" + addr + ": its bytes pass through crypto/tls"},
+		{[]string{"--proxy-protocol", "tcp://" + addr}, "tcp://" + addr + " with --proxy-protocol"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), append([]string{"serve", "--engine", "loop"}, args...), strings.NewReader(""), &stdout, &stderr)
-		if code != 2 || !strings.Contains(stderr.String(), "--engine loop: the event-loop engine cannot serve this listener") {
-			t.Errorf("%v: status %d, %q; want 2 and why the loops cannot serve", args, code, stderr.String())
+		code := run(context.Background(), append([]string{"serve", "--engine", "loop"}, tc.args...), strings.NewReader(""), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--engine loop: the event-loop engine cannot serve "+tc.why) ||
+			!strings.Contains(stderr.String(), "--engine auto serves it") {
+			t.Errorf("%v: status %d, %q; want 2, why the loops cannot serve %q, and what can", tc.args, code, stderr.String(), tc.why)
 		}
 	}
 }
