@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // logPrefix is how much of each message is logged at debug level.
@@ -16,10 +17,10 @@ const logPrefix = 96
 
 // NewLogObserver returns the Observer that logs to l: each connection's
 // open and close at info level, each message and datagram at debug level
-// (escaped and cut to 96 bytes), and rejected connections and dropped or
-// unanswered datagrams as warnings, at most once a second for each reason,
-// with a running total (a reply the stop closed the socket under, at info
-// level). Its records carry no source position (a handler
+// (escaped, and cut to 96 bytes at the start of a character), and
+// rejected connections and dropped or unanswered datagrams as warnings,
+// at most once a second for each reason, with a running total (a reply
+// the stop closed the socket under, at info level). Its records carry no source position (a handler
 // with AddSource leaves it out): it would name this file for every line.
 func NewLogObserver(l *slog.Logger) Observer {
 	return &logObserver{l: l, h: l.Handler()}
@@ -65,8 +66,33 @@ func (o *logObserver) ConnOpen(c *ConnInfo) {
 
 func (o *logObserver) ConnRead(c *ConnInfo, p []byte) {
 	if o.l.Enabled(context.Background(), slog.LevelDebug) {
-		o.l.Debug("message", "remote", addrText(c.Remote), "bytes", len(p), "data", Escape(p[:min(len(p), logPrefix)]))
+		o.l.Debug("message", append([]any{"remote", addrText(c.Remote), "bytes", len(p)}, dataAttrs(p)...)...)
 	}
+}
+
+// dataAttrs are the attributes that show p at debug level: its first
+// logPrefix bytes, cut at the start of a character and escaped, and how
+// many bytes that leaves out, if any.
+func dataAttrs(p []byte) []any {
+	n := charCut(p, logPrefix)
+	if n == len(p) {
+		return []any{"data", Escape(p)}
+	}
+	return []any{"data", Escape(p[:n]), "more", len(p) - n}
+}
+
+// charCut is where to cut p to show at most limit bytes of it: limit, or
+// fewer so as not to split a character (its first byte alone would read
+// as a byte that is not UTF-8, which the client did not send).
+func charCut(p []byte, limit int) int {
+	if len(p) <= limit {
+		return len(p)
+	}
+	n := limit
+	for i := 0; i < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(p[n]); i++ {
+		n--
+	}
+	return n
 }
 
 func (o *logObserver) ConnClose(c *ConnInfo) {
@@ -111,7 +137,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 func (o *logObserver) Datagram(d *DatagramInfo) {
 	if d.Reason == ReasonNone {
 		if o.l.Enabled(context.Background(), slog.LevelDebug) {
-			o.l.Debug("datagram", "remote", d.Remote.String(), "bytes", len(d.Data), "data", Escape(d.Data[:min(len(d.Data), logPrefix)]))
+			o.l.Debug("datagram", append([]any{"remote", d.Remote.String(), "bytes", len(d.Data)}, dataAttrs(d.Data)...)...)
 		}
 		return
 	}

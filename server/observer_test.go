@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -158,5 +160,43 @@ func TestLogObserverRemoteChanged(t *testing.T) {
 	obs.ConnClose(c)
 	if n := strings.Count(buf.String(), "remote=127.0.0.22:2222"); n != 2 {
 		t.Errorf("the second connection's address is logged %d times, want 2:\n%s", n, buf.String())
+	}
+}
+
+// With -v a message is logged cut to its first 96 bytes: at the start of
+// a character, with the bytes left out counted, for messages and
+// datagrams alike. (Found in review: 95 a's and a ß logged the ß's first
+// byte alone, "\xc3", a byte the client never sent on its own.)
+func TestLogObserverCutsAtACharacter(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	long := strings.Repeat("a", 95) + "ßend\n"
+	obs.ConnRead(&server.ConnInfo{Remote: remote}, []byte(long))
+	obs.ConnRead(&server.ConnInfo{Remote: remote}, []byte("short ß\n"))
+	obs.Datagram(&server.DatagramInfo{Remote: netip.MustParseAddrPort("127.0.0.9:40312"), Data: []byte(long)})
+	type rec struct {
+		Msg   string
+		Bytes int
+		Data  string
+		More  int
+	}
+	want := []rec{
+		{"message", len(long), strings.Repeat("a", 95), len(long) - 95},
+		{"message", len("short ß\n"), `short ß\n`, 0},
+		{"datagram", len(long), strings.Repeat("a", 95), len(long) - 95},
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("logged %d lines, want %d:\n%s", len(lines), len(want), buf.String())
+	}
+	for i, line := range lines {
+		var got rec
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if got != want[i] {
+			t.Errorf("logged %+v, want %+v:\n%s", got, want[i], line)
+		}
 	}
 }

@@ -92,13 +92,7 @@ func (l *line) end() []byte { return append(l.b, '\n') }
 // quoted is p for a trace line: escaped, in double quotes, cut at
 // traceData bytes (at the start of a character) with the rest counted.
 func quoted(p []byte) string {
-	cut := len(p)
-	if cut > traceData {
-		cut = traceData
-		for i := 0; i < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(p[cut]); i++ {
-			cut--
-		}
-	}
+	cut := charCut(p, traceData)
 	s := `"` + Escape(p[:cut]) + `"`
 	if cut < len(p) {
 		s += fmt.Sprintf("… (%d more)", len(p)-cut)
