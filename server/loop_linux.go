@@ -1000,6 +1000,7 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 	if s.ConnState != nil {
 		s.ConnState(c.nc, StateNew)
 	}
+	l.tick()
 	if s.closing.Load() { // Shutdown came during the accept: stop this one too
 		l.stopConn(c)
 	}
@@ -1138,9 +1139,7 @@ func (l *loop) read(c *lconn) {
 	info := &c.sess.info
 	info.BytesIn += int64(n)
 	s.obs.ConnRead(info, l.rbuf[k:k+n])
-	// An Observer may have been slow, here or before in this batch: the
-	// read's time and the reply's are now, not the wake's.
-	l.now = int64(time.Since(l.epoch))
+	l.tick()
 	c.lastRead = l.now
 	from := info.BytesOut
 	if err = l.reply(c, l.rbuf[:k+n], from); err != nil {
@@ -1163,8 +1162,18 @@ func (l *loop) read(c *lconn) {
 func (l *loop) replied(c *lconn, from int64, err error) {
 	if r := l.srv.replies; r != nil {
 		r.ConnReply(&c.sess.info, int(c.sess.info.BytesOut-from), err)
+		l.tick()
 	}
 }
+
+// tick takes the loop's time again after an Observer's call (or the
+// ConnState hook's), which may have been slow: the times stamped after it
+// in this batch (a read, a reply's wait, a connection accepted, the
+// moment a waiting reply is written and the wait for input begins, a
+// linger's start) are now, not the wake's. Stamped with the wake's time,
+// a connection served after a slow call looked idle or stuck for as long
+// as the call took already, and the next sweep closed it early.
+func (l *loop) tick() { l.now = int64(time.Since(l.epoch)) }
 
 // reply transforms in and writes it, a reply buffer at a time. When the
 // socket takes no more, the rest of the buffer and of in wait in c.pend.
@@ -1568,6 +1577,7 @@ func (l *loop) close(c *lconn, r Reason) {
 		}
 		s.ConnState(c.nc, st)
 	}
+	l.tick()
 	l.recycle(c)
 }
 

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -531,5 +532,127 @@ func TestUnixClientAddress(t *testing.T) {
 		if got := ci.Remote.Network() + " " + ci.Remote.String(); got != cl.network+" "+cl.want {
 			t.Errorf("%s: Remote %q, want %q", cl.name, got, cl.network+" "+cl.want)
 		}
+	}
+}
+
+// holdSlow is a ReplyObserver that counts reads and replies; its ConnRead
+// of a message starting "hold", and its ConnClose of the connection from
+// the address in x, signal held and wait for release: a slow Observer.
+type holdSlow struct {
+	replies
+	x       atomic.Value // string
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *holdSlow) ConnRead(c *server.ConnInfo, p []byte) {
+	h.replies.ConnRead(c, p)
+	if strings.HasPrefix(string(p), "hold") {
+		h.held <- struct{}{}
+		<-h.release
+	}
+}
+
+func (h *holdSlow) ConnClose(c *server.ConnInfo) {
+	if x, _ := h.x.Load().(string); x != "" && c.Remote.String() == x {
+		h.held <- struct{}{}
+		<-h.release
+	}
+	h.replies.ConnClose(c)
+}
+
+// A slow Observer call (here a ConnClose) does not age the connections
+// served after it in the same wake of the server: one whose waiting reply
+// is written then waits IdleTimeout for its client's next message, as it
+// does with a goroutine of its own, before it is closed as idle.
+func TestSlowObserverAgesNoDrainedReply(t *testing.T) {
+	needLinux(t, "SIOCOUTQ")
+	const idle = 400 * time.Millisecond
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one loop, held by the Observer
+	obs := &holdSlow{held: make(chan struct{}), release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, IdleTimeout: idle, Linger: -1, ReadSize: 512}
+	ln := listenSmall(t) // replies wait for the client at once
+	serveOn(t, srv, ln)
+	x := dial(t, ln.Addr().String())
+	exchange(t, x, "x", "X") // the loops run, with GOMAXPROCS(1)
+	runtime.GOMAXPROCS(2)
+	obs.x.Store(x.LocalAddr().String())
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<10) })
+		return nil
+	}}
+	yc, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer yc.Close()
+	y := yc.(*net.TCPConn)
+	y.SetDeadline(time.Now().Add(bound))
+
+	// y sends one read's worth at a time and takes no reply, until the
+	// reply to one waits to be written: the server has read all y sent.
+	msg := strings.Repeat("a", 512)
+	sent := 0
+	for waits := false; !waits; {
+		if sent > 64<<20 {
+			t.Fatal("the server kept answering a client that does not read")
+		}
+		if _, err := io.WriteString(y, msg); err != nil {
+			t.Fatal(err)
+		}
+		sent += len(msg)
+		exchange(t, x, "x", "X") // with one loop: y's message is read, and answered as far as the socket takes it
+		obs.mu.Lock()
+		waits = obs.reads > obs.n
+		obs.mu.Unlock()
+	}
+
+	// Hold the server while x half-closes and y takes every reply the
+	// socket holds, so that the reply that waits can be written; then
+	// hold it in x's ConnClose, longer than IdleTimeout.
+	io.WriteString(x, "hold")
+	<-obs.held
+	x.CloseWrite()
+	type result struct {
+		answered, closed time.Time
+		err              error
+	}
+	yr := make(chan result, 1)
+	go func() {
+		got := make([]byte, sent)
+		if _, err := io.ReadFull(y, got); err != nil || string(got) != strings.ToUpper(strings.Repeat(msg, sent/len(msg))) {
+			yr <- result{err: fmt.Errorf("got %d bytes, %v", len(got), err)}
+			return
+		}
+		answered := time.Now()
+		if n, err := y.Read(got); n != 0 || err != io.EOF {
+			yr <- result{err: fmt.Errorf("read %d, %v; want end of file at the idle timeout", n, err)}
+			return
+		}
+		yr <- result{answered: answered, closed: time.Now()}
+	}()
+	fd := serverSide(t, y)
+	for i := 0; ; i++ {
+		if n, err := unsentBytes(fd); err != nil {
+			t.Fatal(err)
+		} else if n == 0 {
+			break
+		}
+		if i == 10000 {
+			t.Fatal("y's replies not taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	obs.release <- struct{}{}
+	// In x's close now, with y's reply ready to be written after it.
+	<-obs.held
+	time.Sleep(2 * idle) // the slow Observer: the stimulus, not a synchronisation
+	obs.release <- struct{}{}
+	r := <-yr
+	if r.err != nil {
+		t.Fatalf("y: %v", r.err)
+	}
+	if d := r.closed.Sub(r.answered); d < idle/2 {
+		t.Errorf("y closed %v after its reply was written; want about IdleTimeout (%v)", d, idle)
 	}
 }
