@@ -31,7 +31,8 @@ const maxDatagram = 65535
 // service. (The same text sent to two of the server's addresses at once is
 // answered at both.) Nor does a datagram whose
 // source has spent its SourceRate budget, or whose reply the uppercase
-// makes too large for one datagram. Observers are told of each, with the
+// makes too large for one datagram (ReasonTooLarge, as is a Unix datagram
+// longer than the 65,535 bytes a worker reads). Observers are told of each, with the
 // Reason; of a datagram from a Unix datagram socket with no name, which
 // has no address to be answered at (ReasonSendFailed); and of one whose
 // reply Shutdown or Close closed the socket under (ReasonShutdown), which
@@ -154,10 +155,11 @@ func (p *packetConn) serve() error {
 	var delay time.Duration // after reads that failed
 	for {
 		var (
-			n    int
-			ap   netip.AddrPort
-			addr net.Addr // only if p.udp is nil
-			err  error
+			n     int
+			ap    netip.AddrPort
+			addr  net.Addr // only if p.udp is nil
+			trunc bool     // longer than w.in: only a Unix datagram can be
+			err   error
 		)
 		local := p.local
 		switch {
@@ -172,7 +174,7 @@ func (p *packetConn) serve() error {
 		case p.udp != nil:
 			n, ap, err = p.udp.ReadFromUDPAddrPort(w.in)
 		default:
-			n, addr, err = p.pc.ReadFrom(w.in)
+			n, addr, trunc, err = readFrom(p.pc, w.in)
 			if ua, ok := addr.(*net.UDPAddr); ok {
 				ap = ua.AddrPort()
 			}
@@ -188,7 +190,12 @@ func (p *packetConn) serve() error {
 		if p.trace != nil {
 			p.trace.Recvfrom(&w.d)
 		}
-		w.answer(addr)
+		if trunc {
+			// Its reply, were it made, would not fit either.
+			w.d.Reason = ReasonTooLarge
+		} else {
+			w.answer(addr)
+		}
 		if p.trace != nil {
 			p.trace.Sendto(&w.d, w.out[:w.d.BytesOut])
 		}

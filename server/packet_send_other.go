@@ -10,3 +10,9 @@ func writeToNow(pc net.PacketConn, b []byte, addr net.Addr) error {
 	_, err := pc.WriteTo(b, addr)
 	return err
 }
+
+// readFrom reads a datagram from pc into b (see packet_send_unix.go).
+func readFrom(pc net.PacketConn, b []byte) (int, net.Addr, bool, error) {
+	n, addr, err := pc.ReadFrom(b)
+	return n, addr, false, err
+}

@@ -54,3 +54,20 @@ func writeToNow(pc net.PacketConn, b []byte, addr net.Addr) error {
 // errClientNotReading is why a Unix datagram client whose queue is full
 // gets no reply.
 var errClientNotReading = errors.New("the client's queue is full: it is not reading its replies")
+
+// readFrom reads a datagram from pc into b, as pc.ReadFrom does, and
+// reports whether it was longer than b, and cut: a Unix datagram socket's
+// may be (up to its sender's send buffer), a UDP datagram never is longer
+// than maxDatagram.
+func readFrom(pc net.PacketConn, b []byte) (n int, addr net.Addr, trunc bool, err error) {
+	uc, ok := pc.(*net.UnixConn)
+	if !ok {
+		n, addr, err = pc.ReadFrom(b)
+		return n, addr, false, err
+	}
+	n, _, flags, ua, err := uc.ReadMsgUnix(b, nil)
+	if ua != nil { // a sender with no name has no address, as ReadFrom says
+		addr = ua
+	}
+	return n, addr, flags&unix.MSG_TRUNC != 0, err
+}

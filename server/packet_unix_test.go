@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,47 @@ func TestUnixgramClientThatDoesNotRead(t *testing.T) {
 	buf := make([]byte, 64)
 	if k, err := c.Read(buf); err != nil || string(buf[:k]) != "HELLO" {
 		t.Errorf("a client that reads, beside one that does not: got %q, %v; want HELLO", buf[:k], err)
+	}
+}
+
+// A Unix datagram may be longer than the 65,535 bytes a worker reads
+// (up to the sender's send buffer): it gets no reply, ReasonTooLarge, as
+// a reply too large for one datagram does. It was answered with the
+// uppercase of its first 65,535 bytes, reported as answered: the client
+// got a reply to a message it had not sent.
+func TestUnixgramLongerThanTheBuffer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s")
+	pc, err := net.ListenPacket("unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(datagrams, 2)
+	shouttest.ServePacket(t, &server.Server{Observer: seen, Logger: new(shouttest.Log).Logger()}, pc)
+	c, err := net.DialUnix("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "c"), Net: "unixgram"}, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	if err := c.SetWriteBuffer(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a", 100000)
+	if _, err := c.Write([]byte(long)); err != nil {
+		t.Skipf("cannot send a datagram of %d bytes: %v", len(long), err)
+	}
+	if d := seen.next(t); d.Reason != server.ReasonTooLarge || d.BytesOut != 0 {
+		t.Errorf("a datagram of %d bytes: reason %v, %d bytes out; want %v, 0", len(long), d.Reason, d.BytesOut, server.ReasonTooLarge)
+	}
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 128<<10)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "HELLO" {
+		t.Errorf("got a reply of %d bytes (%.10q…), %v; want HELLO, the reply to the next datagram", n, buf[:n], err)
+	}
+	if d := seen.next(t); d.Reason != server.ReasonNone {
+		t.Errorf("the next datagram: reason %v", d.Reason)
 	}
 }
