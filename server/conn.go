@@ -245,19 +245,29 @@ func (c *conn) reject(why error) {
 // while it lingers.
 func (c *conn) rejectNow(why error) {
 	c.srv.release(&c.place)
-	select {
-	case c.srv.lingering <- struct{}{}:
-		c.closeGracefully()
-		<-c.srv.lingering
-	default:
-	}
-	c.c.Close()
-	c.srv.forget(c)
 	c.sess.info.Err = why
 	c.sess.info.Reason, c.sess.info.End = ReasonRejected, time.Now()
+	select {
+	case c.srv.lingering <- struct{}{}:
+		// Told once the client can read its end of file, not once the
+		// linger is done: a client that keeps its end open would hold the
+		// count back for up to Linger.
+		c.closeGracefully(c.toldRejected)
+		<-c.srv.lingering
+		c.c.Close()
+	default:
+		c.c.Close()
+		c.toldRejected()
+	}
+	c.srv.forget(c)
 	if c.trace != nil {
 		c.trace.Close(&c.sess.info)
 	}
+}
+
+// toldRejected tells the Observer and the ConnState hook that c was
+// rejected.
+func (c *conn) toldRejected() {
 	c.obs.ConnClose(&c.sess.info)
 	if c.srv.ConnState != nil {
 		c.srv.ConnState(c.c, StateRejected)
@@ -295,7 +305,7 @@ func (c *conn) loop() Reason {
 			if r := c.flush(ReasonIdleTimeout); r != ReasonIdleTimeout {
 				return r
 			}
-			c.closeGracefully()
+			c.closeGracefully(nil)
 			return ReasonIdleTimeout
 		default:
 			return c.reasonOf(err, false, ReasonError)
@@ -492,28 +502,35 @@ func (c *conn) stop() Reason {
 	if r := c.flush(ReasonShutdown); r != ReasonShutdown {
 		return r
 	}
-	c.closeGracefully()
+	c.closeGracefully(nil)
 	return ReasonShutdown
 }
 
 // closeGracefully shuts the write side, so the client reads end of file
-// after every reply, then reads and discards until the client's end of
-// file, so that closing finds no unread input: that would make the kernel
-// reset the connection and drop the replies still in its send queue. It
+// after every reply (and calls shut, if not nil, once it has), then reads
+// and discards until the client's end of file, so that closing finds no
+// unread input: that would make the kernel reset the connection and drop
+// the replies still in its send queue. It
 // waits while input keeps coming (a client still sending has not read our
 // end of file yet), Linger after it stops, and while replies are still
 // queued, as long as the client takes some within WriteTimeout (or
 // Linger, without one); in all, maxLingerRounds×Linger at most. The
 // caller closes.
-func (c *conn) closeGracefully() {
+func (c *conn) closeGracefully(shut func()) {
 	linger := c.srv.linger()
 	cw, ok := c.c.(interface{ CloseWrite() error })
 	if !ok {
+		if shut != nil {
+			shut()
+		}
 		return
 	}
 	err := cw.CloseWrite()
 	if c.trace != nil {
 		c.trace.CloseWrite(err)
+	}
+	if shut != nil {
+		shut()
 	}
 	if err != nil || linger <= 0 {
 		return

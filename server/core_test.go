@@ -213,6 +213,39 @@ func TestRejectedClientReadsEOF(t *testing.T) {
 	}
 }
 
+// A connection rejected at a limit is reported (ConnClose with
+// ReasonRejected, the StateRejected hook) when it is rejected, not when
+// the server is done lingering on it so that its client reads end of
+// file: a client that keeps its end open holds that linger for up to
+// Linger, and the count of rejections (metrics, the log's warning) lagged
+// by as much. (Found in review: 2 s late with shout serve's --linger.)
+func TestRejectedIsToldAtOnce(t *testing.T) {
+	hook, ch := states()
+	obs := &recorder{}
+	addr := shouttest.Start(t, &server.Server{MaxConns: 1, Linger: time.Hour, ConnState: hook, Observer: obs, Logger: new(shouttest.Log).Logger()})
+	held := dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	over := dial(t, addr) // and kept open: the server lingers on it
+	if n, err := over.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("over the limit: read %d, %v; want end of file", n, err)
+	}
+	waitState(t, ch, server.StateRejected)
+	if ci := obs.waitClose(t); ci.Reason != server.ReasonRejected || !errors.Is(ci.Err, server.ErrMaxConns) || ci.End.IsZero() {
+		t.Errorf("close: reason %v, err %v, end %v; want %v, %v and the time of the rejection", ci.Reason, ci.Err, ci.End, server.ReasonRejected, server.ErrMaxConns)
+	}
+	io.WriteString(over, "more while it lingers") // read and dropped, and told of no more
+	io.WriteString(held, "ok")
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(held, got); err != nil || string(got) != "OK" {
+		t.Errorf("got %q, %v", got, err)
+	}
+	over.Close()
+	held.Close()
+	if ci := obs.waitClose(t); ci.Reason != server.ReasonEOF {
+		t.Errorf("next close: reason %v; want the held connection's %v, and the rejected one told once", ci.Reason, server.ReasonEOF)
+	}
+}
+
 // The ConnState hook for a rejected connection runs on that connection's
 // goroutine, not the accept loop: a slow hook does not stop accepting.
 func TestRejectedStateOffTheAcceptLoop(t *testing.T) {

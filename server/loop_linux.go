@@ -1462,9 +1462,18 @@ func ioctlFD(fd int, req uint) int {
 // within the server's bound on rejected connections lingering at once,
 // and is closed at once past it.
 func (l *loop) reject(c *lconn, why error) {
-	l.srv.release(&c.place) // as the goroutine driver does: others may have it while c lingers
-	c.sess.info.Err = why
+	s := l.srv
+	s.release(&c.place) // as the goroutine driver does: others may have it while c lingers
 	c.why = ReasonRejected
+	info := &c.sess.info
+	info.Err, info.Reason, info.End = why, ReasonRejected, time.Now()
+	// Told now, not once the linger below is done: a client that keeps
+	// its end open would hold the count back for up to Linger.
+	s.obs.ConnClose(info)
+	if s.ConnState != nil {
+		s.ConnState(c.nc, StateRejected)
+	}
+	l.tick()
 	select {
 	case l.srv.lingering <- struct{}{}:
 		l.setState(c, lingering)
@@ -1562,20 +1571,19 @@ func (l *loop) close(c *lconn, r Reason) {
 		putBuf(pr.in)
 		c.pend = nil
 	}
-	rejected := r == ReasonRejected
-	if rejected && c.linger != nil {
-		<-s.lingering
+	if r == ReasonRejected { // told at the rejection
+		if c.linger != nil {
+			<-s.lingering
+		}
+		l.recycle(c)
+		return
 	}
 	s.release(&c.place)
 	info := &c.sess.info
 	info.Reason, info.End = r, time.Now()
 	s.obs.ConnClose(info)
 	if s.ConnState != nil {
-		st := StateClosed
-		if rejected {
-			st = StateRejected
-		}
-		s.ConnState(c.nc, st)
+		s.ConnState(c.nc, StateClosed)
 	}
 	l.tick()
 	l.recycle(c)

@@ -33,7 +33,9 @@ const (
 	StateNew ConnState = iota
 	// StateClosed: the connection is closed and its goroutine is done.
 	StateClosed
-	// StateRejected: the connection was over a limit and is closed.
+	// StateRejected: the connection was over a limit, and its client can
+	// read end of file; the server may still linger on it before it
+	// closes, as on a graceful close.
 	StateRejected
 )
 
