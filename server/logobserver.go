@@ -19,8 +19,9 @@ const logPrefix = 96
 // open and close at info level, each message and datagram at debug level
 // (escaped, and cut to 96 bytes at the start of a character), and
 // rejected connections and dropped or unanswered datagrams as warnings,
-// at most once a second for each reason, with a running total (a reply
-// the stop closed the socket under, at info level). Its records carry no source position (a handler
+// at most once a second for each reason, with a running total, and a
+// line for those held back a second after (a reply the stop closed the
+// socket under, at info level). Its records carry no source position (a handler
 // with AddSource leaves it out): it would name this file for every line.
 func NewLogObserver(l *slog.Logger) Observer {
 	return &logObserver{l: l, h: l.Handler()}
@@ -101,14 +102,14 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 	}
 	switch c.Reason {
 	case ReasonRejected:
-		if ok, n := o.warns[c.Reason].allow(); ok {
+		if ok, n := o.warned(c.Reason); ok {
 			o.l.Warn("connection rejected", "remote", addrText(c.Remote), "why", errText(c.Err), "rejected_total", n)
 		}
 		return
 	case ReasonProxyHeader:
 		// Anyone who can connect can send a bad header: at most once a
 		// second, with the count.
-		if ok, n := o.warns[c.Reason].allow(); ok {
+		if ok, n := o.warned(c.Reason); ok {
 			o.l.Warn("PROXY header refused", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)), "total", n)
 		}
 		return
@@ -141,23 +142,67 @@ func (o *logObserver) Datagram(d *DatagramInfo) {
 		}
 		return
 	}
-	ok, n := o.warns[d.Reason].allow()
+	ok, n := o.warned(d.Reason)
 	if !ok {
 		return
-	}
-	msg := "datagram dropped"
-	if d.Reason == ReasonTooLarge || d.Reason == ReasonSendFailed || d.Reason == ReasonShutdown {
-		msg = "reply not sent"
 	}
 	attrs := []any{"reason", d.Reason.String(), "remote", d.Remote.String(), "bytes_in", len(d.Data), "bytes_out", d.BytesOut, "total", n}
 	if d.Err != nil {
 		attrs = append(attrs, "err", d.Err.Error())
 	}
-	if d.Reason == ReasonShutdown {
-		o.l.Info(msg, attrs...) // the stop closed the socket under it: no fault
+	o.l.Log(context.Background(), datagramLevel(d.Reason), datagramMsg(d.Reason), attrs...)
+}
+
+func datagramMsg(r Reason) string {
+	if r == ReasonTooLarge || r == ReasonSendFailed || r == ReasonShutdown {
+		return "reply not sent"
+	}
+	return "datagram dropped"
+}
+
+func datagramLevel(r Reason) slog.Level {
+	if r == ReasonShutdown {
+		return slog.LevelInfo // the stop closed the socket under it: no fault
+	}
+	return slog.LevelWarn
+}
+
+// warned counts one occurrence of r's warning and reports whether to log
+// it now, with the total so far. If not, a line for all it held back
+// follows a second after the last line (heldBack), so that the log's
+// count does not stop where a burst's last logged line did.
+func (o *logObserver) warned(r Reason) (bool, int64) {
+	l := &o.warns[r]
+	now := limiterNow()
+	ok, n := l.allowAt(now)
+	if ok {
+		l.showed(n)
+	} else if l.due.CompareAndSwap(false, true) {
+		time.AfterFunc(time.Duration(l.last.Load()+int64(time.Second)-now), func() { o.heldBack(r) })
+	}
+	return ok, n
+}
+
+// heldBack logs how many of r's warnings were held back since its last
+// line, with the total, unless none were or a line has told them since.
+func (o *logObserver) heldBack(r Reason) {
+	l := &o.warns[r]
+	l.due.Store(false) // occurrences from now on are held for another line
+	last := l.last.Load()
+	n := l.total.Load()
+	k := n - l.shown.Load()
+	if k <= 0 || !l.last.CompareAndSwap(last, limiterNow()) {
 		return
 	}
-	o.l.Warn(msg, attrs...)
+	l.showed(n)
+	switch r {
+	case ReasonRejected:
+		o.l.Warn("connection rejected", "rejected_total", n, "unlogged", k)
+	case ReasonProxyHeader:
+		o.l.Warn("PROXY header refused", "total", n, "unlogged", k)
+	default:
+		o.l.Log(context.Background(), datagramLevel(r), datagramMsg(r), "reason", r.String(), "total", n, "unlogged", k)
+	}
 }
 
 // unwrapped is the error inside a WrapError, whose reason is logged apart.
@@ -203,15 +248,28 @@ func addrText(a net.Addr) string {
 // once a second, counting every occurrence.
 type limiter struct {
 	total, last atomic.Int64 // occurrences; when the last was let through (limiterEpoch's ns, 0: never)
+	shown       atomic.Int64 // the highest total a line has shown
+	due         atomic.Bool  // a line for those held back is on its way
 }
 
 // limiterEpoch is what limiters count time from, on the monotonic clock.
 var limiterEpoch = time.Now()
 
+// limiterNow is the time for allowAt: never 0, which means never.
+func limiterNow() int64 { return int64(time.Since(limiterEpoch)) + 1 }
+
 // allow counts one occurrence and reports whether to log it, with the
 // total so far.
-func (l *limiter) allow() (bool, int64) {
-	return l.allowAt(int64(time.Since(limiterEpoch)) + 1)
+func (l *limiter) allow() (bool, int64) { return l.allowAt(limiterNow()) }
+
+// showed notes that a line has shown the total n.
+func (l *limiter) showed(n int64) {
+	for {
+		s := l.shown.Load()
+		if s >= n || l.shown.CompareAndSwap(s, n) {
+			return
+		}
+	}
 }
 
 // allowAt is allow at now, in ns from limiterEpoch: a second after the

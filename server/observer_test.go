@@ -200,3 +200,50 @@ func TestLogObserverCutsAtACharacter(t *testing.T) {
 		}
 	}
 }
+
+// A warning logged at most once a second is followed, within the second,
+// by a line for those it held back, with the total: a burst that stops
+// leaves its count in the log, not only in the metrics. (Found in
+// review: the log said total=6 where 11 datagrams had been dropped.)
+func TestLogObserverTellsWhatItHeldBack(t *testing.T) {
+	lines := make(chan map[string]any, 100)
+	obs := server.NewLogObserver(slog.New(slog.NewJSONHandler(jsonLines(lines), nil)))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	for range 3 {
+		obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonRejected, Err: server.ErrMaxConns})
+	}
+	src := netip.MustParseAddrPort("127.0.0.9:40312")
+	for range 5 {
+		obs.Datagram(&server.DatagramInfo{Remote: src, Data: []byte("x"), Reason: server.ReasonBudget})
+	}
+	want := map[string]string{ // by message: the totals, when the last has been logged
+		"connection rejected": `"rejected_total":3,"unlogged":2`,
+		"datagram dropped":    `"reason":"over budget","total":5,"unlogged":4`,
+	}
+	deadline := time.After(bound)
+	for len(want) > 0 {
+		select {
+		case rec := <-lines:
+			msg, _ := rec["msg"].(string)
+			if w, ok := want[msg]; ok && strings.Contains(rec["line"].(string), w) {
+				delete(want, msg)
+			}
+		case <-deadline:
+			t.Fatalf("no line within %v with %v", bound, want)
+		}
+	}
+}
+
+// jsonLines is a writer of JSON log lines that passes each on, decoded,
+// with the line itself under "line".
+type jsonLines chan map[string]any
+
+func (j jsonLines) Write(p []byte) (int, error) {
+	rec := map[string]any{}
+	if err := json.Unmarshal(p, &rec); err != nil {
+		return 0, err
+	}
+	rec["line"] = string(p)
+	j <- rec
+	return len(p), nil
+}
