@@ -36,8 +36,14 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return usage(err)
 	}
 	ep := eps[0]
+	// The prompt reads keys from standard input and draws on standard
+	// output: both must be the terminal. With either redirected (> out.txt,
+	// | tee log) the prompt's escape codes would fill the file and the user
+	// would type blind; the stream mode writes replies as plain lines, and
+	// the terminal's own echo shows what is typed.
 	in, _ := std.stdin.(*os.File)
-	terminal := in != nil && term.IsTerminal(int(in.Fd()))
+	out, _ := std.stdout.(*os.File)
+	terminal := in != nil && term.IsTerminal(int(in.Fd())) && out != nil && term.IsTerminal(int(out.Fd()))
 	switch {
 	case cmd.Reconnect && (!terminal || ep.Network == "udp"):
 		// In a pipe, what the server had not answered when it closed

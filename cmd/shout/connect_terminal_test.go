@@ -209,6 +209,75 @@ func TestConnectPipeEscapesUnchanged(t *testing.T) {
 	}
 }
 
+// Typed on a terminal with standard output redirected (> out.txt, | tee
+// log), connect streams: the replies reach the file as plain lines, with
+// no prompt and no escape codes, and the terminal shows what is typed,
+// by its own echo. (The prompt was chosen from standard input alone: it
+// drew on the file, and the user typed blind.)
+func TestConnectTerminalOutputRedirected(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	cmd := exec.Command("shout", "connect", "--history", "-", addr)
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	cmd.Stdout = pw // pty.Start makes the terminal only what is not set
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
+	scr := newScreen(f)
+	lines := make(chan string, 8)
+	go func() {
+		defer close(lines)
+		r := bufio.NewReader(pr)
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				lines <- line
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	next := func(want string) {
+		t.Helper()
+		select {
+		case line := <-lines:
+			if line != want {
+				t.Fatalf("standard output got %q, want %q; the terminal shows %q", line, want, scr.String())
+			}
+		case <-time.After(bound):
+			t.Fatalf("standard output got no %q; the terminal shows %q", want, scr.String())
+		}
+	}
+	f.WriteString("hello\r")
+	next("HELLO\n")
+	f.WriteString("world\r")
+	next("WORLD\n")
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	select {
+	case line, ok := <-lines:
+		if ok {
+			t.Errorf("standard output got %q after the replies", line)
+		}
+	case <-time.After(bound):
+		t.Error("standard output did not end")
+	}
+	before := scr.expect(t, "hello\r\nworld\r\n") // the terminal's echo
+	if shown := before + scr.String(); strings.Contains(shown, addr+"> ") {
+		t.Errorf("the terminal shows a prompt: %q", shown)
+	}
+}
+
 // udpStandIn is a UDP server whose replies the test sends.
 type udpStandIn struct {
 	pc  net.PacketConn
