@@ -237,6 +237,38 @@ func TestPipeSlowReaderIsNotStuck(t *testing.T) {
 	}
 }
 
+// Lines are counted as sent once they are written to the connection,
+// not once they are read from input: yes | shout connect, the server
+// gone, reported 64 KiB of lines more than it sent (195,559,424 "y" lines
+// where 391,053,312 bytes went out), since a buffer's lines were counted
+// before its write failed.
+func TestPipeCountsLinesSentNotRead(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte("Y\n"))
+	})
+	res, err := client.Pipe(dial(t, "tcp", addr), yes{}, io.Discard, bound)
+	if err != nil || res.Complete() || !res.InputLeft {
+		t.Fatalf("%+v, %v: want input left unsent", res, err)
+	}
+	if res.LinesSent != res.Sent/2 { // every line is "y\n"
+		t.Errorf("%d lines sent in %d bytes, want %d", res.LinesSent, res.Sent, res.Sent/2)
+	}
+	if p, want := res.Problem(addr, bound), fmt.Sprintf(" of %d lines unanswered", res.Sent/2); !strings.Contains(p, want) {
+		t.Errorf("problem %q, want %q in it", p, want)
+	}
+}
+
+// yes reads as yes(1) writes: "y\n" for ever.
+type yes struct{}
+
+func (yes) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = "y\n"[i%2]
+	}
+	return len(p) &^ 1, nil
+}
+
 // neverEnding reads as its byte for ever.
 type neverEnding byte
 

@@ -15,8 +15,8 @@ import (
 
 // PipeResult is what Pipe saw.
 type PipeResult struct {
-	Sent, Received       int64 // bytes
-	LinesSent, LinesBack int64 // newlines each way
+	Sent, Received       int64 // bytes written to the connection, and read from it
+	LinesSent, LinesBack int64 // newlines each way: in Sent's bytes, and in Received's
 	// InputLeft: the server stopped taking input before it all was sent.
 	InputLeft bool
 	// Closed: the server closed (or reset) the connection, Pipe did not.
@@ -87,14 +87,19 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		for {
 			n, rerr := in.Read(buf)
 			if n > 0 {
-				linesSent.Add(int64(bytes.Count(buf[:n], []byte{'\n'})))
-				endsInNewline.Store(buf[n-1] == '\n')
 				var werr error
 				// In pieces, so that a server reading slowly is seen to
 				// read (progress), not taken for one that stopped.
 				for off := 0; off < n && werr == nil; {
 					var k int
 					k, werr = w.send(c, buf[off:min(n, off+writePiece)])
+					// Lines are counted as they go out, not as they are
+					// read: what a failed write left unsent was never
+					// the server's to answer.
+					if k > 0 {
+						linesSent.Add(int64(bytes.Count(buf[off:off+k], []byte{'\n'})))
+						endsInNewline.Store(buf[off+k-1] == '\n')
+					}
 					sent.Add(int64(k))
 					off += k
 				}
