@@ -99,7 +99,10 @@ func TestPipeServerClosesAfterFirstReply(t *testing.T) {
 }
 
 // A server that answers but never closes, even after a half-close: every
-// line answered is enough to leave, with no wait for the timeout.
+// line answered, and then silence for the timeout, is complete. (Pipe
+// does not hang on it; it waits for its end of file only that long.) The
+// input ends only once both replies are out, so the silence is the
+// server's whatever the timeout.
 func TestPipeServerNeverCloses(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
@@ -110,11 +113,75 @@ func TestPipeServerNeverCloses(t *testing.T) {
 		}
 		<-release
 	})
-	var out bytes.Buffer
-	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("a\nb\n"), &out, time.Hour)
-	if err != nil || !res.Complete() || out.String() != "A\nB\n" {
+	pr, pw := io.Pipe()
+	out := newShown("A\nB\n")
+	go func() {
+		pw.Write([]byte("a\nb\n"))
+		select {
+		case <-out.shown:
+		case <-time.After(bound):
+		}
+		pw.Close()
+	}()
+	res, err := client.Pipe(dial(t, "tcp", addr), pr, out, 10*time.Millisecond)
+	if err != nil || !res.Complete() || !res.Silent || out.String() != "A\nB\n" {
 		t.Fatalf("got %q, %+v, %v", out.String(), res, err)
 	}
+}
+
+// A server that greets, then answers each line, sends as many newlines as
+// it was sent before its last reply: what it sends after that is read,
+// up to its end of file, not dropped. (Pipe left once as many newlines
+// came back as went out: printf 'a\nb\nc\n' | shout connect printed
+// "welcome A B", status 0, and C was lost.) The server sends C only once
+// B is out, so that the count is complete before it.
+func TestPipeReadsToEndOfFile(t *testing.T) {
+	out := newShown("welcome\nA\nB\n")
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.Write([]byte("welcome\n"))
+		sc := bufio.NewScanner(c)
+		for sc.Scan() && sc.Text() != "c" {
+			c.Write(append(bytes.ToUpper(sc.Bytes()), '\n'))
+		}
+		for sc.Scan() { // to the client's end of file
+		}
+		select {
+		case <-out.shown:
+		case <-time.After(bound):
+		}
+		c.Write([]byte("C\n"))
+	})
+	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("a\nb\nc\n"), out, bound)
+	if err != nil || !res.Complete() || !res.Closed || out.String() != "welcome\nA\nB\nC\n" {
+		t.Fatalf("got %q, %+v, %v; want all four lines, to the server's end of file", out.String(), res, err)
+	}
+}
+
+// shown is an output that closes shown once it holds want.
+type shown struct {
+	want  string
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	shown chan struct{}
+}
+
+func newShown(want string) *shown { return &shown{want: want, shown: make(chan struct{})} }
+
+func (s *shown) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	had := strings.Contains(s.buf.String(), s.want)
+	s.buf.Write(p)
+	if !had && strings.Contains(s.buf.String(), s.want) {
+		close(s.shown)
+	}
+	return len(p), nil
+}
+
+func (s *shown) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 // A server that never answers: the silence timeout ends the wait.

@@ -55,24 +55,25 @@ func (r PipeResult) Problem(addr string, silence time.Duration) string {
 
 // Pipe streams in to the stream connection c and what c sends back to
 // out, at the same time, so that a large file flows at full speed. At the
-// end of in it closes c's write side. It returns once every line sent has
-// been answered (as many newlines back as were sent, and input ended in
-// one), once the server closes, or once the server has been silent for
-// silence (zero: wait for the server to close): with input done, sending
-// nothing back (nor, where the socket tells, taking more of what was
-// sent); before, also taking none of the input it is being sent.
+// end of in it closes c's write side, and goes on reading to the server's
+// end of file, as nc -N does: what a server sends besides one line for
+// each line (a greeting, a line of its own) does not make the count of
+// replies look complete while the last ones are still on their way. It
+// returns once the server closes, or once it has been silent for silence
+// (zero: wait for the server to close): with input done, sending nothing
+// back (nor, where the socket tells, taking more of what was sent), which
+// also ends the wait on a server that answers every line and never
+// closes; before, also taking none of the input it is being sent.
 // It closes c. The error is for failures to send, receive or write out;
 // a server that closes early or stops reading is reported in the result.
 func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeResult, error) {
 	addr := c.RemoteAddr().String()
 	var (
 		sent, linesSent atomic.Int64
-		endsInNewline   atomic.Bool
 		inputDone       atomic.Bool
 		inputLeft       atomic.Bool
 		w               = stuckWatch{start: time.Now()}
 	)
-	endsInNewline.Store(true)
 	if silence > 0 {
 		// A server that reads nothing, once the socket's buffers are
 		// full, blocks the sender; and the reader, which waits for
@@ -96,10 +97,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 					// Lines are counted as they go out, not as they are
 					// read: what a failed write left unsent was never
 					// the server's to answer.
-					if k > 0 {
-						linesSent.Add(int64(bytes.Count(buf[off:off+k], []byte{'\n'})))
-						endsInNewline.Store(buf[off+k-1] == '\n')
-					}
+					linesSent.Add(int64(bytes.Count(buf[off:off+k], []byte{'\n'})))
 					sent.Add(int64(k))
 					off += k
 				}
@@ -137,9 +135,10 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 	taken := -1 // what unsent last said, once input is done
 	for {
 		if inputDone.Load() {
-			if endsInNewline.Load() && res.LinesBack >= linesSent.Load() {
-				break // every line answered
-			}
+			// Not "every line answered, leave": a count of newlines
+			// cannot tell the last reply from a line of the server's
+			// own, and what came after it was dropped. The server's end
+			// of file, or its silence, ends the wait.
 			if silence > 0 {
 				c.SetReadDeadline(time.Now().Add(silence))
 			} else if !armed {
