@@ -619,9 +619,9 @@ func TestDatagramsRefused(t *testing.T) {
 	}
 }
 
-// A line longer than one datagram carries is refused as such, before it
-// is sent, however much longer; one that fits is sent whole, with or
-// without a carriage return. (Lines up to 64 KiB got past the check, and
+// A line longer than one datagram carries is reported as such, by its
+// number, and not sent, however much longer; one that fits is sent whole,
+// with or without a carriage return. (Lines up to 64 KiB got past the check, and
 // failed to send with "message too long".)
 func TestDatagramsLongLine(t *testing.T) {
 	addr := udpServer(t, func(int) bool { return false })
@@ -644,10 +644,30 @@ func TestDatagramsLongLine(t *testing.T) {
 			switch {
 			case tc.ok && (err != nil || res.Answered != 1 || out.Len() != client.MaxDatagram+1):
 				t.Errorf("%+v, %v, %d bytes out; want it answered", res, err, out.Len())
-			case !tc.ok && (err == nil || !strings.Contains(err.Error(), "longer than") || res.Sent != 0):
-				t.Errorf("%+v, %v; want it refused as longer than a datagram, unsent", res, err)
+			case !tc.ok && (err != nil || res.Sent != 0 || res.TooLong != 1 || !strings.Contains(warn.String(), "line 1: longer than")):
+				t.Errorf("%+v, %v, warnings %q; want it reported as longer than a datagram, unsent", res, err, warn.String())
 			}
 		})
+	}
+}
+
+// One line too long for a datagram is reported, by its number, and the
+// lines after it are sent: as a lost line, it fails alone. (It ended the
+// run: "x", 70,000 bytes, "y" printed X, an error, and y was never sent.)
+func TestDatagramsLongLineGoesOn(t *testing.T) {
+	addr := udpServer(t, func(int) bool { return false })
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	in := "x\n" + strings.Repeat("a", 70000) + "\n" + "y\n" + strings.Repeat("b", client.MaxDatagram+1)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader(in), &out, &warn, bound, 0)
+	if err != nil || out.String() != "X\nY\n" || res.Sent != 2 || res.Answered != 2 || res.TooLong != 2 {
+		t.Fatalf("%+v, %v, %q: want x and y answered, two lines too long", res, err, out.String())
+	}
+	for _, n := range []string{"line 2: longer than", "line 4: longer than"} {
+		if !strings.Contains(warn.String(), n) {
+			t.Errorf("warnings %q lack %q", warn.String(), n)
+		}
 	}
 }
 

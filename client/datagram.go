@@ -21,6 +21,9 @@ const defaultTimeout = 2 * time.Second
 // DatagramResult counts what Datagrams did.
 type DatagramResult struct {
 	Sent, Answered, Lost, Retries int
+	// TooLong counts the lines longer than a datagram carries: reported
+	// and not sent (not in Sent).
+	TooLong int
 }
 
 // Datagrams sends each non-blank line of in as one datagram, without its
@@ -30,8 +33,9 @@ type DatagramResult struct {
 // taken for the next line's. A reply that does not come within timeout
 // is asked for again, up to retries more times; then the line is reported
 // to warn as lost, and so is a line the server's host refused (an ICMP
-// port unreachable), and the next one is sent. A reply to a lost line
-// that comes later is reported to warn as late. It never waits longer
+// port unreachable), and the next one is sent. A line longer than
+// MaxDatagram is reported to warn, not sent, and the next one is read.
+// A reply to a lost line that comes later is reported to warn as late. It never waits longer
 // than (retries+1)*timeout for a line. A timeout of zero or less means
 // 2 s, as Terminal's does; retries less than zero, none.
 func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, warn io.Writer, timeout time.Duration, retries int) (DatagramResult, error) {
@@ -43,23 +47,30 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	retries = max(retries, 0)
 	addr := c.RemoteAddr().String()
 	var res DatagramResult
-	sc := bufio.NewScanner(in)
-	// Room for the longest line and "\r\n", and not more: the limit is
-	// the larger of the buffer's size and the maximum.
-	sc.Buffer(make([]byte, 4<<10), MaxDatagram+3)
-	tooLong := fmt.Errorf("a line is longer than %d bytes, the most one datagram carries", MaxDatagram)
+	// Room for the longest line and "\r\n": a line that does not fit
+	// is too long for a datagram, and is skipped to its end.
+	br := bufio.NewReaderSize(in, MaxDatagram+2)
 	reply := make([]byte, 1<<17)
 	late := newLateWatch(warn)
 	defer late.close()
 	next := c
-	for lineNo := 1; sc.Scan(); lineNo++ {
-		line := sc.Bytes()
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if len(line) > MaxDatagram {
+	for lineNo := 1; ; lineNo++ {
+		line, long, rerr := readLine(br)
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
 			late.report()
-			return res, tooLong
+			return res, fmt.Errorf("read input: %w", rerr)
+		}
+		if errors.Is(rerr, io.EOF) && len(line) == 0 && !long {
+			break
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if long || len(line) > MaxDatagram {
+			// One line that cannot be sent is that line's failure, as a
+			// lost one is, not the end of the run.
+			late.report()
+			res.TooLong++
+			fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, MaxDatagram)
+			continue
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
@@ -97,13 +108,19 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		}
 	}
 	late.report()
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return res, tooLong
-		}
-		return res, fmt.Errorf("read input: %w", err)
-	}
 	return res, nil
+}
+
+// readLine reads br's next line, without its newline; err is io.EOF
+// after the last. A line that does not fit br's buffer is read to its
+// end and dropped: long reports it, and line is empty.
+func readLine(br *bufio.Reader) (line []byte, long bool, err error) {
+	line, err = br.ReadSlice('\n')
+	for errors.Is(err, bufio.ErrBufferFull) {
+		long, line = true, nil
+		_, err = br.ReadSlice('\n')
+	}
+	return bytes.TrimSuffix(line, []byte{'\n'}), long, err
 }
 
 // lateWatch listens on the sockets of the last lines lost for a reply

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -104,8 +105,19 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		if err != nil {
 			return err
 		}
+		var problems []string
 		if res.Lost > 0 {
-			return &exitError{code: 1, msg: fmt.Sprintf("%d of %d lines got no reply", res.Lost, res.Sent)}
+			problems = append(problems, fmt.Sprintf("%d of %d lines got no reply", res.Lost, res.Sent))
+		}
+		if res.TooLong > 0 {
+			lines := "lines"
+			if res.TooLong == 1 {
+				lines = "line"
+			}
+			problems = append(problems, fmt.Sprintf("%d %s longer than %d bytes not sent", res.TooLong, lines, client.MaxDatagram))
+		}
+		if len(problems) > 0 {
+			return &exitError{code: 1, msg: strings.Join(problems, "; ")}
 		}
 		return nil
 	}

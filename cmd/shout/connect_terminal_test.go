@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -275,6 +276,26 @@ func TestConnectTerminalOutputRedirected(t *testing.T) {
 	before := scr.expect(t, "hello\r\nworld\r\n") // the terminal's echo
 	if shown := before + scr.String(); strings.Contains(shown, addr+"> ") {
 		t.Errorf("the terminal shows a prompt: %q", shown)
+	}
+}
+
+// In a pipe over UDP a line too long for a datagram is reported by its
+// number and the next lines are sent; the status is 1 at the end, as
+// with lost lines. (It ended the run, status 1, the lines after it unsent.)
+func TestConnectPipeUDPLongLine(t *testing.T) {
+	addr := shouttest.PacketServer(t, func(_ int, b []byte) [][]byte { return [][]byte{bytes.ToUpper(b)} })
+	cmd := exec.Command("shout", "connect", "udp://"+addr)
+	cmd.Stdin = strings.NewReader("x\n" + strings.Repeat("a", 70000) + "\ny\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if code := exitCode(err); code != 1 || string(out) != "X\nY\n" {
+		t.Errorf("status %d, output %q; want 1 and X, Y", code, out)
+	}
+	want := "shout: line 2: longer than 65507 bytes, the most one datagram carries: not sent\n" +
+		"shout: 1 line longer than 65507 bytes not sent\n"
+	if stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
 	}
 }
 
