@@ -301,6 +301,12 @@ type Report struct {
 	Resent        int64  `json:"resent,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
+	// WarmupErrors counts the errors of the warm-up, which are in no
+	// other figure (Errors is of the measured part) and do not make the
+	// run not all right; FirstWarmupError is the first. A connection that
+	// failed in the warm-up is not there while measuring.
+	WarmupErrors     int64  `json:"warmup_errors,omitempty"`
+	FirstWarmupError string `json:"first_warmup_error,omitempty"`
 
 	// Timeline has one entry per second measured (and one for the last
 	// part second, unless under 0.1 s). What is counted after the last
@@ -333,6 +339,7 @@ type run struct {
 	cfg       Config
 	ref       func(msg []byte) []byte // the reply msg should get
 	measuring atomic.Bool
+	warm      atomic.Bool // in the warm-up: errors are the warm-up's
 	stopping  atomic.Bool
 	stop      chan struct{}
 	epoch     time.Time // what sentMsg times count from
@@ -349,6 +356,9 @@ type run struct {
 	arrived                 atomic.Int64
 	reconnects, resent      atomic.Int64
 	firstMismatch, firstErr atomic.Pointer[string]
+	// warmErrs and firstWarmErr are the warm-up's errors, apart.
+	warmErrs     atomic.Int64
+	firstWarmErr atomic.Pointer[string]
 
 	mu       sync.Mutex
 	workers  []*worker
@@ -425,12 +435,20 @@ func (r *run) arrive() {
 	}
 }
 
+// fail counts an error: the warm-up's apart, since every count is of
+// the measured part; none once the run is stopping, where what fails is
+// the replies owed, counted lost.
 func (r *run) fail(err error) {
 	if r.stopping.Load() {
 		return
 	}
-	r.errs.Add(1)
 	s := err.Error()
+	if r.warm.Load() {
+		r.warmErrs.Add(1)
+		r.firstWarmErr.CompareAndSwap(nil, &s)
+		return
+	}
+	r.errs.Add(1)
 	r.firstErr.CompareAndSwap(nil, &s)
 }
 
@@ -575,6 +593,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		c.Close()
 		r.measuring.Store(cfg.Warmup < 0)
+		r.warm.Store(cfg.Warmup > 0)
 		d = r.startChurn(ctx)
 	} else {
 		// Connect everything first, so the run measures serving, not connecting.
@@ -586,6 +605,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.connected = time.Since(began)
 		// With no warm-up the first messages count too.
 		r.measuring.Store(cfg.Warmup < 0)
+		r.warm.Store(cfg.Warmup > 0)
 		if d, err = r.start(conns); err != nil {
 			return nil, err
 		}
@@ -744,6 +764,7 @@ func (r *run) clock(ctx context.Context) time.Duration {
 	}
 	start := time.Now()
 	r.measuring.Store(true)
+	r.warm.Store(false)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	done := time.NewTimer(r.cfg.Duration)
@@ -835,6 +856,10 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	}
 	if p := r.firstErr.Load(); p != nil {
 		rep.FirstError = *p
+	}
+	rep.WarmupErrors = r.warmErrs.Load()
+	if p := r.firstWarmErr.Load(); p != nil {
+		rep.FirstWarmupError = *p
 	}
 	return rep
 }

@@ -423,10 +423,48 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 			}
 			var out bytes.Buffer
 			rep.WriteText(&out)
-			if !strings.Contains(out.String(), "every count is of messages sent while measuring") {
+			if !strings.Contains(out.String(), "every count is of messages sent, and errors met, while measuring") {
 				t.Errorf("the report does not say what it counts:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// An error in the warm-up is the warm-up's: reported apart, in no count
+// of the measured part, whose statement is that every count is of it. A
+// warm-up reset counted among the run's errors and failed a run whose
+// every measured reply was right.
+func TestWarmupErrorsApart(t *testing.T) {
+	var accepted atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		first := accepted.Add(1) == 1
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if first { // the first connection: reset at its first message, in the warm-up
+				c.(*net.TCPConn).SetLinger(0)
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth = 2, 1
+	cfg.Warmup, cfg.Duration = time.Second, 200*time.Millisecond
+	rep := run(t, cfg)
+	if rep.Errors != 0 || rep.WarmupErrors != 1 || rep.FirstError != "" || !rep.OK() {
+		t.Errorf("a reset in the warm-up: %d errors (%q), %d in the warm-up (%q), OK %v; want 0, 1 and all right",
+			rep.Errors, rep.FirstError, rep.WarmupErrors, rep.FirstWarmupError, rep.OK())
+	}
+	var out strings.Builder
+	rep.WriteText(&out)
+	if !strings.Contains(out.String(), "warm-up   1 errors before measuring, in no count above") {
+		t.Errorf("the report does not show the warm-up's error apart:\n%s", out.String())
 	}
 }
 

@@ -98,6 +98,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>wrong</th><td class="n">{{.Mismatches}}</td>{{if .MismatchesAfter}}<td>{{.MismatchesAfter}} after an earlier wrong reply on the same connection, perhaps only out of step</td>{{end}}</tr>
 <tr><th>lost</th><td class="n">{{.Lost}}</td>{{if .DroppedByBench}}<td>{{.DroppedByBench}} dropped by bench's own sockets (their receive buffers full: bench did not read in time)</td>{{end}}</tr>
 <tr><th>errors</th><td class="n">{{.Errors}}</td></tr>
+{{- if .WarmupErrors}}
+<tr><th>in the warm-up</th><td class="n">{{.WarmupErrors}}</td><td>errors before measuring, in no other count; the first: {{.FirstWarmupError}}</td></tr>
+{{- end}}
 {{- if eq .Network "udp"}}
 <tr><th>duplicated</th><td class="n">{{.Duplicates}}</td></tr>
 <tr><th>reordered</th><td class="n">{{.Reordered}}</td></tr>
@@ -105,7 +108,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 </table>
 </div>
 </div>
-<p class="none">Every count is of messages sent while measuring.</p>
+<p class="none">Every count is of messages sent, and errors met, while measuring.</p>
 
 <h2>First wrong reply</h2>
 {{if .FirstMismatch}}<pre id="first-mismatch">{{.FirstMismatch}}</pre>{{else}}<p class="none">none</p>{{end}}

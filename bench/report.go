@@ -39,7 +39,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Interrupted {
 		measured += fmt.Sprintf(" of %gs, interrupted", r.DurationS)
 	}
-	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs); every count is of messages sent while measuring\n",
+	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs); every count is of messages sent, and errors met, while measuring\n",
 		measured, r.ConnectS, r.DrainS)
 	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s came while measuring)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
 	if r.Churn {
@@ -79,6 +79,9 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
+	}
+	if r.WarmupErrors > 0 {
+		fmt.Fprintf(w, "  warm-up   %d errors before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", r.WarmupErrors, r.FirstWarmupError)
 	}
 	fmt.Fprintf(w, "  %s\n", r.verdict())
 }
