@@ -72,7 +72,8 @@ type Config struct {
 	// 1,000 connections (shout serve's default limit), and at least 16.
 	// At most 255: 127.0.0.1 to 127.0.0.255.
 	SourceIPs int
-	// Progress, if not nil, gets one line a second while measuring.
+	// Progress, if not nil, gets one line a second while measuring: that
+	// second's figures alone, as its Timeline entry.
 	Progress io.Writer
 	// TLS is the client configuration for a TLS endpoint
 	// (Endpoint.TLS); nil means the defaults (the system's authorities).
@@ -786,9 +787,11 @@ func (r *run) clock(ctx context.Context) time.Duration {
 			Lost:           c.lost - last.lost,
 		})
 		if r.cfg.Progress != nil {
-			fmt.Fprintf(r.cfg.Progress, "%5.1fs %10.0f msg/s %8.1f MB/s  p99 %s  wrong %d  errors %d  lost %d\n",
-				now.Sub(start).Seconds(), float64(c.arrived-last.arrived)/dt, float64(c.arrived-last.arrived)*float64(r.cfg.Size)/dt/1e6,
-				us(float64(h.ValueAtQuantile(99))), c.wrong, c.errs, c.lost)
+			// The timeline's entry: every figure of this second alone.
+			s := r.timeline[len(r.timeline)-1]
+			fmt.Fprintf(r.cfg.Progress, "%5.1fs  in the last %.1fs: %10.0f msg/s %8.1f MB/s  p99 %s  %d wrong  %d errors  %d lost\n",
+				s.T, dt, s.MessagesPerSec, float64(c.arrived-last.arrived)*float64(r.cfg.Size)/dt/1e6,
+				us(s.P99US), s.Wrong, s.Errors, s.Lost)
 		}
 		last, lastT = c, now
 	}

@@ -468,6 +468,35 @@ func TestWarmupErrorsApart(t *testing.T) {
 	}
 }
 
+// The progress line is each second's own figures, as the timeline is:
+// it showed msg/s of the second but wrong, errors and lost as running
+// totals, so a second with no new wrong reply still showed them all.
+func TestProgressIsPerSecond(t *testing.T) {
+	addr := streamServer(t, 4096, bytes.Clone) // every reply wrong: ascii text unchanged
+	var progress bytes.Buffer
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Text, cfg.Progress = 2, "ascii", &progress
+	cfg.Duration = 1500 * time.Millisecond // a line at 1 s, another for the last half second
+	rep := run(t, cfg)
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	if len(lines) != len(rep.Timeline) || len(lines) == 0 {
+		t.Fatalf("%d progress lines for %d seconds in the timeline, want as many:\n%s", len(lines), len(rep.Timeline), progress.String())
+	}
+	if len(lines) < 2 { // a machine so slow that the end came before the second line
+		t.Logf("only one progress line: running totals would not show")
+	}
+	for k, line := range lines {
+		s := rep.Timeline[k]
+		want := fmt.Sprintf("  %d wrong  %d errors  %d lost", s.Wrong, s.Errors, s.Lost)
+		if !strings.Contains(line, want) || !strings.Contains(line, "in the last ") {
+			t.Errorf("progress line %d %q lacks that second's own %q, labelled", k, line, want)
+		}
+	}
+	if rep.Timeline[0].Wrong == 0 {
+		t.Errorf("no wrong reply in the first second: the test shows nothing")
+	}
+}
+
 // lineServer is a stand-in stream server that answers each line with f of it.
 func lineServer(t *testing.T, f func(string) string) string {
 	return scriptServer(t, func(_ int, line string) (string, bool) { return f(line), false })

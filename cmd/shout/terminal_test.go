@@ -183,7 +183,8 @@ func TestConnectTerminalServerCloses(t *testing.T) {
 func TestBenchProgressOnTerminal(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
 	cmd, _, scr := startTerminal(t, "bench", addr, "--conns", "2", "--warmup", "0", "--duration", "1500ms")
-	scr.expect(t, "wrong 0  errors 0  lost 0") // the progress line; the report says "0 wrong"
+	scr.expect(t, "in the last 1.0s: ")        // the progress line, of that second alone
+	scr.expect(t, "0 wrong  0 errors  0 lost") // the report says "0 wrong; 0 errors"
 	scr.expect(t, "every reply checked: all right")
 	if code := waitExit(t, cmd); code != 0 {
 		t.Errorf("exit status %d", code)
