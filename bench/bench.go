@@ -271,9 +271,12 @@ type Report struct {
 	// in the wait at the end as if they had come in the window: an open
 	// loop faster than the server would show its own rate.
 	MessagesPerSec float64 `json:"messages_per_sec"`
-	BytesPerSec    float64 `json:"bytes_per_sec"`
-	LatencyUS      Latency `json:"latency_us"`
-	Mismatches     int64   `json:"mismatches"`
+	// BytesPerSec is the bytes of those replies (over UDP, whole
+	// datagrams) per second measured: what came back, not Size times the
+	// rate, since a reply may be longer than its message ("ß" is "SS").
+	BytesPerSec float64 `json:"bytes_per_sec"`
+	LatencyUS   Latency `json:"latency_us"`
+	Mismatches  int64   `json:"mismatches"`
 	// MismatchesAfter counts the wrong replies on a stream connection that
 	// came after an earlier wrong one on it. A stream's replies are matched
 	// to its messages by their newlines, so one newline the server cut or
@@ -353,8 +356,8 @@ type run struct {
 	mismatchesAfter                                  atomic.Int64
 	droppedHere                                      atomic.Int64 // by bench's own UDP sockets
 	// arrived counts the replies that came while measuring, to whichever
-	// message: what throughput is.
-	arrived                 atomic.Int64
+	// message: what throughput is; arrivedBytes, their bytes.
+	arrived, arrivedBytes   atomic.Int64
 	reconnects, resent      atomic.Int64
 	firstMismatch, firstErr atomic.Pointer[string]
 	// warmErrs and firstWarmErr are the warm-up's errors, apart.
@@ -428,11 +431,12 @@ func (r *run) onTime(d time.Duration) bool {
 	return false
 }
 
-// arrive counts a reply that came, right or wrong, if it came while
-// measuring.
-func (r *run) arrive() {
+// arrive counts a reply of n bytes that came, right or wrong, if it
+// came while measuring.
+func (r *run) arrive(n int) {
 	if r.measuring.Load() {
 		r.arrived.Add(1)
+		r.arrivedBytes.Add(int64(n))
 	}
 }
 
@@ -790,7 +794,7 @@ func (r *run) clock(ctx context.Context) time.Duration {
 			// The timeline's entry: every figure of this second alone.
 			s := r.timeline[len(r.timeline)-1]
 			fmt.Fprintf(r.cfg.Progress, "%5.1fs  in the last %.1fs: %10.0f msg/s %8.1f MB/s  p99 %s  %d wrong  %d errors  %d lost\n",
-				s.T, dt, s.MessagesPerSec, float64(c.arrived-last.arrived)*float64(r.cfg.Size)/dt/1e6,
+				s.T, dt, s.MessagesPerSec, float64(c.bytes-last.bytes)/dt/1e6,
 				us(s.P99US), s.Wrong, s.Errors, s.Lost)
 		}
 		last, lastT = c, now
@@ -817,10 +821,10 @@ func (r *run) clock(ctx context.Context) time.Duration {
 	}
 }
 
-type counts struct{ arrived, wrong, errs, lost int64 }
+type counts struct{ arrived, bytes, wrong, errs, lost int64 }
 
 func (r *run) counts() counts {
-	return counts{r.arrived.Load(), r.mismatches.Load(), r.errs.Load(), r.lost.Load()}
+	return counts{r.arrived.Load(), r.arrivedBytes.Load(), r.mismatches.Load(), r.errs.Load(), r.lost.Load()}
 }
 
 func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
@@ -844,7 +848,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	}
 	if s := elapsed.Seconds(); s > 0 {
 		rep.MessagesPerSec = float64(r.arrived.Load()) / s
-		rep.BytesPerSec = rep.MessagesPerSec * float64(cfg.Size)
+		rep.BytesPerSec = float64(r.arrivedBytes.Load()) / s
 	}
 	h := r.total
 	rep.LatencyUS = Latency{

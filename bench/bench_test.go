@@ -497,6 +497,43 @@ func TestProgressIsPerSecond(t *testing.T) {
 	}
 }
 
+// MB/s is of the bytes that came back, not the message size times the
+// rate: a reply may be longer than its message ("ß" is "SS"). Here every
+// reply is its message's text twice, 2 × Size - 1 bytes with its
+// newline, and the report said Size bytes a reply.
+func TestBytesPerSecIsWhatCame(t *testing.T) {
+	twice := func(b []byte) []byte {
+		var out []byte
+		for line := range bytes.Lines(b) {
+			text := bytes.TrimSuffix(line, []byte("\n"))
+			out = append(append(append(out, text...), text...), '\n')
+		}
+		return out
+	}
+	tcp := lineServer(t, func(line string) string { return string(twice([]byte(line))) })
+	udp := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{append(bytes.Clone(b), b[20:]...)} })
+	for _, tc := range []struct {
+		network, addr string
+		reply         float64 // bytes of each reply
+	}{
+		{"tcp", tcp, 2*64 - 1},
+		{"udp", udp, 2*64 - 20}, // the sequence number once, the text twice
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			cfg := quick(tc.network, tc.addr)
+			cfg.Conns, cfg.Size, cfg.Text, cfg.Mode = 2, 64, "ascii", "echo"
+			cfg.Duration = 200 * time.Millisecond
+			rep := run(t, cfg)
+			if rep.MessagesPerSec == 0 {
+				t.Fatalf("no reply came: %+v", rep)
+			}
+			if per := rep.BytesPerSec / rep.MessagesPerSec; math.Abs(per-tc.reply) > 1e-6*tc.reply {
+				t.Errorf("%.1f MB/s at %.0f msg/s is %.2f bytes a reply; want the %.0f that came", rep.BytesPerSec/1e6, rep.MessagesPerSec, per, tc.reply)
+			}
+		})
+	}
+}
+
 // lineServer is a stand-in stream server that answers each line with f of it.
 func lineServer(t *testing.T, f func(string) string) string {
 	return scriptServer(t, func(_ int, line string) (string, bool) { return f(line), false })

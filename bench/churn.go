@@ -69,7 +69,7 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 			}
 			continue
 		}
-		r.arrive()
+		r.arrive(len(got))
 		if !measured {
 			continue
 		}

@@ -140,7 +140,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			case s.pending:
 				s.answered, s.pending = true, false
 				inflight--
-				r.arrive()
+				r.arrive(n)
 				if int64(seq) < highest && s.measured {
 					r.reordered.Add(1)
 				}

@@ -54,6 +54,7 @@ type loop struct {
 	events  []unix.EpollEvent
 	replies int64 // counted here, added to the run's once a round
 	arrived int64 // the same, for run.arrived
+	bytes   int64 // and for run.arrivedBytes
 
 	// Reconnect: dialers hand new sockets over on inbox, and say so on
 	// the eventfd inboxFD.
@@ -387,7 +388,8 @@ func (l *loop) run(d *loops) {
 		if l.replies > 0 || l.arrived > 0 {
 			r.replies.Add(l.replies)
 			r.arrived.Add(l.arrived)
-			l.replies, l.arrived = 0, 0
+			r.arrivedBytes.Add(l.bytes)
+			l.replies, l.arrived, l.bytes = 0, 0, 0
 		}
 	}
 }
@@ -413,6 +415,7 @@ func (l *loop) abort(err error) {
 	}
 	l.r.replies.Add(l.replies)
 	l.r.arrived.Add(l.arrived)
+	l.r.arrivedBytes.Add(l.bytes)
 }
 
 // send sends n messages in one write; message j is due at first+j*step.
@@ -536,6 +539,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		c.q.pop()
 		if measuring {
 			l.arrived++
+			l.bytes += int64(len(reply))
 		}
 		if !bytes.Equal(reply, want) {
 			r.streamMismatch(&c.wrong, m.measured, reply, want, false)

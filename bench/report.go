@@ -41,7 +41,7 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs); every count is of messages sent, and errors met, while measuring\n",
 		measured, r.ConnectS, r.DrainS)
-	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s came while measuring)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
+	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s of replies came while measuring)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
 	if r.Churn {
 		what := "connections"
 		if r.TLS {

@@ -95,7 +95,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				}
 				return
 			}
-			r.arrive()
+			r.arrive(len(got))
 			if !bytes.Equal(got, want) {
 				r.streamMismatch(&wrong, m.measured, got, want, false)
 			}
