@@ -323,9 +323,14 @@ type Report struct {
 
 	// MeasuredS is how long was measured: DurationS (a little more if the
 	// machine was slow to end it), or less if the run was interrupted,
-	// which Interrupted says.
+	// which Interrupted says, or cut short, which CutShort says. Every
+	// rate is over MeasuredS.
 	MeasuredS   float64 `json:"measured_s"`
 	Interrupted bool    `json:"interrupted,omitempty"`
+	// CutShort, if not empty, says why the run ended before DurationS:
+	// every connection (socket) had failed for good, so nothing was left
+	// to measure; MeasuredS ends when the last one failed.
+	CutShort string `json:"cut_short,omitempty"`
 	// ConnectS is how long connecting took, before the warm-up; DrainS how
 	// long the replies still owed at the end were waited for.
 	ConnectS float64 `json:"connect_s"`
@@ -335,7 +340,7 @@ type Report struct {
 // OK reports whether replies came back, every one right, and nothing
 // was lost or failed.
 func (r *Report) OK() bool {
-	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0
+	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.CutShort == ""
 }
 
 // run is the state shared by a run's workers.
@@ -346,7 +351,19 @@ type run struct {
 	warm      atomic.Bool // in the warm-up: errors are the warm-up's
 	stopping  atomic.Bool
 	stop      chan struct{}
-	epoch     time.Time // what sentMsg times count from
+	// alive counts the connections (sockets) that can still serve: each
+	// that fails for good, not to be made again, counts down once (see
+	// ended); at none, allGone closes and the run ends, since nothing is
+	// left to measure. Churn's workers dial for each message: never.
+	alive    atomic.Int64
+	allGone  chan struct{}
+	goneOnce sync.Once
+	// heard: a reply came, in any phase; refused counts the UDP sockets
+	// the server refused (ICMP port unreachable), refusal the first one.
+	heard   atomic.Bool
+	refused atomic.Int64
+	refusal atomic.Pointer[error]
+	epoch   time.Time // what sentMsg times count from
 
 	// msgs and wants are the stream messages every connection draws from,
 	// and their replies; bodies and bodyWants the same for datagrams.
@@ -455,6 +472,14 @@ func (r *run) fail(err error) {
 	}
 	r.errs.Add(1)
 	r.firstErr.CompareAndSwap(nil, &s)
+}
+
+// ended notes that a connection (socket) failed for good: no reply
+// comes on it again, and none is made for it. Each calls it at most once.
+func (r *run) ended() {
+	if r.alive.Add(-1) == 0 {
+		r.goneOnce.Do(func() { close(r.allGone) })
+	}
 }
 
 // mismatch counts a wrong reply to a message sent while measuring. closed
@@ -575,7 +600,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Reconnect && !cfg.loopsDrive() {
 		return nil, errors.New("reconnect works over TCP and Unix sockets without TLS, on Linux, and not with churn")
 	}
-	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), epoch: time.Now()}
+	r := &run{cfg: cfg, ref: ref, stop: make(chan struct{}), allGone: make(chan struct{}), epoch: time.Now()}
+	r.alive.Store(int64(cfg.Conns))
 	r.total = r.newHist()
 	if cfg.Endpoint.Network == "udp" {
 		r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
@@ -615,7 +641,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	elapsed := r.clock(ctx)
+	elapsed, began, cut := r.clock(ctx)
 	// Stop sending, and give the replies still owed up to Timeout to come;
 	// what has not come by then is lost.
 	r.stopping.Store(true)
@@ -624,7 +650,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	d.drain(stopped.Add(cfg.Timeout))
 	r.drained = time.Since(stopped)
 	r.collect()
-	return r.report(elapsed, ctx.Err() != nil), nil
+	switch {
+	case cut && cfg.Endpoint.Network == "udp" && r.refused.Load() == int64(cfg.Conns) && !r.heard.Load():
+		// Nothing listens there: as unreachable as a refused TCP connect.
+		return nil, &UnreachableError{*r.refusal.Load()}
+	case cut && !began:
+		first := "?"
+		if p := r.firstWarmErr.Load(); p != nil {
+			first = *p
+		}
+		return nil, fmt.Errorf("every %s failed in the warm-up, before measuring; the first: %s", r.connWord(), first)
+	}
+	rep := r.report(elapsed, ctx.Err() != nil)
+	if cut {
+		rep.CutShort = fmt.Sprintf("every %s had failed", r.connWord())
+		if cfg.Endpoint.Network != "udp" && !cfg.Reconnect {
+			rep.CutShort += ", and none is made again without reconnect"
+		}
+	}
+	return rep, nil
+}
+
+// connWord is what a run's connections are called.
+func (r *run) connWord() string {
+	if r.cfg.Endpoint.Network == "udp" {
+		return "socket"
+	}
+	return "connection"
 }
 
 // A driver moves a run's bytes: event loops for stream sockets where the
@@ -758,13 +810,18 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 }
 
 // clock runs the warm-up and the measured time, printing progress, and
-// returns how long was measured (shorter if ctx ended first).
-func (r *run) clock(ctx context.Context) time.Duration {
+// returns how long was measured, whether measuring began, and whether
+// the run was cut short because every connection had failed. It ends
+// early if ctx ends, or when no connection is left: without one nothing
+// more can be measured, and the time measured ends there.
+func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut bool) {
 	if r.cfg.Warmup > 0 {
 		select {
 		case <-time.After(r.cfg.Warmup):
 		case <-ctx.Done():
-			return 0
+			return 0, false, false
+		case <-r.allGone:
+			return 0, false, true
 		}
 	}
 	start := time.Now()
@@ -814,9 +871,11 @@ func (r *run) clock(ctx context.Context) time.Duration {
 		case <-done.C:
 			// The time measured, not Duration: a timer that fires late (a
 			// stalled machine) measured longer, and throughput is over it.
-			return end(time.Now())
+			return end(time.Now()), true, false
 		case <-ctx.Done():
-			return end(time.Now())
+			return end(time.Now()), true, false
+		case <-r.allGone:
+			return end(time.Now()), true, true
 		}
 	}
 }

@@ -534,6 +534,90 @@ func TestBytesPerSecIsWhatCame(t *testing.T) {
 	}
 }
 
+// resetAfter is a stand-in stream server that answers n lines on each
+// connection and resets it when the next comes.
+func resetAfter(t *testing.T, n int) string {
+	return shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if i == n {
+				c.(*net.TCPConn).SetLinger(0) // the close resets
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// Once every connection has failed, and none is made again, nothing is
+// left to measure: the run ends there, says it was cut short, and its
+// rates are over the time it measured. It ran its whole Duration,
+// reporting 0 msg/s a second, and its rates were over all of it.
+func TestAllConnectionsFailedEndsTheRun(t *testing.T) {
+	cfg := quick("tcp", resetAfter(t, 10))
+	cfg.Conns, cfg.Depth, cfg.Text = 2, 1, "ascii"
+	cfg.Duration = 5 * time.Second // ended, with the fix, by the resets
+	rep := run(t, cfg)
+	if rep.CutShort != "every connection had failed, and none is made again without reconnect" || rep.OK() {
+		t.Errorf("every connection reset: cut short %q, OK %v; want it said and not all right", rep.CutShort, rep.OK())
+	}
+	// One error and one lost message a connection, whichever driver.
+	if rep.Messages != 20 || rep.Errors != 2 || rep.Lost != 2 || rep.MeasuredS >= rep.DurationS {
+		t.Errorf("%d messages, %d errors, %d lost over %.2fs of %gs; want 20, 2 and 2, over less than asked",
+			rep.Messages, rep.Errors, rep.Lost, rep.MeasuredS, rep.DurationS)
+	}
+	if want := float64(20) / rep.MeasuredS; math.Abs(rep.MessagesPerSec-want) > 1e-9*want {
+		t.Errorf("%.1f msg/s; want the 20 replies over the %.3fs measured, %.1f", rep.MessagesPerSec, rep.MeasuredS, want)
+	}
+	var out strings.Builder
+	rep.WriteText(&out)
+	for _, want := range []string{"of 5s, cut short: every connection had failed", "cut short after "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// Every connection failed before measuring: no report, but why.
+	cfg = quick("tcp", resetAfter(t, 0))
+	cfg.Conns, cfg.Depth, cfg.Warmup = 2, 1, 5*time.Second
+	rep, err := bench.Run(context.Background(), cfg)
+	if err == nil || !strings.HasPrefix(err.Error(), "every connection failed in the warm-up, before measuring; the first: receive: ") ||
+		!strings.HasSuffix(err.Error(), "connection reset by peer") {
+		t.Errorf("every connection reset in the warm-up: %v (report %+v)", err, rep)
+	}
+}
+
+// A UDP server that is not there refuses each datagram (ICMP port
+// unreachable, ECONNREFUSED on the connected socket): that is as
+// unreachable as a refused TCP connect, not datagrams lost. The run took
+// its warm-up, its duration and its timeout, then reported them lost.
+func TestUDPRefusedIsUnreachable(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("UDP has one driver")
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close() // nothing listens there now
+	for _, warmup := range []time.Duration{-1, 3 * time.Second} {
+		cfg := quick("udp", addr)
+		cfg.Conns, cfg.Warmup = 2, warmup
+		rep, err := bench.Run(context.Background(), cfg)
+		var ue *bench.UnreachableError
+		if !errors.As(err, &ue) || err.Error() != "send "+addr+": connection refused" {
+			t.Errorf("warm-up %v: got %v (report %+v); want unreachable: send %s: connection refused", warmup, err, rep, addr)
+		}
+	}
+}
+
 // lineServer is a stand-in stream server that answers each line with f of it.
 func lineServer(t *testing.T, f func(string) string) string {
 	return scriptServer(t, func(_ int, line string) (string, bool) { return f(line), false })

@@ -8,8 +8,10 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
+	"shout/client"
 	"shout/endpoint"
 )
 
@@ -92,6 +94,24 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	if b, ok := c.(interface{ SetReadBuffer(int) error }); ok {
 		b.SetReadBuffer(udpReadBuffer) // as much as the kernel gives, or the default
 	}
+	// refused closes when the server refused the socket's datagrams
+	// (ICMP port unreachable, which a connected socket reports as
+	// ECONNREFUSED on its next read or write): nothing listens there. The
+	// socket is done, as a reset TCP connection is, and what it had in
+	// flight was refused, not lost.
+	refused := make(chan struct{})
+	var refuseOnce sync.Once
+	refuse := func(err error) {
+		refuseOnce.Do(func() {
+			err = &client.ConnError{Op: "send", Addr: r.cfg.Endpoint.Address, Err: err}
+			if r.refused.Add(1) == 1 {
+				r.refusal.Store(&err)
+			}
+			r.fail(err)
+			close(refused)
+			r.ended()
+		})
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -102,17 +122,27 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		for {
 			n, err := c.Read(buf)
 			if err != nil {
+				select {
+				case <-refused: // a refused write: the socket is closed
+					return
+				default:
+				}
 				if r.stopping.Load() { // Run's deadline: the rest is lost
 					return
 				}
 				if errors.Is(err, os.ErrDeadlineExceeded) {
-					continue
+					return // set when the sender is done and nothing is owed, or refused
+				}
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					refuse(err)
+					return
 				}
 				r.fail(fmt.Errorf("receive: %w", err))
 				time.Sleep(10 * time.Millisecond) // ICMP errors come fast; do not spin
 				continue
 			}
 			now := time.Now()
+			r.heard.Store(true)
 			seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
 			if n < seqLen || err != nil {
 				// Which datagram it answers is unknown: count it if it came
@@ -161,15 +191,27 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	}()
 	defer func() {
 		// Wait for the replies still owed, up to Run's deadline; what has
-		// not come by then is lost.
+		// not come by then is lost, unless the server refused it.
 		mu.Lock()
 		senderDone = true
 		idle := inflight == 0
 		mu.Unlock()
+		select {
+		case <-refused:
+			c.Close() // (a refused write: the reader may wait yet)
+			<-done
+			return
+		default:
+		}
 		if idle {
 			c.SetReadDeadline(time.Now())
 		}
 		<-done
+		select {
+		case <-refused: // while waiting
+			return
+		default:
+		}
 		expire(time.Now().Add(r.cfg.Timeout))
 		if dropsBefore >= 0 {
 			r.droppedHere.Add(socketDrops(c) - dropsBefore)
@@ -198,12 +240,16 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				continue
 			case <-r.stop:
 				return
+			case <-refused:
+				return
 			}
 		} else {
 			if wait := time.Until(due); wait > 0 {
 				select {
 				case <-time.After(wait):
 				case <-r.stop:
+					return
+				case <-refused:
 					return
 				}
 			}
@@ -239,7 +285,12 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		pkt = fmt.Appendf(pkt[:0], "%0*d", seqLen, seq)
 		pkt = append(pkt, r.bodies[pick(i, int(seq))]...)
 		if _, err := c.Write(pkt); err != nil && !r.stopping.Load() {
-			r.fail(fmt.Errorf("send: %w", err))
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				refuse(err)
+			} else {
+				r.fail(fmt.Errorf("send: %w", err))
+				r.ended() // no more sends: the socket serves no more
+			}
 			return
 		}
 	}

@@ -84,7 +84,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>messages</th><td>{{.Size}} bytes, {{.Text}} text</td></tr>
 <tr><th>expected reply</th><td>{{.Mode}}{{if .Lang}} ({{.Lang}}){{end}}</td></tr>
 <tr><th>load</th><td>{{.Loop}}, depth {{.Depth}}{{if .Churn}}, a connection per message{{end}}{{if .TLS}}, over TLS{{end}}</td></tr>
-<tr><th>measured</th><td>{{printf "%.2f" .MeasuredS}} s{{if .Interrupted}} of {{.DurationS}} s, interrupted{{end}}, after {{.WarmupS}} s warm-up</td></tr>
+<tr><th>measured</th><td>{{printf "%.2f" .MeasuredS}} s{{if .CutShort}} of {{.DurationS}} s, cut short: {{.CutShort}}{{else if .Interrupted}} of {{.DurationS}} s, interrupted{{end}}, after {{.WarmupS}} s warm-up</td></tr>
 <tr><th>replies due</th><td>within {{.TimeoutS}} s</td></tr>
 <tr><th>connecting</th><td>took {{printf "%.2f" .ConnectS}} s</td></tr>
 <tr><th>at the end</th><td>{{printf "%.2f" .DrainS}} s waiting for owed replies</td></tr>

@@ -696,6 +696,7 @@ func (l *loop) owe(c *loopConn) {
 	}
 }
 
+// closeConn closes c for good: no new connection is made for it.
 func (l *loop) closeConn(c *loopConn) {
 	if c.fd >= 0 {
 		unix.Close(c.fd)
@@ -703,6 +704,7 @@ func (l *loop) closeConn(c *loopConn) {
 	c.closed = true
 	c.in, c.out, c.q = nil, nil, ring{}
 	l.open--
+	l.r.ended()
 }
 
 // due sends each connection's messages that have fallen due. A connection

@@ -36,7 +36,10 @@ func (s Settings) WriteHeader(w io.Writer) {
 // wrong and the first instance of each kind, and the verdict last.
 func (r *Report) WriteText(w io.Writer) {
 	measured := fmt.Sprintf("%.2fs", r.MeasuredS)
-	if r.Interrupted {
+	switch {
+	case r.CutShort != "":
+		measured += fmt.Sprintf(" of %gs, cut short: %s; every rate is over the %.2fs measured", r.DurationS, r.CutShort, r.MeasuredS)
+	case r.Interrupted:
 		measured += fmt.Sprintf(" of %gs, interrupted", r.DurationS)
 	}
 	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs); every count is of messages sent, and errors met, while measuring\n",
@@ -106,6 +109,9 @@ func (r *Report) verdict() string {
 		if c.n > 0 {
 			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
 		}
+	}
+	if r.CutShort != "" {
+		why = append(why, fmt.Sprintf("cut short after %.2fs of %gs (%s)", r.MeasuredS, r.DurationS, r.CutShort))
 	}
 	return "not all right: " + strings.Join(why, ", ")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"shout/internal/deadline"
@@ -62,6 +63,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		slots <- struct{}{}
 	}
 	done := make(chan struct{})
+	// dead closes when the reader has failed: the writer stops, and its
+	// own failure on the closed connection is not a second error.
+	dead := make(chan struct{})
+	gone := sync.OnceFunc(r.ended) // the connection fails for good once
 	go func() {
 		defer close(done)
 		br := bufio.NewReaderSize(c, min(64<<10, max(4<<10, 2*r.cfg.Size)))
@@ -89,7 +94,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 					r.fail(replyLate(len(got), err))
 					r.owed(m)
 				}
+				close(dead)
 				c.Close()
+				gone()
 				for m := range sent {
 					r.owed(m)
 				}
@@ -127,19 +134,26 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			deadline.Refresh(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
 		}
 		if _, err := c.Write(batch); err != nil {
-			r.fail(fmt.Errorf("send: %w", err))
+			select {
+			case <-dead: // the reader's failure, counted
+			default:
+				r.fail(fmt.Errorf("send: %w", err))
+				gone()
+			}
 			return false
 		}
 		return true
 	}
 	if r.cfg.Rate > 0 {
-		r.openLoop(send)
+		r.openLoop(send, dead)
 		return
 	}
 	for {
 		select {
 		case <-slots:
 		case <-r.stop:
+			return
+		case <-dead:
 			return
 		}
 		n := 1
@@ -172,7 +186,8 @@ func (r *run) mostDue() int { return max(1, min(1024, maxUnsent/r.cfg.Size)) }
 // openLoop calls send for the messages of one connection's share of Rate
 // as they fall due, each with its due time, so a stalled server shows in
 // the latency instead of slowing the schedule (no coordinated omission).
-func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) bool) {
+// It returns when the run stops, a send fails, or dead closes.
+func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) bool, dead <-chan struct{}) {
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
 	next := time.Now()
 	most := r.mostDue()
@@ -190,6 +205,8 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) boo
 		select {
 		case <-time.After(time.Until(next)):
 		case <-r.stop:
+			return
+		case <-dead:
 			return
 		}
 	}
