@@ -63,8 +63,13 @@ type Config struct {
 	// Timeout after its message was sent counts as lost, whenever it
 	// comes, and a TCP connection that brings no reply for Timeout is an
 	// error, what it owed lost. It is also how long the replies still owed
-	// at the end are waited for. Zero means 5 s.
+	// at the end are waited for. Zero means 5 s. It does not bound
+	// connecting: ConnectTimeout does.
 	Timeout time.Duration
+	// ConnectTimeout bounds each connect and its TLS handshake (churn's
+	// and Reconnect's too): a reply's Timeout of microseconds is a
+	// demanding server's measure, not a time to connect in. Zero means 5 s.
+	ConnectTimeout time.Duration
 	// SourceIPs spreads TCP connections to a loopback IPv4 server over
 	// this many source addresses, 127.0.0.1 up, so thousands of
 	// connections neither run out of ephemeral ports nor meet a server's
@@ -121,6 +126,9 @@ func (c *Config) defaults() {
 	c.Mode = strings.ToLower(c.Mode) // as reported
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 5 * time.Second
 	}
 }
 
@@ -213,10 +221,12 @@ type Settings struct {
 	DurationS float64 `json:"duration_s"`
 	WarmupS   float64 `json:"warmup_s"`
 	TimeoutS  float64 `json:"timeout_s"`
-	Rate      float64 `json:"rate"`
-	Text      string  `json:"text"`
-	Mode      string  `json:"mode"`
-	Lang      string  `json:"lang,omitempty"`
+	// ConnectTimeoutS bounds each connect and TLS handshake.
+	ConnectTimeoutS float64 `json:"connect_timeout_s"`
+	Rate            float64 `json:"rate"`
+	Text            string  `json:"text"`
+	Mode            string  `json:"mode"`
+	Lang            string  `json:"lang,omitempty"`
 	// SourceIPs is how many loopback addresses the connections come
 	// from, when they are spread.
 	SourceIPs int  `json:"source_ips,omitempty"`
@@ -233,7 +243,8 @@ func (c Config) Settings() Settings {
 		Addr: c.Endpoint.Address, Network: c.Endpoint.Network,
 		Conns: c.Conns, Size: c.Size, Depth: c.Depth,
 		DurationS: c.Duration.Seconds(), WarmupS: max(0, c.Warmup.Seconds()), TimeoutS: c.Timeout.Seconds(),
-		Rate: c.Rate, Text: c.Text, Mode: c.Mode, Lang: c.Lang,
+		ConnectTimeoutS: c.ConnectTimeout.Seconds(),
+		Rate:            c.Rate, Text: c.Text, Mode: c.Mode, Lang: c.Lang,
 		TLS: c.Endpoint.TLS, Churn: c.Churn, Reconnect: c.Reconnect,
 	}
 	if c.Churn {
@@ -940,7 +951,7 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		tlsCfg = &tls.Config{}
 	}
 	return func(ctx context.Context, i int) (net.Conn, error) {
-		d := net.Dialer{Timeout: r.cfg.Timeout}
+		d := net.Dialer{Timeout: r.cfg.ConnectTimeout}
 		if spread {
 			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%r.cfg.SourceIPs))}
 			d.Control = bindNoPort
@@ -952,7 +963,7 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		if !e.TLS {
 			return c, nil
 		}
-		return client.Handshake(ctx, c, e.Address, tlsCfg, r.cfg.Timeout)
+		return client.Handshake(ctx, c, e.Address, tlsCfg, r.cfg.ConnectTimeout)
 	}
 }
 

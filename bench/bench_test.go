@@ -618,6 +618,27 @@ func TestUDPRefusedIsUnreachable(t *testing.T) {
 	}
 }
 
+// Timeout is how long a reply may take, not a connect or a handshake:
+// a demanding 200 µs could not connect ("connect ...: timed out"),
+// with the server up. Connecting has ConnectTimeout.
+func TestTimeoutIsNotForConnecting(t *testing.T) {
+	tlsEndpoint, client := tlsServer(t)
+	tcpEndpoint := endpoint.Endpoint{Network: "tcp", Address: shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})}
+	for _, tc := range []struct {
+		name string
+		e    endpoint.Endpoint
+	}{{"tcp", tcpEndpoint}, {"tls", tlsEndpoint}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick("tcp", "")
+			cfg.Endpoint, cfg.TLS, cfg.Timeout = tc.e, client, 200*time.Microsecond
+			cfg.Duration = 100 * time.Millisecond
+			if rep, err := bench.Run(context.Background(), cfg); err != nil {
+				t.Errorf("a reply timeout of 200µs: %v (report %+v); want the run made, whatever its replies", err, rep)
+			}
+		})
+	}
+}
+
 // lineServer is a stand-in stream server that answers each line with f of it.
 func lineServer(t *testing.T, f func(string) string) string {
 	return scriptServer(t, func(_ int, line string) (string, bool) { return f(line), false })
@@ -933,8 +954,8 @@ func TestReconnectAfterResetWithUnsentBytes(t *testing.T) {
 }
 
 // A TLS server that accepts and never answers the handshake: the run
-// fails within Timeout, not never.
-func TestTLSHandshakeBoundedByTimeout(t *testing.T) {
+// fails within ConnectTimeout, not never.
+func TestTLSHandshakeBoundedByConnectTimeout(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
@@ -944,7 +965,7 @@ func TestTLSHandshakeBoundedByTimeout(t *testing.T) {
 	cfg := quick("tcp", addr)
 	cfg.Endpoint = endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}
 	cfg.TLS = &tls.Config{InsecureSkipVerify: true}
-	cfg.Timeout = 300 * time.Millisecond
+	cfg.ConnectTimeout = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	_, err := bench.Run(ctx, cfg)
@@ -1250,6 +1271,9 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 			[]string{"open loop at 1000000 msg/s", "4 conns from 127.0.0.1-4,"}, nil},
 		{"udp", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 16},
 			[]string{"16 sockets,", "closed loop"}, []string{"conns"}},
+		// Durations as Go writes them: it said "replies due within 0.0002s".
+		{"durations", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Duration: 1500 * time.Millisecond, Timeout: 200 * time.Microsecond},
+			[]string{"1.5s measured after 1s warm-up, replies due within 200µs, connecting within 5s"}, nil},
 	} {
 		h := header(tc.cfg)
 		for _, w := range tc.want {

@@ -88,9 +88,7 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 // exchangeOnce makes one connection for msg and returns everything the
 // server sent on it before closing, up to a few times the reply's length.
 func (r *run) exchangeOnce(ctx context.Context, i int, dial func(context.Context, int) (net.Conn, error), msg, got []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
-	c, err := dial(ctx, i)
+	c, err := dial(ctx, i) // within ConnectTimeout
 	if err != nil {
 		return got, err
 	}

@@ -17,8 +17,9 @@ var (
 )
 
 var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
-	"us": us,
-	"mb": func(bytesPerSec float64) string { return fmt.Sprintf("%.1f", bytesPerSec/1e6) },
+	"us":  us,
+	"dur": seconds,
+	"mb":  func(bytesPerSec float64) string { return fmt.Sprintf("%.1f", bytesPerSec/1e6) },
 }).Parse(htmlTemplate))
 
 // WriteHTML writes the report as one HTML page that needs no network: the
@@ -84,9 +85,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>messages</th><td>{{.Size}} bytes, {{.Text}} text</td></tr>
 <tr><th>expected reply</th><td>{{.Mode}}{{if .Lang}} ({{.Lang}}){{end}}</td></tr>
 <tr><th>load</th><td>{{.Loop}}, depth {{.Depth}}{{if .Churn}}, a connection per message{{end}}{{if .TLS}}, over TLS{{end}}</td></tr>
-<tr><th>measured</th><td>{{printf "%.2f" .MeasuredS}} s{{if .CutShort}} of {{.DurationS}} s, cut short: {{.CutShort}}{{else if .Interrupted}} of {{.DurationS}} s, interrupted{{end}}, after {{.WarmupS}} s warm-up</td></tr>
-<tr><th>replies due</th><td>within {{.TimeoutS}} s</td></tr>
-<tr><th>connecting</th><td>took {{printf "%.2f" .ConnectS}} s</td></tr>
+<tr><th>measured</th><td>{{printf "%.2f" .MeasuredS}} s{{if .CutShort}} of {{dur .DurationS}}, cut short: {{.CutShort}}{{else if .Interrupted}} of {{dur .DurationS}}, interrupted{{end}}, after {{dur .WarmupS}} warm-up</td></tr>
+<tr><th>replies due</th><td>within {{dur .TimeoutS}}</td></tr>
+<tr><th>connecting</th><td>took {{printf "%.2f" .ConnectS}} s, each connection due within {{dur .ConnectTimeoutS}}</td></tr>
 <tr><th>at the end</th><td>{{printf "%.2f" .DrainS}} s waiting for owed replies</td></tr>
 </table>
 </div>

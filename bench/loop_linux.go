@@ -616,7 +616,7 @@ func (l *loop) broken(c *loopConn, err error) {
 func (l *loop) redial(c *loopConn) {
 	unix.Close(c.fd)
 	c.fd, c.redialing = -1, true
-	c.since = l.r.now() // the redial has a Timeout of its own
+	c.since = l.r.now() // when the new connection is made, its replies are timed from it
 	c.in, c.out = c.in[:0], nil
 	c.wrong = false // a new connection: its replies start in step
 	l.dials.Add(1)
@@ -624,8 +624,8 @@ func (l *loop) redial(c *loopConn) {
 		defer l.dials.Done()
 		rd := redialed{c: c, fd: -1}
 		// A server restarting, or a balancer between replicas, may refuse
-		// for a moment: try again for up to Timeout.
-		ctx, cancel := context.WithTimeout(l.ctx, l.r.cfg.Timeout)
+		// for a moment: try again for up to ConnectTimeout.
+		ctx, cancel := context.WithTimeout(l.ctx, l.r.cfg.ConnectTimeout)
 		defer cancel()
 		for {
 			var nc net.Conn
@@ -740,7 +740,7 @@ func (l *loop) expire(now int64) {
 	timeout := int64(l.r.cfg.Timeout)
 	for _, c := range l.conns {
 		switch {
-		case c.closed:
+		case c.closed, c.redialing: // a redial has ConnectTimeout of its own
 		case c.q.n > 0 && now-c.since > timeout:
 			l.broken(c, replyLate(len(c.in), fmt.Errorf("no reply within %v", l.r.cfg.Timeout)))
 		case len(c.out) > 0 && now-c.outSince > timeout:

@@ -3,7 +3,9 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
+	"time"
 )
 
 // WriteHeader writes the run's settings in one line, for the start of a
@@ -28,8 +30,8 @@ func (s Settings) WriteHeader(w io.Writer) {
 	if s.Churn {
 		conns = fmt.Sprintf("churn: %d at once, a new connection for each message", s.Conns)
 	}
-	fmt.Fprintf(w, "%s://%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %gs measured after %gs warm-up, replies due within %gs\n",
-		scheme, s.Addr, conns, from, s.Size, s.Text, s.Depth, loop, mode, s.DurationS, s.WarmupS, s.TimeoutS)
+	fmt.Fprintf(w, "%s://%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %v measured after %v warm-up, replies due within %v, connecting within %v\n",
+		scheme, s.Addr, conns, from, s.Size, s.Text, s.Depth, loop, mode, seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), seconds(s.ConnectTimeoutS))
 }
 
 // WriteText writes the results for people: throughput, latency, what was
@@ -38,9 +40,9 @@ func (r *Report) WriteText(w io.Writer) {
 	measured := fmt.Sprintf("%.2fs", r.MeasuredS)
 	switch {
 	case r.CutShort != "":
-		measured += fmt.Sprintf(" of %gs, cut short: %s; every rate is over the %.2fs measured", r.DurationS, r.CutShort, r.MeasuredS)
+		measured += fmt.Sprintf(" of %v, cut short: %s; every rate is over the %.2fs measured", seconds(r.DurationS), r.CutShort, r.MeasuredS)
 	case r.Interrupted:
-		measured += fmt.Sprintf(" of %gs, interrupted", r.DurationS)
+		measured += fmt.Sprintf(" of %v, interrupted", seconds(r.DurationS))
 	}
 	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs); every count is of messages sent, and errors met, while measuring\n",
 		measured, r.ConnectS, r.DrainS)
@@ -111,10 +113,13 @@ func (r *Report) verdict() string {
 		}
 	}
 	if r.CutShort != "" {
-		why = append(why, fmt.Sprintf("cut short after %.2fs of %gs (%s)", r.MeasuredS, r.DurationS, r.CutShort))
+		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
 	}
 	return "not all right: " + strings.Join(why, ", ")
 }
+
+// seconds is s seconds as a Go duration, for people: 200µs, not 0.0002s.
+func seconds(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
 
 // us formats microseconds for people.
 func us(v float64) string {

@@ -25,21 +25,22 @@ import (
 type benchCmd struct {
 	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path."`
 
-	Conns     int           `default:"50" help:"Connections (TCP, Unix) or sockets (UDP)."`
-	Size      int           `default:"64" help:"Bytes per message, newline included (UDP: datagram size, a 20-digit sequence number included)."`
-	Depth     int           `default:"1" help:"Messages in flight per connection (closed loop)."`
-	Duration  time.Duration `default:"5s" help:"How long to measure."`
-	Warmup    time.Duration `default:"1s" help:"Unmeasured time before measuring."`
-	Rate      float64       `placeholder:"MSG/S" help:"Open loop: this many messages per second in all, latency from when each was due. 0: closed loop."`
-	Text      string        `enum:"utf8,ascii" default:"utf8" help:"Message text: utf8 (ASCII with Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ ΐ, whose uppercase is longer), or ascii."`
-	Mode      string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed with golang.org/x/text, not shout's engine: upper, simple, ascii or echo."`
-	Lang      string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
-	Timeout   time.Duration `default:"5s" help:"A reply later than this after its message is lost; a TCP connection with no reply for this long, an error; at the end, how long owed replies are waited for."`
-	SourceIPs int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
-	JSON      bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
-	HTML      fileName      `name:"html" placeholder:"FILE" predictor:"file" help:"Also write the report as one HTML page with charts, which opens without a network."`
-	Churn     bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
-	Reconnect bool          `help:"When the server closes a connection, make a new one and go on (replicas restarting behind a load balancer); messages owed at a graceful close are sent again. TCP and Unix, no TLS."`
+	Conns          int           `default:"50" help:"Connections (TCP, Unix) or sockets (UDP)."`
+	Size           int           `default:"64" help:"Bytes per message, newline included (UDP: datagram size, a 20-digit sequence number included)."`
+	Depth          int           `default:"1" help:"Messages in flight per connection (closed loop)."`
+	Duration       time.Duration `default:"5s" help:"How long to measure."`
+	Warmup         time.Duration `default:"1s" help:"Unmeasured time before measuring."`
+	Rate           float64       `placeholder:"MSG/S" help:"Open loop: this many messages per second in all, latency from when each was due. 0: closed loop."`
+	Text           string        `enum:"utf8,ascii" default:"utf8" help:"Message text: utf8 (ASCII with Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ ΐ, whose uppercase is longer), or ascii."`
+	Mode           string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed with golang.org/x/text, not shout's engine: upper, simple, ascii or echo."`
+	Lang           string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
+	Timeout        time.Duration `default:"5s" help:"A reply later than this after its message is lost; a TCP connection with no reply for this long, an error; at the end, how long owed replies are waited for. Not connecting: see --connect-timeout."`
+	ConnectTimeout time.Duration `name:"connect-timeout" default:"5s" help:"How long each connect, and TLS handshake, may take (--churn's and --reconnect's too)."`
+	SourceIPs      int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
+	JSON           bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
+	HTML           fileName      `name:"html" placeholder:"FILE" predictor:"file" help:"Also write the report as one HTML page with charts, which opens without a network."`
+	Churn          bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
+	Reconnect      bool          `help:"When the server closes a connection, make a new one and go on (replicas restarting behind a load balancer); messages owed at a graceful close are sent again. TCP and Unix, no TLS."`
 
 	CA       string `placeholder:"FILE" predictor:"file" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
 	Cert     string `placeholder:"FILE" predictor:"file" help:"tls://: a client certificate (PEM), for servers that require one."`
@@ -87,6 +88,8 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--warmup must not be negative")
 	case cmd.Timeout <= 0:
 		return usagef("--timeout must be more than 0")
+	case cmd.ConnectTimeout <= 0:
+		return usagef("--connect-timeout must be more than 0")
 	case cmd.Reconnect && (eps[0].Network == "udp" || eps[0].TLS || cmd.Churn):
 		return usagef("--reconnect is for TCP and Unix sockets, without TLS or --churn")
 	case cmd.Churn && eps[0].Network == "udp":
@@ -102,7 +105,8 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		Endpoint: eps[0], Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,
 		Duration: cmd.Duration, Warmup: cmd.Warmup, Rate: cmd.Rate, Text: cmd.Text,
 		Mode: cmd.Mode, Lang: cmd.Lang, Timeout: cmd.Timeout, SourceIPs: cmd.SourceIPs,
-		Churn: cmd.Churn, Reconnect: cmd.Reconnect,
+		ConnectTimeout: cmd.ConnectTimeout,
+		Churn:          cmd.Churn, Reconnect: cmd.Reconnect,
 	}
 	if eps[0].TLS {
 		var err error
