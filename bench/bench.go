@@ -312,8 +312,13 @@ type Report struct {
 	// or that failed (a reset, no reply within Timeout) once measuring
 	// began (Config.Reconnect); Resent, the measured messages owed at a
 	// graceful close, sent again on them.
-	Reconnects    int64  `json:"reconnects,omitempty"`
-	Resent        int64  `json:"resent,omitempty"`
+	Reconnects int64 `json:"reconnects,omitempty"`
+	Resent     int64 `json:"resent,omitempty"`
+	// Unserved counts the connections the server closed, while
+	// measuring, before they served one reply (Config.Reconnect): service
+	// refused, as by a server at its connection limit. They make the run
+	// not all right, however right the replies of the others.
+	Unserved      int64  `json:"unserved,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
 	// WarmupErrors counts the errors of the warm-up, which are in no
@@ -351,7 +356,7 @@ type Report struct {
 // OK reports whether replies came back, every one right, and nothing
 // was lost or failed.
 func (r *Report) OK() bool {
-	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.CutShort == ""
+	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.CutShort == "" && r.Unserved == 0
 }
 
 // run is the state shared by a run's workers.
@@ -387,6 +392,7 @@ type run struct {
 	// message: what throughput is; arrivedBytes, their bytes.
 	arrived, arrivedBytes   atomic.Int64
 	reconnects, resent      atomic.Int64
+	unserved                atomic.Int64 // closed by the server before serving a reply
 	firstMismatch, firstErr atomic.Pointer[string]
 	// warmErrs and firstWarmErr are the warm-up's errors, apart.
 	warmErrs     atomic.Int64
@@ -911,6 +917,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Reordered:       r.reordered.Load(),
 		Reconnects:      r.reconnects.Load(),
 		Resent:          r.resent.Load(),
+		Unserved:        r.unserved.Load(),
 		MeasuredS:       elapsed.Seconds(),
 		Interrupted:     interrupted,
 		ConnectS:        r.connected.Seconds(),

@@ -639,6 +639,53 @@ func TestTimeoutIsNotForConnecting(t *testing.T) {
 	}
 }
 
+// With Reconnect, a server that accepts and closes at once (shout serve
+// at its --max-conns) is dialled again after a back-off, not at once: a
+// connection made again 2,600 times a second, and the run all right.
+// One connection here is served; every other is closed before a reply,
+// which makes the run not all right and is counted.
+func TestReconnectBacksOff(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	var accepted atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		if accepted.Add(1) > 1 {
+			closeGracefully(c) // service refused, as at --max-conns
+			return
+		}
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Reconnect = 2, 1, true
+	cfg.Duration = time.Second
+	rep := run(t, cfg)
+	// Waits of 100, 200, 400, 800 ms ... for the refused connection: a
+	// handful of dials in the second and the wait at the end. (A slower
+	// machine dials fewer, not more.)
+	if n := accepted.Load(); n > 20 {
+		t.Errorf("%d connections accepted in a run of %gs; want a back-off between those closed at once", n, rep.DurationS)
+	}
+	if rep.OK() || rep.Unserved == 0 {
+		t.Errorf("a connection refused service throughout: OK %v, %d closed before serving; want not all right, counted", rep.OK(), rep.Unserved)
+	}
+	var out strings.Builder
+	rep.WriteText(&out)
+	if !strings.Contains(out.String(), fmt.Sprintf("%d closed by the server before serving a reply", rep.Unserved)) ||
+		!strings.Contains(out.String(), "connections closed by the server before serving a reply (service refused)") {
+		t.Errorf("the report does not say so:\n%s", out.String())
+	}
+}
+
 // lineServer is a stand-in stream server that answers each line with f of it.
 func lineServer(t *testing.T, f func(string) string) string {
 	return scriptServer(t, func(_ int, line string) (string, bool) { return f(line), false })

@@ -96,6 +96,13 @@ type loopConn struct {
 	// redialing: the server closed the connection and a new one is being
 	// made (fd is -1); messages due meanwhile wait in q.
 	redialing bool
+	// served: a reply came on this connection since it was made. A
+	// connection closed before it served one is made again only after
+	// backoff, which grows from 100 ms to 5 s and is reset by a served
+	// one: a server that accepts and closes at once (at its --max-conns)
+	// is not dialled thousands of times a second.
+	served  bool
+	backoff time.Duration
 }
 
 // ring is a queue of messages in flight.
@@ -552,6 +559,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		}
 		c.in = c.in[:0]
 		c.since = now
+		c.served = true
 		freed++
 	}
 	switch {
@@ -578,6 +586,9 @@ func (l *loop) eof(c *loopConn) {
 		// close answers whole what it read.
 		if len(c.in) > 0 && c.q.n > 0 {
 			l.cutShort(c)
+		}
+		if !c.served && r.measuring.Load() {
+			r.unserved.Add(1) // closed without serving a reply: service refused
 		}
 		r.resent.Add(c.q.measured()) // as every count, of messages sent while measuring
 		l.redial(c)
@@ -619,22 +630,37 @@ func (l *loop) redial(c *loopConn) {
 	c.since = l.r.now() // when the new connection is made, its replies are timed from it
 	c.in, c.out = c.in[:0], nil
 	c.wrong = false // a new connection: its replies start in step
+	if c.served {
+		c.backoff = 0
+	} else {
+		c.backoff = nextBackoff(c.backoff)
+	}
+	c.served = false
+	wait := c.backoff
 	l.dials.Add(1)
 	go func() {
 		defer l.dials.Done()
 		rd := redialed{c: c, fd: -1}
+		if wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-l.ctx.Done(): // the run is over, and its loops
+				return
+			}
+		}
 		// A server restarting, or a balancer between replicas, may refuse
-		// for a moment: try again for up to ConnectTimeout.
+		// for a moment: try again, backing off as above, for up to
+		// ConnectTimeout.
 		ctx, cancel := context.WithTimeout(l.ctx, l.r.cfg.ConnectTimeout)
 		defer cancel()
-		for {
+		for delay := nextBackoff(0); ; delay = nextBackoff(delay) {
 			var nc net.Conn
 			if nc, rd.err = l.dial(ctx, c.i); rd.err == nil {
 				rd.fd, rd.err = takeFD(nc)
 				break
 			}
 			select {
-			case <-time.After(10 * time.Millisecond):
+			case <-time.After(delay):
 				continue
 			case <-ctx.Done():
 			}
@@ -644,6 +670,13 @@ func (l *loop) redial(c *loopConn) {
 		one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
 		unix.Write(l.inboxFD, one)
 	}()
+}
+
+// nextBackoff is the wait before a connection is made again after one
+// that served nothing, or a failed dial: 100 ms, doubled each time, at
+// most 5 s, as shout connect --reconnect waits.
+func nextBackoff(d time.Duration) time.Duration {
+	return min(max(2*d, 100*time.Millisecond), 5*time.Second)
 }
 
 // takeRedialed puts new connections in place of closed ones and sends

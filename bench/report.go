@@ -77,7 +77,11 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "; %d errors\n", r.Errors)
 	if r.Reconnect {
-		fmt.Fprintf(w, "  reconnect %d connections made again after the server closed them or they failed; %d messages owed at a graceful close were sent again\n", r.Reconnects, r.Resent)
+		fmt.Fprintf(w, "  reconnect %d connections made again after the server closed them or they failed", r.Reconnects)
+		if r.Unserved > 0 {
+			fmt.Fprintf(w, "; %d closed by the server before serving a reply", r.Unserved)
+		}
+		fmt.Fprintf(w, "; %d messages owed at a graceful close were sent again\n", r.Resent)
 	}
 	if r.FirstMismatch != "" {
 		fmt.Fprintf(w, "  first wrong reply: %s\n", r.FirstMismatch)
@@ -93,6 +97,10 @@ func (r *Report) WriteText(w io.Writer) {
 
 // verdict is the report's last line: all right, or why not.
 func (r *Report) verdict() string {
+	if r.OK() && r.Reconnects > 0 {
+		// Not to be missed: the server closed connections, or they failed.
+		return fmt.Sprintf("every reply checked: all right, over %d connections made again", r.Reconnects)
+	}
 	if r.OK() {
 		return "every reply checked: all right"
 	}
@@ -107,7 +115,8 @@ func (r *Report) verdict() string {
 	for _, c := range []struct {
 		n    int64
 		what string
-	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, "errors"}} {
+	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, "errors"},
+		{r.Unserved, "connections closed by the server before serving a reply (service refused)"}} {
 		if c.n > 0 {
 			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
 		}
