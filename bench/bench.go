@@ -316,8 +316,9 @@ type Report struct {
 	Resent     int64 `json:"resent,omitempty"`
 	// Unserved counts the connections the server closed, while
 	// measuring, before they served one reply (Config.Reconnect): service
-	// refused, as by a server at its connection limit. They make the run
-	// not all right, however right the replies of the others.
+	// refused, as by a server at its connection limit, or a stop that came
+	// as one connected (a rolling restart). They are in the report's last
+	// line, but do not make the run not all right: that is of the replies.
 	Unserved      int64  `json:"unserved,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
@@ -356,7 +357,7 @@ type Report struct {
 // OK reports whether replies came back, every one right, and nothing
 // was lost or failed.
 func (r *Report) OK() bool {
-	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.CutShort == "" && r.Unserved == 0
+	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.CutShort == ""
 }
 
 // run is the state shared by a run's workers.

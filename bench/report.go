@@ -99,7 +99,11 @@ func (r *Report) WriteText(w io.Writer) {
 func (r *Report) verdict() string {
 	if r.OK() && r.Reconnects > 0 {
 		// Not to be missed: the server closed connections, or they failed.
-		return fmt.Sprintf("every reply checked: all right, over %d connections made again", r.Reconnects)
+		v := fmt.Sprintf("every reply checked: all right, over %d connections made again", r.Reconnects)
+		if r.Unserved > 0 {
+			v += fmt.Sprintf(", %d of them after the server closed one before it served a reply", r.Unserved)
+		}
+		return v
 	}
 	if r.OK() {
 		return "every reply checked: all right"
@@ -115,8 +119,7 @@ func (r *Report) verdict() string {
 	for _, c := range []struct {
 		n    int64
 		what string
-	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, "errors"},
-		{r.Unserved, "connections closed by the server before serving a reply (service refused)"}} {
+	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, "errors"}} {
 		if c.n > 0 {
 			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
 		}
