@@ -189,6 +189,16 @@ func (o *logObserver) heldBack(r Reason) {
 	l := &o.warns[r]
 	l.due.Store(false) // occurrences from now on are held for another line
 	last := l.last.Load()
+	if wait := last + int64(time.Second) - limiterNow(); wait > 0 {
+		// A line was let through since this one was armed (the limiter's
+		// second had passed as it came due): that line tells the total,
+		// and this one would follow it at once. Those held after it get
+		// their line a second after it.
+		if l.due.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(wait), func() { o.heldBack(r) })
+		}
+		return
+	}
 	n := l.total.Load()
 	k := n - l.shown.Load()
 	if k <= 0 || !l.last.CompareAndSwap(last, limiterNow()) {
