@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"shout/internal/deadline"
@@ -63,9 +64,12 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		slots <- struct{}{}
 	}
 	done := make(chan struct{})
-	// dead closes when the reader has failed: the writer stops, and its
-	// own failure on the closed connection is not a second error.
+	// dead closes when the reader has failed: the writer stops. failed
+	// says one side has counted the connection's failure: the other's, of
+	// the same reset or stall (a write's broken pipe, a read's reset), is
+	// not a second error, as the event loops count one.
 	dead := make(chan struct{})
+	var failed atomic.Bool
 	gone := sync.OnceFunc(r.ended) // the connection fails for good once
 	go func() {
 		defer close(done)
@@ -88,10 +92,13 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				// The connection closed before the whole reply came: the
 				// reply is wrong, not late. Any other failure, a time-out
 				// included, is an error. Either way no more replies come.
+				first := failed.CompareAndSwap(false, true)
 				if errors.Is(err, io.EOF) {
 					r.streamMismatch(&wrong, m.measured, got, want, true)
 				} else {
-					r.fail(replyLate(len(got), err))
+					if first {
+						r.fail(replyLate(len(got), err))
+					}
 					r.owed(m)
 				}
 				close(dead)
@@ -134,9 +141,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			deadline.Refresh(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
 		}
 		if _, err := c.Write(batch); err != nil {
-			select {
-			case <-dead: // the reader's failure, counted
-			default:
+			if failed.CompareAndSwap(false, true) { // not the reader's, counted
 				r.fail(fmt.Errorf("send: %w", err))
 				gone()
 			}
