@@ -665,7 +665,7 @@ func TestTimeoutIsNotForConnecting(t *testing.T) {
 // at its --max-conns) is dialled again after a back-off, not at once: a
 // connection made again 2,600 times a second, and the run all right.
 // One connection here is served; every other is closed before a reply,
-// which makes the run not all right and is counted.
+// which is counted and named in the report.
 func TestReconnectBacksOff(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
