@@ -101,6 +101,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	// flight was refused, not lost.
 	refused := make(chan struct{})
 	var refuseOnce sync.Once
+	// ended, once for the socket: a send that failed ends it, and a
+	// refusal its reader meets after that would end it again.
+	ended := sync.OnceFunc(r.ended)
 	refuse := func(err error) {
 		refuseOnce.Do(func() {
 			err = &client.ConnError{Op: "send", Addr: r.cfg.Endpoint.Address, Err: err}
@@ -109,7 +112,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			}
 			r.fail(err)
 			close(refused)
-			r.ended()
+			ended()
 		})
 	}
 	done := make(chan struct{})
@@ -289,7 +292,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				refuse(err)
 			} else {
 				r.fail(fmt.Errorf("send: %w", err))
-				r.ended() // no more sends: the socket serves no more
+				ended() // no more sends: the socket serves no more
 			}
 			return
 		}
