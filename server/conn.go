@@ -252,7 +252,11 @@ func (c *conn) rejectNow(why error) {
 		// Told once the client can read its end of file, not once the
 		// linger is done: a client that keeps its end open would hold the
 		// count back for up to Linger.
-		c.closeGracefully(c.toldRejected)
+		lingers := c.shutWrite()
+		c.toldRejected()
+		if lingers {
+			c.linger()
+		}
 		<-c.srv.lingering
 		c.c.Close()
 	default:
@@ -305,7 +309,7 @@ func (c *conn) loop() Reason {
 			if r := c.flush(ReasonIdleTimeout); r != ReasonIdleTimeout {
 				return r
 			}
-			c.closeGracefully(nil)
+			c.closeGracefully()
 			return ReasonIdleTimeout
 		default:
 			return c.reasonOf(err, false, ReasonError)
@@ -502,39 +506,43 @@ func (c *conn) stop() Reason {
 	if r := c.flush(ReasonShutdown); r != ReasonShutdown {
 		return r
 	}
-	c.closeGracefully(nil)
+	c.closeGracefully()
 	return ReasonShutdown
 }
 
 // closeGracefully shuts the write side, so the client reads end of file
-// after every reply (and calls shut, if not nil, once it has), then reads
-// and discards until the client's end of file, so that closing finds no
-// unread input: that would make the kernel reset the connection and drop
-// the replies still in its send queue. It
-// waits while input keeps coming (a client still sending has not read our
-// end of file yet), Linger after it stops, and while replies are still
-// queued, as long as the client takes some within WriteTimeout (or
-// Linger, without one); in all, maxLingerRounds×Linger at most. The
-// caller closes.
-func (c *conn) closeGracefully(shut func()) {
-	linger := c.srv.linger()
+// after every reply, then lingers (linger) so that closing finds no
+// unread input. The caller closes.
+func (c *conn) closeGracefully() {
+	if c.shutWrite() {
+		c.linger()
+	}
+}
+
+// shutWrite shuts the write side, so the client reads end of file after
+// every reply, and reports whether a linger is to follow: the side is
+// shut, and Linger is not off.
+func (c *conn) shutWrite() bool {
 	cw, ok := c.c.(interface{ CloseWrite() error })
 	if !ok {
-		if shut != nil {
-			shut()
-		}
-		return
+		return false
 	}
 	err := cw.CloseWrite()
 	if c.trace != nil {
 		c.trace.CloseWrite(err)
 	}
-	if shut != nil {
-		shut()
-	}
-	if err != nil || linger <= 0 {
-		return
-	}
+	return err == nil && c.srv.linger() > 0
+}
+
+// linger reads and discards until the client's end of file, so that
+// closing finds no unread input: that would make the kernel reset the
+// connection and drop the replies still in its send queue. It waits
+// while input keeps coming (a client still sending has not read our end
+// of file yet), Linger after it stops, and while replies are still
+// queued, as long as the client takes some within WriteTimeout (or
+// Linger, without one); in all, maxLingerRounds×Linger at most.
+func (c *conn) linger() {
+	linger := c.srv.linger()
 	stuck := linger // how long a client may take no reply
 	if c.srv.WriteTimeout > 0 {
 		stuck = max(c.srv.WriteTimeout, linger)
