@@ -145,7 +145,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				continue
 			}
 			now := time.Now()
-			r.heard.Store(true)
+			if !r.heard.Load() { // a load, not a store a reply: the socket's readers share it
+				r.heard.Store(true)
+			}
 			seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
 			if n < seqLen || err != nil {
 				// Which datagram it answers is unknown: count it if it came

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,12 +64,12 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	}
 	done := make(chan struct{})
 	// dead closes when the reader has failed: the writer stops. failed
-	// says one side has counted the connection's failure: the other's, of
-	// the same reset or stall (a write's broken pipe, a read's reset), is
-	// not a second error, as the event loops count one.
+	// says one side has counted the connection's failure, and its end
+	// (ended): the other's, of the same reset or stall (a write's broken
+	// pipe, a read's reset), is not a second error, as the event loops
+	// count one.
 	dead := make(chan struct{})
 	var failed atomic.Bool
-	gone := sync.OnceFunc(r.ended) // the connection fails for good once
 	go func() {
 		defer close(done)
 		br := bufio.NewReaderSize(c, min(64<<10, max(4<<10, 2*r.cfg.Size)))
@@ -103,7 +102,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				}
 				close(dead)
 				c.Close()
-				gone()
+				if first {
+					r.ended()
+				}
 				for m := range sent {
 					r.owed(m)
 				}
@@ -143,7 +144,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		if _, err := c.Write(batch); err != nil {
 			if failed.CompareAndSwap(false, true) { // not the reader's, counted
 				r.fail(fmt.Errorf("send: %w", err))
-				gone()
+				r.ended()
 			}
 			return false
 		}
