@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -20,4 +21,29 @@ func bindNoPort(_, _ string, c syscall.RawConn) error {
 		return cerr
 	}
 	return err
+}
+
+// wasReset reports whether c's TCP connection was reset: closed, though
+// this side has not closed it. A reset that one goroutine's write met
+// leaves another's read only the end of file, as if the server had
+// closed; the state tells them apart.
+func wasReset(c net.Conn) bool {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
+		c = nc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var state uint8
+	rc.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			state = info.State
+		}
+	})
+	return state == unix.BPF_TCP_CLOSE
 }

@@ -1,5 +1,10 @@
 package bench
 
+import (
+	"sync"
+	"time"
+)
+
 // UseGoroutines makes runs use the goroutine driver until the returned
 // function is called, so tests cover both drivers.
 func UseGoroutines() (restore func()) {
@@ -36,4 +41,19 @@ func SetUDPReadBuffer(n int) (restore func()) {
 	was := udpReadBuffer
 	udpReadBuffer = n
 	return func() { udpReadBuffer = was }
+}
+
+// PauseStreamReadersUntilSendFails makes each goroutine-driven stream
+// connection's reader wait, before it first reads, until a write has
+// failed or wait has passed, until the returned function is called.
+func PauseStreamReadersUntilSendFails(wait time.Duration) (restore func()) {
+	failed := make(chan struct{})
+	streamReaderStart = func() {
+		select {
+		case <-failed:
+		case <-time.After(wait):
+		}
+	}
+	sendFailed = sync.OnceFunc(func() { close(failed) })
+	return func() { streamReaderStart, sendFailed = nil, nil }
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"shout/internal/deadline"
@@ -31,6 +32,11 @@ func readReply(br *bufio.Reader, got []byte, wantLen int) ([]byte, error) {
 		return got, err
 	}
 }
+
+// streamReaderStart, if not nil, runs as each goroutine-driven stream
+// connection's reader starts, and sendFailed after its writer's write
+// fails (tests).
+var streamReaderStart, sendFailed func()
 
 // sentMsg is a message on its way: when it was sent (or due), and whether
 // it counts.
@@ -72,6 +78,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	var failed atomic.Bool
 	go func() {
 		defer close(done)
+		if streamReaderStart != nil {
+			streamReaderStart()
+		}
 		br := bufio.NewReaderSize(c, min(64<<10, max(4<<10, 2*r.cfg.Size)))
 		var readBy time.Time
 		got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
@@ -91,8 +100,14 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				// The connection closed before the whole reply came: the
 				// reply is wrong, not late. Any other failure, a time-out
 				// included, is an error. Either way no more replies come.
+				// A reset the writer met first leaves the reader only the
+				// end of file: that is the writer's failure, or, if it
+				// has yet to count it, a reset all the same.
 				first := failed.CompareAndSwap(false, true)
-				if errors.Is(err, io.EOF) {
+				if errors.Is(err, io.EOF) && first && wasReset(c) {
+					err = syscall.ECONNRESET
+				}
+				if errors.Is(err, io.EOF) && first {
 					r.streamMismatch(&wrong, m.measured, got, want, true)
 				} else {
 					if first {
@@ -145,6 +160,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if failed.CompareAndSwap(false, true) { // not the reader's, counted
 				r.fail(fmt.Errorf("send: %w", err))
 				r.ended()
+			}
+			if sendFailed != nil {
+				sendFailed()
 			}
 			return false
 		}
