@@ -1070,6 +1070,40 @@ func TestTLSHandshakeBoundedByConnectTimeout(t *testing.T) {
 	}
 }
 
+// A churning run whose server has gone backs off between tries, as a
+// reconnecting one does: it dialled again every 10 ms, about 100
+// refusals a second for each worker, each an error, for the rest of the
+// run. The server here takes the run's first connection (its check that
+// the server is there) and is gone.
+func TestChurnBacksOffFromAGoneServer(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+		ln.Close()
+	}()
+	t.Cleanup(func() { ln.Close(); <-accepted })
+	cfg := quick("tcp", ln.Addr().String())
+	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 2
+	cfg.Duration = time.Second
+	rep := run(t, cfg)
+	// Tries 100, 200, 400 and 800 ms apart, at most: 4 or 5 a worker in
+	// the second, fewer if the machine is slow; without the back-off about
+	// 100 each.
+	if rep.Errors == 0 || rep.Errors > 10 || rep.OK() {
+		t.Errorf("%d errors (the first %q) in a second's churn against a server gone; want a few, and the run not all right", rep.Errors, rep.FirstError)
+	}
+}
+
 // Interrupting a churning run counts nothing the interruption cut short
 // as an error or a loss. The interruption comes at the tenth handshake,
 // mid-run: the first is the run's check that the server is there, and

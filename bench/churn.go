@@ -32,8 +32,18 @@ func (r *run) startChurn(ctx context.Context) driver {
 
 func (d *churners) drain(time.Time) { d.wg.Wait() }
 
+// nextBackoff is the wait before a connection is made again after one
+// that served nothing, or a failed dial: 100 ms, doubled each time, at
+// most 5 s, as shout connect --reconnect waits. A churning worker waits
+// so after each failed exchange in a row, and a reconnecting one after
+// each connection closed before a reply.
+func nextBackoff(d time.Duration) time.Duration {
+	return min(max(2*d, 100*time.Millisecond), 5*time.Second)
+}
+
 func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(context.Context, int) (net.Conn, error)) {
 	got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
+	var backoff time.Duration                         // after failures in a row
 	for k := 0; ; k++ {
 		select {
 		case <-r.stop:
@@ -61,14 +71,17 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 			if measured {
 				r.lost.Add(1)
 			}
-			// A refused or failed connection comes back at once: do not spin.
+			// A refused or failed connection comes back at once: a server
+			// that is down, or restarting, is not dialled again and again.
+			backoff = nextBackoff(backoff)
 			select {
-			case <-time.After(10 * time.Millisecond):
+			case <-time.After(backoff):
 			case <-r.stop:
 				return
 			}
 			continue
 		}
+		backoff = 0
 		r.arrive(len(got))
 		if !measured {
 			continue

@@ -672,13 +672,6 @@ func (l *loop) redial(c *loopConn) {
 	}()
 }
 
-// nextBackoff is the wait before a connection is made again after one
-// that served nothing, or a failed dial: 100 ms, doubled each time, at
-// most 5 s, as shout connect --reconnect waits.
-func nextBackoff(d time.Duration) time.Duration {
-	return min(max(2*d, 100*time.Millisecond), 5*time.Second)
-}
-
 // takeRedialed puts new connections in place of closed ones and sends
 // them what was waiting.
 func (l *loop) takeRedialed(now int64) {
