@@ -20,8 +20,9 @@ const logPrefix = 96
 // (escaped, and cut to 96 bytes at the start of a character), and
 // rejected connections and dropped or unanswered datagrams as warnings,
 // at most once a second for each reason, with a running total, and a
-// line for those held back a second after (a reply the stop closed the
-// socket under, at info level). Its records carry no source position (a handler
+// line for those held back a second after, or when the server stops (a
+// reply the stop closed the socket under, at info level). It is a
+// StopObserver. Its records carry no source position (a handler
 // with AddSource leaves it out): it would name this file for every line.
 func NewLogObserver(l *slog.Logger) Observer {
 	return &logObserver{l: l, h: l.Handler()}
@@ -200,11 +201,28 @@ func (o *logObserver) heldBack(r Reason) {
 		return
 	}
 	n := l.total.Load()
-	k := n - l.shown.Load()
-	if k <= 0 || !l.last.CompareAndSwap(last, limiterNow()) {
+	if n <= l.shown.Load() || !l.last.CompareAndSwap(last, limiterNow()) {
 		return
 	}
-	l.showed(n)
+	if k := l.claim(n); k > 0 {
+		o.logHeld(r, n, k)
+	}
+}
+
+// ServerStopped logs at once, for each reason, the warnings held back
+// since its last line: the line heldBack would log a second later might
+// not come before the process exits.
+func (o *logObserver) ServerStopped() {
+	for r := range o.warns {
+		n := o.warns[r].total.Load()
+		if k := o.warns[r].claim(n); k > 0 {
+			o.logHeld(Reason(r), n, k)
+		}
+	}
+}
+
+// logHeld logs the line for k warnings of r held back, of n in all.
+func (o *logObserver) logHeld(r Reason, n, k int64) {
 	switch r {
 	case ReasonRejected:
 		o.l.Warn("connection rejected", "rejected_total", n, "unlogged", k)
@@ -278,6 +296,21 @@ func (l *limiter) showed(n int64) {
 		s := l.shown.Load()
 		if s >= n || l.shown.CompareAndSwap(s, n) {
 			return
+		}
+	}
+}
+
+// claim notes that a line for those held back will show the total n,
+// and returns how many it tells, none if another line has shown n: so
+// two lines never tell the same ones.
+func (l *limiter) claim(n int64) int64 {
+	for {
+		s := l.shown.Load()
+		if s >= n {
+			return 0
+		}
+		if l.shown.CompareAndSwap(s, n) {
+			return n - s
 		}
 	}
 }

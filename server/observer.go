@@ -47,6 +47,20 @@ type ReplyObserver interface {
 	ConnReply(c *ConnInfo, n int, err error)
 }
 
+// A StopObserver is an Observer that is also told when the server has
+// stopped, for what it holds back: the log observer's line for the
+// warnings its once-a-second limit held back would otherwise come a
+// second later, after the process had exited. The server checks for it
+// by a type assertion; Observers passes it on to those of its observers
+// that have it.
+type StopObserver interface {
+	Observer
+	// ServerStopped: Shutdown or Close has stopped the server, every
+	// connection and packet connection closed and every other call
+	// made; it comes once, and no call comes after it.
+	ServerStopped()
+}
+
 // ConnInfo is what an observer learns of one stream connection.
 type ConnInfo struct {
 	Remote, Local net.Addr
@@ -88,7 +102,8 @@ type DatagramInfo struct {
 }
 
 // Observers returns an Observer that tells each of obs in turn. It is a
-// ReplyObserver if any of obs is one, and then tells those of replies.
+// ReplyObserver if any of obs is one, and then tells those of replies;
+// it is a StopObserver, and tells those of obs that are.
 func Observers(obs ...Observer) Observer {
 	var replies []ReplyObserver
 	for _, o := range obs {
@@ -125,6 +140,15 @@ func (f fanout) ConnClose(c *ConnInfo) {
 func (f fanout) Datagram(d *DatagramInfo) {
 	for _, o := range f {
 		o.Datagram(d)
+	}
+}
+
+// ServerStopped tells those of f that are StopObservers.
+func (f fanout) ServerStopped() {
+	for _, o := range f {
+		if s, ok := o.(StopObserver); ok {
+			s.ServerStopped()
+		}
 	}
 }
 

@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,6 +236,63 @@ func TestLogObserverTellsWhatItHeldBack(t *testing.T) {
 			t.Fatalf("no line within %v with %v", bound, want)
 		}
 	}
+}
+
+// When the server stops, the log observer logs at once the warnings it
+// held back, not a second later: by then shout serve had exited, and its
+// log's last count fell short of what happened.
+func TestLogObserverTellsWhatItHeldBackAtStop(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewJSONHandler(&buf, nil)))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	for range 3 {
+		obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonRejected, Err: server.ErrMaxConns})
+	}
+	so, ok := obs.(server.StopObserver)
+	if !ok {
+		t.Fatalf("the log observer is not a StopObserver")
+	}
+	so.ServerStopped()
+	if want := `"rejected_total":3,"unlogged":2`; !strings.Contains(buf.String(), want) {
+		t.Errorf("after ServerStopped the log lacks %s:\n%s", want, buf.String())
+	}
+}
+
+// Shutdown and Close tell a StopObserver once, through Observers too,
+// after the last of the other calls.
+func TestStopObserverToldOnce(t *testing.T) {
+	so := &stopCounter{}
+	srv := &server.Server{Observer: server.Observers(so), Logger: slog.New(slog.DiscardHandler)}
+	addr := shouttest.Start(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "hi\n")
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if so.stopped.Load() != 1 || so.closesAtStop.Load() != 1 {
+		t.Errorf("told %d times, after %d closes; want once, after the connection's", so.stopped.Load(), so.closesAtStop.Load())
+	}
+}
+
+type stopCounter struct {
+	closes, closesAtStop, stopped atomic.Int64
+}
+
+func (s *stopCounter) ConnOpen(*server.ConnInfo)         {}
+func (s *stopCounter) ConnRead(*server.ConnInfo, []byte) {}
+func (s *stopCounter) ConnClose(*server.ConnInfo)        { s.closes.Add(1) }
+func (s *stopCounter) Datagram(*server.DatagramInfo)     {}
+func (s *stopCounter) ServerStopped() {
+	s.closesAtStop.Store(s.closes.Load())
+	s.stopped.Add(1)
 }
 
 // jsonLines is a writer of JSON log lines that passes each on, decoded,

@@ -168,6 +168,7 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown and Close
 	lingering chan struct{} // a slot for each rejected connection lingering
 	obsOnce   sync.Once
+	stopOnce  sync.Once // tellStopped
 	obs       Observer
 	replies   ReplyObserver // obs, if it is one
 	clock     clock
@@ -520,10 +521,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
+		s.tellStopped()
 		return err
 	case <-ctx.Done():
 		s.closeAll(true)
 		<-finished
+		s.tellStopped()
 		return ctx.Err()
 	}
 }
@@ -534,7 +537,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	err := s.closeAll(true)
 	s.wg.Wait()
+	s.tellStopped()
 	return err
+}
+
+// tellStopped tells the observer, if it is a StopObserver, that the
+// server has stopped: once, however many times Shutdown and Close return.
+func (s *Server) tellStopped() {
+	s.stopOnce.Do(func() {
+		if o, ok := s.observer().(StopObserver); ok {
+			o.ServerStopped()
+		}
+	})
 }
 
 func (s *Server) closeAll(force bool) error {
