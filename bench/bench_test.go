@@ -616,6 +616,27 @@ func TestResetTheWriterMetIsNotAWrongReply(t *testing.T) {
 	}
 }
 
+// A reset in the middle of a reply says so, whichever driver: the event
+// loops said only "connection reset by peer", the half reply unmentioned.
+func TestResetMidReplySaysSo(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return
+		}
+		io.WriteString(c, upper(line)[:len(line)/2])
+		c.(*net.TCPConn).SetLinger(0) // the close resets
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 1, "ascii"
+	cfg.Duration = 5 * time.Second // cut short by the reset
+	rep := run(t, cfg)
+	if !strings.HasPrefix(rep.FirstError, "receive: a reply begun but not ended (") || !strings.HasSuffix(rep.FirstError, "connection reset by peer") ||
+		rep.Errors != 1 || rep.Mismatches != 0 {
+		t.Errorf("first error %q, %d errors, %d wrong; want the reply begun and the reset named, one error, none wrong", rep.FirstError, rep.Errors, rep.Mismatches)
+	}
+}
+
 // A reset is at most one error, whichever driver: the event loops count
 // a connection's failure once. The goroutine driver's writer and reader
 // both met it (the write's broken pipe, the read's reset) and, unless the

@@ -498,7 +498,7 @@ func (l *loop) readable(c *loopConn, now int64) {
 		l.take(c, l.rbuf[:n], now)
 	case err == unix.EAGAIN || err == unix.EINTR:
 	case err != nil:
-		l.broken(c, fmt.Errorf("receive: %w", err))
+		l.broken(c, replyLate(len(c.in), err)) // a reply begun, if it was
 	default:
 		l.eof(c)
 	}
