@@ -274,6 +274,17 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 			held = nil
 			return out
 		}, func(r *bench.Report) bool { return r.Reordered > 0 }, 200 * time.Millisecond},
+		// A reply that names a datagram never sent (its number ahead of
+		// every one sent) answers none: wrong, as one with no number is.
+		// It was passed over without a count.
+		{"names one never sent", func(n int, b []byte) [][]byte {
+			if n%10 == 9 {
+				return [][]byte{append([]byte("00000000009999999999"), b[20:]...)}
+			}
+			return [][]byte{b}
+		}, func(r *bench.Report) bool {
+			return r.Mismatches > 0 && r.Lost > 0 && strings.Contains(r.FirstMismatch, "of a datagram sent")
+		}, 200 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,6 +39,10 @@ var udpReaderStart func()
 
 const maxUDPRing = 1 << 21
 
+// noSuchSeq is what a reply whose start names no datagram sent should
+// have been.
+var noSuchSeq = []byte("a reply that starts with the 20-digit sequence number of a datagram sent")
+
 type udpSlot struct {
 	seq      uint64
 	sentAt   time.Time
@@ -149,17 +153,18 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				r.heard.Store(true)
 			}
 			seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
-			if n < seqLen || err != nil {
-				// Which datagram it answers is unknown: count it if it came
-				// while measuring.
+			mu.Lock()
+			if n < seqLen || err != nil || seq >= next {
+				mu.Unlock()
+				// Which datagram it answers is unknown, or it answers
+				// none sent: count it if it came while measuring.
 				if r.measuring.Load() {
-					r.mismatch(buf[:n], []byte("a reply that starts with a 20-digit sequence number"), false)
+					r.mismatch(buf[:n], noSuchSeq, false)
 				}
 				continue
 			}
-			mu.Lock()
 			s := slot(seq)
-			known := seq < next && s.seq == seq
+			known := s.seq == seq
 			if known && s.measured {
 				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
 					r.mismatch(buf[seqLen:n], want, false)
