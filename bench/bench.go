@@ -296,8 +296,12 @@ type Report struct {
 	MismatchesAfter int64 `json:"mismatches_after_first,omitempty"`
 	Errors          int64 `json:"errors"`
 	// Lost counts messages sent while measuring whose reply never came
-	// (TCP: still owed when the connection failed or the run ended).
+	// (TCP: still owed when the connection failed or the run ended), or
+	// came later than Timeout after the message; Late counts those that
+	// came late, among Lost. They are not in Messages or LatencyUS (which
+	// are of the replies within Timeout), but are in MessagesPerSec.
 	Lost int64 `json:"lost"`
+	Late int64 `json:"late,omitempty"`
 	// DroppedByBench counts the replies that bench's own UDP sockets
 	// dropped while measuring, their receive buffers full because bench
 	// did not read in time (a machine too busy for it; Linux only). They
@@ -387,6 +391,7 @@ type run struct {
 	msgs, wants, bodies, bodyWants [][]byte
 
 	replies, mismatches, errs, lost, dups, reordered atomic.Int64
+	late                                             atomic.Int64 // among lost: came after Timeout
 	mismatchesAfter                                  atomic.Int64
 	droppedHere                                      atomic.Int64 // by bench's own UDP sockets
 	// arrived counts the replies that came while measuring, to whichever
@@ -463,6 +468,7 @@ func (r *run) onTime(d time.Duration) bool {
 		return true
 	}
 	r.lost.Add(1)
+	r.late.Add(1)
 	return false
 }
 
@@ -913,6 +919,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		MismatchesAfter: r.mismatchesAfter.Load(),
 		Errors:          r.errs.Load(),
 		Lost:            r.lost.Load(),
+		Late:            r.late.Load(),
 		DroppedByBench:  min(r.droppedHere.Load(), r.lost.Load()),
 		Duplicates:      r.dups.Load(),
 		Reordered:       r.reordered.Load(),

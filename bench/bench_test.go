@@ -1475,11 +1475,44 @@ func TestLateRepliesAreLost(t *testing.T) {
 	cfg.Conns, cfg.Depth, cfg.Mode, cfg.Text = 2, 16, "echo", "ascii"
 	cfg.Timeout, cfg.Duration = 300*time.Millisecond, 600*time.Millisecond
 	rep := run(t, cfg)
-	if rep.OK() || rep.Lost == 0 {
-		t.Errorf("replies each up to 800 ms late: OK %v, %d lost; want not all right, some lost", rep.OK(), rep.Lost)
+	if rep.OK() || rep.Lost == 0 || rep.Late == 0 || rep.Late > rep.Lost {
+		t.Errorf("replies each up to 800 ms late: OK %v, %d lost, %d late; want not all right, some lost, and some of them late", rep.OK(), rep.Lost, rep.Late)
 	}
 	if max := time.Duration(rep.LatencyUS.Max) * time.Microsecond; max > cfg.Timeout {
 		t.Errorf("a reply %v late counted as on time (timeout %v)", max, cfg.Timeout)
+	}
+}
+
+// A report says which lost replies came late, and a run whose every
+// reply came late says so, not that no reply came back: that is what it
+// said of a server that answered every message, 50 ms after the last.
+func TestLateRepliesSaySo(t *testing.T) {
+	settings := bench.Settings{Network: "tcp", TimeoutS: 0.2, DurationS: 2}
+	for _, tc := range []struct {
+		name string
+		rep  bench.Report
+		want []string
+	}{
+		{"every reply late", bench.Report{Settings: settings, Lost: 80, Late: 80},
+			[]string{"80 lost (each came later than the timeout, 200ms)", "(of the replies within the timeout; 80 came later)",
+				"not all right: no reply came within the timeout, 200ms, 80 lost (80 came later than the timeout, 200ms)"}},
+		{"some late", bench.Report{Settings: settings, Messages: 10, Lost: 30, Late: 20},
+			[]string{"30 lost (20 came later than the timeout, 200ms, the rest owed when a connection failed or the run ended)"}},
+		{"none late", bench.Report{Settings: settings, Messages: 10, Lost: 30},
+			[]string{"30 lost (owed when a connection failed or the run ended)", "not all right: 30 lost\n"}},
+		{"udp", bench.Report{Settings: bench.Settings{Network: "udp", TimeoutS: 1}, Messages: 10, Lost: 3, Late: 2},
+			[]string{"3 lost, 0 duplicated, 0 reordered (2 came later than the timeout, 1s)"}},
+	} {
+		var out strings.Builder
+		tc.rep.WriteText(&out)
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: the report lacks %q:\n%s", tc.name, w, out.String())
+			}
+		}
+		if strings.Contains(out.String(), "no reply came back") {
+			t.Errorf("%s: the report says no reply came back:\n%s", tc.name, out.String())
+		}
 	}
 }
 

@@ -189,8 +189,11 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 					w.record(r, d)
 				}
 				release()
-			default: // answered after it was counted lost
+			default: // answered after it was counted lost: late
 				s.answered = true
+				if s.measured {
+					r.late.Add(1)
+				}
 			}
 			drained := senderDone && inflight == 0
 			mu.Unlock()

@@ -189,3 +189,12 @@ func TestWriteHTMLUDPCountsSockets(t *testing.T) {
 		t.Errorf("page lacks %q; its settings: %s", want, page[i:i+min(len(page)-i, 300)])
 	}
 }
+
+// The page says which lost replies came late, as the text does.
+func TestPageSaysLate(t *testing.T) {
+	r := sampleReport()
+	r.Lost, r.Late, r.DroppedByBench = 5, 3, 0
+	if _, page := writePage(t, r); !strings.Contains(page, "<td>3 came later than the timeout</td>") {
+		t.Errorf("the page does not say 3 came late")
+	}
+}

@@ -55,7 +55,11 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  churn     %d %s at %.0f per second; latency is of the whole: connect to close\n", r.Messages, what, r.MessagesPerSec)
 	}
 	l := r.LatencyUS
-	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
+	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
+	if r.Late > 0 {
+		fmt.Fprintf(w, "  (of the replies within the timeout; %d came later)", r.Late)
+	}
+	fmt.Fprintln(w)
 	// Over a stream a reply is lost only if still owed when a connection
 	// failed or the run ended: say so only then.
 	wrong := fmt.Sprintf("%d wrong", r.Mismatches)
@@ -67,11 +71,24 @@ func (r *Report) WriteText(w io.Writer) {
 	switch {
 	case r.Network == "udp":
 		fmt.Fprintf(w, "  replies   %s, %d lost, %d duplicated, %d reordered", wrong, r.Lost, r.Duplicates, r.Reordered)
-		if r.DroppedByBench > 0 {
-			fmt.Fprintf(w, " (%s)", r.droppedText())
+		var why []string
+		if r.Late > 0 {
+			why = append(why, r.lateText())
 		}
+		if r.DroppedByBench > 0 {
+			why = append(why, r.droppedText())
+		}
+		if why != nil {
+			fmt.Fprintf(w, " (%s)", strings.Join(why, "; "))
+		}
+	case r.Lost > r.Late:
+		owed := "owed when a connection failed or the run ended"
+		if r.Late > 0 {
+			owed = r.lateText() + ", the rest " + owed
+		}
+		fmt.Fprintf(w, "  replies   %s, %d lost (%s)", wrong, r.Lost, owed)
 	case r.Lost > 0:
-		fmt.Fprintf(w, "  replies   %s, %d lost (owed when a connection failed or the run ended)", wrong, r.Lost)
+		fmt.Fprintf(w, "  replies   %s, %d lost (each came later than the timeout, %v)", wrong, r.Lost, seconds(r.TimeoutS))
 	default:
 		fmt.Fprintf(w, "  replies   %s", wrong)
 	}
@@ -109,11 +126,19 @@ func (r *Report) verdict() string {
 		return "every reply checked: all right"
 	}
 	var why []string
-	if r.Messages == 0 {
+	switch {
+	case r.Messages == 0 && r.Late > 0:
+		why = append(why, fmt.Sprintf("no reply came within the timeout, %v", seconds(r.TimeoutS)))
+	case r.Messages == 0:
 		why = append(why, "no reply came back")
 	}
 	lost := "lost"
-	if r.DroppedByBench > 0 {
+	switch {
+	case r.Late > 0 && r.DroppedByBench > 0:
+		lost += " (" + r.lateText() + "; " + r.droppedText() + ")"
+	case r.Late > 0:
+		lost += " (" + r.lateText() + ")"
+	case r.DroppedByBench > 0:
 		lost += " (" + r.droppedText() + ")"
 	}
 	for _, c := range []struct {
@@ -128,6 +153,11 @@ func (r *Report) verdict() string {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
 	}
 	return "not all right: " + strings.Join(why, ", ")
+}
+
+// lateText says how many of the lost came late.
+func (r *Report) lateText() string {
+	return fmt.Sprintf("%d came later than the timeout, %v", r.Late, seconds(r.TimeoutS))
 }
 
 // seconds is s seconds as a Go duration, for people: 200µs, not 0.0002s.
