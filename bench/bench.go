@@ -540,11 +540,21 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 // it if its message was sent while measuring. *wrong says whether the
 // connection has had a wrong reply before, measured or not; it is set.
 func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, closed bool) {
-	if measured {
+	switch {
+	case measured:
 		if *wrong {
 			r.mismatchesAfter.Add(1)
 		}
 		r.mismatch(got, want, closed)
+	case closed && r.warm.Load():
+		// The warm-up counts no reply, but the connection is gone: its
+		// error says why, or a run that every connection failed in the
+		// warm-up could not.
+		what := "before the reply began"
+		if len(got) > 0 {
+			what = fmt.Sprintf("after %d bytes of a reply", len(got))
+		}
+		r.fail(errors.New("receive: the server closed the connection " + what))
 	}
 	*wrong = true
 }

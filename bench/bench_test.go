@@ -602,6 +602,12 @@ func TestAllConnectionsFailedEndsTheRun(t *testing.T) {
 		!strings.HasSuffix(err.Error(), "connection reset by peer") {
 		t.Errorf("every connection reset in the warm-up: %v (report %+v)", err, rep)
 	}
+	// Closed, not reset, before a reply: the first was "?".
+	cfg.Endpoint.Address = shouttest.StreamServer(t, func(c net.Conn) { bufio.NewReader(c).ReadString('\n') }) // the whole message: a close with input unread would reset
+	rep, err = bench.Run(context.Background(), cfg)
+	if want := "every connection failed in the warm-up, before measuring; the first: receive: the server closed the connection before the reply began"; err == nil || err.Error() != want {
+		t.Errorf("every connection closed in the warm-up: %v (report %+v); want %q", err, rep, want)
+	}
 }
 
 // A reset that the goroutine driver's writer meets first leaves its
