@@ -289,10 +289,11 @@ type Report struct {
 	LatencyUS   Latency `json:"latency_us"`
 	Mismatches  int64   `json:"mismatches"`
 	// MismatchesAfter counts the wrong replies on a stream connection that
-	// came after an earlier wrong one on it. A stream's replies are matched
-	// to its messages by their newlines, so one newline the server cut or
-	// added puts every later reply out of step with its message: these
-	// may be right replies, compared with the wrong message.
+	// came after an earlier wrong one on it, with no right one between. A
+	// stream's replies are matched to its messages by their newlines, so
+	// one newline the server cut or added puts every later reply out of
+	// step with its message: these may be right replies, compared with the
+	// wrong message. A right reply shows the stream in step again.
 	MismatchesAfter int64 `json:"mismatches_after_first,omitempty"`
 	Errors          int64 `json:"errors"`
 	// Lost counts messages sent while measuring whose reply never came

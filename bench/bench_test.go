@@ -238,6 +238,21 @@ func TestWrongAfterAnEarlierWrongReply(t *testing.T) {
 	if rep := run(t, cfg); rep.Mismatches != 0 || rep.MismatchesAfter != 0 {
 		t.Errorf("a right server: %d wrong, %d after", rep.Mismatches, rep.MismatchesAfter)
 	}
+	// A server that gets one reply in ten wrong, in step: right replies
+	// between its wrong ones show that. They were all counted as after
+	// the first, "perhaps only out of step".
+	var n atomic.Int64
+	cfg.Endpoint.Address = streamServer(t, 4096, func(b []byte) []byte {
+		out := bytes.ToUpper(b)
+		if n.Add(1)%10 == 0 && len(out) > 1 {
+			out[0] = 'x' // the same length, the newline kept
+		}
+		return out
+	})
+	cfg.Conns, cfg.Depth = 1, 1 // a read, a message
+	if rep := run(t, cfg); rep.Mismatches == 0 || rep.MismatchesAfter != 0 {
+		t.Errorf("one reply in ten wrong: %d wrong, %d after an earlier one; want some, and none after", rep.Mismatches, rep.MismatchesAfter)
+	}
 }
 
 // udpServer is a stand-in UDP server; answer returns the replies to send

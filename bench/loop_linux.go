@@ -92,7 +92,7 @@ type loopConn struct {
 	outSince int64  // when out last shrank
 	next     int64  // open loop: when the next message falls due
 	closed   bool
-	wrong    bool // a reply has been wrong: later ones may be out of step
+	wrong    bool // the last reply was wrong: the next may be out of step
 	// redialing: the server closed the connection and a new one is being
 	// made (fd is -1); messages due meanwhile wait in q.
 	redialing bool
@@ -550,6 +550,8 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		}
 		if !bytes.Equal(reply, want) {
 			r.streamMismatch(&c.wrong, m.measured, reply, want, false)
+		} else {
+			c.wrong = false // a right reply: the stream is in step
 		}
 		if m.measured && r.onTime(time.Duration(now-m.at)) {
 			l.w.mu.Lock()

@@ -66,7 +66,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.MismatchesAfter > 0 {
 		// One newline cut or added puts a stream out of step: say how many
 		// of the wrong may be right replies compared with the wrong message.
-		wrong += fmt.Sprintf(" (%d of them after an earlier wrong reply on the same connection, so perhaps only out of step)", r.MismatchesAfter)
+		wrong += fmt.Sprintf(" (%d of them after an earlier wrong reply on the same connection, with no right one between: if the server cut or added a newline, right replies compared with the wrong message)", r.MismatchesAfter)
 	}
 	switch {
 	case r.Network == "udp":

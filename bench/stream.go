@@ -84,7 +84,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		br := bufio.NewReaderSize(c, min(64<<10, max(4<<10, 2*r.cfg.Size)))
 		var readBy time.Time
 		got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
-		wrong := false                                    // a reply has been wrong: later ones may be out of step
+		wrong := false                                    // the last reply was wrong: the next may be out of step
 		for k := 0; ; k++ {
 			m, ok := <-sent
 			if !ok {
@@ -128,6 +128,8 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			r.arrive(len(got))
 			if !bytes.Equal(got, want) {
 				r.streamMismatch(&wrong, m.measured, got, want, false)
+			} else {
+				wrong = false // a right reply: the stream is in step
 			}
 			if d := time.Duration(r.now() - m.at); m.measured && r.onTime(d) {
 				w.record(r, d)
