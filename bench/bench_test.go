@@ -1063,6 +1063,46 @@ func TestReconnectCountsCutReplyWrong(t *testing.T) {
 	}
 }
 
+// Messages owed at a graceful close are resent only once a new
+// connection is there to send them: here the server is gone, every
+// redial is refused, and they are lost. They were counted resent and lost
+// both, "16 messages owed at a graceful close were sent again" of a
+// server that never took another connection.
+func TestReconnectCountsResentOnlyWhenSent(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		ln.Close() // the server is gone: every redial is refused
+		if err != nil {
+			return
+		}
+		defer c.Close() // a graceful close: every byte sent was read
+		r := bufio.NewReader(c)
+		for range 4 {
+			if _, err := r.ReadString('\n'); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	cfg := quick("tcp", ln.Addr().String())
+	cfg.Reconnect, cfg.Conns, cfg.Depth, cfg.Text = true, 1, 4, "ascii"
+	cfg.ConnectTimeout, cfg.Duration = 300*time.Millisecond, 5*time.Second // cut short when the redial fails
+	rep := run(t, cfg)
+	if rep.Resent != 0 || rep.Lost != 4 || rep.Reconnects != 0 || rep.OK() {
+		t.Errorf("%d resent, %d lost, %d reconnects, OK %v; want 0 resent, the 4 owed lost, none made again, not all right",
+			rep.Resent, rep.Lost, rep.Reconnects, rep.OK())
+	}
+}
+
 // A server that resets a connection while bench holds bytes it could not
 // send yet: with Reconnect the connection is made again, and the reset
 // is one error, not two.

@@ -103,6 +103,9 @@ type loopConn struct {
 	// is not dialled thousands of times a second.
 	served  bool
 	backoff time.Duration
+	// resend: the measured messages owed at a graceful close, counted
+	// resent once the new connection is there to send them again.
+	resend int64
 }
 
 // ring is a queue of messages in flight.
@@ -592,7 +595,7 @@ func (l *loop) eof(c *loopConn) {
 		if !c.served && r.measuring.Load() {
 			r.unserved.Add(1) // closed without serving a reply: service refused
 		}
-		r.resent.Add(c.q.measured()) // as every count, of messages sent while measuring
+		c.resend = c.q.measured() // as every count, of messages sent while measuring
 		l.redial(c)
 		return
 	}
@@ -688,7 +691,7 @@ func (l *loop) takeRedialed(now int64) {
 			}
 			continue
 		case rd.err != nil:
-			c.redialing = false
+			c.redialing, c.resend = false, 0 // not sent again: lost
 			r.fail(rd.err)
 			l.owe(c)
 			l.closeConn(c)
@@ -702,6 +705,8 @@ func (l *loop) takeRedialed(now int64) {
 		if r.measuring.Load() || r.stopping.Load() { // not the warm-up's: counts are the measured part's
 			r.reconnects.Add(1)
 		}
+		r.resent.Add(c.resend)
+		c.resend = 0
 		c.since = now
 		// What was owed or fell due meanwhile, in order.
 		l.wbuf = l.wbuf[:0]
