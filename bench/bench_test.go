@@ -648,6 +648,33 @@ func TestResetTheWriterMetIsNotAWrongReply(t *testing.T) {
 	}
 }
 
+// Bytes that answer no message are one wrong reply a line, however many
+// reads bring them: the event loops counted one a read, 329 wrong of 21
+// messages from a server that sent bytes without end. Here a megabyte
+// with no newline follows the only reply, at least 16 of the loops'
+// reads.
+func TestStrayBytesAreOneWrongReplyALine(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("the goroutine driver reads a connection only for a reply owed: stray bytes are in the next reply")
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return
+		}
+		io.WriteString(c, upper(line))
+		c.Write(bytes.Repeat([]byte("z"), 1<<20))
+		io.Copy(io.Discard, c) // until bench closes
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Rate, cfg.Text = 1, 1, "ascii" // one message, at the start
+	cfg.Duration = 500 * time.Millisecond
+	rep := run(t, cfg)
+	if rep.Messages != 1 || rep.Mismatches != 1 {
+		t.Errorf("%d replies, %d wrong (the first %q); want the one reply, and one wrong for the bytes after it", rep.Messages, rep.Mismatches, rep.FirstMismatch)
+	}
+}
+
 // A reset in the middle of a reply says so, whichever driver: the event
 // loops said only "connection reset by peer", the half reply unmentioned.
 func TestResetMidReplySaysSo(t *testing.T) {

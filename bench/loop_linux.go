@@ -106,6 +106,9 @@ type loopConn struct {
 	// resend: the measured messages owed at a graceful close, counted
 	// resent once the new connection is there to send them again.
 	resend int64
+	// straying: bytes that answer no message came, and their line has
+	// not ended: more of it, in later reads, is the same wrong reply.
+	straying bool
 }
 
 // ring is a queue of messages in flight.
@@ -524,7 +527,10 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 				freed = 0
 				continue
 			}
-			r.unasked(&c.wrong, r.measuring.Load(), data) // bytes that answer no message
+			if !c.straying {
+				r.unasked(&c.wrong, r.measuring.Load(), data) // bytes that answer no message
+			}
+			c.straying = data[len(data)-1] != '\n'
 			data = nil
 			break
 		}
@@ -565,6 +571,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		c.in = c.in[:0]
 		c.since = now
 		c.served = true
+		c.straying = false
 		freed++
 	}
 	switch {
@@ -634,7 +641,7 @@ func (l *loop) redial(c *loopConn) {
 	c.fd, c.redialing = -1, true
 	c.since = l.r.now() // when the new connection is made, its replies are timed from it
 	c.in, c.out = c.in[:0], nil
-	c.wrong = false // a new connection: its replies start in step
+	c.wrong, c.straying = false, false // a new connection: its replies start in step
 	if c.served {
 		c.backoff = 0
 	} else {
