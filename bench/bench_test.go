@@ -675,6 +675,25 @@ func TestStrayBytesAreOneWrongReplyALine(t *testing.T) {
 	}
 }
 
+// A server that takes none of what is sent is said to, not only to have
+// sent no reply: the event loops said "no reply within", though they held
+// bytes it had not taken for as long.
+func TestServerThatReadsNothingSaysSo(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("the goroutine driver's reader and writer time out alike; the reader's is counted")
+	}
+	release := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(net.Conn) { <-release }) // accepts, never reads
+	t.Cleanup(func() { close(release) })                            // before the server's own
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Size, cfg.Text = 1, 8, 1<<20, "ascii" // more than the sockets' buffers hold
+	cfg.Timeout, cfg.Duration = 300*time.Millisecond, 5*time.Second // cut short by the time-out
+	rep := run(t, cfg)
+	if want := "send: the server took no bytes for 300ms"; rep.FirstError != want {
+		t.Errorf("first error %q; want %q", rep.FirstError, want)
+	}
+}
+
 // A reset in the middle of a reply says so, whichever driver: the event
 // loops said only "connection reset by peer", the half reply unmentioned.
 func TestResetMidReplySaysSo(t *testing.T) {

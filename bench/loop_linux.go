@@ -781,10 +781,12 @@ func (l *loop) expire(now int64) {
 	for _, c := range l.conns {
 		switch {
 		case c.closed, c.redialing: // a redial has ConnectTimeout of its own
+		case len(c.out) > 0 && now-c.outSince > timeout:
+			// First: a server that reads nothing sends no reply either,
+			// and that is the lesser part of what is wrong.
+			l.broken(c, fmt.Errorf("send: the server took no bytes for %v", l.r.cfg.Timeout))
 		case c.q.n > 0 && now-c.since > timeout:
 			l.broken(c, replyLate(len(c.in), fmt.Errorf("no reply within %v", l.r.cfg.Timeout)))
-		case len(c.out) > 0 && now-c.outSince > timeout:
-			l.broken(c, fmt.Errorf("send: the server took no bytes for %v", l.r.cfg.Timeout))
 		}
 	}
 }
