@@ -54,7 +54,7 @@ const htmlTemplate = `<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>shout bench: {{.Network}}://{{.Addr}}</title>
+<title>shout bench: {{.URL}}</title>
 <style>{{.UPlotCSS}}</style>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; padding: 0 1em; color: #1f2328; }
@@ -73,14 +73,14 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 </style>
 </head>
 <body>
-<h1>shout bench: {{.Network}}://{{.Addr}}</h1>
+<h1>shout bench: {{.URL}}</h1>
 <p class="verdict {{if .OK}}ok{{else}}bad{{end}}" id="verdict">{{.Verdict}}</p>
 
 <div class="cols">
 <div>
 <h2>Settings</h2>
 <table id="settings">
-<tr><th>server</th><td>{{.Network}}://{{.Addr}}</td></tr>
+<tr><th>server</th><td>{{.URL}}</td></tr>
 <tr><th>{{if eq .Network "udp"}}sockets{{else}}connections{{end}}</th><td>{{.Conns}}{{if .SourceIPs}} from 127.0.0.1-{{.SourceIPs}}{{end}}</td></tr>
 <tr><th>messages</th><td>{{.Size}} bytes, {{.Text}} text</td></tr>
 <tr><th>expected reply</th><td>{{.Mode}}{{if .Lang}} ({{.Lang}}){{end}}</td></tr>
@@ -101,6 +101,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>errors</th><td class="n">{{.Errors}}</td></tr>
 {{- if .WarmupErrors}}
 <tr><th>in the warm-up</th><td class="n">{{.WarmupErrors}}</td><td>errors before measuring, in no other count; the first: {{.FirstWarmupError}}</td></tr>
+{{- end}}
+{{- if .Reconnect}}
+<tr><th>made again</th><td class="n">{{.Reconnects}}</td><td>connections made again after the server closed them or they failed{{if .Unserved}}; {{.Unserved}} closed by the server before serving a reply{{end}}; {{.Resent}} messages owed at a graceful close sent again</td></tr>
 {{- end}}
 {{- if eq .Network "udp"}}
 <tr><th>duplicated</th><td class="n">{{.Duplicates}}</td></tr>

@@ -198,3 +198,20 @@ func TestPageSaysLate(t *testing.T) {
 		t.Errorf("the page does not say 3 came late")
 	}
 }
+
+// The page names a TLS server as tls://, as bench takes it (it said
+// tcp://), and shows the reconnections of a run that made them.
+func TestPageSaysTLSAndReconnects(t *testing.T) {
+	r := sampleReport()
+	r.TLS, r.Reconnect, r.Reconnects, r.Unserved, r.Resent = true, true, 7, 2, 16
+	_, page := writePage(t, r)
+	for _, want := range []string{"<h1>shout bench: tls://127.0.0.1:8080</h1>",
+		"<tr><th>made again</th><td class=\"n\">7</td><td>connections made again after the server closed them or they failed; 2 closed by the server before serving a reply; 16 messages owed at a graceful close sent again</td></tr>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, "tcp://") {
+		t.Errorf("the page names the TLS server tcp://")
+	}
+}

@@ -20,18 +20,25 @@ func (s Settings) WriteHeader(w io.Writer) {
 	if s.SourceIPs > 0 {
 		from = fmt.Sprintf(" from 127.0.0.1-%d", s.SourceIPs)
 	}
-	scheme, conns := s.Network, fmt.Sprintf("%d conns", s.Conns)
+	conns := fmt.Sprintf("%d conns", s.Conns)
 	if s.Network == "udp" {
 		conns = fmt.Sprintf("%d sockets", s.Conns)
-	}
-	if s.TLS {
-		scheme = "tls"
 	}
 	if s.Churn {
 		conns = fmt.Sprintf("churn: %d at once, a new connection for each message", s.Conns)
 	}
-	fmt.Fprintf(w, "%s://%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %v measured after %v warm-up, replies due within %v, connecting within %v\n",
-		scheme, s.Addr, conns, from, s.Size, s.Text, s.Depth, loop, mode, seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), seconds(s.ConnectTimeoutS))
+	fmt.Fprintf(w, "%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %v measured after %v warm-up, replies due within %v, connecting within %v\n",
+		s.URL(), conns, from, s.Size, s.Text, s.Depth, loop, mode, seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), seconds(s.ConnectTimeoutS))
+}
+
+// URL is the server the run is against, as shout bench takes it:
+// tcp://127.0.0.1:8080, tls://…, udp://…, unix:///path.
+func (s Settings) URL() string {
+	scheme := s.Network
+	if s.TLS {
+		scheme = "tls"
+	}
+	return scheme + "://" + s.Addr
 }
 
 // WriteText writes the results for people: throughput, latency, what was
