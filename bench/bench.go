@@ -324,7 +324,10 @@ type Report struct {
 	// refused, as by a server at its connection limit, or a stop that came
 	// as one connected (a rolling restart). They are in the report's last
 	// line, but do not make the run not all right: that is of the replies.
-	Unserved      int64  `json:"unserved,omitempty"`
+	Unserved int64 `json:"unserved,omitempty"`
+	// Unmade counts the connections still being made again when the run
+	// stopped (Config.Reconnect): a server that was down at the end.
+	Unmade        int64  `json:"unmade,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
 	// WarmupErrors counts the errors of the warm-up, which are in no
@@ -400,6 +403,7 @@ type run struct {
 	arrived, arrivedBytes   atomic.Int64
 	reconnects, resent      atomic.Int64
 	unserved                atomic.Int64 // closed by the server before serving a reply
+	unmade                  atomic.Int64 // still being made again at the stop
 	firstMismatch, firstErr atomic.Pointer[string]
 	// warmErrs and firstWarmErr are the warm-up's errors, apart.
 	warmErrs     atomic.Int64
@@ -937,6 +941,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Reconnects:      r.reconnects.Load(),
 		Resent:          r.resent.Load(),
 		Unserved:        r.unserved.Load(),
+		Unmade:          r.unmade.Load(),
 		MeasuredS:       elapsed.Seconds(),
 		Interrupted:     interrupted,
 		ConnectS:        r.connected.Seconds(),

@@ -1149,6 +1149,42 @@ func TestReconnectCountsResentOnlyWhenSent(t *testing.T) {
 	}
 }
 
+// A connection still being made again when the run stops (the server
+// down at the end) is named, even in a run that is all right: the report
+// said only "all right", with no server for the end of the run.
+func TestReconnectNamesConnectionsUnmadeAtTheEnd(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		ln.Close() // the server is gone: every redial is refused
+		if err != nil {
+			return
+		}
+		defer c.Close() // a graceful close, nothing owed
+		if line, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+			io.WriteString(c, upper(line))
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	cfg := quick("tcp", ln.Addr().String())
+	cfg.Reconnect, cfg.Conns, cfg.Rate, cfg.Text = true, 1, 1, "ascii"   // one message, at the start
+	cfg.ConnectTimeout, cfg.Duration = time.Minute, 500*time.Millisecond // the redial outlasts the run
+	rep := run(t, cfg)
+	var out strings.Builder
+	rep.WriteText(&out)
+	if rep.Unmade != 1 || rep.Messages != 1 || !strings.Contains(out.String(), "every reply checked: all right, 1 connections still being made again when the run stopped") {
+		t.Errorf("%d unmade, %d replies; want 1 and 1, and the verdict to name it:\n%s", rep.Unmade, rep.Messages, out.String())
+	}
+}
+
 // A server that resets a connection while bench holds bytes it could not
 // send yet: with Reconnect the connection is made again, and the reset
 // is one error, not two.

@@ -103,7 +103,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>in the warm-up</th><td class="n">{{.WarmupErrors}}</td><td>errors before measuring, in no other count; the first: {{.FirstWarmupError}}</td></tr>
 {{- end}}
 {{- if .Reconnect}}
-<tr><th>made again</th><td class="n">{{.Reconnects}}</td><td>connections made again after the server closed them or they failed{{if .Unserved}}; {{.Unserved}} closed by the server before serving a reply{{end}}; {{.Resent}} messages owed at a graceful close sent again</td></tr>
+<tr><th>made again</th><td class="n">{{.Reconnects}}</td><td>connections made again after the server closed them or they failed{{if .Unserved}}; {{.Unserved}} closed by the server before serving a reply{{end}}{{if .Unmade}}; {{.Unmade}} still being made again when the run stopped{{end}}; {{.Resent}} messages owed at a graceful close sent again</td></tr>
 {{- end}}
 {{- if eq .Network "udp"}}
 <tr><th>duplicated</th><td class="n">{{.Duplicates}}</td></tr>

@@ -360,6 +360,9 @@ func (l *loop) run(d *loops) {
 				stopping, drainBy = true, d.drainBy.Load()
 				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
 				for _, c := range l.conns {
+					if c.redialing {
+						r.unmade.Add(1)
+					}
 					if !c.closed && c.q.n == 0 {
 						l.closeConn(c) // nothing owed
 					}

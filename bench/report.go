@@ -105,6 +105,9 @@ func (r *Report) WriteText(w io.Writer) {
 		if r.Unserved > 0 {
 			fmt.Fprintf(w, "; %d closed by the server before serving a reply", r.Unserved)
 		}
+		if r.Unmade > 0 {
+			fmt.Fprintf(w, "; %d still being made again when the run stopped", r.Unmade)
+		}
 		fmt.Fprintf(w, "; %d messages owed at a graceful close were sent again\n", r.Resent)
 	}
 	if r.FirstMismatch != "" {
@@ -121,11 +124,17 @@ func (r *Report) WriteText(w io.Writer) {
 
 // verdict is the report's last line: all right, or why not.
 func (r *Report) verdict() string {
-	if r.OK() && r.Reconnects > 0 {
+	if r.OK() && (r.Reconnects > 0 || r.Unmade > 0) {
 		// Not to be missed: the server closed connections, or they failed.
-		v := fmt.Sprintf("every reply checked: all right, over %d connections made again", r.Reconnects)
+		v := "every reply checked: all right"
+		if r.Reconnects > 0 {
+			v += fmt.Sprintf(", over %d connections made again", r.Reconnects)
+		}
 		if r.Unserved > 0 {
 			v += fmt.Sprintf(", %d of them after the server closed one before it served a reply", r.Unserved)
+		}
+		if r.Unmade > 0 {
+			v += fmt.Sprintf(", %d connections still being made again when the run stopped", r.Unmade)
 		}
 		return v
 	}
