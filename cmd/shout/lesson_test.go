@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,4 +101,80 @@ func TestConnectLessonServers(t *testing.T) {
 			t.Errorf("got %q, %v", out, err)
 		}
 	})
+}
+
+// lessonBlock is the first ```python block of docs/<doc> after the line
+// heading, without its comments (the translations differ only in them).
+func lessonBlock(t *testing.T, doc, heading string) string {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join("..", "..", "docs", doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(text), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("%s: no %q", doc, heading)
+	}
+	_, after, ok = strings.Cut(after, "```python\n")
+	block, _, ok2 := strings.Cut(after, "```\n")
+	if !ok || !ok2 {
+		t.Fatalf("%s: no python block after %q", doc, heading)
+	}
+	var code strings.Builder
+	for _, l := range strings.Split(block, "\n") {
+		if i := strings.Index(l, "  # "); i >= 0 {
+			l = strings.TrimRight(l[:i], " ")
+		}
+		code.WriteString(l + "\n")
+	}
+	return code.String()
+}
+
+// The sticky packets program of the lesson (section 3, "TCP carries bytes,
+// not messages"), as both translations write it, against shout serve
+// --trace: it ends, prints what its comments say, and the server reads
+// and holds back what the trace shown after it says. A client that sent
+// both pieces of straße before reading could get both replies in one recv
+// and wait for ever at the next; the deadline makes that a failure.
+func TestLessonStickyPackets(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	prog := lessonBlock(t, "lesson.md", "### TCP carries bytes, not messages")
+	if zh := lessonBlock(t, "lesson.zh-CN.md", "### TCP 传的是字节，不是消息"); zh != prog {
+		t.Errorf("the translations' programs differ:\n%s\n%s", prog, zh)
+	}
+	if !strings.Contains(prog, "('127.0.0.1', 8080)") {
+		t.Fatalf("the program does not connect to 127.0.0.1:8080:\n%s", prog)
+	}
+	p := startServe(t, nil, "--trace", "tcp://127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(p.addr("tcp"))
+	prog = strings.Replace(prog, "8080", port, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, "-c", prog).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the program did not end within %v: %q", bound, out)
+	}
+	want := "b'ONE\\nTWO\\n'\nb'STRA'\nb'SSE\\n'\n1024 bytes in the first recv(1024)\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("got %q, %v; want %q", out, err, want)
+	}
+	p.waitLog("close(): reset by the client; 3016 bytes in, 3016 out")
+	for _, want := range []string{
+		`recv(1024) → 8 bytes "one\ntwo\n": 2 lines in one read`,
+		`recv(1024) → 5 bytes "stra\xc3": ends inside a character`,
+		`send(4) → 4 bytes "STRA"`,
+		`holds back 1 byte "\xc3"`,
+		`recv(1023) → 3 bytes "\x9fe\n": its first byte completes 'ß'`,
+		`send(4) → 4 bytes "SSE\n"`,
+		`recv(1024) → 1024 bytes`,
+		`recv(32768) → 1976 bytes`,
+	} {
+		if !strings.Contains(p.logText(), want) {
+			t.Errorf("trace lacks %q:\n%s", want, p.logText())
+		}
+	}
 }
