@@ -45,7 +45,7 @@ type serveCmd struct {
 	TLSSelfSigned    bool          `name:"tls-self-signed" help:"Make a self-signed certificate in memory for the tls:// addresses' names, and log its SHA-256 fingerprint."`
 	ProxyProtocol    bool          `name:"proxy-protocol" help:"Read a PROXY protocol header (v1 or v2) on TCP and TLS connections from --proxy-from, and serve them as the client it names."`
 	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR" help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. Default: none."`
-	HandshakeTimeout time.Duration `default:"10s" help:"Close a connection whose TLS handshake or PROXY header takes longer."`
+	HandshakeTimeout time.Duration `default:"10s" help:"Close a connection whose TLS handshake or PROXY header takes longer. Must be more than 0."`
 	ReusePort        bool          `name:"reuse-port" help:"Set SO_REUSEPORT on TCP and UDP sockets, so a new shout can listen on the same port while this one drains (both must set it)."`
 
 	Admin      string `placeholder:"ADDR" help:"Serve HTTP on this address (host:port, a bare port on 127.0.0.1, or unix:///path): /metrics for Prometheus, /healthz, and /readyz, which turns 503 as soon as a graceful stop begins. Off unless given."`
