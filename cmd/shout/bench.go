@@ -32,7 +32,7 @@ type benchCmd struct {
 	Warmup         time.Duration `default:"1s" help:"Unmeasured time before measuring."`
 	Rate           float64       `placeholder:"MSG/S" help:"Open loop: this many messages per second in all, latency from when each was due. 0: closed loop."`
 	Text           string        `enum:"utf8,ascii" default:"utf8" help:"Message text: utf8 (ASCII with Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ ΐ, whose uppercase is longer), or ascii."`
-	Mode           string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed with golang.org/x/text, not shout's engine: upper, simple, ascii or echo."`
+	Mode           string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed apart from shout's engine: upper (golang.org/x/text's cases.Upper), simple (unicode.ToUpper, one rune for one), ascii (a-z only) or echo (the message as sent)."`
 	Lang           string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
 	Timeout        time.Duration `default:"5s" help:"A reply later than this after its message is lost; a TCP connection with no reply for this long, an error; at the end, how long owed replies are waited for. Not connecting: see --connect-timeout."`
 	ConnectTimeout time.Duration `name:"connect-timeout" default:"5s" help:"How long each connect, and TLS handshake, may take (--churn's and --reconnect's too)."`
