@@ -278,6 +278,15 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 		}, func(r *bench.Report) bool { return r.Lost > 0 && r.Mismatches == 0 }, 200 * time.Millisecond},
 		{"answers twice", func(n int, b []byte) [][]byte { return [][]byte{b, b} },
 			func(r *bench.Report) bool { return r.Duplicates > 0 && r.Lost == 0 }, 2 * time.Second},
+		// A wrong reply sent twice is one wrong reply and one duplicate:
+		// it was counted wrong twice.
+		{"answers wrong, twice", func(n int, b []byte) [][]byte {
+			w := bytes.Clone(b)
+			w[len(w)-1] = '!'
+			return [][]byte{w, w}
+		}, func(r *bench.Report) bool {
+			return r.Messages > 0 && r.Duplicates > 0 && r.Mismatches == r.Messages && r.Lost == 0
+		}, 2 * time.Second},
 		{"swaps pairs", func(n int, b []byte) [][]byte {
 			mu.Lock()
 			defer mu.Unlock()

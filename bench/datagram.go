@@ -165,7 +165,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			}
 			s := slot(seq)
 			known := s.seq == seq
-			if known && s.measured {
+			if known && s.measured && !s.answered { // a duplicate is counted as one, not again as wrong
 				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
 					r.mismatch(buf[seqLen:n], want, false)
 				}
