@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"shout/internal/steady"
 )
 
 // A listener the loops no longer accept from is forgotten: a server
@@ -569,10 +571,11 @@ func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
 	// nothing, so that its reply waits for the socket to take it.
 	waiting := dial(t, addr)
 	waiting.(*net.TCPConn).SetReadBuffer(16 << 10)
+	sw := steady.Conn(waiting, 20*time.Second) // a stall bound: 32 MiB under the race detector takes long
 	const size = 32 << 20
 	sent := make(chan error, 1)
 	go func() {
-		_, err := waiting.Write(bytes.Repeat([]byte("x"), size))
+		_, err := sw.Write(bytes.Repeat([]byte("x"), size))
 		if err == nil {
 			err = waiting.(*net.TCPConn).CloseWrite()
 		}
@@ -623,7 +626,7 @@ func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
 	answer(t, reading, "d")
 	answer(t, other, "e")
 	answer(t, dial(t, ln2.Addr()), "f")
-	got, err := io.ReadAll(waiting)
+	got, err := io.ReadAll(sw)
 	if err != nil || len(got) != size || bytes.Count(got, []byte("X")) != size {
 		t.Errorf("the waiting reply: %d bytes, %d of them X, %v; want %d X", len(got), bytes.Count(got, []byte("X")), err, size)
 	}

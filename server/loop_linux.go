@@ -1548,8 +1548,11 @@ func (l *loop) sweep() {
 				l.close(c, c.why)
 			}
 		case c.state == stopping:
-			if l.now-c.lastRead > stopWait {
-				l.stopNow(c) // the owed bytes did not come
+			// The owed bytes did not come, unless they are there: a loop
+			// kept from running past the wait (a busy machine) has yet to
+			// read them.
+			if l.now-c.lastRead > stopWait && ioctlFD(int(c.fd), unix.SIOCINQ) <= 0 {
+				l.stopNow(c)
 			}
 		case c.state == reading && idle > 0 && l.now-c.lastRead > idle:
 			l.closeGracefully(c, ReasonIdleTimeout)

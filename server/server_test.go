@@ -24,6 +24,7 @@ import (
 	"golang.org/x/text/language"
 
 	"shout/internal/shouttest"
+	"shout/internal/steady"
 	"shout/server"
 	"shout/upper"
 )
@@ -220,12 +221,13 @@ func TestHalfClose(t *testing.T) {
 func TestLargeMessageStreams(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
 	c := dial(t, addr)
+	sc := steady.Conn(c, bound)                                      // a stall bound: 16 MiB under the race detector takes long
 	msg := bytes.Repeat([]byte("hello egon 哈哈哈 straße "), 16<<20/30) // ~16 MiB, no newline
 	go func() {
-		c.Write(msg)
+		sc.Write(msg)
 		c.CloseWrite()
 	}()
-	got, err := io.ReadAll(c)
+	got, err := io.ReadAll(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
