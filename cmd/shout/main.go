@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
 	"github.com/posener/complete"
@@ -116,7 +118,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// exits 0 without running a command.
 	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit(code)) }),
 		kongplete.WithPredictor("file", complete.PredictFiles("*")))
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(flagsFirst(parser.Model, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, err.Error()))
 		if len(args) > 0 {
@@ -138,6 +140,112 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "shout: %v\n", err)
 		return 1
 	}
+}
+
+// flagsFirst returns args with the positional arguments of a command
+// that takes several (shout serve's addresses) moved after its flags, so
+// that `shout serve 127.0.0.1:8081 --mode echo 127.0.0.1:8082` serves
+// both, as the usage line "[<addr> ...] [flags]" promises. Kong fills a
+// positional slice from one run of values only: it stops at the first
+// flag, and an address after the flag was "unexpected argument". Which
+// token is a flag's value, kong's model says: a flag other than a bool or
+// a counter takes the next one, unless it is given as --flag=value. A
+// command whose positionals take one value each (connect, bench) needs
+// none of this: kong reads their flags on either side of it. Past a "--"
+// every token is positional, so the moved ones go after it.
+func flagsFirst(app *kong.Application, args []string) []string {
+	node, start := app.Node, 0
+	for i := 0; i < len(args); i++ { // find the command: shout serve
+		a := args[i]
+		if a == "--" {
+			return args
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			if flagTakesNext(node, a) {
+				i++
+			}
+			continue
+		}
+		child := subcommand(node, a)
+		if child == nil {
+			break
+		}
+		node, start = child, i+1
+	}
+	if n := len(node.Positional); n == 0 || !node.Positional[n-1].IsCumulative() {
+		return args
+	}
+	out := append([]string(nil), args[:start]...)
+	var positional []string
+	for i := start; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			out = append(out, "--")
+			out = append(out, positional...)
+			return append(out, args[i+1:]...)
+		case strings.HasPrefix(a, "-") && a != "-":
+			if flagTakesNext(node, a) {
+				if i+1 == len(args) { // its value is missing: the addresses are not it
+					out = append(out, positional...)
+					return append(out, a)
+				}
+				out = append(out, a, args[i+1])
+				i++
+				continue
+			}
+			out = append(out, a)
+		default:
+			positional = append(positional, a)
+		}
+	}
+	return append(out, positional...)
+}
+
+// subcommand is node's command called name, or nil.
+func subcommand(node *kong.Node, name string) *kong.Node {
+	for _, c := range node.Children {
+		if c.Type == kong.CommandNode && (c.Name == name || slices.Contains(c.Aliases, name)) {
+			return c
+		}
+	}
+	return nil
+}
+
+// flagTakesNext says whether a, a flag of node or of its parents as on
+// the command line (--name, --name=value, -v, -abc), takes the token
+// after it as its value. An unknown flag takes none: kong reports it.
+func flagTakesNext(node *kong.Node, a string) bool {
+	takes := func(f *kong.Flag) bool { return !f.Value.IsBool() && !f.Value.IsCounter() }
+	if name, ok := strings.CutPrefix(a, "--"); ok {
+		if strings.Contains(name, "=") {
+			return false
+		}
+		f := findFlag(node, func(f *kong.Flag) bool { return f.Name == name || slices.Contains(f.Aliases, name) })
+		return f != nil && takes(f)
+	}
+	for i, r := range a[1:] { // -abc: flags a, b and c, or a's value bc
+		f := findFlag(node, func(f *kong.Flag) bool { return f.Short == r })
+		if f == nil {
+			return false
+		}
+		if takes(f) {
+			return i+utf8.RuneLen(r) == len(a)-1 // nothing after it in a
+		}
+	}
+	return false
+}
+
+// findFlag is the first flag of node or its parents that match accepts.
+func findFlag(node *kong.Node, match func(*kong.Flag) bool) *kong.Flag {
+	for n := node; n != nil; n = n.Parent {
+		for _, f := range n.Flags {
+			if match(f) {
+				return f
+			}
+		}
+	}
+	return nil
 }
 
 // fileName is a flag's file name, ~ expanded as kong's path type does;

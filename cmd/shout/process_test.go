@@ -109,8 +109,13 @@ func start(t *testing.T, env []string, stuck bool, args []string) *serveProc {
 func (p *serveProc) want(args []string) int {
 	n := map[string]bool{}
 	plain := true
-	for _, a := range args {
+	serve := serveNode(p.t)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if strings.HasPrefix(a, "-") {
+			if flagTakesNext(serve, a) {
+				i++ // --mode echo: echo is no address
+			}
 			continue
 		}
 		plain = false

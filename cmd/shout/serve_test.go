@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,126 @@ func TestServeEngineLoopRefusedBeforeListening(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr.String(), "--engine loop: the event-loop engine cannot serve "+tc.why) ||
 			!strings.Contains(stderr.String(), "--engine auto serves it") {
 			t.Errorf("%v: status %d, %q; want 2, why the loops cannot serve %q, and what can", tc.args, code, stderr.String(), tc.why)
+		}
+	}
+}
+
+// serveNode is shout serve's node in the model of shout's command line.
+func serveNode(t *testing.T) *kong.Node {
+	t.Helper()
+	parser, err := kong.New(&cli{}, kong.Name("shout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range parser.Model.Children {
+		if n.Name == "serve" {
+			return n
+		}
+	}
+	t.Fatal("no command serve")
+	return nil
+}
+
+// parseArgs parses args as run does, into c.
+func parseArgs(t *testing.T, c *cli, args ...string) error {
+	t.Helper()
+	parser, err := kong.New(c, kong.Name("shout"), serveEnvars())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = parser.Parse(flagsFirst(parser.Model, args))
+	return err
+}
+
+// The usage line is "shout serve [<addr> ...] [flags]", and flags may
+// come between the addresses as well: kong read the addresses up to the
+// first flag only, and one after it was an "unexpected argument".
+func TestServeAddrsBetweenFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		addrs   []string
+		mode    string // --mode
+		verbose bool   // -v
+		trace   bool   // --trace
+		admin   string // --admin
+		from    []string
+	}{
+		{[]string{"a", "--mode", "echo", "b"}, []string{"a", "b"}, "echo", false, false, "", nil},
+		{[]string{"a", "-v", "b"}, []string{"a", "b"}, "upper", true, false, "", nil},
+		{[]string{"a", "--trace", "b", "c"}, []string{"a", "b", "c"}, "upper", false, true, "", nil},
+		{[]string{"--mode", "echo", "a", "b"}, []string{"a", "b"}, "echo", false, false, "", nil},
+		{[]string{"a", "b", "--mode", "echo"}, []string{"a", "b"}, "echo", false, false, "", nil},
+		{[]string{"a", "--mode=ascii", "b", "--proxy-from", "10.0.0.0/8", "c", "-v"}, []string{"a", "b", "c"}, "ascii", true, false, "", []string{"10.0.0.0/8"}},
+		{[]string{"--admin", "127.0.0.1:9090", "a"}, []string{"a"}, "upper", false, false, "127.0.0.1:9090", nil}, // a flag's value is not an address
+		{[]string{"a", "--admin", "127.0.0.1:9090", "b"}, []string{"a", "b"}, "upper", false, false, "127.0.0.1:9090", nil},
+		{[]string{"a", "-v", "--", "b"}, []string{"a", "b"}, "upper", true, false, "", nil},
+		{[]string{"-v"}, []string{"127.0.0.1:8080"}, "upper", true, false, "", nil},
+	} {
+		var c cli
+		if err := parseArgs(t, &c, append([]string{"serve"}, tc.args...)...); err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		s := c.Serve
+		if !slices.Equal(s.Addrs, tc.addrs) || s.Mode != tc.mode || s.Verbose != tc.verbose || s.Trace != tc.trace ||
+			s.Admin != tc.admin || !slices.Equal(s.ProxyFrom, tc.from) {
+			t.Errorf("%q: addrs %q, mode %s, verbose %v, trace %v, admin %q, proxy-from %q; want %q, %s, %v, %v, %q, %q",
+				tc.args, s.Addrs, s.Mode, s.Verbose, s.Trace, s.Admin, s.ProxyFrom,
+				tc.addrs, tc.mode, tc.verbose, tc.trace, tc.admin, tc.from)
+		}
+	}
+	// What was wrong stays wrong, and says so as before.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"a", "--bogus", "b"}, "unknown flag --bogus"},
+		{[]string{"a", "--mode", "loud", "b"}, `--mode must be one of "upper","simple","ascii","echo" but got "loud"`},
+		{[]string{"a", "b", "--mode"}, "--mode: expected string value but got"},
+	} {
+		var c cli
+		err := parseArgs(t, &c, append([]string{"serve"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v; want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// connect and bench take one address, which kong reads between flags.
+func TestClientAddrBetweenFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--conns", "2", "a", "--duration", "1s"},
+		{"a", "--conns", "2", "--duration", "1s"},
+		{"--conns", "2", "--duration", "1s", "a"},
+	} {
+		var c cli
+		if err := parseArgs(t, &c, append([]string{"bench"}, args...)...); err != nil {
+			t.Errorf("bench %q: %v", args, err)
+		} else if b := c.Bench; b.Addr != "a" || b.Conns != 2 || b.Duration != time.Second {
+			t.Errorf("bench %q: addr %q, conns %d, duration %v; want a, 2, 1s", args, b.Addr, b.Conns, b.Duration)
+		}
+	}
+	for _, args := range [][]string{
+		{"--timeout", "1s", "a", "--trace"},
+		{"--trace", "a", "--timeout", "1s"},
+		{"a", "--trace", "--timeout=1s"},
+	} {
+		var c cli
+		if err := parseArgs(t, &c, append([]string{"connect"}, args...)...); err != nil {
+			t.Errorf("connect %q: %v", args, err)
+		} else if cc := c.Connect; cc.Addr != "a" || cc.Timeout != time.Second || !cc.Trace {
+			t.Errorf("connect %q: addr %q, timeout %v, trace %v; want a, 1s, true", args, cc.Addr, cc.Timeout, cc.Trace)
+		}
+	}
+}
+
+// shout serve listens on every address, whichever flags come between.
+func TestServeListensOnAddrsBetweenFlags(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	p := startServe(t, nil, "tcp://127.0.0.1:0", "--mode", "echo", "unix://"+sock, "-v", "udp://127.0.0.1:0")
+	for _, network := range []string{"tcp", "unix", "udp"} {
+		if got := exchange(t, network, p.addr(network), "echo me"); got != "echo me" {
+			t.Errorf("%s: got %q; want it echoed", network, got)
 		}
 	}
 }
