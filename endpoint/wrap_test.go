@@ -542,6 +542,44 @@ func TestProxyRejectClosesGracefully(t *testing.T) {
 	})
 }
 
+// A connection refused at its PROXY header (README, the PROXY protocol)
+// is closed as gracefully as one turned away at a limit: its write side
+// shut, so the client reads end of file, and what it sends discarded for
+// up to --linger, not answered with a reset. A header from an untrusted
+// source was read only as far as it took to see it was one, and the
+// close, with the rest unread, was a reset every time; as was a trusted
+// source's data with no header, past what go-proxyproto reads ahead.
+func TestProxyRefusedClosesGracefully(t *testing.T) {
+	data := strings.Repeat("not a header\n", 2000) // more than go-proxyproto reads ahead
+	for _, tc := range []struct {
+		name, trusted string
+		send          []byte
+	}{
+		{"version 1 header from an untrusted source", "10.0.0.0/8", append(header(t, 1, "203.0.113.7:4242"), "hello\n"...)},
+		{"version 2 header from an untrusted source", "10.0.0.0/8", header(t, 2, "203.0.113.7:4242")},
+		{"no header from a trusted source", "127.0.0.0/8", []byte(data)},
+		{"malformed header from a trusted source", "127.0.0.0/8", []byte("PROXY TCP4 nonsense\r\n" + data)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := proxyOptions(tc.trusted)
+			opts.HandshakeTimeout = bound
+			addr, ev := serve(t, opts, false, &server.Server{Linger: bound})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write(tc.send)
+			if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonProxyHeader {
+				t.Errorf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonProxyHeader)
+			}
+			if resetAfterEOF(t, c) {
+				t.Error("the connection refused at its PROXY header was reset, not closed gracefully")
+			}
+		})
+	}
+}
+
 // A stop closes a connection gracefully behind --proxy-protocol too
 // (README, Stopping): answered, its write side shut, then read and
 // discarded until the client's end of file, so that closing sends no

@@ -108,7 +108,6 @@ func (c *conn) serve() {
 			// ReasonWrap, or the wrapper's own (ReasonHandshake,
 			// ReasonProxyHeader), whatever the error (a time-out, a
 			// reset): an observer tells by it that there was no open.
-			c.accepted.Close()
 			r := ReasonWrap
 			we := (*WrapError)(nil)
 			if errors.As(err, &we) {
@@ -128,6 +127,19 @@ func (c *conn) serve() {
 				err = &WrapError{Reason: r, Err: fmt.Errorf("cut by the idle timeout (%v): %w", s.IdleTimeout, inner)}
 			}
 			c.sess.info.Err = err
+			if r == ReasonProxyHeader {
+				// Refused at its PROXY header (one from a source not
+				// trusted to send it, none or a malformed one from a
+				// source that must): closed as gracefully as one turned
+				// away at a limit. Closed at once, what the client sent
+				// past what the wrapper read (most of an untrusted
+				// header) made it a reset. Its places under the limits
+				// are given back at once, as a rejected one's are.
+				s.release(&c.place)
+				c.closeRefused(func() { c.told(r) })
+				return
+			}
+			c.accepted.Close()
 			c.end(r, false)
 			return
 		}
@@ -231,6 +243,13 @@ func (c *conn) end(r Reason, opened bool) {
 	}
 }
 
+// told records why a connection that was never opened (refused at its
+// wrapping) ended, and tells the observer.
+func (c *conn) told(r Reason) {
+	c.sess.info.Reason, c.sess.info.End = r, time.Now()
+	c.obs.ConnClose(&c.sess.info)
+}
+
 // reject turns away a connection over MaxConns, on its own goroutine.
 func (c *conn) reject(why error) {
 	defer c.srv.wg.Done()
@@ -247,13 +266,22 @@ func (c *conn) rejectNow(why error) {
 	c.srv.release(&c.place)
 	c.sess.info.Err = why
 	c.sess.info.Reason, c.sess.info.End = ReasonRejected, time.Now()
+	c.closeRefused(c.toldRejected)
+}
+
+// closeRefused closes a connection refused before it was served: it shuts
+// the write side, so the client reads end of file, and closes once the
+// client is done or Linger has passed, reading and discarding meanwhile
+// so that closing finds no unread input (which would send a reset); past
+// maxLingering such connections at once it closes at once. tell tells
+// the observers, once the client can read its end of file, not once the
+// linger is done: a client that keeps its end open would hold the count
+// back for up to Linger.
+func (c *conn) closeRefused(tell func()) {
 	select {
 	case c.srv.lingering <- struct{}{}:
-		// Told once the client can read its end of file, not once the
-		// linger is done: a client that keeps its end open would hold the
-		// count back for up to Linger.
 		lingers := c.shutWrite()
-		c.toldRejected()
+		tell()
 		if lingers {
 			c.linger()
 		}
@@ -261,7 +289,7 @@ func (c *conn) rejectNow(why error) {
 		c.c.Close()
 	default:
 		c.c.Close()
-		c.toldRejected()
+		tell()
 	}
 	c.srv.forget(c)
 	if c.trace != nil {

@@ -246,6 +246,56 @@ func TestRejectedIsToldAtOnce(t *testing.T) {
 	}
 }
 
+// A connection a wrapper refuses at its PROXY header (WrapError with
+// ReasonProxyHeader) is closed as one rejected at a limit is: its write
+// side shut, so the client reads end of file, and its input read and
+// discarded for up to Linger, so that closing sends no reset. It was
+// closed at once, and the header's bytes the wrapper had not read made it
+// a reset. Its MaxConns place is given back at once, as a rejected
+// one's is, not when its linger ends. (The PROXY protocol is served by
+// the goroutine driver, as every wrapped connection is, whichever engine
+// the tests run with.)
+func TestProxyHeaderRefusedClosesGracefully(t *testing.T) {
+	obs := &recorder{}
+	srv := &server.Server{MaxConns: 1, Linger: time.Hour, Observer: obs, WrapConn: func(c net.Conn) (net.Conn, error) {
+		bc := bufferedConn{c.(interface{ NetConn() net.Conn }).NetConn().(*net.TCPConn), bufio.NewReader(c)}
+		if b, err := bc.r.Peek(1); err != nil {
+			return nil, err
+		} else if b[0] != 'P' {
+			return bc, nil
+		}
+		return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: errors.New("a PROXY header from a source not trusted to send one")}
+	}}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	io.WriteString(c, "PROXY TCP4 203.0.113.7 192.0.2.1 4242 8080\r\nhello\n")
+	if ci := obs.waitClose(t); ci.Reason != server.ReasonProxyHeader {
+		t.Errorf("close: reason %v (%v); want %v", ci.Reason, ci.Err, server.ReasonProxyHeader)
+	}
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Fatalf("refused: read %q, %v; want end of file", rest, err)
+	}
+	// Linux reports a reset in CLOSE_WAIT to writes, as EPIPE: write.
+	for range 1000 { // bounded: on loopback a reset comes back at once
+		if _, err := io.WriteString(c, "more while it lingers\n"); err != nil {
+			t.Fatalf("write after end of file: %v; want it read and dropped, not a reset", err)
+		}
+	}
+	served := dial(t, addr) // MaxConns 1, and the refused one still lingers
+	io.WriteString(served, "ok")
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(served, got); err != nil || string(got) != "OK" {
+		t.Errorf("while the refused connection lingers: got %q, %v; want it served", got, err)
+	}
+	served.Close()
+	c.CloseWrite() // done: the linger ends, well before its hour
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v; want the linger ended by the client's end of file", err)
+	}
+}
+
 // The ConnState hook for a rejected connection runs on that connection's
 // goroutine, not the accept loop: a slow hook does not stop accepting.
 func TestRejectedStateOffTheAcceptLoop(t *testing.T) {
