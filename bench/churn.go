@@ -53,8 +53,9 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 		measured := r.measuring.Load()
 		start := time.Now()
 		msg, want := r.msgs[pick(i, k)], r.wants[pick(i, k)]
+		var sent bool
 		var err error
-		got, err = r.exchangeOnce(ctx, i, dial, msg, got[:0])
+		got, sent, err = r.exchangeOnce(ctx, i, dial, msg, got[:0])
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return // cut short by Ctrl-C: not the server's fault
@@ -68,7 +69,9 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 			return
 		case err != nil:
 			r.fail(err)
-			if measured {
+			// Lost is of messages sent whose reply never came: a connect
+			// or TLS handshake that failed sent none, and is an error only.
+			if measured && sent {
 				r.lost.Add(1)
 			}
 			// A refused or failed connection comes back at once: a server
@@ -100,27 +103,30 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 
 // exchangeOnce makes one connection for msg and returns everything the
 // server sent on it before closing, up to a few times the reply's length.
-func (r *run) exchangeOnce(ctx context.Context, i int, dial func(context.Context, int) (net.Conn, error), msg, got []byte) ([]byte, error) {
+// sent says whether msg was sent, or its sending begun: a failed connect
+// or handshake sends nothing, and owes no reply; a failed write may have
+// sent part, as the other drivers count a failed write's messages.
+func (r *run) exchangeOnce(ctx context.Context, i int, dial func(context.Context, int) (net.Conn, error), msg, got []byte) (_ []byte, sent bool, _ error) {
 	c, err := dial(ctx, i) // within ConnectTimeout
 	if err != nil {
-		return got, err
+		return got, false, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(r.cfg.Timeout))
 	if _, err := c.Write(msg); err != nil {
-		return got, fmt.Errorf("send: %w", err)
+		return got, true, fmt.Errorf("send: %w", err)
 	}
 	// Half-close, so the server closes first and the TIME_WAIT is its:
 	// this side's ports come free at once, however fast it churns.
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		if err := cw.CloseWrite(); err != nil {
-			return got, fmt.Errorf("send: %w", err)
+			return got, true, fmt.Errorf("send: %w", err)
 		}
 	}
 	buf := bytes.NewBuffer(got)
 	_, err = io.Copy(buf, io.LimitReader(c, int64(4*len(msg)+64)))
 	if err != nil && !errors.Is(err, io.EOF) {
-		return buf.Bytes(), fmt.Errorf("receive: %w", err)
+		return buf.Bytes(), true, fmt.Errorf("receive: %w", err)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), true, nil
 }

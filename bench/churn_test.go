@@ -1,0 +1,112 @@
+package bench_test
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"shout/endpoint"
+	"shout/internal/certs"
+	"shout/internal/shouttest"
+)
+
+// A churning connect or TLS handshake that fails sends no message: it is
+// an error, and nothing is lost, since lost is of messages sent whose
+// reply never came. Each server takes the run's first connection (its
+// check that the server is there) and then refuses connections, or
+// closes them before the handshake; bench counted every such failure
+// lost as well. A failure after the message was sent (a reset) still
+// loses it.
+func TestChurnFailedConnectIsNotLost(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	for _, tc := range []struct {
+		name   string
+		server func(t *testing.T) endpoint.Endpoint
+		lost   bool
+		err    string // in the first error
+	}{
+		{"refused", refusingAfterOne, false, "connect 127.0.0.1:"},
+		{"handshake", handshakingOnce, false, "tls handshake with 127.0.0.1:"},
+		{"reset after the message", resettingAfterMessage, true, "receive: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick("tcp", "")
+			cfg.Endpoint = tc.server(t)
+			cfg.TLS = &tls.Config{InsecureSkipVerify: true}
+			cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 2
+			cfg.Duration = time.Second // measuring from the start: the first failures count
+			rep := run(t, cfg)
+			if rep.OK() || rep.Errors == 0 || !strings.HasPrefix(rep.FirstError, tc.err) {
+				t.Fatalf("OK %v, %d errors, the first %q; want not all right, some errors, the first beginning %q", rep.OK(), rep.Errors, rep.FirstError, tc.err)
+			}
+			if got := rep.Lost > 0; got != tc.lost {
+				t.Errorf("%d lost with %d errors (the first %q); want lost %v", rep.Lost, rep.Errors, rep.FirstError, tc.lost)
+			}
+		})
+	}
+}
+
+// refusingAfterOne is a TLS server that takes one connection, stops
+// listening, and only then completes its handshake: every connection
+// made after that one (the run's check that the server is there) is
+// refused.
+func refusingAfterOne(t *testing.T) endpoint.Endpoint { return tlsOnce(t, true) }
+
+// handshakingOnce is a TLS server that completes the handshake of its
+// first connection only, and closes every later one before it.
+func handshakingOnce(t *testing.T) endpoint.Endpoint { return tlsOnce(t, false) }
+
+func tlsOnce(t *testing.T, refuse bool) endpoint.Endpoint {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := certs.ServerConfig(store, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n > 0 {
+				c.Close() // before the handshake
+				continue
+			}
+			if refuse {
+				ln.Close()
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(bound))
+				tc := tls.Server(c, cfg)
+				if tc.Handshake() == nil {
+					io.Copy(io.Discard, tc) // until the client closes
+				}
+			})
+		}
+	})
+	return endpoint.Endpoint{Network: "tcp", Address: ln.Addr().String(), TLS: true}
+}
+
+// resettingAfterMessage reads each connection's message to its end and
+// resets the connection instead of answering.
+func resettingAfterMessage(t *testing.T) endpoint.Endpoint {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+		c.(*net.TCPConn).SetLinger(0)
+	})
+	return endpoint.Endpoint{Network: "tcp", Address: addr}
+}
