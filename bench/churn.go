@@ -85,11 +85,15 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 			continue
 		}
 		backoff = 0
-		r.arrive(len(got))
+		whole := bytes.HasSuffix(got, []byte{'\n'}) // else the server closed before the reply ended
+		if whole {
+			// Throughput is of the replies that came, right or wrong, as
+			// on the other drivers: none, or one cut short, did not.
+			r.arrive(len(got))
+		}
 		if !measured {
 			continue
 		}
-		whole := bytes.HasSuffix(got, []byte{'\n'}) // else the server closed before the reply ended
 		if !bytes.Equal(got, want) {
 			r.mismatch(got, want, !whole)
 		}

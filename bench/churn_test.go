@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
 	"net"
@@ -109,4 +110,46 @@ func resettingAfterMessage(t *testing.T) endpoint.Endpoint {
 		c.(*net.TCPConn).SetLinger(0)
 	})
 	return endpoint.Endpoint{Network: "tcp", Address: addr}
+}
+
+// Throughput is of the replies that came: a churning connection the
+// server closes without a reply, or with one cut short, is wrong and adds
+// nothing to msg/s or MB/s. It added one message, and its bytes, to
+// both: a server that closed every connection without a byte showed 1867
+// msg/s.
+func TestChurnThroughputIsOfRepliesThatCame(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	for _, tc := range []struct {
+		name  string
+		reply func(line string) string // what the server sends before it closes
+	}{
+		{"none", func(string) string { return "" }},
+		{"cut short", func(line string) string { return upper(line)[:10] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(bound))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err == nil {
+					io.WriteString(c, tc.reply(line))
+				}
+			})
+			cfg := quick("tcp", addr)
+			cfg.Churn, cfg.Depth, cfg.Conns, cfg.Text = true, 1, 2, "ascii"
+			rep := run(t, cfg)
+			if rep.Mismatches == 0 || rep.Messages != 0 {
+				t.Fatalf("%d wrong, %d messages; want some wrong, no messages", rep.Mismatches, rep.Messages)
+			}
+			if rep.MessagesPerSec != 0 || rep.BytesPerSec != 0 {
+				t.Errorf("%.0f msg/s, %.0f bytes/s from replies that never came whole; want none", rep.MessagesPerSec, rep.BytesPerSec)
+			}
+			for _, s := range rep.Timeline {
+				if s.MessagesPerSec != 0 {
+					t.Errorf("the timeline's second at %.1fs: %.0f msg/s; want none", s.T, s.MessagesPerSec)
+				}
+			}
+		})
+	}
 }
