@@ -564,6 +564,24 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, close
 	*wrong = true
 }
 
+// unasked notes bytes that answer no message, which a stream server sent
+// beyond its replies, as a wrong reply, as streamMismatch does.
+func (r *run) unasked(wrong *bool, measured bool, got []byte) {
+	after := *wrong
+	*wrong = true
+	if !measured {
+		return
+	}
+	if after {
+		r.mismatchesAfter.Add(1)
+	}
+	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
+		return
+	}
+	s := fmt.Sprintf("got %q, which answers no message", got[:min(len(got), 80)])
+	r.firstMismatch.CompareAndSwap(nil, &s)
+}
+
 // collect merges every worker's histogram into total and returns the
 // interval's own histogram.
 func (r *run) collect() *hdrhistogram.Histogram {

@@ -85,17 +85,27 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 			continue
 		}
 		backoff = 0
-		whole := bytes.HasSuffix(got, []byte{'\n'}) // else the server closed before the reply ended
+		// The reply is whole once its newline came; without one the
+		// server closed before it ended (or began). Bytes after it answer
+		// no message: they are wrong, and the reply came all the same.
+		reply, rest, whole := got, []byte(nil), false
+		if nl := bytes.IndexByte(got, '\n'); nl >= 0 {
+			reply, rest, whole = got[:nl+1], got[nl+1:], true
+		}
 		if whole {
 			// Throughput is of the replies that came, right or wrong, as
 			// on the other drivers: none, or one cut short, did not.
-			r.arrive(len(got))
+			r.arrive(len(reply))
 		}
 		if !measured {
 			continue
 		}
-		if !bytes.Equal(got, want) {
-			r.mismatch(got, want, !whole)
+		wrong := !bytes.Equal(reply, want)
+		if wrong {
+			r.mismatch(reply, want, !whole)
+		}
+		if len(rest) > 0 {
+			r.unasked(&wrong, true, rest) // as the other drivers count them
 		}
 		if whole {
 			// A whole reply, right or wrong, counts as one, as on the

@@ -153,3 +153,34 @@ func TestChurnThroughputIsOfRepliesThatCame(t *testing.T) {
 		})
 	}
 }
+
+// A churning reply is whole once its newline came: bytes after it, before
+// the server closes, answer no message and are wrong, but the reply came,
+// and counts in messages, throughput and latency, as on the other
+// drivers. A right reply followed by "zz" was never counted: the run said
+// no reply came back.
+func TestChurnReplyThenStrayBytes(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err == nil {
+			io.WriteString(c, upper(line)+"zz")
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 2
+	rep := run(t, cfg)
+	if rep.Messages == 0 || rep.MessagesPerSec == 0 || rep.LatencyUS.Max == 0 {
+		t.Fatalf("%d messages, %.0f msg/s, latency max %.0fµs; want the right replies counted", rep.Messages, rep.MessagesPerSec, rep.LatencyUS.Max)
+	}
+	// Each right reply is followed by stray bytes: one wrong for each.
+	if rep.Mismatches != rep.Messages || rep.OK() {
+		t.Errorf("%d wrong of %d messages, OK %v; want as many wrong as messages, and not all right", rep.Mismatches, rep.Messages, rep.OK())
+	}
+	if want := `got "zz", which answers no message`; rep.FirstMismatch != want {
+		t.Errorf("first wrong reply %q, want %q", rep.FirstMismatch, want)
+	}
+}
