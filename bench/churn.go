@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,20 +18,71 @@ import (
 // handshake, the open and close) as much as the message.
 type churners struct {
 	wg sync.WaitGroup
+	// stopDials ends the connects and handshakes under way when the run
+	// stops: they owe no reply, and nothing is sent on them.
+	stopDials context.CancelFunc
+
+	mu        sync.Mutex
+	stopping  *atomic.Bool
+	conns     []net.Conn  // each worker's connection with its message sent, or nil
+	deadlines []time.Time // and its deadline
 }
 
 func (r *run) startChurn(ctx context.Context) driver {
-	d := &churners{}
+	dialCtx, stopDials := context.WithCancel(ctx)
+	d := &churners{stopDials: stopDials, stopping: &r.stopping,
+		conns: make([]net.Conn, r.cfg.Conns), deadlines: make([]time.Time, r.cfg.Conns)}
 	shards := r.shards(r.cfg.Conns)
 	dial := r.dialer()
 	for i := range r.cfg.Conns {
 		w := shards[i%len(shards)]
-		d.wg.Go(func() { r.churnWorker(ctx, i, w, dial) })
+		d.wg.Go(func() { r.churnWorker(ctx, dialCtx, d, i, w, dial) })
 	}
 	return d
 }
 
-func (d *churners) drain(time.Time) { d.wg.Wait() }
+// drain waits for the replies owed until by, as the other drivers do: a
+// connect or handshake still under way is given up at once, since it
+// owes nothing, and an exchange whose reply has not come by then fails,
+// its message lost.
+func (d *churners) drain(by time.Time) {
+	d.stopDials()
+	d.mu.Lock()
+	for i, c := range d.conns {
+		if c != nil && by.Before(d.deadlines[i]) {
+			c.SetDeadline(by)
+		}
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+// errStopped: the run stopped as a connection was made, and nothing was
+// sent on it.
+var errStopped = errors.New("the run stopped before the message was sent")
+
+// send notes that worker i is about to send on c, and sets c's deadline,
+// timeout from now, where drain finds it. It returns false, and the
+// message is not to be sent, once the run is stopping (Run sets stopping
+// before it calls drain).
+func (d *churners) send(i int, c net.Conn, timeout time.Duration) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopping.Load() {
+		return false
+	}
+	d.deadlines[i] = time.Now().Add(timeout)
+	c.SetDeadline(d.deadlines[i])
+	d.conns[i] = c
+	return true
+}
+
+// done notes that worker i's exchange is over.
+func (d *churners) done(i int) {
+	d.mu.Lock()
+	d.conns[i] = nil
+	d.mu.Unlock()
+}
 
 // nextBackoff is the wait before a connection is made again after one
 // that served nothing, or a failed dial: 100 ms, doubled each time, at
@@ -41,7 +93,9 @@ func nextBackoff(d time.Duration) time.Duration {
 	return min(max(2*d, 100*time.Millisecond), 5*time.Second)
 }
 
-func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(context.Context, int) (net.Conn, error)) {
+// churnWorker is worker i: it dials with dialCtx, which drain cancels, and
+// ctx is the run's (Ctrl-C).
+func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *worker, dial func(context.Context, int) (net.Conn, error)) {
 	got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 	var backoff time.Duration                         // after failures in a row
 	for k := 0; ; k++ {
@@ -55,15 +109,15 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 		msg, want := r.msgs[pick(i, k)], r.wants[pick(i, k)]
 		var sent bool
 		var err error
-		got, sent, err = r.exchangeOnce(ctx, i, dial, msg, got[:0])
+		got, sent, err = r.exchangeOnce(dialCtx, d, i, dial, msg, got[:0])
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return // cut short by Ctrl-C: not the server's fault
 		case err != nil && r.stopping.Load():
-			// Owed at the end, and not come within Timeout: lost, as the
-			// other drivers count it. (Nothing cuts an exchange short
-			// at the end but its own deadline.)
-			if measured {
+			// Owed at the end, and not come by the drain's by: lost, as
+			// the other drivers count it. A connect or handshake under
+			// way at the end, which drain cancels, sent nothing.
+			if measured && sent {
 				r.lost.Add(1)
 			}
 			return
@@ -120,13 +174,17 @@ func (r *run) churnWorker(ctx context.Context, i int, w *worker, dial func(conte
 // sent says whether msg was sent, or its sending begun: a failed connect
 // or handshake sends nothing, and owes no reply; a failed write may have
 // sent part, as the other drivers count a failed write's messages.
-func (r *run) exchangeOnce(ctx context.Context, i int, dial func(context.Context, int) (net.Conn, error), msg, got []byte) (_ []byte, sent bool, _ error) {
+// Once the run stops, nothing is sent (errStopped).
+func (r *run) exchangeOnce(ctx context.Context, d *churners, i int, dial func(context.Context, int) (net.Conn, error), msg, got []byte) (_ []byte, sent bool, _ error) {
 	c, err := dial(ctx, i) // within ConnectTimeout
 	if err != nil {
 		return got, false, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(r.cfg.Timeout))
+	if !d.send(i, c, r.cfg.Timeout) {
+		return got, false, errStopped
+	}
+	defer d.done(i)
 	if _, err := c.Write(msg); err != nil {
 		return got, true, fmt.Errorf("send: %w", err)
 	}
