@@ -18,8 +18,9 @@ import (
 // handshake, the open and close) as much as the message.
 type churners struct {
 	wg sync.WaitGroup
-	// stopDials ends the connects and handshakes under way when the run
-	// stops: they owe no reply, and nothing is sent on them.
+	// stopDials ends the connects and handshakes still under way when the
+	// wait for the replies owed ends: they owe no reply, and nothing is
+	// sent on them.
 	stopDials context.CancelFunc
 
 	mu        sync.Mutex
@@ -41,12 +42,15 @@ func (r *run) startChurn(ctx context.Context) driver {
 	return d
 }
 
-// drain waits for the replies owed until by, as the other drivers do: a
-// connect or handshake still under way is given up at once, since it
-// owes nothing, and an exchange whose reply has not come by then fails,
-// its message lost.
+// drain waits for the replies owed until by, as the other drivers do: an
+// exchange whose reply has not come by then fails, its message lost, and
+// a connect or handshake still under way then is given up. Not before: a
+// handshake cut short is one the server counts failed (shout serve's
+// shout_handshake_failures_total), and each run would leave some.
 func (d *churners) drain(by time.Time) {
-	d.stopDials()
+	t := time.AfterFunc(time.Until(by), d.stopDials)
+	defer t.Stop()
+	defer d.stopDials()
 	d.mu.Lock()
 	for i, c := range d.conns {
 		if c != nil && by.Before(d.deadlines[i]) {
