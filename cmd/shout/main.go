@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, err.Error()))
 		if len(args) > 0 {
-			fmt.Fprintf(stderr, "Run 'shout --help' for usage.\n")
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		}
 		return 2
 	}
@@ -246,6 +246,17 @@ func findFlag(node *kong.Node, match func(*kong.Flag) bool) *kong.Flag {
 		}
 	}
 	return nil
+}
+
+// helpFor is the command whose help a usage error in args points to:
+// the command args name ("shout serve"), or shout's own.
+func helpFor(app *kong.Application, args []string) string {
+	for _, c := range app.Children {
+		if c.Name == args[0] {
+			return "shout " + c.Name
+		}
+	}
+	return "shout"
 }
 
 // fileName is a flag's file name, ~ expanded as kong's path type does;
