@@ -251,10 +251,8 @@ func findFlag(node *kong.Node, match func(*kong.Flag) bool) *kong.Flag {
 // helpFor is the command whose help a usage error in args points to:
 // the command args name ("shout serve"), or shout's own.
 func helpFor(app *kong.Application, args []string) string {
-	for _, c := range app.Children {
-		if c.Name == args[0] {
-			return "shout " + c.Name
-		}
+	if c := subcommand(app.Node, args[0]); c != nil {
+		return "shout " + c.Name
 	}
 	return "shout"
 }
