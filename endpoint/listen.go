@@ -70,6 +70,9 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			}
 			ln, err := lc.Listen(context.Background(), e.Network, e.Address)
 			if err != nil {
+				if e.Network == "unix" {
+					err = notASocket(e.Address, err)
+				}
 				return listeners, packets, err
 			}
 			listeners = append(listeners, o.wrap(ln, e))
@@ -151,7 +154,36 @@ func removeStaleSocket(path string) {
 	}
 }
 
+// notASocket words err, a failure to listen on the Unix socket at path,
+// if a file of another kind is there: bind says only "address already
+// in use", which sends one looking for a server.
+func notASocket(path string, err error) error {
+	fi, serr := os.Lstat(path)
+	if serr != nil || fi.Mode()&os.ModeSocket != 0 || !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, wsaeAddrInUse) {
+		return err
+	}
+	return fmt.Errorf("listen unix %s: a %s is there, not a socket: remove it, or choose another path", path, fileKind(fi.Mode()))
+}
+
+// fileKind names the kind of file m is, for people.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "regular file"
+}
+
 // wsaeConnRefused is WSAECONNREFUSED, what Windows' connect says where
 // the others say ECONNREFUSED (syscall's Windows ECONNREFUSED is an
 // invented number no call returns).
 const wsaeConnRefused = syscall.Errno(10061)
+
+// wsaeAddrInUse is WSAEADDRINUSE, as wsaeConnRefused is.
+const wsaeAddrInUse = syscall.Errno(10048)

@@ -151,9 +151,14 @@ func TestListenUnixSocketFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if lns, pcs, err := Listen([]Endpoint{{Network: "unix", Address: file}}); err == nil {
+	// (It said "bind: address already in use", as if a server were there.)
+	lns, pcs, err = Listen([]Endpoint{{Network: "unix", Address: file}})
+	if err == nil {
 		closeAll(lns, pcs)
 		t.Fatal("listening on a regular file: no error")
+	}
+	if want := "listen unix " + file + ": a regular file is there, not a socket: remove it, or choose another path"; err.Error() != want {
+		t.Errorf("listening on a regular file: %v; want %q", err, want)
 	}
 	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
 		t.Errorf("regular file changed: %q, %v", b, err)
