@@ -114,9 +114,22 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 		var sent bool
 		var err error
 		got, sent, err = r.exchangeOnce(dialCtx, d, i, dial, msg, got[:0])
+		// The reply is whole once its newline came; without one the
+		// server closed before it ended (or began). Bytes after it answer
+		// no message: they are wrong, and the reply came all the same.
+		reply, rest, whole := got, []byte(nil), false
+		if nl := bytes.IndexByte(got, '\n'); nl >= 0 {
+			reply, rest, whole = got[:nl+1], got[nl+1:], true
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return // cut short by Ctrl-C: not the server's fault
+		case err != nil && whole:
+			// The reply came, then the connection failed (a reset, no
+			// end of file within Timeout): the reply counts, as on the
+			// other drivers, and the failure is an error (none once the
+			// run is stopping), not a lost message.
+			r.fail(err)
 		case err != nil && r.stopping.Load():
 			// Owed at the end, and not come by the drain's by: lost, as
 			// the other drivers count it. A connect or handshake under
@@ -143,13 +156,6 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 			continue
 		}
 		backoff = 0
-		// The reply is whole once its newline came; without one the
-		// server closed before it ended (or began). Bytes after it answer
-		// no message: they are wrong, and the reply came all the same.
-		reply, rest, whole := got, []byte(nil), false
-		if nl := bytes.IndexByte(got, '\n'); nl >= 0 {
-			reply, rest, whole = got[:nl+1], got[nl+1:], true
-		}
 		if whole {
 			// Throughput is of the replies that came, right or wrong, as
 			// on the other drivers: none, or one cut short, did not.
@@ -193,10 +199,13 @@ func (r *run) exchangeOnce(ctx context.Context, d *churners, i int, dial func(co
 		return got, true, fmt.Errorf("send: %w", err)
 	}
 	// Half-close, so the server closes first and the TIME_WAIT is its:
-	// this side's ports come free at once, however fast it churns.
+	// this side's ports come free at once, however fast it churns. If
+	// that fails (the server has reset the connection), what the server
+	// sent before is read all the same: its reply may be there.
+	var closeErr error
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		if err := cw.CloseWrite(); err != nil {
-			return got, true, fmt.Errorf("send: %w", err)
+			closeErr = fmt.Errorf("send: %w", err)
 		}
 	}
 	buf := bytes.NewBuffer(got)
@@ -204,5 +213,5 @@ func (r *run) exchangeOnce(ctx context.Context, d *churners, i int, dial func(co
 	if err != nil && !errors.Is(err, io.EOF) {
 		return buf.Bytes(), true, fmt.Errorf("receive: %w", err)
 	}
-	return buf.Bytes(), true, nil
+	return buf.Bytes(), true, closeErr
 }

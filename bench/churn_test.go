@@ -228,3 +228,28 @@ func TestChurnEndGivesUpConnects(t *testing.T) {
 	}
 	t.Logf("the wait at the end took %.3fs", rep.DrainS)
 }
+
+// A churning reply that came whole before its connection failed (a
+// reset, no end of file within Timeout) counts as a reply, and the
+// failure as an error: the reply was counted lost, and the run said no
+// reply came back. The other drivers count the reply and the error.
+func TestChurnReplyThenResetCounts(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return
+		}
+		io.WriteString(c, strings.ToUpper(line))
+		c.(*net.TCPConn).SetLinger(0) // the close resets, after the whole reply
+	})
+	cfg := quick("tcp", addr)
+	cfg.Churn, cfg.Depth, cfg.Conns, cfg.Text = true, 1, 2, "ascii"
+	rep := run(t, cfg)
+	if rep.Messages == 0 || rep.Errors == 0 || rep.Lost != 0 || rep.Mismatches != 0 {
+		t.Errorf("%d replies, %d errors (the first %q), %d lost, %d wrong; want replies, errors, none lost or wrong",
+			rep.Messages, rep.Errors, rep.FirstError, rep.Lost, rep.Mismatches)
+	}
+}
