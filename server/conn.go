@@ -113,8 +113,10 @@ func (c *conn) serve() {
 			if errors.As(err, &we) {
 				r = we.Reason
 			}
+			cut := false // by the stop or the idle timeout: no refusal, nothing to linger for
 			switch {
 			case s.cutByStop(err):
+				cut = true
 				// No handshake failed, and observers must not count one.
 				err = fmt.Errorf("%w: %w", ErrServerClosed, err)
 			case c.timer.lastRead.Load() == fired && errors.Is(err, os.ErrDeadlineExceeded):
@@ -125,9 +127,10 @@ func (c *conn) serve() {
 					inner = we.Err
 				}
 				err = &WrapError{Reason: r, Err: fmt.Errorf("cut by the idle timeout (%v): %w", s.IdleTimeout, inner)}
+				cut = true
 			}
 			c.sess.info.Err = err
-			if r == ReasonProxyHeader {
+			if r == ReasonProxyHeader && !cut {
 				// Refused at its PROXY header (one from a source not
 				// trusted to send it, none or a malformed one from a
 				// source that must): closed as gracefully as one turned

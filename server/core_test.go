@@ -296,6 +296,29 @@ func TestProxyHeaderRefusedClosesGracefully(t *testing.T) {
 	}
 }
 
+// A wait for a PROXY header that the stop cuts short is no refusal: the
+// connection closes at once, and Shutdown does not wait out a linger for
+// it. It lingered (here an hour, and Shutdown gave up at its deadline).
+func TestProxyHeaderWaitCutByStopDoesNotLinger(t *testing.T) {
+	waiting := make(chan struct{})
+	srv := &server.Server{Linger: time.Hour, Logger: slog.New(slog.DiscardHandler), WrapConn: func(c net.Conn) (net.Conn, error) {
+		close(waiting)
+		_, err := c.Read(make([]byte, 1)) // the header that never comes
+		return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
+	}}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	<-waiting
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v; want it done, the header's wait cut short and not lingered on", err)
+	}
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Errorf("read %q, %v; want end of file", rest, err)
+	}
+}
+
 // The ConnState hook for a rejected connection runs on that connection's
 // goroutine, not the accept loop: a slow hook does not stop accepting.
 func TestRejectedStateOffTheAcceptLoop(t *testing.T) {
