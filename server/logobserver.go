@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -177,7 +178,7 @@ func (o *logObserver) warned(r Reason) (bool, int64) {
 	now := limiterNow()
 	ok, n := l.allowAt(now)
 	if ok {
-		l.showed(n)
+		l.claim(n) // this line shows n
 	} else if l.due.CompareAndSwap(false, true) {
 		time.AfterFunc(time.Duration(l.last.Load()+int64(time.Second)-now), func() { o.heldBack(r) })
 	}
@@ -200,6 +201,8 @@ func (o *logObserver) heldBack(r Reason) {
 		}
 		return
 	}
+	l.held.Lock()
+	defer l.held.Unlock()
 	n := l.total.Load()
 	if n <= l.shown.Load() || !l.last.CompareAndSwap(last, limiterNow()) {
 		return
@@ -214,10 +217,13 @@ func (o *logObserver) heldBack(r Reason) {
 // not come before the process exits.
 func (o *logObserver) ServerStopped() {
 	for r := range o.warns {
-		n := o.warns[r].total.Load()
-		if k := o.warns[r].claim(n); k > 0 {
+		l := &o.warns[r]
+		l.held.Lock() // a heldBack line under way is written before this returns
+		n := l.total.Load()
+		if k := l.claim(n); k > 0 {
 			o.logHeld(Reason(r), n, k)
 		}
+		l.held.Unlock()
 	}
 }
 
@@ -278,6 +284,10 @@ type limiter struct {
 	total, last atomic.Int64 // occurrences; when the last was let through (limiterEpoch's ns, 0: never)
 	shown       atomic.Int64 // the highest total a line has shown
 	due         atomic.Bool  // a line for those held back is on its way
+	// held is held while a line for those held back is claimed and
+	// written, so that ServerStopped returns only after heldBack's line,
+	// and the two lines come in the order of their totals.
+	held sync.Mutex
 }
 
 // limiterEpoch is what limiters count time from, on the monotonic clock.
@@ -289,16 +299,6 @@ func limiterNow() int64 { return int64(time.Since(limiterEpoch)) + 1 }
 // allow counts one occurrence and reports whether to log it, with the
 // total so far.
 func (l *limiter) allow() (bool, int64) { return l.allowAt(limiterNow()) }
-
-// showed notes that a line has shown the total n.
-func (l *limiter) showed(n int64) {
-	for {
-		s := l.shown.Load()
-		if s >= n || l.shown.CompareAndSwap(s, n) {
-			return
-		}
-	}
-}
 
 // claim notes that a line for those held back will show the total n,
 // and returns how many it tells, none if another line has shown n: so

@@ -50,7 +50,7 @@ func TestHeldBackAfterALineLetThrough(t *testing.T) {
 	}
 	// C's own line shows its total; D, held after it, gets the line a
 	// second after C's.
-	l.showed(3)
+	l.claim(3)
 	l.total.Store(4)
 	want := "rejected_total=4 unlogged=1"
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(buf.String(), want); {
