@@ -1190,7 +1190,7 @@ func TestReconnectNamesConnectionsUnmadeAtTheEnd(t *testing.T) {
 	rep := run(t, cfg)
 	var out strings.Builder
 	rep.WriteText(&out)
-	if rep.Unmade != 1 || rep.Messages != 1 || !strings.Contains(out.String(), "every reply checked: all right, 1 connections still being made again when the run stopped") {
+	if rep.Unmade != 1 || rep.Messages != 1 || !strings.Contains(out.String(), "every reply checked: all right, 1 connection still being made again when the run stopped") {
 		t.Errorf("%d unmade, %d replies; want 1 and 1, and the verdict to name it:\n%s", rep.Unmade, rep.Messages, out.String())
 	}
 }

@@ -360,9 +360,6 @@ func (l *loop) run(d *loops) {
 				stopping, drainBy = true, d.drainBy.Load()
 				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
 				for _, c := range l.conns {
-					if c.redialing {
-						r.unmade.Add(1)
-					}
 					if !c.closed && c.q.n == 0 {
 						l.closeConn(c) // nothing owed
 					}
@@ -737,12 +734,16 @@ func (l *loop) owe(c *loopConn) {
 	for ; c.q.n > 0; c.q.pop() {
 		l.r.owed(c.q.front())
 	}
+	c.resend = 0 // lost, not to be counted resent by a later connection
 }
 
 // closeConn closes c for good: no new connection is made for it.
 func (l *loop) closeConn(c *loopConn) {
 	if c.fd >= 0 {
 		unix.Close(c.fd)
+	}
+	if c.redialing && l.r.stopping.Load() {
+		l.r.unmade.Add(1) // given up at the end while being made again
 	}
 	c.closed = true
 	c.in, c.out, c.q = nil, nil, ring{}

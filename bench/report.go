@@ -134,7 +134,11 @@ func (r *Report) verdict() string {
 			v += fmt.Sprintf(", %d of them after the server closed one before it served a reply", r.Unserved)
 		}
 		if r.Unmade > 0 {
-			v += fmt.Sprintf(", %d connections still being made again when the run stopped", r.Unmade)
+			what := "connections"
+			if r.Unmade == 1 {
+				what = "connection"
+			}
+			v += fmt.Sprintf(", %d %s still being made again when the run stopped", r.Unmade, what)
 		}
 		return v
 	}
