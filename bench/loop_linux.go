@@ -527,11 +527,19 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 				freed = 0
 				continue
 			}
-			if !c.straying {
-				r.unasked(&c.wrong, r.measuring.Load(), data) // bytes that answer no message
+			// Bytes that answer no message: a wrong reply for each line
+			// that starts in them (one begun in an earlier read goes on).
+			for len(data) > 0 {
+				line := data
+				if k := bytes.IndexByte(data, '\n'); k >= 0 {
+					line = data[:k+1]
+				}
+				if !c.straying {
+					r.unasked(&c.wrong, r.measuring.Load(), line)
+				}
+				c.straying = line[len(line)-1] != '\n'
+				data = data[len(line):]
 			}
-			c.straying = data[len(data)-1] != '\n'
-			data = nil
 			break
 		}
 		want := r.wants[pick(c.i, c.sent-c.q.n)]
