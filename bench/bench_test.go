@@ -1294,9 +1294,9 @@ func TestChurnBacksOffFromAGoneServer(t *testing.T) {
 	cfg.Duration = time.Second
 	rep := run(t, cfg)
 	// Tries 100, 200, 400 and 800 ms apart, at most: 4 or 5 a worker in
-	// the second, fewer if the machine is slow; without the back-off about
-	// 100 each.
-	if rep.Errors == 0 || rep.Errors > 10 || rep.OK() {
+	// the second, fewer if the machine is slow, and 10 only if the run's
+	// end came 20 s late; without the back-off about 100 each.
+	if rep.Errors == 0 || rep.Errors > 20 || rep.OK() {
 		t.Errorf("%d errors (the first %q) in a second's churn against a server gone; want a few, and the run not all right", rep.Errors, rep.FirstError)
 	}
 }

@@ -145,37 +145,49 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 			if measured && sent {
 				r.lost.Add(1)
 			}
-			// A refused or failed connection comes back at once: a server
-			// that is down, or restarting, is not dialled again and again.
-			backoff = nextBackoff(backoff)
-			select {
-			case <-time.After(backoff):
-			case <-r.stop:
-				return
-			}
+		}
+		if err == nil || whole {
+			r.counted(w, measured, start, reply, want, rest, whole)
+		}
+		if err == nil {
+			backoff = 0
 			continue
 		}
-		backoff = 0
-		if whole {
-			// Throughput is of the replies that came, right or wrong, as
-			// on the other drivers: none, or one cut short, did not.
-			r.arrive(len(reply))
+		// A refused or failed connection comes back at once: a server
+		// that is down, or restarting, is not dialled again and again.
+		backoff = nextBackoff(backoff)
+		select {
+		case <-time.After(backoff):
+		case <-r.stop:
+			return
 		}
-		if !measured {
-			continue
-		}
-		wrong := !bytes.Equal(reply, want)
-		if wrong {
-			r.mismatch(reply, want, !whole)
-		}
-		if len(rest) > 0 {
-			r.unasked(&wrong, true, rest) // as the other drivers count them
-		}
-		if whole {
-			// A whole reply, right or wrong, counts as one, as on the
-			// other drivers; none, or one cut short, is only wrong.
-			w.record(r, time.Since(start))
-		}
+	}
+}
+
+// counted counts a churning exchange's reply: whole (its newline came),
+// or cut short by the server's close; rest, bytes after it.
+func (r *run) counted(w *worker, measured bool, start time.Time, reply, want, rest []byte, whole bool) {
+	if whole {
+		// Throughput is of the replies that came, right or wrong, as on
+		// the other drivers: none, or one cut short, did not.
+		r.arrive(len(reply))
+	}
+	if !measured {
+		return
+	}
+	wrong := !bytes.Equal(reply, want)
+	if wrong {
+		r.mismatch(reply, want, !whole)
+	}
+	if len(rest) > 0 {
+		r.unasked(&wrong, true, rest) // as the other drivers count them
+	}
+	if whole {
+		// A whole reply, right or wrong, counts as one, as on the other
+		// drivers; none, or one cut short, is only wrong. Its latency is
+		// of the whole exchange, connect to close (or to the failure
+		// after it).
+		w.record(r, time.Since(start))
 	}
 }
 

@@ -252,4 +252,10 @@ func TestChurnReplyThenResetCounts(t *testing.T) {
 		t.Errorf("%d replies, %d errors (the first %q), %d lost, %d wrong; want replies, errors, none lost or wrong",
 			rep.Messages, rep.Errors, rep.FirstError, rep.Lost, rep.Mismatches)
 	}
+	// Each exchange failed, so each worker backs off as from a server
+	// that is down: 100, 200, 400 ms apart, a few tries in the 300 ms
+	// run (fewer on a slow machine). Without, about a thousand a worker.
+	if rep.Errors > 20 {
+		t.Errorf("%d errors in a 300 ms run of 2 workers; want a few: each failed exchange backs off", rep.Errors)
+	}
 }
