@@ -307,7 +307,7 @@ type Report struct {
 	// dropped while measuring, their receive buffers full because bench
 	// did not read in time (a machine too busy for it; Linux only). They
 	// reached bench, so neither the server nor the network lost them.
-	// They are counted in Lost too, and DroppedByBench is at most Lost (a
+	// They are counted in Lost too, and DroppedByBench is at most Lost less Late (a
 	// reply to a warm-up message, dropped just after measuring began, is
 	// not lost and may be among the drops).
 	DroppedByBench int64 `json:"dropped_by_bench,omitempty"`
@@ -953,7 +953,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Errors:          r.errs.Load(),
 		Lost:            r.lost.Load(),
 		Late:            r.late.Load(),
-		DroppedByBench:  min(r.droppedHere.Load(), r.lost.Load()),
+		DroppedByBench:  min(r.droppedHere.Load(), r.lost.Load()-r.late.Load()), // a reply that came late was not dropped
 		Duplicates:      r.dups.Load(),
 		Reordered:       r.reordered.Load(),
 		Reconnects:      r.reconnects.Load(),

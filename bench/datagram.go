@@ -191,6 +191,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				release()
 			default: // answered after it was counted lost: late
 				s.answered = true
+				r.arrive(n) // it came, as a late stream reply does
 				if s.measured {
 					r.late.Add(1)
 				}
