@@ -158,20 +158,31 @@ func removeStaleSocket(path string) {
 // if a file of another kind is there: bind says only "address already
 // in use", which sends one looking for a server.
 func notASocket(path string, err error) error {
-	fi, serr := os.Lstat(path)
+	fi, serr := os.Stat(path) // as removeStaleSocket: a link to a socket is a socket
 	if serr != nil || fi.Mode()&os.ModeSocket != 0 || !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, wsaeAddrInUse) {
 		return err
 	}
-	return fmt.Errorf("listen unix %s: a %s is there, not a socket: remove it, or choose another path", path, fileKind(fi.Mode()))
+	return &notSocketError{path, fileKind(fi.Mode()), err}
 }
+
+// notSocketError is a failure to listen on a Unix socket path where a
+// file of another kind lies; it wraps bind's error.
+type notSocketError struct {
+	path, kind string
+	err        error
+}
+
+func (e *notSocketError) Error() string {
+	return fmt.Sprintf("listen unix %s: a %s is there, not a socket: remove it, or choose another path", e.path, e.kind)
+}
+
+func (e *notSocketError) Unwrap() error { return e.err }
 
 // fileKind names the kind of file m is, for people.
 func fileKind(m os.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "directory"
-	case m&os.ModeSymlink != 0:
-		return "symbolic link"
 	case m&os.ModeNamedPipe != 0:
 		return "named pipe"
 	case m&os.ModeDevice != 0:

@@ -262,7 +262,7 @@ func TestLogObserverTellsWhatItHeldBackAtStop(t *testing.T) {
 // after the last of the other calls.
 func TestStopObserverToldOnce(t *testing.T) {
 	so := &stopCounter{}
-	srv := &server.Server{Observer: server.Observers(so), Logger: slog.New(slog.DiscardHandler)}
+	srv := &server.Server{Observer: server.Observers(so), Linger: -1, Logger: slog.New(slog.DiscardHandler)} // no linger: the client stays open
 	addr := shouttest.Start(t, srv)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
