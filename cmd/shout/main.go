@@ -251,8 +251,14 @@ func findFlag(node *kong.Node, match func(*kong.Flag) bool) *kong.Flag {
 // helpFor is the command whose help a usage error in args points to:
 // the command args name ("shout serve"), or shout's own.
 func helpFor(app *kong.Application, args []string) string {
-	if c := subcommand(app.Node, args[0]); c != nil {
-		return "shout " + c.Name
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") { // shout's own flags may come first
+			continue
+		}
+		if c := subcommand(app.Node, a); c != nil {
+			return "shout " + c.Name
+		}
+		break
 	}
 	return "shout"
 }
