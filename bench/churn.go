@@ -51,6 +51,9 @@ func (d *churners) drain(by time.Time) {
 	t := time.AfterFunc(time.Until(by), d.stopDials)
 	defer t.Stop()
 	defer d.stopDials()
+	// An exchange's deadline is its send's time and Timeout, so at most
+	// by, Run's stop and Timeout; but Run sets stopping, then takes by:
+	// a send in between may be due a little after by. It is held to by.
 	d.mu.Lock()
 	for i, c := range d.conns {
 		if c != nil && by.Before(d.deadlines[i]) {
