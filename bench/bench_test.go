@@ -1123,6 +1123,29 @@ func TestReconnectCountsCutReplyWrong(t *testing.T) {
 	}
 }
 
+// oneThenGone is a stand-in stream server that takes one connection,
+// stops listening (every later connect is refused), serves that one
+// with handle and closes it. It returns its address.
+func oneThenGone(t *testing.T, handle func(net.Conn)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		handle(c)
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
 // Messages owed at a graceful close are resent only once a new
 // connection is there to send them: here the server is gone, every
 // redial is refused, and they are lost. They were counted resent and lost
@@ -1132,28 +1155,15 @@ func TestReconnectCountsResentOnlyWhenSent(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		ln.Close() // the server is gone: every redial is refused
-		if err != nil {
-			return
-		}
-		defer c.Close() // a graceful close: every byte sent was read
+	addr := oneThenGone(t, func(c net.Conn) { // closed gracefully after: every byte sent was read
 		r := bufio.NewReader(c)
 		for range 4 {
 			if _, err := r.ReadString('\n'); err != nil {
 				return
 			}
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	cfg := quick("tcp", ln.Addr().String())
+	})
+	cfg := quick("tcp", addr)
 	cfg.Reconnect, cfg.Conns, cfg.Depth, cfg.Text = true, 1, 4, "ascii"
 	cfg.ConnectTimeout, cfg.Duration = 300*time.Millisecond, 5*time.Second // cut short when the redial fails
 	rep := run(t, cfg)
@@ -1170,25 +1180,12 @@ func TestReconnectNamesConnectionsUnmadeAtTheEnd(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		ln.Close() // the server is gone: every redial is refused
-		if err != nil {
-			return
-		}
-		defer c.Close() // a graceful close, nothing owed
+	addr := oneThenGone(t, func(c net.Conn) { // closed gracefully after, nothing owed
 		if line, err := bufio.NewReader(c).ReadString('\n'); err == nil {
 			io.WriteString(c, upper(line))
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	cfg := quick("tcp", ln.Addr().String())
+	})
+	cfg := quick("tcp", addr)
 	cfg.Reconnect, cfg.Conns, cfg.Rate, cfg.Text = true, 1, 1, "ascii"   // one message, at the start
 	cfg.ConnectTimeout, cfg.Duration = time.Minute, 500*time.Millisecond // the redial outlasts the run
 	rep := run(t, cfg)
@@ -1280,20 +1277,7 @@ func TestChurnBacksOffFromAGoneServer(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		if c, err := ln.Accept(); err == nil {
-			c.Close()
-		}
-		ln.Close()
-	}()
-	t.Cleanup(func() { ln.Close(); <-accepted })
-	cfg := quick("tcp", ln.Addr().String())
+	cfg := quick("tcp", oneThenGone(t, func(net.Conn) {}))
 	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 2
 	cfg.Duration = time.Second
 	rep := run(t, cfg)
