@@ -154,25 +154,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // none of this: kong reads their flags on either side of it. Past a "--"
 // every token is positional, so the moved ones go after it.
 func flagsFirst(app *kong.Application, args []string) []string {
-	node, start := app.Node, 0
-	for i := 0; i < len(args); i++ { // find the command: shout serve
-		a := args[i]
-		if a == "--" {
-			return args
-		}
-		if strings.HasPrefix(a, "-") && a != "-" {
-			if flagTakesNext(node, a) {
-				i++
-			}
-			continue
-		}
-		child := subcommand(node, a)
-		if child == nil {
-			break
-		}
-		node, start = child, i+1
-	}
-	if n := len(node.Positional); n == 0 || !node.Positional[n-1].IsCumulative() {
+	node, start, dashes := command(app, args)
+	if n := len(node.Positional); dashes || n == 0 || !node.Positional[n-1].IsCumulative() {
 		return args
 	}
 	out := append([]string(nil), args[:start]...)
@@ -200,6 +183,31 @@ func flagsFirst(app *kong.Application, args []string) []string {
 		}
 	}
 	return append(out, positional...)
+}
+
+// command finds the command args name (shout serve), skipping the flags
+// before it and their values: its node (shout's own if none), where its
+// arguments start, and whether a "--" came before the search ended.
+func command(app *kong.Application, args []string) (node *kong.Node, start int, dashes bool) {
+	node = app.Node
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return node, start, true
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			if flagTakesNext(node, a) {
+				i++
+			}
+			continue
+		}
+		child := subcommand(node, a)
+		if child == nil {
+			break
+		}
+		node, start = child, i+1
+	}
+	return node, start, false
 }
 
 // subcommand is node's command called name, or nil.
@@ -251,14 +259,8 @@ func findFlag(node *kong.Node, match func(*kong.Flag) bool) *kong.Flag {
 // helpFor is the command whose help a usage error in args points to:
 // the command args name ("shout serve"), or shout's own.
 func helpFor(app *kong.Application, args []string) string {
-	for _, a := range args {
-		if strings.HasPrefix(a, "-") { // shout's own flags may come first
-			continue
-		}
-		if c := subcommand(app.Node, a); c != nil {
-			return "shout " + c.Name
-		}
-		break
+	if node, _, _ := command(app, args); node != app.Node {
+		return "shout " + node.Name
 	}
 	return "shout"
 }
