@@ -22,7 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"shout/internal/steady"
+	"shout/internal/deadline"
 )
 
 // A listener the loops no longer accept from is forgotten: a server
@@ -571,7 +571,7 @@ func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
 	// nothing, so that its reply waits for the socket to take it.
 	waiting := dial(t, addr)
 	waiting.(*net.TCPConn).SetReadBuffer(16 << 10)
-	sw := steady.Conn(waiting, 20*time.Second) // a stall bound: 32 MiB under the race detector takes long
+	sw := deadline.Steady(waiting, 20*time.Second) // a stall bound: 32 MiB under the race detector takes long
 	const size = 32 << 20
 	sent := make(chan error, 1)
 	go func() {

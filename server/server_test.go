@@ -23,8 +23,8 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
 
+	"shout/internal/deadline"
 	"shout/internal/shouttest"
-	"shout/internal/steady"
 	"shout/server"
 	"shout/upper"
 )
@@ -221,7 +221,7 @@ func TestHalfClose(t *testing.T) {
 func TestLargeMessageStreams(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
 	c := dial(t, addr)
-	sc := steady.Conn(c, bound)                                      // a stall bound: 16 MiB under the race detector takes long
+	sc := deadline.Steady(c, bound)                                  // a stall bound: 16 MiB under the race detector takes long
 	msg := bytes.Repeat([]byte("hello egon 哈哈哈 straße "), 16<<20/30) // ~16 MiB, no newline
 	go func() {
 		sc.Write(msg)
