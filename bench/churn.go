@@ -23,16 +23,21 @@ type churners struct {
 	// sent on them.
 	stopDials context.CancelFunc
 
-	mu        sync.Mutex
-	stopping  *atomic.Bool
-	conns     []net.Conn  // each worker's connection with its message sent, or nil
-	deadlines []time.Time // and its deadline
+	stopping *atomic.Bool // the run's
+	mu       sync.Mutex
+	owing    []owing // each worker's exchange whose message is sent
+}
+
+// owing is an exchange whose message is sent: its connection (nil if
+// none) and the deadline set on it.
+type owing struct {
+	c  net.Conn
+	by time.Time
 }
 
 func (r *run) startChurn(ctx context.Context) driver {
 	dialCtx, stopDials := context.WithCancel(ctx)
-	d := &churners{stopDials: stopDials, stopping: &r.stopping,
-		conns: make([]net.Conn, r.cfg.Conns), deadlines: make([]time.Time, r.cfg.Conns)}
+	d := &churners{stopDials: stopDials, stopping: &r.stopping, owing: make([]owing, r.cfg.Conns)}
 	shards := r.shards(r.cfg.Conns)
 	dial := r.dialer()
 	for i := range r.cfg.Conns {
@@ -55,9 +60,9 @@ func (d *churners) drain(by time.Time) {
 	// by, Run's stop and Timeout; but Run sets stopping, then takes by:
 	// a send in between may be due a little after by. It is held to by.
 	d.mu.Lock()
-	for i, c := range d.conns {
-		if c != nil && by.Before(d.deadlines[i]) {
-			c.SetDeadline(by)
+	for _, o := range d.owing {
+		if o.c != nil && by.Before(o.by) {
+			o.c.SetDeadline(by)
 		}
 	}
 	d.mu.Unlock()
@@ -78,16 +83,15 @@ func (d *churners) send(i int, c net.Conn, timeout time.Duration) bool {
 	if d.stopping.Load() {
 		return false
 	}
-	d.deadlines[i] = time.Now().Add(timeout)
-	c.SetDeadline(d.deadlines[i])
-	d.conns[i] = c
+	d.owing[i] = owing{c, time.Now().Add(timeout)}
+	c.SetDeadline(d.owing[i].by)
 	return true
 }
 
 // done notes that worker i's exchange is over.
 func (d *churners) done(i int) {
 	d.mu.Lock()
-	d.conns[i] = nil
+	d.owing[i] = owing{}
 	d.mu.Unlock()
 }
 
