@@ -628,7 +628,7 @@ func TestAllConnectionsFailedEndsTheRun(t *testing.T) {
 		t.Errorf("every connection reset in the warm-up: %v (report %+v)", err, rep)
 	}
 	// Closed, not reset, before a reply: the first was "?".
-	cfg.Endpoint.Address = shouttest.StreamServer(t, func(c net.Conn) { bufio.NewReader(c).ReadString('\n') }) // the whole message: a close with input unread would reset
+	cfg.Endpoint.Address = afterLine(t, func(net.Conn, string) {})
 	rep, err = bench.Run(context.Background(), cfg)
 	if want := "every connection failed in the warm-up, before measuring; the first: receive: the server closed the connection before the reply began"; err == nil || err.Error() != want {
 		t.Errorf("every connection closed in the warm-up: %v (report %+v); want %q", err, rep, want)
@@ -667,11 +667,7 @@ func TestStrayBytesAreOneWrongReplyALine(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("the goroutine driver reads a connection only for a reply owed: stray bytes are in the next reply")
 	}
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil {
-			return
-		}
+	addr := afterLine(t, func(c net.Conn, line string) {
 		io.WriteString(c, upper(line)+"stray one\nstray two\n")
 		c.Write(bytes.Repeat([]byte("z"), 1<<20))
 		io.Copy(io.Discard, c) // until bench closes
@@ -711,11 +707,7 @@ func TestServerThatReadsNothingSaysSo(t *testing.T) {
 // A reset in the middle of a reply says so, whichever driver: the event
 // loops said only "connection reset by peer", the half reply unmentioned.
 func TestResetMidReplySaysSo(t *testing.T) {
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil {
-			return
-		}
+	addr := afterLine(t, func(c net.Conn, line string) {
 		io.WriteString(c, upper(line)[:len(line)/2])
 		c.(*net.TCPConn).SetLinger(0) // the close resets
 	})
@@ -872,6 +864,18 @@ func scriptServer(t *testing.T, reply func(i int, line string) (answer string, e
 				closeGracefully(c)
 				return
 			}
+		}
+	})
+}
+
+// afterLine is a stand-in stream server that reads each connection's
+// first line (the whole message: closing with input unread would reset)
+// and then does then with it. It returns its address.
+func afterLine(t *testing.T, then func(c net.Conn, line string)) string {
+	return shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		if line, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+			then(c, line)
 		}
 	})
 }

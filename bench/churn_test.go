@@ -1,7 +1,6 @@
 package bench_test
 
 import (
-	"bufio"
 	"crypto/tls"
 	"io"
 	"net"
@@ -130,13 +129,7 @@ func TestChurnThroughputIsOfRepliesThatCame(t *testing.T) {
 		{"cut short", func(line string) string { return upper(line)[:10] }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := shouttest.StreamServer(t, func(c net.Conn) {
-				c.SetDeadline(time.Now().Add(bound))
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err == nil {
-					io.WriteString(c, tc.reply(line))
-				}
-			})
+			addr := afterLine(t, func(c net.Conn, line string) { io.WriteString(c, tc.reply(line)) })
 			cfg := quick("tcp", addr)
 			cfg.Churn, cfg.Depth, cfg.Conns, cfg.Text = true, 1, 2, "ascii"
 			rep := run(t, cfg)
@@ -164,13 +157,7 @@ func TestChurnReplyThenStrayBytes(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		c.SetDeadline(time.Now().Add(bound))
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err == nil {
-			io.WriteString(c, upper(line)+"zz")
-		}
-	})
+	addr := afterLine(t, func(c net.Conn, line string) { io.WriteString(c, upper(line)+"zz") })
 	cfg := quick("tcp", addr)
 	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 2
 	rep := run(t, cfg)
@@ -237,12 +224,8 @@ func TestChurnReplyThenResetCounts(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil {
-			return
-		}
-		io.WriteString(c, strings.ToUpper(line))
+	addr := afterLine(t, func(c net.Conn, line string) {
+		io.WriteString(c, upper(line))
 		c.(*net.TCPConn).SetLinger(0) // the close resets, after the whole reply
 	})
 	cfg := quick("tcp", addr)
