@@ -139,7 +139,7 @@ func (c *conn) serve() {
 				// header) made it a reset. Its places under the limits
 				// are given back at once, as a rejected one's are.
 				s.release(&c.place)
-				c.closeRefused(func() { c.told(r) })
+				c.closeRefused(r)
 				return
 			}
 			c.accepted.Close()
@@ -246,13 +246,6 @@ func (c *conn) end(r Reason, opened bool) {
 	}
 }
 
-// told records why a connection that was never opened (refused at its
-// wrapping) ended, and tells the observer.
-func (c *conn) told(r Reason) {
-	c.sess.info.Reason, c.sess.info.End = r, time.Now()
-	c.obs.ConnClose(&c.sess.info)
-}
-
 // reject turns away a connection over MaxConns, on its own goroutine.
 func (c *conn) reject(why error) {
 	defer c.srv.wg.Done()
@@ -268,19 +261,27 @@ func (c *conn) reject(why error) {
 func (c *conn) rejectNow(why error) {
 	c.srv.release(&c.place)
 	c.sess.info.Err = why
-	c.sess.info.Reason, c.sess.info.End = ReasonRejected, time.Now()
-	c.closeRefused(c.toldRejected)
+	c.closeRefused(ReasonRejected)
 }
 
 // closeRefused closes a connection refused before it was served: it shuts
 // the write side, so the client reads end of file, and closes once the
 // client is done or Linger has passed, reading and discarding meanwhile
 // so that closing finds no unread input (which would send a reset); past
-// maxLingering such connections at once it closes at once. tell tells
-// the observers, once the client can read its end of file, not once the
-// linger is done: a client that keeps its end open would hold the count
-// back for up to Linger.
-func (c *conn) closeRefused(tell func()) {
+// maxLingering such connections at once it closes at once. The observers
+// are told that it ended for r once the client can read its end of file,
+// not once the linger is done: a client that keeps its end open would
+// hold the count back for up to Linger. A connection rejected at a limit
+// is StateRejected to the ConnState hook; one refused at its wrapping
+// was never opened, and the hook hears nothing of it.
+func (c *conn) closeRefused(r Reason) {
+	tell := func() {
+		c.sess.info.Reason, c.sess.info.End = r, time.Now()
+		c.obs.ConnClose(&c.sess.info)
+		if r == ReasonRejected && c.srv.ConnState != nil {
+			c.srv.ConnState(c.c, StateRejected)
+		}
+	}
 	select {
 	case c.srv.lingering <- struct{}{}:
 		lingers := c.shutWrite()
@@ -297,15 +298,6 @@ func (c *conn) closeRefused(tell func()) {
 	c.srv.forget(c)
 	if c.trace != nil {
 		c.trace.Close(&c.sess.info)
-	}
-}
-
-// toldRejected tells the Observer and the ConnState hook that c was
-// rejected.
-func (c *conn) toldRejected() {
-	c.obs.ConnClose(&c.sess.info)
-	if c.srv.ConnState != nil {
-		c.srv.ConnState(c.c, StateRejected)
 	}
 }
 
