@@ -77,17 +77,7 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	switch {
 	case r.Network == "udp":
-		fmt.Fprintf(w, "  replies   %s, %d lost, %d duplicated, %d reordered", wrong, r.Lost, r.Duplicates, r.Reordered)
-		var why []string
-		if r.Late > 0 {
-			why = append(why, r.lateText())
-		}
-		if r.DroppedByBench > 0 {
-			why = append(why, r.droppedText())
-		}
-		if why != nil {
-			fmt.Fprintf(w, " (%s)", strings.Join(why, "; "))
-		}
+		fmt.Fprintf(w, "  replies   %s, %d lost, %d duplicated, %d reordered%s", wrong, r.Lost, r.Duplicates, r.Reordered, r.lostWhy())
 	case r.Lost > r.Late:
 		owed := "owed when a connection failed or the run ended"
 		if r.Late > 0 {
@@ -152,15 +142,7 @@ func (r *Report) verdict() string {
 	case r.Messages == 0:
 		why = append(why, "no reply came back")
 	}
-	lost := "lost"
-	switch {
-	case r.Late > 0 && r.DroppedByBench > 0:
-		lost += " (" + r.lateText() + "; " + r.droppedText() + ")"
-	case r.Late > 0:
-		lost += " (" + r.lateText() + ")"
-	case r.DroppedByBench > 0:
-		lost += " (" + r.droppedText() + ")"
-	}
+	lost := "lost" + r.lostWhy()
 	for _, c := range []struct {
 		n    int64
 		what string
@@ -173,6 +155,22 @@ func (r *Report) verdict() string {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
 	}
 	return "not all right: " + strings.Join(why, ", ")
+}
+
+// lostWhy is what is known of the lost, in brackets: how many came late,
+// and how many bench's own sockets dropped; "" if neither.
+func (r *Report) lostWhy() string {
+	var why []string
+	if r.Late > 0 {
+		why = append(why, r.lateText())
+	}
+	if r.DroppedByBench > 0 {
+		why = append(why, r.droppedText())
+	}
+	if why == nil {
+		return ""
+	}
+	return " (" + strings.Join(why, "; ") + ")"
 }
 
 // lateText says how many of the lost came late.
