@@ -243,6 +243,29 @@ func TestTLSHandshakeStall(t *testing.T) {
 	}
 }
 
+// A plain-text client on a tls:// endpoint (README, TLS) fails its
+// handshake and is closed gracefully: it reads end of file, and what it
+// sends is discarded for up to --linger, not answered with a reset. It
+// was closed at once, and the rest of its line, unread by the handshake,
+// made it a reset: "connection reset by peer" where the server had
+// simply refused it.
+func TestTLSPlainTextClientClosedGracefully(t *testing.T) {
+	opts, _ := tlsOptions(t, "")
+	addr, ev := serve(t, opts, true, &server.Server{Linger: bound})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "hello egon, in plain text\n")
+	if resetAfterEOF(t, c) {
+		t.Error("the plain-text client was reset, not closed gracefully")
+	}
+	if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonHandshake {
+		t.Errorf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+	}
+}
+
 func header(t *testing.T, version byte, src string) []byte {
 	h := proxyproto.HeaderProxyFromAddrs(version, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(src)),
 		net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:8080")))

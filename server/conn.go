@@ -130,14 +130,16 @@ func (c *conn) serve() {
 				cut = true
 			}
 			c.sess.info.Err = err
-			if r == ReasonProxyHeader && !cut {
-				// Refused at its PROXY header (one from a source not
-				// trusted to send it, none or a malformed one from a
-				// source that must): closed as gracefully as one turned
-				// away at a limit. Closed at once, what the client sent
-				// past what the wrapper read (most of an untrusted
-				// header) made it a reset. Its places under the limits
-				// are given back at once, as a rejected one's are.
+			if !cut {
+				// Refused at its wrapping (a PROXY header from a source
+				// not trusted to send it, none or a malformed one from a
+				// source that must; a failed TLS handshake, such as a
+				// plain-text client's): closed as gracefully as one
+				// turned away at a limit. Closed at once, what the client
+				// sent past what the wrapper read (most of an untrusted
+				// header, a plain-text client's line) made it a reset.
+				// Its places under the limits are given back at once, as
+				// a rejected one's are.
 				s.release(&c.place)
 				c.closeRefused(r)
 				return
