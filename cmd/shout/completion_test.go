@@ -21,7 +21,8 @@ func TestCompletionProtocol(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"shout ", []string{"bench", "completion", "connect", "serve", "version"}},
+		{"shout ", []string{"bench", "completion", "connect", "help", "serve", "version"}},
+		{"shout help s", []string{"serve"}},
 		{"shout be", []string{"bench"}},
 		{"shout serve --log-format ", []string{"json", "text"}},
 		{"shout serve 127.0.0.1:0 --max-c", []string{"--max-conns", "--max-conns-per-ip"}},

@@ -30,6 +30,7 @@ type cli struct {
 	Version versionCmd `cmd:"" help:"Print shout's version."`
 
 	Completion completionCmd `cmd:"" help:"Print the script that completes shout's commands and flags in bash, zsh or fish (see the README)."`
+	Help       helpCmd       `cmd:"" help:"Print shout's help, or a command's: shout help serve is shout serve --help."`
 
 	VersionFlag kong.VersionFlag `name:"version" env:"-" help:"Print shout's version."`
 }
@@ -117,13 +118,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// A shell asking for completions sets COMP_LINE; shout prints them and
 	// exits 0 without running a command.
 	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit(code)) }),
-		kongplete.WithPredictor("file", complete.PredictFiles("*")))
+		kongplete.WithPredictor("file", complete.PredictFiles("*")),
+		kongplete.WithPredictor("command", complete.PredictSet(commandNames(parser.Model)...)))
 	kctx, err := parser.Parse(flagsFirst(parser.Model, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, err.Error()))
-		if len(args) > 0 {
-			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
-		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
 	err = kctx.Run(&stdio{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr})
@@ -254,6 +254,30 @@ func findFlag(node *kong.Node, match func(*kong.Flag) bool) *kong.Flag {
 		}
 	}
 	return nil
+}
+
+// helpCmd is shout help [command]: what many command lines (go, git)
+// take for help, and what a user who does not know the flag types first.
+type helpCmd struct {
+	Command []string `arg:"" optional:"" predictor:"command" help:"The command whose help to print."`
+}
+
+func (h *helpCmd) Run(std *stdio) error {
+	if code := run(std.ctx, append(slices.Clip(h.Command), "--help"), std.stdin, std.stdout, std.stderr); code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// commandNames are shout's commands, which shout help completes.
+func commandNames(app *kong.Application) []string {
+	var names []string
+	for _, c := range app.Children {
+		if c.Type == kong.CommandNode && !c.Hidden {
+			names = append(names, c.Name)
+		}
+	}
+	return names
 }
 
 // helpFor is the command whose help a usage error in args points to:
