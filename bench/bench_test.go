@@ -1684,6 +1684,50 @@ func TestLateRepliesAreLost(t *testing.T) {
 	}
 }
 
+// A datagram answered later than Timeout is lost and late, as a stream
+// reply is: here the stand-in answers the first datagram 400 ms late,
+// with a timeout of 100 ms, and every other at once. It was passed over
+// once later datagrams had taken its place in the socket's ring, which
+// at tens of thousands a second holds less than a second of them: a
+// reply later than the default timeout was almost never known to be late.
+func TestLateDatagramIsLostAndLate(t *testing.T) {
+	defer bench.SetUDPRing(16)() // it grows to about Timeout's worth, and the reply comes after four
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { pc.Close(); wg.Wait() })
+	wg.Go(func() {
+		buf := make([]byte, 65536)
+		for n := 0; ; n++ {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			reply := bytes.ToUpper(buf[:k])
+			if n == 0 {
+				wg.Go(func() {
+					time.Sleep(400 * time.Millisecond) // the one slow answer under test
+					pc.WriteTo(reply, from)
+				})
+				continue
+			}
+			pc.WriteTo(reply, from)
+		}
+	})
+	cfg := quick("udp", pc.LocalAddr().String())
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 4, "ascii" // bytes.ToUpper's uppercase
+	cfg.Timeout, cfg.Duration = 100*time.Millisecond, 1500*time.Millisecond
+	rep := run(t, cfg)
+	if rep.OK() || rep.Late == 0 || rep.Lost < rep.Late || rep.Mismatches != 0 {
+		t.Errorf("one reply 400 ms late, timeout 100 ms: OK %v, %d lost, %d late, %d wrong; want not all right, it lost and late, none wrong", rep.OK(), rep.Lost, rep.Late, rep.Mismatches)
+	}
+	if max := time.Duration(rep.LatencyUS.Max) * time.Microsecond; max > cfg.Timeout {
+		t.Errorf("a reply %v late counted as on time (timeout %v)", max, cfg.Timeout)
+	}
+}
+
 // A report says which lost replies came late, and a run whose every
 // reply came late says so, not that no reply came back: that is what it
 // said of a server that answered every message, 50 ms after the last.

@@ -39,6 +39,47 @@ var udpReaderStart func()
 
 const maxUDPRing = 1 << 21
 
+// maxLostGone bounds the datagrams a socket remembers as lost after their
+// places in the ring were taken (see lostGone): past it, a reply to the
+// oldest of them is passed over, and it stays counted lost but not late.
+const maxLostGone = 1 << 10
+
+// lostGone remembers, up to maxLostGone, the measured datagrams counted
+// lost whose places in the ring later ones took, so that a reply that
+// comes for one even later is counted late, as one still in the ring is,
+// not passed over. The ring holds less than Timeout's worth of datagrams
+// at tens of thousands a second, so without it a reply later than
+// Timeout was almost never known to be late.
+type lostGone struct {
+	seqs  map[uint64]struct{}
+	order []uint64 // the oldest is at next, once it is full
+	next  int
+}
+
+func (g *lostGone) add(seq uint64) {
+	if g.seqs == nil {
+		g.seqs = make(map[uint64]struct{})
+	}
+	if len(g.order) < maxLostGone {
+		g.order = append(g.order, seq)
+	} else {
+		delete(g.seqs, g.order[g.next]) // (already gone, if its reply came)
+		g.order[g.next] = seq
+		g.next = (g.next + 1) % maxLostGone
+	}
+	g.seqs[seq] = struct{}{}
+}
+
+// take reports whether seq is remembered, and forgets it: a reply to it
+// is late once, and a second reply is a duplicate, which is not counted.
+func (g *lostGone) take(seq uint64) bool {
+	if _, ok := g.seqs[seq]; ok {
+		delete(g.seqs, seq)
+		return true
+	}
+	return false
+}
+
 // noSuchSeq is what a reply whose start names no datagram sent should
 // have been.
 var noSuchSeq = []byte("a reply that starts with the 20-digit sequence number of a datagram sent")
@@ -61,6 +102,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	slot := func(seq uint64) *udpSlot { return &ring[seq%uint64(len(ring))] }
 	var next uint64          // next sequence number to send
 	var oldest uint64        // oldest that may still be pending
+	var gone lostGone        // lost, and out of the ring
 	var highest int64 = -1   // highest answered
 	var inflight int         // pending datagrams
 	var senderDone bool      // the run has stopped: no more sends
@@ -171,8 +213,11 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				}
 			}
 			switch {
+			case !known && gone.take(seq): // answered after it was counted lost and left the ring: late
+				r.arrive(n)
+				r.late.Add(1)
 			case !known:
-				// never sent, or so old it has left the ring
+				// so old it has left the ring, and answered or forgotten
 			case s.answered:
 				if s.measured {
 					r.dups.Add(1)
@@ -283,6 +328,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			if s.measured {
 				r.lost.Add(1)
 			}
+		}
+		if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost: its reply may come yet
+			gone.add(s.seq)
 		}
 		sentAt := time.Now()
 		if !closedLoop {
