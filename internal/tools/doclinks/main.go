@@ -1,8 +1,12 @@
 // Command doclinks moves the line anchors of docs/*.md links into the
 // code (such as [`go c.serve()`](../server/server.go#L330)) to where the
 // code in their text now is, after the code moved. It changes a link only
-// when its text is code that is no longer on its lines, to the nearest
-// lines that hold it; links it cannot place it names, and exits 1.
+// when its text is code that is no longer on its lines. A range of lines
+// keeps its place around the code: it goes to where the lines it spanned
+// at HEAD now are, or else to where the code keeps its line within the
+// range; a single line, or a range git cannot say more of, goes to the
+// nearest lines that hold the code. Links it cannot place it names, and
+// exits 1.
 //
 //	go run ./internal/tools/doclinks     # from the repository's root
 package main
@@ -10,13 +14,17 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-var docLink = regexp.MustCompile("\\[`([^`\\]]*)`\\]\\(([^)\\s#]+)#L(\\d+)(?:-L(\\d+))?\\)")
+// docLink is a link whose text is code, to a line or a range of lines;
+// the code may hold a "]" (`s.carry[:0]`), not a backquote.
+var docLink = regexp.MustCompile("\\[`([^`]*)`\\]\\(([^)\\s#]+)#L(\\d+)(?:-L(\\d+))?\\)")
 
 func main() {
 	docs, _ := filepath.Glob("docs/*.md")
@@ -36,34 +44,28 @@ func main() {
 			if m[4] != "" {
 				to, _ = strconv.Atoi(m[4])
 			}
-			src, err := os.ReadFile(filepath.Join(filepath.Dir(doc), target))
+			path := filepath.Join(filepath.Dir(doc), target)
+			src, err := os.ReadFile(path)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "%s: %s: %v\n", doc, link, err)
 				failed = true
 				return link
 			}
 			lines := strings.Split(string(src), "\n")
-			holds := func(f, t int) bool {
-				return f >= 1 && t <= len(lines) && strings.Contains(strings.Join(lines[f-1:t], "\n"), code)
-			}
-			if holds(from, to) {
+			f, ok := place(lines, atHead(path), code, from, to)
+			switch {
+			case !ok:
+				fmt.Fprintf(os.Stderr, "%s: %s: %q is nowhere in %s\n", doc, link, code, target)
+				failed = true
+				return link
+			case f == from:
 				return link
 			}
-			// The nearest start whose range, of the same length, holds it.
-			for d := 1; d < len(lines); d++ {
-				for _, f := range []int{from - d, from + d} {
-					if holds(f, f+to-from) {
-						moved++
-						if m[4] == "" {
-							return fmt.Sprintf("[`%s`](%s#L%d)", code, target, f)
-						}
-						return fmt.Sprintf("[`%s`](%s#L%d-L%d)", code, target, f, f+to-from)
-					}
-				}
+			moved++
+			if m[4] == "" {
+				return fmt.Sprintf("[`%s`](%s#L%d)", code, target, f)
 			}
-			fmt.Fprintf(os.Stderr, "%s: %s: %q is nowhere in %s\n", doc, link, code, target)
-			failed = true
-			return link
+			return fmt.Sprintf("[`%s`](%s#L%d-L%d)", code, target, f, f+to-from)
 		})
 		if moved > 0 {
 			os.WriteFile(doc, []byte(out), 0o644)
@@ -73,4 +75,54 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// place returns the first line of the range from-to, in lines, that holds
+// code: from itself if it still does. old is the file at HEAD, or nil.
+func place(lines, old []string, code string, from, to int) (int, bool) {
+	holds := func(f int) bool {
+		t := f + to - from
+		return f >= 1 && t <= len(lines) && strings.Contains(strings.Join(lines[f-1:t], "\n"), code)
+	}
+	if holds(from) {
+		return from, true
+	}
+	// nearest is the start nearest from, among those that hold the code
+	// and pass keep.
+	nearest := func(keep func(f int) bool) (int, bool) {
+		for d := 0; d < len(lines); d++ {
+			for _, f := range []int{from - d, from + d} {
+				if holds(f) && keep(f) {
+					return f, true
+				}
+			}
+		}
+		return 0, false
+	}
+	if to > from && from >= 1 && to <= len(old) {
+		span := old[from-1 : to]
+		if f, ok := nearest(func(f int) bool { return slices.Equal(lines[f-1:f+to-from], span) }); ok {
+			return f, true
+		}
+		if at := slices.IndexFunc(span, func(l string) bool { return strings.Contains(l, firstLine(code)) }); at >= 0 {
+			if f, ok := nearest(func(f int) bool { return strings.Contains(lines[f-1+at], firstLine(code)) }); ok {
+				return f, true
+			}
+		}
+	}
+	return nearest(func(int) bool { return true })
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}
+
+// atHead is the file at path as git's HEAD has it, in lines, or nil.
+func atHead(path string) []string {
+	out, err := exec.Command("git", "show", "HEAD:./"+filepath.ToSlash(path)).Output()
+	if err != nil {
+		return nil
+	}
+	return strings.Split(string(out), "\n")
 }
