@@ -911,3 +911,58 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A stopping connection whose owed bytes have not come within the stop's
+// wait is closed, unless they are there, in its receive queue: its loop,
+// kept from running past the wait (a busy machine), has yet to read them,
+// and closing then would drop them unanswered. Under load, two shutdown
+// tests found them so. Once they are read, the same sweep closes it.
+func TestStopSweepWaitsForBytesQueued(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	io.WriteString(client, "owed\n")
+	delivered(t, client) // in the server's receive queue
+	f, err := sc.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+		t.Fatal(err)
+	}
+	l := &loop{srv: &Server{Linger: time.Hour}, ep: ep, conns: make([]*lconn, fd+1), open: 1}
+	c := &lconn{fd: int32(fd)}
+	l.conns[fd] = c
+	l.setState(c, stopping)
+	l.now = int64(3 * time.Hour) // far past the wait for the owed bytes (Linger)
+	l.sweep()
+	if c.state != stopping {
+		t.Fatalf("with its owed bytes queued unread, the sweep moved it to state %d; want it still stopping, to read them", c.state)
+	}
+	if n, err := unix.Read(fd, make([]byte, 64)); n != 5 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	l.sweep()
+	if c.state != lingering {
+		t.Errorf("with nothing queued, the sweep left it in state %d; want it closed gracefully (lingering)", c.state)
+	}
+}
