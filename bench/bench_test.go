@@ -330,6 +330,36 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 	}
 }
 
+// A second reply to a datagram is checked as the first is: a wrong one
+// after a right one is wrong, not only a duplicate. It was passed over
+// unchecked, and a server whose every second reply was wrong was "all
+// right".
+func TestUDPWrongDuplicate(t *testing.T) {
+	addr := udpServer(t, func(n int, b []byte) [][]byte {
+		if n > 0 {
+			return [][]byte{b}
+		}
+		w := bytes.Clone(b)
+		w[len(w)-2] = '!'
+		return [][]byte{b, w} // right, then wrong under the same number
+	})
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth = 1, 1
+	cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
+	rep := run(t, cfg)
+	// One datagram in flight: the wrong second reply to the first came
+	// before the reply to the second.
+	if rep.Messages < 2 {
+		t.Fatalf("%d messages, want at least 2: %+v", rep.Messages, rep)
+	}
+	if rep.Mismatches != 1 || rep.Duplicates != 1 || rep.OK() {
+		t.Errorf("%d wrong, %d duplicated, OK() = %v; want 1, 1, false: %+v", rep.Mismatches, rep.Duplicates, rep.OK(), rep)
+	}
+	if !strings.Contains(rep.FirstMismatch, "!") {
+		t.Errorf("first wrong reply %q, want the second reply", rep.FirstMismatch)
+	}
+}
+
 func TestUnreachable(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()

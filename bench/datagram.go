@@ -90,6 +90,7 @@ type udpSlot struct {
 	answered bool
 	pending  bool
 	measured bool // sent while measuring: counts if lost
+	wrong    bool // a reply to it was counted wrong
 }
 
 // udpWorker keeps up to Depth datagrams in flight on one socket (or sends
@@ -207,8 +208,12 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			}
 			s := slot(seq)
 			known := s.seq == seq
-			if known && s.measured && !s.answered { // a duplicate is counted as one, not again as wrong
+			// Every reply is checked, a duplicate too: a wrong one after a
+			// right one is wrong. A datagram is counted wrong once, so a
+			// wrong reply sent twice is one wrong and one duplicate.
+			if known && s.measured && !s.wrong {
 				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
+					s.wrong = true
 					r.mismatch(buf[seqLen:n], want, false)
 				}
 			}
