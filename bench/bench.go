@@ -309,7 +309,9 @@ type Report struct {
 	// reached bench, so neither the server nor the network lost them.
 	// They are counted in Lost too, and DroppedByBench is at most Lost less Late (a
 	// reply to a warm-up message, dropped just after measuring began, is
-	// not lost and may be among the drops).
+	// not lost and may be among the drops). A socket that got datagrams
+	// answering nothing owed (duplicates, unsolicited) counts no drops
+	// here: they may have been those, and the lost the server's.
 	DroppedByBench int64 `json:"dropped_by_bench,omitempty"`
 	Duplicates     int64 `json:"duplicates"`
 	Reordered      int64 `json:"reordered"`

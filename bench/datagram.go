@@ -108,6 +108,10 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	var inflight int         // pending datagrams
 	var senderDone bool      // the run has stopped: no more sends
 	dropsBefore := int64(-1) // the socket's drops when measuring began
+	// unowed: the reader got a datagram that answers nothing owed (a
+	// duplicate, one naming no datagram sent): the socket's drops may be
+	// of such datagrams, not replies, and are not said to be replies.
+	var unowed bool
 	slots := make(chan struct{}, r.cfg.Depth)
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -199,6 +203,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			mu.Lock()
 			if n < seqLen || err != nil || seq >= next {
 				mu.Unlock()
+				unowed = true
 				// Which datagram it answers is unknown, or it answers
 				// none sent: count it if it came while measuring.
 				if r.measuring.Load() {
@@ -223,7 +228,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				r.late.Add(1)
 			case !known:
 				// so old it has left the ring, and answered or forgotten
+				// (a duplicate, or a late reply: not known to be unowed)
 			case s.answered:
+				unowed = true
 				if s.measured {
 					r.dups.Add(1)
 				}
@@ -277,7 +284,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		default:
 		}
 		expire(time.Now().Add(r.cfg.Timeout))
-		if dropsBefore >= 0 {
+		if dropsBefore >= 0 && !unowed { // (the reader is done: done is closed)
 			r.droppedHere.Add(socketDrops(c) - dropsBefore)
 		}
 	}()

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"shout/bench"
 )
@@ -66,5 +67,49 @@ func TestUDPDropsAtBench(t *testing.T) {
 	rep.WriteText(&text)
 	if !strings.Contains(text.String(), "dropped by bench's own sockets") {
 		t.Errorf("the report does not say bench dropped them:\n%s", text.String())
+	}
+}
+
+// A socket's drops are not said to be replies when the server also sent
+// it datagrams that answer nothing owed: the drops may be those, and the
+// lost the server's. Here the server never answers the first datagram
+// and sends junk instead, most of it dropped: the report said the lost
+// reply was dropped by bench, "the server is not to blame".
+func TestUDPDropsOfUnowedDatagrams(t *testing.T) {
+	release := make(chan struct{})
+	defer bench.PauseUDPReaders(release)()
+	defer bench.SetUDPReadBuffer(1)() // the kernel's least: a few datagrams
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for first := true; ; first = false {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if first {
+				// No reply, but junk, while bench does not read: its
+				// socket keeps what fits and drops the rest.
+				for range 64 {
+					pc.WriteTo([]byte("unsolicited"), from)
+				}
+				close(release)
+				continue
+			}
+			pc.WriteTo([]byte(strings.ToUpper(string(buf[:n]))), from)
+		}
+	}()
+	cfg := quick("udp", pc.LocalAddr().String())
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 1, "ascii"
+	cfg.Timeout = 200 * time.Millisecond // the first datagram's: the run waits it out
+	rep := run(t, cfg)
+	if rep.Lost == 0 || rep.Mismatches == 0 || rep.DroppedByBench != 0 {
+		t.Errorf("%d lost, %d wrong, %d dropped by bench's own socket; want some, some and 0", rep.Lost, rep.Mismatches, rep.DroppedByBench)
 	}
 }
