@@ -664,6 +664,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.total = r.newHist()
 	if cfg.Endpoint.Network == "udp" {
 		r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
+		// A reply longer than a datagram carries ("ß" is "SS") could come
+		// from no server: every such datagram would be counted lost.
+		longest := 0
+		for _, w := range r.bodyWants {
+			longest = max(longest, seqLen+len(w))
+		}
+		if longest > MaxDatagram {
+			return nil, fmt.Errorf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size, or ascii text", cfg.Size, cfg.Text, cfg.Mode, longest, MaxDatagram)
+		}
 	} else {
 		r.msgs, r.wants = r.expected(1, cfg.Size)
 	}

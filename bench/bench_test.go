@@ -360,6 +360,24 @@ func TestUDPWrongDuplicate(t *testing.T) {
 	}
 }
 
+// A datagram whose expected reply is longer than a datagram carries
+// ("ß" is "SS") is refused before the run: no server could answer it,
+// and every one was counted lost, "no reply came back".
+func TestUDPReplyLargerThanADatagram(t *testing.T) {
+	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth, cfg.Size = 1, 1, bench.MaxDatagram
+	cfg.Duration, cfg.Timeout = 100*time.Millisecond, 200*time.Millisecond
+	rep, err := bench.Run(context.Background(), cfg) // utf8, upper: longer replies
+	if err == nil || !strings.Contains(err.Error(), "more than a UDP datagram carries") {
+		t.Errorf("got %v, %+v; want it refused", err, rep)
+	}
+	cfg.Text = "ascii" // replies as long as the datagrams: they fit
+	if rep := run(t, cfg); !rep.OK() {
+		t.Errorf("ascii: %+v", rep)
+	}
+}
+
 func TestUnreachable(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
