@@ -378,6 +378,37 @@ func TestUDPReplyLargerThanADatagram(t *testing.T) {
 	}
 }
 
+// A reply that comes after its datagram was counted lost and left the
+// ring is checked as one still in the ring is: late, and wrong if it is.
+// Its body was not looked at.
+func TestUDPLateWrongReplyOutOfTheRing(t *testing.T) {
+	defer bench.SetUDPRing(4)()
+	var first []byte
+	addr := udpServer(t, func(n int, b []byte) [][]byte {
+		switch {
+		case n == 0: // held: bench sends the next once it counted it lost
+			first = bytes.Clone(b)
+			first[len(first)-2] = '!'
+			return nil
+		case n == 10: // datagram 0 left the ring of 4 when 4 was sent
+			return [][]byte{first, b}
+		}
+		return [][]byte{b}
+	})
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth = 1, 1
+	cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
+	cfg.Timeout = time.Millisecond
+	rep := run(t, cfg)
+	// Datagram 10 was sent: its reply came, or was lost, after the late one.
+	if rep.Messages+rep.Lost < 11 {
+		t.Fatalf("fewer than 11 datagrams: %+v", rep)
+	}
+	if rep.Late == 0 || rep.Mismatches != 1 || !strings.Contains(rep.FirstMismatch, "!") {
+		t.Errorf("%d late, %d wrong (first %q); want at least 1 late, and the late one wrong", rep.Late, rep.Mismatches, rep.FirstMismatch)
+	}
+}
+
 func TestUnreachable(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()

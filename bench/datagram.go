@@ -226,6 +226,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			case !known && gone.take(seq): // answered after it was counted lost and left the ring: late
 				r.arrive(n)
 				r.late.Add(1)
+				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
+					r.mismatch(buf[seqLen:n], want, false) // and wrong, as one still in the ring is
+				}
 			case !known:
 				// so old it has left the ring, and answered or forgotten
 				// (a duplicate, or a late reply: not known to be unowed)
