@@ -638,6 +638,20 @@ func (r *run) newWorker() *worker {
 	return w
 }
 
+// ReplyTooLargeError is Run's error when a UDP reply bench would expect
+// is longer than a datagram carries: at a Size near the largest, text
+// whose uppercase is longer ("ß" is "SS"). No server could send it, and
+// every such datagram would be counted lost.
+type ReplyTooLargeError struct {
+	Size       int
+	Text, Mode string
+	Longest    int // the longest reply expected, in bytes
+}
+
+func (e *ReplyTooLargeError) Error() string {
+	return fmt.Sprintf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size, or ascii text", e.Size, e.Text, e.Mode, e.Longest, MaxDatagram)
+}
+
 // UnreachableError is Run's error when not one connection could be made.
 type UnreachableError struct{ Err error }
 
@@ -671,7 +685,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			longest = max(longest, seqLen+len(w))
 		}
 		if longest > MaxDatagram {
-			return nil, fmt.Errorf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size, or ascii text", cfg.Size, cfg.Text, cfg.Mode, longest, MaxDatagram)
+			return nil, &ReplyTooLargeError{Size: cfg.Size, Text: cfg.Text, Mode: cfg.Mode, Longest: longest}
 		}
 	} else {
 		r.msgs, r.wants = r.expected(1, cfg.Size)

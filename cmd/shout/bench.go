@@ -183,6 +183,10 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return noReport(&exitError{code: 128 + int(s.(syscall.Signal)), msg: "interrupted before anything was measured"})
 		}
 	default:
+		var large *bench.ReplyTooLargeError
+		if errors.As(err, &large) {
+			return noReport(usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size, or --text ascii", large.Size, large.Text, large.Mode, large.Longest, bench.MaxDatagram))
+		}
 		if err != nil {
 			return noReport(err)
 		}
