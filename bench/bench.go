@@ -43,7 +43,9 @@ type Config struct {
 	// figure, right or wrong. Zero means 1 s, negative none.
 	Warmup time.Duration
 	// Rate, if positive, makes an open loop of Rate messages per second in
-	// all, latency measured from when each message was due. It must be a
+	// all, latency measured from when each message was due (over UDP from
+	// its send, which never waits for the server, so that a send later
+	// than due is bench's own lateness, not the server's). It must be a
 	// finite number, and no connection's interval longer than 30 years.
 	Rate float64
 	// Text is "utf8" (default: ASCII mixed with Latin, Greek, Cyrillic,

@@ -1807,6 +1807,27 @@ func TestLateDatagramIsLostAndLate(t *testing.T) {
 	}
 }
 
+// An open loop over UDP times each datagram from its send: the send never
+// waits for the server, so a send later than due is bench's own lateness
+// (a timer that woke late), not the server's. Timed from due, it was put
+// on the server: here the first datagram's 2 s, against a server that
+// answers at once. (A delay so long that no loopback reply could take
+// it: the bound tells bench's lateness from the server's latency.)
+func TestUDPOpenLoopTimesFromTheSend(t *testing.T) {
+	defer bench.DelayFirstUDPSend(2 * time.Second)()
+	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Rate, cfg.Text = 1, 20, "ascii"
+	cfg.Duration, cfg.Timeout = 3*time.Second, 5*time.Second
+	rep := run(t, cfg)
+	if !rep.OK() || rep.Messages < 2 {
+		t.Fatalf("%d messages, OK %v; want a run with every reply right", rep.Messages, rep.OK())
+	}
+	if max := time.Duration(rep.LatencyUS.Max) * time.Microsecond; max >= 2*time.Second {
+		t.Errorf("latency max %v: bench's own 2 s late send was put on the server", max)
+	}
+}
+
 // A report says which lost replies came late, and a run whose every
 // reply came late says so, not that no reply came back: that is what it
 // said of a server that answered every message, 50 ms after the last.

@@ -34,8 +34,9 @@ var udpRing = 1 << 14
 // counted lost.
 var udpReadBuffer = endpoint.UDPReadBuffer
 
-// udpReaderStart, if not nil, runs as each socket's reader starts (tests).
-var udpReaderStart func()
+// udpReaderStart, if not nil, runs as each socket's reader starts, and
+// udpBeforeSend before each datagram's wait and send (tests).
+var udpReaderStart, udpBeforeSend func()
 
 const maxUDPRing = 1 << 21
 
@@ -301,6 +302,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	tick := time.NewTicker(max(r.cfg.Timeout/8, time.Millisecond))
 	defer tick.Stop()
 	for !r.stopping.Load() {
+		if udpBeforeSend != nil {
+			udpBeforeSend()
+		}
 		if closedLoop {
 			select { // expire even while replies keep places free
 			case now := <-tick.C:
@@ -347,9 +351,13 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost: its reply may come yet
 			gone.add(s.seq)
 		}
+		// An open loop's latency is from the send, not from when it fell
+		// due, as it is over a stream: a datagram's send never waits for
+		// the server, so a send later than due is bench's own lateness (a
+		// timer that woke late, about half a millisecond here), which
+		// counted from due was put on the server.
 		sentAt := time.Now()
 		if !closedLoop {
-			sentAt = due
 			due = due.Add(interval)
 		}
 		*s = udpSlot{seq: seq, sentAt: sentAt, pending: true, measured: r.measuring.Load()}

@@ -57,3 +57,11 @@ func PauseStreamReadersUntilSendFails(wait time.Duration) (restore func()) {
 	sendFailed = sync.OnceFunc(func() { close(failed) })
 	return func() { streamReaderStart, sendFailed = nil, nil }
 }
+
+// DelayFirstUDPSend makes the first datagram of a run's first socket wait
+// d past when it falls due, as a timer that wakes late would, until the
+// returned function is called.
+func DelayFirstUDPSend(d time.Duration) (restore func()) {
+	udpBeforeSend = sync.OnceFunc(func() { time.Sleep(d) })
+	return func() { udpBeforeSend = nil }
+}

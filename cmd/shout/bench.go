@@ -30,7 +30,7 @@ type benchCmd struct {
 	Depth          int           `default:"1" help:"Messages in flight per connection (closed loop)."`
 	Duration       time.Duration `default:"5s" help:"How long to measure."`
 	Warmup         time.Duration `default:"1s" help:"Unmeasured time before measuring."`
-	Rate           float64       `placeholder:"MSG/S" help:"Open loop: this many messages per second in all, latency from when each was due. 0: closed loop."`
+	Rate           float64       `placeholder:"MSG/S" help:"Open loop: this many messages per second in all, latency from when each was due (UDP: from its send, which never waits for the server). 0: closed loop."`
 	Text           string        `enum:"utf8,ascii" default:"utf8" help:"Message text: utf8 (ASCII with Latin, Greek, Cyrillic, CJK, and ß ﬁ ŉ ΐ, whose uppercase is longer), or ascii."`
 	Mode           string        `enum:"upper,simple,ascii,echo" default:"upper" help:"The reply to expect, computed apart from shout's engine: upper (golang.org/x/text's cases.Upper), simple (unicode.ToUpper, one rune for one), ascii (a-z only) or echo (the message as sent)."`
 	Lang           string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
