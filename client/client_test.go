@@ -744,3 +744,57 @@ func TestTerminalRunLeavesConfig(t *testing.T) {
 		t.Errorf("Timeout after Run: %v, want the 0 the caller set", term.Timeout)
 	}
 }
+
+// A tls:// address whose server speaks plain text, the mistake shout's
+// own plain server invites, was told in crypto/tls's words: "error
+// decoding message", or "received unexpected handshake message of type
+// *tls.clientHelloMsg", as the uppercase changed the hello it sent back
+// or did not; a server with a greeting, "first record does not look like
+// a TLS handshake"; one that closed, "EOF".
+func TestHandshakePlainServer(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr, want string
+	}{
+		{"shout", startShout(t), "the server sent the TLS hello back, as an echo or uppercase server does: it does not speak TLS (connect without tls://)"},
+		{"echo", shouttest.StreamServer(t, func(c net.Conn) { io.Copy(c, c) }), "the server sent the TLS hello back"},
+		{"greeting", shouttest.StreamServer(t, func(c net.Conn) {
+			c.Write([]byte("220 ready\r\nmore\r\n"))
+			io.Copy(io.Discard, c)
+		}), `the server does not speak TLS: it sent "220 ready\r\n" (connect without tls://)`},
+		{"closes", shouttest.StreamServer(t, func(c net.Conn) {
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, c)
+		}), "the server closed the connection before it answered the TLS hello"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 5 { // the uppercase changes a different hello each time
+				_, err := client.DialTLS(context.Background(), endpoint.Endpoint{Network: "tcp", Address: tc.addr, TLS: true}, bound, &tls.Config{InsecureSkipVerify: true})
+				want := "tls handshake with " + tc.addr + ": " + tc.want
+				if err == nil || !strings.HasPrefix(err.Error(), want) {
+					t.Fatalf("DialTLS to a plain-text server: %v; want %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// A TLS server's first bytes are not taken for a plain server's.
+func TestHandshakeTLSServerErrorKept(t *testing.T) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.ServerConfig(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		tls.Server(c, cfg).Handshake() // fails: the client does not trust it
+	})
+	_, err = client.DialTLS(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}, bound, nil)
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) || strings.Contains(err.Error(), "TLS:") {
+		t.Errorf("DialTLS to an untrusted TLS server: %v; want the certificate refused", err)
+	}
+}

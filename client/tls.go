@@ -1,12 +1,16 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"shout/endpoint"
@@ -78,10 +82,98 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	tc := tls.Client(c, cfg)
+	sc := &sniffConn{Conn: c}
+	tc := tls.Client(sc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
+		if why := sc.notTLS(err); why != nil {
+			err = why
+		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: err}
 	}
 	return tc, nil
 }
+
+// sniffConn keeps the first bytes the server sends, so that a handshake
+// that fails on a server that does not speak TLS can say so: crypto/tls
+// says "error decoding message" or "unexpected handshake message of type
+// *tls.clientHelloMsg" when an echo or uppercase server sends the hello
+// back, and the like for a server with a greeting.
+type sniffConn struct {
+	net.Conn
+	head []byte
+}
+
+// sniffLen is how much of what the server sends first is kept: enough
+// for a TLS record's header and its handshake type, and to show a plain
+// server's first words.
+const sniffLen = 16
+
+func (s *sniffConn) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	if k := min(n, sniffLen-len(s.head)); k > 0 {
+		s.head = append(s.head, p[:k]...)
+		if s.echoed() {
+			// Fail the handshake now: an uppercase server's copy can be
+			// shorter than the record it claims to be, and crypto/tls
+			// would wait for the rest until the timeout.
+			return n, errEchoed
+		}
+	}
+	return n, err
+}
+
+// echoed reports whether the server sent a client's hello: ours, back.
+// Only a client sends one, and the bytes that say so are not letters,
+// which an uppercase server would change.
+func (s *sniffConn) echoed() bool {
+	h := s.head
+	return len(h) >= 6 && h[0] == recordHandshake && h[5] == handshakeClientHello
+}
+
+var errEchoed = errors.New("the server sent the TLS hello back, as an echo or uppercase server does: it does not speak TLS (connect without tls://)")
+
+// NetConn is the connection sniffed, as tls.Conn's NetConn is.
+func (s *sniffConn) NetConn() net.Conn { return s.Conn }
+
+// SyscallConn is the connection's, so that what looks through the TLS
+// connection to its socket (its unsent bytes, its state) still sees it.
+func (s *sniffConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := s.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
+
+// notTLS says, for a handshake that failed with err, that the server does
+// not speak TLS, if what it sent first shows it; otherwise nil.
+func (s *sniffConn) notTLS(err error) error {
+	h := s.head
+	switch {
+	case len(h) == 0 && errors.Is(err, io.EOF):
+		// Not "EOF". (A TLS server at its connection limit closes so too:
+		// this says nothing of TLS.)
+		return errors.New("the server closed the connection before it answered the TLS hello")
+	case len(h) == 0:
+		return nil
+	case s.echoed():
+		return errEchoed
+	case h[0] != recordHandshake && h[0] != recordAlert, len(h) >= 2 && h[1] != 3:
+		// A TLS server's first record is a handshake or an alert, of
+		// version 3.x.
+		if i := bytes.IndexByte(h, '\n'); i >= 0 {
+			h = h[:i+1] // a greeting's first line, not our hello sent back after it
+		}
+		return fmt.Errorf("the server does not speak TLS: it sent %s (connect without tls://)", quoted(h))
+	}
+	return nil
+}
+
+// TLS record content types and the handshake message type of a hello
+// from a client (RFC 8446, 5.1 and 4).
+const (
+	recordAlert          = 21
+	recordHandshake      = 22
+	handshakeClientHello = 1
+)
