@@ -155,6 +155,9 @@ func (s *session) stream(c net.Conn) int {
 
 // startReader forwards what c sends to recv until c ends.
 func (s *session) startReader(c net.Conn, recv chan<- received) {
+	// Over UDP a read of nothing is a reply, an empty datagram; over a
+	// stream it is none.
+	udp := isDatagram(c)
 	go func() {
 		buf := make([]byte, 64<<10)
 		for {
@@ -163,7 +166,7 @@ func (s *session) startReader(c net.Conn, recv chan<- received) {
 			if n > 0 {
 				r.data = bytes.Clone(buf[:n])
 			}
-			if n == 0 && err == nil {
+			if n == 0 && err == nil && !udp {
 				continue
 			}
 			select {

@@ -125,6 +125,8 @@ func (t *tracedConn) Read(p []byte) (int, error) {
 	switch {
 	case n > 0:
 		t.line("%s → %s %s", call, bytesWord(n), quoted(p[:n]))
+	case t.udp && err == nil:
+		t.line("%s → 0 bytes: an empty datagram", call)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// A stream's reader is woken by deadlines that are none of
 		// the user's business; a datagram's wait is the lesson's timeout.

@@ -623,3 +623,26 @@ func TestConnectTerminalTrace(t *testing.T) {
 		t.Errorf("exit status %d, want 0", code)
 	}
 }
+
+// An empty datagram is a reply: it was taken for none, and the line sent
+// again, reported lost and the status made 1 (in a pipe it was an empty
+// line, as it should be).
+func TestConnectTerminalUDPEmptyReply(t *testing.T) {
+	u := startUDPStandIn(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "1m", "--retries", "0", "--trace", "udp://"+u.addr())
+	prompt := u.addr() + " (udp)> "
+	scr.expect(t, prompt)
+	f.WriteString("first\r")
+	d := u.next(t, "first")
+	u.pc.WriteTo(nil, d.from)
+	scr.expect(t, "recvfrom(65536) → 0 bytes: an empty datagram")
+	f.WriteString("second\r")
+	u.answer(u.next(t, "second")) // not before the first line is done
+	if before := scr.expect(t, "SECOND"); strings.Contains(before, "lost") {
+		t.Errorf("the empty reply was taken for none: %q", before)
+	}
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
