@@ -217,8 +217,16 @@ func fdString(fd int) string {
 	return strconv.Itoa(fd)
 }
 
-// connFD is c's file descriptor, or -1.
+// connFD is c's file descriptor, or -1. A TLS connection's is its
+// socket's.
 func connFD(c net.Conn) int {
+	for {
+		nc, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = nc.NetConn()
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return -1

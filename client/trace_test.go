@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"shout/client"
+	"shout/internal/certs"
 	"shout/internal/shouttest"
 	"shout/server"
 )
@@ -177,4 +180,43 @@ func TestTraceUnixConnect(t *testing.T) {
 	if line := strings.SplitN(log.String(), "\n", 2)[0]; strings.Contains(line, "port") || !strings.Contains(line, "without a name") {
 		t.Errorf("connect line %q: want no port, and a socket without a name", line)
 	}
+}
+
+// Over TLS the lines name the socket's descriptor, as over TCP: they said
+// fd=?, since a TLS connection is no syscall.Conn.
+func TestTraceTLSNamesTheSocket(t *testing.T) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.ServerConfig(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		tc := tls.Server(c, cfg)
+		io.Copy(tc, tc)
+		tc.CloseWrite()
+	})
+	raw := dial(t, "tcp", addr)
+	local := raw.LocalAddr().String()
+	tc, err := client.Handshake(context.Background(), raw, addr, &tls.Config{InsecureSkipVerify: true}, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log shouttest.Log
+	c := client.Trace(tc, &log)
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "hi\n")
+	if _, err := io.ReadFull(c, make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	matchTrace(t, log.String(), []string{
+		`trace fd={fd} connect(` + addr + `) → connected from ` + local + `: the kernel picked the port and made the connection; it waits in the server's backlog until accept() takes it`,
+		`trace fd={fd} send(3) "hi\n"`,
+		`trace fd={fd} recv(3) → 3 bytes "hi\n"`,
+		`trace fd={fd} close()`,
+	})
 }
