@@ -17,7 +17,7 @@ import (
 type connectCmd struct {
 	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path."`
 
-	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: leave after this long without a byte from the server, once input ends, or while the server takes none of it (0: wait for the server as long as it takes). On a terminal: show the prompt again after this long without a reply."`
+	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: leave after this long without a byte from the server, once input ends, or while the server takes none of it (0, in a pipe only: wait for the server as long as it takes). On a terminal: show the prompt again after this long without a reply."`
 	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
 	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
@@ -54,6 +54,10 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return usagef("--timeout must not be negative")
 	case cmd.Timeout == 0 && ep.Network == "udp": // every datagram would be lost at once
 		return usagef("--timeout must be more than 0 over UDP")
+	case cmd.Timeout == 0 && terminal:
+		// The prompt must say when a line got no reply, and Ctrl-D must
+		// leave: 0 there took 2 s without a word.
+		return usagef("--timeout must be more than 0 at the prompt (0, waiting for the server as long as it takes, is for a pipe)")
 	case cmd.Retries < 0:
 		return usagef("--retries must not be negative")
 	case cmd.DialTimeout < 0:

@@ -646,3 +646,14 @@ func TestConnectTerminalUDPEmptyReply(t *testing.T) {
 		t.Errorf("exit status %d, want 0", code)
 	}
 }
+
+// --timeout 0, which in a pipe waits for the server as long as it takes,
+// was taken at the prompt for 2 s without a word ("no reply within 2s").
+func TestConnectTerminalZeroTimeout(t *testing.T) {
+	addr, _ := acceptOne(t)
+	cmd, _, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "0", addr)
+	scr.expect(t, "shout: --timeout must be more than 0 at the prompt")
+	if code := waitExit(t, cmd); code != 2 {
+		t.Errorf("exit status %d, want 2", code)
+	}
+}
