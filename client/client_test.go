@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -401,6 +402,20 @@ func TestDatagramsAgainstShout(t *testing.T) {
 	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("hello egon 哈哈哈\r\nstraße\n"), &out, io.Discard, bound, 0)
 	if err != nil || res.Answered != 2 || out.String() != "HELLO EGON 哈哈哈\nSTRASSE\n" {
 		t.Fatalf("got %q, %+v, %v", out.String(), res, err)
+	}
+}
+
+// Retries past MaxRetries are MaxRetries: retries+1 tries wrapped, and
+// at the largest int a line was sent no times and said lost "after
+// -9223372036854775808 tries".
+func TestDatagramsMostRetries(t *testing.T) {
+	addr := startShout(t)
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	var out bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("hi\n"), &out, io.Discard, bound, math.MaxInt)
+	if err != nil || res.Answered != 1 || out.String() != "HI\n" {
+		t.Fatalf("retries %d: got %q, %+v, %v; want the line answered", math.MaxInt, out.String(), res, err)
 	}
 }
 

@@ -18,6 +18,10 @@ const MaxDatagram = 65507
 // defaultTimeout is the wait for a reply when none is given.
 const defaultTimeout = 2 * time.Second
 
+// MaxRetries is the most retries Datagrams makes for a line: at the
+// default timeout, more than three weeks of asking.
+const MaxRetries = 1_000_000
+
 // DatagramResult counts what Datagrams did.
 type DatagramResult struct {
 	Sent, Answered, Lost, Retries int
@@ -37,14 +41,15 @@ type DatagramResult struct {
 // MaxDatagram is reported to warn, not sent, and the next one is read.
 // A reply to a lost line that comes later is reported to warn as late. It never waits longer
 // than (retries+1)*timeout for a line. A timeout of zero or less means
-// 2 s, as Terminal's does; retries less than zero, none.
+// 2 s, as Terminal's does; retries less than zero, none, and more than
+// MaxRetries, MaxRetries.
 func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, warn io.Writer, timeout time.Duration, retries int) (DatagramResult, error) {
 	// A wait of nothing would lose every line at once, and fewer than no
 	// retries would send none of them.
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
-	retries = max(retries, 0)
+	retries = min(max(retries, 0), MaxRetries) // (retries+1 tries: it must not wrap)
 	addr := c.RemoteAddr().String()
 	var res DatagramResult
 	// Room for the longest line and "\r\n": a line that does not fit

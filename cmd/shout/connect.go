@@ -60,6 +60,8 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return usagef("--timeout must be more than 0 at the prompt (0, waiting for the server as long as it takes, is for a pipe)")
 	case cmd.Retries < 0:
 		return usagef("--retries must not be negative")
+	case cmd.Retries > client.MaxRetries:
+		return usagef("--retries must be at most %d", client.MaxRetries)
 	case cmd.DialTimeout < 0:
 		return usagef("--dial-timeout must not be negative")
 	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
