@@ -1034,7 +1034,7 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		}
 		c, err := d.DialContext(ctx, e.Network, e.Address)
 		if err != nil {
-			return nil, &client.ConnError{Op: "connect", Addr: e.Address, Err: err}
+			return nil, client.DialError(e, err)
 		}
 		if !e.TLS {
 			return c, nil

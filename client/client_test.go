@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -437,6 +438,16 @@ func TestDialErrors(t *testing.T) {
 	var ce *client.ConnError
 	if !errors.As(err, &ce) {
 		t.Errorf("not a ConnError: %T", err)
+	}
+	// A file of another kind at the path: connect says only "connection
+	// refused", which sent one looking for a server that had stopped.
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.Dial(context.Background(), endpoint.Endpoint{Network: "unix", Address: file}, bound)
+	if want := "connect " + file + ": a regular file is there, not a socket"; err == nil || err.Error() != want {
+		t.Errorf("unix, a regular file: %v; want %q", err, want)
 	}
 }
 

@@ -18,10 +18,32 @@ func Dial(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (net.
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.DialContext(ctx, e.Network, e.Address)
 	if err != nil {
-		return nil, &ConnError{Op: "connect", Addr: e.Address, Err: err}
+		return nil, DialError(e, err)
 	}
 	return c, nil
 }
+
+// DialError is err, a failed connect to e, as a ConnError.
+func DialError(e endpoint.Endpoint, err error) error {
+	if e.Network == "unix" && errors.Is(err, syscall.ECONNREFUSED) {
+		// connect says only "connection refused" of a file that is not a
+		// socket, which sends one looking for a server that stopped.
+		if fi, serr := os.Stat(e.Address); serr == nil && fi.Mode()&os.ModeSocket == 0 {
+			err = &notSocketError{endpoint.FileKind(fi.Mode()), err}
+		}
+	}
+	return &ConnError{Op: "connect", Addr: e.Address, Err: err}
+}
+
+// notSocketError is a connect refused at a Unix socket path where a file
+// of another kind lies; it wraps connect's error.
+type notSocketError struct {
+	kind string
+	err  error
+}
+
+func (e *notSocketError) Error() string { return "a " + e.kind + " is there, not a socket" }
+func (e *notSocketError) Unwrap() error { return e.err }
 
 // ConnError is a failure to talk to a server, with the cause in words.
 type ConnError struct {
@@ -38,7 +60,10 @@ func (e *ConnError) Error() string { return e.Op + " " + e.Addr + ": " + Cause(e
 // "dial tcp ...: connect: ...".
 func Cause(err error) string {
 	var dns *net.DNSError
+	var ns *notSocketError
 	switch {
+	case errors.As(err, &ns):
+		return ns.Error()
 	case errors.As(err, &dns) && dns.IsNotFound:
 		return "unknown host " + dns.Name
 	case errors.As(err, &dns):

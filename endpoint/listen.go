@@ -162,7 +162,7 @@ func notASocket(path string, err error) error {
 	if serr != nil || fi.Mode()&os.ModeSocket != 0 || !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, wsaeAddrInUse) {
 		return err
 	}
-	return &notSocketError{path, fileKind(fi.Mode()), err}
+	return &notSocketError{path, FileKind(fi.Mode()), err}
 }
 
 // notSocketError is a failure to listen on a Unix socket path where a
@@ -178,8 +178,9 @@ func (e *notSocketError) Error() string {
 
 func (e *notSocketError) Unwrap() error { return e.err }
 
-// fileKind names the kind of file m is, for people.
-func fileKind(m os.FileMode) string {
+// FileKind names the kind of file m is, for people: what lies at a Unix
+// socket's path instead of a socket.
+func FileKind(m os.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "directory"
