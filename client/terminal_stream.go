@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -56,10 +57,14 @@ func (s *session) stream(c net.Conn) int {
 	ended := func(err error) (code int, goOn bool) {
 		c.Close()
 		c = nil
+		why := endMessage(t.Addr, err)
+		if n := len(due); n > 0 { // not sent again: the server may have had them
+			why += fmt.Sprintf(", %s sent and not answered", linesText(n))
+		}
 		due, reported = nil, 0
 		arm()
 		if !t.Reconnect || leaving {
-			s.say("%s", endMessage(t.Addr, err))
+			s.say("%s", why)
 			return 1, false
 		}
 		if time.Since(since) < time.Second {
@@ -68,9 +73,9 @@ func (s *session) stream(c net.Conn) int {
 			backoff = 0
 		}
 		if backoff > 0 {
-			s.say("%s; reconnecting in %v", endMessage(t.Addr, err), backoff)
+			s.say("%s; reconnecting in %v", why, backoff)
 		} else {
-			s.say("%s; reconnecting", endMessage(t.Addr, err))
+			s.say("%s; reconnecting", why)
 		}
 		go s.redial(redialed, backoff)
 		return 0, true
@@ -96,6 +101,10 @@ func (s *session) stream(c net.Conn) int {
 		select {
 		case in := <-s.input:
 			if code, left := s.userLeft(in); left {
+				if n := len(queue); n > 0 { // typed while reconnecting
+					s.say("%s not sent: no connection", linesText(n))
+					code = max(code, 1)
+				}
 				if !errors.Is(in.err, io.EOF) || c == nil {
 					return code
 				}
@@ -218,6 +227,14 @@ func (s *session) flushEscape() {
 			s.write(s.rl, out)
 		}
 	}
+}
+
+// linesText is "1 line" or "n lines".
+func linesText(n int) string {
+	if n == 1 {
+		return "1 line"
+	}
+	return fmt.Sprintf("%d lines", n)
 }
 
 // endMessage says how the connection to addr ended.

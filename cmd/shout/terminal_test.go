@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"net"
 	"os"
@@ -231,5 +232,38 @@ func TestConnectTerminalReconnect(t *testing.T) {
 	f.WriteString("\x04")
 	if code := waitExit(t, cmd); code != 0 {
 		t.Errorf("exit status %d", code)
+	}
+}
+
+// With --reconnect, a line the server closed on without answering is
+// said so, and lines typed while no connection could be made are said
+// not sent when the user leaves, with status 1: both were dropped
+// without a word, and the session left with 0.
+func TestConnectTerminalReconnectSaysWhatWasLost(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // no more connections: each redial is refused
+	scr.expect(t, addr+"> ")
+	f.WriteString("one\r")
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // read, and not answered
+	if before := scr.expect(t, "reconnecting"); !strings.Contains(before, "1 line sent and not answered") {
+		t.Errorf("the unanswered line not said: %q", before)
+	}
+	f.WriteString("two\r") // no connection: queued
+	f.WriteString("\x04")
+	scr.expect(t, "1 line not sent: no connection")
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
 	}
 }
