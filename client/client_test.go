@@ -105,6 +105,16 @@ func TestPipeServerClosesAfterFirstReply(t *testing.T) {
 // does not hang on it; it waits for its end of file only that long.) The
 // input ends only once both replies are out, so the silence is the
 // server's whatever the timeout.
+// A server that closes before it takes any input (one at its connection
+// limit) is said so; it was "before all input was sent (0 bytes sent, 0
+// of 0 lines unanswered)".
+func TestPipeServerClosesAtOnce(t *testing.T) {
+	res := client.PipeResult{InputLeft: true}
+	if p, want := res.Problem("127.0.0.1:9", bound), "127.0.0.1:9 closed the connection before any input was sent"; p != want {
+		t.Errorf("got %q, want %q", p, want)
+	}
+}
+
 func TestPipeServerNeverCloses(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)

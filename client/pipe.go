@@ -43,6 +43,8 @@ func (r PipeResult) Problem(addr string, silence time.Duration) string {
 	switch {
 	case r.Stuck:
 		return fmt.Sprintf("%s stopped reading: it took no input and sent nothing for %v (%d bytes sent, %s)", addr, silence, r.Sent, unanswered)
+	case r.InputLeft && r.Sent == 0: // (not "0 bytes sent, 0 of 0 lines unanswered")
+		return fmt.Sprintf("%s closed the connection before any input was sent", addr)
 	case r.InputLeft:
 		return fmt.Sprintf("%s closed the connection before all input was sent (%d bytes sent, %s)", addr, r.Sent, unanswered)
 	case r.Silent:
