@@ -1,0 +1,35 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+// A range follows the lines it spanned: it slid, one line at a time,
+// to the nearest range that merely held the code, so that after lines
+// were added above it pointed at the lines before the code's case.
+func TestPlaceKeepsRangeAroundCode(t *testing.T) {
+	old := []string{"a", "switch {", "case x:", "	// why", "	return", "}", "z"}
+	moved := slices.Concat([]string{"new 1", "new 2", "new 3"}, old)
+	for _, tc := range []struct {
+		name       string
+		lines, old []string
+		from, to   int
+		want       int
+	}{
+		{"the lines it spanned, moved", moved, old, 3, 5, 6},
+		{"no HEAD: the nearest that holds it", moved, nil, 3, 5, 4},
+		{"the lines changed: the code keeps its line in the range", slices.Concat([]string{"new 1", "new 2", "new 3"}, []string{"a", "switch {", "case x:", "	// why, said better", "	return", "}"}), old, 3, 5, 6},
+		{"still there", old, old, 3, 5, 3},
+		{"one line", moved, old, 3, 3, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, ok := place(tc.lines, tc.old, "case x:", tc.from, tc.to); !ok || got != tc.want {
+				t.Errorf("place: %d, %v; want %d", got, ok, tc.want)
+			}
+		})
+	}
+	if _, ok := place(old, old, "case y:", 3, 5); ok {
+		t.Error("placed code that is nowhere")
+	}
+}
