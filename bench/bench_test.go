@@ -1828,6 +1828,49 @@ func TestUDPOpenLoopTimesFromTheSend(t *testing.T) {
 	}
 }
 
+// A reply later than Timeout that comes in bench's wait at the end, before
+// its datagram was counted lost, is lost and late, and not also
+// reordered: the counts are apart, and a late reply counted lost before
+// it came was never counted reordered. Here the first datagram's reply
+// comes 2.5 s after it, with a timeout of 2 s and 1 s measured, so in the
+// wait, after the replies to the datagrams sent after it.
+func TestLateDatagramInTheFinalWaitIsNotReordered(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { pc.Close(); wg.Wait() })
+	wg.Go(func() {
+		buf := make([]byte, 65536)
+		for n := 0; ; n++ {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			reply := bytes.ToUpper(buf[:k])
+			if n == 0 {
+				wg.Go(func() {
+					time.Sleep(2500 * time.Millisecond) // later than the timeout, within the wait at the end
+					pc.WriteTo(reply, from)
+				})
+				continue
+			}
+			pc.WriteTo(reply, from)
+		}
+	})
+	cfg := quick("udp", pc.LocalAddr().String())
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 2, "ascii"
+	cfg.Timeout, cfg.Duration = 2*time.Second, time.Second
+	rep := run(t, cfg)
+	if rep.Late != 1 || rep.Lost != 1 {
+		t.Skipf("the reply did not come within the wait at the end (%d lost, %d late): the machine was too slow for what this test needs", rep.Lost, rep.Late)
+	}
+	if rep.Reordered != 0 {
+		t.Errorf("%d reordered; want the late reply counted lost and late only", rep.Reordered)
+	}
+}
+
 // A report says which lost replies came late, and a run whose every
 // reply came late says so, not that no reply came back: that is what it
 // said of a server that answered every message, 50 ms after the last.

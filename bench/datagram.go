@@ -242,13 +242,16 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				s.answered, s.pending = true, false
 				inflight--
 				r.arrive(n)
-				if int64(seq) < highest && s.measured {
-					r.reordered.Add(1)
-				}
-				highest = max(highest, int64(seq))
+				// A reply later than Timeout is lost and late, and not
+				// also reordered, as one that came after its expiry is
+				// not: the counts are apart.
 				if d := now.Sub(s.sentAt); s.measured && r.onTime(d) {
 					w.record(r, d)
+					if int64(seq) < highest {
+						r.reordered.Add(1)
+					}
 				}
+				highest = max(highest, int64(seq))
 				release()
 			default: // answered after it was counted lost: late
 				s.answered = true
