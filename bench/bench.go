@@ -618,6 +618,11 @@ var messagesHeld = 64 << 20 // a variable for tests
 // expected builds a run's messages of size bytes and the reply each
 // should get.
 func (r *run) expected(seed uint64, size int) (msgs, wants [][]byte) {
+	return expectedOf(r.cfg.Text, r.ref, seed, size)
+}
+
+// expectedOf is expected for text and the reference reply ref.
+func expectedOf(text string, ref func([]byte) []byte, seed uint64, size int) (msgs, wants [][]byte) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	msgs, wants = make([][]byte, distinct), make([][]byte, distinct)
 	made := min(distinct, max(2, messagesHeld/size))
@@ -626,8 +631,8 @@ func (r *run) expected(seed uint64, size int) (msgs, wants [][]byte) {
 			msgs[k], wants[k] = msgs[k%made], wants[k%made]
 			continue
 		}
-		msgs[k] = message(rng, size, r.cfg.Text)
-		wants[k] = r.ref(msgs[k])
+		msgs[k] = message(rng, size, text)
+		wants[k] = ref(msgs[k])
 	}
 	return msgs, wants
 }
@@ -642,16 +647,52 @@ func (r *run) newWorker() *worker {
 
 // ReplyTooLargeError is Run's error when a UDP reply bench would expect
 // is longer than a datagram carries: at a Size near the largest, text
-// whose uppercase is longer ("ß" is "SS"). No server could send it, and
-// every such datagram would be counted lost.
+// whose uppercase is longer ("ß" is "SS"; under Lang tr or az, ASCII's
+// "i" is "İ"). No server could send it, and every such datagram would be
+// counted lost.
 type ReplyTooLargeError struct {
-	Size       int
-	Text, Mode string
-	Longest    int // the longest reply expected, in bytes
+	Size             int
+	Text, Mode, Lang string
+	Longest          int // the longest reply expected, in bytes
+	// ASCIIFits: Text is not ascii, and ascii at this Size, Mode and Lang
+	// would fit (not under tr or az, where ASCII's "i" is "İ").
+	ASCIIFits bool
 }
 
 func (e *ReplyTooLargeError) Error() string {
-	return fmt.Sprintf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size, or ascii text", e.Size, e.Text, e.Mode, e.Longest, MaxDatagram)
+	mode, or := e.Mode, ""
+	if e.Lang != "" {
+		mode += " (" + e.Lang + ")"
+	}
+	if e.ASCIIFits {
+		or = ", or ascii text"
+	}
+	return fmt.Sprintf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size%s", e.Size, e.Text, mode, e.Longest, MaxDatagram, or)
+}
+
+// longestReply is the longest of wants, a UDP run's replies, with the
+// sequence number.
+func longestReply(wants [][]byte) int {
+	longest := 0
+	for _, w := range wants {
+		longest = max(longest, seqLen+len(w))
+	}
+	return longest
+}
+
+// tooLarge is the error of a UDP run whose replies wants do not all fit
+// in a datagram, or nil.
+func tooLarge(cfg Config, ref func([]byte) []byte, wants [][]byte) error {
+	longest := longestReply(wants)
+	if longest <= MaxDatagram {
+		return nil
+	}
+	e := &ReplyTooLargeError{Size: cfg.Size, Text: cfg.Text, Mode: cfg.Mode, Lang: cfg.Lang, Longest: longest}
+	if cfg.Text != "ascii" {
+		_, ascii := expectedOf("ascii", ref, 2, max(cfg.Size-seqLen, 1))
+		e.ASCIIFits = longestReply(ascii) <= MaxDatagram
+	}
+	return e
 }
 
 // UnreachableError is Run's error when not one connection could be made.
@@ -682,12 +723,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
 		// A reply longer than a datagram carries ("ß" is "SS") could come
 		// from no server: every such datagram would be counted lost.
-		longest := 0
-		for _, w := range r.bodyWants {
-			longest = max(longest, seqLen+len(w))
-		}
-		if longest > MaxDatagram {
-			return nil, &ReplyTooLargeError{Size: cfg.Size, Text: cfg.Text, Mode: cfg.Mode, Longest: longest}
+		if err := tooLarge(cfg, ref, r.bodyWants); err != nil {
+			return nil, err
 		}
 	} else {
 		r.msgs, r.wants = r.expected(1, cfg.Size)

@@ -378,6 +378,37 @@ func TestUDPReplyLargerThanADatagram(t *testing.T) {
 	}
 }
 
+// Ascii text is the remedy named only where it is one: under tr or az
+// ASCII's "i" is "İ", two bytes, so an ascii datagram's reply is longer
+// too. It was named there, and taking it met the same refusal.
+func TestUDPReplyLargerThanADatagramRemedy(t *testing.T) {
+	for _, tc := range []struct {
+		text, lang string
+		ascii      bool // ascii text named as the remedy
+	}{
+		{"utf8", "", true},
+		{"utf8", "tr", false},
+		{"ascii", "tr", false},
+		{"ascii", "az", false},
+	} {
+		cfg := quick("udp", "127.0.0.1:9") // refused before it sends
+		cfg.Conns, cfg.Depth, cfg.Size = 1, 1, bench.MaxDatagram
+		cfg.Text, cfg.Lang = tc.text, tc.lang
+		_, err := bench.Run(context.Background(), cfg)
+		var large *bench.ReplyTooLargeError
+		if !errors.As(err, &large) {
+			t.Errorf("%s, lang %q: got %v, want a ReplyTooLargeError", tc.text, tc.lang, err)
+			continue
+		}
+		if large.ASCIIFits != tc.ascii || strings.Contains(err.Error(), "ascii text") != tc.ascii {
+			t.Errorf("%s, lang %q: %v (ASCIIFits %v); want ascii text named as the remedy: %v", tc.text, tc.lang, err, large.ASCIIFits, tc.ascii)
+		}
+		if tc.lang != "" && !strings.Contains(err.Error(), "mode upper ("+tc.lang+")") {
+			t.Errorf("%s, lang %q: %v; want the language named with the mode", tc.text, tc.lang, err)
+		}
+	}
+}
+
 // A reply that comes after its datagram was counted lost and left the
 // ring is checked as one still in the ring is: late, and wrong if it is.
 // Its body was not looked at.

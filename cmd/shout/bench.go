@@ -185,7 +185,14 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	default:
 		var large *bench.ReplyTooLargeError
 		if errors.As(err, &large) {
-			return noReport(usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size, or --text ascii", large.Size, large.Text, large.Mode, large.Longest, bench.MaxDatagram))
+			mode, or := large.Mode, ""
+			if large.Lang != "" {
+				mode += " (" + large.Lang + ")"
+			}
+			if large.ASCIIFits { // (not with --lang tr or az: "i" is "İ")
+				or = ", or --text ascii"
+			}
+			return noReport(usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size%s", large.Size, large.Text, mode, large.Longest, bench.MaxDatagram, or))
 		}
 		if err != nil {
 			return noReport(err)
