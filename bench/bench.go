@@ -695,6 +695,23 @@ func tooLarge(cfg Config, ref func([]byte) []byte, wants [][]byte) error {
 	return e
 }
 
+// CheckReplies returns the *ReplyTooLargeError Run would for cfg, before
+// a run: over UDP, a reply cfg would expect is longer than a datagram
+// carries. It is nil for other networks, and for a Config Run refuses
+// otherwise.
+func CheckReplies(cfg Config) error {
+	cfg.defaults()
+	if cfg.Endpoint.Network != "udp" || cfg.check() != nil {
+		return nil
+	}
+	ref, err := reference(cfg.Mode, cfg.Lang)
+	if err != nil {
+		return nil
+	}
+	_, wants := expectedOf(cfg.Text, ref, 2, max(cfg.Size-seqLen, 1))
+	return tooLarge(cfg, ref, wants)
+}
+
 // UnreachableError is Run's error when not one connection could be made.
 type UnreachableError struct{ Err error }
 

@@ -403,6 +403,9 @@ func TestUDPReplyLargerThanADatagramRemedy(t *testing.T) {
 		if large.ASCIIFits != tc.ascii || strings.Contains(err.Error(), "ascii text") != tc.ascii {
 			t.Errorf("%s, lang %q: %v (ASCIIFits %v); want ascii text named as the remedy: %v", tc.text, tc.lang, err, large.ASCIIFits, tc.ascii)
 		}
+		if cerr := bench.CheckReplies(cfg); cerr == nil || cerr.Error() != err.Error() {
+			t.Errorf("%s, lang %q: CheckReplies %v, want Run's %v", tc.text, tc.lang, cerr, err)
+		}
 		if tc.lang != "" && !strings.Contains(err.Error(), "mode upper ("+tc.lang+")") {
 			t.Errorf("%s, lang %q: %v; want the language named with the mode", tc.text, tc.lang, err)
 		}

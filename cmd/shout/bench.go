@@ -121,6 +121,22 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if f, ok := std.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		cfg.Progress = std.stderr
 	}
+	// A usage error, refused before the settings are printed, as the
+	// others are: it needs the messages made, which Run would make.
+	if err := bench.CheckReplies(cfg); err != nil {
+		var large *bench.ReplyTooLargeError
+		if !errors.As(err, &large) {
+			return err
+		}
+		mode, or := large.Mode, ""
+		if large.Lang != "" {
+			mode += " (" + large.Lang + ")"
+		}
+		if large.ASCIIFits { // (not with --lang tr or az: "i" is "İ")
+			or = ", or --text ascii"
+		}
+		return usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size%s", large.Size, large.Text, mode, large.Longest, bench.MaxDatagram, or)
+	}
 	// Open the page's file now: a typo in its path should not cost a run.
 	var page *htmlFile
 	if cmd.HTML != "" {
@@ -183,17 +199,6 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return noReport(&exitError{code: 128 + int(s.(syscall.Signal)), msg: "interrupted before anything was measured"})
 		}
 	default:
-		var large *bench.ReplyTooLargeError
-		if errors.As(err, &large) {
-			mode, or := large.Mode, ""
-			if large.Lang != "" {
-				mode += " (" + large.Lang + ")"
-			}
-			if large.ASCIIFits { // (not with --lang tr or az: "i" is "İ")
-				or = ", or --text ascii"
-			}
-			return noReport(usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size%s", large.Size, large.Text, mode, large.Longest, bench.MaxDatagram, or))
-		}
 		if err != nil {
 			return noReport(err)
 		}
