@@ -213,7 +213,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				continue
 			}
 			s := slot(seq)
-			known := s.seq == seq
+			// (An empty slot, in a ring grown since, has seq 0 too: it
+			// knows nothing of datagram 0.)
+			known := s.seq == seq && !s.sentAt.IsZero()
 			// Every reply is checked, a duplicate too: a wrong one after a
 			// right one is wrong. A datagram is counted wrong once, so a
 			// wrong reply sent twice is one wrong and one duplicate.
