@@ -44,6 +44,11 @@ func main() {
 			if m[4] != "" {
 				to, _ = strconv.Atoi(m[4])
 			}
+			if from < 1 || to < from {
+				fmt.Fprintf(os.Stderr, "%s: %s: lines %d-%d are no range: it must start at 1 or later and end at its start or after\n", doc, link, from, to)
+				failed = true
+				return link
+			}
 			path := filepath.Join(filepath.Dir(doc), target)
 			src, err := os.ReadFile(path)
 			if err != nil {
@@ -79,7 +84,11 @@ func main() {
 
 // place returns the first line of the range from-to, in lines, that holds
 // code: from itself if it still does. old is the file at HEAD, or nil.
+// A range that is none (to before from) is placed nowhere.
 func place(lines, old []string, code string, from, to int) (int, bool) {
+	if from < 1 || to < from {
+		return 0, false
+	}
 	holds := func(f int) bool {
 		t := f + to - from
 		return f >= 1 && t <= len(lines) && strings.Contains(strings.Join(lines[f-1:t], "\n"), code)

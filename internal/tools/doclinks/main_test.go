@@ -32,4 +32,8 @@ func TestPlaceKeepsRangeAroundCode(t *testing.T) {
 	if _, ok := place(old, old, "case y:", 3, 5); ok {
 		t.Error("placed code that is nowhere")
 	}
+	// A range backwards (#L5-L3) panicked, slicing lines[4:2].
+	if _, ok := place(old, old, "case x:", 5, 3); ok {
+		t.Error("placed a range that ends before it starts")
+	}
 }
