@@ -64,6 +64,9 @@ func (s *session) stream(c net.Conn) int {
 		due, reported = nil, 0
 		arm()
 		if !t.Reconnect || leaving {
+			if n := len(queue); n > 0 { // a line whose write failed
+				why += fmt.Sprintf(", %s not sent", linesText(n))
+			}
 			s.say("%s", why)
 			return 1, false
 		}
@@ -82,9 +85,8 @@ func (s *session) stream(c net.Conn) int {
 	}
 	send := func(line string) (code int, goOn bool) {
 		if _, err := c.Write([]byte(line + "\n")); err != nil {
-			if t.Reconnect {
-				queue = append([]string{line}, queue...)
-			}
+			// Sent again on the next connection, or said not sent.
+			queue = append([]string{line}, queue...)
 			return ended(err)
 		}
 		due = append(due, time.Now().Add(t.Timeout))

@@ -267,3 +267,32 @@ func TestConnectTerminalReconnectSaysWhatWasLost(t *testing.T) {
 		t.Errorf("exit status %d, want 1", code)
 	}
 }
+
+// A line whose write fails (the server took no more input; the
+// connection is not over until it closes) is said not sent: without
+// --reconnect it was in neither count, and only "broken pipe" was said.
+func TestConnectTerminalWriteFailedSaysNotSent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "unix://"+path)
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A Unix socket's writer fails at once (EPIPE) once its peer reads no
+	// more, and its reader sees nothing of it: the write fails first.
+	if err := c.(*net.UnixConn).CloseRead(); err != nil {
+		t.Fatal(err)
+	}
+	scr.expect(t, "> ")
+	f.WriteString("lost\r")
+	scr.expect(t, "1 line not sent")
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+}
