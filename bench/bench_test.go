@@ -881,6 +881,42 @@ func TestUDPRefusedIsUnreachable(t *testing.T) {
 	}
 }
 
+// A UDP server that goes away mid-run is refused from then on (ICMP port
+// unreachable): the socket's error. What it had in flight got no reply
+// and is lost, as a reset connection's messages are: an open loop's
+// datagrams were neither answered nor lost, and the run said "0 lost".
+func TestUDPServerGoneMidRunLosesWhatWasInFlight(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("UDP has one driver")
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() { // answers five, reads a sixth and goes away
+		buf := make([]byte, 1<<16)
+		for n := 0; ; n++ {
+			m, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n == 5 {
+				pc.Close()
+				return
+			}
+			pc.WriteTo(bytes.ToUpper(buf[:m]), from)
+		}
+	}()
+	cfg := quick("udp", pc.LocalAddr().String())
+	cfg.Conns, cfg.Rate, cfg.Text = 1, 1000, "ascii"
+	cfg.Duration = 10 * time.Second // cut short by the refusal
+	rep := run(t, cfg)
+	if rep.Messages != 5 || rep.Errors == 0 || rep.Lost == 0 {
+		t.Errorf("%d answered, %d errors, %d lost; want five answered, the sixth and later lost, and the refusal an error: %+v", rep.Messages, rep.Errors, rep.Lost, rep)
+	}
+}
+
 // Timeout is how long a reply may take, not a connect or a handshake:
 // a demanding 200 µs could not connect ("connect ...: timed out"),
 // with the server up. Connecting has ConnectTimeout.

@@ -150,7 +150,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	// (ICMP port unreachable, which a connected socket reports as
 	// ECONNREFUSED on its next read or write): nothing listens there. The
 	// socket is done, as a reset TCP connection is, and what it had in
-	// flight was refused, not lost.
+	// flight is lost.
 	refused := make(chan struct{})
 	var refuseOnce sync.Once
 	// ended, once for the socket: a send that failed ends it, and a
@@ -271,7 +271,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	}()
 	defer func() {
 		// Wait for the replies still owed, up to Run's deadline; what has
-		// not come by then is lost, unless the server refused it.
+		// not come by then is lost. A refusal (the server went away) ends
+		// the wait: what was in flight got no reply, and is lost as a
+		// reset connection's messages are.
 		mu.Lock()
 		senderDone = true
 		idle := inflight == 0
@@ -280,6 +282,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		case <-refused:
 			c.Close() // (a refused write: the reader may wait yet)
 			<-done
+			expire(time.Now().Add(r.cfg.Timeout))
 			return
 		default:
 		}
@@ -289,6 +292,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		<-done
 		select {
 		case <-refused: // while waiting
+			expire(time.Now().Add(r.cfg.Timeout))
 			return
 		default:
 		}
