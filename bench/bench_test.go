@@ -2006,3 +2006,41 @@ func TestUnservedNamedInAllRight(t *testing.T) {
 		t.Errorf("report:\n%s\nwant %q", out.String(), want)
 	}
 }
+
+// A datagram counted lost because the ring, at its largest, wrapped onto
+// it gives its place in the closed loop back, as one counted lost at its
+// Timeout does. It kept it: each such loss took one of Depth for good,
+// and a socket that met Depth of them sent nothing more. Here, with a
+// ring of 4 and Depth 2, datagram 0 is never answered, and datagram 5's
+// reply waits for datagram 6, which only a socket with both its places
+// sends before 5's Timeout; it sent it after, and counted 5 lost too.
+func TestUDPRingAtItsLargestGivesThePlaceBack(t *testing.T) {
+	defer bench.SetUDPRing(4)()
+	defer bench.SetUDPRingMax(4)()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var held []byte
+	addr := udpServer(t, func(n int, b []byte) [][]byte {
+		switch n {
+		case 0: // never answered: 4 takes its place in the ring
+			return nil
+		case 5:
+			held = bytes.Clone(b)
+			return nil
+		case 6:
+			cancel() // the run has shown what it must
+			return [][]byte{held, b}
+		}
+		return [][]byte{b}
+	})
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 2, "ascii"
+	cfg.Duration, cfg.Timeout = time.Minute, 5*time.Second
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != 1 || rep.Late != 0 || rep.Messages < 5 {
+		t.Errorf("%d lost, %d late, %d answered; want datagram 0 lost, and 1 to 6 answered in time", rep.Lost, rep.Late, rep.Messages)
+	}
+}

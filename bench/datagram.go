@@ -38,7 +38,7 @@ var udpReadBuffer = endpoint.UDPReadBuffer
 // udpBeforeSend before each datagram's wait and send (tests).
 var udpReaderStart, udpBeforeSend func()
 
-const maxUDPRing = 1 << 21
+var maxUDPRing = 1 << 21 // a variable for tests
 
 // maxLostGone bounds the datagrams a socket remembers as lost after their
 // places in the ring were taken (see lostGone): past it, a reply to the
@@ -356,6 +356,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			if s.measured {
 				r.lost.Add(1)
 			}
+			release() // its place in the loop, as expire gives back a lost one's
 		}
 		if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost: its reply may come yet
 			gone.add(s.seq)

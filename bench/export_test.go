@@ -65,3 +65,11 @@ func DelayFirstUDPSend(d time.Duration) (restore func()) {
 	udpBeforeSend = sync.OnceFunc(func() { time.Sleep(d) })
 	return func() { udpBeforeSend = nil }
 }
+
+// SetUDPRingMax makes each UDP socket's ring grow to at most n datagrams,
+// until the returned function is called.
+func SetUDPRingMax(n int) (restore func()) {
+	was := maxUDPRing
+	maxUDPRing = n
+	return func() { maxUDPRing = was }
+}
