@@ -97,9 +97,9 @@ func place(lines, old []string, code string, from, to int) (int, bool) {
 		return from, true
 	}
 	// nearest is the start nearest from, among those that hold the code
-	// and pass keep.
+	// and pass keep. (from may be past the end of a file that shrank.)
 	nearest := func(keep func(f int) bool) (int, bool) {
-		for d := 0; d < len(lines); d++ {
+		for d := 0; d < max(len(lines), from); d++ {
 			for _, f := range []int{from - d, from + d} {
 				if holds(f) && keep(f) {
 					return f, true

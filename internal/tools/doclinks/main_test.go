@@ -37,3 +37,16 @@ func TestPlaceKeepsRangeAroundCode(t *testing.T) {
 		t.Error("placed a range that ends before it starts")
 	}
 }
+
+// A link past more than twice the end of a file that shrank is placed,
+// as any other, at the code's nearest lines: the search stopped after as
+// many steps as the file has lines, never reaching them, and doclinks
+// said the code was "nowhere" in the file that holds it.
+func TestPlaceLinkFarPastTheEnd(t *testing.T) {
+	lines := []string{"a", "case x:", "b"}
+	for _, tc := range []struct{ from, to int }{{7, 7}, {100, 100}, {100, 101}} {
+		if got, ok := place(lines, nil, "case x:", tc.from, tc.to); !ok || got != 2 {
+			t.Errorf("#L%d-L%d: placed at %d, %v; want 2", tc.from, tc.to, got, ok)
+		}
+	}
+}
