@@ -281,22 +281,18 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		select {
 		case <-refused:
 			c.Close() // (a refused write: the reader may wait yet)
-			<-done
-			expire(time.Now().Add(r.cfg.Timeout))
-			return
 		default:
-		}
-		if idle {
-			c.SetReadDeadline(time.Now())
+			if idle {
+				c.SetReadDeadline(time.Now())
+			}
 		}
 		<-done
+		expire(time.Now().Add(r.cfg.Timeout))
 		select {
-		case <-refused: // while waiting
-			expire(time.Now().Add(r.cfg.Timeout))
+		case <-refused: // before or while waiting: the socket is done
 			return
 		default:
 		}
-		expire(time.Now().Add(r.cfg.Timeout))
 		if dropsBefore >= 0 && !unowed { // (the reader is done: done is closed)
 			r.droppedHere.Add(socketDrops(c) - dropsBefore)
 		}
