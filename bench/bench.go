@@ -660,14 +660,20 @@ type ReplyTooLargeError struct {
 }
 
 func (e *ReplyTooLargeError) Error() string {
-	mode, or := e.Mode, ""
-	if e.Lang != "" {
-		mode += " (" + e.Lang + ")"
-	}
+	or := ""
 	if e.ASCIIFits {
 		or = ", or ascii text"
 	}
-	return fmt.Sprintf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size%s", e.Size, e.Text, mode, e.Longest, MaxDatagram, or)
+	return fmt.Sprintf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size%s", e.Size, e.Text, e.ModeName(), e.Longest, MaxDatagram, or)
+}
+
+// ModeName is the mode with its language, as the run's header names it:
+// "upper", or "upper (tr)".
+func (e *ReplyTooLargeError) ModeName() string {
+	if e.Lang != "" {
+		return e.Mode + " (" + e.Lang + ")"
+	}
+	return e.Mode
 }
 
 // longestReply is the longest of wants, a UDP run's replies, with the

@@ -128,14 +128,11 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		if !errors.As(err, &large) {
 			return err
 		}
-		mode, or := large.Mode, ""
-		if large.Lang != "" {
-			mode += " (" + large.Lang + ")"
-		}
+		or := ""
 		if large.ASCIIFits { // (not with --lang tr or az: "i" is "İ")
 			or = ", or --text ascii"
 		}
-		return usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size%s", large.Size, large.Text, mode, large.Longest, bench.MaxDatagram, or)
+		return usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size%s", large.Size, large.Text, large.ModeName(), large.Longest, bench.MaxDatagram, or)
 	}
 	// Open the page's file now: a typo in its path should not cost a run.
 	var page *htmlFile
