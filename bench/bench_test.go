@@ -2044,3 +2044,71 @@ func TestUDPRingAtItsLargestGivesThePlaceBack(t *testing.T) {
 		t.Errorf("%d lost, %d late, %d answered; want datagram 0 lost, and 1 to 6 answered in time", rep.Lost, rep.Late, rep.Messages)
 	}
 }
+
+// A datagram the ring, at its largest, wrapped onto was counted lost
+// within its Timeout; a reply that comes for it in time is not late, and
+// it is not lost. It was counted lost and late. Here, with a ring of 4
+// and Depth 2, datagram 0's reply is held until datagram 4 has taken its
+// place, and comes well within the minute's Timeout.
+func TestUDPRingAtItsLargestReplyInTimeIsNotLate(t *testing.T) {
+	defer bench.SetUDPRing(4)()
+	defer bench.SetUDPRingMax(4)()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var held []byte
+	addr := udpServer(t, func(n int, b []byte) [][]byte {
+		switch n {
+		case 0:
+			held = bytes.Clone(b)
+			return nil
+		case 4: // 4 took 0's place in the ring, and counted it lost
+			return [][]byte{held, b}
+		case 6:
+			cancel() // the run has shown what it must
+		}
+		return [][]byte{b}
+	})
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 2, "ascii"
+	cfg.Duration, cfg.Timeout = time.Minute, time.Minute
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != 0 || rep.Late != 0 || rep.Messages < 6 || rep.Reordered == 0 {
+		t.Errorf("%d lost, %d late, %d answered, %d reordered; want 0 to 6 answered in time, 0 after 1 to 3", rep.Lost, rep.Late, rep.Messages, rep.Reordered)
+	}
+}
+
+// A second reply to a datagram that has left the ring is checked, as a
+// second reply to one still in it is: a wrong one is counted wrong. It
+// was passed over.
+func TestUDPWrongDuplicateOutOfTheRing(t *testing.T) {
+	defer bench.SetUDPRing(4)()
+	defer bench.SetUDPRingMax(4)()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var first []byte
+	addr := udpServer(t, func(n int, b []byte) [][]byte {
+		switch n {
+		case 0:
+			first = bytes.Clone(b)
+			first[len(first)-2] = '!'
+		case 6: // 4 took 0's place in the ring
+			return [][]byte{b, first}
+		case 8: // 7 was sent: the duplicate came before 6's reply
+			cancel()
+		}
+		return [][]byte{b}
+	})
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 1, "ascii"
+	cfg.Duration, cfg.Timeout = time.Minute, time.Minute
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Mismatches != 1 || !strings.Contains(rep.FirstMismatch, "!") {
+		t.Errorf("%d wrong (first %q); want the duplicate of 0 wrong", rep.Mismatches, rep.FirstMismatch)
+	}
+}

@@ -23,7 +23,8 @@ const seqLen = 20
 // tell duplicates and count the lost: udpRing of them at first, as many
 // as it has had in flight within Timeout when an open loop outruns the
 // server, up to maxUDPRing (about 85 MB, and half that again while it
-// grows), past which the oldest in flight count as lost. Datagrams the
+// grows), past which the oldest in flight count as lost (and not, if
+// their replies come in time after all: see lostGone). Datagrams the
 // server's socket dropped stay in flight until Timeout too: a socket
 // needs about its rate times Timeout.
 var udpRing = 1 << 14
@@ -46,20 +47,22 @@ var maxUDPRing = 1 << 21 // a variable for tests
 const maxLostGone = 1 << 10
 
 // lostGone remembers, up to maxLostGone, the measured datagrams counted
-// lost whose places in the ring later ones took, so that a reply that
-// comes for one even later is counted late, as one still in the ring is,
-// not passed over. The ring holds less than Timeout's worth of datagrams
-// at tens of thousands a second, so without it a reply later than
-// Timeout was almost never known to be late.
+// lost whose places in the ring later ones took, and when each was sent,
+// so that a reply that comes for one even later is counted late, as one
+// still in the ring is, not passed over. The ring holds less than
+// Timeout's worth of datagrams at tens of thousands a second, so without
+// it a reply later than Timeout was almost never known to be late. A
+// datagram the ring at its largest wrapped onto was counted lost within
+// its Timeout: its reply may yet come in time.
 type lostGone struct {
-	seqs  map[uint64]struct{}
-	order []uint64 // the oldest is at next, once it is full
+	seqs  map[uint64]time.Time // when each was sent
+	order []uint64             // the oldest is at next, once it is full
 	next  int
 }
 
-func (g *lostGone) add(seq uint64) {
+func (g *lostGone) add(seq uint64, sentAt time.Time) {
 	if g.seqs == nil {
-		g.seqs = make(map[uint64]struct{})
+		g.seqs = make(map[uint64]time.Time)
 	}
 	if len(g.order) < maxLostGone {
 		g.order = append(g.order, seq)
@@ -68,17 +71,17 @@ func (g *lostGone) add(seq uint64) {
 		g.order[g.next] = seq
 		g.next = (g.next + 1) % maxLostGone
 	}
-	g.seqs[seq] = struct{}{}
+	g.seqs[seq] = sentAt
 }
 
-// take reports whether seq is remembered, and forgets it: a reply to it
-// is late once, and a second reply is a duplicate, which is not counted.
-func (g *lostGone) take(seq uint64) bool {
-	if _, ok := g.seqs[seq]; ok {
+// take reports whether seq is remembered, and when it was sent, and
+// forgets it: a reply to it counts once, and a second reply is a
+// duplicate, which is not counted.
+func (g *lostGone) take(seq uint64) (sentAt time.Time, ok bool) {
+	if sentAt, ok = g.seqs[seq]; ok {
 		delete(g.seqs, seq)
-		return true
 	}
-	return false
+	return sentAt, ok
 }
 
 // noSuchSeq is what a reply whose start names no datagram sent should
@@ -225,16 +228,39 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 					r.mismatch(buf[seqLen:n], want, false)
 				}
 			}
+			var goneAt time.Time
+			wasGone := false
+			if !known {
+				goneAt, wasGone = gone.take(seq)
+			}
 			switch {
-			case !known && gone.take(seq): // answered after it was counted lost and left the ring: late
+			case wasGone: // answered after it was counted lost and left the ring
 				r.arrive(n)
-				r.late.Add(1)
+				if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
+					// In time: the ring at its largest wrapped onto it,
+					// and counted it lost early. It was not.
+					r.lost.Add(-1)
+					w.record(r, d)
+					if int64(seq) < highest {
+						r.reordered.Add(1)
+					}
+					highest = max(highest, int64(seq))
+				} else {
+					r.late.Add(1)
+				}
 				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
 					r.mismatch(buf[seqLen:n], want, false) // and wrong, as one still in the ring is
 				}
 			case !known:
-				// so old it has left the ring, and answered or forgotten
-				// (a duplicate, or a late reply: not known to be unowed)
+				// So old it has left the ring, and answered or forgotten:
+				// a duplicate, or a late reply, not known to be unowed nor
+				// counted. Its body is checked all the same, while
+				// measuring, as a reply naming no datagram is: a wrong
+				// reply is never passed over. (Had its datagram's first
+				// reply been wrong too, the datagram counts wrong twice.)
+				if want := r.bodyWants[pick(i, int(seq))]; r.measuring.Load() && !bytes.Equal(buf[seqLen:n], want) {
+					r.mismatch(buf[seqLen:n], want, false)
+				}
 			case s.answered:
 				unowed = true
 				if s.measured {
@@ -355,7 +381,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			release() // its place in the loop, as expire gives back a lost one's
 		}
 		if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost: its reply may come yet
-			gone.add(s.seq)
+			gone.add(s.seq, s.sentAt)
 		}
 		// An open loop's latency is from the send, not from when it fell
 		// due, as it is over a stream: a datagram's send never waits for
