@@ -165,7 +165,8 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			if ctx.Err() != nil {
 				err = errors.New("no handshake within " + timeout.String())
 			}
-			return nil, &server.WrapError{Reason: server.ReasonHandshake, Err: err}
+			// Behind a PROXY header, the client it names failed.
+			return nil, &server.WrapError{Reason: server.ReasonHandshake, Err: err, Remote: c.RemoteAddr(), Local: c.LocalAddr()}
 		}
 		c = tc
 	}

@@ -723,3 +723,32 @@ func (l wrapNoted) WrapConn(c net.Conn) (net.Conn, error) {
 	l.wrapping <- struct{}{}
 	return l.Listener.(server.ConnWrapper).WrapConn(c)
 }
+
+// A TLS handshake that fails after a trusted PROXY header is the client's
+// the header names, not the balancer's: behind HAProxy every failed
+// handshake (a plain-text client, a client certificate mTLS refuses) was
+// logged with HAProxy's own address, which tells whoever reads the log
+// nothing about who failed.
+func TestTLSFailureBehindProxyNamesTheClient(t *testing.T) {
+	for _, v := range []byte{1, 2} {
+		t.Run("v"+string('0'+v), func(t *testing.T) {
+			opts := proxyOptions("127.0.0.0/8")
+			tlsOpts, _ := tlsOptions(t, "")
+			opts.TLS = tlsOpts.TLS
+			addr, ev := serve(t, opts, true, &server.Server{})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write(append(header(t, v, "203.0.113.7:4242"), "hello in plain text\n"...))
+			cl := ev.next(t, ev.closes, "close")
+			if cl.Reason != server.ReasonHandshake {
+				t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+			}
+			if cl.Remote.String() != "203.0.113.7:4242" || cl.Local.String() != "192.0.2.1:8080" {
+				t.Errorf("failed handshake of %v to %v, want of the client the header names, 203.0.113.7:4242 to 192.0.2.1:8080", cl.Remote, cl.Local)
+			}
+		})
+	}
+}

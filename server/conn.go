@@ -112,6 +112,9 @@ func (c *conn) serve() {
 			we := (*WrapError)(nil)
 			if errors.As(err, &we) {
 				r = we.Reason
+				if we.Remote != nil && we.Local != nil {
+					c.sess.info.Remote, c.sess.info.Local = we.Remote, we.Local
+				}
 			}
 			cut := false // by the stop or the idle timeout: no refusal, nothing to linger for
 			switch {

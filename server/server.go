@@ -304,6 +304,11 @@ type Readdresser interface {
 type WrapError struct {
 	Reason Reason
 	Err    error
+	// Remote and Local, if both are set, are the connection's addresses as the
+	// wrapping had learnt them when it failed (a PROXY header's, read
+	// before the TLS handshake that failed): observers see them, not the
+	// socket's.
+	Remote, Local net.Addr
 }
 
 func (e *WrapError) Error() string { return e.Reason.String() + ": " + e.Err.Error() }
