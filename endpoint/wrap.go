@@ -124,7 +124,8 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			// deadline is set here, not by proxyproto, which reports a
 			// time-out as no header at all: the server tells a wait that
 			// its stop cut short (a deadline in the past) by the time-out.
-			pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(0))
+			whole := &wholeV1{Conn: c}
+			pc := proxyproto.NewConn(whole, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(0))
 			deadline := time.Now().Add(timeout)
 			if err := c.SetReadDeadline(deadline); err != nil {
 				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
@@ -132,6 +133,12 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			// Read it now: the address it names is the one limits and logs see.
 			_, err := pc.Read(nil)
 			switch {
+			case err != nil && whole.cut != nil && errors.Is(whole.cut, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
+				err = fmt.Errorf("a PROXY header from a trusted source not complete within %v: %w", timeout, whole.cut)
+			case err != nil && whole.cut != nil:
+				// The client's end, or the server's stop or idle timeout,
+				// which it tells by the error.
+				err = fmt.Errorf("a PROXY header from a trusted source cut short: %w", whole.cut)
 			case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 				err = errors.New("no PROXY header from a trusted source")
 			case errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
@@ -241,6 +248,45 @@ func closeWrite(c net.Conn) error {
 	}
 	return errors.ErrUnsupported
 }
+
+// v1Max is the longest a version 1 PROXY header is, its CRLF included.
+const v1Max = 107
+
+// wholeV1 is a connection from a source trusted to send a PROXY header,
+// as go-proxyproto reads it. go-proxyproto refuses a version 1 header
+// that does not come in one read, and the network may cut one anywhere:
+// so the first read, if it gets the start of a version 1 header, reads on
+// until the header's end (LF) or its longest, within the read deadline
+// set. Version 2, whose length is in it, go-proxyproto reads whole.
+type wholeV1 struct {
+	net.Conn
+	read bool  // the first read is done
+	cut  error // what ended the first read inside a version 1 header
+}
+
+var sigV1 = []byte("PROXY ")
+
+func (c *wholeV1) Read(p []byte) (int, error) {
+	if c.read {
+		return c.Conn.Read(p)
+	}
+	c.read = true
+	n, err := c.Conn.Read(p)
+	for n > 0 && n < min(len(p), v1Max) && bytes.HasPrefix(p[:n], sigV1[:min(n, len(sigV1))]) && bytes.IndexByte(p[:n], '\n') < 0 {
+		if err != nil {
+			c.cut = err
+			break
+		}
+		var k int
+		k, err = c.Conn.Read(p[n:])
+		n += k
+	}
+	return n, err
+}
+
+// CloseWrite shuts the write side, as the socket can: a graceful close
+// needs it.
+func (c *wholeV1) CloseWrite() error { return closeWrite(c.Conn) }
 
 // proxied is a TCP connection after its PROXY header.
 //

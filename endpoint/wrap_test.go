@@ -752,3 +752,84 @@ func TestTLSFailureBehindProxyNamesTheClient(t *testing.T) {
 		})
 	}
 }
+
+// addressed is a connection from addr.
+type addressed struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (a addressed) RemoteAddr() net.Addr { return a.addr }
+
+// A PROXY header that the network cuts into pieces (here one byte a
+// read) is read whole within the handshake timeout, as --handshake-timeout
+// promises, and what follows it is the client's. A version 1 header was
+// refused unless it came in one read ("proxyproto: can't read version 1
+// header"), as was one whose second half came a millisecond late.
+func TestProxyHeaderInPieces(t *testing.T) {
+	for _, v := range []byte{1, 2} {
+		t.Run("v"+string('0'+v), func(t *testing.T) {
+			opts := proxyOptions("127.0.0.0/8")
+			opts.HandshakeTimeout = bound
+			lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lns[0].Close()
+			srv, cli := net.Pipe() // each write of one byte is one read
+			defer cli.Close()
+			sent := append(header(t, v, "203.0.113.7:4242"), "hello\n"...)
+			go func() {
+				for i := range sent {
+					if _, err := cli.Write(sent[i : i+1]); err != nil {
+						return
+					}
+				}
+			}()
+			c, err := lns[0].(server.ConnWrapper).WrapConn(addressed{srv, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}})
+			if err != nil {
+				t.Fatalf("a header in pieces: %v", err)
+			}
+			defer c.Close()
+			if c.RemoteAddr().String() != "203.0.113.7:4242" {
+				t.Errorf("served as %v, want the client the header names", c.RemoteAddr())
+			}
+			c.SetReadDeadline(time.Now().Add(bound))
+			got, err := bufio.NewReader(c).ReadString('\n')
+			if got != "hello\n" {
+				t.Errorf("after the header: %q (%v), want %q", got, err, "hello\n")
+			}
+		})
+	}
+}
+
+// A version 1 header that begins and does not end within the handshake
+// timeout, or that the client's end of file cuts short, is refused saying
+// so, not as no header at all.
+func TestProxyHeaderCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close bool
+		want  string
+	}{
+		{"timeout", false, "a PROXY header from a trusted source not complete within 300ms"},
+		{"eof", true, "a PROXY header from a trusted source cut short: EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, ev := serve(t, proxyOptions("127.0.0.0/8"), false, &server.Server{})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "PROXY TCP4 203.0.113.7 ")
+			if tc.close {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			cl := ev.next(t, ev.closes, "close")
+			if cl.Reason != server.ReasonProxyHeader || !strings.Contains(cl.Err.Error(), tc.want) {
+				t.Errorf("closed for %v (%v), want %v saying %q", cl.Reason, cl.Err, server.ReasonProxyHeader, tc.want)
+			}
+		})
+	}
+}
