@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/pires/go-proxyproto"
@@ -112,6 +113,17 @@ func (w *wrapping) Readdresses(c net.Conn) bool {
 
 // TLS reports whether the listener serves TLS.
 func (w *wrapping) TLS() bool { return w.tls != nil }
+
+// SyscallConn is the listening socket's, as the listener's under it: for
+// --trace, which tells the socket by it. (The loops serve no wrapped
+// listener, whatever it gives.)
+func (w *wrapping) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := w.Listener.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
 
 // WrapConn reads the PROXY header, if the listener takes one, then does
 // the TLS handshake, if it is a TLS listener, each within the handshake
