@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -144,6 +145,10 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			}
 			// Read it now: the address it names is the one limits and logs see.
 			_, err := pc.Read(nil)
+			// (proxyproto says no header where the client left silent.)
+			if r, ok := leftSilent(whole.silent == nil, whole.silent); err != nil && ok {
+				return nil, &server.WrapError{Reason: r, Err: errors.New("closed before its PROXY header")}
+			}
 			switch {
 			case err != nil && whole.cut != nil && errors.Is(whole.cut, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
 				err = fmt.Errorf("a PROXY header from a trusted source not complete within %v: %w", timeout, whole.cut)
@@ -177,10 +182,14 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 		}
 	}
 	if w.tls != nil {
-		tc := tls.Server(c, w.tls)
+		h := &heard{Conn: c}
+		tc := tls.Server(h, w.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if err := tc.HandshakeContext(ctx); err != nil {
+			if r, ok := leftSilent(h.any, err); ok {
+				return nil, &server.WrapError{Reason: r, Err: errors.New("closed before its TLS handshake began"), Remote: c.RemoteAddr(), Local: c.LocalAddr()}
+			}
 			if ctx.Err() != nil {
 				err = errors.New("no handshake within " + timeout.String())
 			}
@@ -272,8 +281,9 @@ const v1Max = 107
 // set. Version 2, whose length is in it, go-proxyproto reads whole.
 type wholeV1 struct {
 	net.Conn
-	read bool  // the first read is done
-	cut  error // what ended the first read inside a version 1 header
+	read   bool  // the first read is done
+	silent error // what ended the first read if it got no byte
+	cut    error // what ended the first read inside a version 1 header
 }
 
 var sigV1 = []byte("PROXY ")
@@ -284,6 +294,9 @@ func (c *wholeV1) Read(p []byte) (int, error) {
 	}
 	c.read = true
 	n, err := c.Conn.Read(p)
+	if n == 0 {
+		c.silent = err
+	}
 	for n > 0 && n < min(len(p), v1Max) && bytes.HasPrefix(p[:n], sigV1[:min(n, len(sigV1))]) && bytes.IndexByte(p[:n], '\n') < 0 {
 		if err != nil {
 			c.cut = err
@@ -299,6 +312,39 @@ func (c *wholeV1) Read(p []byte) (int, error) {
 // CloseWrite shuts the write side, as the socket can: a graceful close
 // needs it.
 func (c *wholeV1) CloseWrite() error { return closeWrite(c.Conn) }
+
+// heard is a connection that tells whether a byte was read from it.
+type heard struct {
+	net.Conn
+	any bool
+}
+
+func (h *heard) Read(p []byte) (int, error) {
+	n, err := h.Conn.Read(p)
+	if n > 0 {
+		h.any = true
+	}
+	return n, err
+}
+
+// leftSilent is the Reason of a connection whose wrap ended in err with
+// nothing read (any false): ReasonEOF or ReasonReset if the client left
+// before sending a byte, as a balancer's or Kubernetes' TCP health check
+// does. That is no failed handshake: the server serves it as a
+// connection that opened and closed, as a plain TCP listener does, not
+// as a warning and a failure counted. Any other err (a time-out, the
+// server's stop) is not one.
+func leftSilent(any bool, err error) (server.Reason, bool) {
+	switch {
+	case any:
+		return 0, false
+	case errors.Is(err, io.EOF):
+		return server.ReasonEOF, true
+	case errors.Is(err, syscall.ECONNRESET):
+		return server.ReasonReset, true
+	}
+	return 0, false
+}
 
 // proxied is a TCP connection after its PROXY header.
 //

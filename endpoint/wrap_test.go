@@ -833,3 +833,61 @@ func TestProxyHeaderCutShort(t *testing.T) {
 		})
 	}
 }
+
+// A client that connects to a tls:// or PROXY listener and leaves
+// without sending a byte (a balancer's or Kubernetes' TCP health check)
+// opened and closed, as over a plain listener: no failed handshake. Each
+// was warned of and counted a handshake failure, every few seconds.
+// One that sent a byte and left did fail.
+func TestClientLeavingSilentIsNoFailedHandshake(t *testing.T) {
+	tlsOpts, _ := tlsOptions(t, "")
+	for _, tc := range []struct {
+		name  string
+		opts  endpoint.Options
+		tlsOn bool
+		fail  server.Reason // when a byte came first
+	}{
+		{"tls", tlsOpts, true, server.ReasonHandshake},
+		{"proxy", proxyOptions("127.0.0.0/8"), false, server.ReasonProxyHeader},
+	} {
+		for _, leave := range []struct {
+			name  string
+			sent  string
+			reset bool
+			want  server.Reason
+		}{
+			{"close", "", false, server.ReasonEOF},
+			{"reset", "", true, server.ReasonReset},
+			{"byte then close", "P", false, tc.fail},
+		} {
+			t.Run(tc.name+"/"+leave.name, func(t *testing.T) {
+				addr, ev := serve(t, tc.opts, tc.tlsOn, &server.Server{})
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if leave.sent != "" {
+					c.Write([]byte(leave.sent))
+				}
+				if leave.reset {
+					c.(*net.TCPConn).SetLinger(0)
+				}
+				c.Close()
+				cl := ev.next(t, ev.closes, "close")
+				if cl.Reason != leave.want {
+					t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, leave.want)
+				}
+				select {
+				case <-ev.opens:
+					if leave.want == tc.fail {
+						t.Errorf("a failed %v was announced open", tc.fail)
+					}
+				default:
+					if leave.want != tc.fail {
+						t.Errorf("closed for %v without an open", cl.Reason)
+					}
+				}
+			})
+		}
+	}
+}

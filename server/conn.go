@@ -116,6 +116,19 @@ func (c *conn) serve() {
 					c.sess.info.Remote, c.sess.info.Local = we.Remote, we.Local
 				}
 			}
+			if we != nil && !r.wrap() {
+				// The client left before the wrap began (ReasonEOF,
+				// ReasonReset: a health check that connects and closes):
+				// no failure. It opened and closed, as over a listener
+				// without a wrap.
+				c.obs.ConnOpen(&c.sess.info)
+				if s.ConnState != nil {
+					s.ConnState(c.accepted, StateNew)
+				}
+				c.accepted.Close()
+				c.end(r, true)
+				return
+			}
 			cut := false // by the stop or the idle timeout: no refusal, nothing to linger for
 			switch {
 			case s.cutByStop(err):
