@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -67,13 +69,40 @@ func text(w http.ResponseWriter, code int, s string) {
 	fmt.Fprintln(w, s)
 }
 
+// writeTimeout is how long an answer may take to write, beyond the
+// seconds a profile asks for: a client that does not read what it asked
+// for is dropped then.
+var writeTimeout = 30 * time.Second
+
+// writeTime is how long the answer to r may take to write: writeTimeout,
+// after the seconds (?seconds=) a profile or trace under /debug/pprof/
+// takes to make (a CPU profile's are 30 unless asked).
+func writeTime(r *http.Request) time.Duration {
+	if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+		return writeTimeout
+	}
+	sec, err := strconv.ParseFloat(r.URL.Query().Get("seconds"), 64)
+	if err != nil && r.URL.Path == "/debug/pprof/profile" {
+		sec = 30
+	}
+	if !(sec > 0) {
+		return writeTimeout
+	}
+	return writeTimeout + time.Duration(min(sec, 1e6)*float64(time.Second))
+}
+
 // HTTPServer returns an http.Server for h, with time-outs that keep a
-// slow client from holding a connection, and a long enough write time for
-// a CPU profile or trace (30 s by default, longer if asked). Its errors go
+// slow client from holding a connection: one that sends its request
+// slowly, or does not read the answer. The write time is long enough for
+// a CPU profile or trace (30 s more than it asks for; the server's
+// WriteTimeout would refuse a profile longer than itself). Its errors go
 // to log as warnings.
 func (h *Handler) HTTPServer(log *slog.Logger) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTime(r)))
+			h.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,11 @@
+package admin
+
+import "time"
+
+// SetWriteTimeout sets how long an answer of HTTPServer's may take to
+// write, until the test ends.
+func SetWriteTimeout(d time.Duration) (restore func()) {
+	old := writeTimeout
+	writeTimeout = d
+	return func() { writeTimeout = old }
+}

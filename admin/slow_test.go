@@ -1,0 +1,96 @@
+package admin_test
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"shout/admin"
+)
+
+// smallSendBuffers accepts connections whose send buffer is small, so
+// that a client that does not read blocks the server's writes soon.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// A client that asks for /metrics again and again and never reads the
+// answers does not hold a connection (and a goroutine, and the answers'
+// memory) for ever: the write gives up, and the connection is closed.
+func TestHTTPServerDropsClientThatDoesNotRead(t *testing.T) {
+	defer admin.SetWriteTimeout(200 * time.Millisecond)()
+	m := admin.NewMetrics(admin.Config{})
+	hs := admin.NewHandler(m, false).HTTPServer(slog.New(slog.DiscardHandler))
+	closed := make(chan struct{})
+	hs.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			close(closed)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(smallSendBuffers{ln}) }()
+	defer func() {
+		hs.Close()
+		<-served
+	}()
+
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	// Far more answers than the two sockets' buffers hold; the requests
+	// themselves fit in the server's receive buffer.
+	c.SetWriteDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		t.Fatalf("a client that reads nothing still holds its connection %v later", bound)
+	}
+}
+
+// A profile longer than the write time is still written whole: the
+// write time starts once it is made.
+func TestHTTPServerProfileLongerThanWriteTimeout(t *testing.T) {
+	defer admin.SetWriteTimeout(time.Second)()
+	m := admin.NewMetrics(admin.Config{})
+	hs := admin.NewHandler(m, true).HTTPServer(slog.New(slog.DiscardHandler))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	defer func() {
+		hs.Close()
+		<-served
+	}()
+	client := &http.Client{Timeout: bound}
+	resp, err := client.Get("http://" + ln.Addr().String() + "/debug/pprof/profile?seconds=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Fatalf("a 2 s profile with a 1 s write time: %d, %d bytes, %v; want 200 and a profile", resp.StatusCode, len(body), err)
+	}
+}
