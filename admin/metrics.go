@@ -131,7 +131,7 @@ func NewMetrics(cfg Config) *Metrics {
 	m.traffic = newTraffic()
 	m.reg.MustRegister(m.traffic)
 	m.dropVec = f.counterVec("shout_datagrams_dropped_total",
-		"Datagrams not answered, by why: own_address, reflector_port and loop (the reply would start a loop), over_budget (the source's --source-rate), reply_too_large, send_failed.", "reason")
+		"Datagrams not answered, by why: own_address, reflector_port and loop (the reply would start a loop), over_budget (the source's --source-rate), reply_too_large, send_failed, shutdown (the stop closed the socket before the reply was sent).", "reason")
 
 	for t := range numStream {
 		tn := transportNames[t]
