@@ -2114,3 +2114,42 @@ func TestUDPWrongDuplicateOutOfTheRing(t *testing.T) {
 		t.Errorf("%d wrong (first %q); want the duplicate of 0 wrong", rep.Mismatches, rep.FirstMismatch)
 	}
 }
+
+// The replies a UDP socket got before the server went away are counted,
+// though the kernel tells the refusal (of a datagram sent after) before
+// them: the socket ended on the refusal, and the five replies waiting in
+// its queue were counted lost. Here the reader starts only once the
+// refusal waits, behind the replies.
+func TestUDPRepliesQueuedBeforeTheRefusalCount(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("UDP has one driver")
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	gone := make(chan struct{})
+	go func() { // answers five, reads a sixth and goes away
+		defer close(gone)
+		buf := make([]byte, 1<<16)
+		for n := 0; ; n++ {
+			m, from, err := pc.ReadFrom(buf)
+			if err != nil || n == 5 {
+				pc.Close()
+				return
+			}
+			pc.WriteTo(bytes.ToUpper(buf[:m]), from)
+		}
+	}()
+	defer bench.HoldUDPSocket(gone, 6)()
+	cfg := quick("udp", pc.LocalAddr().String())
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 8, "ascii"
+	cfg.Duration = 10 * time.Second // cut short by the refusal
+	rep := run(t, cfg)
+	// (The eighth is sent or not: the sender picks between a free place
+	// and the refusal.)
+	if rep.Messages != 5 || rep.Errors == 0 || rep.Lost < 2 || rep.Lost > 3 {
+		t.Errorf("%d answered, %d errors, %d lost; want five answered, the sixth, seventh (and eighth) lost, and the refusal an error", rep.Messages, rep.Errors, rep.Lost)
+	}
+}

@@ -35,9 +35,11 @@ var udpRing = 1 << 14
 // counted lost.
 var udpReadBuffer = endpoint.UDPReadBuffer
 
-// udpReaderStart, if not nil, runs as each socket's reader starts, and
-// udpBeforeSend before each datagram's wait and send (tests).
-var udpReaderStart, udpBeforeSend func()
+// udpReaderStart and udpReaderEnd, if not nil, run as each socket's
+// reader starts and ends, and udpBeforeSend before each datagram's wait
+// and send, given its sequence number (tests).
+var udpReaderStart, udpReaderEnd func()
+var udpBeforeSend func(seq uint64)
 
 var maxUDPRing = 1 << 21 // a variable for tests
 
@@ -170,9 +172,107 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			ended()
 		})
 	}
+	// take counts a reply of n bytes in buf that came at now, and reports
+	// whether the socket is done: the sender is, and nothing is owed.
+	take := func(buf []byte, n int, now time.Time) (drained bool) {
+		if !r.heard.Load() { // a load, not a store a reply: the socket's readers share it
+			r.heard.Store(true)
+		}
+		seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
+		mu.Lock()
+		if n < seqLen || err != nil || seq >= next {
+			mu.Unlock()
+			unowed = true
+			// Which datagram it answers is unknown, or it answers
+			// none sent: count it if it came while measuring.
+			if r.measuring.Load() {
+				r.mismatch(buf[:n], noSuchSeq, false)
+			}
+			return false
+		}
+		s := slot(seq)
+		// (An empty slot, in a ring grown since, has seq 0 too: it
+		// knows nothing of datagram 0.)
+		known := s.seq == seq && !s.sentAt.IsZero()
+		// Every reply is checked, a duplicate too: a wrong one after a
+		// right one is wrong. A datagram is counted wrong once, so a
+		// wrong reply sent twice is one wrong and one duplicate.
+		if known && s.measured && !s.wrong {
+			if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
+				s.wrong = true
+				r.mismatch(buf[seqLen:n], want, false)
+			}
+		}
+		var goneAt time.Time
+		wasGone := false
+		if !known {
+			goneAt, wasGone = gone.take(seq)
+		}
+		switch {
+		case wasGone: // answered after it was counted lost and left the ring
+			r.arrive(n)
+			if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
+				// In time: the ring at its largest wrapped onto it,
+				// and counted it lost early. It was not.
+				r.lost.Add(-1)
+				w.record(r, d)
+				if int64(seq) < highest {
+					r.reordered.Add(1)
+				}
+				highest = max(highest, int64(seq))
+			} else {
+				r.late.Add(1)
+			}
+			if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
+				r.mismatch(buf[seqLen:n], want, false) // and wrong, as one still in the ring is
+			}
+		case !known:
+			// So old it has left the ring, and answered or forgotten:
+			// a duplicate, or a late reply, not known to be unowed nor
+			// counted. Its body is checked all the same, while
+			// measuring, as a reply naming no datagram is: a wrong
+			// reply is never passed over. (Had its datagram's first
+			// reply been wrong too, the datagram counts wrong twice.)
+			if want := r.bodyWants[pick(i, int(seq))]; r.measuring.Load() && !bytes.Equal(buf[seqLen:n], want) {
+				r.mismatch(buf[seqLen:n], want, false)
+			}
+		case s.answered:
+			unowed = true
+			if s.measured {
+				r.dups.Add(1)
+			}
+		case s.pending:
+			s.answered, s.pending = true, false
+			inflight--
+			r.arrive(n)
+			// A reply later than Timeout is lost and late, and not
+			// also reordered, as one that came after its expiry is
+			// not: the counts are apart.
+			if d := now.Sub(s.sentAt); s.measured && r.onTime(d) {
+				w.record(r, d)
+				if int64(seq) < highest {
+					r.reordered.Add(1)
+				}
+			}
+			highest = max(highest, int64(seq))
+			release()
+		default: // answered after it was counted lost: late
+			s.answered = true
+			r.arrive(n) // it came, as a late stream reply does
+			if s.measured {
+				r.late.Add(1)
+			}
+		}
+		drained = senderDone && inflight == 0
+		mu.Unlock()
+		return drained
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		if udpReaderEnd != nil {
+			defer udpReaderEnd()
+		}
 		if udpReaderStart != nil {
 			udpReaderStart()
 		}
@@ -199,98 +299,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				time.Sleep(10 * time.Millisecond) // ICMP errors come fast; do not spin
 				continue
 			}
-			now := time.Now()
-			if !r.heard.Load() { // a load, not a store a reply: the socket's readers share it
-				r.heard.Store(true)
-			}
-			seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
-			mu.Lock()
-			if n < seqLen || err != nil || seq >= next {
-				mu.Unlock()
-				unowed = true
-				// Which datagram it answers is unknown, or it answers
-				// none sent: count it if it came while measuring.
-				if r.measuring.Load() {
-					r.mismatch(buf[:n], noSuchSeq, false)
-				}
-				continue
-			}
-			s := slot(seq)
-			// (An empty slot, in a ring grown since, has seq 0 too: it
-			// knows nothing of datagram 0.)
-			known := s.seq == seq && !s.sentAt.IsZero()
-			// Every reply is checked, a duplicate too: a wrong one after a
-			// right one is wrong. A datagram is counted wrong once, so a
-			// wrong reply sent twice is one wrong and one duplicate.
-			if known && s.measured && !s.wrong {
-				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
-					s.wrong = true
-					r.mismatch(buf[seqLen:n], want, false)
-				}
-			}
-			var goneAt time.Time
-			wasGone := false
-			if !known {
-				goneAt, wasGone = gone.take(seq)
-			}
-			switch {
-			case wasGone: // answered after it was counted lost and left the ring
-				r.arrive(n)
-				if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
-					// In time: the ring at its largest wrapped onto it,
-					// and counted it lost early. It was not.
-					r.lost.Add(-1)
-					w.record(r, d)
-					if int64(seq) < highest {
-						r.reordered.Add(1)
-					}
-					highest = max(highest, int64(seq))
-				} else {
-					r.late.Add(1)
-				}
-				if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
-					r.mismatch(buf[seqLen:n], want, false) // and wrong, as one still in the ring is
-				}
-			case !known:
-				// So old it has left the ring, and answered or forgotten:
-				// a duplicate, or a late reply, not known to be unowed nor
-				// counted. Its body is checked all the same, while
-				// measuring, as a reply naming no datagram is: a wrong
-				// reply is never passed over. (Had its datagram's first
-				// reply been wrong too, the datagram counts wrong twice.)
-				if want := r.bodyWants[pick(i, int(seq))]; r.measuring.Load() && !bytes.Equal(buf[seqLen:n], want) {
-					r.mismatch(buf[seqLen:n], want, false)
-				}
-			case s.answered:
-				unowed = true
-				if s.measured {
-					r.dups.Add(1)
-				}
-			case s.pending:
-				s.answered, s.pending = true, false
-				inflight--
-				r.arrive(n)
-				// A reply later than Timeout is lost and late, and not
-				// also reordered, as one that came after its expiry is
-				// not: the counts are apart.
-				if d := now.Sub(s.sentAt); s.measured && r.onTime(d) {
-					w.record(r, d)
-					if int64(seq) < highest {
-						r.reordered.Add(1)
-					}
-				}
-				highest = max(highest, int64(seq))
-				release()
-			default: // answered after it was counted lost: late
-				s.answered = true
-				r.arrive(n) // it came, as a late stream reply does
-				if s.measured {
-					r.late.Add(1)
-				}
-			}
-			drained := senderDone && inflight == 0
-			mu.Unlock()
-			if drained {
+			if take(buf, n, time.Now()) {
 				return
 			}
 		}
@@ -305,19 +314,28 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		idle := inflight == 0
 		mu.Unlock()
 		select {
-		case <-refused:
-			c.Close() // (a refused write: the reader may wait yet)
+		case <-refused: // (a refused write: the reader may wait yet)
+			wake(c, done)
 		default:
 			if idle {
 				c.SetReadDeadline(time.Now())
 			}
 		}
 		<-done
-		expire(time.Now().Add(r.cfg.Timeout))
+		wasRefused := false
 		select {
-		case <-refused: // before or while waiting: the socket is done
-			return
+		case <-refused:
+			// The kernel tells a refusal before the replies queued ahead
+			// of it: they came, and are counted (as of now), not lost.
+			wasRefused = true
+			c.SetReadDeadline(time.Time{})
+			buf := make([]byte, 1<<17)
+			readQueued(c, buf, len(ring), func(n int) bool { return take(buf, n, time.Now()) })
 		default:
+		}
+		expire(time.Now().Add(r.cfg.Timeout))
+		if wasRefused { // before or while waiting: the socket is done
+			return
 		}
 		if dropsBefore >= 0 && !unowed { // (the reader is done: done is closed)
 			r.droppedHere.Add(socketDrops(c) - dropsBefore)
@@ -334,7 +352,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	defer tick.Stop()
 	for !r.stopping.Load() {
 		if udpBeforeSend != nil {
-			udpBeforeSend()
+			udpBeforeSend(next) // (the sender alone changes next)
 		}
 		if closedLoop {
 			select { // expire even while replies keep places free
@@ -411,6 +429,24 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			return
 		}
 	}
+}
+
+// wake ends a socket's reader, which ends on an error once the socket is
+// refused, by a read deadline in the past: set again until the reader is
+// done, since Run's drain may put a later one in its place before the
+// reader wakes. A reader that waits still after a second is woken by
+// closing the socket.
+func wake(c net.Conn, done <-chan struct{}) {
+	for range 1000 {
+		c.SetReadDeadline(time.Now())
+		select {
+		case <-done:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+	c.Close()
+	<-done
 }
 
 // grownRing returns ring at twice the size, each datagram it remembers

@@ -62,7 +62,8 @@ func PauseStreamReadersUntilSendFails(wait time.Duration) (restore func()) {
 // d past when it falls due, as a timer that wakes late would, until the
 // returned function is called.
 func DelayFirstUDPSend(d time.Duration) (restore func()) {
-	udpBeforeSend = sync.OnceFunc(func() { time.Sleep(d) })
+	sleep := sync.OnceFunc(func() { time.Sleep(d) })
+	udpBeforeSend = func(uint64) { sleep() }
 	return func() { udpBeforeSend = nil }
 }
 
@@ -72,4 +73,24 @@ func SetUDPRingMax(n int) (restore func()) {
 	was := maxUDPRing
 	maxUDPRing = n
 	return func() { maxUDPRing = was }
+}
+
+// HoldUDPSocket makes a run's one UDP socket's reader wait before it first
+// reads, and the socket's datagram gone send only once gone is closed;
+// before the next datagram's, the reader starts, and the sender waits
+// until the reader has ended. Until the returned function is called.
+func HoldUDPSocket(gone <-chan struct{}, goneSeq uint64) (restore func()) {
+	release, ended := make(chan struct{}), make(chan struct{})
+	udpReaderStart = func() { <-release }
+	udpReaderEnd = func() { close(ended) }
+	udpBeforeSend = func(seq uint64) {
+		switch seq {
+		case goneSeq:
+			<-gone
+		case goneSeq + 1:
+			close(release)
+			<-ended
+		}
+	}
+	return func() { udpReaderStart, udpReaderEnd, udpBeforeSend = nil, nil, nil }
 }
