@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -185,5 +186,21 @@ func TestServeAdminAddressInUse(t *testing.T) {
 	out, err := exec.Command("shout", "serve", "--admin", ln.Addr().String(), "tcp://127.0.0.1:0").CombinedOutput()
 	if code := exitCode(err); code != 1 || !regexp.MustCompile(`^shout: --admin: listen tcp 127.0.0.1:\d+: bind: address already in use\n$`).Match(out) {
 		t.Errorf("status %d, output %q", code, out)
+	}
+}
+
+// --reuse-port shares the server's ports, not the admin listener's
+// (whose /readyz and /metrics must be each shout's own): a new shout on
+// the old one's addresses, --admin and all, is told to pick another
+// --admin, not only that the address is in use.
+func TestServeAdminReusePortTaken(t *testing.T) {
+	old := startServe(t, nil, "tcp://127.0.0.1:0", "--reuse-port", "--admin=127.0.0.1:0")
+	admin := strings.TrimSuffix(strings.TrimPrefix(adminOf(old), "http://"), "/")
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "shout", "serve", "tcp://"+old.addr("tcp"), "--reuse-port", "--admin="+admin).CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "address already in use") ||
+		!strings.Contains(string(out), "another --admin") {
+		t.Errorf("a second shout with --reuse-port on the first's --admin: status %d, output %q; want 1, and to be told to give another --admin", code, out)
 	}
 }

@@ -135,6 +135,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	adminLns, _, err := endpoint.Listen(adminEps)
 	if err != nil {
 		closeAll(listeners, packets)
+		if cmd.ReusePort && errors.Is(err, syscall.EADDRINUSE) {
+			// Most likely the shout this one is to replace.
+			return fmt.Errorf("--admin: %w (--reuse-port does not share it: each shout's /readyz and /metrics are its own; give this one another --admin)", err)
+		}
 		return fmt.Errorf("--admin: %w", err)
 	}
 	if certs != nil {
