@@ -275,3 +275,32 @@ func TestHandlerEndpoints(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// /healthz and /readyz answer OPTIONS with their status, as GET: it is
+// the method of HAProxy's `option httpchk /readyz`, which got 405 and so
+// marked every shout down, ready or not.
+func TestHealthAnswersOptions(t *testing.T) {
+	h := admin.NewHandler(admin.NewMetrics(admin.Config{}), false)
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	ask := func(path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodOptions, hs.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := ask("/healthz"); code != http.StatusOK {
+		t.Errorf("OPTIONS /healthz: %d, want 200", code)
+	}
+	if code := ask("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("OPTIONS /readyz, not ready: %d, want 503", code)
+	}
+	h.SetReady(true)
+	if code := ask("/readyz"); code != http.StatusOK {
+		t.Errorf("OPTIONS /readyz, ready: %d, want 200", code)
+	}
+}

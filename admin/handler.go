@@ -27,16 +27,21 @@ type Handler struct {
 func NewHandler(m *Metrics, pprofOn bool) *Handler {
 	h := &Handler{mux: http.NewServeMux()}
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	healthz := func(w http.ResponseWriter, _ *http.Request) {
 		text(w, http.StatusOK, "ok")
-	})
-	h.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	}
+	readyz := func(w http.ResponseWriter, _ *http.Request) {
 		if h.ready.Load() {
 			text(w, http.StatusOK, "ready")
 			return
 		}
 		text(w, http.StatusServiceUnavailable, "not ready")
-	})
+	}
+	// OPTIONS too: HAProxy's `option httpchk <uri>` asks with it.
+	for _, m := range []string{"GET", "OPTIONS"} {
+		h.mux.HandleFunc(m+" /healthz", healthz)
+		h.mux.HandleFunc(m+" /readyz", readyz)
+	}
 	index := "/metrics\n/healthz\n/readyz\n"
 	if pprofOn {
 		index += "/debug/pprof/\n"
