@@ -10,7 +10,17 @@
 #
 # The limits reach `podman kube play` too, through a containers.conf with
 # default_ulimits; a CONTAINERS_CONF already set is left alone.
+#
+# A remote podman (on a Mac or Windows, or with CONTAINER_HOST set) gets
+# the arguments alone: it has no --runtime or --cgroup-manager, and runs
+# containers on a machine of its own, whose limits are not these; a
+# containers.conf of ours would hide the user's, which names that machine.
 set -euo pipefail
+
+help=$(podman --help 2>/dev/null) || true
+if [[ $help != *--cgroup-manager* ]]; then
+  exec podman "$@"
+fi
 
 if [[ -z "${CONTAINERS_CONF:-}" ]]; then
   hard() { local v; v=$(ulimit -H "$1"); [[ $v == unlimited ]] && v=1048576; echo "$v"; }

@@ -535,3 +535,50 @@ func writeCert(t *testing.T, certFile, keyFile string) *x509.CertPool {
 	pool.AddCert(cert)
 	return pool
 }
+
+// TestRemotePodman builds and runs the image through a remote podman, as
+// on a Mac or Windows (podman talks to the Linux machine it runs images
+// in) or with CONTAINER_HOST set: here a podman system service on a
+// socket of the test's own. podman.sh gave such a podman --cgroup-manager
+// and --runtime, flags it has not ("unknown flag: --cgroup-manager"), so
+// deploy/image.sh failed wherever podman is remote.
+func TestRemotePodman(t *testing.T) {
+	p := newPodman(t)
+	sock := filepath.Join(t.TempDir(), "podman.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	script, err := filepath.Abs("podman.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The service is local podman, with the flags these machines need.
+	service := p.cmd(ctx, ".", script, "system", "service", "--time", "0", "unix://"+sock)
+	var serviceOut bytes.Buffer
+	service.Stdout, service.Stderr = &serviceOut, &serviceOut
+	if err := service.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		service.Wait()
+	})
+	deadline := time.Now().Add(bound)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("podman system service made no %s within %v\n%s", sock, bound, serviceOut.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, bounded by deadline
+	}
+
+	remote := &podman{t: t, env: append(slices.Clone(p.env), "CONTAINER_HOST=unix://"+sock)}
+	out := remote.run(".", bound, "version")
+	if !strings.Contains(out, "Client:") || !strings.Contains(out, "Server:") {
+		t.Fatalf("podman.sh version through %s is not a remote podman's:\n%s", sock, out)
+	}
+	image := remote.buildImage()
+	if out := remote.run(".", bound, "run", "--rm", "--network", "none", image, "version"); !strings.HasPrefix(out, "shout ") {
+		t.Errorf("shout version through the remote podman: %q", out)
+	}
+}
