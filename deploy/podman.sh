@@ -27,11 +27,18 @@ if [[ -z "${CONTAINERS_CONF:-}" ]]; then
   nofile=$(hard -n)
   nproc=$(hard -u)
   ((nproc > 4096)) && nproc=4096
+  want=$(printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]' \
+    "$nofile" "$nofile" "$nproc" "$nproc")
   conf="${TMPDIR:-/tmp}/containers-shout-$(id -u)-$nofile-$nproc.conf"
-  if [[ ! -s $conf ]]; then
-    printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
-      "$nofile" "$nofile" "$nproc" "$nproc" >"$conf.$$"
-    mv "$conf.$$" "$conf"
+  # TMPDIR is often /tmp, where anyone may have put a file of that name
+  # first, saying what podman runs: only a file of ours that says just
+  # this is used; another is replaced, or, where it cannot be, not used.
+  if [[ -L $conf || ! -O $conf || $(cat -- "$conf" 2>/dev/null) != "$want" ]]; then
+    new=$(mktemp "$conf.XXXXXX")
+    printf '%s\n' "$want" >"$new"
+    if [[ -L $conf || (-e $conf && ! -f $conf) ]] || ! mv -f "$new" "$conf" 2>/dev/null; then
+      conf=$new
+    fi
   fi
   export CONTAINERS_CONF=$conf
 fi

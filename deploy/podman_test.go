@@ -582,3 +582,48 @@ func TestRemotePodman(t *testing.T) {
 		t.Errorf("shout version through the remote podman: %q", out)
 	}
 }
+
+// TestPodmanConfNotPlanted: podman.sh keeps its containers.conf in /tmp
+// (TMPDIR), under a name anyone can tell. It used any file it found
+// there, so whoever wrote that file first chose what podman ran as root
+// (conmon_path, runtimes, hooks). A file it did not write, with other
+// content, is replaced. podman here is a stand-in that says which
+// containers.conf it was given, and what is in it.
+func TestPodmanConfNotPlanted(t *testing.T) {
+	bin, tmp := t.TempDir(), t.TempDir()
+	fake := "#!/bin/sh\n" +
+		"if [ \"$1\" = --help ]; then echo '      --cgroup-manager string'; exit 0; fi\n" +
+		"echo \"$CONTAINERS_CONF\"; cat \"$CONTAINERS_CONF\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "podman"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TMPDIR=" + tmp, "CONTAINERS_CONF="}
+	run := func() (path, content string) {
+		t.Helper()
+		c := exec.Command("./podman.sh", "version")
+		c.Env = append(os.Environ(), env...)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("podman.sh: %v\n%s", err, out)
+		}
+		path, content, _ = strings.Cut(string(out), "\n")
+		return path, content
+	}
+	conf, want := run()
+	if !strings.HasPrefix(conf, tmp) || !strings.Contains(want, "default_ulimits") {
+		t.Fatalf("podman.sh gave podman %s, holding %q: want a file in TMPDIR with default_ulimits", conf, want)
+	}
+	// Someone else's file where podman.sh would put its own.
+	evil := "[engine]\nconmon_path = [\"/nonexistent/evil\"]\n"
+	if err := os.WriteFile(conf, []byte(evil), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		if err := os.Chown(conf, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if path, got := run(); got != want {
+		t.Errorf("with %s planted beforehand, podman.sh gave podman %s, holding:\n%s\nwant:\n%s", conf, path, got, want)
+	}
+}
