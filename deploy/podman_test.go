@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -554,6 +555,8 @@ func TestRemotePodman(t *testing.T) {
 	service := p.cmd(ctx, ".", script, "system", "service", "--time", "0", "unix://"+sock)
 	var serviceOut bytes.Buffer
 	service.Stdout, service.Stderr = &serviceOut, &serviceOut
+	// Stopped as a service is, not killed: it leaves nothing behind.
+	service.Cancel = func() error { return service.Process.Signal(syscall.SIGTERM) }
 	if err := service.Start(); err != nil {
 		t.Fatal(err)
 	}
