@@ -9,7 +9,8 @@
 # token in it: the label ships with the image) and SOURCE_DATE_EPOCH (the
 # image's creation time and its files' times, in seconds; default: the
 # commit's time, so that two builds of one checkout are the same image)
-# can be set in the environment. It prints the image's name; with --source, only the SOURCE
+# and GOARCH (the binary's and the image's architecture; default: go env
+# GOARCH) can be set in the environment. It prints the image's name; with --source, only the SOURCE
 # it would label the image with, and builds nothing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,10 +41,13 @@ trap 'rm -rf "$ctx"' EXIT
 # Stamped with -X rather than by go build, which finds no revision in a
 # git worktree or outside git: shout version and shout_build_info show them.
 # Linux, whatever the host: podman on a Mac runs images in a Linux machine.
-CGO_ENABLED=0 GOOS=linux GOARCH="${GOARCH:-$(go env GOARCH)}" go build -trimpath -buildvcs=false \
+# The image says the binary's architecture, not the build machine's.
+arch="${GOARCH:-$(go env GOARCH)}"
+CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath -buildvcs=false \
   -ldflags "-s -w -X main.version=$VERSION -X main.revision=$REVISION" -o "$ctx/shout" ./cmd/shout
 
 "$root/deploy/podman.sh" build --quiet --layers=false --timestamp "$SOURCE_DATE_EPOCH" -f "$root/Containerfile" \
+  --os linux --arch "$arch" \
   --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" --build-arg SOURCE="$SOURCE" \
   "${tags[@]}" "$ctx" >/dev/null
 echo "${tags[1]}"

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -628,5 +629,23 @@ func TestPodmanConfNotPlanted(t *testing.T) {
 	}
 	if path, got := run(); got != want {
 		t.Errorf("with %s planted beforehand, podman.sh gave podman %s, holding:\n%s\nwant:\n%s", conf, path, got, want)
+	}
+}
+
+// TestImageArch: GOARCH chooses the binary's architecture (deploy/image.sh
+// builds it for GOARCH, by default go env GOARCH), and the image must say
+// the same, or a registry, podman and the nodes take it for the build
+// machine's: GOARCH=arm64 on an amd64 machine made an image that said
+// amd64 around an arm64 binary.
+func TestImageArch(t *testing.T) {
+	p := newPodman(t)
+	arch := "arm64"
+	if runtime.GOARCH == "arm64" {
+		arch = "amd64"
+	}
+	p.env = append(p.env, "GOARCH="+arch)
+	image := p.buildImage()
+	if got := strings.TrimSpace(p.run(".", bound, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", image)); got != "linux/"+arch {
+		t.Errorf("GOARCH=%s deploy/image.sh made an image for %s, want linux/%s", arch, got, arch)
 	}
 }
