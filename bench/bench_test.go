@@ -2147,9 +2147,10 @@ func TestUDPRepliesQueuedBeforeTheRefusalCount(t *testing.T) {
 	cfg.Conns, cfg.Depth, cfg.Text = 1, 8, "ascii"
 	cfg.Duration = 10 * time.Second // cut short by the refusal
 	rep := run(t, cfg)
-	// (The eighth is sent or not: the sender picks between a free place
-	// and the refusal.)
-	if rep.Messages != 5 || rep.Errors == 0 || rep.Lost < 2 || rep.Lost > 3 {
+	// (Later ones are sent or not: the sender picks between a free place
+	// and the refusal; a kernel that tells the refusal after the replies
+	// frees more places first.)
+	if rep.Messages != 5 || rep.Errors == 0 || rep.Lost < 2 {
 		t.Errorf("%d answered, %d errors, %d lost; want five answered, the sixth, seventh (and eighth) lost, and the refusal an error", rep.Messages, rep.Errors, rep.Lost)
 	}
 }

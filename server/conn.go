@@ -116,7 +116,11 @@ func (c *conn) serve() {
 					c.sess.info.Remote, c.sess.info.Local = we.Remote, we.Local
 				}
 			}
-			if we != nil && !r.wrap() {
+			leftSilent := r == ReasonEOF || r == ReasonReset
+			if !leftSilent && !r.wrap() {
+				r = ReasonWrap // (a wrapper's Reason that is no wrap's, nor a silent client's)
+			}
+			if leftSilent {
 				// The client left before the wrap began (ReasonEOF,
 				// ReasonReset: a health check that connects and closes):
 				// no failure. It opened and closed, as over a listener

@@ -14,7 +14,10 @@ import (
 // pointers they receive are valid only during the call.
 type Observer interface {
 	// ConnOpen: a stream connection was accepted and admitted (after
-	// WrapConn, so Remote is the client's real address).
+	// WrapConn, so Remote is the client's real address; a client that
+	// left before its wrap began, having sent nothing, is told of as
+	// opened and closed, with the addresses the wrap had learnt: its
+	// socket's, if it left before its PROXY header).
 	ConnOpen(c *ConnInfo)
 	// ConnRead: the connection read p, which will be answered.
 	ConnRead(c *ConnInfo, p []byte)

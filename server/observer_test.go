@@ -308,3 +308,29 @@ func (j jsonLines) Write(p []byte) (int, error) {
 	j <- rec
 	return len(p), nil
 }
+
+// A WrapError's Reason is the close's if it is a wrap's, or ReasonEOF or
+// ReasonReset (a client that left before its wrap began, which opened);
+// any other (none given, a limit's) is ReasonWrap: a connection closed
+// for ReasonRejected after an open left admin's open gauge at 1 for good.
+func TestWrapErrorReasons(t *testing.T) {
+	for _, tc := range []struct{ given, want server.Reason }{
+		{server.ReasonHandshake, server.ReasonHandshake},
+		{server.ReasonEOF, server.ReasonEOF},
+		{server.ReasonReset, server.ReasonReset},
+		{server.ReasonNone, server.ReasonWrap},
+		{server.ReasonRejected, server.ReasonWrap},
+		{server.ReasonIdleTimeout, server.ReasonWrap},
+	} {
+		var obs recorder
+		srv := &server.Server{Observer: &obs, WrapConn: func(net.Conn) (net.Conn, error) {
+			return nil, &server.WrapError{Reason: tc.given, Err: errors.New("no")}
+		}}
+		addr := shouttest.Start(t, srv)
+		c := dial(t, addr)
+		if ci := obs.waitClose(t); ci.Reason != tc.want {
+			t.Errorf("WrapError with %v: closed for %v, want %v", tc.given, ci.Reason, tc.want)
+		}
+		c.Close()
+	}
+}

@@ -300,10 +300,11 @@ type Readdresser interface {
 
 // WrapError is a wrapping failure with the Reason it gives the
 // connection's close (ReasonHandshake, ReasonProxyHeader); any other
-// error from a wrapper closes it with ReasonWrap. A Reason that is not a
-// wrap's (ReasonEOF, ReasonReset) says that the client left before the
-// wrap began, having sent nothing: observers see it open and close with
-// that Reason, as they would without the wrap, not a failure.
+// error from a wrapper closes it with ReasonWrap, and so does any other
+// Reason, but two: ReasonEOF and ReasonReset say that the client left
+// before the wrap began, having sent nothing (a health check that
+// connects and closes). Observers see that connection open and close
+// with that Reason, as they would without the wrap, not a failure.
 type WrapError struct {
 	Reason Reason
 	Err    error

@@ -12,7 +12,7 @@ import (
 )
 
 // sockFD is the file descriptor of x's socket, or -1 if x gives no raw
-// access (a TLS or PROXY protocol wrapper).
+// access (a TLS connection, a wrapper that does not pass it on).
 func sockFD(x any) int {
 	sc, ok := x.(interface {
 		SyscallConn() (syscall.RawConn, error)
