@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"shout/endpoint"
+	"shout/internal/sockerr"
 )
 
 // Dial connects to e within timeout (zero: no limit). Its errors read as
@@ -70,7 +71,7 @@ func Cause(err error) string {
 		return "cannot look up " + dns.Name + ": " + dns.Err
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
+	case sockerr.Reset(err):
 		return "connection reset by the server"
 	case errors.Is(err, syscall.EPIPE):
 		return "the server closed the connection"

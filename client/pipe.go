@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"shout/internal/sockerr"
 )
 
 // PipeResult is what Pipe saw.
@@ -194,7 +196,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 
 // isClosedByPeer reports whether err means the server went away.
 func isClosedByPeer(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return sockerr.Reset(err) || errors.Is(err, syscall.EPIPE)
 }
 
 // stillTaking reports whether the server has taken more of what was sent

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"shout/internal/sockerr"
 )
 
 // TracePrefix begins every line Trace writes: the prefix of shout serve
@@ -175,7 +177,7 @@ func sendError(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused: nothing listens there (over UDP, an ICMP message said so)"
-	case errors.Is(err, syscall.ECONNRESET):
+	case sockerr.Reset(err):
 		return "connection reset (RST) by the server"
 	case errors.Is(err, syscall.EPIPE):
 		return "broken pipe (EPIPE): the server closed the connection"

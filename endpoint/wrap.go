@@ -16,6 +16,7 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"shout/internal/sockerr"
 	"shout/server"
 )
 
@@ -340,7 +341,7 @@ func leftSilent(any bool, err error) (server.Reason, bool) {
 		return 0, false
 	case errors.Is(err, io.EOF):
 		return server.ReasonEOF, true
-	case errors.Is(err, syscall.ECONNRESET):
+	case sockerr.Reset(err):
 		return server.ReasonReset, true
 	}
 	return 0, false

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"shout/internal/sockerr"
+
 	"golang.org/x/text/transform"
 )
 
@@ -652,7 +654,7 @@ func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
 		return ReasonWriteTimeout
 	case timeout:
 		return ReasonIdleTimeout
-	case errors.Is(err, syscall.ECONNRESET):
+	case sockerr.Reset(err):
 		return ReasonReset
 	case errors.Is(err, syscall.EPIPE):
 		return ReasonBrokenPipe

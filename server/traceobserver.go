@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"shout/internal/sockerr"
 )
 
 // TracePrefix begins every line a trace observer writes, so that none can
@@ -244,7 +246,7 @@ func readError(err error) string {
 	switch {
 	case errors.Is(err, io.EOF):
 		return "0 bytes: end of file: the client will send no more (it closed, or half-closed with shutdown(SHUT_WR))"
-	case errors.Is(err, syscall.ECONNRESET):
+	case sockerr.Reset(err):
 		return "connection reset (RST): the client's side was torn down (killed or closed with data unread), not closed in order"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "woken by a deadline: idle timeout, or the server is stopping"
@@ -286,7 +288,7 @@ func writeError(err error) string {
 	switch {
 	case errors.Is(err, syscall.EPIPE):
 		return "broken pipe (EPIPE): the client is gone"
-	case errors.Is(err, syscall.ECONNRESET):
+	case sockerr.Reset(err):
 		return "connection reset (RST): the client is gone"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "timed out: the client takes no replies"

@@ -1,0 +1,5 @@
+//go:build !windows
+
+package sockerr
+
+func systemReset(error) bool { return false }
