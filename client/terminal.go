@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ergochat/readline"
 )
@@ -99,6 +101,14 @@ type session struct {
 	pending  []pendingWrite
 	woken    bool // a wakeRune is on its way
 	midLine  bool // what was printed last does not end in a newline
+
+	// A paste goes into the line in one piece, not a key at a time (see
+	// filterKey): pasted is what the next pasteKey puts in; searching,
+	// that the editor may be searching the history (Ctrl-R), where what
+	// is typed goes to the search, and a paste goes in key by key as ever.
+	// Both belong to the editor's goroutine.
+	pasted    []rune
+	searching bool
 }
 
 // wakeRune, among the keys, tells the editor to print what is pending;
@@ -158,8 +168,34 @@ func (s *session) flushPending() {
 	s.pending, s.woken = nil, false
 }
 
+// pasteKey, given to the editor in place of a character typed, has it
+// put in what the characters typed with it (a paste) are, at once: see
+// filterKey and listen. It is Shift-Tab, a key the editor does nothing
+// with but call its Listener (and end a history search, which is why
+// there is no paste during one). This leans on the editor's key loop as
+// ergochat/readline v0.1.3 has it; TestPasteGoesInAtOnce and the
+// terminal tests TestConnectTerminalLongLinePaste and
+// TestConnectTerminalPasteMidLineAndSearch check it.
+const pasteKey = readline.MetaShiftTab
+
 // filterKey runs in the editor, between keys.
+//
+// A character typed with more behind it, already read (a paste), goes
+// into the line with them at once, not one by one: for each character
+// the editor measures its whole line, on the screen, and a paste of one
+// long line was quadratic (64 KB took minutes of CPU). So the editor
+// gets pasteKey, and listen puts them in the line, which the editor
+// then draws again whole (a few times for a long paste, as it comes in
+// pieces), where it drew each character after the last. Keys are read
+// one at a time, in step with the editor (tty.Read), so what follows r
+// in the tty's queue is what the editor would have read next.
 func (s *session) filterKey(r rune) (rune, bool) {
+	if !s.searching && inLine(r) {
+		if more := s.tty.takeText(); len(more) > 0 {
+			s.pasted = append([]rune{r}, more...)
+			return pasteKey, true
+		}
+	}
 	switch r {
 	case wakeRune:
 		s.outMu.Lock()
@@ -177,6 +213,39 @@ func (s *session) filterKey(r rune) (rune, bool) {
 		return r, false
 	}
 	return r, true
+}
+
+// listen runs in the editor after each key it handled, with the line
+// and the cursor's place in it (before the first key: nil, 0, 0). After
+// pasteKey it puts what was pasted in the line, at the cursor, as the
+// editor would have one key at a time, and draws the line again.
+func (s *session) listen(line []rune, pos int, key rune) ([]rune, int, bool) {
+	if key == pasteKey && s.pasted != nil {
+		p := s.pasted
+		s.pasted = nil
+		return slices.Insert(line, pos, p...), pos + len(p), true
+	}
+	s.pasted = nil
+	// Ctrl-R and Ctrl-S search the history; what is typed, a backspace
+	// or a Tab go to the search; any other key ends it, as does the end
+	// of the line (ReadLine returns; the next begins with key 0).
+	switch {
+	case key == readline.CharBckSearch || key == readline.CharFwdSearch:
+		s.searching = true
+	case key == readline.CharBackspace || key == readline.CharCtrlH || key == readline.CharTab || key >= ' ':
+	default:
+		s.searching = false
+	}
+	return nil, 0, false
+}
+
+// inLine says whether the editor puts r in the line as it is when typed
+// (and in a search, the search's text), so that a paste of such runes
+// can go in at once. Controls, which are keys, are not; nor are the
+// runes that stand for keys (negative), wakeRune and redrawRune.
+func inLine(r rune) bool {
+	return r >= ' ' && r != 0x7f && !(r >= 0x80 && r < 0xa0) && r != utf8.RuneError &&
+		r != wakeRune && r != redrawRune
 }
 
 // Run talks to c until the user leaves (Ctrl-D, Ctrl-C) or, over a
@@ -223,6 +292,7 @@ func (t *Terminal) Run(c net.Conn) int {
 		FuncExitRaw:            func() error { return nil },
 		FuncGetSize:            tt.size,
 		FuncFilterInputRune:    s.filterKey,
+		Listener:               s.listen,
 	})
 	if err != nil {
 		tt.restore()

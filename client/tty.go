@@ -114,6 +114,25 @@ func (t *tty) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// takeText takes, from the front of what was typed and not yet read,
+// the runes that go in the line as they are (inLine), whole ones only.
+func (t *tty) takeText() []rune {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var rs []rune
+	i := 0
+	for i < len(t.queue) {
+		r, n := utf8.DecodeRune(t.queue[i:])
+		if !inLine(r) {
+			break
+		}
+		rs = append(rs, r)
+		i += n
+	}
+	t.queue = t.queue[i:]
+	return rs
+}
+
 // inject puts s among the keys typed, after those already there.
 func (t *tty) inject(s string) {
 	t.mu.Lock()

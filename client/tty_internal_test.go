@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ergochat/readline"
 )
 
 // What is written while a stop holds the screen (from cook to raw) waits,
@@ -79,5 +81,74 @@ func BenchmarkTTYWrite(b *testing.B) {
 	b.SetBytes(int64(len(p)))
 	for b.Loop() {
 		tt.Write(p)
+	}
+}
+
+// A character typed with more text behind it, already read (a paste),
+// goes to the editor as pasteKey, and the editor's Listener puts them all
+// in the line at the cursor: one at a time, a long pasted line cost the
+// editor quadratic time. What is not text (a key's escape sequence, a
+// control, a private rune, half a character) ends the paste, and is left
+// for the editor to read in turn; while the editor searches the history
+// (Ctrl-R), what is typed goes to the search, key by key.
+func TestPasteGoesInAtOnce(t *testing.T) {
+	tt := &tty{}
+	tt.cond = sync.NewCond(&tt.mu)
+	s := &session{tty: tt}
+	s.listen(nil, 0, 0) // as the editor does before a line
+
+	key := func(r rune, queue string) rune {
+		t.Helper()
+		tt.queue = []byte(queue)
+		got, ok := s.filterKey(r)
+		if !ok {
+			t.Fatalf("filterKey(%q) dropped the key", r)
+		}
+		return got
+	}
+	listen := func(line string, pos int, k rune) (string, int, bool) {
+		l, p, ok := s.listen([]rune(line), pos, k)
+		return string(l), p, ok
+	}
+
+	if k := key('a', "b哈c\x1b[D"); k != pasteKey || string(tt.queue) != "\x1b[D" {
+		t.Fatalf("filterKey = %q, left %q; want pasteKey, and the escape sequence left", k, tt.queue)
+	}
+	if line, pos, ok := listen("12", 1, pasteKey); line != "1ab哈c2" || pos != 5 || !ok {
+		t.Errorf("after the paste the line is %q, cursor at %d (%v); want %q at 5", line, pos, ok, "1ab哈c2")
+	}
+	// A real Shift-Tab is left alone.
+	if _, _, ok := listen("x", 1, pasteKey); ok {
+		t.Errorf("a Shift-Tab typed changed the line")
+	}
+
+	for _, queue := range []string{"", "\r", "\x1b[A", "\x7f", "\xe5\x93", string(wakeRune) + "b"} {
+		if k := key('a', queue); k != 'a' || string(tt.queue) != queue {
+			t.Errorf("before %q: filterKey = %q, left %q; want the key as it is and all left", queue, k, tt.queue)
+		}
+	}
+	if k := key('\t', "ab"); k != '\t' {
+		t.Errorf("a Tab before text became %q", k)
+	}
+	if k := key('a', "b\xe5\x93"); k != pasteKey || string(tt.queue) != "\xe5\x93" {
+		t.Errorf("before half a character: filterKey = %q, left %q; want pasteKey, the half left", k, tt.queue)
+	}
+	s.listen(nil, 0, pasteKey)
+
+	// Searching the history: text and backspaces go to the search.
+	for _, k := range []rune{readline.CharBckSearch, 'x', readline.CharBackspace, readline.CharFwdSearch} {
+		s.listen(nil, 0, k)
+		if k := key('a', "bc"); k != 'a' {
+			t.Fatalf("while searching, filterKey = %q; want the key as it is", k)
+		}
+	}
+	s.listen(nil, 0, readline.CharLineEnd) // ends the search
+	if k := key('a', "bc"); k != pasteKey {
+		t.Errorf("after the search, filterKey = %q; want pasteKey", k)
+	}
+	s.listen(nil, 0, readline.CharBckSearch)
+	s.listen(nil, 0, 0) // the next line
+	if k := key('a', "bc"); k != pasteKey {
+		t.Errorf("on the line after a search, filterKey = %q; want pasteKey", k)
 	}
 }
