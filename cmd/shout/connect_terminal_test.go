@@ -551,6 +551,28 @@ func TestConnectTerminalLongLinePaste(t *testing.T) {
 	}
 }
 
+// A paste goes in at the cursor, wide characters and all, and while
+// searching the history (Ctrl-R) it goes to the search, as keys typed
+// one by one do.
+func TestConnectTerminalPasteMidLineAndSearch(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", addr)
+	scr.expect(t, addr+"> ")
+	f.WriteString("alpha one\r")
+	scr.expect(t, "ALPHA ONE")
+	scr.expect(t, addr+"> ")
+	f.WriteString("ab\x1b[D" + "x哈y\r") // arrow left between the two pastes
+	scr.expect(t, "AX哈YB")
+	scr.expect(t, addr+"> ")
+	f.WriteString("\x12alp\r") // Ctrl-R: the line found is sent
+	scr.expect(t, "ALPHA ONE")
+	scr.expect(t, addr+"> ")
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
+
 // Ctrl-C leaves at once also after Ctrl-D, while the session waits for
 // the replies owed: nothing read the key, and it waited out --timeout.
 func TestConnectTerminalCtrlCAfterCtrlD(t *testing.T) {
