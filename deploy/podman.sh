@@ -8,6 +8,11 @@
 #   deploy/podman.sh run --rm --network host localhost/shout:dev serve 127.0.0.1:8080
 #   deploy/podman.sh kube play deployment.yaml
 #
+# (kube play publishes the Deployment's ports on every address of the
+# host, and turns its HTTP probes into curl checks the scratch image
+# cannot run: to try the image on one machine, prefer run with
+# -p 127.0.0.1:8080:8080/tcp -p 127.0.0.1:8080:8080/udp.)
+#
 # The limits reach `podman kube play` too, through a containers.conf with
 # default_ulimits; a CONTAINERS_CONF already set is left alone.
 #
