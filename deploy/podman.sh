@@ -20,6 +20,8 @@
 # the arguments alone: it has no --runtime or --cgroup-manager, and runs
 # containers on a machine of its own, whose limits are not these; a
 # containers.conf of ours would hide the user's, which names that machine.
+# A remote chosen on the command line (--remote, --connection, --url) is
+# not seen: set CONTAINER_HOST, or call podman itself.
 set -euo pipefail
 
 help=$(podman --help 2>/dev/null) || true
@@ -34,16 +36,22 @@ if [[ -z "${CONTAINERS_CONF:-}" ]]; then
   ((nproc > 4096)) && nproc=4096
   want=$(printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]' \
     "$nofile" "$nofile" "$nproc" "$nproc")
-  conf="${TMPDIR:-/tmp}/containers-shout-$(id -u)-$nofile-$nproc.conf"
-  # TMPDIR is often /tmp, where anyone may have put a file of that name
-  # first, saying what podman runs: only a file of ours that says just
-  # this is used; another is replaced, or, where it cannot be, not used.
-  if [[ -L $conf || ! -O $conf || $(cat -- "$conf" 2>/dev/null) != "$want" ]]; then
-    new=$(mktemp "$conf.XXXXXX")
-    printf '%s\n' "$want" >"$new"
-    if [[ -L $conf || (-e $conf && ! -f $conf) ]] || ! mv -f "$new" "$conf" 2>/dev/null; then
-      conf=$new
+  # The file says what podman runs (conmon_path, runtimes, hooks), and
+  # TMPDIR is often /tmp, where anyone may put a file, a symlink or a
+  # directory under a name they can tell first. So it lives in a
+  # directory of our own that no one else can enter: made 0700, or, if
+  # one is there already, used only if it is ours and no link (and made
+  # 0700 again); otherwise a fresh one.
+  dir="${TMPDIR:-/tmp}/shout-podman-$(id -u)"
+  if ! mkdir -m 700 -- "$dir" 2>/dev/null; then
+    if [[ -L $dir || ! -d $dir || ! -O $dir ]] || ! chmod 700 -- "$dir"; then
+      dir=$(mktemp -d)
     fi
+  fi
+  conf="$dir/containers-$nofile-$nproc.conf"
+  if [[ -L $conf || ! -O $conf || $(cat -- "$conf" 2>/dev/null) != "$want" ]]; then
+    rm -rf -- "$conf"
+    printf '%s\n' "$want" >"$conf"
   fi
   export CONTAINERS_CONF=$conf
 fi

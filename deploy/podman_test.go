@@ -567,11 +567,15 @@ func TestRemotePodman(t *testing.T) {
 	})
 	deadline := time.Now().Add(bound)
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		// Listening, not only bound: a connection is taken.
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("podman system service made no %s within %v\n%s", sock, bound, serviceOut.String())
+			cancel()
+			service.Wait() // (its output is whole, and no longer written)
+			t.Fatalf("podman system service took no connection on %s within %v\n%s", sock, bound, serviceOut.String())
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, bounded by deadline
 	}
@@ -587,12 +591,15 @@ func TestRemotePodman(t *testing.T) {
 	}
 }
 
-// TestPodmanConfNotPlanted: podman.sh keeps its containers.conf in /tmp
-// (TMPDIR), under a name anyone can tell. It used any file it found
-// there, so whoever wrote that file first chose what podman ran as root
-// (conmon_path, runtimes, hooks). A file it did not write, with other
-// content, is replaced. podman here is a stand-in that says which
-// containers.conf it was given, and what is in it.
+// TestPodmanConfNotPlanted: podman.sh keeps its containers.conf in
+// TMPDIR (often /tmp), under a name anyone can tell. It used any file it
+// found there, so whoever wrote that file first chose what podman ran as
+// root (conmon_path, runtimes, hooks); then a symlink or a directory
+// planted in the moment before its move redirected it. The file now
+// lives in a 0700 directory of podman.sh's own: a file there with other
+// content is replaced, and a directory of that name that is a symlink is
+// not used. podman here is a stand-in that says which containers.conf it
+// was given, and what is in it.
 func TestPodmanConfNotPlanted(t *testing.T) {
 	bin, tmp := t.TempDir(), t.TempDir()
 	fake := "#!/bin/sh\n" +
@@ -614,10 +621,14 @@ func TestPodmanConfNotPlanted(t *testing.T) {
 		return path, content
 	}
 	conf, want := run()
-	if !strings.HasPrefix(conf, tmp) || !strings.Contains(want, "default_ulimits") {
-		t.Fatalf("podman.sh gave podman %s, holding %q: want a file in TMPDIR with default_ulimits", conf, want)
+	dir := filepath.Dir(conf)
+	if filepath.Dir(dir) != tmp || !strings.Contains(want, "default_ulimits") {
+		t.Fatalf("podman.sh gave podman %s, holding %q: want a file in a directory of its own in TMPDIR, with default_ulimits", conf, want)
 	}
-	// Someone else's file where podman.sh would put its own.
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("%s: %v, %v; want a directory only its owner enters (0700)", dir, fi.Mode(), err)
+	}
+	// Other content where podman.sh keeps its file.
 	evil := "[engine]\nconmon_path = [\"/nonexistent/evil\"]\n"
 	if err := os.WriteFile(conf, []byte(evil), 0o666); err != nil {
 		t.Fatal(err)
@@ -627,8 +638,23 @@ func TestPodmanConfNotPlanted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if path, got := run(); got != want {
-		t.Errorf("with %s planted beforehand, podman.sh gave podman %s, holding:\n%s\nwant:\n%s", conf, path, got, want)
+	if path, got := run(); path != conf || got != want {
+		t.Errorf("with other content in %s, podman.sh gave podman %s, holding:\n%s\nwant %s, holding:\n%s", conf, path, got, conf, want)
+	}
+	// Someone's symlink where podman.sh's directory goes, to a directory
+	// with their file in it.
+	theirs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(theirs, filepath.Base(conf)), []byte(evil), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(theirs, dir); err != nil {
+		t.Fatal(err)
+	}
+	if path, got := run(); strings.HasPrefix(path, dir+"/") || got != want {
+		t.Errorf("with %s a symlink to %s, podman.sh gave podman %s, holding:\n%s\nwant a file elsewhere, holding:\n%s", dir, theirs, path, got, want)
 	}
 }
 
