@@ -190,6 +190,22 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			}
 			return false
 		}
+		// checkBody counts the reply wrong if its body is, and says so.
+		checkBody := func() bool {
+			body, want := buf[seqLen:n], r.bodyWants[pick(i, int(seq))]
+			if bytes.Equal(body, want) {
+				return false
+			}
+			r.mismatch(body, want, false)
+			return true
+		}
+		// inTime records the latency d of a measured datagram's reply.
+		inTime := func(d time.Duration) {
+			w.record(r, d)
+			if int64(seq) < highest {
+				r.reordered.Add(1)
+			}
+		}
 		s := slot(seq)
 		// (An empty slot, in a ring grown since, has seq 0 too: it
 		// knows nothing of datagram 0.)
@@ -198,10 +214,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		// right one is wrong. A datagram is counted wrong once, so a
 		// wrong reply sent twice is one wrong and one duplicate.
 		if known && s.measured && !s.wrong {
-			if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
-				s.wrong = true
-				r.mismatch(buf[seqLen:n], want, false)
-			}
+			s.wrong = checkBody()
 		}
 		var goneAt time.Time
 		wasGone := false
@@ -215,17 +228,12 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				// In time: the ring at its largest wrapped onto it,
 				// and counted it lost early. It was not.
 				r.lost.Add(-1)
-				w.record(r, d)
-				if int64(seq) < highest {
-					r.reordered.Add(1)
-				}
+				inTime(d)
 				highest = max(highest, int64(seq))
 			} else {
 				r.late.Add(1)
 			}
-			if want := r.bodyWants[pick(i, int(seq))]; !bytes.Equal(buf[seqLen:n], want) {
-				r.mismatch(buf[seqLen:n], want, false) // and wrong, as one still in the ring is
-			}
+			checkBody() // and wrong, as one still in the ring is
 		case !known:
 			// So old it has left the ring, and answered or forgotten:
 			// a duplicate, or a late reply, not known to be unowed nor
@@ -233,8 +241,8 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			// measuring, as a reply naming no datagram is: a wrong
 			// reply is never passed over. (Had its datagram's first
 			// reply been wrong too, the datagram counts wrong twice.)
-			if want := r.bodyWants[pick(i, int(seq))]; r.measuring.Load() && !bytes.Equal(buf[seqLen:n], want) {
-				r.mismatch(buf[seqLen:n], want, false)
+			if r.measuring.Load() {
+				checkBody()
 			}
 		case s.answered:
 			unowed = true
@@ -249,10 +257,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			// also reordered, as one that came after its expiry is
 			// not: the counts are apart.
 			if d := now.Sub(s.sentAt); s.measured && r.onTime(d) {
-				w.record(r, d)
-				if int64(seq) < highest {
-					r.reordered.Add(1)
-				}
+				inTime(d)
 			}
 			highest = max(highest, int64(seq))
 			release()
