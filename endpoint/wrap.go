@@ -138,7 +138,8 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			// deadline is set here, not by proxyproto, which reports a
 			// time-out as no header at all: the server tells a wait that
 			// its stop cut short (a deadline in the past) by the time-out.
-			whole := &wholeV1{Conn: c}
+			h := &heard{Conn: c}
+			whole := &wholeV1{Conn: h}
 			pc := proxyproto.NewConn(whole, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(0))
 			deadline := time.Now().Add(timeout)
 			if err := c.SetReadDeadline(deadline); err != nil {
@@ -147,7 +148,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			// Read it now: the address it names is the one limits and logs see.
 			_, err := pc.Read(nil)
 			// (proxyproto says no header where the client left silent.)
-			if r, ok := leftSilent(whole.silent == nil, whole.silent); err != nil && ok {
+			if r, ok := h.leftSilent(); err != nil && ok {
 				return nil, &server.WrapError{Reason: r, Err: errors.New("closed before its PROXY header")}
 			}
 			switch {
@@ -188,7 +189,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if err := tc.HandshakeContext(ctx); err != nil {
-			if r, ok := leftSilent(h.any, err); ok {
+			if r, ok := h.leftSilent(); ok {
 				return nil, &server.WrapError{Reason: r, Err: errors.New("closed before its TLS handshake began"), Remote: c.RemoteAddr(), Local: c.LocalAddr()}
 			}
 			if ctx.Err() != nil {
@@ -282,9 +283,8 @@ const v1Max = 107
 // set. Version 2, whose length is in it, go-proxyproto reads whole.
 type wholeV1 struct {
 	net.Conn
-	read   bool  // the first read is done
-	silent error // what ended the first read if it got no byte
-	cut    error // what ended the first read inside a version 1 header
+	read bool  // the first read is done
+	cut  error // what ended the first read inside a version 1 header
 }
 
 var sigV1 = []byte("PROXY ")
@@ -295,9 +295,6 @@ func (c *wholeV1) Read(p []byte) (int, error) {
 	}
 	c.read = true
 	n, err := c.Conn.Read(p)
-	if n == 0 {
-		c.silent = err
-	}
 	for n > 0 && n < min(len(p), v1Max) && bytes.HasPrefix(p[:n], sigV1[:min(n, len(sigV1))]) && bytes.IndexByte(p[:n], '\n') < 0 {
 		if err != nil {
 			c.cut = err
@@ -314,34 +311,42 @@ func (c *wholeV1) Read(p []byte) (int, error) {
 // needs it.
 func (c *wholeV1) CloseWrite() error { return closeWrite(c.Conn) }
 
-// heard is a connection that tells whether a byte was read from it.
+// heard is a connection being wrapped that tells whether its client
+// sent a byte, and if not, what ended its reads: the wrapper's own error
+// may not say (proxyproto's for a client that closed is "no header").
 type heard struct {
 	net.Conn
-	any bool
+	any bool  // a byte was read
+	err error // what ended a read, while none had been
 }
 
 func (h *heard) Read(p []byte) (int, error) {
 	n, err := h.Conn.Read(p)
 	if n > 0 {
 		h.any = true
+	} else if !h.any {
+		h.err = err
 	}
 	return n, err
 }
 
-// leftSilent is the Reason of a connection whose wrap ended in err with
-// nothing read (any false): ReasonEOF or ReasonReset if the client left
-// before sending a byte, as a balancer's or Kubernetes' TCP health check
-// does. That is no failed handshake: the server serves it as a
-// connection that opened and closed, as a plain TCP listener does, not
-// as a warning and a failure counted. Any other err (a time-out, the
-// server's stop) is not one.
-func leftSilent(any bool, err error) (server.Reason, bool) {
+// CloseWrite shuts the write side, as the socket can: a graceful close
+// needs it.
+func (h *heard) CloseWrite() error { return closeWrite(h.Conn) }
+
+// leftSilent is the Reason of a connection whose client left before
+// sending a byte: ReasonEOF or ReasonReset, as a balancer's or
+// Kubernetes' TCP health check does. That is no failed handshake: the
+// server serves it as a connection that opened and closed, as a plain
+// TCP listener does, not as a warning and a failure counted. A read that
+// ended otherwise (a time-out, the server's stop) is not one.
+func (h *heard) leftSilent() (server.Reason, bool) {
 	switch {
-	case any:
+	case h.any:
 		return 0, false
-	case errors.Is(err, io.EOF):
+	case errors.Is(h.err, io.EOF):
 		return server.ReasonEOF, true
-	case sockerr.Reset(err):
+	case sockerr.Reset(h.err):
 		return server.ReasonReset, true
 	}
 	return 0, false
