@@ -891,26 +891,8 @@ func TestUDPServerGoneMidRunLosesWhatWasInFlight(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("UDP has one driver")
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go func() { // answers five, reads a sixth and goes away
-		buf := make([]byte, 1<<16)
-		for n := 0; ; n++ {
-			m, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if n == 5 {
-				pc.Close()
-				return
-			}
-			pc.WriteTo(bytes.ToUpper(buf[:m]), from)
-		}
-	}()
-	cfg := quick("udp", pc.LocalAddr().String())
+	addr, _ := goneAfterFive(t)
+	cfg := quick("udp", addr)
 	cfg.Conns, cfg.Rate, cfg.Text = 1, 1000, "ascii"
 	cfg.Duration = 10 * time.Second // cut short by the refusal
 	rep := run(t, cfg)
@@ -2009,6 +1991,26 @@ func TestUnservedNamedInAllRight(t *testing.T) {
 	}
 }
 
+// runRingOf4 runs one UDP socket at depth against a stand-in that answers
+// datagram n with answer(n, b, stop) (see udpServer), with a ring of 4
+// that never grows, until the stand-in calls stop.
+func runRingOf4(t *testing.T, depth int, timeout time.Duration, answer func(n int, b []byte, stop func()) [][]byte) *bench.Report {
+	t.Helper()
+	defer bench.SetUDPRing(4)()
+	defer bench.SetUDPRingMax(4)()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := udpServer(t, func(n int, b []byte) [][]byte { return answer(n, b, cancel) })
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text = 1, depth, "ascii"
+	cfg.Duration, cfg.Timeout = time.Minute, timeout
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 // A datagram counted lost because the ring, at its largest, wrapped onto
 // it gives its place in the closed loop back, as one counted lost at its
 // Timeout does. It kept it: each such loss took one of Depth for good,
@@ -2017,12 +2019,8 @@ func TestUnservedNamedInAllRight(t *testing.T) {
 // reply waits for datagram 6, which only a socket with both its places
 // sends before 5's Timeout; it sent it after, and counted 5 lost too.
 func TestUDPRingAtItsLargestGivesThePlaceBack(t *testing.T) {
-	defer bench.SetUDPRing(4)()
-	defer bench.SetUDPRingMax(4)()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var held []byte
-	addr := udpServer(t, func(n int, b []byte) [][]byte {
+	rep := runRingOf4(t, 2, 5*time.Second, func(n int, b []byte, stop func()) [][]byte {
 		switch n {
 		case 0: // never answered: 4 takes its place in the ring
 			return nil
@@ -2030,18 +2028,11 @@ func TestUDPRingAtItsLargestGivesThePlaceBack(t *testing.T) {
 			held = bytes.Clone(b)
 			return nil
 		case 6:
-			cancel() // the run has shown what it must
+			stop() // the run has shown what it must
 			return [][]byte{held, b}
 		}
 		return [][]byte{b}
 	})
-	cfg := quick("udp", addr)
-	cfg.Conns, cfg.Depth, cfg.Text = 1, 2, "ascii"
-	cfg.Duration, cfg.Timeout = time.Minute, 5*time.Second
-	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if rep.Lost != 1 || rep.Late != 0 || rep.Messages < 5 {
 		t.Errorf("%d lost, %d late, %d answered; want datagram 0 lost, and 1 to 6 answered in time", rep.Lost, rep.Late, rep.Messages)
 	}
@@ -2053,12 +2044,8 @@ func TestUDPRingAtItsLargestGivesThePlaceBack(t *testing.T) {
 // and Depth 2, datagram 0's reply is held until datagram 4 has taken its
 // place, and comes well within the minute's Timeout.
 func TestUDPRingAtItsLargestReplyInTimeIsNotLate(t *testing.T) {
-	defer bench.SetUDPRing(4)()
-	defer bench.SetUDPRingMax(4)()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var held []byte
-	addr := udpServer(t, func(n int, b []byte) [][]byte {
+	rep := runRingOf4(t, 2, time.Minute, func(n int, b []byte, stop func()) [][]byte {
 		switch n {
 		case 0:
 			held = bytes.Clone(b)
@@ -2066,17 +2053,10 @@ func TestUDPRingAtItsLargestReplyInTimeIsNotLate(t *testing.T) {
 		case 4: // 4 took 0's place in the ring, and counted it lost
 			return [][]byte{held, b}
 		case 6:
-			cancel() // the run has shown what it must
+			stop() // the run has shown what it must
 		}
 		return [][]byte{b}
 	})
-	cfg := quick("udp", addr)
-	cfg.Conns, cfg.Depth, cfg.Text = 1, 2, "ascii"
-	cfg.Duration, cfg.Timeout = time.Minute, time.Minute
-	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if rep.Lost != 0 || rep.Late != 0 || rep.Messages < 6 || rep.Reordered == 0 {
 		t.Errorf("%d lost, %d late, %d answered, %d reordered; want 0 to 6 answered in time, 0 after 1 to 3", rep.Lost, rep.Late, rep.Messages, rep.Reordered)
 	}
@@ -2086,12 +2066,8 @@ func TestUDPRingAtItsLargestReplyInTimeIsNotLate(t *testing.T) {
 // second reply to one still in it is: a wrong one is counted wrong. It
 // was passed over.
 func TestUDPWrongDuplicateOutOfTheRing(t *testing.T) {
-	defer bench.SetUDPRing(4)()
-	defer bench.SetUDPRingMax(4)()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var first []byte
-	addr := udpServer(t, func(n int, b []byte) [][]byte {
+	rep := runRingOf4(t, 1, time.Minute, func(n int, b []byte, stop func()) [][]byte {
 		switch n {
 		case 0:
 			first = bytes.Clone(b)
@@ -2099,17 +2075,10 @@ func TestUDPWrongDuplicateOutOfTheRing(t *testing.T) {
 		case 6: // 4 took 0's place in the ring
 			return [][]byte{b, first}
 		case 8: // 7 was sent: the duplicate came before 6's reply
-			cancel()
+			stop()
 		}
 		return [][]byte{b}
 	})
-	cfg := quick("udp", addr)
-	cfg.Conns, cfg.Depth, cfg.Text = 1, 1, "ascii"
-	cfg.Duration, cfg.Timeout = time.Minute, time.Minute
-	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if rep.Mismatches != 1 || !strings.Contains(rep.FirstMismatch, "!") {
 		t.Errorf("%d wrong (first %q); want the duplicate of 0 wrong", rep.Mismatches, rep.FirstMismatch)
 	}
@@ -2124,14 +2093,32 @@ func TestUDPRepliesQueuedBeforeTheRefusalCount(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("UDP has one driver")
 	}
+	addr, gone := goneAfterFive(t)
+	defer bench.HoldUDPSocket(gone, 6)()
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 8, "ascii"
+	cfg.Duration = 10 * time.Second // cut short by the refusal
+	rep := run(t, cfg)
+	// (Later ones are sent or not: the sender picks between a free place
+	// and the refusal; a kernel that tells the refusal after the replies
+	// frees more places first.)
+	if rep.Messages != 5 || rep.Errors == 0 || rep.Lost < 2 {
+		t.Errorf("%d answered, %d errors, %d lost; want five answered, the sixth, seventh (and eighth) lost, and the refusal an error", rep.Messages, rep.Errors, rep.Lost)
+	}
+}
+
+// goneAfterFive is a UDP server's address that answers five datagrams,
+// reads a sixth and goes away (closes its socket, and gone).
+func goneAfterFive(t *testing.T) (addr string, gone <-chan struct{}) {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	gone := make(chan struct{})
-	go func() { // answers five, reads a sixth and goes away
-		defer close(gone)
+	t.Cleanup(func() { pc.Close() })
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
 		buf := make([]byte, 1<<16)
 		for n := 0; ; n++ {
 			m, from, err := pc.ReadFrom(buf)
@@ -2142,15 +2129,5 @@ func TestUDPRepliesQueuedBeforeTheRefusalCount(t *testing.T) {
 			pc.WriteTo(bytes.ToUpper(buf[:m]), from)
 		}
 	}()
-	defer bench.HoldUDPSocket(gone, 6)()
-	cfg := quick("udp", pc.LocalAddr().String())
-	cfg.Conns, cfg.Depth, cfg.Text = 1, 8, "ascii"
-	cfg.Duration = 10 * time.Second // cut short by the refusal
-	rep := run(t, cfg)
-	// (Later ones are sent or not: the sender picks between a free place
-	// and the refusal; a kernel that tells the refusal after the replies
-	// frees more places first.)
-	if rep.Messages != 5 || rep.Errors == 0 || rep.Lost < 2 {
-		t.Errorf("%d answered, %d errors, %d lost; want five answered, the sixth, seventh (and eighth) lost, and the refusal an error", rep.Messages, rep.Errors, rep.Lost)
-	}
+	return pc.LocalAddr().String(), closed
 }
