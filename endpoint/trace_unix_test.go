@@ -19,15 +19,8 @@ import (
 // SO_REUSEADDR, bind and listen), with its file descriptor. It printed
 // "socket(?, ?) → fd ?", fd=? on every listener line, and no SO_REUSEADDR.
 func TestTraceWrappedListener(t *testing.T) {
-	tlsOpts, client := tlsOptions(t, "")
-	for _, tc := range []struct {
-		name string
-		opts endpoint.Options
-		tls  bool
-	}{
-		{"tls", tlsOpts, true},
-		{"proxy", proxyOptions("10.0.0.0/8"), false},
-	} {
+	wrapped, client := wrappedListeners(t, "10.0.0.0/8") // (loopback sends no header)
+	for _, tc := range wrapped {
 		t.Run(tc.name, func(t *testing.T) {
 			var trace shouttest.Log
 			srv := &server.Server{Observer: server.NewTraceObserver(&trace), Logger: slog.New(slog.DiscardHandler)}

@@ -663,16 +663,8 @@ func plainAndProxied(t *testing.T, f func(t *testing.T, proxied bool, opts endpo
 // is the error (a time-out, a closed connection), which the header's wait
 // must keep: go-proxyproto reports a time-out as no header at all.
 func TestStopCutsWrapsShort(t *testing.T) {
-	tlsOpts, _ := tlsOptions(t, "")
-	for _, w := range []struct {
-		name string
-		opts endpoint.Options
-		tls  bool
-		want server.Reason
-	}{
-		{"tls", tlsOpts, true, server.ReasonHandshake},
-		{"proxy header", proxyOptions("127.0.0.0/8"), false, server.ReasonProxyHeader},
-	} {
+	wrapped, _ := wrappedListeners(t, "127.0.0.0/8")
+	for _, w := range wrapped {
 		for _, stop := range []string{"Shutdown", "Close"} {
 			t.Run(w.name+"/"+stop, func(t *testing.T) {
 				opts := w.opts
@@ -704,8 +696,8 @@ func TestStopCutsWrapsShort(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if cl := ev.next(t, ev.closes, "close"); cl.Reason != w.want || !errors.Is(cl.Err, server.ErrServerClosed) {
-					t.Errorf("closed for %v (%v); want %v, cut short by the stop (ErrServerClosed)", cl.Reason, cl.Err, w.want)
+				if cl := ev.next(t, ev.closes, "close"); cl.Reason != w.fail || !errors.Is(cl.Err, server.ErrServerClosed) {
+					t.Errorf("closed for %v (%v); want %v, cut short by the stop (ErrServerClosed)", cl.Reason, cl.Err, w.fail)
 				}
 			})
 		}
@@ -840,16 +832,8 @@ func TestProxyHeaderCutShort(t *testing.T) {
 // was warned of and counted a handshake failure, every few seconds.
 // One that sent a byte and left did fail.
 func TestClientLeavingSilentIsNoFailedHandshake(t *testing.T) {
-	tlsOpts, _ := tlsOptions(t, "")
-	for _, tc := range []struct {
-		name  string
-		opts  endpoint.Options
-		tlsOn bool
-		fail  server.Reason // when a byte came first
-	}{
-		{"tls", tlsOpts, true, server.ReasonHandshake},
-		{"proxy", proxyOptions("127.0.0.0/8"), false, server.ReasonProxyHeader},
-	} {
+	wrapped, _ := wrappedListeners(t, "127.0.0.0/8")
+	for _, tc := range wrapped {
 		for _, leave := range []struct {
 			name  string
 			sent  string
@@ -861,7 +845,7 @@ func TestClientLeavingSilentIsNoFailedHandshake(t *testing.T) {
 			{"byte then close", "P", false, tc.fail},
 		} {
 			t.Run(tc.name+"/"+leave.name, func(t *testing.T) {
-				addr, ev := serve(t, tc.opts, tc.tlsOn, &server.Server{})
+				addr, ev := serve(t, tc.opts, tc.tls, &server.Server{})
 				c, err := net.Dial("tcp", addr)
 				if err != nil {
 					t.Fatal(err)
@@ -890,4 +874,25 @@ func TestClientLeavingSilentIsNoFailedHandshake(t *testing.T) {
 			})
 		}
 	}
+}
+
+// wrappedListener is a listener that wraps its connections: TLS, or a
+// PROXY header from trusted sources; fail is why one whose wrap fails
+// closes.
+type wrappedListener struct {
+	name string
+	opts endpoint.Options
+	tls  bool
+	fail server.Reason
+}
+
+// wrappedListeners are a tls:// listener and one that takes a PROXY
+// header from the sources in trusted, and the TLS config a client of the
+// first trusts it with.
+func wrappedListeners(t *testing.T, trusted string) ([]wrappedListener, *tls.Config) {
+	tlsOpts, client := tlsOptions(t, "")
+	return []wrappedListener{
+		{"tls", tlsOpts, true, server.ReasonHandshake},
+		{"proxy header", proxyOptions(trusted), false, server.ReasonProxyHeader},
+	}, client
 }
