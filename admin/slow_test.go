@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,18 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 	return c, err
 }
 
+// startHTTP serves hs, as HTTPServer made it, on a loopback listener
+// (made what wrap makes of it, if wrap is not nil).
+func startHTTP(hs *http.Server, wrap func(net.Listener) net.Listener) *httptest.Server {
+	ts := httptest.NewUnstartedServer(hs.Handler)
+	ts.Config = hs
+	if wrap != nil {
+		ts.Listener = wrap(ts.Listener)
+	}
+	ts.Start()
+	return ts
+}
+
 // A client that asks for /metrics again and again and never reads the
 // answers does not hold a connection (and a goroutine, and the answers'
 // memory) for ever: the write gives up, and the connection is closed.
@@ -37,18 +50,10 @@ func TestHTTPServerDropsClientThatDoesNotRead(t *testing.T) {
 			close(closed)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(smallSendBuffers{ln}) }()
-	defer func() {
-		hs.Close()
-		<-served
-	}()
+	ts := startHTTP(hs, func(ln net.Listener) net.Listener { return smallSendBuffers{ln} })
+	defer ts.Close()
 
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), bound)
+	c, err := net.DialTimeout("tcp", ts.Listener.Addr().String(), bound)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,18 +78,10 @@ func TestHTTPServerProfileLongerThanWriteTimeout(t *testing.T) {
 	defer admin.SetWriteTimeout(time.Second)()
 	m := admin.NewMetrics(admin.Config{})
 	hs := admin.NewHandler(m, true).HTTPServer(slog.New(slog.DiscardHandler))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	defer func() {
-		hs.Close()
-		<-served
-	}()
+	ts := startHTTP(hs, nil)
+	defer ts.Close()
 	client := &http.Client{Timeout: bound}
-	resp, err := client.Get("http://" + ln.Addr().String() + "/debug/pprof/profile?seconds=2")
+	resp, err := client.Get(ts.URL + "/debug/pprof/profile?seconds=2")
 	if err != nil {
 		t.Fatal(err)
 	}
