@@ -142,12 +142,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		return fmt.Errorf("--admin: %w", err)
 	}
 	if certs != nil {
-		subject, names := certs.Subject()
 		msg := "tls certificate"
 		if cmd.TLSSelfSigned {
 			msg = "tls certificate made in memory"
 		}
-		log.Info(msg, "subject", subject, "names", strings.Join(names, ","), "sha256", certs.Fingerprint())
+		logCertificate(log, msg, certs, time.Now())
 	}
 	go reloadOnHUP(hup, certs, log)
 	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
@@ -522,8 +521,26 @@ func reloadOnHUP(hup <-chan os.Signal, store *certs.Store, log *slog.Logger) {
 			log.Warn("certificate not reloaded; keeping the one in use", "err", err)
 			continue
 		}
-		subject, names := store.Subject()
-		log.Info("certificate reloaded", "subject", subject, "names", strings.Join(names, ","), "sha256", store.Fingerprint())
+		logCertificate(log, "certificate reloaded", store, time.Now())
+	}
+}
+
+// logCertificate logs the certificate a TLS listener now presents, and
+// warns if now is outside its dates: clients that check it will refuse
+// it. shout serves it all the same, since an expired certificate is also
+// what a test of those clients needs.
+func logCertificate(log *slog.Logger, msg string, store *certs.Store, now time.Time) {
+	subject, names := store.Subject()
+	notBefore, notAfter := store.Validity()
+	log.Info(msg, "subject", subject, "names", strings.Join(names, ","),
+		"not_after", notAfter.UTC().Format(time.RFC3339), "sha256", store.Fingerprint())
+	switch {
+	case now.After(notAfter):
+		log.Warn("the certificate has expired: clients that check it will refuse it",
+			"not_after", notAfter.UTC().Format(time.RFC3339))
+	case now.Before(notBefore):
+		log.Warn("the certificate is not valid yet: clients that check it will refuse it",
+			"not_before", notBefore.UTC().Format(time.RFC3339))
 	}
 }
 

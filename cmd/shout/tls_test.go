@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/internal/certs"
 	"shout/internal/shouttest"
 )
 
@@ -65,10 +67,15 @@ func (p *pki) write(t *testing.T, name, kind string, der []byte) string {
 // issue makes a certificate for cn (a server's for 127.0.0.1) and
 // returns its certificate and key files.
 func (p *pki) issue(t *testing.T, name, cn string, server bool) (certFile, keyFile string) {
+	return p.issueDated(t, name, cn, server, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+// issueDated is issue for a certificate valid from notBefore to notAfter.
+func (p *pki) issueDated(t *testing.T, name, cn string, server bool, notBefore, notAfter time.Time) (certFile, keyFile string) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p.serial++
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(100 + p.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
@@ -223,6 +230,74 @@ func TestServeTLSSelfSigned(t *testing.T) {
 	}
 	sum := fmt.Sprintf("% X", sha256.Sum256(leaf.Raw))
 	srv.waitLog("sha256=" + strings.ReplaceAll(sum, " ", ":"))
+}
+
+// A certificate outside its dates is served, since testing the clients
+// that refuse it needs one, and the log warns of it: at start and on each
+// reload.
+func TestServeWarnsOfCertificateOutOfDate(t *testing.T) {
+	p := newPKI(t)
+	day := 24 * time.Hour
+	cert, key := p.issueDated(t, "old", "shout expired server", true, time.Now().Add(-2*day), time.Now().Add(-day))
+	srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+cert, "--key="+key)
+	srv.waitLog(`level=WARN msg="the certificate has expired: clients that check it will refuse it" not_after=`)
+	cfg := p.clientConfig()
+	if _, err := tls.Dial("tcp", srv.addr("tls"), cfg); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("a client that checks the certificate: %v; want it refused as expired", err)
+	}
+	cfg.InsecureSkipVerify = true
+	c, err := tls.Dial("tcp", srv.addr("tls"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := exchangeOn(t, c, "served\n"); got != "SERVED\n" {
+		t.Errorf("over the expired certificate: got %q", got)
+	}
+	c.Close()
+
+	future, fkey := p.issueDated(t, "future", "shout future server", true, time.Now().Add(day), time.Now().Add(2*day))
+	for _, f := range [][2]string{{future, cert}, {fkey, key}} {
+		if err := os.Rename(f[0], f[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	srv.waitLog(`level=WARN msg="the certificate is not valid yet: clients that check it will refuse it" not_before=`)
+}
+
+// The dates that make logCertificate warn, and that a certificate in date
+// makes no warning.
+func TestLogCertificateDates(t *testing.T) {
+	p := newPKI(t)
+	day := 24 * time.Hour
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cert, key := p.issueDated(t, "dated", "dated", true, from, from.Add(10*day))
+	store, err := certs.Load(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		now  time.Time
+		want string
+	}{
+		{from.Add(-time.Second), `level=WARN msg="the certificate is not valid yet: clients that check it will refuse it" not_before=2026-01-01T00:00:00Z`},
+		{from, ""},
+		{from.Add(10 * day), ""},
+		{from.Add(10*day + time.Second), `level=WARN msg="the certificate has expired: clients that check it will refuse it" not_after=2026-01-11T00:00:00Z`},
+	} {
+		var out strings.Builder
+		logCertificate(slog.New(slog.NewTextHandler(&out, nil)), "tls certificate", store, tc.now)
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if !strings.Contains(lines[0], `msg="tls certificate" subject="CN=dated" names=127.0.0.1 not_after=2026-01-11T00:00:00Z sha256=`) {
+			t.Errorf("at %v the first line is %q", tc.now, lines[0])
+		}
+		switch {
+		case tc.want == "" && len(lines) != 1:
+			t.Errorf("at %v, in date, it logged:\n%s", tc.now, out.String())
+		case tc.want != "" && (len(lines) != 2 || !strings.Contains(lines[1], tc.want)):
+			t.Errorf("at %v it logged:\n%s\nwant a second line with %s", tc.now, out.String(), tc.want)
+		}
+	}
 }
 
 // Usage errors for the TLS and PROXY flags: status 2 and one line.

@@ -73,11 +73,23 @@ func (s *Store) Fingerprint() string {
 	return strings.Join(hex, ":")
 }
 
-// Subject is the certificate's subject and the names it is for.
-func (s *Store) Subject() (subject string, names []string) {
+// leaf is the certificate itself, parsed; nil if it does not parse.
+func (s *Store) leaf() *x509.Certificate {
 	c := s.cur.Load()
+	if c.Leaf != nil { // tls.LoadX509KeyPair parses it
+		return c.Leaf
+	}
 	leaf, err := x509.ParseCertificate(c.Certificate[0])
 	if err != nil {
+		return nil
+	}
+	return leaf
+}
+
+// Subject is the certificate's subject and the names it is for.
+func (s *Store) Subject() (subject string, names []string) {
+	leaf := s.leaf()
+	if leaf == nil {
 		return "", nil
 	}
 	names = append(names, leaf.DNSNames...)
@@ -85,6 +97,17 @@ func (s *Store) Subject() (subject string, names []string) {
 		names = append(names, ip.String())
 	}
 	return leaf.Subject.String(), names
+}
+
+// Validity is the period in which clients that check the certificate
+// accept it. Outside it they refuse the handshake; shout still presents
+// it, which is what a test of such clients needs.
+func (s *Store) Validity() (notBefore, notAfter time.Time) {
+	leaf := s.leaf()
+	if leaf == nil {
+		return time.Time{}, time.Time{}
+	}
+	return leaf.NotBefore, leaf.NotAfter
 }
 
 // SelfSigned makes a certificate in memory for hosts (names or IP
