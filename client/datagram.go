@@ -8,8 +8,9 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 	"time"
+
+	"shout/internal/sockerr"
 )
 
 // MaxDatagram is the largest UDP payload over IPv4.
@@ -93,7 +94,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		n, tries, err := exchangeDatagram(sock, line, reply, timeout, retries)
 		res.Retries += tries - 1
 		switch {
-		case err != nil && errors.Is(err, syscall.ECONNREFUSED):
+		case err != nil && sockerr.Refused(err):
 			sock.Close()
 			res.Lost++
 			fmt.Fprintf(warn, "shout: line %d: %v: lost\n", lineNo, err)

@@ -26,7 +26,7 @@ func Dial(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (net.
 
 // DialError is err, a failed connect to e, as a ConnError.
 func DialError(e endpoint.Endpoint, err error) error {
-	if e.Network == "unix" && errors.Is(err, syscall.ECONNREFUSED) {
+	if e.Network == "unix" && sockerr.Refused(err) {
 		// connect says only "connection refused" of a file that is not a
 		// socket, which sends one looking for a server that stopped.
 		if fi, serr := os.Stat(e.Address); serr == nil && fi.Mode()&os.ModeSocket == 0 {
@@ -69,7 +69,7 @@ func Cause(err error) string {
 		return "unknown host " + dns.Name
 	case errors.As(err, &dns):
 		return "cannot look up " + dns.Name + ": " + dns.Err
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case sockerr.Refused(err):
 		return "connection refused"
 	case sockerr.Reset(err):
 		return "connection reset by the server"

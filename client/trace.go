@@ -175,7 +175,7 @@ func (t *tracedConn) Close() error {
 
 func sendError(err error) string {
 	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case sockerr.Refused(err):
 		return "connection refused: nothing listens there (over UDP, an ICMP message said so)"
 	case sockerr.Reset(err):
 		return "connection reset (RST) by the server"

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"shout/internal/sockerr"
 )
 
 // Listen opens every endpoint, or none: on an error it closes what it had
@@ -149,7 +151,7 @@ func removeStaleSocket(path string) {
 		c.Close()
 		return
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, wsaeConnRefused) {
+	if sockerr.Refused(err) {
 		os.Remove(path)
 	}
 }
@@ -192,10 +194,7 @@ func FileKind(m os.FileMode) string {
 	return "regular file"
 }
 
-// wsaeConnRefused is WSAECONNREFUSED, what Windows' connect says where
-// the others say ECONNREFUSED (syscall's Windows ECONNREFUSED is an
-// invented number no call returns).
-const wsaeConnRefused = syscall.Errno(10061)
-
-// wsaeAddrInUse is WSAEADDRINUSE, as wsaeConnRefused is.
+// wsaeAddrInUse is WSAEADDRINUSE, what Windows' bind says where the
+// others say EADDRINUSE (syscall's Windows EADDRINUSE is an invented
+// number no call returns).
 const wsaeAddrInUse = syscall.Errno(10048)

@@ -1,7 +1,8 @@
 // Package sockerr tells what a socket error means the same way on every
-// system. On Windows a reset is WSAECONNRESET (or WSAECONNABORTED, when
-// the system tore the connection down after one), numbers of its own
-// that syscall.ECONNRESET, an invented one there, does not match.
+// system. Windows reports a reset as WSAECONNRESET (or WSAECONNABORTED,
+// when the system tore the connection down after one) and a refused
+// connect as WSAECONNREFUSED, numbers of its own that syscall.ECONNRESET
+// and syscall.ECONNREFUSED, invented ones there, do not match.
 package sockerr
 
 import (
@@ -13,4 +14,10 @@ import (
 // an RST: it was killed, or closed with data unread).
 func Reset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || systemReset(err)
+}
+
+// Refused reports whether err says nothing accepted the connection there
+// (an RST to the SYN; over UDP, an ICMP port unreachable).
+func Refused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || systemRefused(err)
 }

@@ -40,3 +40,27 @@ func TestReset(t *testing.T) {
 		}
 	}
 }
+
+// A connect to a port nothing listens on is refused, wrapped as net wraps
+// it; a reset and other errors are not.
+func TestRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c, err := net.Dial("tcp", addr)
+	if err == nil {
+		c.Close()
+		t.Skipf("%s accepted a connection after its listener closed: another program took the port", addr)
+	}
+	if !sockerr.Refused(err) {
+		t.Errorf("connect where nothing listens: %v (%#v), not told refused", err, err)
+	}
+	for _, e := range []error{io.EOF, syscall.ECONNRESET, syscall.EPIPE, errors.New("refused")} {
+		if sockerr.Refused(e) {
+			t.Errorf("%v told refused", e)
+		}
+	}
+}

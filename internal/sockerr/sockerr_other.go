@@ -3,3 +3,5 @@
 package sockerr
 
 func systemReset(error) bool { return false }
+
+func systemRefused(error) bool { return false }
