@@ -33,6 +33,15 @@ func readReply(br *bufio.Reader, got []byte, wantLen int) ([]byte, error) {
 	}
 }
 
+// refreshAtLeast moves *by with set, cheaply, as deadline.Refresh does,
+// so that it is at least d away: a read or write begun now has d, as the
+// event loops give it (a reply within Timeout is not a failure), and
+// fails after between d and 8/7 of d without progress. Refresh for d
+// itself leaves as little as 7/8 of d.
+func refreshAtLeast(by *time.Time, d time.Duration, set func(time.Time) error) {
+	deadline.Refresh(by, d+d/7+1, set) // 7/8 of it, rounded down, is still d
+}
+
 // streamReaderStart, if not nil, runs as each goroutine-driven stream
 // connection's reader starts, and sendFailed after its writer's write
 // fails (tests).
@@ -92,7 +101,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 			want := r.wants[pick(i, k)]
 			if !r.stopping.Load() { // once stopping, Run's deadline holds
-				deadline.Refresh(&readBy, r.cfg.Timeout, c.SetReadDeadline)
+				refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 			}
 			var err error
 			got, err = readReply(br, got[:0], len(want))
@@ -156,7 +165,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			k++
 		}
 		if !r.stopping.Load() {
-			deadline.Refresh(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
+			refreshAtLeast(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
 		}
 		if _, err := c.Write(batch); err != nil {
 			if failed.CompareAndSwap(false, true) { // not the reader's, counted
