@@ -2131,3 +2131,44 @@ func goneAfterFive(t *testing.T) (addr string, gone <-chan struct{}) {
 	}()
 	return pc.LocalAddr().String(), closed
 }
+
+// A server that falls silent is said to have sent no reply within the
+// timeout, whichever driver, and with churn: the goroutine driver and
+// churn said "read tcp 127.0.0.1:…->127.0.0.1:…: i/o timeout", which
+// names neither the reply nor the timeout, as the event loops do.
+func TestSilenceSaysNoReplyWithin(t *testing.T) {
+	silent := scriptServer(t, func(i int, line string) (string, bool) {
+		if i < 5 {
+			return upper(line), false
+		}
+		return "", false
+	})
+	begun := scriptServer(t, func(i int, line string) (string, bool) {
+		if i < 5 {
+			return upper(line), false
+		}
+		return upper(line)[:10], false
+	})
+	release := make(chan struct{})
+	never := shouttest.StreamServer(t, func(net.Conn) { <-release }) // reads nothing, never closes
+	t.Cleanup(func() { close(release) })                             // before the server's own
+	for _, tc := range []struct {
+		name, addr string
+		churn      bool
+		want       string
+	}{
+		{"silent", silent, false, "receive: no reply within 300ms"},
+		{"begun", begun, false, "receive: a reply begun but not ended (10 bytes, no newline yet): no reply within 300ms"},
+		{"churn", never, true, "receive: no reply within 300ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick("tcp", tc.addr)
+			cfg.Conns, cfg.Depth, cfg.Text, cfg.Churn = 1, 1, "ascii", tc.churn
+			cfg.Timeout, cfg.Duration = 300*time.Millisecond, 2*time.Second // the time-out falls while measuring
+			rep := run(t, cfg)
+			if rep.FirstError != tc.want {
+				t.Errorf("first error %q; want %q", rep.FirstError, tc.want)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,8 +215,8 @@ func (r *run) exchangeOnce(ctx context.Context, d *churners, i int, dial func(co
 		return got, false, errStopped
 	}
 	defer d.done(i)
-	if _, err := c.Write(msg); err != nil {
-		return got, true, fmt.Errorf("send: %w", err)
+	if n, err := c.Write(msg); err != nil {
+		return got, true, r.notTaken(n, len(msg), err)
 	}
 	// Half-close, so the server closes first and the TIME_WAIT is its:
 	// this side's ports come free at once, however fast it churns. If
@@ -229,8 +230,15 @@ func (r *run) exchangeOnce(ctx context.Context, d *churners, i int, dial func(co
 	}
 	buf := bytes.NewBuffer(got)
 	_, err = io.Copy(buf, io.LimitReader(c, int64(4*len(msg)+64)))
-	if err != nil && !errors.Is(err, io.EOF) {
+	whole := bytes.IndexByte(buf.Bytes(), '\n') >= 0 // the reply came, and is counted
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+	case whole && errors.Is(err, os.ErrDeadlineExceeded):
+		return buf.Bytes(), true, fmt.Errorf("receive: the reply came, but the server did not close the connection within %v", r.cfg.Timeout)
+	case whole:
 		return buf.Bytes(), true, fmt.Errorf("receive: %w", err)
+	default:
+		return buf.Bytes(), true, replyLate(buf.Len(), r.noReply(err))
 	}
 	return buf.Bytes(), true, closeErr
 }

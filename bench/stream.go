@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -40,6 +41,28 @@ func readReply(br *bufio.Reader, got []byte, wantLen int) ([]byte, error) {
 // itself leaves as little as 7/8 of d.
 func refreshAtLeast(by *time.Time, d time.Duration, set func(time.Time) error) {
 	deadline.Refresh(by, d+d/7+1, set) // 7/8 of it, rounded down, is still d
+}
+
+// noReply words a read's time-out as the event loops do, naming the
+// reply and Timeout rather than "i/o timeout"; other errors as they are.
+func (r *run) noReply(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("no reply within %v", r.cfg.Timeout)
+	}
+	return err
+}
+
+// notTaken is the error of a write of size bytes that failed having
+// written n: its time-out says that the server did not take them, as
+// the event loops do.
+func (r *run) notTaken(n, size int, err error) error {
+	switch {
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("send: %w", err)
+	case n == 0:
+		return fmt.Errorf("send: the server took no bytes for %v", r.cfg.Timeout)
+	}
+	return fmt.Errorf("send: the server took %d of %d bytes, and not the rest within %v", n, size, r.cfg.Timeout)
 }
 
 // streamReaderStart, if not nil, runs as each goroutine-driven stream
@@ -120,7 +143,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 					r.streamMismatch(&wrong, m.measured, got, want, true)
 				} else {
 					if first {
-						r.fail(replyLate(len(got), err))
+						r.fail(replyLate(len(got), r.noReply(err)))
 					}
 					r.owed(m)
 				}
@@ -167,9 +190,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		if !r.stopping.Load() {
 			refreshAtLeast(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
 		}
-		if _, err := c.Write(batch); err != nil {
+		if n, err := c.Write(batch); err != nil {
 			if failed.CompareAndSwap(false, true) { // not the reader's, counted
-				r.fail(fmt.Errorf("send: %w", err))
+				r.fail(r.notTaken(n, len(batch), err))
 				r.ended()
 			}
 			if sendFailed != nil {
