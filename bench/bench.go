@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -526,9 +527,21 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 	for i < len(got) && i < len(want) && got[i] == want[i] {
 		i++
 	}
-	// Show about 80 bytes from a little before the difference.
+	// Show about 80 bytes from a little before the difference, cut where
+	// a character begins: a lone byte of one ("\xb6" of "ж") reads as if
+	// the server had sent invalid UTF-8. (Up to the difference got and
+	// want are the same; a few bytes at most are a character's.)
 	from := max(0, i-40)
-	clip := func(b []byte) []byte { return b[from:min(len(b), from+80)] }
+	for k := 0; k < utf8.UTFMax-1 && from > 0 && !utf8.RuneStart(got[from]); k++ {
+		from--
+	}
+	clip := func(b []byte) []byte {
+		end := min(len(b), from+80)
+		for k := 0; k < utf8.UTFMax-1 && end < len(b) && !utf8.RuneStart(b[end]); k++ {
+			end--
+		}
+		return b[from:end]
+	}
 	s := fmt.Sprintf("got %q, want %q (", clip(got), clip(want))
 	switch {
 	case closed && len(got) == 0:
