@@ -1075,8 +1075,9 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		P99: float64(h.ValueAtQuantile(99)), P999: float64(h.ValueAtQuantile(99.9)),
 		Max: float64(h.Max()),
 	}
-	rep.Timeline = r.timeline
-	rep.Percentiles = percentiles(h)
+	// Lists, even empty: null failed jq's .timeline[] and scripts' loops.
+	rep.Timeline = append([]Second{}, r.timeline...)
+	rep.Percentiles = append([]Percentile{}, percentiles(h)...)
 	if p := r.firstMismatch.Load(); p != nil {
 		rep.FirstMismatch = *p
 	}
