@@ -2172,3 +2172,27 @@ func TestSilenceSaysNoReplyWithin(t *testing.T) {
 		})
 	}
 }
+
+// Bytes that come in the same read as the last reply owed answer no
+// message, in a closed loop too: the next message is sent only after
+// they came. The event loops sent it first and took them for its
+// reply, so one stray line put the connection out of step for the rest
+// of the run, every later reply wrong.
+func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("the goroutine driver reads a connection only for a reply owed: stray bytes are in the next reply")
+	}
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		if i == 2 {
+			return upper(line) + "stray\n", false // in one write: one read
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text = 1, 1, "ascii"
+	rep := run(t, cfg)
+	if rep.Messages < 4 || rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.FirstMismatch != `got "stray\n", which answers no message` {
+		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q); want the stray line alone wrong, and every reply right",
+			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch)
+	}
+}

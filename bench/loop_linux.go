@@ -522,13 +522,11 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 	// the rest of data belonged to the old connection.
 	for len(data) > 0 && !c.closed && !c.redialing {
 		if c.q.n == 0 {
-			if freed > 0 && r.cfg.Rate <= 0 && !r.stopping.Load() {
-				l.send(c, freed, now, 0, now)
-				freed = 0
-				continue
-			}
 			// Bytes that answer no message: a wrong reply for each line
 			// that starts in them (one begun in an earlier read goes on).
+			// In a closed loop too: they came before the messages that
+			// the replies taken free are sent, below, so they answer
+			// none of those either.
 			for len(data) > 0 {
 				line := data
 				if k := bytes.IndexByte(data, '\n'); k >= 0 {
