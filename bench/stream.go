@@ -43,6 +43,25 @@ func refreshAtLeast(by *time.Time, d time.Duration, set func(time.Time) error) {
 	deadline.Refresh(by, d+d/7+1, set) // 7/8 of it, rounded down, is still d
 }
 
+// strays counts the bytes br holds, read with the last reply owed, as
+// the event loops do: a wrong reply for each line that starts in them.
+// They answer no message: a message goes in sent before it is written
+// (and, in a closed loop, only once the reply just taken frees its
+// place), so with none owed, none sent can have its reply among them.
+func (r *run) strays(wrong *bool, br *bufio.Reader) {
+	measuring := r.measuring.Load()
+	stray, _ := br.Peek(br.Buffered())
+	for len(stray) > 0 {
+		line := stray
+		if k := bytes.IndexByte(stray, '\n'); k >= 0 {
+			line = stray[:k+1]
+		}
+		r.unasked(wrong, measuring, line)
+		stray = stray[len(line):]
+	}
+	br.Discard(br.Buffered())
+}
+
 // noReply words a read's time-out as the event loops do, naming the
 // reply and Timeout rather than "i/o timeout"; other errors as they are.
 func (r *run) noReply(err error) error {
@@ -165,6 +184,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 			if d := time.Duration(r.now() - m.at); m.measured && r.onTime(d) {
 				w.record(r, d)
+			}
+			if len(sent) == 0 && br.Buffered() > 0 {
+				r.strays(&wrong, br)
 			}
 			if r.cfg.Rate <= 0 {
 				slots <- struct{}{}
