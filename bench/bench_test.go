@@ -2194,3 +2194,24 @@ func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
 			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch)
 	}
 }
+
+// A run with every reply right still names the replies that came twice
+// in its last line, as it names connections made again: a server that
+// answers twice, or a network that copies datagrams, is not to be missed.
+func TestAllRightNamesDuplicates(t *testing.T) {
+	for _, tc := range []struct {
+		dups int64
+		want string
+	}{
+		{0, "  every reply checked: all right\n"},
+		{1, "  every reply checked: all right, 1 reply duplicated\n"},
+		{207, "  every reply checked: all right, 207 replies duplicated\n"},
+	} {
+		var out strings.Builder
+		rep := &bench.Report{Messages: 1000, Duplicates: tc.dups}
+		rep.WriteText(&out)
+		if !rep.OK() || !strings.HasSuffix(out.String(), tc.want) {
+			t.Errorf("%d duplicated: OK() = %v, the report ends\n%s\nwant it to end %q", tc.dups, rep.OK(), out.String(), tc.want)
+		}
+	}
+}

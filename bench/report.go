@@ -114,8 +114,10 @@ func (r *Report) WriteText(w io.Writer) {
 
 // verdict is the report's last line: all right, or why not.
 func (r *Report) verdict() string {
-	if r.OK() && (r.Reconnects > 0 || r.Unmade > 0) {
-		// Not to be missed: the server closed connections, or they failed.
+	if r.OK() {
+		// What is not to be missed even so: the server closed connections,
+		// they failed, or replies came twice (over UDP: the server sent
+		// them twice, or the network made copies).
 		v := "every reply checked: all right"
 		if r.Reconnects > 0 {
 			v += fmt.Sprintf(", over %d connections made again", r.Reconnects)
@@ -130,10 +132,14 @@ func (r *Report) verdict() string {
 			}
 			v += fmt.Sprintf(", %d %s still being made again when the run stopped", r.Unmade, what)
 		}
+		if r.Duplicates > 0 {
+			what := "replies"
+			if r.Duplicates == 1 {
+				what = "reply"
+			}
+			v += fmt.Sprintf(", %d %s duplicated", r.Duplicates, what)
+		}
 		return v
-	}
-	if r.OK() {
-		return "every reply checked: all right"
 	}
 	var why []string
 	switch {
