@@ -1762,7 +1762,9 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 		not  []string
 	}{
 		{"half a message a second", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Conns: 1, Rate: 0.5},
-			[]string{"open loop at 0.5 msg/s", "1 conns,"}, []string{"from 127.0.0.1-"}},
+			[]string{"open loop at 0.5 msg/s", "1 conn,"}, []string{"from 127.0.0.1-"}},
+		{"one socket", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 1},
+			[]string{": 1 socket,"}, nil},
 		{"four connections", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Conns: 4, Rate: 1e6},
 			[]string{"open loop at 1000000 msg/s", "4 conns from 127.0.0.1-4,"}, nil},
 		{"udp", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 16},

@@ -20,10 +20,14 @@ func (s Settings) WriteHeader(w io.Writer) {
 	if s.SourceIPs > 0 {
 		from = fmt.Sprintf(" from 127.0.0.1-%d", s.SourceIPs)
 	}
-	conns := fmt.Sprintf("%d conns", s.Conns)
+	unit := "conns"
 	if s.Network == "udp" {
-		conns = fmt.Sprintf("%d sockets", s.Conns)
+		unit = "sockets"
 	}
+	if s.Conns == 1 {
+		unit = strings.TrimSuffix(unit, "s")
+	}
+	conns := fmt.Sprintf("%d %s", s.Conns, unit)
 	if s.Churn {
 		conns = fmt.Sprintf("churn: %d at once, a new connection for each message", s.Conns)
 	}
