@@ -41,8 +41,10 @@
 // gracefully (its client reads end of file, not a reset), and observers
 // are told why. IdleTimeout: a connection that sends nothing for that
 // long is closed, gracefully. WriteTimeout: a client that stops reading
-// is dropped when a reply cannot be written for that long; until then it
-// holds one buffer (2×ReadSize) and nothing more is read from it.
+// is dropped when a reply cannot be written for that long while it takes
+// none of what was sent (on Linux; elsewhere the write's time alone
+// counts); until then it holds one buffer (2×ReadSize) and nothing more
+// is read from it.
 // SourceRate: each datagram source (address and port) gets that many
 // bytes of replies a second, with a burst of one second's worth, in a
 // table of fixed size; past it, its datagrams are dropped. Datagrams whose

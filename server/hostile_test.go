@@ -294,3 +294,65 @@ func TestHalfCloseAfterLargeMessage(t *testing.T) {
 		t.Errorf("closed for %v (%v), %d in, %d out; want eof, %d, %d", ci.Reason, ci.Err, ci.BytesIn, ci.BytesOut, len(msg), len(want))
 	}
 }
+
+// A client that takes its replies slowly, but takes them, is not dropped:
+// the write timeout is for a client that stops reading. With a large
+// send buffer the kernel wakes a blocked write only once a third of the
+// buffer is free, so a write can wait for longer than WriteTimeout while
+// the client reads all along; what it takes from the send queue counts.
+func TestSlowReaderNotDropped(t *testing.T) {
+	needLinux(t, "SIOCOUTQ")
+	shouttest.CheckFDs(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Accepted sockets take the listener's send buffer: one far larger
+	// than what the client reads within WriteTimeout.
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, &server.Server{WriteTimeout: time.Second}, ln)
+	fd := rawDial(t, ln.Addr().String())
+	t.Cleanup(func() { unix.Close(fd) })
+	// Write all along, so that the server, answering, fills its send
+	// buffer and its write waits.
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	wg.Go(func() {
+		msg := bytes.Repeat([]byte("slow reader "), 5000)
+		for deadline := time.Now().Add(bound); time.Now().Before(deadline); {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if n, _ := unix.Poll(pfd, 10); n <= 0 {
+				continue
+			}
+			if _, err := unix.Write(fd, msg); err != nil && err != unix.EAGAIN && err != unix.EINTR {
+				return // dropped: the reads below say so
+			}
+		}
+	})
+	// Read a little every 10 ms, 50 KB a second, for 2.5 WriteTimeouts.
+	buf := make([]byte, 512)
+	for i := range 250 {
+		if !wait(t, fd, unix.POLLIN, bound) {
+			t.Fatalf("read %d: no reply within %v", i, bound)
+		}
+		n, err := unix.Read(fd, buf)
+		if n <= 0 {
+			t.Fatalf("read %d: dropped (%d, %v) while the client reads", i, n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

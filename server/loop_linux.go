@@ -125,9 +125,12 @@ type pendingReply struct {
 	out   *[]byte
 	off   int
 	in    *[]byte // nil if all of the input was transformed
-	since int64   // when it began to wait, for WriteTimeout
+	since int64   // when it began to wait, or the client last took some of it, for WriteTimeout
 	from  int64   // BytesOut before the reply, for ConnReply
-	err   error   // the transformer's failure, which ends c once out is written
+	// unsent is the send queue at the last sweep, -1 before the first:
+	// a sweep that finds it shorter moves since on.
+	unsent int
+	err    error // the transformer's failure, which ends c once out is written
 }
 
 type lstate uint8
@@ -1230,7 +1233,7 @@ func (l *loop) send(c *lconn, p, rest []byte, from int64) (waits bool, err error
 	if n == len(p) {
 		return false, nil
 	}
-	pr := &pendingReply{out: getBuf(len(p) - n), since: l.now, from: from}
+	pr := &pendingReply{out: getBuf(len(p) - n), since: l.now, from: from, unsent: -1}
 	copy(*pr.out, p[n:])
 	if len(rest) > 0 {
 		pr.in = getBuf(len(rest))
@@ -1458,6 +1461,23 @@ func ioctlFD(fd int, req uint) int {
 	return n
 }
 
+// writeStuck reports whether pr has waited for the write timeout without
+// the client taking any of the send queue, as far as the sweeps saw: as
+// conn.writeStuck, for a client that reads slowly while the kernel, which
+// wakes a writer only once a third of its send buffer is free, keeps the
+// reply waiting.
+func (l *loop) writeStuck(pr *pendingReply, fd int, timeout int64) bool {
+	q := -1
+	if v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err == nil {
+		q = v
+	}
+	if q >= 0 && pr.unsent >= 0 && q < pr.unsent {
+		pr.since = l.now
+	}
+	pr.unsent = q
+	return l.now-pr.since > timeout
+}
+
 // reject turns c away over a limit: it lingers as a graceful close,
 // within the server's bound on rejected connections lingering at once,
 // and is closed at once past it.
@@ -1537,7 +1557,7 @@ func (l *loop) sweep() {
 	for _, c := range l.conns {
 		switch {
 		case c == nil:
-		case c.pend != nil && write > 0 && !l.stopped && l.now-c.pend.since > write:
+		case c.pend != nil && write > 0 && !l.stopped && l.writeStuck(c.pend, int(c.fd), write):
 			// (Once the server stops, as with the goroutine driver, a
 			// reply waits for Shutdown's context instead.)
 			l.replied(c, c.pend.from, os.ErrDeadlineExceeded) // as the goroutine driver's deadline says

@@ -1,6 +1,11 @@
 package server
 
-import "golang.org/x/sys/unix"
+import (
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // queued is how many bytes wait in the socket's receive queue, or 0 if
 // the connection cannot say (a wrapper gives no raw access).
@@ -17,6 +22,27 @@ func (c *conn) ioctlInt(req uint) int {
 	n := 0
 	c.raw.Control(func(fd uintptr) {
 		if v, err := unix.IoctlGetInt(int(fd), req); err == nil {
+			n = v
+		}
+	})
+	return n
+}
+
+// sendQueue is how many bytes of nc's send queue its peer has not taken
+// yet, or -1 if nc cannot say: the timeout watcher's look at the socket
+// as accepted, under any wrapper (a TLS connection's records count).
+func sendQueue(nc net.Conn) int {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	n := -1
+	rc.Control(func(fd uintptr) {
+		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
 			n = v
 		}
 	})

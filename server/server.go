@@ -90,9 +90,13 @@ type Server struct {
 	IdleTimeout time.Duration
 
 	// WriteTimeout closes a stream connection whose reply cannot be
-	// written for this long: a client that stops reading. Until then it
-	// holds one buffer of at most 2×ReadSize and reads nothing more. Zero
-	// or negative means no timeout.
+	// written for this long: a client that stops reading. On Linux a
+	// client that takes some of the socket's send queue within it is not
+	// dropped, however slowly it reads, even while the kernel, which
+	// wakes a blocked write only once a third of the send buffer is free,
+	// holds the reply back; elsewhere the write's time alone counts.
+	// Until then it holds one buffer of at most 2×ReadSize and reads
+	// nothing more. Zero or negative means no timeout.
 	WriteTimeout time.Duration
 
 	// Linger bounds a graceful close, which shuts the write side after

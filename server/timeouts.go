@@ -31,8 +31,16 @@ const fired = -1
 
 // timer is what the watcher knows of one connection.
 type timer struct {
-	lastRead   atomic.Int64 // when it last read; fired once the idle timeout has
-	writeSince atomic.Int64 // when the write under way began, or 0; fired once it timed out
+	lastRead atomic.Int64 // when it last read; fired once the idle timeout has
+	// writeSince is when the write under way began, or when the watcher
+	// last saw the client take some of the send queue since; 0 if none;
+	// fired once it timed out.
+	writeSince atomic.Int64
+
+	// The watcher's own: the writeSince it last looked at, and the send
+	// queue then (-1 if unknown).
+	seenWrite  int64
+	seenUnsent int
 }
 
 // sweepEvery is how often the watcher looks: an eighth of the shortest
@@ -71,12 +79,35 @@ func (s *Server) watch() {
 			if at := t.lastRead.Load(); idle > 0 && at > 0 && now-at > idle && t.lastRead.CompareAndSwap(at, fired) {
 				c.accepted.SetReadDeadline(past)
 			}
-			if at := t.writeSince.Load(); write > 0 && at > 0 && now-at > write && t.writeSince.CompareAndSwap(at, fired) {
+			if at := t.writeSince.Load(); write > 0 && at > 0 && c.writeStuck(at, now, write) && t.writeSince.CompareAndSwap(at, fired) {
 				c.accepted.SetWriteDeadline(past)
 			}
 		}
 		s.mu.Unlock()
 	}
+}
+
+// writeStuck reports whether the write under way since at has gone on
+// for the write timeout without the client taking any of the send queue,
+// as far as the watcher's sweeps saw. A client that reads slowly takes
+// some all along, while its write may still wait: the kernel wakes a
+// blocked write only once a third of a send buffer is free, which can be
+// megabytes. Where the queue cannot be looked at, the write's time alone
+// counts. Only the watcher calls it.
+func (c *conn) writeStuck(at, now, timeout int64) bool {
+	t := &c.timer
+	q := sendQueue(c.accepted)
+	if at != t.seenWrite { // a write not seen before
+		t.seenWrite, t.seenUnsent = at, q
+		return now-at > timeout
+	}
+	took := q >= 0 && q < t.seenUnsent
+	t.seenUnsent = q
+	if took && t.writeSince.CompareAndSwap(at, now) {
+		t.seenWrite = now
+		return false
+	}
+	return now-at > timeout
 }
 
 // past is a deadline that has passed: it wakes a blocked read or write.
@@ -116,7 +147,8 @@ func (c *conn) lateIdleDeadline() bool {
 
 // writeTimed writes p with the write timeout watched: a write that the
 // watcher found stuck fails with os.ErrDeadlineExceeded, even if it
-// completed meanwhile (its deadline is in the past now).
+// completed meanwhile (its deadline is in the past now). The watcher may
+// move writeSince on while the client takes the reply.
 func (c *conn) writeTimed(p []byte) (int, error) {
 	if c.srv.WriteTimeout <= 0 {
 		return c.c.Write(p)
@@ -125,7 +157,7 @@ func (c *conn) writeTimed(p []byte) (int, error) {
 	at := c.srv.clock.now()
 	t.writeSince.Store(at)
 	n, err := c.c.Write(p)
-	if !t.writeSince.CompareAndSwap(at, 0) && err == nil {
+	if t.writeSince.Swap(0) == fired && err == nil {
 		err = os.ErrDeadlineExceeded
 	}
 	return n, err
