@@ -140,7 +140,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 func (o *logObserver) Datagram(d *DatagramInfo) {
 	if d.Reason == ReasonNone {
 		if o.l.Enabled(context.Background(), slog.LevelDebug) {
-			o.l.Debug("datagram", append([]any{"remote", d.Remote.String(), "bytes", len(d.Data)}, dataAttrs(d.Data)...)...)
+			o.l.Debug("datagram", append([]any{"remote", datagramRemote(d), "bytes", len(d.Data)}, dataAttrs(d.Data)...)...)
 		}
 		return
 	}
@@ -148,11 +148,22 @@ func (o *logObserver) Datagram(d *DatagramInfo) {
 	if !ok {
 		return
 	}
-	attrs := []any{"reason", d.Reason.String(), "remote", d.Remote.String(), "bytes_in", len(d.Data), "bytes_out", d.BytesOut, "total", n}
+	attrs := []any{"reason", d.Reason.String(), "remote", datagramRemote(d), "bytes_in", len(d.Data), "bytes_out", d.BytesOut, "total", n}
 	if d.Err != nil {
 		attrs = append(attrs, "err", d.Err.Error())
 	}
 	o.l.Log(context.Background(), datagramLevel(d.Reason), datagramMsg(d.Reason), attrs...)
+}
+
+// datagramRemote is where d came from, an IPv4 client by its IPv4
+// address: a wildcard socket that takes IPv4 too reports it mapped into
+// IPv6 ([::ffff:192.0.2.1]), where a TCP connection's log line has
+// 192.0.2.1.
+func datagramRemote(d *DatagramInfo) string {
+	if !d.Remote.IsValid() {
+		return d.Remote.String()
+	}
+	return unmapPort(d.Remote).String()
 }
 
 func datagramMsg(r Reason) string {

@@ -511,6 +511,35 @@ func TestUDP(t *testing.T) {
 	}
 }
 
+// On a wildcard socket that takes IPv4 too ([::], or 0.0.0.0 in Go), a
+// datagram from an IPv4 client is logged with its IPv4 address, as a TCP
+// connection's is, not the IPv4-mapped IPv6 one the socket reports.
+func TestUDPLogUnmapped(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "[::]:0")
+	if err != nil {
+		t.Skip("no dual-stack socket here:", err)
+	}
+	var log shouttest.Log
+	shouttest.ServePacket(t, &server.Server{Logger: log.Logger()}, pc)
+	port := strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)
+	c, err := net.Dial("udp4", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "HELLO" {
+		t.Fatalf("got %q, %v", buf[:n], err)
+	}
+	if want := "remote=" + c.LocalAddr().String() + " "; !log.WaitFor(want, bound) {
+		t.Fatalf("no %q in the log:\n%s", want, log.String())
+	}
+}
+
 func TestUDPManyClients(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
 	var wg sync.WaitGroup
