@@ -250,7 +250,8 @@ func inLine(r rune) bool {
 
 // Run talks to c until the user leaves (Ctrl-D, Ctrl-C) or, over a
 // stream, the server closes (unless Reconnect). It returns the exit
-// status: 0, or 1 if the server closed or a UDP line got no reply.
+// status: 0, or 1 if the server closed, a UDP line got no reply or
+// lines typed were left unsent.
 func (t *Terminal) Run(c net.Conn) int {
 	defer func() {
 		if c != nil {
@@ -406,6 +407,17 @@ func (s *session) userLeft(in typed) (code int, left bool) {
 	}
 	s.say("%v", in.err)
 	return 1, true
+}
+
+// notSent says, as the user leaves with status code, that the n lines
+// typed and still waiting to go out are not sent (why: what kept them);
+// it returns the status to leave with: at least 1 if n > 0.
+func (s *session) notSent(n int, why string, code int) int {
+	if n == 0 {
+		return code
+	}
+	s.say("%s not sent%s", linesText(n), why)
+	return max(code, 1)
 }
 
 // signalStatus is the status to leave with on signal sig.

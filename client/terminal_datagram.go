@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -57,6 +58,14 @@ func (s *session) datagrams(first net.Conn) int {
 		}
 		return 0
 	}
+	// waiting says why the lines queued were not sent: a line is sent
+	// once the one before it is answered or lost.
+	waiting := func() string {
+		if cur == nil {
+			return ""
+		}
+		return fmt.Sprintf(": line %d had no reply yet", cur.n)
+	}
 	// done ends the current line; the next one goes out.
 	done := func() {
 		timer.Stop()
@@ -100,7 +109,7 @@ func (s *session) datagrams(first net.Conn) int {
 		case in := <-s.input:
 			if code, left := s.userLeft(in); left {
 				if !errors.Is(in.err, io.EOF) {
-					return max(code, status())
+					return s.notSent(len(queue), waiting(), max(code, status()))
 				}
 				leaving = true
 				continue
@@ -156,7 +165,7 @@ func (s *session) datagrams(first net.Conn) int {
 			cur = nil
 			next()
 		case sig := <-s.signals:
-			return max(signalStatus(sig), status())
+			return s.notSent(len(queue), waiting(), max(signalStatus(sig), status()))
 		}
 	}
 }

@@ -103,10 +103,7 @@ func (s *session) stream(c net.Conn) int {
 		select {
 		case in := <-s.input:
 			if code, left := s.userLeft(in); left {
-				if n := len(queue); n > 0 { // typed while reconnecting
-					s.say("%s not sent: no connection", linesText(n))
-					code = max(code, 1)
-				}
+				code = s.notSent(len(queue), ": no connection", code) // typed while reconnecting
 				if !errors.Is(in.err, io.EOF) || c == nil {
 					return code
 				}
@@ -159,7 +156,7 @@ func (s *session) stream(c net.Conn) int {
 			}
 			arm()
 		case sig := <-s.signals:
-			return signalStatus(sig)
+			return s.notSent(len(queue), ": no connection", signalStatus(sig))
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -427,6 +428,37 @@ func TestConnectTerminalUDPRefused(t *testing.T) {
 	f.WriteString("\x04")
 	if code := waitExit(t, cmd); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
+	}
+}
+
+// Lines typed over UDP while a line waits for its reply are said not
+// sent when the user leaves with Ctrl-C, or shout with SIGINT, with
+// status 1, as they are over TCP: they were dropped without a word, and
+// the session left with 0.
+func TestConnectTerminalUDPLeaveSaysNotSent(t *testing.T) {
+	for _, how := range []string{"Ctrl-C", "SIGINT"} {
+		t.Run(how, func(t *testing.T) {
+			u := startUDPStandIn(t)
+			cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "1h", "udp://"+u.addr())
+			prompt := u.addr() + " (udp)> "
+			scr.expect(t, prompt)
+			f.WriteString("first\r")
+			u.next(t, "first") // never answered
+			f.WriteString("second\rthird\r")
+			// The prompt after third: the session has it (the editor
+			// reads the next line once the session took the last).
+			scr.expect(t, "third\r\n")
+			scr.expect(t, prompt)
+			if how == "SIGINT" {
+				cmd.Process.Signal(syscall.SIGINT)
+			} else {
+				f.WriteString("\x03")
+			}
+			scr.expect(t, "2 lines not sent: line 1 had no reply yet")
+			if code := waitExit(t, cmd); code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+		})
 	}
 }
 

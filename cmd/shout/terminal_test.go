@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,6 +263,35 @@ func TestConnectTerminalReconnectSaysWhatWasLost(t *testing.T) {
 	}
 	f.WriteString("two\r") // no connection: queued
 	f.WriteString("\x04")
+	scr.expect(t, "1 line not sent: no connection")
+	if code := waitExit(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+}
+
+// So are they when shout is stopped with SIGINT (kill -INT, not Ctrl-C,
+// which the raw terminal makes a key): it left with status 0 and no word.
+func TestConnectTerminalReconnectSIGINTSaysNotSent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // no more connections: each redial is refused
+	scr.expect(t, addr+"> ")
+	c.Close()
+	scr.expect(t, "reconnecting")
+	f.WriteString("two\r") // no connection: queued
+	// The prompt after it: the session has the line (the editor reads
+	// the next once the session took the last).
+	scr.expect(t, "two\r\n")
+	scr.expect(t, addr+"> ")
+	cmd.Process.Signal(syscall.SIGINT)
 	scr.expect(t, "1 line not sent: no connection")
 	if code := waitExit(t, cmd); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
