@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,6 +28,7 @@ func (s *session) stream(c net.Conn) int {
 	recv := make(chan received, 16)
 	redialed := make(chan net.Conn)
 	var (
+		w        *lineWriter // writes the lines typed to c
 		queue    []string    // typed, not sent yet (no connection)
 		due      []time.Time // when each line sent and not yet answered is late
 		reported int         // how many of due were reported late
@@ -47,24 +49,28 @@ func (s *session) stream(c net.Conn) int {
 		}
 	}
 	defer func() {
-		if c != nil {
-			c.Close()
+		if w != nil {
+			w.stop()
 		}
 	}()
 	s.startReader(c, recv)
+	w = s.startWriter(c, recv)
 
 	// ended handles the end of c; it returns false if the session ends.
 	ended := func(err error) (code int, goOn bool) {
-		c.Close()
-		c = nil
+		unwritten := w.stop()
+		c, w = nil, nil
 		why := endMessage(t.Addr, err)
-		if n := len(due); n > 0 { // not sent again: the server may have had them
+		// The last lines handed to the writer are those it did not
+		// write: sent again on the next connection, or said not sent.
+		if n := len(due) - len(unwritten); n > 0 { // not sent again: the server may have had them
 			why += fmt.Sprintf(", %s sent and not answered", linesText(n))
 		}
+		queue = append(unwritten, queue...)
 		due, reported = nil, 0
 		arm()
 		if !t.Reconnect || leaving {
-			if n := len(queue); n > 0 { // a line whose write failed
+			if n := len(queue); n > 0 {
 				why += fmt.Sprintf(", %s not sent", linesText(n))
 			}
 			s.say("%s", why)
@@ -83,29 +89,33 @@ func (s *session) stream(c net.Conn) int {
 		go s.redial(redialed, backoff)
 		return 0, true
 	}
-	send := func(line string) (code int, goOn bool) {
-		if _, err := c.Write([]byte(line + "\n")); err != nil {
-			// Sent again on the next connection, or said not sent.
-			queue = append([]string{line}, queue...)
-			return ended(err)
-		}
+	send := func(line string) {
+		w.add(line)
 		due = append(due, time.Now().Add(t.Timeout))
 		if len(due)-reported == 1 {
 			arm()
 		}
-		return 0, true
+	}
+	// leave ends the session with status code, and says which lines
+	// typed did not go out.
+	leave := func(code int) int {
+		if w == nil {
+			return s.notSent(len(queue), ": no connection", code) // typed while reconnecting
+		}
+		unwritten := w.stop()
+		w = nil
+		return s.notSent(len(unwritten), ": the server took no more input", code)
 	}
 
 	for {
-		if leaving && c != nil && len(queue) == 0 && reported == len(due) {
-			return 0
+		if leaving && c != nil && reported == len(due) {
+			return leave(0)
 		}
 		select {
 		case in := <-s.input:
 			if code, left := s.userLeft(in); left {
-				code = s.notSent(len(queue), ": no connection", code) // typed while reconnecting
 				if !errors.Is(in.err, io.EOF) || c == nil {
-					return code
+					return leave(code)
 				}
 				leaving = true
 				continue
@@ -118,9 +128,7 @@ func (s *session) stream(c net.Conn) int {
 				queue = append(queue, in.line)
 				continue
 			}
-			if code, goOn := send(in.line); !goOn {
-				return code
-			}
+			send(in.line)
 		case r := <-recv:
 			if r.c != c {
 				continue // an earlier connection's last words
@@ -141,14 +149,12 @@ func (s *session) stream(c net.Conn) int {
 		case nc := <-redialed:
 			c, since = nc, time.Now()
 			s.startReader(c, recv)
+			w = s.startWriter(c, recv)
 			s.say("reconnected to %s", t.Addr)
-			for len(queue) > 0 && c != nil {
-				line := queue[0]
-				queue = queue[1:]
-				if code, goOn := send(line); !goOn {
-					return code
-				}
+			for _, line := range queue {
+				send(line)
 			}
+			queue = nil
 		case <-timer.C:
 			for reported < len(due) && !time.Now().Before(due[reported]) {
 				reported++
@@ -156,7 +162,7 @@ func (s *session) stream(c net.Conn) int {
 			}
 			arm()
 		case sig := <-s.signals:
-			return s.notSent(len(queue), ": no connection", signalStatus(sig))
+			return leave(signalStatus(sig))
 		}
 	}
 }
@@ -187,6 +193,79 @@ func (s *session) startReader(c net.Conn, recv chan<- received) {
 			}
 		}
 	}()
+}
+
+// lineWriter writes the lines typed to a connection, in order, from a
+// goroutine of its own: a server that stops reading holds up the lines
+// behind, not the session, which still prints what comes, says what is
+// late and hears Ctrl-C. (Written by the session itself, a full socket
+// buffer kept it in the write for ever, deaf to all of that.)
+type lineWriter struct {
+	c     net.Conn
+	mu    sync.Mutex
+	lines []string // handed to it, not yet written (the first may be being written)
+	wake  chan struct{}
+	quit  chan struct{}
+	done  chan struct{}
+}
+
+// startWriter starts writing to c the lines handed to the writer; a
+// write's failure is sent to recv, as the end of c.
+func (s *session) startWriter(c net.Conn, recv chan<- received) *lineWriter {
+	w := &lineWriter{c: c, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.wake:
+			case <-w.quit:
+				return
+			}
+			for {
+				w.mu.Lock()
+				if len(w.lines) == 0 {
+					w.mu.Unlock()
+					break
+				}
+				line := w.lines[0]
+				w.mu.Unlock()
+				if _, err := c.Write([]byte(line + "\n")); err != nil {
+					// The line stays first among those not written.
+					select {
+					case recv <- received{c: c, err: err}:
+					case <-w.quit:
+					case <-s.done:
+					}
+					return
+				}
+				w.mu.Lock()
+				w.lines = w.lines[1:]
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w
+}
+
+// add hands line to the writer.
+func (w *lineWriter) add(line string) {
+	w.mu.Lock()
+	w.lines = append(w.lines, line)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop closes the connection, which ends a write waiting on the server,
+// and returns, once the writer has ended, the lines it did not write
+// (one it was writing among them: the server may have had part of it).
+func (w *lineWriter) stop() []string {
+	w.c.Close()
+	close(w.quit)
+	<-w.done
+	return w.lines
 }
 
 // redial connects again, after wait, with back-off, until it can or the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,6 +296,40 @@ func TestConnectTerminalReconnectSIGINTSaysNotSent(t *testing.T) {
 	scr.expect(t, "1 line not sent: no connection")
 	if code := waitExit(t, cmd); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
+	}
+}
+
+// A server that stops reading holds up the lines typed, not the prompt:
+// Ctrl-C and Ctrl-D still leave, and say the lines the server never took
+// not sent. The session wrote each line itself, and once the socket's
+// buffer was full it waited in that write for ever: deaf to Ctrl-C, to
+// --timeout and to SIGTERM, with the terminal left raw.
+func TestConnectTerminalServerStopsReading(t *testing.T) {
+	for _, leave := range []struct{ name, key string }{{"Ctrl-C", "\x03"}, {"Ctrl-D", "\x04"}} {
+		t.Run(leave.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s")
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "100ms", "unix://"+path)
+			c, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close() // and never read: a Unix socket's writer blocks once some 200 KB wait
+			scr.expect(t, "> ")
+			line := strings.Repeat("x", 60000) + "\r"
+			f.WriteString(strings.Repeat(line, 16) + leave.key)
+			before := scr.expect(t, " not sent")
+			if !regexp.MustCompile(`shout: [0-9]+ lines?$`).MatchString(before) {
+				t.Errorf("not said how many lines were not sent: %q", before[max(len(before)-200, 0):])
+			}
+			if code := waitExit(t, cmd); code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+		})
 	}
 }
 
