@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ergochat/readline"
+	"golang.org/x/term"
 )
 
 // Terminal is the interactive client on a terminal: a prompt with line
@@ -287,7 +288,7 @@ func (t *Terminal) Run(c net.Conn) int {
 		EOFPrompt:              "\n",
 		Stdin:                  tt,
 		Stdout:                 tt,
-		Stderr:                 &ttyWriter{tt, t.Err},
+		Stderr:                 onScreen(tt, t.Err),
 		FuncIsTerminal:         func() bool { return true },
 		FuncMakeRaw:            func() error { return nil }, // raw all along
 		FuncExitRaw:            func() error { return nil },
@@ -533,6 +534,16 @@ func (s *session) saveHistory() error {
 	}
 	_, err = f.WriteAt([]byte(b.String()), 0)
 	return err
+}
+
+// onScreen is w, where messages go, as the line editor is to write to
+// it: through tt if it is a terminal (the user's, raw); as it is if not
+// (2>err.log), so that a file gets lines, not the raw terminal's "\r\n".
+func onScreen(tt *tty, w io.Writer) io.Writer {
+	if f, ok := w.(*os.File); ok && !term.IsTerminal(int(f.Fd())) {
+		return w
+	}
+	return &ttyWriter{tt, w}
 }
 
 // ttyWriter writes to w, a stream that shows on the terminal, keeping

@@ -333,6 +333,42 @@ func TestConnectTerminalServerStopsReading(t *testing.T) {
 	}
 }
 
+// With standard error redirected, at the prompt, the messages reach the
+// file as lines, "\n" ended: they were written as to the raw terminal,
+// with "\r\n".
+func TestConnectTerminalStderrToFile(t *testing.T) {
+	addr, conns := acceptOne(t)
+	errFile, err := os.Create(filepath.Join(t.TempDir(), "err"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errFile.Close()
+	cmd := exec.Command("shout", "connect", "--history", "-", "--timeout", "100ms", addr)
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	cmd.Stderr = errFile
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
+	scr := newScreen(f)
+	_, r := accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	f.WriteString("first\r")
+	readLine(t, r, "first") // never answered
+	f.WriteString("\x04")   // leaves once the line is reported late
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	got, err := os.ReadFile(errFile.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "shout: no reply within 100ms\n"; string(got) != want {
+		t.Errorf("standard error has %q, want %q", got, want)
+	}
+}
+
 // A line whose write fails (the server took no more input; the
 // connection is not over until it closes) is said not sent: without
 // --reconnect it was in neither count, and only "broken pipe" was said.
