@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -132,9 +133,17 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return err
 	}
 	if !res.Complete() {
-		if f, ok := std.stdout.(*os.File); ok && res.MidLine && term.IsTerminal(int(f.Fd())) {
-			// The error goes on a line of its own, not after a reply cut short.
-			fmt.Fprintln(f)
+		if f, ok := std.stdout.(*os.File); ok && res.MidLine {
+			// The error goes on a line of its own, not after a reply cut
+			// short: on the terminal, and where it follows the reply in
+			// one file or pipe (2>&1 | tee log), which gets the newline
+			// from stderr, the server's bytes on stdout unchanged.
+			switch {
+			case term.IsTerminal(int(f.Fd())):
+				fmt.Fprintln(f)
+			case sameFile(f, std.stderr):
+				fmt.Fprintln(std.stderr)
+			}
 		}
 		return &exitError{code: 1, msg: res.Problem(ep.Address, cmd.Timeout)}
 	}
@@ -148,4 +157,18 @@ func (cmd *connectCmd) traced(c net.Conn, std *stdio) net.Conn {
 		return c
 	}
 	return client.Trace(c, std.stderr)
+}
+
+// sameFile reports whether w is the file f is, as 2>&1 makes stderr.
+func sameFile(f *os.File, w io.Writer) bool {
+	g, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	gi, err := g.Stat()
+	return err == nil && os.SameFile(fi, gi)
 }

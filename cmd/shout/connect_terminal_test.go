@@ -491,6 +491,29 @@ func TestConnectPipeToTerminalReplyCutShort(t *testing.T) {
 	}
 }
 
+// So it does where standard output and standard error are one pipe
+// (2>&1 | tee log), with the server's bytes unchanged: the error was
+// glued to the reply, "LINEshout: ...".
+func TestConnectPipeStdoutIsStderrReplyCutShort(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte("LINE"))
+	})
+	cmd := exec.Command("shout", "connect", addr)
+	cmd.Stdin = strings.NewReader("line\n")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = cmd.Stdout // one pipe for both
+	err := cmd.Run()
+	if code := exitCode(err); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	want := "LINE\nshout: " + addr + " closed the connection with 1 of 1 lines unanswered\n"
+	if out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
+}
+
 // A history line over 64 KiB no longer cuts the history short: the file
 // was read up to it, and written back from what had been read, so it and
 // every line after it were lost at the end of the session.
