@@ -45,11 +45,22 @@ var ErrBadAddress = errors.New("bad address")
 // bare port on 127.0.0.1) and gets each network in plain, in order: serve
 // passes tcp and udp, connect passes tcp.
 func Parse(s string, plain ...string) ([]Endpoint, error) {
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrBadAddress, s, why) }
 	scheme, rest, found := strings.Cut(s, "://")
 	if !found {
 		rest, scheme = s, ""
+		// A scheme with one slash or none (unix:/tmp/s, tcp:127.0.0.1:80)
+		// would read as host "unix" with port "/tmp/s", or as too many
+		// colons. tcp:8080 is host tcp, port 8080.
+		if name, after, ok := strings.Cut(s, ":"); ok && isScheme(name) && after != "" {
+			if _, err := strconv.ParseUint(after, 10, 16); err != nil {
+				if name != "unix" {
+					after = strings.TrimLeft(after, "/")
+				}
+				return nil, bad(fmt.Sprintf("a scheme ends in :// (did you mean %q?)", name+"://"+after))
+			}
+		}
 	}
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrBadAddress, s, why) }
 	switch scheme {
 	case "unix":
 		if rest == "" {
@@ -69,9 +80,13 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	} else if rest != "" && strings.Trim(rest, "0123456789") == "" {
 		return nil, bad("port " + rest + " is not a number from 0 to 65535") // a bare port, too large
 	}
-	_, port, err := net.SplitHostPort(rest)
+	host, port, err := net.SplitHostPort(rest)
 	if err != nil {
 		return nil, bad("want host:port, [ipv6]:port or a scheme (" + strings.TrimPrefix(err.Error(), "address "+rest+": ") + ")")
+	}
+	if strings.ContainsAny(host, "/ \t") {
+		// Else the lookup fails later, as if the name were merely unknown.
+		return nil, bad("host " + strconv.Quote(host) + " is not a name or an address")
 	}
 	if port == "" {
 		return nil, bad("no port")
@@ -93,6 +108,15 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		eps[i] = Endpoint{Network: network, Address: rest}
 	}
 	return eps, nil
+}
+
+// isScheme says whether name is one of the schemes Parse takes.
+func isScheme(name string) bool {
+	switch name {
+	case "tcp", "udp", "tls", "unix":
+		return true
+	}
+	return false
 }
 
 // maxUnixPath is the longest Unix socket name this system takes: its

@@ -56,6 +56,26 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q): %v; want the port named out of range", port, err)
 		}
 	}
+	// A scheme with one slash or none, and a host no lookup can find, say
+	// what is wrong with the address, not that a port is not a number or
+	// that the name does not resolve.
+	for in, want := range map[string]string{
+		"unix:/tmp/s.sock":      `did you mean "unix:///tmp/s.sock"?`,
+		"unix:s.sock":           `did you mean "unix://s.sock"?`,
+		"tcp:127.0.0.1:8080":    `did you mean "tcp://127.0.0.1:8080"?`,
+		"udp:/127.0.0.1:8080":   `did you mean "udp://127.0.0.1:8080"?`,
+		"tls:[::1]:8443":        `did you mean "tls://[::1]:8443"?`,
+		"tcp:///127.0.0.1:8080": `host "/127.0.0.1" is not a name or an address`,
+		"127.0.0.1 :8080":       `host "127.0.0.1 " is not a name or an address`,
+	} {
+		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)
+		}
+	}
+	// A host may be called tcp: with a port, it is a host.
+	if got, err := Parse("tcp:8080", "tcp"); err != nil || got[0].Address != "tcp:8080" {
+		t.Errorf(`Parse("tcp:8080") = %v, %v; want host tcp, port 8080`, got, err)
+	}
 	if s := (Endpoint{Network: "unix", Address: "/tmp/s"}).String(); s != "unix:///tmp/s" {
 		t.Errorf("String = %q", s)
 	}
