@@ -19,7 +19,6 @@ import (
 
 	"shout/bench"
 	"shout/client"
-	"shout/endpoint"
 )
 
 type benchCmd struct {
@@ -49,9 +48,9 @@ type benchCmd struct {
 }
 
 func (cmd *benchCmd) Run(std *stdio) error {
-	eps, err := endpoint.Parse(cmd.Addr, "tcp")
+	ep, err := dialTarget(cmd.Addr)
 	if err != nil {
-		return usage(err)
+		return err
 	}
 	// The same refusals as serve; bench computes its expected replies
 	// without shout's engine.
@@ -63,9 +62,9 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--conns must be at least 1")
 	case cmd.Size < 2:
 		return usagef("--size must be at least 2 (a character and a newline)")
-	case eps[0].Network == "udp" && cmd.Size > bench.MaxDatagram:
+	case ep.Network == "udp" && cmd.Size > bench.MaxDatagram:
 		return usagef("--size: a UDP datagram carries at most 65,507 bytes")
-	case eps[0].Network == "udp" && cmd.Size < 21:
+	case ep.Network == "udp" && cmd.Size < 21:
 		return usagef("--size: a UDP message is a 20-digit sequence number and at least one byte, 21 in all")
 	case cmd.Size > bench.MaxSize:
 		return usagef("--size must be at most 64 MiB (%d bytes): bench holds each message and its reply whole", bench.MaxSize)
@@ -90,25 +89,25 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--timeout must be more than 0")
 	case cmd.ConnectTimeout <= 0:
 		return usagef("--connect-timeout must be more than 0")
-	case cmd.Reconnect && (eps[0].Network == "udp" || eps[0].TLS || cmd.Churn):
+	case cmd.Reconnect && (ep.Network == "udp" || ep.TLS || cmd.Churn):
 		return usagef("--reconnect is for TCP and Unix sockets, without TLS or --churn")
-	case cmd.Churn && eps[0].Network == "udp":
+	case cmd.Churn && ep.Network == "udp":
 		return usagef("--churn is for TCP, TLS and Unix sockets: UDP has no connections")
 	case cmd.Churn && (cmd.Rate > 0 || cmd.Depth > 1):
 		return usagef("--churn sends one message per connection, in a closed loop: no --rate or --depth")
-	case !eps[0].TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
+	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
 		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
 	case cmd.SourceIPs < 0 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
 		return usagef("--source-ips must be from 1 to 255, or 0 for as many as the connections need")
 	}
 	cfg := bench.Config{
-		Endpoint: eps[0], Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,
+		Endpoint: ep, Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,
 		Duration: cmd.Duration, Warmup: cmd.Warmup, Rate: cmd.Rate, Text: cmd.Text,
 		Mode: cmd.Mode, Lang: cmd.Lang, Timeout: cmd.Timeout, SourceIPs: cmd.SourceIPs,
 		ConnectTimeout: cmd.ConnectTimeout,
 		Churn:          cmd.Churn, Reconnect: cmd.Reconnect,
 	}
-	if eps[0].TLS {
+	if ep.TLS {
 		var err error
 		opts := client.TLSOptions{CA: cmd.CA, Cert: cmd.Cert, Key: cmd.Key, Insecure: cmd.Insecure}
 		if cfg.TLS, err = opts.Config(); err != nil {

@@ -33,11 +33,10 @@ type connectCmd struct {
 }
 
 func (cmd *connectCmd) Run(std *stdio) error {
-	eps, err := endpoint.Parse(cmd.Addr, "tcp")
+	ep, err := dialTarget(cmd.Addr)
 	if err != nil {
-		return usage(err)
+		return err
 	}
-	ep := eps[0]
 	// The prompt reads keys from standard input and draws on standard
 	// output: both must be the terminal. With either redirected (> out.txt,
 	// | tee log) the prompt's escape codes would fill the file and the user
@@ -171,4 +170,21 @@ func sameFile(f *os.File, w io.Writer) bool {
 	}
 	gi, err := g.Stat()
 	return err == nil && os.SameFile(fi, gi)
+}
+
+// dialTarget is the server that connect and bench talk to. Port 0 is for
+// listening, where the system picks a free port: dialled, it is refused
+// as if a server had stopped there, which says nothing of why.
+func dialTarget(addr string) (endpoint.Endpoint, error) {
+	eps, err := endpoint.Parse(addr, "tcp")
+	if err != nil {
+		return endpoint.Endpoint{}, usage(err)
+	}
+	e := eps[0]
+	if e.Network != "unix" {
+		if _, port, _ := net.SplitHostPort(e.Address); strings.Trim(port, "0") == "" {
+			return endpoint.Endpoint{}, usagef("bad address %q: port 0 is for listening (the system picks a free one): give the port of the server's \"listening on\" line", addr)
+		}
+	}
+	return e, nil
 }
