@@ -20,7 +20,7 @@ type connectCmd struct {
 
 	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: leave after this long without a byte from the server, once input ends, or while the server takes none of it (0, in a pipe only: wait for the server as long as it takes). On a terminal: show the prompt again after this long without a reply."`
 	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
-	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long."`
+	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long. 0: wait as long as the system does."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
 	History     string        `placeholder:"FILE" predictor:"file" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history; \"-\" for none)."`
 	Raw         bool          `help:"On a terminal: show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
