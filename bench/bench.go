@@ -440,7 +440,13 @@ type worker struct {
 // the end of the wait for what is owed, which a churning connection may
 // spend dialling and then reading; with a minute to spare.
 func (r *run) newHist() *hdrhistogram.Histogram {
-	longest := r.cfg.Duration + 2*r.cfg.Timeout + time.Minute
+	// Added up so as not to wrap: a --timeout or --duration near what a
+	// Duration holds (someone's "never") made the top negative, and every
+	// latency 0 µs.
+	longest := time.Duration(math.MaxInt64)
+	if spare := longest - time.Minute - r.cfg.Duration; r.cfg.Timeout <= spare/2 {
+		longest = r.cfg.Duration + 2*r.cfg.Timeout + time.Minute
+	}
 	return hdrhistogram.New(1, longest.Microseconds(), 3)
 }
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -30,5 +31,27 @@ func TestLongLatenciesRecorded(t *testing.T) {
 	rep := r.report(cfg.Duration, false)
 	if top := float64(r.total.HighestTrackableValue()); rep.Messages != 4 || rep.LatencyUS.Max < top*0.999 {
 		t.Errorf("and then 100 h: %d messages, max %.0f µs; want 4 and the top, %.0f µs", rep.Messages, rep.LatencyUS.Max, top)
+	}
+}
+
+// A --timeout so long that twice it passes what a time.Duration holds
+// (a user's "never") still records latencies: the histogram's top
+// wrapped negative, and every latency was reported as 0 µs, all right.
+func TestHugeTimeoutRecorded(t *testing.T) {
+	for _, cfg := range []Config{
+		{Duration: time.Second, Timeout: 2_000_000 * time.Hour},
+		{Duration: math.MaxInt64 - time.Second, Timeout: time.Second},
+	} {
+		cfg.defaults()
+		r := &run{cfg: cfg, stop: make(chan struct{})}
+		r.total = r.newHist()
+		w := r.newWorker()
+		w.record(r, 250*time.Microsecond)
+		w.record(r, 2*time.Millisecond)
+		r.collect()
+		l := r.report(time.Second, false).LatencyUS
+		if l.P50 < 249 || l.P50 > 251 || l.Max < 1998 || l.Max > 2002 {
+			t.Errorf("--duration %v, --timeout %v: latencies 250 µs and 2 ms reported as p50 %.0f µs, max %.0f µs", cfg.Duration, cfg.Timeout, l.P50, l.Max)
+		}
 	}
 }
