@@ -22,7 +22,7 @@ type connectCmd struct {
 	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
 	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long. 0: wait as long as the system does."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
-	History     string        `placeholder:"FILE" predictor:"file" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history; \"-\" for none)."`
+	History     string        `placeholder:"FILE" predictor:"file" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history, or ~/.local/state/shout/history; \"-\" for none)."`
 	Raw         bool          `help:"On a terminal: show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
 	Trace       bool          `help:"Print every socket call to stderr as it happens (connect, send, recv, half-close, close; over UDP sendto, recvfrom, each timeout and retry), on lines that begin with \"trace \"."`
 
