@@ -278,6 +278,7 @@ func (s *session) redial(redialed chan<- net.Conn, wait time.Duration) {
 			return
 		}
 	}
+	said := false
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		c, err := s.dial()
 		if err == nil {
@@ -287,6 +288,17 @@ func (s *session) redial(redialed chan<- net.Conn, wait time.Duration) {
 				c.Close()
 			}
 			return
+		}
+		select {
+		case <-s.done: // left meanwhile: nothing more to say
+			return
+		default:
+		}
+		if !said {
+			// Once: the prompt is back, and a server that stays down
+			// would otherwise look like one that is up and slow.
+			s.say("%v; trying again until it answers", err)
+			said = true
 		}
 		select {
 		case <-time.After(delay):

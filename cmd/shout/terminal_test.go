@@ -299,6 +299,32 @@ func TestConnectTerminalReconnectSIGINTSaysNotSent(t *testing.T) {
 	}
 }
 
+// With --reconnect, a server that stays down is said so, once, with why:
+// after "reconnecting in 100ms" the prompt came back and nothing more
+// was said while every dial was refused, as if the server were up and
+// slow.
+func TestConnectTerminalReconnectSaysServerDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // no more connections: each redial is refused
+	scr.expect(t, addr+"> ")
+	c.Close()
+	scr.expect(t, "reconnecting")
+	scr.expect(t, "connect "+addr+": connection refused; trying again until it answers")
+	f.WriteString("\x03")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
 // A server that stops reading holds up the lines typed, not the prompt:
 // Ctrl-C and Ctrl-D still leave, and say the lines the server never took
 // not sent. The session wrote each line itself, and once the socket's
