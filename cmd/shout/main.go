@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kongplete.WithPredictor("command", complete.PredictSet(commandNames(parser.Model)...)))
 	kctx, err := parser.Parse(flagsFirst(parser.Model, args))
 	if err != nil {
-		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, err.Error()))
+		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, noValue(err.Error())))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -308,6 +308,27 @@ func (f *fileName) Decode(ctx *kong.DecodeContext) error {
 
 // flagFirst is the flag a usage error begins with ("--mode must be ...").
 var flagFirst = regexp.MustCompile(`^--([a-z][a-z0-9-]*)\b`)
+
+// missingValue is kong's error for a flag whose value was forgotten:
+// last on the line, --admin: expected string value but got "EOL"
+// (<EOL>); or before another flag, --mode: expected string value but got
+// "--verbose" (long flag); perhaps try --mode="--verbose"?
+var missingValue = regexp.MustCompile(`^(--[a-z0-9-]+): expected [a-z0-9 ]*value but got "(EOL" \(<EOL>\)|(--?[a-z][a-z0-9-]*)" \((?:long|short) flag\).*)$`)
+
+// noValue says kong's error for a flag without its value in words:
+// --admin needs a value. A negative number (-1, -1s) keeps kong's hint,
+// --max-conns="-1", which is how to give one.
+func noValue(msg string) string {
+	m := missingValue.FindStringSubmatch(msg)
+	switch {
+	case m == nil:
+		return msg
+	case m[3] != "":
+		return m[1] + " needs a value, not the flag " + m[3]
+	default:
+		return m[1] + " needs a value"
+	}
+}
 
 // fromEnvar adds to msg, a usage error about a flag of shout serve, the
 // environment variable the value came from (the flag's own, as kong
