@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kongplete.WithPredictor("command", complete.PredictSet(commandNames(parser.Model)...)))
 	kctx, err := parser.Parse(flagsFirst(parser.Model, args))
 	if err != nil {
-		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, noValue(err.Error())))
+		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(err.Error()))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -328,6 +328,38 @@ func noValue(msg string) string {
 	default:
 		return m[1] + " needs a value"
 	}
+}
+
+// unknownFlag is kong's error for a flag that no command up to it knows.
+var unknownFlag = regexp.MustCompile(`^unknown flag (--?[a-zA-Z][a-z0-9-]*)`)
+
+// misplaced says where a flag goes that args give before the command
+// that takes it (shout --mode echo serve, shout -v serve): kong said
+// only that shout does not know it.
+func misplaced(app *kong.Application, args []string, msg string) string {
+	m := unknownFlag.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	at := slices.IndexFunc(args, func(a string) bool { return a == m[1] || strings.HasPrefix(a, m[1]+"=") })
+	if node, start, _ := command(app, args); at < 0 || (node != app.Node && at >= start) {
+		return msg // after its command, which does not know it either
+	}
+	var in []string
+	for _, c := range app.Children {
+		if c.Type != kong.CommandNode {
+			continue
+		}
+		for _, f := range c.Flags {
+			if m[1] == "--"+f.Name || (f.Short != 0 && m[1] == "-"+string(f.Short)) {
+				in = append(in, "shout "+c.Name+" "+m[1])
+			}
+		}
+	}
+	if len(in) == 0 {
+		return msg
+	}
+	return "unknown flag " + m[1] + " before the command: it goes after one that takes it (" + strings.Join(in, ", ") + ")"
 }
 
 // fromEnvar adds to msg, a usage error about a flag of shout serve, the
