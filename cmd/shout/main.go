@@ -120,6 +120,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit(code)) }),
 		kongplete.WithPredictor("file", complete.PredictFiles("*")),
 		kongplete.WithPredictor("command", complete.PredictSet(commandNames(parser.Model)...)))
+	if len(args) == 0 {
+		// No command: the help itself, where kong's "expected one of"
+		// cut the list of commands short with "...". On stderr with
+		// status 2, as the usage error it still is.
+		parser.Stdout = stderr
+		if kctx, err := kong.Trace(parser, nil); err == nil {
+			kctx.PrintUsage(false)
+		}
+		return 2
+	}
 	kctx, err := parser.Parse(flagsFirst(parser.Model, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(err.Error()))))
