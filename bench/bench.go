@@ -259,10 +259,14 @@ func (c Config) Settings() Settings {
 	return s
 }
 
-// spread reports whether connections are spread over source addresses:
-// TCP to a loopback IPv4 server.
-func (c *Config) spread() bool {
-	if c.Endpoint.Network != "tcp" || c.SourceIPs < 2 {
+// spread reports whether connections are spread over source addresses.
+func (c *Config) spread() bool { return c.SourceIPs >= 2 && c.CanSpread() }
+
+// CanSpread reports whether SourceIPs applies to the endpoint: TCP (with
+// or without TLS) to a loopback IPv4 address. Elsewhere every connection
+// comes from the one address the system picks.
+func (c *Config) CanSpread() bool {
+	if c.Endpoint.Network != "tcp" {
 		return false
 	}
 	host, _, err := net.SplitHostPort(c.Endpoint.Address)

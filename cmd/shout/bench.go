@@ -107,6 +107,10 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		ConnectTimeout: cmd.ConnectTimeout,
 		Churn:          cmd.Churn, Reconnect: cmd.Reconnect,
 	}
+	if cmd.SourceIPs > 1 && !cfg.CanSpread() {
+		// It was taken, and did nothing.
+		return usagef("--source-ips is for TCP and tls:// to a loopback IPv4 address, such as 127.0.0.1:8080")
+	}
 	if ep.TLS {
 		var err error
 		opts := client.TLSOptions{CA: cmd.CA, Cert: cmd.Cert, Key: cmd.Key, Insecure: cmd.Insecure}
