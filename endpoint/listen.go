@@ -33,6 +33,7 @@ func Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn,
 func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn, err error) {
 	defer func() {
 		if err != nil {
+			err = worded(err)
 			for _, l := range listeners {
 				l.Close()
 			}
@@ -82,6 +83,36 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 	}
 	return listeners, packets, nil
 }
+
+// worded is err, a failed listen, in words that do not mislead where
+// the system's do: a name that does not resolve said as connect says it,
+// without the resolver's address that reads like the listen's own, and
+// an address that is not this machine's said so, where bind says only
+// that it "cannot assign requested address".
+func worded(err error) error {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns) && errors.As(err, &op):
+		why := "cannot look up " + dns.Name + ": " + dns.Err
+		if dns.IsNotFound {
+			why = "unknown host " + dns.Name
+		}
+		return &wordedError{fmt.Sprintf("%s %s: %s", op.Op, op.Net, why), err}
+	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, wsaeAddrNotAvail):
+		return &wordedError{err.Error() + " (not an address of this machine)", err}
+	}
+	return err
+}
+
+// wordedError is an error said in other words; it wraps the original.
+type wordedError struct {
+	msg string
+	err error
+}
+
+func (e *wordedError) Error() string { return e.msg }
+func (e *wordedError) Unwrap() error { return e.err }
 
 // UDPReadBuffer is the receive buffer a UDP socket of Listen's asks for
 // in place of the kernel's default, 208 KiB on Linux (the kernel gives at
@@ -198,3 +229,6 @@ func FileKind(m os.FileMode) string {
 // others say EADDRINUSE (syscall's Windows EADDRINUSE is an invented
 // number no call returns).
 const wsaeAddrInUse = syscall.Errno(10048)
+
+// wsaeAddrNotAvail is WSAEADDRNOTAVAIL, as wsaeAddrInUse is.
+const wsaeAddrNotAvail = syscall.Errno(10049)

@@ -175,3 +175,37 @@ func closeAll(lns []net.Listener, pcs []net.PacketConn) {
 		p.Close()
 	}
 }
+
+// A failed listen in words that do not mislead: a name that does not
+// resolve without the resolver's address, which read like the listen's
+// own, and an address not this machine's said so. The errors are made
+// here, as net makes them: a real lookup would leave loopback.
+func TestListenErrorWorded(t *testing.T) {
+	notFound := &net.OpError{Op: "listen", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nosuchhost.invalid", Server: "10.0.0.53:53", IsNotFound: true}}
+	timedOut := &net.OpError{Op: "listen", Net: "udp", Err: &net.DNSError{Err: "i/o timeout", Name: "slow.example", Server: "10.0.0.53:53", IsTimeout: true}}
+	notHere := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 8080},
+		Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
+	inUse := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+		Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	for _, tc := range []struct {
+		err  error
+		want string
+		is   error
+	}{
+		{notFound, "listen tcp: unknown host nosuchhost.invalid", nil},
+		{timedOut, "listen udp: cannot look up slow.example: i/o timeout", nil},
+		{notHere, "listen tcp 192.0.2.1:8080: bind: cannot assign requested address (not an address of this machine)", syscall.EADDRNOTAVAIL},
+		{inUse, "listen tcp 127.0.0.1:8080: bind: address already in use", syscall.EADDRINUSE},
+	} {
+		got := worded(tc.err)
+		if got.Error() != tc.want {
+			t.Errorf("%v\n  worded %q\n  want   %q", tc.err, got, tc.want)
+		}
+		if dns := (*net.DNSError)(nil); tc.is == nil && !errors.As(got, &dns) {
+			t.Errorf("%q no longer wraps the lookup's error", got)
+		}
+		if tc.is != nil && !errors.Is(got, tc.is) {
+			t.Errorf("%q no longer wraps %v", got, tc.is)
+		}
+	}
+}
