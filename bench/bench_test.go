@@ -2217,3 +2217,39 @@ func TestAllRightNamesDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// A UDP server (or a NAT, or a proxy) that answers from another port than
+// the one the datagrams went to has every reply dropped by bench's
+// connected sockets, unseen: the last line says that only replies from
+// there count, where it said just that no reply came back.
+func TestUDPRepliesFromAnotherPortSaid(t *testing.T) {
+	in, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := in.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			out.WriteTo(bytes.ToUpper(buf[:n]), from)
+		}
+	}()
+	cfg := quick("udp", in.LocalAddr().String())
+	cfg.Conns, cfg.Depth, cfg.Duration, cfg.Timeout = 1, 1, 100*time.Millisecond, 200*time.Millisecond
+	rep := run(t, cfg)
+	var text strings.Builder
+	rep.WriteText(&text)
+	want := "not all right: no reply came back (over UDP, a reply counts only from the address and port the datagrams went to)"
+	if rep.Messages != 0 || !strings.Contains(text.String(), want) {
+		t.Errorf("%d replies; the report:\n%s\nwant %q", rep.Messages, text.String(), want)
+	}
+}

@@ -149,6 +149,10 @@ func (r *Report) verdict() string {
 	switch {
 	case r.Messages == 0 && r.Late > 0:
 		why = append(why, fmt.Sprintf("no reply came within the timeout, %v", seconds(r.TimeoutS)))
+	case r.Messages == 0 && r.Network == "udp":
+		// A server, NAT or proxy that answers from another port has its
+		// replies dropped by bench's connected sockets, unseen.
+		why = append(why, "no reply came back (over UDP, a reply counts only from the address and port the datagrams went to)")
 	case r.Messages == 0:
 		why = append(why, "no reply came back")
 	}
