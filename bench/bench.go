@@ -545,13 +545,7 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 	for k := 0; k < utf8.UTFMax-1 && from > 0 && !utf8.RuneStart(got[from]); k++ {
 		from--
 	}
-	clip := func(b []byte) []byte {
-		end := min(len(b), from+80)
-		for k := 0; k < utf8.UTFMax-1 && end < len(b) && !utf8.RuneStart(b[end]); k++ {
-			end--
-		}
-		return b[from:end]
-	}
+	clip := func(b []byte) []byte { return cutAt(b[from:], 80) }
 	s := fmt.Sprintf("got %q, want %q (", clip(got), clip(want))
 	switch {
 	case closed && len(got) == 0:
@@ -566,6 +560,17 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 	}
 	s += ")"
 	r.firstMismatch.CompareAndSwap(nil, &s)
+}
+
+// cutAt is about the first n bytes of b, cut where a character begins
+// (a few bytes earlier at most): a lone byte of one ("\xb6" of "ж")
+// reads as if the server had sent invalid UTF-8.
+func cutAt(b []byte, n int) []byte {
+	end := min(len(b), n)
+	for k := 0; k < utf8.UTFMax-1 && end > 0 && end < len(b) && !utf8.RuneStart(b[end]); k++ {
+		end--
+	}
+	return b[:end]
 }
 
 // streamMismatch notes a wrong reply on a stream connection, and counts
@@ -605,7 +610,7 @@ func (r *run) unasked(wrong *bool, measured bool, got []byte) {
 	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
 		return
 	}
-	s := fmt.Sprintf("got %q, which answers no message", got[:min(len(got), 80)])
+	s := fmt.Sprintf("got %q, which answers no message", cutAt(got, 80))
 	r.firstMismatch.CompareAndSwap(nil, &s)
 }
 

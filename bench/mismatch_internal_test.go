@@ -28,3 +28,14 @@ func TestFirstMismatchCutAtCharacters(t *testing.T) {
 		}
 	}
 }
+
+// Bytes that answer no message are shown cut at characters too.
+func TestUnaskedCutAtCharacters(t *testing.T) {
+	got := "A" + strings.Repeat("ж", 50) + "\n" // byte 80 is within a "ж"
+	r := &run{}
+	wrong := false
+	r.unasked(&wrong, true, []byte(got))
+	if shown, want := *r.firstMismatch.Load(), `got "A`+strings.Repeat("ж", 39)+`", which answers no message`; shown != want {
+		t.Errorf("shown as\n%s\nwant\n%s", shown, want)
+	}
+}
