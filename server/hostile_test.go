@@ -4,6 +4,7 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -11,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"shout/internal/certs"
 	"shout/internal/shouttest"
 	"shout/server"
 )
@@ -303,20 +306,7 @@ func TestHalfCloseAfterLargeMessage(t *testing.T) {
 func TestSlowReaderNotDropped(t *testing.T) {
 	needLinux(t, "SIOCOUTQ")
 	shouttest.CheckFDs(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Accepted sockets take the listener's send buffer: one far larger
-	// than what the client reads within WriteTimeout.
-	rc, err := ln.(*net.TCPListener).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := bigSendBuffer(t)
 	serveOn(t, &server.Server{WriteTimeout: time.Second}, ln)
 	fd := rawDial(t, ln.Addr().String())
 	t.Cleanup(func() { unix.Close(fd) })
@@ -355,4 +345,74 @@ func TestSlowReaderNotDropped(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// As TestSlowReaderNotDropped, over TLS from a Listener that wraps what
+// it accepts (tls.NewListener): what the client takes of the socket
+// under the wrapper counts.
+func TestSlowReaderNotDroppedTLS(t *testing.T) {
+	needLinux(t, "SIOCOUTQ")
+	shouttest.CheckFDs(t)
+	ln := bigSendBuffer(t)
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, &server.Server{WriteTimeout: time.Second}, tls.NewListener(ln, &tls.Config{GetCertificate: store.GetCertificate}))
+	// A small receive buffer, as rawDial's: the client's reads are soon
+	// of what the server sends, and stop once it is dropped.
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) (err error) {
+		rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<10) })
+		return err
+	}}
+	c, err := tls.DialWithDialer(d, "tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Write all along, so that the server, answering, fills its send
+	// buffer and its write waits; closing c ends the writes.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer c.Close()
+	wg.Go(func() {
+		msg := bytes.Repeat([]byte("slow reader "), 5000)
+		c.SetWriteDeadline(time.Now().Add(bound))
+		for {
+			if _, err := c.Write(msg); err != nil {
+				return
+			}
+		}
+	})
+	// Read 4 KB every 10 ms, for 2.5 WriteTimeouts: far less than frees
+	// a third of the server's send buffer, in steps that the client's
+	// window passes on at once (a few hundred bytes at a time, the
+	// server sees the queue shrink only every half second).
+	c.SetReadDeadline(time.Now().Add(bound))
+	buf := make([]byte, 4096)
+	for i := range 250 {
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("read %d: dropped (%v) while the client reads", i, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// bigSendBuffer is a listener whose accepted sockets take its send
+// buffer: one far larger than what a slow client reads within
+// WriteTimeout.
+func bigSendBuffer(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }

@@ -30,8 +30,16 @@ func (c *conn) ioctlInt(req uint) int {
 
 // sendQueue is how many bytes of nc's send queue its peer has not taken
 // yet, or -1 if nc cannot say: the timeout watcher's look at the socket
-// as accepted, under any wrapper (a TLS connection's records count).
+// as accepted, under TLS (its records count) or another wrapper that a
+// Listener made (tls.NewListener's) and that gives it through NetConn.
 func sendQueue(nc net.Conn) int {
+	for range 8 { // bounded: a wrapper that gives itself must not hang the watcher
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = w.NetConn()
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return -1
