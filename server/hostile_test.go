@@ -333,8 +333,12 @@ func TestSlowReaderNotDropped(t *testing.T) {
 			}
 		}
 	})
-	// Read a little every 10 ms, 50 KB a second, for 2.5 WriteTimeouts.
-	buf := make([]byte, 512)
+	// Read up to 4 KB every 10 ms, for 2.5 WriteTimeouts: far less than
+	// frees a third of the server's send buffer. (A few hundred bytes at
+	// a time, the client's window opens, and the server sees its queue
+	// shrink, only every half second: too near WriteTimeout on a busy
+	// machine.)
+	buf := make([]byte, 4096)
 	for i := range 250 {
 		if !wait(t, fd, unix.POLLIN, bound) {
 			t.Fatalf("read %d: no reply within %v", i, bound)
@@ -383,10 +387,7 @@ func TestSlowReaderNotDroppedTLS(t *testing.T) {
 			}
 		}
 	})
-	// Read 4 KB every 10 ms, for 2.5 WriteTimeouts: far less than frees
-	// a third of the server's send buffer, in steps that the client's
-	// window passes on at once (a few hundred bytes at a time, the
-	// server sees the queue shrink only every half second).
+	// Read 4 KB every 10 ms, as TestSlowReaderNotDropped does.
 	c.SetReadDeadline(time.Now().Add(bound))
 	buf := make([]byte, 4096)
 	for i := range 250 {
