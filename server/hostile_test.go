@@ -398,10 +398,61 @@ func TestSlowReaderNotDroppedTLS(t *testing.T) {
 	}
 }
 
+// A client that reads steadily through a small send buffer is not
+// dropped either. The server's writer, woken as the client takes some,
+// fills the buffer again at once, so its send queue is found as long at
+// each look while the client reads all along: what the client has
+// acknowledged in all counts, not the queue's length alone.
+func TestSlowReaderSmallSendBufferNotDropped(t *testing.T) {
+	needLinux(t, "SIOCOUTQ")
+	shouttest.CheckFDs(t)
+	ln := listenSendBuffer(t, 4608)
+	var log shouttest.Log
+	serveOn(t, &server.Server{WriteTimeout: time.Second, Logger: log.Logger()}, ln)
+	// A small receive buffer too: the client's window opens, and the
+	// server sees it take some, every few hundred milliseconds.
+	fd := rawDialBuffer(t, ln.Addr().String(), 4096)
+	t.Cleanup(func() { unix.Close(fd) })
+	// One message whose reply takes the client seconds to read.
+	msg := bytes.Repeat([]byte("slow reader "), 8000)
+	for len(msg) > 0 {
+		if !wait(t, fd, unix.POLLOUT, bound) {
+			t.Fatal("the server takes no more of the message")
+		}
+		n, err := unix.Write(fd, msg)
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			t.Fatal(err)
+		}
+		msg = msg[max(n, 0):]
+	}
+	// Read 1 KB every 100 ms for 3 WriteTimeouts: less than the buffers
+	// on the way hold, so the log, not the reads, says if it was dropped.
+	buf := make([]byte, 1024)
+	for i := range 30 {
+		if !wait(t, fd, unix.POLLIN, bound) {
+			t.Fatalf("read %d: no reply within %v", i, bound)
+		}
+		if n, err := unix.Read(fd, buf); n <= 0 {
+			t.Fatalf("read %d: dropped (%d, %v) while the client reads:\n%s", i, n, err, log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if strings.Contains(log.String(), "close") {
+		t.Errorf("closed while the client reads:\n%s", log.String())
+	}
+}
+
 // bigSendBuffer is a listener whose accepted sockets take its send
 // buffer: one far larger than what a slow client reads within
 // WriteTimeout.
 func bigSendBuffer(t *testing.T) net.Listener {
+	t.Helper()
+	return listenSendBuffer(t, 4<<20)
+}
+
+// listenSendBuffer is a listener whose accepted sockets take its send
+// buffer, of size bytes (which the kernel doubles).
+func listenSendBuffer(t *testing.T, size int) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -411,7 +462,7 @@ func bigSendBuffer(t *testing.T) net.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20) })
+	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, size) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,10 +127,10 @@ type pendingReply struct {
 	in    *[]byte // nil if all of the input was transformed
 	since int64   // when it began to wait, or the client last took some of it, for WriteTimeout
 	from  int64   // BytesOut before the reply, for ConnReply
-	// unsent is the send queue at the last sweep, -1 before the first:
-	// a sweep that finds it shorter moves since on.
-	unsent int
-	err    error // the transformer's failure, which ends c once out is written
+	// seen is the send queue at the last sweep, noLook before the first:
+	// a sweep that finds the client took some since moves since on.
+	seen sendLook
+	err  error // the transformer's failure, which ends c once out is written
 }
 
 type lstate uint8
@@ -1233,7 +1233,7 @@ func (l *loop) send(c *lconn, p, rest []byte, from int64) (waits bool, err error
 	if n == len(p) {
 		return false, nil
 	}
-	pr := &pendingReply{out: getBuf(len(p) - n), since: l.now, from: from, unsent: -1}
+	pr := &pendingReply{out: getBuf(len(p) - n), since: l.now, from: from, seen: noLook}
 	copy(*pr.out, p[n:])
 	if len(rest) > 0 {
 		pr.in = getBuf(len(rest))
@@ -1467,14 +1467,11 @@ func ioctlFD(fd int, req uint) int {
 // wakes a writer only once a third of its send buffer is free, keeps the
 // reply waiting.
 func (l *loop) writeStuck(pr *pendingReply, fd int, timeout int64) bool {
-	q := -1
-	if v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err == nil {
-		q = v
-	}
-	if q >= 0 && pr.unsent >= 0 && q < pr.unsent {
+	look := sendQueueFD(fd)
+	if look.tookSince(pr.seen) {
 		pr.since = l.now
 	}
-	pr.unsent = q
+	pr.seen = look
 	return l.now-pr.since > timeout
 }
 

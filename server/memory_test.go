@@ -125,6 +125,12 @@ func inUse() int64 {
 // rawDial connects a non-blocking socket to addr, outside the Go runtime.
 func rawDial(t *testing.T, addr string) int {
 	t.Helper()
+	return rawDialBuffer(t, addr, 16<<10)
+}
+
+// rawDialBuffer is rawDial with a receive buffer of rcvbuf bytes.
+func rawDialBuffer(t *testing.T, addr string, rcvbuf int) int {
+	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
@@ -135,7 +141,7 @@ func rawDial(t *testing.T, addr string) int {
 	sa := &unix.SockaddrInet4{Port: p, Addr: [4]byte(net.ParseIP(host).To4())}
 	// Small buffers: a client that does not read fills them, and the
 	// server's, quickly.
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<10)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10)
 	if err := unix.Connect(fd, sa); err != nil {
 		unix.Close(fd)

@@ -28,11 +28,11 @@ func (c *conn) ioctlInt(req uint) int {
 	return n
 }
 
-// sendQueue is how many bytes of nc's send queue its peer has not taken
-// yet, or -1 if nc cannot say: the timeout watcher's look at the socket
-// as accepted, under TLS (its records count) or another wrapper that a
-// Listener made (tls.NewListener's) and that gives it through NetConn.
-func sendQueue(nc net.Conn) int {
+// sendQueue looks at nc's send queue: the timeout watcher's look at the
+// socket as accepted, under TLS (its records count) or another wrapper
+// that a Listener made (tls.NewListener's) and that gives it through
+// NetConn.
+func sendQueue(nc net.Conn) sendLook {
 	for range 8 { // bounded: a wrapper that gives itself must not hang the watcher
 		w, ok := nc.(interface{ NetConn() net.Conn })
 		if !ok {
@@ -42,17 +42,27 @@ func sendQueue(nc net.Conn) int {
 	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return -1
+		return noLook
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return -1
+		return noLook
 	}
-	n := -1
-	rc.Control(func(fd uintptr) {
-		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
-			n = v
-		}
-	})
-	return n
+	look := noLook
+	rc.Control(func(fd uintptr) { look = sendQueueFD(int(fd)) })
+	return look
+}
+
+// sendQueueFD looks at socket fd's send queue: its length (SIOCOUTQ) and,
+// for TCP, what the peer has acknowledged in all (tcpi_bytes_acked,
+// which kernels before 4.1 leave 0).
+func sendQueueFD(fd int) sendLook {
+	look := noLook
+	if v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err == nil {
+		look.unsent = v
+	}
+	if ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+		look.acked = int64(ti.Bytes_acked)
+	}
+	return look
 }

@@ -11,6 +11,6 @@ func (c *conn) queued() int { return 0 }
 // unsent is 0 where the send queue is not looked at.
 func (c *conn) unsent() int { return 0 }
 
-// sendQueue is -1 where the send queue is not looked at: a write's time
-// alone counts for its timeout.
-func sendQueue(net.Conn) int { return -1 }
+// sendQueue says nothing where the send queue is not looked at: a
+// write's time alone counts for its timeout.
+func sendQueue(net.Conn) sendLook { return noLook }

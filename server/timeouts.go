@@ -38,9 +38,30 @@ type timer struct {
 	writeSince atomic.Int64
 
 	// The watcher's own: the writeSince it last looked at, and the send
-	// queue then (-1 if unknown).
-	seenWrite  int64
-	seenUnsent int
+	// queue then.
+	seenWrite int64
+	seen      sendLook
+}
+
+// sendLook is what a look at a socket's send queue saw: how much of it
+// the client has not taken yet, and, for TCP, how much the client has
+// acknowledged in all; -1 for what the socket cannot say.
+type sendLook struct {
+	unsent int
+	acked  int64
+}
+
+var noLook = sendLook{unsent: -1, acked: -1}
+
+// tookSince reports whether the client took some of what was sent
+// between look was and l. What it acknowledged says so whatever the
+// writer did meanwhile; the queue's length alone says so only if it
+// shrank, and a writer that the kernel wakes as the client takes some
+// fills it again: through a small send buffer it is found as long at
+// every look while the client reads all along.
+func (l sendLook) tookSince(was sendLook) bool {
+	return was.acked >= 0 && l.acked > was.acked ||
+		was.unsent >= 0 && l.unsent >= 0 && l.unsent < was.unsent
 }
 
 // sweepEvery is how often the watcher looks: an eighth of the shortest
@@ -96,13 +117,13 @@ func (s *Server) watch() {
 // counts. Only the watcher calls it.
 func (c *conn) writeStuck(at, now, timeout int64) bool {
 	t := &c.timer
-	q := sendQueue(c.accepted)
+	look := sendQueue(c.accepted)
 	if at != t.seenWrite { // a write not seen before
-		t.seenWrite, t.seenUnsent = at, q
+		t.seenWrite, t.seen = at, look
 		return now-at > timeout
 	}
-	took := q >= 0 && q < t.seenUnsent
-	t.seenUnsent = q
+	took := look.tookSince(t.seen)
+	t.seen = look
 	if took && t.writeSince.CompareAndSwap(at, now) {
 		t.seenWrite = now
 		return false
