@@ -51,9 +51,9 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		rest, scheme = s, ""
 		// A scheme with one slash or none (unix:/tmp/s, tcp:127.0.0.1:80)
 		// would read as host "unix" with port "/tmp/s", or as too many
-		// colons. tcp:8080 is host tcp, port 8080.
+		// colons. tcp:8080 and tcp:http are host tcp, port 8080 or http.
 		if name, after, ok := strings.Cut(s, ":"); ok && isScheme(name) && after != "" {
-			if _, err := strconv.ParseUint(after, 10, 16); err != nil {
+			if !isPort(after) {
 				if name != "unix" {
 					after = strings.TrimLeft(after, "/")
 				}
@@ -91,10 +91,8 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	if port == "" {
 		return nil, bad("no port")
 	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		if _, err := net.LookupPort("tcp", port); err != nil { // a service name, as net.Listen takes
-			return nil, bad("port " + strconv.Quote(port) + " is not a number from 0 to 65535")
-		}
+	if !isPort(port) {
+		return nil, bad("port " + strconv.Quote(port) + " is not a number from 0 to 65535")
 	}
 	switch scheme {
 	case "tls":
@@ -108,6 +106,16 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		eps[i] = Endpoint{Network: network, Address: rest}
 	}
 	return eps, nil
+}
+
+// isPort says whether port is a port number or a service name, as
+// net.Listen takes.
+func isPort(port string) bool {
+	if _, err := strconv.ParseUint(port, 10, 16); err == nil {
+		return true
+	}
+	_, err := net.LookupPort("tcp", port)
+	return err == nil
 }
 
 // isScheme says whether name is one of the schemes Parse takes.

@@ -76,6 +76,10 @@ func TestParse(t *testing.T) {
 	if got, err := Parse("tcp:8080", "tcp"); err != nil || got[0].Address != "tcp:8080" {
 		t.Errorf(`Parse("tcp:8080") = %v, %v; want host tcp, port 8080`, got, err)
 	}
+	// So with a port named, as any host's may be (localhost:http).
+	if got, err := Parse("tcp:http", "tcp"); err != nil || got[0].Address != "tcp:http" {
+		t.Errorf(`Parse("tcp:http") = %v, %v; want host tcp, port http`, got, err)
+	}
 	if s := (Endpoint{Network: "unix", Address: "/tmp/s"}).String(); s != "unix:///tmp/s" {
 		t.Errorf("String = %q", s)
 	}
