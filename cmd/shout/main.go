@@ -132,7 +132,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	kctx, err := parser.Parse(flagsFirst(parser.Model, args))
 	if err != nil {
-		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(err.Error()))))
+		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, err.Error()))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -326,18 +326,33 @@ var flagFirst = regexp.MustCompile(`^--([a-z][a-z0-9-]*)\b`)
 var missingValue = regexp.MustCompile(`^(--[a-z0-9-]+): expected [a-z0-9 ]*value but got "(EOL" \(<EOL>\)|(--?[a-z][a-z0-9-]*)" \((?:long|short) flag\).*)$`)
 
 // noValue says kong's error for a flag without its value in words:
-// --admin needs a value. A negative number (-1, -1s) keeps kong's hint,
-// --max-conns="-1", which is how to give one.
-func noValue(msg string) string {
+// --admin needs a value. A negative number (-1, -1s), or a value that
+// begins with "-" and is no flag of the command's (--history -old),
+// keeps kong's hint, --max-conns="-1", which is how to give one.
+func noValue(app *kong.Application, args []string, msg string) string {
 	m := missingValue.FindStringSubmatch(msg)
 	switch {
 	case m == nil:
 		return msg
 	case m[3] != "":
+		node, _, _ := command(app, args)
+		if !isFlag(node, m[3]) {
+			return msg
+		}
 		return m[1] + " needs a value, not the flag " + m[3]
 	default:
 		return m[1] + " needs a value"
 	}
+}
+
+// isFlag reports whether a, as given (--name, -n), is a flag of node
+// or its parents.
+func isFlag(node *kong.Node, a string) bool {
+	if name, ok := strings.CutPrefix(a, "--"); ok {
+		return findFlag(node, func(f *kong.Flag) bool { return f.Name == name || slices.Contains(f.Aliases, name) }) != nil
+	}
+	r, size := utf8.DecodeRuneInString(strings.TrimPrefix(a, "-"))
+	return size == len(a)-1 && findFlag(node, func(f *kong.Flag) bool { return f.Short == r }) != nil
 }
 
 // unknownFlag is kong's error for a flag that no command up to it knows.
