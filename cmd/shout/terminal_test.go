@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -356,6 +358,73 @@ func TestConnectTerminalServerStopsReading(t *testing.T) {
 				t.Errorf("exit status %d, want 1", code)
 			}
 		})
+	}
+}
+
+// With --reconnect, the lines a server that stopped reading never took
+// go out again on the next connection: each line once (one cut short by
+// the close whole again), none lost, in the order typed, and the lines
+// the first connection did take said sent and not answered.
+func TestConnectTerminalReconnectSendsUnwritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "100ms", "--reconnect", "unix://"+path)
+	c1, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	scr.expect(t, "> ")
+	var want []string
+	for i := range 16 {
+		want = append(want, fmt.Sprintf("%02d%s", i, strings.Repeat("x", 59998)))
+	}
+	want[15] += "END"
+	f.WriteString(strings.Join(want, "\r") + "\r")
+	scr.expect(t, "END")
+	scr.expect(t, "> ") // the session has every line
+	// The lines typed fill the socket's buffers (about 200 KB); the
+	// server's end of file ends the connection while the writer waits.
+	c1.(*net.UnixConn).CloseWrite()
+	first, err := io.ReadAll(c1) // until the client has closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(string(first), "\n")
+	partial := got[len(got)-1]
+	taken := got[:len(got)-1]
+	for i, line := range taken {
+		if line != want[i] {
+			t.Fatalf("first connection's line %d: %.20q..., want %.20q...", i, line, want[i])
+		}
+	}
+	if len(taken) == len(want) || !strings.HasPrefix(want[len(taken)], partial) {
+		t.Fatalf("first connection took %d lines, then %d bytes not of the next", len(taken), len(partial))
+	}
+	said := scr.expect(t, "reconnecting")
+	if len(taken) > 0 && !strings.Contains(said, fmt.Sprintf("%d line", len(taken))+map[bool]string{true: "", false: "s"}[len(taken) == 1]+" sent and not answered") {
+		t.Errorf("not said that %d lines were sent and not answered: %q", len(taken), said[max(len(said)-200, 0):])
+	}
+	c2, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	r := bufio.NewReaderSize(c2, 1<<17)
+	for i := len(taken); i < len(want); i++ {
+		line, err := r.ReadString('\n')
+		if err != nil || line != want[i]+"\n" {
+			t.Fatalf("second connection: %.20q..., %v; want line %d, %.20q...", line, err, i, want[i])
+		}
+	}
+	scr.expect(t, "reconnected")
+	f.WriteString("\x03")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0: every line went out", code)
 	}
 }
 
