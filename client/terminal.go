@@ -101,7 +101,8 @@ type session struct {
 	inEditor bool
 	pending  []pendingWrite
 	woken    bool // a wakeRune is on its way
-	midLine  bool // what was printed last does not end in a newline
+	midLine  bool // what was printed last on the terminal does not end in a newline
+	errApart bool // messages go to a file, not the terminal (2>err.log)
 
 	// A paste goes into the line in one piece, not a key at a time (see
 	// filterKey): pasted is what the next pasteKey puts in; searching,
@@ -133,10 +134,19 @@ func (s *session) write(w io.Writer, p []byte) {
 }
 
 // writeLine prints p, lines, as write does, but on a line of its own:
-// after a newline if what was printed last did not end in one.
+// on the terminal, after a newline if what was printed last did not end
+// in one.
 func (s *session) writeLine(w io.Writer, p []byte) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
+	if s.errApart {
+		// The terminal's line is not the file's: no empty line in the
+		// file, and the terminal still mid-line.
+		mid := s.midLine
+		s.writeLocked(w, p)
+		s.midLine = mid
+		return
+	}
 	if s.midLine {
 		p = append([]byte{'\n'}, p...)
 	}
@@ -280,6 +290,9 @@ func (t *Terminal) Run(c net.Conn) int {
 		return 1
 	}
 	s.tty = tt
+	errOut := onScreen(tt, t.Err)
+	_, onTerminal := errOut.(*ttyWriter)
+	s.errApart = !onTerminal
 	s.rl, err = readline.NewFromConfig(&readline.Config{
 		Prompt:                 prompt,
 		HistoryLimit:           historyLimit,
@@ -288,7 +301,7 @@ func (t *Terminal) Run(c net.Conn) int {
 		EOFPrompt:              "\n",
 		Stdin:                  tt,
 		Stdout:                 tt,
-		Stderr:                 onScreen(tt, t.Err),
+		Stderr:                 errOut,
 		FuncIsTerminal:         func() bool { return true },
 		FuncMakeRaw:            func() error { return nil }, // raw all along
 		FuncExitRaw:            func() error { return nil },
