@@ -84,7 +84,9 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	if err != nil {
 		return nil, bad("want host:port, [ipv6]:port or a scheme (" + strings.TrimPrefix(err.Error(), "address "+rest+": ") + ")")
 	}
-	if strings.ContainsAny(host, "/ \t") {
+	// An IPv6 zone is an interface's name, which may have spaces (on
+	// Windows, "Ethernet 2"): what is checked is the host before it.
+	if name, _, _ := strings.Cut(host, "%"); strings.ContainsAny(name, "/ \t") {
 		// Else the lookup fails later, as if the name were merely unknown.
 		return nil, bad("host " + strconv.Quote(host) + " is not a name or an address")
 	}

@@ -76,6 +76,11 @@ func TestParse(t *testing.T) {
 	if got, err := Parse("tcp:8080", "tcp"); err != nil || got[0].Address != "tcp:8080" {
 		t.Errorf(`Parse("tcp:8080") = %v, %v; want host tcp, port 8080`, got, err)
 	}
+	// An IPv6 zone is an interface's name, which on Windows has spaces
+	// ("Ethernet 2"): the host is what comes before it.
+	if got, err := Parse("[fe80::1%Ethernet 2]:8080", "tcp"); err != nil || got[0].Address != "[fe80::1%Ethernet 2]:8080" {
+		t.Errorf(`Parse("[fe80::1%%Ethernet 2]:8080") = %v, %v; want it as it is`, got, err)
+	}
 	// So with a port named, as any host's may be (localhost:http).
 	if got, err := Parse("tcp:http", "tcp"); err != nil || got[0].Address != "tcp:http" {
 		t.Errorf(`Parse("tcp:http") = %v, %v; want host tcp, port http`, got, err)
