@@ -31,9 +31,10 @@ func Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn,
 // and, with o.Proxy, TCP ones give listeners whose WrapConn (see
 // server.ConnWrapper) reads the PROXY header and does the TLS handshake.
 func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net.PacketConn, err error) {
+	var at string // the address being listened on, for worded
 	defer func() {
 		if err != nil {
-			err = worded(err)
+			err = worded(err, at)
 			for _, l := range listeners {
 				l.Close()
 			}
@@ -45,6 +46,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 	}()
 	for i := 0; i < len(eps); i++ {
 		e := eps[i]
+		at = e.Address
 		switch {
 		case e.Network == "tcp" && !e.TLS && i+1 < len(eps) && eps[i+1] == (Endpoint{Network: "udp", Address: e.Address}):
 			ln, pc, err := listenPair(o.listenConfig(), e.Address)
@@ -84,12 +86,13 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 	return listeners, packets, nil
 }
 
-// worded is err, a failed listen, in words that do not mislead where
-// the system's do: a name that does not resolve said as connect says it,
-// without the resolver's address that reads like the listen's own, and
-// an address that is not this machine's said so, where bind says only
-// that it "cannot assign requested address".
-func worded(err error) error {
+// worded is err, a failed listen on address, in words that do not
+// mislead where the system's do: a name that does not resolve said as
+// connect says it, with the address and without the resolver's, which
+// read like the listen's own; and an address that is not this
+// machine's said so, where bind says only that it "cannot assign
+// requested address".
+func worded(err error, address string) error {
 	var dns *net.DNSError
 	var op *net.OpError
 	switch {
@@ -98,7 +101,7 @@ func worded(err error) error {
 		if dns.IsNotFound {
 			why = "unknown host " + dns.Name
 		}
-		return &wordedError{fmt.Sprintf("%s %s: %s", op.Op, op.Net, why), err}
+		return &wordedError{fmt.Sprintf("%s %s %s: %s", op.Op, op.Net, address, why), err}
 	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, wsaeAddrNotAvail):
 		return &wordedError{err.Error() + " (not an address of this machine)", err}
 	}

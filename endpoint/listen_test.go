@@ -188,16 +188,16 @@ func TestListenErrorWorded(t *testing.T) {
 	inUse := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
 		Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
 	for _, tc := range []struct {
-		err  error
-		want string
-		is   error
+		err        error
+		addr, want string
+		is         error
 	}{
-		{notFound, "listen tcp: unknown host nosuchhost.invalid", nil},
-		{timedOut, "listen udp: cannot look up slow.example: i/o timeout", nil},
-		{notHere, "listen tcp 192.0.2.1:8080: bind: cannot assign requested address (not an address of this machine)", syscall.EADDRNOTAVAIL},
-		{inUse, "listen tcp 127.0.0.1:8080: bind: address already in use", syscall.EADDRINUSE},
+		{notFound, "nosuchhost.invalid:8080", "listen tcp nosuchhost.invalid:8080: unknown host nosuchhost.invalid", nil},
+		{timedOut, "slow.example:53", "listen udp slow.example:53: cannot look up slow.example: i/o timeout", nil},
+		{notHere, "192.0.2.1:8080", "listen tcp 192.0.2.1:8080: bind: cannot assign requested address (not an address of this machine)", syscall.EADDRNOTAVAIL},
+		{inUse, "127.0.0.1:8080", "listen tcp 127.0.0.1:8080: bind: address already in use", syscall.EADDRINUSE},
 	} {
-		got := worded(tc.err)
+		got := worded(tc.err, tc.addr)
 		if got.Error() != tc.want {
 			t.Errorf("%v\n  worded %q\n  want   %q", tc.err, got, tc.want)
 		}
