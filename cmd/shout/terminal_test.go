@@ -239,23 +239,33 @@ func TestConnectTerminalReconnect(t *testing.T) {
 	}
 }
 
+// startReconnectToOne starts connect --reconnect at a terminal against a
+// server that takes its first connection and no more: every redial is
+// refused. It returns at the prompt, with the server's side of that
+// connection.
+func startReconnectToOne(t *testing.T) (addr string, c net.Conn, cmd *exec.Cmd, f *os.File, scr *screen) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	cmd, f, scr = startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
+	c, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	scr.expect(t, addr+"> ")
+	return addr, c, cmd, f, scr
+}
+
 // With --reconnect, a line the server closed on without answering is
 // said so, and lines typed while no connection could be made are said
 // not sent when the user leaves, with status 1: both were dropped
 // without a word, and the session left with 0.
 func TestConnectTerminalReconnectSaysWhatWasLost(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close() // no more connections: each redial is refused
-	scr.expect(t, addr+"> ")
+	_, c, cmd, f, scr := startReconnectToOne(t)
 	f.WriteString("one\r")
 	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
 		t.Fatal(err)
@@ -275,18 +285,7 @@ func TestConnectTerminalReconnectSaysWhatWasLost(t *testing.T) {
 // So are they when shout is stopped with SIGINT (kill -INT, not Ctrl-C,
 // which the raw terminal makes a key): it left with status 0 and no word.
 func TestConnectTerminalReconnectSIGINTSaysNotSent(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close() // no more connections: each redial is refused
-	scr.expect(t, addr+"> ")
+	addr, c, cmd, f, scr := startReconnectToOne(t)
 	c.Close()
 	scr.expect(t, "reconnecting")
 	f.WriteString("two\r") // no connection: queued
@@ -306,18 +305,7 @@ func TestConnectTerminalReconnectSIGINTSaysNotSent(t *testing.T) {
 // was said while every dial was refused, as if the server were up and
 // slow.
 func TestConnectTerminalReconnectSaysServerDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close() // no more connections: each redial is refused
-	scr.expect(t, addr+"> ")
+	addr, c, cmd, f, scr := startReconnectToOne(t)
 	c.Close()
 	scr.expect(t, "reconnecting")
 	scr.expect(t, "connect "+addr+": connection refused; trying again until it answers")
