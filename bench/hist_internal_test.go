@@ -6,6 +6,15 @@ import (
 	"time"
 )
 
+// bareRun is a run of cfg (its defaults filled in) with nothing started:
+// its histogram, for the workers a test makes and records in.
+func bareRun(cfg *Config) *run {
+	cfg.defaults()
+	r := &run{cfg: *cfg, stop: make(chan struct{})}
+	r.total = r.newHist()
+	return r
+}
+
 // Every latency a run can see is in its percentiles and its maximum: an
 // open loop of three minutes against a server that falls behind sees
 // replies due minutes ago. (The histograms held 60 s, and a longer
@@ -13,9 +22,7 @@ import (
 // see still counts, at the top.
 func TestLongLatenciesRecorded(t *testing.T) {
 	cfg := Config{Duration: 3 * time.Minute}
-	cfg.defaults()
-	r := &run{cfg: cfg, stop: make(chan struct{})}
-	r.total = r.newHist()
+	r := bareRun(&cfg)
 	w := r.newWorker()
 	w.record(r, 10*time.Millisecond)
 	w.record(r, 90*time.Second)
@@ -42,9 +49,7 @@ func TestHugeTimeoutRecorded(t *testing.T) {
 		{Duration: time.Second, Timeout: 2_000_000 * time.Hour},
 		{Duration: math.MaxInt64 - time.Second, Timeout: time.Second},
 	} {
-		cfg.defaults()
-		r := &run{cfg: cfg, stop: make(chan struct{})}
-		r.total = r.newHist()
+		r := bareRun(&cfg)
 		w := r.newWorker()
 		w.record(r, 250*time.Microsecond)
 		w.record(r, 2*time.Millisecond)

@@ -13,9 +13,7 @@ import (
 // over it failed on null.
 func TestJSONListsAreNeverNull(t *testing.T) {
 	cfg := Config{Duration: 50 * time.Millisecond}
-	cfg.defaults()
-	r := &run{cfg: cfg, stop: make(chan struct{})}
-	r.total = r.newHist()
+	r := bareRun(&cfg)
 	line, err := json.Marshal(r.report(cfg.Duration, false))
 	if err != nil {
 		t.Fatal(err)

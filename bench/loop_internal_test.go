@@ -36,9 +36,7 @@ func TestStartLoopsFailsAfterATake(t *testing.T) {
 		conns = append(conns, c)
 	}
 	cfg := Config{}
-	cfg.defaults()
-	r := &run{cfg: cfg, stop: make(chan struct{})}
-	r.total = r.newHist()
+	r := bareRun(&cfg)
 	d, ok, err := r.startLoops(conns)
 	if d != nil || !ok || err == nil || !strings.Contains(err.Error(), "no raw conn") {
 		t.Errorf("startLoops = %T, %v, %v; want nil, true and the error", d, ok, err)
