@@ -8,11 +8,11 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"shout/client"
 	"shout/endpoint"
+	"shout/internal/sockerr"
 )
 
 // seqLen is the width of the decimal sequence number that starts each
@@ -296,7 +296,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					return // set when the sender is done and nothing is owed, or refused
 				}
-				if errors.Is(err, syscall.ECONNREFUSED) {
+				if sockerr.Refused(err) {
 					refuse(err)
 					return
 				}
@@ -425,7 +425,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		pkt = fmt.Appendf(pkt[:0], "%0*d", seqLen, seq)
 		pkt = append(pkt, r.bodies[pick(i, int(seq))]...)
 		if _, err := c.Write(pkt); err != nil && !r.stopping.Load() {
-			if errors.Is(err, syscall.ECONNREFUSED) {
+			if sockerr.Refused(err) {
 				refuse(err)
 			} else {
 				r.fail(fmt.Errorf("send: %w", err))
