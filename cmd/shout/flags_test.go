@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -127,5 +130,42 @@ func TestServeUsageErrorNamesEnvar(t *testing.T) {
 				t.Errorf("status %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+// A serve variable set to the empty string is taken as not set, for
+// every flag: SHOUT_MODE=${MODE} with MODE unset, or a manifest's
+// `value: ""`, failed with `--mode must be one of … but got ""` (and an
+// empty duration or count likewise), while an empty SHOUT_CERT or
+// SHOUT_ADMIN already meant the default.
+func TestServeEmptyEnvarIsUnset(t *testing.T) {
+	parser, err := kong.New(&cli{}, kong.Name("shout"), serveEnvars())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, n := range parser.Model.Children {
+		for _, f := range n.Flags {
+			for _, e := range f.Envs {
+				env = append(env, e+"=")
+			}
+		}
+	}
+	if len(env) < 10 {
+		t.Fatalf("only %d variables for serve's flags: %v", len(env), env)
+	}
+	p := startServe(t, env, "tcp://127.0.0.1:0")
+	c, err := net.DialTimeout("tcp", p.addrs["tcp"], bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := c.Write([]byte("straße\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len("STRASSE\n"))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "STRASSE\n" {
+		t.Errorf("reply %q, %v; want the default mode's \"STRASSE\\n\"", got, err)
 	}
 }

@@ -48,6 +48,10 @@ func serveEnvars() kong.Option {
 		return kong.PostBuild(func(k *kong.Kong) error {
 			for _, n := range k.Model.Children {
 				if n.Name == "serve" {
+					for _, f := range n.Flags {
+						f.Envs = slices.DeleteFunc(f.Envs, setEmpty)
+						f.Value.Tag.Envs = f.Envs
+					}
 					continue
 				}
 				for _, f := range n.Flags {
@@ -57,6 +61,16 @@ func serveEnvars() kong.Option {
 			return nil
 		}).Apply(k)
 	})
+}
+
+// setEmpty reports whether the environment variable env is set to the
+// empty string, which serve takes as not set: a manifest's `value: ""`
+// or `SHOUT_MODE=${MODE}` with MODE unset means the default, as an
+// empty SHOUT_CERT or SHOUT_ADMIN always did, not "--mode must be one
+// of … but got \"\"".
+func setEmpty(env string) bool {
+	v, ok := os.LookupEnv(env)
+	return ok && v == ""
 }
 
 // stdio is what every command's Run receives: the process's streams and a
