@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"shout/internal/sockerr"
 )
 
 // received is what a connection's reader got: bytes, or the error that
@@ -38,6 +40,9 @@ func (s *session) stream(c net.Conn) int {
 		// not be dialled again at once, for ever.
 		since   = time.Now()
 		backoff time.Duration
+		// heard: c sent something. A plain TCP server that closes in
+		// silence after lines were sent may be a TLS server.
+		heard bool
 	)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -59,12 +64,17 @@ func (s *session) stream(c net.Conn) int {
 	// ended handles the end of c; it returns false if the session ends.
 	ended := func(err error) (code int, goOn bool) {
 		unwritten := w.stop()
+		_, plain := c.(*net.TCPConn)
 		c, w = nil, nil
 		why := endMessage(t.Addr, err)
+		hint := ""
 		// The last lines handed to the writer are those it did not
 		// write: sent again on the next connection, or said not sent.
 		if n := len(due) - len(unwritten); n > 0 { // not sent again: the server may have had them
 			why += fmt.Sprintf(", %s sent and not answered", linesText(n))
+			if plain && !heard && (errors.Is(err, io.EOF) || sockerr.Reset(err)) {
+				hint = "; " + SilentClose(t.Addr)
+			}
 		}
 		queue = append(unwritten, queue...)
 		due, reported = nil, 0
@@ -73,9 +83,10 @@ func (s *session) stream(c net.Conn) int {
 			if n := len(queue); n > 0 {
 				why += fmt.Sprintf(", %s not sent", linesText(n))
 			}
-			s.say("%s", why)
+			s.say("%s%s", why, hint)
 			return 1, false
 		}
+		why += hint
 		if time.Since(since) < time.Second {
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 		} else {
@@ -134,6 +145,7 @@ func (s *session) stream(c net.Conn) int {
 				continue // an earlier connection's last words
 			}
 			if len(r.data) > 0 {
+				heard = true
 				s.show(r.data)
 				answered := min(bytes.Count(r.data, []byte{'\n'}), len(due))
 				due = due[answered:]
@@ -147,7 +159,7 @@ func (s *session) stream(c net.Conn) int {
 				}
 			}
 		case nc := <-redialed:
-			c, since = nc, time.Now()
+			c, since, heard = nc, time.Now(), false
 			s.startReader(c, recv)
 			w = s.startWriter(c, recv)
 			s.say("reconnected to %s", t.Addr)

@@ -131,6 +131,16 @@ func (s *sniffConn) echoed() bool {
 	return len(h) >= 6 && h[0] == recordHandshake && h[5] == handshakeClientHello
 }
 
+// SilentClose says of a server that closed a plain TCP connection at
+// addr without a byte back, after it was sent lines, what such silence
+// may mean: a TLS server (Go's, shout's, most others) closes so on a
+// first record that is no TLS hello, and a server at its connection
+// limit closes so too. It is the hint the other way round from what a
+// TLS client says of a server that does not speak TLS.
+func SilentClose(addr string) string {
+	return "nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit"
+}
+
 var errEchoed = errors.New("the server sent the TLS hello back, as an echo or uppercase server does: it does not speak TLS (connect without tls://)")
 
 // NetConn is the connection sniffed, as tls.Conn's NetConn is.

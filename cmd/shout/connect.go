@@ -144,7 +144,11 @@ func (cmd *connectCmd) Run(std *stdio) error {
 				fmt.Fprintln(std.stderr)
 			}
 		}
-		return &exitError{code: 1, msg: res.Problem(ep.Address, cmd.Timeout)}
+		msg := res.Problem(ep.Address, cmd.Timeout)
+		if res.Closed && res.Received == 0 && res.Sent > 0 && ep.Network == "tcp" && !ep.TLS {
+			msg += "; " + client.SilentClose(ep.Address)
+		}
+		return &exitError{code: 1, msg: msg}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -507,4 +508,22 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Plain text sent to a TLS server gets no byte back, only a close, and
+// connect said no more than that: "closed the connection with 1 of 1
+// lines unanswered". It now says what such silence may mean, the other
+// way round from a tls:// client's "the server does not speak TLS".
+func TestConnectPlainToTLSServerSaysTry(t *testing.T) {
+	srv := startServe(t, nil, "tls://127.0.0.1:0", "--tls-self-signed")
+	addr := srv.addr("tls")
+	cmd := exec.Command("shout", "connect", addr)
+	cmd.Stdin = strings.NewReader("hello\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit\n"
+	if code := exitCode(err); code != 1 || stdout.Len() > 0 || stderr.String() != want {
+		t.Errorf("status %d, stdout %q, stderr %q; want 1, nothing, %q", code, stdout.String(), stderr.String(), want)
+	}
 }
