@@ -452,78 +452,53 @@ func TestConnectTerminalStderrToFile(t *testing.T) {
 	}
 }
 
-// A reply cut short on the terminal puts no empty line in the file: the
-// newline that ends the terminal's line before a message is the
-// terminal's, not the file's.
-func TestConnectTerminalStderrToFileAfterPartialReply(t *testing.T) {
-	addr, conns := acceptOne(t)
-	errFile, err := os.Create(filepath.Join(t.TempDir(), "err"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errFile.Close()
-	cmd := exec.Command("shout", "connect", "--history", "-", addr)
-	cmd.Env = append(os.Environ(), "TERM=xterm")
-	cmd.Stderr = errFile
-	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
-	scr := newScreen(f)
-	c, r := accepted(t, conns)
-	scr.expect(t, addr+"> ")
-	f.WriteString("first\r")
-	readLine(t, r, "first")
-	c.Write([]byte("FIR")) // and closes: shown, then the end said
-	c.Close()
-	if code := waitExit(t, cmd); code != 1 {
-		t.Errorf("exit status %d, want 1", code)
-	}
-	got, err := os.ReadFile(errFile.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "shout: " + addr + " closed the connection, 1 line sent and not answered\n"; string(got) != want {
-		t.Errorf("standard error has %q, want %q", got, want)
-	}
-}
-
-// A server that closes without a byte back after a line was sent is said
-// to be perhaps a TLS server sent plain text; one that answered something
-// first (above) is not.
-func TestConnectTerminalSilentCloseSaysTry(t *testing.T) {
-	addr, conns := acceptOne(t)
-	errFile, err := os.Create(filepath.Join(t.TempDir(), "err"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errFile.Close()
-	cmd := exec.Command("shout", "connect", "--history", "-", addr)
-	cmd.Env = append(os.Environ(), "TERM=xterm")
-	cmd.Stderr = errFile
-	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
-	scr := newScreen(f)
-	c, r := accepted(t, conns)
-	scr.expect(t, addr+"> ")
-	f.WriteString("first\r")
-	readLine(t, r, "first")
-	c.Close()
-	if code := waitExit(t, cmd); code != 1 {
-		t.Errorf("exit status %d, want 1", code)
-	}
-	got, err := os.ReadFile(errFile.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "shout: " + addr + " closed the connection, 1 line sent and not answered; " +
-		"nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit\n"
-	if string(got) != want {
-		t.Errorf("standard error has %q, want %q", got, want)
+// How the end is said in a file that standard error goes to. A reply cut
+// short on the terminal puts no empty line in the file: the newline that
+// ends the terminal's line before a message is the terminal's, not the
+// file's. A server that closes without a byte back after a line was sent
+// is said to be perhaps a TLS server sent plain text; one that answered
+// something first is not.
+func TestConnectTerminalStderrToFileAtClose(t *testing.T) {
+	for _, tc := range []struct {
+		name, reply, want string
+	}{
+		{"partial reply", "FIR", ""},
+		{"silence", "", "; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://ADDR) or a server at its connection limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, conns := acceptOne(t)
+			errFile, err := os.Create(filepath.Join(t.TempDir(), "err"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer errFile.Close()
+			cmd := exec.Command("shout", "connect", "--history", "-", addr)
+			cmd.Env = append(os.Environ(), "TERM=xterm")
+			cmd.Stderr = errFile
+			f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
+			scr := newScreen(f)
+			c, r := accepted(t, conns)
+			scr.expect(t, addr+"> ")
+			f.WriteString("first\r")
+			readLine(t, r, "first")
+			c.Write([]byte(tc.reply)) // and closes: shown, then the end said
+			c.Close()
+			if code := waitExit(t, cmd); code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+			got, err := os.ReadFile(errFile.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "shout: " + addr + " closed the connection, 1 line sent and not answered" + strings.ReplaceAll(tc.want, "ADDR", addr) + "\n"
+			if string(got) != want {
+				t.Errorf("standard error has %q, want %q", got, want)
+			}
+		})
 	}
 }
 
