@@ -43,6 +43,10 @@ func (s *session) stream(c net.Conn) int {
 		// heard: c sent something. A plain TCP server that closes in
 		// silence after lines were sent may be a TLS server.
 		heard bool
+		// Lines that fall late within lateQuiet of a report are said in
+		// the next, together: a paste of a thousand lines to a server
+		// that does not answer said "no reply within 2s" a thousand times.
+		quiet time.Time
 	)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -50,7 +54,7 @@ func (s *session) stream(c net.Conn) int {
 	arm := func() {
 		timer.Stop()
 		if reported < len(due) {
-			timer.Reset(time.Until(due[reported]))
+			timer.Reset(max(time.Until(due[reported]), time.Until(quiet)))
 		}
 	}
 	defer func() {
@@ -168,9 +172,20 @@ func (s *session) stream(c net.Conn) int {
 			}
 			queue = nil
 		case <-timer.C:
-			for reported < len(due) && !time.Now().Before(due[reported]) {
+			now := time.Now()
+			n := 0
+			for reported < len(due) && !now.Before(due[reported]) {
 				reported++
+				n++
+			}
+			switch {
+			case n == 1:
 				s.say("no reply within %v", t.Timeout)
+			case n > 1:
+				s.say("no reply within %v to %d lines", t.Timeout, n)
+			}
+			if n > 0 {
+				quiet = now.Add(lateQuiet)
 			}
 			arm()
 		case sig := <-s.signals:
@@ -330,6 +345,10 @@ func (s *session) flushEscape() {
 		}
 	}
 }
+
+// lateQuiet is how long after saying that lines got no reply the
+// terminal waits before it says so of more.
+const lateQuiet = 100 * time.Millisecond
 
 // linesText is "1 line" or "n lines".
 func linesText(n int) string {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -58,6 +59,40 @@ func readLine(t *testing.T, r *bufio.Reader, want string) {
 	line, err := r.ReadString('\n')
 	if err != nil || line != want+"\n" {
 		t.Fatalf("server read %q, %v; want %q", line, err, want+"\n")
+	}
+}
+
+// Lines pasted at once to a server that does not answer are said late
+// together, not one message each: a paste of a thousand lines said "no
+// reply within 2s" a thousand times.
+func TestConnectTerminalPasteLateSaidTogether(t *testing.T) {
+	addr, conns := acceptOne(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "100ms", addr)
+	_, r := accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	const lines = 20
+	var paste strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&paste, "l%02d\r", i)
+	}
+	f.WriteString(paste.String())
+	for i := range lines {
+		readLine(t, r, fmt.Sprintf("l%02d", i))
+	}
+	f.WriteString("\x04") // leave once every line is answered or said late
+	waitExit(t, cmd)
+	said := regexp.MustCompile(`no reply within 100ms(?: to (\d+) lines)?`).FindAllStringSubmatch(scr.String(), -1)
+	late := 0
+	for _, m := range said {
+		if m[1] == "" {
+			late++
+		} else {
+			n, _ := strconv.Atoi(m[1])
+			late += n
+		}
+	}
+	if late != lines || len(said) >= lines {
+		t.Errorf("%d messages for %d late lines; want %d lines in fewer messages:\n%s", len(said), late, lines, scr.String())
 	}
 }
 
