@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"strings"
@@ -82,7 +83,11 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	}
 	host, port, err := net.SplitHostPort(rest)
 	if err != nil {
-		return nil, bad("want host:port, [ipv6]:port or a scheme (" + strings.TrimPrefix(err.Error(), "address "+rest+": ") + ")")
+		why := strings.TrimPrefix(err.Error(), "address "+rest+": ")
+		if !strings.HasPrefix(rest, "[") && strings.Count(rest, ":") > 1 {
+			why = unbracketed(rest, why)
+		}
+		return nil, bad("want host:port, [ipv6]:port or a scheme (" + why + ")")
 	}
 	// An IPv6 zone is an interface's name, which may have spaces (on
 	// Windows, "Ethernet 2"): what is checked is the host before it.
@@ -108,6 +113,34 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		eps[i] = Endpoint{Network: network, Address: rest}
 	}
 	return eps, nil
+}
+
+// unbracketed says what is wrong with s, an IPv6 address written
+// without brackets, where SplitHostPort says only "too many colons" (and
+// 127.0.0.1 gets "missing port"): an address alone lacks a port (::1),
+// and its last group may be the port meant (::1:8080), so both readings
+// are offered. why is SplitHostPort's word, for what is neither.
+func unbracketed(s, why string) string {
+	const brackets = "an IPv6 address goes in brackets before its port: "
+	a, err := netip.ParseAddr(s)
+	whole := err == nil && a.Is6() && !strings.Contains(a.Zone(), ":") // not fe80::1%lo:8080 with zone "lo:8080"
+	var head, port string
+	if i := strings.LastIndexByte(s, ':'); i > 0 {
+		if a, err := netip.ParseAddr(s[:i]); err == nil && a.Is6() {
+			if _, err := strconv.ParseUint(s[i+1:], 10, 16); err == nil {
+				head, port = s[:i], s[i+1:]
+			}
+		}
+	}
+	switch {
+	case whole && port != "":
+		return fmt.Sprintf("missing port in address; %s[%s]:PORT, or [%s]:%s if %s is the port", brackets, s, head, port, port)
+	case whole:
+		return fmt.Sprintf("missing port in address; %s[%s]:PORT", brackets, s)
+	case port != "":
+		return fmt.Sprintf("%s[%s]:%s", brackets, head, port)
+	}
+	return why
 }
 
 // isPort says whether port is a port number or a service name, as

@@ -72,6 +72,23 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)
 		}
 	}
+	// An IPv6 address without brackets reads as 127.0.0.1 does without
+	// a port, not as "too many colons", and its last group, which may
+	// be the port meant, is offered as one.
+	for in, want := range map[string]string{
+		"::1":                   "(missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT)",
+		"::1:8080":              "(missing port in address; an IPv6 address goes in brackets before its port: [::1:8080]:PORT, or [::1]:8080 if 8080 is the port)",
+		"tcp://2001:db8::1":     "(missing port in address; an IPv6 address goes in brackets before its port: [2001:db8::1]:PORT)",
+		"::ffff:127.0.0.1:8080": "(an IPv6 address goes in brackets before its port: [::ffff:127.0.0.1]:8080)",
+		"fe80::1%lo:8080":       "(an IPv6 address goes in brackets before its port: [fe80::1%lo]:8080)",
+		"127.0.0.1":             "(missing port in address)",
+		"[::1]":                 "(missing port in address)",
+		"a:b:c":                 "(too many colons in address)",
+	} {
+		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("Parse(%q): %v; want ErrBadAddress ending %s", in, err, want)
+		}
+	}
 	// A host may be called tcp: with a port, it is a host.
 	if got, err := Parse("tcp:8080", "tcp"); err != nil || got[0].Address != "tcp:8080" {
 		t.Errorf(`Parse("tcp:8080") = %v, %v; want host tcp, port 8080`, got, err)
