@@ -101,6 +101,12 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	if !isPort(port) {
 		return nil, bad("port " + strconv.Quote(port) + " is not a number from 0 to 65535")
 	}
+	if _, zone, ok := strings.Cut(host, "%"); ok && !isInterface(zone) {
+		// Go takes a zone that names no interface for none: bind and
+		// connect then fail with a bare "invalid argument" (fe80::1%eth9),
+		// or it is dropped unsaid (::1%eth9).
+		return nil, bad("zone " + strconv.Quote(zone) + " names no network interface of this machine")
+	}
 	switch scheme {
 	case "tls":
 		return []Endpoint{{Network: "tcp", Address: rest, TLS: true}}, nil
@@ -151,6 +157,23 @@ func isPort(port string) bool {
 	}
 	_, err := net.LookupPort("tcp", port)
 	return err == nil
+}
+
+// isInterface says whether zone names one of this machine's network
+// interfaces, by name or by index, as Go reads an IPv6 zone; or whether
+// they cannot be listed, where nothing is known.
+func isInterface(zone string) bool {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return true
+	}
+	index, ierr := strconv.Atoi(zone)
+	for _, ifc := range ifs {
+		if ifc.Name == zone || ierr == nil && ifc.Index == index {
+			return true
+		}
+	}
+	return false
 }
 
 // isScheme says whether name is one of the schemes Parse takes.
