@@ -687,6 +687,61 @@ func TestDatagramsLongLine(t *testing.T) {
 	}
 }
 
+// Over IPv6 a datagram carries 20 bytes more than over IPv4, and a line
+// that fits is sent: every line past IPv4's most was refused as longer
+// than "the most one datagram carries". An IPv4-mapped address is
+// reached over IPv4, and has its limit.
+func TestDatagramsLongLineIPv6(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1<<17)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(bytes.ToUpper(buf[:n]), from)
+		}
+	}()
+	addr := pc.LocalAddr().String()
+	for _, tc := range []struct {
+		name string
+		size int
+		ok   bool
+	}{
+		{"the most an IPv6 datagram carries", client.MaxDatagram6, true},
+		{"one byte more", client.MaxDatagram6 + 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, "udp", addr)
+			defer c.Close()
+			var out, warn bytes.Buffer
+			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader(strings.Repeat("a", tc.size)+"\n"), &out, &warn, bound, 0)
+			switch {
+			case tc.ok && (err != nil || res.Answered != 1 || out.Len() != tc.size+1):
+				t.Errorf("%+v, %v, %d bytes out, warnings %q; want it answered", res, err, out.Len(), warn.String())
+			case !tc.ok && (err != nil || res.Sent != 0 || res.TooLong != 1 || !strings.Contains(warn.String(), fmt.Sprintf("longer than %d bytes", client.MaxDatagram6))):
+				t.Errorf("%+v, %v, warnings %q; want it reported as longer than %d bytes, unsent", res, err, warn.String(), client.MaxDatagram6)
+			}
+		})
+	}
+	for a, want := range map[string]int{"[::1]:9": client.MaxDatagram6, "[::ffff:127.0.0.1]:9": client.MaxDatagram, "127.0.0.1:9": client.MaxDatagram} {
+		ua, err := net.ResolveUDPAddr("udp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := client.MaxPayload(ua); got != want {
+			t.Errorf("MaxPayload(%s) = %d, want %d", a, got, want)
+		}
+	}
+}
+
 // One line too long for a datagram is reported, by its number, and the
 // lines after it are sent: as a lost line, it fails alone. (It ended the
 // run: "x", 70,000 bytes, "y" printed X, an error, and y was never sent.)

@@ -13,8 +13,23 @@ import (
 	"shout/internal/sockerr"
 )
 
-// MaxDatagram is the largest UDP payload over IPv4.
-const MaxDatagram = 65507
+// MaxDatagram is the largest UDP payload over IPv4, and MaxDatagram6
+// over IPv6, whose header is not counted in the 65,535 bytes a datagram
+// may carry (without jumbograms).
+const (
+	MaxDatagram  = 65507
+	MaxDatagram6 = 65527
+)
+
+// MaxPayload is the longest line Datagrams sends to addr in one datagram:
+// MaxDatagram6 to an IPv6 address, MaxDatagram to any other (an
+// IPv4-mapped address is reached over IPv4).
+func MaxPayload(addr net.Addr) int {
+	if a, ok := addr.(*net.UDPAddr); ok && len(a.IP) == net.IPv6len && a.IP.To4() == nil {
+		return MaxDatagram6
+	}
+	return MaxDatagram
+}
 
 // defaultTimeout is the wait for a reply when none is given.
 const defaultTimeout = 2 * time.Second
@@ -39,7 +54,8 @@ type DatagramResult struct {
 // is asked for again, up to retries more times; then the line is reported
 // to warn as lost, and so is a line the server's host refused (an ICMP
 // port unreachable), and the next one is sent. A line longer than
-// MaxDatagram is reported to warn, not sent, and the next one is read.
+// MaxPayload of c's remote address is reported to warn, not sent, and
+// the next one is read.
 // A reply to a lost line that comes later is reported to warn as late. It never waits longer
 // than (retries+1)*timeout for a line. A timeout of zero or less means
 // 2 s, as Terminal's does; retries less than zero, none, and more than
@@ -52,10 +68,11 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	}
 	retries = min(max(retries, 0), MaxRetries) // (retries+1 tries: it must not wrap)
 	addr := c.RemoteAddr().String()
+	maxLine := MaxPayload(c.RemoteAddr())
 	var res DatagramResult
 	// Room for the longest line and "\r\n": a line that does not fit
 	// is too long for a datagram, and is skipped to its end.
-	br := bufio.NewReaderSize(in, MaxDatagram+2)
+	br := bufio.NewReaderSize(in, maxLine+2)
 	reply := make([]byte, 1<<17)
 	late := newLateWatch(warn)
 	defer late.close()
@@ -70,12 +87,12 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			break
 		}
 		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if long || len(line) > MaxDatagram {
+		if long || len(line) > maxLine {
 			// One line that cannot be sent is that line's failure, as a
 			// lost one is, not the end of the run.
 			late.report()
 			res.TooLong++
-			fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, MaxDatagram)
+			fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, maxLine)
 			continue
 		}
 		if len(bytes.TrimSpace(line)) == 0 {

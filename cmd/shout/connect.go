@@ -120,7 +120,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 			if res.TooLong == 1 {
 				lines = "line"
 			}
-			problems = append(problems, fmt.Sprintf("%d %s longer than %d bytes not sent", res.TooLong, lines, client.MaxDatagram))
+			problems = append(problems, fmt.Sprintf("%d %s longer than %d bytes not sent", res.TooLong, lines, client.MaxPayload(c.RemoteAddr())))
 		}
 		if len(problems) > 0 {
 			return &exitError{code: 1, msg: strings.Join(problems, "; ")}
