@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -33,7 +34,7 @@ type Config struct {
 	Conns int
 	// Size is each message's length in bytes, newline included; zero means 64.
 	// A datagram starts with a 20-digit sequence number, so over UDP it is
-	// at least 21 and at most MaxDatagram; otherwise at most MaxSize.
+	// at least 21 and at most MaxPayload(Endpoint); otherwise at most MaxSize.
 	Size int
 	// Depth is how many messages each connection keeps in flight in a
 	// closed loop; zero means 1, at most MaxDepth.
@@ -144,7 +145,24 @@ const (
 	MaxDepth    = 4096     // messages in flight on a connection
 	MaxHeld     = 4 << 30  // Conns × (Depth + 1) × Size, in bytes
 	MaxDatagram = 65507    // Size over UDP: the largest UDP payload over IPv4
+	// MaxDatagram6 is Size over UDP to an IPv6 address: the largest UDP
+	// payload over IPv6, whose header is not counted in the 65,535 bytes.
+	MaxDatagram6 = 65527
 )
+
+// MaxPayload is the largest Size over UDP to e: MaxDatagram6 to an IPv6
+// address, MaxDatagram to any other (an IPv4-mapped address is reached
+// over IPv4; a name, which may resolve to either, gets the smaller).
+func MaxPayload(e endpoint.Endpoint) int {
+	host, _, err := net.SplitHostPort(e.Address)
+	if err != nil {
+		return MaxDatagram
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() && !a.Is4In6() {
+		return MaxDatagram6
+	}
+	return MaxDatagram
+}
 
 // check refuses what c, defaults applied, cannot run as asked: what
 // would be sent under another name or size than reported, or not at the
@@ -159,8 +177,8 @@ func (c *Config) check() error {
 	case udp && c.Size <= seqLen:
 		// The datagram would be larger than Size, and the report's bytes wrong.
 		return fmt.Errorf("bench: a datagram of %d bytes cannot hold the %d-digit sequence number and a byte of text: Size must be at least %d over UDP", c.Size, seqLen, seqLen+1)
-	case udp && c.Size > MaxDatagram:
-		return fmt.Errorf("bench: Size %d is more than a UDP datagram carries (%d bytes)", c.Size, MaxDatagram)
+	case udp && c.Size > MaxPayload(c.Endpoint):
+		return fmt.Errorf("bench: Size %d is more than a UDP datagram carries (%d bytes)", c.Size, MaxPayload(c.Endpoint))
 	case c.Size > MaxSize:
 		return fmt.Errorf("bench: Size %d is more than %d (64 MiB): bench holds each message and its reply whole", c.Size, MaxSize)
 	case c.Depth > MaxDepth:
@@ -682,6 +700,7 @@ type ReplyTooLargeError struct {
 	Size             int
 	Text, Mode, Lang string
 	Longest          int // the longest reply expected, in bytes
+	Most             int // the most a datagram to the server carries (MaxPayload)
 	// ASCIIFits: Text is not ascii, and ascii at this Size, Mode and Lang
 	// would fit (not under tr or az, where ASCII's "i" is "İ").
 	ASCIIFits bool
@@ -692,7 +711,7 @@ func (e *ReplyTooLargeError) Error() string {
 	if e.ASCIIFits {
 		or = ", or ascii text"
 	}
-	return fmt.Sprintf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size%s", e.Size, e.Text, e.ModeName(), e.Longest, MaxDatagram, or)
+	return fmt.Sprintf("bench: at Size %d the reply to a %s datagram in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller Size%s", e.Size, e.Text, e.ModeName(), e.Longest, e.Most, or)
 }
 
 // ModeName is the mode with its language, as the run's header names it:
@@ -717,14 +736,14 @@ func longestReply(wants [][]byte) int {
 // tooLarge is the error of a UDP run whose replies wants do not all fit
 // in a datagram, or nil.
 func tooLarge(cfg Config, ref func([]byte) []byte, wants [][]byte) error {
-	longest := longestReply(wants)
-	if longest <= MaxDatagram {
+	longest, most := longestReply(wants), MaxPayload(cfg.Endpoint)
+	if longest <= most {
 		return nil
 	}
-	e := &ReplyTooLargeError{Size: cfg.Size, Text: cfg.Text, Mode: cfg.Mode, Lang: cfg.Lang, Longest: longest}
+	e := &ReplyTooLargeError{Size: cfg.Size, Text: cfg.Text, Mode: cfg.Mode, Lang: cfg.Lang, Longest: longest, Most: most}
 	if cfg.Text != "ascii" {
 		_, ascii := expectedOf("ascii", ref, 2, max(cfg.Size-seqLen, 1))
-		e.ASCIIFits = longestReply(ascii) <= MaxDatagram
+		e.ASCIIFits = longestReply(ascii) <= most
 	}
 	return e
 }

@@ -379,6 +379,50 @@ func TestUDPReplyLargerThanADatagram(t *testing.T) {
 	}
 }
 
+// Over IPv6 a datagram carries 20 bytes more than over IPv4: a Size up
+// to that is run, and one past it is refused naming IPv6's most. Every
+// Size past IPv4's most was refused, as more than a datagram carries.
+// An IPv4-mapped address is reached over IPv4, and has its limit.
+func TestUDPSizeOverIPv6(t *testing.T) {
+	defer bench.SetMessagesHeld(2 * bench.MaxDatagram6)() // two distinct messages, as above
+	pc, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1<<17)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(bytes.ToUpper(buf[:n]), from)
+		}
+	}()
+	cfg := quick("udp", pc.LocalAddr().String())
+	cfg.Conns, cfg.Depth, cfg.Size, cfg.Text = 1, 1, bench.MaxDatagram6, "ascii"
+	cfg.Duration, cfg.Timeout = 100*time.Millisecond, 2*time.Second
+	if rep := run(t, cfg); !rep.OK() {
+		t.Errorf("Size %d over IPv6: %+v", cfg.Size, rep)
+	}
+	cfg.Size++
+	if _, err := bench.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "more than a UDP datagram carries (65527 bytes)") {
+		t.Errorf("Size %d over IPv6: %v; want it refused, naming 65527 bytes", cfg.Size, err)
+	}
+	cfg.Size, cfg.Text = bench.MaxDatagram6, "utf8" // longer replies
+	if err := bench.CheckReplies(cfg); err == nil || !strings.Contains(err.Error(), "more than a UDP datagram carries (65527)") {
+		t.Errorf("utf8 at Size %d over IPv6: %v; want the replies too large for 65527 bytes", cfg.Size, err)
+	}
+	for a, want := range map[string]int{"[::1]:9": bench.MaxDatagram6, "[::ffff:127.0.0.1]:9": bench.MaxDatagram, "127.0.0.1:9": bench.MaxDatagram, "localhost:9": bench.MaxDatagram} {
+		if got := bench.MaxPayload(endpoint.Endpoint{Network: "udp", Address: a}); got != want {
+			t.Errorf("MaxPayload(%s) = %d, want %d", a, got, want)
+		}
+	}
+}
+
 // Ascii text is the remedy named only where it is one: under tr or az
 // ASCII's "i" is "İ", two bytes, so an ascii datagram's reply is longer
 // too. It was named there, and taking it met the same refusal.

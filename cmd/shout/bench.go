@@ -62,8 +62,8 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--conns must be at least 1")
 	case cmd.Size < 2:
 		return usagef("--size must be at least 2 (a character and a newline)")
-	case ep.Network == "udp" && cmd.Size > bench.MaxDatagram:
-		return usagef("--size: a UDP datagram carries at most 65,507 bytes")
+	case ep.Network == "udp" && cmd.Size > bench.MaxPayload(ep):
+		return usagef("--size: a UDP datagram to %s carries at most %d,%03d bytes", ep.Address, bench.MaxPayload(ep)/1000, bench.MaxPayload(ep)%1000)
 	case ep.Network == "udp" && cmd.Size < 21:
 		return usagef("--size: a UDP message is a 20-digit sequence number and at least one byte, 21 in all")
 	case cmd.Size > bench.MaxSize:
@@ -135,7 +135,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		if large.ASCIIFits { // (not with --lang tr or az: "i" is "İ")
 			or = ", or --text ascii"
 		}
-		return usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size%s", large.Size, large.Text, large.ModeName(), large.Longest, bench.MaxDatagram, or)
+		return usagef("--size %d: the reply to a datagram of %s text in mode %s is up to %d bytes, more than a UDP datagram carries (%d): no server could send it; use a smaller --size%s", large.Size, large.Text, large.ModeName(), large.Longest, large.Most, or)
 	}
 	// Open the page's file now: a typo in its path should not cost a run.
 	var page *htmlFile
