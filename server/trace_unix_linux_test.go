@@ -79,3 +79,31 @@ func (n notify) Write(p []byte) (int, error) {
 	n.ch <- struct{}{}
 	return k, err
 }
+
+// A Unix listener's SO_REUSEADDR, which Go sets on it too, was explained
+// as a TCP one is, "while old connections wait out TIME_WAIT": a Unix
+// socket has none, and what stops a restart is its file.
+func TestTraceUnixListenerReuseAddr(t *testing.T) {
+	var trace shouttest.Log
+	srv := &server.Server{Logger: slog.New(slog.DiscardHandler), Observer: server.NewTraceObserver(&trace)}
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, ln)
+	if !trace.WaitFor("listen(", bound) {
+		t.Fatalf("no listen in the trace:\n%s", trace.String())
+	}
+	var reuse string
+	for _, l := range strings.Split(trace.String(), "\n") {
+		if strings.Contains(l, "SO_REUSEADDR") {
+			reuse = l
+		}
+	}
+	if reuse == "" {
+		t.Skipf("no SO_REUSEADDR on a Unix listener here:\n%s", trace.String())
+	}
+	if strings.Contains(reuse, "wait out TIME_WAIT") || !strings.Contains(reuse, "a Unix socket has no TIME_WAIT") {
+		t.Errorf("%q: want it said that a Unix socket has no TIME_WAIT", reuse)
+	}
+}

@@ -115,7 +115,13 @@ func (t *tracer) TraceListener(l net.Listener) {
 	var b []byte
 	b = append(b, newLine(fd).f("socket(%s, %s) → fd %s: the %s socket to listen on", family, typ, fdString(fd), l.Addr().Network()).end()...)
 	if reuse {
-		b = append(b, newLine(fd).f("setsockopt(SOL_SOCKET, SO_REUSEADDR, 1): a restart can bind this address at once, while old connections wait out TIME_WAIT").end()...)
+		why := "a restart can bind this address at once, while old connections wait out TIME_WAIT"
+		if l.Addr().Network() == "unix" {
+			// Go sets it on a Unix listener too, where the TCP reason
+			// would teach what is not so.
+			why = "Go sets it on every listener, but here it does nothing: a Unix socket has no TIME_WAIT, and what keeps a restart from binding is a socket file left behind (closing the listener removes it)"
+		}
+		b = append(b, newLine(fd).f("setsockopt(SOL_SOCKET, SO_REUSEADDR, 1): %s", why).end()...)
 	}
 	b = append(b, newLine(fd).f("bind(%s)", l.Addr()).end()...)
 	if n, where := somaxconn(); n > 0 {
