@@ -481,7 +481,12 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 			if err != nil {
 				a, aerr := netip.ParseAddr(s)
 				if aerr != nil {
-					return opts, nil, usagef("--proxy-from: %q is not an address or a CIDR range such as 10.0.0.0/8", s)
+					// [::1] is how an address with a port is written, and
+					// "not an address" would not say what is wrong with it.
+					if inner, bits, ok := strings.Cut(s, "]"); ok && strings.HasPrefix(inner, "[") && (bits == "" || bits[0] == '/') && validPrefix(inner[1:]+bits) {
+						return opts, nil, usagef("--proxy-from: %q: an address here has no brackets: %s", s, inner[1:]+bits)
+					}
+					return opts, nil, usagef("--proxy-from: %q is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8", s)
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
@@ -548,4 +553,12 @@ func logCertificate(log *slog.Logger, msg string, store *certs.Store, now time.T
 func isTLS(l net.Listener) bool {
 	t, ok := l.(interface{ TLS() bool })
 	return ok && t.TLS()
+}
+
+// validPrefix says whether s is an address or a CIDR range, as
+// --proxy-from takes them.
+func validPrefix(s string) bool {
+	_, perr := netip.ParsePrefix(s)
+	_, aerr := netip.ParseAddr(s)
+	return perr == nil || aerr == nil
 }

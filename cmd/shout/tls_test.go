@@ -314,6 +314,11 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		// It was taken, and did nothing: datagrams and Unix sockets never carry a header.
 		{[]string{"udp://127.0.0.1:0", "--proxy-protocol"}, "--proxy-protocol is for TCP and tls:// addresses, and there is none"},
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "ten"}, `--proxy-from: "ten" is not an address or a CIDR range`},
+		// An IPv6 address in brackets, as it is written with a port, was
+		// "not an address", with an IPv4 range for example.
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]"}, `--proxy-from: "[::1]": an address here has no brackets: ::1`},
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[fd00::]/8"}, `--proxy-from: "[fd00::]/8": an address here has no brackets: fd00::/8`},
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]:80"}, `--proxy-from: "[::1]:80" is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8`},
 		// Files that are not there are bad flag values, as shout connect's --ca is.
 		{[]string{"tls://127.0.0.1:0", "--cert", "/nonexistent/c.pem", "--key", "/nonexistent/k.pem"}, "open /nonexistent/c.pem: no such file"},
 		{[]string{"tls://127.0.0.1:0", "--tls-self-signed", "--client-ca", "/nonexistent/ca.pem"}, "--client-ca: open /nonexistent/ca.pem: no such file"},
