@@ -194,8 +194,18 @@ func removeStaleSocket(path string) {
 // if a file of another kind is there: bind says only "address already
 // in use", which sends one looking for a server.
 func notASocket(path string, err error) error {
+	if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, wsaeAddrInUse) {
+		return err
+	}
 	fi, serr := os.Stat(path) // as removeStaleSocket: a link to a socket is a socket
-	if serr != nil || fi.Mode()&os.ModeSocket != 0 || !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, wsaeAddrInUse) {
+	if serr != nil {
+		// A link to nothing: bind does not follow it, and nothing answers.
+		if li, lerr := os.Lstat(path); lerr == nil && li.Mode()&os.ModeSymlink != 0 {
+			return &notSocketError{path, "symbolic link to nothing", err}
+		}
+		return err
+	}
+	if fi.Mode()&os.ModeSocket != 0 {
 		return err
 	}
 	return &notSocketError{path, FileKind(fi.Mode()), err}

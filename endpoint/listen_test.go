@@ -165,6 +165,24 @@ func TestListenUnixSocketFile(t *testing.T) {
 	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
 		t.Errorf("regular file changed: %q, %v", b, err)
 	}
+
+	// A symbolic link to nothing: left alone, and said so. (It said
+	// "bind: address already in use", and nothing answers there.)
+	dangling := filepath.Join(dir, "dangling")
+	if err := os.Symlink(filepath.Join(dir, "nothing"), dangling); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	lns, pcs, err = Listen([]Endpoint{{Network: "unix", Address: dangling}})
+	if err == nil {
+		closeAll(lns, pcs)
+		t.Fatal("listening on a link to nothing: no error")
+	}
+	if want := "listen unix " + dangling + ": a symbolic link to nothing is there, not a socket: remove it, or choose another path"; err.Error() != want {
+		t.Errorf("listening on a link to nothing: %v; want %q", err, want)
+	}
+	if _, err := os.Lstat(dangling); err != nil {
+		t.Errorf("link removed: %v", err)
+	}
 }
 
 func closeAll(lns []net.Listener, pcs []net.PacketConn) {
