@@ -408,8 +408,8 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 	if len(c.Args) == 0 || c.Args[0] != "serve" {
 		t.Fatalf("args %q: want shout serve", c.Args)
 	}
-	if !slices.Contains(c.Args, "0.0.0.0:8080") {
-		t.Errorf("args %q: shout does not listen on 0.0.0.0:8080", c.Args)
+	if !slices.Contains(c.Args, ":8080") {
+		t.Errorf("args %q: shout does not listen on :8080", c.Args)
 	}
 	for _, p := range []struct{ name, proto string }{{"shout-tcp", "TCP"}, {"shout-udp", "UDP"}} {
 		if cp, ok := portNamed(c, p.name); !ok || cp.ContainerPort != 8080 || string(cp.Protocol) != p.proto {
@@ -520,10 +520,10 @@ func TestTLSComponent(t *testing.T) {
 	bc, c := base.deployment.Spec.Template.Spec.Containers[0], tls.deployment.Spec.Template.Spec.Containers[0]
 	cert, _ := flagValue(c.Args, "--cert")
 	key, _ := flagValue(c.Args, "--key")
-	added := []string{"tls://0.0.0.0:8443", "--cert", cert, "--key", key}
+	added := []string{"tls://:8443", "--cert", cert, "--key", key}
 	rest := slices.DeleteFunc(slices.Clone(c.Args), func(a string) bool { return slices.Contains(added, a) })
-	if !slices.Equal(rest, bc.Args) || !slices.Contains(c.Args, "tls://0.0.0.0:8443") {
-		t.Errorf("TLS args %q: want the base's %q with tls://0.0.0.0:8443, --cert and --key", c.Args, bc.Args)
+	if !slices.Equal(rest, bc.Args) || !slices.Contains(c.Args, "tls://:8443") {
+		t.Errorf("TLS args %q: want the base's %q with tls://:8443, --cert and --key", c.Args, bc.Args)
 	}
 	if p, ok := portNamed(c, "shout-tls"); !ok || p.ContainerPort != 8443 {
 		t.Errorf("no container port shout-tls 8443: %+v", c.Ports)

@@ -309,8 +309,8 @@ func TestImage(t *testing.T) {
 		t.Errorf("user %q, want 65532:65532", info.Config.User)
 	}
 	if !slices.Equal(info.Config.Entrypoint, []string{"/shout"}) ||
-		!slices.Equal(info.Config.Cmd, []string{"serve", "0.0.0.0:8080", "--admin", "0.0.0.0:9090"}) {
-		t.Errorf("entrypoint %q, cmd %q: want /shout serve 0.0.0.0:8080 --admin 0.0.0.0:9090", info.Config.Entrypoint, info.Config.Cmd)
+		!slices.Equal(info.Config.Cmd, []string{"serve", ":8080", "--admin", ":9090"}) {
+		t.Errorf("entrypoint %q, cmd %q: want /shout serve :8080 --admin :9090", info.Config.Entrypoint, info.Config.Cmd)
 	}
 	if len(info.RootFS.Layers) != 1 {
 		t.Errorf("%d layers, want 1: the binary, FROM scratch", len(info.RootFS.Layers))
@@ -400,14 +400,14 @@ func TestKubePlay(t *testing.T) {
 	c.Image, c.ImagePullPolicy = image, corev1.PullNever
 	for i, a := range c.Args {
 		switch a {
-		case "0.0.0.0:8080":
+		case ":8080":
 			c.Args[i] = addr
-		case "0.0.0.0:9090":
+		case ":9090":
 			c.Args[i] = admin
 		}
 	}
 	if !slices.Contains(c.Args, addr) || !slices.Contains(c.Args, admin) {
-		t.Fatalf("args %q: found no 0.0.0.0:8080 and 0.0.0.0:9090 to put on loopback", c.Args)
+		t.Fatalf("args %q: found no :8080 and :9090 to put on loopback", c.Args)
 	}
 	// podman 4.3 publishes container ports, which host networking
 	// refuses, and runs HTTP probes as curl inside the container, which a
@@ -476,16 +476,16 @@ func TestImageTLS(t *testing.T) {
 	args := slices.Clone(c.Args)
 	for i, a := range args {
 		switch a {
-		case "0.0.0.0:8080":
+		case ":8080":
 			args[i] = addr
-		case "tls://0.0.0.0:8443":
+		case "tls://:8443":
 			args[i] = "tls://" + tlsAddr
-		case "0.0.0.0:9090":
+		case ":9090":
 			args[i] = admin
 		}
 	}
 	if !slices.Contains(args, "tls://"+tlsAddr) {
-		t.Fatalf("args %q: no tls://0.0.0.0:8443 to put on loopback", c.Args)
+		t.Fatalf("args %q: no tls://:8443 to put on loopback", c.Args)
 	}
 	name := "shout-test-" + unique()
 	p.run(".", bound, append([]string{"run", "--detach", "--name", name, "--network", "host", "--read-only", "--cap-drop", "all",

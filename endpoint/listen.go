@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"syscall"
@@ -57,7 +58,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			i++
 		case e.Network == "udp":
 			lc := o.listenConfig()
-			pc, err := lc.ListenPacket(context.Background(), "udp", e.Address)
+			pc, err := lc.ListenPacket(context.Background(), family("udp", e.Address), e.Address)
 			if err != nil {
 				return listeners, packets, err
 			}
@@ -73,7 +74,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			if e.Network == "unix" {
 				lc = net.ListenConfig{}
 			}
-			ln, err := lc.Listen(context.Background(), e.Network, e.Address)
+			ln, err := lc.Listen(context.Background(), family(e.Network, e.Address), e.Address)
 			if err != nil {
 				if e.Network == "unix" {
 					err = notASocket(e.Address, err)
@@ -84,6 +85,27 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 		}
 	}
 	return listeners, packets, nil
+}
+
+// family is network ("tcp", "udp", "unix") as Listen opens it on
+// address: tcp4 or udp4 where the host is 0.0.0.0. Go opens
+// "tcp" on 0.0.0.0 as one IPv6 socket that takes IPv4 as well, so
+// `serve 0.0.0.0:8080` was served on every IPv6 address too, which
+// nobody asked for (a firewall written for IPv4 alone does not cover
+// it), and logged as [::]:8080. An empty host (":8080") or [::] is the
+// dual-stack socket still: every interface, in both families.
+func family(network, address string) string {
+	if network != "tcp" && network != "udp" {
+		return network
+	}
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return network
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip == netip.IPv4Unspecified() { // any other IPv4 address Go opens as IPv4
+		return network + "4"
+	}
+	return network
 }
 
 // worded is err, a failed listen on address, in words that do not
@@ -155,11 +177,11 @@ func listenPair(lc net.ListenConfig, address string) (net.Listener, net.PacketCo
 		tries = pairTries
 	}
 	for try := 1; ; try++ {
-		ln, err := lc.Listen(context.Background(), "tcp", address)
+		ln, err := lc.Listen(context.Background(), family("tcp", address), address)
 		if err != nil {
 			return nil, nil, err
 		}
-		pc, err := lc.ListenPacket(context.Background(), "udp", ln.Addr().String())
+		pc, err := lc.ListenPacket(context.Background(), family("udp", address), ln.Addr().String())
 		if err == nil {
 			return ln, sizeReadBuffer(pc), nil
 		}

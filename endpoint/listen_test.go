@@ -4,12 +4,14 @@ import (
 	"errors"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // busyHost is a loopback address that no other test uses, so that no
@@ -225,5 +227,59 @@ func TestListenErrorWorded(t *testing.T) {
 		if tc.is != nil && !errors.Is(got, tc.is) {
 			t.Errorf("%q no longer wraps %v", got, tc.is)
 		}
+	}
+}
+
+// 0.0.0.0 is every IPv4 address, and no more: Go opens "tcp" and "udp"
+// on it as one IPv6 socket that takes both families, so serve 0.0.0.0
+// answered on [::1] (and on every IPv6 address a firewall written for
+// IPv4 did not cover), and logged [::]:PORT. An empty host stays the
+// dual-stack socket, every interface.
+func TestListenIPv4WildcardIsIPv4(t *testing.T) {
+	eps := []Endpoint{
+		{Network: "tcp", Address: "0.0.0.0:0"}, {Network: "udp", Address: "0.0.0.0:0"}, // a pair
+		{Network: "tcp", Address: "0.0.0.0:0"}, // alone, as tls:// is
+		{Network: "udp", Address: "0.0.0.0:0"},
+	}
+	lns, pcs, err := Listen(eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll(lns, pcs)
+	var addrs []net.Addr
+	for _, ln := range lns {
+		addrs = append(addrs, ln.Addr())
+	}
+	for _, pc := range pcs {
+		addrs = append(addrs, pc.LocalAddr())
+	}
+	for _, a := range addrs {
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil || ap.Addr() != netip.IPv4Unspecified() {
+			t.Errorf("%s %s: want 0.0.0.0 and a port", a.Network(), a)
+			continue
+		}
+		if a.Network() == "tcp" {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port()).String(), 5*time.Second)
+			if err == nil {
+				c.Close()
+				t.Errorf("%s accepted a connection to [::1]", a)
+			}
+		}
+	}
+
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Logf("no IPv6 here (%v): the dual-stack half is not checked", err)
+		return
+	}
+	ln.Close()
+	lns6, pcs6, err := Listen([]Endpoint{{Network: "tcp", Address: ":0"}, {Network: "udp", Address: ":0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll(lns6, pcs6)
+	if got := lns6[0].Addr().String(); !strings.HasPrefix(got, "[::]:") {
+		t.Errorf("tcp on :0 listens on %s, want [::]:PORT, both families", got)
 	}
 }
