@@ -270,11 +270,18 @@ func (c *conn) end(r Reason, opened bool) {
 	}
 }
 
-// reject turns away a connection over MaxConns, on its own goroutine.
+// reject turns away a connection over a limit, on its own goroutine.
 func (c *conn) reject(why error) {
 	defer c.srv.wg.Done()
+	if rejecting != nil {
+		rejecting()
+	}
 	c.rejectNow(why)
 }
+
+// rejecting, if set, is called as a rejected connection's goroutine
+// starts; a test sets it, to hold that goroutine back.
+var rejecting func()
 
 // rejectNow shuts the connection's write side, so the client reads end of
 // file, and closes it once the client is done or Linger has passed; a

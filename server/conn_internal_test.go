@@ -1,7 +1,11 @@
 package server
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -58,5 +62,71 @@ func TestLimiterOnceASecond(t *testing.T) {
 	}
 	if _, n := l.allowAt(6000 * ms); n != 7 {
 		t.Errorf("total %d, want 7: every occurrence counts", n)
+	}
+}
+
+// A connection rejected for MaxConnsPerIP gives back its MaxConns place
+// before the next accept, not when its own goroutine runs: a burst of
+// connections over one address's limit, accepted before those goroutines
+// ran (a busy or one-CPU machine), turned clients of other addresses away
+// at MaxConns while fewer than MaxConns were served. The rejected
+// connection's goroutine is held back here until the next client has
+// been answered.
+func TestPerIPRejectGivesBackPlaceAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	held, hold := make(chan struct{}, 1), make(chan struct{})
+	rejecting = func() {
+		if calls.Add(1) == 1 {
+			held <- struct{}{}
+			<-hold
+		}
+	}
+	srv := &Server{MaxConns: 2, MaxConnsPerIP: 1, Engine: EngineGoroutine, Logger: slog.New(slog.DiscardHandler)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		close(hold)
+		srv.Close()
+		if err := <-served; err != ErrServerClosed {
+			t.Errorf("Serve: %v", err)
+		}
+		rejecting = nil // (its one held caller has read it: held was received)
+	}()
+	dialFrom := func(ip net.IP) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	answered := func(c net.Conn) error {
+		if _, err := io.WriteString(c, "ok"); err != nil {
+			return err
+		}
+		got := make([]byte, 2)
+		if _, err := io.ReadFull(c, got); err != nil {
+			return err
+		}
+		if string(got) != "OK" {
+			return fmt.Errorf("got %q, want OK", got)
+		}
+		return nil
+	}
+	if err := answered(dialFrom(net.IPv4(127, 0, 0, 1))); err != nil { // 127.0.0.1's one place
+		t.Fatal(err)
+	}
+	dialFrom(net.IPv4(127, 0, 0, 1)) // over MaxConnsPerIP: rejected, its goroutine held
+	<-held
+	// One connection is served of MaxConns=2: another address has room.
+	if err := answered(dialFrom(net.IPv4(127, 0, 0, 2))); err != nil {
+		t.Errorf("another address, with 1 of MaxConns=2 served: %v; want served", err)
 	}
 }

@@ -405,6 +405,10 @@ func (s *Server) Serve(l net.Listener) error {
 			why = ErrMaxConnsPerIP
 		}
 		if why != nil {
+			// Its MaxConns place is given back here, not on its own
+			// goroutine, which may not run before the next accept: a burst
+			// over one address's limit would turn others away at MaxConns.
+			s.release(&c.place)
 			go c.reject(why)
 			continue
 		}
