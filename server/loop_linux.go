@@ -1554,11 +1554,16 @@ func (l *loop) sweep() {
 	for _, c := range l.conns {
 		switch {
 		case c == nil:
-		case c.pend != nil && write > 0 && !l.stopped && l.writeStuck(c.pend, int(c.fd), write):
-			// (Once the server stops, as with the goroutine driver, a
-			// reply waits for Shutdown's context instead.)
+		case c.pend != nil && write > 0 && l.writeStuck(c.pend, int(c.fd), write):
 			l.replied(c, c.pend.from, os.ErrDeadlineExceeded) // as the goroutine driver's deadline says
-			l.close(c, ReasonWriteTimeout)
+			// Once the server stops too: a client that takes none of the
+			// replies a stop owes it must not hold the stop for good. Then
+			// it ends with the stop's reason, as with the goroutine driver.
+			r := ReasonWriteTimeout
+			if l.stopped {
+				r = ReasonShutdown
+			}
+			l.close(c, r)
 		case c.pend != nil:
 		case c.state == lingering:
 			if l.lingered(c) {

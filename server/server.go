@@ -170,6 +170,7 @@ type Server struct {
 	closing   atomic.Bool
 	wg        sync.WaitGroup
 	done      chan struct{} // closed by Shutdown and Close
+	drained   chan struct{} // the timeout watcher's wake-up when a stop's last connection is gone
 	lingering chan struct{} // a slot for each rejected connection lingering
 	obsOnce   sync.Once
 	stopOnce  sync.Once // tellStopped
@@ -270,6 +271,7 @@ func (s *Server) track(add func()) bool {
 		s.conns = make(map[*conn]struct{})
 		s.perIP = make(map[netip.Addr]int)
 		s.done = make(chan struct{})
+		s.drained = make(chan struct{}, 1)
 		s.lingering = make(chan struct{}, maxLingering)
 		s.clock.epoch = time.Now()
 		if s.IdleTimeout > 0 || s.WriteTimeout > 0 {
@@ -480,6 +482,12 @@ func (s *Server) admitIP(a *place, remote net.Addr) bool {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if len(s.conns) == 0 && s.closing.Load() {
+		select { // the timeout watcher has no more to watch
+		case s.drained <- struct{}{}:
+		default:
+		}
+	}
 	s.mu.Unlock()
 	s.release(&c.place)
 }

@@ -442,6 +442,40 @@ func TestShutdownTimeoutClosesSlowReader(t *testing.T) {
 	waitState(t, ch, server.StateClosed)
 }
 
+// A client that takes none of its replies is dropped at WriteTimeout
+// during a stop as at any other time. The stop's replies to what it had
+// sent waited for good once the server was stopping, so a Shutdown whose
+// context has no deadline (shout serve --shutdown-timeout 0) never
+// returned, whatever WriteTimeout said.
+func TestShutdownDropsClientTakingNoReply(t *testing.T) {
+	hook, ch := states()
+	srv := &server.Server{WriteTimeout: time.Second, Linger: 50 * time.Millisecond, ConnState: hook, Logger: new(shouttest.Log).Logger()}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	// Fill both sides' buffers so the server is stuck writing, with
+	// input queued: well within WriteTimeout, which has not fired yet.
+	c.SetReadBuffer(4 << 10)
+	chunk := bytes.Repeat([]byte("y"), 64<<10)
+	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	for range 4096 {
+		if _, err := c.Write(chunk); err != nil {
+			break
+		}
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("Shutdown still waiting after %v for a client that takes no reply (WriteTimeout %v)", bound, srv.WriteTimeout)
+	}
+	waitState(t, ch, server.StateClosed)
+}
+
 // Restarting at once on the same port works although the old server's
 // connection is in TIME_WAIT (SO_REUSEADDR).
 func TestRestartSamePort(t *testing.T) {

@@ -77,27 +77,35 @@ func (s *Server) sweepEvery() time.Duration {
 	return min(max(d/8, 5*time.Millisecond), time.Second)
 }
 
-// watch sweeps the connections for timeouts until the server closes.
+// watch sweeps the connections for timeouts until the server closes,
+// and for write timeouts until its last connection has closed: a stop
+// answers what each client sent, and a client that takes none of those
+// replies must not hold the stop for good (a Shutdown whose context has
+// no deadline). A stop's reads are the stop's to time, not the idle
+// timeout's.
 func (s *Server) watch() {
 	defer s.wg.Done()
 	tick := time.NewTicker(s.sweepEvery())
 	defer tick.Stop()
 	idle, write := int64(s.IdleTimeout), int64(s.WriteTimeout)
+	done := s.done
 	for {
 		select {
-		case <-s.done:
-			return
+		case <-done:
+			done = nil
+		case <-s.drained:
 		case <-tick.C:
 		}
 		now := s.clock.now()
 		s.mu.Lock()
-		if s.closing.Load() {
+		closing := s.closing.Load()
+		if closing && (len(s.conns) == 0 || write <= 0) {
 			s.mu.Unlock()
 			return
 		}
 		for c := range s.conns {
 			t := &c.timer
-			if at := t.lastRead.Load(); idle > 0 && at > 0 && now-at > idle && t.lastRead.CompareAndSwap(at, fired) {
+			if at := t.lastRead.Load(); !closing && idle > 0 && at > 0 && now-at > idle && t.lastRead.CompareAndSwap(at, fired) {
 				c.accepted.SetReadDeadline(past)
 			}
 			if at := t.writeSince.Load(); write > 0 && at > 0 && c.writeStuck(at, now, write) && t.writeSince.CompareAndSwap(at, fired) {
