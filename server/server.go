@@ -22,7 +22,7 @@ var ErrServerClosed = errors.New("server: closed")
 // The errors beside ReasonRejected: which limit turned a connection away.
 var (
 	ErrMaxConns      = errors.New("server: connection limit reached (MaxConns)")
-	ErrMaxConnsPerIP = errors.New("server: connection limit for one address reached (MaxConnsPerIP)")
+	ErrMaxConnsPerIP = errors.New("server: connection limit for one address, or one IPv6 /64, reached (MaxConnsPerIP)")
 )
 
 // ConnState is a stream connection's state, as the ConnState hook sees it.
