@@ -36,6 +36,7 @@ func TestIPKey(t *testing.T) {
 		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::1"), Port: 1}, "2001:db8:1:2::"},
 		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:bbbb::9"), Port: 2}, "2001:db8:1:2::"},
 		{&net.UnixAddr{Name: "/tmp/s", Net: "unix"}, ""},
+		{&net.UnixAddr{Name: "127.0.0.1:1", Net: "unix"}, ""}, // a relative path
 	} {
 		got, ok := ipKey(tc.addr)
 		if s := got.String(); ok != (tc.want != "") || ok && s != tc.want {

@@ -665,3 +665,29 @@ func TestSlowObserverAgesNoDrainedReply(t *testing.T) {
 		t.Errorf("y closed %v after its reply was written; want about IdleTimeout (%v)", d, idle)
 	}
 }
+
+// A Unix socket's client has no IP address, whatever the name it bound:
+// one named like an IP address and port ("127.0.0.1:1", a relative
+// path) is not counted against that address's MaxConnsPerIP. Counted,
+// local clients could take an address's every place, and its TCP
+// clients would be turned away.
+func TestUnixClientNamedLikeAnAddressIsNoIP(t *testing.T) {
+	t.Chdir(t.TempDir()) // the clients bind relative paths
+	hook, ch := states()
+	srv := &server.Server{MaxConnsPerIP: 1, ConnState: hook, Logger: discard()}
+	ln, err := net.Listen("unix", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, srv, ln)
+	for _, name := range []string{"127.0.0.1:1", "127.0.0.1:2", "[::1]:3"} {
+		c, err := net.DialUnix("unix", &net.UnixAddr{Name: name, Net: "unix"}, &net.UnixAddr{Name: "s", Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(bound))
+		waitState(t, ch, server.StateNew)
+		exchange(t, c, "ok", "OK")
+	}
+}

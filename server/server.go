@@ -519,7 +519,11 @@ func ipKey(a net.Addr) (netip.Addr, bool) {
 		ip = a.AddrPort().Addr()
 	case *net.UDPAddr:
 		ip = a.AddrPort().Addr()
-	default:
+	case *net.UnixAddr:
+		// A path, which a local client may name like an address and
+		// port ("127.0.0.1:1") to take that address's places.
+		return netip.Addr{}, false
+	default: // a wrapper's own type
 		ap, err := netip.ParseAddrPort(a.String())
 		if err != nil {
 			return netip.Addr{}, false
