@@ -528,6 +528,9 @@ func (c *conn) stop() Reason {
 	end := time.Now().Add(c.srv.linger())
 	for first := true; ; first = false {
 		now := time.Now()
+		if known && owed <= 0 {
+			owed = c.behindMark() // SIOCINQ stops at an urgent mark
+		}
 		if known && owed <= 0 || !known && !first && !now.Before(end) {
 			break
 		}

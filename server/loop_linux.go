@@ -1154,7 +1154,10 @@ func (l *loop) read(c *lconn) {
 		l.replied(c, from, nil)
 	}
 	if c.state == stopping {
-		if c.owed -= int32(n); c.owed <= 0 && c.pend == nil {
+		if c.owed -= int32(n); c.owed <= 0 {
+			c.owed = int32(behindMarkFD(int(c.fd)))
+		}
+		if c.owed <= 0 && c.pend == nil {
 			l.stopNow(c)
 		}
 	}
@@ -1520,6 +1523,9 @@ func (l *loop) stopConn(c *lconn) {
 	}
 	l.setState(c, stopping)
 	c.owed = int32(ioctlFD(int(c.fd), unix.SIOCINQ))
+	if c.owed <= 0 {
+		c.owed = int32(behindMarkFD(int(c.fd)))
+	}
 	c.lastRead = l.now // the time the owed bytes have
 	if c.owed <= 0 && c.pend == nil {
 		l.stopNow(c)

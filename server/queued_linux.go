@@ -15,6 +15,17 @@ func (c *conn) queued() int { return c.ioctlInt(unix.SIOCINQ) }
 // acknowledged yet, or 0 if the connection cannot say.
 func (c *conn) unsent() int { return c.ioctlInt(unix.SIOCOUTQ) }
 
+// behindMark is how many bytes wait behind an urgent mark the next read
+// is at, or 0 if the connection cannot say (see behindMarkFD).
+func (c *conn) behindMark() int {
+	if c.raw == nil {
+		return 0
+	}
+	n := 0
+	c.raw.Control(func(fd uintptr) { n = behindMarkFD(int(fd)) })
+	return n
+}
+
 func (c *conn) ioctlInt(req uint) int {
 	if c.raw == nil {
 		return 0
@@ -65,4 +76,24 @@ func sendQueueFD(fd int) sendLook {
 		look.acked = int64(ti.Bytes_acked)
 	}
 	return look
+}
+
+// behindMarkFD is how many bytes wait in socket fd's receive queue behind
+// TCP's urgent mark, if the next read is at it (SIOCATMARK), and 0
+// otherwise. SIOCINQ counts only up to the mark, where reads stop; the
+// next read skips the urgent byte, which is not part of the stream, and
+// returns what follows it. A stop that answers what had arrived owes
+// those bytes too. TCP counts them in a peek that copies nothing
+// (MSG_TRUNC), given no buffer; a socket that would copy them instead (a
+// Unix socket at its out-of-band byte) fails, and 0 is returned.
+func behindMarkFD(fd int) int {
+	if at, err := unix.IoctlGetInt(fd, unix.SIOCATMARK); err != nil || at == 0 {
+		return 0
+	}
+	n, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 1<<30,
+		unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0
+	}
+	return int(n)
 }
