@@ -528,8 +528,8 @@ func (c *conn) stop() Reason {
 	end := time.Now().Add(c.srv.linger())
 	for first := true; ; first = false {
 		now := time.Now()
-		if known && owed <= 0 {
-			owed = c.behindMark() // SIOCINQ stops at an urgent mark
+		if known {
+			owed = c.stillOwed(owed) // SIOCINQ's count is not always what reads return
 		}
 		if known && owed <= 0 || !known && !first && !now.Before(end) {
 			break

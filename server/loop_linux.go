@@ -1154,9 +1154,7 @@ func (l *loop) read(c *lconn) {
 		l.replied(c, from, nil)
 	}
 	if c.state == stopping {
-		if c.owed -= int32(n); c.owed <= 0 {
-			c.owed = int32(behindMarkFD(int(c.fd)))
-		}
+		c.owed = int32(stillOwedFD(int(c.fd), int(c.owed)-n))
 		if c.owed <= 0 && c.pend == nil {
 			l.stopNow(c)
 		}
@@ -1522,10 +1520,7 @@ func (l *loop) stopConn(c *lconn) {
 		return // closing already
 	}
 	l.setState(c, stopping)
-	c.owed = int32(ioctlFD(int(c.fd), unix.SIOCINQ))
-	if c.owed <= 0 {
-		c.owed = int32(behindMarkFD(int(c.fd)))
-	}
+	c.owed = int32(stillOwedFD(int(c.fd), ioctlFD(int(c.fd), unix.SIOCINQ)))
 	c.lastRead = l.now // the time the owed bytes have
 	if c.owed <= 0 && c.pend == nil {
 		l.stopNow(c)
@@ -1579,7 +1574,7 @@ func (l *loop) sweep() {
 			// The owed bytes did not come, unless they are there: a loop
 			// kept from running past the wait (a busy machine) has yet to
 			// read them.
-			if l.now-c.lastRead > stopWait && ioctlFD(int(c.fd), unix.SIOCINQ) <= 0 {
+			if l.now-c.lastRead > stopWait && !readableFD(int(c.fd)) {
 				l.stopNow(c)
 			}
 		case c.state == reading && idle > 0 && l.now-c.lastRead > idle:

@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,15 +16,14 @@ func (c *conn) queued() int { return c.ioctlInt(unix.SIOCINQ) }
 // acknowledged yet, or 0 if the connection cannot say.
 func (c *conn) unsent() int { return c.ioctlInt(unix.SIOCOUTQ) }
 
-// behindMark is how many bytes wait behind an urgent mark the next read
-// is at, or 0 if the connection cannot say (see behindMarkFD).
-func (c *conn) behindMark() int {
+// stillOwed is what a stopping connection that owed owed bytes still
+// owes (see stillOwedFD), or owed if the connection cannot say.
+func (c *conn) stillOwed(owed int) int {
 	if c.raw == nil {
-		return 0
+		return owed
 	}
-	n := 0
-	c.raw.Control(func(fd uintptr) { n = behindMarkFD(int(fd)) })
-	return n
+	c.raw.Control(func(fd uintptr) { owed = stillOwedFD(int(fd), owed) })
+	return owed
 }
 
 func (c *conn) ioctlInt(req uint) int {
@@ -96,4 +96,30 @@ func behindMarkFD(fd int) int {
 		return 0
 	}
 	return int(n)
+}
+
+// stillOwedFD is what a stopping connection on socket fd still owes,
+// given owed, the bytes of the queue when it stopped that it has not
+// read yet, as SIOCINQ counted them: none once a read would return
+// nothing (the queue is read in order, so what had arrived is read),
+// however many SIOCINQ counted that no read returns (a Unix socket's
+// out-of-band byte, counted even once skipped); and once they are read,
+// what waits behind an urgent mark, which SIOCINQ stops at.
+func stillOwedFD(fd, owed int) int {
+	if owed <= 0 {
+		return behindMarkFD(fd)
+	}
+	if !readableFD(fd) {
+		return 0
+	}
+	return owed
+}
+
+// readableFD reports whether a read of socket fd would return data now,
+// by a peek, which skips what reads skip.
+func readableFD(fd int) bool {
+	var b [1]byte
+	n, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1,
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return e == 0 && n > 0
 }

@@ -8,8 +8,8 @@ import "net"
 // connection answers what arrives within its quiet period.
 func (c *conn) queued() int { return 0 }
 
-// behindMark is 0 where the receive queue is not looked at.
-func (c *conn) behindMark() int { return 0 }
+// stillOwed is owed where the receive queue is not looked at.
+func (c *conn) stillOwed(owed int) int { return owed }
 
 // unsent is 0 where the send queue is not looked at.
 func (c *conn) unsent() int { return 0 }

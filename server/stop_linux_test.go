@@ -89,3 +89,48 @@ func sendOOB(c *net.TCPConn, b string) error {
 	}
 	return serr
 }
+
+// As TestShutdownAnswersBehindUrgentMark, over a Unix socket, whose
+// out-of-band byte (MSG_OOB, Linux 5.15 on) reads also skip.
+func TestShutdownAnswersBehindUnixOOB(t *testing.T) {
+	for _, tc := range []struct{ before, after, want string }{
+		{"ab", "d", "XABD"},
+		{"", "d", "XD"},
+		{"ab", "", "XAB"},
+	} {
+		t.Run(fmt.Sprintf("%q+oob+%d", tc.before, len(tc.after)), func(t *testing.T) {
+			obs := &heldRead{held: make(chan struct{}), release: make(chan struct{})}
+			srv := &server.Server{Observer: obs, Logger: discard(), Linger: time.Hour}
+			ln := listenUnix(t)
+			serveOn(t, srv, ln)
+			nc, err := net.Dial("unix", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := nc.(*net.UnixConn)
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(bound))
+			io.WriteString(c, "x")
+			<-obs.held
+			io.WriteString(c, tc.before)
+			raw, _ := c.SyscallConn()
+			var serr error
+			raw.Control(func(fd uintptr) { serr = unix.Sendto(int(fd), []byte("!"), unix.MSG_OOB, nil) })
+			if serr != nil {
+				t.Skipf("no out-of-band data on Unix sockets here: %v", serr)
+			}
+			io.WriteString(c, tc.after)
+			stopped := make(chan error, 1)
+			go func() { stopped <- srv.Shutdown(context.Background()) }()
+			<-srv.Stopping()
+			close(obs.release)
+			if got, err := io.ReadAll(c); err != nil || string(got) != tc.want {
+				t.Errorf("read %q, %v; want %q, then end of file", got, err, tc.want)
+			}
+			c.Close()
+			if err := <-stopped; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		})
+	}
+}
