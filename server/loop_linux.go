@@ -269,8 +269,10 @@ func (s *Server) serveLoop(l net.Listener) error {
 		set.remove(ll)
 	}
 	s.mu.Unlock()
-	if err == nil {
-		err = cerr
+	if err == nil && cerr != nil {
+		// Closed before it was served (from outside: Server.mu orders
+		// it with Shutdown and Close), worded as Accept words it.
+		err = closedError(l)
 	}
 	if served && err == nil {
 		if servedTwice != nil {
@@ -318,10 +320,16 @@ func (s *Server) waitServed(ll *loopListener) error {
 					// but select may have taken the tick first.
 					return ErrServerClosed
 				}
-				return &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
+				return closedError(l)
 			}
 		}
 	}
+}
+
+// closedError is Serve's error for l closed from outside, as the
+// goroutine driver's Accept gives it.
+func closedError(l net.Listener) error {
+	return &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
 }
 
 // closedPoll is how often Serve looks whether its listener was closed

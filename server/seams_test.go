@@ -446,3 +446,21 @@ func TestListenerClosedFromOutsideLeavesItsConnections(t *testing.T) {
 	}
 	obs.check(t)
 }
+
+// Serve on a listener closed already fails as Accept on it does, with
+// either driver: net.ErrClosed, in an accept error that names the
+// listener, not the call that found it closed.
+func TestServeClosedListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	srv := &server.Server{Logger: discard()}
+	defer srv.Close()
+	err = srv.Serve(ln)
+	want := fmt.Sprintf("accept tcp %v: %v", ln.Addr(), net.ErrClosed)
+	if !errors.Is(err, net.ErrClosed) || err.Error() != want {
+		t.Errorf("Serve: %v; want %s", err, want)
+	}
+}
