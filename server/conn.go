@@ -520,11 +520,11 @@ func (c *conn) writeTraced(p []byte) error {
 // stop ends a connection when the server stops: it answers every byte
 // that had arrived, then closes gracefully. Where the system says how
 // many bytes wait in the socket's receive queue, those are what arrived;
-// elsewhere (a wrapper) it answers until the client pauses for drainQuiet,
-// for up to Linger.
+// elsewhere (a wrapper, a system other than Linux) it answers until the
+// client pauses for drainQuiet, for up to Linger.
 func (c *conn) stop() Reason {
 	owed, retries := c.queued(), 0
-	known := c.raw != nil
+	known := c.raw != nil && queueLooked // elsewhere queued says 0, not that nothing waits
 	end := time.Now().Add(c.srv.linger())
 	for first := true; ; first = false {
 		now := time.Now()

@@ -12,6 +12,10 @@ import (
 // the connection cannot say (a wrapper gives no raw access).
 func (c *conn) queued() int { return c.ioctlInt(unix.SIOCINQ) }
 
+// queueLooked says that queued and unsent look at the socket's queues:
+// a stopping connection owes what queued counted.
+const queueLooked = true
+
 // unsent is how many bytes of the socket's send queue the client has not
 // acknowledged yet, or 0 if the connection cannot say.
 func (c *conn) unsent() int { return c.ioctlInt(unix.SIOCOUTQ) }
