@@ -523,13 +523,13 @@ func (c *conn) writeTraced(p []byte) error {
 // elsewhere (a wrapper, a system other than Linux) it answers until the
 // client pauses for drainQuiet, for up to Linger.
 func (c *conn) stop() Reason {
-	owed, retries := c.queued(), 0
+	owed, retries, marked := c.queued(), 0, false
 	known := c.raw != nil && queueLooked // elsewhere queued says 0, not that nothing waits
 	end := time.Now().Add(c.srv.linger())
 	for first := true; ; first = false {
 		now := time.Now()
 		if known {
-			owed = c.stillOwed(owed) // SIOCINQ's count is not always what reads return
+			owed = c.stillOwed(owed, &marked) // SIOCINQ's count is not always what reads return
 		}
 		if known && owed <= 0 || !known && !first && !now.Before(end) {
 			break

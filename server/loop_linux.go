@@ -102,15 +102,16 @@ type loopListener struct {
 
 // lconn is one connection a loop serves: 256 bytes, with its session.
 type lconn struct {
-	fd    int32
-	gen   int32
-	state lstate
-	unix  bool   // a Unix socket: see mayHoldMore
-	why   Reason // the close's reason, once closing
-	owed  int32  // when stopping: bytes that had arrived at the stop
-	sess  session
-	place place
-	nc    *loopNetConn // what ConnState is given, if it is set
+	fd     int32
+	gen    int32
+	state  lstate
+	unix   bool   // a Unix socket: see mayHoldMore
+	why    Reason // the close's reason, once closing
+	marked bool   // when stopping: owed counts what lay behind an urgent mark (see stillOwedFD)
+	owed   int32  // when stopping: bytes that had arrived at the stop
+	sess   session
+	place  place
+	nc     *loopNetConn // what ConnState is given, if it is set
 
 	lastRead int64         // loop time of the last read
 	pend     *pendingReply // a reply the socket has not taken yet
@@ -1162,7 +1163,7 @@ func (l *loop) read(c *lconn) {
 		l.replied(c, from, nil)
 	}
 	if c.state == stopping {
-		c.owed = int32(stillOwedFD(int(c.fd), int(c.owed)-n))
+		c.owed = int32(stillOwedFD(int(c.fd), int(c.owed)-n, &c.marked))
 		if c.owed <= 0 && c.pend == nil {
 			l.stopNow(c)
 		}
@@ -1528,7 +1529,7 @@ func (l *loop) stopConn(c *lconn) {
 		return // closing already
 	}
 	l.setState(c, stopping)
-	c.owed = int32(stillOwedFD(int(c.fd), ioctlFD(int(c.fd), unix.SIOCINQ)))
+	c.owed = int32(stillOwedFD(int(c.fd), ioctlFD(int(c.fd), unix.SIOCINQ), &c.marked))
 	c.lastRead = l.now // the time the owed bytes have
 	if c.owed <= 0 && c.pend == nil {
 		l.stopNow(c)

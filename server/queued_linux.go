@@ -22,11 +22,11 @@ func (c *conn) unsent() int { return c.ioctlInt(unix.SIOCOUTQ) }
 
 // stillOwed is what a stopping connection that owed owed bytes still
 // owes (see stillOwedFD), or owed if the connection cannot say.
-func (c *conn) stillOwed(owed int) int {
+func (c *conn) stillOwed(owed int, marked *bool) int {
 	if c.raw == nil {
 		return owed
 	}
-	c.raw.Control(func(fd uintptr) { owed = stillOwedFD(int(fd), owed) })
+	c.raw.Control(func(fd uintptr) { owed = stillOwedFD(int(fd), owed, marked) })
 	return owed
 }
 
@@ -108,9 +108,17 @@ func behindMarkFD(fd int) int {
 // nothing (the queue is read in order, so what had arrived is read),
 // however many SIOCINQ counted that no read returns (a Unix socket's
 // out-of-band byte, counted even once skipped); and once they are read,
-// what waits behind an urgent mark, which SIOCINQ stops at.
-func stillOwedFD(fd, owed int) int {
+// what waits behind an urgent mark, which SIOCINQ stops at. That is
+// counted once a stop, the first time owed is read (marked says it was):
+// TCP keeps one mark, so the one that had arrived is the one then met; a
+// client that sends another urgent byte and more behind it each time the
+// stop reaches a mark must not be answered for as long as it goes on.
+func stillOwedFD(fd, owed int, marked *bool) int {
 	if owed <= 0 {
+		if *marked {
+			return 0
+		}
+		*marked = true
 		return behindMarkFD(fd)
 	}
 	if !readableFD(fd) {

@@ -16,7 +16,7 @@ const queueLooked = false
 func (c *conn) queued() int { return 0 }
 
 // stillOwed is owed where the receive queue is not looked at.
-func (c *conn) stillOwed(owed int) int { return owed }
+func (c *conn) stillOwed(owed int, _ *bool) int { return owed }
 
 // unsent is 0 where the send queue is not looked at.
 func (c *conn) unsent() int { return 0 }

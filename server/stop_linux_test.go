@@ -134,3 +134,75 @@ func TestShutdownAnswersBehindUnixOOB(t *testing.T) {
 		})
 	}
 }
+
+// everyRead is an Observer each of whose ConnReads waits for a word on
+// release, having sent on held: the test acts between a read and its
+// reply.
+type everyRead struct {
+	recorder
+	held, release chan struct{}
+}
+
+func (h *everyRead) ConnRead(*server.ConnInfo, []byte) {
+	h.held <- struct{}{}
+	<-h.release
+}
+
+// A client that sends an urgent byte and more behind it each time the
+// stop has read up to its mark does not hold the stop for good: what lies
+// behind the mark that had arrived at the stop is owed, but bytes sent
+// after the stop are not owed for being behind a later mark. The stop
+// counted them again at every mark and answered such a client, by either
+// driver, for as long as it went on.
+func TestShutdownEndsDespiteUrgentBytesAfterIt(t *testing.T) {
+	const rounds = 20
+	obs := &everyRead{held: make(chan struct{}), release: make(chan struct{})}
+	srv := &server.Server{Observer: obs, Logger: discard()}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	io.WriteString(c, "x")
+	<-obs.held
+	// Had arrived at the stop: an urgent byte and what follows it.
+	if err := sendOOB(c, "!"); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "d")
+	waitAcked(t, c)
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	<-srv.Stopping()
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	obs.release <- struct{}{} // "x" is answered
+	answered := 0
+	for ended := false; !ended; {
+		select {
+		case <-obs.held: // a read after the stop's first: "d", or one sent later
+			answered++
+			if answered < rounds {
+				// Behind the next mark, there before the stop looks.
+				if err := sendOOB(c, "!"); err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, "e")
+				waitAcked(t, c)
+			}
+			obs.release <- struct{}{}
+			if answered == rounds {
+				t.Fatalf("the stop answered %d reads of bytes sent behind urgent marks after it; want it ended", answered)
+			}
+		case s := <-got:
+			ended = true
+			if s != "XD" {
+				t.Errorf("read %q; want \"XD\" (what had arrived at the stop), then end of file", s)
+			}
+		}
+	}
+	c.Close()
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
