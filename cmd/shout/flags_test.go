@@ -169,3 +169,15 @@ func TestServeEmptyEnvarIsUnset(t *testing.T) {
 		t.Errorf("reply %q, %v; want the default mode's \"STRASSE\\n\"", got, err)
 	}
 }
+
+// serve --help names each flag's variable whatever the environment holds:
+// one set empty, taken as not set, vanished from the help, just where one
+// looks to see why setting it did nothing.
+func TestServeHelpNamesEmptyEnvar(t *testing.T) {
+	t.Setenv("SHOUT_MODE", "")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--help"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 0 || !strings.Contains(stdout.String(), "($SHOUT_MODE)") {
+		t.Errorf("status %d, help without ($SHOUT_MODE) with SHOUT_MODE set empty:\n%s%s", code, stdout.String(), stderr.String())
+	}
+}

@@ -45,12 +45,29 @@ func serveEnvars() kong.Option {
 		if err := kong.DefaultEnvars("SHOUT").Apply(k); err != nil {
 			return err
 		}
+		// The variables each serve flag's help names: all of them, also
+		// those set empty, which are dropped from what kong reads.
+		named := make(map[*kong.Value][]string)
+		if err := kong.ValueFormatter(func(v *kong.Value) string {
+			if envs, ok := named[v]; ok {
+				tag := *v.Tag
+				tag.Envs = envs
+				w := *v
+				w.Tag = &tag
+				return kong.DefaultHelpValueFormatter(&w)
+			}
+			return kong.DefaultHelpValueFormatter(v)
+		}).Apply(k); err != nil {
+			return err
+		}
 		return kong.PostBuild(func(k *kong.Kong) error {
 			for _, n := range k.Model.Children {
 				if n.Name == "serve" {
 					for _, f := range n.Flags {
-						f.Envs = slices.DeleteFunc(f.Envs, setEmpty)
-						f.Value.Tag.Envs = f.Envs
+						if envs := slices.DeleteFunc(slices.Clone(f.Envs), setEmpty); len(envs) < len(f.Envs) {
+							named[f.Value] = f.Envs
+							f.Envs, f.Value.Tag.Envs = envs, envs
+						}
 					}
 					continue
 				}
