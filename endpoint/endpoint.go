@@ -132,9 +132,15 @@ func unbracketed(s, why string) string {
 	whole := err == nil && a.Is6() && !strings.Contains(a.Zone(), ":") // not fe80::1%lo:8080 with zone "lo:8080"
 	var head, port string
 	if i := strings.LastIndexByte(s, ':'); i > 0 {
-		if a, err := netip.ParseAddr(s[:i]); err == nil && a.Is6() {
+		h := s[:i]
+		if i == 1 && !(whole && a.IsLoopback()) {
+			// ::8080 may be [::]:8080, every address (but ::1 is the
+			// loopback address, not port 1).
+			h = "::"
+		}
+		if a, err := netip.ParseAddr(h); err == nil && a.Is6() {
 			if _, err := strconv.ParseUint(s[i+1:], 10, 16); err == nil {
-				head, port = s[:i], s[i+1:]
+				head, port = h, s[i+1:]
 			}
 		}
 	}

@@ -79,6 +79,8 @@ func TestParse(t *testing.T) {
 	for in, want := range map[string]string{
 		"::1":                   "(missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT)",
 		"::1:8080":              "(missing port in address; an IPv6 address goes in brackets before its port: [::1:8080]:PORT, or [::1]:8080 if 8080 is the port)",
+		"::8080":                "(missing port in address; an IPv6 address goes in brackets before its port: [::8080]:PORT, or [::]:8080 if 8080 is the port)",
+		":::8080":               "(an IPv6 address goes in brackets before its port: [::]:8080)",
 		"tcp://2001:db8::1":     "(missing port in address; an IPv6 address goes in brackets before its port: [2001:db8::1]:PORT)",
 		"::ffff:127.0.0.1:8080": "(an IPv6 address goes in brackets before its port: [::ffff:127.0.0.1]:8080)",
 		"fe80::1%lo:8080":       "(an IPv6 address goes in brackets before its port: [fe80::1%lo]:8080)",
