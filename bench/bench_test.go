@@ -385,24 +385,8 @@ func TestUDPReplyLargerThanADatagram(t *testing.T) {
 // An IPv4-mapped address is reached over IPv4, and has its limit.
 func TestUDPSizeOverIPv6(t *testing.T) {
 	defer bench.SetMessagesHeld(2 * bench.MaxDatagram6)() // two distinct messages, as above
-	pc, err := net.ListenPacket("udp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { pc.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1<<17)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(bytes.ToUpper(buf[:n]), from)
-		}
-	}()
-	cfg := quick("udp", pc.LocalAddr().String())
+	addr := shouttest.PacketServerIPv6(t, func(_ int, b []byte) [][]byte { return [][]byte{bytes.ToUpper(b)} })
+	cfg := quick("udp", addr)
 	cfg.Conns, cfg.Depth, cfg.Size, cfg.Text = 1, 1, bench.MaxDatagram6, "ascii"
 	cfg.Duration, cfg.Timeout = 100*time.Millisecond, 2*time.Second
 	if rep := run(t, cfg); !rep.OK() {

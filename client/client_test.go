@@ -692,24 +692,7 @@ func TestDatagramsLongLine(t *testing.T) {
 // than "the most one datagram carries". An IPv4-mapped address is
 // reached over IPv4, and has its limit.
 func TestDatagramsLongLineIPv6(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { pc.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1<<17)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			pc.WriteTo(bytes.ToUpper(buf[:n]), from)
-		}
-	}()
-	addr := pc.LocalAddr().String()
+	addr := shouttest.PacketServerIPv6(t, func(_ int, b []byte) [][]byte { return [][]byte{bytes.ToUpper(b)} })
 	for _, tc := range []struct {
 		name string
 		size int

@@ -104,11 +104,34 @@ func startTerminal(t *testing.T, args ...string) (*exec.Cmd, *os.File, *screen) 
 	return startOnTerminal(t, "shout", args...)
 }
 
+// startTerminalErrFile is startTerminal with standard error to a file of
+// its own, as `2>err` gives it; it returns the file's path too.
+func startTerminalErrFile(t *testing.T, args ...string) (*exec.Cmd, *os.File, *screen, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "err")
+	errFile, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errFile.Close() // shout has its own copy once started
+	cmd, f, scr := startCmdOnTerminal(t, exec.Command("shout", args...), errFile)
+	return cmd, f, scr, path
+}
+
 // startOnTerminal runs name, a command on $PATH, on a terminal of its own.
 func startOnTerminal(t *testing.T, name string, args ...string) (*exec.Cmd, *os.File, *screen) {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	return startCmdOnTerminal(t, exec.Command(name, args...), nil)
+}
+
+// startCmdOnTerminal starts cmd on a terminal of its own, with standard
+// error to stderr if that is not nil.
+func startCmdOnTerminal(t *testing.T, cmd *exec.Cmd, stderr *os.File) (*exec.Cmd, *os.File, *screen) {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "TERM=xterm")
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
 	if err != nil {
 		t.Fatal(err)
@@ -430,20 +453,7 @@ func TestConnectTerminalReconnectSendsUnwritten(t *testing.T) {
 // with "\r\n".
 func TestConnectTerminalStderrToFile(t *testing.T) {
 	addr, conns := acceptOne(t)
-	errFile, err := os.Create(filepath.Join(t.TempDir(), "err"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errFile.Close()
-	cmd := exec.Command("shout", "connect", "--history", "-", "--timeout", "100ms", addr)
-	cmd.Env = append(os.Environ(), "TERM=xterm")
-	cmd.Stderr = errFile
-	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
-	scr := newScreen(f)
+	cmd, f, scr, errPath := startTerminalErrFile(t, "connect", "--history", "-", "--timeout", "100ms", addr)
 	_, r := accepted(t, conns)
 	scr.expect(t, addr+"> ")
 	f.WriteString("first\r")
@@ -452,7 +462,7 @@ func TestConnectTerminalStderrToFile(t *testing.T) {
 	if code := waitExit(t, cmd); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
-	got, err := os.ReadFile(errFile.Name())
+	got, err := os.ReadFile(errPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,20 +486,7 @@ func TestConnectTerminalStderrToFileAtClose(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, conns := acceptOne(t)
-			errFile, err := os.Create(filepath.Join(t.TempDir(), "err"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer errFile.Close()
-			cmd := exec.Command("shout", "connect", "--history", "-", addr)
-			cmd.Env = append(os.Environ(), "TERM=xterm")
-			cmd.Stderr = errFile
-			f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); f.Close() })
-			scr := newScreen(f)
+			cmd, f, scr, errPath := startTerminalErrFile(t, "connect", "--history", "-", addr)
 			c, r := accepted(t, conns)
 			scr.expect(t, addr+"> ")
 			f.WriteString("first\r")
@@ -499,7 +496,7 @@ func TestConnectTerminalStderrToFileAtClose(t *testing.T) {
 			if code := waitExit(t, cmd); code != 1 {
 				t.Errorf("exit status %d, want 1", code)
 			}
-			got, err := os.ReadFile(errFile.Name())
+			got, err := os.ReadFile(errPath)
 			if err != nil {
 				t.Fatal(err)
 			}

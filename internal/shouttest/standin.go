@@ -38,6 +38,21 @@ func PacketServer(t testing.TB, answer func(n int, b []byte) [][]byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return servePackets(t, pc, answer)
+}
+
+// PacketServerIPv6 is PacketServer on [::1]. It skips the test, saying
+// so, where the machine has no IPv6 loopback.
+func PacketServerIPv6(t testing.TB, answer func(n int, b []byte) [][]byte) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Skipf("SKIP: no IPv6 loopback here: %v", err)
+	}
+	return servePackets(t, pc, answer)
+}
+
+func servePackets(t testing.TB, pc net.PacketConn, answer func(n int, b []byte) [][]byte) string {
 	done := make(chan struct{})
 	t.Cleanup(func() { pc.Close(); <-done })
 	go func() {
