@@ -419,14 +419,10 @@ func TestShutdownWaitsForASlowReader(t *testing.T) {
 	}
 }
 
-func TestShutdownTimeoutClosesSlowReader(t *testing.T) {
-	hook, ch := states()
-	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}
-	addr := shouttest.Start(t, srv)
-	c := dial(t, addr)
-	waitState(t, ch, server.StateNew)
-	// Fill both sides' buffers so the server is stuck writing.
-	c.SetReadBuffer(4 << 10)
+// fillBothWays writes to c, which reads nothing, for 200 ms or until
+// both sides' buffers are full, so that its server is stuck writing.
+func fillBothWays(c net.Conn) {
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
 	chunk := bytes.Repeat([]byte("y"), 64<<10)
 	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 	for range 4096 {
@@ -434,6 +430,15 @@ func TestShutdownTimeoutClosesSlowReader(t *testing.T) {
 			break
 		}
 	}
+}
+
+func TestShutdownTimeoutClosesSlowReader(t *testing.T) {
+	hook, ch := states()
+	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	waitState(t, ch, server.StateNew)
+	fillBothWays(c) // the server is stuck writing
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -453,16 +458,7 @@ func TestShutdownDropsClientTakingNoReply(t *testing.T) {
 	addr := shouttest.Start(t, srv)
 	c := dial(t, addr)
 	waitState(t, ch, server.StateNew)
-	// Fill both sides' buffers so the server is stuck writing, with
-	// input queued: well within WriteTimeout, which has not fired yet.
-	c.SetReadBuffer(4 << 10)
-	chunk := bytes.Repeat([]byte("y"), 64<<10)
-	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-	for range 4096 {
-		if _, err := c.Write(chunk); err != nil {
-			break
-		}
-	}
+	fillBothWays(c) // the server stuck writing, with input queued: well within WriteTimeout, which has not fired yet
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(context.Background()) }()
 	select {
