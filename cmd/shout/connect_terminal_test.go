@@ -81,7 +81,8 @@ func TestConnectTerminalPasteLateSaidTogether(t *testing.T) {
 	}
 	f.WriteString("\x04") // leave once every line is answered or said late
 	waitExit(t, cmd)
-	said := regexp.MustCompile(`no reply within 100ms(?: to (\d+) lines)?`).FindAllStringSubmatch(scr.String(), -1)
+	screen := scr.all(t)
+	said := regexp.MustCompile(`no reply within 100ms(?: to (\d+) lines)?`).FindAllStringSubmatch(screen, -1)
 	late := 0
 	for _, m := range said {
 		if m[1] == "" {
@@ -92,7 +93,7 @@ func TestConnectTerminalPasteLateSaidTogether(t *testing.T) {
 		}
 	}
 	if late != lines || len(said) >= lines {
-		t.Errorf("%d messages for %d late lines; want %d lines in fewer messages:\n%s", len(said), late, lines, scr.String())
+		t.Errorf("%d messages for %d late lines; want %d lines in fewer messages:\n%s", len(said), late, lines, screen)
 	}
 }
 
@@ -310,7 +311,7 @@ func TestConnectTerminalOutputRedirected(t *testing.T) {
 		t.Error("standard output did not end")
 	}
 	before := scr.expect(t, "hello\r\nworld\r\n") // the terminal's echo
-	if shown := before + scr.String(); strings.Contains(shown, addr+"> ") {
+	if shown := before + scr.all(t); strings.Contains(shown, addr+"> ") {
 		t.Errorf("the terminal shows a prompt: %q", shown)
 	}
 }

@@ -29,11 +29,13 @@ type screen struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	changed chan struct{}
+	ended   chan struct{} // closed when the terminal's last byte is read
 }
 
 func newScreen(f *os.File) *screen {
-	s := &screen{changed: make(chan struct{})}
+	s := &screen{changed: make(chan struct{}), ended: make(chan struct{})}
 	go func() {
+		defer close(s.ended)
 		b := make([]byte, 4096)
 		for {
 			n, err := f.Read(b)
@@ -90,6 +92,20 @@ func (s *screen) expectWithin(t *testing.T, want string, d time.Duration) (befor
 			return ""
 		}
 	}
+}
+
+// all waits until the program has written its last byte to the terminal
+// (it has exited, and the terminal is read to its end), and returns what
+// expect has not consumed. After the program's exit alone, its last
+// lines may be unread still.
+func (s *screen) all(t *testing.T) string {
+	t.Helper()
+	select {
+	case <-s.ended:
+	case <-time.After(bound):
+		t.Fatalf("the terminal did not end within %v", bound)
+	}
+	return s.String()
 }
 
 // String is what the screen shows that expect has not consumed.
