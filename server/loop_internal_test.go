@@ -360,6 +360,9 @@ func queuedBehind(t *testing.T, ln net.Listener, want string, queue func(net.Con
 	}
 }
 
+// WriteOOB is writeOOB, for the package's external tests.
+var WriteOOB = writeOOB
+
 // writeOOB sends b out of band (MSG_OOB).
 func writeOOB(c net.Conn, b string) error {
 	raw, err := c.(syscall.Conn).SyscallConn()

@@ -53,7 +53,7 @@ func TestShutdownAnswersBehindUrgentMark(t *testing.T) {
 			<-obs.held
 			// Queued behind the read that is held, when the server stops.
 			io.WriteString(c, tc.before)
-			if err := sendOOB(c, "!"); err != nil {
+			if err := server.WriteOOB(c, "!"); err != nil {
 				t.Fatal(err)
 			}
 			io.WriteString(c, tc.after)
@@ -72,22 +72,6 @@ func TestShutdownAnswersBehindUrgentMark(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sendOOB sends b out of band (MSG_OOB).
-func sendOOB(c *net.TCPConn, b string) error {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := raw.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), []byte(b), unix.MSG_OOB, nil)
-		return serr != unix.EAGAIN
-	}); err != nil {
-		return err
-	}
-	return serr
 }
 
 // As TestShutdownAnswersBehindUrgentMark, over a Unix socket, whose
@@ -163,7 +147,7 @@ func TestShutdownEndsDespiteUrgentBytesAfterIt(t *testing.T) {
 	io.WriteString(c, "x")
 	<-obs.held
 	// Had arrived at the stop: an urgent byte and what follows it.
-	if err := sendOOB(c, "!"); err != nil {
+	if err := server.WriteOOB(c, "!"); err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(c, "d")
@@ -184,7 +168,7 @@ func TestShutdownEndsDespiteUrgentBytesAfterIt(t *testing.T) {
 			answered++
 			if answered < rounds {
 				// Behind the next mark, there before the stop looks.
-				if err := sendOOB(c, "!"); err != nil {
+				if err := server.WriteOOB(c, "!"); err != nil {
 					t.Fatal(err)
 				}
 				io.WriteString(c, "e")
