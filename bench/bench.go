@@ -144,24 +144,21 @@ const (
 	MaxSize     = 64 << 20 // bytes in a message
 	MaxDepth    = 4096     // messages in flight on a connection
 	MaxHeld     = 4 << 30  // Conns × (Depth + 1) × Size, in bytes
-	MaxDatagram = 65507    // Size over UDP: the largest UDP payload over IPv4
+	MaxDatagram = client.MaxDatagram // Size over UDP: the largest UDP payload over IPv4
 	// MaxDatagram6 is Size over UDP to an IPv6 address: the largest UDP
-	// payload over IPv6, whose header is not counted in the 65,535 bytes.
-	MaxDatagram6 = 65527
+	// payload over IPv6.
+	MaxDatagram6 = client.MaxDatagram6
 )
 
-// MaxPayload is the largest Size over UDP to e: MaxDatagram6 to an IPv6
-// address, MaxDatagram to any other (an IPv4-mapped address is reached
-// over IPv4; a name, which may resolve to either, gets the smaller).
+// MaxPayload is the largest Size over UDP to e, as client.MaxPayload
+// says of its address: MaxDatagram6 to an IPv6 address, MaxDatagram to
+// any other (a name, which may resolve to either, gets the smaller).
 func MaxPayload(e endpoint.Endpoint) int {
-	host, _, err := net.SplitHostPort(e.Address)
+	ap, err := netip.ParseAddrPort(e.Address)
 	if err != nil {
 		return MaxDatagram
 	}
-	if a, err := netip.ParseAddr(host); err == nil && a.Is6() && !a.Is4In6() {
-		return MaxDatagram6
-	}
-	return MaxDatagram
+	return client.MaxPayload(net.UDPAddrFromAddrPort(ap))
 }
 
 // check refuses what c, defaults applied, cannot run as asked: what
