@@ -403,13 +403,8 @@ func misplaced(app *kong.Application, args []string, msg string) string {
 	}
 	var in []string
 	for _, c := range app.Children {
-		if c.Type != kong.CommandNode {
-			continue
-		}
-		for _, f := range c.Flags {
-			if m[1] == "--"+f.Name || (f.Short != 0 && m[1] == "-"+string(f.Short)) {
-				in = append(in, "shout "+c.Name+" "+m[1])
-			}
+		if c.Type == kong.CommandNode && isFlag(c, m[1]) { // (its parent, shout, does not know it)
+			in = append(in, "shout "+c.Name+" "+m[1])
 		}
 	}
 	if len(in) == 0 {
