@@ -141,9 +141,9 @@ func (c *Config) defaults() {
 // a write of up to Depth messages and the reply it is reading). Run
 // refuses a Config past them; shout bench refuses the flags.
 const (
-	MaxSize     = 64 << 20 // bytes in a message
-	MaxDepth    = 4096     // messages in flight on a connection
-	MaxHeld     = 4 << 30  // Conns × (Depth + 1) × Size, in bytes
+	MaxSize     = 64 << 20           // bytes in a message
+	MaxDepth    = 4096               // messages in flight on a connection
+	MaxHeld     = 4 << 30            // Conns × (Depth + 1) × Size, in bytes
 	MaxDatagram = client.MaxDatagram // Size over UDP: the largest UDP payload over IPv4
 	// MaxDatagram6 is Size over UDP to an IPv6 address: the largest UDP
 	// payload over IPv6.
