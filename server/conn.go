@@ -609,7 +609,7 @@ func (c *conn) linger() {
 	}
 	buf := getBuf(4 << 10)
 	defer putBuf(buf)
-	giveUp := time.Now().Add(maxLingerRounds * linger)
+	giveUp := time.Now().Add(lingerBound(linger))
 	unsent, lastInput, lastTaken := c.unsent(), time.Now(), time.Now()
 	var by time.Time
 	for {
@@ -652,6 +652,18 @@ func (c *conn) linger() {
 // maxLingerRounds bounds, in Lingers, how long a graceful close waits for
 // a client that keeps sending.
 const maxLingerRounds = 30
+
+// lingerBound is how long a graceful close waits at most: maxLingerRounds
+// Lingers, or about 146 years for a Linger of more than 4: the product
+// would overflow into the past and close at once, and the event loops
+// add the bound to their clock.
+func lingerBound(linger time.Duration) time.Duration {
+	const most = 1 << 62
+	if linger > most/maxLingerRounds {
+		return most
+	}
+	return maxLingerRounds * linger
+}
 
 // reasonOf names why a connection ended with err, keeping err for the
 // observer when no reason names it; other is the reason then.

@@ -131,3 +131,23 @@ func TestPerIPRejectGivesBackPlaceAtOnce(t *testing.T) {
 		t.Errorf("another address, with 1 of MaxConns=2 served: %v; want served", err)
 	}
 }
+
+// A Linger of years bounds a graceful close by years too, not by a
+// product that overflowed into the past (30 Lingers of 10 years do), which
+// closed the connection at once, unread input and all. The event loops
+// add the bound to their clock, so it leaves room for that.
+func TestLingerBoundLongLinger(t *testing.T) {
+	const year = 365 * 24 * time.Hour
+	for _, linger := range []time.Duration{time.Second, 10 * year, 200 * year, 1<<63 - 1} {
+		got := lingerBound(linger)
+		if got < min(linger, 100*year) {
+			t.Errorf("lingerBound(%v) = %v, shorter than the Linger", linger, got)
+		}
+		if now := int64(10 * year); now+int64(got) < now { // a loop up for a decade
+			t.Errorf("lingerBound(%v) = %v overflows a loop's clock", linger, got)
+		}
+	}
+	if got := lingerBound(time.Second); got != maxLingerRounds*time.Second {
+		t.Errorf("lingerBound(1s) = %v, want %d Lingers", got, maxLingerRounds)
+	}
+}

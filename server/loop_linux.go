@@ -1413,7 +1413,7 @@ func (l *loop) lingerNow(c *lconn) {
 		return
 	}
 	g := c.linger
-	g.start, g.giveUp = l.now, l.now+maxLingerRounds*linger
+	g.start, g.giveUp = l.now, l.now+int64(lingerBound(time.Duration(linger)))
 	g.lastInput, g.lastTaken, g.unsent = l.now, l.now, ioctlFD(int(c.fd), unix.SIOCOUTQ)
 	if err := l.watch(c, readEvents); err != nil {
 		l.close(c, c.why)
