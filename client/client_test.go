@@ -793,6 +793,10 @@ func TestHandshakeNilConfig(t *testing.T) {
 	if !errors.As(err, &unknown) {
 		t.Errorf("Handshake with a nil config: %v; want the self-signed certificate refused as of an unknown authority", err)
 	}
+	// And what to do about it said, which crypto/tls does not.
+	if err == nil || !strings.Contains(err.Error(), "--ca FILE, or --insecure") {
+		t.Errorf("Handshake: %v; want a hint of --ca and --insecure", err)
+	}
 }
 
 // TestTerminalRunLeavesConfig: Run filled its default Timeout into the

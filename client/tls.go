@@ -88,6 +88,8 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		c.Close()
 		if why := sc.notTLS(err); why != nil {
 			err = why
+		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
+			err = untrusted{err}
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: err}
 	}
@@ -140,6 +142,18 @@ func (s *sniffConn) echoed() bool {
 func SilentClose(addr string) string {
 	return "nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit"
 }
+
+// untrusted is a handshake's error for a server certificate signed by an
+// authority the client does not know, said with what to do: a test
+// server's certificate is self-signed or signed by a test CA, and the
+// bare error names neither way out.
+type untrusted struct{ err error }
+
+func (u untrusted) Error() string {
+	return u.err.Error() + " (pass the authority that signed it with --ca FILE, or --insecure to try things out)"
+}
+
+func (u untrusted) Unwrap() error { return u.err }
 
 var errEchoed = errors.New("the server sent the TLS hello back, as an echo or uppercase server does: it does not speak TLS (connect without tls://)")
 
