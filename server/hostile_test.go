@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -298,6 +299,15 @@ func TestHalfCloseAfterLargeMessage(t *testing.T) {
 	}
 }
 
+// The slow readers below read for 2.5 WriteTimeouts. The timeout is 2 s,
+// not 1: on a machine busy enough that the client reads at half its pace
+// or less, its kernel, holding the window back for room enough, can let a
+// second pass with nothing acknowledged, as for a client that stopped.
+const (
+	slowReaderTimeout = 2 * time.Second
+	slowReads         = int(2.5 * float64(slowReaderTimeout) / float64(10*time.Millisecond))
+)
+
 // A client that takes its replies slowly, but takes them, is not dropped:
 // the write timeout is for a client that stops reading. With a large
 // send buffer the kernel wakes a blocked write only once a third of the
@@ -307,18 +317,22 @@ func TestSlowReaderNotDropped(t *testing.T) {
 	needLinux(t, "SIOCOUTQ")
 	shouttest.CheckFDs(t)
 	ln := bigSendBuffer(t)
-	serveOn(t, &server.Server{WriteTimeout: time.Second}, ln)
+	serveOn(t, &server.Server{WriteTimeout: slowReaderTimeout}, ln)
 	fd := rawDial(t, ln.Addr().String())
 	t.Cleanup(func() { unix.Close(fd) })
 	// Write all along, so that the server, answering, fills its send
-	// buffer and its write waits.
+	// buffer and its write waits: until the reads below end, or stop
+	// for bound. (Not for bound in all: on a busy machine the 250 reads
+	// below take longer, and then wait for replies to nothing.)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer close(done)
+	var lastRead atomic.Int64
+	lastRead.Store(time.Now().UnixNano())
 	wg.Go(func() {
 		msg := bytes.Repeat([]byte("slow reader "), 5000)
-		for deadline := time.Now().Add(bound); time.Now().Before(deadline); {
+		for time.Since(time.Unix(0, lastRead.Load())) < bound {
 			select {
 			case <-done:
 				return
@@ -339,7 +353,7 @@ func TestSlowReaderNotDropped(t *testing.T) {
 	// shrink, only every half second: too near WriteTimeout on a busy
 	// machine.)
 	buf := make([]byte, 4096)
-	for i := range 250 {
+	for i := range slowReads {
 		if !wait(t, fd, unix.POLLIN, bound) {
 			t.Fatalf("read %d: no reply within %v", i, bound)
 		}
@@ -347,6 +361,7 @@ func TestSlowReaderNotDropped(t *testing.T) {
 		if n <= 0 {
 			t.Fatalf("read %d: dropped (%d, %v) while the client reads", i, n, err)
 		}
+		lastRead.Store(time.Now().UnixNano())
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -362,7 +377,7 @@ func TestSlowReaderNotDroppedTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveOn(t, &server.Server{WriteTimeout: time.Second}, tls.NewListener(ln, &tls.Config{GetCertificate: store.GetCertificate}))
+	serveOn(t, &server.Server{WriteTimeout: slowReaderTimeout}, tls.NewListener(ln, &tls.Config{GetCertificate: store.GetCertificate}))
 	// A small receive buffer, as rawDial's: the client's reads are soon
 	// of what the server sends, and stop once it is dropped.
 	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) (err error) {
@@ -380,17 +395,18 @@ func TestSlowReaderNotDroppedTLS(t *testing.T) {
 	defer c.Close()
 	wg.Go(func() {
 		msg := bytes.Repeat([]byte("slow reader "), 5000)
-		c.SetWriteDeadline(time.Now().Add(bound))
 		for {
+			c.SetWriteDeadline(time.Now().Add(bound))
 			if _, err := c.Write(msg); err != nil {
 				return
 			}
 		}
 	})
-	// Read 4 KB every 10 ms, as TestSlowReaderNotDropped does.
-	c.SetReadDeadline(time.Now().Add(bound))
+	// Read 4 KB every 10 ms, as TestSlowReaderNotDropped does, each read
+	// within bound (on a busy machine all 250 take longer than bound).
 	buf := make([]byte, 4096)
-	for i := range 250 {
+	for i := range slowReads {
+		c.SetReadDeadline(time.Now().Add(bound))
 		if _, err := io.ReadFull(c, buf); err != nil {
 			t.Fatalf("read %d: dropped (%v) while the client reads", i, err)
 		}
