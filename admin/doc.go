@@ -9,7 +9,7 @@
 //	m := admin.NewMetrics(admin.Config{Version: "v1.2.3", LogDropped: logs.Dropped})
 //	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(log), m)}
 //	h := admin.NewHandler(m, false)
-//	go h.HTTPServer(log).Serve(adminListener)
+//	go h.HTTPServer(log).Serve(admin.LimitListener(adminListener))
 //	h.SetReady(true) // serving: /readyz says 200
 //	...
 //	h.SetReady(false) // a graceful stop begins: /readyz says 503 at once

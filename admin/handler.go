@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Handler serves the admin endpoints: /metrics, /healthz, /readyz and,
@@ -96,14 +98,43 @@ func writeTime(r *http.Request) time.Duration {
 	return writeTimeout + time.Duration(min(sec, 1e6)*float64(time.Second))
 }
 
+// MaxConns is how many connections the admin listener serves at once,
+// as LimitListener caps it: far more than the scrapers and probes that
+// ask it, and few enough that whoever opens connections to it by the
+// thousand cannot take the descriptors the server's clients need.
+const MaxConns = 100
+
+// LimitListener caps ln at MaxConns connections at once. Those past it
+// wait, unaccepted, in the kernel's queue (costing no descriptor) until
+// one closes: an idle one does after HTTPServer's time-outs.
+func LimitListener(ln net.Listener) net.Listener { return netutil.LimitListener(ln, MaxConns) }
+
 // HTTPServer returns an http.Server for h, with time-outs that keep a
 // slow client from holding a connection: one that sends its request
 // slowly, or does not read the answer. The write time is long enough for
 // a CPU profile or trace (30 s more than it asks for; the server's
 // WriteTimeout would refuse a profile longer than itself). Its errors go
-// to log as warnings.
+// to log as warnings, and so does reaching MaxConns: serve it on
+// LimitListener(ln).
 func (h *Handler) HTTPServer(log *slog.Logger) *http.Server {
+	var open atomic.Int64
+	var full atomic.Bool
 	return &http.Server{
+		// Scrapes that time out for no reason an operator can see are
+		// worse than a line in the log. Said once until the connections
+		// fall to half the cap, not at each churn about it.
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				if open.Add(1) >= MaxConns && full.CompareAndSwap(false, true) {
+					log.Warn("admin listener: as many connections open as it serves at once; more wait until one closes", "max", MaxConns)
+				}
+			case http.StateClosed, http.StateHijacked:
+				if open.Add(-1) <= MaxConns/2 {
+					full.Store(false)
+				}
+			}
+		},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTime(r)))
 			h.ServeHTTP(w, r)

@@ -333,7 +333,7 @@ func (cmd *serveCmd) startAdmin(srv *server.Server, ln net.Listener, logs *async
 	h := admin.NewHandler(m, cmd.AdminPprof)
 	hs := h.HTTPServer(log)
 	go func() {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(admin.LimitListener(ln)); !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("admin: %w", err)
 		}
 	}()

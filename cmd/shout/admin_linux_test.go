@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"shout/admin"
+)
+
+// Whoever opens connections to the admin port by the hundred, and holds
+// them, does not take the descriptors the server's clients need: the
+// admin listener serves admin.MaxConns at once, the rest wait unaccepted,
+// and a client of the main listener is served at once, with no accept
+// failing. The process's descriptor limit is lowered, once it serves, to
+// a few more than the admin's cap needs.
+func TestServeAdminConnectionsLeaveDescriptorsForClients(t *testing.T) {
+	for _, engine := range []string{"loop", "goroutine"} {
+		t.Run(engine, func(t *testing.T) {
+			p := startServe(t, nil, "--admin=127.0.0.1:0", "--engine", engine, "127.0.0.1:0")
+			url := adminOf(p)
+			addr := p.addr("tcp")
+			if got := exchange(t, "tcp", addr, "warm\n"); got != "WARM\n" { // the loops' descriptors are made
+				t.Fatalf("got %q", got)
+			}
+			pid := p.cmd.Process.Pid
+			fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+			if err != nil {
+				t.Skipf("cannot count the server's descriptors: %v", err)
+			}
+			// Room for the admin's connections and a few clients, not for
+			// every connection asked of the admin port.
+			lim := unix.Rlimit{Cur: uint64(len(fds) + admin.MaxConns + 20)}
+			lim.Max = lim.Cur
+			if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+				t.Skipf("cannot lower the server's descriptor limit: %v", err)
+			}
+			adminAddr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+			for range admin.MaxConns + 40 {
+				c, err := net.DialTimeout("tcp", adminAddr, bound)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+			}
+			// The cap reached, or (without one) the descriptors all taken.
+			if _, ok := p.log.WaitForAny(bound, "admin listener: as many connections open", "http: Accept error"); !ok {
+				t.Fatalf("neither the admin's cap nor its running out of descriptors logged:\n%s", p.logText())
+			}
+			if got := exchange(t, "tcp", addr, "still served\n"); got != "STILL SERVED\n" {
+				t.Fatalf("got %q", got)
+			}
+			if log := p.logText(); strings.Contains(log, "accept failed") || strings.Contains(log, "http: Accept error") {
+				t.Fatalf("connections to the admin port took the descriptors clients need:\n%s", log)
+			}
+		})
+	}
+}
+
+// Once the connections that filled the admin listener close, it answers
+// again.
+func TestServeAdminServesAgainAfterItsCap(t *testing.T) {
+	p := startServe(t, nil, "--admin=127.0.0.1:0", "127.0.0.1:0")
+	url := adminOf(p)
+	adminAddr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+	var idle []net.Conn
+	for range admin.MaxConns + 5 {
+		c, err := net.DialTimeout("tcp", adminAddr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	p.waitLog("admin listener: as many connections open")
+	for _, c := range idle {
+		c.Close()
+	}
+	if code, _ := httpGet(t, url+"healthz"); code != http.StatusOK {
+		t.Errorf("/healthz says %d once the idle connections closed, want 200", code)
+	}
+}
