@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -160,6 +161,16 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		e := endpoint.Endpoint{Network: p.LocalAddr().Network(), Address: p.LocalAddr().String()}
 		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
 	}
+	if need, fit := cmd.filesNeeded(len(adminLns) > 0, runtime.GOMAXPROCS(0), openFileLimit()); fit >= 0 {
+		// Past it accept fails, and is retried each second: the log says
+		// so then, but not why, nor what to do.
+		metrics := ""
+		if len(adminLns) > 0 {
+			metrics = ", and /metrics cannot answer,"
+		}
+		log.Warn(fmt.Sprintf("the open-file limit is below what --max-conns needs: past about %d connections, new clients wait unaccepted%s until one closes; raise the limit (ulimit -n; LimitNOFILE= under systemd) or lower --max-conns", fit, metrics),
+			"open_file_limit", openFileLimit(), "need", need, "max_conns", cmd.MaxConns)
+	}
 
 	errs := make(chan error, len(listeners)+len(packets)+1)
 	// The admin listener serves first and stops last: /readyz must say
@@ -292,6 +303,30 @@ func stopWithin(ctx context.Context, log *slog.Logger, stop func(context.Context
 		log.Warn("connections still busy after they were closed; exiting without them", "waited", stopGrace)
 		return errStuck
 	}
+}
+
+// filesSpare is the open files shout serve needs besides its connections
+// and what filesNeeded counts: standard streams, the runtime's, the
+// listeners, and a connection accepted past --max-conns to be turned
+// away.
+const filesSpare = 16
+
+// filesNeeded is how many open files --max-conns connections need, with
+// what else serving takes: two for each of procs event loops, filesSpare,
+// and the admin listener's connections if withAdmin. If that is more than
+// an open-file limit of limit (0: not known), fit is about how many
+// connections the limit leaves room for while the admin listener is
+// little used; else fit is -1.
+func (cmd *serveCmd) filesNeeded(withAdmin bool, procs int, limit uint64) (need, fit int) {
+	besides := filesSpare + 2*procs
+	need = cmd.MaxConns + besides
+	if withAdmin {
+		need += admin.MaxConns
+	}
+	if limit == 0 || cmd.MaxConns == 0 || uint64(need) <= limit {
+		return need, -1
+	}
+	return need, max(int(limit)-besides, 0)
 }
 
 // adminStopTimeout bounds how long the admin listener waits at exit for

@@ -1,0 +1,94 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// An open-file limit too low for --max-conns is said as shout starts,
+// with what to do: without it, the first a user hears of it is accept
+// failing, once clients past the limit wait unserved.
+func TestServeWarnsOfOpenFileLimitBelowMaxConns(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "": no warning
+	}{
+		// 200 files, less 16 spare and two for each of 2 loops.
+		{[]string{"--max-conns", "1000"}, "past about 180 connections, new clients wait unaccepted until one closes"},
+		{[]string{"--max-conns", "1000", "--admin", "127.0.0.1:0"}, "past about 180 connections, new clients wait unaccepted, and /metrics cannot answer, until one closes"},
+		{[]string{"--max-conns", "100"}, ""},
+		{[]string{"--max-conns", "0"}, ""}, // no limit asked for: none to warn of
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			log := serveUnderFileLimit(t, 200, tc.args...)
+			got := ""
+			for line := range strings.Lines(log) {
+				if strings.Contains(line, "open-file limit") {
+					got = line
+				}
+			}
+			switch {
+			case tc.want == "" && got != "":
+				t.Errorf("warned with room for every connection:\n%s", log)
+			case tc.want != "" && !strings.Contains(got, tc.want):
+				t.Errorf("want a warning saying %q, and that shows the limit; got:\n%s", tc.want, log)
+			case tc.want != "" && !strings.Contains(got, "open_file_limit=200"):
+				t.Errorf("the warning does not say the limit:\n%s", got)
+			}
+		})
+	}
+}
+
+// serveUnderFileLimit runs shout serve with args on 127.0.0.1:0 under an
+// open-file limit of limit and 2 event loops, stops it once it listens,
+// and returns what it logged.
+func serveUnderFileLimit(t *testing.T, limit int, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("sh", append([]string{"-c", `ulimit -n "$0" && exec shout serve "$@" 127.0.0.1:0`, strconv.Itoa(limit)}, args...)...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text() + "\n"
+		}
+	}()
+	var log strings.Builder
+	timeout := time.After(bound)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				if err := cmd.Wait(); err != nil {
+					t.Fatalf("%v:\n%s", err, log.String())
+				}
+				return log.String()
+			}
+			log.WriteString(l)
+			// The warning comes before the signal is heeded, after the
+			// listeners are said.
+			if strings.Contains(l, "listening on udp://") {
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+		case <-timeout:
+			t.Fatalf("shout serve did not listen and stop within %v:\n%s", bound, log.String())
+		}
+	}
+}
