@@ -384,9 +384,6 @@ func (s *Server) Serve(l net.Listener) error {
 		delay = 0
 		c := newConn(s, nc)
 		c.wrap = wrap
-		if st != nil {
-			c.trace = st.TraceConn(l, nc)
-		}
 		var why error
 		if !s.track(func() {
 			s.wg.Add(1)
@@ -400,6 +397,11 @@ func (s *Server) Serve(l net.Listener) error {
 		}) {
 			nc.Close()
 			return ErrServerClosed
+		}
+		if st != nil {
+			// Only once tracked: a stop's wait counts the connection now,
+			// so its close is traced too, before the stop is told.
+			c.trace = st.TraceConn(l, nc)
 		}
 		// A wrapped one's address may be known only once wrapped.
 		final := wrap == nil || ra != nil && !ra.Readdresses(nc)

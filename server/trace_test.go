@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,4 +377,93 @@ func TestTraceRejected(t *testing.T) {
 		`trace fd={fd} shutdown(SHUT_WR): half-close: the client reads end of file after the last reply; reading on until its own end of file, so that close() sends no reset`,
 		`trace fd={fd} close(): rejected, server: connection limit reached (MaxConns); 0 bytes in, 0 out, in {any}`,
 	})
+}
+
+// heldAccept is a listener whose Accept, once the socket's accept has
+// returned a connection, tells accepted and waits for release before it
+// returns it: a stop can come in between.
+type heldAccept struct {
+	net.Listener
+	accepted, release chan struct{}
+}
+
+func (l heldAccept) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		close(l.accepted)
+		<-l.release
+	}
+	return c, err
+}
+
+// stopMark is a StopObserver that marks when the server stopped.
+type stopMark struct {
+	recorder
+	stopped atomic.Bool
+}
+
+func (m *stopMark) ServerStopped() { m.stopped.Store(true) }
+
+// afterStop is the trace's writer: it keeps every line, and those written
+// once mark said the server had stopped.
+type afterStop struct {
+	shouttest.Log
+	mark *stopMark
+	late atomic.Int64
+}
+
+func (w *afterStop) Write(p []byte) (int, error) {
+	if w.mark.stopped.Load() {
+		w.late.Add(1)
+	}
+	return w.Log.Write(p)
+}
+
+// A connection accepted as Shutdown begins, too late to be served, is not
+// traced as accepted with no close, after the server has told its
+// observers that it stopped.
+func TestTraceAcceptedAsStopBegins(t *testing.T) {
+	mark := &stopMark{}
+	w := &afterStop{mark: mark}
+	srv := &server.Server{Logger: discard(), Linger: -1, Observer: server.Observers(server.NewTraceObserver(w), mark)}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := heldAccept{Listener: inner, accepted: make(chan struct{}), release: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.DialTimeout("tcp", inner.Addr().String(), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-ln.accepted:
+	case <-time.After(bound):
+		t.Fatal("not accepted")
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	close(ln.release)
+	select {
+	case err := <-served:
+		if !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("Serve did not return")
+	}
+	trace := w.String()
+	if n := w.late.Load(); n > 0 {
+		t.Errorf("%d trace writes after the server stopped", n)
+	}
+	if a, cl := strings.Count(trace, "accept() →"), strings.Count(trace, "close():"); a != cl {
+		t.Errorf("%d accepts traced, %d closes", a, cl)
+	}
+	if t.Failed() {
+		t.Logf("trace:\n%s", trace)
+	}
 }
