@@ -57,3 +57,19 @@ func TestEngineFor(t *testing.T) {
 		}
 	}
 }
+
+// A ConnState out of its range names itself as a number, as an Engine
+// does, rather than panicking.
+func TestStringsOutOfRange(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{server.StateNew.String(), "new"},
+		{server.StateRejected.String(), "rejected"},
+		{server.ConnState(-1).String(), "ConnState(-1)"},
+		{server.ConnState(3).String(), "ConnState(3)"},
+		{server.Engine(7).String(), "Engine(7)"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -41,7 +42,12 @@ const (
 
 var stateNames = [...]string{"new", "closed", "rejected"}
 
-func (c ConnState) String() string { return stateNames[c] }
+func (c ConnState) String() string {
+	if c < 0 || int(c) >= len(stateNames) {
+		return fmt.Sprintf("ConnState(%d)", int(c))
+	}
+	return stateNames[c]
+}
 
 // Expander is implemented by a Transformer that can say how many bytes it
 // writes at most for each byte it reads (*upper.Transformer does), so that
