@@ -114,8 +114,8 @@ type Server struct {
 	// what prevents it. Zero means 2 s; negative, no wait.
 	Linger time.Duration
 
-	// ReadSize is the largest read from a stream; zero means 32 KiB, and
-	// less than 512 means 512. Reads start at 1 KiB and grow while the
+	// ReadSize is the largest read from a stream; zero or negative means
+	// 32 KiB, and less than 512 means 512. Reads start at 1 KiB and grow while the
 	// client keeps them full.
 	// Datagrams are read whole, up to 65,535 bytes, whatever it is.
 	ReadSize int
@@ -547,9 +547,11 @@ func ipKey(a net.Addr) (netip.Addr, bool) {
 }
 
 // Shutdown stops the server gracefully: it closes every listener and
-// packet connection, then lets each stream connection answer what it has
-// received and what still arrives for up to Linger, shuts its write side
-// and waits up to Linger for the client's end of file before closing it.
+// packet connection, then lets each stream connection answer what it had
+// received (where the system cannot count that, as under a wrapper or off
+// Linux: what arrives until the client pauses, for up to Linger), shuts
+// its write side and reads, discarding, until the client's end of file
+// (see Linger) before closing it.
 // If ctx ends first, Shutdown closes the remaining connections at once and
 // returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
