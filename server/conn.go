@@ -359,6 +359,11 @@ func (c *conn) loop() Reason {
 			return c.stop()
 		case errors.Is(err, os.ErrDeadlineExceeded) && c.lateIdleDeadline():
 			// Not idle: read on.
+		case errors.Is(err, os.ErrDeadlineExceeded) && inputWaits(c.accepted):
+			// Not idle either: the client sent before the timeout fired,
+			// but this goroutine ran too late to read it. Answer it, and
+			// time the idle from now.
+			c.rearm()
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if r := c.flush(ReasonIdleTimeout); r != ReasonIdleTimeout {
 				return r

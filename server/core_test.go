@@ -488,6 +488,63 @@ func TestIdleTimeoutNeverEarly(t *testing.T) {
 	}
 }
 
+// gateOpen is an Observer whose ConnOpen signals entered and waits for
+// release: the driver that announces a connection (the accept loop, or
+// the event loop) is held there.
+type gateOpen struct {
+	recorder
+	entered, release chan struct{}
+}
+
+func (g *gateOpen) ConnOpen(*server.ConnInfo) {
+	close(g.entered)
+	<-g.release
+}
+
+// What a client sent before its idle timeout passed is answered, however
+// late the server gets to read it (a busy machine, a slow observer): the
+// client was not idle. Its bytes waited in the socket while the timeout
+// fired, and the graceful close read them and threw them away; the client
+// read end of file and no reply.
+func TestIdleTimeoutAnswersWhatArrived(t *testing.T) {
+	const idle = 20 * time.Millisecond
+	gate := &gateOpen{entered: make(chan struct{}), release: make(chan struct{})}
+	srv := &server.Server{IdleTimeout: idle, Logger: discard(), Observer: gate}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := srv.EngineFor(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, ln)
+	c := dial(t, ln.Addr().String())
+	sent := time.Now()
+	if _, err := io.WriteString(c, "x\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gate.entered:
+	case <-time.After(bound):
+		t.Fatal("the connection was not announced")
+	}
+	// The timeout passes while the driver is held: the event loop's clock
+	// runs, and the goroutine driver's watcher takes the connection for
+	// idle.
+	for end := time.Now().Add(bound); time.Since(sent) < 2*idle || engine == server.EngineGoroutine && !srv.IdleFired(); {
+		if time.Now().After(end) {
+			t.Fatal("the idle timeout did not fire")
+		}
+		time.Sleep(idle / 4)
+	}
+	close(gate.release)
+	got, err := io.ReadAll(c) // the reply, then the idle timeout's end of file
+	if err != nil || string(got) != "X\n" {
+		t.Errorf("got %q, %v; want %q then end of file", got, err, "X\n")
+	}
+}
+
 // closeErrListener fails to close, as a listener whose socket file cannot
 // be removed might.
 type closeErrListener struct{ net.Listener }

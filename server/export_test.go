@@ -20,3 +20,17 @@ func (s *Server) Stopping() <-chan struct{} {
 // is judged at the same instant, as far as the loop guard and the budgets
 // tell, however slowly a test runs.
 func (s *Server) StopSourceClock() { s.sources().stopped = true }
+
+// IdleFired reports whether the goroutine driver's timeout watcher has
+// taken one of s's connections for idle (the event loops keep their
+// connections, and clocks, to themselves).
+func (s *Server) IdleFired() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.timer.lastRead.Load() == fired {
+			return true
+		}
+	}
+	return false
+}

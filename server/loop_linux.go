@@ -1586,7 +1586,9 @@ func (l *loop) sweep() {
 			if l.now-c.lastRead > stopWait && !readableFD(int(c.fd)) {
 				l.stopNow(c)
 			}
-		case c.state == reading && idle > 0 && l.now-c.lastRead > idle:
+		case c.state == reading && idle > 0 && l.now-c.lastRead > idle && !readableFD(int(c.fd)):
+			// (Input that waits came before the loop could read it: the
+			// client was not idle, and the loop reads it next.)
 			l.closeGracefully(c, ReasonIdleTimeout)
 		}
 	}

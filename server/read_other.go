@@ -2,6 +2,8 @@
 
 package server
 
+import "net"
+
 // rawRead is unused without raw reads.
 type rawRead struct{ carried int }
 
@@ -10,3 +12,7 @@ type rawRead struct{ carried int }
 func (c *conn) read(wait bool) (*[]byte, int, error) {
 	return c.readPlain()
 }
+
+// inputWaits is false without raw access: an idle timeout cannot tell
+// whether bytes wait unread.
+func inputWaits(net.Conn) bool { return false }

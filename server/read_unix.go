@@ -4,6 +4,7 @@ package server
 
 import (
 	"io"
+	"net"
 	"syscall"
 )
 
@@ -69,4 +70,25 @@ func (c *conn) readRaw(fd uintptr) bool {
 		r.n = 0
 	}
 	return true
+}
+
+// inputWaits reports whether bytes the client sent wait unread in nc's
+// socket (nc as accepted, under any wrapper, whose read met the deadline
+// at the socket), by a peek, which skips what reads skip.
+func inputWaits(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	waits := false
+	rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+		waits = err == nil && n > 0
+	})
+	return waits
 }
