@@ -26,12 +26,11 @@ const logPrefix = 96
 // StopObserver. Its records carry no source position (a handler
 // with AddSource leaves it out): it would name this file for every line.
 func NewLogObserver(l *slog.Logger) Observer {
-	return &logObserver{l: l, h: l.Handler()}
+	return &logObserver{h: l.Handler()}
 }
 
 type logObserver struct {
-	l     *slog.Logger
-	h     slog.Handler // l's, for the lines every connection logs
+	h     slog.Handler // the Logger's, which each line goes to as a Record
 	warns [numReasons]limiter
 }
 
@@ -41,7 +40,7 @@ func (o *logObserver) infoOn() bool {
 	return o.h.Enabled(context.Background(), slog.LevelInfo)
 }
 
-// info hands o's handler an info record of msg at t, as l.LogAttrs would
+// info hands o's handler an info record of msg at t, as a Logger's LogAttrs would
 // once infoOn has said yes, but without the caller's program counter:
 // asking the runtime for it costs more than the rest of an open line, and
 // only a handler that adds the source reads it. A client that connects
@@ -50,6 +49,19 @@ func (o *logObserver) info(t time.Time, msg string, attrs ...slog.Attr) {
 	r := slog.NewRecord(t, slog.LevelInfo, msg, 0)
 	r.AddAttrs(attrs...)
 	_ = o.h.Handle(context.Background(), r) // as Logger's methods do, a handler's error is dropped
+}
+
+// log logs msg at level with args (key and value pairs), as a Logger's
+// Log would, but without the caller's program counter, as info does: a
+// source position would name this file for every line.
+func (o *logObserver) log(level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	if !o.h.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.Add(args...)
+	_ = o.h.Handle(ctx, r)
 }
 
 func (o *logObserver) ConnOpen(c *ConnInfo) {
@@ -64,12 +76,12 @@ func (o *logObserver) ConnOpen(c *ConnInfo) {
 	if len(c.TLS.PeerCertificates) > 0 {
 		attrs = append(attrs, "client_cert", c.TLS.PeerCertificates[0].Subject.String())
 	}
-	o.l.Info("open", attrs...)
+	o.log(slog.LevelInfo, "open", attrs...)
 }
 
 func (o *logObserver) ConnRead(c *ConnInfo, p []byte) {
-	if o.l.Enabled(context.Background(), slog.LevelDebug) {
-		o.l.Debug("message", append([]any{"remote", addrText(c.Remote), "bytes", len(p)}, dataAttrs(p)...)...)
+	if o.h.Enabled(context.Background(), slog.LevelDebug) {
+		o.log(slog.LevelDebug, "message", append([]any{"remote", addrText(c.Remote), "bytes", len(p)}, dataAttrs(p)...)...)
 	}
 }
 
@@ -105,18 +117,18 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 	switch c.Reason {
 	case ReasonRejected:
 		if ok, n := o.warned(c.Reason); ok {
-			o.l.Warn("connection rejected", "remote", addrText(c.Remote), "why", errText(c.Err), "rejected_total", n)
+			o.log(slog.LevelWarn, "connection rejected", "remote", addrText(c.Remote), "why", errText(c.Err), "rejected_total", n)
 		}
 		return
 	case ReasonProxyHeader:
 		// Anyone who can connect can send a bad header: at most once a
 		// second, with the count.
 		if ok, n := o.warned(c.Reason); ok {
-			o.l.Warn("PROXY header refused", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)), "total", n)
+			o.log(slog.LevelWarn, "PROXY header refused", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)), "total", n)
 		}
 		return
 	case ReasonHandshake:
-		o.l.Warn("TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
+		o.log(slog.LevelWarn, "TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
 		return
 	}
 	if !o.infoOn() {
@@ -139,8 +151,8 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 
 func (o *logObserver) Datagram(d *DatagramInfo) {
 	if d.Reason == ReasonNone {
-		if o.l.Enabled(context.Background(), slog.LevelDebug) {
-			o.l.Debug("datagram", append([]any{"remote", datagramRemote(d), "bytes", len(d.Data)}, dataAttrs(d.Data)...)...)
+		if o.h.Enabled(context.Background(), slog.LevelDebug) {
+			o.log(slog.LevelDebug, "datagram", append([]any{"remote", datagramRemote(d), "bytes", len(d.Data)}, dataAttrs(d.Data)...)...)
 		}
 		return
 	}
@@ -152,7 +164,7 @@ func (o *logObserver) Datagram(d *DatagramInfo) {
 	if d.Err != nil {
 		attrs = append(attrs, "err", d.Err.Error())
 	}
-	o.l.Log(context.Background(), datagramLevel(d.Reason), datagramMsg(d.Reason), attrs...)
+	o.log(datagramLevel(d.Reason), datagramMsg(d.Reason), attrs...)
 }
 
 // datagramRemote is where d came from, an IPv4 client by its IPv4
@@ -242,11 +254,11 @@ func (o *logObserver) ServerStopped() {
 func (o *logObserver) logHeld(r Reason, n, k int64) {
 	switch r {
 	case ReasonRejected:
-		o.l.Warn("connection rejected", "rejected_total", n, "unlogged", k)
+		o.log(slog.LevelWarn, "connection rejected", "rejected_total", n, "unlogged", k)
 	case ReasonProxyHeader:
-		o.l.Warn("PROXY header refused", "total", n, "unlogged", k)
+		o.log(slog.LevelWarn, "PROXY header refused", "total", n, "unlogged", k)
 	default:
-		o.l.Log(context.Background(), datagramLevel(r), datagramMsg(r), "reason", r.String(), "total", n, "unlogged", k)
+		o.log(datagramLevel(r), datagramMsg(r), "reason", r.String(), "total", n, "unlogged", k)
 	}
 }
 

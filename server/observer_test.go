@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,6 +144,36 @@ func TestLogObserverLines(t *testing.T) {
 		" level=INFO msg=close listener=tcp remote=127.0.0.9:40312 reason=eof duration=1.5ms bytes_in=5 bytes_out=7"
 	if lines[1] != want {
 		t.Errorf("close line:\n%s\nwant\n%s", lines[1], want)
+	}
+}
+
+// No line of the log observer carries a source position, whatever its
+// level, as its doc says: a handler that asks for one would be given
+// this package's file for every line. Only the plain open and close lines
+// left it out.
+func TestLogObserverNoSource(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{AddSource: true, Level: slog.LevelDebug})))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	c := &server.ConnInfo{Remote: remote, Local: remote, Start: time.Now(), TLS: &tls.ConnectionState{Version: tls.VersionTLS13}}
+	obs.ConnOpen(c)
+	obs.ConnRead(c, []byte("hi"))
+	for _, r := range []server.Reason{server.ReasonRejected, server.ReasonRejected, server.ReasonProxyHeader, server.ReasonHandshake, server.ReasonEOF} {
+		c.Reason, c.Err = r, errors.New("why")
+		obs.ConnClose(c)
+	}
+	src := netip.MustParseAddrPort("127.0.0.9:40312")
+	obs.Datagram(&server.DatagramInfo{Remote: src, Local: src, Data: []byte("hi")})
+	obs.Datagram(&server.DatagramInfo{Remote: src, Local: src, Data: []byte("hi"), Reason: server.ReasonBudget})
+	obs.(server.StopObserver).ServerStopped() // the line for the rejection held back
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 9 {
+		t.Errorf("logged %d lines, want 9:\n%s", len(lines), buf.String())
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "source=") {
+			t.Errorf("a line with its source: %s", l)
+		}
 	}
 }
 
