@@ -299,10 +299,11 @@ func TestHalfCloseAfterLargeMessage(t *testing.T) {
 	}
 }
 
-// The slow readers below read for 2.5 WriteTimeouts. The timeout is 2 s,
-// not 1: on a machine busy enough that the client reads at half its pace
-// or less, its kernel, holding the window back for room enough, can let a
-// second pass with nothing acknowledged, as for a client that stopped.
+// The slow readers below read for 2.5 or 3 WriteTimeouts. The timeout
+// is 2 s, not 1: on a machine busy enough that the client reads at half
+// its pace or less, its kernel, holding the window back for room enough,
+// can let a second pass with nothing acknowledged, as for a client that
+// stopped.
 const (
 	slowReaderTimeout = 2 * time.Second
 	slowReads         = int(2.5 * float64(slowReaderTimeout) / float64(10*time.Millisecond))
@@ -424,7 +425,7 @@ func TestSlowReaderSmallSendBufferNotDropped(t *testing.T) {
 	shouttest.CheckFDs(t)
 	ln := listenSendBuffer(t, 4608)
 	var log shouttest.Log
-	serveOn(t, &server.Server{WriteTimeout: time.Second, Logger: log.Logger()}, ln)
+	serveOn(t, &server.Server{WriteTimeout: slowReaderTimeout, Logger: log.Logger()}, ln)
 	// A small receive buffer too: the client's window opens, and the
 	// server sees it take some, every few hundred milliseconds.
 	fd := rawDialBuffer(t, ln.Addr().String(), 4096)
@@ -441,10 +442,11 @@ func TestSlowReaderSmallSendBufferNotDropped(t *testing.T) {
 		}
 		msg = msg[max(n, 0):]
 	}
-	// Read 1 KB every 100 ms for 3 WriteTimeouts: less than the buffers
-	// on the way hold, so the log, not the reads, says if it was dropped.
+	// Read 1 KB every 100 ms for 3 WriteTimeouts: less than the reply,
+	// so the server always has more to send, and the log, not the reads,
+	// says if it was dropped.
 	buf := make([]byte, 1024)
-	for i := range 30 {
+	for i := range int(3 * slowReaderTimeout / (100 * time.Millisecond)) {
 		if !wait(t, fd, unix.POLLIN, bound) {
 			t.Fatalf("read %d: no reply within %v", i, bound)
 		}
