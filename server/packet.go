@@ -45,6 +45,11 @@ const maxDatagram = 65535
 // a client connected to pc that never reads can fill pc's send buffer;
 // until that client reads or closes, every reply then fails.
 //
+// On Unix, ServePacket clears a UDP socket's SO_BROADCAST, which Go sets
+// on every one: a datagram whose forged source is a subnet's broadcast
+// address (192.168.1.255) would otherwise have its reply sent to every
+// host on that subnet. Its reply fails instead (ReasonSendFailed).
+//
 // On a wildcard listener (0.0.0.0, [::]) on Linux, a reply leaves from the
 // address the datagram was sent to, which observers see as
 // DatagramInfo.Local; elsewhere, from the address the kernel picks.
@@ -122,6 +127,9 @@ func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
 	p.from = p.src.origin(p.local)
 	if st := s.socketTracer(); st != nil {
 		p.trace = st.TracePacket(pc)
+	}
+	if p.udp != nil {
+		noBroadcast(p.udp)
 	}
 	if p.udp != nil && p.local.Addr().IsUnspecified() {
 		p.v6, p.pktinfo = enablePktinfo(p.udp)

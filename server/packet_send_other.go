@@ -4,6 +4,10 @@ package server
 
 import "net"
 
+// noBroadcast leaves c as it is: off Unix, ServePacket may send replies
+// to a broadcast address (see packet_send_unix.go).
+func noBroadcast(*net.UDPConn) {}
+
 // writeToNow sends b to addr on pc (see packet_send_unix.go: only Unix
 // datagram sockets wait for their receiver).
 func writeToNow(pc net.PacketConn, b []byte, addr net.Addr) error {

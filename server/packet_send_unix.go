@@ -10,6 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// noBroadcast keeps c from sending to a broadcast address. No client
+// sends from one (the kernel drops datagrams from 255.255.255.255 and
+// multicast sources itself), but a forged source may be a subnet's, and
+// its reply would reach every host there.
+func noBroadcast(c *net.UDPConn) {
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 0) })
+	}
+}
+
 // writeToNow sends b to addr on pc, without waiting if pc is a Unix
 // datagram socket. Such a send waits while the receiver's queue is full
 // (net.unix.max_dgram_qlen datagrams, 10 by default on Linux), so one

@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +49,43 @@ func TestUDPReplyFromDestination(t *testing.T) {
 			}
 			if d := obs.next(t); netip.AddrPortFrom(d.Local.Addr().Unmap(), d.Local.Port()) != to {
 				t.Errorf("observed Local %v, want %v", d.Local, to)
+			}
+		})
+	}
+}
+
+// A datagram's source may be forged as a subnet's broadcast address,
+// whose reply would reach every host there: ServePacket clears the
+// SO_BROADCAST that Go sets, so its socket cannot send to one. Loopback
+// has a broadcast address too, 127.255.255.255, to which only a socket
+// with SO_BROADCAST may send (EACCES otherwise).
+func TestServePacketSendsNoBroadcast(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "0.0.0.0:0"} {
+		t.Run(addr, func(t *testing.T) {
+			pc, err := net.ListenPacket("udp4", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shouttest.ServePacket(t, &server.Server{}, pc)
+			port := pc.LocalAddr().(*net.UDPAddr).Port
+			c, err := net.Dial("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// A reply: ServePacket has set the socket up.
+			c.SetDeadline(time.Now().Add(bound))
+			buf := make([]byte, 16)
+			if _, err := c.Write([]byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := c.Read(buf); err != nil || string(buf[:n]) != "HI" {
+				t.Fatalf("got %q, %v", buf[:n], err)
+			}
+			// To the client's port, so that if it went, it went to us.
+			to := &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: c.LocalAddr().(*net.UDPAddr).Port}
+			if _, err := pc.WriteTo([]byte("to all"), to); !errors.Is(err, syscall.EACCES) {
+				t.Errorf("send to %v on the served socket: %v, want %v", to, err, syscall.EACCES)
 			}
 		})
 	}
