@@ -93,6 +93,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return c
 }
 
+// errNoWrapped closes a connection whose wrapper broke its contract,
+// returning neither a connection nor an error.
+var errNoWrapped = errors.New("the connection's wrapper returned no connection and no error")
+
 // serve serves the connection until it ends, then closes it. A wrapped
 // connection is wrapped, admitted and announced here; others were on the
 // accept loop.
@@ -105,6 +109,9 @@ func (c *conn) serve() {
 		g.done.Store(true)
 		if wc == net.Conn(g) { // a wrapper that kept the connection as it was
 			wc = g.Conn
+		}
+		if wc == nil && err == nil {
+			err = errNoWrapped
 		}
 		if err != nil {
 			// ReasonWrap, or the wrapper's own (ReasonHandshake,

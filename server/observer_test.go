@@ -365,3 +365,39 @@ func TestWrapErrorReasons(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A wrapper that breaks its contract does not take the server down: one
+// that returns neither a connection nor an error closes the connection
+// with ReasonWrap and an error that says so, and a WrapError without an
+// Err still says what failed (its log line and trace call Error).
+func TestWrapperWithoutConnOrErr(t *testing.T) {
+	if got := (&server.WrapError{Reason: server.ReasonHandshake}).Error(); got != server.ReasonHandshake.String() {
+		t.Errorf("WrapError without Err: %q, want %q", got, server.ReasonHandshake.String())
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"nil, nil", nil},
+		{"WrapError without Err", &server.WrapError{Reason: server.ReasonHandshake}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var obs recorder
+			var log shouttest.Log
+			srv := &server.Server{Observer: server.Observers(&obs, server.NewLogObserver(log.Logger())), Logger: log.Logger(),
+				WrapConn: func(net.Conn) (net.Conn, error) { return nil, tc.err }}
+			addr := shouttest.Start(t, srv)
+			for range 2 { // and serves on after the first
+				c := dial(t, addr)
+				ci := obs.waitClose(t)
+				if ci.Reason.String() == "" || ci.Err == nil {
+					t.Errorf("close: reason %v, err %v; want a reason and an error", ci.Reason, ci.Err)
+				}
+				if tc.err == nil && (ci.Reason != server.ReasonWrap || !strings.Contains(ci.Err.Error(), "no connection")) {
+					t.Errorf("close: reason %v, err %v; want %v, the wrapper's returning no connection", ci.Reason, ci.Err, server.ReasonWrap)
+				}
+				c.Close()
+			}
+		})
+	}
+}

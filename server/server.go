@@ -327,7 +327,12 @@ type WrapError struct {
 	Remote, Local net.Addr
 }
 
-func (e *WrapError) Error() string { return e.Reason.String() + ": " + e.Err.Error() }
+func (e *WrapError) Error() string {
+	if e.Err == nil {
+		return e.Reason.String()
+	}
+	return e.Reason.String() + ": " + e.Err.Error()
+}
 func (e *WrapError) Unwrap() error { return e.Err }
 
 // Serve accepts stream connections on l and serves them with the driver
@@ -350,8 +355,8 @@ func (s *Server) Serve(l net.Listener) error {
 		if outer := s.WrapConn; outer != nil {
 			wrap = func(c net.Conn) (net.Conn, error) {
 				wc, err := w.WrapConn(c)
-				if err != nil {
-					return nil, err
+				if err != nil || wc == nil {
+					return nil, err // (serve says that a nil, nil broke the contract)
 				}
 				return outer(wc)
 			}
