@@ -389,7 +389,7 @@ func (c *conn) step() (n int, err, werr error) {
 	if c.trace != nil {
 		return c.stepTraced()
 	}
-	buf, n, err := c.read(true)
+	buf, n, err := c.read()
 	if n > 0 {
 		werr = c.answer(buf, n)
 		c.adapt(c.rr.carried + n)
@@ -403,7 +403,7 @@ func (c *conn) step() (n int, err, werr error) {
 // it was: every connection's goroutine stack is sized by its deepest
 // call, and 2 KiB rather than 4 while it idles.
 func (c *conn) stepTraced() (n int, err, werr error) {
-	buf, n, err := c.read(true)
+	buf, n, err := c.read()
 	c.traceRead(buf, n, err)
 	if n > 0 {
 		werr = c.answer(buf, n)

@@ -9,7 +9,7 @@ type rawRead struct{ carried int }
 
 // read reads with net.Conn.Read, holding a pooled buffer while it waits:
 // without raw reads there is no waiting for data without one.
-func (c *conn) read(wait bool) (*[]byte, int, error) {
+func (c *conn) read() (*[]byte, int, error) {
 	return c.readPlain()
 }
 

@@ -11,7 +11,6 @@ import (
 // rawRead is the state of one raw read, kept in the conn with its callback
 // made once, so that a read allocates nothing.
 type rawRead struct {
-	wait    bool
 	buf     *[]byte
 	carried int // bytes in front of the read: the session's carry
 	n       int
@@ -24,10 +23,9 @@ type rawRead struct {
 // read callback borrows the buffer, tries one non-blocking read, and gives
 // the buffer back before the runtime parks the goroutine on EAGAIN. That
 // is the same one read(2) per attempt that net.Conn.Read makes, and an
-// idle connection holds no buffer. With wait false it never parks: a read
-// with no data returns (nil, 0, nil). The buffer, if not nil, is the
+// idle connection holds no buffer. The buffer, if not nil, is the
 // caller's to putBuf.
-func (c *conn) read(wait bool) (*[]byte, int, error) {
+func (c *conn) read() (*[]byte, int, error) {
 	if c.raw == nil {
 		return c.readPlain()
 	}
@@ -35,7 +33,7 @@ func (c *conn) read(wait bool) (*[]byte, int, error) {
 	if r.fn == nil {
 		r.fn = c.readRaw
 	}
-	r.wait, r.buf, r.n, r.err = wait, nil, 0, nil
+	r.buf, r.n, r.err = nil, 0, nil
 	err := c.raw.Read(r.fn)
 	buf, n := r.buf, r.n
 	r.buf = nil
@@ -64,7 +62,7 @@ func (c *conn) readRaw(fd uintptr) bool {
 	if r.err == syscall.EAGAIN {
 		putBuf(r.buf)
 		r.buf, r.n, r.err = nil, 0, nil
-		return !r.wait
+		return false // wait for data
 	}
 	if r.n < 0 {
 		r.n = 0
