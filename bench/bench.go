@@ -1038,9 +1038,13 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		if r.cfg.Progress != nil {
 			// The timeline's entry: every figure of this second alone.
 			s := r.timeline[len(r.timeline)-1]
+			p99 := "none" // no reply to time: not "0µs", a fast one
+			if h.TotalCount() > 0 {
+				p99 = us(s.P99US)
+			}
 			fmt.Fprintf(r.cfg.Progress, "%5.1fs  in the last %.1fs: %10.0f msg/s %8.1f MB/s  p99 %s  %d wrong  %d errors  %d lost\n",
 				s.T, dt, s.MessagesPerSec, float64(c.bytes-last.bytes)/dt/1e6,
-				us(s.P99US), s.Wrong, s.Errors, s.Lost)
+				p99, s.Wrong, s.Errors, s.Lost)
 		}
 		last, lastT = c, now
 	}

@@ -65,8 +65,7 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  churn     %d %s at %.0f per second; latency is of the whole: connect to close\n", r.Messages, what, r.MessagesPerSec)
 	}
-	l := r.LatencyUS
-	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
+	fmt.Fprintf(w, "  latency   %s", r.latencyText())
 	if r.Late > 0 {
 		fmt.Fprintf(w, "  (of the replies within the timeout; %d came later)", r.Late)
 	}
@@ -114,6 +113,17 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  warm-up   %d errors before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", r.WarmupErrors, r.FirstWarmupError)
 	}
 	fmt.Fprintf(w, "  %s\n", r.verdict())
+}
+
+// latencyText is the latency percentiles for people, or, with no reply
+// to time (Messages 0), that there is none: "p50 0µs" read as a fast
+// server where none answered.
+func (r *Report) latencyText() string {
+	if r.Messages == 0 {
+		return "none: no reply to time"
+	}
+	l := r.LatencyUS
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
 }
 
 // verdict is the report's last line: all right, or why not.
