@@ -400,6 +400,7 @@ type run struct {
 	warm      atomic.Bool // in the warm-up: errors are the warm-up's
 	stopping  atomic.Bool
 	stop      chan struct{}
+	haltOnce  sync.Once // sets stopping and closes stop
 	// alive counts the connections (sockets) that can still serve: each
 	// that fails for good, not to be made again, counts down once (see
 	// ended); at none, allGone closes and the run ends, since nothing is
@@ -830,10 +831,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	elapsed, began, cut := r.clock(ctx)
-	// Stop sending, and give the replies still owed up to Timeout to come;
-	// what has not come by then is lost.
-	r.stopping.Store(true)
-	close(r.stop)
+	// Stop sending (clock has, if measuring ended), and give the replies
+	// still owed up to Timeout to come; what has not come by then is lost.
+	r.halt()
 	stopped := time.Now()
 	d.drain(stopped.Add(cfg.Timeout))
 	r.drained = time.Since(stopped)
@@ -1049,8 +1049,15 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		last, lastT = c, now
 	}
 	// end samples what is left of the last second, unless it is a sliver.
+	// Sending stops as measuring does: a message sent after, while the
+	// last second is sampled, was in no count (nor a connection made
+	// again then), yet the server served it.
 	end := func(now time.Time) time.Duration {
+		r.halt()
 		r.measuring.Store(false)
+		if windowEnded != nil {
+			windowEnded()
+		}
 		if now.Sub(lastT) >= 100*time.Millisecond {
 			sample(now)
 		}
@@ -1071,6 +1078,19 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		}
 	}
 }
+
+// halt stops the run's sending: the drivers send nothing once stopping
+// is set (and stop closed). It may be called more than once.
+func (r *run) halt() {
+	r.haltOnce.Do(func() {
+		r.stopping.Store(true)
+		close(r.stop)
+	})
+}
+
+// windowEnded, if not nil, runs as measuring ends, once sending has
+// stopped (tests).
+var windowEnded func()
 
 type counts struct{ arrived, bytes, wrong, errs, lost int64 }
 

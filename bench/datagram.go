@@ -387,6 +387,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			}
 			expire(time.Now())
 		}
+		if r.stopping.Load() { // (a free slot and stop may be ready at once)
+			return
+		}
 		mu.Lock()
 		seq := next
 		s := slot(seq)

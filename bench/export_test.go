@@ -94,3 +94,10 @@ func HoldUDPSocket(gone <-chan struct{}, goneSeq uint64) (restore func()) {
 	}
 	return func() { udpReaderStart, udpReaderEnd, udpBeforeSend = nil, nil, nil }
 }
+
+// AtWindowEnd runs f as measuring ends, once sending has stopped, until
+// the returned function is called.
+func AtWindowEnd(f func()) (restore func()) {
+	windowEnded = f
+	return func() { windowEnded = nil }
+}

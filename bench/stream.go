@@ -201,6 +201,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	// send writes n messages in one write; message j was due at
 	// first + j*step.
 	send := func(n int, first time.Time, step time.Duration) bool {
+		if r.stopping.Load() { // (a free slot and stop may be ready at once)
+			return false
+		}
 		batch = batch[:0]
 		measuring := r.measuring.Load()
 		at := int64(first.Sub(r.epoch))
