@@ -3,7 +3,10 @@ package bench_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -295,5 +298,65 @@ func TestNoReplyHasNoLatency(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "p99 none") {
 		t.Errorf("the progress line does not say that no reply was timed:\n%s", progress.String())
+	}
+}
+
+// An open loop that the server holds behind its rate says how far: what
+// fell due while measuring is sent and counted (replied or lost), or
+// counted as never sent, and the run is not all right. Behind a server
+// that takes no bytes, or that answers an eighth of the rate (where the
+// goroutine driver, with 1,024 in flight, waits), those not sent were in
+// no count, nor their latency in any percentile.
+func TestOpenLoopBehindIsCounted(t *testing.T) {
+	const rate = 2000
+	for _, tc := range []struct {
+		name   string
+		size   int
+		handle func(t *testing.T, c net.Conn)
+	}{
+		{"server takes no bytes", 64 << 10, func(t *testing.T, c net.Conn) { <-t.Context().Done() }},
+		{"server answers 250 a second", 64, func(_ *testing.T, c net.Conn) {
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadBytes('\n')
+				if err != nil {
+					return
+				}
+				time.Sleep(4 * time.Millisecond)
+				if _, err := c.Write(bytes.ToUpper(line)); err != nil {
+					return
+				}
+			}
+		}},
+	} {
+		for _, warmup := range []time.Duration{-1, 200 * time.Millisecond} {
+			t.Run(fmt.Sprintf("%s, warm-up %v", tc.name, max(warmup, 0)), func(t *testing.T) {
+				cfg := quick("tcp", shouttest.StreamServer(t, func(c net.Conn) { tc.handle(t, c) }))
+				cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = 1, 1, "ascii", tc.size, rate
+				cfg.Duration, cfg.Timeout, cfg.Warmup = time.Second, 1500*time.Millisecond, warmup // no failure before the end
+				rep := run(t, cfg)
+				// Most of what fell due, whatever the machine: not the
+				// server's own few hundred and the 1,024 in flight.
+				due := int64(0.8 * rate * rep.MeasuredS)
+				if got := rep.Messages + rep.Lost + rep.Unsent; got < due || rep.OK() {
+					t.Errorf("%d messages, %d lost, %d never sent: %d of the %d that fell due in %.3fs; OK %v",
+						rep.Messages, rep.Lost, rep.Unsent, got, due, rep.MeasuredS, rep.OK())
+				}
+				if rep.Unsent == 0 {
+					return
+				}
+				var text, page bytes.Buffer
+				rep.WriteText(&text)
+				if err := rep.WriteHTML(&page); err != nil {
+					t.Fatal(err)
+				}
+				line, _ := json.Marshal(rep)
+				n := strconv.FormatInt(rep.Unsent, 10)
+				if !strings.Contains(text.String(), "behind    "+n+" messages fell due") || !strings.Contains(text.String(), n+" due never sent") ||
+					!strings.Contains(page.String(), "<th>never sent</th><td class=\"n\">"+n+"<") || !strings.Contains(string(line), `"unsent":`+n+",") {
+					t.Errorf("%s never sent: the report, the page's totals or the JSON does not say so:\n%s\n%s", n, text.String(), line)
+				}
+			})
+		}
 	}
 }

@@ -351,7 +351,15 @@ type Report struct {
 	Unserved int64 `json:"unserved,omitempty"`
 	// Unmade counts the connections still being made again when the run
 	// stopped (Config.Reconnect): a server that was down at the end.
-	Unmade        int64  `json:"unmade,omitempty"`
+	Unmade int64 `json:"unmade,omitempty"`
+	// Unsent counts an open loop's messages that fell due while measuring
+	// and were not sent when the time was up, because the server held
+	// them back: it took messages, or answered them, slower than Rate,
+	// and its connection fell behind its schedule (see openLoop and
+	// loop.due). They are in no other count, and the latency they would
+	// have had, the longest, in no percentile; they make the run not all
+	// right. (Over UDP a send never waits for the server: none.)
+	Unsent        int64  `json:"unsent,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
 	// WarmupErrors counts the errors of the warm-up, which are in no
@@ -386,10 +394,10 @@ type Report struct {
 	DrainS   float64 `json:"drain_s"`
 }
 
-// OK reports whether replies came back, every one right, and nothing
-// was lost or failed.
+// OK reports whether replies came back, every one right, nothing was
+// lost or failed, and an open loop was not held behind its rate (Unsent).
 func (r *Report) OK() bool {
-	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.CutShort == ""
+	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.CutShort == ""
 }
 
 // run is the state shared by a run's workers.
@@ -401,6 +409,9 @@ type run struct {
 	stopping  atomic.Bool
 	stop      chan struct{}
 	haltOnce  sync.Once // sets stopping and closes stop
+	// windowFrom and windowUntil are when measuring began and ended
+	// (run.now() times; 0 until known): what fell due between counts.
+	windowFrom, windowUntil atomic.Int64
 	// alive counts the connections (sockets) that can still serve: each
 	// that fails for good, not to be made again, counts down once (see
 	// ended); at none, allGone closes and the run ends, since nothing is
@@ -427,6 +438,7 @@ type run struct {
 	// message: what throughput is; arrivedBytes, their bytes.
 	arrived, arrivedBytes   atomic.Int64
 	reconnects, resent      atomic.Int64
+	unsent                  atomic.Int64 // open loop: due while measuring, never sent
 	unserved                atomic.Int64 // closed by the server before serving a reply
 	unmade                  atomic.Int64 // still being made again at the stop
 	firstMismatch, firstErr atomic.Pointer[string]
@@ -1013,6 +1025,9 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		}
 	}
 	start := time.Now()
+	if r.cfg.Warmup > 0 { // (with none, what is sent from the first counts)
+		r.windowFrom.Store(int64(start.Sub(r.epoch)))
+	}
 	r.measuring.Store(true)
 	r.warm.Store(false)
 	tick := time.NewTicker(time.Second)
@@ -1053,6 +1068,7 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	// last second is sampled, was in no count (nor a connection made
 	// again then), yet the server served it.
 	end := func(now time.Time) time.Duration {
+		r.windowUntil.Store(int64(now.Sub(r.epoch)))
 		r.halt()
 		r.measuring.Store(false)
 		if windowEnded != nil {
@@ -1088,6 +1104,22 @@ func (r *run) halt() {
 	})
 }
 
+// behind counts, once the run has stopped, the messages of an open loop's
+// schedule (one every interval from next on, run.now() times) that fell
+// due while measuring and were not sent, the server having held the
+// connection back: they are in no other count (Unsent).
+func (r *run) behind(next, interval int64) {
+	from, until := r.windowFrom.Load(), r.windowUntil.Load()
+	interval = max(interval, 1) // (a rate past a message a nanosecond)
+	if next < from {
+		// The first due while measuring.
+		next += (from - next + interval - 1) / interval * interval
+	}
+	if next < until {
+		r.unsent.Add((until - next + interval - 1) / interval)
+	}
+}
+
 // windowEnded, if not nil, runs as measuring ends, once sending has
 // stopped (tests).
 var windowEnded func()
@@ -1115,6 +1147,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Resent:          r.resent.Load(),
 		Unserved:        r.unserved.Load(),
 		Unmade:          r.unmade.Load(),
+		Unsent:          r.unsent.Load(),
 		MeasuredS:       elapsed.Seconds(),
 		Interrupted:     interrupted,
 		ConnectS:        r.connected.Seconds(),

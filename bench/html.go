@@ -29,15 +29,16 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 func (r *Report) WriteHTML(w io.Writer) error {
 	return htmlPage.Execute(w, struct {
 		*Report
-		Loop, Verdict string
-		UPlotJS       template.JS
-		UPlotCSS      template.CSS
+		Loop, Verdict, UnsentText string
+		UPlotJS                   template.JS
+		UPlotCSS                  template.CSS
 	}{
-		Report:   r,
-		Loop:     loadShape(r.Rate),
-		Verdict:  r.verdict(),
-		UPlotJS:  template.JS(uplotJS),
-		UPlotCSS: template.CSS(uplotCSS),
+		Report:     r,
+		Loop:       loadShape(r.Rate),
+		Verdict:    r.verdict(),
+		UnsentText: r.unsentText(),
+		UPlotJS:    template.JS(uplotJS),
+		UPlotCSS:   template.CSS(uplotCSS),
 	})
 }
 
@@ -99,6 +100,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>wrong</th><td class="n">{{.Mismatches}}</td>{{if .MismatchesAfter}}<td>{{.MismatchesAfter}} after an earlier wrong reply on the same connection, with no right one between: if the server cut or added a newline, right replies compared with the wrong message</td>{{end}}</tr>
 <tr><th>lost</th><td class="n">{{.Lost}}</td>{{if or .Late .DroppedByBench}}<td>{{if .Late}}{{.Late}} came later than the timeout{{if .DroppedByBench}}; {{end}}{{end}}{{if .DroppedByBench}}{{.DroppedByBench}} dropped by bench's own sockets (their receive buffers full: bench did not read in time){{end}}</td>{{end}}</tr>
 <tr><th>errors</th><td class="n">{{.Errors}}</td></tr>
+{{- if .Unsent}}
+<tr><th>never sent</th><td class="n">{{.Unsent}}</td><td>{{.UnsentText}}</td></tr>
+{{- end}}
 {{- if .WarmupErrors}}
 <tr><th>in the warm-up</th><td class="n">{{.WarmupErrors}}</td><td>errors before measuring, in no other count; the first: {{.FirstWarmupError}}</td></tr>
 {{- end}}

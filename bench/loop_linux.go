@@ -360,6 +360,9 @@ func (l *loop) run(d *loops) {
 				stopping, drainBy = true, d.drainBy.Load()
 				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
 				for _, c := range l.conns {
+					if interval > 0 && !c.closed && len(c.out) >= maxUnsent {
+						r.behind(c.next, interval) // held back by the server (see due)
+					}
 					if !c.closed && c.q.n == 0 {
 						l.closeConn(c) // nothing owed
 					}
@@ -764,6 +767,9 @@ func (l *loop) closeConn(c *loopConn) {
 // blocked writes do; bench's memory does not grow with the backlog.
 func (l *loop) due(now, interval int64) {
 	l.nextDue = math.MaxInt64
+	if l.r.stopping.Load() {
+		return // what is due now is not sent
+	}
 	for _, c := range l.conns {
 		if c.closed {
 			continue

@@ -93,6 +93,9 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  replies   %s", wrong)
 	}
 	fmt.Fprintf(w, "; %d errors\n", r.Errors)
+	if r.Unsent > 0 {
+		fmt.Fprintf(w, "  behind    %s\n", r.unsentText())
+	}
 	if r.Reconnect {
 		fmt.Fprintf(w, "  reconnect %d connections made again after the server closed them or they failed", r.Reconnects)
 		if r.Unserved > 0 {
@@ -175,6 +178,9 @@ func (r *Report) verdict() string {
 			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
 		}
 	}
+	if r.Unsent > 0 {
+		why = append(why, fmt.Sprintf("%d due never sent (behind the rate)", r.Unsent))
+	}
 	if r.CutShort != "" {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
 	}
@@ -195,6 +201,11 @@ func (r *Report) lostWhy() string {
 		return ""
 	}
 	return " (" + strings.Join(why, "; ") + ")"
+}
+
+// unsentText says what Unsent is.
+func (r *Report) unsentText() string {
+	return fmt.Sprintf("%d messages fell due while measuring and were never sent: the server took messages, or answered them, slower than the rate, and held bench that far behind it when the time was up; they are in no other count, and their latency in no percentile", r.Unsent)
 }
 
 // lateText says how many of the lost came late.

@@ -199,17 +199,21 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	var writeBy time.Time
 	k := 0
 	// send writes n messages in one write; message j was due at
-	// first + j*step.
-	send := func(n int, first time.Time, step time.Duration) bool {
-		if r.stopping.Load() { // (a free slot and stop may be ready at once)
-			return false
-		}
+	// first + j*step. held says it waited for the reader to take a reply
+	// first: the server had not answered those in flight.
+	send := func(n int, first time.Time, step time.Duration) (ok, held bool) {
 		batch = batch[:0]
 		measuring := r.measuring.Load()
 		at := int64(first.Sub(r.epoch))
 		for j := range n {
 			batch = append(batch, r.msgs[pick(i, k)]...)
-			sent <- sentMsg{at + int64(j)*int64(step), measuring}
+			m := sentMsg{at + int64(j)*int64(step), measuring}
+			select {
+			case sent <- m:
+			default:
+				held = true
+				sent <- m
+			}
 			k++
 		}
 		if !r.stopping.Load() {
@@ -223,9 +227,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if sendFailed != nil {
 				sendFailed()
 			}
-			return false
+			return false, held
 		}
-		return true
+		return true, held
 	}
 	if r.cfg.Rate > 0 {
 		r.openLoop(send, dead)
@@ -239,6 +243,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		case <-dead:
 			return
 		}
+		if r.stopping.Load() { // (a free slot and stop may be ready at once)
+			return
+		}
 		n := 1
 	more:
 		for n < r.cfg.Depth {
@@ -249,7 +256,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				break more
 			}
 		}
-		if !send(n, time.Now(), 0) {
+		if ok, _ := send(n, time.Now(), 0); !ok {
 			return
 		}
 	}
@@ -269,8 +276,9 @@ func (r *run) mostDue() int { return max(1, min(1024, maxUnsent/r.cfg.Size)) }
 // openLoop calls send for the messages of one connection's share of Rate
 // as they fall due, each with its due time, so a stalled server shows in
 // the latency instead of slowing the schedule (no coordinated omission).
-// It returns when the run stops, a send fails, or dead closes.
-func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) bool, dead <-chan struct{}) {
+// It returns when the run stops (counting what it is behind, if the
+// server held it back), a send fails, or dead closes.
+func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok, held bool), dead <-chan struct{}) {
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
 	next := time.Now()
 	most := r.mostDue()
@@ -282,8 +290,20 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) boo
 			n++
 			next = next.Add(interval)
 		}
-		if n > 0 && !send(n, due, interval) {
-			return
+		if n > 0 {
+			ok, held := send(n, due, interval)
+			if r.stopping.Load() && (held || !ok) {
+				// The server held the send until the run stopped: it
+				// had not answered those in flight, or the write waited
+				// for it to take bytes until Run's deadline. What fell
+				// due meanwhile is behind. (A send that merely ended as
+				// the run stopped was bench's own lateness.)
+				r.behind(int64(next.Sub(r.epoch)), int64(interval))
+				return
+			}
+			if !ok {
+				return
+			}
 		}
 		select {
 		case <-time.After(time.Until(next)):
