@@ -419,8 +419,9 @@ type run struct {
 	alive    atomic.Int64
 	allGone  chan struct{}
 	goneOnce sync.Once
-	// heard: a reply came, in any phase; refused counts the UDP sockets
-	// the server refused (ICMP port unreachable), refusal the first one.
+	// heard: a byte of a reply came, in any phase (see hear); refused
+	// counts the UDP sockets the server refused (ICMP port unreachable),
+	// refusal the first one.
 	heard   atomic.Bool
 	refused atomic.Int64
 	refusal atomic.Pointer[error]
@@ -859,9 +860,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if p := r.firstWarmErr.Load(); p != nil {
 			first = *p
 		}
+		if hint := r.silence(); hint != "" && strings.Contains(first, "before the reply began") {
+			first += "; " + hint
+		}
 		return nil, fmt.Errorf("every %s failed in the warm-up, before measuring; the first: %s", r.connWord(), first)
 	}
 	rep := r.report(elapsed, ctx.Err() != nil)
+	if hint := r.silence(); hint != "" && rep.Messages == 0 && rep.FirstMismatch != "" {
+		rep.FirstMismatch += "; " + hint // every reply wrong, and not a byte of one came
+	}
 	if cut {
 		rep.CutShort = fmt.Sprintf("every %s had failed", r.connWord())
 		if cfg.Endpoint.Network != "udp" && !cfg.Reconnect {
@@ -869,6 +876,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// hear notes that the server sent something: a load, not a store each
+// time, as the readers share it.
+func (r *run) hear() {
+	if !r.heard.Load() {
+		r.heard.Store(true)
+	}
+}
+
+// silence is what a plain TCP server that never sent a byte back may be,
+// as shout connect says of one: "" if the run was over TLS, UDP or a Unix
+// socket, or the server did send something.
+func (r *run) silence() string {
+	e := r.cfg.Endpoint
+	if e.Network != "tcp" || e.TLS || r.heard.Load() {
+		return ""
+	}
+	return client.SilentClose(e.Address)
 }
 
 // connWord is what a run's connections are called.

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/text/language"
 
 	"shout/bench"
+	"shout/client"
 	"shout/endpoint"
 	"shout/internal/certs"
 	"shout/internal/shouttest"
@@ -770,11 +771,33 @@ func TestAllConnectionsFailedEndsTheRun(t *testing.T) {
 		!strings.HasSuffix(err.Error(), "connection reset by peer") {
 		t.Errorf("every connection reset in the warm-up: %v (report %+v)", err, rep)
 	}
-	// Closed, not reset, before a reply: the first was "?".
+	// Closed, not reset, before a reply: the first was "?". Not a byte
+	// came back over plain TCP: said as connect says it, a TLS server's
+	// way with plain text.
 	cfg.Endpoint.Address = afterLine(t, func(net.Conn, string) {})
 	rep, err = bench.Run(context.Background(), cfg)
-	if want := "every connection failed in the warm-up, before measuring; the first: receive: the server closed the connection before the reply began"; err == nil || err.Error() != want {
+	if want := "every connection failed in the warm-up, before measuring; the first: receive: the server closed the connection before the reply began; " +
+		client.SilentClose(cfg.Endpoint.Address); err == nil || err.Error() != want {
 		t.Errorf("every connection closed in the warm-up: %v (report %+v); want %q", err, rep, want)
+	}
+}
+
+// A plain TCP server that closes every connection without a byte back,
+// as a TLS server does on plain text, has it said beside the first wrong
+// reply, as connect says it; one that sent something is no such server.
+func TestSilentServerSaysTryTLS(t *testing.T) {
+	silent := afterLine(t, func(net.Conn, string) {})
+	cfg := quick("tcp", silent)
+	cfg.Conns, cfg.Depth, cfg.Warmup, cfg.Duration = 2, 1, -1, 300*time.Millisecond
+	rep := run(t, cfg)
+	if want := "; " + client.SilentClose(silent); !strings.HasSuffix(rep.FirstMismatch, want) {
+		t.Errorf("a silent server: first wrong reply %q; want it to end %q", rep.FirstMismatch, want)
+	}
+	// A byte, then the close: it spoke, whatever it is.
+	cfg.Endpoint.Address = afterLine(t, func(c net.Conn, _ string) { c.Write([]byte("x")) })
+	rep = run(t, cfg)
+	if rep.FirstMismatch == "" || strings.Contains(rep.FirstMismatch, "TLS") {
+		t.Errorf("a server that sent a byte: first wrong reply %q; want one, with no word of TLS", rep.FirstMismatch)
 	}
 }
 

@@ -122,6 +122,9 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 		var sent bool
 		var err error
 		got, sent, err = r.exchangeOnce(dialCtx, d, i, dial, msg, got[:0])
+		if len(got) > 0 {
+			r.hear()
+		}
 		// The reply is whole once its newline came; without one the
 		// server closed before it ended (or began). Bytes after it answer
 		// no message: they are wrong, and the reply came all the same.

@@ -175,9 +175,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	// take counts a reply of n bytes in buf that came at now, and reports
 	// whether the socket is done: the sender is, and nothing is owed.
 	take := func(buf []byte, n int, now time.Time) (drained bool) {
-		if !r.heard.Load() { // a load, not a store a reply: the socket's readers share it
-			r.heard.Store(true)
-		}
+		r.hear()
 		seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
 		mu.Lock()
 		if n < seqLen || err != nil || seq >= next {

@@ -504,6 +504,7 @@ func (l *loop) readable(c *loopConn, now int64) {
 	n, err := unix.Read(c.fd, l.rbuf)
 	switch {
 	case n > 0:
+		l.r.hear()
 		l.take(c, l.rbuf[:n], now)
 	case err == unix.EAGAIN || err == unix.EINTR:
 	case err != nil:

@@ -147,6 +147,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 			var err error
 			got, err = readReply(br, got[:0], len(want))
+			if len(got) > 0 {
+				r.hear()
+			}
 			if err != nil {
 				// The connection closed before the whole reply came: the
 				// reply is wrong, not late. Any other failure, a time-out
