@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Endpoint is one transport and address.
@@ -146,13 +148,23 @@ func unbracketed(s, why string) string {
 	}
 	switch {
 	case whole && port != "":
-		return fmt.Sprintf("missing port in address; %s[%s]:PORT, or [%s]:%s if %s is the port", brackets, s, head, port, port)
+		return fmt.Sprintf("missing port in address; %s%s, or %s if %s is the port", brackets, typed("["+s+"]:PORT"), typed("["+head+"]:"+port), port)
 	case whole:
-		return fmt.Sprintf("missing port in address; %s[%s]:PORT", brackets, s)
+		return fmt.Sprintf("missing port in address; %s%s", brackets, typed("["+s+"]:PORT"))
 	case port != "":
-		return fmt.Sprintf("%s[%s]:%s", brackets, head, port)
+		return brackets + typed("["+head+"]:"+port)
 	}
 	return why
+}
+
+// typed is an address as a hint offers it to be typed: as it is, or
+// quoted if it has what a terminal would not show as itself (a zone may
+// hold any byte: a control character, a byte that is not UTF-8).
+func typed(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // isPort says whether port is a port number or a service name, as

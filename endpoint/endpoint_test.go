@@ -87,6 +87,10 @@ func TestParse(t *testing.T) {
 		"127.0.0.1":             "(missing port in address)",
 		"[::1]":                 "(missing port in address)",
 		"a:b:c":                 "(too many colons in address)",
+
+		// A zone may hold any byte: the hint quotes what a terminal would
+		// not show as it is (ESC, here).
+		"fe80::1%\x1b[2J": `(missing port in address; an IPv6 address goes in brackets before its port: "[fe80::1%\x1b[2J]:PORT")`,
 	} {
 		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.HasSuffix(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress ending %s", in, err, want)
