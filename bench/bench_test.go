@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,13 +38,16 @@ import (
 var goroutineDriver bool
 
 // TestMain runs every test twice: with the event loops where the system
-// has them, then with the goroutine driver.
+// has them, then with the goroutine driver. Fuzzing (-fuzz) runs once:
+// the fuzz workers are processes of their own that run TestMain too,
+// serve the coordinator in their first m.Run and would start a second
+// one; FuzzReplyChecker picks the driver input by input.
 func TestMain(m *testing.M) {
 	if os.Getenv(echoEnv) != "" {
 		echoMain()
 	}
 	code := m.Run()
-	if code == 0 {
+	if code == 0 && !fuzzing() {
 		fmt.Println("again, with the goroutine driver")
 		restore := bench.UseGoroutines()
 		goroutineDriver = true
@@ -57,6 +61,13 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// fuzzing reports whether the test binary is fuzzing, as the coordinator
+// (-test.fuzz) or one of its workers (-test.fuzzworker).
+func fuzzing() bool {
+	f, w := flag.Lookup("test.fuzz"), flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() != "" || w != nil && w.Value.String() == "true"
 }
 
 // quick is a short run: these tests check what is counted, not speed.
