@@ -13,9 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/transform"
 
@@ -519,7 +522,7 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 					// [::1] is how an address with a port is written, and
 					// "not an address" would not say what is wrong with it.
 					if inner, bits, ok := strings.Cut(s, "]"); ok && strings.HasPrefix(inner, "[") && (bits == "" || bits[0] == '/') && validPrefix(inner[1:]+bits) {
-						return opts, nil, usagef("--proxy-from: %q: an address here has no brackets: %s", s, inner[1:]+bits)
+						return opts, nil, usagef("--proxy-from: %q: an address here has no brackets: %s", s, typed(inner[1:]+bits))
 					}
 					return opts, nil, usagef("--proxy-from: %q is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8", s)
 				}
@@ -588,6 +591,16 @@ func logCertificate(log *slog.Logger, msg string, store *certs.Store, now time.T
 func isTLS(l net.Listener) bool {
 	t, ok := l.(interface{ TLS() bool })
 	return ok && t.TLS()
+}
+
+// typed is a flag value as a hint offers it to be typed: as it is, or
+// quoted if it has what a terminal would not show as itself (an IPv6
+// zone may hold any byte: a control character, a byte that is not UTF-8).
+func typed(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // validPrefix says whether s is an address or a CIDR range, as

@@ -319,6 +319,9 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]"}, `--proxy-from: "[::1]": an address here has no brackets: ::1`},
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[fd00::]/8"}, `--proxy-from: "[fd00::]/8": an address here has no brackets: fd00::/8`},
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]:80"}, `--proxy-from: "[::1]:80" is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8`},
+		// A zone may hold any byte: the hint quotes what a terminal would
+		// not show as it is (ESC, here).
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[fe80::1%\x1b[2J]"}, `--proxy-from: "[fe80::1%\x1b[2J]": an address here has no brackets: "fe80::1%\x1b[2J"`},
 		// Files that are not there are bad flag values, as shout connect's --ca is.
 		{[]string{"tls://127.0.0.1:0", "--cert", "/nonexistent/c.pem", "--key", "/nonexistent/k.pem"}, "open /nonexistent/c.pem: no such file"},
 		{[]string{"tls://127.0.0.1:0", "--tls-self-signed", "--client-ca", "/nonexistent/ca.pem"}, "--client-ca: open /nonexistent/ca.pem: no such file"},
