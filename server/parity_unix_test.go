@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -156,6 +157,11 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 	obs := &holdClose{entered: make(chan struct{}), release: make(chan struct{})}
 	srv := &server.Server{Observer: obs, Linger: linger, ReadSize: 512}
 	addr, _ := servePlain(t, srv)
+	// A failure before the release below must not leave the server's
+	// cleanup waiting in ConnClose for ever (ten minutes and a stack dump
+	// instead of one line).
+	release := sync.OnceFunc(func() { close(obs.release) })
+	t.Cleanup(release)
 	a := rawDial(t, addr)
 	defer unix.Close(a)
 	rawExchange(t, a, "a", "A") // the loops run, with GOMAXPROCS(1)
@@ -219,7 +225,7 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 	for !eof && wait(t, a, unix.POLLIN, 50*time.Millisecond) {
 		eof = readA()
 	}
-	close(obs.release)
+	release()
 	unix.Shutdown(a, unix.SHUT_WR)
 	for !eof {
 		if !wait(t, a, unix.POLLIN, bound) {
