@@ -545,6 +545,45 @@ func TestIdleTimeoutAnswersWhatArrived(t *testing.T) {
 	}
 }
 
+// A Linger of years lingers as a shorter one does: after a graceful
+// close, until the client's end of file, reading and throwing away what
+// it sends meanwhile. 30 Lingers of 10 years overflowed into the past,
+// and the connection was closed as soon as it began to linger, with the
+// client's input unread: the client read a reset.
+func TestLingerOfYearsWaitsForTheClient(t *testing.T) {
+	const years = 10 * 365 * 24 * time.Hour
+	obs := &recorder{}
+	srv := &server.Server{IdleTimeout: 20 * time.Millisecond, Linger: years, Logger: discard(), Observer: obs}
+	c := dial(t, shouttest.Start(t, srv))
+	// The idle timeout's graceful close: end of file, then the server
+	// lingers.
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+		t.Fatalf("got %q, %v; want the idle timeout's end of file", got, err)
+	}
+	// Closed at once, it would be told within a sweep or two of the idle
+	// timeout's. (A machine too busy for that lets the test pass.)
+	obs.mu.Lock()
+	closed := obs.ch()
+	obs.mu.Unlock()
+	select {
+	case <-closed:
+		t.Fatalf("closed as it began to linger: %+v", obs.waitClose(t))
+	case <-time.After(10 * srv.IdleTimeout):
+	}
+	if _, err := io.WriteString(c, "more\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if ci := obs.waitClose(t); ci.Reason != server.ReasonIdleTimeout {
+		t.Errorf("closed for %v (%v), want %v", ci.Reason, ci.Err, server.ReasonIdleTimeout)
+	}
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("read %d, %v after the close; want end of file, not a reset", n, err)
+	}
+}
+
 // closeErrListener fails to close, as a listener whose socket file cannot
 // be removed might.
 type closeErrListener struct{ net.Listener }
