@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawRead is the state of one raw read, kept in the conn with its callback
@@ -85,7 +87,9 @@ func inputWaits(nc net.Conn) bool {
 	waits := false
 	rc.Control(func(fd uintptr) {
 		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+		// (MSG_DONTWAIT: a socket the caller made blocking must not
+		// hold the goroutine here.)
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		waits = err == nil && n > 0
 	})
 	return waits
