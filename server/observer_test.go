@@ -377,9 +377,10 @@ func TestWrapperWithoutConnOrErr(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		err  error
+		want server.Reason
 	}{
-		{"nil, nil", nil},
-		{"WrapError without Err", &server.WrapError{Reason: server.ReasonHandshake}},
+		{"nil, nil", nil, server.ReasonWrap},
+		{"WrapError without Err", &server.WrapError{Reason: server.ReasonHandshake}, server.ReasonHandshake},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var obs recorder
@@ -390,11 +391,10 @@ func TestWrapperWithoutConnOrErr(t *testing.T) {
 			for range 2 { // and serves on after the first
 				c := dial(t, addr)
 				ci := obs.waitClose(t)
-				if ci.Reason.String() == "" || ci.Err == nil {
-					t.Errorf("close: reason %v, err %v; want a reason and an error", ci.Reason, ci.Err)
-				}
-				if tc.err == nil && (ci.Reason != server.ReasonWrap || !strings.Contains(ci.Err.Error(), "no connection")) {
-					t.Errorf("close: reason %v, err %v; want %v, the wrapper's returning no connection", ci.Reason, ci.Err, server.ReasonWrap)
+				if ci.Reason != tc.want || ci.Err == nil {
+					t.Errorf("close: reason %v, err %v; want %v and an error", ci.Reason, ci.Err, tc.want)
+				} else if tc.err == nil && !strings.Contains(ci.Err.Error(), "no connection") {
+					t.Errorf("close: err %v; want the wrapper's returning no connection said", ci.Err)
 				}
 				c.Close()
 			}
