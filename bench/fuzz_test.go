@@ -132,21 +132,7 @@ func FuzzReplyChecker(f *testing.F) {
 		if shape&0x40 != 0 && !goroutineDriver {
 			defer bench.UseGoroutines()()
 		}
-		done := make(chan struct{})
-		var rep *bench.Report
-		var err error
-		go func() {
-			defer close(done)
-			rep, err = bench.Run(context.Background(), cfg)
-		}()
-		select {
-		case <-done:
-		case <-time.After(bound):
-			t.Fatalf("the run did not end within %v", bound)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := runWithin(t, cfg)
 		// Bench has closed every connection: their handlers end.
 		mu.Lock()
 		ended := conns
@@ -246,7 +232,8 @@ func FuzzDatagramReplies(f *testing.F) {
 		}
 		held := map[string][][]byte{} // by the socket they answer
 		wrong := false                // a wrong reply was sent
-		addr := packetServer(t, func(from string, b []byte) [][]byte {
+		addr := shouttest.PacketServerFrom(t, func(_ int, fromAddr net.Addr, b []byte) [][]byte {
+			from := fromAddr.String()
 			mu.Lock()
 			defer mu.Unlock()
 			reply := []byte(string(b[:min(len(b), 20)]) + upper(string(b[min(len(b), 20):])))
@@ -297,21 +284,7 @@ func FuzzDatagramReplies(f *testing.F) {
 		if shape&0x40 != 0 && !goroutineDriver {
 			defer bench.UseGoroutines()()
 		}
-		done := make(chan struct{})
-		var rep *bench.Report
-		var err error
-		go func() {
-			defer close(done)
-			rep, err = bench.Run(context.Background(), cfg)
-		}()
-		select {
-		case <-done:
-		case <-time.After(bound):
-			t.Fatalf("the run did not end within %v", bound)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := runWithin(t, cfg)
 		mu.Lock()
 		defer mu.Unlock()
 		if !wrong && rep.Mismatches > 0 {
@@ -320,28 +293,24 @@ func FuzzDatagramReplies(f *testing.F) {
 	})
 }
 
-// packetServer is a stand-in UDP server on 127.0.0.1 that sends back to
-// each datagram's source what answer returns for it. It stops when the
-// test ends and returns its address.
-func packetServer(t *testing.T, answer func(from string, b []byte) [][]byte) string {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+// runWithin is run, failing the test if the run does not end within
+// bound: a checker that waits for ever is what the fuzzers look for too.
+func runWithin(t *testing.T, cfg bench.Config) *bench.Report {
+	t.Helper()
+	done := make(chan struct{})
+	var rep *bench.Report
+	var err error
+	go func() {
+		defer close(done)
+		rep, err = bench.Run(context.Background(), cfg)
+	}()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		t.Fatalf("the run did not end within %v", bound)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() { pc.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65536)
-		for {
-			k, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			for _, r := range answer(from.String(), buf[:k]) {
-				pc.WriteTo(r, from)
-			}
-		}
-	}()
-	return pc.LocalAddr().String()
+	return rep
 }

@@ -34,6 +34,13 @@ func StreamServer(t testing.TB, handle func(c net.Conn)) string {
 // when the test ends and returns its address.
 func PacketServer(t testing.TB, answer func(n int, b []byte) [][]byte) string {
 	t.Helper()
+	return PacketServerFrom(t, func(n int, _ net.Addr, b []byte) [][]byte { return answer(n, b) })
+}
+
+// PacketServerFrom is PacketServer whose answer is also told where each
+// datagram came from (one client socket among several).
+func PacketServerFrom(t testing.TB, answer func(n int, from net.Addr, b []byte) [][]byte) string {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,10 +56,10 @@ func PacketServerIPv6(t testing.TB, answer func(n int, b []byte) [][]byte) strin
 	if err != nil {
 		t.Skipf("SKIP: no IPv6 loopback here: %v", err)
 	}
-	return servePackets(t, pc, answer)
+	return servePackets(t, pc, func(n int, _ net.Addr, b []byte) [][]byte { return answer(n, b) })
 }
 
-func servePackets(t testing.TB, pc net.PacketConn, answer func(n int, b []byte) [][]byte) string {
+func servePackets(t testing.TB, pc net.PacketConn, answer func(n int, from net.Addr, b []byte) [][]byte) string {
 	done := make(chan struct{})
 	t.Cleanup(func() { pc.Close(); <-done })
 	go func() {
@@ -63,7 +70,7 @@ func servePackets(t testing.TB, pc net.PacketConn, answer func(n int, b []byte) 
 			if err != nil {
 				return
 			}
-			for _, r := range answer(n, buf[:k]) {
+			for _, r := range answer(n, from, buf[:k]) {
 				pc.WriteTo(r, from)
 			}
 		}
