@@ -619,6 +619,8 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, close
 		what := "before the reply began"
 		if len(got) > 0 {
 			what = fmt.Sprintf("after %d bytes of a reply", len(got))
+		} else if hint := r.silence(); hint != "" {
+			what += "; " + hint // and not a byte has come from the server yet
 		}
 		r.fail(errors.New("receive: the server closed the connection " + what))
 	}
@@ -859,9 +861,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		first := "?"
 		if p := r.firstWarmErr.Load(); p != nil {
 			first = *p
-		}
-		if hint := r.silence(); hint != "" && strings.Contains(first, "before the reply began") {
-			first += "; " + hint
 		}
 		return nil, fmt.Errorf("every %s failed in the warm-up, before measuring; the first: %s", r.connWord(), first)
 	}
