@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -164,7 +165,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		e := endpoint.Endpoint{Network: p.LocalAddr().Network(), Address: p.LocalAddr().String()}
 		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
 	}
-	if need, fit := cmd.filesNeeded(len(adminLns) > 0, runtime.GOMAXPROCS(0), openFileLimit()); fit >= 0 {
+	loops := 0 // the event loops' epoll sets and wake-ups, made once for every listener
+	if slices.Contains(engines, server.EngineLoop) {
+		loops = runtime.GOMAXPROCS(0)
+	}
+	if need, fit := cmd.filesNeeded(len(adminLns) > 0, loops, openFileLimit()); fit >= 0 {
 		// Past it accept fails, and is retried each second: the log says
 		// so then, but not why, nor what to do.
 		metrics := ""
@@ -315,13 +320,13 @@ func stopWithin(ctx context.Context, log *slog.Logger, stop func(context.Context
 const filesSpare = 16
 
 // filesNeeded is how many open files --max-conns connections need, with
-// what else serving takes: two for each of procs event loops, filesSpare,
+// what else serving takes: two for each of loops event loops, filesSpare,
 // and the admin listener's connections if withAdmin. If that is more than
 // an open-file limit of limit (0: not known), fit is about how many
 // connections the limit leaves room for while the admin listener is
 // little used; else fit is -1.
-func (cmd *serveCmd) filesNeeded(withAdmin bool, procs int, limit uint64) (need, fit int) {
-	besides := filesSpare + 2*procs
+func (cmd *serveCmd) filesNeeded(withAdmin bool, loops int, limit uint64) (need, fit int) {
+	besides := filesSpare + 2*loops
 	need = cmd.MaxConns + besides
 	if withAdmin {
 		need += admin.MaxConns
