@@ -102,7 +102,9 @@ func family(network, address string) string {
 	if err != nil {
 		return network
 	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip == netip.IPv4Unspecified() { // any other IPv4 address Go opens as IPv4
+	// [::ffff:0.0.0.0] too: Go takes it for the unspecified address and
+	// opens it dual-stack, though what it spells is IPv4's.
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap() == netip.IPv4Unspecified() { // any other IPv4 address Go opens as IPv4
 		return network + "4"
 	}
 	return network

@@ -233,13 +233,15 @@ func TestListenErrorWorded(t *testing.T) {
 // 0.0.0.0 is every IPv4 address, and no more: Go opens "tcp" and "udp"
 // on it as one IPv6 socket that takes both families, so serve 0.0.0.0
 // answered on [::1] (and on every IPv6 address a firewall written for
-// IPv4 did not cover), and logged [::]:PORT. An empty host stays the
-// dual-stack socket, every interface.
+// IPv4 did not cover), and logged [::]:PORT; so did [::ffff:0.0.0.0].
+// An empty host stays the dual-stack socket, every interface.
 func TestListenIPv4WildcardIsIPv4(t *testing.T) {
 	eps := []Endpoint{
 		{Network: "tcp", Address: "0.0.0.0:0"}, {Network: "udp", Address: "0.0.0.0:0"}, // a pair
 		{Network: "tcp", Address: "0.0.0.0:0"}, // alone, as tls:// is
 		{Network: "udp", Address: "0.0.0.0:0"},
+		// The same address mapped into IPv6, which Go also took for [::].
+		{Network: "tcp", Address: "[::ffff:0.0.0.0]:0"}, {Network: "udp", Address: "[::ffff:0.0.0.0]:0"},
 	}
 	lns, pcs, err := Listen(eps)
 	if err != nil {
