@@ -95,7 +95,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 // errNoWrapped closes a connection whose wrapper broke its contract,
 // returning neither a connection nor an error.
-var errNoWrapped = errors.New("the connection's wrapper returned no connection and no error")
+var errNoWrapped = errors.New("server: the connection's wrapper returned no connection and no error")
 
 // serve serves the connection until it ends, then closes it. A wrapped
 // connection is wrapped, admitted and announced here; others were on the
