@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -853,4 +854,46 @@ func (doubler) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error
 		nDst, nSrc = nDst+2, nSrc+1
 	}
 	return nDst, nSrc, nil
+}
+
+// claimer is a Transformer whose MaxExpansion claims far more than it
+// writes: ASCII uppercase, one byte for each, holding a '~' at the end
+// of its input until the end of input (as an incomplete character is).
+type claimer struct {
+	transform.NopResetter
+	claim int
+}
+
+func (c claimer) MaxExpansion() int { return c.claim }
+
+func (claimer) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	in := src
+	if !atEOF && bytes.HasSuffix(in, []byte("~")) {
+		in, err = in[:len(in)-1], transform.ErrShortSrc
+	}
+	n := min(len(dst), len(in))
+	copy(dst, bytes.ToUpper(in[:n]))
+	if n < len(in) {
+		err = transform.ErrShortDst
+	}
+	return n, n, err
+}
+
+// A MaxExpansion too large to size buffers by is taken as the largest
+// the server sizes them for: the reply buffer's size, claim × bytes held,
+// overflowed (to a negative size, a panic) or asked for terabytes.
+// Replies are answered as with an honest claim; an incomplete character
+// held at the end of input too (flush's buffer is sized by the claim).
+func TestHugeMaxExpansion(t *testing.T) {
+	for _, claim := range []int{math.MaxInt, math.MaxInt / 2, 1 << 40} {
+		t.Run(fmt.Sprint(claim), func(t *testing.T) {
+			srv := &server.Server{Transformer: claimer{claim: claim}, Logger: new(shouttest.Log).Logger()}
+			c := dial(t, shouttest.Start(t, srv))
+			io.WriteString(c, "abc~")
+			c.CloseWrite()
+			if got, err := io.ReadAll(c); err != nil || string(got) != "ABC~" {
+				t.Errorf("got %q, %v; want %q", got, err, "ABC~")
+			}
+		})
+	}
 }

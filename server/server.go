@@ -51,10 +51,21 @@ func (c ConnState) String() string {
 
 // Expander is implemented by a Transformer that can say how many bytes it
 // writes at most for each byte it reads (*upper.Transformer does), so that
-// reply buffers are sized to fit.
+// reply buffers are sized to fit. A claim over MaxExpansionLimit is taken
+// as MaxExpansionLimit, and one under 1 as 1: a claim sizes buffers, and
+// more than that limit would overflow their size or ask for terabytes.
+// A reply that does not fit its buffer is written in parts; only the
+// bytes held at the end of input (an incomplete character, at most 256)
+// must have their reply fit 256×MaxExpansion bytes, or the connection
+// ends with the Transformer's transform.ErrShortDst.
 type Expander interface {
 	MaxExpansion() int
 }
+
+// MaxExpansionLimit is the largest MaxExpansion the server sizes reply
+// buffers by: the bytes held at the end of input (at most 256) times it
+// is 16 MiB, the largest buffer the server pools.
+const MaxExpansionLimit = 1 << 16
 
 // Server answers streams and datagrams with their uppercase. The zero value
 // is a valid configuration: full Unicode uppercase, the default per-source
@@ -237,10 +248,11 @@ func (s *Server) transformer() transform.Transformer {
 	return &defaultTransformer
 }
 
-// expansion is the most bytes the transformer writes per byte read.
+// expansion is the most bytes the transformer writes per byte read, as
+// far as reply buffers are sized by it.
 func (s *Server) expansion() int {
 	if e, ok := s.transformer().(Expander); ok {
-		return max(e.MaxExpansion(), 1)
+		return min(max(e.MaxExpansion(), 1), MaxExpansionLimit)
 	}
 	return upper.MaxExpansion
 }
