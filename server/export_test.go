@@ -34,3 +34,8 @@ func (s *Server) IdleFired() bool {
 	}
 	return false
 }
+
+// HoldServe makes every Serve that serves with a goroutine per connection
+// call f once it has tracked its listener, before it traces it and
+// accepts; nil for none.
+func HoldServe(f func()) { serving = f }

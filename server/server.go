@@ -384,9 +384,21 @@ func (s *Server) Serve(l net.Listener) error {
 	} else if e == EngineLoop {
 		return s.serveLoop(l)
 	}
+	if serving != nil {
+		serving()
+	}
 	st := s.socketTracer()
 	if st != nil {
+		// Counted in the stop's wait, as a connection is, so that a stop
+		// that has begun is not told done (ServerStopped) before the
+		// listener is traced, nor traces it after; once it has begun, l
+		// is not served.
+		if !s.track(func() { s.wg.Add(1) }) {
+			s.untrack(l)
+			return ErrServerClosed
+		}
 		st.TraceListener(l)
+		s.wg.Done()
 	}
 	defer s.untrack(l)
 	var delay time.Duration
@@ -448,6 +460,11 @@ func (s *Server) Serve(l net.Listener) error {
 		go c.serve()
 	}
 }
+
+// serving, if set, is called as Serve, having tracked its listener, is
+// about to serve it with a goroutine per connection; a test sets it, to
+// let a stop come in between.
+var serving func()
 
 // retryDelay is the wait before trying again after a failure that may
 // repeat (an accept, a datagram read), given the wait after the one

@@ -467,3 +467,43 @@ func TestTraceAcceptedAsStopBegins(t *testing.T) {
 		t.Logf("trace:\n%s", trace)
 	}
 }
+
+// A stop that completes while Serve is starting (its listener tracked,
+// not yet traced) is the last thing the trace tells: the listener was
+// traced after ServerStopped, as if served after the stop.
+func TestTraceListenerNotAfterStop(t *testing.T) {
+	mark := &stopMark{}
+	w := &afterStop{mark: mark}
+	srv := &server.Server{Logger: discard(), Observer: server.Observers(server.NewTraceObserver(w), mark)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	server.HoldServe(func() { close(held); <-release })
+	t.Cleanup(func() { server.HoldServe(nil) })
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case <-held:
+	case <-time.After(bound):
+		close(release)
+		t.Fatal("Serve did not start")
+	}
+	err = srv.Shutdown(context.Background())
+	close(release)
+	if err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v, want %v", err, server.ErrServerClosed)
+		}
+	case <-time.After(bound):
+		t.Fatal("Serve did not return")
+	}
+	if n := w.late.Load(); n > 0 {
+		t.Errorf("%d trace writes after the server stopped:\n%s", n, w.String())
+	}
+}
