@@ -214,12 +214,18 @@ func (c *conn) serve() {
 // the connection's in the past is the past one, so that a wrapper's own
 // deadline (a PROXY header's wait) cannot undo it and hold the stop up
 // until it passes. The check comes after the set, so a stop that lands
-// in between still wins. Once the wrap is done it guards no more: the
-// server's own deadlines (a graceful close's wait) go through as set.
+// in between still wins. Its reads keep the idle timeout as the
+// connection's own do (see Read). Once the wrap is done it guards no
+// more: the server's own deadlines (a graceful close's wait) go through
+// as set, and reads are the connection's loop's to time.
 type wrapGuard struct {
 	net.Conn
 	c    *conn
 	done atomic.Bool
+	// deadline is the read deadline the wrapper last set, in Unix
+	// nanoseconds, 0 for none: what a read the idle timeout cut wrongly
+	// waits with again.
+	deadline atomic.Int64
 }
 
 func (g *wrapGuard) cut() bool {
@@ -227,6 +233,7 @@ func (g *wrapGuard) cut() bool {
 }
 
 func (g *wrapGuard) SetReadDeadline(t time.Time) error {
+	g.keep(t)
 	err := g.Conn.SetReadDeadline(t)
 	if g.cut() {
 		return g.Conn.SetReadDeadline(past)
@@ -235,11 +242,79 @@ func (g *wrapGuard) SetReadDeadline(t time.Time) error {
 }
 
 func (g *wrapGuard) SetDeadline(t time.Time) error {
+	g.keep(t)
 	err := g.Conn.SetDeadline(t)
 	if g.cut() {
 		return g.Conn.SetReadDeadline(past)
 	}
 	return err
+}
+
+// keep records t as the wrapper's read deadline.
+func (g *wrapGuard) keep(t time.Time) {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	g.deadline.Store(ns)
+}
+
+// kept is the wrapper's read deadline; zero for none.
+func (g *wrapGuard) kept() time.Time {
+	if ns := g.deadline.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Read reads for the wrapper, under the idle timeout as the connection's
+// loop reads: what it reads times the idle from now, and a read the
+// idle timeout cut though the client was not idle is made again, the
+// timeout taken back. A wrap (a PROXY header's parse, a TLS handshake)
+// that failed there would fail for good, and the client, who had sent in
+// time, read end of file or a reset.
+func (g *wrapGuard) Read(p []byte) (int, error) {
+	for {
+		n, err := g.Conn.Read(p)
+		switch {
+		case g.done.Load():
+		case n > 0 && g.c.noteRead():
+			// The watcher took the connection for idle as it read.
+			g.rearm()
+		case n == 0 && err != nil && g.idleCutWrongly(err):
+			continue
+		}
+		return n, err
+	}
+}
+
+// idleCutWrongly reports whether a read that failed with err met the
+// idle timeout's deadline though the client was not idle, and if so
+// takes the timeout back: the client's bytes waited unread, as this
+// goroutine ran later than the timeout (a busy machine), or the
+// watcher's deadline landed after a read had timed the idle again (the
+// watcher marks the timeout fired, then moves the deadline).
+func (g *wrapGuard) idleCutWrongly(err error) bool {
+	c := g.c
+	if c.srv.IdleTimeout <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) || c.srv.closing.Load() {
+		return false
+	}
+	if d := g.kept(); !d.IsZero() && !time.Now().Before(d) {
+		return false // the wrapper's own deadline
+	}
+	if c.timer.lastRead.Load() == fired && !inputWaits(c.accepted) {
+		return false // idle indeed
+	}
+	g.rearm()
+	return true
+}
+
+// rearm starts the idle timeout again from now, and puts back the
+// wrapper's own read deadline (or the past one, if the stop has begun
+// meanwhile).
+func (g *wrapGuard) rearm() {
+	g.c.timer.lastRead.Store(g.c.srv.clock.now())
+	g.SetReadDeadline(g.kept())
 }
 
 // NetConn is the connection accepted, as tls.Conn's NetConn is.

@@ -154,8 +154,9 @@ type Server struct {
 
 	// WrapConn, if not nil, wraps each accepted stream connection before
 	// it is served: a TLS handshake, a PROXY protocol header. It runs on
-	// the connection's own goroutine, after the idle deadline is set (so a
-	// stalled client times out), and an error closes the connection with
+	// the connection's own goroutine, under the idle timeout (so a
+	// stalled client times out; its reads time the idle, as the
+	// connection's do), and an error closes the connection with
 	// ReasonWrap. The connection it returns may be any net.Conn. An error
 	// that wraps the time-out or net.ErrClosed a read met once Shutdown or
 	// Close began is taken for the stop's doing, not a failure (see

@@ -1,0 +1,244 @@
+package server_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"shout/internal/certs"
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// lateWrap returns a WrapConn that waits, before it wraps, until srv's
+// timeout watcher has taken the connection for idle: a connection's
+// goroutine that ran later than IdleTimeout (a busy machine), while what
+// the client had sent in time waited unread in the socket.
+func lateWrap(srv *server.Server, wrap func(net.Conn) (net.Conn, error)) func(net.Conn) (net.Conn, error) {
+	return func(c net.Conn) (net.Conn, error) {
+		for end := time.Now().Add(bound); !srv.IdleFired(); time.Sleep(srv.IdleTimeout / 4) {
+			if time.Now().After(end) {
+				return nil, errors.New("the idle timeout did not fire")
+			}
+		}
+		return wrap(c)
+	}
+}
+
+// headerWrap reads a header line, as a PROXY protocol's parse does:
+// within a deadline of its own, byte by byte, so that what follows is
+// left in the socket for the connection's reads.
+func headerWrap(c net.Conn) (net.Conn, error) {
+	if err := c.SetReadDeadline(time.Now().Add(bound)); err != nil {
+		return nil, err
+	}
+	var b [1]byte
+	for b[0] != '\n' {
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
+		}
+	}
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// A wrap (a PROXY header's parse, a TLS handshake) whose goroutine runs
+// later than IdleTimeout, while what the client sent in time waits
+// unread, is not cut by the idle timeout: the client was not idle. It
+// was, and the client read end of file, its header or ClientHello
+// thrown away.
+func TestWrapAnswersWhatArrivedLate(t *testing.T) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		idle time.Duration
+		wrap func(net.Conn) (net.Conn, error)
+		// talk sends its first bytes at once, then returns the
+		// connection to exchange lines on.
+		talk func(t *testing.T, c *net.TCPConn) net.Conn
+	}{
+		{"header", 20 * time.Millisecond, headerWrap, func(t *testing.T, c *net.TCPConn) net.Conn {
+			if _, err := io.WriteString(c, "HELLO\n"); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}},
+		// (Its idle timeout leaves the client's crypto time to answer
+		// between reads.)
+		{"TLS", 250 * time.Millisecond, func(c net.Conn) (net.Conn, error) {
+			tc := tls.Server(c, &tls.Config{GetCertificate: store.GetCertificate})
+			if err := tc.Handshake(); err != nil {
+				return nil, &server.WrapError{Reason: server.ReasonHandshake, Err: err}
+			}
+			return tc, nil
+		}, func(t *testing.T, c *net.TCPConn) net.Conn {
+			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+			if err := tc.Handshake(); err != nil { // its ClientHello first, at once
+				t.Fatalf("handshake: %v", err)
+			}
+			return tc
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := &recorder{}
+			srv := &server.Server{IdleTimeout: tc.idle, Logger: discard(), Observer: obs}
+			srv.WrapConn = lateWrap(srv, tc.wrap)
+			c := dial(t, shouttest.Start(t, srv))
+			wc := tc.talk(t, c)
+			if _, err := io.WriteString(wc, "x\n"); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(wc).ReadString('\n')
+			if err != nil || line != "X\n" {
+				ci := obs.waitClose(t)
+				t.Fatalf("got %q, %v; want %q (the server closed it for %v: %v)", line, err, "X\n", ci.Reason, ci.Err)
+			}
+		})
+	}
+}
+
+// A client whose wrap takes longer than IdleTimeout, though it never
+// pauses that long (a PROXY header or TLS records sent in parts), is not
+// cut by the idle timeout: the wrap's reads time the idle, as the
+// connection's own reads do. They did not, and the idle was timed from
+// the accept.
+func TestWrapReadsTimeTheIdle(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	obs := &recorder{}
+	srv := &server.Server{IdleTimeout: idle, Logger: discard(), Observer: obs}
+	accepted := make(chan time.Time, 1)
+	readSome := make(chan struct{})
+	srv.WrapConn = func(c net.Conn) (net.Conn, error) {
+		start := time.Now()
+		accepted <- start
+		// Its first read comes three quarters into the idle timeout...
+		for time.Since(start) < idle*3/4 {
+			time.Sleep(idle / 16)
+		}
+		var b [3]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return nil, err
+		}
+		close(readSome)
+		return headerWrap(c)
+	}
+	c := dial(t, shouttest.Start(t, srv))
+	if _, err := io.WriteString(c, "HEL"); err != nil {
+		t.Fatal(err)
+	}
+	start := <-accepted
+	select {
+	case <-readSome:
+	case <-time.After(bound):
+		t.Fatal("the wrap read nothing")
+	}
+	// ...and the rest of the header half the idle timeout after it, once
+	// the idle timeout from the accept has passed.
+	for time.Since(start) < idle*5/4 {
+		time.Sleep(idle / 16)
+	}
+	if _, err := io.WriteString(c, "LO\nx\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "X\n" {
+		ci := obs.waitClose(t)
+		t.Fatalf("got %q, %v; want %q (the server closed it for %v: %v)", line, err, "X\n", ci.Reason, ci.Err)
+	}
+}
+
+// heldIdle is a listener whose connections hold the timeout watcher's
+// first idle deadline (the past) until release, and say once it is set:
+// the watcher marks the timeout fired, then moves the deadline, and a
+// connection can read and take the timeout back in between.
+type heldIdle struct {
+	net.Listener
+	fired, release, landed chan struct{}
+}
+
+type heldIdleConn struct {
+	net.Conn
+	l     heldIdle
+	first *bool
+}
+
+func (l heldIdle) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return heldIdleConn{c, l, new(bool)}, nil
+}
+
+func (c heldIdleConn) SetReadDeadline(d time.Time) error {
+	if !d.Equal(time.Unix(1, 0)) || *c.first { // only the watcher's first "past"
+		return c.Conn.SetReadDeadline(d)
+	}
+	*c.first = true // (the watcher's own, under the server's lock)
+	close(c.l.fired)
+	<-c.l.release
+	err := c.Conn.SetReadDeadline(d)
+	close(c.l.landed)
+	return err
+}
+
+// A wrap's read that took the idle timeout back, as the watcher was
+// about to move the deadline, is not cut by that deadline when it lands.
+func TestWrapIdleDeadlineAfterRearmIsTakenBack(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := heldIdle{inner, make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	release := sync.OnceFunc(func() { close(ln.release) })
+	defer release() // before the server's Close, which waits for the watcher
+	obs := &recorder{}
+	srv := &server.Server{IdleTimeout: 20 * time.Millisecond, Logger: discard(), Observer: obs}
+	srv.WrapConn = func(c net.Conn) (net.Conn, error) {
+		select {
+		case <-ln.fired:
+		case <-time.After(bound):
+			return nil, errors.New("the idle timeout did not fire")
+		}
+		var b [3]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil { // sent at once: it times the idle again
+			return nil, err
+		}
+		release()
+		<-ln.landed
+		for b[0] != '\n' { // the rest of the header, with no deadline of its own
+			if _, err := c.Read(b[:1]); err != nil {
+				return nil, err
+			}
+		}
+		return c, nil
+	}
+	shouttest.Serve(t, srv, ln)
+	c := dial(t, inner.Addr().String())
+	if _, err := io.WriteString(c, "HEL"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ln.landed:
+	case <-time.After(bound):
+		t.Fatal("the watcher's deadline never landed")
+	}
+	if _, err := io.WriteString(c, "LO\nx\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "X\n" {
+		ci := obs.waitClose(t)
+		t.Fatalf("got %q, %v; want %q (the server closed it for %v: %v)", line, err, "X\n", ci.Reason, ci.Err)
+	}
+}
