@@ -722,6 +722,13 @@ func (c *conn) linger() {
 			return // end of file, a failed connection, or too long
 		}
 		by = time.Time{} // set again: Shutdown or the watcher may have moved it
+		if inputWaits(c.accepted) {
+			// The client sent in time, but this goroutine ran later than
+			// the deadline (a busy machine): its input is read, and
+			// lingered after, as any other.
+			lastInput = now
+			continue
+		}
 		left := c.unsent()
 		if left < unsent {
 			unsent, lastTaken = left, now

@@ -1457,6 +1457,11 @@ func (l *loop) lingered(c *lconn) bool {
 	switch {
 	case l.now-g.lastInput < linger:
 		return false
+	case readableFD(int(c.fd)):
+		// Input came before the loop could read it (a busy loop): it
+		// reads it next, and lingers after it; closed now, the input
+		// unread would make a reset.
+		return false
 	case left == 0:
 		return true // every reply delivered, and a Linger without input
 	}

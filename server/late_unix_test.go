@@ -1,3 +1,5 @@
+//go:build unix
+
 package server_test
 
 import (
@@ -7,8 +9,12 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"shout/internal/certs"
 	"shout/internal/shouttest"
@@ -240,5 +246,121 @@ func TestWrapIdleDeadlineAfterRearmIsTakenBack(t *testing.T) {
 	if err != nil || line != "X\n" {
 		ci := obs.waitClose(t)
 		t.Fatalf("got %q, %v; want %q (the server closed it for %v: %v)", line, err, "X\n", ci.Reason, ci.Err)
+	}
+}
+
+// lateLinger is a wrapped connection whose first read after its write
+// side is shut (a graceful close's linger) waits until the test says the
+// client has sent, and then until its read deadline has passed: a
+// goroutine that ran later than Linger, the client's bytes waiting.
+type lateLinger struct {
+	net.Conn
+	shut      atomic.Bool
+	deadline  atomic.Int64
+	lingering chan struct{} // the linger's first read is held
+	sent      chan struct{} // the client has sent
+	held      sync.Once
+}
+
+func (c *lateLinger) CloseWrite() error {
+	c.shut.Store(true)
+	return c.Conn.(interface{ CloseWrite() error }).CloseWrite()
+}
+
+func (c *lateLinger) SetReadDeadline(d time.Time) error {
+	c.deadline.Store(d.UnixNano())
+	return c.Conn.SetReadDeadline(d)
+}
+
+func (c *lateLinger) Read(p []byte) (int, error) {
+	if c.shut.Load() {
+		c.held.Do(func() {
+			close(c.lingering)
+			select {
+			case <-c.sent:
+			case <-time.After(bound):
+				return
+			}
+			for end := time.Now().Add(bound); time.Now().UnixNano() <= c.deadline.Load() && time.Now().Before(end); {
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	return c.Conn.Read(p)
+}
+
+// A graceful close whose goroutine runs later than Linger, while what
+// the client sent in time waits unread, reads it (and lingers on) before
+// it closes: closed with input unread, the connection was reset, and the
+// client lost what it had not read yet.
+func TestLingerReadsWhatArrivedLate(t *testing.T) {
+	obs := &recorder{}
+	ll := &lateLinger{lingering: make(chan struct{}), sent: make(chan struct{})}
+	srv := &server.Server{IdleTimeout: 20 * time.Millisecond, Linger: 20 * time.Millisecond, Logger: discard(), Observer: obs,
+		WrapConn: func(c net.Conn) (net.Conn, error) { ll.Conn = c; return ll, nil }}
+	c := dial(t, shouttest.Start(t, srv))
+	// The idle timeout's graceful close: end of file, then the linger.
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+		t.Fatalf("got %q, %v; want the idle timeout's end of file", got, err)
+	}
+	select {
+	case <-ll.lingering:
+	case <-time.After(bound):
+		t.Fatal("no linger")
+	}
+	// (A client still sending, that has not read the end of file yet.)
+	if _, err := io.WriteString(c, "more\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitInput(t, ll.Conn.(interface{ NetConn() net.Conn }).NetConn())
+	close(ll.sent)
+	if ci := obs.waitClose(t); ci.Reason != server.ReasonIdleTimeout {
+		t.Errorf("closed for %v (%v), want %v", ci.Reason, ci.Err, server.ReasonIdleTimeout)
+	}
+	if err := sockError(t, c); err != nil {
+		t.Errorf("the client's socket: %v; want none (a reset: the server closed with its input unread)", err)
+	}
+}
+
+// sockError is the error pending on c's socket (SO_ERROR): a reset the
+// client received, which its reads do not report once it has read end
+// of file.
+func sockError(t *testing.T, c *net.TCPConn) error {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR) })
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	if v != 0 {
+		return syscall.Errno(v)
+	}
+	return nil
+}
+
+// waitInput waits until bytes wait unread in nc's socket.
+func waitInput(t *testing.T, nc net.Conn) {
+	t.Helper()
+	rc, err := nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) {
+		n := 0
+		rc.Control(func(fd uintptr) {
+			var b [1]byte
+			n, _, _ = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		})
+		if n > 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatal("the client's bytes did not arrive")
+		}
 	}
 }
