@@ -55,8 +55,8 @@ func (c ConnState) String() string {
 // as MaxExpansionLimit, and one under 1 as 1: a claim sizes buffers, and
 // more than that limit would overflow their size or ask for terabytes.
 // A reply that does not fit its buffer is written in parts; only the
-// bytes held at the end of input (an incomplete character, at most 256)
-// must have their reply fit 256×MaxExpansion bytes, or the connection
+// reply to the bytes held at the end of input (an incomplete character,
+// at most 256) must fit 256 times the claim so taken, or the connection
 // ends with the Transformer's transform.ErrShortDst.
 type Expander interface {
 	MaxExpansion() int
