@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -796,6 +797,60 @@ func TestHandshakeNilConfig(t *testing.T) {
 	// And what to do about it said, which crypto/tls does not.
 	if err == nil || !strings.Contains(err.Error(), "--ca FILE, or --insecure") {
 		t.Errorf("Handshake: %v; want a hint of --ca and --insecure", err)
+	}
+}
+
+// A certificate that the authority given with --ca did not sign is said
+// so, naming the file: the hint to pass the authority with --ca FILE was
+// given to those who had, and sent them looking for the option.
+func TestHandshakeUntrustedWithCA(t *testing.T) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.ServerConfig(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another authority, which signed nothing the server has.
+	other, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCert, err := other.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "other-ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherCert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withCA, err := client.TLSOptions{CA: ca}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same pool in a config the caller made: the file is not known.
+	byHand := &tls.Config{RootCAs: withCA.RootCAs.Clone()}
+	for _, tc := range []struct {
+		name string
+		cfg  *tls.Config
+		want string
+	}{
+		{"--ca", withCA, "(no authority in " + ca + " signed it: pass the one that did with --ca FILE, or --insecure to try things out)"},
+		{"RootCAs", byHand, "(no authority given signed it: pass the one that did with --ca FILE, or --insecure to try things out)"},
+		{"system's", nil, "(pass the authority that signed it with --ca FILE, or --insecure to try things out)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(bound))
+				tls.Server(c, cfg).Handshake() // fails: the client does not trust it
+			})
+			_, err := client.Handshake(context.Background(), dial(t, "tcp", addr), addr, tc.cfg, bound)
+			var unknown x509.UnknownAuthorityError
+			if !errors.As(err, &unknown) || !strings.HasSuffix(err.Error(), tc.want) {
+				t.Errorf("Handshake: %v; want an unknown authority, and %s", err, tc.want)
+			}
+		})
 	}
 }
 

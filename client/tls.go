@@ -10,8 +10,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
+	"weak"
 
 	"shout/endpoint"
 )
@@ -41,6 +44,7 @@ func (o TLSOptions) Config() (*tls.Config, error) {
 			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", o.CA)
 		}
 		cfg.RootCAs = pool
+		nameCA(pool, o.CA)
 	}
 	if (o.Cert == "") != (o.Key == "") {
 		return nil, fmt.Errorf("--cert and --key go together")
@@ -89,7 +93,7 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		if why := sc.notTLS(err); why != nil {
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
-			err = untrusted{err}
+			err = untrusted{err: err, given: cfg.RootCAs != nil, file: caFile(cfg.RootCAs)}
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: err}
 	}
@@ -146,11 +150,48 @@ func SilentClose(addr string) string {
 // untrusted is a handshake's error for a server certificate signed by an
 // authority the client does not know, said with what to do: a test
 // server's certificate is self-signed or signed by a test CA, and the
-// bare error names neither way out.
-type untrusted struct{ err error }
+// bare error names neither way out. If authorities were given (given; as
+// --ca file, if known) they are not the one: to be told to pass one sent
+// those who had looking for the option.
+type untrusted struct {
+	err   error
+	given bool
+	file  string
+}
 
 func (u untrusted) Error() string {
-	return u.err.Error() + " (pass the authority that signed it with --ca FILE, or --insecure to try things out)"
+	const ways = "--ca FILE, or --insecure to try things out)"
+	switch {
+	case u.file != "":
+		return u.err.Error() + " (no authority in " + u.file + " signed it: pass the one that did with " + ways
+	case u.given:
+		return u.err.Error() + " (no authority given signed it: pass the one that did with " + ways
+	}
+	return u.err.Error() + " (pass the authority that signed it with " + ways
+}
+
+// caFiles names the file that TLSOptions.Config read each pool of
+// authorities from (weak.Pointer[x509.CertPool] to string), so that a
+// handshake can name it: a tls.Config has no room for it. The pointer is
+// weak and the entry goes with its pool: a program that makes Configs
+// without end does not fill it.
+var caFiles sync.Map
+
+// nameCA notes that pool was read from file.
+func nameCA(pool *x509.CertPool, file string) {
+	key := weak.Make(pool)
+	caFiles.Store(key, file)
+	runtime.AddCleanup(pool, func(k weak.Pointer[x509.CertPool]) { caFiles.Delete(k) }, key)
+}
+
+// caFile is the file pool was read from, or "".
+func caFile(pool *x509.CertPool) string {
+	if pool == nil {
+		return ""
+	}
+	name, _ := caFiles.Load(weak.Make(pool))
+	s, _ := name.(string)
+	return s
 }
 
 func (u untrusted) Unwrap() error { return u.err }
