@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -213,5 +214,28 @@ func TestPageSaysTLSAndReconnects(t *testing.T) {
 	}
 	if strings.Contains(page, "tcp://") {
 		t.Errorf("the page names the TLS server tcp://")
+	}
+}
+
+// The page calls the count of messages answered "messages", as the text
+// report and the JSON do: it called them "replies", the word the text
+// uses for wrong and lost.
+func TestPageNamesMessagesAsTheTextDoes(t *testing.T) {
+	r := sampleReport()
+	var text bytes.Buffer
+	r.WriteText(&text)
+	_, page := writePage(t, r)
+	line, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []struct{ name, got, want string }{
+		{"text", text.String(), "  messages  2900000  (96000 msg/s, 6.1 MB/s of replies came while measuring)"},
+		{"page", page, `<tr><th>messages</th><td class="n">2900000</td><td>96000 msg/s, 6.1 MB/s of replies came while measuring</td></tr>`},
+		{"JSON", string(line), `"messages":2900000,`},
+	} {
+		if !strings.Contains(out.got, out.want) {
+			t.Errorf("the %s lacks %s", out.name, out.want)
+		}
 	}
 }
