@@ -353,13 +353,23 @@ type Report struct {
 	// stopped (Config.Reconnect): a server that was down at the end.
 	Unmade int64 `json:"unmade,omitempty"`
 	// Unsent counts an open loop's messages that fell due while measuring
-	// and were not sent when the time was up, because the server held
-	// them back: it took messages, or answered them, slower than Rate,
-	// and its connection fell behind its schedule (see openLoop and
-	// loop.due). They are in no other count, and the latency they would
-	// have had, the longest, in no percentile; they make the run not all
-	// right. (Over UDP a send never waits for the server: none.)
-	Unsent        int64  `json:"unsent,omitempty"`
+	// and were never sent: their connection (socket) had failed for good
+	// (UnsentFailed of them), or the server held them back, taking the
+	// bytes of those sent slower than Rate, until the time was up (see
+	// openLoop and loop.due; a UDP send never waits for the server). A
+	// message is sent once bench has handed it to its connection, written
+	// or still in bench's buffer of what the server has not taken: then
+	// it is answered (Messages) or lost (Lost); bench never holds one
+	// back for want of replies. So every message that fell due is in
+	// Messages, Lost or Unsent (Mismatches of a reply the server cut
+	// short aside), give or take one a connection at the window's edges.
+	// Unsent are in no other count, and the latency they would have had,
+	// the longest, in no percentile; they make the run not all right.
+	Unsent int64 `json:"unsent,omitempty"`
+	// UnsentFailed counts those of Unsent that fell due on a connection
+	// that had failed for good (one failed in the warm-up, all of its
+	// share): its share of Rate was not sent.
+	UnsentFailed  int64  `json:"unsent_failed,omitempty"`
 	FirstMismatch string `json:"first_mismatch,omitempty"`
 	FirstError    string `json:"first_error,omitempty"`
 	// WarmupErrors counts the errors of the warm-up, which are in no
@@ -440,6 +450,7 @@ type run struct {
 	arrived, arrivedBytes   atomic.Int64
 	reconnects, resent      atomic.Int64
 	unsent                  atomic.Int64 // open loop: due while measuring, never sent
+	unsentFailed            atomic.Int64 // among unsent: on connections that had failed
 	unserved                atomic.Int64 // closed by the server before serving a reply
 	unmade                  atomic.Int64 // still being made again at the stop
 	firstMismatch, firstErr atomic.Pointer[string]
@@ -449,6 +460,7 @@ type run struct {
 
 	mu       sync.Mutex
 	workers  []*worker
+	givenUp  []schedule // open loop: schedules given up (see scheduleEnded)
 	total    *hdrhistogram.Histogram
 	timeline []Second
 
@@ -853,6 +865,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	d.drain(stopped.Add(cfg.Timeout))
 	r.drained = time.Since(stopped)
 	r.collect()
+	r.countUnsent()
 	switch {
 	case cut && cfg.Endpoint.Network == "udp" && r.refused.Load() == int64(cfg.Conns) && !r.heard.Load():
 		// Nothing listens there: as unreachable as a refused TCP connect.
@@ -1129,20 +1142,49 @@ func (r *run) halt() {
 	})
 }
 
-// behind counts, once the run has stopped, the messages of an open loop's
-// schedule (one every interval from next on, run.now() times) that fell
-// due while measuring and were not sent, the server having held the
-// connection back: they are in no other count (Unsent).
-func (r *run) behind(next, interval int64) {
+// schedule is the rest of an open loop's schedule on one connection
+// (socket), of which nothing was sent: one message every interval from
+// next on, run.now() times.
+type schedule struct {
+	next, interval int64
+	failed         bool // the connection had failed; else the server held it back
+}
+
+// scheduleEnded notes that an open loop's connection sends nothing more
+// of its schedule, from next on: it failed for good (failed), or the
+// time was up while the server held it back (its bytes untaken). What of
+// it fell due while measuring is counted never sent once the window is
+// known (countUnsent): every message due is in one count. Each
+// connection calls it at most once.
+func (r *run) scheduleEnded(next, interval int64, failed bool) {
+	r.mu.Lock()
+	r.givenUp = append(r.givenUp, schedule{next, interval, failed})
+	r.mu.Unlock()
+}
+
+// countUnsent counts, once the run has stopped, the messages of the
+// schedules ended that fell due while measuring: they are in no other
+// count (Unsent).
+func (r *run) countUnsent() {
 	from, until := r.windowFrom.Load(), r.windowUntil.Load()
-	interval = max(interval, 1) // (a rate past a message a nanosecond)
-	if next < from {
-		// The first due while measuring.
-		next += (from - next + interval - 1) / interval * interval
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.givenUp {
+		next, interval := s.next, max(s.interval, 1) // (a rate past a message a nanosecond)
+		if next < from {
+			// The first due while measuring.
+			next += (from - next + interval - 1) / interval * interval
+		}
+		if next >= until {
+			continue
+		}
+		n := (until - next + interval - 1) / interval
+		r.unsent.Add(n)
+		if s.failed {
+			r.unsentFailed.Add(n)
+		}
 	}
-	if next < until {
-		r.unsent.Add((until - next + interval - 1) / interval)
-	}
+	r.givenUp = nil
 }
 
 // windowEnded, if not nil, runs as measuring ends, once sending has
@@ -1173,6 +1215,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Unserved:        r.unserved.Load(),
 		Unmade:          r.unmade.Load(),
 		Unsent:          r.unsent.Load(),
+		UnsentFailed:    r.unsentFailed.Load(),
 		MeasuredS:       elapsed.Seconds(),
 		Interrupted:     interrupted,
 		ConnectS:        r.connected.Seconds(),

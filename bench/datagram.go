@@ -353,6 +353,14 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	}
 	tick := time.NewTicker(max(r.cfg.Timeout/8, time.Millisecond))
 	defer tick.Stop()
+	// failed: the socket failed for good, and its share of an open loop's
+	// rate is not sent: what falls due on it while measuring is never
+	// sent (scheduleEnded).
+	failed := func() {
+		if !closedLoop && !r.stopping.Load() {
+			r.scheduleEnded(int64(due.Sub(r.epoch)), int64(interval), true)
+		}
+	}
 	for !r.stopping.Load() {
 		if udpBeforeSend != nil {
 			udpBeforeSend(next) // (the sender alone changes next)
@@ -380,6 +388,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				case <-r.stop:
 					return
 				case <-refused:
+					failed()
 					return
 				}
 			}
@@ -432,6 +441,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				r.fail(fmt.Errorf("send: %w", err))
 				ended() // no more sends: the socket serves no more
 			}
+			failed()
 			return
 		}
 	}

@@ -101,3 +101,11 @@ func AtWindowEnd(f func()) (restore func()) {
 	windowEnded = f
 	return func() { windowEnded = nil }
 }
+
+// PauseStreamReaders makes each goroutine-driven stream connection's
+// reader wait, before it first reads, until release is closed, until the
+// returned function is called.
+func PauseStreamReaders(release <-chan struct{}) (restore func()) {
+	streamReaderStart = func() { <-release }
+	return func() { streamReaderStart = nil }
+}

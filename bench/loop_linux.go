@@ -49,12 +49,15 @@ type loop struct {
 	conns   []*loopConn
 	open    int
 	nextDue int64 // open loop: the earliest loopConn.next
-	rbuf    []byte
-	wbuf    []byte
-	events  []unix.EpollEvent
-	replies int64 // counted here, added to the run's once a round
-	arrived int64 // the same, for run.arrived
-	bytes   int64 // and for run.arrivedBytes
+	// interval is an open loop's time between one connection's messages;
+	// 0 in a closed loop.
+	interval int64
+	rbuf     []byte
+	wbuf     []byte
+	events   []unix.EpollEvent
+	replies  int64 // counted here, added to the run's once a round
+	arrived  int64 // the same, for run.arrived
+	bytes    int64 // and for run.arrivedBytes
 
 	// Reconnect: dialers hand new sockets over on inbox, and say so on
 	// the eventfd inboxFD.
@@ -111,26 +114,6 @@ type loopConn struct {
 	straying bool
 }
 
-// ring is a queue of messages in flight.
-type ring struct {
-	buf     []sentMsg
-	head, n int
-}
-
-func (q *ring) push(m sentMsg) {
-	if q.n == len(q.buf) {
-		nb := make([]sentMsg, max(4, 2*len(q.buf)))
-		for k := range q.n {
-			nb[k] = q.buf[(q.head+k)%len(q.buf)]
-		}
-		q.buf, q.head = nb, 0
-	}
-	q.buf[(q.head+q.n)%len(q.buf)] = m
-	q.n++
-}
-
-func (q *ring) front() sentMsg { return q.buf[q.head] }
-
 // measured is how many of the messages in q were sent while measuring.
 func (q *ring) measured() int64 {
 	n := int64(0)
@@ -140,11 +123,6 @@ func (q *ring) measured() int64 {
 		}
 	}
 	return n
-}
-
-func (q *ring) pop() {
-	q.head = (q.head + 1) % len(q.buf)
-	q.n--
 }
 
 // startLoops takes the connections' sockets over from the Go runtime
@@ -317,6 +295,7 @@ func (l *loop) run(d *loops) {
 	var interval int64 // open loop: between one connection's messages
 	if cfg.Rate > 0 {
 		interval = max(1, int64(float64(time.Second)*float64(cfg.Conns)/cfg.Rate))
+		l.interval = interval
 		// Spread the connections' schedules over the interval.
 		for _, c := range l.conns {
 			c.next = now + interval*int64(c.i)/int64(cfg.Conns)
@@ -360,8 +339,12 @@ func (l *loop) run(d *loops) {
 				stopping, drainBy = true, d.drainBy.Load()
 				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
 				for _, c := range l.conns {
-					if interval > 0 && !c.closed && len(c.out) >= maxUnsent {
-						r.behind(c.next, interval) // held back by the server (see due)
+					if interval > 0 && !c.closed && len(c.out) > 0 {
+						// Bytes the server has not taken: it held back
+						// what fell due since (see due), as a goroutine
+						// driver's write under way does. (Under maxUnsent
+						// due sent the rest: none, or the one due now.)
+						r.scheduleEnded(c.next, interval, false)
 					}
 					if !c.closed && c.q.n == 0 {
 						l.closeConn(c) // nothing owed
@@ -754,6 +737,11 @@ func (l *loop) closeConn(c *loopConn) {
 	}
 	if c.redialing && l.r.stopping.Load() {
 		l.r.unmade.Add(1) // given up at the end while being made again
+	}
+	if l.interval > 0 && !l.r.stopping.Load() {
+		// Its share of the rate is not sent: what falls due on it while
+		// measuring is never sent.
+		l.r.scheduleEnded(c.next, l.interval, true)
 	}
 	c.closed = true
 	c.in, c.out, c.q = nil, nil, ring{}

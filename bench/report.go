@@ -203,9 +203,26 @@ func (r *Report) lostWhy() string {
 	return " (" + strings.Join(why, "; ") + ")"
 }
 
-// unsentText says what Unsent is.
+// unsentText says what Unsent is, and why, of the two reasons it has.
 func (r *Report) unsentText() string {
-	return fmt.Sprintf("%d messages fell due while measuring and were never sent: the server took messages, or answered them, slower than the rate, and held bench that far behind it when the time was up; they are in no other count, and their latency in no percentile", r.Unsent)
+	held := "the server took the bytes of those sent slower than the rate, and held bench that far behind it when the time was up"
+	failed := fmt.Sprintf("their %s had failed, and its share of the rate went unsent", r.connWord())
+	why := held
+	switch {
+	case r.UnsentFailed >= r.Unsent:
+		why = failed
+	case r.UnsentFailed > 0:
+		why = fmt.Sprintf("%d because %s; the rest because %s", r.UnsentFailed, failed, held)
+	}
+	return fmt.Sprintf("%d messages fell due while measuring and were never sent: %s; they are in no other count, and their latency in no percentile", r.Unsent, why)
+}
+
+// connWord is what the run's connections are called.
+func (r *Report) connWord() string {
+	if r.Network == "udp" {
+		return "socket"
+	}
+	return "connection"
 }
 
 // lateText says how many of the lost came late.

@@ -110,11 +110,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	// sent carries each message's start time (closed loop) or due time
 	// (open loop) from the writer to the reader, in order. In a closed
 	// loop no more than Depth are ever in flight.
-	inflight := r.cfg.Depth
-	if r.cfg.Rate > 0 {
-		inflight = max(inflight, 1<<10)
-	}
-	sent := make(chan sentMsg, inflight)
+	sent := newFlight(r.cfg.Depth)
 	slots := make(chan struct{}, r.cfg.Depth) // closed loop: free window
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -137,7 +133,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 		wrong := false                                    // the last reply was wrong: the next may be out of step
 		for k := 0; ; k++ {
-			m, ok := <-sent
+			m, ok := sent.pop()
 			if !ok {
 				return
 			}
@@ -174,7 +170,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				if first {
 					r.ended()
 				}
-				for m := range sent {
+				for m, ok := sent.pop(); ok; m, ok = sent.pop() {
 					r.owed(m)
 				}
 				return
@@ -188,7 +184,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if d := time.Duration(r.now() - m.at); m.measured && r.onTime(d) {
 				w.record(r, d)
 			}
-			if len(sent) == 0 && br.Buffered() > 0 {
+			if sent.empty() && br.Buffered() > 0 {
 				r.strays(&wrong, br)
 			}
 			if r.cfg.Rate <= 0 {
@@ -196,27 +192,20 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 		}
 	}()
-	defer func() { close(sent); <-done }()
+	defer func() { sent.close(); <-done }()
 
 	var batch []byte
 	var writeBy time.Time
 	k := 0
 	// send writes n messages in one write; message j was due at
-	// first + j*step. held says it waited for the reader to take a reply
-	// first: the server had not answered those in flight.
-	send := func(n int, first time.Time, step time.Duration) (ok, held bool) {
+	// first + j*step.
+	send := func(n int, first time.Time, step time.Duration) (ok bool) {
 		batch = batch[:0]
 		measuring := r.measuring.Load()
 		at := int64(first.Sub(r.epoch))
 		for j := range n {
 			batch = append(batch, r.msgs[pick(i, k)]...)
-			m := sentMsg{at + int64(j)*int64(step), measuring}
-			select {
-			case sent <- m:
-			default:
-				held = true
-				sent <- m
-			}
+			sent.push(sentMsg{at + int64(j)*int64(step), measuring})
 			k++
 		}
 		if !r.stopping.Load() {
@@ -230,9 +219,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if sendFailed != nil {
 				sendFailed()
 			}
-			return false, held
+			return false
 		}
-		return true, held
+		return true
 	}
 	if r.cfg.Rate > 0 {
 		r.openLoop(send, dead)
@@ -259,7 +248,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				break more
 			}
 		}
-		if ok, _ := send(n, time.Now(), 0); !ok {
+		if !send(n, time.Now(), 0) {
 			return
 		}
 	}
@@ -279,12 +268,16 @@ func (r *run) mostDue() int { return max(1, min(1024, maxUnsent/r.cfg.Size)) }
 // openLoop calls send for the messages of one connection's share of Rate
 // as they fall due, each with its due time, so a stalled server shows in
 // the latency instead of slowing the schedule (no coordinated omission).
-// It returns when the run stops (counting what it is behind, if the
-// server held it back), a send fails, or dead closes.
-func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok, held bool), dead <-chan struct{}) {
+// It returns when the run stops, a send fails, or dead closes; what is
+// due after, while measuring, on a connection that failed or whose write
+// the server held until the time was up, is counted never sent
+// (scheduleEnded).
+func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}) {
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
 	next := time.Now()
 	most := r.mostDue()
+	// ended: nothing more is sent from next on, of what falls due.
+	ended := func() { r.scheduleEnded(int64(next.Sub(r.epoch)), int64(interval), !r.stopping.Load()) }
 	for !r.stopping.Load() {
 		now := time.Now()
 		n := 0
@@ -294,17 +287,15 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 			next = next.Add(interval)
 		}
 		if n > 0 {
-			ok, held := send(n, due, interval)
-			if r.stopping.Load() && (held || !ok) {
-				// The server held the send until the run stopped: it
-				// had not answered those in flight, or the write waited
-				// for it to take bytes until Run's deadline. What fell
-				// due meanwhile is behind. (A send that merely ended as
-				// the run stopped was bench's own lateness.)
-				r.behind(int64(next.Sub(r.epoch)), int64(interval))
-				return
-			}
-			if !ok {
+			ok := send(n, due, interval)
+			if !ok || r.stopping.Load() {
+				// The connection failed, or the time was up while the
+				// write was under way: the server had not taken its
+				// bytes, and held back what fell due meanwhile, as the
+				// event loops count a connection with bytes unwritten at
+				// the stop. (A write that ended just then held back at
+				// most the one that fell due as it was made.)
+				ended()
 				return
 			}
 		}
@@ -313,6 +304,7 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 		case <-r.stop:
 			return
 		case <-dead:
+			ended()
 			return
 		}
 	}
