@@ -19,6 +19,26 @@ import (
 // datagram: digits, which no mode changes.
 const seqLen = 20
 
+// appendSeq appends seq to b as a datagram's tag: seqLen decimal
+// digits, zeros first (the largest uint64 has 20).
+func appendSeq(b []byte, seq uint64) []byte {
+	return fmt.Appendf(b, "%0*d", seqLen, seq)
+}
+
+// seqOf is the sequence number that datagram d's tag names, and whether
+// it has one: its first seqLen bytes, all decimal digits, of a number a
+// uint64 holds. What follows is the body, which does not change it.
+func seqOf(d []byte) (seq uint64, ok bool) {
+	if len(d) < seqLen {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(d[:seqLen]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return seq, true
+}
+
 // A socket remembers its recent datagrams in a ring, to match replies,
 // tell duplicates and count the lost: udpRing of them at first, as many
 // as it has had in flight within Timeout when an open loop outruns the
@@ -176,9 +196,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	// whether the socket is done: the sender is, and nothing is owed.
 	take := func(buf []byte, n int, now time.Time) (drained bool) {
 		r.hear()
-		seq, err := strconv.ParseUint(string(buf[:min(n, seqLen)]), 10, 64)
+		seq, tagged := seqOf(buf[:n])
 		mu.Lock()
-		if n < seqLen || err != nil || seq >= next {
+		if !tagged || seq >= next {
 			mu.Unlock()
 			unowed = true
 			// Which datagram it answers is unknown, or it answers
@@ -432,7 +452,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		next++
 		inflight++
 		mu.Unlock()
-		pkt = fmt.Appendf(pkt[:0], "%0*d", seqLen, seq)
+		pkt = appendSeq(pkt[:0], seq)
 		pkt = append(pkt, r.bodies[pick(i, int(seq))]...)
 		if _, err := c.Write(pkt); err != nil && !r.stopping.Load() {
 			if sockerr.Refused(err) {
