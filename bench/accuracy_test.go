@@ -462,6 +462,11 @@ func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
 				!strings.Contains(page.String(), "<th>never sent</th><td class=\"n\">"+n+"<") || !strings.Contains(string(line), `"unsent":`+n+",") {
 				t.Errorf("%s never sent: the report, the page's totals or the JSON does not say so:\n%s\n%s", n, text.String(), line)
 			}
+			// Those of a failed connection are said so, not "behind".
+			if f := strconv.FormatInt(rep.UnsentFailed, 10); rep.UnsentFailed > 0 && (!strings.Contains(text.String(), "on failed connections") ||
+				!strings.Contains(page.String(), "the connection they fell due on had failed") || !strings.Contains(string(line), `"unsent_failed":`+f)) {
+				t.Errorf("%s never sent on failed connections: the report, the page or the JSON does not say so:\n%s\n%s", f, text.String(), line)
+			}
 		})
 	}
 }

@@ -179,7 +179,14 @@ func (r *Report) verdict() string {
 		}
 	}
 	if r.Unsent > 0 {
-		why = append(why, fmt.Sprintf("%d due never sent (behind the rate)", r.Unsent))
+		because := "behind the rate"
+		switch {
+		case r.UnsentFailed >= r.Unsent:
+			because = fmt.Sprintf("on failed %ss", r.connWord())
+		case r.UnsentFailed > 0:
+			because = fmt.Sprintf("%d on failed %ss, the rest behind the rate", r.UnsentFailed, r.connWord())
+		}
+		why = append(why, fmt.Sprintf("%d due never sent (%s)", r.Unsent, because))
 	}
 	if r.CutShort != "" {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
@@ -206,7 +213,7 @@ func (r *Report) lostWhy() string {
 // unsentText says what Unsent is, and why, of the two reasons it has.
 func (r *Report) unsentText() string {
 	held := "the server took the bytes of those sent slower than the rate, and held bench that far behind it when the time was up"
-	failed := fmt.Sprintf("their %s had failed, and its share of the rate went unsent", r.connWord())
+	failed := fmt.Sprintf("the %s they fell due on had failed", r.connWord())
 	why := held
 	switch {
 	case r.UnsentFailed >= r.Unsent:
