@@ -9,3 +9,6 @@ func SetWriteTimeout(d time.Duration) (restore func()) {
 	writeTimeout = d
 	return func() { writeTimeout = old }
 }
+
+// PprofSeconds is pprofSeconds, for a fuzz test.
+var PprofSeconds = pprofSeconds

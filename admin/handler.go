@@ -1,11 +1,13 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -47,11 +49,11 @@ func NewHandler(m *Metrics, pprofOn bool) *Handler {
 	index := "/metrics\n/healthz\n/readyz\n"
 	if pprofOn {
 		index += "/debug/pprof/\n"
-		h.mux.HandleFunc("/debug/pprof/", pprof.Index)
-		h.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		h.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		h.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		h.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		h.mux.Handle("/debug/pprof/", pprofArgs(pprof.Index))
+		h.mux.Handle("/debug/pprof/cmdline", pprofArgs(pprof.Cmdline))
+		h.mux.Handle("/debug/pprof/profile", pprofArgs(pprof.Profile))
+		h.mux.Handle("/debug/pprof/symbol", pprofArgs(pprof.Symbol))
+		h.mux.Handle("/debug/pprof/trace", pprofArgs(pprof.Trace))
 	}
 	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		text(w, http.StatusOK, index[:len(index)-1])
@@ -82,20 +84,74 @@ func text(w http.ResponseWriter, code int, s string) {
 var writeTimeout = 30 * time.Second
 
 // writeTime is how long the answer to r may take to write: writeTimeout,
-// after the seconds (?seconds=) a profile or trace under /debug/pprof/
-// takes to make (a CPU profile's are 30 unless asked).
+// after the time a profile or trace under /debug/pprof/ takes to make
+// (pprofSeconds; a bad ?seconds= is refused at once).
 func writeTime(r *http.Request) time.Duration {
 	if !strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
 		return writeTimeout
 	}
-	sec, err := strconv.ParseFloat(r.URL.Query().Get("seconds"), 64)
-	if err != nil && r.URL.Path == "/debug/pprof/profile" {
-		sec = 30
-	}
-	if !(sec > 0) {
+	d, err := pprofSeconds(r.URL.Path, r.URL.Query())
+	if err != nil {
 		return writeTimeout
 	}
-	return writeTimeout + time.Duration(min(sec, 1e6)*float64(time.Second))
+	return writeTimeout + d
+}
+
+// maxPprofSeconds is the longest profile, trace or delta profile the
+// admin listener makes: net/http/pprof has no bound, and only one CPU
+// profile or trace is made at a time, so one asked for days would keep
+// everyone else's from being made for as long.
+const maxPprofSeconds = 3600
+
+// pprofSeconds is how long the profile or trace at path takes to make,
+// by q's seconds, as net/http/pprof reads them: for /debug/pprof/profile
+// 30 s unless asked, for /debug/pprof/trace 1 s, for the others 0 (a
+// delta profile when asked). A seconds that net/http/pprof would take
+// for its default (0, -1, 1.5, NaN, a word), or that is given twice or
+// is past maxPprofSeconds, is an error: the answer would not be what was
+// asked for.
+func pprofSeconds(path string, q url.Values) (time.Duration, error) {
+	vs, ok := q["seconds"]
+	switch {
+	case !ok && path == "/debug/pprof/profile":
+		return 30 * time.Second, nil
+	case !ok && path == "/debug/pprof/trace":
+		return time.Second, nil
+	case !ok:
+		return 0, nil
+	case len(vs) > 1:
+		return 0, errors.New(`"seconds" given more than once`)
+	}
+	if path == "/debug/pprof/trace" { // seconds may have a fraction
+		sec, err := strconv.ParseFloat(vs[0], 64)
+		if err != nil || !(sec > 0 && sec <= maxPprofSeconds) {
+			return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a number of seconds more than 0, at most %d`, vs[0], maxPprofSeconds)
+		}
+		return time.Duration(sec * float64(time.Second)), nil
+	}
+	sec, err := strconv.ParseInt(vs[0], 10, 64)
+	if err != nil || sec <= 0 || sec > maxPprofSeconds {
+		return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a whole number of seconds from 1 to %d`, vs[0], maxPprofSeconds)
+	}
+	return time.Duration(sec) * time.Second, nil
+}
+
+// pprofArgs serves a net/http/pprof handler with only the arguments in
+// the URL, which writeTime goes by too: not a form in the body (which
+// the handlers' FormValue would read, and prefer, up to 10 MB of it, or
+// 32 MB of a multipart one), so that the profile made is the one the
+// write time was set for. A ?seconds= that pprofSeconds refuses is
+// answered 400 at once.
+func pprofArgs(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if _, err := pprofSeconds(r.URL.Path, q); err != nil {
+			text(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		r.Form, r.PostForm = q, url.Values{} // parsed: FormValue reads no body
+		h(w, r)
+	})
 }
 
 // MaxConns is how many connections the admin listener serves at once,

@@ -1,0 +1,122 @@
+package admin_test
+
+import (
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"shout/admin"
+)
+
+// A ?seconds= that net/http/pprof would take for its default, or that is
+// given twice, or asks for more than an hour, is answered 400 at once,
+// saying why. /debug/pprof/profile?seconds=0 (or -1, or 1e-9) made a
+// 30 s profile under a 30 s write time: after 30 s the client got an
+// empty reply. Values that are not numbers got a profile or trace of
+// the default length, not the one asked for.
+func TestPprofBadSecondsRefused(t *testing.T) {
+	hs := httptest.NewServer(admin.NewHandler(admin.NewMetrics(admin.Config{}), true))
+	defer hs.Close()
+	client := &http.Client{Timeout: bound}
+	bad := map[string][]string{
+		"profile":   {"0", "-1", "1e-9", "1.5", "NaN", "abc", "", "3601", "99999999999999999999", "1&seconds=2"},
+		"trace":     {"0", "-1", "-0", "NaN", "Inf", "+Inf", "abc", "", "3600.5", "1e9", "0.5&seconds=0.5"},
+		"heap":      {"0", "1.5", "abc", "3601"},
+		"goroutine": {"-5", "1e3"},
+	}
+	for path, values := range bad {
+		for _, v := range values {
+			u := hs.URL + "/debug/pprof/" + path + "?seconds=" + v
+			resp, err := client.Get(u)
+			if err != nil {
+				t.Errorf("GET %s: %v", u, err)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"seconds"`) {
+				t.Errorf("GET %s: %d %.80q; want 400, saying what is wrong with \"seconds\"", u, resp.StatusCode, body)
+			}
+		}
+	}
+	// The bounds themselves are taken, and a trace's fraction.
+	for _, u := range []string{"/debug/pprof/trace?seconds=0.1", "/debug/pprof/goroutine?seconds=1", "/debug/pprof/profile?seconds=1"} {
+		resp, err := client.Get(hs.URL + u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %d, %d bytes; want 200 and a profile", u, resp.StatusCode, len(body))
+		}
+	}
+}
+
+// A profile asked for in a form in the body is made as long as the URL
+// says, which the write time is set by. net/http/pprof's FormValue
+// preferred the body's seconds: a POST .../profile?seconds=1 with
+// seconds=3 in its body made a 3 s profile under a write time of 1 s
+// more than 1 s, and the client got an empty reply.
+func TestPprofSecondsFromURLOnly(t *testing.T) {
+	defer admin.SetWriteTimeout(time.Second)()
+	hs := admin.NewHandler(admin.NewMetrics(admin.Config{}), true).HTTPServer(slog.New(slog.DiscardHandler))
+	ts := startHTTP(hs, nil)
+	defer ts.Close()
+	client := &http.Client{Timeout: bound}
+	resp, err := client.PostForm(ts.URL+"/debug/pprof/profile?seconds=1", url.Values{"seconds": {"3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Fatalf("a POST asking for 1 s in its URL and 3 s in its body, with a 1 s write time: %d, %d bytes, %v; want 200 and a profile", resp.StatusCode, len(body), err)
+	}
+}
+
+// Whatever seconds says, pprofSeconds refuses it or says how long
+// net/http/pprof, given it, makes the profile or trace: the write time
+// is set by it.
+func FuzzPprofSeconds(f *testing.F) {
+	for _, s := range []string{"30", "1", "0", "-1", "1.5", "1e-9", "NaN", "Inf", "abc", "", "3600", "3601", "0x10", "+5", " 5", "99999999999999999999"} {
+		f.Add("/debug/pprof/profile", s)
+		f.Add("/debug/pprof/trace", s)
+	}
+	f.Add("/debug/pprof/heap", "5")
+	f.Fuzz(func(t *testing.T, path, seconds string) {
+		d, err := admin.PprofSeconds(path, url.Values{"seconds": {seconds}})
+		if err != nil {
+			return
+		}
+		if d <= 0 || d > time.Hour {
+			t.Fatalf("%s?seconds=%q: %v, want more than 0 and at most an hour", path, seconds, d)
+		}
+		// As net/http/pprof reads it (Profile, Trace, and a delta
+		// profile, which refuses what is not a positive integer).
+		var want time.Duration
+		if path == "/debug/pprof/trace" {
+			sec, err := strconv.ParseFloat(seconds, 64)
+			if err != nil || sec <= 0 || math.IsNaN(sec) {
+				sec = 1
+			}
+			want = time.Duration(sec * float64(time.Second))
+		} else {
+			sec, err := strconv.ParseInt(seconds, 10, 64)
+			if err != nil || sec <= 0 {
+				t.Fatalf("%s?seconds=%q: taken as %v; net/http/pprof takes its default or refuses it", path, seconds, d)
+			}
+			want = time.Duration(sec) * time.Second
+		}
+		if d != want {
+			t.Fatalf("%s?seconds=%q: %v, but net/http/pprof makes it %v", path, seconds, d, want)
+		}
+	})
+}
