@@ -96,19 +96,13 @@ var (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	open     [numStream]prometheus.Gauge
-	accepted [numStream]prometheus.Counter
+	conns    *conns
 	rejected [numStream][numRejects]prometheus.Counter
-	closed   [numStream][]prometheus.Counter // by server.Reason; nil where not made yet
-	closeVec *prometheus.CounterVec
 
 	handshakes   [numHandshakes]prometheus.Counter // nil where not made yet
 	handshakeVec *prometheus.CounterVec
 
 	traffic *traffic
-
-	dropped []prometheus.Counter // by server.Reason; nil where not made yet
-	dropVec *prometheus.CounterVec
 }
 
 var _ server.ReplyObserver = (*Metrics)(nil)
@@ -119,37 +113,22 @@ func NewMetrics(cfg Config) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	f := factory{m.reg}
 
-	open := f.gaugeVec("shout_connections_open", "Stream connections open now.", "transport")
-	accepted := f.counterVec("shout_connections_accepted_total",
-		"Stream connections accepted and served (not those rejected, nor those whose handshake failed).", "transport")
+	m.conns = newConns()
+	m.reg.MustRegister(m.conns)
 	rejected := f.counterVec("shout_connections_rejected_total",
 		"Stream connections turned away as soon as accepted, by the limit they were over: max_conns or max_conns_per_ip.", "transport", "reason")
-	m.closeVec = f.counterVec("shout_connections_closed_total",
-		"Stream connections that were served and are closed, by why: eof (the client was done), reset, idle_timeout, write_timeout, broken_pipe, shutdown, error.", "transport", "reason")
 	m.handshakeVec = f.counterVec("shout_handshake_failures_total",
 		"Stream connections closed because their handshake failed, by which: tls (on a tls:// listener), proxy (a PROXY protocol header missing, refused or malformed, with --proxy-protocol), unknown.", "reason")
 	m.traffic = newTraffic()
 	m.reg.MustRegister(m.traffic)
-	m.dropVec = f.counterVec("shout_datagrams_dropped_total",
-		"Datagrams not answered, by why: own_address, reflector_port and loop (the reply would start a loop), over_budget (the source's --source-rate), reply_too_large, send_failed, shutdown (the stop closed the socket before the reply was sent).", "reason")
 
 	for t := range numStream {
-		tn := transportNames[t]
-		m.open[t], m.accepted[t] = open.WithLabelValues(tn), accepted.WithLabelValues(tn)
 		for r := range numRejects {
-			m.rejected[t][r] = rejected.WithLabelValues(tn, rejectNames[r])
-		}
-		m.closed[t] = make([]prometheus.Counter, len(reasonLabels))
-		for _, r := range closeReasons {
-			m.closed[t][r] = m.closeVec.WithLabelValues(tn, reasonLabels[r])
+			m.rejected[t][r] = rejected.WithLabelValues(transportNames[t], rejectNames[r])
 		}
 	}
 	for _, h := range []int{handshakeTLS, handshakeProxy} { // unknown appears if it happens
 		m.handshakes[h] = m.handshakeVec.WithLabelValues(handshakeNames[h])
-	}
-	m.dropped = make([]prometheus.Counter, len(reasonLabels))
-	for _, r := range dropReasons {
-		m.dropped[r] = m.dropVec.WithLabelValues(reasonLabels[r])
 	}
 
 	logDropped := cfg.LogDropped
@@ -182,9 +161,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // ConnOpen counts a connection accepted and open.
 func (m *Metrics) ConnOpen(c *server.ConnInfo) {
-	t := streamTransport(c.Local)
-	m.accepted[t].Inc()
-	m.open[t].Inc()
+	m.conns.opened(streamTransport(c.Local))
 }
 
 // ConnRead counts a message and its bytes in.
@@ -228,8 +205,7 @@ func (m *Metrics) ConnClose(c *server.ConnInfo) {
 		}
 		m.handshakes[h].Inc()
 	default:
-		m.open[t].Dec()
-		m.counter(m.closed[t], m.closeVec, c.Reason, transportNames[t]).Inc()
+		m.conns.closedFor(t, c.Reason)
 	}
 }
 
@@ -253,25 +229,11 @@ func (m *Metrics) Datagram(d *server.DatagramInfo) {
 	l.n[msgsIn].Add(1)
 	l.n[bytesIn].Add(uint64(len(d.Data)))
 	if d.Reason != server.ReasonNone {
-		m.counter(m.dropped, m.dropVec, d.Reason).Inc()
+		m.traffic.dropped.add(d.Reason)
 		return
 	}
 	l.n[msgsOut].Add(1)
 	l.n[bytesOut].Add(uint64(d.BytesOut))
-}
-
-// counter is the counter of reason r in made, or, for a reason whose
-// series was not made at the start, vec's series for labels and r: a
-// label lookup, but only for what should not happen.
-func (m *Metrics) counter(made []prometheus.Counter, vec *prometheus.CounterVec, r server.Reason, labels ...string) prometheus.Counter {
-	if int(r) < len(made) && made[r] != nil {
-		return made[r]
-	}
-	name := "unknown"
-	if int(r) < len(reasonLabels) {
-		name = reasonLabels[r]
-	}
-	return vec.WithLabelValues(append(labels, name)...)
 }
 
 // factory makes metrics registered in reg.

@@ -30,20 +30,24 @@ type stripe struct {
 	_ [64 - numTraffic*8]byte
 }
 
-// traffic is the messages and bytes in and out of each transport, a
-// prometheus.Collector that adds the stripes up at each scrape.
+// traffic is the messages and bytes in and out of each transport, and
+// the datagrams dropped, a prometheus.Collector that adds the stripes up
+// at each scrape.
 type traffic struct {
 	lines [numTransports][stripes]stripe
 	descs [numTraffic]*prometheus.Desc
 	// answered is msgsOut of udp again, under the name the datagram
 	// metrics share.
 	answered *prometheus.Desc
+
+	dropped     reasonCounts // datagrams, by server.Reason
+	droppedDesc *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*traffic)(nil)
 
 func newTraffic() *traffic {
-	t := &traffic{}
+	t := &traffic{dropped: newReasonCounts()}
 	t.descs[msgsIn] = prometheus.NewDesc("shout_received_messages_total",
 		"Messages received, by transport: for a stream, each read the server handles (streams are not framed: a read is whatever arrived, newlines or not); for udp, each datagram, answered or not.",
 		[]string{"transport"}, nil)
@@ -53,6 +57,9 @@ func newTraffic() *traffic {
 		[]string{"transport"}, nil)
 	t.descs[bytesOut] = prometheus.NewDesc("shout_sent_bytes_total", "Bytes sent to clients in replies, by transport.", []string{"transport"}, nil)
 	t.answered = prometheus.NewDesc("shout_datagrams_answered_total", "Datagrams answered with their reply.", nil, nil)
+	t.droppedDesc = prometheus.NewDesc("shout_datagrams_dropped_total",
+		"Datagrams not answered, by why: own_address, reflector_port and loop (the reply would start a loop), over_budget (the source's --source-rate), reply_too_large, send_failed, shutdown (the stop closed the socket before the reply was sent).",
+		[]string{"reason"}, nil)
 	return t
 }
 
@@ -79,14 +86,26 @@ func (t *traffic) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	ch <- t.answered
+	ch <- t.droppedDesc
 }
 
-// Collect sends each transport's counts, added up.
+// Collect sends each transport's counts, added up. Each is read after
+// what comes later in a message's life (a datagram is dropped, or a reply
+// sent, after it is received; the two are counted on one stripe), so that
+// no scrape has more datagrams answered and dropped than received; and
+// answered is sent_messages{transport="udp"} as read once.
 func (t *traffic) Collect(ch chan<- prometheus.Metric) {
-	for tr := range numTransports {
-		for k, d := range t.descs {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, t.sum(tr, k), transportNames[tr])
+	t.dropped.collect(ch, t.droppedDesc, dropReasons)
+	var n [numTransports][numTraffic]float64
+	for _, k := range [numTraffic]int{msgsOut, bytesOut, msgsIn, bytesIn} {
+		for tr := range numTransports {
+			n[tr][k] = t.sum(tr, k)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(t.answered, prometheus.CounterValue, t.sum(udp, msgsOut))
+	for tr := range numTransports {
+		for k, d := range t.descs {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, n[tr][k], transportNames[tr])
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(t.answered, prometheus.CounterValue, n[udp][msgsOut])
 }
