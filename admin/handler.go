@@ -136,12 +136,21 @@ func pprofSeconds(path string, q url.Values) (time.Duration, error) {
 	return time.Duration(sec) * time.Second, nil
 }
 
+// maxPprofBody is the most of a request's body that /debug/pprof/ reads:
+// /debug/pprof/symbol's addresses, which go tool pprof sends for a
+// profile without symbols (about 20 bytes each; tens of kilobytes for a
+// large profile). Its answer is kept whole until the body has been read,
+// a line with a function's name for each address, several times the
+// body's size: 180 MB of addresses took shout to a gigabyte.
+const maxPprofBody = 256 << 10
+
 // pprofArgs serves a net/http/pprof handler with only the arguments in
 // the URL, which writeTime goes by too: not a form in the body (which
 // the handlers' FormValue would read, and prefer, up to 10 MB of it, or
 // 32 MB of a multipart one), so that the profile made is the one the
 // write time was set for. A ?seconds= that pprofSeconds refuses is
-// answered 400 at once.
+// answered 400 at once. A body past maxPprofBody is cut short, and
+// /debug/pprof/symbol says so.
 func pprofArgs(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -150,6 +159,7 @@ func pprofArgs(h http.HandlerFunc) http.Handler {
 			return
 		}
 		r.Form, r.PostForm = q, url.Values{} // parsed: FormValue reads no body
+		r.Body = http.MaxBytesReader(w, r.Body, maxPprofBody)
 		h(w, r)
 	})
 }

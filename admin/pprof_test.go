@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,4 +120,31 @@ func FuzzPprofSeconds(f *testing.F) {
 			t.Fatalf("%s?seconds=%q: %v, but net/http/pprof makes it %v", path, seconds, d, want)
 		}
 	})
+}
+
+// /debug/pprof/symbol reads a bounded body of addresses: it keeps its
+// answer whole until it has read them all, a line with a function's name
+// for each, so 180 MB of them took shout to a gigabyte of memory.
+func TestPprofSymbolBodyBounded(t *testing.T) {
+	hs := httptest.NewServer(admin.NewHandler(admin.NewMetrics(admin.Config{}), true))
+	defer hs.Close()
+	pc := "0x" + strconv.FormatUint(uint64(reflect.ValueOf(TestPprofSymbolBodyBounded).Pointer()), 16) + "+"
+	sent := strings.Repeat(pc, 4<<20/len(pc))
+	client := &http.Client{Timeout: bound}
+	resp, err := client.Post(hs.URL+"/debug/pprof/symbol", "text/plain", strings.NewReader(sent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > len(sent) || !strings.Contains(string(body), "request body too large") {
+		t.Errorf("%d bytes of addresses: %d bytes of symbols, ending %q; want the first addresses' symbols, fewer bytes than were sent, and to be told the rest was too large",
+			len(sent), len(body), body[max(0, len(body)-80):])
+	}
+	if !strings.Contains(string(body), "TestPprofSymbolBodyBounded") {
+		t.Errorf("the addresses read were not looked up: %.200q", body)
+	}
 }
