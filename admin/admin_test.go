@@ -62,11 +62,21 @@ func roundTrip(t *testing.T, addr, msg, want string) {
 	}
 }
 
-// The counters agree with a known run: connections, bytes and messages
-// each way, datagrams answered and dropped.
+// engines are the server's engines: auto's choice (the event loops on
+// Linux), and a goroutine for each connection.
+var engines = []server.Engine{server.EngineAuto, server.EngineGoroutine}
+
+// The counters agree with a known run, under each engine: connections,
+// bytes and messages each way, datagrams answered and dropped.
 func TestMetricsCountARun(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.String(), func(t *testing.T) { testMetricsCountARun(t, e) })
+	}
+}
+
+func testMetricsCountARun(t *testing.T, e server.Engine) {
 	m := admin.NewMetrics(admin.Config{Version: "v9.9.9", Revision: "abcdef", LogDropped: func() int64 { return 42 }})
-	addr, url := serve(t, &server.Server{}, m, admin.NewHandler(m, false))
+	addr, url := serve(t, &server.Server{Engine: e}, m, admin.NewHandler(m, false))
 	const conns = 5
 	msg, want := "hello straße\n", "HELLO STRASSE\n" // 14 bytes in, 14 out
 	for range conns {
@@ -151,11 +161,17 @@ func lint(t *testing.T, text []byte) {
 	}
 }
 
-// Rejections count by the limit, and are not closes of served
-// connections; a datagram the guard drops counts by its reason.
+// Rejections count by the limit, under each engine, and are not closes
+// of served connections; a datagram the guard drops counts by its reason.
 func TestMetricsRejectedAndDropped(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.String(), func(t *testing.T) { testMetricsRejectedAndDropped(t, e) })
+	}
+}
+
+func testMetricsRejectedAndDropped(t *testing.T, e server.Engine) {
 	m := admin.NewMetrics(admin.Config{})
-	addr, url := serve(t, &server.Server{MaxConnsPerIP: 1, Linger: -1}, m, admin.NewHandler(m, false))
+	addr, url := serve(t, &server.Server{Engine: e, MaxConnsPerIP: 1, Linger: -1}, m, admin.NewHandler(m, false))
 	first := dial(t, addr)
 	io.WriteString(first, "a")
 	if _, err := io.ReadFull(first, make([]byte, 1)); err != nil {
