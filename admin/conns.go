@@ -2,6 +2,7 @@ package admin
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -21,12 +22,14 @@ type conns struct {
 	closed   [numStream]reasonCounts
 
 	acceptedDesc, openDesc, closedDesc *prometheus.Desc
+	created                            time.Time
 }
 
 var _ prometheus.Collector = (*conns)(nil)
 
 func newConns() *conns {
 	c := &conns{
+		created: time.Now(),
 		acceptedDesc: prometheus.NewDesc("shout_connections_accepted_total",
 			"Stream connections accepted and served (not those rejected, nor those whose handshake failed).", []string{"transport"}, nil),
 		openDesc: prometheus.NewDesc("shout_connections_open", "Stream connections open now.", []string{"transport"}, nil),
@@ -61,7 +64,7 @@ func (c *conns) Describe(ch chan<- *prometheus.Desc) {
 // open, then accepted.
 func (c *conns) Collect(ch chan<- prometheus.Metric) {
 	for t := range numStream {
-		c.closed[t].collect(ch, c.closedDesc, closeReasons, transportNames[t])
+		c.closed[t].collect(ch, c.closedDesc, c.created, closeReasons, transportNames[t])
 	}
 	var open [numStream]float64
 	for t := range numStream {
@@ -69,7 +72,7 @@ func (c *conns) Collect(ch chan<- prometheus.Metric) {
 	}
 	for t := range numStream {
 		ch <- prometheus.MustNewConstMetric(c.openDesc, prometheus.GaugeValue, open[t], transportNames[t])
-		ch <- prometheus.MustNewConstMetric(c.acceptedDesc, prometheus.CounterValue, float64(c.accepted[t].Load()), transportNames[t])
+		ch <- counter(c.acceptedDesc, float64(c.accepted[t].Load()), c.created, transportNames[t])
 	}
 }
 
@@ -84,7 +87,7 @@ func (rc reasonCounts) add(r server.Reason) { rc[min(int(r), len(rc)-1)].Add(1) 
 // collect sends a series for each reason of shown, and for any other that
 // has happened (one that should not), labelled with labels and the
 // reason's. Every count is read before any is sent.
-func (rc reasonCounts) collect(ch chan<- prometheus.Metric, d *prometheus.Desc, shown []server.Reason, labels ...string) {
+func (rc reasonCounts) collect(ch chan<- prometheus.Metric, d *prometheus.Desc, created time.Time, shown []server.Reason, labels ...string) {
 	n := make([]uint64, len(rc))
 	for i := range rc {
 		n[i] = rc[i].Load()
@@ -101,6 +104,14 @@ func (rc reasonCounts) collect(ch chan<- prometheus.Metric, d *prometheus.Desc, 
 		if i < len(reasonLabels) {
 			name = reasonLabels[i]
 		}
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append(labels[:len(labels):len(labels)], name)...)
+		ch <- counter(d, float64(v), created, append(labels[:len(labels):len(labels)], name)...)
 	}
+}
+
+// counter is a counter's value as collected, created when the Metrics
+// were: a scraper that takes created timestamps (Prometheus's protobuf
+// format carries them) counts it from 0 then, as it did each counter's
+// made by prometheus.NewCounterVec.
+func counter(d *prometheus.Desc, v float64, created time.Time, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, v, created, labels...)
 }

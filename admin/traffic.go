@@ -2,6 +2,7 @@ package admin
 
 import (
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,12 +43,14 @@ type traffic struct {
 
 	dropped     reasonCounts // datagrams, by server.Reason
 	droppedDesc *prometheus.Desc
+
+	created time.Time
 }
 
 var _ prometheus.Collector = (*traffic)(nil)
 
 func newTraffic() *traffic {
-	t := &traffic{dropped: newReasonCounts()}
+	t := &traffic{dropped: newReasonCounts(), created: time.Now()}
 	t.descs[msgsIn] = prometheus.NewDesc("shout_received_messages_total",
 		"Messages received, by transport: for a stream, each read the server handles (streams are not framed: a read is whatever arrived, newlines or not); for udp, each datagram, answered or not.",
 		[]string{"transport"}, nil)
@@ -95,7 +98,7 @@ func (t *traffic) Describe(ch chan<- *prometheus.Desc) {
 // no scrape has more datagrams answered and dropped than received; and
 // answered is sent_messages{transport="udp"} as read once.
 func (t *traffic) Collect(ch chan<- prometheus.Metric) {
-	t.dropped.collect(ch, t.droppedDesc, dropReasons)
+	t.dropped.collect(ch, t.droppedDesc, t.created, dropReasons)
 	var n [numTransports][numTraffic]float64
 	for _, k := range [numTraffic]int{msgsOut, bytesOut, msgsIn, bytesIn} {
 		for tr := range numTransports {
@@ -104,8 +107,8 @@ func (t *traffic) Collect(ch chan<- prometheus.Metric) {
 	}
 	for tr := range numTransports {
 		for k, d := range t.descs {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, n[tr][k], transportNames[tr])
+			ch <- counter(d, n[tr][k], t.created, transportNames[tr])
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(t.answered, prometheus.CounterValue, n[udp][msgsOut])
+	ch <- counter(t.answered, n[udp][msgsOut], t.created)
 }
