@@ -2,10 +2,12 @@ package admin_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +83,83 @@ func TestProxyUnixFamilyCountedAsTCP(t *testing.T) {
 	unix, _ := gather(t, m, "shout_connections_accepted_total", "transport", "unix")
 	if tcp != 1 || unix != 0 {
 		t.Errorf("a connection served on a TCP listener: accepted_total{transport=tcp}=%v, {transport=unix}=%v; want 1 and 0", tcp, unix)
+	}
+}
+
+// series is every shout series in m's registry, as name and labels.
+func series(t *testing.T, m *admin.Metrics) map[string]bool {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, f := range fams {
+		if !strings.HasPrefix(f.GetName(), "shout_") {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			out[f.GetName()+fmt.Sprint(s.GetLabel())] = true
+		}
+	}
+	return out
+}
+
+// No label takes a value that clients choose: after connections from
+// many addresses, each naming another client in its PROXY header, and
+// datagrams from many addresses and ports, /metrics has the series it
+// had at the start, and no more.
+func TestSeriesBoundedWhateverClientsSend(t *testing.T) {
+	m := admin.NewMetrics(admin.Config{})
+	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(slog.New(slog.DiscardHandler)), m)}
+	opts := endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, HandshakeTimeout: bound}
+	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, lns[0])
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.ServePacket(t, srv, pc)
+	before := series(t, m)
+
+	const clients = 20
+	for i := range clients {
+		from := &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i))}
+		c, err := (&net.Dialer{LocalAddr: from, Timeout: bound}).Dial("tcp", lns[0].Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(bound))
+		h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.IPv4(203, 0, 113, byte(i)), Port: 1000 + i}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 80})
+		h.WriteTo(c)
+		io.WriteString(c, "hi\n")
+		if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "HI\n" {
+			t.Fatalf("client %d: got %q, %v", i, got, err)
+		}
+		c.Close()
+		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 2, byte(1+i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.SetDeadline(time.Now().Add(bound))
+		if _, err := u.WriteTo([]byte("hi"), pc.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := u.ReadFrom(make([]byte, 8)); err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		u.Close()
+	}
+	after := series(t, m)
+	for s := range after {
+		if !before[s] {
+			t.Errorf("a series that was not there at the start: %s", s)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("%d series at the start, %d after %d clients", len(before), len(after), clients)
 	}
 }
