@@ -49,9 +49,16 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 // The real binary's /metrics passes promtool check metrics (Debian's
 // promtool, installed if missing), and its counters agree with a known
-// run: conns connections of msgSize bytes each way, and datagrams.
+// run, under each engine: conns connections of msgSize bytes each way,
+// and datagrams.
 func TestServeAdminMetrics(t *testing.T) {
-	p := startServe(t, nil, "--admin=127.0.0.1:0", "--admin-pprof", "127.0.0.1:0")
+	for _, engine := range []string{"auto", "goroutine"} {
+		t.Run(engine, func(t *testing.T) { testServeAdminMetrics(t, engine) })
+	}
+}
+
+func testServeAdminMetrics(t *testing.T, engine string) {
+	p := startServe(t, nil, "--admin=127.0.0.1:0", "--admin-pprof", "--engine="+engine, "127.0.0.1:0")
 	url := adminOf(p)
 	addr := p.addr("tcp")
 
@@ -123,6 +130,10 @@ func TestServeAdminMetrics(t *testing.T) {
 
 	if code, _ := httpGet(t, url+"debug/pprof/cmdline"); code != http.StatusOK {
 		t.Errorf("--admin-pprof: /debug/pprof/cmdline says %d", code)
+	}
+	// Said at once: it was a 30 s profile, and an empty reply after it.
+	if code, body := httpGet(t, url+"debug/pprof/profile?seconds=0"); code != http.StatusBadRequest || !strings.Contains(body, `"seconds"`) {
+		t.Errorf("--admin-pprof: /debug/pprof/profile?seconds=0 says %d %q; want 400, saying what is wrong", code, body)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
