@@ -26,5 +26,8 @@
 // label looked up and nothing allocated, on a cache line that one
 // connection (or datagram worker) mostly has to itself: the counts are
 // spread over stripes and added up at each scrape, so that CPUs counting
-// at once do not queue for one line.
+// at once do not queue for one line. A scrape reads the counts in the
+// order opposite to a connection's or a datagram's life (closed before
+// open before accepted; dropped and answered before received), so that
+// it agrees with itself however fast they come and go.
 package admin
