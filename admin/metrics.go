@@ -224,7 +224,10 @@ func handshakeOf(r server.Reason) int {
 
 // Datagram counts a datagram in, and its reply or why it got none.
 func (m *Metrics) Datagram(d *server.DatagramInfo) {
-	// d is its worker's own: each worker counts on its own line.
+	// d is its worker's own while it is counted: an unbatched worker
+	// has one, so counts on one line; a batching worker has one for
+	// each slot of its batch, so its counts spread over several lines,
+	// which other workers' may share (the sums stay right).
 	l := m.traffic.line(udp, unsafe.Pointer(d))
 	l.n[msgsIn].Add(1)
 	l.n[bytesIn].Add(uint64(len(d.Data)))
