@@ -43,7 +43,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	// would type blind; the stream mode writes replies as plain lines, and
 	// the terminal's own echo shows what is typed.
 	in, _ := std.stdin.(*os.File)
-	out, _ := std.stdout.(*os.File)
+	out := file(std.stdout)
 	terminal := in != nil && term.IsTerminal(int(in.Fd())) && out != nil && term.IsTerminal(int(out.Fd()))
 	switch {
 	case cmd.Reconnect && (!terminal || ep.Network == "udp"):
@@ -132,7 +132,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return err
 	}
 	if !res.Complete() {
-		if f, ok := std.stdout.(*os.File); ok && res.MidLine {
+		if f := file(std.stdout); f != nil && res.MidLine {
 			// The error goes on a line of its own, not after a reply cut
 			// short: on the terminal, and where it follows the reply in
 			// one file or pipe (2>&1 | tee log), which gets the newline

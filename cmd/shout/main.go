@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
@@ -122,12 +123,20 @@ type kongExit int
 // run is shout's whole command line: it parses args, runs one command and
 // returns the exit status. Errors reach stderr as one line, "shout: ...".
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	out := checkWrites(stdout)
+	// Last: once code is known, a panic from kong's exit included.
+	defer func() {
+		if err := out.failed(); err != nil {
+			fmt.Fprintf(stderr, "shout: %v\n", err)
+			code = 1
+		}
+	}()
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("shout"),
 		kong.Description("An uppercase server, its client and its load generator.\n\n"+
 			"Every flag of shout serve can also be set from the environment: --max-conns as SHOUT_MAX_CONNS, and so on."),
-		kong.Writers(stdout, stderr),
+		kong.Writers(out, stderr),
 		kong.Exit(func(code int) { panic(kongExit(code)) }),
 		serveEnvars(),
 		kong.Vars{"version": versionLine()},
@@ -163,24 +172,82 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	kctx, err := parser.Parse(flagsFirst(parser.Model, args))
 	if err != nil {
+		if werr := out.failed(); werr != nil { // the help could not be written: no usage error
+			fmt.Fprintf(stderr, "shout: %v\n", werr)
+			return 1
+		}
 		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, err.Error()))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
-	err = kctx.Run(&stdio{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr})
+	err = kctx.Run(&stdio{ctx: ctx, stdin: stdin, stdout: out, stderr: stderr})
 	var ee *exitError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		if ee.msg != "" {
+			out.failed() // the command said what went wrong
 			fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, ee.msg))
 		}
 		return ee.code
 	default:
+		out.failed()
 		fmt.Fprintf(stderr, "shout: %v\n", err)
 		return 1
 	}
+}
+
+// checkedWriter is standard output as the commands write to it: it keeps
+// the first write that failed, so that shout reports it and exits 1 (shout
+// version > /dev/full, shout bench > report.txt on a full disk) rather
+// than exit 0 with its output lost. A closed pipe does not get here: Go
+// ends shout with SIGPIPE on it, as it does cat.
+type checkedWriter struct {
+	w   io.Writer
+	mu  sync.Mutex // bench writes its last line from its signal goroutine
+	err error
+}
+
+// checkWrites is w checked; w itself if it already is (shout help runs
+// run again with it), so that the failure is reported once.
+func checkWrites(w io.Writer) *checkedWriter {
+	if c, ok := w.(*checkedWriter); ok {
+		return c
+	}
+	return &checkedWriter{w: w}
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.mu.Lock()
+		if c.err == nil {
+			c.err = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// failed returns the first write error, once: whoever takes it reports it.
+// (If another write then fails, that one is reported.)
+func (c *checkedWriter) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.err
+	c.err = nil
+	return err
+}
+
+// file is w as the file it writes to, if it is one: a terminal, or the
+// file a reply shares with stderr.
+func file(w io.Writer) *os.File {
+	if c, ok := w.(*checkedWriter); ok {
+		w = c.w
+	}
+	f, _ := w.(*os.File)
+	return f
 }
 
 // flagsFirst returns args with the positional arguments of a command

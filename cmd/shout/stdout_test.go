@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// errNoSpace stands for what a write to a full disk returns (> /dev/full).
+var errNoSpace = errors.New("write /dev/stdout: no space left on device")
+
+// fullWriter fails every write, as a stdout on a full disk does.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) { return 0, errNoSpace }
+
+// A command whose output cannot be written says so and exits 1: shout
+// version, shout completion bash >> ~/.bashrc and shout bench > report.txt
+// on a full disk exited 0 having written nothing, and the help exited 2,
+// as for a usage error, pointing to the help it could not print.
+func TestStdoutWriteErrorFails(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	for _, args := range [][]string{
+		{"version"},
+		{"--version"},
+		{"completion", "bash"},
+		{"--help"},
+		{"serve", "--help"},
+		{"help", "connect"},
+		{"bench", addr, "--conns", "1", "--duration", "10ms", "--warmup", "0"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stderr strings.Builder
+			code := run(context.Background(), args, strings.NewReader(""), fullWriter{}, &stderr)
+			if want := "shout: " + errNoSpace.Error() + "\n"; code != 1 || stderr.String() != want {
+				t.Errorf("status %d, stderr %q; want 1 and %q", code, stderr.String(), want)
+			}
+		})
+	}
+}
