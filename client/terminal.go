@@ -319,7 +319,9 @@ func (t *Terminal) Run(c net.Conn) int {
 		c = Trace(c, traceWriter{s})
 	}
 	s.signals = make(chan os.Signal, 1)
-	signal.Notify(s.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// SIGQUIT too: Go's default would leave the terminal raw, below
+	// every goroutine's stack.
+	signal.Notify(s.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	endStops := s.watchStops()
 	linesDone := make(chan struct{})
 	defer func() {

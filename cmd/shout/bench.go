@@ -146,9 +146,10 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	}
 	cfg.Settings().WriteHeader(std.stdout)
 	// Ctrl-C (or SIGTERM) ends the run early with the report of what was
-	// measured; a second one, once the first is seen, stops shout at once.
+	// measured; a second one, once the first is seen, or SIGQUIT, stops
+	// shout at once.
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(std.ctx)
 	defer cancel()
@@ -158,10 +159,19 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	// takes it first. A signal that comes while the report is written
 	// cuts it short; one that comes before has bench write no report.
 	var endTaken atomic.Bool
+	stopNow := func(s os.Signal, why string) {
+		if endTaken.CompareAndSwap(false, true) && cmd.JSON {
+			writeJSONError(std.stdout, "stopped at once by "+why+", without a report")
+		}
+		stopBySignal(s.(syscall.Signal))
+	}
 	caught := make(chan os.Signal, 1)
 	go func() {
 		select {
 		case s := <-sigs:
+			if s == syscall.SIGQUIT {
+				stopNow(s, "SIGQUIT")
+			}
 			caught <- s
 			fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); again to stop at once\n", s, cmd.Timeout)
 			cancel()
@@ -172,10 +182,11 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		// it if it was ignored when shout started.
 		select {
 		case s := <-sigs:
-			if endTaken.CompareAndSwap(false, true) && cmd.JSON {
-				writeJSONError(std.stdout, fmt.Sprintf("stopped at once by a second %s, without a report", s))
+			why := "a second " + s.String()
+			if s == syscall.SIGQUIT {
+				why = "SIGQUIT"
 			}
-			stopBySignal(s.(syscall.Signal))
+			stopNow(s, why)
 		case <-finished:
 		}
 	}()

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -66,6 +68,9 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		return usagef("--dial-timeout must not be negative")
 	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
 		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
+	}
+	if !terminal { // (the prompt leaves on SIGQUIT as on SIGTERM, the terminal restored)
+		defer quitAtOnce()()
 	}
 	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
 	if ep.TLS {
@@ -191,4 +196,25 @@ func dialTarget(addr string) (endpoint.Endpoint, error) {
 		}
 	}
 	return e, nil
+}
+
+// quitAtOnce makes SIGQUIT (Ctrl-\) stop shout at once with status 131, as
+// Ctrl-C stops connect in a pipe, until the function it returns is
+// called. Go's default writes every goroutine's stack to stderr, which
+// users should not see, and exits 2, a usage error's status.
+func quitAtOnce() (stop func()) {
+	quit := make(chan os.Signal, 1)
+	signal.Notify(quit, syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-quit:
+			stopBySignal(s.(syscall.Signal))
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(quit)
+		close(done)
+	}
 }

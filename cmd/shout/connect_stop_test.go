@@ -86,6 +86,23 @@ func TestConnectTerminalStopThenKill(t *testing.T) {
 	waitExit(t, sh)
 }
 
+// At the prompt SIGQUIT leaves as SIGTERM does: the terminal restored
+// (Go's default left it raw), no goroutine dump, status 1.
+func TestConnectTerminalSIGQUIT(t *testing.T) {
+	addr, conns := acceptOne(t)
+	sh, f, scr := startOnTerminal(t, "jobshell", "shout", "connect", "--history", "-", addr)
+	accepted(t, conns)
+	scr.expect(t, addr+"> ")
+	syscall.Kill(ptyForeground(t, f), syscall.SIGQUIT)
+	line := scr.expect(t, "; terminal ")
+	rest := scr.expect(t, "\n")
+	if !strings.HasSuffix(line, "exit 1") || !strings.HasPrefix(rest, "as before") {
+		t.Errorf("after SIGQUIT: %q; want exit 1, terminal as before", line[max(len(line)-300, 0):]+rest)
+	}
+	noDump(t, line)
+	waitExit(t, sh)
+}
+
 // Ctrl-Z at the prompt stops shout connect as kill -TSTP does (raw mode
 // makes it a key the editor gets); it was swallowed, and nothing
 // happened.

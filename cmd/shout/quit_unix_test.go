@@ -1,0 +1,94 @@
+//go:build unix
+
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// SIGQUIT (Ctrl-\ in a pipeline) stops shout at once with status 131,
+// 128 + SIGQUIT, as a shell reports a program the signal stopped, and as
+// serve stops at once on it. Left to Go's default, connect and bench wrote
+// every goroutine's stack to stderr and exited 2, a usage error's status.
+
+// noDump fails t if stderr holds Go's goroutine dump.
+func noDump(t *testing.T, stderr string) {
+	t.Helper()
+	if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "SIGQUIT:") {
+		t.Errorf("stderr has Go's goroutine dump:\n%s", stderr[:min(len(stderr), 600)])
+	}
+}
+
+// exitWithin waits for cmd, failing t if it still runs after bound; it
+// returns the exit status.
+func exitWithin(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(bound):
+		t.Fatalf("still running %v after SIGQUIT", bound)
+		return -1
+	}
+}
+
+func TestBenchSIGQUITStopsAtOnce(t *testing.T) {
+	addr, got := signalServer(t, false) // replies owed for ever
+	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--json")
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	var out, errs strings.Builder
+	for l := range p.stdout {
+		out.WriteString(l + "\n")
+	}
+	for l := range p.stderr {
+		errs.WriteString(l + "\n")
+	}
+	if code := exitWithin(t, p.cmd); code != 131 {
+		t.Errorf("exit status %d, want 131", code)
+	}
+	noDump(t, errs.String())
+	// --json's last line says why there is no report, as for a second Ctrl-C.
+	var last struct{ Error string }
+	if err := json.Unmarshal([]byte(out.String()), &last); err != nil || !strings.Contains(last.Error, "SIGQUIT") {
+		t.Errorf("stdout after the settings:\n%s\nwant {\"error\": …} that says SIGQUIT stopped it", out.String())
+	}
+}
+
+func TestConnectPipeSIGQUIT(t *testing.T) {
+	addr, conns := acceptOne(t)
+	cmd := exec.Command("shout", "connect", addr)
+	in, _ := cmd.StdinPipe() // held open: shout waits for more
+	defer in.Close()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	_, r := accepted(t, conns)
+	io.WriteString(in, "hi\n")
+	readLine(t, r, "hi") // connect runs its pipe: past its start
+	cmd.Process.Signal(syscall.SIGQUIT)
+	if code := exitWithin(t, cmd); code != 131 {
+		t.Errorf("exit status %d, want 131", code)
+	}
+	noDump(t, stderr.String())
+}
