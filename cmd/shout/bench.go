@@ -260,11 +260,16 @@ func openHTML(path string) (*htmlFile, error) {
 	return &htmlFile{f: f}, nil
 }
 
-// write replaces the file's content with rep's page.
+// write replaces the file's content with rep's page. Only a regular
+// file has content to replace: a pipe (--html /dev/stdout, a shell's
+// >(gzip > page.html.gz)) refuses to be truncated, and takes the page as
+// it is.
 func (h *htmlFile) write(rep *bench.Report) error {
-	if err := h.f.Truncate(0); err != nil {
-		h.f.Close()
-		return err
+	if fi, err := h.f.Stat(); err != nil || fi.Mode().IsRegular() {
+		if err := h.f.Truncate(0); err != nil {
+			h.f.Close()
+			return err
+		}
 	}
 	w := bufio.NewWriter(h.f)
 	err := rep.WriteHTML(w)
