@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -144,7 +145,14 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return usagef("--html: %v", err)
 		}
 	}
-	cfg.Settings().WriteHeader(std.stdout)
+	// The settings, at once: a stdout that cannot be written (a full
+	// disk) fails the start, not the end of a run it cannot report.
+	var header bytes.Buffer
+	cfg.Settings().WriteHeader(&header)
+	if _, err := std.stdout.Write(header.Bytes()); err != nil {
+		page.discard()
+		return err
+	}
 	// Ctrl-C (or SIGTERM) ends the run early with the report of what was
 	// measured; a second one, once the first is seen, or SIGQUIT, stops
 	// shout at once.
