@@ -92,3 +92,18 @@ func TestConnectPipeSIGQUIT(t *testing.T) {
 	}
 	noDump(t, stderr.String())
 }
+
+// Before the prompt, while connect still connects (to a server slow to
+// finish the TLS handshake here), SIGQUIT stops it at once too: the
+// prompt catches it only once it runs, and before it was Go's default,
+// every goroutine's stack on the terminal and status 2.
+func TestConnectTerminalSIGQUITWhileConnecting(t *testing.T) {
+	addr, conns := acceptOne(t) // accepts, and says nothing: no handshake
+	cmd, _, scr := startTerminal(t, "connect", "--history", "-", "--insecure", "tls://"+addr)
+	accepted(t, conns)
+	cmd.Process.Signal(syscall.SIGQUIT)
+	if code := waitExit(t, cmd); code != 131 {
+		t.Errorf("exit status %d, want 131", code)
+	}
+	noDump(t, scr.all(t))
+}
