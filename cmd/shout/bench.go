@@ -145,17 +145,10 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return usagef("--html: %v", err)
 		}
 	}
-	// The settings, at once: a stdout that cannot be written (a full
-	// disk) fails the start, not the end of a run it cannot report.
-	var header bytes.Buffer
-	cfg.Settings().WriteHeader(&header)
-	if _, err := std.stdout.Write(header.Bytes()); err != nil {
-		page.discard()
-		return err
-	}
 	// Ctrl-C (or SIGTERM) ends the run early with the report of what was
 	// measured; a second one, once the first is seen, or SIGQUIT, stops
-	// shout at once.
+	// shout at once. Caught before the settings are written: whoever
+	// reads them may signal at once.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
@@ -198,6 +191,14 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		case <-finished:
 		}
 	}()
+	// The settings, at once: a stdout that cannot be written (a full
+	// disk) fails the start, not the end of a run it cannot report.
+	var header bytes.Buffer
+	cfg.Settings().WriteHeader(&header)
+	if _, err := std.stdout.Write(header.Bytes()); err != nil {
+		page.discard()
+		return err
+	}
 	rep, err := bench.Run(ctx, cfg)
 	if !endTaken.CompareAndSwap(false, true) {
 		select {} // a second signal is stopping shout
