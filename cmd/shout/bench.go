@@ -161,8 +161,11 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	// cuts it short; one that comes before has bench write no report.
 	var endTaken atomic.Bool
 	stopNow := func(s os.Signal, why string) {
-		if endTaken.CompareAndSwap(false, true) && cmd.JSON {
-			writeJSONError(std.stdout, "stopped at once by "+why+", without a report")
+		if endTaken.CompareAndSwap(false, true) {
+			page.discard() // not left empty: there is no report
+			if cmd.JSON {
+				writeJSONError(std.stdout, "stopped at once by "+why+", without a report")
+			}
 		}
 		stopBySignal(s.(syscall.Signal))
 	}

@@ -5,9 +5,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,5 +67,32 @@ func TestBenchInterruptRightAfterSettings(t *testing.T) {
 	// 0 with the report of what was measured, or 130 if nothing was.
 	if !strings.Contains(stderr.String(), "shout: interrupt: stopping") || code != 0 && code != 130 {
 		t.Errorf("status %d, stderr %q; want 0 or 130, and bench to say it is stopping", code, stderr.String())
+	}
+}
+
+// bench stopped at once, by SIGQUIT or a second Ctrl-C, leaves no --html
+// page it created: the file was left behind, empty.
+func TestBenchStopAtOnceRemovesItsPage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(*testing.T, *benchProc, chan struct{}) // and wait for the end
+	}{
+		{"SIGQUIT", func(t *testing.T, p *benchProc, got chan struct{}) {
+			p.line(p.stdout, "the settings line")
+			waitFor(t, got, "a message at the server")
+			p.cmd.Process.Signal(syscall.SIGQUIT)
+			p.rest()
+		}},
+		{"a second SIGINT", func(t *testing.T, p *benchProc, got chan struct{}) { interruptTwice(t, p, got) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, got := signalServer(t, false) // replies owed for ever
+			page := filepath.Join(t.TempDir(), "page.html")
+			p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--html", page)
+			tc.stop(t, p, got)
+			if _, err := os.Stat(page); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the page bench created is still there (%v), want it removed", err)
+			}
+		})
 	}
 }
