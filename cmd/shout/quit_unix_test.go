@@ -48,27 +48,50 @@ func exitWithin(t *testing.T, cmd *exec.Cmd) int {
 	}
 }
 
+// outputs reads p's stdout and stderr to their ends, both at once (a
+// full stderr would keep p from exiting), failing t if they have not
+// ended within bound.
+func (p *benchProc) outputs() (stdout, stderr string) {
+	p.t.Helper()
+	var out, errs strings.Builder
+	outs, errc := p.stdout, p.stderr
+	deadline := time.After(bound)
+	for outs != nil || errc != nil {
+		select {
+		case l, ok := <-outs:
+			if !ok {
+				outs = nil
+				continue
+			}
+			out.WriteString(l + "\n")
+		case l, ok := <-errc:
+			if !ok {
+				errc = nil
+				continue
+			}
+			errs.WriteString(l + "\n")
+		case <-deadline:
+			p.t.Fatalf("still writing %v after SIGQUIT; stdout:\n%s\nstderr:\n%s", bound, out.String(), errs.String())
+		}
+	}
+	return out.String(), errs.String()
+}
+
 func TestBenchSIGQUITStopsAtOnce(t *testing.T) {
 	addr, got := signalServer(t, false) // replies owed for ever
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--json")
 	p.line(p.stdout, "the settings line")
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGQUIT)
-	var out, errs strings.Builder
-	for l := range p.stdout {
-		out.WriteString(l + "\n")
-	}
-	for l := range p.stderr {
-		errs.WriteString(l + "\n")
-	}
+	out, errs := p.outputs()
 	if code := exitWithin(t, p.cmd); code != 131 {
 		t.Errorf("exit status %d, want 131", code)
 	}
-	noDump(t, errs.String())
+	noDump(t, errs)
 	// --json's last line says why there is no report, as for a second Ctrl-C.
 	var last struct{ Error string }
-	if err := json.Unmarshal([]byte(out.String()), &last); err != nil || !strings.Contains(last.Error, "SIGQUIT") {
-		t.Errorf("stdout after the settings:\n%s\nwant {\"error\": …} that says SIGQUIT stopped it", out.String())
+	if err := json.Unmarshal([]byte(out), &last); err != nil || !strings.Contains(last.Error, "SIGQUIT") {
+		t.Errorf("stdout after the settings:\n%s\nwant {\"error\": …} that says SIGQUIT stopped it", out)
 	}
 }
 
