@@ -284,8 +284,15 @@ func (t *Terminal) Run(c net.Conn) int {
 		prompt = t.Addr + " (udp)> "
 	}
 	s := &session{t: t, input: make(chan typed), done: make(chan struct{})}
+	// Caught before the terminal goes raw, so that none comes while it
+	// is raw with nothing to restore it: one that comes before the
+	// session runs waits for it. SIGQUIT too: Go's default would leave
+	// the terminal raw, below every goroutine's stack.
+	s.signals = make(chan os.Signal, 1)
+	signal.Notify(s.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	tt, err := openTTY(in, t.Out)
 	if err != nil {
+		signal.Stop(s.signals)
 		fmt.Fprintf(t.Err, "shout: terminal: %v\n", err)
 		return 1
 	}
@@ -310,6 +317,7 @@ func (t *Terminal) Run(c net.Conn) int {
 		Listener:               s.listen,
 	})
 	if err != nil {
+		signal.Stop(s.signals)
 		tt.restore()
 		fmt.Fprintf(t.Err, "shout: terminal: %v\n", err)
 		return 1
@@ -318,10 +326,6 @@ func (t *Terminal) Run(c net.Conn) int {
 	if t.Trace {
 		c = Trace(c, traceWriter{s})
 	}
-	s.signals = make(chan os.Signal, 1)
-	// SIGQUIT too: Go's default would leave the terminal raw, below
-	// every goroutine's stack.
-	signal.Notify(s.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	endStops := s.watchStops()
 	linesDone := make(chan struct{})
 	defer func() {

@@ -4,10 +4,12 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
@@ -100,6 +102,48 @@ func TestConnectTerminalSIGQUIT(t *testing.T) {
 		t.Errorf("after SIGQUIT: %q; want exit 1, terminal as before", line[max(len(line)-300, 0):]+rest)
 	}
 	noDump(t, line)
+	waitExit(t, sh)
+}
+
+// A signal that comes as the prompt starts, the terminal raw and the
+// history still being read, leaves with the terminal restored: the
+// prompt caught its signals only once the history was read, and shout
+// died of it with the terminal raw. A FIFO for the history file holds
+// the prompt there.
+func TestConnectTerminalSignalWhileHistoryLoads(t *testing.T) {
+	addr, conns := acceptOne(t)
+	fifo := filepath.Join(t.TempDir(), "history")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sh, f, scr := startOnTerminal(t, "jobshell", "shout", "connect", "--history", fifo, addr)
+	accepted(t, conns)
+	opened := make(chan *os.File, 1)
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0) // returns once shout opens it to read
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- w
+	}()
+	var w *os.File
+	select {
+	case w = <-opened:
+	case <-time.After(bound):
+		os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0) // let the opener go
+		t.Fatal("shout connect did not read its history")
+	}
+	if w == nil {
+		t.FailNow()
+	}
+	syscall.Kill(ptyForeground(t, f), syscall.SIGTERM)
+	w.WriteString("earlier\n")
+	w.Close()
+	line := scr.expect(t, "; terminal ")
+	rest := scr.expect(t, "\n")
+	if !strings.HasSuffix(line, "exit 1") || !strings.HasPrefix(rest, "as before") {
+		t.Errorf("after SIGTERM as the prompt started: %q; want exit 1, terminal as before", line[max(len(line)-300, 0):]+rest)
+	}
 	waitExit(t, sh)
 }
 
