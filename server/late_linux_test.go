@@ -35,11 +35,14 @@ func (g *gateSecond) ConnOpen(*server.ConnInfo) {
 // it read that input, and closed it unread: a reset.
 func TestLoopLingerReadsWhatArrivedLate(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one loop, held by the Observer
-	const linger = 20 * time.Millisecond
+	// (A linger gives up after 30 Lingers whatever comes: 3 s, which a
+	// test goroutine that a busy machine stalls before release does not
+	// reach; 600 ms, of a 20 ms Linger, it could.)
+	const idle, linger = 20 * time.Millisecond, 100 * time.Millisecond
 	gate := &gateSecond{entered: make(chan struct{}), release: make(chan struct{})}
 	release := sync.OnceFunc(func() { close(gate.release) })
 	defer release()
-	srv := &server.Server{IdleTimeout: linger, Linger: linger, Logger: discard(), Observer: gate}
+	srv := &server.Server{IdleTimeout: idle, Linger: linger, Logger: discard(), Observer: gate}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -324,7 +324,11 @@ func (c *lateLinger) Read(p []byte) (int, error) {
 func TestLingerReadsWhatArrivedLate(t *testing.T) {
 	obs := &recorder{}
 	ll := &lateLinger{lingering: make(chan struct{}), sent: make(chan struct{})}
-	srv := &server.Server{IdleTimeout: 20 * time.Millisecond, Linger: 20 * time.Millisecond, Logger: discard(), Observer: obs,
+	// (A linger gives up after 30 Lingers whatever comes: 3 s, which a
+	// test goroutine that a busy machine stalls between the linger's start
+	// and the client's send does not reach; 600 ms, of a 20 ms Linger, it
+	// could.)
+	srv := &server.Server{IdleTimeout: 20 * time.Millisecond, Linger: 100 * time.Millisecond, Logger: discard(), Observer: obs,
 		WrapConn: func(c net.Conn) (net.Conn, error) { ll.Conn = c; return ll, nil }}
 	c := dial(t, shouttest.Start(t, srv))
 	// The idle timeout's graceful close: end of file, then the linger.
