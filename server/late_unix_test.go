@@ -132,7 +132,10 @@ func TestWrapReadsTimeTheIdle(t *testing.T) {
 
 // wrapReadsTimeTheIdle runs one try of TestWrapReadsTimeTheIdle and says
 // whether it was conclusive: false if the client wrote the rest no
-// sooner than the idle timeout after the wrap's first read.
+// sooner than the idle timeout after the wrap's first read began (the
+// read times the idle when it returns, no sooner; timed after it
+// returned, a wrap goroutine stalled there made a try where the client
+// was idle look conclusive).
 func wrapReadsTimeTheIdle(t *testing.T) bool {
 	const idle = 400 * time.Millisecond
 	obs := &recorder{}
@@ -145,10 +148,11 @@ func wrapReadsTimeTheIdle(t *testing.T) bool {
 		// Its first read comes three quarters into the idle timeout...
 		time.Sleep(time.Until(start.Add(idle * 3 / 4)))
 		var b [3]byte
+		reading := time.Now()
 		if _, err := io.ReadFull(c, b[:]); err != nil {
 			return nil, err
 		}
-		readAt <- time.Now()
+		readAt <- reading
 		return headerWrap(c)
 	}
 	c := dial(t, shouttest.Start(t, srv))
