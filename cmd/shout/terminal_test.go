@@ -425,7 +425,12 @@ func TestConnectTerminalReconnectSendsUnwritten(t *testing.T) {
 	scr.expect(t, "> ") // the session has every line
 	// The lines typed fill the socket's buffers (about 200 KB); the
 	// server's end of file ends the connection while the writer waits.
+	// Nothing is read until the client says so, its writer stopped: read
+	// before, the writer went on into the room made while the client's
+	// reader had still to see the end of file, on a busy machine to the
+	// last line.
 	c1.(*net.UnixConn).CloseWrite()
+	said := scr.expect(t, "reconnecting")
 	first, err := io.ReadAll(c1) // until the client has closed
 	if err != nil {
 		t.Fatal(err)
@@ -441,7 +446,6 @@ func TestConnectTerminalReconnectSendsUnwritten(t *testing.T) {
 	if len(taken) == len(want) || !strings.HasPrefix(want[len(taken)], partial) {
 		t.Fatalf("first connection took %d lines, then %d bytes not of the next", len(taken), len(partial))
 	}
-	said := scr.expect(t, "reconnecting")
 	if len(taken) > 0 && !strings.Contains(said, fmt.Sprintf("%d line", len(taken))+map[bool]string{true: "", false: "s"}[len(taken) == 1]+" sent and not answered") {
 		t.Errorf("not said that %d lines were sent and not answered: %q", len(taken), said[max(len(said)-200, 0):])
 	}
