@@ -1738,6 +1738,10 @@ func openLoopHeld(t *testing.T, cfg bench.Config) {
 // sequence number would send larger messages than the report says.
 func TestRunRefusesWhatItCannotDo(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	manyConns, manyHeld := int(min(1<<38, math.MaxInt)), "36893488147419103232"
+	if strconv.IntSize == 32 {
+		manyHeld = "288230376017494016" // (2^31-1) × 2 × 2^26
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  func(bench.Config) bench.Config
@@ -1765,8 +1769,10 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 		{"too many source addresses", func(c bench.Config) bench.Config { c.SourceIPs = 256; return c },
 			"bench: SourceIPs 256 is more than the 255 addresses from 127.0.0.1 to 127.0.0.255"},
 		// 2^38 × 2 × 2^26 is 2^65, which int64 wrapped to 0: let through.
-		{"held past 64 bits", func(c bench.Config) bench.Config { c.Conns, c.Depth, c.Size = 1<<38, 1, bench.MaxSize; return c },
-			"bench: Conns × (Depth + 1) × Size is 36893488147419103232 bytes, more than bench will hold in memory (4 GiB)"},
+		// Where int is 32 bits (GOARCH=386) Conns is at most 2^31-1, and
+		// the product still passes what int holds.
+		{"held past int", func(c bench.Config) bench.Config { c.Conns, c.Depth, c.Size = manyConns, 1, bench.MaxSize; return c },
+			"bench: Conns × (Depth + 1) × Size is " + manyHeld + " bytes, more than bench will hold in memory (4 GiB)"},
 		{"rate nan", func(c bench.Config) bench.Config { c.Rate = math.NaN(); return c },
 			"bench: Rate NaN is not a number of messages per second"},
 		{"rate inf", func(c bench.Config) bench.Config { c.Rate = math.Inf(1); return c },
