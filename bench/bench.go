@@ -679,8 +679,15 @@ const distinct = 64
 
 // pick is the index of connection i's k-th message: each connection
 // walks the messages with its own stride from its own start, so a server
-// that crosses connections' replies is caught.
-func pick(i, k int) int { return (i + k*(1+2*(i/distinct%(distinct/2)))) % distinct }
+// that crosses connections' replies is caught. k is a uint64, and the
+// sum unsigned, because a connection's messages may pass 2^31 in a long
+// run where int is 32 bits, and k times a stride of up to 63 passes it
+// after a 63rd of that: in int the index turned negative, and bench
+// panicked. Unsigned, a sum that wraps is still right modulo distinct,
+// which divides 2^64.
+func pick(i int, k uint64) int {
+	return int((uint64(i) + k*uint64(1+2*(i/distinct%(distinct/2)))) % distinct)
+}
 
 // messagesHeld bounds the bytes of a run's distinct messages: past it,
 // fewer than distinct are made (at least 2), and the others repeat them.

@@ -110,7 +110,7 @@ func nextBackoff(d time.Duration) time.Duration {
 func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *worker, dial func(context.Context, int) (net.Conn, error)) {
 	got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 	var backoff time.Duration                         // after failures in a row
-	for k := 0; ; k++ {
+	for k := uint64(0); ; k++ {
 		select {
 		case <-r.stop:
 			return

@@ -210,7 +210,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		}
 		// checkBody counts the reply wrong if its body is, and says so.
 		checkBody := func() bool {
-			body, want := buf[seqLen:n], r.bodyWants[pick(i, int(seq))]
+			body, want := buf[seqLen:n], r.bodyWants[pick(i, seq)]
 			if bytes.Equal(body, want) {
 				return false
 			}
@@ -453,7 +453,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		inflight++
 		mu.Unlock()
 		pkt = appendSeq(pkt[:0], seq)
-		pkt = append(pkt, r.bodies[pick(i, int(seq))]...)
+		pkt = append(pkt, r.bodies[pick(i, seq)]...)
 		if _, err := c.Write(pkt); err != nil && !r.stopping.Load() {
 			if sockerr.Refused(err) {
 				refuse(err)

@@ -85,10 +85,10 @@ const (
 // loopConn is one connection's state.
 type loopConn struct {
 	fd       int
-	key      int32 // its index in loop.conns
-	i        int   // its number in the run, which picks its messages
-	sent     int   // messages sent so far
-	q        ring  // the messages in flight, oldest first
+	key      int32  // its index in loop.conns
+	i        int    // its number in the run, which picks its messages
+	sent     uint64 // messages sent so far (see pick)
+	q        ring   // the messages in flight, oldest first
 	in       []byte
 	out      []byte // bytes the socket has not taken yet
 	since    int64  // when the oldest message in flight last moved on
@@ -527,7 +527,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			}
 			break
 		}
-		want := r.wants[pick(c.i, c.sent-c.q.n)]
+		want := r.wants[pick(c.i, c.sent-uint64(c.q.n))]
 		take, complete := len(data), false
 		if k := bytes.IndexByte(data, '\n'); k >= 0 {
 			take, complete = k+1, true
@@ -612,7 +612,7 @@ func (l *loop) eof(c *loopConn) {
 // came of it, perhaps nothing) as wrong, and takes its message off c's
 // queue.
 func (l *loop) cutShort(c *loopConn) {
-	l.r.streamMismatch(&c.wrong, c.q.front().measured, c.in, l.r.wants[pick(c.i, c.sent-c.q.n)], true)
+	l.r.streamMismatch(&c.wrong, c.q.front().measured, c.in, l.r.wants[pick(c.i, c.sent-uint64(c.q.n))], true)
 	c.q.pop()
 }
 
@@ -710,7 +710,7 @@ func (l *loop) takeRedialed(now int64) {
 		c.since = now
 		// What was owed or fell due meanwhile, in order.
 		l.wbuf = l.wbuf[:0]
-		for k := c.sent - c.q.n; k < c.sent; k++ {
+		for k := c.sent - uint64(c.q.n); k < c.sent; k++ {
 			l.wbuf = append(l.wbuf, r.msgs[pick(c.i, k)]...)
 		}
 		if len(l.wbuf) > 0 {

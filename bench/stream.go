@@ -132,7 +132,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		var readBy time.Time
 		got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 		wrong := false                                    // the last reply was wrong: the next may be out of step
-		for k := 0; ; k++ {
+		for k := uint64(0); ; k++ {
 			m, ok := sent.pop()
 			if !ok {
 				return
@@ -196,7 +196,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 
 	var batch []byte
 	var writeBy time.Time
-	k := 0
+	k := uint64(0) // messages sent (see pick)
 	// send writes n messages in one write; message j was due at
 	// first + j*step.
 	send := func(n int, first time.Time, step time.Duration) (ok bool) {
