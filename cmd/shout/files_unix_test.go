@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -28,6 +29,9 @@ func TestServeWarnsOfOpenFileLimitBelowMaxConns(t *testing.T) {
 		{[]string{"--max-conns", "1000", "--engine", "goroutine"}, "past about 184 connections"},
 		{[]string{"--max-conns", "100"}, ""},
 		{[]string{"--max-conns", "0"}, ""}, // no limit asked for: none to warn of
+		// The most an int holds (2^31-1 on 386): the files needed, that
+		// and more, wrapped to a negative number in the warning.
+		{[]string{"--max-conns", strconv.Itoa(math.MaxInt)}, "past about 180 connections"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			log := serveUnderFileLimit(t, 200, tc.args...)
@@ -44,6 +48,8 @@ func TestServeWarnsOfOpenFileLimitBelowMaxConns(t *testing.T) {
 				t.Errorf("want a warning saying %q, and that shows the limit; got:\n%s", tc.want, log)
 			case tc.want != "" && !strings.Contains(got, "open_file_limit=200"):
 				t.Errorf("the warning does not say the limit:\n%s", got)
+			case strings.Contains(got, "need=-"):
+				t.Errorf("the warning says a negative number of files needed:\n%s", got)
 			}
 		})
 	}

@@ -324,17 +324,23 @@ const filesSpare = 16
 // and the admin listener's connections if withAdmin. If that is more than
 // an open-file limit of limit (0: not known), fit is about how many
 // connections the limit leaves room for while the admin listener is
-// little used; else fit is -1.
-func (cmd *serveCmd) filesNeeded(withAdmin bool, loops int, limit uint64) (need, fit int) {
+// little used; else fit is -1. need is a uint64 because --max-conns may be
+// as much as int holds (2^31-1 where it is 32 bits), and more in int
+// wrapped to a negative number.
+func (cmd *serveCmd) filesNeeded(withAdmin bool, loops int, limit uint64) (need uint64, fit int) {
 	besides := filesSpare + 2*loops
-	need = cmd.MaxConns + besides
+	need = uint64(cmd.MaxConns) + uint64(besides) // MaxConns is at least 0
 	if withAdmin {
 		need += admin.MaxConns
 	}
-	if limit == 0 || cmd.MaxConns == 0 || uint64(need) <= limit {
+	if limit == 0 || cmd.MaxConns == 0 || need <= limit {
 		return need, -1
 	}
-	return need, max(int(limit)-besides, 0)
+	room := uint64(0)
+	if limit > uint64(besides) {
+		room = limit - uint64(besides)
+	}
+	return need, int(min(room, uint64(cmd.MaxConns))) // less than need: an int
 }
 
 // adminStopTimeout bounds how long the admin listener waits at exit for
