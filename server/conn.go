@@ -518,9 +518,12 @@ func (c *conn) adapt(filled int) {
 }
 
 // replyLen is the reply buffer for src: room for all of its reply, up to
-// ReadSize; a longer reply is written in parts.
+// ReadSize; a longer reply is written in parts. The product is taken in
+// int64: where int is 32 bits, a 32 KiB read times MaxExpansionLimit
+// wrapped to a negative size.
 func (c *conn) replyLen(src int) int {
-	return min(src*c.exp, max(c.srv.readSize(), maxCarry*c.exp))
+	most := max(c.srv.readSize(), maxCarry*c.exp)
+	return int(min(int64(src)*int64(c.exp), int64(most)))
 }
 
 // answer feeds the n bytes a read put in buf, after the k carried ones,

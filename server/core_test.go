@@ -899,3 +899,20 @@ func TestHugeMaxExpansion(t *testing.T) {
 		})
 	}
 }
+
+// A full read under a claim at MaxExpansionLimit: where int is 32 bits
+// (GOARCH=386), the reply buffer's size, 32 KiB read × 65,536, wrapped
+// to -2^31 and the goroutine engine panicked, making a buffer of it.
+func TestHugeMaxExpansionFullRead(t *testing.T) {
+	srv := &server.Server{Transformer: claimer{claim: server.MaxExpansionLimit}, Logger: new(shouttest.Log).Logger()}
+	c := dial(t, shouttest.Start(t, srv))
+	msg := strings.Repeat("abcdefg\n", 64<<10/8) // two default reads
+	go func() {
+		io.WriteString(c, msg)
+		c.CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != strings.ToUpper(msg) {
+		t.Errorf("got %d bytes (%.20q…), %v; want %d, uppercase", len(got), got, err, len(msg))
+	}
+}
