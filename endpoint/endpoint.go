@@ -170,8 +170,12 @@ func typed(s string) string {
 // isPort says whether port is a port number or a service name, as
 // net.Listen takes.
 func isPort(port string) bool {
-	if _, err := strconv.ParseUint(port, 10, 16); err == nil {
-		return true
+	if strings.Trim(port, "0123456789") == "" {
+		// A number is a port only below 2^16: net.LookupPort wraps some
+		// past 2^32 to a port, with no error (4294967377 is 81), and
+		// net.Listen and Dial take them so.
+		_, err := strconv.ParseUint(port, 10, 16)
+		return err == nil
 	}
 	_, err := net.LookupPort("tcp", port)
 	return err == nil

@@ -51,6 +51,14 @@ func TestParse(t *testing.T) {
 	if linux := runtime.GOOS == "linux"; linux != (err == nil) {
 		t.Errorf("an abstract name of %d bytes on %s: %v", len(abstract), runtime.GOOS, err)
 	}
+	// A port past 2^32 whose digits wrap Go's own port lookup to a port
+	// number (4294967377 to 81, 4294967376 to 80) is refused as the
+	// number it is: shout serve 127.0.0.1:4294967377 listened on port 81.
+	for _, in := range []string{"127.0.0.1:4294967377", "tcp://[::1]:4294967376", "localhost:4294967377"} {
+		if got, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), "is not a number from 0 to 65535") {
+			t.Errorf("Parse(%q) = %v, %v; want the port named out of range", in, got, err)
+		}
+	}
 	// A bare port too large says so, not "missing port in address".
 	for _, port := range []string{"99999", "99999999999999999999"} { // the second past 64 bits
 		if _, err := Parse(port, "tcp"); err == nil || !strings.Contains(err.Error(), "port "+port+" is not a number from 0 to 65535") {
