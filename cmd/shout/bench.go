@@ -145,12 +145,18 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return usagef("--html: %v", err)
 		}
 	}
-	// Ctrl-C (or SIGTERM) ends the run early with the report of what was
-	// measured; a second one, once the first is seen, or SIGQUIT, stops
-	// shout at once. Caught before the settings are written: whoever
-	// reads them may signal at once.
+	// Ctrl-C (or SIGTERM, or SIGHUP: a closed terminal, whose run's
+	// report goes to a file) ends the run early with the report of what
+	// was measured; a second one, once the first is seen, or SIGQUIT,
+	// stops shout at once. Caught before the settings are written:
+	// whoever reads them may signal at once. SIGHUP only if it was not
+	// ignored at start: catching it would undo nohup.
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
+	stops := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
+	if !signal.Ignored(syscall.SIGHUP) {
+		stops = append(stops, syscall.SIGHUP)
+	}
+	signal.Notify(sigs, stops...)
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(std.ctx)
 	defer cancel()

@@ -143,6 +143,41 @@ func TestBenchInterruptKeepsReport(t *testing.T) {
 	}
 }
 
+// SIGHUP (the terminal closed, the report going to a file) ends the run
+// with the report of what was measured, as Ctrl-C does; it killed bench,
+// and the file had no report. Under nohup, which ignores it, it changes
+// nothing: bench runs on, and only the Ctrl-C after it stops the run.
+func TestBenchHangupKeepsReport(t *testing.T) {
+	for _, tc := range []struct {
+		name, shell string
+		sigs        []syscall.Signal
+		notice      string
+	}{
+		{"caught", `exec shout bench "$0" --conns 1 --duration 10m --warmup 0 --text ascii --mode ascii`,
+			[]syscall.Signal{syscall.SIGHUP}, "hangup: stopping"},
+		{"ignored at start", `trap '' HUP; exec shout bench "$0" --conns 1 --duration 10m --warmup 0 --text ascii --mode ascii`,
+			[]syscall.Signal{syscall.SIGHUP, syscall.SIGINT}, "interrupt: stopping"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, got := signalServer(t, true)
+			p := startCmd(t, exec.Command("sh", "-c", tc.shell, addr))
+			p.line(p.stdout, "the settings line")
+			waitFor(t, got, "a message at the server")
+			// Ignored, the SIGHUP sent first is not what stops it.
+			for _, sig := range tc.sigs {
+				p.cmd.Process.Signal(sig)
+			}
+			if l := p.line(p.stderr, "the stop notice"); !strings.Contains(l, tc.notice) {
+				t.Errorf("stderr %q, want %q", l, tc.notice)
+			}
+			out, code := p.rest()
+			if code != 0 || !strings.Contains(out, "interrupted") || !strings.Contains(out, "every reply checked: all right") {
+				t.Errorf("status %d, want 0 and a report that says interrupted and all right:\n%s", code, out)
+			}
+		})
+	}
+}
+
 // Ctrl-C before anything was measured (here in the warm-up) exits 130.
 func TestBenchInterruptBeforeMeasuring(t *testing.T) {
 	addr, got := signalServer(t, true)
