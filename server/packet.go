@@ -313,7 +313,7 @@ func (p *packetConn) unsent(err error) Reason {
 
 // errNoReturnAddress is why a datagram from a Unix datagram socket with no
 // name gets no reply.
-var errNoReturnAddress = errors.New("the sender has no address to reply to (a Unix datagram socket with no name)")
+var errNoReturnAddress = errors.New("server: the sender has no address to reply to (a Unix datagram socket with no name)")
 
 // admission is what admit learned of a datagram's source, for charge.
 type admission struct {

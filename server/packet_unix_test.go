@@ -44,8 +44,8 @@ func TestUnixgramSenderWithoutName(t *testing.T) {
 	if _, err := nameless.Write([]byte("from nowhere")); err != nil {
 		t.Fatal(err)
 	}
-	if d := seen.next(t); d.Reason != server.ReasonSendFailed || d.Err == nil {
-		t.Errorf("datagram from a socket with no name: reason %v, err %v; want %v and an error", d.Reason, d.Err, server.ReasonSendFailed)
+	if d := seen.next(t); d.Reason != server.ReasonSendFailed || d.Err == nil || !strings.HasPrefix(d.Err.Error(), "server: ") {
+		t.Errorf("datagram from a socket with no name: reason %v, err %v; want %v and an error of the package's (\"server: …\")", d.Reason, d.Err, server.ReasonSendFailed)
 	}
 	named, err := net.DialUnix("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "c"), Net: "unixgram"}, to)
 	if err != nil {
