@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -113,16 +112,6 @@ func pairIn(name, value string, pairs []string) bool {
 		}
 	}
 	return false
-}
-
-// Names returns the metric names in the scrape, sorted.
-func (s *Scrape) Names() []string {
-	var names []string
-	for n := range s.Families {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Want is one expected value: a series, by name and label pairs.
