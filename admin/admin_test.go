@@ -267,9 +267,9 @@ func TestHandlerEndpoints(t *testing.T) {
 			}{
 				{nil, "/healthz", 200, "ok"},
 				{nil, "/readyz", 503, "not ready"},
-				{ptr(true), "/readyz", 200, "ready"},
+				{new(true), "/readyz", 200, "ready"},
 				{nil, "/healthz", 200, "ok"},
-				{ptr(false), "/readyz", 503, "not ready"},
+				{new(false), "/readyz", 503, "not ready"},
 				{nil, "/healthz", 200, "ok"},
 				{nil, "/metrics", 200, "# HELP"},
 				{nil, "/debug/pprof/", wantPprof, ""},
@@ -289,8 +289,6 @@ func TestHandlerEndpoints(t *testing.T) {
 		})
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // /healthz and /readyz answer OPTIONS with their status, as GET: it is
 // the method of HAProxy's `option httpchk /readyz`, which got 405 and so
