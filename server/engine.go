@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 )
 
 // Engine chooses the driver that moves a stream listener's bytes.
@@ -58,12 +59,7 @@ var testEngine Engine
 func traces(o Observer) bool {
 	switch o := o.(type) {
 	case fanout: // a SocketTracer whatever it holds
-		for _, m := range o {
-			if traces(m) {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(o, traces)
 	case replyFanout:
 		return traces(o.fanout)
 	}
