@@ -642,9 +642,7 @@ func (l *loop) redial(c *loopConn) {
 	}
 	c.served = false
 	wait := c.backoff
-	l.dials.Add(1)
-	go func() {
-		defer l.dials.Done()
+	l.dials.Go(func() {
 		rd := redialed{c: c, fd: -1}
 		if wait > 0 {
 			select {
@@ -674,7 +672,7 @@ func (l *loop) redial(c *loopConn) {
 		l.inbox <- rd
 		one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
 		unix.Write(l.inboxFD, one)
-	}()
+	})
 }
 
 // takeRedialed puts new connections in place of closed ones and sends
