@@ -96,6 +96,9 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		return usagef("--churn is for TCP, TLS and Unix sockets: UDP has no connections")
 	case cmd.Churn && (cmd.Rate > 0 || cmd.Depth > 1):
 		return usagef("--churn sends one message per connection, in a closed loop: no --rate or --depth")
+	case cmd.Rate > 0 && cmd.Depth > 1:
+		// Open loop: it was taken and ignored.
+		return usagef("--depth is for the closed loop: with --rate, messages go when they are due, however many are in flight")
 	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
 		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
 	case cmd.SourceIPs < 0 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
