@@ -177,6 +177,11 @@ func isPort(port string) bool {
 		_, err := strconv.ParseUint(port, 10, 16)
 		return err == nil
 	}
+	if strings.HasPrefix(port, "+") || strings.HasPrefix(port, "-") {
+		// No service name begins so; Go's lookup reads the number after
+		// the sign (+80 is 80, -0 is 0).
+		return false
+	}
 	_, err := net.LookupPort("tcp", port)
 	return err == nil
 }

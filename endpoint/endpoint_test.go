@@ -59,6 +59,14 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, %v; want the port named out of range", in, got, err)
 		}
 	}
+	// A port with a sign is no port, as a service name cannot begin with
+	// one: Go's lookup took +80 for 80 and -0 for 0, which shout connect
+	// then dialled, past its check that port 0 is for listening.
+	for _, in := range []string{"127.0.0.1:+80", "127.0.0.1:-0", "udp://[::1]:-0", "localhost:+0080"} {
+		if got, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), "is not a number from 0 to 65535") {
+			t.Errorf("Parse(%q) = %v, %v; want the port refused", in, got, err)
+		}
+	}
 	// A bare port too large says so, not "missing port in address".
 	for _, port := range []string{"99999", "99999999999999999999"} { // the second past 64 bits
 		if _, err := Parse(port, "tcp"); err == nil || !strings.Contains(err.Error(), "port "+port+" is not a number from 0 to 65535") {
