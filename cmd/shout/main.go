@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -141,6 +144,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		serveEnvars(),
 		kong.Vars{"version": versionLine()},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		decimalInts(),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "shout: %v\n", err)
@@ -395,6 +399,29 @@ func helpFor(app *kong.Application, args []string) string {
 		return "shout " + node.Name
 	}
 	return "shout"
+}
+
+// decimalInts reads every int flag, and its variable, in decimal, as
+// durations and ports are read. Kong's own reading takes Go's literal
+// prefixes: --max-conns 010 was 8 (octal), --conns 0x10 sixteen.
+func decimalInts() kong.Option {
+	return kong.TypeMapper(reflect.TypeFor[int](), kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
+		var s string
+		if err := ctx.Scan.PopValueInto("int", &s); err != nil {
+			return err
+		}
+		n, err := strconv.ParseInt(s, 10, strconv.IntSize)
+		switch {
+		case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(s, "-"):
+			return fmt.Errorf("%s is less than %d", s, math.MinInt)
+		case errors.Is(err, strconv.ErrRange):
+			return fmt.Errorf("%s is more than %d", s, math.MaxInt)
+		case err != nil:
+			return fmt.Errorf("expected a whole number (in decimal) but got %q", s)
+		}
+		target.SetInt(n)
+		return nil
+	}))
 }
 
 // fileName is a flag's file name, ~ expanded as kong's path type does;
