@@ -1840,6 +1840,11 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 		// Durations as Go writes them: it said "replies due within 0.0002s".
 		{"durations", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Duration: 1500 * time.Millisecond, Timeout: 200 * time.Microsecond},
 			[]string{"1.5s measured after 1s warm-up, replies due within 200µs, connecting within 5s"}, nil},
+		// The longest a Duration holds (someone's "never"), as float64
+		// seconds, rounds up past it: it said "-2562047h47m16.854775808s
+		// measured after -2562047h47m16.854775808s warm-up".
+		{"longest durations", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Duration: math.MaxInt64, Warmup: math.MaxInt64, Timeout: math.MaxInt64, ConnectTimeout: math.MaxInt64},
+			[]string{"2562047h47m16.854775807s measured after 2562047h47m16.854775807s warm-up, replies due within 2562047h47m16.854775807s, connecting within 2562047h47m16.854775807s"}, []string{"-2562047h"}},
 	} {
 		h := header(tc.cfg)
 		for _, w := range tc.want {

@@ -238,7 +238,17 @@ func (r *Report) lateText() string {
 }
 
 // seconds is s seconds as a Go duration, for people: 200µs, not 0.0002s.
-func seconds(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
+//
+// At most the longest Duration: that one (someone's "never"), as float64
+// seconds, rounds up past it, and converted back wrapped to
+// -2562047h47m16.854775808s.
+func seconds(s float64) time.Duration {
+	ns := math.Round(s * 1e9)
+	if ns >= math.MaxInt64 { // (2^63 as a float64)
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
+}
 
 // us formats microseconds for people.
 func us(v float64) string {
