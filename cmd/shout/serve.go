@@ -112,6 +112,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		eps = append(eps, e...)
 	}
+	if e, ok := twice(eps); ok {
+		return usagef("%s is given twice", e)
+	}
 	if why := cmd.loopRefused(eps); why != "" {
 		// Before anything is bound: a taken port would otherwise hide it.
 		return usagef("--engine loop: the event-loop engine cannot serve %s; --engine auto serves it with a goroutine per connection", why)
@@ -119,6 +122,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	adminEps, err := cmd.adminEndpoints()
 	if err != nil {
 		return err
+	}
+	if e, ok := twice(append(slices.Clip(eps), adminEps...)); ok {
+		return usagef("--admin %s: an address to serve as well", e)
 	}
 	opts, certs, err := cmd.listenOptions(eps)
 	if err != nil {
@@ -249,6 +255,29 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// twice returns the first of eps that listens where an earlier one
+// does. Its listen would fail, the address in use by this very shout,
+// and "address already in use" sent one looking for another program.
+// Port 0 is a new port each time.
+func twice(eps []endpoint.Endpoint) (endpoint.Endpoint, bool) {
+	type key struct{ network, address string }
+	seen := make(map[key]bool)
+	for _, e := range eps {
+		k := key{e.Network, e.Address}
+		if ap, err := netip.ParseAddrPort(e.Address); err == nil {
+			k.address = ap.String() // 127.0.0.1:08080 is 127.0.0.1:8080
+		}
+		if _, port, err := net.SplitHostPort(k.address); e.Network != "unix" && err == nil && strings.Trim(port, "0") == "" {
+			continue
+		}
+		if seen[k] {
+			return e, true
+		}
+		seen[k] = true
+	}
+	return endpoint.Endpoint{}, false
 }
 
 // loopRefused says which of eps --engine loop cannot serve, and why, in

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"shout/endpoint"
 )
 
 func TestServeFlagsMakeServer(t *testing.T) {
@@ -182,6 +184,35 @@ func TestServeListensOnAddrsBetweenFlags(t *testing.T) {
 	for _, network := range []string{"tcp", "unix", "udp"} {
 		if got := exchange(t, network, p.addr(network), "echo me"); got != "echo me" {
 			t.Errorf("%s: got %q; want it echoed", network, got)
+		}
+	}
+}
+
+// An address given twice is found however it is written; port 0, a new
+// port each time, and one port over TCP and UDP are no repeat.
+func TestServeAddressTwice(t *testing.T) {
+	for _, tc := range []struct {
+		addrs []string
+		want  string // the repeat, or "" for none
+	}{
+		{[]string{"127.0.0.1:8080", "tcp://127.0.0.1:8080"}, "tcp://127.0.0.1:8080"},
+		{[]string{"tls://127.0.0.1:8443", "127.0.0.1:8443"}, "tcp://127.0.0.1:8443"},
+		{[]string{"udp://[::1]:53", "[0:0::1]:053"}, "udp://[0:0::1]:053"},
+		{[]string{"localhost:8080", "localhost:8080"}, "tcp://localhost:8080"},
+		{[]string{"127.0.0.1:0", "127.0.0.1:0", "localhost:0", "localhost:00"}, ""},
+		{[]string{"tcp://127.0.0.1:8080", "udp://127.0.0.1:8080", "127.0.0.2:8080"}, ""},
+	} {
+		var eps []endpoint.Endpoint
+		for _, a := range tc.addrs {
+			e, err := endpoint.Parse(a, "tcp", "udp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			eps = append(eps, e...)
+		}
+		got, ok := twice(eps)
+		if ok != (tc.want != "") || ok && got.String() != tc.want {
+			t.Errorf("%v: twice = %v, %v; want %q", tc.addrs, got, ok, tc.want)
 		}
 	}
 }
