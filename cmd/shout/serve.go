@@ -42,7 +42,7 @@ type serveCmd struct {
 	WriteTimeout    time.Duration `default:"30s" help:"Drop a client that stops reading its replies for this long. 0: never."`
 	Linger          time.Duration `default:"2s" help:"How long a closing connection waits for the client's end of file after its last reply, so that no reset destroys replies in flight (longer while the client still sends or takes replies). 0: close at once."`
 	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM, answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
-	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source (address and port), with a burst of one second's worth; more is dropped. 0: no limit."`
+	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source (address and port), with a burst of one second's worth; more is dropped, and a reply longer than the burst always. 0: no limit."`
 
 	Cert             string        `placeholder:"FILE" predictor:"file" help:"TLS certificate chain (PEM) for tls:// addresses; SIGHUP reloads it and --key."`
 	Key              string        `placeholder:"FILE" predictor:"file" help:"TLS private key (PEM) for --cert."`
@@ -62,6 +62,10 @@ type serveCmd struct {
 	Verbose   bool   `short:"v" help:"Also log every message received (quoted, truncated)."`
 	Trace     bool   `help:"Print every socket call to stderr as it happens, in the lesson's terms (bind, listen, accept, recv, send, close, recvfrom, sendto), on lines that begin with \"trace \". For learning: a stderr that blocks holds up serving."`
 }
+
+// longestUDPReply is the most a UDP datagram carries (over IPv6; 20
+// bytes less over IPv4).
+const longestUDPReply = 65535 - 8
 
 // logFlushTimeout bounds how long shout waits at exit for its last log
 // lines to reach stderr: long enough for any stderr that is read at all,
@@ -162,6 +166,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	go reloadOnHUP(hup, certs, log)
 	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
 		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
+	}
+	if cmd.SourceRate > 0 && cmd.SourceRate < longestUDPReply && len(packets) > 0 {
+		// Taken for a rate, it seemed to lose replies it never could send.
+		log.Warn(fmt.Sprintf("--source-rate %d: a UDP reply longer than %d bytes is never sent, however seldom its source sends: a source's budget holds one second's worth", cmd.SourceRate, cmd.SourceRate),
+			"source_rate", cmd.SourceRate)
 	}
 	for i, l := range listeners {
 		e := endpoint.Endpoint{Network: l.Addr().Network(), Address: l.Addr().String(), TLS: isTLS(l)}

@@ -216,3 +216,25 @@ func TestServeAddressTwice(t *testing.T) {
 		}
 	}
 }
+
+// A --source-rate below the longest UDP reply is said at start: the
+// budget holds one second's worth, so a longer reply is never sent,
+// however seldom its source sends, and the server seemed to lose it.
+func TestServeSourceRateBelowLongestReply(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"--source-rate", "100", "udp://127.0.0.1:0"}, true},
+		{[]string{"--source-rate", "65527", "udp://127.0.0.1:0"}, false},
+		{[]string{"--source-rate", "0", "udp://127.0.0.1:0"}, false},
+		{[]string{"udp://127.0.0.1:0"}, false},                         // 8 MiB
+		{[]string{"--source-rate", "100", "tcp://127.0.0.1:0"}, false}, // no datagrams
+	} {
+		p := startServe(t, nil, tc.args...)
+		// (said before the listening lines startServe waited for)
+		if got := strings.Contains(p.logText(), "is never sent"); got != tc.warn {
+			t.Errorf("%v: warned %v, want %v:\n%s", tc.args, got, tc.warn, p.logText())
+		}
+	}
+}
