@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -403,14 +404,25 @@ func helpFor(app *kong.Application, args []string) string {
 
 // decimalInts reads every int flag, and its variable, in decimal, as
 // durations and ports are read. Kong's own reading takes Go's literal
-// prefixes: --max-conns 010 was 8 (octal), --conns 0x10 sixteen.
+// prefixes: --max-conns 010 was 8 (octal), --conns 0x10 sixteen. Digits
+// may still be grouped with underscores, as Go's literals and --rate
+// take them (1_000).
 func decimalInts() kong.Option {
 	return kong.TypeMapper(reflect.TypeFor[int](), kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
 		var s string
 		if err := ctx.Scan.PopValueInto("int", &s); err != nil {
 			return err
 		}
-		n, err := strconv.ParseInt(s, 10, strconv.IntSize)
+		// Leading zeros dropped, base 0 reads decimal: it takes the
+		// underscores, and no prefix is left to take (x10 is no number).
+		sign, digits := "", s
+		if s != "" && (s[0] == '+' || s[0] == '-') {
+			sign, digits = s[:1], s[1:]
+		}
+		if trimmed := strings.TrimLeft(digits, "0"); trimmed != digits {
+			digits = cmp.Or(trimmed, "0")
+		}
+		n, err := strconv.ParseInt(sign+digits, 0, strconv.IntSize)
 		switch {
 		case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(s, "-"):
 			return fmt.Errorf("%s is less than %d", s, math.MinInt)
