@@ -275,8 +275,13 @@ func twice(eps []endpoint.Endpoint) (endpoint.Endpoint, bool) {
 	seen := make(map[key]bool)
 	for _, e := range eps {
 		k := key{e.Network, e.Address}
-		if ap, err := netip.ParseAddrPort(e.Address); err == nil {
-			k.address = ap.String() // 127.0.0.1:08080 is 127.0.0.1:8080
+		if host, port, err := net.SplitHostPort(k.address); e.Network != "unix" && err == nil && host == "" {
+			k.address = net.JoinHostPort("::", port) // :8080 is [::]:8080, as Go listens on it
+		}
+		if ap, err := netip.ParseAddrPort(k.address); err == nil {
+			// 127.0.0.1:08080 is 127.0.0.1:8080; [::ffff:127.0.0.1]
+			// is 127.0.0.1, which Go listens on as IPv4.
+			k.address = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 		}
 		if _, port, err := net.SplitHostPort(k.address); e.Network != "unix" && err == nil && strings.Trim(port, "0") == "" {
 			continue

@@ -199,8 +199,15 @@ func TestServeAddressTwice(t *testing.T) {
 		{[]string{"tls://127.0.0.1:8443", "127.0.0.1:8443"}, "tcp://127.0.0.1:8443"},
 		{[]string{"udp://[::1]:53", "[0:0::1]:053"}, "udp://[0:0::1]:053"},
 		{[]string{"localhost:8080", "localhost:8080"}, "tcp://localhost:8080"},
+		// Spelled apart, listened on as one: an empty host is [::] (every
+		// address, both families), an IPv4-mapped address its IPv4 one.
+		// "address already in use" followed, as before the check.
+		{[]string{":8080", "[::]:8080"}, "tcp://[::]:8080"},
+		{[]string{"udp://[::ffff:127.0.0.1]:53", "udp://127.0.0.1:53"}, "udp://127.0.0.1:53"},
+		{[]string{"[::ffff:0.0.0.0]:8080", "0.0.0.0:8080"}, "tcp://0.0.0.0:8080"},
 		{[]string{"127.0.0.1:0", "127.0.0.1:0", "localhost:0", "localhost:00"}, ""},
 		{[]string{"tcp://127.0.0.1:8080", "udp://127.0.0.1:8080", "127.0.0.2:8080"}, ""},
+		{[]string{":0", "[::]:0"}, ""},
 	} {
 		var eps []endpoint.Endpoint
 		for _, a := range tc.addrs {
