@@ -192,15 +192,23 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return
 		}
 		// Not by leaving the second to Go's default, which is to ignore
-		// it if it was ignored when shout started.
-		select {
-		case s := <-sigs:
-			why := "a second " + s.String()
-			if s == syscall.SIGQUIT {
-				why = "SIGQUIT"
+		// it if it was ignored when shout started. A second SIGHUP is
+		// no one asking again: a closing terminal may send two (the
+		// shell's to its jobs, the kernel's to the foreground).
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGHUP {
+					continue
+				}
+				why := "a second " + s.String()
+				if s == syscall.SIGQUIT {
+					why = "SIGQUIT"
+				}
+				stopNow(s, why)
+			case <-finished:
 			}
-			stopNow(s, why)
-		case <-finished:
+			return
 		}
 	}()
 	// The settings, at once: a stdout that cannot be written (a full

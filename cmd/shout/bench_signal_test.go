@@ -148,22 +148,21 @@ func TestBenchInterruptKeepsReport(t *testing.T) {
 // and the file had no report. Under nohup, which ignores it, it changes
 // nothing: bench runs on, and only the Ctrl-C after it stops the run.
 func TestBenchHangupKeepsReport(t *testing.T) {
+	const bench = `exec shout bench "$0" --conns 1 --duration 10m --warmup 0 --text ascii --mode ascii`
 	for _, tc := range []struct {
 		name, shell string
-		sigs        []syscall.Signal
-		notice      string
+		sigs        []syscall.Signal // sent together
+		notice      string           // what bench says it took
 	}{
-		{"caught", `exec shout bench "$0" --conns 1 --duration 10m --warmup 0 --text ascii --mode ascii`,
-			[]syscall.Signal{syscall.SIGHUP}, "hangup: stopping"},
-		{"ignored at start", `trap '' HUP; exec shout bench "$0" --conns 1 --duration 10m --warmup 0 --text ascii --mode ascii`,
-			[]syscall.Signal{syscall.SIGHUP, syscall.SIGINT}, "interrupt: stopping"},
+		{"caught", bench, []syscall.Signal{syscall.SIGHUP}, "hangup: stopping"},
+		// Ignored, the SIGHUP sent first is not what stops it.
+		{"ignored at start", `trap '' HUP; ` + bench, []syscall.Signal{syscall.SIGHUP, syscall.SIGINT}, "interrupt: stopping"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, got := signalServer(t, true)
 			p := startCmd(t, exec.Command("sh", "-c", tc.shell, addr))
 			p.line(p.stdout, "the settings line")
 			waitFor(t, got, "a message at the server")
-			// Ignored, the SIGHUP sent first is not what stops it.
 			for _, sig := range tc.sigs {
 				p.cmd.Process.Signal(sig)
 			}
@@ -175,6 +174,38 @@ func TestBenchHangupKeepsReport(t *testing.T) {
 				t.Errorf("status %d, want 0 and a report that says interrupted and all right:\n%s", code, out)
 			}
 		})
+	}
+}
+
+// A second SIGHUP, while bench waits for the replies owed, is not
+// someone asking again (a closing terminal may send two: the shell's to
+// its jobs, the kernel's to the foreground): bench goes on waiting, and
+// only a second Ctrl-C stops it at once. The second SIGHUP stopped it,
+// without its report.
+func TestBenchSecondHangupIsNotAskingAgain(t *testing.T) {
+	addr, got := signalServer(t, false)
+	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m")
+	p.line(p.stdout, "the settings line")
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.line(p.stderr, "the stop notice")
+	// Sent together: the lower number, SIGHUP, is delivered first.
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() {
+		for range p.stdout {
+		}
+		done <- p.cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+			t.Errorf("exit %v, want to be stopped by the SIGINT, not the second SIGHUP", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("still running %v after SIGHUP, SIGHUP and SIGINT", bound)
 	}
 }
 
