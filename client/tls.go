@@ -151,8 +151,9 @@ func SilentClose(addr string) string {
 // authority the client does not know, said with what to do: a test
 // server's certificate is self-signed or signed by a test CA, and the
 // bare error names neither way out. If authorities were given (given; as
-// --ca file, if known) they are not the one: to be told to pass one sent
-// those who had looking for the option.
+// a --ca file, if known), the hint says they are not the one: told only to
+// pass one, a user who had passed one went looking for what was wrong with
+// the option.
 type untrusted struct {
 	err   error
 	given bool
