@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // rawRead is the state of one raw read, kept in the conn with its callback
@@ -85,12 +83,6 @@ func inputWaits(nc net.Conn) bool {
 		return false
 	}
 	waits := false
-	rc.Control(func(fd uintptr) {
-		var b [1]byte
-		// (MSG_DONTWAIT: a socket the caller made blocking must not
-		// hold the goroutine here.)
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		waits = err == nil && n > 0
-	})
+	rc.Control(func(fd uintptr) { waits = readableFD(int(fd)) }) // the loops' peek too
 	return waits
 }
