@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,6 +53,41 @@ func (o Options) listenConfig() net.ListenConfig {
 // closes the connection.
 type Proxy struct {
 	From []netip.Prefix
+}
+
+// ParseTrusted is a source trusted to send PROXY headers, as a user
+// writes one (--proxy-from): an address or a CIDR range, spaces around
+// it ignored ("10.0.0.0/8, 192.168.0.0/16" split at the commas), as the
+// masked range Proxy.From holds. An IPv4 range mapped into IPv6 is the
+// IPv4 one (::ffff:10.0.0.0/104 is 10.0.0.0/8), as trusts unmaps the
+// source. Its error names s and says what is wrong with it.
+func ParseTrusted(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			// [::1] is how an address with a port is written, and
+			// "not an address" would not say what is wrong with it.
+			if inner, bits, ok := strings.Cut(s, "]"); ok && strings.HasPrefix(inner, "[") && (bits == "" || bits[0] == '/') && validPrefix(inner[1:]+bits) {
+				return netip.Prefix{}, fmt.Errorf("%q: an address here has no brackets: %s", s, typed(inner[1:]+bits))
+			}
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8", s)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// validPrefix says whether s is an address or a CIDR range, as
+// ParseTrusted takes them.
+func validPrefix(s string) bool {
+	_, perr := netip.ParsePrefix(s)
+	_, aerr := netip.ParseAddr(s)
+	return perr == nil || aerr == nil
 }
 
 func (p *Proxy) trusts(a net.Addr) bool {

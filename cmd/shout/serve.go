@@ -14,12 +14,9 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/text/transform"
 
@@ -568,24 +565,11 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 	if cmd.ProxyProtocol {
 		opts.Proxy = &endpoint.Proxy{}
 		for _, s := range cmd.ProxyFrom {
-			s = strings.TrimSpace(s) // "10.0.0.0/8, 192.168.0.0/16"
-			p, err := netip.ParsePrefix(s)
+			p, err := endpoint.ParseTrusted(s)
 			if err != nil {
-				a, aerr := netip.ParseAddr(s)
-				if aerr != nil {
-					// [::1] is how an address with a port is written, and
-					// "not an address" would not say what is wrong with it.
-					if inner, bits, ok := strings.Cut(s, "]"); ok && strings.HasPrefix(inner, "[") && (bits == "" || bits[0] == '/') && validPrefix(inner[1:]+bits) {
-						return opts, nil, usagef("--proxy-from: %q: an address here has no brackets: %s", s, typed(inner[1:]+bits))
-					}
-					return opts, nil, usagef("--proxy-from: %q is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8", s)
-				}
-				p = netip.PrefixFrom(a, a.BitLen())
+				return opts, nil, usagef("--proxy-from: %v", err)
 			}
-			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8
-				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-			}
-			opts.Proxy.From = append(opts.Proxy.From, p.Masked())
+			opts.Proxy.From = append(opts.Proxy.From, p)
 		}
 	}
 	if len(hosts) == 0 {
@@ -645,22 +629,4 @@ func logCertificate(log *slog.Logger, msg string, store *certs.Store, now time.T
 func isTLS(l net.Listener) bool {
 	t, ok := l.(interface{ TLS() bool })
 	return ok && t.TLS()
-}
-
-// typed is a flag value as a hint offers it to be typed: as it is, or
-// quoted if it has what a terminal would not show as itself (an IPv6
-// zone may hold any byte: a control character, a byte that is not UTF-8).
-func typed(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
-		return s
-	}
-	return strconv.Quote(s)
-}
-
-// validPrefix says whether s is an address or a CIDR range, as
-// --proxy-from takes them.
-func validPrefix(s string) bool {
-	_, perr := netip.ParsePrefix(s)
-	_, aerr := netip.ParseAddr(s)
-	return perr == nil || aerr == nil
 }
