@@ -39,3 +39,12 @@ func (s *Server) IdleFired() bool {
 // call f once it has tracked its listener, before it traces it and
 // accepts; nil for none.
 func HoldServe(f func()) { serving = f }
+
+// Ended is closed once every goroutine s started for what it serves
+// (its connections, event loops, timeout watcher, datagram workers) has
+// ended: as soon as nothing is served, whether or not s was stopped.
+func (s *Server) Ended() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() { s.wg.Wait(); close(ch) }()
+	return ch
+}

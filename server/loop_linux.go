@@ -59,10 +59,18 @@ const acceptBatch = 16
 const maxFree = 256
 
 // loops are a server's event loops and the listeners they accept from.
+//
+// They run while there is something to serve, as a goroutine per
+// connection would: once no listener is served (idle), each loop ends as
+// soon as it has no connection left, so that a server whose Serves have
+// returned and whose connections have closed leaves nothing running,
+// Shutdown or not. The next Serve starts those again (revive).
 type loops struct {
-	all       []*loop
+	all       []*loop                         // replaced, under Server.mu, as they end and start again
 	listeners atomic.Pointer[[]*loopListener] // by id-1, copied on write under Server.mu
 	serials   int32                           // listeners served so far; Server.mu
+	idle      atomic.Bool                     // no listener is served; written under Server.mu
+	epoch     time.Time                       // the loops' clock, which listeners' pauses share
 }
 
 // loopListener is one listener the loops accept from.
@@ -181,6 +189,7 @@ type loop struct {
 	paused   []pausedListener // listeners not accepted from until a time
 
 	stopped   bool // Shutdown has been seen
+	ended     bool // run has returned, or is about to; Server.mu
 	force     atomic.Bool
 	acceptF   func(fd uintptr) // l.acceptFrom, made once
 	accL      *loopListener    // the listener acceptF accepts from
@@ -239,11 +248,14 @@ func (s *Server) serveLoop(l net.Listener) error {
 		return ErrServerClosed
 	}
 	if s.loops == nil {
-		if s.loops, err = s.startLoops(); err != nil {
-			s.mu.Unlock()
-			s.untrack(l)
-			return err
-		}
+		s.loops, err = s.startLoops()
+	} else {
+		err = s.loops.revive(s)
+	}
+	if err != nil {
+		s.mu.Unlock()
+		s.untrack(l)
+		return err
 	}
 	set := s.loops
 	set.add(ll)
@@ -286,6 +298,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 		s.mu.Lock()
 		set.unwatch(ll)
 		set.remove(ll)
+		set.retireIfIdle()
 		s.mu.Unlock()
 		s.untrack(l)
 	}
@@ -366,37 +379,17 @@ func (set *loops) remove(ll *loopListener) {
 // startLoops makes one loop for each core the process may use and starts
 // them; Server.mu is held.
 func (s *Server) startLoops() (*loops, error) {
-	set := &loops{}
+	set := &loops{epoch: time.Now()}
 	set.listeners.Store(new([]*loopListener))
-	n := runtime.GOMAXPROCS(0)
-	epoch := time.Now()
-	rsize := s.readSize() + maxCarry
-	for range n {
-		lp := &loop{srv: s, set: set, ep: -1, wake: -1, epoch: epoch,
-			events: make([]unix.EpollEvent, 256), rbuf: make([]byte, rsize)}
-		lp.acceptF, lp.serveF, lp.armed = lp.acceptFrom, lp.serve, -1
-		// Replies are written a buffer at a time, as conn.replyLen sizes
-		// them: a reply waiting for a slow reader keeps at most this.
-		lp.obuf = getBuf(max(s.readSize(), maxCarry*s.expansion()))
-		set.all = append(set.all, lp)
-		var err error
-		if lp.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
-			lp.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-		}
-		if err == nil {
-			if lp.pollFile, lp.poll, err = pollable(lp.ep); err != nil {
-				lp.ep = -1 // closed by pollable
-			}
-		}
-		if err == nil {
-			err = unix.EpollCtl(lp.ep, unix.EPOLL_CTL_ADD, lp.wake, &unix.EpollEvent{Events: unix.EPOLLIN, Pad: wakeKey})
-		}
+	for range runtime.GOMAXPROCS(0) {
+		lp, err := s.newLoop(set)
 		if err != nil {
 			for _, lp := range set.all {
 				lp.closeFDs()
 			}
-			return nil, errors.Join(errors.New("server: cannot start the event loops"), err)
+			return nil, err
 		}
+		set.all = append(set.all, lp)
 	}
 	for _, lp := range set.all {
 		s.wg.Add(1)
@@ -405,19 +398,85 @@ func (s *Server) startLoops() (*loops, error) {
 	return set, nil
 }
 
+// newLoop makes a loop of set, not started yet.
+func (s *Server) newLoop(set *loops) (*loop, error) {
+	lp := &loop{srv: s, set: set, ep: -1, wake: -1, epoch: set.epoch,
+		events: make([]unix.EpollEvent, 256), rbuf: make([]byte, s.readSize()+maxCarry)}
+	lp.acceptF, lp.serveF, lp.armed = lp.acceptFrom, lp.serve, -1
+	var err error
+	if lp.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
+		lp.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	}
+	if err == nil {
+		if lp.pollFile, lp.poll, err = pollable(lp.ep); err != nil {
+			lp.ep = -1 // closed by pollable
+		}
+	}
+	if err == nil {
+		err = unix.EpollCtl(lp.ep, unix.EPOLL_CTL_ADD, lp.wake, &unix.EpollEvent{Events: unix.EPOLLIN, Pad: wakeKey})
+	}
+	if err != nil {
+		lp.closeFDs()
+		return nil, errors.Join(errors.New("server: cannot start the event loops"), err)
+	}
+	// Replies are written a buffer at a time, as conn.replyLen sizes
+	// them: a reply waiting for a slow reader keeps at most this.
+	lp.obuf = getBuf(max(s.readSize(), maxCarry*s.expansion()))
+	return lp, nil
+}
+
+// revive readies the loops for a listener: every loop that ended while
+// none was served is started again (in its place: the same number of
+// loops, on the same clock). Server.mu is held.
+func (set *loops) revive(s *Server) error {
+	set.idle.Store(false)
+	for i, lp := range set.all {
+		if !lp.ended {
+			continue
+		}
+		lp, err := s.newLoop(set)
+		if err != nil {
+			set.retireIfIdle()
+			return err
+		}
+		set.all[i] = lp
+		s.wg.Add(1)
+		go lp.run()
+	}
+	return nil
+}
+
+// retireIfIdle, once no listener is served, wakes every loop to end as
+// soon as it has no connection left (see loops). Server.mu is held.
+func (set *loops) retireIfIdle() {
+	if slices.ContainsFunc(*set.listeners.Load(), func(ll *loopListener) bool { return ll != nil }) {
+		return
+	}
+	set.idle.Store(true)
+	for _, lp := range set.all {
+		lp.wakeUp()
+	}
+}
+
 // wakeAll wakes every loop to see that the server is stopping; force
 // closes every connection at once. Server.mu is held.
 func (set *loops) wakeAll(force bool) {
 	for _, lp := range set.all {
-		if lp.wake < 0 {
-			continue // done, its descriptors closed
-		}
 		if force {
 			lp.force.Store(true)
 		}
-		one := [8]byte{1}
-		unix.Write(lp.wake, one[:])
+		lp.wakeUp()
 	}
+}
+
+// wakeUp makes l look at what run watches between batches. Server.mu is
+// held.
+func (l *loop) wakeUp() {
+	if l.wake < 0 {
+		return // done, its descriptors closed
+	}
+	one := [8]byte{1}
+	unix.Write(l.wake, one[:])
 }
 
 // unwatch takes ll out of every loop's epoll set, before it is closed;
@@ -512,6 +571,7 @@ func (l *loop) closeFDs() {
 	if l.wake >= 0 {
 		unix.Close(l.wake)
 	}
+	l.pollFile, l.ep, l.wake = nil, -1, -1
 }
 
 // run serves the loop's connections until the server has stopped and
@@ -523,8 +583,7 @@ func (l *loop) run() {
 		// Under Server.mu, as wakeAll writes to l.wake: once closed, the
 		// numbers may be anything else's.
 		s.mu.Lock()
-		l.closeFDs()
-		l.ep, l.wake = -1, -1
+		l.end()
 		s.mu.Unlock()
 		putBuf(l.obuf)
 	}()
@@ -557,10 +616,32 @@ func (l *loop) run() {
 		if d := l.sweepEvery(); d >= 0 && l.now-l.swept >= int64(d) {
 			l.sweep()
 		}
-		if l.stopped && l.open == 0 {
+		if l.stopped && l.open == 0 || l.open == 0 && l.set.idle.Load() && l.retire() {
 			return
 		}
 	}
+}
+
+// retire ends the loop, which has no connection, if still no listener
+// is served: under Server.mu, which Serve holds as it revives the loops
+// and watches its listener, so that the listener is watched by this
+// loop only if it goes on.
+func (l *loop) retire() bool {
+	s := l.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !l.set.idle.Load() {
+		return false
+	}
+	l.end()
+	return true
+}
+
+// end closes the loop's descriptors and marks it ended, for revive to
+// replace. Server.mu is held.
+func (l *loop) end() {
+	l.closeFDs()
+	l.ended = true
 }
 
 // serve is the callback of the loop's wait. It polls without sleeping
@@ -619,7 +700,8 @@ func (l *loop) serve(uintptr) bool {
 // as any other does: returning after every batch, it would poll without
 // a pause while an entry it cannot take out reports, see gone.)
 func (l *loop) chores() bool {
-	if l.force.Load() || l.srv.closing.Load() && (!l.stopped || l.open == 0) || len(l.paused) > 0 || l.stale {
+	if l.force.Load() || l.srv.closing.Load() && (!l.stopped || l.open == 0) || len(l.paused) > 0 || l.stale ||
+		l.open == 0 && l.set.idle.Load() {
 		return true
 	}
 	at := l.deadline()

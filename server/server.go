@@ -188,7 +188,8 @@ type Server struct {
 	closing   atomic.Bool
 	wg        sync.WaitGroup
 	done      chan struct{} // closed by Shutdown and Close
-	drained   chan struct{} // the timeout watcher's wake-up when a stop's last connection is gone
+	drained   chan struct{} // the timeout watcher's wake-up when the last connection is gone
+	watching  bool          // the timeout watcher runs
 	lingering chan struct{} // a slot for each rejected connection lingering
 	obsOnce   sync.Once
 	stopOnce  sync.Once // tellStopped
@@ -293,13 +294,35 @@ func (s *Server) track(add func()) bool {
 		s.drained = make(chan struct{}, 1)
 		s.lingering = make(chan struct{}, maxLingering)
 		s.clock.epoch = time.Now()
-		if s.IdleTimeout > 0 || s.WriteTimeout > 0 {
-			s.wg.Add(1)
-			go s.watch()
-		}
 	}
 	add()
+	// Started with a listener, as connections come only while one is
+	// served, and ended once none is and no connection is left (see
+	// watch): a Server leaves nothing running once it serves nothing.
+	if !s.watching && len(s.listeners) > 0 && (s.IdleTimeout > 0 || s.WriteTimeout > 0) {
+		s.watching = true
+		s.wg.Add(1)
+		go s.watch()
+	}
 	return true
+}
+
+// servesNothing reports whether no listener is served and no stream
+// connection is open; Server.mu is held. The timeout watcher and the
+// event loops end then, whether or not the server was stopped.
+func (s *Server) servesNothing() bool {
+	return len(s.listeners) == 0 && len(s.conns) == 0
+}
+
+// wakeWatcher wakes the timeout watcher, if the last connection is gone
+// and it has nothing more to watch; Server.mu is held.
+func (s *Server) wakeWatcher() {
+	if len(s.conns) == 0 && (s.closing.Load() || len(s.listeners) == 0) {
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // A ConnWrapper is a listener whose connections must be wrapped before
@@ -488,6 +511,7 @@ func (s *Server) pause(d time.Duration) {
 func (s *Server) untrack(l net.Listener) {
 	s.mu.Lock()
 	delete(s.listeners, l)
+	s.wakeWatcher()
 	s.mu.Unlock()
 	l.Close()
 }
@@ -525,12 +549,7 @@ func (s *Server) admitIP(a *place, remote net.Addr) bool {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if len(s.conns) == 0 && s.closing.Load() {
-		select { // the timeout watcher has no more to watch
-		case s.drained <- struct{}{}:
-		default:
-		}
-	}
+	s.wakeWatcher()
 	s.mu.Unlock()
 	s.release(&c.place)
 }

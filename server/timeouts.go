@@ -78,7 +78,9 @@ func (s *Server) sweepEvery() time.Duration {
 }
 
 // watch sweeps the connections for timeouts until the server closes,
-// and for write timeouts until its last connection has closed: a stop
+// or serves nothing (no listener, no connection; the next Serve starts
+// another), and for write timeouts until its last connection has
+// closed: a stop
 // answers what each client sent, and a client that takes none of those
 // replies must not hold the stop for good (a Shutdown whose context has
 // no deadline). A stop's reads are the stop's to time, not the idle
@@ -99,7 +101,8 @@ func (s *Server) watch() {
 		now := s.clock.now()
 		s.mu.Lock()
 		closing := s.closing.Load()
-		if closing && (len(s.conns) == 0 || write <= 0) {
+		if closing && (len(s.conns) == 0 || write <= 0) || s.servesNothing() {
+			s.watching = false // the next Serve starts another
 			s.mu.Unlock()
 			return
 		}
