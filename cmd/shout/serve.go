@@ -218,11 +218,17 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if cmd.ShutdownTimeout <= 0 {
 		timeout = "none"
 	}
+	var failed error
 	select {
-	case err := <-errs: // a listener failed for good: stop the rest
+	case failed = <-errs:
+		// A listener failed for good (an accept error that is not
+		// temporary). The others could serve on, but shout would then
+		// look healthy while refusing every client of that address, and
+		// a supervisor would not restart it: it stops, as gracefully as
+		// on SIGTERM, so that no client of the others loses a reply, and
+		// exits with the error.
 		ready(false)
-		closeNow(srv, log)
-		return err
+		log.Error("a listener failed; shutting down", "err", failed, "timeout", timeout)
 	case s := <-sigs:
 		ready(false) // first: a load balancer stops sending new clients
 		if s == syscall.SIGQUIT {
@@ -260,7 +266,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Warn("closed connections still busy", "reason", shutdownReason(err))
 	}
 	log.Info("stopped")
-	return nil
+	return failed
 }
 
 // twice returns the first of eps that listens where an earlier one
