@@ -63,4 +63,17 @@
 // file (for up to Linger while nothing happens) before it closes: closing
 // with unread input would make the kernel reset the connection and drop
 // replies the client has not received yet. Close stops at once.
+//
+// The lifecycle is net/http's. Serve and ServePacket always return an
+// error: ErrServerClosed once Shutdown or Close is called (at once, not
+// when the stop is done: wait for Shutdown to return), and otherwise why
+// they ended (a listener closed from outside, an accept error that is not
+// temporary). A Serve that ends that way leaves its connections served,
+// until they close or until Shutdown or Close, and the server's other
+// listeners served. Once nothing is served (no Serve or ServePacket
+// running, no connection open) the Server runs no goroutine and holds no
+// descriptor, stopped or not: the event loops end, and the next Serve
+// starts them again. A Server that was stopped is not used again: its
+// Serve and ServePacket return ErrServerClosed at once, closing what they
+// were given.
 package server

@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -9,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"shout/internal/shouttest"
 	"shout/server"
 )
 
@@ -70,4 +74,139 @@ func openFDs(t *testing.T) int {
 		t.Skipf("cannot count descriptors: %v", err)
 	}
 	return len(fds)
+}
+
+// After Shutdown or Close, on a Server that served or on a zero Server,
+// Serve and ServePacket return ErrServerClosed at once and close what
+// they were given, as net/http's Serve does.
+func TestServeAfterStop(t *testing.T) {
+	stops := []struct {
+		name string
+		stop func(*server.Server) error
+	}{
+		{"Shutdown", func(s *server.Server) error { return s.Shutdown(context.Background()) }},
+		{"Close", (*server.Server).Close},
+	}
+	for _, st := range stops {
+		for _, served := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, served %v", st.name, served), func(t *testing.T) {
+				shouttest.CheckFDs(t)
+				srv := &server.Server{Logger: discard()}
+				if served {
+					shouttest.Start(t, srv)
+				}
+				if err := st.stop(srv); err != nil {
+					t.Fatalf("%s: %v", st.name, err)
+				}
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := srv.Serve(ln); err != server.ErrServerClosed {
+					t.Errorf("Serve: %v, want ErrServerClosed", err)
+				}
+				if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+					t.Errorf("the listener after Serve: Accept: %v, want it closed", err)
+				}
+				pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := srv.ServePacket(pc); err != server.ErrServerClosed {
+					t.Errorf("ServePacket: %v, want ErrServerClosed", err)
+				}
+				if _, _, err := pc.ReadFrom(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+					t.Errorf("the packet conn after ServePacket: ReadFrom: %v, want it closed", err)
+				}
+				// Stopping again is harmless, and says nothing failed.
+				for _, again := range stops {
+					if err := again.stop(srv); err != nil {
+						t.Errorf("%s again: %v", again.name, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// Shutdown called twice at once, and Close during a Shutdown: each
+// returns once every connection is closed, and the connection is closed
+// once.
+func TestStopsAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		second func(*server.Server) error
+		want   server.Reason
+	}{
+		{"Shutdown twice", func(s *server.Server) error { return s.Shutdown(context.Background()) }, server.ReasonShutdown},
+		{"Close during Shutdown", (*server.Server).Close, server.ReasonShutdown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shouttest.CheckFDs(t)
+			obs := newLedger()
+			srv := &server.Server{Observer: obs, Logger: discard(), Linger: time.Hour}
+			addr := shouttest.Start(t, srv)
+			c := dial(t, addr)
+			exchange(t, c, "a", "A")
+			first := make(chan error, 1)
+			go func() { first <- srv.Shutdown(context.Background()) }()
+			// The client reads end of file: the stop has begun, and
+			// lingers on it (it sends no end of file of its own).
+			if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+				t.Fatalf("after Shutdown: read %q, %v; want end of file", got, err)
+			}
+			second := make(chan error, 1)
+			go func() { second <- tc.second(srv) }()
+			if tc.name == "Shutdown twice" {
+				c.Close() // what both wait for
+			}
+			for i, ch := range []chan error{first, second} {
+				select {
+				case err := <-ch:
+					if err != nil {
+						t.Errorf("stop %d: %v", i+1, err)
+					}
+				case <-time.After(bound):
+					t.Fatalf("stop %d did not return", i+1)
+				}
+			}
+			if got := obs.waitClose(t); got.Reason != tc.want {
+				t.Errorf("closed for %v, want %v", got.Reason, tc.want)
+			}
+			obs.check(t)
+		})
+	}
+}
+
+// A Shutdown whose context ends returns its error once every connection
+// is closed (at once, then); a Close after it is clean.
+func TestShutdownContextEnds(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newLedger()
+	srv := &server.Server{Observer: obs, Logger: discard(), Linger: time.Hour}
+	addr := shouttest.Start(t, srv)
+	c := dial(t, addr)
+	exchange(t, c, "a", "A")
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(ctx) }()
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 { // lingering on it now
+		t.Fatalf("after Shutdown: read %q, %v; want end of file", got, err)
+	}
+	cancel()
+	select {
+	case err := <-stopped:
+		if err != context.Canceled {
+			t.Errorf("Shutdown: %v, want context.Canceled", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("Shutdown did not return once its context ended")
+	}
+	if got := obs.waitClose(t); got.Reason != server.ReasonShutdown {
+		t.Errorf("closed for %v, want shutdown", got.Reason)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close after: %v", err)
+	}
+	obs.check(t)
 }

@@ -18,8 +18,9 @@ const maxDatagram = 65535
 
 // ServePacket answers each datagram read from pc with its uppercase, sent
 // back to where it came from, with one goroutine per CPU reading. It always
-// returns a non-nil error and closes pc; after Shutdown or Close the error
-// is ErrServerClosed.
+// returns a non-nil error and closes pc, once its goroutines have ended:
+// after Shutdown or Close (or at once, on a Server stopped already) the
+// error is ErrServerClosed; if pc is closed from outside, net.ErrClosed.
 //
 // A datagram whose reply would start a loop gets none: one that claims to
 // come from the server's own address and port (on a wildcard listener:

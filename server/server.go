@@ -373,12 +373,24 @@ func (e *WrapError) Unwrap() error { return e.Err }
 
 // Serve accepts stream connections on l and serves them with the driver
 // EngineFor chooses: the server's event loops (which accept for it), or a
-// goroutine for each connection. It always returns a non-nil error and
-// closes l; after Shutdown or Close the error is ErrServerClosed, and if
-// l is closed from outside, net.ErrClosed (within 250 ms with the loops).
-// Temporary accept errors (out of file descriptors or memory) are logged
-// and retried after 5 ms, doubling to 1 s; any other ends Serve with that
-// error. If l is a ConnWrapper, each connection is wrapped by it first.
+// goroutine for each connection. If l is a ConnWrapper, each connection
+// is wrapped by it first.
+//
+// Serve always returns a non-nil error and closes l. When Shutdown or
+// Close is called, Serve returns ErrServerClosed at once, while the
+// connections are still being stopped: a program must wait for Shutdown
+// to return, not Serve. On a Server stopped already it returns
+// ErrServerClosed at once. If l is closed from outside, the error is
+// net.ErrClosed (within 250 ms with the loops). Temporary accept errors
+// (out of file descriptors or memory) are logged and retried after 5 ms,
+// doubling to 1 s; any other ends Serve with that error.
+//
+// However Serve ends, the connections it accepted are served on until
+// they close, or until Shutdown or Close, and the other listeners the
+// Server serves are not affected. Once no Serve is running and no
+// connection is open, the Server has no goroutine running and no
+// descriptor open (the event loops end, and the next Serve starts them
+// again), whether it was stopped or not.
 func (s *Server) Serve(l net.Listener) error {
 	if !s.track(func() { s.listeners[l] = struct{}{} }) {
 		l.Close()
@@ -605,9 +617,20 @@ func ipKey(a net.Addr) (netip.Addr, bool) {
 // received (where the system cannot count that, as under a wrapper or off
 // Linux: what arrives until the client pauses, for up to Linger), shuts
 // its write side and reads, discarding, until the client's end of file
-// (see Linger) before closing it.
-// If ctx ends first, Shutdown closes the remaining connections at once and
-// returns ctx's error.
+// (see Linger) before closing it. It returns once every connection is
+// closed and every goroutine of the server has ended, with the errors
+// from closing the listeners and packet connections.
+//
+// If ctx ends first, Shutdown closes the remaining connections at once,
+// as Close does, waits for them to end and returns ctx's error; a Close
+// after it has nothing left to do. A Close during a Shutdown closes the
+// remaining connections at once, and the Shutdown returns as if they had
+// closed. Shutdown and Close may be called any number of times, at once
+// too: each returns once everything has ended.
+//
+// Once Shutdown or Close has been called, the Server cannot be used
+// again: Serve and ServePacket return ErrServerClosed. This holds for a
+// Server that never served (its zero value) too.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.closeAll(false)
 	finished := make(chan struct{})
@@ -625,8 +648,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes every listener, packet connection and stream connection at
-// once, without answering what is in flight. It returns the errors from
-// closing the listeners and packet connections.
+// once, without answering what is in flight, and returns once they have
+// ended, with the errors from closing the listeners and packet
+// connections. See Shutdown for calling both, or either more than once.
 func (s *Server) Close() error {
 	err := s.closeAll(true)
 	s.wg.Wait()
