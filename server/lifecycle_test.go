@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,4 +210,77 @@ func TestShutdownContextEnds(t *testing.T) {
 		t.Errorf("Close after: %v", err)
 	}
 	obs.check(t)
+}
+
+// Listeners served one after another, and two at a time, on one Server:
+// each is served whether the loops are ending as the one before it
+// ends, or have ended, and nothing is left once all are done.
+func TestServeAgainAsLoopsEnd(t *testing.T) {
+	shouttest.CheckFDs(t)
+	others := goleak.IgnoreCurrent()
+	srv := &server.Server{Logger: discard()}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w := range 2 {
+		wg.Go(func() {
+			for i := range 20 {
+				if err := serveOnce(srv, fmt.Sprintf("%d.%d", w, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	select {
+	case <-srv.Ended():
+	case <-time.After(bound):
+		t.Fatalf("with nothing served, the server's goroutines still run %v later", bound)
+	}
+	if err := goleak.Find(others); err != nil {
+		t.Error(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// serveOnce serves a new listener with srv, exchanges msg with one client
+// and closes the listener, checking what Serve returns.
+func serveOnce(srv *server.Server, msg string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), bound)
+	if err != nil {
+		ln.Close()
+		<-served
+		return err
+	}
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "x"+msg)
+	got := make([]byte, 1+len(msg))
+	_, err = io.ReadFull(c, got)
+	c.Close()
+	ln.Close()
+	if err != nil || string(got) != "X"+msg {
+		<-served
+		return fmt.Errorf("listener %s: got %q, %v", msg, got, err)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("listener %s: Serve: %v, want net.ErrClosed", msg, err)
+		}
+	case <-time.After(bound):
+		return fmt.Errorf("listener %s: Serve did not return", msg)
+	}
+	return nil
 }
