@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,4 +284,42 @@ func serveOnce(srv *server.Server, msg string) error {
 		return fmt.Errorf("listener %s: Serve did not return", msg)
 	}
 	return nil
+}
+
+// nilListener breaks net.Listener's contract: its Accept returns neither
+// a connection nor an error.
+type nilListener struct{ net.Listener }
+
+func (nilListener) Accept() (net.Conn, error) { return nil, nil }
+
+// A listener whose Accept returns neither a connection nor an error ends
+// Serve with an error that says so; it used to panic, taking the program
+// down, on the connection's address.
+func TestAcceptNothingEndsServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{Logger: discard()}
+	defer srv.Close()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("panic: %v", p)
+			}
+		}()
+		done <- srv.Serve(nilListener{ln})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no connection and no error") {
+			t.Errorf("Serve: %v, want an error saying Accept returned no connection and no error", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("Serve did not return")
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the listener after Serve: Accept: %v, want it closed", err)
+	}
 }

@@ -440,6 +440,9 @@ func (s *Server) Serve(l net.Listener) error {
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
+		if err == nil && nc == nil {
+			err = errNoAccepted // not temporary: it ends Serve
+		}
 		if err != nil {
 			if s.closing.Load() {
 				return ErrServerClosed
@@ -496,6 +499,10 @@ func (s *Server) Serve(l net.Listener) error {
 		go c.serve()
 	}
 }
+
+// errNoAccepted ends Serve on a listener that broke net.Listener's
+// contract, its Accept returning neither a connection nor an error.
+var errNoAccepted = errors.New("server: the listener's Accept returned no connection and no error")
 
 // serving, if set, is called as Serve, having tracked its listener, is
 // about to serve it with a goroutine per connection; a test sets it, to
