@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,11 +19,20 @@ import (
 // socket shut, so that accept fails with EINVAL), shout says which and
 // why, stops as gracefully as on SIGTERM (a client of another listener
 // gets the reply to what it had sent, then end of file, and is waited
-// for), and exits with status 1 and the error. It used to close every
-// connection at once, and log nothing of stopping.
+// for; a signal stops it at once, and is not called a second one), and
+// exits with status 1 and the error. It used to close every connection
+// at once, and log nothing of stopping.
 func TestServeListenerFailsStopsGracefully(t *testing.T) {
-	for _, engine := range []string{"auto", "goroutine"} {
-		t.Run(engine, func(t *testing.T) {
+	for _, tc := range []struct {
+		engine string
+		signal bool // cut the stop short with SIGTERM, rather than close the client
+	}{
+		{"auto", false},
+		{"goroutine", false},
+		{"auto", true},
+	} {
+		t.Run(fmt.Sprintf("%s, signal %v", tc.engine, tc.signal), func(t *testing.T) {
+			engine := tc.engine
 			sock := filepath.Join(t.TempDir(), "s")
 			p := startServe(t, nil, "--engine", engine, "tcp://127.0.0.1:0", "unix://"+sock)
 			u, err := net.DialTimeout("unix", sock, bound)
@@ -47,7 +57,12 @@ func TestServeListenerFailsStopsGracefully(t *testing.T) {
 			if got, err := io.ReadAll(u); string(got) != "B" || err != nil {
 				t.Errorf("the other listener's client read %q, %v; want B, then end of file", got, err)
 			}
-			u.Close() // the stop waits for it
+			if tc.signal {
+				p.cmd.Process.Signal(syscall.SIGTERM)
+				p.waitLog(`msg="signal: stopping now"`)
+			} else {
+				u.Close() // the stop waits for it
+			}
 			if code := p.wait(); code != 1 {
 				t.Errorf("exit status %d, want 1", code)
 			}

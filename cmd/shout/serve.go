@@ -249,12 +249,18 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		ctx, stop = context.WithTimeout(ctx, cmd.ShutdownTimeout)
 		defer stop()
 	}
+	// After a listener's failure, the signal that cuts the stop short
+	// is the first.
+	cut := "second signal"
+	if failed != nil {
+		cut = "signal"
+	}
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
 		select {
 		case s := <-sigs:
-			log.Warn("second signal: stopping now", "signal", s.String())
+			log.Warn(cut+": stopping now", "signal", s.String())
 			cancel()
 		case <-ctx.Done():
 		}
@@ -263,7 +269,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	cancel()
 	<-watching // so that closeLog sees any further signal
 	if err != nil && !errors.Is(err, errStuck) {
-		log.Warn("closed connections still busy", "reason", shutdownReason(err))
+		log.Warn("closed connections still busy", "reason", shutdownReason(err, cut))
 	}
 	log.Info("stopped")
 	return failed
@@ -528,12 +534,14 @@ func closeLog(logs *asynclog.Handler, sigs <-chan os.Signal) {
 	logs.Close(ctx)
 }
 
-func shutdownReason(err error) string {
+// shutdownReason says why a graceful stop was cut short (err, from
+// Shutdown): the timeout, or cut, the signal that did.
+func shutdownReason(err error, cut string) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "shutdown timeout"
 	case errors.Is(err, context.Canceled):
-		return "second signal"
+		return cut
 	}
 	return err.Error()
 }
