@@ -20,7 +20,8 @@ import (
 
 // As with net/http, a Serve that returns (here: its listener closed by
 // the caller) leaves the connections it accepted served; once they have
-// closed too, nothing of the server runs and none of its descriptors is
+// closed too, and ServePacket has returned (its socket closed by the
+// caller), nothing of the server runs and none of its descriptors is
 // open, though neither Shutdown nor Close was called. A later Serve
 // starts again what it needs, and Close is still clean after.
 func TestNothingLeftOnceNothingServed(t *testing.T) {
@@ -35,8 +36,17 @@ func TestNothingLeftOnceNothingServed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		served := make(chan error, 1)
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served, servedPackets := make(chan error, 1), make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()
+		go func() { servedPackets <- srv.ServePacket(pc) }()
+		if got := exchangeUDP(t, pc.LocalAddr().String(), "u"); got != "U" {
+			t.Fatalf("round %d: datagram answered %q, want U", round, got)
+		}
+		pc.Close()
 		c := dial(t, ln.Addr().String())
 		exchange(t, c, "a", "A")
 		waitState(t, states, server.StateNew)
@@ -50,6 +60,14 @@ func TestNothingLeftOnceNothingServed(t *testing.T) {
 			t.Fatalf("round %d: Serve did not return", round)
 		}
 		exchange(t, c, "b", "B") // still served
+		select {
+		case err := <-servedPackets:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("round %d: ServePacket: %v, want net.ErrClosed", round, err)
+			}
+		case <-time.After(bound):
+			t.Fatalf("round %d: ServePacket did not return", round)
+		}
 		c.Close()
 		waitState(t, states, server.StateClosed)
 		select {
