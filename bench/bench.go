@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -600,7 +601,53 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 		s += fmt.Sprintf(", shown from byte %d", from)
 	}
 	s += ")"
+	if !closed { // a reply cut short is no other mode's
+		if m := r.modeOf(got, want); m != "" {
+			s += "; it is the reply --mode " + m + " expects: if the server is meant to answer so, run bench with --mode " + m
+		}
+	}
 	r.firstMismatch.CompareAndSwap(nil, &s)
+}
+
+// modeOf is the other mode whose reply got is, to the message whose
+// reply in the run's mode is want (one of the run's own), or "". Bench
+// pointed at an echo server (socat, fortio tcp-echo) or at one that
+// upper-cases a-z only counts every reply wrong; the mode named says
+// that the server answers consistently, and how to check it as it is.
+func (r *run) modeOf(got, want []byte) string {
+	msg := r.messageOf(want)
+	if msg == nil {
+		return ""
+	}
+	for _, m := range Modes {
+		if m == r.cfg.Mode {
+			continue
+		}
+		ref, err := reference(m, r.cfg.Lang)
+		if err != nil { // a language that tailors another mode only
+			ref, err = reference(m, "")
+		}
+		if err == nil && bytes.Equal(ref(msg), got) {
+			return m
+		}
+	}
+	return ""
+}
+
+// messageOf is the message whose expected reply is want, which must be
+// one of r.wants or r.bodyWants itself (not a copy), or nil.
+func (r *run) messageOf(want []byte) []byte {
+	if len(want) == 0 {
+		return nil
+	}
+	for _, set := range [...]struct{ msgs, wants [][]byte }{{r.msgs, r.wants}, {r.bodies, r.bodyWants}} {
+		for k, w := range set.wants {
+			if len(w) == len(want) && &w[0] == &want[0] {
+				return set.msgs[k]
+			}
+		}
+	}
+	return nil
 }
 
 // cutAt is about the first n bytes of b, cut where a character begins

@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -212,6 +213,47 @@ func TestCatchesWrongServers(t *testing.T) {
 	cfg.Text = "utf8"
 	if rep := run(t, cfg); !rep.OK() {
 		t.Errorf("mode simple against a per-rune server: %+v", rep)
+	}
+}
+
+// A server that answers every message as another mode would (an echo
+// server: socat, fortio tcp-echo; Python's bytes.upper()) fails every
+// reply; the first wrong reply names that mode, so that a user who meant
+// to bench such a server knows the flag, and one who did not knows what
+// the server does. A reply that is no mode's names none.
+func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
+	asciiOnly := func(b []byte) []byte {
+		out := bytes.Clone(b)
+		for i, c := range out {
+			if 'a' <= c && c <= 'z' {
+				out[i] = c - 32
+			}
+		}
+		return out
+	}
+	shout := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	for _, tc := range []struct {
+		name, network, addr, mode, want string
+	}{
+		{"echo", "tcp", streamServer(t, 4096, bytes.Clone), "", "--mode echo"},
+		{"ascii only", "tcp", streamServer(t, 4096, asciiOnly), "", "--mode ascii"},
+		{"per rune", "tcp", streamServer(t, 4096, bytes.ToUpper), "", "--mode simple"},
+		{"upper, benched as echo", "tcp", shout, "echo", "--mode upper"},
+		{"udp echo", "udp", shouttest.PacketServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} }), "", "--mode echo"},
+		{"no mode's", "tcp", streamServer(t, 4096, func(b []byte) []byte { return append([]byte("X"), bytes.ToUpper(b)...) }), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick(tc.network, tc.addr)
+			cfg.Text, cfg.Mode, cfg.Depth, cfg.Timeout = "utf8", tc.mode, 1, time.Second
+			rep := run(t, cfg)
+			if rep.OK() || rep.FirstMismatch == "" {
+				t.Fatalf("no wrong reply: %+v", rep)
+			}
+			named := regexp.MustCompile(`--mode \w+`).FindString(rep.FirstMismatch)
+			if named != tc.want {
+				t.Errorf("first wrong reply names %q, want %q: %s", named, tc.want, rep.FirstMismatch)
+			}
+		})
 	}
 }
 
