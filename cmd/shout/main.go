@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -22,6 +23,8 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/posener/complete"
 	"github.com/willabides/kongplete"
+
+	"shout/endpoint"
 )
 
 func main() {
@@ -181,7 +184,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "shout: %v\n", werr)
 			return 1
 		}
-		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, err.Error()))))
+		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -517,6 +520,61 @@ func misplaced(app *kong.Application, args []string, msg string) string {
 		return msg
 	}
 	return "unknown flag " + m[1] + " before the command: it goes after one that takes it (" + strings.Join(in, ", ") + ")"
+}
+
+// unexpectedArg is kong's error for a positional argument too many.
+var unexpectedArg = regexp.MustCompile(`^unexpected argument (\S+)$`)
+
+// splitAddress says what to type where args give an address as nc and
+// telnet take it, host and port apart (shout connect 127.0.0.1 8080):
+// kong said only that the port was one argument too many.
+func splitAddress(app *kong.Application, args []string, msg string) string {
+	m := unexpectedArg.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	node, start, _ := command(app, args)
+	at := slices.Index(args[start:], m[1]) + start
+	if at <= start { // not there, or the command's first argument
+		return msg
+	}
+	host := args[at-1]
+	if strings.HasPrefix(host, "-") || (at-2 >= start && flagTakesNext(node, args[at-2])) {
+		return msg // a flag, or a flag's value: no host
+	}
+	if a := hostAndPort(host, m[1]); a != "" {
+		return msg + ": " + oneArgument(a)
+	}
+	return msg
+}
+
+// hostAndPort is the address meant by host and port typed as two
+// arguments, or "" if host is a whole address already (8080 9090 are two
+// ports) or port is no port.
+func hostAndPort(host, port string) string {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return ""
+	}
+	if _, err := endpoint.Parse(host, "tcp"); err == nil {
+		return ""
+	}
+	scheme, rest, ok := strings.Cut(host, "://")
+	if !ok {
+		rest = host
+	}
+	a := net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]"), port) // ::1 and [::1] alike
+	if ok {
+		a = scheme + "://" + a
+	}
+	if _, err := endpoint.Parse(a, "tcp"); err != nil {
+		return ""
+	}
+	return a
+}
+
+// oneArgument is the hint for an address typed as host and port apart.
+func oneArgument(addr string) string {
+	return "host and port go in one argument: did you mean " + addr + "?"
 }
 
 // fromEnvar adds to msg, a usage error about a flag of shout serve, the

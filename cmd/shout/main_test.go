@@ -39,3 +39,35 @@ func TestUsageErrorPointsToTheCommandsHelp(t *testing.T) {
 		}
 	}
 }
+
+// An address typed as nc and telnet take it, host and port apart, is a
+// usage error that says what to type: it said only "unexpected argument
+// 8080" (connect, bench) or that the host had no port (serve).
+func TestHostAndPortApartSaysWhatToType(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "" for no hint
+	}{
+		{[]string{"connect", "127.0.0.1", "8080"}, "did you mean 127.0.0.1:8080?"},
+		{[]string{"connect", "--timeout", "1s", "localhost", "8080"}, "did you mean localhost:8080?"},
+		{[]string{"connect", "::1", "8080"}, "did you mean [::1]:8080?"},
+		{[]string{"connect", "[::1]", "8080"}, "did you mean [::1]:8080?"},
+		{[]string{"connect", "udp://127.0.0.1", "8080"}, "did you mean udp://127.0.0.1:8080?"},
+		{[]string{"bench", "127.0.0.1", "8080"}, "did you mean 127.0.0.1:8080?"},
+		{[]string{"serve", "127.0.0.1", "8080"}, "did you mean 127.0.0.1:8080?"},
+		{[]string{"serve", "::1", "0"}, "did you mean [::1]:0?"},
+		// Not a host and a port: kong's word, or the address's, alone.
+		{[]string{"connect", "8080", "9090"}, ""},
+		{[]string{"connect", "127.0.0.1", "http"}, ""},
+		{[]string{"connect", "127.0.0.1", "--timeout", "1s", "8080"}, ""},
+		{[]string{"connect", "unix:///tmp/s", "8080"}, ""},
+		{[]string{"serve", "127.0.0.1", "x"}, ""},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if code != 2 || (tc.want == "") == strings.Contains(first, "did you mean") || !strings.HasSuffix(first, tc.want) {
+			t.Errorf("shout %s: status %d, %q; want 2 and a first line ending %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+	}
+}

@@ -106,9 +106,14 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewTraceObserver(std.stderr))
 	}
 	var eps []endpoint.Endpoint
-	for _, a := range cmd.Addrs {
+	for i, a := range cmd.Addrs {
 		e, err := endpoint.Parse(a, "tcp", "udp")
 		if err != nil {
+			if i+1 < len(cmd.Addrs) { // shout serve 127.0.0.1 8080, as nc -l takes them
+				if joined := hostAndPort(a, cmd.Addrs[i+1]); joined != "" {
+					return usagef("%v; %s", err, oneArgument(joined))
+				}
+			}
 			return usage(err)
 		}
 		eps = append(eps, e...)
