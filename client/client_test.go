@@ -417,6 +417,22 @@ func TestDatagramsAgainstShout(t *testing.T) {
 	}
 }
 
+// A server that ends each reply with a newline, as line servers do, has
+// each reply on a line of its own: another newline after it printed an
+// empty line after every reply, two lines out for each line in.
+func TestDatagramsReplyEndingInNewline(t *testing.T) {
+	addr := shouttest.PacketServer(t, func(_ int, b []byte) [][]byte {
+		return [][]byte{append(bytes.ToUpper(b), '\n')}
+	})
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	var out bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\n"), &out, io.Discard, bound, 0)
+	if err != nil || res.Answered != 2 || out.String() != "ONE\nTWO\n" {
+		t.Fatalf("got %q, %+v, %v; want \"ONE\\nTWO\\n\"", out.String(), res, err)
+	}
+}
+
 // Retries past MaxRetries are MaxRetries: retries+1 tries wrapped, and
 // at the largest int a line was sent no times and said lost "after
 // -9223372036854775808 tries".

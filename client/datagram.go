@@ -121,7 +121,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		case n >= 0:
 			sock.Close()
 			res.Answered++
-			if _, err := out.Write(append(reply[:n], '\n')); err != nil {
+			if _, err := out.Write(ownLine(reply[:n])); err != nil {
 				return res, fmt.Errorf("write output: %w", err)
 			}
 		default:
@@ -132,6 +132,16 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	}
 	late.report()
 	return res, nil
+}
+
+// ownLine is a reply datagram as printed on a line of its own: with a
+// newline after it, unless it ends in one (a server that ends each reply
+// with a newline), which a second would follow with an empty line.
+func ownLine(p []byte) []byte {
+	if len(p) > 0 && p[len(p)-1] == '\n' {
+		return p
+	}
+	return append(p, '\n')
 }
 
 // readLine reads br's next line, without its newline; err is io.EOF
@@ -173,7 +183,7 @@ func (w *lateWatch) watch(n int, c net.Conn) {
 		if err != nil {
 			return
 		}
-		msg := fmt.Sprintf("shout: late reply to line %d: %s\n", n, new(visible).append(nil, buf[:k], true))
+		msg := fmt.Sprintf("shout: late reply to line %d: %s", n, ownLine(new(visible).append(nil, buf[:k], true)))
 		select {
 		case w.late <- msg:
 		default:

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -137,7 +138,7 @@ func (s *session) datagrams(first net.Conn) int {
 						continue
 					}
 					if r.err == nil {
-						s.say("late reply to line %d %q: %s", e.n, e.text, new(visible).append(nil, r.data, true))
+						s.say("late reply to line %d %q: %s", e.n, e.text, bytes.TrimSuffix(new(visible).append(nil, r.data, true), []byte{'\n'})) // say ends the line
 					}
 					e.c.Close()
 					lost = append(lost[:i], lost[i+1:]...)
@@ -184,9 +185,9 @@ func (s *session) sendAgain(e *exchange, timer *time.Timer) error {
 func (s *session) showDatagram(p []byte) {
 	var out []byte
 	if s.t.Raw {
-		out = append(p, '\n')
+		out = ownLine(p)
 	} else {
-		out = append(s.vis.append(nil, p, true), '\n')
+		out = ownLine(s.vis.append(nil, p, true))
 	}
 	s.write(s.rl, out)
 }

@@ -419,6 +419,26 @@ func TestConnectTerminalUDPDuplicateReply(t *testing.T) {
 	}
 }
 
+// A reply that ends in a newline is shown on a line of its own, with no
+// empty line after it: one more newline was added after the server's.
+func TestConnectTerminalUDPReplyEndingInNewline(t *testing.T) {
+	u := startUDPStandIn(t)
+	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "udp://"+u.addr())
+	prompt := u.addr() + " (udp)> "
+	scr.expect(t, prompt)
+	f.WriteString("first\r")
+	d := u.next(t, "first")
+	u.pc.WriteTo([]byte("FIRST\n"), d.from)
+	scr.expect(t, "FIRST")
+	if between := scr.expect(t, prompt); strings.Count(between, "\n") != 1 {
+		t.Errorf("between the reply and the prompt %q; want one line end", between)
+	}
+	f.WriteString("\x04")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
+
 // A reply to a line reported lost is shown as late for that line; the
 // next line gets its own answer, and the status is 1.
 func TestConnectTerminalUDPLateReply(t *testing.T) {
