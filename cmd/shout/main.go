@@ -184,7 +184,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "shout: %v\n", werr)
 			return 1
 		}
-		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))
+		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, secondsMeant(err.Error()))))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -520,6 +520,16 @@ func misplaced(app *kong.Application, args []string, msg string) string {
 		return msg
 	}
 	return "unknown flag " + m[1] + " before the command: it goes after one that takes it (" + strings.Join(in, ", ") + ")"
+}
+
+// missingUnit is Go's error for a duration given as a bare number.
+var missingUnit = regexp.MustCompile(`missing unit in duration "([0-9]*\.?[0-9]+)"`)
+
+// secondsMeant adds to msg, an error for a duration without a unit
+// (--duration 10, as wrk's -d and ncat's -w take seconds), the duration
+// most likely meant: "did you mean 10s?".
+func secondsMeant(msg string) string {
+	return missingUnit.ReplaceAllString(msg, `$0 (did you mean ${1}s?)`)
 }
 
 // unexpectedArg is kong's error for a positional argument too many.

@@ -71,3 +71,25 @@ func TestHostAndPortApartSaysWhatToType(t *testing.T) {
 		}
 	}
 }
+
+// A duration without a unit, as wrk's -d and ncat's -w take seconds, is a
+// usage error that names the duration meant; Go's "missing unit" left the
+// user to guess the syntax.
+func TestDurationWithoutUnitSaysWhatToType(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "" for no hint
+	}{
+		{[]string{"bench", "--duration", "10"}, `missing unit in duration "10" (did you mean 10s?)`},
+		{[]string{"connect", "--timeout=0.5"}, `missing unit in duration "0.5" (did you mean 0.5s?)`},
+		{[]string{"serve", "--idle-timeout", "300"}, `missing unit in duration "300" (did you mean 300s?)`},
+		{[]string{"connect", "--timeout=-5"}, ""}, // no duration to mean: none may be negative
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if code != 2 || (tc.want == "") == strings.Contains(first, "did you mean") || !strings.HasSuffix(first, tc.want) {
+			t.Errorf("shout %s: status %d, %q; want 2 and a first line ending %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+	}
+}
