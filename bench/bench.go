@@ -616,7 +616,7 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 // that the server answers consistently, and how to check it as it is.
 func (r *run) modeOf(got, want []byte) string {
 	msg := r.messageOf(want)
-	if msg == nil {
+	if msg == nil || len(msg) > modeOfMax {
 		return ""
 	}
 	for _, m := range Modes {
@@ -633,6 +633,11 @@ func (r *run) modeOf(got, want []byte) string {
 	}
 	return ""
 }
+
+// modeOfMax bounds the messages modeOf maps in every other mode: it runs
+// where the reply was read, an event loop's goroutine among them, and
+// the largest messages (64 MiB) would hold up that loop's connections.
+const modeOfMax = 1 << 20
 
 // messageOf is the message whose expected reply is want, which must be
 // one of r.wants or r.bodyWants itself (not a copy), or nil.
