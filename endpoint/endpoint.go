@@ -50,13 +50,20 @@ var ErrBadAddress = errors.New("bad address")
 func Parse(s string, plain ...string) ([]Endpoint, error) {
 	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrBadAddress, s, why) }
 	scheme, rest, found := strings.Cut(s, "://")
+	scheme = strings.ToLower(scheme) // as in any URL: TCP:// is tcp://
 	if !found {
 		rest, scheme = s, ""
+		if name, after, ok := strings.Cut(s, ":"); ok && after != "" {
+			if meant := socat(name, after); meant != "" {
+				return nil, bad(meant)
+			}
+		}
 		// A scheme with one slash or none (unix:/tmp/s, tcp:127.0.0.1:80)
 		// would read as host "unix" with port "/tmp/s", or as too many
 		// colons. tcp:8080 and tcp:http are host tcp, port 8080 or http.
-		if name, after, ok := strings.Cut(s, ":"); ok && isScheme(name) && after != "" {
+		if name, after, ok := strings.Cut(s, ":"); ok && isScheme(strings.ToLower(name)) && after != "" {
 			if !isPort(after) {
+				name = strings.ToLower(name)
 				if name != "unix" {
 					after = strings.TrimLeft(after, "/")
 				}
@@ -204,6 +211,45 @@ func isInterface(zone string) bool {
 }
 
 // isScheme says whether name is one of the schemes Parse takes.
+// socatSchemes are the address types of socat's syntax (TCP4:host:port,
+// TCP-LISTEN:8080, UNIX-CONNECT:/path), by the scheme that says the same
+// here; socatListen, the suffixes that make them a listener's.
+var (
+	socatSchemes = map[string]string{
+		"tcp": "tcp", "tcp4": "tcp", "tcp6": "tcp", "udp": "udp", "udp4": "udp", "udp6": "udp",
+		"unix": "unix", "openssl": "tls", "ssl": "tls",
+	}
+	socatListen = []string{"-listen", "-recvfrom", "-recv"}
+)
+
+// socat says what to write for name:after, an address in socat's syntax,
+// or "" if it is not one. TCP-LISTEN:8080 read as host TCP-LISTEN, port
+// 8080, and failed only as a name no lookup found; TCP4:host:port as
+// too many colons. TCP:host:port and tcp:host:port are isScheme's.
+func socat(name, after string) string {
+	kind := strings.ToLower(name)
+	listen := false
+	for _, suffix := range socatListen {
+		if k, ok := strings.CutSuffix(kind, suffix); ok {
+			kind, listen = k, true
+		}
+	}
+	kind, connect := strings.CutSuffix(kind, "-connect")
+	scheme, ok := socatSchemes[kind]
+	if !ok || !listen && !connect && !strings.ContainsAny(kind, "46") && kind != "openssl" && kind != "ssl" {
+		return "" // tcp:8080 is host tcp; TCP:host:port gets the :// hint
+	}
+	after, _, _ = strings.Cut(after, ",") // socat's options
+	switch {
+	case scheme == "unix":
+		return fmt.Sprintf("socat's syntax (did you mean %q?)", "unix://"+after)
+	case listen:
+		return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",
+			scheme+"://:"+after, scheme+"://127.0.0.1:"+after)
+	}
+	return fmt.Sprintf("socat's syntax (did you mean %q?)", scheme+"://"+after)
+}
+
 func isScheme(name string) bool {
 	switch name {
 	case "tcp", "udp", "tls", "unix":

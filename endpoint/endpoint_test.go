@@ -84,6 +84,17 @@ func TestParse(t *testing.T) {
 		"tls:[::1]:8443":        `did you mean "tls://[::1]:8443"?`,
 		"tcp:///127.0.0.1:8080": `host "/127.0.0.1" is not a name or an address`,
 		"127.0.0.1 :8080":       `host "127.0.0.1 " is not a name or an address`,
+		"TCP:127.0.0.1:8080":    `did you mean "tcp://127.0.0.1:8080"?`,
+
+		// socat's syntax: TCP-LISTEN:8080 was host TCP-LISTEN, port 8080,
+		// looked up and not found; TCP4:host:port too many colons.
+		"TCP-LISTEN:8080":                 `did you mean "tcp://:8080", every interface as socat listens, or "tcp://127.0.0.1:8080", this machine only?`,
+		"tcp4-listen:8080,reuseaddr,fork": `did you mean "tcp://:8080"`,
+		"UDP-RECVFROM:9000":               `did you mean "udp://:9000"`,
+		"TCP4:127.0.0.1:8080":             `did you mean "tcp://127.0.0.1:8080"?`,
+		"UDP6:[::1]:9000":                 `did you mean "udp://[::1]:9000"?`,
+		"UNIX-CONNECT:/tmp/s.sock":        `did you mean "unix:///tmp/s.sock"?`,
+		"OPENSSL:127.0.0.1:8443":          `did you mean "tls://127.0.0.1:8443"?`,
 	} {
 		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)
@@ -111,6 +122,10 @@ func TestParse(t *testing.T) {
 		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.HasSuffix(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress ending %s", in, err, want)
 		}
+	}
+	// A scheme is a URL's, in any case.
+	if got, err := Parse("TCP://127.0.0.1:8080", "tcp", "udp"); err != nil || len(got) != 1 || got[0] != (Endpoint{Network: "tcp", Address: "127.0.0.1:8080"}) {
+		t.Errorf(`Parse("TCP://127.0.0.1:8080") = %v, %v; want tcp 127.0.0.1:8080`, got, err)
 	}
 	// A host may be called tcp: with a port, it is a host.
 	if got, err := Parse("tcp:8080", "tcp"); err != nil || got[0].Address != "tcp:8080" {
