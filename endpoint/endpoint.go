@@ -240,14 +240,24 @@ func socat(name, after string) string {
 		return "" // tcp:8080 is host tcp; TCP:host:port gets the :// hint
 	}
 	after, _, _ = strings.Cut(after, ",") // socat's options
-	switch {
-	case scheme == "unix":
-		return fmt.Sprintf("socat's syntax (did you mean %q?)", "unix://"+after)
-	case listen:
-		return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",
-			scheme+"://:"+after, scheme+"://127.0.0.1:"+after)
+	meant := scheme + "://" + after
+	if listen && scheme != "unix" {
+		meant = scheme + "://:" + after
 	}
-	return fmt.Sprintf("socat's syntax (did you mean %q?)", scheme+"://"+after)
+	if _, err := Parse(meant); err != nil { // (it has a scheme: no socat in it)
+		// What came after the type is no address here either
+		// (TCP6:fe80::1:80, TCP-LISTEN:http): name the form alone.
+		form := "HOST:PORT"
+		if scheme == "unix" {
+			form = "/PATH"
+		}
+		return fmt.Sprintf("socat's syntax (shout takes %s://%s)", scheme, form)
+	}
+	if listen && scheme != "unix" {
+		return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",
+			meant, scheme+"://127.0.0.1:"+after)
+	}
+	return fmt.Sprintf("socat's syntax (did you mean %q?)", meant)
 }
 
 func isScheme(name string) bool {

@@ -95,6 +95,7 @@ func TestParse(t *testing.T) {
 		"UDP6:[::1]:9000":                 `did you mean "udp://[::1]:9000"?`,
 		"UNIX-CONNECT:/tmp/s.sock":        `did you mean "unix:///tmp/s.sock"?`,
 		"OPENSSL:127.0.0.1:8443":          `did you mean "tls://127.0.0.1:8443"?`,
+		"TCP6:fe80::1:80":                 `socat's syntax (shout takes tcp://HOST:PORT)`, // no address to offer
 	} {
 		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)
