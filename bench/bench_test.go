@@ -2368,3 +2368,33 @@ func TestUDPRepliesFromAnotherPortSaid(t *testing.T) {
 		t.Errorf("%d replies; the report:\n%s\nwant %q", rep.Messages, text.String(), want)
 	}
 }
+
+// An open loop's latency line says where each message's time starts, as
+// a user of wrk2 or fortio asks first: from when it fell due over a
+// stream (a stall counts for every message it held up), from its send
+// over UDP. A closed loop, timed from each send as any is, says nothing.
+func TestLatencySaysWhereTimeStarts(t *testing.T) {
+	for _, tc := range []struct {
+		network string
+		rate    float64
+		want    string // "" for nothing said
+	}{
+		{"tcp", 1000, "(each timed from when it fell due: a stall counts for every message it held up)"},
+		{"unix", 1000, "(each timed from when it fell due"},
+		{"udp", 1000, "(each timed from its send, which never waits for the server)"},
+		{"tcp", 0, ""},
+	} {
+		rep := &bench.Report{Settings: bench.Settings{Network: tc.network, Rate: tc.rate}, Messages: 10}
+		var text strings.Builder
+		rep.WriteText(&text)
+		var line string
+		for l := range strings.Lines(text.String()) {
+			if strings.HasPrefix(l, "  latency ") {
+				line = l
+			}
+		}
+		if said := strings.Contains(line, "each timed from"); said != (tc.want != "") || !strings.Contains(line, tc.want) {
+			t.Errorf("%s at %v msg/s: latency line %q; want it to say %q", tc.network, tc.rate, line, tc.want)
+		}
+	}
+}

@@ -66,6 +66,15 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  churn     %d %s at %.0f per second; latency is of the whole: connect to close\n", r.Messages, what, r.MessagesPerSec)
 	}
 	fmt.Fprintf(w, "  latency   %s", r.latencyText())
+	if r.Rate > 0 && r.Messages > 0 {
+		// What a reader of wrk2 or fortio asks first of an open loop:
+		// whether a server's stall counts against the messages it held up.
+		if r.Network == "udp" {
+			fmt.Fprint(w, "  (each timed from its send, which never waits for the server)")
+		} else {
+			fmt.Fprint(w, "  (each timed from when it fell due: a stall counts for every message it held up)")
+		}
+	}
 	if r.Late > 0 {
 		fmt.Fprintf(w, "  (of the replies within the timeout; %d came later)", r.Late)
 	}
