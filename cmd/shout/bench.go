@@ -152,8 +152,9 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	// report goes to a file) ends the run early with the report of what
 	// was measured; a second one, once the first is seen, or SIGQUIT,
 	// stops shout at once. Caught before the settings are written:
-	// whoever reads them may signal at once. SIGHUP only if it was not
-	// ignored at start: catching it would undo nohup.
+	// whoever reads them may signal at once. SIGQUIT is taken from main's
+	// catchQuit, for --json's last line and the --html page. SIGHUP only
+	// if it was not ignored at start: catching it would undo nohup.
 	sigs := make(chan os.Signal, 1)
 	stops := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
 	if !signal.Ignored(syscall.SIGHUP) {
@@ -161,6 +162,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	}
 	signal.Notify(sigs, stops...)
 	defer signal.Stop(sigs)
+	defer takeQuit()() // (before the Stop)
 	ctx, cancel := context.WithCancel(std.ctx)
 	defer cancel()
 	finished := make(chan struct{})

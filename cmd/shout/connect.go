@@ -6,10 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -70,11 +67,6 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
 		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
 	}
-	// From here SIGQUIT stops shout at once, also while it connects (to
-	// a server slow to accept or to finish the TLS handshake) before the
-	// prompt, which catches it itself.
-	endQuit := quitAtOnce()
-	defer endQuit()
 	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
 	if ep.TLS {
 		opts := client.TLSOptions{CA: cmd.CA, Cert: cmd.Cert, Key: cmd.Key, Insecure: cmd.Insecure}
@@ -99,8 +91,10 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		}
 		// The prompt traces itself: its trace lines go above the prompt.
 		// The prompt leaves on SIGQUIT as on SIGTERM, the terminal
-		// restored: it catches the signal itself.
-		endQuit()
+		// restored: it catches the signal itself. (Until it does, a
+		// SIGQUIT is not acted on: no stack dump, no exit with the
+		// terminal raw. Elsewhere main's catchQuit stops connect.)
+		defer takeQuit()()
 		t := &client.Terminal{
 			Addr: ep.Address, Dial: dial, Reconnect: cmd.Reconnect,
 			Timeout: cmd.Timeout, Retries: cmd.Retries, HistoryFile: history,
@@ -202,26 +196,4 @@ func dialTarget(addr string) (endpoint.Endpoint, error) {
 		}
 	}
 	return e, nil
-}
-
-// quitAtOnce makes SIGQUIT (Ctrl-\) stop shout at once with status 131, as
-// Ctrl-C stops connect in a pipe, until the function it returns is
-// called. Go's default writes every goroutine's stack to stderr, which
-// users should not see, and exits 2, a usage error's status. The
-// function may be called more than once.
-func quitAtOnce() (stop func()) {
-	quit := make(chan os.Signal, 1)
-	signal.Notify(quit, syscall.SIGQUIT)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case s := <-quit:
-			stopBySignal(s.(syscall.Signal))
-		case <-done:
-		}
-	}()
-	return sync.OnceFunc(func() {
-		signal.Stop(quit)
-		close(done)
-	})
 }

@@ -28,6 +28,7 @@ import (
 )
 
 func main() {
+	catchQuit() // first: a SIGQUIT that comes as shout starts must not dump its stacks
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

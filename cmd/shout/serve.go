@@ -71,12 +71,13 @@ const logFlushTimeout = time.Second
 
 func (cmd *serveCmd) Run(std *stdio) error {
 	// Catch signals before the first "listening on" line: whoever reads it
-	// may signal at once, and must get a graceful stop. SIGQUIT too: Go's
-	// default writes every goroutine's stack to stderr, which users should
-	// not see and which blocks for good on a stderr that nobody reads.
+	// may signal at once, and must get a graceful stop. SIGQUIT too, taken
+	// from main's catchQuit: serve stops at once on it, closing its
+	// connections and logging so.
 	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
+	defer takeQuit()() // (before the Stop)
 	// SIGHUP reloads the certificate; with none to reload it says so,
 	// rather than end the server as it would by default. Caught from the
 	// start too: one that comes while shout starts (a renewer signalling
