@@ -490,8 +490,21 @@ func (s *session) dial() (net.Conn, error) {
 	return Trace(c, traceWriter{s}), nil
 }
 
+// loadHistory reads the history file's last lines into the editor.
+// Only a regular file is kept: a FIFO held the open until something
+// wrote to it, the prompt never came, and neither Ctrl-C (a key, the
+// terminal raw) nor SIGTERM (caught, for the prompt's loop not running
+// yet) ended it; a device has no lines to keep (and --history /dev/null
+// asks for none).
 func (s *session) loadHistory() {
 	if s.t.HistoryFile == "" {
+		return
+	}
+	if fi, err := os.Stat(s.t.HistoryFile); err == nil && !fi.Mode().IsRegular() {
+		if s.t.HistoryFile != os.DevNull {
+			s.say("history %s is not a regular file: not read, and not saved", s.t.HistoryFile)
+		}
+		s.t.HistoryFile = "" // (t is Run's copy)
 		return
 	}
 	f, err := os.Open(s.t.HistoryFile)

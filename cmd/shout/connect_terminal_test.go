@@ -735,7 +735,13 @@ func TestConnectTerminalReconnectBacksOff(t *testing.T) {
 // leaves; the lines were lost without a word.
 func TestConnectTerminalHistoryNotSaved(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
-	history := t.TempDir() // a directory: no file can be opened there
+	// Under a file: no directory can be made for it. (A directory, as
+	// any file that is not a regular one, is said so at the start.)
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	history := filepath.Join(notDir, "history")
 	cmd, f, scr := startTerminal(t, "connect", "--history", history, addr)
 	scr.expect(t, addr+"> ")
 	f.WriteString("hi\r")
