@@ -58,6 +58,8 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		// The prompt must say when a line got no reply, and Ctrl-D must
 		// leave: 0 there took 2 s without a word.
 		return usagef("--timeout must be more than 0 at the prompt (0, waiting for the server as long as it takes, is for a pipe)")
+	case std.given["retries"] && ep.Network != "udp":
+		return usagef("--retries is for udp:// addresses: TCP, TLS and Unix sockets deliver every line or fail")
 	case cmd.Retries < 0:
 		return usagef("--retries must not be negative")
 	case cmd.Retries > client.MaxRetries:

@@ -181,3 +181,52 @@ func TestServeHelpNamesEmptyEnvar(t *testing.T) {
 		t.Errorf("status %d, help without ($SHOUT_MODE) with SHOUT_MODE set empty:\n%s%s", code, stdout.String(), stderr.String())
 	}
 }
+
+// A flag given that does nothing with the addresses given is a usage
+// error, as the TLS and PROXY flags without their addresses are: it was
+// taken and ignored (--source-rate to a TCP-only server, --retries over
+// TCP). Left to its default, or set empty in the environment, it is not
+// given. (An address given twice, refused after, shows the flags passed.)
+func TestFlagsThatWouldDoNothing(t *testing.T) {
+	const passed = "is given twice"
+	tcp := []string{"tcp://127.0.0.1:1", "tcp://127.0.0.1:1"}
+	udp := []string{"udp://127.0.0.1:1", "udp://127.0.0.1:1"}
+	unix := []string{"unix:///nonexistent/s", "unix:///nonexistent/s"}
+	for _, tc := range []struct {
+		env  []string // name, value
+		args []string
+		want string
+	}{
+		{nil, append([]string{"serve", "--source-rate", "100"}, tcp...), "--source-rate is for UDP addresses, and there is none"},
+		{nil, append([]string{"serve", "--source-rate", "100"}, udp...), passed},
+		{nil, append([]string{"serve", "--source-rate", "100", "udp://127.0.0.1:1", "tcp://127.0.0.1:1"}, tcp...), passed},
+		{[]string{"SHOUT_SOURCE_RATE", "100"}, append([]string{"serve"}, tcp...), "--source-rate is for UDP addresses, and there is none (from SHOUT_SOURCE_RATE)"},
+		{[]string{"SHOUT_SOURCE_RATE", ""}, append([]string{"serve"}, tcp...), passed},
+		{nil, append([]string{"serve", "--max-conns-per-ip", "3"}, unix...), "--max-conns-per-ip is for TCP and tls:// addresses, and there is none"},
+		{nil, append([]string{"serve", "--max-conns-per-ip", "3"}, udp...), "--max-conns-per-ip is for TCP and tls:// addresses"},
+		{nil, append([]string{"serve", "--max-conns-per-ip", "3"}, tcp...), passed},
+		{nil, append([]string{"serve", "--idle-timeout", "1m"}, udp...), "--idle-timeout is for TCP, tls:// and Unix addresses, and there is none"},
+		{nil, append([]string{"serve", "--max-conns", "5"}, udp...), "--max-conns is for TCP, tls:// and Unix addresses"},
+		{nil, append([]string{"serve", "--write-timeout", "1s"}, udp...), "--write-timeout is for TCP, tls:// and Unix addresses"},
+		{nil, append([]string{"serve", "--linger", "0"}, udp...), "--linger is for TCP, tls:// and Unix addresses"},
+		{nil, append([]string{"serve", "--engine", "goroutine"}, udp...), "--engine is for TCP, tls:// and Unix addresses"},
+		{nil, append([]string{"serve", "--idle-timeout", "1m"}, unix...), passed},
+		{nil, append([]string{"serve", "--reuse-port"}, unix...), "--reuse-port is for TCP and UDP addresses, and there is none"},
+		{nil, append([]string{"serve", "--reuse-port"}, udp...), passed},
+		{nil, append([]string{"serve", "--handshake-timeout", "1s"}, tcp...), "--handshake-timeout is for tls:// addresses and --proxy-protocol, and there is neither"},
+		{nil, append([]string{"serve", "--handshake-timeout", "1s", "--proxy-protocol"}, tcp...), passed},
+		{nil, []string{"connect", "--retries", "3", "127.0.0.1:1"}, "--retries is for udp:// addresses"},
+		{nil, []string{"connect", "--retries", "3", "unix:///nonexistent/s"}, "--retries is for udp:// addresses"},
+	} {
+		t.Run(strings.Join(append(slices.Clone(tc.env), tc.args...), " "), func(t *testing.T) {
+			if tc.env != nil {
+				t.Setenv(tc.env[0], tc.env[1])
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("status %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
+			}
+		})
+	}
+}

@@ -106,6 +106,30 @@ type stdio struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	given  map[string]bool // the command's flags not left to their default, by name (see givenFlags)
+}
+
+// givenFlags are the flags of the command kctx selected that the command
+// line set, or the environment (serve's), by name: those that were not
+// left to their default. A flag that does nothing with the rest of a
+// command line is refused only if given: its default may not fit.
+func givenFlags(kctx *kong.Context) map[string]bool {
+	given := make(map[string]bool)
+	for _, p := range kctx.Path {
+		if p.Flag != nil {
+			given[p.Flag.Name] = true
+		}
+	}
+	if node := kctx.Selected(); node != nil {
+		for _, f := range node.Flags {
+			for _, env := range f.Envs { // (not those set empty: see serveEnvars)
+				if _, ok := os.LookupEnv(env); ok {
+					given[f.Name] = true
+				}
+			}
+		}
+	}
+	return given
 }
 
 // exitError ends a command with a status and, if msg is set, one line.
@@ -189,7 +213,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
-	err = kctx.Run(&stdio{ctx: ctx, stdin: stdin, stdout: out, stderr: stderr})
+	err = kctx.Run(&stdio{ctx: ctx, stdin: stdin, stdout: out, stderr: stderr, given: givenFlags(kctx)})
 	var ee *exitError
 	switch {
 	case err == nil:

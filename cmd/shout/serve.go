@@ -119,6 +119,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		eps = append(eps, e...)
 	}
+	if err := cmd.unused(eps, std.given); err != nil {
+		return err
+	}
 	if e, ok := twice(eps); ok {
 		return usagef("%s is given twice", e)
 	}
@@ -307,6 +310,43 @@ func twice(eps []endpoint.Endpoint) (endpoint.Endpoint, bool) {
 		seen[k] = true
 	}
 	return endpoint.Endpoint{}, false
+}
+
+// unused refuses a flag that given says was set (on the command line
+// or from the environment) and that none of eps would use: it was taken,
+// and did nothing. The TLS and PROXY flags are listenOptions'.
+func (cmd *serveCmd) unused(eps []endpoint.Endpoint, given map[string]bool) error {
+	var udp, tcp, tls, unix bool
+	for _, e := range eps {
+		switch {
+		case e.Network == "udp":
+			udp = true
+		case e.Network == "unix":
+			unix = true
+		default:
+			tcp, tls = true, tls || e.TLS
+		}
+	}
+	for _, f := range []struct {
+		flags  []string
+		unused bool
+		what   string
+	}{
+		{[]string{"source-rate"}, !udp, "UDP addresses"},
+		{[]string{"max-conns-per-ip"}, !tcp, "TCP and tls:// addresses"},
+		{[]string{"max-conns", "idle-timeout", "write-timeout", "linger", "engine"}, !tcp && !unix, "TCP, tls:// and Unix addresses"},
+		{[]string{"reuse-port"}, !tcp && !udp, "TCP and UDP addresses"},
+	} {
+		for _, name := range f.flags {
+			if f.unused && given[name] {
+				return usagef("--%s is for %s, and there is none", name, f.what)
+			}
+		}
+	}
+	if given["handshake-timeout"] && !tls && !cmd.ProxyProtocol {
+		return usagef("--handshake-timeout is for tls:// addresses and --proxy-protocol, and there is neither")
+	}
+	return nil
 }
 
 // loopRefused says which of eps --engine loop cannot serve, and why, in
