@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
@@ -174,6 +175,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Vars{"version": versionLine()},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		decimalInts(),
+		durations(),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "shout: %v\n", err)
@@ -460,6 +462,30 @@ func decimalInts() kong.Option {
 			return fmt.Errorf("expected a whole number (in decimal) but got %q", s)
 		}
 		target.SetInt(n)
+		return nil
+	}))
+}
+
+// durations reads every duration flag, and its variable, as kong does,
+// but says in words that an empty value is none: kong said `expected
+// duration but got "": time: invalid duration ""`. An empty value is no
+// duration, as an empty count is no number: only a flag whose value is a
+// string (--admin, --history) takes "" for its default. Other errors keep
+// kong's words, which secondsMeant completes.
+func durations() kong.Option {
+	return kong.TypeMapper(reflect.TypeFor[time.Duration](), kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
+		var s string
+		if err := ctx.Scan.PopValueInto("duration", &s); err != nil {
+			return err
+		}
+		if s == "" {
+			return errors.New("needs a duration, such as 2s, 500ms or 1m30s")
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("expected duration but got %q: %v", s, err)
+		}
+		target.SetInt(int64(d))
 		return nil
 	}))
 }
