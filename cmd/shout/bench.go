@@ -242,7 +242,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		}
 	default:
 		if err != nil {
-			return noReport(err)
+			return noReport(timeoutFlag(err, "--connect-timeout", cmd.ConnectTimeout))
 		}
 	}
 	rep.WriteText(std.stdout)

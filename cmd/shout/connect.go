@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -81,7 +82,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	dial := func() (net.Conn, error) { return connect(context.Background()) }
 	c, err := connect(std.ctx)
 	if err != nil {
-		return err
+		return timeoutFlag(err, "--dial-timeout", cmd.DialTimeout)
 	}
 	if terminal {
 		history := cmd.History
@@ -198,4 +199,15 @@ func dialTarget(addr string) (endpoint.Endpoint, error) {
 		}
 	}
 	return e, nil
+}
+
+// timeoutFlag is err, a failure to connect, with the flag whose timeout
+// it ran out, if it did: "timed out" said nothing of --dial-timeout 1ns.
+func timeoutFlag(err error, flag string, timeout time.Duration) error {
+	var ce *client.ConnError
+	if !errors.As(err, &ce) || ce.Op == "send" || ce.Op == "receive" ||
+		!(errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)) {
+		return err
+	}
+	return fmt.Errorf("%w (%s %v)", err, flag, timeout)
 }

@@ -230,3 +230,22 @@ func TestFlagsThatWouldDoNothing(t *testing.T) {
 		})
 	}
 }
+
+// A connect that runs out of its timeout names the flag: with --dial-timeout
+// 1ns it said only "timed out".
+func TestConnectTimeoutNamesItsFlag(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"connect", "--dial-timeout", "1ns", addr}, "shout: connect " + addr + ": timed out (--dial-timeout 1ns)\n"},
+		{[]string{"bench", "--connect-timeout", "1ns", "--duration", "1s", "--warmup", "0", addr}, "shout: connect " + addr + ": timed out (--connect-timeout 1ns)\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tc.args, strings.NewReader("hi\n"), &stdout, &stderr)
+		if code != 1 || stderr.String() != tc.want {
+			t.Errorf("shout %s: status %d, stderr %q; want 1 and %q", strings.Join(tc.args, " "), code, stderr.String(), tc.want)
+		}
+	}
+}
