@@ -2075,6 +2075,29 @@ func TestLateRepliesSaySo(t *testing.T) {
 	}
 }
 
+// A run too short for one message to go out says so: --duration 1ns
+// said "no reply came back" of a server that answered every message.
+func TestNothingSentSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rep  bench.Report
+		want string
+	}{
+		{"nothing sent", bench.Report{Settings: bench.Settings{Network: "tcp", DurationS: 1e-9}},
+			"not all right: no message was sent in the 1ns measured, too short for one exchange\n"},
+		{"sent, no reply", bench.Report{Settings: bench.Settings{Network: "tcp", DurationS: 1}, Lost: 3},
+			"not all right: no reply came back, 3 lost"},
+		{"failed", bench.Report{Settings: bench.Settings{Network: "tcp", DurationS: 1}, Errors: 1},
+			"not all right: no reply came back, 1 errors"},
+	} {
+		var out strings.Builder
+		tc.rep.WriteText(&out)
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%s: the report:\n%s\nwant %q", tc.name, out.String(), tc.want)
+		}
+	}
+}
+
 // A reply that comes without its newline is reported as begun and not
 // ended, not as no reply at all: 63 bytes had come.
 func TestReplyWithoutNewlineSaysSo(t *testing.T) {
