@@ -33,6 +33,10 @@ type TLSOptions struct {
 
 // Config is the tls.Config the options describe.
 func (o TLSOptions) Config() (*tls.Config, error) {
+	if o.Insecure && o.CA != "" {
+		// It was taken, and checked nothing.
+		return nil, fmt.Errorf("--ca or --insecure, not both: --insecure accepts any server certificate, --ca's authorities included")
+	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
 	if o.CA != "" {
 		pem, err := os.ReadFile(o.CA)

@@ -182,11 +182,12 @@ func TestServeHelpNamesEmptyEnvar(t *testing.T) {
 	}
 }
 
-// A flag given that does nothing with the addresses given is a usage
-// error, as the TLS and PROXY flags without their addresses are: it was
-// taken and ignored (--source-rate to a TCP-only server, --retries over
-// TCP). Left to its default, or set empty in the environment, it is not
-// given. (An address given twice, refused after, shows the flags passed.)
+// A flag given that does nothing with the addresses or flags given is a
+// usage error, as the TLS and PROXY flags without their addresses are:
+// it was taken and ignored (--source-rate to a TCP-only server,
+// --retries over TCP, --ca with --insecure). Left to its default, or set
+// empty in the environment, it is not given. (An address given twice,
+// refused after, shows the flags passed.)
 func TestFlagsThatWouldDoNothing(t *testing.T) {
 	const passed = "is given twice"
 	tcp := []string{"tcp://127.0.0.1:1", "tcp://127.0.0.1:1"}
@@ -217,6 +218,8 @@ func TestFlagsThatWouldDoNothing(t *testing.T) {
 		{nil, append([]string{"serve", "--handshake-timeout", "1s", "--proxy-protocol"}, tcp...), passed},
 		{nil, []string{"connect", "--retries", "3", "127.0.0.1:1"}, "--retries is for udp:// addresses"},
 		{nil, []string{"connect", "--retries", "3", "unix:///nonexistent/s"}, "--retries is for udp:// addresses"},
+		{nil, []string{"connect", "--ca", "/nonexistent/ca.pem", "--insecure", "tls://127.0.0.1:1"}, "--ca or --insecure, not both"},
+		{nil, []string{"bench", "--ca", "/nonexistent/ca.pem", "--insecure", "tls://127.0.0.1:1"}, "--ca or --insecure, not both"},
 	} {
 		t.Run(strings.Join(append(slices.Clone(tc.env), tc.args...), " "), func(t *testing.T) {
 			if tc.env != nil {
