@@ -1,6 +1,9 @@
 package admin
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // SetWriteTimeout sets how long an answer of HTTPServer's may take to
 // write, until the test ends.
@@ -12,3 +15,6 @@ func SetWriteTimeout(d time.Duration) (restore func()) {
 
 // PprofSeconds is pprofSeconds, for a fuzz test.
 var PprofSeconds = pprofSeconds
+
+// Handle serves handler at pattern beside h's endpoints.
+func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }

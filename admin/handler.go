@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 )
 
 // Handler serves the admin endpoints: /metrics, /healthz, /readyz and,
@@ -170,30 +169,37 @@ func pprofArgs(h http.HandlerFunc) http.Handler {
 // thousand cannot take the descriptors the server's clients need.
 const MaxConns = 100
 
-// LimitListener caps ln at MaxConns connections at once. Those past it
-// wait, unaccepted, in the kernel's queue (costing no descriptor) until
-// one closes: an idle one does after HTTPServer's time-outs.
-func LimitListener(ln net.Listener) net.Listener { return netutil.LimitListener(ln, MaxConns) }
+// LimitListener caps ln at MaxConns connections at once, for
+// HTTPServer's server, whose hooks tell it which connections are being
+// answered. With MaxConns open, a new one closes the connection that has
+// waited longest on its client (idle, or sending its request slowly, or
+// not reading its answer), so that probes and scrapes get through
+// whatever holds connections open; past MaxConns being answered, more
+// wait unaccepted.
+func LimitListener(ln net.Listener) net.Listener { return newLimitListener(ln, MaxConns) }
 
-// HTTPServer returns an http.Server for h, with time-outs that keep a
-// slow client from holding a connection: one that sends its request
-// slowly, or does not read the answer. The write time is long enough for
-// a CPU profile or trace (30 s more than it asks for; the server's
-// WriteTimeout would refuse a profile longer than itself). Its errors go
-// to log as warnings, and so does reaching MaxConns: serve it on
-// LimitListener(ln).
+// HTTPServer returns an http.Server for h, to serve on LimitListener(ln),
+// with time-outs that keep a slow client from holding a connection while
+// there is room: one that sends its request slowly, or does not read the
+// answer. The write time is long enough for a CPU profile or trace (30 s
+// more than it asks for; the server's WriteTimeout would refuse a profile
+// longer than itself). Its errors go to log as warnings, and so does
+// reaching MaxConns.
 func (h *Handler) HTTPServer(log *slog.Logger) *http.Server {
 	var open atomic.Int64
 	var full atomic.Bool
 	return &http.Server{
-		// Scrapes that time out for no reason an operator can see are
-		// worse than a line in the log. Said once until the connections
-		// fall to half the cap, not at each churn about it.
-		ConnState: func(_ net.Conn, s http.ConnState) {
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if lc, ok := c.(*limitConn); ok {
+				lc.state(s)
+			}
+			// Scrapes that time out for no reason an operator can see are
+			// worse than a line in the log. Said once until the
+			// connections fall to half the cap, not at each churn about it.
 			switch s {
 			case http.StateNew:
 				if open.Add(1) >= MaxConns && full.CompareAndSwap(false, true) {
-					log.Warn("admin listener: as many connections open as it serves at once; more wait until one closes", "max", MaxConns)
+					log.Warn("admin listener: as many connections open as it serves at once; a new one closes the one that has waited longest on its client", "max", MaxConns)
 				}
 			case http.StateClosed, http.StateHijacked:
 				if open.Add(-1) <= MaxConns/2 {
@@ -201,7 +207,11 @@ func (h *Handler) HTTPServer(log *slog.Logger) *http.Server {
 				}
 			}
 		},
+		ConnContext: connContext,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if lc := connOf(r); lc != nil {
+				defer lc.done()
+			}
 			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTime(r)))
 			h.ServeHTTP(w, r)
 		}),

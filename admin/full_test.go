@@ -1,0 +1,190 @@
+package admin_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shout/admin"
+)
+
+// limited serves hs, as HTTPServer made it, on LimitListener(wrap(a
+// loopback listener)) (wrap may be nil). full is closed once it has
+// accepted n connections.
+func limited(t *testing.T, hs *http.Server, wrap func(net.Listener) net.Listener, n int32) (addr string, full <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l net.Listener = ln
+	if wrap != nil {
+		l = wrap(l)
+	}
+	accepted := make(chan struct{})
+	var count atomic.Int32
+	prev := hs.ConnState
+	hs.ConnState = func(c net.Conn, s http.ConnState) {
+		prev(c, s)
+		if s == http.StateNew && count.Add(1) == n {
+			close(accepted)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(admin.LimitListener(l))
+	}()
+	t.Cleanup(func() {
+		hs.Close()
+		<-done
+	})
+	return ln.Addr().String(), accepted
+}
+
+// probe asks addr for path as a kubelet does, on a connection of its own,
+// and returns the status and body; an error if no answer came within
+// bound.
+func probe(addr, path string) (int, string, error) {
+	client := &http.Client{Timeout: bound, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// Connections that hold a place on the admin listener while they wait on
+// their clients do not keep a probe out, however many and however long:
+// once the listener serves admin.MaxConns, a new connection closes the one
+// that has waited on its client longest. A client that opened MaxConns of
+// them kept /healthz from answering for as long as they lasted: 10 s for
+// one that sent nothing (ReadHeaderTimeout, here an hour, as a client
+// that reconnects at once makes it), 30 s for a slow body or an answer
+// not read, 2 minutes between requests, and for ever for a client that
+// asks again now and then; a kubelet gives a probe a second or two.
+func TestProbeGetsThroughFullListener(t *testing.T) {
+	get := "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	for _, tc := range []struct {
+		name string
+		// hold sends what holds c's place; it may read what comes back.
+		hold     func(t *testing.T, c net.Conn)
+		slowSend bool // the server sends through small buffers
+	}{
+		{"sends nothing", func(*testing.T, net.Conn) {}, false},
+		{"sends its headers slowly", func(t *testing.T, c net.Conn) { send(t, c, "GET /healthz HTTP/1.1\r\nHo") }, false},
+		{"idles between requests", func(t *testing.T, c net.Conn) { send(t, c, get); answered(t, c) }, false},
+		{"asks OPTIONS * and idles", func(t *testing.T, c net.Conn) {
+			send(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+			answered(t, c)
+		}, false},
+		{"sends its body slowly", func(t *testing.T, c net.Conn) {
+			send(t, c, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+		}, false},
+		{"does not read its answers", func(t *testing.T, c net.Conn) {
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			// Far more than the sockets' buffers hold; the requests fit.
+			send(t, c, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200))
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := admin.NewMetrics(admin.Config{})
+			hs := admin.NewHandler(m, false).HTTPServer(slog.New(slog.DiscardHandler))
+			hs.ReadHeaderTimeout = time.Hour
+			var wrap func(net.Listener) net.Listener
+			if tc.slowSend {
+				wrap = func(ln net.Listener) net.Listener { return smallSendBuffers{ln} }
+			}
+			addr, full := limited(t, hs, wrap, admin.MaxConns)
+			for range admin.MaxConns {
+				c := dial(t, addr)
+				tc.hold(t, c)
+			}
+			await(t, full, "the admin listener full")
+			if code, body, err := probe(addr, "/healthz"); err != nil || code != http.StatusOK {
+				t.Errorf("/healthz: %d %q, %v; want 200", code, body, err)
+			}
+		})
+	}
+}
+
+func send(t *testing.T, c net.Conn, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// answered reads one answer from c.
+func answered(t *testing.T, c net.Conn) {
+	t.Helper()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// Connections whose requests are being answered are not closed to make
+// room: a probe that finds the listener full of them waits for one to
+// end, and every answer is whole.
+func TestFullListenerKeepsConnectionsBeingAnswered(t *testing.T) {
+	m := admin.NewMetrics(admin.Config{})
+	h := admin.NewHandler(m, false)
+	entered := make(chan struct{}, admin.MaxConns)
+	release := make(chan struct{})
+	h.Handle("GET /busy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		entered <- struct{}{}
+		<-release
+		io.WriteString(w, strings.Repeat("busy\n", 2000)) // more than one write's worth
+	}))
+	hs := h.HTTPServer(slog.New(slog.DiscardHandler))
+	addr, _ := limited(t, hs, nil, admin.MaxConns)
+	client := &http.Client{Timeout: bound, Transport: &http.Transport{DisableKeepAlives: true}}
+	var wg sync.WaitGroup
+	errs := make(chan error, admin.MaxConns)
+	for range admin.MaxConns {
+		wg.Go(func() {
+			resp, err := client.Get("http://" + addr + "/busy")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || len(body) != 2000*len("busy\n") {
+				errs <- fmt.Errorf("%d bytes, %v", len(body), err)
+			}
+		})
+	}
+	for range admin.MaxConns {
+		await(t, entered, "every request being answered")
+	}
+	probed := make(chan error, 1)
+	go func() {
+		code, body, err := probe(addr, "/healthz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("%d %q", code, body)
+		}
+		probed <- err
+	}()
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a request being answered when the listener was full: %v; want its whole answer", err)
+	}
+	if err := <-probed; err != nil {
+		t.Errorf("/healthz: %v; want 200", err)
+	}
+}
