@@ -19,8 +19,14 @@
 //
 //	/metrics        the Prometheus text format
 //	/healthz        200 while the process lives
-//	/readyz         200 while it takes new clients, 503 before and once a stop begins
+//	/readyz         200 while it takes new clients, 503 before and once a stop begins,
+//	                and while the process is out of open files
 //	/debug/pprof/   Go's profiles, only if asked for
+//
+// LimitListener keeps probes and scrapes getting through: whatever holds
+// its connections open while waiting on their clients makes room for a
+// new one, and a spare descriptor answers one even when the process has
+// none.
 //
 // Counting a read, a reply or a datagram costs two atomic adds, with no
 // label looked up and nothing allocated, on a cache line that one

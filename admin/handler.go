@@ -34,11 +34,16 @@ func NewHandler(m *Metrics, pprofOn bool) *Handler {
 		text(w, http.StatusOK, "ok")
 	}
 	readyz := func(w http.ResponseWriter, _ *http.Request) {
-		if h.ready.Load() {
+		switch {
+		case !h.ready.Load():
+			text(w, http.StatusServiceUnavailable, "not ready")
+		case !canOpenFile():
+			// New clients would wait unaccepted: let the balancer send
+			// them elsewhere. /healthz says 200: the process is alive.
+			text(w, http.StatusServiceUnavailable, "not ready: out of open files")
+		default:
 			text(w, http.StatusOK, "ready")
-			return
 		}
-		text(w, http.StatusServiceUnavailable, "not ready")
 	}
 	// OPTIONS too: HAProxy's `option httpchk <uri>` asks with it.
 	for _, m := range []string{"GET", "OPTIONS"} {
@@ -175,7 +180,8 @@ const MaxConns = 100
 // waited longest on its client (idle, or sending its request slowly, or
 // not reading its answer), so that probes and scrapes get through
 // whatever holds connections open; past MaxConns being answered, more
-// wait unaccepted.
+// wait unaccepted. It keeps a descriptor spare for a connection that
+// comes when the process has none.
 func LimitListener(ln net.Listener) net.Listener { return newLimitListener(ln, MaxConns) }
 
 // HTTPServer returns an http.Server for h, to serve on LimitListener(ln),

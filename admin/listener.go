@@ -2,9 +2,12 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -25,12 +28,22 @@ var evictGrace = 100 * time.Millisecond
 // held max connections so (idle, or a header byte now and then) kept
 // every probe and scrape out for as long as the time-outs let them, again
 // and again.
+//
+// It keeps a spare descriptor too, which it gives up for a connection
+// when the process has none to spare (accept fails with EMFILE or
+// ENFILE: a flood on the main port took them all): a probe is answered
+// even then, where it waited unaccepted until the kubelet, its probes
+// unanswered, killed a process that was only busy. Without a spare it
+// closes a connection for it, as when full. It takes the spare again as
+// soon as a descriptor is free.
 type limitListener struct {
 	net.Listener
-	max int
+	max     int
+	pending func(d time.Duration) bool // pendingFunc's; nil: no descriptor is freed
 
 	mu    sync.Mutex
 	conns map[*limitConn]struct{}
+	spare *os.File // nil while given up (or not to be had)
 
 	changed   chan struct{} // a connection closed, or began waiting on its client (a wake-up, not a count)
 	done      chan struct{} // closed by Close
@@ -38,14 +51,16 @@ type limitListener struct {
 }
 
 func newLimitListener(ln net.Listener, max int) *limitListener {
-	return &limitListener{Listener: ln, max: max, conns: make(map[*limitConn]struct{}),
+	l := &limitListener{Listener: ln, max: max, pending: pendingFunc(ln), conns: make(map[*limitConn]struct{}),
 		changed: make(chan struct{}, 1), done: make(chan struct{})}
+	l.keepSpare()
+	return l
 }
 
 // Accept accepts a connection and waits, if max are open, until one of
 // them may be closed to make room, or closes.
 func (l *limitListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
+	c, err := l.accept()
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +83,65 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			c.Close()
 			return nil, err
 		}
+	}
+}
+
+// pendingPoll is how long accept waits at a time for a connection to
+// come while the process is out of descriptors; then it tries again, and
+// sees whether the listener has been closed.
+const pendingPoll = 100 * time.Millisecond
+
+// accept accepts a connection. If the process has no descriptor for one
+// that waits to be accepted, it frees one: the spare's, or else a
+// connection's as Accept does, waiting for one to have waited
+// evictGrace on its client; with every connection being answered, it
+// fails as the listener did. While no connection waits (accept fails all
+// the same), it waits for one.
+func (l *limitListener) accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			l.keepSpare()
+			return c, nil
+		}
+		if !outOfFiles(err) || l.pending == nil {
+			return nil, err // net/http logs it and tries again
+		}
+		if !l.pending(pendingPoll) {
+			continue
+		}
+		l.mu.Lock()
+		spare := l.spare
+		l.spare = nil
+		victim, next := l.longestWaiting(time.Now())
+		l.mu.Unlock()
+		switch {
+		case spare != nil:
+			spare.Close()
+		case victim != nil:
+			victim.close(false) // its descriptor is for the one waiting
+		case next.IsZero():
+			return nil, err
+		default:
+			if err := l.wait(next); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// keepSpare opens the spare descriptor if it is not open (and the
+// listener is not closed).
+func (l *limitListener) keepSpare() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.done:
+		return
+	default:
+	}
+	if l.spare == nil {
+		l.spare, _ = os.Open(os.DevNull) // nil while the process has none to spare
 	}
 }
 
@@ -109,9 +183,17 @@ func (l *limitListener) wait(next time.Time) error {
 	return nil
 }
 
-// Close closes the listener.
+// Close closes the listener and gives up the spare descriptor.
 func (l *limitListener) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
+	l.closeOnce.Do(func() {
+		close(l.done)
+		l.mu.Lock()
+		if l.spare != nil {
+			l.spare.Close()
+			l.spare = nil
+		}
+		l.mu.Unlock()
+	})
 	return l.Listener.Close()
 }
 
@@ -121,6 +203,23 @@ func (l *limitListener) changing() {
 	case l.changed <- struct{}{}:
 	default:
 	}
+}
+
+// outOfFiles reports whether err is the process's, or the system's, lack
+// of a descriptor.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// canOpenFile reports whether the process can open a file now: not when
+// it is out of descriptors.
+func canOpenFile() bool {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return !outOfFiles(err)
+	}
+	f.Close()
+	return true
 }
 
 // limitConn is a connection of a limitListener, which HTTPServer's hooks
@@ -189,13 +288,21 @@ func (c *limitConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the connection, and makes room for another.
-func (c *limitConn) Close() error {
+// Close closes the connection, makes room for another, and takes the
+// spare descriptor again if it was given up.
+func (c *limitConn) Close() error { return c.close(true) }
+
+// close closes the connection, and takes the spare descriptor again if
+// spare (not when its descriptor is wanted for another connection).
+func (c *limitConn) close(spare bool) error {
 	c.closeOnce.Do(func() {
 		c.closeErr = c.Conn.Close()
 		c.l.mu.Lock()
 		delete(c.l.conns, c)
 		c.l.mu.Unlock()
+		if spare {
+			c.l.keepSpare()
+		}
 		c.l.changing()
 	})
 	return c.closeErr

@@ -3,6 +3,9 @@ package admin
 import (
 	"net"
 	"net/http"
+	"os"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -141,4 +144,72 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 		tc.SetWriteBuffer(4096)
 	}
 	return c, err
+}
+
+// outOfFiles is a listener whose Accept fails with EMFILE n times, as
+// when the process is out of descriptors, and then accepts.
+type outOfFilesListener struct {
+	net.Listener
+	mu sync.Mutex
+	n  int
+}
+
+func (l *outOfFilesListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	fail := l.n > 0
+	l.n--
+	l.mu.Unlock()
+	if fail {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// Out of descriptors, the listener gives up its spare for a new
+// connection, then closes the one that has waited longest on its client;
+// with neither, Accept fails as the listener's did.
+func TestLimitListenerOutOfFiles(t *testing.T) {
+	var oof *outOfFilesListener
+	l := testListener(t, 3, 0, func(ln net.Listener) net.Listener {
+		oof = &outOfFilesListener{Listener: ln}
+		return oof
+	})
+	l.pending = func(time.Duration) bool { return true }
+	_, ch := connect(t, l)
+	a := acceptedConn(t, ch)
+	if l.spare == nil {
+		t.Fatal("no spare descriptor")
+	}
+	oof.n = 2 // the first retry has the spare's descriptor, the second a's
+	_, ch = connect(t, l)
+	b := acceptedConn(t, ch)
+	if l.has(a) || !l.has(b) {
+		t.Fatalf("out of descriptors, with no spare: a (waiting) still open %v, b (new) %v; want a closed for b", l.has(a), l.has(b))
+	}
+	if l.spare == nil {
+		t.Error("the spare descriptor was not taken again once one was free")
+	}
+	b.state(http.StateActive)
+	oof.n = 2
+	failed := make(chan error, 1)
+	go func() {
+		c, err := l.Accept() // with no client to accept, if it gets that far
+		if err == nil {
+			c.Close()
+		}
+		failed <- err
+	}()
+	select {
+	case err := <-failed:
+		if !outOfFiles(err) {
+			t.Errorf("Accept with no spare and every connection answering: %v, want EMFILE", err)
+		}
+	case <-time.After(bound):
+		t.Errorf("Accept with no spare and every connection answering did not fail within %v", bound)
+		l.Close()
+		<-failed
+	}
+	if !l.has(b) {
+		t.Error("a connection being answered was closed for a descriptor")
+	}
 }

@@ -85,3 +85,65 @@ func TestServeAdminServesAgainAfterItsCap(t *testing.T) {
 		t.Errorf("/healthz says %d once the idle connections closed, want 200", code)
 	}
 }
+
+// A process out of descriptors (its main port flooded past its limit)
+// still answers probes and scrapes on the admin port: /healthz says 200,
+// for it is alive and a kubelet must not kill it; /readyz says 503, so
+// that new clients go elsewhere, until descriptors are free again; and
+// /metrics answers with what it can gather. The admin port's connections
+// waited unaccepted, with those of the main port, and every probe failed.
+func TestServeAdminOutOfDescriptors(t *testing.T) {
+	p := startServe(t, nil, "--admin=127.0.0.1:0", "127.0.0.1:0")
+	url := adminOf(p)
+	addr := p.addr("tcp")
+	if got := exchange(t, "tcp", addr, "warm\n"); got != "WARM\n" { // the loops' descriptors are made
+		t.Fatalf("got %q", got)
+	}
+	pid := p.cmd.Process.Pid
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Skipf("cannot count the server's descriptors: %v", err)
+	}
+	const room = 8
+	lim := unix.Rlimit{Cur: uint64(len(fds) + room)}
+	lim.Max = lim.Cur
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+		t.Skipf("cannot lower the server's descriptor limit: %v", err)
+	}
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for range 2 * room {
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood = append(flood, c)
+	}
+	p.waitLog("accept failed; retrying")
+
+	if code, body := httpGet(t, url+"healthz"); code != http.StatusOK {
+		t.Errorf("/healthz out of descriptors: %d %q, want 200", code, body)
+	}
+	if code, body := httpGet(t, url+"readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "out of open files") {
+		t.Errorf("/readyz out of descriptors: %d %q, want 503, saying why", code, body)
+	}
+	if code, body := httpGet(t, url+"metrics"); code != http.StatusOK || !strings.Contains(body, "\nshout_connections_open{") {
+		t.Errorf("/metrics out of descriptors: %d, %d bytes, want 200 and shout's metrics:\n%s", code, len(body), body)
+	}
+
+	for _, c := range flood {
+		c.Close()
+	}
+	flood = nil
+	code := 0
+	for try := 0; try < 1000 && code != http.StatusOK; try++ { // until the server has closed them
+		code, _ = httpGet(t, url+"readyz")
+	}
+	if code != http.StatusOK {
+		t.Errorf("/readyz once the clients left: %d, want 200\n%s", code, p.logText())
+	}
+}

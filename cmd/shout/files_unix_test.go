@@ -24,7 +24,7 @@ func TestServeWarnsOfOpenFileLimitBelowMaxConns(t *testing.T) {
 	}{
 		// 200 files, less 16 spare and two for each of 2 loops.
 		{[]string{"--max-conns", "1000"}, "past about 180 connections, new clients wait unaccepted until one closes"},
-		{[]string{"--max-conns", "1000", "--admin", "127.0.0.1:0"}, "past about 180 connections, new clients wait unaccepted, and /metrics cannot answer, until one closes"},
+		{[]string{"--max-conns", "1000", "--admin", "127.0.0.1:0"}, "past about 180 connections, new clients wait unaccepted (and /readyz says 503) until one closes"},
 		// The goroutine engine makes no loops.
 		{[]string{"--max-conns", "1000", "--engine", "goroutine"}, "past about 184 connections"},
 		{[]string{"--max-conns", "100"}, ""},

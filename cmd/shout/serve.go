@@ -193,11 +193,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if need, fit := cmd.filesNeeded(len(adminLns) > 0, loops, openFileLimit()); fit >= 0 {
 		// Past it accept fails, and is retried each second: the log says
 		// so then, but not why, nor what to do.
-		metrics := ""
+		readyz := ""
 		if len(adminLns) > 0 {
-			metrics = ", and /metrics cannot answer,"
+			readyz = " (and /readyz says 503)"
 		}
-		log.Warn(fmt.Sprintf("the open-file limit is below what --max-conns needs: past about %d connections, new clients wait unaccepted%s until one closes; raise the limit (ulimit -n; LimitNOFILE= under systemd) or lower --max-conns", fit, metrics),
+		log.Warn(fmt.Sprintf("the open-file limit is below what --max-conns needs: past about %d connections, new clients wait unaccepted%s until one closes; raise the limit (ulimit -n; LimitNOFILE= under systemd) or lower --max-conns", fit, readyz),
 			"open_file_limit", openFileLimit(), "need", need, "max_conns", cmd.MaxConns)
 	}
 
@@ -413,8 +413,8 @@ func stopWithin(ctx context.Context, log *slog.Logger, stop func(context.Context
 
 // filesSpare is the open files shout serve needs besides its connections
 // and what filesNeeded counts: standard streams, the runtime's, the
-// listeners, and a connection accepted past --max-conns to be turned
-// away.
+// listeners, the admin listener's spare, and a connection accepted past
+// --max-conns to be turned away.
 const filesSpare = 16
 
 // filesNeeded is how many open files --max-conns connections need, with

@@ -1,0 +1,12 @@
+//go:build !unix
+
+package admin
+
+import (
+	"net"
+	"time"
+)
+
+// pendingFunc is nil where accept is not known to fail for want of a
+// descriptor (as EMFILE): the listener gives up no descriptor then.
+func pendingFunc(net.Listener) func(time.Duration) bool { return nil }
