@@ -290,31 +290,36 @@ func TestHandlerEndpoints(t *testing.T) {
 	}
 }
 
-// /healthz and /readyz answer OPTIONS with their status, as GET: it is
-// the method of HAProxy's `option httpchk /readyz`, which got 405 and so
-// marked every shout down, ready or not.
-func TestHealthAnswersOptions(t *testing.T) {
-	h := admin.NewHandler(admin.NewMetrics(admin.Config{}), false)
-	hs := httptest.NewServer(h)
-	defer hs.Close()
-	ask := func(path string) int {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodOptions, hs.URL+path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if code := ask("/healthz"); code != http.StatusOK {
-		t.Errorf("OPTIONS /healthz: %d, want 200", code)
-	}
-	if code := ask("/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("OPTIONS /readyz, not ready: %d, want 503", code)
-	}
-	h.SetReady(true)
-	if code := ask("/readyz"); code != http.StatusOK {
-		t.Errorf("OPTIONS /readyz, ready: %d, want 200", code)
+// /healthz and /readyz answer HEAD and OPTIONS with their status, as GET:
+// OPTIONS is the method of HAProxy's `option httpchk /readyz`, which got
+// 405 and so marked every shout down, ready or not; HEAD, of checkers
+// that want no body.
+func TestHealthAnswersHeadAndOptions(t *testing.T) {
+	for _, method := range []string{http.MethodHead, http.MethodOptions} {
+		t.Run(method, func(t *testing.T) {
+			h := admin.NewHandler(admin.NewMetrics(admin.Config{}), false)
+			hs := httptest.NewServer(h)
+			defer hs.Close()
+			ask := func(path string) int {
+				t.Helper()
+				req, _ := http.NewRequest(method, hs.URL+path, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if code := ask("/healthz"); code != http.StatusOK {
+				t.Errorf("%s /healthz: %d, want 200", method, code)
+			}
+			if code := ask("/readyz"); code != http.StatusServiceUnavailable {
+				t.Errorf("%s /readyz, not ready: %d, want 503", method, code)
+			}
+			h.SetReady(true)
+			if code := ask("/readyz"); code != http.StatusOK {
+				t.Errorf("%s /readyz, ready: %d, want 200", method, code)
+			}
+		})
 	}
 }
