@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -497,4 +499,49 @@ func unsentSaid(t *testing.T, rep *bench.Report) (text, page, line string) {
 		t.Errorf("%s never sent: the report, the page's totals or the JSON does not say so:\n%s\n%s", n, text, line)
 	}
 	return text, page, line
+}
+
+// An open loop against a server that reads every message and answers
+// none keeps no more in flight than its bound, whatever the rate: past
+// it, what falls due is held back and, at the end, counted never sent
+// for that reason, in the report, the page and the JSON. Bench kept every
+// message sent and unanswered, 16 bytes each: a gigabyte a minute at 1M
+// msg/s against such a server, or one answering slower than the rate.
+func TestOpenLoopInFlightBounded(t *testing.T) {
+	const budget, conns = 64, 2
+	t.Cleanup(bench.SetFlightBudget(budget))
+	var places []int
+	var mu sync.Mutex
+	t.Cleanup(bench.OnRingEnded(func(n int) { mu.Lock(); places = append(places, n); mu.Unlock() }))
+	addr := shouttest.StreamServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	cfg := quick("tcp", addr)
+	// 20,000 msg/s for 300 ms: 6,000 fall due, far past the bound, 32 a
+	// connection (twice the timeout's worth would be 40,000).
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = conns, 1, "ascii", 16, 20000
+	rep := run(t, cfg)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(places) != conns {
+		t.Fatalf("%d connections ended, want %d", len(places), conns)
+	}
+	for _, n := range places {
+		if n > budget/conns {
+			t.Errorf("a connection's ring of messages in flight had %d places, past its bound of %d", n, budget/conns)
+		}
+	}
+	if rep.UnsentUnanswered == 0 || rep.UnsentUnanswered != rep.Unsent || rep.OK() {
+		t.Errorf("%d never sent, %d of them held back by replies owed (want all, some); OK %v; %d lost",
+			rep.Unsent, rep.UnsentUnanswered, rep.OK(), rep.Lost)
+	}
+	// (The goroutine driver's reader holds one more a connection, out of
+	// the ring: the one whose reply it waits for.)
+	if rep.Lost > budget+conns {
+		t.Errorf("%d lost: more than the %d ever in flight", rep.Lost, budget+conns)
+	}
+	text, page, line := unsentSaid(t, rep)
+	n := strconv.FormatInt(rep.UnsentUnanswered, 10)
+	if !strings.Contains(text, "due never sent (replies too far behind)") ||
+		!strings.Contains(page, "as many in flight, unanswered, as it keeps") || !strings.Contains(line, `"unsent_unanswered":`+n) {
+		t.Errorf("%s never sent for the replies owed: the report, the page or the JSON does not say so:\n%s\n%s", n, text, line)
+	}
 }

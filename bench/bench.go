@@ -356,12 +356,14 @@ type Report struct {
 	// Unsent counts an open loop's messages that fell due while measuring
 	// and were never sent: their connection (socket) had failed for good
 	// (UnsentFailed of them), or the server held them back, taking the
-	// bytes of those sent slower than Rate, until the time was up (see
-	// openLoop and loop.due; a UDP send never waits for the server). A
-	// message is sent once bench has handed it to its connection, written
-	// or still in bench's buffer of what the server has not taken: then
-	// it is answered (Messages) or lost (Lost); bench never holds one
-	// back for want of replies. So every message that fell due is in
+	// bytes of those sent slower than Rate, or answering so far behind it
+	// that bench had the most it keeps in flight (UnsentUnanswered), until
+	// the time was up (see openLoop and loop.due; a UDP send never waits
+	// for the server). A message is sent once bench has handed it to its
+	// connection, written or still in bench's buffer of what the server
+	// has not taken: then it is answered (Messages) or lost (Lost); bench
+	// holds one back for want of replies only past mostInFlight, which a
+	// server answering within Timeout never meets. So every message that fell due is in
 	// Messages, Lost or Unsent (Mismatches of a reply the server cut
 	// short aside), give or take one a connection at the window's edges.
 	// Unsent are in no other count, and the latency they would have had,
@@ -370,9 +372,16 @@ type Report struct {
 	// UnsentFailed counts those of Unsent that fell due on a connection
 	// that had failed for good (one failed in the warm-up, all of its
 	// share): its share of Rate was not sent.
-	UnsentFailed  int64  `json:"unsent_failed,omitempty"`
-	FirstMismatch string `json:"first_mismatch,omitempty"`
-	FirstError    string `json:"first_error,omitempty"`
+	UnsentFailed int64 `json:"unsent_failed,omitempty"`
+	// UnsentUnanswered counts those of Unsent that bench held back
+	// because their connection had as many in flight, unanswered, as it
+	// keeps (twice Timeout's worth of its share of Rate, within a budget
+	// of 8,388,608 messages across connections): a server that answers
+	// slower than the rate, so far behind that its oldest reply owed is
+	// lost whatever comes. Bench's memory does not grow with the backlog.
+	UnsentUnanswered int64  `json:"unsent_unanswered,omitempty"`
+	FirstMismatch    string `json:"first_mismatch,omitempty"`
+	FirstError       string `json:"first_error,omitempty"`
 	// WarmupErrors counts the errors of the warm-up, which are in no
 	// other figure (Errors is of the measured part) and do not make the
 	// run not all right; FirstWarmupError is the first. A connection that
@@ -452,6 +461,7 @@ type run struct {
 	reconnects, resent      atomic.Int64
 	unsent                  atomic.Int64 // open loop: due while measuring, never sent
 	unsentFailed            atomic.Int64 // among unsent: on connections that had failed
+	unsentUnanswered        atomic.Int64 // among unsent: held back by the replies owed
 	unserved                atomic.Int64 // closed by the server before serving a reply
 	unmade                  atomic.Int64 // still being made again at the stop
 	firstMismatch, firstErr atomic.Pointer[string]
@@ -1206,18 +1216,28 @@ func (r *run) halt() {
 // next on, run.now() times.
 type schedule struct {
 	next, interval int64
-	failed         bool // the connection had failed; else the server held it back
+	why            unsentWhy
 }
 
+// unsentWhy is why an open loop's schedule ended unsent.
+type unsentWhy int
+
+const (
+	untaken    unsentWhy = iota // the server had not taken the bytes of those sent
+	connFailed                  // the connection (socket) had failed for good
+	unanswered                  // it had the most in flight unanswered (mostInFlight)
+)
+
 // scheduleEnded notes that an open loop's connection sends nothing more
-// of its schedule, from next on: it failed for good (failed), or the
-// time was up while the server held it back (its bytes untaken). What of
-// it fell due while measuring is counted never sent once the window is
-// known (countUnsent): every message due is in one count. Each
-// connection calls it at most once.
-func (r *run) scheduleEnded(next, interval int64, failed bool) {
+// of its schedule, from next on: it failed for good (connFailed), or the
+// time was up while the server held it back, its bytes untaken (untaken)
+// or its replies too far behind (unanswered). What of it fell due while
+// measuring is counted never sent once the window is known
+// (countUnsent): every message due is in one count. Each connection
+// calls it at most once.
+func (r *run) scheduleEnded(next, interval int64, why unsentWhy) {
 	r.mu.Lock()
-	r.givenUp = append(r.givenUp, schedule{next, interval, failed})
+	r.givenUp = append(r.givenUp, schedule{next, interval, why})
 	r.mu.Unlock()
 }
 
@@ -1239,8 +1259,11 @@ func (r *run) countUnsent() {
 		}
 		n := (until - next + interval - 1) / interval
 		r.unsent.Add(n)
-		if s.failed {
+		switch s.why {
+		case connFailed:
 			r.unsentFailed.Add(n)
+		case unanswered:
+			r.unsentUnanswered.Add(n)
 		}
 	}
 	r.givenUp = nil
@@ -1259,26 +1282,27 @@ func (r *run) counts() counts {
 func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	cfg := r.cfg
 	rep := &Report{
-		Settings:        cfg.Settings(),
-		Messages:        r.replies.Load(),
-		Mismatches:      r.mismatches.Load(),
-		MismatchesAfter: r.mismatchesAfter.Load(),
-		Errors:          r.errs.Load(),
-		Lost:            r.lost.Load(),
-		Late:            r.late.Load(),
-		DroppedByBench:  min(r.droppedHere.Load(), r.lost.Load()-r.late.Load()), // a reply that came late was not dropped
-		Duplicates:      r.dups.Load(),
-		Reordered:       r.reordered.Load(),
-		Reconnects:      r.reconnects.Load(),
-		Resent:          r.resent.Load(),
-		Unserved:        r.unserved.Load(),
-		Unmade:          r.unmade.Load(),
-		Unsent:          r.unsent.Load(),
-		UnsentFailed:    r.unsentFailed.Load(),
-		MeasuredS:       elapsed.Seconds(),
-		Interrupted:     interrupted,
-		ConnectS:        r.connected.Seconds(),
-		DrainS:          r.drained.Seconds(),
+		Settings:         cfg.Settings(),
+		Messages:         r.replies.Load(),
+		Mismatches:       r.mismatches.Load(),
+		MismatchesAfter:  r.mismatchesAfter.Load(),
+		Errors:           r.errs.Load(),
+		Lost:             r.lost.Load(),
+		Late:             r.late.Load(),
+		DroppedByBench:   min(r.droppedHere.Load(), r.lost.Load()-r.late.Load()), // a reply that came late was not dropped
+		Duplicates:       r.dups.Load(),
+		Reordered:        r.reordered.Load(),
+		Reconnects:       r.reconnects.Load(),
+		Resent:           r.resent.Load(),
+		Unserved:         r.unserved.Load(),
+		Unmade:           r.unmade.Load(),
+		Unsent:           r.unsent.Load(),
+		UnsentFailed:     r.unsentFailed.Load(),
+		UnsentUnanswered: r.unsentUnanswered.Load(),
+		MeasuredS:        elapsed.Seconds(),
+		Interrupted:      interrupted,
+		ConnectS:         r.connected.Seconds(),
+		DrainS:           r.drained.Seconds(),
 	}
 	if s := elapsed.Seconds(); s > 0 {
 		rep.MessagesPerSec = float64(r.arrived.Load()) / s

@@ -378,7 +378,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	// sent (scheduleEnded).
 	failed := func() {
 		if !closedLoop && !r.stopping.Load() {
-			r.scheduleEnded(int64(due.Sub(r.epoch)), int64(interval), true)
+			r.scheduleEnded(int64(due.Sub(r.epoch)), int64(interval), connFailed)
 		}
 	}
 	for !r.stopping.Load() {

@@ -109,3 +109,19 @@ func PauseStreamReaders(release <-chan struct{}) (restore func()) {
 	streamReaderStart = func() { <-release }
 	return func() { streamReaderStart = nil }
 }
+
+// SetFlightBudget bounds the messages an open loop's stream connections
+// keep in flight, in all, to n, until the returned function is called.
+func SetFlightBudget(n int) (restore func()) {
+	was := flightBudget
+	flightBudget = n
+	return func() { flightBudget = was }
+}
+
+// OnRingEnded calls f, as each stream connection ends, with the most
+// places its ring of messages in flight had, until the returned function
+// is called.
+func OnRingEnded(f func(places int)) (restore func()) {
+	ringEnded = f
+	return func() { ringEnded = nil }
+}

@@ -2,22 +2,48 @@ package bench
 
 import "sync"
 
-// ring is a queue of messages in flight.
+// ring is a queue of messages in flight. It grows as needed, to at most
+// limit places if limit is set (the caller keeps n within it: see
+// run.mostInFlight), and gives back what a burst made it take once it is
+// a quarter full, so that its size follows what is in flight now, not
+// the most there ever was.
 type ring struct {
 	buf     []sentMsg
 	head, n int
+	limit   int // the most places it grows to; 0: no limit
+	peak    int // the most places it has had (tests)
 }
+
+// ringEnded, if not nil, gets the most places a stream connection's ring
+// of messages in flight had, as the connection ends (tests).
+var ringEnded func(places int)
+
+// size is the most places q has had.
+func (q *ring) size() int { return max(q.peak, len(q.buf)) }
+
+// ringKeep is the size a ring shrinks no further below: 16 KiB.
+const ringKeep = 1024
 
 func (q *ring) push(m sentMsg) {
 	if q.n == len(q.buf) {
-		nb := make([]sentMsg, max(4, 2*len(q.buf)))
-		for k := range q.n {
-			nb[k] = q.buf[(q.head+k)%len(q.buf)]
+		size := max(4, 2*len(q.buf))
+		if q.limit > 0 {
+			size = max(q.n+1, min(size, q.limit))
 		}
-		q.buf, q.head = nb, 0
+		q.resize(size)
 	}
 	q.buf[(q.head+q.n)%len(q.buf)] = m
 	q.n++
+}
+
+// resize moves the messages in flight to a buffer of size places.
+func (q *ring) resize(size int) {
+	nb := make([]sentMsg, size)
+	for k := range q.n {
+		nb[k] = q.buf[(q.head+k)%len(q.buf)]
+	}
+	q.buf, q.head = nb, 0
+	q.peak = max(q.peak, size)
 }
 
 func (q *ring) front() sentMsg { return q.buf[q.head] }
@@ -25,6 +51,11 @@ func (q *ring) front() sentMsg { return q.buf[q.head] }
 func (q *ring) pop() {
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
+	// Halved at a quarter full, not at a half: a queue that goes up and
+	// down around a size is not copied back and forth.
+	if len(q.buf) > ringKeep && q.n <= len(q.buf)/4 {
+		q.resize(len(q.buf) / 2)
+	}
 }
 
 // flight is a goroutine-driven stream connection's messages in flight,
@@ -32,17 +63,34 @@ func (q *ring) pop() {
 // reader: in an open loop the writer sends what falls due whatever the
 // reader has still to check (it waited once 1,024 were in flight, so that
 // bench's own slow reading held back messages the server had answered,
-// counted as the server's: Unsent), as the event loops' ring does; in a
-// closed loop the writer's slots bound it at Depth.
+// counted as the server's: Unsent), as the event loops' ring does, up to
+// most (run.mostInFlight), which the writer asks room for; in a closed
+// loop the writer's slots bound it at Depth.
 type flight struct {
 	mu     sync.Mutex
 	q      ring
 	closed bool
 	ready  chan struct{} // a message was pushed, or the queue closed
+	most   int           // open loop: the most in flight; 0 in a closed loop
+	freed  chan struct{} // a pop made room below most
 }
 
-func newFlight(size int) *flight {
-	return &flight{q: ring{buf: make([]sentMsg, max(size, 1))}, ready: make(chan struct{}, 1)}
+// newFlight makes a queue of size places, which in an open loop (most
+// above 0) holds up to most.
+func newFlight(size, most int) *flight {
+	f := &flight{q: ring{buf: make([]sentMsg, max(size, 1))}, ready: make(chan struct{}, 1), most: most}
+	if most > 0 {
+		f.q.limit = most
+		f.freed = make(chan struct{}, 1)
+	}
+	return f
+}
+
+// room is how many more messages may go in flight (open loop).
+func (f *flight) room() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.most - f.q.n
 }
 
 // push adds m, the newest.
@@ -75,8 +123,15 @@ func (f *flight) pop() (sentMsg, bool) {
 		f.mu.Lock()
 		if f.q.n > 0 {
 			m := f.q.front()
+			full := f.q.n == f.most
 			f.q.pop()
 			f.mu.Unlock()
+			if full { // (the writer may be waiting for room)
+				select {
+				case f.freed <- struct{}{}:
+				default:
+				}
+			}
 			return m, true
 		}
 		closed := f.closed

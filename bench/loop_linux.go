@@ -52,12 +52,15 @@ type loop struct {
 	// interval is an open loop's time between one connection's messages;
 	// 0 in a closed loop.
 	interval int64
-	rbuf     []byte
-	wbuf     []byte
-	events   []unix.EpollEvent
-	replies  int64 // counted here, added to the run's once a round
-	arrived  int64 // the same, for run.arrived
-	bytes    int64 // and for run.arrivedBytes
+	// most is how many messages an open loop keeps in flight on a
+	// connection (run.mostInFlight).
+	most    int
+	rbuf    []byte
+	wbuf    []byte
+	events  []unix.EpollEvent
+	replies int64 // counted here, added to the run's once a round
+	arrived int64 // the same, for run.arrived
+	bytes   int64 // and for run.arrivedBytes
 
 	// Reconnect: dialers hand new sockets over on inbox, and say so on
 	// the eventfd inboxFD.
@@ -169,7 +172,7 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool, error) {
 	d.cancel = cancel
 	dial := r.dialer()
 	for range min(runtime.GOMAXPROCS(0), len(conns)) {
-		l := &loop{r: r, w: r.newWorker(), ep: -1, timer: -1, inboxFD: -1,
+		l := &loop{r: r, w: r.newWorker(), ep: -1, timer: -1, inboxFD: -1, most: r.mostInFlight(),
 			rbuf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256),
 			dial: dial, ctx: ctx, dials: &d.dials}
 
@@ -207,6 +210,8 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool, error) {
 		lc := &loopConn{fd: fd, key: int32(len(l.conns)), i: i}
 		if r.cfg.Rate <= 0 {
 			lc.q.buf = make([]sentMsg, r.cfg.Depth)
+		} else {
+			lc.q.limit = l.most
 		}
 		l.conns = append(l.conns, lc)
 		l.open++
@@ -339,12 +344,21 @@ func (l *loop) run(d *loops) {
 				stopping, drainBy = true, d.drainBy.Load()
 				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
 				for _, c := range l.conns {
-					if interval > 0 && !c.closed && len(c.out) > 0 {
+					switch {
+					case interval == 0 || c.closed:
+					case len(c.out) >= maxUnsent:
 						// Bytes the server has not taken: it held back
 						// what fell due since (see due), as a goroutine
-						// driver's write under way does. (Under maxUnsent
-						// due sent the rest: none, or the one due now.)
-						r.scheduleEnded(c.next, interval, false)
+						// driver's write under way does.
+						r.scheduleEnded(c.next, interval, untaken)
+					case c.q.n >= l.most:
+						// Its replies so far behind that due held back
+						// what fell due since.
+						r.scheduleEnded(c.next, interval, unanswered)
+					case len(c.out) > 0:
+						// (Under maxUnsent due sent the rest: none, or
+						// the one due now.)
+						r.scheduleEnded(c.next, interval, untaken)
 					}
 					if !c.closed && c.q.n == 0 {
 						l.closeConn(c) // nothing owed
@@ -739,7 +753,10 @@ func (l *loop) closeConn(c *loopConn) {
 	if l.interval > 0 && !l.r.stopping.Load() {
 		// Its share of the rate is not sent: what falls due on it while
 		// measuring is never sent.
-		l.r.scheduleEnded(c.next, l.interval, true)
+		l.r.scheduleEnded(c.next, l.interval, connFailed)
+	}
+	if ringEnded != nil {
+		ringEnded(c.q.size())
 	}
 	c.closed = true
 	c.in, c.out, c.q = nil, nil, ring{}
@@ -751,7 +768,9 @@ func (l *loop) closeConn(c *loopConn) {
 // holding maxUnsent bytes or more that its socket would not take falls
 // behind instead: its messages are sent when the server takes more (see
 // flush), each timed from when it fell due, as the goroutine driver's
-// blocked writes do; bench's memory does not grow with the backlog.
+// blocked writes do; bench's memory does not grow with the backlog. So
+// does one with l.most messages in flight (run.mostInFlight): its
+// messages are sent as replies free room (take, then due again).
 func (l *loop) due(now, interval int64) {
 	l.nextDue = math.MaxInt64
 	if l.r.stopping.Load() {
@@ -764,16 +783,18 @@ func (l *loop) due(now, interval int64) {
 		if len(c.out) >= maxUnsent {
 			continue // flush wakes the schedule when it has room
 		}
-		if c.next <= now {
+		if c.next <= now && c.q.n < l.most {
 			first, n := c.next, 0
-			most := l.r.mostDue() // in one write
+			most := min(l.r.mostDue(), l.most-c.q.n) // in one write, and room
 			for c.next <= now && n < most {
 				c.next += interval
 				n++
 			}
 			l.send(c, n, first, interval, now)
 		}
-		l.nextDue = min(l.nextDue, c.next)
+		if c.q.n < l.most { // (else a reply wakes it: the loop calls due after each)
+			l.nextDue = min(l.nextDue, c.next)
+		}
 	}
 }
 

@@ -192,14 +192,7 @@ func (r *Report) verdict() string {
 		}
 	}
 	if r.Unsent > 0 {
-		because := "behind the rate"
-		switch {
-		case r.UnsentFailed >= r.Unsent:
-			because = fmt.Sprintf("on failed %ss", r.connWord())
-		case r.UnsentFailed > 0:
-			because = fmt.Sprintf("%d on failed %ss, the rest behind the rate", r.UnsentFailed, r.connWord())
-		}
-		why = append(why, fmt.Sprintf("%d due never sent (%s)", r.Unsent, because))
+		why = append(why, fmt.Sprintf("%d due never sent (%s)", r.Unsent, r.unsentWhy(false)))
 	}
 	if r.CutShort != "" {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
@@ -223,18 +216,44 @@ func (r *Report) lostWhy() string {
 	return " (" + strings.Join(why, "; ") + ")"
 }
 
-// unsentText says what Unsent is, and why, of the two reasons it has.
+// unsentText says what Unsent is, and why, of the reasons it has.
 func (r *Report) unsentText() string {
-	held := "the server took the bytes of those sent slower than the rate, and held bench that far behind it when the time was up"
-	failed := fmt.Sprintf("the %s they fell due on had failed", r.connWord())
-	why := held
-	switch {
-	case r.UnsentFailed >= r.Unsent:
-		why = failed
-	case r.UnsentFailed > 0:
-		why = fmt.Sprintf("%d because %s; the rest because %s", r.UnsentFailed, failed, held)
+	return fmt.Sprintf("%d messages fell due while measuring and were never sent: %s; they are in no other count, and their latency in no percentile", r.Unsent, r.unsentWhy(true))
+}
+
+// unsentWhy says why Unsent were not sent: in a few words, or at length
+// (long); a reason alone if it is the only one, else how many each.
+func (r *Report) unsentWhy(long bool) string {
+	reasons := []struct {
+		n           int64
+		short, long string
+	}{
+		{r.UnsentFailed, fmt.Sprintf("on failed %ss", r.connWord()),
+			fmt.Sprintf("the %s they fell due on had failed", r.connWord())},
+		{r.UnsentUnanswered, "replies too far behind",
+			"the server answered so far behind the rate that bench had as many in flight, unanswered, as it keeps (twice the timeout's worth), and held the rest back"},
+		{r.Unsent - r.UnsentFailed - r.UnsentUnanswered, "behind the rate",
+			"the server took the bytes of those sent slower than the rate, and held bench that far behind it when the time was up"},
 	}
-	return fmt.Sprintf("%d messages fell due while measuring and were never sent: %s; they are in no other count, and their latency in no percentile", r.Unsent, why)
+	var parts []string
+	for _, c := range reasons {
+		what := c.short
+		if long {
+			what = c.long
+		}
+		switch {
+		case c.n >= r.Unsent:
+			return what
+		case c.n > 0 && long:
+			parts = append(parts, fmt.Sprintf("%d because %s", c.n, what))
+		case c.n > 0:
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, what))
+		}
+	}
+	if long {
+		return strings.Join(parts, "; ")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // connWord is what the run's connections are called.

@@ -110,7 +110,11 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	// sent carries each message's start time (closed loop) or due time
 	// (open loop) from the writer to the reader, in order. In a closed
 	// loop no more than Depth are ever in flight.
-	sent := newFlight(r.cfg.Depth)
+	most := 0 // closed loop: the slots bound it
+	if r.cfg.Rate > 0 {
+		most = r.mostInFlight()
+	}
+	sent := newFlight(r.cfg.Depth, most)
 	slots := make(chan struct{}, r.cfg.Depth) // closed loop: free window
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -192,7 +196,13 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 		}
 	}()
-	defer func() { sent.close(); <-done }()
+	defer func() {
+		sent.close()
+		<-done
+		if ringEnded != nil {
+			ringEnded(sent.q.size())
+		}
+	}()
 
 	var batch []byte
 	var writeBy time.Time
@@ -224,7 +234,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		return true
 	}
 	if r.cfg.Rate > 0 {
-		r.openLoop(send, dead)
+		r.openLoop(send, dead, sent)
 		return
 	}
 	for {
@@ -265,24 +275,61 @@ const maxUnsent = 1 << 20
 // and no more than maxUnsent bytes of them (but at least one).
 func (r *run) mostDue() int { return max(1, min(1024, maxUnsent/r.cfg.Size)) }
 
+// flightBudget bounds the messages an open loop's connections hold in
+// flight in all: 8,388,608, 128 MiB at 16 bytes each (a variable for
+// tests). It is twice the Timeout's worth of 1M msg/s at the default 5 s
+// timeout, split over the connections: see mostInFlight.
+var flightBudget = 1 << 23
+
+// mostInFlight is how many messages an open loop keeps in flight on one
+// connection, written or not, unanswered: twice Timeout's worth of its
+// share of Rate, and a write's more (mostDue), but no more than its share
+// of flightBudget. A server that answers every message within Timeout
+// never has that many: n in flight were due at least (n-1) intervals
+// apart, so at twice Timeout's worth the oldest is a Timeout past lost,
+// whatever comes. Past it the connection falls behind its schedule, as
+// it does for bytes the server has not taken (maxUnsent): what falls due
+// is sent as replies free room, timed from when it fell due, and what is
+// still held back at the end is never sent (UnsentUnanswered). Without
+// it, against a server that reads all and answers slower than the rate,
+// bench grew by 16 bytes a message sent: a gigabyte a minute at 1M msg/s.
+func (r *run) mostInFlight() int {
+	share := max(1, flightBudget/r.cfg.Conns)
+	perSec := r.cfg.Rate / float64(r.cfg.Conns)
+	worth := 2*r.cfg.Timeout.Seconds()*perSec + float64(r.mostDue())
+	return int(min(worth, float64(share))) // (worth, in float64: Timeout × Rate may pass an int)
+}
+
 // openLoop calls send for the messages of one connection's share of Rate
 // as they fall due, each with its due time, so a stalled server shows in
 // the latency instead of slowing the schedule (no coordinated omission).
-// It returns when the run stops, a send fails, or dead closes; what is
-// due after, while measuring, on a connection that failed or whose write
-// the server held until the time was up, is counted never sent
-// (scheduleEnded).
-func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}) {
+// It sends no more than sent has room for (run.mostInFlight): past that
+// it falls behind, and sends what fell due as replies free room. It
+// returns when the run stops, a send fails, or dead closes; what is due
+// after, while measuring, on a connection that failed, or whose write the
+// server held until the time was up, or held back for want of room, is
+// counted never sent (scheduleEnded).
+func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, sent *flight) {
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
 	next := time.Now()
 	most := r.mostDue()
 	// ended: nothing more is sent from next on, of what falls due.
-	ended := func() { r.scheduleEnded(int64(next.Sub(r.epoch)), int64(interval), !r.stopping.Load()) }
+	ended := func(why unsentWhy) { r.scheduleEnded(int64(next.Sub(r.epoch)), int64(interval), why) }
+	// failed: the connection failed, or, once stopping, the server had
+	// not taken the bytes of a write under way.
+	failed := func() {
+		if r.stopping.Load() {
+			ended(untaken)
+		} else {
+			ended(connFailed)
+		}
+	}
 	for !r.stopping.Load() {
 		now := time.Now()
 		n := 0
 		due := next
-		for !next.After(now) && n < most {
+		room := sent.room()
+		for !next.After(now) && n < min(most, room) {
 			n++
 			next = next.Add(interval)
 		}
@@ -295,16 +342,29 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 				// event loops count a connection with bytes unwritten at
 				// the stop. (A write that ended just then held back at
 				// most the one that fell due as it was made.)
-				ended()
+				failed()
 				return
 			}
 		}
+		// Full: the next to send waits for a reply to free room, not
+		// for its time.
+		var wake <-chan time.Time
+		var freed <-chan struct{}
+		if room-n <= 0 {
+			freed = sent.freed
+		} else {
+			wake = time.After(time.Until(next))
+		}
 		select {
-		case <-time.After(time.Until(next)):
+		case <-wake:
+		case <-freed:
 		case <-r.stop:
+			if freed != nil {
+				ended(unanswered)
+			}
 			return
 		case <-dead:
-			ended()
+			failed()
 			return
 		}
 	}
