@@ -2421,3 +2421,40 @@ func TestLatencySaysWhereTimeStarts(t *testing.T) {
 		}
 	}
 }
+
+// A run's UDP sockets keep their records of datagrams in flight, and of
+// those lost out of them, within one budget, however many sockets there
+// are: each socket had up to 2,097,152 places, 85 MB (and 16,384 from the
+// start, 640 KB, so 10,000 sockets took 6 GB before sending), and
+// remembered 1,024 lost.
+func TestUDPRingsWithinBudget(t *testing.T) {
+	const budget, conns = 4096, 4
+	t.Cleanup(bench.SetUDPBudget(budget))
+	var places, gone []int
+	var mu sync.Mutex
+	t.Cleanup(bench.OnUDPRingEnded(func(p, g int) {
+		mu.Lock()
+		places, gone = append(places, p), append(gone, g)
+		mu.Unlock()
+	}))
+	addr := udpServer(t, func(int, []byte) [][]byte { return nil }) // answers none
+	cfg := quick("udp", addr)
+	// 3,000 datagrams a socket, all in flight within the timeout: its
+	// ring would grow to 4,096 places.
+	cfg.Conns, cfg.Text, cfg.Size, cfg.Rate = conns, "ascii", 32, 40000
+	rep := run(t, cfg)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(places) != conns {
+		t.Fatalf("%d sockets ended, want %d", len(places), conns)
+	}
+	for k := range places {
+		if places[k] > budget/conns || gone[k] > budget/conns/8 {
+			t.Errorf("a socket's ring had %d places and it remembered %d lost out of it; want at most %d and %d",
+				places[k], gone[k], budget/conns, budget/conns/8)
+		}
+	}
+	if rep.Lost == 0 || rep.OK() {
+		t.Errorf("%d lost, OK %v: want the datagrams lost", rep.Lost, rep.OK())
+	}
+}

@@ -43,8 +43,9 @@ func seqOf(d []byte) (seq uint64, ok bool) {
 // tell duplicates and count the lost: udpRing of them at first, as many
 // as it has had in flight within Timeout when an open loop outruns the
 // server, up to maxUDPRing (about 85 MB, and half that again while it
-// grows), past which the oldest in flight count as lost (and not, if
-// their replies come in time after all: see lostGone). Datagrams the
+// grows) or its share of udpBudget (udpRingMost), past which the oldest
+// in flight count as lost (and not, if their replies come in time after
+// all: see lostGone). Datagrams the
 // server's socket dropped stay in flight until Timeout too: a socket
 // needs about its rate times Timeout.
 var udpRing = 1 << 14
@@ -63,10 +64,40 @@ var udpBeforeSend func(seq uint64)
 
 var maxUDPRing = 1 << 21 // a variable for tests
 
+// udpBudget bounds the places of all a run's sockets' rings together:
+// 8,388,608, about 320 MiB at 40 bytes each, twice the datagrams in flight
+// within the default 5 s timeout at 800,000 a second (a variable for
+// tests). Each socket had up to maxUDPRing whatever their number: 50
+// sockets behind a server that answers none could take 4 GB, and each
+// started with udpRing, 640 KB: 10,000 sockets took 6 GB before sending.
+var udpBudget = 1 << 23
+
+// udpRingMost is how many places each socket's ring may have: maxUDPRing,
+// halved until the sockets' rings fit in udpBudget together, but no
+// fewer than its Depth in flight (and 256), a power of two.
+func (r *run) udpRingMost() int {
+	floor := 256
+	for floor < r.cfg.Depth {
+		floor *= 2
+	}
+	most := maxUDPRing
+	for most > floor && most > udpBudget/r.cfg.Conns {
+		most /= 2
+	}
+	return most
+}
+
 // maxLostGone bounds the datagrams a socket remembers as lost after their
 // places in the ring were taken (see lostGone): past it, a reply to the
 // oldest of them is passed over, and it stays counted lost but not late.
+// A socket remembers no more than an eighth of its ring's places (see
+// udpRingMost; or 64), so that they too fit in udpBudget.
 const maxLostGone = 1 << 10
+
+// udpRingEnded, if not nil, gets the most places a UDP socket's ring
+// had, and the most datagrams its lostGone held, as the socket ends
+// (tests).
+var udpRingEnded func(places, gone int)
 
 // lostGone remembers, up to maxLostGone, the measured datagrams counted
 // lost whose places in the ring later ones took, and when each was sent,
@@ -80,20 +111,23 @@ type lostGone struct {
 	seqs  map[uint64]time.Time // when each was sent
 	order []uint64             // the oldest is at next, once it is full
 	next  int
+	most  int // how many it remembers, at most maxLostGone
+	peak  int // the most it held (tests)
 }
 
 func (g *lostGone) add(seq uint64, sentAt time.Time) {
 	if g.seqs == nil {
 		g.seqs = make(map[uint64]time.Time)
 	}
-	if len(g.order) < maxLostGone {
+	if len(g.order) < g.most {
 		g.order = append(g.order, seq)
 	} else {
 		delete(g.seqs, g.order[g.next]) // (already gone, if its reply came)
 		g.order[g.next] = seq
-		g.next = (g.next + 1) % maxLostGone
+		g.next = (g.next + 1) % g.most
 	}
 	g.seqs[seq] = sentAt
+	g.peak = max(g.peak, len(g.seqs))
 }
 
 // take reports whether seq is remembered, and when it was sent, and
@@ -125,15 +159,17 @@ type udpSlot struct {
 // datagram unanswered after Timeout is lost and frees its place.
 func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	var mu sync.Mutex
-	ring := make([]udpSlot, udpRing)
+	most := r.udpRingMost()
+	ring := make([]udpSlot, min(udpRing, most))
+	peak := len(ring)
 	slot := func(seq uint64) *udpSlot { return &ring[seq%uint64(len(ring))] }
-	var next uint64          // next sequence number to send
-	var oldest uint64        // oldest that may still be pending
-	var gone lostGone        // lost, and out of the ring
-	var highest int64 = -1   // highest answered
-	var inflight int         // pending datagrams
-	var senderDone bool      // the run has stopped: no more sends
-	dropsBefore := int64(-1) // the socket's drops when measuring began
+	var next uint64                                           // next sequence number to send
+	var oldest uint64                                         // oldest that may still be pending
+	gone := lostGone{most: min(maxLostGone, max(64, most/8))} // lost, and out of the ring
+	var highest int64 = -1                                    // highest answered
+	var inflight int                                          // pending datagrams
+	var senderDone bool                                       // the run has stopped: no more sends
+	dropsBefore := int64(-1)                                  // the socket's drops when measuring began
 	// unowed: the reader got a datagram that answers nothing owed (a
 	// duplicate, one naming no datagram sent): the socket's drops may be
 	// of such datagrams, not replies, and are not said to be replies.
@@ -357,6 +393,9 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		default:
 		}
 		expire(time.Now().Add(r.cfg.Timeout))
+		if udpRingEnded != nil {
+			udpRingEnded(peak, gone.peak)
+		}
 		if wasRefused { // before or while waiting: the socket is done
 			return
 		}
@@ -420,10 +459,11 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		mu.Lock()
 		seq := next
 		s := slot(seq)
-		if s.pending && len(ring) < maxUDPRing {
+		if s.pending && len(ring) < most {
 			// The ring wrapped onto a datagram still within its Timeout
 			// (expire has taken the rest): make room, not a loss.
 			ring = grownRing(ring)
+			peak = max(peak, len(ring))
 			s = slot(seq)
 		}
 		if s.pending { // the ring, at its largest, wrapped onto an unanswered datagram

@@ -125,3 +125,19 @@ func OnRingEnded(f func(places int)) (restore func()) {
 	ringEnded = f
 	return func() { ringEnded = nil }
 }
+
+// SetUDPBudget bounds the places of a run's UDP sockets' rings, in all,
+// to n, until the returned function is called.
+func SetUDPBudget(n int) (restore func()) {
+	was := udpBudget
+	udpBudget = n
+	return func() { udpBudget = was }
+}
+
+// OnUDPRingEnded calls f, as each UDP socket ends, with the most places
+// its ring had and the most lost datagrams it remembered out of it, until
+// the returned function is called.
+func OnUDPRingEnded(f func(places, gone int)) (restore func()) {
+	udpRingEnded = f
+	return func() { udpRingEnded = nil }
+}
