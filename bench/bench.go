@@ -209,7 +209,8 @@ type Latency struct {
 	Max  float64 `json:"max"`
 }
 
-// Second is one second of the measured window, for a chart over time.
+// Second is one second of the measured window, for a chart over time (or,
+// in a run longer than a day, a few merged: see Report.Timeline).
 type Second struct {
 	// T is the time from the start of measuring to this second's end, in seconds.
 	T float64 `json:"t"`
@@ -390,7 +391,10 @@ type Report struct {
 	FirstWarmupError string `json:"first_warmup_error,omitempty"`
 
 	// Timeline has one entry per second measured (and one for the last
-	// part second, unless under 0.1 s). What is counted after the last
+	// part second, unless under 0.1 s), up to a day's, 86,400: past that,
+	// each two entries are merged into one, which covers both (its T the
+	// end of the later; its rate over both, its counts summed, its
+	// percentiles the higher of the two), as often as it takes. What is counted after the last
 	// entry (in such a sliver, and in the wait for the replies owed at
 	// the end) is in the totals and in no entry: they may sum to less.
 	Timeline []Second `json:"timeline"`
@@ -1148,7 +1152,7 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		h := r.collect()
 		c := r.counts()
 		dt := now.Sub(lastT).Seconds()
-		r.timeline = append(r.timeline, Second{
+		sec := Second{
 			T:              now.Sub(start).Seconds(),
 			MessagesPerSec: float64(c.arrived-last.arrived) / dt,
 			P50US:          float64(h.ValueAtQuantile(50)),
@@ -1156,10 +1160,11 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 			Wrong:          c.wrong - last.wrong,
 			Errors:         c.errs - last.errs,
 			Lost:           c.lost - last.lost,
-		})
+		}
+		r.timeline = appendSecond(r.timeline, sec)
 		if r.cfg.Progress != nil {
 			// The timeline's entry: every figure of this second alone.
-			s := r.timeline[len(r.timeline)-1]
+			s := sec
 			p99 := "none" // no reply to time: not "0µs", a fast one
 			if h.TotalCount() > 0 {
 				p99 = us(s.P99US)
@@ -1200,6 +1205,45 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 			return end(time.Now()), true, true
 		}
 	}
+}
+
+// maxTimeline bounds a run's timeline: a day of seconds, about 5.5 MB (a
+// variable for tests).
+var maxTimeline = 86400
+
+// appendSecond adds s to the timeline tl. Past maxTimeline entries it
+// merges each two into one first, so a run of any --duration keeps at
+// most maxTimeline: a year's run had 31 million, 2 GB.
+func appendSecond(tl []Second, s Second) []Second {
+	if len(tl) >= maxTimeline {
+		tl = mergePairs(tl)
+	}
+	return append(tl, s)
+}
+
+// mergePairs merges each two entries of tl into one that covers both
+// (an odd last one stays): its rate is theirs over the time they cover,
+// its counts their sum, and its percentiles the higher of theirs (which
+// two histograms' merged would be at most).
+func mergePairs(tl []Second) []Second {
+	from := 0.0 // when tl[k] began
+	out := tl[:0]
+	for k := 0; k < len(tl); k += 2 {
+		a := tl[k]
+		if k+1 == len(tl) {
+			out = append(out, a)
+			break
+		}
+		b := tl[k+1]
+		m := Second{T: b.T, P50US: max(a.P50US, b.P50US), P99US: max(a.P99US, b.P99US),
+			Wrong: a.Wrong + b.Wrong, Errors: a.Errors + b.Errors, Lost: a.Lost + b.Lost}
+		if span := b.T - from; span > 0 {
+			m.MessagesPerSec = (a.MessagesPerSec*(a.T-from) + b.MessagesPerSec*(b.T-a.T)) / span
+		}
+		out = append(out, m)
+		from = b.T
+	}
+	return out
 }
 
 // halt stops the run's sending: the drivers send nothing once stopping
