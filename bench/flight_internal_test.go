@@ -34,3 +34,28 @@ func TestRingBoundedAndShrinks(t *testing.T) {
 		q.pop()
 	}
 }
+
+// A connection's messages in flight at depth 32: one sent for each
+// reply, as a closed loop does, through the event loops' ring and
+// through the goroutine driver's queue.
+func BenchmarkRing(b *testing.B) {
+	var q ring
+	for range 32 {
+		q.push(sentMsg{})
+	}
+	for b.Loop() {
+		q.push(sentMsg{})
+		q.pop()
+	}
+}
+
+func BenchmarkFlight(b *testing.B) {
+	f := newFlight(32, 0)
+	for range 32 {
+		f.push(sentMsg{})
+	}
+	for b.Loop() {
+		f.push(sentMsg{})
+		f.pop()
+	}
+}
