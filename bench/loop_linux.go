@@ -87,18 +87,22 @@ const (
 
 // loopConn is one connection's state.
 type loopConn struct {
-	fd       int
-	key      int32  // its index in loop.conns
-	i        int    // its number in the run, which picks its messages
-	sent     uint64 // messages sent so far (see pick)
-	q        ring   // the messages in flight, oldest first
-	in       []byte
-	out      []byte // bytes the socket has not taken yet
-	since    int64  // when the oldest message in flight last moved on
-	outSince int64  // when out last shrank
-	next     int64  // open loop: when the next message falls due
-	closed   bool
-	wrong    bool // the last reply was wrong: the next may be out of step
+	fd   int
+	key  int32  // its index in loop.conns
+	i    int    // its number in the run, which picks its messages
+	sent uint64 // messages sent so far (see pick)
+	// unwritten: the messages from this one to sent are in q but not yet
+	// handed to write (the rest of those owed at a new connection, see
+	// fill); equal to sent otherwise.
+	unwritten uint64
+	q         ring // the messages in flight, oldest first
+	in        []byte
+	out       []byte // bytes the socket has not taken yet
+	since     int64  // when the oldest message in flight last moved on
+	outSince  int64  // when out last shrank
+	next      int64  // open loop: when the next message falls due
+	closed    bool
+	wrong     bool // the last reply was wrong: the next may be out of step
 	// redialing: the server closed the connection and a new one is being
 	// made (fd is -1); messages due meanwhile wait in q.
 	redialing bool
@@ -441,16 +445,46 @@ func (l *loop) send(c *loopConn, n int, first, step, now int64) {
 		c.since = now
 	}
 	l.wbuf = l.wbuf[:0]
+	backlog := c.unwritten < c.sent
 	for j := range n {
 		l.wbuf = append(l.wbuf, l.r.msgs[pick(c.i, c.sent)]...)
 		c.q.push(sentMsg{first + int64(j)*step, measuring})
 		c.sent++
 	}
-	if c.redialing {
+	switch {
+	case c.redialing:
 		return // sent once the new connection is made
+	case backlog:
+		l.fill(c, now) // after those waiting
+		return
 	}
+	c.unwritten = c.sent
 	l.write(c, l.wbuf, now)
 }
+
+// fill writes the messages in q not yet written, from c.unwritten on,
+// a batch at a time while c holds less than maxUnsent unwritten: the
+// rest wait for flush. A new connection is owed every message in flight
+// on the old one, up to mostInFlight of them, and written all at once
+// they took their size each: in an open loop at a high rate of large
+// messages, gigabytes, in the loop's buffer for the rest of the run.
+func (l *loop) fill(c *loopConn, now int64) {
+	for c.unwritten < c.sent && len(c.out) < maxUnsent && !c.closed && !c.redialing {
+		l.wbuf = l.wbuf[:0]
+		for c.unwritten < c.sent && len(l.wbuf) < maxUnsent {
+			l.wbuf = append(l.wbuf, l.r.msgs[pick(c.i, c.unwritten)]...)
+			c.unwritten++
+		}
+		l.write(c, l.wbuf, now)
+	}
+	if loopBuffers != nil {
+		loopBuffers(cap(l.wbuf), cap(c.out))
+	}
+}
+
+// loopBuffers, if not nil, gets the capacity of a loop's write buffer
+// and of a connection's bytes unwritten after each fill (tests).
+var loopBuffers func(wbuf, out int)
 
 // write writes b, keeping what the socket will not take for later.
 func (l *loop) write(c *loopConn, b []byte, now int64) {
@@ -486,6 +520,12 @@ func (l *loop) flush(c *loopConn, now int64) {
 	full := len(c.out) >= maxUnsent
 	c.out = c.out[:copy(c.out, c.out[k:])]
 	c.outSince = now
+	if c.unwritten < c.sent {
+		l.fill(c, now) // (a write that fails closes c, or redials it)
+		if c.closed || c.redialing {
+			return
+		}
+	}
 	if full && len(c.out) < maxUnsent {
 		l.nextDue = now // its schedule, held by due, goes on
 	}
@@ -721,13 +761,8 @@ func (l *loop) takeRedialed(now int64) {
 		c.resend = 0
 		c.since = now
 		// What was owed or fell due meanwhile, in order.
-		l.wbuf = l.wbuf[:0]
-		for k := c.sent - uint64(c.q.n); k < c.sent; k++ {
-			l.wbuf = append(l.wbuf, r.msgs[pick(c.i, k)]...)
-		}
-		if len(l.wbuf) > 0 {
-			l.write(c, l.wbuf, now)
-		}
+		c.unwritten = c.sent - uint64(c.q.n)
+		l.fill(c, now)
 		if r.cfg.Rate <= 0 && !c.closed && c.q.n < r.cfg.Depth {
 			l.send(c, r.cfg.Depth-c.q.n, now, 0, now)
 		}
