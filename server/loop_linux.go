@@ -628,6 +628,9 @@ func (l *loop) run() {
 // loop only if it goes on.
 func (l *loop) retire() bool {
 	s := l.srv
+	if retiring != nil {
+		retiring()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !l.set.idle.Load() {
@@ -636,6 +639,11 @@ func (l *loop) retire() bool {
 	l.end()
 	return true
 }
+
+// retiring, if set, is called as a loop that found nothing served is
+// about to end, before it takes Server.mu; a test sets it, to let a
+// Serve come in between.
+var retiring func()
 
 // end closes the loop's descriptors and marks it ended, for revive to
 // replace. Server.mu is held.
