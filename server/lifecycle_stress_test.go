@@ -140,3 +140,37 @@ func serveKept(srv *server.Server, msg string) error {
 	}
 	return swap("y") // served on, its listener gone
 }
+
+// The timeouts still fire once the timeout watcher (and the event loops,
+// which time their own connections) have ended with nothing served and
+// started again with the next Serve: an idle client of the second
+// listener is closed.
+func TestIdleTimeoutAfterServeAgain(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := &recorder{}
+	srv := &server.Server{Observer: obs, IdleTimeout: time.Second, Logger: discard()}
+	defer srv.Close()
+	if err := serveOnce(srv, "1"); err != nil {
+		t.Fatal(err)
+	}
+	obs.waitClose(t)
+	select {
+	case <-srv.Ended():
+	case <-time.After(bound):
+		t.Fatalf("with nothing served, the server's goroutines still run %v later", bound)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, srv, ln)
+	c := dial(t, ln.Addr().String())
+	exchange(t, c, "b", "B")
+	if got, err := io.ReadAll(c); len(got) != 0 || err != nil {
+		t.Errorf("the idle client read %q, %v; want end of file", got, err)
+	}
+	c.Close() // the close waits for it
+	if got := obs.waitClose(t); got.Reason != server.ReasonIdleTimeout {
+		t.Errorf("the idle client closed for %v, want the idle timeout", got.Reason)
+	}
+}
