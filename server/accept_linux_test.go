@@ -140,6 +140,13 @@ func dialOutOfDescriptors(t *testing.T, addr string, log *shouttest.Log) (net.Co
 // gives them back, and is safe to call twice.
 func outOfDescriptors(t *testing.T) (restore func()) {
 	t.Helper()
+	return outOfDescriptorsBut(t, 1)
+}
+
+// outOfDescriptorsBut is outOfDescriptors leaving free descriptors
+// (at most 15) rather than one.
+func outOfDescriptorsBut(t *testing.T, free int) (restore func()) {
+	t.Helper()
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
@@ -169,7 +176,7 @@ func outOfDescriptors(t *testing.T) (restore func()) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Skipf("cannot lower the descriptor limit: %v", err)
 	}
-	// Take every descriptor but one, which the client's socket takes.
+	// Take every descriptor but free.
 	for range 10000 {
 		f, err := os.Open(os.DevNull)
 		if err != nil {
@@ -180,7 +187,9 @@ func outOfDescriptors(t *testing.T) (restore func()) {
 		}
 		fillers = append(fillers, f)
 	}
-	fillers[len(fillers)-1].Close()
-	fillers = fillers[:len(fillers)-1]
+	for _, f := range fillers[len(fillers)-free:] {
+		f.Close()
+	}
+	fillers = fillers[:len(fillers)-free]
 	return restore
 }
