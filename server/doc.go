@@ -71,8 +71,9 @@
 // temporary). A Serve that ends that way leaves its connections served,
 // until they close or until Shutdown or Close, and the server's other
 // listeners served. Once nothing is served (no Serve or ServePacket
-// running, no connection open) the Server runs no goroutine and holds no
-// descriptor, stopped or not: the event loops end, and the next Serve
+// running, no connection open) the Server's goroutines end and its
+// descriptors close shortly after, stopped or not (Shutdown and Close
+// are what wait for that): the event loops end, and the next Serve
 // starts them again. A Server that was stopped is not used again: its
 // Serve and ServePacket return ErrServerClosed at once, closing what they
 // were given.

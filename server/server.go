@@ -388,10 +388,11 @@ func (e *WrapError) Unwrap() error { return e.Err }
 // However Serve ends, the connections it accepted are served on until
 // they close, or until Shutdown or Close, and the other listeners the
 // Server serves are not affected. Once no Serve or ServePacket is
-// running and no connection is open, the Server has no goroutine running
-// and no descriptor open (the event loops end, and the next Serve starts
-// them again), whether it was stopped or not: a program need not call
-// Close for that, only to end connections still open.
+// running and no connection is open, the Server's goroutines end and its
+// descriptors close, shortly after (the event loops end, and the next
+// Serve starts them again), whether it was stopped or not: a program
+// need not call Close for that, only to end connections still open, or
+// to wait until all has ended.
 func (s *Server) Serve(l net.Listener) error {
 	if !s.track(func() { s.listeners[l] = struct{}{} }) {
 		l.Close()
