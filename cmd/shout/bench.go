@@ -37,7 +37,7 @@ type benchCmd struct {
 	Timeout        time.Duration `default:"5s" help:"A reply later than this after its message is lost; a TCP connection with no reply for this long, an error; at the end, how long owed replies are waited for. Not connecting: see --connect-timeout."`
 	ConnectTimeout time.Duration `name:"connect-timeout" default:"5s" help:"How long each connect, and TLS handshake, may take (--churn's and --reconnect's too)."`
 	SourceIPs      int           `name:"source-ips" default:"0" help:"Spread TCP connections to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
-	JSON           bool          `name:"json" help:"End stdout with one line of JSON with every figure."`
+	JSON           bool          `name:"json" help:"Write the report to stdout as one line of JSON with every figure (the text goes to stderr)."`
 	HTML           fileName      `name:"html" placeholder:"FILE" predictor:"file" help:"Also write the report as one HTML page with charts, which opens without a network."`
 	Churn          bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
 	Reconnect      bool          `help:"When the server closes a connection, make a new one and go on (replicas restarting behind a load balancer); messages owed at a graceful close are sent again. TCP and Unix, no TLS."`
@@ -213,11 +213,15 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return
 		}
 	}()
-	// The settings, at once: a stdout that cannot be written (a full
-	// disk) fails the start, not the end of a run it cannot report.
+	// With --json standard output is the JSON alone, for jq and
+	// > run.json; the text a person reads goes to stderr.
+	text := std.stdout
+	if cmd.JSON {
+		text = std.stderr
+	}
 	var header bytes.Buffer
 	cfg.Settings().WriteHeader(&header)
-	if _, err := std.stdout.Write(header.Bytes()); err != nil {
+	if err := writeSettings(std, cmd.JSON, header.Bytes()); err != nil {
 		page.discard()
 		return err
 	}
@@ -245,7 +249,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return noReport(timeoutFlag(err, "--connect-timeout", cmd.ConnectTimeout))
 		}
 	}
-	rep.WriteText(std.stdout)
+	rep.WriteText(text)
 	if cmd.JSON {
 		line, _ := json.Marshal(rep)
 		fmt.Fprintf(std.stdout, "%s\n", line)
@@ -258,6 +262,29 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if !rep.OK() {
 		return &exitError{code: 1}
 	}
+	return nil
+}
+
+// writeSettings writes the settings line as the run starts, and with it
+// tries standard output: one that cannot be written (> /dev/full, a full
+// disk) fails the start, not the end of a run it cannot report. With
+// --json the line goes to stderr, and stdout, which is the JSON's alone,
+// is tried with a space, which JSON allows before a value; unless stdout
+// is stderr's file (a terminal, 2>&1), where the line itself tries it and
+// a space would only indent it.
+func writeSettings(std *stdio, asJSON bool, line []byte) error {
+	if !asJSON {
+		_, err := std.stdout.Write(line)
+		return err
+	}
+	if f := file(std.stdout); f != nil && sameFile(f, std.stderr) {
+		_, err := std.stderr.Write(line)
+		return err
+	}
+	if _, err := io.WriteString(std.stdout, " "); err != nil {
+		return err
+	}
+	std.stderr.Write(line) // a stderr that cannot take it costs no JSON
 	return nil
 }
 

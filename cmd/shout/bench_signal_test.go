@@ -3,11 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,6 +66,17 @@ func (p *benchProc) line(ch chan string, what string) string {
 		p.t.Fatalf("%s: nothing within %v", what, bound)
 	}
 	return ""
+}
+
+// settings waits for bench's settings line, which says it catches its
+// signals: on stdout, or with --json on stderr, stdout being the JSON's.
+func (p *benchProc) settings() string {
+	p.t.Helper()
+	ch := p.stdout
+	if slices.Contains(p.cmd.Args, "--json") {
+		ch = p.stderr
+	}
+	return p.line(ch, "the settings line")
 }
 
 // rest reads stdout to its end and returns the exit status.
@@ -129,7 +140,7 @@ func waitFor(t *testing.T, ch chan struct{}, what string) {
 func TestBenchInterruptKeepsReport(t *testing.T) {
 	addr, got := signalServer(t, true)
 	p := startBench(t, addr, "--conns", "2", "--duration", "10m", "--warmup", "0", "--text", "ascii", "--mode", "ascii")
-	if h := p.line(p.stdout, "the settings line"); !strings.Contains(h, "10m0s measured") && !strings.Contains(h, "600s measured") {
+	if h := p.settings(); !strings.Contains(h, "10m0s measured") && !strings.Contains(h, "600s measured") {
 		t.Errorf("first line %q, want the settings", h)
 	}
 	waitFor(t, got, "a message at the server")
@@ -161,7 +172,7 @@ func TestBenchHangupKeepsReport(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, got := signalServer(t, true)
 			p := startCmd(t, exec.Command("sh", "-c", tc.shell, addr))
-			p.line(p.stdout, "the settings line")
+			p.settings()
 			waitFor(t, got, "a message at the server")
 			for _, sig := range tc.sigs {
 				p.cmd.Process.Signal(sig)
@@ -185,7 +196,7 @@ func TestBenchHangupKeepsReport(t *testing.T) {
 func TestBenchSecondHangupIsNotAskingAgain(t *testing.T) {
 	addr, got := signalServer(t, false)
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m")
-	p.line(p.stdout, "the settings line")
+	p.settings()
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	p.line(p.stderr, "the stop notice")
@@ -213,7 +224,7 @@ func TestBenchSecondHangupIsNotAskingAgain(t *testing.T) {
 func TestBenchInterruptBeforeMeasuring(t *testing.T) {
 	addr, got := signalServer(t, true)
 	p := startBench(t, addr, "--conns", "2", "--warmup", "10m")
-	p.line(p.stdout, "the settings line")
+	p.settings()
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGINT)
 	out, code := p.rest()
@@ -238,7 +249,7 @@ func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 	}
 }
 
-// With --json, the second Ctrl-C still ends stdout with a JSON line that
+// With --json, the second Ctrl-C still leaves stdout a JSON object that
 // says why there is no report, as every other run without one does; it
 // printed nothing, and a pipeline's jq found no JSON at all.
 func TestBenchSecondInterruptJSON(t *testing.T) {
@@ -249,10 +260,8 @@ func TestBenchSecondInterruptJSON(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
 		t.Errorf("exit %v, want to be stopped by SIGINT", err)
 	}
-	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	var last struct{ Error string }
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || !strings.Contains(last.Error, "second") {
-		t.Errorf("stdout after the settings:\n%s\nwant it to end with {\"error\": …} that says a second interrupt stopped it", out)
+	if e, _ := jsonAlone(t, out)["error"].(string); !strings.Contains(e, "second") {
+		t.Errorf("stdout:\n%s\nwant {\"error\": …} alone, that says a second interrupt stopped it", out)
 	}
 }
 
@@ -275,7 +284,7 @@ func TestBenchSecondInterruptWhenIgnoredAtStart(t *testing.T) {
 // bound.
 func interruptTwice(t *testing.T, p *benchProc, got chan struct{}) (string, error) {
 	t.Helper()
-	p.line(p.stdout, "the settings line")
+	p.settings()
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGINT)
 	p.line(p.stderr, "the interrupt notice")

@@ -78,7 +78,7 @@ func TestBenchStopAtOnceRemovesItsPage(t *testing.T) {
 		stop func(*testing.T, *benchProc, chan struct{}) // and wait for the end
 	}{
 		{"SIGQUIT", func(t *testing.T, p *benchProc, got chan struct{}) {
-			p.line(p.stdout, "the settings line")
+			p.settings()
 			waitFor(t, got, "a message at the server")
 			p.cmd.Process.Signal(syscall.SIGQUIT)
 			p.rest()

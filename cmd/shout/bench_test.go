@@ -130,7 +130,7 @@ func TestBenchInterruptHTML(t *testing.T) {
 	dir := t.TempDir()
 	page := filepath.Join(dir, "measured.html")
 	p := startBench(t, addr, "--conns", "2", "--duration", "10m", "--warmup", "0", "--text", "ascii", "--mode", "ascii", "--html", page)
-	p.line(p.stdout, "the settings line")
+	p.settings()
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGINT)
 	if out, code := p.rest(); code != 0 {
@@ -145,7 +145,7 @@ func TestBenchInterruptHTML(t *testing.T) {
 	addr, got = signalServer(t, true)
 	none := filepath.Join(dir, "none.html")
 	p = startBench(t, addr, "--conns", "2", "--warmup", "10m", "--html", none)
-	p.line(p.stdout, "the settings line")
+	p.settings()
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGINT)
 	if _, code := p.rest(); code != 130 {

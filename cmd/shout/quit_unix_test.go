@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"os/exec"
@@ -80,7 +79,7 @@ func (p *benchProc) outputs() (stdout, stderr string) {
 func TestBenchSIGQUITStopsAtOnce(t *testing.T) {
 	addr, got := signalServer(t, false) // replies owed for ever
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--json")
-	p.line(p.stdout, "the settings line")
+	p.settings()
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGQUIT)
 	out, errs := p.outputs()
@@ -88,10 +87,9 @@ func TestBenchSIGQUITStopsAtOnce(t *testing.T) {
 		t.Errorf("exit status %d, want 131", code)
 	}
 	noDump(t, errs)
-	// --json's last line says why there is no report, as for a second Ctrl-C.
-	var last struct{ Error string }
-	if err := json.Unmarshal([]byte(out), &last); err != nil || !strings.Contains(last.Error, "SIGQUIT") {
-		t.Errorf("stdout after the settings:\n%s\nwant {\"error\": …} that says SIGQUIT stopped it", out)
+	// --json's stdout says why there is no report, as for a second Ctrl-C.
+	if e, _ := jsonAlone(t, out)["error"].(string); !strings.Contains(e, "SIGQUIT") {
+		t.Errorf("stdout:\n%s\nwant {\"error\": …} alone, that says SIGQUIT stopped it", out)
 	}
 }
 

@@ -120,7 +120,7 @@ backend replicas
 
 	bench := startBench(t, fmt.Sprintf("127.0.0.1:%d", front), "--reconnect", "--conns", "30", "--depth", "4",
 		"--duration", "10m", "--warmup", "0", "--timeout", "5s", "--json")
-	bench.line(bench.stdout, "the settings line")
+	bench.settings()
 	for i, ip := range ips {
 		// Wait until this replica serves part of the load, then restart it.
 		procs[i].waitLog("msg=open")

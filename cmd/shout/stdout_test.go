@@ -47,18 +47,24 @@ func TestStdoutWriteErrorFails(t *testing.T) {
 // bench whose report cannot be written fails before its run, not after
 // it: shout bench --duration 10m > report.txt on a full disk measured for
 // ten minutes to report nothing.
+// With --json too, whose stdout has only the JSON, at the end.
 func TestBenchStdoutWriteErrorBeforeRun(t *testing.T) {
-	addr, got := signalServer(t, true)
-	ctx, cancel := context.WithTimeout(context.Background(), bound) // what ended it before
-	defer cancel()
-	var stderr strings.Builder
-	code := run(ctx, []string{"bench", addr, "--conns", "1", "--duration", "10m", "--warmup", "0"}, strings.NewReader(""), fullWriter{}, &stderr)
-	if want := "shout: " + errNoSpace.Error() + "\n"; code != 1 || stderr.String() != want {
-		t.Errorf("status %d, stderr %q; want 1 and %q", code, stderr.String(), want)
-	}
-	select {
-	case <-got:
-		t.Error("bench sent messages: it ran")
-	default:
+	for _, extra := range [][]string{nil, {"--json"}} {
+		t.Run(strings.Join(append([]string{"bench"}, extra...), " "), func(t *testing.T) {
+			addr, got := signalServer(t, true)
+			ctx, cancel := context.WithTimeout(context.Background(), bound) // what ended it before
+			defer cancel()
+			var stderr strings.Builder
+			args := append([]string{"bench", addr, "--conns", "1", "--duration", "10m", "--warmup", "0"}, extra...)
+			code := run(ctx, args, strings.NewReader(""), fullWriter{}, &stderr)
+			if want := "shout: " + errNoSpace.Error() + "\n"; code != 1 || stderr.String() != want {
+				t.Errorf("status %d, stderr %q; want 1 and %q", code, stderr.String(), want)
+			}
+			select {
+			case <-got:
+				t.Error("bench sent messages: it ran")
+			default:
+			}
+		})
 	}
 }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// jsonAlone fails t unless stdout is one JSON object and nothing else,
+// every line of it JSON too, as `| jq .`, `> run.json` and a JSON-lines
+// reader take it; it returns the object.
+func jsonAlone(t *testing.T, stdout string) map[string]any {
+	t.Helper()
+	for i, l := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("stdout's line %d is not JSON: %q\nstdout:\n%s", i+1, l, stdout)
+		}
+	}
+	d := json.NewDecoder(strings.NewReader(stdout))
+	var v map[string]any
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("stdout is not a JSON object: %v\nstdout:\n%s", err, stdout)
+	}
+	if err := d.Decode(new(any)); !errors.Is(err, io.EOF) {
+		t.Errorf("stdout has more than one JSON value (%v)\nstdout:\n%s", err, stdout)
+	}
+	return v
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// With --json standard output is the JSON alone, whatever the run's end,
+// so that `shout bench --json | jq .` and `> run.json` take it; the text
+// (the settings, the report) goes to stderr, for the person at the
+// terminal. It was the settings line and the text report, then the JSON
+// as the last line: jq failed at the first.
+func TestBenchJSONStdoutIsJSONAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		addr   func(t *testing.T) string
+		args   []string
+		code   int
+		stderr []string // in the text, in order
+		check  func(t *testing.T, v map[string]any)
+	}{
+		{"all right", func(t *testing.T) string {
+			return shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+		}, nil, 0, []string{" measured after ", "  messages  ", "every reply checked: all right"}, func(t *testing.T, v map[string]any) {
+			if n, _ := v["messages"].(float64); n == 0 {
+				t.Errorf("messages %v, want some", v["messages"])
+			}
+		}},
+		{"not all right", func(t *testing.T) string {
+			addr, _ := signalServer(t, false) // never answers
+			return addr
+		}, []string{"--timeout", "300ms"}, 1, []string{" measured after ", "not all right: no reply came back"}, func(t *testing.T, v map[string]any) {
+			if n, _ := v["lost"].(float64); n == 0 {
+				t.Errorf("lost %v, want some", v["lost"])
+			}
+		}},
+		{"no report", closedAddr, nil, 1, []string{" measured after ", "shout: connect "}, func(t *testing.T, v map[string]any) {
+			if e, _ := v["error"].(string); !strings.Contains(e, "refused") {
+				t.Errorf("error %q, want it to say the connection was refused", e)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.addr(t)
+			var stdout, stderr strings.Builder
+			args := append([]string{"bench", addr, "--json", "--conns", "1", "--duration", "100ms", "--warmup", "0"}, tc.args...)
+			code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.code {
+				t.Errorf("status %d, want %d\nstderr:\n%s", code, tc.code, stderr.String())
+			}
+			tc.check(t, jsonAlone(t, stdout.String()))
+			rest := stderr.String()
+			for _, want := range tc.stderr {
+				_, after, ok := strings.Cut(rest, want)
+				if !ok {
+					t.Errorf("stderr lacks %q (or has it out of order):\n%s", want, stderr.String())
+					break
+				}
+				rest = after
+			}
+		})
+	}
+}
+
+// With --json and stdout and stderr one file (2>&1, or both a terminal),
+// the text and then the JSON, whole on the last line, as before: `2>&1 |
+// tail -1 | jq .` works, and the settings line starts the file.
+func TestBenchJSONWithStderrInStdout(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command("shout", "bench", addr, "--json", "--conns", "1", "--duration", "100ms", "--warmup", "0")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if !strings.HasPrefix(lines[0], "tcp://"+addr+": ") {
+		t.Errorf("first line %q, want the settings", lines[0])
+	}
+	jsonAlone(t, lines[len(lines)-1])
+}
