@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -136,6 +137,18 @@ func (r *Report) latencyText() string {
 	}
 	l := r.LatencyUS
 	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
+}
+
+// MarshalJSON is the report in JSON: its fields, then "ok", what OK
+// reports, and "verdict", the text report's last line, so that a script
+// that reads the JSON alone (bench --json > run.json) has why not too.
+func (r *Report) MarshalJSON() ([]byte, error) {
+	type fields Report // without this method, which would recurse
+	return json.Marshal(struct {
+		fields
+		AllRight bool   `json:"ok"`
+		Verdict  string `json:"verdict"`
+	}{fields(*r), r.OK(), r.verdict()})
 }
 
 // verdict is the report's last line: all right, or why not.

@@ -66,16 +66,18 @@ func TestBenchJSONStdoutIsJSONAlone(t *testing.T) {
 		{"all right", func(t *testing.T) string {
 			return shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
 		}, nil, 0, []string{" measured after ", "  messages  ", "every reply checked: all right"}, func(t *testing.T, v map[string]any) {
-			if n, _ := v["messages"].(float64); n == 0 {
-				t.Errorf("messages %v, want some", v["messages"])
+			if n, _ := v["messages"].(float64); n == 0 || v["ok"] != true || v["verdict"] != "every reply checked: all right" {
+				t.Errorf("messages %v, ok %v, verdict %q; want some, true, all right", v["messages"], v["ok"], v["verdict"])
 			}
 		}},
 		{"not all right", func(t *testing.T) string {
 			addr, _ := signalServer(t, false) // never answers
 			return addr
 		}, []string{"--timeout", "300ms"}, 1, []string{" measured after ", "not all right: no reply came back"}, func(t *testing.T, v map[string]any) {
-			if n, _ := v["lost"].(float64); n == 0 {
-				t.Errorf("lost %v, want some", v["lost"])
+			// Why, in the JSON too, as the text report's last line says.
+			verdict, _ := v["verdict"].(string)
+			if n, _ := v["lost"].(float64); n == 0 || v["ok"] != false || !strings.HasPrefix(verdict, "not all right: no reply came back") {
+				t.Errorf("lost %v, ok %v, verdict %q; want some, false, and why not", v["lost"], v["ok"], verdict)
 			}
 		}},
 		{"no report", closedAddr, nil, 1, []string{" measured after ", "shout: connect "}, func(t *testing.T, v map[string]any) {
