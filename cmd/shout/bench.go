@@ -155,13 +155,17 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	// whoever reads them may signal at once. SIGQUIT is taken from main's
 	// catchQuit, for --json's last line and the --html page. SIGHUP only
 	// if it was not ignored at start: catching it would undo nohup.
+	// SIGHUP has a channel of its own: os/signal drops a signal whose
+	// channel is full, and a closing terminal's burst of SIGHUPs, which
+	// this passes over, took the place of the Ctrl-C that came with it.
 	sigs := make(chan os.Signal, 1)
-	stops := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
+	hups := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
 	if !signal.Ignored(syscall.SIGHUP) {
-		stops = append(stops, syscall.SIGHUP)
+		signal.Notify(hups, syscall.SIGHUP)
 	}
-	signal.Notify(sigs, stops...)
 	defer signal.Stop(sigs)
+	defer signal.Stop(hups)
 	defer takeQuit()() // (before the Stop)
 	ctx, cancel := context.WithCancel(std.ctx)
 	defer cancel()
@@ -182,27 +186,28 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	}
 	caught := make(chan os.Signal, 1)
 	go func() {
+		var s os.Signal
 		select {
-		case s := <-sigs:
-			if s == syscall.SIGQUIT {
-				stopNow(s, "SIGQUIT")
-			}
-			caught <- s
-			fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); again to stop at once\n", s, cmd.Timeout)
-			cancel()
+		case s = <-sigs:
+		case s = <-hups:
 		case <-ctx.Done():
 			return
 		}
+		if s == syscall.SIGQUIT {
+			stopNow(s, "SIGQUIT")
+		}
+		caught <- s
+		fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); again to stop at once\n", s, cmd.Timeout)
+		cancel()
 		// Not by leaving the second to Go's default, which is to ignore
 		// it if it was ignored when shout started. A second SIGHUP is
 		// no one asking again: a closing terminal may send two (the
 		// shell's to its jobs, the kernel's to the foreground).
 		for {
 			select {
+			case <-hups:
+				continue
 			case s := <-sigs:
-				if s == syscall.SIGHUP {
-					continue
-				}
 				why := "a second " + s.String()
 				if s == syscall.SIGQUIT {
 					why = "SIGQUIT"
