@@ -424,6 +424,13 @@ func (r *Report) OK() bool {
 	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.CutShort == ""
 }
 
+// Empty reports whether the run counted nothing while it measured: no
+// message answered, late, lost, wrong or never sent, and no error. A run
+// interrupted so soon measured nothing that a report could say.
+func (r *Report) Empty() bool {
+	return r.Messages == 0 && r.Late == 0 && r.Lost == 0 && r.Errors == 0 && r.Mismatches == 0 && r.Unsent == 0
+}
+
 // run is the state shared by a run's workers.
 type run struct {
 	cfg       Config

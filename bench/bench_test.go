@@ -2098,6 +2098,23 @@ func TestNothingSentSaysSo(t *testing.T) {
 	}
 }
 
+// Empty is a run that counted nothing at all; any one count makes it not
+// empty (shout bench takes a Ctrl-C that came before anything was
+// counted for one before anything was measured, status 130).
+func TestReportEmpty(t *testing.T) {
+	if !(&bench.Report{}).Empty() {
+		t.Error("a report with no count is not Empty")
+	}
+	for name, rep := range map[string]bench.Report{
+		"answered": {Messages: 1}, "late": {Late: 1}, "lost": {Lost: 1}, "error": {Errors: 1},
+		"wrong": {Mismatches: 1}, "never sent": {Unsent: 1},
+	} {
+		if rep.Empty() {
+			t.Errorf("%s: Empty, though it counted a message", name)
+		}
+	}
+}
+
 // A reply that comes without its newline is reported as begun and not
 // ended, not as no reply at all: 63 bytes had come.
 func TestReplyWithoutNewlineSaysSo(t *testing.T) {

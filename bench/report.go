@@ -182,7 +182,7 @@ func (r *Report) verdict() string {
 	}
 	var why []string
 	switch {
-	case r.Messages == 0 && r.Late == 0 && r.Lost == 0 && r.Errors == 0 && r.Mismatches == 0 && r.Unsent == 0 && r.CutShort == "":
+	case r.Empty() && r.CutShort == "":
 		// Nothing went out while measuring: a run of 1ns said "no reply
 		// came back", of a server that answered every message.
 		why = append(why, fmt.Sprintf("no message was sent in the %v measured, too short for one exchange", seconds(r.DurationS)))

@@ -245,7 +245,9 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	}
 	select {
 	case s := <-caught:
-		if err != nil || rep.MeasuredS == 0 {
+		// Nothing counted (a Ctrl-C as the first message was due) is
+		// nothing measured too: "no message was sent" would be a failure.
+		if err != nil || rep.MeasuredS == 0 || rep.Empty() {
 			// 128 + the signal, as a shell reports a program it stopped.
 			return noReport(&exitError{code: 128 + int(s.(syscall.Signal)), msg: "interrupted before anything was measured"})
 		}
