@@ -210,7 +210,6 @@ func isInterface(zone string) bool {
 	return false
 }
 
-// isScheme says whether name is one of the schemes Parse takes.
 // socatSchemes are the address types of socat's syntax (TCP4:host:port,
 // TCP-LISTEN:8080, UNIX-CONNECT:/path), by the scheme that says the same
 // here; socatListen, the suffixes that make them a listener's.
@@ -239,6 +238,12 @@ func socat(name, after string) string {
 	if !ok || !listen && !connect && !strings.ContainsAny(kind, "46") && kind != "openssl" && kind != "ssl" {
 		return "" // tcp:8080 is host tcp; TCP:host:port gets the :// hint
 	}
+	if !listen && scheme != "unix" && isPort(after) {
+		// socat connects to host:port, never to a port alone: this is
+		// a host that has socat's word for a name, with its port, as
+		// tcp:8080 is (and tcp://8080, 127.0.0.1, was not meant).
+		return ""
+	}
 	after, _, _ = strings.Cut(after, ",") // socat's options
 	meant := scheme + "://" + after
 	if listen && scheme != "unix" {
@@ -260,6 +265,7 @@ func socat(name, after string) string {
 	return fmt.Sprintf("socat's syntax (did you mean %q?)", meant)
 }
 
+// isScheme says whether name is one of the schemes Parse takes.
 func isScheme(name string) bool {
 	switch name {
 	case "tcp", "udp", "tls", "unix":

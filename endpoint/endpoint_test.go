@@ -132,6 +132,14 @@ func TestParse(t *testing.T) {
 	if got, err := Parse("tcp:8080", "tcp"); err != nil || got[0].Address != "tcp:8080" {
 		t.Errorf(`Parse("tcp:8080") = %v, %v; want host tcp, port 8080`, got, err)
 	}
+	// So may tcp4, ssl or tcp-connect: socat's connecting addresses take
+	// host:port after the type, never a port alone. They were refused as
+	// socat's, offering tcp://8080 (127.0.0.1), which was not meant.
+	for _, s := range []string{"tcp4:8080", "UDP6:53", "ssl:443", "openssl:https", "tcp-connect:80"} {
+		if got, err := Parse(s, "tcp"); err != nil || len(got) != 1 || got[0] != (Endpoint{Network: "tcp", Address: s}) {
+			t.Errorf(`Parse(%q) = %v, %v; want a host and its port`, s, got, err)
+		}
+	}
 	// An IPv6 zone is an interface's name, which on Windows has spaces
 	// ("Ethernet 2"): the host is what comes before it. (This machine
 	// may have no such interface, which is said otherwise.)

@@ -24,6 +24,7 @@ func FuzzParse(f *testing.F) {
 		"::1", "::1:8080", ":::8080", "fe80::1%lo:8080", "[fe80::1%lo]:8080",
 		"[fe80::1%1]:8080", "[::ffff:127.0.0.1]:80", "127.0.0.1 :8080", "[::1]", "a:b:c",
 		"TCP://127.0.0.1:1", "TCP-LISTEN:8080,fork", "UDP4:[::1]:9", "UNIX-CONNECT:/s", "OPENSSL-listen:",
+		"tcp4:8080", "ssl:https",
 	} {
 		f.Add(s, uint8(0))
 	}
