@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,10 @@ func TestServeWarnsOfOpenFileLimitBelowMaxConns(t *testing.T) {
 		// The most an int holds (2^31-1 on 386): the files needed, that
 		// and more, wrapped to a negative number in the warning.
 		{[]string{"--max-conns", strconv.Itoa(math.MaxInt)}, "past about 180 connections"},
+		// No TCP or Unix address: no connection, nothing to warn of. It
+		// told of --max-conns, which is refused there.
+		{[]string{"udp://127.0.0.1:0"}, ""},
+		{[]string{"udp://127.0.0.1:0", "--admin", "127.0.0.1:0"}, ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			log := serveUnderFileLimit(t, 200, tc.args...)
@@ -55,12 +60,16 @@ func TestServeWarnsOfOpenFileLimitBelowMaxConns(t *testing.T) {
 	}
 }
 
-// serveUnderFileLimit runs shout serve with args on 127.0.0.1:0 under an
+// serveUnderFileLimit runs shout serve with args (on 127.0.0.1:0 unless
+// they give a udp:// address) under an
 // open-file limit of limit and 2 event loops, stops it once it listens,
 // and returns what it logged.
 func serveUnderFileLimit(t *testing.T, limit int, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("sh", append([]string{"-c", `ulimit -n "$0" && exec shout serve "$@" 127.0.0.1:0`, strconv.Itoa(limit)}, args...)...)
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "udp://") }) {
+		args = append(args, "127.0.0.1:0")
+	}
+	cmd := exec.Command("sh", append([]string{"-c", `ulimit -n "$0" && exec shout serve "$@"`, strconv.Itoa(limit)}, args...)...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

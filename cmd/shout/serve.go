@@ -190,7 +190,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if slices.Contains(engines, server.EngineLoop) {
 		loops = runtime.GOMAXPROCS(0)
 	}
-	if need, fit := cmd.filesNeeded(len(adminLns) > 0, loops, openFileLimit()); fit >= 0 {
+	// Only with a stream listener: --max-conns counts its connections,
+	// and with UDP alone the flag is refused, as the warning told to lower.
+	if need, fit := cmd.filesNeeded(len(adminLns) > 0, loops, openFileLimit()); fit >= 0 && len(listeners) > 0 {
 		// Past it accept fails, and is retried each second: the log says
 		// so then, but not why, nor what to do.
 		readyz := ""
