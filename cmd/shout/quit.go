@@ -4,13 +4,16 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"sync/atomic"
 	"syscall"
 )
 
-// quitTaken counts the commands (or parts of one) that catch SIGQUIT
-// themselves: while it is above 0, catchQuit leaves the signal to them.
-var quitTaken atomic.Int32
+// quit is the SIGQUIT catch-all's state: catchQuit's channel, and how
+// many commands (or parts of one) have taken the signal (takeQuit).
+var quit struct {
+	mu    sync.Mutex
+	c     chan os.Signal // the catch-all's, nil if it is not catching; notified only while taken is 0
+	taken int
+}
 
 // catchQuit makes SIGQUIT (Ctrl-\) stop shout at once with status 131,
 // 128 + SIGQUIT, as a shell reports a program the signal stopped,
@@ -27,15 +30,44 @@ func catchQuit() {
 		// Go's default is to ignore it too, and catching it would undo that.
 		return
 	}
-	quit := make(chan os.Signal, 1)
-	signal.Notify(quit, syscall.SIGQUIT)
+	startCatching(func(s os.Signal) { stopBySignal(s.(syscall.Signal)) })
+}
+
+// startCatching is catchQuit, with stop what a SIGQUIT that nothing
+// has taken does. It returns a function that stops catching (for tests).
+func startCatching(stop func(os.Signal)) (end func()) {
+	// A channel never read, notified for good: SIGQUIT stays caught
+	// (each one dropped) while the catch-all's own channel is not
+	// notified, so Go's stack dump never comes back, not even between
+	// takeQuit and a taker's signal.Notify (the prompt's is the client's).
+	hold := make(chan os.Signal, 1)
+	signal.Notify(hold, syscall.SIGQUIT)
+	c := make(chan os.Signal, 1)
+	quit.mu.Lock()
+	quit.c = c
+	if quit.taken == 0 {
+		signal.Notify(c, syscall.SIGQUIT)
+	}
+	quit.mu.Unlock()
+	done := make(chan struct{})
 	go func() {
-		for s := range quit {
-			if quitTaken.Load() == 0 {
-				stopBySignal(s.(syscall.Signal))
+		for {
+			select {
+			case s := <-c:
+				stop(s)
+			case <-done:
+				return
 			}
 		}
 	}()
+	return func() {
+		quit.mu.Lock()
+		defer quit.mu.Unlock()
+		signal.Stop(c)
+		signal.Stop(hold)
+		quit.c = nil
+		close(done)
+	}
 }
 
 // takeQuit leaves SIGQUIT to the caller, which catches it itself (serve
@@ -44,7 +76,22 @@ func catchQuit() {
 // called; that function may be called more than once. Call it once the
 // caller's own signal.Notify has SIGQUIT, and the function before its
 // signal.Stop, so that no SIGQUIT finds neither of them listening.
+//
+// The catch-all's channel is not notified while the signal is taken: a
+// SIGQUIT the caller got, were it also the catch-all's, would be acted on
+// when the catch-all's goroutine came to it, which may be after the caller
+// let go: serve, stopped by it, exited 131 rather than 0.
 func takeQuit() (release func()) {
-	quitTaken.Add(1)
-	return sync.OnceFunc(func() { quitTaken.Add(-1) })
+	quit.mu.Lock()
+	defer quit.mu.Unlock()
+	if quit.taken++; quit.taken == 1 && quit.c != nil {
+		signal.Stop(quit.c) // once it returns, no SIGQUIT reaches quit.c
+	}
+	return sync.OnceFunc(func() {
+		quit.mu.Lock()
+		defer quit.mu.Unlock()
+		if quit.taken--; quit.taken == 0 && quit.c != nil {
+			signal.Notify(quit.c, syscall.SIGQUIT)
+		}
+	})
 }

@@ -5,7 +5,9 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,4 +129,52 @@ func TestConnectTerminalSIGQUITWhileConnecting(t *testing.T) {
 		t.Errorf("exit status %d, want 131", code)
 	}
 	noDump(t, scr.all(t))
+}
+
+// A SIGQUIT that a command took (serve, which stops on it and exits 0)
+// is that command's alone. The catch-all got it too, and acted on it
+// when its goroutine came to it: if that was only after the command had
+// let go, it stopped shout with 131. Here the catch-all is held on an
+// earlier SIGQUIT while the command takes, gets and lets go of another;
+// none may then be waiting for the catch-all.
+func TestSIGQUITTakenIsNotTheCatchAlls(t *testing.T) {
+	caught := make(chan os.Signal, 1)
+	hold := make(chan struct{})
+	end := startCatching(func(s os.Signal) {
+		caught <- s
+		<-hold
+	})
+	t.Cleanup(end)
+	t.Cleanup(func() { close(hold) }) // (before end: cleanups run last first)
+	quitSelf := func() {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGQUIT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quitSelf()
+	waitSignal(t, caught) // the catch-all, held from here
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGQUIT)
+	release := takeQuit()
+	quitSelf()
+	waitSignal(t, sigs) // the command's; os/signal notifies every channel at once
+	release()
+	signal.Stop(sigs)
+	quit.mu.Lock()
+	pending := len(quit.c)
+	quit.mu.Unlock()
+	if pending != 0 {
+		t.Errorf("the catch-all has the SIGQUIT the command took, to act on it now that the command let go")
+	}
+}
+
+// waitSignal waits for a signal on c, for at most bound.
+func waitSignal(t *testing.T, c <-chan os.Signal) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(bound):
+		t.Fatalf("no signal within %v", bound)
+	}
 }
