@@ -22,14 +22,13 @@ var quit struct {
 // that stops otherwise on it has taken it (takeQuit). Go's default
 // writes every goroutine's stack to stderr, which users should not see,
 // and exits 2, a usage error's status. main calls it first: only the
-// runtime's own start comes before it. (serve and bench catch SIGQUIT
-// even if it was ignored when shout started.)
+// runtime's own start comes before it.
+//
+// A SIGQUIT ignored when shout started (a background job of a script, or
+// a shell's trap of it) is caught all the same: Go's runtime keeps only SIGHUP and
+// SIGINT ignored, and installs its stack dump for SIGQUIT regardless, so
+// signal.Ignored is never true for it here.
 func catchQuit() {
-	if signal.Ignored(syscall.SIGQUIT) {
-		// Ignored by who started shout (a background job of a script):
-		// Go's default is to ignore it too, and catching it would undo that.
-		return
-	}
 	startCatching(func(s os.Signal) { stopBySignal(s.(syscall.Signal)) })
 }
 

@@ -85,3 +85,26 @@ func TestSIGQUITStopsEveryCommand(t *testing.T) {
 		})
 	}
 }
+
+// A SIGQUIT ignored when shout started (a script's background job) stops
+// it all the same, with 131 and no dump: Go's runtime does not keep it
+// ignored, as it does SIGINT and SIGHUP, and would dump its stacks. (The
+// catch-all's check for it was never true; the README said such a
+// SIGQUIT was left alone.)
+func TestSIGQUITIgnoredAtStartStopsAllTheSame(t *testing.T) {
+	_, w := fullPipe(t)
+	cmd := exec.Command("sh", "-c", `trap '' QUIT; exec shout help serve`)
+	cmd.Stdout = w
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitWritingPipe(t, cmd.Process.Pid)
+	cmd.Process.Signal(syscall.SIGQUIT)
+	if code := exitWithin(t, cmd); code != 131 {
+		t.Errorf("exit status %d, want 131", code)
+	}
+	noDump(t, stderr.String())
+}
