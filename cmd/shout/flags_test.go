@@ -214,6 +214,10 @@ func TestFlagsThatWouldDoNothing(t *testing.T) {
 		{nil, append([]string{"serve", "--idle-timeout", "1m"}, unix...), passed},
 		{nil, append([]string{"serve", "--reuse-port"}, unix...), "--reuse-port is for TCP and UDP addresses, and there is none"},
 		{nil, append([]string{"serve", "--reuse-port"}, udp...), passed},
+		// Off asks for nothing, which every address does: a script's
+		// --reuse-port=$REUSE, a shared SHOUT_REUSE_PORT=false.
+		{nil, append([]string{"serve", "--reuse-port=false"}, unix...), passed},
+		{[]string{"SHOUT_REUSE_PORT", "false"}, append([]string{"serve"}, unix...), passed},
 		{nil, append([]string{"serve", "--handshake-timeout", "1s"}, tcp...), "--handshake-timeout is for tls:// addresses and --proxy-protocol, and there is neither"},
 		{nil, append([]string{"serve", "--handshake-timeout", "1s", "--proxy-protocol"}, tcp...), passed},
 		{nil, []string{"connect", "--retries", "3", "127.0.0.1:1"}, "--retries is for udp:// addresses"},

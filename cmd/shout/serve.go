@@ -337,7 +337,7 @@ func (cmd *serveCmd) unused(eps []endpoint.Endpoint, given map[string]bool) erro
 		{[]string{"source-rate"}, !udp, "UDP addresses"},
 		{[]string{"max-conns-per-ip"}, !tcp, "TCP and tls:// addresses"},
 		{[]string{"max-conns", "idle-timeout", "write-timeout", "linger", "engine"}, !tcp && !unix, "TCP, tls:// and Unix addresses"},
-		{[]string{"reuse-port"}, !tcp && !udp, "TCP and UDP addresses"},
+		{[]string{"reuse-port"}, !tcp && !udp && cmd.ReusePort, "TCP and UDP addresses"}, // (off, it asks nothing of any)
 	} {
 		for _, name := range f.flags {
 			if f.unused && given[name] {
