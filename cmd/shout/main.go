@@ -595,8 +595,13 @@ func splitAddress(app *kong.Application, args []string, msg string) string {
 		return msg
 	}
 	node, start, _ := command(app, args)
-	at := slices.Index(args[start:], m[1]) + start
-	if at <= start { // not there, or the command's first argument
+	// The argument kong meant, not a flag's value that is the same
+	// (bench --conns 8 127.0.0.1 8), nor the command's first argument.
+	at := start + 1
+	for at < len(args) && (args[at] != m[1] || flagTakesNext(node, args[at-1])) {
+		at++
+	}
+	if at >= len(args) {
 		return msg
 	}
 	host := args[at-1]

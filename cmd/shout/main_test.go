@@ -56,6 +56,10 @@ func TestHostAndPortApartSaysWhatToType(t *testing.T) {
 		{[]string{"bench", "127.0.0.1", "8080"}, "did you mean 127.0.0.1:8080?"},
 		{[]string{"serve", "127.0.0.1", "8080"}, "did you mean 127.0.0.1:8080?"},
 		{[]string{"serve", "::1", "0"}, "did you mean [::1]:0?"},
+		// A flag's value that is the port too: the port is the argument
+		// kong meant, not that value, which has no host before it.
+		{[]string{"bench", "--conns", "8", "127.0.0.1", "8"}, "did you mean 127.0.0.1:8?"},
+		{[]string{"connect", "--retries", "1", "udp://localhost", "1"}, "did you mean udp://localhost:1?"},
 		// Not a host and a port: kong's word, or the address's, alone.
 		{[]string{"connect", "8080", "9090"}, ""},
 		{[]string{"connect", "127.0.0.1", "http"}, ""},
