@@ -1,6 +1,9 @@
 package admin
 
 import (
+	"bufio"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -212,4 +215,85 @@ func TestLimitListenerOutOfFiles(t *testing.T) {
 	if !l.has(b) {
 		t.Error("a connection being answered was closed for a descriptor")
 	}
+}
+
+// HTTPServer's hooks tell the listener which connections are being
+// answered: with every one in a handler, none is one a full listener may
+// close, however long they have been open; once a handler is done, its
+// connection is. Without ConnState's part, the handlers' connections
+// could be closed under them; the other tests, telling the connections
+// themselves, did not see it.
+func TestLimitListenerHearsHTTPServer(t *testing.T) {
+	const max = 3
+	l := testListener(t, max, 0, nil)
+	h := NewHandler(NewMetrics(Config{}), false)
+	entered := make(chan *limitConn, max)
+	release := make(chan struct{})
+	h.Handle("GET /busy", http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		entered <- connOf(r)
+		<-release
+	}))
+	hs := h.HTTPServer(slog.New(slog.DiscardHandler))
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		hs.Serve(l)
+	}()
+	defer func() {
+		hs.Close()
+		<-served
+	}()
+	var clients []net.Conn
+	for range max {
+		c, err := net.DialTimeout("tcp", l.Addr().String(), bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		send(t, c, "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n")
+		clients = append(clients, c)
+	}
+	busy := map[*limitConn]bool{}
+	for range max {
+		select {
+		case lc := <-entered:
+			busy[lc] = true
+		case <-time.After(bound):
+			t.Fatalf("%d of %d requests in their handlers after %v", len(busy), max, bound)
+		}
+	}
+	waitingLongest := func() *limitConn {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		victim, _ := l.longestWaiting(time.Now().Add(time.Hour))
+		return victim
+	}
+	if v := waitingLongest(); v != nil {
+		t.Fatalf("with every connection in a handler, %v (in a handler: %v) may be closed for a new one", v, busy[v])
+	}
+	close(release)
+	for _, c := range clients {
+		answered(t, c)
+	}
+	if v := waitingLongest(); !busy[v] {
+		t.Errorf("with every answer given, the connection a new one may close: %v; want one of the idle ones", v)
+	}
+}
+
+func send(t *testing.T, c net.Conn, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// answered reads one answer from c.
+func answered(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(bound))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 }
