@@ -91,6 +91,12 @@ func TestProbeGetsThroughFullListener(t *testing.T) {
 		{"sends its body slowly", func(t *testing.T, c net.Conn) {
 			send(t, c, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
 		}, false},
+		{"sends a body to OPTIONS * slowly", func(t *testing.T, c net.Conn) {
+			send(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+		}, false},
+		{"sends its body slowly to an answer of more than a buffer", func(t *testing.T, c net.Conn) {
+			send(t, c, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+		}, false},
 		{"does not read its answers", func(t *testing.T, c net.Conn) {
 			c.(*net.TCPConn).SetReadBuffer(4096)
 			// Far more than the sockets' buffers hold; the requests fit.

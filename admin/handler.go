@@ -214,11 +214,27 @@ func (h *Handler) HTTPServer(log *slog.Logger) *http.Server {
 			}
 		},
 		ConnContext: connContext,
+		// OPTIONS * is answered below: net/http's own answer reads the
+		// request's body first, while the connection counts as being
+		// answered, so that a body sent slowly held it for ReadTimeout.
+		DisableGeneralOptionsHandler: true,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if lc := connOf(r); lc != nil {
 				defer lc.done()
 			}
-			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTime(r)))
+			rc := http.NewResponseController(w)
+			rc.SetWriteDeadline(time.Now().Add(writeTime(r)))
+			// net/http would read a body no handler reads before the
+			// first write of an answer longer than its buffer (/metrics
+			// is), as the handler runs: a body sent slowly held the
+			// connection, being answered, for ReadTimeout. Full duplex, it
+			// is read once the handler is done, when the connection
+			// waits on its client.
+			rc.EnableFullDuplex()
+			if r.Method == http.MethodOptions && r.RequestURI == "*" {
+				w.Header().Set("Content-Length", "0") // net/http's answer
+				return
+			}
 			h.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
