@@ -80,32 +80,36 @@ func TestProbeGetsThroughFullListener(t *testing.T) {
 		// hold sends what holds c's place; it may read what comes back.
 		hold     func(t *testing.T, c net.Conn)
 		slowSend bool // the server sends through small buffers
+		pprof    bool // /debug/pprof/ is served
 	}{
-		{"sends nothing", func(*testing.T, net.Conn) {}, false},
-		{"sends its headers slowly", func(t *testing.T, c net.Conn) { send(t, c, "GET /healthz HTTP/1.1\r\nHo") }, false},
-		{"idles between requests", func(t *testing.T, c net.Conn) { send(t, c, get); answered(t, c) }, false},
+		{"sends nothing", func(*testing.T, net.Conn) {}, false, false},
+		{"sends its headers slowly", func(t *testing.T, c net.Conn) { send(t, c, "GET /healthz HTTP/1.1\r\nHo") }, false, false},
+		{"idles between requests", func(t *testing.T, c net.Conn) { send(t, c, get); answered(t, c) }, false, false},
 		{"asks OPTIONS * and idles", func(t *testing.T, c net.Conn) {
 			send(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
 			answered(t, c)
-		}, false},
+		}, false, false},
 		{"sends its body slowly", func(t *testing.T, c net.Conn) {
 			send(t, c, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
-		}, false},
+		}, false, false},
 		{"sends a body to OPTIONS * slowly", func(t *testing.T, c net.Conn) {
 			send(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
-		}, false},
+		}, false, false},
 		{"sends its body slowly to an answer of more than a buffer", func(t *testing.T, c net.Conn) {
 			send(t, c, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
-		}, false},
+		}, false, false},
+		{"sends slowly a body that its handler reads", func(t *testing.T, c net.Conn) {
+			send(t, c, "POST /debug/pprof/symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0x1")
+		}, false, true},
 		{"does not read its answers", func(t *testing.T, c net.Conn) {
 			c.(*net.TCPConn).SetReadBuffer(4096)
 			// Far more than the sockets' buffers hold; the requests fit.
 			send(t, c, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200))
-		}, true},
+		}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := admin.NewMetrics(admin.Config{})
-			hs := admin.NewHandler(m, false).HTTPServer(slog.New(slog.DiscardHandler))
+			hs := admin.NewHandler(m, tc.pprof).HTTPServer(slog.New(slog.DiscardHandler))
 			hs.ReadHeaderTimeout = time.Hour
 			var wrap func(net.Listener) net.Listener
 			if tc.slowSend {

@@ -221,6 +221,11 @@ func (h *Handler) HTTPServer(log *slog.Logger) *http.Server {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if lc := connOf(r); lc != nil {
 				defer lc.done()
+				if r.Body != http.NoBody {
+					// On a copy: net/http goes by its own request's body.
+					r = r.WithContext(r.Context())
+					r.Body = body{r.Body, lc}
+				}
 			}
 			rc := http.NewResponseController(w)
 			rc.SetWriteDeadline(time.Now().Add(writeTime(r)))

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,8 +24,8 @@ var evictGrace = 100 * time.Millisecond
 // and waits, if none has, until one has or closes. A connection waits on
 // its client unless it has a whole request that is being answered: while
 // it has sent nothing, or a part of a request, or idles between
-// requests, or sends a body no handler reads, and while an answer is
-// being written that the client does not take. Without that, whoever
+// requests, or sends a body (whether a handler reads it or not), and
+// while an answer is being written that the client does not take. Without that, whoever
 // held max connections so (idle, or a header byte now and then) kept
 // every probe and scrape out for as long as the time-outs let them, again
 // and again.
@@ -231,7 +232,7 @@ type limitConn struct {
 	// Under l.mu:
 	waitingSince time.Time // when it began waiting on its client; zero while a request is answered
 	answering    bool      // a request is read, and its handler not done
-	writes       int       // Writes under way
+	blocked      int       // Writes, and reads of a request's body, under way
 
 	closeOnce sync.Once
 	closeErr  error
@@ -246,7 +247,7 @@ func (c *limitConn) state(s http.ConnState) {
 	case http.StateActive:
 		c.l.mu.Lock()
 		c.answering = true
-		if c.writes == 0 {
+		if c.blocked == 0 {
 			c.waitingSince = time.Time{}
 		}
 		c.l.mu.Unlock()
@@ -271,21 +272,45 @@ func (c *limitConn) done() {
 // Write writes p; while it waits for the client to take what went
 // before, the connection waits on its client.
 func (c *limitConn) Write(p []byte) (int, error) {
+	c.blocking()
+	defer c.unblocked()
+	return c.Conn.Write(p)
+}
+
+// blocking: a write, or a read of a request's body, begins; the
+// connection waits on its client until it ends (unblocked).
+func (c *limitConn) blocking() {
 	c.l.mu.Lock()
-	c.writes++
-	if c.answering && c.writes == 1 {
+	c.blocked++
+	if c.answering && c.blocked == 1 {
 		c.waitingSince = time.Now()
 	}
 	c.l.mu.Unlock()
 	c.l.changing()
-	n, err := c.Conn.Write(p)
+}
+
+// unblocked: a write, or a read of a body, has ended.
+func (c *limitConn) unblocked() {
 	c.l.mu.Lock()
-	c.writes--
-	if c.answering && c.writes == 0 {
+	c.blocked--
+	if c.answering && c.blocked == 0 {
 		c.waitingSince = time.Time{}
 	}
 	c.l.mu.Unlock()
-	return n, err
+}
+
+// body is a request's body on c: while a handler reads it, and it has
+// not all come, c waits on its client (a body sent a byte now and then
+// held a full listener's place, being answered, for ReadTimeout).
+type body struct {
+	io.ReadCloser
+	c *limitConn
+}
+
+func (b body) Read(p []byte) (int, error) {
+	b.c.blocking()
+	defer b.c.unblocked()
+	return b.ReadCloser.Read(p)
 }
 
 // Close closes the connection, makes room for another, and takes the
