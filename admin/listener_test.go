@@ -297,3 +297,32 @@ func answered(t *testing.T, c net.Conn) {
 	}
 	resp.Body.Close()
 }
+
+// Closing a full listener ends an Accept that waits for room, and the
+// connection it holds: Serve returns at Shutdown, leaving nothing behind.
+func TestLimitListenerCloseWhileFull(t *testing.T) {
+	l := testListener(t, 1, 0, nil)
+	_, ch := connect(t, l)
+	a := acceptedConn(t, ch)
+	a.state(http.StateActive)
+	client, ch := connect(t, l)
+	l.Close()
+	select {
+	case c, ok := <-ch:
+		if ok {
+			t.Fatalf("Accept on a closed listener gave %v", c)
+		}
+	case <-time.After(bound):
+		t.Fatalf("Accept still waits %v after Close", bound)
+	}
+	client.SetReadDeadline(time.Now().Add(bound))
+	if n, err := client.Read(make([]byte, 1)); err == nil || os.IsTimeout(err) {
+		t.Errorf("the connection Accept held: read %d, %v; want it closed", n, err)
+	}
+	l.mu.Lock()
+	spare := l.spare
+	l.mu.Unlock()
+	if spare != nil {
+		t.Error("the spare descriptor is open after Close")
+	}
+}
