@@ -315,13 +315,20 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 	most := r.mostDue()
 	// ended: nothing more is sent from next on, of what falls due.
 	ended := func(why unsentWhy) { r.scheduleEnded(int64(next.Sub(r.epoch)), int64(interval), why) }
-	// failed: the connection failed, or, once stopping, the server had
-	// not taken the bytes of a write under way.
-	failed := func() {
-		if r.stopping.Load() {
-			ended(untaken)
-		} else {
-			ended(connFailed)
+	// full: sent had no room, and the writer waits for a reply to free
+	// some. behind: more had fallen due than were sent, held back by
+	// room or by more than a write's worth, for held.
+	full, behind := false, false
+	held := untaken
+	// atStop: the time is up; what fell due from next on, held back, is
+	// never sent. (A connection on schedule holds back none, but the one
+	// falling due now, if any, at the window's edge.)
+	atStop := func() {
+		switch {
+		case full:
+			ended(unanswered)
+		case behind:
+			ended(held)
 		}
 	}
 	for !r.stopping.Load() {
@@ -333,24 +340,42 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 			n++
 			next = next.Add(interval)
 		}
+		behind = !next.After(now)
+		switch {
+		case !behind:
+			held = untaken
+		case n == room:
+			held = unanswered
+		}
 		if n > 0 {
 			ok := send(n, due, interval)
-			if !ok || r.stopping.Load() {
-				// The connection failed, or the time was up while the
-				// write was under way: the server had not taken its
-				// bytes, and held back what fell due meanwhile, as the
-				// event loops count a connection with bytes unwritten at
-				// the stop. (A write that ended just then held back at
-				// most the one that fell due as it was made.)
-				failed()
+			switch {
+			case !ok && !r.stopping.Load():
+				ended(connFailed)
+				return
+			case !ok || r.stopping.Load():
+				// The time was up while the write was under way: the
+				// server had not taken its bytes, and held back what
+				// fell due meanwhile, as the event loops count a
+				// connection with bytes unwritten at the stop. (A write
+				// that ended just then held back at most the one that
+				// fell due as it was made.)
+				if behind {
+					ended(held)
+				} else {
+					ended(untaken)
+				}
 				return
 			}
 		}
 		// Full: the next to send waits for a reply to free room, not
-		// for its time.
+		// for its time. Asked again, not room-n: a reply the reader
+		// took while this send went out freed a place, and signalled
+		// nothing, as the queue was not full then.
+		full = sent.room() <= 0
 		var wake <-chan time.Time
 		var freed <-chan struct{}
-		if room-n <= 0 {
+		if full {
 			freed = sent.freed
 		} else {
 			wake = time.After(time.Until(next))
@@ -359,13 +384,16 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 		case <-wake:
 		case <-freed:
 		case <-r.stop:
-			if freed != nil {
-				ended(unanswered)
-			}
+			atStop()
 			return
 		case <-dead:
-			failed()
+			if r.stopping.Load() {
+				atStop()
+			} else {
+				ended(connFailed)
+			}
 			return
 		}
 	}
+	atStop()
 }
