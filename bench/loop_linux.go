@@ -101,8 +101,13 @@ type loopConn struct {
 	since     int64  // when the oldest message in flight last moved on
 	outSince  int64  // when out last shrank
 	next      int64  // open loop: when the next message falls due
-	closed    bool
-	wrong     bool // the last reply was wrong: the next may be out of step
+	// behind: due (an open loop) left messages that had fallen due
+	// unsent, held back by held; they are never sent if the run stops
+	// before it catches up (scheduleStopped).
+	behind bool
+	held   unsentWhy
+	closed bool
+	wrong  bool // the last reply was wrong: the next may be out of step
 	// redialing: the server closed the connection and a new one is being
 	// made (fd is -1); messages due meanwhile wait in q.
 	redialing bool
@@ -348,22 +353,7 @@ func (l *loop) run(d *loops) {
 				stopping, drainBy = true, d.drainBy.Load()
 				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
 				for _, c := range l.conns {
-					switch {
-					case interval == 0 || c.closed:
-					case len(c.out) >= maxUnsent:
-						// Bytes the server has not taken: it held back
-						// what fell due since (see due), as a goroutine
-						// driver's write under way does.
-						r.scheduleEnded(c.next, interval, untaken)
-					case c.q.n >= l.most:
-						// Its replies so far behind that due held back
-						// what fell due since.
-						r.scheduleEnded(c.next, interval, unanswered)
-					case len(c.out) > 0:
-						// (Under maxUnsent due sent the rest: none, or
-						// the one due now.)
-						r.scheduleEnded(c.next, interval, untaken)
-					}
+					l.scheduleStopped(c)
 					if !c.closed && c.q.n == 0 {
 						l.closeConn(c) // nothing owed
 					}
@@ -799,6 +789,24 @@ func (l *loop) closeConn(c *loopConn) {
 	l.r.ended()
 }
 
+// scheduleStopped counts what of c's schedule fell due and was held back
+// as the run stops (an open loop): it is never sent.
+func (l *loop) scheduleStopped(c *loopConn) {
+	switch {
+	case l.interval == 0 || c.closed:
+	case c.behind:
+		// Held back, by bytes the server had not taken or by replies
+		// owed (see due), what fell due since: as a goroutine driver's
+		// write under way, or its wait for room. Not only when it is
+		// held back now: a reply in this round, or one before from
+		// which due has yet to catch up, leaves the rest held.
+		l.r.scheduleEnded(c.next, l.interval, c.held)
+	case len(c.out) > 0:
+		// Bytes the server has not taken: the one due now, if any.
+		l.r.scheduleEnded(c.next, l.interval, untaken)
+	}
+}
+
 // due sends each connection's messages that have fallen due. A connection
 // holding maxUnsent bytes or more that its socket would not take falls
 // behind instead: its messages are sent when the server takes more (see
@@ -815,19 +823,31 @@ func (l *loop) due(now, interval int64) {
 		if c.closed {
 			continue
 		}
-		if len(c.out) >= maxUnsent {
-			continue // flush wakes the schedule when it has room
-		}
-		if c.next <= now && c.q.n < l.most {
+		switch {
+		case len(c.out) >= maxUnsent:
+			c.held = untaken
+			// (flush wakes the schedule when it has room)
+		case c.q.n >= l.most:
+			c.held = unanswered
+		case c.next <= now:
 			first, n := c.next, 0
-			most := min(l.r.mostDue(), l.most-c.q.n) // in one write, and room
+			room := l.most - c.q.n
+			most := min(l.r.mostDue(), room) // in one write, and room
 			for c.next <= now && n < most {
 				c.next += interval
 				n++
 			}
+			if n == room {
+				c.held = unanswered
+			}
 			l.send(c, n, first, interval, now)
 		}
-		if c.q.n < l.most { // (else a reply wakes it: the loop calls due after each)
+		// Behind its schedule, for c.held: it catches up a write at a
+		// time, or when a reply frees room, or the server takes bytes.
+		if c.behind = c.next <= now; !c.behind {
+			c.held = untaken
+		}
+		if len(c.out) < maxUnsent && c.q.n < l.most { // (else flush, or a reply: the loop calls due after each)
 			l.nextDue = min(l.nextDue, c.next)
 		}
 	}
