@@ -438,7 +438,8 @@ func (l *loop) send(c *loopConn, n int, first, step, now int64) {
 	backlog := c.unwritten < c.sent
 	for j := range n {
 		l.wbuf = append(l.wbuf, l.r.msgs[pick(c.i, c.sent)]...)
-		c.q.push(sentMsg{first + int64(j)*step, measuring})
+		due := first + int64(j)*step
+		c.q.push(sentMsg{due, measuring && (l.interval == 0 || l.r.dueMeasured(due))})
 		c.sent++
 	}
 	switch {

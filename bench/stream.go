@@ -93,7 +93,16 @@ var streamReaderStart, sendFailed func()
 // it counts.
 type sentMsg struct {
 	at       int64 // run.now()
-	measured bool  // sent while measuring
+	measured bool  // sent while measuring (an open loop's: due while measuring, dueMeasured)
+}
+
+// dueMeasured reports whether an open loop's message that fell due at
+// (run.now()), sent now, counts: it fell due while measuring. One held
+// back in the warm-up and sent once measuring does not: it was counted
+// with those due while measuring, as many more than fell due as were
+// held back when measuring began.
+func (r *run) dueMeasured(at int64) bool {
+	return r.measuring.Load() && at >= r.windowFrom.Load() // (windowFrom is set before measuring)
 }
 
 // owed counts a message whose reply will not come as lost, if it counts.
@@ -215,7 +224,8 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		at := int64(first.Sub(r.epoch))
 		for j := range n {
 			batch = append(batch, r.msgs[pick(i, k)]...)
-			sent.push(sentMsg{at + int64(j)*int64(step), measuring})
+			due := at + int64(j)*int64(step)
+			sent.push(sentMsg{due, measuring && (r.cfg.Rate <= 0 || r.dueMeasured(due))})
 			k++
 		}
 		if !r.stopping.Load() {
