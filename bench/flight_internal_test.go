@@ -59,3 +59,60 @@ func BenchmarkFlight(b *testing.B) {
 		f.pop()
 	}
 }
+
+// A ring is a queue: whatever the pushes and pops, it gives back what
+// was pushed, in order, as a slice does; it grows no further than its
+// limit, and a ring that shrinks (past ringKeep, at a quarter full)
+// keeps every message in flight across the copy, wrapped or not. Each
+// op byte pushes (high bit clear) or pops up to (its low bits + 1) × 8
+// messages, so that a few bytes take it past ringKeep and back.
+func FuzzRing(f *testing.F) {
+	f.Add(uint16(0), uint16(0), []byte{0x7f, 0x7f, 0x7f, 0xff, 0xff, 0x10, 0xff, 0xff})
+	f.Add(uint16(4), uint16(3000), []byte{0x7f, 0x7f, 0x7f, 0x7f, 0xf0, 0x40, 0xff, 0xff, 0xff, 0xff})
+	f.Add(uint16(10000), uint16(0), []byte{0x01, 0x81, 0x7f, 0xff})
+	f.Add(uint16(1), uint16(1), []byte{0x00, 0x80, 0x00})
+	f.Fuzz(func(t *testing.T, size, limit uint16, ops []byte) {
+		q := ring{buf: make([]sentMsg, size), limit: int(limit)}
+		var model []int64
+		pushed := int64(0)
+		for _, op := range ops {
+			count := (int(op&0x7f) + 1) * 8
+			for range count {
+				if op&0x80 == 0 {
+					if q.limit > 0 && q.n >= q.limit {
+						break // the caller keeps n within the limit
+					}
+					q.push(sentMsg{at: pushed})
+					model = append(model, pushed)
+					pushed++
+				} else {
+					if q.n == 0 {
+						break
+					}
+					if got := q.front().at; got != model[0] {
+						t.Fatalf("popped %d, want %d", got, model[0])
+					}
+					q.pop()
+					model = model[1:]
+				}
+				if q.n != len(model) || len(q.buf) < q.n {
+					t.Fatalf("%d in flight in %d places, want %d", q.n, len(q.buf), len(model))
+				}
+				if q.limit > 0 && len(q.buf) > max(q.limit, int(size)) {
+					t.Fatalf("%d places, past the limit of %d", len(q.buf), q.limit)
+				}
+			}
+			// Once a burst is gone, its places are given back (but for
+			// a ring made larger: it halves once a pop).
+			if len(q.buf) > 2*max(ringKeep, int(size), 4*q.n+4) {
+				t.Fatalf("%d places for %d in flight", len(q.buf), q.n)
+			}
+		}
+		for k, want := range model { // and the rest, in order
+			if got := q.front().at; got != want {
+				t.Fatalf("popped %d of the %d left as %d, want %d", k, len(model), got, want)
+			}
+			q.pop()
+		}
+	})
+}
