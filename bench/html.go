@@ -30,16 +30,34 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	return htmlPage.Execute(w, struct {
 		*Report
 		Loop, Verdict, UnsentText string
+		TimelineSpan              float64
 		UPlotJS                   template.JS
 		UPlotCSS                  template.CSS
 	}{
-		Report:     r,
-		Loop:       loadShape(r.Rate),
-		Verdict:    r.verdict(),
-		UnsentText: r.unsentText(),
-		UPlotJS:    template.JS(uplotJS),
-		UPlotCSS:   template.CSS(uplotCSS),
+		Report:       r,
+		Loop:         loadShape(r.Rate),
+		Verdict:      r.verdict(),
+		UnsentText:   r.unsentText(),
+		TimelineSpan: r.timelineSpan(),
+		UPlotJS:      template.JS(uplotJS),
+		UPlotCSS:     template.CSS(uplotCSS),
 	})
+}
+
+// timelineSpan is the longest time one of r's timeline entries covers,
+// if past a second and a half (0 otherwise): a run longer than
+// maxTimeline seconds merged them, each point covering more than a
+// second, which the page says.
+func (r *Report) timelineSpan() float64 {
+	most, from := 0.0, 0.0
+	for _, s := range r.Timeline {
+		most = max(most, s.T-from)
+		from = s.T
+	}
+	if most < 1.5 {
+		return 0
+	}
+	return most
 }
 
 // loadShape says how the load was made.
@@ -123,6 +141,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <h2>First error</h2>
 {{if .FirstError}}<pre id="first-error">{{.FirstError}}</pre>{{else}}<p class="none">none</p>{{end}}
 
+{{- with .TimelineSpan}}
+<p class="none" id="timeline-span">Each point over time covers the time since the one before it: up to {{dur .}} here (a run longer than a day of seconds merges its points in pairs, as often as it takes; a stalled machine samples late). A point's counts are of that time, its messages/s over it, and its p50 and p99 the highest of the seconds in it.</p>
+{{- end}}
 <h2>Throughput</h2>
 <div class="chart" id="throughput"></div>
 <h2>Latency over time</h2>

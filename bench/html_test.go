@@ -239,3 +239,24 @@ func TestPageNamesMessagesAsTheTextDoes(t *testing.T) {
 		}
 	}
 }
+
+// A page whose timeline's points each cover more than a second (a run
+// longer than a day merges them in pairs) says how long, and what a
+// point's counts and percentiles are then; one of seconds says nothing.
+// The page drew merged points as seconds: a point's wrong, lost and
+// errors were of days, charted as of one second.
+func TestWriteHTMLSaysWhatAMergedPointCovers(t *testing.T) {
+	r := sampleReport()
+	_, page := writePage(t, r)
+	if strings.Contains(page, `id="timeline-span"`) {
+		t.Errorf("a timeline of seconds says its points are merged")
+	}
+	for k := range r.Timeline {
+		r.Timeline[k].T *= 4 // merged twice: each point covers 4 s
+	}
+	_, page = writePage(t, r)
+	if !strings.Contains(page, `<p class="none" id="timeline-span">Each point over time covers the time since the one before it: up to 4s here`) ||
+		!strings.Contains(page, "p99 the highest of the seconds in it") {
+		t.Errorf("a timeline of 4 s points does not say so:\n%s", page[:min(len(page), 4000)])
+	}
+}
