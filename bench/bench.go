@@ -364,7 +364,8 @@ type Report struct {
 	// connection, written or still in bench's buffer of what the server
 	// has not taken: then it is answered (Messages) or lost (Lost); bench
 	// holds one back for want of replies only past mostInFlight, which a
-	// server answering within Timeout never meets. So every message that fell due is in
+	// server answering within Timeout meets only where the budget binds
+	// (Rate × Timeout past about 4,194,304). So every message that fell due is in
 	// Messages, Lost or Unsent (Mismatches of a reply the server cut
 	// short aside), give or take one a connection at the window's edges.
 	// Unsent are in no other count, and the latency they would have had,

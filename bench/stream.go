@@ -295,9 +295,13 @@ var flightBudget = 1 << 23
 // connection, written or not, unanswered: twice Timeout's worth of its
 // share of Rate, and a write's more (mostDue), but no more than its share
 // of flightBudget. A server that answers every message within Timeout
-// never has that many: n in flight were due at least (n-1) intervals
-// apart, so at twice Timeout's worth the oldest is a Timeout past lost,
-// whatever comes. Past it the connection falls behind its schedule, as
+// never has twice Timeout's worth: n in flight were due at least (n-1)
+// intervals apart, so at that many the oldest is a Timeout past lost,
+// whatever comes. The budget's share binds first where Rate × Timeout
+// passes about half of flightBudget (4M msg/s at 1 s, 800,000 at the
+// default 5 s; less with thousands of connections, mostDue each): there
+// a server answering within Timeout, but later than about flightBudget
+// ÷ Rate, meets it. Past it the connection falls behind its schedule, as
 // it does for bytes the server has not taken (maxUnsent): what falls due
 // is sent as replies free room, timed from when it fell due, and what is
 // still held back at the end is never sent (UnsentUnanswered). Without
