@@ -358,9 +358,10 @@ type Report struct {
 	// and were never sent: their connection (socket) had failed for good
 	// (UnsentFailed of them), or the server held them back, taking the
 	// bytes of those sent slower than Rate, or answering so far behind it
-	// that bench had the most it keeps in flight (UnsentUnanswered), until
-	// the time was up (see openLoop and loop.due; a UDP send never waits
-	// for the server). A message is sent once bench has handed it to its
+	// that bench had the most it keeps in flight (UnsentUnanswered), or
+	// bench itself sent slower than Rate (a machine too busy; over UDP,
+	// whose send never waits for the server, a rate past what a socket
+	// sends), until the time was up (see openLoop and loop.due). A message is sent once bench has handed it to its
 	// connection, written or still in bench's buffer of what the server
 	// has not taken: then it is answered (Messages) or lost (Lost); bench
 	// holds one back for want of replies only past mostInFlight, which a

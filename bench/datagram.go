@@ -57,8 +57,9 @@ var udpRing = 1 << 14
 var udpReadBuffer = endpoint.UDPReadBuffer
 
 // udpReaderStart and udpReaderEnd, if not nil, run as each socket's
-// reader starts and ends, and udpBeforeSend before each datagram's wait
-// and send, given its sequence number (tests).
+// reader starts and ends, and udpBeforeSend before each datagram's send
+// (in a closed loop, before its wait for a place), given its sequence
+// number (tests).
 var udpReaderStart, udpReaderEnd func()
 var udpBeforeSend func(seq uint64)
 
@@ -405,59 +406,12 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 	}()
 
 	pkt := make([]byte, 0, seqLen+r.cfg.Size)
-	interval := time.Duration(0)
-	due := time.Now()
-	if !closedLoop {
-		interval = time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
-	}
-	tick := time.NewTicker(max(r.cfg.Timeout/8, time.Millisecond))
-	defer tick.Stop()
-	// failed: the socket failed for good, and its share of an open loop's
-	// rate is not sent: what falls due on it while measuring is never
-	// sent (scheduleEnded).
-	failed := func() {
-		if !closedLoop && !r.stopping.Load() {
-			r.scheduleEnded(int64(due.Sub(r.epoch)), int64(interval), connFailed)
-		}
-	}
-	for !r.stopping.Load() {
-		if udpBeforeSend != nil {
-			udpBeforeSend(next) // (the sender alone changes next)
-		}
-		if closedLoop {
-			select { // expire even while replies keep places free
-			case now := <-tick.C:
-				expire(now)
-			default:
-			}
-			select {
-			case <-slots:
-			case now := <-tick.C:
-				expire(now)
-				continue
-			case <-r.stop:
-				return
-			case <-refused:
-				return
-			}
-		} else {
-			if wait := time.Until(due); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-r.stop:
-					return
-				case <-refused:
-					failed()
-					return
-				}
-			}
-			expire(time.Now())
-		}
-		if r.stopping.Load() { // (a free slot and stop may be ready at once)
-			return
-		}
+	// put makes the next datagram's place in the ring, as sent now, and
+	// returns its sequence number; it counts if measured.
+	put := func(measured bool) (seq uint64) {
 		mu.Lock()
-		seq := next
+		defer mu.Unlock()
+		seq = next
 		s := slot(seq)
 		if s.pending && len(ring) < most {
 			// The ring wrapped onto a datagram still within its Timeout
@@ -481,17 +435,16 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		// the server, so a send later than due is bench's own lateness (a
 		// timer that woke late, about half a millisecond here), which
 		// counted from due was put on the server.
-		sentAt := time.Now()
-		if !closedLoop {
-			due = due.Add(interval)
-		}
-		*s = udpSlot{seq: seq, sentAt: sentAt, pending: true, measured: r.measuring.Load()}
+		*s = udpSlot{seq: seq, sentAt: time.Now(), pending: true, measured: measured}
 		if s.measured && dropsBefore < 0 {
 			dropsBefore = socketDrops(c) // what the warm-up's replies lost is not the run's
 		}
 		next++
 		inflight++
-		mu.Unlock()
+		return seq
+	}
+	// write sends datagram seq, and reports whether the socket serves on.
+	write := func(seq uint64) (ok bool) {
 		pkt = appendSeq(pkt[:0], seq)
 		pkt = append(pkt, r.bodies[pick(i, seq)]...)
 		if _, err := c.Write(pkt); err != nil && !r.stopping.Load() {
@@ -501,10 +454,72 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 				r.fail(fmt.Errorf("send: %w", err))
 				ended() // no more sends: the socket serves no more
 			}
-			failed()
-			return
+			return false
 		}
+		return true
 	}
+
+	if closedLoop {
+		tick := time.NewTicker(max(r.cfg.Timeout/8, time.Millisecond))
+		defer tick.Stop()
+		for !r.stopping.Load() {
+			if udpBeforeSend != nil {
+				udpBeforeSend(next) // (the sender alone changes next)
+			}
+			select { // expire even while replies keep places free
+			case now := <-tick.C:
+				expire(now)
+			default:
+			}
+			select {
+			case <-slots:
+			case now := <-tick.C:
+				expire(now)
+				continue
+			case <-r.stop:
+				return
+			case <-refused:
+				return
+			}
+			if r.stopping.Load() { // (a free slot and stop may be ready at once)
+				return
+			}
+			if !write(put(r.measuring.Load())) {
+				return
+			}
+		}
+		return
+	}
+	// An open loop sends, as a stream's does (openLoop), the datagrams
+	// that have fallen due, a write each, and counts those that fell due
+	// while measuring and were not sent when the time was up (behind the
+	// rate: a socket sends about 70,000 a second here), or once the
+	// socket failed, never sent. (Sending one a pass, on its own
+	// schedule, it left what it was behind by in no count.)
+	send := func(n int, first time.Time, step time.Duration) (ok bool) {
+		expire(time.Now())
+		// Which count, as of the batch's start (dueMeasured): it is
+		// sent whole, as a stream's write is, though the time be up
+		// meanwhile.
+		measuring, from := r.measuring.Load(), r.windowFrom.Load()
+		at := int64(first.Sub(r.epoch))
+		for j := range n {
+			if udpBeforeSend != nil {
+				udpBeforeSend(next) // (the sender alone changes next)
+			}
+			measured := measuring && at+int64(j)*int64(step) >= from
+			if !write(put(measured)) {
+				// The rest of the batch counts as the one that failed
+				// does, lost, as a stream's batch whose write failed.
+				for range n - j - 1 {
+					put(measured)
+				}
+				return false
+			}
+		}
+		return true
+	}
+	r.openLoop(send, refused, nil)
 }
 
 // wake ends a socket's reader, which ends on an error once the socket is

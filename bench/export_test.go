@@ -67,6 +67,13 @@ func DelayFirstUDPSend(d time.Duration) (restore func()) {
 	return func() { udpBeforeSend = nil }
 }
 
+// SlowUDPSends makes each datagram's send wait d first, as a sender too
+// slow for the rate would, until the returned function is called.
+func SlowUDPSends(d time.Duration) (restore func()) {
+	udpBeforeSend = func(uint64) { time.Sleep(d) }
+	return func() { udpBeforeSend = nil }
+}
+
 // SetUDPRingMax makes each UDP socket's ring grow to at most n datagrams,
 // until the returned function is called.
 func SetUDPRingMax(n int) (restore func()) {

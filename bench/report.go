@@ -246,7 +246,7 @@ func (r *Report) unsentWhy(long bool) string {
 		{r.UnsentUnanswered, "replies too far behind",
 			"the server answered so far behind the rate that bench had as many in flight, unanswered, as it keeps (twice the timeout's worth of the rate, and 8,388,608 at most across connections), and held the rest back"},
 		{r.Unsent - r.UnsentFailed - r.UnsentUnanswered, "behind the rate",
-			"the server took the bytes of those sent slower than the rate (or bench, on a machine too busy, sent slower), and held bench that far behind it when the time was up"},
+			"bench sent slower than the rate, held back by a server that took the bytes of those sent slower (or by its own sending: a machine too busy, or over UDP a rate past what one socket sends), and was that far behind it when the time was up"},
 	}
 	var parts []string
 	for _, c := range reasons {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync/atomic"
@@ -322,7 +323,8 @@ func (r *run) mostInFlight() int {
 // returns when the run stops, a send fails, or dead closes; what is due
 // after, while measuring, on a connection that failed, or whose write the
 // server held until the time was up, or held back for want of room, is
-// counted never sent (scheduleEnded).
+// counted never sent (scheduleEnded). A nil sent bounds nothing (UDP: a
+// datagram's place never waits for a reply; see udpRingMost).
 func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, sent *flight) {
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
 	next := time.Now()
@@ -349,7 +351,10 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 		now := time.Now()
 		n := 0
 		due := next
-		room := sent.room()
+		room := math.MaxInt // (UDP: a send never waits for a reply)
+		if sent != nil {
+			room = sent.room()
+		}
 		for !next.After(now) && n < min(most, room) {
 			n++
 			next = next.Add(interval)
@@ -386,7 +391,7 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 		// for its time. Asked again, not room-n: a reply the reader
 		// took while this send went out freed a place, and signalled
 		// nothing, as the queue was not full then.
-		full = sent.room() <= 0
+		full = sent != nil && sent.room() <= 0
 		var wake <-chan time.Time
 		var freed <-chan struct{}
 		if full {
