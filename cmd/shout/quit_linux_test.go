@@ -39,14 +39,20 @@ func fullPipe(t *testing.T) (r, w *os.File) {
 func waitWritingPipe(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(bound)
+	named := false // wchan named a function at least once: the kernel tells
 	for time.Now().Before(deadline) {
 		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/wchan")
 		for _, f := range tasks {
-			if b, _ := os.ReadFile(f); strings.HasSuffix(string(b), "pipe_write") {
+			b, _ := os.ReadFile(f)
+			if strings.HasSuffix(string(b), "pipe_write") {
 				return
 			}
+			named = named || len(b) > 0 && string(b) != "0"
 		}
 		time.Sleep(time.Millisecond)
+	}
+	if !named {
+		t.Skipf("SKIP: this kernel names no function in /proc/PID/task/*/wchan, so a write blocked on a pipe cannot be seen")
 	}
 	t.Fatalf("process %d not seen blocked writing to its stdout within %v (/proc/PID/task/*/wchan)", pid, bound)
 }
