@@ -2,14 +2,14 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"sync"
-	"syscall"
 	"time"
+
+	"shout/internal/sockerr"
 )
 
 // evictGrace is how long a connection may wait on its client before a
@@ -105,7 +105,7 @@ func (l *limitListener) accept() (net.Conn, error) {
 			l.keepSpare()
 			return c, nil
 		}
-		if !outOfFiles(err) || l.pending == nil {
+		if !sockerr.OutOfFiles(err) || l.pending == nil {
 			return nil, err // net/http logs it and tries again
 		}
 		if !l.pending(pendingPoll) {
@@ -206,18 +206,12 @@ func (l *limitListener) changing() {
 	}
 }
 
-// outOfFiles reports whether err is the process's, or the system's, lack
-// of a descriptor.
-func outOfFiles(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
-}
-
 // canOpenFile reports whether the process can open a file now: not when
 // it is out of descriptors.
 func canOpenFile() bool {
 	f, err := os.Open(os.DevNull)
 	if err != nil {
-		return !outOfFiles(err)
+		return !sockerr.OutOfFiles(err)
 	}
 	f.Close()
 	return true

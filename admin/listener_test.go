@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"shout/internal/sockerr"
 )
 
 const bound = 10 * time.Second
@@ -204,7 +206,7 @@ func TestLimitListenerOutOfFiles(t *testing.T) {
 	}()
 	select {
 	case err := <-failed:
-		if !outOfFiles(err) {
+		if !sockerr.OutOfFiles(err) {
 			t.Errorf("Accept with no spare and every connection answering: %v, want EMFILE", err)
 		}
 	case <-time.After(bound):

@@ -24,6 +24,7 @@ import (
 
 	"shout/client"
 	"shout/endpoint"
+	"shout/internal/sockerr"
 )
 
 // Config is one load run. The zero value of each field but Endpoint
@@ -1419,7 +1420,7 @@ func limitError(i int, err error) error {
 // do about it.
 func explainLimit(err error) error {
 	switch {
-	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+	case sockerr.OutOfFiles(err):
 		return fmt.Errorf("the open-file limit is reached (%v); raise it (ulimit -n) or use fewer --conns", err)
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return fmt.Errorf("out of ephemeral ports (%v); use more --source-ips or fewer --conns", err)

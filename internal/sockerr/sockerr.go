@@ -1,5 +1,6 @@
 // Package sockerr tells what a socket error means the same way on every
-// system. Windows reports a reset as WSAECONNRESET (or WSAECONNABORTED,
+// system, so that the packages that classify socket errors ask one
+// place. Windows reports a reset as WSAECONNRESET (or WSAECONNABORTED,
 // when the system tore the connection down after one) and a refused
 // connect as WSAECONNREFUSED, numbers of its own that syscall.ECONNRESET
 // and syscall.ECONNREFUSED, invented ones there, do not match.
@@ -20,4 +21,11 @@ func Reset(err error) bool {
 // (an RST to the SYN; over UDP, an ICMP port unreachable).
 func Refused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || systemRefused(err)
+}
+
+// OutOfFiles reports whether err says the process, or the whole system,
+// has no file descriptor to spare (EMFILE, ENFILE): an accept, dial or
+// open that may succeed once some are closed.
+func OutOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }

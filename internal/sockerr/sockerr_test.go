@@ -64,3 +64,25 @@ func TestRefused(t *testing.T) {
 		}
 	}
 }
+
+// Running out of descriptors, the process's or the system's, is told as
+// such however it is wrapped; other errors are not.
+func TestOutOfFiles(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{syscall.EMFILE, true},
+		{syscall.ENFILE, true},
+		{&net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}, true},
+		{&os.PathError{Op: "open", Path: os.DevNull, Err: syscall.ENFILE}, true},
+		{syscall.ENOBUFS, false},
+		{syscall.EADDRNOTAVAIL, false},
+		{io.EOF, false},
+		{nil, false},
+	} {
+		if got := sockerr.OutOfFiles(tc.err); got != tc.want {
+			t.Errorf("OutOfFiles(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
