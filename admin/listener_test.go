@@ -151,7 +151,7 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// outOfFiles is a listener whose Accept fails with EMFILE n times, as
+// outOfFilesListener is a listener whose Accept fails with EMFILE n times, as
 // when the process is out of descriptors, and then accepts.
 type outOfFilesListener struct {
 	net.Listener

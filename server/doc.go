@@ -29,11 +29,13 @@
 // any net.Conn (WrapConn can make it a TLS or PROXY protocol connection)
 // and reads *net.TCPConn and *net.UnixConn without holding a buffer while
 // they idle. Both behave alike under every limit, timeout and stop, and
-// tell observers the same things; the package's tests run against each. Observers watch: the log is one (NewLogObserver), and
-// several combine with Observers. An Observer that is also a
-// SocketTracer follows every socket call (NewTraceObserver, behind shout
-// serve --trace). Timeouts are watched by one goroutine
-// per Server, not by deadlines every message refreshes.
+// tell observers the same things; the package's tests run against each.
+// Observers watch: the log is one (NewLogObserver), and several combine
+// with Observers. An Observer that is also a SocketTracer follows every
+// socket call (NewTraceObserver, behind shout serve --trace). Timeouts
+// are not deadlines every message refreshes: one goroutine per Server
+// sweeps the goroutine driver's connections (timeouts.go), and each
+// event loop sweeps its own.
 //
 // # Limits
 //

@@ -126,8 +126,9 @@ type Server struct {
 	Linger time.Duration
 
 	// ReadSize is the largest read from a stream; zero or negative means
-	// 32 KiB, and less than 512 means 512. Reads start at 1 KiB and grow while the
-	// client keeps them full.
+	// 32 KiB, and less than 512 means 512. With a goroutine per
+	// connection, reads start at 1 KiB and grow while the client keeps
+	// them full; an event loop reads up to ReadSize into its one buffer.
 	// Datagrams are read whole, up to 65,535 bytes, whatever it is.
 	ReadSize int
 

@@ -14,7 +14,8 @@
 // consumes everything it is given except an incomplete UTF-8 sequence at the
 // end of src that could still become a character whose uppercase differs;
 // that is at most 3 bytes, never a complete character and never a newline,
-// so a reply to a line never waits for more input. Bytes that are not valid
+// so a reply to a line never waits for more input. (Greek alone looks
+// ahead and holds more: see Languages.) Bytes that are not valid
 // UTF-8 (binary data, NUL, 0xFF, truncated, overlong or surrogate
 // sequences) are copied unchanged, and at the end of input (atEOF) an
 // incomplete sequence is copied as it is.
