@@ -27,7 +27,8 @@ func TestScrapeConsistentUnderChurn(t *testing.T) {
 	// The workers churn until the scrapes are done (events only bounds
 	// them): with 20,000 events each they were done before most scrapes,
 	// which then saw still counts, and the connections' half of the test
-	// failed without the fix about once in a hundred runs.
+	// failed, with each family read at its own moment, about once in a
+	// hundred runs.
 	const workers, events, scrapes = 4, 1 << 24, 500
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
