@@ -20,6 +20,7 @@ import (
 
 	"shout/bench"
 	"shout/client"
+	"shout/endpoint"
 )
 
 type benchCmd struct {
@@ -58,51 +59,8 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if _, err := transformer(cmd.Mode, cmd.Lang); err != nil {
 		return err
 	}
-	switch {
-	case cmd.Conns < 1:
-		return usagef("--conns must be at least 1")
-	case cmd.Size < 2:
-		return usagef("--size must be at least 2 (a character and a newline)")
-	case ep.Network == "udp" && cmd.Size > bench.MaxPayload(ep):
-		return usagef("--size: a UDP datagram to %s carries at most %d,%03d bytes", ep.Address, bench.MaxPayload(ep)/1000, bench.MaxPayload(ep)%1000)
-	case ep.Network == "udp" && cmd.Size < 21:
-		return usagef("--size: a UDP message is a 20-digit sequence number and at least one byte, 21 in all")
-	case cmd.Size > bench.MaxSize:
-		return usagef("--size must be at most 64 MiB (%d bytes): bench holds each message and its reply whole", bench.MaxSize)
-	case cmd.Depth < 1 || cmd.Depth > bench.MaxDepth:
-		return usagef("--depth must be from 1 to %d", bench.MaxDepth)
-	case float64(cmd.Conns)*float64(cmd.Depth+1)*float64(cmd.Size) > bench.MaxHeld: // (in int64 it could wrap)
-		// Each connection holds a write of up to --depth messages and the
-		// reply it is reading.
-		return usagef("--conns × (--depth + 1) × --size is more than bench will hold in memory (%d GiB)", bench.MaxHeld>>30)
-	case math.IsNaN(cmd.Rate) || math.IsInf(cmd.Rate, 0):
-		return usagef("--rate must be a number of messages per second")
-	case cmd.Rate < 0:
-		return usagef("--rate must not be negative")
-	case cmd.Rate > 0 && float64(max(cmd.Conns, 1))/cmd.Rate > 1e9:
-		// Each connection's interval in nanoseconds must fit in 64 bits.
-		return usagef("--rate is too low: a connection would send once in more than 30 years")
-	case cmd.Duration <= 0:
-		return usagef("--duration must be more than 0")
-	case cmd.Warmup < 0:
-		return usagef("--warmup must not be negative")
-	case cmd.Timeout <= 0:
-		return usagef("--timeout must be more than 0")
-	case cmd.ConnectTimeout <= 0:
-		return usagef("--connect-timeout must be more than 0")
-	case cmd.Reconnect && (ep.Network == "udp" || ep.TLS || cmd.Churn):
-		return usagef("--reconnect is for TCP and Unix sockets, without TLS or --churn")
-	case cmd.Churn && ep.Network == "udp":
-		return usagef("--churn is for TCP, TLS and Unix sockets: UDP has no connections")
-	case cmd.Churn && (cmd.Rate > 0 || cmd.Depth > 1):
-		return usagef("--churn sends one message per connection, in a closed loop: no --rate or --depth")
-	case cmd.Rate > 0 && cmd.Depth > 1:
-		// Open loop: it was taken and ignored.
-		return usagef("--depth is for the closed loop: with --rate, messages go when they are due, however many are in flight")
-	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
-		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
-	case cmd.SourceIPs < 0 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
-		return usagef("--source-ips must be from 1 to 255, or 0 for as many as the connections need")
+	if err := cmd.check(ep); err != nil {
+		return err
 	}
 	cfg := bench.Config{
 		Endpoint: ep, Conns: cmd.Conns, Size: cmd.Size, Depth: cmd.Depth,
@@ -268,6 +226,58 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	}
 	if !rep.OK() {
 		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// check refuses flags that cannot go together, or values out of range,
+// before anything is dialed.
+func (cmd *benchCmd) check(ep endpoint.Endpoint) error {
+	switch {
+	case cmd.Conns < 1:
+		return usagef("--conns must be at least 1")
+	case cmd.Size < 2:
+		return usagef("--size must be at least 2 (a character and a newline)")
+	case ep.Network == "udp" && cmd.Size > bench.MaxPayload(ep):
+		return usagef("--size: a UDP datagram to %s carries at most %d,%03d bytes", ep.Address, bench.MaxPayload(ep)/1000, bench.MaxPayload(ep)%1000)
+	case ep.Network == "udp" && cmd.Size < 21:
+		return usagef("--size: a UDP message is a 20-digit sequence number and at least one byte, 21 in all")
+	case cmd.Size > bench.MaxSize:
+		return usagef("--size must be at most 64 MiB (%d bytes): bench holds each message and its reply whole", bench.MaxSize)
+	case cmd.Depth < 1 || cmd.Depth > bench.MaxDepth:
+		return usagef("--depth must be from 1 to %d", bench.MaxDepth)
+	case float64(cmd.Conns)*float64(cmd.Depth+1)*float64(cmd.Size) > bench.MaxHeld: // (in int64 it could wrap)
+		// Each connection holds a write of up to --depth messages and the
+		// reply it is reading.
+		return usagef("--conns × (--depth + 1) × --size is more than bench will hold in memory (%d GiB)", bench.MaxHeld>>30)
+	case math.IsNaN(cmd.Rate) || math.IsInf(cmd.Rate, 0):
+		return usagef("--rate must be a number of messages per second")
+	case cmd.Rate < 0:
+		return usagef("--rate must not be negative")
+	case cmd.Rate > 0 && float64(max(cmd.Conns, 1))/cmd.Rate > 1e9:
+		// Each connection's interval in nanoseconds must fit in 64 bits.
+		return usagef("--rate is too low: a connection would send once in more than 30 years")
+	case cmd.Duration <= 0:
+		return usagef("--duration must be more than 0")
+	case cmd.Warmup < 0:
+		return usagef("--warmup must not be negative")
+	case cmd.Timeout <= 0:
+		return usagef("--timeout must be more than 0")
+	case cmd.ConnectTimeout <= 0:
+		return usagef("--connect-timeout must be more than 0")
+	case cmd.Reconnect && (ep.Network == "udp" || ep.TLS || cmd.Churn):
+		return usagef("--reconnect is for TCP and Unix sockets, without TLS or --churn")
+	case cmd.Churn && ep.Network == "udp":
+		return usagef("--churn is for TCP, TLS and Unix sockets: UDP has no connections")
+	case cmd.Churn && (cmd.Rate > 0 || cmd.Depth > 1):
+		return usagef("--churn sends one message per connection, in a closed loop: no --rate or --depth")
+	case cmd.Rate > 0 && cmd.Depth > 1:
+		// Open loop: it was taken and ignored.
+		return usagef("--depth is for the closed loop: with --rate, messages go when they are due, however many are in flight")
+	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
+		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
+	case cmd.SourceIPs < 0 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
+		return usagef("--source-ips must be from 1 to 255, or 0 for as many as the connections need")
 	}
 	return nil
 }

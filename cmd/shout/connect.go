@@ -46,29 +46,8 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	in, _ := std.stdin.(*os.File)
 	out := file(std.stdout)
 	terminal := in != nil && term.IsTerminal(int(in.Fd())) && out != nil && term.IsTerminal(int(out.Fd()))
-	switch {
-	case cmd.Reconnect && (!terminal || ep.Network == "udp"):
-		// In a pipe, what the server had not answered when it closed
-		// cannot be told apart from what it never read.
-		return usagef("--reconnect is for the prompt on a terminal, over TCP, TLS or a Unix socket")
-	case cmd.Timeout < 0:
-		return usagef("--timeout must not be negative")
-	case cmd.Timeout == 0 && ep.Network == "udp": // every datagram would be lost at once
-		return usagef("--timeout must be more than 0 over UDP")
-	case cmd.Timeout == 0 && terminal:
-		// The prompt must say when a line got no reply, and Ctrl-D must
-		// leave: 0 there took 2 s without a word.
-		return usagef("--timeout must be more than 0 at the prompt (0, waiting for the server as long as it takes, is for a pipe)")
-	case std.given["retries"] && ep.Network != "udp":
-		return usagef("--retries is for udp:// addresses: TCP, TLS and Unix sockets deliver every line or fail")
-	case cmd.Retries < 0:
-		return usagef("--retries must not be negative")
-	case cmd.Retries > client.MaxRetries:
-		return usagef("--retries must be at most %d", client.MaxRetries)
-	case cmd.DialTimeout < 0:
-		return usagef("--dial-timeout must not be negative")
-	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
-		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
+	if err := cmd.check(ep, terminal, std.given); err != nil {
+		return err
 	}
 	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
 	if ep.TLS {
@@ -157,6 +136,36 @@ func (cmd *connectCmd) Run(std *stdio) error {
 			msg += "; " + client.SilentClose(ep.Address)
 		}
 		return &exitError{code: 1, msg: msg}
+	}
+	return nil
+}
+
+// check refuses flags that do not fit the address, or standard input
+// and output being a terminal or not, and values out of range.
+func (cmd *connectCmd) check(ep endpoint.Endpoint, terminal bool, given map[string]bool) error {
+	switch {
+	case cmd.Reconnect && (!terminal || ep.Network == "udp"):
+		// In a pipe, what the server had not answered when it closed
+		// cannot be told apart from what it never read.
+		return usagef("--reconnect is for the prompt on a terminal, over TCP, TLS or a Unix socket")
+	case cmd.Timeout < 0:
+		return usagef("--timeout must not be negative")
+	case cmd.Timeout == 0 && ep.Network == "udp": // every datagram would be lost at once
+		return usagef("--timeout must be more than 0 over UDP")
+	case cmd.Timeout == 0 && terminal:
+		// The prompt must say when a line got no reply, and Ctrl-D must
+		// leave: 0 there took 2 s without a word.
+		return usagef("--timeout must be more than 0 at the prompt (0, waiting for the server as long as it takes, is for a pipe)")
+	case given["retries"] && ep.Network != "udp":
+		return usagef("--retries is for udp:// addresses: TCP, TLS and Unix sockets deliver every line or fail")
+	case cmd.Retries < 0:
+		return usagef("--retries must not be negative")
+	case cmd.Retries > client.MaxRetries:
+		return usagef("--retries must be at most %d", client.MaxRetries)
+	case cmd.DialTimeout < 0:
+		return usagef("--dial-timeout must not be negative")
+	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
+		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
 	}
 	return nil
 }

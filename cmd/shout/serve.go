@@ -106,28 +106,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if cmd.Trace {
 		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewTraceObserver(std.stderr))
 	}
-	var eps []endpoint.Endpoint
-	for i, a := range cmd.Addrs {
-		e, err := endpoint.Parse(a, "tcp", "udp")
-		if err != nil {
-			if i+1 < len(cmd.Addrs) { // shout serve 127.0.0.1 8080, as nc -l takes them
-				if joined := hostAndPort(a, cmd.Addrs[i+1]); joined != "" {
-					return usagef("%v; %s", err, oneArgument(joined))
-				}
-			}
-			return usage(err)
-		}
-		eps = append(eps, e...)
-	}
-	if err := cmd.unused(eps, std.given); err != nil {
+	eps, err := cmd.endpoints(std.given)
+	if err != nil {
 		return err
-	}
-	if e, ok := twice(eps); ok {
-		return usagef("%s is given twice", e)
-	}
-	if why := cmd.loopRefused(eps); why != "" {
-		// Before anything is bound: a taken port would otherwise hide it.
-		return usagef("--engine loop: the event-loop engine cannot serve %s; --engine auto serves it with a goroutine per connection", why)
 	}
 	adminEps, err := cmd.adminEndpoints()
 	if err != nil {
@@ -178,14 +159,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Warn(fmt.Sprintf("--source-rate %d: a UDP reply longer than %d bytes is never sent, however seldom its source sends: a source's budget holds one second's worth", cmd.SourceRate, cmd.SourceRate),
 			"source_rate", cmd.SourceRate)
 	}
-	for i, l := range listeners {
-		e := endpoint.Endpoint{Network: l.Addr().Network(), Address: l.Addr().String(), TLS: isTLS(l)}
-		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address, "engine", engines[i].String())
-	}
-	for _, p := range packets {
-		e := endpoint.Endpoint{Network: p.LocalAddr().Network(), Address: p.LocalAddr().String()}
-		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
-	}
+	logListening(log, listeners, engines, packets)
 	loops := 0 // the event loops' epoll sets and wake-ups, made once for every listener
 	if slices.Contains(engines, server.EngineLoop) {
 		loops = runtime.GOMAXPROCS(0)
@@ -284,6 +258,49 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	log.Info("stopped")
 	return failed
+}
+
+// logListening logs a "listening on" line for each listener, with the
+// engine that serves it, and for each packet connection.
+func logListening(log *slog.Logger, listeners []net.Listener, engines []server.Engine, packets []net.PacketConn) {
+	for i, l := range listeners {
+		e := endpoint.Endpoint{Network: l.Addr().Network(), Address: l.Addr().String(), TLS: isTLS(l)}
+		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address, "engine", engines[i].String())
+	}
+	for _, p := range packets {
+		e := endpoint.Endpoint{Network: p.LocalAddr().Network(), Address: p.LocalAddr().String()}
+		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
+	}
+}
+
+// endpoints parses the addresses to serve, refusing flags that none of
+// them uses, an address given twice, and --engine loop where the loops
+// cannot serve.
+func (cmd *serveCmd) endpoints(given map[string]bool) ([]endpoint.Endpoint, error) {
+	var eps []endpoint.Endpoint
+	for i, a := range cmd.Addrs {
+		e, err := endpoint.Parse(a, "tcp", "udp")
+		if err != nil {
+			if i+1 < len(cmd.Addrs) { // shout serve 127.0.0.1 8080, as nc -l takes them
+				if joined := hostAndPort(a, cmd.Addrs[i+1]); joined != "" {
+					return nil, usagef("%v; %s", err, oneArgument(joined))
+				}
+			}
+			return nil, usage(err)
+		}
+		eps = append(eps, e...)
+	}
+	if err := cmd.unused(eps, given); err != nil {
+		return nil, err
+	}
+	if e, ok := twice(eps); ok {
+		return nil, usagef("%s is given twice", e)
+	}
+	if why := cmd.loopRefused(eps); why != "" {
+		// Before anything is bound: a taken port would otherwise hide it.
+		return nil, usagef("--engine loop: the event-loop engine cannot serve %s; --engine auto serves it with a goroutine per connection", why)
+	}
+	return eps, nil
 }
 
 // twice returns the first of eps that listens where an earlier one
