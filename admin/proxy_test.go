@@ -19,6 +19,21 @@ import (
 	"shout/server"
 )
 
+// serveBehindProxy serves a server counted by m on a TCP listener of
+// 127.0.0.1 that takes a PROXY header from loopback senders, until the
+// test ends, and returns the server and the listener's address.
+func serveBehindProxy(t *testing.T, m *admin.Metrics) (*server.Server, string) {
+	t.Helper()
+	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(slog.New(slog.DiscardHandler)), m)}
+	opts := endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, HandshakeTimeout: bound}
+	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, lns[0])
+	return srv, lns[0].Addr().String()
+}
+
 // gather returns the value of name with the label pair, or -1, and the
 // family's help text.
 func gather(t *testing.T, m *admin.Metrics, name, label, value string) (float64, string) {
@@ -53,13 +68,7 @@ func gather(t *testing.T, m *admin.Metrics, name, label, value string) (float64,
 // "unix", from the header's destination, and by no IP address.
 func TestProxyUnixFamilyCountedAsTCP(t *testing.T) {
 	m := admin.NewMetrics(admin.Config{})
-	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(slog.New(slog.DiscardHandler)), m)}
-	opts := endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, HandshakeTimeout: bound}
-	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shouttest.Serve(t, srv, lns[0])
+	_, addr := serveBehindProxy(t, m)
 
 	h := &proxyproto.Header{Version: 2, Command: proxyproto.PROXY, TransportProtocol: proxyproto.UnixStream,
 		SourceAddr:      &net.UnixAddr{Net: "unix", Name: "/run/lb-client"},
@@ -68,7 +77,7 @@ func TestProxyUnixFamilyCountedAsTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.DialTimeout("tcp", lns[0].Addr().String(), bound)
+	c, err := net.DialTimeout("tcp", addr, bound)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +120,7 @@ func series(t *testing.T, m *admin.Metrics) map[string]bool {
 // had at the start, and no more.
 func TestSeriesBoundedWhateverClientsSend(t *testing.T) {
 	m := admin.NewMetrics(admin.Config{})
-	srv := &server.Server{Observer: server.Observers(server.NewLogObserver(slog.New(slog.DiscardHandler)), m)}
-	opts := endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, HandshakeTimeout: bound}
-	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shouttest.Serve(t, srv, lns[0])
+	srv, addr := serveBehindProxy(t, m)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +131,7 @@ func TestSeriesBoundedWhateverClientsSend(t *testing.T) {
 	const clients = 20
 	for i := range clients {
 		from := &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i))}
-		c, err := (&net.Dialer{LocalAddr: from, Timeout: bound}).Dial("tcp", lns[0].Addr().String())
+		c, err := (&net.Dialer{LocalAddr: from, Timeout: bound}).Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
