@@ -38,13 +38,7 @@ func serve(t *testing.T, srv *server.Server, m *admin.Metrics, h *admin.Handler)
 
 func dial(t *testing.T, addr string) *net.TCPConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(bound))
-	return c.(*net.TCPConn)
+	return shouttest.Dial(t, "tcp", addr, bound).(*net.TCPConn)
 }
 
 // roundTrip sends msg, reads want back, and closes, reading end of file.

@@ -79,13 +79,7 @@ const bound = 10 * time.Second
 
 func dial(t *testing.T, addr string) *net.TCPConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(bound))
-	return c.(*net.TCPConn)
+	return shouttest.Dial(t, "tcp", addr, bound).(*net.TCPConn)
 }
 
 func ref(s string) string { return cases.Upper(language.Und).String(s) }

@@ -64,6 +64,20 @@ func Serve(t testing.TB, srv *server.Server, ln net.Listener) {
 	})
 }
 
+// Dial connects to addr over network within bound, gives the connection
+// a deadline bound from now, so that no read or write in the test waits
+// longer, and closes it when the test ends.
+func Dial(t testing.TB, network, addr string, bound time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(bound))
+	return c
+}
+
 // Log is a concurrency-safe buffer for a server's log lines.
 type Log struct {
 	mu      sync.Mutex
