@@ -32,7 +32,8 @@ type ConnState int
 const (
 	// StateNew: the connection was admitted and will be served.
 	StateNew ConnState = iota
-	// StateClosed: the connection is closed and its goroutine is done.
+	// StateClosed: the connection is closed, and with a goroutine per
+	// connection its goroutine is done.
 	StateClosed
 	// StateRejected: the connection was over a limit, and its client can
 	// read end of file; the server may still linger on it before it

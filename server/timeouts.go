@@ -6,14 +6,16 @@ import (
 	"time"
 )
 
-// Timeouts are watched by one goroutine per server, not by deadlines each
-// connection refreshes: a connection only notes, with an atomic store,
-// when it last read and when a write began. The watcher sweeps every
-// connection a few times per timeout and moves the deadline of one that
-// has been idle or stuck too long into the past, which wakes its read or
-// write. Setting a deadline goes deep into the runtime's timers; doing it
-// from here keeps that cost off the path of every message, and keeps the
-// stack of a connection's goroutine at its first, smallest size.
+// Timeouts of the goroutine driver's connections are watched by one
+// goroutine per server (the event loops sweep their own: loop.sweep), not
+// by deadlines each connection refreshes: a connection only notes, with
+// an atomic store, when it last read and when a write began. The watcher
+// sweeps every connection a few times per timeout and moves the deadline
+// of one that has been idle or stuck too long into the past, which wakes
+// its read or write. Setting a deadline goes deep into the runtime's
+// timers; doing it from here keeps that cost off the path of every
+// message, and keeps the stack of a connection's goroutine at its first,
+// smallest size.
 
 // clock is monotonic time in nanoseconds since the server's epoch, so that
 // zero means "not set" and -1 "fired". A read or a write is stamped with
