@@ -19,7 +19,6 @@ import (
 	"golang.org/x/term"
 
 	"shout/bench"
-	"shout/client"
 	"shout/endpoint"
 )
 
@@ -43,10 +42,7 @@ type benchCmd struct {
 	Churn          bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
 	Reconnect      bool          `help:"When the server closes a connection, make a new one and go on (replicas restarting behind a load balancer); messages owed at a graceful close are sent again. TCP and Unix, no TLS."`
 
-	CA       string `placeholder:"FILE" predictor:"file" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
-	Cert     string `placeholder:"FILE" predictor:"file" help:"tls://: a client certificate (PEM), for servers that require one."`
-	Key      string `placeholder:"FILE" predictor:"file" help:"tls://: the key of --cert (PEM)."`
-	Insecure bool   `help:"tls://: accept any server certificate (for trying things out)."`
+	tlsFlags `embed:""`
 }
 
 func (cmd *benchCmd) Run(std *stdio) error {
@@ -75,8 +71,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	}
 	if ep.TLS {
 		var err error
-		opts := client.TLSOptions{CA: cmd.CA, Cert: cmd.Cert, Key: cmd.Key, Insecure: cmd.Insecure}
-		if cfg.TLS, err = opts.Config(); err != nil {
+		if cfg.TLS, err = cmd.tlsConfig(); err != nil {
 			return usage(err)
 		}
 	}
@@ -274,7 +269,7 @@ func (cmd *benchCmd) check(ep endpoint.Endpoint) error {
 	case cmd.Rate > 0 && cmd.Depth > 1:
 		// Open loop: it was taken and ignored.
 		return usagef("--depth is for the closed loop: with --rate, messages go when they are due, however many are in flight")
-	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
+	case !ep.TLS && cmd.tlsGiven():
 		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
 	case cmd.SourceIPs < 0 || cmd.SourceIPs > 255: // 127.0.0.1 to 127.0.0.255
 		return usagef("--source-ips must be from 1 to 255, or 0 for as many as the connections need")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,11 +28,25 @@ type connectCmd struct {
 	Raw         bool          `help:"On a terminal: show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
 	Trace       bool          `help:"Print every socket call to stderr as it happens (connect, send, recv, half-close, close; over UDP sendto, recvfrom, each timeout and retry), on lines that begin with \"trace \"."`
 
+	tlsFlags `embed:""`
+}
+
+// tlsFlags are connect's and bench's flags for a tls:// server, as
+// client.TLSOptions.
+type tlsFlags struct {
 	CA       string `placeholder:"FILE" predictor:"file" help:"tls://: the authorities (PEM) that may sign the server's certificate. Default: the system's."`
 	Cert     string `placeholder:"FILE" predictor:"file" help:"tls://: a client certificate (PEM), for servers that require one (mTLS)."`
 	Key      string `placeholder:"FILE" predictor:"file" help:"tls://: the key of --cert (PEM)."`
 	Insecure bool   `help:"tls://: accept any server certificate (for trying things out)."`
 }
+
+// tlsGiven reports whether any of the flags was given: they are refused
+// for an address that is not tls://.
+func (f tlsFlags) tlsGiven() bool {
+	return f.CA != "" || f.Cert != "" || f.Key != "" || f.Insecure
+}
+
+func (f tlsFlags) tlsConfig() (*tls.Config, error) { return client.TLSOptions(f).Config() }
 
 func (cmd *connectCmd) Run(std *stdio) error {
 	ep, err := dialTarget(cmd.Addr)
@@ -51,8 +66,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	}
 	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
 	if ep.TLS {
-		opts := client.TLSOptions{CA: cmd.CA, Cert: cmd.Cert, Key: cmd.Key, Insecure: cmd.Insecure}
-		cfg, err := opts.Config()
+		cfg, err := cmd.tlsConfig()
 		if err != nil {
 			return usage(err)
 		}
@@ -164,7 +178,7 @@ func (cmd *connectCmd) check(ep endpoint.Endpoint, terminal bool, given map[stri
 		return usagef("--retries must be at most %d", client.MaxRetries)
 	case cmd.DialTimeout < 0:
 		return usagef("--dial-timeout must not be negative")
-	case !ep.TLS && (cmd.CA != "" || cmd.Cert != "" || cmd.Key != "" || cmd.Insecure):
+	case !ep.TLS && cmd.tlsGiven():
 		return usagef("--ca, --cert, --key and --insecure are for tls:// addresses")
 	}
 	return nil
