@@ -25,10 +25,10 @@ var evictGrace = 100 * time.Millisecond
 // its client unless it has a whole request that is being answered: while
 // it has sent nothing, or a part of a request, or idles between
 // requests, or sends a body (whether a handler reads it or not), and
-// while an answer is being written that the client does not take. Without that, whoever
-// held max connections so (idle, or a header byte now and then) kept
-// every probe and scrape out for as long as the time-outs let them, again
-// and again.
+// while an answer is being written that the client does not take.
+// Without that, whoever held max connections so (idle, or a header byte
+// now and then) kept every probe and scrape out for as long as the
+// time-outs let them, again and again.
 //
 // It keeps a spare descriptor too, which it gives up for a connection
 // when the process has none to spare (accept fails with EMFILE or

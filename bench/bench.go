@@ -357,21 +357,22 @@ type Report struct {
 	Unmade int64 `json:"unmade,omitempty"`
 	// Unsent counts an open loop's messages that fell due while measuring
 	// and were never sent: their connection (socket) had failed for good
-	// (UnsentFailed of them), or the server held them back, taking the
-	// bytes of those sent slower than Rate, or answering so far behind it
-	// that bench had the most it keeps in flight (UnsentUnanswered), or
-	// bench itself sent slower than Rate (a machine too busy; over UDP,
-	// whose send never waits for the server, a rate past what a socket
-	// sends), until the time was up (see openLoop and loop.due). A message is sent once bench has handed it to its
-	// connection, written or still in bench's buffer of what the server
-	// has not taken: then it is answered (Messages) or lost (Lost); bench
-	// holds one back for want of replies only past mostInFlight, which a
-	// server answering within Timeout meets only where the budget binds
-	// (Rate × Timeout past about 4,194,304). So every message that fell due is in
-	// Messages, Lost or Unsent (Mismatches of a reply the server cut
-	// short aside), give or take one a connection at the window's edges.
-	// Unsent are in no other count, and the latency they would have had,
-	// the longest, in no percentile; they make the run not all right.
+	// (UnsentFailed of them), or the server held them back, taking the bytes
+	// of those sent slower than Rate, or answering so far behind it that
+	// bench had the most it keeps in flight (UnsentUnanswered), or bench
+	// itself sent slower than Rate (a machine too busy; over UDP, whose send
+	// never waits for the server, a rate past what a socket sends), until
+	// the time was up (see openLoop and loop.due). A message is sent once
+	// bench has handed it to its connection, written or still in bench's
+	// buffer of what the server has not taken: then it is answered
+	// (Messages) or lost (Lost); bench holds one back for want of replies
+	// only past mostInFlight, which a server answering within Timeout meets
+	// only where the budget binds (Rate × Timeout past about 4,194,304). So
+	// every message that fell due is in Messages, Lost or Unsent (Mismatches
+	// of a reply the server cut short aside), give or take one a connection
+	// at the window's edges. Unsent are in no other count, and the latency
+	// they would have had, the longest, in no percentile; they make the run
+	// not all right.
 	Unsent int64 `json:"unsent,omitempty"`
 	// UnsentFailed counts those of Unsent that fell due on a connection
 	// that had failed for good (one failed in the warm-up, all of its
@@ -393,12 +394,12 @@ type Report struct {
 	WarmupErrors     int64  `json:"warmup_errors,omitempty"`
 	FirstWarmupError string `json:"first_warmup_error,omitempty"`
 
-	// Timeline has one entry per second measured (and one for the last
-	// part second, unless under 0.1 s), up to a day's, 86,400: past that,
-	// each two entries are merged into one, which covers both (its T the
-	// end of the later; its rate over both, its counts summed, its
-	// percentiles the higher of the two), as often as it takes. What is counted after the last
-	// entry (in such a sliver, and in the wait for the replies owed at
+	// Timeline has one entry per second measured (and one for the last part
+	// second, unless under 0.1 s), up to a day's, 86,400: past that, each
+	// two entries are merged into one, which covers both (its T the end of
+	// the later; its rate over both, its counts summed, its percentiles the
+	// higher of the two), as often as it takes. What is counted after the
+	// last entry (in such a sliver, and in the wait for the replies owed at
 	// the end) is in the totals and in no entry: they may sum to less.
 	Timeline []Second `json:"timeline"`
 	// Percentiles is the latency distribution over the whole run, from the
@@ -881,7 +882,8 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Run loads the server as cfg says and returns the report. Its error is
 // for a run that could not start (a Config it cannot run as asked, the
-// server unreachable, a limit of this machine); problems during the run are counted in the report.
+// server unreachable, a limit of this machine); problems during the run
+// are counted in the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	ref, err := reference(cfg.Mode, cfg.Lang)

@@ -48,17 +48,17 @@ type DatagramResult struct {
 
 // Datagrams sends each non-blank line of in as one datagram, without its
 // newline, as the lesson's UDP client does, and writes each reply to out
-// on a line of its own. The first line goes on c, each later one on a new
-// socket from dial, so that a reply that comes late, or twice, cannot be
-// taken for the next line's. A reply that does not come within timeout
-// is asked for again, up to retries more times; then the line is reported
-// to warn as lost, and so is a line the server's host refused (an ICMP
-// port unreachable), and the next one is sent. A line longer than
-// MaxPayload of c's remote address is reported to warn, not sent, and
-// the next one is read.
-// A reply to a lost line that comes later is reported to warn as late. It never waits longer
-// than (retries+1)*timeout for a line. A timeout of zero or less means
-// 2 s, as Terminal's does; retries less than zero, none, and more than
+// on a line of its own. The first line goes on c, each later one on a
+// new socket from dial, so that a reply that comes late, or twice,
+// cannot be taken for the next line's. A reply that does not come within
+// timeout is asked for again, up to retries more times; then the line is
+// reported to warn as lost, and so is a line the server's host refused
+// (an ICMP port unreachable), and the next one is sent. A line longer
+// than MaxPayload of c's remote address is reported to warn, not sent,
+// and the next one is read. A reply to a lost line that comes later is
+// reported to warn as late. It never waits longer than
+// (retries+1)*timeout for a line. A timeout of zero or less means 2 s,
+// as Terminal's does; retries less than zero, none, and more than
 // MaxRetries, MaxRetries.
 func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, warn io.Writer, timeout time.Duration, retries int) (DatagramResult, error) {
 	// A wait of nothing would lose every line at once, and fewer than no

@@ -53,9 +53,10 @@ func BenchmarkUDPWildcard(b *testing.B) {
 }
 
 // BenchmarkUDPInFlight keeps 8 datagrams of 64 bytes in flight on each
-// of 16 sockets, as rounds.py's UDP workload does, so that the server has
-// several to read at a time (on Linux, in one recvmmsg). ns/op is per
-// datagram, client and server together; the clients allocate nothing.
+// of 16 sockets, as the UDP workload of BENCHMARKS.md's comparison with
+// other servers does, so that the server has several to read at a time
+// (on Linux, in one recvmmsg). ns/op is per datagram, client and server
+// together; the clients allocate nothing.
 func BenchmarkUDPInFlight(b *testing.B) {
 	const depth = 8
 	addr := shouttest.Start(b, &server.Server{Logger: slog.New(slog.DiscardHandler)})

@@ -10,11 +10,11 @@ import (
 
 // The source table remembers, for each datagram source (address and
 // port), its reply budget and the last reply sent to it, with the local
-// address it left from. It has a fixed
-// size, so a flood of sources, forged or not, cannot grow it: sources map
-// by a randomly seeded hash to sets of sourceWays entries, each set with
-// its own lock (the workers rarely meet), and a new source takes the entry
-// in its set that holds the least.
+// address it left from. It has a fixed size, so a flood of sources,
+// forged or not, cannot grow it: sources map by a randomly seeded hash to
+// sets of sourceWays entries, each set with its own lock (the workers
+// rarely meet), and a new source takes the entry in its set that holds
+// the least.
 const (
 	sourceWays = 8
 	sourceSets = 2048 // a power of two: 16,384 sources in all

@@ -23,13 +23,14 @@ type Observer interface {
 	ConnRead(c *ConnInfo, p []byte)
 	// ConnClose: the connection is closed; Reason says why. A connection
 	// rejected at a limit or by WrapConn (Reason is ReasonRejected or
-	// ReasonWrap, or the wrapper's: ReasonHandshake, ReasonProxyHeader)
-	// is closed without an open; one rejected at a limit is told of as
-	// soon as its client can read end of file, while the server may still
-	// linger on its socket (up to Linger, for a client that keeps it open). One whose wrap was cut short by Shutdown
-	// or Close (it failed with the time-out or the closed connection the
-	// stop forced on it) has an Err that wraps ErrServerClosed: it did not
-	// fail. One that failed on its own during a stop did.
+	// ReasonWrap, or the wrapper's: ReasonHandshake, ReasonProxyHeader) is
+	// closed without an open; one rejected at a limit is told of as soon as
+	// its client can read end of file, while the server may still linger on
+	// its socket (up to Linger, for a client that keeps it open). One whose
+	// wrap was cut short by Shutdown or Close (it failed with the time-out
+	// or the closed connection the stop forced on it) has an Err that wraps
+	// ErrServerClosed: it did not fail. One that failed on its own during a
+	// stop did.
 	ConnClose(c *ConnInfo)
 	// Datagram: a datagram was answered, or dropped for Reason.
 	Datagram(d *DatagramInfo)

@@ -22,22 +22,23 @@ const maxDatagram = 65535
 // after Shutdown or Close (or at once, on a Server stopped already) the
 // error is ErrServerClosed; if pc is closed from outside, net.ErrClosed.
 //
-// A datagram whose reply would start a loop gets none: one that claims to
-// come from the server's own address and port (on a wildcard listener:
-// from its port and a loopback address, the datagram's destination or one
-// of the host's addresses), one from a port whose service answers
-// datagrams (echo, chargen, DNS, NTP and the like; see reflectorPort), and
-// one that equals the reply sent to its source within the last 10 ms from
-// the address it came to: that reply, bounced back by another echo
-// service. (The same text sent to two of the server's addresses at once is
-// answered at both.) Nor does a datagram whose
-// source has spent its SourceRate budget, or whose reply the uppercase
-// makes too large for one datagram (ReasonTooLarge, as is a Unix datagram
-// longer than the 65,535 bytes a worker reads). Observers are told of each, with the
-// Reason; of a datagram from a Unix datagram socket with no name, which
-// has no address to be answered at (ReasonSendFailed); and of one whose
-// reply Shutdown or Close closed the socket under (ReasonShutdown), which
-// is no more answered than the others.
+// A datagram whose reply would start a loop gets none: one that claims
+// to come from the server's own address and port (on a wildcard
+// listener: from its port and a loopback address, the datagram's
+// destination or one of the host's addresses), one from a port whose
+// service answers datagrams (echo, chargen, DNS, NTP and the like; see
+// reflectorPort), and one that equals the reply sent to its source
+// within the last 10 ms from the address it came to: that reply, bounced
+// back by another echo service. (The same text sent to two of the
+// server's addresses at once is answered at both.) Nor does a datagram
+// whose source has spent its SourceRate budget, or whose reply the
+// uppercase makes too large for one datagram (ReasonTooLarge, as is a
+// Unix datagram longer than the 65,535 bytes a worker reads). Observers
+// are told of each, with the Reason; of a datagram from a Unix datagram
+// socket with no name, which has no address to be answered at
+// (ReasonSendFailed); and of one whose reply Shutdown or Close closed
+// the socket under (ReasonShutdown), which is no more answered than the
+// others.
 //
 // On a Unix datagram socket a reply is sent without waiting: one that
 // its client's queue cannot take now is not sent (ReasonSendFailed), so
