@@ -1,5 +1,9 @@
-// Package shouttest starts shout servers for tests, on loopback, as
-// net/http/httptest and CoreDNS's dnstest do.
+// Package shouttest holds what many packages' tests share, as
+// net/http/httptest and CoreDNS's dnstest do: shout servers on loopback
+// (Start, Serve, ServePacket), stand-in servers that answer as a test
+// says (StreamServer, PacketServer), Dial with a bound, a log to wait on
+// (Log), a check for leaked descriptors (CheckFDs), round-trip
+// benchmarks, and programs a test needs (Tool, Headless).
 package shouttest
 
 import (
