@@ -77,12 +77,7 @@ func TestProxyUnixFamilyCountedAsTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.DialTimeout("tcp", addr, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(bound))
+	c := dial(t, addr)
 	c.Write(hdr)
 	io.WriteString(c, "hi\n")
 	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != "HI\n" {
