@@ -1,9 +1,9 @@
-// Package sockerr tells what a socket error means the same way on every
-// system, so that the packages that classify socket errors ask one
-// place. Windows reports a reset as WSAECONNRESET (or WSAECONNABORTED,
-// when the system tore the connection down after one) and a refused
-// connect as WSAECONNREFUSED, numbers of its own that syscall.ECONNRESET
-// and syscall.ECONNREFUSED, invented ones there, do not match.
+// Package sockerr tells what a socket error means, the same way on every
+// system, for the packages that classify them. Windows reports a reset
+// as WSAECONNRESET (or WSAECONNABORTED, when the system tore the
+// connection down after one) and a refused connect as WSAECONNREFUSED,
+// numbers of its own that syscall.ECONNRESET and syscall.ECONNREFUSED,
+// invented ones there, do not match.
 package sockerr
 
 import (
