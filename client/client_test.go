@@ -55,6 +55,18 @@ func dialer(t *testing.T, addr string) func() (net.Conn, error) {
 	}
 }
 
+// datagrams runs client.Datagrams on the lines of in, over a socket
+// dialed to addr, and returns its result, what it wrote to out and to
+// warn, and its error.
+func datagrams(t *testing.T, addr, in string, timeout time.Duration, retries int) (res client.DatagramResult, out, warn string, err error) {
+	t.Helper()
+	c := dial(t, "udp", addr)
+	defer c.Close()
+	var o, w bytes.Buffer
+	res, err = client.Datagrams(c, dialer(t, addr), strings.NewReader(in), &o, &w, timeout, retries)
+	return res, o.String(), w.String(), err
+}
+
 func TestPipeLargeInput(t *testing.T) {
 	addr := startShout(t)
 	var in bytes.Buffer
@@ -384,23 +396,20 @@ func TestDatagramsRetryAndLoss(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := udpServer(t, tc.drop)
-			c := dial(t, "udp", addr)
-			defer c.Close()
-			var out, warn bytes.Buffer
 			// A reply that should come must come within the timeout even on a
 			// busy machine; each dropped datagram costs one timeout.
-			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\n\n  \ntwo\nthree\n"), &out, &warn, 250*time.Millisecond, 2)
+			res, out, warn, err := datagrams(t, addr, "one\n\n  \ntwo\nthree\n", 250*time.Millisecond, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Sent != 3 || res.Answered != tc.answered || res.Lost != tc.lost || res.Retries != tc.retries {
 				t.Errorf("result %+v", res)
 			}
-			if tc.answered == 3 && out.String() != "ONE\nTWO\nTHREE\n" {
-				t.Errorf("got %q", out.String())
+			if tc.answered == 3 && out != "ONE\nTWO\nTHREE\n" {
+				t.Errorf("got %q", out)
 			}
-			if got := strings.Count(warn.String(), "lost"); got != tc.lost {
-				t.Errorf("%d loss lines, want %d: %q", got, tc.lost, warn.String())
+			if got := strings.Count(warn, "lost"); got != tc.lost {
+				t.Errorf("%d loss lines, want %d: %q", got, tc.lost, warn)
 			}
 		})
 	}
@@ -408,12 +417,9 @@ func TestDatagramsRetryAndLoss(t *testing.T) {
 
 func TestDatagramsAgainstShout(t *testing.T) {
 	addr := startShout(t)
-	c := dial(t, "udp", addr)
-	defer c.Close()
-	var out bytes.Buffer
-	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("hello egon 哈哈哈\r\nstraße\n"), &out, io.Discard, bound, 0)
-	if err != nil || res.Answered != 2 || out.String() != "HELLO EGON 哈哈哈\nSTRASSE\n" {
-		t.Fatalf("got %q, %+v, %v", out.String(), res, err)
+	res, out, _, err := datagrams(t, addr, "hello egon 哈哈哈\r\nstraße\n", bound, 0)
+	if err != nil || res.Answered != 2 || out != "HELLO EGON 哈哈哈\nSTRASSE\n" {
+		t.Fatalf("got %q, %+v, %v", out, res, err)
 	}
 }
 
@@ -424,12 +430,9 @@ func TestDatagramsReplyEndingInNewline(t *testing.T) {
 	addr := shouttest.PacketServer(t, func(_ int, b []byte) [][]byte {
 		return [][]byte{append(bytes.ToUpper(b), '\n')}
 	})
-	c := dial(t, "udp", addr)
-	defer c.Close()
-	var out bytes.Buffer
-	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\n"), &out, io.Discard, bound, 0)
-	if err != nil || res.Answered != 2 || out.String() != "ONE\nTWO\n" {
-		t.Fatalf("got %q, %+v, %v; want \"ONE\\nTWO\\n\"", out.String(), res, err)
+	res, out, _, err := datagrams(t, addr, "one\ntwo\n", bound, 0)
+	if err != nil || res.Answered != 2 || out != "ONE\nTWO\n" {
+		t.Fatalf("got %q, %+v, %v; want \"ONE\\nTWO\\n\"", out, res, err)
 	}
 }
 
@@ -438,12 +441,9 @@ func TestDatagramsReplyEndingInNewline(t *testing.T) {
 // -9223372036854775808 tries".
 func TestDatagramsMostRetries(t *testing.T) {
 	addr := startShout(t)
-	c := dial(t, "udp", addr)
-	defer c.Close()
-	var out bytes.Buffer
-	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("hi\n"), &out, io.Discard, bound, math.MaxInt)
-	if err != nil || res.Answered != 1 || out.String() != "HI\n" {
-		t.Fatalf("retries %d: got %q, %+v, %v; want the line answered", math.MaxInt, out.String(), res, err)
+	res, out, _, err := datagrams(t, addr, "hi\n", bound, math.MaxInt)
+	if err != nil || res.Answered != 1 || out != "HI\n" {
+		t.Fatalf("retries %d: got %q, %+v, %v; want the line answered", math.MaxInt, out, res, err)
 	}
 }
 
@@ -507,15 +507,12 @@ func TestDatagramsDuplicateReply(t *testing.T) {
 		}
 		return [][]byte{bytes.ToUpper(b)}
 	})
-	c := dial(t, "udp", addr)
-	defer c.Close()
-	var out, warn bytes.Buffer
-	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\nthree\n"), &out, &warn, 250*time.Millisecond, 2)
+	res, out, warn, err := datagrams(t, addr, "one\ntwo\nthree\n", 250*time.Millisecond, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "ONE\nTWO\nTHREE\n" || res.Answered != 3 || res.Lost != 0 {
-		t.Errorf("got %q, %+v, warnings %q; want ONE TWO THREE", out.String(), res, warn.String())
+	if out != "ONE\nTWO\nTHREE\n" || res.Answered != 3 || res.Lost != 0 {
+		t.Errorf("got %q, %+v, warnings %q; want ONE TWO THREE", out, res, warn)
 	}
 }
 
@@ -555,18 +552,15 @@ func lateServer(t *testing.T, held, release string) string {
 // not that line's answer.
 func TestDatagramsLateReply(t *testing.T) {
 	addr := lateServer(t, "one", "two")
-	c := dial(t, "udp", addr)
-	defer c.Close()
-	var out, warn bytes.Buffer
-	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\nthree\n"), &out, &warn, 100*time.Millisecond, 1)
+	res, out, warn, err := datagrams(t, addr, "one\ntwo\nthree\n", 100*time.Millisecond, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "TWO\nTHREE\n" || res.Answered != 2 || res.Lost != 1 {
-		t.Errorf("got %q, %+v; want TWO THREE and one lost", out.String(), res)
+	if out != "TWO\nTHREE\n" || res.Answered != 2 || res.Lost != 1 {
+		t.Errorf("got %q, %+v; want TWO THREE and one lost", out, res)
 	}
-	if !strings.Contains(warn.String(), "line 1: no reply") {
-		t.Errorf("warnings %q", warn.String())
+	if !strings.Contains(warn, "line 1: no reply") {
+		t.Errorf("warnings %q", warn)
 	}
 }
 
@@ -660,15 +654,12 @@ func TestDatagramsRefused(t *testing.T) {
 	}
 	addr := pc.LocalAddr().String()
 	pc.Close()
-	c := dial(t, "udp", addr)
-	defer c.Close()
-	var warn bytes.Buffer
-	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\n"), io.Discard, &warn, bound, 0)
+	res, _, warn, err := datagrams(t, addr, "one\ntwo\n", bound, 0)
 	if err != nil {
 		t.Fatalf("Datagrams: %v", err)
 	}
-	if res.Sent != 2 || res.Lost != 2 || strings.Count(warn.String(), "connection refused") != 2 {
-		t.Errorf("%+v, warnings %q: want both lines refused", res, warn.String())
+	if res.Sent != 2 || res.Lost != 2 || strings.Count(warn, "connection refused") != 2 {
+		t.Errorf("%+v, warnings %q: want both lines refused", res, warn)
 	}
 }
 
@@ -690,15 +681,12 @@ func TestDatagramsLongLine(t *testing.T) {
 		{"past 64 KiB", strings.Repeat("a", 70000) + "\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, "udp", addr)
-			defer c.Close()
-			var out, warn bytes.Buffer
-			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader(tc.line), &out, &warn, bound, 0)
+			res, out, warn, err := datagrams(t, addr, tc.line, bound, 0)
 			switch {
-			case tc.ok && (err != nil || res.Answered != 1 || out.Len() != client.MaxDatagram+1):
-				t.Errorf("%+v, %v, %d bytes out; want it answered", res, err, out.Len())
-			case !tc.ok && (err != nil || res.Sent != 0 || res.TooLong != 1 || !strings.Contains(warn.String(), "line 1: longer than")):
-				t.Errorf("%+v, %v, warnings %q; want it reported as longer than a datagram, unsent", res, err, warn.String())
+			case tc.ok && (err != nil || res.Answered != 1 || len(out) != client.MaxDatagram+1):
+				t.Errorf("%+v, %v, %d bytes out; want it answered", res, err, len(out))
+			case !tc.ok && (err != nil || res.Sent != 0 || res.TooLong != 1 || !strings.Contains(warn, "line 1: longer than")):
+				t.Errorf("%+v, %v, warnings %q; want it reported as longer than a datagram, unsent", res, err, warn)
 			}
 		})
 	}
@@ -719,15 +707,12 @@ func TestDatagramsLongLineIPv6(t *testing.T) {
 		{"one byte more", client.MaxDatagram6 + 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, "udp", addr)
-			defer c.Close()
-			var out, warn bytes.Buffer
-			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader(strings.Repeat("a", tc.size)+"\n"), &out, &warn, bound, 0)
+			res, out, warn, err := datagrams(t, addr, strings.Repeat("a", tc.size)+"\n", bound, 0)
 			switch {
-			case tc.ok && (err != nil || res.Answered != 1 || out.Len() != tc.size+1):
-				t.Errorf("%+v, %v, %d bytes out, warnings %q; want it answered", res, err, out.Len(), warn.String())
-			case !tc.ok && (err != nil || res.Sent != 0 || res.TooLong != 1 || !strings.Contains(warn.String(), fmt.Sprintf("longer than %d bytes", client.MaxDatagram6))):
-				t.Errorf("%+v, %v, warnings %q; want it reported as longer than %d bytes, unsent", res, err, warn.String(), client.MaxDatagram6)
+			case tc.ok && (err != nil || res.Answered != 1 || len(out) != tc.size+1):
+				t.Errorf("%+v, %v, %d bytes out, warnings %q; want it answered", res, err, len(out), warn)
+			case !tc.ok && (err != nil || res.Sent != 0 || res.TooLong != 1 || !strings.Contains(warn, fmt.Sprintf("longer than %d bytes", client.MaxDatagram6))):
+				t.Errorf("%+v, %v, warnings %q; want it reported as longer than %d bytes, unsent", res, err, warn, client.MaxDatagram6)
 			}
 		})
 	}
@@ -747,17 +732,14 @@ func TestDatagramsLongLineIPv6(t *testing.T) {
 // run: "x", 70,000 bytes, "y" printed X, an error, and y was never sent.)
 func TestDatagramsLongLineGoesOn(t *testing.T) {
 	addr := udpServer(t, func(int) bool { return false })
-	c := dial(t, "udp", addr)
-	defer c.Close()
 	in := "x\n" + strings.Repeat("a", 70000) + "\n" + "y\n" + strings.Repeat("b", client.MaxDatagram+1)
-	var out, warn bytes.Buffer
-	res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader(in), &out, &warn, bound, 0)
-	if err != nil || out.String() != "X\nY\n" || res.Sent != 2 || res.Answered != 2 || res.TooLong != 2 {
-		t.Fatalf("%+v, %v, %q: want x and y answered, two lines too long", res, err, out.String())
+	res, out, warn, err := datagrams(t, addr, in, bound, 0)
+	if err != nil || out != "X\nY\n" || res.Sent != 2 || res.Answered != 2 || res.TooLong != 2 {
+		t.Fatalf("%+v, %v, %q: want x and y answered, two lines too long", res, err, out)
 	}
 	for _, n := range []string{"line 2: longer than", "line 4: longer than"} {
-		if !strings.Contains(warn.String(), n) {
-			t.Errorf("warnings %q lack %q", warn.String(), n)
+		if !strings.Contains(warn, n) {
+			t.Errorf("warnings %q lack %q", warn, n)
 		}
 	}
 }
@@ -777,13 +759,10 @@ func TestDatagramsZeroTimeoutNegativeRetries(t *testing.T) {
 		{"negative retries", bound, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, "udp", addr)
-			defer c.Close()
-			var out, warn bytes.Buffer
-			res, err := client.Datagrams(c, dialer(t, addr), strings.NewReader("one\ntwo\n"), &out, &warn, tc.timeout, tc.retries)
+			res, out, warn, err := datagrams(t, addr, "one\ntwo\n", tc.timeout, tc.retries)
 			want := client.DatagramResult{Sent: 2, Answered: 2}
-			if err != nil || res != want || out.String() != "ONE\nTWO\n" {
-				t.Errorf("got %+v, %v, out %q, warn %q; want %+v", res, err, out.String(), warn.String(), want)
+			if err != nil || res != want || out != "ONE\nTWO\n" {
+				t.Errorf("got %+v, %v, out %q, warn %q; want %+v", res, err, out, warn, want)
 			}
 		})
 	}
