@@ -67,6 +67,21 @@ func datagrams(t *testing.T, addr, in string, timeout time.Duration, retries int
 	return res, o.String(), w.String(), err
 }
 
+// selfSignedServer is the TLS configuration of a server for 127.0.0.1
+// whose certificate no client trusts: it signed it itself.
+func selfSignedServer(t *testing.T) *tls.Config {
+	t.Helper()
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.ServerConfig(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func TestPipeLargeInput(t *testing.T) {
 	addr := startShout(t)
 	var in bytes.Buffer
@@ -771,20 +786,13 @@ func TestDatagramsZeroTimeoutNegativeRetries(t *testing.T) {
 // Handshake with a nil config checks the server as the defaults do (the
 // system's roots), as bench.Config.TLS's nil does; it panicked.
 func TestHandshakeNilConfig(t *testing.T) {
-	store, err := certs.SelfSigned([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := certs.ServerConfig(store, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := selfSignedServer(t)
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(bound))
 		tls.Server(c, cfg).Handshake() // fails: the client does not trust it
 	})
 	c := dial(t, "tcp", addr)
-	_, err = client.Handshake(context.Background(), c, addr, nil, bound)
+	_, err := client.Handshake(context.Background(), c, addr, nil, bound)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Errorf("Handshake with a nil config: %v; want the self-signed certificate refused as of an unknown authority", err)
@@ -799,14 +807,7 @@ func TestHandshakeNilConfig(t *testing.T) {
 // so, naming the file: the hint to pass the authority with --ca FILE was
 // given to those who had, and sent them looking for the option.
 func TestHandshakeUntrustedWithCA(t *testing.T) {
-	store, err := certs.SelfSigned([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := certs.ServerConfig(store, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := selfSignedServer(t)
 	// Another authority, which signed nothing the server has.
 	other, err := certs.SelfSigned([]string{"127.0.0.1"})
 	if err != nil {
@@ -908,19 +909,12 @@ func TestHandshakePlainServer(t *testing.T) {
 
 // A TLS server's first bytes are not taken for a plain server's.
 func TestHandshakeTLSServerErrorKept(t *testing.T) {
-	store, err := certs.SelfSigned([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := certs.ServerConfig(store, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := selfSignedServer(t)
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(bound))
 		tls.Server(c, cfg).Handshake() // fails: the client does not trust it
 	})
-	_, err = client.DialTLS(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}, bound, nil)
+	_, err := client.DialTLS(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}, bound, nil)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) || strings.Contains(err.Error(), "TLS:") {
 		t.Errorf("DialTLS to an untrusted TLS server: %v; want the certificate refused", err)

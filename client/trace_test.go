@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"shout/client"
-	"shout/internal/certs"
 	"shout/internal/shouttest"
 	"shout/server"
 )
@@ -185,14 +184,7 @@ func TestTraceUnixConnect(t *testing.T) {
 // Over TLS the lines name the socket's descriptor, as over TCP: they said
 // fd=?, since a TLS connection is no syscall.Conn.
 func TestTraceTLSNamesTheSocket(t *testing.T) {
-	store, err := certs.SelfSigned([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := certs.ServerConfig(store, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := selfSignedServer(t)
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(bound))
 		tc := tls.Server(c, cfg)
