@@ -37,6 +37,13 @@
 // sweeps the goroutine driver's connections (timeouts.go), and each
 // event loop sweeps its own.
 //
+// By file: server.go has the Server, Serve and the stop; engine.go the
+// choice of driver; session.go the session; conn.go a goroutine per
+// connection; loop_linux.go the event loops; packet.go and
+// packet_batch_linux.go the datagram workers, with the source table in
+// budget.go and the loop guard in guard.go; observer.go, logobserver.go,
+// trace.go and traceobserver.go what observers are told.
+//
 // # Limits
 //
 // MaxConns and MaxConnsPerIP: a connection past a limit is rejected
