@@ -101,8 +101,8 @@ type Config struct {
 	// owed were on their way as the server closed: they are sent again on
 	// the new connection (counted as resent), their latency from the
 	// first send; a reply the server began and cut short is wrong. After a
-	// reset or an error they are lost. It needs the
-	// event-loop driver: TCP or Unix sockets, no TLS, on Linux.
+	// reset or an error they are lost. It needs bench's own event-loop
+	// driver (loop_linux.go): TCP or Unix sockets, no TLS, on Linux.
 	Reconnect bool
 }
 
