@@ -540,10 +540,25 @@ func (w *worker) record(r *run, d time.Duration) {
 // one is not a server that sent none.
 func replyLate(got int, err error) error {
 	if got > 0 {
-		return fmt.Errorf("receive: a reply begun but not ended (%d bytes, no newline yet): %w", got, err)
+		return failed(fmt.Sprintf("receive: a reply begun but not ended (%d bytes, no newline yet)", got), err)
 	}
-	return fmt.Errorf("receive: %w", err)
+	return failed("receive", err)
 }
+
+// failed is the error of a send or receive (what) that failed with err,
+// its cause said as shout connect says it (client.Cause): "receive:
+// connection reset by the server", not Go's "read tcp
+// 127.0.0.1:40950->127.0.0.1:8080: read: connection reset by peer". It
+// wraps err.
+func failed(what string, err error) error { return &stepError{what, err} }
+
+type stepError struct {
+	what string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.what + ": " + client.Cause(e.err) }
+func (e *stepError) Unwrap() error { return e.err }
 
 // onTime reports whether a reply that took d came within Timeout; one
 // that did not counts as lost, as one that never came. Waiting for a

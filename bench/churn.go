@@ -228,7 +228,7 @@ func (r *run) exchangeOnce(ctx context.Context, d *churners, i int, dial func(co
 	var closeErr error
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		if err := cw.CloseWrite(); err != nil {
-			closeErr = fmt.Errorf("send: %w", err)
+			closeErr = failed("send", err)
 		}
 	}
 	buf := bytes.NewBuffer(got)
@@ -239,7 +239,7 @@ func (r *run) exchangeOnce(ctx context.Context, d *churners, i int, dial func(co
 	case whole && errors.Is(err, os.ErrDeadlineExceeded):
 		return buf.Bytes(), true, fmt.Errorf("receive: the reply came, but the server did not close the connection within %v", r.cfg.Timeout)
 	case whole:
-		return buf.Bytes(), true, fmt.Errorf("receive: %w", err)
+		return buf.Bytes(), true, failed("receive", err)
 	default:
 		return buf.Bytes(), true, replyLate(buf.Len(), r.noReply(err))
 	}

@@ -46,6 +46,9 @@ func TestChurnFailedConnectIsNotLost(t *testing.T) {
 			if rep.OK() || rep.Errors == 0 || !strings.HasPrefix(rep.FirstError, tc.err) {
 				t.Fatalf("OK %v, %d errors, the first %q; want not all right, some errors, the first beginning %q", rep.OK(), rep.Errors, rep.FirstError, tc.err)
 			}
+			if tc.lost && !saysReset(rep.FirstError) {
+				t.Errorf("the first error %q; want the reset said in words", rep.FirstError)
+			}
 			if got := rep.Lost > 0; got != tc.lost {
 				t.Errorf("%d lost with %d errors (the first %q); want lost %v", rep.Lost, rep.Errors, rep.FirstError, tc.lost)
 			}

@@ -355,7 +355,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 					refuse(err)
 					return
 				}
-				r.fail(fmt.Errorf("receive: %w", err))
+				r.fail(failed("receive", err))
 				time.Sleep(10 * time.Millisecond) // ICMP errors come fast; do not spin
 				continue
 			}
@@ -451,7 +451,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 			if sockerr.Refused(err) {
 				refuse(err)
 			} else {
-				r.fail(fmt.Errorf("send: %w", err))
+				r.fail(failed("send", err))
 				ended() // no more sends: the socket serves no more
 			}
 			return false

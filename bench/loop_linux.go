@@ -485,7 +485,7 @@ func (l *loop) write(c *loopConn, b []byte, now int64) {
 	}
 	k, err := unix.Write(c.fd, b)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
-		l.broken(c, fmt.Errorf("send: %w", err))
+		l.broken(c, failed("send", err))
 		return
 	}
 	if k = max(k, 0); k < len(b) {
@@ -505,7 +505,7 @@ func (l *loop) flush(c *loopConn, now int64) {
 		return
 	}
 	if err != nil {
-		l.broken(c, fmt.Errorf("send: %w", err))
+		l.broken(c, failed("send", err))
 		return
 	}
 	full := len(c.out) >= maxUnsent

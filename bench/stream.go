@@ -78,7 +78,7 @@ func (r *run) noReply(err error) error {
 func (r *run) notTaken(n, size int, err error) error {
 	switch {
 	case !errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("send: %w", err)
+		return failed("send", err)
 	case n == 0:
 		return fmt.Errorf("send: the server took no bytes for %v", r.cfg.Timeout)
 	}
