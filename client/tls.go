@@ -17,6 +17,7 @@ import (
 	"weak"
 
 	"shout/endpoint"
+	"shout/internal/certs"
 )
 
 // TLSOptions are how a client checks a TLS server and proves itself.
@@ -54,9 +55,9 @@ func (o TLSOptions) Config() (*tls.Config, error) {
 		return nil, fmt.Errorf("--cert and --key go together")
 	}
 	if o.Cert != "" {
-		c, err := tls.LoadX509KeyPair(o.Cert, o.Key)
+		c, err := certs.LoadKeyPair(o.Cert, o.Key)
 		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{c}
 	}

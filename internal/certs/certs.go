@@ -1,6 +1,6 @@
 // Package certs holds shout serve's TLS certificate: loaded from files
 // and reloaded on demand without a restart, or made in memory for trying
-// TLS out.
+// TLS out; and reads the key pair a client presents (LoadKeyPair).
 package certs
 
 import (
@@ -44,12 +44,59 @@ func (s *Store) Reload() error {
 	if s.certFile == "" {
 		return errors.New("the certificate was made in memory: nothing to reload")
 	}
-	c, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	c, err := LoadKeyPair(s.certFile, s.keyFile)
 	if err != nil {
-		return fmt.Errorf("load certificate %s and key %s: %w", s.certFile, s.keyFile, err)
+		return err
 	}
 	s.cur.Store(&c)
 	return nil
+}
+
+// LoadKeyPair reads a certificate chain and its key from the PEM files
+// of the flags --cert and --key (shout serve's, and a client's for mTLS).
+// What is wrong with them it says naming the flag and its file, in words:
+// crypto/tls says "tls: failed to find any PEM data in key input" and
+// names no file.
+func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--cert: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--key: %w", err)
+	}
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, keyPairError(certFile, keyFile, err)
+	}
+	return c, nil
+}
+
+// keyPairError words err, tls.X509KeyPair's, for the flags' files. Its
+// errors are strings only; one not known here keeps its words, after
+// the flags and without the "tls: ".
+func keyPairError(certFile, keyFile string, err error) error {
+	why := strings.TrimPrefix(err.Error(), "tls: ")
+	cert, key := "--cert "+certFile, "--key "+keyFile
+	swapped := "are --cert and --key the wrong way round?"
+	switch {
+	case why == "failed to find any PEM data in certificate input":
+		return fmt.Errorf("%s: no PEM certificate in it", cert)
+	case strings.Contains(why, "in certificate input, but did find a private key"):
+		return fmt.Errorf("%s: a private key, not a certificate: %s", cert, swapped)
+	case why == "failed to find any PEM data in key input":
+		return fmt.Errorf("%s: no PEM private key in it", key)
+	case strings.Contains(why, "found a certificate rather than a key"):
+		return fmt.Errorf("%s: a certificate, not a private key: %s", key, swapped)
+	case strings.Contains(why, "does not match public key"):
+		return fmt.Errorf("%s is not the key of %s's certificate", key, cert)
+	case strings.Contains(why, "certificate input"), strings.HasPrefix(why, "x509: "): // the certificate did not parse
+		return fmt.Errorf("%s: %s", cert, strings.Replace(why, " in certificate input", "", 1))
+	case strings.Contains(why, "key input"), strings.Contains(why, "private key"):
+		return fmt.Errorf("%s: %s", key, strings.Replace(why, " in key input", "", 1))
+	}
+	return fmt.Errorf("%s and %s: %s", cert, key, why)
 }
 
 // FromFiles reports whether the certificate came from files, which

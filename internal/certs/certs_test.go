@@ -1,0 +1,101 @@
+package certs_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"shout/client"
+	"shout/internal/certs"
+)
+
+// A certificate and key that do not make a pair say which flag's file is
+// wrong, and how, in words: shout serve said "load certificate a.pem and
+// key a.pem: tls: failed to find any PEM data in certificate input",
+// shout connect "client certificate: open x: no such file or directory",
+// neither naming --cert or --key.
+func TestKeyPairErrorsNameTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	certPEM, keyPEM := pair(t)
+	cert, key := write("cert.pem", certPEM), write("key.pem", keyPEM)
+	_, otherKeyPEM := pair(t)
+	otherKey := write("other.key", otherKeyPEM)
+	text := write("text", []byte("not PEM\n"))
+	missing := filepath.Join(dir, "missing.pem")
+
+	for _, tc := range []struct {
+		name, cert, key string
+		want            []string // in the error, in order
+	}{
+		{"no cert file", missing, key, []string{"--cert: ", missing, "no such file"}},
+		{"no key file", cert, missing, []string{"--key: ", missing, "no such file"}},
+		{"cert not PEM", text, key, []string{"--cert " + text + ": no PEM certificate in it"}},
+		{"key not PEM", cert, text, []string{"--key " + text + ": no PEM private key in it"}},
+		{"swapped", key, cert, []string{"--cert " + key + ": ", "private key, not a certificate", "--cert and --key"}},
+		{"key of another", cert, otherKey, []string{"--key " + otherKey + " is not the key of --cert " + cert}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, load := range []struct {
+				name string
+				f    func() error
+			}{
+				{"serve", func() error { _, err := certs.Load(tc.cert, tc.key); return err }},
+				{"client", func() error { _, err := client.TLSOptions{Cert: tc.cert, Key: tc.key}.Config(); return err }},
+			} {
+				err := load.f()
+				if err == nil {
+					t.Fatalf("%s: loaded", load.name)
+				}
+				msg, at := err.Error(), 0
+				for _, w := range tc.want {
+					i := strings.Index(msg[at:], w)
+					if i < 0 {
+						t.Errorf("%s: %q; want %q in it, in order: %q", load.name, msg, w, tc.want)
+						break
+					}
+					at += i + len(w)
+				}
+				if strings.Contains(msg, "tls: ") {
+					t.Errorf("%s: %q; want no Go package's prefix", load.name, msg)
+				}
+			}
+		})
+	}
+	if _, err := certs.Load(cert, key); err != nil {
+		t.Errorf("a pair: %v", err)
+	}
+}
+
+// pair is a self-signed certificate and its key, PEM-encoded.
+func pair(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
