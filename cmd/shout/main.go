@@ -211,7 +211,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "shout: %v\n", werr)
 			return 1
 		}
-		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, secondsMeant(err.Error()))))))
+		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -467,11 +467,11 @@ func decimalInts() kong.Option {
 }
 
 // durations reads every duration flag, and its variable, as kong does,
-// but says in words that an empty value is none: kong said `expected
-// duration but got "": time: invalid duration ""`. An empty value is no
-// duration, as an empty count is no number: only a flag whose value is a
-// string (--admin, --history) takes "" for its default. Other errors keep
-// kong's words, which secondsMeant completes.
+// but says in words what is wrong with a value that is none (see
+// durationError): kong said `expected duration but got "abc": time:
+// invalid duration "abc"`. An empty value is no duration, as an empty
+// count is no number: only a flag whose value is a string (--admin,
+// --history) takes "" for its default.
 func durations() kong.Option {
 	return kong.TypeMapper(reflect.TypeFor[time.Duration](), kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
 		var s string
@@ -483,11 +483,54 @@ func durations() kong.Option {
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			return fmt.Errorf("expected duration but got %q: %v", s, err)
+			return durationError(s)
 		}
 		target.SetInt(int64(d))
 		return nil
 	}))
+}
+
+var (
+	// bareNumber is a duration given without its unit.
+	bareNumber = regexp.MustCompile(`^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+	// durationPart is a number and its unit, as Go's durations are
+	// made of (1h30m): the unit may be one Go does not know.
+	durationPart = regexp.MustCompile(`([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([^0-9.]+)`)
+)
+
+// durationError says what is wrong with s, which time.ParseDuration did
+// not take, in words and with the value once: Go's errors name their
+// package and the value again ("time: missing unit in duration \"10\""),
+// and say "invalid" of a duration longer than it holds as of "abc". A
+// bare number is most likely seconds (--duration 10, as wrk's -d and
+// ncat's -w take them): it says so.
+func durationError(s string) error {
+	q := strconv.Quote(s)
+	if bareNumber.MatchString(s) {
+		if strings.HasPrefix(s, "-") { // no duration to mean: none may be negative
+			return fmt.Errorf("%s has no unit, such as 2s, 500ms or 1m30s", q)
+		}
+		return fmt.Errorf("%s has no unit: did you mean %ss?", q, strings.TrimPrefix(s, "+"))
+	}
+	rest := strings.TrimLeft(s, "-+")
+	parts := durationPart.FindAllStringSubmatch(rest, -1)
+	var whole strings.Builder
+	known := true
+	for _, p := range parts {
+		whole.WriteString(p[0])
+		switch p[2] {
+		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+		default:
+			known = false
+		}
+	}
+	switch {
+	case rest == "" || whole.String() != rest:
+		return fmt.Errorf("%s is not a duration, such as 2s, 500ms or 1m30s", q)
+	case !known:
+		return fmt.Errorf("%s is not a duration: its units are ns, us, ms, s, m and h", q)
+	}
+	return fmt.Errorf("%s is too long: at most %dh", q, math.MaxInt64/int64(time.Hour)) // what is left to fail
 }
 
 // fileName is a flag's file name, ~ expanded as kong's path type does;
@@ -571,16 +614,6 @@ func misplaced(app *kong.Application, args []string, msg string) string {
 		return msg
 	}
 	return "unknown flag " + m[1] + " before the command: it goes after one that takes it (" + strings.Join(in, ", ") + ")"
-}
-
-// missingUnit is Go's error for a duration given as a bare number.
-var missingUnit = regexp.MustCompile(`missing unit in duration "([0-9]*\.?[0-9]+)"`)
-
-// secondsMeant adds to msg, an error for a duration without a unit
-// (--duration 10, as wrk's -d and ncat's -w take seconds), the duration
-// most likely meant: "did you mean 10s?".
-func secondsMeant(msg string) string {
-	return missingUnit.ReplaceAllString(msg, `$0 (did you mean ${1}s?)`)
 }
 
 // unexpectedArg is kong's error for a positional argument too many.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,9 +85,9 @@ func TestDurationWithoutUnitSaysWhatToType(t *testing.T) {
 		args []string
 		want string // "" for no hint
 	}{
-		{[]string{"bench", "--duration", "10"}, `missing unit in duration "10" (did you mean 10s?)`},
-		{[]string{"connect", "--timeout=0.5"}, `missing unit in duration "0.5" (did you mean 0.5s?)`},
-		{[]string{"serve", "--idle-timeout", "300"}, `missing unit in duration "300" (did you mean 300s?)`},
+		{[]string{"bench", "--duration", "10"}, `"10" has no unit: did you mean 10s?`},
+		{[]string{"connect", "--timeout=0.5"}, `"0.5" has no unit: did you mean 0.5s?`},
+		{[]string{"serve", "--idle-timeout", "300"}, `"300" has no unit: did you mean 300s?`},
 		{[]string{"connect", "--timeout=-5"}, ""}, // no duration to mean: none may be negative
 	} {
 		var stdout, stderr strings.Builder
@@ -94,6 +95,33 @@ func TestDurationWithoutUnitSaysWhatToType(t *testing.T) {
 		first, _, _ := strings.Cut(stderr.String(), "\n")
 		if code != 2 || (tc.want == "") == strings.Contains(first, "did you mean") || !strings.HasSuffix(first, tc.want) {
 			t.Errorf("shout %s: status %d, %q; want 2 and a first line ending %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+	}
+}
+
+// A value that is no duration is a usage error in words, naming the flag
+// and the value once, and what a duration looks like: it said `--duration:
+// expected duration but got "abc": time: invalid duration "abc"`, Go's
+// package and the value twice; and of one too long for Go's durations,
+// "invalid" as of "abc".
+func TestBadDurationSaysWhatADurationIs(t *testing.T) {
+	for _, tc := range []struct {
+		value, want string
+	}{
+		{"abc", `is not a duration, such as 2s, 500ms or 1m30s`},
+		{" 1s", `is not a duration, such as 2s, 500ms or 1m30s`},
+		{"10x", `is not a duration: its units are ns, us, ms, s, m and h`},
+		{"1e3s", `is not a duration: its units are ns, us, ms, s, m and h`},
+		{"9999999h", `is too long: at most 2562047h`},
+		{"-5", `has no unit, such as 2s, 500ms or 1m30s`},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), []string{"bench", "--duration=" + tc.value, "127.0.0.1:1"}, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		quoted := strconv.Quote(tc.value)
+		if code != 2 || !strings.HasPrefix(first, "shout: --duration: "+quoted+" ") || strings.Count(first, quoted) != 1 ||
+			!strings.Contains(first, tc.want) || strings.Contains(first, "time:") {
+			t.Errorf("--duration=%q: status %d, %q; want 2, the flag, the value once and %q", tc.value, code, first, tc.want)
 		}
 	}
 }
