@@ -696,7 +696,7 @@ func TestWarmupErrorsApart(t *testing.T) {
 	}
 	var out strings.Builder
 	rep.WriteText(&out)
-	if !strings.Contains(out.String(), "warm-up   1 errors before measuring, in no count above") {
+	if !strings.Contains(out.String(), "warm-up   1 error before measuring, in no count above") {
 		t.Errorf("the report does not show the warm-up's error apart:\n%s", out.String())
 	}
 }
@@ -2096,12 +2096,40 @@ func TestNothingSentSaysSo(t *testing.T) {
 		{"sent, no reply", bench.Report{Settings: bench.Settings{Network: "tcp", DurationS: 1}, Lost: 3},
 			"not all right: no reply came back, 3 lost"},
 		{"failed", bench.Report{Settings: bench.Settings{Network: "tcp", DurationS: 1}, Errors: 1},
-			"not all right: no reply came back, 1 errors"},
+			"not all right: no reply came back, 1 error"},
 	} {
 		var out strings.Builder
 		tc.rep.WriteText(&out)
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("%s: the report:\n%s\nwant %q", tc.name, out.String(), tc.want)
+		}
+	}
+}
+
+// A count of one is said in the singular, as "1 reply duplicated" was:
+// the report said "1 errors", "1 connections made again".
+func TestReportSaysOneInTheSingular(t *testing.T) {
+	settings := bench.Settings{Network: "tcp", DurationS: 1, TimeoutS: 1, Reconnect: true}
+	for _, tc := range []struct {
+		name string
+		rep  bench.Report
+		want []string
+	}{
+		{"one of each", bench.Report{Settings: settings, Messages: 10, Errors: 1, Reconnects: 1, Resent: 1, WarmupErrors: 1, FirstWarmupError: "x", Unsent: 1},
+			[]string{"; 1 error\n", "1 connection made again", "1 message owed at a graceful close was sent again",
+				"warm-up   1 error before measuring", "1 message fell due while measuring and was never sent", "not all right: 1 error, "}},
+		{"all right", bench.Report{Settings: settings, Messages: 10, Reconnects: 1},
+			[]string{"all right, over 1 connection made again"}},
+		{"two of each", bench.Report{Settings: settings, Messages: 10, Errors: 2, Reconnects: 2, Resent: 2, WarmupErrors: 2, FirstWarmupError: "x", Unsent: 2},
+			[]string{"; 2 errors\n", "2 connections made again", "2 messages owed at a graceful close were sent again",
+				"warm-up   2 errors before measuring", "2 messages fell due while measuring and were never sent", "not all right: 2 errors, "}},
+	} {
+		var out strings.Builder
+		tc.rep.WriteText(&out)
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: the report lacks %q:\n%s", tc.name, w, out.String())
+			}
 		}
 	}
 }

@@ -77,7 +77,7 @@ func TestWriteHTMLEscapesAndStandsAlone(t *testing.T) {
 	for _, want := range []string{
 		`<pre id="first-mismatch">got &#34;&lt;/pre&gt;&lt;img src=x onerror=alert(1)&gt;`,
 		`<pre id="first-error">read tcp 127.0.0.1:1-&gt;127.0.0.1:2: &lt;reset&gt;</pre>`,
-		`not all right: 12 wrong, 1 errors`,
+		`not all right: 12 wrong, 1 error`,
 		`<tr><th>expected reply</th><td>upper (tr)</td></tr>`,
 		`<tr><th>connections</th><td>50 from 127.0.0.1-16</td></tr>`,
 		"uPlot", // the library, inlined

@@ -102,19 +102,19 @@ func (r *Report) WriteText(w io.Writer) {
 	default:
 		fmt.Fprintf(w, "  replies   %s", wrong)
 	}
-	fmt.Fprintf(w, "; %d errors\n", r.Errors)
+	fmt.Fprintf(w, "; %s\n", count(r.Errors, "error", "errors"))
 	if r.Unsent > 0 {
 		fmt.Fprintf(w, "  behind    %s\n", r.unsentText())
 	}
 	if r.Reconnect {
-		fmt.Fprintf(w, "  reconnect %d connections made again after the server closed them or they failed", r.Reconnects)
+		fmt.Fprintf(w, "  reconnect %s made again after the server closed %s or %s failed", count(r.Reconnects, "connection", "connections"), plural(r.Reconnects, "it", "them"), plural(r.Reconnects, "it", "they"))
 		if r.Unserved > 0 {
 			fmt.Fprintf(w, "; %d closed by the server before serving a reply", r.Unserved)
 		}
 		if r.Unmade > 0 {
 			fmt.Fprintf(w, "; %d still being made again when the run stopped", r.Unmade)
 		}
-		fmt.Fprintf(w, "; %d messages owed at a graceful close were sent again\n", r.Resent)
+		fmt.Fprintf(w, "; %s owed at a graceful close %s sent again\n", count(r.Resent, "message", "messages"), plural(r.Resent, "was", "were"))
 	}
 	if r.FirstMismatch != "" {
 		fmt.Fprintf(w, "  first wrong reply: %s\n", r.FirstMismatch)
@@ -123,7 +123,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
 	}
 	if r.WarmupErrors > 0 {
-		fmt.Fprintf(w, "  warm-up   %d errors before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", r.WarmupErrors, r.FirstWarmupError)
+		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", count(r.WarmupErrors, "error", "errors"), r.FirstWarmupError)
 	}
 	fmt.Fprintf(w, "  %s\n", r.verdict())
 }
@@ -159,24 +159,16 @@ func (r *Report) verdict() string {
 		// them twice, or the network made copies).
 		v := "every reply checked: all right"
 		if r.Reconnects > 0 {
-			v += fmt.Sprintf(", over %d connections made again", r.Reconnects)
+			v += fmt.Sprintf(", over %s made again", count(r.Reconnects, "connection", "connections"))
 		}
 		if r.Unserved > 0 {
 			v += fmt.Sprintf(", %d of them after the server closed one before it served a reply", r.Unserved)
 		}
 		if r.Unmade > 0 {
-			what := "connections"
-			if r.Unmade == 1 {
-				what = "connection"
-			}
-			v += fmt.Sprintf(", %d %s still being made again when the run stopped", r.Unmade, what)
+			v += fmt.Sprintf(", %s still being made again when the run stopped", count(r.Unmade, "connection", "connections"))
 		}
 		if r.Duplicates > 0 {
-			what := "replies"
-			if r.Duplicates == 1 {
-				what = "reply"
-			}
-			v += fmt.Sprintf(", %d %s duplicated", r.Duplicates, what)
+			v += fmt.Sprintf(", %s duplicated", count(r.Duplicates, "reply", "replies"))
 		}
 		return v
 	}
@@ -199,7 +191,7 @@ func (r *Report) verdict() string {
 	for _, c := range []struct {
 		n    int64
 		what string
-	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, "errors"}} {
+	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, plural(r.Errors, "error", "errors")}} {
 		if c.n > 0 {
 			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
 		}
@@ -229,9 +221,23 @@ func (r *Report) lostWhy() string {
 	return " (" + strings.Join(why, "; ") + ")"
 }
 
+// count is n and what it counts, in the singular for one: "1 error",
+// "2 errors".
+func count(n int64, one, many string) string {
+	return fmt.Sprintf("%d %s", n, plural(n, one, many))
+}
+
+// plural is one if n is 1, else many.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // unsentText says what Unsent is, and why, of the reasons it has.
 func (r *Report) unsentText() string {
-	return fmt.Sprintf("%d messages fell due while measuring and were never sent: %s; they are in no other count, and their latency in no percentile", r.Unsent, r.unsentWhy(true))
+	return fmt.Sprintf("%s fell due while measuring and %s never sent: %s; they are in no other count, and their latency in no percentile", count(r.Unsent, "message", "messages"), plural(r.Unsent, "was", "were"), r.unsentWhy(true))
 }
 
 // unsentWhy says why Unsent were not sent: in a few words, or at length
