@@ -20,10 +20,12 @@ import (
 // Close.
 var ErrServerClosed = errors.New("server: closed")
 
-// The errors beside ReasonRejected: which limit turned a connection away.
+// The errors beside ReasonRejected: which limit turned a connection away,
+// MaxConns or MaxConnsPerIP. Their text, which the log shows, names the
+// flag of shout serve that sets it, as an operator knows it.
 var (
-	ErrMaxConns      = errors.New("server: connection limit reached (MaxConns)")
-	ErrMaxConnsPerIP = errors.New("server: connection limit for one address, or one IPv6 /64, reached (MaxConnsPerIP)")
+	ErrMaxConns      = errors.New("server: connection limit reached (--max-conns)")
+	ErrMaxConnsPerIP = errors.New("server: connection limit for one address, or one IPv6 /64, reached (--max-conns-per-ip)")
 )
 
 // ConnState is a stream connection's state, as the ConnState hook sees it.
