@@ -230,6 +230,8 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			}
 			if ctx.Err() != nil {
 				err = errors.New("no handshake within " + timeout.String())
+			} else {
+				err = h.handshakeError(err)
 			}
 			// Behind a PROXY header, the client it names failed.
 			return nil, &server.WrapError{Reason: server.ReasonHandshake, Err: err, Remote: c.RemoteAddr(), Local: c.LocalAddr()}
@@ -352,18 +354,56 @@ func (c *wholeV1) CloseWrite() error { return closeWrite(c.Conn) }
 // may not say (proxyproto's for a client that closed is "no header").
 type heard struct {
 	net.Conn
-	any bool  // a byte was read
-	err error // what ended a read, while none had been
+	any   bool   // a byte was read
+	err   error  // what ended a read, while none had been
+	first []byte // the first bytes read, up to heardBytes
 }
+
+// heardBytes is how many of a client's first bytes a failed handshake
+// quotes, as shout connect quotes a server's.
+const heardBytes = 16
 
 func (h *heard) Read(p []byte) (int, error) {
 	n, err := h.Conn.Read(p)
 	if n > 0 {
 		h.any = true
+		if len(h.first) < heardBytes {
+			h.first = append(h.first, p[:min(n, heardBytes-len(h.first))]...)
+		}
 	} else if !h.any {
 		h.err = err
 	}
 	return n, err
+}
+
+// recordTypeHandshake is the first byte of every TLS client's first
+// record (RFC 8446, 5.1).
+const recordTypeHandshake = 0x16
+
+// handshakeError words err, a handshake that failed other than by time,
+// where Go's words are its own: a client that does not speak TLS has its
+// first bytes quoted ("tls: first record does not look like a TLS
+// handshake", or "unexpected EOF" of a line shorter than a record's
+// header), one that closed during its hello says so, and one that sent
+// an alert says what it refused. Others (no cipher suite in common, a
+// client certificate refused) keep their words.
+func (h *heard) handshakeError(err error) error {
+	switch {
+	case len(h.first) > 0 && h.first[0] != recordTypeHandshake:
+		return &wordedError{`the client does not speak TLS: it sent "` + server.Escape(h.first) + `"`, err}
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return &wordedError{"the client closed the connection during the handshake", err}
+	}
+	// The client's alert, "remote error: tls: bad certificate": most
+	// often a client that does not trust the certificate (self-signed,
+	// or signed by an authority it was not given).
+	if alert, ok := strings.CutPrefix(err.Error(), "remote error: tls: "); ok {
+		if strings.Contains(alert, "certificate") {
+			return &wordedError{"the client does not trust this server's certificate (" + alert + ")", err}
+		}
+		return &wordedError{"the client ended the handshake (" + alert + ")", err}
+	}
+	return err
 }
 
 // CloseWrite shuts the write side, as the socket can: a graceful close

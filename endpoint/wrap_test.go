@@ -266,6 +266,51 @@ func TestTLSPlainTextClientClosedGracefully(t *testing.T) {
 	}
 }
 
+// A client that does not speak TLS fails its handshake with an error that
+// says so and quotes what it sent, as shout connect does of a server: the
+// log said Go's "tls: first record does not look like a TLS handshake",
+// or "unexpected EOF" of a client that sent a line shorter than a TLS
+// record's header and closed. One that began a TLS hello and closed says
+// that, not "unexpected EOF"; one that refused the certificate, that,
+// not "remote error: tls: bad certificate".
+func TestTLSHandshakeFailureSaysWhatTheClientSent(t *testing.T) {
+	opts, _ := tlsOptions(t, "")
+	addr, ev := serve(t, opts, true, &server.Server{})
+	for _, tc := range []struct {
+		name, sent, want string
+	}{
+		{"a line", "hello egon, in plain text\n", `the client does not speak TLS: it sent "hello egon, in p"`},
+		{"short, then closed", "hi\n", `the client does not speak TLS: it sent "hi\n"`},
+		{"a hello begun, then closed", "\x16\x03\x01\x00", "the client closed the connection during the handshake"},
+		{"a client that does not trust the certificate", "", "the client does not trust this server's certificate (bad certificate)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if tc.sent == "" { // a TLS client that checks the certificate against the system's roots
+				tc := tls.Client(c, &tls.Config{ServerName: "127.0.0.1"})
+				tc.SetDeadline(time.Now().Add(bound))
+				if err := tc.Handshake(); err == nil {
+					t.Fatal("a self-signed certificate passed")
+				}
+			} else {
+				io.WriteString(c, tc.sent)
+				c.(*net.TCPConn).CloseWrite()
+			}
+			cl := ev.next(t, ev.closes, "close")
+			if cl.Reason != server.ReasonHandshake || cl.Err == nil {
+				t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+			}
+			if msg := cl.Err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "tls: ") || strings.Contains(msg, "EOF") {
+				t.Errorf("handshake failed with %q; want %q in it, and none of Go's words", msg, tc.want)
+			}
+		})
+	}
+}
+
 func header(t *testing.T, version byte, src string) []byte {
 	h := proxyproto.HeaderProxyFromAddrs(version, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(src)),
 		net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:8080")))
