@@ -81,7 +81,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		line, long, rerr := readLine(br)
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
 			late.report()
-			return res, fmt.Errorf("read input: %w", rerr)
+			return res, stdioError("read input", rerr)
 		}
 		if errors.Is(rerr, io.EOF) && len(line) == 0 && !long {
 			break
@@ -122,7 +122,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			sock.Close()
 			res.Answered++
 			if _, err := out.Write(ownLine(reply[:n])); err != nil {
-				return res, fmt.Errorf("write output: %w", err)
+				return res, stdioError("write output", err)
 			}
 		default:
 			res.Lost++

@@ -121,7 +121,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 			}
 			if rerr != nil {
 				inputLeft.Store(true)
-				err = fmt.Errorf("read input: %w", rerr)
+				err = stdioError("read input", rerr)
 				break
 			}
 		}
@@ -156,7 +156,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 			res.MidLine = buf[n-1] != '\n'
 			res.LinesBack += int64(bytes.Count(buf[:n], []byte{'\n'}))
 			if werr := w.show(out, buf[:n]); werr != nil {
-				recvErr = fmt.Errorf("write output: %w", werr)
+				recvErr = stdioError("write output", werr)
 				break
 			}
 		}
@@ -192,6 +192,18 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		return res, recvErr
 	}
 	return res, err
+}
+
+// stdioError is err, reading the input or writing the output (what),
+// said once: a file's error names its operation and file already ("write
+// /dev/stdout: no space left on device", as the other commands say it),
+// and "write output: write /dev/stdout: ..." said it twice. Any other
+// error follows what.
+func stdioError(what string, err error) error {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // isClosedByPeer reports whether err means the server went away.

@@ -2,17 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
+	"io"
 	"log/slog"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/iotest"
 
 	"shout/internal/shouttest"
 	"shout/server"
 )
 
-// errNoSpace stands for what a write to a full disk returns (> /dev/full).
-var errNoSpace = errors.New("write /dev/stdout: no space left on device")
+// errNoSpace is what a write to a full disk returns (> /dev/full).
+var errNoSpace = &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.ENOSPC}
 
 // fullWriter fails every write, as a stdout on a full disk does.
 type fullWriter struct{}
@@ -64,6 +67,38 @@ func TestBenchStdoutWriteErrorBeforeRun(t *testing.T) {
 			case <-got:
 				t.Error("bench sent messages: it ran")
 			default:
+			}
+		})
+	}
+}
+
+// connect whose standard input or output fails says so as the other
+// commands do, naming the file once: it said "write output: write
+// /dev/stdout: no space left on device" (> /dev/full) and "read input:
+// read /dev/stdin: is a directory" (< /).
+func TestConnectStdioErrorSaidOnce(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	errIsDir := &os.PathError{Op: "read", Path: "/dev/stdin", Err: syscall.EISDIR}
+	for _, tc := range []struct {
+		name   string
+		stdin  io.Reader
+		stdout io.Writer
+		want   error
+	}{
+		{"stdout tcp", strings.NewReader("hi\n"), fullWriter{}, errNoSpace},
+		{"stdout udp", strings.NewReader("hi\n"), fullWriter{}, errNoSpace},
+		{"stdin tcp", iotest.ErrReader(errIsDir), io.Discard, errIsDir},
+		{"stdin udp", iotest.ErrReader(errIsDir), io.Discard, errIsDir},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := addr
+			if strings.HasSuffix(tc.name, "udp") {
+				a = "udp://" + addr
+			}
+			var stderr strings.Builder
+			code := run(context.Background(), []string{"connect", a}, tc.stdin, tc.stdout, &stderr)
+			if want := "shout: " + tc.want.Error() + "\n"; code != 1 || stderr.String() != want {
+				t.Errorf("status %d, stderr %q; want 1 and %q", code, stderr.String(), want)
 			}
 		})
 	}
