@@ -95,7 +95,7 @@ func New(mode Mode, lang string) (*Transformer, error) {
 	if lang != "" {
 		tag, err := language.Parse(lang)
 		if err != nil {
-			return nil, fmt.Errorf("upper: language %q: %w", lang, err)
+			return nil, languageError(lang, err)
 		}
 		b, _ := tag.Base()
 		base = b.String()
@@ -130,6 +130,20 @@ func New(mode Mode, lang string) (*Transformer, error) {
 		}
 	}
 	return t, nil
+}
+
+// languageError words err, language.Parse's of lang, without x/text's
+// package name ("language: subtag \"zz\" is well-formed but unknown",
+// "language: tag is not well-formed").
+func languageError(lang string, err error) error {
+	if unknown, ok := err.(language.ValueError); ok {
+		return fmt.Errorf("upper: language %q: %q is no language, script or region known", lang, unknown.Subtag())
+	}
+	why := strings.TrimPrefix(err.Error(), "language: ")
+	if why == "tag is not well-formed" { // language.ErrSyntax, which x/text keeps internal
+		return fmt.Errorf("upper: language %q is not a language tag, such as tr, az or el (BCP 47)", lang)
+	}
+	return fmt.Errorf("upper: language %q: %s", lang, why)
 }
 
 // Mode returns the transformer's mode.

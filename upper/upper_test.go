@@ -191,6 +191,24 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
+// A language that does not parse says why in words, naming the value
+// once: it said `upper: language "zz": language: subtag "zz" is
+// well-formed but unknown`, x/text's package name and all.
+func TestNewBadLanguageSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		lang, want string
+	}{
+		{"not a tag!", `language "not a tag!" is not a language tag, such as tr, az or el`},
+		{"xx-invalid-", `language "xx-invalid-" is not a language tag, such as tr, az or el`},
+		{"zz", `language "zz": "zz" is no language, script or region known`},
+	} {
+		_, err := New(Upper, tc.lang)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "language: ") {
+			t.Errorf("New(Upper, %q): %v; want %q in it", tc.lang, err, tc.want)
+		}
+	}
+}
+
 // invalid holds byte sequences that are not UTF-8 and must pass unchanged.
 var invalid = []string{
 	"\x00", "\xff", "\xfe\xff", "\x80", "\xbf\x80",
