@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -77,7 +78,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			ln, err := lc.Listen(context.Background(), family(e.Network, e.Address), e.Address)
 			if err != nil {
 				if e.Network == "unix" {
-					err = notASocket(e.Address, err)
+					err = noDirectory(e.Address, notASocket(e.Address, err))
 				}
 				return listeners, packets, err
 			}
@@ -233,6 +234,31 @@ func notASocket(path string, err error) error {
 		return err
 	}
 	return &notSocketError{path, FileKind(fi.Mode()), err}
+}
+
+// noDirectory words err, a failure to listen on the Unix socket at path,
+// if the directory to make it in is missing, or is a file: bind says "no
+// such file or directory" or "not a directory", of the socket's path.
+func noDirectory(path string, err error) error {
+	dir := filepath.Dir(path)
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return &wordedError{fmt.Sprintf("listen unix %s: no directory %s to make the socket in: make it, or choose another path", path, dir), err}
+	case errors.Is(err, syscall.ENOTDIR):
+		// The file is the nearest of the directories above that is there.
+		for p := dir; ; p = filepath.Dir(p) {
+			if fi, serr := os.Stat(p); serr == nil {
+				if !fi.IsDir() {
+					return &wordedError{fmt.Sprintf("listen unix %s: %s is not a directory: choose another path", path, p), err}
+				}
+				break
+			}
+			if filepath.Dir(p) == p {
+				break
+			}
+		}
+	}
+	return err
 }
 
 // notSocketError is a failure to listen on a Unix socket path where a

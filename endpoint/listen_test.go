@@ -187,6 +187,38 @@ func TestListenUnixSocketFile(t *testing.T) {
 	}
 }
 
+// A Unix socket whose directory is missing, or is a file, says which
+// path is not a directory and what to do: bind said "no such file or
+// directory" and "not a directory", of the socket's path.
+func TestListenUnixNoDirectory(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows words these its own way")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+		errno            syscall.Errno
+	}{
+		{"missing", filepath.Join(dir, "missing", "sock"), "no directory " + filepath.Join(dir, "missing") + " to make the socket in: make it, or choose another path", syscall.ENOENT},
+		{"a file", filepath.Join(file, "sock"), file + " is not a directory: choose another path", syscall.ENOTDIR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lns, pcs, err := Listen([]Endpoint{{Network: "unix", Address: tc.path}})
+			if err == nil {
+				closeAll(lns, pcs)
+				t.Fatal("listened")
+			}
+			if want := "listen unix " + tc.path + ": " + tc.want; err.Error() != want || !errors.Is(err, tc.errno) {
+				t.Errorf("%v; want %q, wrapping bind's %v", err, want, tc.errno)
+			}
+		})
+	}
+}
+
 func closeAll(lns []net.Listener, pcs []net.PacketConn) {
 	for _, l := range lns {
 		l.Close()
