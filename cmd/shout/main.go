@@ -175,6 +175,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Vars{"version": versionLine()},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		decimalInts(),
+		numbers(),
 		durations(),
 	)
 	if err != nil {
@@ -462,6 +463,24 @@ func decimalInts() kong.Option {
 			return fmt.Errorf("expected a whole number (in decimal) but got %q", s)
 		}
 		target.SetInt(n)
+		return nil
+	}))
+}
+
+// numbers reads every float flag (--rate), and its variable, as kong
+// does, but says in words what a value that is no number is: kong said
+// `expected a float but got "abc" (string)`, Go's names for the types.
+func numbers() kong.Option {
+	return kong.TypeMapper(reflect.TypeFor[float64](), kong.MapperFunc(func(ctx *kong.DecodeContext, target reflect.Value) error {
+		var s string
+		if err := ctx.Scan.PopValueInto("number", &s); err != nil {
+			return err
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) { // out of range is ±Inf, which the command refuses
+			return fmt.Errorf("expected a number, such as 1000 or 2.5, but got %q", s)
+		}
+		target.SetFloat(f)
 		return nil
 	}))
 }

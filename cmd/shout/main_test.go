@@ -125,3 +125,22 @@ func TestBadDurationSaysWhatADurationIs(t *testing.T) {
 		}
 	}
 }
+
+// A --rate that is no number says so in words: kong said `expected a
+// float but got "abc" (string)`, Go's names for the types.
+func TestRateNotANumberSaysSo(t *testing.T) {
+	for _, v := range []string{"abc", "1,000", ""} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), []string{"bench", "--rate=" + v, "127.0.0.1:1"}, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		want := "shout: --rate: expected a number, such as 1000 or 2.5, but got " + strconv.Quote(v)
+		if code != 2 || first != want {
+			t.Errorf("--rate=%q: status %d, %q; want 2 and %q", v, code, first, want)
+		}
+	}
+	// Digits grouped as Go's literals group them, as --conns takes them.
+	var stdout, stderr strings.Builder
+	if code := run(context.Background(), []string{"bench", "--rate=1_000.5", "--duration=0s", "127.0.0.1:1"}, strings.NewReader(""), &stdout, &stderr); !strings.Contains(stderr.String(), "--duration must be more than 0") {
+		t.Errorf("--rate=1_000.5: status %d, %q; want it taken", code, stderr.String())
+	}
+}
