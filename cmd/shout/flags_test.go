@@ -119,6 +119,9 @@ func TestServeUsageErrorNamesEnvar(t *testing.T) {
 	}{
 		{"SHOUT_MODE", "foo", []string{"serve", "127.0.0.1:0"}, `got "foo" (from SHOUT_MODE)`},                                           // kong's check
 		{"SHOUT_IDLE_TIMEOUT", "-1s", []string{"serve", "127.0.0.1:0"}, "--idle-timeout must not be negative (from SHOUT_IDLE_TIMEOUT)"}, // shout's
+		// Said as shout says it, not kong's `(from envar SHOUT_MAX_CONNS="abc")`, the value twice.
+		{"SHOUT_MAX_CONNS", "abc", []string{"serve", "127.0.0.1:0"}, `got "abc" (from SHOUT_MAX_CONNS)` + "\n"},
+		{"SHOUT_IDLE_TIMEOUT", "1x", []string{"serve", "127.0.0.1:0"}, `"1x" is not a duration: its units are ns, us, ms, s, m and h (from SHOUT_IDLE_TIMEOUT)` + "\n"},
 		{"SHOUT_MODE", "foo", []string{"serve", "--mode", "bar", "127.0.0.1:0"}, `got "bar"` + "\n"},
 		{"SHOUT_MODE", "foo", []string{"serve", "--mode=bar", "127.0.0.1:0"}, `got "bar"` + "\n"},
 	} {

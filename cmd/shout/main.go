@@ -695,13 +695,22 @@ func oneArgument(addr string) string {
 	return "host and port go in one argument: did you mean " + addr + "?"
 }
 
+// kongEnvar is how kong names the variable a bad value came from, the
+// value again after the error that quotes it: (from envar
+// SHOUT_MAX_CONNS="abc").
+var kongEnvar = regexp.MustCompile(`\(from envar ([A-Za-z0-9_]+)="(?:[^"\\]|\\.)*"\)`)
+
 // fromEnvar adds to msg, a usage error about a flag of shout serve, the
 // environment variable the value came from (the flag's own, as kong
 // knows it), when the command line args did not give the flag: a
-// manifest sets SHOUT_MODE, and the error said only "--mode".
+// manifest sets SHOUT_MODE, and the error said only "--mode". Kong's own
+// "(from envar SHOUT_MODE=\"foo\")" it says so too.
 func fromEnvar(k *kong.Kong, args []string, msg string) string {
+	if said := kongEnvar.ReplaceAllString(msg, "(from $1)"); said != msg { // kong's own say so, in its words
+		return said
+	}
 	m := flagFirst.FindStringSubmatch(msg)
-	if m == nil || len(args) == 0 || args[0] != "serve" || strings.Contains(msg, "envar") { // kong's own say so
+	if m == nil || len(args) == 0 || args[0] != "serve" {
 		return msg
 	}
 	for _, a := range args {
