@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -384,15 +385,24 @@ const recordTypeHandshake = 0x16
 // where Go's words are its own: a client that does not speak TLS has its
 // first bytes quoted ("tls: first record does not look like a TLS
 // handshake", or "unexpected EOF" of a line shorter than a record's
-// header), one that closed during its hello says so, and one that sent
-// an alert says what it refused. Others (no cipher suite in common, a
-// client certificate refused) keep their words.
+// header), one that closed during its hello says so, one that sent an
+// alert says what it refused, and one whose certificate --client-ca
+// refuses (none, or another authority's) says which. Others (no cipher
+// suite in common, an expired client certificate) keep their words.
 func (h *heard) handshakeError(err error) error {
 	switch {
 	case len(h.first) > 0 && h.first[0] != recordTypeHandshake:
 		return &wordedError{`the client does not speak TLS: it sent "` + server.Escape(h.first) + `"`, err}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return &wordedError{"the client closed the connection during the handshake", err}
+	}
+	// With --client-ca, a client that proves nothing, or not enough.
+	var unknown x509.UnknownAuthorityError
+	switch {
+	case strings.Contains(err.Error(), "client didn't provide a certificate"):
+		return &wordedError{"the client sent no certificate, and --client-ca requires one", err}
+	case errors.As(err, &unknown):
+		return &wordedError{"the client's certificate is not signed by an authority of --client-ca", err}
 	}
 	// The client's alert, "remote error: tls: bad certificate": most
 	// often a client that does not trust the certificate (self-signed,
