@@ -1,0 +1,296 @@
+package bench_test
+
+import (
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shout/bench"
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// Bench between itself and a real shout server through a faulty path
+// (shouttest.UDPRelay, shouttest.StreamRelay): what it reports must be
+// what the path did, each message in one count.
+
+// shoutServer is a real shout server on 127.0.0.1, TCP and UDP on one port.
+func shoutServer(t *testing.T) string {
+	return shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+}
+
+// Over UDP every datagram sent is answered, lost, or answered wrong, as
+// the path made it: counted against what the relay did to each. One
+// socket with four in flight: no buffer on the way can overflow, so
+// every datagram bench sent reached the relay.
+func TestUDPThroughAFaultyPath(t *testing.T) {
+	srv := shoutServer(t)
+	type pk = shouttest.Packet
+	// every tenth datagram of a direction is impaired; impaired counts them.
+	tenth := func(dir int, f func(b []byte) []pk) func(*atomic.Int64, *atomic.Int64) func(int, int, []byte) []pk {
+		return func(all, impaired *atomic.Int64) func(int, int, []byte) []pk {
+			return func(d, n int, b []byte) []pk {
+				if d != dir {
+					return []pk{{Data: b}}
+				}
+				all.Add(1)
+				if n%10 != 9 {
+					return []pk{{Data: b}}
+				}
+				impaired.Add(1)
+				return f(b)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		path func(all, impaired *atomic.Int64) func(int, int, []byte) []pk
+		// check gets the report, the datagrams of the impaired direction
+		// and how many of them were impaired.
+		check func(t *testing.T, rep *bench.Report, all, impaired int64)
+		// short: the run loses some, which take --timeout to count: a
+		// short one, which a busy machine's replies may yet pass.
+		short bool
+	}{
+		{"requests dropped", tenth(shouttest.ToServer, func([]byte) []pk { return nil }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "lost", rep.Lost, impaired)
+				same(t, "messages", rep.Messages, all-impaired)
+				same(t, "wrong", rep.Mismatches, 0)
+			}, true},
+		{"replies dropped", tenth(shouttest.ToClient, func([]byte) []pk { return nil }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "lost", rep.Lost, impaired)
+				same(t, "messages", rep.Messages, all-impaired)
+				same(t, "late", rep.Late, 0)
+			}, true},
+		// A request sent twice is answered twice: the second reply a
+		// duplicate, which UDP allows, and the run all right. (The last
+		// may come after bench stopped reading.)
+		{"requests doubled", tenth(shouttest.ToServer, func(b []byte) []pk { return []pk{{Data: b}, {Data: b}} }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "messages", rep.Messages, all)
+				within(t, "duplicates", rep.Duplicates, impaired-1, impaired)
+				same(t, "lost", rep.Lost, 0)
+				if !rep.OK() {
+					t.Errorf("not all right: %+v", rep)
+				}
+			}, false},
+		{"replies doubled", tenth(shouttest.ToClient, func(b []byte) []pk { return []pk{{Data: b}, {Data: b}} }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "messages", rep.Messages, all)
+				within(t, "duplicates", rep.Duplicates, impaired-1, impaired)
+				if !rep.OK() {
+					t.Errorf("not all right: %+v", rep)
+				}
+			}, false},
+		// Held back within --timeout, while the next are answered:
+		// reordered (as may be others, by the server's own readers),
+		// and on time.
+		{"replies overtaken", tenth(shouttest.ToClient, func(b []byte) []pk { return []pk{{Data: b, After: 20 * time.Millisecond}} }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "messages", rep.Messages, all)
+				within(t, "reordered", rep.Reordered, 1, all)
+				same(t, "lost", rep.Lost, 0)
+			}, false},
+		// Held back past --timeout: lost, and late if they came before
+		// the end.
+		{"replies late", tenth(shouttest.ToClient, func(b []byte) []pk { return []pk{{Data: b, After: 700 * time.Millisecond}} }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "lost", rep.Lost, impaired)
+				same(t, "messages", rep.Messages, all-impaired)
+				within(t, "late", rep.Late, 1, impaired)
+			}, true},
+		{"replies cut short", tenth(shouttest.ToClient, func(b []byte) []pk { return []pk{{Data: b[:len(b)/2]}} }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "wrong", rep.Mismatches, impaired)
+				same(t, "messages", rep.Messages, all)
+				same(t, "lost", rep.Lost, 0)
+			}, false},
+		{"a byte of the reply changed", tenth(shouttest.ToClient, func(b []byte) []pk { b[len(b)-3] ^= 0x20; return []pk{{Data: b}} }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "wrong", rep.Mismatches, impaired)
+				same(t, "messages", rep.Messages, all)
+			}, false},
+		// A reply cut within its sequence number names no datagram: it
+		// is wrong, and the datagram it answered, unanswered, lost.
+		{"replies cut in their number", tenth(shouttest.ToClient, func(b []byte) []pk { return []pk{{Data: b[:10]}} }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "wrong", rep.Mismatches, impaired)
+				same(t, "lost", rep.Lost, impaired)
+				same(t, "messages", rep.Messages, all-impaired)
+			}, true},
+		// A reply from another port is not the server's: bench's
+		// connected socket never takes it, and the datagram is lost.
+		{"replies from another port", tenth(shouttest.ToClient, func(b []byte) []pk { return []pk{{Data: b, Aside: true}} }),
+			func(t *testing.T, rep *bench.Report, all, impaired int64) {
+				same(t, "lost", rep.Lost, impaired)
+				same(t, "messages", rep.Messages, all-impaired)
+				same(t, "wrong", rep.Mismatches, 0)
+			}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var all, impaired atomic.Int64
+			addr := shouttest.UDPRelay(t, srv, tc.path(&all, &impaired))
+			cfg := quick("udp", addr)
+			cfg.Conns, cfg.Depth, cfg.Size = 1, 4, 100
+			cfg.Duration, cfg.Timeout = 500*time.Millisecond, 2*time.Second
+			if tc.short {
+				cfg.Timeout = 500 * time.Millisecond
+			}
+			rep := run(t, cfg)
+			if impaired.Load() == 0 {
+				t.Fatalf("the path impaired nothing: %+v", rep)
+			}
+			tc.check(t, rep, all.Load(), impaired.Load())
+			if !t.Failed() {
+				return
+			}
+			t.Logf("%d datagrams, %d impaired; %d messages, %d wrong, %d lost, %d late, %d duplicated, %d reordered; first wrong %q",
+				all.Load(), impaired.Load(), rep.Messages, rep.Mismatches, rep.Lost, rep.Late, rep.Duplicates, rep.Reordered, rep.FirstMismatch)
+		})
+	}
+}
+
+func same(t *testing.T, what string, got, want int64) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: %d, want %d", what, got, want)
+	}
+}
+
+func within(t *testing.T, what string, got, least, most int64) {
+	t.Helper()
+	if got < least || got > most {
+		t.Errorf("%s: %d, want %d to %d", what, got, least, most)
+	}
+}
+
+// Over TCP the path may split, gather, hold up or throttle the bytes,
+// which must change nothing but the latency, or stall, reset or end the
+// connection, which each connection counts once, what it owed lost or
+// (a reply cut short by an end of file) wrong.
+func TestStreamThroughAFaultyPath(t *testing.T) {
+	srv := shoutServer(t)
+	type stream = shouttest.Stream
+	const conns, depth = 4, 4
+	// cut is about 70 replies into each connection: some measured.
+	const cut = 5000
+	for _, tc := range []struct {
+		name     string
+		up, down stream
+		cfg      func(*bench.Config)
+		// check checks the report; nil: all right. (A run that fails has
+		// a short --timeout, 300 ms, to fail in; one all right 2 s, which
+		// a busy machine's replies may take.)
+		check func(t *testing.T, rep *bench.Report)
+	}{
+		{"characters split everywhere", stream{Chunk: 1}, stream{Chunk: 1}, nil, nil},
+		{"characters split everywhere, open loop", stream{Chunk: 1}, stream{Chunk: 1}, func(c *bench.Config) { c.Rate = 400 }, nil},
+		{"characters split everywhere, churn", stream{Chunk: 1}, stream{Chunk: 1}, func(c *bench.Config) { c.Churn = true }, nil},
+		{"replies gathered", stream{}, stream{Coalesce: 10 * time.Millisecond}, nil, nil},
+		{"messages held up", stream{Delay: 5 * time.Millisecond}, stream{}, nil, nil},
+		{"replies throttled", stream{}, stream{Rate: 20000}, nil, nil},
+		{"replies stall", stream{}, stream{After: cut, Cut: shouttest.CutStall}, nil, func(t *testing.T, rep *bench.Report) {
+			same(t, "errors", rep.Errors, conns)
+			same(t, "lost", rep.Lost, conns*depth) // each had depth in flight
+			same(t, "wrong", rep.Mismatches, 0)
+			said(t, "first error", rep.FirstError, "no reply within")
+		}},
+		{"messages stall", stream{After: cut, Cut: shouttest.CutStall}, stream{}, nil, func(t *testing.T, rep *bench.Report) {
+			same(t, "errors", rep.Errors, conns)
+			same(t, "lost", rep.Lost, conns*depth)
+			said(t, "first error", rep.FirstError, "no reply within")
+		}},
+		{"reset", stream{}, stream{After: cut, Cut: shouttest.CutReset}, nil, func(t *testing.T, rep *bench.Report) {
+			same(t, "errors", rep.Errors, conns)
+			within(t, "lost", rep.Lost, conns, conns*depth)
+			same(t, "wrong", rep.Mismatches, 0)
+			said(t, "first error", rep.FirstError, "reset")
+		}},
+		// An end of file mid-reply: that reply is wrong, cut short, and
+		// the rest owed lost.
+		{"replies end", stream{}, stream{After: cut, Cut: shouttest.CutHalf}, nil, func(t *testing.T, rep *bench.Report) {
+			same(t, "wrong", rep.Mismatches, conns)
+			same(t, "errors", rep.Errors, 0)
+			within(t, "lost", rep.Lost, 0, conns*(depth-1))
+			said(t, "first wrong reply", rep.FirstMismatch, "the server closed the connection after byte")
+		}},
+		// The server reads an end of file mid-message, answers what it
+		// read and closes: a reply cut short.
+		{"messages end", stream{After: cut, Cut: shouttest.CutHalf}, stream{}, nil, func(t *testing.T, rep *bench.Report) {
+			same(t, "wrong", rep.Mismatches, conns)
+			same(t, "errors", rep.Errors, 0)
+			said(t, "first wrong reply", rep.FirstMismatch, "the server closed the connection after byte")
+		}},
+		// An open loop whose replies stall: every message that fell due
+		// is answered, lost or never sent.
+		{"replies stall, open loop", stream{}, stream{After: 2000, Cut: shouttest.CutStall}, func(c *bench.Config) { c.Rate = 400; c.Duration = time.Second }, dueAllCounted},
+		{"reset, open loop", stream{}, stream{After: 2000, Cut: shouttest.CutReset}, func(c *bench.Config) { c.Rate = 400; c.Duration = time.Second }, dueAllCounted},
+		{"replies stall, reconnect", stream{}, stream{After: cut, Cut: shouttest.CutStall}, func(c *bench.Config) { c.Reconnect = true }, func(t *testing.T, rep *bench.Report) {
+			within(t, "reconnects", rep.Reconnects, 1, rep.Errors)
+			said(t, "first error", rep.FirstError, "no reply within")
+			if rep.CutShort != "" {
+				t.Errorf("cut short with reconnect: %q", rep.CutShort)
+			}
+		}},
+		{"replies end, reconnect", stream{}, stream{After: cut, Cut: shouttest.CutHalf}, func(c *bench.Config) { c.Reconnect = true }, func(t *testing.T, rep *bench.Report) {
+			within(t, "reconnects", rep.Reconnects, 1, rep.Mismatches)
+			within(t, "resent", rep.Resent, 1, rep.Reconnects*(depth-1))
+			same(t, "errors", rep.Errors, 0)
+			if rep.CutShort != "" {
+				t.Errorf("cut short with reconnect: %q", rep.CutShort)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.StreamRelay(t, srv, tc.up, tc.down)
+			cfg := quick("tcp", addr)
+			cfg.Conns, cfg.Depth = conns, depth
+			cfg.Duration, cfg.Timeout = 500*time.Millisecond, 300*time.Millisecond
+			if tc.check == nil {
+				cfg.Timeout = 2 * time.Second
+			}
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			if cfg.Reconnect && goroutineDriver {
+				t.Skip("reconnect needs the event-loop driver")
+			}
+			rep := run(t, cfg)
+			if tc.check == nil && !rep.OK() {
+				t.Error("not all right")
+			} else if tc.check != nil {
+				tc.check(t, rep)
+			}
+			if t.Failed() {
+				t.Logf("%d messages, %d wrong, %d errors, %d lost, %d never sent, %d reconnects, %d resent; cut short %q; first wrong %q; first error %q",
+					rep.Messages, rep.Mismatches, rep.Errors, rep.Lost, rep.Unsent, rep.Reconnects, rep.Resent, rep.CutShort, rep.FirstMismatch, rep.FirstError)
+			}
+		})
+	}
+}
+
+// dueAllCounted checks an open loop's identity: what fell due while
+// measuring is answered, lost or never sent, give or take one a
+// connection at the window's edges.
+func dueAllCounted(t *testing.T, rep *bench.Report) {
+	t.Helper()
+	due := rep.Rate * rep.MeasuredS
+	got := float64(rep.Messages + rep.Lost + rep.Unsent)
+	if slack := max(2*float64(rep.Conns), due/10); got < due-slack || got > due+slack {
+		t.Errorf("%d messages + %d lost + %d never sent = %.0f; %.0f fell due in %.3fs (± %.0f)", rep.Messages, rep.Lost, rep.Unsent, got, due, rep.MeasuredS, slack)
+	}
+	if rep.OK() {
+		t.Error("all right")
+	}
+}
+
+func said(t *testing.T, what, s, want string) {
+	t.Helper()
+	if !strings.Contains(s, want) {
+		t.Errorf("%s %q, want it to say %q", what, s, want)
+	}
+}
