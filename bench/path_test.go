@@ -219,11 +219,13 @@ func TestStreamThroughAFaultyPath(t *testing.T) {
 			said(t, "first wrong reply", rep.FirstMismatch, "the server closed the connection after byte")
 		}},
 		// The server reads an end of file mid-message, answers what it
-		// read and closes: a reply cut short.
+		// read and closes: a reply cut short, wrong; or, where the relay
+		// closes its side with bench's later messages unread, a reset.
 		{"messages end", stream{After: cut, Cut: shouttest.CutHalf}, stream{}, nil, func(t *testing.T, rep *bench.Report) {
-			same(t, "wrong", rep.Mismatches, conns)
-			same(t, "errors", rep.Errors, 0)
-			said(t, "first wrong reply", rep.FirstMismatch, "the server closed the connection after byte")
+			same(t, "wrong and errors", rep.Mismatches+rep.Errors, conns)
+			if rep.Mismatches > 0 {
+				said(t, "first wrong reply", rep.FirstMismatch, "the server closed the connection after byte")
+			}
 		}},
 		// An open loop whose replies stall: every message that fell due
 		// is answered, lost or never sent.
