@@ -2511,3 +2511,24 @@ func TestUDPRingsWithinBudget(t *testing.T) {
 		t.Errorf("%d lost, OK %v: want the datagrams lost", rep.Lost, rep.OK())
 	}
 }
+
+// A server that closes a connection with nothing owed on it, between an
+// open loop's messages, failed that connection: one error (and, as the
+// run's only connection, the run's end). Nothing was wrong or lost: the event
+// loops say so, and the goroutine driver, which noticed the close only
+// with the next message sent, counted that message wrong ("closed before
+// the reply began"), as if the server had closed on it.
+func TestOpenLoopIdleCloseIsAnError(t *testing.T) {
+	addr := closingServer(t, 2)
+	cfg := quick("tcp", addr)
+	// Two replies 500 ms apart, the close with the second: the next is
+	// not due for 500 ms.
+	cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 1, 1, 2, "ascii"
+	cfg.Duration, cfg.Timeout = 1500*time.Millisecond, time.Second
+	rep := run(t, cfg)
+	if rep.Messages != 2 || rep.Errors != 1 || rep.Mismatches != 0 || rep.Lost != 0 || rep.CutShort == "" ||
+		!strings.Contains(rep.FirstError, "the server closed the connection") {
+		t.Errorf("%d messages, %d errors (%q), %d wrong (%q), %d lost, cut short %q; want 2, 1 (the server closed the connection), 0, 0, cut short",
+			rep.Messages, rep.Errors, rep.FirstError, rep.Mismatches, rep.FirstMismatch, rep.Lost, rep.CutShort)
+	}
+}

@@ -73,6 +73,10 @@ type flight struct {
 	ready  chan struct{} // a message was pushed, or the queue closed
 	most   int           // open loop: the most in flight; 0 in a closed loop
 	freed  chan struct{} // a pop made room below most
+	// watching: the reader, with nothing owed, waits on the connection
+	// (see watch); unblock, what close calls to end that wait.
+	watching bool
+	unblock  func()
 }
 
 // newFlight makes a queue of size places, which in an open loop (most
@@ -105,8 +109,37 @@ func (f *flight) push(m sentMsg) {
 func (f *flight) close() {
 	f.mu.Lock()
 	f.closed = true
+	if f.watching && f.q.n == 0 { // nothing owed: the reader's wait is over
+		f.unblock()
+	}
 	f.mu.Unlock()
 	f.wake()
+}
+
+// watch reports whether nothing is owed and the queue is open, and if so
+// notes that the reader waits on the connection instead of the queue
+// until unwatch, so that a server's close between an open loop's
+// messages is seen as it comes, as the event loops see it, and not with
+// the next message, as a close that message met. A push does not end
+// that wait: the reply ends it, or its deadline. close ends it with
+// unblock (which sets a read deadline in the past).
+func (f *flight) watch(unblock func()) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.q.n > 0 || f.closed {
+		return false
+	}
+	f.watching, f.unblock = true, unblock
+	return true
+}
+
+// unwatch ends the reader's wait on the connection and reports whether a
+// message is owed now.
+func (f *flight) unwatch() (owed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.watching = false
+	return f.q.n > 0
 }
 
 func (f *flight) wake() {

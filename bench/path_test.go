@@ -231,6 +231,15 @@ func TestStreamThroughAFaultyPath(t *testing.T) {
 		// is answered, lost or never sent.
 		{"replies stall, open loop", stream{}, stream{After: 2000, Cut: shouttest.CutStall}, func(c *bench.Config) { c.Rate = 400; c.Duration = time.Second }, dueAllCounted},
 		{"reset, open loop", stream{}, stream{After: 2000, Cut: shouttest.CutReset}, func(c *bench.Config) { c.Rate = 400; c.Duration = time.Second }, dueAllCounted},
+		// An end of file between an open loop's replies, 500 ms apart:
+		// the connection's failure, nothing wrong or lost.
+		{"replies end between them, open loop", stream{}, stream{After: 64 * 2, Cut: shouttest.CutHalf},
+			func(c *bench.Config) { c.Rate, c.Text, c.Duration = 8, "ascii", 2*time.Second }, func(t *testing.T, rep *bench.Report) {
+				same(t, "errors", rep.Errors, conns)
+				same(t, "wrong", rep.Mismatches, 0)
+				same(t, "lost", rep.Lost, 0)
+				said(t, "first error", rep.FirstError, "the server closed the connection")
+			}},
 		{"replies stall, reconnect", stream{}, stream{After: cut, Cut: shouttest.CutStall}, func(c *bench.Config) { c.Reconnect = true }, func(t *testing.T, rep *bench.Report) {
 			within(t, "reconnects", rep.Reconnects, 1, rep.Errors)
 			said(t, "first error", rep.FirstError, "no reply within")

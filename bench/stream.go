@@ -146,7 +146,50 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		var readBy time.Time
 		got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 		wrong := false                                    // the last reply was wrong: the next may be out of step
+		// lostConn ends the connection after a read failed (first: the
+		// reader counted the failure, not the writer): what is owed
+		// is lost.
+		lostConn := func(first bool) {
+			close(dead)
+			c.Close()
+			if first {
+				r.ended()
+			}
+			for m, ok := sent.pop(); ok; m, ok = sent.pop() {
+				r.owed(m)
+			}
+		}
+		unblock := func() { c.SetReadDeadline(time.Now()) }
 		for k := uint64(0); ; k++ {
+			// An open loop's connection may owe nothing for a while: the
+			// reader waits on the connection then (see flight.watch).
+			// Its close is an error, nothing owed wrong or lost, as
+			// the event loops count it; the goroutine driver counted
+			// the next message sent wrong, closed before its reply.
+			for r.cfg.Rate > 0 && sent.watch(unblock) {
+				if !r.stopping.Load() {
+					refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
+				}
+				_, err := br.Peek(1)
+				if owed := sent.unwatch(); err == nil || owed {
+					break // bytes, or a message sent: its reply is read below
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue // nothing owed, nothing came: watch on
+				}
+				first := failed.CompareAndSwap(false, true)
+				switch {
+				case !first:
+				case errors.Is(err, io.EOF) && !wasReset(c):
+					r.fail(errors.New("receive: the server closed the connection"))
+				case errors.Is(err, io.EOF):
+					r.fail(fmt.Errorf("receive: %w", syscall.ECONNRESET))
+				default:
+					r.fail(fmt.Errorf("receive: %w", err))
+				}
+				lostConn(first)
+				return
+			}
 			m, ok := sent.pop()
 			if !ok {
 				return
@@ -179,14 +222,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 					}
 					r.owed(m)
 				}
-				close(dead)
-				c.Close()
-				if first {
-					r.ended()
-				}
-				for m, ok := sent.pop(); ok; m, ok = sent.pop() {
-					r.owed(m)
-				}
+				lostConn(first)
 				return
 			}
 			r.arrive(len(got))
