@@ -95,16 +95,28 @@ func TestREADMEFlags(t *testing.T) {
 // flags share names with serve's: with SHOUT_CERT and SHOUT_KEY exported
 // for shout serve, shout connect to a plain address failed ("--ca, --cert,
 // --key and --insecure are for tls:// addresses"), and SHOUT_MODE changed
-// what bench expected.
+// what bench expected. (SHOUT_CA and SHOUT_INSECURE name no serve flag,
+// but connect's and bench's TLS flags are one embedded struct, which a
+// kong that kept them apart from the command's own would leave with
+// variables.)
 func TestServeEnvironmentLeavesClientsAlone(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{})
 	t.Setenv("SHOUT_CERT", "server.pem")
 	t.Setenv("SHOUT_KEY", "server.key")
+	t.Setenv("SHOUT_CA", "ca.pem")
+	t.Setenv("SHOUT_INSECURE", "true")
 	t.Setenv("SHOUT_MODE", "echo")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"connect", addr}, strings.NewReader("hi\n"), &stdout, &stderr)
 	if code != 0 || stdout.String() != "HI\n" {
-		t.Errorf("status %d, stdout %q, stderr %q; want 0, \"HI\\n\"", code, stdout.String(), stderr.String())
+		t.Errorf("connect: status %d, stdout %q, stderr %q; want 0, \"HI\\n\"", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = run(context.Background(), []string{"bench", addr, "--conns", "1", "--duration", "100ms", "--warmup", "0"},
+		strings.NewReader(""), &stdout, &stderr)
+	if code != 0 || !strings.Contains(stdout.String(), "mode upper") {
+		t.Errorf("bench: status %d, stdout %q, stderr %q; want 0 and mode upper", code, stdout.String(), stderr.String())
 	}
 }
 
@@ -193,6 +205,7 @@ func TestServeHelpNamesEmptyEnvar(t *testing.T) {
 // refused after, shows the flags passed.)
 func TestFlagsThatWouldDoNothing(t *testing.T) {
 	const passed = "is given twice"
+	const tlsOnly = "--ca, --cert, --key and --insecure are for tls:// addresses"
 	tcp := []string{"tcp://127.0.0.1:1", "tcp://127.0.0.1:1"}
 	udp := []string{"udp://127.0.0.1:1", "udp://127.0.0.1:1"}
 	unix := []string{"unix:///nonexistent/s", "unix:///nonexistent/s"}
@@ -227,6 +240,16 @@ func TestFlagsThatWouldDoNothing(t *testing.T) {
 		{nil, []string{"connect", "--retries", "3", "unix:///nonexistent/s"}, "--retries is for udp:// addresses"},
 		{nil, []string{"connect", "--ca", "/nonexistent/ca.pem", "--insecure", "tls://127.0.0.1:1"}, "--ca or --insecure, not both"},
 		{nil, []string{"bench", "--ca", "/nonexistent/ca.pem", "--insecure", "tls://127.0.0.1:1"}, "--ca or --insecure, not both"},
+		// connect's and bench's TLS flags (one embedded tlsFlags), each of
+		// them, to each address that is not tls://.
+		{nil, []string{"connect", "--ca", "/nonexistent/ca.pem", "127.0.0.1:1"}, tlsOnly},
+		{nil, []string{"connect", "--cert", "/nonexistent/c.pem", "127.0.0.1:1"}, tlsOnly},
+		{nil, []string{"connect", "--key", "/nonexistent/k.pem", "udp://127.0.0.1:1"}, tlsOnly},
+		{nil, []string{"connect", "--insecure", "unix:///nonexistent/s"}, tlsOnly},
+		{nil, []string{"bench", "--ca", "/nonexistent/ca.pem", "udp://127.0.0.1:1"}, tlsOnly},
+		{nil, []string{"bench", "--cert", "/nonexistent/c.pem", "unix:///nonexistent/s"}, tlsOnly},
+		{nil, []string{"bench", "--key", "/nonexistent/k.pem", "127.0.0.1:1"}, tlsOnly},
+		{nil, []string{"bench", "--insecure", "127.0.0.1:1"}, tlsOnly},
 	} {
 		t.Run(strings.Join(append(slices.Clone(tc.env), tc.args...), " "), func(t *testing.T) {
 			if tc.env != nil {
