@@ -102,7 +102,8 @@ type Config struct {
 	// the new connection (counted as resent), their latency from the
 	// first send; a reply the server began and cut short is wrong. After a
 	// reset or an error they are lost. It needs bench's own event-loop
-	// driver (loop_linux.go): TCP or Unix sockets, no TLS, on Linux.
+	// driver (loop_linux.go): TCP or Unix sockets, no TLS, no Churn, on
+	// Linux.
 	Reconnect bool
 }
 

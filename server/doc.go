@@ -41,8 +41,9 @@
 // choice of driver; session.go the session; conn.go a goroutine per
 // connection; loop_linux.go the event loops; packet.go and
 // packet_batch_linux.go the datagram workers, with the source table in
-// budget.go and the loop guard in guard.go; observer.go, logobserver.go,
-// trace.go and traceobserver.go what observers are told.
+// budget.go and the loop guard in guard.go; observer.go and trace.go
+// what observers are told, logobserver.go and traceobserver.go the
+// package's own two (the log, and shout serve --trace).
 //
 // # Limits
 //
