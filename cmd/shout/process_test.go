@@ -192,8 +192,19 @@ func exchange(t *testing.T, network, addr, msg string) string {
 	return string(buf[:n])
 }
 
+// serveEngines are the engines the tests of serve's stop, signals and
+// limits run under, as the server package's tests run under both: the
+// event loops (auto, where they serve) and a goroutine per connection.
+var serveEngines = []string{"auto", "goroutine"}
+
 func TestServeSIGTERMThenRestart(t *testing.T) {
-	p := startServe(t, nil, "127.0.0.1:0")
+	for _, engine := range serveEngines {
+		t.Run(engine, func(t *testing.T) { testServeSIGTERMThenRestart(t, engine) })
+	}
+}
+
+func testServeSIGTERMThenRestart(t *testing.T, engine string) {
+	p := startServe(t, nil, "--engine="+engine, "127.0.0.1:0")
 	addr := p.addr("tcp")
 	if p.addr("udp") != addr {
 		t.Fatalf("tcp on %s, udp on %s: want the same port", addr, p.addr("udp"))
@@ -223,24 +234,26 @@ func TestServeSIGTERMThenRestart(t *testing.T) {
 		t.Errorf("no close with reason shutdown, or no stopped line:\n%s", p.logText())
 	}
 	// At once, on the same port.
-	q := startServe(t, nil, addr)
+	q := startServe(t, nil, "--engine="+engine, addr)
 	if got := exchange(t, "tcp", q.addr("tcp"), "again"); got != "AGAIN" {
 		t.Errorf("after restart: got %q", got)
 	}
 }
 
 func TestServeSecondSignalStopsAtOnce(t *testing.T) {
-	for _, timeout := range []string{"1h", "0"} {
-		t.Run("shutdown-timeout="+timeout, func(t *testing.T) {
-			p := startServe(t, nil, "--shutdown-timeout="+timeout, "tcp://127.0.0.1:0")
-			busyClient(t, p.addr("tcp"))
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			p.cmd.Process.Signal(syscall.SIGINT)
-			p.wait()
-			if !strings.Contains(p.logText(), "second signal") {
-				t.Errorf("no second-signal line:\n%s", p.logText())
-			}
-		})
+	for _, engine := range serveEngines {
+		for _, timeout := range []string{"1h", "0"} {
+			t.Run(engine+", shutdown-timeout="+timeout, func(t *testing.T) {
+				p := startServe(t, nil, "--engine="+engine, "--shutdown-timeout="+timeout, "tcp://127.0.0.1:0")
+				busyClient(t, p.addr("tcp"))
+				p.cmd.Process.Signal(syscall.SIGTERM)
+				p.cmd.Process.Signal(syscall.SIGINT)
+				p.wait()
+				if !strings.Contains(p.logText(), "second signal") {
+					t.Errorf("no second-signal line:\n%s", p.logText())
+				}
+			})
+		}
 	}
 }
 
@@ -292,7 +305,13 @@ func idleClient(t *testing.T, addr string) net.Conn {
 // With --shutdown-timeout 0 a graceful stop waits for every connection,
 // here one whose client reads its replies only after the signal.
 func TestServeShutdownTimeoutZeroWaits(t *testing.T) {
-	p := startServe(t, nil, "--shutdown-timeout=0", "tcp://127.0.0.1:0")
+	for _, engine := range serveEngines {
+		t.Run(engine, func(t *testing.T) { testServeShutdownTimeoutZeroWaits(t, engine) })
+	}
+}
+
+func testServeShutdownTimeoutZeroWaits(t *testing.T, engine string) {
+	p := startServe(t, nil, "--engine="+engine, "--shutdown-timeout=0", "tcp://127.0.0.1:0")
 	c := busyClient(t, p.addr("tcp"))
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.waitLog("shutting down")
@@ -312,7 +331,13 @@ func TestServeShutdownTimeoutZeroWaits(t *testing.T) {
 // Over --max-conns-per-ip a connection reads end of file, not a reset,
 // even if it has sent something.
 func TestServeMaxConnsPerIP(t *testing.T) {
-	p := startServe(t, nil, "--max-conns-per-ip=1", "tcp://127.0.0.1:0")
+	for _, engine := range serveEngines {
+		t.Run(engine, func(t *testing.T) { testServeMaxConnsPerIP(t, engine) })
+	}
+}
+
+func testServeMaxConnsPerIP(t *testing.T, engine string) {
+	p := startServe(t, nil, "--engine="+engine, "--max-conns-per-ip=1", "tcp://127.0.0.1:0")
 	addr := p.addr("tcp")
 	idleClient(t, addr) // served, so counted
 	c, err := net.DialTimeout("tcp", addr, bound)
@@ -335,7 +360,13 @@ func TestServeMaxConnsPerIP(t *testing.T) {
 
 // SIGQUIT stops at once, without the Go runtime's stack dump.
 func TestServeSIGQUIT(t *testing.T) {
-	p := startServe(t, nil, "--shutdown-timeout=1h", "tcp://127.0.0.1:0")
+	for _, engine := range serveEngines {
+		t.Run(engine, func(t *testing.T) { testServeSIGQUIT(t, engine) })
+	}
+}
+
+func testServeSIGQUIT(t *testing.T, engine string) {
+	p := startServe(t, nil, "--engine="+engine, "--shutdown-timeout=1h", "tcp://127.0.0.1:0")
 	busyClient(t, p.addr("tcp"))
 	p.cmd.Process.Signal(syscall.SIGQUIT)
 	if code := p.wait(); code != 0 {
