@@ -108,21 +108,29 @@ func (r roomy) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error
 
 // A transformer that makes no progress with room for four reads (of
 // ReadSize) fails the connection with the same error on either driver,
-// however large the driver's own reply buffer is.
+// however large the driver's own reply buffer is; one that needs that
+// room, and no more, is given it and answered.
 func TestNoProgressBound(t *testing.T) {
 	const size = 512
-	var obs recorder
-	srv := &server.Server{Observer: &obs, ReadSize: size, Transformer: roomy{need: 8 * size}}
-	addr, _ := servePlain(t, srv)
-	c := dial(t, addr)
-	io.WriteString(c, "a")
-	if got, _ := io.ReadAll(c); len(got) != 0 {
-		t.Errorf("answered %q", got)
-	}
-	ci := obs.waitClose(t)
-	if ci.Reason != server.ReasonError || ci.Err == nil || !strings.Contains(ci.Err.Error(), "no progress") {
-		t.Errorf("closed for %v, %v; want error, no progress", ci.Reason, ci.Err)
-	}
+	t.Run("room for four reads", func(t *testing.T) {
+		srv := &server.Server{ReadSize: size, Transformer: roomy{need: 4 * size}, Logger: discard()}
+		addr, _ := servePlain(t, srv)
+		exchange(t, dial(t, addr), "a", "A")
+	})
+	t.Run("more", func(t *testing.T) {
+		var obs recorder
+		srv := &server.Server{Observer: &obs, ReadSize: size, Transformer: roomy{need: 8 * size}}
+		addr, _ := servePlain(t, srv)
+		c := dial(t, addr)
+		io.WriteString(c, "a")
+		if got, _ := io.ReadAll(c); len(got) != 0 {
+			t.Errorf("answered %q", got)
+		}
+		ci := obs.waitClose(t)
+		if ci.Reason != server.ReasonError || ci.Err == nil || !strings.Contains(ci.Err.Error(), "no progress") {
+			t.Errorf("closed for %v, %v; want error, no progress", ci.Reason, ci.Err)
+		}
+	})
 }
 
 // holdRead is an Observer whose ConnRead of a message starting "hold"

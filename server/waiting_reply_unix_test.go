@@ -1,0 +1,119 @@
+//go:build unix
+
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/text/transform"
+
+	"shout/server"
+)
+
+// repeat is a Transformer that writes each byte it reads n times, upper
+// case, and says so (an Expander): a reply far larger than the message,
+// and than what the sockets between server and client hold, so that the
+// server's write of it waits for the client.
+type repeat struct {
+	transform.NopResetter
+	n int
+}
+
+func (r repeat) MaxExpansion() int { return r.n }
+
+func (r repeat) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	for _, b := range src {
+		if len(dst)-nDst < r.n {
+			return nDst, nSrc, transform.ErrShortDst
+		}
+		if 'a' <= b && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		nDst += copy(dst[nDst:nDst+r.n], bytes.Repeat([]byte{b}, r.n))
+		nSrc++
+	}
+	return nDst, nSrc, nil
+}
+
+// waitingClient serves srv on a listener with a small send buffer and
+// dials it with a small receive buffer: a reply of more than some tens of
+// kilobytes waits in the server until the client reads.
+func waitingClient(t *testing.T, srv *server.Server) net.Conn {
+	t.Helper()
+	ln := listenSendBuffer(t, 4<<10)
+	serveOn(t, srv, ln)
+	d := net.Dialer{Timeout: bound, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<10) })
+	}}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(bound))
+	return c
+}
+
+// A read whose reply overflows the reply buffer is answered in parts; the
+// input not yet transformed when the socket takes no more waits with the
+// reply, down to its last byte. Here 257 bytes read at once, each written
+// 1024 times: the buffer holds the reply to 256 of them (256 times the
+// claimed expansion), the write of that waits, and one byte is left.
+func TestReplyWaitingKeepsTheLastByteUnread(t *testing.T) {
+	const n = 1024
+	c := waitingClient(t, &server.Server{Transformer: repeat{n: n}, Logger: discard()})
+	msg := bytes.Repeat([]byte("a"), 256)
+	msg = append(msg, 'b')
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	want := append(bytes.Repeat([]byte("A"), 256*n), bytes.Repeat([]byte("B"), n)...)
+	got := make([]byte, len(want))
+	if k, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d of %d bytes (%d B), %v; want %d A then %d B", k, len(want), bytes.Count(got[:k], []byte("B")), err, 256*n, n)
+	}
+}
+
+// A connection owing nothing at Shutdown, whose reply waits for the
+// client, ends (the server's end of file) as soon as that reply is all
+// written, however long Linger is: it does not wait out the stop's wait
+// for bytes owed, which is as long as Linger.
+func TestShutdownEndsOnceTheWaitingReplyIsWritten(t *testing.T) {
+	const n = 4096
+	srv := &server.Server{Transformer: repeat{n: n}, Linger: time.Hour, Logger: discard()}
+	c := waitingClient(t, srv)
+	want := bytes.Repeat([]byte("X"), n) // served before the stop: accepted
+	got := make([]byte, n)
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("x: got %d bytes, %v; want %d X", len(got), err, n)
+	}
+	msg := bytes.Repeat([]byte("a"), 256) // 1 MiB of reply: it waits
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) != len(msg)*n || len(bytes.Trim(got, "A")) != 0 {
+		t.Fatalf("read %d bytes, %v; want %d A then end of file", len(got), err, len(msg)*n)
+	}
+	c.Close()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("Shutdown did not return once its one client had closed")
+	}
+}
