@@ -117,3 +117,35 @@ func TestShutdownEndsOnceTheWaitingReplyIsWritten(t *testing.T) {
 		t.Fatal("Shutdown did not return once its one client had closed")
 	}
 }
+
+// A reply waiting for a client that reads nothing is given up after all
+// of WriteTimeout from when it began to wait, never sooner, however long
+// the server had served before: the wait is timed from its start, not
+// from the driver's first moment.
+func TestWriteTimeoutNeverEarly(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	var obs recorder
+	srv := &server.Server{WriteTimeout: timeout, Observer: &obs, Logger: discard()}
+	c := waitingClient(t, srv)
+	exchange(t, c, "x", "X")
+	// The server has served for longer than WriteTimeout before the
+	// reply waits: a wait timed from the server's start would be over
+	// at once. (Time passing is what is tested here.)
+	time.Sleep(2 * timeout)
+	began := time.Now() // before the reply can wait
+	go func() {
+		chunk := bytes.Repeat([]byte("a"), 64<<10)
+		for range 1024 { // until the server closes; at most 64 MiB
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	ci := obs.waitClose(t)
+	if ci.Reason != server.ReasonWriteTimeout {
+		t.Fatalf("closed for %v, %v; want the write timeout", ci.Reason, ci.Err)
+	}
+	if waited := ci.End.Sub(began); waited < timeout {
+		t.Errorf("given up %v after the client stopped reading, before WriteTimeout (%v)", waited, timeout)
+	}
+}
