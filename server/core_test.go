@@ -585,6 +585,52 @@ func TestLingerOfYearsWaitsForTheClient(t *testing.T) {
 	}
 }
 
+// A client that keeps sending after a graceful close does not hold the
+// connection lingering for good: it ends after maxLingerRounds Lingers
+// (30; here 3 s), however close together the client's bytes come, while
+// the client still sends; and not before, since input came all along.
+func TestLingerBoundedWhileInputKeepsComing(t *testing.T) {
+	obs := &recorder{}
+	srv := &server.Server{IdleTimeout: 20 * time.Millisecond, Linger: 100 * time.Millisecond, Logger: discard(), Observer: obs}
+	c := dial(t, shouttest.Start(t, srv))
+	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+		t.Fatalf("got %q, %v; want the idle timeout's end of file", got, err)
+	}
+	lingering := time.Now() // (the linger began before)
+	stop, sent := make(chan struct{}), make(chan error, 1)
+	go func() {
+		// Input without a pause, as fast as the server throws it away,
+		// until the server closes (a write fails) or the test's bound
+		// (c's deadline). (A machine too busy to run this for a Linger
+		// ends the linger sooner, and lets the test pass.)
+		chunk := make([]byte, 4<<10)
+		for {
+			select {
+			case <-stop:
+				sent <- nil
+				return
+			default:
+			}
+			if _, err := c.Write(chunk); err != nil {
+				sent <- err
+				return
+			}
+		}
+	}()
+	ci := obs.waitClose(t)
+	close(stop)
+	if err := <-sent; errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Error("lingered until the client stopped sending")
+	}
+	// Nor before the bound: input came all along.
+	if d := ci.End.Sub(lingering); d < 20*srv.Linger {
+		t.Errorf("closed %v after it began to linger, with input coming all along; want 30 Lingers (%v)", d, 30*srv.Linger)
+	}
+	if ci.Reason != server.ReasonIdleTimeout {
+		t.Errorf("closed for %v (%v), want %v", ci.Reason, ci.Err, server.ReasonIdleTimeout)
+	}
+}
+
 // closeErrListener fails to close, as a listener whose socket file cannot
 // be removed might.
 type closeErrListener struct{ net.Listener }
