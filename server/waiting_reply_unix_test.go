@@ -149,3 +149,36 @@ func TestWriteTimeoutNeverEarly(t *testing.T) {
 		t.Errorf("given up %v after the client stopped reading, before WriteTimeout (%v)", waited, timeout)
 	}
 }
+
+// held is repeat that holds a backslash at the end of its input, as an
+// incomplete character, until the next byte or the end of input: what a
+// server answers then, as a graceful close begins, is a reply of n bytes.
+type held struct{ repeat }
+
+func (h held) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	if !atEOF && len(src) > 0 && src[len(src)-1] == '\\' {
+		nDst, nSrc, err = h.repeat.Transform(dst, src[:len(src)-1], false)
+		if err == nil {
+			err = transform.ErrShortSrc
+		}
+		return nDst, nSrc, err
+	}
+	return h.repeat.Transform(dst, src, atEOF)
+}
+
+// The reply to what is held at a graceful close (here the idle
+// timeout's) is written whole, even when it waits for the client, and the
+// client then reads end of file: the close goes on once it is written.
+func TestHeldReplyWaitingAtCloseThenEOF(t *testing.T) {
+	const n = server.MaxExpansionLimit // more than the sockets between hold
+	srv := &server.Server{Transformer: held{repeat{n: n}}, IdleTimeout: 50 * time.Millisecond, Logger: discard()}
+	c := waitingClient(t, srv)
+	if _, err := c.Write([]byte(`x\`)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	want := append(bytes.Repeat([]byte("X"), n), bytes.Repeat([]byte(`\`), n)...)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes (%d X), %v; want %d X, %d backslashes, then end of file", len(got), bytes.Count(got, []byte("X")), err, n, n)
+	}
+}
