@@ -300,3 +300,61 @@ func TestShutdownDuringAdmit(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// group is a Transformer that answers a group, "[" to "]", upper case and
+// whole: until its "]" comes the group is an incomplete character, held.
+// At the end of input an unended group is answered as it is.
+type group struct{ transform.NopResetter }
+
+func (group) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	for nSrc < len(src) {
+		n, end := 1, 1
+		if src[nSrc] == '[' {
+			end = strings.IndexByte(string(src[nSrc:]), ']')
+			if end < 0 && !atEOF {
+				return nDst, nSrc, transform.ErrShortSrc
+			}
+			n = len(src) - nSrc
+			if end >= 0 {
+				n = end + 1
+			}
+		}
+		out := src[nSrc : nSrc+n]
+		if end >= 0 {
+			out = []byte(strings.ToUpper(string(out)))
+		}
+		if len(dst)-nDst < len(out) {
+			return nDst, nSrc, transform.ErrShortDst
+		}
+		nDst += copy(dst[nDst:], out)
+		nSrc += n
+	}
+	return nDst, nSrc, nil
+}
+
+// readSignal is a recorder that says when the server has read something.
+type readSignal struct {
+	recorder
+	read chan struct{}
+}
+
+func (r *readSignal) ConnRead(*server.ConnInfo, []byte) {
+	select {
+	case r.read <- struct{}{}:
+	default: // told already
+	}
+}
+
+// An incomplete character of 256 bytes, the most the server holds from
+// one read to the next, is held, on either driver, and answered with the
+// rest of it when that comes.
+func TestHeldCharacterOfTheMostBytes(t *testing.T) {
+	obs := &readSignal{read: make(chan struct{}, 1)}
+	srv := &server.Server{Transformer: group{}, Observer: obs, Logger: discard()}
+	addr, _ := servePlain(t, srv)
+	c := dial(t, addr)
+	first := "[" + strings.Repeat("a", 255) // 256 bytes, none answered yet
+	io.WriteString(c, first)
+	<-obs.read
+	exchange(t, c, "]", strings.ToUpper(first)+"]")
+}
