@@ -2532,3 +2532,40 @@ func TestOpenLoopIdleCloseIsAnError(t *testing.T) {
 			rep.Messages, rep.Errors, rep.FirstError, rep.Mismatches, rep.FirstMismatch, rep.Lost, rep.CutShort)
 	}
 }
+
+// A datagram sent in the warm-up counts for nothing, whatever becomes of
+// it: lost (here the first, answered only after Timeout, within the
+// warm-up: lost, then late) or answered twice (the second). Only what was
+// sent while measuring is lost, late or duplicated.
+func TestUDPWarmupLossAndDuplicatesNotCounted(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		held  []byte // the reply to the first, held past Timeout
+		first time.Time
+	)
+	const timeout = 100 * time.Millisecond
+	addr := udpServer(t, func(n int, b []byte) [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case n == 0:
+			held, first = b, time.Now()
+			return nil
+		case n == 1:
+			return [][]byte{b, b}
+		case held != nil && time.Since(first) > 3*timeout:
+			late := held
+			held = nil
+			return [][]byte{b, late}
+		}
+		return [][]byte{b}
+	})
+	cfg := quick("udp", addr)
+	cfg.Conns = 1
+	cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
+	cfg.Warmup, cfg.Timeout = time.Second, timeout
+	rep := run(t, cfg)
+	if rep.Messages == 0 || rep.Lost != 0 || rep.Late != 0 || rep.Duplicates != 0 {
+		t.Errorf("%d messages, %d lost, %d late, %d duplicated; want some, none lost, late or duplicated: %+v", rep.Messages, rep.Lost, rep.Late, rep.Duplicates, rep)
+	}
+}
