@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -180,5 +181,27 @@ func TestHeldReplyWaitingAtCloseThenEOF(t *testing.T) {
 	want := append(bytes.Repeat([]byte("X"), n), bytes.Repeat([]byte(`\`), n)...)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes (%d X), %v; want %d X, %d backslashes, then end of file", len(got), bytes.Count(got, []byte("X")), err, n, n)
+	}
+}
+
+// A client whose reply waits for it is not idle, however long it takes
+// to read: the idle timeout counts from when the reply is all written,
+// as the goroutine driver sets its read deadline only after its write.
+func TestWaitingReplyIsNotIdle(t *testing.T) {
+	const n, idle = server.MaxExpansionLimit, 50 * time.Millisecond
+	srv := &server.Server{Transformer: repeat{n: n}, IdleTimeout: idle, Logger: discard()}
+	c := waitingClient(t, srv)
+	for _, msg := range []string{"a", "b"} {
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		// The reply waits, for several idle timeouts: what is tested is
+		// time passing.
+		time.Sleep(4 * idle)
+		got := make([]byte, n)
+		want := bytes.Repeat([]byte(strings.ToUpper(msg)), n)
+		if k, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: read %d of %d bytes, %v; want the reply whole", msg, k, n, err)
+		}
 	}
 }
