@@ -920,3 +920,37 @@ func TestHandshakeTLSServerErrorKept(t *testing.T) {
 		t.Errorf("DialTLS to an untrusted TLS server: %v; want the certificate refused", err)
 	}
 }
+
+// A server's certificate names are its own to choose, and a dNSName may
+// hold any ASCII byte, ESC and newlines included: crypto/tls's "certificate
+// is valid for NAMES, not HOST" put them raw in the error that connect and
+// bench print, so a server anyone connects to by name (no --insecure
+// needed: the name is checked before the authority) could retitle the
+// user's terminal, clear it, or forge a line under "shout: ".
+func TestHandshakeServerNamesEscaped(t *testing.T) {
+	evil := "evil\x1b]0;owned\x07\x1b[2J\r\nshout: all right\x7f"
+	store, err := certs.SelfSigned([]string{evil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.ServerConfig(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		tls.Server(c, cfg).Handshake() // fails: the name is not the one asked for
+	})
+	_, err = client.Handshake(context.Background(), dial(t, "tcp", addr), addr, &tls.Config{ServerName: "localhost"}, bound)
+	var hostname x509.HostnameError
+	if !errors.As(err, &hostname) {
+		t.Fatalf("Handshake: %v; want the certificate refused for its names", err)
+	}
+	msg := err.Error()
+	if strings.ContainsFunc(msg, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		t.Errorf("Handshake's error holds control characters: %q", msg)
+	}
+	if want := `evil\x1b]0;owned\a\x1b[2J\r\nshout: all right\x7f, not localhost`; !strings.HasSuffix(msg, want) {
+		t.Errorf("Handshake: %s; want it to end %s", msg, want)
+	}
+}

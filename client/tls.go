@@ -11,9 +11,13 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 	"weak"
 
 	"shout/endpoint"
@@ -100,9 +104,43 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
 			err = untrusted{err: err, given: cfg.RootCAs != nil, file: caFile(cfg.RootCAs)}
 		}
-		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: err}
+		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escapedErr{err}}
 	}
 	return tc, nil
+}
+
+// escapedErr is err with its text made safe to print on a terminal
+// (printable): a handshake's error can carry what the server chose, as
+// its certificate's names in "certificate is valid for NAMES, not HOST",
+// and a dNSName may hold any ASCII byte, ESC and newlines included.
+type escapedErr struct{ err error }
+
+func (e escapedErr) Error() string { return printable(e.err.Error()) }
+func (e escapedErr) Unwrap() error { return e.err }
+
+// printable is s with every character that is not printable (control
+// characters, DEL, C1 controls, bidi and other invisible format
+// characters) written as a Go escape (\x1b, \n, \u202e) and a byte that is
+// not UTF-8 as \xff. Unlike strconv.Quote it leaves quotes and
+// backslashes alone: the text already quoted in an error (crypto/x509's
+// %q) reads as it did.
+func printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r) // '\x1b'
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 // sniffConn keeps the first bytes the server sends, so that a handshake

@@ -1,0 +1,19 @@
+package client
+
+import "testing"
+
+func TestPrintable(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain text, \"quoted\" and a\\b", "plain text, \"quoted\" and a\\b"},
+		{"straße 哈哈", "straße 哈哈"},
+		{"\x1b[2J\r\n\t\x00\x7f", `\x1b[2J\r\n\t\x00\x7f`},
+		{"\u0085\u009b", `\u0085\u009b`},
+		{"a\u202eb\u200bc", `a\u202eb\u200bc`},
+		{"bad \xff\xc3 end", `bad \xff\xc3 end`},
+		{"kept \ufffd", "kept \ufffd"},
+	} {
+		if got := printable(tc.in); got != tc.want {
+			t.Errorf("printable(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
