@@ -1,6 +1,7 @@
 package client
 
 import (
+	"io"
 	"unicode"
 	"unicode/utf8"
 )
@@ -84,4 +85,38 @@ func (v *visible) append(dst, p []byte, atEOF bool) []byte {
 		}
 	}
 	return dst
+}
+
+// Visible is a writer that passes what is written to it on to W as the
+// prompt shows a server's bytes (cat -v's ^[ for ESC, M-^[ for a C1
+// control, bidi and zero-width characters as their bytes): for a reply
+// on its way to a terminal, which would obey the server's escape
+// sequences. It may hold back a few bytes (half a character, a "\r"
+// that may come before "\n") until the next Write; Flush writes them.
+type Visible struct {
+	W   io.Writer
+	v   visible
+	buf []byte
+}
+
+// Write writes p's visible form to W, and reports all of p written if W
+// took it all.
+func (v *Visible) Write(p []byte) (int, error) {
+	v.buf = v.v.append(v.buf[:0], p, false)
+	if len(v.buf) > 0 {
+		if _, err := v.W.Write(v.buf); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush writes what Write held back.
+func (v *Visible) Flush() error {
+	v.buf = v.v.append(v.buf[:0], nil, true)
+	if len(v.buf) == 0 {
+		return nil
+	}
+	_, err := v.W.Write(v.buf)
+	return err
 }

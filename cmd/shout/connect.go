@@ -25,7 +25,7 @@ type connectCmd struct {
 	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long. 0: wait as long as the system does."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
 	History     string        `placeholder:"FILE" predictor:"file" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history, or ~/.local/state/shout/history; \"-\" for none)."`
-	Raw         bool          `help:"On a terminal: show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
+	Raw         bool          `help:"On a terminal (the prompt, or standard output a terminal): show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
 	Trace       bool          `help:"Print every socket call to stderr as it happens (connect, send, recv, half-close, close; over UDP sendto, recvfrom, each timeout and retry), on lines that begin with \"trace \"."`
 
 	tlsFlags `embed:""`
@@ -103,12 +103,28 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	}
 	c = cmd.traced(c, std)
 	defer c.Close()
+	// Standard output a terminal (input from a pipe or a file) shows what
+	// the server sends as the prompt does: raw, the server's escape
+	// sequences would drive the terminal. A file or a pipe gets the bytes
+	// unchanged.
+	stdout := std.stdout
+	var shown *client.Visible
+	if f := file(std.stdout); f != nil && !cmd.Raw && term.IsTerminal(int(f.Fd())) {
+		shown = &client.Visible{W: std.stdout}
+		stdout = shown
+	}
+	flush := func() {
+		if shown != nil {
+			shown.Flush()
+		}
+	}
 	if ep.Network == "udp" {
 		redial := func() (net.Conn, error) {
 			c, err := dial()
 			return cmd.traced(c, std), err
 		}
-		res, err := client.Datagrams(c, redial, std.stdin, std.stdout, std.stderr, cmd.Timeout, cmd.Retries)
+		res, err := client.Datagrams(c, redial, std.stdin, stdout, std.stderr, cmd.Timeout, cmd.Retries)
+		flush()
 		if err != nil {
 			return err
 		}
@@ -128,7 +144,8 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		}
 		return nil
 	}
-	res, err := client.Pipe(c, std.stdin, std.stdout, cmd.Timeout)
+	res, err := client.Pipe(c, std.stdin, stdout, cmd.Timeout)
+	flush()
 	if err != nil {
 		return err
 	}

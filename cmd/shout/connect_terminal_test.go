@@ -821,3 +821,51 @@ func TestConnectTerminalZeroTimeout(t *testing.T) {
 		t.Errorf("exit status %d, want 2", code)
 	}
 }
+
+// In a pipe whose output is a terminal (printf 'x\n' | shout connect
+// HOST, shout connect HOST < file), what a server sends is shown as at the
+// prompt, as cat -v shows it, unless --raw: the server's bytes were
+// written raw, so any server could clear the screen, retitle the
+// terminal or, with the terminal's answerback sequences, type into the
+// shell. Standard output a file or a pipe still gets them unchanged
+// (TestConnectPipeEscapesUnchanged).
+func TestConnectPipeToTerminalEscapes(t *testing.T) {
+	const reply = "\x1b[2JCLEARED\x07\x9b\xc2\x9b\u202e\r\n"
+	stream := shouttest.StreamServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte(reply))
+	})
+	packet := shouttest.PacketServer(t, func(int, []byte) [][]byte { return [][]byte{[]byte(reply)} })
+	for _, tc := range []struct {
+		name, addr string
+		flags      []string
+		shown      string
+	}{
+		{"tcp", stream, nil, "^[[2JCLEARED^GM-^[M-^[M-bM-^@M-.\r\n"},
+		{"udp", "udp://" + packet, nil, "^[[2JCLEARED^GM-^[M-^[M-bM-^@M-.\r\n"},
+		{"tcp --raw", stream, []string{"--raw"}, "\x1b[2JCLEARED\x07\x9b\xc2\x9b\u202e\r"},
+		{"udp --raw", "udp://" + packet, []string{"--raw"}, "\x1b[2JCLEARED\x07\x9b\xc2\x9b\u202e\r"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ptmx.Close()
+			scr := newScreen(ptmx)
+			cmd := exec.Command("shout", append([]string{"connect", tc.addr}, tc.flags...)...)
+			cmd.Stdin = strings.NewReader("clear\n")
+			cmd.Stdout, cmd.Stderr = tty, tty
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			tty.Close()
+			if before := scr.expect(t, tc.shown); strings.Contains(before, "CLEARED") {
+				t.Errorf("shown otherwise: %q", before+tc.shown)
+			}
+			if code := waitExit(t, cmd); code != 0 {
+				t.Errorf("exit status %d, want 0; the terminal shows %q", code, scr.all(t))
+			}
+		})
+	}
+}
