@@ -1,0 +1,75 @@
+package server_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"shout/internal/shouttest"
+	"shout/server"
+	"shout/upper"
+)
+
+// What a forged source can make the server send its victim, byte for
+// byte: the reply to each datagram over the datagram, in each mode. The
+// worst is 3 (ΐ and ΰ, 2 bytes each, become 6: "Ϊ́"), upper.MaxExpansion,
+// which upper's tests prove of every character; it holds for the largest
+// datagram whose reply still fits in one (10,917 of them, 21,834 bytes,
+// answered with 65,502), and past that there is no reply at all. Bytes
+// that are not UTF-8 pass unchanged (1). On the wire, with IPv4's and
+// UDP's 28 bytes of headers a datagram, the largest is 65,530 ÷ 21,862 =
+// 2.997 (Ethernet's framing and the IP fragments' headers leave it at
+// 3.00 to two places), and a small datagram gains next to nothing: "ΐ"
+// alone, 30 bytes to 34, both padded to Ethernet's 64-byte frame.
+func TestUDPAmplification(t *testing.T) {
+	const from = "192.0.2.1:4000" // forged: the fake socket sends nothing
+	iota := strings.Repeat("ΐ", 10917)
+	for _, tc := range []struct {
+		mode    upper.Mode
+		lang    string
+		in      string
+		out     int // bytes of reply; 0: none
+		percent int // out over in, in percent
+	}{
+		{upper.Upper, "", "ΐ", 6, 300},
+		{upper.Upper, "", "ΰ", 6, 300},
+		{upper.Upper, "", iota, 65502, 300},
+		{upper.Upper, "", iota + "ΐ", 0, 0}, // 65,508: more than a datagram carries
+		{upper.Upper, "", "ŉ", 3, 150},
+		{upper.Upper, "", "ß", 2, 100},
+		{upper.Upper, "", "ﬃ", 3, 100},
+		{upper.Upper, "", "\xff\xfe\xc3", 3, 100},
+		{upper.Upper, "tr", "i", 2, 200},
+		{upper.Upper, "el", "ΐ", 6, 300}, // x/text keeps the tonos of ΐ alone
+		{upper.Simple, "", "ȿ", 3, 150},
+		{upper.Simple, "", "ΐ", 2, 100},
+		{upper.ASCII, "", "ΐ", 2, 100},
+		{upper.Echo, "", "ΐ", 2, 100},
+	} {
+		name := fmt.Sprintf("%v %s %.12q", tc.mode, tc.lang, tc.in)
+		t.Run(name, func(t *testing.T) {
+			tr, err := upper.New(tc.mode, tc.lang)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc := newFakePacketConn("192.0.2.9:8080")
+			obs := make(datagrams, 1)
+			shouttest.ServePacket(t, &server.Server{Transformer: tr, Observer: obs, SourceRate: -1}, pc)
+			pc.in <- fakeDatagram{netip.MustParseAddrPort(from), []byte(tc.in)}
+			d := obs.next(t)
+			sent := pc.written()
+			out := 0
+			if len(sent) == 1 {
+				out = len(sent[0].data)
+			}
+			if len(sent) > 1 || out != tc.out || out*100/len(tc.in) != tc.percent {
+				t.Errorf("%d bytes in: %d replies, %d bytes (%v); want %d bytes, %d%%", len(tc.in), len(sent), out, d.Reason, tc.out, tc.percent)
+			}
+			if out > 0 && !bytes.Equal(sent[0].data, tr.Append(nil, []byte(tc.in))) {
+				t.Errorf("the reply is not the transform's")
+			}
+		})
+	}
+}
