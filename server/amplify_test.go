@@ -73,3 +73,55 @@ func TestUDPAmplification(t *testing.T) {
 		})
 	}
 }
+
+// A forger varies the source port as it likes, so a budget per address
+// and port bounded nothing for its victim: each forged port had a budget
+// of its own, and a victim was sent one budget for each (all 200 replies
+// here, 200,000 bytes, with a budget of 64 KiB). The budget is the
+// address's, every port's together, and an IPv6 /64's (one host's share,
+// as --max-conns-per-ip counts them); another address has its own.
+func TestUDPBudgetPerAddress(t *testing.T) {
+	const rate = 64 << 10
+	reply := bytes.Repeat([]byte("X"), 1000)
+	for _, tc := range []struct {
+		name   string
+		victim func(i int) netip.AddrPort
+	}{
+		{"IPv4 ports", func(i int) netip.AddrPort {
+			return netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(1024+i))
+		}},
+		{"IPv6 /64", func(i int) netip.AddrPort {
+			a := netip.MustParseAddr("2001:db8:0:1::").As16()
+			a[14], a[15] = byte(i>>8), byte(i)+1
+			return netip.AddrPortFrom(netip.AddrFrom16(a), uint16(1024+i))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newFakePacketConn("[::]:8080")
+			obs := make(datagrams, 1)
+			srv := &server.Server{Observer: obs, SourceRate: rate}
+			srv.StopSourceClock() // every datagram within the same instant: the burst alone
+			shouttest.ServePacket(t, srv, pc)
+			for i := range 200 {
+				pc.in <- fakeDatagram{tc.victim(i), reply}
+				obs.next(t)
+			}
+			total := 0
+			for _, d := range pc.written() {
+				total += len(d.data)
+			}
+			if total > rate {
+				t.Errorf("the victim was sent %d bytes from 200 forged ports, more than the budget (%d)", total, rate)
+			}
+			if total < rate-len(reply) {
+				t.Errorf("the victim was sent %d bytes, short of its budget (%d)", total, rate)
+			}
+			// Another address has a budget of its own.
+			other := netip.MustParseAddrPort("[2001:db8:0:2::1]:1024")
+			pc.in <- fakeDatagram{other, reply}
+			if d := obs.next(t); d.Reason != server.ReasonNone {
+				t.Errorf("another address: %v, want an answer", d.Reason)
+			}
+		})
+	}
+}

@@ -9,12 +9,16 @@ import (
 )
 
 // The source table remembers, for each datagram source (address and
-// port), its reply budget and the last reply sent to it, with the local
-// address it left from. It has a fixed size, so a flood of sources,
-// forged or not, cannot grow it: sources map by a randomly seeded hash to
-// sets of sourceWays entries, each set with its own lock (the workers
-// rarely meet), and a new source takes the entry in its set that holds
-// the least.
+// port), the last reply sent to it, with the local address it left from
+// (the loop guard), and for each source address its reply budget: a
+// forger picks the source port as it likes, so a budget per port would
+// give its victim one budget for each. An IPv6 address's budget is its
+// /64's, one host's share (as the per-address connection limit counts
+// them). The table has a fixed size, so a flood of sources, forged or
+// not, cannot grow it: sources map by a randomly seeded hash to sets of
+// sourceWays entries, each set with its own lock (the workers rarely
+// meet), and a new source takes the entry in its set that holds the
+// least.
 const (
 	sourceWays = 8
 	sourceSets = 2048 // a power of two: 16,384 sources in all
@@ -44,7 +48,8 @@ type sourceSet struct {
 	e  [sourceWays]source
 }
 
-// source is one entry. Its budget is a token bucket kept as the time it
+// source is one entry: a source's (its last reply), or an address's (its
+// budget). A budget is a token bucket kept as the time it
 // will be full again (the generic cell rate algorithm): a reply of n
 // bytes moves that time n/rate seconds later, and is allowed if it stays
 // within one second of now. One number, and no refill to compute.
@@ -58,10 +63,18 @@ type source struct {
 }
 
 // sourceKey is a source's address, as 16 bytes (IPv4 mapped, without a
-// zone), and port.
+// zone), and port; or, with budget set, an address's (an IPv6 one's /64)
+// and no port.
 type sourceKey struct {
 	hi, lo uint64
 	port   uint16
+	budget bool
+}
+
+// sourceRef is where a source's entries go: its own, and its address's.
+type sourceRef struct {
+	key, addr sourceKey
+	set, aset *sourceSet
 }
 
 // newSources returns a source table with a budget of rate reply bytes a
@@ -78,11 +91,21 @@ func (t *sources) now() int64 {
 	return int64(time.Since(t.epoch))
 }
 
-// lookup returns ap's key and set.
-func (t *sources) lookup(ap netip.AddrPort) (sourceKey, *sourceSet) {
+// lookup returns where ap's entries go.
+func (t *sources) lookup(ap netip.AddrPort) sourceRef {
 	b := addrBytes(ap)
-	k := sourceKey{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:16]), ap.Port()}
-	return k, &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
+	r := sourceRef{key: sourceKey{hi: binary.LittleEndian.Uint64(b[:8]), lo: binary.LittleEndian.Uint64(b[8:16]), port: ap.Port()}}
+	r.set = &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
+	// The address's entry: no port, and an IPv6 address's /64 (not an
+	// IPv4-mapped one's, whose last 64 bits are the IPv4 address).
+	clear(b[16:])
+	if !ap.Addr().Unmap().Is4() {
+		clear(b[8:16])
+	}
+	b[17] = 1 // apart from a source whose port is 0
+	r.addr = sourceKey{hi: binary.LittleEndian.Uint64(b[:8]), lo: binary.LittleEndian.Uint64(b[8:16]), budget: true}
+	r.aset = &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
+	return r
 }
 
 // origin returns what a reply that leaves from local address ap is
@@ -106,52 +129,61 @@ func addrBytes(ap netip.AddrPort) [18]byte {
 	return b
 }
 
-// admit returns why a datagram p from k, arriving at now at the local
-// address whose origin is local, must not be answered, from what is known
-// before it is transformed: ReasonLoop if it is the reply sent to k from
-// there within loopWindow, ReasonBudget if k cannot afford a reply as
-// long as p. It changes nothing.
-func (t *sources) admit(set *sourceSet, k sourceKey, local uint64, now int64, p []byte) Reason {
-	set.mu.Lock()
-	e := set.find(k)
-	if e == nil {
-		set.mu.Unlock()
+// admit returns why a datagram p from r's source, arriving at now at the
+// local address whose origin is local, must not be answered, from what is
+// known before it is transformed: ReasonLoop if it is the reply sent to
+// the source from there within loopWindow, ReasonBudget if the source's
+// address cannot afford a reply as long as p. It changes nothing.
+func (t *sources) admit(r sourceRef, local uint64, now int64, p []byte) Reason {
+	r.set.mu.Lock()
+	if e := r.set.find(r.key); e != nil {
+		sent, n, h := e.replyAt, e.replyLen, e.replyHash
+		r.set.mu.Unlock()
+		if int(n) == len(p) && now-sent <= loopWindow && maphash.Bytes(t.seed, p)^local == h {
+			return ReasonLoop
+		}
+	} else {
+		r.set.mu.Unlock()
+	}
+	if t.rate <= 0 {
 		return ReasonNone
 	}
-	full, sent, n, h := e.full, e.replyAt, e.replyLen, e.replyHash
-	set.mu.Unlock()
-	if int(n) == len(p) && now-sent <= loopWindow && maphash.Bytes(t.seed, p)^local == h {
-		return ReasonLoop
+	r.aset.mu.Lock()
+	var full int64
+	if e := r.aset.find(r.addr); e != nil {
+		full = e.full
 	}
-	if t.rate > 0 && max(full, now)+t.cost(len(p))-now > burst {
+	r.aset.mu.Unlock()
+	if max(full, now)+t.cost(len(p))-now > burst {
 		return ReasonBudget
 	}
 	return ReasonNone
 }
 
-// charge takes a reply to k, sent at now from the local address whose
-// origin is local, from k's budget and remembers it, making room for k if
-// it is new. It reports false, changing nothing, if k cannot afford it.
-// The budget is k's whichever address the reply leaves from.
-func (t *sources) charge(set *sourceSet, k sourceKey, local uint64, now int64, reply []byte) bool {
-	h := maphash.Bytes(t.seed, reply) ^ local
-	var cost int64
+// charge takes a reply to r's source, sent at now from the local address
+// whose origin is local, from its address's budget, and remembers it,
+// making room for either entry if it is new. It reports false, changing
+// nothing, if the address cannot afford it. The budget is the address's
+// whichever of its ports the reply goes to, and whichever local address
+// it leaves from.
+func (t *sources) charge(r sourceRef, local uint64, now int64, reply []byte) bool {
 	if t.rate > 0 {
-		cost = t.cost(len(reply))
+		cost := t.cost(len(reply))
+		r.aset.mu.Lock()
+		e := r.aset.take(r.addr)
+		full := max(e.full, now) + cost
+		if full-now > burst {
+			r.aset.mu.Unlock()
+			return false
+		}
+		e.full = full
+		r.aset.mu.Unlock()
 	}
-	set.mu.Lock()
-	e := set.find(k)
-	if e == nil {
-		e = set.victim()
-		*e = source{key: k, used: true}
-	}
-	full := max(e.full, now) + cost
-	if full-now > burst {
-		set.mu.Unlock()
-		return false
-	}
-	e.full, e.replyAt, e.replyLen, e.replyHash = full, now, int32(len(reply)), h
-	set.mu.Unlock()
+	h := maphash.Bytes(t.seed, reply) ^ local
+	r.set.mu.Lock()
+	e := r.set.take(r.key)
+	e.replyAt, e.replyLen, e.replyHash = now, int32(len(reply)), h
+	r.set.mu.Unlock()
 	return true
 }
 
@@ -163,6 +195,16 @@ func (t *sources) cost(n int) int64 {
 		c++
 	}
 	return c
+}
+
+// take returns k's entry, making room for it if it is new.
+func (s *sourceSet) take(k sourceKey) *source {
+	e := s.find(k)
+	if e == nil {
+		e = s.victim()
+		*e = source{key: k, used: true}
+	}
+	return e
 }
 
 func (s *sourceSet) find(k sourceKey) *source {

@@ -13,7 +13,7 @@ const ms = int64(time.Millisecond)
 // worth, then rate bytes a second.
 func TestBudgetBucket(t *testing.T) {
 	tab := newSources(1000)
-	k, set := tab.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
+	k := tab.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
 	steps := []struct {
 		at   int64 // ms
 		n    int
@@ -32,23 +32,46 @@ func TestBudgetBucket(t *testing.T) {
 	}
 	for i, s := range steps {
 		now := s.at * ms
-		if got := tab.admit(set, k, 0, now, make([]byte, s.n)) == ReasonNone; got != s.want {
+		if got := tab.admit(k, 0, now, make([]byte, s.n)) == ReasonNone; got != s.want {
 			t.Errorf("step %d: admit %d bytes at %d ms: %v, want %v", i, s.n, s.at, got, s.want)
 		}
-		if got := tab.charge(set, k, 0, now, make([]byte, s.n)); got != s.want {
+		if got := tab.charge(k, 0, now, make([]byte, s.n)); got != s.want {
 			t.Errorf("step %d: charge %d bytes at %d ms: %v, want %v", i, s.n, s.at, got, s.want)
 		}
 	}
-	// Another port of the same address has a budget of its own.
-	k2, set2 := tab.lookup(netip.MustParseAddrPort("192.0.2.1:4001"))
-	if !tab.charge(set2, k2, 0, 5000*ms, make([]byte, 1000)) {
-		t.Error("another port: no budget")
+	// Another port of the same address, or another address of its IPv6
+	// /64, shares its budget: a forger picks the port; another address
+	// has a budget of its own.
+	for _, c := range []struct {
+		tab        *sources
+		spent, new string
+	}{
+		{tab, "192.0.2.1:4000", "192.0.2.2:4000"},
+		{newSources(1000), "[2001:db8:0:1::1]:4000", "[2001:db8:0:2::1]:4000"},
+	} {
+		if c.tab != tab && !c.tab.charge(c.tab.lookup(netip.MustParseAddrPort(c.spent)), 0, 5000*ms, make([]byte, 1000)) {
+			t.Fatal("charge refused")
+		}
+		spent := netip.MustParseAddrPort(c.spent)
+		same := []netip.AddrPort{netip.AddrPortFrom(spent.Addr(), spent.Port()+1)}
+		if a := spent.Addr().As16(); spent.Addr().Is6() {
+			a[15]++
+			same = append(same, netip.AddrPortFrom(netip.AddrFrom16(a), spent.Port()))
+		}
+		for _, ap := range same {
+			if c.tab.charge(c.tab.lookup(ap), 0, 5000*ms, make([]byte, 1)) {
+				t.Errorf("%v after %v spent its budget: charged", ap, c.spent)
+			}
+		}
+		if !c.tab.charge(c.tab.lookup(netip.MustParseAddrPort(c.new)), 0, 5000*ms, make([]byte, 1000)) {
+			t.Errorf("%v: no budget of its own", c.new)
+		}
 	}
 	// No budget: anything goes.
 	off := newSources(-1)
-	k, set = off.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
+	k = off.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
 	for range 100 {
-		if !off.charge(set, k, 0, 0, make([]byte, 65535)) {
+		if !off.charge(k, 0, 0, make([]byte, 65535)) {
 			t.Fatal("no budget, but a reply was refused")
 		}
 	}
@@ -62,8 +85,8 @@ func TestBudgetLoop(t *testing.T) {
 	tab := newSources(DefaultSourceRate)
 	here, there := tab.origin(netip.MustParseAddrPort("192.0.2.9:5000")), tab.origin(netip.MustParseAddrPort("192.0.2.9:5001"))
 	src := netip.MustParseAddrPort("[2001:db8::1]:4000")
-	k, set := tab.lookup(src)
-	if !tab.charge(set, k, here, 100*ms, []byte("HELLO")) {
+	k := tab.lookup(src)
+	if !tab.charge(k, here, 100*ms, []byte("HELLO")) {
 		t.Fatal("charge refused")
 	}
 	for _, c := range []struct {
@@ -82,8 +105,8 @@ func TestBudgetLoop(t *testing.T) {
 		{"[2001:db8::2]:4000", here, 105, "HELLO", ReasonNone},
 		{"[2001:db8::1]:4000", there, 105, "HELLO", ReasonNone},
 	} {
-		k, set := tab.lookup(netip.MustParseAddrPort(c.from))
-		if got := tab.admit(set, k, c.to, c.at*ms, []byte(c.data)); got != c.want {
+		k := tab.lookup(netip.MustParseAddrPort(c.from))
+		if got := tab.admit(k, c.to, c.at*ms, []byte(c.data)); got != c.want {
 			to := "here"
 			if c.to == there {
 				to = "there"
@@ -93,11 +116,11 @@ func TestBudgetLoop(t *testing.T) {
 	}
 	// The budget is the source's, whichever address its replies leave from.
 	cheap := newSources(1000)
-	k, set = cheap.lookup(src)
-	if !cheap.charge(set, k, here, 0, make([]byte, 1000)) {
+	k = cheap.lookup(src)
+	if !cheap.charge(k, here, 0, make([]byte, 1000)) {
 		t.Fatal("charge refused")
 	}
-	if cheap.charge(set, k, there, 0, make([]byte, 1)) {
+	if cheap.charge(k, there, 0, make([]byte, 1)) {
 		t.Error("a source spent its budget, and a reply from another address was charged")
 	}
 }
@@ -110,40 +133,48 @@ func TestBudgetEviction(t *testing.T) {
 	if n := len(tab.sets) * len(tab.sets[0].e); n != 16384 {
 		t.Errorf("%d entries, want 16384", n)
 	}
-	// sourceWays+1 sources that share a set.
-	flooder, set := tab.lookup(netip.MustParseAddrPort("192.0.2.1:1"))
-	var others []sourceKey
-	for port := 2; len(others) < sourceWays && port < 1<<16; port++ {
-		if k, s := tab.lookup(netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(port))); s == set {
-			others = append(others, k)
+	// A flooder, and sourceWays addresses whose budgets share its
+	// budget's set, each with its own entry (its last reply) elsewhere.
+	var flooder sourceRef
+	for port := 1; port < 1<<16; port++ {
+		if flooder = tab.lookup(netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(port))); flooder.set != flooder.aset {
+			break
+		}
+	}
+	set := flooder.aset
+	var others []sourceRef
+	for i := 0; len(others) < sourceWays && i < 1<<16; i++ {
+		r := tab.lookup(netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), 4000))
+		if r.aset == set && r.set != set {
+			others = append(others, r)
 		}
 	}
 	if len(others) < sourceWays {
-		t.Fatalf("found %d sources in one set", len(others))
+		t.Fatalf("found %d budgets in one set", len(others))
 	}
-	if !tab.charge(set, flooder, 0, 0, make([]byte, 1000)) {
+	if !tab.charge(flooder, 0, 0, make([]byte, 1000)) {
 		t.Fatal("charge refused")
 	}
-	for i, k := range others {
-		if !tab.charge(set, k, 0, int64(i)*ms, make([]byte, 10)) {
+	for i, r := range others {
+		if !tab.charge(r, 0, int64(i)*ms, make([]byte, 10)) {
 			t.Fatal("charge refused")
 		}
 	}
-	if set.find(flooder) == nil {
+	if set.find(flooder.addr) == nil {
 		t.Fatal("the flooder's spent budget was evicted")
 	}
-	if set.find(others[0]) != nil {
+	if set.find(others[0].addr) != nil {
 		t.Error("the entry that held least was kept")
 	}
-	if got := tab.admit(set, flooder, 0, 10*ms, make([]byte, 100)); got != ReasonBudget {
+	if got := tab.admit(flooder, 0, 10*ms, make([]byte, 100)); got != ReasonBudget {
 		t.Errorf("flooder after %d new sources: %v, want %v", len(others), got, ReasonBudget)
 	}
 	// A flood of new sources never grows the table.
 	for i := range 100000 {
-		k, s := tab.lookup(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 9999))
-		tab.charge(s, k, 0, 20*ms, []byte("x"))
+		r := tab.lookup(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 9999))
+		tab.charge(r, 0, 20*ms, []byte("x"))
 	}
-	if set.find(flooder) == nil {
+	if set.find(flooder.addr) == nil {
 		t.Error("the flooder's spent budget was evicted by a flood of new sources")
 	}
 }
@@ -165,8 +196,8 @@ func BenchmarkSources(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				now := tab.now()
-				k, set := tab.lookup(srcs[i%n])
-				if tab.admit(set, k, here, now, msg) != ReasonNone || !tab.charge(set, k, here, now, reply) {
+				k := tab.lookup(srcs[i%n])
+				if tab.admit(k, here, now, msg) != ReasonNone || !tab.charge(k, here, now, reply) {
 					b.Fatal("refused")
 				}
 				i++

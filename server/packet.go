@@ -319,8 +319,7 @@ var errNoReturnAddress = errors.New("server: the sender has no address to reply 
 
 // admission is what admit learned of a datagram's source, for charge.
 type admission struct {
-	key  sourceKey
-	set  *sourceSet
+	src  sourceRef
 	from uint64 // the origin of the address d came to, and its reply leaves from
 	now  int64
 	udp  bool
@@ -340,14 +339,14 @@ func (p *packetConn) admit(d *DatagramInfo) (admission, bool) {
 		return v, false
 	}
 	v.now = p.src.now()
-	v.key, v.set = p.src.lookup(d.Remote)
+	v.src = p.src.lookup(d.Remote)
 	v.from = p.from
 	if d.Local != p.local {
 		v.from = p.src.origin(d.Local) // one of a wildcard listener's addresses
 	}
 	// Before the transform, so that a flood over its budget costs little
 	// more than its reads.
-	d.Reason = p.src.admit(v.set, v.key, v.from, v.now, d.Data)
+	d.Reason = p.src.admit(v.src, v.from, v.now, d.Data)
 	return v, d.Reason == ReasonNone
 }
 
@@ -393,7 +392,7 @@ func (p *packetConn) transform(d *DatagramInfo, out []byte) ([]byte, bool) {
 // charge takes reply from the budget of d's source, and reports whether
 // it could afford it (if not, d.Reason is ReasonBudget).
 func (p *packetConn) charge(d *DatagramInfo, v admission, reply []byte) bool {
-	if v.udp && !p.src.charge(v.set, v.key, v.from, v.now, reply) {
+	if v.udp && !p.src.charge(v.src, v.from, v.now, reply) {
 		d.Reason = ReasonBudget
 		return false
 	}

@@ -161,9 +161,10 @@ func checkObserved(t *testing.T, got []DatagramInfo, want []sent) {
 func TestBatchSources(t *testing.T) {
 	pc := listenUDP(t, "udp4", "127.0.0.1:0")
 	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	// Three addresses: a budget is an address's, all its ports'.
 	a := listenUDP(t, "udp4", "127.0.0.1:0")
-	b := listenUDP(t, "udp4", "127.0.0.1:0")
-	c := listenUDP(t, "udp4", "127.0.0.1:0")
+	b := listenUDP(t, "udp4", "127.0.0.2:0")
+	c := listenUDP(t, "udp4", "127.0.0.3:0")
 	// A budget of 10 bytes a second, 10 at once: a spends 9 on its first
 	// reply and cannot afford a second.
 	rec := &recorder{}

@@ -135,11 +135,12 @@ type Server struct {
 	// Datagrams are read whole, up to 65,535 bytes, whatever it is.
 	ReadSize int
 
-	// SourceRate is each datagram source's (address and port's) budget of
-	// reply bytes per second, with a burst of one second's worth; a
+	// SourceRate is each datagram source address's budget of reply bytes
+	// per second, all its ports together (an IPv6 address's /64's: one
+	// host's share), with a burst of one second's worth; a
 	// datagram over it is dropped. It stops one source from taking every
 	// reply and bounds what a forged source can make the server send to a
-	// victim. Zero means DefaultSourceRate; negative means no budget. A
+	// victim, whatever ports the forger picks. Zero means DefaultSourceRate; negative means no budget. A
 	// reply larger than one second's worth is never sent. The table of
 	// sources has room for 16,384; past that, a new source takes the place
 	// of an idle one, or of the one closest to a full budget.
