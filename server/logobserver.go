@@ -74,7 +74,10 @@ func (o *logObserver) ConnOpen(c *ConnInfo) {
 	}
 	attrs := []any{"remote", addrText(c.Remote), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
 	if len(c.TLS.PeerCertificates) > 0 {
-		attrs = append(attrs, "client_cert", c.TLS.PeerCertificates[0].Subject.String())
+		// The subject is the client's to write (an authority signed it,
+		// but chose none of its characters for safety): escaped as its
+		// data is, since JSON escapes no C1 control or bidi override.
+		attrs = append(attrs, "client_cert", Escape([]byte(c.TLS.PeerCertificates[0].Subject.String())))
 	}
 	o.log(slog.LevelInfo, "open", attrs...)
 }

@@ -1,7 +1,11 @@
 package server
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -61,5 +65,31 @@ func TestHeldBackAfterALineLetThrough(t *testing.T) {
 	}
 	if n := strings.Count(buf.String(), "\n"); n != 1 {
 		t.Errorf("%d lines, want the one:\n%s", n, buf.String())
+	}
+}
+
+// A client certificate's subject is the client's to choose (an authority
+// the server trusts signed it, but what it holds is the client's), and it
+// was logged as crypto/x509 writes it: JSON escapes control characters
+// below 0x20 alone, so a C1 control and a bidi override reached the log
+// raw. It is escaped as the client's data is, in both formats.
+func TestLogClientCertEscaped(t *testing.T) {
+	cert := &x509.Certificate{Subject: pkix.Name{CommonName: "alice\u202egpj.exe\u0085\x1b[2J"}}
+	for _, format := range []string{"text", "json"} {
+		var buf syncBuf
+		h := slog.Handler(slog.NewTextHandler(&buf, nil))
+		if format == "json" {
+			h = slog.NewJSONHandler(&buf, nil)
+		}
+		o := NewLogObserver(slog.New(h))
+		o.ConnOpen(&ConnInfo{
+			Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000},
+			Local:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443},
+			TLS:    &tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{cert}},
+		})
+		line := buf.String()
+		if strings.ContainsAny(line, "\u202e\u0085\x1b") || !strings.Contains(line, `gpj.exe\\u0085`) {
+			t.Errorf("%s: %q; want the subject escaped", format, line)
+		}
 	}
 }
