@@ -76,11 +76,13 @@ type Config struct {
 	// and Reconnect's too): a reply's Timeout of microseconds is a
 	// demanding server's measure, not a time to connect in. Zero means 5 s.
 	ConnectTimeout time.Duration
-	// SourceIPs spreads TCP connections to a loopback IPv4 server over
-	// this many source addresses, 127.0.0.1 up, so thousands of
-	// connections neither run out of ephemeral ports nor meet a server's
-	// per-address limit; zero means enough that no address has more than
-	// 1,000 connections (shout serve's default limit), and at least 16.
+	// SourceIPs spreads TCP connections and UDP sockets to a loopback IPv4
+	// server over this many source addresses, 127.0.0.1 up, so thousands
+	// of connections neither run out of ephemeral ports nor meet a
+	// server's per-address limit, and sockets do not share one address's
+	// budget of replies (shout serve's --source-rate); zero means enough
+	// that no address has more than 1,000 connections (shout serve's
+	// default limit), and at least 16.
 	// At most 255: 127.0.0.1 to 127.0.0.255.
 	SourceIPs int
 	// Progress, if not nil, gets one line a second while measuring: that
@@ -282,10 +284,10 @@ func (c Config) Settings() Settings {
 func (c *Config) spread() bool { return c.SourceIPs >= 2 && c.CanSpread() }
 
 // CanSpread reports whether SourceIPs applies to the endpoint: TCP (with
-// or without TLS) to a loopback IPv4 address. Elsewhere every connection
-// comes from the one address the system picks.
+// or without TLS) or UDP to a loopback IPv4 address. Elsewhere every
+// connection comes from the one address the system picks.
 func (c *Config) CanSpread() bool {
-	if c.Endpoint.Network != "tcp" {
+	if c.Endpoint.Network != "tcp" && c.Endpoint.Network != "udp" {
 		return false
 	}
 	host, _, err := net.SplitHostPort(c.Endpoint.Address)
@@ -1402,8 +1404,8 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	return rep
 }
 
-// dialer returns a dial function that spreads TCP connections to a
-// loopback IPv4 server over several source addresses.
+// dialer returns a dial function that spreads TCP connections and UDP
+// sockets to a loopback IPv4 server over several source addresses.
 func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 	e := r.cfg.Endpoint
 	spread := r.cfg.spread()
@@ -1414,8 +1416,12 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 	return func(ctx context.Context, i int) (net.Conn, error) {
 		d := net.Dialer{Timeout: r.cfg.ConnectTimeout}
 		if spread {
-			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%r.cfg.SourceIPs))}
+			ip := net.IPv4(127, 0, 0, byte(1+i%r.cfg.SourceIPs))
+			d.LocalAddr = &net.TCPAddr{IP: ip}
 			d.Control = bindNoPort
+			if e.Network == "udp" { // no connection: its port is bound now
+				d.LocalAddr, d.Control = &net.UDPAddr{IP: ip}, nil
+			}
 		}
 		c, err := d.DialContext(ctx, e.Network, e.Address)
 		if err != nil {

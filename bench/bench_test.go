@@ -1886,7 +1886,7 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 		{"four connections", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Conns: 4, Rate: 1e6},
 			[]string{"open loop at 1000000 msg/s", "4 conns from 127.0.0.1-4,"}, nil},
 		{"udp", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 16},
-			[]string{"16 sockets,", "closed loop"}, []string{"conns"}},
+			[]string{"16 sockets from 127.0.0.1-16,", "closed loop"}, []string{"conns"}},
 		// Durations as Go writes them: it said "replies due within 0.0002s".
 		{"durations", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Duration: 1500 * time.Millisecond, Timeout: 200 * time.Microsecond},
 			[]string{"1.5s measured after 1s warm-up, replies due within 200µs, connecting within 5s"}, nil},
@@ -2570,5 +2570,32 @@ func TestUDPWarmupLossAndDuplicatesNotCounted(t *testing.T) {
 	rep := run(t, cfg)
 	if rep.Messages == 0 || rep.Lost != 0 || rep.Late != 0 || rep.Duplicates != 0 {
 		t.Errorf("%d messages, %d lost, %d late, %d duplicated; want some, none lost, late or duplicated: %+v", rep.Messages, rep.Lost, rep.Late, rep.Duplicates, rep)
+	}
+}
+
+// UDP sockets to a loopback IPv4 server come from several addresses, as
+// TCP connections do: shout serve's budget of replies (--source-rate) is
+// an address's, all its ports', and bench's sockets all from 127.0.0.1
+// shared one, so a run faster than it lost replies that the server could
+// have sent.
+func TestUDPSocketsSpread(t *testing.T) {
+	var mu sync.Mutex
+	from := map[string]bool{}
+	addr := shouttest.PacketServerFrom(t, func(_ int, a net.Addr, b []byte) [][]byte {
+		mu.Lock()
+		from[a.(*net.UDPAddr).IP.String()] = true
+		mu.Unlock()
+		return [][]byte{bytes.ToUpper(b)}
+	})
+	cfg := quick("udp", addr)
+	cfg.Text = "ascii"
+	rep := run(t, cfg)
+	if !rep.OK() {
+		t.Fatalf("report %+v", rep)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(from) != cfg.Conns || rep.SourceIPs != cfg.Conns {
+		t.Errorf("%d sockets came from %v, report says %d addresses; want %d addresses", cfg.Conns, from, rep.SourceIPs, cfg.Conns)
 	}
 }
