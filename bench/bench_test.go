@@ -2574,10 +2574,9 @@ func TestUDPWarmupLossAndDuplicatesNotCounted(t *testing.T) {
 }
 
 // UDP sockets to a loopback IPv4 server come from several addresses, as
-// TCP connections do: shout serve's budget of replies (--source-rate) is
-// an address's, all its ports', and bench's sockets all from 127.0.0.1
-// shared one, so a run faster than it lost replies that the server could
-// have sent.
+// TCP connections do, against servers that count or limit what one
+// address sends (shout serve's budget of replies, --source-rate, is an
+// address's, all its ports', off loopback).
 func TestUDPSocketsSpread(t *testing.T) {
 	var mu sync.Mutex
 	from := map[string]bool{}

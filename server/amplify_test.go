@@ -125,3 +125,46 @@ func TestUDPBudgetPerAddress(t *testing.T) {
 		})
 	}
 }
+
+// A loopback source, which no one off this host can forge, has a budget
+// for each of its ports: a load tool's sockets on this host each have
+// their own, as the budget per address would otherwise cap them all at
+// one's. A port spends its own budget and no other's.
+func TestUDPBudgetPerLoopbackSocket(t *testing.T) {
+	const rate = 64 << 10
+	reply := bytes.Repeat([]byte("X"), 1000)
+	for _, addr := range []string{"127.0.0.1", "127.0.0.7", "::1", "::ffff:127.0.0.1"} {
+		t.Run(addr, func(t *testing.T) {
+			pc := newFakePacketConn("[::]:8080")
+			obs := make(datagrams, 1)
+			srv := &server.Server{Observer: obs, SourceRate: rate}
+			srv.StopSourceClock() // every datagram within the same instant: the burst alone
+			shouttest.ServePacket(t, srv, pc)
+			a := netip.MustParseAddr(addr)
+			total := 0
+			for i := range 200 {
+				pc.in <- fakeDatagram{netip.AddrPortFrom(a, uint16(1024+i)), reply}
+				if d := obs.next(t); d.Reason != server.ReasonNone {
+					t.Fatalf("port %d of %s: %v, want an answer: each loopback port has a budget of its own", 1024+i, addr, d.Reason)
+				}
+				total += len(reply)
+			}
+			// One port spends its own budget to the end, and is held to it.
+			src := netip.AddrPortFrom(a, 5000)
+			answered := 0
+			for i := range rate/len(reply) + 1 {
+				p := bytes.Clone(reply) // each unlike the last, or the loop guard drops it
+				copy(p, fmt.Sprint(i))
+				pc.in <- fakeDatagram{src, p}
+				if d := obs.next(t); d.Reason == server.ReasonNone {
+					answered++
+				} else if d.Reason != server.ReasonBudget {
+					t.Fatalf("port 5000: %v, want an answer or %v", d.Reason, server.ReasonBudget)
+				}
+			}
+			if answered != rate/len(reply) {
+				t.Errorf("port 5000 was answered %d times, want its budget's %d", answered, rate/len(reply))
+			}
+		})
+	}
+}

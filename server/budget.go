@@ -64,7 +64,7 @@ type source struct {
 
 // sourceKey is a source's address, as 16 bytes (IPv4 mapped, without a
 // zone), and port; or, with budget set, an address's (an IPv6 one's /64)
-// and no port.
+// and no port, or a loopback source's address and port.
 type sourceKey struct {
 	hi, lo uint64
 	port   uint16
@@ -96,14 +96,24 @@ func (t *sources) lookup(ap netip.AddrPort) sourceRef {
 	b := addrBytes(ap)
 	r := sourceRef{key: sourceKey{hi: binary.LittleEndian.Uint64(b[:8]), lo: binary.LittleEndian.Uint64(b[8:16]), port: ap.Port()}}
 	r.set = &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
-	// The address's entry: no port, and an IPv6 address's /64 (not an
-	// IPv4-mapped one's, whose last 64 bits are the IPv4 address).
-	clear(b[16:])
-	if !ap.Addr().Unmap().Is4() {
-		clear(b[8:16])
+	// The budget's entry: the address's, with no port, and an IPv6
+	// address's /64 (not an IPv4-mapped one's, whose last 64 bits are the
+	// IPv4 address). A loopback source keeps a budget for each port: no
+	// one off this host can forge one (the kernel drops a datagram from
+	// outside that claims it), so there the budget only shares the server
+	// out among this host's clients, and a load tool's sockets each have
+	// their own.
+	r.addr = sourceKey{budget: true}
+	if a := ap.Addr().Unmap(); a.IsLoopback() {
+		r.addr.port = ap.Port()
+	} else {
+		clear(b[16:])
+		if !a.Is4() {
+			clear(b[8:16])
+		}
 	}
-	b[17] = 1 // apart from a source whose port is 0
-	r.addr = sourceKey{hi: binary.LittleEndian.Uint64(b[:8]), lo: binary.LittleEndian.Uint64(b[8:16]), budget: true}
+	b[17] ^= 1 // another set than the source's own entry, mostly
+	r.addr.hi, r.addr.lo = binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:16])
 	r.aset = &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
 	return r
 }

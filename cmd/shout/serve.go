@@ -39,7 +39,7 @@ type serveCmd struct {
 	WriteTimeout    time.Duration `default:"30s" help:"Drop a client that stops reading its replies for this long. 0: never."`
 	Linger          time.Duration `default:"2s" help:"How long a closing connection waits for the client's end of file after its last reply, so that no reset destroys replies in flight (longer while the client still sends or takes replies). 0: close at once."`
 	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM (or a listener failing for good), answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
-	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source address (all its ports; IPv6: its /64), with a burst of one second's worth; more is dropped, and a reply longer than the burst always. 0: no limit."`
+	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source address (all its ports; IPv6: its /64; loopback: each port apart), with a burst of one second's worth; more is dropped, and a reply longer than the burst always. 0: no limit."`
 
 	Cert             string        `placeholder:"FILE" predictor:"file" help:"TLS certificate chain (PEM) for tls:// addresses; SIGHUP reloads it and --key."`
 	Key              string        `placeholder:"FILE" predictor:"file" help:"TLS private key (PEM) for --cert."`
