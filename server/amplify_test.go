@@ -126,7 +126,7 @@ func TestUDPBudgetPerAddress(t *testing.T) {
 	}
 }
 
-// A loopback source, which no one off this host can forge, has a budget
+// A loopback source, whose replies never leave this host, has a budget
 // for each of its ports: a load tool's sockets on this host each have
 // their own, as the budget per address would otherwise cap them all at
 // one's. A port spends its own budget and no other's.

@@ -98,11 +98,10 @@ func (t *sources) lookup(ap netip.AddrPort) sourceRef {
 	r.set = &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
 	// The budget's entry: the address's, with no port, and an IPv6
 	// address's /64 (not an IPv4-mapped one's, whose last 64 bits are the
-	// IPv4 address). A loopback source keeps a budget for each port: no
-	// one off this host can forge one (the kernel drops a datagram from
-	// outside that claims it), so there the budget only shares the server
-	// out among this host's clients, and a load tool's sockets each have
-	// their own.
+	// IPv4 address). A loopback source keeps a budget for each port: a
+	// reply to it never leaves this host, so it can have no victim
+	// elsewhere, and there the budget only shares the server out among
+	// this host's clients; a load tool's sockets each have their own.
 	r.addr = sourceKey{budget: true}
 	if a := ap.Addr().Unmap(); a.IsLoopback() {
 		r.addr.port = ap.Port()

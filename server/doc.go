@@ -56,8 +56,8 @@
 // counts); until then it holds one buffer (2×ReadSize) and nothing more
 // is read from it.
 // SourceRate: each datagram source address (all its ports together, and
-// an IPv6 address's /64: a forger picks the port; a loopback source, which
-// no one off this host can forge, each port apart) gets that many
+// an IPv6 address's /64: a forger picks the port; a loopback source, whose
+// replies never leave this host, each port apart) gets that many
 // bytes of replies a second, with a burst of one second's worth, in a
 // table of fixed size; past it, its datagrams are dropped. Datagrams whose
 // reply would start a loop are dropped too (see ServePacket). Temporary

@@ -137,8 +137,8 @@ type Server struct {
 
 	// SourceRate is each datagram source address's budget of reply bytes
 	// per second, all its ports together (an IPv6 address's /64's: one
-	// host's share; a loopback address's each port apart, since no one off
-	// this host can forge it), with a burst of one second's worth; a
+	// host's share; a loopback address's each port apart, since a reply
+	// to it never leaves this host), with a burst of one second's worth; a
 	// datagram over it is dropped. It stops one source from taking every
 	// reply and bounds what a forged source can make the server send to a
 	// victim, whatever ports the forger picks. Zero means DefaultSourceRate; negative means no budget. A
