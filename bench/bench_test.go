@@ -1181,11 +1181,18 @@ func TestServerStopsReading(t *testing.T) {
 // tlsServer serves shout over TLS with a certificate made in memory, and
 // returns its endpoint and a client configuration that trusts it.
 func tlsServer(t *testing.T) (endpoint.Endpoint, *tls.Config) {
+	return tlsServerAuth(t, tls.NoClientCert)
+}
+
+// tlsServerAuth is tlsServer asking clients for a certificate as auth
+// says.
+func tlsServerAuth(t *testing.T, auth tls.ClientAuthType) (endpoint.Endpoint, *tls.Config) {
 	store, err := certs.SelfSigned([]string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ := certs.ServerConfig(store, "")
+	cfg.ClientAuth = auth
 	e := endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:0", TLS: true}
 	lns, _, err := endpoint.Options{TLS: cfg}.Listen([]endpoint.Endpoint{e})
 	if err != nil {
@@ -1201,6 +1208,28 @@ func tlsServer(t *testing.T) (endpoint.Endpoint, *tls.Config) {
 	pool.AddCert(cert)
 	e.Address = lns[0].Addr().String()
 	return e, &tls.Config{RootCAs: pool}
+}
+
+// A TLS server that refuses the client (--client-ca, and the client has
+// no certificate) is said to: over TLS 1.3 its alert comes with the first
+// read, and the error said "receive: tls: certificate required", as if
+// the client had refused, where Go says "remote error: tls: ...".
+func TestTLSServersAlertSaysTheServer(t *testing.T) {
+	e, client := tlsServerAuth(t, tls.RequireAnyClientCert)
+	cfg := quick("tcp", "")
+	cfg.Endpoint, cfg.TLS, cfg.Conns, cfg.Depth = e, client, 1, 1
+	cfg.Duration = 5 * time.Second // cut short: the only connection fails
+	rep, err := bench.Run(context.Background(), cfg)
+	msg := ""
+	switch {
+	case err != nil:
+		msg = err.Error()
+	case rep != nil:
+		msg = rep.FirstError
+	}
+	if want := "receive: the server ended the connection with a TLS alert: certificate required"; !strings.Contains(msg, want) {
+		t.Errorf("got %q; want %q in it", msg, want)
+	}
 }
 
 // Over TLS, pipelined and churning (a handshake per message), and over

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -87,6 +88,12 @@ func Cause(err error) string {
 		return se.Err.Error()
 	}
 	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" && op.Err != nil {
+		// crypto/tls's for the server's alert ("remote error: tls:
+		// certificate required"): without its Op, the alert read as if
+		// this side had raised it.
+		return "the server ended the connection with a TLS alert: " + strings.TrimPrefix(op.Err.Error(), "tls: ")
+	}
 	if errors.As(err, &op) && op.Err != nil {
 		return op.Err.Error()
 	}
