@@ -531,7 +531,10 @@ func durationError(s string) error {
 		}
 		return fmt.Errorf("%s has no unit: did you mean %ss?", q, strings.TrimPrefix(s, "+"))
 	}
-	rest := strings.TrimLeft(s, "-+")
+	rest := s
+	if rest != "" && strings.ContainsRune("-+", rune(rest[0])) { // one sign, as Go takes: "--1s" is none
+		rest = rest[1:]
+	}
 	parts := durationPart.FindAllStringSubmatch(rest, -1)
 	var whole strings.Builder
 	known := true
@@ -549,7 +552,7 @@ func durationError(s string) error {
 	case !known:
 		return fmt.Errorf("%s is not a duration: its units are ns, us, ms, s, m and h", q)
 	}
-	return fmt.Errorf("%s is too long: at most %dh", q, math.MaxInt64/int64(time.Hour)) // what is left to fail
+	return fmt.Errorf("%s is too long: at most %v", q, time.Duration(math.MaxInt64)) // what is left to fail
 }
 
 // fileName is a flag's file name, ~ expanded as kong's path type does;

@@ -112,7 +112,12 @@ func TestBadDurationSaysWhatADurationIs(t *testing.T) {
 		{" 1s", `is not a duration, such as 2s, 500ms or 1m30s`},
 		{"10x", `is not a duration: its units are ns, us, ms, s, m and h`},
 		{"1e3s", `is not a duration: its units are ns, us, ms, s, m and h`},
-		{"9999999h", `is too long: at most 2562047h`},
+		{"9999999h", `is too long: at most 2562047h47m16.854775807s`},
+		// One past the most: "at most 2562047h" said less than what is taken.
+		{"2562047h47m16.854775808s", `is too long: at most 2562047h47m16.854775807s`},
+		// Go takes one sign: these said "is too long".
+		{"--1s", `is not a duration, such as 2s, 500ms or 1m30s`},
+		{"+-1s", `is not a duration, such as 2s, 500ms or 1m30s`},
 		{"-5", `has no unit, such as 2s, 500ms or 1m30s`},
 	} {
 		var stdout, stderr strings.Builder
