@@ -231,6 +231,11 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			}
 			if ctx.Err() != nil {
 				err = errors.New("no handshake within " + timeout.String())
+				// A line shorter than a record's header, and its client
+				// waiting for the reply (nc, at a terminal).
+				if said := h.notTLS(); said != "" {
+					err = &wordedError{said + " (" + err.Error() + ")", err}
+				}
 			} else {
 				err = h.handshakeError(err)
 			}
@@ -377,6 +382,16 @@ func (h *heard) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// notTLS says that the client does not speak TLS, quoting its first
+// bytes, if they are not a TLS record's; "" if they may be, or there are
+// none.
+func (h *heard) notTLS() string {
+	if len(h.first) == 0 || h.first[0] == recordTypeHandshake {
+		return ""
+	}
+	return `the client does not speak TLS: it sent "` + server.Escape(h.first) + `"`
+}
+
 // recordTypeHandshake is the first byte of every TLS client's first
 // record (RFC 8446, 5.1).
 const recordTypeHandshake = 0x16
@@ -390,9 +405,9 @@ const recordTypeHandshake = 0x16
 // refuses (none, or another authority's) says which. Others (no cipher
 // suite in common, an expired client certificate) keep their words.
 func (h *heard) handshakeError(err error) error {
-	switch {
-	case len(h.first) > 0 && h.first[0] != recordTypeHandshake:
-		return &wordedError{`the client does not speak TLS: it sent "` + server.Escape(h.first) + `"`, err}
+	switch said := h.notTLS(); {
+	case said != "":
+		return &wordedError{said, err}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return &wordedError{"the client closed the connection during the handshake", err}
 	}

@@ -248,6 +248,25 @@ func TestTLSHandshakeStall(t *testing.T) {
 	}
 }
 
+// A plain-text client that types a line shorter than a TLS record's
+// header and waits for its reply (nc, a plain shout connect at a
+// terminal) is said not to speak TLS, quoting it, when the handshake
+// times out: the log said only "no handshake within 300ms".
+func TestTLSHandshakeStallOfAPlainClientSaysWhatItSent(t *testing.T) {
+	opts, _ := tlsOptions(t, "")
+	addr, ev := serve(t, opts, true, &server.Server{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "hi\n")
+	want := `the client does not speak TLS: it sent "hi\n" (no handshake within 300ms)`
+	if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonHandshake || cl.Err == nil || !strings.HasSuffix(cl.Err.Error(), ": "+want) {
+		t.Errorf("closed for %v (%v), want %v: %s", cl.Reason, cl.Err, server.ReasonHandshake, want)
+	}
+}
+
 // A plain-text client on a tls:// endpoint (README, TLS) fails its
 // handshake and is closed gracefully: it reads end of file, and what it
 // sends is discarded for up to --linger, not answered with a reset. It
