@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pires/go-proxyproto"
 
@@ -389,7 +390,18 @@ func (h *heard) notTLS() string {
 	if len(h.first) == 0 || h.first[0] == recordTypeHandshake {
 		return ""
 	}
-	return `the client does not speak TLS: it sent "` + server.Escape(h.first) + `"`
+	first := h.first
+	if len(first) == heardBytes { // cut at a character, not in it, which would quote as bytes not UTF-8
+		for i := len(first) - 1; i >= max(0, len(first)-utf8.UTFMax); i-- {
+			if utf8.RuneStart(first[i]) {
+				if !utf8.FullRune(first[i:]) {
+					first = first[:i]
+				}
+				break
+			}
+		}
+	}
+	return `the client does not speak TLS: it sent "` + server.Escape(first) + `"`
 }
 
 // recordTypeHandshake is the first byte of every TLS client's first

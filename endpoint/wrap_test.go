@@ -305,6 +305,10 @@ func TestTLSHandshakeFailureSaysWhatTheClientSent(t *testing.T) {
 	}{
 		{"a line", "hello egon, in plain text\n", `the client does not speak TLS: it sent "hello egon, in p"`},
 		{"short, then closed", "hi\n", `the client does not speak TLS: it sent "hi\n"`},
+		// Cut at a character, not in it: it said "hello, straße \xe5", as
+		// if the client had sent a byte that is not UTF-8.
+		{"a line cut mid-character", "hello, straße 哈哈\n", `the client does not speak TLS: it sent "hello, straße "`},
+		{"not UTF-8", "\xff\xfe hi\n", `the client does not speak TLS: it sent "\xff\xfe hi\n"`},
 		{"a hello begun, then closed", "\x16\x03\x01\x00", "the client closed the connection during the handshake"},
 		{"a client that does not trust the certificate", "", "the client does not trust this server's certificate (bad certificate)"},
 	} {
