@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -58,19 +59,43 @@ func (s *Store) Reload() error {
 // crypto/tls says "tls: failed to find any PEM data in key input" and
 // names no file.
 func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
-	certPEM, err := os.ReadFile(certFile)
+	certPEM, err := ReadPEM("--cert", certFile)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("--cert: %w", err)
+		return tls.Certificate{}, err
 	}
-	keyPEM, err := os.ReadFile(keyFile)
+	keyPEM, err := ReadPEM("--key", keyFile)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("--key: %w", err)
+		return tls.Certificate{}, err
 	}
 	c, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return tls.Certificate{}, keyPairError(certFile, keyFile, err)
 	}
 	return c, nil
+}
+
+// MaxPEM is the most ReadPEM reads: a chain of certificates, or a
+// system's whole bundle of authorities (about 200 KiB), fits many times.
+const MaxPEM = 8 << 20
+
+// ReadPEM reads the PEM file path given to flag, at most MaxPEM bytes: a
+// file larger than that, or a device such as /dev/zero, is no PEM file
+// of certificates or keys, and reading it whole would take the memory it
+// holds, without end for /dev/zero.
+func ReadPEM(flag, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxPEM+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if len(b) > MaxPEM {
+		return nil, fmt.Errorf("%s %s: larger than %d MiB, which no PEM file of certificates or keys is", flag, path, MaxPEM>>20)
+	}
+	return b, nil
 }
 
 // keyPairError words err, tls.X509KeyPair's, for the flags' files. Its
@@ -218,9 +243,9 @@ func SelfSigned(hosts []string) (*Store, error) {
 func ServerConfig(s *Store, clientCA string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.GetCertificate}
 	if clientCA != "" {
-		pem, err := os.ReadFile(clientCA)
+		pem, err := ReadPEM("--client-ca", clientCA)
 		if err != nil {
-			return nil, fmt.Errorf("--client-ca: %w", err)
+			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {

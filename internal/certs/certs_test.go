@@ -99,3 +99,43 @@ func pair(t *testing.T) (certPEM, keyPEM []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
+
+// A PEM flag given a device that never ends, or a file too large to be
+// PEM, says so after MaxPEM bytes instead of reading until memory runs
+// out: --cert /dev/zero took every byte it could.
+func TestReadPEMBounded(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero here:", err)
+	}
+	for _, tc := range []struct {
+		name string
+		f    func() error
+	}{
+		{"serve --cert", func() error { _, err := certs.Load("/dev/zero", "/dev/zero"); return err }},
+		{"serve --client-ca", func() error {
+			s, err := certs.SelfSigned(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = certs.ServerConfig(s, "/dev/zero")
+			return err
+		}},
+		{"client --ca", func() error { _, err := client.TLSOptions{CA: "/dev/zero"}.Config(); return err }},
+		{"client --key", func() error {
+			certPEM, _ := pair(t)
+			p := filepath.Join(t.TempDir(), "cert.pem")
+			if err := os.WriteFile(p, certPEM, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := client.TLSOptions{Cert: p, Key: "/dev/zero"}.Config()
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.f()
+			if err == nil || !strings.Contains(err.Error(), "/dev/zero: larger than 8 MiB") {
+				t.Fatalf("got %v, want it to say /dev/zero is larger than 8 MiB", err)
+			}
+		})
+	}
+}
