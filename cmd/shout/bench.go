@@ -150,17 +150,30 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			stopNow(s, "SIGQUIT")
 		}
 		caught <- s
-		fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); again to stop at once\n", s, cmd.Timeout)
+		again := "again"
+		if s != os.Interrupt {
+			again = "Ctrl-C"
+		}
+		fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); %s to stop at once\n", s, cmd.Timeout, again)
 		cancel()
 		// Not by leaving the second to Go's default, which is to ignore
 		// it if it was ignored when shout started. A second SIGHUP is
 		// no one asking again: a closing terminal may send two (the
-		// shell's to its jobs, the kernel's to the foreground).
+		// shell's to its jobs, the kernel's to the foreground); nor is
+		// a second SIGTERM (see hurries).
+		began, told := s, false
 		for {
 			select {
 			case <-hups:
 				continue
 			case s := <-sigs:
+				if !hurries(began, s) {
+					if !told {
+						fmt.Fprintf(std.stderr, "shout: %s again: already stopping; Ctrl-C to stop at once\n", s)
+						told = true
+					}
+					continue
+				}
 				why := "a second " + s.String()
 				if s == syscall.SIGQUIT {
 					why = "SIGQUIT"

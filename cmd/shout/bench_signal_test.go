@@ -195,7 +195,7 @@ func TestBenchHangupKeepsReport(t *testing.T) {
 // without its report.
 func TestBenchSecondHangupIsNotAskingAgain(t *testing.T) {
 	addr, got := signalServer(t, false)
-	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m")
+	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii")
 	p.settings()
 	waitFor(t, got, "a message at the server")
 	p.cmd.Process.Signal(syscall.SIGHUP)
@@ -245,7 +245,7 @@ func TestBenchInterruptBeforeMeasuring(t *testing.T) {
 // awaited.
 func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 	addr, got := signalServer(t, false)
-	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m")
+	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii")
 	_, err := interruptTwice(t, p, got)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
@@ -307,5 +307,60 @@ func interruptTwice(t *testing.T, p *benchProc, got chan struct{}) (string, erro
 	case <-time.After(bound):
 		t.Fatalf("still running %v after the second Ctrl-C", bound)
 		return "", nil
+	}
+}
+
+// heldServer is a stand-in server that answers lines in uppercase once
+// release is called; got is closed when the first message arrives.
+func heldServer(t *testing.T) (addr string, got chan struct{}, release func()) {
+	got, held := make(chan struct{}), make(chan struct{})
+	release = sync.OnceFunc(func() { close(held) })
+	var once sync.Once
+	addr = shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			once.Do(func() { close(got) })
+			<-held
+			if _, err := io.WriteString(c, strings.ToUpper(line)); err != nil {
+				return
+			}
+		}
+	})
+	t.Cleanup(release) // first: the server's waits for its handlers
+	return addr, got, release
+}
+
+// A second SIGTERM, while bench waits for the replies owed, is the same
+// request as the first (GNU timeout sends two): bench goes on waiting
+// and reports. It stopped at once, without a report, status 143.
+func TestBenchSecondSIGTERMKeepsReport(t *testing.T) {
+	addr, got, release := heldServer(t)
+	p := startBench(t, addr, "--conns", "1", "--duration", "10m", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii")
+	checkSIGTERMTwice(t, p, got, release, func() { p.cmd.Process.Signal(syscall.SIGTERM) })
+}
+
+// checkSIGTERMTwice has term send p (a bench whose server got a message
+// and answers once release is called) SIGTERM twice, and checks that
+// p still reports what it measured.
+func checkSIGTERMTwice(t *testing.T, p *benchProc, got chan struct{}, release, term func()) {
+	t.Helper()
+	p.settings()
+	waitFor(t, got, "a message at the server")
+	term()
+	if l := p.line(p.stderr, "the stop notice"); !strings.Contains(l, "terminated: stopping") {
+		t.Errorf("stderr %q, want it to say it is stopping", l)
+	}
+	term()
+	if l := p.line(p.stderr, "the notice of the second"); !strings.Contains(l, "already stopping") {
+		t.Errorf("stderr %q, want it to say it is already stopping", l)
+	}
+	release()
+	out, code := p.rest()
+	if code != 0 || !strings.Contains(out, "interrupted") || !strings.Contains(out, "every reply checked: all right") {
+		t.Errorf("status %d, want 0 and a report that says interrupted and all right:\n%s", code, out)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,8 +60,19 @@ func startStuck(t *testing.T, args ...string) *serveProc {
 
 func start(t *testing.T, env []string, stuck bool, args []string) *serveProc {
 	t.Helper()
+	return startUnder(t, env, stuck, nil, nil, args)
+}
+
+// startUnder is start, shout run by the command line under (timeout 1h)
+// if it is not empty, and setup, if not nil, called before the start.
+func startUnder(t *testing.T, env []string, stuck bool, under []string, setup func(*exec.Cmd), args []string) *serveProc {
+	t.Helper()
 	p := &serveProc{t: t, addrs: map[string]string{}, done: make(chan struct{})}
-	p.cmd = exec.Command("shout", append([]string{"serve"}, args...)...)
+	line := append(append(slices.Clone(under), "shout", "serve"), args...)
+	p.cmd = exec.Command(line[0], line[1:]...)
+	if setup != nil {
+		setup(p.cmd)
+	}
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -257,6 +269,42 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	}
 }
 
+// A second SIGTERM is the same request as the first, not a plea to hurry:
+// GNU timeout sends two (to shout, then to its process group), and a
+// supervisor sends one and then SIGKILL. The stop stays graceful: the
+// client busy when it began gets every reply, then end of file.
+func TestServeSecondSIGTERMStaysGraceful(t *testing.T) {
+	p := startServe(t, nil, "--shutdown-timeout=0", "tcp://127.0.0.1:0")
+	c := busyClient(t, p.addr("tcp"))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog("shutting down")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog("already stopping")
+	p.cmd.Process.Signal(syscall.SIGTERM) // logged once
+	checkGracefulStop(t, p, c)
+	if n := strings.Count(p.logText(), "already stopping"); n != 1 {
+		t.Errorf("%d already-stopping lines, want 1:\n%s", n, p.logText())
+	}
+}
+
+// checkGracefulStop checks that c, a busyClient of p, which was
+// signalled to stop, reads every reply and then end of file, and that
+// p exits 0 and logs no stop cut short.
+func checkGracefulStop(t *testing.T, p *serveProc, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(bound))
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) == 0 || len(bytes.Trim(got, "Z")) != 0 {
+		t.Errorf("client read %d bytes (%d not Z), %v; want its replies, then end of file", len(got), len(bytes.Trim(got, "Z")), err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if log := p.logText(); strings.Contains(log, "stopping now") || strings.Contains(log, "still busy") {
+		t.Errorf("a stop cut short:\n%s", log)
+	}
+}
+
 // busyClient connects to addr and sends until the server is stuck writing
 // replies it never reads, so that the connection holds up a graceful stop.
 func busyClient(t *testing.T, addr string) net.Conn {
@@ -397,7 +445,7 @@ func TestServeStuckStderrStopsAtOnce(t *testing.T) {
 		name    string
 		signals []os.Signal
 	}{
-		{"second SIGTERM", []os.Signal{syscall.SIGTERM, syscall.SIGTERM}},
+		{"SIGINT after SIGTERM", []os.Signal{syscall.SIGTERM, syscall.SIGINT}},
 		{"SIGQUIT", []os.Signal{syscall.SIGQUIT}},
 	}
 	for _, tc := range tests {

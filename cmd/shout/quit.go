@@ -94,3 +94,15 @@ func takeQuit() (release func()) {
 		}
 	})
 }
+
+// hurries reports whether signal s, come while serve stops or bench
+// ends its run, asks shout to stop at once; began is the signal that
+// began the stop, nil if none did (serve: a listener failed; then any
+// signal hurries). A person presses Ctrl-C (SIGINT) again to hurry, and
+// SIGQUIT means now. SIGTERM after
+// SIGTERM is the same request again, not a plea to hurry: GNU timeout
+// sends two (to shout, then to its process group), and supervisors
+// (Kubernetes, docker stop, systemd) send one and then SIGKILL.
+func hurries(began, s os.Signal) bool {
+	return s != syscall.SIGTERM || began != syscall.SIGTERM
+}

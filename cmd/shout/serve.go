@@ -38,7 +38,7 @@ type serveCmd struct {
 	IdleTimeout     time.Duration `default:"5m" help:"Close a connection that sends nothing for this long. 0: never."`
 	WriteTimeout    time.Duration `default:"30s" help:"Drop a client that stops reading its replies for this long. 0: never."`
 	Linger          time.Duration `default:"2s" help:"How long a closing connection waits for the client's end of file after its last reply, so that no reset destroys replies in flight (longer while the client still sends or takes replies). 0: close at once."`
-	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM (or a listener failing for good), answer what has arrived, then close connections still busy after this long. 0: wait for every connection. A second signal, or SIGQUIT, stops at once."`
+	ShutdownTimeout time.Duration `default:"10s" help:"On SIGINT or SIGTERM (or a listener failing for good), answer what has arrived, then close connections still busy after this long. 0: wait for every connection. Then Ctrl-C (SIGINT) or SIGQUIT stops at once; a second SIGTERM does not (timeout sends two)."`
 	SourceRate      int           `default:"8388608" help:"Bytes of UDP replies per second for each datagram source address (all its ports; IPv6: its /64; loopback: each port apart), with a burst of one second's worth; more is dropped, and a reply longer than the burst always. 0: no limit."`
 
 	Cert             string        `placeholder:"FILE" predictor:"file" help:"TLS certificate chain (PEM) for tls:// addresses; SIGHUP reloads it and --key."`
@@ -99,7 +99,8 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	// Logging never blocks serving or stopping, whatever stderr does.
 	logs := asynclog.NewBuffered(std.stderr, 0, 0, cmd.logHandler)
-	defer closeLog(logs, sigs)
+	var began os.Signal // the signal that began the stop, if one did
+	defer func() { closeLog(logs, sigs, began) }()
 	log := slog.New(logs)
 
 	srv := cmd.server(t, log)
@@ -216,6 +217,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Error("a listener failed; shutting down", "err", failed, "timeout", timeout)
 	case s := <-sigs:
 		ready(false) // first: a load balancer stops sending new clients
+		began = s
 		if s == syscall.SIGQUIT {
 			log.Warn("stopping now", "signal", s.String())
 			closeNow(srv, log)
@@ -227,7 +229,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		ready(false)
 		log.Info("shutting down", "reason", context.Cause(std.ctx).Error(), "timeout", timeout)
 	}
-	ctx, cancel := context.WithCancel(context.Background()) // the second signal
+	ctx, cancel := context.WithCancel(context.Background()) // a signal that hurries
 	defer cancel()
 	if cmd.ShutdownTimeout > 0 {
 		var stop context.CancelFunc
@@ -243,11 +245,22 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
-		select {
-		case s := <-sigs:
-			log.Warn(cut+": stopping now", "signal", s.String())
-			cancel()
-		case <-ctx.Done():
+		told := false
+		for {
+			select {
+			case s := <-sigs:
+				if !hurries(began, s) {
+					if !told {
+						log.Info("already stopping: SIGTERM again does not hurry the stop; Ctrl-C (SIGINT) or SIGQUIT does", "signal", s.String())
+						told = true
+					}
+					continue
+				}
+				log.Warn(cut+": stopping now", "signal", s.String())
+				cancel()
+			case <-ctx.Done():
+			}
+			return
 		}
 	}()
 	err = stopWithin(ctx, log, srv.Shutdown)
@@ -585,15 +598,22 @@ func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
 }
 
 // closeLog waits for the last log lines to reach stderr, for at most
-// logFlushTimeout, or until one more signal asks to stop waiting.
-func closeLog(logs *asynclog.Handler, sigs <-chan os.Signal) {
+// logFlushTimeout, or until one more signal asks to stop waiting, if it
+// hurries a stop that began began.
+func closeLog(logs *asynclog.Handler, sigs <-chan os.Signal, began os.Signal) {
 	ctx, cancel := context.WithTimeout(context.Background(), logFlushTimeout)
 	defer cancel()
 	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
+		for {
+			select {
+			case s := <-sigs:
+				if !hurries(began, s) {
+					continue
+				}
+				cancel()
+			case <-ctx.Done():
+			}
+			return
 		}
 	}()
 	logs.Close(ctx)
