@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -952,5 +953,78 @@ func TestHandshakeServerNamesEscaped(t *testing.T) {
 	}
 	if want := `evil\x1b]0;owned\a\x1b[2J\r\nshout: all right\x7f, not localhost`; !strings.HasSuffix(msg, want) {
 		t.Errorf("Handshake: %s; want it to end %s", msg, want)
+	}
+}
+
+// failAfter is an input that gives first, then, once shown is closed (at
+// once if it is nil), fails with err, as a read of a directory does.
+type failAfter struct {
+	first []byte
+	shown chan struct{}
+	err   error
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if len(f.first) > 0 {
+		n := copy(p, f.first)
+		f.first = f.first[n:]
+		return n, nil
+	}
+	if f.shown != nil {
+		select {
+		case <-f.shown:
+		case <-time.After(bound):
+		}
+	}
+	return 0, f.err
+}
+
+// Input that fails (shout connect ADDR < /) ends the exchange at once
+// with its error: it waited out the silence window (--timeout) for a
+// server that owed nothing, or had answered all that was sent.
+func TestPipeInputErrorEndsAtOnce(t *testing.T) {
+	errIsDir := &os.PathError{Op: "read", Path: "/dev/stdin", Err: syscall.EISDIR}
+	for _, tc := range []struct {
+		name, sent, want string
+	}{
+		{"nothing sent", "", ""},
+		{"a line answered", "a\n", "A\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			// Answers each line, and never closes: only the client ends it.
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					c.Write(append(bytes.ToUpper(sc.Bytes()), '\n'))
+				}
+				<-release
+			})
+			out := newShown(tc.want)
+			in := &failAfter{first: []byte(tc.sent), err: errIsDir}
+			if tc.want != "" {
+				in.shown = out.shown
+			}
+			type result struct {
+				res client.PipeResult
+				err error
+			}
+			c := dial(t, "tcp", addr)
+			t.Cleanup(func() { c.Close() }) // (before the server's, which waits for its handler)
+			done := make(chan result, 1)
+			go func() {
+				res, err := client.Pipe(c, in, out, time.Hour)
+				done <- result{res, err}
+			}()
+			select {
+			case r := <-done:
+				if !errors.Is(r.err, syscall.EISDIR) || out.String() != tc.want {
+					t.Errorf("got %q, %+v, %v; want %q and the input's error", out.String(), r.res, r.err, tc.want)
+				}
+			case <-time.After(bound):
+				t.Fatalf("still waiting %v after the input failed (silence window 1h)", bound)
+			}
+		})
 	}
 }

@@ -76,6 +76,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		sent, linesSent atomic.Int64
 		inputDone       atomic.Bool
 		inputLeft       atomic.Bool
+		sendFailed      atomic.Bool // reading the input or sending failed: stop at once
 		w               = stuckWatch{start: time.Now()}
 	)
 	if silence > 0 {
@@ -127,6 +128,10 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		}
 		// Wake the reader before saying input is done, so that the
 		// deadline it sets once it sees inputDone is the one that stays.
+		// After an error it stops there: waiting out the silence for
+		// replies to what was sent would only delay the error (shout
+		// connect ADDR < / waited --timeout, nothing sent).
+		sendFailed.Store(err != nil)
 		c.SetReadDeadline(time.Unix(1, 0))
 		inputDone.Store(true)
 		sendErr <- err
@@ -138,6 +143,9 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 	armed := false
 	taken := -1 // what unsent last said, once input is done
 	for {
+		if sendFailed.Load() {
+			break
+		}
 		if inputDone.Load() {
 			// Not "every line answered, leave": a count of newlines
 			// cannot tell the last reply from a line of the server's
