@@ -396,6 +396,13 @@ type Report struct {
 	// failed in the warm-up is not there while measuring.
 	WarmupErrors     int64  `json:"warmup_errors,omitempty"`
 	FirstWarmupError string `json:"first_warmup_error,omitempty"`
+	// Unmeasured counts the connections (UDP: sockets) that had failed
+	// for good before measuring began, in the warm-up (refused by a
+	// server at its connection limit, reset): the run measured Conns
+	// less these, less load than asked for, so they make the run not
+	// all right. Connections made again (Reconnect) and Churn's workers
+	// never fail for good: none of theirs is unmeasured.
+	Unmeasured int64 `json:"unmeasured,omitempty"`
 
 	// Timeline has one entry per second measured (and one for the last part
 	// second, unless under 0.1 s), up to a day's, 86,400: past that, each
@@ -428,7 +435,7 @@ type Report struct {
 // OK reports whether replies came back, every one right, nothing was
 // lost or failed, and an open loop was not held behind its rate (Unsent).
 func (r *Report) OK() bool {
-	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.CutShort == ""
+	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.CutShort == "" && r.Unmeasured == 0
 }
 
 // Empty reports whether the run counted nothing while it measured: no
@@ -486,6 +493,9 @@ type run struct {
 	// warmErrs and firstWarmErr are the warm-up's errors, apart.
 	warmErrs     atomic.Int64
 	firstWarmErr atomic.Pointer[string]
+	// unmeasured is how many connections had failed for good when
+	// measuring began (set by clock).
+	unmeasured int64
 
 	mu       sync.Mutex
 	workers  []*worker
@@ -1171,6 +1181,9 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	}
 	r.measuring.Store(true)
 	r.warm.Store(false)
+	// What failed from here on is the measured part's (an error, its
+	// replies lost); what failed before is load not measured.
+	r.unmeasured = int64(r.cfg.Conns) - r.alive.Load()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	done := time.NewTimer(r.cfg.Duration)
@@ -1398,6 +1411,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		rep.FirstError = *p
 	}
 	rep.WarmupErrors = r.warmErrs.Load()
+	rep.Unmeasured = r.unmeasured
 	if p := r.firstWarmErr.Load(); p != nil {
 		rep.FirstWarmupError = *p
 	}

@@ -30,17 +30,19 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	return htmlPage.Execute(w, struct {
 		*Report
 		Loop, Verdict, UnsentText string
+		MeasuredConns             string
 		TimelineSpan              float64
 		UPlotJS                   template.JS
 		UPlotCSS                  template.CSS
 	}{
-		Report:       r,
-		Loop:         loadShape(r.Rate),
-		Verdict:      r.verdict(),
-		UnsentText:   r.unsentText(),
-		TimelineSpan: r.timelineSpan(),
-		UPlotJS:      template.JS(uplotJS),
-		UPlotCSS:     template.CSS(uplotCSS),
+		Report:        r,
+		Loop:          loadShape(r.Rate),
+		Verdict:       r.verdict(),
+		UnsentText:    r.unsentText(),
+		MeasuredConns: r.measuredConns(),
+		TimelineSpan:  r.timelineSpan(),
+		UPlotJS:       template.JS(uplotJS),
+		UPlotCSS:      template.CSS(uplotCSS),
 	})
 }
 
@@ -120,6 +122,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>errors</th><td class="n">{{.Errors}}</td></tr>
 {{- if .Unsent}}
 <tr><th>never sent</th><td class="n">{{.Unsent}}</td><td>{{.UnsentText}}</td></tr>
+{{- end}}
+{{- if .Unmeasured}}
+<tr><th>not measured</th><td class="n">{{.Unmeasured}}</td><td>{{.MeasuredConns}}: less load than asked for</td></tr>
 {{- end}}
 {{- if .WarmupErrors}}
 <tr><th>in the warm-up</th><td class="n">{{.WarmupErrors}}</td><td>errors before measuring, in no other count; the first: {{.FirstWarmupError}}</td></tr>

@@ -125,6 +125,9 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.WarmupErrors > 0 {
 		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", count(r.WarmupErrors, "error", "errors"), r.FirstWarmupError)
 	}
+	if r.Unmeasured > 0 {
+		fmt.Fprintf(w, "  load      %s: less load than asked for\n", r.measuredConns())
+	}
 	fmt.Fprintf(w, "  %s\n", r.verdict())
 }
 
@@ -199,10 +202,24 @@ func (r *Report) verdict() string {
 	if r.Unsent > 0 {
 		why = append(why, fmt.Sprintf("%d due never sent (%s)", r.Unsent, r.unsentWhy(false)))
 	}
+	if r.Unmeasured > 0 {
+		why = append(why, r.measuredConns())
+	}
 	if r.CutShort != "" {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
 	}
 	return "not all right: " + strings.Join(why, ", ")
+}
+
+// measuredConns says how many connections (sockets) were measured of
+// those asked for, and why not the rest: "2 of 5 connections measured,
+// 3 failed in the warm-up".
+func (r *Report) measuredConns() string {
+	one, many := "connection", "connections"
+	if r.Network == "udp" {
+		one, many = "socket", "sockets"
+	}
+	return fmt.Sprintf("%d of %s measured, %d failed in the warm-up", int64(r.Conns)-r.Unmeasured, count(int64(r.Conns), one, many), r.Unmeasured)
 }
 
 // lostWhy is what is known of the lost, in brackets: how many came late,
