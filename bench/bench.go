@@ -497,11 +497,15 @@ type run struct {
 	// measuring began (set by clock).
 	unmeasured int64
 
-	mu       sync.Mutex
-	workers  []*worker
-	givenUp  []schedule // open loop: schedules given up (see scheduleEnded)
-	total    *hdrhistogram.Histogram
-	timeline []Second
+	mu      sync.Mutex
+	workers []*worker
+	givenUp []schedule // open loop: schedules given up (see scheduleEnded)
+	// began and unheld are, for tests (scheduleCounts), an open loop's
+	// schedules as they began, and those on time at the stop (see
+	// scheduleOnTime).
+	began, unheld []schedule
+	total         *hdrhistogram.Histogram
+	timeline      []Second
 
 	connected, drained time.Duration // how long connecting and the final wait took
 }
@@ -1336,15 +1340,7 @@ func (r *run) countUnsent() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range r.givenUp {
-		next, interval := s.next, max(s.interval, 1) // (a rate past a message a nanosecond)
-		if next < from {
-			// The first due while measuring.
-			next += (from - next + interval - 1) / interval * interval
-		}
-		if next >= until {
-			continue
-		}
-		n := (until - next + interval - 1) / interval
+		n := s.dueIn(from, until)
 		r.unsent.Add(n)
 		switch s.why {
 		case connFailed:
@@ -1354,7 +1350,63 @@ func (r *run) countUnsent() {
 		}
 	}
 	r.givenUp = nil
+	if scheduleCounts != nil {
+		var due, last int64
+		for _, s := range r.began {
+			due += s.dueIn(from, until)
+		}
+		for _, s := range r.unheld {
+			last += s.dueIn(from, until)
+		}
+		scheduleCounts(due, last)
+	}
+	r.began, r.unheld = nil, nil
 }
+
+// dueIn is how many of s's messages fall due in [from, until).
+func (s schedule) dueIn(from, until int64) int64 {
+	next, interval := s.next, max(s.interval, 1) // (a rate past a message a nanosecond)
+	if next < from {
+		// The first due while measuring.
+		next += (from - next + interval - 1) / interval * interval
+	}
+	if next >= until {
+		return 0
+	}
+	return (until - next + interval - 1) / interval
+}
+
+// scheduleBegan notes that an open loop's connection (socket) began its
+// schedule: a message every interval from next on (tests: see
+// scheduleCounts).
+func (r *run) scheduleBegan(next, interval int64) {
+	if scheduleCounts == nil {
+		return
+	}
+	r.mu.Lock()
+	r.began = append(r.began, schedule{next: next, interval: interval})
+	r.mu.Unlock()
+}
+
+// scheduleOnTime notes that an open loop's connection was on its
+// schedule when the run stopped, from next on: it held nothing back, and
+// what fell due since its last round (the one falling due at the
+// window's edge, or more if the machine was too busy to wake the sender
+// on time) is in no count (tests: see scheduleCounts).
+func (r *run) scheduleOnTime(next, interval int64) {
+	if scheduleCounts == nil {
+		return
+	}
+	r.mu.Lock()
+	r.unheld = append(r.unheld, schedule{next: next, interval: interval})
+	r.mu.Unlock()
+}
+
+// scheduleCounts, if not nil, is told once a run has stopped how many
+// messages of its open loop's schedules fell due while measuring, by
+// bench's own clock, and how many of them after the last round that sent
+// on time, which are in no count: every other one is in one (tests).
+var scheduleCounts func(due, lastRound int64)
 
 // windowEnded, if not nil, runs as measuring ends, once sending has
 // stopped (tests).

@@ -148,3 +148,20 @@ func OnUDPRingEnded(f func(places, gone int)) (restore func()) {
 	udpRingEnded = f
 	return func() { udpRingEnded = nil }
 }
+
+// OnScheduleCounts calls f, once each run has stopped, with how many
+// messages of its open loop's schedules fell due while measuring, by
+// bench's clock, and how many of them fell due after the last round that
+// sent on time, in no count, until the returned function is called.
+func OnScheduleCounts(f func(due, lastRound int64)) (restore func()) {
+	scheduleCounts = f
+	return func() { scheduleCounts = nil }
+}
+
+// OnSendAtStop calls f when a goroutine-driven open loop's send (a write,
+// or a batch of datagrams) was under way as the time was up, until the
+// returned function is called.
+func OnSendAtStop(f func()) (restore func()) {
+	sendAtStop = f
+	return func() { sendAtStop = nil }
+}

@@ -313,6 +313,7 @@ func (l *loop) run(d *loops) {
 		// Spread the connections' schedules over the interval.
 		for _, c := range l.conns {
 			c.next = now + interval*int64(c.i)/int64(cfg.Conns)
+			r.scheduleBegan(c.next, interval)
 		}
 		l.nextDue = now
 	} else {
@@ -805,6 +806,8 @@ func (l *loop) scheduleStopped(c *loopConn) {
 	case len(c.out) > 0:
 		// Bytes the server has not taken: the one due now, if any.
 		l.r.scheduleEnded(c.next, l.interval, untaken)
+	default:
+		l.r.scheduleOnTime(c.next, l.interval)
 	}
 }
 

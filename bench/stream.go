@@ -351,6 +351,10 @@ func (r *run) mostInFlight() int {
 	return int(min(worth, float64(share))) // (worth, in float64: Timeout × Rate may pass an int)
 }
 
+// sendAtStop, if not nil, runs when an open loop's send was under way as
+// the time was up (tests).
+var sendAtStop func()
+
 // openLoop calls send for the messages of one connection's share of Rate
 // as they fall due, each with its due time, so a stalled server shows in
 // the latency instead of slowing the schedule (no coordinated omission).
@@ -364,6 +368,7 @@ func (r *run) mostInFlight() int {
 func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, sent *flight) {
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
 	next := time.Now()
+	r.scheduleBegan(int64(next.Sub(r.epoch)), int64(interval))
 	most := r.mostDue()
 	// ended: nothing more is sent from next on, of what falls due.
 	ended := func(why unsentWhy) { r.scheduleEnded(int64(next.Sub(r.epoch)), int64(interval), why) }
@@ -381,6 +386,8 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 			ended(unanswered)
 		case behind:
 			ended(held)
+		default:
+			r.scheduleOnTime(int64(next.Sub(r.epoch)), int64(interval))
 		}
 	}
 	for !r.stopping.Load() {
@@ -415,6 +422,9 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 				// connection with bytes unwritten at the stop. (A write
 				// that ended just then held back at most the one that
 				// fell due as it was made.)
+				if sendAtStop != nil {
+					sendAtStop()
+				}
 				if behind {
 					ended(held)
 				} else {
