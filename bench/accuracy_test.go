@@ -578,6 +578,30 @@ func TestOpenLoopInFlightBounded(t *testing.T) {
 	}
 }
 
+// An open loop whose connection became full on time (its last message
+// in flight sent as it fell due) and stayed so to the end counts what
+// fell due after, held back by the replies owed, never sent. The event
+// loops counted it only once a later round had found the connection
+// behind: with no round before the stop (nothing due wakes a full
+// connection, and the check for late replies comes every Timeout/8),
+// 59 of 60 due were in no count.
+func TestOpenLoopFullAtTheStopCounted(t *testing.T) {
+	t.Cleanup(bench.SetFlightBudget(2))
+	counted := onScheduleCounts(t)
+	addr := shouttest.StreamServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	cfg := quick("tcp", addr)
+	// 200 a second: a message every 5 ms, each sent on time. Timeout/8
+	// past the end: no check wakes the loop before the stop.
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = 1, 1, "ascii", 16, 200
+	cfg.Timeout = 3 * time.Second
+	rep := run(t, cfg)
+	checkEveryDueCounted(t, rep, counted, cfg)
+	if rep.Unsent == 0 || rep.UnsentUnanswered != rep.Unsent || rep.OK() {
+		t.Errorf("%d never sent, %d of them held back by replies owed (want some, all); %d fell due; OK %v",
+			rep.Unsent, rep.UnsentUnanswered, counted.due, rep.OK())
+	}
+}
+
 // An open loop held back in the warm-up (here by its most in flight,
 // behind a server that answers 50 a second of 2,000 due) counts what
 // fell due while measuring, and only that: the messages due in the

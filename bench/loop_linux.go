@@ -796,6 +796,12 @@ func (l *loop) closeConn(c *loopConn) {
 func (l *loop) scheduleStopped(c *loopConn) {
 	switch {
 	case l.interval == 0 || c.closed:
+	case c.q.n >= l.most:
+		// Full: what fell due since is held back by the replies owed,
+		// as the goroutine driver counts a writer waiting for room,
+		// though no round since found c behind (nothing due wakes a
+		// full connection).
+		l.r.scheduleEnded(c.next, l.interval, unanswered)
 	case c.behind:
 		// Held back, by bytes the server had not taken or by replies
 		// owed (see due), what fell due since: as a goroutine driver's
