@@ -2668,3 +2668,32 @@ func TestUDPSocketsSpread(t *testing.T) {
 		t.Errorf("%d sockets came from %v, report says %d addresses; want %d addresses", cfg.Conns, from, rep.SourceIPs, cfg.Conns)
 	}
 }
+
+// A message sent to a connection that owed nothing has --timeout for its
+// reply from when it was sent, as over a busy one: the goroutine driver,
+// its reader waiting on the connection with the deadline it had set as it
+// began to wait, read on past that deadline with a new one, so the reply
+// had up to twice --timeout, and one that came later than --timeout did
+// not fail the connection. Here the second message is sent late in such a
+// wait (the reader's deadline, renewed every 8/7 of --timeout while
+// nothing is owed, is then about 690 ms away at most), and its reply is
+// held back a second (1.7 times --timeout): the connection fails, as the
+// event loops fail it (between 600 and 675 ms after the message).
+func TestOpenLoopReplyAfterIdleHasTimeout(t *testing.T) {
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		if i == 1 {
+			<-time.After(time.Second)
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	// The messages 1.5 s apart: the second is due at 1.5 s, in the
+	// reader's third wait (from about 1.37 s).
+	cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 1, 1, 1/1.5, "ascii"
+	cfg.Duration, cfg.Timeout = 2800*time.Millisecond, 600*time.Millisecond
+	rep := run(t, cfg)
+	if rep.Errors != 1 || !strings.Contains(rep.FirstError, "no reply within 600ms") || rep.Messages != 1 || rep.Lost != 1 {
+		t.Errorf("%d messages, %d errors (%q), %d lost, %d late; want 1 message, 1 error (no reply within 600ms), 1 lost",
+			rep.Messages, rep.Errors, rep.FirstError, rep.Lost, rep.Late)
+	}
+}

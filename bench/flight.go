@@ -1,6 +1,9 @@
 package bench
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // ring is a queue of messages in flight. It grows as needed, to at most
 // limit places if limit is set (the caller keeps n within it: see
@@ -74,9 +77,19 @@ type flight struct {
 	most   int           // open loop: the most in flight; 0 in a closed loop
 	freed  chan struct{} // a pop made room below most
 	// watching: the reader, with nothing owed, waits on the connection
-	// (see watch); unblock, what close calls to end that wait.
+	// (see watch) as w says; replyBy, the deadline the first push
+	// meanwhile gave its reply.
 	watching bool
-	unblock  func()
+	w        watcher
+	replyBy  time.Time
+}
+
+// watcher is what the reader's wait on the connection does to the read
+// deadline (see flight.watch); each is called with the flight locked.
+type watcher struct {
+	arm     func()           // the wait begins: its deadline, Timeout of silence
+	reply   func() time.Time // a message is pushed: its reply's deadline, Timeout from now
+	unblock func()           // the queue closed: the wait is over (a deadline now)
 }
 
 // newFlight makes a queue of size places, which in an open loop (most
@@ -101,6 +114,10 @@ func (f *flight) room() int {
 func (f *flight) push(m sentMsg) {
 	f.mu.Lock()
 	f.q.push(m)
+	if f.watching { // the first owed in the reader's wait: see watch
+		f.watching = false
+		f.replyBy = f.w.reply()
+	}
 	f.mu.Unlock()
 	f.wake()
 }
@@ -109,37 +126,42 @@ func (f *flight) push(m sentMsg) {
 func (f *flight) close() {
 	f.mu.Lock()
 	f.closed = true
-	if f.watching && f.q.n == 0 { // nothing owed: the reader's wait is over
-		f.unblock()
+	if f.watching { // nothing owed: the reader's wait is over
+		f.w.unblock()
 	}
 	f.mu.Unlock()
 	f.wake()
 }
 
 // watch reports whether nothing is owed and the queue is open, and if so
-// notes that the reader waits on the connection instead of the queue
-// until unwatch, so that a server's close between an open loop's
-// messages is seen as it comes, as the event loops see it, and not with
-// the next message, as a close that message met. A push does not end
-// that wait: the reply ends it, or its deadline. close ends it with
-// unblock (which sets a read deadline in the past).
-func (f *flight) watch(unblock func()) bool {
+// arms the reader's wait on the connection instead of the queue, until
+// unwatch, so that a server's close between an open loop's messages is
+// seen as it comes, as the event loops see it, and not with the next
+// message, as a close that message met. The first push meanwhile gives
+// its reply a deadline Timeout from then (w.reply), as the event loops
+// time a reply owed by a connection that owed none, and does not end the
+// wait: the reply ends it, or that deadline. (Else the reply had what was
+// left of the wait's deadline and a whole Timeout more.) close ends it
+// with w.unblock. Armed and ended under the lock, no push or close
+// comes between the wait's deadline and a check of what is owed.
+func (f *flight) watch(w watcher) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.q.n > 0 || f.closed {
 		return false
 	}
-	f.watching, f.unblock = true, unblock
+	w.arm()
+	f.watching, f.w, f.replyBy = true, w, time.Time{}
 	return true
 }
 
 // unwatch ends the reader's wait on the connection and reports whether a
-// message is owed now.
-func (f *flight) unwatch() (owed bool) {
+// message is owed now, and if so the deadline its push set for its reply.
+func (f *flight) unwatch() (owed bool, replyBy time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.watching = false
-	return f.q.n > 0
+	return f.q.n > 0, f.replyBy
 }
 
 func (f *flight) wake() {

@@ -1,6 +1,9 @@
 package bench
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // A ring grows no further than its limit, and gives back what a burst
 // made it take: it kept the most places it ever had for the rest of the
@@ -32,6 +35,55 @@ func TestRingBoundedAndShrinks(t *testing.T) {
 			t.Fatalf("message %d came out as %d", k, got)
 		}
 		q.pop()
+	}
+}
+
+// The reader's wait on the connection, with nothing owed: armed as it
+// begins; the first message pushed meanwhile gives its reply a deadline
+// of its own, once, which unwatch hands on (a later push, nothing:
+// the oldest owed is timed); close ends a wait with nothing owed, and
+// only such a wait. A push did nothing to the wait, so that its reply
+// had only what was left of the wait's deadline and then a whole Timeout
+// more.
+func TestFlightWatch(t *testing.T) {
+	var armed, replies, unblocked int
+	by := time.Unix(1e9, 0)
+	w := watcher{
+		arm:     func() { armed++ },
+		reply:   func() time.Time { replies++; return by },
+		unblock: func() { unblocked++ },
+	}
+	f := newFlight(1, 8)
+	if !f.watch(w) || armed != 1 {
+		t.Fatalf("nothing owed: watch %d times armed, want a wait armed once", armed)
+	}
+	f.push(sentMsg{})
+	f.push(sentMsg{})
+	if replies != 1 {
+		t.Errorf("two pushed in the wait: the reply's deadline set %d times, want once", replies)
+	}
+	if owed, got := f.unwatch(); !owed || !got.Equal(by) {
+		t.Errorf("unwatch: owed %v, reply by %v; want owed, by %v", owed, got, by)
+	}
+	if f.watch(w) || armed != 1 {
+		t.Error("two owed: the reader waited on the connection")
+	}
+	f.push(sentMsg{}) // not watching: no deadline of its own
+	f.close()
+	if replies != 1 || unblocked != 0 {
+		t.Errorf("outside a wait: reply set %d times, unblocked %d times; want 1, 0", replies, unblocked)
+	}
+	for range 3 {
+		f.pop()
+	}
+	f = newFlight(1, 8)
+	f.watch(w)
+	f.close()
+	if unblocked != 1 {
+		t.Errorf("closed in a wait with nothing owed: unblocked %d times, want once", unblocked)
+	}
+	if owed, _ := f.unwatch(); owed || f.watch(w) {
+		t.Error("closed with nothing owed: the reader waits on")
 	}
 }
 

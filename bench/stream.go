@@ -159,20 +159,38 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				r.owed(m)
 			}
 		}
-		unblock := func() { c.SetReadDeadline(time.Now()) }
+		idle := watcher{
+			arm: func() {
+				if !r.stopping.Load() { // once stopping, Run's deadline holds
+					refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
+				}
+			},
+			// (The writer's: readBy is the reader's, which takes this.)
+			reply: func() time.Time {
+				by := time.Now().Add(r.cfg.Timeout + r.cfg.Timeout/7 + 1) // as refreshAtLeast sets
+				c.SetReadDeadline(by)
+				return by
+			},
+			unblock: func() { c.SetReadDeadline(time.Now()) },
+		}
 		for k := uint64(0); ; k++ {
 			// An open loop's connection may owe nothing for a while: the
 			// reader waits on the connection then (see flight.watch).
 			// Its close is an error, nothing owed wrong or lost, as
 			// the event loops count it; the goroutine driver counted
 			// the next message sent wrong, closed before its reply.
-			for r.cfg.Rate > 0 && sent.watch(unblock) {
-				if !r.stopping.Load() {
-					refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
-				}
+			// armed: the reply read next has its deadline, from its
+			// message's push, not to be moved on (no reply came since).
+			armed := false
+			for r.cfg.Rate > 0 && sent.watch(idle) {
 				_, err := br.Peek(1)
-				if owed := sent.unwatch(); err == nil || owed {
-					break // bytes, or a message sent: its reply is read below
+				owed, by := sent.unwatch()
+				if owed {
+					readBy, armed = by, true
+					break // a message sent: its reply is read below
+				}
+				if err == nil {
+					break // bytes, none owed: read below with the next
 				}
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					continue // nothing owed, nothing came: watch on
@@ -195,7 +213,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				return
 			}
 			want := r.wants[pick(i, k)]
-			if !r.stopping.Load() { // once stopping, Run's deadline holds
+			if !r.stopping.Load() && !armed { // once stopping, Run's deadline holds
 				refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 			}
 			var err error
