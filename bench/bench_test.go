@@ -1274,22 +1274,30 @@ func TestTLSServersAlertSaysTheServer(t *testing.T) {
 }
 
 // Over TLS, pipelined and churning (a handshake per message), and over
-// plain TCP churning: every reply checked.
+// plain TCP churning: every reply checked. Over TLS in an open loop too,
+// whose reader waits on the connection between messages and has its
+// read deadline moved by the writer (see flight.watch), with the records
+// whole and split a byte a write (a wait may end mid-record).
 func TestTLSAndChurn(t *testing.T) {
 	tlsEndpoint, client := tlsServer(t)
 	tcpEndpoint := endpoint.Endpoint{Network: "tcp", Address: shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})}
+	split := tlsEndpoint
+	split.Address = shouttest.StreamRelay(t, tlsEndpoint.Address, shouttest.Stream{Chunk: 1}, shouttest.Stream{Chunk: 1})
 	for _, tc := range []struct {
 		name  string
 		e     endpoint.Endpoint
 		churn bool
+		rate  float64
 	}{
-		{"tls", tlsEndpoint, false},
-		{"tls churn", tlsEndpoint, true},
-		{"tcp churn", tcpEndpoint, true},
+		{"tls", tlsEndpoint, false, 0},
+		{"tls churn", tlsEndpoint, true, 0},
+		{"tcp churn", tcpEndpoint, true, 0},
+		{"tls open loop", tlsEndpoint, false, 200},
+		{"tls open loop, records split", split, false, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := quick("tcp", "")
-			cfg.Endpoint, cfg.TLS, cfg.Churn = tc.e, client, tc.churn
+			cfg.Endpoint, cfg.TLS, cfg.Churn, cfg.Rate = tc.e, client, tc.churn, tc.rate
 			if tc.churn {
 				cfg.Depth = 1
 			}
