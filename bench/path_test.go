@@ -183,8 +183,10 @@ func TestStreamThroughAFaultyPath(t *testing.T) {
 		up, down stream
 		cfg      func(*bench.Config)
 		// check checks the report; nil: all right. (A run that fails has
-		// a short --timeout, 300 ms, to fail in; one all right 2 s, which
-		// a busy machine's replies may take.)
+		// a short --timeout, 300 ms, to fail in, and --duration 10 s, a
+		// bound: it ends as its last connection fails, so each reaches its
+		// cut and fails however slow a busy machine is. One all right has
+		// 500 ms, and --timeout 2 s, which a busy machine's replies may take.)
 		check func(t *testing.T, rep *bench.Report)
 	}{
 		{"characters split everywhere", stream{Chunk: 1}, stream{Chunk: 1}, nil, nil},
@@ -240,14 +242,14 @@ func TestStreamThroughAFaultyPath(t *testing.T) {
 				same(t, "lost", rep.Lost, 0)
 				said(t, "first error", rep.FirstError, "the server closed the connection")
 			}},
-		{"replies stall, reconnect", stream{}, stream{After: cut, Cut: shouttest.CutStall}, func(c *bench.Config) { c.Reconnect = true }, func(t *testing.T, rep *bench.Report) {
+		{"replies stall, reconnect", stream{}, stream{After: cut, Cut: shouttest.CutStall}, func(c *bench.Config) { c.Reconnect, c.Duration = true, 500*time.Millisecond }, func(t *testing.T, rep *bench.Report) {
 			within(t, "reconnects", rep.Reconnects, 1, rep.Errors)
 			said(t, "first error", rep.FirstError, "no reply within")
 			if rep.CutShort != "" {
 				t.Errorf("cut short with reconnect: %q", rep.CutShort)
 			}
 		}},
-		{"replies end, reconnect", stream{}, stream{After: cut, Cut: shouttest.CutHalf}, func(c *bench.Config) { c.Reconnect = true }, func(t *testing.T, rep *bench.Report) {
+		{"replies end, reconnect", stream{}, stream{After: cut, Cut: shouttest.CutHalf}, func(c *bench.Config) { c.Reconnect, c.Duration = true, 500*time.Millisecond }, func(t *testing.T, rep *bench.Report) {
 			within(t, "reconnects", rep.Reconnects, 1, rep.Mismatches)
 			within(t, "resent", rep.Resent, 1, rep.Reconnects*(depth-1))
 			same(t, "errors", rep.Errors, 0)
@@ -260,9 +262,9 @@ func TestStreamThroughAFaultyPath(t *testing.T) {
 			addr := shouttest.StreamRelay(t, srv, tc.up, tc.down)
 			cfg := quick("tcp", addr)
 			cfg.Conns, cfg.Depth = conns, depth
-			cfg.Duration, cfg.Timeout = 500*time.Millisecond, 300*time.Millisecond
+			cfg.Duration, cfg.Timeout = 10*time.Second, 300*time.Millisecond
 			if tc.check == nil {
-				cfg.Timeout = 2 * time.Second
+				cfg.Duration, cfg.Timeout = 500*time.Millisecond, 2*time.Second
 			}
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
