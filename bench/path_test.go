@@ -279,8 +279,8 @@ func TestStreamThroughAFaultyPath(t *testing.T) {
 				tc.check(t, rep)
 			}
 			if t.Failed() {
-				t.Logf("%d messages, %d wrong, %d errors, %d lost, %d never sent, %d reconnects, %d resent; cut short %q; first wrong %q; first error %q",
-					rep.Messages, rep.Mismatches, rep.Errors, rep.Lost, rep.Unsent, rep.Reconnects, rep.Resent, rep.CutShort, rep.FirstMismatch, rep.FirstError)
+				t.Logf("%d messages, %d wrong, %d errors, %d lost (%d late), %d never sent, %d reconnects, %d resent; cut short %q; first wrong %q; first error %q",
+					rep.Messages, rep.Mismatches, rep.Errors, rep.Lost, rep.Late, rep.Unsent, rep.Reconnects, rep.Resent, rep.CutShort, rep.FirstMismatch, rep.FirstError)
 			}
 		})
 	}
