@@ -117,8 +117,17 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if !signal.Ignored(syscall.SIGHUP) {
 		signal.Notify(hups, syscall.SIGHUP)
 	}
-	defer signal.Stop(sigs)
-	defer signal.Stop(hups)
+	// Once a signal has begun the stop, shout catches them to its exit:
+	// a relay's copies of it (see echoes) may come after the report,
+	// and with the default action back one would kill shout as it
+	// exits, status 130 rather than the report's.
+	var signalled atomic.Bool
+	defer func() {
+		if !signalled.Load() {
+			signal.Stop(sigs)
+			signal.Stop(hups)
+		}
+	}()
 	defer takeQuit()() // (before the Stop)
 	ctx, cancel := context.WithCancel(std.ctx)
 	defer cancel()
@@ -146,6 +155,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		case <-ctx.Done():
 			return
 		}
+		signalled.Store(true)
 		if s == syscall.SIGQUIT {
 			stopNow(s, "SIGQUIT")
 		}
@@ -161,7 +171,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		// no one asking again: a closing terminal may send two (the
 		// shell's to its jobs, the kernel's to the foreground); nor is
 		// a second SIGTERM (see hurries).
-		began, told := s, false
+		began, beganAt, told := s, time.Now(), false
 		for {
 			select {
 			case <-hups:
@@ -172,6 +182,9 @@ func (cmd *benchCmd) Run(std *stdio) error {
 						fmt.Fprintf(std.stderr, "shout: %s again: already stopping; Ctrl-C to stop at once\n", s)
 						told = true
 					}
+					continue
+				}
+				if echoes(began, time.Since(beganAt), s) {
 					continue
 				}
 				why := "a second " + s.String()

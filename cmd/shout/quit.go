@@ -5,6 +5,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // quit is the SIGQUIT catch-all's state: catchQuit's channel, and how
@@ -105,4 +106,22 @@ func takeQuit() (release func()) {
 // (Kubernetes, docker stop, systemd) send one and then SIGKILL.
 func hurries(began, s os.Signal) bool {
 	return s != syscall.SIGTERM || began != syscall.SIGTERM
+}
+
+// echoWindow is how soon after the signal that began a stop the same
+// signal is taken for that one passed on again (echoes), not sent anew:
+// a relay sends its copies within microseconds, and a person pressing
+// Ctrl-C twice takes longer (a held key repeats after a quarter second).
+const echoWindow = 100 * time.Millisecond
+
+// echoes reports whether signal s, come after began (the signal that
+// began the stop) and since it, is began passed on again rather than a
+// request of its own: GNU timeout passes each signal it gets to its
+// command and then to the command's process group, so Ctrl-C on
+// `timeout 60 shout bench` at a shell prompt (SIGINT to the terminal's
+// foreground group, timeout and shout alike) reaches shout three times
+// at once, and `timeout -s INT` sends two. Such a copy says nothing,
+// neither hurrying the stop nor being told "already stopping".
+func echoes(began os.Signal, since time.Duration, s os.Signal) bool {
+	return s == began && since < echoWindow
 }

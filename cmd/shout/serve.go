@@ -76,7 +76,17 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	// connections and logging so.
 	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
+	var began os.Signal // the signal that began the stop, if one did, and when
+	var beganAt time.Time
+	defer func() {
+		// Once a signal has begun the stop, shout catches them to its
+		// exit: a relay's copies of it (see echoes) may come after a
+		// stop that took no time, and with the default action back one
+		// would kill shout as it exits.
+		if began == nil {
+			signal.Stop(sigs)
+		}
+	}()
 	defer takeQuit()() // (before the Stop)
 	// SIGHUP reloads the certificate; with none to reload it says so,
 	// rather than end the server as it would by default. Caught from the
@@ -99,8 +109,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	// Logging never blocks serving or stopping, whatever stderr does.
 	logs := asynclog.NewBuffered(std.stderr, 0, 0, cmd.logHandler)
-	var began os.Signal // the signal that began the stop, if one did
-	defer func() { closeLog(logs, sigs, began) }()
+	defer func() { closeLog(logs, sigs, began, beganAt) }()
 	log := slog.New(logs)
 
 	srv := cmd.server(t, log)
@@ -217,7 +226,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Error("a listener failed; shutting down", "err", failed, "timeout", timeout)
 	case s := <-sigs:
 		ready(false) // first: a load balancer stops sending new clients
-		began = s
+		began, beganAt = s, time.Now()
 		if s == syscall.SIGQUIT {
 			log.Warn("stopping now", "signal", s.String())
 			closeNow(srv, log)
@@ -254,6 +263,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 						log.Info("already stopping: SIGTERM again does not hurry the stop; Ctrl-C (SIGINT) or SIGQUIT does", "signal", s.String())
 						told = true
 					}
+					continue
+				}
+				if echoes(began, time.Since(beganAt), s) {
 					continue
 				}
 				log.Warn(cut+": stopping now", "signal", s.String())
@@ -599,15 +611,15 @@ func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
 
 // closeLog waits for the last log lines to reach stderr, for at most
 // logFlushTimeout, or until one more signal asks to stop waiting, if it
-// hurries a stop that began began.
-func closeLog(logs *asynclog.Handler, sigs <-chan os.Signal, began os.Signal) {
+// hurries a stop that began began at beganAt (and is not its echo).
+func closeLog(logs *asynclog.Handler, sigs <-chan os.Signal, began os.Signal, beganAt time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), logFlushTimeout)
 	defer cancel()
 	go func() {
 		for {
 			select {
 			case s := <-sigs:
-				if !hurries(began, s) {
+				if echoes(began, time.Since(beganAt), s) || !hurries(began, s) {
 					continue
 				}
 				cancel()
