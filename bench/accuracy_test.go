@@ -319,19 +319,7 @@ func TestOpenLoopBehindIsCounted(t *testing.T) {
 		handle func(t *testing.T, c net.Conn)
 	}{
 		{"server takes no bytes", 64 << 10, func(t *testing.T, c net.Conn) { <-t.Context().Done() }},
-		{"server answers 250 a second", 64, func(_ *testing.T, c net.Conn) {
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadBytes('\n')
-				if err != nil {
-					return
-				}
-				time.Sleep(4 * time.Millisecond)
-				if _, err := c.Write(bytes.ToUpper(line)); err != nil {
-					return
-				}
-			}
-		}},
+		{"server answers 250 a second", 64, func(_ *testing.T, c net.Conn) { answerAfter(c, 4*time.Millisecond) }},
 	} {
 		for _, warmup := range []time.Duration{-1, 200 * time.Millisecond} {
 			t.Run(fmt.Sprintf("%s, warm-up %v", tc.name, max(warmup, 0)), func(t *testing.T) {
@@ -363,19 +351,6 @@ func TestOpenLoopBehindIsCounted(t *testing.T) {
 // unsent, where the event loops sent them and called them lost.
 func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
 	// answer answers each line of c, after wait, until it fails.
-	answer := func(c net.Conn, wait time.Duration) {
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadBytes('\n')
-			if err != nil {
-				return
-			}
-			time.Sleep(wait)
-			if _, err := c.Write(bytes.ToUpper(line)); err != nil {
-				return
-			}
-		}
-	}
 	for _, tc := range []struct {
 		name string
 		rate float64
@@ -386,10 +361,10 @@ func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
 		// connection (a write under way as the time was up).
 		unsent, ok bool
 	}{
-		{"server answers at once", 400, 64, func(_ *testing.T, _ int64, c net.Conn) { answer(c, 0) }, false, true},
+		{"server answers at once", 400, 64, func(_ *testing.T, _ int64, c net.Conn) { answerAfter(c, 0) }, false, true},
 		{"server resets one connection", 400, 64, func(_ *testing.T, k int64, c net.Conn) {
 			if k > 0 {
-				answer(c, 0)
+				answerAfter(c, 0)
 				return
 			}
 			r := bufio.NewReader(c)
@@ -405,7 +380,7 @@ func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
 		}, true, false},
 		// Reads every message, answers a few: it holds nothing back, and
 		// what it did not answer in time is lost.
-		{"server answers slowly", 6000, 64, func(_ *testing.T, _ int64, c net.Conn) { answer(c, 2*time.Millisecond) }, false, false},
+		{"server answers slowly", 6000, 64, func(_ *testing.T, _ int64, c net.Conn) { answerAfter(c, 2*time.Millisecond) }, false, false},
 		// Fails each connection after Timeout, its bytes untaken.
 		{"server takes no bytes", 2000, 64 << 10, func(t *testing.T, _ int64, c net.Conn) { <-t.Context().Done() }, true, false},
 		// Holds it back until the time is up.
@@ -615,23 +590,7 @@ func TestOpenLoopFullAtTheStopCounted(t *testing.T) {
 // against shout serve).
 func TestOpenLoopWarmupBacklogNotCounted(t *testing.T) {
 	t.Cleanup(bench.SetFlightBudget(8))
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadBytes('\n')
-			if err != nil {
-				return
-			}
-			select {
-			case <-t.Context().Done():
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if _, err := c.Write(bytes.ToUpper(line)); err != nil {
-				return
-			}
-		}
-	})
+	addr := shouttest.StreamServer(t, func(c net.Conn) { answerAfter(c, 20*time.Millisecond) })
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = 1, 1, "ascii", 16, 2000
 	cfg.Warmup, cfg.Duration = 300*time.Millisecond, 300*time.Millisecond
@@ -690,4 +649,20 @@ func TestUDPOpenLoopOnTimeAllRight(t *testing.T) {
 			rep.Messages, rep.Lost, rep.Mismatches, rep.Errors, rep.Unsent, busy.Load(), rep.OK(), rep.FirstError)
 	}
 	checkEveryDueCounted(t, rep, counted, cfg)
+}
+
+// answerAfter is a stand-in server's connection: it answers each line
+// of c in uppercase, wait after reading it, until c fails.
+func answerAfter(c net.Conn, wait time.Duration) {
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			return
+		}
+		time.Sleep(wait)
+		if _, err := c.Write(bytes.ToUpper(line)); err != nil {
+			return
+		}
+	}
 }

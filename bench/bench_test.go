@@ -1751,19 +1751,7 @@ func TestUDPOpenLoopOutrunsTheRing(t *testing.T) {
 // in the window, and showed more than the server can do.
 func TestThroughputIsWhatCameWhileMeasuring(t *testing.T) {
 	const perReply = 2 * time.Millisecond // at most 500 replies a second
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadBytes('\n')
-			if err != nil {
-				return
-			}
-			time.Sleep(perReply)
-			if _, err := c.Write(bytes.ToUpper(line)); err != nil {
-				return
-			}
-		}
-	})
+	addr := shouttest.StreamServer(t, func(c net.Conn) { answerAfter(c, perReply) })
 	for _, tc := range []struct {
 		name  string
 		rate  float64
