@@ -230,40 +230,34 @@ func TestMutualTLS(t *testing.T) {
 }
 
 // A client that connects and never says hello is closed after the
-// handshake timeout, with its reason.
+// handshake timeout, with its reason. A plain-text client that types a
+// line shorter than a TLS record's header and waits for its reply (nc, a
+// plain shout connect at a terminal) is said not to speak TLS, quoting
+// it: the log said only "no handshake within 300ms".
 func TestTLSHandshakeStall(t *testing.T) {
-	opts, _ := tlsOptions(t, "")
-	addr, ev := serve(t, opts, true, &server.Server{})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(bound))
-	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("read %v, want the server to close", err)
-	}
-	if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonHandshake || !strings.Contains(cl.Err.Error(), "no handshake within 300ms") {
-		t.Errorf("closed for %v (%v), want %v after 300ms", cl.Reason, cl.Err, server.ReasonHandshake)
-	}
-}
-
-// A plain-text client that types a line shorter than a TLS record's
-// header and waits for its reply (nc, a plain shout connect at a
-// terminal) is said not to speak TLS, quoting it, when the handshake
-// times out: the log said only "no handshake within 300ms".
-func TestTLSHandshakeStallOfAPlainClientSaysWhatItSent(t *testing.T) {
-	opts, _ := tlsOptions(t, "")
-	addr, ev := serve(t, opts, true, &server.Server{})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "hi\n")
-	want := `the client does not speak TLS: it sent "hi\n" (no handshake within 300ms)`
-	if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonHandshake || cl.Err == nil || !strings.HasSuffix(cl.Err.Error(), ": "+want) {
-		t.Errorf("closed for %v (%v), want %v: %s", cl.Reason, cl.Err, server.ReasonHandshake, want)
+	for _, tc := range []struct {
+		name, sent, want string
+	}{
+		{"silent", "", ": no handshake within 300ms"},
+		{"a plain line", "hi\n", `: the client does not speak TLS: it sent "hi\n" (no handshake within 300ms)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, _ := tlsOptions(t, "")
+			addr, ev := serve(t, opts, true, &server.Server{})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, tc.sent)
+			c.SetReadDeadline(time.Now().Add(bound))
+			if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("read %v, want the server to close", err)
+			}
+			if cl := ev.next(t, ev.closes, "close"); cl.Reason != server.ReasonHandshake || cl.Err == nil || !strings.HasSuffix(cl.Err.Error(), tc.want) {
+				t.Errorf("closed for %v (%v), want %v%s", cl.Reason, cl.Err, server.ReasonHandshake, tc.want)
+			}
+		})
 	}
 }
 
