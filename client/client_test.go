@@ -145,15 +145,7 @@ func TestPipeServerClosesAtOnce(t *testing.T) {
 }
 
 func TestPipeServerNeverCloses(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		sc := bufio.NewScanner(c)
-		for sc.Scan() {
-			c.Write(append(bytes.ToUpper(sc.Bytes()), '\n'))
-		}
-		<-release
-	})
+	addr := neverClosingServer(t)
 	pr, pw := io.Pipe()
 	out := newShown("A\nB\n")
 	go func() {
@@ -991,16 +983,7 @@ func TestPipeInputErrorEndsAtOnce(t *testing.T) {
 		{"a line answered", "a\n", "A\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			release := make(chan struct{})
-			defer close(release)
-			// Answers each line, and never closes: only the client ends it.
-			addr := shouttest.StreamServer(t, func(c net.Conn) {
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					c.Write(append(bytes.ToUpper(sc.Bytes()), '\n'))
-				}
-				<-release
-			})
+			addr := neverClosingServer(t)
 			out := newShown(tc.want)
 			in := &failAfter{first: []byte(tc.sent), err: errIsDir}
 			if tc.want != "" {
@@ -1027,4 +1010,23 @@ func TestPipeInputErrorEndsAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// neverClosingServer is a stand-in server that answers each line in
+// uppercase and never closes a connection: only the client (or the
+// test's end) ends it.
+func neverClosingServer(t *testing.T) string {
+	release := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			c.Write(append(bytes.ToUpper(sc.Bytes()), '\n'))
+		}
+		<-release
+	})
+	// Registered after StreamServer's cleanup, so that it runs before it
+	// (cleanups run last first): that one waits for its handlers, which
+	// wait for this.
+	t.Cleanup(func() { close(release) })
+	return addr
 }
