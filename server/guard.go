@@ -60,33 +60,45 @@ func (g *guard) check(src, dst netip.AddrPort) Reason {
 
 // reflectorPort reports whether a service on port p answers datagrams, so
 // that a reply to it would be answered in turn: the classic UDP loops and
-// the services used for reflection attacks. No client sends from these
-// ports (they are below the ephemeral range), so nothing real is lost.
+// the services used for reflection attacks. Few clients send from these
+// ports: all but 10001 and 11211 are below every system's ephemeral range
+// (Linux's starts at 32768, Windows' and macOS's at 49152, FreeBSD's at
+// 10000), and a NAT that remaps a port lands on one of them about once in
+// tens of thousands. Ports of abused services inside Linux's or Windows'
+// range (Jenkins' 33848, DVRs' 37810) are left out: a load tool's sockets
+// on this machine would land on them.
 func reflectorPort(p uint16) bool {
 	switch p {
 	case 0, // not a real port: a forgery
-		7,     // echo
+		7,     // echo: answers anything with itself
 		9,     // discard
-		13,    // daytime
-		17,    // quote of the day
-		19,    // chargen
-		37,    // time
-		53,    // DNS
-		69,    // TFTP
-		111,   // portmapper (rpcbind)
-		123,   // NTP
-		137,   // NetBIOS name service
+		13,    // daytime: answers any datagram
+		17,    // quote of the day: answers any datagram
+		19,    // chargen: answers any datagram, with up to 512 bytes
+		37,    // time: answers any datagram
+		53,    // DNS: reflection and amplification
+		69,    // TFTP: answers a bad request with an error packet
+		111,   // portmapper (rpcbind): amplification
+		123,   // NTP: amplification (monlist)
+		137,   // NetBIOS name service: amplification
 		138,   // NetBIOS datagram service
-		161,   // SNMP
+		161,   // SNMP: amplification (GetBulk)
 		162,   // SNMP trap
-		389,   // CLDAP
-		520,   // RIP
-		1434,  // Microsoft SQL Server browser
-		1900,  // SSDP
-		3702,  // WS-Discovery
-		5353,  // multicast DNS
-		5683,  // CoAP
-		11211: // memcached
+		389,   // CLDAP: amplification
+		427,   // SLP: amplification (CVE-2023-29552)
+		520,   // RIP: amplification (RIPv1 requests)
+		1194,  // OpenVPN: answers a reset with a reset (with no tls-auth)
+		1434,  // Microsoft SQL Server browser: amplification
+		1900,  // SSDP: amplification
+		3283,  // Apple Remote Desktop: amplification
+		3389,  // RDP over UDP: amplification
+		3478,  // STUN: answers binding requests; amplification
+		3702,  // WS-Discovery: amplification
+		5060,  // SIP: answers any request, even a bad one; amplification
+		5353,  // multicast DNS: amplification
+		5683,  // CoAP: amplification
+		10001, // Ubiquiti discovery: amplification
+		11211: // memcached: amplification (about 50,000 times)
 		return true
 	}
 	return false

@@ -129,6 +129,13 @@ func TestDatagramGuard(t *testing.T) {
 		{"port 0", "127.0.0.1:5000", "127.0.0.1:0", server.ReasonReflectorPort},
 		{"DNS", "127.0.0.1:5000", "127.0.0.1:53", server.ReasonReflectorPort},
 		{"memcached", "[::]:5000", "[::1]:11211", server.ReasonReflectorPort},
+		{"SLP", "127.0.0.1:5000", "127.0.0.1:427", server.ReasonReflectorPort},
+		{"OpenVPN", "127.0.0.1:5000", "127.0.0.1:1194", server.ReasonReflectorPort},
+		{"Apple Remote Desktop", "127.0.0.1:5000", "127.0.0.1:3283", server.ReasonReflectorPort},
+		{"RDP", "127.0.0.1:5000", "127.0.0.1:3389", server.ReasonReflectorPort},
+		{"STUN", "127.0.0.1:5000", "127.0.0.1:3478", server.ReasonReflectorPort},
+		{"SIP", "[::]:5000", "[::1]:5060", server.ReasonReflectorPort},
+		{"Ubiquiti discovery", "127.0.0.1:5000", "127.0.0.1:10001", server.ReasonReflectorPort},
 		{"port 8", "127.0.0.1:5000", "127.0.0.1:8", server.ReasonNone},
 		{"ephemeral port", "127.0.0.1:5000", "127.0.0.1:40000", server.ReasonNone},
 	}
