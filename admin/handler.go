@@ -102,10 +102,16 @@ func writeTime(r *http.Request) time.Duration {
 }
 
 // maxPprofSeconds is the longest profile, trace or delta profile the
-// admin listener makes: net/http/pprof has no bound, and only one CPU
-// profile or trace is made at a time, so one asked for days would keep
-// everyone else's from being made for as long.
-const maxPprofSeconds = 3600
+// admin listener makes. net/http/pprof has no bound, and makes only one
+// CPU profile or trace at a time, until its client goes away: an hour's
+// (?seconds=3600) kept everyone else's from being made for an hour.
+// Five minutes is ten times go tool pprof's 30 s, long enough to catch a
+// stall that comes every minute or two; a longer look is several of
+// them, each of which leaves the profiler free when it ends.
+const maxPprofSeconds = 300
+
+// pprofTooLong says why a seconds past maxPprofSeconds is refused.
+const pprofTooLong = "profiles and traces are made one at a time: ask for several shorter ones"
 
 // pprofSeconds is how long the profile or trace at path takes to make,
 // by q's seconds, as net/http/pprof reads them: for /debug/pprof/profile
@@ -129,13 +135,13 @@ func pprofSeconds(path string, q url.Values) (time.Duration, error) {
 	if path == "/debug/pprof/trace" { // seconds may have a fraction
 		sec, err := strconv.ParseFloat(vs[0], 64)
 		if err != nil || !(sec > 0 && sec <= maxPprofSeconds) {
-			return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a number of seconds more than 0, at most %d`, vs[0], maxPprofSeconds)
+			return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a number of seconds more than 0, at most %d (%s)`, vs[0], maxPprofSeconds, pprofTooLong)
 		}
 		return time.Duration(sec * float64(time.Second)), nil
 	}
 	sec, err := strconv.ParseInt(vs[0], 10, 64)
 	if err != nil || sec <= 0 || sec > maxPprofSeconds {
-		return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a whole number of seconds from 1 to %d`, vs[0], maxPprofSeconds)
+		return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a whole number of seconds, at least 1 and at most %d (%s)`, vs[0], maxPprofSeconds, pprofTooLong)
 	}
 	return time.Duration(sec) * time.Second, nil
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // A ?seconds= that net/http/pprof would take for its default, or that is
-// given twice, or asks for more than an hour, is answered 400 at once,
+// given twice, or asks for more than maxPprofSeconds, is answered 400 at once,
 // saying why. /debug/pprof/profile?seconds=0 (or -1, or 1e-9) made a
 // 30 s profile under a 30 s write time: after 30 s the client got an
 // empty reply. Values that are not numbers got a profile or trace of
@@ -27,9 +27,9 @@ func TestPprofBadSecondsRefused(t *testing.T) {
 	defer hs.Close()
 	client := &http.Client{Timeout: bound}
 	bad := map[string][]string{
-		"profile":   {"0", "-1", "1e-9", "1.5", "NaN", "abc", "", "3601", "99999999999999999999", "1&seconds=2"},
-		"trace":     {"0", "-1", "-0", "NaN", "Inf", "+Inf", "abc", "", "3600.5", "1e9", "0.5&seconds=0.5"},
-		"heap":      {"0", "1.5", "abc", "3601"},
+		"profile":   {"0", "-1", "1e-9", "1.5", "NaN", "abc", "", "301", "99999999999999999999", "1&seconds=2"},
+		"trace":     {"0", "-1", "-0", "NaN", "Inf", "+Inf", "abc", "", "300.5", "1e9", "0.5&seconds=0.5"},
+		"heap":      {"0", "1.5", "abc", "301"},
 		"goroutine": {"-5", "1e3"},
 	}
 	for path, values := range bad {
@@ -61,6 +61,37 @@ func TestPprofBadSecondsRefused(t *testing.T) {
 	}
 }
 
+// A profile or trace longer than maxPprofSeconds is refused at once,
+// saying the longest there is and why, and leaves the profiler free:
+// only one CPU profile or trace is made at a time, and
+// /debug/pprof/profile?seconds=3600 held it for an hour, every other
+// profile answered "Could not enable CPU profiling" meanwhile.
+func TestPprofLongRefused(t *testing.T) {
+	hs := httptest.NewServer(admin.NewHandler(admin.NewMetrics(admin.Config{}), true))
+	defer hs.Close()
+	client := &http.Client{Timeout: bound}
+	for _, u := range []string{"/debug/pprof/profile?seconds=3600", "/debug/pprof/trace?seconds=3600", "/debug/pprof/profile?seconds=301", "/debug/pprof/trace?seconds=300.5", "/debug/pprof/heap?seconds=301"} {
+		resp, err := client.Get(hs.URL + u)
+		if err != nil {
+			t.Fatalf("GET %s: %v; want a 400 at once", u, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "at most 300") || !strings.Contains(string(body), "one at a time") {
+			t.Errorf("GET %s: %d %q; want 400, saying at most 300 seconds, one at a time", u, resp.StatusCode, body)
+		}
+	}
+	resp, err := client.Get(hs.URL + "/debug/pprof/profile?seconds=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a 1 s profile after them: %d %.80q; want 200", resp.StatusCode, body)
+	}
+}
+
 // A profile asked for in a form in the body is made as long as the URL
 // says, which the write time is set by. net/http/pprof's FormValue
 // preferred the body's seconds: a POST .../profile?seconds=1 with
@@ -88,7 +119,7 @@ func TestPprofSecondsFromURLOnly(t *testing.T) {
 // net/http/pprof, given it, makes the profile or trace: the write time
 // is set by it.
 func FuzzPprofSeconds(f *testing.F) {
-	for _, s := range []string{"30", "1", "0", "-1", "1.5", "1e-9", "NaN", "Inf", "abc", "", "3600", "3601", "0x10", "+5", " 5", "99999999999999999999"} {
+	for _, s := range []string{"30", "1", "0", "-1", "1.5", "1e-9", "NaN", "Inf", "abc", "", "300", "301", "3600", "0x10", "+5", " 5", "99999999999999999999"} {
 		f.Add("/debug/pprof/profile", s)
 		f.Add("/debug/pprof/trace", s)
 	}
@@ -98,8 +129,8 @@ func FuzzPprofSeconds(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if d <= 0 || d > time.Hour {
-			t.Fatalf("%s?seconds=%q: %v, want more than 0 and at most an hour", path, seconds, d)
+		if d <= 0 || d > 5*time.Minute {
+			t.Fatalf("%s?seconds=%q: %v, want more than 0 and at most 5 minutes", path, seconds, d)
 		}
 		// As net/http/pprof reads it (Profile, Trace, and a delta
 		// profile, which refuses what is not a positive integer).
