@@ -13,7 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
@@ -78,22 +78,48 @@ func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 // system's whole bundle of authorities (about 200 KiB), fits many times.
 const MaxPEM = 8 << 20
 
+// pemWait bounds how long ReadPEM waits for a pipe or terminal to be
+// written to its end, a named pipe's writer included: long enough for
+// --cert <(cmd) whose cmd asks a secret store, or a FIFO's writer that
+// starts with shout, short enough that one that never comes or never
+// finishes ends the start, or a SIGHUP's reload, with an error.
+var pemWait = 10 * time.Second
+
 // ReadPEM reads the PEM file path given to flag, at most MaxPEM bytes: a
 // file larger than that, or a device such as /dev/zero, is no PEM file
 // of certificates or keys, and reading it whole would take the memory it
 // holds, without end for /dev/zero.
+//
+// A named pipe is opened without waiting for a writer (opening one to
+// read waits for ever if none comes), and a pipe or terminal must then be
+// written to its end within pemWait, its writer coming meanwhile if it
+// had none: --cert <(cmd) works, and so does a FIFO whose writer is a
+// little late. Where Go's poller cannot wait on a pipe (macOS), a named
+// pipe with no writer is an error at once, and one whose writer never
+// finishes is waited for.
 func ReadPEM(flag, path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openPEM(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxPEM+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	if len(b) > MaxPEM {
+	pipe := fi.Mode()&fs.ModeNamedPipe != 0
+	b, err := readPEMFile(f, fi.Mode().IsRegular(), pipe)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded) && len(b) == 0 && pipe:
+		return nil, fmt.Errorf("%s %s: nothing written to it within %v: a pipe with nobody writing to it, or a writer that wrote nothing", flag, path, pemWait)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, fmt.Errorf("%s %s: not written and closed within %v: a pipe or terminal whose writer has not finished", flag, path, pemWait)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	case len(b) > MaxPEM:
 		return nil, fmt.Errorf("%s %s: larger than %d MiB, which no PEM file of certificates or keys is", flag, path, MaxPEM>>20)
+	case len(b) == 0 && pipe:
+		return nil, fmt.Errorf("%s %s: an empty pipe with nobody writing to it (--cert <(cmd) has its writer from the start)", flag, path)
 	}
 	return b, nil
 }

@@ -1,0 +1,222 @@
+//go:build unix
+
+package certs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"shout/internal/certs"
+)
+
+// bound is how long a test waits for ReadPEM before calling it stuck.
+const bound = 10 * time.Second
+
+// readPEM runs certs.ReadPEM on path, failing the test if it is still
+// blocked after bound; unblock is called then (and at the end), to let it
+// return.
+func readPEM(t *testing.T, path string, unblock func()) ([]byte, error) {
+	t.Helper()
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := certs.ReadPEM("--cert", path)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-time.After(bound):
+		unblock()
+		<-done
+		t.Fatalf("ReadPEM(%s) still blocked after %v", path, bound)
+		return nil, nil
+	}
+}
+
+// fifo makes a named pipe in a test's folder.
+func fifo(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "cert.pem")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	return p
+}
+
+// writeEnd opens p for writing, as the writer of --cert <(cmd) has it
+// open before shout reads: through a read end of its own that opens
+// without waiting and reads nothing (closed at the end; with no reader
+// at all a write would fail).
+func writeEnd(t *testing.T, p string) *os.File {
+	t.Helper()
+	r, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	w, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// A named pipe that nobody writes to ends ReadPEM with a clear error
+// after pemWait: --cert FIFO (or /dev/stdin on one) waited for a writer
+// for ever, at start and on each SIGHUP.
+func TestReadPEMFIFONoWriter(t *testing.T) {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
+		t.Skip("Go's poller cannot wait on a pipe here: no writer is an error at once")
+	}
+	defer certs.SetPEMWait(100 * time.Millisecond)()
+	p := fifo(t)
+	_, err := readPEM(t, p, func() {
+		// A writer that comes and goes lets the blocked open return.
+		if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": nothing written to it within 100ms") || !strings.Contains(err.Error(), "nobody writing to it") {
+		t.Fatalf("got %v, want it to say nothing was written within 100ms, nobody writing to it", err)
+	}
+}
+
+// A named pipe whose writer comes after shout has opened it (a FIFO fed
+// by a program started with shout) is waited for, and read.
+func TestReadPEMFIFOLateWriter(t *testing.T) {
+	p := fifo(t)
+	want := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	go func() {
+		// Opening to write returns once ReadPEM has opened to read.
+		w, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		w.Write(want)
+		w.Close()
+	}()
+	got, err := readPEM(t, p, func() {
+		if r, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			r.Close() // lets the writer's open return
+		}
+	})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+}
+
+// A pipe whose writer keeps it open and writes nothing ends ReadPEM
+// after pemWait, saying so (where the poller can wait on a pipe), rather than holding the start (or the
+// reload) for as long as the writer lives.
+func TestReadPEMFIFOSilentWriter(t *testing.T) {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
+		t.Skip("Go's poller cannot wait on a pipe here: ReadPEM waits for its writer")
+	}
+	defer certs.SetPEMWait(100 * time.Millisecond)()
+	p := fifo(t)
+	w := writeEnd(t, p)
+	if _, err := w.Write([]byte("-----BEGIN CERTIFICATE-----\n")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readPEM(t, p, func() { w.Close() })
+	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": ") || !strings.Contains(err.Error(), "not written and closed within 100ms") {
+		t.Fatalf("got %v, want it to say nothing ended the pipe within 100ms", err)
+	}
+}
+
+// A pipe with a writer is read to its end, as --cert <(cmd) gives it,
+// however its writes are split: a named pipe, and /dev/fd/N of an
+// anonymous one (bash's <(cmd) itself).
+func TestReadPEMPipeWithWriter(t *testing.T) {
+	want := bytes.Repeat([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 2000) // past a pipe's 64 KiB
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) (path string, w *os.File)
+	}{
+		{"named pipe", func(t *testing.T) (string, *os.File) {
+			p := fifo(t)
+			return p, writeEnd(t, p)
+		}},
+		{"process substitution", func(t *testing.T) (string, *os.File) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close(); w.Close() })
+			p := fmt.Sprintf("/dev/fd/%d", r.Fd())
+			if _, err := os.Stat(p); err != nil {
+				t.Skip("no /dev/fd here:", err)
+			}
+			return p, w
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, w := tc.open(t)
+			if _, err := w.Write(want[:100]); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				w.Write(want[100:]) // as ReadPEM reads it
+				w.Close()
+			}()
+			got, err := readPEM(t, p, func() { w.Close() })
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("got %d bytes, %v; want the %d written", len(got), err, len(want))
+			}
+		})
+	}
+}
+
+// A SIGHUP's reload of a certificate file that has become a named pipe
+// with no writer keeps the certificate in use and says why, after
+// pemWait, rather than blocking the reloads for good.
+func TestReloadFIFONoWriter(t *testing.T) {
+	defer certs.SetPEMWait(100 * time.Millisecond)()
+	certPEM, keyPEM := pair(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := certs.Load(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.Fingerprint()
+	if err := os.Remove(cert); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(cert, 0o600); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Reload() }()
+	select {
+	case err = <-done:
+	case <-time.After(bound):
+		if w, err := os.OpenFile(cert, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatalf("Reload still blocked on a named pipe after %v", bound)
+	}
+	if err == nil || !strings.Contains(err.Error(), "nobody writing to it") || s.Fingerprint() != before {
+		t.Fatalf("Reload: %v, and the certificate changed: %v; want an error saying nobody writes to it, and the same certificate", err, s.Fingerprint() != before)
+	}
+}

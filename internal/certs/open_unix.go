@@ -1,0 +1,83 @@
+//go:build unix
+
+package certs
+
+import (
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"time"
+)
+
+// openPEM opens path to read without waiting for a writer, as opening a
+// named pipe otherwise does.
+func openPEM(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
+
+// readPEMFile reads f, from openPEM, to its end, at most MaxPEM+1 bytes.
+// A pipe or device that Go's poller can wait on is read within pemWait
+// (then the error is os.ErrDeadlineExceeded), a named pipe waiting for
+// its writer meanwhile; anything else is read as it comes.
+func readPEMFile(f *os.File, regular, pipe bool) ([]byte, error) {
+	if regular || f.SetReadDeadline(time.Now().Add(pemWait)) != nil {
+		// Its reads must wait themselves: no O_NONBLOCK.
+		if err := blocking(f); err != nil {
+			return nil, err
+		}
+		return io.ReadAll(io.LimitReader(f, MaxPEM+1))
+	}
+	if !pipe {
+		return io.ReadAll(io.LimitReader(f, MaxPEM+1))
+	}
+	return readPipe(f)
+}
+
+// readPipe reads a named pipe to its end, or MaxPEM+1 bytes, waiting on
+// the poller until its deadline. A pipe with no writer reads as at its
+// end, as one whose writer has finished does: until it has given a byte,
+// that is taken for a writer still to come, whom the poller waits for
+// (it wakes when one writes).
+func readPipe(f *os.File) ([]byte, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	buf := make([]byte, 32<<10)
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		for len(b) <= MaxPEM {
+			n, err := syscall.Read(int(fd), buf)
+			switch {
+			case errors.Is(err, syscall.EINTR):
+				continue
+			case errors.Is(err, syscall.EAGAIN):
+				return false // a writer, with nothing written yet
+			case err != nil:
+				rerr = err
+				return true
+			case n == 0:
+				return len(b) > 0 // the end, or no writer yet
+			}
+			b = append(b, buf[:n]...)
+		}
+		return true
+	})
+	return b, errors.Join(err, rerr)
+}
+
+// blocking clears the O_NONBLOCK openPEM set, for a file whose reads Go's
+// poller cannot wait on: there a read that would block fails instead.
+func blocking(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.SetNonblock(int(fd), false) }); err != nil {
+		return err
+	}
+	return serr
+}
