@@ -169,6 +169,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Warn(fmt.Sprintf("--source-rate %d: a UDP reply longer than %d bytes is never sent, however seldom its source sends: an address's budget holds one second's worth", cmd.SourceRate, cmd.SourceRate),
 			"source_rate", cmd.SourceRate)
 	}
+	if exposed := exposedUDP(packets); len(exposed) > 0 && !std.given["source-rate"] {
+		// Said once, at start: the flag's help cannot know the address.
+		log.Warn(fmt.Sprintf("UDP served beyond loopback (%s) with the default --source-rate, %d bytes a second for each source address: anyone who reaches it can forge a victim's address as the source and have shout send the victim that much, up to 3 times what they send; set --source-rate to what one client needs (%d still answers the longest datagram), or serve TCP alone (tcp://)", strings.Join(exposed, ", "), cmd.SourceRate, exposedSourceRate),
+			"addrs", strings.Join(exposed, ","), "source_rate", cmd.SourceRate)
+	}
 	logListening(log, listeners, engines, packets)
 	loops := 0 // the event loops' epoll sets and wake-ups, made once for every listener
 	if slices.Contains(engines, server.EngineLoop) {
@@ -296,6 +301,27 @@ func logListening(log *slog.Logger, listeners []net.Listener, engines []server.E
 		e := endpoint.Endpoint{Network: p.LocalAddr().Network(), Address: p.LocalAddr().String()}
 		log.Info("listening on "+e.String(), "network", e.Network, "addr", e.Address)
 	}
+}
+
+// exposedSourceRate is the --source-rate the warning of exposedUDP
+// suggests: the least that still answers the longest datagram (a budget
+// holds one second's worth), a power of two for the reader.
+const exposedSourceRate = 65536
+
+// exposedUDP returns the addresses of packets that take datagrams from
+// other machines: any but loopback (0.0.0.0 and [::] too). A budget
+// sized for known clients (the default --source-rate) lets a forger who
+// reaches one aim far more replies at a victim than a public UDP service
+// sends to one address.
+func exposedUDP(packets []net.PacketConn) []string {
+	var exposed []string
+	for _, p := range packets {
+		ap, err := netip.ParseAddrPort(p.LocalAddr().String())
+		if err != nil || !ap.Addr().Unmap().IsLoopback() {
+			exposed = append(exposed, "udp://"+p.LocalAddr().String())
+		}
+	}
+	return exposed
 }
 
 // endpoints parses the addresses to serve, refusing flags that none of

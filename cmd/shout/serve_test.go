@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -245,3 +246,80 @@ func TestServeSourceRateBelowLongestReply(t *testing.T) {
 		}
 	}
 }
+
+// UDP served on an address other machines reach (0.0.0.0 and [::]
+// included) with the default --source-rate is warned of at start: the
+// budget, sized for known clients, lets a forger aim 8 MiB of replies a
+// second at a victim. Not on loopback, nor once --source-rate is given,
+// whatever its value: the operator chose it. (Nothing is sent: the
+// servers only listen.)
+func TestServeUDPBeyondLoopbackWarned(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		warn bool
+	}{
+		{nil, []string{"udp://127.0.0.1:0"}, false},
+		{nil, []string{"127.0.0.1:0"}, false},
+		{nil, []string{"tcp://0.0.0.0:0"}, false},
+		{nil, []string{"udp://0.0.0.0:0"}, true},
+		{nil, []string{"0.0.0.0:0"}, true},
+		{nil, []string{"udp://127.0.0.1:0", "udp://0.0.0.0:0"}, true},
+		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "65536"}, false},
+		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "8388608"}, false},
+		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "0"}, false},
+		{[]string{"SHOUT_SOURCE_RATE=65536"}, []string{"udp://0.0.0.0:0"}, false},
+	} {
+		p := startServe(t, tc.env, tc.args...)
+		// (said before the listening lines startServe waited for)
+		var warning string
+		for line := range strings.Lines(p.logText()) {
+			if strings.Contains(line, "UDP served beyond loopback") {
+				warning = line
+			}
+		}
+		if got := warning != ""; got != tc.warn {
+			t.Errorf("%v %v: warned %v, want %v:\n%s", tc.env, tc.args, got, tc.warn, p.logText())
+		}
+		if tc.warn && (!strings.Contains(warning, "(udp://0.0.0.0:") || strings.Contains(warning, "127.0.0.1") || !strings.Contains(warning, "set --source-rate")) {
+			t.Errorf("%v: the warning names no address beyond loopback, or names a loopback one, or does not say what to do: %s", tc.args, warning)
+		}
+	}
+}
+
+// exposedUDP names every UDP listener that is not on loopback, IPv4 or
+// IPv6, mapped or not.
+func TestExposedUDP(t *testing.T) {
+	for _, tc := range []struct {
+		addr    string
+		exposed bool
+	}{
+		{"127.0.0.1:8080", false},
+		{"127.0.0.53:8080", false},
+		{"[::1]:8080", false},
+		{"[::ffff:127.0.0.1]:8080", false},
+		{"0.0.0.0:8080", true},
+		{"[::]:8080", true},
+		{"192.0.2.1:8080", true},
+		{"[2001:db8::1]:8080", true},
+		{"[fe80::1%eth0]:8080", true},
+	} {
+		got := exposedUDP([]net.PacketConn{addrOnly{net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.addr))}})
+		if want := []string{"udp://" + net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.addr)).String()}; tc.exposed && !slices.Equal(got, want) || !tc.exposed && len(got) != 0 {
+			t.Errorf("%s: exposedUDP = %q, want exposed %v", tc.addr, got, tc.exposed)
+		}
+	}
+}
+
+// addrOnly is a net.PacketConn that has a local address and nothing else
+// (its other methods are not called).
+type addrOnly struct{ addr net.Addr }
+
+func (a addrOnly) LocalAddr() net.Addr { return a.addr }
+
+func (addrOnly) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, net.ErrClosed }
+func (addrOnly) WriteTo([]byte, net.Addr) (int, error)  { return 0, net.ErrClosed }
+func (addrOnly) Close() error                           { return nil }
+func (addrOnly) SetDeadline(time.Time) error            { return nil }
+func (addrOnly) SetReadDeadline(time.Time) error        { return nil }
+func (addrOnly) SetWriteDeadline(time.Time) error       { return nil }
