@@ -352,6 +352,34 @@ func TestDeployment(t *testing.T) {
 	}
 }
 
+// The image's own command, which runs wherever it is started with no
+// arguments (and is published on every interface by a plain podman run
+// -p), serves UDP with a --source-rate that answers the longest datagram
+// (65,527 bytes) and is no more than 64 KiB a second for each source, so
+// that a forged source's victim gets no more than that.
+func TestImageCommand(t *testing.T) {
+	b, err := os.ReadFile("../Containerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmd []string
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "CMD "); ok {
+			if err := json.Unmarshal([]byte(rest), &cmd); err != nil {
+				t.Fatalf("CMD %s: %v", rest, err)
+			}
+		}
+	}
+	if len(cmd) == 0 || cmd[0] != "serve" {
+		t.Fatalf("CMD %q: want shout serve", cmd)
+	}
+	v, ok := flagValue(cmd, "--source-rate")
+	rate, err := strconv.Atoi(v)
+	if !ok || err != nil || rate < 65527 || rate > 65536 {
+		t.Errorf("CMD %q: --source-rate %q; want from 65527 (the longest datagram) to 65536", cmd, v)
+	}
+}
+
 func equalLabels(sel, labels map[string]string) bool {
 	if len(sel) == 0 {
 		return false
@@ -415,6 +443,13 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 		if cp, ok := portNamed(c, p.name); !ok || cp.ContainerPort != 8080 || string(cp.Protocol) != p.proto {
 			t.Errorf("port %s = %+v, want 8080/%s", p.name, cp, p.proto)
 		}
+	}
+
+	// UDP on every interface of the pod: the budget of each source is
+	// given, a choice (the Service reaches known clients alone), not the
+	// default that shout warns of beyond loopback.
+	if _, ok := flagValue(c.Args, "--source-rate"); !ok {
+		t.Errorf("args %q: UDP on :8080 with no --source-rate, the default shout warns of on an address beyond loopback", c.Args)
 	}
 
 	// Every connection may hold 64 KiB (one that stops reading, until

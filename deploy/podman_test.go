@@ -309,8 +309,8 @@ func TestImage(t *testing.T) {
 		t.Errorf("user %q, want 65532:65532", info.Config.User)
 	}
 	if !slices.Equal(info.Config.Entrypoint, []string{"/shout"}) ||
-		!slices.Equal(info.Config.Cmd, []string{"serve", ":8080", "--admin", ":9090"}) {
-		t.Errorf("entrypoint %q, cmd %q: want /shout serve :8080 --admin :9090", info.Config.Entrypoint, info.Config.Cmd)
+		!slices.Equal(info.Config.Cmd, []string{"serve", ":8080", "--admin", ":9090", "--source-rate", "65536"}) {
+		t.Errorf("entrypoint %q, cmd %q: want /shout serve :8080 --admin :9090 --source-rate 65536", info.Config.Entrypoint, info.Config.Cmd)
 	}
 	if len(info.RootFS.Layers) != 1 {
 		t.Errorf("%d layers, want 1: the binary, FROM scratch", len(info.RootFS.Layers))
