@@ -403,6 +403,16 @@ type Report struct {
 	// all right. Connections made again (Reconnect) and Churn's workers
 	// never fail for good: none of theirs is unmeasured.
 	Unmeasured int64 `json:"unmeasured,omitempty"`
+	// NeverServed counts the connections (Config.Reconnect) that served
+	// no reply while measuring and were refused or failed: each time one
+	// was made again the server closed it before a reply (at its
+	// connection limit), or it failed, or it was still waiting to be made
+	// again. The run measured less load than asked for, so they make it
+	// not all right; NeverServedWhy is the first such refusal or failure
+	// among them. A connection a restart closed that served again is not
+	// among them.
+	NeverServed    int64  `json:"never_served,omitempty"`
+	NeverServedWhy string `json:"never_served_why,omitempty"`
 
 	// Timeline has one entry per second measured (and one for the last part
 	// second, unless under 0.1 s), up to a day's, 86,400: past that, each
@@ -435,7 +445,7 @@ type Report struct {
 // OK reports whether replies came back, every one right, nothing was
 // lost or failed, and an open loop was not held behind its rate (Unsent).
 func (r *Report) OK() bool {
-	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.CutShort == "" && r.Unmeasured == 0
+	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.CutShort == "" && r.Unmeasured == 0 && r.NeverServed == 0
 }
 
 // Empty reports whether the run counted nothing while it measured: no
@@ -496,6 +506,11 @@ type run struct {
 	// unmeasured is how many connections had failed for good when
 	// measuring began (set by clock).
 	unmeasured int64
+	// neverServed is how many connections (Reconnect) served no reply
+	// while measuring, refused or failing; neverServedWhy the first
+	// trouble among them (set by the driver's drain).
+	neverServed    int64
+	neverServedWhy string
 
 	mu      sync.Mutex
 	workers []*worker
@@ -1464,6 +1479,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	}
 	rep.WarmupErrors = r.warmErrs.Load()
 	rep.Unmeasured = r.unmeasured
+	rep.NeverServed, rep.NeverServedWhy = r.neverServed, r.neverServedWhy
 	if p := r.firstWarmErr.Load(); p != nil {
 		rep.FirstWarmupError = *p
 	}

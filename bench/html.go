@@ -29,17 +29,18 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 func (r *Report) WriteHTML(w io.Writer) error {
 	return htmlPage.Execute(w, struct {
 		*Report
-		Loop, Verdict, UnsentText string
-		MeasuredConns             string
-		TimelineSpan              float64
-		UPlotJS                   template.JS
-		UPlotCSS                  template.CSS
+		Loop, Verdict, UnsentText  string
+		MeasuredConns, ServedConns string
+		TimelineSpan               float64
+		UPlotJS                    template.JS
+		UPlotCSS                   template.CSS
 	}{
 		Report:        r,
 		Loop:          loadShape(r.Rate),
 		Verdict:       r.verdict(),
 		UnsentText:    r.unsentText(),
 		MeasuredConns: r.measuredConns(),
+		ServedConns:   r.servedConns(),
 		TimelineSpan:  r.timelineSpan(),
 		UPlotJS:       template.JS(uplotJS),
 		UPlotCSS:      template.CSS(uplotCSS),
@@ -125,6 +126,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 {{- end}}
 {{- if .Unmeasured}}
 <tr><th>not measured</th><td class="n">{{.Unmeasured}}</td><td>{{.MeasuredConns}}: less load than asked for</td></tr>
+{{- end}}
+{{- if .NeverServed}}
+<tr><th>never served</th><td class="n">{{.NeverServed}}</td><td>{{.ServedConns}}: less load than asked for</td></tr>
 {{- end}}
 {{- if .WarmupErrors}}
 <tr><th>in the warm-up</th><td class="n">{{.WarmupErrors}}</td><td>errors before measuring, in no other count; the first: {{.FirstWarmupError}}</td></tr>

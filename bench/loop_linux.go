@@ -118,6 +118,14 @@ type loopConn struct {
 	// is not dialled thousands of times a second.
 	served  bool
 	backoff time.Duration
+	// servedMeasuring: a reply came on this connection, whichever made
+	// it, while measuring; trouble (at troubleAt) is its first failure or
+	// refusal, in any phase. With Reconnect, one that served no reply
+	// while measuring and had trouble carried none of the load: it was
+	// refused or failing throughout (see countNeverServed).
+	servedMeasuring bool
+	trouble         string
+	troubleAt       int64
 	// resend: the measured messages owed at a graceful close, counted
 	// resent once the new connection is there to send them again.
 	resend int64
@@ -272,6 +280,7 @@ func (d *loops) drain(by time.Time) {
 		}
 	}
 	d.wg.Wait()
+	d.countNeverServed()
 	// Redials still under way end now; what they made is closed.
 	d.cancel()
 	d.dials.Wait()
@@ -610,6 +619,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		c.in = c.in[:0]
 		c.since = now
 		c.served = true
+		c.servedMeasuring = c.servedMeasuring || measuring
 		c.straying = false
 		freed++
 	}
@@ -638,8 +648,11 @@ func (l *loop) eof(c *loopConn) {
 		if len(c.in) > 0 && c.q.n > 0 {
 			l.cutShort(c)
 		}
-		if !c.served && r.measuring.Load() {
-			r.unserved.Add(1) // closed without serving a reply: service refused
+		if !c.served {
+			if r.measuring.Load() {
+				r.unserved.Add(1) // closed without serving a reply: service refused
+			}
+			l.troubled(c, "the server closed the connection before it served a reply")
 		}
 		c.resend = c.q.measured() // as every count, of messages sent while measuring
 		l.redial(c)
@@ -665,6 +678,7 @@ func (l *loop) cutShort(c *loopConn) {
 // broken ends a connection on a failure: what it still owed is lost.
 func (l *loop) broken(c *loopConn, err error) {
 	l.r.fail(err)
+	l.troubled(c, err.Error())
 	l.owe(c)
 	if l.r.cfg.Reconnect && !l.r.stopping.Load() && !c.redialing {
 		l.redial(c)
@@ -737,6 +751,7 @@ func (l *loop) takeRedialed(now int64) {
 		case rd.err != nil:
 			c.redialing, c.resend = false, 0 // not sent again: lost
 			r.fail(rd.err)
+			l.troubled(c, rd.err.Error())
 			l.owe(c)
 			l.closeConn(c)
 			continue
@@ -757,6 +772,37 @@ func (l *loop) takeRedialed(now int64) {
 		l.fill(c, now)
 		if r.cfg.Rate <= 0 && !c.closed && c.q.n < r.cfg.Depth {
 			l.send(c, r.cfg.Depth-c.q.n, now, 0, now)
+		}
+	}
+}
+
+// troubled notes why c failed or was refused, if it is c's first trouble.
+func (l *loop) troubled(c *loopConn, why string) {
+	if c.trouble == "" {
+		c.trouble, c.troubleAt = why, l.r.now()
+	}
+}
+
+// countNeverServed counts, with Reconnect, the connections that served
+// no reply while measuring and failed or were refused: made again and
+// again, or waiting to be, they carried none of the load asked for.
+// (Without Reconnect such a connection failed for good, which the counts
+// of the failure say.) The loops have ended.
+func (d *loops) countNeverServed() {
+	r := d.ls[0].r
+	if !r.cfg.Reconnect {
+		return
+	}
+	first := int64(math.MaxInt64)
+	for _, l := range d.ls {
+		for _, c := range l.conns {
+			if c.servedMeasuring || c.trouble == "" {
+				continue
+			}
+			r.neverServed++
+			if c.troubleAt < first {
+				first, r.neverServedWhy = c.troubleAt, c.trouble
+			}
 		}
 	}
 }

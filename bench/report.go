@@ -128,6 +128,9 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Unmeasured > 0 {
 		fmt.Fprintf(w, "  load      %s: less load than asked for\n", r.measuredConns())
 	}
+	if r.NeverServed > 0 {
+		fmt.Fprintf(w, "  load      %s: less load than asked for\n", r.servedConns())
+	}
 	fmt.Fprintf(w, "  %s\n", r.verdict())
 }
 
@@ -205,6 +208,9 @@ func (r *Report) verdict() string {
 	if r.Unmeasured > 0 {
 		why = append(why, r.measuredConns())
 	}
+	if r.NeverServed > 0 {
+		why = append(why, r.servedConns())
+	}
 	if r.CutShort != "" {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
 	}
@@ -220,6 +226,14 @@ func (r *Report) measuredConns() string {
 		one, many = "socket", "sockets"
 	}
 	return fmt.Sprintf("%d of %s measured, %d failed in the warm-up", int64(r.Conns)-r.Unmeasured, count(int64(r.Conns), one, many), r.Unmeasured)
+}
+
+// servedConns says how many connections served a reply while measuring
+// (Reconnect), and why not the rest: "2 of 5 connections served a reply
+// while measuring, 3 never did (the first: …)".
+func (r *Report) servedConns() string {
+	return fmt.Sprintf("%d of %s served a reply while measuring, %d never did (the first: %s)",
+		int64(r.Conns)-r.NeverServed, count(int64(r.Conns), "connection", "connections"), r.NeverServed, r.NeverServedWhy)
 }
 
 // lostWhy is what is known of the lost, in brackets: how many came late,
