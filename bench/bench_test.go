@@ -1430,22 +1430,91 @@ func TestReconnectsInWarmupNotCounted(t *testing.T) {
 // a graceful close answers whole what it read. Bench counted the message
 // resent, cleared the half reply with the old connection, and called the
 // run all right (a helper's faulty server: 20 half replies, "all right").
+// A reply cut after its first byte is as wrong as one cut in half.
 func TestReconnectCountsCutReplyWrong(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
-	addr := scriptServer(t, func(i int, line string) (string, bool) {
-		up := upper(line)
-		if i == 20 { // half of the 21st reply, then a graceful close
-			return up[:len(up)/2], true
+	for _, tc := range []struct {
+		name string
+		cut  func(reply string) string
+	}{
+		{"half", func(reply string) string { return reply[:len(reply)/2] }},
+		{"one byte", func(reply string) string { return reply[:1] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := scriptServer(t, func(i int, line string) (string, bool) {
+				up := upper(line)
+				if i == 20 { // part of the 21st reply, then a graceful close
+					return tc.cut(up), true
+				}
+				return up, false
+			})
+			cfg := quick("tcp", addr)
+			cfg.Reconnect, cfg.Depth = true, 1
+			rep := run(t, cfg)
+			if rep.OK() || rep.Mismatches == 0 {
+				t.Errorf("replies cut short before each close: OK %v, %d wrong, %d resent; want wrong replies counted", rep.OK(), rep.Mismatches, rep.Resent)
+			}
+		})
+	}
+}
+
+// The closes that refused service are counted (Unserved) while
+// measuring only, as every count: here each of the run's first
+// connections is closed at once in the warm-up, and every one made for
+// them is served. They counted 4 unserved in a run that measured none.
+func TestReconnectUnservedInWarmupNotCounted(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	var accepted atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		if accepted.Add(1) <= 4 { // the run's first connections
+			closeGracefully(c)
+			return
 		}
-		return up, false
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
 	})
 	cfg := quick("tcp", addr)
-	cfg.Reconnect, cfg.Depth = true, 1
+	cfg.Reconnect, cfg.Warmup = true, time.Second
 	rep := run(t, cfg)
-	if rep.OK() || rep.Mismatches == 0 {
-		t.Errorf("half replies before each close: OK %v, %d wrong, %d resent; want wrong replies counted", rep.OK(), rep.Mismatches, rep.Resent)
+	if !rep.OK() || rep.Unserved != 0 || rep.Reconnects != 0 {
+		t.Errorf("refusals in the warm-up only: OK %v, %d unserved, %d reconnects; want all right, 0 and 0", rep.OK(), rep.Unserved, rep.Reconnects)
+	}
+	if n := accepted.Load(); n != 8 {
+		t.Errorf("%d connections accepted, want 8: 4 refused, then 4 made again", n)
+	}
+}
+
+// A connection counts as still being made again at the end (Unmade)
+// only if it was: a run whose connections all stay up, with Reconnect or
+// without, names none. Every connection closed at the end was counted.
+func TestUnmadeOnlyWhenBeingMadeAgain(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	for _, reconnect := range []bool{false, true} {
+		if reconnect && goroutineDriver {
+			continue // reconnect needs the event-loop driver
+		}
+		t.Run(fmt.Sprint("reconnect=", reconnect), func(t *testing.T) {
+			cfg := quick("tcp", addr)
+			cfg.Reconnect = reconnect
+			rep := run(t, cfg)
+			var out strings.Builder
+			rep.WriteText(&out)
+			if rep.Unmade != 0 || !strings.HasSuffix(out.String(), "  every reply checked: all right\n") {
+				t.Errorf("%d unmade; want 0, and all right alone:\n%s", rep.Unmade, out.String())
+			}
+		})
 	}
 }
 
