@@ -20,10 +20,16 @@ import (
 // benchProc is a `shout bench` process whose stdout and stderr are read
 // line by line as they come.
 type benchProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stdout chan string // closed at end of output
-	stderr chan string
+	t       *testing.T
+	cmd     *exec.Cmd
+	stdout  chan string // closed at end of output
+	stderr  chan string
+	readers sync.WaitGroup // the two that read stdout and stderr
+	// exited is closed once cmd.Wait has returned, err what it returned
+	// (see wait).
+	waitOnce sync.Once
+	exited   chan struct{}
+	err      error
 }
 
 func startBench(t *testing.T, args ...string) *benchProc {
@@ -34,13 +40,26 @@ func startBench(t *testing.T, args ...string) *benchProc {
 // startCmd starts cmd (a shout bench) as a benchProc.
 func startCmd(t *testing.T, cmd *exec.Cmd) *benchProc {
 	t.Helper()
-	p := &benchProc{t: t, cmd: cmd, stdout: make(chan string, 64), stderr: make(chan string, 64)}
+	p := &benchProc{t: t, cmd: cmd, stdout: make(chan string, 64), stderr: make(chan string, 64), exited: make(chan struct{})}
 	out, _ := p.cmd.StdoutPipe()
 	errp, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		for _, ch := range []chan string{p.stdout, p.stderr} {
+			go func() { // what the test left unread, so the readers end
+				for range ch {
+				}
+			}()
+		}
+		select {
+		case <-p.wait():
+		case <-time.After(bound):
+			t.Errorf("%v: its output still open %v after it was killed", p.cmd.Args, bound)
+		}
+	})
 	lines := func(r io.Reader, ch chan string) {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
@@ -48,9 +67,26 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *benchProc {
 		}
 		close(ch)
 	}
-	go lines(out, p.stdout)
-	go lines(errp, p.stderr)
+	p.readers.Add(2)
+	go func() { defer p.readers.Done(); lines(out, p.stdout) }()
+	go func() { defer p.readers.Done(); lines(errp, p.stderr) }()
 	return p
+}
+
+// wait returns a channel closed once p has exited and its output was read
+// to the end (whoever takes the lines), p.err then how it ended. It is
+// the one caller of cmd.Wait, which may be called once, and only once
+// the pipes are read: a test's wait and its cleanup both called it, at
+// once when the test failed on a process that did not end (a race).
+func (p *benchProc) wait() <-chan struct{} {
+	p.waitOnce.Do(func() {
+		go func() {
+			p.readers.Wait()
+			p.err = p.cmd.Wait()
+			close(p.exited)
+		}()
+	})
+	return p.exited
 }
 
 // line waits for the next line from ch, failing the test after bound.
@@ -88,9 +124,13 @@ func (p *benchProc) rest() (string, int) {
 		select {
 		case l, ok := <-p.stdout:
 			if !ok {
-				err := p.cmd.Wait()
+				select {
+				case <-p.wait():
+				case <-deadline:
+					p.t.Fatalf("bench did not end within %v; stdout:\n%s", bound, b.String())
+				}
 				var ee *exec.ExitError
-				if errors.As(err, &ee) {
+				if errors.As(p.err, &ee) {
 					return b.String(), ee.ExitCode()
 				}
 				return b.String(), 0
@@ -207,17 +247,15 @@ func TestBenchSecondHangupIsNotAskingAgain(t *testing.T) {
 		p.cmd.Process.Signal(syscall.SIGHUP)
 	}
 	p.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
 	go func() {
 		for range p.stdout {
 		}
-		done <- p.cmd.Wait()
 	}()
 	select {
-	case err := <-done:
+	case <-p.wait():
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
-			t.Errorf("exit %v, want to be stopped by the SIGINT, not the second SIGHUP", err)
+		if !errors.As(p.err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+			t.Errorf("exit %v, want to be stopped by the SIGINT, not the second SIGHUP", p.err)
 		}
 	case <-time.After(bound):
 		t.Fatalf("still running %v after SIGHUP, SIGHUP and SIGINT", bound)
@@ -296,17 +334,18 @@ func interruptTwice(t *testing.T, p *benchProc, got chan struct{}) (string, erro
 	// not the wait for something, but what makes it a second.
 	time.Sleep(echoWindow)
 	p.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
 	var out strings.Builder
+	read := make(chan struct{})
 	go func() {
 		for l := range p.stdout {
 			out.WriteString(l + "\n")
 		}
-		done <- p.cmd.Wait()
+		close(read)
 	}()
 	select {
-	case err := <-done:
-		return out.String(), err
+	case <-p.wait():
+		<-read // (wait's end comes after the reader's)
+		return out.String(), p.err
 	case <-time.After(bound):
 		t.Fatalf("still running %v after the second Ctrl-C", bound)
 		return "", nil
