@@ -206,7 +206,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 2
 	}
-	kctx, err := parser.Parse(flagsFirst(parser.Model, args))
+	kctx, err := parser.Parse(flagsFirst(parser.Model, negativeValues(parser.Model, args)))
 	if err != nil {
 		if werr := out.failed(); werr != nil { // the help could not be written: no usage error
 			fmt.Fprintf(stderr, "shout: %v\n", werr)
@@ -327,6 +327,37 @@ func flagsFirst(app *kong.Application, args []string) []string {
 		}
 	}
 	return append(out, positional...)
+}
+
+// negativeNumber is a token that begins as a negative number does (-1,
+// -5, -1s, -.5): no flag of shout's is named so.
+var negativeNumber = regexp.MustCompile(`^-\.?[0-9]`)
+
+// negativeValues returns args with a negative number after a long flag
+// that takes a value joined to it (--conns -1 is --conns=-1), so that
+// the flag's own check says what it takes: "--conns must be at least 1".
+// Kong read the number as a short flag and said `--conns: expected int
+// value but got "-1" (short flag); perhaps try --conns="-1"?`, which,
+// tried, gave that check's message. Past a "--" nothing is a flag.
+func negativeValues(app *kong.Application, args []string) []string {
+	node, _, _ := command(app, args)
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i:]...)
+		case !flagTakesNext(node, a) || i+1 == len(args):
+			out = append(out, a)
+		case strings.HasPrefix(a, "--") && negativeNumber.MatchString(args[i+1]):
+			out = append(out, a+"="+args[i+1])
+			i++
+		default: // its value, whatever it is, is no flag
+			out = append(out, a, args[i+1])
+			i++
+		}
+	}
+	return out
 }
 
 // command finds the command args name (shout serve), skipping the flags
@@ -582,9 +613,10 @@ var flagFirst = regexp.MustCompile(`^--([a-z][a-z0-9-]*)\b`)
 var missingValue = regexp.MustCompile(`^(--[a-z0-9-]+): expected [a-z0-9 ]*value but got "(EOL" \(<EOL>\)|(--?[a-z][a-z0-9-]*)" \((?:long|short) flag\).*)$`)
 
 // noValue says kong's error for a flag without its value in words:
-// --admin needs a value. A negative number (-1, -1s), or a value that
-// begins with "-" and is no flag of the command's (--history -old),
-// keeps kong's hint, --max-conns="-1", which is how to give one.
+// --admin needs a value. A value that begins with "-" and is no flag of
+// the command's (--history -old) keeps kong's hint, --history="-old",
+// which is how to give one (a negative number never gets here: see
+// negativeValues).
 func noValue(app *kong.Application, args []string, msg string) string {
 	m := missingValue.FindStringSubmatch(msg)
 	switch {
