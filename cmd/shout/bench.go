@@ -155,6 +155,10 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		case <-ctx.Done():
 			return
 		}
+		// The echo window (see echoes) counts from here: stamped after the
+		// notice, whose write may be slow, it took a second Ctrl-C given on
+		// reading the notice for a copy of the first.
+		beganAt := time.Now()
 		signalled.Store(true)
 		if s == syscall.SIGQUIT {
 			stopNow(s, "SIGQUIT")
@@ -171,7 +175,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		// no one asking again: a closing terminal may send two (the
 		// shell's to its jobs, the kernel's to the foreground); nor is
 		// a second SIGTERM (see hurries).
-		began, beganAt, told := s, time.Now(), false
+		began, told := s, false
 		for {
 			select {
 			case <-hups:
