@@ -25,6 +25,8 @@ const logPrefix = 96
 // reply the stop closed the socket under, at info level). It is a
 // StopObserver. Its records carry no source position (a handler
 // with AddSource leaves it out): it would name this file for every line.
+// A rejection's "why" is the error itself (ErrMaxConns, ErrMaxConnsPerIP),
+// so that a handler's ReplaceAttr can name the limit as its program does.
 func NewLogObserver(l *slog.Logger) Observer {
 	return &logObserver{h: l.Handler()}
 }
@@ -120,7 +122,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 	switch c.Reason {
 	case ReasonRejected:
 		if ok, n := o.warned(c.Reason); ok {
-			o.log(slog.LevelWarn, "connection rejected", "remote", addrText(c.Remote), "why", errText(c.Err), "rejected_total", n)
+			o.log(slog.LevelWarn, "connection rejected", "remote", addrText(c.Remote), "why", c.Err, "rejected_total", n)
 		}
 		return
 	case ReasonProxyHeader:

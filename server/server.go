@@ -21,11 +21,12 @@ import (
 var ErrServerClosed = errors.New("server: closed")
 
 // The errors beside ReasonRejected: which limit turned a connection away,
-// MaxConns or MaxConnsPerIP. Their text, which the log shows, names the
-// flag of shout serve that sets it, as an operator knows it.
+// MaxConns or MaxConnsPerIP. Their text names the Server's field: a
+// program that sets it from a flag of its own can name that flag in its
+// log instead (NewLogObserver logs the error itself, for errors.Is).
 var (
-	ErrMaxConns      = errors.New("server: connection limit reached (--max-conns)")
-	ErrMaxConnsPerIP = errors.New("server: connection limit for one address, or one IPv6 /64, reached (--max-conns-per-ip)")
+	ErrMaxConns      = errors.New("server: connection limit reached (MaxConns)")
+	ErrMaxConnsPerIP = errors.New("server: connection limit for one address, or one IPv6 /64, reached (MaxConnsPerIP)")
 )
 
 // ConnState is a stream connection's state, as the ConnState hook sees it.

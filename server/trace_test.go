@@ -233,7 +233,7 @@ func TestTraceDatagrams(t *testing.T) {
 		if !log.WaitFor("no sendto", bound) {
 			t.Fatalf("no drop in the trace:\n%s", log.String())
 		}
-		if want := "no sendto: over budget, its source spent its bytes for now (--source-rate)\n"; !strings.HasSuffix(log.String(), want) {
+		if want := "no sendto: over budget, its source spent its bytes for now (SourceRate)\n"; !strings.HasSuffix(log.String(), want) {
 			t.Errorf("trace ends\n%s\nwant it to end %q", log.String(), want)
 		}
 	})
@@ -375,7 +375,7 @@ func TestTraceRejected(t *testing.T) {
 	matchLines(t, strings.Join(lines[len(lines)-3:], "\n"), []string{
 		`trace fd={fd} accept() → fd {fd}, client ` + second.LocalAddr().String() + `: a new socket for this client; fd {fd} goes on listening`,
 		`trace fd={fd} shutdown(SHUT_WR): half-close: the client reads end of file after the last reply; reading on until its own end of file, so that close() sends no reset`,
-		`trace fd={fd} close(): rejected, server: connection limit reached (--max-conns); 0 bytes in, 0 out, in {any}`,
+		`trace fd={fd} close(): rejected, server: connection limit reached (MaxConns); 0 bytes in, 0 out, in {any}`,
 	})
 }
 

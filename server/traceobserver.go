@@ -404,7 +404,7 @@ func dropWhy(r Reason) string {
 	case ReasonLoop:
 		return "loop, it is the reply just sent there, bounced back"
 	case ReasonBudget:
-		return "over budget, its source spent its bytes for now (--source-rate)"
+		return "over budget, its source spent its bytes for now (SourceRate)"
 	case ReasonTooLarge:
 		return "reply too large, the uppercase does not fit in one datagram"
 	}

@@ -376,16 +376,18 @@ func testServeShutdownTimeoutZeroWaits(t *testing.T, engine string) {
 	}
 }
 
-// Over --max-conns-per-ip a connection reads end of file, not a reset,
-// even if it has sent something.
-func TestServeMaxConnsPerIP(t *testing.T) {
-	for _, engine := range serveEngines {
-		t.Run(engine, func(t *testing.T) { testServeMaxConnsPerIP(t, engine) })
+// Over --max-conns or --max-conns-per-ip a connection reads end of file,
+// not a reset, even if it has sent something; the log names the flag.
+func TestServeMaxConns(t *testing.T) {
+	for _, flag := range []string{"--max-conns", "--max-conns-per-ip"} {
+		for _, engine := range serveEngines {
+			t.Run(flag[2:]+"/"+engine, func(t *testing.T) { testServeMaxConns(t, engine, flag) })
+		}
 	}
 }
 
-func testServeMaxConnsPerIP(t *testing.T, engine string) {
-	p := startServe(t, nil, "--engine="+engine, "--max-conns-per-ip=1", "tcp://127.0.0.1:0")
+func testServeMaxConns(t *testing.T, engine, flag string) {
+	p := startServe(t, nil, "--engine="+engine, flag+"=1", "tcp://127.0.0.1:0")
 	addr := p.addr("tcp")
 	idleClient(t, addr) // served, so counted
 	c, err := net.DialTimeout("tcp", addr, bound)
@@ -396,13 +398,13 @@ func testServeMaxConnsPerIP(t *testing.T, engine string) {
 	c.SetDeadline(time.Now().Add(bound))
 	io.WriteString(c, "let me in\n")
 	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
-		t.Errorf("second connection from one address: read %q, %v; want end of file", got, err)
+		t.Errorf("second connection: read %q, %v; want end of file", got, err)
 	}
 	c.Close() // the server lingers until the client is done
 	p.waitLog("connection rejected")
-	// By the flag that sets it: the log named the Go field, MaxConnsPerIP.
-	if !strings.Contains(p.logText(), "--max-conns-per-ip") || strings.Contains(p.logText(), "MaxConns") {
-		t.Errorf("rejection does not name the limit's flag:\n%s", p.logText())
+	// By the flag that sets it, not the server's Go field (MaxConns).
+	if !strings.Contains(p.logText(), "reached ("+flag+")") || strings.Contains(p.logText(), "MaxConns") {
+		t.Errorf("rejection does not name the limit's flag %s:\n%s", flag, p.logText())
 	}
 }
 

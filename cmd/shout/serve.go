@@ -625,7 +625,7 @@ func (cmd *serveCmd) server(t transform.Transformer, log *slog.Logger) *server.S
 
 // logHandler is the handler for the --log-format and -v flags, on w.
 func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: limitFlag}
 	if cmd.Verbose {
 		opts.Level = slog.LevelDebug
 	}
@@ -633,6 +633,23 @@ func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
 		return slog.NewJSONHandler(w, opts)
 	}
 	return slog.NewTextHandler(w, opts)
+}
+
+// limitFlag names, in a rejection's "why", the limit that turned the
+// connection away by the flag that sets it, as the operator knows it: the
+// server's error names its field (MaxConns).
+func limitFlag(_ []string, a slog.Attr) slog.Attr {
+	if a.Key != "why" {
+		return a
+	}
+	err, _ := a.Value.Any().(error)
+	switch {
+	case errors.Is(err, server.ErrMaxConnsPerIP):
+		return slog.String(a.Key, "server: connection limit for one address, or one IPv6 /64, reached (--max-conns-per-ip)")
+	case errors.Is(err, server.ErrMaxConns):
+		return slog.String(a.Key, "server: connection limit reached (--max-conns)")
+	}
+	return a
 }
 
 // closeLog waits for the last log lines to reach stderr, for at most
