@@ -361,9 +361,10 @@ func (c *wholeV1) CloseWrite() error { return closeWrite(c.Conn) }
 // may not say (proxyproto's for a client that closed is "no header").
 type heard struct {
 	net.Conn
-	any   bool   // a byte was read
-	err   error  // what ended a read, while none had been
-	first []byte // the first bytes read, up to heardBytes
+	any    bool             // a byte was read
+	err    error            // what ended a read, while none had been
+	first  [heardBytes]byte // the first bytes read (in the struct: no allocation of their own)
+	nFirst int              // how many of first were read
 }
 
 // heardBytes is how many of a client's first bytes a failed handshake
@@ -374,9 +375,7 @@ func (h *heard) Read(p []byte) (int, error) {
 	n, err := h.Conn.Read(p)
 	if n > 0 {
 		h.any = true
-		if len(h.first) < heardBytes {
-			h.first = append(h.first, p[:min(n, heardBytes-len(h.first))]...)
-		}
+		h.nFirst += copy(h.first[h.nFirst:], p[:n])
 	} else if !h.any {
 		h.err = err
 	}
@@ -387,10 +386,10 @@ func (h *heard) Read(p []byte) (int, error) {
 // bytes, if they are not a TLS record's; "" if they may be, or there are
 // none.
 func (h *heard) notTLS() string {
-	if len(h.first) == 0 || h.first[0] == recordTypeHandshake {
+	first := h.first[:h.nFirst]
+	if len(first) == 0 || first[0] == recordTypeHandshake {
 		return ""
 	}
-	first := h.first
 	if len(first) == heardBytes { // cut at a character, not in it, which would quote as bytes not UTF-8
 		for i := len(first) - 1; i >= max(0, len(first)-utf8.UTFMax); i-- {
 			if utf8.RuneStart(first[i]) {
