@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func UDPRelay(t testing.TB, server string, path func(dir, n int, b []byte) []Pac
 		pc.Close()
 		t.Fatal(err)
 	}
-	r := &udpRelay{pc: pc, aside: aside, server: server, path: path, ups: map[string]net.Conn{}}
+	r := &udpRelay{pc: pc, aside: aside, server: server, path: path, ups: map[string]net.Conn{}, held: map[*time.Timer]bool{}}
 	r.wg.Go(r.fromClients)
 	t.Cleanup(r.close)
 	return pc.LocalAddr().String()
@@ -71,13 +72,17 @@ type udpRelay struct {
 	mu     sync.Mutex
 	ups    map[string]net.Conn // each client's socket to the server
 	counts [2]int
-	held   int // datagrams held back, waiting for their timers
+	held   map[*time.Timer]bool // the timers of datagrams held back (After)
 	closed bool
 }
 
 func (r *udpRelay) close() {
 	r.mu.Lock()
-	r.closed = true // (a timer that fires after sends nothing)
+	r.closed = true
+	for t := range r.held {
+		t.Stop() // (one that fired already finds itself gone, and sends nothing)
+	}
+	clear(r.held)
 	for _, c := range r.ups {
 		c.Close()
 	}
@@ -100,21 +105,22 @@ func (r *udpRelay) impair(dir int, b []byte, send func(Packet)) {
 			continue
 		}
 		r.mu.Lock()
-		if r.closed || r.held >= maxHeldDatagrams {
+		if r.closed || len(r.held) >= maxHeldDatagrams {
 			r.mu.Unlock()
 			continue
 		}
-		r.held++
-		r.mu.Unlock()
-		time.AfterFunc(p.After, func() {
+		var t *time.Timer
+		t = time.AfterFunc(p.After, func() {
 			r.mu.Lock()
-			r.held--
-			closed := r.closed
+			due := r.held[t] // else close stopped it as it fired
+			delete(r.held, t)
 			r.mu.Unlock()
-			if !closed {
+			if due {
 				send(p)
 			}
 		})
+		r.held[t] = true
+		r.mu.Unlock()
 	}
 }
 
@@ -316,14 +322,17 @@ func pump(dst, src net.Conn, how Stream, end func(reset bool), done, stop <-chan
 			// Gather more for up to Coalesce, into the rest of buf.
 			src.SetReadDeadline(time.Now().Add(how.Coalesce))
 			for n < len(buf) {
-				k, err := src.Read(buf[n:])
+				var k int
+				k, err = src.Read(buf[n:])
 				n += k
 				if err != nil {
 					break
 				}
 			}
 			src.SetReadDeadline(time.Time{})
-			err = nil // (a deadline; a real end shows on the next read)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = nil // the gathering's end, not the connection's
+			}
 		}
 		p := buf[:n]
 		for len(p) > 0 {

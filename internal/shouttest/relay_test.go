@@ -1,0 +1,77 @@
+package shouttest
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"shout/internal/sockerr"
+)
+
+// bound bounds a wait that a failure would make endless.
+const bound = 10 * time.Second
+
+// A datagram held back (After) has its timer stopped when the relay
+// closes: none is left to fire after the test that made it.
+func TestUDPRelayCloseStopsHeld(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aside, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	hold := func(dir, n int, b []byte) []Packet { return []Packet{{Data: b, After: time.Hour}} }
+	r := &udpRelay{pc: pc, aside: aside, path: hold, ups: map[string]net.Conn{}, held: map[*time.Timer]bool{}}
+	sent := false
+	r.impair(ToServer, []byte("held"), func(Packet) { sent = true })
+	r.close()
+	r.mu.Lock()
+	held := len(r.held)
+	r.mu.Unlock()
+	if held != 0 || sent {
+		t.Errorf("after close: %d datagrams held, sent %v; want their timers stopped, none held or sent", held, sent)
+	}
+}
+
+// A client's reset that comes while the relay gathers bytes (Coalesce)
+// reaches the server as a reset, not as an end of file.
+func TestStreamRelayCoalesceReset(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ended := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ended <- err
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(bound))
+		_, err = io.Copy(io.Discard, c)
+		ended <- err
+	}()
+	// Coalescing for longer than the test may take: only the reset ends it.
+	addr := StreamRelay(t, ln.Addr().String(), Stream{Coalesce: time.Hour}, Stream{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "reset after this")
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	select {
+	case err := <-ended:
+		if !sockerr.Reset(err) {
+			t.Errorf("the server's read ended with %v; want a reset", err)
+		}
+	case <-time.After(bound):
+		t.Fatal("the server's read did not end")
+	}
+}
