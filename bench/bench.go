@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -1528,7 +1527,7 @@ func explainLimit(err error) error {
 	switch {
 	case sockerr.OutOfFiles(err):
 		return fmt.Errorf("the open-file limit is reached (%v); raise it (ulimit -n) or use fewer --conns", err)
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
+	case sockerr.AddrNotAvail(err):
 		return fmt.Errorf("out of ephemeral ports (%v); use more --source-ips or fewer --conns", err)
 	}
 	return err

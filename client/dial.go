@@ -74,7 +74,7 @@ func Cause(err error) string {
 		return "connection refused"
 	case sockerr.Reset(err):
 		return "connection reset by the server"
-	case errors.Is(err, syscall.EPIPE):
+	case sockerr.BrokenPipe(err):
 		return "the server closed the connection"
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
 		return "unreachable"

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"shout/internal/sockerr"
@@ -216,7 +215,7 @@ func stdioError(what string, err error) error {
 
 // isClosedByPeer reports whether err means the server went away.
 func isClosedByPeer(err error) bool {
-	return sockerr.Reset(err) || errors.Is(err, syscall.EPIPE)
+	return sockerr.Reset(err) || sockerr.BrokenPipe(err)
 }
 
 // stillTaking reports whether the server has taken more of what was sent

@@ -179,7 +179,7 @@ func sendError(err error) string {
 		return "connection refused: nothing listens there (over UDP, an ICMP message said so)"
 	case sockerr.Reset(err):
 		return "connection reset (RST) by the server"
-	case errors.Is(err, syscall.EPIPE):
+	case sockerr.BrokenPipe(err):
 		return "broken pipe (EPIPE): the server closed the connection"
 	case errors.Is(err, net.ErrClosed):
 		return "closed"

@@ -127,7 +127,7 @@ func worded(err error, address string) error {
 			why = "unknown host " + dns.Name
 		}
 		return &wordedError{fmt.Sprintf("%s %s %s: %s", op.Op, op.Net, address, why), err}
-	case errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, wsaeAddrNotAvail):
+	case sockerr.AddrNotAvail(err):
 		return &wordedError{err.Error() + " (not an address of this machine)", err}
 	}
 	return err
@@ -219,7 +219,7 @@ func removeStaleSocket(path string) {
 // if a file of another kind is there: bind says only "address already
 // in use", which sends one looking for a server.
 func notASocket(path string, err error) error {
-	if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, wsaeAddrInUse) {
+	if !sockerr.AddrInUse(err) {
 		return err
 	}
 	fi, serr := os.Stat(path) // as removeStaleSocket: a link to a socket is a socket
@@ -287,11 +287,3 @@ func FileKind(m os.FileMode) string {
 	}
 	return "regular file"
 }
-
-// wsaeAddrInUse is WSAEADDRINUSE, what Windows' bind says where the
-// others say EADDRINUSE (syscall's Windows EADDRINUSE is an invented
-// number no call returns).
-const wsaeAddrInUse = syscall.Errno(10048)
-
-// wsaeAddrNotAvail is WSAEADDRNOTAVAIL, as wsaeAddrInUse is.
-const wsaeAddrNotAvail = syscall.Errno(10049)

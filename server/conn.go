@@ -775,7 +775,7 @@ func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
 		return ReasonIdleTimeout
 	case sockerr.Reset(err):
 		return ReasonReset
-	case errors.Is(err, syscall.EPIPE):
+	case sockerr.BrokenPipe(err):
 		return ReasonBrokenPipe
 	}
 	c.sess.info.Err = err

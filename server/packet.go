@@ -6,8 +6,9 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
+
+	"shout/internal/sockerr"
 
 	"golang.org/x/text/transform"
 )
@@ -218,7 +219,7 @@ func (p *packetConn) serve() error {
 //
 // An ICMP error for an earlier reply fails a read (with IP_RECVERR, and
 // on Windows), and a client can cause those at will, one per datagram
-// (fromICMP):
+// (sockerr.FromICMP):
 // the worker reads on at once. Any other failure may come again on every
 // read (a deadline someone set on the socket, a system out of memory):
 // the worker waits before it reads again, as Serve does after a failed
@@ -232,7 +233,7 @@ func (p *packetConn) readError(err error, delay *time.Duration) error {
 		return err
 	}
 	wait := time.Duration(0)
-	if !fromICMP(err) {
+	if !sockerr.FromICMP(err) {
 		*delay = retryDelay(*delay)
 		wait = *delay
 	}
@@ -244,35 +245,6 @@ func (p *packetConn) readError(err error, delay *time.Duration) error {
 	}
 	return nil
 }
-
-// fromICMP reports whether err is how a read reports an ICMP error that
-// came back for a datagram sent earlier.
-func fromICMP(err error) bool {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return false
-	}
-	switch errno {
-	case syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH,
-		syscall.EHOSTDOWN, syscall.ENETDOWN, syscall.EMSGSIZE, syscall.EPROTO,
-		syscall.EACCES, syscall.ENOPROTOOPT, syscall.EOPNOTSUPP, // ICMP(v6) prohibited, parameter problems
-		wsaeMsgSize, wsaeNetUnreach, wsaeNetReset, wsaeConnReset, wsaeHostUnreach:
-		return true
-	}
-	return false
-}
-
-// Windows' numbers for what a UDP read reports of an ICMP error (its
-// syscall.ECONNRESET and the like are invented numbers no call returns):
-// WSAEMSGSIZE, WSAENETUNREACH, WSAENETRESET, WSAECONNRESET (port
-// unreachable), WSAEHOSTUNREACH.
-const (
-	wsaeMsgSize     = syscall.Errno(10040)
-	wsaeNetUnreach  = syscall.Errno(10051)
-	wsaeNetReset    = syscall.Errno(10052)
-	wsaeConnReset   = syscall.Errno(10054)
-	wsaeHostUnreach = syscall.Errno(10065)
-)
 
 // answer decides whether w.d deserves a reply, and sends it to addr (to
 // w.d.Remote on a UDP socket), recording in w.d what it did.

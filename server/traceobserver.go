@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -292,7 +291,7 @@ func (c *connTrace) Write(p []byte, n int, err error) {
 
 func writeError(err error) string {
 	switch {
-	case errors.Is(err, syscall.EPIPE):
+	case sockerr.BrokenPipe(err):
 		return "broken pipe (EPIPE): the client is gone"
 	case sockerr.Reset(err):
 		return "connection reset (RST): the client is gone"

@@ -24,6 +24,7 @@ import (
 	"shout/endpoint"
 	"shout/internal/asynclog"
 	"shout/internal/certs"
+	"shout/internal/sockerr"
 	"shout/server"
 )
 
@@ -147,7 +148,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	adminLns, _, err := endpoint.Listen(adminEps)
 	if err != nil {
 		closeAll(listeners, packets)
-		if cmd.ReusePort && errors.Is(err, syscall.EADDRINUSE) {
+		if cmd.ReusePort && sockerr.AddrInUse(err) {
 			// Most likely the shout this one is to replace.
 			return fmt.Errorf("--admin: %w (--reuse-port does not share it: each shout's /readyz and /metrics are its own; give this one another --admin)", err)
 		}

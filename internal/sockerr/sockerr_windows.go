@@ -3,13 +3,30 @@ package sockerr
 import (
 	"errors"
 	"syscall"
+
+	"golang.org/x/sys/windows"
 )
 
 func systemReset(err error) bool {
-	return errors.Is(err, syscall.WSAECONNRESET) || errors.Is(err, syscall.WSAECONNABORTED)
+	return errors.Is(err, windows.WSAECONNRESET) || errors.Is(err, windows.WSAECONNABORTED)
 }
 
-// wsaeConnRefused is WSAECONNREFUSED, which package syscall does not name.
-const wsaeConnRefused = syscall.Errno(10061)
+func systemRefused(err error) bool { return errors.Is(err, windows.WSAECONNREFUSED) }
 
-func systemRefused(err error) bool { return errors.Is(err, wsaeConnRefused) }
+func systemAddrInUse(err error) bool { return errors.Is(err, windows.WSAEADDRINUSE) }
+
+func systemAddrNotAvail(err error) bool { return errors.Is(err, windows.WSAEADDRNOTAVAIL) }
+
+// systemBrokenPipe: a send after the write side was shut is WSAESHUTDOWN;
+// one to a peer that is gone, WSAECONNRESET or WSAECONNABORTED (Reset).
+func systemBrokenPipe(err error) bool { return errors.Is(err, windows.WSAESHUTDOWN) }
+
+// systemICMP: what a UDP read reports of an ICMP error, WSAECONNRESET
+// for port unreachable.
+func systemICMP(errno syscall.Errno) bool {
+	switch errno {
+	case windows.WSAEMSGSIZE, windows.WSAENETUNREACH, windows.WSAENETRESET, windows.WSAECONNRESET, windows.WSAEHOSTUNREACH:
+		return true
+	}
+	return false
+}
