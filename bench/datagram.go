@@ -159,367 +159,430 @@ type udpSlot struct {
 // its reply must be the same number and the body's expected reply. A
 // datagram unanswered after Timeout is lost and frees its place.
 func (r *run) udpWorker(i int, w *worker, c net.Conn) {
-	var mu sync.Mutex
-	most := r.udpRingMost()
-	ring := make([]udpSlot, min(udpRing, most))
-	peak := len(ring)
-	slot := func(seq uint64) *udpSlot { return &ring[seq%uint64(len(ring))] }
-	var next uint64                                           // next sequence number to send
-	var oldest uint64                                         // oldest that may still be pending
-	gone := lostGone{most: min(maxLostGone, max(64, most/8))} // lost, and out of the ring
-	var highest int64 = -1                                    // highest answered
-	var inflight int                                          // pending datagrams
-	var senderDone bool                                       // the run has stopped: no more sends
-	dropsBefore := int64(-1)                                  // the socket's drops when measuring began
-	// unowed: the reader got a datagram that answers nothing owed (a
-	// duplicate, one naming no datagram sent): the socket's drops may be
-	// of such datagrams, not replies, and are not said to be replies.
-	var unowed bool
-	slots := make(chan struct{}, r.cfg.Depth)
-	for range r.cfg.Depth {
-		slots <- struct{}{}
-	}
-	closedLoop := r.cfg.Rate <= 0
-	release := func() {
-		if closedLoop {
-			slots <- struct{}{}
-		}
-	}
-	// expire counts pending datagrams older than Timeout as lost.
-	expire := func(now time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		for ; oldest < next; oldest++ {
-			s := slot(oldest)
-			if s.pending && now.Sub(s.sentAt) < r.cfg.Timeout {
-				return
-			}
-			if s.pending {
-				s.pending = false
-				inflight--
-				if s.measured {
-					r.lost.Add(1)
-				}
-				release()
-			}
-		}
-	}
-
+	u := r.newUDPSocket(i, w, c)
 	if b, ok := c.(interface{ SetReadBuffer(int) error }); ok {
 		b.SetReadBuffer(udpReadBuffer) // as much as the kernel gives, or the default
 	}
+	go u.read()
+	defer u.finish()
+	if u.closedLoop {
+		u.sendClosed()
+		return
+	}
+	r.openLoop(u.sendDue, u.refused, nil)
+}
+
+// udpSocket is one socket of a run: its sender (udpWorker's goroutine)
+// puts each datagram in the ring and sends it, and its reader (read)
+// matches the replies to them there.
+type udpSocket struct {
+	r *run
+	i int // the socket's number, which picks its bodies
+	w *worker
+	c net.Conn
+
+	closedLoop bool
+	slots      chan struct{} // a closed loop's free places, Depth in all
+	pkt        []byte        // the datagram being sent (the sender's)
 	// refused closes when the server refused the socket's datagrams
 	// (ICMP port unreachable, which a connected socket reports as
 	// ECONNREFUSED on its next read or write): nothing listens there. The
 	// socket is done, as a reset TCP connection is, and what it had in
 	// flight is lost.
-	refused := make(chan struct{})
-	var refuseOnce sync.Once
+	refused    chan struct{}
+	refuseOnce sync.Once
 	// ended, once for the socket: a send that failed ends it, and a
 	// refusal its reader meets after that would end it again.
-	ended := sync.OnceFunc(r.ended)
-	refuse := func(err error) {
-		refuseOnce.Do(func() {
-			err = &client.ConnError{Op: "send", Addr: r.cfg.Endpoint.Address, Err: err}
-			if r.refused.Add(1) == 1 {
-				r.refusal.Store(&err)
-			}
-			r.fail(err)
-			close(refused)
-			ended()
-		})
+	ended func()
+	done  chan struct{} // closed when the reader is done
+
+	mu          sync.Mutex // guards what follows, which sender and reader share
+	ring        []udpSlot
+	most, peak  int      // the places ring may grow to (udpRingMost), and the most it had
+	next        uint64   // next sequence number to send (the sender alone changes it)
+	oldest      uint64   // oldest that may still be pending
+	gone        lostGone // lost, and out of the ring
+	highest     int64    // highest answered, -1 before any
+	inflight    int      // pending datagrams
+	senderDone  bool     // the run has stopped: no more sends
+	dropsBefore int64    // the socket's drops when measuring began, -1 before
+	// unowed: the reader got a datagram that answers nothing owed (a
+	// duplicate, one naming no datagram sent): the socket's drops may be
+	// of such datagrams, not replies, and are not said to be replies.
+	unowed bool
+}
+
+func (r *run) newUDPSocket(i int, w *worker, c net.Conn) *udpSocket {
+	most := r.udpRingMost()
+	u := &udpSocket{
+		r: r, i: i, w: w, c: c,
+		closedLoop:  r.cfg.Rate <= 0,
+		slots:       make(chan struct{}, r.cfg.Depth),
+		pkt:         make([]byte, 0, seqLen+r.cfg.Size),
+		refused:     make(chan struct{}),
+		ended:       sync.OnceFunc(r.ended),
+		done:        make(chan struct{}),
+		ring:        make([]udpSlot, min(udpRing, most)),
+		most:        most,
+		gone:        lostGone{most: min(maxLostGone, max(64, most/8))},
+		highest:     -1,
+		dropsBefore: -1,
 	}
-	// take counts a reply of n bytes in buf that came at now, and reports
-	// whether the socket is done: the sender is, and nothing is owed.
-	take := func(buf []byte, n int, now time.Time) (drained bool) {
-		r.hear()
-		seq, tagged := seqOf(buf[:n])
-		mu.Lock()
-		if !tagged || seq >= next {
-			mu.Unlock()
-			unowed = true
-			// Which datagram it answers is unknown, or it answers
-			// none sent: count it if it came while measuring.
-			if r.measuring.Load() {
-				r.mismatch(buf[:n], noSuchSeq, false)
-			}
-			return false
-		}
-		// checkBody counts the reply wrong if its body is, and says so.
-		checkBody := func() bool {
-			body, want := buf[seqLen:n], r.bodyWants[pick(i, seq)]
-			if bytes.Equal(body, want) {
-				return false
-			}
-			r.mismatch(body, want, false)
-			return true
-		}
-		// inTime records the latency d of a measured datagram's reply.
-		inTime := func(d time.Duration) {
-			w.record(r, d)
-			if int64(seq) < highest {
-				r.reordered.Add(1)
-			}
-		}
-		s := slot(seq)
-		// (An empty slot, in a ring grown since, has seq 0 too: it
-		// knows nothing of datagram 0.)
-		known := s.seq == seq && !s.sentAt.IsZero()
-		// Every reply is checked, a duplicate too: a wrong one after a
-		// right one is wrong. A datagram is counted wrong once, so a
-		// wrong reply sent twice is one wrong and one duplicate.
-		if known && s.measured && !s.wrong {
-			s.wrong = checkBody()
-		}
-		var goneAt time.Time
-		wasGone := false
-		if !known {
-			goneAt, wasGone = gone.take(seq)
-		}
-		switch {
-		case wasGone: // answered after it was counted lost and left the ring
-			r.arrive(n)
-			if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
-				// In time: the ring at its largest wrapped onto it,
-				// and counted it lost early. It was not.
-				r.lost.Add(-1)
-				inTime(d)
-				highest = max(highest, int64(seq))
-			} else {
-				r.late.Add(1)
-			}
-			checkBody() // and wrong, as one still in the ring is
-		case !known:
-			// So old it has left the ring, and answered or forgotten:
-			// a duplicate, or a late reply, not known to be unowed nor
-			// counted. Its body is checked all the same, while
-			// measuring, as a reply naming no datagram is: a wrong
-			// reply is never passed over. (Had its datagram's first
-			// reply been wrong too, the datagram counts wrong twice.)
-			if r.measuring.Load() {
-				checkBody()
-			}
-		case s.answered:
-			unowed = true
-			if s.measured {
-				r.dups.Add(1)
-			}
-		case s.pending:
-			s.answered, s.pending = true, false
-			inflight--
-			r.arrive(n)
-			// A reply later than Timeout is lost and late, and not
-			// also reordered, as one that came after its expiry is
-			// not: the counts are apart.
-			if d := now.Sub(s.sentAt); s.measured && r.onTime(d) {
-				inTime(d)
-			}
-			highest = max(highest, int64(seq))
-			release()
-		default: // answered after it was counted lost: late
-			s.answered = true
-			r.arrive(n) // it came, as a late stream reply does
-			if s.measured {
-				r.late.Add(1)
-			}
-		}
-		drained = senderDone && inflight == 0
-		mu.Unlock()
-		return drained
+	u.peak = len(u.ring)
+	for range r.cfg.Depth {
+		u.slots <- struct{}{}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if udpReaderEnd != nil {
-			defer udpReaderEnd()
-		}
-		if udpReaderStart != nil {
-			udpReaderStart()
-		}
-		buf := make([]byte, 1<<17)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				select {
-				case <-refused: // a refused write: the socket is closed
-					return
-				default:
-				}
-				if r.stopping.Load() { // Run's deadline: the rest is lost
-					return
-				}
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					return // set when the sender is done and nothing is owed, or refused
-				}
-				if sockerr.Refused(err) {
-					refuse(err)
-					return
-				}
-				r.fail(failed("receive", err))
-				time.Sleep(10 * time.Millisecond) // ICMP errors come fast; do not spin
-				continue
-			}
-			if take(buf, n, time.Now()) {
-				return
-			}
-		}
-	}()
-	defer func() {
-		// Wait for the replies still owed, up to Run's deadline; what has
-		// not come by then is lost. A refusal (the server went away) ends
-		// the wait: what was in flight got no reply, and is lost as a
-		// reset connection's messages are.
-		mu.Lock()
-		senderDone = true
-		idle := inflight == 0
-		mu.Unlock()
-		select {
-		case <-refused: // (a refused write: the reader may wait yet)
-			wake(c, done)
-		default:
-			if idle {
-				c.SetReadDeadline(time.Now())
-			}
-		}
-		<-done
-		wasRefused := false
-		select {
-		case <-refused:
-			// The kernel tells a refusal before the replies queued ahead
-			// of it: they came, and are counted (as of now), not lost.
-			wasRefused = true
-			c.SetReadDeadline(time.Time{})
-			buf := make([]byte, 1<<17)
-			readQueued(c, buf, len(ring), func(n int) bool { return take(buf, n, time.Now()) })
-		default:
-		}
-		expire(time.Now().Add(r.cfg.Timeout))
-		if udpRingEnded != nil {
-			udpRingEnded(peak, gone.peak)
-		}
-		if wasRefused { // before or while waiting: the socket is done
+	return u
+}
+
+// slot is datagram seq's place in the ring (u.mu held).
+func (u *udpSocket) slot(seq uint64) *udpSlot { return &u.ring[seq%uint64(len(u.ring))] }
+
+// release gives a datagram's place in a closed loop back.
+func (u *udpSocket) release() {
+	if u.closedLoop {
+		u.slots <- struct{}{}
+	}
+}
+
+// expire counts pending datagrams older than Timeout as lost.
+func (u *udpSocket) expire(now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for ; u.oldest < u.next; u.oldest++ {
+		s := u.slot(u.oldest)
+		if s.pending && now.Sub(s.sentAt) < u.r.cfg.Timeout {
 			return
 		}
-		if dropsBefore >= 0 && !unowed { // (the reader is done: done is closed)
-			r.droppedHere.Add(socketDrops(c) - dropsBefore)
-		}
-	}()
-
-	pkt := make([]byte, 0, seqLen+r.cfg.Size)
-	// put makes the next datagram's place in the ring, as sent now, and
-	// returns its sequence number; it counts if measured.
-	put := func(measured bool) (seq uint64) {
-		mu.Lock()
-		defer mu.Unlock()
-		seq = next
-		s := slot(seq)
-		if s.pending && len(ring) < most {
-			// The ring wrapped onto a datagram still within its Timeout
-			// (expire has taken the rest): make room, not a loss.
-			ring = grownRing(ring)
-			peak = max(peak, len(ring))
-			s = slot(seq)
-		}
-		if s.pending { // the ring, at its largest, wrapped onto an unanswered datagram
-			inflight--
+		if s.pending {
+			s.pending = false
+			u.inflight--
 			if s.measured {
-				r.lost.Add(1)
+				u.r.lost.Add(1)
 			}
-			release() // its place in the loop, as expire gives back a lost one's
+			u.release()
 		}
-		if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost: its reply may come yet
-			gone.add(s.seq, s.sentAt)
-		}
-		// An open loop's latency is from the send, not from when it fell
-		// due, as it is over a stream: a datagram's send never waits for
-		// the server, so a send later than due is bench's own lateness (a
-		// timer that woke late, about half a millisecond here), which
-		// counted from due was put on the server.
-		*s = udpSlot{seq: seq, sentAt: time.Now(), pending: true, measured: measured}
-		if s.measured && dropsBefore < 0 {
-			dropsBefore = socketDrops(c) // what the warm-up's replies lost is not the run's
-		}
-		next++
-		inflight++
-		return seq
 	}
-	// write sends datagram seq, and reports whether the socket serves on.
-	write := func(seq uint64) (ok bool) {
-		pkt = appendSeq(pkt[:0], seq)
-		pkt = append(pkt, r.bodies[pick(i, seq)]...)
-		if _, err := c.Write(pkt); err != nil && !r.stopping.Load() {
+}
+
+// refuse ends the socket, once, for the server's refusal err.
+func (u *udpSocket) refuse(err error) {
+	u.refuseOnce.Do(func() {
+		r := u.r
+		err = &client.ConnError{Op: "send", Addr: r.cfg.Endpoint.Address, Err: err}
+		if r.refused.Add(1) == 1 {
+			r.refusal.Store(&err)
+		}
+		r.fail(err)
+		close(u.refused)
+		u.ended()
+	})
+}
+
+// take counts reply, which came at now, and reports whether the socket is
+// done: the sender is, and nothing is owed.
+func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
+	r := u.r
+	r.hear()
+	seq, tagged := seqOf(reply)
+	u.mu.Lock()
+	if !tagged || seq >= u.next {
+		u.mu.Unlock()
+		u.unowed = true
+		// Which datagram it answers is unknown, or it answers
+		// none sent: count it if it came while measuring.
+		if r.measuring.Load() {
+			r.mismatch(reply, noSuchSeq, false)
+		}
+		return false
+	}
+	s := u.slot(seq)
+	// (An empty slot, in a ring grown since, has seq 0 too: it
+	// knows nothing of datagram 0.)
+	known := s.seq == seq && !s.sentAt.IsZero()
+	// Every reply is checked, a duplicate too: a wrong one after a
+	// right one is wrong. A datagram is counted wrong once, so a
+	// wrong reply sent twice is one wrong and one duplicate.
+	if known && s.measured && !s.wrong {
+		s.wrong = u.checkBody(seq, reply)
+	}
+	var goneAt time.Time
+	wasGone := false
+	if !known {
+		goneAt, wasGone = u.gone.take(seq)
+	}
+	switch {
+	case wasGone: // answered after it was counted lost and left the ring
+		r.arrive(len(reply))
+		if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
+			// In time: the ring at its largest wrapped onto it,
+			// and counted it lost early. It was not.
+			r.lost.Add(-1)
+			u.inTime(seq, d)
+			u.highest = max(u.highest, int64(seq))
+		} else {
+			r.late.Add(1)
+		}
+		u.checkBody(seq, reply) // and wrong, as one still in the ring is
+	case !known:
+		// So old it has left the ring, and answered or forgotten:
+		// a duplicate, or a late reply, not known to be unowed nor
+		// counted. Its body is checked all the same, while
+		// measuring, as a reply naming no datagram is: a wrong
+		// reply is never passed over. (Had its datagram's first
+		// reply been wrong too, the datagram counts wrong twice.)
+		if r.measuring.Load() {
+			u.checkBody(seq, reply)
+		}
+	case s.answered:
+		u.unowed = true
+		if s.measured {
+			r.dups.Add(1)
+		}
+	case s.pending:
+		s.answered, s.pending = true, false
+		u.inflight--
+		r.arrive(len(reply))
+		// A reply later than Timeout is lost and late, and not
+		// also reordered, as one that came after its expiry is
+		// not: the counts are apart.
+		if d := now.Sub(s.sentAt); s.measured && r.onTime(d) {
+			u.inTime(seq, d)
+		}
+		u.highest = max(u.highest, int64(seq))
+		u.release()
+	default: // answered after it was counted lost: late
+		s.answered = true
+		r.arrive(len(reply)) // it came, as a late stream reply does
+		if s.measured {
+			r.late.Add(1)
+		}
+	}
+	drained = u.senderDone && u.inflight == 0
+	u.mu.Unlock()
+	return drained
+}
+
+// checkBody counts reply, to datagram seq, wrong if its body is, and
+// says so.
+func (u *udpSocket) checkBody(seq uint64, reply []byte) bool {
+	body, want := reply[seqLen:], u.r.bodyWants[pick(u.i, seq)]
+	if bytes.Equal(body, want) {
+		return false
+	}
+	u.r.mismatch(body, want, false)
+	return true
+}
+
+// inTime records the latency d of measured datagram seq's reply (u.mu
+// held).
+func (u *udpSocket) inTime(seq uint64, d time.Duration) {
+	u.w.record(u.r, d)
+	if int64(seq) < u.highest {
+		u.r.reordered.Add(1)
+	}
+}
+
+// read is the socket's reader: it takes each reply until the socket is
+// done, refused, or Run's deadline.
+func (u *udpSocket) read() {
+	defer close(u.done)
+	if udpReaderEnd != nil {
+		defer udpReaderEnd()
+	}
+	if udpReaderStart != nil {
+		udpReaderStart()
+	}
+	r := u.r
+	buf := make([]byte, 1<<17)
+	for {
+		n, err := u.c.Read(buf)
+		if err != nil {
+			select {
+			case <-u.refused: // a refused write: the socket is closed
+				return
+			default:
+			}
+			if r.stopping.Load() { // Run's deadline: the rest is lost
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return // set when the sender is done and nothing is owed, or refused
+			}
 			if sockerr.Refused(err) {
-				refuse(err)
-			} else {
-				r.fail(failed("send", err))
-				ended() // no more sends: the socket serves no more
+				u.refuse(err)
+				return
+			}
+			r.fail(failed("receive", err))
+			time.Sleep(10 * time.Millisecond) // ICMP errors come fast; do not spin
+			continue
+		}
+		if u.take(buf[:n], time.Now()) {
+			return
+		}
+	}
+}
+
+// finish waits for the replies still owed, up to Run's deadline; what has
+// not come by then is lost. A refusal (the server went away) ends the
+// wait: what was in flight got no reply, and is lost as a reset
+// connection's messages are.
+func (u *udpSocket) finish() {
+	c := u.c
+	u.mu.Lock()
+	u.senderDone = true
+	idle := u.inflight == 0
+	u.mu.Unlock()
+	select {
+	case <-u.refused: // (a refused write: the reader may wait yet)
+		wake(c, u.done)
+	default:
+		if idle {
+			c.SetReadDeadline(time.Now())
+		}
+	}
+	<-u.done
+	wasRefused := false
+	select {
+	case <-u.refused:
+		// The kernel tells a refusal before the replies queued ahead
+		// of it: they came, and are counted (as of now), not lost.
+		wasRefused = true
+		c.SetReadDeadline(time.Time{})
+		buf := make([]byte, 1<<17)
+		readQueued(c, buf, len(u.ring), func(n int) bool { return u.take(buf[:n], time.Now()) })
+	default:
+	}
+	u.expire(time.Now().Add(u.r.cfg.Timeout))
+	if udpRingEnded != nil {
+		udpRingEnded(u.peak, u.gone.peak)
+	}
+	if wasRefused { // before or while waiting: the socket is done
+		return
+	}
+	if u.dropsBefore >= 0 && !u.unowed { // (the reader is done: done is closed)
+		u.r.droppedHere.Add(socketDrops(c) - u.dropsBefore)
+	}
+}
+
+// put makes the next datagram's place in the ring, as sent now, and
+// returns its sequence number; it counts if measured.
+func (u *udpSocket) put(measured bool) (seq uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	seq = u.next
+	s := u.slot(seq)
+	if s.pending && len(u.ring) < u.most {
+		// The ring wrapped onto a datagram still within its Timeout
+		// (expire has taken the rest): make room, not a loss.
+		u.ring = grownRing(u.ring)
+		u.peak = max(u.peak, len(u.ring))
+		s = u.slot(seq)
+	}
+	if s.pending { // the ring, at its largest, wrapped onto an unanswered datagram
+		u.inflight--
+		if s.measured {
+			u.r.lost.Add(1)
+		}
+		u.release() // its place in the loop, as expire gives back a lost one's
+	}
+	if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost: its reply may come yet
+		u.gone.add(s.seq, s.sentAt)
+	}
+	// An open loop's latency is from the send, not from when it fell
+	// due, as it is over a stream: a datagram's send never waits for
+	// the server, so a send later than due is bench's own lateness (a
+	// timer that woke late, about half a millisecond here), which
+	// counted from due was put on the server.
+	*s = udpSlot{seq: seq, sentAt: time.Now(), pending: true, measured: measured}
+	if s.measured && u.dropsBefore < 0 {
+		u.dropsBefore = socketDrops(u.c) // what the warm-up's replies lost is not the run's
+	}
+	u.next++
+	u.inflight++
+	return seq
+}
+
+// write sends datagram seq, and reports whether the socket serves on.
+func (u *udpSocket) write(seq uint64) (ok bool) {
+	r := u.r
+	u.pkt = appendSeq(u.pkt[:0], seq)
+	u.pkt = append(u.pkt, r.bodies[pick(u.i, seq)]...)
+	if _, err := u.c.Write(u.pkt); err != nil && !r.stopping.Load() {
+		if sockerr.Refused(err) {
+			u.refuse(err)
+		} else {
+			r.fail(failed("send", err))
+			u.ended() // no more sends: the socket serves no more
+		}
+		return false
+	}
+	return true
+}
+
+// sendClosed is a closed loop's sender: a datagram each time a place is
+// free, until the run stops or the socket is refused.
+func (u *udpSocket) sendClosed() {
+	r := u.r
+	tick := time.NewTicker(max(r.cfg.Timeout/8, time.Millisecond))
+	defer tick.Stop()
+	for !r.stopping.Load() {
+		if udpBeforeSend != nil {
+			udpBeforeSend(u.next) // (the sender alone changes next)
+		}
+		select { // expire even while replies keep places free
+		case now := <-tick.C:
+			u.expire(now)
+		default:
+		}
+		select {
+		case <-u.slots:
+		case now := <-tick.C:
+			u.expire(now)
+			continue
+		case <-r.stop:
+			return
+		case <-u.refused:
+			return
+		}
+		if r.stopping.Load() { // (a free slot and stop may be ready at once)
+			return
+		}
+		if !u.write(u.put(r.measuring.Load())) {
+			return
+		}
+	}
+}
+
+// sendDue is an open loop's send (openLoop), as a stream's is: it sends
+// the n datagrams that have fallen due, step apart from first, a write
+// each, and counts those that fell due while measuring and were not sent
+// when the time was up (behind the rate: a socket sends about 70,000 a
+// second here), or once the socket failed, never sent. (Sending one a
+// pass, on its own schedule, it left what it was behind by in no count.)
+func (u *udpSocket) sendDue(n int, first time.Time, step time.Duration) (ok bool) {
+	r := u.r
+	u.expire(time.Now())
+	// Which count, as of the batch's start (dueMeasured): it is
+	// sent whole, as a stream's write is, though the time be up
+	// meanwhile.
+	measuring, from := r.measuring.Load(), r.windowFrom.Load()
+	at := int64(first.Sub(r.epoch))
+	for j := range n {
+		if udpBeforeSend != nil {
+			udpBeforeSend(u.next) // (the sender alone changes next)
+		}
+		measured := measuring && at+int64(j)*int64(step) >= from
+		if !u.write(u.put(measured)) {
+			// The rest of the batch counts as the one that failed
+			// does, lost, as a stream's batch whose write failed.
+			for range n - j - 1 {
+				u.put(measured)
 			}
 			return false
 		}
-		return true
 	}
-
-	if closedLoop {
-		tick := time.NewTicker(max(r.cfg.Timeout/8, time.Millisecond))
-		defer tick.Stop()
-		for !r.stopping.Load() {
-			if udpBeforeSend != nil {
-				udpBeforeSend(next) // (the sender alone changes next)
-			}
-			select { // expire even while replies keep places free
-			case now := <-tick.C:
-				expire(now)
-			default:
-			}
-			select {
-			case <-slots:
-			case now := <-tick.C:
-				expire(now)
-				continue
-			case <-r.stop:
-				return
-			case <-refused:
-				return
-			}
-			if r.stopping.Load() { // (a free slot and stop may be ready at once)
-				return
-			}
-			if !write(put(r.measuring.Load())) {
-				return
-			}
-		}
-		return
-	}
-	// An open loop sends, as a stream's does (openLoop), the datagrams
-	// that have fallen due, a write each, and counts those that fell due
-	// while measuring and were not sent when the time was up (behind the
-	// rate: a socket sends about 70,000 a second here), or once the
-	// socket failed, never sent. (Sending one a pass, on its own
-	// schedule, it left what it was behind by in no count.)
-	send := func(n int, first time.Time, step time.Duration) (ok bool) {
-		expire(time.Now())
-		// Which count, as of the batch's start (dueMeasured): it is
-		// sent whole, as a stream's write is, though the time be up
-		// meanwhile.
-		measuring, from := r.measuring.Load(), r.windowFrom.Load()
-		at := int64(first.Sub(r.epoch))
-		for j := range n {
-			if udpBeforeSend != nil {
-				udpBeforeSend(next) // (the sender alone changes next)
-			}
-			measured := measuring && at+int64(j)*int64(step) >= from
-			if !write(put(measured)) {
-				// The rest of the batch counts as the one that failed
-				// does, lost, as a stream's batch whose write failed.
-				for range n - j - 1 {
-					put(measured)
-				}
-				return false
-			}
-		}
-		return true
-	}
-	r.openLoop(send, refused, nil)
+	return true
 }
 
 // wake ends a socket's reader, which ends on an error once the socket is
