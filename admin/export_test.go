@@ -18,3 +18,7 @@ var PprofSeconds = pprofSeconds
 
 // Handle serves handler at pattern beside h's endpoints.
 func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
+
+// Send and Answered are the tests' send and answered, for those outside
+// the package.
+var Send, Answered = send, answered

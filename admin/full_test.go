@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
@@ -83,28 +82,28 @@ func TestProbeGetsThroughFullListener(t *testing.T) {
 		pprof    bool // /debug/pprof/ is served
 	}{
 		{"sends nothing", func(*testing.T, net.Conn) {}, false, false},
-		{"sends its headers slowly", func(t *testing.T, c net.Conn) { send(t, c, "GET /healthz HTTP/1.1\r\nHo") }, false, false},
-		{"idles between requests", func(t *testing.T, c net.Conn) { send(t, c, get); answered(t, c) }, false, false},
+		{"sends its headers slowly", func(t *testing.T, c net.Conn) { admin.Send(t, c, "GET /healthz HTTP/1.1\r\nHo") }, false, false},
+		{"idles between requests", func(t *testing.T, c net.Conn) { admin.Send(t, c, get); admin.Answered(t, c) }, false, false},
 		{"asks OPTIONS * and idles", func(t *testing.T, c net.Conn) {
-			send(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
-			answered(t, c)
+			admin.Send(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+			admin.Answered(t, c)
 		}, false, false},
 		{"sends its body slowly", func(t *testing.T, c net.Conn) {
-			send(t, c, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+			admin.Send(t, c, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
 		}, false, false},
 		{"sends a body to OPTIONS * slowly", func(t *testing.T, c net.Conn) {
-			send(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+			admin.Send(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
 		}, false, false},
 		{"sends its body slowly to an answer of more than a buffer", func(t *testing.T, c net.Conn) {
-			send(t, c, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+			admin.Send(t, c, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
 		}, false, false},
 		{"sends slowly a body that its handler reads", func(t *testing.T, c net.Conn) {
-			send(t, c, "POST /debug/pprof/symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0x1")
+			admin.Send(t, c, "POST /debug/pprof/symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0x1")
 		}, false, true},
 		{"does not read its answers", func(t *testing.T, c net.Conn) {
 			c.(*net.TCPConn).SetReadBuffer(4096)
 			// Far more than the sockets' buffers hold; the requests fit.
-			send(t, c, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200))
+			admin.Send(t, c, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200))
 		}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,23 +125,6 @@ func TestProbeGetsThroughFullListener(t *testing.T) {
 			}
 		})
 	}
-}
-
-func send(t *testing.T, c net.Conn, s string) {
-	t.Helper()
-	if _, err := io.WriteString(c, s); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// answered reads one answer from c.
-func answered(t *testing.T, c net.Conn) {
-	t.Helper()
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
 }
 
 // Connections whose requests are being answered are not closed to make

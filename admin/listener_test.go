@@ -282,6 +282,7 @@ func TestLimitListenerHearsHTTPServer(t *testing.T) {
 	}
 }
 
+// send writes s to c.
 func send(t *testing.T, c net.Conn, s string) {
 	t.Helper()
 	if _, err := io.WriteString(c, s); err != nil {

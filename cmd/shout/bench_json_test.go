@@ -71,7 +71,7 @@ func TestBenchJSONStdoutIsJSONAlone(t *testing.T) {
 			}
 		}},
 		{"not all right", func(t *testing.T) string {
-			addr, _ := signalServer(t, false) // never answers
+			addr, _, _ := lineServer(t, answerNever) // never answers
 			return addr
 		}, []string{"--timeout", "300ms"}, 1, []string{" measured after ", "not all right: no reply came back"}, func(t *testing.T, v map[string]any) {
 			// Why, in the JSON too, as the text report's last line says.

@@ -18,7 +18,7 @@ func TestBenchJSONWithStderrInStdoutWriteErrorBeforeRun(t *testing.T) {
 		t.Skip(err)
 	}
 	defer full.Close()
-	addr, got := signalServer(t, true)
+	addr, got, _ := lineServer(t, answerAtOnce)
 	cmd := exec.Command("shout", "bench", addr, "--json", "--conns", "1", "--duration", "10m", "--warmup", "0")
 	cmd.Stdout, cmd.Stderr = full, full
 	if err := cmd.Start(); err != nil {
@@ -38,7 +38,7 @@ func TestBenchJSONWithStderrInStdoutWriteErrorBeforeRun(t *testing.T) {
 // Ctrl-C with --json: the report of what was measured is the JSON alone
 // on stdout, marked interrupted, and the text on stderr.
 func TestBenchJSONInterrupted(t *testing.T) {
-	addr, got := signalServer(t, true)
+	addr, got, _ := lineServer(t, answerAtOnce)
 	p := startBench(t, addr, "--json", "--conns", "1", "--duration", "10m", "--warmup", "0", "--text", "ascii", "--mode", "ascii")
 	p.settings()
 	waitFor(t, got, "a message at the server")

@@ -142,10 +142,23 @@ func (p *benchProc) rest() (string, int) {
 	}
 }
 
-// signalServer is a stand-in server that answers lines in uppercase if
-// answer is set, and closes got when the first message arrives.
-func signalServer(t *testing.T, answer bool) (addr string, got chan struct{}) {
-	got = make(chan struct{})
+// answering is when a stand-in lineServer answers the lines it reads.
+type answering int
+
+const (
+	answerAtOnce    answering = iota // each line as it comes
+	answerNever                      // none, reading on: replies owed for ever
+	answerOnRelease                  // once release is called; until then, reading stops at the first line
+)
+
+// lineServer is a stand-in server that answers lines in uppercase as
+// when says, and closes got when the first message arrives.
+func lineServer(t *testing.T, when answering) (addr string, got chan struct{}, release func()) {
+	got, held := make(chan struct{}), make(chan struct{})
+	release = sync.OnceFunc(func() { close(held) })
+	if when == answerAtOnce {
+		release()
+	}
 	var once sync.Once
 	addr = shouttest.StreamServer(t, func(c net.Conn) {
 		r := bufio.NewReader(c)
@@ -155,15 +168,17 @@ func signalServer(t *testing.T, answer bool) (addr string, got chan struct{}) {
 				return
 			}
 			once.Do(func() { close(got) })
-			if !answer {
+			if when == answerNever {
 				continue
 			}
+			<-held
 			if _, err := io.WriteString(c, strings.ToUpper(line)); err != nil {
 				return
 			}
 		}
 	})
-	return addr, got
+	t.Cleanup(release) // first: the server's waits for its handlers
+	return addr, got, release
 }
 
 func waitFor(t *testing.T, ch chan struct{}, what string) {
@@ -178,7 +193,7 @@ func waitFor(t *testing.T, ch chan struct{}, what string) {
 // Ctrl-C during the measured time ends the run with the report of what
 // was measured, and the usual status; the settings come first, at once.
 func TestBenchInterruptKeepsReport(t *testing.T) {
-	addr, got := signalServer(t, true)
+	addr, got, _ := lineServer(t, answerAtOnce)
 	p := startBench(t, addr, "--conns", "2", "--duration", "10m", "--warmup", "0", "--text", "ascii", "--mode", "ascii")
 	if h := p.settings(); !strings.Contains(h, "10m0s measured") && !strings.Contains(h, "600s measured") {
 		t.Errorf("first line %q, want the settings", h)
@@ -210,7 +225,7 @@ func TestBenchHangupKeepsReport(t *testing.T) {
 		{"ignored at start", `trap '' HUP; ` + bench, []syscall.Signal{syscall.SIGHUP, syscall.SIGINT}, "interrupt: stopping"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, got := signalServer(t, true)
+			addr, got, _ := lineServer(t, answerAtOnce)
 			p := startCmd(t, exec.Command("sh", "-c", tc.shell, addr))
 			p.settings()
 			waitFor(t, got, "a message at the server")
@@ -234,7 +249,7 @@ func TestBenchHangupKeepsReport(t *testing.T) {
 // only a second Ctrl-C stops it at once. The second SIGHUP stopped it,
 // without its report.
 func TestBenchSecondHangupIsNotAskingAgain(t *testing.T) {
-	addr, got := signalServer(t, false)
+	addr, got, _ := lineServer(t, answerNever)
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii")
 	p.settings()
 	waitFor(t, got, "a message at the server")
@@ -264,7 +279,7 @@ func TestBenchSecondHangupIsNotAskingAgain(t *testing.T) {
 
 // Ctrl-C before anything was measured (here in the warm-up) exits 130.
 func TestBenchInterruptBeforeMeasuring(t *testing.T) {
-	addr, got := signalServer(t, true)
+	addr, got, _ := lineServer(t, answerAtOnce)
 	p := startBench(t, addr, "--conns", "2", "--warmup", "10m")
 	p.settings()
 	waitFor(t, got, "a message at the server")
@@ -282,7 +297,7 @@ func TestBenchInterruptBeforeMeasuring(t *testing.T) {
 // A second Ctrl-C stops at once, while the replies owed are still
 // awaited.
 func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
-	addr, got := signalServer(t, false)
+	addr, got, _ := lineServer(t, answerNever)
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii")
 	_, err := interruptTwice(t, p, got)
 	var ee *exec.ExitError
@@ -295,7 +310,7 @@ func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 // says why there is no report, as every other run without one does; it
 // printed nothing, and a pipeline's jq found no JSON at all.
 func TestBenchSecondInterruptJSON(t *testing.T) {
-	addr, got := signalServer(t, false)
+	addr, got, _ := lineServer(t, answerNever)
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--json")
 	out, err := interruptTwice(t, p, got)
 	var ee *exec.ExitError
@@ -311,7 +326,7 @@ func TestBenchSecondInterruptJSON(t *testing.T) {
 // ignored (a background job in a script, nohup): it left the second to
 // Go's default, which then ignored it, and bench waited out --timeout.
 func TestBenchSecondInterruptWhenIgnoredAtStart(t *testing.T) {
-	addr, got := signalServer(t, false)
+	addr, got, _ := lineServer(t, answerNever)
 	p := startCmd(t, exec.Command("sh", "-c", `trap '' INT; exec shout bench "$0" --conns 1 --warmup 0 --timeout 10m`, addr))
 	_, err := interruptTwice(t, p, got)
 	var ee *exec.ExitError
@@ -352,35 +367,11 @@ func interruptTwice(t *testing.T, p *benchProc, got chan struct{}) (string, erro
 	}
 }
 
-// heldServer is a stand-in server that answers lines in uppercase once
-// release is called; got is closed when the first message arrives.
-func heldServer(t *testing.T) (addr string, got chan struct{}, release func()) {
-	got, held := make(chan struct{}), make(chan struct{})
-	release = sync.OnceFunc(func() { close(held) })
-	var once sync.Once
-	addr = shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			once.Do(func() { close(got) })
-			<-held
-			if _, err := io.WriteString(c, strings.ToUpper(line)); err != nil {
-				return
-			}
-		}
-	})
-	t.Cleanup(release) // first: the server's waits for its handlers
-	return addr, got, release
-}
-
 // A second SIGTERM, while bench waits for the replies owed, is the same
 // request as the first (GNU timeout sends two): bench goes on waiting
 // and reports. It stopped at once, without a report, status 143.
 func TestBenchSecondSIGTERMKeepsReport(t *testing.T) {
-	addr, got, release := heldServer(t)
+	addr, got, release := lineServer(t, answerOnRelease)
 	p := startBench(t, addr, "--conns", "1", "--duration", "10m", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii")
 	checkSIGTERMTwice(t, p, got, release, func() { p.cmd.Process.Signal(syscall.SIGTERM) })
 }

@@ -86,7 +86,7 @@ func TestBenchStopAtOnceRemovesItsPage(t *testing.T) {
 		{"a second SIGINT", func(t *testing.T, p *benchProc, got chan struct{}) { interruptTwice(t, p, got) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, got := signalServer(t, false) // replies owed for ever
+			addr, got, _ := lineServer(t, answerNever) // replies owed for ever
 			page := filepath.Join(t.TempDir(), "page.html")
 			p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--html", page)
 			tc.stop(t, p, got)

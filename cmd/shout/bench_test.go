@@ -126,7 +126,7 @@ func TestBenchHTML(t *testing.T) {
 // Ctrl-C during the measured time still writes the page, marked
 // interrupted; Ctrl-C before anything was measured leaves no page.
 func TestBenchInterruptHTML(t *testing.T) {
-	addr, got := signalServer(t, true)
+	addr, got, _ := lineServer(t, answerAtOnce)
 	dir := t.TempDir()
 	page := filepath.Join(dir, "measured.html")
 	p := startBench(t, addr, "--conns", "2", "--duration", "10m", "--warmup", "0", "--text", "ascii", "--mode", "ascii", "--html", page)
@@ -142,7 +142,7 @@ func TestBenchInterruptHTML(t *testing.T) {
 		t.Errorf("page after Ctrl-C: %v; want it marked interrupted and all right:\n%.2000s", err, b)
 	}
 
-	addr, got = signalServer(t, true)
+	addr, got, _ = lineServer(t, answerAtOnce)
 	none := filepath.Join(dir, "none.html")
 	p = startBench(t, addr, "--conns", "2", "--warmup", "10m", "--html", none)
 	p.settings()

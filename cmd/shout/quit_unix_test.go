@@ -79,7 +79,7 @@ func (p *benchProc) outputs() (stdout, stderr string) {
 }
 
 func TestBenchSIGQUITStopsAtOnce(t *testing.T) {
-	addr, got := signalServer(t, false) // replies owed for ever
+	addr, got, _ := lineServer(t, answerNever) // replies owed for ever
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--json")
 	p.settings()
 	waitFor(t, got, "a message at the server")

@@ -54,7 +54,7 @@ func TestStdoutWriteErrorFails(t *testing.T) {
 func TestBenchStdoutWriteErrorBeforeRun(t *testing.T) {
 	for _, extra := range [][]string{nil, {"--json"}} {
 		t.Run(strings.Join(append([]string{"bench"}, extra...), " "), func(t *testing.T) {
-			addr, got := signalServer(t, true)
+			addr, got, _ := lineServer(t, answerAtOnce)
 			ctx, cancel := context.WithTimeout(context.Background(), bound) // what ended it before
 			defer cancel()
 			var stderr strings.Builder

@@ -56,7 +56,7 @@ func TestBenchUnderTimeoutKeepsReport(t *testing.T) {
 	}
 	for _, tc := range underTimeout {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, got, release := heldServer(t)
+			addr, got, release := lineServer(t, answerOnRelease)
 			cmd := exec.Command(timeout, "1h", "shout", "bench", addr, "--conns", "1", "--duration", "10m", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii")
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			p := startCmd(t, cmd)
