@@ -48,19 +48,27 @@ const maxHeldDatagrams = 4096
 // owns b. It stops when the test ends and returns its address.
 func UDPRelay(t testing.TB, server string, path func(dir, n int, b []byte) []Packet) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	r, err := newUDPRelay(server, path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	r.wg.Go(r.fromClients)
+	t.Cleanup(r.close)
+	return r.pc.LocalAddr().String()
+}
+
+// newUDPRelay is a UDP relay on loopback, not relaying yet.
+func newUDPRelay(server string, path func(dir, n int, b []byte) []Packet) (*udpRelay, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
 	}
 	aside, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		pc.Close()
-		t.Fatal(err)
+		return nil, err
 	}
-	r := &udpRelay{pc: pc, aside: aside, server: server, path: path, ups: map[string]net.Conn{}, held: map[*time.Timer]bool{}}
-	r.wg.Go(r.fromClients)
-	t.Cleanup(r.close)
-	return pc.LocalAddr().String()
+	return &udpRelay{pc: pc, aside: aside, server: server, path: path, ups: map[string]net.Conn{}, held: map[*time.Timer]bool{}}, nil
 }
 
 type udpRelay struct {

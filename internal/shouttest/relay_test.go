@@ -15,17 +15,11 @@ const bound = 10 * time.Second
 // A datagram held back (After) has its timer stopped when the relay
 // closes: none is left to fire after the test that made it.
 func TestUDPRelayCloseStopsHeld(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	aside, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
 	hold := func(dir, n int, b []byte) []Packet { return []Packet{{Data: b, After: time.Hour}} }
-	r := &udpRelay{pc: pc, aside: aside, path: hold, ups: map[string]net.Conn{}, held: map[*time.Timer]bool{}}
+	r, err := newUDPRelay("127.0.0.1:1", hold) // (nothing is relayed there)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sent := false
 	r.impair(ToServer, []byte("held"), func(Packet) { sent = true })
 	r.close()

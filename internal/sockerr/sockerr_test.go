@@ -11,38 +11,42 @@ import (
 	"shout/internal/sockerr"
 )
 
-// A read from a connection its peer reset is a reset, wrapped as net
-// wraps it; an end of file and other errors are not.
-func TestReset(t *testing.T) {
+// connected is a connection on loopback and the server's end of it,
+// both closed when the test ends.
+func connected(t *testing.T) (c, s net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	s, err := ln.Accept()
+	t.Cleanup(func() { c.Close() })
+	s, err = ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
+	return c, s
+}
+
+// A read from a connection its peer reset is a reset, wrapped as net
+// wraps it.
+func TestReset(t *testing.T) {
+	c, s := connected(t)
 	s.(*net.TCPConn).SetLinger(0)
 	s.Close() // an RST
-	_, err = c.Read(make([]byte, 1))
+	_, err := c.Read(make([]byte, 1))
 	if !sockerr.Reset(err) {
 		t.Errorf("read after the peer's reset: %v (%#v), not told a reset", err, err)
-	}
-	for _, e := range []error{io.EOF, os.ErrDeadlineExceeded, syscall.EPIPE, errors.New("reset")} {
-		if sockerr.Reset(e) {
-			t.Errorf("%v told a reset", e)
-		}
 	}
 }
 
 // A connect to a port nothing listens on is refused, wrapped as net wraps
-// it; a reset and other errors are not.
+// it.
 func TestRefused(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,37 +62,9 @@ func TestRefused(t *testing.T) {
 	if !sockerr.Refused(err) {
 		t.Errorf("connect where nothing listens: %v (%#v), not told refused", err, err)
 	}
-	for _, e := range []error{io.EOF, syscall.ECONNRESET, syscall.EPIPE, errors.New("refused")} {
-		if sockerr.Refused(e) {
-			t.Errorf("%v told refused", e)
-		}
-	}
 }
 
-// Running out of descriptors, the process's or the system's, is told as
-// such however it is wrapped; other errors are not.
-func TestOutOfFiles(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want bool
-	}{
-		{syscall.EMFILE, true},
-		{syscall.ENFILE, true},
-		{&net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}, true},
-		{&os.PathError{Op: "open", Path: os.DevNull, Err: syscall.ENFILE}, true},
-		{syscall.ENOBUFS, false},
-		{syscall.EADDRNOTAVAIL, false},
-		{io.EOF, false},
-		{nil, false},
-	} {
-		if got := sockerr.OutOfFiles(tc.err); got != tc.want {
-			t.Errorf("OutOfFiles(%v) = %v, want %v", tc.err, got, tc.want)
-		}
-	}
-}
-
-// A second listener on a taken address is told the address is in use;
-// other errors are not.
+// A second listener on a taken address is told the address is in use.
 func TestAddrInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,80 +79,66 @@ func TestAddrInUse(t *testing.T) {
 	if !sockerr.AddrInUse(err) {
 		t.Errorf("a second listener on a taken address: %v (%#v), not told in use", err, err)
 	}
-	for _, e := range []error{syscall.EADDRNOTAVAIL, syscall.ECONNREFUSED, io.EOF, nil} {
-		if sockerr.AddrInUse(e) {
-			t.Errorf("%v told in use", e)
-		}
-	}
 }
 
-// An address not to be had is told so, wrapped as net wraps it; other
-// errors are not.
-func TestAddrNotAvail(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want bool
-	}{
-		{&net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}, true},
-		{syscall.EADDRINUSE, false},
-		{syscall.EMFILE, false},
-		{nil, false},
-	} {
-		if got := sockerr.AddrNotAvail(tc.err); got != tc.want {
-			t.Errorf("AddrNotAvail(%v) = %v, want %v", tc.err, got, tc.want)
-		}
-	}
-}
-
-// A write after the connection's write side was shut is a broken pipe;
-// a reset and other errors are not.
+// A write after the connection's write side was shut is a broken pipe.
 func TestBrokenPipe(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, _ := connected(t)
 	c.(*net.TCPConn).CloseWrite()
-	_, err = c.Write([]byte("after"))
+	_, err := c.Write([]byte("after"))
 	if !sockerr.BrokenPipe(err) {
 		t.Errorf("write after CloseWrite: %v (%#v), not told a broken pipe", err, err)
 	}
-	for _, e := range []error{syscall.ECONNRESET, io.EOF, os.ErrDeadlineExceeded, nil} {
-		if sockerr.BrokenPipe(e) {
-			t.Errorf("%v told a broken pipe", e)
-		}
-	}
 }
 
-// Which failed datagram reads report an ICMP error for an earlier
-// datagram (the server reads on from them at once: a client can cause
-// them at will) and which say something of the socket.
-func TestFromICMP(t *testing.T) {
+// Each error is told for what it is however net or os wrap it, and only
+// for that: a reset is no broken pipe, a deadline no ICMP error.
+func TestErrnos(t *testing.T) {
 	for _, tc := range []struct {
+		name string
+		is   func(error) bool
 		err  error
 		want bool
 	}{
-		{udpRead(syscall.ECONNREFUSED), true},
-		{udpRead(syscall.EHOSTUNREACH), true},
-		{udpRead(syscall.EMSGSIZE), true},
-		{udpRead(syscall.EACCES), true},
-		{udpRead(syscall.EBADF), false},
-		{udpRead(syscall.ENOMEM), false},
-		{os.ErrDeadlineExceeded, false},
-		{errors.New("something else"), false},
+		{"Reset", sockerr.Reset, io.EOF, false},
+		{"Reset", sockerr.Reset, os.ErrDeadlineExceeded, false},
+		{"Reset", sockerr.Reset, syscall.EPIPE, false},
+		{"Reset", sockerr.Reset, errors.New("reset"), false},
+		{"Refused", sockerr.Refused, io.EOF, false},
+		{"Refused", sockerr.Refused, syscall.ECONNRESET, false},
+		{"Refused", sockerr.Refused, syscall.EPIPE, false},
+		{"Refused", sockerr.Refused, errors.New("refused"), false},
+		{"OutOfFiles", sockerr.OutOfFiles, syscall.EMFILE, true},
+		{"OutOfFiles", sockerr.OutOfFiles, syscall.ENFILE, true},
+		{"OutOfFiles", sockerr.OutOfFiles, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}, true},
+		{"OutOfFiles", sockerr.OutOfFiles, &os.PathError{Op: "open", Path: os.DevNull, Err: syscall.ENFILE}, true},
+		{"OutOfFiles", sockerr.OutOfFiles, syscall.ENOBUFS, false},
+		{"OutOfFiles", sockerr.OutOfFiles, syscall.EADDRNOTAVAIL, false},
+		{"OutOfFiles", sockerr.OutOfFiles, io.EOF, false},
+		{"OutOfFiles", sockerr.OutOfFiles, nil, false},
+		{"AddrInUse", sockerr.AddrInUse, syscall.EADDRNOTAVAIL, false},
+		{"AddrInUse", sockerr.AddrInUse, syscall.ECONNREFUSED, false},
+		{"AddrInUse", sockerr.AddrInUse, nil, false},
+		{"AddrNotAvail", sockerr.AddrNotAvail, &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}, true},
+		{"AddrNotAvail", sockerr.AddrNotAvail, syscall.EADDRINUSE, false},
+		{"AddrNotAvail", sockerr.AddrNotAvail, syscall.EMFILE, false},
+		{"BrokenPipe", sockerr.BrokenPipe, syscall.ECONNRESET, false},
+		{"BrokenPipe", sockerr.BrokenPipe, io.EOF, false},
+		{"BrokenPipe", sockerr.BrokenPipe, nil, false},
+		// The server reads on at once after an ICMP error for an earlier
+		// datagram (a client can cause them at will), and waits after
+		// one that says something of the socket.
+		{"FromICMP", sockerr.FromICMP, udpRead(syscall.ECONNREFUSED), true},
+		{"FromICMP", sockerr.FromICMP, udpRead(syscall.EHOSTUNREACH), true},
+		{"FromICMP", sockerr.FromICMP, udpRead(syscall.EMSGSIZE), true},
+		{"FromICMP", sockerr.FromICMP, udpRead(syscall.EACCES), true},
+		{"FromICMP", sockerr.FromICMP, udpRead(syscall.EBADF), false},
+		{"FromICMP", sockerr.FromICMP, udpRead(syscall.ENOMEM), false},
+		{"FromICMP", sockerr.FromICMP, os.ErrDeadlineExceeded, false},
+		{"FromICMP", sockerr.FromICMP, errors.New("something else"), false},
 	} {
-		if got := sockerr.FromICMP(tc.err); got != tc.want {
-			t.Errorf("FromICMP(%v) = %v, want %v", tc.err, got, tc.want)
+		if got := tc.is(tc.err); got != tc.want {
+			t.Errorf("%s(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }

@@ -28,7 +28,7 @@ func TestWindowsErrnos(t *testing.T) {
 		{"FromICMP", sockerr.FromICMP, windows.WSAEHOSTUNREACH},
 		{"FromICMP", sockerr.FromICMP, windows.WSAEMSGSIZE},
 	} {
-		if !tc.is(udpRead(tc.errno)) {
+		if !tc.is(udpRead(tc.errno)) { // (wrapped as any socket call's error is)
 			t.Errorf("%s(%v, %d) = false, want true", tc.name, tc.errno, tc.errno)
 		}
 	}
