@@ -42,7 +42,7 @@ func (s slowNotice) Write(p []byte) (int, error) {
 // and ignored, and bench waited out --timeout (the second-interrupt
 // tests failed so about once in 30 on a busy machine).
 func TestBenchSecondInterruptAfterSlowNotice(t *testing.T) {
-	addr, got := signalServer(t, false) // replies owed for ever
+	addr, got, _ := lineServer(t, answerNever) // replies owed for ever
 	p := startCmd(t, exec.Command("shout-slow-notice", "bench", addr, "--conns", "1", "--warmup", "0", "--timeout", "10m"))
 	_, err := interruptTwice(t, p, got)
 	var ee *exec.ExitError
