@@ -73,6 +73,16 @@ func writeEnd(t *testing.T, p string) *os.File {
 	return w
 }
 
+// feed opens the named pipe p to write, if it has a reader, and writes a
+// byte before closing it: whatever ReadPEM waits for (an open, a writer,
+// a byte, the end), that lets it return.
+func feed(p string) {
+	if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+		w.Write([]byte{'\n'})
+		w.Close()
+	}
+}
+
 // A named pipe that nobody writes to ends ReadPEM with a clear error
 // after pemWait: --cert FIFO (or /dev/stdin on one) waited for a writer
 // for ever, at start and on each SIGHUP.
@@ -82,12 +92,7 @@ func TestReadPEMFIFONoWriter(t *testing.T) {
 	}
 	defer certs.SetPEMWait(100 * time.Millisecond)()
 	p := fifo(t)
-	_, err := readPEM(t, p, func() {
-		// A writer that comes and goes lets the blocked open return.
-		if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			w.Close()
-		}
-	})
+	_, err := readPEM(t, p, func() { feed(p) })
 	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": nothing written to it within 100ms") || !strings.Contains(err.Error(), "nobody writing to it") {
 		t.Fatalf("got %v, want it to say nothing was written within 100ms, nobody writing to it", err)
 	}
@@ -210,13 +215,24 @@ func TestReloadFIFONoWriter(t *testing.T) {
 	select {
 	case err = <-done:
 	case <-time.After(bound):
-		if w, err := os.OpenFile(cert, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			w.Close()
-		}
+		feed(cert)
 		<-done
 		t.Fatalf("Reload still blocked on a named pipe after %v", bound)
 	}
 	if err == nil || !strings.Contains(err.Error(), "nobody writing to it") || s.Fingerprint() != before {
 		t.Fatalf("Reload: %v, and the certificate changed: %v; want an error saying nobody writes to it, and the same certificate", err, s.Fingerprint() != before)
+	}
+}
+
+// A pipe is read no further than MaxPEM, however much its writer has to
+// write, and without waiting for the writer to finish.
+func TestReadPEMPipeLargerThanMaxPEM(t *testing.T) {
+	defer certs.SetPEMWait(bound / 2)()
+	p := fifo(t)
+	w := writeEnd(t, p)
+	go w.Write(make([]byte, certs.MaxPEM+64<<10)) // (a write left blocked ends with w's close)
+	_, err := readPEM(t, p, func() { w.Close() })
+	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": larger than 8 MiB") {
+		t.Fatalf("got %v; want it to say the pipe holds more than 8 MiB", err)
 	}
 }
