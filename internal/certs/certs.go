@@ -94,9 +94,10 @@ var pemWait = 10 * time.Second
 // read waits for ever if none comes), and a pipe or terminal must then be
 // written to its end within pemWait, its writer coming meanwhile if it
 // had none: --cert <(cmd) works, and so does a FIFO whose writer is a
-// little late. Where Go's poller cannot wait on a pipe (macOS), a named
-// pipe with no writer is an error at once, and one whose writer never
-// finishes is waited for.
+// little late. A pipe whose writer closed it having written nothing
+// (<(cmd) whose cmd failed) is an error at once. Where Go's poller
+// cannot wait on a pipe (macOS), a named pipe with no writer is an error
+// at once too, and one whose writer never finishes is waited for.
 func ReadPEM(flag, path string) ([]byte, error) {
 	f, err := openPEM(path)
 	if err != nil {
@@ -119,7 +120,7 @@ func ReadPEM(flag, path string) ([]byte, error) {
 	case len(b) > MaxPEM:
 		return nil, fmt.Errorf("%s %s: larger than %d MiB, which no PEM file of certificates or keys is", flag, path, MaxPEM>>20)
 	case len(b) == 0 && pipe:
-		return nil, fmt.Errorf("%s %s: an empty pipe with nobody writing to it (--cert <(cmd) has its writer from the start)", flag, path)
+		return nil, fmt.Errorf("%s %s: an empty pipe: its writer closed it having written nothing, or it has none (did the command of %s <(command) fail?)", flag, path, flag)
 	}
 	return b, nil
 }

@@ -224,6 +224,51 @@ func TestReloadFIFONoWriter(t *testing.T) {
 	}
 }
 
+// A pipe whose writer closed it having written nothing is an error at
+// once, saying so: --cert <(cmd) whose cmd failed, an empty pipe on
+// stdin, a named pipe whose writer came and went, and a SIGHUP's reload
+// of a <(cmd) already read all waited pemWait (10 s) for a writer that
+// could not come, then blamed "a pipe with nobody writing to it".
+func TestReadPEMPipeWriterWroteNothing(t *testing.T) {
+	defer certs.SetPEMWait(bound / 2)()
+	for _, tc := range []struct {
+		name string
+		path func(t *testing.T) string // a pipe whose writer, if any, will close it unwritten
+	}{
+		{"process substitution", func(t *testing.T) string {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			w.Close()
+			p := fmt.Sprintf("/dev/fd/%d", r.Fd())
+			if _, err := os.Stat(p); err != nil {
+				t.Skip("no /dev/fd here:", err)
+			}
+			return p
+		}},
+		{"named pipe, its writer after the open", func(t *testing.T) string {
+			p := fifo(t)
+			go func() {
+				// Opening to write returns once ReadPEM has opened to read.
+				if w, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+					w.Close()
+				}
+			}()
+			return p
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.path(t)
+			_, err := readPEM(t, p, func() { feed(p) })
+			if err == nil || !strings.Contains(err.Error(), "--cert "+p+": an empty pipe") {
+				t.Fatalf("got %v; want it to say at once that the pipe is empty", err)
+			}
+		})
+	}
+}
+
 // A pipe is read no further than MaxPEM, however much its writer has to
 // write, and without waiting for the writer to finish.
 func TestReadPEMPipeLargerThanMaxPEM(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // openPEM opens path to read without waiting for a writer, as opening a
@@ -37,8 +39,9 @@ func readPEMFile(f *os.File, regular, pipe bool) ([]byte, error) {
 // readPipe reads a named pipe to its end, or MaxPEM+1 bytes, waiting on
 // the poller until its deadline. A pipe with no writer reads as at its
 // end, as one whose writer has finished does: until it has given a byte,
-// that is taken for a writer still to come, whom the poller waits for
-// (it wakes when one writes).
+// that is its end only if a writer has been and gone (hungUp); otherwise
+// it is taken for a writer still to come, whom the poller waits for (it
+// wakes when one writes).
 func readPipe(f *os.File) ([]byte, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -47,6 +50,7 @@ func readPipe(f *os.File) ([]byte, error) {
 	var b []byte
 	buf := make([]byte, 32<<10)
 	var rerr error
+	gone := false // a writer had been and gone when the pipe was last read
 	err = rc.Read(func(fd uintptr) bool {
 		for len(b) <= MaxPEM {
 			n, err := syscall.Read(int(fd), buf)
@@ -58,14 +62,32 @@ func readPipe(f *os.File) ([]byte, error) {
 			case err != nil:
 				rerr = err
 				return true
+			case n == 0 && (len(b) > 0 || gone):
+				return true // the end
 			case n == 0:
-				return len(b) > 0 // the end, or no writer yet
+				// Read once more if a writer has gone, for what it
+				// wrote after the read: then the end is the end.
+				gone = hungUp(int(fd))
+				if !gone {
+					return false // no writer yet
+				}
+				continue
 			}
 			b = append(b, buf[:n]...)
 		}
 		return true
 	})
 	return b, errors.Join(err, rerr)
+}
+
+// hungUp reports whether poll says the pipe fd has hung up: its writers
+// have all closed it, one at least having come. An anonymous pipe (--cert
+// <(cmd)) had one from the start; a named pipe opened with none waiting
+// says so only once one has come and gone (Linux, FreeBSD).
+func hungUp(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLHUP != 0
 }
 
 // blocking clears the O_NONBLOCK openPEM set, for a file whose reads Go's
