@@ -134,8 +134,9 @@ func pprofSeconds(path string, q url.Values) (time.Duration, error) {
 	}
 	if path == "/debug/pprof/trace" { // seconds may have a fraction
 		sec, err := strconv.ParseFloat(vs[0], 64)
-		if err != nil || !(sec > 0 && sec <= maxPprofSeconds) {
-			return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a number of seconds more than 0, at most %d (%s)`, vs[0], maxPprofSeconds, pprofTooLong)
+		// (A fraction of a nanosecond makes no time: an empty trace.)
+		if err != nil || !(sec > 0 && sec <= maxPprofSeconds) || time.Duration(sec*float64(time.Second)) <= 0 {
+			return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a number of seconds, at least 1e-9 and at most %d (%s)`, vs[0], maxPprofSeconds, pprofTooLong)
 		}
 		return time.Duration(sec * float64(time.Second)), nil
 	}

@@ -115,11 +115,37 @@ func TestPprofSecondsFromURLOnly(t *testing.T) {
 	}
 }
 
+// pprofSeconds takes maxPprofSeconds itself, for every path, and a
+// trace's fraction down to a nanosecond; below that a trace's seconds
+// make no time at all (?seconds=1e-10 was taken, for an empty trace),
+// and are refused as 0 is.
+func TestPprofSecondsBounds(t *testing.T) {
+	for _, tc := range []struct {
+		path, seconds string
+		want          time.Duration // 0: refused
+	}{
+		{"/debug/pprof/profile", "300", 5 * time.Minute},
+		{"/debug/pprof/trace", "300", 5 * time.Minute},
+		{"/debug/pprof/heap", "300", 5 * time.Minute},
+		{"/debug/pprof/trace", "0.5", 500 * time.Millisecond},
+		{"/debug/pprof/trace", "1e-9", time.Nanosecond},
+		{"/debug/pprof/trace", "1e-10", 0},
+		{"/debug/pprof/trace", "5e-324", 0},
+		{"/debug/pprof/profile", "301", 0},
+		{"/debug/pprof/trace", "300.000001", 0},
+	} {
+		d, err := admin.PprofSeconds(tc.path, url.Values{"seconds": {tc.seconds}})
+		if tc.want == 0 && (err == nil || !strings.Contains(err.Error(), `"seconds"`)) || tc.want != 0 && (err != nil || d != tc.want) {
+			t.Errorf("%s?seconds=%s: %v, %v; want %v (0: refused, saying why)", tc.path, tc.seconds, d, err, tc.want)
+		}
+	}
+}
+
 // Whatever seconds says, pprofSeconds refuses it or says how long
 // net/http/pprof, given it, makes the profile or trace: the write time
 // is set by it.
 func FuzzPprofSeconds(f *testing.F) {
-	for _, s := range []string{"30", "1", "0", "-1", "1.5", "1e-9", "NaN", "Inf", "abc", "", "300", "301", "3600", "0x10", "+5", " 5", "99999999999999999999"} {
+	for _, s := range []string{"30", "1", "0", "-1", "1.5", "1e-9", "NaN", "Inf", "abc", "", "300", "301", "3600", "0x10", "+5", " 5", "99999999999999999999", "1e-10"} {
 		f.Add("/debug/pprof/profile", s)
 		f.Add("/debug/pprof/trace", s)
 	}
