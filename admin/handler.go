@@ -110,8 +110,15 @@ func writeTime(r *http.Request) time.Duration {
 // them, each of which leaves the profiler free when it ends.
 const maxPprofSeconds = 300
 
-// pprofTooLong says why a seconds past maxPprofSeconds is refused.
-const pprofTooLong = "profiles and traces are made one at a time: ask for several shorter ones"
+// whyTooLong says why a seconds past maxPprofSeconds is refused, if
+// long: "" for one refused for anything else (0, a word), to which it
+// would be beside the point.
+func whyTooLong(long bool) string {
+	if !long {
+		return ""
+	}
+	return " (profiles and traces are made one at a time: ask for several shorter ones)"
+}
 
 // pprofSeconds is how long the profile or trace at path takes to make,
 // by q's seconds, as net/http/pprof reads them: for /debug/pprof/profile
@@ -133,16 +140,16 @@ func pprofSeconds(path string, q url.Values) (time.Duration, error) {
 		return 0, errors.New(`"seconds" given more than once`)
 	}
 	if path == "/debug/pprof/trace" { // seconds may have a fraction
-		sec, err := strconv.ParseFloat(vs[0], 64)
+		sec, err := strconv.ParseFloat(vs[0], 64) // (past float64: ±Inf, and an error)
 		// (A fraction of a nanosecond makes no time: an empty trace.)
 		if err != nil || !(sec > 0 && sec <= maxPprofSeconds) || time.Duration(sec*float64(time.Second)) <= 0 {
-			return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a number of seconds, at least 1e-9 and at most %d (%s)`, vs[0], maxPprofSeconds, pprofTooLong)
+			return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a number of seconds, at least 1e-9 and at most %d%s`, vs[0], maxPprofSeconds, whyTooLong(sec > maxPprofSeconds))
 		}
 		return time.Duration(sec * float64(time.Second)), nil
 	}
-	sec, err := strconv.ParseInt(vs[0], 10, 64)
+	sec, err := strconv.ParseInt(vs[0], 10, 64) // (past int64: its bound, and an error)
 	if err != nil || sec <= 0 || sec > maxPprofSeconds {
-		return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a whole number of seconds, at least 1 and at most %d (%s)`, vs[0], maxPprofSeconds, pprofTooLong)
+		return 0, fmt.Errorf(`invalid value for "seconds": %q; must be a whole number of seconds, at least 1 and at most %d%s`, vs[0], maxPprofSeconds, whyTooLong(sec > maxPprofSeconds))
 	}
 	return time.Duration(sec) * time.Second, nil
 }

@@ -118,25 +118,41 @@ func TestPprofSecondsFromURLOnly(t *testing.T) {
 // pprofSeconds takes maxPprofSeconds itself, for every path, and a
 // trace's fraction down to a nanosecond; below that a trace's seconds
 // make no time at all (?seconds=1e-10 was taken, for an empty trace),
-// and are refused as 0 is.
+// and are refused as 0 is. Only a seconds past the bound is told that
+// profiles are made one at a time: said to ?seconds=0 or =abc, it was
+// beside the point.
 func TestPprofSecondsBounds(t *testing.T) {
+	const tooLong = "one at a time"
 	for _, tc := range []struct {
 		path, seconds string
 		want          time.Duration // 0: refused
+		long          bool          // refused as past the bound
 	}{
-		{"/debug/pprof/profile", "300", 5 * time.Minute},
-		{"/debug/pprof/trace", "300", 5 * time.Minute},
-		{"/debug/pprof/heap", "300", 5 * time.Minute},
-		{"/debug/pprof/trace", "0.5", 500 * time.Millisecond},
-		{"/debug/pprof/trace", "1e-9", time.Nanosecond},
-		{"/debug/pprof/trace", "1e-10", 0},
-		{"/debug/pprof/trace", "5e-324", 0},
-		{"/debug/pprof/profile", "301", 0},
-		{"/debug/pprof/trace", "300.000001", 0},
+		{"/debug/pprof/profile", "300", 5 * time.Minute, false},
+		{"/debug/pprof/trace", "300", 5 * time.Minute, false},
+		{"/debug/pprof/heap", "300", 5 * time.Minute, false},
+		{"/debug/pprof/trace", "0.5", 500 * time.Millisecond, false},
+		{"/debug/pprof/trace", "1e-9", time.Nanosecond, false},
+		{"/debug/pprof/trace", "1e-10", 0, false},
+		{"/debug/pprof/trace", "5e-324", 0, false},
+		{"/debug/pprof/trace", "0", 0, false},
+		{"/debug/pprof/trace", "abc", 0, false},
+		{"/debug/pprof/trace", "-1e999", 0, false},
+		{"/debug/pprof/profile", "0", 0, false},
+		{"/debug/pprof/profile", "abc", 0, false},
+		{"/debug/pprof/profile", "-99999999999999999999", 0, false},
+		{"/debug/pprof/profile", "301", 0, true},
+		{"/debug/pprof/profile", "99999999999999999999", 0, true},
+		{"/debug/pprof/trace", "300.000001", 0, true},
+		{"/debug/pprof/trace", "1e999", 0, true},
+		{"/debug/pprof/heap", "301", 0, true},
 	} {
 		d, err := admin.PprofSeconds(tc.path, url.Values{"seconds": {tc.seconds}})
-		if tc.want == 0 && (err == nil || !strings.Contains(err.Error(), `"seconds"`)) || tc.want != 0 && (err != nil || d != tc.want) {
-			t.Errorf("%s?seconds=%s: %v, %v; want %v (0: refused, saying why)", tc.path, tc.seconds, d, err, tc.want)
+		switch {
+		case tc.want != 0 && (err != nil || d != tc.want):
+			t.Errorf("%s?seconds=%s: %v, %v; want %v", tc.path, tc.seconds, d, err, tc.want)
+		case tc.want == 0 && (err == nil || !strings.Contains(err.Error(), `"seconds"`) || strings.Contains(err.Error(), tooLong) != tc.long):
+			t.Errorf("%s?seconds=%s: %v, %v; want it refused, saying why (%q: %v)", tc.path, tc.seconds, d, err, tooLong, tc.long)
 		}
 	}
 }
