@@ -63,10 +63,10 @@ func (g *guard) check(src, dst netip.AddrPort) Reason {
 // the services used for reflection attacks. Few clients send from these
 // ports: all but 10001 and 11211 are below every system's ephemeral range
 // (Linux's starts at 32768, Windows' and macOS's at 49152, FreeBSD's at
-// 10000), and a NAT that remaps a port lands on one of them about once in
-// tens of thousands. Ports of abused services inside Linux's or Windows'
-// range (Jenkins' 33848, DVRs' 37810) are left out: a load tool's sockets
-// on this machine would land on them.
+// 10000), and a NAT that remaps a port to one from 1024 up lands on one
+// of them (the 12 from 1194) about once in 5,000. Ports of abused
+// services inside Linux's or Windows' range (Jenkins' 33848, DVRs' 37810)
+// are left out: a load tool's sockets on this machine would land on them.
 func reflectorPort(p uint16) bool {
 	switch p {
 	case 0, // not a real port: a forgery
