@@ -969,3 +969,64 @@ func TestStopSweepWaitsForBytesQueued(t *testing.T) {
 		t.Errorf("with nothing queued, the sweep left it in state %d; want it closed gracefully (lingering)", c.state)
 	}
 }
+
+// A write the kernel takes part of leaves the rest pending, down to the
+// last byte: whether the reply's first write or a later one, of what
+// waited, falls one byte short, the client reads the whole reply before
+// the end of file. The kernel takes part of a write only when its send
+// buffer is full, and seldom all but one byte: writeTakes stands in for
+// it. Such a kernel wakes the loop once it has room again, and a loop
+// parks after a write that did not finish, to wait for that; here the
+// client's end of file, sent once it has read what was written, wakes it.
+func TestLoopPartialWriteKeepsTheRest(t *testing.T) {
+	tests := []struct {
+		name  string
+		takes []int // at most how many bytes each write takes, in turn; then all
+	}{
+		{"first write takes all but one", []int{3}},
+		{"pending write takes all but one", []int{1, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				mu    sync.Mutex
+				takes []int // armed once the loop serves
+			)
+			writeTakes = func(n int) int {
+				mu.Lock()
+				defer mu.Unlock()
+				if len(takes) == 0 {
+					return n
+				}
+				k := min(takes[0], n)
+				takes = takes[1:]
+				return k
+			}
+			s := &Server{}
+			t.Cleanup(func() { // after oneLoop's, which closes s
+				<-s.Ended()
+				writeTakes = nil
+			})
+			c := dial(t, oneLoop(t, s, nil))
+			mu.Lock()
+			takes = tt.takes
+			mu.Unlock()
+			write(t, c, "abcd")
+			got := make([]byte, 3)
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != "ABC" {
+				t.Fatalf("got %q, %v; want \"ABC\"", got, err)
+			}
+			if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := io.ReadAll(c); err != nil || string(got) != "D" {
+				t.Errorf("after \"ABC\", got %q, %v; want \"D\" and end of file", got, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(takes) > 0 {
+				t.Errorf("writes left %v of their short takes untried", takes)
+			}
+		})
+	}
+}
