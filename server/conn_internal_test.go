@@ -151,3 +151,52 @@ func TestLingerBoundLongLinger(t *testing.T) {
 		t.Errorf("lingerBound(1s) = %v, want %d Lingers", got, maxLingerRounds)
 	}
 }
+
+// A rejected connection gives back its place among the maxLingering that
+// may linger at once when its linger ends, by the client's end of file or
+// at the server's Close: kept, a server that had turned away that many
+// clients over its life would close every later one at once, with no
+// graceful close (which resets a client whose input was unread).
+func TestRejectedLingerGivesBackItsPlace(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{MaxConns: 1, Linger: time.Hour, Logger: slog.New(slog.DiscardHandler)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	held := dial()
+	if _, err := io.WriteString(held, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(held, make([]byte, 1)); err != nil { // served: MaxConns is reached
+		t.Fatal(err)
+	}
+	for _, end := range []string{"client's end of file", "server's Close"} {
+		c := dial()
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("rejected connection ending at the %s: read %d, %v; want end of file (lingering)", end, n, err)
+		}
+		if end == "client's end of file" {
+			c.Close()
+		}
+	}
+	srv.Close()
+	if err := <-served; err != ErrServerClosed {
+		t.Errorf("Serve: %v", err)
+	}
+	<-srv.Ended()
+	if n := len(srv.lingering); n != 0 {
+		t.Errorf("after the lingers ended, %d of the places for lingering are still taken; want 0", n)
+	}
+}
