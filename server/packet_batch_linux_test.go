@@ -287,6 +287,10 @@ func TestBatchLargeReplies(t *testing.T) {
 		{c, "z", ReasonNone},
 		{c, strings.Repeat("b", 1000), ReasonNone},
 		{c, strings.Repeat("c", 1000), ReasonNone},
+		// Too large for what b's and c's replies left of the buffer: they
+		// are sent, and it is answered from the start of it. The observer
+		// hears of it once it is, not while it was too large.
+		{c, strings.Repeat("d", 1000), ReasonNone},
 		{c, "ok", ReasonNone},
 	}
 	send(t, to, ds)
@@ -306,7 +310,7 @@ func TestBatchLargeReplies(t *testing.T) {
 	}
 	expectReplies(t, c, to, strings.Repeat("H", x)+strings.Repeat("I", x),
 		strings.Repeat("A", 1000*x), "", strings.Repeat("Y", x), strings.Repeat("Z", x),
-		strings.Repeat("B", 1000*x), strings.Repeat("C", 1000*x),
+		strings.Repeat("B", 1000*x), strings.Repeat("C", 1000*x), strings.Repeat("D", 1000*x),
 		strings.Repeat("O", x)+strings.Repeat("K", x))
 	expectNoMore(t, c)
 	expectNoMore(t, bad)
