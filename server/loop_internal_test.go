@@ -1030,3 +1030,81 @@ func TestLoopPartialWriteKeepsTheRest(t *testing.T) {
 		})
 	}
 }
+
+// closes is an Observer that passes on each connection's ConnInfo at its
+// close.
+type closes chan ConnInfo
+
+func (closes) ConnOpen(*ConnInfo)          {}
+func (closes) ConnRead(*ConnInfo, []byte)  {}
+func (ch closes) ConnClose(info *ConnInfo) { ch <- *info }
+func (closes) Datagram(*DatagramInfo)      {}
+
+// A client that ended its input before the server's Shutdown, whose last
+// reply (the incomplete character held at its end of file) was still
+// being written when it came, ends as it ended itself, with ReasonEOF, as
+// it does with the goroutine driver: the stop leaves it to finish. A loop
+// that took it as reading yet stopped it, and it ended for the Shutdown.
+func TestLoopEOFReplyWaitingAtShutdown(t *testing.T) {
+	var hold atomic.Bool
+	held := make(chan struct{}, 1)
+	writeTakes = func(n int) int {
+		if !hold.Load() {
+			return n
+		}
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		return 0 // as a full send buffer's EAGAIN, but writable again at the next poll
+	}
+	obs := make(closes, 10)
+	s := &Server{Observer: obs, Linger: time.Hour}
+	t.Cleanup(func() { // after oneLoop's, which closes s
+		<-s.Ended()
+		writeTakes = nil
+	})
+	addr := oneLoop(t, s, nil)
+	other := dial(t, addr)
+	answer(t, other, "x")
+	c := dial(t, addr)
+	answer(t, c, "ab")
+	hold.Store(true)
+	write(t, c, "\xc3") // the first byte of a two-byte character: held
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held: // writing it at c's end of file, which the loop has read
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not write the held byte within 10 s")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Shutdown(t.Context()) }()
+	defer func() {
+		s.Close() // the lingers are an hour
+		<-stopped
+	}()
+	if _, err := io.ReadAll(other); err != nil { // stopped: the loop's stop is done
+		t.Fatal(err)
+	}
+	hold.Store(false)
+	write(t, other, "y") // wakes the loop, to find c writable
+	if got, err := io.ReadAll(c); err != nil || len(got) == 0 {
+		t.Fatalf("after the Shutdown, c read %q, %v; want its held byte answered, then end of file", got, err)
+	}
+	for {
+		select {
+		case info := <-obs:
+			if info.Remote.String() != c.LocalAddr().String() {
+				continue
+			}
+			if info.Reason != ReasonEOF {
+				t.Errorf("closed for %v, want %v", info.Reason, ReasonEOF)
+			}
+			return
+		case <-time.After(10 * time.Second):
+			t.Fatal("c was not closed within 10 s")
+		}
+	}
+}
