@@ -1040,30 +1040,38 @@ func (closes) ConnRead(*ConnInfo, []byte)  {}
 func (ch closes) ConnClose(info *ConnInfo) { ch <- *info }
 func (closes) Datagram(*DatagramInfo)      {}
 
+// holdWrites has the loops' writes take nothing while *hold is set, as
+// when the client's send buffer is full, and sends on held when one did;
+// the loops must be s's, not yet started.
+func holdWrites(t *testing.T, s *Server) (hold *atomic.Bool, held <-chan struct{}) {
+	hold = new(atomic.Bool)
+	ch := make(chan struct{}, 1)
+	writeTakes = func(n int) int {
+		if !hold.Load() {
+			return n
+		}
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+		return 0 // (writable still: found at the next poll, which a wake brings)
+	}
+	t.Cleanup(func() { // after oneLoop's, which closes s
+		<-s.Ended()
+		writeTakes = nil
+	})
+	return hold, ch
+}
+
 // A client that ended its input before the server's Shutdown, whose last
 // reply (the incomplete character held at its end of file) was still
 // being written when it came, ends as it ended itself, with ReasonEOF, as
 // it does with the goroutine driver: the stop leaves it to finish. A loop
 // that took it as reading yet stopped it, and it ended for the Shutdown.
 func TestLoopEOFReplyWaitingAtShutdown(t *testing.T) {
-	var hold atomic.Bool
-	held := make(chan struct{}, 1)
-	writeTakes = func(n int) int {
-		if !hold.Load() {
-			return n
-		}
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		return 0 // as a full send buffer's EAGAIN, but writable again at the next poll
-	}
 	obs := make(closes, 10)
 	s := &Server{Observer: obs, Linger: time.Hour}
-	t.Cleanup(func() { // after oneLoop's, which closes s
-		<-s.Ended()
-		writeTakes = nil
-	})
+	hold, held := holdWrites(t, s)
 	addr := oneLoop(t, s, nil)
 	other := dial(t, addr)
 	answer(t, other, "x")
@@ -1106,5 +1114,39 @@ func TestLoopEOFReplyWaitingAtShutdown(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("c was not closed within 10 s")
 		}
+	}
+}
+
+// A connection stopped by Shutdown while its client's input ends in an
+// incomplete character answers it, then closes gracefully: once that
+// answer, which waited, is written, the client reads end of file.
+func TestLoopStopsAfterItsHeldReplyWaited(t *testing.T) {
+	s := &Server{Linger: time.Hour}
+	hold, held := holdWrites(t, s)
+	addr := oneLoop(t, s, nil)
+	other := dial(t, addr)
+	answer(t, other, "x")
+	c := dial(t, addr)
+	answer(t, c, "ab")
+	write(t, c, "\xc3") // the first byte of a two-byte character: held
+	hold.Store(true)
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Shutdown(t.Context()) }()
+	defer func() {
+		s.Close() // the lingers are an hour
+		<-stopped
+	}()
+	select {
+	case <-held: // writing it, at the stop
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not write the held byte within 10 s")
+	}
+	if _, err := io.ReadAll(other); err != nil { // stopped: the loop's stop is done
+		t.Fatal(err)
+	}
+	hold.Store(false)
+	write(t, other, "z") // wakes the loop, to find c writable
+	if got, err := io.ReadAll(c); err != nil || len(got) == 0 {
+		t.Fatalf("after the Shutdown, c read %q, %v; want its held byte answered, then end of file", got, err)
 	}
 }
