@@ -1117,36 +1117,45 @@ func TestLoopEOFReplyWaitingAtShutdown(t *testing.T) {
 	}
 }
 
-// A connection stopped by Shutdown while its client's input ends in an
-// incomplete character answers it, then closes gracefully: once that
-// answer, which waited, is written, the client reads end of file.
-func TestLoopStopsAfterItsHeldReplyWaited(t *testing.T) {
-	s := &Server{Linger: time.Hour}
-	hold, held := holdWrites(t, s)
-	addr := oneLoop(t, s, nil)
-	other := dial(t, addr)
-	answer(t, other, "x")
-	c := dial(t, addr)
-	answer(t, c, "ab")
-	write(t, c, "\xc3") // the first byte of a two-byte character: held
-	hold.Store(true)
-	stopped := make(chan error, 1)
-	go func() { stopped <- s.Shutdown(t.Context()) }()
-	defer func() {
-		s.Close() // the lingers are an hour
-		<-stopped
-	}()
-	select {
-	case <-held: // writing it, at the stop
-	case <-time.After(10 * time.Second):
-		t.Fatal("the loop did not write the held byte within 10 s")
+// A connection stopped by Shutdown whose answer waits to be written (a
+// reply the client is slow to take, or the incomplete character its input
+// ended in, answered at the stop) closes gracefully once it is: the
+// client reads it, then end of file, without waiting for the Linger.
+func TestLoopStopsAfterItsReplyWaited(t *testing.T) {
+	tests := []struct{ name, msg, want string }{
+		{"reply waiting at the stop", "ab", "AB"},
+		{"held character answered at the stop", "\xc3", "\xc3"}, // the first byte of a two-byte character
 	}
-	if _, err := io.ReadAll(other); err != nil { // stopped: the loop's stop is done
-		t.Fatal(err)
-	}
-	hold.Store(false)
-	write(t, other, "z") // wakes the loop, to find c writable
-	if got, err := io.ReadAll(c); err != nil || len(got) == 0 {
-		t.Fatalf("after the Shutdown, c read %q, %v; want its held byte answered, then end of file", got, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Server{Linger: time.Hour}
+			hold, held := holdWrites(t, s)
+			addr := oneLoop(t, s, nil)
+			other := dial(t, addr)
+			answer(t, other, "x")
+			c := dial(t, addr)
+			answer(t, c, "ab")
+			hold.Store(true)
+			write(t, c, tt.msg)
+			stopped := make(chan error, 1)
+			go func() { stopped <- s.Shutdown(t.Context()) }()
+			defer func() {
+				s.Close() // the lingers are an hour
+				<-stopped
+			}()
+			select {
+			case <-held:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the loop did not write c's answer within 10 s")
+			}
+			if _, err := io.ReadAll(other); err != nil { // stopped: the loop's stop is done
+				t.Fatal(err)
+			}
+			hold.Store(false)
+			write(t, other, "z") // wakes the loop, to find c writable
+			if got, err := io.ReadAll(c); err != nil || string(got) != tt.want {
+				t.Fatalf("after the Shutdown, c read %q, %v; want %q, then end of file", got, err, tt.want)
+			}
+		})
 	}
 }
