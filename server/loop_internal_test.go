@@ -1159,3 +1159,43 @@ func TestLoopStopsAfterItsReplyWaited(t *testing.T) {
 		})
 	}
 }
+
+// A connection is idle from its accept, not from the loop's start: one
+// accepted by a loop that has run for longer than IdleTimeout is not
+// closed as idle at the next sweep. (A test whose connection came soon
+// after its loop started could not tell.)
+func TestLoopIdleFromTheAccept(t *testing.T) {
+	ln, raw := rawListener(t)
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	s := &Server{IdleTimeout: time.Hour, Logger: slog.New(slog.DiscardHandler)}
+	s.observer()
+	l := &loop{srv: s, ep: ep, epoch: time.Now().Add(-3 * time.Hour)} // it has run for three IdleTimeouts
+	l.tick()
+	ll := &loopListener{l: ln, raw: raw, id: 1, local: ln.Addr()}
+	dial(t, ln.Addr()) // (connected once Dial returns: in the backlog)
+	fd := -1
+	var rsa unix.RawSockaddrAny
+	for end := time.Now().Add(10 * time.Second); fd < 0; runtime.Gosched() {
+		raw.Control(func(lfd uintptr) { fd, err = acceptFD(int(lfd), &rsa) })
+		if err != nil && err != unix.EAGAIN {
+			t.Fatal(err)
+		}
+		if fd < 0 && time.Now().After(end) {
+			t.Fatal("no connection to accept within 10 s")
+		}
+	}
+	l.admit(ll, fd, &rsa)
+	c := l.conns[fd]
+	if c == nil {
+		t.Fatal("the connection was not admitted")
+	}
+	defer l.close(c, ReasonShutdown)
+	l.sweep()
+	if c.state != reading {
+		t.Errorf("just accepted, the sweep moved it to state %d (closing as idle); want it still reading", c.state)
+	}
+}
