@@ -1199,3 +1199,52 @@ func TestLoopIdleFromTheAccept(t *testing.T) {
 		t.Errorf("just accepted, the sweep moved it to state %d (closing as idle); want it still reading", c.state)
 	}
 }
+
+// A negative Linger is no wait: a graceful close closes at once, rather
+// than linger until the next sweep.
+func TestLoopNegativeLingerClosesAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client := dial(t, ln.Addr())
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	f, err := sc.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd, err := unix.Dup(int(f.Fd())) // the loop's own, which it closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: readEvents, Fd: int32(fd)}); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Linger: -1, Logger: slog.New(slog.DiscardHandler)}
+	s.observer()
+	l := &loop{srv: s, ep: ep, epoch: time.Now(), conns: make([]*lconn, fd+1), open: 1}
+	c := &lconn{fd: int32(fd)}
+	l.conns[fd] = c
+	l.closeGracefully(c, ReasonIdleTimeout)
+	if l.conns[fd] != nil {
+		st := c.state
+		l.close(c, ReasonShutdown)
+		t.Fatalf("with a negative Linger, the graceful close left it in state %d; want it closed", st)
+	}
+	sc.Close()
+	f.Close()
+	if n, err := client.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the client read %d, %v; want end of file", n, err)
+	}
+}
