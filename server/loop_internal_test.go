@@ -1200,9 +1200,11 @@ func TestLoopIdleFromTheAccept(t *testing.T) {
 	}
 }
 
-// A negative Linger is no wait: a graceful close closes at once, rather
-// than linger until the next sweep.
-func TestLoopNegativeLingerClosesAtOnce(t *testing.T) {
+// handConn makes a loop for s by hand, with one connection, accepted from
+// a TCP listener on 127.0.0.1 and watched for input, and returns them and
+// the client's end. The loop is not run: the test calls its methods.
+func handConn(t *testing.T, s *Server) (*loop, *lconn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -1213,13 +1215,13 @@ func TestLoopNegativeLingerClosesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sc.Close()
 	f, err := sc.(*net.TCPConn).File()
+	sc.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	fd, err := unix.Dup(int(f.Fd())) // the loop's own, which it closes
+	fd, err := unix.Dup(int(f.Fd())) // the loop's, which it closes
+	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1227,24 +1229,53 @@ func TestLoopNegativeLingerClosesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(ep)
+	t.Cleanup(func() { unix.Close(ep) })
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: readEvents, Fd: int32(fd)}); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Linger: -1, Logger: slog.New(slog.DiscardHandler)}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
 	s.observer()
 	l := &loop{srv: s, ep: ep, epoch: time.Now(), conns: make([]*lconn, fd+1), open: 1}
 	c := &lconn{fd: int32(fd)}
 	l.conns[fd] = c
+	t.Cleanup(func() {
+		if l.conns[fd] == c {
+			l.close(c, ReasonShutdown)
+		}
+	})
+	return l, c, client
+}
+
+// A negative Linger is no wait: a graceful close closes at once, rather
+// than linger until the next sweep.
+func TestLoopNegativeLingerClosesAtOnce(t *testing.T) {
+	l, c, client := handConn(t, &Server{Linger: -1})
 	l.closeGracefully(c, ReasonIdleTimeout)
-	if l.conns[fd] != nil {
-		st := c.state
-		l.close(c, ReasonShutdown)
-		t.Fatalf("with a negative Linger, the graceful close left it in state %d; want it closed", st)
+	if l.conns[c.fd] == c {
+		t.Fatalf("with a negative Linger, the graceful close left it in state %d; want it closed", c.state)
 	}
-	sc.Close()
-	f.Close()
 	if n, err := client.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("the client read %d, %v; want end of file", n, err)
+	}
+}
+
+// A loop counts the connections that need sweeps (stopping or lingering)
+// down again as they move on and close: once none is left, it no longer
+// wakes to sweep.
+func TestLoopSweepsEndWithTheSlowConnections(t *testing.T) {
+	l, c, _ := handConn(t, &Server{Linger: time.Hour})
+	l.setState(c, stopping)
+	if l.slow != 1 || l.sweepEvery() < 0 {
+		t.Errorf("one connection stopped: %d counted, sweeps every %v; want 1, and sweeps", l.slow, l.sweepEvery())
+	}
+	l.setState(c, lingering)
+	if l.slow != 1 {
+		t.Errorf("one connection stopped, then lingering: %d counted; want 1", l.slow)
+	}
+	l.close(c, ReasonShutdown)
+	if l.slow != 0 || l.sweepEvery() >= 0 {
+		t.Errorf("after its close, %d counted and sweeps every %v; want none, and none", l.slow, l.sweepEvery())
 	}
 }
