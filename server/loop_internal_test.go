@@ -992,15 +992,15 @@ func TestLoopPartialWriteKeepsTheRest(t *testing.T) {
 				mu    sync.Mutex
 				takes []int // armed once the loop serves
 			)
-			writeTakes = func(n int) int {
+			writeTakes = func(n int) (int, syscall.Errno) {
 				mu.Lock()
 				defer mu.Unlock()
 				if len(takes) == 0 {
-					return n
+					return n, 0
 				}
 				k := min(takes[0], n)
 				takes = takes[1:]
-				return k
+				return k, 0
 			}
 			s := &Server{}
 			t.Cleanup(func() { // after oneLoop's, which closes s
@@ -1046,15 +1046,15 @@ func (closes) Datagram(*DatagramInfo)      {}
 func holdWrites(t *testing.T, s *Server) (hold *atomic.Bool, held <-chan struct{}) {
 	hold = new(atomic.Bool)
 	ch := make(chan struct{}, 1)
-	writeTakes = func(n int) int {
+	writeTakes = func(n int) (int, syscall.Errno) {
 		if !hold.Load() {
-			return n
+			return n, 0
 		}
 		select {
 		case ch <- struct{}{}:
 		default:
 		}
-		return 0 // (writable still: found at the next poll, which a wake brings)
+		return 0, 0 // (writable still: found at the next poll, which a wake brings)
 	}
 	t.Cleanup(func() { // after oneLoop's, which closes s
 		<-s.Ended()
@@ -1277,5 +1277,42 @@ func TestLoopSweepsEndWithTheSlowConnections(t *testing.T) {
 	l.close(c, ReasonShutdown)
 	if l.slow != 0 || l.sweepEvery() >= 0 {
 		t.Errorf("after its close, %d counted and sweeps every %v; want none, and none", l.slow, l.sweepEvery())
+	}
+}
+
+// A reply whose write fails for another reason than a reset or a broken
+// pipe (here, keep-alive gave up on the client) ends the connection with
+// ReasonError and the error worded as net's are: a write's.
+func TestLoopWriteErrorNamed(t *testing.T) {
+	var fail atomic.Bool
+	writeTakes = func(n int) (int, syscall.Errno) {
+		if fail.Load() {
+			return 0, unix.ETIMEDOUT
+		}
+		return n, 0
+	}
+	obs := make(closes, 10)
+	s := &Server{Observer: obs}
+	t.Cleanup(func() { // after oneLoop's, which closes s
+		<-s.Ended()
+		writeTakes = nil
+	})
+	c := dial(t, oneLoop(t, s, nil))
+	fail.Store(true)
+	write(t, c, "a")
+	for {
+		select {
+		case info := <-obs:
+			if info.Remote.String() != c.LocalAddr().String() {
+				continue
+			}
+			var op *net.OpError
+			if info.Reason != ReasonError || !errors.As(info.Err, &op) || op.Op != "write" || !errors.Is(info.Err, unix.ETIMEDOUT) {
+				t.Errorf("closed for %v, %v; want %v, a write's ETIMEDOUT", info.Reason, info.Err, ReasonError)
+			}
+			return
+		case <-time.After(10 * time.Second):
+			t.Fatal("c was not closed within 10 s")
+		}
 	}
 }

@@ -44,7 +44,11 @@ func readFD(fd int, p []byte) (int, error) {
 // writeFD writes to a non-blocking descriptor, retrying on EINTR.
 func writeFD(fd int, p []byte) (int, error) {
 	if writeTakes != nil {
-		p = p[:writeTakes(len(p))]
+		k, e := writeTakes(len(p))
+		if e != 0 {
+			return 0, errnoErr(e)
+		}
+		p = p[:k]
 	}
 	for {
 		n, _, e := syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
@@ -57,11 +61,12 @@ func writeFD(fd int, p []byte) (int, error) {
 	}
 }
 
-// writeTakes, if set, is how many of n bytes asked a write takes at most:
-// a test's stand-in for a kernel that takes part of a reply, which it does
-// only when its send buffer is nearly full. Unset, it costs a read of the
-// variable next to a system call.
-var writeTakes func(n int) int
+// writeTakes, if set, is how many of n bytes asked a write takes at most,
+// or the error it fails with instead: a test's stand-in for a kernel that
+// takes part of a reply, which it does only when its send buffer is
+// nearly full, or fails it. Unset, it costs a read of the variable next
+// to a system call.
+var writeTakes func(n int) (int, syscall.Errno)
 
 // pollNow is epoll_wait that returns at once.
 func pollNow(ep int, events []unix.EpollEvent) (int, error) {
