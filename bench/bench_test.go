@@ -2807,3 +2807,116 @@ func TestReconnectNeverServedNotAllRight(t *testing.T) {
 		t.Errorf("the page lacks %q", want)
 	}
 }
+
+// With Reconnect, a connection that had nothing to send while measuring
+// (an open loop at a low rate: its next message falls due after the
+// window) served no reply there and was refused nothing, even if the
+// server closed it idle (a replica restarting), or refused a message of
+// its in the warm-up and then served it. Each run was "1 of 2
+// connections served a reply while measuring, 1 never did": not all
+// right, exit status 1, for a run that lost nothing.
+func TestReconnectNothingAskedIsNotNeverServed(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	// answer answers every line of c in uppercase.
+	answer := func(c net.Conn, r *bufio.Reader) {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		// server is the stand-in (restarting as it does) for cfg.
+		server func(t *testing.T) string
+		cfg    func(c *bench.Config)
+	}{{
+		// Connection 0's message is due at once, connection 1's after
+		// 5 s: once it has answered the first, the server closes the
+		// other, idle, connection (a restart's close).
+		name: "closed idle while measuring",
+		server: func(t *testing.T) string {
+			var mu sync.Mutex
+			var conns []net.Conn
+			both := make(chan struct{}) // the run's two connections are here
+			var restart sync.Once
+			return shouttest.StreamServer(t, func(c net.Conn) {
+				mu.Lock()
+				if conns = append(conns, c); len(conns) == 2 {
+					close(both)
+				}
+				mu.Unlock()
+				r := bufio.NewReader(c)
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if _, err := io.WriteString(c, upper(line)); err != nil {
+					return
+				}
+				restart.Do(func() {
+					select {
+					case <-both:
+					case <-time.After(bound):
+						t.Error("the run's second connection did not come")
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					for _, o := range conns {
+						if o != c {
+							o.(*net.TCPConn).CloseWrite()
+						}
+					}
+				})
+				answer(c, r)
+			})
+		},
+		cfg: func(c *bench.Config) { c.Conns, c.Rate, c.Duration = 2, 0.2, 500*time.Millisecond },
+	}, {
+		// Connection 0's message, due at once in the warm-up, is
+		// refused (closed unanswered), then answered on the connection
+		// made again; its next is due after the window, and connection
+		// 1's in it.
+		name: "refused in the warm-up, served, then idle",
+		server: func(t *testing.T) string {
+			var refused atomic.Bool
+			return shouttest.StreamServer(t, func(c net.Conn) {
+				r := bufio.NewReader(c)
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if refused.CompareAndSwap(false, true) { // the run's first message
+					closeGracefully(c)
+					return
+				}
+				if _, err := io.WriteString(c, upper(line)); err != nil {
+					return
+				}
+				answer(c, r)
+			})
+		},
+		cfg: func(c *bench.Config) {
+			c.Conns, c.Rate, c.Warmup, c.Duration = 2, 1, 500*time.Millisecond, time.Second
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quick("tcp", tc.server(t))
+			cfg.Reconnect = true
+			tc.cfg(&cfg)
+			rep := run(t, cfg)
+			var out strings.Builder
+			rep.WriteText(&out)
+			if !rep.OK() || rep.NeverServed != 0 {
+				t.Errorf("OK %v, %d never served; want all right, 0:\n%s", rep.OK(), rep.NeverServed, out.String())
+			}
+		})
+	}
+}

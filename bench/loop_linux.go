@@ -120,9 +120,13 @@ type loopConn struct {
 	backoff time.Duration
 	// servedMeasuring: a reply came on this connection, whichever made
 	// it, while measuring; trouble (at troubleAt) is its first failure or
-	// refusal, in any phase. With Reconnect, one that served no reply
-	// while measuring and had trouble carried none of the load: it was
-	// refused or failing throughout (see countNeverServed).
+	// refusal, in any phase, with messages owed, since its last reply
+	// before the window ended. With Reconnect, one that served no reply
+	// while measuring and is in trouble carried none of the load: it was
+	// refused or failing throughout (see countNeverServed). Not one with
+	// nothing to send while measuring (an open loop's next message due
+	// after the window) that a restart closed idle, or that was refused
+	// in the warm-up and then served.
 	servedMeasuring bool
 	trouble         string
 	troubleAt       int64
@@ -620,6 +624,12 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		c.since = now
 		c.served = true
 		c.servedMeasuring = c.servedMeasuring || measuring
+		if !r.stopping.Load() {
+			// Out of trouble before the window ended. Not a reply in the
+			// wait at the end: a server at its connection limit serves
+			// the refused ones then, as the others close.
+			c.trouble = ""
+		}
 		c.straying = false
 		freed++
 	}
@@ -776,9 +786,11 @@ func (l *loop) takeRedialed(now int64) {
 	}
 }
 
-// troubled notes why c failed or was refused, if it is c's first trouble.
+// troubled notes why c failed or was refused, if it is c's first trouble
+// since its last reply and c owed messages: an idle connection closed
+// (by a restart) was refused nothing.
 func (l *loop) troubled(c *loopConn, why string) {
-	if c.trouble == "" {
+	if c.trouble == "" && c.q.n > 0 {
 		c.trouble, c.troubleAt = why, l.r.now()
 	}
 }
