@@ -155,9 +155,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		case <-ctx.Done():
 			return
 		}
-		// The echo window (see echoes) counts from here: stamped after the
-		// notice, whose write may be slow, it took a second Ctrl-C given on
-		// reading the notice for a copy of the first.
+		// The echo window (see echoes) counts from here.
 		beganAt := time.Now()
 		signalled.Store(true)
 		if s == syscall.SIGQUIT {
@@ -168,8 +166,17 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		if s != os.Interrupt {
 			again = "Ctrl-C"
 		}
-		fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); %s to stop at once\n", s, cmd.Timeout, again)
-		cancel()
+		// The notice is written apart, and the run stopped once it is: a
+		// slow write (a stalled terminal, a full pipe) must not hold back
+		// the signals that come meanwhile, each timed as it comes. Read
+		// after the notice, a relay's copy was taken for a second Ctrl-C;
+		// timed from the notice's end, a person's second, for a copy.
+		noticed := make(chan struct{})
+		go func() {
+			fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); %s to stop at once\n", s, cmd.Timeout, again)
+			close(noticed)
+			cancel()
+		}()
 		// Not by leaving the second to Go's default, which is to ignore
 		// it if it was ignored when shout started. A second SIGHUP is
 		// no one asking again: a closing terminal may send two (the
@@ -183,7 +190,10 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			case s := <-sigs:
 				if !hurries(began, s) {
 					if !told {
-						fmt.Fprintf(std.stderr, "shout: %s again: already stopping; Ctrl-C to stop at once\n", s)
+						go func() {
+							<-noticed // the answer comes after what it answers
+							fmt.Fprintf(std.stderr, "shout: %s again: already stopping; Ctrl-C to stop at once\n", s)
+						}()
 						told = true
 					}
 					continue

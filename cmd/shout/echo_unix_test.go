@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 func init() {
 	commands["shout-slow-notice"] = slowNoticeMain
+	commands["shout-slow-relayed-notice"] = slowRelayedNoticeMain
 }
 
 // slowNoticeMain is shout whose standard error takes 3 echo windows to
@@ -22,14 +24,29 @@ func init() {
 // slow terminal or a full pipe may take.
 func slowNoticeMain() {
 	catchQuit()
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, slowNotice{os.Stderr}))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, slowNotice{w: os.Stderr}))
 }
 
-type slowNotice struct{ w *os.File }
+// slowRelayedNoticeMain is slowNoticeMain whose first signal is passed
+// on again as its notice is written, as GNU timeout's copies come to a
+// Ctrl-C at a shell prompt (see echoes), and whose notice then takes as
+// long to write.
+func slowRelayedNoticeMain() {
+	catchQuit()
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, slowNotice{os.Stderr, true}))
+}
+
+type slowNotice struct {
+	w     *os.File
+	relay bool // send shout a SIGINT as the notice is written
+}
 
 func (s slowNotice) Write(p []byte) (int, error) {
 	n, err := s.w.Write(p)
 	if bytes.Contains(p, []byte(": stopping;")) {
+		if s.relay {
+			syscall.Kill(os.Getpid(), syscall.SIGINT)
+		}
 		time.Sleep(3 * echoWindow) // what makes the write slow, not a wait for something
 	}
 	return n, err
@@ -48,5 +65,26 @@ func TestBenchSecondInterruptAfterSlowNotice(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
 		t.Errorf("exit %v, want to be stopped by SIGINT", err)
+	}
+}
+
+// A relay's copy of the Ctrl-C that began the stop, come as its notice is
+// written, is a copy however long that notice takes to write: bench
+// waits for the replies owed and reports. Timed from the signal but read
+// only once the notice was written, the copy was taken for a second
+// Ctrl-C, and bench stopped at once without a report (status 130).
+func TestBenchRelayedInterruptDuringSlowNotice(t *testing.T) {
+	addr, got, release := lineServer(t, answerOnRelease)
+	p := startCmd(t, exec.Command("shout-slow-relayed-notice", "bench", addr, "--conns", "1", "--duration", "10m", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii"))
+	p.settings()
+	waitFor(t, got, "a message at the server")
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if l := p.line(p.stderr, "the stop notice"); !strings.Contains(l, "interrupt: stopping") {
+		t.Errorf("stderr %q, want it to say it is stopping", l)
+	}
+	release()
+	out, code := p.rest()
+	if code != 0 || !strings.Contains(out, "interrupted") || !strings.Contains(out, "every reply checked: all right") {
+		t.Errorf("status %d, want 0 and a report that says interrupted and all right:\n%s", code, out)
 	}
 }
