@@ -2808,6 +2808,25 @@ func TestReconnectNeverServedNotAllRight(t *testing.T) {
 	}
 }
 
+// So in an open loop: a connection refused as it is first made has
+// nothing owed yet (a refusal of nothing, see
+// TestReconnectNothingAskedIsNotNeverServed), but the messages that fall
+// due while it is made again are, and refused.
+func TestReconnectNeverServedOpenLoop(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	addr := shouttest.Start(t, &server.Server{MaxConns: 2, Logger: slog.New(slog.DiscardHandler)})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Rate, cfg.Reconnect = 5, 1000, true
+	rep := run(t, cfg)
+	if rep.OK() || rep.NeverServed != 3 {
+		var out strings.Builder
+		rep.WriteText(&out)
+		t.Errorf("3 of 5 connections refused throughout: OK %v, %d never served; want not all right, 3:\n%s", rep.OK(), rep.NeverServed, out.String())
+	}
+}
+
 // With Reconnect, a connection that had nothing to send while measuring
 // (an open loop at a low rate: its next message falls due after the
 // window) served no reply there and was refused nothing, even if the
