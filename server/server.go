@@ -23,11 +23,18 @@ var ErrServerClosed = errors.New("server: closed")
 // The errors beside ReasonRejected: which limit turned a connection away,
 // MaxConns or MaxConnsPerIP. Their text names the Server's field: a
 // program that sets it from a flag of its own can name that flag in its
-// log instead (NewLogObserver logs the error itself, for errors.Is).
+// log instead (NewLogObserver logs the error itself, for errors.Is), and
+// in its trace (NewNamedTraceObserver).
 var (
-	ErrMaxConns      = errors.New("server: connection limit reached (MaxConns)")
-	ErrMaxConnsPerIP = errors.New("server: connection limit for one address, or one IPv6 /64, reached (MaxConnsPerIP)")
+	ErrMaxConns      error = &limitError{"server: connection limit reached", "MaxConns"}
+	ErrMaxConnsPerIP error = &limitError{"server: connection limit for one address, or one IPv6 /64, reached", "MaxConnsPerIP"}
 )
+
+// limitError is a limit's error: what happened, and the Server field
+// that sets the limit, which a trace names as its program does.
+type limitError struct{ what, field string }
+
+func (e *limitError) Error() string { return e.what + " (" + e.field + ")" }
 
 // ConnState is a stream connection's state, as the ConnState hook sees it.
 type ConnState int

@@ -37,11 +37,31 @@ const traceData = 64
 // lines never interleave and none waits in a buffer; but a w that blocks
 // holds up serving. It is for watching a server, not for production.
 // It logs nothing else: combine it with the log with Observers.
+//
+// A limit it reports (a rejection's, an over-budget drop's) is named by
+// the Server field that sets it, MaxConns, MaxConnsPerIP or SourceRate;
+// NewNamedTraceObserver names it as a program's user knows it.
 func NewTraceObserver(w io.Writer) Observer { return &tracer{w: w} }
 
+// NewNamedTraceObserver is NewTraceObserver whose lines name a limit as
+// limitName(field) does, field being the Server field that sets it: shout
+// serve names the flag (--max-conns), which its user knows, not the field.
+func NewNamedTraceObserver(w io.Writer, limitName func(field string) string) Observer {
+	return &tracer{w: w, limitName: limitName}
+}
+
 type tracer struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu        sync.Mutex
+	w         io.Writer
+	limitName func(field string) string // nil: the field's own name
+}
+
+// limit is how the trace names the limit that Server field sets.
+func (t *tracer) limit(field string) string {
+	if t.limitName == nil {
+		return field
+	}
+	return t.limitName(field)
 }
 
 var _ SocketTracer = (*tracer)(nil)
@@ -324,10 +344,10 @@ func (c *connTrace) Discard(n int, err error) {
 
 func (c *connTrace) Close(info *ConnInfo) {
 	c.t.write(newLine(c.fd).f("close(): %s; %d bytes in, %d out, in %v",
-		closeWhy(info), info.BytesIn, info.BytesOut, info.Duration().Round(time.Millisecond)).end())
+		c.t.closeWhy(info), info.BytesIn, info.BytesOut, info.Duration().Round(time.Millisecond)).end())
 }
 
-func closeWhy(c *ConnInfo) string {
+func (t *tracer) closeWhy(c *ConnInfo) string {
 	switch c.Reason {
 	case ReasonEOF:
 		return "eof, the client said it was done and had every reply"
@@ -342,6 +362,10 @@ func closeWhy(c *ConnInfo) string {
 	case ReasonShutdown:
 		return "shutdown, the server is stopping"
 	case ReasonRejected, ReasonWrap, ReasonError:
+		var limit *limitError
+		if errors.As(c.Err, &limit) {
+			return c.Reason.String() + ", " + limit.what + " (" + t.limit(limit.field) + ")"
+		}
 		return c.Reason.String() + ", " + errText(c.Err)
 	}
 	return c.Reason.String()
@@ -389,12 +413,12 @@ func (p *packetTrace) Sendto(d *DatagramInfo, reply []byte) {
 	case ReasonSendFailed, ReasonShutdown:
 		l.f("sendto(%s, %d) → %s", from, len(reply), errText(d.Err))
 	default:
-		l.f("no sendto: %s", dropWhy(d.Reason))
+		l.f("no sendto: %s", p.t.dropWhy(d.Reason))
 	}
 	p.t.write(l.end())
 }
 
-func dropWhy(r Reason) string {
+func (t *tracer) dropWhy(r Reason) string {
 	switch r {
 	case ReasonOwnAddress:
 		return "own address, the datagram claims to come from this server: a reply would loop"
@@ -403,7 +427,7 @@ func dropWhy(r Reason) string {
 	case ReasonLoop:
 		return "loop, it is the reply just sent there, bounced back"
 	case ReasonBudget:
-		return "over budget, its source spent its bytes for now (SourceRate)"
+		return "over budget, its source spent its bytes for now (" + t.limit("SourceRate") + ")"
 	case ReasonTooLarge:
 		return "reply too large, the uppercase does not fit in one datagram"
 	}

@@ -408,6 +408,36 @@ func testServeMaxConns(t *testing.T, engine, flag string) {
 	}
 }
 
+// --trace names a limit as the log does, by the flag that sets it, not the
+// server's Go field (MaxConns, SourceRate): a learner knows the flags.
+func TestServeTraceNamesLimitFlags(t *testing.T) {
+	p := startServe(t, nil, "--trace", "--max-conns=1", "--source-rate=1", "tcp://127.0.0.1:0", "udp://127.0.0.1:0")
+	idleClient(t, p.addr("tcp")) // served, so counted
+	c, err := net.DialTimeout("tcp", p.addr("tcp"), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(bound))
+	io.ReadAll(c) // rejected: end of file
+	c.Close()
+	p.waitLog("close(): rejected")
+	u, err := net.Dial("udp", p.addr("udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	io.WriteString(u, "over a budget of one byte\n")
+	p.waitLog("no sendto: over budget")
+	for _, want := range []string{"connection limit reached (--max-conns)", "spent its bytes for now (--source-rate)"} {
+		if !strings.Contains(p.logText(), want) {
+			t.Errorf("trace lacks %q:\n%s", want, p.logText())
+		}
+	}
+	if strings.Contains(p.logText(), "(MaxConns)") || strings.Contains(p.logText(), "(SourceRate)") {
+		t.Errorf("trace names a Server field, not a flag:\n%s", p.logText())
+	}
+}
+
 // SIGQUIT stops at once, without the Go runtime's stack dump.
 func TestServeSIGQUIT(t *testing.T) {
 	for _, engine := range serveEngines {

@@ -115,7 +115,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 
 	srv := cmd.server(t, log)
 	if cmd.Trace {
-		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewTraceObserver(std.stderr))
+		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewNamedTraceObserver(std.stderr, limitFlagName))
 	}
 	eps, err := cmd.endpoints(std.given)
 	if err != nil {
@@ -651,6 +651,20 @@ func limitFlag(_ []string, a slog.Attr) slog.Attr {
 		return slog.String(a.Key, "server: connection limit reached (--max-conns)")
 	}
 	return a
+}
+
+// limitFlagName names the flag that sets the Server's limit field, for
+// --trace, as limitFlag does for the log.
+func limitFlagName(field string) string {
+	switch field {
+	case "MaxConns":
+		return "--max-conns"
+	case "MaxConnsPerIP":
+		return "--max-conns-per-ip"
+	case "SourceRate":
+		return "--source-rate"
+	}
+	return field
 }
 
 // closeLog waits for the last log lines to reach stderr, for at most
