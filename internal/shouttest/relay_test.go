@@ -2,7 +2,9 @@ package shouttest
 
 import (
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,12 +24,20 @@ func TestUDPRelayCloseStopsHeld(t *testing.T) {
 	}
 	sent := false
 	r.impair(ToServer, []byte("held"), func(Packet) { sent = true })
+	r.mu.Lock()
+	timers := slices.Collect(maps.Keys(r.held))
+	r.mu.Unlock()
 	r.close()
 	r.mu.Lock()
 	held := len(r.held)
 	r.mu.Unlock()
-	if held != 0 || sent {
-		t.Errorf("after close: %d datagrams held, sent %v; want their timers stopped, none held or sent", held, sent)
+	if len(timers) != 1 || held != 0 || sent {
+		t.Errorf("%d timers before close; after it %d datagrams held, sent %v; want 1, then none held or sent", len(timers), held, sent)
+	}
+	for _, tm := range timers {
+		if tm.Stop() { // (false: close stopped it already)
+			t.Error("a held datagram's timer still runs after close")
+		}
 	}
 }
 
