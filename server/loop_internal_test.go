@@ -921,47 +921,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // and closing then would drop them unanswered. Under load, two shutdown
 // tests found them so. Once they are read, the same sweep closes it.
 func TestStopSweepWaitsForBytesQueued(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
+	l := handLoop(t, &Server{Linger: time.Hour}, 0)
+	c, client := handConn(t, l)
 	io.WriteString(client, "owed\n")
 	delivered(t, client) // in the server's receive queue
-	f, err := sc.(*net.TCPConn).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fd := int(f.Fd())
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(ep)
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
-		t.Fatal(err)
-	}
-	l := &loop{srv: &Server{Linger: time.Hour}, ep: ep, conns: make([]*lconn, fd+1), open: 1}
-	c := &lconn{fd: int32(fd)}
-	l.conns[fd] = c
 	l.setState(c, stopping)
 	l.now = int64(3 * time.Hour) // far past the wait for the owed bytes (Linger)
 	l.sweep()
 	if c.state != stopping {
 		t.Fatalf("with its owed bytes queued unread, the sweep moved it to state %d; want it still stopping, to read them", c.state)
 	}
-	if n, err := unix.Read(fd, make([]byte, 64)); n != 5 || err != nil {
+	if n, err := unix.Read(int(c.fd), make([]byte, 64)); n != 5 || err != nil {
 		t.Fatalf("read %d, %v", n, err)
 	}
 	l.sweep()
@@ -1165,95 +1135,79 @@ func TestLoopStopsAfterItsReplyWaited(t *testing.T) {
 // closed as idle at the next sweep. (A test whose connection came soon
 // after its loop started could not tell.)
 func TestLoopIdleFromTheAccept(t *testing.T) {
-	ln, raw := rawListener(t)
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(ep)
-	s := &Server{IdleTimeout: time.Hour, Logger: slog.New(slog.DiscardHandler)}
-	s.observer()
-	l := &loop{srv: s, ep: ep, epoch: time.Now().Add(-3 * time.Hour)} // it has run for three IdleTimeouts
-	l.tick()
-	ll := &loopListener{l: ln, raw: raw, id: 1, local: ln.Addr()}
-	dial(t, ln.Addr()) // (connected once Dial returns: in the backlog)
-	fd := -1
-	var rsa unix.RawSockaddrAny
-	for end := time.Now().Add(10 * time.Second); fd < 0; runtime.Gosched() {
-		raw.Control(func(lfd uintptr) { fd, err = acceptFD(int(lfd), &rsa) })
-		if err != nil && err != unix.EAGAIN {
-			t.Fatal(err)
-		}
-		if fd < 0 && time.Now().After(end) {
-			t.Fatal("no connection to accept within 10 s")
-		}
-	}
-	l.admit(ll, fd, &rsa)
-	c := l.conns[fd]
-	if c == nil {
-		t.Fatal("the connection was not admitted")
-	}
-	defer l.close(c, ReasonShutdown)
+	l := handLoop(t, &Server{IdleTimeout: time.Hour}, 3*time.Hour) // it has run for three IdleTimeouts
+	c, _ := handConn(t, l)
 	l.sweep()
 	if c.state != reading {
 		t.Errorf("just accepted, the sweep moved it to state %d (closing as idle); want it still reading", c.state)
 	}
 }
 
-// handConn makes a loop for s by hand, with one connection, accepted from
-// a TCP listener on 127.0.0.1 and watched for input, and returns them and
-// the client's end. The loop is not run: the test calls its methods.
-func handConn(t *testing.T, s *Server) (*loop, *lconn, net.Conn) {
+// handLoop makes an event loop for s as Serve does, one that has run for
+// ran, but does not run it: the test calls its methods, as its run would.
+// What it holds is closed at the test's end.
+func handLoop(t *testing.T, s *Server, ran time.Duration) *loop {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client := dial(t, ln.Addr())
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := sc.(*net.TCPConn).File()
-	sc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.Dup(int(f.Fd())) // the loop's, which it closes
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(ep) })
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: readEvents, Fd: int32(fd)}); err != nil {
-		t.Fatal(err)
-	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	s.observer()
-	l := &loop{srv: s, ep: ep, epoch: time.Now(), conns: make([]*lconn, fd+1), open: 1}
-	c := &lconn{fd: int32(fd)}
-	l.conns[fd] = c
+	set := &loops{epoch: time.Now().Add(-ran)}
+	set.listeners.Store(new([]*loopListener))
+	l, err := s.newLoop(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.tick()
 	t.Cleanup(func() {
-		if l.conns[fd] == c {
-			l.close(c, ReasonShutdown)
+		l.closeEvery()
+		l.closeFDs()
+		putBuf(l.obuf)
+	})
+	return l
+}
+
+// handConn has l accept a connection from a TCP listener on 127.0.0.1, as
+// a loop does, and returns it and the client's end.
+func handConn(t *testing.T, l *loop) (*lconn, net.Conn) {
+	t.Helper()
+	ln, raw := rawListener(t)
+	client := dial(t, ln.Addr())
+	fd := -1
+	var rsa unix.RawSockaddrAny
+	var err error
+	raw.Control(func(lfd uintptr) {
+		// Connected once Dial returns, but maybe not yet in the backlog:
+		// wait until the listener is readable.
+		pfd := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}}
+		for end := time.Now().Add(10 * time.Second); ; {
+			if _, err = unix.Poll(pfd, max(int(time.Until(end).Milliseconds()), 0)); err != unix.EINTR {
+				break // (interrupted by the runtime's preemption signal, it waits on)
+			}
+		}
+		if err == nil {
+			fd, err = acceptFD(int(lfd), &rsa)
 		}
 	})
-	return l, c, client
+	if err != nil {
+		t.Fatalf("accepting within 10 s: %v", err)
+	}
+	l.admit(&loopListener{l: ln, raw: raw, id: 1, local: ln.Addr()}, fd, &rsa)
+	c := l.at(fd)
+	if c == nil {
+		t.Fatal("the connection was not admitted")
+	}
+	return c, client
 }
 
 // A negative Linger is no wait: a graceful close closes at once, rather
 // than linger until the next sweep.
 func TestLoopNegativeLingerClosesAtOnce(t *testing.T) {
-	l, c, client := handConn(t, &Server{Linger: -1})
+	l := handLoop(t, &Server{Linger: -1}, 0)
+	c, client := handConn(t, l)
+	fd := int(c.fd)
 	l.closeGracefully(c, ReasonIdleTimeout)
-	if l.conns[c.fd] == c {
+	if l.at(fd) == c {
 		t.Fatalf("with a negative Linger, the graceful close left it in state %d; want it closed", c.state)
 	}
 	if n, err := client.Read(make([]byte, 1)); n != 0 || err != io.EOF {
@@ -1265,7 +1219,8 @@ func TestLoopNegativeLingerClosesAtOnce(t *testing.T) {
 // down again as they move on and close: once none is left, it no longer
 // wakes to sweep.
 func TestLoopSweepsEndWithTheSlowConnections(t *testing.T) {
-	l, c, _ := handConn(t, &Server{Linger: time.Hour})
+	l := handLoop(t, &Server{Linger: time.Hour}, 0)
+	c, _ := handConn(t, l)
 	l.setState(c, stopping)
 	if l.slow != 1 || l.sweepEvery() < 0 {
 		t.Errorf("one connection stopped: %d counted, sweeps every %v; want 1, and sweeps", l.slow, l.sweepEvery())
