@@ -962,7 +962,8 @@ func TestLoopPartialWriteKeepsTheRest(t *testing.T) {
 				mu    sync.Mutex
 				takes []int // armed once the loop serves
 			)
-			writeTakes = func(n int) (int, syscall.Errno) {
+			s := &Server{}
+			setWriteTakes(t, s, func(n int) (int, syscall.Errno) {
 				mu.Lock()
 				defer mu.Unlock()
 				if len(takes) == 0 {
@@ -971,11 +972,6 @@ func TestLoopPartialWriteKeepsTheRest(t *testing.T) {
 				k := min(takes[0], n)
 				takes = takes[1:]
 				return k, 0
-			}
-			s := &Server{}
-			t.Cleanup(func() { // after oneLoop's, which closes s
-				<-s.Ended()
-				writeTakes = nil
 			})
 			c := dial(t, oneLoop(t, s, nil))
 			mu.Lock()
@@ -1001,6 +997,18 @@ func TestLoopPartialWriteKeepsTheRest(t *testing.T) {
 	}
 }
 
+// setWriteTakes sets writeTakes to f for the loops of s, which are not
+// started yet, and unsets it once they have ended. Every loop's writes
+// read it: no other server's loops may run meanwhile (no test here runs
+// in parallel, and each ends its servers).
+func setWriteTakes(t *testing.T, s *Server, f func(n int) (int, syscall.Errno)) {
+	writeTakes = f
+	t.Cleanup(func() { // after oneLoop's, which closes s
+		<-s.Ended()
+		writeTakes = nil
+	})
+}
+
 // closes is an Observer that passes on each connection's ConnInfo at its
 // close.
 type closes chan ConnInfo
@@ -1010,27 +1018,86 @@ func (closes) ConnRead(*ConnInfo, []byte)  {}
 func (ch closes) ConnClose(info *ConnInfo) { ch <- *info }
 func (closes) Datagram(*DatagramInfo)      {}
 
-// holdWrites has the loops' writes take nothing while *hold is set, as
-// when the client's send buffer is full, and sends on held when one did;
-// the loops must be s's, not yet started.
-func holdWrites(t *testing.T, s *Server) (hold *atomic.Bool, held <-chan struct{}) {
-	hold = new(atomic.Bool)
-	ch := make(chan struct{}, 1)
-	writeTakes = func(n int) (int, syscall.Errno) {
-		if !hold.Load() {
+// of waits for the server's close of client c, and returns its ConnInfo.
+func (ch closes) of(t *testing.T, c net.Conn) ConnInfo {
+	t.Helper()
+	for end := time.After(10 * time.Second); ; {
+		select {
+		case info := <-ch:
+			if info.Remote.String() == c.LocalAddr().String() {
+				return info
+			}
+		case <-end:
+			t.Fatalf("%v was not closed within 10 s", c.LocalAddr())
+		}
+	}
+}
+
+// heldStop is a server on one loop whose writes take nothing while hold
+// is set, as when the client's send buffer is full, for a Shutdown that
+// comes while a reply waits. c is the client a test watches; other, one
+// answered too, whose end of file tells that the loop's stop is done.
+type heldStop struct {
+	s        *Server
+	hold     atomic.Bool
+	held     chan struct{} // sent on when a held write took nothing
+	c, other net.Conn
+}
+
+// newHeldStop serves s with an hour's Linger, so that no graceful close
+// ends before the test has looked: they end at its Close.
+func newHeldStop(t *testing.T, s *Server) *heldStop {
+	t.Helper()
+	h := &heldStop{s: s, held: make(chan struct{}, 1)}
+	s.Linger = time.Hour
+	setWriteTakes(t, s, func(n int) (int, syscall.Errno) {
+		if !h.hold.Load() {
 			return n, 0
 		}
 		select {
-		case ch <- struct{}{}:
+		case h.held <- struct{}{}:
 		default:
 		}
 		return 0, 0 // (writable still: found at the next poll, which a wake brings)
-	}
-	t.Cleanup(func() { // after oneLoop's, which closes s
-		<-s.Ended()
-		writeTakes = nil
 	})
-	return hold, ch
+	addr := oneLoop(t, s, nil)
+	h.other = dial(t, addr)
+	answer(t, h.other, "x")
+	h.c = dial(t, addr)
+	answer(t, h.c, "ab")
+	return h
+}
+
+// waitHeld waits until a write took nothing, as it was held.
+func (h *heldStop) waitHeld(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-h.held:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the loop did not write %s within 10 s", what)
+	}
+}
+
+// shutdown starts s's Shutdown; s is closed at the test's end (the lingers
+// are an hour).
+func (h *heldStop) shutdown(t *testing.T) {
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.s.Shutdown(t.Context()) }()
+	t.Cleanup(func() {
+		h.s.Close()
+		<-stopped
+	})
+}
+
+// release waits until the loop's stop is done, then lets the writes
+// through and wakes the loop, to find c writable.
+func (h *heldStop) release(t *testing.T) {
+	t.Helper()
+	if _, err := io.ReadAll(h.other); err != nil { // stopped, gracefully
+		t.Fatal(err)
+	}
+	h.hold.Store(false)
+	write(t, h.other, "z")
 }
 
 // A client that ended its input before the server's Shutdown, whose last
@@ -1040,50 +1107,20 @@ func holdWrites(t *testing.T, s *Server) (hold *atomic.Bool, held <-chan struct{
 // that took it as reading yet stopped it, and it ended for the Shutdown.
 func TestLoopEOFReplyWaitingAtShutdown(t *testing.T) {
 	obs := make(closes, 10)
-	s := &Server{Observer: obs, Linger: time.Hour}
-	hold, held := holdWrites(t, s)
-	addr := oneLoop(t, s, nil)
-	other := dial(t, addr)
-	answer(t, other, "x")
-	c := dial(t, addr)
-	answer(t, c, "ab")
-	hold.Store(true)
-	write(t, c, "\xc3") // the first byte of a two-byte character: held
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+	h := newHeldStop(t, &Server{Observer: obs})
+	h.hold.Store(true)
+	write(t, h.c, "\xc3") // the first byte of a two-byte character: held
+	if err := h.c.(*net.TCPConn).CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-held: // writing it at c's end of file, which the loop has read
-	case <-time.After(10 * time.Second):
-		t.Fatal("the loop did not write the held byte within 10 s")
-	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- s.Shutdown(t.Context()) }()
-	defer func() {
-		s.Close() // the lingers are an hour
-		<-stopped
-	}()
-	if _, err := io.ReadAll(other); err != nil { // stopped: the loop's stop is done
-		t.Fatal(err)
-	}
-	hold.Store(false)
-	write(t, other, "y") // wakes the loop, to find c writable
-	if got, err := io.ReadAll(c); err != nil || len(got) == 0 {
+	h.waitHeld(t, "the held byte") // at c's end of file, which the loop has read
+	h.shutdown(t)
+	h.release(t)
+	if got, err := io.ReadAll(h.c); err != nil || len(got) == 0 {
 		t.Fatalf("after the Shutdown, c read %q, %v; want its held byte answered, then end of file", got, err)
 	}
-	for {
-		select {
-		case info := <-obs:
-			if info.Remote.String() != c.LocalAddr().String() {
-				continue
-			}
-			if info.Reason != ReasonEOF {
-				t.Errorf("closed for %v, want %v", info.Reason, ReasonEOF)
-			}
-			return
-		case <-time.After(10 * time.Second):
-			t.Fatal("c was not closed within 10 s")
-		}
+	if info := obs.of(t, h.c); info.Reason != ReasonEOF {
+		t.Errorf("closed for %v, want %v", info.Reason, ReasonEOF)
 	}
 }
 
@@ -1098,32 +1135,17 @@ func TestLoopStopsAfterItsReplyWaited(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &Server{Linger: time.Hour}
-			hold, held := holdWrites(t, s)
-			addr := oneLoop(t, s, nil)
-			other := dial(t, addr)
-			answer(t, other, "x")
-			c := dial(t, addr)
-			answer(t, c, "ab")
-			hold.Store(true)
-			write(t, c, tt.msg)
-			stopped := make(chan error, 1)
-			go func() { stopped <- s.Shutdown(t.Context()) }()
-			defer func() {
-				s.Close() // the lingers are an hour
-				<-stopped
-			}()
-			select {
-			case <-held:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the loop did not write c's answer within 10 s")
-			}
-			if _, err := io.ReadAll(other); err != nil { // stopped: the loop's stop is done
-				t.Fatal(err)
-			}
-			hold.Store(false)
-			write(t, other, "z") // wakes the loop, to find c writable
-			if got, err := io.ReadAll(c); err != nil || string(got) != tt.want {
+			g := newGate()
+			h := newHeldStop(t, &Server{Observer: g})
+			h.hold.Store(true)
+			g.onRead.Store(true)
+			write(t, h.c, tt.msg)
+			g.wait(t, "c's read") // before the stop: read once it came, it would be owed
+			close(g.release)
+			h.shutdown(t)
+			h.waitHeld(t, "c's answer")
+			h.release(t)
+			if got, err := io.ReadAll(h.c); err != nil || string(got) != tt.want {
 				t.Fatalf("after the Shutdown, c read %q, %v; want %q, then end of file", got, err, tt.want)
 			}
 		})
@@ -1240,34 +1262,20 @@ func TestLoopSweepsEndWithTheSlowConnections(t *testing.T) {
 // ReasonError and the error worded as net's are: a write's.
 func TestLoopWriteErrorNamed(t *testing.T) {
 	var fail atomic.Bool
-	writeTakes = func(n int) (int, syscall.Errno) {
+	obs := make(closes, 10)
+	s := &Server{Observer: obs}
+	setWriteTakes(t, s, func(n int) (int, syscall.Errno) {
 		if fail.Load() {
 			return 0, unix.ETIMEDOUT
 		}
 		return n, 0
-	}
-	obs := make(closes, 10)
-	s := &Server{Observer: obs}
-	t.Cleanup(func() { // after oneLoop's, which closes s
-		<-s.Ended()
-		writeTakes = nil
 	})
 	c := dial(t, oneLoop(t, s, nil))
 	fail.Store(true)
 	write(t, c, "a")
-	for {
-		select {
-		case info := <-obs:
-			if info.Remote.String() != c.LocalAddr().String() {
-				continue
-			}
-			var op *net.OpError
-			if info.Reason != ReasonError || !errors.As(info.Err, &op) || op.Op != "write" || !errors.Is(info.Err, unix.ETIMEDOUT) {
-				t.Errorf("closed for %v, %v; want %v, a write's ETIMEDOUT", info.Reason, info.Err, ReasonError)
-			}
-			return
-		case <-time.After(10 * time.Second):
-			t.Fatal("c was not closed within 10 s")
-		}
+	info := obs.of(t, c)
+	var op *net.OpError
+	if info.Reason != ReasonError || !errors.As(info.Err, &op) || op.Op != "write" || !errors.Is(info.Err, unix.ETIMEDOUT) {
+		t.Errorf("closed for %v, %v; want %v, a write's ETIMEDOUT", info.Reason, info.Err, ReasonError)
 	}
 }
