@@ -442,16 +442,31 @@ func TestSlowReaderSmallSendBufferNotDropped(t *testing.T) {
 		}
 		msg = msg[max(n, 0):]
 	}
-	// Read 1 KB every 100 ms for 3 WriteTimeouts: less than the reply,
-	// so the server always has more to send, and the log, not the reads,
-	// says if it was dropped.
-	buf := make([]byte, 1024)
-	for i := range int(3 * slowReaderTimeout / (100 * time.Millisecond)) {
-		if !wait(t, fd, unix.POLLIN, bound) {
-			t.Fatalf("read %d: no reply within %v", i, bound)
+	// Read 1 KB a 100 ms for 3 WriteTimeouts: less than the reply, so
+	// the server always has more to send, and the log, not the reads,
+	// says if it was dropped. The pace is kept by the clock, not by the
+	// reads: one after a late wake-up (a busy machine) takes what a
+	// client on pace would have taken by then. (Read 1 KB a wake-up, a
+	// client woken at a fifth of its pace, its window opening every few
+	// reads, took nothing the server saw for a WriteTimeout, and was
+	// dropped, rightly.)
+	const total = int(3*slowReaderTimeout/(100*time.Millisecond)) * 1024
+	buf := make([]byte, 16<<10)
+	start := time.Now()
+	for took, i := 0, 0; took < total; i++ {
+		if i == 10*total/1024 { // (bounded: a read takes 1 byte at least)
+			t.Fatalf("%d reads took %d bytes of %d", i, took, total)
 		}
-		if n, err := unix.Read(fd, buf); n <= 0 {
-			t.Fatalf("read %d: dropped (%d, %v) while the client reads:\n%s", i, n, err, log.String())
+		due := min(int(time.Since(start)/(100*time.Millisecond)+1)*1024, total)
+		if due > took {
+			if !wait(t, fd, unix.POLLIN, bound) {
+				t.Fatalf("read %d: no reply within %v", i, bound)
+			}
+			n, err := unix.Read(fd, buf[:min(due-took, len(buf))])
+			if n <= 0 {
+				t.Fatalf("read %d: dropped (%d, %v) while the client reads:\n%s", i, n, err, log.String())
+			}
+			took += n
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
