@@ -504,9 +504,9 @@ type run struct {
 	// warmErrs and firstWarmErr are the warm-up's errors, apart.
 	warmErrs     atomic.Int64
 	firstWarmErr atomic.Pointer[string]
-	// unmeasured is how many connections had failed for good when
-	// measuring began (set by clock).
-	unmeasured int64
+	// unmeasured counts the connections that failed for good in the
+	// warm-up (see ended).
+	unmeasured atomic.Int64
 	// neverServed is how many connections (Reconnect) served no reply
 	// while measuring, refused or failing; neverServedWhy the first
 	// trouble among them (set by the driver's drain).
@@ -618,24 +618,37 @@ func (r *run) arrive(n int) {
 
 // fail counts an error: the warm-up's apart, since every count is of
 // the measured part; none once the run is stopping, where what fails is
-// the replies owed, counted lost.
-func (r *run) fail(err error) {
+// the replies owed, counted lost. It reports whether it counted err the
+// warm-up's: a connection that it ends is then one not measured (ended).
+func (r *run) fail(err error) (warm bool) {
 	if r.stopping.Load() {
-		return
+		return false
 	}
 	s := err.Error()
 	if r.warm.Load() {
 		r.warmErrs.Add(1)
 		r.firstWarmErr.CompareAndSwap(nil, &s)
-		return
+		if warmFailCounted != nil {
+			warmFailCounted()
+		}
+		return true
 	}
 	r.errs.Add(1)
 	r.firstErr.CompareAndSwap(nil, &s)
+	return false
 }
 
 // ended notes that a connection (socket) failed for good: no reply
 // comes on it again, and none is made for it. Each calls it at most once.
-func (r *run) ended() {
+// warm is what fail said of the failure that ended it: the warm-up's, so
+// that the connection was not measured (Report.Unmeasured). Counted here,
+// with fail's decision: the clock counted those not alive as measuring
+// began, and a connection whose failure fail counted the warm-up's, but
+// which had yet to end then, was in neither count.
+func (r *run) ended(warm bool) {
+	if warm {
+		r.unmeasured.Add(1)
+	}
 	if r.alive.Add(-1) == 0 {
 		r.goneOnce.Do(func() { close(r.allGone) })
 	}
@@ -742,7 +755,9 @@ func cutAt(b []byte, n int) []byte {
 // streamMismatch notes a wrong reply on a stream connection, and counts
 // it if its message was sent while measuring. *wrong says whether the
 // connection has had a wrong reply before, measured or not; it is set.
-func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, closed bool) {
+//
+// It reports whether it counted an error the warm-up's (see fail).
+func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, closed bool) (warm bool) {
 	switch {
 	case measured:
 		if *wrong {
@@ -759,9 +774,10 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, close
 		} else if hint := r.silence(); hint != "" {
 			what += "; " + hint // and not a byte has come from the server yet
 		}
-		r.fail(errors.New("receive: the server closed the connection " + what))
+		warm = r.fail(errors.New("receive: the server closed the connection " + what))
 	}
 	*wrong = true
+	return warm
 }
 
 // unasked notes bytes that answer no message, which a stream server sent
@@ -1199,11 +1215,13 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	if r.cfg.Warmup > 0 { // (with none, what is sent from the first counts)
 		r.windowFrom.Store(int64(start.Sub(r.epoch)))
 	}
+	// What failed from here on is the measured part's (an error, its
+	// replies lost); what failed before is load not measured (ended).
 	r.measuring.Store(true)
 	r.warm.Store(false)
-	// What failed from here on is the measured part's (an error, its
-	// replies lost); what failed before is load not measured.
-	r.unmeasured = int64(r.cfg.Conns) - r.alive.Load()
+	if measuringBegan != nil {
+		measuringBegan()
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	done := time.NewTimer(r.cfg.Duration)
@@ -1428,6 +1446,10 @@ var scheduleCounts func(due, lastRound int64)
 // stopped (tests).
 var windowEnded func()
 
+// measuringBegan, if not nil, runs once the run counts as measuring;
+// warmFailCounted as fail has counted an error the warm-up's (tests).
+var measuringBegan, warmFailCounted func()
+
 type counts struct{ arrived, bytes, wrong, errs, lost int64 }
 
 func (r *run) counts() counts {
@@ -1479,7 +1501,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		rep.FirstError = *p
 	}
 	rep.WarmupErrors = r.warmErrs.Load()
-	rep.Unmeasured = r.unmeasured
+	rep.Unmeasured = r.unmeasured.Load()
 	rep.NeverServed, rep.NeverServedWhy = r.neverServed, r.neverServedWhy
 	if p := r.firstWarmErr.Load(); p != nil {
 		rep.FirstWarmupError = *p

@@ -702,6 +702,48 @@ func TestWarmupLossIsLessLoad(t *testing.T) {
 	}
 }
 
+// A connection that fails in the warm-up, just as the run turns to
+// measuring, is among those not measured: its error was counted the
+// warm-up's, and the connections measured were counted before it had
+// ended, so that it was in neither (0 unmeasured, 0 errors: all right,
+// with one connection of two gone).
+func TestUnmeasuredFailsAtTheTurn(t *testing.T) {
+	began := make(chan struct{})
+	t.Cleanup(bench.OnMeasuringBegan(func() { close(began) }, func() {
+		select { // (the error counted; the connection not yet ended)
+		case <-began:
+		case <-time.After(10 * time.Second):
+			t.Error("measuring did not begin")
+		}
+	}))
+	var accepted atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		first := accepted.Add(1) == 1
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if first { // the first connection: reset at its first message, in the warm-up
+				c.(*net.TCPConn).SetLinger(0)
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth = 2, 1
+	cfg.Warmup, cfg.Duration = 300*time.Millisecond, 200*time.Millisecond
+	rep := run(t, cfg)
+	if rep.Errors != 0 || rep.WarmupErrors != 1 || rep.Unmeasured != 1 || rep.OK() {
+		t.Errorf("%d errors, %d in the warm-up (%q), %d unmeasured, OK %v; want 0, 1, 1 and not all right",
+			rep.Errors, rep.WarmupErrors, rep.FirstWarmupError, rep.Unmeasured, rep.OK())
+	}
+}
+
 // An error in the warm-up is the warm-up's: reported apart, in no count
 // of the measured part, whose statement is that every count is of it. A
 // warm-up reset counted among the run's errors and failed a run whose

@@ -193,7 +193,8 @@ type udpSocket struct {
 	refuseOnce sync.Once
 	// ended, once for the socket: a send that failed ends it, and a
 	// refusal its reader meets after that would end it again.
-	ended func()
+	// warm: the failure was counted the warm-up's (see run.ended).
+	ended func(warm bool)
 	done  chan struct{} // closed when the reader is done
 
 	mu          sync.Mutex // guards what follows, which sender and reader share
@@ -220,7 +221,7 @@ func (r *run) newUDPSocket(i int, w *worker, c net.Conn) *udpSocket {
 		slots:       make(chan struct{}, r.cfg.Depth),
 		pkt:         make([]byte, 0, seqLen+r.cfg.Size),
 		refused:     make(chan struct{}),
-		ended:       sync.OnceFunc(r.ended),
+		ended:       onceEnded(r),
 		done:        make(chan struct{}),
 		ring:        make([]udpSlot, min(udpRing, most)),
 		most:        most,
@@ -265,6 +266,12 @@ func (u *udpSocket) expire(now time.Time) {
 	}
 }
 
+// onceEnded is r.ended, called once at most.
+func onceEnded(r *run) func(warm bool) {
+	var once sync.Once
+	return func(warm bool) { once.Do(func() { r.ended(warm) }) }
+}
+
 // refuse ends the socket, once, for the server's refusal err.
 func (u *udpSocket) refuse(err error) {
 	u.refuseOnce.Do(func() {
@@ -273,9 +280,9 @@ func (u *udpSocket) refuse(err error) {
 		if r.refused.Add(1) == 1 {
 			r.refusal.Store(&err)
 		}
-		r.fail(err)
+		warm := r.fail(err)
 		close(u.refused)
-		u.ended()
+		u.ended(warm)
 	})
 }
 
@@ -512,8 +519,7 @@ func (u *udpSocket) write(seq uint64) (ok bool) {
 		if sockerr.Refused(err) {
 			u.refuse(err)
 		} else {
-			r.fail(failed("send", err))
-			u.ended() // no more sends: the socket serves no more
+			u.ended(r.fail(failed("send", err))) // no more sends: the socket serves no more
 		}
 		return false
 	}

@@ -165,3 +165,11 @@ func OnSendAtStop(f func()) (restore func()) {
 	sendAtStop = f
 	return func() { sendAtStop = nil }
 }
+
+// OnMeasuringBegan runs f once the run counts as measuring, and
+// onWarmFail as an error is counted the warm-up's, until the returned
+// function is called.
+func OnMeasuringBegan(f, onWarmFail func()) (restore func()) {
+	measuringBegan, warmFailCounted = f, onWarmFail
+	return func() { measuringBegan, warmFailCounted = nil, nil }
+}

@@ -369,7 +369,7 @@ func (l *loop) run(d *loops) {
 				for _, c := range l.conns {
 					l.scheduleStopped(c)
 					if !c.closed && c.q.n == 0 {
-						l.closeConn(c) // nothing owed
+						l.closeConn(c, false) // nothing owed
 					}
 				}
 			case timerKey:
@@ -402,7 +402,7 @@ func (l *loop) run(d *loops) {
 			for _, c := range l.conns {
 				if !c.closed {
 					l.owe(c)
-					l.closeConn(c)
+					l.closeConn(c, false)
 				}
 			}
 		}
@@ -427,11 +427,11 @@ func (l *loop) arm(at int64) error {
 
 // abort ends the loop on a failure of the loop itself.
 func (l *loop) abort(err error) {
-	l.r.fail(err)
+	warm := l.r.fail(err)
 	for _, c := range l.conns {
 		if !c.closed {
 			l.owe(c)
-			l.closeConn(c)
+			l.closeConn(c, warm)
 		}
 	}
 	l.r.replies.Add(l.replies)
@@ -637,7 +637,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 	case c.closed, c.redialing:
 	case r.stopping.Load():
 		if c.q.n == 0 {
-			l.closeConn(c)
+			l.closeConn(c, false)
 		}
 	case freed > 0 && r.cfg.Rate <= 0:
 		l.send(c, freed, now, 0, now)
@@ -668,33 +668,36 @@ func (l *loop) eof(c *loopConn) {
 		l.redial(c)
 		return
 	}
+	warm := false
 	if c.q.n > 0 {
-		l.cutShort(c)
+		warm = l.cutShort(c)
 		l.owe(c)
 	} else if !r.stopping.Load() {
-		r.fail(errors.New("receive: the server closed the connection"))
+		warm = r.fail(errors.New("receive: the server closed the connection"))
 	}
-	l.closeConn(c)
+	l.closeConn(c, warm)
 }
 
 // cutShort counts the reply c's server closed before ending (c.in, what
 // came of it, perhaps nothing) as wrong, and takes its message off c's
-// queue.
-func (l *loop) cutShort(c *loopConn) {
-	l.r.streamMismatch(&c.wrong, c.q.front().measured, c.in, l.r.wants[pick(c.i, c.sent-uint64(c.q.n))], true)
+// queue. It reports whether it counted an error the warm-up's (see
+// run.fail).
+func (l *loop) cutShort(c *loopConn) (warm bool) {
+	warm = l.r.streamMismatch(&c.wrong, c.q.front().measured, c.in, l.r.wants[pick(c.i, c.sent-uint64(c.q.n))], true)
 	c.q.pop()
+	return warm
 }
 
 // broken ends a connection on a failure: what it still owed is lost.
 func (l *loop) broken(c *loopConn, err error) {
-	l.r.fail(err)
+	warm := l.r.fail(err)
 	l.troubled(c, err.Error())
 	l.owe(c)
 	if l.r.cfg.Reconnect && !l.r.stopping.Load() && !c.redialing {
 		l.redial(c)
 		return
 	}
-	l.closeConn(c)
+	l.closeConn(c, warm)
 }
 
 // redial closes c's socket and makes a new connection in the background;
@@ -760,10 +763,10 @@ func (l *loop) takeRedialed(now int64) {
 			continue
 		case rd.err != nil:
 			c.redialing, c.resend = false, 0 // not sent again: lost
-			r.fail(rd.err)
+			warm := r.fail(rd.err)
 			l.troubled(c, rd.err.Error())
 			l.owe(c)
-			l.closeConn(c)
+			l.closeConn(c, warm)
 			continue
 		}
 		c.fd, c.redialing = rd.fd, false
@@ -827,8 +830,9 @@ func (l *loop) owe(c *loopConn) {
 	c.resend = 0 // lost, not to be counted resent by a later connection
 }
 
-// closeConn closes c for good: no new connection is made for it.
-func (l *loop) closeConn(c *loopConn) {
+// closeConn closes c for good: no new connection is made for it. warm:
+// its failure was counted the warm-up's (see run.ended).
+func (l *loop) closeConn(c *loopConn, warm bool) {
 	if c.fd >= 0 {
 		unix.Close(c.fd)
 	}
@@ -846,7 +850,7 @@ func (l *loop) closeConn(c *loopConn) {
 	c.closed = true
 	c.in, c.out, c.q = nil, nil, ring{}
 	l.open--
-	l.r.ended()
+	l.r.ended(warm)
 }
 
 // scheduleStopped counts what of c's schedule fell due and was held back

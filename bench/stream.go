@@ -149,11 +149,12 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		// lostConn ends the connection after a read failed (first: the
 		// reader counted the failure, not the writer): what is owed
 		// is lost.
-		lostConn := func(first bool) {
+		// warm: the failure was counted the warm-up's (see run.ended).
+		lostConn := func(first, warm bool) {
 			close(dead)
 			c.Close()
 			if first {
-				r.ended()
+				r.ended(warm)
 			}
 			for m, ok := sent.pop(); ok; m, ok = sent.pop() {
 				r.owed(m)
@@ -196,16 +197,17 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 					continue // nothing owed, nothing came: watch on
 				}
 				first := failed.CompareAndSwap(false, true)
+				warm := false
 				switch {
 				case !first:
 				case errors.Is(err, io.EOF) && !wasReset(c):
-					r.fail(errors.New("receive: the server closed the connection"))
+					warm = r.fail(errors.New("receive: the server closed the connection"))
 				case errors.Is(err, io.EOF):
-					r.fail(fmt.Errorf("receive: %w", syscall.ECONNRESET))
+					warm = r.fail(fmt.Errorf("receive: %w", syscall.ECONNRESET))
 				default:
-					r.fail(fmt.Errorf("receive: %w", err))
+					warm = r.fail(fmt.Errorf("receive: %w", err))
 				}
-				lostConn(first)
+				lostConn(first, warm)
 				return
 			}
 			m, ok := sent.pop()
@@ -232,15 +234,16 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				if errors.Is(err, io.EOF) && first && wasReset(c) {
 					err = syscall.ECONNRESET
 				}
+				warm := false
 				if errors.Is(err, io.EOF) && first {
-					r.streamMismatch(&wrong, m.measured, got, want, true)
+					warm = r.streamMismatch(&wrong, m.measured, got, want, true)
 				} else {
 					if first {
-						r.fail(replyLate(len(got), r.noReply(err)))
+						warm = r.fail(replyLate(len(got), r.noReply(err)))
 					}
 					r.owed(m)
 				}
-				lostConn(first)
+				lostConn(first, warm)
 				return
 			}
 			r.arrive(len(got))
@@ -288,8 +291,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		}
 		if n, err := c.Write(batch); err != nil {
 			if failed.CompareAndSwap(false, true) { // not the reader's, counted
-				r.fail(r.notTaken(n, len(batch), err))
-				r.ended()
+				r.ended(r.fail(r.notTaken(n, len(batch), err)))
 			}
 			if sendFailed != nil {
 				sendFailed()
