@@ -301,7 +301,8 @@ func (c *Config) CanSpread() bool {
 type Report struct {
 	Settings
 
-	// Messages counts the replies to messages sent while measuring.
+	// Messages counts the replies to messages sent while measuring (an
+	// open loop's: that fell due while measuring).
 	Messages int64 `json:"messages"`
 	// MessagesPerSec is throughput: the replies that came while measuring
 	// (to whichever message, right or wrong) per second measured. It is
@@ -364,17 +365,20 @@ type Report struct {
 	// bench had the most it keeps in flight (UnsentUnanswered), or bench
 	// itself sent slower than Rate (a machine too busy; over UDP, whose send
 	// never waits for the server, a rate past what a socket sends), until
-	// the time was up (see openLoop and loop.due). A message is sent once
+	// the time was up, behind its schedule (see openLoop and loop.due;
+	// one on its schedule sends, as the time is up, what fell due before
+	// the window's end and was not sent yet). A message is sent once
 	// bench has handed it to its connection, written or still in bench's
 	// buffer of what the server has not taken: then it is answered
 	// (Messages) or lost (Lost); bench holds one back for want of replies
 	// only past mostInFlight, which a server answering within Timeout meets
 	// only where the budget binds (Rate × Timeout past about 4,194,304). So
-	// every message that fell due is in Messages, Lost or Unsent (Mismatches
-	// of a reply the server cut short aside), give or take one a connection
-	// at the window's edges. Unsent are in no other count, and the latency
-	// they would have had, the longest, in no percentile; they make the run
-	// not all right.
+	// every message that fell due in the window is in Messages, Lost or
+	// Unsent (Mismatches of a reply the server cut short aside), exactly:
+	// whether it counts is by when it fell due, against the window's
+	// bounds, set before the first message. Unsent are in no other count,
+	// and the latency they would have had, the longest, in no percentile;
+	// they make the run not all right.
 	Unsent int64 `json:"unsent,omitempty"`
 	// UnsentFailed counts those of Unsent that fell due on a connection
 	// that had failed for good (one failed in the warm-up, all of its
@@ -427,10 +431,10 @@ type Report struct {
 	// median out to 99.9999% and the maximum, spaced for a log scale.
 	Percentiles []Percentile `json:"percentiles"`
 
-	// MeasuredS is how long was measured: DurationS (a little more if the
-	// machine was slow to end it), or less if the run was interrupted,
-	// which Interrupted says, or cut short, which CutShort says. Every
-	// rate is over MeasuredS.
+	// MeasuredS is how long was measured: DurationS (though the machine
+	// be slow to end it: what came after counts in no rate), or less if
+	// the run was interrupted, which Interrupted says, or cut short, which
+	// CutShort says. Every rate is over MeasuredS.
 	MeasuredS   float64 `json:"measured_s"`
 	Interrupted bool    `json:"interrupted,omitempty"`
 	// CutShort, if not empty, says why the run ended before DurationS:
@@ -465,8 +469,13 @@ type run struct {
 	stopping  atomic.Bool
 	stop      chan struct{}
 	haltOnce  sync.Once // sets stopping and closes stop
-	// windowFrom and windowUntil are when measuring began and ended
-	// (run.now() times; 0 until known): what fell due between counts.
+	// windowFrom and windowUntil bound the window measured, [from,
+	// until) in run.now() times: a message counts if it fell due (in a
+	// closed loop, was sent) in it, and a reply towards throughput if it
+	// came in it (see inWindow). Both are set before the first message
+	// (setWindow), so that what counts does not hang on when a sender ran
+	// against the clock's steps; only a run that ends early (Ctrl-C, every
+	// connection gone, or before measuring began) moves until, earlier.
 	windowFrom, windowUntil atomic.Int64
 	// alive counts the connections (sockets) that can still serve: each
 	// that fails for good, not to be made again, counts down once (see
@@ -516,12 +525,11 @@ type run struct {
 	mu      sync.Mutex
 	workers []*worker
 	givenUp []schedule // open loop: schedules given up (see scheduleEnded)
-	// began and unheld are, for tests (scheduleCounts), an open loop's
-	// schedules as they began, and those on time at the stop (see
-	// scheduleOnTime).
-	began, unheld []schedule
-	total         *hdrhistogram.Histogram
-	timeline      []Second
+	// began is, for tests (scheduleCounts), an open loop's schedules as
+	// they began.
+	began    []schedule
+	total    *hdrhistogram.Histogram
+	timeline []Second
 
 	connected, drained time.Duration // how long connecting and the final wait took
 }
@@ -607,10 +615,10 @@ func (r *run) onTime(d time.Duration) bool {
 	return false
 }
 
-// arrive counts a reply of n bytes that came, right or wrong, if it
-// came while measuring.
-func (r *run) arrive(n int) {
-	if r.measuring.Load() {
+// arrive counts a reply of n bytes that came at at (run.now()), right or
+// wrong, if it came in the window.
+func (r *run) arrive(at int64, n int) {
+	if r.inWindow(at) {
 		r.arrived.Add(1)
 		r.arrivedBytes.Add(int64(n))
 	}
@@ -990,6 +998,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		c.Close()
 		r.measuring.Store(cfg.Warmup < 0)
 		r.warm.Store(cfg.Warmup > 0)
+		r.setWindow()
 		d = r.startChurn(ctx)
 	} else {
 		// Connect everything first, so the run measures serving, not connecting.
@@ -1002,6 +1011,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		// With no warm-up the first messages count too.
 		r.measuring.Store(cfg.Warmup < 0)
 		r.warm.Store(cfg.Warmup > 0)
+		r.setWindow()
 		if d, err = r.start(conns); err != nil {
 			return nil, err
 		}
@@ -1196,27 +1206,56 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 	return nil, limitError(first, errs[first])
 }
 
+// setWindow fixes the window measured before the first message is sent:
+// it begins when the warm-up's time is up, now if there is none, and
+// lasts Duration. A sender then knows whether a message counts by when
+// it fell due, whenever it runs: set by the clock as its timers fired,
+// in two steps each, a sender running between them sent messages that
+// fell due in the window as the warm-up's, in no count.
+func (r *run) setWindow() {
+	from := r.now() + int64(max(r.cfg.Warmup, 0))
+	until := int64(math.MaxInt64) // (a --duration near what a Duration holds: someone's "never")
+	if d := int64(r.cfg.Duration); d < until-from {
+		until = from + d
+	}
+	r.windowFrom.Store(from)
+	r.windowUntil.Store(until)
+}
+
+// inWindow reports whether at (run.now()) is in the window measured: a
+// message that fell due then counts (in a closed loop, one sent then).
+// One due in an open loop's warm-up and sent once measuring, held back,
+// does not: it was counted with those due while measuring, as many more
+// than fell due as were held back.
+func (r *run) inWindow(at int64) bool {
+	return at >= r.windowFrom.Load() && at < r.windowUntil.Load()
+}
+
 // clock runs the warm-up and the measured time, printing progress, and
 // returns how long was measured, whether measuring began, and whether
 // the run was cut short because every connection had failed. It ends
 // early if ctx ends, or when no connection is left: without one nothing
-// more can be measured, and the time measured ends there.
+// more can be measured, and the window ends there.
 func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut bool) {
-	if r.cfg.Warmup > 0 {
+	from, until := r.windowFrom.Load(), r.windowUntil.Load()
+	at := func(t int64) time.Time { return r.epoch.Add(time.Duration(t)) }
+	if wait := time.Until(at(from)); wait > 0 {
 		select {
-		case <-time.After(r.cfg.Warmup):
+		case <-time.After(wait):
 		case <-ctx.Done():
+			r.windowUntil.Store(from) // nothing measured
 			return 0, false, false
 		case <-r.allGone:
+			r.windowUntil.Store(from)
 			return 0, false, true
 		}
 	}
-	start := time.Now()
-	if r.cfg.Warmup > 0 { // (with none, what is sent from the first counts)
-		r.windowFrom.Store(int64(start.Sub(r.epoch)))
+	start := at(from)
+	if windowBegins != nil {
+		windowBegins()
 	}
-	// What failed from here on is the measured part's (an error, its
-	// replies lost); what failed before is load not measured (ended).
+	// Errors from here on are the measured part's; what failed before
+	// is load not measured (see ended).
 	r.measuring.Store(true)
 	r.warm.Store(false)
 	if measuringBegan != nil {
@@ -1224,7 +1263,7 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	done := time.NewTimer(r.cfg.Duration)
+	done := time.NewTimer(time.Until(at(until)))
 	defer done.Stop()
 	last, lastT := r.counts(), start
 	// sample adds the time since the last sample to the timeline and
@@ -1256,12 +1295,18 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		}
 		last, lastT = c, now
 	}
-	// end samples what is left of the last second, unless it is a sliver.
-	// Sending stops as measuring does: a message sent after, while the
-	// last second is sampled, was in no count (nor a connection made
-	// again then), yet the server served it.
-	end := func(now time.Time) time.Duration {
-		r.windowUntil.Store(int64(now.Sub(r.epoch)))
+	// end samples what is left of the last second, unless it is a sliver,
+	// and returns the window's length. Sending stops as measuring does:
+	// a message sent after, while the last second is sampled, was in no
+	// count (nor a connection made again then), yet the server served
+	// it. A run that ends early ends its window first, now; one on time
+	// keeps it, though the timer fire late (a stalled machine): what came
+	// after its end counts in no rate, and what fell due before it and
+	// was not sent yet is sent as the run stops (see openLoop).
+	end := func(now time.Time, early bool) time.Duration {
+		if early {
+			r.windowUntil.Store(min(until, int64(now.Sub(r.epoch))))
+		}
 		r.halt()
 		r.measuring.Store(false)
 		if windowEnded != nil {
@@ -1270,20 +1315,18 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		if now.Sub(lastT) >= 100*time.Millisecond {
 			sample(now)
 		}
-		return now.Sub(start)
+		return time.Duration(r.windowUntil.Load() - from)
 	}
 	for {
 		select {
 		case now := <-tick.C:
 			sample(now)
 		case <-done.C:
-			// The time measured, not Duration: a timer that fires late (a
-			// stalled machine) measured longer, and throughput is over it.
-			return end(time.Now()), true, false
+			return end(time.Now(), false), true, false
 		case <-ctx.Done():
-			return end(time.Now()), true, false
+			return end(time.Now(), true), true, false
 		case <-r.allGone:
-			return end(time.Now()), true, true
+			return end(time.Now(), true), true, true
 		}
 	}
 }
@@ -1385,16 +1428,13 @@ func (r *run) countUnsent() {
 	}
 	r.givenUp = nil
 	if scheduleCounts != nil {
-		var due, last int64
+		var due int64
 		for _, s := range r.began {
 			due += s.dueIn(from, until)
 		}
-		for _, s := range r.unheld {
-			last += s.dueIn(from, until)
-		}
-		scheduleCounts(due, last)
+		scheduleCounts(due)
 	}
-	r.began, r.unheld = nil, nil
+	r.began = nil
 }
 
 // dueIn is how many of s's messages fall due in [from, until).
@@ -1422,33 +1462,19 @@ func (r *run) scheduleBegan(next, interval int64) {
 	r.mu.Unlock()
 }
 
-// scheduleOnTime notes that an open loop's connection was on its
-// schedule when the run stopped, from next on: it held nothing back, and
-// what fell due since its last round (the one falling due at the
-// window's edge, or more if the machine was too busy to wake the sender
-// on time) is in no count (tests: see scheduleCounts).
-func (r *run) scheduleOnTime(next, interval int64) {
-	if scheduleCounts == nil {
-		return
-	}
-	r.mu.Lock()
-	r.unheld = append(r.unheld, schedule{next: next, interval: interval})
-	r.mu.Unlock()
-}
-
 // scheduleCounts, if not nil, is told once a run has stopped how many
 // messages of its open loop's schedules fell due while measuring, by
-// bench's own clock, and how many of them after the last round that sent
-// on time, which are in no count: every other one is in one (tests).
-var scheduleCounts func(due, lastRound int64)
+// bench's own clock: each is in one count (tests).
+var scheduleCounts func(due int64)
 
 // windowEnded, if not nil, runs as measuring ends, once sending has
 // stopped (tests).
 var windowEnded func()
 
-// measuringBegan, if not nil, runs once the run counts as measuring;
-// warmFailCounted as fail has counted an error the warm-up's (tests).
-var measuringBegan, warmFailCounted func()
+// windowBegins, if not nil, runs as the warm-up's time is up, before the
+// run counts as measuring; measuringBegan once it does; warmFailCounted
+// as fail has counted an error the warm-up's (tests).
+var windowBegins, measuringBegan, warmFailCounted func()
 
 type counts struct{ arrived, bytes, wrong, errs, lost int64 }
 

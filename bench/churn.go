@@ -116,8 +116,12 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 			return
 		default:
 		}
-		measured := r.measuring.Load()
 		start := time.Now()
+		at := int64(start.Sub(r.epoch))
+		if at >= r.windowUntil.Load() {
+			return // the window is over: the server would serve it, in no count
+		}
+		measured := r.inWindow(at)
 		msg, want := r.msgs[pick(i, k)], r.wants[pick(i, k)]
 		var sent bool
 		var err error
@@ -181,7 +185,7 @@ func (r *run) counted(w *worker, measured bool, start time.Time, reply, want, re
 	if whole {
 		// Throughput is of the replies that came, right or wrong, as on
 		// the other drivers: none, or one cut short, did not.
-		r.arrive(len(reply))
+		r.arrive(r.now(), len(reply))
 	}
 	if !measured {
 		return

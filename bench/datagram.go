@@ -320,7 +320,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	}
 	switch {
 	case wasGone: // answered after it was counted lost and left the ring
-		r.arrive(len(reply))
+		r.arrive(int64(now.Sub(r.epoch)), len(reply))
 		if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
 			// In time: the ring at its largest wrapped onto it,
 			// and counted it lost early. It was not.
@@ -349,7 +349,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	case s.pending:
 		s.answered, s.pending = true, false
 		u.inflight--
-		r.arrive(len(reply))
+		r.arrive(int64(now.Sub(r.epoch)), len(reply))
 		// A reply later than Timeout is lost and late, and not
 		// also reordered, as one that came after its expiry is
 		// not: the counts are apart.
@@ -360,7 +360,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		u.release()
 	default: // answered after it was counted lost: late
 		s.answered = true
-		r.arrive(len(reply)) // it came, as a late stream reply does
+		r.arrive(int64(now.Sub(r.epoch)), len(reply)) // it came, as a late stream reply does
 		if s.measured {
 			r.late.Add(1)
 		}
@@ -554,7 +554,11 @@ func (u *udpSocket) sendClosed() {
 		if r.stopping.Load() { // (a free slot and stop may be ready at once)
 			return
 		}
-		if !u.write(u.put(r.measuring.Load())) {
+		at := r.now()
+		if at >= r.windowUntil.Load() {
+			return // the window is over: the server would serve it, in no count
+		}
+		if !u.write(u.put(r.inWindow(at))) {
 			return
 		}
 	}
@@ -569,16 +573,12 @@ func (u *udpSocket) sendClosed() {
 func (u *udpSocket) sendDue(n int, first time.Time, step time.Duration) (ok bool) {
 	r := u.r
 	u.expire(time.Now())
-	// Which count, as of the batch's start (dueMeasured): it is
-	// sent whole, as a stream's write is, though the time be up
-	// meanwhile.
-	measuring, from := r.measuring.Load(), r.windowFrom.Load()
 	at := int64(first.Sub(r.epoch))
 	for j := range n {
 		if udpBeforeSend != nil {
 			udpBeforeSend(u.next) // (the sender alone changes next)
 		}
-		measured := measuring && at+int64(j)*int64(step) >= from
+		measured := r.inWindow(at + int64(j)*int64(step)) // (when it fell due)
 		if !u.write(u.put(measured)) {
 			// The rest of the batch counts as the one that failed
 			// does, lost, as a stream's batch whose write failed.

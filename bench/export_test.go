@@ -2,6 +2,7 @@ package bench
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -151,19 +152,31 @@ func OnUDPRingEnded(f func(places, gone int)) (restore func()) {
 
 // OnScheduleCounts calls f, once each run has stopped, with how many
 // messages of its open loop's schedules fell due while measuring, by
-// bench's clock, and how many of them fell due after the last round that
-// sent on time, in no count, until the returned function is called.
-func OnScheduleCounts(f func(due, lastRound int64)) (restore func()) {
+// bench's clock, until the returned function is called.
+func OnScheduleCounts(f func(due int64)) (restore func()) {
 	scheduleCounts = f
 	return func() { scheduleCounts = nil }
 }
 
-// OnSendAtStop calls f when a goroutine-driven open loop's send (a write,
-// or a batch of datagrams) was under way as the time was up, until the
-// returned function is called.
-func OnSendAtStop(f func()) (restore func()) {
-	sendAtStop = f
-	return func() { sendAtStop = nil }
+// StallOpenLoopWait makes the first wait for its next message that an
+// open loop's connection (socket), or an event loop of them, begins while
+// measuring last until the run stops, as a timer that woke late on a busy
+// machine would, until the returned function is called.
+func StallOpenLoopWait() (restore func()) {
+	var stalled atomic.Bool
+	openLoopWaits = func(r *run) {
+		if r.measuring.Load() && stalled.CompareAndSwap(false, true) {
+			<-r.stop
+		}
+	}
+	return func() { openLoopWaits = nil }
+}
+
+// AtWindowBegin runs f as the warm-up's time is up, before the run
+// counts as measuring, until the returned function is called.
+func AtWindowBegin(f func()) (restore func()) {
+	windowBegins = f
+	return func() { windowBegins = nil }
 }
 
 // OnMeasuringBegan runs f once the run counts as measuring, and
@@ -172,4 +185,11 @@ func OnSendAtStop(f func()) (restore func()) {
 func OnMeasuringBegan(f, onWarmFail func()) (restore func()) {
 	measuringBegan, warmFailCounted = f, onWarmFail
 	return func() { measuringBegan, warmFailCounted = nil, nil }
+}
+
+// OnUDPSend calls f before each datagram a run's UDP sockets send, with
+// its sequence number, until the returned function is called.
+func OnUDPSend(f func(seq uint64)) (restore func()) {
+	udpBeforeSend = f
+	return func() { udpBeforeSend = nil }
 }

@@ -61,6 +61,9 @@ type loop struct {
 	replies int64 // counted here, added to the run's once a round
 	arrived int64 // the same, for run.arrived
 	bytes   int64 // and for run.arrivedBytes
+	// stopped: the loop has seen the run stop (its wake), and sent what
+	// each open loop's connection had yet to of the window (sendRest).
+	stopped bool
 
 	// Reconnect: dialers hand new sockets over on inbox, and say so on
 	// the eventfd inboxFD.
@@ -103,7 +106,7 @@ type loopConn struct {
 	next      int64  // open loop: when the next message falls due
 	// behind: due (an open loop) left messages that had fallen due
 	// unsent, held back by held; they are never sent if the run stops
-	// before it catches up (scheduleStopped).
+	// before it catches up (sendRest).
 	behind bool
 	held   unsentWhy
 	closed bool
@@ -348,6 +351,9 @@ func (l *loop) run(d *loops) {
 		case interval > 0:
 			wakeAt = min(wakeAt, l.nextDue)
 		}
+		if openLoopWaits != nil && interval > 0 && !stopping {
+			openLoopWaits(r)
+		}
 		if err := l.arm(wakeAt); err != nil {
 			l.abort(fmt.Errorf("event loop: %w", err))
 			return
@@ -365,9 +371,10 @@ func (l *loop) run(d *loops) {
 			switch ev.Fd {
 			case wakeKey:
 				stopping, drainBy = true, d.drainBy.Load()
+				l.stopped = true
 				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
 				for _, c := range l.conns {
-					l.scheduleStopped(c)
+					l.sendRest(c, now)
 					if !c.closed && c.q.n == 0 {
 						l.closeConn(c, false) // nothing owed
 					}
@@ -440,11 +447,17 @@ func (l *loop) abort(err error) {
 }
 
 // send sends n messages in one write; message j is due at first+j*step.
+// Nothing is sent at or past the window's end: the server would serve
+// it, in no count.
 func (l *loop) send(c *loopConn, n int, first, step, now int64) {
-	if c.closed || l.r.stopping.Load() {
+	if c.closed || l.r.stopping.Load() || first >= l.r.windowUntil.Load() {
 		return
 	}
-	measuring := l.r.measuring.Load()
+	l.hand(c, n, first, step, now)
+}
+
+// hand is send, as the run stops too (see sendRest).
+func (l *loop) hand(c *loopConn, n int, first, step, now int64) {
 	if c.q.n == 0 {
 		c.since = now
 	}
@@ -453,7 +466,7 @@ func (l *loop) send(c *loopConn, n int, first, step, now int64) {
 	for j := range n {
 		l.wbuf = append(l.wbuf, l.r.msgs[pick(c.i, c.sent)]...)
 		due := first + int64(j)*step
-		c.q.push(sentMsg{due, measuring && (l.interval == 0 || l.r.dueMeasured(due))})
+		c.q.push(sentMsg{due, l.r.inWindow(due)})
 		c.sent++
 	}
 	switch {
@@ -563,7 +576,7 @@ func (l *loop) readable(c *loopConn, now int64) {
 func (l *loop) take(c *loopConn, data []byte, now int64) {
 	r := l.r
 	freed := 0
-	measuring := r.measuring.Load()
+	measuring := r.inWindow(now) // (for throughput: a reply that came in the window)
 	// A send that fails here may close c or, with Reconnect, redial it:
 	// the rest of data belonged to the old connection.
 	for len(data) > 0 && !c.closed && !c.redialing {
@@ -635,7 +648,9 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 	}
 	switch {
 	case c.closed, c.redialing:
-	case r.stopping.Load():
+	case l.stopped:
+		// (Not before: the loop has yet to send what c had not of the
+		// window, seeing the stop, nor count what it could not.)
 		if c.q.n == 0 {
 			l.closeConn(c, false)
 		}
@@ -839,9 +854,16 @@ func (l *loop) closeConn(c *loopConn, warm bool) {
 	if c.redialing && l.r.stopping.Load() {
 		l.r.unmade.Add(1) // given up at the end while being made again
 	}
-	if l.interval > 0 && !l.r.stopping.Load() {
+	switch {
+	case l.interval == 0:
+	case !l.r.stopping.Load():
 		// Its share of the rate is not sent: what falls due on it while
 		// measuring is never sent.
+		l.r.scheduleEnded(c.next, l.interval, connFailed)
+	case !l.stopped:
+		// The run stopped and the loop has yet to see it (a failure in
+		// the round the wake came in, before it): what fell due in the
+		// window and was not sent is never sent, on a connection gone.
 		l.r.scheduleEnded(c.next, l.interval, connFailed)
 	}
 	if ringEnded != nil {
@@ -853,49 +875,73 @@ func (l *loop) closeConn(c *loopConn, warm bool) {
 	l.r.ended(warm)
 }
 
-// scheduleStopped counts what of c's schedule fell due and was held back
-// as the run stops (an open loop): it is never sent.
-func (l *loop) scheduleStopped(c *loopConn) {
-	switch {
-	case l.interval == 0 || c.closed:
-	case c.q.n >= l.most:
-		// Full: what fell due since is held back by the replies owed,
-		// as the goroutine driver counts a writer waiting for room,
-		// though no round since found c behind (nothing due wakes a
-		// full connection).
-		l.r.scheduleEnded(c.next, l.interval, unanswered)
-	case c.behind:
-		// Held back, by bytes the server had not taken or by replies
-		// owed (see due), what fell due since: as a goroutine driver's
-		// write under way, or its wait for room. Not only when it is
-		// held back now: a reply in this round, or one before from
-		// which due has yet to catch up, leaves the rest held.
+// sendRest sends, as the run stops, what of c's schedule (an open loop)
+// fell due before the window's end and was not sent yet, each timed from
+// when it fell due, as due sends it for a loop that woke late while
+// measuring: its replies are awaited with the rest owed. A timer that
+// woke late (a busy machine), or a loop held up, left it in no count;
+// counted never sent, it made a busy machine's run at a high rate not all
+// right over a message or two at the window's edge. What it cannot send
+// is never sent: held back by the replies owed (its most in flight), or
+// by bytes the server has not taken (maxUnsent), as due holds them, or on
+// a connection that fails as it is written; and what a connection behind
+// its schedule at its last round had yet to send, held back (c.held).
+func (l *loop) sendRest(c *loopConn, now int64) {
+	if l.interval == 0 || c.closed {
+		return
+	}
+	until := l.r.windowUntil.Load() // (as the run stopped: earlier, if it ended early)
+	if c.behind && c.next < until && c.q.n < l.most {
+		// Held back by bytes the server had not taken or by replies
+		// owed (see due): not only when it is held back now, as a reply
+		// in this round, or one before from which due has yet to catch
+		// up, leaves the rest held. (Full, it is unanswered, below.)
 		l.r.scheduleEnded(c.next, l.interval, c.held)
-	case len(c.out) > 0:
-		// Bytes the server has not taken: the one due now, if any.
-		l.r.scheduleEnded(c.next, l.interval, untaken)
-	default:
-		l.r.scheduleOnTime(c.next, l.interval)
+		return
+	}
+	for c.next < until {
+		room := l.most - c.q.n
+		switch {
+		case c.closed:
+			l.r.scheduleEnded(c.next, l.interval, connFailed)
+			return
+		case room <= 0:
+			l.r.scheduleEnded(c.next, l.interval, unanswered)
+			return
+		case len(c.out) >= maxUnsent:
+			l.r.scheduleEnded(c.next, l.interval, untaken)
+			return
+		}
+		first, n := c.next, 0
+		for c.next < until && n < min(l.r.mostDue(), room) {
+			c.next += l.interval
+			n++
+		}
+		l.hand(c, n, first, l.interval, now)
 	}
 }
 
-// due sends each connection's messages that have fallen due. A connection
-// holding maxUnsent bytes or more that its socket would not take falls
-// behind instead: its messages are sent when the server takes more (see
-// flush), each timed from when it fell due, as the goroutine driver's
-// blocked writes do; bench's memory does not grow with the backlog. So
-// does one with l.most messages in flight (run.mostInFlight): its
-// messages are sent as replies free room (take, then due again).
+// due sends each connection's messages that have fallen due (before the
+// window's end: none after it is sent). A connection holding maxUnsent
+// bytes or more that its socket would not take falls behind instead: its
+// messages are sent when the server takes more (see flush), each timed
+// from when it fell due, as the goroutine driver's blocked writes do;
+// bench's memory does not grow with the backlog. So does one with l.most
+// messages in flight (run.mostInFlight): its messages are sent as replies
+// free room (take, then due again).
 func (l *loop) due(now, interval int64) {
 	l.nextDue = math.MaxInt64
 	if l.r.stopping.Load() {
-		return // what is due now is not sent
+		return // what is due now is sent as the loop sees the stop (sendRest)
 	}
+	until := l.r.windowUntil.Load()
 	for _, c := range l.conns {
 		if c.closed {
 			continue
 		}
 		switch {
+		case c.next >= until:
+			// The window is over: nothing more is sent.
 		case len(c.out) >= maxUnsent:
 			c.held = untaken
 			// (flush wakes the schedule when it has room)
@@ -905,7 +951,7 @@ func (l *loop) due(now, interval int64) {
 			first, n := c.next, 0
 			room := l.most - c.q.n
 			most := min(l.r.mostDue(), room) // in one write, and room
-			for c.next <= now && n < most {
+			for c.next <= now && c.next < until && n < most {
 				c.next += interval
 				n++
 			}
@@ -916,10 +962,10 @@ func (l *loop) due(now, interval int64) {
 		}
 		// Behind its schedule, for c.held: it catches up a write at a
 		// time, or when a reply frees room, or the server takes bytes.
-		if c.behind = c.next <= now; !c.behind {
+		if c.behind = c.next <= now && c.next < until; !c.behind {
 			c.held = untaken
 		}
-		if len(c.out) < maxUnsent && c.q.n < l.most { // (else flush, or a reply: the loop calls due after each)
+		if c.next < until && len(c.out) < maxUnsent && c.q.n < l.most { // (else flush, or a reply: the loop calls due after each)
 			l.nextDue = min(l.nextDue, c.next)
 		}
 	}

@@ -24,10 +24,12 @@ func TestLoopHeldBackAtTheStopCounted(t *testing.T) {
 		c.q.push(sentMsg{})
 	}
 	now := 100 * interval // a hundred fell due since it was held
+	r.windowUntil.Store(now)
 	l.due(now, interval)
 	c.q.pop() // a reply, in the round the stop came in
-	r.windowUntil.Store(now)
-	l.scheduleStopped(c)
+	r.halt()
+	l.stopped = true
+	l.sendRest(c, now)
 	r.countUnsent()
 	if r.unsent.Load() != 100 || r.unsentUnanswered.Load() != 100 {
 		t.Errorf("%d never sent, %d of them held back by the replies owed; want 100 and 100",

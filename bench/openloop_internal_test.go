@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ func openLoopRun(most int) (*run, *flight) {
 	cfg := Config{Conns: 1, Rate: 1e9, Size: 16, Warmup: -1}
 	r := bareRun(&cfg)
 	r.epoch = time.Now()
+	r.windowUntil.Store(math.MaxInt64) // (a window without end: set one before the stop)
 	return r, newFlight(1, most)
 }
 
@@ -73,6 +75,7 @@ func TestOpenLoopRoomFreedWhileSending(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Errorf("the open loop sent %d messages and waited, with the reader taking every reply; want %d", total.Load(), want)
 	}
+	r.windowUntil.Store(0) // (nothing more to send as it stops: see openLoopRun)
 	stopOpenLoop(t, r, ended)
 	sent.close()
 	<-read

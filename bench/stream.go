@@ -94,16 +94,7 @@ var streamReaderStart, sendFailed func()
 // it counts.
 type sentMsg struct {
 	at       int64 // run.now()
-	measured bool  // sent while measuring (an open loop's: due while measuring, dueMeasured)
-}
-
-// dueMeasured reports whether an open loop's message that fell due at
-// (run.now()), sent now, counts: it fell due while measuring. One held
-// back in the warm-up and sent once measuring does not: it was counted
-// with those due while measuring, as many more than fell due as were
-// held back when measuring began.
-func (r *run) dueMeasured(at int64) bool {
-	return r.measuring.Load() && at >= r.windowFrom.Load() // (windowFrom is set before measuring)
+	measured bool  // it fell due (was sent) in the window: it counts (run.inWindow)
 }
 
 // owed counts a message whose reply will not come as lost, if it counts.
@@ -246,13 +237,14 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				lostConn(first, warm)
 				return
 			}
-			r.arrive(len(got))
+			now := r.now()
+			r.arrive(now, len(got))
 			if !bytes.Equal(got, want) {
 				r.streamMismatch(&wrong, m.measured, got, want, false)
 			} else {
 				wrong = false // a right reply: the stream is in step
 			}
-			if d := time.Duration(r.now() - m.at); m.measured && r.onTime(d) {
+			if d := time.Duration(now - m.at); m.measured && r.onTime(d) {
 				w.record(r, d)
 			}
 			if sent.empty() && br.Buffered() > 0 {
@@ -273,21 +265,28 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 
 	var batch []byte
 	var writeBy time.Time
-	k := uint64(0) // messages sent (see pick)
+	stopDeadline := false // a write as the run stops has set its own deadline
+	k := uint64(0)        // messages sent (see pick)
 	// send writes n messages in one write; message j was due at
 	// first + j*step.
 	send := func(n int, first time.Time, step time.Duration) (ok bool) {
 		batch = batch[:0]
-		measuring := r.measuring.Load()
 		at := int64(first.Sub(r.epoch))
 		for j := range n {
 			batch = append(batch, r.msgs[pick(i, k)]...)
 			due := at + int64(j)*int64(step)
-			sent.push(sentMsg{due, measuring && (r.cfg.Rate <= 0 || r.dueMeasured(due))})
+			sent.push(sentMsg{due, r.inWindow(due)})
 			k++
 		}
 		if !r.stopping.Load() {
 			refreshAtLeast(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
+		} else if !stopDeadline {
+			// An open loop's write as the run stops (see openLoop): the
+			// deadline set while measuring may have passed, if the
+			// writer slept past it; Run's, Timeout from the stop, may
+			// not be set yet.
+			stopDeadline = true
+			c.SetWriteDeadline(time.Now().Add(r.cfg.Timeout))
 		}
 		if n, err := c.Write(batch); err != nil {
 			if failed.CompareAndSwap(false, true) { // not the reader's, counted
@@ -315,6 +314,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		if r.stopping.Load() { // (a free slot and stop may be ready at once)
 			return
 		}
+		at := time.Now()
+		if at.Sub(r.epoch) >= time.Duration(r.windowUntil.Load()) {
+			return // the window is over: the server would serve it, in no count
+		}
 		n := 1
 	more:
 		for n < r.cfg.Depth {
@@ -325,7 +328,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				break more
 			}
 		}
-		if !send(n, time.Now(), 0) {
+		if !send(n, at, 0) {
 			return
 		}
 	}
@@ -371,20 +374,24 @@ func (r *run) mostInFlight() int {
 	return int(min(worth, float64(share))) // (worth, in float64: Timeout × Rate may pass an int)
 }
 
-// sendAtStop, if not nil, runs when an open loop's send was under way as
-// the time was up (tests).
-var sendAtStop func()
+// openLoopWaits, if not nil, runs as an open loop's connection (socket),
+// or an event loop with an open loop's connections, begins each wait for
+// the next message due (tests).
+var openLoopWaits func(r *run)
 
 // openLoop calls send for the messages of one connection's share of Rate
 // as they fall due, each with its due time, so a stalled server shows in
 // the latency instead of slowing the schedule (no coordinated omission).
 // It sends no more than sent has room for (run.mostInFlight): past that
-// it falls behind, and sends what fell due as replies free room. It
-// returns when the run stops, a send fails, or dead closes; what is due
-// after, while measuring, on a connection that failed, or whose write the
-// server held until the time was up, or held back for want of room, is
-// counted never sent (scheduleEnded). A nil sent bounds nothing (UDP: a
-// datagram's place never waits for a reply; see udpRingMost).
+// it falls behind, and sends what fell due as replies free room. It sends
+// nothing that falls due at or past the window's end: the server would
+// serve it, in no count. It returns when the run stops, a send fails, or
+// dead closes; what is due after, while measuring, on a connection that
+// failed is counted never sent (scheduleEnded). As the run stops it sends
+// what fell due before the window's end and was not sent yet (sendRest),
+// unless it was behind its schedule: then that is never sent, held back.
+// A nil sent bounds nothing (UDP: a datagram's place never waits for a
+// reply; see udpRingMost).
 func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, sent *flight) {
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
 	next := time.Now()
@@ -392,37 +399,27 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 	most := r.mostDue()
 	// ended: nothing more is sent from next on, of what falls due.
 	ended := func(why unsentWhy) { r.scheduleEnded(int64(next.Sub(r.epoch)), int64(interval), why) }
-	// full: sent had no room, and the writer waits for a reply to free
-	// some. behind: more had fallen due than were sent, held back by
-	// room or by more than a write's worth, for held.
-	full, behind := false, false
-	held := untaken
-	// atStop: the time is up; what fell due from next on, held back, is
-	// never sent. (A connection on schedule holds back none, but the one
-	// falling due now, if any, at the window's edge.)
-	atStop := func() {
-		switch {
-		case full:
-			ended(unanswered)
-		case behind:
-			ended(held)
-		default:
-			r.scheduleOnTime(int64(next.Sub(r.epoch)), int64(interval))
+	room := func() int {
+		if sent == nil {
+			return math.MaxInt // (UDP: a send never waits for a reply)
 		}
+		return sent.room()
 	}
+	until := r.epoch.Add(time.Duration(r.windowUntil.Load())) // (fixed before the first message)
+	// behind: the last round left messages that had fallen due unsent,
+	// held back by room or by more than a write's worth (held): bench
+	// (or the server) could not keep the schedule.
+	behind, held := false, untaken
 	for !r.stopping.Load() {
 		now := time.Now()
 		n := 0
 		due := next
-		room := math.MaxInt // (UDP: a send never waits for a reply)
-		if sent != nil {
-			room = sent.room()
-		}
-		for !next.After(now) && n < min(most, room) {
+		room := room()
+		for !next.After(now) && next.Before(until) && n < min(most, room) {
 			n++
 			next = next.Add(interval)
 		}
-		behind = !next.After(now)
+		behind = !next.After(now) && next.Before(until)
 		switch {
 		case !behind:
 			held = untaken
@@ -435,50 +432,101 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 			case !ok && !r.stopping.Load():
 				ended(connFailed)
 				return
-			case !ok || r.stopping.Load():
-				// The time was up while the write was under way: the
-				// server had not taken its bytes, and held back what
-				// fell due meanwhile, as the event loops count a
-				// connection with bytes unwritten at the stop. (A write
-				// that ended just then held back at most the one that
-				// fell due as it was made.)
-				if sendAtStop != nil {
-					sendAtStop()
-				}
-				if behind {
-					ended(held)
-				} else {
-					ended(untaken)
-				}
+			case !ok:
+				// The time was up while the write was under way, and it
+				// failed: the server had not taken its bytes by Run's
+				// deadline, and held back what fell due meanwhile.
+				ended(untaken)
 				return
+			case r.stopping.Load() && !behind:
+				// The time was up while the send was under way: what fell
+				// due meanwhile is sent as the run stops (sendRest), but
+				// not a write's worth or more: then bench (or the server
+				// taking its bytes) could not keep the schedule, and it
+				// is held back, as a round that found it due would have.
+				// (A sender too slow for the rate sent it all at the end,
+				// and the run was all right.)
+				behind = fellDue(next, time.Now(), until, interval, most) == most
 			}
 		}
 		// Full: the next to send waits for a reply to free room, not
 		// for its time. Asked again, not room-n: a reply the reader
 		// took while this send went out freed a place, and signalled
 		// nothing, as the queue was not full then.
-		full = sent != nil && sent.room() <= 0
+		// Past the window's end, nothing more: it waits for the stop.
 		var wake <-chan time.Time
 		var freed <-chan struct{}
-		if full {
+		switch {
+		case sent != nil && sent.room() <= 0:
 			freed = sent.freed
-		} else {
+		case next.Before(until):
 			wake = time.After(time.Until(next))
+		}
+		if openLoopWaits != nil {
+			openLoopWaits(r)
 		}
 		select {
 		case <-wake:
 		case <-freed:
 		case <-r.stop:
-			atStop()
-			return
 		case <-dead:
-			if r.stopping.Load() {
-				atStop()
-			} else {
+			if !r.stopping.Load() {
 				ended(connFailed)
+				return
 			}
+		}
+	}
+	if behind {
+		ended(held)
+		return
+	}
+	r.sendRest(send, dead, room, &next, interval, ended)
+}
+
+// fellDue is how many messages, up to most, fell due from next on by now
+// and before until, one every interval.
+func fellDue(next, now, until time.Time, interval time.Duration, most int) int {
+	n := 0
+	for ; n < most && !next.After(now) && next.Before(until); next = next.Add(interval) {
+		n++
+	}
+	return n
+}
+
+// sendRest sends, as the run stops, what of an open loop's schedule fell
+// due before the window's end from *next on and was not sent yet, by a
+// sender on its schedule at its last round (not behind), each timed from
+// when it fell due, as a sender that woke late while measuring sends it:
+// its replies are awaited with the rest owed. A timer that woke late (a
+// busy machine), or a write that ended as the time was up, left it in no
+// count; counted never sent, it made a busy machine's run at a high rate
+// not all right over a message or two at the window's edge. What it
+// cannot send is never sent (ended): held back by the replies owed (its
+// most in flight, room), on a connection gone (dead), or past a write
+// the server had not taken by Run's deadline.
+func (r *run) sendRest(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, room func() int,
+	next *time.Time, interval time.Duration, ended func(unsentWhy)) {
+	until := r.epoch.Add(time.Duration(r.windowUntil.Load())) // (as the run stopped: earlier, if it ended early)
+	most := r.mostDue()
+	for next.Before(until) {
+		select {
+		case <-dead:
+			ended(connFailed)
+			return
+		default:
+		}
+		n, due := 0, *next
+		for next.Before(until) && n < min(most, room()) {
+			n++
+			*next = next.Add(interval)
+		}
+		if n == 0 {
+			ended(unanswered)
+			return
+		}
+		if !send(n, due, interval) {
+			ended(untaken)
 			return
 		}
 	}
-	atStop()
 }
