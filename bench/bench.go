@@ -432,9 +432,9 @@ type Report struct {
 	Percentiles []Percentile `json:"percentiles"`
 
 	// MeasuredS is how long was measured: DurationS (though the machine
-	// be slow to end it: what came after counts in no rate), or less if
-	// the run was interrupted, which Interrupted says, or cut short, which
-	// CutShort says. Every rate is over MeasuredS.
+	// be slow to end it), or less if the run was interrupted, which
+	// Interrupted says, or cut short, which CutShort says. Every rate is
+	// over MeasuredS.
 	MeasuredS   float64 `json:"measured_s"`
 	Interrupted bool    `json:"interrupted,omitempty"`
 	// CutShort, if not empty, says why the run ended before DurationS:
@@ -471,11 +471,11 @@ type run struct {
 	haltOnce  sync.Once // sets stopping and closes stop
 	// windowFrom and windowUntil bound the window measured, [from,
 	// until) in run.now() times: a message counts if it fell due (in a
-	// closed loop, was sent) in it, and a reply towards throughput if it
-	// came in it (see inWindow). Both are set before the first message
-	// (setWindow), so that what counts does not hang on when a sender ran
-	// against the clock's steps; only a run that ends early (Ctrl-C, every
-	// connection gone, or before measuring began) moves until, earlier.
+	// closed loop, was sent) in it (see inWindow). Both are set before
+	// the first message (setWindow), so that what counts does not hang on
+	// when a sender ran against the clock's steps; only a run that ends
+	// early (Ctrl-C, every connection gone, or before measuring began)
+	// moves until, earlier.
 	windowFrom, windowUntil atomic.Int64
 	// alive counts the connections (sockets) that can still serve: each
 	// that fails for good, not to be made again, counts down once (see
@@ -615,10 +615,10 @@ func (r *run) onTime(d time.Duration) bool {
 	return false
 }
 
-// arrive counts a reply of n bytes that came at at (run.now()), right or
-// wrong, if it came in the window.
-func (r *run) arrive(at int64, n int) {
-	if r.inWindow(at) {
+// arrive counts a reply of n bytes that came, right or wrong, if it
+// came while measuring.
+func (r *run) arrive(n int) {
+	if r.measuring.Load() {
 		r.arrived.Add(1)
 		r.arrivedBytes.Add(int64(n))
 	}
@@ -1300,9 +1300,9 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	// a message sent after, while the last second is sampled, was in no
 	// count (nor a connection made again then), yet the server served
 	// it. A run that ends early ends its window first, now; one on time
-	// keeps it, though the timer fire late (a stalled machine): what came
-	// after its end counts in no rate, and what fell due before it and
-	// was not sent yet is sent as the run stops (see openLoop).
+	// keeps it, though the timer fire late (a stalled machine): what fell
+	// due before its end and was not sent yet is sent as the run stops
+	// (see openLoop).
 	end := func(now time.Time, early bool) time.Duration {
 		if early {
 			r.windowUntil.Store(min(until, int64(now.Sub(r.epoch))))

@@ -320,7 +320,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	}
 	switch {
 	case wasGone: // answered after it was counted lost and left the ring
-		r.arrive(int64(now.Sub(r.epoch)), len(reply))
+		r.arrive(len(reply))
 		if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
 			// In time: the ring at its largest wrapped onto it,
 			// and counted it lost early. It was not.
@@ -349,7 +349,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	case s.pending:
 		s.answered, s.pending = true, false
 		u.inflight--
-		r.arrive(int64(now.Sub(r.epoch)), len(reply))
+		r.arrive(len(reply))
 		// A reply later than Timeout is lost and late, and not
 		// also reordered, as one that came after its expiry is
 		// not: the counts are apart.
@@ -360,7 +360,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		u.release()
 	default: // answered after it was counted lost: late
 		s.answered = true
-		r.arrive(int64(now.Sub(r.epoch)), len(reply)) // it came, as a late stream reply does
+		r.arrive(len(reply)) // it came, as a late stream reply does
 		if s.measured {
 			r.late.Add(1)
 		}

@@ -576,7 +576,7 @@ func (l *loop) readable(c *loopConn, now int64) {
 func (l *loop) take(c *loopConn, data []byte, now int64) {
 	r := l.r
 	freed := 0
-	measuring := r.inWindow(now) // (for throughput: a reply that came in the window)
+	measuring := r.measuring.Load()
 	// A send that fails here may close c or, with Reconnect, redial it:
 	// the rest of data belonged to the old connection.
 	for len(data) > 0 && !c.closed && !c.redialing {

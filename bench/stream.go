@@ -237,8 +237,8 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				lostConn(first, warm)
 				return
 			}
+			r.arrive(len(got))
 			now := r.now()
-			r.arrive(now, len(got))
 			if !bytes.Equal(got, want) {
 				r.streamMismatch(&wrong, m.measured, got, want, false)
 			} else {
