@@ -91,7 +91,7 @@ func TestLatencyOfADelayedServer(t *testing.T) {
 		addr, n := delayServer(t, func(int) time.Duration { return delay })
 		cfg := quick("tcp", addr) // no warm-up: the server's counts are the run's
 		cfg.Conns, cfg.Depth, cfg.Text = 2, depth, "ascii"
-		cfg.Duration = 500 * time.Millisecond
+		cfg.Duration = busyWindow
 		rep := run(t, cfg)
 		if !rep.OK() {
 			t.Fatalf("depth %d: report %+v", depth, rep)
@@ -150,7 +150,9 @@ func TestOpenLoopCountsTheStall(t *testing.T) {
 	})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Rate = 1, 1, "ascii", rate
-	cfg.Duration = 2 * time.Second
+	// Timeout well past the stall: the 600 messages due during it are
+	// answered after it, which -race on a busy machine took past 2 s.
+	cfg.Duration, cfg.Timeout = 2*time.Second, 10*time.Second
 	rep := run(t, cfg)
 	if !rep.OK() {
 		t.Fatalf("report %+v", rep)
@@ -209,7 +211,7 @@ func TestCountsAgreeWithTheServer(t *testing.T) {
 	slowLastSample(t)
 	addr, n := delayServer(t, func(int) time.Duration { return 0 })
 	cfg := quick("tcp", addr)
-	cfg.Conns, cfg.Depth, cfg.Text, cfg.Size = 3, 2, "ascii", 64
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Duration = 3, 2, "ascii", 64, busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() {
 		t.Fatalf("report %+v", rep)
@@ -255,6 +257,7 @@ func TestReconnectsAgreeWithTheServer(t *testing.T) {
 	})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Reconnect = 3, 2, "ascii", true
+	cfg.Duration = busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() || rep.Reconnects == 0 {
 		t.Fatalf("report %+v", rep)

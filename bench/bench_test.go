@@ -73,6 +73,8 @@ func fuzzing() bool {
 }
 
 // quick is a short run: these tests check what is counted, not speed.
+// A test that wants replies in it (Messages > 0, OK()) measures
+// busyWindow instead.
 func quick(network, addr string) bench.Config {
 	return bench.Config{
 		Endpoint: endpoint.Endpoint{Network: network, Address: addr},
@@ -80,6 +82,12 @@ func quick(network, addr string) bench.Config {
 		Timeout: 2 * time.Second,
 	}
 }
+
+// busyWindow is how long a run measures where a test wants replies in
+// it: the window is fixed before the first message, and a machine busy
+// enough (-race on a loaded 2-core runner) let 200 ms pass with no
+// exchange in it, so that a run against a right server was not all right.
+const busyWindow = time.Second
 
 func run(t *testing.T, cfg bench.Config) *bench.Report {
 	t.Helper()
@@ -117,7 +125,9 @@ func TestAgainstShout(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := run(t, tc.cfg(quick("tcp", addr)))
+			cfg := quick("tcp", addr)
+			cfg.Duration = busyWindow
+			rep := run(t, tc.cfg(cfg))
 			if !rep.OK() || rep.Messages == 0 {
 				t.Fatalf("report %+v", rep)
 			}
@@ -212,6 +222,7 @@ func TestCatchesWrongServers(t *testing.T) {
 	cfg := quick("tcp", addr)
 	cfg.Mode = "simple"
 	cfg.Text = "utf8"
+	cfg.Duration = busyWindow
 	if rep := run(t, cfg); !rep.OK() {
 		t.Errorf("mode simple against a per-rune server: %+v", rep)
 	}
@@ -399,7 +410,7 @@ func TestUDPWrongDuplicate(t *testing.T) {
 		return [][]byte{b, w} // right, then wrong under the same number
 	})
 	cfg := quick("udp", addr)
-	cfg.Conns, cfg.Depth = 1, 1
+	cfg.Conns, cfg.Depth, cfg.Duration = 1, 1, busyWindow
 	cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
 	rep := run(t, cfg)
 	// One datagram in flight: the wrong second reply to the first came
@@ -426,7 +437,7 @@ func TestUDPReplyLargerThanADatagram(t *testing.T) {
 	// Timeout is no bound on the server's speed: the run waits only for
 	// the one datagram in flight at the end, which a busy machine
 	// answered later than 200 ms ("1 lost").
-	cfg.Duration, cfg.Timeout = 100*time.Millisecond, 10*time.Second
+	cfg.Duration, cfg.Timeout = busyWindow, 10*time.Second
 	rep, err := bench.Run(context.Background(), cfg) // utf8, upper: longer replies
 	if err == nil || !strings.Contains(err.Error(), "more than a UDP datagram carries") {
 		t.Errorf("got %v, %+v; want it refused", err, rep)
@@ -446,7 +457,7 @@ func TestUDPSizeOverIPv6(t *testing.T) {
 	addr := shouttest.PacketServerIPv6(t, func(_ int, b []byte) [][]byte { return [][]byte{bytes.ToUpper(b)} })
 	cfg := quick("udp", addr)
 	cfg.Conns, cfg.Depth, cfg.Size, cfg.Text = 1, 1, bench.MaxDatagram6, "ascii"
-	cfg.Duration, cfg.Timeout = 100*time.Millisecond, 2*time.Second
+	cfg.Duration, cfg.Timeout = busyWindow, 2*time.Second
 	if rep := run(t, cfg); !rep.OK() {
 		t.Errorf("Size %d over IPv6: %+v", cfg.Size, rep)
 	}
@@ -679,7 +690,7 @@ func TestWarmupLossIsLessLoad(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler), MaxConns: 2})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth = 5, 1
-	cfg.Warmup, cfg.Duration = time.Second, 200*time.Millisecond
+	cfg.Warmup, cfg.Duration = time.Second, busyWindow
 	rep := run(t, cfg)
 	if rep.OK() || rep.Unmeasured != 3 || rep.Errors != 0 || rep.Messages == 0 {
 		t.Errorf("OK %v, %d unmeasured, %d errors, %d messages; want not all right, 3 unmeasured, 0 errors, replies", rep.OK(), rep.Unmeasured, rep.Errors, rep.Messages)
@@ -1381,6 +1392,7 @@ func TestTLSAndChurn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := quick("tcp", "")
 			cfg.Endpoint, cfg.TLS, cfg.Churn, cfg.Rate = tc.e, client, tc.churn, tc.rate
+			cfg.Duration = busyWindow
 			if tc.churn {
 				cfg.Depth = 1
 			}
@@ -1465,7 +1477,7 @@ func TestReconnect(t *testing.T) {
 	}
 	addr := closingServer(t, 50)
 	cfg := quick("tcp", addr)
-	cfg.Reconnect = true
+	cfg.Reconnect, cfg.Duration = true, busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() || rep.Reconnects == 0 || rep.Lost != 0 {
 		t.Errorf("with reconnect: OK %v, %d reconnects, %d lost, %d resent: %+v", rep.OK(), rep.Reconnects, rep.Lost, rep.Resent, rep)
@@ -1532,7 +1544,7 @@ func TestReconnectsInWarmupNotCounted(t *testing.T) {
 		}
 	})
 	cfg := quick("tcp", addr)
-	cfg.Reconnect, cfg.Warmup = true, time.Second
+	cfg.Reconnect, cfg.Warmup, cfg.Duration = true, time.Second, busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() || rep.Reconnects != 0 || rep.Resent != 0 {
 		t.Errorf("closes in the warm-up only: OK %v, %d reconnects, %d resent; want all right, 0 and 0", rep.OK(), rep.Reconnects, rep.Resent)
@@ -1602,7 +1614,7 @@ func TestReconnectUnservedInWarmupNotCounted(t *testing.T) {
 		}
 	})
 	cfg := quick("tcp", addr)
-	cfg.Reconnect, cfg.Warmup = true, time.Second
+	cfg.Reconnect, cfg.Warmup, cfg.Duration = true, time.Second, busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() || rep.Unserved != 0 || rep.Reconnects != 0 {
 		t.Errorf("refusals in the warm-up only: OK %v, %d unserved, %d reconnects; want all right, 0 and 0", rep.OK(), rep.Unserved, rep.Reconnects)
@@ -2103,6 +2115,7 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 		func() bench.Config { c := quick("tcp", addr); c.Text = "ASCII"; c.Mode = "Upper"; return c }(),
 		func() bench.Config { c := quick("udp", addr); c.Size = 21; return c }(),
 	} {
+		cfg.Duration = busyWindow
 		rep := run(t, cfg)
 		if !rep.OK() {
 			t.Errorf("%+v: not OK: %+v", cfg.Settings(), rep.Settings)
@@ -2634,7 +2647,7 @@ func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
 		return upper(line), false
 	})
 	cfg := quick("tcp", addr)
-	cfg.Conns, cfg.Depth, cfg.Text = 1, 1, "ascii"
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
 	rep := run(t, cfg)
 	if rep.Messages < 4 || rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.FirstMismatch != `got "stray\n", which answers no message` {
 		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q); want the stray line alone wrong, and every reply right",
@@ -2820,7 +2833,7 @@ func TestUDPWarmupLossAndDuplicatesNotCounted(t *testing.T) {
 	cfg := quick("udp", addr)
 	cfg.Conns = 1
 	cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
-	cfg.Warmup, cfg.Timeout = 4*timeout, timeout
+	cfg.Warmup, cfg.Timeout, cfg.Duration = 4*timeout, timeout, busyWindow
 	rep := run(t, cfg)
 	if rep.Messages == 0 || rep.Lost != 0 || rep.Late != 0 || rep.Duplicates != 0 {
 		t.Errorf("%d messages, %d lost, %d late, %d duplicated; want some, none lost, late or duplicated: %+v", rep.Messages, rep.Lost, rep.Late, rep.Duplicates, rep)
@@ -2841,7 +2854,7 @@ func TestUDPSocketsSpread(t *testing.T) {
 		return [][]byte{bytes.ToUpper(b)}
 	})
 	cfg := quick("udp", addr)
-	cfg.Text = "ascii"
+	cfg.Text, cfg.Duration = "ascii", busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() {
 		t.Fatalf("report %+v", rep)
@@ -2894,7 +2907,7 @@ func TestReconnectNeverServedNotAllRight(t *testing.T) {
 	// The two served first keep their places for the whole run.
 	addr := shouttest.Start(t, &server.Server{MaxConns: 2, Logger: slog.New(slog.DiscardHandler)})
 	cfg := quick("tcp", addr)
-	cfg.Conns, cfg.Depth, cfg.Reconnect = 5, 1, true
+	cfg.Conns, cfg.Depth, cfg.Reconnect, cfg.Duration = 5, 1, true, busyWindow
 	rep := run(t, cfg)
 	var out strings.Builder
 	rep.WriteText(&out)

@@ -73,7 +73,7 @@ func TestBenchJSONStdoutIsJSONAlone(t *testing.T) {
 		{"not all right", func(t *testing.T) string {
 			addr, _, _ := lineServer(t, answerNever) // never answers
 			return addr
-		}, []string{"--timeout", "300ms"}, 1, []string{" measured after ", "not all right: no reply came back"}, func(t *testing.T, v map[string]any) {
+		}, []string{"--timeout", "2s"}, 1, []string{" measured after ", "not all right: no reply came back"}, func(t *testing.T, v map[string]any) {
 			// Why, in the JSON too, as the text report's last line says.
 			verdict, _ := v["verdict"].(string)
 			if n, _ := v["lost"].(float64); n == 0 || v["ok"] != false || !strings.HasPrefix(verdict, "not all right: no reply came back") {
@@ -89,7 +89,7 @@ func TestBenchJSONStdoutIsJSONAlone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := tc.addr(t)
 			var stdout, stderr strings.Builder
-			args := append([]string{"bench", addr, "--json", "--conns", "1", "--duration", "100ms", "--warmup", "0"}, tc.args...)
+			args := append([]string{"bench", addr, "--json", "--conns", "1", "--duration", "1s", "--warmup", "0"}, tc.args...)
 			code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
 			if code != tc.code {
 				t.Errorf("status %d, want %d\nstderr:\n%s", code, tc.code, stderr.String())
@@ -118,7 +118,7 @@ func TestBenchJSONWithStderrInStdout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cmd := exec.Command("shout", "bench", addr, "--json", "--conns", "1", "--duration", "100ms", "--warmup", "0")
+	cmd := exec.Command("shout", "bench", addr, "--json", "--conns", "1", "--duration", "1s", "--warmup", "0")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func TestServeEnvironmentLeavesClientsAlone(t *testing.T) {
 	}
 	stdout.Reset()
 	stderr.Reset()
-	code = run(context.Background(), []string{"bench", addr, "--conns", "1", "--duration", "100ms", "--warmup", "0"},
+	code = run(context.Background(), []string{"bench", addr, "--conns", "1", "--duration", "1s", "--warmup", "0"},
 		strings.NewReader(""), &stdout, &stderr)
 	if code != 0 || !strings.Contains(stdout.String(), "mode upper") {
 		t.Errorf("bench: status %d, stdout %q, stderr %q; want 0 and mode upper", code, stdout.String(), stderr.String())

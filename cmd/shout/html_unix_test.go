@@ -43,7 +43,7 @@ func TestBenchHTMLToPipe(t *testing.T) {
 		page <- string(b)
 	}()
 	var stdout, stderr strings.Builder
-	code := run(context.Background(), []string{"bench", addr, "--conns", "1", "--duration", "10ms", "--warmup", "0", "--html", fifo},
+	code := run(context.Background(), []string{"bench", addr, "--conns", "1", "--duration", "1s", "--warmup", "0", "--html", fifo},
 		strings.NewReader(""), &stdout, &stderr)
 	if code != 0 {
 		t.Errorf("status %d, want 0\nstderr:\n%s", code, stderr.String())

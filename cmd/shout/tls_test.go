@@ -479,7 +479,7 @@ func TestConnectAndBenchOverTLS(t *testing.T) {
 	if err != nil || string(out) != "HELLO EGON 哈哈哈\nSTRASSE\n" {
 		t.Errorf("connect: %v, %q", err, out)
 	}
-	out, err = exec.Command("shout", append([]string{"bench", addr, "--conns", "4", "--duration", "300ms", "--warmup", "0", "--churn"}, mtls...)...).CombinedOutput()
+	out, err = exec.Command("shout", append([]string{"bench", addr, "--conns", "4", "--duration", "1s", "--warmup", "0", "--churn"}, mtls...)...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "each a TLS handshake") || !strings.Contains(string(out), "every reply checked: all right") {
 		t.Errorf("bench --churn: %v\n%s", err, out)
 	}
