@@ -2907,7 +2907,7 @@ func TestReconnectNeverServedNotAllRight(t *testing.T) {
 	// The two served first keep their places for the whole run.
 	addr := shouttest.Start(t, &server.Server{MaxConns: 2, Logger: slog.New(slog.DiscardHandler)})
 	cfg := quick("tcp", addr)
-	cfg.Conns, cfg.Depth, cfg.Reconnect, cfg.Duration = 5, 1, true, busyWindow
+	cfg.Conns, cfg.Depth, cfg.Reconnect = 5, 1, true
 	rep := run(t, cfg)
 	var out strings.Builder
 	rep.WriteText(&out)
