@@ -592,7 +592,7 @@ func TestOwedRepliesAreLost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := quick(tc.network, tc.server(t))
 			cfg.Conns, cfg.Depth, cfg.Churn = 2, 1, tc.churn
-			cfg.Duration, cfg.Timeout = 100*time.Millisecond, 500*time.Millisecond
+			cfg.Duration, cfg.Timeout = busyWindow, 2*busyWindow // (each sends one in the window)
 			rep := run(t, cfg)
 			if rep.OK() {
 				t.Errorf("OK() = true for %+v", rep)
@@ -637,7 +637,7 @@ func TestReplyEndsEarly(t *testing.T) {
 			cfg := quick("tcp", addr)
 			cfg.Conns, cfg.Depth, cfg.Size = 1, 1, 64
 			cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
-			cfg.Duration, cfg.Timeout = 100*time.Millisecond, 2*time.Second
+			cfg.Duration, cfg.Timeout = busyWindow, 2*time.Second
 			rep := run(t, cfg)
 			if rep.Mismatches != 1 || rep.Errors != 0 || rep.Lost != 0 {
 				t.Errorf("got %d wrong, %d errors, %d lost; want 1, 0, 0: %+v", rep.Mismatches, rep.Errors, rep.Lost, rep)
@@ -852,7 +852,7 @@ func TestBytesPerSecIsWhatCame(t *testing.T) {
 		t.Run(tc.network, func(t *testing.T) {
 			cfg := quick(tc.network, tc.addr)
 			cfg.Conns, cfg.Size, cfg.Text, cfg.Mode = 2, 64, "ascii", "echo"
-			cfg.Duration = 200 * time.Millisecond
+			cfg.Duration = busyWindow
 			rep := run(t, cfg)
 			if rep.MessagesPerSec == 0 {
 				t.Fatalf("no reply came: %+v", rep)
@@ -938,7 +938,7 @@ func TestAllConnectionsFailedEndsTheRun(t *testing.T) {
 func TestSilentServerSaysTryTLS(t *testing.T) {
 	silent := afterLine(t, func(net.Conn, string) {})
 	cfg := quick("tcp", silent)
-	cfg.Conns, cfg.Depth, cfg.Warmup, cfg.Duration = 2, 1, -1, 300*time.Millisecond
+	cfg.Conns, cfg.Depth, cfg.Warmup, cfg.Duration = 2, 1, -1, busyWindow // (cut short by the closes)
 	rep := run(t, cfg)
 	if want := "; " + client.SilentClose(silent); !strings.HasSuffix(rep.FirstMismatch, want) {
 		t.Errorf("a silent server: first wrong reply %q; want it to end %q", rep.FirstMismatch, want)
