@@ -1617,7 +1617,7 @@ func TestReconnectUnservedInWarmupNotCounted(t *testing.T) {
 	cfg.Reconnect, cfg.Warmup, cfg.Duration = true, time.Second, busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() || rep.Unserved != 0 || rep.Reconnects != 0 {
-		t.Errorf("refusals in the warm-up only: OK %v, %d unserved, %d reconnects; want all right, 0 and 0", rep.OK(), rep.Unserved, rep.Reconnects)
+		t.Errorf("refusals in the warm-up only: OK %v, %d unserved, %d reconnects; want all right, 0 and 0: %+v", rep.OK(), rep.Unserved, rep.Reconnects, rep)
 	}
 	if n := accepted.Load(); n != 8 {
 		t.Errorf("%d connections accepted, want 8: 4 refused, then 4 made again", n)
