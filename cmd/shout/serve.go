@@ -644,13 +644,16 @@ func limitFlag(_ []string, a slog.Attr) slog.Attr {
 		return a
 	}
 	err, _ := a.Value.Any().(error)
+	var field string
 	switch {
 	case errors.Is(err, server.ErrMaxConnsPerIP):
-		return slog.String(a.Key, "server: connection limit for one address, or one IPv6 /64, reached (--max-conns-per-ip)")
+		field = "MaxConnsPerIP"
 	case errors.Is(err, server.ErrMaxConns):
-		return slog.String(a.Key, "server: connection limit reached (--max-conns)")
+		field = "MaxConns"
+	default:
+		return a
 	}
-	return a
+	return slog.String(a.Key, strings.Replace(err.Error(), "("+field+")", "("+limitFlagName(field)+")", 1))
 }
 
 // limitFlagName names the flag that sets the Server's limit field, for
