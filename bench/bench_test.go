@@ -730,24 +730,7 @@ func TestUnmeasuredFailsAtTheTurn(t *testing.T) {
 			t.Error("measuring did not begin")
 		}
 	}))
-	var accepted atomic.Int64
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		first := accepted.Add(1) == 1
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if first { // the first connection: reset at its first message, in the warm-up
-				c.(*net.TCPConn).SetLinger(0)
-				return
-			}
-			if _, err := io.WriteString(c, upper(line)); err != nil {
-				return
-			}
-		}
-	})
+	addr := resetFirstServer(t)
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth = 2, 1
 	cfg.Warmup, cfg.Duration = 300*time.Millisecond, 200*time.Millisecond
@@ -758,13 +741,12 @@ func TestUnmeasuredFailsAtTheTurn(t *testing.T) {
 	}
 }
 
-// An error in the warm-up is the warm-up's: reported apart, in no count
-// of the measured part, whose statement is that every count is of it. A
-// warm-up reset counted among the run's errors and failed a run whose
-// every measured reply was right.
-func TestWarmupErrorsApart(t *testing.T) {
+// resetFirstServer answers lines in uppercase, but resets the first
+// connection it accepts at that connection's first message (in a run's
+// warm-up, for the tests that use it).
+func resetFirstServer(t *testing.T) string {
 	var accepted atomic.Int64
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
+	return shouttest.StreamServer(t, func(c net.Conn) {
 		r := bufio.NewReader(c)
 		first := accepted.Add(1) == 1
 		for {
@@ -781,6 +763,14 @@ func TestWarmupErrorsApart(t *testing.T) {
 			}
 		}
 	})
+}
+
+// An error in the warm-up is the warm-up's: reported apart, in no count
+// of the measured part, whose statement is that every count is of it. A
+// warm-up reset counted among the run's errors and failed a run whose
+// every measured reply was right.
+func TestWarmupErrorsApart(t *testing.T) {
+	addr := resetFirstServer(t)
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth = 2, 1
 	cfg.Warmup, cfg.Duration = time.Second, 200*time.Millisecond
