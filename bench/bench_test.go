@@ -1137,16 +1137,7 @@ func TestReconnectBacksOff(t *testing.T) {
 			closeGracefully(c) // service refused, as at --max-conns
 			return
 		}
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, upper(line)); err != nil {
-				return
-			}
-		}
+		answerLines(c, bufio.NewReader(c))
 	})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Reconnect = 2, 1, true
@@ -1213,6 +1204,21 @@ func afterLine(t *testing.T, then func(c net.Conn, line string)) string {
 
 // upper is the uppercase shout answers with.
 func upper(s string) string { return cases.Upper(language.Und).String(s) }
+
+// answerLines answers every line read from r, c's reader, in uppercase,
+// until c fails: a stand-in server's connection once it has done what
+// its test has it do first.
+func answerLines(c net.Conn, r *bufio.Reader) {
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, upper(line)); err != nil {
+			return
+		}
+	}
+}
 
 // The check follows --lang through x/text: a server with x/text's Turkish
 // uppercase passes --lang tr, and the same server is caught when plain
@@ -1592,16 +1598,7 @@ func TestReconnectUnservedInWarmupNotCounted(t *testing.T) {
 			closeGracefully(c)
 			return
 		}
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, upper(line)); err != nil {
-				return
-			}
-		}
+		answerLines(c, bufio.NewReader(c))
 	})
 	cfg := quick("tcp", addr)
 	cfg.Reconnect, cfg.Warmup, cfg.Duration = true, time.Second, busyWindow
@@ -2961,18 +2958,6 @@ func TestReconnectNothingAskedIsNotNeverServed(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
-	// answer answers every line of c in uppercase.
-	answer := func(c net.Conn, r *bufio.Reader) {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, upper(line)); err != nil {
-				return
-			}
-		}
-	}
 	for _, tc := range []struct {
 		name string
 		// server is the stand-in (restarting as it does) for cfg.
@@ -3017,7 +3002,7 @@ func TestReconnectNothingAskedIsNotNeverServed(t *testing.T) {
 						}
 					}
 				})
-				answer(c, r)
+				answerLines(c, r)
 			})
 		},
 		cfg: func(c *bench.Config) { c.Conns, c.Rate, c.Duration = 2, 0.2, 500*time.Millisecond },
@@ -3042,7 +3027,7 @@ func TestReconnectNothingAskedIsNotNeverServed(t *testing.T) {
 				if _, err := io.WriteString(c, upper(line)); err != nil {
 					return
 				}
-				answer(c, r)
+				answerLines(c, r)
 			})
 		},
 		cfg: func(c *bench.Config) {
