@@ -268,8 +268,7 @@ func TestBenchSecondHangupIsNotAskingAgain(t *testing.T) {
 	}()
 	select {
 	case <-p.wait():
-		var ee *exec.ExitError
-		if !errors.As(p.err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+		if !stoppedBySIGINT(p.err) {
 			t.Errorf("exit %v, want to be stopped by the SIGINT, not the second SIGHUP", p.err)
 		}
 	case <-time.After(bound):
@@ -300,8 +299,7 @@ func TestBenchSecondInterruptStopsAtOnce(t *testing.T) {
 	addr, got, _ := lineServer(t, answerNever)
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii")
 	_, err := interruptTwice(t, p, got)
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+	if !stoppedBySIGINT(err) {
 		t.Errorf("exit %v, want to be stopped by SIGINT", err)
 	}
 }
@@ -313,8 +311,7 @@ func TestBenchSecondInterruptJSON(t *testing.T) {
 	addr, got, _ := lineServer(t, answerNever)
 	p := startBench(t, addr, "--conns", "1", "--warmup", "0", "--timeout", "10m", "--json")
 	out, err := interruptTwice(t, p, got)
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+	if !stoppedBySIGINT(err) {
 		t.Errorf("exit %v, want to be stopped by SIGINT", err)
 	}
 	if e, _ := jsonAlone(t, out)["error"].(string); !strings.Contains(e, "second") {
@@ -396,4 +393,11 @@ func checkSIGTERMTwice(t *testing.T, p *benchProc, got chan struct{}, release, t
 	if code != 0 || !strings.Contains(out, "interrupted") || !strings.Contains(out, "every reply checked: all right") {
 		t.Errorf("status %d, want 0 and a report that says interrupted and all right:\n%s", code, out)
 	}
+}
+
+// stoppedBySIGINT reports whether err, from a shout process's wait, says
+// that SIGINT ended it.
+func stoppedBySIGINT(err error) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signal() == syscall.SIGINT
 }

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -62,8 +61,7 @@ func TestBenchSecondInterruptAfterSlowNotice(t *testing.T) {
 	addr, got, _ := lineServer(t, answerNever) // replies owed for ever
 	p := startCmd(t, exec.Command("shout-slow-notice", "bench", addr, "--conns", "1", "--warmup", "0", "--timeout", "10m"))
 	_, err := interruptTwice(t, p, got)
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+	if !stoppedBySIGINT(err) {
 		t.Errorf("exit %v, want to be stopped by SIGINT", err)
 	}
 }
