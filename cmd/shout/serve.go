@@ -170,9 +170,16 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Warn(fmt.Sprintf("--source-rate %d: a UDP reply longer than %d bytes is never sent, however seldom its source sends: an address's budget holds one second's worth", cmd.SourceRate, cmd.SourceRate),
 			"source_rate", cmd.SourceRate)
 	}
-	if exposed := exposedUDP(packets); len(exposed) > 0 && !std.given["source-rate"] {
+	if exposed := exposedUDP(packets); len(exposed) > 0 && (cmd.SourceRate == 0 || !std.given["source-rate"]) {
 		// Said once, at start: the flag's help cannot know the address.
-		log.Warn(fmt.Sprintf("UDP served beyond loopback (%s) with the default --source-rate, %d bytes a second for each source address: anyone who reaches it can forge a victim's address as the source and have shout send the victim that much, up to 3 times what they send; set --source-rate to what one client needs (%d still answers the longest datagram), or serve TCP alone (tcp://)", strings.Join(exposed, ", "), cmd.SourceRate, exposedSourceRate),
+		// A budget given is the operator's choice, but not none: 0 lets
+		// a forger aim all shout can send at one victim, which is worse
+		// than the default warned of.
+		budget, sent := fmt.Sprintf("the default --source-rate, %d bytes a second for each source address", cmd.SourceRate), "that much"
+		if cmd.SourceRate == 0 {
+			budget, sent = "--source-rate 0, no budget for any source address", "all shout can send"
+		}
+		log.Warn(fmt.Sprintf("UDP served beyond loopback (%s) with %s: anyone who reaches it can forge a victim's address as the source and have shout send the victim %s, up to 3 times what they send; set --source-rate to what one client needs (%d still answers the longest datagram), or serve TCP alone (tcp://)", strings.Join(exposed, ", "), budget, sent, exposedSourceRate),
 			"addrs", strings.Join(exposed, ","), "source_rate", cmd.SourceRate)
 	}
 	logListening(log, listeners, engines, packets)

@@ -250,25 +250,30 @@ func TestServeSourceRateBelowLongestReply(t *testing.T) {
 // UDP served on an address other machines reach (0.0.0.0 and [::]
 // included) with the default --source-rate is warned of at start: the
 // budget, sized for known clients, lets a forger aim 8 MiB of replies a
-// second at a victim. Not on loopback, nor once --source-rate is given,
-// whatever its value: the operator chose it. (Nothing is sent: the
-// servers only listen.)
+// second at a victim. Not on loopback, nor once a budget is given,
+// whatever its value: the operator chose it. But --source-rate 0, no
+// budget at all, is warned of, as worse than the default: it was
+// silenced as a choice.
+// (Nothing is sent: the servers only listen.)
 func TestServeUDPBeyondLoopbackWarned(t *testing.T) {
+	const none = "with --source-rate 0, no budget"
 	for _, tc := range []struct {
 		env  []string
 		args []string
-		warn bool
+		warn string // what the warning must say; "" for none
 	}{
-		{nil, []string{"udp://127.0.0.1:0"}, false},
-		{nil, []string{"127.0.0.1:0"}, false},
-		{nil, []string{"tcp://0.0.0.0:0"}, false},
-		{nil, []string{"udp://0.0.0.0:0"}, true},
-		{nil, []string{"0.0.0.0:0"}, true},
-		{nil, []string{"udp://127.0.0.1:0", "udp://0.0.0.0:0"}, true},
-		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "65536"}, false},
-		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "8388608"}, false},
-		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "0"}, false},
-		{[]string{"SHOUT_SOURCE_RATE=65536"}, []string{"udp://0.0.0.0:0"}, false},
+		{nil, []string{"udp://127.0.0.1:0"}, ""},
+		{nil, []string{"127.0.0.1:0"}, ""},
+		{nil, []string{"tcp://0.0.0.0:0"}, ""},
+		{nil, []string{"udp://0.0.0.0:0"}, "with the default --source-rate, 8388608 bytes"},
+		{nil, []string{"0.0.0.0:0"}, "with the default --source-rate"},
+		{nil, []string{"udp://127.0.0.1:0", "udp://0.0.0.0:0"}, "with the default --source-rate"},
+		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "65536"}, ""},
+		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "8388608"}, ""},
+		{nil, []string{"udp://0.0.0.0:0", "--source-rate", "0"}, none},
+		{nil, []string{"udp://127.0.0.1:0", "--source-rate", "0"}, ""},
+		{[]string{"SHOUT_SOURCE_RATE=65536"}, []string{"udp://0.0.0.0:0"}, ""},
+		{[]string{"SHOUT_SOURCE_RATE=0"}, []string{"udp://0.0.0.0:0"}, none},
 	} {
 		p := startServe(t, tc.env, tc.args...)
 		// (said before the listening lines startServe waited for)
@@ -278,11 +283,11 @@ func TestServeUDPBeyondLoopbackWarned(t *testing.T) {
 				warning = line
 			}
 		}
-		if got := warning != ""; got != tc.warn {
-			t.Errorf("%v %v: warned %v, want %v:\n%s", tc.env, tc.args, got, tc.warn, p.logText())
+		if got, want := warning != "", tc.warn != ""; got != want {
+			t.Errorf("%v %v: warned %v, want %v:\n%s", tc.env, tc.args, got, want, p.logText())
 		}
-		if tc.warn && (!strings.Contains(warning, "(udp://0.0.0.0:") || strings.Contains(warning, "127.0.0.1") || !strings.Contains(warning, "set --source-rate")) {
-			t.Errorf("%v: the warning names no address beyond loopback, or names a loopback one, or does not say what to do: %s", tc.args, warning)
+		if tc.warn != "" && (!strings.Contains(warning, tc.warn) || !strings.Contains(warning, "(udp://0.0.0.0:") || strings.Contains(warning, "127.0.0.1") || !strings.Contains(warning, "set --source-rate to what one client needs (65536")) {
+			t.Errorf("%v %v: the warning does not say %q, or names no address beyond loopback, or names a loopback one, or does not say what to set: %s", tc.env, tc.args, tc.warn, warning)
 		}
 	}
 }
