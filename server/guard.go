@@ -60,13 +60,20 @@ func (g *guard) check(src, dst netip.AddrPort) Reason {
 
 // reflectorPort reports whether a service on port p answers datagrams, so
 // that a reply to it would be answered in turn: the classic UDP loops and
-// the services used for reflection attacks. Few clients send from these
-// ports: all but 10001 and 11211 are below every system's ephemeral range
-// (Linux's starts at 32768, Windows' and macOS's at 49152, FreeBSD's at
-// 10000), and a NAT that remaps a port to one from 1024 up lands on one
-// of them (the 12 from 1194) about once in 5,000. Ports of abused
-// services inside Linux's or Windows' range (Jenkins' 33848, DVRs' 37810)
-// are left out: a load tool's sockets on this machine would land on them.
+// the services used for reflection attacks. A port is listed when its
+// service answers a datagram from anyone (an advisory or CVE names it as
+// a reflection vector: CISA's alert TA14-017A, "UDP-based amplification
+// attacks", names many) and the port lies outside Linux's (32768-60999)
+// and Windows' and macOS's (49152-65535) default ephemeral ranges, where
+// nearly every client's socket gets its port: a client's own port must
+// not be refused (TestReflectorPortsOutsideEphemeralRanges). So ports of
+// abused services inside them (Jenkins' 33848, DVRs' 37810, Plex's 32414)
+// are left out. No list can miss every system's range: FreeBSD's starts
+// at 10000 (IPPORT_EPHEMERALFIRST) and OpenBSD's is 1024-49151, so a
+// socket there lands on a listed port (the 5 from 10001; the 18 from
+// 1194) about once in 11,000 on FreeBSD, once in 2,700 on OpenBSD, and is
+// not answered; so does a NAT that remaps a port to one from 1024 up,
+// about once in 3,600.
 func reflectorPort(p uint16) bool {
 	switch p {
 	case 0, // not a real port: a forgery
@@ -86,19 +93,27 @@ func reflectorPort(p uint16) bool {
 		162,   // SNMP trap
 		389,   // CLDAP: amplification
 		427,   // SLP: amplification (CVE-2023-29552)
+		500,   // IKE: answers an offer it will not take with a notify (NO_PROPOSAL_CHOSEN)
 		520,   // RIP: amplification (RIPv1 requests)
+		623,   // ASF-RMCP (IPMI): answers an RMCP ping with a pong; amplification
 		1194,  // OpenVPN: answers a reset with a reset (with no tls-auth)
 		1434,  // Microsoft SQL Server browser: amplification
+		1604,  // Citrix ICA browser: answers a query with its list of servers; amplification
 		1900,  // SSDP: amplification
 		3283,  // Apple Remote Desktop: amplification
 		3389,  // RDP over UDP: amplification
 		3478,  // STUN: answers binding requests; amplification
 		3702,  // WS-Discovery: amplification
 		5060,  // SIP: answers any request, even a bad one; amplification
+		5351,  // NAT-PMP: answers any request, one of another version with an error (RFC 6886)
 		5353,  // multicast DNS: amplification
 		5683,  // CoAP: amplification
+		6881,  // BitTorrent DHT, its usual port: answers a bad query with an error (BEP 5); TA14-017A
 		10001, // Ubiquiti discovery: amplification
-		11211: // memcached: amplification (about 50,000 times)
+		10074, // Mitel MiCollab TP-240: one datagram starts a flood (CVE-2022-26143, some 4 billion times)
+		11211, // memcached: amplification (about 50,000 times)
+		17185, // VxWorks WDB debug agent: answers RPC requests, memory reads among them (CVE-2010-2965)
+		27015: // Steam (Source) server queries: amplification (TA14-017A)
 		return true
 	}
 	return false

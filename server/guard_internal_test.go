@@ -40,3 +40,20 @@ func TestReflectorPortsInREADME(t *testing.T) {
 		}
 	}
 }
+
+// No port in Linux's (32768-60999) or Windows' and macOS's (49152-65535)
+// default ephemeral range is a reflector port: nearly every client's
+// socket gets its port from one of them, and a client's own port must
+// not be refused, whatever service elsewhere is abused on it.
+func TestReflectorPortsOutsideEphemeralRanges(t *testing.T) {
+	for _, r := range []struct {
+		system string
+		lo, hi int
+	}{{"Linux", 32768, 60999}, {"Windows and macOS", 49152, 65535}} {
+		for p := r.lo; p <= r.hi; p++ {
+			if reflectorPort(uint16(p)) {
+				t.Errorf("port %d, in %s's ephemeral range %d-%d, is a reflector port: a client there would never be answered", p, r.system, r.lo, r.hi)
+			}
+		}
+	}
+}
