@@ -18,7 +18,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -50,6 +53,8 @@ func newObject(apiVersion, kind string) any {
 		return &corev1.Secret{}
 	case "policy/v1 PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
 	case "kustomize.config.k8s.io/v1beta1 Kustomization", "kustomize.config.k8s.io/v1alpha1 Component":
 		return &kustomization{}
 	}
@@ -239,11 +244,13 @@ func TestKustomizationsNameEveryManifest(t *testing.T) {
 }
 
 // The manifests as a cluster gets them: the base, and the base with the
-// TLS component's patches applied as kustomize applies them.
+// TLS component's resources added and its patches applied as kustomize
+// applies them.
 type rendered struct {
 	deployment *appsv1.Deployment
 	service    *corev1.Service
 	pdb        *policyv1.PodDisruptionBudget
+	policies   []*networkingv1.NetworkPolicy
 }
 
 func renderBase(t *testing.T) rendered {
@@ -252,6 +259,7 @@ func renderBase(t *testing.T) rendered {
 		deployment: readObject[*appsv1.Deployment](t, filepath.Join(kubeDir, "deployment.yaml")),
 		service:    readObject[*corev1.Service](t, filepath.Join(kubeDir, "service.yaml")),
 		pdb:        readObject[*policyv1.PodDisruptionBudget](t, filepath.Join(kubeDir, "pdb.yaml")),
+		policies:   []*networkingv1.NetworkPolicy{readObject[*networkingv1.NetworkPolicy](t, filepath.Join(kubeDir, "networkpolicy.yaml"))},
 	}
 }
 
@@ -261,6 +269,14 @@ func renderTLS(t *testing.T) rendered {
 	k := readObject[*kustomization](t, filepath.Join(kubeDir, "tls", "kustomization.yaml"))
 	if k.Kind != "Component" {
 		t.Fatalf("tls/kustomization.yaml is a %s, want a Component", k.Kind)
+	}
+	for _, res := range k.Resources {
+		f := filepath.Join(kubeDir, "tls", res)
+		p, ok := must(decodeStrict(must(os.ReadFile(f)))).(*networkingv1.NetworkPolicy)
+		if !ok {
+			t.Fatalf("%s: the TLS component adds a NetworkPolicy alone", f)
+		}
+		r.policies = append(r.policies, p)
 	}
 	for _, p := range k.Patches {
 		f := filepath.Join(kubeDir, "tls", p.Path)
@@ -348,8 +364,146 @@ func TestDeployment(t *testing.T) {
 			if !equalLabels(r.pdb.Spec.Selector.MatchLabels, r.deployment.Spec.Template.Labels) {
 				t.Errorf("PodDisruptionBudget selects %v; the pods are labelled %v", r.pdb.Spec.Selector.MatchLabels, r.deployment.Spec.Template.Labels)
 			}
+			checkNetworkPolicies(t, r.policies, r.deployment)
 		})
 	}
+}
+
+// checkNetworkPolicies: the policies select the Deployment's pods, and
+// admit each of its container ports, by a name or number the container
+// has, with its protocol, and no other: the data ports from pods in the
+// cluster (the clients --source-rate was chosen for, through the
+// ClusterIP Service), the admin port from a chosen namespace or pods
+// alone (it answers anyone it is reached by, with no password).
+func checkNetworkPolicies(t *testing.T, policies []*networkingv1.NetworkPolicy, d *appsv1.Deployment) {
+	t.Helper()
+	for _, p := range networkPolicyProblems(policies, d) {
+		t.Error(p)
+	}
+}
+
+// networkPolicyProblems is what checkNetworkPolicies finds wrong.
+func networkPolicyProblems(policies []*networkingv1.NetworkPolicy, d *appsv1.Deployment) []string {
+	var problems []string
+	c := d.Spec.Template.Spec.Containers[0]
+	admitted := map[string]bool{} // container port names
+	for _, np := range policies {
+		sel := np.Spec.PodSelector
+		if len(sel.MatchExpressions) > 0 || !equalLabels(sel.MatchLabels, d.Spec.Template.Labels) {
+			problems = append(problems, fmt.Sprintf("NetworkPolicy %s selects %v; the pods are labelled %v", np.Name, sel.MatchLabels, d.Spec.Template.Labels))
+		}
+		if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			problems = append(problems, fmt.Sprintf("NetworkPolicy %s: policyTypes %v, want Ingress", np.Name, np.Spec.PolicyTypes))
+		}
+		for i, rule := range np.Spec.Ingress {
+			if len(rule.Ports) == 0 {
+				problems = append(problems, fmt.Sprintf("NetworkPolicy %s, ingress rule %d: no ports, so every port, the admin port too", np.Name, i+1))
+			}
+			for _, p := range rule.Ports {
+				cp, ok := containerPort(c, p)
+				if !ok {
+					proto := "TCP"
+					if p.Protocol != nil {
+						proto = string(*p.Protocol)
+					}
+					problems = append(problems, fmt.Sprintf("NetworkPolicy %s admits port %v/%s, which the container does not have", np.Name, p.Port, proto))
+					continue
+				}
+				admitted[cp.Name] = true
+				switch {
+				case len(rule.From) == 0:
+					problems = append(problems, fmt.Sprintf("NetworkPolicy %s admits %s from anyone: the Deployment serves pods in the cluster", np.Name, cp.Name))
+				case slices.ContainsFunc(rule.From, func(p networkingv1.NetworkPolicyPeer) bool { return p.IPBlock != nil }):
+					problems = append(problems, fmt.Sprintf("NetworkPolicy %s admits %s from addresses: the Deployment serves pods in the cluster", np.Name, cp.Name))
+				case cp.Name == "admin" && !all(rule.From, chosen):
+					problems = append(problems, fmt.Sprintf("NetworkPolicy %s admits the admin port from %+v: want a namespace or pods chosen by their labels alone", np.Name, rule.From))
+				}
+			}
+		}
+	}
+	for _, cp := range c.Ports {
+		if !admitted[cp.Name] {
+			problems = append(problems, fmt.Sprintf("container port %s (%d/%s): no NetworkPolicy admits it", cp.Name, cp.ContainerPort, cp.Protocol))
+		}
+	}
+	return problems
+}
+
+func all[T any](s []T, f func(T) bool) bool {
+	return !slices.ContainsFunc(s, func(v T) bool { return !f(v) })
+}
+
+// TestNetworkPolicyFaults makes sure checkNetworkPolicies would catch
+// what it is there for: each row spoils the shipped policy once.
+func TestNetworkPolicyFaults(t *testing.T) {
+	r := renderBase(t)
+	if p := networkPolicyProblems(r.policies, r.deployment); len(p) > 0 {
+		t.Fatalf("the shipped policy itself: %q", p)
+	}
+	for _, tc := range []struct {
+		name  string
+		spoil func(*networkingv1.NetworkPolicySpec)
+	}{
+		{"admin port from every namespace", func(s *networkingv1.NetworkPolicySpec) {
+			s.Ingress[1].From[0].NamespaceSelector = &metav1.LabelSelector{}
+		}},
+		{"admin port from anyone", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[1].From = nil }},
+		{"a rule with no ports", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[0].Ports = nil }},
+		{"UDP from the world", func(s *networkingv1.NetworkPolicySpec) {
+			s.Ingress[0].From = append(s.Ingress[0].From, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}})
+		}},
+		{"a port the container has not", func(s *networkingv1.NetworkPolicySpec) {
+			p := intstr.FromString("shout-tls")
+			s.Ingress[0].Ports[0].Port = &p
+		}},
+		{"the wrong protocol", func(s *networkingv1.NetworkPolicySpec) {
+			tcp := corev1.ProtocolTCP
+			s.Ingress[0].Ports[1].Protocol = &tcp
+		}},
+		{"the admin port not admitted", func(s *networkingv1.NetworkPolicySpec) { s.Ingress = s.Ingress[:1] }},
+		{"other pods", func(s *networkingv1.NetworkPolicySpec) { s.PodSelector.MatchLabels = map[string]string{"app": "other"} }},
+		{"egress only", func(s *networkingv1.NetworkPolicySpec) {
+			s.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			np := renderBase(t).policies[0]
+			tc.spoil(&np.Spec)
+			if p := networkPolicyProblems([]*networkingv1.NetworkPolicy{np}, r.deployment); len(p) == 0 {
+				t.Errorf("no problem found")
+			} else {
+				t.Logf("found, as it should be: %q", p)
+			}
+		})
+	}
+}
+
+// containerPort is the port of c that p names, by name or number, with
+// its protocol (TCP unless it says).
+func containerPort(c corev1.Container, p networkingv1.NetworkPolicyPort) (corev1.ContainerPort, bool) {
+	if p.Port == nil || p.EndPort != nil {
+		return corev1.ContainerPort{}, false // every port, or a range
+	}
+	proto := corev1.ProtocolTCP
+	if p.Protocol != nil {
+		proto = *p.Protocol
+	}
+	i := slices.IndexFunc(c.Ports, func(cp corev1.ContainerPort) bool {
+		return cp.Protocol == proto && (cp.Name == p.Port.String() || p.Port.IntValue() == int(cp.ContainerPort))
+	})
+	if i < 0 {
+		return corev1.ContainerPort{}, false
+	}
+	return c.Ports[i], true
+}
+
+// chosen reports whether p admits a namespace or pods named by labels,
+// not every namespace nor an address block.
+func chosen(p networkingv1.NetworkPolicyPeer) bool {
+	labelled := func(s *metav1.LabelSelector) bool {
+		return s != nil && (len(s.MatchLabels) > 0 || len(s.MatchExpressions) > 0)
+	}
+	return p.IPBlock == nil && (labelled(p.NamespaceSelector) || p.NamespaceSelector == nil && labelled(p.PodSelector))
 }
 
 // The image's own command, which runs wherever it is started with no
@@ -639,6 +793,8 @@ func TestKustomize(t *testing.T) {
 					got.service = o
 				case *policyv1.PodDisruptionBudget:
 					got.pdb = o
+				case *networkingv1.NetworkPolicy:
+					got.policies = append(got.policies, o)
 				default:
 					t.Errorf("kubectl kustomize made a %T", o)
 				}
@@ -646,7 +802,7 @@ func TestKustomize(t *testing.T) {
 			for _, c := range []struct {
 				kind      string
 				got, want any
-			}{{"Deployment", got.deployment, v.want.deployment}, {"Service", got.service, v.want.service}, {"PodDisruptionBudget", got.pdb, v.want.pdb}} {
+			}{{"Deployment", got.deployment, v.want.deployment}, {"Service", got.service, v.want.service}, {"PodDisruptionBudget", got.pdb, v.want.pdb}, {"NetworkPolicies", got.policies, v.want.policies}} {
 				if !reflect.DeepEqual(c.got, c.want) {
 					g, _ := yaml.Marshal(c.got)
 					w, _ := yaml.Marshal(c.want)
