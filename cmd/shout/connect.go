@@ -175,6 +175,10 @@ func (cmd *connectCmd) Run(std *stdio) error {
 // and output being a terminal or not, and values out of range.
 func (cmd *connectCmd) check(ep endpoint.Endpoint, terminal bool, given map[string]bool) error {
 	switch {
+	case negativeNumber.MatchString(cmd.History):
+		// --history -1 is someone's "no history" (or a size), not a file
+		// they mean: it was saved to ./-1 without a word.
+		return usagef("--history takes a file, not a number: \"-\" keeps no history (a file named %s: --history ./%s)", cmd.History, cmd.History)
 	case cmd.Reconnect && (!terminal || ep.Network == "udp"):
 		// In a pipe, what the server had not answered when it closed
 		// cannot be told apart from what it never read.
