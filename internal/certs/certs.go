@@ -98,10 +98,17 @@ var pemWait = 10 * time.Second
 // (<(cmd) whose cmd failed) is an error at once. Where Go's poller
 // cannot wait on a pipe (macOS), a named pipe with no writer is an error
 // at once too, and one whose writer never finishes is waited for.
+//
+// A socket cannot be opened, and one given is said to be one: the
+// system's words were "no such device or address". A regular file that
+// another program holds a lease on (a Samba or NFS server that shares
+// it) is waited for, up to pemWait, while that program lets go, and then
+// said to be leased: the system's words were "resource temporarily
+// unavailable".
 func ReadPEM(flag, path string) ([]byte, error) {
 	f, err := openPEM(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
+		return nil, openError(flag, path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -123,6 +130,22 @@ func ReadPEM(flag, path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s: an empty pipe: its writer closed it having written nothing, or it has none (did the command of %s <(command) fail?)", flag, path, flag)
 	}
 	return b, nil
+}
+
+// errLeased: openPEM found the file leased by another program, which did
+// not let go within pemWait.
+var errLeased = errors.New("leased by another program")
+
+// openError words err, from opening path for flag, where the system's
+// words do not say what is wrong with it.
+func openError(flag, path string, err error) error {
+	if fi, serr := os.Stat(path); serr == nil && fi.Mode()&fs.ModeSocket != 0 {
+		return fmt.Errorf("%s %s: a socket, not a file: give the PEM file itself", flag, path)
+	}
+	if errors.Is(err, errLeased) {
+		return fmt.Errorf("%s %s: another program holds a lease on it (a Samba or NFS server that shares it does) and did not let go within %v; try again, or give a copy of the file", flag, path, pemWait)
+	}
+	return fmt.Errorf("%s: %w", flag, err)
 }
 
 // keyPairError words err, tls.X509KeyPair's, for the flags' files. Its

@@ -4,6 +4,7 @@ package certs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -13,9 +14,30 @@ import (
 )
 
 // openPEM opens path to read without waiting for a writer, as opening a
-// named pipe otherwise does.
+// named pipe otherwise does. Opened so, a regular file that another
+// program holds a lease on fails (EAGAIN) where a plain open would wait
+// for that program to let go (Linux's fcntl F_SETLEASE, which Samba's
+// oplocks and the NFS server's delegations use): the holder has been told
+// by the first attempt, so it is tried again, up to pemWait, then
+// errLeased. Not for anything else: a device may say EAGAIN for reasons
+// of its own.
 func openPEM(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	deadline := time.Now().Add(pemWait)
+	wait := 5 * time.Millisecond
+	for {
+		f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if !errors.Is(err, syscall.EAGAIN) {
+			return f, err
+		}
+		if fi, serr := os.Stat(path); serr != nil || !fi.Mode().IsRegular() {
+			return nil, err
+		}
+		if time.Until(deadline) < wait {
+			return nil, fmt.Errorf("open %s: %w", path, errLeased)
+		}
+		time.Sleep(wait) // the holder has no way to say it has let go
+		wait = min(2*wait, 100*time.Millisecond)
+	}
 }
 
 // readPEMFile reads f, from openPEM, to its end, at most MaxPEM+1 bytes.
