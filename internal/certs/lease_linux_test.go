@@ -47,17 +47,18 @@ func TestReadPEMLeasedFile(t *testing.T) {
 	signal.Notify(told, syscall.SIGIO) // how the kernel tells the holder
 	defer signal.Stop(told)
 	path, holder := leased(t, certPEM)
-	letGo := make(chan error, 1)
+	letGo, read := make(chan error, 1), make(chan struct{})
 	go func() {
 		select {
 		case <-told:
 			_, err := unix.FcntlInt(holder.Fd(), unix.F_SETLEASE, unix.F_UNLCK)
 			letGo <- err
-		case <-time.After(bound):
+		case <-read:
 			letGo <- nil
 		}
 	}()
 	b, err := readPEM(t, path, func() {})
+	close(read)
 	if err := <-letGo; err != nil {
 		t.Fatal("letting go of the lease:", err)
 	}
