@@ -359,6 +359,11 @@ func TestTraceRejected(t *testing.T) {
 	if got := exchangeOn(t, first, "in\n"); got != "IN\n" {
 		t.Fatalf("first connection: %q", got)
 	}
+	// The client can read the reply before the observer has traced its
+	// send: wait for that line, so that the rejection's are the last.
+	if !log.WaitFor(`send(3) → 3 bytes "IN\n"`, bound) {
+		t.Fatalf("the first connection's send is not in the trace:\n%s", log.String())
+	}
 	second, err := net.DialTimeout("tcp", addr, bound)
 	if err != nil {
 		t.Fatal(err)
