@@ -25,8 +25,10 @@ const logPrefix = 96
 // reply the stop closed the socket under, at info level). It is a
 // StopObserver. Its records carry no source position (a handler
 // with AddSource leaves it out): it would name this file for every line.
-// A rejection's "why" is the error itself (ErrMaxConns, ErrMaxConnsPerIP),
-// so that a handler's ReplaceAttr can name the limit as its program does.
+// A rejection's "why" and a failed handshake's "err" are the error itself
+// (ErrMaxConns, ErrMaxConnsPerIP), so that a handler's ReplaceAttr can name
+// the setting it names as its program does; a handler that encodes values
+// as JSON gets its text.
 func NewLogObserver(l *slog.Logger) Observer {
 	return &logObserver{h: l.Handler()}
 }
@@ -122,7 +124,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 	switch c.Reason {
 	case ReasonRejected:
 		if ok, n := o.warned(c.Reason); ok {
-			o.log(slog.LevelWarn, "connection rejected", "remote", addrText(c.Remote), "why", c.Err, "rejected_total", n)
+			o.log(slog.LevelWarn, "connection rejected", "remote", addrText(c.Remote), "why", logErr{c.Err}, "rejected_total", n)
 		}
 		return
 	case ReasonProxyHeader:
@@ -133,7 +135,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 		}
 		return
 	case ReasonHandshake:
-		o.log(slog.LevelWarn, "TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", errText(unwrapped(c.Err)))
+		o.log(slog.LevelWarn, "TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", logErr{unwrapped(c.Err)})
 		return
 	}
 	if !o.infoOn() {
@@ -274,6 +276,16 @@ func unwrapped(err error) error {
 	}
 	return err
 }
+
+// logErr is an error as a log line's value: still the error, for a
+// handler's ReplaceAttr (errors.Is, errors.As), and its text to a handler
+// that encodes values as JSON (encoding/json makes {} of an error whose
+// fields are unexported, as most are) or as text.
+type logErr struct{ err error }
+
+func (e logErr) Error() string                { return errText(e.err) }
+func (e logErr) Unwrap() error                { return e.err }
+func (e logErr) MarshalText() ([]byte, error) { return []byte(e.Error()), nil }
 
 func errText(err error) string {
 	if err == nil {

@@ -401,3 +401,40 @@ func TestWrapperWithoutConnOrErr(t *testing.T) {
 		})
 	}
 }
+
+// marshalHandler is a slog.Handler as many outside the standard library
+// are: each value is encoded with encoding/json, which makes {} of an
+// error whose fields are unexported (slog's own JSONHandler asks an
+// error for its text).
+type marshalHandler struct{ lines *[]string }
+
+func (h marshalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h marshalHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h marshalHandler) WithGroup(string) slog.Handler            { return h }
+func (h marshalHandler) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]any{"msg": r.Message}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.Any(); return true })
+	b, err := json.Marshal(m)
+	*h.lines = append(*h.lines, string(b))
+	return err
+}
+
+// A rejection's why and a handshake's err are error values, for a
+// handler's ReplaceAttr; a handler that encodes them with encoding/json
+// gets their text, not {}.
+func TestLogObserverErrorsEncodeAsText(t *testing.T) {
+	var lines []string
+	obs := server.NewLogObserver(slog.New(marshalHandler{&lines}))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonRejected, Err: server.ErrMaxConnsPerIP})
+	obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonHandshake,
+		Err: &server.WrapError{Reason: server.ReasonHandshake, Err: errors.New("the client closed the connection during the handshake")}})
+	for i, want := range []string{
+		`"why":"server: connection limit for one address, or one IPv6 /64, reached (MaxConnsPerIP)"`,
+		`"err":"the client closed the connection during the handshake"`,
+	} {
+		if i >= len(lines) || !strings.Contains(lines[i], want) {
+			t.Errorf("logged %q; want line %d with %s", lines, i, want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/text/transform"
 
+	"shout/internal/named"
 	"shout/upper"
 )
 
@@ -26,15 +27,9 @@ var ErrServerClosed = errors.New("server: closed")
 // log instead (NewLogObserver logs the error itself, for errors.Is), and
 // in its trace (NewNamedTraceObserver).
 var (
-	ErrMaxConns      error = &limitError{"server: connection limit reached", "MaxConns"}
-	ErrMaxConnsPerIP error = &limitError{"server: connection limit for one address, or one IPv6 /64, reached", "MaxConnsPerIP"}
+	ErrMaxConns      error = named.Errorf("server: connection limit reached (%s)", named.Setting("MaxConns"))
+	ErrMaxConnsPerIP error = named.Errorf("server: connection limit for one address, or one IPv6 /64, reached (%s)", named.Setting("MaxConnsPerIP"))
 )
-
-// limitError is a limit's error: what happened, and the Server field
-// that sets the limit, which a trace names as its program does.
-type limitError struct{ what, field string }
-
-func (e *limitError) Error() string { return e.what + " (" + e.field + ")" }
 
 // ConnState is a stream connection's state, as the ConnState hook sees it.
 type ConnState int

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"shout/internal/named"
 	"shout/internal/sockerr"
 )
 
@@ -362,11 +363,7 @@ func (t *tracer) closeWhy(c *ConnInfo) string {
 	case ReasonShutdown:
 		return "shutdown, the server is stopping"
 	case ReasonRejected, ReasonWrap, ReasonError:
-		var limit *limitError
-		if errors.As(c.Err, &limit) {
-			return c.Reason.String() + ", " + limit.what + " (" + t.limit(limit.field) + ")"
-		}
-		return c.Reason.String() + ", " + errText(c.Err)
+		return c.Reason.String() + ", " + named.Text(c.Err, t.limit)
 	}
 	return c.Reason.String()
 }

@@ -115,7 +115,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 
 	srv := cmd.server(t, log)
 	if cmd.Trace {
-		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewNamedTraceObserver(std.stderr, limitFlagName))
+		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewNamedTraceObserver(std.stderr, flagName))
 	}
 	eps, err := cmd.endpoints(std.given)
 	if err != nil {
@@ -633,7 +633,7 @@ func (cmd *serveCmd) server(t transform.Transformer, log *slog.Logger) *server.S
 
 // logHandler is the handler for the --log-format and -v flags, on w.
 func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: limitFlag}
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: flagAttr}
 	if cmd.Verbose {
 		opts.Level = slog.LevelDebug
 	}
@@ -641,40 +641,6 @@ func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
 		return slog.NewJSONHandler(w, opts)
 	}
 	return slog.NewTextHandler(w, opts)
-}
-
-// limitFlag names, in a rejection's "why", the limit that turned the
-// connection away by the flag that sets it, as the operator knows it: the
-// server's error names its field (MaxConns).
-func limitFlag(_ []string, a slog.Attr) slog.Attr {
-	if a.Key != "why" {
-		return a
-	}
-	err, _ := a.Value.Any().(error)
-	var field string
-	switch {
-	case errors.Is(err, server.ErrMaxConnsPerIP):
-		field = "MaxConnsPerIP"
-	case errors.Is(err, server.ErrMaxConns):
-		field = "MaxConns"
-	default:
-		return a
-	}
-	return slog.String(a.Key, strings.Replace(err.Error(), "("+field+")", "("+limitFlagName(field)+")", 1))
-}
-
-// limitFlagName names the flag that sets the Server's limit field, for
-// --trace, as limitFlag does for the log.
-func limitFlagName(field string) string {
-	switch field {
-	case "MaxConns":
-		return "--max-conns"
-	case "MaxConnsPerIP":
-		return "--max-conns-per-ip"
-	case "SourceRate":
-		return "--source-rate"
-	}
-	return field
 }
 
 // closeLog waits for the last log lines to reach stderr, for at most
