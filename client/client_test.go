@@ -791,14 +791,15 @@ func TestHandshakeNilConfig(t *testing.T) {
 		t.Errorf("Handshake with a nil config: %v; want the self-signed certificate refused as of an unknown authority", err)
 	}
 	// And what to do about it said, which crypto/tls does not.
-	if err == nil || !strings.Contains(err.Error(), "--ca FILE, or --insecure") {
-		t.Errorf("Handshake: %v; want a hint of --ca and --insecure", err)
+	if err == nil || !strings.Contains(err.Error(), "TLSOptions.CA FILE, or TLSOptions.Insecure") {
+		t.Errorf("Handshake: %v; want a hint of TLSOptions.CA and TLSOptions.Insecure", err)
 	}
 }
 
-// A certificate that the authority given with --ca did not sign is said
-// so, naming the file: the hint to pass the authority with --ca FILE was
-// given to those who had, and sent them looking for the option.
+// A certificate that the authority given with TLSOptions.CA did not sign
+// is said so, naming the file: the hint to pass the authority with
+// TLSOptions.CA FILE was given to those who had, and sent them looking for
+// the option.
 func TestHandshakeUntrustedWithCA(t *testing.T) {
 	cfg := selfSignedServer(t)
 	// Another authority, which signed nothing the server has.
@@ -825,9 +826,9 @@ func TestHandshakeUntrustedWithCA(t *testing.T) {
 		cfg  *tls.Config
 		want string
 	}{
-		{"--ca", withCA, "(no authority in " + ca + " signed it: pass the one that did with --ca FILE, or --insecure to try things out)"},
-		{"RootCAs", byHand, "(no authority given signed it: pass the one that did with --ca FILE, or --insecure to try things out)"},
-		{"system's", nil, "(pass the authority that signed it with --ca FILE, or --insecure to try things out)"},
+		{"TLSOptions.CA", withCA, "(no authority in " + ca + " signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"},
+		{"RootCAs", byHand, "(no authority given signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"},
+		{"system's", nil, "(pass the authority that signed it with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := shouttest.StreamServer(t, func(c net.Conn) {
@@ -838,6 +839,40 @@ func TestHandshakeUntrustedWithCA(t *testing.T) {
 			var unknown x509.UnknownAuthorityError
 			if !errors.As(err, &unknown) || !strings.HasSuffix(err.Error(), tc.want) {
 				t.Errorf("Handshake: %v; want an unknown authority, and %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TLSOptions.Config's errors name the options by their fields: a
+// program using the client has no flag of shout connect's (--ca), which
+// shout's errors name instead.
+func TestTLSOptionsErrorsNameFields(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text.pem")
+	if err := os.WriteFile(text, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	for _, tc := range []struct {
+		name string
+		o    client.TLSOptions
+		want string
+	}{
+		{"CA and Insecure", client.TLSOptions{CA: text, Insecure: true},
+			"TLSOptions.CA or TLSOptions.Insecure, not both: TLSOptions.Insecure accepts any server certificate, TLSOptions.CA's authorities included"},
+		{"no CA file", client.TLSOptions{CA: missing}, "TLSOptions.CA: open " + missing + ": no such file or directory"},
+		{"CA not PEM", client.TLSOptions{CA: text}, "TLSOptions.CA " + text + ": no PEM certificate in it"},
+		{"Cert alone", client.TLSOptions{Cert: text}, "TLSOptions.Cert and TLSOptions.Key go together"},
+		{"Cert not PEM", client.TLSOptions{Cert: text, Key: text}, "TLSOptions.Cert " + text + ": no PEM certificate in it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if runtime.GOOS == "windows" && tc.name == "no CA file" {
+				t.Skip("Windows words a missing file otherwise")
+			}
+			_, err := tc.o.Config()
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Config: %v, want %s", err, tc.want)
 			}
 		})
 	}

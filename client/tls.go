@@ -21,6 +21,7 @@ import (
 
 	"shout/endpoint"
 	"shout/internal/certs"
+	"shout/internal/named"
 )
 
 // TLSOptions are how a client checks a TLS server and proves itself.
@@ -35,30 +36,39 @@ type TLSOptions struct {
 	Insecure bool
 }
 
-// Config is the tls.Config the options describe.
+// The options as the errors of Config and Handshake name them.
+const (
+	optCA       = named.Setting("TLSOptions.CA")
+	optCert     = named.Setting("TLSOptions.Cert")
+	optKey      = named.Setting("TLSOptions.Key")
+	optInsecure = named.Setting("TLSOptions.Insecure")
+)
+
+// Config is the tls.Config the options describe. Its errors name the
+// options as fields (TLSOptions.CA).
 func (o TLSOptions) Config() (*tls.Config, error) {
 	if o.Insecure && o.CA != "" {
 		// It was taken, and checked nothing.
-		return nil, fmt.Errorf("--ca or --insecure, not both: --insecure accepts any server certificate, --ca's authorities included")
+		return nil, named.Errorf("%s or %s, not both: %[2]s accepts any server certificate, %[1]s's authorities included", optCA, optInsecure)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
 	if o.CA != "" {
-		pem, err := certs.ReadPEM("--ca", o.CA)
+		pem, err := certs.ReadPEM(optCA, o.CA)
 		if err != nil {
 			return nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", o.CA)
+			return nil, named.Errorf("%s %s: no PEM certificate in it", optCA, o.CA)
 		}
 		cfg.RootCAs = pool
 		nameCA(pool, o.CA)
 	}
 	if (o.Cert == "") != (o.Key == "") {
-		return nil, fmt.Errorf("--cert and --key go together")
+		return nil, named.Errorf("%s and %s go together", optCert, optKey)
 	}
 	if o.Cert != "" {
-		c, err := certs.LoadKeyPair(o.Cert, o.Key)
+		c, err := certs.LoadKeyPairAs(optCert, optKey, o.Cert, o.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +111,7 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		if why := sc.notTLS(err); why != nil {
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
-			err = untrusted{err: err, given: cfg.RootCAs != nil, file: caFile(cfg.RootCAs)}
+			err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escapedErr{err}}
 	}
@@ -189,28 +199,22 @@ func SilentClose(addr string) string {
 	return "nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit"
 }
 
-// untrusted is a handshake's error for a server certificate signed by an
-// authority the client does not know, said with what to do: a test
+// untrusted is a handshake's error err for a server certificate signed
+// by an authority the client does not know, said with what to do: a test
 // server's certificate is self-signed or signed by a test CA, and the
 // bare error names neither way out. If authorities were given (given; as
-// a --ca file, if known), the hint says they are not the one: told only to
-// pass one, a user who had passed one went looking for what was wrong with
-// the option.
-type untrusted struct {
-	err   error
-	given bool
-	file  string
-}
-
-func (u untrusted) Error() string {
-	const ways = "--ca FILE, or --insecure to try things out)"
+// a TLSOptions.CA file, if known), the hint says they are not the one:
+// told only to pass one, a user who had passed one went looking for what
+// was wrong with the option. The hint names the options as fields.
+func untrusted(err error, given bool, file string) error {
+	const ways = "%s FILE, or %s to try things out)"
 	switch {
-	case u.file != "":
-		return u.err.Error() + " (no authority in " + u.file + " signed it: pass the one that did with " + ways
-	case u.given:
-		return u.err.Error() + " (no authority given signed it: pass the one that did with " + ways
+	case file != "":
+		return named.Reword(err, "%s (no authority in %s signed it: pass the one that did with "+ways, err, file, optCA, optInsecure)
+	case given:
+		return named.Reword(err, "%s (no authority given signed it: pass the one that did with "+ways, err, optCA, optInsecure)
 	}
-	return u.err.Error() + " (pass the authority that signed it with " + ways
+	return named.Reword(err, "%s (pass the authority that signed it with "+ways, err, optCA, optInsecure)
 }
 
 // caFiles names the file that TLSOptions.Config read each pool of
@@ -236,8 +240,6 @@ func caFile(pool *x509.CertPool) string {
 	s, _ := name.(string)
 	return s
 }
-
-func (u untrusted) Unwrap() error { return u.err }
 
 var errEchoed = errors.New("the server sent the TLS hello back, as an echo or uppercase server does: it does not speak TLS (connect without tls://)")
 

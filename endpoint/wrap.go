@@ -19,6 +19,7 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"shout/internal/named"
 	"shout/internal/sockerr"
 	"shout/server"
 )
@@ -407,13 +408,21 @@ func (h *heard) notTLS() string {
 // record (RFC 8446, 5.1).
 const recordTypeHandshake = 0x16
 
+// The settings of Options.TLS that check a client's certificate, as the
+// handshake's errors name them.
+const (
+	optClientAuth = named.Setting("Options.TLS.ClientAuth")
+	optClientCAs  = named.Setting("Options.TLS.ClientCAs")
+)
+
 // handshakeError words err, a handshake that failed other than by time,
 // where Go's words are its own: a client that does not speak TLS has its
 // first bytes quoted ("tls: first record does not look like a TLS
 // handshake", or "unexpected EOF" of a line shorter than a record's
 // header), one that closed during its hello says so, one that sent an
-// alert says what it refused, and one whose certificate --client-ca
-// refuses (none, or another authority's) says which. Others (no cipher
+// alert says what it refused, and one whose certificate the TLS config
+// refuses (none, while its ClientAuth requires one, or one of an
+// authority not in its ClientCAs) says which, naming those fields. Others (no cipher
 // suite in common, an expired client certificate) keep their words.
 func (h *heard) handshakeError(err error) error {
 	switch said := h.notTLS(); {
@@ -422,13 +431,14 @@ func (h *heard) handshakeError(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return &wordedError{"the client closed the connection during the handshake", err}
 	}
-	// With --client-ca, a client that proves nothing, or not enough.
+	// Where client certificates are checked, a client that proves
+	// nothing, or not enough.
 	var unknown x509.UnknownAuthorityError
 	switch {
 	case strings.Contains(err.Error(), "client didn't provide a certificate"):
-		return &wordedError{"the client sent no certificate, and --client-ca requires one", err}
+		return named.Reword(err, "the client sent no certificate, and %s requires one", optClientAuth)
 	case errors.As(err, &unknown):
-		return &wordedError{"the client's certificate is not signed by an authority of --client-ca", err}
+		return named.Reword(err, "the client's certificate is not signed by an authority of %s", optClientCAs)
 	}
 	// The client's alert, "remote error: tls: bad certificate": most
 	// often a client that does not trust the certificate (self-signed,

@@ -204,13 +204,15 @@ func TestMutualTLS(t *testing.T) {
 	ev.next(t, ev.closes, "close of the good client")
 
 	// Each failure says, in words, what the client did not prove: it
-	// said Go's "tls: client didn't provide a certificate".
+	// said Go's "tls: client didn't provide a certificate". The words name
+	// the tls.Config's fields that asked for it, not shout serve's flag
+	// (--client-ca), which shout's log names.
 	for name, tc := range map[string]struct {
 		certs []tls.Certificate
 		want  string
 	}{
-		"no client certificate":     {nil, "the client sent no certificate, and --client-ca requires one"},
-		"certificate of another CA": {[]tls.Certificate{other.client(t, "mallory")}, "the client's certificate is not signed by an authority of --client-ca"},
+		"no client certificate":     {nil, "the client sent no certificate, and Options.TLS.ClientAuth requires one"},
+		"certificate of another CA": {[]tls.Certificate{other.client(t, "mallory")}, "the client's certificate is not signed by an authority of Options.TLS.ClientCAs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := client.Clone()

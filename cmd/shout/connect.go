@@ -72,7 +72,13 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		}
 		connect = func(ctx context.Context) (net.Conn, error) { return client.DialTLS(ctx, ep, cmd.DialTimeout, cfg) }
 	}
-	dial := func() (net.Conn, error) { return connect(context.Background()) }
+	dial := func() (net.Conn, error) {
+		c, err := connect(context.Background())
+		if err != nil {
+			return nil, flagged{err} // the prompt says it
+		}
+		return c, nil
+	}
 	c, err := connect(std.ctx)
 	if err != nil {
 		return timeoutFlag(err, "--dial-timeout", cmd.DialTimeout)

@@ -7,15 +7,23 @@ import (
 )
 
 // flagNames are the flags that set the settings shout's libraries name in
-// their texts by their Go names (server.ErrMaxConns says MaxConns):
-// shout's user knows the flags. An error the log shows names the flag
-// instead, through named.Text; the trace through
-// server.NewNamedTraceObserver.
+// their texts by their Go names (server.ErrMaxConns says MaxConns, a
+// client.TLSOptions error CA): shout's user knows the flags. An error a
+// command returns, and one the log shows, name the flag instead, through
+// named.Text; the trace through server.NewNamedTraceObserver.
 var flagNames = map[string]string{
 	// server.Server (shout serve)
 	"MaxConns":      "--max-conns",
 	"MaxConnsPerIP": "--max-conns-per-ip",
 	"SourceRate":    "--source-rate",
+	// endpoint.Options.TLS (shout serve)
+	"Options.TLS.ClientAuth": "--client-ca",
+	"Options.TLS.ClientCAs":  "--client-ca",
+	// client.TLSOptions (shout connect, shout bench)
+	"TLSOptions.CA":       "--ca",
+	"TLSOptions.Cert":     "--cert",
+	"TLSOptions.Key":      "--key",
+	"TLSOptions.Insecure": "--insecure",
 }
 
 // flagName is the flag that sets setting, or setting itself if none does.
@@ -28,6 +36,13 @@ func flagName(setting string) string {
 
 // flagText is err's text with the settings it names named by their flags.
 func flagText(err error) string { return named.Text(err, flagName) }
+
+// flagged is err said with flagText, and still err for errors.Is and As:
+// for an error that a library prints (the prompt's, of a reconnect).
+type flagged struct{ err error }
+
+func (f flagged) Error() string { return flagText(f.err) }
+func (f flagged) Unwrap() error { return f.err }
 
 // flagAttr is the log's ReplaceAttr: an error it logs (a rejection's
 // "why", a failed handshake's "err") names the settings it names by their

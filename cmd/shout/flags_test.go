@@ -240,6 +240,9 @@ func TestFlagsThatWouldDoNothing(t *testing.T) {
 		{nil, []string{"connect", "--retries", "3", "unix:///nonexistent/s"}, "--retries is for udp:// addresses"},
 		{nil, []string{"connect", "--ca", "/nonexistent/ca.pem", "--insecure", "tls://127.0.0.1:1"}, "--ca or --insecure, not both"},
 		{nil, []string{"bench", "--ca", "/nonexistent/ca.pem", "--insecure", "tls://127.0.0.1:1"}, "--ca or --insecure, not both"},
+		// client.TLSOptions' errors, which name its fields (TLSOptions.Cert), by the flags.
+		{nil, []string{"connect", "--cert", "/nonexistent/c.pem", "tls://127.0.0.1:1"}, "--cert and --key go together"},
+		{nil, []string{"bench", "--ca", "/nonexistent/ca.pem", "tls://127.0.0.1:1"}, "--ca: open /nonexistent/ca.pem: no such file"},
 		// connect's and bench's TLS flags (one embedded tlsFlags), each of
 		// them, to each address that is not tls://.
 		{nil, []string{"connect", "--ca", "/nonexistent/ca.pem", "127.0.0.1:1"}, tlsOnly},

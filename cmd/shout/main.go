@@ -148,7 +148,7 @@ func usagef(format string, a ...any) error {
 }
 
 // usage makes err, a bad address or flag value, a usage error.
-func usage(err error) error { return &exitError{code: 2, msg: err.Error()} }
+func usage(err error) error { return &exitError{code: 2, msg: flagText(err)} }
 
 // kongExit carries an exit status out of kong's help and version flags.
 type kongExit int
@@ -229,7 +229,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ee.code
 	default:
 		out.failed()
-		fmt.Fprintf(stderr, "shout: %v\n", err)
+		fmt.Fprintf(stderr, "shout: %s\n", flagText(err))
 		return 1
 	}
 }

@@ -484,16 +484,20 @@ func TestConnectAndBenchOverTLS(t *testing.T) {
 		t.Errorf("bench --churn: %v\n%s", err, out)
 	}
 
-	// Without a client certificate, and with no CA for the server's.
+	// Without a client certificate, and with no CA for the server's: the
+	// server's log, and the client's hint, name the flags (the libraries'
+	// words name their fields, Options.TLS.ClientAuth and TLSOptions.CA).
 	cmd = exec.Command("shout", "connect", addr, "--ca", p.caFile)
 	cmd.Stdin = strings.NewReader("hi\n")
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Errorf("connect without a client certificate: served, %q", out)
 	}
+	srv.waitLog(`err="the client sent no certificate, and --client-ca requires one"`)
+	hint := "certificate signed by unknown authority (pass the authority that signed it with --ca FILE, or --insecure to try things out)\n"
 	cmd = exec.Command("shout", "connect", addr)
 	cmd.Stdin = strings.NewReader("hi\n")
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "certificate signed by unknown authority") {
-		t.Errorf("connect with no CA for the server's certificate: %v, %q", err, out)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.HasSuffix(string(out), hint) {
+		t.Errorf("connect with no CA for the server's certificate: %v, %q; want it to end %q", err, out, hint)
 	}
 	// Both failed handshakes are counted, at the server, as tls.
 	url := adminOf(srv)

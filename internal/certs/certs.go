@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"shout/internal/named"
 )
 
 // Store is the certificate a TLS listener presents. Handshakes take it
@@ -54,22 +56,28 @@ func (s *Store) Reload() error {
 }
 
 // LoadKeyPair reads a certificate chain and its key from the PEM files
-// of the flags --cert and --key (shout serve's, and a client's for mTLS).
+// of the flags --cert and --key (shout serve's).
 // What is wrong with them it says naming the flag and its file, in words:
 // crypto/tls says "tls: failed to find any PEM data in key input" and
 // names no file.
 func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
-	certPEM, err := ReadPEM("--cert", certFile)
+	return LoadKeyPairAs("--cert", "--key", certFile, keyFile)
+}
+
+// LoadKeyPairAs is LoadKeyPair for the settings cert and key: a
+// library's errors name its fields (client.TLSOptions.Cert).
+func LoadKeyPairAs(cert, key named.Setting, certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := ReadPEM(cert, certFile)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	keyPEM, err := ReadPEM("--key", keyFile)
+	keyPEM, err := ReadPEM(key, keyFile)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
 	c, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return tls.Certificate{}, keyPairError(certFile, keyFile, err)
+		return tls.Certificate{}, keyPairError(cert, key, certFile, keyFile, err)
 	}
 	return c, nil
 }
@@ -105,7 +113,7 @@ var pemWait = 10 * time.Second
 // it) is waited for, up to pemWait, while that program lets go, and then
 // said to be leased: the system's words were "resource temporarily
 // unavailable".
-func ReadPEM(flag, path string) ([]byte, error) {
+func ReadPEM(flag named.Setting, path string) ([]byte, error) {
 	f, err := openPEM(path)
 	if err != nil {
 		return nil, openError(flag, path, err)
@@ -113,21 +121,21 @@ func ReadPEM(flag, path string) ([]byte, error) {
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
+		return nil, named.Errorf("%s: %w", flag, err)
 	}
 	pipe := fi.Mode()&fs.ModeNamedPipe != 0
 	b, err := readPEMFile(f, fi.Mode().IsRegular(), pipe)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded) && len(b) == 0 && pipe:
-		return nil, fmt.Errorf("%s %s: nothing written to it within %v: a pipe with nobody writing to it, or a writer that wrote nothing", flag, path, pemWait)
+		return nil, named.Errorf("%s %s: nothing written to it within %v: a pipe with nobody writing to it, or a writer that wrote nothing", flag, path, pemWait)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, fmt.Errorf("%s %s: not written and closed within %v: a pipe or terminal whose writer has not finished", flag, path, pemWait)
+		return nil, named.Errorf("%s %s: not written and closed within %v: a pipe or terminal whose writer has not finished", flag, path, pemWait)
 	case err != nil:
-		return nil, fmt.Errorf("%s: %w", flag, err)
+		return nil, named.Errorf("%s: %w", flag, err)
 	case len(b) > MaxPEM:
-		return nil, fmt.Errorf("%s %s: larger than %d MiB, which no PEM file of certificates or keys is", flag, path, MaxPEM>>20)
+		return nil, named.Errorf("%s %s: larger than %d MiB, which no PEM file of certificates or keys is", flag, path, MaxPEM>>20)
 	case len(b) == 0 && pipe:
-		return nil, fmt.Errorf("%s %s: an empty pipe: its writer closed it having written nothing, or it has none (did the command of %s <(command) fail?)", flag, path, flag)
+		return nil, named.Errorf("%s %s: an empty pipe: its writer closed it having written nothing, or it has none (did the command of %s <(command) fail?)", flag, path, flag)
 	}
 	return b, nil
 }
@@ -138,40 +146,39 @@ var errLeased = errors.New("leased by another program")
 
 // openError words err, from opening path for flag, where the system's
 // words do not say what is wrong with it.
-func openError(flag, path string, err error) error {
+func openError(flag named.Setting, path string, err error) error {
 	if fi, serr := os.Stat(path); serr == nil && fi.Mode()&fs.ModeSocket != 0 {
-		return fmt.Errorf("%s %s: a socket, not a file: give the PEM file itself", flag, path)
+		return named.Errorf("%s %s: a socket, not a file: give the PEM file itself", flag, path)
 	}
 	if errors.Is(err, errLeased) {
-		return fmt.Errorf("%s %s: another program holds a lease on it (a Samba or NFS server that shares it does) and did not let go within %v; try again, or give a copy of the file", flag, path, pemWait)
+		return named.Errorf("%s %s: another program holds a lease on it (a Samba or NFS server that shares it does) and did not let go within %v; try again, or give a copy of the file", flag, path, pemWait)
 	}
-	return fmt.Errorf("%s: %w", flag, err)
+	return named.Errorf("%s: %w", flag, err)
 }
 
-// keyPairError words err, tls.X509KeyPair's, for the flags' files. Its
-// errors are strings only; one not known here keeps its words, after
-// the flags and without the "tls: ".
-func keyPairError(certFile, keyFile string, err error) error {
+// keyPairError words err, tls.X509KeyPair's, for the settings' (cert's
+// and key's) files. Its errors are strings only; one not known here keeps
+// its words, after the settings and without the "tls: ".
+func keyPairError(cert, key named.Setting, certFile, keyFile string, err error) error {
 	why := strings.TrimPrefix(err.Error(), "tls: ")
-	cert, key := "--cert "+certFile, "--key "+keyFile
-	swapped := "are --cert and --key the wrong way round?"
+	const swapped = "are %[1]s and %[3]s the wrong way round?"
 	switch {
 	case why == "failed to find any PEM data in certificate input":
-		return fmt.Errorf("%s: no PEM certificate in it", cert)
+		return named.Errorf("%s %s: no PEM certificate in it", cert, certFile)
 	case strings.Contains(why, "in certificate input, but did find a private key"):
-		return fmt.Errorf("%s: a private key, not a certificate: %s", cert, swapped)
+		return named.Errorf("%s %s: a private key, not a certificate: "+swapped, cert, certFile, key)
 	case why == "failed to find any PEM data in key input":
-		return fmt.Errorf("%s: no PEM private key in it", key)
+		return named.Errorf("%s %s: no PEM private key in it", key, keyFile)
 	case strings.Contains(why, "found a certificate rather than a key"):
-		return fmt.Errorf("%s: a certificate, not a private key: %s", key, swapped)
+		return named.Errorf("%[3]s %[4]s: a certificate, not a private key: "+swapped, cert, certFile, key, keyFile)
 	case strings.Contains(why, "does not match public key"):
-		return fmt.Errorf("%s is not the key of %s's certificate", key, cert)
+		return named.Errorf("%[3]s %[4]s is not the key of %[1]s %[2]s's certificate", cert, certFile, key, keyFile)
 	case strings.Contains(why, "certificate input"), strings.HasPrefix(why, "x509: "): // the certificate did not parse
-		return fmt.Errorf("%s: %s", cert, strings.Replace(why, " in certificate input", "", 1))
+		return named.Errorf("%s %s: %s", cert, certFile, strings.Replace(why, " in certificate input", "", 1))
 	case strings.Contains(why, "key input"), strings.Contains(why, "private key"):
-		return fmt.Errorf("%s: %s", key, strings.Replace(why, " in key input", "", 1))
+		return named.Errorf("%s %s: %s", key, keyFile, strings.Replace(why, " in key input", "", 1))
 	}
-	return fmt.Errorf("%s and %s: %s", cert, key, why)
+	return named.Errorf("%s %s and %s %s: %s", cert, certFile, key, keyFile, why)
 }
 
 // FromFiles reports whether the certificate came from files, which

@@ -15,6 +15,7 @@ import (
 
 	"shout/client"
 	"shout/internal/certs"
+	"shout/internal/named"
 )
 
 // A certificate and key that do not make a pair say which flag's file is
@@ -50,19 +51,32 @@ func TestKeyPairErrorsNameTheFlag(t *testing.T) {
 		{"key of another", cert, otherKey, []string{"--key " + otherKey + " is not the key of --cert " + cert}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// The client, a library, names its fields; shout's commands
+			// name them by their flags (named.Text).
+			fields := strings.NewReplacer("--cert", "TLSOptions.Cert", "--key", "TLSOptions.Key")
+			flags := func(f string) string {
+				return map[string]string{"TLSOptions.Cert": "--cert", "TLSOptions.Key": "--key"}[f]
+			}
+			clientConfig := func() error { _, err := client.TLSOptions{Cert: tc.cert, Key: tc.key}.Config(); return err }
 			for _, load := range []struct {
 				name string
 				f    func() error
+				text func(error) string
+				want func(string) string
 			}{
-				{"serve", func() error { _, err := certs.Load(tc.cert, tc.key); return err }},
-				{"client", func() error { _, err := client.TLSOptions{Cert: tc.cert, Key: tc.key}.Config(); return err }},
+				{"serve", func() error { _, err := certs.Load(tc.cert, tc.key); return err }, error.Error, nil},
+				{"client", clientConfig, error.Error, fields.Replace},
+				{"client by flags", clientConfig, func(err error) string { return named.Text(err, flags) }, nil},
 			} {
 				err := load.f()
 				if err == nil {
 					t.Fatalf("%s: loaded", load.name)
 				}
-				msg, at := err.Error(), 0
+				msg, at := load.text(err), 0
 				for _, w := range tc.want {
+					if load.want != nil {
+						w = load.want(w)
+					}
 					i := strings.Index(msg[at:], w)
 					if i < 0 {
 						t.Errorf("%s: %q; want %q in it, in order: %q", load.name, msg, w, tc.want)
