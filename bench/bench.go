@@ -23,6 +23,7 @@ import (
 
 	"shout/client"
 	"shout/endpoint"
+	"shout/internal/named"
 	"shout/internal/sockerr"
 )
 
@@ -96,6 +97,12 @@ type Config struct {
 	// It is a closed loop over TCP, TLS or Unix sockets: Run refuses it
 	// with UDP or a positive Rate.
 	Churn bool
+	// FieldName, if not nil, names a setting where the report's texts name
+	// one (FirstMismatch names Mode; an error of a connection may name
+	// client.TLSOptions.CA), as the program that runs bench knows it:
+	// shout bench names its flag, --mode. Nil: the field's name. Run's
+	// errors name them by their fields (Conns, SourceIPs).
+	FieldName func(field string) string
 	// Reconnect makes a connection the server closes give way to a new
 	// one, and the run go on, as behind a load balancer while replicas
 	// restart. After a graceful close (end of file) the messages still
@@ -107,6 +114,14 @@ type Config struct {
 	// Linux.
 	Reconnect bool
 }
+
+// The fields of Config that texts name, as a program may name them
+// otherwise (Config.FieldName; shout's errors name flags).
+const (
+	optConns     = named.Setting("Conns")
+	optSourceIPs = named.Setting("SourceIPs")
+	optMode      = named.Setting("Mode")
+)
 
 func (c *Config) defaults() {
 	def := func(v *int, d int) {
@@ -632,7 +647,7 @@ func (r *run) fail(err error) (warm bool) {
 	if r.stopping.Load() {
 		return false
 	}
-	s := err.Error()
+	s := named.Text(err, r.cfg.FieldName) // (client's errors name fields too)
 	if r.warm.Load() {
 		r.warmErrs.Add(1)
 		r.firstWarmErr.CompareAndSwap(nil, &s)
@@ -697,7 +712,7 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 	s += ")"
 	if !closed { // a reply cut short is no other mode's
 		if m := r.modeOf(got, want); m != "" {
-			s += "; it is the reply --mode " + m + " expects: if the server is meant to answer so, run bench with --mode " + m
+			s += "; " + named.Text(named.Errorf("it is the reply %[1]s %[2]s expects: if the server is meant to answer so, run bench with %[1]s %[2]s", optMode, m), r.cfg.FieldName)
 		}
 	}
 	r.firstMismatch.CompareAndSwap(nil, &s)
@@ -1576,9 +1591,9 @@ func limitError(i int, err error) error {
 func explainLimit(err error) error {
 	switch {
 	case sockerr.OutOfFiles(err):
-		return fmt.Errorf("the open-file limit is reached (%v); raise it (ulimit -n) or use fewer --conns", err)
+		return named.Errorf("the open-file limit is reached (%v); raise it (ulimit -n) or use fewer %s", err, optConns)
 	case sockerr.AddrNotAvail(err):
-		return fmt.Errorf("out of ephemeral ports (%v); use more --source-ips or fewer --conns", err)
+		return named.Errorf("out of ephemeral ports (%v); use more %s or fewer %s", err, optSourceIPs, optConns)
 	}
 	return err
 }

@@ -231,8 +231,10 @@ func TestCatchesWrongServers(t *testing.T) {
 // A server that answers every message as another mode would (an echo
 // server: socat, fortio tcp-echo; Python's bytes.upper()) fails every
 // reply; the first wrong reply names that mode, so that a user who meant
-// to bench such a server knows the flag, and one who did not knows what
-// the server does. A reply that is no mode's names none.
+// to bench such a server knows the setting, and one who did not knows
+// what the server does. A reply that is no mode's names none. The setting
+// is the Config field, Mode, unless FieldName names it otherwise (shout
+// bench's --mode): a program using bench has no flag of shout's.
 func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 	asciiOnly := func(b []byte) []byte {
 		out := bytes.Clone(b)
@@ -246,22 +248,24 @@ func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 	shout := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
 	for _, tc := range []struct {
 		name, network, addr, mode, want string
+		fieldName                       func(string) string
 	}{
-		{"echo", "tcp", streamServer(t, 4096, bytes.Clone), "", "--mode echo"},
-		{"ascii only", "tcp", streamServer(t, 4096, asciiOnly), "", "--mode ascii"},
-		{"per rune", "tcp", streamServer(t, 4096, bytes.ToUpper), "", "--mode simple"},
-		{"upper, benched as echo", "tcp", shout, "echo", "--mode upper"},
-		{"udp echo", "udp", shouttest.PacketServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} }), "", "--mode echo"},
-		{"no mode's", "tcp", streamServer(t, 4096, func(b []byte) []byte { return append([]byte("X"), bytes.ToUpper(b)...) }), "", ""},
+		{"echo", "tcp", streamServer(t, 4096, bytes.Clone), "", "Mode echo", nil},
+		{"ascii only", "tcp", streamServer(t, 4096, asciiOnly), "", "Mode ascii", nil},
+		{"per rune", "tcp", streamServer(t, 4096, bytes.ToUpper), "", "Mode simple", nil},
+		{"upper, benched as echo", "tcp", shout, "echo", "Mode upper", nil},
+		{"udp echo", "udp", shouttest.PacketServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} }), "", "Mode echo", nil},
+		{"no mode's", "tcp", streamServer(t, 4096, func(b []byte) []byte { return append([]byte("X"), bytes.ToUpper(b)...) }), "", "", nil},
+		{"echo, by a flag", "tcp", streamServer(t, 4096, bytes.Clone), "", "--mode echo", func(f string) string { return "--" + strings.ToLower(f) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := quick(tc.network, tc.addr)
-			cfg.Text, cfg.Mode, cfg.Depth, cfg.Timeout = "utf8", tc.mode, 1, time.Second
+			cfg.Text, cfg.Mode, cfg.Depth, cfg.Timeout, cfg.FieldName = "utf8", tc.mode, 1, time.Second, tc.fieldName
 			rep := run(t, cfg)
 			if rep.OK() || rep.FirstMismatch == "" {
 				t.Fatalf("no wrong reply: %+v", rep)
 			}
-			named := regexp.MustCompile(`--mode \w+`).FindString(rep.FirstMismatch)
+			named := regexp.MustCompile(`(--mode|Mode) \w+`).FindString(rep.FirstMismatch)
 			if named != tc.want {
 				t.Errorf("first wrong reply names %q, want %q: %s", named, tc.want, rep.FirstMismatch)
 			}

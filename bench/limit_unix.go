@@ -3,8 +3,9 @@
 package bench
 
 import (
-	"fmt"
 	"syscall"
+
+	"shout/internal/named"
 )
 
 // checkFileLimit raises the open-file soft limit to the hard limit (Go
@@ -22,7 +23,7 @@ func checkFileLimit(conns, extra int) error {
 		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 	if need := uint64(conns) + uint64(extra) + 32; need > uint64(lim.Cur) {
-		return fmt.Errorf("%d connections need about %d open files, but the limit is %d (hard limit %d); raise it with ulimit -n or use fewer --conns", conns, need, lim.Cur, lim.Max)
+		return named.Errorf("%d connections need about %d open files, but the limit is %d (hard limit %d); raise it with ulimit -n or use fewer %s", conns, need, lim.Cur, lim.Max, optConns)
 	}
 	return nil
 }

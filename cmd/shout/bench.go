@@ -64,6 +64,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		Mode: cmd.Mode, Lang: cmd.Lang, Timeout: cmd.Timeout, SourceIPs: cmd.SourceIPs,
 		ConnectTimeout: cmd.ConnectTimeout,
 		Churn:          cmd.Churn, Reconnect: cmd.Reconnect,
+		FieldName: flagName, // the report names --mode, not Mode
 	}
 	if cmd.SourceIPs > 1 && !cfg.CanSpread() {
 		// It was taken, and did nothing.
@@ -232,7 +233,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	noReport := func(e error) error {
 		page.discard()
 		if cmd.JSON {
-			writeJSONError(std.stdout, e.Error())
+			writeJSONError(std.stdout, flagText(e))
 		}
 		return e
 	}

@@ -24,6 +24,10 @@ var flagNames = map[string]string{
 	"TLSOptions.Cert":     "--cert",
 	"TLSOptions.Key":      "--key",
 	"TLSOptions.Insecure": "--insecure",
+	// bench.Config (shout bench)
+	"Conns":     "--conns",
+	"SourceIPs": "--source-ips",
+	"Mode":      "--mode",
 }
 
 // flagName is the flag that sets setting, or setting itself if none does.
