@@ -23,6 +23,13 @@
 //	                and while the process is out of open files
 //	/debug/pprof/   Go's profiles, only if asked for
 //
+// The metrics are shout's (shout_*), and their HELP texts name the flags
+// of shout serve that bear on them (--proxy-protocol, --source-rate), not
+// the Go settings behind those: HELP is what an operator reads beside a
+// graph, of the binary that exports the metrics, and it is fixed when the
+// metrics are made, where an error's text can be named otherwise by the
+// program that shows it.
+//
 // LimitListener keeps probes and scrapes getting through: whatever holds
 // its connections open while waiting on their clients makes room for a
 // new one, and a spare descriptor answers one even when the process has
