@@ -8,9 +8,9 @@ import (
 
 // flagNames are the flags that set the settings shout's libraries name in
 // their texts by their Go names (server.ErrMaxConns says MaxConns, a
-// client.TLSOptions error CA): shout's user knows the flags. An error a
-// command returns, and one the log shows, name the flag instead, through
-// named.Text; the trace through server.NewNamedTraceObserver.
+// client.TLSOptions error TLSOptions.CA): shout's user knows the flags. An
+// error a command returns, and one the log shows, name the flag instead,
+// through named.Text; the trace through server.NewNamedTraceObserver.
 var flagNames = map[string]string{
 	// server.Server (shout serve)
 	"MaxConns":      "--max-conns",
