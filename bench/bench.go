@@ -1482,6 +1482,11 @@ func (r *run) scheduleBegan(next, interval int64) {
 // bench's own clock: each is in one count (tests).
 var scheduleCounts func(due int64)
 
+// sentNoted, if not nil, is told of each message a stream connection
+// hands over to be sent: when it fell due (in a closed loop, was sent),
+// and whether it counts (tests: every one that counts is in one count).
+var sentNoted func(r *run, due int64, measured bool)
+
 // windowEnded, if not nil, runs as measuring ends, once sending has
 // stopped (tests).
 var windowEnded func()

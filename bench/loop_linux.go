@@ -466,7 +466,11 @@ func (l *loop) hand(c *loopConn, n int, first, step, now int64) {
 	for j := range n {
 		l.wbuf = append(l.wbuf, l.r.msgs[pick(c.i, c.sent)]...)
 		due := first + int64(j)*step
-		c.q.push(sentMsg{due, l.r.inWindow(due)})
+		m := sentMsg{due, l.r.inWindow(due)}
+		c.q.push(m)
+		if sentNoted != nil {
+			sentNoted(l.r, m.at, m.measured)
+		}
 		c.sent++
 	}
 	switch {

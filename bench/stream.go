@@ -275,7 +275,11 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		for j := range n {
 			batch = append(batch, r.msgs[pick(i, k)]...)
 			due := at + int64(j)*int64(step)
-			sent.push(sentMsg{due, r.inWindow(due)})
+			m := sentMsg{due, r.inWindow(due)}
+			sent.push(m)
+			if sentNoted != nil {
+				sentNoted(r, m.at, m.measured)
+			}
 			k++
 		}
 		if !r.stopping.Load() {
