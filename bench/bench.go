@@ -778,6 +778,8 @@ func cutAt(b []byte, n int) []byte {
 // streamMismatch notes a wrong reply on a stream connection, and counts
 // it if its message was sent while measuring. *wrong says whether the
 // connection has had a wrong reply before, measured or not; it is set.
+// closed says the server closed the connection where got ends; it is gone
+// unless made again (Reconnect).
 //
 // It reports whether it counted an error the warm-up's (see fail).
 func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, closed bool) (warm bool) {
@@ -787,10 +789,14 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, close
 			r.mismatchesAfter.Add(1)
 		}
 		r.mismatch(got, want, closed)
-	case closed && r.warm.Load():
-		// The warm-up counts no reply, but the connection is gone: its
-		// error says why, or a run that every connection failed in the
-		// warm-up could not.
+	case closed && (r.warm.Load() || !r.cfg.Reconnect):
+		// The reply to a message of the warm-up counts in no figure, but
+		// the connection is gone: its error says why (fail counts it in
+		// the phase it came in, none once stopping). In the warm-up, or a
+		// run that every connection failed in the warm-up could not say
+		// why; while measuring, or the connection's end was in no count,
+		// and a run with one of two gone all right. (Made again, it is
+		// not gone: its reconnect counts.)
 		what := "before the reply began"
 		if len(got) > 0 {
 			what = fmt.Sprintf("after %d bytes of a reply", len(got))

@@ -3092,3 +3092,49 @@ func TestReconnectEveryResentCounted(t *testing.T) {
 		})
 	}
 }
+
+// A connection the server closes while measuring, cutting short (or never
+// beginning) the reply to a message of the warm-up, is gone as any
+// closed while measuring is: an error of the measured part, so that the
+// run is not all right. The reply counted in no figure, the warm-up's, and
+// the connection's end in none either: the run was all right, with one
+// connection of two gone.
+func TestWarmupReplyCutWhileMeasuring(t *testing.T) {
+	for _, tc := range []struct {
+		name, sent, first string
+	}{
+		{"begun", "AB", "receive: the server closed the connection after 2 bytes of a reply"},
+		{"not begun", "", "receive: the server closed the connection before the reply began"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			began := make(chan struct{})
+			t.Cleanup(bench.OnMeasuringBegan(func() { close(began) }, nil))
+			var accepted atomic.Int64
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				r := bufio.NewReader(c)
+				if accepted.Add(1) > 1 {
+					answerLines(c, r)
+					return
+				}
+				if _, err := r.ReadString('\n'); err != nil { // the warm-up's message
+					return
+				}
+				select {
+				case <-began:
+				case <-time.After(bound):
+					return
+				}
+				io.WriteString(c, tc.sent)
+				closeGracefully(c)
+			})
+			cfg := quick("tcp", addr)
+			cfg.Conns, cfg.Depth = 2, 1
+			cfg.Warmup, cfg.Duration = 100*time.Millisecond, busyWindow
+			rep := run(t, cfg)
+			if rep.Errors != 1 || rep.FirstError != tc.first || rep.WarmupErrors != 0 || rep.OK() {
+				t.Errorf("%d errors (%q), %d in the warm-up, OK %v; want 1 (%q), 0, not all right",
+					rep.Errors, rep.FirstError, rep.WarmupErrors, rep.OK(), tc.first)
+			}
+		})
+	}
+}
