@@ -1320,13 +1320,14 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	// and returns the window's length. Sending stops as measuring does:
 	// a message sent after, while the last second is sampled, was in no
 	// count (nor a connection made again then), yet the server served
-	// it. A run that ends early ends its window first, now; one on time
+	// it. A run that ends early ends its window as sending stops (see
+	// haltEarly); one on time
 	// keeps it, though the timer fire late (a stalled machine): what fell
 	// due before its end and was not sent yet is sent as the run stops
 	// (see openLoop).
 	end := func(now time.Time, early bool) time.Duration {
 		if early {
-			r.windowUntil.Store(min(until, int64(now.Sub(r.epoch))))
+			r.haltEarly()
 		}
 		r.halt()
 		r.measuring.Store(false)
@@ -1396,6 +1397,28 @@ func mergePairs(tl []Second) []Second {
 func (r *run) halt() {
 	r.haltOnce.Do(func() {
 		r.stopping.Store(true)
+		close(r.stop)
+	})
+}
+
+// haltEarly is halt for a run that ends before its window does (Ctrl-C,
+// every connection gone): the window ends now, read once stopping is set,
+// and stop closes once the window's end is stored. A sender reads a
+// message's time before it looks at stopping (see streamWorker): if it
+// finds stopping unset, the time it read is earlier than the end read
+// here, and its message in the window. The end read first, a sender
+// that read a later time, and the window's end before it was stored,
+// counted its message, sent after the window, as measured. One that
+// finds stopping set sends nothing, but what fell due before the end
+// (sendRest), once stop has closed.
+func (r *run) haltEarly() {
+	r.haltOnce.Do(func() {
+		r.stopping.Store(true)
+		end := r.now()
+		if windowEnds != nil {
+			windowEnds(r, end)
+		}
+		r.windowUntil.Store(min(r.windowUntil.Load(), end))
 		close(r.stop)
 	})
 }
@@ -1492,6 +1515,10 @@ var scheduleCounts func(due int64)
 // hands over to be sent: when it fell due (in a closed loop, was sent),
 // and whether it counts (tests: every one that counts is in one count).
 var sentNoted func(r *run, due int64, measured bool)
+
+// windowEnds, if not nil, runs as a run that ends early has read when its
+// window ends, at, before it is stored (tests).
+var windowEnds func(r *run, at int64)
 
 // windowEnded, if not nil, runs as measuring ends, once sending has
 // stopped (tests).

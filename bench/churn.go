@@ -111,12 +111,10 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 	got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 	var backoff time.Duration                         // after failures in a row
 	for k := uint64(0); ; k++ {
-		select {
-		case <-r.stop:
+		start := time.Now() // before stopping is looked at (see haltEarly)
+		if r.stopping.Load() {
 			return
-		default:
 		}
-		start := time.Now()
 		at := int64(start.Sub(r.epoch))
 		if at >= r.windowUntil.Load() {
 			return // the window is over: the server would serve it, in no count

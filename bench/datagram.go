@@ -551,10 +551,10 @@ func (u *udpSocket) sendClosed() {
 		case <-u.refused:
 			return
 		}
+		at := r.now()          // before stopping is looked at (see haltEarly)
 		if r.stopping.Load() { // (a free slot and stop may be ready at once)
 			return
 		}
-		at := r.now()
 		if at >= r.windowUntil.Load() {
 			return // the window is over: the server would serve it, in no count
 		}

@@ -315,10 +315,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		case <-dead:
 			return
 		}
+		at := time.Now()       // before stopping is looked at (see haltEarly)
 		if r.stopping.Load() { // (a free slot and stop may be ready at once)
 			return
 		}
-		at := time.Now()
 		if at.Sub(r.epoch) >= time.Duration(r.windowUntil.Load()) {
 			return // the window is over: the server would serve it, in no count
 		}
@@ -414,8 +414,11 @@ func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok
 	// held back by room or by more than a write's worth (held): bench
 	// (or the server) could not keep the schedule.
 	behind, held := false, untaken
-	for !r.stopping.Load() {
+	for {
 		now := time.Now()
+		if r.stopping.Load() { // (after now: see haltEarly)
+			break
+		}
 		n := 0
 		due := next
 		room := room()
@@ -510,6 +513,7 @@ func fellDue(next, now, until time.Time, interval time.Duration, most int) int {
 // the server had not taken by Run's deadline.
 func (r *run) sendRest(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, room func() int,
 	next *time.Time, interval time.Duration, ended func(unsentWhy)) {
+	<-r.stop                                                  // the window's end stored (see haltEarly)
 	until := r.epoch.Add(time.Duration(r.windowUntil.Load())) // (as the run stopped: earlier, if it ended early)
 	most := r.mostDue()
 	for next.Before(until) {

@@ -1,0 +1,70 @@
+package bench
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shout/endpoint"
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// A run ended early (Ctrl-C) counts no message handed over after its
+// window's end as measured. The end was read, then stored, then sending
+// stopped: a sender that read a later time, and the window's end before
+// it was stored, counted its message measured, one per connection past
+// the time measured (here, as a busy machine's clock goroutine did,
+// descheduled between the two, the store waits for such a message).
+func TestEarlyEndCountsNothingAfterIt(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		latest = int64(-1) // the latest due of a message counted
+		end    atomic.Int64
+		ran    *run
+		once   sync.Once
+	)
+	end.Store(math.MaxInt64)
+	past := make(chan struct{}) // a message counted, due at or past the end read
+	sentNoted = func(_ *run, due int64, measured bool) {
+		if !measured {
+			return
+		}
+		cancel() // Ctrl-C, once a message counts
+		mu.Lock()
+		latest = max(latest, due)
+		mu.Unlock()
+		if due >= end.Load() {
+			once.Do(func() { close(past) })
+		}
+	}
+	windowEnds = func(r *run, at int64) {
+		ran = r
+		end.Store(at)
+		select { // (none comes once sending has stopped)
+		case <-past:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	defer func() { sentNoted, windowEnds = nil, nil }()
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
+		Conns: 2, Depth: 1, Warmup: -1, Duration: time.Minute, Timeout: 2 * time.Second}
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if ran == nil {
+		t.Fatal("the run did not end early")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if until := ran.windowUntil.Load(); latest >= until {
+		t.Errorf("a message due at %v counted, past the window's end at %v", time.Duration(latest), time.Duration(until))
+	}
+}
