@@ -469,9 +469,11 @@ func onScheduleCounts(t *testing.T) *dueCounts {
 // checkEveryDueCounted checks that every message of rep that fell due
 // while measuring is in one count (messages, lost or unsent), exactly:
 // the window's bounds are set before the first message, and what fell due
-// before its end is sent, or counted never sent, as the run stops; and,
-// after a warm-up, that no more fell due than the rate over the time
-// measured (fewer if a connection began late).
+// before its end is sent, or counted never sent, as the run stops; and
+// that the rate over the time measured fell due, within one a
+// connection: the schedules begin at the warm-up's start, fixed before
+// the first message, whenever a sender first runs (after a warm-up, no
+// more either).
 func checkEveryDueCounted(t *testing.T, rep *bench.Report, c *dueCounts, cfg bench.Config) {
 	t.Helper()
 	rate, conns := cfg.Rate, cfg.Conns
@@ -481,6 +483,36 @@ func checkEveryDueCounted(t *testing.T, rep *bench.Report, c *dueCounts, cfg ben
 	}
 	if most := rate*rep.MeasuredS + 2*float64(conns); cfg.Warmup > 0 && float64(c.due) > most {
 		t.Errorf("%d fell due in %.3fs at %.0f a second: more than %.0f", c.due, rep.MeasuredS, rate, most)
+	}
+	if least := rate*rep.MeasuredS - float64(conns); float64(c.due) < least {
+		t.Errorf("%d fell due in %.3fs at %.0f a second: fewer than %.0f", c.due, rep.MeasuredS, rate, least)
+	}
+}
+
+// An open loop's schedules begin at the warm-up's start, fixed before
+// the first message as the window is: the rate over the time measured
+// falls due, whenever a sender first runs, and what fell due before it
+// did is sent as it does, timed from when it fell due. Begun as each
+// sender first ran, a sender late by half the window (a busy machine: 28
+// of 60 seen) had half as many fall due, each answered, and the run was
+// all right at half the rate asked for.
+func TestOpenLoopDueFromTheWarmupsStart(t *testing.T) {
+	for _, network := range []string{"tcp", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			t.Cleanup(bench.DelayOpenLoopStart(busyWindow / 2))
+			counted := onScheduleCounts(t)
+			var addr string
+			if network == "udp" {
+				addr = udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
+			} else {
+				addr, _ = delayServer(t, func(int) time.Duration { return 0 })
+			}
+			cfg := quick(network, addr)
+			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 2, 1, 400, "ascii"
+			cfg.Duration = busyWindow
+			rep := run(t, cfg)
+			checkEveryDueCounted(t, rep, counted, cfg)
+		})
 	}
 }
 

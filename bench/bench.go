@@ -492,6 +492,9 @@ type run struct {
 	// early (Ctrl-C, every connection gone, or before measuring began)
 	// moves until, earlier.
 	windowFrom, windowUntil atomic.Int64
+	// scheduleFrom is when an open loop's schedules begin, the warm-up's
+	// start (set with the window, before the first message): see firstDue.
+	scheduleFrom int64
 	// alive counts the connections (sockets) that can still serve: each
 	// that fails for good, not to be made again, counts down once (see
 	// ended); at none, allGone closes and the run ends, since nothing is
@@ -1234,7 +1237,8 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 // in two steps each, a sender running between them sent messages that
 // fell due in the window as the warm-up's, in no count.
 func (r *run) setWindow() {
-	from := r.now() + int64(max(r.cfg.Warmup, 0))
+	r.scheduleFrom = r.now()
+	from := r.scheduleFrom + int64(max(r.cfg.Warmup, 0))
 	until := int64(math.MaxInt64) // (a --duration near what a Duration holds: someone's "never")
 	if d := int64(r.cfg.Duration); d < until-from {
 		until = from + d
@@ -1439,6 +1443,22 @@ const (
 	connFailed                  // the connection (socket) had failed for good
 	unanswered                  // it had the most in flight unanswered (mostInFlight)
 )
+
+// firstDue is when the first message of connection (socket) i's share of
+// an open loop falls due, one every interval after: the connections'
+// schedules are spread over the interval from the warm-up's start, fixed
+// before the first message, as the window is, so that Rate × Duration
+// fall due while measuring, whenever a sender begins. Begun when each
+// sender first ran, they lost what would have fallen due before: under
+// load, 28 of 60 fell due, all sent, and the run was all right at half
+// the rate asked for. (In float64: interval × i may pass an int64.)
+func (r *run) firstDue(i int, interval int64) int64 {
+	return r.scheduleFrom + int64(float64(interval)*float64(i)/float64(r.cfg.Conns))
+}
+
+// openLoopStarts, if not nil, runs as an open loop's sender (goroutine
+// driver) or event loop begins, before it looks at its schedule (tests).
+var openLoopStarts func()
 
 // scheduleEnded notes that an open loop's connection sends nothing more
 // of its schedule, from next on: it failed for good (connFailed), or the

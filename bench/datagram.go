@@ -169,7 +169,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		u.sendClosed()
 		return
 	}
-	r.openLoop(u.sendDue, u.refused, nil)
+	r.openLoop(i, u.sendDue, u.refused, nil)
 }
 
 // udpSocket is one socket of a run: its sender (udpWorker's goroutine)

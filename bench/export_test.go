@@ -201,3 +201,12 @@ func OnSent(f func(measured bool)) (restore func()) {
 	sentNoted = func(_ *run, _ int64, measured bool) { f(measured) }
 	return func() { sentNoted = nil }
 }
+
+// DelayOpenLoopStart makes each open loop's sender (goroutine driver) or
+// event loop wait d before it looks at its schedule, as one that first
+// ran late on a busy machine would, until the returned function is
+// called.
+func DelayOpenLoopStart(d time.Duration) (restore func()) {
+	openLoopStarts = func() { time.Sleep(d) }
+	return func() { openLoopStarts = nil }
+}

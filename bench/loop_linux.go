@@ -321,14 +321,16 @@ func (l *loop) closeFDs() {
 func (l *loop) run(d *loops) {
 	r, cfg := l.r, l.r.cfg
 	defer l.closeFDs()
+	if cfg.Rate > 0 && openLoopStarts != nil {
+		openLoopStarts()
+	}
 	now := r.now()
 	var interval int64 // open loop: between one connection's messages
 	if cfg.Rate > 0 {
 		interval = max(1, int64(float64(time.Second)*float64(cfg.Conns)/cfg.Rate))
 		l.interval = interval
-		// Spread the connections' schedules over the interval.
 		for _, c := range l.conns {
-			c.next = now + interval*int64(c.i)/int64(cfg.Conns)
+			c.next = r.firstDue(c.i, interval)
 			r.scheduleBegan(c.next, interval)
 		}
 		l.nextDue = now

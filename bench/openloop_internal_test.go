@@ -69,7 +69,7 @@ func TestOpenLoopRoomFreedWhileSending(t *testing.T) {
 		return true
 	}
 	ended := make(chan struct{})
-	go func() { defer close(ended); r.openLoop(send, make(chan struct{}), sent) }()
+	go func() { defer close(ended); r.openLoop(0, send, make(chan struct{}), sent) }()
 	select {
 	case <-enough:
 	case <-time.After(10 * time.Second):
@@ -98,7 +98,7 @@ func TestOpenLoopHeldBackAtTheStopCounted(t *testing.T) {
 		return true
 	}
 	ended := make(chan struct{})
-	go func() { defer close(ended); r.openLoop(send, make(chan struct{}), sent) }()
+	go func() { defer close(ended); r.openLoop(0, send, make(chan struct{}), sent) }()
 	<-filled
 	// The time is up, and a reply frees room, before stop closes.
 	r.stopping.Store(true)

@@ -304,7 +304,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		return true
 	}
 	if r.cfg.Rate > 0 {
-		r.openLoop(send, dead, sent)
+		r.openLoop(i, send, dead, sent)
 		return
 	}
 	for {
@@ -396,9 +396,12 @@ var openLoopWaits func(r *run)
 // unless it was behind its schedule: then that is never sent, held back.
 // A nil sent bounds nothing (UDP: a datagram's place never waits for a
 // reply; see udpRingMost).
-func (r *run) openLoop(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, sent *flight) {
+func (r *run) openLoop(i int, send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, sent *flight) {
+	if openLoopStarts != nil {
+		openLoopStarts()
+	}
 	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
-	next := time.Now()
+	next := r.epoch.Add(time.Duration(r.firstDue(i, int64(interval))))
 	r.scheduleBegan(int64(next.Sub(r.epoch)), int64(interval))
 	most := r.mostDue()
 	// ended: nothing more is sent from next on, of what falls due.
