@@ -458,8 +458,8 @@ type dueCounts struct {
 }
 
 // onScheduleCounts returns where the runs of t put what fell due while
-// measuring by bench's clock: a sender that began late (a busy machine)
-// had fewer fall due than the rate over the time measured.
+// measuring by bench's own schedules (the rate over the time measured,
+// within one a connection: see checkEveryDueCounted).
 func onScheduleCounts(t *testing.T) *dueCounts {
 	var c dueCounts
 	t.Cleanup(bench.OnScheduleCounts(func(due int64) { c = dueCounts{due} }))
