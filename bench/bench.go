@@ -477,13 +477,11 @@ func (r *Report) Empty() bool {
 
 // run is the state shared by a run's workers.
 type run struct {
-	cfg       Config
-	ref       func(msg []byte) []byte // the reply msg should get
-	measuring atomic.Bool
-	warm      atomic.Bool // in the warm-up: errors are the warm-up's
-	stopping  atomic.Bool
-	stop      chan struct{}
-	haltOnce  sync.Once // sets stopping and closes stop
+	cfg      Config
+	ref      func(msg []byte) []byte // the reply msg should get
+	stopping atomic.Bool
+	stop     chan struct{}
+	haltOnce sync.Once // sets stopping and closes stop
 	// windowFrom and windowUntil bound the window measured, [from,
 	// until) in run.now() times: a message counts if it fell due (in a
 	// closed loop, was sent) in it (see inWindow). Both are set before
@@ -633,13 +631,26 @@ func (r *run) onTime(d time.Duration) bool {
 	return false
 }
 
-// arrive counts a reply of n bytes that came, right or wrong, if it
-// came while measuring.
-func (r *run) arrive(n int) {
-	if r.measuring.Load() {
+// arrive counts a reply of n bytes that came at at (run.now()), right or
+// wrong, if it came while measuring: in the window, by the clock, as a
+// message's count is. (By when the clock's goroutine ran, woken late on a
+// busy machine, the replies that came before it did were not taken for
+// throughput, though their messages counted, and the rate fell short.)
+func (r *run) arrive(n int, at int64) {
+	if r.inWindow(at) {
 		r.arrived.Add(1)
 		r.arrivedBytes.Add(int64(n))
 	}
+}
+
+// warmNow reports whether it is the warm-up's time: an error now is the
+// warm-up's. By the clock, against the window's start, fixed before the
+// first message, as a message's count is: an error that came after it,
+// before the clock's goroutine (woken late on a busy machine) counted the
+// run as measuring, was the warm-up's, and its connection counted as one
+// that failed in the warm-up, not measured.
+func (r *run) warmNow() bool {
+	return r.cfg.Warmup > 0 && r.now() < r.windowFrom.Load()
 }
 
 // fail counts an error: the warm-up's apart, since every count is of
@@ -651,16 +662,22 @@ func (r *run) fail(err error) (warm bool) {
 		return false
 	}
 	s := named.Text(err, r.cfg.FieldName) // (client's errors name fields too)
-	if r.warm.Load() {
+	if r.warmNow() {
 		r.warmErrs.Add(1)
 		r.firstWarmErr.CompareAndSwap(nil, &s)
 		if warmFailCounted != nil {
 			warmFailCounted()
 		}
+		if failCounted != nil {
+			failCounted(true)
+		}
 		return true
 	}
 	r.errs.Add(1)
 	r.firstErr.CompareAndSwap(nil, &s)
+	if failCounted != nil {
+		failCounted(false)
+	}
 	return false
 }
 
@@ -792,7 +809,7 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, close
 			r.mismatchesAfter.Add(1)
 		}
 		r.mismatch(got, want, closed)
-	case closed && (r.warm.Load() || !r.cfg.Reconnect):
+	case closed && (r.warmNow() || !r.cfg.Reconnect):
 		// The reply to a message of the warm-up counts in no figure, but
 		// the connection is gone: its error says why (fail counts it in
 		// the phase it came in, none once stopping). In the warm-up, or a
@@ -1020,8 +1037,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, &UnreachableError{err}
 		}
 		c.Close()
-		r.measuring.Store(cfg.Warmup < 0)
-		r.warm.Store(cfg.Warmup > 0)
 		r.setWindow()
 		d = r.startChurn(ctx)
 	} else {
@@ -1033,8 +1048,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		r.connected = time.Since(began)
 		// With no warm-up the first messages count too.
-		r.measuring.Store(cfg.Warmup < 0)
-		r.warm.Store(cfg.Warmup > 0)
 		r.setWindow()
 		if d, err = r.start(conns); err != nil {
 			return nil, err
@@ -1279,10 +1292,10 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	if windowBegins != nil {
 		windowBegins()
 	}
-	// Errors from here on are the measured part's; what failed before
-	// is load not measured (see ended).
-	r.measuring.Store(true)
-	r.warm.Store(false)
+	// (Errors from the window's start on are the measured part's; what
+	// failed before is load not measured: see warmNow and ended. Every
+	// count goes by the clock against the window, not by when this
+	// goroutine ran.)
 	if measuringBegan != nil {
 		measuringBegan()
 	}
@@ -1334,7 +1347,6 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 			r.haltEarly()
 		}
 		r.halt()
-		r.measuring.Store(false)
 		if windowEnded != nil {
 			windowEnded()
 		}
@@ -1544,10 +1556,15 @@ var windowEnds func(r *run, at int64)
 // stopped (tests).
 var windowEnded func()
 
-// windowBegins, if not nil, runs as the warm-up's time is up, before the
-// run counts as measuring; measuringBegan once it does; warmFailCounted
-// as fail has counted an error the warm-up's (tests).
+// windowBegins, if not nil, runs as the clock wakes at the window's start
+// (the warm-up's time is up: the run already counts as measuring, by the
+// clock), measuringBegan just after; warmFailCounted as fail has counted
+// an error the warm-up's (tests).
 var windowBegins, measuringBegan, warmFailCounted func()
+
+// failCounted, if not nil, runs as fail has counted an error, with
+// whether it was the warm-up's (tests).
+var failCounted func(warm bool)
 
 type counts struct{ arrived, bytes, wrong, errs, lost int64 }
 

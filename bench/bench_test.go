@@ -3138,3 +3138,100 @@ func TestWarmupReplyCutWhileMeasuring(t *testing.T) {
 		})
 	}
 }
+
+// An error met once the warm-up's time is up is the measured part's,
+// though the clock has yet to count the run as measuring (its goroutine
+// woken late on a busy machine): its phase is by the time it came against
+// the window's start, fixed before the first message. It was the
+// warm-up's, and its connection among those that failed in the warm-up
+// ("1 of 2 connections measured, 1 failed in the warm-up"), for a
+// connection that failed while measuring.
+func TestErrorAtTheWindowsStartMeasured(t *testing.T) {
+	reset := make(chan struct{})
+	counted := make(chan struct{}, 1)
+	t.Cleanup(bench.OnFail(func(bool) {
+		select {
+		case counted <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(bench.AtWindowBegin(func() {
+		close(reset)
+		select {
+		case <-counted:
+		case <-time.After(bound):
+			t.Error("the reset was not counted")
+		}
+	}))
+	var accepted atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if accepted.Add(1) > 1 {
+			answerLines(c, r)
+			return
+		}
+		if _, err := r.ReadString('\n'); err != nil { // the warm-up's message, unanswered
+			return
+		}
+		select {
+		case <-reset:
+		case <-time.After(bound):
+			return
+		}
+		c.(*net.TCPConn).SetLinger(0) // a reset as the handler returns
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth = 2, 1
+	cfg.Warmup, cfg.Duration = 100*time.Millisecond, busyWindow
+	rep := run(t, cfg)
+	if rep.Errors != 1 || rep.WarmupErrors != 0 || rep.Unmeasured != 0 || rep.Lost != 0 {
+		t.Errorf("%d errors (%q), %d in the warm-up (%q), %d unmeasured, %d lost; want 1, 0, 0, 0",
+			rep.Errors, rep.FirstError, rep.WarmupErrors, rep.FirstWarmupError, rep.Unmeasured, rep.Lost)
+	}
+}
+
+// Throughput is of the replies that came in the window, by the clock, as
+// a message's count is: not only those after the clock's goroutine (woken
+// late on a busy machine, here held until the server has answered 200
+// lines more) counted the run as measuring. Its replies then were not
+// taken for throughput, though their messages counted: the rate fell
+// short of what was answered. Of the messages that counted, only those
+// in flight at the window's end may be answered after it.
+func TestThroughputFromTheWindowsStart(t *testing.T) {
+	var answered, target atomic.Int64
+	target.Store(math.MaxInt64)
+	reached := make(chan struct{})
+	var once sync.Once
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+			if answered.Add(1) >= target.Load() {
+				once.Do(func() { close(reached) })
+			}
+		}
+	})
+	t.Cleanup(bench.AtWindowBegin(func() {
+		target.Store(answered.Load() + 200)
+		select {
+		case <-reached:
+		case <-time.After(bound):
+			t.Error("the server answered fewer than 200 lines")
+		}
+	}))
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth = 2, 1
+	cfg.Warmup, cfg.Duration = 10*time.Millisecond, busyWindow
+	rep := run(t, cfg)
+	arrived := math.Round(rep.MessagesPerSec * rep.MeasuredS)
+	if least := float64(rep.Messages - int64(cfg.Conns*cfg.Depth)); arrived < least {
+		t.Errorf("%.0f replies came while measuring (%.0f msg/s over %.3fs), of %d messages: fewer than %.0f",
+			arrived, rep.MessagesPerSec, rep.MeasuredS, rep.Messages, least)
+	}
+}

@@ -183,7 +183,7 @@ func (r *run) counted(w *worker, measured bool, start time.Time, reply, want, re
 	if whole {
 		// Throughput is of the replies that came, right or wrong, as on
 		// the other drivers: none, or one cut short, did not.
-		r.arrive(len(reply))
+		r.arrive(len(reply), r.now())
 	}
 	if !measured {
 		return

@@ -291,6 +291,7 @@ func (u *udpSocket) refuse(err error) {
 func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	r := u.r
 	r.hear()
+	at := int64(now.Sub(r.epoch))
 	seq, tagged := seqOf(reply)
 	u.mu.Lock()
 	if !tagged || seq >= u.next {
@@ -298,7 +299,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		u.unowed = true
 		// Which datagram it answers is unknown, or it answers
 		// none sent: count it if it came while measuring.
-		if r.measuring.Load() {
+		if r.inWindow(at) {
 			r.mismatch(reply, noSuchSeq, false)
 		}
 		return false
@@ -320,7 +321,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	}
 	switch {
 	case wasGone: // answered after it was counted lost and left the ring
-		r.arrive(len(reply))
+		r.arrive(len(reply), at)
 		if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
 			// In time: the ring at its largest wrapped onto it,
 			// and counted it lost early. It was not.
@@ -338,7 +339,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		// measuring, as a reply naming no datagram is: a wrong
 		// reply is never passed over. (Had its datagram's first
 		// reply been wrong too, the datagram counts wrong twice.)
-		if r.measuring.Load() {
+		if r.inWindow(at) {
 			u.checkBody(seq, reply)
 		}
 	case s.answered:
@@ -349,7 +350,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	case s.pending:
 		s.answered, s.pending = true, false
 		u.inflight--
-		r.arrive(len(reply))
+		r.arrive(len(reply), at)
 		// A reply later than Timeout is lost and late, and not
 		// also reordered, as one that came after its expiry is
 		// not: the counts are apart.
@@ -360,7 +361,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		u.release()
 	default: // answered after it was counted lost: late
 		s.answered = true
-		r.arrive(len(reply)) // it came, as a late stream reply does
+		r.arrive(len(reply), at) // it came, as a late stream reply does
 		if s.measured {
 			r.late.Add(1)
 		}

@@ -165,7 +165,7 @@ func OnScheduleCounts(f func(due int64)) (restore func()) {
 func StallOpenLoopWait() (restore func()) {
 	var stalled atomic.Bool
 	openLoopWaits = func(r *run) {
-		if r.measuring.Load() && stalled.CompareAndSwap(false, true) {
+		if r.inWindow(r.now()) && stalled.CompareAndSwap(false, true) {
 			<-r.stop
 		}
 	}
@@ -209,4 +209,11 @@ func OnSent(f func(measured bool)) (restore func()) {
 func DelayOpenLoopStart(d time.Duration) (restore func()) {
 	openLoopStarts = func() { time.Sleep(d) }
 	return func() { openLoopStarts = nil }
+}
+
+// OnFail calls f as each error is counted, with whether it was counted
+// the warm-up's, until the returned function is called.
+func OnFail(f func(warm bool)) (restore func()) {
+	failCounted = f
+	return func() { failCounted = nil }
 }

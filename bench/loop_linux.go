@@ -582,7 +582,7 @@ func (l *loop) readable(c *loopConn, now int64) {
 func (l *loop) take(c *loopConn, data []byte, now int64) {
 	r := l.r
 	freed := 0
-	measuring := r.measuring.Load()
+	measuring := r.inWindow(now) // (as the replies' throughput, by the clock: see arrive)
 	// A send that fails here may close c or, with Reconnect, redial it:
 	// the rest of data belonged to the old connection.
 	for len(data) > 0 && !c.closed && !c.redialing {
@@ -598,7 +598,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 					line = data[:k+1]
 				}
 				if !c.straying {
-					r.unasked(&c.wrong, r.measuring.Load(), line)
+					r.unasked(&c.wrong, measuring, line)
 				}
 				c.straying = line[len(line)-1] != '\n'
 				data = data[len(line):]
@@ -680,7 +680,7 @@ func (l *loop) eof(c *loopConn) {
 			l.cutShort(c)
 		}
 		if !c.served {
-			if r.measuring.Load() {
+			if r.inWindow(r.now()) {
 				r.unserved.Add(1) // closed without serving a reply: service refused
 			}
 			l.troubled(c, "the server closed the connection before it served a reply")
@@ -795,7 +795,7 @@ func (l *loop) takeRedialed(now int64) {
 			l.broken(c, fmt.Errorf("event loop: %w", err))
 			continue
 		}
-		if r.measuring.Load() || r.stopping.Load() { // not the warm-up's: counts are the measured part's
+		if !r.warmNow() { // not the warm-up's: counts are the measured part's
 			r.reconnects.Add(1)
 		}
 		r.resent.Add(c.resend)

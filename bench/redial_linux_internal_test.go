@@ -25,7 +25,6 @@ func TestLoopResentNotCountedWhenWatchFails(t *testing.T) {
 	defer ln.Close()
 	cfg := Config{Conns: 1, Rate: 1000, Size: 16, Warmup: -1, Reconnect: true}
 	r := bareRun(&cfg)
-	r.measuring.Store(true)
 	l := &loop{r: r, w: r.newWorker(), ep: -1, inboxFD: -1, inbox: make(chan redialed, 1), ctx: context.Background(), dials: &sync.WaitGroup{}}
 	l.dial = func(ctx context.Context, _ int) (net.Conn, error) {
 		var d net.Dialer

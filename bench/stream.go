@@ -49,8 +49,8 @@ func refreshAtLeast(by *time.Time, d time.Duration, set func(time.Time) error) {
 // They answer no message: a message goes in sent before it is written
 // (and, in a closed loop, only once the reply just taken frees its
 // place), so with none owed, none sent can have its reply among them.
-func (r *run) strays(wrong *bool, br *bufio.Reader) {
-	measuring := r.measuring.Load()
+func (r *run) strays(wrong *bool, br *bufio.Reader, now int64) {
+	measuring := r.inWindow(now)
 	stray, _ := br.Peek(br.Buffered())
 	for len(stray) > 0 {
 		line := stray
@@ -237,8 +237,8 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				lostConn(first, warm)
 				return
 			}
-			r.arrive(len(got))
 			now := r.now()
+			r.arrive(len(got), now)
 			if !bytes.Equal(got, want) {
 				r.streamMismatch(&wrong, m.measured, got, want, false)
 			} else {
@@ -248,7 +248,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				w.record(r, d)
 			}
 			if sent.empty() && br.Buffered() > 0 {
-				r.strays(&wrong, br)
+				r.strays(&wrong, br, now)
 			}
 			if r.cfg.Rate <= 0 {
 				slots <- struct{}{}
