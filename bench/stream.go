@@ -342,7 +342,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 // server takes them slower than they fall due: a write of the messages
 // due is at most that (or one message), and the event loops let a
 // connection's schedule wait while it holds that much unwritten (see
-// loop.due); the goroutine driver's write blocks instead.
+// loop.due); the goroutine driver's write blocks instead. An event loop's
+// connection so holds less than twice it (a write begun just under it),
+// or it and a message, whether the write is due's, fill's or, as the run
+// stops, sendRest's.
 const maxUnsent = 1 << 20
 
 // mostDue is how many messages an open loop writes at once: up to 1024,
