@@ -135,8 +135,14 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 			reply, rest, whole = got[:nl+1], got[nl+1:], true
 		}
 		switch {
-		case err != nil && ctx.Err() != nil:
-			return // cut short by Ctrl-C: not the server's fault
+		case err != nil && ctx.Err() != nil && !sent:
+			// A connect or handshake cut short by Ctrl-C: not the
+			// server's fault, and nothing sent. (A message sent is
+			// counted as the other drivers count what is owed at the
+			// stop: Ctrl-C does not cut its exchange short, and taken
+			// for its, a reply not come by the end of the wait for
+			// those owed was in no count.)
+			return
 		case err != nil && whole:
 			// The reply came, then the connection failed (a reset, no
 			// end of file within Timeout): the reply counts, as on the

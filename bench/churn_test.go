@@ -1,6 +1,8 @@
 package bench_test
 
 import (
+	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/bench"
 	"shout/endpoint"
 	"shout/internal/certs"
 	"shout/internal/shouttest"
@@ -244,5 +247,43 @@ func TestChurnReplyThenResetCounts(t *testing.T) {
 	// run (fewer on a slow machine). Without, about a thousand a worker.
 	if rep.Errors > 20 {
 		t.Errorf("%d errors in a run of a second of 2 workers; want a few: each failed exchange backs off", rep.Errors)
+	}
+}
+
+// A churning exchange whose message was sent when the run was
+// interrupted (Ctrl-C) is counted as the other drivers count what is
+// owed at the stop: answered in the wait for the replies owed, or lost.
+// Any failure after Ctrl-C was taken for the interruption's: a reply
+// not come by the end of the wait was in no count, nor one that came
+// before a failure. Only a connect or handshake that Ctrl-C cut short
+// sent nothing, and is nothing.
+func TestChurnInterruptedOwedIsLost(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	release := make(chan struct{})
+	var got atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			return // (the run's check that the server is there)
+		}
+		if got.Add(1) == 2 {
+			cancel() // Ctrl-C, each worker's message sent and unanswered
+		}
+		<-release
+	})
+	t.Cleanup(func() { close(release) })
+	cfg := quick("tcp", addr)
+	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 2
+	cfg.Duration, cfg.Timeout = time.Minute, 300*time.Millisecond
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != 2 || rep.Messages != 0 || rep.Errors != 0 || !rep.Interrupted {
+		t.Errorf("%d lost, %d messages, %d errors (%q), interrupted %v; want the 2 sent lost, no error, interrupted",
+			rep.Lost, rep.Messages, rep.Errors, rep.FirstError, rep.Interrupted)
 	}
 }
