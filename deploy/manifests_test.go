@@ -434,7 +434,11 @@ func all[T any](s []T, f func(T) bool) bool {
 }
 
 // TestNetworkPolicyFaults makes sure checkNetworkPolicies would catch
-// what it is there for: each row spoils the shipped policy once.
+// what it is there for: each row spoils the shipped policy once, and the
+// problem found must be the one the row is about (want), not only some
+// other that the spoiling brings along: a rule with no ports, which
+// admits the admin port from wherever it admits, was caught only because
+// the rule it emptied had admitted the data ports.
 func TestNetworkPolicyFaults(t *testing.T) {
 	r := renderBase(t)
 	if p := networkPolicyProblems(r.policies, r.deployment); len(p) > 0 {
@@ -443,36 +447,39 @@ func TestNetworkPolicyFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		spoil func(*networkingv1.NetworkPolicySpec)
+		want  string // in one of the problems found
 	}{
 		{"admin port from every namespace", func(s *networkingv1.NetworkPolicySpec) {
 			s.Ingress[1].From[0].NamespaceSelector = &metav1.LabelSelector{}
-		}},
-		{"admin port from anyone", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[1].From = nil }},
-		{"a rule with no ports", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[0].Ports = nil }},
+		}, "admits the admin port from"},
+		{"admin port from anyone", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[1].From = nil }, "admits admin from anyone"},
+		{"a rule with no ports", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[0].Ports = nil }, "ingress rule 1: no ports"},
+		{"a rule with no ports, the others kept", func(s *networkingv1.NetworkPolicySpec) {
+			s.Ingress = append(s.Ingress, networkingv1.NetworkPolicyIngressRule{From: s.Ingress[0].From})
+		}, "ingress rule 3: no ports"},
 		{"UDP from the world", func(s *networkingv1.NetworkPolicySpec) {
 			s.Ingress[0].From = append(s.Ingress[0].From, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}})
-		}},
+		}, "admits shout-udp from addresses"},
 		{"a port the container has not", func(s *networkingv1.NetworkPolicySpec) {
 			p := intstr.FromString("shout-tls")
-			s.Ingress[0].Ports[0].Port = &p
-		}},
+			s.Ingress[0].Ports = append(s.Ingress[0].Ports, networkingv1.NetworkPolicyPort{Port: &p})
+		}, "admits port shout-tls/TCP, which the container does not have"},
 		{"the wrong protocol", func(s *networkingv1.NetworkPolicySpec) {
 			tcp := corev1.ProtocolTCP
 			s.Ingress[0].Ports[1].Protocol = &tcp
-		}},
-		{"the admin port not admitted", func(s *networkingv1.NetworkPolicySpec) { s.Ingress = s.Ingress[:1] }},
-		{"other pods", func(s *networkingv1.NetworkPolicySpec) { s.PodSelector.MatchLabels = map[string]string{"app": "other"} }},
+		}, "admits port shout-udp/TCP, which the container does not have"},
+		{"the admin port not admitted", func(s *networkingv1.NetworkPolicySpec) { s.Ingress = s.Ingress[:1] }, "container port admin (9090/TCP): no NetworkPolicy admits it"},
+		{"other pods", func(s *networkingv1.NetworkPolicySpec) { s.PodSelector.MatchLabels = map[string]string{"app": "other"} }, "selects map[app:other]"},
 		{"egress only", func(s *networkingv1.NetworkPolicySpec) {
 			s.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
-		}},
+		}, "policyTypes [Egress], want Ingress"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			np := renderBase(t).policies[0]
 			tc.spoil(&np.Spec)
-			if p := networkPolicyProblems([]*networkingv1.NetworkPolicy{np}, r.deployment); len(p) == 0 {
-				t.Errorf("no problem found")
-			} else {
-				t.Logf("found, as it should be: %q", p)
+			p := networkPolicyProblems([]*networkingv1.NetworkPolicy{np}, r.deployment)
+			if !slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, tc.want) }) {
+				t.Errorf("found %q; want a problem saying %q", p, tc.want)
 			}
 		})
 	}
