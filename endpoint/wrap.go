@@ -116,8 +116,10 @@ func (o Options) timeout() time.Duration {
 
 // untrustedPeek is how long a connection from a source not trusted to
 // send a PROXY header may take to show whether it begins with one; what
-// comes later is served as data. A real header comes in one piece.
-const untrustedPeek = 200 * time.Millisecond
+// comes later is served as data. A real header comes in one piece. (A
+// variable for tests, whose client may be late on a busy machine: a
+// listener takes it when it is made.)
+var untrustedPeek = 200 * time.Millisecond
 
 // wrap returns ln as it should be served for e: as it is, or with a
 // WrapConn that reads the PROXY header and does the TLS handshake.
@@ -126,7 +128,7 @@ func (o Options) wrap(ln net.Listener, e Endpoint) net.Listener {
 	if !proxy && !e.TLS {
 		return ln
 	}
-	w := &wrapping{Listener: ln, opts: o, proxy: proxy}
+	w := &wrapping{Listener: ln, opts: o, proxy: proxy, peek: untrustedPeek}
 	if e.TLS {
 		w.tls = o.TLS
 	}
@@ -139,6 +141,7 @@ type wrapping struct {
 	net.Listener
 	opts  Options
 	proxy bool
+	peek  time.Duration // untrustedPeek
 	tls   *tls.Config
 }
 
@@ -217,7 +220,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			// data: proxyproto's REJECT policy would parse (and so consume)
 			// a first line that merely begins "PROXY", and close it.
 			var err error
-			if c, err = refuseHeader(c, min(timeout, untrustedPeek)); err != nil {
+			if c, err = refuseHeader(c, min(timeout, w.peek)); err != nil {
 				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
 			}
 		}
