@@ -326,8 +326,8 @@ func TestOpenLoopBehindIsCounted(t *testing.T) {
 	} {
 		for _, warmup := range []time.Duration{-1, 200 * time.Millisecond} {
 			t.Run(fmt.Sprintf("%s, warm-up %v", tc.name, max(warmup, 0)), func(t *testing.T) {
-				counted := onScheduleCounts(t)
 				cfg := quick("tcp", shouttest.StreamServer(t, func(c net.Conn) { tc.handle(t, c) }))
+				counted := onScheduleCounts(t, cfg.Endpoint.Address)
 				cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = 1, 1, "ascii", tc.size, rate
 				cfg.Duration, cfg.Timeout, cfg.Warmup = time.Second, 1500*time.Millisecond, warmup // no failure before the end
 				rep := run(t, cfg)
@@ -390,10 +390,10 @@ func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
 		{"server takes no bytes, timeout past the end", 2000, 64 << 10, func(t *testing.T, _ int64, c net.Conn) { <-t.Context().Done() }, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			counted := onScheduleCounts(t)
 			var accepted atomic.Int64
 			addr := shouttest.StreamServer(t, func(c net.Conn) { tc.handle(t, accepted.Add(1)-1, c) })
 			cfg := quick("tcp", addr)
+			counted := onScheduleCounts(t, cfg.Endpoint.Address)
 			cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = 2, 1, "ascii", tc.size, tc.rate
 			// A warm-up, so that what falls due while measuring is the
 			// rate over the time measured.
@@ -433,7 +433,6 @@ func TestOpenLoopSlowReaderSendsAll(t *testing.T) {
 	if !goroutineDriver {
 		t.Skip("the event loops read as the replies come")
 	}
-	counted := onScheduleCounts(t)
 	addr, n := delayServer(t, func(int) time.Duration { return 0 })
 	release := make(chan struct{})
 	t.Cleanup(bench.PauseStreamReaders(release))
@@ -441,6 +440,7 @@ func TestOpenLoopSlowReaderSendsAll(t *testing.T) {
 	// unread, 32 KB each way, which the sockets hold.
 	t.Cleanup(bench.AtWindowEnd(func() { close(release) }))
 	cfg := quick("tcp", addr)
+	counted := onScheduleCounts(t, cfg.Endpoint.Address)
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = 1, 1, "ascii", 16, 4000
 	cfg.Duration, cfg.Timeout = 500*time.Millisecond, 5*time.Second
 	rep := run(t, cfg)
@@ -457,12 +457,13 @@ type dueCounts struct {
 	due int64 // fell due while measuring
 }
 
-// onScheduleCounts returns where the runs of t put what fell due while
-// measuring by bench's own schedules (the rate over the time measured,
-// within one a connection: see checkEveryDueCounted).
-func onScheduleCounts(t *testing.T) *dueCounts {
+// onScheduleCounts returns where the runs of t to addr put what fell due
+// while measuring by bench's own schedules (the rate over the time
+// measured, within one a connection: see checkEveryDueCounted). Runs to
+// other addresses, of tests running in parallel, are not t's.
+func onScheduleCounts(t *testing.T, addr string) *dueCounts {
 	var c dueCounts
-	t.Cleanup(bench.OnScheduleCounts(func(due int64) { c = dueCounts{due} }))
+	t.Cleanup(bench.OnScheduleCounts(addr, func(due int64) { c = dueCounts{due} }))
 	return &c
 }
 
@@ -500,7 +501,6 @@ func TestOpenLoopDueFromTheWarmupsStart(t *testing.T) {
 	for _, network := range []string{"tcp", "udp"} {
 		t.Run(network, func(t *testing.T) {
 			t.Cleanup(bench.DelayOpenLoopStart(busyWindow / 2))
-			counted := onScheduleCounts(t)
 			var addr string
 			if network == "udp" {
 				addr = udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
@@ -508,6 +508,7 @@ func TestOpenLoopDueFromTheWarmupsStart(t *testing.T) {
 				addr, _ = delayServer(t, func(int) time.Duration { return 0 })
 			}
 			cfg := quick(network, addr)
+			counted := onScheduleCounts(t, cfg.Endpoint.Address)
 			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 2, 1, 400, "ascii"
 			cfg.Duration = busyWindow
 			rep := run(t, cfg)
@@ -594,9 +595,9 @@ func TestOpenLoopInFlightBounded(t *testing.T) {
 // 59 of 60 due were in no count.
 func TestOpenLoopFullAtTheStopCounted(t *testing.T) {
 	t.Cleanup(bench.SetFlightBudget(2))
-	counted := onScheduleCounts(t)
 	addr := shouttest.StreamServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	cfg := quick("tcp", addr)
+	counted := onScheduleCounts(t, cfg.Endpoint.Address)
 	// 200 a second: a message every 5 ms, each sent on time. Timeout/8
 	// past the end: no check wakes the loop before the stop.
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = 1, 1, "ascii", 16, 200
@@ -644,9 +645,9 @@ func TestOpenLoopWarmupBacklogNotCounted(t *testing.T) {
 // the warm-up that it sent once measuring counted.
 func TestUDPOpenLoopEveryDueMessageCounted(t *testing.T) {
 	defer bench.SlowUDPSends(time.Millisecond)()
-	counted := onScheduleCounts(t)
 	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
 	cfg := quick("udp", addr)
+	counted := onScheduleCounts(t, cfg.Endpoint.Address)
 	cfg.Conns, cfg.Rate, cfg.Text = 1, 4000, "ascii"
 	cfg.Warmup, cfg.Duration, cfg.Timeout = 200*time.Millisecond, 500*time.Millisecond, time.Second
 	rep := run(t, cfg)
@@ -664,9 +665,9 @@ func TestUDPOpenLoopEveryDueMessageCounted(t *testing.T) {
 // meanwhile is sent as the run stops; it was never sent, behind the
 // rate, and the run not all right).
 func TestUDPOpenLoopOnTimeAllRight(t *testing.T) {
-	counted := onScheduleCounts(t)
 	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
 	cfg := quick("udp", addr)
+	counted := onScheduleCounts(t, cfg.Endpoint.Address)
 	cfg.Conns, cfg.Rate, cfg.Text = 2, 400, "ascii"
 	cfg.Warmup, cfg.Duration = 200*time.Millisecond, time.Second
 	rep := run(t, cfg)
@@ -705,7 +706,6 @@ func TestOpenLoopLateWakeSendsAtTheStop(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			t.Cleanup(bench.StallOpenLoopWait())
-			counted := onScheduleCounts(t)
 			var addr string
 			if network == "udp" {
 				addr = udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
@@ -713,6 +713,7 @@ func TestOpenLoopLateWakeSendsAtTheStop(t *testing.T) {
 				addr, _ = delayServer(t, func(int) time.Duration { return 0 })
 			}
 			cfg := quick(network, addr)
+			counted := onScheduleCounts(t, cfg.Endpoint.Address)
 			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 2, 1, 400, "ascii"
 			cfg.Warmup, cfg.Duration = 100*time.Millisecond, 500*time.Millisecond
 			rep := run(t, cfg)
@@ -731,7 +732,6 @@ func TestOpenLoopLateWakeSendsAtTheStop(t *testing.T) {
 // run counting as measuring, sent datagrams that fell due in the window
 // as the warm-up's, in no count.
 func TestOpenLoopWindowBoundsFixed(t *testing.T) {
-	counted := onScheduleCounts(t)
 	var mu sync.Mutex
 	sends, want := int64(0), int64(-1)
 	reached := make(chan struct{})
@@ -756,6 +756,7 @@ func TestOpenLoopWindowBoundsFixed(t *testing.T) {
 	}))
 	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
 	cfg := quick("udp", addr)
+	counted := onScheduleCounts(t, cfg.Endpoint.Address)
 	cfg.Conns, cfg.Rate, cfg.Text = 1, 400, "ascii"
 	cfg.Warmup, cfg.Duration = 100*time.Millisecond, 300*time.Millisecond
 	rep := run(t, cfg)

@@ -1508,7 +1508,7 @@ func (r *run) countUnsent() {
 		for _, s := range r.began {
 			due += s.dueIn(from, until)
 		}
-		scheduleCounts(due)
+		scheduleCounts(r.cfg.Endpoint.Address, due)
 	}
 	r.began = nil
 }
@@ -1538,10 +1538,11 @@ func (r *run) scheduleBegan(next, interval int64) {
 	r.mu.Unlock()
 }
 
-// scheduleCounts, if not nil, is told once a run has stopped how many
-// messages of its open loop's schedules fell due while measuring, by
-// bench's own clock: each is in one count (tests).
-var scheduleCounts func(due int64)
+// scheduleCounts, if not nil, is told once a run to addr has stopped how
+// many messages of its open loop's schedules fell due while measuring, by
+// bench's own clock: each is in one count (tests, which tell their runs
+// apart by address).
+var scheduleCounts func(addr string, due int64)
 
 // sentNoted, if not nil, is told of each message a stream connection
 // hands over to be sent: when it fell due (in a closed loop, was sent),

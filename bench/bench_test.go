@@ -1401,7 +1401,7 @@ func TestTLSAndChurn(t *testing.T) {
 			defer cancel()
 			// 40 reads: at 200 a second, about 200 ms of an open loop.
 			reads.at(40, cancel)
-			counted := onScheduleCounts(t)
+			counted := onScheduleCounts(t, cfg.Endpoint.Address)
 			rep, err := bench.Run(ctx, cfg)
 			if err != nil {
 				t.Fatal(err)

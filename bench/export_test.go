@@ -150,12 +150,27 @@ func OnUDPRingEnded(f func(places, gone int)) (restore func()) {
 	return func() { udpRingEnded = nil }
 }
 
-// OnScheduleCounts calls f, once each run has stopped, with how many
-// messages of its open loop's schedules fell due while measuring, by
-// bench's clock, until the returned function is called.
-func OnScheduleCounts(f func(due int64)) (restore func()) {
-	scheduleCounts = f
-	return func() { scheduleCounts = nil }
+// OnScheduleCounts calls f, once each run to addr has stopped, with how
+// many messages of its open loop's schedules fell due while measuring, by
+// bench's clock, until the returned function is called. Runs to other
+// addresses, which tests running in parallel make, are not f's.
+func OnScheduleCounts(addr string, f func(due int64)) (restore func()) {
+	scheduleCountsTo.Store(addr, f)
+	return func() { scheduleCountsTo.Delete(addr) }
+}
+
+// scheduleCountsTo holds OnScheduleCounts' functions by address.
+var scheduleCountsTo sync.Map
+
+// scheduleCounts is set once, before any test runs, and never again:
+// tests that run in parallel each keep their own function in
+// scheduleCountsTo instead, and no run reads the hook as one sets it.
+func init() {
+	scheduleCounts = func(addr string, due int64) {
+		if f, ok := scheduleCountsTo.Load(addr); ok {
+			f.(func(int64))(due)
+		}
+	}
 }
 
 // StallOpenLoopWait makes the first wait for its next message that an
