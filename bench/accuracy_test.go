@@ -86,6 +86,7 @@ func checkLatencyAtLeast(t *testing.T, rep *bench.Report, least time.Duration) {
 // Every reply 20 ms late: every latency figure is at least 20 ms, and
 // every reply the server sent is counted, once.
 func TestLatencyOfADelayedServer(t *testing.T) {
+	t.Parallel()
 	const delay = 20 * time.Millisecond
 	for _, depth := range []int{1, 4} {
 		addr, n := delayServer(t, func(int) time.Duration { return delay })
@@ -106,6 +107,7 @@ func TestLatencyOfADelayedServer(t *testing.T) {
 // One reply in 50 (the first of each 50 on a connection) 200 ms late:
 // more than 1% of them, so p99 and the maximum show it.
 func TestLatencySeesTheSlowFew(t *testing.T) {
+	t.Parallel()
 	const slow = 200 * time.Millisecond
 	addr, n := delayServer(t, func(k int) time.Duration {
 		if k%50 == 0 {
@@ -138,6 +140,7 @@ func TestLatencySeesTheSlowFew(t *testing.T) {
 // at least 200 ms late and p90 shows it; timed from their send, or not
 // sent during the stall, p90 would be the server's usual microseconds.
 func TestOpenLoopCountsTheStall(t *testing.T) {
+	t.Parallel()
 	const (
 		rate  = 1000 // messages a second, on one connection
 		stall = 600 * time.Millisecond
@@ -275,6 +278,7 @@ func TestReconnectsAgreeWithTheServer(t *testing.T) {
 // the progress lines say so, and show no "0µs", which reads as a fast
 // server. They showed p50 0µs to max 0µs.
 func TestNoReplyHasNoLatency(t *testing.T) {
+	t.Parallel()
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
 		<-t.Context().Done() // reads nothing, answers nothing
 	})
@@ -315,6 +319,7 @@ func TestNoReplyHasNoLatency(t *testing.T) {
 // see TestOpenLoopEveryDueMessageCounted), those not sent were in no
 // count, nor their latency in any percentile.
 func TestOpenLoopBehindIsCounted(t *testing.T) {
+	t.Parallel()
 	const rate = 2000
 	for _, tc := range []struct {
 		name   string
@@ -326,6 +331,7 @@ func TestOpenLoopBehindIsCounted(t *testing.T) {
 	} {
 		for _, warmup := range []time.Duration{-1, 200 * time.Millisecond} {
 			t.Run(fmt.Sprintf("%s, warm-up %v", tc.name, max(warmup, 0)), func(t *testing.T) {
+				t.Parallel()
 				cfg := quick("tcp", shouttest.StreamServer(t, func(c net.Conn) { tc.handle(t, c) }))
 				counted := onScheduleCounts(t, cfg.Endpoint.Address)
 				cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Rate = 1, 1, "ascii", tc.size, rate
@@ -353,6 +359,7 @@ func TestOpenLoopBehindIsCounted(t *testing.T) {
 // called the messages of a server that reads them all but answers slowly
 // unsent, where the event loops sent them and called them lost.
 func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
+	t.Parallel()
 	// answer answers each line of c, after wait, until it fails.
 	for _, tc := range []struct {
 		name string
@@ -390,6 +397,7 @@ func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
 		{"server takes no bytes, timeout past the end", 2000, 64 << 10, func(t *testing.T, _ int64, c net.Conn) { <-t.Context().Done() }, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var accepted atomic.Int64
 			addr := shouttest.StreamServer(t, func(c net.Conn) { tc.handle(t, accepted.Add(1)-1, c) })
 			cfg := quick("tcp", addr)
@@ -665,6 +673,7 @@ func TestUDPOpenLoopEveryDueMessageCounted(t *testing.T) {
 // meanwhile is sent as the run stops; it was never sent, behind the
 // rate, and the run not all right).
 func TestUDPOpenLoopOnTimeAllRight(t *testing.T) {
+	t.Parallel()
 	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
 	cfg := quick("udp", addr)
 	counted := onScheduleCounts(t, cfg.Endpoint.Address)

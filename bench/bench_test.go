@@ -44,6 +44,18 @@ var goroutineDriver bool
 // the fuzz workers are processes of their own that run TestMain too,
 // serve the coordinator in their first m.Run and would start a second
 // one; FuzzReplyChecker picks the driver input by input.
+//
+// A test that sets none of bench's hooks (export_test.go, or the
+// variables they set) and measures no memory calls t.Parallel: the
+// package's tests mostly wait, on a run's window, a time-out or a slow
+// stand-in server, and one after another they took over 5 minutes, near
+// go test's default limit of 10 for a package. A hook is the whole
+// package's: a test that sets one runs alone, as go test runs a test
+// that does not call t.Parallel (OnScheduleCounts is by address, and
+// may be used in parallel). As many run at a time as go test's
+// -parallel says, by default the number of CPUs: more than that, on a
+// busy machine, made replies come later than the short --timeout of
+// many tests (8 at a time on 2 CPUs: 20 tests failed).
 func TestMain(m *testing.M) {
 	if os.Getenv(echoEnv) != "" {
 		echoMain()
@@ -117,14 +129,17 @@ func TestAgainstShout(t *testing.T) {
 		{"unix", func(c bench.Config) bench.Config { c.Endpoint = unixServer(t); return c }},
 		{"unix open loop", func(c bench.Config) bench.Config { c.Endpoint, c.Rate = unixServer(t), 4000; return c }},
 		// Messages too large to hold 64 distinct ones: 4 here, which the
-		// rest repeat. Last: the bound is restored only when the test ends.
-		{"tcp large", func(c bench.Config) bench.Config {
-			t.Cleanup(bench.SetMessagesHeld(4 * 50000))
-			c.Text, c.Size = "utf8", 50000
-			return c
-		}},
+		// rest repeat (see below).
+		{"tcp large", func(c bench.Config) bench.Config { c.Text, c.Size = "utf8", 50000; return c }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "tcp large" {
+				// Before the others start, which the bound would change:
+				// a subtest that runs in parallel waits for this loop.
+				defer bench.SetMessagesHeld(4 * 50000)()
+			} else {
+				t.Parallel()
+			}
 			cfg := quick("tcp", addr)
 			cfg.Duration = busyWindow
 			rep := run(t, tc.cfg(cfg))
@@ -170,6 +185,7 @@ func streamServer(t *testing.T, readSize int, f func([]byte) []byte) string {
 
 // Servers that are subtly wrong, and what must catch them.
 func TestCatchesWrongServers(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		readSize int
@@ -201,6 +217,7 @@ func TestCatchesWrongServers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			addr := streamServer(t, tc.readSize, tc.f)
 			cfg := quick("tcp", addr)
 			cfg.Text, cfg.Size = tc.text, tc.size
@@ -236,6 +253,7 @@ func TestCatchesWrongServers(t *testing.T) {
 // is the Config field, Mode, unless FieldName names it otherwise (shout
 // bench's --mode): a program using bench has no flag of shout's.
 func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
+	t.Parallel()
 	asciiOnly := func(b []byte) []byte {
 		out := bytes.Clone(b)
 		for i, c := range out {
@@ -259,6 +277,7 @@ func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 		{"echo, by a flag", "tcp", streamServer(t, 4096, bytes.Clone), "", "--mode echo", func(f string) string { return "--" + strings.ToLower(f) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick(tc.network, tc.addr)
 			cfg.Text, cfg.Mode, cfg.Depth, cfg.Timeout, cfg.FieldName = "utf8", tc.mode, 1, time.Second, tc.fieldName
 			rep := run(t, cfg)
@@ -278,6 +297,7 @@ func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 // message before its own. The report still counts them wrong (it cannot
 // know what the server did), but says how many came after the first.
 func TestWrongAfterAnEarlierWrongReply(t *testing.T) {
+	t.Parallel()
 	var dropped atomic.Bool
 	addr := streamServer(t, 4096, func(b []byte) []byte {
 		out := bytes.ToUpper(b)
@@ -333,6 +353,7 @@ func udpServer(t *testing.T, answer func(n int, b []byte) [][]byte) string {
 }
 
 func TestUDPLossDuplicatesReordering(t *testing.T) {
+	t.Parallel()
 	var held []byte
 	var mu sync.Mutex
 	tests := []struct {
@@ -405,6 +426,7 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 // unchecked, and a server whose every second reply was wrong was "all
 // right".
 func TestUDPWrongDuplicate(t *testing.T) {
+	t.Parallel()
 	addr := udpServer(t, func(n int, b []byte) [][]byte {
 		if n > 0 {
 			return [][]byte{b}
@@ -561,6 +583,7 @@ func TestUnreachable(t *testing.T) {
 // answers too little, must not pass: the replies still owed at the end
 // are waited for, then counted lost, and a run with no reply fails.
 func TestOwedRepliesAreLost(t *testing.T) {
+	t.Parallel()
 	silentTCP := func(t *testing.T) string {
 		return shouttest.StreamServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	}
@@ -594,6 +617,7 @@ func TestOwedRepliesAreLost(t *testing.T) {
 		{"churn silent", "tcp", hangTCP, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick(tc.network, tc.server(t))
 			cfg.Conns, cfg.Depth, cfg.Churn = 2, 1, tc.churn
 			cfg.Duration, cfg.Timeout = busyWindow, 2*busyWindow // (each sends one in the window)
@@ -658,6 +682,7 @@ func TestReplyEndsEarly(t *testing.T) {
 // wrong, a run with a warm-up counts each measured reply once, as a
 // message and as wrong, and none from the warm-up.
 func TestWarmupCountedLikeMessages(t *testing.T) {
+	t.Parallel()
 	echoTCP := func(t *testing.T) string { return streamServer(t, 4096, bytes.Clone) }
 	echoUDP := func(t *testing.T) string {
 		return shouttest.PacketServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
@@ -667,6 +692,7 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 		server  func(*testing.T) string
 	}{{"tcp", echoTCP}, {"udp", echoUDP}} {
 		t.Run(tc.network, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick(tc.network, tc.server(t))
 			// (A second measured: the window is a second of the clock's,
 			// fixed before the first message, and a machine busy enough
@@ -691,6 +717,7 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 // not all right, and the report says how many were measured of how many
 // asked for, in text, JSON and HTML.
 func TestWarmupLossIsLessLoad(t *testing.T) {
+	t.Parallel()
 	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler), MaxConns: 2})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth = 5, 1
@@ -774,6 +801,7 @@ func resetFirstServer(t *testing.T) string {
 // warm-up reset counted among the run's errors and failed a run whose
 // every measured reply was right.
 func TestWarmupErrorsApart(t *testing.T) {
+	t.Parallel()
 	addr := resetFirstServer(t)
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth = 2, 1
@@ -796,6 +824,7 @@ func TestWarmupErrorsApart(t *testing.T) {
 // it showed msg/s of the second but wrong, errors and lost as running
 // totals, so a second with no new wrong reply still showed them all.
 func TestProgressIsPerSecond(t *testing.T) {
+	t.Parallel()
 	addr := streamServer(t, 4096, bytes.Clone) // every reply wrong: ascii text unchanged
 	var progress bytes.Buffer
 	cfg := quick("tcp", addr)
@@ -826,6 +855,7 @@ func TestProgressIsPerSecond(t *testing.T) {
 // reply is its message's text twice, 2 × Size - 1 bytes with its
 // newline, and the report said Size bytes a reply.
 func TestBytesPerSecIsWhatCame(t *testing.T) {
+	t.Parallel()
 	twice := func(b []byte) []byte {
 		var out []byte
 		for line := range bytes.Lines(b) {
@@ -844,6 +874,7 @@ func TestBytesPerSecIsWhatCame(t *testing.T) {
 		{"udp", udp, 2*64 - 20}, // the sequence number once, the text twice
 	} {
 		t.Run(tc.network, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick(tc.network, tc.addr)
 			cfg.Conns, cfg.Size, cfg.Text, cfg.Mode = 2, 64, "ascii", "echo"
 			cfg.Duration = busyWindow
@@ -974,6 +1005,7 @@ func TestResetTheWriterMetIsNotAWrongReply(t *testing.T) {
 // a megabyte with no newline follow the only reply, the megabyte at
 // least 16 of the loops' reads, the two lines perhaps one.
 func TestStrayBytesAreOneWrongReplyALine(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("the goroutine driver reads a connection only for a reply owed: stray bytes are in the next reply")
 	}
@@ -1132,6 +1164,7 @@ func TestTimeoutIsNotForConnecting(t *testing.T) {
 // named in the report, and the one refused throughout makes the run not
 // all right (TestReconnectNeverServedNotAllRight).
 func TestReconnectBacksOff(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -1228,6 +1261,7 @@ func answerLines(c net.Conn, r *bufio.Reader) {
 // uppercase passes --lang tr, and the same server is caught when plain
 // uppercase is wanted, as is a server with a deliberately wrong mapping.
 func TestCheckFollowsLanguage(t *testing.T) {
+	t.Parallel()
 	turkish := func(s string) string { return cases.Upper(language.Turkish).String(s) }
 	und := func(s string) string { return cases.Upper(language.Und).String(s) }
 	// Wrong only for "ΐ": kept as it is.
@@ -1245,6 +1279,7 @@ func TestCheckFollowsLanguage(t *testing.T) {
 		{"plain server, --mode simple", "simple", "", und, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick("tcp", lineServer(t, tc.server))
 			cfg.Mode, cfg.Lang = tc.mode, tc.lang // quick's 2 s timeout: each reply is on time, loaded machine or not
 			rep := run(t, cfg)
@@ -1258,6 +1293,7 @@ func TestCheckFollowsLanguage(t *testing.T) {
 // A server that stops reading: bench's sends back up, the run still ends,
 // and the messages owed are lost and the stall an error.
 func TestServerStopsReading(t *testing.T) {
+	t.Parallel()
 	stop := make(chan struct{})
 	addr := shouttest.StreamServer(t, func(c net.Conn) { <-stop })
 	t.Cleanup(func() { close(stop) })
@@ -1372,6 +1408,7 @@ func (*readsUntil) Datagram(*server.DatagramInfo) {}
 // 10 s, a bound: in 300 ms a busy machine had made no TLS handshake, and
 // churning, no message.
 func TestTLSAndChurn(t *testing.T) {
+	t.Parallel()
 	var reads readsUntil
 	tlsEndpoint, client := tlsServerObserved(t, tls.NoClientCert, &reads)
 	tcpEndpoint := endpoint.Endpoint{Network: "tcp", Address: shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler), Observer: &reads})}
@@ -1444,6 +1481,7 @@ func TestTLSAndChurn(t *testing.T) {
 
 // A churning run catches a wrong server as a pipelined one does.
 func TestChurnCatchesWrongServer(t *testing.T) {
+	t.Parallel()
 	addr := lineServer(t, strings.ToUpper) // keeps ß
 	cfg := quick("tcp", addr)
 	cfg.Churn, cfg.Depth = true, 1
@@ -1472,6 +1510,7 @@ const bound = 10 * time.Second
 // and the run goes on: what was owed is sent again, nothing is lost.
 // Without it, the same server fails the run.
 func TestReconnect(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -1501,6 +1540,7 @@ func TestReconnect(t *testing.T) {
 // had been answered (a helper's faulty server: 66 unanswered connections
 // among the 6,676 messages).
 func TestChurnNoReplyIsNoMessage(t *testing.T) {
+	t.Parallel()
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(bound))
 		io.Copy(io.Discard, c) // reads the message, answers nothing
@@ -1522,6 +1562,7 @@ func TestChurnNoReplyIsNoMessage(t *testing.T) {
 // ones made for them never close; the report counted 4 reconnects and
 // what they resent.
 func TestReconnectsInWarmupNotCounted(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -1560,6 +1601,7 @@ func TestReconnectsInWarmupNotCounted(t *testing.T) {
 // run all right (a helper's faulty server: 20 half replies, "all right").
 // A reply cut after its first byte is as wrong as one cut in half.
 func TestReconnectCountsCutReplyWrong(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -1593,6 +1635,7 @@ func TestReconnectCountsCutReplyWrong(t *testing.T) {
 // connections is closed at once in the warm-up, and every one made for
 // them is served. They counted 4 unserved in a run that measured none.
 func TestReconnectUnservedInWarmupNotCounted(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -1619,6 +1662,7 @@ func TestReconnectUnservedInWarmupNotCounted(t *testing.T) {
 // only if it was: a run whose connections all stay up, with Reconnect or
 // without, names none. Every connection closed at the end was counted.
 func TestUnmadeOnlyWhenBeingMadeAgain(t *testing.T) {
+	t.Parallel()
 	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
 	for _, reconnect := range []bool{false, true} {
 		if reconnect && goroutineDriver {
@@ -1666,6 +1710,7 @@ func oneThenGone(t *testing.T, handle func(net.Conn)) string {
 // both, "16 messages owed at a graceful close were sent again" of a
 // server that never took another connection.
 func TestReconnectCountsResentOnlyWhenSent(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -1691,6 +1736,7 @@ func TestReconnectCountsResentOnlyWhenSent(t *testing.T) {
 // down at the end) is named, even in a run that is all right: the report
 // said only "all right", with no server for the end of the run.
 func TestReconnectNamesConnectionsUnmadeAtTheEnd(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -1720,6 +1766,7 @@ func TestReconnectNamesConnectionsUnmadeAtTheEnd(t *testing.T) {
 // and the reset came after a 3 s run had stopped, when bench counts no
 // error and makes no connection again.
 func TestReconnectAfterResetWithUnsentBytes(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -1764,6 +1811,7 @@ func TestReconnectAfterResetWithUnsentBytes(t *testing.T) {
 // A TLS server that accepts and never answers the handshake: the run
 // fails within ConnectTimeout, not never.
 func TestTLSHandshakeBoundedByConnectTimeout(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
@@ -1788,6 +1836,7 @@ func TestTLSHandshakeBoundedByConnectTimeout(t *testing.T) {
 // run. The server here takes the run's first connection (its check that
 // the server is there) and is gone.
 func TestChurnBacksOffFromAGoneServer(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
@@ -1937,6 +1986,7 @@ func TestUDPOpenLoopOutrunsTheRing(t *testing.T) {
 // had those that came in the wait at the end counted as if they had come
 // in the window, and showed more than the server can do.
 func TestThroughputIsWhatCameWhileMeasuring(t *testing.T) {
+	t.Parallel()
 	const perReply = 2 * time.Millisecond // at most 500 replies a second
 	addr := shouttest.StreamServer(t, func(c net.Conn) { answerAfter(c, perReply) })
 	for _, tc := range []struct {
@@ -1948,6 +1998,7 @@ func TestThroughputIsWhatCameWhileMeasuring(t *testing.T) {
 		{"closed loop, more in flight than the window serves", 0, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick("tcp", addr) // no warm-up
 			cfg.Conns, cfg.Depth, cfg.Text, cfg.Rate = 1, tc.depth, "ascii", tc.rate
 			cfg.Duration, cfg.Timeout = 500*time.Millisecond, 5*time.Second
@@ -2040,6 +2091,7 @@ func openLoopHeld(t *testing.T, cfg bench.Config) {
 // text under another name, and a datagram Size too small for the
 // sequence number would send larger messages than the report says.
 func TestRunRefusesWhatItCannotDo(t *testing.T) {
+	t.Parallel()
 	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
 	manyConns, manyHeld := int(min(1<<38, math.MaxInt)), "36893488147419103232"
 	if strconv.IntSize == 32 {
@@ -2171,6 +2223,7 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 // counted as on time (the largest latency near 800 ms) and only those the
 // final wait gave up on were lost.
 func TestLateRepliesAreLost(t *testing.T) {
+	t.Parallel()
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
 		lines := bufio.NewReader(c)
 		for {
@@ -2268,6 +2321,7 @@ func TestUDPOpenLoopTimesFromTheSend(t *testing.T) {
 // comes 2.5 s after it, with a timeout of 2 s and 1 s measured, so in the
 // wait, after the replies to the datagrams sent after it.
 func TestLateDatagramInTheFinalWaitIsNotReordered(t *testing.T) {
+	t.Parallel()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -2408,6 +2462,7 @@ func TestReportEmpty(t *testing.T) {
 // A reply that comes without its newline is reported as begun and not
 // ended, not as no reply at all: 63 bytes had come.
 func TestReplyWithoutNewlineSaysSo(t *testing.T) {
+	t.Parallel()
 	addr := scriptServer(t, func(i int, line string) (string, bool) {
 		if i == 5 {
 			return strings.TrimSuffix(upper(line), "\n"), false // and nothing more
@@ -2584,6 +2639,7 @@ func goneAfterFive(t *testing.T) (addr string, gone <-chan struct{}) {
 // churn said "read tcp 127.0.0.1:…->127.0.0.1:…: i/o timeout", which
 // names neither the reply nor the timeout, as the event loops do.
 func TestSilenceSaysNoReplyWithin(t *testing.T) {
+	t.Parallel()
 	silent := scriptServer(t, func(i int, line string) (string, bool) {
 		if i < 5 {
 			return upper(line), false
@@ -2609,6 +2665,7 @@ func TestSilenceSaysNoReplyWithin(t *testing.T) {
 		{"churn", never, true, "receive: no reply within 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick("tcp", tc.addr)
 			cfg.Conns, cfg.Depth, cfg.Text, cfg.Churn = 1, 1, "ascii", tc.churn
 			// The time-out falls while measuring. It is long enough that the
@@ -2631,6 +2688,7 @@ func TestSilenceSaysNoReplyWithin(t *testing.T) {
 // one stray line put the connection out of step for the rest of the
 // run, every later reply wrong.
 func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
+	t.Parallel()
 	addr := scriptServer(t, func(i int, line string) (string, bool) {
 		if i == 2 {
 			return upper(line) + "stray\n", false // in one write: one read
@@ -2672,6 +2730,7 @@ func TestAllRightNamesDuplicates(t *testing.T) {
 // connected sockets, unseen: the last line says that only replies from
 // there count, where it said just that no reply came back.
 func TestUDPRepliesFromAnotherPortSaid(t *testing.T) {
+	t.Parallel()
 	in, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -2777,6 +2836,7 @@ func TestUDPRingsWithinBudget(t *testing.T) {
 // with the next message sent, counted that message wrong ("closed before
 // the reply began"), as if the server had closed on it.
 func TestOpenLoopIdleCloseIsAnError(t *testing.T) {
+	t.Parallel()
 	addr := closingServer(t, 2)
 	cfg := quick("tcp", addr)
 	// Two replies 500 ms apart, the close with the second: the next is
@@ -2796,6 +2856,7 @@ func TestOpenLoopIdleCloseIsAnError(t *testing.T) {
 // warm-up: lost, then late) or answered twice (the second). Only what was
 // sent while measuring is lost, late or duplicated.
 func TestUDPWarmupLossAndDuplicatesNotCounted(t *testing.T) {
+	t.Parallel()
 	var (
 		mu    sync.Mutex
 		held  []byte // the reply to the first, held past Timeout
@@ -2836,6 +2897,7 @@ func TestUDPWarmupLossAndDuplicatesNotCounted(t *testing.T) {
 // address sends (shout serve's budget of replies, --source-rate, is an
 // address's, all its ports', off loopback).
 func TestUDPSocketsSpread(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	from := map[string]bool{}
 	addr := shouttest.PacketServerFrom(t, func(_ int, a net.Addr, b []byte) [][]byte {
@@ -2868,6 +2930,7 @@ func TestUDPSocketsSpread(t *testing.T) {
 // held back a second (1.7 times --timeout): the connection fails, as the
 // event loops fail it (between 600 and 675 ms after the message).
 func TestOpenLoopReplyAfterIdleHasTimeout(t *testing.T) {
+	t.Parallel()
 	addr := scriptServer(t, func(i int, line string) (string, bool) {
 		if i == 1 {
 			<-time.After(time.Second)
@@ -2892,6 +2955,7 @@ func TestOpenLoopReplyAfterIdleHasTimeout(t *testing.T) {
 // right, saying how many and why. (3 of 5 refused by a --max-conns 2
 // server: "every reply checked: all right".)
 func TestReconnectNeverServedNotAllRight(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -2937,6 +3001,7 @@ func TestReconnectNeverServedNotAllRight(t *testing.T) {
 // TestReconnectNothingAskedIsNotNeverServed), but the messages that fall
 // due while it is made again are, and refused.
 func TestReconnectNeverServedOpenLoop(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -2959,6 +3024,7 @@ func TestReconnectNeverServedOpenLoop(t *testing.T) {
 // connections served a reply while measuring, 1 never did": not all
 // right, exit status 1, for a run that lost nothing.
 func TestReconnectNothingAskedIsNotNeverServed(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("reconnect needs the event-loop driver")
 	}
@@ -3039,6 +3105,7 @@ func TestReconnectNothingAskedIsNotNeverServed(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick("tcp", tc.server(t))
 			cfg.Reconnect = true
 			tc.cfg(&cfg)

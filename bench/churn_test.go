@@ -26,6 +26,7 @@ import (
 // lost as well. A failure after the message was sent (a reset) still
 // loses it.
 func TestChurnFailedConnectIsNotLost(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
@@ -40,6 +41,7 @@ func TestChurnFailedConnectIsNotLost(t *testing.T) {
 		{"reset after the message", resettingAfterMessage, true, "receive: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick("tcp", "")
 			cfg.Endpoint = tc.server(t)
 			cfg.TLS = &tls.Config{InsecureSkipVerify: true}
@@ -124,6 +126,7 @@ func resettingAfterMessage(t *testing.T) endpoint.Endpoint {
 // both: a server that closed every connection without a byte showed 1867
 // msg/s.
 func TestChurnThroughputIsOfRepliesThatCame(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
@@ -160,6 +163,7 @@ func TestChurnThroughputIsOfRepliesThatCame(t *testing.T) {
 // drivers. A right reply followed by "zz" was never counted: the run said
 // no reply came back.
 func TestChurnReplyThenStrayBytes(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
@@ -188,6 +192,7 @@ func TestChurnReplyThenStrayBytes(t *testing.T) {
 // message sent and not answered by the end of that wait is still lost:
 // see TestOwedRepliesAreLost.)
 func TestChurnEndGivesUpConnects(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
@@ -227,6 +232,7 @@ func TestChurnEndGivesUpConnects(t *testing.T) {
 // failure as an error: the reply was counted lost, and the run said no
 // reply came back. The other drivers count the reply and the error.
 func TestChurnReplyThenResetCounts(t *testing.T) {
+	t.Parallel()
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}

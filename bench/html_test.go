@@ -94,6 +94,7 @@ func TestWriteHTMLEscapesAndStandsAlone(t *testing.T) {
 // lines, each across most of the page's width (a legend's colour swatch
 // alone is a few pixels wide).
 func TestHTMLRenders(t *testing.T) {
+	t.Parallel()
 	path, _ := writePage(t, sampleReport())
 	chromium := shouttest.Tool(t, "chromium", "chromium")
 

@@ -28,6 +28,7 @@ func shoutServer(t *testing.T) string {
 // socket with four in flight: no buffer on the way can overflow, so
 // every datagram bench sent reached the relay.
 func TestUDPThroughAFaultyPath(t *testing.T) {
+	t.Parallel()
 	srv := shoutServer(t)
 	type pk = shouttest.Packet
 	// every tenth datagram of a direction is impaired; impaired counts them.
@@ -134,6 +135,7 @@ func TestUDPThroughAFaultyPath(t *testing.T) {
 			}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var all, impaired atomic.Int64
 			addr := shouttest.UDPRelay(t, srv, tc.path(&all, &impaired))
 			cfg := quick("udp", addr)
@@ -175,6 +177,7 @@ func within(t *testing.T, what string, got, least, most int64) {
 // connection, which each connection counts once, what it owed lost or
 // (a reply cut short by an end of file) wrong.
 func TestStreamThroughAFaultyPath(t *testing.T) {
+	t.Parallel()
 	srv := shoutServer(t)
 	type stream = shouttest.Stream
 	const conns, depth = 4, 4
@@ -284,6 +287,7 @@ func TestStreamThroughAFaultyPath(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := quick("tcp", "")
 			cfg.Conns, cfg.Depth = conns, depth
 			cfg.Duration, cfg.Timeout = 10*time.Second, 300*time.Millisecond
