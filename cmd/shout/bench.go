@@ -157,7 +157,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return
 		}
 		// The echo window (see echoes) counts from here.
-		beganAt := time.Now()
+		beganAt := signalClock()
 		signalled.Store(true)
 		if s == syscall.SIGQUIT {
 			stopNow(s, "SIGQUIT")
@@ -199,7 +199,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 					}
 					continue
 				}
-				if echoes(began, time.Since(beganAt), s) {
+				if echoes(began, signalClock().Sub(beganAt), s) {
 					continue
 				}
 				why := "a second " + s.String()

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,29 +28,68 @@ func slowNoticeMain() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, slowNotice{w: os.Stderr}))
 }
 
-// slowRelayedNoticeMain is slowNoticeMain whose first signal is passed
-// on again as its notice is written, as GNU timeout's copies come to a
-// Ctrl-C at a shell prompt (see echoes), and whose notice then takes as
-// long to write.
+// slowRelayedNoticeMain is shout whose first signal is passed on again
+// as its notice is written, as GNU timeout's copies come to a Ctrl-C at
+// a shell prompt (see echoes), and whose notice then takes 3 echo
+// windows to write, on bench's signal clock: that clock stands still
+// until bench has timed the copy, however long a busy machine takes to
+// hand it over, and then moves on by the slow write's time. A copy read
+// only once the notice was written is timed 3 windows late.
 func slowRelayedNoticeMain() {
 	catchQuit()
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, slowNotice{os.Stderr, true}))
+	c := &relayClock{at: time.Now(), timed: make(chan struct{})}
+	signalClock = c.now
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, slowNotice{os.Stderr, c}))
 }
 
 type slowNotice struct {
 	w     *os.File
-	relay bool // send shout a SIGINT as the notice is written
+	relay *relayClock // if not nil: send shout a SIGINT as the notice is written
 }
 
 func (s slowNotice) Write(p []byte) (int, error) {
 	n, err := s.w.Write(p)
-	if bytes.Contains(p, []byte(": stopping;")) {
-		if s.relay {
-			syscall.Kill(os.Getpid(), syscall.SIGINT)
-		}
-		time.Sleep(3 * echoWindow) // what makes the write slow, not a wait for something
+	if !bytes.Contains(p, []byte(": stopping;")) {
+		return n, err
 	}
+	if s.relay == nil {
+		time.Sleep(3 * echoWindow) // what makes the write slow, not a wait for something
+		return n, err
+	}
+	s.relay.armed.Store(true)
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	select {
+	case <-s.relay.timed:
+	case <-time.After(5 * time.Second): // not timed during the write: read after it (the test waits 10 s)
+	}
+	s.relay.pass(3 * echoWindow)
 	return n, err
+}
+
+// relayClock is bench's signal clock in slowRelayedNoticeMain: it moves
+// only when pass is called, and closes timed when it is first read once
+// armed (bench timing the copy).
+type relayClock struct {
+	mu    sync.Mutex
+	at    time.Time
+	armed atomic.Bool
+	once  sync.Once
+	timed chan struct{}
+}
+
+func (c *relayClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed.Load() {
+		c.once.Do(func() { close(c.timed) })
+	}
+	return c.at
+}
+
+func (c *relayClock) pass(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = c.at.Add(d)
 }
 
 // A second Ctrl-C that comes an echo window after the notice of the
