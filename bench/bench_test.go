@@ -404,6 +404,7 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // (held is "swaps pairs"' alone)
 			addr := udpServer(t, tc.answer)
 			cfg := quick("udp", addr)
 			cfg.Conns = 1
