@@ -27,6 +27,7 @@ import (
 	"shout/client"
 	"shout/endpoint"
 	"shout/internal/certs"
+	"shout/internal/named"
 	"shout/internal/shouttest"
 	"shout/server"
 	"shout/upper"
@@ -811,22 +812,36 @@ func TestHandshakeUntrustedWithCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherCert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	withCA := func(name string) (string, *tls.Config) {
+		ca := filepath.Join(dir, name)
+		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherCert.Certificate[0]}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := client.TLSOptions{CA: ca}.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ca, cfg
 	}
-	withCA, err := client.TLSOptions{CA: ca}.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, caCfg := withCA("other-ca.pem")
+	// A file name with a character that is not printable (a no-break
+	// space, as pasted), which the error shows escaped.
+	_, oddCACfg := withCA("other\u00a0ca.pem")
+	oddShown := filepath.Join(dir, `other\u00a0ca.pem`)
 	// The same pool in a config the caller made: the file is not known.
-	byHand := &tls.Config{RootCAs: withCA.RootCAs.Clone()}
+	byHand := &tls.Config{RootCAs: caCfg.RootCAs.Clone()}
+	flags := func(f string) string {
+		return map[string]string{"TLSOptions.CA": "--ca", "TLSOptions.Insecure": "--insecure"}[f]
+	}
+	byFlags := strings.NewReplacer("TLSOptions.CA", "--ca", "TLSOptions.Insecure", "--insecure")
 	for _, tc := range []struct {
 		name string
 		cfg  *tls.Config
 		want string
 	}{
-		{"TLSOptions.CA", withCA, "(no authority in " + ca + " signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"},
+		{"TLSOptions.CA", caCfg, "(no authority in " + ca + " signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"},
+		{"TLSOptions.CA, its name escaped", oddCACfg, "(no authority in " + oddShown + " signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"},
 		{"RootCAs", byHand, "(no authority given signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"},
 		{"system's", nil, "(pass the authority that signed it with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"},
 	} {
@@ -839,6 +854,12 @@ func TestHandshakeUntrustedWithCA(t *testing.T) {
 			var unknown x509.UnknownAuthorityError
 			if !errors.As(err, &unknown) || !strings.HasSuffix(err.Error(), tc.want) {
 				t.Errorf("Handshake: %v; want an unknown authority, and %s", err, tc.want)
+			}
+			// A program names the options its own way (shout: --ca),
+			// whatever the text around them: escaping it for the
+			// terminal left the fields' names in it.
+			if got, want := named.Text(err, flags), byFlags.Replace(err.Error()); got != want {
+				t.Errorf("named by flags: %s\nwant %s", got, want)
 			}
 		})
 	}

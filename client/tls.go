@@ -111,7 +111,10 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		if why := sc.notTLS(err); why != nil {
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
-			err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
+			// Its text escaped already, as the file's name: escapedErr
+			// would change it, and a program could no longer find it to
+			// name the options its own way (named.Text).
+			err = untrusted(escapedErr{err}, cfg.RootCAs != nil, printable(caFile(cfg.RootCAs)))
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escapedErr{err}}
 	}
