@@ -19,24 +19,31 @@ type Setting string
 type Error struct {
 	format string
 	args   []any
-	err    error // what it wraps
+	errs   []error // what it wraps
 }
 
 // Errorf is fmt.Errorf whose Setting arguments a program may rename: a
-// %w verb wraps, as fmt.Errorf's does.
+// %w verb wraps, as fmt.Errorf's do (each of several).
 func Errorf(format string, args ...any) *Error {
-	return &Error{format: format, args: args, err: errors.Unwrap(fmt.Errorf(format, args...))}
+	e := &Error{format: format, args: args}
+	switch w := fmt.Errorf(format, args...).(type) {
+	case interface{ Unwrap() error }:
+		e.errs = []error{w.Unwrap()}
+	case interface{ Unwrap() []error }:
+		e.errs = w.Unwrap()
+	}
+	return e
 }
 
 // Reword is err said in other words (format and args, as Errorf's, with
 // no %w), which wraps it for errors.Is and errors.As.
 func Reword(err error, format string, args ...any) *Error {
-	return &Error{format: format, args: args, err: err}
+	return &Error{format: format, args: args, errs: []error{err}}
 }
 
 func (e *Error) Error() string { return e.text(nil) }
 
-func (e *Error) Unwrap() error { return e.err }
+func (e *Error) Unwrap() []error { return e.errs }
 
 // MarshalText is the error's text: a log handler that encodes values
 // as JSON would make {} of its unexported fields.

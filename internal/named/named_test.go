@@ -41,6 +41,10 @@ func TestText(t *testing.T) {
 	if !errors.Is(inner, fs.ErrNotExist) || !errors.Is(named.Reword(fs.ErrNotExist, "x"), fs.ErrNotExist) {
 		t.Error("an Error does not wrap what it was made of")
 	}
+	// Each %w wraps, as fmt.Errorf's do: with two, it wrapped neither.
+	if two := named.Errorf("%w: %w", fs.ErrNotExist, fs.ErrPermission); !errors.Is(two, fs.ErrNotExist) || !errors.Is(two, fs.ErrPermission) {
+		t.Errorf("%v does not wrap both its %%w", two)
+	}
 }
 
 // A handler that encodes a value as JSON gets the text, not {}.
