@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -727,6 +728,35 @@ func TestConnectTerminalReconnectBacksOff(t *testing.T) {
 	if n := accepts.Load(); n > 4 {
 		t.Errorf("%d connections by the third wait, want at most 4", n)
 	}
+	f.WriteString("\x03")
+	waitExit(t, cmd)
+}
+
+// A reconnect the prompt makes, refused by a server whose certificate no
+// --ca authority signed (a replica back with another), names shout's
+// flags in the hint (named.Text), as shout connect's own error does, not
+// the client's fields: TLSOptions.CA FILE, or TLSOptions.Insecure.
+func TestConnectTerminalReconnectHintNamesFlags(t *testing.T) {
+	p, other := newPKI(t), newPKI(t)
+	load := func(p *pki) *tls.Config {
+		c, err := tls.LoadX509KeyPair(p.serverCert, p.serverKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{c}}
+	}
+	trusted, untrusted := load(p), load(other)
+	var n atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		cfg := trusted
+		if n.Add(1) > 1 {
+			cfg = untrusted
+		}
+		tls.Server(c, cfg).Handshake() // the first then closes: a reconnect
+	})
+	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", "--ca", p.caFile, "tls://"+addr)
+	scr.expect(t, "no authority in "+p.caFile+" signed it: pass the one that did with --ca FILE, or --insecure to try things out); trying again until it answers")
 	f.WriteString("\x03")
 	waitExit(t, cmd)
 }
