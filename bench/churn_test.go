@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"strings"
@@ -58,6 +59,56 @@ func TestChurnFailedConnectIsNotLost(t *testing.T) {
 				t.Errorf("%d lost with %d errors (the first %q); want lost %v", rep.Lost, rep.Errors, rep.FirstError, tc.lost)
 			}
 		})
+	}
+}
+
+// A churning connection whose handshake the client refuses (the server's
+// certificate changed during the run, as shout serve's does on SIGHUP) is
+// the report's error, with the hint naming the options as FieldName does:
+// shout bench said "pass the one that did with TLSOptions.CA FILE, or
+// TLSOptions.Insecure", flags it does not have.
+func TestChurnErrorNamedByFieldName(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	serverConfig := func() (*tls.Config, *x509.Certificate) {
+		store, err := certs.SelfSigned([]string{"127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := certs.ServerConfig(store, "")
+		leaf, _ := store.GetCertificate(nil)
+		cert, err := x509.ParseCertificate(leaf.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg, cert
+	}
+	trusted, cert := serverConfig()
+	other, _ := serverConfig()
+	var n atomic.Int64
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		cfg := trusted // the run's check that the server is there
+		if n.Add(1) > 1 {
+			cfg = other
+		}
+		if tc := tls.Server(c, cfg); tc.Handshake() == nil {
+			io.Copy(io.Discard, tc) // until the client closes
+		}
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	cfg := quick("tcp", "")
+	cfg.Endpoint = endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}
+	cfg.TLS = &tls.Config{RootCAs: pool}
+	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 1
+	cfg.FieldName = func(f string) string {
+		return map[string]string{"TLSOptions.CA": "--ca", "TLSOptions.Insecure": "--insecure"}[f]
+	}
+	rep := run(t, cfg)
+	if want := "pass the one that did with --ca FILE, or --insecure to try things out)"; rep.Errors == 0 || !strings.HasSuffix(rep.FirstError, want) {
+		t.Errorf("%d errors, the first %q; want it to end %q", rep.Errors, rep.FirstError, want)
 	}
 }
 
