@@ -98,10 +98,12 @@ type Config struct {
 	// with UDP or a positive Rate.
 	Churn bool
 	// FieldName, if not nil, names a setting where the report's texts name
-	// one (FirstMismatch names Mode; an error of a connection may name
-	// client.TLSOptions.CA), as the program that runs bench knows it:
-	// shout bench names its flag, --mode. Nil: the field's name. Run's
-	// errors name them by their fields (Conns, SourceIPs).
+	// one, as the program that runs bench knows it: shout bench names its
+	// flag, --mode for "Mode". It is given "Mode" (FirstMismatch), and
+	// the settings a connection's error may name: "TLSOptions.CA" and
+	// "TLSOptions.Insecure" (package client's). It must return any other
+	// name as it is. Nil: the names as given. Errors Run returns name
+	// the fields (Conns, SourceIPs) whatever it says.
 	FieldName func(field string) string
 	// Reconnect makes a connection the server closes give way to a new
 	// one, and the run go on, as behind a load balancer while replicas
