@@ -243,6 +243,10 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool, error) {
 			return fail(err)
 		}
 	}
+	if driversSetUp != nil {
+		driversSetUp(r)
+	}
+	r.setWindow() // (the sockets taken: see run.start)
 	for _, l := range d.ls {
 		if r.cfg.Reconnect {
 			// Room for each connection's one redial: a dialer never waits.
