@@ -50,7 +50,8 @@ type Config struct {
 	// all, latency measured from when each message was due (over UDP from
 	// its send, which never waits for the server, so that a send later
 	// than due is bench's own lateness, not the server's). It must be a
-	// finite number, and no connection's interval longer than 30 years.
+	// finite number, and no connection's interval longer than 30 years
+	// or shorter than a nanosecond (at most 1e9 × Conns).
 	Rate float64
 	// Text is "utf8" (default: ASCII mixed with Latin, Greek, Cyrillic,
 	// CJK and characters whose uppercase is longer, such as ß) or "ascii",
@@ -210,6 +211,11 @@ func (c *Config) check() error {
 	case c.Rate > 0 && float64(c.Conns)/c.Rate > 1e9:
 		// Each connection's interval in nanoseconds must fit in 64 bits.
 		return fmt.Errorf("bench: Rate %g is too low: a connection would send once in more than 30 years", c.Rate)
+	case c.Rate > 0 && float64(c.Conns)/c.Rate < 1e-9:
+		// Each connection's interval must be at least a nanosecond: under
+		// it an event loop sent one a nanosecond, short of the rate, and
+		// a goroutine's schedule never moved on (see openLoop).
+		return fmt.Errorf("bench: Rate %g is too high: a connection would send more than one message a nanosecond", c.Rate)
 	case c.Churn && udp:
 		// A churn worker sends the stream messages, which a UDP run has none of.
 		return errors.New("bench: Churn is for TCP, TLS and Unix sockets: UDP has no connections")

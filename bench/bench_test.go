@@ -2150,6 +2150,13 @@ func TestRunRefusesWhatItCannotDo(t *testing.T) {
 			"bench: Rate +Inf is not a number of messages per second"},
 		{"rate too low", func(c bench.Config) bench.Config { c.Rate = 1e-12; return c },
 			"bench: Rate 1e-12 is too low: a connection would send once in more than 30 years"},
+		// A connection's interval under a nanosecond: the event loops sent
+		// one a nanosecond, a lower rate than asked, and the goroutine
+		// driver's (UDP) schedule never moved on, every message it sent
+		// counted never sent too (32,768 answered and 200,000,000 never
+		// sent of a run of 200 ms at 1e11 a second).
+		{"rate too high", func(c bench.Config) bench.Config { c.Rate = 1e11; return c },
+			"bench: Rate 1e+11 is too high: a connection would send more than one message a nanosecond"},
 		// shout bench refuses these too: Churn over UDP panicked (a
 		// worker indexed the stream messages a UDP run has none of), and
 		// Churn with a Rate ran a closed loop reported as an open one.

@@ -293,6 +293,9 @@ func (cmd *benchCmd) check(ep endpoint.Endpoint) error {
 	case cmd.Rate > 0 && float64(max(cmd.Conns, 1))/cmd.Rate > 1e9:
 		// Each connection's interval in nanoseconds must fit in 64 bits.
 		return usagef("--rate is too low: a connection would send once in more than 30 years")
+	case cmd.Rate > 0 && float64(max(cmd.Conns, 1))/cmd.Rate < 1e-9:
+		// Each connection's interval must be at least a nanosecond.
+		return usagef("--rate is too high: a connection would send more than one message a nanosecond (at most 1e9 × --conns)")
 	case cmd.Duration <= 0:
 		return usagef("--duration must be more than 0")
 	case cmd.Warmup < 0:

@@ -131,6 +131,18 @@ func TestBadDurationSaysWhatADurationIs(t *testing.T) {
 	}
 }
 
+// A --rate past one message a nanosecond a connection is refused: the
+// drivers cannot schedule it (see bench.Config.Rate).
+func TestRateTooHighRefused(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"bench", "--rate=1e11", "--conns=2", "127.0.0.1:1"}, strings.NewReader(""), &stdout, &stderr)
+	first, _, _ := strings.Cut(stderr.String(), "\n")
+	want := "shout: --rate is too high: a connection would send more than one message a nanosecond (at most 1e9 × --conns)"
+	if code != 2 || first != want {
+		t.Errorf("status %d, %q; want 2 and %q", code, first, want)
+	}
+}
+
 // A --rate that is no number says so in words: kong said `expected a
 // float but got "abc" (string)`, Go's names for the types.
 func TestRateNotANumberSaysSo(t *testing.T) {
