@@ -471,15 +471,29 @@ func TestIdleTimeoutFlushesHeldCharacter(t *testing.T) {
 func TestIdleTimeoutNeverEarly(t *testing.T) {
 	const idle = 40 * time.Millisecond
 	addr := shouttest.Start(t, &server.Server{IdleTimeout: idle, Logger: discard()})
-	for round := range 32 {
+	late := 0 // rounds whose client wrote only after a whole idle timeout
+	for round := 0; round < 32; round++ {
+		if late > 32 {
+			t.Fatalf("in %d rounds of %d the client wrote only after the idle timeout: the machine is too busy to tell", late, round+late)
+		}
+		dialing := time.Now()
 		c := dial(t, addr)
 		sent := time.Now() // before the server can read it
 		if _, err := io.WriteString(c, "x\n"); err != nil {
 			t.Fatal(err)
 		}
+		wrote := time.Since(dialing)
 		got, err := io.ReadAll(c) // the reply, then the idle timeout's end of file
 		after := time.Since(sent)
 		c.Close()
+		if err == nil && len(got) == 0 && wrote >= idle {
+			// A busy machine held the client back for all of the idle
+			// timeout: the server was right to close the connection idle
+			// before its message came. The round tells nothing.
+			late++
+			round--
+			continue
+		}
 		if err != nil || string(got) != "X\n" {
 			t.Fatalf("round %d: got %q, %v; want %q then end of file", round, got, err, "X\n")
 		}
