@@ -264,7 +264,11 @@ type drun struct {
 	active  int
 	perIP   map[string]int
 	udp     net.Conn
-	stopped bool
+	// lastReply is the last datagram reply sent to udp, and
+	// lastDatagrams what the observer was told of each datagram.
+	lastReply     string
+	lastDatagrams []server.DatagramInfo
+	stopped       bool
 	// finishing: the script is done, and the clients wait for the idle
 	// timeout
 	finishing bool
@@ -293,6 +297,7 @@ func (p *plan) run(t *testing.T, engine server.Engine) *runResult {
 	if p.idle {
 		r.srv.IdleTimeout = idleTimeout
 	}
+	r.srv.StopSourceClock()
 	r.serve()
 	defer func() {
 		for _, c := range r.clients {
@@ -630,13 +635,27 @@ func (r *drun) datagram(p []byte) {
 	if _, err := r.udp.Write(p); err != nil {
 		r.fatalf("datagram: %v", err)
 	}
-	b := make([]byte, 64<<10)
-	n, err := r.udp.Read(b)
-	if err != nil {
-		r.fatalf("datagram of %d bytes: no reply: %v", len(p), err)
+	// One that equals the reply just sent to its source is that reply
+	// come back, from an echo service: a loop, dropped (the source clock
+	// is stopped, so it is always just sent).
+	want, loop := ref(string(p)), string(p) == r.lastReply
+	if !loop {
+		b := make([]byte, 64<<10)
+		n, err := r.udp.Read(b)
+		if err != nil {
+			r.fatalf("datagram of %d bytes: no reply: %v", len(p), err)
+		}
+		if string(b[:n]) != want {
+			r.fatalf("datagram %q: reply %q, want %q", p, b[:n], want)
+		}
+		r.lastReply = want
 	}
-	if want := ref(string(p)); string(b[:n]) != want {
-		r.fatalf("datagram %q: reply %q, want %q", p, b[:n], want)
+	// Told of once its reply is sent, or once it is dropped: one at a time,
+	// so that the list's order is the script's.
+	got := r.rec.waitDatagram(r.t, len(r.lastDatagrams))
+	r.lastDatagrams = append(r.lastDatagrams, got)
+	if (got.Reason == server.ReasonLoop) != loop || !loop && got.Reason != server.ReasonNone {
+		r.fatalf("datagram %q: %v, want a loop: %v", p, got.Reason, loop)
 	}
 }
 
@@ -871,6 +890,7 @@ type diffRecorder struct {
 	mu        sync.Mutex
 	conns     map[string][]*connRecord // by address, in the order of connection
 	datagrams []string
+	dgInfo    []server.DatagramInfo
 	changed   chan struct{}
 	stopped   chan struct{}
 }
@@ -972,8 +992,35 @@ func (d *diffRecorder) ConnClose(c *server.ConnInfo) {
 
 func (d *diffRecorder) Datagram(g *server.DatagramInfo) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.datagrams = append(d.datagrams, fmt.Sprintf("%d bytes in, %d out, %v, %v", len(g.Data), g.BytesOut, g.Reason, g.Err))
+	d.dgInfo = append(d.dgInfo, server.DatagramInfo{BytesOut: g.BytesOut, Reason: g.Reason, Err: g.Err})
+	d.mu.Unlock()
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitDatagram waits until the observer has been told of the i'th
+// datagram, and returns what it was told.
+func (d *diffRecorder) waitDatagram(t *testing.T, i int) server.DatagramInfo {
+	t.Helper()
+	timeout := time.After(bound)
+	for {
+		d.mu.Lock()
+		n := len(d.dgInfo)
+		d.mu.Unlock()
+		if n > i {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.dgInfo[i]
+		}
+		select {
+		case <-d.changed:
+		case <-timeout:
+			t.Fatalf("the observer was told of %d datagrams within %v, want %d", n, bound, i+1)
+		}
+	}
 }
 
 func (d *diffRecorder) ServerStopped() { close(d.stopped) }
