@@ -291,8 +291,10 @@ func (p *plan) run(t *testing.T, engine server.Engine) *runResult {
 		MaxConnsPerIP: p.maxConnsPerIP,
 		Linger:        linger,
 		Logger:        logger,
-		Observer:      server.Observers(r.rec, r.metrics, server.NewLogObserver(logger)),
-		ConnState:     r.rec.state,
+		// The recorder is told last, so that once a client has seen it
+		// told, the log and the metrics were too.
+		Observer:  server.Observers(r.metrics, server.NewLogObserver(logger), r.rec),
+		ConnState: r.rec.state,
 	}
 	if p.idle {
 		r.srv.IdleTimeout = idleTimeout
@@ -451,7 +453,7 @@ func (r *drun) open(slot int) *dclient {
 	c.c.SetDeadline(time.Now().Add(bound))
 	r.clients = append(r.clients, c)
 	rejected := r.p.maxConns > 0 && r.active >= r.p.maxConns || r.p.maxConnsPerIP > 0 && r.perIP[ip] >= r.p.maxConnsPerIP
-	cr := r.rec.waitFor(r.t, c.addr, c.gen, func(cr *connRecord) bool { return cr.opened || cr.closed })
+	cr := r.rec.waitFor(r.t, c.addr, c.gen, func(cr *connRecord) bool { return cr.opened && len(cr.states) > 0 || cr.ended() })
 	if cr.closed != rejected {
 		r.fatalf("client %d: rejected %v, want %v (%d open of MaxConns %d, %d from %s of MaxConnsPerIP %d)",
 			c.index, cr.closed, rejected, r.active, r.p.maxConns, r.perIP[ip], ip, r.p.maxConnsPerIP)
@@ -578,7 +580,7 @@ func (r *drun) closeClient(c *dclient, reset bool) {
 	}
 	c.c.Close()
 	c.c = nil
-	r.rec.waitFor(r.t, c.addr, c.gen, func(cr *connRecord) bool { return cr.closed })
+	r.rec.waitFor(r.t, c.addr, c.gen, (*connRecord).ended)
 	r.active--
 	r.perIP[strings.Split(c.addr, ":")[0]]--
 	for i, s := range r.slot {
@@ -615,7 +617,7 @@ func (r *drun) shutdown() {
 		r.readToEOF(c)
 		if r.p.shortLinger {
 			// The client holds on: the server closes once it has lingered.
-			r.rec.waitFor(r.t, c.addr, c.gen, func(cr *connRecord) bool { return cr.closed })
+			r.rec.waitFor(r.t, c.addr, c.gen, (*connRecord).ended)
 		}
 	}
 }
@@ -691,7 +693,7 @@ func (r *drun) finish() {
 		r.stopErr <- r.srv.Shutdown(ctx)
 	}
 	for _, c := range r.clients {
-		cr := r.rec.waitFor(r.t, c.addr, c.gen, func(cr *connRecord) bool { return cr.closed })
+		cr := r.rec.waitFor(r.t, c.addr, c.gen, (*connRecord).ended)
 		ci := cr.info
 		if r.p.idle && ci.Reason == server.ReasonIdleTimeout && c.want != ci.Reason {
 			r.t.Skipf("%v: client %d idle for %v between two steps", r.engine, c.index, idleTimeout)
@@ -904,6 +906,10 @@ type connRecord struct {
 	stateDone      bool // closed or rejected, as the ConnState hook sees it
 }
 
+// ended reports whether the connection is closed, as the observer and
+// the ConnState hook (told after it) see it.
+func (cr *connRecord) ended() bool { return cr.closed && cr.stateDone }
+
 // events is the sequence of observer events, each run of reads and
 // replies one "data": how many reads a message took is the driver's to
 // choose, and a read that ends inside a character is answered with the
@@ -961,6 +967,11 @@ func (d *diffRecorder) event(c *server.ConnInfo, f func(cr *connRecord)) {
 	d.mu.Lock()
 	f(d.obsAt(c.Remote.String()))
 	d.mu.Unlock()
+	d.signal()
+}
+
+// signal wakes waitFor.
+func (d *diffRecorder) signal() {
 	select {
 	case d.changed <- struct{}{}:
 	default:
@@ -995,10 +1006,7 @@ func (d *diffRecorder) Datagram(g *server.DatagramInfo) {
 	d.datagrams = append(d.datagrams, fmt.Sprintf("%d bytes in, %d out, %v, %v", len(g.Data), g.BytesOut, g.Reason, g.Err))
 	d.dgInfo = append(d.dgInfo, server.DatagramInfo{BytesOut: g.BytesOut, Reason: g.Reason, Err: g.Err})
 	d.mu.Unlock()
-	select {
-	case d.changed <- struct{}{}:
-	default:
-	}
+	d.signal()
 }
 
 // waitDatagram waits until the observer has been told of the i'th
@@ -1038,6 +1046,7 @@ func (d *diffRecorder) state(nc net.Conn, s server.ConnState) {
 	cr.states = append(cr.states, s)
 	cr.stateDone = s != server.StateNew
 	d.mu.Unlock()
+	d.signal()
 }
 
 // waitFor waits until the gen'th connection from addr is as done says,
