@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
 
 	"shout/admin"
@@ -40,7 +43,7 @@ import (
 // two runs differ only where the engines do. What they may do
 // differently, and is normalised out, is said where it is.
 func FuzzEngines(f *testing.F) {
-	op := func(kind, slot byte) byte { return kind + 10*slot }
+	op := func(kind opKind, slot byte) byte { return byte(kind) + byte(numOpKinds)*slot }
 	for _, seed := range [][]byte{
 		// a message split inside a character, read in part, the
 		// character completed, read in full, then half-close
@@ -68,6 +71,9 @@ func FuzzEngines(f *testing.F) {
 		{16, op(1, 0), 2, 7, 8, 9, op(5, 1), op(1, 1), 0x80 | 3, 9, op(9, 0), op(1, 0), 1, 1, 2},
 		// a held character at Shutdown, answered as it is
 		{0, op(2, 0), 2, 'a', 0xe2, op(9, 0), op(6, 0)},
+		// WriteTimeout: a client floods and is dropped; another, which
+		// reads, is answered in full
+		{0xc0, op(1, 1), 2, 4, 5, 6, op(10, 0), op(4, 1), op(6, 1)},
 		// IdleTimeout: a held character answered as it is, and a client
 		// that reads no more answered in full
 		{0xe0, op(2, 0), 2, 'a', 0xe2, op(1, 1), 1, 4, 5, op(5, 1)},
@@ -103,7 +109,11 @@ type plan struct {
 	// fires while the script runs, and the clients still connected at
 	// its end wait for it instead of half-closing.
 	idle bool
-	ops  []planOp
+	// writeTimeout: the server has a WriteTimeout, and a client may
+	// flood it (no other client leaves it more than fits in the sockets'
+	// buffers, so the timeout fires only on those that do).
+	writeTimeout bool
+	ops          []planOp
 }
 
 type opKind int
@@ -119,10 +129,11 @@ const (
 	opEnd                     // close (n even) or reset (odd)
 	opDatagram                // a datagram of pieces, and its reply
 	opShutdown                // Shutdown, with clients connected
+	opFlood                   // with WriteTimeout: send until the server is stuck, and wait to be dropped
 	numOpKinds
 )
 
-var opNames = [...]string{"open", "write", "raw", "read-some", "read-all", "stop-reading", "half-close", "end", "datagram", "shutdown"}
+var opNames = [...]string{"open", "write", "raw", "read-some", "read-all", "stop-reading", "half-close", "end", "datagram", "shutdown", "flood"}
 
 type planOp struct {
 	kind opKind
@@ -132,8 +143,8 @@ type planOp struct {
 }
 
 func (p *plan) String() string {
-	return fmt.Sprintf("ReadSize %d, MaxConns %d, MaxConnsPerIP %d, short Linger %v, idle timeout %v: %v",
-		p.readSize, p.maxConns, p.maxConnsPerIP, p.shortLinger, p.idle, p.ops)
+	return fmt.Sprintf("ReadSize %d, MaxConns %d, MaxConnsPerIP %d, short Linger %v, idle timeout %v, write timeout %v: %v",
+		p.readSize, p.maxConns, p.maxConnsPerIP, p.shortLinger, p.idle, p.writeTimeout, p.ops)
 }
 
 func (o planOp) String() string {
@@ -144,6 +155,10 @@ func (o planOp) String() string {
 // script takes between two steps of one client, unless the machine
 // stalls, which the run notices and skips.
 const idleTimeout = 500 * time.Millisecond
+
+// writeTimeout is the WriteTimeout of a plan with one: it fires only on a
+// client that floods, so any will do; a short one keeps the runs short.
+const writeTimeout = 50 * time.Millisecond
 
 const (
 	planSlots    = 4
@@ -174,6 +189,7 @@ func decodePlan(data []byte) *plan {
 	}
 	p.shortLinger = head&16 != 0
 	p.idle = head&0xe0 == 0xe0 // rarely: it makes a run last the timeout
+	p.writeTimeout = head&0xe0 == 0xc0
 	for len(data) > 0 && len(p.ops) < planMaxOps {
 		b := next()
 		o := planOp{kind: opKind(b % byte(numOpKinds)), slot: int(b/byte(numOpKinds)) % planSlots}
@@ -216,6 +232,7 @@ type dclient struct {
 	// discarded is what it sent after the server stopped: read and
 	// dropped, never answered nor counted.
 	discarded int
+	flooded   bool          // it flooded the server, which dropped it
 	want      server.Reason // why the server must close it
 	wantOut   int           // the bytes the server must say it wrote
 }
@@ -300,6 +317,9 @@ func (p *plan) run(t *testing.T, engine server.Engine) *runResult {
 	}
 	if p.idle {
 		r.srv.IdleTimeout = idleTimeout
+	}
+	if p.writeTimeout {
+		r.srv.WriteTimeout = writeTimeout
 	}
 	r.srv.StopSourceClock()
 	r.serve()
@@ -438,7 +458,52 @@ func (r *drun) step(o planOp) {
 		r.halfClose(c)
 	case opEnd:
 		r.end(c, o.n%2 == 1)
+	case opFlood:
+		r.flood(c)
 	}
+}
+
+// flood sends, reading nothing, until the server drops it: once the
+// sockets are full, the server is stuck writing a reply and reads no
+// more, and WriteTimeout drops the client. How much the sockets took, and so how much was answered,
+// is the kernel's to say (buffers grow as they are used): the runs
+// compare the reason and the events, and check that what the client got
+// is the start of the uppercase of what it sent.
+func (r *drun) flood(c *dclient) {
+	if !r.p.writeTimeout || r.stopped {
+		return
+	}
+	c.stopped, c.flooded = true, true
+	chunk := []byte(strings.Repeat("flood ", 64<<10/6))
+	// Until the server drops it: the deadline only lets the loop look.
+	for range 1024 { // 64 MiB at most; the server is stuck long before
+		if r.rec.ended(c.addr, c.gen) {
+			break
+		}
+		c.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		n, err := c.c.Write(chunk)
+		c.sent = append(c.sent, chunk[:n]...)
+		if errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
+			break // dropped
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			r.fatalf("client %d: flood: %v", c.index, err)
+		}
+	}
+	c.c.SetDeadline(time.Now().Add(bound))
+	r.rec.waitFor(r.t, c.addr, c.gen, (*connRecord).ended)
+	// The server closed with the flood unread: a reset, which may come
+	// before the client has read what was sent before it.
+	rest, err := io.ReadAll(c.c)
+	if err != nil && !errors.Is(err, unix.ECONNRESET) {
+		r.fatalf("client %d: read after the flood: %v", c.index, err)
+	}
+	c.got = append(c.got, rest...)
+	if want := ref(string(c.sent)); !strings.HasPrefix(want, string(c.got)) {
+		r.fatalf("client %d: flooded, got %d bytes that are not a prefix of the uppercase of the %d it sent: %s", c.index, len(c.got), len(c.sent), diff(c.got, []byte(want)))
+	}
+	c.want = server.ReasonWriteTimeout
+	r.closeClient(c, false)
 }
 
 // open connects the slot's client, from 127.0.0.1 or 127.0.0.2 (slots 0
@@ -708,7 +773,7 @@ func (r *drun) finish() {
 		if ci.Reason != c.want {
 			r.t.Errorf("%v: client %d: closed for %v (%v), want %v", r.engine, c.index, ci.Reason, ci.Err, c.want)
 		}
-		if c.rejected {
+		if c.rejected || c.flooded {
 			continue
 		}
 		if ci.BytesIn != int64(len(c.sent)) || ci.BytesOut != int64(c.wantOut) {
@@ -736,15 +801,24 @@ func (r *drun) result() *runResult {
 	lines, rest := r.logLines()
 	r.rec.mu.Lock()
 	defer r.rec.mu.Unlock()
+	flooded := false
 	for _, c := range r.clients {
 		var logs []string // a rejected client has no lines of its own
 		if segs := lines[c.addr]; !c.rejected && len(segs) > 0 {
 			logs, lines[c.addr] = segs[0], segs[1:]
 		}
 		cr := r.rec.at(c.addr, c.gen)
-		res.clients = append(res.clients, fmt.Sprintf("client %d: got %d bytes %q; events %s; states %v; close %v in %d out %d err %v; logs %v",
-			c.index, len(c.got), shorten(c.got), cr.events(), cr.states, cr.info.Reason, cr.info.BytesIn, cr.info.BytesOut,
-			errClass(cr.info.Err), logs))
+		got, in, out := fmt.Sprintf("%d bytes %q", len(c.got), shorten(c.got)), cr.info.BytesIn, cr.info.BytesOut
+		if c.flooded {
+			// How much the sockets took is the kernel's (see flood).
+			got, in, out = "what it got of a flood", -1, -1
+			for i, l := range logs {
+				logs[i] = byteCounts.ReplaceAllString(l, "$1=N")
+			}
+			flooded = true
+		}
+		res.clients = append(res.clients, fmt.Sprintf("client %d: got %s; events %s; states %v; close %v in %d out %d err %v; logs %v",
+			c.index, got, cr.events(), cr.states, cr.info.Reason, in, out, errClass(cr.info.Err), logs))
 	}
 	// Datagrams are told of once their reply is sent, by more than one
 	// worker: the next may be told of first.
@@ -757,8 +831,16 @@ func (r *drun) result() *runResult {
 	sort.Strings(rest) // a datagram's line may come before the one before it's
 	res.logs = rest
 	res.metrics = gatherCounters(r.t, r.metrics)
+	if flooded {
+		res.metrics = slices.DeleteFunc(res.metrics, func(m string) bool {
+			return strings.Contains(m, "_bytes_total{transport=tcp}") // what the kernel took of a flood
+		})
+	}
 	return res
 }
+
+// byteCounts are the byte counts of a close's log line.
+var byteCounts = regexp.MustCompile(`(bytes_in|bytes_out)=[0-9.e+]+`)
 
 // logLines are the kinds of the log's lines: their level, message and
 // keys, and the values that do not depend on time or on addresses. Those
@@ -1054,6 +1136,13 @@ func (d *diffRecorder) state(nc net.Conn, s server.ConnState) {
 	cr.stateDone = s != server.StateNew
 	d.mu.Unlock()
 	d.signal()
+}
+
+// ended reports whether the gen'th connection from addr has ended.
+func (d *diffRecorder) ended(addr string, gen int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.at(addr, gen).ended()
 }
 
 // waitFor waits until the gen'th connection from addr is as done says,
