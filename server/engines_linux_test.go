@@ -44,39 +44,43 @@ import (
 // differently, and is normalised out, is said where it is.
 func FuzzEngines(f *testing.F) {
 	op := func(kind opKind, slot byte) byte { return byte(kind) + byte(numOpKinds)*slot }
+	// A seed is a head byte (bit 0: ReadSize 512; bits 1-2: MaxConns;
+	// bit 3: MaxConnsPerIP 1; bit 4: short Linger; bits 5-7 all set:
+	// IdleTimeout, 110: WriteTimeout), then steps: a step's byte is its kind
+	// and its client's slot, and what it needs follows (see decodePlan).
 	for _, seed := range [][]byte{
 		// a message split inside a character, read in part, the
 		// character completed, read in full, then half-close
-		{0, op(1, 0), 3, 4, 5, 6, 9, op(3, 0), 2, op(1, 0), 2, 16, 4, 17, op(4, 0),
-			op(2, 0), 2, 0xa9, 'x', op(3, 0), 0, op(6, 0)},
+		{0, op(opWrite, 0), 3, 4, 5, 6, 9, op(opReadSome, 0), 2, op(opWrite, 0), 2, 16, 4, 17, op(opReadAll, 0),
+			op(opRaw, 0), 2, 0xa9, 'x', op(opReadSome, 0), 0, op(opHalfClose, 0)},
 		// smallest reads: a long line, raw bytes, reset; raw bytes ending
 		// inside a character, read, then a close that resets
-		{1, op(1, 1), 0x80 | 7, 5, op(2, 1), 6, 0xc3, 0xff, 'a', 0xe5, 0x93, 0xce,
-			op(2, 0), 3, 'x', 0xf0, 0x9d, op(7, 1), 1, op(4, 0), op(7, 0), 0},
+		{1, op(opWrite, 1), 0x80 | 7, 5, op(opRaw, 1), 6, 0xc3, 0xff, 'a', 0xe5, 0x93, 0xce,
+			op(opRaw, 0), 3, 'x', 0xf0, 0x9d, op(opEnd, 1), 1, op(opReadAll, 0), op(opEnd, 0), 0},
 		// a client that stops reading, then is reset; another closes with
 		// replies unread
-		{0, op(1, 0), 0x80 | 15, 3, op(5, 0), op(1, 0), 3, 4, 5, 6, 7, op(7, 0), 1,
-			op(1, 2), 2, 1, 2, 3, op(7, 2), 0},
+		{0, op(opWrite, 0), 0x80 | 15, 3, op(opStopRead, 0), op(opWrite, 0), 3, 4, 5, 6, 7, op(opEnd, 0), 1,
+			op(opWrite, 2), 2, 1, 2, 3, op(opEnd, 2), 0},
 		// MaxConns 2: a third connection rejected, a place freed, taken
-		{2, op(0, 0), op(0, 1), op(0, 2), op(7, 0), 0, op(0, 3), op(1, 3), 1, 4, 5, op(6, 3)},
+		{2, op(opOpen, 0), op(opOpen, 1), op(opOpen, 2), op(opEnd, 0), 0, op(opOpen, 3), op(opWrite, 3), 1, 4, 5, op(opHalfClose, 3)},
 		// MaxConnsPerIP 1: slots 0 and 2 share an address, 1 does not
-		{8, op(0, 0), op(0, 1), op(0, 2), op(1, 1), 1, 2, 3, op(6, 1)},
+		{8, op(opOpen, 0), op(opOpen, 1), op(opOpen, 2), op(opWrite, 1), 1, 2, 3, op(opHalfClose, 1)},
 		// datagrams, then Shutdown with clients connected, one holding a
 		// character: they write on during the linger, then close, reset
 		// and half-close
-		{0, op(8, 0), 3, 1, 2, 3, 4, op(1, 0), 1, 4, 5, op(1, 1), 2, 5, 6, 17, op(8, 1), 1, 6, 7,
-			op(0, 2), op(9, 0), op(1, 0), 2, 3, 4, 5, op(7, 0), 0, op(7, 1), 1, op(6, 2)},
+		{0, op(opDatagram, 0), 3, 1, 2, 3, 4, op(opWrite, 0), 1, 4, 5, op(opWrite, 1), 2, 5, 6, 17, op(opDatagram, 1), 1, 6, 7,
+			op(opOpen, 2), op(opShutdown, 0), op(opWrite, 0), 2, 3, 4, 5, op(opEnd, 0), 0, op(opEnd, 1), 1, op(opHalfClose, 2)},
 		// Shutdown with a short Linger and a client that reads no more:
 		// the clients hold on, and the server closes once it has lingered
-		{16, op(1, 0), 2, 7, 8, 9, op(5, 1), op(1, 1), 0x80 | 3, 9, op(9, 0), op(1, 0), 1, 1, 2},
+		{16, op(opWrite, 0), 2, 7, 8, 9, op(opStopRead, 1), op(opWrite, 1), 0x80 | 3, 9, op(opShutdown, 0), op(opWrite, 0), 1, 1, 2},
 		// a held character at Shutdown, answered as it is
-		{0, op(2, 0), 2, 'a', 0xe2, op(9, 0), op(6, 0)},
+		{0, op(opRaw, 0), 2, 'a', 0xe2, op(opShutdown, 0), op(opHalfClose, 0)},
 		// WriteTimeout: a client floods and is dropped; another, which
 		// reads, is answered in full
-		{0xc0, op(1, 1), 2, 4, 5, 6, op(10, 0), op(4, 1), op(6, 1)},
+		{0xc0, op(opWrite, 1), 2, 4, 5, 6, op(opFlood, 0), op(opReadAll, 1), op(opHalfClose, 1)},
 		// IdleTimeout: a held character answered as it is, and a client
 		// that reads no more answered in full
-		{0xe0, op(2, 0), 2, 'a', 0xe2, op(1, 1), 1, 4, 5, op(5, 1)},
+		{0xe0, op(opRaw, 0), 2, 'a', 0xe2, op(opWrite, 1), 1, 4, 5, op(opStopRead, 1)},
 	} {
 		f.Add(seed)
 	}
