@@ -73,7 +73,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	if ep.TLS {
 		var err error
 		if cfg.TLS, err = cmd.tlsConfig(); err != nil {
-			return usage(err)
+			return pemError(err)
 		}
 	}
 	if cmd.Warmup == 0 {

@@ -68,7 +68,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	if ep.TLS {
 		cfg, err := cmd.tlsConfig()
 		if err != nil {
-			return usage(err)
+			return pemError(err)
 		}
 		connect = func(ctx context.Context) (net.Conn, error) { return client.DialTLS(ctx, ep, cmd.DialTimeout, cfg) }
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/willabides/kongplete"
 
 	"shout/endpoint"
+	"shout/internal/certs"
 )
 
 func main() {
@@ -149,6 +150,18 @@ func usagef(format string, a ...any) error {
 
 // usage makes err, a bad address or flag value, a usage error.
 func usage(err error) error { return &exitError{code: 2, msg: flagText(err)} }
+
+// pemError is err, from reading the PEM files of --cert, --key, --ca or
+// --client-ca: a usage error if the file given is not one to give (not
+// there, not PEM, the wrong key), a failure (status 1) if it could not be
+// read in time (a pipe not written to its end, a file another program
+// kept its lease on), which is no bad flag value and may pass.
+func pemError(err error) error {
+	if errors.Is(err, certs.ErrNotReady) {
+		return err
+	}
+	return usage(err)
+}
 
 // kongExit carries an exit status out of kong's help and version flags.
 type kongExit int

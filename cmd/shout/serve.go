@@ -727,10 +727,10 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 			return opts, nil, err
 		}
 	} else if store, err = certs.Load(cmd.Cert, cmd.Key); err != nil {
-		return opts, nil, usage(err) // files that are not there or hold no certificate: bad flag values, as connect's --ca
+		return opts, nil, pemError(err)
 	}
 	if opts.TLS, err = certs.ServerConfig(store, cmd.ClientCA); err != nil {
-		return opts, nil, usage(err)
+		return opts, nil, pemError(err)
 	}
 	return opts, store, nil
 }

@@ -93,6 +93,14 @@ const MaxPEM = 8 << 20
 // finishes ends the start, or a SIGHUP's reload, with an error.
 var pemWait = 10 * time.Second
 
+// ErrNotReady is what ReadPEM's errors wrap for a file that could not be
+// read within its wait (pemWait, 10 s): a pipe not written to its end,
+// a file another program kept its lease on. The file may be right, and
+// another try may read it; errors that do not wrap it are about the
+// file given (not there, not PEM, the wrong key), which another try
+// reads the same.
+var ErrNotReady = errors.New("certs: not ready to be read")
+
 // ReadPEM reads the PEM file path given to flag, at most MaxPEM bytes: a
 // file larger than that, or a device such as /dev/zero, is no PEM file
 // of certificates or keys, and reading it whole would take the memory it
@@ -112,7 +120,8 @@ var pemWait = 10 * time.Second
 // another program holds a lease on (a Samba or NFS server that shares
 // it) is waited for, up to pemWait, while that program lets go, and then
 // said to be leased: the system's words were "resource temporarily
-// unavailable".
+// unavailable". Either wait, given up, is an error that wraps
+// ErrNotReady.
 func ReadPEM(flag named.Setting, path string) ([]byte, error) {
 	f, err := openPEM(path)
 	if err != nil {
@@ -127,9 +136,9 @@ func ReadPEM(flag named.Setting, path string) ([]byte, error) {
 	b, err := readPEMFile(f, fi.Mode().IsRegular(), pipe)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded) && len(b) == 0 && pipe:
-		return nil, named.Errorf("%s %s: nothing written to it within %v: a pipe with nobody writing to it, or a writer that wrote nothing", flag, path, pemWait)
+		return nil, named.Reword(ErrNotReady, "%s %s: nothing written to it within %v: a pipe with nobody writing to it, or a writer that wrote nothing", flag, path, pemWait)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, named.Errorf("%s %s: not written and closed within %v: a pipe or terminal whose writer has not finished", flag, path, pemWait)
+		return nil, named.Reword(ErrNotReady, "%s %s: not written and closed within %v: a pipe or terminal whose writer has not finished", flag, path, pemWait)
 	case err != nil:
 		return nil, named.Errorf("%s: %w", flag, err)
 	case len(b) > MaxPEM:
@@ -151,7 +160,7 @@ func openError(flag named.Setting, path string, err error) error {
 		return named.Errorf("%s %s: a socket, not a file: give the PEM file itself", flag, path)
 	}
 	if errors.Is(err, errLeased) {
-		return named.Errorf("%s %s: another program holds a lease on it (a Samba or NFS server that shares it does) and did not let go within %v; try again, or give a copy of the file", flag, path, pemWait)
+		return named.Reword(ErrNotReady, "%s %s: another program holds a lease on it (a Samba or NFS server that shares it does) and did not let go within %v; try again, or give a copy of the file", flag, path, pemWait)
 	}
 	return named.Errorf("%s: %w", flag, err)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -86,6 +87,9 @@ func TestKeyPairErrorsNameTheFlag(t *testing.T) {
 				}
 				if strings.Contains(msg, "tls: ") {
 					t.Errorf("%s: %q; want no Go package's prefix", load.name, msg)
+				}
+				if errors.Is(err, certs.ErrNotReady) {
+					t.Errorf("%s: %q is ErrNotReady; want it about the file given, not its timing", load.name, msg)
 				}
 			}
 		})

@@ -4,6 +4,7 @@ package certs_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,8 +94,8 @@ func TestReadPEMFIFONoWriter(t *testing.T) {
 	defer certs.SetPEMWait(100 * time.Millisecond)()
 	p := fifo(t)
 	_, err := readPEM(t, p, func() { feed(p) })
-	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": nothing written to it within 100ms") || !strings.Contains(err.Error(), "nobody writing to it") {
-		t.Fatalf("got %v, want it to say nothing was written within 100ms, nobody writing to it", err)
+	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": nothing written to it within 100ms") || !strings.Contains(err.Error(), "nobody writing to it") || !errors.Is(err, certs.ErrNotReady) {
+		t.Fatalf("got %v, want ErrNotReady saying nothing was written within 100ms, nobody writing to it", err)
 	}
 }
 
@@ -137,8 +138,8 @@ func TestReadPEMFIFOSilentWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := readPEM(t, p, func() { w.Close() })
-	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": ") || !strings.Contains(err.Error(), "not written and closed within 100ms") {
-		t.Fatalf("got %v, want it to say nothing ended the pipe within 100ms", err)
+	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": ") || !strings.Contains(err.Error(), "not written and closed within 100ms") || !errors.Is(err, certs.ErrNotReady) {
+		t.Fatalf("got %v, want ErrNotReady saying nothing ended the pipe within 100ms", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package certs_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,7 +75,7 @@ func TestReadPEMLeasedFileHeld(t *testing.T) {
 	certPEM, _ := pair(t)
 	path, _ := leased(t, certPEM)
 	_, err := readPEM(t, path, func() {})
-	if want := "--cert " + path + ": another program holds a lease on it"; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("got %v, want it to begin %q", err, want)
+	if want := "--cert " + path + ": another program holds a lease on it"; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, certs.ErrNotReady) {
+		t.Errorf("got %v, want ErrNotReady beginning %q", err, want)
 	}
 }
