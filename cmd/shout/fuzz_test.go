@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func FuzzProxyFrom(f *testing.F) {
 	}
 	from := func(s string) ([]netip.Prefix, error) {
 		cmd := &serveCmd{ProxyProtocol: true, ProxyFrom: []string{s}, HandshakeTimeout: time.Second}
-		opts, _, err := cmd.listenOptions([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+		opts, _, err := cmd.listenOptions(context.Background(), []endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
 		if err != nil {
 			return nil, err
 		}

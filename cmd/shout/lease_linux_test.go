@@ -4,8 +4,10 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -34,6 +36,29 @@ func leased(t *testing.T, from string) string {
 		t.Skip("no file leases here:", err)
 	}
 	return path
+}
+
+// Ctrl-C while shout serve waits for another program to let go of its
+// lease on --cert stops it then, saying so: it waited 10 s, then exited
+// 2 as if Ctrl-C had never come. The kernel tells the holder (this test)
+// with SIGIO once shout's open has broken the lease: shout waits then.
+// (Not parallel: another test's lease would send SIGIO too.)
+func TestServeSignalWhileWaitingForLease(t *testing.T) {
+	p := newPKI(t)
+	told := make(chan os.Signal, 1)
+	signal.Notify(told, syscall.SIGIO)
+	defer signal.Stop(told)
+	cert := leased(t, p.serverCert)
+	ready := make(chan struct{})
+	go func() {
+		<-told
+		close(ready)
+	}()
+	code, out := serveExit(t, ready, syscall.SIGINT, "tls://127.0.0.1:0", "--cert", cert, "--key", p.serverKey)
+	want := "shout: interrupt: stopped while starting: --cert " + cert + ": another program holds a lease on it and has not let go yet\n"
+	if code != 130 || !strings.HasSuffix(out, want) {
+		t.Errorf("status %d, output:\n%s\nwant status 130 and the last line %q", code, out, want)
+	}
 }
 
 // A PEM file whose lease another program keeps is a failure, status 1,

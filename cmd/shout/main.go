@@ -155,9 +155,11 @@ func usage(err error) error { return &exitError{code: 2, msg: flagText(err)} }
 // --client-ca: a usage error if the file given is not one to give (not
 // there, not PEM, the wrong key), a failure (status 1) if it could not be
 // read in time (a pipe not written to its end, a file another program
-// kept its lease on), which is no bad flag value and may pass.
+// kept its lease on), which is no bad flag value and may pass. A wait
+// cut short (context.Canceled: serve stopped while starting) is left as
+// it is, for the caller.
 func pemError(err error) error {
-	if errors.Is(err, certs.ErrNotReady) {
+	if errors.Is(err, certs.ErrNotReady) || errors.Is(err, context.Canceled) {
 		return err
 	}
 	return usage(err)

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -112,6 +113,15 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	logs := asynclog.NewBuffered(std.stderr, 0, 0, cmd.logHandler)
 	defer func() { closeLog(logs, sigs, began, beganAt) }()
 	log := slog.New(logs)
+	// A signal before serving stops the start, a wait on a PEM file
+	// included, rather than wait to be served: shout has nothing to stop
+	// gracefully yet.
+	starting, started := watchStart(sigs)
+	defer started()
+	stopped := func(err error) error {
+		began, beganAt = started(), time.Now()
+		return stoppedStarting(began, err)
+	}
 
 	srv := cmd.server(t, log)
 	if cmd.Trace {
@@ -128,7 +138,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if e, ok := twice(append(slices.Clip(eps), adminEps...)); ok {
 		return usagef("--admin %s: an address to serve as well", e)
 	}
-	opts, certs, err := cmd.listenOptions(eps)
+	opts, certs, err := cmd.listenOptions(starting, eps)
+	if starting.Err() != nil {
+		return stopped(err)
+	}
 	if err != nil {
 		return err
 	}
@@ -161,7 +174,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		logCertificate(log, msg, certs, time.Now())
 	}
-	go reloadOnHUP(hup, certs, log)
+	// The reload's wait on a PEM file ends with serve.
+	reloading, stopReloading := context.WithCancel(context.Background())
+	defer stopReloading()
+	go reloadOnHUP(reloading, hup, certs, log)
 	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
 		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
 	}
@@ -181,6 +197,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		log.Warn(fmt.Sprintf("UDP served beyond loopback (%s) with %s: anyone who reaches it can forge a victim's address as the source and have shout send the victim %s, up to 3 times what they send; set --source-rate to what one client needs (%d still answers the longest datagram), or serve TCP alone (tcp://)", strings.Join(exposed, ", "), budget, sent, exposedSourceRate),
 			"addrs", strings.Join(exposed, ","), "source_rate", cmd.SourceRate)
+	}
+	if started() != nil {
+		closeAll(listeners, packets)
+		closeAll(adminLns, nil)
+		return stopped(nil)
 	}
 	logListening(log, listeners, engines, packets)
 	loops := 0 // the event loops' epoll sets and wake-ups, made once for every listener
@@ -677,10 +698,46 @@ func shutdownReason(err error, cut string) string {
 	return err.Error()
 }
 
+// watchStart watches sigs while serve starts: the first signal ends ctx,
+// which ends any wait (reading a PEM file may wait 10 s, see
+// certs.ReadPEMContext). started ends the watch, and says which signal
+// came, nil if none; the signals after it are left in sigs.
+func watchStart(sigs <-chan os.Signal) (ctx context.Context, started func() os.Signal) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var got os.Signal
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case got = <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, sync.OnceValue(func() os.Signal {
+		cancel()
+		<-done
+		return got
+	})
+}
+
+// stoppedStarting is serve's end on signal s before it served: 128 + s,
+// as a shell reports a program a signal stopped before its work was
+// done (bench likewise before it measured anything). err, what was
+// waited for when s came, is said if s cut it short.
+func stoppedStarting(s os.Signal, err error) error {
+	msg := s.String() + ": stopped while starting"
+	if errors.Is(err, context.Canceled) {
+		msg += ": " + flagText(err)
+	}
+	return &exitError{code: 128 + int(s.(syscall.Signal)), msg: msg}
+}
+
 // listenOptions checks the TLS and PROXY protocol flags against the
 // addresses and makes what Listen needs of them, and the certificate
-// store SIGHUP reloads.
-func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *certs.Store, error) {
+// store SIGHUP reloads. Reading the PEM files may wait (see
+// certs.ReadPEMContext); ctx ends the wait.
+func (cmd *serveCmd) listenOptions(ctx context.Context, eps []endpoint.Endpoint) (endpoint.Options, *certs.Store, error) {
 	opts := endpoint.Options{HandshakeTimeout: cmd.HandshakeTimeout, ReusePort: cmd.ReusePort}
 	var hosts []string
 	tcp := false // a TCP or TLS address, which a PROXY header can come on
@@ -726,24 +783,32 @@ func (cmd *serveCmd) listenOptions(eps []endpoint.Endpoint) (endpoint.Options, *
 		if store, err = certs.SelfSigned(hosts); err != nil {
 			return opts, nil, err
 		}
-	} else if store, err = certs.Load(cmd.Cert, cmd.Key); err != nil {
+	} else if store, err = certs.Load(ctx, cmd.Cert, cmd.Key); err != nil {
 		return opts, nil, pemError(err)
 	}
-	if opts.TLS, err = certs.ServerConfig(store, cmd.ClientCA); err != nil {
+	if opts.TLS, err = certs.ServerConfigContext(ctx, store, cmd.ClientCA); err != nil {
 		return opts, nil, pemError(err)
 	}
 	return opts, store, nil
 }
 
 // reloadOnHUP reloads the certificate and key on each SIGHUP, keeping the
-// ones in use if the files do not make a certificate.
-func reloadOnHUP(hup <-chan os.Signal, store *certs.Store, log *slog.Logger) {
-	for range hup {
+// ones in use if the files do not make a certificate, until ctx ends
+// (serve's end), which ends a reload that waits on a file too.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, store *certs.Store, log *slog.Logger) {
+	for {
+		select {
+		case <-hup:
+		case <-ctx.Done():
+			return
+		}
 		if store == nil || !store.FromFiles() {
 			log.Info("SIGHUP: no certificate files to reload")
 			continue
 		}
-		if err := store.Reload(); err != nil {
+		if err := store.Reload(ctx); ctx.Err() != nil {
+			return // serve stopped: not the reload's failure
+		} else if err != nil {
 			log.Warn("certificate not reloaded; keeping the one in use", "err", err)
 			continue
 		}

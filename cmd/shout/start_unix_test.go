@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,7 +11,58 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
+
+// serveExit runs shout serve with args, calls signal once shout waits
+// as the test wants (ready closed), and returns its exit status and all
+// it wrote. A wait that shout ends by itself, with an error, fails the
+// test with it.
+func serveExit(t *testing.T, ready <-chan struct{}, sig syscall.Signal, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command("shout", append([]string{"serve"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var err error
+	go func() {
+		err = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	status := func() int {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		return 0
+	}
+	select {
+	case <-ready:
+	case <-exited:
+		t.Fatalf("shout serve ended before it waited, status %d:\n%s", status(), out.String())
+	case <-time.After(bound):
+		t.Fatalf("shout serve did not come to wait within %v", bound)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	// Longer than the wait itself (10 s a file), so that a signal left
+	// for later shows as what shout did then.
+	select {
+	case <-exited:
+		return status(), out.String()
+	case <-time.After(3 * bound):
+		t.Fatalf("shout serve still running %v after %v", 3*bound, sig)
+	}
+	return 0, ""
+}
 
 // openedToRead makes a named pipe and opens it to write, which returns
 // once shout has opened it to read: ready is closed then, and shout
@@ -48,6 +100,36 @@ func pipeOpenedToRead(t *testing.T, path string) (ready <-chan struct{}) {
 	return opened
 }
 
+// A signal while shout serve waits for a PEM file to be written stops
+// it then, saying so, with 128 + the signal: it was caught and left for
+// once shout served, so Ctrl-C did nothing until the wait ended, 10 s
+// later for each file (then status 2, the file's error, as if Ctrl-C
+// had never come).
+func TestServeSignalWhileWaitingForPEM(t *testing.T) {
+	p := newPKI(t)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		flag string
+	}{
+		{syscall.SIGINT, "--cert"},
+		{syscall.SIGTERM, "--key"},
+		{syscall.SIGQUIT, "--client-ca"},
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			t.Parallel()
+			pipe, ready := openedToRead(t)
+			files := map[string]string{"--cert": p.serverCert, "--key": p.serverKey, "--client-ca": p.caFile}
+			files[tc.flag] = pipe
+			code, out := serveExit(t, ready, tc.sig, "tls://127.0.0.1:0",
+				"--cert", files["--cert"], "--key", files["--key"], "--client-ca", files["--client-ca"])
+			want := "shout: " + tc.sig.String() + ": stopped while starting: " + tc.flag + " " + pipe + ": not written to its end yet\n"
+			if code != 128+int(tc.sig) || !strings.HasSuffix(out, want) || strings.Contains(out, "listening on") {
+				t.Errorf("status %d, output:\n%s\nwant status %d, no listening, and the last line %q", code, out, 128+int(tc.sig), want)
+			}
+		})
+	}
+}
+
 // A PEM file not written in time is a failure, status 1, not a usage
 // error (2): the flag is right, the pipe's writer late, and a
 // supervisor that restarts on failures but not on bad flags gave up on
@@ -77,5 +159,38 @@ func TestPEMNotWrittenIsNoUsageError(t *testing.T) {
 				t.Errorf("%v, output:\n%s\nwant status 1 and %q", err, out, want)
 			}
 		})
+	}
+}
+
+// A stop while a SIGHUP's reload waits for a PEM file to be written is
+// not held up by it: shout stops as it does at any time, and the reload
+// is dropped unlogged (not "certificate not reloaded" once it times out).
+func TestServeStopWhileReloadWaits(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "cert.pem")
+	data, err := os.ReadFile(p.serverCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cert, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert", cert, "--key", p.serverKey)
+	if err := os.Remove(cert); err != nil {
+		t.Fatal(err)
+	}
+	reloading := pipeOpenedToRead(t, cert)
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case <-reloading:
+	case <-srv.done:
+		t.Fatalf("shout serve ended on SIGHUP:\n%s", srv.logText())
+	case <-time.After(bound):
+		t.Fatalf("shout serve did not reload within %v:\n%s", bound, srv.logText())
+	}
+	srv.cmd.Process.Signal(syscall.SIGINT)
+	if code := srv.wait(); code != 0 || strings.Contains(srv.logText(), "not reloaded") || !strings.Contains(srv.logText(), "msg=stopped") {
+		t.Errorf("status %d, log:\n%s\nwant status 0, stopped, and no word of the reload", code, srv.logText())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -273,7 +274,7 @@ func TestLogCertificateDates(t *testing.T) {
 	day := 24 * time.Hour
 	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cert, key := p.issueDated(t, "dated", "dated", true, from, from.Add(10*day))
-	store, err := certs.Load(cert, key)
+	store, err := certs.Load(context.Background(), cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}

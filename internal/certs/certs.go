@@ -4,6 +4,7 @@
 package certs
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -32,22 +33,24 @@ type Store struct {
 	cur               atomic.Pointer[tls.Certificate]
 }
 
-// Load reads a certificate chain and its key from PEM files.
-func Load(certFile, keyFile string) (*Store, error) {
+// Load reads a certificate chain and its key from PEM files. Reading one
+// may wait (see ReadPEM); ctx ends the wait.
+func Load(ctx context.Context, certFile, keyFile string) (*Store, error) {
 	s := &Store{certFile: certFile, keyFile: keyFile}
-	if err := s.Reload(); err != nil {
+	if err := s.Reload(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // Reload reads the files again. If they do not make a certificate, the
-// store keeps the one it has and says why.
-func (s *Store) Reload() error {
+// store keeps the one it has and says why. Reading one may wait (see
+// ReadPEM); ctx ends the wait.
+func (s *Store) Reload(ctx context.Context) error {
 	if s.certFile == "" {
 		return errors.New("the certificate was made in memory: nothing to reload")
 	}
-	c, err := LoadKeyPair(s.certFile, s.keyFile)
+	c, err := loadKeyPair(ctx, "--cert", "--key", s.certFile, s.keyFile)
 	if err != nil {
 		return err
 	}
@@ -67,11 +70,16 @@ func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 // LoadKeyPairAs is LoadKeyPair for the settings cert and key: a
 // library's errors name its fields (client.TLSOptions.Cert).
 func LoadKeyPairAs(cert, key named.Setting, certFile, keyFile string) (tls.Certificate, error) {
-	certPEM, err := ReadPEM(cert, certFile)
+	return loadKeyPair(context.Background(), cert, key, certFile, keyFile)
+}
+
+// loadKeyPair is LoadKeyPairAs, whose reads' waits ctx ends.
+func loadKeyPair(ctx context.Context, cert, key named.Setting, certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := ReadPEMContext(ctx, cert, certFile)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	keyPEM, err := ReadPEM(key, keyFile)
+	keyPEM, err := ReadPEMContext(ctx, key, keyFile)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -87,10 +95,12 @@ func LoadKeyPairAs(cert, key named.Setting, certFile, keyFile string) (tls.Certi
 const MaxPEM = 8 << 20
 
 // pemWait bounds how long ReadPEM waits for a pipe or terminal to be
-// written to its end, a named pipe's writer included: long enough for
-// --cert <(cmd) whose cmd asks a secret store, or a FIFO's writer that
-// starts with shout, short enough that one that never comes or never
-// finishes ends the start, or a SIGHUP's reload, with an error.
+// written to its end, a named pipe's writer included, or for another
+// program's lease on a file to be let go of: long enough for --cert
+// <(cmd) whose cmd asks a secret store, or a FIFO's writer that starts
+// with shout, short enough that one that never comes or never finishes
+// ends the start, or a SIGHUP's reload, with an error. Each file has its
+// own: --cert, --key and --client-ca may take three times as long.
 var pemWait = 10 * time.Second
 
 // ErrNotReady is what ReadPEM's errors wrap for a file that could not be
@@ -101,10 +111,16 @@ var pemWait = 10 * time.Second
 // reads the same.
 var ErrNotReady = errors.New("certs: not ready to be read")
 
-// ReadPEM reads the PEM file path given to flag, at most MaxPEM bytes: a
-// file larger than that, or a device such as /dev/zero, is no PEM file
-// of certificates or keys, and reading it whole would take the memory it
-// holds, without end for /dev/zero.
+// ReadPEM is ReadPEMContext without a context: its waits end only when
+// they time out.
+func ReadPEM(flag named.Setting, path string) ([]byte, error) {
+	return ReadPEMContext(context.Background(), flag, path)
+}
+
+// ReadPEMContext reads the PEM file path given to flag, at most MaxPEM
+// bytes: a file larger than that, or a device such as /dev/zero, is no
+// PEM file of certificates or keys, and reading it whole would take the
+// memory it holds, without end for /dev/zero.
 //
 // A named pipe is opened without waiting for a writer (opening one to
 // read waits for ever if none comes), and a pipe or terminal must then be
@@ -120,12 +136,16 @@ var ErrNotReady = errors.New("certs: not ready to be read")
 // another program holds a lease on (a Samba or NFS server that shares
 // it) is waited for, up to pemWait, while that program lets go, and then
 // said to be leased: the system's words were "resource temporarily
-// unavailable". Either wait, given up, is an error that wraps
-// ErrNotReady.
-func ReadPEM(flag named.Setting, path string) ([]byte, error) {
-	f, err := openPEM(path)
+// unavailable".
+//
+// Either wait, given up, is an error that wraps ErrNotReady. ctx ends
+// it sooner (Ctrl-C on a start that waits): the error then wraps
+// ctx.Err(). (A read that the poller cannot wait on, the macOS pipe's,
+// is not ended so.)
+func ReadPEMContext(ctx context.Context, flag named.Setting, path string) ([]byte, error) {
+	f, err := openPEM(ctx, path)
 	if err != nil {
-		return nil, openError(flag, path, err)
+		return nil, openError(ctx, flag, path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -133,11 +153,15 @@ func ReadPEM(flag named.Setting, path string) ([]byte, error) {
 		return nil, named.Errorf("%s: %w", flag, err)
 	}
 	pipe := fi.Mode()&fs.ModeNamedPipe != 0
-	b, err := readPEMFile(f, fi.Mode().IsRegular(), pipe)
+	b, err := readPEMFile(ctx, f, fi.Mode().IsRegular(), pipe)
+	waited := errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded) && len(b) == 0 && pipe:
+	case waited && ctx.Err() != nil:
+		// (What was written may not have been read: the wait ends at once.)
+		return nil, named.Reword(ctx.Err(), "%s %s: not written to its end yet", flag, path)
+	case waited && len(b) == 0 && pipe:
 		return nil, named.Reword(ErrNotReady, "%s %s: nothing written to it within %v: a pipe with nobody writing to it, or a writer that wrote nothing", flag, path, pemWait)
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case waited:
 		return nil, named.Reword(ErrNotReady, "%s %s: not written and closed within %v: a pipe or terminal whose writer has not finished", flag, path, pemWait)
 	case err != nil:
 		return nil, named.Errorf("%s: %w", flag, err)
@@ -150,16 +174,19 @@ func ReadPEM(flag named.Setting, path string) ([]byte, error) {
 }
 
 // errLeased: openPEM found the file leased by another program, which did
-// not let go within pemWait.
+// not let go within pemWait (or before ctx ended).
 var errLeased = errors.New("leased by another program")
 
 // openError words err, from opening path for flag, where the system's
 // words do not say what is wrong with it.
-func openError(flag named.Setting, path string, err error) error {
+func openError(ctx context.Context, flag named.Setting, path string, err error) error {
 	if fi, serr := os.Stat(path); serr == nil && fi.Mode()&fs.ModeSocket != 0 {
 		return named.Errorf("%s %s: a socket, not a file: give the PEM file itself", flag, path)
 	}
-	if errors.Is(err, errLeased) {
+	switch {
+	case errors.Is(err, errLeased) && ctx.Err() != nil:
+		return named.Reword(ctx.Err(), "%s %s: another program holds a lease on it and has not let go yet", flag, path)
+	case errors.Is(err, errLeased):
 		return named.Reword(ErrNotReady, "%s %s: another program holds a lease on it (a Samba or NFS server that shares it does) and did not let go within %v; try again, or give a copy of the file", flag, path, pemWait)
 	}
 	return named.Errorf("%s: %w", flag, err)
@@ -307,9 +334,15 @@ func SelfSigned(hosts []string) (*Store, error) {
 // a clientCA file (PEM), every client must present a certificate it
 // signed.
 func ServerConfig(s *Store, clientCA string) (*tls.Config, error) {
+	return ServerConfigContext(context.Background(), s, clientCA)
+}
+
+// ServerConfigContext is ServerConfig, whose reading of clientCA ctx
+// ends if it waits (see ReadPEMContext).
+func ServerConfigContext(ctx context.Context, s *Store, clientCA string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.GetCertificate}
 	if clientCA != "" {
-		pem, err := ReadPEM("--client-ca", clientCA)
+		pem, err := ReadPEMContext(ctx, "--client-ca", clientCA)
 		if err != nil {
 			return nil, err
 		}

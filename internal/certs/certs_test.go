@@ -1,6 +1,7 @@
 package certs_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -65,7 +66,7 @@ func TestKeyPairErrorsNameTheFlag(t *testing.T) {
 				text func(error) string
 				want func(string) string
 			}{
-				{"serve", func() error { _, err := certs.Load(tc.cert, tc.key); return err }, error.Error, nil},
+				{"serve", func() error { _, err := certs.Load(context.Background(), tc.cert, tc.key); return err }, error.Error, nil},
 				{"client", clientConfig, error.Error, fields.Replace},
 				{"client by flags", clientConfig, func(err error) string { return named.Text(err, flags) }, nil},
 			} {
@@ -94,7 +95,7 @@ func TestKeyPairErrorsNameTheFlag(t *testing.T) {
 			}
 		})
 	}
-	if _, err := certs.Load(cert, key); err != nil {
+	if _, err := certs.Load(context.Background(), cert, key); err != nil {
 		t.Errorf("a pair: %v", err)
 	}
 }
@@ -129,7 +130,7 @@ func TestReadPEMBounded(t *testing.T) {
 		name string
 		f    func() error
 	}{
-		{"serve --cert", func() error { _, err := certs.Load("/dev/zero", "/dev/zero"); return err }},
+		{"serve --cert", func() error { _, err := certs.Load(context.Background(), "/dev/zero", "/dev/zero"); return err }},
 		{"serve --client-ca", func() error {
 			s, err := certs.SelfSigned(nil)
 			if err != nil {

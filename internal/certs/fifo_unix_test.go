@@ -4,6 +4,7 @@ package certs_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,13 +26,26 @@ const bound = 10 * time.Second
 // return.
 func readPEM(t *testing.T, path string, unblock func()) ([]byte, error) {
 	t.Helper()
+	return readPEMContext(t, nil, path, unblock)
+}
+
+// readPEMContext is readPEM with certs.ReadPEMContext and ctx (nil:
+// certs.ReadPEM).
+func readPEMContext(t *testing.T, ctx context.Context, path string, unblock func()) ([]byte, error) {
+	t.Helper()
 	type result struct {
 		b   []byte
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		b, err := certs.ReadPEM("--cert", path)
+		var b []byte
+		var err error
+		if ctx == nil {
+			b, err = certs.ReadPEM("--cert", path)
+		} else {
+			b, err = certs.ReadPEMContext(ctx, "--cert", path)
+		}
 		done <- result{b, err}
 	}()
 	select {
@@ -200,7 +214,7 @@ func TestReloadFIFONoWriter(t *testing.T) {
 	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := certs.Load(cert, key)
+	s, err := certs.Load(context.Background(), cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +226,7 @@ func TestReloadFIFONoWriter(t *testing.T) {
 		t.Skip("no named pipes here:", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.Reload() }()
+	go func() { done <- s.Reload(context.Background()) }()
 	select {
 	case err = <-done:
 	case <-time.After(bound):
@@ -280,5 +294,44 @@ func TestReadPEMPipeLargerThanMaxPEM(t *testing.T) {
 	_, err := readPEM(t, p, func() { w.Close() })
 	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": larger than 8 MiB") {
 		t.Fatalf("got %v; want it to say the pipe holds more than 8 MiB", err)
+	}
+}
+
+// A pipe's wait ends when ReadPEMContext's context does, saying what it
+// waited for (Ctrl-C on shout serve's start): it lasted pemWait whatever
+// the caller wanted.
+func TestReadPEMContextEndsPipeWait(t *testing.T) {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
+		t.Skip("Go's poller cannot wait on a pipe here")
+	}
+	for _, tc := range []struct {
+		name, written string
+	}{
+		{"nothing written", ""},
+		{"not finished", "-----BEGIN CERTIFICATE-----\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := fifo(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				// Opening to write returns once ReadPEMContext has opened
+				// to read; it waits then for the rest.
+				w, err := os.OpenFile(p, os.O_WRONLY, 0)
+				if err != nil {
+					t.Error(err)
+					cancel()
+					return
+				}
+				t.Cleanup(func() { w.Close() })
+				w.Write([]byte(tc.written))
+				cancel()
+			}()
+			_, err := readPEMContext(t, ctx, p, func() { feed(p) })
+			want := "--cert " + p + ": not written to its end yet"
+			if err == nil || err.Error() != want || !errors.Is(err, context.Canceled) || errors.Is(err, certs.ErrNotReady) {
+				t.Errorf("got %v; want context.Canceled saying %q", err, want)
+			}
+		})
 	}
 }

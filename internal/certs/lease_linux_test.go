@@ -2,6 +2,7 @@ package certs_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/signal"
@@ -77,5 +78,25 @@ func TestReadPEMLeasedFileHeld(t *testing.T) {
 	_, err := readPEM(t, path, func() {})
 	if want := "--cert " + path + ": another program holds a lease on it"; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, certs.ErrNotReady) {
 		t.Errorf("got %v, want ErrNotReady beginning %q", err, want)
+	}
+}
+
+// The wait for a lease's holder ends when ReadPEMContext's context
+// does, saying so. The kernel tells the holder (SIGIO) once ReadPEM's
+// open has broken the lease: it waits then.
+func TestReadPEMContextEndsLeaseWait(t *testing.T) {
+	certPEM, _ := pair(t)
+	told := make(chan os.Signal, 1)
+	signal.Notify(told, syscall.SIGIO)
+	defer signal.Stop(told)
+	path, _ := leased(t, certPEM)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-told
+		cancel()
+	}()
+	_, err := readPEMContext(t, ctx, path, cancel)
+	if want := "--cert " + path + ": another program holds a lease on it and has not let go yet"; err == nil || err.Error() != want || !errors.Is(err, context.Canceled) || errors.Is(err, certs.ErrNotReady) {
+		t.Errorf("got %v, want context.Canceled saying %q", err, want)
 	}
 }

@@ -3,6 +3,7 @@
 package certs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +19,10 @@ import (
 // program holds a lease on fails (EAGAIN) where a plain open would wait
 // for that program to let go (Linux's fcntl F_SETLEASE, which Samba's
 // oplocks and the NFS server's delegations use): the holder has been told
-// by the first attempt, so it is tried again, up to pemWait, then
-// errLeased. Not for anything else: a device may say EAGAIN for reasons
-// of its own.
-func openPEM(path string) (*os.File, error) {
+// by the first attempt, so it is tried again, up to pemWait or until ctx
+// ends, then errLeased. Not for anything else: a device may say EAGAIN
+// for reasons of its own.
+func openPEM(ctx context.Context, path string) (*os.File, error) {
 	deadline := time.Now().Add(pemWait)
 	wait := 5 * time.Millisecond
 	for {
@@ -35,16 +36,21 @@ func openPEM(path string) (*os.File, error) {
 		if time.Until(deadline) < wait {
 			return nil, fmt.Errorf("open %s: %w", path, errLeased)
 		}
-		time.Sleep(wait) // the holder has no way to say it has let go
+		select { // the holder has no way to say it has let go
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open %s: %w: %w", path, errLeased, ctx.Err())
+		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
 
 // readPEMFile reads f, from openPEM, to its end, at most MaxPEM+1 bytes.
-// A pipe or device that Go's poller can wait on is read within pemWait
-// (then the error is os.ErrDeadlineExceeded), a named pipe waiting for
-// its writer meanwhile; anything else is read as it comes.
-func readPEMFile(f *os.File, regular, pipe bool) ([]byte, error) {
+// A pipe or device that Go's poller can wait on is read within pemWait,
+// or until ctx ends (then the error is os.ErrDeadlineExceeded), a named
+// pipe waiting for its writer meanwhile; anything else is read as it
+// comes.
+func readPEMFile(ctx context.Context, f *os.File, regular, pipe bool) ([]byte, error) {
 	if regular || f.SetReadDeadline(time.Now().Add(pemWait)) != nil {
 		// Its reads must wait themselves: no O_NONBLOCK.
 		if err := blocking(f); err != nil {
@@ -52,6 +58,8 @@ func readPEMFile(f *os.File, regular, pipe bool) ([]byte, error) {
 		}
 		return io.ReadAll(io.LimitReader(f, MaxPEM+1))
 	}
+	// A deadline in the past wakes the poller's wait at once.
+	defer context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })()
 	if !pipe {
 		return io.ReadAll(io.LimitReader(f, MaxPEM+1))
 	}
