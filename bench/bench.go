@@ -384,8 +384,9 @@ type Report struct {
 	// Unsent counts an open loop's messages that fell due while measuring
 	// and were never sent: their connection (socket) had failed for good
 	// (UnsentFailed of them), or the server held them back, taking the bytes
-	// of those sent slower than Rate, or answering so far behind it that
-	// bench had the most it keeps in flight (UnsentUnanswered), or bench
+	// of those sent slower than Rate (bench holds what it has not taken
+	// up to about 2 MiB a connection, and less than MaxHeld in all), or
+	// answering so far behind it that bench had the most it keeps in flight (UnsentUnanswered), or bench
 	// itself sent slower than Rate (a machine too busy; over UDP, whose send
 	// never waits for the server, a rate past what a socket sends), until
 	// the time was up, behind its schedule (see openLoop and loop.due;

@@ -126,6 +126,22 @@ func SetFlightBudget(n int) (restore func()) {
 	return func() { flightBudget = was }
 }
 
+// SetUnsentBudget bounds the bytes an open loop's stream connections
+// hold unwritten, in all, to n, until the returned function is called.
+func SetUnsentBudget(n int64) (restore func()) {
+	was := unsentBudget
+	unsentBudget = n
+	return func() { unsentBudget = was }
+}
+
+// OnUnsentHeld calls f with a stream connection's number in its run and
+// the bytes it holds that its server has not taken yet, each time they
+// grow, until the returned function is called.
+func OnUnsentHeld(f func(conn, bytes int)) (restore func()) {
+	unsentHeld = func(_ *run, i, bytes int) { f(i, bytes) }
+	return func() { unsentHeld = nil }
+}
+
 // OnRingEnded calls f, as each stream connection ends, with the most
 // places its ring of messages in flight had, until the returned function
 // is called.

@@ -53,8 +53,10 @@ type loop struct {
 	// 0 in a closed loop.
 	interval int64
 	// most is how many messages an open loop keeps in flight on a
-	// connection (run.mostInFlight).
+	// connection (run.mostInFlight); unsent, how many bytes its server
+	// has not taken it holds before its schedule waits (run.mostUnsent).
 	most    int
+	unsent  int
 	rbuf    []byte
 	wbuf    []byte
 	events  []unix.EpollEvent
@@ -196,7 +198,7 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool, error) {
 	d.cancel = cancel
 	dial := r.dialer()
 	for range min(runtime.GOMAXPROCS(0), len(conns)) {
-		l := &loop{r: r, w: r.newWorker(), ep: -1, timer: -1, inboxFD: -1, most: r.mostInFlight(),
+		l := &loop{r: r, w: r.newWorker(), ep: -1, timer: -1, inboxFD: -1, most: r.mostInFlight(), unsent: r.mostUnsent(),
 			rbuf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256),
 			dial: dial, ctx: ctx, dials: &d.dials}
 
@@ -491,15 +493,15 @@ func (l *loop) hand(c *loopConn, n int, first, step, now int64) {
 }
 
 // fill writes the messages in q not yet written, from c.unwritten on,
-// a batch at a time while c holds less than maxUnsent unwritten: the
-// rest wait for flush. A new connection is owed every message in flight
+// a batch (run.mostDue) at a time while c holds less than l.unsent
+// unwritten: the rest wait for flush. A new connection is owed every message in flight
 // on the old one, up to mostInFlight of them, and written all at once
 // they took their size each: in an open loop at a high rate of large
 // messages, gigabytes, in the loop's buffer for the rest of the run.
 func (l *loop) fill(c *loopConn, now int64) {
-	for c.unwritten < c.sent && len(c.out) < maxUnsent && !c.closed && !c.redialing {
+	for c.unwritten < c.sent && len(c.out) < l.unsent && !c.closed && !c.redialing {
 		l.wbuf = l.wbuf[:0]
-		for c.unwritten < c.sent && len(l.wbuf) < maxUnsent {
+		for n := l.r.mostDue(); c.unwritten < c.sent && n > 0; n-- {
 			l.wbuf = append(l.wbuf, l.r.msgs[pick(c.i, c.unwritten)]...)
 			c.unwritten++
 		}
@@ -518,6 +520,9 @@ var loopBuffers func(wbuf, out int)
 func (l *loop) write(c *loopConn, b []byte, now int64) {
 	if len(c.out) > 0 {
 		c.out = append(c.out, b...)
+		if unsentHeld != nil {
+			unsentHeld(l.r, c.i, len(c.out))
+		}
 		return
 	}
 	k, err := unix.Write(c.fd, b)
@@ -527,6 +532,9 @@ func (l *loop) write(c *loopConn, b []byte, now int64) {
 	}
 	if k = max(k, 0); k < len(b) {
 		c.out = append(c.out, b[k:]...)
+		if unsentHeld != nil {
+			unsentHeld(l.r, c.i, len(c.out))
+		}
 		c.outSince = now
 		l.watch(unix.EPOLL_CTL_MOD, c.fd, c.key, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT)
 	}
@@ -545,7 +553,7 @@ func (l *loop) flush(c *loopConn, now int64) {
 		l.broken(c, failed("send", err))
 		return
 	}
-	full := len(c.out) >= maxUnsent
+	full := len(c.out) >= l.unsent
 	c.out = c.out[:copy(c.out, c.out[k:])]
 	c.outSince = now
 	if c.unwritten < c.sent {
@@ -554,7 +562,7 @@ func (l *loop) flush(c *loopConn, now int64) {
 			return
 		}
 	}
-	if full && len(c.out) < maxUnsent {
+	if full && len(c.out) < l.unsent {
 		l.nextDue = now // its schedule, held by due, goes on
 	}
 	if len(c.out) == 0 {
@@ -893,7 +901,7 @@ func (l *loop) closeConn(c *loopConn, warm bool) {
 // counted never sent, it made a busy machine's run at a high rate not all
 // right over a message or two at the window's edge. What it cannot send
 // is never sent: held back by the replies owed (its most in flight), or
-// by bytes the server has not taken (maxUnsent), as due holds them, or on
+// by bytes the server has not taken (l.unsent), as due holds them, or on
 // a connection that fails as it is written; and what a connection behind
 // its schedule at its last round had yet to send, held back (c.held).
 func (l *loop) sendRest(c *loopConn, now int64) {
@@ -918,7 +926,7 @@ func (l *loop) sendRest(c *loopConn, now int64) {
 		case room <= 0:
 			l.r.scheduleEnded(c.next, l.interval, unanswered)
 			return
-		case len(c.out) >= maxUnsent:
+		case len(c.out) >= l.unsent:
 			l.r.scheduleEnded(c.next, l.interval, untaken)
 			return
 		}
@@ -932,7 +940,7 @@ func (l *loop) sendRest(c *loopConn, now int64) {
 }
 
 // due sends each connection's messages that have fallen due (before the
-// window's end: none after it is sent). A connection holding maxUnsent
+// window's end: none after it is sent). A connection holding l.unsent
 // bytes or more that its socket would not take falls behind instead: its
 // messages are sent when the server takes more (see flush), each timed
 // from when it fell due, as the goroutine driver's blocked writes do;
@@ -952,7 +960,7 @@ func (l *loop) due(now, interval int64) {
 		switch {
 		case c.next >= until:
 			// The window is over: nothing more is sent.
-		case len(c.out) >= maxUnsent:
+		case len(c.out) >= l.unsent:
 			c.held = untaken
 			// (flush wakes the schedule when it has room)
 		case c.q.n >= l.most:
@@ -975,7 +983,7 @@ func (l *loop) due(now, interval int64) {
 		if c.behind = c.next <= now && c.next < until; !c.behind {
 			c.held = untaken
 		}
-		if c.next < until && len(c.out) < maxUnsent && c.q.n < l.most { // (else flush, or a reply: the loop calls due after each)
+		if c.next < until && len(c.out) < l.unsent && c.q.n < l.most { // (else flush, or a reply: the loop calls due after each)
 			l.nextDue = min(l.nextDue, c.next)
 		}
 	}

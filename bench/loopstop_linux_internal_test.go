@@ -17,7 +17,7 @@ func TestLoopHeldBackAtTheStopCounted(t *testing.T) {
 	cfg := Config{Conns: 1, Rate: 1000, Size: 16, Warmup: -1}
 	r := bareRun(&cfg)
 	interval := int64(time.Millisecond)
-	l := &loop{r: r, interval: interval, most: most}
+	l := &loop{r: r, interval: interval, most: most, unsent: r.mostUnsent()}
 	c := &loopConn{fd: -1, q: ring{limit: most}}
 	l.conns = []*loopConn{c}
 	for range most {

@@ -25,7 +25,7 @@ func TestLoopResentNotCountedWhenWatchFails(t *testing.T) {
 	defer ln.Close()
 	cfg := Config{Conns: 1, Rate: 1000, Size: 16, Warmup: -1, Reconnect: true}
 	r := bareRun(&cfg)
-	l := &loop{r: r, w: r.newWorker(), ep: -1, inboxFD: -1, inbox: make(chan redialed, 1), ctx: context.Background(), dials: &sync.WaitGroup{}}
+	l := &loop{r: r, w: r.newWorker(), ep: -1, inboxFD: -1, unsent: r.mostUnsent(), inbox: make(chan redialed, 1), ctx: context.Background(), dials: &sync.WaitGroup{}}
 	l.dial = func(ctx context.Context, _ int) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", ln.Addr().String())

@@ -292,6 +292,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			stopDeadline = true
 			c.SetWriteDeadline(time.Now().Add(r.cfg.Timeout))
 		}
+		if unsentHeld != nil {
+			unsentHeld(r, i, len(batch)) // (held until the server takes it)
+		}
 		if n, err := c.Write(batch); err != nil {
 			if failed.CompareAndSwap(false, true) { // not the reader's, counted
 				r.ended(r.fail(r.notTaken(n, len(batch), err)))
@@ -339,18 +342,35 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 }
 
 // maxUnsent bounds the bytes an open loop holds for a connection whose
-// server takes them slower than they fall due: a write of the messages
-// due is at most that (or one message), and the event loops let a
-// connection's schedule wait while it holds that much unwritten (see
-// loop.due); the goroutine driver's write blocks instead. An event loop's
-// connection so holds less than twice it (a write begun just under it),
-// or it and a message, whether the write is due's, fill's or, as the run
-// stops, sendRest's.
+// server takes them slower than they fall due (mostUnsent, which may be
+// less): a write of the messages due is at most that (or one message),
+// and the event loops let a connection's schedule wait while it holds
+// that much unwritten (see loop.due); the goroutine driver's write blocks
+// instead. An event loop's connection so holds less than twice it (a
+// write begun just under it), or it and a message, whether the write is
+// due's, fill's or, as the run stops, sendRest's.
 const maxUnsent = 1 << 20
 
+// unsentBudget bounds the bytes an open loop's connections hold, in
+// all, that their servers have not taken: MaxHeld, what a closed loop's
+// may hold at most (a variable for tests). See mostUnsent.
+var unsentBudget int64 = MaxHeld
+
+// mostUnsent is what maxUnsent says for one connection of r: maxUnsent,
+// or less, its share of unsentBudget (half of it: a connection holds less
+// than twice it), but at least a message. So all connections hold less
+// than unsentBudget or, where a message is more than the share, less than
+// Conns × 2 × Size, which check bounds by MaxHeld. Each held up to
+// maxUnsent alone: 19,000 connections to a server that read nothing,
+// 38 GB.
+func (r *run) mostUnsent() int {
+	share := unsentBudget / int64(2*r.cfg.Conns)
+	return max(r.cfg.Size, int(min(maxUnsent, share)))
+}
+
 // mostDue is how many messages an open loop writes at once: up to 1024,
-// and no more than maxUnsent bytes of them (but at least one).
-func (r *run) mostDue() int { return max(1, min(1024, maxUnsent/r.cfg.Size)) }
+// and no more than mostUnsent bytes of them (but at least one).
+func (r *run) mostDue() int { return max(1, min(1024, r.mostUnsent()/r.cfg.Size)) }
 
 // flightBudget bounds the messages an open loop's connections hold in
 // flight in all: 8,388,608, 128 MiB at 16 bytes each (a variable for
@@ -380,6 +400,12 @@ func (r *run) mostInFlight() int {
 	worth := 2*r.cfg.Timeout.Seconds()*perSec + float64(r.mostDue())
 	return int(min(worth, float64(share))) // (worth, in float64: Timeout × Rate may pass an int)
 }
+
+// unsentHeld, if not nil, gets the bytes connection (socket) i of r
+// holds that its server has not taken yet, each time they grow: an event
+// loop's bytes unwritten, or the goroutine driver's write under way
+// (tests).
+var unsentHeld func(r *run, i, bytes int)
 
 // openLoopWaits, if not nil, runs as an open loop's connection (socket),
 // or an event loop with an open loop's connections, begins each wait for
