@@ -503,6 +503,9 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 	// timer that woke late, about half a millisecond here), which
 	// counted from due was put on the server.
 	*s = udpSlot{seq: seq, sentAt: time.Now(), pending: true, measured: measured}
+	if sentNoted != nil {
+		sentNoted(u.r, int64(s.sentAt.Sub(u.r.epoch)), measured)
+	}
 	if s.measured && u.dropsBefore < 0 {
 		u.dropsBefore = socketDrops(u.c) // what the warm-up's replies lost is not the run's
 	}

@@ -225,9 +225,9 @@ func OnUDPSend(f func(seq uint64)) (restore func()) {
 	return func() { udpBeforeSend = nil }
 }
 
-// OnSent calls f for each message a run's stream connections hand over
-// to be sent, with whether it counts, until the returned function is
-// called.
+// OnSent calls f for each message a run's stream connections (UDP
+// sockets) hand over to be sent, with whether it counts, until the
+// returned function is called.
 func OnSent(f func(measured bool)) (restore func()) {
 	sentNoted = func(_ *run, _ int64, measured bool) { f(measured) }
 	return func() { sentNoted = nil }

@@ -397,3 +397,59 @@ func said(t *testing.T, what, s, want string) {
 		t.Errorf("%s %q, want it to say %q", what, s, want)
 	}
 }
+
+// Over UDP every datagram sent while measuring is in exactly one of
+// messages and lost, whatever the path does to it, as over a stream
+// (onSent): dropped either way, answered twice, overtaken, answered past
+// --timeout, its reply's number cut, or its place in a small ring taken
+// while it was owed. In an open loop, what fell due and was not sent is
+// the rest: never sent.
+func TestUDPEverySentCounted(t *testing.T) {
+	srv := shoutServer(t)
+	type pk = shouttest.Packet
+	path := func(dir, n int, b []byte) []pk {
+		switch {
+		case dir == shouttest.ToServer && n%13 == 6:
+			return nil
+		case dir == shouttest.ToServer:
+			return []pk{{Data: b}}
+		case n%17 == 2:
+			return nil
+		case n%7 == 1:
+			return []pk{{Data: b, After: 400 * time.Millisecond}} // past --timeout
+		case n%7 == 3:
+			return []pk{{Data: b}, {Data: b}}
+		case n%7 == 5:
+			return []pk{{Data: b, After: 20 * time.Millisecond}}
+		case n%11 == 4:
+			return []pk{{Data: b[:10]}} // names no datagram
+		}
+		return []pk{{Data: b}}
+	}
+	t.Cleanup(bench.SetUDPBudget(64)) // a ring wraps onto datagrams owed
+	for _, tc := range []struct {
+		name string
+		cfg  func(*bench.Config)
+	}{
+		{"closed loop", func(c *bench.Config) { c.Depth = 8 }},
+		{"open loop", func(c *bench.Config) { c.Rate = 4000 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sent := onSent(t)
+			var due atomic.Int64
+			addr := shouttest.UDPRelay(t, srv, path)
+			t.Cleanup(bench.OnScheduleCounts(addr, func(n int64) { due.Store(n) }))
+			cfg := quick("udp", addr)
+			cfg.Conns, cfg.Size, cfg.Warmup = 2, 100, 200*time.Millisecond
+			cfg.Duration, cfg.Timeout = 500*time.Millisecond, 200*time.Millisecond
+			tc.cfg(&cfg)
+			rep := run(t, cfg)
+			if got := rep.Messages + rep.Lost; got != sent.Load() || rep.Lost == 0 {
+				t.Errorf("%d messages + %d lost = %d; %d sent while measuring, some lost", rep.Messages, rep.Lost, got, sent.Load())
+			}
+			if cfg.Rate > 0 && sent.Load()+rep.Unsent != due.Load() {
+				t.Errorf("%d sent while measuring + %d never sent; %d fell due", sent.Load(), rep.Unsent, due.Load())
+			}
+		})
+	}
+}
