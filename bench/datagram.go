@@ -578,16 +578,20 @@ func (u *udpSocket) sendDue(n int, first time.Time, step time.Duration) (ok bool
 	r := u.r
 	u.expire(time.Now())
 	at := int64(first.Sub(r.epoch))
+	// measured: datagram j counts, by when it fell due.
+	measured := func(j int) bool { return r.inWindow(at + int64(j)*int64(step)) }
 	for j := range n {
 		if udpBeforeSend != nil {
 			udpBeforeSend(u.next) // (the sender alone changes next)
 		}
-		measured := r.inWindow(at + int64(j)*int64(step)) // (when it fell due)
-		if !u.write(u.put(measured)) {
+		if !u.write(u.put(measured(j))) {
 			// The rest of the batch counts as the one that failed
-			// does, lost, as a stream's batch whose write failed.
-			for range n - j - 1 {
-				u.put(measured)
+			// does, lost, as a stream's batch whose write failed:
+			// each if it fell due while measuring. (With the failed
+			// one's, those in the window of a batch that began in
+			// the warm-up were in no count.)
+			for k := j + 1; k < n; k++ {
+				u.put(measured(k))
 			}
 			return false
 		}
