@@ -1562,9 +1562,9 @@ func (r *run) scheduleBegan(next, interval int64) {
 var scheduleCounts func(addr string, due int64)
 
 // sentNoted, if not nil, is told of each message a stream connection
-// (or UDP socket) hands over to be sent: when it fell due (in a closed
-// loop, or a datagram, was sent), and whether it counts (tests: every one
-// that counts is in one count).
+// (UDP socket, churning exchange) hands over to be sent: when it fell due
+// (in a closed loop, or a datagram, was sent), and whether it counts
+// (tests: every one that counts is in one count).
 var sentNoted func(r *run, due int64, measured bool)
 
 // windowEnds, if not nil, runs as a run that ends early has read when its

@@ -124,6 +124,9 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 		var sent bool
 		var err error
 		got, sent, err = r.exchangeOnce(dialCtx, d, i, dial, msg, got[:0])
+		if sent && sentNoted != nil {
+			sentNoted(r, at, measured)
+		}
 		if len(got) > 0 {
 			r.hear()
 		}

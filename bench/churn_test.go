@@ -344,3 +344,38 @@ func TestChurnInterruptedOwedIsLost(t *testing.T) {
 			rep.Lost, rep.Messages, rep.Errors, rep.FirstError, rep.Interrupted)
 	}
 }
+
+// Every churning message sent while measuring is in exactly one of
+// messages and lost, as the other drivers' are (onSent), whatever the
+// server does after reading it: answers and closes, resets, answers and
+// holds the connection open past --timeout (a reply, and an error), or
+// holds it open unanswered (lost).
+func TestChurnEverySentCounted(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	release := make(chan struct{})
+	var n atomic.Int64
+	addr := afterLine(t, func(c net.Conn, line string) {
+		switch n.Add(1) % 4 {
+		case 0:
+			io.WriteString(c, upper(line))
+		case 1:
+			c.(*net.TCPConn).SetLinger(0) // the close resets
+		case 2:
+			io.WriteString(c, upper(line))
+			<-release
+		case 3:
+			<-release
+		}
+	})
+	t.Cleanup(func() { close(release) }) // before the server's own
+	sent := onSent(t)
+	cfg := quick("tcp", addr)
+	cfg.Churn, cfg.Depth, cfg.Conns, cfg.Text = true, 1, 2, "ascii"
+	cfg.Duration, cfg.Timeout = busyWindow, 100*time.Millisecond
+	rep := run(t, cfg)
+	if got := rep.Messages + rep.Lost; got != sent.Load() || rep.Lost == 0 || rep.Mismatches != 0 {
+		t.Errorf("%d messages + %d lost = %d, %d wrong; %d sent while measuring, some lost, none wrong", rep.Messages, rep.Lost, got, rep.Mismatches, sent.Load())
+	}
+}

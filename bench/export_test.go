@@ -226,8 +226,8 @@ func OnUDPSend(f func(seq uint64)) (restore func()) {
 }
 
 // OnSent calls f for each message a run's stream connections (UDP
-// sockets) hand over to be sent, with whether it counts, until the
-// returned function is called.
+// sockets, churning exchanges) hand over to be sent, with whether it
+// counts, until the returned function is called.
 func OnSent(f func(measured bool)) (restore func()) {
 	sentNoted = func(_ *run, _ int64, measured bool) { f(measured) }
 	return func() { sentNoted = nil }
