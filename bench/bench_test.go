@@ -2809,7 +2809,7 @@ func TestUDPRepliesFromAnotherPortSaid(t *testing.T) {
 		}
 	}()
 	cfg := quick("udp", in.LocalAddr().String())
-	cfg.Conns, cfg.Depth, cfg.Duration, cfg.Timeout = 1, 1, 100*time.Millisecond, 200*time.Millisecond
+	cfg.Conns, cfg.Depth, cfg.Duration, cfg.Timeout = 1, 1, busyWindow, 200*time.Millisecond // (100 ms sent nothing on a busy machine)
 	rep := run(t, cfg)
 	var text strings.Builder
 	rep.WriteText(&text)
@@ -3313,8 +3313,10 @@ func TestErrorAtTheWindowsStartMeasured(t *testing.T) {
 	cfg.Conns, cfg.Depth = 2, 1
 	cfg.Warmup, cfg.Duration = 100*time.Millisecond, busyWindow
 	rep := run(t, cfg)
-	if rep.Errors != 1 || rep.WarmupErrors != 0 || rep.Unmeasured != 0 || rep.Lost != 0 {
-		t.Errorf("%d errors (%q), %d in the warm-up (%q), %d unmeasured, %d lost; want 1, 0, 0, 0",
+	// The message is lost if its sender, late on a busy machine, sent it
+	// once the window had begun; not if it went in the warm-up.
+	if rep.Errors != 1 || rep.WarmupErrors != 0 || rep.Unmeasured != 0 || rep.Lost > 1 {
+		t.Errorf("%d errors (%q), %d in the warm-up (%q), %d unmeasured, %d lost; want 1, 0, 0, 0 or 1",
 			rep.Errors, rep.FirstError, rep.WarmupErrors, rep.FirstWarmupError, rep.Unmeasured, rep.Lost)
 	}
 }
