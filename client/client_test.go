@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -296,43 +297,72 @@ func TestPipeSlowOutputIsNotAStuckServer(t *testing.T) {
 // silence as any other: the test takes either ending.)
 //
 // Pipe sees the server take bytes only when the server's kernel opens
-// the window again, once a good part of its receive buffer is free: with
-// the buffer the kernel sizes, 106 KiB at a time (seven reads, each after
-// a 10 ms pause), and 325 KiB to 1.3 MB (200-580 ms at this rate) once it
-// had grown the buffer for a server that caught up after a pause. Pauses
-// that a busy machine lengthens, or a step that outgrows the silence
-// timeout, took a server that was still reading for stuck. So the buffer
-// is fixed (about 60 KiB a step), and the server reads at a rate by the
-// clock: after a longer pause it reads what it is owed at once.
+// the window again, once a good part of its receive buffer is free; the
+// sender's write, meanwhile, waits until a good part of its send buffer
+// is free, here (a third of 2 MB, or of 416 KiB where net.core.wmem_max
+// is Linux's default) longer than the server takes to read the silence
+// timeout's worth: where the socket did not tell what the server took,
+// the server was taken for stuck. Slow is by the watch's clock, which the
+// server moves as it reads and ticks after each read: by the real clock a
+// server that a busy machine left without CPU for longer than the silence
+// timeout took nothing meanwhile, and was rightly taken for stuck.
 func TestPipeSlowReaderIsNotStuck(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("where the socket does not say how much the server took, a slow reader is seen only as the buffer drains")
 	}
-	const rate = 1600 << 10 // bytes a second
+	const (
+		rate    = 200 << 10 // bytes a second, on the watch's clock
+		silence = 400 * time.Millisecond
+	)
+	var clock atomic.Int64 // how long the server's reading took, at rate
+	ticks := make(chan time.Time)
+	piped := make(chan struct{})
+	dialed := make(chan net.Conn, 1)
+	client.SetWatchClock(t, func() time.Duration { return time.Duration(clock.Load()) }, ticks)
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		// Fixed, so that the server takes bytes in steps of the same size.
 		if err := c.(*net.TCPConn).SetReadBuffer(32 << 10); err != nil {
 			t.Error(err)
 			return
 		}
-		buf := make([]byte, 16<<10)
-		total, start := 0, time.Now()
-		for {
-			owed := int(time.Since(start).Seconds()*rate) - total
-			if owed <= 0 {
-				time.Sleep(10 * time.Millisecond) // the slowness (what is tested, not a wait for an event)
-				continue
+		// The server reads once the sender's buffer is full and has
+		// stayed so for 20 looks a millisecond apart: the sender waits
+		// in a write, as one faster than its server does. (Under -race a
+		// server reading at once outran the sender, whose writes then
+		// never waited: the test passed with what it tests switched off.)
+		cc := <-dialed
+		for last, same, deadline := -1, 0, time.Now().Add(bound); same < 20 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if q, full := sendQueue(cc); full && q == last {
+				same++
+			} else {
+				last, same = q, 0
 			}
-			n, err := c.Read(buf[:min(owed, len(buf))])
+		}
+		buf := make([]byte, 16<<10)
+		total := 0
+		for {
+			n, err := c.Read(buf)
 			total += n
+			clock.Store(int64(time.Duration(total) * time.Second / rate))
+			select {
+			case ticks <- time.Time{}: // the watch looks, each read
+			case <-piped:
+			}
 			if err != nil {
 				fmt.Fprintf(c, "%d\n", total)
 				return
 			}
 		}
 	})
+	c := dial(t, "tcp", addr)
+	if err := c.(*net.TCPConn).SetWriteBuffer(1 << 20); err != nil { // the kernel doubles it
+		t.Fatal(err)
+	}
+	dialed <- c
 	in := strings.Repeat("x", 4<<20) + "\n"
 	var out bytes.Buffer
-	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader(in), &out, 400*time.Millisecond)
+	res, err := client.Pipe(c, strings.NewReader(in), &out, silence)
+	close(piped)
 	if err != nil || res.Stuck || res.InputLeft || !res.Silent && out.String() != fmt.Sprint(len(in))+"\n" {
 		t.Fatalf("%+v, %v, %q: the server read all the time", res, err, out.String())
 	}

@@ -78,6 +78,9 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		sendFailed      atomic.Bool // reading the input or sending failed: stop at once
 		w               = stuckWatch{start: time.Now()}
 	)
+	if watchClock != nil {
+		w.clock, w.ticks = watchClock()
+	}
 	if silence > 0 {
 		// A server that reads nothing, once the socket's buffers are
 		// full, blocks the sender; and the reader, which waits for
@@ -241,18 +244,33 @@ const writePiece = 16 << 10
 // own, so that the watch never sees a state between two (the reader done
 // with out but its time not yet told: a pause in the output, once taken
 // for the server's silence so). Times are on the monotonic clock, as
-// durations since start.
+// durations since start (or on clock, where a test gives one).
 type stuckWatch struct {
 	start   time.Time
-	writing atomic.Bool  // the sender is in a write to the server
-	wrote   atomic.Int64 // when the sender last began or ended a write
-	shown   atomic.Int64 // when the reader last wrote what the server sent to out; outBusy while it writes: a server that stops reading then is waiting for us
-	stuck   atomic.Bool  // the watch took the server for stuck, and closed the connection
+	clock   func() time.Duration // a test's clock, nil: time since start
+	ticks   <-chan time.Time     // a test's ticks, nil: a ticker's
+	writing atomic.Bool          // the sender is in a write to the server
+	wrote   atomic.Int64         // when the sender last began or ended a write
+	shown   atomic.Int64         // when the reader last wrote what the server sent to out; outBusy while it writes: a server that stops reading then is waiting for us
+	stuck   atomic.Bool          // the watch took the server for stuck, and closed the connection
 }
 
 const outBusy = math.MaxInt64
 
-func (w *stuckWatch) now() int64 { return int64(time.Since(w.start)) }
+// watchClock, set by a test, gives each Pipe's stuck watch a clock and
+// ticks in place of the real ones: a stand-in server that reads slowly
+// by the real clock, left without CPU for longer than the silence
+// timeout on a busy machine, takes nothing meanwhile and so was rightly
+// taken for stuck (1 run in 40 under -race at load average 13). On a
+// clock that the server moves as it reads, its pauses are not silence.
+var watchClock func() (now func() time.Duration, ticks <-chan time.Time)
+
+func (w *stuckWatch) now() int64 {
+	if w.clock != nil {
+		return int64(w.clock())
+	}
+	return int64(time.Since(w.start))
+}
 
 // send writes p to c, as the sender.
 func (w *stuckWatch) send(c net.Conn, p []byte) (int, error) {
@@ -287,12 +305,16 @@ func (w *stuckWatch) watch(c net.Conn, silence time.Duration) (stop func()) {
 		defer close(finished)
 		tick := time.NewTicker(max(silence/4, 10*time.Millisecond))
 		defer tick.Stop()
+		ticks := tick.C
+		if w.ticks != nil {
+			ticks = w.ticks
+		}
 		last, taken := -1, int64(0) // what unsent said last, and when it changed
 		for {
 			select {
 			case <-done:
 				return
-			case <-tick.C:
+			case <-ticks:
 			}
 			now := w.now() // not the tick's: a late tick's time is old
 			if q, ok := unsent(c); ok && q != last {
