@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -299,11 +300,13 @@ func TestReadPEMPipeLargerThanMaxPEM(t *testing.T) {
 
 // A pipe's wait ends when ReadPEMContext's context does, saying what it
 // waited for (Ctrl-C on shout serve's start): it lasted pemWait whatever
-// the caller wanted.
+// the caller wanted. pemWait is made longer than bound: a wait that only
+// its deadline ends would otherwise pass as one the context ended.
 func TestReadPEMContextEndsPipeWait(t *testing.T) {
 	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
 		t.Skip("Go's poller cannot wait on a pipe here")
 	}
+	defer certs.SetPEMWait(4 * bound)()
 	for _, tc := range []struct {
 		name, written string
 	}{
@@ -314,20 +317,31 @@ func TestReadPEMContextEndsPipeWait(t *testing.T) {
 			p := fifo(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			writer := make(chan *os.File, 1)
 			go func() {
 				// Opening to write returns once ReadPEMContext has opened
 				// to read; it waits then for the rest.
 				w, err := os.OpenFile(p, os.O_WRONLY, 0)
 				if err != nil {
 					t.Error(err)
-					cancel()
-					return
+				} else {
+					w.Write([]byte(tc.written))
 				}
-				t.Cleanup(func() { w.Close() })
-				w.Write([]byte(tc.written))
+				writer <- w
 				cancel()
 			}()
-			_, err := readPEMContext(t, ctx, p, func() { feed(p) })
+			// Closing the writer ends the read (a test that failed).
+			closeWriter := sync.OnceFunc(func() {
+				// An open still waiting for a reader returns when one comes.
+				if r, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+					defer r.Close()
+				}
+				if w := <-writer; w != nil {
+					w.Close()
+				}
+			})
+			defer closeWriter()
+			_, err := readPEMContext(t, ctx, p, closeWriter)
 			want := "--cert " + p + ": not written to its end yet"
 			if err == nil || err.Error() != want || !errors.Is(err, context.Canceled) || errors.Is(err, certs.ErrNotReady) {
 				t.Errorf("got %v; want context.Canceled saying %q", err, want)

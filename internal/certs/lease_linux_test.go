@@ -83,19 +83,24 @@ func TestReadPEMLeasedFileHeld(t *testing.T) {
 
 // The wait for a lease's holder ends when ReadPEMContext's context
 // does, saying so. The kernel tells the holder (SIGIO) once ReadPEM's
-// open has broken the lease: it waits then.
+// open has broken the lease: it waits then. pemWait is made longer than
+// bound: the wait given up after it read as the context's end too, and
+// a wait that ignored the context passed.
 func TestReadPEMContextEndsLeaseWait(t *testing.T) {
+	defer certs.SetPEMWait(4 * bound)()
 	certPEM, _ := pair(t)
 	told := make(chan os.Signal, 1)
 	signal.Notify(told, syscall.SIGIO)
 	defer signal.Stop(told)
-	path, _ := leased(t, certPEM)
+	path, holder := leased(t, certPEM)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	go func() {
 		<-told
 		cancel()
 	}()
-	_, err := readPEMContext(t, ctx, path, cancel)
+	// Letting go ends the wait (a test that failed).
+	_, err := readPEMContext(t, ctx, path, func() { holder.Close() })
 	if want := "--cert " + path + ": another program holds a lease on it and has not let go yet"; err == nil || err.Error() != want || !errors.Is(err, context.Canceled) || errors.Is(err, certs.ErrNotReady) {
 		t.Errorf("got %v, want context.Canceled saying %q", err, want)
 	}
