@@ -4,7 +4,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"shout/internal/certs"
 )
 
 // serveExit runs shout serve with args, calls signal once shout waits
@@ -192,5 +196,56 @@ func TestServeStopWhileReloadWaits(t *testing.T) {
 	srv.cmd.Process.Signal(syscall.SIGINT)
 	if code := srv.wait(); code != 0 || strings.Contains(srv.logText(), "not reloaded") || !strings.Contains(srv.logText(), "msg=stopped") {
 		t.Errorf("status %d, log:\n%s\nwant status 0, stopped, and no word of the reload", code, srv.logText())
+	}
+}
+
+// reloadOnHUP ends with serve's context, a reload that waits on a PEM
+// file included, and says nothing of that reload: run in-process it
+// outlived serve, and a stop that cut the wait short was logged as the
+// reload's failure. (Run as a process, shout's exit hid both.)
+func TestReloadOnHUPEndsWithServe(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "cert.pem")
+	data, err := os.ReadFile(p.serverCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cert, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err := certs.Load(context.Background(), cert, p.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cert); err != nil {
+		t.Fatal(err)
+	}
+	reloading := pipeOpenedToRead(t, cert)
+	var logged bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	hup <- syscall.SIGHUP
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		reloadOnHUP(ctx, hup, store, slog.New(slog.NewTextHandler(&logged, nil)))
+	}()
+	select {
+	case <-reloading:
+	case <-done:
+		t.Fatalf("reloadOnHUP returned before it reloaded:\n%s", logged.String())
+	case <-time.After(bound):
+		t.Fatalf("reloadOnHUP did not reload within %v", bound)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(3 * bound):
+		t.Fatalf("reloadOnHUP still running %v after serve's end", 3*bound)
+	}
+	if logged.Len() > 0 {
+		t.Errorf("logged:\n%s\nwant nothing: the reload was serve's stop's, not a failure", logged.String())
 	}
 }
