@@ -241,6 +241,12 @@ type dclient struct {
 	wantOut   int           // the bytes the server must say it wrote
 }
 
+// deadline bounds c's next step, from now. A bound set once, when c
+// opened, would count the steps of other clients too (under -race, a
+// flood takes seconds) and expire on a client that was only waiting
+// its turn.
+func (c *dclient) deadline() { c.c.SetDeadline(time.Now().Add(bound)) }
+
 // owed is how many reply bytes the server must have sent c: the
 // uppercase of what it sent, but for the end of an incomplete character
 // whose uppercase may differ, which the server holds until it is
@@ -552,6 +558,7 @@ func (r *drun) open(slot int) *dclient {
 // write sends p whole. A client that reads no more sends no more than
 // leaves maxOwed unread; one that reads, reads what is owed first.
 func (r *drun) write(c *dclient, p []byte) {
+	c.deadline()
 	if r.stopped {
 		if r.p.shortLinger {
 			return // the linger may end under the write
@@ -586,6 +593,7 @@ func (r *drun) read(c *dclient, n int) {
 		return
 	}
 	b := make([]byte, n)
+	c.deadline()
 	if _, err := io.ReadFull(c.c, b); err != nil {
 		r.fatalf("client %d: read %d bytes: %v (got %d of %d owed)", c.index, n, err, len(c.got), c.owed())
 	}
@@ -623,6 +631,7 @@ func (r *drun) halfClose(c *dclient) {
 // of everything sent (a held character answered as it is), then end of
 // file.
 func (r *drun) readToEOF(c *dclient) {
+	c.deadline()
 	rest, err := io.ReadAll(c.c)
 	if err != nil {
 		r.fatalf("client %d: read to end of file: %v", c.index, err)
