@@ -133,7 +133,7 @@ const (
 	opEnd                     // close (n even) or reset (odd)
 	opDatagram                // a datagram of pieces, and its reply
 	opShutdown                // Shutdown, with clients connected
-	opFlood                   // with WriteTimeout: send until the server is stuck, and wait to be dropped
+	opFlood                   // with WriteTimeout: send until the server is stuck, and wait to be dropped (one a plan: planMaxFloods)
 	numOpKinds
 )
 
@@ -171,6 +171,14 @@ const (
 	maxSentTotal = 256 << 10 // bytes one connection is sent in all
 )
 
+// planMaxFloods bounds a plan's floods, which take most of its time
+// (megabytes each, until the sockets are full; a second or more each
+// on a loaded machine): a fuzzing worker gives one input 10 s, both
+// runs together, and panics beyond (the fuzzer then says "fuzzing
+// process hung or terminated unexpectedly"). Eight took over 10 s, and
+// two did too once.
+const planMaxFloods = 1
+
 func decodePlan(data []byte) *plan {
 	next := func() byte {
 		if len(data) == 0 {
@@ -194,6 +202,7 @@ func decodePlan(data []byte) *plan {
 	p.shortLinger = head&16 != 0
 	p.idle = head&0xe0 == 0xe0 // rarely: it makes a run last the timeout
 	p.writeTimeout = head&0xe0 == 0xc0
+	floods := 0
 	for len(data) > 0 && len(p.ops) < planMaxOps {
 		b := next()
 		o := planOp{kind: opKind(b % byte(numOpKinds)), slot: int(b/byte(numOpKinds)) % planSlots}
@@ -214,6 +223,10 @@ func decodePlan(data []byte) *plan {
 			o.data, data = slices.Clone(data[:n]), data[n:]
 		case opReadSome, opEnd:
 			o.n = int(next())
+		case opFlood:
+			if floods++; floods > planMaxFloods {
+				continue // dropped
+			}
 		}
 		p.ops = append(p.ops, o)
 	}
