@@ -28,6 +28,16 @@ type tally struct {
 	conns, lines, bytes atomic.Int64
 }
 
+// answeringServer answers every message at once, over network (udp, or
+// a stream's), and returns its address.
+func answeringServer(t *testing.T, network string) string {
+	if network == "udp" {
+		return udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
+	}
+	addr, _ := delayServer(t, func(int) time.Duration { return 0 })
+	return addr
+}
+
 // delayServer is a stand-in TCP server that answers the k-th line of
 // each connection (from 0) with its uppercase after delay(k), counting
 // what it did in its tally.
@@ -509,13 +519,7 @@ func TestOpenLoopDueFromTheWarmupsStart(t *testing.T) {
 	for _, network := range []string{"tcp", "udp"} {
 		t.Run(network, func(t *testing.T) {
 			t.Cleanup(bench.DelayOpenLoopStart(busyWindow / 2))
-			var addr string
-			if network == "udp" {
-				addr = udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
-			} else {
-				addr, _ = delayServer(t, func(int) time.Duration { return 0 })
-			}
-			cfg := quick(network, addr)
+			cfg := quick(network, answeringServer(t, network))
 			counted := onScheduleCounts(t, cfg.Endpoint.Address)
 			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 2, 1, 400, "ascii"
 			cfg.Duration = busyWindow
@@ -715,13 +719,7 @@ func TestOpenLoopLateWakeSendsAtTheStop(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			t.Cleanup(bench.StallOpenLoopWait())
-			var addr string
-			if network == "udp" {
-				addr = udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
-			} else {
-				addr, _ = delayServer(t, func(int) time.Duration { return 0 })
-			}
-			cfg := quick(network, addr)
+			cfg := quick(network, answeringServer(t, network))
 			counted := onScheduleCounts(t, cfg.Endpoint.Address)
 			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 2, 1, 400, "ascii"
 			cfg.Warmup, cfg.Duration = 100*time.Millisecond, 500*time.Millisecond

@@ -171,15 +171,7 @@ func TestPEMNotWrittenIsNoUsageError(t *testing.T) {
 // is dropped unlogged (not "certificate not reloaded" once it times out).
 func TestServeStopWhileReloadWaits(t *testing.T) {
 	p := newPKI(t)
-	dir := t.TempDir()
-	cert := filepath.Join(dir, "cert.pem")
-	data, err := os.ReadFile(p.serverCert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cert, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cert := copied(t, p.serverCert)
 	srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert", cert, "--key", p.serverKey)
 	if err := os.Remove(cert); err != nil {
 		t.Fatal(err)
@@ -199,21 +191,28 @@ func TestServeStopWhileReloadWaits(t *testing.T) {
 	}
 }
 
+// copied is a copy of the file at path in a directory of t's own: one a
+// test may remove, to put a pipe in its place.
+func copied(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(cp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
 // reloadOnHUP ends with serve's context, a reload that waits on a PEM
 // file included, and says nothing of that reload: run in-process it
 // outlived serve, and a stop that cut the wait short was logged as the
 // reload's failure. (Run as a process, shout's exit hid both.)
 func TestReloadOnHUPEndsWithServe(t *testing.T) {
 	p := newPKI(t)
-	dir := t.TempDir()
-	cert := filepath.Join(dir, "cert.pem")
-	data, err := os.ReadFile(p.serverCert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cert, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cert := copied(t, p.serverCert)
 	store, err := certs.Load(context.Background(), cert, p.serverKey)
 	if err != nil {
 		t.Fatal(err)
