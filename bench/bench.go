@@ -741,7 +741,11 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 	s += ")"
 	if !closed { // a reply cut short is no other mode's
 		if m := r.modeOf(got, want); m != "" {
-			s += "; " + named.Text(named.Errorf("it is the reply %[1]s %[2]s expects: if the server is meant to answer so, run bench with %[1]s %[2]s", optMode, m), r.cfg.FieldName)
+			mode := string(optMode)
+			if r.cfg.FieldName != nil {
+				mode = r.cfg.FieldName(mode)
+			}
+			s += "; it is the reply " + mode + " " + m + " expects: if the server is meant to answer so, run bench with " + mode + " " + m
 		}
 	}
 	r.firstMismatch.CompareAndSwap(nil, &s)
