@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,6 +80,9 @@ func FuzzEngines(f *testing.F) {
 		// WriteTimeout: a client floods and is dropped; another, which
 		// reads, is answered in full
 		{0xc0, op(opWrite, 1), 2, 4, 5, 6, op(opFlood, 0), op(opReadAll, 1), op(opHalfClose, 1)},
+		// WriteTimeout: two floods from two addresses, one after the
+		// other, while a third client is answered
+		{0xc0, op(opWrite, 2), 0, 4, op(opFlood, 0), op(opFlood, 1), op(opWrite, 2), 0, 5, op(opReadAll, 2), op(opEnd, 2), 0},
 		// IdleTimeout: a held character answered as it is, and a client
 		// that reads no more answered in full
 		{0xe0, op(opRaw, 0), 2, 'a', 0xe2, op(opWrite, 1), 1, 4, 5, op(opStopRead, 1)},
@@ -172,12 +177,13 @@ const (
 )
 
 // planMaxFloods bounds a plan's floods, which take most of its time
-// (megabytes each, until the sockets are full; a second or more each
-// on a loaded machine): a fuzzing worker gives one input 10 s, both
-// runs together, and panics beyond (the fuzzer then says "fuzzing
-// process hung or terminated unexpectedly"). Eight took over 10 s, and
-// two did too once.
-const planMaxFloods = 1
+// (WriteTimeout each, and what fills the sockets' buffers, fixed at
+// floodBuffer): a fuzzing worker gives one input 10 s, both runs
+// together, and panics beyond (the fuzzer then says "fuzzing process
+// hung or terminated unexpectedly"). With the buffers left to grow, a
+// flood took megabytes and a second or more on a loaded machine, and
+// two floods took over 10 s once.
+const planMaxFloods = 4
 
 func decodePlan(data []byte) *plan {
 	next := func() byte {
@@ -390,6 +396,12 @@ func (r *drun) serve() {
 		r.t.Fatal(err)
 	}
 	ln, pc := lns[0], pcs[0]
+	if r.p.writeTimeout {
+		// The connections it accepts take the listener's buffers: small
+		// and fixed, so that a flood fills them with kilobytes, not the
+		// megabytes the kernel would grow them to (see flood).
+		smallBuffers(r.t, ln.(*net.TCPListener))
+	}
 	r.addr = ln.Addr().String()
 	r.serveErr = make(chan error, 2)
 	go func() { r.serveErr <- r.srv.Serve(ln) }()
@@ -486,17 +498,46 @@ func (r *drun) step(o planOp) {
 	}
 }
 
+// floodBuffer is the size of each socket buffer on a flood's way (the
+// client's two, and the server's two in a plan with WriteTimeout): set,
+// the kernel does not grow them as they fill.
+const floodBuffer = 16 << 10
+
+// smallBuffers fixes c's receive and send buffers at floodBuffer.
+func smallBuffers(t *testing.T, c interface {
+	SyscallConn() (syscall.RawConn, error)
+}) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		for _, opt := range []int{unix.SO_RCVBUF, unix.SO_SNDBUF} {
+			if serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, floodBuffer)
+			}
+		}
+	})
+	if err = cmp.Or(err, serr); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // flood sends, reading nothing, until the server drops it: once the
 // sockets are full, the server is stuck writing a reply and reads no
-// more, and WriteTimeout drops the client. How much the sockets took, and so how much was answered,
-// is the kernel's to say (buffers grow as they are used): the runs
-// compare the reason and the events, and check that what the client got
+// more, and WriteTimeout drops the client. How much the sockets took,
+// and so how much was answered, is the kernel's to say (even at a fixed
+// size, a buffer holds more or less as the data comes in segments): the
+// runs compare the reason and the events, and check that what the client got
 // is the start of the uppercase of what it sent.
 func (r *drun) flood(c *dclient) {
 	if !r.p.writeTimeout || r.stopped {
 		return
 	}
 	c.stopped, c.flooded = true, true
+	smallBuffers(r.t, c.c)
 	chunk := []byte(strings.Repeat("flood ", 64<<10/6))
 	// Until the server drops it: the deadline only lets the loop look.
 	for range 1024 { // 64 MiB at most; the server is stuck long before
