@@ -73,7 +73,10 @@ func (g *guard) check(src, dst netip.AddrPort) Reason {
 // and OpenBSD's is 1024-49151, so a socket there lands on a listed port
 // (the 7 from 10001; the 20 from 1194) about once in 7,900 on FreeBSD,
 // once in 2,400 on OpenBSD, and is not answered; so does a NAT that
-// remaps a port to one from 1024 up, about once in 3,200.
+// remaps a port to one from 1024 up, about once in 3,200. Loopback
+// sources are not exempt, though only this host should send from them:
+// kube-proxy sets net.ipv4.conf.all.route_localnet=1 on its nodes, and
+// then the network's neighbours reach 127.0.0.1 (CVE-2020-8558).
 func reflectorPort(p uint16) bool {
 	switch p {
 	case 0, // not a real port: a forgery
