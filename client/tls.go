@@ -130,6 +130,12 @@ type escapedErr struct{ err error }
 func (e escapedErr) Error() string { return printable(e.err.Error()) }
 func (e escapedErr) Unwrap() error { return e.err }
 
+// Rewrite makes escapedErr a named.Rewriter: named.Text finds a named
+// error's text in it escaped, and escapes the renamed text.
+func (e escapedErr) Rewrite(s string) string { return printable(s) }
+
+var _ named.Rewriter = escapedErr{}
+
 // printable is s with every character that is not printable (control
 // characters, DEL, C1 controls, bidi and other invisible format
 // characters) written as a Go escape (\x1b, \n, \u202e) and a byte that is

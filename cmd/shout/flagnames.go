@@ -39,7 +39,21 @@ func flagName(setting string) string {
 }
 
 // flagText is err's text with the settings it names named by their flags.
-func flagText(err error) string { return named.Text(err, flagName) }
+func flagText(err error) string {
+	if namesLost != nil {
+		if lost := named.Check(err); lost != nil {
+			namesLost(lost)
+		}
+	}
+	return named.Text(err, flagName)
+}
+
+// namesLost, if not nil, is told of an error whose settings flagText
+// cannot all name: a wrapper in it rewrote a named error's text and is no
+// named.Rewriter. The tests set it to panic, so that every error path they
+// take through flagText checks it (a rewriting wrapper once left shout
+// saying TLSOptions.CA for --ca, silently).
+var namesLost func(error)
 
 // flagged is err said with flagText, and still err for errors.Is and As:
 // for an error that a library prints (the prompt's, of a reconnect).

@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 		// on purpose.)
 		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	}
+	// Here and in the shout processes the tests start: an error that
+	// names a setting but hides it from flagText is a bug, loud in the
+	// test that shows it (a status 2 and this text in place of the error).
+	namesLost = func(err error) { panic(err) }
 	testscript.Main(m, commands)
 }
 

@@ -5,8 +5,8 @@
 package named
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -49,7 +49,9 @@ func (e *Error) Unwrap() []error { return e.errs }
 // as JSON would make {} of its unexported fields.
 func (e *Error) MarshalText() ([]byte, error) { return []byte(e.Error()), nil }
 
-// text is the error's text, each Setting named by name (nil: as it is).
+// text is the error's text, each Setting named by name (nil: as it is),
+// and each error it says that holds Errors (an Error, errors.Join's of
+// them) said with Text.
 func (e *Error) text(name func(setting string) string) string {
 	args := e.args
 	if name != nil {
@@ -58,8 +60,11 @@ func (e *Error) text(name func(setting string) string) string {
 			switch a := a.(type) {
 			case Setting:
 				args[i] = name(string(a))
-			case *Error: // an Error wrapped with %w, or said with %v
-				args[i] = renamed{a, name}
+			case error: // wrapped with %w, or said with %v
+				args[i] = a
+				if t := Text(a, name); t != a.Error() {
+					args[i] = said(t) // still an error for %w
+				}
 			default:
 				args[i] = a
 			}
@@ -68,30 +73,128 @@ func (e *Error) text(name func(setting string) string) string {
 	return fmt.Errorf(e.format, args...).Error()
 }
 
-// renamed is an Error said with other names, still an error for %w.
-type renamed struct {
-	e    *Error
-	name func(setting string) string
+// said is an error's text said otherwise.
+type said string
+
+func (s said) Error() string { return string(s) }
+
+// A Rewriter is an error whose text holds the one it wraps rewritten
+// (escaped, say), not as it is: Text finds an Error's text in it as
+// Rewrite makes it, and rewrites the Error's renamed text the same way.
+// A wrapper that rewrites and is no Rewriter hides the Errors it wraps
+// from Text, which leaves their names as they are; Check finds it.
+type Rewriter interface {
+	error
+	Rewrite(text string) string
 }
 
-func (r renamed) Error() string { return r.e.text(r.name) }
-
-// Text is err's text with each Setting of the first Error in its chain
-// (and of the Errors that one says) named by name: shout's commands name
-// their flags. Wrappers that say what failed before it ("connect
-// 127.0.0.1:1: …", as fmt.Errorf's %w does) keep their words; one that
-// does not repeat the Error's own text leaves it as it is.
+// Text is err's text with each Setting of every Error in its tree (each
+// of errors.Join's, each %w's, an Error said in another) named by name:
+// shout's commands name their flags. Wrappers that say what failed around
+// an Error's text ("connect 127.0.0.1:1: …", as fmt.Errorf's %w does)
+// keep their words; one that rewrites it must be a Rewriter.
 func Text(err error, name func(setting string) string) string {
-	if err == nil {
-		return ""
-	}
-	var e *Error
-	if !errors.As(err, &e) {
-		return err.Error()
-	}
-	s, own := err.Error(), e.Error()
-	if i := strings.Index(s, own); i >= 0 {
-		return s[:i] + e.text(name) + s[i+len(own):]
-	}
+	s, _ := rename(err, name)
 	return s
+}
+
+// Check reports the Errors in err's tree whose text Text cannot find in
+// err's, to name their settings: a wrapper between rewrote it and is no
+// Rewriter. For tests of a program that shows its errors with Text.
+func Check(err error) error {
+	_, lost := rename(err, func(setting string) string { return "<" + setting + ">" })
+	if len(lost) == 0 {
+		return nil
+	}
+	return fmt.Errorf("named: the text of %q does not hold %q as it is: a wrapper between rewrote it, and is no named.Rewriter", err.Error(), lost[0].Error())
+}
+
+// found is an Error in an error's tree and the Rewriters above it,
+// outermost first.
+type found struct {
+	e  *Error
+	rw []Rewriter
+}
+
+// rename is Text, and the Errors it could not find in err's text.
+func rename(err error, name func(setting string) string) (string, []*Error) {
+	if err == nil {
+		return "", nil
+	}
+	var all []found
+	var walk func(err error, rw []Rewriter)
+	walk = func(err error, rw []Rewriter) {
+		if e, ok := err.(*Error); ok { // its text renames what it says
+			all = append(all, found{e, rw})
+			return
+		}
+		if r, ok := err.(Rewriter); ok {
+			rw = append(rw[:len(rw):len(rw)], r)
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			if w := u.Unwrap(); w != nil {
+				walk(w, rw)
+			}
+		case interface{ Unwrap() []error }:
+			for _, w := range u.Unwrap() {
+				walk(w, rw)
+			}
+		}
+	}
+	walk(err, nil)
+
+	// Each Error's text where it is in err's, the first place not taken
+	// by another (errors.Join(e, e) holds it twice), renamed.
+	s := err.Error()
+	type span struct {
+		from, to int
+		text     string
+	}
+	var spans []span
+	var lost []*Error
+	taken := func(from, to int) bool {
+		for _, p := range spans {
+			if from < p.to && p.from < to {
+				return true
+			}
+		}
+		return false
+	}
+	for _, f := range all {
+		own, renamed := f.e.Error(), f.e.text(name)
+		for i := len(f.rw) - 1; i >= 0; i-- {
+			own, renamed = f.rw[i].Rewrite(own), f.rw[i].Rewrite(renamed)
+		}
+		if own == renamed {
+			continue
+		}
+		at := -1
+		for from := 0; from <= len(s); {
+			i := strings.Index(s[from:], own)
+			if i < 0 {
+				break
+			}
+			if i += from; !taken(i, i+len(own)) {
+				at = i
+				break
+			}
+			from = i + 1
+		}
+		if at < 0 || own == "" {
+			lost = append(lost, f.e)
+			continue
+		}
+		spans = append(spans, span{at, at + len(own), renamed})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.from - b.from })
+	var b strings.Builder
+	last := 0
+	for _, p := range spans {
+		b.WriteString(s[last:p.from])
+		b.WriteString(p.text)
+		last = p.to
+	}
+	b.WriteString(s[last:])
+	return b.String(), lost
 }

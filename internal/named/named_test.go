@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 
 	"shout/internal/named"
@@ -27,6 +28,16 @@ func TestText(t *testing.T) {
 		{"an Error in an Error", named.Errorf("%s; use fewer %s", inner, named.Setting("Conns")),
 			"Options.CA: file does not exist; use fewer Conns", "--ca: file does not exist; use fewer --conns"},
 		{"reworded", named.Reword(fs.ErrNotExist, "no %s", named.Setting("Options.CA")), "no Options.CA", "no --ca"},
+		// Every Error in the tree, not only the first errors.As finds.
+		{"joined", errors.Join(inner, named.Errorf("use fewer %s", named.Setting("Conns"))),
+			"Options.CA: file does not exist\nuse fewer Conns", "--ca: file does not exist\nuse fewer --conns"},
+		{"two %w", fmt.Errorf("%w; %w", named.Errorf("no %s", named.Setting("Options.CA")), named.Errorf("use fewer %s", named.Setting("Conns"))),
+			"no Options.CA; use fewer Conns", "no --ca; use fewer --conns"},
+		{"one twice", errors.Join(inner, inner), "Options.CA: file does not exist\nOptions.CA: file does not exist",
+			"--ca: file does not exist\n--ca: file does not exist"},
+		{"an Error in fmt's in an Error", named.Errorf("%s: %w", named.Setting("Conns"), fmt.Errorf("at 1: %w", inner)),
+			"Conns: at 1: Options.CA: file does not exist", "--conns: at 1: --ca: file does not exist"},
+		{"rewritten by a Rewriter", fmt.Errorf("dial: %w", shouting{inner}), "dial: OPTIONS.CA: FILE DOES NOT EXIST", "dial: --CA: FILE DOES NOT EXIST"},
 		{"none", errors.New("Conns"), "Conns", "Conns"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,6 +55,48 @@ func TestText(t *testing.T) {
 	// Each %w wraps, as fmt.Errorf's do: with two, it wrapped neither.
 	if two := named.Errorf("%w: %w", fs.ErrNotExist, fs.ErrPermission); !errors.Is(two, fs.ErrNotExist) || !errors.Is(two, fs.ErrPermission) {
 		t.Errorf("%v does not wrap both its %%w", two)
+	}
+}
+
+// shouting is a wrapper that rewrites the text it wraps (upper-cases
+// it), and says so as a Rewriter.
+type shouting struct{ err error }
+
+func (s shouting) Error() string           { return s.Rewrite(s.err.Error()) }
+func (s shouting) Unwrap() error           { return s.err }
+func (s shouting) Rewrite(t string) string { return strings.ToUpper(t) }
+
+var _ named.Rewriter = shouting{}
+
+// hidden rewrites as shouting does, and is no Rewriter.
+type hidden struct{ err error }
+
+func (h hidden) Error() string { return strings.ToUpper(h.err.Error()) }
+func (h hidden) Unwrap() error { return h.err }
+
+// A wrapper that rewrites an Error's text and is no Rewriter hides it
+// from Text: Check says so, where Text cannot.
+func TestCheck(t *testing.T) {
+	e := named.Errorf("no %s", named.Setting("Options.CA"))
+	for _, tc := range []struct {
+		name string
+		err  error
+		lost bool
+	}{
+		{"an Error", e, false},
+		{"wrapped by fmt", fmt.Errorf("dial: %w", e), false},
+		{"joined", errors.Join(errors.New("x"), e), false},
+		{"rewritten, a Rewriter", shouting{e}, false},
+		{"rewritten, no Rewriter", hidden{e}, true},
+		{"rewritten in a Join", errors.Join(e, hidden{e}), true},
+		{"no Error", errors.New("no Options.CA"), false},
+		{"nil", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := named.Check(tc.err); (err != nil) != tc.lost {
+				t.Errorf("Check = %v, want an error: %v", err, tc.lost)
+			}
+		})
 	}
 }
 
