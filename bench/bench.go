@@ -98,14 +98,6 @@ type Config struct {
 	// It is a closed loop over TCP, TLS or Unix sockets: Run refuses it
 	// with UDP or a positive Rate.
 	Churn bool
-	// FieldName, if not nil, names a setting where the report's texts name
-	// one, as the program that runs bench knows it: shout bench names its
-	// flag, --mode for "Mode". It is given "Mode" (FirstMismatch), and
-	// the settings a connection's error may name: "TLSOptions.CA" and
-	// "TLSOptions.Insecure" (package client's). It must return any other
-	// name as it is. Nil: the names as given. Errors Run returns name
-	// the fields (Conns, SourceIPs) whatever it says.
-	FieldName func(field string) string
 	// Reconnect makes a connection the server closes give way to a new
 	// one, and the run go on, as behind a load balancer while replicas
 	// restart. After a graceful close (end of file) the messages still
@@ -119,7 +111,7 @@ type Config struct {
 }
 
 // The fields of Config that texts name, as a program may name them
-// otherwise (Config.FieldName; shout's errors name flags).
+// otherwise (Report.NameSettings; shout's errors name flags).
 const (
 	optConns     = named.Setting("Conns")
 	optSourceIPs = named.Setting("SourceIPs")
@@ -443,6 +435,10 @@ type Report struct {
 	NeverServed    int64  `json:"never_served,omitempty"`
 	NeverServedWhy string `json:"never_served_why,omitempty"`
 
+	// The errors FirstError, FirstWarmupError, FirstMismatch and
+	// NeverServedWhy say, for NameSettings to say again.
+	firstErr, firstWarmErr, firstMismatch, neverServedWhy error
+
 	// Timeline has one entry per second measured (and one for the last part
 	// second, unless under 0.1 s), up to a day's, 86,400: past that, each
 	// two entries are merged into one, which covers both (its T the end of
@@ -469,6 +465,32 @@ type Report struct {
 	// long the replies still owed at the end were waited for.
 	ConnectS float64 `json:"connect_s"`
 	DrainS   float64 `json:"drain_s"`
+}
+
+// NameSettings says the report's texts (FirstError, FirstWarmupError,
+// FirstMismatch, NeverServedWhy) again with each setting they name named
+// by name, as the program that ran bench knows it: shout bench names its
+// flags, --mode for "Mode". They name "Mode" (FirstMismatch) and the
+// settings of package client's errors ("TLSOptions.CA",
+// "TLSOptions.Insecure"); name must return any other as it is. Nil: the
+// names as Run gave them. A report Run did not make (one decoded from
+// JSON) keeps its texts. Errors Run returns name the Config fields
+// (Conns, SourceIPs) whatever a report says.
+//
+// It is the report's, not Config's: a func in Config made it a struct
+// that == could no longer compare.
+func (r *Report) NameSettings(name func(setting string) string) {
+	for _, t := range []struct {
+		text *string
+		err  error
+	}{
+		{&r.FirstError, r.firstErr}, {&r.FirstWarmupError, r.firstWarmErr},
+		{&r.FirstMismatch, r.firstMismatch}, {&r.NeverServedWhy, r.neverServedWhy},
+	} {
+		if t.err != nil {
+			*t.text = named.Text(t.err, name)
+		}
+	}
 }
 
 // OK reports whether replies came back, every one right, nothing was
@@ -534,10 +556,10 @@ type run struct {
 	unsentUnanswered        atomic.Int64 // among unsent: held back by the replies owed
 	unserved                atomic.Int64 // closed by the server before serving a reply
 	unmade                  atomic.Int64 // still being made again at the stop
-	firstMismatch, firstErr atomic.Pointer[string]
+	firstMismatch, firstErr atomic.Pointer[error]
 	// warmErrs and firstWarmErr are the warm-up's errors, apart.
 	warmErrs     atomic.Int64
-	firstWarmErr atomic.Pointer[string]
+	firstWarmErr atomic.Pointer[error]
 	// unmeasured counts the connections that failed for good in the
 	// warm-up (see ended).
 	unmeasured atomic.Int64
@@ -545,7 +567,7 @@ type run struct {
 	// while measuring, refused or failing; neverServedWhy the first
 	// trouble among them (set by the driver's drain).
 	neverServed    int64
-	neverServedWhy string
+	neverServedWhy error
 
 	mu      sync.Mutex
 	workers []*worker
@@ -670,10 +692,9 @@ func (r *run) fail(err error) (warm bool) {
 	if r.stopping.Load() {
 		return false
 	}
-	s := named.Text(err, r.cfg.FieldName) // (client's errors name fields too)
 	if r.warmNow() {
 		r.warmErrs.Add(1)
-		r.firstWarmErr.CompareAndSwap(nil, &s)
+		r.firstWarmErr.CompareAndSwap(nil, &err)
 		if warmFailCounted != nil {
 			warmFailCounted()
 		}
@@ -683,7 +704,7 @@ func (r *run) fail(err error) (warm bool) {
 		return true
 	}
 	r.errs.Add(1)
-	r.firstErr.CompareAndSwap(nil, &s)
+	r.firstErr.CompareAndSwap(nil, &err)
 	if failCounted != nil {
 		failCounted(false)
 	}
@@ -739,16 +760,13 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 		s += fmt.Sprintf(", shown from byte %d", from)
 	}
 	s += ")"
+	e := errors.New(s)
 	if !closed { // a reply cut short is no other mode's
 		if m := r.modeOf(got, want); m != "" {
-			mode := string(optMode)
-			if r.cfg.FieldName != nil {
-				mode = r.cfg.FieldName(mode)
-			}
-			s += "; it is the reply " + mode + " " + m + " expects: if the server is meant to answer so, run bench with " + mode + " " + m
+			e = named.Errorf("%s; it is the reply %s %s expects: if the server is meant to answer so, run bench with %s %s", s, optMode, m, optMode, m)
 		}
 	}
-	r.firstMismatch.CompareAndSwap(nil, &s)
+	r.firstMismatch.CompareAndSwap(nil, &e)
 }
 
 // modeOf is the other mode whose reply got is, to the message whose
@@ -856,8 +874,8 @@ func (r *run) unasked(wrong *bool, measured bool, got []byte) {
 	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
 		return
 	}
-	s := fmt.Sprintf("got %q, which answers no message", cutAt(got, 80))
-	r.firstMismatch.CompareAndSwap(nil, &s)
+	e := fmt.Errorf("got %q, which answers no message", cutAt(got, 80))
+	r.firstMismatch.CompareAndSwap(nil, &e)
 }
 
 // collect merges every worker's histogram into total and returns the
@@ -1078,15 +1096,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		// Nothing listens there: as unreachable as a refused TCP connect.
 		return nil, &UnreachableError{*r.refusal.Load()}
 	case cut && !began:
-		first := "?"
+		first := errors.New("?")
 		if p := r.firstWarmErr.Load(); p != nil {
 			first = *p
 		}
-		return nil, fmt.Errorf("every %s failed in the warm-up, before measuring; the first: %s", r.connWord(), first)
+		return nil, fmt.Errorf("every %s failed in the warm-up, before measuring; the first: %w", r.connWord(), first)
 	}
 	rep := r.report(elapsed, ctx.Err() != nil)
 	if hint := r.silence(); hint != "" && rep.Messages == 0 && rep.FirstMismatch != "" {
-		rep.FirstMismatch += "; " + hint // every reply wrong, and not a byte of one came
+		// Every reply wrong, and not a byte of one came.
+		rep.firstMismatch = fmt.Errorf("%w; %s", rep.firstMismatch, hint)
+		rep.FirstMismatch = rep.firstMismatch.Error()
 	}
 	if cut {
 		rep.CutShort = fmt.Sprintf("every %s had failed", r.connWord())
@@ -1638,17 +1658,18 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	rep.Timeline = append([]Second{}, r.timeline...)
 	rep.Percentiles = append([]Percentile{}, percentiles(h)...)
 	if p := r.firstMismatch.Load(); p != nil {
-		rep.FirstMismatch = *p
+		rep.firstMismatch = *p
 	}
 	if p := r.firstErr.Load(); p != nil {
-		rep.FirstError = *p
+		rep.firstErr = *p
 	}
 	rep.WarmupErrors = r.warmErrs.Load()
 	rep.Unmeasured = r.unmeasured.Load()
-	rep.NeverServed, rep.NeverServedWhy = r.neverServed, r.neverServedWhy
+	rep.NeverServed, rep.neverServedWhy = r.neverServed, r.neverServedWhy
 	if p := r.firstWarmErr.Load(); p != nil {
-		rep.FirstWarmupError = *p
+		rep.firstWarmErr = *p
 	}
+	rep.NameSettings(nil)
 	return rep
 }
 

@@ -250,8 +250,8 @@ func TestCatchesWrongServers(t *testing.T) {
 // reply; the first wrong reply names that mode, so that a user who meant
 // to bench such a server knows the setting, and one who did not knows
 // what the server does. A reply that is no mode's names none. The setting
-// is the Config field, Mode, unless FieldName names it otherwise (shout
-// bench's --mode): a program using bench has no flag of shout's.
+// is the Config field, Mode, unless Report.NameSettings names it otherwise
+// (shout bench's --mode): a program using bench has no flag of shout's.
 func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 	t.Parallel()
 	asciiOnly := func(b []byte) []byte {
@@ -279,8 +279,9 @@ func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := quick(tc.network, tc.addr)
-			cfg.Text, cfg.Mode, cfg.Depth, cfg.Timeout, cfg.FieldName = "utf8", tc.mode, 1, time.Second, tc.fieldName
+			cfg.Text, cfg.Mode, cfg.Depth, cfg.Timeout = "utf8", tc.mode, 1, time.Second
 			rep := run(t, cfg)
+			rep.NameSettings(tc.fieldName)
 			if rep.OK() || rep.FirstMismatch == "" {
 				t.Fatalf("no wrong reply: %+v", rep)
 			}

@@ -64,10 +64,10 @@ func TestChurnFailedConnectIsNotLost(t *testing.T) {
 
 // A churning connection whose handshake the client refuses (the server's
 // certificate changed during the run, as shout serve's does on SIGHUP) is
-// the report's error, with the hint naming the options as FieldName does:
-// shout bench said "pass the one that did with TLSOptions.CA FILE, or
-// TLSOptions.Insecure", flags it does not have.
-func TestChurnErrorNamedByFieldName(t *testing.T) {
+// the report's error, with the hint naming the options as NameSettings
+// does: shout bench said "pass the one that did with TLSOptions.CA FILE,
+// or TLSOptions.Insecure", flags it does not have.
+func TestChurnErrorNamedByNameSettings(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("once is enough")
 	}
@@ -103,10 +103,16 @@ func TestChurnErrorNamedByFieldName(t *testing.T) {
 	cfg.Endpoint = endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}
 	cfg.TLS = &tls.Config{RootCAs: pool}
 	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 1
-	cfg.FieldName = func(f string) string {
-		return map[string]string{"TLSOptions.CA": "--ca", "TLSOptions.Insecure": "--insecure"}[f]
-	}
 	rep := run(t, cfg)
+	if want := "pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"; rep.Errors == 0 || !strings.HasSuffix(rep.FirstError, want) {
+		t.Errorf("%d errors, the first %q; want it to end %q", rep.Errors, rep.FirstError, want)
+	}
+	rep.NameSettings(func(f string) string {
+		if flag, ok := map[string]string{"TLSOptions.CA": "--ca", "TLSOptions.Insecure": "--insecure"}[f]; ok {
+			return flag
+		}
+		return f
+	})
 	if want := "pass the one that did with --ca FILE, or --insecure to try things out)"; rep.Errors == 0 || !strings.HasSuffix(rep.FirstError, want) {
 		t.Errorf("%d errors, the first %q; want it to end %q", rep.Errors, rep.FirstError, want)
 	}

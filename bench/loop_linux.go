@@ -133,7 +133,7 @@ type loopConn struct {
 	// after the window) that a restart closed idle, or that was refused
 	// in the warm-up and then served.
 	servedMeasuring bool
-	trouble         string
+	trouble         error
 	troubleAt       int64
 	// resend: the measured messages owed at a graceful close, counted
 	// resent once the new connection is there to send them again.
@@ -659,7 +659,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			// Out of trouble before the window ended. Not a reply in the
 			// wait at the end: a server at its connection limit serves
 			// the refused ones then, as the others close.
-			c.trouble = ""
+			c.trouble = nil
 		}
 		c.straying = false
 		freed++
@@ -695,7 +695,7 @@ func (l *loop) eof(c *loopConn) {
 			if r.inWindow(r.now()) {
 				r.unserved.Add(1) // closed without serving a reply: service refused
 			}
-			l.troubled(c, "the server closed the connection before it served a reply")
+			l.troubled(c, errServedNone)
 		}
 		c.resend = c.q.measured() // as every count, of messages sent while measuring
 		l.redial(c)
@@ -724,7 +724,7 @@ func (l *loop) cutShort(c *loopConn) (warm bool) {
 // broken ends a connection on a failure: what it still owed is lost.
 func (l *loop) broken(c *loopConn, err error) {
 	warm := l.r.fail(err)
-	l.troubled(c, err.Error())
+	l.troubled(c, err)
 	l.owe(c)
 	if l.r.cfg.Reconnect && !l.r.stopping.Load() && !c.redialing {
 		l.redial(c)
@@ -797,7 +797,7 @@ func (l *loop) takeRedialed(now int64) {
 		case rd.err != nil:
 			c.redialing, c.resend = false, 0 // not sent again: lost
 			warm := r.fail(rd.err)
-			l.troubled(c, rd.err.Error())
+			l.troubled(c, rd.err)
 			l.owe(c)
 			l.closeConn(c, warm)
 			continue
@@ -825,11 +825,15 @@ func (l *loop) takeRedialed(now int64) {
 // troubled notes why c failed or was refused, if it is c's first trouble
 // since its last reply and c owed messages: an idle connection closed
 // (by a restart) was refused nothing.
-func (l *loop) troubled(c *loopConn, why string) {
-	if c.trouble == "" && c.q.n > 0 {
+func (l *loop) troubled(c *loopConn, why error) {
+	if c.trouble == nil && c.q.n > 0 {
 		c.trouble, c.troubleAt = why, l.r.now()
 	}
 }
+
+// errServedNone is the trouble of a connection the server closed before
+// it served a reply.
+var errServedNone = errors.New("the server closed the connection before it served a reply")
 
 // countNeverServed counts, with Reconnect, the connections that served
 // no reply while measuring and failed or were refused: made again and
@@ -844,7 +848,7 @@ func (d *loops) countNeverServed() {
 	first := int64(math.MaxInt64)
 	for _, l := range d.ls {
 		for _, c := range l.conns {
-			if c.servedMeasuring || c.trouble == "" {
+			if c.servedMeasuring || c.trouble == nil {
 				continue
 			}
 			r.neverServed++

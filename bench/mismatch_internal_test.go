@@ -23,7 +23,7 @@ func TestFirstMismatchCutAtCharacters(t *testing.T) {
 	} {
 		r := &run{}
 		r.mismatch([]byte(tc.got), []byte(tc.want), false)
-		if got := *r.firstMismatch.Load(); got != tc.shown {
+		if got := (*r.firstMismatch.Load()).Error(); got != tc.shown {
 			t.Errorf("%s: shown as\n%s\nwant\n%s", tc.name, got, tc.shown)
 		}
 	}
@@ -35,7 +35,7 @@ func TestUnaskedCutAtCharacters(t *testing.T) {
 	r := &run{}
 	wrong := false
 	r.unasked(&wrong, true, []byte(got))
-	if shown, want := *r.firstMismatch.Load(), `got "A`+strings.Repeat("ж", 39)+`", which answers no message`; shown != want {
+	if shown, want := (*r.firstMismatch.Load()).Error(), `got "A`+strings.Repeat("ж", 39)+`", which answers no message`; shown != want {
 		t.Errorf("shown as\n%s\nwant\n%s", shown, want)
 	}
 }

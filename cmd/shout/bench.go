@@ -64,7 +64,6 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		Mode: cmd.Mode, Lang: cmd.Lang, Timeout: cmd.Timeout, SourceIPs: cmd.SourceIPs,
 		ConnectTimeout: cmd.ConnectTimeout,
 		Churn:          cmd.Churn, Reconnect: cmd.Reconnect,
-		FieldName: flagName, // the report names --mode, not Mode
 	}
 	if cmd.SourceIPs > 1 && !cfg.CanSpread() {
 		// It was taken, and did nothing.
@@ -250,6 +249,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			return noReport(timeoutFlag(err, "--connect-timeout", cmd.ConnectTimeout))
 		}
 	}
+	rep.NameSettings(flagName) // the report names --mode, not Mode
 	rep.WriteText(text)
 	if cmd.JSON {
 		line, _ := json.Marshal(rep)
