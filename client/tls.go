@@ -10,17 +10,14 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 	"weak"
 
 	"shout/endpoint"
 	"shout/internal/certs"
+	"shout/internal/escape"
 	"shout/internal/named"
 )
 
@@ -59,7 +56,7 @@ func (o TLSOptions) Config() (*tls.Config, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, named.Errorf("%s %s: no PEM certificate in it", optCA, o.CA)
+			return nil, named.Errorf("%s %s: no PEM certificate in it", optCA, escape.Printable(o.CA))
 		}
 		cfg.RootCAs = pool
 		nameCA(pool, o.CA)
@@ -111,54 +108,13 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		if why := sc.notTLS(err); why != nil {
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
-			// Its text escaped already, as the file's name: escapedErr
-			// would change it, and a program could no longer find it to
-			// name the options its own way (named.Text).
-			err = untrusted(escapedErr{err}, cfg.RootCAs != nil, printable(caFile(cfg.RootCAs)))
+			// Its text escaped already, as the file's name: escape.Error
+			// leaves the hint's words as they are.
+			err = untrusted(escape.Error{Err: err}, cfg.RootCAs != nil, escape.Printable(caFile(cfg.RootCAs)))
 		}
-		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escapedErr{err}}
+		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escape.Error{Err: err}}
 	}
 	return tc, nil
-}
-
-// escapedErr is err with its text made safe to print on a terminal
-// (printable): a handshake's error can carry what the server chose, as
-// its certificate's names in "certificate is valid for NAMES, not HOST",
-// and a dNSName may hold any ASCII byte, ESC and newlines included.
-type escapedErr struct{ err error }
-
-func (e escapedErr) Error() string { return printable(e.err.Error()) }
-func (e escapedErr) Unwrap() error { return e.err }
-
-// Rewrite makes escapedErr a named.Rewriter: named.Text finds a named
-// error's text in it escaped, and escapes the renamed text.
-func (e escapedErr) Rewrite(s string) string { return printable(s) }
-
-var _ named.Rewriter = escapedErr{}
-
-// printable is s with every character that is not printable (control
-// characters, DEL, C1 controls, bidi and other invisible format
-// characters) written as a Go escape (\x1b, \n, \u202e) and a byte that is
-// not UTF-8 as \xff. Unlike strconv.Quote it leaves quotes and
-// backslashes alone: the text already quoted in an error (crypto/x509's
-// %q) reads as it did.
-func printable(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case unicode.IsPrint(r):
-			b.WriteRune(r)
-		default:
-			q := strconv.QuoteRune(r) // '\x1b'
-			b.WriteString(q[1 : len(q)-1])
-		}
-	}
-	return b.String()
 }
 
 // sniffConn keeps the first bytes the server sends, so that a handshake

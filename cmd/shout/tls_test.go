@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -538,5 +539,54 @@ func TestConnectPlainToTLSServerSaysTry(t *testing.T) {
 	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit\n"
 	if code := exitCode(err); code != 1 || stdout.Len() > 0 || stderr.String() != want {
 		t.Errorf("status %d, stdout %q, stderr %q; want 1, nothing, %q", code, stdout.String(), stderr.String(), want)
+	}
+}
+
+// A PEM file's name is shown escaped in every error of --ca, --cert,
+// --key and --client-ca: one holding ESC or a newline reached the
+// terminal raw, a colour turned on or a line of shout's forged.
+func TestTLSFileErrorsEscapeTheName(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no ESC or newline in a Windows file name")
+	}
+	p := newPKI(t)
+	const evil = "a\x1b[31m\nb.pem"
+	shown := `a\x1b[31m\nb.pem`
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing", evil)
+	junk := filepath.Join(dir, evil)
+	if err := os.WriteFile(junk, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A certificate and a key of another: the error names both files.
+	other := filepath.Join(dir, "other"+evil)
+	b, err := os.ReadFile(p.clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"connect", "--ca", missing, "tls://127.0.0.1:1"}, "--ca: open " + filepath.Join(dir, "missing", shown) + ": no such file"},
+		{[]string{"connect", "--ca", junk, "tls://127.0.0.1:1"}, "--ca " + filepath.Join(dir, shown) + ": no PEM certificate in it"},
+		{[]string{"connect", "--cert", junk, "--key", junk, "tls://127.0.0.1:1"}, "--cert " + filepath.Join(dir, shown) + ": no PEM certificate in it"},
+		{[]string{"bench", "--ca", missing, "tls://127.0.0.1:1"}, "--ca: open " + filepath.Join(dir, "missing", shown) + ": no such file"},
+		{[]string{"bench", "--cert", p.serverCert, "--key", other, "tls://127.0.0.1:1"}, "--key " + filepath.Join(dir, "other"+shown) + " is not the key of --cert"},
+		{[]string{"serve", "--cert", missing, "--key", junk, "tls://127.0.0.1:0"}, "--cert: open " + filepath.Join(dir, "missing", shown) + ": no such file"},
+		{[]string{"serve", "--cert", p.serverCert, "--key", junk, "tls://127.0.0.1:0"}, "--key " + filepath.Join(dir, shown) + ": no PEM private key in it"},
+		{[]string{"serve", "--tls-self-signed", "--client-ca", junk, "tls://127.0.0.1:0"}, "--client-ca " + filepath.Join(dir, shown) + ": no PEM certificate in it"},
+	} {
+		t.Run(tc.args[0]+" "+tc.want, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+			got := stderr.String()
+			if code != 2 || !strings.Contains(got, tc.want) || strings.ContainsRune(got, '\x1b') || strings.Count(got, "\n") != 1 {
+				t.Errorf("status %d, stderr %q; want 2 and one line with %q, no ESC", code, got, tc.want)
+			}
+		})
 	}
 }

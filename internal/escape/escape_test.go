@@ -1,6 +1,10 @@
-package client
+package escape_test
 
-import "testing"
+import (
+	"testing"
+
+	"shout/internal/escape"
+)
 
 func TestPrintable(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -12,8 +16,8 @@ func TestPrintable(t *testing.T) {
 		{"bad \xff\xc3 end", `bad \xff\xc3 end`},
 		{"kept \ufffd", "kept \ufffd"},
 	} {
-		if got := printable(tc.in); got != tc.want {
-			t.Errorf("printable(%q) = %s, want %s", tc.in, got, tc.want)
+		if got := escape.Printable(tc.in); got != tc.want {
+			t.Errorf("Printable(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }

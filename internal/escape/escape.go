@@ -1,0 +1,54 @@
+// Package escape makes text safe to print on a terminal: what a server
+// chose (a certificate's names) or a user typed (a file's name) may hold
+// ESC, newlines and other characters that, printed raw, move the cursor,
+// clear the screen or forge a line of shout's own.
+package escape
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"shout/internal/named"
+)
+
+// Printable is s with every character that is not printable (control
+// characters, DEL, C1 controls, bidi and other invisible format
+// characters) written as a Go escape (\x1b, \n, \u202e) and a byte that is
+// not UTF-8 as \xff. Unlike strconv.Quote it leaves quotes and
+// backslashes alone: the text already quoted in an error (crypto/x509's
+// %q) reads as it did.
+func Printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r) // '\x1b'
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
+}
+
+// Error is Err with its text Printable, and still Err for errors.Is and
+// errors.As: for an error whose text holds what shout did not choose (a
+// handshake's, a server's names; an open's, the file's name).
+type Error struct{ Err error }
+
+func (e Error) Error() string { return Printable(e.Err.Error()) }
+func (e Error) Unwrap() error { return e.Err }
+
+// Rewrite makes Error a named.Rewriter: named.Text finds a named error's
+// text in it escaped, and escapes the renamed text.
+func (e Error) Rewrite(s string) string { return Printable(s) }
+
+var _ named.Rewriter = Error{}
