@@ -6,6 +6,12 @@
 //	rep, err := bench.Run(ctx, bench.Config{Endpoint: ep, Conns: 100, Depth: 4})
 //	// err: the run could not start; rep: what it measured
 //
+// Texts, the report's and Run's errors alike, name the settings by their
+// Go names ("run bench with Mode echo", "use fewer Conns"); a program
+// whose users set them otherwise (shout bench's --mode) names them its
+// own way in the report with Report.NameSettings. Config has no hook for
+// it, and stays comparable with ==.
+//
 // Every reply is compared, byte for byte, with what golang.org/x/text
 // (cases.Upper) or the standard library (unicode.ToUpper per rune)
 // computes in the chosen mode, independently of shout's own engine

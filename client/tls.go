@@ -108,9 +108,7 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		if why := sc.notTLS(err); why != nil {
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
-			// Its text escaped already, as the file's name: escape.Error
-			// leaves the hint's words as they are.
-			err = untrusted(escape.Error{Err: err}, cfg.RootCAs != nil, escape.Printable(caFile(cfg.RootCAs)))
+			err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escape.Error{Err: err}}
 	}
