@@ -68,12 +68,12 @@ func (g *guard) check(src, dst netip.AddrPort) Reason {
 // nearly every client's socket gets its port: a client's own port must
 // not be refused (TestReflectorPortsOutsideEphemeralRanges). So ports of
 // abused services inside them (Jenkins' 33848, DVRs' 37810) are left
-// out; one just below Linux's (Plex's 32414) is not. No list can miss
+// out; those just below Linux's (Plex's 32410 and 32414) are not. No list can miss
 // every system's range: FreeBSD's starts at 10000 (IPPORT_EPHEMERALFIRST)
 // and OpenBSD's is 1024-49151, so a socket there lands on a listed port
-// (the 7 from 10001; the 20 from 1194) about once in 7,900 on FreeBSD,
-// once in 2,400 on OpenBSD, and is not answered; so does a NAT that
-// remaps a port to one from 1024 up, about once in 3,200. Loopback
+// (the 8 from 10001; the 21 from 1194) about once in 6,900 on FreeBSD,
+// once in 2,300 on OpenBSD, and is not answered; so does a NAT that
+// remaps a port to one from 1024 up, about once in 3,100. Loopback
 // sources are not exempt, though only this host should send from them:
 // kube-proxy sets net.ipv4.conf.all.route_localnet=1 on its nodes, and
 // then the network's neighbours reach 127.0.0.1 (CVE-2020-8558).
@@ -118,6 +118,7 @@ func reflectorPort(p uint16) bool {
 		17185, // VxWorks WDB debug agent: answers RPC requests, memory reads among them (CVE-2010-2965)
 		27015, // Steam (Source) server queries: amplification (TA14-017A)
 		27960, // Quake III server status queries: amplification (TA14-017A, "Quake Network Protocol")
+		32410, // Plex Media Server discovery (GDM) too: NETSCOUT's advisory on 32414 (rev. 1.1) adds attacks seen from 32410
 		32414: // Plex Media Server discovery (GDM): answers an M-SEARCH from anyone; amplification (NETSCOUT, 2021)
 		return true
 	}

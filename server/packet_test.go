@@ -146,6 +146,7 @@ func TestDatagramGuard(t *testing.T) {
 		{"Steam", "127.0.0.1:5000", "127.0.0.1:27015", server.ReasonReflectorPort},
 		{"Quake III", "127.0.0.1:5000", "127.0.0.1:27960", server.ReasonReflectorPort},
 		{"Plex discovery, below Linux's ephemeral range", "127.0.0.1:5000", "127.0.0.1:32414", server.ReasonReflectorPort},
+		{"Plex discovery's other port", "127.0.0.1:5000", "127.0.0.1:32410", server.ReasonReflectorPort},
 		{"Jenkins, in Linux's ephemeral range", "127.0.0.1:5000", "127.0.0.1:33848", server.ReasonNone},
 		{"port 8", "127.0.0.1:5000", "127.0.0.1:8", server.ReasonNone},
 		{"ephemeral port", "127.0.0.1:5000", "127.0.0.1:40000", server.ReasonNone},
