@@ -452,6 +452,18 @@ func TestNetworkPolicyFaults(t *testing.T) {
 		{"admin port from every namespace", func(s *networkingv1.NetworkPolicySpec) {
 			s.Ingress[1].From[0].NamespaceSelector = &metav1.LabelSelector{}
 		}, "admits the admin port from"},
+		// Every namespace has this label (Kubernetes sets it since 1.22):
+		// a selector by expressions alone may choose none of them.
+		{"admin port from every namespace, by an expression", func(s *networkingv1.NetworkPolicySpec) {
+			s.Ingress[1].From[0].NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpExists},
+			}}
+		}, "admits the admin port from"},
+		{"admin port from every namespace but one", func(s *networkingv1.NetworkPolicySpec) {
+			s.Ingress[1].From[0].NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system"}},
+			}}
+		}, "admits the admin port from"},
 		{"admin port from anyone", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[1].From = nil }, "admits admin from anyone"},
 		{"a rule with no ports", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[0].Ports = nil }, "ingress rule 1: no ports"},
 		{"a rule with no ports, the others kept", func(s *networkingv1.NetworkPolicySpec) {
@@ -505,10 +517,15 @@ func containerPort(c corev1.Container, p networkingv1.NetworkPolicyPort) (corev1
 }
 
 // chosen reports whether p admits a namespace or pods named by labels,
-// not every namespace nor an address block.
+// not every namespace nor an address block. A selector names them only
+// by a label's value (matchLabels, or an expression's In): Exists,
+// NotIn and DoesNotExist alone choose whatever lacks a label or has
+// another value, and every namespace has kubernetes.io/metadata.name.
 func chosen(p networkingv1.NetworkPolicyPeer) bool {
 	labelled := func(s *metav1.LabelSelector) bool {
-		return s != nil && (len(s.MatchLabels) > 0 || len(s.MatchExpressions) > 0)
+		return s != nil && (len(s.MatchLabels) > 0 || slices.ContainsFunc(s.MatchExpressions, func(r metav1.LabelSelectorRequirement) bool {
+			return r.Operator == metav1.LabelSelectorOpIn
+		}))
 	}
 	return p.IPBlock == nil && (labelled(p.NamespaceSelector) || p.NamespaceSelector == nil && labelled(p.PodSelector))
 }
