@@ -24,7 +24,7 @@ type connectCmd struct {
 	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
 	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long. 0: wait as long as the system does."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`
-	History     string        `placeholder:"FILE" predictor:"file" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history, or ~/.local/state/shout/history; \"-\" for none)."`
+	History     string        `placeholder:"FILE" predictor:"file" help:"History file on a terminal (default $XDG_STATE_HOME/shout/history, or ~/.local/state/shout/history; \"-\" for none). Off a terminal it is not used, and said so."`
 	Raw         bool          `help:"On a terminal (the prompt, or standard output a terminal): show what the server sends as it is, escape sequences and all (by default control characters are shown as ^X, as cat -v does)."`
 	Trace       bool          `help:"Print every socket call to stderr as it happens (connect, send, recv, half-close, close; over UDP sendto, recvfrom, each timeout and retry), on lines that begin with \"trace \"."`
 
@@ -63,6 +63,18 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	terminal := in != nil && term.IsTerminal(int(in.Fd())) && out != nil && term.IsTerminal(int(out.Fd()))
 	if err := cmd.check(ep, terminal, std.given); err != nil {
 		return err
+	}
+	if !terminal && std.given["history"] && cmd.History != "" && cmd.History != "-" {
+		// Said, not refused (as --reconnect is): history changes nothing
+		// of what is sent, and a line given to a pipe and a terminal
+		// alike must work in both; but left silent, a user looks in the
+		// file for lines that never went there. (ssh's "Pseudo-terminal
+		// will not be allocated" likewise.)
+		notTerminal := "standard input"
+		if in != nil && term.IsTerminal(int(in.Fd())) {
+			notTerminal = "standard output"
+		}
+		fmt.Fprintf(std.stderr, "shout: --history %s: not used: %s is not a terminal, and only the prompt keeps a history\n", cmd.History, notTerminal)
 	}
 	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
 	if ep.TLS {
