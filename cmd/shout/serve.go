@@ -138,7 +138,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if e, ok := twice(append(slices.Clip(eps), adminEps...)); ok {
 		return usagef("--admin %s: an address to serve as well", e)
 	}
-	opts, certs, err := cmd.listenOptions(starting, eps)
+	opts, certs, err := cmd.listenOptions(pemNotices(starting, log), eps)
 	if starting.Err() != nil {
 		return stopped(err)
 	}
@@ -177,7 +177,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	// The reload's wait on a PEM file ends with serve.
 	reloading, stopReloading := context.WithCancel(context.Background())
 	defer stopReloading()
-	go reloadOnHUP(reloading, hup, certs, log)
+	go reloadOnHUP(pemNotices(reloading, log), hup, certs, log)
 	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
 		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
 	}
@@ -718,6 +718,20 @@ func watchStart(sigs <-chan os.Signal) (ctx context.Context, started func() os.S
 		cancel()
 		<-done
 		return got
+	})
+}
+
+// pemWaitNotice is how long a read of a PEM file waits (for a pipe's
+// writer, a lease's holder) before the log says so: long enough that a
+// start that does not wait says nothing, short enough that one that
+// waits is not silent for its 10 s a file.
+var pemWaitNotice = time.Second
+
+// pemNotices is ctx, whose reads of PEM files that wait log so, once
+// for each file, after pemWaitNotice.
+func pemNotices(ctx context.Context, log *slog.Logger) context.Context {
+	return certs.WithWaitNotice(ctx, pemWaitNotice, func(msg string, timeout time.Duration) {
+		log.Info(msg, "timeout", timeout.String())
 	})
 }
 

@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"shout/internal/certs"
+	"shout/internal/shouttest"
 )
 
 // serveExit runs shout serve with args, calls signal once shout waits
@@ -24,9 +26,15 @@ import (
 // test with it.
 func serveExit(t *testing.T, ready <-chan struct{}, sig syscall.Signal, args ...string) (int, string) {
 	t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command("shout", append([]string{"serve"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	return serveExitAs(t, "shout", new(shouttest.Log), ready, sig, args...)
+}
+
+// serveExitAs is serveExit, shout run as command (one of commands),
+// writing to out, which the test may watch for ready.
+func serveExitAs(t *testing.T, command string, out *shouttest.Log, ready <-chan struct{}, sig syscall.Signal, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(command, append([]string{"serve"}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +74,54 @@ func serveExit(t *testing.T, ready <-chan struct{}, sig syscall.Signal, args ...
 		t.Fatalf("shout serve still running %v after %v", 3*bound, sig)
 	}
 	return 0, ""
+}
+
+func init() {
+	// shout whose waits on PEM files are logged at once: "a while" (1 s)
+	// passes without a test waiting it out.
+	commands["shout-pem-notice-at-once"] = func() {
+		pemWaitNotice = 0
+		main()
+	}
+}
+
+// A start that waits on a PEM file says so, once, in serve's log format,
+// and what it waits for: it was silent for up to 10 s a file. (This
+// test's shout says so at once, not after pemWaitNotice.)
+func TestServeLogsItWaitsForPEM(t *testing.T) {
+	p := newPKI(t)
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			pipe, _ := openedToRead(t)
+			msg := "waiting for --cert " + pipe + ": a pipe with nothing written yet"
+			var out shouttest.Log
+			said := make(chan struct{})
+			go func() {
+				if out.WaitFor(msg, bound) {
+					close(said)
+				}
+			}()
+			code, log := serveExitAs(t, "shout-pem-notice-at-once", &out, said, syscall.SIGINT,
+				"tls://127.0.0.1:0", "--cert", pipe, "--key", p.serverKey, "--log-format", format)
+			var lines []string
+			for l := range strings.Lines(log) {
+				if strings.Contains(l, msg) {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != 1 || code != 130 {
+				t.Fatalf("status %d, log:\n%s\nwant 130, and %q said once", code, log, msg)
+			}
+			want := "level=INFO msg=" + strconv.Quote(msg) + " timeout=10s\n"
+			if format == "json" {
+				want = `"level":"INFO","msg":` + strconv.Quote(msg) + `,"timeout":"10s"}` + "\n"
+			}
+			if !strings.HasSuffix(lines[0], want) {
+				t.Errorf("logged %q; want it to end %q", lines[0], want)
+			}
+		})
+	}
 }
 
 // openedToRead makes a named pipe and opens it to write, which returns

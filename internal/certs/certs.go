@@ -139,12 +139,15 @@ func ReadPEM(flag named.Setting, path string) ([]byte, error) {
 // said to be leased: the system's words were "resource temporarily
 // unavailable".
 //
-// Either wait, given up, is an error that wraps ErrNotReady. ctx ends
-// it sooner (Ctrl-C on a start that waits): the error then wraps
+// Either wait, given up, is an error that wraps ErrNotReady; one that
+// lasts is said through ctx's notice, if it has one (WithWaitNotice).
+// ctx ends it sooner (Ctrl-C on a start that waits): the error then wraps
 // ctx.Err(). (A read that the poller cannot wait on, the macOS pipe's,
 // is not ended so.)
 func ReadPEMContext(ctx context.Context, flag named.Setting, path string) ([]byte, error) {
-	f, err := openPEM(ctx, path)
+	w := newWaiter(ctx, flag, path)
+	defer w.stop()
+	f, err := openPEM(ctx, w, path)
 	if err != nil {
 		return nil, openError(ctx, flag, path, err)
 	}
@@ -155,7 +158,7 @@ func ReadPEMContext(ctx context.Context, flag named.Setting, path string) ([]byt
 	}
 	shown := escape.Printable(path) // a name may hold ESC or a newline
 	pipe := fi.Mode()&fs.ModeNamedPipe != 0
-	b, err := readPEMFile(ctx, f, fi.Mode().IsRegular(), pipe)
+	b, err := readPEMFile(ctx, w, f, fi.Mode().IsRegular(), pipe)
 	waited := errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
 	case waited && ctx.Err() != nil:

@@ -349,3 +349,68 @@ func TestReadPEMContextEndsPipeWait(t *testing.T) {
 		})
 	}
 }
+
+// notices is a context whose wait notice comes at once, each notice sent
+// to the channel returned (which holds a few more than a test expects).
+func notices() (context.Context, <-chan string) {
+	said := make(chan string, 4)
+	ctx := certs.WithWaitNotice(context.Background(), 0, func(msg string, timeout time.Duration) {
+		said <- fmt.Sprintf("%s (%v)", msg, timeout)
+	})
+	return ctx, said
+}
+
+// A read that waits on a pipe is said once, with what it waits for and
+// how long it will: a start waiting so was silent for its 10 s. Said
+// once for the file, however its wait changes (nothing written, then
+// some): a notice for each wakeup would fill the log.
+func TestReadPEMFIFOWaitNotice(t *testing.T) {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
+		t.Skip("Go's poller cannot wait on a pipe here: the read blocks, and cannot tell what it waits for")
+	}
+	p := fifo(t)
+	w := writeEnd(t, p)
+	ctx, said := notices()
+	want := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	first := make(chan string, 1)
+	go func() {
+		defer w.Close()
+		select {
+		case s := <-said:
+			first <- s
+		case <-time.After(bound):
+			first <- "nothing"
+		}
+		w.Write(want[:10]) // the rest is waited for
+		w.Write(want[10:])
+	}()
+	got, err := readPEMContext(t, ctx, p, func() { w.Close() })
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+	if s, want := <-first, "waiting for --cert "+p+": a pipe with nothing written yet (10s)"; s != want {
+		t.Errorf("said %q, want %q", s, want)
+	}
+	select {
+	case s := <-said:
+		t.Errorf("said again: %q", s)
+	default:
+	}
+}
+
+// A read that does not wait says nothing: a regular file is read at once.
+func TestReadPEMNoWaitNoNotice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(path, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, said := notices()
+	if _, err := readPEMContext(t, ctx, path, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-said:
+		t.Errorf("said %q of a file read at once", s)
+	default:
+	}
+}

@@ -105,3 +105,29 @@ func TestReadPEMContextEndsLeaseWait(t *testing.T) {
 		t.Errorf("got %v, want context.Canceled saying %q", err, want)
 	}
 }
+
+// A wait for a lease's holder is said once, naming the lease: a start
+// waiting so was silent for its 10 s. The holder lets go once told.
+func TestReadPEMLeaseWaitNotice(t *testing.T) {
+	certPEM, _ := pair(t)
+	path, holder := leased(t, certPEM)
+	said := make(chan string, 4)
+	ctx := certs.WithWaitNotice(context.Background(), 0, func(msg string, _ time.Duration) { said <- msg })
+	first := make(chan string, 1)
+	go func() {
+		s := "nothing"
+		select {
+		case s = <-said:
+		case <-time.After(bound):
+		}
+		unix.FcntlInt(holder.Fd(), unix.F_SETLEASE, unix.F_UNLCK)
+		first <- s // (after: the test's end closes holder)
+	}()
+	b, err := readPEMContext(t, ctx, path, func() { holder.Close() })
+	if err != nil || !bytes.Equal(b, certPEM) {
+		t.Errorf("got %d bytes, %v; want the certificate's %d", len(b), err, len(certPEM))
+	}
+	if s, want := <-first, "waiting for --cert "+path+": another program holds a lease on it"; s != want {
+		t.Errorf("said %q, want %q", s, want)
+	}
+}

@@ -20,9 +20,9 @@ import (
 // for that program to let go (Linux's fcntl F_SETLEASE, which Samba's
 // oplocks and the NFS server's delegations use): the holder has been told
 // by the first attempt, so it is tried again, up to pemWait or until ctx
-// ends, then errLeased. Not for anything else: a device may say EAGAIN
-// for reasons of its own.
-func openPEM(ctx context.Context, path string) (*os.File, error) {
+// ends, then errLeased, and w told meanwhile. Not for anything else: a
+// device may say EAGAIN for reasons of its own.
+func openPEM(ctx context.Context, w *waiter, path string) (*os.File, error) {
 	deadline := time.Now().Add(pemWait)
 	wait := 5 * time.Millisecond
 	for {
@@ -36,6 +36,7 @@ func openPEM(ctx context.Context, path string) (*os.File, error) {
 		if time.Until(deadline) < wait {
 			return nil, fmt.Errorf("open %s: %w", path, errLeased)
 		}
+		w.waiting("another program holds a lease on it")
 		select { // the holder has no way to say it has let go
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -49,21 +50,26 @@ func openPEM(ctx context.Context, path string) (*os.File, error) {
 // A pipe or device that Go's poller can wait on is read within pemWait,
 // or until ctx ends (then the error is os.ErrDeadlineExceeded), a named
 // pipe waiting for its writer meanwhile; anything else is read as it
-// comes.
-func readPEMFile(ctx context.Context, f *os.File, regular, pipe bool) ([]byte, error) {
+// comes. w is told of waits for any but a regular file.
+func readPEMFile(ctx context.Context, w *waiter, f *os.File, regular, pipe bool) ([]byte, error) {
+	const unfinished = "not written to its end yet"
 	if regular || f.SetReadDeadline(time.Now().Add(pemWait)) != nil {
 		// Its reads must wait themselves: no O_NONBLOCK.
 		if err := blocking(f); err != nil {
 			return nil, err
+		}
+		if !regular {
+			w.waiting(unfinished) // a pipe the poller cannot wait on
 		}
 		return io.ReadAll(io.LimitReader(f, MaxPEM+1))
 	}
 	// A deadline in the past wakes the poller's wait at once.
 	defer context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })()
 	if !pipe {
+		w.waiting(unfinished) // a terminal's, say
 		return io.ReadAll(io.LimitReader(f, MaxPEM+1))
 	}
-	return readPipe(f)
+	return readPipe(f, w)
 }
 
 // readPipe reads a named pipe to its end, or MaxPEM+1 bytes, waiting on
@@ -71,8 +77,8 @@ func readPEMFile(ctx context.Context, f *os.File, regular, pipe bool) ([]byte, e
 // end, as one whose writer has finished does: until it has given a byte,
 // that is its end only if a writer has been and gone (hungUp); otherwise
 // it is taken for a writer still to come, whom the poller waits for (it
-// wakes when one writes).
-func readPipe(f *os.File) ([]byte, error) {
+// wakes when one writes). w is told which it waits for.
+func readPipe(f *os.File, w *waiter) ([]byte, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -88,6 +94,7 @@ func readPipe(f *os.File) ([]byte, error) {
 			case errors.Is(err, syscall.EINTR):
 				continue
 			case errors.Is(err, syscall.EAGAIN):
+				w.waiting(pipeWait(len(b)))
 				return false // a writer, with nothing written yet
 			case err != nil:
 				rerr = err
@@ -99,6 +106,7 @@ func readPipe(f *os.File) ([]byte, error) {
 				// wrote after the read: then the end is the end.
 				gone = hungUp(int(fd))
 				if !gone {
+					w.waiting(pipeWait(len(b)))
 					return false // no writer yet
 				}
 				continue
@@ -132,4 +140,12 @@ func blocking(f *os.File) error {
 		return err
 	}
 	return serr
+}
+
+// pipeWait is why a read of a pipe that has given n bytes waits.
+func pipeWait(n int) string {
+	if n == 0 {
+		return "a pipe with nothing written yet"
+	}
+	return "a pipe whose writer has not finished"
 }

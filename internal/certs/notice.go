@@ -1,0 +1,82 @@
+package certs
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"shout/internal/named"
+)
+
+// noticeKey is the context key of a WithWaitNotice's notice.
+type noticeKey struct{}
+
+// waitNotice is what WithWaitNotice put in a context.
+type waitNotice struct {
+	after  time.Duration
+	notice func(msg string, timeout time.Duration)
+}
+
+// WithWaitNotice returns ctx with notice, which ReadPEMContext calls
+// with ctx, or one made from it, when reading a file has waited for
+// after (for a pipe's writer, or a lease's holder to let go) and still
+// waits: once for each file, with a line that says which and what it
+// waits for ("waiting for --cert /run/cert.pem: a pipe with nothing
+// written yet"), and how long it waits in all before it gives up. A
+// start that waits its 10 s for each file would otherwise say nothing
+// until it gives up. (net/http/httptrace hands its hooks down the same
+// way.) notice is called from a goroutine of its own.
+func WithWaitNotice(ctx context.Context, after time.Duration, notice func(msg string, timeout time.Duration)) context.Context {
+	return context.WithValue(ctx, noticeKey{}, &waitNotice{after: after, notice: notice})
+}
+
+// waiter says, once, through ctx's notice if it has one, that reading
+// flag's file path waits, and why: the why of the last call to waiting
+// when the notice's time comes. The zero of its methods' receiver, nil,
+// says nothing.
+type waiter struct {
+	n       *waitNotice
+	flag    named.Setting
+	path    string
+	why     atomic.Pointer[string]
+	timer   *time.Timer // started by the first waiting; fires once
+	stopped bool        // by stop: waiting starts no timer
+}
+
+// newWaiter is the waiter for reading flag's file path, nil if ctx has
+// no notice.
+func newWaiter(ctx context.Context, flag named.Setting, path string) *waiter {
+	n, _ := ctx.Value(noticeKey{}).(*waitNotice)
+	if n == nil {
+		return nil
+	}
+	return &waiter{n: n, flag: flag, path: path}
+}
+
+// waiting says the read waits because of why; the first call starts the
+// time to the notice. Called from the goroutine that reads alone.
+func (w *waiter) waiting(why string) {
+	if w == nil {
+		return
+	}
+	w.why.Store(&why)
+	if w.timer != nil || w.stopped {
+		return
+	}
+	limit := pemWait
+	w.timer = time.AfterFunc(w.n.after, func() {
+		w.n.notice(fmt.Sprintf("waiting for %s %s: %s", w.flag, w.path, *w.why.Load()), limit)
+	})
+}
+
+// stop ends the wait: a notice not given yet is not given.
+func (w *waiter) stop() {
+	if w == nil {
+		return
+	}
+	w.stopped = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
