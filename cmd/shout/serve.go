@@ -118,9 +118,23 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	// gracefully yet.
 	starting, started := watchStart(sigs)
 	defer started()
-	stopped := func(err error) error {
-		began, beganAt = started(), time.Now()
-		return stoppedStarting(began, err)
+	stopped := func(s os.Signal, err error) error {
+		began, beganAt = s, time.Now()
+		return stoppedStarting(log, s, err)
+	}
+	// A start that fails after a signal came ends as the signal asked:
+	// the stop was asked for first, and its status is what a supervisor
+	// and a script expect (a port in use said after Ctrl-C was status 1).
+	startFailed := func(err error) error {
+		s := started()
+		if s == nil {
+			select { // one the watch had not taken yet came first too
+			case s = <-sigs:
+			default:
+				return err
+			}
+		}
+		return stopped(s, err)
 	}
 
 	srv := cmd.server(t, log)
@@ -129,33 +143,30 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	eps, err := cmd.endpoints(std.given)
 	if err != nil {
-		return err
+		return startFailed(err)
 	}
 	adminEps, err := cmd.adminEndpoints()
 	if err != nil {
-		return err
+		return startFailed(err)
 	}
 	if e, ok := twice(append(slices.Clip(eps), adminEps...)); ok {
-		return usagef("--admin %s: an address to serve as well", e)
+		return startFailed(usagef("--admin %s: an address to serve as well", e))
 	}
 	opts, certs, err := cmd.listenOptions(pemNotices(starting, log), eps)
-	if starting.Err() != nil {
-		return stopped(err)
-	}
 	if err != nil {
-		return err
+		return startFailed(err)
 	}
 	// Listen everywhere before serving anywhere, so a bad address fails
 	// the start instead of leaving half a server running.
-	listeners, packets, err := opts.Listen(eps)
+	listeners, packets, err := listen(starting, opts, eps)
 	if err != nil {
-		return err
+		return startFailed(err)
 	}
 	engines := make([]server.Engine, len(listeners))
 	for i, l := range listeners {
 		if engines[i], err = srv.EngineFor(l); err != nil {
 			closeAll(listeners, packets)
-			return usagef("--engine %s: %s", cmd.Engine, strings.TrimPrefix(err.Error(), "server: "))
+			return startFailed(usagef("--engine %s: %s", cmd.Engine, strings.TrimPrefix(err.Error(), "server: ")))
 		}
 	}
 	adminLns, _, err := endpoint.Listen(adminEps)
@@ -163,9 +174,9 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		closeAll(listeners, packets)
 		if cmd.ReusePort && sockerr.AddrInUse(err) {
 			// Most likely the shout this one is to replace.
-			return fmt.Errorf("--admin: %w (--reuse-port does not share it: each shout's /readyz and /metrics are its own; give this one another --admin)", err)
+			return startFailed(fmt.Errorf("--admin: %w (--reuse-port does not share it: each shout's /readyz and /metrics are its own; give this one another --admin)", err))
 		}
-		return fmt.Errorf("--admin: %w", err)
+		return startFailed(fmt.Errorf("--admin: %w", err))
 	}
 	if certs != nil {
 		msg := "tls certificate"
@@ -198,10 +209,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Warn(fmt.Sprintf("UDP served beyond loopback (%s) with %s: anyone who reaches it can forge a victim's address as the source and have shout send the victim %s, up to 3 times what they send; set --source-rate to what one client needs (%d still answers the longest datagram), or serve TCP alone (tcp://)", strings.Join(exposed, ", "), budget, sent, exposedSourceRate),
 			"addrs", strings.Join(exposed, ","), "source_rate", cmd.SourceRate)
 	}
-	if started() != nil {
+	if s := started(); s != nil {
 		closeAll(listeners, packets)
 		closeAll(adminLns, nil)
-		return stopped(nil)
+		return stopped(s, nil)
 	}
 	logListening(log, listeners, engines, packets)
 	loops := 0 // the event loops' epoll sets and wake-ups, made once for every listener
@@ -735,14 +746,44 @@ func pemNotices(ctx context.Context, log *slog.Logger) context.Context {
 	})
 }
 
-// stoppedStarting is serve's end on signal s before it served: 128 + s,
-// as a shell reports a program a signal stopped before its work was
-// done (bench likewise before it measured anything). err, what was
-// waited for when s came, is said if s cut it short.
-func stoppedStarting(s os.Signal, err error) error {
-	msg := s.String() + ": stopped while starting"
+// listen is opts.Listen(eps); a test's stand-in sends a signal first,
+// and waits for ctx, the start's (see watchStart), to have taken it.
+var listen = func(_ context.Context, opts endpoint.Options, eps []endpoint.Endpoint) ([]net.Listener, []net.PacketConn, error) {
+	return opts.Listen(eps)
+}
+
+// stoppedStarting is serve's end on signal s before it served. err,
+// what was waited for when s came, is said if s cut it short.
+//
+// SIGTERM is a success, status 0, logged: it is how a supervisor
+// (systemd, Kubernetes, docker stop) asks a server to stop, serve
+// answers it with 0 once it serves, and the supervisor cannot tell
+// whether the start has finished. systemd counts any other status,
+// 143 too, as the unit failing, so `systemctl stop` during a start
+// that waited on a PEM file left a failed unit. (net/http's Shutdown
+// likewise ends Serve with ErrServerClosed, which is no failure.)
+//
+// Any other signal (Ctrl-C's SIGINT, SIGQUIT) is 128 + s, and a line on
+// stderr, as a shell reports a program a signal stopped before its work
+// was done: a person interrupted it, and a script that started it must
+// not carry on as if it had served (bench likewise before it measured
+// anything).
+func stoppedStarting(log *slog.Logger, s os.Signal, err error) error {
+	cut := ""
 	if errors.Is(err, context.Canceled) {
-		msg += ": " + flagText(err)
+		cut = flagText(err)
+	}
+	if s == syscall.SIGTERM {
+		args := []any{"signal", s.String()}
+		if cut != "" {
+			args = append(args, "cut_short", cut)
+		}
+		log.Info("stopped while starting", args...)
+		return nil
+	}
+	msg := s.String() + ": stopped while starting"
+	if cut != "" {
+		msg += ": " + cut
 	}
 	return &exitError{code: 128 + int(s.(syscall.Signal)), msg: msg}
 }

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/endpoint"
 	"shout/internal/certs"
 	"shout/internal/shouttest"
 )
@@ -161,19 +164,23 @@ func pipeOpenedToRead(t *testing.T, path string) (ready <-chan struct{}) {
 }
 
 // A signal while shout serve waits for a PEM file to be written stops
-// it then, saying so, with 128 + the signal: it was caught and left for
-// once shout served, so Ctrl-C did nothing until the wait ended, 10 s
-// later for each file (then status 2, the file's error, as if Ctrl-C
-// had never come).
+// it then, saying so: it was caught and left for once shout served, so
+// Ctrl-C did nothing until the wait ended, 10 s later for each file
+// (then status 2, the file's error, as if Ctrl-C had never come).
+// Ctrl-C and SIGQUIT end it with 128 + the signal and a line on stderr;
+// SIGTERM, a supervisor's stop (systemctl stop), with 0 and a log line:
+// its 143 made systemd mark the unit failed.
 func TestServeSignalWhileWaitingForPEM(t *testing.T) {
 	p := newPKI(t)
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		flag string
+		code int
+		last string // the output's last line; %s: the flag and its file
 	}{
-		{syscall.SIGINT, "--cert"},
-		{syscall.SIGTERM, "--key"},
-		{syscall.SIGQUIT, "--client-ca"},
+		{syscall.SIGINT, "--cert", 130, "shout: interrupt: stopped while starting: %s: not written to its end yet\n"},
+		{syscall.SIGTERM, "--key", 0, `level=INFO msg="stopped while starting" signal=terminated cut_short="%s: not written to its end yet"` + "\n"},
+		{syscall.SIGQUIT, "--client-ca", 131, "shout: quit: stopped while starting: %s: not written to its end yet\n"},
 	} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			t.Parallel()
@@ -182,9 +189,54 @@ func TestServeSignalWhileWaitingForPEM(t *testing.T) {
 			files[tc.flag] = pipe
 			code, out := serveExit(t, ready, tc.sig, "tls://127.0.0.1:0",
 				"--cert", files["--cert"], "--key", files["--key"], "--client-ca", files["--client-ca"])
-			want := "shout: " + tc.sig.String() + ": stopped while starting: " + tc.flag + " " + pipe + ": not written to its end yet\n"
-			if code != 128+int(tc.sig) || !strings.HasSuffix(out, want) || strings.Contains(out, "listening on") {
-				t.Errorf("status %d, output:\n%s\nwant status %d, no listening, and the last line %q", code, out, 128+int(tc.sig), want)
+			want := fmt.Sprintf(tc.last, tc.flag+" "+pipe)
+			if code != tc.code || !strings.HasSuffix(out, want) || strings.Contains(out, "listening on") {
+				t.Errorf("status %d, output:\n%s\nwant status %d, no listening, and the last line %q", code, out, tc.code, want)
+			}
+		})
+	}
+}
+
+func init() {
+	// shout whose listen sends it the signal $SHOUT_TEST_SIGNAL (a
+	// number) and waits for its start to have taken it, then listens.
+	commands["shout-signalled-then-listens"] = func() {
+		sig, _ := strconv.Atoi(os.Getenv("SHOUT_TEST_SIGNAL"))
+		listen = func(ctx context.Context, opts endpoint.Options, eps []endpoint.Endpoint) ([]net.Listener, []net.PacketConn, error) {
+			syscall.Kill(os.Getpid(), syscall.Signal(sig))
+			select {
+			case <-ctx.Done():
+			case <-time.After(bound):
+			}
+			return opts.Listen(eps)
+		}
+		main()
+	}
+}
+
+// A signal during the start, then the start's failure (the port in
+// use), ends serve as the signal does: it came first. The failure's
+// status and error hid it (1, "address already in use" after Ctrl-C).
+func TestServeSignalBeforeStartFails(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+		last string
+	}{
+		{syscall.SIGINT, 130, "shout: interrupt: stopped while starting\n"},
+		{syscall.SIGTERM, 0, `level=INFO msg="stopped while starting" signal=terminated` + "\n"},
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			cmd := exec.Command("shout-signalled-then-listens", "serve", "tcp://"+taken.Addr().String())
+			cmd.Env = append(os.Environ(), fmt.Sprintf("SHOUT_TEST_SIGNAL=%d", tc.sig))
+			out, err := cmd.CombinedOutput()
+			if code := exitCode(err); code != tc.code || !strings.HasSuffix(string(out), tc.last) || strings.Contains(string(out), "in use") {
+				t.Errorf("status %d, output:\n%s\nwant status %d, the last line %q, and no word of the port in use", code, out, tc.code, tc.last)
 			}
 		})
 	}
