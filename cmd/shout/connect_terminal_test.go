@@ -548,6 +548,35 @@ func TestConnectPipeToTerminalReplyCutShort(t *testing.T) {
 	}
 }
 
+// --history with standard input a terminal but standard output not one
+// (| tee log), where there is no prompt, is not used and says so, naming
+// standard output: it said nothing.
+func TestConnectHistoryStdoutNotTerminal(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{})
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	newScreen(ptmx) // takes the terminal's echo
+	history := filepath.Join(t.TempDir(), "history")
+	cmd := exec.Command("shout", "connect", "--history", history, addr)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	ptmx.WriteString("hello\n\x04") // a line, then Ctrl-D: the end of input
+	want := "shout: --history " + history + ": not used: standard output is not a terminal, and only the prompt keeps a history\n"
+	if code := waitExit(t, cmd); code != 0 || stdout.String() != "HELLO\n" || stderr.String() != want {
+		t.Errorf("status %d, stdout %q, stderr %q; want 0, %q and %q", code, stdout.String(), stderr.String(), "HELLO\n", want)
+	}
+	if _, err := os.Stat(history); !os.IsNotExist(err) {
+		t.Errorf("history file: %v; want none made", err)
+	}
+}
+
 // So it does where standard output and standard error are one pipe
 // (2>&1 | tee log), with the server's bytes unchanged: the error was
 // glued to the reply, "LINEshout: ...".
