@@ -414,3 +414,32 @@ func TestReadPEMNoWaitNoNotice(t *testing.T) {
 	default:
 	}
 }
+
+// The notice names the file as ReadPEMContext's errors do, its ESC and
+// newlines escaped: the log's reader may be a terminal.
+func TestReadPEMWaitNoticeEscapesTheName(t *testing.T) {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
+		t.Skip("Go's poller cannot wait on a pipe here: the read blocks, and cannot tell what it waits for")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a\x1b[31m\nb.pem")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	w := writeEnd(t, p)
+	ctx, said := notices()
+	first := make(chan string, 1)
+	go func() {
+		defer w.Close()
+		select {
+		case s := <-said:
+			first <- s
+		case <-time.After(bound):
+			first <- "nothing"
+		}
+	}()
+	readPEMContext(t, ctx, p, func() { w.Close() })
+	if s, want := <-first, "waiting for --cert "+dir+`/a\x1b[31m\nb.pem: a pipe with nothing written yet (10s)`; s != want {
+		t.Errorf("said %q, want %q", s, want)
+	}
+}

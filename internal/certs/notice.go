@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"shout/internal/escape"
 	"shout/internal/named"
 )
 
@@ -66,7 +67,8 @@ func (w *waiter) waiting(why string) {
 	}
 	limit := pemWait
 	w.timer = time.AfterFunc(w.n.after, func() {
-		w.n.notice(fmt.Sprintf("waiting for %s %s: %s", w.flag, w.path, *w.why.Load()), limit)
+		// (The name escaped, as ReadPEMContext's errors have it.)
+		w.n.notice(fmt.Sprintf("waiting for %s %s: %s", w.flag, escape.Printable(w.path), *w.why.Load()), limit)
 	})
 }
 
