@@ -15,6 +15,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -40,10 +41,11 @@ import (
 var goroutineDriver bool
 
 // TestMain runs every test twice: with the event loops where the system
-// has them, then with the goroutine driver. Fuzzing (-fuzz) runs once:
-// the fuzz workers are processes of their own that run TestMain too,
-// serve the coordinator in their first m.Run and would start a second
-// one; FuzzReplyChecker picks the driver input by input.
+// has them, then with the goroutine driver, the second pass though the
+// first failed; the exit code is the worse of the two. Fuzzing (-fuzz)
+// runs once: the fuzz workers are processes of their own that run
+// TestMain too, serve the coordinator in their first m.Run and would
+// start a second one; FuzzReplyChecker picks the driver input by input.
 //
 // A test that sets none of bench's hooks (export_test.go, or the
 // variables they set) and measures no memory calls t.Parallel: the
@@ -61,11 +63,13 @@ func TestMain(m *testing.M) {
 		echoMain()
 	}
 	code := m.Run()
-	if code == 0 && !fuzzing() {
+	if !fuzzing() {
+		// Though the first pass failed: CI shows both drivers' failures
+		// at once (TestBothPassesRunAfterAFailure).
 		fmt.Println("again, with the goroutine driver")
 		restore := bench.UseGoroutines()
 		goroutineDriver = true
-		code = m.Run()
+		code = max(code, m.Run())
 		restore()
 	}
 	if code == 0 {
@@ -82,6 +86,44 @@ func TestMain(m *testing.M) {
 func fuzzing() bool {
 	f, w := flag.Lookup("test.fuzz"), flag.Lookup("test.fuzzworker")
 	return f != nil && f.Value.String() != "" || w != nil && w.Value.String() == "true"
+}
+
+// failPassEnv, when set, makes TestFailsWithTheLoops fail in the first
+// pass, the event loops' (see TestBothPassesRunAfterAFailure).
+const failPassEnv = "SHOUT_BENCH_TEST_FAIL_FIRST_PASS"
+
+// TestMain's second pass runs though the first failed, and the binary
+// fails: a failure with the event loops skipped the goroutine driver's
+// pass, so CI showed one driver's failures at a time. (The test binary
+// runs itself, with one test that fails in the first pass only.)
+func TestBothPassesRunAfterAFailure(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(failPassEnv) != "" {
+		t.Skip("the binary run by this test")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailsWithTheLoops$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), failPassEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("the test binary ended with %v; want exit status 1:\n%s", err, out)
+	}
+	for _, want := range []string{"--- FAIL: TestFailsWithTheLoops", "again, with the goroutine driver", "--- PASS: TestFailsWithTheLoops"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestFailsWithTheLoops fails in TestMain's first pass, and passes in
+// the second, in the binary TestBothPassesRunAfterAFailure runs.
+func TestFailsWithTheLoops(t *testing.T) {
+	if os.Getenv(failPassEnv) == "" {
+		t.Skip("run by TestBothPassesRunAfterAFailure")
+	}
+	if !goroutineDriver {
+		t.Error("failing in the first pass, as asked")
+	}
 }
 
 // quick is a short run: these tests check what is counted, not speed.
