@@ -685,14 +685,19 @@ func (r *run) warmNow() bool {
 }
 
 // fail counts an error: the warm-up's apart, since every count is of
-// the measured part; none once the run is stopping, where what fails is
-// the replies owed, counted lost. It reports whether it counted err the
-// warm-up's: a connection that it ends is then one not measured (ended).
+// the measured part; none after the window's end, or once the run is
+// stopping, where what fails is the replies owed, counted lost. The
+// phase is by the clock against the window's bounds, as a reply's (see
+// arrive): by the clock's goroutine, woken late, an error after the end
+// counted as measured, and the same reset was an error or none by when
+// that goroutine ran. It reports whether it counted err the warm-up's: a
+// connection that it ends is then one not measured (ended).
 func (r *run) fail(err error) (warm bool) {
-	if r.stopping.Load() {
+	now := r.now()
+	if r.stopping.Load() || now >= r.windowUntil.Load() {
 		return false
 	}
-	if r.warmNow() {
+	if r.cfg.Warmup > 0 && now < r.windowFrom.Load() {
 		r.warmErrs.Add(1)
 		r.firstWarmErr.CompareAndSwap(nil, &err)
 		if warmFailCounted != nil {
@@ -1401,6 +1406,9 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		case now := <-tick.C:
 			sample(now)
 		case <-done.C:
+			if windowTimeUp != nil {
+				windowTimeUp(r)
+			}
 			return end(time.Now(), false), true, false
 		case <-ctx.Done():
 			return end(time.Now(), true), true, false
@@ -1594,6 +1602,10 @@ var sentNoted func(r *run, due int64, measured bool)
 // windowEnds, if not nil, runs as a run that ends early has read when its
 // window ends, at, before it is stored (tests).
 var windowEnds func(r *run, at int64)
+
+// windowTimeUp, if not nil, runs as the clock wakes at the window's end,
+// before sending stops: a clock held there is one woken late (tests).
+var windowTimeUp func(r *run)
 
 // windowEnded, if not nil, runs as measuring ends, once sending has
 // stopped (tests).

@@ -4,10 +4,12 @@ package bench
 
 import (
 	"context"
+	"math"
 	"net"
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +27,8 @@ func TestLoopResentNotCountedWhenWatchFails(t *testing.T) {
 	defer ln.Close()
 	cfg := Config{Conns: 1, Rate: 1000, Size: 16, Warmup: -1, Reconnect: true}
 	r := bareRun(&cfg)
+	r.epoch = time.Now()
+	r.windowUntil.Store(math.MaxInt64) // measuring, without end: the failure counts
 	l := &loop{r: r, w: r.newWorker(), ep: -1, inboxFD: -1, unsent: r.mostUnsent(), inbox: make(chan redialed, 1), ctx: context.Background(), dials: &sync.WaitGroup{}}
 	l.dial = func(ctx context.Context, _ int) (net.Conn, error) {
 		var d net.Dialer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,5 +67,44 @@ func TestEarlyEndCountsNothingAfterIt(t *testing.T) {
 	defer mu.Unlock()
 	if until := ran.windowUntil.Load(); latest >= until {
 		t.Errorf("a message due at %v counted, past the window's end at %v", time.Duration(latest), time.Duration(until))
+	}
+}
+
+// An error met after the window's end, before a late clock stops the
+// run, is in no count, as one met once it stops: the phase is the
+// clock's, against the window's bounds, as a reply's throughput is (see
+// arrive). It counted as measured, so the same reset was an error or
+// none by when the clock's goroutine ran. What the connection owed,
+// sent while measuring, is lost all the same.
+func TestErrorAfterWindowEndCountsNothing(t *testing.T) {
+	reset := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		select { // answer nothing; reset when told
+		case <-reset:
+			c.(*net.TCPConn).SetLinger(0) // the close resets
+		case <-t.Context().Done():
+		}
+	})
+	gone := make(chan struct{}) // the connection failed on the reset
+	var once sync.Once
+	ringEnded = func(int) { once.Do(func() { close(gone) }) }
+	windowTimeUp = func(*run) { // a clock woken late: the reset comes first
+		close(reset)
+		select {
+		case <-gone:
+		case <-time.After(10 * time.Second):
+			t.Error("the connection did not fail on the reset")
+		}
+	}
+	defer func() { ringEnded, windowTimeUp = nil, nil }()
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
+		Conns: 1, Depth: 1, Warmup: -1, Duration: 100 * time.Millisecond, Timeout: 5 * time.Second}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Errors != 0 || rep.Lost != 1 || rep.CutShort != "" {
+		t.Errorf("reset after the window's end: %d errors (first: %q), %d lost, cut short %q; want 0 errors, 1 lost, not cut short",
+			rep.Errors, rep.FirstError, rep.Lost, rep.CutShort)
 	}
 }
