@@ -1603,6 +1603,13 @@ var sentNoted func(r *run, due int64, measured bool)
 // window ends, at, before it is stored (tests).
 var windowEnds func(r *run, at int64)
 
+// sendTimed, if not nil, runs as a sender (a stream connection's writer
+// or open loop, an event loop woken, a UDP socket's sender, a churning
+// worker) has read the time of what it sends next, before it looks at
+// stopping: a sender held there is one descheduled between the two,
+// as haltEarly ends the window (tests).
+var sendTimed func(r *run)
+
 // windowTimeUp, if not nil, runs as the clock wakes at the window's end,
 // before sending stops: a clock held there is one woken late (tests).
 var windowTimeUp func(r *run)

@@ -112,6 +112,9 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 	var backoff time.Duration                         // after failures in a row
 	for k := uint64(0); ; k++ {
 		start := time.Now() // before stopping is looked at (see haltEarly)
+		if sendTimed != nil {
+			sendTimed(r)
+		}
 		if r.stopping.Load() {
 			return
 		}

@@ -555,7 +555,10 @@ func (u *udpSocket) sendClosed() {
 		case <-u.refused:
 			return
 		}
-		at := r.now()          // before stopping is looked at (see haltEarly)
+		at := r.now() // before stopping is looked at (see haltEarly)
+		if sendTimed != nil {
+			sendTimed(r)
+		}
 		if r.stopping.Load() { // (a free slot and stop may be ready at once)
 			return
 		}

@@ -374,7 +374,12 @@ func (l *loop) run(d *loops) {
 			l.abort(fmt.Errorf("event loop: %w", err))
 			return
 		}
+		// The time, before stopping is looked at (send, due: see
+		// haltEarly).
 		now = r.now()
+		if sendTimed != nil {
+			sendTimed(r)
+		}
 		for _, ev := range l.events[:n] {
 			switch ev.Fd {
 			case wakeKey:

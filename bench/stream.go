@@ -318,7 +318,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		case <-dead:
 			return
 		}
-		at := time.Now()       // before stopping is looked at (see haltEarly)
+		at := time.Now() // before stopping is looked at (see haltEarly)
+		if sendTimed != nil {
+			sendTimed(r)
+		}
 		if r.stopping.Load() { // (a free slot and stop may be ready at once)
 			return
 		}
@@ -448,6 +451,9 @@ func (r *run) openLoop(i int, send func(n int, first time.Time, step time.Durati
 	behind, held := false, untaken
 	for {
 		now := time.Now()
+		if sendTimed != nil {
+			sendTimed(r)
+		}
 		if r.stopping.Load() { // (after now: see haltEarly)
 			break
 		}

@@ -108,3 +108,105 @@ func TestErrorAfterWindowEndCountsNothing(t *testing.T) {
 			rep.Errors, rep.FirstError, rep.Lost, rep.CutShort)
 	}
 }
+
+// A sender reads the time of what it sends before it looks at stopping
+// (see haltEarly): held between the two as the run ends early, it finds
+// stopping set and sends nothing. The other way round, it found stopping
+// unset, then read a time past the window's end, and counted what it sent
+// after the window as measured, the end not stored yet. Here the first
+// sender to read a time while measuring is held until the end is read,
+// and two messages' time past it; the clock, until a message due at or
+// past the end counts, or a while.
+func TestEarlyEndSenderReadsTimeFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		network string
+		rate    float64 // one connection's
+		churn   bool
+	}{
+		{"closed loop", "tcp", 0, false},
+		{"open loop", "tcp", 2000, false},
+		{"udp closed loop", "udp", 0, false}, // (a datagram's sentNoted is of its send, not its due)
+		{"churn", "tcp", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &server.Server{Logger: slog.New(slog.DiscardHandler)}
+			var addr string
+			if tc.network == "udp" {
+				pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				shouttest.ServePacket(t, srv, pc)
+				addr = pc.LocalAddr().String()
+			} else {
+				addr = shouttest.Start(t, srv)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var (
+				held          atomic.Bool
+				end           atomic.Int64
+				endRead, past = make(chan struct{}), make(chan struct{})
+				pastOnce      sync.Once
+				mu            sync.Mutex
+				latest        = int64(-1) // the latest due of a message counted
+				ran           *run
+				interval      int64
+			)
+			end.Store(math.MaxInt64)
+			if tc.rate > 0 {
+				interval = int64(float64(time.Second) / tc.rate)
+			}
+			sendTimed = func(r *run) {
+				if !r.inWindow(r.now()) || !held.CompareAndSwap(false, true) {
+					return
+				}
+				cancel() // Ctrl-C, as this sender is held
+				select {
+				case <-endRead:
+				case <-time.After(10 * time.Second):
+					t.Error("the run did not end early")
+					return
+				}
+				// (A time read now has a message due past the end.)
+				time.Sleep(time.Duration(end.Load() + 2*interval + 1 - r.now()))
+			}
+			sentNoted = func(_ *run, due int64, measured bool) {
+				if !measured {
+					return
+				}
+				mu.Lock()
+				latest = max(latest, due)
+				mu.Unlock()
+				if due >= end.Load() {
+					pastOnce.Do(func() { close(past) })
+				}
+			}
+			windowEnds = func(r *run, at int64) {
+				ran = r
+				end.Store(at)
+				close(endRead)
+				select { // (none comes once sending has stopped)
+				case <-past:
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			defer func() { sendTimed, sentNoted, windowEnds = nil, nil, nil }()
+			cfg := Config{Endpoint: endpoint.Endpoint{Network: tc.network, Address: addr},
+				Conns: 1, Depth: 1, Rate: tc.rate, Churn: tc.churn,
+				Warmup: -1, Duration: time.Minute, Timeout: 2 * time.Second}
+			if _, err := Run(ctx, cfg); err != nil {
+				t.Fatal(err)
+			}
+			if ran == nil || !held.Load() {
+				t.Fatalf("the run did not end early (%v) with a sender held (%v)", ran != nil, held.Load())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if until := ran.windowUntil.Load(); latest >= until {
+				t.Errorf("a message due at %v counted, past the window's end at %v", time.Duration(latest), time.Duration(until))
+			}
+		})
+	}
+}
