@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // badSyscallConn is a TCP connection whose socket cannot be taken.
@@ -40,5 +41,34 @@ func TestStartLoopsFailsAfterATake(t *testing.T) {
 	d, ok, err := r.startLoops(conns)
 	if d != nil || !ok || err == nil || !strings.Contains(err.Error(), "no raw conn") {
 		t.Errorf("startLoops = %T, %v, %v; want nil, true and the error", d, ok, err)
+	}
+}
+
+// With Reconnect, a connection refused while measuring whose first reply
+// came after the window's end, before a late clock stopped the run,
+// served none of the load measured: it is counted not served while
+// measuring, as one first served in the wait at the end is. By stopping,
+// not by the clock, that reply took it out of trouble, and it was in no
+// count.
+func TestServedOnlyAfterWindowNotServedMeasuring(t *testing.T) {
+	cfg := Config{Reconnect: true, Size: 16}
+	r := bareRun(&cfg)
+	ref, err := reference(r.cfg.Mode, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ref = ref
+	r.msgs, r.wants = r.expected(1, r.cfg.Size)
+	r.epoch = time.Now()
+	r.windowFrom.Store(0)
+	r.windowUntil.Store(1) // (over: the reply comes after it, the run not stopping yet)
+	l := &loop{r: r, w: r.newWorker()}
+	c := &loopConn{sent: 1, trouble: errors.New("the server closed the connection before it served a reply")}
+	c.q.push(sentMsg{at: 0, measured: true})
+	l.conns = []*loopConn{c}
+	l.take(c, r.wants[pick(c.i, 0)], r.now())
+	(&loops{ls: []*loop{l}}).countNeverServed()
+	if r.neverServed != 1 {
+		t.Errorf("%d connections not served while measuring; want 1, its only reply after the window", r.neverServed)
 	}
 }

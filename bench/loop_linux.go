@@ -660,10 +660,11 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		c.since = now
 		c.served = true
 		c.servedMeasuring = c.servedMeasuring || measuring
-		if !r.stopping.Load() {
-			// Out of trouble before the window ended. Not a reply in the
-			// wait at the end: a server at its connection limit serves
-			// the refused ones then, as the others close.
+		if now < r.windowUntil.Load() {
+			// Out of trouble before the window ended, by the clock. Not
+			// a reply after it, in the wait at the end (a server at its
+			// connection limit serves the refused ones then, as the
+			// others close) or before a late clock stopped the run.
 			c.trouble = nil
 		}
 		c.straying = false
