@@ -423,12 +423,14 @@ type Report struct {
 	// never fail for good: none of theirs is unmeasured.
 	Unmeasured int64 `json:"unmeasured,omitempty"`
 	// NeverServed counts the connections (Config.Reconnect) that served
-	// no reply while measuring and were refused or failed with messages
-	// owed: each time one was made again the server closed it before a
-	// reply (at its connection limit), or it failed, or it was still
-	// waiting to be made again. The run measured less load than asked
-	// for, so they make it not all right; NeverServedWhy is the first such
-	// refusal or failure among them. A connection a restart closed that
+	// no reply while measuring, by the clock against the window, and were
+	// refused or failed with messages owed: each time one was made again
+	// the server closed it before a reply (at its connection limit), or
+	// it failed, or it was still waiting to be made again. Not never: a
+	// server at its limit may serve them after the window, in the wait
+	// at the end, as the others close. The run measured less load than
+	// asked for, so they make it not all right; NeverServedWhy is the
+	// first such refusal or failure among them. A connection a restart closed that
 	// served again is not among them, nor one with nothing to send while
 	// measuring (an open loop's, at a low Rate) that was closed idle, or
 	// refused in the warm-up and served then.

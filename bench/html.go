@@ -128,7 +128,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>not measured</th><td class="n">{{.Unmeasured}}</td><td>{{.MeasuredConns}}: less load than asked for</td></tr>
 {{- end}}
 {{- if .NeverServed}}
-<tr><th>never served</th><td class="n">{{.NeverServed}}</td><td>{{.ServedConns}}: less load than asked for</td></tr>
+<tr><th>not served while measuring</th><td class="n">{{.NeverServed}}</td><td>{{.ServedConns}}: less load than asked for</td></tr>
 {{- end}}
 {{- if .WarmupErrors}}
 <tr><th>in the warm-up</th><td class="n">{{.WarmupErrors}}</td><td>errors before measuring, in no other count; the first: {{.FirstWarmupError}}</td></tr>

@@ -230,9 +230,10 @@ func (r *Report) measuredConns() string {
 
 // servedConns says how many connections served a reply while measuring
 // (Reconnect), and why not the rest: "2 of 5 connections served a reply
-// while measuring, 3 never did (the first: …)".
+// while measuring, 3 did not (the first: …)". Not "never": a server at
+// its connection limit may serve the rest in the wait at the end.
 func (r *Report) servedConns() string {
-	return fmt.Sprintf("%d of %s served a reply while measuring, %d never did (the first: %s)",
+	return fmt.Sprintf("%d of %s served a reply while measuring, %d did not (the first: %s)",
 		int64(r.Conns)-r.NeverServed, count(int64(r.Conns), "connection", "connections"), r.NeverServed, r.NeverServedWhy)
 }
 

@@ -58,7 +58,7 @@ func haproxyUp(t *testing.T, socket, backend string, servers int) (bool, string)
 // --reconnect: no reply wrong, none lost, no error. In an open loop at
 // 1 msg/s too, where most connections have nothing to send while the
 // replicas restart, and HAProxy closes them idle: "1 of 30 connections
-// served a reply while measuring, 29 never did", status 1.
+// served a reply while measuring, 29 did not", status 1.
 func TestRollingRestartBehindHAProxy(t *testing.T) {
 	integration(t)
 	for _, load := range []struct {
