@@ -529,6 +529,28 @@ func TestOpenLoopDueFromTheWarmupsStart(t *testing.T) {
 	}
 }
 
+// An open loop near a message a nanosecond a connection keeps the rate
+// asked: its interval was whole nanoseconds, 1.92 ns (5.2e8 a second)
+// rounded down to 1, and the schedule ran at twice the rate, twice the
+// messages falling due in the window. (Bench cannot send at that rate:
+// what fell due is counted, mostly never sent, each in one count.)
+func TestOpenLoopRateNearANanosecond(t *testing.T) {
+	t.Cleanup(bench.SetFlightBudget(1024)) // (what a connection keeps in flight)
+	for _, network := range []string{"tcp", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			cfg := quick(network, answeringServer(t, network))
+			counted := onScheduleCounts(t, cfg.Endpoint.Address)
+			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 2, 1, 2*5.2e8, "ascii"
+			cfg.Duration = 20 * time.Millisecond
+			rep := run(t, cfg)
+			checkEveryDueCounted(t, rep, counted, cfg)
+			if most := cfg.Rate*rep.MeasuredS + float64(cfg.Conns); float64(counted.due) > most {
+				t.Errorf("%d fell due in %.3fs at %.0f a second: more than %.0f", counted.due, rep.MeasuredS, cfg.Rate, most)
+			}
+		})
+	}
+}
+
 // unsentSaid checks that the report's text, its page's totals and its
 // JSON all say rep's never-sent messages, and returns the three for
 // further checks.

@@ -1490,12 +1490,54 @@ func (r *run) haltEarly() {
 	})
 }
 
+// cadence is when messages fall due, in run.now() times: message k
+// (from 0) at first + k × interval. An open loop's schedule on one
+// connection (socket) is one (see scheduleOf); a closed loop's batch,
+// sent at once, one of interval 0 (see sentAt).
+//
+// The interval is in float64, not rounded to a nanosecond: near a
+// message a nanosecond a connection, 1.9 ns rounded down to 1 ran the
+// schedule twice as fast as asked, twice the messages due. Each due time
+// is computed from first, so no rounding adds up either.
+type cadence struct {
+	first    int64
+	interval float64
+}
+
+// due is when message k falls due (at most math.MaxInt64).
+func (c cadence) due(k uint64) int64 {
+	d := float64(k) * c.interval
+	if d >= float64(math.MaxInt64-c.first) { // (first is not negative)
+		return math.MaxInt64
+	}
+	return c.first + int64(d)
+}
+
+// index is the first message that falls due at or after t. The interval
+// must be positive.
+func (c cadence) index(t int64) uint64 {
+	if t <= c.first {
+		return 0
+	}
+	k := uint64(float64(t-c.first) / c.interval) // about; exactly by due's own rounding:
+	for k > 0 && c.due(k-1) >= t {
+		k--
+	}
+	for c.due(k) < t {
+		k++
+	}
+	return k
+}
+
+// sentAt is a closed loop's batch, every message of it sent at t.
+func sentAt(t int64) cadence { return cadence{first: t} }
+
 // schedule is the rest of an open loop's schedule on one connection
-// (socket), of which nothing was sent: one message every interval from
-// next on, run.now() times.
+// (socket), of which nothing was sent: the messages of cad from next on.
 type schedule struct {
-	next, interval int64
-	why            unsentWhy
+	cad  cadence
+	next uint64
+	why  unsentWhy
 }
 
 // unsentWhy is why an open loop's schedule ended unsent.
@@ -1515,8 +1557,15 @@ const (
 // sender first ran, they lost what would have fallen due before: under
 // load, 28 of 60 fell due, all sent, and the run was all right at half
 // the rate asked for. (In float64: interval × i may pass an int64.)
-func (r *run) firstDue(i int, interval int64) int64 {
-	return r.scheduleFrom + int64(float64(interval)*float64(i)/float64(r.cfg.Conns))
+func (r *run) firstDue(i int, interval float64) int64 {
+	return r.scheduleFrom + int64(interval*float64(i)/float64(r.cfg.Conns))
+}
+
+// scheduleOf is connection (socket) i's share of an open loop's
+// schedule: a message every Conns ÷ Rate seconds, from firstDue.
+func (r *run) scheduleOf(i int) cadence {
+	interval := float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate
+	return cadence{first: r.firstDue(i, interval), interval: interval}
 }
 
 // openLoopStarts, if not nil, runs as an open loop's sender (goroutine
@@ -1530,9 +1579,9 @@ var openLoopStarts func()
 // measuring is counted never sent once the window is known
 // (countUnsent): every message due is in one count. Each connection
 // calls it at most once.
-func (r *run) scheduleEnded(next, interval int64, why unsentWhy) {
+func (r *run) scheduleEnded(cad cadence, next uint64, why unsentWhy) {
 	r.mu.Lock()
-	r.givenUp = append(r.givenUp, schedule{next, interval, why})
+	r.givenUp = append(r.givenUp, schedule{cad, next, why})
 	r.mu.Unlock()
 }
 
@@ -1564,28 +1613,24 @@ func (r *run) countUnsent() {
 	r.began = nil
 }
 
-// dueIn is how many of s's messages fall due in [from, until).
+// dueIn is how many of s's messages, from s.next on, fall due in
+// [from, until).
 func (s schedule) dueIn(from, until int64) int64 {
-	next, interval := s.next, max(s.interval, 1) // (a rate past a message a nanosecond)
-	if next < from {
-		// The first due while measuring.
-		next += (from - next + interval - 1) / interval * interval
-	}
-	if next >= until {
+	lo, hi := max(s.next, s.cad.index(from)), s.cad.index(until)
+	if hi <= lo {
 		return 0
 	}
-	return (until - next + interval - 1) / interval
+	return int64(hi - lo)
 }
 
 // scheduleBegan notes that an open loop's connection (socket) began its
-// schedule: a message every interval from next on (tests: see
-// scheduleCounts).
-func (r *run) scheduleBegan(next, interval int64) {
+// schedule, cad (tests: see scheduleCounts).
+func (r *run) scheduleBegan(cad cadence) {
 	if scheduleCounts == nil {
 		return
 	}
 	r.mu.Lock()
-	r.began = append(r.began, schedule{next: next, interval: interval})
+	r.began = append(r.began, schedule{cad: cad})
 	r.mu.Unlock()
 }
 

@@ -572,17 +572,16 @@ func (u *udpSocket) sendClosed() {
 }
 
 // sendDue is an open loop's send (openLoop), as a stream's is: it sends
-// the n datagrams that have fallen due, step apart from first, a write
+// the n datagrams that have fallen due, those of cad from first on, a write
 // each, and counts those that fell due while measuring and were not sent
 // when the time was up (behind the rate: a socket sends about 70,000 a
 // second here), or once the socket failed, never sent. (Sending one a
 // pass, on its own schedule, it left what it was behind by in no count.)
-func (u *udpSocket) sendDue(n int, first time.Time, step time.Duration) (ok bool) {
+func (u *udpSocket) sendDue(n int, cad cadence, first uint64) (ok bool) {
 	r := u.r
 	u.expire(time.Now())
-	at := int64(first.Sub(r.epoch))
 	// measured: datagram j counts, by when it fell due.
-	measured := func(j int) bool { return r.inWindow(at + int64(j)*int64(step)) }
+	measured := func(j int) bool { return r.inWindow(cad.due(first + uint64(j))) }
 	for j := range n {
 		if udpBeforeSend != nil {
 			udpBeforeSend(u.next) // (the sender alone changes next)

@@ -49,9 +49,8 @@ type loop struct {
 	conns   []*loopConn
 	open    int
 	nextDue int64 // open loop: the earliest loopConn.next
-	// interval is an open loop's time between one connection's messages;
-	// 0 in a closed loop.
-	interval int64
+	// paced: an open loop, each connection on its schedule (loopConn.cad).
+	paced bool
 	// most is how many messages an open loop keeps in flight on a
 	// connection (run.mostInFlight); unsent, how many bytes its server
 	// has not taken it holds before its schedule waits (run.mostUnsent).
@@ -105,7 +104,12 @@ type loopConn struct {
 	out       []byte // bytes the socket has not taken yet
 	since     int64  // when the oldest message in flight last moved on
 	outSince  int64  // when out last shrank
-	next      int64  // open loop: when the next message falls due
+	// cad is an open loop's schedule on this connection, of which k
+	// messages were sent (or given up); next is when the next falls due,
+	// cad.due(k) (see advance).
+	cad  cadence
+	k    uint64
+	next int64
 	// behind: due (an open loop) left messages that had fallen due
 	// unsent, held back by held; they are never sent if the run stops
 	// before it catches up (sendRest).
@@ -331,18 +335,17 @@ func (l *loop) run(d *loops) {
 		openLoopStarts()
 	}
 	now := r.now()
-	var interval int64 // open loop: between one connection's messages
 	if cfg.Rate > 0 {
-		interval = max(1, int64(float64(time.Second)*float64(cfg.Conns)/cfg.Rate))
-		l.interval = interval
+		l.paced = true
 		for _, c := range l.conns {
-			c.next = r.firstDue(c.i, interval)
-			r.scheduleBegan(c.next, interval)
+			c.cad = r.scheduleOf(c.i)
+			c.next = c.cad.first
+			r.scheduleBegan(c.cad)
 		}
 		l.nextDue = now
 	} else {
 		for _, c := range l.conns {
-			l.send(c, cfg.Depth, now, 0, now)
+			l.send(c, cfg.Depth, sentAt(now), 0, now)
 		}
 	}
 	check := int64(max(cfg.Timeout/8, time.Millisecond))
@@ -356,10 +359,10 @@ func (l *loop) run(d *loops) {
 		switch {
 		case stopping:
 			wakeAt = drainBy
-		case interval > 0:
+		case l.paced:
 			wakeAt = min(wakeAt, l.nextDue)
 		}
-		if openLoopWaits != nil && interval > 0 && !stopping {
+		if openLoopWaits != nil && l.paced && !stopping {
 			openLoopWaits(r)
 		}
 		if err := l.arm(wakeAt); err != nil {
@@ -411,8 +414,8 @@ func (l *loop) run(d *loops) {
 				}
 			}
 		}
-		if interval > 0 && !stopping {
-			l.due(now, interval)
+		if l.paced && !stopping {
+			l.due(now)
 		}
 		if now >= nextCheck && !stopping {
 			l.expire(now)
@@ -459,18 +462,18 @@ func (l *loop) abort(err error) {
 	l.r.arrivedBytes.Add(l.bytes)
 }
 
-// send sends n messages in one write; message j is due at first+j*step.
+// send sends n messages in one write: those of cad from first on.
 // Nothing is sent at or past the window's end: the server would serve
 // it, in no count.
-func (l *loop) send(c *loopConn, n int, first, step, now int64) {
-	if c.closed || l.r.stopping.Load() || first >= l.r.windowUntil.Load() {
+func (l *loop) send(c *loopConn, n int, cad cadence, first uint64, now int64) {
+	if c.closed || l.r.stopping.Load() || cad.due(first) >= l.r.windowUntil.Load() {
 		return
 	}
-	l.hand(c, n, first, step, now)
+	l.hand(c, n, cad, first, now)
 }
 
 // hand is send, as the run stops too (see sendRest).
-func (l *loop) hand(c *loopConn, n int, first, step, now int64) {
+func (l *loop) hand(c *loopConn, n int, cad cadence, first uint64, now int64) {
 	if c.q.n == 0 {
 		c.since = now
 	}
@@ -478,7 +481,7 @@ func (l *loop) hand(c *loopConn, n int, first, step, now int64) {
 	backlog := c.unwritten < c.sent
 	for j := range n {
 		l.wbuf = append(l.wbuf, l.r.msgs[pick(c.i, c.sent)]...)
-		due := first + int64(j)*step
+		due := cad.due(first + uint64(j))
 		m := sentMsg{due, l.r.inWindow(due)}
 		c.q.push(m)
 		if sentNoted != nil {
@@ -679,7 +682,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			l.closeConn(c, false)
 		}
 	case freed > 0 && r.cfg.Rate <= 0:
-		l.send(c, freed, now, 0, now)
+		l.send(c, freed, sentAt(now), 0, now)
 	}
 }
 
@@ -823,7 +826,7 @@ func (l *loop) takeRedialed(now int64) {
 		c.unwritten = c.sent - uint64(c.q.n)
 		l.fill(c, now)
 		if r.cfg.Rate <= 0 && !c.closed && c.q.n < r.cfg.Depth {
-			l.send(c, r.cfg.Depth-c.q.n, now, 0, now)
+			l.send(c, r.cfg.Depth-c.q.n, sentAt(now), 0, now)
 		}
 	}
 }
@@ -883,16 +886,16 @@ func (l *loop) closeConn(c *loopConn, warm bool) {
 		l.r.unmade.Add(1) // given up at the end while being made again
 	}
 	switch {
-	case l.interval == 0:
+	case !l.paced:
 	case !l.r.stopping.Load():
 		// Its share of the rate is not sent: what falls due on it while
 		// measuring is never sent.
-		l.r.scheduleEnded(c.next, l.interval, connFailed)
+		l.r.scheduleEnded(c.cad, c.k, connFailed)
 	case !l.stopped:
 		// The run stopped and the loop has yet to see it (a failure in
 		// the round the wake came in, before it): what fell due in the
 		// window and was not sent is never sent, on a connection gone.
-		l.r.scheduleEnded(c.next, l.interval, connFailed)
+		l.r.scheduleEnded(c.cad, c.k, connFailed)
 	}
 	if ringEnded != nil {
 		ringEnded(c.q.size())
@@ -915,7 +918,7 @@ func (l *loop) closeConn(c *loopConn, warm bool) {
 // a connection that fails as it is written; and what a connection behind
 // its schedule at its last round had yet to send, held back (c.held).
 func (l *loop) sendRest(c *loopConn, now int64) {
-	if l.interval == 0 || c.closed {
+	if !l.paced || c.closed {
 		return
 	}
 	until := l.r.windowUntil.Load() // (as the run stopped: earlier, if it ended early)
@@ -924,29 +927,35 @@ func (l *loop) sendRest(c *loopConn, now int64) {
 		// owed (see due): not only when it is held back now, as a reply
 		// in this round, or one before from which due has yet to catch
 		// up, leaves the rest held. (Full, it is unanswered, below.)
-		l.r.scheduleEnded(c.next, l.interval, c.held)
+		l.r.scheduleEnded(c.cad, c.k, c.held)
 		return
 	}
 	for c.next < until {
 		room := l.most - c.q.n
 		switch {
 		case c.closed:
-			l.r.scheduleEnded(c.next, l.interval, connFailed)
+			l.r.scheduleEnded(c.cad, c.k, connFailed)
 			return
 		case room <= 0:
-			l.r.scheduleEnded(c.next, l.interval, unanswered)
+			l.r.scheduleEnded(c.cad, c.k, unanswered)
 			return
 		case len(c.out) >= l.unsent:
-			l.r.scheduleEnded(c.next, l.interval, untaken)
+			l.r.scheduleEnded(c.cad, c.k, untaken)
 			return
 		}
-		first, n := c.next, 0
+		first, n := c.k, 0
 		for c.next < until && n < min(l.r.mostDue(), room) {
-			c.next += l.interval
+			c.advance()
 			n++
 		}
-		l.hand(c, n, first, l.interval, now)
+		l.hand(c, n, c.cad, first, now)
 	}
+}
+
+// advance moves c's schedule on by a message.
+func (c *loopConn) advance() {
+	c.k++
+	c.next = c.cad.due(c.k)
 }
 
 // due sends each connection's messages that have fallen due (before the
@@ -957,7 +966,7 @@ func (l *loop) sendRest(c *loopConn, now int64) {
 // bench's memory does not grow with the backlog. So does one with l.most
 // messages in flight (run.mostInFlight): its messages are sent as replies
 // free room (take, then due again).
-func (l *loop) due(now, interval int64) {
+func (l *loop) due(now int64) {
 	l.nextDue = math.MaxInt64
 	if l.r.stopping.Load() {
 		return // what is due now is sent as the loop sees the stop (sendRest)
@@ -976,17 +985,17 @@ func (l *loop) due(now, interval int64) {
 		case c.q.n >= l.most:
 			c.held = unanswered
 		case c.next <= now:
-			first, n := c.next, 0
+			first, n := c.k, 0
 			room := l.most - c.q.n
 			most := min(l.r.mostDue(), room) // in one write, and room
 			for c.next <= now && c.next < until && n < most {
-				c.next += interval
+				c.advance()
 				n++
 			}
 			if n == room {
 				c.held = unanswered
 			}
-			l.send(c, n, first, interval, now)
+			l.send(c, n, c.cad, first, now)
 		}
 		// Behind its schedule, for c.held: it catches up a write at a
 		// time, or when a reply frees room, or the server takes bytes.

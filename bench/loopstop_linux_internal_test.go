@@ -17,15 +17,15 @@ func TestLoopHeldBackAtTheStopCounted(t *testing.T) {
 	cfg := Config{Conns: 1, Rate: 1000, Size: 16, Warmup: -1}
 	r := bareRun(&cfg)
 	interval := int64(time.Millisecond)
-	l := &loop{r: r, interval: interval, most: most, unsent: r.mostUnsent()}
-	c := &loopConn{fd: -1, q: ring{limit: most}}
+	l := &loop{r: r, paced: true, most: most, unsent: r.mostUnsent()}
+	c := &loopConn{fd: -1, q: ring{limit: most}, cad: cadence{interval: float64(interval)}}
 	l.conns = []*loopConn{c}
 	for range most {
 		c.q.push(sentMsg{})
 	}
 	now := 100 * interval // a hundred fell due since it was held
 	r.windowUntil.Store(now)
-	l.due(now, interval)
+	l.due(now)
 	c.q.pop() // a reply, in the round the stop came in
 	r.halt()
 	l.stopped = true

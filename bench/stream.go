@@ -267,14 +267,12 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	var writeBy time.Time
 	stopDeadline := false // a write as the run stops has set its own deadline
 	k := uint64(0)        // messages sent (see pick)
-	// send writes n messages in one write; message j was due at
-	// first + j*step.
-	send := func(n int, first time.Time, step time.Duration) (ok bool) {
+	// send writes n messages in one write: those of cad from first on.
+	send := func(n int, cad cadence, first uint64) (ok bool) {
 		batch = batch[:0]
-		at := int64(first.Sub(r.epoch))
 		for j := range n {
 			batch = append(batch, r.msgs[pick(i, k)]...)
-			due := at + int64(j)*int64(step)
+			due := cad.due(first + uint64(j))
 			m := sentMsg{due, r.inWindow(due)}
 			sent.push(m)
 			if sentNoted != nil {
@@ -338,7 +336,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				break more
 			}
 		}
-		if !send(n, at, 0) {
+		if !send(n, sentAt(int64(at.Sub(r.epoch))), 0) {
 			return
 		}
 	}
@@ -428,43 +426,39 @@ var openLoopWaits func(r *run)
 // unless it was behind its schedule: then that is never sent, held back.
 // A nil sent bounds nothing (UDP: a datagram's place never waits for a
 // reply; see udpRingMost).
-func (r *run) openLoop(i int, send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, sent *flight) {
+func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64) (ok bool), dead <-chan struct{}, sent *flight) {
 	if openLoopStarts != nil {
 		openLoopStarts()
 	}
-	interval := time.Duration(float64(time.Second) * float64(r.cfg.Conns) / r.cfg.Rate)
-	next := r.epoch.Add(time.Duration(r.firstDue(i, int64(interval))))
-	r.scheduleBegan(int64(next.Sub(r.epoch)), int64(interval))
+	cad := r.scheduleOf(i)
+	r.scheduleBegan(cad)
+	var next uint64 // the next message of cad to send
 	most := r.mostDue()
 	// ended: nothing more is sent from next on, of what falls due.
-	ended := func(why unsentWhy) { r.scheduleEnded(int64(next.Sub(r.epoch)), int64(interval), why) }
+	ended := func(why unsentWhy) { r.scheduleEnded(cad, next, why) }
 	room := func() int {
 		if sent == nil {
 			return math.MaxInt // (UDP: a send never waits for a reply)
 		}
 		return sent.room()
 	}
-	until := r.epoch.Add(time.Duration(r.windowUntil.Load())) // (fixed before the first message)
+	until := r.windowUntil.Load() // (fixed before the first message)
 	// behind: the last round left messages that had fallen due unsent,
 	// held back by room or by more than a write's worth (held): bench
 	// (or the server) could not keep the schedule.
 	behind, held := false, untaken
 	for {
-		now := time.Now()
+		now := r.now()
 		if sendTimed != nil {
 			sendTimed(r)
 		}
 		if r.stopping.Load() { // (after now: see haltEarly)
 			break
 		}
-		n := 0
-		due := next
-		room := room()
-		for !next.After(now) && next.Before(until) && n < min(most, room) {
-			n++
-			next = next.Add(interval)
-		}
-		behind = !next.After(now) && next.Before(until)
+		first, room := next, room()
+		n := fellDue(cad, next, now, until, min(most, room))
+		next += uint64(n)
+		behind = fellDue(cad, next, now, until, 1) == 1
 		switch {
 		case !behind:
 			held = untaken
@@ -472,7 +466,7 @@ func (r *run) openLoop(i int, send func(n int, first time.Time, step time.Durati
 			held = unanswered
 		}
 		if n > 0 {
-			ok := send(n, due, interval)
+			ok := send(n, cad, first)
 			switch {
 			case !ok && !r.stopping.Load():
 				ended(connFailed)
@@ -491,7 +485,7 @@ func (r *run) openLoop(i int, send func(n int, first time.Time, step time.Durati
 				// is held back, as a round that found it due would have.
 				// (A sender too slow for the rate sent it all at the end,
 				// and the run was all right.)
-				behind = fellDue(next, time.Now(), until, interval, most) == most
+				behind = fellDue(cad, next, r.now(), until, most) == most
 			}
 		}
 		// Full: the next to send waits for a reply to free room, not
@@ -504,8 +498,8 @@ func (r *run) openLoop(i int, send func(n int, first time.Time, step time.Durati
 		switch {
 		case sent != nil && sent.room() <= 0:
 			freed = sent.freed
-		case next.Before(until):
-			wake = time.After(time.Until(next))
+		case cad.due(next) < until:
+			wake = time.After(time.Duration(cad.due(next) - r.now()))
 		}
 		if openLoopWaits != nil {
 			openLoopWaits(r)
@@ -525,14 +519,14 @@ func (r *run) openLoop(i int, send func(n int, first time.Time, step time.Durati
 		ended(held)
 		return
 	}
-	r.sendRest(send, dead, room, &next, interval, ended)
+	r.sendRest(send, dead, room, cad, &next, ended)
 }
 
-// fellDue is how many messages, up to most, fell due from next on by now
-// and before until, one every interval.
-func fellDue(next, now, until time.Time, interval time.Duration, most int) int {
+// fellDue is how many messages of cad, up to most, fell due from next on
+// by now and before until.
+func fellDue(cad cadence, next uint64, now, until int64, most int) int {
 	n := 0
-	for ; n < most && !next.After(now) && next.Before(until); next = next.Add(interval) {
+	for ; n < most && cad.due(next) <= now && cad.due(next) < until; next++ {
 		n++
 	}
 	return n
@@ -549,28 +543,26 @@ func fellDue(next, now, until time.Time, interval time.Duration, most int) int {
 // cannot send is never sent (ended): held back by the replies owed (its
 // most in flight, room), on a connection gone (dead), or past a write
 // the server had not taken by Run's deadline.
-func (r *run) sendRest(send func(n int, first time.Time, step time.Duration) (ok bool), dead <-chan struct{}, room func() int,
-	next *time.Time, interval time.Duration, ended func(unsentWhy)) {
-	<-r.stop                                                  // the window's end stored (see haltEarly)
-	until := r.epoch.Add(time.Duration(r.windowUntil.Load())) // (as the run stopped: earlier, if it ended early)
+func (r *run) sendRest(send func(n int, cad cadence, first uint64) (ok bool), dead <-chan struct{}, room func() int,
+	cad cadence, next *uint64, ended func(unsentWhy)) {
+	<-r.stop                      // the window's end stored (see haltEarly)
+	until := r.windowUntil.Load() // (as the run stopped: earlier, if it ended early)
 	most := r.mostDue()
-	for next.Before(until) {
+	for cad.due(*next) < until {
 		select {
 		case <-dead:
 			ended(connFailed)
 			return
 		default:
 		}
-		n, due := 0, *next
-		for next.Before(until) && n < min(most, room()) {
-			n++
-			*next = next.Add(interval)
-		}
+		first := *next
+		n := fellDue(cad, first, math.MaxInt64, until, min(most, room()))
+		*next += uint64(n)
 		if n == 0 {
 			ended(unanswered)
 			return
 		}
-		if !send(n, due, interval) {
+		if !send(n, cad, first) {
 			ended(untaken)
 			return
 		}

@@ -38,8 +38,7 @@ func TestUDPFailedBatchCountsEachByItsDue(t *testing.T) {
 	u := r.newUDPSocket(0, r.newWorker(), failingConn{})
 	// Due 2 ms and 1 ms before the window, at its start, and 1 ms and
 	// 2 ms in: the first write fails.
-	first := r.epoch.Add(time.Duration(from) - 2*step)
-	if u.sendDue(5, first, step) {
+	if u.sendDue(5, cadence{first: from - int64(2*step), interval: float64(step)}, 0) {
 		t.Fatal("the send did not fail")
 	}
 	if measured != 3 {

@@ -12,7 +12,8 @@ import (
 func TestCountUnsentIsWhatFellDueInTheWindow(t *testing.T) {
 	const from, until = 1000, 2000
 	for _, tc := range []struct {
-		next, interval             int64
+		next                       int64
+		interval                   float64
 		why                        unsentWhy
 		unsent, failed, unanswered int64
 	}{
@@ -23,13 +24,14 @@ func TestCountUnsentIsWhatFellDueInTheWindow(t *testing.T) {
 		{next: 2000, interval: 100, why: untaken, unsent: 0},  // as it ended
 		{next: 1900, interval: 100, why: connFailed, unsent: 1, failed: 1},
 		{next: 1001, interval: 100, why: unanswered, unsent: 10, unanswered: 10},
-		{next: 1500, interval: 0, why: connFailed, unsent: 500, failed: 500}, // past a message a nanosecond
+		// Not whole nanoseconds: 1500, 1501, 1503, 1504, ..., 1999 (1500 + 1.5 × 333).
+		{next: 1500, interval: 1.5, why: connFailed, unsent: 334, failed: 334},
 	} {
-		t.Run(fmt.Sprintf("next %d every %d", tc.next, tc.interval), func(t *testing.T) {
+		t.Run(fmt.Sprintf("next %d every %g", tc.next, tc.interval), func(t *testing.T) {
 			r := bareRun(&Config{})
 			r.windowFrom.Store(from)
 			r.windowUntil.Store(until)
-			r.scheduleEnded(tc.next, tc.interval, tc.why)
+			r.scheduleEnded(cadence{first: tc.next, interval: tc.interval}, 0, tc.why)
 			r.countUnsent()
 			if u, f, a := r.unsent.Load(), r.unsentFailed.Load(), r.unsentUnanswered.Load(); u != tc.unsent || f != tc.failed || a != tc.unanswered {
 				t.Errorf("unsent %d (failed %d, unanswered %d); want %d (%d, %d)", u, f, a, tc.unsent, tc.failed, tc.unanswered)
