@@ -71,7 +71,26 @@ type loops struct {
 	serials   int32                           // listeners served so far; Server.mu
 	idle      atomic.Bool                     // no listener is served; written under Server.mu
 	epoch     time.Time                       // the loops' clock, which listeners' pauses share
+	clock     *loopClock                      // a test's clock instead, or nil (see testClock)
 }
+
+// A loopClock is a test's clock for a set of loops, which only the test
+// moves, so that it can tell what a loop does at which instant without
+// sleeping. now stands in for the time since the loops' epoch, and waits
+// for the deadline a loop gives its wait on the wall clock: the test
+// ends the wait by moving now past it. A loop reads now at each wake if
+// its clock is set (loop.time); unset, that costs a nil check.
+type loopClock struct {
+	now atomic.Int64
+	// waits is told, each time l is about to wait, until when: at on
+	// the clock (until something happens if at < 0). l waits on
+	// l.pollFile, whose read deadline waits sets.
+	waits func(l *loop, at int64)
+}
+
+// testClock, if set, is the clock of every set of loops started while it
+// is; a test sets it.
+var testClock *loopClock
 
 // loopListener is one listener the loops accept from.
 type loopListener struct {
@@ -172,7 +191,8 @@ type loop struct {
 	rbuf   []byte
 	obuf   *[]byte // the loop's reply buffer
 	epoch  time.Time
-	now    int64 // nanoseconds since epoch, at the last wake
+	clock  *loopClock // set.clock
+	now    int64      // nanoseconds since epoch, at the last wake (see time)
 
 	// The loop waits for events in Go's netpoller, which watches the
 	// epoll descriptor as it watches a socket: a loop with nothing to do
@@ -379,7 +399,7 @@ func (set *loops) remove(ll *loopListener) {
 // startLoops makes one loop for each core the process may use and starts
 // them; Server.mu is held.
 func (s *Server) startLoops() (*loops, error) {
-	set := &loops{epoch: time.Now()}
+	set := &loops{epoch: time.Now(), clock: testClock}
 	set.listeners.Store(new([]*loopListener))
 	for range runtime.GOMAXPROCS(0) {
 		lp, err := s.newLoop(set)
@@ -400,7 +420,7 @@ func (s *Server) startLoops() (*loops, error) {
 
 // newLoop makes a loop of set, not started yet.
 func (s *Server) newLoop(set *loops) (*loop, error) {
-	lp := &loop{srv: s, set: set, ep: -1, wake: -1, epoch: set.epoch,
+	lp := &loop{srv: s, set: set, ep: -1, wake: -1, epoch: set.epoch, clock: set.clock,
 		events: make([]unix.EpollEvent, 256), rbuf: make([]byte, s.readSize()+maxCarry)}
 	lp.acceptF, lp.serveF, lp.armed = lp.acceptFrom, lp.serve, -1
 	var err error
@@ -599,7 +619,7 @@ func (l *loop) run() {
 			l.closeEvery()
 			return
 		}
-		l.now = int64(time.Since(l.epoch))
+		l.now = l.time()
 		if l.force.Load() {
 			l.closeEvery()
 			return
@@ -676,7 +696,7 @@ func (l *loop) serve(uintptr) bool {
 		if n == 0 {
 			return false
 		}
-		l.now = int64(time.Since(l.epoch))
+		l.now = l.time()
 		l.more = n == len(l.events)
 		for i := range n {
 			ev := &l.events[i]
@@ -759,6 +779,13 @@ func (l *loop) deadline() int64 {
 // arm sets the wait's deadline; it moves it only when that changes.
 func (l *loop) arm() {
 	at := l.deadline()
+	if l.clock != nil {
+		// A test's clock sets the deadline, and is told of every wait:
+		// the test waits for the one after a wake it made.
+		l.armed = at
+		l.clock.waits(l, at)
+		return
+	}
 	if at == l.armed {
 		return
 	}
@@ -1276,7 +1303,16 @@ func (l *loop) replied(c *lconn, from int64, err error) {
 // linger's start) are now, not the wake's. Stamped with the wake's time,
 // a connection served after a slow call looked idle or stuck for as long
 // as the call took already, and the next sweep closed it early.
-func (l *loop) tick() { l.now = int64(time.Since(l.epoch)) }
+func (l *loop) tick() { l.now = l.time() }
+
+// time is the loops' clock: the time since their epoch, or a test's. It
+// is small enough to be inlined where the loop reads it at each wake.
+func (l *loop) time() int64 {
+	if l.clock != nil {
+		return l.clock.now.Load()
+	}
+	return int64(time.Since(l.epoch))
+}
 
 // reply transforms in and writes it, a reply buffer at a time. When the
 // socket takes no more, the rest of the buffer and of in wait in c.pend.

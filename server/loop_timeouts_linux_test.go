@@ -1,0 +1,173 @@
+package server
+
+import (
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The event loops' timeouts, lingers and retries, on a clock the test
+// holds (handClock) or on a loop the test runs by hand (handLoop): each
+// says at which instant of the loop's clock a thing is due, and checks
+// that it happens then, not before or after.
+
+// A connection served by a loop is closed as idle once it has read
+// nothing for IdleTimeout on the loop's clock, counted from its last read.
+func TestLoopIdleTimeoutOnItsClock(t *testing.T) {
+	k, addr := handClocked(t, &Server{IdleTimeout: time.Hour}, nil)
+	c := dial(t, addr)
+	answer(t, c, "a")
+	k.advance(t, 59*time.Minute)
+	answer(t, c, "b") // served still; read now, 59 minutes on
+	k.advance(t, 59*time.Minute)
+	answer(t, c, "c") // 59 minutes after its last read: not idle
+	k.advance(t, 61*time.Minute)
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("61 minutes after its last read, the client read %d, %v; want end of file (closed as idle)", n, err)
+	}
+}
+
+// ends is an Observer and a ReplyObserver for handClock tests: it keeps
+// each connection's ConnInfo at its close, and passes on each reply,
+// both by the client's address.
+type ends struct {
+	mu      sync.Mutex
+	closed  map[string]ConnInfo
+	replies chan reply
+}
+
+type reply struct {
+	remote string
+	n      int
+}
+
+func newEnds() *ends { return &ends{closed: map[string]ConnInfo{}, replies: make(chan reply, 1000)} }
+
+func (*ends) ConnOpen(*ConnInfo)                         {}
+func (*ends) ConnRead(*ConnInfo, []byte)                 {}
+func (*ends) Datagram(*DatagramInfo)                     {}
+func (e *ends) ConnReply(info *ConnInfo, n int, _ error) { e.replies <- reply{info.Remote.String(), n} }
+func (e *ends) ConnClose(info *ConnInfo) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed[info.Remote.String()] = *info
+}
+
+// of reports whether the server has closed client c, and why.
+func (e *ends) of(c net.Conn) (ConnInfo, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	info, ok := e.closed[c.LocalAddr().String()]
+	return info, ok
+}
+
+// replied waits until the server has written n bytes of replies to c.
+func (e *ends) replied(t *testing.T, c net.Conn, n int) {
+	t.Helper()
+	for end := time.After(10 * time.Second); n > 0; {
+		select {
+		case r := <-e.replies:
+			if r.remote == c.LocalAddr().String() {
+				n -= r.n
+			}
+		case <-end:
+			t.Fatalf("the replies were not written within 10 s: %d bytes to go", n)
+		}
+	}
+}
+
+// A graceful close whose replies the client has not taken waits for the
+// client for WriteTimeout, if that is longer than Linger, as a reply
+// waiting to be written does: with a Linger shorter than the write
+// timeout, the loop closed the connection after Linger.
+func TestLoopLingerWaitsWriteTimeoutForAStuckClient(t *testing.T) {
+	const linger, writeTimeout = 10 * time.Second, time.Minute
+	obs := newEnds()
+	ln := bigSendBuffers(t)
+	k, addr := handClocked(t, &Server{IdleTimeout: time.Hour, WriteTimeout: writeTimeout, Linger: linger, Observer: obs}, ln)
+	c := slowReader(t, addr)
+	msg := strings.Repeat("a", 64<<10) // more than the client's receive buffer holds, less than the server's send buffer
+	write(t, c, msg)
+	obs.replied(t, c, len(msg))
+	k.advance(t, time.Hour+time.Second) // idle: its graceful close begins, its replies still queued
+	if _, ok := obs.of(c); ok {
+		t.Fatal("closed at once as idle; want a graceful close that waits for the client")
+	}
+	k.advance(t, 2*linger)
+	if info, ok := obs.of(c); ok {
+		t.Fatalf("closed (%v) %v after its graceful close began, taking none of its replies; want it kept for the write timeout, %v",
+			info.Reason, 2*linger, writeTimeout)
+	}
+	k.advance(t, writeTimeout-2*linger+time.Second)
+	if info, ok := obs.of(c); !ok || info.Reason != ReasonIdleTimeout {
+		t.Errorf("%v after its graceful close began, taking none of its replies: closed %v (%v); want closed, for %v",
+			writeTimeout+time.Second, ok, info.Reason, ReasonIdleTimeout)
+	}
+}
+
+// bigSendBuffers is a TCP listener on 127.0.0.1 whose connections have
+// send buffers as large as the system allows: the replies a test's
+// client does not read wait there, none of them in the server's own
+// buffer (pendingReply).
+func bigSendBuffers(t *testing.T) net.Listener {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20) })
+		return err
+	}}
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// slowReader dials addr with a small receive buffer, which a few
+// kilobytes of replies fill.
+func slowReader(t *testing.T, addr net.Addr) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return err
+	}}
+	c, err := d.Dial(addr.Network(), addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A connection turned away over MaxConns lingers for Linger on the loop's
+// clock, and then gives its slot among those lingering back: the loop
+// that rejected it moves its wait's deadline to the linger's sweeps,
+// sooner than its other sweeps. A loop that moved the deadline only after
+// a wake of its own kept the sooner one unarmed until then.
+func TestLoopRejectedLingerEndsOnTime(t *testing.T) {
+	const linger = time.Second
+	s := &Server{MaxConns: 1, IdleTimeout: time.Hour, Linger: linger} // oneLoop's connection holds the one place
+	k, addr := handClocked(t, s, nil)
+	k.advance(t, time.Second) // a sweep (once a second, for IdleTimeout): now is the last sweep's time
+	now := k.now()
+	c := dial(t, addr)
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("over MaxConns, the client read %d, %v; want end of file", n, err)
+	}
+	k.deadline(t, "for the rejected connection's linger", func(at int64) bool { return at < now+int64(time.Second) })
+	if n := len(s.lingering); n != 1 {
+		t.Fatalf("%d connections counted lingering, want the one rejected", n)
+	}
+	k.advance(t, linger+linger/8)
+	if n := len(s.lingering); n != 0 {
+		t.Errorf("a Linger and a sweep after its rejection, %d connections counted lingering; want none", n)
+	}
+}
