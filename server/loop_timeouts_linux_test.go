@@ -171,3 +171,91 @@ func TestLoopRejectedLingerEndsOnTime(t *testing.T) {
 		t.Errorf("a Linger and a sweep after its rejection, %d connections counted lingering; want none", n)
 	}
 }
+
+// A loop's wait ends at the next sweep or at the end of a listener's
+// pause, whichever comes first: a listener paused while the loop sweeps
+// for timeouts is accepted from again when its pause ends, not at the
+// next sweep, up to a second later.
+func TestLoopDeadlineIsThePauseEnd(t *testing.T) {
+	l := handLoop(t, &Server{IdleTimeout: time.Hour}, time.Hour) // sweeps once a second
+	l.swept = l.now
+	l.paused = []pausedListener{{until: l.now + int64(20*time.Millisecond)}, {until: l.now + int64(5*time.Millisecond)}}
+	if got, want := time.Duration(l.deadline()-l.now), 5*time.Millisecond; got != want {
+		t.Errorf("with the next sweep a second away and pauses ending in 20ms and 5ms, the loop waits %v; want %v", got, want)
+	}
+}
+
+// A graceful close waits while the client takes its replies: the Linger
+// without input over, the close goes on as long as the client took some
+// of the send queue within the Linger before (or the write timeout).
+func TestLoopLingerWaitsWhileTheClientTakes(t *testing.T) {
+	const linger = time.Second
+	l := handLoop(t, &Server{Linger: linger}, time.Hour)
+	c, client := handConn(t, l)
+	fill(t, c)
+	l.closeGracefully(c, ReasonIdleTimeout)
+	start := l.now
+	l.now = start + int64(linger/2)
+	l.sweep()
+	if c.state != lingering {
+		t.Fatalf("half a Linger into its graceful close, in state %d; want lingering", c.state)
+	}
+	queued := sendQueueFD(int(c.fd)).unsent
+	take(t, c, client, func(look sendLook) bool { return look.unsent < queued })
+	l.now = start + int64(linger+linger/2)
+	l.sweep()
+	if l.at(int(c.fd)) != c {
+		t.Errorf("the client took some of its replies after the close began: closed at a Linger and a half; want it lingering on")
+	}
+}
+
+// A reply that waits for a client that takes the send queue slowly is
+// not cut short by the write timeout while the client takes some of it
+// within each: the wait starts again from when a sweep saw it take some.
+func TestLoopWriteTimeoutWhileTheClientTakes(t *testing.T) {
+	const timeout = time.Second
+	l := handLoop(t, &Server{WriteTimeout: timeout}, time.Hour)
+	c, client := handConn(t, l)
+	fill(t, c)
+	if waits, err := l.send(c, []byte("REPLY"), nil, 0); !waits || err != nil {
+		t.Fatalf("a reply to a full socket: waits %v, %v; want it to wait", waits, err)
+	}
+	start := l.now
+	l.now = start + int64(timeout/2)
+	l.sweep() // the first look at the send queue
+	acked := sendQueueFD(int(c.fd)).acked
+	take(t, c, client, func(look sendLook) bool { return look.acked > acked })
+	l.now = start + int64(timeout+timeout/2)
+	l.sweep()
+	if l.at(int(c.fd)) != c {
+		t.Errorf("the client took some of the send queue within the write timeout: closed; want its reply still waiting")
+	}
+}
+
+// fill writes to c's socket until it takes no more, as replies a client
+// does not read would.
+func fill(t *testing.T, c *lconn) {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	for range 100_000 {
+		if _, err := unix.Write(int(c.fd), buf); err == unix.EAGAIN {
+			if sendQueueFD(int(c.fd)).unsent <= 0 {
+				t.Fatal("the socket takes no more, with nothing in its send queue")
+			}
+			return
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("the socket took 6.4 GB")
+}
+
+// take has the client read some of what fill queued, and waits until c's
+// send queue shows it as taken (as the client acknowledges it) by taken.
+func take(t *testing.T, c *lconn, client net.Conn, taken func(sendLook) bool) {
+	t.Helper()
+	if _, err := io.ReadFull(client, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client's reads to show in the send queue", func() bool { return taken(sendQueueFD(int(c.fd))) })
+}
