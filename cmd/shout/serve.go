@@ -753,7 +753,10 @@ var listen = func(_ context.Context, opts endpoint.Options, eps []endpoint.Endpo
 }
 
 // stoppedStarting is serve's end on signal s before it served. err,
-// what was waited for when s came, is said if s cut it short.
+// what was waited for when s came, is said if s cut it short; a failure
+// of the start's own (a port in use, a usage error) is said too: s may
+// have come just after it (shout cannot tell), and either way the
+// operator must learn of it, before the next start fails alike.
 //
 // SIGTERM is a success, status 0, logged: it is how a supervisor
 // (systemd, Kubernetes, docker stop) asks a server to stop, serve
@@ -769,21 +772,30 @@ var listen = func(_ context.Context, opts endpoint.Options, eps []endpoint.Endpo
 // not carry on as if it had served (bench likewise before it measured
 // anything).
 func stoppedStarting(log *slog.Logger, s os.Signal, err error) error {
-	cut := ""
-	if errors.Is(err, context.Canceled) {
+	cut, failed := "", ""
+	switch {
+	case errors.Is(err, context.Canceled):
 		cut = flagText(err)
+	case err != nil:
+		failed = flagText(err)
 	}
 	if s == syscall.SIGTERM {
-		args := []any{"signal", s.String()}
+		level, args := slog.LevelInfo, []any{"signal", s.String()}
 		if cut != "" {
 			args = append(args, "cut_short", cut)
 		}
-		log.Info("stopped while starting", args...)
+		if failed != "" {
+			level, args = slog.LevelWarn, append(args, "err", failed)
+		}
+		log.Log(context.Background(), level, "stopped while starting", args...)
 		return nil
 	}
 	msg := s.String() + ": stopped while starting"
 	if cut != "" {
 		msg += ": " + cut
+	}
+	if failed != "" {
+		msg += "; the start failed too: " + failed
 	}
 	return &exitError{code: 128 + int(s.(syscall.Signal)), msg: msg}
 }
