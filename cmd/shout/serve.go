@@ -741,9 +741,20 @@ var pemWaitNotice = time.Second
 // pemNotices is ctx, whose reads of PEM files that wait log so, once
 // for each file, after pemWaitNotice.
 func pemNotices(ctx context.Context, log *slog.Logger) context.Context {
-	return certs.WithWaitNotice(ctx, pemWaitNotice, func(msg string, timeout time.Duration) {
+	return certs.WithWaitNotice(ctx, pemWaitNotice, logPEMWait(log))
+}
+
+// logPEMWait logs a wait on a PEM file, and how long it may last: a
+// timeout of 0 is a wait with none (a pipe on macOS), and "timeout=0s"
+// would say it had run out.
+func logPEMWait(log *slog.Logger) func(msg string, timeout time.Duration) {
+	return func(msg string, timeout time.Duration) {
+		if timeout == 0 {
+			log.Info(msg)
+			return
+		}
 		log.Info(msg, "timeout", timeout.String())
-	})
+	}
 }
 
 // listen is opts.Listen(eps); a test's stand-in sends a signal first,

@@ -127,6 +127,31 @@ func TestServeLogsItWaitsForPEM(t *testing.T) {
 	}
 }
 
+// A wait on a PEM file with no time limit (a pipe on macOS, which Go's
+// poller cannot wait on) is logged with no timeout: it said
+// timeout=10s, and the wait went on past it.
+func TestLogPEMWaitTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    string
+	}{
+		{10 * time.Second, `level=INFO msg="waiting for --cert p.pem: …" timeout=10s` + "\n"},
+		{0, `level=INFO msg="waiting for --cert p.pem: …"` + "\n"},
+	} {
+		var b bytes.Buffer
+		noTime := func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+		logPEMWait(slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: noTime})))("waiting for --cert p.pem: …", tc.timeout)
+		if b.String() != tc.want {
+			t.Errorf("timeout %v: logged %q, want %q", tc.timeout, b.String(), tc.want)
+		}
+	}
+}
+
 // openedToRead makes a named pipe and opens it to write, which returns
 // once shout has opened it to read: ready is closed then, and shout
 // waits for the pipe to be written to its end (nothing is).

@@ -24,7 +24,8 @@ type waitNotice struct {
 // after (for a pipe's writer, or a lease's holder to let go) and still
 // waits: once for each file, with a line that says which and what it
 // waits for ("waiting for --cert /run/cert.pem: a pipe with nothing
-// written yet"), and how long it waits in all before it gives up. A
+// written yet"), and how long it waits in all before it gives up (0:
+// it does not, as for a pipe Go's poller cannot wait on, macOS's). A
 // start that waits its 10 s for each file would otherwise say nothing
 // until it gives up. (net/http/httptrace hands its hooks down the same
 // way.) notice is called from a goroutine of its own.
@@ -33,16 +34,22 @@ func WithWaitNotice(ctx context.Context, after time.Duration, notice func(msg st
 }
 
 // waiter says, once, through ctx's notice if it has one, that reading
-// flag's file path waits, and why: the why of the last call to waiting
+// flag's file path waits, and why: the wait of the last call to waiting
 // when the notice's time comes. The zero of its methods' receiver, nil,
 // says nothing.
 type waiter struct {
 	n       *waitNotice
 	flag    named.Setting
 	path    string
-	why     atomic.Pointer[string]
+	wait    atomic.Pointer[wait]
 	timer   *time.Timer // started by the first waiting; fires once
 	stopped bool        // by stop: waiting starts no timer
+}
+
+// wait is what a read waits for, and how long at most (0: for ever).
+type wait struct {
+	why   string
+	limit time.Duration
 }
 
 // newWaiter is the waiter for reading flag's file path, nil if ctx has
@@ -55,20 +62,21 @@ func newWaiter(ctx context.Context, flag named.Setting, path string) *waiter {
 	return &waiter{n: n, flag: flag, path: path}
 }
 
-// waiting says the read waits because of why; the first call starts the
-// time to the notice. Called from the goroutine that reads alone.
-func (w *waiter) waiting(why string) {
+// waiting says the read waits because of why, for limit at most (0:
+// with no limit); the first call starts the time to the notice. Called
+// from the goroutine that reads alone.
+func (w *waiter) waiting(why string, limit time.Duration) {
 	if w == nil {
 		return
 	}
-	w.why.Store(&why)
+	w.wait.Store(&wait{why, limit})
 	if w.timer != nil || w.stopped {
 		return
 	}
-	limit := pemWait
 	w.timer = time.AfterFunc(w.n.after, func() {
+		wt := w.wait.Load()
 		// (The name escaped, as ReadPEMContext's errors have it.)
-		w.n.notice(fmt.Sprintf("waiting for %s %s: %s", w.flag, escape.Printable(w.path), *w.why.Load()), limit)
+		w.n.notice(fmt.Sprintf("waiting for %s %s: %s", w.flag, escape.Printable(w.path), wt.why), wt.limit)
 	})
 }
 

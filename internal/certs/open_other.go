@@ -16,7 +16,7 @@ func openPEM(_ context.Context, _ *waiter, path string) (*os.File, error) { retu
 // a wait for a file that is not a regular one (a pipe's writer).
 func readPEMFile(_ context.Context, w *waiter, f *os.File, regular, _ bool) ([]byte, error) {
 	if !regular {
-		w.waiting("not written to its end yet")
+		w.waiting("not written to its end yet", 0) // no deadline here
 	}
 	return io.ReadAll(io.LimitReader(f, MaxPEM+1))
 }

@@ -36,7 +36,7 @@ func openPEM(ctx context.Context, w *waiter, path string) (*os.File, error) {
 		if time.Until(deadline) < wait {
 			return nil, fmt.Errorf("open %s: %w", path, errLeased)
 		}
-		w.waiting("another program holds a lease on it")
+		w.waiting("another program holds a lease on it", pemWait)
 		select { // the holder has no way to say it has let go
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -59,14 +59,14 @@ func readPEMFile(ctx context.Context, w *waiter, f *os.File, regular, pipe bool)
 			return nil, err
 		}
 		if !regular {
-			w.waiting(unfinished) // a pipe the poller cannot wait on
+			w.waiting(unfinished, 0) // a pipe the poller cannot wait on: no deadline
 		}
 		return io.ReadAll(io.LimitReader(f, MaxPEM+1))
 	}
 	// A deadline in the past wakes the poller's wait at once.
 	defer context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })()
 	if !pipe {
-		w.waiting(unfinished) // a terminal's, say
+		w.waiting(unfinished, pemWait) // a terminal's, say
 		return io.ReadAll(io.LimitReader(f, MaxPEM+1))
 	}
 	return readPipe(f, w)
@@ -94,7 +94,7 @@ func readPipe(f *os.File, w *waiter) ([]byte, error) {
 			case errors.Is(err, syscall.EINTR):
 				continue
 			case errors.Is(err, syscall.EAGAIN):
-				w.waiting(pipeWait(len(b)))
+				w.waiting(pipeWait(len(b)), pemWait)
 				return false // a writer, with nothing written yet
 			case err != nil:
 				rerr = err
@@ -106,7 +106,7 @@ func readPipe(f *os.File, w *waiter) ([]byte, error) {
 				// wrote after the read: then the end is the end.
 				gone = hungUp(int(fd))
 				if !gone {
-					w.waiting(pipeWait(len(b)))
+					w.waiting(pipeWait(len(b)), pemWait)
 					return false // no writer yet
 				}
 				continue
