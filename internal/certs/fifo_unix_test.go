@@ -360,6 +360,16 @@ func notices() (context.Context, <-chan string) {
 	return ctx, said
 }
 
+// nextNotice is the next notice said, "nothing" if none is within bound.
+func nextNotice(said <-chan string) string {
+	select {
+	case s := <-said:
+		return s
+	case <-time.After(bound):
+		return "nothing"
+	}
+}
+
 // A read that waits on a pipe is said once, with what it waits for and
 // how long it will: a start waiting so was silent for its 10 s. Said
 // once for the file, however its wait changes (nothing written, then
@@ -375,12 +385,7 @@ func TestReadPEMFIFOWaitNotice(t *testing.T) {
 	first := make(chan string, 1)
 	go func() {
 		defer w.Close()
-		select {
-		case s := <-said:
-			first <- s
-		case <-time.After(bound):
-			first <- "nothing"
-		}
+		first <- nextNotice(said)
 		w.Write(want[:10]) // the rest is waited for
 		w.Write(want[10:])
 	}()
@@ -431,12 +436,7 @@ func TestReadPEMWaitNoticeEscapesTheName(t *testing.T) {
 	first := make(chan string, 1)
 	go func() {
 		defer w.Close()
-		select {
-		case s := <-said:
-			first <- s
-		case <-time.After(bound):
-			first <- "nothing"
-		}
+		first <- nextNotice(said)
 	}()
 	readPEMContext(t, ctx, p, func() { w.Close() })
 	if s, want := <-first, "waiting for --cert "+dir+`/a\x1b[31m\nb.pem: a pipe with nothing written yet (10s)`; s != want {

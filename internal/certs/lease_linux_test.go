@@ -115,11 +115,7 @@ func TestReadPEMLeaseWaitNotice(t *testing.T) {
 	ctx := certs.WithWaitNotice(context.Background(), 0, func(msg string, _ time.Duration) { said <- msg })
 	first := make(chan string, 1)
 	go func() {
-		s := "nothing"
-		select {
-		case s = <-said:
-		case <-time.After(bound):
-		}
+		s := nextNotice(said)
 		unix.FcntlInt(holder.Fd(), unix.F_SETLEASE, unix.F_UNLCK)
 		first <- s // (after: the test's end closes holder)
 	}()
