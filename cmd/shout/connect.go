@@ -15,6 +15,7 @@ import (
 
 	"shout/client"
 	"shout/endpoint"
+	"shout/internal/escape"
 )
 
 type connectCmd struct {
@@ -74,7 +75,8 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		if in != nil && term.IsTerminal(int(in.Fd())) {
 			notTerminal = "standard output"
 		}
-		fmt.Fprintf(std.stderr, "shout: --history %s: not used: %s is not a terminal, and only the prompt keeps a history\n", cmd.History, notTerminal)
+		// (The name escaped, as a PEM file's is: stderr may be the terminal.)
+		fmt.Fprintf(std.stderr, "shout: --history %s: not used: %s is not a terminal, and only the prompt keeps a history\n", escape.Printable(cmd.History), notTerminal)
 	}
 	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
 	if ep.TLS {

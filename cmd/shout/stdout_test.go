@@ -103,3 +103,16 @@ func TestConnectStdioErrorSaidOnce(t *testing.T) {
 		})
 	}
 }
+
+// connect --history off a terminal names the file on stderr with its
+// ESC and newlines escaped, as a PEM file's name is: stderr may be the
+// terminal, and a name's ESC was written to it raw.
+func TestConnectHistoryNotUsedEscapesTheName(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{})
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"connect", "--history", "a\x1b[31m\nb", addr}, strings.NewReader("hi\n"), &stdout, &stderr)
+	want := `shout: --history a\x1b[31m\nb: not used: standard input is not a terminal, and only the prompt keeps a history` + "\n"
+	if code != 0 || stdout.String() != "HI\n" || stderr.String() != want {
+		t.Errorf("status %d, stdout %q, stderr %q; want 0, %q and %q", code, stdout.String(), stderr.String(), "HI\n", want)
+	}
+}
