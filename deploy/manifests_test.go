@@ -464,6 +464,12 @@ func TestNetworkPolicyFaults(t *testing.T) {
 				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system"}},
 			}}
 		}, "admits the admin port from"},
+		// An In with no values is one kubectl refuses: not a choice.
+		{"admin port from a namespace In no names", func(s *networkingv1.NetworkPolicySpec) {
+			s.Ingress[1].From[0].NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn},
+			}}
+		}, "admits the admin port from"},
 		{"admin port from anyone", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[1].From = nil }, "admits admin from anyone"},
 		{"a rule with no ports", func(s *networkingv1.NetworkPolicySpec) { s.Ingress[0].Ports = nil }, "ingress rule 1: no ports"},
 		{"a rule with no ports, the others kept", func(s *networkingv1.NetworkPolicySpec) {
@@ -520,11 +526,12 @@ func containerPort(c corev1.Container, p networkingv1.NetworkPolicyPort) (corev1
 // not every namespace nor an address block. A selector names them only
 // by a label's value (matchLabels, or an expression's In): Exists,
 // NotIn and DoesNotExist alone choose whatever lacks a label or has
-// another value, and every namespace has kubernetes.io/metadata.name.
+// another value, and every namespace has kubernetes.io/metadata.name
+// (an In with no values is invalid: the API server refuses it).
 func chosen(p networkingv1.NetworkPolicyPeer) bool {
 	labelled := func(s *metav1.LabelSelector) bool {
 		return s != nil && (len(s.MatchLabels) > 0 || slices.ContainsFunc(s.MatchExpressions, func(r metav1.LabelSelectorRequirement) bool {
-			return r.Operator == metav1.LabelSelectorOpIn
+			return r.Operator == metav1.LabelSelectorOpIn && len(r.Values) > 0
 		}))
 	}
 	return p.IPBlock == nil && (labelled(p.NamespaceSelector) || p.NamespaceSelector == nil && labelled(p.PodSelector))
