@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"shout/internal/escape"
+
 	"github.com/ergochat/readline"
 	"golang.org/x/term"
 )
@@ -502,7 +504,7 @@ func (s *session) loadHistory() {
 	}
 	if fi, err := os.Stat(s.t.HistoryFile); err == nil && !fi.Mode().IsRegular() {
 		if s.t.HistoryFile != os.DevNull {
-			s.say("history %s is not a regular file: not read, and not saved", s.t.HistoryFile)
+			s.say("history %s is not a regular file: not read, and not saved", escape.Printable(s.t.HistoryFile))
 		}
 		s.t.HistoryFile = "" // (t is Run's copy)
 		return

@@ -109,15 +109,17 @@ func TestConnectTerminalSIGQUIT(t *testing.T) {
 // restored. The open blocked until something wrote to the FIFO: no
 // prompt, Ctrl-C a key of the raw terminal, and SIGTERM caught for a
 // prompt that never ran, so only SIGKILL ended it, the terminal raw.
+// The FIFO's name, with an escape in it, is said escaped.
 func TestConnectTerminalHistoryFIFO(t *testing.T) {
 	addr, conns := acceptOne(t)
-	fifo := filepath.Join(t.TempDir(), "history")
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "hist\x1b[31mory")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sh, f, scr := startOnTerminal(t, "jobshell", "shout", "connect", "--history", fifo, addr)
 	accepted(t, conns)
-	scr.expect(t, "history "+fifo+" is not a regular file: not read, and not saved")
+	scr.expect(t, "history "+filepath.Join(dir, `hist\x1b[31mory`)+" is not a regular file: not read, and not saved")
 	scr.expect(t, addr+"> ")
 	syscall.Kill(ptyForeground(t, f), syscall.SIGTERM)
 	line := scr.expect(t, "; terminal ")
