@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,13 +39,21 @@ func WithWaitNotice(ctx context.Context, after time.Duration, notice func(msg st
 // when the notice's time comes. The zero of its methods' receiver, nil,
 // says nothing.
 type waiter struct {
-	n       *waitNotice
-	flag    named.Setting
-	path    string
-	wait    atomic.Pointer[wait]
-	timer   *time.Timer // started by the first waiting; fires once
-	stopped bool        // by stop: waiting starts no timer
+	n     *waitNotice
+	flag  named.Setting
+	path  string
+	wait  atomic.Pointer[wait]
+	timer *time.Timer // started by the first waiting; fires once
+	// mu is held by stop and by the notice: a timer's Stop does not wait
+	// for a notice that has begun, which could then say "waiting for"
+	// after the file was read.
+	mu      sync.Mutex
+	stopped bool // by stop: no timer started, no notice given
 }
+
+// afterFunc is time.AfterFunc, which a test replaces to fire the notice
+// when it chooses.
+var afterFunc = time.AfterFunc
 
 // wait is what a read waits for, and how long at most (0: for ever).
 type wait struct {
@@ -73,7 +82,12 @@ func (w *waiter) waiting(why string, limit time.Duration) {
 	if w.timer != nil || w.stopped {
 		return
 	}
-	w.timer = time.AfterFunc(w.n.after, func() {
+	w.timer = afterFunc(w.n.after, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.stopped {
+			return
+		}
 		wt := w.wait.Load()
 		// (The name escaped, as ReadPEMContext's errors have it.)
 		w.n.notice(fmt.Sprintf("waiting for %s %s: %s", w.flag, escape.Printable(w.path), wt.why), wt.limit)
@@ -85,7 +99,9 @@ func (w *waiter) stop() {
 	if w == nil {
 		return
 	}
+	w.mu.Lock()
 	w.stopped = true
+	w.mu.Unlock()
 	if w.timer != nil {
 		w.timer.Stop()
 	}
