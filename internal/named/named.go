@@ -41,7 +41,10 @@ func Reword(err error, format string, args ...any) *Error {
 	return &Error{format: format, args: args, errs: []error{err}}
 }
 
-func (e *Error) Error() string { return e.text(nil) }
+func (e *Error) Error() string {
+	s, _ := e.text(nil)
+	return s
+}
 
 func (e *Error) Unwrap() []error { return e.errs }
 
@@ -51,9 +54,11 @@ func (e *Error) MarshalText() ([]byte, error) { return []byte(e.Error()), nil }
 
 // text is the error's text, each Setting named by name (nil: as it is),
 // and each error it says that holds Errors (an Error, errors.Join's of
-// them) said with Text.
-func (e *Error) text(name func(setting string) string) string {
+// them) said with Text; and the Errors in those that Text could not find
+// (for Check: rename stops at an Error, whose text says the rest).
+func (e *Error) text(name func(setting string) string) (string, []*Error) {
 	args := e.args
+	var lost []*Error
 	if name != nil {
 		args = make([]any, len(e.args))
 		for i, a := range e.args {
@@ -62,15 +67,17 @@ func (e *Error) text(name func(setting string) string) string {
 				args[i] = name(string(a))
 			case error: // wrapped with %w, or said with %v
 				args[i] = a
-				if t := Text(a, name); t != a.Error() {
+				t, l := rename(a, name)
+				if t != a.Error() {
 					args[i] = said(t) // still an error for %w
 				}
+				lost = append(lost, l...)
 			default:
 				args[i] = a
 			}
 		}
 	}
-	return fmt.Errorf(e.format, args...).Error()
+	return fmt.Errorf(e.format, args...).Error(), lost
 }
 
 // said is an error's text said otherwise.
@@ -162,7 +169,9 @@ func rename(err error, name func(setting string) string) (string, []*Error) {
 		return false
 	}
 	for _, f := range all {
-		own, renamed := f.e.Error(), f.e.text(name)
+		renamed, inner := f.e.text(name)
+		lost = append(lost, inner...)
+		own := f.e.Error()
 		for i := len(f.rw) - 1; i >= 0; i-- {
 			own, renamed = f.rw[i].Rewrite(own), f.rw[i].Rewrite(renamed)
 		}

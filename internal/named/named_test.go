@@ -89,6 +89,10 @@ func TestCheck(t *testing.T) {
 		{"rewritten, a Rewriter", shouting{e}, false},
 		{"rewritten, no Rewriter", hidden{e}, true},
 		{"rewritten in a Join", errors.Join(e, hidden{e}), true},
+		// Text renames what an Error says on its own (Errors in its
+		// arguments too): one hidden there is as lost.
+		{"rewritten in an Error", named.Errorf("%s: %w", named.Setting("Conns"), hidden{e}), true},
+		{"rewritten in a Reword", named.Reword(e, "%v", hidden{e}), true},
 		{"no Error", errors.New("no Options.CA"), false},
 		{"nil", nil, false},
 	} {
