@@ -34,6 +34,7 @@ import (
 	"shout/endpoint"
 	"shout/internal/certs"
 	"shout/internal/shouttest"
+	"shout/internal/sockerr"
 	"shout/server"
 )
 
@@ -982,13 +983,15 @@ func TestAllConnectionsFailedEndsTheRun(t *testing.T) {
 		}
 	}
 
-	// Every connection failed before measuring: no report, but why.
+	// Every connection failed before measuring: no report, but why. The
+	// error wraps the first failure, for errors.Is and As, and for
+	// named.Text to name the settings it may name (a program's flags).
 	cfg = quick("tcp", resetAfter(t, 0))
 	cfg.Conns, cfg.Depth, cfg.Warmup = 2, 1, 5*time.Second
 	rep, err := bench.Run(context.Background(), cfg)
 	if err == nil || !strings.HasPrefix(err.Error(), "every connection failed in the warm-up, before measuring; the first: receive: ") ||
-		!saysReset(err.Error()) {
-		t.Errorf("every connection reset in the warm-up: %v (report %+v)", err, rep)
+		!saysReset(err.Error()) || !sockerr.Reset(err) {
+		t.Errorf("every connection reset in the warm-up: %v (report %+v); want it to wrap the reset", err, rep)
 	}
 	// Closed, not reset, before a reply: the first was "?". Not a byte
 	// came back over plain TCP: said as connect says it, a TLS server's
