@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -91,5 +92,67 @@ func TestLogClientCertEscaped(t *testing.T) {
 		if strings.ContainsAny(line, "\u202e\u0085\x1b") || !strings.Contains(line, `gpj.exe\\u0085`) {
 			t.Errorf("%s: %q; want the subject escaped", format, line)
 		}
+	}
+}
+
+// tcpText formats IPv4 addresses its own way, for one allocation rather
+// than three: its text must be net's, byte for byte, for every address.
+func TestTCPTextIsNets(t *testing.T) {
+	for _, a := range []*net.TCPAddr{
+		{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 8080},
+		{IP: net.IPv4(10, 200, 3, 44).To4(), Port: 65535},
+		{IP: net.IPv4(0, 0, 0, 0).To4()},
+		{IP: net.IPv4(192, 0, 2, 1)}, // 16 bytes: IPv4-mapped
+		{IP: net.IPv4(192, 0, 2, 1).To4(), Port: 1, Zone: "eth0"},
+		{IP: net.IPv4(192, 0, 2, 1).To4(), Port: 70000},
+		{IP: net.IPv4(192, 0, 2, 1).To4(), Port: -1},
+		{IP: net.ParseIP("::1"), Port: 443},
+		{IP: net.ParseIP("fe80::1"), Port: 9, Zone: "eth0"},
+		{IP: net.ParseIP("2001:db8::ffff:1:0:0"), Port: 53},
+		{IP: net.IP{1, 2, 3}, Port: 5}, // neither length
+		{Port: 80},
+	} {
+		if got, want := tcpText(a), a.String(); got != want {
+			t.Errorf("tcpText(%#v) = %q, want %q", *a, got, want)
+		}
+	}
+}
+
+// A connection's remote address is formatted once for its open and close
+// lines, and the local address once for the connections that share it:
+// a line must still show the address it is about, when the remote changes
+// (as a PROXY header's source replaces the peer's) or the local one does
+// (a wildcard listener's connections, to each of the host's addresses).
+func TestLogLinesKeepNoStaleAddress(t *testing.T) {
+	var buf syncBuf
+	o := NewLogObserver(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "duration" {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})))
+	addr := func(s string) *net.TCPAddr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
+	lo, lo2 := addr("127.0.0.1:8080"), addr("127.0.0.2:8080")
+	c := &ConnInfo{Remote: addr("127.0.0.1:40000"), Local: lo}
+	o.ConnOpen(c)
+	c.Remote, c.Reason = addr("192.0.2.7:5000"), ReasonEOF
+	o.ConnClose(c)
+	o.ConnOpen(&ConnInfo{Remote: addr("[::1]:1"), Local: addr("127.0.0.2:8080")})
+	o.ConnOpen(&ConnInfo{Remote: addr("[::1]:2"), Local: lo2})
+	o.ConnOpen(&ConnInfo{Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 3}, Local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 8080}})
+	o.ConnOpen(&ConnInfo{Remote: addr("127.0.0.1:4"), Local: lo})
+	o.ConnOpen(&ConnInfo{Remote: &net.UnixAddr{Name: "@c", Net: "unix"}, Local: &net.UnixAddr{Name: "/run/s", Net: "unix"}})
+	want := `level=INFO msg=open remote=127.0.0.1:40000 local=127.0.0.1:8080
+level=INFO msg=close remote=192.0.2.7:5000 reason=eof bytes_in=0 bytes_out=0
+level=INFO msg=open remote=[::1]:1 local=127.0.0.2:8080
+level=INFO msg=open remote=[::1]:2 local=127.0.0.2:8080
+level=INFO msg=open remote=127.0.0.9:3 local=127.0.0.2:8080
+level=INFO msg=open remote=127.0.0.1:4 local=127.0.0.1:8080
+level=INFO msg=open remote=@c local=/run/s
+`
+	if got := buf.String(); got != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -78,6 +78,8 @@ type ConnInfo struct {
 	// TLS is the connection's TLS state (version, cipher suite, the
 	// client's verified certificates), if it was wrapped in TLS.
 	TLS *tls.ConnectionState
+
+	remote addrMemo // Remote's text, for the log lines
 }
 
 // Duration is how long the connection was open, up to End or now.
