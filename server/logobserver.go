@@ -81,6 +81,9 @@ func tcpText(t *net.TCPAddr) string {
 // compared by value, as each connection of the goroutine driver, or of a
 // wildcard listener, has an address of its own.
 func (o *logObserver) localText(a net.Addr) string {
+	if a == nil {
+		return "" // a net.Conn of the caller's that has none
+	}
 	t, ok := a.(*net.TCPAddr)
 	if !ok || t == nil {
 		return a.String()
@@ -131,7 +134,7 @@ func (o *logObserver) ConnOpen(c *ConnInfo) {
 		o.info(time.Now(), "open", slog.String("remote", c.remote.text(c.Remote)), slog.String("local", o.localText(c.Local)))
 		return
 	}
-	attrs := []any{"remote", addrText(c.Remote), "local", c.Local.String(), "tls", tls.VersionName(c.TLS.Version)}
+	attrs := []any{"remote", c.remote.text(c.Remote), "local", o.localText(c.Local), "tls", tls.VersionName(c.TLS.Version)}
 	if len(c.TLS.PeerCertificates) > 0 {
 		// The subject is the client's to write (an authority signed it,
 		// but chose none of its characters for safety): escaped as its

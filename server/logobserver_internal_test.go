@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -156,3 +157,53 @@ level=INFO msg=open remote=@c local=/run/s
 		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A net.Listener of the caller's may hand Serve connections with no local
+// address (LocalAddr nil): the open line took its text, and the server
+// died of a nil dereference at its first client. The line now shows it
+// empty, as it shows a remote address that is missing.
+func TestLogOpenWithoutLocalAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuf
+	srv := &Server{Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(noLocalListener{ln}) }()
+	defer func() {
+		srv.Close()
+		<-errs
+	}()
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "HI\n" {
+		t.Fatalf("reply %q, %v; want %q", got, err, "HI\n")
+	}
+	// The open line comes before the connection's first read.
+	if line := buf.String(); !strings.Contains(line, `msg=open remote=127.0.0.1:`) || !strings.Contains(line, ` local=""`) {
+		t.Errorf("no open line with an empty local address:\n%s", line)
+	}
+}
+
+type noLocalListener struct{ net.Listener }
+
+func (l noLocalListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return noLocalConn{c}, nil
+}
+
+type noLocalConn struct{ net.Conn }
+
+func (noLocalConn) LocalAddr() net.Addr { return nil }
