@@ -2995,6 +2995,45 @@ func TestUDPWarmupLossAndDuplicatesNotCounted(t *testing.T) {
 	}
 }
 
+// A patient run (bench.Patient), which tests use where what is counted
+// is their point, not timing, gives up no measured message for time: a
+// reply the server holds three times Timeout, as a machine that stalls
+// bench or the server past Timeout does, is on time, and its connection
+// not failed for silence. (Not patient, it is lost, and a stream
+// connection fails.)
+func TestPatientRunWaitsOutAStall(t *testing.T) {
+	t.Parallel()
+	const timeout = 100 * time.Millisecond
+	stall := func(k int) time.Duration { // the first reply's
+		if k == 0 {
+			return 3 * timeout
+		}
+		return 0
+	}
+	for _, network := range []string{"tcp", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			t.Parallel()
+			var addr string
+			if network == "udp" {
+				addr = udpServer(t, func(n int, b []byte) [][]byte {
+					time.Sleep(stall(n))
+					return [][]byte{b}
+				})
+			} else {
+				addr, _ = delayServer(t, stall)
+			}
+			cfg := bench.Patient(quick(network, addr))
+			cfg.Conns, cfg.Depth, cfg.Text, cfg.Timeout = 1, 1, "ascii", timeout
+			rep := run(t, cfg)
+			longest := time.Duration(rep.LatencyUS.Max) * time.Microsecond
+			if rep.Messages == 0 || rep.Lost != 0 || rep.Late != 0 || rep.Errors != 0 || !rep.OK() || longest < stall(0) {
+				t.Errorf("%d messages, %d lost, %d late, %d errors (%q), OK %v, longest %v; want the held reply on time (%v), all right",
+					rep.Messages, rep.Lost, rep.Late, rep.Errors, rep.FirstError, rep.OK(), longest, stall(0))
+			}
+		})
+	}
+}
+
 // UDP sockets to a loopback IPv4 server come from several addresses, as
 // TCP connections do, against servers that count or limit what one
 // address sends (shout serve's budget of replies, --source-rate, is an

@@ -228,7 +228,7 @@ func (r *run) exchangeOnce(ctx context.Context, d *churners, i int, dial func(co
 		return got, false, err
 	}
 	defer c.Close()
-	if !d.send(i, c, r.cfg.Timeout) {
+	if !d.send(i, c, r.cfg.giveUpAfter()) {
 		return got, false, errStopped
 	}
 	defer d.done(i)

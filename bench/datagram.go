@@ -246,13 +246,21 @@ func (u *udpSocket) release() {
 	}
 }
 
-// expire counts pending datagrams older than Timeout as lost.
+// expire counts pending datagrams older than Timeout as lost; in a
+// patient run (Config.patient), only the warm-up's.
 func (u *udpSocket) expire(now time.Time) {
+	u.expireAt(now, u.r.cfg.patient)
+}
+
+// expireAt is expire; if patient, a measured datagram is never older
+// than Timeout. (Sent after those of the warm-up, and in order, the
+// first one pending ends the pass as a datagram within Timeout does.)
+func (u *udpSocket) expireAt(now time.Time, patient bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for ; u.oldest < u.next; u.oldest++ {
 		s := u.slot(u.oldest)
-		if s.pending && now.Sub(s.sentAt) < u.r.cfg.Timeout {
+		if s.pending && (now.Sub(s.sentAt) < u.r.cfg.Timeout || patient && s.measured) {
 			return
 		}
 		if s.pending {
@@ -322,7 +330,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	switch {
 	case wasGone: // answered after it was counted lost and left the ring
 		r.arrive(len(reply), at)
-		if d := now.Sub(goneAt); d < r.cfg.Timeout { // (expire counts one lost at Timeout)
+		if d := now.Sub(goneAt); d < r.cfg.Timeout || r.cfg.patient { // (expire counts one lost at Timeout)
 			// In time: the ring at its largest wrapped onto it,
 			// and counted it lost early. It was not.
 			r.lost.Add(-1)
@@ -461,7 +469,7 @@ func (u *udpSocket) finish() {
 		readQueued(c, buf, len(u.ring), func(n int) bool { return u.take(buf[:n], time.Now()) })
 	default:
 	}
-	u.expire(time.Now().Add(u.r.cfg.Timeout))
+	u.expireAt(time.Now().Add(u.r.cfg.Timeout), false) // Run's deadline has passed: all that is owed is lost
 	if udpRingEnded != nil {
 		udpRingEnded(u.peak, u.gone.peak)
 	}

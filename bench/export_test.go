@@ -248,3 +248,11 @@ func OnFail(f func(warm bool)) (restore func()) {
 	failCounted = f
 	return func() { failCounted = nil }
 }
+
+// Patient returns c made patient: the clock Timeout passes by stops while
+// measuring (see Config.patient), so that a test about what is counted
+// loses no message to a machine that stalls past Timeout.
+func Patient(c Config) Config {
+	c.patient = true
+	return c
+}

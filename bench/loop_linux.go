@@ -1009,8 +1009,11 @@ func (l *loop) due(now int64) {
 }
 
 // expire ends connections whose reply, or whose server's reading, is
-// later than Timeout.
+// later than Timeout; in a patient run (Config.patient), none.
 func (l *loop) expire(now int64) {
+	if l.r.cfg.patient {
+		return
+	}
 	timeout := int64(l.r.cfg.Timeout)
 	for _, c := range l.conns {
 		switch {

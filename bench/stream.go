@@ -85,6 +85,11 @@ func (r *run) notTaken(n, size int, err error) error {
 	return fmt.Errorf("send: the server took %d of %d bytes, and not the rest within %v", n, size, r.cfg.Timeout)
 }
 
+// timing reports whether a goroutine-driven stream connection's reads
+// and writes have Timeout each: not once stopping, when Run's deadline
+// holds, nor in a patient run (Config.patient).
+func (r *run) timing() bool { return !r.stopping.Load() && !r.cfg.patient }
+
 // streamReaderStart, if not nil, runs as each goroutine-driven stream
 // connection's reader starts, and sendFailed after its writer's write
 // fails (tests).
@@ -153,12 +158,15 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		}
 		idle := watcher{
 			arm: func() {
-				if !r.stopping.Load() { // once stopping, Run's deadline holds
+				if r.timing() {
 					refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 				}
 			},
 			// (The writer's: readBy is the reader's, which takes this.)
 			reply: func() time.Time {
+				if r.cfg.patient {
+					return time.Time{} // Run's deadline alone
+				}
 				by := time.Now().Add(r.cfg.Timeout + r.cfg.Timeout/7 + 1) // as refreshAtLeast sets
 				c.SetReadDeadline(by)
 				return by
@@ -206,7 +214,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				return
 			}
 			want := r.wants[pick(i, k)]
-			if !r.stopping.Load() && !armed { // once stopping, Run's deadline holds
+			if r.timing() && !armed {
 				refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 			}
 			var err error
@@ -280,15 +288,15 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 			k++
 		}
-		if !r.stopping.Load() {
+		if r.timing() {
 			refreshAtLeast(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
-		} else if !stopDeadline {
+		} else if r.stopping.Load() && !stopDeadline {
 			// An open loop's write as the run stops (see openLoop): the
 			// deadline set while measuring may have passed, if the
 			// writer slept past it; Run's, Timeout from the stop, may
 			// not be set yet.
 			stopDeadline = true
-			c.SetWriteDeadline(time.Now().Add(r.cfg.Timeout))
+			c.SetWriteDeadline(time.Now().Add(r.cfg.giveUpAfter()))
 		}
 		if unsentHeld != nil {
 			unsentHeld(r, i, len(batch)) // (held until the server takes it)
