@@ -100,7 +100,7 @@ func TestLatencyOfADelayedServer(t *testing.T) {
 	const delay = 20 * time.Millisecond
 	for _, depth := range []int{1, 4} {
 		addr, n := delayServer(t, func(int) time.Duration { return delay })
-		cfg := quick("tcp", addr) // no warm-up: the server's counts are the run's
+		cfg := bench.Patient(quick("tcp", addr)) // no warm-up: the server's counts are the run's
 		cfg.Conns, cfg.Depth, cfg.Text = 2, depth, "ascii"
 		cfg.Duration = busyWindow
 		rep := run(t, cfg)
@@ -125,7 +125,7 @@ func TestLatencySeesTheSlowFew(t *testing.T) {
 		}
 		return 0
 	})
-	cfg := quick("tcp", addr)
+	cfg := bench.Patient(quick("tcp", addr))
 	cfg.Conns, cfg.Depth, cfg.Text = 2, 1, "ascii"
 	cfg.Duration = time.Second
 	rep := run(t, cfg)
@@ -161,10 +161,11 @@ func TestOpenLoopCountsTheStall(t *testing.T) {
 		}
 		return 0
 	})
-	cfg := quick("tcp", addr)
+	cfg := bench.Patient(quick("tcp", addr))
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Rate = 1, 1, "ascii", rate
-	// Timeout well past the stall: the 600 messages due during it are
-	// answered after it, which -race on a busy machine took past 2 s.
+	// Patient, and Timeout past the stall: the 600 messages due during
+	// it are answered after it, which -race on a busy machine took past
+	// 2 s.
 	cfg.Duration, cfg.Timeout = 2*time.Second, 10*time.Second
 	rep := run(t, cfg)
 	if !rep.OK() {
@@ -223,7 +224,7 @@ func slowLastSample(t *testing.T) {
 func TestCountsAgreeWithTheServer(t *testing.T) {
 	slowLastSample(t)
 	addr, n := delayServer(t, func(int) time.Duration { return 0 })
-	cfg := quick("tcp", addr)
+	cfg := bench.Patient(quick("tcp", addr))
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Duration = 3, 2, "ascii", 64, busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() {
@@ -268,7 +269,7 @@ func TestReconnectsAgreeWithTheServer(t *testing.T) {
 		}
 		closeGracefully(c)
 	})
-	cfg := quick("tcp", addr)
+	cfg := bench.Patient(quick("tcp", addr))
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Reconnect = 3, 2, "ascii", true
 	cfg.Duration = busyWindow
 	rep := run(t, cfg)
@@ -701,7 +702,7 @@ func TestUDPOpenLoopEveryDueMessageCounted(t *testing.T) {
 func TestUDPOpenLoopOnTimeAllRight(t *testing.T) {
 	t.Parallel()
 	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
-	cfg := quick("udp", addr)
+	cfg := bench.Patient(quick("udp", addr)) // (no datagram lost to a stall)
 	counted := onScheduleCounts(t, cfg.Endpoint.Address)
 	cfg.Conns, cfg.Rate, cfg.Text = 2, 400, "ascii"
 	cfg.Warmup, cfg.Duration = 200*time.Millisecond, time.Second
@@ -741,7 +742,7 @@ func TestOpenLoopLateWakeSendsAtTheStop(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			t.Cleanup(bench.StallOpenLoopWait())
-			cfg := quick(network, answeringServer(t, network))
+			cfg := bench.Patient(quick(network, answeringServer(t, network)))
 			counted := onScheduleCounts(t, cfg.Endpoint.Address)
 			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 2, 1, 400, "ascii"
 			cfg.Warmup, cfg.Duration = 100*time.Millisecond, 500*time.Millisecond
