@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"shout/internal/escape"
 )
 
 // WriteHeader writes the run's settings in one line, for the start of a
@@ -33,7 +35,7 @@ func (s Settings) WriteHeader(w io.Writer) {
 		conns = fmt.Sprintf("churn: %d at once, a new connection for each message", s.Conns)
 	}
 	fmt.Fprintf(w, "%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %v measured after %v warm-up, replies due within %v, connecting within %v\n",
-		s.URL(), conns, from, s.Size, s.Text, s.Depth, loop, mode, seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), seconds(s.ConnectTimeoutS))
+		escape.Printable(s.URL()), conns, from, s.Size, s.Text, s.Depth, loop, mode, seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), seconds(s.ConnectTimeoutS))
 }
 
 // URL is the server the run is against, as shout bench takes it:
@@ -47,8 +49,19 @@ func (s Settings) URL() string {
 }
 
 // WriteText writes the results for people: throughput, latency, what was
-// wrong and the first instance of each kind, and the verdict last.
+// wrong and the first instance of each kind, and the verdict last. Its
+// texts are escaped (escape.Printable), where the report's fields (its
+// JSON) hold them as they are: an error's may name a Unix socket, whose
+// name may hold ESC or a newline, and a terminal would obey them.
 func (r *Report) WriteText(w io.Writer) {
+	shown := *r
+	for _, t := range []*string{&shown.Addr, &shown.CutShort, &shown.FirstError, &shown.FirstWarmupError, &shown.FirstMismatch, &shown.NeverServedWhy} {
+		*t = escape.Printable(*t)
+	}
+	shown.writeText(w)
+}
+
+func (r *Report) writeText(w io.Writer) {
 	measured := fmt.Sprintf("%.2fs", r.MeasuredS)
 	switch {
 	case r.CutShort != "":
