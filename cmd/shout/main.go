@@ -27,6 +27,7 @@ import (
 
 	"shout/endpoint"
 	"shout/internal/certs"
+	"shout/internal/escape"
 )
 
 func main() {
@@ -169,13 +170,14 @@ func pemError(err error) error {
 type kongExit int
 
 // run is shout's whole command line: it parses args, runs one command and
-// returns the exit status. Errors reach stderr as one line, "shout: ...".
+// returns the exit status. Errors reach stderr as one line, "shout: ...",
+// escaped (sayError).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	out := checkWrites(stdout)
 	// Last: once code is known, a panic from kong's exit included.
 	defer func() {
 		if err := out.failed(); err != nil {
-			fmt.Fprintf(stderr, "shout: %v\n", err)
+			sayError(stderr, err.Error())
 			code = 1
 		}
 	}()
@@ -194,7 +196,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		durations(),
 	)
 	if err != nil {
-		fmt.Fprintf(stderr, "shout: %v\n", err)
+		sayError(stderr, err.Error())
 		return 2
 	}
 	defer func() {
@@ -224,10 +226,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	kctx, err := parser.Parse(flagsFirst(parser.Model, negativeValues(parser.Model, args)))
 	if err != nil {
 		if werr := out.failed(); werr != nil { // the help could not be written: no usage error
-			fmt.Fprintf(stderr, "shout: %v\n", werr)
+			sayError(stderr, werr.Error())
 			return 1
 		}
-		fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))
+		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -239,14 +241,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ee):
 		if ee.msg != "" {
 			out.failed() // the command said what went wrong
-			fmt.Fprintf(stderr, "shout: %s\n", fromEnvar(parser, args, ee.msg))
+			sayError(stderr, fromEnvar(parser, args, ee.msg))
 		}
 		return ee.code
 	default:
 		out.failed()
-		fmt.Fprintf(stderr, "shout: %s\n", flagText(err))
+		sayError(stderr, flagText(err))
 		return 1
 	}
+}
+
+// sayError writes msg, an error's text, to stderr as shout's one line
+// "shout: msg", escaped (escape.Printable) where a terminal would not show
+// it as it is: errors carry what they name as it is (a file's name, an
+// argument, ESC and newlines included), and would move the cursor, turn
+// a colour on or forge a line of shout's. Text already escaped (a
+// handshake's, escape.Error's; a value quoted with %q) reads as it did.
+func sayError(stderr io.Writer, msg string) {
+	fmt.Fprintf(stderr, "shout: %s\n", escape.Printable(msg))
 }
 
 // checkedWriter is standard output as the commands write to it: it keeps

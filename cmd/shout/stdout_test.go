@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -114,5 +116,33 @@ func TestConnectHistoryNotUsedEscapesTheName(t *testing.T) {
 	want := `shout: --history a\x1b[31m\nb: not used: standard input is not a terminal, and only the prompt keeps a history` + "\n"
 	if code != 0 || stdout.String() != "HI\n" || stderr.String() != want {
 		t.Errorf("status %d, stdout %q, stderr %q; want 0, %q and %q", code, stdout.String(), stderr.String(), "HI\n", want)
+	}
+}
+
+// An error's last line, "shout: …", is escaped where it is printed, and
+// so is bench's header: a Unix socket's name with ESC and a newline in
+// it, in the error of the dial, reached the terminal raw.
+func TestErrorLineEscapesTheName(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no ESC or newline in a Windows file name")
+	}
+	dir := t.TempDir()
+	addr := "unix://" + filepath.Join(dir, "a\x1b[31m\nb")
+	shown := filepath.Join(dir, `a\x1b[31m\nb`)
+	for _, tc := range []struct {
+		args       []string
+		wantStdout string
+	}{
+		{[]string{"connect", addr}, ""},
+		{[]string{"bench", "--duration", "1ms", addr}, "unix://" + shown + ": "},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+			want := "shout: connect " + shown + ": no such socket\n"
+			if code != 1 || stderr.String() != want || !strings.HasPrefix(stdout.String(), tc.wantStdout) || strings.Contains(stdout.String(), "\x1b") {
+				t.Errorf("status %d, stdout %q, stderr %q; want 1, %q first and no ESC, %q", code, stdout.String(), stderr.String(), tc.wantStdout, want)
+			}
+		})
 	}
 }

@@ -19,7 +19,13 @@ import (
 // characters) written as a Go escape (\x1b, \n, \u202e) and a byte that is
 // not UTF-8 as \xff. Unlike strconv.Quote it leaves quotes and
 // backslashes alone: the text already quoted in an error (crypto/x509's
-// %q) reads as it did.
+// %q) reads as it did, and text escaped once is escaped no further.
+//
+// It is for presentation: a line made for a terminal, escaped as a whole
+// where it is printed, not data that a program reads back (a name a
+// backslash and "x1b" in reads as one with ESC). Errors carry their
+// names as they are, and a log's handler escapes its values itself.
+// What a client sent is data: server.Escape quotes it reversibly.
 func Printable(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
 		return s

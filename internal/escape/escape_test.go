@@ -19,5 +19,11 @@ func TestPrintable(t *testing.T) {
 		if got := escape.Printable(tc.in); got != tc.want {
 			t.Errorf("Printable(%q) = %s, want %s", tc.in, got, tc.want)
 		}
+		// Escaped text escaped again reads as it did: shout's run
+		// escapes every error it prints, a handshake's (escape.Error's)
+		// included.
+		if got := escape.Printable(tc.want); got != tc.want {
+			t.Errorf("Printable(%q) = %s, want it unchanged", tc.want, got)
+		}
 	}
 }
