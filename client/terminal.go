@@ -281,9 +281,10 @@ func (t *Terminal) Run(c net.Conn) int {
 		in = os.Stdin
 	}
 	udp := isDatagram(c)
-	prompt := t.Addr + "> "
+	// (The address escaped: a Unix socket's name may hold ESC.)
+	prompt := escape.Printable(t.Addr) + "> "
 	if udp {
-		prompt = t.Addr + " (udp)> "
+		prompt = escape.Printable(t.Addr) + " (udp)> "
 	}
 	s := &session{t: t, input: make(chan typed), done: make(chan struct{})}
 	// Caught before the terminal goes raw, so that none comes while it
@@ -469,9 +470,12 @@ func (s *session) show(p []byte) {
 	s.write(s.rl, out)
 }
 
-// say prints a message, "shout: ...", on a line of its own.
+// say prints a message, "shout: ...", on a line of its own, escaped
+// (escape.Printable): what it says may hold what shout did not choose
+// (a Unix socket's name, a history file's, an error's text), which would
+// drive the terminal.
 func (s *session) say(format string, a ...any) {
-	s.writeLine(s.rl.Stderr(), []byte("shout: "+fmt.Sprintf(format, a...)+"\n"))
+	s.writeLine(s.rl.Stderr(), []byte("shout: "+escape.Printable(fmt.Sprintf(format, a...))+"\n"))
 }
 
 // traceWriter takes Trace's lines and prints each above the prompt, on
@@ -504,7 +508,7 @@ func (s *session) loadHistory() {
 	}
 	if fi, err := os.Stat(s.t.HistoryFile); err == nil && !fi.Mode().IsRegular() {
 		if s.t.HistoryFile != os.DevNull {
-			s.say("history %s is not a regular file: not read, and not saved", escape.Printable(s.t.HistoryFile))
+			s.say("history %s is not a regular file: not read, and not saved", s.t.HistoryFile)
 		}
 		s.t.HistoryFile = "" // (t is Run's copy)
 		return

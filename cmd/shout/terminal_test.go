@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -357,6 +358,39 @@ func TestConnectTerminalReconnectSaysServerDown(t *testing.T) {
 	c.Close()
 	scr.expect(t, "reconnecting")
 	scr.expect(t, "connect "+addr+": connection refused; trying again until it answers")
+	f.WriteString("\x03")
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
+// The prompt, and what it says, are escaped, as shout's last line is: a
+// Unix socket's name with ESC and a newline in it, in the prompt and in
+// the error of a redial, reached the terminal raw, a colour turned on
+// and a line of shout's forged.
+func TestConnectTerminalSaysTheNameEscaped(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no ESC or newline in a Windows file name")
+	}
+	dir := t.TempDir()
+	ln, err := net.Listen("unix", filepath.Join(dir, "s\x1b[31m\nt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", "unix://"+filepath.Join(dir, "s\x1b[31m\nt"))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // and its socket's file removed: the redial finds none
+	shown := filepath.Join(dir, `s\x1b[31m\nt`)
+	before := scr.expect(t, shown+"> ") // the prompt
+	c.Close()
+	before += scr.expect(t, "connect "+shown+": no such socket; trying again until it answers")
+	if strings.Contains(before, "\x1b[31m") {
+		t.Errorf("the terminal got the name's ESC raw: %q", before)
+	}
 	f.WriteString("\x03")
 	if code := waitExit(t, cmd); code != 0 {
 		t.Errorf("exit status %d", code)
