@@ -56,7 +56,7 @@ func (o TLSOptions) Config() (*tls.Config, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, named.Errorf("%s %s: no PEM certificate in it", optCA, escape.Printable(o.CA))
+			return nil, named.Errorf("%s %s: no PEM certificate in it", optCA, o.CA)
 		}
 		cfg.RootCAs = pool
 		nameCA(pool, o.CA)

@@ -4,10 +4,12 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,4 +112,43 @@ func TestServeSIGHUPWhileStarting(t *testing.T) {
 	// (a renewer may have just replaced it).
 	feed("reload")
 	waitLog("certificate reloaded")
+}
+
+// A file's name in serve's log is escaped once, by the log's handler:
+// the text format quotes a value holding ESC or a newline (strconv's
+// escapes), JSON escapes it as JSON does, and either reads back as the
+// name. certs escaped it too, so the text log said a\\x1b[31m and a
+// program reading the JSON log could not tell the file's real name.
+func TestServeLogsTheFileNameEscapedOnce(t *testing.T) {
+	p := newPKI(t)
+	pem, err := os.ReadFile(p.serverCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			cert := filepath.Join(t.TempDir(), "a\x1b[31m\nb.pem")
+			if err := os.WriteFile(cert, pem, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+cert, "--key="+p.serverKey, "--log-format="+format)
+			if err := os.Remove(cert); err != nil {
+				t.Fatal(err)
+			}
+			srv.cmd.Process.Signal(syscall.SIGHUP)
+			why := "--cert: open " + cert + ": no such file or directory"
+			want := "err=" + strconv.Quote(why)
+			if format == "json" {
+				b, err := json.Marshal(why)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = `"err":` + string(b)
+			}
+			srv.waitLog(want)
+			if log := srv.logText(); strings.ContainsAny(log, "\x1b") {
+				t.Errorf("log %q; want no ESC in it", log)
+			}
+		})
+	}
 }

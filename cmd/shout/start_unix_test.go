@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,14 +91,24 @@ func init() {
 
 // A start that waits on a PEM file says so, once, in serve's log format,
 // and what it waits for: it was silent for up to 10 s a file. (This
-// test's shout says so at once, not after pemWaitNotice.)
+// test's shout says so at once, not after pemWaitNotice.) The file's
+// name, ESC and newline in it, is escaped once, by the log's handler:
+// certs escaped it too, and the text log said a\\x1b[31m.
 func TestServeLogsItWaitsForPEM(t *testing.T) {
 	p := newPKI(t)
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			pipe, _ := openedToRead(t)
-			msg := "waiting for --cert " + pipe + ": a pipe with nothing written yet"
+			pipe := filepath.Join(t.TempDir(), "a\x1b[31m\nb.pem")
+			pipeOpenedToRead(t, pipe)
+			msg := strconv.Quote("waiting for --cert " + pipe + ": a pipe with nothing written yet")
+			if format == "json" {
+				b, err := json.Marshal("waiting for --cert " + pipe + ": a pipe with nothing written yet")
+				if err != nil {
+					t.Fatal(err)
+				}
+				msg = string(b)
+			}
 			var out shouttest.Log
 			said := make(chan struct{})
 			go func() {
@@ -114,11 +125,11 @@ func TestServeLogsItWaitsForPEM(t *testing.T) {
 				}
 			}
 			if len(lines) != 1 || code != 130 {
-				t.Fatalf("status %d, log:\n%s\nwant 130, and %q said once", code, log, msg)
+				t.Fatalf("status %d, log:\n%s\nwant 130, and %s said once", code, log, msg)
 			}
-			want := "level=INFO msg=" + strconv.Quote(msg) + " timeout=10s\n"
+			want := "level=INFO msg=" + msg + " timeout=10s\n"
 			if format == "json" {
-				want = `"level":"INFO","msg":` + strconv.Quote(msg) + `,"timeout":"10s"}` + "\n"
+				want = `"level":"INFO","msg":` + msg + `,"timeout":"10s"}` + "\n"
 			}
 			if !strings.HasSuffix(lines[0], want) {
 				t.Errorf("logged %q; want it to end %q", lines[0], want)

@@ -22,7 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"shout/internal/escape"
 	"shout/internal/named"
 )
 
@@ -144,6 +143,10 @@ func ReadPEM(flag named.Setting, path string) ([]byte, error) {
 // ctx ends it sooner (Ctrl-C on a start that waits): the error then wraps
 // ctx.Err(). (A read that the poller cannot wait on, the macOS pipe's,
 // is not ended so.)
+//
+// Its errors name the file as it is, ESC and newlines included (as the
+// os package's do): a log handler quotes them, and a program that prints
+// them on a terminal escapes them there (shout's run does).
 func ReadPEMContext(ctx context.Context, flag named.Setting, path string) ([]byte, error) {
 	w := newWaiter(ctx, flag, path)
 	defer w.stop()
@@ -154,26 +157,25 @@ func ReadPEMContext(ctx context.Context, flag named.Setting, path string) ([]byt
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, named.Errorf("%s: %w", flag, escape.Error{Err: err})
+		return nil, named.Errorf("%s: %w", flag, err)
 	}
-	shown := escape.Printable(path) // a name may hold ESC or a newline
 	pipe := fi.Mode()&fs.ModeNamedPipe != 0
 	b, err := readPEMFile(ctx, w, f, fi.Mode().IsRegular(), pipe)
 	waited := errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
 	case waited && ctx.Err() != nil:
 		// (What was written may not have been read: the wait ends at once.)
-		return nil, named.Reword(ctx.Err(), "%s %s: not written to its end yet", flag, shown)
+		return nil, named.Reword(ctx.Err(), "%s %s: not written to its end yet", flag, path)
 	case waited && len(b) == 0 && pipe:
-		return nil, named.Reword(ErrNotReady, "%s %s: nothing written to it within %v: a pipe with nobody writing to it, or a writer that wrote nothing", flag, shown, pemWait)
+		return nil, named.Reword(ErrNotReady, "%s %s: nothing written to it within %v: a pipe with nobody writing to it, or a writer that wrote nothing", flag, path, pemWait)
 	case waited:
-		return nil, named.Reword(ErrNotReady, "%s %s: not written and closed within %v: a pipe or terminal whose writer has not finished", flag, shown, pemWait)
+		return nil, named.Reword(ErrNotReady, "%s %s: not written and closed within %v: a pipe or terminal whose writer has not finished", flag, path, pemWait)
 	case err != nil:
-		return nil, named.Errorf("%s: %w", flag, escape.Error{Err: err})
+		return nil, named.Errorf("%s: %w", flag, err)
 	case len(b) > MaxPEM:
-		return nil, named.Errorf("%s %s: larger than %d MiB, which no PEM file of certificates or keys is", flag, shown, MaxPEM>>20)
+		return nil, named.Errorf("%s %s: larger than %d MiB, which no PEM file of certificates or keys is", flag, path, MaxPEM>>20)
 	case len(b) == 0 && pipe:
-		return nil, named.Errorf("%s %s: an empty pipe: its writer closed it having written nothing, or it has none (did the command of %s <(command) fail?)", flag, shown, flag)
+		return nil, named.Errorf("%s %s: an empty pipe: its writer closed it having written nothing, or it has none (did the command of %s <(command) fail?)", flag, path, flag)
 	}
 	return b, nil
 }
@@ -185,24 +187,22 @@ var errLeased = errors.New("leased by another program")
 // openError words err, from opening path for flag, where the system's
 // words do not say what is wrong with it.
 func openError(ctx context.Context, flag named.Setting, path string, err error) error {
-	shown := escape.Printable(path) // a name may hold ESC or a newline
 	if fi, serr := os.Stat(path); serr == nil && fi.Mode()&fs.ModeSocket != 0 {
-		return named.Errorf("%s %s: a socket, not a file: give the PEM file itself", flag, shown)
+		return named.Errorf("%s %s: a socket, not a file: give the PEM file itself", flag, path)
 	}
 	switch {
 	case errors.Is(err, errLeased) && ctx.Err() != nil:
-		return named.Reword(ctx.Err(), "%s %s: another program holds a lease on it and has not let go yet", flag, shown)
+		return named.Reword(ctx.Err(), "%s %s: another program holds a lease on it and has not let go yet", flag, path)
 	case errors.Is(err, errLeased):
-		return named.Reword(ErrNotReady, "%s %s: another program holds a lease on it (a Samba or NFS server that shares it does) and did not let go within %v; try again, or give a copy of the file", flag, shown, pemWait)
+		return named.Reword(ErrNotReady, "%s %s: another program holds a lease on it (a Samba or NFS server that shares it does) and did not let go within %v; try again, or give a copy of the file", flag, path, pemWait)
 	}
-	return named.Errorf("%s: %w", flag, escape.Error{Err: err}) // (its text holds the name)
+	return named.Errorf("%s: %w", flag, err)
 }
 
 // keyPairError words err, tls.X509KeyPair's, for the settings' (cert's
 // and key's) files. Its errors are strings only; one not known here keeps
 // its words, after the settings and without the "tls: ".
 func keyPairError(cert, key named.Setting, certFile, keyFile string, err error) error {
-	certFile, keyFile = escape.Printable(certFile), escape.Printable(keyFile) // a name may hold ESC or a newline
 	why := strings.TrimPrefix(err.Error(), "tls: ")
 	const swapped = "are %[1]s and %[3]s the wrong way round?"
 	switch {
@@ -355,7 +355,7 @@ func ServerConfigContext(ctx context.Context, s *Store, clientCA string) (*tls.C
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--client-ca %s: no PEM certificate in it", escape.Printable(clientCA))
+			return nil, fmt.Errorf("--client-ca %s: no PEM certificate in it", clientCA)
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,53 @@ func TestReadPEMBounded(t *testing.T) {
 			err := tc.f()
 			if err == nil || !strings.Contains(err.Error(), "/dev/zero: larger than 8 MiB") {
 				t.Fatalf("got %v, want it to say /dev/zero is larger than 8 MiB", err)
+			}
+		})
+	}
+}
+
+// An error names the file as it is, ESC and newlines included, as the os
+// package's errors do: what shows it escapes it, once (shout's run on a
+// terminal, slog's handlers in serve's log). Escaped here too, a log
+// said a\\x1b[31m, and a JSON log's reader could not tell the name.
+func TestErrorsKeepTheFileNameRaw(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no ESC or newline in a Windows file name")
+	}
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "a\x1b[31m\nb.pem")
+	if err := os.WriteFile(junk, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing\x1b[31m\n.pem")
+	certPEM, keyPEM := pair(t)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err := certs.Load(context.Background(), cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		f    func() error
+		want string
+	}{
+		{"cert missing", func() error { _, err := certs.Load(context.Background(), missing, key); return err }, "--cert: open " + missing + ": "},
+		{"cert not PEM", func() error { _, err := certs.Load(context.Background(), junk, key); return err }, "--cert " + junk + ": no PEM certificate in it"},
+		{"key not PEM", func() error { _, err := certs.Load(context.Background(), cert, junk); return err }, "--key " + junk + ": no PEM private key in it"},
+		{"client-ca not PEM", func() error { _, err := certs.ServerConfig(store, junk); return err }, "--client-ca " + junk + ": no PEM certificate in it"},
+		{"client CA missing", func() error { _, err := client.TLSOptions{CA: missing}.Config(); return err }, "TLSOptions.CA: open " + missing + ": "},
+		{"client CA not PEM", func() error { _, err := client.TLSOptions{CA: junk}.Config(); return err }, "TLSOptions.CA " + junk + ": no PEM certificate in it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.f()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q; want %q in it", err, tc.want)
 			}
 		})
 	}

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"shout/internal/escape"
 	"shout/internal/named"
 )
 
@@ -29,7 +28,9 @@ type waitNotice struct {
 // it does not, as for a pipe Go's poller cannot wait on, macOS's). A
 // start that waits its 10 s for each file would otherwise say nothing
 // until it gives up. (net/http/httptrace hands its hooks down the same
-// way.) notice is called from a goroutine of its own.
+// way.) notice is called from a goroutine of its own. The file's name is
+// in msg as it is, ESC and newlines included, as in ReadPEMContext's
+// errors: what shows msg escapes it (slog's handlers quote it).
 func WithWaitNotice(ctx context.Context, after time.Duration, notice func(msg string, timeout time.Duration)) context.Context {
 	return context.WithValue(ctx, noticeKey{}, &waitNotice{after: after, notice: notice})
 }
@@ -89,8 +90,9 @@ func (w *waiter) waiting(why string, limit time.Duration) {
 			return
 		}
 		wt := w.wait.Load()
-		// (The name escaped, as ReadPEMContext's errors have it.)
-		w.n.notice(fmt.Sprintf("waiting for %s %s: %s", w.flag, escape.Printable(w.path), wt.why), wt.limit)
+		// (The name raw, as ReadPEMContext's errors have it: the log
+		// handler, or whoever shows it, escapes it.)
+		w.n.notice(fmt.Sprintf("waiting for %s %s: %s", w.flag, w.path, wt.why), wt.limit)
 	})
 }
 

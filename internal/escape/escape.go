@@ -46,8 +46,8 @@ func Printable(s string) string {
 }
 
 // Error is Err with its text Printable, and still Err for errors.Is and
-// errors.As: for an error whose text holds what shout did not choose (a
-// handshake's, a server's names; an open's, the file's name).
+// errors.As: for an error whose text holds what a server chose (a
+// handshake's, its certificate's names), which client's callers print.
 type Error struct{ Err error }
 
 func (e Error) Error() string { return Printable(e.Err.Error()) }
