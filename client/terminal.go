@@ -343,7 +343,7 @@ func (t *Terminal) Run(c net.Conn) int {
 		}
 		tt.restore()
 		if err := s.saveHistory(); err != nil {
-			fmt.Fprintf(s.t.Err, "shout: history not saved: %v\n", err)
+			fmt.Fprintf(s.t.Err, "shout: history not saved: %s\n", escape.Printable(err.Error())) // (it names the file)
 		}
 	}()
 	go func() { defer close(linesDone); s.readLines() }()

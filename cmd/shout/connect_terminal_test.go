@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -791,12 +792,18 @@ func TestConnectTerminalReconnectHintNamesFlags(t *testing.T) {
 }
 
 // A history file that cannot be written is said so when shout connect
-// leaves; the lines were lost without a word.
+// leaves; the lines were lost without a word. The error names the file
+// escaped (here where an ESC can be in a name): its ESC reached the
+// terminal raw.
 func TestConnectTerminalHistoryNotSaved(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
 	// Under a file: no directory can be made for it. (A directory, as
 	// any file that is not a regular one, is said so at the start.)
-	notDir := filepath.Join(t.TempDir(), "file")
+	dir, name, shown := t.TempDir(), "fi\x1b[31mle", `fi\x1b[31mle`
+	if runtime.GOOS == "windows" {
+		name, shown = "file", "file"
+	}
+	notDir := filepath.Join(dir, name)
 	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -806,7 +813,7 @@ func TestConnectTerminalHistoryNotSaved(t *testing.T) {
 	f.WriteString("hi\r")
 	scr.expect(t, "HI")
 	f.WriteString("\x04")
-	scr.expect(t, "history not saved")
+	scr.expect(t, "history not saved: mkdir "+filepath.Join(dir, shown)+": ")
 	waitExit(t, cmd)
 }
 
