@@ -75,3 +75,46 @@ func TestLoopResentNotCountedWhenWatchFails(t *testing.T) {
 			r.lost.Load(), r.errs.Load(), r.reconnects.Load(), r.resent.Load(), owed, owed)
 	}
 }
+
+// A connection made again after the window's end, in the gap before a
+// late clock stops the run or in the wait for the replies owed at the
+// end, is not counted made again, as every count is of the time
+// measured (a connection the server closed then is not unserved
+// either): by !warmNow, it was, and the report counted it with those
+// made again while measuring.
+func TestLoopReconnectAfterWindowNotCounted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := Config{Conns: 1, Depth: 1, Size: 16, Warmup: -1, Reconnect: true}
+	r := bareRun(&cfg)
+	r.epoch = time.Now()
+	r.windowFrom.Store(0)
+	r.windowUntil.Store(1) // over, the run not stopping yet
+	l := &loop{r: r, w: r.newWorker(), ep: -1, unsent: r.mostUnsent(), inbox: make(chan redialed, 1)}
+	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(l.ep)
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := takeFD(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &loopConn{fd: -1, q: ring{limit: 8}, redialing: true}
+	l.conns = []*loopConn{c}
+	l.inbox <- redialed{c: c, fd: fd}
+	l.takeRedialed(r.now())
+	defer unix.Close(c.fd)
+	if c.redialing || c.closed {
+		t.Fatalf("being made again %v, closed %v; want the new connection in place", c.redialing, c.closed)
+	}
+	if n := r.reconnects.Load(); n != 0 {
+		t.Errorf("%d connections made again after the window's end counted; want 0", n)
+	}
+}
