@@ -1445,6 +1445,12 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		case <-ctx.Done():
 			return end(time.Now(), true), true, false
 		case <-r.allGone:
+			if r.now() >= r.windowUntil.Load() {
+				// They failed after the window's end, this goroutine
+				// woken late (done and allGone both ready): the window
+				// was measured whole, and the run is not cut short.
+				return end(time.Now(), false), true, false
+			}
 			return end(time.Now(), true), true, true
 		}
 	}

@@ -210,3 +210,57 @@ func TestEarlyEndSenderReadsTimeFirst(t *testing.T) {
 		})
 	}
 }
+
+// A run whose every connection failed after the window's end, before a
+// late clock saw its time up, measured the window whole: it is not cut
+// short. Both were ready to the clock, and one time in two it took the
+// failures for the run's end and said "every connection had failed" of
+// a run that had measured all it was asked for. (Here the window ends,
+// by the clock against it, before the clock's timer fires, so that
+// only the failures are ready to it.)
+func TestAllFailedAfterWindowEndNotCutShort(t *testing.T) {
+	reset := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		select { // answer nothing; reset when told
+		case <-reset:
+			c.(*net.TCPConn).SetLinger(0) // the close resets
+		case <-t.Context().Done():
+		}
+	})
+	var ran atomic.Pointer[run]
+	sent := make(chan struct{})
+	var once sync.Once
+	sentNoted = func(r *run, _ int64, measured bool) {
+		if measured {
+			ran.Store(r)
+			once.Do(func() { close(sent) })
+		}
+	}
+	measuringBegan = func() {
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			t.Error("no message sent while measuring")
+			return
+		}
+		r := ran.Load()
+		r.windowUntil.Store(r.now()) // the window's end: a clock that has yet to wake
+		close(reset)
+		select {
+		case <-r.allGone:
+		case <-time.After(10 * time.Second):
+			t.Error("the connection did not fail on the reset")
+		}
+	}
+	defer func() { sentNoted, measuringBegan = nil, nil }()
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
+		Conns: 1, Depth: 1, Warmup: -1, Duration: time.Minute, Timeout: 5 * time.Second}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.CutShort != "" || rep.Errors != 0 || rep.Lost != 1 {
+		t.Errorf("every connection failed after the window's end: cut short %q, %d errors, %d lost; want not cut short, 0 errors, 1 lost",
+			rep.CutShort, rep.Errors, rep.Lost)
+	}
+}
