@@ -1356,14 +1356,24 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	from, until := r.windowFrom.Load(), r.windowUntil.Load()
 	at := func(t int64) time.Time { return r.epoch.Add(time.Duration(t)) }
 	if wait := time.Until(at(from)); wait > 0 {
+		if warmupWaits != nil {
+			warmupWaits(r)
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
 			r.windowUntil.Store(from) // nothing measured
 			return 0, false, false
 		case <-r.allGone:
-			r.windowUntil.Store(from)
-			return 0, false, true
+			if r.now() < from {
+				r.windowUntil.Store(from)
+				return 0, false, true
+			}
+			// They failed once the window had begun, this goroutine
+			// woken late (the warm-up's time and allGone both ready):
+			// their errors are the measured part's (see fail), and the
+			// run is cut short as measuring begins, below. (Taken for
+			// the warm-up's, it failed "in the warm-up; the first: ?".)
 		}
 	}
 	start := at(from)
@@ -1700,6 +1710,10 @@ var windowTimeUp func(r *run)
 // windowEnded, if not nil, runs as measuring ends, once sending has
 // stopped (tests).
 var windowEnded func()
+
+// warmupWaits, if not nil, runs as the clock begins its wait for the
+// warm-up's end: a clock held there is one woken late (tests).
+var warmupWaits func(r *run)
 
 // windowBegins, if not nil, runs as the clock wakes at the window's start
 // (the warm-up's time is up: the run already counts as measuring, by the

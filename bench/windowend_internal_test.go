@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"log/slog"
 	"math"
@@ -262,5 +264,68 @@ func TestAllFailedAfterWindowEndNotCutShort(t *testing.T) {
 	if rep.CutShort != "" || rep.Errors != 0 || rep.Lost != 1 {
 		t.Errorf("every connection failed after the window's end: cut short %q, %d errors, %d lost; want not cut short, 0 errors, 1 lost",
 			rep.CutShort, rep.Errors, rep.Lost)
+	}
+}
+
+// A run whose every connection failed once the warm-up was over, before
+// a late clock saw it over, is cut short while measuring, its errors
+// the measured part's: the clock took the failures for the warm-up's,
+// and the run failed with "every connection failed in the warm-up,
+// before measuring; the first: ?", fail having counted none the
+// warm-up's. (Here the clock is held as its wait for the warm-up's end
+// begins, so that only the failures are ready to it.)
+func TestAllFailedAfterWarmupEndCutShortMeasuring(t *testing.T) {
+	reset := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		go func() { // reset when told
+			select {
+			case <-reset:
+				c.(*net.TCPConn).SetLinger(0) // the close resets
+				c.Close()
+			case <-t.Context().Done():
+			}
+		}()
+		in := bufio.NewReader(c)
+		for { // answer each line, in upper case (ASCII)
+			line, err := in.ReadBytes('\n')
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(bytes.ToUpper(line)); err != nil {
+				return
+			}
+		}
+	})
+	measured := make(chan struct{}) // a message sent while measuring
+	var once sync.Once
+	sentNoted = func(_ *run, _ int64, m bool) {
+		if m {
+			once.Do(func() { close(measured) })
+		}
+	}
+	warmupWaits = func(r *run) {
+		select {
+		case <-measured:
+		case <-time.After(10 * time.Second):
+			t.Error("no message sent while measuring")
+			return
+		}
+		close(reset)
+		select {
+		case <-r.allGone:
+		case <-time.After(10 * time.Second):
+			t.Error("the connection did not fail on the reset")
+		}
+	}
+	defer func() { sentNoted, warmupWaits = nil, nil }()
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr}, Text: "ascii",
+		Conns: 1, Depth: 1, Warmup: 20 * time.Millisecond, Duration: time.Minute, Timeout: 5 * time.Second}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.CutShort == "" || rep.Errors != 1 || rep.WarmupErrors != 0 {
+		t.Errorf("every connection failed after the warm-up's end: cut short %q, %d errors (first: %q), %d in the warm-up; want cut short, 1 error, none in the warm-up",
+			rep.CutShort, rep.Errors, rep.FirstError, rep.WarmupErrors)
 	}
 }
