@@ -523,19 +523,25 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 }
 
 // write sends datagram seq, and reports whether the socket serves on.
+// Once the run is stopping a failure is no error (Run's deadline for
+// the replies owed has passed, or the socket was refused), but the
+// socket serves no more all the same: taken for served, an open loop's
+// sendRest went on through every datagram due, each counted lost.
 func (u *udpSocket) write(seq uint64) (ok bool) {
 	r := u.r
 	u.pkt = appendSeq(u.pkt[:0], seq)
 	u.pkt = append(u.pkt, r.bodies[pick(u.i, seq)]...)
-	if _, err := u.c.Write(u.pkt); err != nil && !r.stopping.Load() {
-		if sockerr.Refused(err) {
-			u.refuse(err)
-		} else {
-			u.ended(r.fail(failed("send", err))) // no more sends: the socket serves no more
-		}
-		return false
+	_, err := u.c.Write(u.pkt)
+	switch {
+	case err == nil:
+		return true
+	case r.stopping.Load():
+	case sockerr.Refused(err):
+		u.refuse(err)
+	default:
+		u.ended(r.fail(failed("send", err))) // no more sends: the socket serves no more
 	}
-	return true
+	return false
 }
 
 // sendClosed is a closed loop's sender: a datagram each time a place is
