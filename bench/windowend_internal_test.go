@@ -124,12 +124,14 @@ func TestEarlyEndSenderReadsTimeFirst(t *testing.T) {
 		name    string
 		network string
 		rate    float64 // one connection's
-		churn   bool
 	}{
-		{"closed loop", "tcp", 0, false},
-		{"open loop", "tcp", 2000, false},
-		{"udp closed loop", "udp", 0, false}, // (a datagram's sentNoted is of its send, not its due)
-		{"churn", "tcp", 0, true},
+		{"closed loop", "tcp", 0},
+		{"open loop", "tcp", 2000},
+		{"udp closed loop", "udp", 0}, // (a datagram's sentNoted is of its send, not its due)
+		// No churn row: the held churner's dial takes Ctrl-C's context,
+		// so it sends nothing whichever order it reads in (with the two
+		// swapped, such a row passed too); exchangeOnce looks at
+		// stopping again once it has its time.
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := &server.Server{Logger: slog.New(slog.DiscardHandler)}
@@ -196,7 +198,7 @@ func TestEarlyEndSenderReadsTimeFirst(t *testing.T) {
 			}
 			defer func() { sendTimed, sentNoted, windowEnds = nil, nil, nil }()
 			cfg := Config{Endpoint: endpoint.Endpoint{Network: tc.network, Address: addr},
-				Conns: 1, Depth: 1, Rate: tc.rate, Churn: tc.churn,
+				Conns: 1, Depth: 1, Rate: tc.rate,
 				Warmup: -1, Duration: time.Minute, Timeout: 2 * time.Second}
 			if _, err := Run(ctx, cfg); err != nil {
 				t.Fatal(err)
