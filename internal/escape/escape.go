@@ -27,7 +27,7 @@ import (
 // names as they are, and a log's handler escapes its values itself.
 // What a client sent is data: server.Escape quotes it reversibly.
 func Printable(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !shown(r) }) {
 		return s
 	}
 	var b strings.Builder
@@ -35,7 +35,7 @@ func Printable(s string) string {
 		switch {
 		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
 			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case unicode.IsPrint(r):
+		case shown(r):
 			b.WriteRune(r)
 		default:
 			q := strconv.QuoteRune(r) // '\x1b'
@@ -43,6 +43,17 @@ func Printable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// shown reports whether r prints as itself: what unicode.IsPrint takes;
+// the ideographic space (U+3000), full-width, of CJK file names; and the
+// zero width joiner and non-joiner, which join an emoji sequence (👩‍💻)
+// and the letters of Persian and Indic words. None moves the cursor or
+// reorders the line (the bidi controls, which do, stay escaped). Spaces
+// that look like ' ' (U+00A0, as pasted) stay escaped too: the name is
+// not the one it looks like.
+func shown(r rune) bool {
+	return unicode.IsPrint(r) || r == '\u3000' || r == '\u200c' || r == '\u200d'
 }
 
 // Error is Err with its text Printable, and still Err for errors.Is and
