@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"shout/internal/escape"
 	"shout/internal/sockerr"
 )
 
@@ -74,7 +75,9 @@ func (t *tracedConn) line(format string, a ...any) {
 	b := make([]byte, 0, 256)
 	b = append(b, TracePrefix...)
 	b = fmt.Appendf(b, "fd=%s ", fdString(t.fd))
-	b = fmt.Appendf(b, format, a...)
+	// Escaped whole: an address (a Unix socket's name) or an error's
+	// text may hold ESC or a newline; the data, quoted, reads as it was.
+	b = append(b, escape.Printable(fmt.Sprintf(format, a...))...)
 	b = append(b, '\n')
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -181,6 +181,27 @@ func TestTraceUnixConnect(t *testing.T) {
 	}
 }
 
+// A Unix socket's name is the user's, and may hold ESC and a newline:
+// the connect line printed it raw (shout connect --trace unix://…), a
+// colour turned on and a trace line forged. It is escaped, as shout's
+// other lines escape it.
+func TestTraceEscapesTheSocketName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s\x1b[31m\nt")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Skipf("no such Unix socket name here: %v", err)
+	}
+	defer ln.Close()
+	raw := dial(t, "unix", path)
+	var log shouttest.Log
+	c := client.Trace(raw, &log)
+	c.Close()
+	want := "connect(" + filepath.Join(filepath.Dir(path), `s\x1b[31m\nt`) + ") → connected from"
+	if got := log.String(); strings.ContainsAny(got, "\x1b") || !strings.Contains(got, want) {
+		t.Errorf("trace %q: want %q in it, and no ESC", got, want)
+	}
+}
+
 // Over TLS the lines name the socket's descriptor, as over TCP: they said
 // fd=?, since a TLS connection is no syscall.Conn.
 func TestTraceTLSNamesTheSocket(t *testing.T) {
