@@ -107,3 +107,25 @@ func TestTraceUnixListenerReuseAddr(t *testing.T) {
 		t.Errorf("%q: want it said that a Unix socket has no TIME_WAIT", reuse)
 	}
 }
+
+// A Unix socket's name is the user's, and may hold ESC and a newline:
+// the bind line printed it raw (shout serve --trace unix://…), where
+// the client's address on the accept line is escaped. A name in any
+// script, emoji sequences too, reads as it is.
+func TestTraceEscapesTheListenerName(t *testing.T) {
+	var trace shouttest.Log
+	srv := &server.Server{Logger: slog.New(slog.DiscardHandler), Observer: server.NewTraceObserver(&trace)}
+	path := filepath.Join(t.TempDir(), "中文👩\u200d💻\x1b[31m\nt")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, ln)
+	if !trace.WaitFor("listen(", bound) {
+		t.Fatalf("no listen in the trace:\n%s", trace.String())
+	}
+	want := "bind(" + filepath.Join(filepath.Dir(path), "中文👩\u200d💻"+`\x1b[31m\nt`) + ")"
+	if got := trace.String(); strings.Contains(got, "\x1b") || !strings.Contains(got, want) {
+		t.Errorf("trace %q: want %q in it, and no ESC", got, want)
+	}
+}

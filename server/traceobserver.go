@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"shout/internal/escape"
 	"shout/internal/named"
 	"shout/internal/sockerr"
 )
@@ -143,7 +144,9 @@ func (t *tracer) TraceListener(l net.Listener) {
 		}
 		b = append(b, newLine(fd).f("setsockopt(SOL_SOCKET, SO_REUSEADDR, 1): %s", why).end()...)
 	}
-	b = append(b, newLine(fd).f("bind(%s)", l.Addr()).end()...)
+	// (Escaped: a Unix socket's name may hold ESC or a newline. It is
+	// the user's, not a client's: a name in any script reads as it is.)
+	b = append(b, newLine(fd).f("bind(%s)", escape.Printable(l.Addr().String())).end()...)
 	if n, where := somaxconn(); n > 0 {
 		b = append(b, newLine(fd).f("listen(%d): up to %d connections wait for accept() (the backlog: %s, which Go passes; the lesson asks for 5)", n, n, where).end()...)
 	} else {
@@ -373,7 +376,7 @@ func (t *tracer) TracePacket(pc net.PacketConn) PacketTrace {
 	family, typ, _ := sockFacts(fd)
 	var b []byte
 	b = append(b, newLine(fd).f("socket(%s, %s) → fd %s: a %s socket", family, typ, fdString(fd), pc.LocalAddr().Network()).end()...)
-	b = append(b, newLine(fd).f("bind(%s): no listen, no accept: each recvfrom says who sent the datagram", pc.LocalAddr()).end()...)
+	b = append(b, newLine(fd).f("bind(%s): no listen, no accept: each recvfrom says who sent the datagram", escape.Printable(pc.LocalAddr().String())).end()...)
 	t.write(b)
 	return &packetTrace{t: t, fd: fd}
 }
