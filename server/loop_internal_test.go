@@ -451,12 +451,7 @@ func TestLoopReadsPastPassedDescriptors(t *testing.T) {
 // ready list already, as it is, just reported writable: the loop must
 // poll again.
 func TestLoopReadsAfterReplyDrains(t *testing.T) {
-	small := func(opt int) func(_, _ string, rc syscall.RawConn) error {
-		return func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, 4096) })
-		}
-	}
-	lc := net.ListenConfig{Control: small(unix.SO_SNDBUF)} // the connections inherit it
+	lc := net.ListenConfig{Control: bufferSize(unix.SO_SNDBUF, 4096)} // the connections inherit it
 	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -464,7 +459,7 @@ func TestLoopReadsAfterReplyDrains(t *testing.T) {
 	g := newGate()
 	addr := oneLoop(t, &Server{Observer: g, ReadSize: 4096}, ln)
 	g.onOpen.Store(true)
-	d := net.Dialer{Timeout: 10 * time.Second, Control: small(unix.SO_RCVBUF)}
+	d := net.Dialer{Timeout: 10 * time.Second, Control: bufferSize(unix.SO_RCVBUF, 4096)}
 	c, err := d.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)

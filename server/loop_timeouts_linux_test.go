@@ -117,11 +117,7 @@ func TestLoopLingerWaitsWriteTimeoutForAStuckClient(t *testing.T) {
 // buffer (pendingReply).
 func bigSendBuffers(t *testing.T) net.Listener {
 	t.Helper()
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20) })
-		return err
-	}}
+	lc := net.ListenConfig{Control: bufferSize(unix.SO_SNDBUF, 4<<20)} // the connections inherit it
 	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +129,7 @@ func bigSendBuffers(t *testing.T) net.Listener {
 // kilobytes of replies fill.
 func slowReader(t *testing.T, addr net.Addr) net.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
-		return err
-	}}
+	d := net.Dialer{Timeout: 10 * time.Second, Control: bufferSize(unix.SO_RCVBUF, 4096)}
 	c, err := d.Dial(addr.Network(), addr.String())
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +137,19 @@ func slowReader(t *testing.T, addr net.Addr) net.Conn {
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// bufferSize is a Control for a Dialer or ListenConfig that sets the
+// socket's buffer opt (SO_SNDBUF or SO_RCVBUF) to n bytes, as far as the
+// system allows.
+func bufferSize(opt, n int) func(_, _ string, rc syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, n) }); cerr != nil {
+			return cerr
+		}
+		return err
+	}
 }
 
 // A connection turned away over MaxConns lingers for Linger on the loop's
