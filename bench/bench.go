@@ -385,12 +385,10 @@ type Report struct {
 	DroppedByBench int64 `json:"dropped_by_bench,omitempty"`
 	Duplicates     int64 `json:"duplicates"`
 	Reordered      int64 `json:"reordered"`
-	// Reconnects counts new connections made while measuring, by the
-	// clock against the window (not in the warm-up, nor after it, as the
-	// run stops), for ones the server closed or that failed (a reset, no
-	// reply within Timeout) (Config.Reconnect); Resent, the measured
-	// messages owed at a graceful close, sent again on a new connection,
-	// in the wait at the end too.
+	// Reconnects counts new connections made for ones the server closed
+	// or that failed (a reset, no reply within Timeout) once measuring
+	// began (Config.Reconnect); Resent, the measured messages owed at a
+	// graceful close, sent again on them.
 	Reconnects int64 `json:"reconnects,omitempty"`
 	Resent     int64 `json:"resent,omitempty"`
 	// Unserved counts the connections the server closed, while

@@ -816,7 +816,7 @@ func (l *loop) takeRedialed(now int64) {
 			l.broken(c, fmt.Errorf("event loop: %w", err))
 			continue
 		}
-		if r.inWindow(now) { // counts are the measured part's: not the warm-up's, nor after the window
+		if !r.warmNow() { // not the warm-up's: counts are the measured part's
 			r.reconnects.Add(1)
 		}
 		r.resent.Add(c.resend)
