@@ -2958,6 +2958,57 @@ func TestOpenLoopIdleCloseIsAnError(t *testing.T) {
 	}
 }
 
+// The same close, with bench's reader stalled between the server's last
+// reply and its wait on the connection, and the next message falling due
+// meanwhile: the close had come before that message, so it is the
+// connection's error, and the message (due before the error, in the
+// window) never sent on a failed connection, as the event loops count
+// it, which read the close before they send.
+// The goroutine driver sent it, and its reader, woken, found it owed and
+// counted it wrong ("closed before the reply began"), as if the server
+// had closed on it: a verdict that the server was broken, though it had
+// merely closed an idle connection.
+func TestOpenLoopIdleCloseWhileReaderStalls(t *testing.T) {
+	if !goroutineDriver {
+		t.Skip("the stall is of the goroutine driver's reader")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux's TCP state shows a close that no read has met")
+	}
+	// closed: the server has shut its side. Over loopback its close has
+	// come to bench's socket as the shutdown returns.
+	closed := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for range 2 {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		close(closed) // (one connection: the run has one)
+		c.SetReadDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+	})
+	// The reader, having taken the second reply (1), waits until the
+	// third message's send has ended, and that send begins once the
+	// server has closed.
+	t.Cleanup(bench.HoldStreamReaderOverSend(1, closed))
+	cfg := bench.Patient(quick("tcp", addr))
+	cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 1, 1, 2, "ascii"
+	cfg.Duration, cfg.Timeout = 1500*time.Millisecond, time.Second
+	rep := run(t, cfg)
+	if rep.Messages != 2 || rep.Errors != 1 || rep.Mismatches != 0 || rep.Lost != 0 || rep.UnsentFailed != 1 ||
+		!strings.Contains(rep.FirstError, "the server closed the connection") {
+		t.Errorf("%d messages, %d errors (%q), %d wrong (%q), %d lost, %d never sent on failed connections; want 2, 1 (the server closed the connection), 0, 0, 1",
+			rep.Messages, rep.Errors, rep.FirstError, rep.Mismatches, rep.FirstMismatch, rep.Lost, rep.UnsentFailed)
+	}
+}
+
 // A datagram sent in the warm-up counts for nothing, whatever becomes of
 // it: lost (here the first, answered only after Timeout, within the
 // warm-up: lost, then late) or answered twice (the second). Only what was

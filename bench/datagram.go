@@ -591,7 +591,7 @@ func (u *udpSocket) sendClosed() {
 // when the time was up (behind the rate: a socket sends about 70,000 a
 // second here), or once the socket failed, never sent. (Sending one a
 // pass, on its own schedule, it left what it was behind by in no count.)
-func (u *udpSocket) sendDue(n int, cad cadence, first uint64) (ok bool) {
+func (u *udpSocket) sendDue(n int, cad cadence, first uint64) sendFate {
 	r := u.r
 	u.expire(time.Now())
 	// measured: datagram j counts, by when it fell due.
@@ -609,10 +609,10 @@ func (u *udpSocket) sendDue(n int, cad cadence, first uint64) (ok bool) {
 			for k := j + 1; k < n; k++ {
 				u.put(measured(k))
 			}
-			return false
+			return batchFailed
 		}
 	}
-	return true
+	return batchSent
 }
 
 // wake ends a socket's reader, which ends on an error once the socket is

@@ -27,17 +27,26 @@ func bindNoPort(_, _ string, c syscall.RawConn) error {
 // this side has not closed it. A reset that one goroutine's write met
 // leaves another's read only the end of file, as if the server had
 // closed; the state tells them apart.
-func wasReset(c net.Conn) bool {
+func wasReset(c net.Conn) bool { return tcpState(c) == unix.BPF_TCP_CLOSE }
+
+// serverClosed reports whether c's server has closed its side of the
+// TCP connection, its close come (CLOSE_WAIT), whether or not a read has
+// met it yet.
+func serverClosed(c net.Conn) bool { return tcpState(c) == unix.BPF_TCP_CLOSE_WAIT }
+
+// tcpState is the state of c's TCP connection (unix.BPF_TCP_*), or 0 if
+// it has none to tell: not TCP, or closed by this side.
+func tcpState(c net.Conn) uint8 {
 	if nc, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
 		c = nc.NetConn()
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return false
+		return 0
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return 0
 	}
 	var state uint8
 	rc.Control(func(fd uintptr) {
@@ -45,5 +54,5 @@ func wasReset(c net.Conn) bool {
 			state = info.State
 		}
 	})
-	return state == unix.BPF_TCP_CLOSE
+	return state
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // wasReset tells a reset whose error a write took from a clean close:
-// both leave a read the end of file.
+// both leave a read the end of file. serverClosed tells the clean close.
 func TestWasReset(t *testing.T) {
 	for _, reset := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -41,6 +41,9 @@ func TestWasReset(t *testing.T) {
 		}
 		if got := wasReset(c); got != reset {
 			t.Errorf("reset %v: wasReset says %v", reset, got)
+		}
+		if got := serverClosed(c); got == reset {
+			t.Errorf("reset %v: serverClosed says %v", reset, got)
 		}
 		c.Close()
 	}

@@ -256,3 +256,34 @@ func Patient(c Config) Config {
 	c.patient = true
 	return c
 }
+
+// HoldStreamReaderOverSend makes a goroutine-driven stream connection's
+// reader, having taken reply k (from 0), wait until its writer's send of
+// message k+1 has ended, and that send begin only once ready is closed,
+// until the returned function is called.
+func HoldStreamReaderOverSend(k uint64, ready <-chan struct{}) (restore func()) {
+	sent := make(chan struct{})
+	// (Each wait is bounded: a run that never sends it does not hang.)
+	replyTaken = func(n uint64) {
+		if n == k {
+			select {
+			case <-sent:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}
+	sendStarts = func(n uint64) {
+		if n == k+1 {
+			select {
+			case <-ready:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}
+	sendEnds = func(n uint64) {
+		if n == k+1 {
+			close(sent)
+		}
+	}
+	return func() { replyTaken, sendStarts, sendEnds = nil, nil, nil }
+}

@@ -51,7 +51,7 @@ func TestOpenLoopRoomFreedWhileSending(t *testing.T) {
 	var total atomic.Int64
 	calls := 0
 	enough := make(chan struct{})
-	send := func(n int, _ cadence, _ uint64) bool {
+	send := func(n int, _ cadence, _ uint64) sendFate {
 		calls++
 		switch calls {
 		case 1: // fills the flight; the reader then frees one place
@@ -66,7 +66,7 @@ func TestOpenLoopRoomFreedWhileSending(t *testing.T) {
 		if s := total.Add(int64(n)); s >= want && s-int64(n) < want {
 			close(enough)
 		}
-		return true
+		return batchSent
 	}
 	ended := make(chan struct{})
 	go func() { defer close(ended); r.openLoop(0, send, make(chan struct{}), sent) }()
@@ -90,12 +90,12 @@ func TestOpenLoopHeldBackAtTheStopCounted(t *testing.T) {
 	const most = 8
 	r, sent := openLoopRun(most)
 	filled := make(chan struct{})
-	send := func(n int, _ cadence, _ uint64) bool {
+	send := func(n int, _ cadence, _ uint64) sendFate {
 		for range n {
 			sent.push(sentMsg{})
 		}
 		close(filled) // (once: it sends no more, held back)
-		return true
+		return batchSent
 	}
 	ended := make(chan struct{})
 	go func() { defer close(ended); r.openLoop(0, send, make(chan struct{}), sent) }()

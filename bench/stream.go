@@ -95,6 +95,22 @@ func (r *run) timing() bool { return !r.stopping.Load() && !r.cfg.patient }
 // fails (tests).
 var streamReaderStart, sendFailed func()
 
+// replyTaken, if not nil, runs as a goroutine-driven stream connection's
+// reader has taken reply k (from 0); sendStarts as its writer begins a
+// send whose first message is its k-th, and sendEnds as that send has
+// written its batch or held it back (tests).
+var replyTaken, sendStarts, sendEnds func(k uint64)
+
+// sendFate is what became of the batch of messages a send was given
+// (openLoop).
+type sendFate int
+
+const (
+	batchSent   sendFate = iota // written
+	batchFailed                 // its write failed: the connection is gone, and the batch owed (lost, if it counts)
+	batchHeld                   // not sent: the connection was gone before it (never sent, as what falls due after)
+)
+
 // sentMsg is a message on its way: when it was sent (or due), and whether
 // it counts.
 type sentMsg struct {
@@ -258,6 +274,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if sent.empty() && br.Buffered() > 0 {
 				r.strays(&wrong, br, now)
 			}
+			if replyTaken != nil {
+				replyTaken(k)
+			}
 			if r.cfg.Rate <= 0 {
 				slots <- struct{}{}
 			}
@@ -276,7 +295,37 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	stopDeadline := false // a write as the run stops has set its own deadline
 	k := uint64(0)        // messages sent (see pick)
 	// send writes n messages in one write: those of cad from first on.
-	send := func(n int, cad cadence, first uint64) (ok bool) {
+	send := func(n int, cad cadence, first uint64) sendFate {
+		if sendStarts != nil {
+			sendStarts(k)
+		}
+		if r.cfg.Rate > 0 && sent.empty() && serverClosed(c) {
+			// An open loop's server closed the connection with nothing
+			// owed, between messages, and the reader, held up on a busy
+			// machine, has yet to read the close (see flight.watch).
+			// Written, the batch was owed at the close: the reader
+			// counted its first wrong, "closed before the reply began",
+			// as if the server had closed on it, though the close came
+			// first. Held back, it is never sent, as the event loops,
+			// which read a close before they send, count it; the reader
+			// counts the close, an error, and ends (dead), while the
+			// queue is open. (A reader that found bytes answering
+			// nothing before the close waits for a message to read
+			// them with: the writer waits for the stop then.) Looked at
+			// only with nothing owed: a connection whose replies keep
+			// up with its rate pays a system call a send.
+			if sendEnds != nil {
+				sendEnds(k)
+			}
+			select {
+			case <-dead:
+			case <-r.stop: // (stopping: the close counts for nothing)
+			}
+			return batchHeld
+		}
+		if sendEnds != nil {
+			defer sendEnds(k)
+		}
 		batch = batch[:0]
 		for j := range n {
 			batch = append(batch, r.msgs[pick(i, k)]...)
@@ -308,9 +357,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if sendFailed != nil {
 				sendFailed()
 			}
-			return false
+			return batchFailed
 		}
-		return true
+		return batchSent
 	}
 	if r.cfg.Rate > 0 {
 		r.openLoop(i, send, dead, sent)
@@ -344,7 +393,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				break more
 			}
 		}
-		if !send(n, sentAt(int64(at.Sub(r.epoch))), 0) {
+		if send(n, sentAt(int64(at.Sub(r.epoch))), 0) != batchSent {
 			return
 		}
 	}
@@ -433,8 +482,9 @@ var openLoopWaits func(r *run)
 // what fell due before the window's end and was not sent yet (sendRest),
 // unless it was behind its schedule: then that is never sent, held back.
 // A nil sent bounds nothing (UDP: a datagram's place never waits for a
-// reply; see udpRingMost).
-func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64) (ok bool), dead <-chan struct{}, sent *flight) {
+// reply; see udpRingMost). A batch that send held back (batchHeld) is
+// never sent, with what falls due after: its connection had failed.
+func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64) sendFate, dead <-chan struct{}, sent *flight) {
 	if openLoopStarts != nil {
 		openLoopStarts()
 	}
@@ -474,8 +524,13 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64) (ok bo
 			held = unanswered
 		}
 		if n > 0 {
-			ok := send(n, cad, first)
+			fate := send(n, cad, first)
+			ok := fate == batchSent
 			switch {
+			case fate == batchHeld:
+				next = first // (none of them was sent)
+				ended(connFailed)
+				return
 			case !ok && !r.stopping.Load():
 				ended(connFailed)
 				return
@@ -551,7 +606,7 @@ func fellDue(cad cadence, next uint64, now, until int64, most int) int {
 // cannot send is never sent (ended): held back by the replies owed (its
 // most in flight, room), on a connection gone (dead), or past a write
 // the server had not taken by Run's deadline.
-func (r *run) sendRest(send func(n int, cad cadence, first uint64) (ok bool), dead <-chan struct{}, room func() int,
+func (r *run) sendRest(send func(n int, cad cadence, first uint64) sendFate, dead <-chan struct{}, room func() int,
 	cad cadence, next *uint64, ended func(unsentWhy)) {
 	<-r.stop                      // the window's end stored (see haltEarly)
 	until := r.windowUntil.Load() // (as the run stopped: earlier, if it ended early)
@@ -570,7 +625,12 @@ func (r *run) sendRest(send func(n int, cad cadence, first uint64) (ok bool), de
 			ended(unanswered)
 			return
 		}
-		if !send(n, cad, first) {
+		switch send(n, cad, first) {
+		case batchHeld:
+			*next = first
+			ended(connFailed)
+			return
+		case batchFailed:
 			ended(untaken)
 			return
 		}
