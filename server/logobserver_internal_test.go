@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -145,6 +146,11 @@ func TestLogLinesKeepNoStaleAddress(t *testing.T) {
 	o.ConnOpen(&ConnInfo{Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 3}, Local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 8080}})
 	o.ConnOpen(&ConnInfo{Remote: addr("127.0.0.1:4"), Local: lo})
 	o.ConnOpen(&ConnInfo{Remote: &net.UnixAddr{Name: "@c", Net: "unix"}, Local: &net.UnixAddr{Name: "/run/s", Net: "unix"}})
+	// The local address of the line before differs only by its port, then
+	// only by its zone (listeners on two ports, or on fe80::1 of two links).
+	o.ConnOpen(&ConnInfo{Remote: addr("127.0.0.1:5"), Local: addr("127.0.0.1:8081")})
+	o.ConnOpen(&ConnInfo{Remote: addr("[fe80::9%eth0]:6"), Local: addr("[fe80::1%eth0]:8080")})
+	o.ConnOpen(&ConnInfo{Remote: addr("[fe80::9%lo]:7"), Local: addr("[fe80::1%lo]:8080")})
 	want := `level=INFO msg=open remote=127.0.0.1:40000 local=127.0.0.1:8080
 level=INFO msg=close remote=192.0.2.7:5000 reason=eof bytes_in=0 bytes_out=0
 level=INFO msg=open remote=[::1]:1 local=127.0.0.2:8080
@@ -152,6 +158,9 @@ level=INFO msg=open remote=[::1]:2 local=127.0.0.2:8080
 level=INFO msg=open remote=127.0.0.9:3 local=127.0.0.2:8080
 level=INFO msg=open remote=127.0.0.1:4 local=127.0.0.1:8080
 level=INFO msg=open remote=@c local=/run/s
+level=INFO msg=open remote=127.0.0.1:5 local=127.0.0.1:8081
+level=INFO msg=open remote=[fe80::9%eth0]:6 local=[fe80::1%eth0]:8080
+level=INFO msg=open remote=[fe80::9%lo]:7 local=[fe80::1%lo]:8080
 `
 	if got := buf.String(); got != want {
 		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
@@ -191,6 +200,60 @@ func TestLogOpenWithoutLocalAddress(t *testing.T) {
 	// The open line comes before the connection's first read.
 	if line := buf.String(); !strings.Contains(line, `msg=open remote=127.0.0.1:`) || !strings.Contains(line, ` local=""`) {
 		t.Errorf("no open line with an empty local address:\n%s", line)
+	}
+}
+
+// The TLS open line names the local address as the plain one does: none,
+// for a net.Conn of the caller's that has none.
+func TestLogTLSOpenWithoutLocalAddress(t *testing.T) {
+	var buf syncBuf
+	o := NewLogObserver(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: noTime})))
+	o.ConnOpen(&ConnInfo{Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 7}, TLS: &tls.ConnectionState{Version: tls.VersionTLS13}})
+	if got, want := buf.String(), "level=INFO msg=open remote=127.0.0.1:7 local=\"\" tls=\"TLS 1.3\"\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// noTime leaves the time out of a test's log lines.
+func noTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// The local address kept for the next open line is shared by the loops,
+// or the connections' goroutines, that open connections at once, to
+// different local addresses: each line must show its own connection's.
+// (Run with -race: a kept address changed in place is a data race.)
+func TestLogLocalAddressFromManyGoroutines(t *testing.T) {
+	var buf syncBuf
+	o := NewLogObserver(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: noTime})))
+	locals := []string{"127.0.0.1:8080", "127.0.0.1:8081", "[::1]:8080", "[fe80::1%eth0]:8080"}
+	const goroutines, each = 4, 200
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				k := (g + i) % len(locals)
+				// A new address for each, as a wildcard listener's
+				// connections have, equal to the others by value only.
+				local := net.TCPAddrFromAddrPort(netip.MustParseAddrPort(locals[k]))
+				o.ConnOpen(&ConnInfo{Remote: &net.TCPAddr{IP: net.IPv4(192, 0, 2, byte(k)).To4(), Port: 1 + g*each + i}, Local: local})
+			}
+		})
+	}
+	wg.Wait()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != goroutines*each {
+		t.Fatalf("%d lines, want %d", len(lines), goroutines*each)
+	}
+	for _, l := range lines {
+		var k, port int
+		var local string
+		if _, err := fmt.Sscanf(l, "level=INFO msg=open remote=192.0.2.%d:%d local=%s", &k, &port, &local); err != nil || k >= len(locals) || local != locals[k] {
+			t.Errorf("line %q (%v): want local=%s", l, err, locals[min(k, len(locals)-1)])
+		}
 	}
 }
 
