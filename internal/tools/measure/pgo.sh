@@ -17,6 +17,12 @@
 set -euo pipefail
 secs=${1:-15} out=${2:-/tmp/shout.pgo}
 bin=${PEERS_BIN:-/tmp/peers-bin}
+# Without the load client every workload fails (taskset says so), and
+# what is left is a profile of an idle server that looks like any other.
+if [[ ! -x $bin/load ]]; then
+  echo "pgo.sh: no load client at $bin/load: build it with ../shared/peers/rounds.py, or set PEERS_BIN" >&2
+  exit 1
+fi
 tmp=$(mktemp -d)
 trap 'kill ${spid:-} 2>/dev/null || true; rm -rf "$tmp"' EXIT
 go test -c -pgo=off -o "$tmp/shout.test" ./cmd/shout
