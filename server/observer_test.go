@@ -198,6 +198,38 @@ func TestLogObserverRemoteChanged(t *testing.T) {
 	}
 }
 
+// The log observer keeps no address of its caller's past the call (an
+// Observer's pointers are valid only during it): a driver of one's own
+// that changes its addresses in place for the next connection has them
+// logged as they are now. (Found in review: the text kept for the first
+// was logged again, as the pointer was the same.)
+func TestLogObserverAddressChangedInPlace(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey || a.Key == "duration" {
+			return slog.Attr{}
+		}
+		return a
+	}})))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 21).To4(), Port: 1111}
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 8080}
+	c := &server.ConnInfo{Remote: remote, Local: local}
+	obs.ConnOpen(c)
+	obs.ConnClose(c)
+	*remote = net.TCPAddr{IP: net.IPv4(127, 0, 0, 22).To4(), Port: 2222} // the next connection
+	*local = net.TCPAddr{IP: net.IPv4(127, 0, 0, 2).To4(), Port: 8081}
+	obs.ConnOpen(c)
+	obs.ConnClose(c)
+	want := `level=INFO msg=open remote=127.0.0.21:1111 local=127.0.0.1:8080
+level=INFO msg=close remote=127.0.0.21:1111 reason=none bytes_in=0 bytes_out=0
+level=INFO msg=open remote=127.0.0.22:2222 local=127.0.0.2:8081
+level=INFO msg=close remote=127.0.0.22:2222 reason=none bytes_in=0 bytes_out=0
+`
+	if got := buf.String(); got != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 // With -v a message is logged cut to its first 96 bytes: at the start of
 // a character, with the bytes left out counted, for messages and
 // datagrams alike. (Found in review: 95 a's and a ß logged the ß's first
