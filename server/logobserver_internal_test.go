@@ -167,19 +167,19 @@ level=INFO msg=open remote=[fe80::9%lo]:7 local=[fe80::1%lo]:8080
 	}
 }
 
-// A net.Listener of the caller's may hand Serve connections with no local
-// address (LocalAddr nil): the open line took its text, and the server
-// died of a nil dereference at its first client. The line now shows it
-// empty, as it shows a remote address that is missing.
+// A net.Conn of the caller's (a net.Listener's, or WrapConn's, as here)
+// may have no local address (LocalAddr nil): the open line took its text,
+// and the server died of a nil dereference at its first client. The line
+// now shows it empty, as it shows a remote address that is missing.
 func TestLogOpenWithoutLocalAddress(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf syncBuf
-	srv := &Server{Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	srv := &Server{Logger: slog.New(slog.NewTextHandler(&buf, nil)), WrapConn: func(c net.Conn) (net.Conn, error) { return noLocalConn{c}, nil }}
 	errs := make(chan error, 1)
-	go func() { errs <- srv.Serve(noLocalListener{ln}) }()
+	go func() { errs <- srv.Serve(ln) }()
 	defer func() {
 		srv.Close()
 		<-errs
@@ -255,16 +255,6 @@ func TestLogLocalAddressFromManyGoroutines(t *testing.T) {
 			t.Errorf("line %q (%v): want local=%s", l, err, locals[min(k, len(locals)-1)])
 		}
 	}
-}
-
-type noLocalListener struct{ net.Listener }
-
-func (l noLocalListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return noLocalConn{c}, nil
 }
 
 type noLocalConn struct{ net.Conn }
