@@ -512,3 +512,43 @@ func TestTraceListenerNotAfterStop(t *testing.T) {
 		t.Errorf("%d trace writes after the server stopped:\n%s", n, w.String())
 	}
 }
+
+// A net.Listener of the caller's may hand Serve connections with no
+// remote address (RemoteAddr nil): the trace's accept line took its text,
+// and the server died of a nil dereference at its first client. (Found
+// in review, as the log's open line had with no local address.)
+func TestTraceAcceptWithoutRemoteAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log shouttest.Log
+	shouttest.Serve(t, &server.Server{Logger: discard(), Observer: server.NewTraceObserver(&log)}, noRemoteListener{ln})
+	c := shouttest.Dial(t, "tcp", ln.Addr().String(), bound)
+	if _, err := io.WriteString(c, "hi\n"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "HI\n" {
+		t.Fatalf("reply %q, %v; want %q", got, err, "HI\n")
+	}
+	// The accept line comes before the connection is served.
+	if trace := log.String(); !regexp.MustCompile(`(?m)^trace fd=\S+ accept\(\) → fd \S+, a client without an address: a new socket`).MatchString(trace) {
+		t.Errorf("no accept line for a client without an address:\n%s", trace)
+	}
+}
+
+// noRemoteListener's connections have no remote address.
+type noRemoteListener struct{ net.Listener }
+
+type noRemoteConn struct{ net.Conn }
+
+func (noRemoteConn) RemoteAddr() net.Addr { return nil }
+
+func (l noRemoteListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if c != nil {
+		c = noRemoteConn{c}
+	}
+	return c, err
+}

@@ -164,8 +164,12 @@ func fdString(fd int) string {
 
 func (t *tracer) TraceConn(l net.Listener, nc net.Conn) ConnTrace {
 	ct := &connTrace{t: t, fd: sockFD(nc)}
-	client := "client " + addrText(nc.RemoteAddr())
-	if a := nc.RemoteAddr().String(); a == "" || a == "@" {
+	ra := nc.RemoteAddr()
+	client := "client " + addrText(ra)
+	switch {
+	case ra == nil: // a net.Conn of the caller's that has none
+		client = "a client without an address"
+	case ra.String() == "" || ra.String() == "@":
 		client = "a client without an address (a Unix socket's)"
 	}
 	t.write(newLine(sockFD(l)).f("accept() → fd %s, %s: a new socket for this client; fd %s goes on listening",
