@@ -79,14 +79,7 @@ func TestEarlyEndCountsNothingAfterIt(t *testing.T) {
 // none by when the clock's goroutine ran. What the connection owed,
 // sent while measuring, is lost all the same.
 func TestErrorAfterWindowEndCountsNothing(t *testing.T) {
-	reset := make(chan struct{})
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		select { // answer nothing; reset when told
-		case <-reset:
-			c.(*net.TCPConn).SetLinger(0) // the close resets
-		case <-t.Context().Done():
-		}
-	})
+	addr, reset := resetOnCue(t)
 	gone := make(chan struct{}) // the connection failed on the reset
 	var once sync.Once
 	ringEnded = func(int) { once.Do(func() { close(gone) }) }
@@ -223,14 +216,7 @@ func TestEarlyEndSenderReadsTimeFirst(t *testing.T) {
 // by the clock against it, before the clock's timer fires, so that
 // only the failures are ready to it.)
 func TestAllFailedAfterWindowEndNotCutShort(t *testing.T) {
-	reset := make(chan struct{})
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		select { // answer nothing; reset when told
-		case <-reset:
-			c.(*net.TCPConn).SetLinger(0) // the close resets
-		case <-t.Context().Done():
-		}
-	})
+	addr, reset := resetOnCue(t)
 	var ran atomic.Pointer[run]
 	sent := make(chan struct{})
 	var once sync.Once
@@ -368,4 +354,18 @@ func TestUDPSendRestEndsAtTheDeadline(t *testing.T) {
 		t.Errorf("%d answered, %d lost, %d never sent; want most never sent: not sent by the deadline",
 			rep.Messages, rep.Lost, rep.Unsent)
 	}
+}
+
+// resetOnCue starts a server that answers nothing and resets each
+// connection once reset is closed.
+func resetOnCue(t *testing.T) (addr string, reset chan struct{}) {
+	reset = make(chan struct{})
+	addr = shouttest.StreamServer(t, func(c net.Conn) {
+		select {
+		case <-reset:
+			c.(*net.TCPConn).SetLinger(0) // the close resets
+		case <-t.Context().Done():
+		}
+	})
+	return addr, reset
 }
