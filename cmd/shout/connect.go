@@ -15,7 +15,6 @@ import (
 
 	"shout/client"
 	"shout/endpoint"
-	"shout/internal/escape"
 )
 
 type connectCmd struct {
@@ -76,7 +75,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 			notTerminal = "standard output"
 		}
 		// (The name escaped, as a PEM file's is: stderr may be the terminal.)
-		fmt.Fprintf(std.stderr, "shout: --history %s: not used: %s is not a terminal, and only the prompt keeps a history\n", escape.Printable(cmd.History), notTerminal)
+		sayError(std.stderr, fmt.Sprintf("--history %s: not used: %s is not a terminal, and only the prompt keeps a history", cmd.History, notTerminal))
 	}
 	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
 	if ep.TLS {
