@@ -168,22 +168,23 @@ func TestBlockedReplyMeetsEveryEnd(t *testing.T) {
 		for _, tc := range []struct {
 			name string
 			srv  func() *server.Server
-			end  func(t *testing.T, srv *server.Server, fd int)
+			end  func(t *testing.T, srv *server.Server, fd *int) // sets *fd to -1 if it closes it
 			want []server.Reason
 		}{
-			{"close", func() *server.Server { return &server.Server{} }, func(t *testing.T, srv *server.Server, fd int) {
+			{"close", func() *server.Server { return &server.Server{} }, func(t *testing.T, srv *server.Server, fd *int) {
 				srv.Close()
 			}, []server.Reason{server.ReasonShutdown}},
-			{"shutdown timeout", func() *server.Server { return &server.Server{} }, func(t *testing.T, srv *server.Server, fd int) {
+			{"shutdown timeout", func() *server.Server { return &server.Server{} }, func(t *testing.T, srv *server.Server, fd *int) {
 				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 				defer cancel()
 				srv.Shutdown(ctx)
 			}, []server.Reason{server.ReasonShutdown}},
-			{"reset", func() *server.Server { return &server.Server{} }, func(t *testing.T, srv *server.Server, fd int) {
-				unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-				unix.Close(fd)
+			{"reset", func() *server.Server { return &server.Server{} }, func(t *testing.T, srv *server.Server, fd *int) {
+				unix.SetsockoptLinger(*fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+				unix.Close(*fd)
+				*fd = -1
 			}, []server.Reason{server.ReasonReset, server.ReasonBrokenPipe}},
-			{"write timeout", func() *server.Server { return &server.Server{WriteTimeout: 100 * time.Millisecond} }, func(t *testing.T, srv *server.Server, fd int) {
+			{"write timeout", func() *server.Server { return &server.Server{WriteTimeout: 100 * time.Millisecond} }, func(t *testing.T, srv *server.Server, fd *int) {
 			}, []server.Reason{server.ReasonWriteTimeout}},
 		} {
 			t.Run(network+"/"+tc.name, func(t *testing.T) {
@@ -201,11 +202,17 @@ func TestBlockedReplyMeetsEveryEnd(t *testing.T) {
 					serveOn(t, srv, ln)
 					fd = rawDialUnix(t, ln.Addr().String())
 				}
-				defer unix.Close(fd)
+				// Closed once: a second close of the number, once the
+				// process has given it to another socket, closes that one.
+				defer func() {
+					if fd >= 0 {
+						unix.Close(fd)
+					}
+				}()
 				if err := floodBlocked(t, fd, msg); err != nil && srv.WriteTimeout <= 0 {
 					t.Fatalf("flood: %v", err)
 				}
-				tc.end(t, srv, fd)
+				tc.end(t, srv, &fd)
 				c := obs.waitClose(t)
 				srv.Close()
 				obs.check(t)
