@@ -164,6 +164,7 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 	t.Cleanup(release)
 	a := rawDial(t, addr)
 	defer unix.Close(a)
+	aAddr := rawAddr(t, a)
 	rawExchange(t, a, "a", "A") // the loops run, with GOMAXPROCS(1)
 	runtime.GOMAXPROCS(2)
 	b := dial(t, addr)
@@ -194,7 +195,10 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Shutdown(context.Background()) }()
-	// b, idle, is closed gracefully at once: the stop has begun.
+	// b, idle, is closed gracefully at once: the stop has begun. (Its
+	// deadline from the dial counted the filling too, which a busy
+	// machine made last more than its bound.)
+	b.SetReadDeadline(time.Now().Add(bound))
 	if n, err := b.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Fatalf("b read %d, %v; want end of file", n, err)
 	}
@@ -214,7 +218,7 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 		switch {
 		case err == unix.EAGAIN:
 		case err != nil:
-			t.Fatalf("a: %v", err)
+			t.Fatalf("a: %v (%s)", err, closeOf(obs, aAddr, release))
 		case n == 0:
 			return true
 		}
@@ -238,6 +242,30 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 	}
 	if want := sent - unsent; got < want {
 		t.Errorf("a got %d bytes of replies; want the %d it had sent before the stop", got, want)
+	}
+}
+
+// closeOf says how the server closed the connection from addr, as obs
+// saw it, for a failure's message: it releases what obs holds, and
+// waits for the close for up to bound.
+func closeOf(obs *holdClose, addr string, release func()) string {
+	release()
+	deadline := time.After(bound)
+	for {
+		obs.mu.Lock()
+		ch := obs.ch()
+		for _, c := range obs.closes {
+			if c.Remote.String() == addr {
+				obs.mu.Unlock()
+				return fmt.Sprintf("the server closed it for %v (%v) after %v, %d bytes in, %d out", c.Reason, c.Err, c.Duration(), c.BytesIn, c.BytesOut)
+			}
+		}
+		obs.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			return fmt.Sprintf("the server did not close it within %v", bound)
+		}
 	}
 }
 
