@@ -21,6 +21,13 @@ func (s *Server) Stopping() <-chan struct{} {
 // tell, however slowly a test runs.
 func (s *Server) StopSourceClock() { s.sources().stopped = true }
 
+// HoldIdle keeps the goroutine driver's timeout watcher from taking any
+// connection for idle until the returned function is called.
+func HoldIdle() (release func()) {
+	idleHeld.Store(true)
+	return func() { idleHeld.Store(false) }
+}
+
 // IdleFired reports whether the goroutine driver's timeout watcher has
 // taken one of s's connections for idle (the event loops keep their
 // connections, and clocks, to themselves).

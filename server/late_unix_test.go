@@ -186,14 +186,15 @@ func wrapReadsTimeTheIdle(t *testing.T) bool {
 // heldIdle is a listener whose connections hold the timeout watcher's
 // first idle deadline (the past) until release, and say once it is set:
 // the watcher marks the timeout fired, then moves the deadline, and a
-// connection can read and take the timeout back in between. Its later
-// ones, until wrapped closes, are dropped: a test slower than the idle
-// timeout between the read that took it back and its client's next
-// write (a busy machine) was idle by the watcher's measure, and cut for
-// it, rightly.
+// connection can read and take the timeout back in between. From then
+// on, until the test gives it back (unhold), the watcher takes no
+// connection for idle: a test slower than the idle timeout between the
+// read that took it back and its client's next write (a busy machine)
+// was idle by the watcher's measure, and cut for it, rightly.
 type heldIdle struct {
 	net.Listener
-	fired, release, landed, wrapped chan struct{}
+	fired, release, landed chan struct{}
+	unhold                 chan func() // server.HoldIdle's release, once it holds
 }
 
 type heldIdleConn struct {
@@ -211,17 +212,11 @@ func (l heldIdle) Accept() (net.Conn, error) {
 }
 
 func (c heldIdleConn) SetReadDeadline(d time.Time) error {
-	if d.Equal(time.Unix(1, 0)) && *c.first {
-		select {
-		case <-c.l.wrapped:
-		default:
-			return nil // a later idle timeout, during the wrap
-		}
-	}
 	if !d.Equal(time.Unix(1, 0)) || *c.first { // only the watcher's first "past"
 		return c.Conn.SetReadDeadline(d)
 	}
 	*c.first = true // (the watcher's own, under the server's lock)
+	c.l.unhold <- server.HoldIdle()
 	close(c.l.fired)
 	<-c.l.release
 	err := c.Conn.SetReadDeadline(d)
@@ -236,7 +231,15 @@ func TestWrapIdleDeadlineAfterRearmIsTakenBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := heldIdle{inner, make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	ln := heldIdle{inner, make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan func(), 1)}
+	unhold := sync.OnceFunc(func() {
+		select {
+		case f := <-ln.unhold:
+			f()
+		default:
+		}
+	})
+	defer unhold()
 	release := sync.OnceFunc(func() { close(ln.release) })
 	defer release() // before the server's Close, which waits for the watcher
 	obs := &recorder{}
@@ -258,7 +261,7 @@ func TestWrapIdleDeadlineAfterRearmIsTakenBack(t *testing.T) {
 				return nil, err
 			}
 		}
-		close(ln.wrapped)
+		unhold()
 		return c, nil
 	}
 	shouttest.Serve(t, srv, ln)

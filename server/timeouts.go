@@ -66,6 +66,12 @@ func (l sendLook) tookSince(was sendLook) bool {
 		was.unsent >= 0 && l.unsent >= 0 && l.unsent < was.unsent
 }
 
+// idleHeld, set by tests only, keeps the watcher from taking any
+// connection for idle: a test that acts on a connection the watcher
+// took once must not see it taken again because the test itself ran
+// late (a busy machine).
+var idleHeld atomic.Bool
+
 // sweepEvery is how often the watcher looks: an eighth of the shortest
 // timeout, within 5 ms and 1 s. A timeout fires after between all of its
 // value and one sweep more (and the sweep's own delay).
@@ -103,6 +109,7 @@ func (s *Server) watch() {
 		now := s.clock.now()
 		s.mu.Lock()
 		closing := s.closing.Load()
+		takeIdle := !closing && idle > 0 && !idleHeld.Load()
 		if closing && (len(s.conns) == 0 || write <= 0) || s.servesNothing() {
 			s.watching = false // the next Serve starts another
 			s.mu.Unlock()
@@ -110,7 +117,7 @@ func (s *Server) watch() {
 		}
 		for c := range s.conns {
 			t := &c.timer
-			if at := t.lastRead.Load(); !closing && idle > 0 && at > 0 && now-at > idle && t.lastRead.CompareAndSwap(at, fired) {
+			if at := t.lastRead.Load(); takeIdle && at > 0 && now-at > idle && t.lastRead.CompareAndSwap(at, fired) {
 				c.accepted.SetReadDeadline(past)
 			}
 			if at := t.writeSince.Load(); write > 0 && at > 0 && c.writeStuck(at, now, write) && t.writeSince.CompareAndSwap(at, fired) {
