@@ -155,15 +155,16 @@ func run(t *testing.T, cfg bench.Config) *bench.Report {
 	return rep
 }
 
-// runMeasuring runs cfg until its window counted something (a reply,
-// right or wrong, an error, a loss), at most five times: a window that a
+// runMeasuring runs cfg until its window counted something (not
+// Report.Empty: a reply, right or wrong, an error, a loss), at most five
+// times: a window that a
 // stall took whole (a busy machine, every test of the package running
 // at once) counted nothing, and says nothing of the server either way.
 func runMeasuring(t *testing.T, cfg bench.Config) *bench.Report {
 	t.Helper()
 	var rep *bench.Report
 	for try := range 5 {
-		if rep = run(t, cfg); rep.Messages+rep.Mismatches+rep.Errors+rep.Lost > 0 {
+		if rep = run(t, cfg); !rep.Empty() {
 			break
 		}
 		t.Logf("run %d of at most 5 measured nothing in its %v window", try+1, cfg.Duration)
