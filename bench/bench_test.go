@@ -157,9 +157,9 @@ func run(t *testing.T, cfg bench.Config) *bench.Report {
 
 // runMeasuring runs cfg until its window counted something (not
 // Report.Empty: a reply, right or wrong, an error, a loss), at most five
-// times: a window that a
-// stall took whole (a busy machine, every test of the package running
-// at once) counted nothing, and says nothing of the server either way.
+// times: a window that a stall took whole (a busy machine, every test
+// of the package running at once) counted nothing, and says nothing of
+// the server either way.
 func runMeasuring(t *testing.T, cfg bench.Config) *bench.Report {
 	t.Helper()
 	var rep *bench.Report
