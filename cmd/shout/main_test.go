@@ -19,15 +19,22 @@ var commands = map[string]func(){"shout": main}
 // TestMain makes this test binary also the shout command, on $PATH, for
 // the scripts and the process tests.
 func TestMain(m *testing.M) {
-	if commands[filepath.Base(os.Args[0])] == nil && signal.Ignored(syscall.SIGHUP) {
-		// go test run under nohup (or by a runner that ignores SIGHUP):
-		// the shout processes the tests start would ignore it too, as
-		// an ignored signal stays so through exec, and the tests of a
-		// SIGHUP that stops bench waited 10 s for its notice. A signal
-		// this process catches is reset by exec: they start as under a
-		// terminal. (Not in shout itself, started by a test ignoring it
-		// on purpose.)
-		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+	for _, s := range []os.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		if commands[filepath.Base(os.Args[0])] == nil && signal.Ignored(s) {
+			// go test run under nohup (or by a runner that ignores
+			// SIGHUP), or this test binary run as a script's background
+			// job (cmd &, which starts with SIGINT ignored; go test
+			// itself catches SIGINT, so its tests never do): the shout
+			// processes the tests start would ignore it too, as an
+			// ignored signal stays so through exec. The tests of a
+			// SIGHUP that stops bench waited 10 s for its notice, and
+			// those of a second Ctrl-C saw bench exit 130 a second later
+			// rather than be stopped by the signal. A signal this
+			// process catches is reset by exec: they start as under a
+			// terminal. (Not in shout itself, started by a test ignoring
+			// it on purpose.)
+			signal.Notify(make(chan os.Signal, 1), s)
+		}
 	}
 	// Here and in the shout processes the tests start: an error that
 	// names a setting but hides it from flagText is a bug, loud in the
