@@ -264,15 +264,17 @@ func TestPipeServerStopsReading(t *testing.T) {
 }
 
 // pausingWriter blocks its first Write until released (a pager waiting
-// for its user), then writes through.
+// for its user), then writes through. paused is closed once that first
+// Write waits.
 type pausingWriter struct {
 	once    sync.Once
+	paused  chan struct{}
 	release chan struct{}
 	n       int
 }
 
 func (w *pausingWriter) Write(p []byte) (int, error) {
-	w.once.Do(func() { <-w.release })
+	w.once.Do(func() { close(w.paused); <-w.release })
 	w.n += len(p)
 	return len(p), nil
 }
@@ -280,14 +282,70 @@ func (w *pausingWriter) Write(p []byte) (int, error) {
 // Output that pauses for longer than the silence timeout (less waiting
 // for its user) holds the replies up and so the server's reading: that is
 // not a server that stopped reading, and every line is still answered.
+//
+// Longer by the watch's clock, which the test moves while the output
+// waits and the sender is held in a write, and holds still after: by the
+// real clock a server left without CPU for longer than the silence
+// timeout once the output went on took nothing meanwhile, and was rightly
+// taken for stuck (4 runs in 30 under -race at load average 20).
 func TestPipeSlowOutputIsNotAStuckServer(t *testing.T) {
+	var clock atomic.Int64
+	ticks := make(chan time.Time)
+	client.SetWatchClock(t, func() time.Duration { return time.Duration(clock.Load()) }, ticks)
 	addr := startShout(t)
-	in := strings.Repeat(strings.Repeat("x", 99)+"\n", 200000) // 20 MB
-	w := &pausingWriter{release: make(chan struct{})}
-	time.AfterFunc(time.Second, func() { close(w.release) })
-	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader(in), w, 200*time.Millisecond)
+	in := strings.Repeat(strings.Repeat("x", 99)+"\n", 200000) // 20 MB, far more than the sockets hold
+	w := &pausingWriter{paused: make(chan struct{}), release: make(chan struct{})}
+	c := dial(t, "tcp", addr)
+	piped := make(chan struct{})
+	var res client.PipeResult
+	var err error
+	go func() {
+		defer close(piped)
+		res, err = client.Pipe(c, strings.NewReader(in), w, bound)
+	}()
+	released := false
+	defer func() {
+		if !released {
+			close(w.release)
+		}
+		<-piped
+	}()
+	select {
+	case <-w.paused:
+	case <-piped:
+		t.Fatalf("Pipe ended before its output paused: %+v, %v", res, err)
+	case <-time.After(bound):
+		t.Fatalf("no output within %v", bound)
+	}
+	// The replies back up into the server, which stops reading: the
+	// sender's buffer fills and stays full, the sender held in a write.
+	for last, same, deadline := -1, 0, time.Now().Add(bound); same < 20; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sender's buffer not full and still within %v", bound)
+		}
+		if q, full := sendQueue(c); full && q == last {
+			same++
+		} else {
+			last, same = q, 0
+		}
+	}
+	// A look at the start, which notes what the server has taken, then
+	// looks at twice the silence timeout and more, the output still
+	// waiting. Each send returns once the watch has the tick, and so has
+	// done with the one before.
+	for i := range 4 {
+		clock.Store(int64(time.Duration(2*i) * bound))
+		select {
+		case ticks <- time.Time{}:
+		case <-time.After(bound): // the watch, done, takes no more
+			t.Fatalf("the stuck watch stopped looking while the output paused: it took the server for stuck")
+		}
+	}
+	released = true
+	close(w.release)
+	<-piped
 	if err != nil || !res.Complete() || res.Stuck || w.n != len(in) {
-		t.Fatalf("%+v, %v, %d bytes out: want all %d answered; the output paused for 1 s, not the server", res, err, w.n, len(in))
+		t.Fatalf("%+v, %v, %d bytes out: want all %d answered; the output paused for twice the silence timeout, not the server", res, err, w.n, len(in))
 	}
 }
 
