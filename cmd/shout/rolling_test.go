@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -76,20 +76,29 @@ func TestRollingRestartBehindHAProxy(t *testing.T) {
 // whose load bench's flags load give.
 func rollingRestart(t *testing.T, load []string) {
 	haproxy := shouttest.Tool(t, "haproxy", "haproxy")
-	port, adminPort, front := freePort(t), freePort(t), freePort(t)
 	ips := []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}
-	replica := func(ip string) *serveProc {
-		return startServe(t, nil, fmt.Sprintf("tcp://%s:%d", ip, port),
-			fmt.Sprintf("--admin=%s:%d", ip, adminPort), "--proxy-protocol", "--proxy-from=127.0.0.1",
+	// Each replica's service and admin addresses: port 0 at the first
+	// start, which it says; a restart takes the same ones, as a real
+	// replica's does. (Ports on 127.0.0.11-13, where no connection from
+	// 127.0.0.1 can hold them.)
+	addrs, admins := make([]string, len(ips)), make([]string, len(ips))
+	replica := func(i int) *serveProc {
+		p := startServe(t, nil, "tcp://"+addrs[i], "--admin="+admins[i], "--proxy-protocol", "--proxy-from=127.0.0.1",
 			"--shutdown-timeout=5s", "--max-conns-per-ip=0")
+		u, err := url.Parse(adminOf(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i], admins[i] = p.addr("tcp"), u.Host
+		return p
 	}
 	procs := make([]*serveProc, len(ips))
 	for i, ip := range ips {
-		procs[i] = replica(ip)
-		adminOf(procs[i])
+		addrs[i], admins[i] = ip+":0", ip+":0"
+		procs[i] = replica(i)
 	}
-	dir := t.TempDir()
-	socket := filepath.Join(dir, "haproxy.sock")
+	binds, fronts, files := haproxyFrontends(t, 1)
+	socket := filepath.Join(t.TempDir(), "haproxy.sock")
 	cfg := fmt.Sprintf(`global
   stats socket %s level admin
 defaults
@@ -100,25 +109,19 @@ defaults
   retries 3
   option redispatch
 frontend shout
-  bind 127.0.0.1:%d
+  bind %s
   default_backend replicas
 backend replicas
   balance roundrobin
   option httpchk GET /readyz
-  default-server check port %d inter 100ms fall 1 rise 1 send-proxy-v2
-`, socket, front, adminPort)
-	for i, ip := range ips {
-		cfg += fmt.Sprintf("  server r%d %s:%d\n", i+1, ip, port)
+  default-server check inter 100ms fall 1 rise 1 send-proxy-v2
+`, socket, binds[0])
+	for i := range ips {
+		_, adminPort, _ := net.SplitHostPort(admins[i])
+		cfg += fmt.Sprintf("  server r%d %s port %s\n", i+1, addrs[i], adminPort)
 	}
-	file := filepath.Join(dir, "haproxy.cfg")
-	os.WriteFile(file, []byte(cfg), 0o600)
-	hp := exec.Command(haproxy, "-db", "-f", file)
 	var hpLog shouttest.Log
-	hp.Stdout, hp.Stderr = &hpLog, &hpLog
-	if err := hp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hp.Process.Kill(); hp.Wait() })
+	startHAProxy(t, haproxy, cfg, files, &hpLog)
 	waitUp := func(what string) {
 		t.Helper()
 		deadline := time.Now().Add(bound)
@@ -135,7 +138,7 @@ backend replicas
 	}
 	waitUp("at start")
 
-	bench := startBench(t, append([]string{fmt.Sprintf("127.0.0.1:%d", front), "--reconnect", "--conns", "30",
+	bench := startBench(t, append([]string{fronts[0], "--reconnect", "--conns", "30",
 		"--duration", "10m", "--warmup", "0", "--timeout", "5s", "--json"}, load...)...)
 	bench.settings()
 	for i, ip := range ips {
@@ -145,8 +148,7 @@ backend replicas
 		if code := procs[i].wait(); code != 0 {
 			t.Errorf("replica %s exited %d:\n%s", ip, code, procs[i].logText())
 		}
-		procs[i] = replica(ip)
-		adminOf(procs[i])
+		procs[i] = replica(i)
 		waitUp("after restarting " + ip)
 	}
 	bench.cmd.Process.Signal(syscall.SIGINT)

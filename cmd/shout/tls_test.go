@@ -346,15 +346,52 @@ func TestServeSIGHUPWithoutTLS(t *testing.T) {
 	}
 }
 
-// freePort is a port free on 127.0.0.1 a moment ago, for programs that
-// cannot say which port they took.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+// haproxyFrontends listens on n ports of 127.0.0.1 for HAProxy, which
+// takes each as a frontend's inherited socket: the bind lines (fd@3 on)
+// go in its configuration, the files in its ExtraFiles, to be closed
+// once it has started. HAProxy cannot say which port it took, and a port
+// found free and let go before it bound it could be taken meanwhile by
+// any connection from 127.0.0.1 (the other tests' and packages' make
+// thousands); it then failed to start, "cannot bind socket (Address
+// already in use)".
+func haproxyFrontends(t *testing.T, n int) (binds, addrs []string, files []*os.File) {
+	t.Helper()
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ln.(*net.TCPListener).File()
+		ln.Close() // the socket stays open, in f
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		binds = append(binds, fmt.Sprintf("fd@%d", 3+i))
+		addrs = append(addrs, ln.Addr().String())
+		files = append(files, f)
+	}
+	return binds, addrs, files
+}
+
+// startHAProxy runs haproxy -db on the configuration cfg, with files as
+// its descriptors from 3 on, its output in log, until the test ends.
+func startHAProxy(t *testing.T, haproxy, cfg string, files []*os.File, log *shouttest.Log) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command(haproxy, "-db", "-f", file)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.ExtraFiles = files
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for _, f := range files { // HAProxy's now
+		f.Close()
+	}
 }
 
 // shout behind a real HAProxy that sends PROXY v1 and v2: the log shows
@@ -363,36 +400,29 @@ func freePort(t *testing.T) int {
 func TestServeBehindHAProxy(t *testing.T) {
 	haproxy := shouttest.Tool(t, "haproxy", "haproxy")
 	srv := startServe(t, nil, "tcp://127.0.0.1:0", "--proxy-protocol", "--proxy-from=127.0.0.1/32")
-	v1, v2 := freePort(t), freePort(t)
+	binds, addrs, files := haproxyFrontends(t, 2)
 	cfg := fmt.Sprintf(`defaults
   mode tcp
   timeout connect 5s
   timeout client 30s
   timeout server 30s
 frontend v1
-  bind 127.0.0.1:%d
+  bind %s
   default_backend v1
 backend v1
   server shout %s send-proxy
 frontend v2
-  bind 127.0.0.1:%d
+  bind %s
   default_backend v2
 backend v2
   server shout %s send-proxy-v2
-`, v1, srv.addr("tcp"), v2, srv.addr("tcp"))
-	file := filepath.Join(t.TempDir(), "haproxy.cfg")
-	os.WriteFile(file, []byte(cfg), 0o600)
-	cmd := exec.Command(haproxy, "-db", "-f", file)
+`, binds[0], srv.addr("tcp"), binds[1], srv.addr("tcp"))
 	var out shouttest.Log
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	startHAProxy(t, haproxy, cfg, files, &out)
 
-	for i, port := range []int{v1, v2} {
+	for i, addr := range addrs {
 		src := fmt.Sprintf("127.0.0.%d", 5+i)
-		c := dialFrom(t, src, fmt.Sprintf("127.0.0.1:%d", port), &out)
+		c := dialFrom(t, src, addr, &out)
 		if got := exchangeOn(t, c, "behind haproxy\n"); got != "BEHIND HAPROXY\n" {
 			t.Errorf("via HAProxy (v%d): got %q", i+1, got)
 		}
@@ -410,22 +440,16 @@ backend v2
 	srv.waitLog(`reason="proxy header" err="no PROXY header from a trusted source"`)
 }
 
-// dialFrom connects from src to addr, retrying while the listener is not
-// up yet (HAProxy says nothing when it is), within bound.
+// dialFrom connects from src to addr. (HAProxy's frontends listen from
+// before it starts: see haproxyFrontends.)
 func dialFrom(t *testing.T, src, addr string, log *shouttest.Log) net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-	deadline := time.Now().Add(bound)
-	for {
-		c, err := d.Dial("tcp", addr)
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("connect %s from %s: %v\n%s", addr, src, err, log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: bound}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("connect %s from %s: %v\n%s", addr, src, err, log.String())
 	}
+	return c
 }
 
 // --reuse-port: a second shout listens on the port of a first that is
