@@ -321,6 +321,19 @@ func busyClient(t *testing.T, addr string) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	// Served first, not only queued in the listener's backlog: the
+	// writes below go there as well, for 300 ms, and a server that a
+	// busy machine kept from accepting meanwhile reset the connection
+	// with its listener when signalled to stop (the stop tests read
+	// "connection reset by peer", the server's log had no open line).
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, "z"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatalf("busy client: no reply: %v", err)
+	}
+	c.SetDeadline(time.Time{})
 	c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
 	chunk := bytes.Repeat([]byte("z"), 64<<10)
 	for range 4096 {
