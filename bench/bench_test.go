@@ -172,6 +172,28 @@ func runMeasuring(t *testing.T, cfg bench.Config) *bench.Report {
 	return rep
 }
 
+// runUntil runs cfg until ready closes, and ends it then as Ctrl-C
+// does (cfg.Duration is a safety net): a test whose point is what the
+// run counts before ready ends the run on that, not on a window that a
+// busy machine's stall may outlast, leaving the count out of it.
+func runUntil(t *testing.T, cfg bench.Config, ready <-chan struct{}) *bench.Report {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-ready:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func TestAgainstShout(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
 	for _, tc := range []struct {
@@ -1642,13 +1664,21 @@ func TestReconnect(t *testing.T) {
 // among the 6,676 messages).
 func TestChurnNoReplyIsNoMessage(t *testing.T) {
 	t.Parallel()
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
+	cfg := quick("tcp", "")
+	// The run ends once a worker's second message came, its first
+	// exchange counted (wrong): in a window of 300 ms, a stall on a busy
+	// machine left no exchange begun in it ("0 wrong").
+	var asked atomic.Int64
+	again, conns := make(chan struct{}), int64(cfg.Conns)
+	cfg.Endpoint.Address = shouttest.StreamServer(t, func(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(bound))
-		io.Copy(io.Discard, c) // reads the message, answers nothing
+		n, _ := io.Copy(io.Discard, c) // reads the message, answers nothing
+		if n > 0 && asked.Add(1) == conns+1 {
+			close(again)
+		}
 	})
-	cfg := quick("tcp", addr)
-	cfg.Churn = true
-	rep := run(t, cfg)
+	cfg.Churn, cfg.Duration = true, time.Minute
+	rep := runUntil(t, cfg, again)
 	if rep.OK() || rep.Messages != 0 || rep.Mismatches == 0 {
 		t.Errorf("a server that never answers: OK %v, %d messages, %d wrong; want not all right, no messages, some wrong", rep.OK(), rep.Messages, rep.Mismatches)
 	}
@@ -2813,21 +2843,11 @@ func TestSilenceSaysNoReplyWithin(t *testing.T) {
 			// exchange's, which the second's coming says (its
 			// worker counted the failure before it dialled again).
 			cfg.Timeout, cfg.Duration = time.Second, time.Minute
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
+			var ready <-chan struct{} // (nil: the end of the one connection ends it)
 			if tc.churn {
-				go func() {
-					select {
-					case <-again:
-						cancel() // Ctrl-C, as it were
-					case <-ctx.Done():
-					}
-				}()
+				ready = again
 			}
-			rep, err := bench.Run(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep := runUntil(t, cfg, ready)
 			if rep.FirstError != tc.want {
 				t.Errorf("first error %q; want %q", rep.FirstError, tc.want)
 			}
