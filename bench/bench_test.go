@@ -780,7 +780,10 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 	}{{"tcp", echoTCP}, {"udp", echoUDP}} {
 		t.Run(tc.network, func(t *testing.T) {
 			t.Parallel()
-			cfg := quick(tc.network, tc.server(t))
+			// Patient: a stall past Timeout made a measured reply late,
+			// and wrong all the same, in no message (3,012 messages,
+			// 3,024 wrong, under injected stalls of a second).
+			cfg := bench.Patient(quick(tc.network, tc.server(t)))
 			// (A second measured: the window is a second of the clock's,
 			// fixed before the first message, and a machine busy enough
 			// may let 200 ms pass with no exchange in it.)
