@@ -3505,10 +3505,16 @@ func TestWarmupReplyCutWhileMeasuring(t *testing.T) {
 				io.WriteString(c, tc.sent)
 				closeGracefully(c)
 			})
+			// The run ends once the error is counted: in a window of
+			// busyWindow, a stall on a busy machine (-race) put the close
+			// after its end, in no count ("0 errors").
+			failed := make(chan struct{})
+			closeFailed := sync.OnceFunc(func() { close(failed) })
+			t.Cleanup(bench.OnFail(func(bool) { closeFailed() }))
 			cfg := quick("tcp", addr)
 			cfg.Conns, cfg.Depth = 2, 1
-			cfg.Warmup, cfg.Duration = 100*time.Millisecond, busyWindow
-			rep := run(t, cfg)
+			cfg.Warmup, cfg.Duration = 100*time.Millisecond, time.Minute
+			rep := runUntil(t, cfg, failed)
 			if rep.Errors != 1 || rep.FirstError != tc.first || rep.WarmupErrors != 0 || rep.OK() {
 				t.Errorf("%d errors (%q), %d in the warm-up, OK %v; want 1 (%q), 0, not all right",
 					rep.Errors, rep.FirstError, rep.WarmupErrors, rep.OK(), tc.first)
