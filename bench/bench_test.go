@@ -446,7 +446,7 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 		name    string
 		answer  func(n int, b []byte) [][]byte
 		check   func(r *bench.Report) bool
-		timeout time.Duration
+		timeout time.Duration // (2 s: every reply comes, and the run is patient)
 	}{
 		{"drops every tenth", func(n int, b []byte) [][]byte {
 			if n%10 == 9 {
@@ -497,8 +497,12 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 			cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
 			// Dropped and held replies must expire well within the run;
 			// where every reply comes, none may be lost, and a busy
-			// machine once kept some past 200 ms.
+			// machine once kept some past 200 ms: that run is patient,
+			// so that a stall past Timeout loses none either.
 			cfg.Timeout = tc.timeout
+			if tc.timeout == 2*time.Second {
+				cfg = bench.Patient(cfg)
+			}
 			cfg.Duration = time.Second
 			rep := run(t, cfg)
 			if !tc.check(rep) {
@@ -1553,7 +1557,9 @@ func TestTLSAndChurn(t *testing.T) {
 		{"tls open loop, records split", split, false, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := quick("tcp", "")
+			// Patient: none lost to a stall past Timeout (2 s, under
+			// -race on a busy machine), which TLS has no part in.
+			cfg := bench.Patient(quick("tcp", ""))
 			cfg.Endpoint, cfg.TLS, cfg.Churn, cfg.Rate = tc.e, client, tc.churn, tc.rate
 			cfg.Duration = busyWindow
 			if tc.churn {
@@ -1641,7 +1647,9 @@ func TestReconnect(t *testing.T) {
 		t.Skip("reconnect needs the event-loop driver")
 	}
 	addr := closingServer(t, 50)
-	cfg := quick("tcp", addr)
+	// Patient: a reply is lost to a stall past Timeout, whatever
+	// reconnecting does (2 s, under -race on a busy machine).
+	cfg := bench.Patient(quick("tcp", addr))
 	cfg.Reconnect, cfg.Duration = true, busyWindow
 	rep := run(t, cfg)
 	if !rep.OK() || rep.Reconnects == 0 || rep.Lost != 0 {
@@ -2148,7 +2156,7 @@ func TestThroughputIsWhatCameWhileMeasuring(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := quick("tcp", addr) // no warm-up
+			cfg := bench.Patient(quick("tcp", addr)) // no warm-up; none lost to a stall
 			cfg.Conns, cfg.Depth, cfg.Text, cfg.Rate = 1, tc.depth, "ascii", tc.rate
 			cfg.Duration, cfg.Timeout = 500*time.Millisecond, 5*time.Second
 			rep := run(t, cfg)
@@ -2459,7 +2467,7 @@ func TestLateDatagramIsLostAndLate(t *testing.T) {
 func TestUDPOpenLoopTimesFromTheSend(t *testing.T) {
 	defer bench.DelayFirstUDPSend(2 * time.Second)()
 	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
-	cfg := quick("udp", addr)
+	cfg := bench.Patient(quick("udp", addr)) // (none lost to a stall)
 	cfg.Conns, cfg.Rate, cfg.Text = 1, 20, "ascii"
 	cfg.Duration, cfg.Timeout = 3*time.Second, 5*time.Second
 	rep := run(t, cfg)
