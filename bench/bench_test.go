@@ -634,6 +634,10 @@ func TestUDPReplyLargerThanADatagramRemedy(t *testing.T) {
 func TestUDPLateWrongReplyOutOfTheRing(t *testing.T) {
 	defer bench.SetUDPRing(4)()
 	var first []byte
+	// The run ends once datagram 40 came, the late reply 30 datagrams
+	// behind it, not with a window of 300 ms: a busy machine (-race)
+	// sent one datagram in it.
+	enough := make(chan struct{})
 	addr := udpServer(t, func(n int, b []byte) [][]byte {
 		switch {
 		case n == 0: // held: bench sends the next once it counted it lost
@@ -642,14 +646,16 @@ func TestUDPLateWrongReplyOutOfTheRing(t *testing.T) {
 			return nil
 		case n == 10: // datagram 0 left the ring of 4 when 4 was sent
 			return [][]byte{first, b}
+		case n == 40:
+			close(enough)
 		}
 		return [][]byte{b}
 	})
 	cfg := quick("udp", addr)
 	cfg.Conns, cfg.Depth = 1, 1
 	cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
-	cfg.Timeout = time.Millisecond
-	rep := run(t, cfg)
+	cfg.Timeout, cfg.Duration = time.Millisecond, time.Minute
+	rep := runUntil(t, cfg, enough)
 	// Datagram 10 was sent: its reply came, or was lost, after the late one.
 	if rep.Messages+rep.Lost < 11 {
 		t.Fatalf("fewer than 11 datagrams: %+v", rep)
