@@ -478,30 +478,64 @@ func TestAcceptFailureEndsServe(t *testing.T) {
 // A client that takes its replies slowly is not idle: what it sent while
 // a reply waited longer than IdleTimeout is answered, whichever driver
 // serves it, and the idle timeout closes it only after.
+//
+// The client sends all it will before the server accepts it, as much as
+// the socket buffers on the way hold: the server finds input from the
+// moment it starts timing the client, however late the test runs after,
+// and needs nothing more from it. (A client that began to send once
+// served, from a goroutine a busy machine ran more than IdleTimeout
+// after the accept, was idle indeed, and closed unanswered.)
 func TestSlowReplyIsNotIdle(t *testing.T) {
 	const idle = 200 * time.Millisecond
 	var obs recorder
 	srv := &server.Server{Observer: &obs, IdleTimeout: idle, ReadSize: 4 << 10}
 	ln := listenSmall(t) // replies wait for the client at once
+	fd := rawDialBuffer(t, ln.Addr().String(), 4<<10)
+	defer unix.Close(fd)
+	chunk := []byte(strings.Repeat("a", 4<<10))
+	sent := 0
+	for range 1 << 10 { // (bounded: 4 MiB)
+		n, err := unix.Write(fd, chunk)
+		if err == unix.EAGAIN {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		sent += n
+	}
+	// The reply cannot all wait in the client's receive buffer and the
+	// server's send buffer (listenSmall's, which the kernel doubles), so
+	// it waits for the client, with input behind it.
+	if rcvbuf, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err != nil || sent <= rcvbuf+2*16<<10 {
+		t.Fatalf("%d bytes sent before the server accepted, receive buffer %d (%v): the reply would not wait", sent, rcvbuf, err)
+	}
 	serveOn(t, srv, ln)
-	c := dial(t, ln.Addr().String())
-	// More than the socket buffers hold, so that the server reads part,
-	// and waits to write its reply while the client takes nothing.
-	msg := strings.Repeat("a", 1<<20) + "x"
-	sent := make(chan error, 1)
-	go func() { _, err := io.WriteString(c, msg); sent <- err }()
 	time.Sleep(3 * idle) // the client takes nothing for longer than IdleTimeout: the stimulus, not a synchronisation
-	got := make([]byte, len(msg))
-	if n, err := io.ReadFull(c, got); err != nil || string(got) != strings.ToUpper(msg) {
-		t.Fatalf("got %d bytes of %d, %v", n, len(msg), err)
+	got := make([]byte, 0, sent)
+	buf := make([]byte, 64<<10)
+	for len(got) < sent {
+		if !wait(t, fd, unix.POLLIN, bound) {
+			t.Fatalf("got %d bytes of %d, then nothing for %v", len(got), sent, bound)
+		}
+		n, err := unix.Read(fd, buf)
+		if err == unix.EAGAIN {
+			continue
+		}
+		if n <= 0 {
+			t.Fatalf("got %d bytes of %d, then %d, %v", len(got), sent, n, err)
+		}
+		got = append(got, buf[:n]...)
 	}
-	if err := <-sent; err != nil {
-		t.Fatal(err)
+	if want := strings.Repeat("A", sent); string(got) != want {
+		t.Fatalf("got %d bytes, not the %d of the reply", len(got), sent)
 	}
-	if n, err := c.Read(got); n != 0 || err != io.EOF {
+	if !wait(t, fd, unix.POLLIN, bound) {
+		t.Fatalf("no end of file within %v", bound)
+	}
+	if n, err := unix.Read(fd, buf); n != 0 || err != nil {
 		t.Fatalf("read %d, %v; want end of file at the idle timeout", n, err)
 	}
-	c.Close() // the server lingers until then
+	unix.Shutdown(fd, unix.SHUT_WR) // the server lingers until then
 	if ci := obs.waitClose(t); ci.Reason != server.ReasonIdleTimeout {
 		t.Errorf("closed for %v; want idle timeout", ci.Reason)
 	}
