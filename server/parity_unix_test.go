@@ -606,27 +606,42 @@ func TestUnixClientAddress(t *testing.T) {
 // holdSlow is a ReplyObserver that counts reads and replies; its ConnRead
 // of a message starting "hold", and its ConnClose of the connection from
 // the address in x, signal held and wait for release: a slow Observer.
+// Once gone is closed (the test has ended) it holds nothing: a test that
+// failed before it took the signal must not leave the server's Close
+// waiting in ConnClose for ever (until the test binary's timeout, its
+// failure unprinted).
 type holdSlow struct {
 	replies
 	x       atomic.Value // string
 	held    chan struct{}
 	release chan struct{}
+	gone    chan struct{}
 }
 
 func (h *holdSlow) ConnRead(c *server.ConnInfo, p []byte) {
 	h.replies.ConnRead(c, p)
 	if strings.HasPrefix(string(p), "hold") {
-		h.held <- struct{}{}
-		<-h.release
+		h.hold()
 	}
 }
 
 func (h *holdSlow) ConnClose(c *server.ConnInfo) {
 	if x, _ := h.x.Load().(string); x != "" && c.Remote.String() == x {
-		h.held <- struct{}{}
-		<-h.release
+		h.hold()
 	}
 	h.replies.ConnClose(c)
+}
+
+func (h *holdSlow) hold() {
+	select {
+	case h.held <- struct{}{}:
+	case <-h.gone:
+		return
+	}
+	select {
+	case <-h.release:
+	case <-h.gone:
+	}
 }
 
 // A slow Observer call (here a ConnClose) does not age the connections
@@ -637,10 +652,11 @@ func TestSlowObserverAgesNoDrainedReply(t *testing.T) {
 	needLinux(t, "SIOCOUTQ")
 	const idle = 400 * time.Millisecond
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one loop, held by the Observer
-	obs := &holdSlow{held: make(chan struct{}), release: make(chan struct{})}
+	obs := &holdSlow{held: make(chan struct{}), release: make(chan struct{}), gone: make(chan struct{})}
 	srv := &server.Server{Observer: obs, IdleTimeout: idle, Linger: -1, ReadSize: 512}
 	ln := listenSmall(t) // replies wait for the client at once
 	serveOn(t, srv, ln)
+	t.Cleanup(func() { close(obs.gone) }) // before serveOn's Close
 	x := dial(t, ln.Addr().String())
 	exchange(t, x, "x", "X") // the loops run, with GOMAXPROCS(1)
 	runtime.GOMAXPROCS(2)
