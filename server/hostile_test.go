@@ -69,7 +69,14 @@ func floodUntilDropped(fd int, msg []byte, blocked chan<- struct{}) error {
 func TestFloodNeverReadWriteTimeout(t *testing.T) {
 	shouttest.CheckFDs(t)
 	obs := &floodObserver{fuzzObserver: newFuzzObserver()}
-	addr := shouttest.Start(t, &server.Server{Observer: obs, WriteTimeout: 200 * time.Millisecond})
+	// A send buffer of fixed size (listenSmall): one the kernel sizes
+	// grew to 4 MB for each client, and the server, filling eight of them
+	// under the race detector on a busy machine, took longer than the
+	// clients wait to be dropped (bound). A reply is stuck whatever the
+	// size of the buffer it is stuck behind.
+	ln := listenSmall(t)
+	shouttest.Serve(t, &server.Server{Observer: obs, WriteTimeout: 200 * time.Millisecond}, ln)
+	addr := ln.Addr().String()
 	const n = 8
 	msg := []byte(strings.Repeat("straße ﬁ ΐ hello egon 哈哈哈 ", 2000)) // replies longer than requests
 	fds := make([]int, n)
@@ -80,6 +87,9 @@ func TestFloodNeverReadWriteTimeout(t *testing.T) {
 	errs := make([]error, n)
 	blocked := make([]chan struct{}, n)
 	var wg sync.WaitGroup
+	// After a failure below, the floods end (within bound) before their
+	// descriptors are closed, and the numbers taken by others.
+	t.Cleanup(wg.Wait)
 	for i, fd := range fds {
 		blocked[i] = make(chan struct{})
 		wg.Go(func() { errs[i] = floodUntilDropped(fd, msg, blocked[i]) })
