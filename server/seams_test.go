@@ -185,6 +185,13 @@ func TestBlockedReplyMeetsEveryEnd(t *testing.T) {
 				*fd = -1
 			}, []server.Reason{server.ReasonReset, server.ReasonBrokenPipe}},
 			{"write timeout", func() *server.Server { return &server.Server{WriteTimeout: 100 * time.Millisecond} }, func(t *testing.T, srv *server.Server, fd *int) {
+				// The client sends whenever it can until it is dropped.
+				// floodBlocked takes a pause in the server's reads (a busy
+				// machine) for a reply that waits; over a Unix socket,
+				// whose sender's buffer is all the client can queue, the
+				// server then wrote every reply, had none stuck to time
+				// out, and kept the connection for good.
+				floodUntilDropped(*fd, msg, nil)
 			}, []server.Reason{server.ReasonWriteTimeout}},
 		} {
 			t.Run(network+"/"+tc.name, func(t *testing.T) {
