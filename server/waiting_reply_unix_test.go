@@ -48,17 +48,31 @@ func (r repeat) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err erro
 // kilobytes waits in the server until the client reads.
 func waitingClient(t *testing.T, srv *server.Server) net.Conn {
 	t.Helper()
+	return waitingClientSent(t, srv, "")
+}
+
+// waitingClientSent is waitingClient whose client has sent first before
+// the server accepts it: a test whose IdleTimeout is short does not
+// depend on how soon after the accept it runs (a goroutine a busy
+// machine runs late found its client closed as idle, rightly).
+func waitingClientSent(t *testing.T, srv *server.Server, first string) net.Conn {
+	t.Helper()
 	ln := listenSendBuffer(t, 4<<10)
-	serveOn(t, srv, ln)
 	d := net.Dialer{Timeout: bound, Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<10) })
 	}}
-	c, err := d.Dial("tcp", ln.Addr().String())
+	c, err := d.Dial("tcp", ln.Addr().String()) // queued until the server accepts it
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, first); err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	serveOn(t, srv, ln)
 	return c
 }
 
@@ -173,10 +187,7 @@ func (h held) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error)
 func TestHeldReplyWaitingAtCloseThenEOF(t *testing.T) {
 	const n = server.MaxExpansionLimit // more than the sockets between hold
 	srv := &server.Server{Transformer: held{repeat{n: n}}, IdleTimeout: 50 * time.Millisecond, Logger: discard()}
-	c := waitingClient(t, srv)
-	if _, err := c.Write([]byte(`x\`)); err != nil {
-		t.Fatal(err)
-	}
+	c := waitingClientSent(t, srv, `x\`)
 	got, err := io.ReadAll(c)
 	want := append(bytes.Repeat([]byte("X"), n), bytes.Repeat([]byte(`\`), n)...)
 	if err != nil || !bytes.Equal(got, want) {
@@ -190,14 +201,21 @@ func TestHeldReplyWaitingAtCloseThenEOF(t *testing.T) {
 func TestWaitingReplyIsNotIdle(t *testing.T) {
 	const n, idle = server.MaxExpansionLimit, 50 * time.Millisecond
 	srv := &server.Server{Transformer: repeat{n: n}, IdleTimeout: idle, Logger: discard()}
-	c := waitingClient(t, srv)
-	for _, msg := range []string{"a", "b"} {
-		if _, err := c.Write([]byte(msg)); err != nil {
-			t.Fatal(err)
-		}
+	// Each message is sent while the client is not idle: "a" before the
+	// server accepts it, "b" while the reply to "a" waits. (Sent after
+	// the reply was read, "b" came too late whenever the test ran more
+	// than IdleTimeout late, and the client was closed as idle, rightly.)
+	msgs := []string{"a", "b"}
+	c := waitingClientSent(t, srv, msgs[0])
+	for i, msg := range msgs {
 		// The reply waits, for several idle timeouts: what is tested is
 		// time passing.
 		time.Sleep(4 * idle)
+		if i+1 < len(msgs) {
+			if _, err := io.WriteString(c, msgs[i+1]); err != nil {
+				t.Fatal(err)
+			}
+		}
 		got := make([]byte, n)
 		want := bytes.Repeat([]byte(strings.ToUpper(msg)), n)
 		if k, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
