@@ -995,7 +995,11 @@ func (l *loop) due(now int64) {
 			if n == room {
 				c.held = unanswered
 			}
-			l.send(c, n, c.cad, first, now)
+			// Not send: the run stopping since due looked (the clock's
+			// goroutine), it sent nothing of what the schedule moved
+			// past, due in the window, and sendRest goes on after it:
+			// they were in no count.
+			l.hand(c, n, c.cad, first, now)
 		}
 		// Behind its schedule, for c.held: it catches up a write at a
 		// time, or when a reply frees room, or the server takes bytes.

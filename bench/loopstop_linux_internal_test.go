@@ -5,6 +5,8 @@ package bench
 import (
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // An event loop's connection held back for want of room, when a reply
@@ -34,5 +36,52 @@ func TestLoopHeldBackAtTheStopCounted(t *testing.T) {
 	if r.unsent.Load() != 100 || r.unsentUnanswered.Load() != 100 {
 		t.Errorf("%d never sent, %d of them held back by the replies owed; want 100 and 100",
 			r.unsent.Load(), r.unsentUnanswered.Load())
+	}
+}
+
+// An event loop's connection whose messages fall due in a round in which
+// the run stops, after the round looked at stopping, sends them: each
+// fell due in the window and is counted. The schedule moved on past
+// them and the send, finding the run stopping, sent nothing, so they were
+// in no count (one message of 20,800,000 due, an open loop at 1e9 msg/s
+// under -race: the clock's goroutine stopped the run as a loop sent).
+func TestLoopStopInItsRoundCountsEveryDue(t *testing.T) {
+	const conns, window = 2, 100
+	cfg := Config{Conns: conns, Rate: 2000, Size: 16, Warmup: -1}
+	r := bareRun(&cfg)
+	ref, err := reference(r.cfg.Mode, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ref = ref
+	r.msgs, r.wants = r.expected(1, r.cfg.Size)
+	interval := int64(time.Millisecond)
+	r.windowUntil.Store(window * interval)
+	l := &loop{r: r, paced: true, most: 2 * window, unsent: r.mostUnsent()}
+	for i := range conns {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+		l.conns = append(l.conns, &loopConn{fd: fds[0], i: i, key: int32(i),
+			q: ring{limit: l.most}, cad: cadence{interval: float64(interval)}})
+	}
+	// The run stops as the round's first connection sends, before the
+	// second's send.
+	sentNoted = func(r *run, _ int64, _ bool) { r.halt() }
+	defer func() { sentNoted = nil }()
+	l.due(10 * interval) // 11 fell due on each
+	l.stopped = true
+	for _, c := range l.conns {
+		l.sendRest(c, 10*interval)
+	}
+	r.countUnsent()
+	counted := r.unsent.Load()
+	for _, c := range l.conns {
+		counted += c.q.measured()
+	}
+	if counted != conns*window {
+		t.Errorf("%d sent or never sent; want %d, every one that fell due in the window", counted, conns*window)
 	}
 }
