@@ -49,10 +49,15 @@ func tcpState(c net.Conn) uint8 {
 		return 0
 	}
 	var state uint8
-	rc.Control(func(fd uintptr) {
-		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			state = info.State
-		}
-	})
+	rc.Control(func(fd uintptr) { state = fdTCPState(int(fd)) })
 	return state
+}
+
+// fdTCPState is tcpState of a socket by its descriptor.
+func fdTCPState(fd int) uint8 {
+	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return 0
+	}
+	return info.State
 }

@@ -922,6 +922,12 @@ func (l *loop) sendRest(c *loopConn, now int64) {
 		return
 	}
 	until := l.r.windowUntil.Load() // (as the run stopped: earlier, if it ended early)
+	if c.next < until && l.closedIdle(c) {
+		// Closed by its server with nothing owed (see due): the close
+		// is read after this, and counts for nothing as the run stops.
+		l.r.scheduleEnded(c.cad, c.k, connFailed)
+		return
+	}
 	if c.behind && c.next < until && c.q.n < l.most {
 		// Held back by bytes the server had not taken or by replies
 		// owed (see due): not only when it is held back now, as a reply
@@ -950,6 +956,14 @@ func (l *loop) sendRest(c *loopConn, now int64) {
 		}
 		l.hand(c, n, c.cad, first, now)
 	}
+}
+
+// closedIdle reports whether c's server has closed its side of c with
+// nothing owed on it, whether or not a read has met the close yet: one
+// system call, paid only by a connection whose replies keep up with its
+// rate, before a send (see due, sendRest).
+func (l *loop) closedIdle(c *loopConn) bool {
+	return c.q.n == 0 && c.fd >= 0 && fdTCPState(c.fd) == unix.BPF_TCP_CLOSE_WAIT
 }
 
 // advance moves c's schedule on by a message.
@@ -984,6 +998,14 @@ func (l *loop) due(now int64) {
 			// (flush wakes the schedule when it has room)
 		case c.q.n >= l.most:
 			c.held = unanswered
+		case c.next <= now && l.closedIdle(c):
+			// Its server closed it with nothing owed, the close come
+			// since the loop waited: read first, in the next round, it
+			// is the connection's error, and what falls due never sent
+			// on a failed connection. Sent, the message was owed at the
+			// close and counted wrong ("closed before the reply began"),
+			// as if the server had closed on it.
+			c.held = connFailed
 		case c.next <= now:
 			first, n := c.k, 0
 			room := l.most - c.q.n

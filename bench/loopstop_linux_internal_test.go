@@ -3,6 +3,8 @@
 package bench
 
 import (
+	"math"
+	"net"
 	"testing"
 	"time"
 
@@ -83,5 +85,67 @@ func TestLoopStopInItsRoundCountsEveryDue(t *testing.T) {
 	}
 	if counted != conns*window {
 		t.Errorf("%d sent or never sent; want %d, every one that fell due in the window", counted, conns*window)
+	}
+}
+
+// An event loop's connection whose server closed it with nothing owed,
+// the close come after the loop's wait returned and before its next
+// message was sent, sends nothing: the close, read next, is the
+// connection's error, and nothing is wrong. The message was sent and
+// owed at the close, and counted wrong ("closed before the reply
+// began"), as if the server had closed on it
+// (TestOpenLoopIdleCloseIsAnError, under a busy machine's stalls).
+func TestLoopIdleCloseBeforeASendIsAnError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	fd, err := takeFD(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Conns: 1, Rate: 1000, Size: 16, Warmup: -1}
+	r := bareRun(&cfg)
+	ref, err := reference(r.cfg.Mode, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ref = ref
+	r.msgs, r.wants = r.expected(1, r.cfg.Size)
+	r.epoch = time.Now()
+	r.windowUntil.Store(math.MaxInt64)
+	r.allGone = make(chan struct{})
+	r.alive.Store(1)
+	l := &loop{r: r, w: r.newWorker(), paced: true, most: 8, unsent: r.mostUnsent(), rbuf: make([]byte, 64<<10), open: 1}
+	c := &loopConn{fd: fd, q: ring{limit: l.most}, cad: cadence{interval: float64(time.Millisecond)}}
+	l.conns = []*loopConn{c}
+	defer func() {
+		if !c.closed {
+			unix.Close(fd)
+		}
+	}()
+	now := r.now() // the loop's wait returned; then the server closes
+	sc.(*net.TCPConn).CloseWrite()
+	for i := 0; fdTCPState(fd) != unix.BPF_TCP_CLOSE_WAIT; i++ { // (at once, over loopback)
+		if i == 1000 {
+			t.Fatal("the server's close did not come in 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.due(now) // the first message is due
+	l.readable(c, now)
+	if !c.closed || r.errs.Load() != 1 || r.mismatches.Load() != 0 || r.lost.Load() != 0 {
+		t.Errorf("closed %v, %d errors, %d wrong, %d lost; want the connection closed, 1 error, 0, 0",
+			c.closed, r.errs.Load(), r.mismatches.Load(), r.lost.Load())
 	}
 }
