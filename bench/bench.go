@@ -120,6 +120,13 @@ type Config struct {
 	// only moved the line. Reports still say Timeout, and the warm-up's
 	// datagrams are still given up at it.
 	patient bool
+	// oneInFlight, set by tests (OneInFlight in export_test.go), keeps
+	// an open loop's stream connections to one message in flight: the
+	// next is sent once the last's reply came, however late a stall made
+	// it. A test of what a server's close between replies is counted as
+	// so has no message owed at the close, which by the clock alone a
+	// stall as long as the messages' interval left owed.
+	oneInFlight bool
 }
 
 // patientWait bounds a patient run's final wait (Config.patient): a

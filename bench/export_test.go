@@ -257,15 +257,25 @@ func Patient(c Config) Config {
 	return c
 }
 
+// OneInFlight returns c keeping one message in flight on each of an open
+// loop's stream connections (see Config.oneInFlight).
+func OneInFlight(c Config) Config {
+	c.oneInFlight = true
+	return c
+}
+
 // HoldStreamReaderOverSend makes a goroutine-driven stream connection's
 // reader, having taken reply k (from 0), wait until its writer's send of
-// message k+1 has ended, and that send begin only once ready is closed,
-// until the returned function is called.
+// message k+1 has ended, and that send begin only once reply k is taken
+// and ready is closed, until the returned function is called. (By the
+// clock alone, a stall as long as the messages' interval had message k+1
+// sent with k owed.)
 func HoldStreamReaderOverSend(k uint64, ready <-chan struct{}) (restore func()) {
-	sent := make(chan struct{})
+	taken, sent := make(chan struct{}), make(chan struct{})
 	// (Each wait is bounded: a run that never sends it does not hang.)
 	replyTaken = func(n uint64) {
 		if n == k {
+			close(taken)
 			select {
 			case <-sent:
 			case <-time.After(10 * time.Second):
@@ -274,9 +284,11 @@ func HoldStreamReaderOverSend(k uint64, ready <-chan struct{}) (restore func()) 
 	}
 	sendStarts = func(n uint64) {
 		if n == k+1 {
-			select {
-			case <-ready:
-			case <-time.After(10 * time.Second):
+			for _, c := range []<-chan struct{}{taken, ready} {
+				select {
+				case <-c:
+				case <-time.After(10 * time.Second):
+				}
 			}
 		}
 	}

@@ -453,6 +453,9 @@ var flightBudget = 1 << 23
 // it, against a server that reads all and answers slower than the rate,
 // bench grew by 16 bytes a message sent: a gigabyte a minute at 1M msg/s.
 func (r *run) mostInFlight() int {
+	if r.cfg.oneInFlight {
+		return 1
+	}
 	share := max(1, flightBudget/r.cfg.Conns)
 	perSec := r.cfg.Rate / float64(r.cfg.Conns)
 	worth := 2*r.cfg.Timeout.Seconds()*perSec + float64(r.mostDue())
