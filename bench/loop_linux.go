@@ -922,9 +922,10 @@ func (l *loop) sendRest(c *loopConn, now int64) {
 		return
 	}
 	until := l.r.windowUntil.Load() // (as the run stopped: earlier, if it ended early)
-	if c.next < until && l.closedIdle(c) {
+	if c.next < until && !l.r.cfg.Reconnect && l.closedIdle(c) {
 		// Closed by its server with nothing owed (see due): the close
 		// is read after this, and counts for nothing as the run stops.
+		// (With Reconnect, what is sent on it goes again on a new one.)
 		l.r.scheduleEnded(c.cad, c.k, connFailed)
 		return
 	}

@@ -94,8 +94,15 @@ func TestLoopStopInItsRoundCountsEveryDue(t *testing.T) {
 // connection's error, and nothing is wrong. The message was sent and
 // owed at the close, and counted wrong ("closed before the reply
 // began"), as if the server had closed on it
-// (TestOpenLoopIdleCloseIsAnError, under a busy machine's stalls).
+// (TestOpenLoopIdleCloseIsAnError, under a busy machine's stalls). The
+// same as the run stops (sendRest): the message is never sent, on a
+// failed connection.
 func TestLoopIdleCloseBeforeASendIsAnError(t *testing.T) {
+	t.Run("due", func(t *testing.T) { loopIdleCloseBeforeASend(t, false) })
+	t.Run("as the run stops", func(t *testing.T) { loopIdleCloseBeforeASend(t, true) })
+}
+
+func loopIdleCloseBeforeASend(t *testing.T, stop bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -142,10 +149,22 @@ func TestLoopIdleCloseBeforeASendIsAnError(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	l.due(now) // the first message is due
+	errs := int64(1)
+	if stop { // (a close read as the run stops counts for nothing)
+		r.halt()
+		l.stopped = true
+		l.sendRest(c, now) // the first message is due
+		errs = 0
+	} else {
+		l.due(now) // the first message is due
+	}
 	l.readable(c, now)
-	if !c.closed || r.errs.Load() != 1 || r.mismatches.Load() != 0 || r.lost.Load() != 0 {
-		t.Errorf("closed %v, %d errors, %d wrong, %d lost; want the connection closed, 1 error, 0, 0",
-			c.closed, r.errs.Load(), r.mismatches.Load(), r.lost.Load())
+	if !c.closed || r.errs.Load() != errs || r.mismatches.Load() != 0 || r.lost.Load() != 0 {
+		t.Errorf("closed %v, %d errors, %d wrong, %d lost; want the connection closed, %d errors, 0, 0",
+			c.closed, r.errs.Load(), r.mismatches.Load(), r.lost.Load(), errs)
+	}
+	r.countUnsent()
+	if stop && r.unsentFailed.Load() == 0 {
+		t.Errorf("%d never sent on failed connections; want the first message", r.unsentFailed.Load())
 	}
 }
