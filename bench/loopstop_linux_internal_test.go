@@ -141,7 +141,7 @@ func loopIdleCloseBeforeASend(t *testing.T, stop bool) {
 			unix.Close(fd)
 		}
 	}()
-	now := r.now() // the loop's wait returned; then the server closes
+	now := r.now()                  // the loop's wait returned; then the server closes
 	c.since = now - int64(idleLook) // owing nothing for that long: a close is looked for
 	sc.(*net.TCPConn).CloseWrite()
 	for i := 0; fdTCPState(fd) != unix.BPF_TCP_CLOSE_WAIT; i++ { // (at once, over loopback)
