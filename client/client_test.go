@@ -482,6 +482,24 @@ func udpServer(t *testing.T, drop func(n int) bool) string {
 	})
 }
 
+// handTimeouts makes the test Datagrams' clock (client.SetReplyTimeouts):
+// timeout ends the wait for a reply that will not come, called where the
+// test drops or holds the datagram; the timeout given to Datagrams, bound,
+// ends only a wait that a fault left without one. A timeout that no wait
+// takes within bound is dropped: that wait ends by its own timeout.
+func handTimeouts(t *testing.T) (timeout func()) {
+	ticks := make(chan struct{})
+	client.SetReplyTimeouts(t, ticks)
+	return func() {
+		select {
+		case ticks <- struct{}{}:
+		case <-time.After(bound):
+		}
+	}
+}
+
+// Retries are counted exactly: each drop ends its wait on the test's
+// clock (handTimeouts), and a reply that comes is never taken for none.
 func TestDatagramsRetryAndLoss(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -496,10 +514,15 @@ func TestDatagramsRetryAndLoss(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := udpServer(t, tc.drop)
-			// A reply that should come must come within the timeout even on a
-			// busy machine; each dropped datagram costs one timeout.
-			res, out, warn, err := datagrams(t, addr, "one\n\n  \ntwo\nthree\n", 250*time.Millisecond, 2)
+			timeout := handTimeouts(t)
+			addr := udpServer(t, func(n int) bool {
+				if tc.drop(n) {
+					timeout()
+					return true
+				}
+				return false
+			})
+			res, out, warn, err := datagrams(t, addr, "one\n\n  \ntwo\nthree\n", bound, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -599,16 +622,18 @@ func TestCause(t *testing.T) {
 // A reply that comes after its retry's (the server answers the first try
 // late) is not the next line's answer.
 func TestDatagramsDuplicateReply(t *testing.T) {
+	timeout := handTimeouts(t)
 	addr := shouttest.PacketServer(t, func(n int, b []byte) [][]byte {
 		switch n {
 		case 0:
+			timeout()
 			return nil // held: answered with the retry
 		case 1:
 			return [][]byte{bytes.ToUpper(b), bytes.ToUpper(b)}
 		}
 		return [][]byte{bytes.ToUpper(b)}
 	})
-	res, out, warn, err := datagrams(t, addr, "one\ntwo\nthree\n", 250*time.Millisecond, 2)
+	res, out, warn, err := datagrams(t, addr, "one\ntwo\nthree\n", bound, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +645,8 @@ func TestDatagramsDuplicateReply(t *testing.T) {
 // lateServer is a stand-in UDP server that answers every datagram with
 // its uppercase but held, whose reply it sends (to held's sender) only
 // when release comes, before release's own: a reply late for its line.
-func lateServer(t *testing.T, held, release string) string {
+// It calls timeout each time it holds held (handTimeouts).
+func lateServer(t *testing.T, held, release string, timeout func()) string {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -639,6 +665,7 @@ func lateServer(t *testing.T, held, release string) string {
 			switch string(buf[:n]) {
 			case held:
 				heldFrom = from
+				timeout()
 				continue
 			case release:
 				pc.WriteTo(bytes.ToUpper([]byte(held)), heldFrom)
@@ -652,8 +679,8 @@ func lateServer(t *testing.T, held, release string) string {
 // A reply to a line reported lost, coming while the next line waits, is
 // not that line's answer.
 func TestDatagramsLateReply(t *testing.T) {
-	addr := lateServer(t, "one", "two")
-	res, out, warn, err := datagrams(t, addr, "one\ntwo\nthree\n", 100*time.Millisecond, 1)
+	addr := lateServer(t, "one", "two", handTimeouts(t))
+	res, out, warn, err := datagrams(t, addr, "one\ntwo\nthree\n", bound, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -671,7 +698,7 @@ func TestDatagramsLateReply(t *testing.T) {
 // one at a time, each after the last one's reply, until the late reply is
 // reported (at the line after it came) or 200 lines have gone.
 func TestDatagramsLateReplyReported(t *testing.T) {
-	addr := lateServer(t, "slow", "release")
+	addr := lateServer(t, "slow", "release", handTimeouts(t))
 	c := dial(t, "udp", addr)
 	defer c.Close()
 	inR, inW := io.Pipe()
@@ -679,7 +706,7 @@ func TestDatagramsLateReplyReported(t *testing.T) {
 	warn := &notifying{wrote: make(chan struct{}, 1)}
 	ran := make(chan error, 1)
 	go func() {
-		_, err := client.Datagrams(c, dialer(t, addr), inR, outW, warn, 100*time.Millisecond, 0)
+		_, err := client.Datagrams(c, dialer(t, addr), inR, outW, warn, bound, 0)
 		outW.Close()
 		ran <- err
 	}()
