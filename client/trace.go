@@ -86,8 +86,10 @@ func (t *tracedConn) line(format string, a ...any) {
 
 func (t *tracedConn) SetReadDeadline(d time.Time) error {
 	t.mu.Lock()
-	if !d.IsZero() {
-		t.wait = time.Until(d).Round(time.Millisecond)
+	// A deadline already past wakes a reader (a test's timeout,
+	// SetReplyTimeouts, ends a wait so): it is no wait.
+	if wait := time.Until(d); !d.IsZero() && wait > 0 {
+		t.wait = wait.Round(time.Millisecond)
 	}
 	t.mu.Unlock()
 	return t.Conn.SetReadDeadline(d)
