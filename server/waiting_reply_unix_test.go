@@ -223,3 +223,41 @@ func TestWaitingReplyIsNotIdle(t *testing.T) {
 		}
 	}
 }
+
+// A reply that waited while the goroutine driver's watcher took its
+// client for idle starts the idle timeout again once it is written: the
+// client that reads it and only then sends is answered, not closed as
+// idle the moment the reply is out. TestWaitingReplyIsNotIdle's "b" waits
+// in the socket as that reply is written, which an idle timeout answers
+// anyway; here nothing waits. The watcher is held from the moment it
+// fired, so that however late the test sends (a busy machine) the client
+// is idle by no clock but a wrong one.
+func TestReplyWrittenAfterIdleFiredRearms(t *testing.T) {
+	if server.EngineUnderTest() != server.EngineGoroutine {
+		t.Skip("goroutine driver only: its watcher fires while a reply is written, and HoldIdle holds it; a loop times a read from when it can read again")
+	}
+	const n, idle = server.MaxExpansionLimit, 50 * time.Millisecond
+	srv := &server.Server{Transformer: repeat{n: n}, IdleTimeout: idle, Logger: discard()}
+	c := waitingClientSent(t, srv, "a")
+	for end := time.Now().Add(bound); !srv.IdleFired(); time.Sleep(idle / 4) {
+		if time.Now().After(end) {
+			t.Fatalf("the watcher did not take the client for idle within %v while its reply waited", bound)
+		}
+	}
+	release := server.HoldIdle()
+	defer release()
+	got := make([]byte, n)
+	if k, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("A"), n)) {
+		t.Fatalf("a: read %d of %d bytes, %v; want the reply whole", k, n, err)
+	}
+	if _, err := io.WriteString(c, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("B"), n)) {
+		t.Fatalf("b, sent once a's reply was read: read %d of %d bytes, %v; want the reply whole", k, n, err)
+	}
+	release()
+	if k, err := c.Read(got); k != 0 || err != io.EOF {
+		t.Fatalf("read %d, %v; want end of file at the idle timeout", k, err)
+	}
+}
