@@ -232,14 +232,18 @@ func TestWrapIdleDeadlineAfterRearmIsTakenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln := heldIdle{inner, make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan func(), 1)}
-	unhold := sync.OnceFunc(func() {
+	unhold := func() {
 		select {
 		case f := <-ln.unhold:
 			f()
 		default:
 		}
-	})
-	defer unhold()
+	}
+	// Once the server's Close is done (cleanups run last first), and its
+	// watcher with it: a hold the watcher took after the test ended (a
+	// failure before it fired, a late Close) would keep every later
+	// test's idle timeout from firing with the goroutine driver.
+	t.Cleanup(unhold)
 	release := sync.OnceFunc(func() { close(ln.release) })
 	defer release() // before the server's Close, which waits for the watcher
 	obs := &recorder{}
