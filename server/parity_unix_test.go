@@ -781,7 +781,11 @@ func slowObserverTry(t *testing.T) (conclusive bool) {
 	}
 	obs.release <- struct{}{}
 	// In x's close now, with y's reply ready to be written after it.
-	<-obs.held
+	select {
+	case <-obs.held:
+	case <-time.After(bound):
+		t.Fatal("x's close never reached the Observer") // not a wait for the binary's timeout
+	}
 	time.Sleep(2 * idle) // the slow Observer: the stimulus, not a synchronisation
 	released := time.Now()
 	obs.release <- struct{}{}
