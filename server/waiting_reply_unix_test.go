@@ -198,6 +198,9 @@ func TestHeldReplyWaitingAtCloseThenEOF(t *testing.T) {
 // A client whose reply waits for it is not idle, however long it takes
 // to read: the idle timeout counts from when the reply is all written,
 // as the goroutine driver sets its read deadline only after its write.
+// (Here "b" waits in the socket by then, which an idle timeout answers
+// anyway; a client that sends only once it has read the reply is
+// TestReplyWrittenAfterIdleFiredRearms's.)
 func TestWaitingReplyIsNotIdle(t *testing.T) {
 	const n, idle = server.MaxExpansionLimit, 50 * time.Millisecond
 	srv := &server.Server{Transformer: repeat{n: n}, IdleTimeout: idle, Logger: discard()}
