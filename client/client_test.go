@@ -100,8 +100,8 @@ func TestPipeLargeInput(t *testing.T) {
 	// server that a busy machine left without CPU for one was taken for
 	// stuck (1 -race run in 5 at load average 35).
 	res, err := client.Pipe(dial(t, "tcp", addr), bytes.NewReader(in.Bytes()), &out, bound)
-	if err != nil || !res.Complete() {
-		t.Fatalf("Pipe: %+v, %v", res, err)
+	if err != nil || !res.Complete() || !res.Closed || res.Silent {
+		t.Fatalf("Pipe: %+v, %v; want every line answered, then the server's end of file", res, err)
 	}
 	if out.String() != want {
 		t.Fatalf("got %d bytes, want %d", out.Len(), len(want))
