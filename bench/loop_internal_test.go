@@ -52,13 +52,7 @@ func TestStartLoopsFailsAfterATake(t *testing.T) {
 // count.
 func TestServedOnlyAfterWindowNotServedMeasuring(t *testing.T) {
 	cfg := Config{Reconnect: true, Size: 16}
-	r := bareRun(&cfg)
-	ref, err := reference(r.cfg.Mode, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.ref = ref
-	r.msgs, r.wants = r.expected(1, r.cfg.Size)
+	r := messagingRun(t, &cfg)
 	r.epoch = time.Now()
 	r.windowFrom.Store(0)
 	r.windowUntil.Store(1) // (over: the reply comes after it, the run not stopping yet)

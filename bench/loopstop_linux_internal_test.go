@@ -50,13 +50,7 @@ func TestLoopHeldBackAtTheStopCounted(t *testing.T) {
 func TestLoopStopInItsRoundCountsEveryDue(t *testing.T) {
 	const conns, window = 2, 100
 	cfg := Config{Conns: conns, Rate: 2000, Size: 16, Warmup: -1}
-	r := bareRun(&cfg)
-	ref, err := reference(r.cfg.Mode, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.ref = ref
-	r.msgs, r.wants = r.expected(1, r.cfg.Size)
+	r := messagingRun(t, &cfg)
 	interval := int64(time.Millisecond)
 	r.windowUntil.Store(window * interval)
 	l := &loop{r: r, paced: true, most: 2 * window, unsent: r.mostUnsent()}
@@ -122,13 +116,7 @@ func loopIdleCloseBeforeASend(t *testing.T, stop bool) {
 		t.Fatal(err)
 	}
 	cfg := Config{Conns: 1, Rate: 1000, Size: 16, Warmup: -1}
-	r := bareRun(&cfg)
-	ref, err := reference(r.cfg.Mode, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.ref = ref
-	r.msgs, r.wants = r.expected(1, r.cfg.Size)
+	r := messagingRun(t, &cfg)
 	r.epoch = time.Now()
 	r.windowUntil.Store(math.MaxInt64)
 	r.allGone = make(chan struct{})
