@@ -162,9 +162,16 @@ func run(t *testing.T, cfg bench.Config) *bench.Report {
 // the server either way.
 func runMeasuring(t *testing.T, cfg bench.Config) *bench.Report {
 	t.Helper()
+	return runUntilMeasured(t, cfg, func(rep *bench.Report) bool { return !rep.Empty() })
+}
+
+// runUntilMeasured runs cfg again, at most five times in all, while
+// measured says its run measured nothing to judge by.
+func runUntilMeasured(t *testing.T, cfg bench.Config, measured func(*bench.Report) bool) *bench.Report {
+	t.Helper()
 	var rep *bench.Report
 	for try := range 5 {
-		if rep = run(t, cfg); !rep.Empty() {
+		if rep = run(t, cfg); measured(rep) {
 			break
 		}
 		t.Logf("run %d of at most 5 measured nothing in its %v window", try+1, cfg.Duration)

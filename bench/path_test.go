@@ -467,13 +467,7 @@ func TestUDPEverySentCounted(t *testing.T) {
 			// measuring: a stall over the 500 ms window (0 sent) says
 			// nothing of the counts. (A run that sent nothing adds
 			// nothing to sent, and due is the last run's.)
-			var rep *bench.Report
-			for try := range 5 {
-				if rep = run(t, cfg); sent.Load() > 0 {
-					break
-				}
-				t.Logf("run %d of at most 5 sent nothing while measuring", try+1)
-			}
+			rep := runUntilMeasured(t, cfg, func(*bench.Report) bool { return sent.Load() > 0 })
 			if got := rep.Messages + rep.Lost; got != sent.Load() || rep.Lost == 0 {
 				t.Errorf("%d messages + %d lost = %d; %d sent while measuring, some lost", rep.Messages, rep.Lost, got, sent.Load())
 			}
