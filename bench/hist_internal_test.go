@@ -15,20 +15,6 @@ func bareRun(cfg *Config) *run {
 	return r
 }
 
-// messagingRun is bareRun with its reference and one distinct message of
-// cfg's size: a run a test can hand a loop's connections.
-func messagingRun(t *testing.T, cfg *Config) *run {
-	t.Helper()
-	r := bareRun(cfg)
-	ref, err := reference(r.cfg.Mode, r.cfg.Lang)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.ref = ref
-	r.msgs, r.wants = r.expected(1, r.cfg.Size)
-	return r
-}
-
 // Every latency a run can see is in its percentiles and its maximum: an
 // open loop of three minutes against a server that falls behind sees
 // replies due minutes ago. (The histograms held 60 s, and a longer

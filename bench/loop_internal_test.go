@@ -16,6 +16,20 @@ type badSyscallConn struct{ *net.TCPConn }
 
 func (badSyscallConn) SyscallConn() (syscall.RawConn, error) { return nil, errors.New("no raw conn") }
 
+// messagingRun is bareRun with its reference and one distinct message of
+// cfg's size: a run a test can hand a loop's connections.
+func messagingRun(t *testing.T, cfg *Config) *run {
+	t.Helper()
+	r := bareRun(cfg)
+	ref, err := reference(r.cfg.Mode, r.cfg.Lang)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ref = ref
+	r.msgs, r.wants = r.expected(1, r.cfg.Size)
+	return r
+}
+
 // When taking a socket fails after others were taken, the loops give up
 // cleanly: the run cannot start, and says why; every socket closed, no
 // panic.
