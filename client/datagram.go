@@ -218,7 +218,7 @@ func exchangeDatagram(c net.Conn, msg, buf []byte, timeout time.Duration, retrie
 		if _, err := c.Write(msg); err != nil {
 			return -1, tries, wrap("send", addr, err)
 		}
-		c.SetReadDeadline(time.Now().Add(timeout))
+		setReplyDeadline(c, timeout)
 		n, err := readReply(c, buf)
 		if err == nil {
 			return n, tries, nil
@@ -228,6 +228,16 @@ func exchangeDatagram(c net.Conn, msg, buf []byte, timeout time.Duration, retrie
 		}
 	}
 	return -1, tries - 1, nil
+}
+
+// setReplyDeadline sets c's read deadline timeout from now; a traced c
+// names the wait timeout, as the user gave it.
+func setReplyDeadline(c net.Conn, timeout time.Duration) {
+	if t, ok := c.(*tracedConn); ok {
+		t.setReplyDeadline(timeout)
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(timeout))
 }
 
 // replyTimeouts, set by a test, ends a wait for a reply at once, as its

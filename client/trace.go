@@ -95,6 +95,18 @@ func (t *tracedConn) SetReadDeadline(d time.Time) error {
 	return t.Conn.SetReadDeadline(d)
 }
 
+// setReplyDeadline sets the read deadline timeout from now, and names
+// the wait timeout itself, the user's --timeout. Worked out from the
+// deadline, as SetReadDeadline must, it was the time left when it was
+// set, rounded: "no reply within 499ms" of --timeout 500ms when the
+// client was delayed half a millisecond before setting it.
+func (t *tracedConn) setReplyDeadline(timeout time.Duration) error {
+	t.mu.Lock()
+	t.wait = timeout
+	t.mu.Unlock()
+	return t.Conn.SetReadDeadline(time.Now().Add(timeout))
+}
+
 // Write traces the send before making it, so that its line comes
 // before the lines of the reply it causes; a failure gets a line of its
 // own.

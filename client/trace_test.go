@@ -238,3 +238,26 @@ func TestTraceTLSNamesTheSocket(t *testing.T) {
 		`trace fd={fd} close()`,
 	})
 }
+
+// A datagram's wait that timed out is traced as the timeout given. It
+// was the deadline's time left when set, rounded to the millisecond: "no
+// reply within 499ms" of --timeout 500ms on a client delayed half a
+// millisecond before setting it. A timeout with a fraction of a
+// millisecond shows the same with no delay to provoke: never 10.0015s.
+func TestTraceDatagramWaitIsTheTimeout(t *testing.T) {
+	timeout := handTimeouts(t) // the wait ends on the test's clock
+	addr := udpServer(t, func(int) bool { timeout(); return true })
+	var log shouttest.Log
+	c := client.Trace(dial(t, "udp", addr), &log)
+	redial := func() (net.Conn, error) { t.Error("one line, one socket: redialled"); return nil, net.ErrClosed }
+	wait := bound + 1500*time.Microsecond
+	res, err := client.Datagrams(c, redial, strings.NewReader("hello\n"), io.Discard, io.Discard, wait, 0)
+	c.Close()
+	if err != nil || res.Lost != 1 {
+		t.Fatalf("%+v, %v; want the line lost", res, err)
+	}
+	want := "recvfrom(131072) → no reply within 10.0015s: timed out"
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("trace:\n%s\nwant a line with %q", log.String(), want)
+	}
+}
