@@ -44,13 +44,20 @@ const (
 // Config is the tls.Config the options describe. Its errors name the
 // options as fields (TLSOptions.CA).
 func (o TLSOptions) Config() (*tls.Config, error) {
+	return o.ConfigContext(context.Background())
+}
+
+// ConfigContext is Config, whose read of CA, if it waits (a named pipe
+// not written to yet), ctx ends, and says it waits through ctx's notice
+// (certs.WithWaitNotice). Cert and Key are read as Config reads them.
+func (o TLSOptions) ConfigContext(ctx context.Context) (*tls.Config, error) {
 	if o.Insecure && o.CA != "" {
 		// It was taken, and checked nothing.
 		return nil, named.Errorf("%s or %s, not both: %[2]s accepts any server certificate, %[1]s's authorities included", optCA, optInsecure)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
 	if o.CA != "" {
-		pem, err := certs.ReadPEM(optCA, o.CA)
+		pem, err := certs.ReadPEMContext(ctx, optCA, o.CA)
 		if err != nil {
 			return nil, err
 		}

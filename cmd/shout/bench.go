@@ -71,7 +71,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	}
 	if ep.TLS {
 		var err error
-		if cfg.TLS, err = cmd.tlsConfig(); err != nil {
+		if cfg.TLS, err = cmd.tlsConfig(std.ctx, std.stderr); err != nil {
 			return pemError(err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"shout/client"
 	"shout/endpoint"
+	"shout/internal/certs"
 )
 
 type connectCmd struct {
@@ -46,7 +47,32 @@ func (f tlsFlags) tlsGiven() bool {
 	return f.CA != "" || f.Cert != "" || f.Key != "" || f.Insecure
 }
 
-func (f tlsFlags) tlsConfig() (*tls.Config, error) { return client.TLSOptions(f).Config() }
+// tlsConfig is the flags' tls.Config. A wait to read --ca (a pipe with
+// no writer yet, which shout gives 10 s) is said on stderr once it has
+// lasted pemWaitNotice: connect and bench, which have no log, were
+// silent meanwhile, and the user saw nothing happen.
+func (f tlsFlags) tlsConfig(ctx context.Context, stderr io.Writer) (*tls.Config, error) {
+	ctx = certs.WithWaitNotice(ctx, pemWaitNotice, func(msg string, timeout time.Duration) {
+		msg = noticeFlag(msg)
+		if timeout > 0 {
+			msg += fmt.Sprintf("; giving up after %v", timeout)
+		}
+		sayError(stderr, msg)
+	})
+	return client.TLSOptions(f).ConfigContext(ctx)
+}
+
+// noticeFlag is msg, a certs wait notice ("waiting for TLSOptions.CA
+// FILE: ..."), with the setting it names said by its flag, as errors are
+// (flagText): the notice's text is a string, not a named.Error.
+func noticeFlag(msg string) string {
+	for setting, flag := range flagNames {
+		if rest, ok := strings.CutPrefix(msg, "waiting for "+setting+" "); ok {
+			return "waiting for " + flag + " " + rest
+		}
+	}
+	return msg
+}
 
 func (cmd *connectCmd) Run(std *stdio) error {
 	ep, err := dialTarget(cmd.Addr)
@@ -79,7 +105,7 @@ func (cmd *connectCmd) Run(std *stdio) error {
 	}
 	connect := func(ctx context.Context) (net.Conn, error) { return client.Dial(ctx, ep, cmd.DialTimeout) }
 	if ep.TLS {
-		cfg, err := cmd.tlsConfig()
+		cfg, err := cmd.tlsConfig(std.ctx, std.stderr)
 		if err != nil {
 			return pemError(err)
 		}
