@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"golang.org/x/text/transform"
 )
 
 // The event loops' timeouts, lingers and retries, on a clock the test
@@ -109,6 +110,72 @@ func TestLoopLingerWaitsWriteTimeoutForAStuckClient(t *testing.T) {
 		t.Errorf("%v after its graceful close began, taking none of its replies: closed %v (%v); want closed, for %v",
 			writeTimeout+time.Second, ok, info.Reason, ReasonIdleTimeout)
 	}
+}
+
+// A reply that waits for its client longer than IdleTimeout is not
+// idleness: once it is all written, the connection waits all of
+// IdleTimeout for the client's next message, timed from that write, not
+// from the read the reply answered. Nothing waits unread as the reply is
+// written (one byte read, its reply far larger than the sockets hold),
+// so the sweep after it has only the loop's time of the read to judge
+// by; and the clock moves only between the write and that sweep.
+func TestLoopIdleTimedFromTheReplyWritten(t *testing.T) {
+	const idle = time.Hour
+	obs := newEnds()
+	lc := net.ListenConfig{Control: bufferSize(unix.SO_SNDBUF, 4096)}
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{IdleTimeout: idle, Transformer: times(MaxExpansionLimit), Observer: obs}
+	k, addr := handClocked(t, s, ln)
+	c := slowReader(t, addr)
+	write(t, c, "a")
+	got := make([]byte, MaxExpansionLimit)
+	if _, err := io.ReadFull(c, got[:1]); err != nil { // read, at the clock's first time
+		t.Fatal(err)
+	}
+	k.advance(t, 2*idle) // the reply waits: sweeps, which pass it by
+	if _, err := io.ReadFull(c, got[1:]); err != nil || strings.Trim(string(got), "A") != "" {
+		t.Fatalf("the reply to a: %v; want %d A", err, len(got))
+	}
+	obs.replied(t, c, len(got)) // written, two hours after the read
+	k.advance(t, time.Minute)   // a sweep, a minute after the write
+	if _, err := io.WriteString(c, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, got); err != nil || strings.Trim(string(got), "B") != "" {
+		t.Fatalf("b, sent a minute after a's reply was written, two hours after a was read: %v; want its reply, %d B (the client not idle)", err, len(got))
+	}
+	obs.replied(t, c, len(got))
+	k.advance(t, idle+time.Minute)
+	if n, err := c.Read(got); n != 0 || err != io.EOF {
+		t.Errorf("IdleTimeout after b's reply was written, read %d, %v; want end of file (closed as idle)", n, err)
+	}
+}
+
+// times is a Transformer that writes each byte it reads n times, upper
+// case, and says so: a reply far larger than the message.
+type times int
+
+func (n times) MaxExpansion() int { return int(n) }
+func (times) Reset()              {}
+
+func (n times) Transform(dst, src []byte, _ bool) (nDst, nSrc int, err error) {
+	for _, b := range src {
+		if len(dst)-nDst < int(n) {
+			return nDst, nSrc, transform.ErrShortDst
+		}
+		if 'a' <= b && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		for range int(n) {
+			dst[nDst] = b
+			nDst++
+		}
+		nSrc++
+	}
+	return nDst, nSrc, nil
 }
 
 // bigSendBuffers is a TCP listener on 127.0.0.1 whose connections have

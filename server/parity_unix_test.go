@@ -128,37 +128,50 @@ func fillUntilReplyWaits(t *testing.T, fd int, obs *replies) {
 	t.Fatal("the server kept answering a client that does not read")
 }
 
-// holdClose is an Observer whose ConnClose for the connection from addr
-// signals entered and waits for release: the driver that called it is
-// held there.
-type holdClose struct {
+// holdReply is a ReplyObserver whose first ConnReply for the connection
+// from the address in addr, once one is stored there, signals entered and
+// waits for release: the driver that called it is held there, as by a
+// slow Observer.
+type holdReply struct {
 	recorder
-	addr    string
+	addr    atomic.Value // string
+	once    sync.Once
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (h *holdClose) ConnClose(c *server.ConnInfo) {
-	if c.Remote.String() == h.addr {
-		close(h.entered)
-		<-h.release
+func (h *holdReply) ConnReply(c *server.ConnInfo, _ int, _ error) {
+	if addr, _ := h.addr.Load().(string); addr != "" && c.Remote.String() == addr {
+		h.once.Do(func() {
+			close(h.entered)
+			<-h.release
+		})
 	}
-	h.recorder.ConnClose(c)
 }
 
 // Shutdown answers the bytes that had arrived from a client whose reply
-// was still waiting to be written, however long that reply waited: the
-// wait for those bytes begins when reading resumes, not at the stop.
+// was still waiting to be written, however long that reply waited, and
+// however long the ReplyObserver then takes to be told of it: the wait
+// for those bytes begins when reading resumes, not at the stop, and not
+// before the Observer's call.
+//
+// An event loop sweeps its stopping connections for a wait that is over
+// only when its deadline has passed, so the Observer's slow call is what
+// puts a sweep between the reply's last write and the read of the owed
+// bytes: told at once, the loop reads them first, and a sweep that timed
+// the wait from the stop, or from before the call, with the owed bytes
+// not looked for, went unseen.
 func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 	needLinux(t, "SIOCOUTQ")
 	const linger = 100 * time.Millisecond
-	// One event loop, so that holding it holds the connection below.
+	// One event loop, so that b's end of file below says that it has
+	// begun a's stop too (its stop takes every connection at once).
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	obs := &holdClose{entered: make(chan struct{}), release: make(chan struct{})}
+	obs := &holdReply{entered: make(chan struct{}), release: make(chan struct{})}
 	srv := &server.Server{Observer: obs, Linger: linger, ReadSize: 512}
 	addr, _ := servePlain(t, srv)
 	// A failure before the release below must not leave the server's
-	// cleanup waiting in ConnClose for ever (ten minutes and a stack dump
+	// cleanup waiting in ConnReply for ever (ten minutes and a stack dump
 	// instead of one line).
 	release := sync.OnceFunc(func() { close(obs.release) })
 	t.Cleanup(release)
@@ -169,7 +182,6 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 	runtime.GOMAXPROCS(2)
 	b := dial(t, addr)
 	exchange(t, b, "b", "B")
-	obs.addr = b.LocalAddr().String()
 
 	// a sends until the server, whose replies a does not read, stops
 	// reading it: a reply waits to be written, and sent bytes wait in
@@ -195,22 +207,16 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Shutdown(context.Background()) }()
-	// b, idle, is closed gracefully at once: the stop has begun. (Its
-	// deadline from the dial counted the filling too, which a busy
-	// machine made last more than its bound.)
+	// b, idle, is closed gracefully at once: the stop has begun, a's
+	// too. (Its deadline from the dial counted the filling too, which a
+	// busy machine made last more than its bound.)
 	b.SetReadDeadline(time.Now().Add(bound))
 	if n, err := b.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Fatalf("b read %d, %v; want end of file", n, err)
 	}
-	// Hold the server while a's reply waits longer than a stop waits
-	// for owed bytes (Linger), then let a's reply be written.
 	b.Close()
-	select {
-	case <-obs.entered:
-	case <-time.After(bound):
-		t.Fatal("b's close not observed")
-	}
-	time.Sleep(2 * linger) // a lower bound on the time a's reply waits, not a synchronisation
+	obs.addr.Store(aAddr)  // a's next reply told is the one that waited
+	time.Sleep(2 * linger) // a's reply waits longer than a stop waits for owed bytes (Linger): the stimulus, not a synchronisation
 	got := 0
 	buf := make([]byte, 64<<10)
 	readA := func() (eof bool) {
@@ -218,17 +224,30 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 		switch {
 		case err == unix.EAGAIN:
 		case err != nil:
-			t.Fatalf("a: %v (%s)", err, closeOf(obs, aAddr, release))
+			t.Fatalf("a: %v (%s)", err, closeOf(&obs.recorder, aAddr, release))
 		case n == 0:
 			return true
 		}
 		got += max(n, 0)
 		return false
 	}
+	// a reads until its reply is written, and the server is held in the
+	// ReplyObserver's call for it for longer than Linger again.
 	eof := false
-	for !eof && wait(t, a, unix.POLLIN, 50*time.Millisecond) {
-		eof = readA()
+	for held, end := false, time.Now().Add(bound); !held; {
+		select {
+		case <-obs.entered:
+			held = true
+		default:
+			if eof || time.Now().After(end) {
+				t.Fatalf("a read %d bytes (end of file %v), its waiting reply never told (%s)", got, eof, closeOf(&obs.recorder, aAddr, release))
+			}
+			if wait(t, a, unix.POLLIN, 10*time.Millisecond) {
+				eof = readA()
+			}
+		}
 	}
+	time.Sleep(2 * linger) // the slow Observer: the stimulus, not a synchronisation
 	release()
 	unix.Shutdown(a, unix.SHUT_WR)
 	for !eof {
@@ -241,14 +260,14 @@ func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := sent - unsent; got < want {
-		t.Errorf("a got %d bytes of replies; want the %d it had sent before the stop", got, want)
+		t.Errorf("a got %d bytes of replies; want the %d it had sent before the stop (%s)", got, want, closeOf(&obs.recorder, aAddr, release))
 	}
 }
 
 // closeOf says how the server closed the connection from addr, as obs
-// saw it, for a failure's message: it releases what obs holds, and
-// waits for the close for up to bound.
-func closeOf(obs *holdClose, addr string, release func()) string {
+// saw it, for a failure's message: it calls release, so that nothing
+// holds the server, and waits for the close for up to bound.
+func closeOf(obs *recorder, addr string, release func()) string {
 	release()
 	deadline := time.After(bound)
 	for {
@@ -485,6 +504,13 @@ func TestAcceptFailureEndsServe(t *testing.T) {
 // and needs nothing more from it. (A client that began to send once
 // served, from a goroutine a busy machine ran more than IdleTimeout
 // after the accept, was idle indeed, and closed unanswered.)
+//
+// So input waits unread whenever a reply is all written, and a timeout
+// that fired meanwhile is taken back because it does (inputWaits, the
+// loops' peek), whether or not the goroutine driver starts the timeout
+// again after such a write: that rearm alone is
+// TestReplyWrittenAfterIdleFiredRearms's, and the loops' timing of the
+// wait from the write TestLoopIdleTimedFromTheReplyWritten's.
 func TestSlowReplyIsNotIdle(t *testing.T) {
 	const idle = 200 * time.Millisecond
 	var obs recorder

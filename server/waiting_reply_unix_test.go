@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -232,26 +233,63 @@ func TestWaitingReplyIsNotIdle(t *testing.T) {
 // client that reads it and only then sends is answered, not closed as
 // idle the moment the reply is out. TestWaitingReplyIsNotIdle's "b" waits
 // in the socket as that reply is written, which an idle timeout answers
-// anyway; here nothing waits. The watcher is held from the moment it
-// fired, so that however late the test sends (a busy machine) the client
-// is idle by no clock but a wrong one.
+// anyway; here nothing waits. The client sends only once the server has
+// taken the timeout back (its read deadline cleared), or, without the
+// rearm, reads the end of file the idle close sends: which of the two
+// comes first is not left to how soon the server looks at its socket. The
+// watcher is held from the moment it fired, so that however late the
+// test sends (a busy machine) the client is idle by no clock but a wrong
+// one; and its deadline lands only once the server has read a, as it
+// would after a read that took longer than IdleTimeout to answer.
 func TestReplyWrittenAfterIdleFiredRearms(t *testing.T) {
 	if server.EngineUnderTest() != server.EngineGoroutine {
-		t.Skip("goroutine driver only: its watcher fires while a reply is written, and HoldIdle holds it; a loop times a read from when it can read again")
+		t.Skip("a wrapped listener is the goroutine driver's, whichever the tests run: once is enough")
 	}
 	const n, idle = server.MaxExpansionLimit, 50 * time.Millisecond
-	srv := &server.Server{Transformer: repeat{n: n}, IdleTimeout: idle, Logger: discard()}
-	c := waitingClientSent(t, srv, "a")
-	for end := time.Now().Add(bound); !srv.IdleFired(); time.Sleep(idle / 4) {
-		if time.Now().After(end) {
-			t.Fatalf("the watcher did not take the client for idle within %v while its reply waited", bound)
-		}
+	h := &deadlineHooks{fired: make(chan struct{}), release: make(chan struct{}), rearmed: make(chan struct{})}
+	obs := &firstRead{read: make(chan struct{})}
+	srv := &server.Server{Transformer: repeat{n: n}, IdleTimeout: idle, Observer: obs, Logger: discard()}
+	ln := listenSendBuffer(t, 4<<10)
+	d := net.Dialer{Timeout: bound, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<10) })
+	}}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
 	}
-	release := server.HoldIdle()
-	defer release()
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	io.WriteString(c, "a") // before the server accepts it, which times the idle from then
+	closed := obs.ch()     // (made before the server can close anything)
+	serveOn(t, srv, hookListener{ln, h})
+	var releaseWatcher sync.Once
+	t.Cleanup(func() { releaseWatcher.Do(func() { close(h.release) }) }) // before serveOn's Close
+	select {
+	case <-h.fired:
+	case <-time.After(bound):
+		t.Fatalf("the watcher did not take the client for idle within %v while its reply waited", bound)
+	}
+	hold := server.HoldIdle()
+	defer hold()
+	select {
+	case <-obs.read:
+	case <-time.After(bound):
+		t.Fatalf("a not read within %v", bound)
+	}
+	releaseWatcher.Do(func() { close(h.release) })
 	got := make([]byte, n)
 	if k, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("A"), n)) {
 		t.Fatalf("a: read %d of %d bytes, %v; want the reply whole", k, n, err)
+	}
+	select {
+	case <-h.rearmed:
+	case <-closed:
+		k, err := c.Read(got)
+		t.Fatalf("a's reply written, the server closed the client for %v; want the idle timeout started again (the client read %d, %v)",
+			obs.waitClose(t).Reason, k, err)
+	case <-time.After(bound):
+		t.Fatalf("a's reply written, the idle timeout not started again within %v", bound)
 	}
 	if _, err := io.WriteString(c, "b"); err != nil {
 		t.Fatal(err)
@@ -259,8 +297,17 @@ func TestReplyWrittenAfterIdleFiredRearms(t *testing.T) {
 	if k, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("B"), n)) {
 		t.Fatalf("b, sent once a's reply was read: read %d of %d bytes, %v; want the reply whole", k, n, err)
 	}
-	release()
+	hold()
 	if k, err := c.Read(got); k != 0 || err != io.EOF {
 		t.Fatalf("read %d, %v; want end of file at the idle timeout", k, err)
 	}
 }
+
+// firstRead is an Observer that closes read at its first ConnRead.
+type firstRead struct {
+	recorder
+	once sync.Once
+	read chan struct{}
+}
+
+func (f *firstRead) ConnRead(*server.ConnInfo, []byte) { f.once.Do(func() { close(f.read) }) }
