@@ -1,5 +1,7 @@
 package server
 
+import "net"
+
 // SetTestEngine makes every Server whose Engine is EngineAuto use e
 // instead (EngineGoroutine), or choose as usual (EngineAuto): the tests
 // run once for each driver.
@@ -55,3 +57,8 @@ func (s *Server) Ended() <-chan struct{} {
 	go func() { s.wg.Wait(); close(ch) }()
 	return ch
 }
+
+// HoldAccepts makes every Serve of s take no connection from its
+// listener until s stops, and call f with the listener once it is
+// tracked: clients queue on it meanwhile. Set it before serving.
+func (s *Server) HoldAccepts(f func(net.Listener)) { s.holdAccepts = f }

@@ -208,8 +208,9 @@ type loop struct {
 	swept    int64
 	paused   []pausedListener // listeners not accepted from until a time
 
-	stopped   bool // Shutdown has been seen
-	ended     bool // run has returned, or is about to; Server.mu
+	stopped   bool      // Shutdown has been seen
+	ended     bool      // run has returned, or is about to; Server.mu
+	handed    []handoff // accepted by Shutdown for this loop to serve; Server.mu
 	force     atomic.Bool
 	acceptF   func(fd uintptr) // l.acceptFrom, made once
 	accL      *loopListener    // the listener acceptF accepts from
@@ -227,6 +228,14 @@ type loop struct {
 	renewWait time.Duration                    // the wait that renewAt ends
 	rsa       unix.RawSockaddrAny              // getsockname's
 	ev        unix.EpollEvent                  // epoll_ctl's argument
+}
+
+// handoff is a connection that Shutdown accepted from a listener's queue
+// (see drainAll), for a loop to serve as it stops.
+type handoff struct {
+	ll *loopListener
+	fd int
+	sa unix.RawSockaddrAny
 }
 
 type pausedListener struct {
@@ -282,6 +291,9 @@ func (s *Server) serveLoop(l net.Listener) error {
 	served := false // by another Serve, which has the loops watch it already
 	cerr := ll.raw.Control(func(fd uintptr) {
 		ll.fd = int(fd)
+		if s.holdAccepts != nil {
+			return // a test's: the loops do not watch it, and clients queue
+		}
 		for i, lp := range set.all {
 			err = watchListener(lp.ep, int(fd), ll)
 			if err == unix.EEXIST && set.servedAs(ll) {
@@ -327,6 +339,9 @@ func (s *Server) serveLoop(l net.Listener) error {
 		return err
 	}
 	defer forget()
+	if s.holdAccepts != nil {
+		s.holdAccepts(l)
+	}
 	return s.waitServed(ll)
 }
 
@@ -533,6 +548,48 @@ func (set *loops) servedAs(ll *loopListener) bool {
 	return false
 }
 
+// drainAll accepts, at a graceful stop, what has queued on the listeners
+// the loops serve, up to maxDrained from each, until it finds each queue
+// empty: clients whose connect the system completed, which closing the
+// listener would reset, whatever they had sent. It hands them to the
+// loops in turn, each to be served as the stop serves a connection,
+// answering what it sent (see loop.stop). Server.mu is held, before the
+// server is closing, so that a loop takes them (under it) once it sees
+// the stop.
+func (set *loops) drainAll() {
+	var live []*loop
+	for _, lp := range set.all {
+		if !lp.ended {
+			live = append(live, lp)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	next := 0
+	for _, ll := range *set.listeners.Load() {
+		if ll == nil {
+			continue
+		}
+		ll.raw.Control(func(lfd uintptr) {
+			for range maxDrained {
+				q := handoff{ll: ll}
+				fd, err := acceptFD(int(lfd), &q.sa) // (a Unix client's is zero: see addrOf)
+				if err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM {
+					continue // that one is gone
+				}
+				if err != nil {
+					return // none left (EAGAIN), or none to be had: those left are reset
+				}
+				q.fd = fd
+				lp := live[next%len(live)]
+				lp.handed = append(lp.handed, q)
+				next++
+			}
+		})
+	}
+}
+
 // unwatchAll unwatches every listener the loops serve; Server.mu is held.
 func (set *loops) unwatchAll() {
 	for _, ll := range *set.listeners.Load() {
@@ -670,6 +727,10 @@ var retiring func()
 func (l *loop) end() {
 	l.closeFDs()
 	l.ended = true
+	for _, q := range l.handed { // Close came before the loop took them
+		closeFD(q.fd)
+	}
+	l.handed = nil
 }
 
 // serve is the callback of the loop's wait. It polls without sleeping
@@ -1075,7 +1136,7 @@ var (
 // admit serves a connection just accepted, or turns it away over a limit.
 func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 	s := l.srv
-	if s.closing.Load() {
+	if l.force.Load() {
 		closeFD(fd)
 		return
 	}
@@ -1649,6 +1710,13 @@ func (l *loop) stop() {
 		if c != nil {
 			l.stopConn(c)
 		}
+	}
+	l.srv.mu.Lock()
+	handed := l.handed
+	l.handed = nil
+	l.srv.mu.Unlock()
+	for i := range handed {
+		l.admit(handed[i].ll, handed[i].fd, &handed[i].sa) // stopped as it is admitted
 	}
 }
 

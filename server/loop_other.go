@@ -15,3 +15,4 @@ type loops struct{}
 
 func (*loops) wakeAll(bool) {}
 func (*loops) unwatchAll()  {}
+func (*loops) drainAll()    {}

@@ -190,6 +190,12 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
+	// drains holds the listeners that Serve, with a goroutine per
+	// connection, empties of queued connections at a graceful stop (see
+	// drainQueue): false until Shutdown asks it to, true while it does,
+	// the stop's wait counting it.
+	drains    map[net.Listener]bool
+	forced    bool // Close, or Shutdown's context, ended the stop's grace
 	packets   map[net.PacketConn]struct{}
 	conns     map[*conn]struct{}
 	active    int // conns admitted, counted against MaxConns
@@ -208,6 +214,11 @@ type Server struct {
 	srcOnce   sync.Once
 	src       *sources // every datagram source's budget and last reply
 	loops     *loops   // the event loops, once a listener is served by them
+
+	// holdAccepts, a test's, makes Serve take no connection from its
+	// listener until the server stops, and is called with the listener
+	// once Serve has it tracked: connections queue on it meanwhile.
+	holdAccepts func(net.Listener)
 }
 
 // DefaultSourceRate is SourceRate's default: 8 MiB of replies a second
@@ -288,14 +299,20 @@ func (s *Server) linger() time.Duration {
 // track runs add, which registers a listener, packet conn or connection,
 // under the server's lock, unless the server is closing; then it reports
 // false.
-func (s *Server) track(add func()) bool {
+func (s *Server) track(add func()) bool { return s.trackFrom(nil, add) }
+
+// trackFrom is track for a connection accepted from l, which is tracked
+// too while the server stops gracefully, if l is being drained of what
+// queued on it (see drainQueue).
+func (s *Server) trackFrom(l net.Listener, add func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing.Load() {
+	if s.closing.Load() && (l == nil || s.forced || !s.drains[l]) {
 		return false
 	}
 	if s.listeners == nil {
 		s.listeners = make(map[net.Listener]struct{})
+		s.drains = make(map[net.Listener]bool)
 		s.packets = make(map[net.PacketConn]struct{})
 		s.conns = make(map[*conn]struct{})
 		s.perIP = make(map[netip.Addr]int)
@@ -386,9 +403,9 @@ func (e *WrapError) Unwrap() error { return e.Err }
 // is wrapped by it first.
 //
 // Serve always returns a non-nil error and closes l. When Shutdown or
-// Close is called, Serve returns ErrServerClosed at once, while the
-// connections are still being stopped: a program must wait for Shutdown
-// to return, not Serve. On a Server stopped already it returns
+// Close is called, Serve returns ErrServerClosed at once (once Shutdown
+// has accepted what queued on l), while the connections are still being
+// stopped: a program must wait for Shutdown to return, not Serve. On a Server stopped already it returns
 // ErrServerClosed at once. If l is closed from outside, the error is
 // net.ErrClosed (within 250 ms with the loops). Temporary accept errors
 // (out of file descriptors or memory) are logged and retried after 5 ms,
@@ -448,6 +465,16 @@ func (s *Server) Serve(l net.Listener) error {
 		s.wg.Done()
 	}
 	defer s.untrack(l)
+	if drainable(l) {
+		s.mu.Lock()
+		s.drains[l] = false
+		s.mu.Unlock()
+	}
+	if s.holdAccepts != nil {
+		s.holdAccepts(l)
+		<-s.done
+	}
+	accepted := func(nc net.Conn) bool { return s.accepted(l, nc, wrap, ra, st) }
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
@@ -456,6 +483,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		if err != nil {
 			if s.closing.Load() {
+				s.drainQueue(l, accepted)
 				return ErrServerClosed
 			}
 			if !temporary(err) {
@@ -467,47 +495,90 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		c := newConn(s, nc)
-		c.wrap = wrap
-		var why error
-		if !s.track(func() {
-			s.wg.Add(1)
-			s.conns[c] = struct{}{} // rejected ones too, for Close to reach
-			if s.MaxConns > 0 && s.active >= s.MaxConns {
-				why = ErrMaxConns
-			} else {
-				s.active++
-				c.place.admitted = true
-			}
-		}) {
-			nc.Close()
+		if !accepted(nc) {
 			return ErrServerClosed
 		}
-		if st != nil {
-			// Only once tracked: a stop's wait counts the connection now,
-			// so its close is traced too, before the stop is told.
-			c.trace = st.TraceConn(l, nc)
+	}
+}
+
+// accepted serves nc, which Serve accepted from l, on a goroutine of its
+// own; it reports false, having closed nc, if the server has stopped
+// (or, stopping gracefully, is not draining l: see drainQueue). A
+// connection tracked once the stop has begun sees it as it begins, and
+// answers what it was sent before it closes.
+func (s *Server) accepted(l net.Listener, nc net.Conn, wrap func(net.Conn) (net.Conn, error), ra Readdresser, st SocketTracer) bool {
+	c := newConn(s, nc)
+	c.wrap = wrap
+	var why error
+	if !s.trackFrom(l, func() {
+		s.wg.Add(1)
+		s.conns[c] = struct{}{} // rejected ones too, for Close to reach
+		if s.MaxConns > 0 && s.active >= s.MaxConns {
+			why = ErrMaxConns
+		} else {
+			s.active++
+			c.place.admitted = true
 		}
-		// A wrapped one's address may be known only once wrapped.
-		final := wrap == nil || ra != nil && !ra.Readdresses(nc)
-		if why == nil && final && !s.admitIP(&c.place, c.sess.info.Remote) {
-			why = ErrMaxConnsPerIP
+	}) {
+		nc.Close()
+		return false
+	}
+	if st != nil {
+		// Only once tracked: a stop's wait counts the connection now,
+		// so its close is traced too, before the stop is told.
+		c.trace = st.TraceConn(l, nc)
+	}
+	// A wrapped one's address may be known only once wrapped.
+	final := wrap == nil || ra != nil && !ra.Readdresses(nc)
+	if why == nil && final && !s.admitIP(&c.place, c.sess.info.Remote) {
+		why = ErrMaxConnsPerIP
+	}
+	if why != nil {
+		// Its MaxConns place is given back here, not on its own
+		// goroutine, which may not run before the next accept: a burst
+		// over one address's limit would turn others away at MaxConns.
+		s.release(&c.place)
+		go c.reject(why)
+		return true
+	}
+	if wrap == nil {
+		// Announced here, not on the connection's goroutine, whose
+		// stack would grow for the observers' work and stay grown
+		// while the connection idles.
+		c.obs.ConnOpen(&c.sess.info)
+	}
+	go c.serve()
+	return true
+}
+
+// maxDrained bounds how many queued connections a graceful stop accepts
+// from one listener: Linux's default queue (net.core.somaxconn), so that
+// clients that keep connecting cannot hold the stop up.
+const maxDrained = 4096
+
+// drainQueue accepts, once Shutdown has asked it to, the connections
+// queued on l: clients whose connect the system completed before the
+// listener closed, which closing it would reset, whatever they had sent.
+// Each is served as the stop serves a connection, answering what it sent.
+// It accepts until it finds the queue empty, up to maxDrained.
+func (s *Server) drainQueue(l net.Listener, accepted func(net.Conn) bool) {
+	s.mu.Lock()
+	asked := s.drains[l]
+	s.mu.Unlock()
+	if !asked {
+		return
+	}
+	dl := l.(interface{ SetDeadline(time.Time) error })
+	for range maxDrained {
+		if !queuedConn(l) {
+			return
 		}
-		if why != nil {
-			// Its MaxConns place is given back here, not on its own
-			// goroutine, which may not run before the next accept: a burst
-			// over one address's limit would turn others away at MaxConns.
-			s.release(&c.place)
-			go c.reject(why)
-			continue
+		// Bounded: another process holding the socket may take it first.
+		dl.SetDeadline(time.Now().Add(time.Second))
+		nc, err := l.Accept()
+		if err != nil || nc == nil || !accepted(nc) {
+			return
 		}
-		if wrap == nil {
-			// Announced here, not on the connection's goroutine, whose
-			// stack would grow for the observers' work and stay grown
-			// while the connection idles.
-			c.obs.ConnOpen(&c.sess.info)
-		}
-		go c.serve()
 	}
 }
 
@@ -541,9 +612,14 @@ func (s *Server) pause(d time.Duration) {
 func (s *Server) untrack(l net.Listener) {
 	s.mu.Lock()
 	delete(s.listeners, l)
+	drained := s.drains[l]
+	delete(s.drains, l)
 	s.wakeWatcher()
 	s.mu.Unlock()
 	l.Close()
+	if drained {
+		s.wg.Done() // the stop's wait for the drain (see closeAll)
+	}
 }
 
 // place is what a connection holds under MaxConns and MaxConnsPerIP,
@@ -639,6 +715,15 @@ func ipKey(a net.Addr) (netip.Addr, bool) {
 // closed and every goroutine of the server has ended, with the errors
 // from closing the listeners and packet connections.
 //
+// Before it closes a listener, Shutdown accepts the connections queued on
+// it, until it finds the queue empty (4096 at most): clients whose
+// connect the system had completed, and which may have sent, would be
+// reset with it. They are served as the others are stopped. A client
+// that connects in the instant between that and the close is still
+// reset. A listener that is not net's own TCP or Unix listener (a TLS
+// listener, any wrapper), and any listener on Windows, is closed with
+// what queued on it.
+//
 // If ctx ends first, Shutdown closes the remaining connections at once,
 // as Close does, waits for them to end and returns ctx's error; a Close
 // after it has nothing left to do. A Close during a Shutdown closes the
@@ -693,10 +778,26 @@ func (s *Server) closeAll(force bool) error {
 		close(s.done)
 	}
 	var errs []error
+	if force {
+		s.forced = true
+	}
 	if s.loops != nil {
+		if !force {
+			s.loops.drainAll() // what queued on their listeners, before they close
+		}
 		s.loops.unwatchAll() // before they close: another descriptor may hold their sockets
 	}
 	for l := range s.listeners {
+		if asked, ok := s.drains[l]; ok && !force {
+			// Serve empties it of queued connections and closes it, and
+			// the stop waits for that (see untrack).
+			if !asked {
+				s.drains[l] = true
+				s.wg.Add(1)
+				l.(interface{ SetDeadline(time.Time) error }).SetDeadline(past) // wakes its Accept
+			}
+			continue
+		}
 		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
