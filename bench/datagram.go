@@ -591,7 +591,9 @@ func (u *udpSocket) sendClosed() {
 // when the time was up (behind the rate: a socket sends about 70,000 a
 // second here), or once the socket failed, never sent. (Sending one a
 // pass, on its own schedule, it left what it was behind by in no count.)
-func (u *udpSocket) sendDue(n int, cad cadence, first uint64) sendFate {
+// (The round's time, which a stream's send looks for an idle close by,
+// it needs not: a datagram socket has no close to look for.)
+func (u *udpSocket) sendDue(n int, cad cadence, first uint64, _ int64) sendFate {
 	r := u.r
 	u.expire(time.Now())
 	// measured: datagram j counts, by when it fell due.

@@ -87,6 +87,35 @@ func TestFlightWatch(t *testing.T) {
 	}
 }
 
+// An open loop's send looks for its server's idle close only once
+// nothing has been owed for idleLook since the reader took its last
+// reply, as an event loop's send does (closedIdle), not with a message
+// owed or soon after a reply: looked for before every send made with
+// nothing owed, a connection sent to more often than every idleLook
+// paid a system call a send.
+func TestFlightIdle(t *testing.T) {
+	const t0, t1 = int64(time.Second), int64(2 * time.Second)
+	f := newFlight(1, 8)
+	f.push(sentMsg{})
+	f.push(sentMsg{})
+	f.pop()
+	if f.replied(t0) || f.idle(t1+int64(idleLook)) {
+		t.Error("a message owed: idle")
+	}
+	f.pop()
+	if !f.replied(t1) {
+		t.Error("every reply taken: a message owed")
+	}
+	for _, tc := range []struct {
+		after time.Duration // since the last reply
+		want  bool
+	}{{0, false}, {idleLook - 1, false}, {idleLook, true}, {time.Minute, true}} {
+		if got := f.idle(t1 + int64(tc.after)); got != tc.want {
+			t.Errorf("nothing owed %v after the last reply: idle %v, want %v", tc.after, got, tc.want)
+		}
+	}
+}
+
 // A connection's messages in flight at depth 32: one sent for each
 // reply, as a closed loop does, through the event loops' ring and
 // through the goroutine driver's queue.

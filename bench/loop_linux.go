@@ -972,10 +972,6 @@ func (l *loop) closedIdle(c *loopConn, now int64) bool {
 	return c.q.n == 0 && now-c.since >= int64(idleLook) && c.fd >= 0 && fdTCPState(c.fd) == unix.BPF_TCP_CLOSE_WAIT
 }
 
-// idleLook is how long a connection owes nothing before its sends look
-// for its server's close first (see closedIdle).
-const idleLook = 50 * time.Millisecond
-
 // advance moves c's schedule on by a message.
 func (c *loopConn) advance() {
 	c.k++

@@ -51,7 +51,7 @@ func TestOpenLoopRoomFreedWhileSending(t *testing.T) {
 	var total atomic.Int64
 	calls := 0
 	enough := make(chan struct{})
-	send := func(n int, _ cadence, _ uint64) sendFate {
+	send := func(n int, _ cadence, _ uint64, _ int64) sendFate {
 		calls++
 		switch calls {
 		case 1: // fills the flight; the reader then frees one place
@@ -90,7 +90,7 @@ func TestOpenLoopHeldBackAtTheStopCounted(t *testing.T) {
 	const most = 8
 	r, sent := openLoopRun(most)
 	filled := make(chan struct{})
-	send := func(n int, _ cadence, _ uint64) sendFate {
+	send := func(n int, _ cadence, _ uint64, _ int64) sendFate {
 		for range n {
 			sent.push(sentMsg{})
 		}

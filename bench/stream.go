@@ -271,7 +271,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			if d := time.Duration(now - m.at); m.measured && r.onTime(d) {
 				w.record(r, d)
 			}
-			if sent.empty() && br.Buffered() > 0 {
+			if sent.replied(now) && br.Buffered() > 0 {
 				r.strays(&wrong, br, now)
 			}
 			if replyTaken != nil {
@@ -294,12 +294,13 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	var writeBy time.Time
 	stopDeadline := false // a write as the run stops has set its own deadline
 	k := uint64(0)        // messages sent (see pick)
-	// send writes n messages in one write: those of cad from first on.
-	send := func(n int, cad cadence, first uint64) sendFate {
+	// send writes n messages in one write: those of cad from first on,
+	// at now (run.now).
+	send := func(n int, cad cadence, first uint64, now int64) sendFate {
 		if sendStarts != nil {
 			sendStarts(k)
 		}
-		if r.cfg.Rate > 0 && sent.empty() && serverClosed(c) {
+		if r.cfg.Rate > 0 && sent.idle(now) && serverClosed(c) {
 			// An open loop's server closed the connection with nothing
 			// owed, between messages, and the reader, held up on a busy
 			// machine, has yet to read the close (see flight.watch).
@@ -312,8 +313,10 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			// queue is open. (A reader that found bytes answering
 			// nothing before the close waits for a message to read
 			// them with: the writer waits for the stop then.) Looked at
-			// only with nothing owed: a connection whose replies keep
-			// up with its rate pays a system call a send.
+			// only once nothing has been owed for idleLook, as the event
+			// loops look (closedIdle): a connection sent to more often
+			// pays nothing; looked at before every send made with nothing
+			// owed, it paid a system call a send.
 			if sendEnds != nil {
 				sendEnds(k)
 			}
@@ -393,7 +396,8 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				break more
 			}
 		}
-		if send(n, sentAt(int64(at.Sub(r.epoch))), 0) != batchSent {
+		now := int64(at.Sub(r.epoch))
+		if send(n, sentAt(now), 0, now) != batchSent {
 			return
 		}
 	}
@@ -474,8 +478,9 @@ var unsentHeld func(r *run, i, bytes int)
 var openLoopWaits func(r *run)
 
 // openLoop calls send for the messages of one connection's share of Rate
-// as they fall due, each with its due time, so a stalled server shows in
-// the latency instead of slowing the schedule (no coordinated omission).
+// as they fall due, each with its due time (and with the round's time,
+// now), so a stalled server shows in the latency instead of slowing the
+// schedule (no coordinated omission).
 // It sends no more than sent has room for (run.mostInFlight): past that
 // it falls behind, and sends what fell due as replies free room. It sends
 // nothing that falls due at or past the window's end: the server would
@@ -487,7 +492,7 @@ var openLoopWaits func(r *run)
 // A nil sent bounds nothing (UDP: a datagram's place never waits for a
 // reply; see udpRingMost). A batch that send held back (batchHeld) is
 // never sent, with what falls due after: its connection had failed.
-func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64) sendFate, dead <-chan struct{}, sent *flight) {
+func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now int64) sendFate, dead <-chan struct{}, sent *flight) {
 	if openLoopStarts != nil {
 		openLoopStarts()
 	}
@@ -527,7 +532,7 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64) sendFa
 			held = unanswered
 		}
 		if n > 0 {
-			fate := send(n, cad, first)
+			fate := send(n, cad, first, now)
 			ok := fate == batchSent
 			switch {
 			case fate == batchHeld:
@@ -609,7 +614,7 @@ func fellDue(cad cadence, next uint64, now, until int64, most int) int {
 // cannot send is never sent (ended): held back by the replies owed (its
 // most in flight, room), on a connection gone (dead), or past a write
 // the server had not taken by Run's deadline.
-func (r *run) sendRest(send func(n int, cad cadence, first uint64) sendFate, dead <-chan struct{}, room func() int,
+func (r *run) sendRest(send func(n int, cad cadence, first uint64, now int64) sendFate, dead <-chan struct{}, room func() int,
 	cad cadence, next *uint64, ended func(unsentWhy)) {
 	<-r.stop                      // the window's end stored (see haltEarly)
 	until := r.windowUntil.Load() // (as the run stopped: earlier, if it ended early)
@@ -628,7 +633,7 @@ func (r *run) sendRest(send func(n int, cad cadence, first uint64) sendFate, dea
 			ended(unanswered)
 			return
 		}
-		switch send(n, cad, first) {
+		switch send(n, cad, first, r.now()) {
 		case batchHeld:
 			*next = first
 			ended(connFailed)

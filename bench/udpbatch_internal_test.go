@@ -38,7 +38,7 @@ func TestUDPFailedBatchCountsEachByItsDue(t *testing.T) {
 	u := r.newUDPSocket(0, r.newWorker(), failingConn{})
 	// Due 2 ms and 1 ms before the window, at its start, and 1 ms and
 	// 2 ms in: the first write fails.
-	if u.sendDue(5, cadence{first: from - int64(2*step), interval: float64(step)}, 0) != batchFailed {
+	if u.sendDue(5, cadence{first: from - int64(2*step), interval: float64(step)}, 0, 0) != batchFailed {
 		t.Fatal("the send did not fail")
 	}
 	if measured != 3 {
