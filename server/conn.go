@@ -611,20 +611,25 @@ func (c *conn) writeTraced(p []byte) error {
 // that had arrived, then closes gracefully. Where the system says how
 // many bytes wait in the socket's receive queue, those are what arrived;
 // elsewhere (a wrapper, a system other than Linux) it answers until the
-// client pauses for drainQuiet, for up to Linger.
+// client pauses for drainQuiet, for up to Linger. A connection that has
+// sent nothing yet, younger than a second, waits for its first message
+// until it is that old (see newcomer).
 func (c *conn) stop() Reason {
 	owed, retries, marked := c.queued(), 0, false
 	known := c.raw != nil && queueLooked // elsewhere queued says 0, not that nothing waits
 	end := time.Now().Add(c.srv.linger())
+	newcomer := known && owed <= 0 && c.srv.newcomer(&c.sess.info)
 	for first := true; ; first = false {
 		now := time.Now()
 		if known {
 			owed = c.stillOwed(owed, &marked) // SIOCINQ's count is not always what reads return
 		}
-		if known && owed <= 0 || !known && !first && !now.Before(end) {
+		if known && owed <= 0 && !newcomer || !known && !first && !now.Before(end) {
 			break
 		}
-		if known {
+		if newcomer {
+			c.c.SetReadDeadline(c.sess.info.Start.Add(c.srv.newcomerWait()))
+		} else if known {
 			// The bytes are there: a deadline of drainQuiet could pass
 			// before a goroutine that was not scheduled in time reads.
 			c.c.SetReadDeadline(now.Add(max(c.srv.linger(), drainQuiet)))
@@ -632,6 +637,10 @@ func (c *conn) stop() Reason {
 			c.c.SetReadDeadline(now.Add(drainQuiet))
 		}
 		n, err, werr := c.step()
+		if newcomer && n > 0 {
+			newcomer = false
+			owed = c.queued() + n // what came with it
+		}
 		owed -= n
 		if werr != nil {
 			return c.reasonOf(werr, true, ReasonError)
@@ -643,7 +652,7 @@ func (c *conn) stop() Reason {
 			switch {
 			case known && owed > 0 && c.queued() > 0:
 				continue // there to read: the goroutine ran too late for the deadline
-			case known && owed > 0 && retries < 3:
+			case (known && owed > 0 || newcomer && time.Since(c.sess.info.Start) < c.srv.newcomerWait()) && retries < 3:
 				retries++ // Shutdown moved the deadline after we set it
 				continue
 			}

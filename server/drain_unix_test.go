@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"shout/internal/shouttest"
 	"shout/server"
@@ -24,26 +27,8 @@ import (
 func TestShutdownAnswersQueuedClients(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
-			addr := "127.0.0.1:0"
-			if network == "unix" {
-				addr = filepath.Join(t.TempDir(), "s")
-			}
-			ln, err := net.Listen(network, addr)
-			if err != nil {
-				t.Fatal(err)
-			}
 			srv := &server.Server{Logger: new(shouttest.Log).Logger()}
-			held := make(chan struct{})
-			srv.HoldAccepts(func(net.Listener) { close(held) })
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ln) }()
-			defer srv.Close()
-			select {
-			case <-held:
-			case err := <-served:
-				t.Fatalf("Serve: %v", err)
-			}
-
+			ln, served := serveHeld(t, srv, network)
 			const n = 8
 			clients := make([]net.Conn, n)
 			for i := range clients {
@@ -54,10 +39,7 @@ func TestShutdownAnswersQueuedClients(t *testing.T) {
 				clients[i] = c
 			}
 			// Every connect has completed: they all wait in the queue.
-			ctx, cancel := context.WithTimeout(context.Background(), bound)
-			defer cancel()
-			stopped := make(chan error, 1)
-			go func() { stopped <- srv.Shutdown(ctx) }()
+			stopped := shutdown(t, srv)
 			for i, c := range clients {
 				got, err := io.ReadAll(c) // until the server's end of file
 				if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
@@ -76,4 +58,94 @@ func TestShutdownAnswersQueuedClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A client that connects, then sends, a moment later (tens of
+// milliseconds over loopback on a busy machine), is answered when the
+// stop comes in between: its connection, which has sent nothing yet, is
+// a newcomer, whose first message the stop waits for until it is a
+// second old (here longer, for a slow test), as net/http waits for a new
+// connection's first request. Closed at once, as an idle one is, it
+// would read end of file in place of its reply. Here the clients queue,
+// and send only once the stop has had the time to close them (or has
+// closed them: then the test fails).
+func TestShutdownAnswersANewcomersFirstMessage(t *testing.T) {
+	needLinux(t, "SIOCINQ") // elsewhere a stop answers what comes until the client pauses
+	srv := &server.Server{Logger: new(shouttest.Log).Logger(), Linger: bound}
+	srv.SetNewcomerWait(bound) // however slow the test, its clients send in time
+	ln, served := serveHeld(t, srv, "tcp")
+	const n = 4
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		clients[i] = shouttest.Dial(t, "tcp", ln.Addr().String(), bound)
+	}
+	stopped := shutdown(t, srv)
+	for i, c := range clients {
+		// A stop that closed it at once has sent its end of file by now,
+		// unless the machine is very slow (then this passes regardless).
+		early := readable(t, c, 200*time.Millisecond)
+		if _, err := fmt.Fprintf(c, "late %d\n", i); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		got, err := io.ReadAll(c)
+		if want := fmt.Sprintf("LATE %d\n", i); err != nil || string(got) != want {
+			t.Errorf("client %d: got %q, %v; want %q, then end of file (the server's end of file came before it sent: %v)", i, got, err, want, early)
+		}
+		c.Close()
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != server.ErrServerClosed {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+}
+
+// serveHeld serves a new listener on network's loopback with srv, which
+// takes no connection from it until it stops: clients queue on it. It
+// returns once srv serves it, with the channel Serve's error comes on.
+func serveHeld(t *testing.T, srv *server.Server, network string) (net.Listener, <-chan error) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan struct{})
+	srv.HoldAccepts(func(net.Listener) { close(held) })
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	select {
+	case <-held:
+	case err := <-served:
+		t.Fatalf("Serve: %v", err)
+	}
+	return ln, served
+}
+
+// shutdown begins srv's graceful stop, bounded, and returns the channel
+// its error comes on.
+func shutdown(t *testing.T, srv *server.Server) <-chan error {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	t.Cleanup(cancel)
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(ctx) }()
+	return stopped
+}
+
+// readable reports whether c has something to read (its peer's end of
+// file too) within d.
+func readable(t *testing.T, c net.Conn, d time.Duration) bool {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := false
+	rc.Control(func(fd uintptr) { ok = wait(t, int(fd), unix.POLLIN, d) })
+	return ok
 }

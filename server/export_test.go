@@ -1,6 +1,9 @@
 package server
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // SetTestEngine makes every Server whose Engine is EngineAuto use e
 // instead (EngineGoroutine), or choose as usual (EngineAuto): the tests
@@ -62,3 +65,8 @@ func (s *Server) Ended() <-chan struct{} {
 // listener until s stops, and call f with the listener once it is
 // tracked: clients queue on it meanwhile. Set it before serving.
 func (s *Server) HoldAccepts(f func(net.Listener)) { s.holdAccepts = f }
+
+// SetNewcomerWait makes s wait d, not a second, for the first message of
+// a connection that has sent nothing yet at the stop (Linger still
+// bounds it). Set it before serving.
+func (s *Server) SetNewcomerWait(d time.Duration) { s.newcomerMax = d }

@@ -1341,7 +1341,13 @@ func (l *loop) read(c *lconn) {
 		l.replied(c, from, nil)
 	}
 	if c.state == stopping {
-		c.owed = int32(stillOwedFD(int(c.fd), int(c.owed)-n, &c.marked))
+		owed := int(c.owed) - n
+		if c.owed <= 0 {
+			// A newcomer's first message (see stopConn): what came with
+			// it is owed too.
+			owed = ioctlFD(int(c.fd), unix.SIOCINQ)
+		}
+		c.owed = int32(stillOwedFD(int(c.fd), owed, &c.marked))
 		if c.owed <= 0 && c.pend == nil {
 			l.stopNow(c)
 		}
@@ -1729,6 +1735,11 @@ func (l *loop) stopConn(c *lconn) {
 	}
 	l.setState(c, stopping)
 	c.owed = int32(stillOwedFD(int(c.fd), ioctlFD(int(c.fd), unix.SIOCINQ), &c.marked))
+	if c.owed <= 0 && c.pend == nil && l.srv.newcomer(&c.sess.info) {
+		// It waits for its first message until it is newcomerWait old:
+		// its lastRead, never moved, is its accept (see sweep).
+		return
+	}
 	c.lastRead = l.now // the time the owed bytes have
 	if c.owed <= 0 && c.pend == nil {
 		l.stopNow(c)
@@ -1760,6 +1771,7 @@ func (l *loop) sweep() {
 	l.swept = l.now
 	idle, write := int64(s.IdleTimeout), int64(s.WriteTimeout)
 	stopWait := int64(max(s.linger(), drainQuiet))
+	firstWait := int64(s.newcomerWait())
 	for _, c := range l.conns {
 		switch {
 		case c == nil:
@@ -1782,7 +1794,11 @@ func (l *loop) sweep() {
 			// The owed bytes did not come, unless they are there: a loop
 			// kept from running past the wait (a busy machine) has yet to
 			// read them.
-			if l.now-c.lastRead > stopWait && !readableFD(int(c.fd)) {
+			wait := stopWait
+			if c.owed <= 0 {
+				wait = firstWait // a newcomer's (see stopConn), from its accept
+			}
+			if l.now-c.lastRead > wait && !readableFD(int(c.fd)) {
 				l.stopNow(c)
 			}
 		case c.state == reading && idle > 0 && l.now-c.lastRead > idle && !readableFD(int(c.fd)):

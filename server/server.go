@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -219,6 +220,9 @@ type Server struct {
 	// listener until the server stops, and is called with the listener
 	// once Serve has it tracked: connections queue on it meanwhile.
 	holdAccepts func(net.Listener)
+	// newcomerMax, a test's, is newcomerWait's second: a test whose
+	// clients may be slow to send stays with what it tests.
+	newcomerMax time.Duration
 }
 
 // DefaultSourceRate is SourceRate's default: 8 MiB of replies a second
@@ -551,6 +555,27 @@ func (s *Server) accepted(l net.Listener, nc net.Conn, wrap func(net.Conn) (net.
 	return true
 }
 
+// newcomer reports whether a connection with info, which has nothing
+// owed at the stop, is to wait for its first message: it has sent
+// nothing yet and is younger than newcomerWait. It was accepted from the
+// listener's queue at the stop, or connected just before: a client that
+// connects, then sends (over loopback, on a busy machine, up to half a
+// second later), would read the stop's end of file in place of its
+// reply. It waits until it is newcomerWait old, as net/http's Shutdown
+// waits (five seconds) for a new connection's first request, and answers
+// what it sends by then. An older one that never sent is idle, and closes
+// at once.
+func (s *Server) newcomer(info *ConnInfo) bool {
+	return info.BytesIn == 0 && time.Since(info.Start) < s.newcomerWait()
+}
+
+// newcomerWait is how long after its accept a newcomer's first message
+// may come at the stop: a second, or Linger if that is shorter (none if
+// it is off).
+func (s *Server) newcomerWait() time.Duration {
+	return min(s.linger(), cmp.Or(s.newcomerMax, time.Second))
+}
+
 // maxDrained bounds how many queued connections a graceful stop accepts
 // from one listener: Linux's default queue (net.core.somaxconn), so that
 // clients that keep connecting cannot hold the stop up.
@@ -718,9 +743,11 @@ func ipKey(a net.Addr) (netip.Addr, bool) {
 // Before it closes a listener, Shutdown accepts the connections queued on
 // it, until it finds the queue empty (4096 at most): clients whose
 // connect the system had completed, and which may have sent, would be
-// reset with it. They are served as the others are stopped. A client
-// that connects in the instant between that and the close is still
-// reset. A listener that is not net's own TCP or Unix listener (a TLS
+// reset with it. They are served as the others are stopped; such a
+// connection, or any that has sent nothing yet and is younger than a
+// second (or Linger, if shorter), waits for its first message until it
+// is that old, and answers it. A client that connects in the instant between that and the
+// close is still reset. A listener that is not net's own TCP or Unix listener (a TLS
 // listener, any wrapper), and any listener on Windows, is closed with
 // what queued on it.
 //
