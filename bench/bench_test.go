@@ -260,12 +260,21 @@ func unixServer(t *testing.T) endpoint.Endpoint {
 
 // streamServer is a stand-in TCP server that answers each read with f.
 func streamServer(t *testing.T, readSize int, f func([]byte) []byte) string {
+	return readingServer(t, readSize, f, nil)
+}
+
+// readingServer is streamServer, which calls read, if not nil, with the
+// number (from 1) of each read on a connection, before it answers it.
+func readingServer(t *testing.T, readSize int, f func([]byte) []byte, read func(k int)) string {
 	return shouttest.StreamServer(t, func(c net.Conn) {
 		buf := make([]byte, readSize)
-		for {
+		for k := 1; ; k++ {
 			n, err := c.Read(buf)
 			if err != nil {
 				return
+			}
+			if read != nil {
+				read(k)
 			}
 			if _, err := c.Write(f(buf[:n])); err != nil {
 				return
@@ -309,14 +318,37 @@ func TestCatchesWrongServers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			addr := streamServer(t, tc.readSize, tc.f)
+			// again closes as the server reads a connection a second time.
+			again := make(chan struct{})
+			var once sync.Once
+			addr := readingServer(t, tc.readSize, tc.f, func(k int) {
+				if k == 2 {
+					once.Do(func() { close(again) })
+				}
+			})
 			cfg := quick("tcp", addr)
 			cfg.Text, cfg.Size = tc.text, tc.size
 			// Short, as a reply cut or without its newline waits for it,
 			// but not too short to connect in: it bounds connecting too,
 			// and 200 ms once did not on a busy machine.
 			cfg.Timeout = time.Second
-			rep := run(t, cfg)
+			var rep *bench.Report
+			if tc.name == "answers twice" {
+				// Until the server reads a connection again, --duration
+				// 10 s a bound: the first replies are right, and what
+				// their copies answer was sent after them. A window that
+				// a stall ended before the next send (the server's first
+				// write held 400 ms, as a stall holds it) took the copies
+				// for strays after it, in no count: a wrong server
+				// passed. Sent on in the window, the next messages get
+				// the copies, wrong, whenever they come.
+				cfg.Duration = bound
+				rep = runUntil(t, cfg, again)
+			} else {
+				// Every reply is wrong: a window that counted anything
+				// shows it. (A stall may take one whole.)
+				rep = runMeasuring(t, cfg)
+			}
 			if rep.OK() {
 				t.Fatalf("a wrong server passed: %+v", rep)
 			}
