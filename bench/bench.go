@@ -127,6 +127,21 @@ type Config struct {
 	// so has no message owed at the close, which by the clock alone a
 	// stall as long as the messages' interval left owed.
 	oneInFlight bool
+	// unansweredEvery, if not 0, set by tests (PatientButEvery in
+	// export_test.go), is n where a patient run's test leaves every n-th
+	// datagram unanswered, or answers it past Timeout, on purpose: those
+	// numbered n-1, 2n-1 and so on, on every socket. They alone are given
+	// up at Timeout, while measuring and in Run's final wait, which ends
+	// once nothing else is owed: a test counting them lost so loses no
+	// other to a stall past Timeout, and does not wait patientWait for
+	// them. (A number, not a func: Config stays comparable.)
+	unansweredEvery uint64
+}
+
+// patientFor reports whether the run waits out any stall for measured
+// datagram seq's reply (patient), or gives it up at Timeout.
+func (c *Config) patientFor(seq uint64) bool {
+	return c.patient && (c.unansweredEvery == 0 || seq%c.unansweredEvery != c.unansweredEvery-1)
 }
 
 // patientWait bounds a patient run's final wait (Config.patient): a
@@ -689,8 +704,12 @@ func (e *stepError) Unwrap() error { return e.err }
 // reply does not make a late one on time: in the wait at the end, or on
 // a pipelined connection whose replies keep coming, each later than the
 // last, none was given up, and late replies passed as right.
-func (r *run) onTime(d time.Duration) bool {
-	if d <= r.cfg.Timeout || r.cfg.patient {
+func (r *run) onTime(d time.Duration) bool { return r.onTimeIf(d, r.cfg.patient) }
+
+// onTimeIf is onTime, in a run patient or not as patient says (a
+// datagram's: see Config.patientFor).
+func (r *run) onTimeIf(d time.Duration, patient bool) bool {
+	if d <= r.cfg.Timeout || patient {
 		return true
 	}
 	r.lost.Add(1)

@@ -247,20 +247,23 @@ func (u *udpSocket) release() {
 }
 
 // expire counts pending datagrams older than Timeout as lost; in a
-// patient run (Config.patient), only the warm-up's.
+// patient run (Config.patient), only the warm-up's and those the test
+// leaves unanswered (Config.unansweredEvery).
 func (u *udpSocket) expire(now time.Time) {
 	u.expireAt(now, u.r.cfg.patient)
 }
 
 // expireAt is expire; if patient, a measured datagram is never older
-// than Timeout. (Sent after those of the warm-up, and in order, the
-// first one pending ends the pass as a datagram within Timeout does.)
+// than Timeout, but for those the test leaves unanswered. (Sent after
+// those of the warm-up, and in order, the first one pending ends the
+// pass as a datagram within Timeout does: one left unanswered after it
+// waits for its reply.)
 func (u *udpSocket) expireAt(now time.Time, patient bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for ; u.oldest < u.next; u.oldest++ {
 		s := u.slot(u.oldest)
-		if s.pending && (now.Sub(s.sentAt) < u.r.cfg.Timeout || patient && s.measured) {
+		if s.pending && (now.Sub(s.sentAt) < u.r.cfg.Timeout || patient && s.measured && u.r.cfg.patientFor(s.seq)) {
 			return
 		}
 		if s.pending {
@@ -330,7 +333,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	switch {
 	case wasGone: // answered after it was counted lost and left the ring
 		r.arrive(len(reply), at)
-		if d := now.Sub(goneAt); d < r.cfg.Timeout || r.cfg.patient { // (expire counts one lost at Timeout)
+		if d := now.Sub(goneAt); d < r.cfg.Timeout || r.cfg.patientFor(seq) { // (expire counts one lost at Timeout)
 			// In time: the ring at its largest wrapped onto it,
 			// and counted it lost early. It was not.
 			r.lost.Add(-1)
@@ -362,7 +365,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		// A reply later than Timeout is lost and late, and not
 		// also reordered, as one that came after its expiry is
 		// not: the counts are apart.
-		if d := now.Sub(s.sentAt); s.measured && r.onTime(d) {
+		if d := now.Sub(s.sentAt); s.measured && r.onTimeIf(d, r.cfg.patientFor(seq)) {
 			u.inTime(seq, d)
 		}
 		u.highest = max(u.highest, int64(seq))
@@ -455,6 +458,8 @@ func (u *udpSocket) finish() {
 	default:
 		if idle {
 			c.SetReadDeadline(time.Now())
+		} else if u.r.cfg.unansweredEvery != 0 {
+			u.giveUpUnanswered()
 		}
 	}
 	<-u.done
@@ -478,6 +483,31 @@ func (u *udpSocket) finish() {
 	}
 	if u.dropsBefore >= 0 && !u.unowed { // (the reader is done: done is closed)
 		u.r.droppedHere.Add(socketDrops(c) - u.dropsBefore)
+	}
+}
+
+// giveUpUnanswered gives up, in Run's final wait, the datagrams a
+// patient run's test leaves unanswered (Config.unansweredEvery) at Timeout,
+// as the sender does while measuring, and ends the reader once nothing
+// is owed: the wait, patient for the rest, would hold them for
+// patientWait. It returns once the reader is done.
+func (u *udpSocket) giveUpUnanswered() {
+	tick := time.NewTicker(max(u.r.cfg.Timeout/8, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-u.done:
+			return
+		case now := <-tick.C:
+			u.expire(now)
+			u.mu.Lock()
+			owed := u.inflight
+			u.mu.Unlock()
+			if owed == 0 {
+				wake(u.c, u.done)
+				return
+			}
+		}
 	}
 }
 

@@ -257,6 +257,19 @@ func Patient(c Config) Config {
 	return c
 }
 
+// PatientButEvery returns c made patient but for every n-th datagram
+// (numbered n-1, 2n-1 and so on), which its test's server or path leaves
+// unanswered, or answers past Timeout, on purpose: those are given up at
+// Timeout, as in a run not patient (see Config.unansweredEvery).
+func PatientButEvery(c Config, n uint64) Config {
+	c.patient, c.unansweredEvery = true, n
+	return c
+}
+
+// SeqOf is the sequence number datagram d (a reply too) is tagged with,
+// and whether it has one.
+func SeqOf(d []byte) (seq uint64, ok bool) { return seqOf(d) }
+
 // OneInFlight returns c keeping one message in flight on each of an open
 // loop's stream connections (see Config.oneInFlight).
 func OneInFlight(c Config) Config {
