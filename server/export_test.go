@@ -62,3 +62,11 @@ func (s *Server) Ended() <-chan struct{} {
 // listener until s stops, and call f with the listener once it is
 // tracked: clients queue on it meanwhile. Set it before serving.
 func (s *Server) HoldAccepts(f func(net.Listener)) { s.holdAccepts = f }
+
+// Forced reports whether Close, or Shutdown's context ending, has ended
+// the stop's grace; once it reports true, that stop's closeAll is done.
+func (s *Server) Forced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forced
+}
