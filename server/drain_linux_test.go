@@ -229,3 +229,36 @@ func TestShutdownQueuedOverLimit(t *testing.T) {
 		})
 	}
 }
+
+// A graceful stop out of descriptors accepts the queued clients it can
+// and gives up on the others, which the listener's close resets: it ends,
+// without waiting or retrying, and answers the one it took. (A
+// descriptor a finalizer frees meanwhile may let it take more.)
+func TestShutdownQueuedOutOfDescriptors(t *testing.T) {
+	shouttest.CheckFDs(t)
+	srv := &server.Server{Logger: discard()}
+	clients, served := queuedServer(t, srv, 3)
+	restore := outOfDescriptorsBut(t, 1) // for the first client's
+	defer restore()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(ctx) }()
+	for i, c := range clients {
+		c.SetReadDeadline(time.Now().Add(bound))
+		got, err := io.ReadAll(c)
+		if want := "QUEUED 0\n"; i == 0 && (err != nil || string(got) != want) {
+			t.Errorf("client 0: got %q, %v; want %q, then end of file", got, err, want)
+		} else if want := fmt.Sprintf("QUEUED %d\n", i); i > 0 && (len(got) > 0 && string(got) != want || errors.Is(err, os.ErrDeadlineExceeded)) {
+			t.Errorf("client %d: got %q, %v; want its connection ended, answered (%q) or not", i, got, err, want)
+		}
+		c.Close()
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	restore()
+	if err := <-served; err != server.ErrServerClosed {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+}
