@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,17 @@ import (
 // Linux has each in the listener's accept queue when it returns.
 func queuedServer(t *testing.T, srv *server.Server, n int) (clients []net.Conn, served <-chan error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return queuedOn(t, srv, "tcp", n)
+}
+
+// queuedOn is queuedServer on a listener of network: "tcp" or "unix".
+func queuedOn(t *testing.T, srv *server.Server, network string, n int) (clients []net.Conn, served <-chan error) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,13 +50,15 @@ func queuedServer(t *testing.T, srv *server.Server, n int) (clients []net.Conn, 
 		t.Fatalf("Serve: %v", err)
 	}
 	for i := range n {
-		c := shouttest.Dial(t, "tcp", ln.Addr().String(), bound)
+		c := shouttest.Dial(t, network, ln.Addr().String(), bound)
 		if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
 			t.Fatal(err)
 		}
 		clients = append(clients, c)
 	}
-	backlogHolds(t, ln.(*net.TCPListener), n)
+	if tl, ok := ln.(*net.TCPListener); ok {
+		backlogHolds(t, tl, n)
+	} // (a Unix client's connect returns once it is queued)
 	return clients, ch
 }
 
@@ -106,10 +119,13 @@ func (g *gateOpens) ConnOpen(*server.ConnInfo) {
 // the stop has returned), no connection is announced once it is forced,
 // and every client's read ends, with its reply or without, and no
 // descriptor or goroutine is left behind. With each driver (one loop,
-// which the Observer holds).
+// which the Observer holds), over TCP and a Unix socket.
 func TestForcedWhileDrainingQueue(t *testing.T) {
-	for _, how := range []string{"Close", "Shutdown's context"} {
-		t.Run(how, func(t *testing.T) {
+	for _, tc := range []struct{ network, how string }{
+		{"tcp", "Close"}, {"tcp", "Shutdown's context"}, {"unix", "Close"}, {"unix", "Shutdown's context"},
+	} {
+		how := tc.how
+		t.Run(tc.network+"/"+how, func(t *testing.T) {
 			shouttest.CheckFDs(t)
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one loop: it announces every queued client in turn
 			gate := &gateOpens{entered: make(chan struct{}), release: make(chan struct{})}
@@ -118,7 +134,7 @@ func TestForcedWhileDrainingQueue(t *testing.T) {
 			srv := &server.Server{Linger: time.Hour, Logger: discard(), Observer: gate}
 			gate.srv = srv
 			const n = 6
-			clients, served := queuedServer(t, srv, n)
+			clients, served := queuedOn(t, srv, tc.network, n)
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
