@@ -70,3 +70,11 @@ func (s *Server) HoldAccepts(f func(net.Listener)) { s.holdAccepts = f }
 // a connection that has sent nothing yet at the stop (Linger still
 // bounds it). Set it before serving.
 func (s *Server) SetNewcomerWait(d time.Duration) { s.newcomerMax = d }
+
+// Forced reports whether Close, or Shutdown's context ending, has ended
+// the stop's grace; once it reports true, that stop's closeAll is done.
+func (s *Server) Forced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forced
+}

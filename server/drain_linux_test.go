@@ -1,0 +1,280 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// queuedServer serves a TCP listener on srv with its accepts held until
+// the stop, and queues n clients on it, each having sent "queued i\n":
+// Linux has each in the listener's accept queue when it returns.
+func queuedServer(t *testing.T, srv *server.Server, n int) (clients []net.Conn, served <-chan error) {
+	t.Helper()
+	return queuedOn(t, srv, "tcp", n)
+}
+
+// queuedOn is queuedServer on a listener of network: "tcp" or "unix".
+func queuedOn(t *testing.T, srv *server.Server, network string, n int) (clients []net.Conn, served <-chan error) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan struct{})
+	srv.HoldAccepts(func(net.Listener) { close(held) })
+	ch := make(chan error, 1)
+	go func() { ch <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	select {
+	case <-held:
+	case err := <-ch:
+		t.Fatalf("Serve: %v", err)
+	}
+	for i := range n {
+		c := shouttest.Dial(t, network, ln.Addr().String(), bound)
+		if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	if tl, ok := ln.(*net.TCPListener); ok {
+		backlogHolds(t, tl, n)
+	} // (a Unix client's connect returns once it is queued)
+	return clients, ch
+}
+
+// backlogHolds waits until n connections wait in ln's accept queue: a
+// client's connect returns once the server's handshake reply came, which
+// may be before the server has taken the client's last ACK (and then the
+// connection is not in the queue yet, for a stop to find).
+func backlogHolds(t *testing.T, ln *net.TCPListener, n int) {
+	t.Helper()
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) {
+		queued := -1
+		rc.Control(func(fd uintptr) {
+			// A listener's tcpi_unacked is its accept queue's length.
+			if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+				queued = int(ti.Unacked)
+			}
+		})
+		if queued == n {
+			return
+		}
+		if queued < 0 {
+			t.Fatal("cannot read the listener's accept queue")
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%d connections in the accept queue, want %d", queued, n)
+		}
+	}
+}
+
+// gateOpens is an Observer whose second ConnOpen signals entered and
+// waits for release, holding the drain (or the loop) that announces it;
+// it counts the opens, and those announced once the stop was forced.
+type gateOpens struct {
+	recorder
+	srv              *server.Server
+	opens, late      atomic.Int32
+	entered, release chan struct{}
+}
+
+func (g *gateOpens) ConnOpen(*server.ConnInfo) {
+	if g.srv.Forced() {
+		g.late.Add(1)
+	}
+	if g.opens.Add(1) == 2 {
+		close(g.entered)
+		<-g.release
+	}
+}
+
+// Close, or Shutdown's context ending, while the clients queued at a
+// graceful stop are being accepted and admitted: the stop ends at once
+// (with Linger an hour, a queued client admitted and stopped past it
+// would hold it up until its client's end of file, which comes only once
+// the stop has returned), no connection is announced once it is forced,
+// and every client's read ends, with its reply or without, and no
+// descriptor or goroutine is left behind. With each driver (one loop,
+// which the Observer holds), over TCP and a Unix socket.
+func TestForcedWhileDrainingQueue(t *testing.T) {
+	for _, tc := range []struct{ network, how string }{
+		{"tcp", "Close"}, {"tcp", "Shutdown's context"}, {"unix", "Close"}, {"unix", "Shutdown's context"},
+	} {
+		how := tc.how
+		t.Run(tc.network+"/"+how, func(t *testing.T) {
+			shouttest.CheckFDs(t)
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one loop: it announces every queued client in turn
+			gate := &gateOpens{entered: make(chan struct{}), release: make(chan struct{})}
+			release := sync.OnceFunc(func() { close(gate.release) })
+			defer release()
+			srv := &server.Server{Linger: time.Hour, Logger: discard(), Observer: gate}
+			gate.srv = srv
+			const n = 6
+			clients, served := queuedOn(t, srv, tc.network, n)
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- srv.Shutdown(ctx) }()
+			select {
+			case <-gate.entered:
+			case <-time.After(bound):
+				t.Fatal("the second queued client was not announced")
+			}
+			closed := make(chan error, 1)
+			if how == "Close" {
+				go func() { closed <- srv.Close() }()
+			} else {
+				cancel()
+				closed <- nil
+			}
+			for end := time.Now().Add(bound); !srv.Forced(); time.Sleep(time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatal("the stop was not forced")
+				}
+			}
+			release()
+			shutdownErr := error(nil) // as if the connections had closed
+			if how != "Close" {
+				shutdownErr = context.Canceled
+			}
+			for _, r := range []struct {
+				name string
+				ch   <-chan error
+				want error
+			}{{"Close", closed, nil}, {"Shutdown", stopped, shutdownErr}} {
+				name, want := r.name, r.want
+				select {
+				case err := <-r.ch:
+					if !errors.Is(err, want) {
+						t.Errorf("%s: %v, want %v", name, err, want)
+					}
+				case <-time.After(bound):
+					t.Fatalf("%s did not return: a connection of the forced stop is served on", name)
+				}
+			}
+			if err := <-served; err != server.ErrServerClosed {
+				t.Errorf("Serve: %v, want ErrServerClosed", err)
+			}
+			if late := gate.late.Load(); late != 0 {
+				t.Errorf("%d connections announced once the stop was forced (of %d announced)", late, gate.opens.Load())
+			}
+			for i, c := range clients {
+				c.SetReadDeadline(time.Now().Add(bound))
+				got, err := io.ReadAll(c)
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("client %d: not closed (read %q)", i, got)
+				} else if want := fmt.Sprintf("QUEUED %d\n", i); len(got) > 0 && string(got) != want {
+					t.Errorf("client %d: got %q, want %q or nothing", i, got, want)
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
+// More clients queued at a graceful stop than MaxConns (or MaxConnsPerIP)
+// has places for: one is answered, the others are turned away as at any
+// time, with an end of file and not a reset, and the stop ends.
+func TestShutdownQueuedOverLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		srv  *server.Server
+	}{
+		{"MaxConns", &server.Server{MaxConns: 1}},
+		{"MaxConnsPerIP", &server.Server{MaxConnsPerIP: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shouttest.CheckFDs(t)
+			srv := tc.srv
+			srv.Logger = discard()
+			const n = 5
+			clients, served := queuedServer(t, srv, n)
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			defer cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- srv.Shutdown(ctx) }()
+			replies := 0
+			for i, c := range clients {
+				c.SetReadDeadline(time.Now().Add(bound))
+				got, err := io.ReadAll(c)
+				want := fmt.Sprintf("QUEUED %d\n", i)
+				switch {
+				case err != nil:
+					t.Errorf("client %d: got %q, %v; want its reply or nothing, then end of file", i, got, err)
+				case string(got) == want:
+					replies++
+				case len(got) > 0:
+					t.Errorf("client %d: got %q, want %q or nothing", i, got, want)
+				}
+				c.Close() // the server's linger ends on this end of file
+			}
+			if replies == 0 {
+				t.Error("no queued client was answered")
+			}
+			if err := <-stopped; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			if err := <-served; err != server.ErrServerClosed {
+				t.Errorf("Serve: %v, want ErrServerClosed", err)
+			}
+		})
+	}
+}
+
+// A graceful stop out of descriptors accepts the queued clients it can
+// and gives up on the others, which the listener's close resets: it ends,
+// without waiting or retrying, and answers the one it took. (A
+// descriptor a finalizer frees meanwhile may let it take more.)
+func TestShutdownQueuedOutOfDescriptors(t *testing.T) {
+	shouttest.CheckFDs(t)
+	srv := &server.Server{Logger: discard()}
+	clients, served := queuedServer(t, srv, 3)
+	restore := outOfDescriptorsBut(t, 1) // for the first client's
+	defer restore()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(ctx) }()
+	for i, c := range clients {
+		c.SetReadDeadline(time.Now().Add(bound))
+		got, err := io.ReadAll(c)
+		if want := "QUEUED 0\n"; i == 0 && (err != nil || string(got) != want) {
+			t.Errorf("client 0: got %q, %v; want %q, then end of file", got, err, want)
+		} else if want := fmt.Sprintf("QUEUED %d\n", i); i > 0 && (len(got) > 0 && string(got) != want || errors.Is(err, os.ErrDeadlineExceeded)) {
+			t.Errorf("client %d: got %q, %v; want its connection ended, answered (%q) or not", i, got, err, want)
+		}
+		c.Close()
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	restore()
+	if err := <-served; err != server.ErrServerClosed {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+}
