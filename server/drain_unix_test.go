@@ -38,7 +38,11 @@ func TestShutdownAnswersQueuedClients(t *testing.T) {
 				}
 				clients[i] = c
 			}
-			// Every connect has completed: they all wait in the queue.
+			// Every connect has completed; a TCP one is in the queue once
+			// the server's side has taken the client's last ACK.
+			if tl, ok := ln.(*net.TCPListener); ok {
+				backlogHolds(t, tl, n)
+			}
 			stopped := shutdown(t, srv)
 			for i, c := range clients {
 				got, err := io.ReadAll(c) // until the server's end of file
@@ -79,6 +83,7 @@ func TestShutdownAnswersANewcomersFirstMessage(t *testing.T) {
 	for i := range clients {
 		clients[i] = shouttest.Dial(t, "tcp", ln.Addr().String(), bound)
 	}
+	backlogHolds(t, ln.(*net.TCPListener), n)
 	stopped := shutdown(t, srv)
 	for i, c := range clients {
 		// A stop that closed it at once has sent its end of file by now,
