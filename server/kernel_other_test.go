@@ -18,7 +18,3 @@ func needLinux(t *testing.T, what string) {
 func bytesAcked(*net.TCPConn) (int64, error) { return 0, errors.ErrUnsupported }
 
 func waitAcked(t *testing.T, _ *net.TCPConn) { needLinux(t, "TCP_INFO") }
-
-// backlogHolds would wait until ln's accept queue holds n connections;
-// only Linux says how many it holds, and here the test goes on at once.
-func backlogHolds(*testing.T, *net.TCPListener, int) {}
