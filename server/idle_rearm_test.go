@@ -101,16 +101,23 @@ func TestIdleDeadlineAfterRearmIsTakenBack(t *testing.T) {
 	go func() { done <- srv.Serve(hookListener{ln, h}) }()
 	defer func() { release(); srv.Close(); <-done }()
 
+	// The message is made before the connection is: the idle timeout
+	// runs from the accept, and bytes.Repeat of 64 MiB took 7 s under
+	// the race detector on a busy machine. Made by the writer, after the
+	// dial, the timeout fired on a connection the client had sent nothing
+	// yet, and a stall or two more kept the first byte from the server
+	// past the bound for the rearm ("no rearm").
+	const total = 64 << 20
+	msg := bytes.Repeat([]byte("y"), total)
 	c := dial(t, ln.Addr().String())
 	// 64 MiB each way took 7-8 s under the race detector beside other
 	// tests, and more than dial's 10 s bound (a guard against a hang, not
 	// what is tested) with two busy loops too: the client's deadline cut
 	// the transfer short.
 	c.SetDeadline(time.Now().Add(6 * bound))
-	const total = 64 << 20
 	wrote := make(chan error, 1)
 	go func() {
-		_, err := c.Write(bytes.Repeat([]byte("y"), total))
+		_, err := c.Write(msg)
 		if err == nil {
 			err = c.CloseWrite()
 		}
