@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // The lesson's servers, as it writes them, but for binding port 0 and
@@ -46,10 +48,7 @@ while True:
 
 func startPython(t *testing.T, script string) string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
-	}
+	py := python(t)
 	path := filepath.Join(t.TempDir(), "server.py")
 	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
@@ -137,10 +136,7 @@ func lessonBlock(t *testing.T, doc, heading string) string {
 // both pieces of straße before reading could get both replies in one recv
 // and wait for ever at the next; the deadline makes that a failure.
 func TestLessonStickyPackets(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
-	}
+	py := python(t)
 	prog := lessonBlock(t, "lesson.md", "### TCP carries bytes, not messages")
 	if zh := lessonBlock(t, "lesson.zh-CN.md", "### TCP 传的是字节，不是消息"); zh != prog {
 		t.Errorf("the translations' programs differ:\n%s\n%s", prog, zh)
@@ -154,7 +150,7 @@ func TestLessonStickyPackets(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, py, "-c", prog).CombinedOutput()
+	out, err := exec.CommandContext(ctx, py, "-u", "-c", prog).CombinedOutput() // unbuffered: a timeout shows how far it got
 	if ctx.Err() != nil {
 		t.Fatalf("the program did not end within %v: %q", bound, out)
 	}
@@ -181,3 +177,36 @@ func TestLessonStickyPackets(t *testing.T) {
 		}
 	}
 }
+
+// python is the Python 3 interpreter's own executable, as it names
+// itself (sys.executable), or the test is skipped if there is none. Found
+// once, without a tight bound: python3 on PATH may be a shim (pyenv's is
+// a shell script that runs several more) that on a loaded machine took
+// the whole of a lesson program's 10 s to start it (CI: "the program did
+// not end within 10s", the shim's "pyenv-which: echo: write error:
+// Broken pipe" its only output).
+func python(t *testing.T) string {
+	t.Helper()
+	pythonOnce.Do(func() {
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, py, "-c", "import sys; print(sys.executable)").Output()
+		pythonPath = py
+		if exe := strings.TrimSpace(string(out)); err == nil && filepath.IsAbs(exe) {
+			pythonPath = exe
+		}
+	})
+	if pythonPath == "" {
+		t.Skip("python3 is not installed")
+	}
+	return pythonPath
+}
+
+var (
+	pythonOnce sync.Once
+	pythonPath string
+)

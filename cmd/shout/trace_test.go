@@ -76,10 +76,7 @@ func TestServeTrace(t *testing.T) {
 // The lesson's TCP client (section 3: the communication loop, its input
 // replaced by a list) against shout serve --trace.
 func TestServeTraceLessonClient(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
-	}
+	py := python(t)
 	p := startServe(t, nil, "--trace", "tcp://127.0.0.1:0")
 	host, port, _ := net.SplitHostPort(p.addr("tcp"))
 	out, err := exec.Command(py, "-c", lessonTCPClient, host, port).CombinedOutput()
