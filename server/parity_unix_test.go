@@ -181,13 +181,13 @@ func (h *holdReply) counts() [2]int {
 }
 
 // arm holds the next reply told if a read has had none told yet, and
-// reports whether one had: a reply is owed, and that reply is the one
-// held.
-func (h *holdReply) arm() bool {
+// reports whether one had (a reply is owed, and that reply is the one
+// held), with the counts it judged by.
+func (h *holdReply) arm() (owed bool, counts [2]int) {
 	h.cmu.Lock()
 	defer h.cmu.Unlock()
 	h.armed = h.reads > h.replies
-	return h.armed
+	return h.armed, [2]int{h.reads, h.replies}
 }
 
 // Shutdown answers the bytes that had arrived from a client whose reply
@@ -290,11 +290,11 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string) {
 	b.Close()
 	// A read of a's has had no reply told: its reply waits to be written,
 	// and is the next told.
-	owed := obs.arm()
+	owed, c := obs.arm()
 	time.Sleep(2 * linger) // a's reply waits longer than a stop waits for owed bytes (Linger): the stimulus, not a synchronisation
-	switch c := obs.counts(); {
+	switch {
 	case !owed:
-		inconclusive = fmt.Sprintf("no reply to a waited at the stop (%d reads, %d replies)", c[0], c[1])
+		inconclusive = fmt.Sprintf("no reply to a waited at the stop (%d reads, %d replies told)", c[0], c[1])
 	case isClosed(obs.entered):
 		inconclusive = "a's reply was written within 2 Lingers of the stop, a not reading"
 	}
