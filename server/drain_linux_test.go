@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -31,24 +30,7 @@ func queuedServer(t *testing.T, srv *server.Server, n int) (clients []net.Conn, 
 // queuedOn is queuedServer on a listener of network: "tcp" or "unix".
 func queuedOn(t *testing.T, srv *server.Server, network string, n int) (clients []net.Conn, served <-chan error) {
 	t.Helper()
-	addr := "127.0.0.1:0"
-	if network == "unix" {
-		addr = filepath.Join(t.TempDir(), "s")
-	}
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan struct{})
-	srv.HoldAccepts(func(net.Listener) { close(held) })
-	ch := make(chan error, 1)
-	go func() { ch <- srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	select {
-	case <-held:
-	case err := <-ch:
-		t.Fatalf("Serve: %v", err)
-	}
+	ln, ch := serveHeld(t, srv, network)
 	for i := range n {
 		c := shouttest.Dial(t, network, ln.Addr().String(), bound)
 		if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
