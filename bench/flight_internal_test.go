@@ -93,8 +93,16 @@ func TestFlightWatch(t *testing.T) {
 // owed or soon after a reply: looked for before every send made with
 // nothing owed, a connection sent to more often than every idleLook
 // paid a system call a send.
+//
+// A new connection, which has owed nothing yet, is looked at once it has
+// owed nothing for idleLook since the run began (run.now 0), as an event
+// loop's is (loopConn.since 0): a server may close it for being idle
+// before its first message falls due.
 func TestFlightIdle(t *testing.T) {
 	const t0, t1 = int64(time.Second), int64(2 * time.Second)
+	if f := newFlight(1, 8); !f.idle(int64(time.Minute)) {
+		t.Error("a new connection, nothing owed a minute into the run: not idle")
+	}
 	f := newFlight(1, 8)
 	f.push(sentMsg{})
 	f.push(sentMsg{})

@@ -47,9 +47,11 @@ func (o TLSOptions) Config() (*tls.Config, error) {
 	return o.ConfigContext(context.Background())
 }
 
-// ConfigContext is Config, whose read of CA, if it waits (a named pipe
-// not written to yet), ctx ends, and says it waits through ctx's notice
-// (certs.WithWaitNotice). Cert and Key are read as Config reads them.
+// ConfigContext is Config with ctx for the read of CA: if that read
+// waits (a named pipe not written to yet, up to 10 s), ctx ends the wait,
+// and a notice that ctx carries says it waits (certs.WithWaitNotice,
+// internal to shout: shout connect and shout bench give one). Cert and
+// Key are read without ctx: their waits are neither ended by it nor said.
 func (o TLSOptions) ConfigContext(ctx context.Context) (*tls.Config, error) {
 	if o.Insecure && o.CA != "" {
 		// It was taken, and checked nothing.
