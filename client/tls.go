@@ -47,11 +47,10 @@ func (o TLSOptions) Config() (*tls.Config, error) {
 	return o.ConfigContext(context.Background())
 }
 
-// ConfigContext is Config with ctx for the read of CA: if that read
-// waits (a named pipe not written to yet, up to 10 s), ctx ends the wait,
-// and a notice that ctx carries says it waits (certs.WithWaitNotice,
-// internal to shout: shout connect and shout bench give one). Cert and
-// Key are read without ctx: their waits are neither ended by it nor said.
+// ConfigContext is Config with ctx for the reads of CA, Cert and Key: if
+// one waits (a named pipe not written to yet, up to 10 s), ctx ends the
+// wait, and a notice that ctx carries says it waits (certs.WithWaitNotice,
+// internal to shout: shout connect and shout bench give one).
 func (o TLSOptions) ConfigContext(ctx context.Context) (*tls.Config, error) {
 	if o.Insecure && o.CA != "" {
 		// It was taken, and checked nothing.
@@ -74,7 +73,7 @@ func (o TLSOptions) ConfigContext(ctx context.Context) (*tls.Config, error) {
 		return nil, named.Errorf("%s and %s go together", optCert, optKey)
 	}
 	if o.Cert != "" {
-		c, err := certs.LoadKeyPairAs(optCert, optKey, o.Cert, o.Key)
+		c, err := certs.LoadKeyPairAsContext(ctx, optCert, optKey, o.Cert, o.Key)
 		if err != nil {
 			return nil, err
 		}

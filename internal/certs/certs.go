@@ -70,7 +70,13 @@ func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 // LoadKeyPairAs is LoadKeyPair for the settings cert and key: a
 // library's errors name its fields (client.TLSOptions.Cert).
 func LoadKeyPairAs(cert, key named.Setting, certFile, keyFile string) (tls.Certificate, error) {
-	return loadKeyPair(context.Background(), cert, key, certFile, keyFile)
+	return LoadKeyPairAsContext(context.Background(), cert, key, certFile, keyFile)
+}
+
+// LoadKeyPairAsContext is LoadKeyPairAs, whose reads' waits ctx ends and
+// a notice ctx carries says (WithWaitNotice), as ReadPEMContext's.
+func LoadKeyPairAsContext(ctx context.Context, cert, key named.Setting, certFile, keyFile string) (tls.Certificate, error) {
+	return loadKeyPair(ctx, cert, key, certFile, keyFile)
 }
 
 // loadKeyPair is LoadKeyPairAs, whose reads' waits ctx ends.
