@@ -553,9 +553,9 @@ func (set *loops) servedAs(ll *loopListener) bool {
 // empty: clients whose connect the system completed, which closing the
 // listener would reset, whatever they had sent. It hands them to the
 // loops in turn, each to be served as the stop serves a connection,
-// answering what it sent (see loop.stop). Server.mu is held, before the
-// server is closing, so that a loop takes them (under it) once it sees
-// the stop.
+// answering what it sent (see loop.stop). Server.mu is held, from
+// before closeAll set the server closing until it is done: a loop that
+// sees the stop takes them under it, so none is missed.
 func (set *loops) drainAll() {
 	var live []*loop
 	for _, lp := range set.all {

@@ -409,11 +409,12 @@ func (e *WrapError) Unwrap() error { return e.Err }
 // Serve always returns a non-nil error and closes l. When Shutdown or
 // Close is called, Serve returns ErrServerClosed at once (once Shutdown
 // has accepted what queued on l), while the connections are still being
-// stopped: a program must wait for Shutdown to return, not Serve. On a Server stopped already it returns
-// ErrServerClosed at once. If l is closed from outside, the error is
-// net.ErrClosed (within 250 ms with the loops). Temporary accept errors
-// (out of file descriptors or memory) are logged and retried after 5 ms,
-// doubling to 1 s; any other ends Serve with that error.
+// stopped: a program must wait for Shutdown to return, not Serve. On a
+// Server stopped already it returns ErrServerClosed at once. If l is
+// closed from outside, the error is net.ErrClosed (within 250 ms with the
+// loops). Temporary accept errors (out of file descriptors or memory) are
+// logged and retried after 5 ms, doubling to 1 s; any other ends Serve
+// with that error.
 //
 // However Serve ends, the connections it accepted are served on until
 // they close, or until Shutdown or Close, and the other listeners the
