@@ -286,13 +286,29 @@ func TestReadPEMPipeWriterWroteNothing(t *testing.T) {
 }
 
 // A pipe is read no further than MaxPEM, however much its writer has to
-// write, and without waiting for the writer to finish.
+// write, and without waiting for the writer to finish. (pemWait is made
+// long, and the test's own wait longer: 8 MiB through a pipe, 64 KiB at
+// a time, took more than 5 s on a loaded CI machine. A read that waited
+// for the writer, who never finishes, fails once pemWait has passed.)
 func TestReadPEMPipeLargerThanMaxPEM(t *testing.T) {
-	defer certs.SetPEMWait(bound / 2)()
+	defer certs.SetPEMWait(time.Minute)()
 	p := fifo(t)
 	w := writeEnd(t, p)
+	t.Cleanup(func() { w.Close() })
 	go w.Write(make([]byte, certs.MaxPEM+64<<10)) // (a write left blocked ends with w's close)
-	_, err := readPEM(t, p, func() { w.Close() })
+	done := make(chan error, 1)
+	go func() {
+		_, err := certs.ReadPEM("--cert", p)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		w.Close()
+		<-done
+		t.Fatalf("ReadPEM(%s) still blocked after 2m", p)
+	}
 	if err == nil || !strings.Contains(err.Error(), "--cert "+p+": larger than 8 MiB") {
 		t.Fatalf("got %v; want it to say the pipe holds more than 8 MiB", err)
 	}
