@@ -158,6 +158,11 @@ func (w *wrapping) Readdresses(c net.Conn) bool {
 // TLS reports whether the listener serves TLS.
 func (w *wrapping) TLS() bool { return w.tls != nil }
 
+// Unwrap is the listener under it, whose Accept is its own: a graceful
+// stop accepts what queued on it before closing it, and wraps and serves
+// those connections as it stops (see server.ConnWrapper).
+func (w *wrapping) Unwrap() net.Listener { return w.Listener }
+
 // SyscallConn is the listening socket's, as the listener's under it: for
 // --trace, which tells the socket by it. (The loops serve no wrapped
 // listener, whatever it gives.)

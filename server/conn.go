@@ -210,33 +210,52 @@ func (c *conn) serve() {
 }
 
 // wrapGuard is the accepted connection as a wrapper gets it: a read
-// deadline the wrapper sets once the stop (or the idle timeout) has put
-// the connection's in the past is the past one, so that a wrapper's own
-// deadline (a PROXY header's wait) cannot undo it and hold the stop up
-// until it passes. The check comes after the set, so a stop that lands
-// in between still wins. Its reads keep the idle timeout as the
-// connection's own do (see Read). Once the wrap is done it guards no
-// more: the server's own deadlines (a graceful close's wait) go through
-// as set, and reads are the connection's loop's to time.
+// deadline the wrapper sets once the idle timeout has put the
+// connection's in the past is the past one, so that a wrapper's own
+// deadline (a PROXY header's wait) cannot undo it. Once the server is
+// stopping gracefully, the wrap may go on until the connection is
+// newcomerWait old, as a connection that has sent nothing yet may (see
+// Server.newcomer): a client that connected just before the stop, whose
+// TLS handshake or PROXY header was still on its way, is answered, not
+// cut. A deadline the wrapper sets is held to that, so that it cannot
+// hold the stop up longer; the stop's own deadline in the past (closeAll
+// wakes every read with it) is taken back while the wrap may go on (see
+// Read). The check comes after the set, so a stop or an idle timeout that
+// lands in between still wins. Its reads keep the idle timeout as the
+// connection's own do. Once the wrap is done it guards no more: the
+// server's own deadlines (a graceful close's wait) go through as set,
+// and reads are the connection's loop's to time.
 type wrapGuard struct {
 	net.Conn
 	c    *conn
 	done atomic.Bool
 	// deadline is the read deadline the wrapper last set, in Unix
-	// nanoseconds, 0 for none: what a read the idle timeout cut wrongly
-	// waits with again.
+	// nanoseconds, 0 for none: what a read the idle timeout or the stop
+	// cut early waits with again.
 	deadline atomic.Int64
 }
 
-func (g *wrapGuard) cut() bool {
-	return !g.done.Load() && (g.c.srv.closing.Load() || g.c.timer.lastRead.Load() == fired)
+// limit is the latest read deadline the wrap may have now, and whether
+// there is one: the past once the idle timeout has fired; once the server
+// is stopping, the time the connection is newcomerWait old. (A forced
+// stop closes the connection, whatever its deadline.)
+func (g *wrapGuard) limit() (time.Time, bool) {
+	switch {
+	case g.done.Load():
+		return time.Time{}, false
+	case g.c.timer.lastRead.Load() == fired:
+		return past, true
+	case g.c.srv.closing.Load():
+		return g.c.sess.info.Start.Add(g.c.srv.newcomerWait()), true
+	}
+	return time.Time{}, false
 }
 
 func (g *wrapGuard) SetReadDeadline(t time.Time) error {
 	g.keep(t)
 	err := g.Conn.SetReadDeadline(t)
-	if g.cut() {
-		return g.Conn.SetReadDeadline(past)
+	if by, ok := g.limit(); ok && (t.IsZero() || by.Before(t)) {
+		return g.Conn.SetReadDeadline(by)
 	}
 	return err
 }
@@ -244,8 +263,8 @@ func (g *wrapGuard) SetReadDeadline(t time.Time) error {
 func (g *wrapGuard) SetDeadline(t time.Time) error {
 	g.keep(t)
 	err := g.Conn.SetDeadline(t)
-	if g.cut() {
-		return g.Conn.SetReadDeadline(past)
+	if by, ok := g.limit(); ok && (t.IsZero() || by.Before(t)) {
+		return g.Conn.SetReadDeadline(by)
 	}
 	return err
 }
@@ -283,6 +302,8 @@ func (g *wrapGuard) Read(p []byte) (int, error) {
 			g.rearm()
 		case n == 0 && err != nil && g.idleCutWrongly(err):
 			continue
+		case n == 0 && err != nil && g.stopCutEarly(err):
+			continue
 		}
 		return n, err
 	}
@@ -306,6 +327,26 @@ func (g *wrapGuard) idleCutWrongly(err error) bool {
 		return false // idle indeed
 	}
 	g.rearm()
+	return true
+}
+
+// stopCutEarly reports whether a read that failed with err met the
+// graceful stop's deadline in the past, which closeAll gives every
+// connection, while the wrap may still go on; if so it sets the read
+// deadline the wrap has now (see limit), which is in the future.
+func (g *wrapGuard) stopCutEarly(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !g.c.srv.closing.Load() {
+		return false
+	}
+	now := time.Now()
+	if d := g.kept(); !d.IsZero() && !now.Before(d) {
+		return false // the wrapper's own
+	}
+	by, ok := g.limit()
+	if !ok || !now.Before(by) {
+		return false // the idle timeout's, or the stop's wait for the wrap is over
+	}
+	g.SetReadDeadline(g.kept())
 	return true
 }
 
@@ -618,7 +659,7 @@ func (c *conn) stop() Reason {
 	owed, retries, marked := c.queued(), 0, false
 	known := c.raw != nil && queueLooked // elsewhere queued says 0, not that nothing waits
 	end := time.Now().Add(c.srv.linger())
-	newcomer := known && owed <= 0 && c.srv.newcomer(&c.sess.info)
+	newcomer := (!known || owed <= 0) && c.srv.newcomer(&c.sess.info)
 	for first := true; ; first = false {
 		now := time.Now()
 		if known {

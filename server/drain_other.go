@@ -2,10 +2,15 @@
 
 package server
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // drainable reports whether Serve can empty l of queued connections at a
 // graceful stop: not here, where it cannot look at a listener's queue.
 func drainable(net.Listener) bool { return false }
+
+func setAcceptDeadline(net.Listener, time.Time) {}
 
 func queuedConn(net.Listener) bool { return false }

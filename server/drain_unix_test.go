@@ -119,6 +119,14 @@ func serveHeld(t *testing.T, srv *server.Server, network string) (net.Listener, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln, serveListenerHeld(t, srv, ln)
+}
+
+// serveListenerHeld serves ln with srv, which takes no connection from it
+// until it stops. It returns once srv serves it, with the channel Serve's
+// error comes on.
+func serveListenerHeld(t *testing.T, srv *server.Server, ln net.Listener) <-chan error {
+	t.Helper()
 	held := make(chan struct{})
 	srv.HoldAccepts(func(net.Listener) { close(held) })
 	served := make(chan error, 1)
@@ -129,7 +137,7 @@ func serveHeld(t *testing.T, srv *server.Server, network string) (net.Listener, 
 	case err := <-served:
 		t.Fatalf("Serve: %v", err)
 	}
-	return ln, served
+	return served
 }
 
 // shutdown begins srv's graceful stop, bounded, and returns the channel

@@ -361,6 +361,14 @@ func (s *Server) wakeWatcher() {
 // own goroutine and under the idle timeout, before Server.WrapConn and
 // before the connection is admitted under MaxConnsPerIP and announced,
 // so limits and observers see the address it returns.
+//
+// A graceful stop accepts the connections queued on a ConnWrapper's
+// socket before closing it, as it does on net's own TCP and Unix
+// listeners (see Shutdown), if the wrapper has a method Unwrap() net.Listener that
+// returns one of those, whose Accept its own Accept is: closing the
+// socket would reset every client queued on it. They are wrapped and
+// served as any connection is at the stop: a wrap still under way may go
+// on until the connection is a second old (or Linger, if shorter).
 type ConnWrapper interface {
 	WrapConn(net.Conn) (net.Conn, error)
 }
@@ -594,13 +602,12 @@ func (s *Server) drainQueue(l net.Listener, accepted func(net.Conn) bool) {
 	if !asked {
 		return
 	}
-	dl := l.(interface{ SetDeadline(time.Time) error })
 	for range maxDrained {
 		if !queuedConn(l) {
 			return
 		}
 		// Bounded: another process holding the socket may take it first.
-		dl.SetDeadline(time.Now().Add(time.Second))
+		setAcceptDeadline(l, time.Now().Add(time.Second))
 		nc, err := l.Accept()
 		if err != nil || nc == nil || !accepted(nc) {
 			return
@@ -747,10 +754,13 @@ func ipKey(a net.Addr) (netip.Addr, bool) {
 // reset with it. They are served as the others are stopped; such a
 // connection, or any that has sent nothing yet and is younger than a
 // second (or Linger, if shorter), waits for its first message until it
-// is that old, and answers it. A client that connects in the instant between that and the
-// close is still reset. A listener that is not net's own TCP or Unix listener (a TLS
-// listener, any wrapper), and any listener on Windows, is closed with
-// what queued on it.
+// is that old, and answers it; a TLS handshake or a PROXY header still
+// under way (see ConnWrapper) may finish within that time too. A client
+// that connects in the instant between the last accept and the close is
+// still reset. A listener that is neither net's own TCP or Unix listener
+// nor a ConnWrapper whose Unwrap returns one (see ConnWrapper; the
+// endpoint package's TLS and PROXY listeners are), and any listener on
+// Windows, is closed with what queued on it.
 //
 // If ctx ends first, Shutdown closes the remaining connections at once,
 // as Close does, waits for them to end and returns ctx's error; a Close
@@ -822,7 +832,7 @@ func (s *Server) closeAll(force bool) error {
 			if !asked {
 				s.drains[l] = true
 				s.wg.Add(1)
-				l.(interface{ SetDeadline(time.Time) error }).SetDeadline(past) // wakes its Accept
+				setAcceptDeadline(l, past) // wakes its Accept
 			}
 			continue
 		}
