@@ -38,7 +38,7 @@ func TestREADMEFlags(t *testing.T) {
 	}
 	flagRE := regexp.MustCompile("(?:^|[\\s`(])(--[a-z][a-z0-9-]*)")
 	// Flags of other programs the sections name, and whose they are.
-	others := map[string]string{"--foreground": "GNU timeout"}
+	others := map[string]string{"--foreground": "GNU timeout", "--allowed-unsafe-sysctls": "the kubelet"}
 	for _, s := range sections {
 		t.Run(s.cmd, func(t *testing.T) {
 			text := string(readme)
