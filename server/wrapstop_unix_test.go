@@ -25,7 +25,16 @@ type wrap struct {
 	name  string
 	opts  endpoint.Options
 	tls   bool
-	begin func(t *testing.T, c net.Conn) net.Conn
+	start func(c net.Conn) (net.Conn, error)
+}
+
+// begin begins w on c, and fails the test if that fails.
+func (w wrap) begin(t *testing.T, c net.Conn) net.Conn {
+	cc, err := w.start(c)
+	if err != nil {
+		t.Errorf("%s: %v", w.name, err)
+	}
+	return cc
 }
 
 // wraps are a TLS listener's and a PROXY protocol listener's that trusts
@@ -51,18 +60,18 @@ func wraps(t *testing.T) []wrap {
 	pool.AddCert(cert)
 	client := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	return []wrap{
-		{"tls", endpoint.Options{TLS: cfg, HandshakeTimeout: bound}, true, func(t *testing.T, c net.Conn) net.Conn {
+		{"tls", endpoint.Options{TLS: cfg, HandshakeTimeout: bound}, true, func(c net.Conn) (net.Conn, error) {
 			tc := tls.Client(c, client)
 			if err := tc.Handshake(); err != nil {
-				t.Errorf("handshake: %v", err)
+				return tc, fmt.Errorf("handshake: %w", err)
 			}
-			return tc
+			return tc, nil
 		}},
-		{"proxy", endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, HandshakeTimeout: bound}, false, func(t *testing.T, c net.Conn) net.Conn {
+		{"proxy", endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, HandshakeTimeout: bound}, false, func(c net.Conn) (net.Conn, error) {
 			if _, err := io.WriteString(c, "PROXY TCP4 203.0.113.7 192.0.2.1 4242 8080\r\n"); err != nil {
-				t.Errorf("header: %v", err)
+				return c, fmt.Errorf("header: %w", err)
 			}
-			return c
+			return c, nil
 		}},
 	}
 }
