@@ -69,8 +69,11 @@ func TestShutdownEndsAWrapThatNeverFinishes(t *testing.T) {
 				if err := <-served; err != server.ErrServerClosed {
 					t.Errorf("Serve: %v, want ErrServerClosed", err)
 				}
-				if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
-					t.Errorf("read %q, %v; want end of file", rest, err)
+				// End of file, or a reset if the stop came before the
+				// wrapper had read what the client sent (a busy machine).
+				c.SetReadDeadline(time.Now().Add(bound))
+				if rest, err := io.ReadAll(c); len(rest) != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("read %q, %v; want the connection closed", rest, err)
 				}
 			})
 		}
