@@ -351,8 +351,8 @@ func (g *wrapGuard) stopCutEarly(err error) bool {
 }
 
 // rearm starts the idle timeout again from now, and puts back the
-// wrapper's own read deadline (or the past one, if the stop has begun
-// meanwhile).
+// wrapper's own read deadline (held to the stop's wait for the wrap, if
+// the stop has begun meanwhile: see limit).
 func (g *wrapGuard) rearm() {
 	g.c.timer.lastRead.Store(g.c.srv.clock.now())
 	g.SetReadDeadline(g.kept())
@@ -654,7 +654,8 @@ func (c *conn) writeTraced(p []byte) error {
 // elsewhere (a wrapper, a system other than Linux) it answers until the
 // client pauses for drainQuiet, for up to Linger. A connection that has
 // sent nothing yet, younger than a second, waits for its first message
-// until it is that old (see newcomer).
+// until it is that old (see newcomer), and where the queue is not
+// counted, for drainQuiet at least.
 func (c *conn) stop() Reason {
 	owed, retries, marked := c.queued(), 0, false
 	known := c.raw != nil && queueLooked // elsewhere queued says 0, not that nothing waits
@@ -669,7 +670,11 @@ func (c *conn) stop() Reason {
 			break
 		}
 		if newcomer {
-			c.c.SetReadDeadline(c.sess.info.Start.Add(c.srv.newcomerWait()))
+			by := c.sess.info.Start.Add(c.srv.newcomerWait())
+			if quiet := now.Add(drainQuiet); !known && by.Before(quiet) {
+				by = quiet // nearly that old: it waits for what is on its way, as any does
+			}
+			c.c.SetReadDeadline(by)
 		} else if known {
 			// The bytes are there: a deadline of drainQuiet could pass
 			// before a goroutine that was not scheduled in time reads.
