@@ -11,6 +11,7 @@ import (
 // graceful stop: not here, where it cannot look at a listener's queue.
 func drainable(net.Listener) bool { return false }
 
+// setAcceptDeadline is never called here: no listener is drainable.
 func setAcceptDeadline(net.Listener, time.Time) {}
 
 func queuedConn(net.Listener) bool { return false }

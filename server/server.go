@@ -364,9 +364,9 @@ func (s *Server) wakeWatcher() {
 //
 // A graceful stop accepts the connections queued on a ConnWrapper's
 // socket before closing it, as it does on net's own TCP and Unix
-// listeners (see Shutdown), if the wrapper has a method Unwrap() net.Listener that
-// returns one of those, whose Accept its own Accept is: closing the
-// socket would reset every client queued on it. They are wrapped and
+// listeners (see Shutdown), if the wrapper has a method
+// Unwrap() net.Listener that returns one of those, whose Accept its own
+// Accept is: closing the socket would reset every client queued on it. They are wrapped and
 // served as any connection is at the stop: a wrap still under way may go
 // on until the connection is a second old (or Linger, if shorter).
 type ConnWrapper interface {
