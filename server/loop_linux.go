@@ -246,16 +246,17 @@ type pausedListener struct {
 
 // serveLoop serves l on the server's event loops, starting them if they
 // are not running, until l is closed.
-func (s *Server) serveLoop(l net.Listener) error {
+func (s *Server) serveLoop(lp *net.Listener) error {
+	l := *lp
 	ll := &loopListener{l: l, local: l.Addr(), failed: make(chan struct{})}
 	sc, ok := l.(syscall.Conn)
 	if !ok {
-		s.untrack(l)
+		s.untrack(lp)
 		return ErrEngineUnsupported
 	}
 	var err error
 	if ll.raw, err = sc.SyscallConn(); err != nil {
-		s.untrack(l)
+		s.untrack(lp)
 		return err
 	}
 	if _, ok := l.(*net.UnixListener); ok {
@@ -273,7 +274,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
-		s.untrack(l)
+		s.untrack(lp)
 		return ErrServerClosed
 	}
 	if s.loops == nil {
@@ -283,7 +284,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 	}
 	if err != nil {
 		s.mu.Unlock()
-		s.untrack(l)
+		s.untrack(lp)
 		return err
 	}
 	set := s.loops
@@ -323,7 +324,9 @@ func (s *Server) serveLoop(l net.Listener) error {
 		if servedTwice != nil {
 			servedTwice()
 		}
-		// It waits as the other does; closing the listener is the other's.
+		// It waits as the other does, which closes the listener, then
+		// untracks its own entry (the close again does nothing).
+		defer s.untrack(lp)
 		return s.waitServed(ll)
 	}
 	forget := func() {
@@ -332,7 +335,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 		set.remove(ll)
 		set.retireIfIdle()
 		s.mu.Unlock()
-		s.untrack(l)
+		s.untrack(lp)
 	}
 	if err != nil {
 		forget()
