@@ -511,6 +511,14 @@ func (s *Server) Serve(l net.Listener) error {
 		if !accepted(nc) {
 			return ErrServerClosed
 		}
+		if s.closing.Load() {
+			// Accepted as the stop began: the rest is the drain's, which
+			// looks at the queue before each accept. The next accept
+			// here could wait out the deadline another Serve's drain of
+			// l set, with nothing left to take.
+			s.drainQueue(lp, accepted)
+			return ErrServerClosed
+		}
 	}
 }
 
@@ -596,7 +604,8 @@ const maxDrained = 4096
 // reset, whatever they had sent. Each is served as the stop serves a
 // connection, answering what it sent. It accepts until it finds the
 // queue empty, up to maxDrained. Another Serve of the same listener
-// drains it beside this one.
+// drains it beside this one, and is told when the queue is empty: the
+// listener closes then.
 func (s *Server) drainQueue(lp *net.Listener, accepted func(net.Conn) bool) {
 	s.mu.Lock()
 	asked := s.drains[lp]
@@ -608,6 +617,7 @@ func (s *Server) drainQueue(lp *net.Listener, accepted func(net.Conn) bool) {
 	dl := l.(interface{ SetDeadline(time.Time) error })
 	for range maxDrained {
 		if !queuedConn(l) {
+			l.Close() // at once: another Serve's accept would wait out its deadline
 			return
 		}
 		// Bounded: another process holding the socket may take it first.
