@@ -244,8 +244,9 @@ type pausedListener struct {
 	wait  time.Duration // this pause: the listener's, or this loop's own once it cannot watch it
 }
 
-// serveLoop serves l on the server's event loops, starting them if they
-// are not running, until l is closed.
+// serveLoop serves *lp, the listener of the Serve whose entry lp is (see
+// Server.listeners), on the server's event loops, starting them if they
+// are not running, until it is closed.
 func (s *Server) serveLoop(lp *net.Listener) error {
 	l := *lp
 	ll := &loopListener{l: l, local: l.Addr(), failed: make(chan struct{})}
