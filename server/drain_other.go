@@ -15,3 +15,6 @@ func drainable(net.Listener) bool { return false }
 func setAcceptDeadline(net.Listener, time.Time) {}
 
 func queuedConn(net.Listener) bool { return false }
+
+// acceptsFrom is never called here: no listener is drainable.
+func acceptsFrom(net.Listener) net.Listener { return nil }

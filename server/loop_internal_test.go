@@ -815,6 +815,50 @@ func TestLoopServeTwice(t *testing.T) {
 	}
 }
 
+// Two Serves of one listener, the second waiting beside the first, each
+// have an entry of their own (as with net/http, keyed by Serve's own
+// variable), and once the listener is closed from outside both return
+// net.ErrClosed and drop their entries: one left behind would keep the
+// server serving (servesNothing), its loops and timeout watcher running.
+func TestLoopServeTwiceClosedFromOutside(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	oneLoop(t, s, ln)
+	waiting := make(chan struct{}, 1)
+	servedTwice = func() { waiting <- struct{}{} }
+	defer func() { servedTwice = nil }()
+	second := make(chan error, 1)
+	go func() { second <- s.Serve(ln) }()
+	select {
+	case <-waiting:
+	case err := <-second:
+		t.Fatalf("the second Serve returned at once: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second Serve neither waits nor returns")
+	}
+	entries := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.listeners)
+	}
+	if n := entries(); n != 2 {
+		t.Errorf("%d listener entries with two Serves, want 2", n)
+	}
+	ln.Close()
+	select {
+	case err := <-second:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("the second Serve: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second Serve did not return once its listener was closed")
+	}
+	waitFor(t, "both Serves to drop their entries", func() bool { return entries() == 0 })
+}
+
 // burstObserver counts the reads of a loop's connections. Once armed,
 // it holds the loop in the next open until released, and then notes how
 // many reads there had been when the last of a burst of opens came.

@@ -244,18 +244,20 @@ type pausedListener struct {
 	wait  time.Duration // this pause: the listener's, or this loop's own once it cannot watch it
 }
 
-// serveLoop serves l on the server's event loops, starting them if they
-// are not running, until l is closed.
-func (s *Server) serveLoop(l net.Listener) error {
+// serveLoop serves *lp, the listener of the Serve whose entry lp is (see
+// Server.listeners), on the server's event loops, starting them if they
+// are not running, until it is closed.
+func (s *Server) serveLoop(lp *net.Listener) error {
+	l := *lp
 	ll := &loopListener{l: l, local: l.Addr(), failed: make(chan struct{})}
 	sc, ok := l.(syscall.Conn)
 	if !ok {
-		s.untrack(l)
+		s.untrack(lp)
 		return ErrEngineUnsupported
 	}
 	var err error
 	if ll.raw, err = sc.SyscallConn(); err != nil {
-		s.untrack(l)
+		s.untrack(lp)
 		return err
 	}
 	if _, ok := l.(*net.UnixListener); ok {
@@ -273,7 +275,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
-		s.untrack(l)
+		s.untrack(lp)
 		return ErrServerClosed
 	}
 	if s.loops == nil {
@@ -283,7 +285,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 	}
 	if err != nil {
 		s.mu.Unlock()
-		s.untrack(l)
+		s.untrack(lp)
 		return err
 	}
 	set := s.loops
@@ -323,7 +325,9 @@ func (s *Server) serveLoop(l net.Listener) error {
 		if servedTwice != nil {
 			servedTwice()
 		}
-		// It waits as the other does; closing the listener is the other's.
+		// It waits as the other does, which closes the listener, then
+		// untracks its own entry (the close again does nothing).
+		defer s.untrack(lp)
 		return s.waitServed(ll)
 	}
 	forget := func() {
@@ -332,7 +336,7 @@ func (s *Server) serveLoop(l net.Listener) error {
 		set.remove(ll)
 		set.retireIfIdle()
 		s.mu.Unlock()
-		s.untrack(l)
+		s.untrack(lp)
 	}
 	if err != nil {
 		forget()

@@ -8,7 +8,7 @@ import "net"
 // written for Linux's epoll.
 func loopUnsupported(net.Listener) string { return "event loops need Linux's epoll" }
 
-func (s *Server) serveLoop(net.Listener) error { panic("unreachable") }
+func (s *Server) serveLoop(*net.Listener) error { panic("unreachable") }
 
 // loops stands for the event loops, which never start here.
 type loops struct{}

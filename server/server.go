@@ -189,13 +189,16 @@ type Server struct {
 	// a net.Conn that only reports its addresses.
 	Engine Engine
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	// drains holds the listeners that Serve, with a goroutine per
-	// connection, empties of queued connections at a graceful stop (see
-	// drainQueue): false until Shutdown asks it to, true while it does,
-	// the stop's wait counting it.
-	drains    map[net.Listener]bool
+	mu sync.Mutex
+	// listeners holds each running Serve's listener, keyed by Serve's own
+	// variable, as net/http's Server keys them: two Serves of one
+	// listener are two entries, each untracked by its own Serve.
+	listeners map[*net.Listener]struct{}
+	// drains holds those that Serve, with a goroutine per connection,
+	// empties of queued connections at a graceful stop (see drainQueue):
+	// false until Shutdown asks it to, true while it does, the stop's
+	// wait counting each.
+	drains    map[*net.Listener]bool
 	forced    bool // Close, or Shutdown's context, ended the stop's grace
 	packets   map[net.PacketConn]struct{}
 	conns     map[*conn]struct{}
@@ -305,18 +308,18 @@ func (s *Server) linger() time.Duration {
 // false.
 func (s *Server) track(add func()) bool { return s.trackFrom(nil, add) }
 
-// trackFrom is track for a connection accepted from l, which is tracked
-// too while the server stops gracefully, if l is being drained of what
-// queued on it (see drainQueue).
-func (s *Server) trackFrom(l net.Listener, add func()) bool {
+// trackFrom is track for a connection accepted by the Serve of lp, which
+// is tracked too while the server stops gracefully, if that Serve is
+// draining its listener of what queued on it (see drainQueue).
+func (s *Server) trackFrom(lp *net.Listener, add func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing.Load() && (l == nil || s.forced || !s.drains[l]) {
+	if s.closing.Load() && (lp == nil || s.forced || !s.drains[lp]) {
 		return false
 	}
 	if s.listeners == nil {
-		s.listeners = make(map[net.Listener]struct{})
-		s.drains = make(map[net.Listener]bool)
+		s.listeners = make(map[*net.Listener]struct{})
+		s.drains = make(map[*net.Listener]bool)
 		s.packets = make(map[net.PacketConn]struct{})
 		s.conns = make(map[*conn]struct{})
 		s.perIP = make(map[netip.Addr]int)
@@ -433,7 +436,17 @@ func (e *WrapError) Unwrap() error { return e.Err }
 // need not call Close for that, only to end connections still open, or
 // to wait until all has ended.
 func (s *Server) Serve(l net.Listener) error {
-	if !s.track(func() { s.listeners[l] = struct{}{} }) {
+	lp := &l // this Serve's entry; another Serve of l has its own
+	e, eerr := s.EngineFor(l)
+	drain := eerr == nil && e == EngineGoroutine && drainable(l)
+	if !s.track(func() {
+		s.listeners[lp] = struct{}{}
+		if drain {
+			// With the entry, so that a stop that comes before Serve
+			// accepts asks it to drain, and counts it.
+			s.drains[lp] = false
+		}
+	}) {
 		l.Close()
 		return ErrServerClosed
 	}
@@ -455,11 +468,11 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.WrapConn != nil {
 		ra = nil // it may change any address
 	}
-	if e, err := s.EngineFor(l); err != nil {
-		s.untrack(l)
-		return err
+	if eerr != nil {
+		s.untrack(lp)
+		return eerr
 	} else if e == EngineLoop {
-		return s.serveLoop(l)
+		return s.serveLoop(lp)
 	}
 	if serving != nil {
 		serving()
@@ -471,23 +484,18 @@ func (s *Server) Serve(l net.Listener) error {
 		// listener is traced, nor traces it after; once it has begun, l
 		// is not served.
 		if !s.track(func() { s.wg.Add(1) }) {
-			s.untrack(l)
+			s.untrack(lp)
 			return ErrServerClosed
 		}
 		st.TraceListener(l)
 		s.wg.Done()
 	}
-	defer s.untrack(l)
-	if drainable(l) {
-		s.mu.Lock()
-		s.drains[l] = false
-		s.mu.Unlock()
-	}
+	defer s.untrack(lp)
 	if s.holdAccepts != nil {
 		s.holdAccepts(l)
 		<-s.done
 	}
-	accepted := func(nc net.Conn) bool { return s.accepted(l, nc, wrap, ra, st) }
+	accepted := func(nc net.Conn) bool { return s.accepted(lp, nc, wrap, ra, st) }
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
@@ -496,7 +504,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		if err != nil {
 			if s.closing.Load() {
-				s.drainQueue(l, accepted)
+				s.drainQueue(lp, accepted)
 				return ErrServerClosed
 			}
 			if !temporary(err) {
@@ -511,19 +519,27 @@ func (s *Server) Serve(l net.Listener) error {
 		if !accepted(nc) {
 			return ErrServerClosed
 		}
+		if s.closing.Load() {
+			// Accepted as the stop began: the rest is the drain's, which
+			// looks at the queue before each accept. The next accept
+			// here could wait out the deadline another Serve's drain of
+			// l set, with nothing left to take.
+			s.drainQueue(lp, accepted)
+			return ErrServerClosed
+		}
 	}
 }
 
-// accepted serves nc, which Serve accepted from l, on a goroutine of its
-// own; it reports false, having closed nc, if the server has stopped
-// (or, stopping gracefully, is not draining l: see drainQueue). A
-// connection tracked once the stop has begun sees it as it begins, and
+// accepted serves nc, which the Serve of lp accepted, on a goroutine of
+// its own; it reports false, having closed nc, if the server has stopped
+// (or, stopping gracefully, that Serve is not draining: see drainQueue).
+// A connection tracked once the stop has begun sees it as it begins, and
 // answers what it was sent before it closes.
-func (s *Server) accepted(l net.Listener, nc net.Conn, wrap func(net.Conn) (net.Conn, error), ra Readdresser, st SocketTracer) bool {
+func (s *Server) accepted(lp *net.Listener, nc net.Conn, wrap func(net.Conn) (net.Conn, error), ra Readdresser, st SocketTracer) bool {
 	c := newConn(s, nc)
 	c.wrap = wrap
 	var why error
-	if !s.trackFrom(l, func() {
+	if !s.trackFrom(lp, func() {
 		s.wg.Add(1)
 		s.conns[c] = struct{}{} // rejected ones too, for Close to reach
 		if s.MaxConns > 0 && s.active >= s.MaxConns {
@@ -539,7 +555,7 @@ func (s *Server) accepted(l net.Listener, nc net.Conn, wrap func(net.Conn) (net.
 	if st != nil {
 		// Only once tracked: a stop's wait counts the connection now,
 		// so its close is traced too, before the stop is told.
-		c.trace = st.TraceConn(l, nc)
+		c.trace = st.TraceConn(*lp, nc)
 	}
 	// A wrapped one's address may be known only once wrapped.
 	final := wrap == nil || ra != nil && !ra.Readdresses(nc)
@@ -591,19 +607,24 @@ func (s *Server) newcomerWait() time.Duration {
 const maxDrained = 4096
 
 // drainQueue accepts, once Shutdown has asked it to, the connections
-// queued on l: clients whose connect the system completed before the
-// listener closed, which closing it would reset, whatever they had sent.
-// Each is served as the stop serves a connection, answering what it sent.
-// It accepts until it finds the queue empty, up to maxDrained.
-func (s *Server) drainQueue(l net.Listener, accepted func(net.Conn) bool) {
+// queued on the listener of the Serve of lp: clients whose connect the
+// system completed before the listener closed, which closing it would
+// reset, whatever they had sent. Each is served as the stop serves a
+// connection, answering what it sent. It accepts until it finds the
+// queue empty, up to maxDrained. Another Serve of the same listener
+// drains it beside this one, and is told when the queue is empty: the
+// listener closes then.
+func (s *Server) drainQueue(lp *net.Listener, accepted func(net.Conn) bool) {
 	s.mu.Lock()
-	asked := s.drains[l]
+	asked := s.drains[lp]
 	s.mu.Unlock()
 	if !asked {
 		return
 	}
+	l := *lp
 	for range maxDrained {
 		if !queuedConn(l) {
+			l.Close() // at once: another Serve's accept would wait out its deadline
 			return
 		}
 		// Bounded: another process holding the socket may take it first.
@@ -641,15 +662,25 @@ func (s *Server) pause(d time.Duration) {
 	}
 }
 
-// untrack unregisters a listener Serve is done with, and closes it.
-func (s *Server) untrack(l net.Listener) {
+// untrack unregisters the listener of a Serve that is done with it, and
+// closes it, unless another Serve of it is still draining it at a
+// graceful stop: that one closes it once the queue is empty.
+func (s *Server) untrack(lp *net.Listener) {
 	s.mu.Lock()
-	delete(s.listeners, l)
-	drained := s.drains[l]
-	delete(s.drains, l)
+	delete(s.listeners, lp)
+	drained, drainer := s.drains[lp]
+	delete(s.drains, lp)
+	shared := false
+	if drainer {
+		for o, asked := range s.drains {
+			shared = shared || asked && acceptsFrom(*o) == acceptsFrom(*lp) // (net's own listeners: they compare)
+		}
+	}
 	s.wakeWatcher()
 	s.mu.Unlock()
-	l.Close()
+	if !shared {
+		(*lp).Close()
+	}
 	if drained {
 		s.wg.Done() // the stop's wait for the drain (see closeAll)
 	}
@@ -825,21 +856,21 @@ func (s *Server) closeAll(force bool) error {
 		}
 		s.loops.unwatchAll() // before they close: another descriptor may hold their sockets
 	}
-	for l := range s.listeners {
-		if asked, ok := s.drains[l]; ok && !force {
+	for lp := range s.listeners {
+		if asked, ok := s.drains[lp]; ok && !force {
 			// Serve empties it of queued connections and closes it, and
 			// the stop waits for that (see untrack).
 			if !asked {
-				s.drains[l] = true
+				s.drains[lp] = true
 				s.wg.Add(1)
-				setAcceptDeadline(l, past) // wakes its Accept
+				setAcceptDeadline(*lp, past) // wakes its Accept
 			}
 			continue
 		}
-		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := (*lp).Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
-		delete(s.listeners, l)
+		delete(s.listeners, lp)
 	}
 	for pc := range s.packets {
 		if err := pc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -475,15 +475,17 @@ func TestTraceAcceptedAsStopBegins(t *testing.T) {
 
 // A stop that completes while Serve is starting (its listener tracked,
 // not yet traced) is the last thing the trace tells: the listener was
-// traced after ServerStopped, as if served after the stop.
+// traced after ServerStopped, as if served after the stop. (A listener
+// Serve does not drain: a stop waits for the Serve of one it drains.)
 func TestTraceListenerNotAfterStop(t *testing.T) {
 	mark := &stopMark{}
 	w := &afterStop{mark: mark}
 	srv := &server.Server{Logger: discard(), Observer: server.Observers(server.NewTraceObserver(w), mark)}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := struct{ net.Listener }{tl}
 	held, release := make(chan struct{}), make(chan struct{})
 	server.HoldServe(func() { close(held); <-release })
 	t.Cleanup(func() { server.HoldServe(nil) })

@@ -1,0 +1,193 @@
+//go:build unix
+
+package server_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// Two Serves of one listener, as net/http allows (its Server counts each
+// Serve apart), then a graceful stop: neither Serve's end undoes the
+// other's drain or the stop's count of it, so the clients queued on the
+// listener are answered, Shutdown returns once both Serves are done with
+// the listener (with a goroutine per connection, the stop waits for each
+// Serve's drain; the loops drain for both under the stop's lock), both
+// return ErrServerClosed, and nothing is left running or open. Over TCP
+// and a Unix socket, with each driver, and the second Serve
+//   - together: comes with the first held at its accept;
+//   - late: (the goroutine driver) is held between tracking its
+//     listener and accepting until the stop has begun;
+//   - gone first: as late, tracing sockets, which ends it before it
+//     accepts, and it returns while the first is held, not yet draining.
+func TestShutdownTwoServesOfOneListener(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		for _, tc := range []struct {
+			name          string
+			late, tracing bool
+		}{
+			{"together", false, false},
+			{"late", true, false},
+			{"gone first", true, true},
+		} {
+			t.Run(network+"/"+tc.name, func(t *testing.T) {
+				shouttest.CheckFDs(t)
+				others := goleak.IgnoreCurrent()
+				srv := &server.Server{Logger: new(shouttest.Log).Logger()}
+				if tc.tracing {
+					srv.Observer = server.NewTraceObserver(io.Discard)
+				}
+				ln := listenOn(t, network)
+				// Each Serve signals here once it holds its accepts; a late
+				// one also once it is held before it accepts. The first
+				// waits for first, gone first's, before it accepts.
+				reached := make(chan struct{}, 3)
+				first := make(chan struct{})
+				var holding atomic.Int32
+				srv.HoldAccepts(func(net.Listener) {
+					nth := holding.Add(1)
+					reached <- struct{}{}
+					if nth == 1 && tc.tracing {
+						<-first
+					}
+				})
+				served := make(chan error, 2)
+				serve := func() {
+					go func() { served <- srv.Serve(ln) }()
+					select {
+					case <-reached:
+					case err := <-served:
+						t.Fatalf("Serve: %v", err)
+					case <-time.After(bound):
+						t.Fatal("Serve neither holds its accepts nor returns")
+					}
+				}
+				serve()
+				release := make(chan struct{})
+				if tc.late {
+					server.HoldServe(func() { reached <- struct{}{}; <-release })
+					defer server.HoldServe(nil)
+				}
+				serve()
+				defer closeWithin(t, srv)
+				defer close(first)
+
+				const n = 8
+				clients := make([]net.Conn, n)
+				for i := range clients {
+					c := shouttest.Dial(t, network, ln.Addr().String(), bound)
+					if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
+						t.Fatal(err)
+					}
+					clients[i] = c
+				}
+				if tl, ok := ln.(*net.TCPListener); ok {
+					backlogHolds(t, tl, n)
+				}
+				stopped := shutdown(t, srv)
+				var errs []error // the Serves'
+				if tc.late {
+					select {
+					case <-srv.Stopping():
+					case <-time.After(bound):
+						t.Fatal("Shutdown did not begin")
+					}
+					close(release) // the held Serve goes on under the stop
+				}
+				if tc.tracing {
+					select {
+					case err := <-served:
+						errs = append(errs, err)
+					case <-time.After(bound):
+						t.Fatal("the second Serve did not return")
+					}
+					first <- struct{}{}
+				}
+				for i, c := range clients {
+					got, err := io.ReadAll(c)
+					if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
+						t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
+					}
+					c.Close()
+				}
+				select {
+				case err := <-stopped:
+					if err != nil {
+						t.Errorf("Shutdown: %v", err)
+					}
+				case <-time.After(2 * bound): // its context ends after bound
+					t.Fatalf("Shutdown did not return %v after its context ended", bound)
+				}
+				// Both Serves were done with the listener (it is closed) before
+				// Shutdown returned, and now return. (A Serve counts out of
+				// the stop's wait just before it returns, as net/http's does,
+				// so Shutdown may return first.)
+				if c, err := net.DialTimeout(network, ln.Addr().String(), time.Second); err == nil {
+					c.Close()
+					t.Error("still accepting once Shutdown returned")
+				}
+				for len(errs) < 2 {
+					select {
+					case err := <-served:
+						errs = append(errs, err)
+					case <-time.After(bound):
+						t.Fatalf("%d of the 2 Serves did not return", 2-len(errs))
+					}
+				}
+				for _, err := range errs {
+					if err != server.ErrServerClosed {
+						t.Errorf("Serve: %v, want ErrServerClosed", err)
+					}
+				}
+				if err := srv.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				select {
+				case <-srv.Ended():
+				case <-time.After(bound):
+					t.Fatal("the server's goroutines still run after Close")
+				}
+				if err := settled(others); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+}
+
+// listenOn listens on network's loopback: "tcp" or "unix".
+func listenOn(t *testing.T, network string) net.Listener {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// closeWithin closes srv, failing t if that takes longer than bound: a
+// stop's wait that can never end would hang the test.
+func closeWithin(t *testing.T, srv *server.Server) {
+	t.Helper()
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		t.Errorf("Close did not return within %v", bound)
+	}
+}
