@@ -606,35 +606,44 @@ func TestLingerOfYearsWaitsForTheClient(t *testing.T) {
 func TestLingerBoundedWhileInputKeepsComing(t *testing.T) {
 	obs := &recorder{}
 	srv := &server.Server{IdleTimeout: 20 * time.Millisecond, Linger: 100 * time.Millisecond, Logger: discard(), Observer: obs}
-	c := dial(t, shouttest.Start(t, srv))
+	addr := shouttest.Start(t, srv)
+	// The linger begins an IdleTimeout after the server accepts, or
+	// later: not before this.
+	earliest := time.Now().Add(srv.IdleTimeout)
+	c := dial(t, addr)
 	if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
 		t.Fatalf("got %q, %v; want the idle timeout's end of file", got, err)
 	}
 	lingering := time.Now() // (the linger began before)
 	type sending struct {
 		err    error
-		maxGap time.Duration // the longest between two writes
+		maxGap time.Duration // the longest between two writes, or before the first
 	}
 	stop, sent := make(chan struct{}), make(chan sending, 1)
 	go func() {
 		// Input without a pause, as fast as the server throws it away,
 		// until the server closes (a write fails) or the test's bound
-		// (c's deadline).
+		// (c's deadline). The first gap is from the earliest the linger
+		// can have begun: a machine too busy to read its end of file
+		// for a Linger lets the linger end before the first byte comes.
+		// The gap before a write that fails counts too, and the one
+		// before the stop: the server may have closed for it.
 		chunk := make([]byte, 4<<10)
 		var maxGap time.Duration
-		for last := time.Now(); ; {
+		for last := earliest; ; {
 			select {
 			case <-stop:
-				sent <- sending{nil, maxGap}
+				sent <- sending{nil, max(maxGap, time.Since(last))}
 				return
 			default:
 			}
-			if _, err := c.Write(chunk); err != nil {
+			_, err := c.Write(chunk)
+			now := time.Now()
+			maxGap, last = max(maxGap, now.Sub(last)), now
+			if err != nil {
 				sent <- sending{err, maxGap}
 				return
 			}
-			now := time.Now()
-			maxGap, last = max(maxGap, now.Sub(last)), now
 		}
 	}()
 	ci := obs.waitClose(t)
