@@ -3165,6 +3165,73 @@ func TestOpenLoopIdleCloseIsAnError(t *testing.T) {
 	}
 }
 
+// The same close, with the event loop stalled in its wait from before
+// the server's last reply until after the next message fell due: its
+// wait returned the reply, the close and the timer at once. The loop took
+// the reply, found the connection idle for no time, and sent the message
+// due on it without a look at its state: counted wrong ("closed before
+// the reply began"), as if the server had closed on it. (The goroutine
+// driver's reader, not stalled, meets the close as it comes.)
+func TestOpenLoopCloseWithLastReplyDuringStall(t *testing.T) {
+	if goroutineDriver || runtime.GOOS != "linux" {
+		t.Skip("the stall is of an event loop's wait")
+	}
+	var got2At time.Time
+	got2, stalling, closed := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		r := bufio.NewReader(c)
+		for i := 0; i < 2; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if i == 1 {
+				got2At = time.Now()
+				close(got2)
+				select { // the loop waits: the reply and the close come in its wait
+				case <-stalling:
+				case <-time.After(bound):
+				}
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		close(closed)
+		io.Copy(io.Discard, c)
+	})
+	var stalled atomic.Bool
+	defer bench.OnOpenLoopWait(func() {
+		select {
+		case <-got2:
+		default:
+			return
+		}
+		if !stalled.CompareAndSwap(false, true) {
+			return
+		}
+		close(stalling)
+		<-closed
+		// The third message falls due 500 ms after the second, which
+		// was sent before the server read it.
+		time.Sleep(time.Until(got2At.Add(600 * time.Millisecond)))
+	})()
+	cfg := bench.OneInFlight(bench.Patient(quick("tcp", addr)))
+	cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 1, 1, 2, "ascii"
+	cfg.Duration, cfg.Timeout = 10*time.Second, time.Second
+	rep := run(t, cfg)
+	if !stalled.Load() {
+		t.Fatal("the loop did not wait after the second message")
+	}
+	if rep.Messages != 2 || rep.Errors != 1 || rep.Mismatches != 0 || rep.Lost != 0 || rep.CutShort == "" ||
+		!strings.Contains(rep.FirstError, "the server closed the connection") {
+		t.Errorf("%d messages, %d errors (%q), %d wrong (%q), %d lost, cut short %q; want 2, 1 (the server closed the connection), 0, 0, cut short",
+			rep.Messages, rep.Errors, rep.FirstError, rep.Mismatches, rep.FirstMismatch, rep.Lost, rep.CutShort)
+	}
+}
+
 // The same close, with bench's reader stalled between the server's last
 // reply and its wait on the connection, and the next message falling due
 // meanwhile: the close had come before that message, so it is the

@@ -312,3 +312,11 @@ func HoldStreamReaderOverSend(k uint64, ready <-chan struct{}) (restore func()) 
 	}
 	return func() { replyTaken, sendStarts, sendEnds = nil, nil, nil }
 }
+
+// OnOpenLoopWait runs f as an open loop's connection (socket), or an
+// event loop of them, begins each wait for its next message, until the
+// returned function is called.
+func OnOpenLoopWait(f func()) (restore func()) {
+	openLoopWaits = func(*run) { f() }
+	return func() { openLoopWaits = nil }
+}
