@@ -421,7 +421,9 @@ func (e *WrapError) Unwrap() error { return e.Err }
 // Close is called, Serve returns ErrServerClosed at once (once Shutdown
 // has accepted what queued on l), while the connections are still being
 // stopped: a program must wait for Shutdown to return, not Serve. On a
-// Server stopped already it returns ErrServerClosed at once. If l is
+// Server stopped already it returns ErrServerClosed at once (leaving l,
+// if another Serve of it is draining it at a graceful stop, to that
+// one, which closes it once it has accepted what queued). If l is
 // closed from outside, the error is net.ErrClosed (within 250 ms with the
 // loops). Temporary accept errors (out of file descriptors or memory) are
 // logged and retried after 5 ms, doubling to 1 s; any other ends Serve
@@ -447,7 +449,12 @@ func (s *Server) Serve(l net.Listener) error {
 			s.drains[lp] = false
 		}
 	}) {
-		l.Close()
+		s.mu.Lock()
+		draining := s.drainedBy(l)
+		s.mu.Unlock()
+		if !draining {
+			l.Close()
+		}
 		return ErrServerClosed
 	}
 	s.observer()
@@ -670,12 +677,7 @@ func (s *Server) untrack(lp *net.Listener) {
 	delete(s.listeners, lp)
 	drained, drainer := s.drains[lp]
 	delete(s.drains, lp)
-	shared := false
-	if drainer {
-		for o, asked := range s.drains {
-			shared = shared || asked && acceptsFrom(*o) == acceptsFrom(*lp) // (net's own listeners: they compare)
-		}
-	}
+	shared := drainer && s.drainedBy(*lp)
 	s.wakeWatcher()
 	s.mu.Unlock()
 	if !shared {
@@ -684,6 +686,18 @@ func (s *Server) untrack(lp *net.Listener) {
 	if drained {
 		s.wg.Done() // the stop's wait for the drain (see closeAll)
 	}
+}
+
+// drainedBy reports whether a Serve still draining its listener at a
+// graceful stop drains l's socket: that Serve closes it once the queue
+// is empty. s.mu is held.
+func (s *Server) drainedBy(l net.Listener) bool {
+	for o, asked := range s.drains {
+		if asked && acceptsFrom(*o) == acceptsFrom(l) { // (net's own listeners: they compare)
+			return true
+		}
+	}
+	return false
 }
 
 // place is what a connection holds under MaxConns and MaxConnsPerIP,

@@ -191,3 +191,88 @@ func closeWithin(t *testing.T, srv *server.Server) {
 		t.Errorf("Close did not return within %v", bound)
 	}
 }
+
+// A Serve of a listener that another Serve is draining at a graceful
+// stop, called once the stop has begun, returns ErrServerClosed and
+// leaves the listener to the drain, which closes it once the queue is
+// empty: closing it at once would reset the clients queued on it, whose
+// connects the system had completed, whatever they had sent.
+func TestServeAfterShutdownBeganLeavesTheDrain(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			shouttest.CheckFDs(t)
+			srv := &server.Server{Logger: new(shouttest.Log).Logger()}
+			ln := listenOn(t, network)
+			reached, release := make(chan struct{}, 1), make(chan struct{})
+			srv.HoldAccepts(func(net.Listener) { reached <- struct{}{}; <-release })
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ln) }()
+			select {
+			case <-reached:
+			case err := <-served:
+				t.Fatalf("Serve: %v", err)
+			case <-time.After(bound):
+				t.Fatal("Serve neither holds its accepts nor returns")
+			}
+			defer closeWithin(t, srv)
+			held := true
+			defer func() {
+				if held {
+					close(release)
+				}
+			}()
+
+			const n = 4
+			clients := make([]net.Conn, n)
+			for i := range clients {
+				c := shouttest.Dial(t, network, ln.Addr().String(), bound)
+				defer c.Close()
+				if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
+					t.Fatal(err)
+				}
+				clients[i] = c
+			}
+			if tl, ok := ln.(*net.TCPListener); ok {
+				backlogHolds(t, tl, n)
+			}
+			stopped := shutdown(t, srv)
+			select {
+			case <-srv.Stopping():
+			case <-time.After(bound):
+				t.Fatal("Shutdown did not begin")
+			}
+			if err := srv.Serve(ln); err != server.ErrServerClosed {
+				t.Errorf("Serve once the stop began: %v, want ErrServerClosed", err)
+			}
+			held = false
+			close(release) // the first Serve drains the queue
+			for i, c := range clients {
+				c.SetReadDeadline(time.Now().Add(bound))
+				got, err := io.ReadAll(c)
+				if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
+					t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
+				}
+			}
+			select {
+			case err := <-stopped:
+				if err != nil {
+					t.Errorf("Shutdown: %v", err)
+				}
+			case <-time.After(2 * bound): // its context ends after bound
+				t.Fatalf("Shutdown did not return %v after its context ended", bound)
+			}
+			if c, err := net.DialTimeout(network, ln.Addr().String(), time.Second); err == nil {
+				c.Close()
+				t.Error("still accepting once Shutdown returned")
+			}
+			select {
+			case err := <-served:
+				if err != server.ErrServerClosed {
+					t.Errorf("the first Serve: %v, want ErrServerClosed", err)
+				}
+			case <-time.After(bound):
+				t.Fatal("the first Serve did not return")
+			}
+		})
+	}
+}
