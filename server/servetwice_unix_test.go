@@ -276,3 +276,86 @@ func TestServeAfterShutdownBeganLeavesTheDrain(t *testing.T) {
 		})
 	}
 }
+
+// Of two Serves of one listener at a graceful stop, the one whose drain
+// finds the queue empty closes the listener then, though the other,
+// held before it accepts, still counts as draining it: left open, it
+// would take connections until the other's accept waited out its drain's
+// deadline.
+func TestDrainClosesTheListenerTheOtherServeHolds(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			shouttest.CheckFDs(t)
+			srv := &server.Server{Logger: new(shouttest.Log).Logger(), Engine: server.EngineGoroutine}
+			ln := listenOn(t, network)
+			reached, release := make(chan struct{}, 3), make(chan struct{})
+			srv.HoldAccepts(func(net.Listener) { reached <- struct{}{} })
+			served := make(chan error, 2)
+			serve := func() {
+				go func() { served <- srv.Serve(ln) }()
+				select {
+				case <-reached:
+				case err := <-served:
+					t.Fatalf("Serve: %v", err)
+				case <-time.After(bound):
+					t.Fatal("Serve neither holds nor returns")
+				}
+			}
+			serve()
+			server.HoldServe(func() { reached <- struct{}{}; <-release })
+			defer server.HoldServe(nil)
+			serve() // held before it accepts
+			defer closeWithin(t, srv)
+			held := true
+			defer func() {
+				if held {
+					close(release)
+				}
+			}()
+
+			c := shouttest.Dial(t, network, ln.Addr().String(), bound)
+			defer c.Close()
+			if _, err := fmt.Fprintf(c, "queued\n"); err != nil {
+				t.Fatal(err)
+			}
+			if tl, ok := ln.(*net.TCPListener); ok {
+				backlogHolds(t, tl, 1)
+			}
+			stopped := shutdown(t, srv)
+			select {
+			case err := <-served:
+				if err != server.ErrServerClosed {
+					t.Errorf("the first Serve: %v, want ErrServerClosed", err)
+				}
+			case <-time.After(bound):
+				t.Fatal("the first Serve did not return")
+			}
+			c.SetReadDeadline(time.Now().Add(bound))
+			if got, err := io.ReadAll(c); err != nil || string(got) != "QUEUED\n" {
+				t.Errorf("the queued client: got %q, %v; want %q, then end of file", got, err, "QUEUED\n")
+			}
+			if c, err := net.DialTimeout(network, ln.Addr().String(), time.Second); err == nil {
+				c.Close()
+				t.Error("still accepting once the first Serve's drain found the queue empty")
+			}
+			held = false
+			close(release)
+			select {
+			case err := <-served:
+				if err != server.ErrServerClosed {
+					t.Errorf("the second Serve: %v, want ErrServerClosed", err)
+				}
+			case <-time.After(bound):
+				t.Fatal("the second Serve did not return")
+			}
+			select {
+			case err := <-stopped:
+				if err != nil {
+					t.Errorf("Shutdown: %v", err)
+				}
+			case <-time.After(2 * bound): // its context ends after bound
+				t.Fatalf("Shutdown did not return %v after its context ended", bound)
+			}
+		})
+	}
+}
