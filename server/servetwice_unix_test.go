@@ -252,6 +252,7 @@ func TestServeAfterShutdownBeganLeavesTheDrain(t *testing.T) {
 				if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
 					t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
 				}
+				c.Close() // or the stop lingers for it
 			}
 			select {
 			case err := <-stopped:
@@ -334,6 +335,7 @@ func TestDrainClosesTheListenerTheOtherServeHolds(t *testing.T) {
 			if got, err := io.ReadAll(c); err != nil || string(got) != "QUEUED\n" {
 				t.Errorf("the queued client: got %q, %v; want %q, then end of file", got, err, "QUEUED\n")
 			}
+			c.Close() // or the stop lingers for it
 			if c, err := net.DialTimeout(network, ln.Addr().String(), time.Second); err == nil {
 				c.Close()
 				t.Error("still accepting once the first Serve's drain found the queue empty")
