@@ -196,87 +196,102 @@ func closeWithin(t *testing.T, srv *server.Server) {
 // stop, called once the stop has begun, returns ErrServerClosed and
 // leaves the listener to the drain, which closes it once the queue is
 // empty: closing it at once would reset the clients queued on it, whose
-// connects the system had completed, whatever they had sent.
+// connects the system had completed, whatever they had sent. The late
+// Serve's listener is the same, or a ConnWrapper of it (as endpoint's TLS
+// and PROXY listeners are) that says what it wraps.
 func TestServeAfterShutdownBeganLeavesTheDrain(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
-		t.Run(network, func(t *testing.T) {
-			shouttest.CheckFDs(t)
-			srv := &server.Server{Logger: new(shouttest.Log).Logger()}
-			ln := listenOn(t, network)
-			reached, release := make(chan struct{}, 1), make(chan struct{})
-			srv.HoldAccepts(func(net.Listener) { reached <- struct{}{}; <-release })
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ln) }()
-			select {
-			case <-reached:
-			case err := <-served:
-				t.Fatalf("Serve: %v", err)
-			case <-time.After(bound):
-				t.Fatal("Serve neither holds its accepts nor returns")
-			}
-			defer closeWithin(t, srv)
-			held := true
-			defer func() {
-				if held {
-					close(release)
+		for _, wrapped := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/wrapped=%v", network, wrapped), func(t *testing.T) {
+				shouttest.CheckFDs(t)
+				srv := &server.Server{Logger: new(shouttest.Log).Logger()}
+				ln := listenOn(t, network)
+				reached, release := make(chan struct{}, 1), make(chan struct{})
+				srv.HoldAccepts(func(net.Listener) { reached <- struct{}{}; <-release })
+				served := make(chan error, 1)
+				go func() { served <- srv.Serve(ln) }()
+				select {
+				case <-reached:
+				case err := <-served:
+					t.Fatalf("Serve: %v", err)
+				case <-time.After(bound):
+					t.Fatal("Serve neither holds its accepts nor returns")
 				}
-			}()
+				defer closeWithin(t, srv)
+				held := true
+				defer func() {
+					if held {
+						close(release)
+					}
+				}()
 
-			const n = 4
-			clients := make([]net.Conn, n)
-			for i := range clients {
-				c := shouttest.Dial(t, network, ln.Addr().String(), bound)
-				defer c.Close()
-				if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
-					t.Fatal(err)
+				const n = 4
+				clients := make([]net.Conn, n)
+				for i := range clients {
+					c := shouttest.Dial(t, network, ln.Addr().String(), bound)
+					defer c.Close()
+					if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
+						t.Fatal(err)
+					}
+					clients[i] = c
 				}
-				clients[i] = c
-			}
-			if tl, ok := ln.(*net.TCPListener); ok {
-				backlogHolds(t, tl, n)
-			}
-			stopped := shutdown(t, srv)
-			select {
-			case <-srv.Stopping():
-			case <-time.After(bound):
-				t.Fatal("Shutdown did not begin")
-			}
-			if err := srv.Serve(ln); err != server.ErrServerClosed {
-				t.Errorf("Serve once the stop began: %v, want ErrServerClosed", err)
-			}
-			held = false
-			close(release) // the first Serve drains the queue
-			for i, c := range clients {
-				c.SetReadDeadline(time.Now().Add(bound))
-				got, err := io.ReadAll(c)
-				if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
-					t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
+				if tl, ok := ln.(*net.TCPListener); ok {
+					backlogHolds(t, tl, n)
 				}
-				c.Close() // or the stop lingers for it
-			}
-			select {
-			case err := <-stopped:
-				if err != nil {
-					t.Errorf("Shutdown: %v", err)
+				stopped := shutdown(t, srv)
+				select {
+				case <-srv.Stopping():
+				case <-time.After(bound):
+					t.Fatal("Shutdown did not begin")
 				}
-			case <-time.After(2 * bound): // its context ends after bound
-				t.Fatalf("Shutdown did not return %v after its context ended", bound)
-			}
-			if c, err := net.DialTimeout(network, ln.Addr().String(), time.Second); err == nil {
-				c.Close()
-				t.Error("still accepting once Shutdown returned")
-			}
-			select {
-			case err := <-served:
-				if err != server.ErrServerClosed {
-					t.Errorf("the first Serve: %v, want ErrServerClosed", err)
+				late := ln
+				if wrapped {
+					late = unwrappable{ln}
 				}
-			case <-time.After(bound):
-				t.Fatal("the first Serve did not return")
-			}
-		})
+				if err := srv.Serve(late); err != server.ErrServerClosed {
+					t.Errorf("Serve once the stop began: %v, want ErrServerClosed", err)
+				}
+				held = false
+				close(release) // the first Serve drains the queue
+				for i, c := range clients {
+					c.SetReadDeadline(time.Now().Add(bound))
+					got, err := io.ReadAll(c)
+					if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
+						t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
+					}
+					c.Close() // or the stop lingers for it
+				}
+				select {
+				case err := <-stopped:
+					if err != nil {
+						t.Errorf("Shutdown: %v", err)
+					}
+				case <-time.After(2 * bound): // its context ends after bound
+					t.Fatalf("Shutdown did not return %v after its context ended", bound)
+				}
+				if c, err := net.DialTimeout(network, ln.Addr().String(), time.Second); err == nil {
+					c.Close()
+					t.Error("still accepting once Shutdown returned")
+				}
+				select {
+				case err := <-served:
+					if err != server.ErrServerClosed {
+						t.Errorf("the first Serve: %v, want ErrServerClosed", err)
+					}
+				case <-time.After(bound):
+					t.Fatal("the first Serve did not return")
+				}
+			})
+		}
 	}
 }
+
+// unwrappable is a ConnWrapper that wraps nothing and says what listener
+// it wraps.
+type unwrappable struct{ net.Listener }
+
+func (unwrappable) WrapConn(c net.Conn) (net.Conn, error) { return c, nil }
+func (l unwrappable) Unwrap() net.Listener                { return l.Listener }
 
 // Of two Serves of one listener at a graceful stop, the one whose drain
 // finds the queue empty closes the listener then, though the other,
