@@ -908,13 +908,11 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, close
 		// why; while measuring, or the connection's end was in no count,
 		// and a run with one of two gone all right. (Made again, it is
 		// not gone: its reconnect counts.)
-		what := "before the reply began"
+		err := error(silentClose{errors.New("receive: the server closed the connection before the reply began")})
 		if len(got) > 0 {
-			what = fmt.Sprintf("after %d bytes of a reply", len(got))
-		} else if hint := r.silence(); hint != "" {
-			what += "; " + hint // and not a byte has come from the server yet
+			err = fmt.Errorf("receive: the server closed the connection after %d bytes of a reply", len(got))
 		}
-		warm = r.fail(errors.New("receive: the server closed the connection " + what))
+		warm = r.fail(err)
 	}
 	*wrong = true
 	return warm
@@ -1159,7 +1157,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	case cut && !began:
 		first := errors.New("?")
 		if p := r.firstWarmErr.Load(); p != nil {
-			first = *p
+			first = r.hinted(*p)
 		}
 		return nil, fmt.Errorf("every %s failed in the warm-up, before measuring; the first: %w", r.connWord(), first)
 	}
@@ -1195,6 +1193,23 @@ func (r *run) silence() string {
 		return ""
 	}
 	return client.SilentClose(e.Address)
+}
+
+// silentClose is a close before a reply began. Whether to say beside it
+// what a silent server may be (silence) is for the run's end: a reply
+// on another connection after it says the server speaks plain text, and
+// the hint, said at the close, sat beside the replies it denied.
+type silentClose struct{ error }
+
+func (e silentClose) Unwrap() error { return e.error }
+
+// hinted is err, with silence's hint if it is a close before a reply
+// began and the server never sent a byte.
+func (r *run) hinted(err error) error {
+	if hint := r.silence(); hint != "" && errors.As(err, new(silentClose)) {
+		return fmt.Errorf("%w; %s", err, hint)
+	}
+	return err
 }
 
 // connWord is what a run's connections are called.
@@ -1801,13 +1816,13 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		rep.firstMismatch = *p
 	}
 	if p := r.firstErr.Load(); p != nil {
-		rep.firstErr = *p
+		rep.firstErr = r.hinted(*p)
 	}
 	rep.WarmupErrors = r.warmErrs.Load()
 	rep.Unmeasured = r.unmeasured.Load()
 	rep.NeverServed, rep.neverServedWhy = r.neverServed, r.neverServedWhy
 	if p := r.firstWarmErr.Load(); p != nil {
-		rep.firstWarmErr = *p
+		rep.firstWarmErr = r.hinted(*p)
 	}
 	rep.NameSettings(nil)
 	return rep

@@ -3704,10 +3704,25 @@ func TestWarmupReplyCutWhileMeasuring(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			began := make(chan struct{})
 			t.Cleanup(bench.OnMeasuringBegan(func() { close(began) }, nil))
+			// The run ends once the error is counted: in a window of
+			// busyWindow, a stall on a busy machine (-race) put the close
+			// after its end, in no count ("0 errors").
+			failed := make(chan struct{})
+			closeFailed := sync.OnceFunc(func() { close(failed) })
+			t.Cleanup(bench.OnFail(func(bool) { closeFailed() }))
 			var accepted atomic.Int64
 			addr := shouttest.StreamServer(t, func(c net.Conn) {
 				r := bufio.NewReader(c)
 				if accepted.Add(1) > 1 {
+					// The other connection answers once the error is
+					// counted, as a stall had it: the server had yet to
+					// send a byte at the close, and the error said it
+					// may be a TLS server, beside the replies that
+					// came after.
+					select {
+					case <-failed:
+					case <-time.After(bound):
+					}
 					answerLines(c, r)
 					return
 				}
@@ -3722,14 +3737,9 @@ func TestWarmupReplyCutWhileMeasuring(t *testing.T) {
 				io.WriteString(c, tc.sent)
 				closeGracefully(c)
 			})
-			// The run ends once the error is counted: in a window of
-			// busyWindow, a stall on a busy machine (-race) put the close
-			// after its end, in no count ("0 errors").
-			failed := make(chan struct{})
-			closeFailed := sync.OnceFunc(func() { close(failed) })
-			t.Cleanup(bench.OnFail(func(bool) { closeFailed() }))
 			cfg := quick("tcp", addr)
 			cfg.Conns, cfg.Depth = 2, 1
+			cfg.Timeout = bound // the other's warm-up message, held
 			cfg.Warmup, cfg.Duration = 100*time.Millisecond, time.Minute
 			rep := runUntil(t, cfg, failed)
 			if rep.Errors != 1 || rep.FirstError != tc.first || rep.WarmupErrors != 0 || rep.OK() {
