@@ -3292,6 +3292,48 @@ func TestOpenLoopIdleCloseWhileReaderStalls(t *testing.T) {
 	}
 }
 
+// The same close, found by bench's reader with nothing owed, and the next
+// message, due soon after the last reply (before the writer looks for a
+// close), sent before the reader counted the close: the close came first,
+// so the message is never sent, as the event loops count it. The
+// goroutine driver sent it, and the reader, counting the close, found it
+// owed and counted it lost ('lost: 1, want 0', TestStreamThroughAFaultyPath
+// under stalls).
+func TestOpenLoopIdleCloseFoundBeforeASend(t *testing.T) {
+	if !goroutineDriver {
+		t.Skip("the stall is of the goroutine driver's reader")
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for range 2 {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, upper(line)); err != nil {
+				return
+			}
+		}
+		closeGracefully(c) // (reading on: the third's write succeeds)
+	})
+	// The reader, waiting for the third reply (2), finds the close, and
+	// waits until the third message's send has ended, which begins then.
+	t.Cleanup(bench.HoldReaderAtIdleCloseOverSend(2))
+	cfg := bench.OneInFlight(bench.Patient(quick("tcp", addr)))
+	// 50 msg/s: the third falls due 20 ms after the second, sooner than
+	// idleLook, so the writer does not look for the close. --duration
+	// 10 s is a bound: the run ends as its one connection fails.
+	cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 1, 1, 50, "ascii"
+	cfg.Duration, cfg.Timeout = 10*time.Second, time.Second
+	rep := run(t, cfg)
+	if rep.Messages != 2 || rep.Errors != 1 || rep.Mismatches != 0 || rep.Lost != 0 || rep.UnsentFailed == 0 ||
+		!strings.Contains(rep.FirstError, "the server closed the connection") {
+		t.Errorf("%d messages, %d errors (%q), %d wrong (%q), %d lost, %d never sent on failed connections; "+
+			"want 2, 1 (the server closed the connection), 0, 0, at least 1",
+			rep.Messages, rep.Errors, rep.FirstError, rep.Mismatches, rep.FirstMismatch, rep.Lost, rep.UnsentFailed)
+	}
+}
+
 // A datagram sent in the warm-up counts for nothing, whatever becomes of
 // it: lost (here the first, answered only after Timeout, within the
 // warm-up: lost, then late) or answered twice (the second). Only what was

@@ -313,6 +313,41 @@ func HoldStreamReaderOverSend(k uint64, ready <-chan struct{}) (restore func()) 
 	return func() { replyTaken, sendStarts, sendEnds = nil, nil, nil }
 }
 
+// HoldReaderAtIdleCloseOverSend makes a goroutine-driven stream
+// connection's reader, having found the connection closed with nothing
+// owed in its wait for reply k (from 0), wait until its writer's send of
+// message k has ended, and that send begin only once the reader found the
+// close, until the returned function is called. (By the clock alone, a
+// stall had the reader found the close, and the writer, woken for the
+// next message, send it before the reader counted the close.)
+func HoldReaderAtIdleCloseOverSend(k uint64) (restore func()) {
+	found, sent := make(chan struct{}), make(chan struct{})
+	// (Each wait is bounded: a run that never sends it does not hang.)
+	idleCloseFound = func(n uint64) {
+		if n == k {
+			close(found)
+			select {
+			case <-sent:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}
+	sendStarts = func(n uint64) {
+		if n == k {
+			select {
+			case <-found:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}
+	sendEnds = func(n uint64) {
+		if n == k {
+			close(sent)
+		}
+	}
+	return func() { idleCloseFound, sendStarts, sendEnds = nil, nil, nil }
+}
+
 // OnOpenLoopWait runs f as an open loop's connection (socket), or an
 // event loop of them, begins each wait for its next message, until the
 // returned function is called.

@@ -73,9 +73,13 @@ type flight struct {
 	mu     sync.Mutex
 	q      ring
 	closed bool
-	ready  chan struct{} // a message was pushed, or the queue closed
-	most   int           // open loop: the most in flight; 0 in a closed loop
-	freed  chan struct{} // a pop made room below most
+	// gone: the reader found the connection failed with nothing owed
+	// (unwatch), and takes no more: push refuses what the writer would
+	// send on it.
+	gone  bool
+	ready chan struct{} // a message was pushed, or the queue closed
+	most  int           // open loop: the most in flight; 0 in a closed loop
+	freed chan struct{} // a pop made room below most
 	// watching: the reader, with nothing owed, waits on the connection
 	// (see watch) as w says; replyBy, the deadline the first push
 	// meanwhile gave its reply.
@@ -114,9 +118,20 @@ func (f *flight) room() int {
 	return f.most - f.q.n
 }
 
-// push adds m, the newest.
-func (f *flight) push(m sentMsg) {
+// push adds m, the newest, and reports whether it did: not once the
+// reader found the connection failed with nothing owed (unwatch), as the
+// event loops send nothing on a connection whose failure they have read.
+// Pushed, it was owed at the failure, lost; refused, it is never sent.
+// Only a batch's first can be refused: unwatch ends the queue only with
+// none owed, and the reader waits for the reply of a batch's first before
+// it can find the queue empty again. (A reader that failed otherwise, with
+// messages owed, takes every push until the writer ends: owed, lost.)
+func (f *flight) push(m sentMsg) bool {
 	f.mu.Lock()
+	if f.gone {
+		f.mu.Unlock()
+		return false
+	}
 	f.q.push(m)
 	if f.watching { // the first owed in the reader's wait: see watch
 		f.watching = false
@@ -124,6 +139,7 @@ func (f *flight) push(m sentMsg) {
 	}
 	f.mu.Unlock()
 	f.wake()
+	return true
 }
 
 // close says no message comes after those pushed.
@@ -161,10 +177,17 @@ func (f *flight) watch(w watcher) bool {
 
 // unwatch ends the reader's wait on the connection and reports whether a
 // message is owed now, and if so the deadline its push set for its reply.
-func (f *flight) unwatch() (owed bool, replyBy time.Time) {
+// failed says the wait ended in the connection's failure: with nothing
+// owed, the queue takes no more (push) from the same look, so that no push comes
+// between the look and the failure's count, owed then, lost (a stall had
+// the writer send the next message due there).
+func (f *flight) unwatch(failed bool) (owed bool, replyBy time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.watching = false
+	if failed && f.q.n == 0 {
+		f.gone = true
+	}
 	return f.q.n > 0, f.replyBy
 }
 

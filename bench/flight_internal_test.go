@@ -62,7 +62,7 @@ func TestFlightWatch(t *testing.T) {
 	if replies != 1 {
 		t.Errorf("two pushed in the wait: the reply's deadline set %d times, want once", replies)
 	}
-	if owed, got := f.unwatch(); !owed || !got.Equal(by) {
+	if owed, got := f.unwatch(false); !owed || !got.Equal(by) {
 		t.Errorf("unwatch: owed %v, reply by %v; want owed, by %v", owed, got, by)
 	}
 	if f.watch(w) || armed != 1 {
@@ -82,7 +82,7 @@ func TestFlightWatch(t *testing.T) {
 	if unblocked != 1 {
 		t.Errorf("closed in a wait with nothing owed: unblocked %d times, want once", unblocked)
 	}
-	if owed, _ := f.unwatch(); owed || f.watch(w) {
+	if owed, _ := f.unwatch(false); owed || f.watch(w) {
 		t.Error("closed with nothing owed: the reader waits on")
 	}
 }

@@ -101,6 +101,12 @@ var streamReaderStart, sendFailed func()
 // written its batch or held it back (tests).
 var replyTaken, sendStarts, sendEnds func(k uint64)
 
+// idleCloseFound, if not nil, runs as a goroutine-driven stream
+// connection's reader, in its wait for reply k (from 0) with nothing
+// owed, has found the connection failed, before it counts the failure
+// (tests).
+var idleCloseFound func(k uint64)
+
 // sendFate is what became of the batch of messages a send was given
 // (openLoop).
 type sendFate int
@@ -200,7 +206,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			armed := false
 			for r.cfg.Rate > 0 && sent.watch(idle) {
 				_, err := br.Peek(1)
-				owed, by := sent.unwatch()
+				owed, by := sent.unwatch(err != nil && !errors.Is(err, os.ErrDeadlineExceeded))
 				if owed {
 					readBy, armed = by, true
 					break // a message sent: its reply is read below
@@ -210,6 +216,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				}
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					continue // nothing owed, nothing came: watch on
+				}
+				if idleCloseFound != nil {
+					idleCloseFound(k)
 				}
 				first := failed.CompareAndSwap(false, true)
 				warm := false
@@ -294,6 +303,18 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	var writeBy time.Time
 	stopDeadline := false // a write as the run stops has set its own deadline
 	k := uint64(0)        // messages sent (see pick)
+	// hold holds a batch back, never sent, on a connection gone: it waits
+	// for the reader to count the failure and end (dead).
+	hold := func() sendFate {
+		if sendEnds != nil {
+			sendEnds(k)
+		}
+		select {
+		case <-dead:
+		case <-r.stop: // (stopping: the close counts for nothing)
+		}
+		return batchHeld
+	}
 	// send writes n messages in one write: those of cad from first on,
 	// at now (run.now).
 	send := func(n int, cad cadence, first uint64, now int64) sendFate {
@@ -317,28 +338,29 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			// loops look (closedIdle): a connection sent to more often
 			// pays nothing; looked at before every send made with nothing
 			// owed, it paid a system call a send.
-			if sendEnds != nil {
-				sendEnds(k)
-			}
-			select {
-			case <-dead:
-			case <-r.stop: // (stopping: the close counts for nothing)
-			}
-			return batchHeld
+			return hold()
 		}
-		if sendEnds != nil {
-			defer sendEnds(k)
-		}
+		k0 := k
 		batch = batch[:0]
 		for j := range n {
-			batch = append(batch, r.msgs[pick(i, k)]...)
 			due := cad.due(first + uint64(j))
 			m := sentMsg{due, r.inWindow(due)}
-			sent.push(m)
+			if !sent.push(m) {
+				// The reader found the connection failed, and counted
+				// what was owed then: sent, this was owed past the count,
+				// lost (a stall had the writer, woken for it, send after
+				// the close the reader read). Only a batch's first (see
+				// flight.push): none is written yet.
+				return hold()
+			}
+			batch = append(batch, r.msgs[pick(i, k)]...)
 			if sentNoted != nil {
 				sentNoted(r, m.at, m.measured)
 			}
 			k++
+		}
+		if sendEnds != nil {
+			defer sendEnds(k0)
 		}
 		if r.timing() {
 			refreshAtLeast(&writeBy, r.cfg.Timeout, c.SetWriteDeadline)
