@@ -44,13 +44,7 @@ func TestShutdownAnswersQueuedClients(t *testing.T) {
 				backlogHolds(t, tl, n)
 			}
 			stopped := shutdown(t, srv)
-			for i, c := range clients {
-				got, err := io.ReadAll(c) // until the server's end of file
-				if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
-					t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
-				}
-				c.Close() // the server's linger ends on this end of file
-			}
+			answeredQueued(t, clients)
 			if err := <-stopped; err != nil {
 				t.Errorf("Shutdown: %v", err)
 			}
@@ -103,6 +97,21 @@ func TestShutdownAnswersANewcomersFirstMessage(t *testing.T) {
 	}
 	if err := <-served; err != server.ErrServerClosed {
 		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+}
+
+// answeredQueued checks that each of clients, which sent "queued I",
+// reads "QUEUED I" and then the server's end of file, within bound, and
+// closes it: the server's linger ends on that end of file.
+func answeredQueued(t *testing.T, clients []net.Conn) {
+	t.Helper()
+	for i, c := range clients {
+		c.SetReadDeadline(time.Now().Add(bound))
+		got, err := io.ReadAll(c)
+		if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
+			t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
+		}
+		c.Close()
 	}
 }
 

@@ -113,13 +113,7 @@ func TestShutdownTwoServesOfOneListener(t *testing.T) {
 					}
 					first <- struct{}{}
 				}
-				for i, c := range clients {
-					got, err := io.ReadAll(c)
-					if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
-						t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
-					}
-					c.Close()
-				}
+				answeredQueued(t, clients)
 				select {
 				case err := <-stopped:
 					if err != nil {
@@ -253,14 +247,7 @@ func TestServeAfterShutdownBeganLeavesTheDrain(t *testing.T) {
 				}
 				held = false
 				close(release) // the first Serve drains the queue
-				for i, c := range clients {
-					c.SetReadDeadline(time.Now().Add(bound))
-					got, err := io.ReadAll(c)
-					if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
-						t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
-					}
-					c.Close() // or the stop lingers for it
-				}
+				answeredQueued(t, clients)
 				select {
 				case err := <-stopped:
 					if err != nil {
