@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -66,10 +67,11 @@ func TestShutdownAnswersQueuedClients(t *testing.T) {
 // connection's first request. Closed at once, as an idle one is, it
 // would read end of file in place of its reply. Here the clients queue,
 // and send only once the stop has had the time to close them (or has
-// closed them: then the test fails).
+// closed them: then the test fails). Each message takes several reads
+// (ReadSize): what came with the first is owed too.
 func TestShutdownAnswersANewcomersFirstMessage(t *testing.T) {
 	needLinux(t, "SIOCINQ") // elsewhere a stop answers what comes until the client pauses
-	srv := &server.Server{Logger: new(shouttest.Log).Logger(), Linger: bound}
+	srv := &server.Server{Logger: new(shouttest.Log).Logger(), Linger: bound, ReadSize: 512}
 	srv.SetNewcomerWait(bound) // however slow the test, its clients send in time
 	ln, served := serveHeld(t, srv, "tcp")
 	const n = 4
@@ -83,15 +85,41 @@ func TestShutdownAnswersANewcomersFirstMessage(t *testing.T) {
 		// A stop that closed it at once has sent its end of file by now,
 		// unless the machine is very slow (then this passes regardless).
 		early := readable(t, c, 200*time.Millisecond)
-		if _, err := fmt.Fprintf(c, "late %d\n", i); err != nil {
+		msg := fmt.Sprintf("late %d%s\n", i, strings.Repeat(", in more than one read", 64))
+		if _, err := io.WriteString(c, msg); err != nil {
 			t.Fatalf("client %d: %v", i, err)
 		}
 		got, err := io.ReadAll(c)
-		if want := fmt.Sprintf("LATE %d\n", i); err != nil || string(got) != want {
-			t.Errorf("client %d: got %q, %v; want %q, then end of file (the server's end of file came before it sent: %v)", i, got, err, want, early)
+		if want := strings.ToUpper(msg); err != nil || string(got) != want {
+			t.Errorf("client %d: got %d bytes, %v, beginning %.12q; want the %d of %.12q…, then end of file (the server's end of file came before it sent: %v)",
+				i, len(got), err, got, len(want), want, early)
 		}
 		c.Close()
 	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != server.ErrServerClosed {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+}
+
+// A newcomer that never sends waits for its first message only until it
+// is the newcomer's wait old, not Linger: a stop with a long Linger is
+// not held up by clients that connected and said nothing.
+func TestShutdownSilentNewcomerWaitsItsWaitNotLinger(t *testing.T) {
+	needLinux(t, "SIOCINQ") // elsewhere a connection's first message is waited for drainQuiet
+	srv := &server.Server{Logger: new(shouttest.Log).Logger(), Linger: time.Hour}
+	srv.SetNewcomerWait(50 * time.Millisecond)
+	ln, served := serveHeld(t, srv, "tcp")
+	c := shouttest.Dial(t, "tcp", ln.Addr().String(), bound)
+	backlogHolds(t, ln.(*net.TCPListener), 1)
+	stopped := shutdown(t, srv)
+	c.SetReadDeadline(time.Now().Add(bound))
+	if got, err := io.ReadAll(c); err != nil || len(got) > 0 {
+		t.Errorf("the silent client read %q, %v; want end of file once it is the newcomer's wait old (50ms), not Linger (an hour)", got, err)
+	}
+	c.Close()
 	if err := <-stopped; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}

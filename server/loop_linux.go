@@ -1330,6 +1330,7 @@ func (l *loop) read(c *lconn) {
 		l.eof(c)
 		return
 	}
+	first := c.waitsFirst() // (before the reply, which may pend)
 	info := &c.sess.info
 	info.BytesIn += int64(n)
 	s.obs.ConnRead(info, l.rbuf[k:k+n])
@@ -1346,9 +1347,8 @@ func (l *loop) read(c *lconn) {
 	}
 	if c.state == stopping {
 		owed := int(c.owed) - n
-		if c.owed <= 0 {
-			// A newcomer's first message (see stopConn): what came with
-			// it is owed too.
+		if first {
+			// A newcomer's first message: what came with it is owed too.
 			owed = ioctlFD(int(c.fd), unix.SIOCINQ)
 		}
 		c.owed = int32(stillOwedFD(int(c.fd), owed, &c.marked))
@@ -1750,6 +1750,14 @@ func (l *loop) stopConn(c *lconn) {
 	}
 }
 
+// waitsFirst reports whether c is a newcomer that waits for its first
+// message at the stop (see stopConn). Only such a stopping connection
+// owes nothing with no reply pending: stopConn and the reply's end stop
+// the others at once.
+func (c *lconn) waitsFirst() bool {
+	return c.state == stopping && c.owed <= 0 && c.pend == nil
+}
+
 // stopNow closes a stopping connection gracefully.
 func (l *loop) stopNow(c *lconn) {
 	l.closeGracefully(c, ReasonShutdown)
@@ -1799,8 +1807,8 @@ func (l *loop) sweep() {
 			// kept from running past the wait (a busy machine) has yet to
 			// read them.
 			wait := stopWait
-			if c.owed <= 0 {
-				wait = firstWait // a newcomer's (see stopConn), from its accept
+			if c.waitsFirst() {
+				wait = firstWait // from its accept
 			}
 			if l.now-c.lastRead > wait && !readableFD(int(c.fd)) {
 				l.stopNow(c)
