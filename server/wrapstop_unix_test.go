@@ -98,19 +98,8 @@ func TestShutdownLetsAWrapUnderWayFinish(t *testing.T) {
 		t.Run(w.name, func(t *testing.T) {
 			srv := &server.Server{Logger: new(shouttest.Log).Logger(), Linger: bound}
 			srv.SetNewcomerWait(bound) // however slow the test, its client sends in time
-			l := wrapSignalled{w.listen(t), make(chan struct{}, 1)}
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(l) }()
-			t.Cleanup(func() { srv.Close() })
-			c := shouttest.Dial(t, "tcp", l.Addr().String(), bound)
+			c, served := startWrap(t, srv, w, false)
 			defer c.Close()
-			select {
-			case <-l.wrapping:
-			case err := <-served:
-				t.Fatalf("Serve: %v", err)
-			case <-time.After(bound):
-				t.Fatalf("no wrap within %v", bound)
-			}
 			stopped := shutdown(t, srv)
 			if err := <-served; err != server.ErrServerClosed { // the stop has begun
 				t.Fatalf("Serve: %v, want ErrServerClosed", err)
