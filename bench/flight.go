@@ -68,7 +68,9 @@ func (q *ring) pop() {
 // bench's own slow reading held back messages the server had answered,
 // counted as the server's: Unsent), as the event loops' ring does, up to
 // most (run.mostInFlight), which the writer asks room for; in a closed
-// loop the writer's slots bound it at Depth.
+// loop the writer's slots bound it at Depth. The message the reader has
+// taken off the queue (pop) is in flight until its reply is taken
+// (replied), as in the event loops' ring.
 type flight struct {
 	mu     sync.Mutex
 	q      ring
@@ -79,7 +81,14 @@ type flight struct {
 	gone  bool
 	ready chan struct{} // a message was pushed, or the queue closed
 	most  int           // open loop: the most in flight; 0 in a closed loop
-	freed chan struct{} // a pop made room below most
+	freed chan struct{} // a reply made room below most
+	// reading: the reader took a message off the queue (pop) and has yet
+	// to take its reply (replied); it counts in flight.
+	reading bool
+	// afterFull: the last reply taken made room in a flight that had
+	// most in it, and nothing was pushed since: the writer, held back,
+	// sends at once what fell due meanwhile (see idle).
+	afterFull bool
 	// watching: the reader, with nothing owed, waits on the connection
 	// (see watch) as w says; replyBy, the deadline the first push
 	// meanwhile gave its reply.
@@ -115,6 +124,9 @@ func newFlight(size, most int) *flight {
 func (f *flight) room() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.reading {
+		return f.most - f.q.n - 1
+	}
 	return f.most - f.q.n
 }
 
@@ -133,6 +145,7 @@ func (f *flight) push(m sentMsg) bool {
 		return false
 	}
 	f.q.push(m)
+	f.afterFull = false
 	if f.watching { // the first owed in the reader's wait: see watch
 		f.watching = false
 		f.replyBy = f.w.reply()
@@ -205,15 +218,9 @@ func (f *flight) pop() (sentMsg, bool) {
 		f.mu.Lock()
 		if f.q.n > 0 {
 			m := f.q.front()
-			full := f.q.n == f.most
 			f.q.pop()
+			f.reading = true // (in flight still: no room made)
 			f.mu.Unlock()
-			if full { // (the writer may be waiting for room)
-				select {
-				case f.freed <- struct{}{}:
-				default:
-				}
-			}
 			return m, true
 		}
 		closed := f.closed
@@ -225,22 +232,38 @@ func (f *flight) pop() (sentMsg, bool) {
 	}
 }
 
-// replied notes that the reader took a reply at now (run.now), and
-// reports whether no message is in flight.
+// replied notes that the reader took a reply at now (run.now), the
+// message it popped last no longer in flight, and reports whether no
+// message is in flight.
 func (f *flight) replied(now int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.since = now
+	f.afterFull = f.reading && f.most > 0 && f.q.n+1 >= f.most
+	if f.afterFull { // (the writer may be waiting for room)
+		select {
+		case f.freed <- struct{}{}:
+		default:
+		}
+	}
+	f.reading = false
 	return f.q.n == 0
 }
 
 // idle reports whether no message is in flight and none has been owed
-// for idleLook by now (run.now): an open loop's send looks for an idle
-// close only then, as the event loops do (loop.closedIdle).
+// for idleLook by now (run.now), or the reply just taken freed room the
+// writer was held back for (afterFull): an open loop's send looks for an
+// idle close only then, as the event loops do (loop.closedIdle, where a
+// close that came with that reply is known from the loop's wait). The
+// writer, woken by the reply, sent what had fallen due before the reader
+// looked past the reply, and a close that came with it found the message
+// owed: counted wrong, "closed before the reply began". Held to most in
+// flight only by a server far behind (or OneInFlight), a send so looks
+// rarely.
 func (f *flight) idle(now int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.q.n == 0 && now-f.since >= int64(idleLook)
+	return f.q.n == 0 && !f.reading && (now-f.since >= int64(idleLook) || f.afterFull)
 }
 
 // idleLook is how long a connection owes nothing before an open loop's

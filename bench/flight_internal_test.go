@@ -205,3 +205,60 @@ func FuzzRing(f *testing.F) {
 		}
 	})
 }
+
+// The message the reader took off the queue is in flight until its reply
+// is taken: with one in flight (OneInFlight), the writer had room for the
+// next as the reader began to wait for the last's reply, and a stall
+// over the interval had it sent with that reply owed. The reply makes the
+// room, and the send it lets go looks for a close that came with the
+// reply first (idle), as nothing else has been owed for long; one pushed
+// since, no longer.
+func TestFlightReplyMakesRoom(t *testing.T) {
+	f := newFlight(1, 1)
+	if !f.push(sentMsg{}) || f.room() != 0 {
+		t.Fatalf("one pushed of one: room %d, want 0", f.room())
+	}
+	if _, ok := f.pop(); !ok {
+		t.Fatal("nothing popped")
+	}
+	if got := f.room(); got != 0 {
+		t.Errorf("popped, its reply awaited: room %d, want 0", got)
+	}
+	const since = int64(time.Second)
+	if f.idle(since + int64(idleLook)) {
+		t.Error("popped, its reply awaited: idle")
+	}
+	f.replied(since)
+	select {
+	case <-f.freed:
+	default:
+		t.Error("the reply freed no room")
+	}
+	if got := f.room(); got != 1 {
+		t.Errorf("replied: room %d, want 1", got)
+	}
+	if !f.idle(since) {
+		t.Error("the reply freed the room the writer was held back for: not idle, no look for a close")
+	}
+	f.push(sentMsg{})
+	f.pop()
+	f.replied(since + 1)
+	<-f.freed
+	f.push(sentMsg{})
+	f.pop()
+	if f.idle(since + 1) {
+		t.Error("one pushed since the reply, its reply awaited: idle")
+	}
+	// Two in flight at most: the first reply frees room, the second
+	// comes with room to spare, and its send does not look.
+	f = newFlight(1, 2)
+	f.push(sentMsg{})
+	f.push(sentMsg{})
+	f.pop()
+	f.replied(since)
+	f.pop()
+	f.replied(since)
+	if f.idle(since) {
+		t.Error("a reply that came with room to spare: idle, a look for a close")
+	}
+}

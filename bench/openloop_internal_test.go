@@ -17,6 +17,18 @@ func openLoopRun(most int) (*run, *flight) {
 	return r, newFlight(1, most)
 }
 
+// reply is the reader taking the oldest message in flight and then its
+// reply, which frees its place (a message being read is in flight still),
+// as the goroutine driver's reader does; false once sent is closed and
+// empty.
+func reply(sent *flight) bool {
+	_, ok := sent.pop()
+	if ok {
+		sent.replied(0)
+	}
+	return ok
+}
+
 // stopOpenLoop stops r as Run does and waits, for a while at most, for
 // the open loop to return on ended.
 func stopOpenLoop(t *testing.T, r *run, ended <-chan struct{}) {
@@ -43,9 +55,9 @@ func TestOpenLoopRoomFreedWhileSending(t *testing.T) {
 	go func() { // the reader: one reply, then every reply as it comes
 		defer close(read)
 		<-popOne
-		sent.pop()
+		reply(sent)
 		<-popAll
-		for _, ok := sent.pop(); ok; _, ok = sent.pop() {
+		for reply(sent) {
 		}
 	}()
 	var total atomic.Int64
@@ -57,7 +69,7 @@ func TestOpenLoopRoomFreedWhileSending(t *testing.T) {
 		case 1: // fills the flight; the reader then frees one place
 			close(popOne)
 		case 2: // the reader takes one more as this one is sent
-			sent.pop()
+			reply(sent)
 			close(popAll)
 		}
 		for range n {
@@ -102,7 +114,7 @@ func TestOpenLoopHeldBackAtTheStopCounted(t *testing.T) {
 	<-filled
 	// The time is up, and a reply frees room, before stop closes.
 	r.stopping.Store(true)
-	sent.pop()
+	reply(sent)
 	select {
 	case <-ended:
 	case <-time.After(10 * time.Second):

@@ -335,9 +335,11 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			// nothing before the close waits for a message to read
 			// them with: the writer waits for the stop then.) Looked at
 			// only once nothing has been owed for idleLook, as the event
-			// loops look (closedIdle): a connection sent to more often
-			// pays nothing; looked at before every send made with nothing
-			// owed, it paid a system call a send.
+			// loops look (closedIdle), or the reply just taken freed the
+			// room the writer was held back for (see flight.idle): a
+			// connection sent to more often pays nothing; looked at
+			// before every send made with nothing owed, it paid a system
+			// call a send.
 			return hold()
 		}
 		k0 := k

@@ -216,7 +216,8 @@ type Cut int
 // bytes unread resets, as the kernel does), CutReset resets both,
 // CutHalf ends this direction (FIN) while the other goes on, and
 // CutStall passes nothing more, the connection open until the other
-// direction ends it or the test ends.
+// direction ends it or the test ends. CutHalf's FIN comes with the last
+// bytes, in one segment (Linux).
 const (
 	CutNone Cut = iota
 	CutClose
@@ -361,6 +362,14 @@ func pump(dst, src net.Conn, how Stream, end func(reset bool), done, stop <-chan
 			}
 			if !wait(how.Delay) {
 				return
+			}
+			if how.Cut == CutHalf && how.After > 0 && passed+int64(k) >= how.After {
+				// The bytes before the end go with it: a peer that read
+				// them could otherwise act on them (send the next
+				// message) before the end of file came, on a busy
+				// machine a millisecond later, and an end right after
+				// the last reply was one that crossed a message.
+				holdForFIN(dst)
 			}
 			if how.Rate > 0 && !wait(time.Until(start.Add(time.Duration(float64(passed+int64(k))/float64(how.Rate)*float64(time.Second))))) {
 				return
