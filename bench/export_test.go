@@ -206,7 +206,16 @@ func StallOpenLoopWait() (restore func()) {
 // AtWindowBegin runs f as the warm-up's time is up, before the run
 // counts as measuring, until the returned function is called.
 func AtWindowBegin(f func()) (restore func()) {
-	windowBegins = f
+	windowBegins = func(*run) { f() }
+	return func() { windowBegins = nil }
+}
+
+// AtWindowBeginLeft is AtWindowBegin, f given how much of the window was
+// left by the clock as it woke: none, or less than a message's interval,
+// if it woke late on a busy machine, when every message due in the window
+// may have been sent already.
+func AtWindowBeginLeft(f func(left time.Duration)) (restore func()) {
+	windowBegins = func(r *run) { f(time.Duration(r.windowUntil.Load() - r.now())) }
 	return func() { windowBegins = nil }
 }
 
