@@ -807,6 +807,32 @@ func TestOpenLoopLateWakeSendsAtTheStop(t *testing.T) {
 	}
 }
 
+// An open loop's connection that woke late past the window's end, before
+// it saw the stop (a busy machine, its loop run before the clock), sends
+// what fell due before the end, as one that saw the stop first does
+// (TestOpenLoopLateWakeSendsAtTheStop): its round then, which found more
+// than a write's worth due (1,024 messages), counted it behind its
+// schedule, and the rest never sent, behind the rate, by which of the two
+// ran first (159 of 12,000 due, at 6,000 a second under stalls).
+func TestOpenLoopLateWakePastTheEndSendsAll(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			t.Cleanup(bench.StallOpenLoopWaitPastTheEnd())
+			cfg := bench.Patient(quick(network, answeringServer(t, network)))
+			counted := onScheduleCounts(t, cfg.Endpoint.Address)
+			// 3,000 fall due in the window, past a write's worth.
+			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 1, 1, 10000, "ascii"
+			cfg.Warmup, cfg.Duration = -1, 300*time.Millisecond
+			rep := run(t, cfg)
+			got := rep.Messages + rep.Lost + rep.Unsent
+			if got != counted.due || rep.Lost != 0 || rep.Unsent != 0 || !rep.OK() {
+				t.Errorf("%d messages + %d lost + %d never sent = %d, OK %v (%q); %d fell due, all to be answered",
+					rep.Messages, rep.Lost, rep.Unsent, got, rep.OK(), rep.FirstError, counted.due)
+			}
+		})
+	}
+}
+
 // Whether a message counts is decided by when it fell due, against the
 // window's bounds, set before the first message: a sender that ran as the
 // warm-up's time was up, between the window's start being set and the
