@@ -471,12 +471,28 @@ func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
 			if tc.ok { // all right: no reply given up to a stall (68 late at 1 s under load)
 				cfg = bench.Patient(cfg)
 			}
-			rep := run(t, cfg)
-			// By bench's clock, not the rate over the time measured: a
-			// busy machine's senders that began or woke late had fewer
-			// fall due, and left those of their last round uncounted
-			// (1,468 of 12,422, past a tolerance of a tenth).
-			checkEveryDueCounted(t, rep, counted, cfg)
+			var rep *bench.Report
+			for runs := 1; ; runs++ {
+				rep = run(t, cfg)
+				// By bench's clock, not the rate over the time measured: a
+				// busy machine's senders that began or woke late had fewer
+				// fall due, and left those of their last round uncounted
+				// (1,468 of 12,422, past a tolerance of a tenth).
+				checkEveryDueCounted(t, rep, counted, cfg)
+				// A machine that stalled bench a write's worth (1,024
+				// messages, 341 ms at 6,000 a second) near the window's
+				// end left the rest of its sender's last round while
+				// measuring unsent, behind the rate, as README says of a
+				// machine too busy to send on time (6 runs in 380
+				// under stall.sh): that run says nothing of whether the
+				// server held messages back, and runs again, at most
+				// three times. Held back by the replies owed, or on a
+				// failed connection, they fail at once.
+				if tc.unsent || rep.Unsent <= int64(cfg.Conns) || rep.UnsentFailed+rep.UnsentUnanswered > 0 || runs == 3 {
+					break
+				}
+				t.Logf("run %d: %d never sent, behind the rate: bench fell behind; again", runs, rep.Unsent)
+			}
 			if tc.unsent != (rep.Unsent > int64(cfg.Conns)) || rep.OK() != tc.ok {
 				t.Errorf("%d never sent (want some: %v), OK %v (want %v); %d messages, %d lost, %d errors (%q)",
 					rep.Unsent, tc.unsent, rep.OK(), tc.ok, rep.Messages, rep.Lost, rep.Errors, rep.FirstError)
