@@ -471,12 +471,28 @@ func TestOpenLoopEveryDueMessageCounted(t *testing.T) {
 			if tc.ok { // all right: no reply given up to a stall (68 late at 1 s under load)
 				cfg = bench.Patient(cfg)
 			}
-			rep := run(t, cfg)
-			// By bench's clock, not the rate over the time measured: a
-			// busy machine's senders that began or woke late had fewer
-			// fall due, and left those of their last round uncounted
-			// (1,468 of 12,422, past a tolerance of a tenth).
-			checkEveryDueCounted(t, rep, counted, cfg)
+			var rep *bench.Report
+			for runs := 1; ; runs++ {
+				rep = run(t, cfg)
+				// By bench's clock, not the rate over the time measured: a
+				// busy machine's senders that began or woke late had fewer
+				// fall due, and left those of their last round uncounted
+				// (1,468 of 12,422, past a tolerance of a tenth).
+				checkEveryDueCounted(t, rep, counted, cfg)
+				// A machine that stalled bench a write's worth (1,024
+				// messages, 341 ms at 6,000 a second) near the window's
+				// end left the rest of its sender's last round while
+				// measuring unsent, behind the rate, as README says of a
+				// machine too busy to send on time (6 runs in 380
+				// under stall.sh): that run says nothing of whether the
+				// server held messages back, and runs again, at most
+				// three times. Held back by the replies owed, or on a
+				// failed connection, they fail at once.
+				if tc.unsent || rep.Unsent <= int64(cfg.Conns) || rep.UnsentFailed+rep.UnsentUnanswered > 0 || runs == 3 {
+					break
+				}
+				t.Logf("run %d: %d never sent, behind the rate: bench fell behind; again", runs, rep.Unsent)
+			}
 			if tc.unsent != (rep.Unsent > int64(cfg.Conns)) || rep.OK() != tc.ok {
 				t.Errorf("%d never sent (want some: %v), OK %v (want %v); %d messages, %d lost, %d errors (%q)",
 					rep.Unsent, tc.unsent, rep.OK(), tc.ok, rep.Messages, rep.Lost, rep.Errors, rep.FirstError)
@@ -807,15 +823,48 @@ func TestOpenLoopLateWakeSendsAtTheStop(t *testing.T) {
 	}
 }
 
+// An open loop's connection that woke late past the window's end, before
+// it saw the stop (a busy machine, its loop run before the clock), sends
+// what fell due before the end, as one that saw the stop first does
+// (TestOpenLoopLateWakeSendsAtTheStop): its round then, which found more
+// than a write's worth due (1,024 messages), counted it behind its
+// schedule, and the rest never sent, behind the rate, by which of the two
+// ran first (159 of 12,000 due, at 6,000 a second under stalls).
+func TestOpenLoopLateWakePastTheEndSendsAll(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			t.Cleanup(bench.StallOpenLoopWaitPastTheEnd())
+			cfg := bench.Patient(quick(network, answeringServer(t, network)))
+			counted := onScheduleCounts(t, cfg.Endpoint.Address)
+			// 3,000 fall due in the window, past a write's worth.
+			cfg.Conns, cfg.Depth, cfg.Rate, cfg.Text = 1, 1, 10000, "ascii"
+			cfg.Warmup, cfg.Duration = -1, 300*time.Millisecond
+			rep := run(t, cfg)
+			got := rep.Messages + rep.Lost + rep.Unsent
+			if got != counted.due || rep.Lost != 0 || rep.Unsent != 0 || !rep.OK() {
+				t.Errorf("%d messages + %d lost + %d never sent = %d, OK %v (%q); %d fell due, all to be answered",
+					rep.Messages, rep.Lost, rep.Unsent, got, rep.OK(), rep.FirstError, counted.due)
+			}
+		})
+	}
+}
+
 // Whether a message counts is decided by when it fell due, against the
 // window's bounds, set before the first message: a sender that ran as the
 // warm-up's time was up, between the window's start being set and the
 // run counting as measuring, sent datagrams that fell due in the window
-// as the warm-up's, in no count.
+// as the warm-up's, in no count. A clock that woke late, near or past the
+// window's end (a stall of a busy machine), found every datagram of the
+// window sent, and waited for two more that never came ("no datagram
+// sent as the window began"): that run holds no sender there, and runs
+// again.
 func TestOpenLoopWindowBoundsFixed(t *testing.T) {
+	const rate = 400
+	interval := time.Duration(float64(time.Second) / rate)
 	var mu sync.Mutex
-	sends, want := int64(0), int64(-1)
-	reached := make(chan struct{})
+	var sends, want int64
+	var reached chan struct{}
+	var held atomic.Bool // a run's sender ran while its clock was held
 	t.Cleanup(bench.OnUDPSend(func(uint64) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -823,7 +872,10 @@ func TestOpenLoopWindowBoundsFixed(t *testing.T) {
 			close(reached)
 		}
 	}))
-	t.Cleanup(bench.AtWindowBegin(func() {
+	t.Cleanup(bench.AtWindowBeginLeft(func(left time.Duration) {
+		if left <= 3*interval {
+			return // fewer than two datagrams may be left to send
+		}
 		// Two datagrams more: the second's batch began after this did
 		// (the first's may have begun before).
 		mu.Lock()
@@ -831,18 +883,29 @@ func TestOpenLoopWindowBoundsFixed(t *testing.T) {
 		mu.Unlock()
 		select {
 		case <-reached:
+			held.Store(true)
 		case <-time.After(10 * time.Second):
 			t.Error("no datagram sent as the window began")
 		}
 	}))
 	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
-	cfg := quick("udp", addr)
-	counted := onScheduleCounts(t, cfg.Endpoint.Address)
-	cfg.Conns, cfg.Rate, cfg.Text = 1, 400, "ascii"
-	cfg.Warmup, cfg.Duration = 100*time.Millisecond, 300*time.Millisecond
-	rep := run(t, cfg)
-	if got := rep.Messages + rep.Lost + rep.Unsent; got != counted.due {
-		t.Errorf("%d messages + %d lost + %d never sent = %d; %d fell due",
-			rep.Messages, rep.Lost, rep.Unsent, got, counted.due)
+	const runs = 5
+	for range runs {
+		mu.Lock()
+		sends, want, reached = 0, -1, make(chan struct{})
+		mu.Unlock()
+		cfg := quick("udp", addr)
+		counted := onScheduleCounts(t, cfg.Endpoint.Address)
+		cfg.Conns, cfg.Rate, cfg.Text = 1, rate, "ascii"
+		cfg.Warmup, cfg.Duration = 100*time.Millisecond, 300*time.Millisecond
+		rep := run(t, cfg)
+		if got := rep.Messages + rep.Lost + rep.Unsent; got != counted.due {
+			t.Errorf("%d messages + %d lost + %d never sent = %d; %d fell due",
+				rep.Messages, rep.Lost, rep.Unsent, got, counted.due)
+		}
+		if held.Load() || t.Failed() {
+			return
+		}
 	}
+	t.Errorf("in %d runs the clock woke with fewer than two datagrams of the window left each time: no sender ran as the window began", runs)
 }

@@ -1417,7 +1417,7 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 	}
 	start := at(from)
 	if windowBegins != nil {
-		windowBegins()
+		windowBegins(r)
 	}
 	// (Errors from the window's start on are the measured part's; what
 	// failed before is load not measured: see warmNow and ended. Every
@@ -1758,7 +1758,8 @@ var warmupWaits func(r *run)
 // (the warm-up's time is up: the run already counts as measuring, by the
 // clock), measuringBegan just after; warmFailCounted as fail has counted
 // an error the warm-up's (tests).
-var windowBegins, measuringBegan, warmFailCounted func()
+var windowBegins func(r *run)
+var measuringBegan, warmFailCounted func()
 
 // driversSetUp, if not nil, runs as the drivers are set up, before they
 // send (tests).

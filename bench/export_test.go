@@ -203,10 +203,53 @@ func StallOpenLoopWait() (restore func()) {
 	return func() { openLoopWaits = nil }
 }
 
+// StallOpenLoopWaitPastTheEnd makes the first wait for its next message
+// that an open loop's connection (socket), or an event loop of them,
+// begins while measuring last until the clock wakes at the window's end,
+// and the clock wait, before sending stops, until that connection's next
+// wait begins, which lasts until the run stops: its one round between
+// runs past the window's end before it can see the stop, as a loop woken
+// late on a busy machine does when it runs before the clock. Until the
+// returned function is called.
+func StallOpenLoopWaitPastTheEnd() (restore func()) {
+	var stalled, rounded atomic.Bool
+	timeUp, round := make(chan struct{}), make(chan struct{})
+	// (Each wait is bounded: a run that never gets there does not hang.)
+	openLoopWaits = func(r *run) {
+		switch {
+		case r.inWindow(r.now()) && stalled.CompareAndSwap(false, true):
+			select {
+			case <-timeUp:
+			case <-time.After(10 * time.Second):
+			}
+		case stalled.Load() && rounded.CompareAndSwap(false, true):
+			close(round)
+			<-r.stop
+		}
+	}
+	windowTimeUp = func(*run) {
+		close(timeUp)
+		select {
+		case <-round:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return func() { openLoopWaits, windowTimeUp = nil, nil }
+}
+
 // AtWindowBegin runs f as the warm-up's time is up, before the run
 // counts as measuring, until the returned function is called.
 func AtWindowBegin(f func()) (restore func()) {
-	windowBegins = f
+	windowBegins = func(*run) { f() }
+	return func() { windowBegins = nil }
+}
+
+// AtWindowBeginLeft is AtWindowBegin, f given how much of the window was
+// left by the clock as it woke: none, or less than a message's interval,
+// if it woke late on a busy machine, when every message due in the window
+// may have been sent already.
+func AtWindowBeginLeft(f func(left time.Duration)) (restore func()) {
+	windowBegins = func(r *run) { f(time.Duration(r.windowUntil.Load() - r.now())) }
 	return func() { windowBegins = nil }
 }
 

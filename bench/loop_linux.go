@@ -110,9 +110,9 @@ type loopConn struct {
 	cad  cadence
 	k    uint64
 	next int64
-	// behind: due (an open loop) left messages that had fallen due
-	// unsent, held back by held; they are never sent if the run stops
-	// before it catches up (sendRest).
+	// behind: due (an open loop), its last round while measuring, left
+	// messages that had fallen due unsent, held back by held; they are
+	// never sent if the run stops before it catches up (sendRest).
 	behind bool
 	held   unsentWhy
 	closed bool
@@ -1039,8 +1039,16 @@ func (l *loop) due(now int64) {
 		}
 		// Behind its schedule, for c.held: it catches up a write at a
 		// time, or when a reply frees room, or the server takes bytes.
-		if c.behind = c.next <= now && c.next < until; !c.behind {
-			c.held = untaken
+		// Judged while measuring only: a round past the window's end
+		// (the loop woken late, before it saw the stop) is the stop's,
+		// and what fell due before the end is sent as the run stops
+		// (sendRest), as for a loop that saw the stop first. Judged in
+		// it, the rest was never sent if a write's worth had fallen due,
+		// by which of the loop and the clock ran first.
+		if now < until {
+			if c.behind = c.next <= now && c.next < until; !c.behind {
+				c.held = untaken
+			}
 		}
 		if c.next < until && len(c.out) < l.unsent && c.q.n < l.most { // (else flush, or a reply: the loop calls due after each)
 			l.nextDue = min(l.nextDue, c.next)

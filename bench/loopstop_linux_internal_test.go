@@ -29,8 +29,8 @@ func TestLoopHeldBackAtTheStopCounted(t *testing.T) {
 	}
 	now := 100 * interval // a hundred fell due since it was held
 	r.windowUntil.Store(now)
-	l.due(now)
-	c.q.pop() // a reply, in the round the stop came in
+	l.due(now - 1) // its last round while measuring (one past its end judges nothing)
+	c.q.pop()      // a reply, in the round the stop came in
 	r.halt()
 	l.stopped = true
 	l.sendRest(c, now)

@@ -533,9 +533,9 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now in
 		return sent.room()
 	}
 	until := r.windowUntil.Load() // (fixed before the first message)
-	// behind: the last round left messages that had fallen due unsent,
-	// held back by room or by more than a write's worth (held): bench
-	// (or the server) could not keep the schedule.
+	// behind: the last round while measuring left messages that had
+	// fallen due unsent, held back by room or by more than a write's
+	// worth (held): bench (or the server) could not keep the schedule.
 	behind, held := false, untaken
 	for {
 		now := r.now()
@@ -548,12 +548,14 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now in
 		first, room := next, room()
 		n := fellDue(cad, next, now, until, min(most, room))
 		next += uint64(n)
-		behind = fellDue(cad, next, now, until, 1) == 1
-		switch {
-		case !behind:
-			held = untaken
-		case n == room:
-			held = unanswered
+		if now < until { // judged while measuring only (see loop.due)
+			behind = fellDue(cad, next, now, until, 1) == 1
+			switch {
+			case !behind:
+				held = untaken
+			case n == room:
+				held = unanswered
+			}
 		}
 		if n > 0 {
 			fate := send(n, cad, first, now)
