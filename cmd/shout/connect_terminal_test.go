@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -732,34 +733,62 @@ func TestConnectTerminalCtrlCAfterCtrlD(t *testing.T) {
 
 // --reconnect against a server that closes every connection at once backs
 // off: it dialled again at once each time, about a thousand connections a
-// second, for ever.
+// second, for ever. Each wait the client says is checked against the
+// test's clock from the close it followed to the next accept: the client
+// sees the close after the test noted it and the test notes the accept
+// after the dial, so a late test (a busy machine) makes the gap only
+// longer. (Counted when the test read the third wait, the connections
+// were 5 once the test had not run for over a second.)
 func TestConnectTerminalReconnectBacksOff(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var accepts atomic.Int64
+	var mu sync.Mutex
+	var accepted, closed []time.Time // one of each a connection
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			accepts.Add(1)
+			mu.Lock()
+			accepted = append(accepted, time.Now())
+			closed = append(closed, time.Now()) // before the close the client sees
+			mu.Unlock()
 			c.Close()
 		}
 	}()
 	addr := ln.Addr().String()
 	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
+	var shown strings.Builder
 	for _, wait := range []string{"100ms", "200ms", "400ms"} {
-		scr.expect(t, "reconnecting in "+wait)
-	}
-	if n := accepts.Load(); n > 4 {
-		t.Errorf("%d connections by the third wait, want at most 4", n)
+		shown.WriteString(scr.expect(t, "reconnecting in "+wait))
+		shown.WriteString("reconnecting in " + wait)
 	}
 	f.WriteString("\x03")
 	waitExit(t, cmd)
+	shown.WriteString(scr.all(t))
+	mu.Lock()
+	defer mu.Unlock()
+	// The i-th "reconnecting" follows the i-th connection's close; each
+	// connection but the last (Ctrl-C) was followed by one.
+	said := regexp.MustCompile(`reconnecting(?: in ([0-9.]+(?:ms|s)))?`).FindAllStringSubmatch(shown.String(), -1)
+	if len(accepted) > len(said)+1 {
+		t.Fatalf("%d connections, %d said reconnecting:\n%s", len(accepted), len(said), shown.String())
+	}
+	for i := 0; i+1 < len(accepted); i++ {
+		wait := time.Duration(0)
+		if said[i][1] != "" {
+			if wait, err = time.ParseDuration(said[i][1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if gap := accepted[i+1].Sub(closed[i]); gap < wait {
+			t.Errorf("connection %d came %v after connection %d closed, which said %q", i+2, gap, i+1, said[i][0])
+		}
+	}
 }
 
 // A reconnect the prompt makes, refused by a server whose certificate no
