@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -391,6 +393,27 @@ func (u *udpStandIn) next(t *testing.T, want string) datagram {
 	}
 }
 
+// nextAfter is next, passing over retries of the lines in answered.
+func (u *udpStandIn) nextAfter(t *testing.T, want string, answered []string) datagram {
+	t.Helper()
+	timeout := time.After(bound)
+	for {
+		select {
+		case d := <-u.got:
+			if slices.Contains(answered, d.text) {
+				continue
+			}
+			if d.text != want {
+				t.Fatalf("server got %q, want %q", d.text, want)
+			}
+			return d
+		case <-timeout:
+			t.Fatalf("server got no %q", want)
+			return datagram{}
+		}
+	}
+}
+
 func (u *udpStandIn) answer(d datagram) {
 	u.pc.WriteTo([]byte(strings.ToUpper(d.text)), d.from)
 }
@@ -406,18 +429,32 @@ func TestConnectTerminalUDPDuplicateReply(t *testing.T) {
 	retry := u.next(t, "first") // sent after the timeout
 	u.answer(retry)
 	u.answer(held) // the first try's answer, late
-	scr.expect(t, "FIRST")
-	scr.expect(t, prompt)
+	shown := scr.expect(t, "FIRST")
+	shown += scr.expect(t, prompt)
+	// A test late to answer (a busy machine) gets more retries than the
+	// one it waits for, passed over ('server got "first", want
+	// "second"'), and, later still, the line said lost, its answer a
+	// late reply, and status 1.
+	answered := []string{"first"}
 	for _, line := range []string{"second", "third"} {
 		f.WriteString(line + "\r")
-		u.answer(u.next(t, line))
-		if before := scr.expect(t, strings.ToUpper(line)); strings.Contains(before, "FIRST") {
+		u.answer(u.nextAfter(t, line, answered))
+		answered = append(answered, line)
+		before := scr.expect(t, strings.ToUpper(line))
+		if strings.Contains(before, "FIRST") {
 			t.Fatalf("%s answered with FIRST: %q", line, before)
 		}
+		shown += before
 	}
 	f.WriteString("\x04")
-	if code := waitExit(t, cmd); code != 0 {
-		t.Errorf("exit status %d, want 0", code)
+	code := waitExit(t, cmd)
+	shown += scr.all(t)
+	want := 0
+	if strings.Contains(shown, ": lost") {
+		want = 1
+	}
+	if code != want {
+		t.Errorf("exit status %d, want %d:\n%s", code, want, shown)
 	}
 }
 
@@ -732,34 +769,62 @@ func TestConnectTerminalCtrlCAfterCtrlD(t *testing.T) {
 
 // --reconnect against a server that closes every connection at once backs
 // off: it dialled again at once each time, about a thousand connections a
-// second, for ever.
+// second, for ever. Each wait the client says is checked against the
+// test's clock from the close it followed to the next accept: the client
+// sees the close after the test noted it and the test notes the accept
+// after the dial, so a late test (a busy machine) makes the gap only
+// longer. (Counted when the test read the third wait, the connections
+// were 5 once the test had not run for over a second.)
 func TestConnectTerminalReconnectBacksOff(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var accepts atomic.Int64
+	var mu sync.Mutex
+	var accepted, closed []time.Time // one of each a connection
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			accepts.Add(1)
+			mu.Lock()
+			accepted = append(accepted, time.Now())
+			closed = append(closed, time.Now()) // before the close the client sees
+			mu.Unlock()
 			c.Close()
 		}
 	}()
 	addr := ln.Addr().String()
 	cmd, f, scr := startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
+	var shown strings.Builder
 	for _, wait := range []string{"100ms", "200ms", "400ms"} {
-		scr.expect(t, "reconnecting in "+wait)
-	}
-	if n := accepts.Load(); n > 4 {
-		t.Errorf("%d connections by the third wait, want at most 4", n)
+		shown.WriteString(scr.expect(t, "reconnecting in "+wait))
+		shown.WriteString("reconnecting in " + wait)
 	}
 	f.WriteString("\x03")
 	waitExit(t, cmd)
+	shown.WriteString(scr.all(t))
+	mu.Lock()
+	defer mu.Unlock()
+	// The i-th "reconnecting" follows the i-th connection's close; each
+	// connection but the last (Ctrl-C) was followed by one.
+	said := regexp.MustCompile(`reconnecting(?: in ([0-9.]+(?:ms|s)))?`).FindAllStringSubmatch(shown.String(), -1)
+	if len(accepted) > len(said)+1 {
+		t.Fatalf("%d connections, %d said reconnecting:\n%s", len(accepted), len(said), shown.String())
+	}
+	for i := 0; i+1 < len(accepted); i++ {
+		wait := time.Duration(0)
+		if said[i][1] != "" {
+			if wait, err = time.ParseDuration(said[i][1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if gap := accepted[i+1].Sub(closed[i]); gap < wait {
+			t.Errorf("connection %d came %v after connection %d closed, which said %q", i+2, gap, i+1, said[i][0])
+		}
+	}
 }
 
 // A reconnect the prompt makes, refused by a server whose certificate no

@@ -329,13 +329,19 @@ func TestBufferedWritesAStreamOncePerGap(t *testing.T) {
 		return slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
 	})
 	log := slog.New(h)
-	n := 0
-	start, next := time.Now(), time.Now()
-	for ; time.Since(start) < 5*flushGap && n < 1e5; n++ {
+	// The stream lasts 5 flushGaps of its own time: a pause of the test
+	// (a busy machine) counts 10 ms at most, since no record came in it.
+	// (On the clock alone, a test not run for 800 ms made 2 records, and
+	// 2 writes, rightly; stall.sh 100 300 500 1500.)
+	n, streamed := 0, time.Duration(0)
+	start, next, prev := time.Now(), time.Now(), time.Now()
+	for ; streamed < 5*flushGap && n < 1e5 && time.Since(start) < bound; n++ {
 		for time.Now().Before(next) { // a steady stream: a record each 100 µs
 			runtime.Gosched()
 		}
-		next = next.Add(100 * time.Microsecond)
+		now := time.Now()
+		streamed += min(now.Sub(prev), 10*time.Millisecond)
+		next, prev = next.Add(100*time.Microsecond), now
 		log.Info("stream", "i", n)
 		for len(h.q.ch) > 0 && time.Since(start) < bound { // the writer empties the queue
 			runtime.Gosched()
