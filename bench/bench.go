@@ -23,6 +23,7 @@ import (
 
 	"shout/client"
 	"shout/endpoint"
+	"shout/internal/escape"
 	"shout/internal/named"
 	"shout/internal/sockerr"
 )
@@ -1937,8 +1938,26 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		if !e.TLS {
 			return c, nil
 		}
-		return client.Handshake(ctx, c, e.Address, tlsCfg, r.cfg.ConnectTimeout)
+		tc, err := client.Handshake(ctx, c, e.Address, tlsCfg, r.cfg.ConnectTimeout)
+		return tc, asItIs(err)
 	}
+}
+
+// asItIs is a handshake's error err without the escaping client.Handshake
+// gives what the server chose (escape.Error, for callers that print it):
+// a report holds its texts as they are, for its JSON, which escapes them
+// as JSON does, and escapes them where it prints them (WriteText; shout
+// escapes the errors it prints). Escaped here, first_error had a name's
+// ESC as the four characters \x1b, which a program reading the JSON
+// could not tell from a name that held them.
+func asItIs(err error) error {
+	var ce *client.ConnError
+	if errors.As(err, &ce) {
+		if ee, ok := ce.Err.(escape.Error); ok {
+			ce.Err = ee.Err
+		}
+	}
+	return err
 }
 
 // limitError explains a failure to open connection i when earlier ones

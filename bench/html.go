@@ -25,8 +25,12 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 // WriteHTML writes the report as one HTML page that needs no network: the
 // settings, the totals, charts of throughput, latency and problems over
 // time and of the latency distribution, and the first wrong reply and
-// first error. What the server sent is escaped.
+// first error. What the server sent is escaped: for HTML, and as the
+// text report escapes it (WriteText), so that no control character, nor
+// one that reorders the line, is shown as itself.
 func (r *Report) WriteHTML(w io.Writer) error {
+	shown := r.printable()
+	r = &shown
 	return htmlPage.Execute(w, struct {
 		*Report
 		Loop, Verdict, UnsentText  string

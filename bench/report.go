@@ -54,11 +54,18 @@ func (s Settings) URL() string {
 // JSON) hold them as they are: an error's may name a Unix socket, whose
 // name may hold ESC or a newline, and a terminal would obey them.
 func (r *Report) WriteText(w io.Writer) {
+	shown := r.printable()
+	shown.writeText(w)
+}
+
+// printable is a copy of r whose texts are escaped (escape.Printable),
+// for people.
+func (r *Report) printable() Report {
 	shown := *r
 	for _, t := range []*string{&shown.Addr, &shown.CutShort, &shown.FirstError, &shown.FirstWarmupError, &shown.FirstMismatch, &shown.NeverServedWhy} {
 		*t = escape.Printable(*t)
 	}
-	shown.writeText(w)
+	return shown
 }
 
 func (r *Report) writeText(w io.Writer) {
