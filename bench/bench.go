@@ -1359,10 +1359,8 @@ func (g *goroutines) drain(by time.Time, cut <-chan struct{}) {
 	case <-waited(&g.wg):
 	case <-cut:
 		g.r.cutWait()
-		// Closed, not given a deadline now: a writer sending as the run
-		// stops sets its own (see streamWorker), which could come after.
 		for _, c := range g.conns {
-			closeNow(c)
+			g.cutNow(c)
 		}
 		g.wg.Wait()
 	}
@@ -1381,10 +1379,20 @@ func waited(wg *sync.WaitGroup) <-chan struct{} {
 	return done
 }
 
-// closeNow closes c, ending its reads and writes under way at once; a TLS
-// connection's own Close first sends its close_notify, which may wait
-// for a server that reads nothing (its Close later finds it closed).
-func closeNow(c net.Conn) {
+// cutNow ends c's reads and writes under way at once. A stream
+// connection is closed, not given a deadline now: a writer sending as the
+// run stops sets its own (see streamWorker), which could come after; and
+// its socket is closed, not a TLS connection, whose own Close first sends
+// its close_notify, which may wait for a server that reads nothing (its
+// Close later finds it closed). A datagram socket is given a deadline
+// now, which nothing moves on after (see udpSocket.finish), and closed
+// after: closed now, its drops, read once its reader has ended, read as
+// none (socketDrops), and the report blamed the server for those lost.
+func (g *goroutines) cutNow(c net.Conn) {
+	if g.r.cfg.Endpoint.Network == "udp" {
+		c.SetDeadline(time.Now())
+		return
+	}
 	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
 		c = tc.NetConn()
 	}
