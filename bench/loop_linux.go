@@ -416,6 +416,9 @@ func (l *loop) run(d *loops) {
 						l.closeConn(c, false) // nothing owed
 					}
 				}
+				if loopSawStop != nil {
+					loopSawStop(r)
+				}
 			case timerKey:
 				var b [8]byte
 				unix.Read(l.timer, b[:])
@@ -541,6 +544,10 @@ func (l *loop) fill(c *loopConn, now int64) {
 		loopBuffers(cap(l.wbuf), cap(c.out))
 	}
 }
+
+// loopSawStop, if not nil, runs as an event loop has taken the run's
+// stop, before it waits for the replies owed (tests).
+var loopSawStop func(r *run)
 
 // loopBuffers, if not nil, gets the capacity of a loop's write buffer
 // and of a connection's bytes unwritten after each fill (tests).
