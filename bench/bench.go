@@ -23,6 +23,7 @@ import (
 
 	"shout/client"
 	"shout/endpoint"
+	"shout/internal/escape"
 	"shout/internal/named"
 	"shout/internal/sockerr"
 )
@@ -439,7 +440,8 @@ type Report struct {
 	// only past mostInFlight, which a server answering within Timeout meets
 	// only where the budget binds (Rate × Timeout past about 4,194,304). So
 	// every message that fell due in the window is in Messages, Lost or
-	// Unsent (Mismatches of a reply the server cut short aside), exactly:
+	// Unsent, or Unawaited after a signal in the wait at the end
+	// (Mismatches of a reply the server cut short aside), exactly:
 	// whether it counts is by when it fell due, against the window's
 	// bounds, set before the first message. Unsent are in no other count,
 	// and the latency they would have had, the longest, in no percentile;
@@ -508,6 +510,16 @@ type Report struct {
 	// over MeasuredS.
 	MeasuredS   float64 `json:"measured_s"`
 	Interrupted bool    `json:"interrupted,omitempty"`
+	// WaitCut says that a signal (Ctrl-C) ended the wait for the replies
+	// owed at the end, after DrainS, once the window was measured whole:
+	// the run is not Interrupted. What was still owed then is Unawaited,
+	// or lost if its Timeout was up.
+	WaitCut bool `json:"wait_cut,omitempty"`
+	// Unawaited counts the messages whose replies were still owed, within
+	// Timeout, when a signal ended the wait for them (WaitCut): neither
+	// lost nor checked, and in no other count. They make the run not all
+	// right, as not every reply was checked.
+	Unawaited int64 `json:"unawaited,omitempty"`
 	// CutShort, if not empty, says why the run ended before DurationS:
 	// every connection (socket) had failed for good, so nothing was left
 	// to measure; MeasuredS ends when the last one failed.
@@ -545,16 +557,18 @@ func (r *Report) NameSettings(name func(setting string) string) {
 }
 
 // OK reports whether replies came back, every one right, nothing was
-// lost or failed, and an open loop was not held behind its rate (Unsent).
+// lost or failed or left unchecked (Unawaited), and an open loop was not
+// held behind its rate (Unsent).
 func (r *Report) OK() bool {
-	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.CutShort == "" && r.Unmeasured == 0 && r.NeverServed == 0
+	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.Unawaited == 0 && r.CutShort == "" && r.Unmeasured == 0 && r.NeverServed == 0
 }
 
 // Empty reports whether the run counted nothing while it measured: no
-// message answered, late, lost, wrong or never sent, and no error. A run
-// interrupted so soon measured nothing that a report could say.
+// message answered, late, lost, wrong, never sent or not waited for, and
+// no error. A run interrupted so soon measured nothing that a report
+// could say.
 func (r *Report) Empty() bool {
-	return r.Messages == 0 && r.Late == 0 && r.Lost == 0 && r.Errors == 0 && r.Mismatches == 0 && r.Unsent == 0
+	return r.Messages == 0 && r.Late == 0 && r.Lost == 0 && r.Errors == 0 && r.Mismatches == 0 && r.Unsent == 0 && r.Unawaited == 0
 }
 
 // run is the state shared by a run's workers.
@@ -608,6 +622,10 @@ type run struct {
 	unserved                atomic.Int64 // closed by the server before serving a reply
 	unmade                  atomic.Int64 // still being made again at the stop
 	firstMismatch, firstErr atomic.Pointer[error]
+	// waitCut is when (run.now()) a signal ended the wait for the
+	// replies owed at the end, 0 if none did (see cutWait); unawaited
+	// counts what was owed then, within Timeout (see gaveUp).
+	waitCut, unawaited atomic.Int64
 	// warmErrs and firstWarmErr are the warm-up's errors, apart.
 	warmErrs     atomic.Int64
 	firstWarmErr atomic.Pointer[error]
@@ -1140,13 +1158,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	elapsed, began, cut := r.clock(ctx)
+	elapsed, began, cut, interrupted := r.clock(ctx)
 	// Stop sending (clock has, if measuring ended), and give the replies
 	// still owed up to Timeout (giveUpAfter) to come; what has not come by
-	// then is lost.
+	// then is lost. The window measured whole, a signal in that wait
+	// (Ctrl-C once the time was up) ends it at once: whoever pressed it
+	// has the report of the whole window, what was still owed not waited
+	// for (see cutWait). One that ended the window early has the replies
+	// owed waited for, as at the end; a second one stops shout at once.
 	r.halt()
 	stopped := time.Now()
-	d.drain(stopped.Add(cfg.giveUpAfter()))
+	var cutBy <-chan struct{}
+	if !interrupted {
+		cutBy = ctx.Done()
+	}
+	d.drain(stopped.Add(cfg.giveUpAfter()), cutBy)
 	r.drained = time.Since(stopped)
 	r.collect()
 	r.countUnsent()
@@ -1161,7 +1187,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		return nil, fmt.Errorf("every %s failed in the warm-up, before measuring; the first: %w", r.connWord(), first)
 	}
-	rep := r.report(elapsed, ctx.Err() != nil)
+	rep := r.report(elapsed, interrupted)
 	if hint := r.silence(); hint != "" && rep.Messages == 0 && rep.FirstMismatch != "" {
 		// Every reply wrong, and not a byte of one came.
 		rep.firstMismatch = fmt.Errorf("%w; %s", rep.firstMismatch, hint)
@@ -1223,9 +1249,33 @@ func (r *run) connWord() string {
 // A driver moves a run's bytes: event loops for stream sockets where the
 // system has them (loop_linux.go), goroutines otherwise. Once Run has
 // set stopping and closed stop, drain waits for the replies still owed
-// until by, counts the rest as lost, and closes every connection.
+// until by, or until cut closes (a signal: it calls cutWait first), counts
+// the rest (see gaveUp), and closes every connection. A nil cut never
+// closes.
 type driver interface {
-	drain(by time.Time)
+	drain(by time.Time, cut <-chan struct{})
+}
+
+// cutWait notes that a signal ends the wait for the replies owed at the
+// end now, and returns now (run.now()): what is still owed is not waited
+// for (see gaveUp). The drivers call it before they end the wait.
+func (r *run) cutWait() int64 {
+	now := r.now()
+	r.waitCut.CompareAndSwap(0, now)
+	return now
+}
+
+// gaveUp counts a measured message whose reply will not come, due at at
+// (run.now(); in a closed loop, and for a datagram, sent then): lost,
+// unless a signal ended the wait at the end (cutWait) before its Timeout
+// was up; then it is unawaited. A reply whose Timeout was up by then
+// would have been late: lost, whatever came.
+func (r *run) gaveUp(at int64) {
+	if cut := r.waitCut.Load(); cut != 0 && (r.cfg.patient || cut-at < int64(r.cfg.Timeout)) {
+		r.unawaited.Add(1)
+		return
+	}
+	r.lost.Add(1)
 }
 
 // start hands the connections to the driver that serves them best, or
@@ -1264,12 +1314,13 @@ var forceGoroutines = false
 // goroutines drives each connection with its own goroutines: for UDP,
 // and for streams where there is no event loop.
 type goroutines struct {
+	r     *run
 	conns []net.Conn
 	wg    sync.WaitGroup
 }
 
 func (r *run) startGoroutines(conns []net.Conn) driver {
-	g := &goroutines{conns: conns}
+	g := &goroutines{r: r, conns: conns}
 	shards := r.shards(len(conns))
 	if driversSetUp != nil {
 		driversSetUp(r)
@@ -1298,16 +1349,54 @@ func (r *run) shards(n int) []*worker {
 	return ws
 }
 
-func (g *goroutines) drain(by time.Time) {
+func (g *goroutines) drain(by time.Time, cut <-chan struct{}) {
 	// The workers stop refreshing their deadlines once stopping is set, so
 	// this one holds.
 	for _, c := range g.conns {
 		c.SetDeadline(by)
 	}
-	g.wg.Wait()
+	select {
+	case <-waited(&g.wg):
+	case <-cut:
+		g.r.cutWait()
+		for _, c := range g.conns {
+			g.cutNow(c)
+		}
+		g.wg.Wait()
+	}
 	for _, c := range g.conns {
 		c.Close()
 	}
+}
+
+// waited closes once wg's Wait has returned.
+func waited(wg *sync.WaitGroup) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// cutNow ends c's reads and writes under way at once. A stream
+// connection is closed, not given a deadline now: a writer sending as the
+// run stops sets its own (see streamWorker), which could come after; and
+// its socket is closed, not a TLS connection, whose own Close first sends
+// its close_notify, which may wait for a server that reads nothing (its
+// Close later finds it closed). A datagram socket is given a deadline
+// now, which nothing moves on after (see udpSocket.finish), and closed
+// after: closed now, its drops, read once its reader has ended, read as
+// none (socketDrops), and the report blamed the server for those lost.
+func (g *goroutines) cutNow(c net.Conn) {
+	if g.r.cfg.Endpoint.Network == "udp" {
+		c.SetDeadline(time.Now())
+		return
+	}
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	c.Close()
 }
 
 // connect opens every connection, many at a time, so that thousands take
@@ -1387,11 +1476,12 @@ func (r *run) inWindow(at int64) bool {
 }
 
 // clock runs the warm-up and the measured time, printing progress, and
-// returns how long was measured, whether measuring began, and whether
-// the run was cut short because every connection had failed. It ends
-// early if ctx ends, or when no connection is left: without one nothing
-// more can be measured, and the window ends there.
-func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut bool) {
+// returns how long was measured, whether measuring began, whether the
+// run was cut short because every connection had failed, and whether it
+// was interrupted. It ends early if ctx ends (interrupted), or when no
+// connection is left: without one nothing more can be measured, and the
+// window ends there.
+func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut, interrupted bool) {
 	from, until := r.windowFrom.Load(), r.windowUntil.Load()
 	at := func(t int64) time.Time { return r.epoch.Add(time.Duration(t)) }
 	if wait := time.Until(at(from)); wait > 0 {
@@ -1402,11 +1492,11 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 		case <-time.After(wait):
 		case <-ctx.Done():
 			r.windowUntil.Store(from) // nothing measured
-			return 0, false, false
+			return 0, false, false, true
 		case <-r.allGone:
 			if r.now() < from {
 				r.windowUntil.Store(from)
-				return 0, false, true
+				return 0, false, true, false
 			}
 			// They failed once the window had begun, this goroutine
 			// woken late (the warm-up's time and allGone both ready):
@@ -1490,17 +1580,17 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut boo
 			if windowTimeUp != nil {
 				windowTimeUp(r)
 			}
-			return end(time.Now(), false), true, false
+			return end(time.Now(), false), true, false, false
 		case <-ctx.Done():
-			return end(time.Now(), true), true, false
+			return end(time.Now(), true), true, false, true
 		case <-r.allGone:
 			if r.now() >= r.windowUntil.Load() {
 				// They failed after the window's end, this goroutine
 				// woken late (done and allGone both ready): the window
 				// was measured whole, and the run is not cut short.
-				return end(time.Now(), false), true, false
+				return end(time.Now(), false), true, false, false
 			}
-			return end(time.Now(), true), true, true
+			return end(time.Now(), true), true, true, false
 		}
 	}
 }
@@ -1797,6 +1887,8 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		UnsentUnanswered: r.unsentUnanswered.Load(),
 		MeasuredS:        elapsed.Seconds(),
 		Interrupted:      interrupted,
+		WaitCut:          r.waitCut.Load() != 0,
+		Unawaited:        r.unawaited.Load(),
 		ConnectS:         r.connected.Seconds(),
 		DrainS:           r.drained.Seconds(),
 	}
@@ -1855,8 +1947,26 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		if !e.TLS {
 			return c, nil
 		}
-		return client.Handshake(ctx, c, e.Address, tlsCfg, r.cfg.ConnectTimeout)
+		tc, err := client.Handshake(ctx, c, e.Address, tlsCfg, r.cfg.ConnectTimeout)
+		return tc, asItIs(err)
 	}
+}
+
+// asItIs is a handshake's error err without the escaping client.Handshake
+// gives what the server chose (escape.Error, for callers that print it):
+// a report holds its texts as they are, for its JSON, which escapes them
+// as JSON does, and escapes them where it prints them (WriteText; shout
+// escapes the errors it prints). Escaped here, first_error had a name's
+// ESC as the four characters \x1b, which a program reading the JSON
+// could not tell from a name that held them.
+func asItIs(err error) error {
+	var ce *client.ConnError
+	if errors.As(err, &ce) {
+		if ee, ok := ce.Err.(escape.Error); ok {
+			ce.Err = ee.Err
+		}
+	}
+	return err
 }
 
 // limitError explains a failure to open connection i when earlier ones

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -18,15 +17,15 @@ import (
 // again, so the run measures what a connection costs (accept, a TLS
 // handshake, the open and close) as much as the message.
 type churners struct {
+	r  *run
 	wg sync.WaitGroup
 	// stopDials ends the connects and handshakes still under way when the
 	// wait for the replies owed ends: they owe no reply, and nothing is
 	// sent on them.
 	stopDials context.CancelFunc
 
-	stopping *atomic.Bool // the run's
-	mu       sync.Mutex
-	owing    []owing // each worker's exchange whose message is sent
+	mu    sync.Mutex
+	owing []owing // each worker's exchange whose message is sent
 }
 
 // owing is an exchange whose message is sent: its connection (nil if
@@ -38,7 +37,7 @@ type owing struct {
 
 func (r *run) startChurn(ctx context.Context) driver {
 	dialCtx, stopDials := context.WithCancel(ctx)
-	d := &churners{stopDials: stopDials, stopping: &r.stopping, owing: make([]owing, r.cfg.Conns)}
+	d := &churners{r: r, stopDials: stopDials, owing: make([]owing, r.cfg.Conns)}
 	shards := r.shards(r.cfg.Conns)
 	dial := r.dialer()
 	for i := range r.cfg.Conns {
@@ -52,22 +51,36 @@ func (r *run) startChurn(ctx context.Context) driver {
 // exchange whose reply has not come by then fails, its message lost, and
 // a connect or handshake still under way then is given up. Not before: a
 // handshake cut short is one the server counts failed (shout serve's
-// shout_handshake_failures_total), and each run would leave some.
-func (d *churners) drain(by time.Time) {
+// shout_handshake_failures_total), and each run would leave some. A
+// signal (cut) ends them, and the exchanges owed, at once.
+func (d *churners) drain(by time.Time, cut <-chan struct{}) {
 	t := time.AfterFunc(time.Until(by), d.stopDials)
 	defer t.Stop()
 	defer d.stopDials()
 	// An exchange's deadline is its send's time and Timeout, so at most
 	// by, Run's stop and Timeout; but Run sets stopping, then takes by:
 	// a send in between may be due a little after by. It is held to by.
+	d.hold(by)
+	select {
+	case <-waited(&d.wg):
+	case <-cut:
+		d.r.cutWait()
+		d.stopDials()
+		d.hold(time.Now())
+		d.wg.Wait()
+	}
+}
+
+// hold holds every exchange owed to by, if its deadline is later. (No
+// exchange is begun once the run is stopping: see send.)
+func (d *churners) hold(by time.Time) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, o := range d.owing {
 		if o.c != nil && by.Before(o.by) {
 			o.c.SetDeadline(by)
 		}
 	}
-	d.mu.Unlock()
-	d.wg.Wait()
 }
 
 // errStopped: the run stopped as a connection was made, and nothing was
@@ -81,7 +94,7 @@ var errStopped = errors.New("the run stopped before the message was sent")
 func (d *churners) send(i int, c net.Conn, timeout time.Duration) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stopping.Load() {
+	if d.r.stopping.Load() {
 		return false
 	}
 	d.owing[i] = owing{c, time.Now().Add(timeout)}
@@ -157,10 +170,11 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 			r.fail(err)
 		case err != nil && r.stopping.Load():
 			// Owed at the end, and not come by the drain's by: lost, as
-			// the other drivers count it. A connect or handshake under
-			// way at the end, which drain cancels, sent nothing.
+			// the other drivers count it (or not waited for: gaveUp). A
+			// connect or handshake under way at the end, which drain
+			// cancels, sent nothing.
 			if measured && sent {
-				r.lost.Add(1)
+				r.gaveUp(at)
 			}
 			return
 		case err != nil:

@@ -270,7 +270,7 @@ func (u *udpSocket) expireAt(now time.Time, patient bool) {
 			s.pending = false
 			u.inflight--
 			if s.measured {
-				u.r.lost.Add(1)
+				u.r.gaveUp(int64(s.sentAt.Sub(u.r.epoch)))
 			}
 			u.release()
 		}
@@ -474,7 +474,7 @@ func (u *udpSocket) finish() {
 		readQueued(c, buf, len(u.ring), func(n int) bool { return u.take(buf[:n], time.Now()) })
 	default:
 	}
-	u.expireAt(time.Now().Add(u.r.cfg.Timeout), false) // Run's deadline has passed: all that is owed is lost
+	u.expireAt(time.Now().Add(u.r.cfg.Timeout), false) // Run's deadline has passed, or a signal cut the wait: all that is owed is lost (or not waited for: gaveUp)
 	if udpRingEnded != nil {
 		udpRingEnded(u.peak, u.gone.peak)
 	}

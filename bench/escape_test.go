@@ -1,11 +1,20 @@
 package bench_test
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"shout/bench"
+	"shout/endpoint"
+	"shout/internal/certs"
 )
 
 // The text report and its header escape what a terminal would obey: a
@@ -48,5 +57,98 @@ func TestTextReportEscapes(t *testing.T) {
 	}
 	if back.Addr != name || back.FirstError != why {
 		t.Errorf("JSON's addr %q, first_error %q; want them as they are, %q and %q", back.Addr, back.FirstError, name, why)
+	}
+}
+
+// What a server chose reaches the report as it is, as a Unix socket's
+// name does: its JSON holds ESC as JSON does (\u001b), and the text
+// report and the page escape it as \x1b. A TLS handshake's error, which
+// package client escapes for callers that print it, reached first_error
+// escaped: ESC as the four characters \x1b, which a program reading the
+// JSON cannot tell from a name that holds them (and the page escaped
+// only what client had). Here the server's certificate, after the first
+// connection's, is for a name with ESC in it, and a churning run's
+// handshakes fail on it.
+func TestReportHoldsHandshakeTextAsItIs(t *testing.T) {
+	const evil = "evil\x1b[31m.example"
+	good, err := certs.SelfSigned([]string{"good.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := certs.SelfSigned([]string{evil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	for _, s := range []*certs.Store{good, bad} {
+		leaf, _ := s.GetCertificate(nil)
+		cert, err := x509.ParseCertificate(leaf.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AddCert(cert)
+	}
+	var hellos atomic.Int64
+	srvCfg := &tls.Config{GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if hellos.Add(1) == 1 { // bench's first connection, which finds the server
+			return good.GetCertificate(h)
+		}
+		return bad.GetCertificate(h)
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(bound))
+				tls.Server(c, srvCfg).Handshake() // (the client refuses the certificate)
+			})
+		}
+	})
+	cfg := bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: ln.Addr().String(), TLS: true},
+		TLS: &tls.Config{RootCAs: pool, ServerName: "good.example"}, Churn: true,
+		Conns: 1, Warmup: -1, Duration: busyWindow, Timeout: 5 * time.Second}
+	// Again, up to three times, while no handshake failed while measuring
+	// (a stall past the window).
+	var rep *bench.Report
+	for range 3 {
+		hellos.Store(0)
+		if rep, err = bench.Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Errors > 0 {
+			break
+		}
+	}
+	if !strings.Contains(rep.FirstError, evil) {
+		t.Errorf("first error %q; want the name the server chose in it as it is, %q", rep.FirstError, evil)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `evil\u001b[31m.example`) {
+		t.Errorf("JSON %.300s...; want the name with ESC as JSON writes it, evil\\u001b[31m.example", b[strings.Index(string(b), `"first_error"`):])
+	}
+	var text, page strings.Builder
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), `evil\x1b[31m.example`) || strings.Contains(text.String(), "\x1b") {
+		t.Errorf("text report:\n%s\nwant the name escaped, evil\\x1b[31m.example, and no ESC", text.String())
+	}
+	// The page too, which showed it escaped only as client had.
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), `evil\x1b[31m.example`) || strings.Contains(page.String(), "\x1b") {
+		t.Errorf("the page holds ESC, or not the name escaped, evil\\x1b[31m.example")
 	}
 }

@@ -25,12 +25,17 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 // WriteHTML writes the report as one HTML page that needs no network: the
 // settings, the totals, charts of throughput, latency and problems over
 // time and of the latency distribution, and the first wrong reply and
-// first error. What the server sent is escaped.
+// first error. What the server sent is escaped: for HTML, and as the
+// text report escapes it (WriteText), so that no control character, nor
+// one that reorders the line, is shown as itself.
 func (r *Report) WriteHTML(w io.Writer) error {
+	shown := r.printable()
+	r = &shown
 	return htmlPage.Execute(w, struct {
 		*Report
 		Loop, Verdict, UnsentText  string
 		MeasuredConns, ServedConns string
+		UnawaitedWhy               string
 		TimelineSpan               float64
 		UPlotJS                    template.JS
 		UPlotCSS                   template.CSS
@@ -41,6 +46,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		UnsentText:    r.unsentText(),
 		MeasuredConns: r.measuredConns(),
 		ServedConns:   r.servedConns(),
+		UnawaitedWhy:  unawaitedWhy,
 		TimelineSpan:  r.timelineSpan(),
 		UPlotJS:       template.JS(uplotJS),
 		UPlotCSS:      template.CSS(uplotCSS),
@@ -110,7 +116,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>measured</th><td>{{printf "%.2f" .MeasuredS}} s{{if .CutShort}} of {{dur .DurationS}}, cut short: {{.CutShort}}{{else if .Interrupted}} of {{dur .DurationS}}, interrupted{{end}}, after {{dur .WarmupS}} warm-up</td></tr>
 <tr><th>replies due</th><td>within {{dur .TimeoutS}}</td></tr>
 <tr><th>connecting</th><td>took {{printf "%.2f" .ConnectS}} s, each connection due within {{dur .ConnectTimeoutS}}</td></tr>
-<tr><th>at the end</th><td>{{printf "%.2f" .DrainS}} s waiting for owed replies</td></tr>
+<tr><th>at the end</th><td>{{printf "%.2f" .DrainS}} s waiting for owed replies{{if .WaitCut}}, until a signal ended the wait{{end}}</td></tr>
 </table>
 </div>
 <div>
@@ -121,6 +127,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>wrong</th><td class="n">{{.Mismatches}}</td>{{if .MismatchesAfter}}<td>{{.MismatchesAfter}} after an earlier wrong reply on the same connection, with no right one between: if the server cut or added a newline, right replies compared with the wrong message</td>{{end}}</tr>
 <tr><th>lost</th><td class="n">{{.Lost}}</td>{{if or .Late .DroppedByBench}}<td>{{if .Late}}{{.Late}} came later than the timeout{{if .DroppedByBench}}; {{end}}{{end}}{{if .DroppedByBench}}{{.DroppedByBench}} dropped by bench's own sockets (their receive buffers full: bench did not read in time){{end}}</td>{{end}}</tr>
 <tr><th>errors</th><td class="n">{{.Errors}}</td></tr>
+{{- if .Unawaited}}
+<tr><th>not waited for</th><td class="n">{{.Unawaited}}</td><td>{{.UnawaitedWhy}}</td></tr>
+{{- end}}
 {{- if .Unsent}}
 <tr><th>never sent</th><td class="n">{{.Unsent}}</td><td>{{.UnsentText}}</td></tr>
 {{- end}}

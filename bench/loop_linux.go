@@ -32,7 +32,7 @@ const loopsAvailable = true
 // loops is the driver: the loops and what tells them the run has stopped.
 type loops struct {
 	ls      []*loop
-	wake    int // an eventfd every loop watches, readable once Run stops
+	wake    int // an eventfd every loop watches: written as Run stops, and as a signal cuts the wait
 	drainBy atomic.Int64
 	wg      sync.WaitGroup
 	dials   sync.WaitGroup     // reconnections being dialed
@@ -216,7 +216,9 @@ func (r *run) startLoops(conns []net.Conn) (driver, bool, error) {
 		if l.timer, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK); err != nil {
 			return fail(err)
 		}
-		if err := l.watch(unix.EPOLL_CTL_ADD, d.wake, wakeKey, unix.EPOLLIN); err != nil {
+		// Edge-triggered: no loop reads it, and each write is an event
+		// once, the stop and a cut wait after it.
+		if err := l.watch(unix.EPOLL_CTL_ADD, d.wake, wakeKey, unix.EPOLLIN|unix.EPOLLET); err != nil {
 			return fail(err)
 		}
 		if err := l.watch(unix.EPOLL_CTL_ADD, l.timer, timerKey, unix.EPOLLIN); err != nil {
@@ -291,15 +293,17 @@ func takeFD(c net.Conn) (int, error) {
 	return fd, nil
 }
 
-func (d *loops) drain(by time.Time) {
-	d.drainBy.Store(int64(by.Sub(d.ls[0].r.epoch)))
-	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
-	for {
-		if _, err := unix.Write(d.wake, one); err != unix.EINTR {
-			break
-		}
+func (d *loops) drain(by time.Time, cut <-chan struct{}) {
+	r := d.ls[0].r
+	d.drainBy.Store(int64(by.Sub(r.epoch)))
+	d.wakeLoops()
+	select {
+	case <-waited(&d.wg):
+	case <-cut:
+		d.drainBy.Store(r.cutWait()) // each loop reads it as it wakes
+		d.wakeLoops()
+		d.wg.Wait()
 	}
-	d.wg.Wait()
 	d.countNeverServed()
 	// Redials still under way end now; what they made is closed.
 	d.cancel()
@@ -315,6 +319,17 @@ func (d *loops) drain(by time.Time) {
 		}
 	}
 	unix.Close(d.wake)
+}
+
+// wakeLoops tells every loop to read drainBy: the run has stopped, or
+// the wait for the replies owed is cut.
+func (d *loops) wakeLoops() {
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	for {
+		if _, err := unix.Write(d.wake, one); err != unix.EINTR {
+			break
+		}
+	}
 }
 
 func (l *loop) watch(op, fd int, key int32, events uint32) error {
@@ -389,14 +404,20 @@ func (l *loop) run(d *loops) {
 		for _, ev := range l.events[:n] {
 			switch ev.Fd {
 			case wakeKey:
-				stopping, drainBy = true, d.drainBy.Load()
+				drainBy = d.drainBy.Load() // (a cut wait's, from the second on)
+				if stopping {
+					break
+				}
+				stopping = true
 				l.stopped = true
-				unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, d.wake, nil)
 				for _, c := range l.conns {
 					l.sendRest(c, now)
 					if !c.closed && c.q.n == 0 {
 						l.closeConn(c, false) // nothing owed
 					}
+				}
+				if loopSawStop != nil {
+					loopSawStop(r)
 				}
 			case timerKey:
 				var b [8]byte
@@ -523,6 +544,10 @@ func (l *loop) fill(c *loopConn, now int64) {
 		loopBuffers(cap(l.wbuf), cap(c.out))
 	}
 }
+
+// loopSawStop, if not nil, runs as an event loop has taken the run's
+// stop, before it waits for the replies owed (tests).
+var loopSawStop func(r *run)
 
 // loopBuffers, if not nil, gets the capacity of a loop's write buffer
 // and of a connection's bytes unwritten after each fill (tests).

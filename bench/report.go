@@ -54,11 +54,18 @@ func (s Settings) URL() string {
 // JSON) hold them as they are: an error's may name a Unix socket, whose
 // name may hold ESC or a newline, and a terminal would obey them.
 func (r *Report) WriteText(w io.Writer) {
+	shown := r.printable()
+	shown.writeText(w)
+}
+
+// printable is a copy of r whose texts are escaped (escape.Printable),
+// for people.
+func (r *Report) printable() Report {
 	shown := *r
 	for _, t := range []*string{&shown.Addr, &shown.CutShort, &shown.FirstError, &shown.FirstWarmupError, &shown.FirstMismatch, &shown.NeverServedWhy} {
 		*t = escape.Printable(*t)
 	}
-	shown.writeText(w)
+	return shown
 }
 
 func (r *Report) writeText(w io.Writer) {
@@ -69,8 +76,12 @@ func (r *Report) writeText(w io.Writer) {
 	case r.Interrupted:
 		measured += fmt.Sprintf(" of %v, interrupted", seconds(r.DurationS))
 	}
-	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs); every count is of messages sent, and errors met, while measuring\n",
-		measured, r.ConnectS, r.DrainS)
+	cut := ""
+	if r.WaitCut {
+		cut = ", until a signal ended the wait"
+	}
+	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs%s); every count is of messages sent, and errors met, while measuring\n",
+		measured, r.ConnectS, r.DrainS, cut)
 	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s of replies came while measuring)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
 	if r.Churn {
 		what := "connections"
@@ -114,6 +125,9 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  replies   %s, %d lost (each came later than the timeout, %v)", wrong, r.Lost, seconds(r.TimeoutS))
 	default:
 		fmt.Fprintf(w, "  replies   %s", wrong)
+	}
+	if r.Unawaited > 0 {
+		fmt.Fprintf(w, ", %d not waited for (%s)", r.Unawaited, unawaitedWhy)
 	}
 	fmt.Fprintf(w, "; %s\n", count(r.Errors, "error", "errors"))
 	if r.Unsent > 0 {
@@ -218,6 +232,9 @@ func (r *Report) verdict() string {
 	if r.Unsent > 0 {
 		why = append(why, fmt.Sprintf("%d due never sent (%s)", r.Unsent, r.unsentWhy(false)))
 	}
+	if r.Unawaited > 0 {
+		why = append(why, fmt.Sprintf("%d not waited for (%s)", r.Unawaited, unawaitedWhy))
+	}
 	if r.Unmeasured > 0 {
 		why = append(why, r.measuredConns())
 	}
@@ -229,6 +246,9 @@ func (r *Report) verdict() string {
 	}
 	return "not all right: " + strings.Join(why, ", ")
 }
+
+// unawaitedWhy is what Unawaited are.
+const unawaitedWhy = "owed, within the timeout, when a signal ended the wait at the end: not checked, and not lost"
 
 // measuredConns says how many connections (sockets) were measured of
 // those asked for, and why not the rest: "2 of 5 connections measured,

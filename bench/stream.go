@@ -124,10 +124,11 @@ type sentMsg struct {
 	measured bool  // it fell due (was sent) in the window: it counts (run.inWindow)
 }
 
-// owed counts a message whose reply will not come as lost, if it counts.
+// owed counts a message whose reply will not come as lost (see gaveUp),
+// if it counts.
 func (r *run) owed(m sentMsg) {
 	if m.measured {
-		r.lost.Add(1)
+		r.gaveUp(m.at)
 	}
 }
 

@@ -173,7 +173,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		// timed from the notice's end, a person's second, for a copy.
 		noticed := make(chan struct{})
 		go func() {
-			fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v); %s to stop at once\n", s, cmd.Timeout, again)
+			fmt.Fprintf(std.stderr, "shout: %s: stopping; what was measured is reported once the replies owed have come (at most %v), at once if the time measured was up; %s to stop at once\n", s, cmd.Timeout, again)
 			close(noticed)
 			cancel()
 		}()

@@ -1,0 +1,238 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shout/endpoint"
+	"shout/internal/certs"
+	"shout/internal/shouttest"
+)
+
+// A signal (Ctrl-C) once the window was measured whole, as bench waits
+// for the replies owed, ends the wait at once, and the report is the
+// whole window's: not interrupted, the wait said cut, and what was owed
+// not waited for, neither lost nor checked. The wait went on to the
+// Timeout, what was owed then lost, and the report said "interrupted"
+// of a window measured whole: interrupted was whether ctx had ended by
+// the report, not whether it had ended the window. Each driver, and a
+// signal as the window ends (before the wait begins) or just after.
+func TestSignalInFinalWaitEndsIt(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server func(t *testing.T) (endpoint.Endpoint, *tls.Config)
+		rate   float64
+		churn  bool
+	}{
+		{"stream", silentStream, 0, false},
+		{"stream open loop", silentStream, 200, false},
+		{"tls", silentTLS, 0, false},
+		{"udp", silentUDP, 0, false},
+		{"churn", silentChurn, 0, true},
+	} {
+		for _, inWait := range []bool{false, true} {
+			name := tc.name + "/as the window ends"
+			if inWait {
+				name = tc.name + "/as the wait begins"
+			}
+			t.Run(name, func(t *testing.T) {
+				e, tlsCfg := tc.server(t)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				var sent atomic.Int64 // measured messages handed over
+				sentNoted = func(_ *run, _ int64, measured bool) {
+					if measured {
+						sent.Add(1)
+					}
+				}
+				ended := make(chan struct{})
+				windowEnded = func() {
+					if !inWait {
+						cancel()
+					}
+					close(ended)
+				}
+				defer func() { sentNoted, windowEnded = nil, nil }()
+				if inWait {
+					go func() {
+						select {
+						case <-ended:
+							cancel()
+						case <-ctx.Done():
+						}
+					}()
+				}
+				// The Timeout, the longest the wait can be, is ten
+				// minutes: a wait not cut is one that does not end. (At
+				// 10 s, one that went on to its end counted what was owed
+				// as the cut did, and passed.)
+				cfg := Config{Endpoint: e, TLS: tlsCfg, Conns: 1, Depth: 1, Rate: tc.rate, Churn: tc.churn,
+					Warmup: -1, Duration: 200 * time.Millisecond, Timeout: 10 * time.Minute}
+				rep := runWithin(ctx, t, cfg)
+				if rep.Interrupted || !rep.WaitCut || rep.MeasuredS != cfg.Duration.Seconds() {
+					t.Errorf("interrupted %v, wait cut %v, measured %vs; want not interrupted, the wait cut, %vs measured",
+						rep.Interrupted, rep.WaitCut, rep.MeasuredS, cfg.Duration.Seconds())
+				}
+				if n := sent.Load(); rep.Unawaited != n || rep.Lost != 0 || rep.Messages != 0 || rep.Errors != 0 {
+					t.Errorf("%d not waited for, %d lost, %d messages, %d errors (%q); want the %d sent not waited for, and nothing else",
+						rep.Unawaited, rep.Lost, rep.Messages, rep.Errors, rep.FirstError, n)
+				}
+				if rep.Unawaited > 0 && rep.OK() {
+					t.Errorf("%d not waited for, and all right: not every reply was checked", rep.Unawaited)
+				}
+				// Not waited for is something measured: shout says
+				// "interrupted before anything was measured" of a run
+				// that counted nothing (Empty), and the verdict "no
+				// message was sent".
+				if rep.Unawaited > 0 && rep.Empty() {
+					t.Errorf("%d not waited for, and the run said to have counted nothing", rep.Unawaited)
+				}
+				checkWaitCutShown(t, rep)
+			})
+		}
+	}
+}
+
+// checkWaitCutShown checks that the text report and the page say that
+// the wait was cut, and what was not waited for, in the replies and in
+// the verdict.
+func checkWaitCutShown(t *testing.T, rep *Report) {
+	t.Helper()
+	var text, page strings.Builder
+	rep.WriteText(&text)
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	n := strconv.FormatInt(rep.Unawaited, 10)
+	verdict := regexp.MustCompile(`not all right: [^\n<]*, ` + n + ` not waited for \(`)
+	for _, shown := range []struct {
+		what, s string
+		replies *regexp.Regexp
+	}{
+		{"text report", text.String(), regexp.MustCompile(`  replies +[^\n]*, ` + n + ` not waited for \(`)},
+		{"page", page.String(), regexp.MustCompile(`<th>not waited for</th><td class="n">` + n + `</td>`)},
+	} {
+		if !strings.Contains(shown.s, "until a signal ended the wait") || !shown.replies.MatchString(shown.s) || !verdict.MatchString(shown.s) {
+			t.Errorf("the %s does not say that the wait was cut (%q), or the %s not waited for (%q, %q):\n%s",
+				shown.what, "until a signal ended the wait", n, shown.replies, verdict, shown.s)
+		}
+	}
+}
+
+// A reply owed at the cut is not waited for only while its Timeout is
+// not up: one whose Timeout was up would have been late, and is lost
+// (the event loops do not look for late replies in the wait at the end,
+// and the goroutine driver's deadline there is the stop's Timeout, so
+// such a reply is still owed at the cut). Before a cut, every reply given
+// up is lost.
+func TestGaveUpAtTheCut(t *testing.T) {
+	cfg := Config{Timeout: time.Second}
+	r := bareRun(&cfg)
+	second := int64(time.Second)
+	r.gaveUp(0) // no cut
+	r.waitCut.Store(10 * second)
+	r.gaveUp(9*second + 1) // its Timeout not up at the cut
+	r.gaveUp(9 * second)   // up
+	r.gaveUp(8 * second)
+	if r.lost.Load() != 3 || r.unawaited.Load() != 1 {
+		t.Errorf("%d lost, %d not waited for; want 3 lost, 1 not waited for", r.lost.Load(), r.unawaited.Load())
+	}
+}
+
+// runWithin runs cfg, whose Timeout is minutes, and returns its report,
+// or fails the test if it has not returned within two minutes: the
+// signal that cut its wait did not end the wait. (The stream servers
+// close their connections as the test ends, which ends such a run; a UDP
+// run waits on, up to its Timeout.)
+func runWithin(ctx context.Context, t *testing.T, cfg Config) *Report {
+	t.Helper()
+	type result struct {
+		rep *Report
+		err error
+	}
+	ran := make(chan result, 1)
+	go func() {
+		rep, err := Run(ctx, cfg)
+		ran <- result{rep, err}
+	}()
+	select {
+	case res := <-ran:
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		return res.rep
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("Run has not returned 2 minutes after it began, of %v measured: the wait for the replies owed, up to %v, was not cut", cfg.Duration, cfg.Timeout)
+		return nil
+	}
+}
+
+// silentStream is a TCP server that reads what it is sent and answers
+// nothing, and closes its connections as the test ends.
+func silentStream(t *testing.T) (endpoint.Endpoint, *tls.Config) {
+	gone := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		go func() { <-gone; c.Close() }()
+		io.Copy(io.Discard, c)
+	})
+	t.Cleanup(func() { close(gone) }) // (before the server's own, which waits for its connections)
+	return endpoint.Endpoint{Network: "tcp", Address: addr}, nil
+}
+
+// silentChurn is a TCP server that reads each message to the client's
+// half-close and answers nothing, the connection held open until the
+// test ends: a close is a reply cut short.
+func silentChurn(t *testing.T) (endpoint.Endpoint, *tls.Config) {
+	hold := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		<-hold
+	})
+	t.Cleanup(func() { close(hold) }) // (before the server's own)
+	return endpoint.Endpoint{Network: "tcp", Address: addr}, nil
+}
+
+// silentTLS is silentStream over TLS.
+func silentTLS(t *testing.T) (endpoint.Endpoint, *tls.Config) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := certs.ServerConfig(store, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	gone := make(chan struct{})
+	t.Cleanup(func() { close(gone); ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				go func() { <-gone; c.Close() }()
+				io.Copy(io.Discard, tls.Server(c, cfg))
+			})
+		}
+	})
+	return endpoint.Endpoint{Network: "tcp", Address: ln.Addr().String(), TLS: true}, &tls.Config{InsecureSkipVerify: true}
+}
+
+// silentUDP is a UDP server that answers nothing.
+func silentUDP(t *testing.T) (endpoint.Endpoint, *tls.Config) {
+	addr := shouttest.PacketServer(t, func(int, []byte) [][]byte { return nil })
+	return endpoint.Endpoint{Network: "udp", Address: addr}, nil
+}

@@ -1,0 +1,167 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shout/endpoint"
+)
+
+// A signal in the wait at the end leaves what bench's own UDP sockets
+// dropped in the report: the replies they dropped are lost all the same,
+// and not the server's doing. The cut closed the sockets, and each
+// socket's drops, read from it after its reader ended, read as 0: the
+// report blamed the server for them (and, had the warm-up dropped any,
+// said a number of them less than none).
+func TestSignalInFinalWaitKeepsDropsAtBench(t *testing.T) {
+	const burstOf = 64
+	was := udpReadBuffer
+	udpReadBuffer = 1 // the kernel's least: a few datagrams
+	release := make(chan struct{})
+	udpReaderStart = func() { <-release }
+	defer func() { udpReadBuffer, udpReaderStart, windowEnded = was, nil, nil }()
+	// The server holds its first burstOf replies and sends them together,
+	// as bench does not read: its socket keeps what fits and drops the
+	// rest, which are lost at Timeout, in the window. It answers nothing
+	// after them, and bench, an open loop, sends on to the window's end:
+	// replies are owed at the end, whose wait the signal cuts.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() { pc.Close(); wg.Wait() }()
+	var releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	defer let()
+	burst := make(chan struct{}) // closed once the held replies went
+	wg.Go(func() {
+		type held struct {
+			p    []byte
+			from net.Addr
+		}
+		var first []held
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if len(first) == burstOf {
+				continue // answered nothing more
+			}
+			first = append(first, held{[]byte(strings.ToUpper(string(buf[:n]))), from})
+			if len(first) == burstOf {
+				for _, h := range first {
+					pc.WriteTo(h.p, h.from)
+				}
+				close(burst)
+				let()
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	windowEnded = func() {
+		let() // (a window that ended before the burst: bench reads)
+		cancel()
+	}
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()},
+		Conns: 1, Rate: 200, Warmup: -1, Duration: time.Second, Timeout: 300 * time.Millisecond, Text: "ascii"}
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-burst:
+	default:
+		t.Skip("the window ended before bench sent its datagrams: nothing was dropped")
+	}
+	if !rep.WaitCut {
+		t.Fatal("the wait was not cut")
+	}
+	if rep.Unawaited == 0 {
+		// A stall of the machine past Timeout as the window ended: its
+		// replies' Timeout was up at the cut, and nothing was owed.
+		t.Skip("nothing was owed at the cut")
+	}
+	// The replies dropped were lost at their Timeout, in the window (or
+	// at the cut, if it was up by then).
+	if rep.DroppedByBench <= 0 || rep.DroppedByBench > rep.Lost {
+		t.Errorf("%d lost, %d dropped by bench's own socket; want some of those lost dropped", rep.Lost, rep.DroppedByBench)
+	}
+}
+
+// An event loop in the wait at the end sleeps until a reply, the wait's
+// end or a cut comes: the wake eventfd, which no loop reads, is
+// edge-triggered, so that its stop is one event. Level-triggered, it
+// woke each loop at once, again and again, for the whole wait: a core
+// spent, up to Timeout.
+func TestLoopSleepsInFinalWait(t *testing.T) {
+	if forceGoroutines {
+		t.Skip("the event loops'")
+	}
+	e, _ := silentStream(t)
+	var wakes atomic.Int64 // the loop's, once the run stopped
+	sendTimed = func(r *run) {
+		if r.stopping.Load() {
+			wakes.Add(1)
+		}
+	}
+	defer func() { sendTimed = nil }()
+	cfg := Config{Endpoint: e, Conns: 1, Depth: 1, Warmup: -1, Duration: 100 * time.Millisecond, Timeout: 300 * time.Millisecond}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != 1 {
+		t.Fatalf("%d lost; want the 1 message, unanswered, lost at the wait's end", rep.Lost)
+	}
+	// The stop, and the timer at the wait's end (again, if it woke the
+	// loop a moment early).
+	if n := wakes.Load(); n > 10 {
+		t.Errorf("the loop woke %d times in the wait at the end; want it to sleep until the wait's end", n)
+	}
+}
+
+// A signal in the wait at the end ends an event loop's wait once the loop
+// has taken the stop, and waits for the replies owed: the cut is a second
+// write to the wake eventfd, which the loop hears only if the fd is still
+// watched, edge-triggered, and it reads the wait's new end then. (A cut
+// that came before the loop woke for the stop, as TestSignalInFinalWaitEndsIt's
+// mostly do, is read with the stop: neither mattered there.)
+func TestSignalInFinalWaitWakesTheLoopAgain(t *testing.T) {
+	if forceGoroutines {
+		t.Skip("the event loops'")
+	}
+	for _, rate := range []float64{0, 200} {
+		t.Run(fmt.Sprintf("rate %v", rate), func(t *testing.T) {
+			e, _ := silentStream(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var sent atomic.Int64 // measured messages handed over
+			sentNoted = func(_ *run, _ int64, measured bool) {
+				if measured {
+					sent.Add(1)
+				}
+			}
+			loopSawStop = func(*run) { cancel() } // one loop: one connection
+			defer func() { sentNoted, loopSawStop = nil, nil }()
+			cfg := Config{Endpoint: e, Conns: 1, Depth: 1, Rate: rate, Warmup: -1,
+				Duration: 200 * time.Millisecond, Timeout: 10 * time.Minute}
+			rep := runWithin(ctx, t, cfg)
+			if rep.Interrupted || !rep.WaitCut || rep.Unawaited != sent.Load() || rep.Lost != 0 {
+				t.Errorf("interrupted %v, wait cut %v, %d not waited for, %d lost; want not interrupted, the wait cut, the %d sent not waited for",
+					rep.Interrupted, rep.WaitCut, rep.Unawaited, rep.Lost, sent.Load())
+			}
+		})
+	}
+}
