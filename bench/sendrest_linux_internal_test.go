@@ -58,7 +58,7 @@ func TestSendRestLooksForAnIdleClose(t *testing.T) {
 	}
 	// The reader, having taken the second reply (1), waits until the
 	// third message's send has ended: the close is still to be read.
-	taken, sent := make(chan struct{}), make(chan struct{})
+	taken, second, sent := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	replyTaken = func(k uint64) {
 		if k == 1 {
 			close(taken)
@@ -66,23 +66,32 @@ func TestSendRestLooksForAnIdleClose(t *testing.T) {
 		}
 	}
 	sendEnds = func(k uint64) {
-		if k == 2 {
+		switch k {
+		case 1:
+			close(second)
+		case 2:
 			close(sent)
 		}
 	}
-	// The open loop's round that finds the third message due is held
-	// until the run has stopped (Ctrl-C, once the server has closed):
-	// so sendRest sends it.
+	// The open loop's first round that finds the third message due, the
+	// second sent, is held until the second's reply is taken and the run
+	// has stopped (Ctrl-C, once the server has closed): so sendRest sends
+	// it. (Held only once the reply was taken, the round was a later one:
+	// a stall past the third's due time with the second's reply owed had
+	// a round find it due with no room, behind, and at the stop it was
+	// held back, never sent, counted unanswered, and the reader waited in
+	// vain for its send: "the third message's send: not within 10 s".)
 	var held atomic.Bool
 	sendTimed = func(r *run) {
 		select {
-		case <-taken:
+		case <-second:
 		default:
 			return
 		}
 		if r.now() < r.scheduleOf(0).due(2) || !held.CompareAndSwap(false, true) {
 			return
 		}
+		wait(taken, "the second reply")
 		wait(closed, "the server's close")
 		cancel()
 		wait(r.stop, "the run's stop")
