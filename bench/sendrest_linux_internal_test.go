@@ -98,9 +98,12 @@ func TestSendRestLooksForAnIdleClose(t *testing.T) {
 	}
 	defer func() { replyTaken, sendEnds, sendTimed = nil, nil, nil }()
 	// Patient and one in flight, as TestOpenLoopIdleCloseWhileReaderStalls;
-	// --duration 10 s a bound: the run stops on the cancel.
+	// --duration 10 s a bound: the run stops on the cancel. A message
+	// every 2 s: at 2 a second, a stall over the second's due time (0.5 s)
+	// had the round that sent it find the third due (1 s), behind, and
+	// the third was held back at the stop as above.
 	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
-		Conns: 1, Depth: 1, Rate: 2, Text: "ascii", Warmup: -1,
+		Conns: 1, Depth: 1, Rate: 0.5, Text: "ascii", Warmup: -1,
 		Duration: 10 * time.Second, Timeout: time.Second, patient: true, oneInFlight: true}
 	rep, err := Run(ctx, cfg)
 	if err != nil {
