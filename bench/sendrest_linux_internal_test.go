@@ -58,7 +58,7 @@ func TestSendRestLooksForAnIdleClose(t *testing.T) {
 	}
 	// The reader, having taken the second reply (1), waits until the
 	// third message's send has ended: the close is still to be read.
-	taken, sent := make(chan struct{}), make(chan struct{})
+	taken, second, sent := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	replyTaken = func(k uint64) {
 		if k == 1 {
 			close(taken)
@@ -66,32 +66,44 @@ func TestSendRestLooksForAnIdleClose(t *testing.T) {
 		}
 	}
 	sendEnds = func(k uint64) {
-		if k == 2 {
+		switch k {
+		case 1:
+			close(second)
+		case 2:
 			close(sent)
 		}
 	}
-	// The open loop's round that finds the third message due is held
-	// until the run has stopped (Ctrl-C, once the server has closed):
-	// so sendRest sends it.
+	// The open loop's first round that finds the third message due, the
+	// second sent, is held until the second's reply is taken and the run
+	// has stopped (Ctrl-C, once the server has closed): so sendRest sends
+	// it. (Held only once the reply was taken, the round was a later one:
+	// a stall past the third's due time with the second's reply owed had
+	// a round find it due with no room, behind, and at the stop it was
+	// held back, never sent, counted unanswered, and the reader waited in
+	// vain for its send: "the third message's send: not within 10 s".)
 	var held atomic.Bool
 	sendTimed = func(r *run) {
 		select {
-		case <-taken:
+		case <-second:
 		default:
 			return
 		}
 		if r.now() < r.scheduleOf(0).due(2) || !held.CompareAndSwap(false, true) {
 			return
 		}
+		wait(taken, "the second reply")
 		wait(closed, "the server's close")
 		cancel()
 		wait(r.stop, "the run's stop")
 	}
 	defer func() { replyTaken, sendEnds, sendTimed = nil, nil, nil }()
 	// Patient and one in flight, as TestOpenLoopIdleCloseWhileReaderStalls;
-	// --duration 10 s a bound: the run stops on the cancel.
+	// --duration 10 s a bound: the run stops on the cancel. A message
+	// every 2 s: at 2 a second, a stall over the second's due time (0.5 s)
+	// had the round that sent it find the third due (1 s), behind, and
+	// the third was held back at the stop as above.
 	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
-		Conns: 1, Depth: 1, Rate: 2, Text: "ascii", Warmup: -1,
+		Conns: 1, Depth: 1, Rate: 0.5, Text: "ascii", Warmup: -1,
 		Duration: 10 * time.Second, Timeout: time.Second, patient: true, oneInFlight: true}
 	rep, err := Run(ctx, cfg)
 	if err != nil {
