@@ -257,9 +257,10 @@ func (f *flight) replied(now int64) bool {
 // close that came with that reply is known from the loop's wait). The
 // writer, woken by the reply, sent what had fallen due before the reader
 // looked past the reply, and a close that came with it found the message
-// owed: counted wrong, "closed before the reply began". Held to most in
-// flight only by a server far behind (or OneInFlight), a send so looks
-// rarely.
+// owed: counted wrong, "closed before the reply began". That reply
+// leaves none owed only where one is the most in flight (OneInFlight, or
+// a connection's share of a budget spread over thousands): elsewhere
+// the look waits for idleLook.
 func (f *flight) idle(now int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
