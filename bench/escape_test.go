@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"shout/bench"
 	"shout/endpoint"
 	"shout/internal/certs"
+	"shout/internal/shouttest"
 )
 
 // The text report and its header escape what a terminal would obey: a
@@ -95,26 +95,11 @@ func TestReportHoldsHandshakeTextAsItIs(t *testing.T) {
 		}
 		return bad.GetCertificate(h)
 	}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(bound))
-				tls.Server(c, srvCfg).Handshake() // (the client refuses the certificate)
-			})
-		}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		tls.Server(c, srvCfg).Handshake() // (the client refuses the certificate)
 	})
-	cfg := bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: ln.Addr().String(), TLS: true},
+	cfg := bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true},
 		TLS: &tls.Config{RootCAs: pool, ServerName: "good.example"}, Churn: true,
 		Conns: 1, Warmup: -1, Duration: busyWindow, Timeout: 5 * time.Second}
 	// Again, up to three times, while no handshake failed while measuring

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,27 +207,13 @@ func silentTLS(t *testing.T) (endpoint.Endpoint, *tls.Config) {
 		t.Fatal(err)
 	}
 	cfg, _ := certs.ServerConfig(store, "")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
 	gone := make(chan struct{})
-	t.Cleanup(func() { close(gone); ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				go func() { <-gone; c.Close() }()
-				io.Copy(io.Discard, tls.Server(c, cfg))
-			})
-		}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		go func() { <-gone; c.Close() }()
+		io.Copy(io.Discard, tls.Server(c, cfg))
 	})
-	return endpoint.Endpoint{Network: "tcp", Address: ln.Addr().String(), TLS: true}, &tls.Config{InsecureSkipVerify: true}
+	t.Cleanup(func() { close(gone) }) // (before the server's own, which waits for its connections)
+	return endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}, &tls.Config{InsecureSkipVerify: true}
 }
 
 // silentUDP is a UDP server that answers nothing.
