@@ -114,14 +114,7 @@ func TestShutdownTwoServesOfOneListener(t *testing.T) {
 					first <- struct{}{}
 				}
 				answeredQueued(t, clients)
-				select {
-				case err := <-stopped:
-					if err != nil {
-						t.Errorf("Shutdown: %v", err)
-					}
-				case <-time.After(2 * bound): // its context ends after bound
-					t.Fatalf("Shutdown did not return %v after its context ended", bound)
-				}
+				shutdownReturned(t, stopped)
 				// Both Serves were done with the listener (it is closed) before
 				// Shutdown returned, and now return. (A Serve counts out of
 				// the stop's wait just before it returns, as net/http's does,
@@ -248,14 +241,7 @@ func TestServeAfterShutdownBeganLeavesTheDrain(t *testing.T) {
 				held = false
 				close(release) // the first Serve drains the queue
 				answeredQueued(t, clients)
-				select {
-				case err := <-stopped:
-					if err != nil {
-						t.Errorf("Shutdown: %v", err)
-					}
-				case <-time.After(2 * bound): // its context ends after bound
-					t.Fatalf("Shutdown did not return %v after its context ended", bound)
-				}
+				shutdownReturned(t, stopped)
 				if c, err := net.DialTimeout(network, ln.Addr().String(), time.Second); err == nil {
 					c.Close()
 					t.Error("still accepting once Shutdown returned")
@@ -352,14 +338,21 @@ func TestDrainClosesTheListenerTheOtherServeHolds(t *testing.T) {
 			case <-time.After(bound):
 				t.Fatal("the second Serve did not return")
 			}
-			select {
-			case err := <-stopped:
-				if err != nil {
-					t.Errorf("Shutdown: %v", err)
-				}
-			case <-time.After(2 * bound): // its context ends after bound
-				t.Fatalf("Shutdown did not return %v after its context ended", bound)
-			}
+			shutdownReturned(t, stopped)
 		})
+	}
+}
+
+// shutdownReturned checks that the Shutdown whose error comes on stopped
+// (see shutdown) returned, without error, before its context ended.
+func shutdownReturned(t *testing.T, stopped <-chan error) {
+	t.Helper()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(2 * bound): // its context ends after bound
+		t.Fatalf("Shutdown did not return %v after its context ended", bound)
 	}
 }
