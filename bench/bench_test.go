@@ -1439,6 +1439,21 @@ func afterLine(t *testing.T, then func(c net.Conn, line string)) string {
 	})
 }
 
+// answerTwo answers c's first two lines, and reports whether it did.
+func answerTwo(c net.Conn) bool {
+	r := bufio.NewReader(c)
+	for range 2 {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if _, err := io.WriteString(c, upper(line)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // upper is the uppercase shout answers with.
 func upper(s string) string { return cases.Upper(language.Und).String(s) }
 
@@ -3275,15 +3290,8 @@ func TestOpenLoopIdleCloseWhileReaderStalls(t *testing.T) {
 	// come to bench's socket as the shutdown returns.
 	closed := make(chan struct{})
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		for range 2 {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, upper(line)); err != nil {
-				return
-			}
+		if !answerTwo(c) {
+			return
 		}
 		c.(*net.TCPConn).CloseWrite()
 		close(closed) // (one connection: the run has one)
@@ -3326,15 +3334,8 @@ func TestOpenLoopIdleCloseFoundBeforeASend(t *testing.T) {
 		t.Skip("the stall is of the goroutine driver's reader")
 	}
 	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		r := bufio.NewReader(c)
-		for range 2 {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, upper(line)); err != nil {
-				return
-			}
+		if !answerTwo(c) {
+			return
 		}
 		closeGracefully(c) // (reading on: the third's write succeeds)
 	})
