@@ -124,10 +124,7 @@ func newFlight(size, most int) *flight {
 func (f *flight) room() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.reading {
-		return f.most - f.q.n - 1
-	}
-	return f.most - f.q.n
+	return f.most - f.inFlight()
 }
 
 // push adds m, the newest, and reports whether it did: not once the
@@ -239,7 +236,7 @@ func (f *flight) replied(now int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.since = now
-	f.afterFull = f.reading && f.most > 0 && f.q.n+1 >= f.most
+	f.afterFull = f.reading && f.most > 0 && f.inFlight() >= f.most
 	if f.afterFull { // (the writer may be waiting for room)
 		select {
 		case f.freed <- struct{}{}:
@@ -264,7 +261,16 @@ func (f *flight) replied(now int64) bool {
 func (f *flight) idle(now int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.q.n == 0 && !f.reading && (now-f.since >= int64(idleLook) || f.afterFull)
+	return f.inFlight() == 0 && (now-f.since >= int64(idleLook) || f.afterFull)
+}
+
+// inFlight is how many messages are in flight: those queued, and the one
+// the reader waits on the reply of. f.mu is held.
+func (f *flight) inFlight() int {
+	if f.reading {
+		return f.q.n + 1
+	}
+	return f.q.n
 }
 
 // idleLook is how long a connection owes nothing before an open loop's

@@ -1071,7 +1071,7 @@ func (l *loop) due(now int64) {
 		// it, the rest was never sent if a write's worth had fallen due,
 		// by which of the loop and the clock ran first.
 		if now < until {
-			if c.behind = c.next <= now && c.next < until; !c.behind {
+			if c.behind = c.next <= now; !c.behind { // (so before until)
 				c.held = untaken
 			}
 		}
