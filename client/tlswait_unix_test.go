@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"shout/client"
 	"shout/internal/certs"
+	"shout/internal/shouttest"
 )
 
 // ConfigContext's ctx ends a wait to read CA (a named pipe nobody writes
@@ -25,9 +25,7 @@ func TestConfigContextEndsTheCAWait(t *testing.T) {
 		t.Skip("macOS: Go's poller cannot wait on a pipe, and a named pipe with no writer is an error at once: no wait to end")
 	}
 	pipe := filepath.Join(t.TempDir(), "ca.pem")
-	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
+	shouttest.NamedPipe(t, pipe)
 	waiting := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -31,9 +31,7 @@ func TestCAWaitIsSaid(t *testing.T) {
 			t.Run(command+flag, func(t *testing.T) {
 				dir := t.TempDir()
 				pipe := filepath.Join(dir, "pem\x1b[31m.pem")
-				if err := syscall.Mkfifo(pipe, 0o600); err != nil {
-					t.Skipf("mkfifo: %v", err)
-				}
+				shouttest.NamedPipe(t, pipe)
 				args := []string{command, flag, pipe, "tls://127.0.0.1:1"}
 				if flag == "--cert" {
 					key := filepath.Join(dir, "key.pem")

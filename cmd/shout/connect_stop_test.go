@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
+
+	"shout/internal/shouttest"
 )
 
 // kill -TSTP stops shout connect with the terminal as it was before shout
@@ -114,9 +116,7 @@ func TestConnectTerminalHistoryFIFO(t *testing.T) {
 	addr, conns := acceptOne(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "hist\x1b[31mory")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	shouttest.NamedPipe(t, fifo)
 	sh, f, scr := startOnTerminal(t, "jobshell", "shout", "connect", "--history", fifo, addr)
 	accepted(t, conns)
 	scr.expect(t, "history "+filepath.Join(dir, `hist\x1b[31mory`)+" is not a regular file: not read, and not saved")

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,9 +23,7 @@ import (
 func TestBenchHTMLToPipe(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
 	fifo := filepath.Join(t.TempDir(), "page")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	shouttest.NamedPipe(t, fifo)
 	page := make(chan string, 1)
 	go func() {
 		f, err := os.Open(fifo) // until shout opens it to write

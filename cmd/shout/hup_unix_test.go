@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"shout/internal/shouttest"
 )
 
 // A SIGHUP that comes while shout serve is still starting (here while it
@@ -24,9 +26,7 @@ import (
 func TestServeSIGHUPWhileStarting(t *testing.T) {
 	p := newPKI(t)
 	fifo := filepath.Join(t.TempDir(), "cert.pem")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
+	shouttest.NamedPipe(t, fifo)
 	cert, err := os.ReadFile(p.serverCert)
 	if err != nil {
 		t.Fatal(err)

@@ -175,9 +175,7 @@ func openedToRead(t *testing.T) (path string, ready <-chan struct{}) {
 // pipeOpenedToRead is openedToRead, the named pipe made at path.
 func pipeOpenedToRead(t *testing.T, path string) (ready <-chan struct{}) {
 	t.Helper()
-	if err := syscall.Mkfifo(path, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
+	shouttest.NamedPipe(t, path)
 	opened := make(chan struct{})
 	writer := make(chan *os.File, 1)
 	go func() {

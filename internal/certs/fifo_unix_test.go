@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"shout/internal/certs"
+	"shout/internal/shouttest"
 )
 
 // bound is how long a test waits for ReadPEM before calling it stuck.
@@ -64,9 +65,7 @@ func readPEMContext(t *testing.T, ctx context.Context, path string, unblock func
 func fifo(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "cert.pem")
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Skip("no named pipes here:", err)
-	}
+	shouttest.NamedPipe(t, p)
 	return p
 }
 
@@ -223,9 +222,7 @@ func TestReloadFIFONoWriter(t *testing.T) {
 	if err := os.Remove(cert); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(cert, 0o600); err != nil {
-		t.Skip("no named pipes here:", err)
-	}
+	shouttest.NamedPipe(t, cert)
 	done := make(chan error, 1)
 	go func() { done <- s.Reload(context.Background()) }()
 	select {
@@ -447,9 +444,7 @@ func TestReadPEMWaitNoticeKeepsTheNameRaw(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a\x1b[31m\nb.pem")
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Skip("no named pipes here:", err)
-	}
+	shouttest.NamedPipe(t, p)
 	w := writeEnd(t, p)
 	ctx, said := notices()
 	first := make(chan string, 1)
