@@ -402,7 +402,11 @@ type Report struct {
 	// reached bench, so neither the server nor the network lost them.
 	// They are counted in Lost too, and DroppedByBench is at most Lost less Late (a
 	// reply to a warm-up message, dropped just after measuring began, is
-	// not lost and may be among the drops). A socket that got datagrams
+	// not lost and may be among the drops). A reply dropped will never
+	// come: at a signal in the wait at the end (WaitCut), as many of those
+	// owed as the drops must have been, beyond the replies already lost
+	// (the kernel does not say which it dropped), are lost, not
+	// Unawaited. A socket that got datagrams
 	// answering nothing owed (duplicates, unsolicited) counts no drops
 	// here: they may have been those, and the lost the server's.
 	DroppedByBench int64 `json:"dropped_by_bench,omitempty"`
@@ -513,12 +517,14 @@ type Report struct {
 	// WaitCut says that a signal (Ctrl-C) ended the wait for the replies
 	// owed at the end, after DrainS, once the window was measured whole:
 	// the run is not Interrupted. What was still owed then is Unawaited,
-	// or lost if its Timeout was up.
+	// or lost if its Timeout was up or bench's own socket dropped its
+	// reply (DroppedByBench).
 	WaitCut bool `json:"wait_cut,omitempty"`
 	// Unawaited counts the messages whose replies were still owed, within
 	// Timeout, when a signal ended the wait for them (WaitCut): neither
 	// lost nor checked, and in no other count. They make the run not all
-	// right, as not every reply was checked.
+	// right, as not every reply was checked. A reply bench's own socket
+	// dropped is not among them: it is lost (see DroppedByBench).
 	Unawaited int64 `json:"unawaited,omitempty"`
 	// CutShort, if not empty, says why the run ended before DurationS:
 	// every connection (socket) had failed for good, so nothing was left
@@ -1268,14 +1274,17 @@ func (r *run) cutWait() int64 {
 // gaveUp counts a measured message whose reply will not come, due at at
 // (run.now(); in a closed loop, and for a datagram, sent then): lost,
 // unless a signal ended the wait at the end (cutWait) before its Timeout
-// was up; then it is unawaited. A reply whose Timeout was up by then
-// would have been late: lost, whatever came.
-func (r *run) gaveUp(at int64) {
+// was up; then it is unawaited (but for a reply bench's own socket
+// dropped: see udpSocket.lostToDrops). A reply whose Timeout was up by
+// then would have been late: lost, whatever came. It reports whether it
+// counted the message lost.
+func (r *run) gaveUp(at int64) (lost bool) {
 	if cut := r.waitCut.Load(); cut != 0 && (r.cfg.patient || cut-at < int64(r.cfg.Timeout)) {
 		r.unawaited.Add(1)
-		return
+		return false
 	}
 	r.lost.Add(1)
+	return true
 }
 
 // start hands the connections to the driver that serves them best, or
