@@ -402,7 +402,11 @@ type Report struct {
 	// reached bench, so neither the server nor the network lost them.
 	// They are counted in Lost too, and DroppedByBench is at most Lost less Late (a
 	// reply to a warm-up message, dropped just after measuring began, is
-	// not lost and may be among the drops). A socket that got datagrams
+	// not lost and may be among the drops). A reply dropped will never
+	// come: at a signal in the wait at the end (WaitCut), as many of those
+	// owed as the drops must have been, beyond the replies already lost
+	// (the kernel does not say which it dropped), are lost, not
+	// Unawaited. A socket that got datagrams
 	// answering nothing owed (duplicates, unsolicited) counts no drops
 	// here: they may have been those, and the lost the server's.
 	DroppedByBench int64 `json:"dropped_by_bench,omitempty"`
@@ -513,12 +517,14 @@ type Report struct {
 	// WaitCut says that a signal (Ctrl-C) ended the wait for the replies
 	// owed at the end, after DrainS, once the window was measured whole:
 	// the run is not Interrupted. What was still owed then is Unawaited,
-	// or lost if its Timeout was up.
+	// or lost if its Timeout was up or bench's own socket dropped its
+	// reply (DroppedByBench).
 	WaitCut bool `json:"wait_cut,omitempty"`
 	// Unawaited counts the messages whose replies were still owed, within
 	// Timeout, when a signal ended the wait for them (WaitCut): neither
 	// lost nor checked, and in no other count. They make the run not all
-	// right, as not every reply was checked.
+	// right, as not every reply was checked. A reply bench's own socket
+	// dropped is not among them: it is lost (see DroppedByBench).
 	Unawaited int64 `json:"unawaited,omitempty"`
 	// CutShort, if not empty, says why the run ended before DurationS:
 	// every connection (socket) had failed for good, so nothing was left
@@ -1158,7 +1164,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	elapsed, began, cut, interrupted := r.clock(ctx)
+	w := r.clock(ctx)
 	// Stop sending (clock has, if measuring ended), and give the replies
 	// still owed up to Timeout (giveUpAfter) to come; what has not come by
 	// then is lost. The window measured whole, a signal in that wait
@@ -1169,7 +1175,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.halt()
 	stopped := time.Now()
 	var cutBy <-chan struct{}
-	if !interrupted {
+	if !w.interrupted {
 		cutBy = ctx.Done()
 	}
 	d.drain(stopped.Add(cfg.giveUpAfter()), cutBy)
@@ -1177,23 +1183,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.collect()
 	r.countUnsent()
 	switch {
-	case cut && cfg.Endpoint.Network == "udp" && r.refused.Load() == int64(cfg.Conns) && !r.heard.Load():
+	case w.cutShort && cfg.Endpoint.Network == "udp" && r.refused.Load() == int64(cfg.Conns) && !r.heard.Load():
 		// Nothing listens there: as unreachable as a refused TCP connect.
 		return nil, &UnreachableError{*r.refusal.Load()}
-	case cut && !began:
+	case w.cutShort && !w.began:
 		first := errors.New("?")
 		if p := r.firstWarmErr.Load(); p != nil {
 			first = r.hinted(*p)
 		}
 		return nil, fmt.Errorf("every %s failed in the warm-up, before measuring; the first: %w", r.connWord(), first)
 	}
-	rep := r.report(elapsed, interrupted)
+	rep := r.report(w.measured, w.interrupted)
 	if hint := r.silence(); hint != "" && rep.Messages == 0 && rep.FirstMismatch != "" {
 		// Every reply wrong, and not a byte of one came.
 		rep.firstMismatch = fmt.Errorf("%w; %s", rep.firstMismatch, hint)
 		rep.FirstMismatch = rep.firstMismatch.Error()
 	}
-	if cut {
+	if w.cutShort {
 		rep.CutShort = fmt.Sprintf("every %s had failed", r.connWord())
 		if cfg.Endpoint.Network != "udp" && !cfg.Reconnect {
 			rep.CutShort += ", and none is made again without reconnect"
@@ -1268,14 +1274,17 @@ func (r *run) cutWait() int64 {
 // gaveUp counts a measured message whose reply will not come, due at at
 // (run.now(); in a closed loop, and for a datagram, sent then): lost,
 // unless a signal ended the wait at the end (cutWait) before its Timeout
-// was up; then it is unawaited. A reply whose Timeout was up by then
-// would have been late: lost, whatever came.
-func (r *run) gaveUp(at int64) {
+// was up; then it is unawaited (but for a reply bench's own socket
+// dropped: see udpSocket.lostToDrops). A reply whose Timeout was up by
+// then would have been late: lost, whatever came. It reports whether it
+// counted the message lost.
+func (r *run) gaveUp(at int64) (lost bool) {
 	if cut := r.waitCut.Load(); cut != 0 && (r.cfg.patient || cut-at < int64(r.cfg.Timeout)) {
 		r.unawaited.Add(1)
-		return
+		return false
 	}
 	r.lost.Add(1)
+	return true
 }
 
 // start hands the connections to the driver that serves them best, or
@@ -1475,13 +1484,20 @@ func (r *run) inWindow(at int64) bool {
 	return at >= r.windowFrom.Load() && at < r.windowUntil.Load()
 }
 
+// clocked is how the clock ended the run's measured time.
+type clocked struct {
+	measured time.Duration // how long was measured
+	began    bool          // measuring began
+	// cutShort: every connection (socket) had failed, and nothing was
+	// left to measure; interrupted: ctx ended.
+	cutShort, interrupted bool
+}
+
 // clock runs the warm-up and the measured time, printing progress, and
-// returns how long was measured, whether measuring began, whether the
-// run was cut short because every connection had failed, and whether it
-// was interrupted. It ends early if ctx ends (interrupted), or when no
-// connection is left: without one nothing more can be measured, and the
-// window ends there.
-func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut, interrupted bool) {
+// says how it ended (clocked). It ends early if ctx ends (interrupted),
+// or when no connection is left (cut short): without one nothing more
+// can be measured, and the window ends there.
+func (r *run) clock(ctx context.Context) clocked {
 	from, until := r.windowFrom.Load(), r.windowUntil.Load()
 	at := func(t int64) time.Time { return r.epoch.Add(time.Duration(t)) }
 	if wait := time.Until(at(from)); wait > 0 {
@@ -1492,11 +1508,11 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut, in
 		case <-time.After(wait):
 		case <-ctx.Done():
 			r.windowUntil.Store(from) // nothing measured
-			return 0, false, false, true
+			return clocked{interrupted: true}
 		case <-r.allGone:
 			if r.now() < from {
 				r.windowUntil.Store(from)
-				return 0, false, true, false
+				return clocked{cutShort: true}
 			}
 			// They failed once the window had begun, this goroutine
 			// woken late (the warm-up's time and allGone both ready):
@@ -1580,17 +1596,17 @@ func (r *run) clock(ctx context.Context) (measured time.Duration, began, cut, in
 			if windowTimeUp != nil {
 				windowTimeUp(r)
 			}
-			return end(time.Now(), false), true, false, false
+			return clocked{measured: end(time.Now(), false), began: true}
 		case <-ctx.Done():
-			return end(time.Now(), true), true, false, true
+			return clocked{measured: end(time.Now(), true), began: true, interrupted: true}
 		case <-r.allGone:
 			if r.now() >= r.windowUntil.Load() {
 				// They failed after the window's end, this goroutine
 				// woken late (done and allGone both ready): the window
 				// was measured whole, and the run is not cut short.
-				return end(time.Now(), false), true, false, false
+				return clocked{measured: end(time.Now(), false), began: true}
 			}
-			return end(time.Now(), true), true, true, false
+			return clocked{measured: end(time.Now(), true), began: true, cutShort: true}
 		}
 	}
 }

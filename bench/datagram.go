@@ -207,6 +207,12 @@ type udpSocket struct {
 	inflight    int      // pending datagrams
 	senderDone  bool     // the run has stopped: no more sends
 	dropsBefore int64    // the socket's drops when measuring began, -1 before
+	// givenUp counts the datagrams given up (lost, or the warm-up's)
+	// whose replies have not come since, as far as the ring knows:
+	// those the socket's drops may be of, besides the replies owed at a
+	// cut; unawaited, the measured ones owed at a cut, not waited for
+	// (see lostToDrops).
+	givenUp, unawaited int64
 	// unowed: the reader got a datagram that answers nothing owed (a
 	// duplicate, one naming no datagram sent): the socket's drops may be
 	// of such datagrams, not replies, and are not said to be replies.
@@ -269,8 +275,10 @@ func (u *udpSocket) expireAt(now time.Time, patient bool) {
 		if s.pending {
 			s.pending = false
 			u.inflight--
-			if s.measured {
-				u.r.gaveUp(int64(s.sentAt.Sub(u.r.epoch)))
+			if s.measured && !u.r.gaveUp(int64(s.sentAt.Sub(u.r.epoch))) {
+				u.unawaited++
+			} else {
+				u.givenUp++
 			}
 			u.release()
 		}
@@ -332,6 +340,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	}
 	switch {
 	case wasGone: // answered after it was counted lost and left the ring
+		u.givenUp--
 		r.arrive(len(reply), at)
 		if d := now.Sub(goneAt); d < r.cfg.Timeout || r.cfg.patientFor(seq) { // (expire counts one lost at Timeout)
 			// In time: the ring at its largest wrapped onto it,
@@ -372,6 +381,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		u.release()
 	default: // answered after it was counted lost: late
 		s.answered = true
+		u.givenUp--
 		r.arrive(len(reply), at) // it came, as a late stream reply does
 		if s.measured {
 			r.late.Add(1)
@@ -474,15 +484,41 @@ func (u *udpSocket) finish() {
 		readQueued(c, buf, len(u.ring), func(n int) bool { return u.take(buf[:n], time.Now()) })
 	default:
 	}
+	// The drops as the reader ended: a reply the socket dropped after
+	// that came when bench no longer read, and was not waited for.
+	// (A refused socket is done, and its drops are not counted.)
+	counted := !wasRefused && u.dropsBefore >= 0 && !u.unowed // (the reader is done: done is closed)
+	var dropped int64
+	if counted {
+		dropped = socketDrops(c) - u.dropsBefore
+	}
 	u.expireAt(time.Now().Add(u.r.cfg.Timeout), false) // Run's deadline has passed, or a signal cut the wait: all that is owed is lost (or not waited for: gaveUp)
 	if udpRingEnded != nil {
 		udpRingEnded(u.peak, u.gone.peak)
 	}
-	if wasRefused { // before or while waiting: the socket is done
-		return
+	if counted {
+		u.r.droppedHere.Add(dropped)
+		u.lostToDrops(dropped)
 	}
-	if u.dropsBefore >= 0 && !u.unowed { // (the reader is done: done is closed)
-		u.r.droppedHere.Add(socketDrops(c) - u.dropsBefore)
+}
+
+// lostToDrops counts lost, not waited for, as many of the replies owed
+// at a cut as the socket's dropped replies (dropped of them) must have
+// been: those beyond the datagrams given up with no reply. A reply the
+// socket dropped will never come, and is bench's doing (DroppedByBench),
+// not the server's; counted not waited for, it was said to be one that
+// might have come, and DroppedByBench, at most Lost, left it out. Only
+// those it must have been: a drop may be of a reply to one given up
+// (lost in the window, or the warm-up's, late), and which it was the
+// kernel does not say.
+func (u *udpSocket) lostToDrops(dropped int64) {
+	u.mu.Lock()
+	n := min(max(dropped-u.givenUp, 0), u.unawaited)
+	u.unawaited -= n
+	u.mu.Unlock()
+	if n > 0 {
+		u.r.unawaited.Add(-n)
+		u.r.lost.Add(n)
 	}
 }
 
@@ -527,6 +563,7 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 	}
 	if s.pending { // the ring, at its largest, wrapped onto an unanswered datagram
 		u.inflight--
+		u.givenUp++
 		if s.measured {
 			u.r.lost.Add(1)
 		}

@@ -165,3 +165,107 @@ func TestSignalInFinalWaitWakesTheLoopAgain(t *testing.T) {
 		})
 	}
 }
+
+// A reply bench's own UDP socket dropped will never come: at a signal in
+// the wait at the end, the replies owed that the kernel says the socket
+// dropped are lost, and bench's doing (DroppedByBench), not merely not
+// waited for. They were counted not waited for, and DroppedByBench, at
+// most those lost, said none: the report had the user believe those
+// replies might have come, and the kernel's drops went unsaid.
+func TestSignalInFinalWaitLosesDropsAtBench(t *testing.T) {
+	const burstOf = 64
+	was := udpReadBuffer
+	udpReadBuffer = 1 // the kernel's least: a few datagrams
+	release := make(chan struct{})
+	udpReaderStart = func() { <-release }
+	var sent atomic.Int64 // measured datagrams
+	sentNoted = func(_ *run, _ int64, measured bool) {
+		if measured {
+			sent.Add(1)
+		}
+	}
+	defer func() { udpReadBuffer, udpReaderStart, windowEnded, sentNoted = was, nil, nil, nil }()
+	// The server answers the first burstOf datagrams together, as bench
+	// does not read (its reader held until the window ends): the socket
+	// keeps what fits and drops the rest. It answers nothing after them.
+	// The Timeout is minutes: nothing is lost in the window, and every
+	// reply owed at the cut is within it.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() { pc.Close(); wg.Wait() }()
+	var releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	defer let()
+	burst := make(chan struct{}) // closed once the replies went (a loopback send drops or queues at once)
+	wg.Go(func() {
+		type held struct {
+			p    []byte
+			from net.Addr
+		}
+		var first []held
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if len(first) == burstOf {
+				continue
+			}
+			first = append(first, held{[]byte(strings.ToUpper(string(buf[:n]))), from})
+			if len(first) == burstOf {
+				for _, h := range first {
+					pc.WriteTo(h.p, h.from)
+				}
+				close(burst)
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var burstInWindow bool
+	windowEnded = func() {
+		select {
+		case <-burst:
+			burstInWindow = true
+		default:
+		}
+		let()
+		cancel()
+	}
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()},
+		Conns: 1, Rate: 1000, Warmup: -1, Duration: 300 * time.Millisecond, Timeout: 10 * time.Minute, Text: "ascii"}
+	rep := runWithin(ctx, t, cfg)
+	if !burstInWindow {
+		t.Skip("the window ended before the server answered: bench read the replies")
+	}
+	if !rep.WaitCut {
+		t.Fatal("the wait was not cut")
+	}
+	n := sent.Load()
+	if rep.DroppedByBench <= 0 || rep.Lost != rep.DroppedByBench || rep.Messages+rep.Lost > burstOf ||
+		rep.Messages+rep.Lost+rep.Unawaited != n {
+		t.Errorf("%d dropped by bench's own socket, %d lost, %d messages, %d not waited for, of %d sent; want some of the %d answered dropped, those lost, and the rest not waited for",
+			rep.DroppedByBench, rep.Lost, rep.Messages, rep.Unawaited, n, burstOf)
+	}
+	if rep.DroppedByBench == 0 {
+		return
+	}
+	// The text report and the page say so: lost, dropped by bench.
+	var text, page strings.Builder
+	rep.WriteText(&text)
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	lost := fmt.Sprintf("%d lost (%d dropped by bench's own sockets", rep.Lost, rep.DroppedByBench)
+	if !strings.Contains(text.String(), lost) {
+		t.Errorf("the text report does not say %q:\n%s", lost, text.String())
+	}
+	lost = fmt.Sprintf(`<th>lost</th><td class="n">%d</td><td>%d dropped by bench's own sockets`, rep.Lost, rep.DroppedByBench)
+	if !strings.Contains(page.String(), lost) {
+		t.Errorf("the page does not say %q:\n%s", lost, page.String())
+	}
+}
