@@ -36,7 +36,7 @@ type benchCmd struct {
 	Lang           string        `placeholder:"TAG" help:"Language tailoring of the expected reply (tr, az, el)."`
 	Timeout        time.Duration `default:"5s" help:"A reply later than this after its message is lost; a TCP connection with no reply for this long, an error; at the end, how long owed replies are waited for. Not connecting: see --connect-timeout."`
 	ConnectTimeout time.Duration `name:"connect-timeout" default:"5s" help:"How long each connect, and TLS handshake, may take (--churn's and --reconnect's too)."`
-	SourceIPs      int           `name:"source-ips" default:"0" help:"Spread TCP connections and UDP sockets to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16."`
+	SourceIPs      int           `name:"source-ips" default:"0" help:"Spread TCP connections and UDP sockets to a loopback IPv4 server over 127.0.0.1 to 127.0.0.N, against running out of ephemeral ports and per-address limits. 0: enough for at most 1,000 per address, and at least 16 (or one a connection, where there are fewer)."`
 	JSON           bool          `name:"json" help:"Write the report to stdout as one line of JSON with every figure (the text goes to stderr)."`
 	HTML           fileName      `name:"html" placeholder:"FILE" predictor:"file" help:"Also write the report as one HTML page with charts, which opens without a network."`
 	Churn          bool          `help:"A new connection for each message (connect, send, half-close, reply, close): measures connections, and TLS handshakes, per second."`
