@@ -188,6 +188,9 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			case <-hups:
 				continue
 			case s := <-sigs:
+				if echoes(began, signalClock().Sub(beganAt), s) {
+					continue // a relay's copy says nothing
+				}
 				if !hurries(began, s) {
 					if !told {
 						go func() {
@@ -196,9 +199,6 @@ func (cmd *benchCmd) Run(std *stdio) error {
 						}()
 						told = true
 					}
-					continue
-				}
-				if echoes(began, signalClock().Sub(beganAt), s) {
 					continue
 				}
 				why := "a second " + s.String()

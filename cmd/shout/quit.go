@@ -101,9 +101,11 @@ func takeQuit() (release func()) {
 // began the stop, nil if none did (serve: a listener failed; then any
 // signal hurries). A person presses Ctrl-C (SIGINT) again to hurry, and
 // SIGQUIT means now. SIGTERM after
-// SIGTERM is the same request again, not a plea to hurry: GNU timeout
-// sends two (to shout, then to its process group), and supervisors
-// (Kubernetes, docker stop, systemd) send one and then SIGKILL.
+// SIGTERM is the same request again, not a plea to hurry: supervisors
+// (Kubernetes, docker stop, systemd) send one and then SIGKILL, and a
+// person or script that sends another means the stop asked for. (GNU
+// timeout's copy of its SIGTERM is an echo, which the callers ask about
+// first: it says nothing.)
 func hurries(began, s os.Signal) bool {
 	return s != syscall.SIGTERM || began != syscall.SIGTERM
 }
@@ -114,9 +116,9 @@ func hurries(began, s os.Signal) bool {
 // Ctrl-C twice takes longer (a held key repeats after a quarter second).
 const echoWindow = 100 * time.Millisecond
 
-// signalClock is bench's clock for the echo window: a test's stops
-// while a signal's copy is on its way, which on a busy machine may take
-// longer than the window.
+// signalClock is the clock of the echo window, serve's and bench's: a
+// test's stops while a signal's copy is on its way, which on a busy
+// machine may take longer than the window.
 var signalClock = time.Now
 
 // echoes reports whether signal s, come after began (the signal that
@@ -125,8 +127,10 @@ var signalClock = time.Now
 // command and then to the command's process group, so Ctrl-C on
 // `timeout 60 shout bench` at a shell prompt (SIGINT to the terminal's
 // foreground group, timeout and shout alike) reaches shout three times
-// at once, and `timeout -s INT` sends two. Such a copy says nothing,
-// neither hurrying the stop nor being told "already stopping".
+// at once, `timeout -s INT` sends two, and so does timeout's own SIGTERM
+// when its time is up. Such a copy says nothing, neither hurrying the
+// stop nor being told "already stopping": callers ask echoes before
+// hurries.
 func echoes(began os.Signal, since time.Duration, s os.Signal) bool {
 	return s == began && since < echoWindow
 }

@@ -119,7 +119,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	starting, started := watchStart(sigs)
 	defer started()
 	stopped := func(s os.Signal, err error) error {
-		began, beganAt = s, time.Now()
+		began, beganAt = s, signalClock()
 		return stoppedStarting(log, s, err)
 	}
 	// A start that fails after a signal came ends as the signal asked:
@@ -271,7 +271,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		log.Error("a listener failed; shutting down", "err", failed, "timeout", timeout)
 	case s := <-sigs:
 		ready(false) // first: a load balancer stops sending new clients
-		began, beganAt = s, time.Now()
+		began, beganAt = s, signalClock()
 		if s == syscall.SIGQUIT {
 			log.Warn("stopping now", "signal", s.String())
 			closeNow(srv, log)
@@ -303,14 +303,14 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		for {
 			select {
 			case s := <-sigs:
+				if echoes(began, signalClock().Sub(beganAt), s) {
+					continue // a relay's copy says nothing
+				}
 				if !hurries(began, s) {
 					if !told {
 						log.Info("already stopping: SIGTERM again does not hurry the stop; Ctrl-C (SIGINT) or SIGQUIT does", "signal", s.String())
 						told = true
 					}
-					continue
-				}
-				if echoes(began, time.Since(beganAt), s) {
 					continue
 				}
 				log.Warn(cut+": stopping now", "signal", s.String())
@@ -685,7 +685,7 @@ func closeLog(logs *asynclog.Handler, sigs <-chan os.Signal, began os.Signal, be
 		for {
 			select {
 			case s := <-sigs:
-				if echoes(began, time.Since(beganAt), s) || !hurries(began, s) {
+				if echoes(began, signalClock().Sub(beganAt), s) || !hurries(began, s) {
 					continue
 				}
 				cancel()
