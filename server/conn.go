@@ -757,46 +757,59 @@ func (c *conn) linger() {
 	giveUp := time.Now().Add(lingerBound(linger))
 	unsent, lastInput, lastTaken := c.unsent(), time.Now(), time.Now()
 	var by time.Time
-	for {
-		// Move the deadline coarsely, as the timeout watcher does.
-		if now := time.Now(); by.Sub(now) < linger-linger/8 {
-			if by = now.Add(linger); by.After(giveUp) {
-				by = giveUp
-			}
-			if c.c.SetReadDeadline(by) != nil {
-				return
-			}
+	wait := func(until time.Time) bool {
+		if by = until; by.After(giveUp) {
+			by = giveUp
 		}
+		return c.c.SetReadDeadline(by) == nil
+	}
+	if !wait(lastInput.Add(linger)) {
+		return
+	}
+	for {
 		n, err := c.c.Read(*buf)
 		if c.trace != nil && (n > 0 || !errors.Is(err, os.ErrDeadlineExceeded)) {
 			c.trace.Discard(n, err)
 		}
 		if err == nil {
-			lastInput = time.Now()
+			// Move the deadline coarsely, as the timeout watcher does.
+			if lastInput = time.Now(); by.Sub(lastInput) < linger-linger/8 && !wait(lastInput.Add(linger)) {
+				return
+			}
 			continue
 		}
 		now := time.Now()
 		if !errors.Is(err, os.ErrDeadlineExceeded) || now.After(giveUp) {
 			return // end of file, a failed connection, or too long
 		}
-		by = time.Time{} // set again: Shutdown or the watcher may have moved it
+		// Whatever woke the read (this deadline, or Shutdown's or the
+		// watcher's, which moved it), the deadline is set again below to
+		// this linger's own end, not a Linger from the wake.
 		if inputWaits(c.accepted) {
 			// The client sent in time, but this goroutine ran later than
 			// the deadline (a busy machine): its input is read, and
 			// lingered after, as any other.
 			lastInput = now
+			if !wait(now.Add(linger)) {
+				return
+			}
 			continue
 		}
 		left := c.unsent()
 		if left < unsent {
 			unsent, lastTaken = left, now
 		}
+		next := now.Add(linger) // replies queued, the client takes some: look again
 		switch {
 		case now.Sub(lastInput) < linger:
+			next = lastInput.Add(linger)
 		case left == 0:
 			return // every reply delivered, and a Linger without input
 		case now.Sub(lastTaken) >= stuck:
 			return // replies queued, but the client takes none
+		}
+		if !wait(next) {
+			return
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -198,5 +199,49 @@ func TestRejectedLingerGivesBackItsPlace(t *testing.T) {
 	<-srv.Ended()
 	if n := len(srv.lingering); n != 0 {
 		t.Errorf("after the lingers ended, %d of the places for lingering are still taken; want 0", n)
+	}
+}
+
+// wokenConn is a client that sends nothing after a graceful close: its
+// first read is woken at once, as the timeout watcher (an IdleTimeout
+// shorter than Linger, on a rejected connection) or Shutdown (its past
+// deadline) wakes a lingering one, after the clock has moved on; its
+// second reads the client's end of file. It keeps the read deadlines set.
+type wokenConn struct {
+	net.Conn
+	reads     int
+	deadlines []time.Time
+}
+
+func (w *wokenConn) SetReadDeadline(t time.Time) error {
+	w.deadlines = append(w.deadlines, t)
+	return nil
+}
+
+func (w *wokenConn) Read([]byte) (int, error) {
+	if w.reads++; w.reads > 1 {
+		return 0, io.EOF
+	}
+	for start := time.Now(); !time.Now().After(start); { // the clock moves on: the wake comes later than the linger began
+	}
+	return 0, os.ErrDeadlineExceeded
+}
+
+// A lingering close that another's deadline wakes early (the timeout
+// watcher's, as for a connection rejected with an IdleTimeout shorter
+// than Linger; Shutdown's, which wakes every read) still ends a Linger
+// after the client's input stopped, as the event loops' does: it lingered
+// a Linger from the wake instead, so a rejected connection was held for
+// IdleTimeout + Linger (3 s for 1 s and 2 s), and a stop during a linger
+// waited a whole Linger more.
+func TestLingerWokenEarlyKeepsItsEnd(t *testing.T) {
+	w := &wokenConn{}
+	c := &conn{srv: &Server{Linger: time.Hour, Logger: slog.New(slog.DiscardHandler)}, accepted: w, c: w}
+	c.linger()
+	if len(w.deadlines) < 2 {
+		t.Fatalf("read deadlines %v: want one for the linger, and one set again after the early wake", w.deadlines)
+	}
+	if first, again := w.deadlines[0], w.deadlines[1]; again.After(first) {
+		t.Errorf("woken early, the linger's deadline moved %v later; want it kept (a Linger after the last input)", again.Sub(first))
 	}
 }

@@ -97,7 +97,9 @@ type Server struct {
 	// rejected: its write side is shut at once (the client reads end of
 	// file) and what it sends is read and discarded for up to Linger, so
 	// the close sends no reset; meanwhile it counts against neither limit.
-	// Zero or negative means no limit.
+	// Past 256 rejected connections lingering at once, another is closed
+	// at once (a client that had sent reads a reset). Zero or negative
+	// means no limit.
 	MaxConns int
 
 	// MaxConnsPerIP is the most stream connections from one IP address
