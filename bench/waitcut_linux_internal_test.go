@@ -412,3 +412,86 @@ func givenUpDropsRun(t *testing.T, timeout time.Duration, most int) bool {
 	}
 	return true
 }
+
+// At a signal in the wait at the end, a socket's drops move no more of
+// the replies owed to lost than were owed: drops the reader never saw
+// may be of duplicates, and outnumber them. Here the server answers its
+// first few datagrams several times over, together, while bench does
+// not read: the socket keeps a few of the first replies and drops the
+// rest, duplicates the reader never sees, more than bench sent in all.
+// Moved without that bound, the owed not waited for counted less than
+// none, and lost more than were sent.
+func TestSignalInFinalWaitMovesNoMoreThanOwed(t *testing.T) {
+	const answer, copies = 16, 5
+	was := udpReadBuffer
+	udpReadBuffer = 1 // the kernel's least: a few datagrams
+	release := make(chan struct{})
+	udpReaderStart = func() { <-release }
+	var sent atomic.Int64
+	sentNoted = func(_ *run, _ int64, measured bool) {
+		if measured {
+			sent.Add(1)
+		}
+	}
+	defer func() { udpReadBuffer, udpReaderStart, windowEnded, sentNoted = was, nil, nil, nil }()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() { pc.Close(); wg.Wait() }()
+	var releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	defer let()
+	burst := make(chan struct{}) // closed once the replies went
+	wg.Go(func() {
+		var first [][]byte
+		var from net.Addr
+		buf := make([]byte, 65536)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if len(first) == answer {
+				continue
+			}
+			from = addr
+			first = append(first, []byte(strings.ToUpper(string(buf[:n]))))
+			if len(first) == answer {
+				for range copies { // each answered once first, then again
+					for _, p := range first {
+						pc.WriteTo(p, from)
+					}
+				}
+				close(burst)
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var burstInWindow bool
+	windowEnded = func() {
+		select {
+		case <-burst:
+			burstInWindow = true
+		default:
+		}
+		let()
+		cancel()
+	}
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()},
+		Conns: 1, Rate: 100, Warmup: -1, Duration: 600 * time.Millisecond, Timeout: 10 * time.Minute, Text: "ascii"}
+	rep := runWithin(ctx, t, cfg)
+	if !burstInWindow {
+		t.Skip("the window ended before the server answered: bench read the replies")
+	}
+	if !rep.WaitCut {
+		t.Fatal("the wait was not cut")
+	}
+	n := sent.Load()
+	if rep.Unawaited < 0 || rep.Lost > n || rep.Messages+rep.Lost+rep.Unawaited != n || rep.DroppedByBench > rep.Lost-rep.Late {
+		t.Errorf("%d not waited for, %d lost (%d late, %d dropped by bench's own socket), %d messages, of %d sent; want none less than 0, and each sent in one count",
+			rep.Unawaited, rep.Lost, rep.Late, rep.DroppedByBench, rep.Messages, n)
+	}
+}
