@@ -173,6 +173,20 @@ func TestSignalInFinalWaitWakesTheLoopAgain(t *testing.T) {
 // most those lost, said none: the report had the user believe those
 // replies might have come, and the kernel's drops went unsaid.
 func TestSignalInFinalWaitLosesDropsAtBench(t *testing.T) {
+	// A run whose window ended before the burst (a stalled machine) is
+	// run again: skipped, 1 in 10 under stalls, it showed nothing.
+	for try := range 5 {
+		if losesDropsRun(t) {
+			return
+		}
+		t.Logf("run %d of at most 5: the window ended before the server answered", try+1)
+	}
+	t.Skip("in 5 runs the window always ended before the server answered: bench read the replies")
+}
+
+// losesDropsRun is one run of TestSignalInFinalWaitLosesDropsAtBench; it
+// reports false if the window ended before the server answered.
+func losesDropsRun(t *testing.T) bool {
 	const burstOf = 64
 	was := udpReadBuffer
 	udpReadBuffer = 1 // the kernel's least: a few datagrams
@@ -240,7 +254,7 @@ func TestSignalInFinalWaitLosesDropsAtBench(t *testing.T) {
 		Conns: 1, Rate: 1000, Warmup: -1, Duration: 300 * time.Millisecond, Timeout: 10 * time.Minute, Text: "ascii"}
 	rep := runWithin(ctx, t, cfg)
 	if !burstInWindow {
-		t.Skip("the window ended before the server answered: bench read the replies")
+		return false
 	}
 	if !rep.WaitCut {
 		t.Fatal("the wait was not cut")
@@ -252,7 +266,7 @@ func TestSignalInFinalWaitLosesDropsAtBench(t *testing.T) {
 			rep.DroppedByBench, rep.Lost, rep.Messages, rep.Unawaited, n, burstOf)
 	}
 	if rep.DroppedByBench == 0 {
-		return
+		return true
 	}
 	// The text report and the page say so: lost, dropped by bench.
 	var text, page strings.Builder
@@ -268,6 +282,7 @@ func TestSignalInFinalWaitLosesDropsAtBench(t *testing.T) {
 	if !strings.Contains(page.String(), lost) {
 		t.Errorf("the page does not say %q:\n%s", lost, page.String())
 	}
+	return true
 }
 
 // At a signal in the wait at the end, a socket's drops that may have been
@@ -422,6 +437,18 @@ func givenUpDropsRun(t *testing.T, timeout time.Duration, most int) bool {
 // Moved without that bound, the owed not waited for counted less than
 // none, and lost more than were sent.
 func TestSignalInFinalWaitMovesNoMoreThanOwed(t *testing.T) {
+	for try := range 5 {
+		if movesNoMoreRun(t) {
+			return
+		}
+		t.Logf("run %d of at most 5: the window ended before the server answered", try+1)
+	}
+	t.Skip("in 5 runs the window always ended before the server answered: bench read the replies")
+}
+
+// movesNoMoreRun is one run of TestSignalInFinalWaitMovesNoMoreThanOwed;
+// it reports false if the window ended before the server answered.
+func movesNoMoreRun(t *testing.T) bool {
 	const answer, copies = 16, 5
 	was := udpReadBuffer
 	udpReadBuffer = 1 // the kernel's least: a few datagrams
@@ -484,7 +511,7 @@ func TestSignalInFinalWaitMovesNoMoreThanOwed(t *testing.T) {
 		Conns: 1, Rate: 100, Warmup: -1, Duration: 600 * time.Millisecond, Timeout: 10 * time.Minute, Text: "ascii"}
 	rep := runWithin(ctx, t, cfg)
 	if !burstInWindow {
-		t.Skip("the window ended before the server answered: bench read the replies")
+		return false
 	}
 	if !rep.WaitCut {
 		t.Fatal("the wait was not cut")
@@ -494,4 +521,5 @@ func TestSignalInFinalWaitMovesNoMoreThanOwed(t *testing.T) {
 		t.Errorf("%d not waited for, %d lost (%d late, %d dropped by bench's own socket), %d messages, of %d sent; want none less than 0, and each sent in one count",
 			rep.Unawaited, rep.Lost, rep.Late, rep.DroppedByBench, rep.Messages, n)
 	}
+	return true
 }
