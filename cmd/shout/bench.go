@@ -162,7 +162,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 			stopNow(s, "SIGQUIT")
 		}
 		caught <- s
-		again := "again"
+		again := "Ctrl-C again"
 		if s != os.Interrupt {
 			again = "Ctrl-C"
 		}
