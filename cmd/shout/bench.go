@@ -23,7 +23,7 @@ import (
 )
 
 type benchCmd struct {
-	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path. Default: ${default}."`
+	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path. A bare port is on 127.0.0.1. Default: ${default}."`
 
 	Conns          int           `default:"50" help:"Connections (TCP, Unix) or sockets (UDP)."`
 	Size           int           `default:"64" help:"Bytes per message, newline included (UDP: datagram size, a 20-digit sequence number included)."`
