@@ -847,11 +847,18 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 	e := errors.New(s)
 	if !closed { // a reply cut short is no other mode's
 		if m := r.modeOf(got, want); m != "" {
-			e = named.Errorf("%s; it is the reply %s %s expects: if the server is meant to answer so, run bench with %s %s", s, optMode, m, optMode, m)
+			e = otherMode{named.Errorf("%s; it is the reply %s %s expects: if the server is meant to answer so, run bench with %s %s", s, optMode, m, optMode, m)}
 		}
 	}
 	r.firstMismatch.CompareAndSwap(nil, &e)
 }
+
+// otherMode is a first wrong reply that another mode's reply is
+// (modeOf): a server that answers every message so, consistently, and
+// whose wrong replies after it are that, not a stream out of step.
+type otherMode struct{ error }
+
+func (e otherMode) Unwrap() error { return e.error }
 
 // modeOf is the other mode whose reply got is, to the message whose
 // reply in the run's mode is want (one of the run's own), or "". Bench

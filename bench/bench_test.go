@@ -414,6 +414,22 @@ func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 			if named != tc.want {
 				t.Errorf("first wrong reply names %q, want %q: %s", named, tc.want, rep.FirstMismatch)
 			}
+			// The wrong after the first are that mode's replies, not a
+			// stream out of step: the report guessed a newline cut or
+			// added, for an echo server, beside the mode it named.
+			if rep.MismatchesAfter == 0 {
+				return
+			}
+			var text, page strings.Builder
+			rep.WriteText(&text)
+			if err := rep.WriteHTML(&page); err != nil {
+				t.Fatal(err)
+			}
+			for _, out := range []string{text.String(), page.String()} {
+				if guessed := strings.Contains(out, "cut or added a newline"); guessed != (tc.want == "") {
+					t.Errorf("the report guesses a newline cut or added: %v, want %v (first wrong reply names %q):\n%s", guessed, tc.want == "", named, text.String())
+				}
+			}
 		})
 	}
 }

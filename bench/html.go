@@ -35,7 +35,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		*Report
 		Loop, Verdict, UnsentText  string
 		MeasuredConns, ServedConns string
-		UnawaitedWhy               string
+		UnawaitedWhy, OutOfStep    string
 		TimelineSpan               float64
 		UPlotJS                    template.JS
 		UPlotCSS                   template.CSS
@@ -47,6 +47,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		MeasuredConns: r.measuredConns(),
 		ServedConns:   r.servedConns(),
 		UnawaitedWhy:  unawaitedWhy,
+		OutOfStep:     r.outOfStep(),
 		TimelineSpan:  r.timelineSpan(),
 		UPlotJS:       template.JS(uplotJS),
 		UPlotCSS:      template.CSS(uplotCSS),
@@ -124,7 +125,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <table id="totals">
 <tr><th>messages</th><td class="n">{{.Messages}}</td><td>{{printf "%.0f" .MessagesPerSec}} msg/s, {{mb .BytesPerSec}} MB/s of replies came while measuring</td></tr>
 <tr><th>latency</th><td colspan="2">{{if .Messages}}p50 {{us .LatencyUS.P50}}, p90 {{us .LatencyUS.P90}}, p99 {{us .LatencyUS.P99}}, p99.9 {{us .LatencyUS.P999}}, max {{us .LatencyUS.Max}}{{else}}none: no reply to time{{end}}</td></tr>
-<tr><th>wrong</th><td class="n">{{.Mismatches}}</td>{{if .MismatchesAfter}}<td>{{.MismatchesAfter}} after an earlier wrong reply on the same connection, with no right one between: if the server cut or added a newline, right replies compared with the wrong message</td>{{end}}</tr>
+<tr><th>wrong</th><td class="n">{{.Mismatches}}</td>{{if .MismatchesAfter}}<td>{{.MismatchesAfter}} after an earlier wrong reply on the same connection, with no right one between{{.OutOfStep}}</td>{{end}}</tr>
 <tr><th>lost</th><td class="n">{{.Lost}}</td>{{if or .Late .DroppedByBench}}<td>{{if .Late}}{{.Late}} came later than the timeout{{if .DroppedByBench}}; {{end}}{{end}}{{if .DroppedByBench}}{{.DroppedByBench}} dropped by bench's own sockets (their receive buffers full: bench did not read in time){{end}}</td>{{end}}</tr>
 <tr><th>errors</th><td class="n">{{.Errors}}</td></tr>
 {{- if .Unawaited}}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -68,6 +69,19 @@ func (r *Report) printable() Report {
 	return shown
 }
 
+// outOfStep is what the wrong replies after an earlier one may be, said
+// after their count: one newline cut or added puts a stream out of step,
+// and they may be right replies compared with the wrong message. Not
+// where the first wrong reply was another mode's: that server answers
+// every message so (the first wrong reply says which), and the rest are
+// that.
+func (r *Report) outOfStep() string {
+	if errors.As(r.firstMismatch, new(otherMode)) {
+		return ""
+	}
+	return ": if the server cut or added a newline, right replies compared with the wrong message"
+}
+
 func (r *Report) writeText(w io.Writer) {
 	measured := fmt.Sprintf("%.2fs", r.MeasuredS)
 	switch {
@@ -108,9 +122,7 @@ func (r *Report) writeText(w io.Writer) {
 	// failed or the run ended: say so only then.
 	wrong := fmt.Sprintf("%d wrong", r.Mismatches)
 	if r.MismatchesAfter > 0 {
-		// One newline cut or added puts a stream out of step: say how many
-		// of the wrong may be right replies compared with the wrong message.
-		wrong += fmt.Sprintf(" (%d of them after an earlier wrong reply on the same connection, with no right one between: if the server cut or added a newline, right replies compared with the wrong message)", r.MismatchesAfter)
+		wrong += fmt.Sprintf(" (%d of them after an earlier wrong reply on the same connection, with no right one between%s)", r.MismatchesAfter, r.outOfStep())
 	}
 	switch {
 	case r.Network == "udp":
