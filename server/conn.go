@@ -831,9 +831,16 @@ func lingerBound(linger time.Duration) time.Duration {
 }
 
 // reasonOf names why a connection ended with err, keeping err for the
-// observer when no reason names it; other is the reason then.
+// observer when no reason names it; other is the reason then. A write
+// timeout resets the connection too (see reset).
 func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
 	timeout := errors.Is(err, os.ErrDeadlineExceeded)
+	if timeout && writing {
+		// Only the watcher sets a write deadline: the client took none of
+		// its reply for WriteTimeout, and is dropped (even at a stop,
+		// which names it so).
+		c.reset()
+	}
 	switch {
 	case c.srv.cutByStop(err):
 		return ReasonShutdown
@@ -848,6 +855,35 @@ func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
 	}
 	c.sess.info.Err = err
 	return other
+}
+
+// reset ends a TCP connection, however wrapped, with a reset: a normal
+// close sends FIN after the replies queued, so a client that reads them
+// later takes a reply cut short for a whole one, and the kernel holds
+// them, up to the send buffer, on a socket no limit counts any more, for
+// as long as the client's window stays shut. SO_LINGER with a zero time
+// makes the close send RST and free them at once. A wrapped socket is
+// closed here, beneath its wrapper: the wrapper's own goodbye (TLS's
+// close_notify) would wait up to 5 s to be written to a client that takes
+// nothing, and cannot follow a record cut short anyway; the caller's
+// close still releases the wrapper. A Unix socket has no reset: what was
+// queued waits in the client's receive queue, the client's to read.
+func (c *conn) reset() {
+	nc := c.accepted
+	for range 4 { // a wrapper's wrapper, at most: not a loop
+		switch w := nc.(type) {
+		case *net.TCPConn:
+			w.SetLinger(0)
+			if net.Conn(w) != c.c {
+				w.Close()
+			}
+			return
+		case interface{ NetConn() net.Conn }: // *tls.Conn, wrapGuard
+			nc = w.NetConn()
+		default:
+			return
+		}
+	}
 }
 
 // temporary reports whether an accept error may pass: out of file

@@ -51,10 +51,10 @@
 // gracefully (its client reads end of file, not a reset), and observers
 // are told why. IdleTimeout: a connection that sends nothing for that
 // long is closed, gracefully. WriteTimeout: a client that stops reading
-// is dropped when a reply cannot be written for that long while it takes
-// none of what was sent (on Linux; elsewhere the write's time alone
-// counts); until then it holds one buffer (2×ReadSize) and nothing more
-// is read from it.
+// is dropped, over TCP with a reset, when a reply cannot be written for
+// that long while it takes none of what was sent (on Linux; elsewhere
+// the write's time alone counts); until then it holds one buffer
+// (2×ReadSize) and nothing more is read from it.
 // SourceRate: each datagram source address (all its ports together, and
 // an IPv6 address's /64: a forger picks the port; a loopback source, whose
 // replies never leave this host, each port apart) gets that many

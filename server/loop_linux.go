@@ -1796,6 +1796,14 @@ func (l *loop) sweep() {
 			if l.stopped {
 				r = ReasonShutdown
 			}
+			if !c.unix {
+				// Reset, not closed: a close would send FIN after the
+				// replies queued, and the client, reading them later,
+				// would take a reply cut short for a whole one; the
+				// kernel would hold them, up to the send buffer, on a
+				// socket no limit counts any more.
+				resetOnClose(int(c.fd))
+			}
 			l.close(c, r)
 		case c.pend != nil:
 		case c.state == lingering:

@@ -103,9 +103,19 @@ func setInt(fd, level, opt, v int) bool {
 	return e == 0
 }
 
-// closeFD closes a socket; it does not block, since none has SO_LINGER.
+// closeFD closes a socket; it does not block, since none has SO_LINGER
+// but with a zero time (resetOnClose), which does not wait.
 func closeFD(fd int) {
 	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
+// resetOnClose makes the close of a TCP socket send a reset: SO_LINGER
+// with a zero time makes it send RST and free the send queue at once,
+// where a normal close sends FIN after that queue and leaves the kernel
+// holding it, up to the send buffer, while the peer's window stays shut.
+func resetOnClose(fd int) {
+	l := unix.Linger{Onoff: 1}
+	syscall.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
 }
 
 // addrOf is the TCP or Unix address in rsa, as net's accepted connections

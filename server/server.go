@@ -115,14 +115,19 @@ type Server struct {
 	// 1 s), so one fires after between its value and one check more.
 	IdleTimeout time.Duration
 
-	// WriteTimeout closes a stream connection whose reply cannot be
+	// WriteTimeout drops a stream connection whose reply cannot be
 	// written for this long: a client that stops reading. On Linux a
 	// client that takes some of the socket's send queue within it is not
 	// dropped, however slowly it reads, even while the kernel, which
 	// wakes a blocked write only once a third of the send buffer is free,
 	// holds the reply back; elsewhere the write's time alone counts.
 	// Until then it holds one buffer of at most 2×ReadSize and reads
-	// nothing more. Zero or negative means no timeout.
+	// nothing more. A TCP connection (under TLS too) is dropped with a
+	// reset: its client reads the reset, not the replies queued and then
+	// end of file, a reply cut short it could not tell from a whole one,
+	// and the kernel frees them at once. A Unix socket has no reset: its
+	// client reads what was queued, then end of file. Zero or negative
+	// means no timeout.
 	WriteTimeout time.Duration
 
 	// Linger bounds a graceful close, which shuts the write side after
