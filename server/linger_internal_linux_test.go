@@ -40,16 +40,18 @@ func lingerPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 // linger peeks at, has a byte waiting all along: a read the deadline cut
 // finds input waiting, as a goroutine that ran late would.) It notes the
 // first read deadline set past bound after the first deadline, and ends
-// (end of file) at the first read after one, or after 10 s.
+// (end of file) at the first read after one, or after 10 s. It counts the
+// deadlines set.
 type feedConn struct {
 	net.Conn
 	bound           time.Duration
 	first, deadline time.Time
 	beyond          time.Time
+	sets            int
 }
 
 func (f *feedConn) SetReadDeadline(t time.Time) error {
-	if f.first.IsZero() {
+	if f.sets++; f.first.IsZero() {
 		f.first = time.Now()
 	}
 	if f.deadline = t; f.beyond.IsZero() && t.After(f.first.Add(f.bound)) {
@@ -84,6 +86,28 @@ func TestLingerGivesUpWhileInputKeepsComing(t *testing.T) {
 	if !f.beyond.IsZero() {
 		t.Errorf("read deadline set %v after the linger began, input coming all along; want at most %v (%d Lingers)",
 			f.beyond.Sub(f.first), f.bound, maxLingerRounds)
+	}
+}
+
+// A lingering close moves its read deadline coarsely, as the timeout
+// watcher does: not at every read of a client that keeps sending, even
+// once the deadline is held at the bound (there, it was: the deadline,
+// an eighth of a Linger short of a Linger away, was set again, to the
+// bound, at each read).
+func TestLingerMovesItsDeadlineCoarsely(t *testing.T) {
+	sc, cc := lingerPair(t)
+	if _, err := cc.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitReadable(t, sc)
+	const linger = 5 * time.Millisecond
+	f := &feedConn{Conn: sc, bound: lingerBound(linger)}
+	c := &conn{srv: &Server{Linger: linger, Logger: slog.New(slog.DiscardHandler)}, accepted: sc, c: f}
+	c.linger()
+	// Each set comes more than an eighth of a Linger after the one
+	// before: 8 a Linger at most (with room).
+	if most := 10 * maxLingerRounds; f.sets > most {
+		t.Errorf("read deadline set %d times in %d Lingers; want %d at most (once an eighth of a Linger)", f.sets, maxLingerRounds, most)
 	}
 }
 
