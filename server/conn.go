@@ -772,8 +772,10 @@ func (c *conn) linger() {
 			c.trace.Discard(n, err)
 		}
 		if err == nil {
-			// Move the deadline coarsely, as the timeout watcher does.
-			if lastInput = time.Now(); by.Sub(lastInput) < linger-linger/8 && !wait(lastInput.Add(linger)) {
+			// Move the deadline coarsely, as the timeout watcher does;
+			// held at giveUp, it moves no more.
+			lastInput = time.Now()
+			if by.Before(giveUp) && by.Sub(lastInput) < linger-linger/8 && !wait(lastInput.Add(linger)) {
 				return
 			}
 			continue
