@@ -173,37 +173,51 @@ func TestSignalInFinalWaitWakesTheLoopAgain(t *testing.T) {
 // most those lost, said none: the report had the user believe those
 // replies might have come, and the kernel's drops went unsaid.
 func TestSignalInFinalWaitLosesDropsAtBench(t *testing.T) {
-	// A run whose window ended before the burst (a stalled machine) is
-	// run again: skipped, 1 in 10 under stalls, it showed nothing.
-	for try := range 5 {
-		if losesDropsRun(t) {
-			return
-		}
-		t.Logf("run %d of at most 5: the window ended before the server answered", try+1)
-	}
-	t.Skip("in 5 runs the window always ended before the server answered: bench read the replies")
+	inBurstCut(t, "the window ended before the server answered", losesDropsRun)
 }
 
-// losesDropsRun is one run of TestSignalInFinalWaitLosesDropsAtBench; it
-// reports false if the window ended before the server answered.
-func losesDropsRun(t *testing.T) bool {
-	const burstOf = 64
+// inBurstCut runs run (a burstCut test's) until it makes its case, at
+// most 5 times: a run whose window ended before the burst (a stalled
+// machine) showed nothing, and is run again, rather than skipped (1 in
+// 10 under stalls); why not is what the log says of such a run.
+func inBurstCut(t *testing.T, whyNot string, run func(t *testing.T) bool) {
+	t.Helper()
+	for try := range 5 {
+		if run(t) {
+			return
+		}
+		t.Logf("run %d of at most 5: %s", try+1, whyNot)
+	}
+	t.Skipf("in 5 runs, every time %s", whyNot)
+}
+
+// A burstCut is the run the cut-wait drop tests make: a UDP stand-in
+// answers the first burst datagrams together, each copies times, and
+// nothing after, while bench's reader, its socket's receive buffer the
+// kernel's least (a few datagrams), is held until the window ends: the
+// socket keeps what fits and drops the rest. The window's end cuts the
+// wait for the replies owed at once, as a signal does.
+type burstCut struct {
+	burst, copies     int
+	rate              float64
+	duration, timeout time.Duration
+	// sent, if not nil, is told of each datagram bench sent (sentNoted);
+	// answered, if not nil, of the sequence number of each the stand-in
+	// answers.
+	sent     func(r *run, at int64, measured bool)
+	answered func(seq uint64)
+}
+
+// run makes the run and returns its report, or nil if the window ended
+// before the stand-in answered.
+func (b burstCut) run(t *testing.T) *Report {
+	t.Helper()
 	was := udpReadBuffer
-	udpReadBuffer = 1 // the kernel's least: a few datagrams
+	udpReadBuffer = 1
 	release := make(chan struct{})
 	udpReaderStart = func() { <-release }
-	var sent atomic.Int64 // measured datagrams
-	sentNoted = func(_ *run, _ int64, measured bool) {
-		if measured {
-			sent.Add(1)
-		}
-	}
+	sentNoted = b.sent
 	defer func() { udpReadBuffer, udpReaderStart, windowEnded, sentNoted = was, nil, nil, nil }()
-	// The server answers the first burstOf datagrams together, as bench
-	// does not read (its reader held until the window ends): the socket
-	// keeps what fits and drops the rest. It answers nothing after them.
-	// The Timeout is minutes: nothing is lost in the window, and every
-	// reply owed at the cut is within it.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -226,13 +240,19 @@ func losesDropsRun(t *testing.T) bool {
 			if err != nil {
 				return
 			}
-			if len(first) == burstOf {
+			if len(first) == b.burst {
 				continue
 			}
+			if b.answered != nil {
+				seq, _ := seqOf(buf[:n])
+				b.answered(seq)
+			}
 			first = append(first, held{[]byte(strings.ToUpper(string(buf[:n]))), from})
-			if len(first) == burstOf {
-				for _, h := range first {
-					pc.WriteTo(h.p, h.from)
+			if len(first) == b.burst {
+				for range b.copies { // each answered once first, then again
+					for _, h := range first {
+						pc.WriteTo(h.p, h.from)
+					}
 				}
 				close(burst)
 			}
@@ -251,13 +271,38 @@ func losesDropsRun(t *testing.T) bool {
 		cancel()
 	}
 	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()},
-		Conns: 1, Rate: 1000, Warmup: -1, Duration: 300 * time.Millisecond, Timeout: 10 * time.Minute, Text: "ascii"}
+		Conns: 1, Rate: b.rate, Warmup: -1, Duration: b.duration, Timeout: b.timeout, Text: "ascii"}
 	rep := runWithin(ctx, t, cfg)
 	if !burstInWindow {
-		return false
+		return nil
 	}
 	if !rep.WaitCut {
 		t.Fatal("the wait was not cut")
+	}
+	return rep
+}
+
+// measuredSent is a burstCut's sent that counts the measured datagrams
+// in n.
+func measuredSent(n *atomic.Int64) func(*run, int64, bool) {
+	return func(_ *run, _ int64, measured bool) {
+		if measured {
+			n.Add(1)
+		}
+	}
+}
+
+// losesDropsRun is one run of TestSignalInFinalWaitLosesDropsAtBench; it
+// reports false if the window ended before the server answered. The
+// Timeout is minutes: nothing is lost in the window, and every reply
+// owed at the cut is within it.
+func losesDropsRun(t *testing.T) bool {
+	const burstOf = 64
+	var sent atomic.Int64 // measured datagrams
+	rep := burstCut{burst: burstOf, copies: 1, rate: 1000, duration: 300 * time.Millisecond, timeout: 10 * time.Minute,
+		sent: measuredSent(&sent)}.run(t)
+	if rep == nil {
+		return false
 	}
 	n := sent.Load()
 	if rep.DroppedByBench <= 0 || rep.Lost != rep.DroppedByBench || rep.Messages+rep.Lost > burstOf ||
@@ -306,16 +351,9 @@ func TestSignalInFinalWaitKeepsOwedOfDropsOfGivenUp(t *testing.T) {
 		{"at a wrap", 10 * time.Minute, 256},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// A run whose window ended before the burst, or with one of
-			// the answered owed at the cut (a stalled machine), is run
-			// again.
-			for try := range 5 {
-				if givenUpDropsRun(t, tc.timeout, tc.most) {
-					return
-				}
-				t.Logf("run %d of at most 5: the burst was not lost in the window", try+1)
-			}
-			t.Skip("in 5 runs the burst was never lost in the window")
+			// A run with one of the answered owed at the cut is run
+			// again too.
+			inBurstCut(t, "the burst was not lost in the window", func(t *testing.T) bool { return givenUpDropsRun(t, tc.timeout, tc.most) })
 		})
 	}
 }
@@ -325,85 +363,32 @@ func TestSignalInFinalWaitKeepsOwedOfDropsOfGivenUp(t *testing.T) {
 // answered, or not all lost, in the window.
 func givenUpDropsRun(t *testing.T, timeout time.Duration, most int) bool {
 	const burstOf = 64
-	wasBuffer, wasMost := udpReadBuffer, maxUDPRing
-	udpReadBuffer, maxUDPRing = 1, most // the kernel's least: a few datagrams
-	release := make(chan struct{})
-	udpReaderStart = func() { <-release }
+	was := maxUDPRing
+	maxUDPRing = most
+	defer func() { maxUDPRing = was }()
 	var (
-		mu    sync.Mutex // guards what follows, which the sender adds to
-		ran   *run
-		sends []int64 // when each datagram was sent, by its sequence number (one socket)
+		mu       sync.Mutex // guards what follows, which the sender and the stand-in add to
+		ran      *run
+		sends    []int64 // when each datagram was sent, by its sequence number (one socket)
+		answered = make(map[uint64]bool)
 	)
-	sentNoted = func(r *run, at int64, measured bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		ran = r
-		if !measured {
-			t.Errorf("datagram %d was sent in the warm-up, with none", len(sends))
-		}
-		sends = append(sends, at)
-	}
-	defer func() {
-		udpReadBuffer, maxUDPRing = wasBuffer, wasMost
-		udpReaderStart, windowEnded, sentNoted = nil, nil, nil
-	}()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer func() { pc.Close(); wg.Wait() }()
-	var releaseOnce sync.Once
-	let := func() { releaseOnce.Do(func() { close(release) }) }
-	defer let()
-	burst := make(chan struct{}) // closed once the replies went
-	answered := make(map[uint64]bool)
-	wg.Go(func() {
-		type held struct {
-			p    []byte
-			from net.Addr
-		}
-		var first []held
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
+	rep := burstCut{burst: burstOf, copies: 1, rate: 1000, duration: 600 * time.Millisecond, timeout: timeout,
+		sent: func(r *run, at int64, measured bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			ran = r
+			if !measured {
+				t.Errorf("datagram %d was sent in the warm-up, with none", len(sends))
 			}
-			if len(first) == burstOf {
-				continue
-			}
-			seq, _ := seqOf(buf[:n])
+			sends = append(sends, at)
+		},
+		answered: func(seq uint64) {
+			mu.Lock()
+			defer mu.Unlock()
 			answered[seq] = true
-			first = append(first, held{[]byte(strings.ToUpper(string(buf[:n]))), from})
-			if len(first) == burstOf {
-				for _, h := range first {
-					pc.WriteTo(h.p, h.from)
-				}
-				close(burst)
-			}
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var burstInWindow bool
-	windowEnded = func() {
-		select {
-		case <-burst:
-			burstInWindow = true
-		default:
-		}
-		let()
-		cancel()
-	}
-	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()},
-		Conns: 1, Rate: 1000, Warmup: -1, Duration: 600 * time.Millisecond, Timeout: timeout, Text: "ascii"}
-	rep := runWithin(ctx, t, cfg)
-	if !burstInWindow {
+		}}.run(t)
+	if rep == nil {
 		return false
-	}
-	if !rep.WaitCut {
-		t.Fatal("the wait was not cut")
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -437,84 +422,17 @@ func givenUpDropsRun(t *testing.T, timeout time.Duration, most int) bool {
 // Moved without that bound, the owed not waited for counted less than
 // none, and lost more than were sent.
 func TestSignalInFinalWaitMovesNoMoreThanOwed(t *testing.T) {
-	for try := range 5 {
-		if movesNoMoreRun(t) {
-			return
-		}
-		t.Logf("run %d of at most 5: the window ended before the server answered", try+1)
-	}
-	t.Skip("in 5 runs the window always ended before the server answered: bench read the replies")
+	inBurstCut(t, "the window ended before the server answered", movesNoMoreRun)
 }
 
 // movesNoMoreRun is one run of TestSignalInFinalWaitMovesNoMoreThanOwed;
 // it reports false if the window ended before the server answered.
 func movesNoMoreRun(t *testing.T) bool {
-	const answer, copies = 16, 5
-	was := udpReadBuffer
-	udpReadBuffer = 1 // the kernel's least: a few datagrams
-	release := make(chan struct{})
-	udpReaderStart = func() { <-release }
 	var sent atomic.Int64
-	sentNoted = func(_ *run, _ int64, measured bool) {
-		if measured {
-			sent.Add(1)
-		}
-	}
-	defer func() { udpReadBuffer, udpReaderStart, windowEnded, sentNoted = was, nil, nil, nil }()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer func() { pc.Close(); wg.Wait() }()
-	var releaseOnce sync.Once
-	let := func() { releaseOnce.Do(func() { close(release) }) }
-	defer let()
-	burst := make(chan struct{}) // closed once the replies went
-	wg.Go(func() {
-		var first [][]byte
-		var from net.Addr
-		buf := make([]byte, 65536)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if len(first) == answer {
-				continue
-			}
-			from = addr
-			first = append(first, []byte(strings.ToUpper(string(buf[:n]))))
-			if len(first) == answer {
-				for range copies { // each answered once first, then again
-					for _, p := range first {
-						pc.WriteTo(p, from)
-					}
-				}
-				close(burst)
-			}
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var burstInWindow bool
-	windowEnded = func() {
-		select {
-		case <-burst:
-			burstInWindow = true
-		default:
-		}
-		let()
-		cancel()
-	}
-	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()},
-		Conns: 1, Rate: 100, Warmup: -1, Duration: 600 * time.Millisecond, Timeout: 10 * time.Minute, Text: "ascii"}
-	rep := runWithin(ctx, t, cfg)
-	if !burstInWindow {
+	rep := burstCut{burst: 16, copies: 5, rate: 100, duration: 600 * time.Millisecond, timeout: 10 * time.Minute,
+		sent: measuredSent(&sent)}.run(t)
+	if rep == nil {
 		return false
-	}
-	if !rep.WaitCut {
-		t.Fatal("the wait was not cut")
 	}
 	n := sent.Load()
 	if rep.Unawaited < 0 || rep.Lost > n || rep.Messages+rep.Lost+rep.Unawaited != n || rep.DroppedByBench > rep.Lost-rep.Late {
