@@ -745,7 +745,8 @@ func (c *conn) shutWrite() bool {
 // while input keeps coming (a client still sending has not read our end
 // of file yet), Linger after it stops, and while replies are still
 // queued, as long as the client takes some within WriteTimeout (or
-// Linger, without one); in all, maxLingerRounds×Linger at most.
+// Linger, without one), looking at them every lingerEvery; in all,
+// maxLingerRounds×Linger at most.
 func (c *conn) linger() {
 	linger := c.srv.linger()
 	stuck := linger // how long a client may take no reply
@@ -801,7 +802,10 @@ func (c *conn) linger() {
 		if left < unsent {
 			unsent, lastTaken = left, now
 		}
-		next := now.Add(linger) // replies queued, the client takes some: look again
+		// Replies queued, the client takes some: look again as often as
+		// the event loops do, so that the close comes as soon after the
+		// client takes the last one (or stops taking any) as theirs.
+		next := now.Add(lingerEvery(linger))
 		switch {
 		case now.Sub(lastInput) < linger:
 			next = lastInput.Add(linger)
@@ -814,6 +818,12 @@ func (c *conn) linger() {
 			return
 		}
 	}
+}
+
+// lingerEvery is how often a lingering close looks at its replies still
+// queued, in both drivers: an eighth of Linger, within 5 ms and 1 s.
+func lingerEvery(linger time.Duration) time.Duration {
+	return min(max(linger/8, 5*time.Millisecond), time.Second)
 }
 
 // maxLingerRounds bounds, in Lingers, how long a graceful close waits for

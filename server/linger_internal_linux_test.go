@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,10 +154,10 @@ func (s *silentConn) Read([]byte) (int, error) {
 	return 0, os.ErrDeadlineExceeded
 }
 
-// A lingering close whose replies are still queued, to a client that is
-// not stuck yet (WriteTimeout is long), looks at them again a Linger
-// later, not at once: it waits, and reads no more than once a Linger.
-func TestLingerAtQueuedRepliesWaits(t *testing.T) {
+// queuedPair is lingerPair's server side, with replies queued that the
+// client does not read (the send queue full), and its raw connection.
+func queuedPair(t *testing.T) (*net.TCPConn, syscall.RawConn) {
+	t.Helper()
 	sc, cc := lingerPair(t)
 	cc.SetReadBuffer(4 << 10)
 	sc.SetWriteBuffer(4 << 10)
@@ -164,13 +165,20 @@ func TestLingerAtQueuedRepliesWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Replies the client does not read, until the send queue is full.
 	sc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	for range 1024 { // 64 MiB at most; full long before
 		if _, err := sc.Write(make([]byte, 64<<10)); err != nil {
 			break
 		}
 	}
+	return sc, raw
+}
+
+// A lingering close whose replies are still queued, to a client that is
+// not stuck yet (WriteTimeout is long), looks at them again a lingerEvery
+// later, not at once: it waits, and reads no more than once a lingerEvery.
+func TestLingerAtQueuedRepliesWaits(t *testing.T) {
+	sc, raw := queuedPair(t)
 	const linger = 20 * time.Millisecond
 	s := &silentConn{Conn: sc, start: time.Now()}
 	c := &conn{srv: &Server{Linger: linger, WriteTimeout: time.Hour, Logger: slog.New(slog.DiscardHandler)}, accepted: sc, c: s, raw: raw}
@@ -178,8 +186,77 @@ func TestLingerAtQueuedRepliesWaits(t *testing.T) {
 		t.Fatal("no reply queued")
 	}
 	c.linger()
-	if most := maxLingerRounds + 2; s.reads > most {
-		t.Errorf("the linger read %d times over %d Lingers at most, its replies queued; want %d at most (once a Linger)",
-			s.reads, maxLingerRounds, most)
+	every := lingerEvery(linger)
+	if most := int(lingerBound(linger)/every) + 2; s.reads > most {
+		t.Errorf("the linger read %d times over %d Lingers at most, its replies queued; want %d at most (once %v)",
+			s.reads, maxLingerRounds, most, every)
+	}
+}
+
+// lookConn is a client that sends nothing, as silentConn, and takes no
+// reply. Of each read deadline set after a read, it keeps how far past
+// the time it was set it lies, the longest of those, and ends (end of
+// file) at its read after the most'th.
+type lookConn struct {
+	net.Conn
+	deadline    time.Time
+	reads, most int
+	sets        int
+	longest     time.Duration
+}
+
+func (l *lookConn) SetReadDeadline(t time.Time) error {
+	if l.deadline = t; l.reads > 0 {
+		l.sets++
+		l.longest = max(l.longest, time.Until(t))
+	}
+	return nil
+}
+
+func (l *lookConn) Read([]byte) (int, error) {
+	if l.reads++; l.reads > l.most {
+		return 0, io.EOF
+	}
+	time.Sleep(time.Until(l.deadline)) // (none if it passed)
+	return 0, os.ErrDeadlineExceeded
+}
+
+// A lingering close whose replies stay queued, its client's input quiet,
+// looks at them again every lingerEvery, as the event loops' sweeps do:
+// each read deadline set after a look lies at most that far from when it
+// was set (a stall before it was set only brings it nearer). It looked a
+// whole Linger later instead, so it closed up to a Linger after the
+// client had taken every reply, and up to two after it stopped taking
+// any, where the loops closed within a sweep.
+func TestLingerLooksAtQueuedRepliesAsTheLoopsDo(t *testing.T) {
+	sc, raw := queuedPair(t)
+	const linger = 80 * time.Millisecond
+	l := &lookConn{Conn: sc, most: 8}
+	c := &conn{srv: &Server{Linger: linger, WriteTimeout: time.Hour, Logger: slog.New(slog.DiscardHandler)}, accepted: sc, c: l, raw: raw}
+	if c.unsent() == 0 {
+		t.Fatal("no reply queued")
+	}
+	c.linger()
+	if l.sets == 0 {
+		t.Fatal("no read deadline set after a look")
+	}
+	if every := lingerEvery(linger); l.longest > every {
+		t.Errorf("read deadline set %v ahead after a look at queued replies; want %v at most (lingerEvery, the loops' sweep; Linger %v)",
+			l.longest, every, linger)
+	}
+}
+
+// lingerEvery is an eighth of Linger, within 5 ms and 1 s.
+func TestLingerEvery(t *testing.T) {
+	for _, tc := range []struct{ linger, want time.Duration }{
+		{time.Millisecond, 5 * time.Millisecond},
+		{40 * time.Millisecond, 5 * time.Millisecond},
+		{80 * time.Millisecond, 10 * time.Millisecond},
+		{2 * time.Second, 250 * time.Millisecond},
+		{time.Hour, time.Second},
+	} {
+		if got := lingerEvery(tc.linger); got != tc.want {
+			t.Errorf("lingerEvery(%v) = %v; want %v", tc.linger, got, tc.want)
+		}
 	}
 }

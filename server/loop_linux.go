@@ -809,7 +809,7 @@ func (l *loop) at(fd int) *lconn {
 }
 
 // sweepEvery is how often the loop looks at its connections' clocks:
-// as the timeout watcher does, and while any linger, an eighth of Linger.
+// as the timeout watcher does, and while any linger, every lingerEvery.
 func (l *loop) sweepEvery() time.Duration {
 	s := l.srv
 	d := time.Duration(-1)
@@ -817,7 +817,7 @@ func (l *loop) sweepEvery() time.Duration {
 		d = s.sweepEvery()
 	}
 	if l.slow > 0 {
-		g := min(max(s.linger()/8, 5*time.Millisecond), time.Second)
+		g := lingerEvery(s.linger())
 		if d < 0 || g < d {
 			d = g
 		}
