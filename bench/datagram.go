@@ -169,7 +169,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		u.sendClosed()
 		return
 	}
-	r.openLoop(i, u.sendDue, u.refused, nil)
+	r.openLoop(i, u.sendDue, u.refused, &u.failedAt, nil)
 }
 
 // udpSocket is one socket of a run: its sender (udpWorker's goroutine)
@@ -191,6 +191,7 @@ type udpSocket struct {
 	// flight is lost.
 	refused    chan struct{}
 	refuseOnce sync.Once
+	failedAt   failedWhen // when it failed for good (see afterFailure)
 	// ended, once for the socket: a send that failed ends it, and a
 	// refusal its reader meets after that would end it again.
 	// warm: the failure was counted the warm-up's (see run.ended).
@@ -300,6 +301,7 @@ func (u *udpSocket) refuse(err error) {
 			r.refusal.Store(&err)
 		}
 		warm := r.fail(err)
+		u.failedAt.note(r)
 		close(u.refused)
 		u.ended(warm)
 	})
@@ -606,7 +608,9 @@ func (u *udpSocket) write(seq uint64) (ok bool) {
 	case sockerr.Refused(err):
 		u.refuse(err)
 	default:
-		u.ended(r.fail(failed("send", err))) // no more sends: the socket serves no more
+		warm := r.fail(failed("send", err))
+		u.failedAt.note(r)
+		u.ended(warm) // no more sends: the socket serves no more
 	}
 	return false
 }
