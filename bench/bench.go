@@ -453,7 +453,10 @@ type Report struct {
 	Unsent int64 `json:"unsent,omitempty"`
 	// UnsentFailed counts those of Unsent that fell due on a connection
 	// that had failed for good (one failed in the warm-up, all of its
-	// share): its share of Rate was not sent.
+	// share): its share of Rate was not sent. One that failed only past
+	// the window's end (in the wait for the replies owed, where a failure
+	// is no error) counts none: what it had not sent is unsent for the
+	// reason it had as the window ended.
 	UnsentFailed int64 `json:"unsent_failed,omitempty"`
 	// UnsentUnanswered counts those of Unsent that bench held back
 	// because their connection had as many in flight, unanswered, as it
