@@ -453,7 +453,10 @@ type Report struct {
 	Unsent int64 `json:"unsent,omitempty"`
 	// UnsentFailed counts those of Unsent that fell due on a connection
 	// that had failed for good (one failed in the warm-up, all of its
-	// share): its share of Rate was not sent.
+	// share): its share of Rate was not sent. One that failed only past
+	// the window's end (in the wait for the replies owed, where a failure
+	// is no error) counts none: what it had not sent is unsent for the
+	// reason it had as the window ended.
 	UnsentFailed int64 `json:"unsent_failed,omitempty"`
 	// UnsentUnanswered counts those of Unsent that bench held back
 	// because their connection had as many in flight, unanswered, as it
@@ -773,7 +776,7 @@ func (r *run) warmNow() bool {
 // connection that it ends is then one not measured (ended).
 func (r *run) fail(err error) (warm bool) {
 	now := r.now()
-	if r.stopping.Load() || now >= r.windowUntil.Load() {
+	if r.pastWindow(now) {
 		return false
 	}
 	if r.cfg.Warmup > 0 && now < r.windowFrom.Load() {
@@ -793,6 +796,61 @@ func (r *run) fail(err error) (warm bool) {
 		failCounted(false)
 	}
 	return false
+}
+
+// pastWindow reports whether now is past the window's end, or the run
+// stopping: a failure then is no error (fail), and an open loop's
+// connection (socket) that fails then changes nothing already due
+// (afterFailure).
+func (r *run) pastWindow(now int64) bool {
+	return r.stopping.Load() || now >= r.windowUntil.Load()
+}
+
+// failedWhen is whether an open loop's connection (socket) failed for
+// good while measuring, as the side that found the failure judged it
+// when it counted it (pastWindow): the goroutine driver's sender, which
+// acts on it, may see it only later, past the window's end (a stall).
+type failedWhen struct{ v atomic.Int32 } // 0: not yet; 1: while measuring; 2: past the window
+
+// note judges the failure, found now, once.
+func (f *failedWhen) note(r *run) {
+	v := int32(1)
+	if r.pastWindow(r.now()) {
+		v = 2
+	}
+	f.v.CompareAndSwap(0, v)
+}
+
+// past reports whether the failure came past the window's end: if none
+// was noted yet (one that the run stopping overtook), by now.
+func (f *failedWhen) past(r *run) bool {
+	switch f.v.Load() {
+	case 1:
+		return false
+	case 2:
+		return true
+	}
+	return r.pastWindow(r.now())
+}
+
+// afterFailure is why what an open loop's connection (socket) had not
+// sent of its schedule is never sent, the connection having failed for
+// good: on a failed connection (connFailed) if it failed while
+// measuring; past the window's end, the reason it had as the window
+// ended (behind its schedule at its last round while measuring, held
+// back by held; else bench, woken late, had yet to send it: behind the
+// rate). A connection that fails in the wait for the replies owed
+// changes nothing already due: under stalls, thousands that bench was
+// behind by as the window ended were said to be on failed connections,
+// with no error counted (fail counts none past the window).
+func afterFailure(past, behind bool, held unsentWhy) unsentWhy {
+	switch {
+	case !past:
+		return connFailed
+	case behind:
+		return held
+	}
+	return untaken
 }
 
 // ended notes that a connection (socket) failed for good: no reply

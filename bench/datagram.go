@@ -107,18 +107,26 @@ var udpRingEnded func(places, gone int)
 // Timeout's worth of datagrams at tens of thousands a second, so without
 // it a reply later than Timeout was almost never known to be late. A
 // datagram the ring at its largest wrapped onto was counted lost within
-// its Timeout: its reply may yet come in time.
+// its Timeout: its reply may yet come in time. It remembers too those
+// not waited for (unawaited), given up after a cut.
 type lostGone struct {
-	seqs  map[uint64]time.Time // when each was sent
-	order []uint64             // the oldest is at next, once it is full
+	seqs  map[uint64]goneSlot
+	order []uint64 // the oldest is at next, once it is full
 	next  int
 	most  int // how many it remembers, at most maxLostGone
 	peak  int // the most it held (tests)
 }
 
-func (g *lostGone) add(seq uint64, sentAt time.Time) {
+// goneSlot is what lostGone remembers of a datagram: when it was sent,
+// and whether it was counted not waited for (udpSlot.unawaited), not lost.
+type goneSlot struct {
+	sentAt    time.Time
+	unawaited bool
+}
+
+func (g *lostGone) add(seq uint64, gone goneSlot) {
 	if g.seqs == nil {
-		g.seqs = make(map[uint64]time.Time)
+		g.seqs = make(map[uint64]goneSlot)
 	}
 	if len(g.order) < g.most {
 		g.order = append(g.order, seq)
@@ -127,18 +135,18 @@ func (g *lostGone) add(seq uint64, sentAt time.Time) {
 		g.order[g.next] = seq
 		g.next = (g.next + 1) % g.most
 	}
-	g.seqs[seq] = sentAt
+	g.seqs[seq] = gone
 	g.peak = max(g.peak, len(g.seqs))
 }
 
 // take reports whether seq is remembered, and when it was sent, and
 // forgets it: a reply to it counts once, and a second reply is a
 // duplicate, which is not counted.
-func (g *lostGone) take(seq uint64) (sentAt time.Time, ok bool) {
-	if sentAt, ok = g.seqs[seq]; ok {
+func (g *lostGone) take(seq uint64) (gone goneSlot, ok bool) {
+	if gone, ok = g.seqs[seq]; ok {
 		delete(g.seqs, seq)
 	}
-	return sentAt, ok
+	return gone, ok
 }
 
 // noSuchSeq is what a reply whose start names no datagram sent should
@@ -152,6 +160,10 @@ type udpSlot struct {
 	pending  bool
 	measured bool // sent while measuring: counts if lost
 	wrong    bool // a reply to it was counted wrong
+	// unawaited: given up after a cut, not waited for (run.gaveUp),
+	// not lost: a reply that comes after all is late, and lost, not
+	// also not waited for (see udpSocket.cameAfterAll).
+	unawaited bool
 }
 
 // udpWorker keeps up to Depth datagrams in flight on one socket (or sends
@@ -169,7 +181,7 @@ func (r *run) udpWorker(i int, w *worker, c net.Conn) {
 		u.sendClosed()
 		return
 	}
-	r.openLoop(i, u.sendDue, u.refused, nil)
+	r.openLoop(i, u.sendDue, u.refused, &u.failedAt, nil)
 }
 
 // udpSocket is one socket of a run: its sender (udpWorker's goroutine)
@@ -191,6 +203,7 @@ type udpSocket struct {
 	// flight is lost.
 	refused    chan struct{}
 	refuseOnce sync.Once
+	failedAt   failedWhen // when it failed for good (see afterFailure)
 	// ended, once for the socket: a send that failed ends it, and a
 	// refusal its reader meets after that would end it again.
 	// warm: the failure was counted the warm-up's (see run.ended).
@@ -277,6 +290,7 @@ func (u *udpSocket) expireAt(now time.Time, patient bool) {
 			u.inflight--
 			if s.measured && !u.r.gaveUp(int64(s.sentAt.Sub(u.r.epoch))) {
 				u.unawaited++
+				s.unawaited = true
 			} else {
 				u.givenUp++
 			}
@@ -300,6 +314,7 @@ func (u *udpSocket) refuse(err error) {
 			r.refusal.Store(&err)
 		}
 		warm := r.fail(err)
+		u.failedAt.note(r)
 		close(u.refused)
 		u.ended(warm)
 	})
@@ -333,16 +348,20 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	if known && s.measured && !s.wrong {
 		s.wrong = u.checkBody(seq, reply)
 	}
-	var goneAt time.Time
+	var gone goneSlot
 	wasGone := false
 	if !known {
-		goneAt, wasGone = u.gone.take(seq)
+		gone, wasGone = u.gone.take(seq)
 	}
 	switch {
+	case wasGone && gone.unawaited:
+		r.arrive(len(reply), at)
+		u.cameAfterAll()
+		u.checkBody(seq, reply)
 	case wasGone: // answered after it was counted lost and left the ring
 		u.givenUp--
 		r.arrive(len(reply), at)
-		if d := now.Sub(goneAt); d < r.cfg.Timeout || r.cfg.patientFor(seq) { // (expire counts one lost at Timeout)
+		if d := now.Sub(gone.sentAt); d < r.cfg.Timeout || r.cfg.patientFor(seq) { // (expire counts one lost at Timeout)
 			// In time: the ring at its largest wrapped onto it,
 			// and counted it lost early. It was not.
 			r.lost.Add(-1)
@@ -379,6 +398,10 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		}
 		u.highest = max(u.highest, int64(seq))
 		u.release()
+	case s.unawaited:
+		s.answered = true
+		r.arrive(len(reply), at)
+		u.cameAfterAll()
 	default: // answered after it was counted lost: late
 		s.answered = true
 		u.givenUp--
@@ -390,6 +413,20 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	drained = u.senderDone && u.inflight == 0
 	u.mu.Unlock()
 	return drained
+}
+
+// cameAfterAll counts the reply to a datagram given up, not waited for,
+// after a cut (udpSlot.unawaited), that came all the same, before the
+// reader ended (an open loop's sender, in sendRest as the cut came,
+// expires what it sends after): later than its Timeout, it is late, and
+// lost, and no longer not waited for. It was counted both, late and not
+// waited for: one message in two counts, and Lost less Late one short.
+// (u.mu held.)
+func (u *udpSocket) cameAfterAll() {
+	u.unawaited--
+	u.r.unawaited.Add(-1)
+	u.r.lost.Add(1)
+	u.r.late.Add(1)
 }
 
 // checkBody counts reply, to datagram seq, wrong if its body is, and
@@ -569,8 +606,8 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 		}
 		u.release() // its place in the loop, as expire gives back a lost one's
 	}
-	if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost: its reply may come yet
-		u.gone.add(s.seq, s.sentAt)
+	if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost (or unawaited): its reply may come yet
+		u.gone.add(s.seq, goneSlot{s.sentAt, s.unawaited})
 	}
 	// An open loop's latency is from the send, not from when it fell
 	// due, as it is over a stream: a datagram's send never waits for
@@ -606,7 +643,9 @@ func (u *udpSocket) write(seq uint64) (ok bool) {
 	case sockerr.Refused(err):
 		u.refuse(err)
 	default:
-		u.ended(r.fail(failed("send", err))) // no more sends: the socket serves no more
+		warm := r.fail(failed("send", err))
+		u.failedAt.note(r)
+		u.ended(warm) // no more sends: the socket serves no more
 	}
 	return false
 }

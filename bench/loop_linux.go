@@ -916,15 +916,15 @@ func (l *loop) closeConn(c *loopConn, warm bool) {
 	}
 	switch {
 	case !l.paced:
-	case !l.r.stopping.Load():
+	case !l.r.stopping.Load(), !l.stopped:
 		// Its share of the rate is not sent: what falls due on it while
-		// measuring is never sent.
-		l.r.scheduleEnded(c.cad, c.k, connFailed)
-	case !l.stopped:
-		// The run stopped and the loop has yet to see it (a failure in
-		// the round the wake came in, before it): what fell due in the
-		// window and was not sent is never sent, on a connection gone.
-		l.r.scheduleEnded(c.cad, c.k, connFailed)
+		// measuring is never sent; so is what fell due in the window and
+		// was not sent, if the run stopped and the loop has yet to see
+		// it (a failure in the round the wake came in, before it). Why,
+		// by when it failed: past the window's end (the wait for the
+		// replies owed, or a loop woken late), as the window left it.
+		past := l.r.pastWindow(l.r.now())
+		l.r.scheduleEnded(c.cad, c.k, afterFailure(past, c.behind, c.held))
 	}
 	if ringEnded != nil {
 		ringEnded(c.q.size())
@@ -969,8 +969,8 @@ func (l *loop) sendRest(c *loopConn, now int64) {
 	for c.next < until {
 		room := l.most - c.q.n
 		switch {
-		case c.closed:
-			l.r.scheduleEnded(c.cad, c.k, connFailed)
+		case c.closed: // (its write failed as the run stopped: see afterFailure)
+			l.r.scheduleEnded(c.cad, c.k, afterFailure(true, c.behind, c.held))
 			return
 		case room <= 0:
 			l.r.scheduleEnded(c.cad, c.k, unanswered)

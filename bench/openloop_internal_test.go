@@ -81,7 +81,7 @@ func TestOpenLoopRoomFreedWhileSending(t *testing.T) {
 		return batchSent
 	}
 	ended := make(chan struct{})
-	go func() { defer close(ended); r.openLoop(0, send, make(chan struct{}), sent) }()
+	go func() { defer close(ended); r.openLoop(0, send, make(chan struct{}), new(failedWhen), sent) }()
 	select {
 	case <-enough:
 	case <-time.After(10 * time.Second):
@@ -110,7 +110,7 @@ func TestOpenLoopHeldBackAtTheStopCounted(t *testing.T) {
 		return batchSent
 	}
 	ended := make(chan struct{})
-	go func() { defer close(ended); r.openLoop(0, send, make(chan struct{}), sent) }()
+	go func() { defer close(ended); r.openLoop(0, send, make(chan struct{}), new(failedWhen), sent) }()
 	<-filled
 	// The time is up, and a reply frees room, before stop closes.
 	r.stopping.Store(true)

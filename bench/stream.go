@@ -156,6 +156,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	// count one.
 	dead := make(chan struct{})
 	var failed atomic.Bool
+	var gone failedWhen // (noted by the side that counted the failure)
 	go func() {
 		defer close(done)
 		if streamReaderStart != nil {
@@ -170,6 +171,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		// is lost.
 		// warm: the failure was counted the warm-up's (see run.ended).
 		lostConn := func(first, warm bool) {
+			if first {
+				gone.note(r)
+			}
 			close(dead)
 			c.Close()
 			if first {
@@ -380,7 +384,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		}
 		if n, err := c.Write(batch); err != nil {
 			if failed.CompareAndSwap(false, true) { // not the reader's, counted
-				r.ended(r.fail(r.notTaken(n, len(batch), err)))
+				warm := r.fail(r.notTaken(n, len(batch), err))
+				gone.note(r)
+				r.ended(warm)
 			}
 			if sendFailed != nil {
 				sendFailed()
@@ -390,7 +396,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		return batchSent
 	}
 	if r.cfg.Rate > 0 {
-		r.openLoop(i, send, dead, sent)
+		r.openLoop(i, send, dead, &gone, sent)
 		return
 	}
 	for {
@@ -517,7 +523,9 @@ var openLoopWaits func(r *run)
 // A nil sent bounds nothing (UDP: a datagram's place never waits for a
 // reply; see udpRingMost). A batch that send held back (batchHeld) is
 // never sent, with what falls due after: its connection had failed.
-func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now int64) sendFate, dead <-chan struct{}, sent *flight) {
+// gone says when the connection failed (see afterFailure): one that
+// failed past the window's end changes nothing already due.
+func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now int64) sendFate, dead <-chan struct{}, gone *failedWhen, sent *flight) {
 	if openLoopStarts != nil {
 		openLoopStarts()
 	}
@@ -538,6 +546,8 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now in
 	// fallen due unsent, held back by room or by more than a write's
 	// worth (held): bench (or the server) could not keep the schedule.
 	behind, held := false, untaken
+	// failed: what is left is never sent, the connection gone.
+	failed := func() { ended(afterFailure(gone.past(r), behind, held)) }
 	for {
 		now := r.now()
 		if sendTimed != nil {
@@ -563,11 +573,12 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now in
 			ok := fate == batchSent
 			switch {
 			case fate == batchHeld:
+				// (Its server closed it, when bench does not know.)
 				next = first // (none of them was sent)
 				ended(connFailed)
 				return
 			case !ok && !r.stopping.Load():
-				ended(connFailed)
+				failed()
 				return
 			case !ok:
 				// The time was up while the write was under way, and it
@@ -608,7 +619,7 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now in
 		case <-r.stop:
 		case <-dead:
 			if !r.stopping.Load() {
-				ended(connFailed)
+				failed()
 				return
 			}
 		}
@@ -617,7 +628,7 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now in
 		ended(held)
 		return
 	}
-	r.sendRest(send, dead, room, cad, &next, ended)
+	r.sendRest(send, dead, gone, room, cad, &next, ended)
 }
 
 // fellDue is how many messages of cad, up to most, fell due from next on
@@ -641,7 +652,7 @@ func fellDue(cad cadence, next uint64, now, until int64, most int) int {
 // cannot send is never sent (ended): held back by the replies owed (its
 // most in flight, room), on a connection gone (dead), or past a write
 // the server had not taken by Run's deadline.
-func (r *run) sendRest(send func(n int, cad cadence, first uint64, now int64) sendFate, dead <-chan struct{}, room func() int,
+func (r *run) sendRest(send func(n int, cad cadence, first uint64, now int64) sendFate, dead <-chan struct{}, gone *failedWhen, room func() int,
 	cad cadence, next *uint64, ended func(unsentWhy)) {
 	<-r.stop                      // the window's end stored (see haltEarly)
 	until := r.windowUntil.Load() // (as the run stopped: earlier, if it ended early)
@@ -649,7 +660,7 @@ func (r *run) sendRest(send func(n int, cad cadence, first uint64, now int64) se
 	for cad.due(*next) < until {
 		select {
 		case <-dead:
-			ended(connFailed)
+			ended(afterFailure(gone.past(r), false, untaken))
 			return
 		default:
 		}
@@ -663,7 +674,7 @@ func (r *run) sendRest(send func(n int, cad cadence, first uint64, now int64) se
 		switch send(n, cad, first, r.now()) {
 		case batchHeld:
 			*next = first
-			ended(connFailed)
+			ended(connFailed) // (its server closed it, when bench does not know: see openLoop)
 			return
 		case batchFailed:
 			ended(untaken)

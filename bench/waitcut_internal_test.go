@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"math"
 	"net"
 	"regexp"
 	"strconv"
@@ -220,4 +221,48 @@ func silentTLS(t *testing.T) (endpoint.Endpoint, *tls.Config) {
 func silentUDP(t *testing.T) (endpoint.Endpoint, *tls.Config) {
 	addr := shouttest.PacketServer(t, func(int, []byte) [][]byte { return nil })
 	return endpoint.Endpoint{Network: "udp", Address: addr}, nil
+}
+
+// A datagram given up after a cut, not waited for (its Timeout up only
+// after the cut: an open loop's sender, in sendRest as the cut came,
+// expires before each send), whose reply the reader then takes, is late,
+// and lost, and no longer not waited for. Its reply was counted late as
+// well: one message in two counts, Late past the Lost it is within. So
+// too for one whose place in the ring a later datagram took.
+func TestUDPUnawaitedThenAnsweredCountsOnce(t *testing.T) {
+	for _, wrapped := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in the ring", true: "out of the ring"}[wrapped], func(t *testing.T) {
+			cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
+			r := bareRun(&cfg)
+			ref, err := reference(cfg.Mode, cfg.Lang)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.ref = ref
+			r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
+			r.epoch = time.Now()
+			r.windowUntil.Store(math.MaxInt64)
+			u := r.newUDPSocket(0, r.newWorker(), nil)
+			u.dropsBefore = 0 // (no socket to ask)
+			seq := u.put(true)
+			sentAt := u.slot(seq).sentAt
+			r.waitCut.Store(int64(sentAt.Sub(r.epoch) + cfg.Timeout/2)) // its Timeout not up at the cut
+			u.expireAt(sentAt.Add(cfg.Timeout), false)
+			if r.unawaited.Load() != 1 {
+				t.Fatalf("%d not waited for; want 1", r.unawaited.Load())
+			}
+			if wrapped {
+				for range len(u.ring) { // the last takes its place
+					u.put(false)
+				}
+			}
+			reply := append(appendSeq(nil, seq), r.bodyWants[pick(0, seq)]...)
+			u.take(reply, sentAt.Add(cfg.Timeout+time.Millisecond))
+			lost, late, unawaited := r.lost.Load(), r.late.Load(), r.unawaited.Load()
+			if lost+unawaited+r.replies.Load() != 1 || late > lost || u.unawaited != unawaited || r.mismatches.Load() != 0 {
+				t.Errorf("%d lost (%d late), %d not waited for (the socket's: %d), %d replies, %d wrong; want the one datagram in one count, late within lost",
+					lost, late, unawaited, u.unawaited, r.replies.Load(), r.mismatches.Load())
+			}
+		})
+	}
 }

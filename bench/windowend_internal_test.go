@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -252,6 +253,74 @@ func TestAllFailedAfterWindowEndNotCutShort(t *testing.T) {
 	if rep.CutShort != "" || rep.Errors != 0 || rep.Lost != 1 {
 		t.Errorf("every connection failed after the window's end: cut short %q, %d errors, %d lost; want not cut short, 0 errors, 1 lost",
 			rep.CutShort, rep.Errors, rep.Lost)
+	}
+}
+
+// An open loop's connection that fails after the window's end (here
+// before a late clock stops the run; as often in the wait for the
+// replies owed, no reply within Timeout) changes nothing already due:
+// what it had not sent as the window ended is unsent for the reason it
+// had then, not "on failed connections". Under stalls, a sender behind
+// the rate as the window ended, whose connection then failed with no
+// reply within Timeout, reported thousands never sent on failed
+// connections with no error counted: "unsent 4709, failed 4709 ...
+// errors 0". Here a connection keeps one message in flight (its server
+// answers none), so what falls due after it is held back, and the
+// window ends with some unsent before the server resets it.
+func TestFailureAfterWindowEndChangesNothingDue(t *testing.T) {
+	defer SetFlightBudget(1)()
+	addr, reset := resetOnCue(t)
+	var ran atomic.Pointer[run]
+	sent := make(chan struct{})
+	var once sync.Once
+	sentNoted = func(r *run, _ int64, measured bool) {
+		if measured {
+			ran.Store(r)
+			once.Do(func() { close(sent) })
+		}
+	}
+	measuringBegan = func() {
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			t.Error("no message sent while measuring")
+			return
+		}
+		r := ran.Load()
+		for due := r.scheduleOf(0).due(1); r.now() <= due; { // (10 µs at most)
+			runtime.Gosched()
+		}
+		r.windowUntil.Store(r.now()) // the window's end: a clock that has yet to wake
+		close(reset)
+		select {
+		case <-r.allGone:
+		case <-time.After(10 * time.Second):
+			t.Error("the connection did not fail on the reset")
+			return
+		}
+		// The goroutine driver's sender gives its schedule up once it
+		// sees the reader's failure: before the run stops.
+		for range 10_000 {
+			r.mu.Lock()
+			n := len(r.givenUp)
+			r.mu.Unlock()
+			if n > 0 {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Error("the connection's schedule was not given up")
+	}
+	defer func() { sentNoted, measuringBegan = nil, nil }()
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
+		Conns: 1, Depth: 1, Warmup: -1, Duration: time.Minute, Timeout: 5 * time.Second, Rate: 100_000}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Unsent == 0 || rep.UnsentFailed != 0 || rep.Errors != 0 {
+		t.Errorf("the connection failed after the window's end: %d never sent, %d of them on failed connections, %d errors (%q); want some never sent, none on failed connections, no error",
+			rep.Unsent, rep.UnsentFailed, rep.Errors, rep.FirstError)
 	}
 }
 
