@@ -218,32 +218,7 @@ func TestEarlyEndSenderReadsTimeFirst(t *testing.T) {
 // only the failures are ready to it.)
 func TestAllFailedAfterWindowEndNotCutShort(t *testing.T) {
 	addr, reset := resetOnCue(t)
-	var ran atomic.Pointer[run]
-	sent := make(chan struct{})
-	var once sync.Once
-	sentNoted = func(r *run, _ int64, measured bool) {
-		if measured {
-			ran.Store(r)
-			once.Do(func() { close(sent) })
-		}
-	}
-	measuringBegan = func() {
-		select {
-		case <-sent:
-		case <-time.After(10 * time.Second):
-			t.Error("no message sent while measuring")
-			return
-		}
-		r := ran.Load()
-		r.windowUntil.Store(r.now()) // the window's end: a clock that has yet to wake
-		close(reset)
-		select {
-		case <-r.allGone:
-		case <-time.After(10 * time.Second):
-			t.Error("the connection did not fail on the reset")
-		}
-	}
-	defer func() { sentNoted, measuringBegan = nil, nil }()
+	defer failAfterWindowEnd(t, reset, func(*run) {}, func(*run) {})()
 	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
 		Conns: 1, Depth: 1, Warmup: -1, Duration: time.Minute, Timeout: 5 * time.Second}
 	rep, err := Run(context.Background(), cfg)
@@ -270,34 +245,11 @@ func TestAllFailedAfterWindowEndNotCutShort(t *testing.T) {
 func TestFailureAfterWindowEndChangesNothingDue(t *testing.T) {
 	defer SetFlightBudget(1)()
 	addr, reset := resetOnCue(t)
-	var ran atomic.Pointer[run]
-	sent := make(chan struct{})
-	var once sync.Once
-	sentNoted = func(r *run, _ int64, measured bool) {
-		if measured {
-			ran.Store(r)
-			once.Do(func() { close(sent) })
-		}
-	}
-	measuringBegan = func() {
-		select {
-		case <-sent:
-		case <-time.After(10 * time.Second):
-			t.Error("no message sent while measuring")
-			return
-		}
-		r := ran.Load()
+	defer failAfterWindowEnd(t, reset, func(r *run) {
 		for due := r.scheduleOf(0).due(1); r.now() <= due; { // (10 µs at most)
 			runtime.Gosched()
 		}
-		r.windowUntil.Store(r.now()) // the window's end: a clock that has yet to wake
-		close(reset)
-		select {
-		case <-r.allGone:
-		case <-time.After(10 * time.Second):
-			t.Error("the connection did not fail on the reset")
-			return
-		}
+	}, func(r *run) {
 		// The goroutine driver's sender gives its schedule up once it
 		// sees the reader's failure: before the run stops.
 		for range 10_000 {
@@ -310,8 +262,7 @@ func TestFailureAfterWindowEndChangesNothingDue(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		t.Error("the connection's schedule was not given up")
-	}
-	defer func() { sentNoted, measuringBegan = nil, nil }()
+	})()
 	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
 		Conns: 1, Depth: 1, Warmup: -1, Duration: time.Minute, Timeout: 5 * time.Second, Rate: 100_000}
 	rep, err := Run(context.Background(), cfg)
@@ -437,4 +388,41 @@ func resetOnCue(t *testing.T) (addr string, reset chan struct{}) {
 		}
 	})
 	return addr, reset
+}
+
+// failAfterWindowEnd has a run's connection fail just past the window's
+// end, before a late clock stops the run: once a message was sent while
+// measuring and before(r) has run, the window ends there and reset (a
+// resetOnCue's) is closed; once every connection is gone, after(r) runs
+// before the clock goes on. It returns what undoes its hooks.
+func failAfterWindowEnd(t *testing.T, reset chan struct{}, before, after func(r *run)) (undo func()) {
+	var ran atomic.Pointer[run]
+	sent := make(chan struct{})
+	var once sync.Once
+	sentNoted = func(r *run, _ int64, measured bool) {
+		if measured {
+			ran.Store(r)
+			once.Do(func() { close(sent) })
+		}
+	}
+	measuringBegan = func() {
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			t.Error("no message sent while measuring")
+			return
+		}
+		r := ran.Load()
+		before(r)
+		r.windowUntil.Store(r.now()) // the window's end: a clock that has yet to wake
+		close(reset)
+		select {
+		case <-r.allGone:
+		case <-time.After(10 * time.Second):
+			t.Error("the connection did not fail on the reset")
+			return
+		}
+		after(r)
+	}
+	return func() { sentNoted, measuringBegan = nil, nil }
 }
