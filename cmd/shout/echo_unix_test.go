@@ -144,50 +144,44 @@ func TestBenchSecondInterruptAfterSlowNotice(t *testing.T) {
 	}
 }
 
-// A relay's copy of the Ctrl-C that began the stop, come as its notice is
-// written, is a copy however long that notice takes to write: bench
-// waits for the replies owed and reports. Timed from the signal but read
-// only once the notice was written, the copy was taken for a second
-// Ctrl-C, and bench stopped at once without a report (status 130).
-func TestBenchRelayedInterruptDuringSlowNotice(t *testing.T) {
-	addr, got, release := lineServer(t, answerOnRelease)
-	p := startCmd(t, exec.Command("shout-slow-relayed-notice", "bench", addr, "--conns", "1", "--duration", "10m", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii"))
-	p.settings()
-	waitFor(t, got, "a message at the server")
-	p.cmd.Process.Signal(syscall.SIGINT)
-	if l := p.line(p.stderr, "the stop notice"); !strings.Contains(l, "interrupt: stopping") {
-		t.Errorf("stderr %q, want it to say it is stopping", l)
-	}
-	release()
-	out, code := p.rest()
-	if code != 0 || !strings.Contains(out, "interrupted") || !strings.Contains(out, "every reply checked: all right") {
-		t.Errorf("status %d, want 0 and a report that says interrupted and all right:\n%s", code, out)
-	}
-}
-
-// GNU timeout passes its own SIGTERM on to its command and then to the
-// command's process group, shout in it: the copy says nothing, and bench
-// reports. Asked whether SIGTERM hurried the stop before whether it was
-// a copy, bench said `shout: terminated again: already stopping` for it
-// (1 of 5 runs of `timeout 1.5 shout bench`, where the kernel had not
-// merged the two).
-func TestBenchRelayedSIGTERMSaysNothing(t *testing.T) {
-	addr, got, release := lineServer(t, answerOnRelease)
-	p := startCmd(t, exec.Command("shout-slow-relayed-notice", "bench", addr, "--conns", "1", "--duration", "10m", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii"))
-	p.settings()
-	waitFor(t, got, "a message at the server")
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if l := p.line(p.stderr, "the stop notice"); !strings.Contains(l, "terminated: stopping") {
-		t.Errorf("stderr %q, want it to say it is stopping", l)
-	}
-	release()
-	out, errs := p.outputs()
-	<-p.wait()
-	if strings.Contains(errs, "already stopping") {
-		t.Errorf("the relay's copy of SIGTERM was answered as a second one:\n%s", errs)
-	}
-	if p.err != nil || !strings.Contains(out, "interrupted") || !strings.Contains(out, "every reply checked: all right") {
-		t.Errorf("exit %v, want status 0 and a report that says interrupted and all right:\n%s", p.err, out)
+// A relay's copy of the signal that began the stop, come as its notice
+// is written, is a copy however long that notice takes to write: bench
+// says nothing of it, waits for the replies owed and reports.
+//   - Ctrl-C: timed from the signal but read only once the notice was
+//     written, the copy was taken for a second Ctrl-C, and bench stopped
+//     at once without a report (status 130).
+//   - SIGTERM (GNU timeout passes its own on to its command and then to
+//     the command's process group): asked whether SIGTERM hurried the
+//     stop before whether it was a copy, bench said `shout: terminated
+//     again: already stopping` for it (1 of 5 runs of `timeout 1.5 shout
+//     bench`, where the kernel had not merged the two).
+func TestBenchRelayedSignalDuringSlowNotice(t *testing.T) {
+	for _, tc := range []struct {
+		sig    syscall.Signal
+		notice string
+	}{
+		{syscall.SIGINT, "interrupt: stopping"},
+		{syscall.SIGTERM, "terminated: stopping"},
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			addr, got, release := lineServer(t, answerOnRelease)
+			p := startCmd(t, exec.Command("shout-slow-relayed-notice", "bench", addr, "--conns", "1", "--duration", "10m", "--warmup", "0", "--timeout", "10m", "--text", "ascii", "--mode", "ascii"))
+			p.settings()
+			waitFor(t, got, "a message at the server")
+			p.cmd.Process.Signal(tc.sig)
+			if l := p.line(p.stderr, "the stop notice"); !strings.Contains(l, tc.notice) {
+				t.Errorf("stderr %q, want it to say it is stopping", l)
+			}
+			release()
+			out, errs := p.outputs()
+			<-p.wait()
+			if strings.Contains(errs, "already stopping") {
+				t.Errorf("the relay's copy of %v was answered as a second one:\n%s", tc.sig, errs)
+			}
+			if p.err != nil || !strings.Contains(out, "interrupted") || !strings.Contains(out, "every reply checked: all right") {
+				t.Errorf("exit %v, want status 0 and a report that says interrupted and all right:\n%s", p.err, out)
+			}
+		})
 	}
 }
 
