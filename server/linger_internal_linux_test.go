@@ -71,10 +71,11 @@ func (f *feedConn) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// A lingering close gives up after maxLingerRounds Lingers, however long
-// the client keeps sending: its read deadline is never set past that,
-// which only the deadline's end can tell, the reads all finding input.
-func TestLingerGivesUpWhileInputKeepsComing(t *testing.T) {
+// lingerOnFeed runs a lingering close (a Linger of 5 ms) of a connection
+// whose client keeps sending: a real socket with input waiting, whose
+// reads feedConn fakes, and says how its read deadline was set.
+func lingerOnFeed(t *testing.T) *feedConn {
+	t.Helper()
 	sc, cc := lingerPair(t)
 	if _, err := cc.Write([]byte("x")); err != nil {
 		t.Fatal(err)
@@ -84,6 +85,14 @@ func TestLingerGivesUpWhileInputKeepsComing(t *testing.T) {
 	f := &feedConn{Conn: sc, bound: lingerBound(linger)}
 	c := &conn{srv: &Server{Linger: linger, Logger: slog.New(slog.DiscardHandler)}, accepted: sc, c: f}
 	c.linger()
+	return f
+}
+
+// A lingering close gives up after maxLingerRounds Lingers, however long
+// the client keeps sending: its read deadline is never set past that,
+// which only the deadline's end can tell, the reads all finding input.
+func TestLingerGivesUpWhileInputKeepsComing(t *testing.T) {
+	f := lingerOnFeed(t)
 	if !f.beyond.IsZero() {
 		t.Errorf("read deadline set %v after the linger began, input coming all along; want at most %v (%d Lingers)",
 			f.beyond.Sub(f.first), f.bound, maxLingerRounds)
@@ -96,15 +105,7 @@ func TestLingerGivesUpWhileInputKeepsComing(t *testing.T) {
 // an eighth of a Linger short of a Linger away, was set again, to the
 // bound, at each read).
 func TestLingerMovesItsDeadlineCoarsely(t *testing.T) {
-	sc, cc := lingerPair(t)
-	if _, err := cc.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	waitReadable(t, sc)
-	const linger = 5 * time.Millisecond
-	f := &feedConn{Conn: sc, bound: lingerBound(linger)}
-	c := &conn{srv: &Server{Linger: linger, Logger: slog.New(slog.DiscardHandler)}, accepted: sc, c: f}
-	c.linger()
+	f := lingerOnFeed(t)
 	// Each set comes more than an eighth of a Linger after the one
 	// before: 8 a Linger at most (with room).
 	if most := 10 * maxLingerRounds; f.sets > most {
