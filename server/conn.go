@@ -488,11 +488,7 @@ func (c *conn) loop() Reason {
 			// time the idle from now.
 			c.rearm()
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if r := c.flush(ReasonIdleTimeout); r != ReasonIdleTimeout {
-				return r
-			}
-			c.closeGracefully()
-			return ReasonIdleTimeout
+			return c.flushThenClose(ReasonIdleTimeout)
 		default:
 			return c.reasonOf(err, false, ReasonError)
 		}
@@ -612,8 +608,33 @@ func (c *conn) reply(in []byte) error {
 // flush answers an incomplete character held at the end of input as it
 // is, and returns r, or why writing it failed.
 func (c *conn) flush(r Reason) Reason {
+	if err := c.answerHeld(); err != nil {
+		return c.reasonOf(err, true, ReasonError)
+	}
+	return r
+}
+
+// flushThenClose is flush, then, if the answer did not fail, a graceful
+// close (closeGracefully). One that failed ends the connection at once,
+// as the event loops end it (loop.closeGracefully): a write the write
+// timeout cut has reset it (see reasonOf), and a linger would only wait
+// behind a reply the client took none of, for as long as Linger where
+// that is longer than WriteTimeout. The failure is told by its error, not
+// its reason: at a stop, both are ReasonShutdown.
+func (c *conn) flushThenClose(r Reason) Reason {
+	if err := c.answerHeld(); err != nil {
+		return c.reasonOf(err, true, ReasonError)
+	}
+	c.closeGracefully()
+	return r
+}
+
+// answerHeld answers an incomplete character held at the end of input as
+// it is, and returns why that failed: the transformer's error, or the
+// write's.
+func (c *conn) answerHeld() error {
 	if len(c.sess.carry) == 0 {
-		return r
+		return nil
 	}
 	buf := getBuf(maxCarry * c.exp)
 	defer putBuf(buf)
@@ -626,10 +647,7 @@ func (c *conn) flush(r Reason) Reason {
 	if c.srv.replies != nil {
 		c.srv.replies.ConnReply(&c.sess.info, n, err)
 	}
-	if err != nil {
-		return c.reasonOf(err, true, ReasonError)
-	}
-	return r
+	return err
 }
 
 func (c *conn) write(p []byte) error {
@@ -708,11 +726,7 @@ func (c *conn) stop() Reason {
 			return c.reasonOf(err, false, ReasonError)
 		}
 	}
-	if r := c.flush(ReasonShutdown); r != ReasonShutdown {
-		return r
-	}
-	c.closeGracefully()
-	return ReasonShutdown
+	return c.flushThenClose(ReasonShutdown)
 }
 
 // closeGracefully shuts the write side, so the client reads end of file

@@ -166,14 +166,15 @@ func TestWriteTimeoutNeverEarly(t *testing.T) {
 	}
 }
 
-// held is repeat that holds a backslash at the end of its input, as an
-// incomplete character, until the next byte or the end of input: what a
-// server answers then, as a graceful close begins, is a reply of n bytes.
+// held is repeat that holds the backslashes at the end of its input, as
+// an incomplete character, until the next byte or the end of input: what
+// a server answers then, as a graceful close begins, is a reply of n
+// bytes for each.
 type held struct{ repeat }
 
 func (h held) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
-	if !atEOF && len(src) > 0 && src[len(src)-1] == '\\' {
-		nDst, nSrc, err = h.repeat.Transform(dst, src[:len(src)-1], false)
+	if rest := bytes.TrimRight(src, `\`); !atEOF && len(rest) < len(src) {
+		nDst, nSrc, err = h.repeat.Transform(dst, rest, false)
 		if err == nil {
 			err = transform.ErrShortSrc
 		}
