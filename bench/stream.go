@@ -246,9 +246,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				case errors.Is(err, io.EOF) && !wasReset(c):
 					warm = r.fail(errors.New("receive: the server closed the connection"))
 				case errors.Is(err, io.EOF):
-					warm = r.fail(fmt.Errorf("receive: %w", syscall.ECONNRESET))
+					warm = r.fail(&stepError{"receive", syscall.ECONNRESET}) // (failed's, said as shout connect says it)
 				default:
-					warm = r.fail(fmt.Errorf("receive: %w", err))
+					warm = r.fail(&stepError{"receive", err})
 				}
 				lostConn(first, warm)
 				return
