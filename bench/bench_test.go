@@ -3939,3 +3939,23 @@ func TestThroughputFromTheWindowsStart(t *testing.T) {
 			arrived, rep.MessagesPerSec, rep.MeasuredS, rep.Messages, least)
 	}
 }
+
+// A reset with nothing owed (between an open loop's messages) says so
+// as shout connect does, whichever driver: the goroutine driver's reader,
+// waiting on the connection then, said "receive: read tcp
+// 127.0.0.2:55718->127.0.0.1:36737: read: connection reset by peer", or
+// the system's "connection reset by peer", where the event loops say
+// "receive: connection reset by the server".
+func TestIdleResetSaysSo(t *testing.T) {
+	addr := afterLine(t, func(c net.Conn, line string) {
+		io.WriteString(c, upper(line))
+		c.(*net.TCPConn).SetLinger(0) // the close resets
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Rate, cfg.Text = 1, 0.01, "ascii" // one message, at the start
+	cfg.Duration = time.Minute                       // cut short by the reset
+	rep := run(t, cfg)
+	if !saysReset(rep.FirstError) || rep.Errors != 1 {
+		t.Errorf("first error %q, %d errors; want the reset named, one error", rep.FirstError, rep.Errors)
+	}
+}

@@ -99,6 +99,11 @@ type flight struct {
 	// loop's connection keeps it (loopConn.since): with nothing owed,
 	// when the connection last owed something (see idle).
 	since int64
+	// writing: the writer has begun a send (begin) and has yet to end its
+	// write (wrote). failed: the reader found the connection failed
+	// (fail): the writer begins no send after, and closes the
+	// connection after the send under way.
+	writing, failed bool
 }
 
 // watcher is what the reader's wait on the connection does to the read
@@ -134,7 +139,8 @@ func (f *flight) room() int {
 // Only a batch's first can be refused: unwatch ends the queue only with
 // none owed, and the reader waits for the reply of a batch's first before
 // it can find the queue empty again. (A reader that failed otherwise, with
-// messages owed, takes every push until the writer ends: owed, lost.)
+// messages owed, takes every push of a send begun before (see fail), and
+// refuses the sends begun after (begin): owed, lost.)
 func (f *flight) push(m sentMsg) bool {
 	f.mu.Lock()
 	if f.gone {
@@ -150,6 +156,38 @@ func (f *flight) push(m sentMsg) bool {
 	f.mu.Unlock()
 	f.wake()
 	return true
+}
+
+// begin reports whether the writer may send (push, and write what it
+// pushed): not once the reader found the connection failed (fail).
+func (f *flight) begin() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writing = !f.failed
+	return f.writing
+}
+
+// wrote ends the send begun, and reports whether the reader found the
+// connection failed meanwhile: the writer closes it then.
+func (f *flight) wrote() (closeIt bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writing = false
+	return f.failed
+}
+
+// fail notes that the reader found the connection failed, and reports
+// whether it closes the connection now: not under a send begun, whose
+// writer closes it once its write has ended (wrote). Else the close
+// refused a write that had yet to start, and what it pushed, in flight,
+// was counted owed at the failure (lost, or wrong, closed before the
+// reply began) though the server never had it; the event loops send
+// nothing they count on a connection they closed.
+func (f *flight) fail() (closeNow bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failed = true
+	return !f.writing
 }
 
 // close says no message comes after those pushed.

@@ -107,14 +107,20 @@ var replyTaken, sendStarts, sendEnds func(k uint64)
 // (tests).
 var idleCloseFound func(k uint64)
 
+// readerClosed, if not nil, runs as a goroutine-driven stream
+// connection's reader, having found the connection failed, has closed it
+// or left its close to the writer's write under way (tests).
+var readerClosed func()
+
 // sendFate is what became of the batch of messages a send was given
 // (openLoop).
 type sendFate int
 
 const (
-	batchSent   sendFate = iota // written
-	batchFailed                 // its write failed: the connection is gone, and the batch owed (lost, if it counts)
-	batchHeld                   // not sent: the connection was gone before it (never sent, as what falls due after)
+	batchSent    sendFate = iota // written
+	batchFailed                  // its write failed: the connection is gone, and the batch owed (lost, if it counts)
+	batchHeld                    // not sent: the connection was gone before it (never sent, as what falls due after)
+	batchRefused                 // not sent: the reader had found the connection failed (never sent, as what falls due after: see afterFailure)
 )
 
 // sentMsg is a message on its way: when it was sent (or due), and whether
@@ -175,7 +181,15 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				gone.note(r)
 			}
 			close(dead)
-			c.Close()
+			// Not under a send begun: its messages, counted owed
+			// below, are written, or the close refused them and
+			// they were counted all the same (see flight.fail).
+			if sent.fail() {
+				c.Close()
+			}
+			if readerClosed != nil {
+				readerClosed()
+			}
 			if first {
 				r.ended(warm)
 			}
@@ -232,9 +246,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				case errors.Is(err, io.EOF) && !wasReset(c):
 					warm = r.fail(errors.New("receive: the server closed the connection"))
 				case errors.Is(err, io.EOF):
-					warm = r.fail(fmt.Errorf("receive: %w", syscall.ECONNRESET))
+					warm = r.fail(&stepError{"receive", syscall.ECONNRESET}) // (failed's, said as shout connect says it)
 				default:
-					warm = r.fail(fmt.Errorf("receive: %w", err))
+					warm = r.fail(&stepError{"receive", err})
 				}
 				lostConn(first, warm)
 				return
@@ -320,9 +334,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		}
 		return batchHeld
 	}
-	// send writes n messages in one write: those of cad from first on,
-	// at now (run.now).
-	send := func(n int, cad cadence, first uint64, now int64) sendFate {
+	// sendBatch writes n messages in one write: those of cad from first
+	// on, at now (run.now), within a send begun (see send).
+	sendBatch := func(n int, cad cadence, first uint64, now int64) sendFate {
 		if sendStarts != nil {
 			sendStarts(k)
 		}
@@ -394,6 +408,19 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			return batchFailed
 		}
 		return batchSent
+	}
+	// send is sendBatch, unless the reader found the connection failed;
+	// a failure it finds meanwhile leaves the close to it, once its
+	// write has ended (see flight.fail).
+	send := func(n int, cad cadence, first uint64, now int64) sendFate {
+		if !sent.begin() {
+			return batchRefused
+		}
+		fate := sendBatch(n, cad, first, now)
+		if sent.wrote() {
+			c.Close()
+		}
+		return fate
 	}
 	if r.cfg.Rate > 0 {
 		r.openLoop(i, send, dead, &gone, sent)
@@ -577,6 +604,10 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now in
 				next = first // (none of them was sent)
 				ended(connFailed)
 				return
+			case fate == batchRefused:
+				next = first // (none of them was sent)
+				failed()
+				return
 			case !ok && !r.stopping.Load():
 				failed()
 				return
@@ -675,6 +706,10 @@ func (r *run) sendRest(send func(n int, cad cadence, first uint64, now int64) se
 		case batchHeld:
 			*next = first
 			ended(connFailed) // (its server closed it, when bench does not know: see openLoop)
+			return
+		case batchRefused:
+			*next = first
+			ended(afterFailure(gone.past(r), false, untaken))
 			return
 		case batchFailed:
 			ended(untaken)
