@@ -473,6 +473,14 @@ type Report struct {
 	// failed in the warm-up is not there while measuring.
 	WarmupErrors     int64  `json:"warmup_errors,omitempty"`
 	FirstWarmupError string `json:"first_warmup_error,omitempty"`
+	// WarmupLost counts the warm-up's datagrams (UDP) given up with no
+	// reply within Timeout, in no other count; alone they do not make
+	// the run not all right. In a closed loop a socket waits Timeout for
+	// each before it sends again, so where every socket's were (a
+	// server that answers nothing, or drops replies past its budget)
+	// nothing may be sent while measuring: the verdict says so rather
+	// than that the window was too short for one exchange.
+	WarmupLost int64 `json:"warmup_lost,omitempty"`
 	// Unmeasured counts the connections (UDP: sockets) that had failed
 	// for good before measuring began, in the warm-up (refused by a
 	// server at its connection limit, reset): the run measured Conns
@@ -635,8 +643,10 @@ type run struct {
 	// replies owed at the end, 0 if none did (see cutWait); unawaited
 	// counts what was owed then, within Timeout (see gaveUp).
 	waitCut, unawaited atomic.Int64
-	// warmErrs and firstWarmErr are the warm-up's errors, apart.
+	// warmErrs and firstWarmErr are the warm-up's errors, apart;
+	// warmLost counts the warm-up's datagrams given up with no reply.
 	warmErrs     atomic.Int64
+	warmLost     atomic.Int64
 	firstWarmErr atomic.Pointer[error]
 	// unmeasured counts the connections that failed for good in the
 	// warm-up (see ended).
@@ -1970,6 +1980,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Interrupted:      interrupted,
 		WaitCut:          r.waitCut.Load() != 0,
 		Unawaited:        r.unawaited.Load(),
+		WarmupLost:       r.warmLost.Load(),
 		ConnectS:         r.connected.Seconds(),
 		DrainS:           r.drained.Seconds(),
 	}

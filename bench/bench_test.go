@@ -742,6 +742,44 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
+// A UDP run whose every socket waits out the window for the replies to
+// its warm-up datagrams, which never come (a server that answers nothing,
+// or one past its --source-rate budget), sends nothing while measuring.
+// The verdict says why: it said "no message was sent in the 100ms
+// measured, too short for one exchange", of a window far longer than an
+// exchange, and counted the warm-up's losses nowhere.
+func TestWarmupRepliesMissingNotWindowTooShort(t *testing.T) {
+	t.Parallel()
+	addr := udpServer(t, func(int, []byte) [][]byte { return nil })
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth = 2, 1
+	cfg.Warmup, cfg.Duration, cfg.Timeout = 300*time.Millisecond, 100*time.Millisecond, time.Second
+	// A warm-up datagram sent late, in the window (a busy machine), is
+	// measured and lost, which is another verdict: try again, a few times.
+	var rep *bench.Report
+	for try := 1; try <= 5; try++ {
+		if rep = run(t, cfg); rep.Empty() {
+			break
+		}
+		t.Logf("try %d: a datagram was sent while measuring (%d lost), not what is tested", try, rep.Lost)
+	}
+	if !rep.Empty() {
+		t.Skip("every try sent a datagram while measuring: the machine is too busy for this test")
+	}
+	if rep.WarmupLost != 2 {
+		t.Errorf("WarmupLost = %d, want 2 (one datagram of each socket's warm-up)", rep.WarmupLost)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	const want = "  not all right: no message was sent in the 100ms measured: every socket waited for the replies to its warm-up datagrams, and 2 replies never came within the timeout, 1s\n"
+	if !strings.HasSuffix(text.String(), want) {
+		t.Errorf("the report:\n%s\nwant it to end %q", text.String(), want)
+	}
+	if rep.OK() {
+		t.Error("OK() = true")
+	}
+}
+
 // A run shorter than the timeout against a server that never answers, or
 // answers too little, must not pass: the replies still owed at the end
 // are waited for, then counted lost, and a run with no reply fails.

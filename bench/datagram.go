@@ -293,6 +293,9 @@ func (u *udpSocket) expireAt(now time.Time, patient bool) {
 				s.unawaited = true
 			} else {
 				u.givenUp++
+				if !s.measured {
+					u.r.warmLost.Add(1)
+				}
 			}
 			u.release()
 		}
@@ -603,6 +606,8 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 		u.givenUp++
 		if s.measured {
 			u.r.lost.Add(1)
+		} else {
+			u.r.warmLost.Add(1)
 		}
 		u.release() // its place in the loop, as expire gives back a lost one's
 	}

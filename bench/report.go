@@ -219,6 +219,12 @@ func (r *Report) verdict() string {
 	}
 	var why []string
 	switch {
+	case r.Empty() && r.CutShort == "" && r.WarmupLost > 0 && !r.WaitCut:
+		// Every socket waited out Timeout for a warm-up datagram's reply
+		// that never came: the window was not too short, the replies
+		// were missing (a silent server, or one past its budget).
+		why = append(why, fmt.Sprintf("no message was sent in the %v measured: every socket waited for the replies to its warm-up datagrams, and %s never came within the timeout, %v",
+			seconds(r.DurationS), count(r.WarmupLost, "reply", "replies"), seconds(r.TimeoutS)))
 	case r.Empty() && r.CutShort == "":
 		// Nothing went out while measuring: a run of 1ns said "no reply
 		// came back", of a server that answered every message.

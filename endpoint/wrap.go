@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -314,6 +315,34 @@ func (c *readAhead) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// unsupportedVersions says which versions a client offered, by name, if
+// err is crypto/tls's "client offered only unsupported versions: [302
+// 301]" (hexadecimal with no 0x: an old client, or a balancer's check,
+// that speaks TLS 1.1 and 1.0 alone); "" otherwise.
+func unsupportedVersions(err error) string {
+	_, list, ok := strings.Cut(err.Error(), "client offered only unsupported versions: [")
+	list, _, closed := strings.Cut(list, "]")
+	if !ok || !closed {
+		return ""
+	}
+	var names []string
+	for _, f := range strings.Fields(list) {
+		v, err := strconv.ParseUint(f, 16, 16)
+		if err != nil {
+			return ""
+		}
+		names = append(names, tls.VersionName(uint16(v)))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	said := names[len(names)-1]
+	if len(names) > 1 {
+		said = strings.Join(names[:len(names)-1], ", ") + " and " + said
+	}
+	return "the client offers only " + said + ", no version this server speaks"
+}
+
 // CloseWrite shuts the write side, as the socket can: a graceful close
 // needs it.
 func (c *readAhead) CloseWrite() error { return closeWrite(c.Conn) }
@@ -430,8 +459,10 @@ const (
 // header), one that closed during its hello says so, one that sent an
 // alert says what it refused, and one whose certificate the TLS config
 // refuses (none, while its ClientAuth requires one, or one of an
-// authority not in its ClientCAs) says which, naming those fields. Others (no cipher
-// suite in common, an expired client certificate) keep their words.
+// authority not in its ClientCAs) says which, naming those fields, and one
+// that offers only versions the server does not speak names them. Others
+// (no cipher suite in common, an expired client certificate) keep their
+// words.
 func (h *heard) handshakeError(err error) error {
 	switch said := h.notTLS(); {
 	case said != "":
@@ -447,6 +478,9 @@ func (h *heard) handshakeError(err error) error {
 		return named.Reword(err, "the client sent no certificate, and %s requires one", optClientAuth)
 	case errors.As(err, &unknown):
 		return named.Reword(err, "the client's certificate is not signed by an authority of %s", optClientCAs)
+	}
+	if said := unsupportedVersions(err); said != "" {
+		return &wordedError{said, err}
 	}
 	// The client's alert, "remote error: tls: bad certificate": most
 	// often a client that does not trust the certificate (self-signed,

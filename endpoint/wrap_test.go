@@ -340,6 +340,33 @@ func TestTLSHandshakeFailureSaysWhatTheClientSent(t *testing.T) {
 	}
 }
 
+// A client that offers only versions the server does not speak (TLS 1.1
+// and 1.0, as an old client or balancer's check does) is told of by
+// their names: the log said Go's "tls: client offered only unsupported
+// versions: [302 301]", hexadecimal with no 0x, which reads as numbers.
+func TestTLSHandshakeFailureNamesTheClientsVersions(t *testing.T) {
+	opts, _ := tlsOptions(t, "")
+	addr, ev := serve(t, opts, true, &server.Server{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	old := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+	old.SetDeadline(time.Now().Add(bound))
+	if err := old.Handshake(); err == nil {
+		t.Fatal("a TLS 1.1 client was served")
+	}
+	cl := ev.next(t, ev.closes, "close")
+	if cl.Reason != server.ReasonHandshake || cl.Err == nil {
+		t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+	}
+	const want = "tls handshake: the client offers only TLS 1.1 and TLS 1.0, no version this server speaks"
+	if msg := cl.Err.Error(); msg != want {
+		t.Errorf("handshake failed with %q, want %q", msg, want)
+	}
+}
+
 func header(t *testing.T, version byte, src string) []byte {
 	h := proxyproto.HeaderProxyFromAddrs(version, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(src)),
 		net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:8080")))
