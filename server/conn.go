@@ -476,13 +476,8 @@ func (c *conn) loop() Reason {
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
-			// End of input or half-close: answer what is left, then close
-			// once the client has taken the replies (eofQueued).
-			r := c.flush(ReasonEOF)
-			if r == ReasonEOF {
-				c.eofQueued()
-			}
-			return r
+			// End of input or half-close: answer what is left, then close.
+			return c.flush(ReasonEOF)
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():
 			return c.stop()
 		case errors.Is(err, os.ErrDeadlineExceeded) && c.lateIdleDeadline():
@@ -801,16 +796,8 @@ func (c *conn) linger() {
 			continue
 		}
 		now := time.Now()
-		if errors.Is(err, io.EOF) && now.Before(giveUp) {
-			// The client is done sending, but may not have taken every
-			// reply: they are waited for as before, with nothing more to
-			// read.
-			c.lingerQueued(unsent, lastTaken, stuck, giveUp, linger)
-			return
-		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) || now.After(giveUp) {
-			c.resetQueued()
-			return // a failed connection, or too long
+			return // end of file, a failed connection, or too long
 		}
 		// Whatever woke the read (this deadline, or Shutdown's or the
 		// watcher's, which moved it), the deadline is set again below to
@@ -839,68 +826,11 @@ func (c *conn) linger() {
 		case left == 0:
 			return // every reply delivered, and a Linger without input
 		case now.Sub(lastTaken) >= stuck:
-			c.resetQueued()
 			return // replies queued, but the client takes none
 		}
 		if !wait(next) {
 			return
 		}
-	}
-}
-
-// eofQueued waits, once the client is done sending and every reply is
-// written, for those still queued in a TCP socket to be taken, with the
-// write side shut so that the client reads end of file after them
-// (lingerQueued); not with Linger off.
-func (c *conn) eofQueued() {
-	if _, ok := c.c.(*net.TCPConn); !ok {
-		return // (a Unix socket's queue is the client's own to read)
-	}
-	unsent := c.unsent()
-	if unsent == 0 || !c.shutWrite() {
-		return
-	}
-	linger := c.srv.linger()
-	stuck := linger
-	if c.srv.WriteTimeout > 0 {
-		stuck = max(c.srv.WriteTimeout, linger)
-	}
-	now := time.Now()
-	c.lingerQueued(unsent, now, stuck, now.Add(lingerBound(linger)), linger)
-}
-
-// lingerQueued waits, after the client's end of file, for the replies
-// still queued (unsent bytes of them when the client last took some, at
-// lastTaken) to be taken, looking every lingerEvery: until none is left,
-// or the client takes none for stuck, or giveUp; then they are reset
-// away (resetQueued). A client that sends, shuts its write side and never
-// reads would otherwise leave them to the kernel, on a socket no limit
-// counts. A forced close ends the wait at the next look: the closed
-// socket says nothing is queued.
-func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck time.Duration, giveUp time.Time, linger time.Duration) {
-	for {
-		left, now := c.unsent(), time.Now()
-		if left < unsent {
-			unsent, lastTaken = left, now
-		}
-		switch {
-		case left == 0:
-			return
-		case now.Sub(lastTaken) >= stuck || now.After(giveUp):
-			c.reset()
-			return
-		}
-		time.Sleep(min(lingerEvery(linger), time.Until(giveUp)))
-	}
-}
-
-// resetQueued resets the connection if replies are still queued in its
-// socket, so that closing frees them (see reset) rather than leaving them
-// to the kernel on a socket no limit counts, for as long as the client's
-// window stays shut.
-func (c *conn) resetQueued() {
-	if c.unsent() > 0 {
-		c.reset()
 	}
 }
 

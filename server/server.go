@@ -134,11 +134,9 @@ type Server struct {
 	// the last reply and reads and discards until the client's end of
 	// file: it waits Linger after the client's input stops, and while
 	// replies are still queued as long as the client takes some within
-	// WriteTimeout (or Linger), after the client's end of file too. A
-	// close with unread input makes the kernel send a reset, which drops
-	// the replies still queued; this is what prevents it. Replies still
-	// queued when the wait ends are reset away, not left to the kernel
-	// on a closed socket. Zero means 2 s; negative, no wait.
+	// WriteTimeout (or Linger). A close with unread input makes the
+	// kernel send a reset, which drops the replies still queued; this is
+	// what prevents it. Zero means 2 s; negative, no wait.
 	Linger time.Duration
 
 	// ReadSize is the largest read from a stream; zero or negative means
