@@ -219,10 +219,13 @@ func (r *Report) verdict() string {
 	}
 	var why []string
 	switch {
-	case r.Empty() && r.CutShort == "" && r.WarmupLost > 0 && !r.WaitCut:
+	case r.Empty() && r.CutShort == "" && r.WarmupLost > 0 && !r.WaitCut && r.Rate <= 0 && !r.Interrupted:
 		// Every socket waited out Timeout for a warm-up datagram's reply
 		// that never came: the window was not too short, the replies
-		// were missing (a silent server, or one past its budget).
+		// were missing (a silent server, or one past its budget). A
+		// closed loop's only: an open loop sends as datagrams fall due,
+		// waiting for no reply; and not of an interrupted run, which
+		// may have ended in the warm-up.
 		why = append(why, fmt.Sprintf("no message was sent in the %v measured: every socket waited for the replies to its warm-up datagrams, and %s never came within the timeout, %v",
 			seconds(r.DurationS), count(r.WarmupLost, "reply", "replies"), seconds(r.TimeoutS)))
 	case r.Empty() && r.CutShort == "":
