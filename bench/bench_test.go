@@ -2828,7 +2828,9 @@ func TestLateRepliesSaySo(t *testing.T) {
 // A run too short for one message to go out says so: --duration 1ns
 // said "no reply came back" of a server that answered every message.
 func TestNothingSentSaysSo(t *testing.T) {
-	udpSettings := bench.Settings{Network: "udp", DurationS: 1, TimeoutS: 5}
+	udpSettings := bench.Settings{Network: "udp", Conns: 2, Depth: 1, DurationS: 1, TimeoutS: 5}
+	deeper := udpSettings
+	deeper.Depth = 4
 	udpOpenLoop := udpSettings
 	udpOpenLoop.Rate = 5
 	for _, tc := range []struct {
@@ -2859,6 +2861,16 @@ func TestNothingSentSaysSo(t *testing.T) {
 			"not all right: no message was sent in the 1s measured, too short for one exchange\n"},
 		{"open loop, warm-up replies missing", bench.Report{Settings: udpOpenLoop, WarmupLost: 2},
 			"not all right: no message was sent in the 1s measured, too short for one exchange\n"},
+		// Nor of a window too short for one exchange (1ns) in which a
+		// socket had a place free: each of the 2 sockets has 4, and one
+		// datagram of the warm-up's got no reply. Every socket waits only
+		// when each of its places holds one of the warm-up's unanswered.
+		{"places free, warm-up replies missing", bench.Report{Settings: deeper, WarmupLost: 7},
+			"not all right: no message was sent in the 1s measured, too short for one exchange\n"},
+		{"no place free, warm-up replies missing", bench.Report{Settings: deeper, WarmupLost: 8},
+			"not all right: no message was sent in the 1s measured: every socket waited for the replies to its warm-up datagrams, and 8 replies never came within the timeout, 5s\n"},
+		{"a socket failed in the warm-up, the rest's replies missing", bench.Report{Settings: deeper, WarmupLost: 4, Unmeasured: 1},
+			"not all right: no message was sent in the 1s measured: every socket waited for the replies to its warm-up datagrams, and 4 replies never came within the timeout, 5s, 1 of 2 sockets measured, 1 failed in the warm-up\n"},
 	} {
 		var out strings.Builder
 		tc.rep.WriteText(&out)
