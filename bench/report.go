@@ -164,6 +164,9 @@ func (r *Report) writeText(w io.Writer) {
 	if r.WarmupErrors > 0 {
 		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", count(r.WarmupErrors, "error", "errors"), r.FirstWarmupError)
 	}
+	if r.WarmupLost > 0 {
+		fmt.Fprintf(w, "  warm-up   %s given up with no reply within the timeout, %v, before measuring, in no count above\n", count(r.WarmupLost, "datagram", "datagrams"), seconds(r.TimeoutS))
+	}
 	if r.Unmeasured > 0 {
 		fmt.Fprintf(w, "  load      %s: less load than asked for\n", r.measuredConns())
 	}
