@@ -57,3 +57,25 @@ func TestUDPWarmupLostCountedOnce(t *testing.T) {
 	u.expireAt(time.Now().Add(cfg.Timeout+time.Second), false) // as finish does
 	counts("the rest expired", 6, 6)
 }
+
+// A warm-up datagram still within its Timeout when a signal ended the
+// wait at the end (a window shorter than Timeout, Ctrl-C once it was
+// measured) got no reply within Timeout no more than it got one: it is
+// not in WarmupLost, as a measured one owed then is not lost
+// (Unawaited). It was counted lost all the same.
+func TestUDPWarmupOwedAtTheCutNotLost(t *testing.T) {
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
+	r := bareRun(&cfg)
+	r.epoch = time.Now()
+	u := r.newUDPSocket(0, r.newWorker(), nil)
+	old, recent := u.put(false), u.put(false)
+	// The cut: the old one's Timeout up by then, the recent one's not.
+	u.slot(old).sentAt = r.epoch
+	u.slot(recent).sentAt = r.epoch.Add(800 * time.Millisecond)
+	cut := r.epoch.Add(1200 * time.Millisecond)
+	r.waitCut.Store(int64(cut.Sub(r.epoch)))
+	u.expireAt(cut.Add(cfg.Timeout), false) // as finish does
+	if got := r.warmLost.Load(); got != 1 {
+		t.Errorf("%d of the warm-up's lost; want 1, the one whose Timeout was up at the cut", got)
+	}
+}
