@@ -1362,6 +1362,17 @@ func (r *run) gaveUp(at int64) (lost bool) {
 	return true
 }
 
+// warmGaveUp counts a warm-up datagram given up with no reply, sent at
+// at (run.now()), in WarmupLost, unless a signal ended the wait at the
+// end (cutWait) before its Timeout was up: it was not given its
+// Timeout, as a measured one owed then is not lost (gaveUp).
+func (r *run) warmGaveUp(at int64) {
+	if cut := r.waitCut.Load(); cut != 0 && cut-at < int64(r.cfg.Timeout) {
+		return
+	}
+	r.warmLost.Add(1)
+}
+
 // start hands the connections to the driver that serves them best, or
 // returns why it could not; the connections are then closed. The driver
 // sets the window (setWindow) once it is set up, as it begins to send:

@@ -367,6 +367,62 @@ func TestTLSHandshakeFailureNamesTheClientsVersions(t *testing.T) {
 	}
 }
 
+// An SSL 3.0 client (a scanner looking for POODLE) has crypto/tls say
+// "client offered only unsupported versions: []", which reads as a
+// client that offered none: it offered one older than any crypto/tls
+// knows, and is told of as such. Its hello is written by hand: Go's
+// client speaks no SSL 3.0.
+func TestTLSHandshakeFailureNamesSSL3(t *testing.T) {
+	opts, _ := tlsOptions(t, "")
+	addr, ev := serve(t, opts, true, &server.Server{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A ClientHello of version 3.0: random, no session, one cipher
+	// suite (TLS_RSA_WITH_AES_128_CBC_SHA), no compression, no extension.
+	body := append([]byte{3, 0}, make([]byte, 32)...)
+	body = append(body, 0, 0, 2, 0x00, 0x2f, 1, 0)
+	hello := append([]byte{1, 0, 0, byte(len(body))}, body...)
+	if _, err := c.Write(append([]byte{0x16, 3, 0, 0, byte(len(hello))}, hello...)); err != nil {
+		t.Fatal(err)
+	}
+	cl := ev.next(t, ev.closes, "close")
+	if cl.Reason != server.ReasonHandshake || cl.Err == nil {
+		t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+	}
+	const want = "tls handshake: the client offers only a version older than TLS 1.0 (SSL 3.0, or older), no version this server speaks"
+	if msg := cl.Err.Error(); msg != want {
+		t.Errorf("handshake failed with %q, want %q", msg, want)
+	}
+}
+
+// The versions crypto/tls says a client offered are named, however
+// many, and any it has no name for as it shows them; words that are not
+// its list (another Go's, a value past 16 bits, another error) are kept.
+func TestUnsupportedVersionsNamed(t *testing.T) {
+	const said = "tls: client offered only unsupported versions: "
+	for _, tc := range []struct{ err, want string }{
+		{said + "[302 301]", "the client offers only TLS 1.1 and TLS 1.0, no version this server speaks"},
+		{said + "[301]", "the client offers only TLS 1.0, no version this server speaks"},
+		{said + "[303 302 301]", "the client offers only TLS 1.2, TLS 1.1 and TLS 1.0, no version this server speaks"},
+		{said + "[300]", "the client offers only SSLv3, no version this server speaks"},
+		{said + "[a0a 302]", "the client offers only 0x0A0A and TLS 1.1, no version this server speaks"},
+		{said + "[]", "the client offers only a version older than TLS 1.0 (SSL 3.0, or older), no version this server speaks"},
+		{said + "[10000 302]", ""},
+		{said + "[302 zz]", ""},
+		{said + "[302 301", ""},
+		{"tls: client offered an unsupported, maximum protocol version of 300", ""},
+		{"tls: no cipher suite supported by both client and server", ""},
+		{"remote error: tls: protocol version not supported", ""},
+	} {
+		if got := endpoint.UnsupportedVersions(errors.New(tc.err)); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
 func header(t *testing.T, version byte, src string) []byte {
 	h := proxyproto.HeaderProxyFromAddrs(version, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(src)),
 		net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.1:8080")))
