@@ -102,10 +102,8 @@ type flight struct {
 	// writing: the writer has begun a send (begin) and has yet to end its
 	// write (wrote). failed: the reader found the connection failed
 	// (fail): the writer begins no send after, and closes the
-	// connection after the send under way. written closes as that send
-	// ends its write (nil if none was under way).
+	// connection after the send under way.
 	writing, failed bool
-	written         chan struct{}
 }
 
 // watcher is what the reader's wait on the connection does to the read
@@ -175,29 +173,21 @@ func (f *flight) wrote() (closeIt bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writing = false
-	if f.written != nil {
-		close(f.written)
-		f.written = nil
-	}
 	return f.failed
 }
 
 // fail notes that the reader found the connection failed, and reports
 // whether it closes the connection now: not under a send begun, whose
-// writer closes it once its write has ended (wrote), as written then
-// closes. Else the close refused a write that had yet to start, and what
-// it pushed, in flight, was counted owed at the failure (lost, or wrong,
-// closed before the reply began) though the server never had it; the
-// event loops send nothing they count on a connection they closed.
-func (f *flight) fail() (closeNow bool, written <-chan struct{}) {
+// writer closes it once its write has ended (wrote). Else the close
+// refused a write that had yet to start, and what it pushed, in flight,
+// was counted owed at the failure (lost, or wrong, closed before the
+// reply began) though the server never had it; the event loops send
+// nothing they count on a connection they closed.
+func (f *flight) fail() (closeNow bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failed = true
-	if !f.writing {
-		return true, nil
-	}
-	f.written = make(chan struct{})
-	return false, f.written
+	return !f.writing
 }
 
 // close says no message comes after those pushed.

@@ -185,8 +185,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			// Not under a send begun: its messages, counted owed
 			// below, are written, or the close refused them and
 			// they were counted all the same (see flight.fail).
-			closeNow, written := sent.fail()
-			if closeNow {
+			if sent.fail() {
 				c.Close()
 			}
 			if readerClosed != nil {
@@ -194,19 +193,6 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 			if first {
 				r.ended(warm)
-			}
-			if !closeNow {
-				// The send's write, if the server takes none of it,
-				// ends at its deadline: Timeout (none in a patient
-				// run), or Run's, Timeout past the stop. Not waited
-				// for past the stop: a run whose connections had all
-				// failed so ended Timeout late, its last write held
-				// by a server that closed its side and read nothing.
-				select {
-				case <-written:
-				case <-r.stop:
-					c.Close()
-				}
 			}
 			for m, ok := sent.pop(); ok; m, ok = sent.pop() {
 				r.owed(m)

@@ -82,50 +82,6 @@ func TestGoroutineDriverCountsOnlyWritten(t *testing.T) {
 	}
 }
 
-// A send under way as the reader finds the connection failed, left to
-// close it once its write has ended, is not waited for past the stop:
-// against a server that closed its side and read nothing, the write,
-// held until its deadline, kept the run whose every connection had
-// failed from ending for Timeout (an hour here) after it had nothing left
-// to count, where the reader's close had ended it at once.
-func TestFailedConnsWriteEndsAtTheStop(t *testing.T) {
-	was := forceGoroutines
-	forceGoroutines = true
-	defer func() { forceGoroutines = was }()
-	release := make(chan struct{})
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		c.Read(make([]byte, 1)) // the send is under way
-		c.(*net.TCPConn).CloseWrite()
-		<-release // reading nothing more, until the test ends
-	})
-	defer close(release)
-	const depth = 32 // a write of 32 MiB: more than the sockets take
-	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr}, Conns: 1, Depth: depth, Size: 1 << 20,
-		Text: "ascii", Mode: "ascii", Warmup: -1, Duration: time.Hour, Timeout: time.Hour}
-	type result struct {
-		rep *Report
-		err error
-	}
-	ran := make(chan result, 1)
-	go func() {
-		rep, err := Run(t.Context(), cfg)
-		ran <- result{rep, err}
-	}()
-	var rep *Report
-	select {
-	case res := <-ran:
-		if res.err != nil {
-			t.Fatal(res.err)
-		}
-		rep = res.rep
-	case <-time.After(time.Minute):
-		t.Fatal("Run has not returned a minute after its only connection failed (the server closed its side): its write under way, which the server took none of, held it up to its Timeout, an hour")
-	}
-	if rep.CutShort == "" || rep.Messages != 0 || rep.Mismatches+rep.Lost != depth {
-		t.Errorf("cut short %q; %d messages, %d wrong, %d lost: want the run cut short, and the %d messages sent wrong or lost", rep.CutShort, rep.Messages, rep.Mismatches, rep.Lost, depth)
-	}
-}
-
 // The writer that the reader left the close to (its send under way as
 // the reader found the server's close) closes the connection once its
 // write has ended, while the run goes on: left open, it held its socket
