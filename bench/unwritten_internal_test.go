@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,5 +79,76 @@ func TestGoroutineDriverCountsOnlyWritten(t *testing.T) {
 					rep.Messages, rep.Lost, rep.Mismatches, n, read, answered, answered, read)
 			}
 		})
+	}
+}
+
+// The writer that the reader left the close to (its send under way as
+// the reader found the server's close) closes the connection once its
+// write has ended, while the run goes on: left open, it held its socket
+// (and the server's) until the run's end.
+func TestWriterClosesWhatTheReaderLeftIt(t *testing.T) {
+	was := forceGoroutines
+	forceGoroutines = true
+	defer func() { forceGoroutines = was }()
+	const answered = 3
+	var accepted atomic.Int32
+	closedA := make(chan struct{}) // the first connection's server read its end
+	release := make(chan struct{}) // the other's server closes it: the run ends
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		if accepted.Add(1) > 1 { // the other: silent, so the run goes on
+			<-release
+			return
+		}
+		br := bufio.NewReader(c)
+		for range answered {
+			line, err := br.ReadBytes('\n')
+			if err != nil {
+				return
+			}
+			c.Write(bytes.ToUpper(line))
+		}
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, br) // until bench closes
+		close(closedA)
+	})
+	var releasing sync.Once
+	defer releasing.Do(func() { close(release) })
+	closed := make(chan struct{})
+	var once sync.Once
+	readerClosed = func() { once.Do(func() { close(closed) }) }
+	var taken atomic.Int64 // replies taken (the first connection's: the other has none)
+	replyTaken = func(uint64) { taken.Add(1) }
+	var held atomic.Bool
+	sentNoted = func(*run, int64, bool) {
+		// The first message pushed once the last reply was taken: its
+		// write waits until the reader has found the close.
+		if taken.Load() == answered && held.CompareAndSwap(false, true) {
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}
+	defer func() { readerClosed, replyTaken, sentNoted = nil, nil, nil }()
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr}, Conns: 2, Depth: 1,
+		Text: "ascii", Mode: "ascii", Warmup: -1, Duration: time.Hour, Timeout: time.Hour}
+	ran := make(chan error, 1)
+	go func() {
+		_, err := Run(t.Context(), cfg)
+		ran <- err
+	}()
+	select {
+	case <-closedA:
+	case <-time.After(30 * time.Second):
+		t.Error("the connection whose server closed its side is still open 30 s after, the run going on")
+	}
+	releasing.Do(func() { close(release) })
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run has not returned a minute after its last connection's server closed it")
 	}
 }
