@@ -67,17 +67,7 @@ func TestGoroutineDriverCountsOnlyWritten(t *testing.T) {
 			defer func() { readerClosed, replyTaken, sentNoted = nil, nil, nil }()
 			cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr}, Conns: 1, Depth: depth,
 				Text: "ascii", Mode: "ascii", Warmup: -1, Duration: time.Minute, Timeout: 10 * time.Second}
-			rep := runWithin(t.Context(), t, cfg)
-			var read int
-			select {
-			case read = <-got:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the server has not counted what it read 10 s after the run")
-			}
-			if n := rep.Messages + rep.Lost + rep.Mismatches; n != int64(read) || rep.Messages != answered || rep.Mismatches != 1 {
-				t.Errorf("%d messages, %d lost, %d wrong (%d in all); the server read %d, answered %d: want %d messages, 1 wrong, and the rest lost, of the %d it read",
-					rep.Messages, rep.Lost, rep.Mismatches, n, read, answered, answered, read)
-			}
+			countsOnlyWritten(t, runWithin(t.Context(), t, cfg), got, answered)
 		})
 	}
 }
@@ -150,5 +140,23 @@ func TestWriterClosesWhatTheReaderLeftIt(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("Run has not returned a minute after its last connection's server closed it")
+	}
+}
+
+// countsOnlyWritten checks rep, of a run against a server that answered
+// answered messages, then closed and told on got how many it read: those
+// answered are messages, the next is wrong (its reply cut short by the
+// close), and the rest it read are lost; none it never read is counted.
+func countsOnlyWritten(t *testing.T, rep *Report, got <-chan int, answered int64) {
+	t.Helper()
+	var read int
+	select {
+	case read = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server has not counted what it read 10 s after the run")
+	}
+	if n := rep.Messages + rep.Lost + rep.Mismatches; n != int64(read) || rep.Messages != answered || rep.Mismatches != 1 {
+		t.Errorf("%d messages, %d lost, %d wrong (%d in all); the server read %d, answered %d: want %d messages, 1 wrong, and the rest lost, of the %d it read",
+			rep.Messages, rep.Lost, rep.Mismatches, n, read, answered, answered, read)
 	}
 }
