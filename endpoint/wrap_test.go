@@ -340,61 +340,56 @@ func TestTLSHandshakeFailureSaysWhatTheClientSent(t *testing.T) {
 	}
 }
 
-// A client that offers only versions the server does not speak (TLS 1.1
-// and 1.0, as an old client or balancer's check does) is told of by
-// their names: the log said Go's "tls: client offered only unsupported
+// A client that offers only versions the server does not speak is told
+// of by their names. For TLS 1.1 and 1.0 (an old client, or a balancer's
+// check), the log said Go's "tls: client offered only unsupported
 // versions: [302 301]", hexadecimal with no 0x, which reads as numbers.
+// For SSL 3.0 (a scanner looking for POODLE) it said "...: []", which
+// reads as a client that offered none: it offered one older than any
+// crypto/tls knows. Its hello is written by hand: Go's client speaks no
+// SSL 3.0.
 func TestTLSHandshakeFailureNamesTheClientsVersions(t *testing.T) {
-	opts, _ := tlsOptions(t, "")
-	addr, ev := serve(t, opts, true, &server.Server{})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	old := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
-	old.SetDeadline(time.Now().Add(bound))
-	if err := old.Handshake(); err == nil {
-		t.Fatal("a TLS 1.1 client was served")
-	}
-	cl := ev.next(t, ev.closes, "close")
-	if cl.Reason != server.ReasonHandshake || cl.Err == nil {
-		t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
-	}
-	const want = "tls handshake: the client offers only TLS 1.1 and TLS 1.0, no version this server speaks"
-	if msg := cl.Err.Error(); msg != want {
-		t.Errorf("handshake failed with %q, want %q", msg, want)
-	}
-}
-
-// An SSL 3.0 client (a scanner looking for POODLE) has crypto/tls say
-// "client offered only unsupported versions: []", which reads as a
-// client that offered none: it offered one older than any crypto/tls
-// knows, and is told of as such. Its hello is written by hand: Go's
-// client speaks no SSL 3.0.
-func TestTLSHandshakeFailureNamesSSL3(t *testing.T) {
-	opts, _ := tlsOptions(t, "")
-	addr, ev := serve(t, opts, true, &server.Server{})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// A ClientHello of version 3.0: random, no session, one cipher
-	// suite (TLS_RSA_WITH_AES_128_CBC_SHA), no compression, no extension.
-	body := append([]byte{3, 0}, make([]byte, 32)...)
-	body = append(body, 0, 0, 2, 0x00, 0x2f, 1, 0)
-	hello := append([]byte{1, 0, 0, byte(len(body))}, body...)
-	if _, err := c.Write(append([]byte{0x16, 3, 0, 0, byte(len(hello))}, hello...)); err != nil {
-		t.Fatal(err)
-	}
-	cl := ev.next(t, ev.closes, "close")
-	if cl.Reason != server.ReasonHandshake || cl.Err == nil {
-		t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
-	}
-	const want = "tls handshake: the client offers only a version older than TLS 1.0 (SSL 3.0, or older), no version this server speaks"
-	if msg := cl.Err.Error(); msg != want {
-		t.Errorf("handshake failed with %q, want %q", msg, want)
+	for _, tc := range []struct {
+		name  string
+		hello func(t *testing.T, c net.Conn)
+		want  string
+	}{
+		{"TLS 1.1 and 1.0", func(t *testing.T, c net.Conn) {
+			old := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+			old.SetDeadline(time.Now().Add(bound))
+			if err := old.Handshake(); err == nil {
+				t.Fatal("a TLS 1.1 client was served")
+			}
+		}, "tls handshake: the client offers only TLS 1.1 and TLS 1.0, no version this server speaks"},
+		{"SSL 3.0", func(t *testing.T, c net.Conn) {
+			// A ClientHello of version 3.0: random, no session, one
+			// cipher suite (TLS_RSA_WITH_AES_128_CBC_SHA), no
+			// compression, no extension.
+			body := append([]byte{3, 0}, make([]byte, 32)...)
+			body = append(body, 0, 0, 2, 0x00, 0x2f, 1, 0)
+			hello := append([]byte{1, 0, 0, byte(len(body))}, body...)
+			if _, err := c.Write(append([]byte{0x16, 3, 0, 0, byte(len(hello))}, hello...)); err != nil {
+				t.Fatal(err)
+			}
+		}, "tls handshake: the client offers only a version older than TLS 1.0 (SSL 3.0, or older), no version this server speaks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, _ := tlsOptions(t, "")
+			addr, ev := serve(t, opts, true, &server.Server{})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			tc.hello(t, c)
+			cl := ev.next(t, ev.closes, "close")
+			if cl.Reason != server.ReasonHandshake || cl.Err == nil {
+				t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+			}
+			if msg := cl.Err.Error(); msg != tc.want {
+				t.Errorf("handshake failed with %q, want %q", msg, tc.want)
+			}
+		})
 	}
 }
 
