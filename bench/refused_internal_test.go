@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -72,22 +71,7 @@ func TestClosedLoopSendAfterFailureIsRefused(t *testing.T) {
 	forceGoroutines = true
 	defer func() { forceGoroutines = was }()
 	const answered = 5
-	got := make(chan int, 1) // lines the server read
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		n := 0
-		for ; n < answered; n++ {
-			line, err := br.ReadBytes('\n')
-			if err != nil {
-				got <- n
-				return
-			}
-			c.Write(bytes.ToUpper(line))
-		}
-		c.(*net.TCPConn).CloseWrite()
-		rest, _ := io.ReadAll(br) // until bench closes
-		got <- n + bytes.Count(rest, []byte("\n"))
-	})
+	addr, got := halfClosingServer(t, answered)
 	var taken atomic.Int64 // replies the reader took
 	replyTaken = func(uint64) { taken.Add(1) }
 	defer func() { replyTaken = nil }()

@@ -32,38 +32,12 @@ func TestGoroutineDriverCountsOnlyWritten(t *testing.T) {
 	const answered = 5
 	for _, depth := range []int{1, 3} {
 		t.Run("depth "+strconv.Itoa(depth), func(t *testing.T) {
-			got := make(chan int, 1) // lines the server read
-			addr := shouttest.StreamServer(t, func(c net.Conn) {
-				br := bufio.NewReader(c)
-				n := 0
-				for ; n < answered; n++ {
-					line, err := br.ReadBytes('\n')
-					if err != nil {
-						got <- n
-						return
-					}
-					c.Write(bytes.ToUpper(line))
-				}
-				c.(*net.TCPConn).CloseWrite()
-				rest, _ := io.ReadAll(br) // until bench closes
-				got <- n + bytes.Count(rest, []byte("\n"))
-			})
+			addr, got := halfClosingServer(t, answered)
 			closed := make(chan struct{})
 			readerClosed = func() { close(closed) }
 			var taken atomic.Int64 // replies the reader took
 			replyTaken = func(uint64) { taken.Add(1) }
-			var held atomic.Bool
-			sentNoted = func(*run, int64, bool) {
-				// The first message pushed once the last reply was
-				// taken: its write waits until the reader has dealt
-				// with the close.
-				if taken.Load() == answered && held.CompareAndSwap(false, true) {
-					select {
-					case <-closed:
-					case <-time.After(10 * time.Second):
-					}
-				}
-			}
+			sentNoted = holdSendAfter(&taken, answered, closed)
 			defer func() { readerClosed, replyTaken, sentNoted = nil, nil, nil }()
 			cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr}, Conns: 1, Depth: depth,
 				Text: "ascii", Mode: "ascii", Warmup: -1, Duration: time.Minute, Timeout: 10 * time.Second}
@@ -108,17 +82,7 @@ func TestWriterClosesWhatTheReaderLeftIt(t *testing.T) {
 	readerClosed = func() { once.Do(func() { close(closed) }) }
 	var taken atomic.Int64 // replies taken (the first connection's: the other has none)
 	replyTaken = func(uint64) { taken.Add(1) }
-	var held atomic.Bool
-	sentNoted = func(*run, int64, bool) {
-		// The first message pushed once the last reply was taken: its
-		// write waits until the reader has found the close.
-		if taken.Load() == answered && held.CompareAndSwap(false, true) {
-			select {
-			case <-closed:
-			case <-time.After(10 * time.Second):
-			}
-		}
-	}
+	sentNoted = holdSendAfter(&taken, answered, closed)
 	defer func() { readerClosed, replyTaken, sentNoted = nil, nil, nil }()
 	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr}, Conns: 2, Depth: 1,
 		Text: "ascii", Mode: "ascii", Warmup: -1, Duration: time.Hour, Timeout: time.Hour}
@@ -158,5 +122,41 @@ func countsOnlyWritten(t *testing.T, rep *Report, got <-chan int, answered int64
 	if n := rep.Messages + rep.Lost + rep.Mismatches; n != int64(read) || rep.Messages != answered || rep.Mismatches != 1 {
 		t.Errorf("%d messages, %d lost, %d wrong (%d in all); the server read %d, answered %d: want %d messages, 1 wrong, and the rest lost, of the %d it read",
 			rep.Messages, rep.Lost, rep.Mismatches, n, read, answered, answered, read)
+	}
+}
+
+// halfClosingServer is a stand-in server that answers the first answered
+// lines of its one connection, then shuts its write side and reads until
+// bench closes; it tells on got how many lines it read in all.
+func halfClosingServer(t *testing.T, answered int) (addr string, got <-chan int) {
+	t.Helper()
+	read := make(chan int, 1)
+	addr = shouttest.StreamServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		n := 0
+		for ; n < answered; n++ {
+			line, err := br.ReadBytes('\n')
+			if err != nil {
+				read <- n
+				return
+			}
+			c.Write(bytes.ToUpper(line))
+		}
+		c.(*net.TCPConn).CloseWrite()
+		rest, _ := io.ReadAll(br) // until bench closes
+		read <- n + bytes.Count(rest, []byte("\n"))
+	})
+	return addr, read
+}
+
+// holdSendAfter is a sentNoted that holds the first message pushed once
+// taken replies reach answered: its write waits until closed (the reader
+// has dealt with the server's close), 10 s at most.
+func holdSendAfter(taken *atomic.Int64, answered int64, closed <-chan struct{}) func(*run, int64, bool) {
+	var held atomic.Bool
+	return func(*run, int64, bool) {
+		if taken.Load() == answered && held.CompareAndSwap(false, true) {
+			wait(closed)
+		}
 	}
 }

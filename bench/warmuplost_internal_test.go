@@ -14,16 +14,7 @@ import (
 // none within Timeout).
 func TestUDPWarmupLostCountedOnce(t *testing.T) {
 	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
-	r := bareRun(&cfg)
-	ref, err := reference(cfg.Mode, cfg.Lang)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.ref = ref
-	r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
-	r.epoch = time.Now()
-	u := r.newUDPSocket(0, r.newWorker(), nil)
-	u.dropsBefore = 0 // (no socket to ask)
+	r, u := bareUDPSocket(t, &cfg)
 	u.ring, u.most = make([]udpSlot, 4), 4
 	counts := func(when string, warm, lost int64) {
 		t.Helper()
@@ -78,4 +69,22 @@ func TestUDPWarmupOwedAtTheCutNotLost(t *testing.T) {
 	if got := r.warmLost.Load(); got != 1 {
 		t.Errorf("%d of the warm-up's lost; want 1, the one whose Timeout was up at the cut", got)
 	}
+}
+
+// bareUDPSocket is a run of cfg (bareRun) with its expected replies and
+// its clock begun, and one UDP socket of it with no socket under it:
+// what its ring and counts do, driven by hand.
+func bareUDPSocket(t *testing.T, cfg *Config) (*run, *udpSocket) {
+	t.Helper()
+	r := bareRun(cfg)
+	ref, err := reference(cfg.Mode, cfg.Lang)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ref = ref
+	r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
+	r.epoch = time.Now()
+	u := r.newUDPSocket(0, r.newWorker(), nil)
+	u.dropsBefore = 0 // (no socket to ask)
+	return r, u
 }
