@@ -1153,6 +1153,47 @@ func TestHandshakeServerNamesEscaped(t *testing.T) {
 	}
 }
 
+// A certificate for names, from a server dialled by its address (a load
+// balancer poked at its IP), or one for addresses, dialled by a name:
+// crypto/tls's "cannot validate certificate for 127.0.0.1 because it
+// doesn't contain any IP SANs" and "certificate is not valid for any
+// names, but wanted to match localhost" named none of the names the
+// certificate holds, where the README says a certificate that names
+// other hosts is refused naming them.
+func TestHandshakeOtherKindOfNameNamed(t *testing.T) {
+	for _, tc := range []struct {
+		names      []string
+		serverName string // "": the address dialled, 127.0.0.1
+		want       string
+	}{
+		{[]string{"example.com", "www.example.com"}, "", "x509: certificate is valid for example.com, www.example.com, not 127.0.0.1 (it names no IP address: connect by one of its names)"},
+		{[]string{"127.0.0.1", "::1"}, "localhost", "x509: certificate is valid for 127.0.0.1, ::1, not localhost (it names no host name: connect by one of its addresses)"},
+	} {
+		t.Run(tc.names[0], func(t *testing.T) {
+			store, err := certs.SelfSigned(tc.names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := certs.ServerConfig(store, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(bound))
+				tls.Server(c, cfg).Handshake() // fails: the name is not the one asked for
+			})
+			_, err = client.Handshake(context.Background(), dial(t, "tcp", addr), addr, &tls.Config{ServerName: tc.serverName}, bound)
+			var hostname x509.HostnameError
+			if !errors.As(err, &hostname) {
+				t.Fatalf("Handshake: %v; want the certificate refused for its names", err)
+			}
+			if !strings.HasSuffix(err.Error(), tc.want) {
+				t.Errorf("Handshake: %v; want it to end %s", err, tc.want)
+			}
+		})
+	}
+}
+
 // failAfter is an input that gives first, then, once shown is closed (at
 // once if it is nil), fails with err, as a read of a directory does.
 type failAfter struct {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -117,6 +118,8 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
 			err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
+		} else if hostname := (x509.HostnameError{}); errors.As(err, &hostname) {
+			err = otherKindOfName(err, hostname)
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escape.Error{Err: err}}
 	}
@@ -186,6 +189,46 @@ func untrusted(err error, given bool, file string) error {
 		return named.Reword(err, "%s (no authority given signed it: pass the one that did with "+ways, err, optCA, optInsecure)
 	}
 	return named.Reword(err, "%s (pass the authority that signed it with "+ways, err, optCA, optInsecure)
+}
+
+// otherKindOfName is a handshake's error err, a certificate refused for
+// the host dialled (h), said with the names the certificate holds where
+// crypto/tls names none: it names only those of the host's kind, and of
+// a certificate for host names dialled by its address (a load balancer
+// poked at its IP) said "cannot validate certificate for 127.0.0.1
+// because it doesn't contain any IP SANs", and the other way round
+// "certificate is not valid for any names, but wanted to match
+// localhost". Otherwise err as it is.
+func otherKindOfName(err error, h x509.HostnameError) error {
+	c := h.Certificate
+	if c == nil {
+		return err
+	}
+	var names []string
+	kind, other := "IP address", "names"
+	if net.ParseIP(h.Host) != nil {
+		if len(c.IPAddresses) > 0 {
+			return err // named
+		}
+		names = c.DNSNames
+	} else {
+		if len(c.DNSNames) > 0 {
+			return err // named
+		}
+		kind, other = "host name", "addresses"
+		for _, ip := range c.IPAddresses {
+			names = append(names, ip.String())
+		}
+	}
+	if len(names) == 0 {
+		return err // it holds none of either kind: said so
+	}
+	said := fmt.Sprintf("x509: certificate is valid for %s, not %s (it names no %s: connect by one of its %s)", strings.Join(names, ", "), h.Host, kind, other)
+	text, found := strings.CutSuffix(err.Error(), h.Error())
+	if !found {
+		return err
+	}
+	return named.Reword(err, "%s", text+said)
 }
 
 // caFiles names the file that TLSOptions.Config read each pool of
