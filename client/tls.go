@@ -167,10 +167,13 @@ func (s *sniffConn) echoed() bool {
 // addr without a byte back, after it was sent lines, what such silence
 // may mean: a TLS server (Go's, shout's, most others) closes so on a
 // first record that is no TLS hello, and a server at its connection
-// limit closes so too. It is the hint the other way round from what a
-// TLS client says of a server that does not speak TLS.
+// limit closes so too, as does one that wants a PROXY header first
+// (shout's --proxy-protocol, dialled past its balancer) and a balancer
+// with no server up behind it (HAProxy in mode tcp). It is the hint the
+// other way round from what a TLS client says of a server that does not
+// speak TLS.
 func SilentClose(addr string) string {
-	return "nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit"
+	return "nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + "), a server at its connection limit or waiting for a PROXY header, or a proxy with no server up behind it"
 }
 
 // untrusted is a handshake's error err for a server certificate signed

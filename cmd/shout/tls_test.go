@@ -560,9 +560,51 @@ func TestConnectPlainToTLSServerSaysTry(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit\n"
+	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + "), a server at its connection limit or waiting for a PROXY header, or a proxy with no server up behind it\n"
 	if code := exitCode(err); code != 1 || stdout.Len() > 0 || stderr.String() != want {
 		t.Errorf("status %d, stdout %q, stderr %q; want 1, nothing, %q", code, stdout.String(), stderr.String(), want)
+	}
+}
+
+// A plain server that closes on lines without a byte back was said to be
+// a TLS server or one at its connection limit; connect's users poke
+// servers through balancers, and behind a balancer with no server up
+// (HAProxy closes so in mode tcp), or a server that wants a PROXY header
+// (shout's --proxy-protocol, dialled past its balancer), the hint sent
+// them looking for TLS.
+func TestConnectSilentCloseNamesProxies(t *testing.T) {
+	// A balancer whose only server is down: it takes the line, finds no
+	// server to pass it to, and closes.
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := down.Addr().String()
+	down.Close()
+	balancer := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		bufio.NewReader(c).ReadString('\n')
+		if b, err := net.DialTimeout("tcp", backend, 10*time.Second); err == nil {
+			b.Close()
+		}
+		c.Close()
+	})
+	proxied := startServe(t, nil, "tcp://127.0.0.1:0", "--proxy-protocol", "--proxy-from", "127.0.0.1")
+	for _, tc := range []struct{ name, addr, want string }{
+		{"balancer with no server", balancer, "a proxy with no server up behind it"},
+		{"PROXY protocol", proxied.addr("tcp"), "waiting for a PROXY header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("shout", "connect", tc.addr)
+			cmd.Stdin = strings.NewReader("hello\n")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			prefix := "shout: " + tc.addr + " closed the connection with 1 of 1 lines unanswered; nothing came back, as from "
+			if code := exitCode(err); code != 1 || !strings.HasPrefix(stderr.String(), prefix) || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("status %d, stderr %q; want 1, %q... naming %q", code, stderr.String(), prefix, tc.want)
+			}
+		})
 	}
 }
 
