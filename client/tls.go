@@ -280,8 +280,10 @@ func (s *sniffConn) notTLS(err error) error {
 	switch {
 	case len(h) == 0 && errors.Is(err, io.EOF):
 		// Not "EOF". (A TLS server at its connection limit closes so too:
-		// this says nothing of TLS.)
-		return errors.New("the server closed the connection before it answered the TLS hello")
+		// this says nothing of TLS. So do a server that wants a PROXY
+		// header first and a balancer with no server up behind it, as
+		// SilentClose says of plain TCP.)
+		return errors.New("the server closed the connection before it answered the TLS hello (as one at its connection limit or waiting for a PROXY header does, or a proxy with no server up behind it)")
 	case len(h) == 0:
 		return nil
 	case s.echoed():

@@ -567,11 +567,12 @@ func TestConnectPlainToTLSServerSaysTry(t *testing.T) {
 }
 
 // A plain server that closes on lines without a byte back was said to be
-// a TLS server or one at its connection limit; connect's users poke
+// a TLS server or one at its connection limit, and a TLS server that
+// closes on the hello was said to close, no more; connect's users poke
 // servers through balancers, and behind a balancer with no server up
 // (HAProxy closes so in mode tcp), or a server that wants a PROXY header
 // (shout's --proxy-protocol, dialled past its balancer), the hint sent
-// them looking for TLS.
+// them looking for TLS, and the TLS client said nothing of why.
 func TestConnectSilentCloseNamesProxies(t *testing.T) {
 	// A balancer whose only server is down: it takes the line, finds no
 	// server to pass it to, and closes.
@@ -589,18 +590,24 @@ func TestConnectSilentCloseNamesProxies(t *testing.T) {
 		}
 		c.Close()
 	})
-	proxied := startServe(t, nil, "tcp://127.0.0.1:0", "--proxy-protocol", "--proxy-from", "127.0.0.1")
-	for _, tc := range []struct{ name, addr, want string }{
-		{"balancer with no server", balancer, "a proxy with no server up behind it"},
-		{"PROXY protocol", proxied.addr("tcp"), "waiting for a PROXY header"},
+	proxied := startServe(t, nil, "tcp://127.0.0.1:0", "tls://127.0.0.1:0", "--tls-self-signed", "--proxy-protocol", "--proxy-from", "127.0.0.1")
+	const plain = " closed the connection with 1 of 1 lines unanswered; nothing came back, as from "
+	for _, tc := range []struct{ name, addr, prefix, want string }{
+		{"balancer with no server", balancer, balancer + plain, "a proxy with no server up behind it"},
+		{"PROXY protocol", proxied.addr("tcp"), proxied.addr("tcp") + plain, "waiting for a PROXY header"},
+		{"PROXY protocol, TLS", "tls://" + proxied.addr("tls"), "tls handshake with " + proxied.addr("tls") + ": the server closed the connection before it answered the TLS hello (", "waiting for a PROXY header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command("shout", "connect", tc.addr)
+			args := []string{"connect", tc.addr}
+			if strings.HasPrefix(tc.addr, "tls://") {
+				args = append(args, "--insecure")
+			}
+			cmd := exec.Command("shout", args...)
 			cmd.Stdin = strings.NewReader("hello\n")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
-			prefix := "shout: " + tc.addr + " closed the connection with 1 of 1 lines unanswered; nothing came back, as from "
+			prefix := "shout: " + tc.prefix
 			if code := exitCode(err); code != 1 || !strings.HasPrefix(stderr.String(), prefix) || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("status %d, stderr %q; want 1, %q... naming %q", code, stderr.String(), prefix, tc.want)
 			}
