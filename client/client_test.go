@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,7 +35,11 @@ import (
 	"shout/upper"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// A Terminal's editor starts one watcher of the window's size, which
+	// stays for the process (TestTerminalDatagramRefusedGoesToNextAddress).
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/ergochat/readline/internal/platform.DefaultOnSizeChanged.func1.1"))
+}
 
 const bound = 10 * time.Second
 
@@ -818,6 +823,55 @@ func TestDatagramsRefused(t *testing.T) {
 	}
 	if res.Sent != 2 || res.Lost != 2 || strings.Count(warn, "connection refused") != 2 {
 		t.Errorf("%+v, warnings %q: want both lines refused", res, warn)
+	}
+}
+
+// twoAddrs is a name for tests, and a server on 127.0.0.1 that it names
+// second: first it names [::1] at the server's port, where nothing
+// listens. (localhost is so on macOS and most Linux: ::1, then 127.0.0.1,
+// where shout serve listens by default.) It skips where there is no
+// IPv6 loopback, or the port is taken on it.
+func twoAddrs(t *testing.T) (name, server string) {
+	t.Helper()
+	server = udpServer(t, func(int) bool { return false })
+	_, port, _ := net.SplitHostPort(server)
+	pc, err := net.ListenPacket("udp", net.JoinHostPort("::1", port))
+	if err != nil {
+		t.Skipf("no [::1]:%s to leave empty: %v", port, err)
+	}
+	pc.Close() // nothing listens there: a datagram there is refused
+	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		if host != "twoaddrs.test" {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		return []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")}, nil
+	})
+	return net.JoinHostPort("twoaddrs.test", port), server
+}
+
+// Over UDP a name's first address was the only one: udp://localhost:8080
+// to shout serve (127.0.0.1) was refused at ::1, every line lost, where
+// TCP went on to 127.0.0.1. A line refused at one address goes to the
+// next, and later lines go there first: the trace shows one connect to
+// [::1], each refused once.
+func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
+	name, server := twoAddrs(t)
+	var trace notifying
+	c := client.Trace(dial(t, "udp", name), &trace)
+	redial := func() (net.Conn, error) {
+		c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
+		if err != nil {
+			return nil, err
+		}
+		return client.Trace(c, &trace), nil
+	}
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, redial, strings.NewReader("one\ntwo\n"), &out, &warn, bound, 0)
+	if err != nil || res.Answered != 2 || res.Lost != 0 || out.String() != "ONE\nTWO\n" || warn.Len() > 0 {
+		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want both lines answered by %s", res, err, out.String(), warn.String(), server)
+	}
+	if tr := trace.String(); strings.Count(tr, "connect([::1]") != 1 || strings.Count(tr, "connect("+server+")") != 2 || strings.Count(tr, "refused") != 1 {
+		t.Errorf("trace:\n%s\nwant one connect to [::1], refused, and the lines sent to %s", tr, server)
 	}
 }
 
