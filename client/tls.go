@@ -176,6 +176,23 @@ func SilentClose(addr string) string {
 	return "nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + "), a server at its connection limit or waiting for a PROXY header, or a proxy with no server up behind it"
 }
 
+// AlertBack says of a server that answered plain text sent to addr
+// with a TLS alert alone (PipeResult.TLSAlert), and closed, what it is.
+// What came back reads as bytes of no meaning (^U^C^C^@^B^B2).
+func AlertBack(addr string) string {
+	return "what came back is a TLS alert: it speaks TLS (connect to tls://" + addr + ")"
+}
+
+// alertLen is the length of a TLS alert record: a record's header of 5
+// bytes, then the alert's level and description.
+const alertLen = 7
+
+// isAlert reports whether p begins as a TLS alert record of any version
+// 3.x (SSL 3.0 to TLS 1.3), of the length of one alert.
+func isAlert(p []byte) bool {
+	return len(p) >= alertLen && p[0] == recordAlert && p[1] == 3 && p[2] <= 4 && p[3] == 0 && p[4] == 2
+}
+
 // untrusted is a handshake's error err for a server certificate signed
 // by an authority the client does not know, said with what to do: a test
 // server's certificate is self-signed or signed by a test CA, and the

@@ -615,6 +615,29 @@ func TestConnectSilentCloseNamesProxies(t *testing.T) {
 	}
 }
 
+// A TLS server built on OpenSSL (Python's ssl, openssl s_server) sent
+// fewer bytes of plain text than a record's header ("hi\n"), then end of
+// file, answers with an alert and closes: seven bytes of no meaning came
+// back (^U^C^C^@^B^B2 on a terminal), and connect said no more than "closed
+// the connection with 1 of 1 lines unanswered".
+func TestConnectPlainToTLSServerAlertSaysTry(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)                 // to the client's end of file
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 50}) // fatal alert: decode_error
+		c.(*net.TCPConn).CloseWrite()          // (and reads on: no reset)
+	})
+	cmd := exec.Command("shout", "connect", addr)
+	cmd.Stdin = strings.NewReader("hi\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; what came back is a TLS alert: it speaks TLS (connect to tls://" + addr + ")\n"
+	if code := exitCode(err); code != 1 || stdout.String() != "\x15\x03\x03\x00\x02\x022" || stderr.String() != want {
+		t.Errorf("status %d, stdout %q, stderr %q; want 1, the alert's bytes unchanged, %q", code, stdout.String(), stderr.String(), want)
+	}
+}
+
 // A PEM file's name is shown escaped in every error of --ca, --cert,
 // --key and --client-ca: one holding ESC or a newline reached the
 // terminal raw, a colour turned on or a line of shout's forged.
