@@ -47,8 +47,8 @@ var (
 
 // dialUDPName dials e, over UDP to a name, at the first of its addresses
 // (the one that was taken after a refusal, if one was), and keeps the
-// rest for nextAddress. ok is false where e is no name with more than
-// one address: Dial dials it as it is.
+// rest for nextAddress. ok is false where e is no name (an address):
+// Dial dials it as it is.
 func dialUDPName(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (c net.Conn, ok bool, err error) {
 	host, port, err := net.SplitHostPort(e.Address)
 	if err != nil {
@@ -67,7 +67,7 @@ func dialUDPName(ctx context.Context, e endpoint.Endpoint, timeout time.Duration
 	if err != nil {
 		return nil, true, err // (not looked up again, to wait as long again)
 	}
-	if len(addrs) < 2 {
+	if len(addrs) == 0 { // (the resolver says no such host itself)
 		return nil, false, nil
 	}
 	if a, found := udpAnswered.Load(e.Address); found {
