@@ -149,7 +149,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 	var head []byte // the first bytes the server sent, enough for an alert
 	buf := make([]byte, 64<<10)
 	armed := false
-	taken := -1 // what unsent last said, once input is done
+	taken := -1 // what unsent last said, once input is done (-1: not yet asked)
 	for {
 		if sendFailed.Load() {
 			break
@@ -159,6 +159,16 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 			// cannot tell the last reply from a line of the server's
 			// own, and what came after it was dropped. The server's end
 			// of file, or its silence, ends the wait.
+			if !armed {
+				// What the socket holds unsent as the wait begins (a Unix
+				// socket's bytes until the server reads them): the first
+				// look compared with nothing took any for the server
+				// taking input, and a server that read none was waited
+				// for twice the silence.
+				if q, ok := unsent(c); ok {
+					taken = q
+				}
+			}
 			if silence > 0 {
 				c.SetReadDeadline(time.Now().Add(silence))
 			} else if !armed {
