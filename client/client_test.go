@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,7 +35,11 @@ import (
 	"shout/upper"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// A Terminal's editor starts one watcher of the window's size, which
+	// stays for the process (TestTerminalDatagramRefusedGoesToNextAddress).
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/ergochat/readline/internal/platform.DefaultOnSizeChanged.func1.1"))
+}
 
 const bound = 10 * time.Second
 
@@ -821,6 +826,55 @@ func TestDatagramsRefused(t *testing.T) {
 	}
 }
 
+// twoAddrs is a name for tests, and a server on 127.0.0.1 that it names
+// second: first it names [::1] at the server's port, where nothing
+// listens. (localhost is so on macOS and most Linux: ::1, then 127.0.0.1,
+// where shout serve listens by default.) It skips where there is no
+// IPv6 loopback, or the port is taken on it.
+func twoAddrs(t *testing.T) (name, server string) {
+	t.Helper()
+	server = udpServer(t, func(int) bool { return false })
+	_, port, _ := net.SplitHostPort(server)
+	pc, err := net.ListenPacket("udp", net.JoinHostPort("::1", port))
+	if err != nil {
+		t.Skipf("no [::1]:%s to leave empty: %v", port, err)
+	}
+	pc.Close() // nothing listens there: a datagram there is refused
+	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		if host != "twoaddrs.test" {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		return []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")}, nil
+	})
+	return net.JoinHostPort("twoaddrs.test", port), server
+}
+
+// Over UDP a name's first address was the only one: udp://localhost:8080
+// to shout serve (127.0.0.1) was refused at ::1, every line lost, where
+// TCP went on to 127.0.0.1. A line refused at one address goes to the
+// next, and later lines go there first: the trace shows one connect to
+// [::1], each refused once.
+func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
+	name, server := twoAddrs(t)
+	var trace notifying
+	c := client.Trace(dial(t, "udp", name), &trace)
+	redial := func() (net.Conn, error) {
+		c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
+		if err != nil {
+			return nil, err
+		}
+		return client.Trace(c, &trace), nil
+	}
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, redial, strings.NewReader("one\ntwo\n"), &out, &warn, bound, 0)
+	if err != nil || res.Answered != 2 || res.Lost != 0 || out.String() != "ONE\nTWO\n" || warn.Len() > 0 {
+		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want both lines answered by %s", res, err, out.String(), warn.String(), server)
+	}
+	if tr := trace.String(); strings.Count(tr, "connect([::1]") != 1 || strings.Count(tr, "connect("+server+")") != 2 || strings.Count(tr, "refused") != 1 {
+		t.Errorf("trace:\n%s\nwant one connect to [::1], refused, and the lines sent to %s", tr, server)
+	}
+}
+
 // A line longer than one datagram carries is reported as such, by its
 // number, and not sent, however much longer; one that fits is sent whole,
 // with or without a carriage return. (Lines up to 64 KiB got past the check, and
@@ -1150,6 +1204,47 @@ func TestHandshakeServerNamesEscaped(t *testing.T) {
 	}
 	if want := `evil\x1b]0;owned\a\x1b[2J\r\nshout: all right\x7f, not localhost`; !strings.HasSuffix(msg, want) {
 		t.Errorf("Handshake: %s; want it to end %s", msg, want)
+	}
+}
+
+// A certificate for names, from a server dialled by its address (a load
+// balancer poked at its IP), or one for addresses, dialled by a name:
+// crypto/tls's "cannot validate certificate for 127.0.0.1 because it
+// doesn't contain any IP SANs" and "certificate is not valid for any
+// names, but wanted to match localhost" named none of the names the
+// certificate holds, where the README says a certificate that names
+// other hosts is refused naming them.
+func TestHandshakeOtherKindOfNameNamed(t *testing.T) {
+	for _, tc := range []struct {
+		names      []string
+		serverName string // "": the address dialled, 127.0.0.1
+		want       string
+	}{
+		{[]string{"example.com", "www.example.com"}, "", "x509: certificate is valid for example.com, www.example.com, not 127.0.0.1 (it names no IP address: connect by one of its names)"},
+		{[]string{"127.0.0.1", "::1"}, "localhost", "x509: certificate is valid for 127.0.0.1, ::1, not localhost (it names no host name: connect by one of its addresses)"},
+	} {
+		t.Run(tc.names[0], func(t *testing.T) {
+			store, err := certs.SelfSigned(tc.names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := certs.ServerConfig(store, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(bound))
+				tls.Server(c, cfg).Handshake() // fails: the name is not the one asked for
+			})
+			_, err = client.Handshake(context.Background(), dial(t, "tcp", addr), addr, &tls.Config{ServerName: tc.serverName}, bound)
+			var hostname x509.HostnameError
+			if !errors.As(err, &hostname) {
+				t.Fatalf("Handshake: %v; want the certificate refused for its names", err)
+			}
+			if !strings.HasSuffix(err.Error(), tc.want) {
+				t.Errorf("Handshake: %v; want it to end %s", err, tc.want)
+			}
+		})
 	}
 }
 

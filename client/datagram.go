@@ -67,7 +67,6 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		timeout = defaultTimeout
 	}
 	retries = min(max(retries, 0), MaxRetries) // (retries+1 tries: it must not wrap)
-	addr := c.RemoteAddr().String()
 	maxLine := MaxPayload(c.RemoteAddr())
 	var res DatagramResult
 	// Room for the longest line and "\r\n": a line that does not fit
@@ -110,6 +109,22 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		}
 		n, tries, err := exchangeDatagram(sock, line, reply, timeout, retries)
 		res.Retries += tries - 1
+		// Refused at one of a name's addresses: nothing listens there, and
+		// nothing was taken; the next may be the server's (see Dial).
+		for err != nil && sockerr.Refused(err) {
+			next := nextAddress(sock)
+			if next == nil {
+				break
+			}
+			if len(line) > MaxPayload(next.RemoteAddr()) { // (IPv4's most is less than IPv6's)
+				next.Close()
+				break
+			}
+			sock.Close()
+			sock = next
+			n, tries, err = exchangeDatagram(sock, line, reply, timeout, retries)
+			res.Retries += tries - 1
+		}
 		switch {
 		case err != nil && sockerr.Refused(err):
 			sock.Close()
@@ -126,7 +141,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			}
 		default:
 			res.Lost++
-			fmt.Fprintf(warn, "shout: line %d: no reply from %s after %d tries of %v: lost\n", lineNo, addr, retries+1, timeout)
+			fmt.Fprintf(warn, "shout: line %d: no reply from %s after %d tries of %v: lost\n", lineNo, sock.RemoteAddr(), retries+1, timeout)
 			late.watch(lineNo, sock)
 		}
 	}

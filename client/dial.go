@@ -16,7 +16,19 @@ import (
 // Dial connects to e within timeout (zero: no limit). Its errors read as
 // one line that names the address and the cause:
 // "connect 127.0.0.1:9: connection refused".
+//
+// Over UDP to a name with several addresses, it dials the first (or the
+// one taken last after a refusal), and Datagrams and Terminal send a
+// datagram refused there to the next.
 func Dial(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (net.Conn, error) {
+	if e.Network == "udp" {
+		if c, ok, err := dialUDPName(ctx, e, timeout); ok {
+			if err != nil {
+				return nil, DialError(e, err)
+			}
+			return c, nil
+		}
+	}
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.DialContext(ctx, e.Network, e.Address)
 	if err != nil {

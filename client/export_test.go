@@ -1,6 +1,10 @@
 package client
 
 import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
 	"testing"
 	"time"
 )
@@ -22,4 +26,13 @@ func SetWatchClock(t testing.TB, now func() time.Duration, ticks <-chan time.Tim
 func SetReplyTimeouts(t testing.TB, timeouts <-chan struct{}) {
 	replyTimeouts = timeouts
 	t.Cleanup(func() { replyTimeouts = nil })
+}
+
+// SetLookup resolves names with lookup, until t ends, and forgets which
+// address of a name answered UDP. Tests that call it must not run in
+// parallel.
+func SetLookup(t testing.TB, lookup func(ctx context.Context, network, host string) ([]netip.Addr, error)) {
+	lookupNetIP = lookup
+	udpAnswered = sync.Map{}
+	t.Cleanup(func() { lookupNetIP = net.DefaultResolver.LookupNetIP; udpAnswered = sync.Map{} })
 }

@@ -29,6 +29,11 @@ type PipeResult struct {
 	Stuck bool
 	// MidLine: what the server sent last does not end in a newline.
 	MidLine bool
+	// TLSAlert: all the server sent is one TLS alert record, as a TLS
+	// server built on OpenSSL (Python's ssl, openssl s_server) sends on
+	// fewer bytes of plain text than a record's header, and closes: it
+	// speaks TLS.
+	TLSAlert bool
 }
 
 // Complete reports whether everything was sent and every line answered.
@@ -141,9 +146,10 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 
 	var res PipeResult
 	var recvErr error
+	var head []byte // the first bytes the server sent, enough for an alert
 	buf := make([]byte, 64<<10)
 	armed := false
-	taken := -1 // what unsent last said, once input is done
+	taken := -1 // what unsent last said, once input is done (-1: not yet asked)
 	for {
 		if sendFailed.Load() {
 			break
@@ -153,6 +159,16 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 			// cannot tell the last reply from a line of the server's
 			// own, and what came after it was dropped. The server's end
 			// of file, or its silence, ends the wait.
+			if !armed {
+				// What the socket holds unsent as the wait begins (a Unix
+				// socket's bytes until the server reads them): the first
+				// look compared with nothing took any for the server
+				// taking input, and a server that read none was waited
+				// for twice the silence.
+				if q, ok := unsent(c); ok {
+					taken = q
+				}
+			}
 			if silence > 0 {
 				c.SetReadDeadline(time.Now().Add(silence))
 			} else if !armed {
@@ -162,6 +178,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		}
 		n, err := c.Read(buf)
 		if n > 0 {
+			head = append(head, buf[:min(n, alertLen-len(head))]...)
 			res.Received += int64(n)
 			res.MidLine = buf[n-1] != '\n'
 			res.LinesBack += int64(bytes.Count(buf[:n], []byte{'\n'}))
@@ -198,6 +215,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		inputLeft.Store(true)
 	}
 	res.Sent, res.LinesSent, res.InputLeft = sent.Load(), linesSent.Load(), inputLeft.Load()
+	res.TLSAlert = res.Received == alertLen && isAlert(head)
 	if recvErr != nil {
 		return res, recvErr
 	}

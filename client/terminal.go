@@ -341,6 +341,15 @@ func (t *Terminal) Run(c net.Conn) int {
 		case <-linesDone:
 		case <-time.After(time.Second):
 		}
+		// What was said for the editor to print and it has not (a wake
+		// not yet handled: an editor left without CPU on a busy machine
+		// is given a second to stop) is printed now: it held the
+		// session's last words, "closed the connection", and shout left
+		// with status 1 without saying why.
+		s.outMu.Lock()
+		s.inEditor = false
+		s.flushPending()
+		s.outMu.Unlock()
 		tt.restore()
 		if err := s.saveHistory(); err != nil {
 			fmt.Fprintf(s.t.Err, "shout: history not saved: %s\n", escape.Printable(err.Error())) // (it names the file)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"shout/internal/sockerr"
 )
 
 // keepLost is how many lost lines' sockets stay open for a late reply.
@@ -73,8 +75,29 @@ func (s *session) datagrams(first net.Conn) int {
 		cur.c.Close()
 		cur = nil
 	}
-	// refused ends the current line, which got err.
+	// elsewhere sends the current line, refused where it went (nothing
+	// listens there, nothing was taken), to the next address of the
+	// server's name, if it has one (see Dial); it reports whether it did.
+	elsewhere := func() bool {
+		for {
+			c := nextAddress(cur.c)
+			if c == nil {
+				return false
+			}
+			cur.c.Close()
+			cur.c, cur.tries = c, 0
+			s.startReader(c, recv)
+			if err := s.sendAgain(cur, timer); err == nil || !sockerr.Refused(err) {
+				return err == nil
+			}
+		}
+	}
+	// refused ends the current line, which got err, unless another
+	// address of the server's takes it.
 	refused := func(err error) {
+		if sockerr.Refused(err) && elsewhere() {
+			return
+		}
 		failed++
 		s.say("line %d: %v", cur.n, wrap("send", t.Addr, err))
 		done()
@@ -124,6 +147,9 @@ func (s *session) datagrams(first net.Conn) int {
 		case r := <-recv:
 			switch {
 			case cur != nil && r.c == cur.c:
+				if r.err != nil && sockerr.Refused(r.err) && elsewhere() {
+					continue
+				}
 				if r.err != nil { // connection refused: the server's port is closed
 					failed++
 					s.say("line %d: %v", cur.n, wrap("receive", t.Addr, r.err))

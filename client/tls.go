@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -117,6 +118,8 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
 			err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
+		} else if hostname := (x509.HostnameError{}); errors.As(err, &hostname) {
+			err = otherKindOfName(err, hostname)
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escape.Error{Err: err}}
 	}
@@ -164,10 +167,30 @@ func (s *sniffConn) echoed() bool {
 // addr without a byte back, after it was sent lines, what such silence
 // may mean: a TLS server (Go's, shout's, most others) closes so on a
 // first record that is no TLS hello, and a server at its connection
-// limit closes so too. It is the hint the other way round from what a
-// TLS client says of a server that does not speak TLS.
+// limit closes so too, as does one that wants a PROXY header first
+// (shout's --proxy-protocol, dialled past its balancer) and a balancer
+// with no server up behind it (HAProxy in mode tcp). It is the hint the
+// other way round from what a TLS client says of a server that does not
+// speak TLS.
 func SilentClose(addr string) string {
-	return "nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit"
+	return "nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + "), a server at its connection limit or waiting for a PROXY header, or a proxy with no server up behind it"
+}
+
+// AlertBack says of a server that answered plain text sent to addr
+// with a TLS alert alone (PipeResult.TLSAlert), and closed, what it is.
+// What came back reads as bytes of no meaning (^U^C^C^@^B^B2).
+func AlertBack(addr string) string {
+	return "what came back is a TLS alert: it speaks TLS (connect to tls://" + addr + ")"
+}
+
+// alertLen is the length of a TLS alert record: a record's header of 5
+// bytes, then the alert's level and description.
+const alertLen = 7
+
+// isAlert reports whether p begins as a TLS alert record of any version
+// 3.x (SSL 3.0 to TLS 1.3), of the length of one alert.
+func isAlert(p []byte) bool {
+	return len(p) >= alertLen && p[0] == recordAlert && p[1] == 3 && p[2] <= 4 && p[3] == 0 && p[4] == 2
 }
 
 // untrusted is a handshake's error err for a server certificate signed
@@ -186,6 +209,46 @@ func untrusted(err error, given bool, file string) error {
 		return named.Reword(err, "%s (no authority given signed it: pass the one that did with "+ways, err, optCA, optInsecure)
 	}
 	return named.Reword(err, "%s (pass the authority that signed it with "+ways, err, optCA, optInsecure)
+}
+
+// otherKindOfName is a handshake's error err, a certificate refused for
+// the host dialled (h), said with the names the certificate holds where
+// crypto/tls names none: it names only those of the host's kind, and of
+// a certificate for host names dialled by its address (a load balancer
+// poked at its IP) said "cannot validate certificate for 127.0.0.1
+// because it doesn't contain any IP SANs", and the other way round
+// "certificate is not valid for any names, but wanted to match
+// localhost". Otherwise err as it is.
+func otherKindOfName(err error, h x509.HostnameError) error {
+	c := h.Certificate
+	if c == nil {
+		return err
+	}
+	var names []string
+	kind, other := "IP address", "names"
+	if net.ParseIP(h.Host) != nil {
+		if len(c.IPAddresses) > 0 {
+			return err // named
+		}
+		names = c.DNSNames
+	} else {
+		if len(c.DNSNames) > 0 {
+			return err // named
+		}
+		kind, other = "host name", "addresses"
+		for _, ip := range c.IPAddresses {
+			names = append(names, ip.String())
+		}
+	}
+	if len(names) == 0 {
+		return err // it holds none of either kind: said so
+	}
+	said := fmt.Sprintf("x509: certificate is valid for %s, not %s (it names no %s: connect by one of its %s)", strings.Join(names, ", "), h.Host, kind, other)
+	text, found := strings.CutSuffix(err.Error(), h.Error())
+	if !found {
+		return err
+	}
+	return named.Reword(err, "%s", text+said)
 }
 
 // caFiles names the file that TLSOptions.Config read each pool of
@@ -234,8 +297,10 @@ func (s *sniffConn) notTLS(err error) error {
 	switch {
 	case len(h) == 0 && errors.Is(err, io.EOF):
 		// Not "EOF". (A TLS server at its connection limit closes so too:
-		// this says nothing of TLS.)
-		return errors.New("the server closed the connection before it answered the TLS hello")
+		// this says nothing of TLS. So do a server that wants a PROXY
+		// header first and a balancer with no server up behind it, as
+		// SilentClose says of plain TCP.)
+		return errors.New("the server closed the connection before it answered the TLS hello (as one at its connection limit or waiting for a PROXY header does, or a proxy with no server up behind it)")
 	case len(h) == 0:
 		return nil
 	case s.echoed():

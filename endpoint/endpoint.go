@@ -70,6 +70,11 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 				return nil, bad(fmt.Sprintf("a scheme ends in :// (did you mean %q?)", name+"://"+after))
 			}
 		}
+		// A path alone, as nc -U and socat's UNIX-CONNECT take one, read
+		// as a host without a port: "missing port in address".
+		if strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") {
+			return nil, bad(fmt.Sprintf("a Unix socket's path goes after unix:// (did you mean %q?)", "unix://"+s))
+		}
 	}
 	switch scheme {
 	case "unix":

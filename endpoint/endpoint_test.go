@@ -94,8 +94,12 @@ func TestParse(t *testing.T) {
 		"TCP4:127.0.0.1:8080":             `did you mean "tcp://127.0.0.1:8080"?`,
 		"UDP6:[::1]:9000":                 `did you mean "udp://[::1]:9000"?`,
 		"UNIX-CONNECT:/tmp/s.sock":        `did you mean "unix:///tmp/s.sock"?`,
-		"OPENSSL:127.0.0.1:8443":          `did you mean "tls://127.0.0.1:8443"?`,
-		"TCP6:fe80::1:80":                 `socat's syntax (shout takes tcp://HOST:PORT)`, // no address to offer
+		// A path alone, as nc -U takes it: not a host missing its port.
+		"/tmp/s.sock":            `a Unix socket's path goes after unix:// (did you mean "unix:///tmp/s.sock"?)`,
+		"./s.sock":               `did you mean "unix://./s.sock"?`,
+		"../run/s:8080":          `did you mean "unix://../run/s:8080"?`,
+		"OPENSSL:127.0.0.1:8443": `did you mean "tls://127.0.0.1:8443"?`,
+		"TCP6:fe80::1:80":        `socat's syntax (shout takes tcp://HOST:PORT)`, // no address to offer
 	} {
 		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)

@@ -208,8 +208,11 @@ func (cmd *connectCmd) Run(std *stdio) error {
 			}
 		}
 		msg := res.Problem(ep.Address, cmd.Timeout)
-		if res.Closed && res.Received == 0 && res.Sent > 0 && ep.Network == "tcp" && !ep.TLS {
+		switch {
+		case res.Closed && res.Received == 0 && res.Sent > 0 && ep.Network == "tcp" && !ep.TLS:
 			msg += "; " + client.SilentClose(ep.Address)
+		case res.Closed && res.TLSAlert && ep.Network == "tcp" && !ep.TLS:
+			msg += "; " + client.AlertBack(ep.Address)
 		}
 		return &exitError{code: 1, msg: msg}
 	}

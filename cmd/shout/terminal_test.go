@@ -536,7 +536,7 @@ func TestConnectTerminalStderrToFileAtClose(t *testing.T) {
 		name, reply, want string
 	}{
 		{"partial reply", "FIR", ""},
-		{"silence", "", "; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://ADDR) or a server at its connection limit"},
+		{"silence", "", "; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://ADDR), a server at its connection limit or waiting for a PROXY header, or a proxy with no server up behind it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, conns := acceptOne(t)

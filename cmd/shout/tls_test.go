@@ -560,9 +560,81 @@ func TestConnectPlainToTLSServerSaysTry(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + ") or a server at its connection limit\n"
+	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; nothing came back, as from a TLS server sent plain text (if it serves TLS, connect to tls://" + addr + "), a server at its connection limit or waiting for a PROXY header, or a proxy with no server up behind it\n"
 	if code := exitCode(err); code != 1 || stdout.Len() > 0 || stderr.String() != want {
 		t.Errorf("status %d, stdout %q, stderr %q; want 1, nothing, %q", code, stdout.String(), stderr.String(), want)
+	}
+}
+
+// A plain server that closes on lines without a byte back was said to be
+// a TLS server or one at its connection limit, and a TLS server that
+// closes on the hello was said to close, no more; connect's users poke
+// servers through balancers, and behind a balancer with no server up
+// (HAProxy closes so in mode tcp), or a server that wants a PROXY header
+// (shout's --proxy-protocol, dialled past its balancer), the hint sent
+// them looking for TLS, and the TLS client said nothing of why.
+func TestConnectSilentCloseNamesProxies(t *testing.T) {
+	// A balancer whose only server is down: it takes the line, finds no
+	// server to pass it to, and closes.
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := down.Addr().String()
+	down.Close()
+	balancer := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		bufio.NewReader(c).ReadString('\n')
+		if b, err := net.DialTimeout("tcp", backend, 10*time.Second); err == nil {
+			b.Close()
+		}
+		c.Close()
+	})
+	proxied := startServe(t, nil, "tcp://127.0.0.1:0", "tls://127.0.0.1:0", "--tls-self-signed", "--proxy-protocol", "--proxy-from", "127.0.0.1")
+	const plain = " closed the connection with 1 of 1 lines unanswered; nothing came back, as from "
+	for _, tc := range []struct{ name, addr, prefix, want string }{
+		{"balancer with no server", balancer, balancer + plain, "a proxy with no server up behind it"},
+		{"PROXY protocol", proxied.addr("tcp"), proxied.addr("tcp") + plain, "waiting for a PROXY header"},
+		{"PROXY protocol, TLS", "tls://" + proxied.addr("tls"), "tls handshake with " + proxied.addr("tls") + ": the server closed the connection before it answered the TLS hello (", "waiting for a PROXY header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"connect", tc.addr}
+			if strings.HasPrefix(tc.addr, "tls://") {
+				args = append(args, "--insecure")
+			}
+			cmd := exec.Command("shout", args...)
+			cmd.Stdin = strings.NewReader("hello\n")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			prefix := "shout: " + tc.prefix
+			if code := exitCode(err); code != 1 || !strings.HasPrefix(stderr.String(), prefix) || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("status %d, stderr %q; want 1, %q... naming %q", code, stderr.String(), prefix, tc.want)
+			}
+		})
+	}
+}
+
+// A TLS server built on OpenSSL (Python's ssl, openssl s_server) sent
+// fewer bytes of plain text than a record's header ("hi\n"), then end of
+// file, answers with an alert and closes: seven bytes of no meaning came
+// back (^U^C^C^@^B^B2 on a terminal), and connect said no more than "closed
+// the connection with 1 of 1 lines unanswered".
+func TestConnectPlainToTLSServerAlertSaysTry(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)                 // to the client's end of file
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 50}) // fatal alert: decode_error
+		c.(*net.TCPConn).CloseWrite()          // (and reads on: no reset)
+	})
+	cmd := exec.Command("shout", "connect", addr)
+	cmd.Stdin = strings.NewReader("hi\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; what came back is a TLS alert: it speaks TLS (connect to tls://" + addr + ")\n"
+	if code := exitCode(err); code != 1 || stdout.String() != "\x15\x03\x03\x00\x02\x022" || stderr.String() != want {
+		t.Errorf("status %d, stdout %q, stderr %q; want 1, the alert's bytes unchanged, %q", code, stdout.String(), stderr.String(), want)
 	}
 }
 

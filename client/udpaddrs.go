@@ -1,0 +1,126 @@
+package client
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+	"weak"
+
+	"shout/endpoint"
+)
+
+// A UDP server's name may have several addresses (localhost: ::1 and
+// 127.0.0.1, where shout serve listens on 127.0.0.1 alone), and over UDP
+// connecting tries none of them: the first one is taken, and a server
+// listening only on another was refused every line ("connection
+// refused: lost") where TCP's connect went on to the next address and
+// was answered. So a datagram refused at one address (an ICMP port
+// unreachable: nothing listens there, nothing was taken) is sent again to
+// the name's next address, and later sockets to the name go first to the
+// one that was not refused.
+
+// lookupNetIP resolves a name; a test gives one of its own.
+var lookupNetIP = net.DefaultResolver.LookupNetIP
+
+// udpRest is what a UDP socket dialled to a name keeps to go on with:
+// the name, the addresses it has not tried, and the dial's time limit.
+type udpRest struct {
+	name    string // host:port as dialled
+	port    string
+	addrs   []netip.Addr
+	timeout time.Duration
+}
+
+var (
+	// udpRests holds the udpRest of each UDP socket dialled to a name
+	// with addresses left (weak.Pointer[net.UDPConn] to udpRest); an
+	// entry goes with its socket.
+	udpRests sync.Map
+	// udpAnswered is, for each name (host:port) dialled over UDP, the
+	// address that was last taken after another was refused.
+	udpAnswered sync.Map
+)
+
+// dialUDPName dials e, over UDP to a name, at the first of its addresses
+// (the one that was taken after a refusal, if one was), and keeps the
+// rest for nextAddress. ok is false where e is no name (an address):
+// Dial dials it as it is.
+func dialUDPName(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (c net.Conn, ok bool, err error) {
+	host, port, err := net.SplitHostPort(e.Address)
+	if err != nil {
+		return nil, false, nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil, false, nil
+	}
+	lctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	addrs, err := lookupNetIP(lctx, "ip", host)
+	if err != nil {
+		return nil, true, err // (not looked up again, to wait as long again)
+	}
+	if len(addrs) == 0 { // (the resolver says no such host itself)
+		return nil, false, nil
+	}
+	if a, found := udpAnswered.Load(e.Address); found {
+		if i := slices.Index(addrs, a.(netip.Addr)); i > 0 {
+			addrs = append([]netip.Addr{addrs[i]}, slices.Delete(slices.Clone(addrs), i, i+1)...)
+		}
+	}
+	c, err = dialUDPRest(ctx, udpRest{name: e.Address, port: port, addrs: addrs, timeout: timeout})
+	return c, true, err
+}
+
+// dialUDPRest dials r's first address, keeping the others for
+// nextAddress.
+func dialUDPRest(ctx context.Context, r udpRest) (net.Conn, error) {
+	d := net.Dialer{Timeout: r.timeout}
+	c, err := d.DialContext(ctx, "udp", net.JoinHostPort(r.addrs[0].Unmap().String(), r.port))
+	if err != nil {
+		return nil, err
+	}
+	r.addrs = r.addrs[1:]
+	if uc, ok := c.(*net.UDPConn); ok && len(r.addrs) > 0 {
+		key := weak.Make(uc)
+		udpRests.Store(key, r)
+		runtime.AddCleanup(uc, func(k weak.Pointer[net.UDPConn]) { udpRests.Delete(k) }, key)
+	}
+	return c, nil
+}
+
+// nextAddress is a socket to the next address of the name c was dialled
+// to, after c's was refused, traced as c is; nil if there is none. Later
+// dials of the name go first to the new address.
+func nextAddress(c net.Conn) net.Conn {
+	inner := c
+	t, traced := c.(*tracedConn)
+	if traced {
+		inner = t.Conn
+	}
+	uc, ok := inner.(*net.UDPConn)
+	if !ok {
+		return nil
+	}
+	v, ok := udpRests.LoadAndDelete(weak.Make(uc))
+	if !ok {
+		return nil
+	}
+	r := v.(udpRest)
+	next, err := dialUDPRest(context.Background(), r)
+	if err != nil {
+		return nil
+	}
+	udpAnswered.Store(r.name, r.addrs[0])
+	if traced {
+		return Trace(next, t.w)
+	}
+	return next
+}
