@@ -875,8 +875,7 @@ func (c *conn) eofQueued() {
 // or the client takes none for stuck, or giveUp; then they are reset
 // away (resetQueued). A client that sends, shuts its write side and never
 // reads would otherwise leave them to the kernel, on a socket no limit
-// counts. A forced close ends the wait at the next look: the closed
-// socket says nothing is queued.
+// counts. A forced close ends the wait at once.
 func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck time.Duration, giveUp time.Time, linger time.Duration) {
 	for {
 		left, now := c.unsent(), time.Now()
@@ -890,9 +889,22 @@ func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck time.Duration
 			c.reset()
 			return
 		}
-		time.Sleep(min(lingerEvery(linger), time.Until(giveUp)))
+		t := time.NewTimer(min(queuedEvery(linger), time.Until(giveUp)))
+		select {
+		case <-t.C:
+		case <-c.srv.killed:
+			// Closed under it (Close, or Shutdown past its context):
+			// nothing is left to wait for, and the stop waits for this
+			// goroutine.
+			t.Stop()
+			return
+		}
 	}
 }
+
+// queuedEvery is how often lingerQueued looks: lingerEvery; a test makes
+// it longer, to see a forced close end the wait.
+var queuedEvery = lingerEvery
 
 // resetQueued resets the connection if replies are still queued in its
 // socket, so that closing frees them (see reset) rather than leaving them

@@ -216,6 +216,7 @@ type Server struct {
 	closing   atomic.Bool
 	wg        sync.WaitGroup
 	done      chan struct{} // closed by Shutdown and Close
+	killed    chan struct{} // closed once the stop is forced (forced)
 	drained   chan struct{} // the timeout watcher's wake-up when the last connection is gone
 	watching  bool          // the timeout watcher runs
 	lingering chan struct{} // a slot for each rejected connection lingering
@@ -333,6 +334,7 @@ func (s *Server) trackFrom(lp *net.Listener, add func()) bool {
 		s.conns = make(map[*conn]struct{})
 		s.perIP = make(map[netip.Addr]int)
 		s.done = make(chan struct{})
+		s.killed = make(chan struct{})
 		s.drained = make(chan struct{}, 1)
 		s.lingering = make(chan struct{}, maxLingering)
 		s.clock.epoch = time.Now()
@@ -870,8 +872,11 @@ func (s *Server) closeAll(force bool) error {
 		close(s.done)
 	}
 	var errs []error
-	if force {
+	if force && !s.forced {
 		s.forced = true
+		if s.killed != nil {
+			close(s.killed)
+		}
 	}
 	if s.loops != nil {
 		if !force {
