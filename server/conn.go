@@ -801,16 +801,22 @@ func (c *conn) linger() {
 			continue
 		}
 		now := time.Now()
-		if errors.Is(err, io.EOF) && now.Before(giveUp) {
+		if errors.Is(err, io.EOF) {
 			// The client is done sending, but may not have taken every
-			// reply: they are waited for as before, with nothing more to
-			// read.
-			c.lingerQueued(unsent, lastTaken, stuck, giveUp, linger)
+			// reply: with a write timeout they are waited for as long as
+			// it takes some within it, 30 Lingers or not, with nothing
+			// more to read (without, closed as ever).
+			if c.srv.WriteTimeout > 0 {
+				c.lingerQueued(unsent, lastTaken, stuck, linger)
+			}
 			return
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) || now.After(giveUp) {
-			c.resetQueued()
-			return // a failed connection, or too long
+			// A failed connection, or too long: a client that still takes
+			// its replies gets them after a FIN, as ever; one that took
+			// none for WriteTimeout has them reset away.
+			c.resetStuck(unsent, lastTaken)
+			return
 		}
 		// Whatever woke the read (this deadline, or Shutdown's or the
 		// watcher's, which moved it), the deadline is set again below to
@@ -839,8 +845,12 @@ func (c *conn) linger() {
 		case left == 0:
 			return // every reply delivered, and a Linger without input
 		case now.Sub(lastTaken) >= stuck:
-			c.resetQueued()
-			return // replies queued, but the client takes none
+			// Replies queued, but the client takes none: reset away if it
+			// took none for WriteTimeout; without one, closed as ever.
+			if c.srv.WriteTimeout > 0 {
+				c.reset()
+			}
+			return
 		}
 		if !wait(next) {
 			return
@@ -850,33 +860,34 @@ func (c *conn) linger() {
 
 // eofQueued waits, once the client is done sending and every reply is
 // written, for those still queued in a TCP socket to be taken, with the
-// write side shut so that the client reads end of file after them
-// (lingerQueued); not with Linger off.
+// write side shut at once so that the client reads end of file right
+// after them (lingerQueued). Without a write timeout, or with Linger off,
+// or over a Unix socket, it does not wait: the connection closes at once.
 func (c *conn) eofQueued() {
 	if _, ok := c.c.(*net.TCPConn); !ok {
 		return // (a Unix socket's queue is the client's own to read)
+	}
+	if c.srv.WriteTimeout <= 0 {
+		return // nothing would ever be reset: closed as ever
 	}
 	unsent := c.unsent()
 	if unsent == 0 || !c.shutWrite() {
 		return
 	}
 	linger := c.srv.linger()
-	stuck := linger
-	if c.srv.WriteTimeout > 0 {
-		stuck = max(c.srv.WriteTimeout, linger)
-	}
-	now := time.Now()
-	c.lingerQueued(unsent, now, stuck, now.Add(lingerBound(linger)), linger)
+	c.lingerQueued(unsent, time.Now(), max(c.srv.WriteTimeout, linger), linger)
 }
 
 // lingerQueued waits, after the client's end of file, for the replies
 // still queued (unsent bytes of them when the client last took some, at
 // lastTaken) to be taken, looking every lingerEvery: until none is left,
-// or the client takes none for stuck, or giveUp; then they are reset
-// away (resetQueued). A client that sends, shuts its write side and never
-// reads would otherwise leave them to the kernel, on a socket no limit
-// counts. A forced close ends the wait at once.
-func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck time.Duration, giveUp time.Time, linger time.Duration) {
+// or the client takes none for stuck (at least WriteTimeout, which is
+// set), and then they are reset away (see reset). A client that sends,
+// shuts its write side and never reads would otherwise leave them to the
+// kernel, on a socket no limit counts. There is no bound of 30 Lingers:
+// a client that keeps taking its replies holds its place among
+// MaxConns until it has them all. A forced close ends the wait at once.
+func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck, linger time.Duration) {
 	for {
 		left, now := c.unsent(), time.Now()
 		if left < unsent {
@@ -885,11 +896,11 @@ func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck time.Duration
 		switch {
 		case left == 0:
 			return
-		case now.Sub(lastTaken) >= stuck || now.After(giveUp):
+		case now.Sub(lastTaken) >= stuck:
 			c.reset()
 			return
 		}
-		t := time.NewTimer(min(queuedEvery(linger), time.Until(giveUp)))
+		t := time.NewTimer(queuedEvery(linger))
 		select {
 		case <-t.C:
 		case <-c.srv.killed:
@@ -906,12 +917,23 @@ func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck time.Duration
 // it longer, to see a forced close end the wait.
 var queuedEvery = lingerEvery
 
-// resetQueued resets the connection if replies are still queued in its
-// socket, so that closing frees them (see reset) rather than leaving them
-// to the kernel on a socket no limit counts, for as long as the client's
-// window stays shut.
-func (c *conn) resetQueued() {
-	if c.unsent() > 0 {
+// resetStuck resets the connection if replies are still queued in its
+// socket and the client took none of them for WriteTimeout (unsent bytes
+// were queued when it last took some, at lastTaken), so that closing
+// frees them (see reset) rather than leaving them to the kernel on a
+// socket no limit counts, for as long as the client's window stays shut.
+// A client that still takes them, or a server without a write timeout,
+// has them sent after a FIN, as a close always did.
+func (c *conn) resetStuck(unsent int, lastTaken time.Time) {
+	wt := c.srv.WriteTimeout
+	if wt <= 0 {
+		return
+	}
+	left := c.unsent()
+	if left < unsent {
+		return // taken just now
+	}
+	if left > 0 && time.Since(lastTaken) >= wt {
 		c.reset()
 	}
 }

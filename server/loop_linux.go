@@ -1548,8 +1548,8 @@ func (l *loop) eof(c *lconn) {
 // waits; not with Linger off.
 func (l *loop) eofQueued(c *lconn, r Reason) bool {
 	linger := int64(l.srv.linger())
-	if c.unix || linger <= 0 {
-		return false
+	if c.unix || linger <= 0 || l.srv.WriteTimeout <= 0 {
+		return false // closed as ever: nothing would be reset
 	}
 	fd := int(c.fd)
 	unsent := ioctlFD(fd, unix.SIOCOUTQ)
@@ -1653,10 +1653,11 @@ func (l *loop) discard(c *lconn) {
 	}
 	switch {
 	case err == unix.EAGAIN:
-	case n == 0 && err == nil && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 && ctlFD(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil) == nil:
+	case n == 0 && err == nil && l.srv.WriteTimeout > 0 && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 && ctlFD(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil) == nil:
 		// The client is done sending, but has not taken every reply:
 		// the sweeps wait for them (lingered), with nothing more to
-		// read, as they do before its end of file.
+		// read, as long as it takes some within the write timeout (30
+		// Lingers or not). Without one, closed as ever.
 		c.linger.eof = true
 	case err != nil || n == 0:
 		l.close(c, c.why) // end of file, or a failed connection
@@ -1677,17 +1678,16 @@ func (l *loop) lingered(c *lconn) bool {
 	if s.WriteTimeout > 0 {
 		stuck = max(int64(s.WriteTimeout), linger)
 	}
-	if l.now > g.giveUp {
-		return true
-	}
 	left := ioctlFD(int(c.fd), unix.SIOCOUTQ)
 	if left < g.unsent {
 		g.unsent, g.lastTaken = left, l.now
 	}
-	if g.eof { // no more input: only the replies are waited for
+	if g.eof { // no more input: only the replies are waited for, unbounded
 		return left == 0 || l.now-g.lastTaken >= stuck
 	}
 	switch {
+	case l.now > g.giveUp:
+		return true
 	case l.now-g.lastInput < linger:
 		return false
 	case readableFD(int(c.fd)):
@@ -1844,10 +1844,12 @@ func (l *loop) sweep() {
 		case c.pend != nil:
 		case c.state == lingering:
 			if l.lingered(c) {
-				if !c.unix && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 {
-					// Replies still queued, the client taking none, or
-					// too long: reset away, as at a write timeout, not
-					// left to the kernel on a socket no limit counts.
+				if wt := int64(l.srv.WriteTimeout); !c.unix && wt > 0 && l.now-c.linger.lastTaken >= wt && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 {
+					// Replies still queued, the client taking none for
+					// the write timeout: reset away, as at a write
+					// timeout, not left to the kernel on a socket no
+					// limit counts. One that still takes them (30
+					// Lingers passed) gets them after a FIN, as ever.
 					resetOnClose(int(c.fd))
 				}
 				l.close(c, c.why)

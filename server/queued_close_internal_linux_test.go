@@ -18,7 +18,8 @@ import (
 // client's end of file at once: it waited in a sleep of lingerEvery
 // (up to a second) that nothing woke, and Close, which waits for every
 // goroutine, waited for it, past Shutdown's context too. Here the wait
-// looks once an hour, and its 30 Lingers last past the test's bound.
+// looks once an hour, and its write timeout (the client takes nothing)
+// lasts past the test's bound.
 func TestLingerQueuedEndsAtClose(t *testing.T) {
 	waiting := make(chan struct{})
 	var once sync.Once
@@ -31,7 +32,10 @@ func TestLingerQueuedEndsAtClose(t *testing.T) {
 	srv := &Server{
 		Engine: EngineGoroutine,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Linger: bound, // 30 of them: past the bound
+		Linger: bound,
+		// Without a write timeout the end of file closes at once; the
+		// client that takes nothing is reset after it.
+		WriteTimeout: 3 * bound,
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
