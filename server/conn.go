@@ -864,7 +864,7 @@ func (c *conn) linger() {
 // after them (lingerQueued). Without a write timeout, or with Linger off,
 // or over a Unix socket, it does not wait: the connection closes at once.
 func (c *conn) eofQueued() {
-	if _, ok := c.c.(*net.TCPConn); !ok {
+	if !c.overTCP() {
 		return // (a Unix socket's queue is the client's own to read)
 	}
 	if c.srv.WriteTimeout <= 0 {
@@ -916,6 +916,23 @@ func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck, linger time.
 // queuedEvery is how often lingerQueued looks: lingerEvery; a test makes
 // it longer, to see a forced close end the wait.
 var queuedEvery = lingerEvery
+
+// overTCP reports whether the connection is over TCP, wrapped (TLS, the
+// PROXY protocol) or not.
+func (c *conn) overTCP() bool {
+	nc := c.accepted
+	for range 4 { // a wrapper's wrapper, at most: not a loop
+		switch w := nc.(type) {
+		case *net.TCPConn:
+			return true
+		case interface{ NetConn() net.Conn }: // *tls.Conn
+			nc = w.NetConn()
+		default:
+			return false
+		}
+	}
+	return false
+}
 
 // resetStuck resets the connection if replies are still queued in its
 // socket and the client took none of them for WriteTimeout (unsent bytes

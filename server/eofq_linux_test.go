@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"shout/internal/certs"
 	"shout/internal/shouttest"
 	"shout/server"
 )
@@ -24,9 +27,9 @@ import (
 //   - With WriteTimeout 0 the server closes at its end of file as it
 //     always did, resetting nothing: a client that paused longer than
 //     Linger before reading was reset.
-//   - A lingering close (here at the idle timeout) that reaches its bound
-//     of 30 Lingers while the client still takes its replies closes with
-//     a FIN behind them: it reset them.
+//   - A lingering close (here Shutdown's) that reaches its bound of 30
+//     Lingers while the client still takes its replies closes with a FIN
+//     behind them: it reset them.
 //
 // The client's receive buffer is far smaller than the replies, and it
 // reads a little at a time, so that taking them lasts far longer than 30
@@ -36,24 +39,24 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		writeTimeout time.Duration
-		idle         time.Duration
+		stop         bool // Shutdown once every reply is written
 		halfClose    bool
 		pause, gap   time.Duration
 		want         server.Reason
 	}{
-		{"end of file, read slowly past 30 Lingers", bound, 0, true, 0, 10 * time.Millisecond, server.ReasonEOF},
-		{"end of file, no write timeout, a pause longer than Linger", 0, 0, true, 200 * time.Millisecond, 0, server.ReasonEOF},
-		{"idle timeout, read slowly past 30 Lingers", bound, 50 * time.Millisecond, false, 0, 10 * time.Millisecond, server.ReasonIdleTimeout},
+		{"end of file, read slowly past 30 Lingers", bound, false, true, 0, 10 * time.Millisecond, server.ReasonEOF},
+		{"end of file, no write timeout, a pause longer than Linger", 0, false, true, 200 * time.Millisecond, 0, server.ReasonEOF},
+		{"stop, read slowly past 30 Lingers", bound, true, false, 0, 10 * time.Millisecond, server.ReasonShutdown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
-			addr := shouttest.Start(t, &server.Server{
+			srv := &server.Server{
 				Logger:       discard(),
 				Observer:     obs,
 				Linger:       5 * time.Millisecond, // 30 of them: 150 ms
 				WriteTimeout: tc.writeTimeout,
-				IdleTimeout:  tc.idle,
-			})
+			}
+			addr := shouttest.Start(t, srv)
 			c := dialRcvbuf(t, addr, 4<<10)
 			const n = 256 << 10
 			wrote := make(chan error, 1)
@@ -64,9 +67,11 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 				}
 				wrote <- err
 			}()
-			if tc.pause > 0 {
+			stopped := make(chan error, 1)
+			if tc.pause > 0 || tc.stop {
 				// Every reply written, queued behind the client's window,
-				// and its end of file sent: then it pauses.
+				// and its end of file sent, if it sends one: then it
+				// pauses, or the server stops.
 				if err := <-wrote; err != nil {
 					t.Fatal(err)
 				}
@@ -74,6 +79,13 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 					t.Fatalf("a reply failed: %v", err)
 				}
 				time.Sleep(tc.pause)
+			}
+			if tc.stop {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+					defer cancel()
+					stopped <- srv.Shutdown(ctx)
+				}()
 			}
 			got := 0
 			buf := make([]byte, 4<<10)
@@ -92,7 +104,7 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 				t.Fatalf("the client read %d bytes of %d replies, then %v (reset: %v); want all, then end of file",
 					got, n, err, errors.Is(err, syscall.ECONNRESET))
 			}
-			if tc.pause == 0 {
+			if tc.pause == 0 && !tc.stop {
 				if err := <-wrote; err != nil {
 					t.Fatal(err)
 				}
@@ -104,6 +116,11 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 				}
 			case <-time.After(bound):
 				t.Fatalf("the server did not close the connection within %v", bound)
+			}
+			if tc.stop {
+				if err := <-stopped; err != nil {
+					t.Fatalf("Shutdown: %v", err)
+				}
 			}
 		})
 	}
@@ -128,4 +145,109 @@ func dialRcvbuf(t *testing.T, addr string, rcvbuf int) *net.TCPConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c.(*net.TCPConn)
+}
+
+// A wrapped connection (TLS, or a wrapper such as the PROXY protocol's)
+// whose client sends, shuts its write side and never reads is reset
+// after the write timeout too, its replies freed: the queue is looked at
+// in the socket accepted, under the wrapper. It was closed at once at the
+// end of file, the client's socket left in FIN_WAIT2 (state 5) behind
+// the replies the kernel held for it.
+func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
+	store, err := certs.SelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		wrap func(net.Conn) (net.Conn, error)
+		// client wraps the client's side of the connection.
+		client func(t *testing.T, c *net.TCPConn) interface {
+			io.Writer
+			CloseWrite() error
+		}
+	}{
+		{"wrapper", func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil },
+			func(_ *testing.T, c *net.TCPConn) interface {
+				io.Writer
+				CloseWrite() error
+			} {
+				return c
+			}},
+		{"TLS", func(c net.Conn) (net.Conn, error) {
+			tc := tls.Server(c, &tls.Config{GetCertificate: store.GetCertificate})
+			if err := tc.Handshake(); err != nil {
+				return nil, &server.WrapError{Reason: server.ReasonHandshake, Err: err}
+			}
+			return tc, nil
+		}, func(t *testing.T, c *net.TCPConn) interface {
+			io.Writer
+			CloseWrite() error
+		} {
+			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+			if err := tc.Handshake(); err != nil {
+				t.Fatalf("handshake: %v", err)
+			}
+			return tc
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
+			addr := shouttest.Start(t, &server.Server{
+				Logger:       discard(),
+				Observer:     obs,
+				WrapConn:     tc.wrap,
+				Linger:       20 * time.Millisecond,
+				WriteTimeout: 50 * time.Millisecond, // the client takes nothing: stuck at once
+			})
+			c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
+			w := tc.client(t, c)
+			const n = 128 << 10
+			c.SetWriteDeadline(time.Now().Add(bound))
+			if _, err := w.Write([]byte(strings.Repeat("a", n))); err != nil {
+				t.Fatal(err)
+			}
+			if err := obs.wait(t, n); err != nil {
+				t.Fatalf("a reply failed: %v", err)
+			}
+			if err := w.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case info := <-obs.closed:
+				if info.Reason != server.ReasonEOF {
+					t.Errorf("closed for %v, want %v", info.Reason, server.ReasonEOF)
+				}
+			case <-time.After(bound):
+				t.Fatalf("the server did not close the connection within %v", bound)
+			}
+			rc, err := c.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The reset comes as the server closes; a busy machine may
+			// deliver it a little later.
+			var state uint8
+			for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
+				var ti *unix.TCPInfo
+				rc.Control(func(fd uintptr) { ti, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if state = ti.State; state == tcpClose {
+					return
+				}
+			}
+			t.Errorf("the client's socket is in TCP state %d %v after the server closed with replies queued that it took none of; want %d (closed by a reset)",
+				state, bound, tcpClose)
+		})
+	}
+}
+
+// closeWriter is a wrapper that gives neither its socket nor the one
+// under it, as the PROXY protocol's does not, but shuts the write side.
+type closeWriter struct{ net.Conn }
+
+func (c closeWriter) CloseWrite() error {
+	return c.Conn.(interface{ CloseWrite() error }).CloseWrite()
 }

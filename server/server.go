@@ -142,7 +142,7 @@ type Server struct {
 	// still queued for a client that took none of them for WriteTimeout
 	// are reset away, not left to the kernel on a closed socket no limit
 	// counts. After a TCP client's end of file with replies still queued
-	// (Linger and WriteTimeout set, the connection not wrapped), the
+	// (Linger and WriteTimeout set; TLS or not, on Linux), the
 	// write side is shut at once and the same wait follows, with no
 	// bound of 30 Lingers: the client holds its place among MaxConns
 	// while it takes some within WriteTimeout. Otherwise the connection
