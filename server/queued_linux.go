@@ -77,13 +77,19 @@ func sendQueue(nc net.Conn) sendLook {
 
 // sendQueueFD looks at socket fd's send queue: its length (SIOCOUTQ) and,
 // for TCP, what the peer has acknowledged in all (tcpi_bytes_acked,
-// which kernels before 4.1 leave 0).
+// which kernels before 4.1 leave 0). It allocates nothing: the timeout
+// sweeps look at every connection whose write waits, each sweep (unix's
+// GetsockoptTCPInfo gave each look a TCPInfo of its own: 0.4 MB/s of
+// garbage at 1,400 clients that stopped reading).
 func sendQueueFD(fd int) sendLook {
 	look := noLook
 	if v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err == nil {
 		look.unsent = v
 	}
-	if ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+	var ti unix.TCPInfo
+	n := uint32(unix.SizeofTCPInfo)
+	if _, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&ti)), uintptr(unsafe.Pointer(&n)), 0); e == 0 {
 		look.acked = int64(ti.Bytes_acked)
 	}
 	return look
