@@ -1354,12 +1354,30 @@ func (r *run) cutWait() int64 {
 // then would have been late: lost, whatever came. It reports whether it
 // counted the message lost.
 func (r *run) gaveUp(at int64) (lost bool) {
-	if cut := r.waitCut.Load(); cut != 0 && (r.cfg.patient || cut-at < int64(r.cfg.Timeout)) {
+	if r.cutBeforeTimeout(at) || r.cfg.patient && r.waitCut.Load() != 0 {
 		r.unawaited.Add(1)
 		return false
 	}
 	r.lost.Add(1)
 	return true
+}
+
+// warmGaveUp counts a warm-up datagram given up with no reply, sent at
+// at (run.now()), in WarmupLost, unless a signal ended the wait at the
+// end (cutWait) before its Timeout was up: it was not given its
+// Timeout, as a measured one owed then is not lost (gaveUp).
+func (r *run) warmGaveUp(at int64) {
+	if !r.cutBeforeTimeout(at) {
+		r.warmLost.Add(1)
+	}
+}
+
+// cutBeforeTimeout reports whether a signal ended the wait at the end
+// (cutWait) before the Timeout of a message due at at (run.now()) was
+// up: it was not given its Timeout to be answered within.
+func (r *run) cutBeforeTimeout(at int64) bool {
+	cut := r.waitCut.Load()
+	return cut != 0 && cut-at < int64(r.cfg.Timeout)
 }
 
 // start hands the connections to the driver that serves them best, or

@@ -780,6 +780,65 @@ func TestWarmupRepliesMissingNotWindowTooShort(t *testing.T) {
 	}
 }
 
+// An open loop sends as datagrams fall due, waiting for no reply: one
+// whose window was too short for a datagram to fall due in it, against
+// a server that answered none of the warm-up's, was said to have
+// "waited for the replies to its warm-up datagrams", which no socket of
+// it does. At 5 a second on one socket, due every 200 ms from the
+// warm-up's start, none falls due in the 50 ms window from 500 ms.
+func TestOpenLoopWarmupRepliesMissingWindowTooShort(t *testing.T) {
+	t.Parallel()
+	addr := udpServer(t, func(int, []byte) [][]byte { return nil })
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth, cfg.Rate = 1, 1, 5
+	cfg.Warmup, cfg.Duration, cfg.Timeout = 500*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
+	rep := run(t, cfg)
+	if !rep.Empty() {
+		t.Fatalf("a datagram fell due in the window: %d lost, %d unsent", rep.Lost, rep.Unsent)
+	}
+	if rep.WarmupLost == 0 {
+		t.Errorf("WarmupLost = 0, want the warm-up's datagrams")
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	const want = "  not all right: no message was sent in the 50ms measured, too short for one exchange\n"
+	if !strings.HasSuffix(text.String(), want) {
+		t.Errorf("the report:\n%s\nwant it to end %q", text.String(), want)
+	}
+}
+
+// A run interrupted in the warm-up measured nothing: its sockets did not
+// wait out a window for the replies to their warm-up datagrams, though
+// the server answered none (given up in the wait at the end). It was
+// said they had.
+func TestInterruptedInWarmupNotWaitedForWarmupReplies(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := udpServer(t, func(int, []byte) [][]byte {
+		cancel() // a warm-up datagram came: Ctrl-C
+		return nil
+	})
+	cfg := quick("udp", addr)
+	cfg.Conns, cfg.Depth = 1, 1
+	cfg.Warmup, cfg.Duration, cfg.Timeout = time.Minute, time.Second, 100*time.Millisecond
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Interrupted || !rep.Empty() {
+		t.Fatalf("interrupted %v, empty %v: want an interrupted run that measured nothing", rep.Interrupted, rep.Empty())
+	}
+	if rep.WarmupLost == 0 {
+		t.Error("WarmupLost = 0, want the warm-up's datagram given up in the wait at the end")
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	if strings.Contains(text.String(), "waited for the replies to its warm-up datagrams") {
+		t.Errorf("the report of a run interrupted in the warm-up:\n%s", text.String())
+	}
+}
+
 // A run shorter than the timeout against a server that never answers, or
 // answers too little, must not pass: the replies still owed at the end
 // are waited for, then counted lost, and a run with no reply fails.
@@ -2769,6 +2828,11 @@ func TestLateRepliesSaySo(t *testing.T) {
 // A run too short for one message to go out says so: --duration 1ns
 // said "no reply came back" of a server that answered every message.
 func TestNothingSentSaysSo(t *testing.T) {
+	udpSettings := bench.Settings{Network: "udp", Conns: 2, Depth: 1, DurationS: 1, TimeoutS: 5}
+	deeper := udpSettings
+	deeper.Depth = 4
+	udpOpenLoop := udpSettings
+	udpOpenLoop.Rate = 5
 	for _, tc := range []struct {
 		name string
 		rep  bench.Report
@@ -2780,6 +2844,33 @@ func TestNothingSentSaysSo(t *testing.T) {
 			"not all right: no reply came back, 3 lost"},
 		{"failed", bench.Report{Settings: bench.Settings{Network: "tcp", DurationS: 1}, Errors: 1},
 			"not all right: no reply came back, 1 error"},
+		// The warm-up's datagrams unanswered (WarmupLost) say why a closed
+		// loop sent nothing, and only that: not of a run that sent, one
+		// cut short or interrupted, one whose wait at the end was cut
+		// (given up then, within their Timeout), nor an open loop's,
+		// which waits for no reply.
+		{"warm-up replies missing", bench.Report{Settings: udpSettings, WarmupLost: 2},
+			"not all right: no message was sent in the 1s measured: every socket waited for the replies to its warm-up datagrams, and 2 replies never came within the timeout, 5s\n"},
+		{"sent, warm-up replies missing", bench.Report{Settings: udpSettings, Messages: 10, Lost: 1, WarmupLost: 2},
+			"not all right: 1 lost\n"},
+		{"cut short, warm-up replies missing", bench.Report{Settings: udpSettings, WarmupLost: 2, CutShort: "every socket had failed", MeasuredS: 0.5},
+			"not all right: no reply came back (over UDP, a reply counts only from the address and port the datagrams went to), cut short after 0.50s of 1s (every socket had failed)\n"},
+		{"wait cut, warm-up replies missing", bench.Report{Settings: udpSettings, WarmupLost: 2, WaitCut: true},
+			"not all right: no message was sent in the 1s measured, too short for one exchange\n"},
+		{"interrupted, warm-up replies missing", bench.Report{Settings: udpSettings, WarmupLost: 2, Interrupted: true},
+			"not all right: no message was sent in the 1s measured, too short for one exchange\n"},
+		{"open loop, warm-up replies missing", bench.Report{Settings: udpOpenLoop, WarmupLost: 2},
+			"not all right: no message was sent in the 1s measured, too short for one exchange\n"},
+		// Nor of a window too short for one exchange (1ns) in which a
+		// socket had a place free: each of the 2 sockets has 4, and one
+		// datagram of the warm-up's got no reply. Every socket waits only
+		// when each of its places holds one of the warm-up's unanswered.
+		{"places free, warm-up replies missing", bench.Report{Settings: deeper, WarmupLost: 7},
+			"not all right: no message was sent in the 1s measured, too short for one exchange\n"},
+		{"no place free, warm-up replies missing", bench.Report{Settings: deeper, WarmupLost: 8},
+			"not all right: no message was sent in the 1s measured: every socket waited for the replies to its warm-up datagrams, and 8 replies never came within the timeout, 5s\n"},
+		{"a socket failed in the warm-up, the rest's replies missing", bench.Report{Settings: deeper, WarmupLost: 4, Unmeasured: 1},
+			"not all right: no message was sent in the 1s measured: every socket waited for the replies to its warm-up datagrams, and 4 replies never came within the timeout, 5s, 1 of 2 sockets measured, 1 failed in the warm-up\n"},
 	} {
 		var out strings.Builder
 		tc.rep.WriteText(&out)

@@ -294,7 +294,7 @@ func (u *udpSocket) expireAt(now time.Time, patient bool) {
 			} else {
 				u.givenUp++
 				if !s.measured {
-					u.r.warmLost.Add(1)
+					u.r.warmGaveUp(int64(s.sentAt.Sub(u.r.epoch)))
 				}
 			}
 			u.release()
@@ -607,7 +607,7 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 		if s.measured {
 			u.r.lost.Add(1)
 		} else {
-			u.r.warmLost.Add(1)
+			u.r.warmGaveUp(int64(s.sentAt.Sub(u.r.epoch)))
 		}
 		u.release() // its place in the loop, as expire gives back a lost one's
 	}

@@ -201,6 +201,26 @@ func TestPageSaysLate(t *testing.T) {
 	}
 }
 
+// The warm-up's datagrams given up with no reply (warmup_lost) are
+// shown apart, as its errors are, in the text and on the page: they were
+// in the JSON alone (but for the verdict of a run that sent nothing),
+// where README says they are reported apart as the warm-up's errors are.
+func TestWarmupLostShownApart(t *testing.T) {
+	r := sampleReport()
+	r.Network, r.SourceIPs, r.WarmupLost = "udp", 0, 3
+	var text bytes.Buffer
+	r.WriteText(&text)
+	_, page := writePage(t, r)
+	for _, out := range []struct{ name, got, want string }{
+		{"text", text.String(), "  warm-up   3 datagrams given up with no reply within the timeout, 5s, before measuring, in no count above\n"},
+		{"page", page, `<tr><th>lost in the warm-up</th><td class="n">3</td><td>datagrams given up with no reply within 5s, before measuring, in no other count</td></tr>`},
+	} {
+		if !strings.Contains(out.got, out.want) {
+			t.Errorf("the %s lacks %q", out.name, out.want)
+		}
+	}
+}
+
 // The page names a TLS server as tls://, as bench takes it (it said
 // tcp://), and shows the reconnections of a run that made them.
 func TestPageSaysTLSAndReconnects(t *testing.T) {

@@ -164,6 +164,9 @@ func (r *Report) writeText(w io.Writer) {
 	if r.WarmupErrors > 0 {
 		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", count(r.WarmupErrors, "error", "errors"), r.FirstWarmupError)
 	}
+	if r.WarmupLost > 0 {
+		fmt.Fprintf(w, "  warm-up   %s given up with no reply within the timeout, %v, before measuring, in no count above\n", count(r.WarmupLost, "datagram", "datagrams"), seconds(r.TimeoutS))
+	}
 	if r.Unmeasured > 0 {
 		fmt.Fprintf(w, "  load      %s: less load than asked for\n", r.measuredConns())
 	}
@@ -219,10 +222,11 @@ func (r *Report) verdict() string {
 	}
 	var why []string
 	switch {
-	case r.Empty() && r.CutShort == "" && r.WarmupLost > 0 && !r.WaitCut:
+	case r.Empty() && r.CutShort == "" && r.warmupHeldEverySocket() && !r.WaitCut && !r.Interrupted:
 		// Every socket waited out Timeout for a warm-up datagram's reply
 		// that never came: the window was not too short, the replies
-		// were missing (a silent server, or one past its budget).
+		// were missing (a silent server, or one past its budget). Not
+		// of an interrupted run, which may have ended in the warm-up.
 		why = append(why, fmt.Sprintf("no message was sent in the %v measured: every socket waited for the replies to its warm-up datagrams, and %s never came within the timeout, %v",
 			seconds(r.DurationS), count(r.WarmupLost, "reply", "replies"), seconds(r.TimeoutS)))
 	case r.Empty() && r.CutShort == "":
@@ -263,6 +267,18 @@ func (r *Report) verdict() string {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
 	}
 	return "not all right: " + strings.Join(why, ", ")
+}
+
+// warmupHeldEverySocket reports whether the warm-up's datagrams given up
+// with no reply (WarmupLost) may have held every place (Depth) of every
+// socket measured, as they must have for a closed loop that sent nothing
+// while measuring to have waited for them. (Of 2 sockets with 4 places
+// each, one such datagram was said to have held them all, where a
+// window of 1ns was too short for one exchange.) An open loop waits for
+// no reply.
+func (r *Report) warmupHeldEverySocket() bool {
+	places := (int64(r.Conns) - r.Unmeasured) * int64(r.Depth)
+	return r.Rate <= 0 && r.WarmupLost > 0 && r.WarmupLost >= places
 }
 
 // unawaitedWhy is what Unawaited are.

@@ -109,8 +109,9 @@ var idleCloseFound func(k uint64)
 
 // readerClosed, if not nil, runs as a goroutine-driven stream
 // connection's reader, having found the connection failed, has closed it
-// or left its close to the writer's write under way (tests).
-var readerClosed func()
+// or left its close to the writer's write under way (tests); sendRefused
+// as its writer's send is refused, begun after that (tests).
+var readerClosed, sendRefused func()
 
 // sendFate is what became of the batch of messages a send was given
 // (openLoop).
@@ -414,6 +415,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 	// write has ended (see flight.fail).
 	send := func(n int, cad cadence, first uint64, now int64) sendFate {
 		if !sent.begin() {
+			if sendRefused != nil {
+				sendRefused()
+			}
 			return batchRefused
 		}
 		fate := sendBatch(n, cad, first, now)

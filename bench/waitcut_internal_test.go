@@ -233,17 +233,8 @@ func TestUDPUnawaitedThenAnsweredCountsOnce(t *testing.T) {
 	for _, wrapped := range []bool{false, true} {
 		t.Run(map[bool]string{false: "in the ring", true: "out of the ring"}[wrapped], func(t *testing.T) {
 			cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
-			r := bareRun(&cfg)
-			ref, err := reference(cfg.Mode, cfg.Lang)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.ref = ref
-			r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
-			r.epoch = time.Now()
+			r, u := bareUDPSocket(t, &cfg)
 			r.windowUntil.Store(math.MaxInt64)
-			u := r.newUDPSocket(0, r.newWorker(), nil)
-			u.dropsBefore = 0 // (no socket to ask)
 			seq := u.put(true)
 			sentAt := u.slot(seq).sentAt
 			r.waitCut.Store(int64(sentAt.Sub(r.epoch) + cfg.Timeout/2)) // its Timeout not up at the cut

@@ -14,3 +14,6 @@ func SetUntrustedPeek(t testing.TB, d time.Duration) {
 	untrustedPeek = d
 	t.Cleanup(func() { untrustedPeek = old })
 }
+
+// UnsupportedVersions is unsupportedVersions, of err's words.
+func UnsupportedVersions(err error) string { return unsupportedVersions(err) }

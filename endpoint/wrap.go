@@ -318,7 +318,10 @@ func (c *readAhead) Read(p []byte) (int, error) {
 // unsupportedVersions says which versions a client offered, by name, if
 // err is crypto/tls's "client offered only unsupported versions: [302
 // 301]" (hexadecimal with no 0x: an old client, or a balancer's check,
-// that speaks TLS 1.1 and 1.0 alone); "" otherwise.
+// that speaks TLS 1.1 and 1.0 alone); "" otherwise. An empty list, "[]",
+// is a client whose hello offered a version older than any crypto/tls
+// knows (SSL 3.0: a scanner looking for POODLE), not one that offered
+// none.
 func unsupportedVersions(err error) string {
 	_, list, ok := strings.Cut(err.Error(), "client offered only unsupported versions: [")
 	list, _, closed := strings.Cut(list, "]")
@@ -334,7 +337,7 @@ func unsupportedVersions(err error) string {
 		names = append(names, tls.VersionName(uint16(v)))
 	}
 	if len(names) == 0 {
-		return ""
+		return "the client offers only a version older than TLS 1.0 (SSL 3.0, or older), no version this server speaks"
 	}
 	said := names[len(names)-1]
 	if len(names) > 1 {

@@ -340,30 +340,81 @@ func TestTLSHandshakeFailureSaysWhatTheClientSent(t *testing.T) {
 	}
 }
 
-// A client that offers only versions the server does not speak (TLS 1.1
-// and 1.0, as an old client or balancer's check does) is told of by
-// their names: the log said Go's "tls: client offered only unsupported
+// A client that offers only versions the server does not speak is told
+// of by their names. For TLS 1.1 and 1.0 (an old client, or a balancer's
+// check), the log said Go's "tls: client offered only unsupported
 // versions: [302 301]", hexadecimal with no 0x, which reads as numbers.
+// For SSL 3.0 (a scanner looking for POODLE) it said "...: []", which
+// reads as a client that offered none: it offered one older than any
+// crypto/tls knows. Its hello is written by hand: Go's client speaks no
+// SSL 3.0.
 func TestTLSHandshakeFailureNamesTheClientsVersions(t *testing.T) {
-	opts, _ := tlsOptions(t, "")
-	addr, ev := serve(t, opts, true, &server.Server{})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name  string
+		hello func(t *testing.T, c net.Conn)
+		want  string
+	}{
+		{"TLS 1.1 and 1.0", func(t *testing.T, c net.Conn) {
+			old := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+			old.SetDeadline(time.Now().Add(bound))
+			if err := old.Handshake(); err == nil {
+				t.Fatal("a TLS 1.1 client was served")
+			}
+		}, "tls handshake: the client offers only TLS 1.1 and TLS 1.0, no version this server speaks"},
+		{"SSL 3.0", func(t *testing.T, c net.Conn) {
+			// A ClientHello of version 3.0: random, no session, one
+			// cipher suite (TLS_RSA_WITH_AES_128_CBC_SHA), no
+			// compression, no extension.
+			body := append([]byte{3, 0}, make([]byte, 32)...)
+			body = append(body, 0, 0, 2, 0x00, 0x2f, 1, 0)
+			hello := append([]byte{1, 0, 0, byte(len(body))}, body...)
+			if _, err := c.Write(append([]byte{0x16, 3, 0, 0, byte(len(hello))}, hello...)); err != nil {
+				t.Fatal(err)
+			}
+		}, "tls handshake: the client offers only a version older than TLS 1.0 (SSL 3.0, or older), no version this server speaks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, _ := tlsOptions(t, "")
+			addr, ev := serve(t, opts, true, &server.Server{})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			tc.hello(t, c)
+			cl := ev.next(t, ev.closes, "close")
+			if cl.Reason != server.ReasonHandshake || cl.Err == nil {
+				t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+			}
+			if msg := cl.Err.Error(); msg != tc.want {
+				t.Errorf("handshake failed with %q, want %q", msg, tc.want)
+			}
+		})
 	}
-	defer c.Close()
-	old := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
-	old.SetDeadline(time.Now().Add(bound))
-	if err := old.Handshake(); err == nil {
-		t.Fatal("a TLS 1.1 client was served")
-	}
-	cl := ev.next(t, ev.closes, "close")
-	if cl.Reason != server.ReasonHandshake || cl.Err == nil {
-		t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
-	}
-	const want = "tls handshake: the client offers only TLS 1.1 and TLS 1.0, no version this server speaks"
-	if msg := cl.Err.Error(); msg != want {
-		t.Errorf("handshake failed with %q, want %q", msg, want)
+}
+
+// The versions crypto/tls says a client offered are named, however
+// many, and any it has no name for as it shows them; words that are not
+// its list (another Go's, a value past 16 bits, another error) are kept.
+func TestUnsupportedVersionsNamed(t *testing.T) {
+	const said = "tls: client offered only unsupported versions: "
+	for _, tc := range []struct{ err, want string }{
+		{said + "[302 301]", "the client offers only TLS 1.1 and TLS 1.0, no version this server speaks"},
+		{said + "[301]", "the client offers only TLS 1.0, no version this server speaks"},
+		{said + "[303 302 301]", "the client offers only TLS 1.2, TLS 1.1 and TLS 1.0, no version this server speaks"},
+		{said + "[300]", "the client offers only SSLv3, no version this server speaks"},
+		{said + "[a0a 302]", "the client offers only 0x0A0A and TLS 1.1, no version this server speaks"},
+		{said + "[]", "the client offers only a version older than TLS 1.0 (SSL 3.0, or older), no version this server speaks"},
+		{said + "[10000 302]", ""},
+		{said + "[302 zz]", ""},
+		{said + "[302 301", ""},
+		{"tls: client offered an unsupported, maximum protocol version of 300", ""},
+		{"tls: no cipher suite supported by both client and server", ""},
+		{"remote error: tls: protocol version not supported", ""},
+	} {
+		if got := endpoint.UnsupportedVersions(errors.New(tc.err)); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
 

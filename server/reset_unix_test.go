@@ -131,78 +131,100 @@ func TestWriteTimeoutResets(t *testing.T) {
 // not over before the test's bound.
 func TestHeldReplyStuckAtShutdownResets(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
-		t.Run(network, func(t *testing.T) {
-			shouttest.CheckFDs(t)
-			const n, held64 = server.MaxExpansionLimit, 64 // 4 MiB of answer: more than the sockets between hold
-			obs := &cutReply{firstRead: firstRead{read: make(chan struct{})}, cut: make(chan error, 1)}
-			closed := obs.ch()
-			srv := &server.Server{Transformer: held{repeat{n: n}}, WriteTimeout: 100 * time.Millisecond, Linger: time.Hour,
-				Observer: obs, Logger: discard()}
-			var ln net.Listener
-			d := net.Dialer{Timeout: bound}
-			if network == "tcp" {
-				ln = listenSendBuffer(t, 4<<10)
-				d.Control = func(_, _ string, rc syscall.RawConn) error {
-					return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<10) })
-				}
-			} else {
-				var err error
-				if ln, err = net.Listen("unix", filepath.Join(t.TempDir(), "s")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			c, err := d.Dial(network, ln.Addr().String())
+		t.Run(network, func(t *testing.T) { heldReplyStuck(t, network, false) })
+	}
+}
+
+// The same at the idle timeout, where the held part is answered too: the
+// connection is dropped for the write timeout, not closed gracefully
+// behind a reply the client takes none of.
+func TestHeldReplyStuckAtIdleTimeoutResets(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) { heldReplyStuck(t, network, true) })
+	}
+}
+
+// heldReplyStuck is TestHeldReplyStuckAtShutdownResets's run over
+// network, or, if idle, TestHeldReplyStuckAtIdleTimeoutResets's: the
+// held part is answered at the idle timeout rather than at a stop.
+func heldReplyStuck(t *testing.T, network string, idle bool) {
+	shouttest.CheckFDs(t)
+	const n, held64 = server.MaxExpansionLimit, 64 // 4 MiB of answer: more than the sockets between hold
+	obs := &cutReply{firstRead: firstRead{read: make(chan struct{})}, cut: make(chan error, 1)}
+	closed := obs.ch()
+	srv := &server.Server{Transformer: held{repeat{n: n}}, WriteTimeout: 100 * time.Millisecond, Linger: time.Hour,
+		Observer: obs, Logger: discard()}
+	want := server.ReasonShutdown
+	if idle {
+		srv.IdleTimeout, want = 200*time.Millisecond, server.ReasonWriteTimeout
+	}
+	var ln net.Listener
+	d := net.Dialer{Timeout: bound}
+	if network == "tcp" {
+		ln = listenSendBuffer(t, 4<<10)
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<10) })
+		}
+	} else {
+		var err error
+		if ln, err = net.Listen("unix", filepath.Join(t.TempDir(), "s")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := d.Dial(network, ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, strings.Repeat(`\`, held64)); err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	serveOn(t, srv, ln)
+	select {
+	case <-obs.read:
+	case <-time.After(bound):
+		t.Fatalf("nothing read within %v", bound)
+	}
+	stopped := make(chan error, 1)
+	if !idle {
+		go func() { stopped <- srv.Shutdown(context.Background()) }()
+	}
+	select {
+	case err := <-obs.cut:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the held part's answer cut short by %v; want the write timeout", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("the held part's answer not given up within %v (WriteTimeout %v)", bound, srv.WriteTimeout)
+	}
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		t.Fatalf("the held part's answer given up for the write timeout, the connection not closed within %v after: closed gracefully, it lingers (Linger %v)",
+			bound, srv.Linger)
+	}
+	if ci := obs.waitClose(t); ci.Reason != want {
+		t.Fatalf("closed for %v (%v); want %v", ci.Reason, ci.Err, want)
+	}
+	if !idle {
+		select {
+		case err := <-stopped:
 			if err != nil {
-				ln.Close()
-				t.Fatal(err)
+				t.Fatalf("Shutdown: %v", err)
 			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(bound))
-			if _, err := io.WriteString(c, strings.Repeat(`\`, held64)); err != nil {
-				ln.Close()
-				t.Fatal(err)
-			}
-			serveOn(t, srv, ln)
-			select {
-			case <-obs.read:
-			case <-time.After(bound):
-				t.Fatalf("nothing read within %v", bound)
-			}
-			stopped := make(chan error, 1)
-			go func() { stopped <- srv.Shutdown(context.Background()) }()
-			select {
-			case err := <-obs.cut:
-				if !errors.Is(err, os.ErrDeadlineExceeded) {
-					t.Fatalf("the held part's answer cut short by %v; want the write timeout", err)
-				}
-			case <-time.After(bound):
-				t.Fatalf("the held part's answer not given up within %v of the stop (WriteTimeout %v)", bound, srv.WriteTimeout)
-			}
-			select {
-			case <-closed:
-			case <-time.After(bound):
-				t.Fatalf("the held part's answer given up for the write timeout, the connection not closed within %v after: closed gracefully, it lingers (Linger %v)",
-					bound, srv.Linger)
-			}
-			if ci := obs.waitClose(t); ci.Reason != server.ReasonShutdown {
-				t.Fatalf("closed for %v (%v); want shutdown", ci.Reason, ci.Err)
-			}
-			select {
-			case err := <-stopped:
-				if err != nil {
-					t.Fatalf("Shutdown: %v", err)
-				}
-			case <-time.After(bound):
-				t.Fatalf("Shutdown did not return within %v of its one connection's close", bound)
-			}
-			k, err := io.Copy(io.Discard, c)
-			switch {
-			case network == "tcp" && !errors.Is(err, syscall.ECONNRESET):
-				t.Fatalf("the client read %d bytes of the answer, then %v; want a reset", k, err)
-			case network == "unix" && (err != nil || k >= held64*n):
-				t.Fatalf("the client read %d bytes of the answer (of %d), then %v; want what was queued, then end of file", k, held64*n, err)
-			}
-		})
+		case <-time.After(bound):
+			t.Fatalf("Shutdown did not return within %v of its one connection's close", bound)
+		}
+	}
+	k, err := io.Copy(io.Discard, c)
+	switch {
+	case network == "tcp" && !errors.Is(err, syscall.ECONNRESET):
+		t.Fatalf("the client read %d bytes of the answer, then %v; want a reset", k, err)
+	case network == "unix" && (err != nil || k >= held64*n):
+		t.Fatalf("the client read %d bytes of the answer (of %d), then %v; want what was queued, then end of file", k, held64*n, err)
 	}
 }
 

@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"testing"
+	"time"
+
+	"shout/endpoint"
+)
+
+// Each warm-up datagram given up counts in WarmupLost once, and a
+// measured one never: given up at its Timeout (expire), or as the ring,
+// at its largest, wraps onto it (put), and not again at the end
+// (finish's expire), nor when its reply comes after all (late: it got
+// none within Timeout).
+func TestUDPWarmupLostCountedOnce(t *testing.T) {
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
+	r, u := bareUDPSocket(t, &cfg)
+	u.ring, u.most = make([]udpSlot, 4), 4
+	counts := func(when string, warm, lost int64) {
+		t.Helper()
+		if r.warmLost.Load() != warm || r.lost.Load() != lost {
+			t.Fatalf("%s: %d of the warm-up's lost, %d measured lost; want %d and %d", when, r.warmLost.Load(), r.lost.Load(), warm, lost)
+		}
+	}
+	// Expired: two of the warm-up's, one measured.
+	first := u.put(false)
+	u.put(false)
+	u.put(true)
+	sentAt := u.slot(first).sentAt
+	u.expireAt(sentAt.Add(cfg.Timeout+time.Millisecond), false)
+	counts("expired", 2, 1)
+	reply := append(appendSeq(nil, first), r.bodyWants[pick(0, first)]...)
+	u.take(reply, sentAt.Add(2*cfg.Timeout))
+	counts("a late reply to one of the warm-up's", 2, 1)
+	// Wrapped onto: four of the warm-up's pending fill the ring, and
+	// four measured take their places, then one measured takes the
+	// first measured one's.
+	for range 4 {
+		u.put(false)
+	}
+	counts("the ring full", 2, 1)
+	for range 4 {
+		u.put(true)
+	}
+	counts("the warm-up's wrapped onto", 6, 1)
+	u.put(true)
+	counts("a measured one wrapped onto", 6, 2)
+	u.expireAt(time.Now().Add(cfg.Timeout+time.Second), false) // as finish does
+	counts("the rest expired", 6, 6)
+}
+
+// A warm-up datagram still within its Timeout when a signal ended the
+// wait at the end (a window shorter than Timeout, Ctrl-C once it was
+// measured) got no reply within Timeout no more than it got one: it is
+// not in WarmupLost, as a measured one owed then is not lost
+// (Unawaited). It was counted lost all the same.
+func TestUDPWarmupOwedAtTheCutNotLost(t *testing.T) {
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
+	r := bareRun(&cfg)
+	r.epoch = time.Now()
+	u := r.newUDPSocket(0, r.newWorker(), nil)
+	old, recent := u.put(false), u.put(false)
+	// The cut: the old one's Timeout up by then, the recent one's not.
+	u.slot(old).sentAt = r.epoch
+	u.slot(recent).sentAt = r.epoch.Add(800 * time.Millisecond)
+	cut := r.epoch.Add(1200 * time.Millisecond)
+	r.waitCut.Store(int64(cut.Sub(r.epoch)))
+	u.expireAt(cut.Add(cfg.Timeout), false) // as finish does
+	if got := r.warmLost.Load(); got != 1 {
+		t.Errorf("%d of the warm-up's lost; want 1, the one whose Timeout was up at the cut", got)
+	}
+}
+
+// bareUDPSocket is a run of cfg (bareRun) with its expected replies and
+// its clock begun, and one UDP socket of it with no socket under it:
+// what its ring and counts do, driven by hand.
+func bareUDPSocket(t *testing.T, cfg *Config) (*run, *udpSocket) {
+	t.Helper()
+	r := bareRun(cfg)
+	ref, err := reference(cfg.Mode, cfg.Lang)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ref = ref
+	r.bodies, r.bodyWants = r.expected(2, max(cfg.Size-seqLen, 1))
+	r.epoch = time.Now()
+	u := r.newUDPSocket(0, r.newWorker(), nil)
+	u.dropsBefore = 0 // (no socket to ask)
+	return r, u
+}
