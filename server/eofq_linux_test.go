@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,13 +26,18 @@ import (
 // queued resets them away only for a client that took none of them for
 // WriteTimeout (review r38 of c95550f saw each of these clients reset).
 //   - After its end of file, a client reading slowly is not cut at 30
-//     Lingers: it was reset once they passed.
+//     Lingers: it was reset once they passed. Nor is it closed then
+//     with a FIN behind the replies, which would leave them to the
+//     kernel: the server holds the connection while it takes them.
 //   - With WriteTimeout 0 the server closes at its end of file as it
 //     always did, resetting nothing: a client that paused longer than
 //     Linger before reading was reset.
 //   - A lingering close (here Shutdown's) that reaches its bound of 30
 //     Lingers while the client still takes its replies closes with a FIN
 //     behind them: it reset them.
+//   - With WriteTimeout 0, a lingering close whose client took none of
+//     its replies for Linger closes with a FIN behind them, as it always
+//     did, resetting nothing.
 //
 // The client's receive buffer is far smaller than the replies, and it
 // reads a little at a time, so that taking them lasts far longer than 30
@@ -47,6 +55,7 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 		{"end of file, read slowly past 30 Lingers", bound, false, true, 0, 10 * time.Millisecond, server.ReasonEOF},
 		{"end of file, no write timeout, a pause longer than Linger", 0, false, true, 200 * time.Millisecond, 0, server.ReasonEOF},
 		{"stop, read slowly past 30 Lingers", bound, true, false, 0, 10 * time.Millisecond, server.ReasonShutdown},
+		{"stop, no write timeout, a pause longer than Linger", 0, true, false, 200 * time.Millisecond, 0, server.ReasonShutdown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
@@ -70,15 +79,14 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 			stopped := make(chan error, 1)
 			if tc.pause > 0 || tc.stop {
 				// Every reply written, queued behind the client's window,
-				// and its end of file sent, if it sends one: then it
-				// pauses, or the server stops.
+				// and its end of file sent, if it sends one: then the
+				// server stops, if it does, and the client pauses.
 				if err := <-wrote; err != nil {
 					t.Fatal(err)
 				}
 				if err := obs.wait(t, n); err != nil {
 					t.Fatalf("a reply failed: %v", err)
 				}
-				time.Sleep(tc.pause)
 			}
 			if tc.stop {
 				go func() {
@@ -87,6 +95,7 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 					stopped <- srv.Shutdown(ctx)
 				}()
 			}
+			time.Sleep(tc.pause) // (a stop's lingers meanwhile)
 			got := 0
 			buf := make([]byte, 4<<10)
 			c.SetReadDeadline(time.Now().Add(2 * bound))
@@ -97,6 +106,16 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 				got += k
 				if err != nil {
 					break
+				}
+				if tc.halfClose && tc.writeTimeout > 0 && got < n/2 {
+					select {
+					case info := <-obs.closed:
+						// (Closed with a FIN, the kernel would go on
+						// delivering them, on a socket no limit counts.)
+						t.Fatalf("the server closed the connection (%v) with the client still taking its replies, %d bytes of %d read",
+							info.Reason, got, n)
+					default:
+					}
 				}
 				time.Sleep(tc.gap)
 			}
@@ -250,4 +269,82 @@ type closeWriter struct{ net.Conn }
 
 func (c closeWriter) CloseWrite() error {
 	return c.Conn.(interface{ CloseWrite() error }).CloseWrite()
+}
+
+// A TCP client whose end of file comes with replies still queued for it
+// has the write side shut at once, its end of file queued behind them,
+// so that it reads end of file right after its last reply, not once the
+// server has seen it take them all. Here WriteTimeout and Linger outlast
+// bound, and the client takes nothing until the server's socket is in
+// LAST_ACK (its write side shut after the client's): it stayed in
+// CLOSE_WAIT.
+func TestEOFWithRepliesQueuedShutsWriteSideAtOnce(t *testing.T) {
+	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
+	addr := shouttest.Start(t, &server.Server{
+		Logger:       discard(),
+		Observer:     obs,
+		Linger:       3 * bound,
+		WriteTimeout: 3 * bound,
+	})
+	c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
+	const n = 64 << 10
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := c.Write([]byte(strings.Repeat("a", n))); err != nil {
+		t.Fatal(err)
+	}
+	if err := obs.wait(t, n); err != nil {
+		t.Fatalf("a reply failed: %v", err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	const lastAck = 9 // Linux's TCP_LAST_ACK
+	var state int
+	for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if state = tcpState(t, c.RemoteAddr().(*net.TCPAddr), c.LocalAddr().(*net.TCPAddr)); state == lastAck {
+			break
+		}
+	}
+	if state != lastAck {
+		t.Fatalf("the server's socket is in TCP state %d %v after the client's end of file, its replies queued; want %d (LAST_ACK: its write side shut)",
+			state, bound, lastAck)
+	}
+	got, err := io.Copy(io.Discard, c)
+	if got != n || err != nil {
+		t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
+	}
+	select {
+	case info := <-obs.closed:
+		if info.Reason != server.ReasonEOF {
+			t.Errorf("closed for %v, want %v", info.Reason, server.ReasonEOF)
+		}
+	case <-time.After(bound):
+		t.Fatalf("the server did not close the connection within %v of the client taking every reply", bound)
+	}
+}
+
+// tcpState is the TCP state of the IPv4 socket from local to remote, as
+// /proc/net/tcp tells it, or -1 if there is none.
+func tcpState(t *testing.T, local, remote *net.TCPAddr) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hex := func(a *net.TCPAddr) string {
+		ip := a.IP.To4()
+		return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], a.Port)
+	}
+	l, r := hex(local), hex(remote)
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[1] == l && f[2] == r {
+			st, err := strconv.ParseInt(f[3], 16, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(st)
+		}
+	}
+	return -1
 }
