@@ -805,8 +805,9 @@ func (c *conn) linger() {
 			// The client is done sending, but may not have taken every
 			// reply: with a write timeout they are waited for as long as
 			// it takes some within it, 30 Lingers or not, with nothing
-			// more to read (without, closed as ever).
-			if c.srv.WriteTimeout > 0 {
+			// more to read (without, or over a Unix socket, whose queue
+			// is the client's own to read, closed as ever).
+			if c.srv.WriteTimeout > 0 && c.overTCP() {
 				c.lingerQueued(unsent, lastTaken, stuck, linger)
 			}
 			return

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -347,4 +348,140 @@ func tcpState(t *testing.T, local, remote *net.TCPAddr) int {
 		}
 	}
 	return -1
+}
+
+// Where nothing would be reset, a client's end of file closes its
+// connection at once, with the replies still queued, as before the wait
+// for them: with WriteTimeout 0, with Linger off, and over a Unix socket,
+// whose queue is the client's own to read; whether the end of file comes
+// as the connection is served or while a stop lingers. Linger and
+// WriteTimeout, where set, outlast bound, and the client reads nothing
+// until the server has closed: a wait for the replies would fail the
+// test. Waited for, with WriteTimeout 0 a client that paused longer than
+// Linger before reading was reset (r38), and over a Unix socket a stop
+// that lingered waited for the client to read.
+func TestEOFClosesAtOnceWhereNothingIsReset(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		network              string
+		linger, writeTimeout time.Duration
+		stop                 bool
+	}{
+		{"TCP, no write timeout", "tcp", 3 * bound, 0, false},
+		{"TCP, no write timeout, stopping", "tcp", 3 * bound, 0, true},
+		{"TCP, Linger off", "tcp", -1, 3 * bound, false},
+		{"Unix", "unix", 3 * bound, 3 * bound, false},
+		{"Unix, stopping", "unix", 3 * bound, 3 * bound, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
+			srv := &server.Server{
+				Logger:       discard(),
+				Observer:     obs,
+				Linger:       tc.linger,
+				WriteTimeout: tc.writeTimeout,
+			}
+			addr := "127.0.0.1:0"
+			if tc.network == "unix" {
+				addr = filepath.Join(t.TempDir(), "s")
+			}
+			ln, err := net.Listen(tc.network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shouttest.Serve(t, srv, ln)
+			var c interface {
+				net.Conn
+				CloseWrite() error
+			}
+			if tc.network == "unix" {
+				c = shouttest.Dial(t, "unix", ln.Addr().String(), bound).(*net.UnixConn)
+			} else {
+				c = dialRcvbuf(t, ln.Addr().String(), 4<<10) // its window far smaller than the replies
+			}
+			const n = 64 << 10
+			c.SetDeadline(time.Now().Add(bound))
+			if _, err := c.Write([]byte(strings.Repeat("a", n))); err != nil {
+				t.Fatal(err)
+			}
+			if err := obs.wait(t, n); err != nil {
+				t.Fatalf("a reply failed: %v", err)
+			}
+			stopped := make(chan error, 1)
+			if tc.stop {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+					defer cancel()
+					stopped <- srv.Shutdown(ctx)
+				}()
+				// The stop lingers once it has shut its write side, which a
+				// Unix socket tells at once, its replies queued or not.
+				if tc.network == "unix" {
+					if !rdhup(t, c.(syscall.Conn), bound) {
+						t.Fatalf("the server did not shut its write side within %v of Shutdown", bound)
+					}
+				} else {
+					// Over TCP, the server's socket in FIN_WAIT1 (its
+					// FIN queued behind the replies) tells it.
+					const finWait1 = 4
+					local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+					for end := time.Now().Add(bound); tcpState(t, remote, local) != finWait1; time.Sleep(time.Millisecond) {
+						if time.Now().After(end) {
+							t.Fatalf("the server did not shut its write side within %v of Shutdown", bound)
+						}
+					}
+				}
+			}
+			if err := c.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			want := server.ReasonEOF
+			if tc.stop {
+				want = server.ReasonShutdown
+			}
+			select {
+			case info := <-obs.closed:
+				if info.Reason != want {
+					t.Errorf("closed for %v, want %v", info.Reason, want)
+				}
+			case <-time.After(bound):
+				t.Fatalf("the server did not close the connection within %v of the client's end of file: it waits for the replies queued", bound)
+			}
+			got, err := io.Copy(io.Discard, c)
+			if got != n || err != nil {
+				t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
+			}
+			if tc.stop {
+				if err := <-stopped; err != nil {
+					t.Fatalf("Shutdown: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// rdhup reports whether c's peer shut its write side within d, as poll
+// tells (POLLRDHUP), whatever is still queued to read.
+func rdhup(t *testing.T, c syscall.Conn, d time.Duration) bool {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		n, err := unix.Poll(pfd, int(time.Until(end)/time.Millisecond)+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 && pfd[0].Revents&unix.POLLRDHUP != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -1653,11 +1653,12 @@ func (l *loop) discard(c *lconn) {
 	}
 	switch {
 	case err == unix.EAGAIN:
-	case n == 0 && err == nil && l.srv.WriteTimeout > 0 && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 && ctlFD(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil) == nil:
+	case n == 0 && err == nil && !c.unix && l.srv.WriteTimeout > 0 && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 && ctlFD(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil) == nil:
 		// The client is done sending, but has not taken every reply:
 		// the sweeps wait for them (lingered), with nothing more to
 		// read, as long as it takes some within the write timeout (30
-		// Lingers or not). Without one, closed as ever.
+		// Lingers or not). Without one, or over a Unix socket (the
+		// queue is the client's own to read), closed as ever.
 		c.linger.eof = true
 	case err != nil || n == 0:
 		l.close(c, c.why) // end of file, or a failed connection
