@@ -868,15 +868,21 @@ func (c *conn) eofQueued() {
 	if !c.overTCP() {
 		return // (a Unix socket's queue is the client's own to read)
 	}
-	if c.srv.WriteTimeout <= 0 {
+	linger := c.srv.linger()
+	if c.srv.WriteTimeout <= 0 || linger <= 0 {
 		return // nothing would ever be reset: closed as ever
 	}
-	unsent := c.unsent()
-	if unsent == 0 || !c.shutWrite() {
+	start, unsent := time.Now(), c.unsent()
+	if unsent == 0 {
 		return
 	}
-	linger := c.srv.linger()
-	c.lingerQueued(unsent, time.Now(), max(c.srv.WriteTimeout, linger), linger)
+	// The replies are waited for even if the write side could not be
+	// shut: TLS's close_notify, queued behind them in a full send buffer,
+	// fails once crypto/tls's 5 s deadline passes, and the connection
+	// closed then would leave them to the kernel. (The client then reads
+	// end of file once they are taken, at the close.)
+	c.shutWrite()
+	c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger)
 }
 
 // lingerQueued waits, after the client's end of file, for the replies

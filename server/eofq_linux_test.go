@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -172,12 +173,34 @@ func dialRcvbuf(t *testing.T, addr string, rcvbuf int) *net.TCPConn {
 // after the write timeout too, its replies freed: the queue is looked at
 // in the socket accepted, under the wrapper. It was closed at once at the
 // end of file, the client's socket left in FIN_WAIT2 (state 5) behind
-// the replies the kernel held for it.
+// the replies the kernel held for it. So it is when TLS's close_notify
+// cannot be written: queued behind the replies in a full send buffer, it
+// fails once crypto/tls's 5 s deadline passes (here its socket fails the
+// write at once); the connection was then closed without the wait, the
+// replies left to the kernel.
 func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
 	store, err := certs.SelfSigned([]string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tlsServer := func(c net.Conn) (net.Conn, error) {
+		tc := tls.Server(c, &tls.Config{GetCertificate: store.GetCertificate})
+		if err := tc.Handshake(); err != nil {
+			return nil, &server.WrapError{Reason: server.ReasonHandshake, Err: err}
+		}
+		return tc, nil
+	}
+	tlsClient := func(t *testing.T, c *net.TCPConn) interface {
+		io.Writer
+		CloseWrite() error
+	} {
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		return tc
+	}
+	var full atomic.Bool // set once every reply is written
 	for _, tc := range []struct {
 		name string
 		wrap func(net.Conn) (net.Conn, error)
@@ -194,24 +217,13 @@ func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
 			} {
 				return c
 			}},
-		{"TLS", func(c net.Conn) (net.Conn, error) {
-			tc := tls.Server(c, &tls.Config{GetCertificate: store.GetCertificate})
-			if err := tc.Handshake(); err != nil {
-				return nil, &server.WrapError{Reason: server.ReasonHandshake, Err: err}
-			}
-			return tc, nil
-		}, func(t *testing.T, c *net.TCPConn) interface {
-			io.Writer
-			CloseWrite() error
-		} {
-			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
-			if err := tc.Handshake(); err != nil {
-				t.Fatalf("handshake: %v", err)
-			}
-			return tc
-		}},
+		{"TLS", tlsServer, tlsClient},
+		{"TLS, close_notify not written", func(c net.Conn) (net.Conn, error) {
+			return tlsServer(fullConn{c, &full})
+		}, tlsClient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			full.Store(false)
 			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
 			addr := shouttest.Start(t, &server.Server{
 				Logger:       discard(),
@@ -230,6 +242,7 @@ func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
 			if err := obs.wait(t, n); err != nil {
 				t.Fatalf("a reply failed: %v", err)
 			}
+			full.Store(true)
 			if err := w.CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
@@ -484,4 +497,18 @@ func rdhup(t *testing.T, c syscall.Conn, d time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// fullConn is a socket whose send buffer is full once full is set: a
+// write fails, as one does whose deadline passed before it found room.
+type fullConn struct {
+	net.Conn
+	full *atomic.Bool
+}
+
+func (c fullConn) Write(p []byte) (int, error) {
+	if c.full.Load() {
+		return 0, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
+	}
+	return c.Conn.Write(p)
 }
