@@ -138,16 +138,17 @@ type Server struct {
 	// most, and then it closes with the replies still queued after a FIN,
 	// as the kernel goes on delivering them. A close with unread input
 	// makes the kernel send a reset, which drops the replies still
-	// queued; this is what prevents it. But with WriteTimeout set, replies
-	// still queued for a client that took none of them for WriteTimeout
-	// are reset away, not left to the kernel on a closed socket no limit
-	// counts. After a TCP client's end of file with replies still queued
-	// (Linger and WriteTimeout set; TLS or not, on Linux), the
-	// write side is shut at once and the same wait follows, with no
-	// bound of 30 Lingers: the client holds its place among MaxConns
-	// while it takes some within WriteTimeout. Otherwise the connection
-	// closes at its client's end of file at once. Zero means 2 s;
-	// negative, no wait.
+	// queued; this is what prevents it. But on Linux, with WriteTimeout
+	// set, replies still queued over TCP for a client that took none of
+	// them for WriteTimeout are reset away, not left to the kernel on a
+	// closed socket no limit counts. After a TCP client's end of file
+	// with replies still queued (Linger and WriteTimeout set; TLS or not,
+	// on Linux), the write side is shut at once and the same wait
+	// follows, with no bound of 30 Lingers: the client holds its place
+	// among MaxConns and MaxConnsPerIP, however long that takes, while it
+	// takes some within WriteTimeout. Otherwise the connection closes at
+	// its client's end of file at once. Zero means 2 s; negative, no
+	// wait.
 	Linger time.Duration
 
 	// ReadSize is the largest read from a stream; zero or negative means
