@@ -230,11 +230,11 @@ func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
 				Observer:     obs,
 				WrapConn:     tc.wrap,
 				Linger:       20 * time.Millisecond,
-				WriteTimeout: 50 * time.Millisecond, // the client takes nothing: stuck at once
+				WriteTimeout: time.Second, // the client takes nothing: stuck once it passes (shorter, a slow machine timed out the replies' writes)
 			})
 			c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
 			w := tc.client(t, c)
-			const n = 128 << 10
+			const n = 64 << 10
 			c.SetWriteDeadline(time.Now().Add(bound))
 			if _, err := w.Write([]byte(strings.Repeat("a", n))); err != nil {
 				t.Fatal(err)
