@@ -476,8 +476,13 @@ func (c *conn) loop() Reason {
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
-			// End of input or half-close: answer what is left, then close.
-			return c.flush(ReasonEOF)
+			// End of input or half-close: answer what is left, then close
+			// once the client has taken the replies (eofQueued).
+			r := c.flush(ReasonEOF)
+			if r == ReasonEOF {
+				c.eofQueued()
+			}
+			return r
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():
 			return c.stop()
 		case errors.Is(err, os.ErrDeadlineExceeded) && c.lateIdleDeadline():
@@ -796,8 +801,23 @@ func (c *conn) linger() {
 			continue
 		}
 		now := time.Now()
+		if errors.Is(err, io.EOF) {
+			// The client is done sending, but may not have taken every
+			// reply: with a write timeout they are waited for as long as
+			// it takes some within it, 30 Lingers or not, with nothing
+			// more to read (without, or over a Unix socket, whose queue
+			// is the client's own to read, closed as ever).
+			if c.srv.WriteTimeout > 0 && c.overTCP() {
+				c.lingerQueued(unsent, lastTaken, stuck, linger)
+			}
+			return
+		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) || now.After(giveUp) {
-			return // end of file, a failed connection, or too long
+			// A failed connection, or too long: a client that still takes
+			// its replies gets them after a FIN, as ever; one that took
+			// none for WriteTimeout has them reset away.
+			c.resetStuck(unsent, lastTaken)
+			return
 		}
 		// Whatever woke the read (this deadline, or Shutdown's or the
 		// watcher's, which moved it), the deadline is set again below to
@@ -826,11 +846,119 @@ func (c *conn) linger() {
 		case left == 0:
 			return // every reply delivered, and a Linger without input
 		case now.Sub(lastTaken) >= stuck:
-			return // replies queued, but the client takes none
+			// Replies queued, but the client takes none: reset away if it
+			// took none for WriteTimeout; without one, closed as ever.
+			if c.srv.WriteTimeout > 0 {
+				c.reset()
+			}
+			return
 		}
 		if !wait(next) {
 			return
 		}
+	}
+}
+
+// eofQueued waits, once the client is done sending and every reply is
+// written, for those still queued in a TCP socket to be taken, with the
+// write side shut at once so that the client reads end of file right
+// after them (lingerQueued). Without a write timeout, or with Linger off,
+// or over a Unix socket, it does not wait: the connection closes at once.
+func (c *conn) eofQueued() {
+	if !c.overTCP() {
+		return // (a Unix socket's queue is the client's own to read)
+	}
+	linger := c.srv.linger()
+	if c.srv.WriteTimeout <= 0 || linger <= 0 {
+		return // nothing would ever be reset: closed as ever
+	}
+	start, unsent := time.Now(), c.unsent()
+	if unsent == 0 {
+		return
+	}
+	// The replies are waited for even if the write side could not be
+	// shut: TLS's close_notify, queued behind them in a full send buffer,
+	// fails once crypto/tls's 5 s deadline passes, and the connection
+	// closed then would leave them to the kernel. (The client then reads
+	// end of file once they are taken, at the close.)
+	c.shutWrite()
+	c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger)
+}
+
+// lingerQueued waits, after the client's end of file, for the replies
+// still queued (unsent bytes of them when the client last took some, at
+// lastTaken) to be taken, looking every lingerEvery: until none is left,
+// or the client takes none for stuck (at least WriteTimeout, which is
+// set), and then they are reset away (see reset). A client that sends,
+// shuts its write side and never reads would otherwise leave them to the
+// kernel, on a socket no limit counts. There is no bound of 30 Lingers:
+// a client that keeps taking its replies holds its place among
+// MaxConns until it has them all. A forced close ends the wait at once.
+func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck, linger time.Duration) {
+	for {
+		left, now := c.unsent(), time.Now()
+		if left < unsent {
+			unsent, lastTaken = left, now
+		}
+		switch {
+		case left == 0:
+			return
+		case now.Sub(lastTaken) >= stuck:
+			c.reset()
+			return
+		}
+		t := time.NewTimer(queuedEvery(linger))
+		select {
+		case <-t.C:
+		case <-c.srv.killed:
+			// Closed under it (Close, or Shutdown past its context):
+			// nothing is left to wait for, and the stop waits for this
+			// goroutine.
+			t.Stop()
+			return
+		}
+	}
+}
+
+// queuedEvery is how often lingerQueued looks: lingerEvery; a test makes
+// it longer, to see a forced close end the wait.
+var queuedEvery = lingerEvery
+
+// overTCP reports whether the connection is over TCP, wrapped (TLS, the
+// PROXY protocol) or not.
+func (c *conn) overTCP() bool {
+	nc := c.accepted
+	for range 4 { // a wrapper's wrapper, at most: not a loop
+		switch w := nc.(type) {
+		case *net.TCPConn:
+			return true
+		case interface{ NetConn() net.Conn }: // *tls.Conn
+			nc = w.NetConn()
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// resetStuck resets the connection if replies are still queued in its
+// socket and the client took none of them for WriteTimeout (unsent bytes
+// were queued when it last took some, at lastTaken), so that closing
+// frees them (see reset) rather than leaving them to the kernel on a
+// socket no limit counts, for as long as the client's window stays shut.
+// A client that still takes them, or a server without a write timeout,
+// has them sent after a FIN, as a close always did.
+func (c *conn) resetStuck(unsent int, lastTaken time.Time) {
+	wt := c.srv.WriteTimeout
+	if wt <= 0 {
+		return
+	}
+	left := c.unsent()
+	if left < unsent {
+		return // taken just now
+	}
+	if left > 0 && time.Since(lastTaken) >= wt {
+		c.reset()
 	}
 }
 

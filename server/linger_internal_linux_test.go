@@ -196,8 +196,9 @@ func TestLingerAtQueuedRepliesWaits(t *testing.T) {
 
 // lookConn is a client that sends nothing, as silentConn, and takes no
 // reply. Of each read deadline set after a read, it keeps how far past
-// the time it was set it lies, the longest of those, and ends (end of
-// file) at its read after the most'th.
+// the time it was set it lies, the longest of those, and ends (closed,
+// not an end of file, after which the replies still queued would be
+// waited for: see lingerQueued) at its read after the most'th.
 type lookConn struct {
 	net.Conn
 	deadline    time.Time
@@ -216,7 +217,7 @@ func (l *lookConn) SetReadDeadline(t time.Time) error {
 
 func (l *lookConn) Read([]byte) (int, error) {
 	if l.reads++; l.reads > l.most {
-		return 0, io.EOF
+		return 0, net.ErrClosed
 	}
 	time.Sleep(time.Until(l.deadline)) // (none if it passed)
 	return 0, os.ErrDeadlineExceeded

@@ -174,6 +174,7 @@ const (
 type lingerAt struct {
 	start, giveUp, lastInput, lastTaken int64
 	unsent                              int
+	eof                                 bool // the client's end of file came, replies still queued
 }
 
 // loop is one event loop.
@@ -1499,7 +1500,9 @@ func (l *loop) drain(c *lconn) {
 	l.replied(c, pr.from, nil)
 	switch c.state {
 	case eofDrain:
-		l.close(c, c.why)
+		if !l.eofQueued(c, c.why) {
+			l.close(c, c.why)
+		}
 		return
 	case stopping:
 		if c.owed <= 0 {
@@ -1532,7 +1535,32 @@ func (l *loop) eof(c *lconn) {
 		c.why = r
 		return
 	}
-	l.close(c, r)
+	if !l.eofQueued(c, r) {
+		l.close(c, r)
+	}
+}
+
+// eofQueued has a TCP connection whose client is done sending, every
+// reply written, wait for the replies still queued in its socket to be
+// taken, as conn.eofQueued does: its write side shut, it lingers with
+// nothing more to read, and the sweeps close it once they are taken, or
+// reset it once the client takes none (lingered). It reports whether it
+// waits; not with Linger off.
+func (l *loop) eofQueued(c *lconn, r Reason) bool {
+	linger := int64(l.srv.linger())
+	if c.unix || linger <= 0 || l.srv.WriteTimeout <= 0 {
+		return false // closed as ever: nothing would be reset
+	}
+	fd := int(c.fd)
+	unsent := ioctlFD(fd, unix.SIOCOUTQ)
+	if unsent == 0 || unix.Shutdown(fd, unix.SHUT_WR) != nil || ctlFD(l.ep, unix.EPOLL_CTL_DEL, fd, nil) != nil {
+		return false
+	}
+	c.why = r
+	l.setState(c, lingering)
+	c.linger = &lingerAt{start: l.now, giveUp: l.now + int64(lingerBound(time.Duration(linger))),
+		lastInput: l.now, lastTaken: l.now, unsent: unsent, eof: true}
+	return true
 }
 
 // flush answers an incomplete character held at the end of input.
@@ -1625,6 +1653,13 @@ func (l *loop) discard(c *lconn) {
 	}
 	switch {
 	case err == unix.EAGAIN:
+	case n == 0 && err == nil && !c.unix && l.srv.WriteTimeout > 0 && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 && ctlFD(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil) == nil:
+		// The client is done sending, but has not taken every reply:
+		// the sweeps wait for them (lingered), with nothing more to
+		// read, as long as it takes some within the write timeout (30
+		// Lingers or not). Without one, or over a Unix socket (the
+		// queue is the client's own to read), closed as ever.
+		c.linger.eof = true
 	case err != nil || n == 0:
 		l.close(c, c.why) // end of file, or a failed connection
 	default:
@@ -1644,14 +1679,16 @@ func (l *loop) lingered(c *lconn) bool {
 	if s.WriteTimeout > 0 {
 		stuck = max(int64(s.WriteTimeout), linger)
 	}
-	if l.now > g.giveUp {
-		return true
-	}
 	left := ioctlFD(int(c.fd), unix.SIOCOUTQ)
 	if left < g.unsent {
 		g.unsent, g.lastTaken = left, l.now
 	}
+	if g.eof { // no more input: only the replies are waited for, unbounded
+		return left == 0 || l.now-g.lastTaken >= stuck
+	}
 	switch {
+	case l.now > g.giveUp:
+		return true
 	case l.now-g.lastInput < linger:
 		return false
 	case readableFD(int(c.fd)):
@@ -1808,6 +1845,14 @@ func (l *loop) sweep() {
 		case c.pend != nil:
 		case c.state == lingering:
 			if l.lingered(c) {
+				if wt := int64(l.srv.WriteTimeout); !c.unix && wt > 0 && l.now-c.linger.lastTaken >= wt && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 {
+					// Replies still queued, the client taking none for
+					// the write timeout: reset away, as at a write
+					// timeout, not left to the kernel on a socket no
+					// limit counts. One that still takes them (30
+					// Lingers passed) gets them after a FIN, as ever.
+					resetOnClose(int(c.fd))
+				}
 				l.close(c, c.why)
 			}
 		case c.state == stopping:

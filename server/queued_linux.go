@@ -17,8 +17,15 @@ func (c *conn) queued() int { return c.ioctlInt(unix.SIOCINQ) }
 const queueLooked = true
 
 // unsent is how many bytes of the socket's send queue the client has not
-// acknowledged yet, or 0 if the connection cannot say.
-func (c *conn) unsent() int { return c.ioctlInt(unix.SIOCOUTQ) }
+// acknowledged yet, or 0 if the connection cannot say. A wrapped
+// connection's (TLS, the PROXY protocol) is its socket's as accepted,
+// TLS records and all (see sendQueue).
+func (c *conn) unsent() int {
+	if c.raw == nil {
+		return max(sendQueue(c.accepted).unsent, 0)
+	}
+	return c.ioctlInt(unix.SIOCOUTQ)
+}
 
 // stillOwed is what a stopping connection that owed owed bytes still
 // owes (see stillOwedFD), or owed if the connection cannot say.

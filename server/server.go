@@ -134,9 +134,21 @@ type Server struct {
 	// the last reply and reads and discards until the client's end of
 	// file: it waits Linger after the client's input stops, and while
 	// replies are still queued as long as the client takes some within
-	// WriteTimeout (or Linger). A close with unread input makes the
-	// kernel send a reset, which drops the replies still queued; this is
-	// what prevents it. Zero means 2 s; negative, no wait.
+	// WriteTimeout (or Linger, if longer or without one); 30 Lingers at
+	// most, and then it closes with the replies still queued after a FIN,
+	// as the kernel goes on delivering them. A close with unread input
+	// makes the kernel send a reset, which drops the replies still
+	// queued; this is what prevents it. But on Linux, with WriteTimeout
+	// set, replies still queued over TCP for a client that took none of
+	// them for WriteTimeout are reset away, not left to the kernel on a
+	// closed socket no limit counts. After a TCP client's end of file
+	// with replies still queued (Linger and WriteTimeout set; TLS or not,
+	// on Linux), the write side is shut at once and the same wait
+	// follows, with no bound of 30 Lingers: the client holds its place
+	// among MaxConns and MaxConnsPerIP, however long that takes, while it
+	// takes some within WriteTimeout. Otherwise the connection closes at
+	// its client's end of file at once. Zero means 2 s; negative, no
+	// wait.
 	Linger time.Duration
 
 	// ReadSize is the largest read from a stream; zero or negative means
@@ -214,6 +226,7 @@ type Server struct {
 	closing   atomic.Bool
 	wg        sync.WaitGroup
 	done      chan struct{} // closed by Shutdown and Close
+	killed    chan struct{} // closed once the stop is forced (forced)
 	drained   chan struct{} // the timeout watcher's wake-up when the last connection is gone
 	watching  bool          // the timeout watcher runs
 	lingering chan struct{} // a slot for each rejected connection lingering
@@ -331,6 +344,7 @@ func (s *Server) trackFrom(lp *net.Listener, add func()) bool {
 		s.conns = make(map[*conn]struct{})
 		s.perIP = make(map[netip.Addr]int)
 		s.done = make(chan struct{})
+		s.killed = make(chan struct{})
 		s.drained = make(chan struct{}, 1)
 		s.lingering = make(chan struct{}, maxLingering)
 		s.clock.epoch = time.Now()
@@ -868,8 +882,11 @@ func (s *Server) closeAll(force bool) error {
 		close(s.done)
 	}
 	var errs []error
-	if force {
+	if force && !s.forced {
 		s.forced = true
+		if s.killed != nil {
+			close(s.killed)
+		}
 	}
 	if s.loops != nil {
 		if !force {

@@ -1,0 +1,241 @@
+package server_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// A client that sends, shuts its write side and never reads leaves its
+// replies queued in the server's socket. Closed with them there, the
+// socket would live on in the kernel as an orphan holding them (up to
+// the send buffer, megabytes over loopback) for as long as the client
+// keeps its window shut: memory no --max-conns counts, freed only when
+// the kernel gives up probing, minutes later. So a close after the
+// client stopped taking its replies resets the connection, as a write
+// timeout does, and the client's socket is closed at once. It was left
+// in FIN_WAIT2, the server's replies and FIN queued behind its shut
+// window: 3,000 such clients held 1.2 GB of the kernel's TCP memory
+// after the server had closed every one.
+func TestClosedWithRepliesQueuedResets(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	addr := shouttest.Start(t, &server.Server{
+		Logger:       discard(),
+		Linger:       20 * time.Millisecond,
+		WriteTimeout: 50 * time.Millisecond, // the client takes nothing: stuck at once
+		ConnState: func(_ net.Conn, st server.ConnState) {
+			if st == server.StateClosed {
+				closed <- struct{}{}
+			}
+		},
+	})
+	fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+	t.Cleanup(func() { unix.Close(fd) })
+	msg := []byte(strings.Repeat("a", 128<<10))
+	for sent := 0; sent < len(msg); {
+		if !wait(t, fd, unix.POLLOUT, bound) {
+			t.Fatalf("the server took %d of %d bytes within %v", sent, len(msg), bound)
+		}
+		n, err := unix.Write(fd, msg[sent:])
+		if err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += n
+	}
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		t.Fatalf("the server did not close the connection within %v", bound)
+	}
+	// The reset is sent as the server closes; over loopback it comes at
+	// once, but a busy machine may deliver it a little later.
+	var state uint8
+	for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state = ti.State; state == tcpClose {
+			return
+		}
+	}
+	t.Errorf("the client's socket is in TCP state %d %v after the server closed with replies queued that it took none of; want %d (closed by a reset)",
+		state, bound, tcpClose)
+}
+
+// tcpClose is Linux's TCP_CLOSE, a socket's state once reset.
+const tcpClose = 7
+
+// The same holds for a graceful close (here Shutdown's) that lingers with
+// replies queued for a client that takes none: whether the client then
+// sends its end of file (the linger waits for the replies, with nothing
+// more to read) or not (it waits for the client to take some), the
+// close that ends the wait resets the connection. The replies are
+// written whole before the stop, so that no write timeout is what resets
+// it. Linger is long enough that a wait which ignored the client taking
+// none would last past bound (30 Lingers): a client that takes none is
+// reset after WriteTimeout or Linger, whichever is longer.
+func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		halfClose bool
+	}{
+		{"end of file while lingering", true},
+		{"no end of file", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
+			srv := &server.Server{
+				Logger:       discard(),
+				Observer:     obs,
+				Linger:       400 * time.Millisecond, // 30 of them past bound
+				WriteTimeout: 50 * time.Millisecond,
+			}
+			addr := shouttest.Start(t, srv)
+			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+			t.Cleanup(func() { unix.Close(fd) })
+			msg := []byte(strings.Repeat("a", 64<<10))
+			for sent := 0; sent < len(msg); {
+				if !wait(t, fd, unix.POLLOUT, bound) {
+					t.Fatalf("the server took %d of %d bytes within %v", sent, len(msg), bound)
+				}
+				n, err := unix.Write(fd, msg[sent:])
+				if err == unix.EAGAIN {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				sent += n
+			}
+			// Every reply written, most of it queued behind the client's
+			// shut window.
+			if got := obs.wait(t, len(msg)); got != nil {
+				t.Fatalf("a reply failed: %v", got)
+			}
+			stopped := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+				defer cancel()
+				stopped <- srv.Shutdown(ctx)
+			}()
+			if tc.halfClose {
+				// Once the stop has begun (the listener closed), the
+				// client's end of file comes to the linger, as a rule.
+				for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) {
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
+						break
+					}
+					c.Close()
+					if time.Now().After(end) {
+						t.Fatalf("the listener still accepts %v after Shutdown", bound)
+					}
+				}
+				if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+					t.Fatal(err)
+				}
+			}
+			local, err := unix.Getsockname(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := local.(*unix.SockaddrInet4).Port
+			for {
+				select {
+				case info := <-obs.closed:
+					if info.Remote.(*net.TCPAddr).Port != port {
+						continue // a probe of the listener above
+					}
+					// An end of file that came before the connection
+					// stopped (its loop ran late) is read as one, and
+					// waited after as the test above's.
+					if info.Reason != server.ReasonShutdown && !(tc.halfClose && info.Reason == server.ReasonEOF) {
+						t.Errorf("closed for %v, want %v", info.Reason, server.ReasonShutdown)
+					}
+				case <-time.After(bound):
+					t.Fatalf("the server did not close the connection within %v", bound)
+				}
+				break
+			}
+			if err := <-stopped; err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			var state uint8
+			for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
+				ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if state = ti.State; state == tcpClose {
+					return
+				}
+			}
+			t.Errorf("the client's socket is in TCP state %d %v after the server closed with replies queued that it took none of; want %d (closed by a reset)",
+				state, bound, tcpClose)
+		})
+	}
+}
+
+// queuedObserver tells of the replies written and of each connection
+// closed.
+type queuedObserver struct {
+	mu      sync.Mutex
+	written int
+	err     error
+	more    chan struct{} // (buffered) a reply was written
+	closed  chan server.ConnInfo
+}
+
+func (o *queuedObserver) ConnOpen(*server.ConnInfo)         {}
+func (o *queuedObserver) ConnRead(*server.ConnInfo, []byte) {}
+func (o *queuedObserver) Datagram(*server.DatagramInfo)     {}
+func (o *queuedObserver) ConnClose(c *server.ConnInfo) {
+	o.closed <- *c
+}
+
+func (o *queuedObserver) ConnReply(_ *server.ConnInfo, n int, err error) {
+	o.mu.Lock()
+	o.written += n
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	o.mu.Unlock()
+	select {
+	case o.more <- struct{}{}:
+	default:
+	}
+}
+
+// wait waits until want bytes of replies are written or one failed, for
+// bound at most; it returns the failure.
+func (o *queuedObserver) wait(t *testing.T, want int) error {
+	t.Helper()
+	for end := time.Now().Add(bound); ; {
+		o.mu.Lock()
+		written, err := o.written, o.err
+		o.mu.Unlock()
+		if written >= want || err != nil {
+			return err
+		}
+		select {
+		case <-o.more:
+		case <-time.After(time.Until(end)):
+			t.Fatalf("%d of %d bytes of replies written after %v", written, want, bound)
+		}
+	}
+}
