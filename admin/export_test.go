@@ -13,6 +13,14 @@ func SetWriteTimeout(d time.Duration) (restore func()) {
 	return func() { writeTimeout = old }
 }
 
+// SetEvictGrace sets how long a connection waits on its client before a
+// full listener may close it, until the test ends.
+func SetEvictGrace(d time.Duration) (restore func()) {
+	old := evictGrace
+	evictGrace = d
+	return func() { evictGrace = old }
+}
+
 // PprofSeconds is pprofSeconds, for a fuzz test.
 var PprofSeconds = pprofSeconds
 

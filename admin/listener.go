@@ -16,6 +16,8 @@ import (
 // full listener may close it for a new one: time for a request to arrive
 // on a new connection, or a keep-alive one, and for an answer to be
 // handed to the kernel, which a client that reads takes at once.
+// Whether it waits on its client, rather than on a process too busy to
+// run its goroutine, the socket says (clientOwes) once the time is up.
 var evictGrace = 100 * time.Millisecond
 
 // limitListener is what LimitListener makes. With max connections open,
@@ -149,18 +151,33 @@ func (l *limitListener) keepSpare() {
 // longestWaiting returns the connection that has waited longest on its
 // client if that is evictGrace or more by now, or nil and when the next
 // one will have (zero if none waits). l.mu is held.
+//
+// One whose socket says the client does not owe it (clientOwes) has not
+// waited on its client: it waits from now. A process so busy that the
+// goroutine of a connection being answered had not run for evictGrace
+// (a write under way, the kernel never asked to take its bytes; or the
+// client's next request come and not read) closed it under a client that
+// took every byte.
 func (l *limitListener) longestWaiting(now time.Time) (victim *limitConn, next time.Time) {
 	var since time.Time
 	for c := range l.conns {
 		s := c.waitingSince
+		if s.IsZero() {
+			continue
+		}
+		due := s.Add(evictGrace)
 		switch {
-		case s.IsZero():
-		case s.Add(evictGrace).After(now):
-			if next.IsZero() || s.Add(evictGrace).Before(next) {
-				next = s.Add(evictGrace)
+		case due.After(now):
+		case !c.clientOwes():
+			c.waitingSince, due = now, now.Add(evictGrace)
+		default:
+			if victim == nil || s.Before(since) {
+				victim, since = c, s
 			}
-		case victim == nil || s.Before(since):
-			victim, since = c, s
+			continue
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
 		}
 	}
 	return victim, next
@@ -226,7 +243,9 @@ type limitConn struct {
 	// Under l.mu:
 	waitingSince time.Time // when it began waiting on its client; zero while a request is answered
 	answering    bool      // a request is read, and its handler not done
-	blocked      int       // Writes, and reads of a request's body, under way
+	finishing    bool      // its handler is done, and net/http has not read from the client since, nor gone idle
+	writing      int       // Writes under way
+	reading      int       // reads of a request's body under way
 
 	closeOnce sync.Once
 	closeErr  error
@@ -234,49 +253,77 @@ type limitConn struct {
 
 // state follows the connection as net/http sees it: a request read
 // (http.StateActive) is being answered; between requests
-// (http.StateIdle) the connection waits on its client, as it does once
-// the handler is done (done).
+// (http.StateIdle) the connection waits on its client.
 func (c *limitConn) state(s http.ConnState) {
 	switch s {
 	case http.StateActive:
 		c.l.mu.Lock()
-		c.answering = true
-		if c.blocked == 0 {
+		c.answering, c.finishing = true, false
+		if c.writing+c.reading == 0 {
 			c.waitingSince = time.Time{}
 		}
 		c.l.mu.Unlock()
 	case http.StateIdle:
-		c.done()
+		c.l.mu.Lock()
+		c.waitOnClient()
+		c.l.mu.Unlock()
+		c.l.changing()
 	}
 }
 
-// done: the handler has answered, and what is left (the rest of the
-// answer handed to the kernel, a body no handler read) waits on the
-// client.
+// done: the handler has answered. What net/http does next waits on the
+// client once it reads from it (a body no handler read: Read) or goes
+// idle (state); handing the rest of the answer to the kernel is part of
+// answering, as the handler's writes are. Counted from here, a process
+// too busy to run the goroutine on to its last write closed it under a
+// client that waited for the answer's end.
 func (c *limitConn) done() {
 	c.l.mu.Lock()
 	if c.answering {
-		c.answering = false
-		c.waitingSince = time.Now()
+		c.answering, c.finishing = false, true
 	}
 	c.l.mu.Unlock()
-	c.l.changing()
+}
+
+// waitOnClient: c waits on its client from now, if it did not already.
+// l.mu is held.
+func (c *limitConn) waitOnClient() {
+	c.answering, c.finishing = false, false
+	if c.waitingSince.IsZero() {
+		c.waitingSince = time.Now()
+	}
+}
+
+// Read reads from the client; once the handler is done, that is waiting
+// on it.
+func (c *limitConn) Read(p []byte) (int, error) {
+	c.l.mu.Lock()
+	finishing := c.finishing
+	if finishing {
+		c.waitOnClient()
+	}
+	c.l.mu.Unlock()
+	if finishing {
+		c.l.changing()
+	}
+	return c.Conn.Read(p)
 }
 
 // Write writes p; while it waits for the client to take what went
 // before, the connection waits on its client.
 func (c *limitConn) Write(p []byte) (int, error) {
-	c.blocking()
-	defer c.unblocked()
+	c.blocking(&c.writing)
+	defer c.unblocked(&c.writing)
 	return c.Conn.Write(p)
 }
 
-// blocking: a write, or a read of a request's body, begins; the
-// connection waits on its client until it ends (unblocked).
-func (c *limitConn) blocking() {
+// blocking: a write, or a read of a request's body, begins (n counts
+// them); while it is being answered, the connection waits on its client
+// until it ends (unblocked).
+func (c *limitConn) blocking(n *int) {
 	c.l.mu.Lock()
-	c.blocked++
-	if c.answering && c.blocked == 1 {
+	*n++
+	if (c.answering || c.finishing) && c.writing+c.reading == 1 {
 		c.waitingSince = time.Now()
 	}
 	c.l.mu.Unlock()
@@ -284,13 +331,25 @@ func (c *limitConn) blocking() {
 }
 
 // unblocked: a write, or a read of a body, has ended.
-func (c *limitConn) unblocked() {
+func (c *limitConn) unblocked(n *int) {
 	c.l.mu.Lock()
-	c.blocked--
-	if c.answering && c.blocked == 0 {
+	*n--
+	if (c.answering || c.finishing) && c.writing+c.reading == 0 {
 		c.waitingSince = time.Time{}
 	}
 	c.l.mu.Unlock()
+}
+
+// clientOwes reports whether c waits on its client, as its socket tells:
+// with a write under way, the client has not made room for it; else (a
+// read of the client's under way or to come) the client has sent nothing
+// that waits to be read. Where the socket cannot be asked, it does. l.mu
+// is held.
+func (c *limitConn) clientOwes() bool {
+	if c.writing > 0 {
+		return !socketReady(c.Conn, true)
+	}
+	return !socketReady(c.Conn, false)
 }
 
 // body is a request's body on c: while a handler reads it, and it has
@@ -302,8 +361,8 @@ type body struct {
 }
 
 func (b body) Read(p []byte) (int, error) {
-	b.c.blocking()
-	defer b.c.unblocked()
+	b.c.blocking(&b.c.reading)
+	defer b.c.unblocked(&b.c.reading)
 	return b.ReadCloser.Read(p)
 }
 

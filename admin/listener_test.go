@@ -108,7 +108,8 @@ func TestLimitListenerClosesLongestWaiting(t *testing.T) {
 		t.Fatalf("a connection (%v) accepted while every one was being answered", e)
 	default:
 	}
-	c.done() // c's answer is out: c waits on its client
+	c.done() // c's answer is out: c waits on its client, idle
+	c.state(http.StateIdle)
 	e := acceptedConn(t, ch)
 	if l.has(c) || !l.has(a) || !l.has(d) || !l.has(e) {
 		t.Fatalf("after c's answer: a %v, c %v, d %v, e (new) %v; want c alone closed", l.has(a), l.has(c), l.has(d), l.has(e))
@@ -139,6 +140,82 @@ func TestLimitListenerClosesBlockedWrite(t *testing.T) {
 	case <-time.After(bound):
 		t.Fatalf("the blocked write still blocks %v after a new connection came", bound)
 	}
+}
+
+// A connection being answered whose goroutine has not run for a while
+// (a busy process) does not wait on a client that takes every byte: one
+// whose write has not reached the kernel, and one whose handler is done
+// with the rest of its answer still to write, are not closed for a new
+// connection however long since. Once the handler is done and net/http
+// reads from the client, or goes idle, it waits on it. A reset after
+// 3,940 bytes of an answer (TestFullListenerKeepsConnectionsBeingAnswered
+// on a busy machine) was the first.
+func TestLimitListenerKeepsConnectionsItsProcessKeepsWaiting(t *testing.T) {
+	held := heldWrites{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	l := testListener(t, 1, 0, func(ln net.Listener) net.Listener { held.Listener = ln; return held })
+	_, ch := connect(t, l)
+	a := acceptedConn(t, ch)
+	waitingLongest := func() *limitConn {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		victim, _ := l.longestWaiting(time.Now().Add(time.Hour))
+		return victim
+	}
+	a.state(http.StateActive)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := a.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		wrote <- err
+	}()
+	select {
+	case <-held.entered:
+	case <-time.After(bound):
+		t.Fatalf("no write under way within %v", bound)
+	}
+	if waitingLongest() == a {
+		t.Error("a write under way that the kernel can take: a full listener may close its connection; want it kept")
+	}
+	close(held.release)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	a.done()
+	if waitingLongest() == a {
+		t.Error("a handler done, the rest of its answer yet to write: a full listener may close its connection; want it kept")
+	}
+	a.SetReadDeadline(time.Now()) // the read returns at once, having begun
+	a.Read(make([]byte, 1))       // as net/http reads a body no handler read
+	if waitingLongest() != a {
+		t.Error("a handler done, reading from its client: a full listener may not close its connection; want it closed")
+	}
+}
+
+// heldWrites accepts connections whose writes, before the kernel has
+// their bytes, tell entered and wait for release: a writer whose
+// goroutine has not run.
+type heldWrites struct {
+	net.Listener
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (l heldWrites) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return heldConn{c.(*net.TCPConn), l}, nil
+}
+
+type heldConn struct {
+	*net.TCPConn // its socket, for the listener to ask
+	l            heldWrites
+}
+
+func (c heldConn) Write(p []byte) (int, error) {
+	c.l.entered <- struct{}{}
+	<-c.l.release
+	return c.TCPConn.Write(p)
 }
 
 type smallBuffers struct{ net.Listener }
@@ -221,10 +298,10 @@ func TestLimitListenerOutOfFiles(t *testing.T) {
 
 // HTTPServer's hooks tell the listener which connections are being
 // answered: with every one in a handler, none is one a full listener may
-// close, however long they have been open; once a handler is done, its
-// connection is. Without ConnState's part, the handlers' connections
-// could be closed under them; the other tests, telling the connections
-// themselves, did not see it.
+// close, however long they have been open; once its answer is out and
+// it idles, its connection is. Without ConnState's part, the handlers'
+// connections could be closed under them; the other tests, telling the
+// connections themselves, did not see it.
 func TestLimitListenerHearsHTTPServer(t *testing.T) {
 	const max = 3
 	l := testListener(t, max, 0, nil)
@@ -236,6 +313,14 @@ func TestLimitListenerHearsHTTPServer(t *testing.T) {
 		<-release
 	}))
 	hs := h.HTTPServer(slog.New(slog.DiscardHandler))
+	idle := make(chan struct{}, max)
+	hooks := hs.ConnState
+	hs.ConnState = func(c net.Conn, s http.ConnState) {
+		hooks(c, s)
+		if s == http.StateIdle {
+			idle <- struct{}{}
+		}
+	}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -276,6 +361,15 @@ func TestLimitListenerHearsHTTPServer(t *testing.T) {
 	close(release)
 	for _, c := range clients {
 		answered(t, c)
+	}
+	// The client may have its answer before net/http has the connection
+	// idle (a busy machine).
+	for range max {
+		select {
+		case <-idle:
+		case <-time.After(bound):
+			t.Fatalf("not every connection idle %v after its answer", bound)
+		}
 	}
 	if v := waitingLongest(); !busy[v] {
 		t.Errorf("with every answer given, the connection a new one may close: %v; want one of the idle ones", v)

@@ -40,3 +40,28 @@ func pendingFunc(ln net.Listener) func(d time.Duration) bool {
 		return waiting
 	}
 }
+
+// socketReady reports whether c's socket would take bytes now (out), or
+// has bytes (or an end) to give (not out): whether the client owes
+// nothing to an operation on it. False if c has no socket to ask.
+func socketReady(c net.Conn, out bool) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	events := int16(xunix.POLLIN)
+	if out {
+		events = xunix.POLLOUT
+	}
+	ready := false
+	rc.Control(func(fd uintptr) {
+		fds := []xunix.PollFd{{Fd: int32(fd), Events: events}}
+		n, err := xunix.Poll(fds, 0)
+		ready = err == nil && n > 0 && fds[0].Revents&(events|xunix.POLLHUP|xunix.POLLERR) != 0
+	})
+	return ready
+}

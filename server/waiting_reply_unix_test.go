@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
 
+	"shout/internal/deadline"
 	"shout/server"
 )
 
@@ -56,6 +57,11 @@ func waitingClient(t *testing.T, srv *server.Server) net.Conn {
 // the server accepts it: a test whose IdleTimeout is short does not
 // depend on how soon after the accept it runs (a goroutine a busy
 // machine runs late found its client closed as idle, rightly).
+//
+// Each of the client's reads and writes may stall for bound, not the
+// whole conversation: a megabyte through these buffers, on a machine so
+// busy that the two ends ran a few milliseconds a second, took longer
+// than bound ("read 755712 bytes, ... i/o timeout").
 func waitingClientSent(t *testing.T, srv *server.Server, first string) net.Conn {
 	t.Helper()
 	ln := listenSendBuffer(t, 4<<10)
@@ -68,13 +74,13 @@ func waitingClientSent(t *testing.T, srv *server.Server, first string) net.Conn 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(bound))
-	if _, err := io.WriteString(c, first); err != nil {
+	sc := deadline.Steady(c, bound)
+	if _, err := io.WriteString(sc, first); err != nil {
 		ln.Close()
 		t.Fatal(err)
 	}
 	serveOn(t, srv, ln)
-	return c
+	return sc
 }
 
 // A read whose reply overflows the reply buffer is answered in parts; the
