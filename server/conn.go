@@ -478,9 +478,12 @@ func (c *conn) loop() Reason {
 		case errors.Is(err, io.EOF):
 			// End of input or half-close: answer what is left, then close
 			// once the client has taken the replies (eofQueued).
+			// Replies reset away after it, the client having taken none
+			// for WriteTimeout, end it as a write timeout does: the log
+			// and metrics do not count it answered.
 			r := c.flush(ReasonEOF)
-			if r == ReasonEOF {
-				c.eofQueued()
+			if r == ReasonEOF && c.eofQueued() {
+				r = ReasonWriteTimeout
 			}
 			return r
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():
@@ -864,17 +867,18 @@ func (c *conn) linger() {
 // write side shut at once so that the client reads end of file right
 // after them (lingerQueued). Without a write timeout, or with Linger off,
 // or over a Unix socket, it does not wait: the connection closes at once.
-func (c *conn) eofQueued() {
+// It reports whether the replies were reset away.
+func (c *conn) eofQueued() (reset bool) {
 	if !c.overTCP() {
-		return // (a Unix socket's queue is the client's own to read)
+		return false // (a Unix socket's queue is the client's own to read)
 	}
 	linger := c.srv.linger()
 	if c.srv.WriteTimeout <= 0 || linger <= 0 {
-		return // nothing would ever be reset: closed as ever
+		return false // nothing would ever be reset: closed as ever
 	}
 	start, unsent := time.Now(), c.unsent()
 	if unsent == 0 {
-		return
+		return false
 	}
 	// The replies are waited for even if the write side could not be
 	// shut: TLS's close_notify, queued behind them in a full send buffer,
@@ -882,7 +886,7 @@ func (c *conn) eofQueued() {
 	// closed then would leave them to the kernel. (The client then reads
 	// end of file once they are taken, at the close.)
 	c.shutWrite()
-	c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger)
+	return c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger)
 }
 
 // lingerQueued waits, after the client's end of file, for the replies
@@ -894,7 +898,8 @@ func (c *conn) eofQueued() {
 // kernel, on a socket no limit counts. There is no bound of 30 Lingers:
 // a client that keeps taking its replies holds its place among
 // MaxConns until it has them all. A forced close ends the wait at once.
-func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck, linger time.Duration) {
+// It reports whether it reset them.
+func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck, linger time.Duration) (reset bool) {
 	for {
 		left, now := c.unsent(), time.Now()
 		if left < unsent {
@@ -902,10 +907,10 @@ func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck, linger time.
 		}
 		switch {
 		case left == 0:
-			return
+			return false
 		case now.Sub(lastTaken) >= stuck:
 			c.reset()
-			return
+			return true
 		}
 		t := time.NewTimer(queuedEvery(linger))
 		select {
@@ -915,7 +920,7 @@ func (c *conn) lingerQueued(unsent int, lastTaken time.Time, stuck, linger time.
 			// nothing is left to wait for, and the stop waits for this
 			// goroutine.
 			t.Stop()
-			return
+			return false
 		}
 	}
 }

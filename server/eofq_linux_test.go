@@ -248,8 +248,8 @@ func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
 			}
 			select {
 			case info := <-obs.closed:
-				if info.Reason != server.ReasonEOF {
-					t.Errorf("closed for %v, want %v", info.Reason, server.ReasonEOF)
+				if info.Reason != server.ReasonWriteTimeout {
+					t.Errorf("closed for %v, its replies reset away; want %v", info.Reason, server.ReasonWriteTimeout)
 				}
 			case <-time.After(bound):
 				t.Fatalf("the server did not close the connection within %v", bound)

@@ -1851,7 +1851,12 @@ func (l *loop) sweep() {
 					// timeout, not left to the kernel on a socket no
 					// limit counts. One that still takes them (30
 					// Lingers passed) gets them after a FIN, as ever.
+					// After its end of file it ends as a write timeout
+					// does, not as answered (as conn.loop says).
 					resetOnClose(int(c.fd))
+					if c.why == ReasonEOF {
+						c.why = ReasonWriteTimeout
+					}
 				}
 				l.close(c, c.why)
 			}

@@ -24,18 +24,16 @@ import (
 // timeout does, and the client's socket is closed at once. It was left
 // in FIN_WAIT2, the server's replies and FIN queued behind its shut
 // window: 3,000 such clients held 1.2 GB of the kernel's TCP memory
-// after the server had closed every one.
+// after the server had closed every one. The connection ends as a write
+// timeout, not as answered (ReasonEOF): its log line and metrics do not
+// count replies thrown away as delivered.
 func TestClosedWithRepliesQueuedResets(t *testing.T) {
-	closed := make(chan struct{}, 1)
+	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
 	addr := shouttest.Start(t, &server.Server{
 		Logger:       discard(),
+		Observer:     obs,
 		Linger:       20 * time.Millisecond,
 		WriteTimeout: 50 * time.Millisecond, // the client takes nothing: stuck at once
-		ConnState: func(_ net.Conn, st server.ConnState) {
-			if st == server.StateClosed {
-				closed <- struct{}{}
-			}
-		},
 	})
 	fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
 	t.Cleanup(func() { unix.Close(fd) })
@@ -57,7 +55,10 @@ func TestClosedWithRepliesQueuedResets(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-closed:
+	case info := <-obs.closed:
+		if info.Reason != server.ReasonWriteTimeout {
+			t.Errorf("closed for %v, its replies reset away; want %v", info.Reason, server.ReasonWriteTimeout)
+		}
 	case <-time.After(bound):
 		t.Fatalf("the server did not close the connection within %v", bound)
 	}

@@ -17,7 +17,10 @@ const (
 	ReasonReset
 	// ReasonIdleTimeout: the client sent nothing for IdleTimeout.
 	ReasonIdleTimeout
-	// ReasonWriteTimeout: a reply could not be written for WriteTimeout.
+	// ReasonWriteTimeout: a reply could not be written for WriteTimeout;
+	// or, after the client's end of file, it took none of the replies
+	// still queued for WriteTimeout, and they were reset away (see
+	// Server.Linger).
 	ReasonWriteTimeout
 	// ReasonBrokenPipe: the client went away while a reply was written.
 	ReasonBrokenPipe
