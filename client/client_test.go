@@ -875,6 +875,57 @@ func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
 	}
 }
 
+// A line lost at one of a name's addresses (no reply: the server there
+// may have taken it, and be slow) is not sent to the next: only a
+// refusal says nothing was taken there. Sent on, a line a server took
+// would be taken twice, by two servers.
+func TestDatagramsLostNotSentElsewhere(t *testing.T) {
+	name, server := twoAddrs(t)
+	_, port, _ := net.SplitHostPort(server)
+	pc, err := net.ListenPacket("udp", net.JoinHostPort("::1", port))
+	if err != nil {
+		t.Skipf("[::1]:%s taken since: %v", port, err)
+	}
+	defer pc.Close()
+	timeout := handTimeouts(t)
+	go func() { // takes every datagram and answers none
+		buf := make([]byte, 1<<16)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			timeout()
+		}
+	}()
+	var trace notifying
+	c := client.Trace(dial(t, "udp", name), &trace)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, name), strings.NewReader("one\n"), &out, &warn, bound, 0)
+	if err != nil || res.Lost != 1 || res.Answered != 0 || out.Len() > 0 {
+		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost at [::1]", res, err, out.String(), warn.String())
+	}
+	if tr := trace.String(); strings.Contains(tr, "connect("+server+")") {
+		t.Errorf("trace:\n%s\nwant nothing sent to %s", tr, server)
+	}
+}
+
+// A name looked up to one address is dialled at that address, not
+// looked up again by the dial (which asked the resolver twice for each
+// line's socket).
+func TestDialUDPNameOneAddress(t *testing.T) {
+	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		if host != "localhost" {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		return []netip.Addr{netip.MustParseAddr("127.0.0.2")}, nil // not what the system says
+	})
+	c := dial(t, "udp", "localhost:9")
+	defer c.Close()
+	if got := c.RemoteAddr().String(); got != "127.0.0.2:9" {
+		t.Errorf("dialled %s; want 127.0.0.2:9, the address looked up", got)
+	}
+}
+
 // A line longer than one datagram carries is reported as such, by its
 // number, and not sent, however much longer; one that fits is sent whole,
 // with or without a carriage return. (Lines up to 64 KiB got past the check, and
