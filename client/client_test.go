@@ -875,6 +875,26 @@ func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
 	}
 }
 
+// A line that IPv6 carries and IPv4 does not, to a name whose [::1]
+// refused and whose 127.0.0.1 answered: the line after the refusal went
+// to 127.0.0.1 first, as each later one does, and its send failed
+// ("message too long"), which ended the run, the lines after it unsent.
+// The first line, refused at [::1], is not sent to 127.0.0.1 either. Each
+// is said lost or too long, and the lines after them are answered.
+func TestDatagramsLongLineAfterNextAddress(t *testing.T) {
+	name, _ := twoAddrs(t)
+	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(long+"\none\n"+long+"\ntwo\n"), &out, &warn, bound, 0)
+	if err != nil || res.Answered != 2 || res.Lost != 1 || res.TooLong != 1 || out.String() != "ONE\nTWO\n" {
+		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want lines 2 and 4 answered, 1 lost, 3 too long", res, err, out.String(), warn.String())
+	}
+	want := fmt.Sprintf("shout: line 3: longer than %d bytes, the most one datagram carries: not sent\n", client.MaxDatagram)
+	if !strings.Contains(warn.String(), "shout: line 1: ") || !strings.HasSuffix(warn.String(), want) {
+		t.Errorf("warnings %q; want line 1 said lost, then %q", warn.String(), want)
+	}
+}
+
 // A line lost at one of a name's addresses (no reply: the server there
 // may have taken it, and be slow) is not sent to the next: only a
 // refusal says nothing was taken there. Sent on, a line a server took
