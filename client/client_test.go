@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +153,41 @@ func TestPipeServerClosesAtOnce(t *testing.T) {
 	res := client.PipeResult{InputLeft: true}
 	if p, want := res.Problem("127.0.0.1:9", bound), "127.0.0.1:9 closed the connection before any input was sent"; p != want {
 		t.Errorf("got %q, want %q", p, want)
+	}
+}
+
+// What a server sent before it closed is a TLS alert (PipeResult.TLSAlert)
+// only where it is one alert record, whole, and nothing else: seven
+// bytes of plain text, or an alert with more after it, are not.
+func TestPipeTLSAlert(t *testing.T) {
+	alert := []byte{21, 3, 3, 0, 2, 2, 50} // fatal: decode_error
+	for _, tc := range []struct {
+		name  string
+		reply []byte
+		want  bool
+	}{
+		{"alert", alert, true},
+		{"alert of TLS 1.0", []byte{21, 3, 1, 0, 2, 2, 50}, true},
+		{"seven bytes of text", []byte("HELLO!\n"), false},
+		{"alert and more", append(slices.Clone(alert), '\n'), false},
+		{"less than an alert", alert[:6], false},
+		{"a handshake record", []byte{22, 3, 3, 0, 2, 2, 50}, false},
+		{"another length", []byte{21, 3, 3, 0, 3, 2, 50}, false},
+		{"no version of TLS", []byte{21, 3, 5, 0, 2, 2, 50}, false},
+		{"no version of SSL 3", []byte{21, 2, 0, 0, 2, 2, 50}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(bound))
+				io.Copy(io.Discard, c) // to the client's end of file
+				c.Write(tc.reply)
+			})
+			var out bytes.Buffer
+			res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("hi\n"), &out, bound)
+			if err != nil || !res.Closed || res.TLSAlert != tc.want || !bytes.Equal(out.Bytes(), tc.reply) {
+				t.Errorf("Pipe: %+v, %v, out %q; want closed, TLSAlert %v, the reply unchanged", res, err, out.Bytes(), tc.want)
+			}
+		})
 	}
 }
 
