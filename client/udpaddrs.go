@@ -4,11 +4,9 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
-	"weak"
 
 	"shout/endpoint"
 )
@@ -35,15 +33,17 @@ type udpRest struct {
 	timeout time.Duration
 }
 
-var (
-	// udpRests holds the udpRest of each UDP socket dialled to a name
-	// with addresses left (weak.Pointer[net.UDPConn] to udpRest); an
-	// entry goes with its socket.
-	udpRests sync.Map
-	// udpAnswered is, for each name (host:port) dialled over UDP, the
-	// address that was last taken after another was refused.
-	udpAnswered sync.Map
-)
+// udpNameConn is a UDP socket dialled to one of a name's addresses,
+// with the addresses left for nextAddress.
+type udpNameConn struct {
+	*net.UDPConn
+	rest udpRest
+}
+
+// udpAnswered is, for each name (host:port) dialled over UDP, the
+// address that was last taken after another was refused: each line's
+// socket is dialled anew, by the caller's dial, and goes there first.
+var udpAnswered sync.Map
 
 // dialUDPName dials e, over UDP to a name, at the first of its addresses
 // (the one that was taken after a refusal, if one was), and keeps the
@@ -89,9 +89,7 @@ func dialUDPRest(ctx context.Context, r udpRest) (net.Conn, error) {
 	}
 	r.addrs = r.addrs[1:]
 	if uc, ok := c.(*net.UDPConn); ok && len(r.addrs) > 0 {
-		key := weak.Make(uc)
-		udpRests.Store(key, r)
-		runtime.AddCleanup(uc, func(k weak.Pointer[net.UDPConn]) { udpRests.Delete(k) }, key)
+		return &udpNameConn{UDPConn: uc, rest: r}, nil
 	}
 	return c, nil
 }
@@ -105,15 +103,11 @@ func nextAddress(c net.Conn) net.Conn {
 	if traced {
 		inner = t.Conn
 	}
-	uc, ok := inner.(*net.UDPConn)
+	u, ok := inner.(*udpNameConn)
 	if !ok {
 		return nil
 	}
-	v, ok := udpRests.LoadAndDelete(weak.Make(uc))
-	if !ok {
-		return nil
-	}
-	r := v.(udpRest)
+	r := u.rest
 	next, err := dialUDPRest(context.Background(), r)
 	if err != nil {
 		return nil
