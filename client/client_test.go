@@ -158,7 +158,9 @@ func TestPipeServerClosesAtOnce(t *testing.T) {
 
 // What a server sent before it closed is a TLS alert (PipeResult.TLSAlert)
 // only where it is one alert record, whole, and nothing else: seven
-// bytes of plain text, or an alert with more after it, are not.
+// bytes of plain text, or an alert with more after it, are not. (A plain
+// server's reply of 21 3 3 0 2 'A' '!' was said to be one: "what came
+// back is a TLS alert: it speaks TLS".)
 func TestPipeTLSAlert(t *testing.T) {
 	alert := []byte{21, 3, 3, 0, 2, 2, 50} // fatal: decode_error
 	for _, tc := range []struct {
@@ -175,6 +177,7 @@ func TestPipeTLSAlert(t *testing.T) {
 		{"another length", []byte{21, 3, 3, 0, 3, 2, 50}, false},
 		{"no version of TLS", []byte{21, 3, 5, 0, 2, 2, 50}, false},
 		{"no version of SSL 3", []byte{21, 2, 0, 0, 2, 2, 50}, false},
+		{"no level of alert", []byte{21, 3, 3, 0, 2, 'A', '!'}, false}, // (warning is 1, fatal 2)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := shouttest.StreamServer(t, func(c net.Conn) {
