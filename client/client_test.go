@@ -968,6 +968,27 @@ func TestDatagramsLostNotSentElsewhere(t *testing.T) {
 	}
 }
 
+// A name whose first address cannot be dialled (here a link-local one
+// without its interface: "invalid argument"; likewise ::1 where IPv6 is
+// off) is dialled at its next, as net.Dialer goes on: Dial failed.
+func TestDialUDPNameFirstAddressFails(t *testing.T) {
+	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("fe80::1"), netip.MustParseAddr("127.0.0.1")}, nil
+	})
+	if c, err := net.Dial("udp", "[fe80::1]:9"); err == nil {
+		c.Close()
+		t.Skip("fe80::1 dialled here without its interface")
+	}
+	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: "badfirst.test:9"}, bound)
+	if err != nil {
+		t.Fatalf("Dial: %v; want 127.0.0.1:9", err)
+	}
+	defer c.Close()
+	if got := c.RemoteAddr().String(); got != "127.0.0.1:9" {
+		t.Errorf("dialled %s; want 127.0.0.1:9", got)
+	}
+}
+
 // A name looked up to one address is dialled at that address, not
 // looked up again by the dial (which asked the resolver twice for each
 // line's socket).

@@ -75,23 +75,33 @@ func dialUDPName(ctx context.Context, e endpoint.Endpoint, timeout time.Duration
 			addrs = append([]netip.Addr{addrs[i]}, slices.Delete(slices.Clone(addrs), i, i+1)...)
 		}
 	}
-	c, err = dialUDPRest(ctx, udpRest{name: e.Address, port: port, addrs: addrs, timeout: timeout})
+	c, _, err = dialUDPRest(ctx, udpRest{name: e.Address, port: port, addrs: addrs, timeout: timeout})
 	return c, true, err
 }
 
-// dialUDPRest dials r's first address, keeping the others for
-// nextAddress.
-func dialUDPRest(ctx context.Context, r udpRest) (net.Conn, error) {
+// dialUDPRest dials r's first address that can be dialled (where
+// IPv6 is off, ::1 cannot), as net.Dialer goes on to a name's next
+// address, and keeps the others for nextAddress; it returns the address
+// dialled. The error is the first address's.
+func dialUDPRest(ctx context.Context, r udpRest) (net.Conn, netip.Addr, error) {
 	d := net.Dialer{Timeout: r.timeout}
-	c, err := d.DialContext(ctx, "udp", net.JoinHostPort(r.addrs[0].Unmap().String(), r.port))
-	if err != nil {
-		return nil, err
+	var first error
+	for len(r.addrs) > 0 {
+		a := r.addrs[0]
+		r.addrs = r.addrs[1:]
+		c, err := d.DialContext(ctx, "udp", net.JoinHostPort(a.Unmap().String(), r.port))
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if uc, ok := c.(*net.UDPConn); ok && len(r.addrs) > 0 {
+			return &udpNameConn{UDPConn: uc, rest: r}, a, nil
+		}
+		return c, a, nil
 	}
-	r.addrs = r.addrs[1:]
-	if uc, ok := c.(*net.UDPConn); ok && len(r.addrs) > 0 {
-		return &udpNameConn{UDPConn: uc, rest: r}, nil
-	}
-	return c, nil
+	return nil, netip.Addr{}, first
 }
 
 // nextAddress is a socket to the next address of the name c was dialled
@@ -108,11 +118,11 @@ func nextAddress(c net.Conn) net.Conn {
 		return nil
 	}
 	r := u.rest
-	next, err := dialUDPRest(context.Background(), r)
+	next, a, err := dialUDPRest(context.Background(), r)
 	if err != nil {
 		return nil
 	}
-	udpAnswered.Store(r.name, r.addrs[0])
+	udpAnswered.Store(r.name, a)
 	if traced {
 		return Trace(next, t.w)
 	}
