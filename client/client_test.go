@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +153,44 @@ func TestPipeServerClosesAtOnce(t *testing.T) {
 	res := client.PipeResult{InputLeft: true}
 	if p, want := res.Problem("127.0.0.1:9", bound), "127.0.0.1:9 closed the connection before any input was sent"; p != want {
 		t.Errorf("got %q, want %q", p, want)
+	}
+}
+
+// What a server sent before it closed is a TLS alert (PipeResult.TLSAlert)
+// only where it is one alert record, whole, and nothing else: seven
+// bytes of plain text, or an alert with more after it, are not. (A plain
+// server's reply of 21 3 3 0 2 'A' '!' was said to be one: "what came
+// back is a TLS alert: it speaks TLS".)
+func TestPipeTLSAlert(t *testing.T) {
+	alert := []byte{21, 3, 3, 0, 2, 2, 50} // fatal: decode_error
+	for _, tc := range []struct {
+		name  string
+		reply []byte
+		want  bool
+	}{
+		{"alert", alert, true},
+		{"alert of TLS 1.0", []byte{21, 3, 1, 0, 2, 2, 50}, true},
+		{"seven bytes of text", []byte("HELLO!\n"), false},
+		{"alert and more", append(slices.Clone(alert), '\n'), false},
+		{"less than an alert", alert[:6], false},
+		{"a handshake record", []byte{22, 3, 3, 0, 2, 2, 50}, false},
+		{"another length", []byte{21, 3, 3, 0, 3, 2, 50}, false},
+		{"no version of TLS", []byte{21, 3, 5, 0, 2, 2, 50}, false},
+		{"no version of SSL 3", []byte{21, 2, 0, 0, 2, 2, 50}, false},
+		{"no level of alert", []byte{21, 3, 3, 0, 2, 'A', '!'}, false}, // (warning is 1, fatal 2)
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(bound))
+				io.Copy(io.Discard, c) // to the client's end of file
+				c.Write(tc.reply)
+			})
+			var out bytes.Buffer
+			res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("hi\n"), &out, bound)
+			if err != nil || !res.Closed || res.TLSAlert != tc.want || !bytes.Equal(out.Bytes(), tc.reply) {
+				t.Errorf("Pipe: %+v, %v, out %q; want closed, TLSAlert %v, the reply unchanged", res, err, out.Bytes(), tc.want)
+			}
+		})
 	}
 }
 
@@ -872,6 +911,98 @@ func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
 	}
 	if tr := trace.String(); strings.Count(tr, "connect([::1]") != 1 || strings.Count(tr, "connect("+server+")") != 2 || strings.Count(tr, "refused") != 1 {
 		t.Errorf("trace:\n%s\nwant one connect to [::1], refused, and the lines sent to %s", tr, server)
+	}
+}
+
+// A line that IPv6 carries and IPv4 does not, to a name whose [::1]
+// refused and whose 127.0.0.1 answered: the line after the refusal went
+// to 127.0.0.1 first, as each later one does, and its send failed
+// ("message too long"), which ended the run, the lines after it unsent.
+// The first line, refused at [::1], is not sent to 127.0.0.1 either. Each
+// is said lost or too long, and the lines after them are answered.
+func TestDatagramsLongLineAfterNextAddress(t *testing.T) {
+	name, _ := twoAddrs(t)
+	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(long+"\none\n"+long+"\ntwo\n"), &out, &warn, bound, 0)
+	if err != nil || res.Answered != 2 || res.Lost != 1 || res.TooLong != 1 || out.String() != "ONE\nTWO\n" {
+		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want lines 2 and 4 answered, 1 lost, 3 too long", res, err, out.String(), warn.String())
+	}
+	want := fmt.Sprintf("shout: line 3: longer than %d bytes, the most one datagram carries: not sent\n", client.MaxDatagram)
+	if !strings.Contains(warn.String(), "shout: line 1: ") || !strings.HasSuffix(warn.String(), want) {
+		t.Errorf("warnings %q; want line 1 said lost, then %q", warn.String(), want)
+	}
+}
+
+// A line lost at one of a name's addresses (no reply: the server there
+// may have taken it, and be slow) is not sent to the next: only a
+// refusal says nothing was taken there. Sent on, a line a server took
+// would be taken twice, by two servers.
+func TestDatagramsLostNotSentElsewhere(t *testing.T) {
+	name, server := twoAddrs(t)
+	_, port, _ := net.SplitHostPort(server)
+	pc, err := net.ListenPacket("udp", net.JoinHostPort("::1", port))
+	if err != nil {
+		t.Skipf("[::1]:%s taken since: %v", port, err)
+	}
+	defer pc.Close()
+	timeout := handTimeouts(t)
+	go func() { // takes every datagram and answers none
+		buf := make([]byte, 1<<16)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			timeout()
+		}
+	}()
+	var trace notifying
+	c := client.Trace(dial(t, "udp", name), &trace)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, name), strings.NewReader("one\n"), &out, &warn, bound, 0)
+	if err != nil || res.Lost != 1 || res.Answered != 0 || out.Len() > 0 {
+		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost at [::1]", res, err, out.String(), warn.String())
+	}
+	if tr := trace.String(); strings.Contains(tr, "connect("+server+")") {
+		t.Errorf("trace:\n%s\nwant nothing sent to %s", tr, server)
+	}
+}
+
+// A name whose first address cannot be dialled (here a link-local one
+// without its interface: "invalid argument"; likewise ::1 where IPv6 is
+// off) is dialled at its next, as net.Dialer goes on: Dial failed.
+func TestDialUDPNameFirstAddressFails(t *testing.T) {
+	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("fe80::1"), netip.MustParseAddr("127.0.0.1")}, nil
+	})
+	if c, err := net.Dial("udp", "[fe80::1]:9"); err == nil {
+		c.Close()
+		t.Skip("fe80::1 dialled here without its interface")
+	}
+	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: "badfirst.test:9"}, bound)
+	if err != nil {
+		t.Fatalf("Dial: %v; want 127.0.0.1:9", err)
+	}
+	defer c.Close()
+	if got := c.RemoteAddr().String(); got != "127.0.0.1:9" {
+		t.Errorf("dialled %s; want 127.0.0.1:9", got)
+	}
+}
+
+// A name looked up to one address is dialled at that address, not
+// looked up again by the dial (which asked the resolver twice for each
+// line's socket).
+func TestDialUDPNameOneAddress(t *testing.T) {
+	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		if host != "localhost" {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		return []netip.Addr{netip.MustParseAddr("127.0.0.2")}, nil // not what the system says
+	})
+	c := dial(t, "udp", "localhost:9")
+	defer c.Close()
+	if got := c.RemoteAddr().String(); got != "127.0.0.2:9" {
+		t.Errorf("dialled %s; want 127.0.0.2:9, the address looked up", got)
 	}
 }
 

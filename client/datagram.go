@@ -76,6 +76,11 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	late := newLateWatch(warn)
 	defer late.close()
 	next := c
+	defer func() {
+		if next != nil && next != c { // dialled for a line that was not sent
+			next.Close()
+		}
+	}()
 	for lineNo := 1; ; lineNo++ {
 		line, long, rerr := readLine(br)
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
@@ -98,7 +103,6 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			continue
 		}
 		late.report()
-		res.Sent++
 		sock := next
 		next = nil
 		if sock == nil {
@@ -107,6 +111,17 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 				return res, err
 			}
 		}
+		if most := MaxPayload(sock.RemoteAddr()); len(line) > most {
+			// The address of a name taken after a refusal at c's (see
+			// Dial) may carry less: IPv4's most is less than IPv6's. Sent,
+			// it failed, and ended the run. (The socket, unused, is the
+			// next line's.)
+			next = sock
+			res.TooLong++
+			fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, most)
+			continue
+		}
+		res.Sent++
 		n, tries, err := exchangeDatagram(sock, line, reply, timeout, retries)
 		res.Retries += tries - 1
 		// Refused at one of a name's addresses: nothing listens there, and

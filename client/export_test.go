@@ -36,3 +36,11 @@ func SetLookup(t testing.TB, lookup func(ctx context.Context, network, host stri
 	udpAnswered = sync.Map{}
 	t.Cleanup(func() { lookupNetIP = net.DefaultResolver.LookupNetIP; udpAnswered = sync.Map{} })
 }
+
+// SetHoldLines holds the goroutine that takes each line from the editor
+// of a Terminal run from now until t ends, at each line (or end), until
+// hold is closed.
+func SetHoldLines(t testing.TB, hold <-chan struct{}) {
+	holdLines = hold
+	t.Cleanup(func() { holdLines = nil })
+}

@@ -113,7 +113,14 @@ type session struct {
 	// Both belong to the editor's goroutine.
 	pasted    []rune
 	searching bool
+
+	holdLines <-chan struct{} // see holdLines
 }
+
+// holdLines, set by a test, holds readLines at each line (or end) the
+// editor gives until it is closed, as a busy machine that leaves it
+// without CPU does.
+var holdLines <-chan struct{}
 
 // wakeRune, among the keys, tells the editor to print what is pending;
 // redrawRune, to draw the prompt and the line being typed again (after a
@@ -286,7 +293,7 @@ func (t *Terminal) Run(c net.Conn) int {
 	if udp {
 		prompt = escape.Printable(t.Addr) + " (udp)> "
 	}
-	s := &session{t: t, input: make(chan typed), done: make(chan struct{})}
+	s := &session{t: t, input: make(chan typed), done: make(chan struct{}), holdLines: holdLines}
 	// Caught before the terminal goes raw, so that none comes while it
 	// is raw with nothing to restore it: one that comes before the
 	// session runs waits for it. SIGQUIT too: Go's default would leave
@@ -382,6 +389,9 @@ func (s *session) readLines() {
 		s.inEditor = true
 		s.outMu.Unlock()
 		line, err := s.rl.ReadLine()
+		if s.holdLines != nil {
+			<-s.holdLines
+		}
 		s.outMu.Lock()
 		s.inEditor = false
 		s.flushPending()

@@ -16,6 +16,7 @@ import (
 
 	"shout/client"
 	"shout/endpoint"
+	"shout/internal/shouttest"
 )
 
 // ptyScreen is what a Terminal run in the test wrote on its terminal.
@@ -23,6 +24,23 @@ type ptyScreen struct {
 	mu   sync.Mutex
 	buf  bytes.Buffer
 	more chan struct{} // closed, and made again, at each read
+}
+
+// read takes what the Terminal writes on the terminal whose other end
+// is ptmx, until it fails.
+func (s *ptyScreen) read(ptmx io.Reader) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := ptmx.Read(buf)
+		s.mu.Lock()
+		s.buf.Write(buf[:n])
+		close(s.more)
+		s.more = make(chan struct{})
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
 }
 
 // expect waits, at most bound, for s to show want after what an earlier
@@ -65,20 +83,7 @@ func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
 	defer tty.Close()
 	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
 	scr := &ptyScreen{more: make(chan struct{})}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := ptmx.Read(buf)
-			scr.mu.Lock()
-			scr.buf.Write(buf[:n])
-			close(scr.more)
-			scr.more = make(chan struct{})
-			scr.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	go scr.read(ptmx)
 	dialName := func() (net.Conn, error) {
 		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
 	}
@@ -108,4 +113,49 @@ func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
 	if strings.Contains(scr.buf.String(), "refused") {
 		t.Errorf("a refusal was said: %q", scr.buf.String())
 	}
+}
+
+// The session's last words, said as the editor reads a line, wait for
+// the editor to print them; an editor left without CPU (a busy machine)
+// is given a second to stop, and when it had not, they were never
+// printed: the server's close ended the session with status 1 and
+// nothing said. The editor's goroutine is held here as it stops.
+func TestTerminalLastWordsEditorHeld(t *testing.T) {
+	closeNow := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		<-closeNow
+	})
+	hold := make(chan struct{})
+	client.SetHoldLines(t, hold)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(hold) }) }
+	defer release()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
+	scr := &ptyScreen{more: make(chan struct{})}
+	go scr.read(ptmx)
+	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr}, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := &client.Terminal{Addr: addr, Timeout: bound, In: tty, Out: tty, Err: tty}
+	code := make(chan int, 1)
+	go func() { code <- term.Run(c) }()
+	scr.expect(t, addr+"> ")
+	close(closeNow)
+	select {
+	case got := <-code:
+		if got != 1 {
+			t.Errorf("exit status %d, want 1: the server closed", got)
+		}
+	case <-time.After(bound):
+		t.Fatal("the session did not end at the server's close")
+	}
+	scr.expect(t, addr+" closed the connection")
+	release()
 }

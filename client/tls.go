@@ -188,9 +188,10 @@ func AlertBack(addr string) string {
 const alertLen = 7
 
 // isAlert reports whether p begins as a TLS alert record of any version
-// 3.x (SSL 3.0 to TLS 1.3), of the length of one alert.
+// 3.x (SSL 3.0 to TLS 1.3), of the length of one alert, whose level is
+// warning (1) or fatal (2).
 func isAlert(p []byte) bool {
-	return len(p) >= alertLen && p[0] == recordAlert && p[1] == 3 && p[2] <= 4 && p[3] == 0 && p[4] == 2
+	return len(p) >= alertLen && p[0] == recordAlert && p[1] == 3 && p[2] <= 4 && p[3] == 0 && p[4] == 2 && (p[5] == 1 || p[5] == 2)
 }
 
 // untrusted is a handshake's error err for a server certificate signed

@@ -49,11 +49,13 @@ func Trace(c net.Conn, w io.Writer) net.Conn {
 
 // isDatagram reports whether c is a UDP connection, traced or not.
 func isDatagram(c net.Conn) bool {
-	if t, ok := c.(*tracedConn); ok {
-		return t.udp
+	switch c := c.(type) {
+	case *tracedConn:
+		return c.udp
+	case *net.UDPConn, *udpNameConn:
+		return true
 	}
-	_, ok := c.(*net.UDPConn)
-	return ok
+	return false
 }
 
 type tracedConn struct {

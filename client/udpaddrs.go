@@ -4,11 +4,9 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
-	"weak"
 
 	"shout/endpoint"
 )
@@ -35,15 +33,17 @@ type udpRest struct {
 	timeout time.Duration
 }
 
-var (
-	// udpRests holds the udpRest of each UDP socket dialled to a name
-	// with addresses left (weak.Pointer[net.UDPConn] to udpRest); an
-	// entry goes with its socket.
-	udpRests sync.Map
-	// udpAnswered is, for each name (host:port) dialled over UDP, the
-	// address that was last taken after another was refused.
-	udpAnswered sync.Map
-)
+// udpNameConn is a UDP socket dialled to one of a name's addresses,
+// with the addresses left for nextAddress.
+type udpNameConn struct {
+	*net.UDPConn
+	rest udpRest
+}
+
+// udpAnswered is, for each name (host:port) dialled over UDP, the
+// address that was last taken after another was refused: each line's
+// socket is dialled anew, by the caller's dial, and goes there first.
+var udpAnswered sync.Map
 
 // dialUDPName dials e, over UDP to a name, at the first of its addresses
 // (the one that was taken after a refusal, if one was), and keeps the
@@ -75,25 +75,33 @@ func dialUDPName(ctx context.Context, e endpoint.Endpoint, timeout time.Duration
 			addrs = append([]netip.Addr{addrs[i]}, slices.Delete(slices.Clone(addrs), i, i+1)...)
 		}
 	}
-	c, err = dialUDPRest(ctx, udpRest{name: e.Address, port: port, addrs: addrs, timeout: timeout})
+	c, _, err = dialUDPRest(ctx, udpRest{name: e.Address, port: port, addrs: addrs, timeout: timeout})
 	return c, true, err
 }
 
-// dialUDPRest dials r's first address, keeping the others for
-// nextAddress.
-func dialUDPRest(ctx context.Context, r udpRest) (net.Conn, error) {
+// dialUDPRest dials r's first address that can be dialled (where
+// IPv6 is off, ::1 cannot), as net.Dialer goes on to a name's next
+// address, and keeps the others for nextAddress; it returns the address
+// dialled. The error is the first address's.
+func dialUDPRest(ctx context.Context, r udpRest) (net.Conn, netip.Addr, error) {
 	d := net.Dialer{Timeout: r.timeout}
-	c, err := d.DialContext(ctx, "udp", net.JoinHostPort(r.addrs[0].Unmap().String(), r.port))
-	if err != nil {
-		return nil, err
+	var first error
+	for len(r.addrs) > 0 {
+		a := r.addrs[0]
+		r.addrs = r.addrs[1:]
+		c, err := d.DialContext(ctx, "udp", net.JoinHostPort(a.Unmap().String(), r.port))
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if uc, ok := c.(*net.UDPConn); ok && len(r.addrs) > 0 {
+			return &udpNameConn{UDPConn: uc, rest: r}, a, nil
+		}
+		return c, a, nil
 	}
-	r.addrs = r.addrs[1:]
-	if uc, ok := c.(*net.UDPConn); ok && len(r.addrs) > 0 {
-		key := weak.Make(uc)
-		udpRests.Store(key, r)
-		runtime.AddCleanup(uc, func(k weak.Pointer[net.UDPConn]) { udpRests.Delete(k) }, key)
-	}
-	return c, nil
+	return nil, netip.Addr{}, first
 }
 
 // nextAddress is a socket to the next address of the name c was dialled
@@ -105,20 +113,16 @@ func nextAddress(c net.Conn) net.Conn {
 	if traced {
 		inner = t.Conn
 	}
-	uc, ok := inner.(*net.UDPConn)
+	u, ok := inner.(*udpNameConn)
 	if !ok {
 		return nil
 	}
-	v, ok := udpRests.LoadAndDelete(weak.Make(uc))
-	if !ok {
-		return nil
-	}
-	r := v.(udpRest)
-	next, err := dialUDPRest(context.Background(), r)
+	r := u.rest
+	next, a, err := dialUDPRest(context.Background(), r)
 	if err != nil {
 		return nil
 	}
-	udpAnswered.Store(r.name, r.addrs[0])
+	udpAnswered.Store(r.name, a)
 	if traced {
 		return Trace(next, t.w)
 	}
