@@ -130,14 +130,7 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			select {
-			case info := <-obs.closed:
-				if info.Reason != tc.want {
-					t.Errorf("closed for %v, want %v", info.Reason, tc.want)
-				}
-			case <-time.After(bound):
-				t.Fatalf("the server did not close the connection within %v", bound)
-			}
+			obs.closedFor(t, tc.want, "")
 			if tc.stop {
 				if err := <-stopped; err != nil {
 					t.Fatalf("Shutdown: %v", err)
@@ -246,14 +239,7 @@ func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
 			if err := w.CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case info := <-obs.closed:
-				if info.Reason != server.ReasonWriteTimeout {
-					t.Errorf("closed for %v, its replies reset away; want %v", info.Reason, server.ReasonWriteTimeout)
-				}
-			case <-time.After(bound):
-				t.Fatalf("the server did not close the connection within %v", bound)
-			}
+			obs.closedFor(t, server.ReasonWriteTimeout, "") // (its replies reset away)
 			rc, err := c.SyscallConn()
 			if err != nil {
 				t.Fatal(err)
@@ -327,14 +313,7 @@ func TestEOFWithRepliesQueuedShutsWriteSideAtOnce(t *testing.T) {
 	if got != n || err != nil {
 		t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
 	}
-	select {
-	case info := <-obs.closed:
-		if info.Reason != server.ReasonEOF {
-			t.Errorf("closed for %v, want %v", info.Reason, server.ReasonEOF)
-		}
-	case <-time.After(bound):
-		t.Fatalf("the server did not close the connection within %v of the client taking every reply", bound)
-	}
+	obs.closedFor(t, server.ReasonEOF, " of the client taking every reply")
 }
 
 // tcpState is the TCP state of the IPv4 socket from local to remote, as
@@ -452,14 +431,7 @@ func TestEOFClosesAtOnceWhereNothingIsReset(t *testing.T) {
 			if tc.stop {
 				want = server.ReasonShutdown
 			}
-			select {
-			case info := <-obs.closed:
-				if info.Reason != want {
-					t.Errorf("closed for %v, want %v", info.Reason, want)
-				}
-			case <-time.After(bound):
-				t.Fatalf("the server did not close the connection within %v of the client's end of file: it waits for the replies queued", bound)
-			}
+			obs.closedFor(t, want, " of the client's end of file: it waits for the replies queued")
 			got, err := io.Copy(io.Discard, c)
 			if got != n || err != nil {
 				t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)

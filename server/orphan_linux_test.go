@@ -54,16 +54,16 @@ func TestClosedWithRepliesQueuedResets(t *testing.T) {
 	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case info := <-obs.closed:
-		if info.Reason != server.ReasonWriteTimeout {
-			t.Errorf("closed for %v, its replies reset away; want %v", info.Reason, server.ReasonWriteTimeout)
-		}
-	case <-time.After(bound):
-		t.Fatalf("the server did not close the connection within %v", bound)
-	}
-	// The reset is sent as the server closes; over loopback it comes at
-	// once, but a busy machine may deliver it a little later.
+	obs.closedFor(t, server.ReasonWriteTimeout, "") // (its replies reset away)
+	resetSeen(t, fd)
+}
+
+// resetSeen waits, bound at most, for the client's socket fd to be closed
+// by the server's reset, sent as the server closed with replies queued
+// that the client took none of: over loopback it comes at once, but a
+// busy machine may deliver it a little later.
+func resetSeen(t *testing.T, fd int) {
+	t.Helper()
 	var state uint8
 	for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
 		ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
@@ -176,18 +176,7 @@ func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
 			if err := <-stopped; err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
-			var state uint8
-			for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
-				ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if state = ti.State; state == tcpClose {
-					return
-				}
-			}
-			t.Errorf("the client's socket is in TCP state %d %v after the server closed with replies queued that it took none of; want %d (closed by a reset)",
-				state, bound, tcpClose)
+			resetSeen(t, fd)
 		})
 	}
 }
@@ -219,6 +208,21 @@ func (o *queuedObserver) ConnReply(_ *server.ConnInfo, n int, err error) {
 	select {
 	case o.more <- struct{}{}:
 	default:
+	}
+}
+
+// closedFor waits, bound at most, for the server to close the
+// connection, and checks that it closed for want; after says after what
+// the close was due, in the failure.
+func (o *queuedObserver) closedFor(t *testing.T, want server.Reason, after string) {
+	t.Helper()
+	select {
+	case info := <-o.closed:
+		if info.Reason != want {
+			t.Errorf("closed for %v, want %v", info.Reason, want)
+		}
+	case <-time.After(bound):
+		t.Fatalf("the server did not close the connection within %v%s", bound, after)
 	}
 }
 
