@@ -109,7 +109,7 @@ func TestLimitListenerClosesLongestWaiting(t *testing.T) {
 		t.Fatalf("a connection (%v) accepted while every one was being answered", e)
 	default:
 	}
-	c.done() // c's answer is out: c waits on its client, idle
+	c.done(false) // c's answer is out: c waits on its client, idle
 	c.state(http.StateIdle)
 	e := acceptedConn(t, ch)
 	if l.has(c) || !l.has(a) || !l.has(d) || !l.has(e) {
@@ -130,7 +130,7 @@ func TestLimitListenerClosesBlockedWrite(t *testing.T) {
 			a := acceptedConn(t, ch)
 			a.state(http.StateActive)
 			if handlerDone {
-				a.done()
+				a.done(false)
 			}
 			wrote := make(chan error, 1)
 			go func() {
@@ -188,7 +188,7 @@ func TestLimitListenerKeepsConnectionsItsProcessKeepsWaiting(t *testing.T) {
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
-	a.done()
+	a.done(false)
 	if waitingLongest() == a {
 		t.Error("a handler done, the rest of its answer yet to write: a full listener may close its connection; want it kept")
 	}

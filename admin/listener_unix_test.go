@@ -3,7 +3,10 @@
 package admin
 
 import (
+	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -63,5 +66,89 @@ func readable(t *testing.T, c net.Conn) {
 	})
 	if err != nil || n == 0 {
 		t.Fatalf("the client's bytes not readable within %v (%v)", bound, err)
+	}
+}
+
+// A connection whose handler is done, net/http giving up the request's
+// body (more of it unread than it reads after a handler), waits on its
+// client, whatever the client has sent: net/http reads no more from it
+// and closes it half a second later. Not given up, a body's bytes come
+// and not yet read are the client's next request's, as after any answer.
+func TestLimitListenerBodyGivenUpWaitsOnClient(t *testing.T) {
+	for _, givenUp := range []bool{false, true} {
+		l := testListener(t, 1, 0, nil)
+		client, ch := connect(t, l)
+		a := acceptedConn(t, ch)
+		a.state(http.StateActive)
+		if _, err := client.Write([]byte("body")); err != nil {
+			t.Fatal(err)
+		}
+		readable(t, a.Conn)
+		a.done(givenUp)
+		l.mu.Lock()
+		v, _ := l.longestWaiting(time.Now().Add(time.Hour))
+		l.mu.Unlock()
+		if (v == a) != givenUp {
+			t.Errorf("the body given up %v, its bytes unread: a full listener closes the connection %v; want %v", givenUp, v == a, givenUp)
+		}
+	}
+}
+
+// HTTPServer tells the listener when net/http gives up a request's body
+// (one that declares more than it reads after a handler, and sends none).
+func TestLimitListenerHearsBodyGivenUp(t *testing.T) {
+	l := testListener(t, 1, time.Hour, nil)
+	h := NewHandler(NewMetrics(Config{}), false)
+	hs := h.HTTPServer(slog.New(slog.DiscardHandler))
+	conns := make(chan *limitConn, 1)
+	closed := make(chan struct{}, 2)
+	hooks := hs.ConnState
+	hs.ConnState = func(c net.Conn, s http.ConnState) {
+		hooks(c, s)
+		switch s {
+		case http.StateNew:
+			conns <- c.(*limitConn)
+		case http.StateClosed:
+			closed <- struct{}{}
+		}
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		hs.Serve(l)
+	}()
+	t.Cleanup(func() {
+		hs.Close()
+		<-served
+		// net/http's goroutine of a body given up waits half a second
+		// before it closes the connection; hs.Close does not wait for it.
+		for range 2 {
+			select {
+			case <-closed:
+			case <-time.After(bound):
+				t.Errorf("a connection not closed %v after the server", bound)
+				return
+			}
+		}
+	})
+	for _, tc := range []struct {
+		length  int
+		givenUp bool
+	}{{maxPostHandlerReadBytes, false}, {maxPostHandlerReadBytes + 1, true}} {
+		c, err := net.DialTimeout("tcp", l.Addr().String(), bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		send(t, c, fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", tc.length))
+		answered(t, c) // after the handler, so after done
+		lc := <-conns
+		l.mu.Lock()
+		givenUp := lc.bodyGivenUp
+		l.mu.Unlock()
+		if givenUp != tc.givenUp {
+			t.Errorf("a body of %d bytes declared, none sent: given up %v; want %v", tc.length, givenUp, tc.givenUp)
+		}
+		c.Close()
 	}
 }
