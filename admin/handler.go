@@ -234,11 +234,13 @@ func (h *Handler) HTTPServer(log *slog.Logger) *http.Server {
 		DisableGeneralOptionsHandler: true,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if lc := connOf(r); lc != nil {
-				defer lc.done()
+				b := &body{c: lc}
+				defer func() { lc.done(r.ContentLength-b.n > maxPostHandlerReadBytes) }()
 				if r.Body != http.NoBody {
 					// On a copy: net/http goes by its own request's body.
+					b.ReadCloser = r.Body
 					r = r.WithContext(r.Context())
-					r.Body = body{r.Body, lc}
+					r.Body = b
 				}
 			}
 			rc := http.NewResponseController(w)

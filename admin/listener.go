@@ -244,6 +244,7 @@ type limitConn struct {
 	waitingSince time.Time // when it began waiting on its client; zero while a request is answered
 	answering    bool      // a request is read, and its handler not done
 	finishing    bool      // its handler is done, and net/http has not read from the client since, nor gone idle
+	bodyGivenUp  bool      // its handler is done, and net/http reads from the client no more
 	writing      int       // Writes under way
 	reading      int       // reads of a request's body under way
 
@@ -277,13 +278,35 @@ func (c *limitConn) state(s http.ConnState) {
 // answering, as the handler's writes are. Counted from here, a process
 // too busy to run the goroutine on to its last write closed it under a
 // client that waited for the answer's end.
-func (c *limitConn) done() {
+//
+// But if net/http gives up the request's body (bodyGivenUp: more of it
+// unread than maxPostHandlerReadBytes), it neither reads nor goes idle:
+// it closes the connection half a second after the answer (its
+// rstAvoidanceDelay), and c waits on its client from now, whatever the
+// client sends. Counted from a read or idle, clients that declared a
+// body and sent none held a full listener's places, none to be closed,
+// for that half second each: a probe behind 400 of them waited 1.7 s
+// where it had waited 0.37 s.
+func (c *limitConn) done(bodyGivenUp bool) {
 	c.l.mu.Lock()
 	if c.answering {
 		c.answering, c.finishing = false, true
 	}
+	if bodyGivenUp {
+		c.waitOnClient()
+		c.bodyGivenUp = true
+	}
 	c.l.mu.Unlock()
+	if bodyGivenUp {
+		c.l.changing()
+	}
 }
+
+// maxPostHandlerReadBytes is net/http's: how much of a request's body,
+// declared longer, it reads once the handler is done, so as to read the
+// next request; with more unread, it gives the body up and closes the
+// connection.
+const maxPostHandlerReadBytes = 256 << 10
 
 // waitOnClient: c waits on its client from now, if it did not already.
 // l.mu is held.
@@ -343,13 +366,13 @@ func (c *limitConn) unblocked(n *int) {
 // clientOwes reports whether c waits on its client, as its socket tells:
 // with a write under way, the client has not made room for it; else (a
 // read of the client's under way or to come) the client has sent nothing
-// that waits to be read. Where the socket cannot be asked, it does. l.mu
-// is held.
+// that waits to be read; none is to come once net/http gives up the
+// body. Where the socket cannot be asked, it does. l.mu is held.
 func (c *limitConn) clientOwes() bool {
 	if c.writing > 0 {
 		return !socketReady(c.Conn, true)
 	}
-	return !socketReady(c.Conn, false)
+	return c.bodyGivenUp || !socketReady(c.Conn, false)
 }
 
 // body is a request's body on c: while a handler reads it, and it has
@@ -358,12 +381,15 @@ func (c *limitConn) clientOwes() bool {
 type body struct {
 	io.ReadCloser
 	c *limitConn
+	n int64 // bytes read
 }
 
-func (b body) Read(p []byte) (int, error) {
+func (b *body) Read(p []byte) (int, error) {
 	b.c.blocking(&b.c.reading)
 	defer b.c.unblocked(&b.c.reading)
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
 }
 
 // Close closes the connection, makes room for another, and takes the

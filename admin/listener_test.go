@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -108,7 +109,7 @@ func TestLimitListenerClosesLongestWaiting(t *testing.T) {
 		t.Fatalf("a connection (%v) accepted while every one was being answered", e)
 	default:
 	}
-	c.done() // c's answer is out: c waits on its client, idle
+	c.done(false) // c's answer is out: c waits on its client, idle
 	c.state(http.StateIdle)
 	e := acceptedConn(t, ch)
 	if l.has(c) || !l.has(a) || !l.has(d) || !l.has(e) {
@@ -118,27 +119,35 @@ func TestLimitListenerClosesLongestWaiting(t *testing.T) {
 
 // A connection being answered whose answer its client does not take, so
 // that the write blocks, waits on its client: a full listener closes it
-// for a new connection.
+// for a new connection. So does one whose handler is done, net/http
+// writing the rest of its answer.
 func TestLimitListenerClosesBlockedWrite(t *testing.T) {
-	l := testListener(t, 1, 0, func(ln net.Listener) net.Listener { return smallBuffers{ln} })
-	client, ch := connect(t, l)
-	client.(*net.TCPConn).SetReadBuffer(4096)
-	a := acceptedConn(t, ch)
-	a.state(http.StateActive)
-	wrote := make(chan error, 1)
-	go func() {
-		_, err := a.Write(make([]byte, 16<<20)) // far more than the buffers hold
-		wrote <- err
-	}()
-	_, ch = connect(t, l)
-	acceptedConn(t, ch)
-	select {
-	case err := <-wrote:
-		if err == nil {
-			t.Fatal("the blocked write finished; want it cut short by the close")
-		}
-	case <-time.After(bound):
-		t.Fatalf("the blocked write still blocks %v after a new connection came", bound)
+	for _, handlerDone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handler done %v", handlerDone), func(t *testing.T) {
+			l := testListener(t, 1, 0, func(ln net.Listener) net.Listener { return smallBuffers{ln} })
+			client, ch := connect(t, l)
+			client.(*net.TCPConn).SetReadBuffer(4096)
+			a := acceptedConn(t, ch)
+			a.state(http.StateActive)
+			if handlerDone {
+				a.done(false)
+			}
+			wrote := make(chan error, 1)
+			go func() {
+				_, err := a.Write(make([]byte, 16<<20)) // far more than the buffers hold
+				wrote <- err
+			}()
+			_, ch = connect(t, l)
+			acceptedConn(t, ch)
+			select {
+			case err := <-wrote:
+				if err == nil {
+					t.Fatal("the blocked write finished; want it cut short by the close")
+				}
+			case <-time.After(bound):
+				t.Fatalf("the blocked write still blocks %v after a new connection came", bound)
+			}
+		})
 	}
 }
 
@@ -179,7 +188,7 @@ func TestLimitListenerKeepsConnectionsItsProcessKeepsWaiting(t *testing.T) {
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
-	a.done()
+	a.done(false)
 	if waitingLongest() == a {
 		t.Error("a handler done, the rest of its answer yet to write: a full listener may close its connection; want it kept")
 	}

@@ -1,0 +1,154 @@
+//go:build unix
+
+package admin
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	xunix "golang.org/x/sys/unix"
+)
+
+// A connection that has waited evictGrace on its client, whose client has
+// sent what the process has not read (its goroutine has not run: a
+// keep-alive request come), does not wait on its client: it waits from
+// when the listener asked, and, once the process has read what came, a
+// full listener closes it evictGrace after that, not before.
+func TestLimitListenerWaitRestartsWhileClientsBytesUnread(t *testing.T) {
+	l := testListener(t, 1, time.Second, nil)
+	client, ch := connect(t, l)
+	a := acceptedConn(t, ch)
+	if _, err := client.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	readable(t, a.Conn)
+	asked := time.Now().Add(time.Hour) // long past a's grace
+	waitingLongest := func(now time.Time) (*limitConn, time.Time) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.longestWaiting(now)
+	}
+	if v, next := waitingLongest(asked); v != nil || !next.Equal(asked.Add(evictGrace)) {
+		t.Fatalf("the client's bytes unread: a closed %v, next %v; want it kept, next the grace from when the listener asked (%v)", v == a, next, asked.Add(evictGrace))
+	}
+	if n, err := a.Read(make([]byte, 3)); n != 3 || err != nil {
+		t.Fatalf("read %d, %v; want 3 bytes", n, err)
+	}
+	if v, _ := waitingLongest(asked); v == a {
+		t.Error("with the client's bytes read, a full listener closes the connection at once; want it kept for the grace from when it asked")
+	}
+	if v, _ := waitingLongest(asked.Add(evictGrace)); v != a {
+		t.Errorf("with the client's bytes read, a full listener closes a the grace after it asked: %v; want it closed", v == a)
+	}
+}
+
+// readable waits for c's socket to have bytes to read, up to bound.
+func readable(t *testing.T, c net.Conn) {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	rc.Control(func(fd uintptr) {
+		fds := []xunix.PollFd{{Fd: int32(fd), Events: xunix.POLLIN}}
+		for end := time.Now().Add(bound); ; {
+			n, err = xunix.Poll(fds, int(time.Until(end).Milliseconds()))
+			if err != xunix.EINTR || !time.Now().Before(end) {
+				return
+			}
+		}
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("the client's bytes not readable within %v (%v)", bound, err)
+	}
+}
+
+// A connection whose handler is done, net/http giving up the request's
+// body (more of it unread than it reads after a handler), waits on its
+// client, whatever the client has sent: net/http reads no more from it
+// and closes it half a second later. Not given up, a body's bytes come
+// and not yet read are the client's next request's, as after any answer.
+func TestLimitListenerBodyGivenUpWaitsOnClient(t *testing.T) {
+	for _, givenUp := range []bool{false, true} {
+		l := testListener(t, 1, 0, nil)
+		client, ch := connect(t, l)
+		a := acceptedConn(t, ch)
+		a.state(http.StateActive)
+		if _, err := client.Write([]byte("body")); err != nil {
+			t.Fatal(err)
+		}
+		readable(t, a.Conn)
+		a.done(givenUp)
+		l.mu.Lock()
+		v, _ := l.longestWaiting(time.Now().Add(time.Hour))
+		l.mu.Unlock()
+		if (v == a) != givenUp {
+			t.Errorf("the body given up %v, its bytes unread: a full listener closes the connection %v; want %v", givenUp, v == a, givenUp)
+		}
+	}
+}
+
+// HTTPServer tells the listener when net/http gives up a request's body
+// (one that declares more than it reads after a handler, and sends none).
+func TestLimitListenerHearsBodyGivenUp(t *testing.T) {
+	l := testListener(t, 1, time.Hour, nil)
+	h := NewHandler(NewMetrics(Config{}), false)
+	hs := h.HTTPServer(slog.New(slog.DiscardHandler))
+	conns := make(chan *limitConn, 1)
+	closed := make(chan struct{}, 2)
+	hooks := hs.ConnState
+	hs.ConnState = func(c net.Conn, s http.ConnState) {
+		hooks(c, s)
+		switch s {
+		case http.StateNew:
+			conns <- c.(*limitConn)
+		case http.StateClosed:
+			closed <- struct{}{}
+		}
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		hs.Serve(l)
+	}()
+	t.Cleanup(func() {
+		hs.Close()
+		<-served
+		// net/http's goroutine of a body given up waits half a second
+		// before it closes the connection; hs.Close does not wait for it.
+		for range 2 {
+			select {
+			case <-closed:
+			case <-time.After(bound):
+				t.Errorf("a connection not closed %v after the server", bound)
+				return
+			}
+		}
+	})
+	for _, tc := range []struct {
+		length  int
+		givenUp bool
+	}{{maxPostHandlerReadBytes, false}, {maxPostHandlerReadBytes + 1, true}} {
+		c, err := net.DialTimeout("tcp", l.Addr().String(), bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		send(t, c, fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", tc.length))
+		answered(t, c) // after the handler, so after done
+		lc := <-conns
+		l.mu.Lock()
+		givenUp := lc.bodyGivenUp
+		l.mu.Unlock()
+		if givenUp != tc.givenUp {
+			t.Errorf("a body of %d bytes declared, none sent: given up %v; want %v", tc.length, givenUp, tc.givenUp)
+		}
+		c.Close()
+	}
+}
