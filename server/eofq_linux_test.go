@@ -229,12 +229,7 @@ func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
 			w := tc.client(t, c)
 			const n = 64 << 10
 			c.SetWriteDeadline(time.Now().Add(bound))
-			if _, err := w.Write([]byte(strings.Repeat("a", n))); err != nil {
-				t.Fatal(err)
-			}
-			if err := obs.wait(t, n); err != nil {
-				t.Fatalf("a reply failed: %v", err)
-			}
+			obs.queueReplies(t, w, n)
 			full.Store(true)
 			if err := w.CloseWrite(); err != nil {
 				t.Fatal(err)
@@ -289,12 +284,7 @@ func TestEOFWithRepliesQueuedShutsWriteSideAtOnce(t *testing.T) {
 	c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
 	const n = 64 << 10
 	c.SetDeadline(time.Now().Add(bound))
-	if _, err := c.Write([]byte(strings.Repeat("a", n))); err != nil {
-		t.Fatal(err)
-	}
-	if err := obs.wait(t, n); err != nil {
-		t.Fatalf("a reply failed: %v", err)
-	}
+	obs.queueReplies(t, c, n)
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
@@ -393,12 +383,7 @@ func TestEOFClosesAtOnceWhereNothingIsReset(t *testing.T) {
 			}
 			const n = 64 << 10
 			c.SetDeadline(time.Now().Add(bound))
-			if _, err := c.Write([]byte(strings.Repeat("a", n))); err != nil {
-				t.Fatal(err)
-			}
-			if err := obs.wait(t, n); err != nil {
-				t.Fatalf("a reply failed: %v", err)
-			}
+			obs.queueReplies(t, c, n)
 			stopped := make(chan error, 1)
 			if tc.stop {
 				go func() {

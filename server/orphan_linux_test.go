@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -37,20 +38,7 @@ func TestClosedWithRepliesQueuedResets(t *testing.T) {
 	})
 	fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
 	t.Cleanup(func() { unix.Close(fd) })
-	msg := []byte(strings.Repeat("a", 128<<10))
-	for sent := 0; sent < len(msg); {
-		if !wait(t, fd, unix.POLLOUT, bound) {
-			t.Fatalf("the server took %d of %d bytes within %v", sent, len(msg), bound)
-		}
-		n, err := unix.Write(fd, msg[sent:])
-		if err == unix.EAGAIN {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		sent += n
-	}
+	sendRaw(t, fd, 128<<10)
 	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
 		t.Fatal(err)
 	}
@@ -109,23 +97,11 @@ func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
 			addr := shouttest.Start(t, srv)
 			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
 			t.Cleanup(func() { unix.Close(fd) })
-			msg := []byte(strings.Repeat("a", 64<<10))
-			for sent := 0; sent < len(msg); {
-				if !wait(t, fd, unix.POLLOUT, bound) {
-					t.Fatalf("the server took %d of %d bytes within %v", sent, len(msg), bound)
-				}
-				n, err := unix.Write(fd, msg[sent:])
-				if err == unix.EAGAIN {
-					continue
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				sent += n
-			}
+			const n = 64 << 10
+			sendRaw(t, fd, n)
 			// Every reply written, most of it queued behind the client's
 			// shut window.
-			if got := obs.wait(t, len(msg)); got != nil {
+			if got := obs.wait(t, n); got != nil {
 				t.Fatalf("a reply failed: %v", got)
 			}
 			stopped := make(chan error, 1)
@@ -208,6 +184,39 @@ func (o *queuedObserver) ConnReply(_ *server.ConnInfo, n int, err error) {
 	select {
 	case o.more <- struct{}{}:
 	default:
+	}
+}
+
+// sendRaw writes n bytes to the non-blocking socket fd, as the server
+// takes them (bound at most for each wait).
+func sendRaw(t *testing.T, fd, n int) {
+	t.Helper()
+	msg := []byte(strings.Repeat("a", n))
+	for sent := 0; sent < len(msg); {
+		if !wait(t, fd, unix.POLLOUT, bound) {
+			t.Fatalf("the server took %d of %d bytes within %v", sent, len(msg), bound)
+		}
+		k, err := unix.Write(fd, msg[sent:])
+		if err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += k
+	}
+}
+
+// queueReplies writes n bytes to w and waits, bound at most, until the
+// server has written every reply: most of them queued behind a client's
+// window far smaller than they are.
+func (o *queuedObserver) queueReplies(t *testing.T, w io.Writer, n int) {
+	t.Helper()
+	if _, err := w.Write([]byte(strings.Repeat("a", n))); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.wait(t, n); err != nil {
+		t.Fatalf("a reply failed: %v", err)
 	}
 }
 
