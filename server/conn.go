@@ -931,19 +931,23 @@ var queuedEvery = lingerEvery
 
 // overTCP reports whether the connection is over TCP, wrapped (TLS, the
 // PROXY protocol) or not.
-func (c *conn) overTCP() bool {
-	nc := c.accepted
+func (c *conn) overTCP() bool { return tcpUnder(c.accepted) != nil }
+
+// tcpUnder is the TCP socket under nc, however wrapped (*tls.Conn,
+// wrapGuard: a wrapper that gives its connection through NetConn), or
+// nil if there is none.
+func tcpUnder(nc net.Conn) *net.TCPConn {
 	for range 4 { // a wrapper's wrapper, at most: not a loop
 		switch w := nc.(type) {
 		case *net.TCPConn:
-			return true
-		case interface{ NetConn() net.Conn }: // *tls.Conn
+			return w
+		case interface{ NetConn() net.Conn }:
 			nc = w.NetConn()
 		default:
-			return false
+			return nil
 		}
 	}
-	return false
+	return nil
 }
 
 // resetStuck resets the connection if replies are still queued in its
@@ -1028,19 +1032,10 @@ func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
 // close still releases the wrapper. A Unix socket has no reset: what was
 // queued waits in the client's receive queue, the client's to read.
 func (c *conn) reset() {
-	nc := c.accepted
-	for range 4 { // a wrapper's wrapper, at most: not a loop
-		switch w := nc.(type) {
-		case *net.TCPConn:
-			w.SetLinger(0)
-			if net.Conn(w) != c.c {
-				w.Close()
-			}
-			return
-		case interface{ NetConn() net.Conn }: // *tls.Conn, wrapGuard
-			nc = w.NetConn()
-		default:
-			return
+	if tc := tcpUnder(c.accepted); tc != nil {
+		tc.SetLinger(0)
+		if net.Conn(tc) != c.c {
+			tc.Close()
 		}
 	}
 }
