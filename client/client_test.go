@@ -934,6 +934,48 @@ func TestDatagramsLongLineAfterNextAddress(t *testing.T) {
 	}
 }
 
+// Lines too long for IPv4, to a name whose [::1] refused and whose
+// 127.0.0.1 answered: each is said longer than IPv4's most, the limit
+// that applied, and so is the sum of them. The sum named IPv6's, c's
+// ("2 lines longer than 65527 bytes not sent" after two warnings of
+// 65507), and so did the warning of a line longer than both.
+func TestDatagramsLongLinesAfterNextAddressSaidAtIPv4Limit(t *testing.T) {
+	name, _ := twoAddrs(t)
+	in := "one\n" + strings.Repeat("a", client.MaxDatagram+10) + "\n" + strings.Repeat("b", 70000) + "\ntwo\n"
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(in), &out, &warn, bound, 0)
+	if err != nil || res.Answered != 2 || res.TooLong != 2 || out.String() != "ONE\nTWO\n" {
+		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want lines 1 and 4 answered, 2 and 3 too long", res, err, out.String(), warn.String())
+	}
+	for _, n := range []int{2, 3} {
+		if want := fmt.Sprintf("shout: line %d: longer than %d bytes,", n, client.MaxDatagram); !strings.Contains(warn.String(), want) {
+			t.Errorf("warnings %q; want %q", warn.String(), want)
+		}
+	}
+	if got, want := res.Problem(), fmt.Sprintf("2 lines longer than %d bytes not sent", client.MaxDatagram); got != want {
+		t.Errorf("Problem() = %q, want %q", got, want)
+	}
+}
+
+// The sum names each limit that lines were said to be over, and how many
+// lines were over each.
+func TestDatagramResultProblem(t *testing.T) {
+	for _, tc := range []struct {
+		res  client.DatagramResult
+		want string
+	}{
+		{client.DatagramResult{Sent: 2, Answered: 2}, ""},
+		{client.DatagramResult{Sent: 3, Lost: 1}, "1 of 3 lines got no reply"},
+		{client.DatagramResult{TooLong: 1}, "1 line longer than 65507 bytes not sent"},
+		{client.DatagramResult{TooLong: 2, TooLong6: 2}, "2 lines longer than 65527 bytes not sent"},
+		{client.DatagramResult{Sent: 2, Lost: 2, TooLong: 3, TooLong6: 1}, "2 of 2 lines got no reply; 3 lines not sent: 1 longer than 65527 bytes (IPv6), 2 longer than 65507 bytes (IPv4)"},
+	} {
+		if got := tc.res.Problem(); got != tc.want {
+			t.Errorf("%+v: Problem() = %q, want %q", tc.res, got, tc.want)
+		}
+	}
+}
+
 // A line lost at one of a name's addresses (no reply: the server there
 // may have taken it, and be slow) is not sent to the next: only a
 // refusal says nothing was taken there. Sent on, a line a server took
