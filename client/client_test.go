@@ -873,19 +873,73 @@ func TestDatagramsRefused(t *testing.T) {
 func twoAddrs(t *testing.T) (name, server string) {
 	t.Helper()
 	server = udpServer(t, func(int) bool { return false })
+	name, pc := twoAddrsFor(t, server)
+	pc.Close() // nothing listens there: a datagram there is refused
+	return name, server
+}
+
+// twoAddrsFor is a name for tests that names [::1] at server's port,
+// then server (on 127.0.0.1), and a socket bound there on [::1], for the
+// test to close. It skips where there is no IPv6 loopback, or the port
+// is taken on it.
+func twoAddrsFor(t *testing.T, server string) (name string, pc net.PacketConn) {
+	t.Helper()
 	_, port, _ := net.SplitHostPort(server)
 	pc, err := net.ListenPacket("udp", net.JoinHostPort("::1", port))
 	if err != nil {
-		t.Skipf("no [::1]:%s to leave empty: %v", port, err)
+		t.Skipf("no [::1]:%s to take: %v", port, err)
 	}
-	pc.Close() // nothing listens there: a datagram there is refused
+	t.Cleanup(func() { pc.Close() })
 	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
 		if host != "twoaddrs.test" {
 			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 		}
 		return []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")}, nil
 	})
-	return net.JoinHostPort("twoaddrs.test", port), server
+	return net.JoinHostPort("twoaddrs.test", port), pc
+}
+
+// lateRefusal is a name for tests, as twoAddrsFor's, whose [::1] takes
+// the first datagram, unanswered, and then closes (a server stopped
+// there): the line's next try there is refused, late. Its 127.0.0.1
+// answers none. Each datagram taken ends its wait (handTimeouts); sent4
+// is how many 127.0.0.1 took.
+func lateRefusal(t *testing.T) (name string, sent4 func() int) {
+	t.Helper()
+	timeout := handTimeouts(t)
+	var n4 atomic.Int32
+	server := udpServer(t, func(int) bool {
+		n4.Add(1)
+		timeout()
+		return true
+	})
+	name, pc := twoAddrsFor(t, server)
+	go func() {
+		buf := make([]byte, 1<<16)
+		if _, _, err := pc.ReadFrom(buf); err != nil {
+			return
+		}
+		pc.Close() // before the wait ends: the try after it is refused
+		timeout()
+	}()
+	return name, func() int { return int(n4.Load()) }
+}
+
+// A line refused at a name's first address after a try there went
+// unanswered goes to the next address with the tries it has left, not
+// retries+1 more: a line's wait stays within (retries+1) timeouts,
+// wherever its tries go. (With --retries 1 --timeout 1s a line waited
+// 3 s: 1 s at [::1], refused, then 2 s at 127.0.0.1.)
+func TestDatagramsLateRefusalKeepsLineBound(t *testing.T) {
+	name, sent4 := lateRefusal(t)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader("one\n"), &out, &warn, bound, 1)
+	if err != nil || res.Lost != 1 || out.Len() > 0 {
+		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost", res, err, out.String(), warn.String())
+	}
+	if got := sent4(); got != 1 {
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with --retries 1, one try was left after [::1]'s unanswered one (warnings %q)", got, warn.String())
+	}
 }
 
 // Over UDP a name's first address was the only one: udp://localhost:8080

@@ -86,8 +86,11 @@ func (r DatagramResult) Problem() string {
 // (an ICMP port unreachable), and the next one is sent. A line longer
 // than MaxPayload of c's remote address is reported to warn, not sent,
 // and the next one is read. A reply to a lost line that comes later is
-// reported to warn as late. It never waits longer than
-// (retries+1)*timeout for a line. A timeout of zero or less means 2 s,
+// reported to warn as late. A line is sent retries+1 times at most
+// without a reply, wherever they go (a try refused at one of a name's
+// addresses, which its refusal ended, is not counted), so it never waits
+// longer than (retries+1)*timeout for a line, besides the moment a
+// refusal takes to come back. A timeout of zero or less means 2 s,
 // as Terminal's does; retries less than zero, none, and more than
 // MaxRetries, MaxRetries.
 func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, warn io.Writer, timeout time.Duration, retries int) (DatagramResult, error) {
@@ -161,11 +164,16 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			continue
 		}
 		res.Sent++
-		n, tries, err := exchangeDatagram(sock, line, reply, timeout, retries)
+		left := retries
+		n, tries, err := exchangeDatagram(sock, line, reply, timeout, left)
 		res.Retries += tries - 1
 		// Refused at one of a name's addresses: nothing listens there, and
-		// nothing was taken; the next may be the server's (see Dial).
+		// nothing was taken; the next may be the server's (see Dial). It
+		// gets the tries the line has left: those before the refused one
+		// waited their timeout, and a line's wait is bounded wherever its
+		// tries go.
 		for err != nil && sockerr.Refused(err) {
+			left -= tries - 1
 			next := nextAddress(sock)
 			if next == nil {
 				break
@@ -176,7 +184,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			}
 			sock.Close()
 			sock = next
-			n, tries, err = exchangeDatagram(sock, line, reply, timeout, retries)
+			n, tries, err = exchangeDatagram(sock, line, reply, timeout, left)
 			res.Retries += tries - 1
 		}
 		limit = MaxPayload(sock.RemoteAddr())
@@ -311,7 +319,7 @@ func setReplyDeadline(c net.Conn, timeout time.Duration) {
 }
 
 // replyTimeouts, set by a test, ends a wait for a reply at once, as its
-// deadline would, each time the test sends on it: the test, which knows
+// deadline would (or, at the prompt, its timer), each time the test sends on it: the test, which knows
 // when no reply will come (it dropped the datagram), is the clock. By
 // the real clock a reply that came was taken for none, on a busy machine
 // that left the test without CPU past a short timeout, and a test that

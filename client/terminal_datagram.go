@@ -85,7 +85,10 @@ func (s *session) datagrams(first net.Conn) int {
 				return false
 			}
 			cur.c.Close()
-			cur.c, cur.tries = c, 0
+			// The tries before the refused one waited their timeout: the
+			// line has the rest, wherever they go, and its wait stays
+			// bounded.
+			cur.c, cur.tries = c, cur.tries-1
 			s.startReader(c, recv)
 			if err := s.sendAgain(cur, timer); err == nil || !sockerr.Refused(err) {
 				return err == nil
@@ -124,6 +127,29 @@ func (s *session) datagrams(first net.Conn) int {
 				refused(err)
 			}
 		}
+	}
+	// timedOut sends the current line again, if it has tries left, or
+	// says it lost; the next line goes out.
+	timedOut := func() {
+		if cur == nil {
+			return
+		}
+		if cur.tries <= t.Retries {
+			if err := s.sendAgain(cur, timer); err != nil {
+				refused(err)
+				next()
+			}
+			return
+		}
+		failed++
+		s.say("line %d: no reply after %d tries of %v: lost", cur.n, cur.tries, t.Timeout)
+		lost = append(lost, cur)
+		if len(lost) > keepLost {
+			lost[0].c.Close()
+			lost = lost[1:]
+		}
+		cur = nil
+		next()
 	}
 	for {
 		if leaving && cur == nil && len(queue) == 0 {
@@ -172,25 +198,10 @@ func (s *session) datagrams(first net.Conn) int {
 				}
 			}
 		case <-timer.C:
-			if cur == nil {
-				continue
-			}
-			if cur.tries <= t.Retries {
-				if err := s.sendAgain(cur, timer); err != nil {
-					refused(err)
-					next()
-				}
-				continue
-			}
-			failed++
-			s.say("line %d: no reply after %d tries of %v: lost", cur.n, cur.tries, t.Timeout)
-			lost = append(lost, cur)
-			if len(lost) > keepLost {
-				lost[0].c.Close()
-				lost = lost[1:]
-			}
-			cur = nil
-			next()
+			timedOut()
+		case <-replyTimeouts: // (a test's clock; nil, and never, otherwise)
+			timer.Stop()
+			timedOut()
 		case sig := <-s.signals:
 			return s.notSent(len(queue), waiting(), max(signalStatus(sig), status()))
 		}

@@ -115,6 +115,45 @@ func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
 	}
 }
 
+// At the prompt as in a pipe, a line refused at a name's first address
+// after a try there went unanswered goes to the next address with the
+// tries it has left: there it was sent retries+1 times more, and waited
+// (retries+2) timeouts in all.
+func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
+	name, sent4 := lateRefusal(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
+	scr := &ptyScreen{more: make(chan struct{})}
+	go scr.read(ptmx)
+	dialName := func() (net.Conn, error) {
+		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
+	}
+	c, err := dialName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := &client.Terminal{Addr: name, Dial: dialName, Timeout: bound, Retries: 1, In: tty, Out: tty, Err: tty}
+	code := make(chan int, 1)
+	go func() { code <- term.Run(c) }()
+	scr.expect(t, name+" (udp)> ")
+	io.WriteString(ptmx, "one\r")
+	scr.expect(t, "line 1: no reply after 2 tries")
+	if got := sent4(); got != 1 {
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with Retries 1, one try was left after [::1]'s unanswered one", got)
+	}
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+}
+
 // The session's last words, said as the editor reads a line, wait for
 // the editor to print them; an editor left without CPU (a busy machine)
 // is given a second to stop, and when it had not, they were never
