@@ -75,14 +75,16 @@ func (s *session) datagrams(first net.Conn) int {
 		cur.c.Close()
 		cur = nil
 	}
-	// elsewhere sends the current line, refused where it went (nothing
-	// listens there, nothing was taken), to the next address of the
-	// server's name, if it has one (see Dial); it reports whether it did.
-	elsewhere := func() bool {
-		for {
+	// elsewhere sends the current line, refused where it went with err
+	// (nothing listens there, nothing was taken), to the next address of
+	// the server's name, if it has one (see Dial). It returns nil if it
+	// did, or else the error that decided the line's fate: err, where
+	// there is no next address, or the last send's.
+	elsewhere := func(err error) error {
+		for sockerr.Refused(err) {
 			c := nextAddress(cur.c)
 			if c == nil {
-				return false
+				return err
 			}
 			cur.c.Close()
 			// The tries before the refused one waited their timeout: the
@@ -90,19 +92,21 @@ func (s *session) datagrams(first net.Conn) int {
 			// bounded.
 			cur.c, cur.tries = c, cur.tries-1
 			s.startReader(c, recv)
-			if err := s.sendAgain(cur, timer); err == nil || !sockerr.Refused(err) {
-				return err == nil
+			if err = s.sendAgain(cur, timer); err == nil {
+				return nil
 			}
+			err = wrap("send", t.Addr, err)
 		}
+		return err
 	}
-	// refused ends the current line, which got err, unless another
+	// lineFailed ends the current line, which got err, unless another
 	// address of the server's takes it.
-	refused := func(err error) {
-		if sockerr.Refused(err) && elsewhere() {
+	lineFailed := func(err error) {
+		if err = elsewhere(err); err == nil {
 			return
 		}
 		failed++
-		s.say("line %d: %v", cur.n, wrap("send", t.Addr, err))
+		s.say("line %d: %v", cur.n, err)
 		done()
 	}
 	// next sends the next line typed, if there is one.
@@ -124,7 +128,7 @@ func (s *session) datagrams(first net.Conn) int {
 			cur = &exchange{n: sent, text: text, c: c}
 			s.startReader(c, recv)
 			if err := s.sendAgain(cur, timer); err != nil {
-				refused(err)
+				lineFailed(wrap("send", t.Addr, err))
 			}
 		}
 	}
@@ -136,7 +140,7 @@ func (s *session) datagrams(first net.Conn) int {
 		}
 		if cur.tries <= t.Retries {
 			if err := s.sendAgain(cur, timer); err != nil {
-				refused(err)
+				lineFailed(wrap("send", t.Addr, err))
 				next()
 			}
 			return
@@ -173,17 +177,13 @@ func (s *session) datagrams(first net.Conn) int {
 		case r := <-recv:
 			switch {
 			case cur != nil && r.c == cur.c:
-				if r.err != nil && sockerr.Refused(r.err) && elsewhere() {
-					continue
-				}
 				if r.err != nil { // connection refused: the server's port is closed
-					failed++
-					s.say("line %d: %v", cur.n, wrap("receive", t.Addr, r.err))
+					lineFailed(wrap("receive", t.Addr, r.err)) // (unless its next address took it)
 				} else {
 					s.showDatagram(r.data)
+					done()
 				}
-				done()
-				next()
+				next() // (none while the line is out)
 			default:
 				for i, e := range lost {
 					if r.c != e.c {
