@@ -613,6 +613,20 @@ func TestDatagramsRetryAndLoss(t *testing.T) {
 	}
 }
 
+// A line lost after its one try (--retries 0) says "1 try", not "1
+// tries".
+func TestDatagramsLostAfterOneTry(t *testing.T) {
+	timeout := handTimeouts(t)
+	addr := udpServer(t, func(int) bool {
+		timeout()
+		return true
+	})
+	_, _, warn, err := datagrams(t, addr, "one\n", bound, 0)
+	if want := "after 1 try of "; err != nil || !strings.Contains(warn, want) {
+		t.Errorf("Datagrams: %v, warnings %q; want %q", err, warn, want)
+	}
+}
+
 func TestDatagramsAgainstShout(t *testing.T) {
 	addr := startShout(t)
 	res, out, _, err := datagrams(t, addr, "hello egon 哈哈哈\r\nstraße\n", bound, 0)

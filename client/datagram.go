@@ -204,12 +204,20 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			}
 		default:
 			res.Lost++
-			fmt.Fprintf(warn, "shout: line %d: no reply from %s after %d tries of %v: lost\n", lineNo, sock.RemoteAddr(), retries+1, timeout)
+			fmt.Fprintf(warn, "shout: line %d: no reply from %s after %s of %v: lost\n", lineNo, sock.RemoteAddr(), triesText(retries+1), timeout)
 			late.watch(lineNo, sock)
 		}
 	}
 	late.report()
 	return res, nil
+}
+
+// triesText is n tries, said: "1 try", "2 tries".
+func triesText(n int) string {
+	if n == 1 {
+		return "1 try"
+	}
+	return fmt.Sprintf("%d tries", n)
 }
 
 // ownLine is a reply datagram as printed on a line of its own: with a

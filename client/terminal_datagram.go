@@ -146,7 +146,7 @@ func (s *session) datagrams(first net.Conn) int {
 			return
 		}
 		failed++
-		s.say("line %d: no reply after %d tries of %v: lost", cur.n, cur.tries, t.Timeout)
+		s.say("line %d: no reply after %s of %v: lost", cur.n, triesText(cur.tries), t.Timeout)
 		lost = append(lost, cur)
 		if len(lost) > keepLost {
 			lost[0].c.Close()
