@@ -613,6 +613,20 @@ func TestDatagramsRetryAndLoss(t *testing.T) {
 	}
 }
 
+// A line lost after its one try (--retries 0) says "1 try", not "1
+// tries".
+func TestDatagramsLostAfterOneTry(t *testing.T) {
+	timeout := handTimeouts(t)
+	addr := udpServer(t, func(int) bool {
+		timeout()
+		return true
+	})
+	_, _, warn, err := datagrams(t, addr, "one\n", bound, 0)
+	if want := "after 1 try of "; err != nil || !strings.Contains(warn, want) {
+		t.Errorf("Datagrams: %v, warnings %q; want %q", err, warn, want)
+	}
+}
+
 func TestDatagramsAgainstShout(t *testing.T) {
 	addr := startShout(t)
 	res, out, _, err := datagrams(t, addr, "hello egon 哈哈哈\r\nstraße\n", bound, 0)
@@ -873,19 +887,73 @@ func TestDatagramsRefused(t *testing.T) {
 func twoAddrs(t *testing.T) (name, server string) {
 	t.Helper()
 	server = udpServer(t, func(int) bool { return false })
+	name, pc := twoAddrsFor(t, server)
+	pc.Close() // nothing listens there: a datagram there is refused
+	return name, server
+}
+
+// twoAddrsFor is a name for tests that names [::1] at server's port,
+// then server (on 127.0.0.1), and a socket bound there on [::1], for the
+// test to close. It skips where there is no IPv6 loopback, or the port
+// is taken on it.
+func twoAddrsFor(t *testing.T, server string) (name string, pc net.PacketConn) {
+	t.Helper()
 	_, port, _ := net.SplitHostPort(server)
 	pc, err := net.ListenPacket("udp", net.JoinHostPort("::1", port))
 	if err != nil {
-		t.Skipf("no [::1]:%s to leave empty: %v", port, err)
+		t.Skipf("no [::1]:%s to take: %v", port, err)
 	}
-	pc.Close() // nothing listens there: a datagram there is refused
+	t.Cleanup(func() { pc.Close() })
 	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
 		if host != "twoaddrs.test" {
 			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 		}
 		return []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")}, nil
 	})
-	return net.JoinHostPort("twoaddrs.test", port), server
+	return net.JoinHostPort("twoaddrs.test", port), pc
+}
+
+// lateRefusal is a name for tests, as twoAddrsFor's, whose [::1] takes
+// the first datagram, unanswered, and then closes (a server stopped
+// there): the line's next try there is refused, late. Its 127.0.0.1
+// answers none. Each datagram taken ends its wait (handTimeouts); sent4
+// is how many 127.0.0.1 took.
+func lateRefusal(t *testing.T) (name string, sent4 func() int) {
+	t.Helper()
+	timeout := handTimeouts(t)
+	var n4 atomic.Int32
+	server := udpServer(t, func(int) bool {
+		n4.Add(1)
+		timeout()
+		return true
+	})
+	name, pc := twoAddrsFor(t, server)
+	go func() {
+		buf := make([]byte, 1<<16)
+		if _, _, err := pc.ReadFrom(buf); err != nil {
+			return
+		}
+		pc.Close() // before the wait ends: the try after it is refused
+		timeout()
+	}()
+	return name, func() int { return int(n4.Load()) }
+}
+
+// A line refused at a name's first address after a try there went
+// unanswered goes to the next address with the tries it has left, not
+// retries+1 more: a line's wait stays within (retries+1) timeouts,
+// wherever its tries go. (With --retries 1 --timeout 1s a line waited
+// 3 s: 1 s at [::1], refused, then 2 s at 127.0.0.1.)
+func TestDatagramsLateRefusalKeepsLineBound(t *testing.T) {
+	name, sent4 := lateRefusal(t)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader("one\n"), &out, &warn, bound, 1)
+	if err != nil || res.Lost != 1 || out.Len() > 0 {
+		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost", res, err, out.String(), warn.String())
+	}
+	if got := sent4(); got != 1 {
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with --retries 1, one try was left after [::1]'s unanswered one (warnings %q)", got, warn.String())
+	}
 }
 
 // Over UDP a name's first address was the only one: udp://localhost:8080
@@ -931,6 +999,48 @@ func TestDatagramsLongLineAfterNextAddress(t *testing.T) {
 	want := fmt.Sprintf("shout: line 3: longer than %d bytes, the most one datagram carries: not sent\n", client.MaxDatagram)
 	if !strings.Contains(warn.String(), "shout: line 1: ") || !strings.HasSuffix(warn.String(), want) {
 		t.Errorf("warnings %q; want line 1 said lost, then %q", warn.String(), want)
+	}
+}
+
+// Lines too long for IPv4, to a name whose [::1] refused and whose
+// 127.0.0.1 answered: each is said longer than IPv4's most, the limit
+// that applied, and so is the sum of them. The sum named IPv6's, c's
+// ("2 lines longer than 65527 bytes not sent" after two warnings of
+// 65507), and so did the warning of a line longer than both.
+func TestDatagramsLongLinesAfterNextAddressSaidAtIPv4Limit(t *testing.T) {
+	name, _ := twoAddrs(t)
+	in := "one\n" + strings.Repeat("a", client.MaxDatagram+10) + "\n" + strings.Repeat("b", 70000) + "\ntwo\n"
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(in), &out, &warn, bound, 0)
+	if err != nil || res.Answered != 2 || res.TooLong != 2 || out.String() != "ONE\nTWO\n" {
+		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want lines 1 and 4 answered, 2 and 3 too long", res, err, out.String(), warn.String())
+	}
+	for _, n := range []int{2, 3} {
+		if want := fmt.Sprintf("shout: line %d: longer than %d bytes,", n, client.MaxDatagram); !strings.Contains(warn.String(), want) {
+			t.Errorf("warnings %q; want %q", warn.String(), want)
+		}
+	}
+	if got, want := res.Problem(), fmt.Sprintf("2 lines longer than %d bytes not sent", client.MaxDatagram); got != want {
+		t.Errorf("Problem() = %q, want %q", got, want)
+	}
+}
+
+// The sum names each limit that lines were said to be over, and how many
+// lines were over each.
+func TestDatagramResultProblem(t *testing.T) {
+	for _, tc := range []struct {
+		res  client.DatagramResult
+		want string
+	}{
+		{client.DatagramResult{Sent: 2, Answered: 2}, ""},
+		{client.DatagramResult{Sent: 3, Lost: 1}, "1 of 3 lines got no reply"},
+		{client.DatagramResult{TooLong: 1}, "1 line longer than 65507 bytes not sent"},
+		{client.DatagramResult{TooLong: 2, TooLong6: 2}, "2 lines longer than 65527 bytes not sent"},
+		{client.DatagramResult{Sent: 2, Lost: 2, TooLong: 3, TooLong6: 1}, "2 of 2 lines got no reply; 3 lines not sent: 1 longer than 65527 bytes (IPv6), 2 longer than 65507 bytes (IPv4)"},
+	} {
+		if got := tc.res.Problem(); got != tc.want {
+			t.Errorf("%+v: Problem() = %q, want %q", tc.res, got, tc.want)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"shout/internal/sockerr"
@@ -44,6 +45,35 @@ type DatagramResult struct {
 	// TooLong counts the lines longer than a datagram carries: reported
 	// and not sent (not in Sent).
 	TooLong int
+	// TooLong6 counts those of TooLong that were for an IPv6 address,
+	// longer than MaxDatagram6; the others were for an IPv4 one, longer
+	// than MaxDatagram. (Over a name, lines may go to both: see Dial.)
+	TooLong6 int
+}
+
+// Problem describes, in one line, the lines lost and not sent; it is ""
+// if there were none.
+func (r DatagramResult) Problem() string {
+	var problems []string
+	if r.Lost > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d lines got no reply", r.Lost, r.Sent))
+	}
+	lines := func(n int) string {
+		if n == 1 {
+			return "1 line"
+		}
+		return fmt.Sprintf("%d lines", n)
+	}
+	// Each limit as the line's warning named it: IPv4's is less.
+	switch too4 := r.TooLong - r.TooLong6; {
+	case r.TooLong6 > 0 && too4 > 0:
+		problems = append(problems, fmt.Sprintf("%s not sent: %d longer than %d bytes (IPv6), %d longer than %d bytes (IPv4)", lines(r.TooLong), r.TooLong6, MaxDatagram6, too4, MaxDatagram))
+	case r.TooLong6 > 0:
+		problems = append(problems, fmt.Sprintf("%s longer than %d bytes not sent", lines(r.TooLong6), MaxDatagram6))
+	case too4 > 0:
+		problems = append(problems, fmt.Sprintf("%s longer than %d bytes not sent", lines(too4), MaxDatagram))
+	}
+	return strings.Join(problems, "; ")
 }
 
 // Datagrams sends each non-blank line of in as one datagram, without its
@@ -56,8 +86,11 @@ type DatagramResult struct {
 // (an ICMP port unreachable), and the next one is sent. A line longer
 // than MaxPayload of c's remote address is reported to warn, not sent,
 // and the next one is read. A reply to a lost line that comes later is
-// reported to warn as late. It never waits longer than
-// (retries+1)*timeout for a line. A timeout of zero or less means 2 s,
+// reported to warn as late. A line is sent retries+1 times at most
+// without a reply, wherever they go (a try refused at one of a name's
+// addresses, which its refusal ended, is not counted), so it never waits
+// longer than (retries+1)*timeout for a line, besides the moment a
+// refusal takes to come back. A timeout of zero or less means 2 s,
 // as Terminal's does; retries less than zero, none, and more than
 // MaxRetries, MaxRetries.
 func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, warn io.Writer, timeout time.Duration, retries int) (DatagramResult, error) {
@@ -67,11 +100,21 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		timeout = defaultTimeout
 	}
 	retries = min(max(retries, 0), MaxRetries) // (retries+1 tries: it must not wrap)
-	maxLine := MaxPayload(c.RemoteAddr())
+	// limit is the most a line carries to where it goes: c's address,
+	// then the one the last line went to, which later lines' sockets are
+	// dialled to first (see Dial).
+	limit := MaxPayload(c.RemoteAddr())
 	var res DatagramResult
+	tooLong := func(lineNo, most int) {
+		res.TooLong++
+		if most == MaxDatagram6 {
+			res.TooLong6++
+		}
+		fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, most)
+	}
 	// Room for the longest line and "\r\n": a line that does not fit
-	// is too long for a datagram, and is skipped to its end.
-	br := bufio.NewReaderSize(in, maxLine+2)
+	// is too long for any datagram, and is skipped to its end.
+	br := bufio.NewReaderSize(in, MaxDatagram6+2)
 	reply := make([]byte, 1<<17)
 	late := newLateWatch(warn)
 	defer late.close()
@@ -91,12 +134,11 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			break
 		}
 		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if long || len(line) > maxLine {
+		if long || len(line) > limit {
 			// One line that cannot be sent is that line's failure, as a
 			// lost one is, not the end of the run.
 			late.report()
-			res.TooLong++
-			fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, maxLine)
+			tooLong(lineNo, limit)
 			continue
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -117,16 +159,21 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			// it failed, and ended the run. (The socket, unused, is the
 			// next line's.)
 			next = sock
-			res.TooLong++
-			fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, most)
+			limit = most
+			tooLong(lineNo, most)
 			continue
 		}
 		res.Sent++
-		n, tries, err := exchangeDatagram(sock, line, reply, timeout, retries)
+		left := retries
+		n, tries, err := exchangeDatagram(sock, line, reply, timeout, left)
 		res.Retries += tries - 1
 		// Refused at one of a name's addresses: nothing listens there, and
-		// nothing was taken; the next may be the server's (see Dial).
+		// nothing was taken; the next may be the server's (see Dial). It
+		// gets the tries the line has left: those before the refused one
+		// waited their timeout, and a line's wait is bounded wherever its
+		// tries go.
 		for err != nil && sockerr.Refused(err) {
+			left -= tries - 1
 			next := nextAddress(sock)
 			if next == nil {
 				break
@@ -137,9 +184,10 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			}
 			sock.Close()
 			sock = next
-			n, tries, err = exchangeDatagram(sock, line, reply, timeout, retries)
+			n, tries, err = exchangeDatagram(sock, line, reply, timeout, left)
 			res.Retries += tries - 1
 		}
+		limit = MaxPayload(sock.RemoteAddr())
 		switch {
 		case err != nil && sockerr.Refused(err):
 			sock.Close()
@@ -156,12 +204,20 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			}
 		default:
 			res.Lost++
-			fmt.Fprintf(warn, "shout: line %d: no reply from %s after %d tries of %v: lost\n", lineNo, sock.RemoteAddr(), retries+1, timeout)
+			fmt.Fprintf(warn, "shout: line %d: no reply from %s after %s of %v: lost\n", lineNo, sock.RemoteAddr(), triesText(retries+1), timeout)
 			late.watch(lineNo, sock)
 		}
 	}
 	late.report()
 	return res, nil
+}
+
+// triesText is n tries, said: "1 try", "2 tries".
+func triesText(n int) string {
+	if n == 1 {
+		return "1 try"
+	}
+	return fmt.Sprintf("%d tries", n)
 }
 
 // ownLine is a reply datagram as printed on a line of its own: with a
@@ -271,7 +327,7 @@ func setReplyDeadline(c net.Conn, timeout time.Duration) {
 }
 
 // replyTimeouts, set by a test, ends a wait for a reply at once, as its
-// deadline would, each time the test sends on it: the test, which knows
+// deadline would (or, at the prompt, its timer), each time the test sends on it: the test, which knows
 // when no reply will come (it dropped the datagram), is the clock. By
 // the real clock a reply that came was taken for none, on a busy machine
 // that left the test without CPU past a short timeout, and a test that

@@ -17,9 +17,10 @@ func SetWatchClock(t testing.TB, now func() time.Duration, ticks <-chan time.Tim
 	t.Cleanup(func() { watchClock = nil })
 }
 
-// SetReplyTimeouts ends Datagrams' wait for a reply, as if its timeout
-// had passed, each time the test sends on timeouts, until t ends; the
-// timeout given to Datagrams still ends a wait that no send ends. Send
+// SetReplyTimeouts ends Datagrams' wait for a reply (and a Terminal's
+// over UDP), as if its timeout had passed, each time the test sends on
+// timeouts, until t ends; the timeout given still ends a wait that no
+// send ends. Send
 // only while Datagrams waits for a reply that will not come: a send that
 // meets a wait the reply ended is lost. Tests that call it must not run
 // in parallel.

@@ -75,31 +75,38 @@ func (s *session) datagrams(first net.Conn) int {
 		cur.c.Close()
 		cur = nil
 	}
-	// elsewhere sends the current line, refused where it went (nothing
-	// listens there, nothing was taken), to the next address of the
-	// server's name, if it has one (see Dial); it reports whether it did.
-	elsewhere := func() bool {
-		for {
+	// elsewhere sends the current line, refused where it went with err
+	// (nothing listens there, nothing was taken), to the next address of
+	// the server's name, if it has one (see Dial). It returns nil if it
+	// did, or else the error that decided the line's fate: err, where
+	// there is no next address, or the last send's.
+	elsewhere := func(err error) error {
+		for sockerr.Refused(err) {
 			c := nextAddress(cur.c)
 			if c == nil {
-				return false
+				return err
 			}
 			cur.c.Close()
-			cur.c, cur.tries = c, 0
+			// The tries before the refused one waited their timeout: the
+			// line has the rest, wherever they go, and its wait stays
+			// bounded.
+			cur.c, cur.tries = c, cur.tries-1
 			s.startReader(c, recv)
-			if err := s.sendAgain(cur, timer); err == nil || !sockerr.Refused(err) {
-				return err == nil
+			if err = s.sendAgain(cur, timer); err == nil {
+				return nil
 			}
+			err = wrap("send", t.Addr, err)
 		}
+		return err
 	}
-	// refused ends the current line, which got err, unless another
+	// lineFailed ends the current line, which got err, unless another
 	// address of the server's takes it.
-	refused := func(err error) {
-		if sockerr.Refused(err) && elsewhere() {
+	lineFailed := func(err error) {
+		if err = elsewhere(err); err == nil {
 			return
 		}
 		failed++
-		s.say("line %d: %v", cur.n, wrap("send", t.Addr, err))
+		s.say("line %d: %v", cur.n, err)
 		done()
 	}
 	// next sends the next line typed, if there is one.
@@ -121,9 +128,32 @@ func (s *session) datagrams(first net.Conn) int {
 			cur = &exchange{n: sent, text: text, c: c}
 			s.startReader(c, recv)
 			if err := s.sendAgain(cur, timer); err != nil {
-				refused(err)
+				lineFailed(wrap("send", t.Addr, err))
 			}
 		}
+	}
+	// timedOut sends the current line again, if it has tries left, or
+	// says it lost; the next line goes out.
+	timedOut := func() {
+		if cur == nil {
+			return
+		}
+		if cur.tries <= t.Retries {
+			if err := s.sendAgain(cur, timer); err != nil {
+				lineFailed(wrap("send", t.Addr, err))
+				next()
+			}
+			return
+		}
+		failed++
+		s.say("line %d: no reply after %s of %v: lost", cur.n, triesText(cur.tries), t.Timeout)
+		lost = append(lost, cur)
+		if len(lost) > keepLost {
+			lost[0].c.Close()
+			lost = lost[1:]
+		}
+		cur = nil
+		next()
 	}
 	for {
 		if leaving && cur == nil && len(queue) == 0 {
@@ -147,17 +177,13 @@ func (s *session) datagrams(first net.Conn) int {
 		case r := <-recv:
 			switch {
 			case cur != nil && r.c == cur.c:
-				if r.err != nil && sockerr.Refused(r.err) && elsewhere() {
-					continue
-				}
 				if r.err != nil { // connection refused: the server's port is closed
-					failed++
-					s.say("line %d: %v", cur.n, wrap("receive", t.Addr, r.err))
+					lineFailed(wrap("receive", t.Addr, r.err)) // (unless its next address took it)
 				} else {
 					s.showDatagram(r.data)
+					done()
 				}
-				done()
-				next()
+				next() // (none while the line is out)
 			default:
 				for i, e := range lost {
 					if r.c != e.c {
@@ -172,25 +198,10 @@ func (s *session) datagrams(first net.Conn) int {
 				}
 			}
 		case <-timer.C:
-			if cur == nil {
-				continue
-			}
-			if cur.tries <= t.Retries {
-				if err := s.sendAgain(cur, timer); err != nil {
-					refused(err)
-					next()
-				}
-				continue
-			}
-			failed++
-			s.say("line %d: no reply after %d tries of %v: lost", cur.n, cur.tries, t.Timeout)
-			lost = append(lost, cur)
-			if len(lost) > keepLost {
-				lost[0].c.Close()
-				lost = lost[1:]
-			}
-			cur = nil
-			next()
+			timedOut()
+		case <-replyTimeouts: // (a test's clock; nil, and never, otherwise)
+			timer.Stop()
+			timedOut()
 		case sig := <-s.signals:
 			return s.notSent(len(queue), waiting(), max(signalStatus(sig), status()))
 		}

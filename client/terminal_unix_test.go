@@ -44,20 +44,20 @@ func (s *ptyScreen) read(ptmx io.Reader) {
 }
 
 // expect waits, at most bound, for s to show want after what an earlier
-// expect took.
-func (s *ptyScreen) expect(t *testing.T, want string) {
+// expect took, and returns what it showed before want.
+func (s *ptyScreen) expect(t *testing.T, want string) (before string) {
 	t.Helper()
 	deadline := time.After(bound)
 	for {
 		s.mu.Lock()
 		i := strings.Index(s.buf.String(), want)
 		if i >= 0 {
-			s.buf.Next(i + len(want))
+			before = string(s.buf.Next(i + len(want))[:i])
 		}
 		more := s.more
 		s.mu.Unlock()
 		if i >= 0 {
-			return
+			return before
 		}
 		select {
 		case <-more:
@@ -112,6 +112,85 @@ func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
 	defer scr.mu.Unlock()
 	if strings.Contains(scr.buf.String(), "refused") {
 		t.Errorf("a refusal was said: %q", scr.buf.String())
+	}
+}
+
+// At the prompt as in a pipe, a line refused at a name's first address
+// after a try there went unanswered goes to the next address with the
+// tries it has left: there it was sent retries+1 times more, and waited
+// (retries+2) timeouts in all.
+func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
+	name, sent4 := lateRefusal(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
+	scr := &ptyScreen{more: make(chan struct{})}
+	go scr.read(ptmx)
+	dialName := func() (net.Conn, error) {
+		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
+	}
+	c, err := dialName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := &client.Terminal{Addr: name, Dial: dialName, Timeout: bound, Retries: 1, In: tty, Out: tty, Err: tty}
+	code := make(chan int, 1)
+	go func() { code <- term.Run(c) }()
+	scr.expect(t, name+" (udp)> ")
+	io.WriteString(ptmx, "one\r")
+	scr.expect(t, "line 1: no reply after 2 tries")
+	if got := sent4(); got != 1 {
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with Retries 1, one try was left after [::1]'s unanswered one", got)
+	}
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+}
+
+// A line refused at a name's [::1] whose send to its 127.0.0.1 then
+// failed otherwise (longer than IPv4 carries: "message too long") is said
+// to have failed for that, the last error, which decided it: the prompt
+// said [::1]'s "connection refused", of an address the line had left.
+func TestTerminalDatagramSaysLastError(t *testing.T) {
+	name, _ := twoAddrs(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
+	scr := &ptyScreen{more: make(chan struct{})}
+	go scr.read(ptmx)
+	dialName := func() (net.Conn, error) {
+		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
+	}
+	c, err := dialName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := &client.Terminal{Addr: name, Dial: dialName, Timeout: bound, In: tty, Out: tty, Err: tty}
+	code := make(chan int, 1)
+	go func() { code <- term.Run(c) }()
+	scr.expect(t, name+" (udp)> ")
+	io.WriteString(ptmx, strings.Repeat("a", client.MaxDatagram+10)+"\r") // (less than IPv6 carries)
+	scr.expect(t, "line 1: ")
+	said := scr.expect(t, "\n")
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+	if !strings.Contains(said, "message too long") || strings.Contains(said, "refused") {
+		t.Errorf("line 1 said %q; want the send to 127.0.0.1's \"message too long\", not [::1]'s refusal", said)
 	}
 }
 

@@ -173,19 +173,8 @@ func (cmd *connectCmd) Run(std *stdio) error {
 		if err != nil {
 			return err
 		}
-		var problems []string
-		if res.Lost > 0 {
-			problems = append(problems, fmt.Sprintf("%d of %d lines got no reply", res.Lost, res.Sent))
-		}
-		if res.TooLong > 0 {
-			lines := "lines"
-			if res.TooLong == 1 {
-				lines = "line"
-			}
-			problems = append(problems, fmt.Sprintf("%d %s longer than %d bytes not sent", res.TooLong, lines, client.MaxPayload(c.RemoteAddr())))
-		}
-		if len(problems) > 0 {
-			return &exitError{code: 1, msg: strings.Join(problems, "; ")}
+		if msg := res.Problem(); msg != "" {
+			return &exitError{code: 1, msg: msg}
 		}
 		return nil
 	}
