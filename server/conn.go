@@ -933,21 +933,26 @@ var queuedEvery = lingerEvery
 // PROXY protocol) or not.
 func (c *conn) overTCP() bool { return tcpUnder(c.accepted) != nil }
 
-// tcpUnder is the TCP socket under nc, however wrapped (*tls.Conn,
-// wrapGuard: a wrapper that gives its connection through NetConn), or
-// nil if there is none.
+// tcpUnder is the TCP socket under nc, however wrapped (see
+// socketUnder), or nil if there is none.
 func tcpUnder(nc net.Conn) *net.TCPConn {
-	for range 4 { // a wrapper's wrapper, at most: not a loop
-		switch w := nc.(type) {
-		case *net.TCPConn:
-			return w
-		case interface{ NetConn() net.Conn }:
-			nc = w.NetConn()
-		default:
-			return nil
+	tc, _ := socketUnder(nc).(*net.TCPConn)
+	return tc
+}
+
+// socketUnder is the connection under nc's wrappers, nc itself if it has
+// none: a wrapper is one that gives its connection through NetConn
+// (*tls.Conn, wrapGuard). The walk is bounded: a wrapper that gives
+// itself must not hang the timeout watcher or a close.
+func socketUnder(nc net.Conn) net.Conn {
+	for range 8 {
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
 		}
+		nc = w.NetConn()
 	}
-	return nil
+	return nc
 }
 
 // resetStuck resets the connection if replies are still queued in its

@@ -31,17 +31,7 @@ func queuedServer(t *testing.T, srv *server.Server, n int) (clients []net.Conn, 
 func queuedOn(t *testing.T, srv *server.Server, network string, n int) (clients []net.Conn, served <-chan error) {
 	t.Helper()
 	ln, ch := serveHeld(t, srv, network)
-	for i := range n {
-		c := shouttest.Dial(t, network, ln.Addr().String(), bound)
-		if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
-			t.Fatal(err)
-		}
-		clients = append(clients, c)
-	}
-	if tl, ok := ln.(*net.TCPListener); ok {
-		backlogHolds(t, tl, n)
-	} // (a Unix client's connect returns once it is queued)
-	return clients, ch
+	return queueClients(t, ln, n), ch
 }
 
 // backlogHolds waits until n connections wait in ln's accept queue: a

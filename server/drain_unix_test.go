@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,20 +29,7 @@ func TestShutdownAnswersQueuedClients(t *testing.T) {
 		t.Run(network, func(t *testing.T) {
 			srv := &server.Server{Logger: new(shouttest.Log).Logger()}
 			ln, served := serveHeld(t, srv, network)
-			const n = 8
-			clients := make([]net.Conn, n)
-			for i := range clients {
-				c := shouttest.Dial(t, network, ln.Addr().String(), bound)
-				if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
-					t.Fatal(err)
-				}
-				clients[i] = c
-			}
-			// Every connect has completed; a TCP one is in the queue once
-			// the server's side has taken the client's last ACK.
-			if tl, ok := ln.(*net.TCPListener); ok {
-				backlogHolds(t, tl, n)
-			}
+			clients := queueClients(t, ln, 8)
 			stopped := shutdown(t, srv)
 			answeredQueued(t, clients)
 			if err := <-stopped; err != nil {
@@ -148,15 +134,28 @@ func answeredQueued(t *testing.T, clients []net.Conn) {
 // returns once srv serves it, with the channel Serve's error comes on.
 func serveHeld(t *testing.T, srv *server.Server, network string) (net.Listener, <-chan error) {
 	t.Helper()
-	addr := "127.0.0.1:0"
-	if network == "unix" {
-		addr = filepath.Join(t.TempDir(), "s")
-	}
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenOn(t, network)
 	return ln, serveListenerHeld(t, srv, ln)
+}
+
+// queueClients connects n clients to ln, whose server takes none of them
+// yet, each having sent "queued i\n" (which answeredQueued checks), and
+// returns once each is in ln's accept queue (a Unix client's connect
+// returns once it is; a TCP one's may return before).
+func queueClients(t *testing.T, ln net.Listener, n int) []net.Conn {
+	t.Helper()
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		c := shouttest.Dial(t, ln.Addr().Network(), ln.Addr().String(), bound)
+		if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+	}
+	if tl, ok := ln.(*net.TCPListener); ok {
+		backlogHolds(t, tl, n)
+	}
+	return clients
 }
 
 // serveListenerHeld serves ln with srv, which takes no connection from it
@@ -167,14 +166,25 @@ func serveListenerHeld(t *testing.T, srv *server.Server, ln net.Listener) <-chan
 	held := make(chan struct{})
 	srv.HoldAccepts(func(net.Listener) { close(held) })
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
+	serveUntilHeld(t, srv, ln, held, served)
+	return served
+}
+
+// serveUntilHeld runs srv.Serve(ln), whose error comes on served, and
+// returns once a hold the test set (HoldAccepts, HoldServe) signals on
+// reached: failing t if Serve returns first, or neither comes within
+// bound.
+func serveUntilHeld(t *testing.T, srv *server.Server, ln net.Listener, reached <-chan struct{}, served chan error) {
+	t.Helper()
+	go func() { served <- srv.Serve(ln) }()
 	select {
-	case <-held:
+	case <-reached:
 	case err := <-served:
 		t.Fatalf("Serve: %v", err)
+	case <-time.After(bound):
+		t.Fatal("Serve neither is held nor returns")
 	}
-	return served
 }
 
 // shutdown begins srv's graceful stop, bounded, and returns the channel

@@ -55,14 +55,7 @@ func (c *conn) ioctlInt(req uint) int {
 // that a Listener made (tls.NewListener's) and that gives it through
 // NetConn.
 func sendQueue(nc net.Conn) sendLook {
-	for range 8 { // bounded: a wrapper that gives itself must not hang the watcher
-		w, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = w.NetConn()
-	}
-	sc, ok := nc.(syscall.Conn)
+	sc, ok := socketUnder(nc).(syscall.Conn)
 	if !ok {
 		return noLook
 	}

@@ -62,38 +62,17 @@ func TestShutdownTwoServesOfOneListener(t *testing.T) {
 					}
 				})
 				served := make(chan error, 2)
-				serve := func() {
-					go func() { served <- srv.Serve(ln) }()
-					select {
-					case <-reached:
-					case err := <-served:
-						t.Fatalf("Serve: %v", err)
-					case <-time.After(bound):
-						t.Fatal("Serve neither holds its accepts nor returns")
-					}
-				}
-				serve()
+				serveUntilHeld(t, srv, ln, reached, served)
 				release := make(chan struct{})
 				if tc.late {
 					server.HoldServe(func() { reached <- struct{}{}; <-release })
 					defer server.HoldServe(nil)
 				}
-				serve()
+				serveUntilHeld(t, srv, ln, reached, served)
 				defer closeWithin(t, srv)
 				defer close(first)
 
-				const n = 8
-				clients := make([]net.Conn, n)
-				for i := range clients {
-					c := shouttest.Dial(t, network, ln.Addr().String(), bound)
-					if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
-						t.Fatal(err)
-					}
-					clients[i] = c
-				}
-				if tl, ok := ln.(*net.TCPListener); ok {
-					backlogHolds(t, tl, n)
-				}
+				clients := queueClients(t, ln, 8)
 				stopped := shutdown(t, srv)
 				var errs []error // the Serves'
 				if tc.late {
@@ -196,14 +175,7 @@ func TestServeAfterShutdownBeganLeavesTheDrain(t *testing.T) {
 				reached, release := make(chan struct{}, 1), make(chan struct{})
 				srv.HoldAccepts(func(net.Listener) { reached <- struct{}{}; <-release })
 				served := make(chan error, 1)
-				go func() { served <- srv.Serve(ln) }()
-				select {
-				case <-reached:
-				case err := <-served:
-					t.Fatalf("Serve: %v", err)
-				case <-time.After(bound):
-					t.Fatal("Serve neither holds its accepts nor returns")
-				}
+				serveUntilHeld(t, srv, ln, reached, served)
 				defer closeWithin(t, srv)
 				held := true
 				defer func() {
@@ -212,18 +184,9 @@ func TestServeAfterShutdownBeganLeavesTheDrain(t *testing.T) {
 					}
 				}()
 
-				const n = 4
-				clients := make([]net.Conn, n)
-				for i := range clients {
-					c := shouttest.Dial(t, network, ln.Addr().String(), bound)
+				clients := queueClients(t, ln, 4)
+				for _, c := range clients {
 					defer c.Close()
-					if _, err := fmt.Fprintf(c, "queued %d\n", i); err != nil {
-						t.Fatal(err)
-					}
-					clients[i] = c
-				}
-				if tl, ok := ln.(*net.TCPListener); ok {
-					backlogHolds(t, tl, n)
 				}
 				stopped := shutdown(t, srv)
 				select {
@@ -280,20 +243,10 @@ func TestDrainClosesTheListenerTheOtherServeHolds(t *testing.T) {
 			reached, release := make(chan struct{}, 3), make(chan struct{})
 			srv.HoldAccepts(func(net.Listener) { reached <- struct{}{} })
 			served := make(chan error, 2)
-			serve := func() {
-				go func() { served <- srv.Serve(ln) }()
-				select {
-				case <-reached:
-				case err := <-served:
-					t.Fatalf("Serve: %v", err)
-				case <-time.After(bound):
-					t.Fatal("Serve neither holds nor returns")
-				}
-			}
-			serve()
+			serveUntilHeld(t, srv, ln, reached, served)
 			server.HoldServe(func() { reached <- struct{}{}; <-release })
 			defer server.HoldServe(nil)
-			serve() // held before it accepts
+			serveUntilHeld(t, srv, ln, reached, served) // held before it accepts
 			defer closeWithin(t, srv)
 			held := true
 			defer func() {

@@ -158,6 +158,8 @@ func TestTraceChangesNoReply(t *testing.T) {
 	}
 }
 
+// exchangeUDP sends msg to addr from a new UDP socket and returns the
+// reply (see exchangeOn).
 func exchangeUDP(t *testing.T, addr, msg string) string {
 	t.Helper()
 	c, err := net.Dial("udp", addr)
@@ -165,16 +167,7 @@ func exchangeUDP(t *testing.T, addr, msg string) string {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(bound))
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 65536)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(buf[:n])
+	return exchangeOn(t, c, msg)
 }
 
 func TestTraceDatagrams(t *testing.T) {
@@ -239,6 +232,8 @@ func TestTraceDatagrams(t *testing.T) {
 	})
 }
 
+// exchangeOn sends msg on c and returns what its next read gives, within
+// bound: over UDP, the reply.
 func exchangeOn(t *testing.T, c net.Conn, msg string) string {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(bound))

@@ -1,6 +1,7 @@
 // Package certs holds shout serve's TLS certificate: loaded from files
 // and reloaded on demand without a restart, or made in memory for trying
-// TLS out; and reads the key pair a client presents (LoadKeyPair).
+// TLS out; and reads the key pair a client presents
+// (LoadKeyPairAsContext).
 package certs
 
 import (
@@ -34,7 +35,7 @@ type Store struct {
 }
 
 // Load reads a certificate chain and its key from PEM files. Reading one
-// may wait (see ReadPEM); ctx ends the wait.
+// may wait (see ReadPEMContext); ctx ends the wait.
 func Load(ctx context.Context, certFile, keyFile string) (*Store, error) {
 	s := &Store{certFile: certFile, keyFile: keyFile}
 	if err := s.Reload(ctx); err != nil {
@@ -45,12 +46,12 @@ func Load(ctx context.Context, certFile, keyFile string) (*Store, error) {
 
 // Reload reads the files again. If they do not make a certificate, the
 // store keeps the one it has and says why. Reading one may wait (see
-// ReadPEM); ctx ends the wait.
+// ReadPEMContext); ctx ends the wait.
 func (s *Store) Reload(ctx context.Context) error {
 	if s.certFile == "" {
 		return errors.New("the certificate was made in memory: nothing to reload")
 	}
-	c, err := loadKeyPair(ctx, "--cert", "--key", s.certFile, s.keyFile)
+	c, err := LoadKeyPairAsContext(ctx, "--cert", "--key", s.certFile, s.keyFile)
 	if err != nil {
 		return err
 	}
@@ -58,29 +59,14 @@ func (s *Store) Reload(ctx context.Context) error {
 	return nil
 }
 
-// LoadKeyPair reads a certificate chain and its key from the PEM files
-// of the flags --cert and --key (shout serve's).
-// What is wrong with them it says naming the flag and its file, in words:
-// crypto/tls says "tls: failed to find any PEM data in key input" and
-// names no file.
-func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
-	return LoadKeyPairAs("--cert", "--key", certFile, keyFile)
-}
-
-// LoadKeyPairAs is LoadKeyPair for the settings cert and key: a
-// library's errors name its fields (client.TLSOptions.Cert).
-func LoadKeyPairAs(cert, key named.Setting, certFile, keyFile string) (tls.Certificate, error) {
-	return LoadKeyPairAsContext(context.Background(), cert, key, certFile, keyFile)
-}
-
-// LoadKeyPairAsContext is LoadKeyPairAs, whose reads' waits ctx ends and
-// a notice ctx carries says (WithWaitNotice), as ReadPEMContext's.
+// LoadKeyPairAsContext reads a certificate chain and its key from the
+// PEM files given to the settings cert and key (--cert and --key, or a
+// library's fields: client.TLSOptions.Cert). What is wrong with them it
+// says naming the setting and its file, in words: crypto/tls says "tls:
+// failed to find any PEM data in key input" and names no file. ctx ends
+// the reads' waits, and a notice ctx carries says them (WithWaitNotice),
+// as ReadPEMContext's.
 func LoadKeyPairAsContext(ctx context.Context, cert, key named.Setting, certFile, keyFile string) (tls.Certificate, error) {
-	return loadKeyPair(ctx, cert, key, certFile, keyFile)
-}
-
-// loadKeyPair is LoadKeyPairAs, whose reads' waits ctx ends.
-func loadKeyPair(ctx context.Context, cert, key named.Setting, certFile, keyFile string) (tls.Certificate, error) {
 	certPEM, err := ReadPEMContext(ctx, cert, certFile)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -96,11 +82,11 @@ func loadKeyPair(ctx context.Context, cert, key named.Setting, certFile, keyFile
 	return c, nil
 }
 
-// MaxPEM is the most ReadPEM reads: a chain of certificates, or a
+// MaxPEM is the most ReadPEMContext reads: a chain of certificates, or a
 // system's whole bundle of authorities (about 200 KiB), fits many times.
 const MaxPEM = 8 << 20
 
-// pemWait bounds how long ReadPEM waits for a pipe or terminal to be
+// pemWait bounds how long ReadPEMContext waits for a pipe or terminal to be
 // written to its end, a named pipe's writer included, or for another
 // program's lease on a file to be let go of: long enough for --cert
 // <(cmd) whose cmd asks a secret store, or a FIFO's writer that starts
@@ -109,19 +95,13 @@ const MaxPEM = 8 << 20
 // own: --cert, --key and --client-ca may take three times as long.
 var pemWait = 10 * time.Second
 
-// ErrNotReady is what ReadPEM's errors wrap for a file that could not be
+// ErrNotReady is what ReadPEMContext's errors wrap for a file that could not be
 // read within its wait (pemWait, 10 s): a pipe not written to its end,
 // a file another program kept its lease on. The file may be right, and
 // another try may read it; errors that do not wrap it are about the
 // file given (not there, not PEM, the wrong key), which another try
 // reads the same.
 var ErrNotReady = errors.New("certs: not ready to be read")
-
-// ReadPEM is ReadPEMContext without a context: its waits end only when
-// they time out.
-func ReadPEM(flag named.Setting, path string) ([]byte, error) {
-	return ReadPEMContext(context.Background(), flag, path)
-}
 
 // ReadPEMContext reads the PEM file path given to flag, at most MaxPEM
 // bytes: a file larger than that, or a device such as /dev/zero, is no
