@@ -1,13 +1,11 @@
 package admin_test
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,64 +122,5 @@ func TestProbeGetsThroughFullListener(t *testing.T) {
 				t.Errorf("/healthz: %d %q, %v; want 200", code, body, err)
 			}
 		})
-	}
-}
-
-// Connections whose requests are being answered are not closed to make
-// room: a probe that finds the listener full of them waits for one to
-// end, and every answer is whole. With no grace, a connection counts as
-// waiting on its client the moment it does, so that one counted so while
-// being answered is closed whatever the machine's pace: on a busy one,
-// with the grace, one was (a reset after 3,940 bytes, its write not yet
-// in the kernel).
-func TestFullListenerKeepsConnectionsBeingAnswered(t *testing.T) {
-	defer admin.SetEvictGrace(0)()
-	m := admin.NewMetrics(admin.Config{})
-	h := admin.NewHandler(m, false)
-	entered := make(chan struct{}, admin.MaxConns)
-	release := make(chan struct{})
-	h.Handle("GET /busy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		entered <- struct{}{}
-		<-release
-		io.WriteString(w, strings.Repeat("busy\n", 2000)) // more than one write's worth
-	}))
-	hs := h.HTTPServer(slog.New(slog.DiscardHandler))
-	addr, _ := limited(t, hs, nil, admin.MaxConns)
-	client := &http.Client{Timeout: bound, Transport: &http.Transport{DisableKeepAlives: true}}
-	var wg sync.WaitGroup
-	errs := make(chan error, admin.MaxConns)
-	for range admin.MaxConns {
-		wg.Go(func() {
-			resp, err := client.Get("http://" + addr + "/busy")
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			if err != nil || len(body) != 2000*len("busy\n") {
-				errs <- fmt.Errorf("%d bytes, %v", len(body), err)
-			}
-		})
-	}
-	for range admin.MaxConns {
-		await(t, entered, "every request being answered")
-	}
-	probed := make(chan error, 1)
-	go func() {
-		code, body, err := probe(addr, "/healthz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("%d %q", code, body)
-		}
-		probed <- err
-	}()
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("a request being answered when the listener was full: %v; want its whole answer", err)
-	}
-	if err := <-probed; err != nil {
-		t.Errorf("/healthz: %v; want 200", err)
 	}
 }

@@ -152,3 +152,80 @@ func TestLimitListenerHearsBodyGivenUp(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A connection being answered whose goroutine has not run for a while
+// (a busy process) does not wait on a client that takes every byte: one
+// whose write has not reached the kernel, and one whose handler is done
+// with the rest of its answer still to write, are not closed for a new
+// connection however long since. Once the handler is done and net/http
+// reads from the client, or goes idle, it waits on it. A reset after
+// 3,940 bytes of an answer (TestFullListenerKeepsConnectionsBeingAnswered
+// on a busy machine) was the first. (Where the socket is not asked, off
+// Unix, a write under way waits on its client: pending_other.go.)
+func TestLimitListenerKeepsConnectionsItsProcessKeepsWaiting(t *testing.T) {
+	held := heldWrites{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	l := testListener(t, 1, 0, func(ln net.Listener) net.Listener { held.Listener = ln; return held })
+	_, ch := connect(t, l)
+	a := acceptedConn(t, ch)
+	waitingLongest := func() *limitConn {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		victim, _ := l.longestWaiting(time.Now().Add(time.Hour))
+		return victim
+	}
+	a.state(http.StateActive)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := a.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		wrote <- err
+	}()
+	select {
+	case <-held.entered:
+	case <-time.After(bound):
+		t.Fatalf("no write under way within %v", bound)
+	}
+	if waitingLongest() == a {
+		t.Error("a write under way that the kernel can take: a full listener may close its connection; want it kept")
+	}
+	close(held.release)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	a.done(false)
+	if waitingLongest() == a {
+		t.Error("a handler done, the rest of its answer yet to write: a full listener may close its connection; want it kept")
+	}
+	a.SetReadDeadline(time.Now()) // the read returns at once, having begun
+	a.Read(make([]byte, 1))       // as net/http reads a body no handler read
+	if waitingLongest() != a {
+		t.Error("a handler done, reading from its client: a full listener may not close its connection; want it closed")
+	}
+}
+
+// heldWrites accepts connections whose writes, before the kernel has
+// their bytes, tell entered and wait for release: a writer whose
+// goroutine has not run.
+type heldWrites struct {
+	net.Listener
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (l heldWrites) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return heldConn{c.(*net.TCPConn), l}, nil
+}
+
+type heldConn struct {
+	*net.TCPConn // its socket, for the listener to ask
+	l            heldWrites
+}
+
+func (c heldConn) Write(p []byte) (int, error) {
+	c.l.entered <- struct{}{}
+	<-c.l.release
+	return c.TCPConn.Write(p)
+}

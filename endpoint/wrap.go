@@ -232,7 +232,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 		}
 	}
 	if w.tls != nil {
-		h := &heard{Conn: c}
+		h := &heard{Conn: c, readProxy: w.proxy}
 		tc := tls.Server(h, w.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -406,6 +406,9 @@ type heard struct {
 	err    error            // what ended a read, while none had been
 	first  [heardBytes]byte // the first bytes read (in the struct: no allocation of their own)
 	nFirst int              // how many of first were read
+	// readProxy: the listener reads a PROXY header before the handshake
+	// (from a trusted source; from anyone else, one is refused).
+	readProxy bool
 }
 
 // heardBytes is how many of a client's first bytes a failed handshake
@@ -427,6 +430,15 @@ func (h *heard) Read(p []byte) (int, error) {
 // bytes, if they are not a TLS record's; "" if they may be, or there are
 // none.
 func (h *heard) notTLS() string {
+	if q := h.quoted(); q != "" {
+		return "the client does not speak TLS: it sent " + q
+	}
+	return ""
+}
+
+// quoted is the client's first bytes, quoted, as notTLS says them; "" if
+// they may be a TLS record's, or there are none.
+func (h *heard) quoted() string {
 	first := h.first[:h.nFirst]
 	if len(first) == 0 || first[0] == recordTypeHandshake {
 		return ""
@@ -441,7 +453,18 @@ func (h *heard) notTLS() string {
 			}
 		}
 	}
-	return `the client does not speak TLS: it sent "` + server.Escape(first) + `"`
+	return `"` + server.Escape(first) + `"`
+}
+
+// proxyHeader reports whether the client's first bytes begin as a PROXY
+// protocol header does (headerStarts).
+func (h *heard) proxyHeader() bool {
+	for _, s := range headerStarts {
+		if bytes.HasPrefix(h.first[:h.nFirst], s) {
+			return true
+		}
+	}
+	return false
 }
 
 // recordTypeHandshake is the first byte of every TLS client's first
@@ -453,6 +476,7 @@ const recordTypeHandshake = 0x16
 const (
 	optClientAuth = named.Setting("Options.TLS.ClientAuth")
 	optClientCAs  = named.Setting("Options.TLS.ClientCAs")
+	optProxy      = named.Setting("Options.Proxy")
 )
 
 // handshakeError words err, a handshake that failed other than by time,
@@ -468,6 +492,14 @@ const (
 // words.
 func (h *heard) handshakeError(err error) error {
 	switch said := h.notTLS(); {
+	case said != "" && h.proxyHeader() && h.readProxy:
+		return &wordedError{"the client sent a second PROXY protocol header, after the one this listener read: it sent " + h.quoted(), err}
+	case said != "" && h.proxyHeader():
+		// A balancer in front that sends one, and a listener not made to
+		// read it: Go says "first record does not look like a TLS
+		// handshake", and the quote alone leaves the operator to know
+		// what its bytes are.
+		return named.Reword(err, "the client sent a PROXY protocol header, and this listener reads none (only with %s does it): it sent %s", optProxy, h.quoted())
 	case said != "":
 		return &wordedError{said, err}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):

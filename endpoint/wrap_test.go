@@ -311,6 +311,11 @@ func TestTLSHandshakeFailureSaysWhatTheClientSent(t *testing.T) {
 		{"a line cut mid-character", "hello, straße 哈哈\n", `the client does not speak TLS: it sent "hello, straße "`},
 		{"not UTF-8", "\xff\xfe hi\n", `the client does not speak TLS: it sent "\xff\xfe hi\n"`},
 		{"a hello begun, then closed", "\x16\x03\x01\x00", "the client closed the connection during the handshake"},
+		// A balancer in front that sends a PROXY header to a listener
+		// that reads none: the quote alone left its operator to know
+		// what its bytes are.
+		{"a PROXY header", string(header(t, 1, "203.0.113.7:4242")), `the client sent a PROXY protocol header, and this listener reads none (only with Options.Proxy does it): it sent "PROXY TCP4 203.0"`},
+		{"a PROXY header, version 2", string(header(t, 2, "203.0.113.7:4242")), `the client sent a PROXY protocol header, and this listener reads none (only with Options.Proxy does it): it sent "\r\n\r\n\x00\r\nQUIT\n!\x11\x00\f"`},
 		{"a client that does not trust the certificate", "", "the client does not trust this server's certificate (bad certificate)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -900,6 +905,30 @@ func TestTLSFailureBehindProxyNamesTheClient(t *testing.T) {
 				t.Errorf("failed handshake of %v to %v, want of the client the header names, 203.0.113.7:4242 to 192.0.2.1:8080", cl.Remote, cl.Local)
 			}
 		})
+	}
+}
+
+// A trusted source that sends a second PROXY header (a balancer behind
+// another, which passes the outer one's on as data) fails the handshake
+// with words that say so, not that the listener reads none.
+func TestTLSFailureOnASecondProxyHeader(t *testing.T) {
+	opts := proxyOptions("127.0.0.0/8")
+	tlsOpts, _ := tlsOptions(t, "")
+	opts.TLS = tlsOpts.TLS
+	addr, ev := serve(t, opts, true, &server.Server{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(append(header(t, 1, "203.0.113.7:4242"), header(t, 1, "198.51.100.1:4242")...))
+	cl := ev.next(t, ev.closes, "close")
+	if cl.Reason != server.ReasonHandshake {
+		t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+	}
+	want := `the client sent a second PROXY protocol header, after the one this listener read: it sent "PROXY TCP4 198.5"`
+	if msg := cl.Err.Error(); !strings.Contains(msg, want) {
+		t.Errorf("handshake failed with %q; want %q in it", msg, want)
 	}
 }
 

@@ -575,7 +575,9 @@ func (c *conn) replyLen(src int) int {
 // to the session and writes the reply, telling the observers of both.
 func (c *conn) answer(buf *[]byte, n int) error {
 	k := c.rr.carried
-	c.sess.info.BytesIn += int64(n)
+	if v := c.sess.read((*buf)[k : k+n]); v != 0 {
+		c.srv.proxyHeaderRead(&c.sess.info, v)
+	}
 	c.obs.ConnRead(&c.sess.info, (*buf)[k:k+n])
 	before := c.sess.info.BytesOut
 	err := c.reply((*buf)[:k+n])

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -164,7 +165,10 @@ func dialRcvbuf(t *testing.T, addr string, rcvbuf int) *net.TCPConn {
 // A wrapped connection (TLS, or a wrapper such as the PROXY protocol's)
 // whose client sends, shuts its write side and never reads is reset
 // after the write timeout too, its replies freed: the queue is looked at
-// in the socket accepted, under the wrapper. It was closed at once at the
+// in the socket under the wrapper, or under the *tls.Conn that a listener
+// such as tls.NewListener's returns, found through its NetConn (a walk
+// that stopped at the first wrapper closed that one at its end of file,
+// as if it were not over TCP). It was closed at once at the
 // end of file, the client's socket left in FIN_WAIT2 (state 5) behind
 // the replies the kernel held for it. So it is when TLS's close_notify
 // cannot be written: queued behind the replies in a full send buffer, it
@@ -197,34 +201,50 @@ func TestWrappedClosedWithRepliesQueuedResets(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		wrap func(net.Conn) (net.Conn, error)
+		// tlsListener: the server is given a listener whose Accept returns
+		// *tls.Conn (tls.NewListener's): the socket is under the
+		// connection accepted, found through its NetConn.
+		tlsListener bool
 		// client wraps the client's side of the connection.
 		client func(t *testing.T, c *net.TCPConn) interface {
 			io.Writer
 			CloseWrite() error
 		}
 	}{
-		{"wrapper", func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil },
+		{"wrapper", func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }, false,
 			func(_ *testing.T, c *net.TCPConn) interface {
 				io.Writer
 				CloseWrite() error
 			} {
 				return c
 			}},
-		{"TLS", tlsServer, tlsClient},
+		{"TLS", tlsServer, false, tlsClient},
 		{"TLS, close_notify not written", func(c net.Conn) (net.Conn, error) {
 			return tlsServer(fullConn{c, &full})
-		}, tlsClient},
+		}, false, tlsClient},
+		{"a listener of *tls.Conn", nil, true, tlsClient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			full.Store(false)
 			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
-			addr := shouttest.Start(t, &server.Server{
+			srv := &server.Server{
 				Logger:       discard(),
 				Observer:     obs,
 				WrapConn:     tc.wrap,
 				Linger:       20 * time.Millisecond,
 				WriteTimeout: time.Second, // the client takes nothing: stuck once it passes (shorter, a slow machine timed out the replies' writes)
-			})
+			}
+			var addr string
+			if tc.tlsListener {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				shouttest.Serve(t, srv, tls.NewListener(ln, &tls.Config{GetCertificate: store.GetCertificate}))
+				addr = ln.Addr().String()
+			} else {
+				addr = shouttest.Start(t, srv)
+			}
 			c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
 			w := tc.client(t, c)
 			const n = 64 << 10
@@ -468,4 +488,74 @@ func (c fullConn) Write(p []byte) (int, error) {
 		return 0, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.ErrDeadlineExceeded}
 	}
 	return c.Conn.Write(p)
+}
+
+// A lingering close whose read fails (a wrapper's read here, as a TLS
+// record that fails to decrypt fails one) with replies still queued for
+// a client that took none of them closes with a FIN behind them, as a
+// close always did, on a server with no write timeout: only a write
+// timeout says that a client that takes nothing is stuck. Without
+// resetStuck's check of it, no write timeout read as one of zero, which
+// every client had outlasted, and the replies were reset away.
+func TestLingerReadFailsWithoutWriteTimeoutKeepsReplies(t *testing.T) {
+	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
+	shut := make(chan struct{})
+	srv := &server.Server{
+		Logger:   discard(),
+		Observer: obs,
+		Linger:   bound, // the failed read, not Linger, ends the wait
+		WrapConn: func(c net.Conn) (net.Conn, error) { return &failAfterShut{Conn: c, shut: shut}, nil },
+	}
+	addr := shouttest.Start(t, srv)
+	c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
+	c.SetDeadline(time.Now().Add(2 * bound))
+	const n = 64 << 10
+	obs.queueReplies(t, c, n)
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+		defer cancel()
+		stopped <- srv.Shutdown(ctx)
+	}()
+	select {
+	case <-shut: // the write side shut: the linger's read waits
+	case <-time.After(bound):
+		t.Fatalf("the stop did not shut the connection's write side within %v", bound)
+	}
+	if _, err := c.Write([]byte("x")); err != nil { // wakes the read, which fails
+		t.Fatal(err)
+	}
+	obs.closedFor(t, server.ReasonShutdown, " after its read failed")
+	got, err := io.ReadAll(c)
+	if len(got) != n || err != nil {
+		t.Errorf("the client read %d bytes of %d replies, then %v (reset: %v); want all, then end of file",
+			len(got), n, err, errors.Is(err, syscall.ECONNRESET))
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// failAfterShut is a connection whose reads fail once its write side is
+// shut (and shut is closed): a graceful close's linger reads then.
+type failAfterShut struct {
+	net.Conn
+	shut     chan struct{}
+	isShut   atomic.Bool
+	shutOnce sync.Once
+}
+
+func (c *failAfterShut) CloseWrite() error {
+	err := c.Conn.(interface{ CloseWrite() error }).CloseWrite()
+	c.isShut.Store(true)
+	c.shutOnce.Do(func() { close(c.shut) })
+	return err
+}
+
+func (c *failAfterShut) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.isShut.Load() && err == nil {
+		return 0, errors.New("a read that failed")
+	}
+	return n, err
 }

@@ -1333,7 +1333,9 @@ func (l *loop) read(c *lconn) {
 	}
 	first := c.waitsFirst() // (before the reply, which may pend)
 	info := &c.sess.info
-	info.BytesIn += int64(n)
+	if v := c.sess.read(l.rbuf[k : k+n]); v != 0 {
+		s.proxyHeaderRead(info, v)
+	}
 	s.obs.ConnRead(info, l.rbuf[k:k+n])
 	l.tick()
 	c.lastRead = l.now

@@ -170,7 +170,8 @@ type Server struct {
 	// of an idle one, or of the one closest to a full budget.
 	SourceRate int
 
-	// Logger receives the server's own events (accept errors) and, if
+	// Logger receives the server's own events (accept errors, a
+	// connection whose data begins with a PROXY protocol header) and, if
 	// Observer is nil, connection events through NewLogObserver. Nil means
 	// slog.Default(). A Logger whose handler blocks stops serving: give
 	// the server an asynchronous one if its output can stall.
@@ -238,6 +239,9 @@ type Server struct {
 	srcOnce   sync.Once
 	src       *sources // every datagram source's budget and last reply
 	loops     *loops   // the event loops, once a listener is served by them
+	// proxyHeaders: connections whose data began with a PROXY header,
+	// which any client can send.
+	proxyHeaders limiter
 
 	// holdAccepts, a test's, makes Serve take no connection from its
 	// listener until the server stops, and is called with the listener
@@ -275,6 +279,25 @@ func (s *Server) logger() *slog.Logger {
 		return s.Logger
 	}
 	return slog.Default()
+}
+
+// errProxyAsData is why a connection whose data begins with a PROXY
+// protocol header is logged: a balancer in front sends one, and the
+// listener was not made to read it (the endpoint package's listeners read
+// it with Options.Proxy, shout serve's with --proxy-protocol).
+var errProxyAsData error = named.Errorf("the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with %s", named.Setting("endpoint.Options.Proxy"))
+
+// proxyHeaderRead logs that c's data began with a PROXY protocol header
+// of version v, which nothing before the server read: the operator of a
+// server behind a balancer that sends one may have left out the setting
+// that reads it, and would see nothing else but odd replies. The header
+// is answered as data, as every message is: what the client gets does
+// not depend on the hint. Any client can send one, so at most once a
+// second, with the total.
+func (s *Server) proxyHeaderRead(c *ConnInfo, v int) {
+	if ok, n := s.proxyHeaders.allow(); ok {
+		s.logger().Warn("PROXY header answered as data", "remote", addrText(c.Remote), "version", v, "why", errProxyAsData, "total", n)
+	}
 }
 
 func (s *Server) observer() Observer {

@@ -28,11 +28,62 @@ type session struct {
 	// carry holds an incomplete character from the last feed.
 	carry    []byte
 	carryBuf [8]byte
+	// head holds a bit for each of proxyStarts that the bytes read so
+	// far (BytesIn of them) may still be the start of; 0 once they are
+	// one, or none.
+	head uint8
 }
 
 func (s *session) init(t transform.Transformer) {
 	s.t = t
 	s.carry = s.carryBuf[:0]
+	s.head = 1<<len(proxyStarts) - 1
+}
+
+// proxyStarts are how a PROXY protocol header begins, as the endpoint
+// package's listeners that read one tell it from data: version 1 with
+// each of its protocols, and version 2's signature. A line of text that
+// merely begins with the word PROXY is not one.
+var proxyStarts = [...]string{"PROXY TCP4 ", "PROXY TCP6 ", "PROXY UNKNOWN", "\r\n\r\n\x00\r\nQUIT\n"}
+
+// read counts p, the bytes a read brought, and returns the version of
+// the PROXY protocol header (1 or 2) that the connection's data began
+// with, once p completes its start, and 0 otherwise. Only the first few
+// bytes are looked at, across reads however the network cut them: past
+// those the cost is one comparison.
+func (s *session) read(p []byte) (proxyVersion int) {
+	s.info.BytesIn += int64(len(p))
+	if s.head == 0 {
+		return 0
+	}
+	return s.lookHead(p)
+}
+
+// lookHead matches p, the data's last bytes read, against what is left of
+// proxyStarts. It is kept out of read, which is inlined where a driver
+// reads: past the first bytes a read costs one comparison, not a call.
+//
+//go:noinline
+func (s *session) lookHead(p []byte) int {
+	at := int(s.info.BytesIn) - len(p)
+	for i, h := range proxyStarts {
+		if s.head&(1<<i) == 0 {
+			continue
+		}
+		rest := h[at:] // at < len(h): a start matched whole ends the look
+		n := min(len(p), len(rest))
+		switch {
+		case string(p[:n]) != rest[:n]:
+			s.head &^= 1 << i
+		case n == len(rest):
+			s.head = 0
+			if i == len(proxyStarts)-1 {
+				return 2
+			}
+			return 1
+		}
+	}
+	return 0
 }
 
 // carried copies the bytes held from the last feed to the front of buf and

@@ -16,9 +16,12 @@ var flagNames = map[string]string{
 	"MaxConns":      "--max-conns",
 	"MaxConnsPerIP": "--max-conns-per-ip",
 	"SourceRate":    "--source-rate",
-	// endpoint.Options.TLS (shout serve)
+	// endpoint.Options (shout serve); the server names Options.Proxy as
+	// endpoint's
 	"Options.TLS.ClientAuth": "--client-ca",
 	"Options.TLS.ClientCAs":  "--client-ca",
+	"Options.Proxy":          "--proxy-protocol",
+	"endpoint.Options.Proxy": "--proxy-protocol",
 	// client.TLSOptions (shout connect, shout bench)
 	"TLSOptions.CA":       "--ca",
 	"TLSOptions.Cert":     "--cert",
