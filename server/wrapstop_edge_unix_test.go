@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,6 +323,13 @@ func TestShutdownQueuedWrappedOverPerIPLimit(t *testing.T) {
 				err error
 			}
 			results := make(chan result, n)
+			// A client answered keeps its place until every client has its
+			// answer: were it to close first, the stop would admit the next
+			// queued one in the place it freed (the limit bounds connections
+			// at once, not in all).
+			release := make(chan struct{})
+			free := sync.OnceFunc(func() { close(release) })
+			defer free()
 			for i := range n {
 				c := shouttest.Dial(t, "tcp", ln.Addr().String(), bound)
 				go func() {
@@ -336,6 +344,9 @@ func TestShutdownQueuedWrappedOverPerIPLimit(t *testing.T) {
 					}
 					got, err := io.ReadAll(cc)
 					results <- result{i, string(got), err}
+					if len(got) > 0 {
+						<-release
+					}
 				}()
 			}
 			u := ln.(interface{ Unwrap() net.Listener })
@@ -362,6 +373,7 @@ func TestShutdownQueuedWrappedOverPerIPLimit(t *testing.T) {
 			if replies != 1 {
 				t.Errorf("%d clients answered, want 1 (MaxConnsPerIP)", replies)
 			}
+			free()
 			if err := <-stopped; err != nil {
 				t.Errorf("Shutdown: %v", err)
 			}
