@@ -1003,25 +1003,45 @@ func TestDatagramsLongLineAfterNextAddress(t *testing.T) {
 }
 
 // Lines too long for IPv4, to a name whose [::1] refused and whose
-// 127.0.0.1 answered: each is said longer than IPv4's most, the limit
-// that applied, and so is the sum of them. The sum named IPv6's, c's
+// 127.0.0.1 was taken: each is said longer than IPv4's most, the limit of
+// where lines go, and so is the sum of them. The sum named IPv6's, c's
 // ("2 lines longer than 65527 bytes not sent" after two warnings of
-// 65507), and so did the warning of a line longer than both.
+// 65507), and so did the warning of a line longer than both. Whether the
+// line refused at [::1] was answered at 127.0.0.1 or too long for it,
+// later lines go to 127.0.0.1 first, and are said over its limit.
 func TestDatagramsLongLinesAfterNextAddressSaidAtIPv4Limit(t *testing.T) {
-	name, _ := twoAddrs(t)
-	in := "one\n" + strings.Repeat("a", client.MaxDatagram+10) + "\n" + strings.Repeat("b", 70000) + "\ntwo\n"
-	var out, warn bytes.Buffer
-	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(in), &out, &warn, bound, 0)
-	if err != nil || res.Answered != 2 || res.TooLong != 2 || out.String() != "ONE\nTWO\n" {
-		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want lines 1 and 4 answered, 2 and 3 too long", res, err, out.String(), warn.String())
-	}
-	for _, n := range []int{2, 3} {
-		if want := fmt.Sprintf("shout: line %d: longer than %d bytes,", n, client.MaxDatagram); !strings.Contains(warn.String(), want) {
-			t.Errorf("warnings %q; want %q", warn.String(), want)
-		}
-	}
-	if got, want := res.Problem(), fmt.Sprintf("2 lines longer than %d bytes not sent", client.MaxDatagram); got != want {
-		t.Errorf("Problem() = %q, want %q", got, want)
+	ipv4Only := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
+	longer := strings.Repeat("b", 70000)                   // (more than both)
+	for _, tc := range []struct {
+		name           string
+		in             string
+		answered, lost int
+		tooLong        []int // the lines said too long
+	}{
+		{"one for IPv6, then longer than both", "one\n" + ipv4Only + "\n" + longer + "\ntwo\n", 2, 0, []int{2, 3}},
+		{"longer than both first", "one\n" + longer + "\ntwo\n", 2, 0, []int{2}},
+		{"after a line refused, one for IPv6, then longer than both", ipv4Only + "\n" + ipv4Only + "\n" + longer + "\ntwo\n", 1, 1, []int{2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, _ := twoAddrs(t)
+			var out, warn bytes.Buffer
+			res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(tc.in), &out, &warn, bound, 0)
+			if err != nil || res.Answered != tc.answered || res.Lost != tc.lost || res.TooLong != len(tc.tooLong) || !strings.HasSuffix(out.String(), "TWO\n") {
+				t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want %d answered, %d lost, lines %v too long", res, err, out.String(), warn.String(), tc.answered, tc.lost, tc.tooLong)
+			}
+			for _, n := range tc.tooLong {
+				if want := fmt.Sprintf("shout: line %d: longer than %d bytes,", n, client.MaxDatagram); !strings.Contains(warn.String(), want) {
+					t.Errorf("warnings %q; want %q", warn.String(), want)
+				}
+			}
+			lines := fmt.Sprintf("%d lines", len(tc.tooLong))
+			if len(tc.tooLong) == 1 {
+				lines = "1 line"
+			}
+			if got, want := res.Problem(), fmt.Sprintf("%s longer than %d bytes not sent", lines, client.MaxDatagram); !strings.HasSuffix(got, want) || strings.Contains(got, "IPv6") {
+				t.Errorf("Problem() = %q, want it to end %q", got, want)
+			}
+		})
 	}
 }
 
@@ -1166,6 +1186,8 @@ func TestDatagramsLongLineIPv6(t *testing.T) {
 				t.Errorf("%+v, %v, %d bytes out, warnings %q; want it answered", res, err, len(out), warn)
 			case !tc.ok && (err != nil || res.Sent != 0 || res.TooLong != 1 || !strings.Contains(warn, fmt.Sprintf("longer than %d bytes", client.MaxDatagram6))):
 				t.Errorf("%+v, %v, warnings %q; want it reported as longer than %d bytes, unsent", res, err, warn, client.MaxDatagram6)
+			case !tc.ok && (res.TooLong6 != 1 || res.Problem() != fmt.Sprintf("1 line longer than %d bytes not sent", client.MaxDatagram6)):
+				t.Errorf("%+v: Problem() = %q; want the line said over IPv6's limit, as its warning said", res, res.Problem())
 			}
 		})
 	}
