@@ -1021,6 +1021,7 @@ func TestDatagramsLongLinesAfterNextAddressSaidAtIPv4Limit(t *testing.T) {
 		{"one for IPv6, then longer than both", "one\n" + ipv4Only + "\n" + longer + "\ntwo\n", 2, 0, []int{2, 3}},
 		{"longer than both first", "one\n" + longer + "\ntwo\n", 2, 0, []int{2}},
 		{"after a line refused, one for IPv6, then longer than both", ipv4Only + "\n" + ipv4Only + "\n" + longer + "\ntwo\n", 1, 1, []int{2, 3}},
+		{"after a line refused, longer than both", ipv4Only + "\n" + longer + "\ntwo\n", 1, 1, []int{2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name, _ := twoAddrs(t)

@@ -101,8 +101,8 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	}
 	retries = min(max(retries, 0), MaxRetries) // (retries+1 tries: it must not wrap)
 	// limit is the most a line carries to where it goes: c's address,
-	// then the one the last line went to, which later lines' sockets are
-	// dialled to first (see Dial).
+	// then the one the last line went to (or, refused, could not go
+	// on to), which later lines' sockets are dialled to first (see Dial).
 	limit := MaxPayload(c.RemoteAddr())
 	var res DatagramResult
 	tooLong := func(lineNo, most int) {
@@ -171,15 +171,18 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		// nothing was taken; the next may be the server's (see Dial). It
 		// gets the tries the line has left: those before the refused one
 		// waited their timeout, and a line's wait is bounded wherever its
-		// tries go.
+		// tries go. over is the most of a next address that could not
+		// carry the line, where later lines go first all the same.
+		over := 0
 		for err != nil && sockerr.Refused(err) {
 			left -= tries - 1
 			next := nextAddress(sock)
 			if next == nil {
 				break
 			}
-			if len(line) > MaxPayload(next.RemoteAddr()) { // (IPv4's most is less than IPv6's)
+			if most := MaxPayload(next.RemoteAddr()); len(line) > most { // (IPv4's most is less than IPv6's)
 				next.Close()
+				over = most
 				break
 			}
 			sock.Close()
@@ -188,6 +191,9 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			res.Retries += tries - 1
 		}
 		limit = MaxPayload(sock.RemoteAddr())
+		if over > 0 {
+			limit = over
+		}
 		switch {
 		case err != nil && sockerr.Refused(err):
 			sock.Close()
