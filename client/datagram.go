@@ -84,8 +84,9 @@ func (r DatagramResult) Problem() string {
 // timeout is asked for again, up to retries more times; then the line is
 // reported to warn as lost, and so is a line the server's host refused
 // (an ICMP port unreachable), and the next one is sent. A line longer
-// than MaxPayload of c's remote address is reported to warn, not sent,
-// and the next one is read. A reply to a lost line that comes later is
+// than MaxPayload of the address it goes to (c's, or the one a name's
+// lines go to; see Dial) is reported to warn, not sent, and the next one
+// is read. A reply to a lost line that comes later is
 // reported to warn as late. A line is sent retries+1 times at most
 // without a reply, wherever they go (a try refused at one of a name's
 // addresses, which its refusal ended, is not counted), so it never waits
@@ -110,7 +111,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		if most == MaxDatagram6 {
 			res.TooLong6++
 		}
-		fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, most)
+		fmt.Fprintf(warn, "shout: line %d: %v\n", lineNo, tooLongError(most))
 	}
 	// Room for the longest line and "\r\n": a line that does not fit
 	// is too long for any datagram, and is skipped to its end.
@@ -195,6 +196,13 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			limit = over
 		}
 		switch {
+		case over > 0:
+			// Refused where nothing listens, and too long for where later
+			// lines go: said so, as a later line that long is, not lost
+			// (it was never sent there). (The socket refused is no line's.)
+			sock.Close()
+			res.Sent--
+			tooLong(lineNo, over)
 		case err != nil && sockerr.Refused(err):
 			sock.Close()
 			res.Lost++
@@ -216,6 +224,14 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	}
 	late.report()
 	return res, nil
+}
+
+// tooLongError is a line longer than the most, its value, one datagram
+// to where it goes carries: it is not sent.
+type tooLongError int
+
+func (e tooLongError) Error() string {
+	return fmt.Sprintf("longer than %d bytes, the most one datagram carries: not sent", int(e))
 }
 
 // triesText is n tries, said: "1 try", "2 tries".
