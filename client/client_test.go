@@ -956,6 +956,63 @@ func TestDatagramsLateRefusalKeepsLineBound(t *testing.T) {
 	}
 }
 
+// threeAddrsLateRefusals is a name for tests, threeaddrs.test, that
+// names [::1], 127.0.0.2 and then 127.0.0.1 at one port. [::1] and
+// 127.0.0.2 each take the first datagram, unanswered, and then close: a
+// line's next try at each is refused, late. 127.0.0.1 answers none. Each
+// datagram taken ends its wait (handTimeouts); sent4 is how many
+// 127.0.0.1 took. It skips where [::1] or 127.0.0.2 cannot be bound.
+func threeAddrsLateRefusals(t *testing.T) (name string, sent4 func() int) {
+	t.Helper()
+	timeout := handTimeouts(t)
+	var n4 atomic.Int32
+	server := udpServer(t, func(int) bool {
+		n4.Add(1)
+		timeout()
+		return true
+	})
+	_, port, _ := net.SplitHostPort(server)
+	for _, host := range []string{"::1", "127.0.0.2"} {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, port))
+		if err != nil {
+			t.Skipf("no %s to take: %v", net.JoinHostPort(host, port), err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 1<<16)
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			pc.Close() // before the wait ends: the try after it is refused
+			timeout()
+		}()
+	}
+	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		if host != "threeaddrs.test" {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		return []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}, nil
+	})
+	return net.JoinHostPort("threeaddrs.test", port), func() int { return int(n4.Load()) }
+}
+
+// A line refused late at a name's first address and then at its second
+// goes on to its third with the tries it still has: with --retries 2, one
+// unanswered try at each of the first two leaves one for the third. (Not
+// to go past the second address, or to count the tries at each address
+// alone, passed every other test.)
+func TestDatagramsLateRefusalsAcrossThreeAddresses(t *testing.T) {
+	name, sent4 := threeAddrsLateRefusals(t)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader("one\n"), &out, &warn, bound, 2)
+	if err != nil || res.Lost != 1 || out.Len() > 0 {
+		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost at 127.0.0.1", res, err, out.String(), warn.String())
+	}
+	if got := sent4(); got != 1 {
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with --retries 2, one try was left after [::1]'s and 127.0.0.2's (warnings %q)", got, warn.String())
+	}
+}
+
 // Over UDP a name's first address was the only one: udp://localhost:8080
 // to shout serve (127.0.0.1) was refused at ::1, every line lost, where
 // TCP went on to 127.0.0.1. A line refused at one address goes to the

@@ -143,7 +143,10 @@ func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
 	go func() { code <- term.Run(c) }()
 	scr.expect(t, name+" (udp)> ")
 	io.WriteString(ptmx, "one\r")
-	scr.expect(t, "line 1: no reply after 2 tries")
+	scr.expect(t, "line 1: ")
+	if said := scr.expect(t, "\n"); !strings.Contains(said, "no reply after 2 tries") {
+		t.Errorf("line 1 said %q; want it lost after 2 tries", said)
+	}
 	if got := sent4(); got != 1 {
 		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with Retries 1, one try was left after [::1]'s unanswered one", got)
 	}
@@ -152,6 +155,41 @@ func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
 	case <-code:
 	case <-time.After(bound):
 		t.Fatal("Ctrl-D did not end the session")
+	}
+}
+
+// At the prompt as in a pipe, a line refused late at a name's first
+// address and then at its second goes on to its third with the tries it
+// still has: with Retries 2, one.
+func TestTerminalDatagramLateRefusalsAcrossThreeAddresses(t *testing.T) {
+	name, sent4 := threeAddrsLateRefusals(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
+	scr := &ptyScreen{more: make(chan struct{})}
+	go scr.read(ptmx)
+	term := &client.Terminal{Addr: name, Dial: dialer(t, name), Timeout: bound, Retries: 2, In: tty, Out: tty, Err: tty}
+	code := make(chan int, 1)
+	go func() { code <- term.Run(dial(t, "udp", name)) }()
+	scr.expect(t, name+" (udp)> ")
+	io.WriteString(ptmx, "one\r")
+	scr.expect(t, "line 1: ")
+	said := scr.expect(t, "\n")
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+	if !strings.Contains(said, "no reply after 3 tries") {
+		t.Errorf("line 1 said %q; want it lost after 3 tries", said)
+	}
+	if got := sent4(); got != 1 {
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with Retries 2, one try was left after [::1]'s and 127.0.0.2's", got)
 	}
 }
 
