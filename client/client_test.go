@@ -956,6 +956,63 @@ func TestDatagramsLateRefusalKeepsLineBound(t *testing.T) {
 	}
 }
 
+// threeAddrsLateRefusals is a name for tests, threeaddrs.test, that
+// names [::1], 127.0.0.2 and then 127.0.0.1 at one port. [::1] and
+// 127.0.0.2 each take the first datagram, unanswered, and then close: a
+// line's next try at each is refused, late. 127.0.0.1 answers none. Each
+// datagram taken ends its wait (handTimeouts); sent4 is how many
+// 127.0.0.1 took. It skips where [::1] or 127.0.0.2 cannot be bound.
+func threeAddrsLateRefusals(t *testing.T) (name string, sent4 func() int) {
+	t.Helper()
+	timeout := handTimeouts(t)
+	var n4 atomic.Int32
+	server := udpServer(t, func(int) bool {
+		n4.Add(1)
+		timeout()
+		return true
+	})
+	_, port, _ := net.SplitHostPort(server)
+	for _, host := range []string{"::1", "127.0.0.2"} {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, port))
+		if err != nil {
+			t.Skipf("no %s to take: %v", net.JoinHostPort(host, port), err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 1<<16)
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			pc.Close() // before the wait ends: the try after it is refused
+			timeout()
+		}()
+	}
+	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+		if host != "threeaddrs.test" {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		return []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}, nil
+	})
+	return net.JoinHostPort("threeaddrs.test", port), func() int { return int(n4.Load()) }
+}
+
+// A line refused late at a name's first address and then at its second
+// goes on to its third with the tries it still has: with --retries 2, one
+// unanswered try at each of the first two leaves one for the third. (Not
+// to go past the second address, or to count the tries at each address
+// alone, passed every other test.)
+func TestDatagramsLateRefusalsAcrossThreeAddresses(t *testing.T) {
+	name, sent4 := threeAddrsLateRefusals(t)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader("one\n"), &out, &warn, bound, 2)
+	if err != nil || res.Lost != 1 || out.Len() > 0 {
+		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost at 127.0.0.1", res, err, out.String(), warn.String())
+	}
+	if got := sent4(); got != 1 {
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with --retries 2, one try was left after [::1]'s and 127.0.0.2's (warnings %q)", got, warn.String())
+	}
+}
+
 // Over UDP a name's first address was the only one: udp://localhost:8080
 // to shout serve (127.0.0.1) was refused at ::1, every line lost, where
 // TCP went on to 127.0.0.1. A line refused at one address goes to the
@@ -986,42 +1043,72 @@ func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
 // refused and whose 127.0.0.1 answered: the line after the refusal went
 // to 127.0.0.1 first, as each later one does, and its send failed
 // ("message too long"), which ended the run, the lines after it unsent.
-// The first line, refused at [::1], is not sent to 127.0.0.1 either. Each
-// is said lost or too long, and the lines after them are answered.
+// The first line, refused at [::1], is not sent to 127.0.0.1 either: it
+// is said too long for it, as the third is, in the same words. (It was
+// said "connection refused: lost", and counted in the sum's "lines got
+// no reply", from a server that answered every line it could take.) The
+// lines after them are answered.
 func TestDatagramsLongLineAfterNextAddress(t *testing.T) {
 	name, _ := twoAddrs(t)
 	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
 	var out, warn bytes.Buffer
 	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(long+"\none\n"+long+"\ntwo\n"), &out, &warn, bound, 0)
-	if err != nil || res.Answered != 2 || res.Lost != 1 || res.TooLong != 1 || out.String() != "ONE\nTWO\n" {
-		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want lines 2 and 4 answered, 1 lost, 3 too long", res, err, out.String(), warn.String())
+	if err != nil || res.Answered != 2 || res.Lost != 0 || res.Sent != 2 || res.TooLong != 2 || out.String() != "ONE\nTWO\n" {
+		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want lines 2 and 4 answered, 1 and 3 too long", res, err, out.String(), warn.String())
 	}
-	want := fmt.Sprintf("shout: line 3: longer than %d bytes, the most one datagram carries: not sent\n", client.MaxDatagram)
-	if !strings.Contains(warn.String(), "shout: line 1: ") || !strings.HasSuffix(warn.String(), want) {
-		t.Errorf("warnings %q; want line 1 said lost, then %q", warn.String(), want)
+	var want string
+	for _, n := range []int{1, 3} {
+		want += fmt.Sprintf("shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", n, client.MaxDatagram)
+	}
+	if warn.String() != want {
+		t.Errorf("warnings %q; want %q", warn.String(), want)
+	}
+	if got, want := res.Problem(), fmt.Sprintf("2 lines longer than %d bytes not sent", client.MaxDatagram); got != want {
+		t.Errorf("Problem() = %q, want %q", got, want)
 	}
 }
 
 // Lines too long for IPv4, to a name whose [::1] refused and whose
-// 127.0.0.1 answered: each is said longer than IPv4's most, the limit
-// that applied, and so is the sum of them. The sum named IPv6's, c's
+// 127.0.0.1 was taken: each is said longer than IPv4's most, the limit of
+// where lines go, and so is the sum of them. The sum named IPv6's, c's
 // ("2 lines longer than 65527 bytes not sent" after two warnings of
-// 65507), and so did the warning of a line longer than both.
+// 65507), and so did the warning of a line longer than both. Whether the
+// line refused at [::1] was answered at 127.0.0.1 or too long for it,
+// later lines go to 127.0.0.1 first, and are said over its limit.
 func TestDatagramsLongLinesAfterNextAddressSaidAtIPv4Limit(t *testing.T) {
-	name, _ := twoAddrs(t)
-	in := "one\n" + strings.Repeat("a", client.MaxDatagram+10) + "\n" + strings.Repeat("b", 70000) + "\ntwo\n"
-	var out, warn bytes.Buffer
-	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(in), &out, &warn, bound, 0)
-	if err != nil || res.Answered != 2 || res.TooLong != 2 || out.String() != "ONE\nTWO\n" {
-		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want lines 1 and 4 answered, 2 and 3 too long", res, err, out.String(), warn.String())
-	}
-	for _, n := range []int{2, 3} {
-		if want := fmt.Sprintf("shout: line %d: longer than %d bytes,", n, client.MaxDatagram); !strings.Contains(warn.String(), want) {
-			t.Errorf("warnings %q; want %q", warn.String(), want)
-		}
-	}
-	if got, want := res.Problem(), fmt.Sprintf("2 lines longer than %d bytes not sent", client.MaxDatagram); got != want {
-		t.Errorf("Problem() = %q, want %q", got, want)
+	ipv4Only := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
+	longer := strings.Repeat("b", 70000)                   // (more than both)
+	for _, tc := range []struct {
+		name           string
+		in             string
+		answered, lost int
+		tooLong        []int // the lines said too long
+	}{
+		{"one for IPv6, then longer than both", "one\n" + ipv4Only + "\n" + longer + "\ntwo\n", 2, 0, []int{2, 3}},
+		{"longer than both first", "one\n" + longer + "\ntwo\n", 2, 0, []int{2}},
+		{"after a line refused, one for IPv6, then longer than both", ipv4Only + "\n" + ipv4Only + "\n" + longer + "\ntwo\n", 1, 0, []int{1, 2, 3}},
+		{"after a line refused, longer than both", ipv4Only + "\n" + longer + "\ntwo\n", 1, 0, []int{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, _ := twoAddrs(t)
+			var out, warn bytes.Buffer
+			res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(tc.in), &out, &warn, bound, 0)
+			if err != nil || res.Answered != tc.answered || res.Lost != tc.lost || res.TooLong != len(tc.tooLong) || !strings.HasSuffix(out.String(), "TWO\n") {
+				t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want %d answered, %d lost, lines %v too long", res, err, out.String(), warn.String(), tc.answered, tc.lost, tc.tooLong)
+			}
+			for _, n := range tc.tooLong {
+				if want := fmt.Sprintf("shout: line %d: longer than %d bytes,", n, client.MaxDatagram); !strings.Contains(warn.String(), want) {
+					t.Errorf("warnings %q; want %q", warn.String(), want)
+				}
+			}
+			lines := fmt.Sprintf("%d lines", len(tc.tooLong))
+			if len(tc.tooLong) == 1 {
+				lines = "1 line"
+			}
+			if got, want := res.Problem(), fmt.Sprintf("%s longer than %d bytes not sent", lines, client.MaxDatagram); !strings.HasSuffix(got, want) || strings.Contains(got, "IPv6") {
+				t.Errorf("Problem() = %q, want it to end %q", got, want)
+			}
+		})
 	}
 }
 
@@ -1166,6 +1253,8 @@ func TestDatagramsLongLineIPv6(t *testing.T) {
 				t.Errorf("%+v, %v, %d bytes out, warnings %q; want it answered", res, err, len(out), warn)
 			case !tc.ok && (err != nil || res.Sent != 0 || res.TooLong != 1 || !strings.Contains(warn, fmt.Sprintf("longer than %d bytes", client.MaxDatagram6))):
 				t.Errorf("%+v, %v, warnings %q; want it reported as longer than %d bytes, unsent", res, err, warn, client.MaxDatagram6)
+			case !tc.ok && (res.TooLong6 != 1 || res.Problem() != fmt.Sprintf("1 line longer than %d bytes not sent", client.MaxDatagram6)):
+				t.Errorf("%+v: Problem() = %q; want the line said over IPv6's limit, as its warning said", res, res.Problem())
 			}
 		})
 	}

@@ -84,8 +84,9 @@ func (r DatagramResult) Problem() string {
 // timeout is asked for again, up to retries more times; then the line is
 // reported to warn as lost, and so is a line the server's host refused
 // (an ICMP port unreachable), and the next one is sent. A line longer
-// than MaxPayload of c's remote address is reported to warn, not sent,
-// and the next one is read. A reply to a lost line that comes later is
+// than MaxPayload of the address it goes to (c's, or the one a name's
+// lines go to; see Dial) is reported to warn, not sent, and the next one
+// is read. A reply to a lost line that comes later is
 // reported to warn as late. A line is sent retries+1 times at most
 // without a reply, wherever they go (a try refused at one of a name's
 // addresses, which its refusal ended, is not counted), so it never waits
@@ -101,8 +102,8 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	}
 	retries = min(max(retries, 0), MaxRetries) // (retries+1 tries: it must not wrap)
 	// limit is the most a line carries to where it goes: c's address,
-	// then the one the last line went to, which later lines' sockets are
-	// dialled to first (see Dial).
+	// then the one the last line went to (or, refused, could not go
+	// on to), which later lines' sockets are dialled to first (see Dial).
 	limit := MaxPayload(c.RemoteAddr())
 	var res DatagramResult
 	tooLong := func(lineNo, most int) {
@@ -110,7 +111,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		if most == MaxDatagram6 {
 			res.TooLong6++
 		}
-		fmt.Fprintf(warn, "shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", lineNo, most)
+		fmt.Fprintf(warn, "shout: line %d: %v\n", lineNo, tooLongError(most))
 	}
 	// Room for the longest line and "\r\n": a line that does not fit
 	// is too long for any datagram, and is skipped to its end.
@@ -171,15 +172,18 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		// nothing was taken; the next may be the server's (see Dial). It
 		// gets the tries the line has left: those before the refused one
 		// waited their timeout, and a line's wait is bounded wherever its
-		// tries go.
+		// tries go. over is the most of a next address that could not
+		// carry the line, where later lines go first all the same.
+		over := 0
 		for err != nil && sockerr.Refused(err) {
 			left -= tries - 1
 			next := nextAddress(sock)
 			if next == nil {
 				break
 			}
-			if len(line) > MaxPayload(next.RemoteAddr()) { // (IPv4's most is less than IPv6's)
+			if most := MaxPayload(next.RemoteAddr()); len(line) > most { // (IPv4's most is less than IPv6's)
 				next.Close()
+				over = most
 				break
 			}
 			sock.Close()
@@ -188,7 +192,17 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			res.Retries += tries - 1
 		}
 		limit = MaxPayload(sock.RemoteAddr())
+		if over > 0 {
+			limit = over
+		}
 		switch {
+		case over > 0:
+			// Refused where nothing listens, and too long for where later
+			// lines go: said so, as a later line that long is, not lost
+			// (it was never sent there). (The socket refused is no line's.)
+			sock.Close()
+			res.Sent--
+			tooLong(lineNo, over)
 		case err != nil && sockerr.Refused(err):
 			sock.Close()
 			res.Lost++
@@ -210,6 +224,14 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	}
 	late.report()
 	return res, nil
+}
+
+// tooLongError is a line longer than the most, its value, one datagram
+// to where it goes carries: it is not sent.
+type tooLongError int
+
+func (e tooLongError) Error() string {
+	return fmt.Sprintf("longer than %d bytes, the most one datagram carries: not sent", int(e))
 }
 
 // triesText is n tries, said: "1 try", "2 tries".

@@ -95,7 +95,7 @@ func (s *session) datagrams(first net.Conn) int {
 			if err = s.sendAgain(cur, timer); err == nil {
 				return nil
 			}
-			err = wrap("send", t.Addr, err)
+			err = lineSendError(t.Addr, err)
 		}
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *session) datagrams(first net.Conn) int {
 			cur = &exchange{n: sent, text: text, c: c}
 			s.startReader(c, recv)
 			if err := s.sendAgain(cur, timer); err != nil {
-				lineFailed(wrap("send", t.Addr, err))
+				lineFailed(lineSendError(t.Addr, err))
 			}
 		}
 	}
@@ -140,7 +140,7 @@ func (s *session) datagrams(first net.Conn) int {
 		}
 		if cur.tries <= t.Retries {
 			if err := s.sendAgain(cur, timer); err != nil {
-				lineFailed(wrap("send", t.Addr, err))
+				lineFailed(lineSendError(t.Addr, err))
 				next()
 			}
 			return
@@ -208,14 +208,28 @@ func (s *session) datagrams(first net.Conn) int {
 	}
 }
 
-// sendAgain sends e's line (once more) and sets timer for its reply.
+// sendAgain sends e's line (once more) and sets timer for its reply. A
+// line longer than a datagram to e's address carries is not sent: the
+// error is a tooLongError, as Datagrams says it.
 func (s *session) sendAgain(e *exchange, timer *time.Timer) error {
 	e.tries++
+	if most := MaxPayload(e.c.RemoteAddr()); len(e.text) > most {
+		return tooLongError(most)
+	}
 	if _, err := e.c.Write([]byte(e.text)); err != nil {
 		return err
 	}
 	timer.Reset(s.t.Timeout)
 	return nil
+}
+
+// lineSendError is err, from sendAgain to addr, as a line says it: a line
+// too long for a datagram in Datagrams' words, any other a failed send.
+func lineSendError(addr string, err error) error {
+	if _, ok := err.(tooLongError); ok {
+		return err
+	}
+	return wrap("send", addr, err)
 }
 
 // showDatagram prints a reply datagram on a line of its own.

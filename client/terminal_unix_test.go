@@ -5,6 +5,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -142,7 +143,10 @@ func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
 	go func() { code <- term.Run(c) }()
 	scr.expect(t, name+" (udp)> ")
 	io.WriteString(ptmx, "one\r")
-	scr.expect(t, "line 1: no reply after 2 tries")
+	scr.expect(t, "line 1: ")
+	if said := scr.expect(t, "\n"); !strings.Contains(said, "no reply after 2 tries") {
+		t.Errorf("line 1 said %q; want it lost after 2 tries", said)
+	}
 	if got := sent4(); got != 1 {
 		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with Retries 1, one try was left after [::1]'s unanswered one", got)
 	}
@@ -154,10 +158,46 @@ func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
 	}
 }
 
-// A line refused at a name's [::1] whose send to its 127.0.0.1 then
-// failed otherwise (longer than IPv4 carries: "message too long") is said
-// to have failed for that, the last error, which decided it: the prompt
-// said [::1]'s "connection refused", of an address the line had left.
+// At the prompt as in a pipe, a line refused late at a name's first
+// address and then at its second goes on to its third with the tries it
+// still has: with Retries 2, one.
+func TestTerminalDatagramLateRefusalsAcrossThreeAddresses(t *testing.T) {
+	name, sent4 := threeAddrsLateRefusals(t)
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
+	scr := &ptyScreen{more: make(chan struct{})}
+	go scr.read(ptmx)
+	term := &client.Terminal{Addr: name, Dial: dialer(t, name), Timeout: bound, Retries: 2, In: tty, Out: tty, Err: tty}
+	code := make(chan int, 1)
+	go func() { code <- term.Run(dial(t, "udp", name)) }()
+	scr.expect(t, name+" (udp)> ")
+	io.WriteString(ptmx, "one\r")
+	scr.expect(t, "line 1: ")
+	said := scr.expect(t, "\n")
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+	if !strings.Contains(said, "no reply after 3 tries") {
+		t.Errorf("line 1 said %q; want it lost after 3 tries", said)
+	}
+	if got := sent4(); got != 1 {
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with Retries 2, one try was left after [::1]'s and 127.0.0.2's", got)
+	}
+}
+
+// A line refused at a name's [::1] and too long for its 127.0.0.1 (IPv4
+// carries less) is said to have failed for that, which decided it, in
+// the words a pipe says it with: the prompt said [::1]'s "connection
+// refused", of an address the line had left, and then the send's
+// "message too long".
 func TestTerminalDatagramSaysLastError(t *testing.T) {
 	name, _ := twoAddrs(t)
 	ptmx, tty, err := pty.Open()
@@ -189,8 +229,47 @@ func TestTerminalDatagramSaysLastError(t *testing.T) {
 	case <-time.After(bound):
 		t.Fatal("Ctrl-D did not end the session")
 	}
-	if !strings.Contains(said, "message too long") || strings.Contains(said, "refused") {
-		t.Errorf("line 1 said %q; want the send to 127.0.0.1's \"message too long\", not [::1]'s refusal", said)
+	if want := fmt.Sprintf("longer than %d bytes, the most one datagram carries: not sent", client.MaxDatagram); !strings.Contains(said, want) || strings.Contains(said, "refused") {
+		t.Errorf("line 1 said %q; want %q, for 127.0.0.1, not [::1]'s refusal", said, want)
+	}
+}
+
+// A line typed at the prompt longer than one datagram to the server
+// carries is said so, in the words a pipe says it with, and not sent;
+// the next line is. The prompt sent it, and said the kernel's "send ...:
+// message too long", where a pipe said "longer than 65507 bytes, the
+// most one datagram carries: not sent".
+func TestTerminalDatagramLongLineSaidAsInAPipe(t *testing.T) {
+	addr := udpServer(t, func(int) bool { return false })
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
+	scr := &ptyScreen{more: make(chan struct{})}
+	go scr.read(ptmx)
+	term := &client.Terminal{Addr: addr, Dial: dialer(t, addr), Timeout: bound, In: tty, Out: tty, Err: tty}
+	code := make(chan int, 1)
+	go func() { code <- term.Run(dial(t, "udp", addr)) }()
+	scr.expect(t, addr+" (udp)> ")
+	io.WriteString(ptmx, strings.Repeat("a", client.MaxDatagram+10)+"\r")
+	scr.expect(t, "line 1: ")
+	said := scr.expect(t, "\n")
+	io.WriteString(ptmx, "two\r")
+	scr.expect(t, "TWO")
+	io.WriteString(ptmx, "\x04")
+	select {
+	case got := <-code:
+		if got != 1 {
+			t.Errorf("exit status %d, want 1: a line was not sent", got)
+		}
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+	if want := fmt.Sprintf("longer than %d bytes, the most one datagram carries: not sent", client.MaxDatagram); !strings.Contains(said, want) {
+		t.Errorf("line 1 said %q; want %q", said, want)
 	}
 }
 
