@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +140,22 @@ func (r *run) owed(m sentMsg) {
 	}
 }
 
+// stuckTLS is a TLS connection over a stuckConn, which it keeps: the
+// handshake's own wrapping (see client.Handshake) hides it from NetConn.
+type stuckTLS struct {
+	*tls.Conn
+	sc *stuckConn
+}
+
+// stuckConnOf is c's stuckConn, under TLS or not, or nil.
+func stuckConnOf(c net.Conn) *stuckConn {
+	if t, ok := c.(*stuckTLS); ok {
+		return t.sc
+	}
+	sc, _ := c.(*stuckConn)
+	return sc
+}
+
 // streamWorker drives one stream connection: the writer sends batches of
 // messages (up to Depth in flight, or as the open-loop schedule falls
 // due) in one write each, and the reader checks each reply in order.
@@ -151,6 +168,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		most = r.mostInFlight()
 	}
 	sent := newFlight(r.cfg.Depth, most)
+	if sc := stuckConnOf(c); sc != nil {
+		sc.stuck = sent.stuck
+	}
 	slots := make(chan struct{}, r.cfg.Depth) // closed loop: free window
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -184,13 +204,21 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			close(dead)
 			// Not under a send begun: its messages, counted owed
 			// below, are written, or the close refused them and
-			// they were counted all the same (see flight.fail).
-			if sent.fail() {
+			// they were counted all the same (see flight.fail). A
+			// write under way that waits for the server to take its
+			// bytes is cut short (a deadline now): left to wait, it
+			// held the connection, and the run, until its deadline.
+			// Its messages, handed over, are owed all the same, as the
+			// event loops count their buffer.
+			if sent.fail(func() { c.SetWriteDeadline(time.Now()) }) {
 				c.Close()
 			}
 			if readerClosed != nil {
 				readerClosed()
 			}
+			// Ended (which may stop the run: see flight.cutEnded) once
+			// the cut write has.
+			sent.cutEnded()
 			if first {
 				r.ended(warm)
 			}
