@@ -23,13 +23,13 @@ import (
 )
 
 // stuckServer is a stand-in server that answers the first answered lines
-// of its one connection, then shuts its write side and reads nothing more
-// until release closes: a write that bench has under way then takes no
-// more bytes. Released, it reads to the end (bench's close: what bench's
+// of its one connection, then (once shutAfter closes, if not nil) shuts
+// its write side, and reads nothing more until release closes: a write
+// that bench has under way then takes no more bytes. Released, it reads to the end (bench's close: what bench's
 // socket took comes first) and tells on got how many lines it read.
 // Over TLS (a server configuration tlsCfg), it shuts its side with a
 // close_notify. shut closes as it has shut its side.
-func stuckServer(t *testing.T, answered int, release <-chan struct{}, tlsCfg *tls.Config) (addr string, got <-chan int, shut <-chan struct{}) {
+func stuckServer(t *testing.T, answered int, shutAfter, release <-chan struct{}, tlsCfg *tls.Config) (addr string, got <-chan int, shut <-chan struct{}) {
 	t.Helper()
 	read := make(chan int, 1)
 	shutting := make(chan struct{})
@@ -46,6 +46,9 @@ func stuckServer(t *testing.T, answered int, release <-chan struct{}, tlsCfg *tl
 				return
 			}
 			c.Write(bytes.ToUpper(line))
+		}
+		if shutAfter != nil {
+			wait(shutAfter)
 		}
 		c.(interface{ CloseWrite() error }).CloseWrite()
 		close(shutting)
@@ -134,7 +137,7 @@ func runStuck(t *testing.T, answered, depth, size int, withTLS bool, found failu
 	if withTLS {
 		serverTLS, clientTLS = selfSigned(t)
 	}
-	addr, got, shut := stuckServer(t, answered, release, serverTLS)
+	addr, got, shut := stuckServer(t, answered, nil, release, serverTLS)
 	var handed atomic.Int64
 	var hold <-chan struct{} // the first send's write waits for it
 	var held atomic.Bool
@@ -201,6 +204,125 @@ func runStuck(t *testing.T, answered, depth, size int, withTLS bool, found failu
 			rep.Messages, rep.Lost, rep.Mismatches, n, rep.Errors, rep.FirstError, h, read, answered, answered, h)
 	}
 	return rep
+}
+
+// In an open loop, a write stuck under way as the reader finds the
+// server's close is cut short and counts whole, handed over (lost, or
+// wrong for the one being read), and what falls due after is never sent,
+// on the failed connection, as the event loops count their buffer and
+// what falls due on a connection whose failure they read; it was held
+// back by the server ("behind"): the write ended only at its deadline,
+// the run's stop come by then. Every message due is in one count, those
+// counted are those handed over, and without TLS the event loops count
+// so too. (The goroutine driver's writer is held, its cut write ended,
+// until the failure, counted, has stopped the run: it judged what falls
+// due after by the stop, and counted it behind.)
+func TestOpenLoopStuckWriteIsCutAtTheFailure(t *testing.T) {
+	was := forceGoroutines
+	defer func() { forceGoroutines = was }()
+	drivers := []bool{true} // forceGoroutines
+	if loopsAvailable {
+		drivers = append(drivers, false)
+	}
+	for _, goroutines := range drivers {
+		name := "event loops"
+		if goroutines {
+			name = "goroutines"
+		}
+		t.Run(name, func(t *testing.T) {
+			forceGoroutines = goroutines
+			openLoopStuck(t, goroutines)
+		})
+	}
+}
+
+// openLoopStuck runs an open loop on one connection of a stuckServer
+// answering one message, and checks its counts. With goroutines, the
+// reader finds the close with the writer stuck in a write; with an event
+// loop, the server closes once the loop holds bytes it has not taken (else
+// the loop may find the close before the next message falls due, with
+// nothing owed).
+func openLoopStuck(t *testing.T, goroutines bool) {
+	const answered = 1
+	release := make(chan struct{})
+	var releasing sync.Once
+	defer releasing.Do(func() { close(release) })
+	var shutAfter chan struct{}
+	if !goroutines {
+		shutAfter = make(chan struct{})
+		var once sync.Once
+		unsentHeld = func(*run, int, int) { once.Do(func() { close(shutAfter) }) }
+	}
+	addr, got, _ := stuckServer(t, answered, shutAfter, release, nil)
+	due := make(chan int64, 1)
+	defer OnScheduleCounts(addr, func(n int64) { due <- n })()
+	var handed atomic.Int64
+	var ran atomic.Pointer[run]
+	sentNoted = func(r *run, _ int64, measured bool) {
+		ran.Store(r)
+		if measured {
+			handed.Add(1)
+		}
+	}
+	var cut atomic.Bool
+	defer func() {
+		replyTaken, writeWaits, readerClosed, sendFailed, sentNoted, unsentHeld = nil, nil, nil, nil, nil, nil
+		sendWrote, windowEnds = nil, nil
+	}()
+	if goroutines {
+		// The reader, having taken the reply, waits for the writer to
+		// be stuck in a write, which waits, once stuck, for the reader
+		// to have found the server's close: the failure comes with a
+		// write stuck.
+		var took atomic.Bool
+		stuck, closed := make(chan struct{}), make(chan struct{})
+		var stuckOnce, closedOnce sync.Once
+		replyTaken = func(uint64) { took.Store(true); wait(stuck) }
+		// Stuck, the writer lets the next message fall due (a timer to
+		// its time, at most one interval): due before the failure ends
+		// the run, and not sent.
+		writeWaits = func() {
+			if took.Load() {
+				stuckOnce.Do(func() {
+					close(stuck)
+					wait(closed)
+					r := ran.Load()
+					time.Sleep(time.Duration(r.scheduleOf(0).due(uint64(handed.Load())) - r.now()))
+				})
+			}
+		}
+		readerClosed = func() { closedOnce.Do(func() { close(closed) }) }
+		sendFailed = func() { cut.Store(true) }
+		stopped := make(chan struct{})
+		windowEnds = func(*run, int64) { close(stopped) }
+		sendWrote = func() {
+			if cut.Load() {
+				wait(stopped)
+			}
+		}
+	}
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr}, Conns: 1, Rate: 500, Size: 64 << 10,
+		Text: "ascii", Mode: "ascii", Warmup: -1, Duration: time.Minute, Timeout: time.Hour}
+	rep := runWithin(t.Context(), t, cfg)
+	releasing.Do(func() { close(release) })
+	if goroutines && !cut.Load() {
+		t.Error("no write was cut short by the failure")
+	}
+	n := <-due
+	if sum := rep.Messages + rep.Lost + rep.Mismatches + rep.Unsent + rep.Unawaited; sum != n || rep.Unsent != rep.UnsentFailed {
+		t.Errorf("%d messages, %d lost, %d wrong, %d unsent (%d on the failed connection), %d unawaited: %d in all of %d due; want all in one count, the unsent on the failed connection",
+			rep.Messages, rep.Lost, rep.Mismatches, rep.Unsent, rep.UnsentFailed, rep.Unawaited, sum, n)
+	}
+	var read int
+	select {
+	case read = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server has not counted what it read 10 s after the run")
+	}
+	if h, n := handed.Load(), rep.Messages+rep.Lost+rep.Mismatches; n != h || h < int64(read) || rep.Messages != answered || rep.Mismatches != 1 {
+		t.Errorf("%d messages, %d lost, %d wrong (%d in all); %d handed over, the server read %d, answered %d: want %d messages, 1 wrong, and the rest lost, of the %d handed over (at least those read)",
+			rep.Messages, rep.Lost, rep.Mismatches, n, h, read, answered, answered, h)
+	}
 }
 
 // selfSigned is a TLS server configuration with a certificate made in
