@@ -2054,10 +2054,18 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		if err != nil {
 			return nil, client.DialError(e, err)
 		}
+		var sc *stuckConn
+		if tc, ok := c.(*net.TCPConn); ok && !r.cfg.loopsDrive() {
+			sc = &stuckConn{TCPConn: tc} // (see streamWorker)
+			c = sc
+		}
 		if !e.TLS {
 			return c, nil
 		}
 		tc, err := client.Handshake(ctx, c, e.Address, tlsCfg, r.cfg.ConnectTimeout)
+		if t, ok := tc.(*tls.Conn); ok && sc != nil {
+			return &stuckTLS{t, sc}, nil
+		}
 		return tc, asItIs(err)
 	}
 }

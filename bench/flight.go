@@ -104,6 +104,11 @@ type flight struct {
 	// (fail): the writer begins no send after, and closes the
 	// connection after the send under way.
 	writing, failed bool
+	// blocked: the send's write waits for the server to take its bytes
+	// (stuck): the reader's failure ends the wait (fail).
+	blocked bool
+	// cut closes as the write that fail cut short ends (wrote).
+	cut chan struct{}
 }
 
 // watcher is what the reader's wait on the connection does to the read
@@ -167,12 +172,38 @@ func (f *flight) begin() bool {
 	return f.writing
 }
 
+// writeWaits, if not nil, runs as a goroutine-driven stream connection's
+// write waits for its server to take bytes (stuck), before the reader has
+// found the connection failed (tests).
+var writeWaits func()
+
+// stuck reports whether the send's write, which must wait for the server
+// to take more of its bytes, gives up instead: once the reader has found
+// the connection failed. Else it waits, and the reader's failure ends the
+// wait (fail). Only a write that waits is cut short: one about to begin
+// as the failure is found, its messages pushed (handed over, owed), writes
+// what the socket takes (cut before it began, it wrote none of them, and
+// the server was blamed for messages it never had: see fail).
+func (f *flight) stuck() (giveUp bool) {
+	f.mu.Lock()
+	giveUp, f.blocked = f.failed, !f.failed
+	f.mu.Unlock()
+	if !giveUp && writeWaits != nil {
+		writeWaits()
+	}
+	return giveUp
+}
+
 // wrote ends the send begun, and reports whether the reader found the
 // connection failed meanwhile: the writer closes it then.
 func (f *flight) wrote() (closeIt bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.writing = false
+	f.writing, f.blocked = false, false
+	if f.cut != nil {
+		close(f.cut)
+		f.cut = nil
+	}
 	return f.failed
 }
 
@@ -182,12 +213,33 @@ func (f *flight) wrote() (closeIt bool) {
 // refused a write that had yet to start, and what it pushed, in flight,
 // was counted owed at the failure (lost, or wrong, closed before the
 // reply began) though the server never had it; the event loops send
-// nothing they count on a connection they closed.
-func (f *flight) fail() (closeNow bool) {
+// nothing they count on a connection they closed. A write that waits for
+// the server to take its bytes (stuck) is ended with interrupt: left
+// to wait, it held the connection, and the run, until its deadline
+// (Timeout: a run of 1.2 s ended after 20.9 s).
+func (f *flight) fail(interrupt func()) (closeNow bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failed = true
+	if f.blocked {
+		f.cut = make(chan struct{})
+		interrupt()
+	}
 	return !f.writing
+}
+
+// cutEnded waits for the write that fail cut short, if it did, to end.
+// The connection's end may stop the run, whose drain sets every
+// connection's deadline later again: a write woken by the cut but yet to
+// run then waited on, to that deadline (the poller takes a deadline moved
+// on before its waiter ran for none come).
+func (f *flight) cutEnded() {
+	f.mu.Lock()
+	cut := f.cut
+	f.mu.Unlock()
+	if cut != nil {
+		<-cut
+	}
 }
 
 // close says no message comes after those pushed.

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -110,8 +111,9 @@ var idleCloseFound func(k uint64)
 // readerClosed, if not nil, runs as a goroutine-driven stream
 // connection's reader, having found the connection failed, has closed it
 // or left its close to the writer's write under way (tests); sendRefused
-// as its writer's send is refused, begun after that (tests).
-var readerClosed, sendRefused func()
+// as its writer's send is refused, begun after that (tests); sendWrote as
+// its writer has ended a send's write, before it acts on its fate (tests).
+var readerClosed, sendRefused, sendWrote func()
 
 // sendFate is what became of the batch of messages a send was given
 // (openLoop).
@@ -122,6 +124,7 @@ const (
 	batchFailed                  // its write failed: the connection is gone, and the batch owed (lost, if it counts)
 	batchHeld                    // not sent: the connection was gone before it (never sent, as what falls due after)
 	batchRefused                 // not sent: the reader had found the connection failed (never sent, as what falls due after: see afterFailure)
+	batchCut                     // its write failed once the reader had found the connection failed (cut short: see flight.fail): the batch owed, lost, as the event loops count their buffer; what falls due after never sent, on the failed connection
 )
 
 // sentMsg is a message on its way: when it was sent (or due), and whether
@@ -139,6 +142,22 @@ func (r *run) owed(m sentMsg) {
 	}
 }
 
+// stuckTLS is a TLS connection over a stuckConn, which it keeps: the
+// handshake's own wrapping (see client.Handshake) hides it from NetConn.
+type stuckTLS struct {
+	*tls.Conn
+	sc *stuckConn
+}
+
+// stuckConnOf is c's stuckConn, under TLS or not, or nil.
+func stuckConnOf(c net.Conn) *stuckConn {
+	if t, ok := c.(*stuckTLS); ok {
+		return t.sc
+	}
+	sc, _ := c.(*stuckConn)
+	return sc
+}
+
 // streamWorker drives one stream connection: the writer sends batches of
 // messages (up to Depth in flight, or as the open-loop schedule falls
 // due) in one write each, and the reader checks each reply in order.
@@ -151,6 +170,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		most = r.mostInFlight()
 	}
 	sent := newFlight(r.cfg.Depth, most)
+	if sc := stuckConnOf(c); sc != nil {
+		sc.stuck = sent.stuck
+	}
 	slots := make(chan struct{}, r.cfg.Depth) // closed loop: free window
 	for range r.cfg.Depth {
 		slots <- struct{}{}
@@ -184,13 +206,21 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			close(dead)
 			// Not under a send begun: its messages, counted owed
 			// below, are written, or the close refused them and
-			// they were counted all the same (see flight.fail).
-			if sent.fail() {
+			// they were counted all the same (see flight.fail). A
+			// write under way that waits for the server to take its
+			// bytes is cut short (a deadline now): left to wait, it
+			// held the connection, and the run, until its deadline.
+			// Its messages, handed over, are owed all the same, as the
+			// event loops count their buffer.
+			if sent.fail(func() { c.SetWriteDeadline(time.Now()) }) {
 				c.Close()
 			}
 			if readerClosed != nil {
 				readerClosed()
 			}
+			// Ended (which may stop the run: see flight.cutEnded) once
+			// the cut write has.
+			sent.cutEnded()
 			if first {
 				r.ended(warm)
 			}
@@ -397,18 +427,28 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		if unsentHeld != nil {
 			unsentHeld(r, i, len(batch)) // (held until the server takes it)
 		}
-		if n, err := c.Write(batch); err != nil {
-			if failed.CompareAndSwap(false, true) { // not the reader's, counted
-				warm := r.fail(r.notTaken(n, len(batch), err))
-				gone.note(r)
-				r.ended(warm)
-			}
-			if sendFailed != nil {
-				sendFailed()
-			}
-			return batchFailed
+		n, err := c.Write(batch)
+		if err == nil {
+			return batchSent
 		}
-		return batchSent
+		counted := failed.CompareAndSwap(false, true) // not the reader's, counted
+		if counted {
+			warm := r.fail(r.notTaken(n, len(batch), err))
+			gone.note(r)
+			r.ended(warm)
+		}
+		if sendFailed != nil {
+			sendFailed()
+		}
+		if !counted && !errors.Is(err, net.ErrClosed) {
+			// Ended by the reader's failure (cut short, if it waited
+			// for the server: see flight.fail): what falls due after
+			// is never sent, on the failed connection. (Closed by
+			// bench, as the time to wait for replies is up, or on a
+			// signal: a write failed, as before.)
+			return batchCut
+		}
+		return batchFailed
 	}
 	// send is sendBatch, unless the reader found the connection failed;
 	// a failure it finds meanwhile leaves the close to it, once its
@@ -423,6 +463,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		fate := sendBatch(n, cad, first, now)
 		if sent.wrote() {
 			c.Close()
+		}
+		if sendWrote != nil {
+			sendWrote()
 		}
 		return fate
 	}
@@ -612,6 +655,13 @@ func (r *run) openLoop(i int, send func(n int, cad cadence, first uint64, now in
 				next = first // (none of them was sent)
 				failed()
 				return
+			case fate == batchCut:
+				// The reader found the connection failed, stopping or
+				// not: what falls due after is never sent, as the event
+				// loops count what falls due on a connection whose
+				// failure they read.
+				failed()
+				return
 			case !ok && !r.stopping.Load():
 				failed()
 				return
@@ -713,6 +763,9 @@ func (r *run) sendRest(send func(n int, cad cadence, first uint64, now int64) se
 			return
 		case batchRefused:
 			*next = first
+			ended(afterFailure(gone.past(r), false, untaken))
+			return
+		case batchCut:
 			ended(afterFailure(gone.past(r), false, untaken))
 			return
 		case batchFailed:
