@@ -3188,7 +3188,11 @@ func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
 	})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
-	rep := run(t, cfg)
+	// A window a stall took but for a reply or none (0 or 1 replies,
+	// none wrong: 1 run in 40 under 0.5-2 s stalls) did not reach the
+	// reply after the stray line, and is run again; one that reached it,
+	// or counted more than the stray line wrong, is judged.
+	rep := runUntilMeasured(t, cfg, func(rep *bench.Report) bool { return rep.Messages >= 4 || rep.Mismatches > 1 })
 	if rep.Messages < 4 || rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.FirstMismatch != `got "stray\n", which answers no message` {
 		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q); want the stray line alone wrong, and every reply right",
 			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch)
