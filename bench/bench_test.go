@@ -216,7 +216,8 @@ func TestAgainstShout(t *testing.T) {
 			return c
 		}},
 		// A rate low enough that a busy machine running the race detector
-		// does not overflow the server's socket buffer.
+		// seldom overflows the server's socket buffer (and the drops the
+		// kernel reports when it does are not shout's: see below).
 		{"udp open loop", func(c bench.Config) bench.Config { c.Endpoint.Network, c.Rate = "udp", 1000; return c }},
 		{"unix", func(c bench.Config) bench.Config { c.Endpoint = unixServer(t); return c }},
 		{"unix open loop", func(c bench.Config) bench.Config { c.Endpoint, c.Rate = unixServer(t), 4000; return c }},
@@ -234,15 +235,57 @@ func TestAgainstShout(t *testing.T) {
 			}
 			cfg := bench.Patient(quick("tcp", addr))
 			cfg.Duration = busyWindow
+			// The UDP open loop's datagrams go to a shout of its own, on
+			// a socket whose drops are its own (see below).
+			var pc net.PacketConn
+			if tc.name == "udp open loop" {
+				pc = ownUDPShout(t)
+				cfg.Endpoint.Address = pc.LocalAddr().String()
+			}
 			rep := run(t, tc.cfg(cfg))
-			if !rep.OK() || rep.Messages == 0 {
-				t.Fatalf("report %+v", rep)
+			// An open loop sends what fell due in a stall at once: a
+			// window's worth (1,000 datagrams) after a second's stall.
+			// Where net.core.rmem_max is the kernel's default, the
+			// server's socket holds about 500 of them, and on a busy
+			// machine shout did not read them all in time (a socket of
+			// 208 KiB, its sender started 1.5 s late: 9 runs in 10
+			// dropped some, each lost). Those the kernel reports it
+			// dropped, at the server's socket or bench's, never reached
+			// shout, or bench: they are lost (after the patient run's
+			// final wait, a minute), and shout is not to blame; any
+			// other loss is.
+			var dropped int64
+			if pc != nil {
+				dropped = bench.SocketDrops(pc) + rep.DroppedByBench
+			}
+			if dropped > 0 {
+				t.Logf("%d datagrams dropped by the kernel, socket buffers full; %d lost", dropped, rep.Lost)
+			}
+			served := *rep
+			served.Lost -= dropped
+			if !served.OK() || rep.Messages == 0 {
+				t.Fatalf("report %+v (%d dropped by the kernel)", rep, dropped)
 			}
 			if rep.LatencyUS.P50 <= 0 || rep.LatencyUS.Max < rep.LatencyUS.P99 || rep.LatencyUS.P99 < rep.LatencyUS.P50 {
 				t.Errorf("latency %+v", rep.LatencyUS)
 			}
 		})
 	}
+}
+
+// ownUDPShout serves shout on a UDP socket of its own for the test, as
+// shouttest.Start does (the receive buffer endpoint.Listen asks for).
+func ownUDPShout(t *testing.T) net.PacketConn {
+	eps, err := endpoint.Parse("127.0.0.1:0", "udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pcs, err := endpoint.Listen(eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.ServePacket(t, &server.Server{Logger: slog.New(slog.DiscardHandler)}, pcs[0])
+	return pcs[0]
 }
 
 // unixServer serves shout on a Unix socket for the test.
@@ -3188,7 +3231,11 @@ func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
 	})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
-	rep := run(t, cfg)
+	// A window a stall took but for a reply or none (0 or 1 replies,
+	// none wrong: 1 run in 40 under 0.5-2 s stalls) did not reach the
+	// reply after the stray line, and is run again; one that reached it,
+	// or counted more than the stray line wrong, is judged.
+	rep := runUntilMeasured(t, cfg, func(rep *bench.Report) bool { return rep.Messages >= 4 || rep.Mismatches > 1 })
 	if rep.Messages < 4 || rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.FirstMismatch != `got "stray\n", which answers no message` {
 		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q); want the stray line alone wrong, and every reply right",
 			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch)

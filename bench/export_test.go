@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,15 @@ func SetUDPReadBuffer(n int) (restore func()) {
 	was := udpReadBuffer
 	udpReadBuffer = n
 	return func() { udpReadBuffer = was }
+}
+
+// SocketDrops is how many datagrams pc's socket has dropped since it was
+// made, its receive buffer full, as the kernel reports them (Linux), or 0.
+func SocketDrops(pc net.PacketConn) int64 {
+	if c, ok := pc.(net.Conn); ok { // (a *net.UDPConn is both)
+		return socketDrops(c)
+	}
+	return 0
 }
 
 // PauseStreamReadersUntilSendFails makes each goroutine-driven stream
