@@ -802,13 +802,16 @@ func slowObserverTry(t *testing.T) (conclusive bool) {
 	ln := listenSmall(t) // replies wait for the client at once
 	serveOn(t, srv, ln)
 	t.Cleanup(func() { close(obs.gone) }) // before serveOn's Close
-	// Each round below, both clients send. Before a send, the time since
+	// Each round below, both clients send. Once a send's write has
+	// returned (what it sent is in the server's socket), the time since
 	// the start of the round before (both clients' previous sends came
 	// after it, and the server's reads of them after those) bounds how
-	// long the client went without sending.
+	// long the client went without sending. (Judged before the write, a
+	// stall between the judging and the write, on a busy machine, let
+	// the server close x for idle, rightly, and the test fail it.)
 	prev := time.Now() // before either is accepted
 	late := false      // a client may have gone IdleTimeout without sending
-	sending := func() {
+	wrote := func() {
 		late = late || time.Since(prev) >= idle
 	}
 	failed := func(format string, args ...any) bool {
@@ -821,8 +824,7 @@ func slowObserverTry(t *testing.T) (conclusive bool) {
 		return false
 	}
 	x := dial(t, ln.Addr().String())
-	sending()
-	if err := tryExchange(x, "x", "X"); err != nil { // the loops run, with GOMAXPROCS(1)
+	if err := tryExchange(x, "x", "X", wrote); err != nil { // the loops run, with GOMAXPROCS(1)
 		return failed("x: %v", err)
 	}
 	runtime.GOMAXPROCS(2)
@@ -848,13 +850,13 @@ func slowObserverTry(t *testing.T) (conclusive bool) {
 			t.Fatal("the server kept answering a client that does not read")
 		}
 		start := time.Now()
-		sending()
-		if _, err := io.WriteString(y, msg); err != nil {
+		_, err := io.WriteString(y, msg)
+		wrote()
+		if err != nil {
 			return failed("y: %v", err)
 		}
 		sent += len(msg)
-		sending()
-		if err := tryExchange(x, "x", "X"); err != nil { // with one loop: y's message is read, and answered as far as the socket takes it
+		if err := tryExchange(x, "x", "X", wrote); err != nil { // with one loop: y's message is read, and answered as far as the socket takes it
 			return failed("x: %v", err)
 		}
 		prev = start
@@ -866,8 +868,8 @@ func slowObserverTry(t *testing.T) (conclusive bool) {
 	// Hold the server while x half-closes and y takes every reply the
 	// socket holds, so that the reply that waits can be written; then
 	// hold it in x's ConnClose, longer than IdleTimeout.
-	sending()
 	io.WriteString(x, "hold")
+	wrote()
 	select {
 	case <-obs.held:
 	case <-time.After(bound):
@@ -932,9 +934,12 @@ func slowObserverTry(t *testing.T) (conclusive bool) {
 	return true
 }
 
-// tryExchange is exchange, its failure returned.
-func tryExchange(c net.Conn, send, want string) error {
-	if _, err := io.WriteString(c, send); err != nil {
+// tryExchange is exchange, its failure returned, and wrote called once
+// its write has returned.
+func tryExchange(c net.Conn, send, want string, wrote func()) error {
+	_, err := io.WriteString(c, send)
+	wrote()
+	if err != nil {
 		return err
 	}
 	got := make([]byte, len(want))
