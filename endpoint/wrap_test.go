@@ -932,6 +932,32 @@ func TestTLSFailureOnASecondProxyHeader(t *testing.T) {
 	}
 }
 
+// A trusted source whose data begins with a second PROXY header (a
+// balancer behind another, which passes the outer one's header on as
+// data) has it answered as data, and logged as a second one: the line
+// said that a listener reads a header only with Options.Proxy, which this
+// one has, and which read the first.
+func TestSecondProxyHeaderAsDataIsLoggedAsSecond(t *testing.T) {
+	var log shouttest.Log
+	srv := &server.Server{Logger: log.Logger(), Observer: newEvents()}
+	lns, _, err := proxyOptions("127.0.0.0/8").Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, lns[0])
+	c := shouttest.Dial(t, "tcp", lns[0].Addr().String(), bound)
+	second := string(header(t, 1, "198.51.100.1:4242"))
+	io.WriteString(c, string(header(t, 1, "203.0.113.7:4242"))+second)
+	// The line is logged before the reply that carries the header's end.
+	if _, err := io.ReadFull(c, make([]byte, len(second))); err != nil {
+		t.Fatal(err)
+	}
+	want := `msg="PROXY header answered as data" remote=203.0.113.7:4242 version=1 why="the client's data begins with a second PROXY protocol header, after the one its listener read, and is answered as data" total=1`
+	if got := log.String(); !strings.Contains(got, want) {
+		t.Errorf("log:\n%s\nwant a line with\n%s", got, want)
+	}
+}
+
 // addressed is a connection from addr.
 type addressed struct {
 	net.Conn
