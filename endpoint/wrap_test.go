@@ -958,6 +958,29 @@ func TestSecondProxyHeaderAsDataIsLoggedAsSecond(t *testing.T) {
 	}
 }
 
+// A source not trusted to send a PROXY header whose header comes after
+// the listener's wait for one (untrustedPeek; here none) is data, and the
+// handshake fails on it: its words said that this was a second header,
+// after one the listener read, when it had read none, and named no
+// setting. They name the one that trusts a source.
+func TestTLSFailureOnALateUntrustedProxyHeader(t *testing.T) {
+	endpoint.SetUntrustedPeek(t, 0) // (a read past its deadline reads nothing, whatever has come)
+	opts := proxyOptions("192.0.2.0/24")
+	tlsOpts, _ := tlsOptions(t, "")
+	opts.TLS = tlsOpts.TLS
+	addr, ev := serve(t, opts, true, &server.Server{})
+	c := shouttest.Dial(t, "tcp", addr, bound)
+	c.Write(header(t, 1, "203.0.113.7:4242"))
+	cl := ev.next(t, ev.closes, "close")
+	if cl.Reason != server.ReasonHandshake {
+		t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+	}
+	want := `the client sent a PROXY protocol header, from a source not trusted to send one (only those in Options.Proxy.From are): it sent "PROXY TCP4 203.0"`
+	if msg := cl.Err.Error(); !strings.Contains(msg, want) {
+		t.Errorf("handshake failed with %q; want %q in it", msg, want)
+	}
+}
+
 // addressed is a connection from addr.
 type addressed struct {
 	net.Conn

@@ -22,6 +22,7 @@ var flagNames = map[string]string{
 	"Options.TLS.ClientCAs":  "--client-ca",
 	"Options.Proxy":          "--proxy-protocol",
 	"endpoint.Options.Proxy": "--proxy-protocol",
+	"Options.Proxy.From":     "--proxy-from",
 	// client.TLSOptions (shout connect, shout bench)
 	"TLSOptions.CA":       "--ca",
 	"TLSOptions.Cert":     "--cert",
