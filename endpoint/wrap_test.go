@@ -981,6 +981,33 @@ func TestTLSFailureOnALateUntrustedProxyHeader(t *testing.T) {
 	}
 }
 
+// A header from a source not trusted to send one that comes after the
+// listener's wait for one (untrustedPeek; here none) is data, and is
+// logged: the line said that a listener reads one only with Options.Proxy,
+// which this one has. It names the setting of the sources it reads one
+// from too, which a listener needs as well (no source by default).
+func TestLateUntrustedProxyHeaderAsDataNamesTheTrustedSources(t *testing.T) {
+	endpoint.SetUntrustedPeek(t, 0) // (a read past its deadline reads nothing, whatever has come)
+	var log shouttest.Log
+	srv := &server.Server{Logger: log.Logger(), Observer: newEvents()}
+	lns, _, err := proxyOptions("192.0.2.0/24").Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, lns[0])
+	c := shouttest.Dial(t, "tcp", lns[0].Addr().String(), bound)
+	h := string(header(t, 1, "203.0.113.7:4242"))
+	io.WriteString(c, h)
+	// The line is logged before the reply that carries the header's end.
+	if _, err := io.ReadFull(c, make([]byte, len(h))); err != nil {
+		t.Fatal(err)
+	}
+	want := `why="the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with endpoint.Options.Proxy, from a source in endpoint.Options.Proxy.From"`
+	if got := log.String(); !strings.Contains(got, want) {
+		t.Errorf("log:\n%s\nwant a line with\n%s", got, want)
+	}
+}
+
 // addressed is a connection from addr.
 type addressed struct {
 	net.Conn

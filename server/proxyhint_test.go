@@ -107,7 +107,7 @@ func TestProxyHeaderAsDataIsLogged(t *testing.T) {
 			}
 			h := hints[0]
 			want := map[string]any{"level": "WARN", "remote": client, "version": max(tc.version, 1), "total": float64(1),
-				"why": "the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with endpoint.Options.Proxy"}
+				"why": "the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with endpoint.Options.Proxy, from a source in endpoint.Options.Proxy.From"}
 			for k, v := range want {
 				if h[k] != v {
 					t.Errorf("%s=%v; want %v\n%s", k, h[k], v, log.String())

@@ -283,9 +283,11 @@ func (s *Server) logger() *slog.Logger {
 
 // errProxyAsData is why a connection whose data begins with a PROXY
 // protocol header is logged: a balancer in front sends one, and the
-// listener was not made to read it (the endpoint package's listeners read
-// it with Options.Proxy, shout serve's with --proxy-protocol).
-var errProxyAsData error = named.Errorf("the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with %s", named.Setting("endpoint.Options.Proxy"))
+// listener was not made to read it, or not from its source (the endpoint
+// package's listeners read it with Options.Proxy from the sources in its
+// From, shout serve's with --proxy-protocol from --proxy-from; from
+// another, one that comes late is data).
+var errProxyAsData error = named.Errorf("the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with %s, from a source in %s", named.Setting("endpoint.Options.Proxy"), named.Setting("endpoint.Options.Proxy.From"))
 
 // errSecondProxy is why a connection whose listener read a PROXY header
 // and whose data begins with another is logged: a balancer behind
