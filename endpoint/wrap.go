@@ -180,6 +180,7 @@ func (w *wrapping) SyscallConn() (syscall.RawConn, error) {
 // timeout. Their failures carry the reason the connection closes with.
 func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 	timeout := w.opts.timeout()
+	var proxyRead, untrusted bool // for a failed handshake's words
 	if w.proxy {
 		if w.opts.Proxy.trusts(c.RemoteAddr()) {
 			// A trusted source must send a header within the timeout. The
@@ -221,6 +222,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
 			}
 			c = proxied{pc}
+			proxyRead = true
 		} else {
 			// From anyone else a header is refused, and everything else is
 			// data: proxyproto's REJECT policy would parse (and so consume)
@@ -229,10 +231,11 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			if c, err = refuseHeader(c, min(timeout, w.peek)); err != nil {
 				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
 			}
+			untrusted = true
 		}
 	}
 	if w.tls != nil {
-		h := &heard{Conn: c, readProxy: w.proxy}
+		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted}
 		tc := tls.Server(h, w.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -406,9 +409,10 @@ type heard struct {
 	err    error            // what ended a read, while none had been
 	first  [heardBytes]byte // the first bytes read (in the struct: no allocation of their own)
 	nFirst int              // how many of first were read
-	// readProxy: the listener reads a PROXY header before the handshake
-	// (from a trusted source; from anyone else, one is refused).
-	readProxy bool
+	// readProxy: the listener read a PROXY header before the handshake
+	// (from a trusted source). untrusted: it reads one only from others,
+	// and refused any that came within untrustedPeek.
+	readProxy, untrusted bool
 }
 
 // heardBytes is how many of a client's first bytes a failed handshake
@@ -477,6 +481,7 @@ const (
 	optClientAuth = named.Setting("Options.TLS.ClientAuth")
 	optClientCAs  = named.Setting("Options.TLS.ClientCAs")
 	optProxy      = named.Setting("Options.Proxy")
+	optProxyFrom  = named.Setting("Options.Proxy.From")
 )
 
 // handshakeError words err, a handshake that failed other than by time,
@@ -494,6 +499,9 @@ func (h *heard) handshakeError(err error) error {
 	switch said := h.notTLS(); {
 	case said != "" && h.proxyHeader() && h.readProxy:
 		return &wordedError{"the client sent a second PROXY protocol header, after the one this listener read: it sent " + h.quoted(), err}
+	case said != "" && h.proxyHeader() && h.untrusted:
+		// Late: one that came at once was refused, and said so.
+		return named.Reword(err, "the client sent a PROXY protocol header, from a source not trusted to send one (only those in %s are): it sent %s", optProxyFrom, h.quoted())
 	case said != "" && h.proxyHeader():
 		// A balancer in front that sends one, and a listener not made to
 		// read it: Go says "first record does not look like a TLS

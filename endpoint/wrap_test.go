@@ -932,6 +932,82 @@ func TestTLSFailureOnASecondProxyHeader(t *testing.T) {
 	}
 }
 
+// A trusted source whose data begins with a second PROXY header (a
+// balancer behind another, which passes the outer one's header on as
+// data) has it answered as data, and logged as a second one: the line
+// said that a listener reads a header only with Options.Proxy, which this
+// one has, and which read the first.
+func TestSecondProxyHeaderAsDataIsLoggedAsSecond(t *testing.T) {
+	var log shouttest.Log
+	srv := &server.Server{Logger: log.Logger(), Observer: newEvents()}
+	lns, _, err := proxyOptions("127.0.0.0/8").Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, lns[0])
+	c := shouttest.Dial(t, "tcp", lns[0].Addr().String(), bound)
+	second := string(header(t, 1, "198.51.100.1:4242"))
+	io.WriteString(c, string(header(t, 1, "203.0.113.7:4242"))+second)
+	// The line is logged before the reply that carries the header's end.
+	if _, err := io.ReadFull(c, make([]byte, len(second))); err != nil {
+		t.Fatal(err)
+	}
+	want := `msg="PROXY header answered as data" remote=203.0.113.7:4242 version=1 why="the client's data begins with a second PROXY protocol header, after the one its listener read, and is answered as data" total=1`
+	if got := log.String(); !strings.Contains(got, want) {
+		t.Errorf("log:\n%s\nwant a line with\n%s", got, want)
+	}
+}
+
+// A source not trusted to send a PROXY header whose header comes after
+// the listener's wait for one (untrustedPeek; here none) is data, and the
+// handshake fails on it: its words said that this was a second header,
+// after one the listener read, when it had read none, and named no
+// setting. They name the one that trusts a source.
+func TestTLSFailureOnALateUntrustedProxyHeader(t *testing.T) {
+	endpoint.SetUntrustedPeek(t, 0) // (a read past its deadline reads nothing, whatever has come)
+	opts := proxyOptions("192.0.2.0/24")
+	tlsOpts, _ := tlsOptions(t, "")
+	opts.TLS = tlsOpts.TLS
+	addr, ev := serve(t, opts, true, &server.Server{})
+	c := shouttest.Dial(t, "tcp", addr, bound)
+	c.Write(header(t, 1, "203.0.113.7:4242"))
+	cl := ev.next(t, ev.closes, "close")
+	if cl.Reason != server.ReasonHandshake {
+		t.Fatalf("closed for %v (%v), want %v", cl.Reason, cl.Err, server.ReasonHandshake)
+	}
+	want := `the client sent a PROXY protocol header, from a source not trusted to send one (only those in Options.Proxy.From are): it sent "PROXY TCP4 203.0"`
+	if msg := cl.Err.Error(); !strings.Contains(msg, want) {
+		t.Errorf("handshake failed with %q; want %q in it", msg, want)
+	}
+}
+
+// A header from a source not trusted to send one that comes after the
+// listener's wait for one (untrustedPeek; here none) is data, and is
+// logged: the line said that a listener reads one only with Options.Proxy,
+// which this one has. It names the setting of the sources it reads one
+// from too, which a listener needs as well (no source by default).
+func TestLateUntrustedProxyHeaderAsDataNamesTheTrustedSources(t *testing.T) {
+	endpoint.SetUntrustedPeek(t, 0) // (a read past its deadline reads nothing, whatever has come)
+	var log shouttest.Log
+	srv := &server.Server{Logger: log.Logger(), Observer: newEvents()}
+	lns, _, err := proxyOptions("192.0.2.0/24").Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, lns[0])
+	c := shouttest.Dial(t, "tcp", lns[0].Addr().String(), bound)
+	h := string(header(t, 1, "203.0.113.7:4242"))
+	io.WriteString(c, h)
+	// The line is logged before the reply that carries the header's end.
+	if _, err := io.ReadFull(c, make([]byte, len(h))); err != nil {
+		t.Fatal(err)
+	}
+	want := `why="the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with endpoint.Options.Proxy, from a source in endpoint.Options.Proxy.From"`
+	if got := log.String(); !strings.Contains(got, want) {
+		t.Errorf("log:\n%s\nwant a line with\n%s", got, want)
+	}
+}
+
 // addressed is a connection from addr.
 type addressed struct {
 	net.Conn

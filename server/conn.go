@@ -69,6 +69,10 @@ type conn struct {
 	obs      Observer
 	sess     session
 	trace    ConnTrace // nil unless the Observer is a SocketTracer
+	// headerRead: the listener's wrapper reads a PROXY header before the
+	// data (it Readdresses the connection), so one in the data is a
+	// second.
+	headerRead bool
 
 	// raw reads without holding a buffer while the connection idles; nil
 	// for anything but *net.TCPConn and *net.UnixConn, since a wrapper
@@ -576,7 +580,7 @@ func (c *conn) replyLen(src int) int {
 func (c *conn) answer(buf *[]byte, n int) error {
 	k := c.rr.carried
 	if v := c.sess.read((*buf)[k : k+n]); v != 0 {
-		c.srv.proxyHeaderRead(&c.sess.info, v)
+		c.srv.proxyHeaderRead(&c.sess.info, v, c.headerRead)
 	}
 	c.obs.ConnRead(&c.sess.info, (*buf)[k:k+n])
 	before := c.sess.info.BytesOut

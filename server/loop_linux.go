@@ -1334,7 +1334,7 @@ func (l *loop) read(c *lconn) {
 	first := c.waitsFirst() // (before the reply, which may pend)
 	info := &c.sess.info
 	if v := c.sess.read(l.rbuf[k : k+n]); v != 0 {
-		s.proxyHeaderRead(info, v)
+		s.proxyHeaderRead(info, v, false) // (the loops serve no wrapped listener)
 	}
 	s.obs.ConnRead(info, l.rbuf[k:k+n])
 	l.tick()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"shout/internal/shouttest"
 	"shout/server"
@@ -106,12 +107,48 @@ func TestProxyHeaderAsDataIsLogged(t *testing.T) {
 			}
 			h := hints[0]
 			want := map[string]any{"level": "WARN", "remote": client, "version": max(tc.version, 1), "total": float64(1),
-				"why": "the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with endpoint.Options.Proxy"}
+				"why": "the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with endpoint.Options.Proxy, from a source in endpoint.Options.Proxy.From"}
 			for k, v := range want {
 				if h[k] != v {
 					t.Errorf("%s=%v; want %v\n%s", k, h[k], v, log.String())
 				}
 			}
 		})
+	}
+}
+
+// Any client can send a PROXY header: a flood of connections that each
+// begin with one is logged at most once a second (the first at once),
+// each line with the total so far; nothing of it is kept per connection.
+func TestProxyHeaderFloodIsLoggedAtMostOnceASecond(t *testing.T) {
+	var log shouttest.Log
+	srv := &server.Server{Logger: slogJSON(&log), Observer: server.NewLogObserver(discard())}
+	addr := shouttest.Start(t, srv)
+	const conns = 50
+	v1 := "PROXY TCP4 192.0.2.7 127.0.0.1 4242 8080\r\n"
+	start := time.Now()
+	for range conns {
+		c := shouttest.Dial(t, "tcp", addr, bound)
+		io.WriteString(c, v1)
+		// The line, if any, is logged before the reply.
+		if _, err := io.ReadFull(c, make([]byte, len(v1))); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	// Lines come a second apart at least, the first after start: more
+	// than this many in elapsed is more than one a second.
+	most := 1 + int(time.Since(start)/time.Second)
+	hints := proxyHints(t, &log)
+	if len(hints) == 0 || len(hints) > most {
+		t.Fatalf("%d lines of a PROXY header answered as data for %d connections; want 1 to %d\n%s", len(hints), conns, most, log.String())
+	}
+	last := 0.0
+	for _, h := range hints {
+		if n, _ := h["total"].(float64); n <= last || n > conns || last == 0 && n != 1 {
+			t.Fatalf("totals not 1 first and then rising, to at most %d:\n%s", conns, log.String())
+		} else {
+			last = n
+		}
 	}
 }

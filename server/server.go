@@ -283,20 +283,33 @@ func (s *Server) logger() *slog.Logger {
 
 // errProxyAsData is why a connection whose data begins with a PROXY
 // protocol header is logged: a balancer in front sends one, and the
-// listener was not made to read it (the endpoint package's listeners read
-// it with Options.Proxy, shout serve's with --proxy-protocol).
-var errProxyAsData error = named.Errorf("the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with %s", named.Setting("endpoint.Options.Proxy"))
+// listener was not made to read it, or not from its source (the endpoint
+// package's listeners read it with Options.Proxy from the sources in its
+// From, shout serve's with --proxy-protocol from --proxy-from; from
+// another, one that comes late is data).
+var errProxyAsData error = named.Errorf("the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with %s, from a source in %s", named.Setting("endpoint.Options.Proxy"), named.Setting("endpoint.Options.Proxy.From"))
+
+// errSecondProxy is why a connection whose listener read a PROXY header
+// and whose data begins with another is logged: a balancer behind
+// another, which passes the outer one's header on. That the listener
+// reads one only with a setting, which it has, would mislead.
+var errSecondProxy = errors.New("the client's data begins with a second PROXY protocol header, after the one its listener read, and is answered as data")
 
 // proxyHeaderRead logs that c's data began with a PROXY protocol header
-// of version v, which nothing before the server read: the operator of a
-// server behind a balancer that sends one may have left out the setting
-// that reads it, and would see nothing else but odd replies. The header
-// is answered as data, as every message is: what the client gets does
-// not depend on the hint. Any client can send one, so at most once a
-// second, with the total.
-func (s *Server) proxyHeaderRead(c *ConnInfo, v int) {
+// of version v, which nothing before the server read (or, if second, the
+// listener's wrapper read one before it): the operator of a server
+// behind a balancer that sends one may have left out the setting that
+// reads it, and would see nothing else but odd replies. The header is
+// answered as data, as every message is: what the client gets does not
+// depend on the hint. Any client can send one, so at most once a second,
+// with the total.
+func (s *Server) proxyHeaderRead(c *ConnInfo, v int, second bool) {
 	if ok, n := s.proxyHeaders.allow(); ok {
-		s.logger().Warn("PROXY header answered as data", "remote", addrText(c.Remote), "version", v, "why", errProxyAsData, "total", n)
+		why := errProxyAsData
+		if second {
+			why = errSecondProxy
+		}
+		s.logger().Warn("PROXY header answered as data", "remote", addrText(c.Remote), "version", v, "why", why, "total", n)
 	}
 }
 
@@ -515,7 +528,8 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 		}
 	}
-	ra, _ := l.(Readdresser)
+	lra, _ := l.(Readdresser)
+	ra := lra
 	if s.WrapConn != nil {
 		ra = nil // it may change any address
 	}
@@ -546,7 +560,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.holdAccepts(l)
 		<-s.done
 	}
-	accepted := func(nc net.Conn) bool { return s.accepted(lp, nc, wrap, ra, st) }
+	accepted := func(nc net.Conn) bool { return s.accepted(lp, nc, wrap, ra, lra, st) }
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
@@ -586,9 +600,11 @@ func (s *Server) Serve(l net.Listener) error {
 // (or, stopping gracefully, that Serve is not draining: see drainQueue).
 // A connection tracked once the stop has begun sees it as it begins, and
 // answers what it was sent before it closes.
-func (s *Server) accepted(lp *net.Listener, nc net.Conn, wrap func(net.Conn) (net.Conn, error), ra Readdresser, st SocketTracer) bool {
+func (s *Server) accepted(lp *net.Listener, nc net.Conn, wrap func(net.Conn) (net.Conn, error), ra, lra Readdresser, st SocketTracer) bool {
 	c := newConn(s, nc)
 	c.wrap = wrap
+	// The listener's own wrapper, whatever Server.WrapConn does after it.
+	c.headerRead = lra != nil && lra.Readdresses(nc)
 	var why error
 	if !s.trackFrom(lp, func() {
 		s.wg.Add(1)

@@ -18,10 +18,12 @@ var flagNames = map[string]string{
 	"SourceRate":    "--source-rate",
 	// endpoint.Options (shout serve); the server names Options.Proxy as
 	// endpoint's
-	"Options.TLS.ClientAuth": "--client-ca",
-	"Options.TLS.ClientCAs":  "--client-ca",
-	"Options.Proxy":          "--proxy-protocol",
-	"endpoint.Options.Proxy": "--proxy-protocol",
+	"Options.TLS.ClientAuth":      "--client-ca",
+	"Options.TLS.ClientCAs":       "--client-ca",
+	"Options.Proxy":               "--proxy-protocol",
+	"endpoint.Options.Proxy":      "--proxy-protocol",
+	"Options.Proxy.From":          "--proxy-from",
+	"endpoint.Options.Proxy.From": "--proxy-from",
 	// client.TLSOptions (shout connect, shout bench)
 	"TLSOptions.CA":       "--ca",
 	"TLSOptions.Cert":     "--cert",

@@ -36,7 +36,7 @@ func TestServeLogsAProxyHeaderItDoesNotRead(t *testing.T) {
 	srv := startServe(t, nil, "tcp://127.0.0.1:0", "tls://127.0.0.1:0", "--tls-self-signed")
 	send(t, srv.addr("tcp"), header+"hello\n", len(header+"hello\n"))
 	srv.waitLog(`msg="PROXY header answered as data"`)
-	srv.waitLog(`why="the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with --proxy-protocol"`)
+	srv.waitLog(`why="the client's data begins with a PROXY protocol header, which is answered as data: a listener reads one only with --proxy-protocol, from a source in --proxy-from"`)
 	c, err := net.DialTimeout("tcp", srv.addr("tls"), bound)
 	if err != nil {
 		t.Fatal(err)

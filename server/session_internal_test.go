@@ -1,0 +1,107 @@
+package server
+
+import (
+	"strings"
+	"testing"
+)
+
+// proxyStartOf is the version of the PROXY header data begins as, 0 for
+// none, and how many bytes that takes: what session.read is to find,
+// however the reads cut data.
+func proxyStartOf(data []byte) (version, at int) {
+	for i, h := range proxyStarts {
+		if strings.HasPrefix(string(data), h) {
+			if i == len(proxyStarts)-1 {
+				return 2, len(h) // version 2's signature
+			}
+			return 1, len(h)
+		}
+	}
+	return 0, 0
+}
+
+// readCut feeds data to a new session cut at cuts (ascending offsets
+// inside data) and checks that the read that completes a header's start,
+// and only it, reports its version, and that BytesIn counts every byte.
+func readCut(t *testing.T, data []byte, cuts []int) {
+	t.Helper()
+	var s session
+	s.init(nil)
+	wantV, wantAt := proxyStartOf(data)
+	from := 0
+	for _, to := range append(cuts, len(data)) {
+		v := s.read(data[from:to])
+		want := 0
+		if wantV != 0 && from < wantAt && wantAt <= to {
+			want = wantV
+		}
+		if v != want {
+			t.Fatalf("%q cut at %v: the read of [%d:%d] said version %d; want %d", data, cuts, from, to, v, want)
+		}
+		from = to
+	}
+	if s.info.BytesIn != int64(len(data)) {
+		t.Fatalf("%q cut at %v: BytesIn %d; want %d", data, cuts, s.info.BytesIn, len(data))
+	}
+}
+
+// proxyMatchInputs are the starts of a PROXY header and the data that
+// comes closest to one without being one, each with data after it.
+var proxyMatchInputs = []string{
+	"PROXY TCP4 192.0.2.7 127.0.0.1 4242 8080\r\nhello\n",
+	"PROXY TCP6 2001:db8::1 ::1 4242 8080\r\n",
+	"PROXY UNKNOWN\r\n",
+	"PROXY UNKNOWN",
+	"PROXY TCP4 ",
+	"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x01\x7f\x00\x00\x01\x1f\x40\x1f\x41hello\n",
+	"\r\n\r\n\x00\r\nQUIT\n",
+	"PROXY TCP4", "PROXY TCP5 a b c d\r\n", "PROXY TCP44", "PROXY UNKNOW\r\n", "PROXY UNKNOWNX",
+	"PROXY  TCP4 ", "PROXY tcp4 ", "proxy tcp4 1 2 3 4\r\n", "PROX", "PROXIMITY alert\n",
+	"PROXY is a word that goes on past thirteen bytes\n",
+	"\r\n\r\n\x00\r\nQUIT", "\r\n\r\n\x00\r\nQUIT\r", "\r\n\r\n\x00\r\nQUIet\n", "\r\n\r\n",
+	"\r\nPROXY TCP4 ", " PROXY TCP4 ", "hello\nPROXY TCP4 1 2 3 4\r\n",
+	"PROXY TCP4 \r\n\r\n\x00\r\nQUIT\n", "\r\n\r\n\x00\r\nQUIT\nPROXY TCP4 ",
+	"", "P", "\r",
+}
+
+// A PROXY header's start is found on the read that completes it, once,
+// and nothing else is one, whatever the cuts: every way of cutting each
+// input in up to three reads, and a byte a read. BytesIn counts each byte
+// once.
+func TestSessionReadFindsAProxyStartAcrossReads(t *testing.T) {
+	for _, in := range proxyMatchInputs {
+		data := []byte(in)
+		readCut(t, data, nil)
+		for i := 0; i <= len(data); i++ {
+			readCut(t, data, []int{i})
+			for j := i; j <= len(data); j++ {
+				readCut(t, data, []int{i, j})
+			}
+		}
+		var bytewise []int
+		for i := range len(data) {
+			bytewise = append(bytewise, i)
+		}
+		readCut(t, data, bytewise)
+	}
+}
+
+// FuzzSessionRead cuts any data at any points (each of cuts' bytes the
+// length of the next read, 0 included) and checks what read finds, and
+// that it does not panic.
+func FuzzSessionRead(f *testing.F) {
+	for _, in := range proxyMatchInputs {
+		f.Add([]byte(in), []byte{4, 0, 1, 7})
+	}
+	f.Fuzz(func(t *testing.T, data, lens []byte) {
+		var cuts []int
+		at := 0
+		for _, n := range lens {
+			if at += int(n); at > len(data) {
+				break
+			}
+			cuts = append(cuts, at)
+		}
+		readCut(t, data, cuts)
+	})
+}
