@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // errGaveUp is a stuckConn write's when it gave up.
@@ -90,3 +91,7 @@ func (c *stuckConn) writeSome(fd uintptr) bool {
 	}
 	return true
 }
+
+// interrupt ends the wait of the write under way for the server to take
+// its bytes, now (see flight.fail).
+func (c *stuckConn) interrupt() { c.TCPConn.SetWriteDeadline(time.Now()) }
