@@ -10,8 +10,11 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -348,4 +351,59 @@ func selfSigned(t *testing.T) (server, client *tls.Config) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return server, &tls.Config{RootCAs: pool}
+}
+
+// A write cut short (stuckConn.interrupt) stays cut when the run stops at
+// the same moment: drain's deadline (SetDeadline, Timeout after the stop),
+// set before the writer woken by the cut has run, was taken by the poller
+// for a deadline moved on before its waiter ran, and the write waited on,
+// to it; the connection, and the run, ended Timeout late (h179). One
+// processor: the woken writer runs only once the test waits. The server
+// then reads all: a write the cut did not end goes on, and ends whole.
+func TestCutWriteStaysCutPastDrainsDeadline(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	release := make(chan struct{})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		<-release
+		io.Copy(io.Discard, c)
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { nc.Close(); <-served }()
+	var releasing sync.Once
+	defer releasing.Do(func() { close(release) })
+	sc := &stuckConn{TCPConn: nc.(*net.TCPConn)}
+	waits := make(chan struct{})
+	var once sync.Once
+	sc.stuck = func() bool { once.Do(func() { close(waits) }); return false }
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := sc.Write(make([]byte, 64<<20)) // (more than both sockets hold)
+		wrote <- err
+	}()
+	select {
+	case <-waits:
+	case err := <-wrote:
+		t.Fatalf("the write ended (%v) before it waited for the server", err)
+	}
+	sc.interrupt()
+	sc.SetDeadline(time.Now().Add(time.Hour)) // drain's, as the run stops
+	releasing.Do(func() { close(release) })
+	if err := <-wrote; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the cut write ended with %v, after drain's deadline: want it cut (%v)", err, os.ErrDeadlineExceeded)
+	}
 }
