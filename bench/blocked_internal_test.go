@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -348,4 +350,41 @@ func selfSigned(t *testing.T) (server, client *tls.Config) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return server, &tls.Config{RootCAs: pool}
+}
+
+// A write cut short (stuckConn.interrupt) stays cut when the run stops at
+// the same moment: drain's deadline (SetDeadline, Timeout after the stop),
+// set before the writer woken by the cut had run, was taken by the poller
+// for a deadline moved on before its waiter ran, and the write waited on,
+// to it; the connection, and the run, ended Timeout late (h179). Whatever
+// deadline is set after the cut, a write on the socket ends at once (that
+// race itself comes only now and then: a write the cut caught between two
+// waits goes on while the server takes its bytes).
+func TestCutWriteStaysCutPastLaterDeadlines(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*stuckConn, time.Time) error
+	}{
+		{"SetDeadline (drain's)", (*stuckConn).SetDeadline},
+		{"SetWriteDeadline (a TLS close_notify's)", (*stuckConn).SetWriteDeadline},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			sc := &stuckConn{TCPConn: nc.(*net.TCPConn), stuck: func() bool { return false }}
+			sc.interrupt()
+			tc.set(sc, time.Now().Add(time.Hour))
+			if _, err := sc.Write([]byte("x\n")); !errors.Is(err, os.ErrDeadlineExceeded) { // (room for it)
+				t.Errorf("a write after the cut and a deadline an hour on ended with %v: want it cut (%v)", err, os.ErrDeadlineExceeded)
+			}
+		})
+	}
 }

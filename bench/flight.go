@@ -183,10 +183,13 @@ var writeWaits func()
 // wait (fail). Only a write that waits is cut short: one about to begin
 // as the failure is found, its messages pushed (handed over, owed), writes
 // what the socket takes (cut before it began, it wrote none of them, and
-// the server was blamed for messages it never had: see fail).
+// the server was blamed for messages it never had: see fail). A write
+// outside a send (under TLS, the reader's read answers a server's
+// KeyUpdate) is no send's to cut: cut, cutEnded waited for a wrote that
+// never came.
 func (f *flight) stuck() (giveUp bool) {
 	f.mu.Lock()
-	giveUp, f.blocked = f.failed, !f.failed
+	giveUp, f.blocked = f.failed, !f.failed && f.writing
 	f.mu.Unlock()
 	if !giveUp && writeWaits != nil {
 		writeWaits()

@@ -266,3 +266,31 @@ func TestFlightReplyMakesRoom(t *testing.T) {
 		t.Error("a reply that came with room to spare: idle, a look for a close")
 	}
 }
+
+// A write outside a send that waits for the server (stuck) leaves the
+// reader's failure nothing to cut: under TLS the reader's own read
+// writes (the answer to a server's KeyUpdate), through the same socket.
+// Its wait was taken for the writer's: fail cut it after it had ended,
+// and cutEnded waited for the end of a send none had begun (wrote), for
+// ever: the connection, and the run, never ended.
+func TestStuckOutsideASendLeavesNothingToCut(t *testing.T) {
+	f := newFlight(1, 0)
+	if f.stuck() { // the reader's write, with no send begun
+		t.Fatal("the write gave up before the failure")
+	}
+	interrupted := false
+	if !f.fail(func() { interrupted = true }) {
+		t.Error("fail with no send begun left the close to the writer")
+	}
+	if interrupted || f.cut != nil {
+		t.Fatal("fail cut a write outside a send: cutEnded waits for a wrote that never comes")
+	}
+	f.cutEnded()
+	// A send's write still is cut.
+	f = newFlight(1, 0)
+	f.begin()
+	f.stuck()
+	if f.fail(func() { interrupted = true }); !interrupted {
+		t.Error("a send's write that waited for the server was not cut")
+	}
+}

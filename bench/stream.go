@@ -170,7 +170,8 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		most = r.mostInFlight()
 	}
 	sent := newFlight(r.cfg.Depth, most)
-	if sc := stuckConnOf(c); sc != nil {
+	sc := stuckConnOf(c)
+	if sc != nil {
 		sc.stuck = sent.stuck
 	}
 	slots := make(chan struct{}, r.cfg.Depth) // closed loop: free window
@@ -212,7 +213,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			// held the connection, and the run, until its deadline.
 			// Its messages, handed over, are owed all the same, as the
 			// event loops count their buffer.
-			if sent.fail(func() { c.SetWriteDeadline(time.Now()) }) {
+			if sent.fail(sc.interrupt) { // (only a stuckConn's write is stuck)
 				c.Close()
 			}
 			if readerClosed != nil {

@@ -2,7 +2,10 @@
 
 package bench
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // stuckConn is a goroutine-driven stream connection's TCP socket, under
 // TLS or not. Here its write never asks stuck whether to give up (see
@@ -12,3 +15,6 @@ type stuckConn struct {
 	*net.TCPConn
 	stuck func() (giveUp bool) // (never asked here)
 }
+
+// interrupt is never called here: no write asks stuck (see flight.fail).
+func (c *stuckConn) interrupt() { c.TCPConn.SetWriteDeadline(time.Now()) }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // errGaveUp is a stuckConn write's when it gave up.
@@ -21,6 +23,10 @@ type stuckConn struct {
 	*net.TCPConn
 	stuck func() (giveUp bool) // nil: the socket's own Write
 	stuckWrite
+	// cut: the write under way was cut short (interrupt), its deadline
+	// now, which no later one moves on.
+	mu  sync.Mutex
+	cut bool
 }
 
 // stuckWrite is the state of a stuckConn's write under way: its writes
@@ -89,4 +95,39 @@ func (c *stuckConn) writeSome(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// interrupt ends the wait of the write under way for the server to take
+// its bytes, now (see flight.fail), for good: a run that stops at the
+// same moment sets every connection's deadline Timeout on (drain), and
+// set before the woken writer ran, that deadline was the wait's (the
+// poller takes a deadline moved on before its waiter ran for none come):
+// the connection, and the run, ended Timeout late.
+func (c *stuckConn) interrupt() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = true
+	c.TCPConn.SetWriteDeadline(time.Now())
+}
+
+// SetDeadline sets the read deadline, and the write's unless the write was
+// cut (interrupt).
+func (c *stuckConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut {
+		return c.TCPConn.SetReadDeadline(t)
+	}
+	return c.TCPConn.SetDeadline(t)
+}
+
+// SetWriteDeadline sets the write deadline unless the write was cut
+// (interrupt).
+func (c *stuckConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut {
+		return nil
+	}
+	return c.TCPConn.SetWriteDeadline(t)
 }
