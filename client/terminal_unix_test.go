@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -70,32 +71,36 @@ func (s *ptyScreen) expect(t *testing.T, want string) (before string) {
 	}
 }
 
+// udpPrompt runs a Terminal on a pty, over UDP to addr (dialed again for
+// each line, so that a name's next address can be taken) with retries
+// Retries, and returns once it shows its prompt: what the test types
+// goes to ptmx, what the session prints is read from scr, and its exit
+// status comes on code.
+func udpPrompt(t *testing.T, addr string, retries int) (ptmx *os.File, scr *ptyScreen, code chan int) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { ptmx.Close(); tty.Close() })
+	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
+	scr = &ptyScreen{more: make(chan struct{})}
+	go scr.read(ptmx)
+	c := dial(t, "udp", addr)
+	term := &client.Terminal{Addr: addr, Dial: dialer(t, addr), Timeout: bound, Retries: retries, In: tty, Out: tty, Err: tty}
+	code = make(chan int, 1)
+	go func() { code <- term.Run(c) }()
+	scr.expect(t, addr+" (udp)> ")
+	return ptmx, scr, code
+}
+
 // A line typed at the prompt over UDP to a name whose first address was
 // refused went no further: "line 1: ... connection refused", where TCP's
 // connect went on to the next address. It goes to the next address, and
 // so does the next line, without a refusal.
 func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
 	name, _ := twoAddrs(t)
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
-	scr := &ptyScreen{more: make(chan struct{})}
-	go scr.read(ptmx)
-	dialName := func() (net.Conn, error) {
-		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
-	}
-	c, err := dialName()
-	if err != nil {
-		t.Fatal(err)
-	}
-	term := &client.Terminal{Addr: name, Dial: dialName, Timeout: bound, In: tty, Out: tty, Err: tty}
-	code := make(chan int, 1)
-	go func() { code <- term.Run(c) }()
-	scr.expect(t, name+" (udp)> ")
+	ptmx, scr, code := udpPrompt(t, name, 0)
 	io.WriteString(ptmx, "one\r")
 	scr.expect(t, "ONE")
 	io.WriteString(ptmx, "two\r")
@@ -122,26 +127,7 @@ func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
 // (retries+2) timeouts in all.
 func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
 	name, sent4 := lateRefusal(t)
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
-	scr := &ptyScreen{more: make(chan struct{})}
-	go scr.read(ptmx)
-	dialName := func() (net.Conn, error) {
-		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
-	}
-	c, err := dialName()
-	if err != nil {
-		t.Fatal(err)
-	}
-	term := &client.Terminal{Addr: name, Dial: dialName, Timeout: bound, Retries: 1, In: tty, Out: tty, Err: tty}
-	code := make(chan int, 1)
-	go func() { code <- term.Run(c) }()
-	scr.expect(t, name+" (udp)> ")
+	ptmx, scr, code := udpPrompt(t, name, 1)
 	io.WriteString(ptmx, "one\r")
 	scr.expect(t, "line 1: ")
 	if said := scr.expect(t, "\n"); !strings.Contains(said, "no reply after 2 tries") {
@@ -163,19 +149,7 @@ func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
 // still has: with Retries 2, one.
 func TestTerminalDatagramLateRefusalsAcrossThreeAddresses(t *testing.T) {
 	name, sent4 := threeAddrsLateRefusals(t)
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
-	scr := &ptyScreen{more: make(chan struct{})}
-	go scr.read(ptmx)
-	term := &client.Terminal{Addr: name, Dial: dialer(t, name), Timeout: bound, Retries: 2, In: tty, Out: tty, Err: tty}
-	code := make(chan int, 1)
-	go func() { code <- term.Run(dial(t, "udp", name)) }()
-	scr.expect(t, name+" (udp)> ")
+	ptmx, scr, code := udpPrompt(t, name, 2)
 	io.WriteString(ptmx, "one\r")
 	scr.expect(t, "line 1: ")
 	said := scr.expect(t, "\n")
@@ -200,26 +174,7 @@ func TestTerminalDatagramLateRefusalsAcrossThreeAddresses(t *testing.T) {
 // "message too long".
 func TestTerminalDatagramSaysLastError(t *testing.T) {
 	name, _ := twoAddrs(t)
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
-	scr := &ptyScreen{more: make(chan struct{})}
-	go scr.read(ptmx)
-	dialName := func() (net.Conn, error) {
-		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
-	}
-	c, err := dialName()
-	if err != nil {
-		t.Fatal(err)
-	}
-	term := &client.Terminal{Addr: name, Dial: dialName, Timeout: bound, In: tty, Out: tty, Err: tty}
-	code := make(chan int, 1)
-	go func() { code <- term.Run(c) }()
-	scr.expect(t, name+" (udp)> ")
+	ptmx, scr, code := udpPrompt(t, name, 0)
 	io.WriteString(ptmx, strings.Repeat("a", client.MaxDatagram+10)+"\r") // (less than IPv6 carries)
 	scr.expect(t, "line 1: ")
 	said := scr.expect(t, "\n")
@@ -241,19 +196,7 @@ func TestTerminalDatagramSaysLastError(t *testing.T) {
 // most one datagram carries: not sent".
 func TestTerminalDatagramLongLineSaidAsInAPipe(t *testing.T) {
 	addr := udpServer(t, func(int) bool { return false })
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
-	scr := &ptyScreen{more: make(chan struct{})}
-	go scr.read(ptmx)
-	term := &client.Terminal{Addr: addr, Dial: dialer(t, addr), Timeout: bound, In: tty, Out: tty, Err: tty}
-	code := make(chan int, 1)
-	go func() { code <- term.Run(dial(t, "udp", addr)) }()
-	scr.expect(t, addr+" (udp)> ")
+	ptmx, scr, code := udpPrompt(t, addr, 0)
 	io.WriteString(ptmx, strings.Repeat("a", client.MaxDatagram+10)+"\r")
 	scr.expect(t, "line 1: ")
 	said := scr.expect(t, "\n")
