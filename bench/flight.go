@@ -235,7 +235,10 @@ func (f *flight) fail(interrupt func()) (closeNow bool) {
 // The connection's end may stop the run, whose drain sets every
 // connection's deadline later again: a write woken by the cut but yet to
 // run then waited on, to that deadline (the poller takes a deadline moved
-// on before its waiter ran for none come).
+// on before its waiter ran for none come). On Unix the socket keeps its cut
+// past a later deadline (stuckConn.interrupt), which also covers a run
+// stopped for another reason as the cut comes; this wait stays a second
+// guard, so that the connection ends after its cut write has.
 func (f *flight) cutEnded() {
 	f.mu.Lock()
 	cut := f.cut
