@@ -946,13 +946,12 @@ func lateRefusal(t *testing.T) (name string, sent4 func() int) {
 // 3 s: 1 s at [::1], refused, then 2 s at 127.0.0.1.)
 func TestDatagramsLateRefusalKeepsLineBound(t *testing.T) {
 	name, sent4 := lateRefusal(t)
-	var out, warn bytes.Buffer
-	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader("one\n"), &out, &warn, bound, 1)
-	if err != nil || res.Lost != 1 || out.Len() > 0 {
-		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost", res, err, out.String(), warn.String())
+	res, out, warn, err := datagrams(t, name, "one\n", bound, 1)
+	if err != nil || res.Lost != 1 || len(out) > 0 {
+		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost", res, err, out, warn)
 	}
 	if got := sent4(); got != 1 {
-		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with --retries 1, one try was left after [::1]'s unanswered one (warnings %q)", got, warn.String())
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with --retries 1, one try was left after [::1]'s unanswered one (warnings %q)", got, warn)
 	}
 }
 
@@ -1003,13 +1002,12 @@ func threeAddrsLateRefusals(t *testing.T) (name string, sent4 func() int) {
 // alone, passed every other test.)
 func TestDatagramsLateRefusalsAcrossThreeAddresses(t *testing.T) {
 	name, sent4 := threeAddrsLateRefusals(t)
-	var out, warn bytes.Buffer
-	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader("one\n"), &out, &warn, bound, 2)
-	if err != nil || res.Lost != 1 || out.Len() > 0 {
-		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost at 127.0.0.1", res, err, out.String(), warn.String())
+	res, out, warn, err := datagrams(t, name, "one\n", bound, 2)
+	if err != nil || res.Lost != 1 || len(out) > 0 {
+		t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want the line lost at 127.0.0.1", res, err, out, warn)
 	}
 	if got := sent4(); got != 1 {
-		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with --retries 2, one try was left after [::1]'s and 127.0.0.2's (warnings %q)", got, warn.String())
+		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with --retries 2, one try was left after [::1]'s and 127.0.0.2's (warnings %q)", got, warn)
 	}
 }
 
@@ -1051,17 +1049,16 @@ func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
 func TestDatagramsLongLineAfterNextAddress(t *testing.T) {
 	name, _ := twoAddrs(t)
 	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
-	var out, warn bytes.Buffer
-	res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(long+"\none\n"+long+"\ntwo\n"), &out, &warn, bound, 0)
-	if err != nil || res.Answered != 2 || res.Lost != 0 || res.Sent != 2 || res.TooLong != 2 || out.String() != "ONE\nTWO\n" {
-		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want lines 2 and 4 answered, 1 and 3 too long", res, err, out.String(), warn.String())
+	res, out, warn, err := datagrams(t, name, long+"\none\n"+long+"\ntwo\n", bound, 0)
+	if err != nil || res.Answered != 2 || res.Lost != 0 || res.Sent != 2 || res.TooLong != 2 || out != "ONE\nTWO\n" {
+		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want lines 2 and 4 answered, 1 and 3 too long", res, err, out, warn)
 	}
 	var want string
 	for _, n := range []int{1, 3} {
 		want += fmt.Sprintf("shout: line %d: longer than %d bytes, the most one datagram carries: not sent\n", n, client.MaxDatagram)
 	}
-	if warn.String() != want {
-		t.Errorf("warnings %q; want %q", warn.String(), want)
+	if warn != want {
+		t.Errorf("warnings %q; want %q", warn, want)
 	}
 	if got, want := res.Problem(), fmt.Sprintf("2 lines longer than %d bytes not sent", client.MaxDatagram); got != want {
 		t.Errorf("Problem() = %q, want %q", got, want)
@@ -1091,14 +1088,13 @@ func TestDatagramsLongLinesAfterNextAddressSaidAtIPv4Limit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name, _ := twoAddrs(t)
-			var out, warn bytes.Buffer
-			res, err := client.Datagrams(dial(t, "udp", name), dialer(t, name), strings.NewReader(tc.in), &out, &warn, bound, 0)
-			if err != nil || res.Answered != tc.answered || res.Lost != tc.lost || res.TooLong != len(tc.tooLong) || !strings.HasSuffix(out.String(), "TWO\n") {
-				t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want %d answered, %d lost, lines %v too long", res, err, out.String(), warn.String(), tc.answered, tc.lost, tc.tooLong)
+			res, out, warn, err := datagrams(t, name, tc.in, bound, 0)
+			if err != nil || res.Answered != tc.answered || res.Lost != tc.lost || res.TooLong != len(tc.tooLong) || !strings.HasSuffix(out, "TWO\n") {
+				t.Fatalf("Datagrams: %+v, %v, out %q, warnings %q; want %d answered, %d lost, lines %v too long", res, err, out, warn, tc.answered, tc.lost, tc.tooLong)
 			}
 			for _, n := range tc.tooLong {
-				if want := fmt.Sprintf("shout: line %d: longer than %d bytes,", n, client.MaxDatagram); !strings.Contains(warn.String(), want) {
-					t.Errorf("warnings %q; want %q", warn.String(), want)
+				if want := fmt.Sprintf("shout: line %d: longer than %d bytes,", n, client.MaxDatagram); !strings.Contains(warn, want) {
+					t.Errorf("warnings %q; want %q", warn, want)
 				}
 			}
 			lines := fmt.Sprintf("%d lines", len(tc.tooLong))
