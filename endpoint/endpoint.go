@@ -42,13 +42,21 @@ func (e Endpoint) String() string {
 }
 
 // ErrBadAddress is wrapped by every error Parse returns.
-var ErrBadAddress = errors.New("bad address")
+var ErrBadAddress = errors.New("endpoint: bad address")
+
+// badAddress is Parse's error. It reads `bad address "s": why`, with no
+// package name, since a user sees it after "shout: ", and errors.Is finds
+// ErrBadAddress in it.
+type badAddress struct{ s, why string }
+
+func (e *badAddress) Error() string { return fmt.Sprintf("bad address %q: %s", e.s, e.why) }
+func (e *badAddress) Unwrap() error { return ErrBadAddress }
 
 // Parse reads s as an endpoint. Without a scheme, s is host:port (or a
 // bare port on 127.0.0.1) and gets each network in plain, in order: serve
 // passes tcp and udp, connect passes tcp.
 func Parse(s string, plain ...string) ([]Endpoint, error) {
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrBadAddress, s, why) }
+	bad := func(why string) error { return &badAddress{s, why} }
 	scheme, rest, found := strings.Cut(s, "://")
 	scheme = strings.ToLower(scheme) // as in any URL: TCP:// is tcp://
 	if !found {

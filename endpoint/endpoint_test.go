@@ -227,3 +227,15 @@ func BenchmarkHeard(b *testing.B) {
 		heardSink = h // as tls.Server keeps it: on the heap
 	}
 }
+
+// The sentinel carries the package's name, as every sentinel does, but
+// what a user reads after "shout: " does not repeat it.
+func TestBadAddressReadsWithoutThePackageName(t *testing.T) {
+	if got, want := ErrBadAddress.Error(), "endpoint: bad address"; got != want {
+		t.Errorf("ErrBadAddress = %q, want %q", got, want)
+	}
+	_, err := Parse("127.0.0.1:nope", "tcp")
+	if want := `bad address "127.0.0.1:nope": `; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Parse: %v; want it to begin %s", err, want)
+	}
+}
