@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -61,6 +62,18 @@ func dial(t *testing.T, network, addr string) net.Conn {
 func dialer(t *testing.T, addr string) func() (net.Conn, error) {
 	return func() (net.Conn, error) {
 		return client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: addr}, bound)
+	}
+}
+
+// tracedDialer dials addr over UDP again, as dialer does, traced to w.
+func tracedDialer(t *testing.T, addr string, w io.Writer) func() (net.Conn, error) {
+	dial := dialer(t, addr)
+	return func() (net.Conn, error) {
+		c, err := dial()
+		if err != nil {
+			return nil, err
+		}
+		return client.Trace(c, w), nil
 	}
 }
 
@@ -913,6 +926,23 @@ func twoAddrsFor(t *testing.T, server string) (name string, pc net.PacketConn) {
 	return net.JoinHostPort("twoaddrs.test", port), pc
 }
 
+// twoAddrsRefusing is a name for tests, as twoAddrsFor's, at whose
+// addresses nothing listens: server (127.0.0.1) and six ([::1]), at one
+// port.
+func twoAddrsRefusing(t *testing.T) (name, server, six string) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = pc.LocalAddr().String()
+	pc.Close()
+	name, pc6 := twoAddrsFor(t, server)
+	pc6.Close()
+	_, port, _ := net.SplitHostPort(server)
+	return name, server, net.JoinHostPort("::1", port)
+}
+
 // lateRefusal is a name for tests, as twoAddrsFor's, whose [::1] takes
 // the first datagram, unanswered, and then closes (a server stopped
 // there): the line's next try there is refused, late. Its 127.0.0.1
@@ -1011,6 +1041,43 @@ func TestDatagramsLateRefusalsAcrossThreeAddresses(t *testing.T) {
 	}
 }
 
+// A line lost after tries at a name's addresses that refused it late
+// says where they went: "no reply from 127.0.0.1:P after 2 tries" said
+// the tries at [::1] were 127.0.0.1's too. With one address, or tries at
+// one, it says as before where it got none.
+func TestDatagramsLostAfterLateRefusalSaysWhere(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		addrs   func(t *testing.T) (string, func() int)
+		retries int
+		want    string // %[1]s the port, %[2]v the timeout
+	}{
+		{"two addresses", lateRefusal, 1, "no reply after 2 tries of %[2]v (1 to [::1]:%[1]s, then refused; 1 to 127.0.0.1:%[1]s): lost"},
+		{"three addresses", threeAddrsLateRefusals, 2, "no reply after 3 tries of %[2]v (1 to [::1]:%[1]s, then refused; 1 to 127.0.0.2:%[1]s, then refused; 1 to 127.0.0.1:%[1]s): lost"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, _ := tc.addrs(t)
+			_, port, _ := net.SplitHostPort(name)
+			res, _, warn, err := datagrams(t, name, "one\n", bound, tc.retries)
+			if want := "shout: line 1: " + fmt.Sprintf(tc.want, port, bound) + "\n"; err != nil || res.Lost != 1 || warn != want {
+				t.Errorf("Datagrams: %+v, %v, warnings %q; want %q", res, err, warn, want)
+			}
+		})
+	}
+}
+
+// A line refused late at a name's [::1] and too long for its 127.0.0.1
+// is not sent (not in Sent), and neither are its retries (in Retries):
+// its retry at [::1] was counted, a retry of no line sent.
+func TestDatagramsNotSentLineHasNoRetries(t *testing.T) {
+	name, sent4 := lateRefusal(t)
+	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
+	res, _, warn, err := datagrams(t, name, long+"\n", bound, 1)
+	if err != nil || res != (client.DatagramResult{TooLong: 1}) || sent4() != 0 {
+		t.Errorf("Datagrams: %+v, %v, warnings %q, %d sent to 127.0.0.1; want only 1 line too long", res, err, warn, sent4())
+	}
+}
+
 // Over UDP a name's first address was the only one: udp://localhost:8080
 // to shout serve (127.0.0.1) was refused at ::1, every line lost, where
 // TCP went on to 127.0.0.1. A line refused at one address goes to the
@@ -1020,13 +1087,7 @@ func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
 	name, server := twoAddrs(t)
 	var trace notifying
 	c := client.Trace(dial(t, "udp", name), &trace)
-	redial := func() (net.Conn, error) {
-		c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: name}, bound)
-		if err != nil {
-			return nil, err
-		}
-		return client.Trace(c, &trace), nil
-	}
+	redial := tracedDialer(t, name, &trace)
 	var out, warn bytes.Buffer
 	res, err := client.Datagrams(c, redial, strings.NewReader("one\ntwo\n"), &out, &warn, bound, 0)
 	if err != nil || res.Answered != 2 || res.Lost != 0 || out.String() != "ONE\nTWO\n" || warn.Len() > 0 {
@@ -1034,6 +1095,115 @@ func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
 	}
 	if tr := trace.String(); strings.Count(tr, "connect([::1]") != 1 || strings.Count(tr, "connect("+server+")") != 2 || strings.Count(tr, "refused") != 1 {
 		t.Errorf("trace:\n%s\nwant one connect to [::1], refused, and the lines sent to %s", tr, server)
+	}
+}
+
+// connects is the addresses a trace's sockets were connected to, in order.
+func connects(trace string) []string {
+	var addrs []string
+	for _, m := range regexp.MustCompile(`connect\(([^)]*)\)`).FindAllStringSubmatch(trace, -1) {
+		addrs = append(addrs, m[1])
+	}
+	return addrs
+}
+
+// upperUntilClosed answers each datagram on pc with its uppercase until
+// pc is closed, and then closes done.
+func upperUntilClosed(pc net.PacketConn) (done chan struct{}) {
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1<<16)
+		for {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(bytes.ToUpper(buf[:k]), from)
+		}
+	}()
+	return done
+}
+
+// An address of a name that refused a line too is not where later lines
+// go first: when each refused, the next line went first to the one that
+// refused last, and so in turn, each line's refusal naming another
+// address. A line refused at every address leaves the order as it was,
+// the resolver's ([::1] first) or, once 127.0.0.1 took a line,
+// 127.0.0.1 first: a server that comes back there is sent the next line
+// alone, as at first, with no refusal at [::1]. A server that comes up
+// while every address refuses is found by the next line.
+func TestDatagramsRefusedEverywhereKeepsOrder(t *testing.T) {
+	name, server, six := twoAddrsRefusing(t)
+	// up starts a server at 127.0.0.1; stop stops it.
+	up := func() (stop func()) {
+		t.Helper()
+		pc, err := net.ListenPacket("udp", server)
+		if err != nil {
+			t.Skipf("%s taken since: %v", server, err)
+		}
+		done := upperUntilClosed(pc)
+		stop = func() { pc.Close(); <-done }
+		t.Cleanup(stop)
+		return stop
+	}
+	var trace notifying
+	c := client.Trace(dial(t, "udp", name), &trace)
+	redial := tracedDialer(t, name, &trace)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	warn := &notifying{wrote: make(chan struct{}, 1)}
+	ran := make(chan error, 1)
+	go func() {
+		_, err := client.Datagrams(c, redial, inR, outW, warn, bound, 0)
+		outW.Close()
+		ran <- err
+	}()
+	replies := bufio.NewReader(outR)
+	// line sends the line n, and waits for its reply, or its refusal.
+	line := func(n int, text, reply string) {
+		t.Helper()
+		if _, err := io.WriteString(inW, text+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if reply != "" {
+			if got, err := replies.ReadString('\n'); err != nil || got != reply+"\n" {
+				t.Fatalf("line %d: reply %q, %v; want %q", n, got, err, reply)
+			}
+			return
+		}
+		deadline := time.After(bound)
+		for said := fmt.Sprintf("line %d: ", n); !strings.Contains(warn.String(), said); {
+			select {
+			case <-warn.wrote:
+			case <-deadline:
+				t.Fatalf("line %d never said refused; warnings %q", n, warn.String())
+			}
+		}
+	}
+	line(1, "one", "")
+	line(2, "two", "")
+	stop := up()
+	line(3, "three", "THREE")
+	stop()
+	line(4, "four", "")
+	up()
+	line(5, "five", "FIVE")
+	inW.Close()
+	if _, err := io.ReadAll(replies); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	want := []string{six, server, six, server, six, server, server, six, server}
+	if got := connects(trace.String()); !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v (lines 1, 2 and 3 to [::1] first, 4 and 5 to %s)", got, want, server)
+	}
+	for _, n := range []int{1, 2} {
+		if said := fmt.Sprintf("line %d: receive %s: connection refused: lost", n, server); !strings.Contains(warn.String(), said) {
+			t.Errorf("warnings %q; want %q", warn.String(), said)
+		}
 	}
 }
 
@@ -1045,13 +1215,22 @@ func TestDatagramsRefusedGoesToNextAddress(t *testing.T) {
 // is said too long for it, as the third is, in the same words. (It was
 // said "connection refused: lost", and counted in the sum's "lines got
 // no reply", from a server that answered every line it could take.) The
-// lines after them are answered.
+// lines after them are answered, sent to 127.0.0.1 first: [::1] is
+// connected to once.
 func TestDatagramsLongLineAfterNextAddress(t *testing.T) {
 	name, _ := twoAddrs(t)
 	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
-	res, out, warn, err := datagrams(t, name, long+"\none\n"+long+"\ntwo\n", bound, 0)
+	var trace notifying
+	c := client.Trace(dial(t, "udp", name), &trace)
+	defer c.Close()
+	var o, w bytes.Buffer
+	res, err := client.Datagrams(c, tracedDialer(t, name, &trace), strings.NewReader(long+"\none\n"+long+"\ntwo\n"), &o, &w, bound, 0)
+	out, warn := o.String(), w.String()
 	if err != nil || res.Answered != 2 || res.Lost != 0 || res.Sent != 2 || res.TooLong != 2 || out != "ONE\nTWO\n" {
 		t.Errorf("Datagrams: %+v, %v, out %q, warnings %q; want lines 2 and 4 answered, 1 and 3 too long", res, err, out, warn)
+	}
+	if got := strings.Count(trace.String(), "connect([::1]"); got != 1 {
+		t.Errorf("[::1] connected to %d times; want once, for line 1:\n%s", got, trace.String())
 	}
 	var want string
 	for _, n := range []int{1, 3} {

@@ -41,6 +41,11 @@ const MaxRetries = 1_000_000
 
 // DatagramResult counts what Datagrams did.
 type DatagramResult struct {
+	// Sent counts the lines sent, each Answered or Lost; Retries, the
+	// times they were sent again after a wait for their reply timed out.
+	// A line refused at one of a name's addresses and too long for the
+	// next is not sent after all: in neither, its retries at the first
+	// with it.
 	Sent, Answered, Lost, Retries int
 	// TooLong counts the lines longer than a datagram carries: reported
 	// and not sent (not in Sent).
@@ -82,8 +87,10 @@ func (r DatagramResult) Problem() string {
 // new socket from dial, so that a reply that comes late, or twice,
 // cannot be taken for the next line's. A reply that does not come within
 // timeout is asked for again, up to retries more times; then the line is
-// reported to warn as lost, and so is a line the server's host refused
-// (an ICMP port unreachable), and the next one is sent. A line longer
+// reported to warn as lost (naming where its tries went, if some went to
+// an address of a name that then refused it), and so is a line the
+// server's host refused (an ICMP port unreachable), and the next one is
+// sent. A line longer
 // than MaxPayload of the address it goes to (c's, or the one a name's
 // lines go to; see Dial) is reported to warn, not sent, and the next one
 // is read. A reply to a lost line that comes later is
@@ -167,21 +174,28 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 		res.Sent++
 		left := retries
 		n, tries, err := exchangeDatagram(sock, line, reply, timeout, left)
-		res.Retries += tries - 1
+		retried := tries - 1
 		// Refused at one of a name's addresses: nothing listens there, and
 		// nothing was taken; the next may be the server's (see Dial). It
 		// gets the tries the line has left: those before the refused one
 		// waited their timeout, and a line's wait is bounded wherever its
 		// tries go. over is the most of a next address that could not
-		// carry the line, where later lines go first all the same.
+		// carry the line, where later lines go first all the same. before
+		// is where tries went unanswered before a refusal, for the line's
+		// loss to name.
 		over := 0
+		var before []addrTries
 		for err != nil && sockerr.Refused(err) {
 			left -= tries - 1
+			if tries > 1 {
+				before = append(before, addrTries{sock.RemoteAddr(), tries - 1})
+			}
 			next := nextAddress(sock)
 			if next == nil {
 				break
 			}
 			if most := MaxPayload(next.RemoteAddr()); len(line) > most { // (IPv4's most is less than IPv6's)
+				settled(next, nil) // (not refused: where later lines go)
 				next.Close()
 				over = most
 				break
@@ -189,11 +203,14 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			sock.Close()
 			sock = next
 			n, tries, err = exchangeDatagram(sock, line, reply, timeout, left)
-			res.Retries += tries - 1
+			retried += tries - 1
 		}
+		settled(sock, err)
 		limit = MaxPayload(sock.RemoteAddr())
 		if over > 0 {
 			limit = over
+		} else {
+			res.Retries += retried // (a line not sent, out of Sent, has none)
 		}
 		switch {
 		case over > 0:
@@ -218,12 +235,37 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			}
 		default:
 			res.Lost++
-			fmt.Fprintf(warn, "shout: line %d: no reply from %s after %s of %v: lost\n", lineNo, sock.RemoteAddr(), triesText(retries+1), timeout)
+			fmt.Fprintf(warn, "shout: line %d: no reply %s: lost\n", lineNo, noReplyWhere(before, addrTries{sock.RemoteAddr(), tries}, retries+1, timeout))
 			late.watch(lineNo, sock)
 		}
 	}
 	late.report()
 	return res, nil
+}
+
+// addrTries is how many tries of a line went to an address unanswered.
+type addrTries struct {
+	addr  net.Addr
+	tries int
+}
+
+// noReplyWhere says where a line's tries, n of timeout each, went
+// unanswered: to last alone ("from 127.0.0.1:8080 after 3 tries of
+// 2s"), or first to the addresses of before, each of which then refused
+// it ("after 3 tries of 2s (1 to [::1]:8080, then refused; 2 to
+// 127.0.0.1:8080)"): named at the last alone, the tries at the others
+// were said to be its.
+func noReplyWhere(before []addrTries, last addrTries, n int, timeout time.Duration) string {
+	if len(before) == 0 {
+		return fmt.Sprintf("from %s after %s of %v", last.addr, triesText(n), timeout)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "after %s of %v (", triesText(n), timeout)
+	for _, a := range before {
+		fmt.Fprintf(&b, "%d to %s, then refused; ", a.tries, a.addr)
+	}
+	fmt.Fprintf(&b, "%d to %s)", last.tries, last.addr)
+	return b.String()
 }
 
 // tooLongError is a line longer than the most, its value, one datagram

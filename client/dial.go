@@ -18,8 +18,9 @@ import (
 // "connect 127.0.0.1:9: connection refused".
 //
 // Over UDP to a name with several addresses, it dials the first (or the
-// one taken last after a refusal), and Datagrams and Terminal send a
-// datagram refused there to the next.
+// last one a line went on to after a refusal, where it was not refused
+// too), and Datagrams and Terminal send a datagram refused there to the
+// next.
 func Dial(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (net.Conn, error) {
 	if e.Network == "udp" {
 		if c, ok, err := dialUDPName(ctx, e, timeout); ok {

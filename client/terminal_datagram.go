@@ -105,6 +105,7 @@ func (s *session) datagrams(first net.Conn) int {
 		if err = elsewhere(err); err == nil {
 			return
 		}
+		settled(cur.c, err)
 		failed++
 		s.say("line %d: %v", cur.n, err)
 		done()
@@ -145,6 +146,7 @@ func (s *session) datagrams(first net.Conn) int {
 			}
 			return
 		}
+		settled(cur.c, nil)
 		failed++
 		s.say("line %d: no reply after %s of %v: lost", cur.n, triesText(cur.tries), t.Timeout)
 		lost = append(lost, cur)
@@ -181,6 +183,7 @@ func (s *session) datagrams(first net.Conn) int {
 					lineFailed(wrap("receive", t.Addr, r.err)) // (unless its next address took it)
 				} else {
 					s.showDatagram(r.data)
+					settled(cur.c, nil)
 					done()
 				}
 				next() // (none while the line is out)

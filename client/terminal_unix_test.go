@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +79,13 @@ func (s *ptyScreen) expect(t *testing.T, want string) (before string) {
 // status comes on code.
 func udpPrompt(t *testing.T, addr string, retries int) (ptmx *os.File, scr *ptyScreen, code chan int) {
 	t.Helper()
+	return udpPromptTraced(t, addr, retries, nil)
+}
+
+// udpPromptTraced is udpPrompt whose sockets are traced to trace, if it
+// is not nil.
+func udpPromptTraced(t *testing.T, addr string, retries int, trace io.Writer) (ptmx *os.File, scr *ptyScreen, code chan int) {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pty: %v", err)
@@ -86,8 +94,11 @@ func udpPrompt(t *testing.T, addr string, retries int) (ptmx *os.File, scr *ptyS
 	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
 	scr = &ptyScreen{more: make(chan struct{})}
 	go scr.read(ptmx)
-	c := dial(t, "udp", addr)
-	term := &client.Terminal{Addr: addr, Dial: dialer(t, addr), Timeout: bound, Retries: retries, In: tty, Out: tty, Err: tty}
+	c, redial := dial(t, "udp", addr), dialer(t, addr)
+	if trace != nil {
+		c, redial = client.Trace(c, trace), tracedDialer(t, addr, trace)
+	}
+	term := &client.Terminal{Addr: addr, Dial: redial, Timeout: bound, Retries: retries, In: tty, Out: tty, Err: tty}
 	code = make(chan int, 1)
 	go func() { code <- term.Run(c) }()
 	scr.expect(t, addr+" (udp)> ")
@@ -97,10 +108,11 @@ func udpPrompt(t *testing.T, addr string, retries int) (ptmx *os.File, scr *ptyS
 // A line typed at the prompt over UDP to a name whose first address was
 // refused went no further: "line 1: ... connection refused", where TCP's
 // connect went on to the next address. It goes to the next address, and
-// so does the next line, without a refusal.
+// so does the next line, without a refusal: [::1] is connected to once.
 func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
-	name, _ := twoAddrs(t)
-	ptmx, scr, code := udpPrompt(t, name, 0)
+	name, server := twoAddrs(t)
+	var trace notifying
+	ptmx, scr, code := udpPromptTraced(t, name, 0, &trace)
 	io.WriteString(ptmx, "one\r")
 	scr.expect(t, "ONE")
 	io.WriteString(ptmx, "two\r")
@@ -118,6 +130,10 @@ func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
 	defer scr.mu.Unlock()
 	if strings.Contains(scr.buf.String(), "refused") {
 		t.Errorf("a refusal was said: %q", scr.buf.String())
+	}
+	_, port, _ := net.SplitHostPort(server)
+	if got, want := connects(trace.String()), []string{net.JoinHostPort("::1", port), server, server}; !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
 	}
 }
 
@@ -164,6 +180,29 @@ func TestTerminalDatagramLateRefusalsAcrossThreeAddresses(t *testing.T) {
 	}
 	if got := sent4(); got != 1 {
 		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with Retries 2, one try was left after [::1]'s and 127.0.0.2's", got)
+	}
+}
+
+// At the prompt as in a pipe, an address of a name that refused a line
+// too is not where later lines go first: with nothing listening at
+// either, line 2 went first to 127.0.0.1, which refused line 1 last.
+// Each line goes to [::1] first, the resolver's order.
+func TestTerminalDatagramRefusedEverywhereKeepsOrder(t *testing.T) {
+	name, server, six := twoAddrsRefusing(t)
+	var trace notifying
+	ptmx, scr, code := udpPromptTraced(t, name, 0, &trace)
+	for _, line := range []string{"one", "two"} {
+		io.WriteString(ptmx, line+"\r")
+		scr.expect(t, "connection refused")
+	}
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+	if got, want := connects(trace.String()), []string{six, server, six, server}; !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v: each line to [::1] first", got, want)
 	}
 }
 
