@@ -89,24 +89,34 @@ func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
 			unix.Close(fd) // a reset
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
-			addr := shouttest.Start(t, &server.Server{
-				Logger:       discard(),
-				Observer:     obs,
-				Linger:       20 * time.Millisecond,
-				WriteTimeout: bound / 2, // passed within the wait below: the old wait ended in it
-			})
-			tc.leave(t, addr, obs)
-			select {
-			case info := <-obs.closed:
-				if info.Reason != server.ReasonEOF && info.Reason != server.ReasonReset {
-					t.Errorf("closed for %v, want %v or %v: the client had left", info.Reason, server.ReasonEOF, server.ReasonReset)
-				}
-			case <-time.After(bound):
-				t.Fatalf("the server did not close the connection within %v", bound)
+		for _, wrapped := range []bool{false, true} {
+			name := tc.name
+			var wrap func(net.Conn) (net.Conn, error)
+			if wrapped {
+				// (As the PROXY protocol's: the queue is its socket's.)
+				name += ", wrapped"
+				wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
 			}
-		})
+			t.Run(name, func(t *testing.T) {
+				obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
+				addr := shouttest.Start(t, &server.Server{
+					Logger:       discard(),
+					Observer:     obs,
+					WrapConn:     wrap,
+					Linger:       20 * time.Millisecond,
+					WriteTimeout: bound / 2, // passed within the wait below: the old wait ended in it
+				})
+				tc.leave(t, addr, obs)
+				select {
+				case info := <-obs.closed:
+					if info.Reason != server.ReasonEOF && info.Reason != server.ReasonReset {
+						t.Errorf("closed for %v, want %v or %v: the client had left", info.Reason, server.ReasonEOF, server.ReasonReset)
+					}
+				case <-time.After(bound):
+					t.Fatalf("the server did not close the connection within %v", bound)
+				}
+			})
+		}
 	}
 }
 
