@@ -1554,7 +1554,7 @@ func (l *loop) eofQueued(c *lconn, r Reason) bool {
 		return false // closed as ever: nothing would be reset
 	}
 	fd := int(c.fd)
-	unsent := ioctlFD(fd, unix.SIOCOUTQ)
+	unsent := unsentFD(fd)
 	if unsent == 0 || unix.Shutdown(fd, unix.SHUT_WR) != nil || ctlFD(l.ep, unix.EPOLL_CTL_DEL, fd, nil) != nil {
 		return false
 	}
@@ -1641,7 +1641,7 @@ func (l *loop) lingerNow(c *lconn) {
 	}
 	g := c.linger
 	g.start, g.giveUp = l.now, l.now+int64(lingerBound(time.Duration(linger)))
-	g.lastInput, g.lastTaken, g.unsent = l.now, l.now, ioctlFD(int(c.fd), unix.SIOCOUTQ)
+	g.lastInput, g.lastTaken, g.unsent = l.now, l.now, unsentFD(int(c.fd))
 	if err := l.watch(c, readEvents); err != nil {
 		l.close(c, c.why)
 	}
@@ -1655,7 +1655,7 @@ func (l *loop) discard(c *lconn) {
 	}
 	switch {
 	case err == unix.EAGAIN:
-	case n == 0 && err == nil && !c.unix && l.srv.WriteTimeout > 0 && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 && ctlFD(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil) == nil:
+	case n == 0 && err == nil && !c.unix && l.srv.WriteTimeout > 0 && unsentFD(int(c.fd)) > 0 && ctlFD(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil) == nil:
 		// The client is done sending, but has not taken every reply:
 		// the sweeps wait for them (lingered), with nothing more to
 		// read, as long as it takes some within the write timeout (30
@@ -1681,7 +1681,7 @@ func (l *loop) lingered(c *lconn) bool {
 	if s.WriteTimeout > 0 {
 		stuck = max(int64(s.WriteTimeout), linger)
 	}
-	left := ioctlFD(int(c.fd), unix.SIOCOUTQ)
+	left := unsentFD(int(c.fd))
 	if left < g.unsent {
 		g.unsent, g.lastTaken = left, l.now
 	}
@@ -1847,7 +1847,7 @@ func (l *loop) sweep() {
 		case c.pend != nil:
 		case c.state == lingering:
 			if l.lingered(c) {
-				if wt := int64(l.srv.WriteTimeout); !c.unix && wt > 0 && l.now-c.linger.lastTaken >= wt && ioctlFD(int(c.fd), unix.SIOCOUTQ) > 0 {
+				if wt := int64(l.srv.WriteTimeout); !c.unix && wt > 0 && l.now-c.linger.lastTaken >= wt && unsentFD(int(c.fd)) > 0 {
 					// Replies still queued, the client taking none for
 					// the write timeout: reset away, as at a write
 					// timeout, not left to the kernel on a socket no

@@ -46,6 +46,80 @@ func TestClosedWithRepliesQueuedResets(t *testing.T) {
 	resetSeen(t, fd)
 }
 
+// A client that resets the connection while replies wait queued for it
+// after its end of file has left: the server closes at once, and not as
+// a write timeout. SIOCOUTQ went on counting the replies on the reset
+// socket, so the server waited WriteTimeout (30 s by default) for them to
+// be taken, holding the connection's place among MaxConns and a stop
+// meanwhile, and logged a write timeout. A client that sent a line and
+// closed at once (printf 'hi\n' | nc -q0), its kernel resetting the reply,
+// was held so by the goroutine driver whenever the server read its end of
+// file before the reset came; one that shut its write side, left its
+// replies queued and then reset, by both drivers. (Its reason is its end
+// of file, or the reset if that came before the server read its end of
+// file.)
+func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		leave func(t *testing.T, addr string, obs *queuedObserver)
+	}{
+		{"sent a line and closed", func(t *testing.T, addr string, _ *queuedObserver) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte("hi\n")); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		}},
+		{"half-closed with replies queued, then reset", func(t *testing.T, addr string, obs *queuedObserver) {
+			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+			const n = 128 << 10
+			sendRaw(t, fd, n)
+			if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+				t.Fatal(err)
+			}
+			if err := obs.wait(t, n); err != nil {
+				t.Fatalf("a reply failed: %v", err)
+			}
+			if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(fd) // a reset
+		}},
+	} {
+		for _, wrapped := range []bool{false, true} {
+			name := tc.name
+			var wrap func(net.Conn) (net.Conn, error)
+			if wrapped {
+				// (As the PROXY protocol's: the queue is its socket's.)
+				name += ", wrapped"
+				wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
+			}
+			t.Run(name, func(t *testing.T) {
+				obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
+				addr := shouttest.Start(t, &server.Server{
+					Logger:       discard(),
+					Observer:     obs,
+					WrapConn:     wrap,
+					Linger:       20 * time.Millisecond,
+					WriteTimeout: bound / 2, // passed within the wait below: the old wait ended in it
+				})
+				tc.leave(t, addr, obs)
+				select {
+				case info := <-obs.closed:
+					if info.Reason != server.ReasonEOF && info.Reason != server.ReasonReset {
+						t.Errorf("closed for %v, want %v or %v: the client had left", info.Reason, server.ReasonEOF, server.ReasonReset)
+					}
+				case <-time.After(bound):
+					t.Fatalf("the server did not close the connection within %v", bound)
+				}
+			})
+		}
+	}
+}
+
 // resetSeen waits, bound at most, for the client's socket fd to be closed
 // by the server's reset, sent as the server closed with replies queued
 // that the client took none of: over loopback it comes at once, but a

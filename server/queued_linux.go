@@ -24,7 +24,29 @@ func (c *conn) unsent() int {
 	if c.raw == nil {
 		return max(sendQueue(c.accepted).unsent, 0)
 	}
-	return c.ioctlInt(unix.SIOCOUTQ)
+	n := 0
+	c.raw.Control(func(fd uintptr) { n = unsentFD(int(fd)) })
+	return n
+}
+
+// unsentFD is how many bytes of socket fd's send queue the client has not
+// acknowledged yet (SIOCOUTQ), or 0 if fd cannot say; and 0 once the
+// client has reset the TCP connection. SIOCOUTQ goes on counting what
+// was queued when the reset came, none of which will ever be sent: a
+// wait for the client to take it, after its end of file, lasted
+// WriteTimeout (30 s by default) for a client long gone, and ended as a
+// write timeout, holding its place among MaxConns, and a stop, meanwhile
+// (a client that sent a line and closed at once, its kernel resetting
+// the reply, was held so by the goroutine driver).
+func unsentFD(fd int) int {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	if ti, ok := tcpInfoFD(fd); ok && ti.State == unix.BPF_TCP_CLOSE {
+		return 0
+	}
+	return n
 }
 
 // stillOwed is what a stopping connection that owed owed bytes still
@@ -79,13 +101,23 @@ func sendQueueFD(fd int) sendLook {
 	if v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err == nil {
 		look.unsent = v
 	}
-	var ti unix.TCPInfo
-	n := uint32(unix.SizeofTCPInfo)
-	if _, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
-		uintptr(unsafe.Pointer(&ti)), uintptr(unsafe.Pointer(&n)), 0); e == 0 {
+	if ti, ok := tcpInfoFD(fd); ok {
 		look.acked = int64(ti.Bytes_acked)
+		if ti.State == unix.BPF_TCP_CLOSE {
+			look.unsent = 0 // reset by the client: nothing queued goes (see unsentFD)
+		}
 	}
 	return look
+}
+
+// tcpInfoFD is TCP socket fd's TCP_INFO, and whether fd gave it (not a
+// Unix socket).
+func tcpInfoFD(fd int) (unix.TCPInfo, bool) {
+	var ti unix.TCPInfo
+	n := uint32(unix.SizeofTCPInfo)
+	_, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&ti)), uintptr(unsafe.Pointer(&n)), 0)
+	return ti, e == 0
 }
 
 // behindMarkFD is how many bytes wait in socket fd's receive queue behind
