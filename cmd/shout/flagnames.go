@@ -70,9 +70,25 @@ func (f flagged) Unwrap() error { return f.err }
 // flagAttr is the log's ReplaceAttr: an error it logs (a rejection's
 // "why", a failed handshake's "err") names the settings it names by their
 // flags, as the operator knows them.
-func flagAttr(_ []string, a slog.Attr) slog.Attr {
-	if err, ok := a.Value.Any().(error); ok && a.Value.Kind() == slog.KindAny {
-		return slog.String(a.Key, flagText(err))
+//
+// slog calls it for every attribute of every line, the time, level and
+// message too, so it must cost a line nothing: it looks at a value's kind
+// before its Any, which boxes a string, a time or a number (nine
+// allocations a connection for the open and close lines). The level it
+// hands back as its text, which is how both handlers print a Level: slog
+// gives it as an Any when ReplaceAttr is set, and the text handler then
+// allocates its MarshalText.
+func flagAttr(groups []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindAny {
+		return a
+	}
+	switch v := a.Value.Any().(type) {
+	case error:
+		return slog.String(a.Key, flagText(v))
+	case slog.Level:
+		if len(groups) == 0 && a.Key == slog.LevelKey {
+			return slog.String(a.Key, v.String())
+		}
 	}
 	return a
 }
