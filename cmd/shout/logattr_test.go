@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
+
+	"shout/server"
 )
 
 // connLines are records as the server's log observer makes a
@@ -22,10 +26,10 @@ func connLines() []slog.Record {
 }
 
 // A connection's open and close lines cost serve's log handler no
-// allocation: its ReplaceAttr (flagAttr), which slog calls for every
-// attribute, once boxed each one's value to look for an error, nine
+// allocation: its ReplaceAttr (flagAttr), which slog called for every
+// attribute, boxed each one's value to look for an error, nine
 // allocations a connection at churn, and slog printed the level it then
-// gets as an Any through an allocating MarshalText.
+// got as an Any through an allocating MarshalText.
 func TestServeLogLinesAllocateNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector drops sync.Pool items, and slog's buffers come from one")
@@ -40,9 +44,9 @@ func TestServeLogLinesAllocateNothing(t *testing.T) {
 	}
 }
 
-// flagAttr changes no line it does not name a flag in: serve's handler
-// prints the connection lines, and a line at each level, as slog's
-// handler without a ReplaceAttr does.
+// serve's handler changes no line it does not name a flag in: it prints
+// the connection lines, and a line at each level (one with Any values,
+// which flagAttr sees), as slog's handler without a ReplaceAttr does.
 func TestServeLogLinesAsSlogPrintsThem(t *testing.T) {
 	at := time.Date(2026, 12, 6, 16, 35, 55, 0, time.UTC)
 	recs := connLines()
@@ -70,3 +74,49 @@ func TestServeLogLinesAsSlogPrintsThem(t *testing.T) {
 		}
 	}
 }
+
+// A line that carries an error names its settings by their flags however
+// the error comes: as an attribute, in a group, from a LogValuer, or from
+// WithAttrs (a line of strings alone then too); a line without one goes
+// to the handler without a ReplaceAttr, which prints it alike.
+func TestServeLogNamesFlagsInEveryLineWithAnError(t *testing.T) {
+	err := fmt.Errorf("rejected: %w", server.ErrMaxConns)
+	at := time.Date(2026, 12, 6, 16, 35, 55, 0, time.UTC)
+	line := func(attrs ...slog.Attr) slog.Record {
+		r := slog.NewRecord(at, slog.LevelWarn, "connection rejected", 0)
+		r.AddAttrs(attrs...)
+		return r
+	}
+	for _, format := range []string{"text", "json"} {
+		for _, c := range []struct {
+			name string
+			h    func(slog.Handler) slog.Handler
+			r    slog.Record
+		}{
+			{"as an attribute", nil, line(slog.String("remote", "127.0.0.7:40312"), slog.Any("why", err))},
+			{"in a group", nil, line(slog.Group("g", slog.Int("n", 1), slog.Group("h", slog.Any("why", err))))},
+			{"from a LogValuer", nil, line(slog.Any("why", errValuer{err}))},
+			{"from WithAttrs", func(h slog.Handler) slog.Handler { return h.WithAttrs([]slog.Attr{slog.Any("why", err)}) }, line(slog.String("remote", "127.0.0.7:40312"))},
+			{"from WithAttrs in a group", func(h slog.Handler) slog.Handler {
+				return h.WithGroup("g").WithAttrs([]slog.Attr{slog.Any("why", err)}).WithGroup("h")
+			}, line(slog.Int("n", 1))},
+		} {
+			var out bytes.Buffer
+			h := (&serveCmd{LogFormat: format}).logHandler(&out)
+			if c.h != nil {
+				h = c.h(h)
+			}
+			if err := h.Handle(context.Background(), c.r); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.String(); !strings.Contains(got, "(--max-conns)") || strings.Contains(got, "MaxConns") {
+				t.Errorf("%s, the error %s: the line does not name --max-conns:\n%s", format, c.name, got)
+			}
+		}
+	}
+}
+
+// errValuer is a LogValuer that gives an error.
+type errValuer struct{ err error }
+
+func (e errValuer) LogValue() slog.Value { return slog.AnyValue(e.err) }
