@@ -665,14 +665,14 @@ func (cmd *serveCmd) server(t transform.Transformer, log *slog.Logger) *server.S
 
 // logHandler is the handler for the --log-format and -v flags, on w.
 func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: flagAttr}
+	opts := slog.HandlerOptions{Level: slog.LevelInfo}
 	if cmd.Verbose {
 		opts.Level = slog.LevelDebug
 	}
 	if cmd.LogFormat == "json" {
-		return slog.NewJSONHandler(w, opts)
+		return newFlagHandler(w, opts, func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) })
 	}
-	return slog.NewTextHandler(w, opts)
+	return newFlagHandler(w, opts, func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewTextHandler(w, o) })
 }
 
 // closeLog waits for the last log lines to reach stderr, for at most
