@@ -1365,11 +1365,14 @@ func (r *run) gaveUp(at int64) (lost bool) {
 // warmGaveUp counts a warm-up datagram given up with no reply, sent at
 // at (run.now()), in WarmupLost, unless a signal ended the wait at the
 // end (cutWait) before its Timeout was up: it was not given its
-// Timeout, as a measured one owed then is not lost (gaveUp).
-func (r *run) warmGaveUp(at int64) {
-	if !r.cutBeforeTimeout(at) {
-		r.warmLost.Add(1)
+// Timeout, as a measured one owed then is not lost (gaveUp). It reports
+// whether it counted the datagram.
+func (r *run) warmGaveUp(at int64) (counted bool) {
+	if r.cutBeforeTimeout(at) {
+		return false
 	}
+	r.warmLost.Add(1)
+	return true
 }
 
 // cutBeforeTimeout reports whether a signal ended the wait at the end
