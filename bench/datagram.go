@@ -235,6 +235,9 @@ type udpSocket struct {
 	// duplicate, one naming no datagram sent): the socket's drops may be
 	// of such datagrams, not replies, and are not said to be replies.
 	unowed bool
+	// warmBelow: the datagrams numbered below it are the warm-up's (sent
+	// before the measured ones, which come in order after them).
+	warmBelow uint64
 }
 
 func (r *run) newUDPSocket(i int, w *worker, c net.Conn) *udpSocket {
@@ -396,7 +399,9 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		// measuring, as a reply naming no datagram is: a wrong
 		// reply is never passed over. (Had its datagram's first
 		// reply been wrong too, the datagram counts wrong twice.)
-		if r.inWindow(at) {
+		// Not a warm-up datagram's, which counts in no figure, as
+		// one still in the ring does not.
+		if r.inWindow(at) && seq >= u.warmBelow {
 			u.checkBody(seq, reply)
 		}
 	case s.answered:
@@ -639,6 +644,9 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 	*s = udpSlot{seq: seq, sentAt: time.Now(), pending: true, measured: measured}
 	if sentNoted != nil {
 		sentNoted(u.r, int64(s.sentAt.Sub(u.r.epoch)), measured)
+	}
+	if !measured {
+		u.warmBelow = seq + 1
 	}
 	if s.measured && u.dropsBefore < 0 {
 		u.dropsBefore = socketDrops(u.c) // what the warm-up's replies lost is not the run's
