@@ -1035,6 +1035,24 @@ func (r *run) unasked(wrong *bool, measured bool, got []byte) {
 	r.firstMismatch.CompareAndSwap(nil, &e)
 }
 
+// unaskedLines counts data, bytes that answer no message, as unasked
+// does: a wrong reply for each line that starts in it, not for the rest
+// of one begun in an earlier read (*straying; set as data's last line is
+// left unended), however many reads bring them.
+func (r *run) unaskedLines(wrong, straying *bool, measured bool, data []byte) {
+	for len(data) > 0 {
+		line := data
+		if k := bytes.IndexByte(data, '\n'); k >= 0 {
+			line = data[:k+1]
+		}
+		if !*straying {
+			r.unasked(wrong, measured, line)
+		}
+		*straying = line[len(line)-1] != '\n'
+		data = data[len(line):]
+	}
+}
+
 // collect merges every worker's histogram into total and returns the
 // interval's own histogram.
 func (r *run) collect() *hdrhistogram.Histogram {

@@ -54,19 +54,8 @@ func refreshAtLeast(by *time.Time, d time.Duration, set func(time.Time) error) {
 // just taken frees its place), so with none owed, none sent can have
 // its reply among them.
 func (r *run) strays(wrong, straying *bool, br *bufio.Reader, now int64) {
-	measuring := r.inWindow(now)
 	stray, _ := br.Peek(br.Buffered())
-	for len(stray) > 0 {
-		line := stray
-		if k := bytes.IndexByte(stray, '\n'); k >= 0 {
-			line = stray[:k+1]
-		}
-		if !*straying {
-			r.unasked(wrong, measuring, line)
-		}
-		*straying = line[len(line)-1] != '\n'
-		stray = stray[len(line):]
-	}
+	r.unaskedLines(wrong, straying, r.inWindow(now), stray)
 	br.Discard(br.Buffered())
 }
 
