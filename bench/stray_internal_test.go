@@ -24,49 +24,58 @@ import (
 // here, 3 of them after the first, for the one copy). A copy that comes
 // in two reads is one line, as the event loops count it.
 func TestLineBetweenMessagesAnswersNoMessage(t *testing.T) {
+	for _, parts := range []int{1, 2} {
+		t.Run(fmt.Sprintf("in %d writes", parts), func(t *testing.T) {
+			reps := make(map[bool]*Report)
+			eachDriver(t, func(t *testing.T, goroutines bool) {
+				var rep *Report
+				var line []byte
+				for try := range 5 {
+					var copied bool
+					if rep, line, copied = runCopiedLater(t, goroutines, parts); copied {
+						break
+					}
+					t.Logf("run %d of at most 5: the next message was sent before the copy came (a stall), and owed it", try+1)
+				}
+				// Shown as the read that began it brought it: whole,
+				// or its first part.
+				dup := bytes.ToUpper(line)
+				want := fmt.Sprintf("got %q, which answers no message", dup)
+				part := fmt.Sprintf("got %q, which answers no message", dup[:len(dup)/parts])
+				if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.FirstMismatch != want && rep.FirstMismatch != part ||
+					rep.Messages < 2 || rep.Lost != 0 || rep.Errors != 0 {
+					t.Errorf("%d replies, %d lost, %d errors, %d wrong (%d after an earlier one; the first %q); want the copy alone wrong, %q, and every reply right",
+						rep.Messages, rep.Lost, rep.Errors, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, want)
+				}
+				reps[goroutines] = rep
+			})
+			if g, l := reps[true], reps[false]; g != nil && l != nil &&
+				(g.Mismatches != l.Mismatches || g.MismatchesAfter != l.MismatchesAfter || parts == 1 && g.FirstMismatch != l.FirstMismatch) {
+				t.Errorf("goroutines: %d wrong (%d after), the first %q; event loops: %d (%d), %q: want the same",
+					g.Mismatches, g.MismatchesAfter, g.FirstMismatch, l.Mismatches, l.MismatchesAfter, l.FirstMismatch)
+			}
+		})
+	}
+}
+
+// eachDriver runs f as a subtest with the goroutine driver, then with
+// the event loops where the system has them, whichever pass of TestMain
+// this is.
+func eachDriver(t *testing.T, f func(t *testing.T, goroutines bool)) {
 	was := forceGoroutines
 	defer func() { forceGoroutines = was }()
 	drivers := []bool{true} // forceGoroutines
 	if loopsAvailable {
 		drivers = append(drivers, false)
 	}
-	for _, parts := range []int{1, 2} {
-		t.Run(fmt.Sprintf("in %d writes", parts), func(t *testing.T) {
-			reps := make(map[bool]*Report)
-			for _, goroutines := range drivers {
-				name := "event loops"
-				if goroutines {
-					name = "goroutines"
-				}
-				t.Run(name, func(t *testing.T) {
-					forceGoroutines = goroutines
-					var rep *Report
-					var line []byte
-					for try := range 5 {
-						var copied bool
-						if rep, line, copied = runCopiedLater(t, goroutines, parts); copied {
-							break
-						}
-						t.Logf("run %d of at most 5: the next message was sent before the copy came (a stall), and owed it", try+1)
-					}
-					// Shown as the read that began it brought it: whole,
-					// or its first part.
-					copied := bytes.ToUpper(line)
-					want := fmt.Sprintf("got %q, which answers no message", copied)
-					part := fmt.Sprintf("got %q, which answers no message", copied[:len(copied)/parts])
-					if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.FirstMismatch != want && rep.FirstMismatch != part ||
-						rep.Messages < 2 || rep.Lost != 0 || rep.Errors != 0 {
-						t.Errorf("%d replies, %d lost, %d errors, %d wrong (%d after an earlier one; the first %q); want the copy alone wrong, %q, and every reply right",
-							rep.Messages, rep.Lost, rep.Errors, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, want)
-					}
-					reps[goroutines] = rep
-				})
-			}
-			if g, l := reps[true], reps[false]; g != nil && l != nil &&
-				(g.Mismatches != l.Mismatches || g.MismatchesAfter != l.MismatchesAfter || parts == 1 && g.FirstMismatch != l.FirstMismatch) {
-				t.Errorf("goroutines: %d wrong (%d after), the first %q; event loops: %d (%d), %q: want the same",
-					g.Mismatches, g.MismatchesAfter, g.FirstMismatch, l.Mismatches, l.MismatchesAfter, l.FirstMismatch)
-			}
+	for _, goroutines := range drivers {
+		name := "event loops"
+		if goroutines {
+			name = "goroutines"
+		}
+		t.Run(name, func(t *testing.T) {
+			forceGoroutines = goroutines
+			f(t, goroutines)
 		})
 	}
 }
