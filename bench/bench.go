@@ -1035,6 +1035,24 @@ func (r *run) unasked(wrong *bool, measured bool, got []byte) {
 	r.firstMismatch.CompareAndSwap(nil, &e)
 }
 
+// unaskedLines counts data, bytes that answer no message, as unasked
+// does: a wrong reply for each line that starts in it, not for the rest
+// of one begun in an earlier read (*straying; set as data's last line is
+// left unended), however many reads bring them.
+func (r *run) unaskedLines(wrong, straying *bool, measured bool, data []byte) {
+	for len(data) > 0 {
+		line := data
+		if k := bytes.IndexByte(data, '\n'); k >= 0 {
+			line = data[:k+1]
+		}
+		if !*straying {
+			r.unasked(wrong, measured, line)
+		}
+		*straying = line[len(line)-1] != '\n'
+		data = data[len(line):]
+	}
+}
+
 // collect merges every worker's histogram into total and returns the
 // interval's own histogram.
 func (r *run) collect() *hdrhistogram.Histogram {
@@ -1365,11 +1383,14 @@ func (r *run) gaveUp(at int64) (lost bool) {
 // warmGaveUp counts a warm-up datagram given up with no reply, sent at
 // at (run.now()), in WarmupLost, unless a signal ended the wait at the
 // end (cutWait) before its Timeout was up: it was not given its
-// Timeout, as a measured one owed then is not lost (gaveUp).
-func (r *run) warmGaveUp(at int64) {
-	if !r.cutBeforeTimeout(at) {
-		r.warmLost.Add(1)
+// Timeout, as a measured one owed then is not lost (gaveUp). It reports
+// whether it counted the datagram.
+func (r *run) warmGaveUp(at int64) (counted bool) {
+	if r.cutBeforeTimeout(at) {
+		return false
 	}
+	r.warmLost.Add(1)
+	return true
 }
 
 // cutBeforeTimeout reports whether a signal ended the wait at the end

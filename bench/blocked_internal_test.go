@@ -220,22 +220,7 @@ func runStuck(t *testing.T, answered, depth, size int, withTLS bool, found failu
 // until the failure, counted, has stopped the run: it judged what falls
 // due after by the stop, and counted it behind.)
 func TestOpenLoopStuckWriteIsCutAtTheFailure(t *testing.T) {
-	was := forceGoroutines
-	defer func() { forceGoroutines = was }()
-	drivers := []bool{true} // forceGoroutines
-	if loopsAvailable {
-		drivers = append(drivers, false)
-	}
-	for _, goroutines := range drivers {
-		name := "event loops"
-		if goroutines {
-			name = "goroutines"
-		}
-		t.Run(name, func(t *testing.T) {
-			forceGoroutines = goroutines
-			openLoopStuck(t, goroutines)
-		})
-	}
+	eachDriver(t, openLoopStuck)
 }
 
 // openLoopStuck runs an open loop on one connection of a stuckServer

@@ -218,9 +218,8 @@ func (r *run) counted(w *worker, measured bool, start time.Time, reply, want, re
 	if wrong {
 		r.mismatch(reply, want, !whole)
 	}
-	if len(rest) > 0 {
-		r.unasked(&wrong, true, rest) // as the other drivers count them
-	}
+	straying := false
+	r.unaskedLines(&wrong, &straying, true, rest) // as the other drivers count them: a wrong reply a line
 	if whole {
 		// A whole reply, right or wrong, counts as one, as on the other
 		// drivers; none, or one cut short, is only wrong. Its latency is

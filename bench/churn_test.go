@@ -240,6 +240,23 @@ func TestChurnReplyThenStrayBytes(t *testing.T) {
 	}
 }
 
+// Bytes after a churning reply are one wrong reply a line, as on the
+// other drivers (TestStrayBytesAreOneWrongReplyALine): two lines after
+// each reply were counted one.
+func TestChurnStrayBytesAreOneWrongReplyALine(t *testing.T) {
+	t.Parallel()
+	if goroutineDriver {
+		t.Skip("once is enough")
+	}
+	addr := afterLine(t, func(c net.Conn, line string) { io.WriteString(c, upper(line)+"stray one\nstray two\n") })
+	cfg := quick("tcp", addr)
+	cfg.Churn, cfg.Depth, cfg.Conns, cfg.Duration = true, 1, 2, busyWindow
+	rep := runMeasuring(t, cfg)
+	if rep.Messages == 0 || rep.Mismatches != 2*rep.Messages {
+		t.Errorf("%d wrong of %d messages; want two for each, a line each", rep.Mismatches, rep.Messages)
+	}
+}
+
 // At the end of a churning run a connect or handshake still under way
 // owes no reply: it is given up, counted neither lost nor an error, and
 // the wait for what is owed is not the connect's. Here every handshake

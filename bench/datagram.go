@@ -108,7 +108,10 @@ var udpRingEnded func(places, gone int)
 // it a reply later than Timeout was almost never known to be late. A
 // datagram the ring at its largest wrapped onto was counted lost within
 // its Timeout: its reply may yet come in time. It remembers too those
-// not waited for (unawaited), given up after a cut.
+// not waited for (unawaited), given up after a cut, and the warm-up's
+// that the ring at its largest wrapped onto, counted in WarmupLost
+// within their Timeout (whose replies, come in time, stayed counted
+// there: WarmupLost said the server had left them unanswered).
 type lostGone struct {
 	seqs  map[uint64]goneSlot
 	order []uint64 // the oldest is at next, once it is full
@@ -118,10 +121,12 @@ type lostGone struct {
 }
 
 // goneSlot is what lostGone remembers of a datagram: when it was sent,
-// and whether it was counted not waited for (udpSlot.unawaited), not lost.
+// and whether it was counted not waited for (udpSlot.unawaited), not
+// lost, or was the warm-up's, in WarmupLost.
 type goneSlot struct {
 	sentAt    time.Time
 	unawaited bool
+	warm      bool
 }
 
 func (g *lostGone) add(seq uint64, gone goneSlot) {
@@ -230,6 +235,9 @@ type udpSocket struct {
 	// duplicate, one naming no datagram sent): the socket's drops may be
 	// of such datagrams, not replies, and are not said to be replies.
 	unowed bool
+	// warmBelow: the datagrams numbered below it are the warm-up's (sent
+	// before the measured ones, which come in order after them).
+	warmBelow uint64
 }
 
 func (r *run) newUDPSocket(i int, w *worker, c net.Conn) *udpSocket {
@@ -357,6 +365,16 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		gone, wasGone = u.gone.take(seq)
 	}
 	switch {
+	case wasGone && gone.warm:
+		// The warm-up's, given up as the ring wrapped onto it: in no
+		// measured count, and out of WarmupLost if its reply came in
+		// time after all.
+		u.givenUp--
+		r.arrive(len(reply), at)
+		if now.Sub(gone.sentAt) < r.cfg.Timeout {
+			r.warmLost.Add(-1)
+			u.highest = max(u.highest, int64(seq))
+		}
 	case wasGone && gone.unawaited:
 		r.arrive(len(reply), at)
 		u.cameAfterAll()
@@ -381,7 +399,9 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		// measuring, as a reply naming no datagram is: a wrong
 		// reply is never passed over. (Had its datagram's first
 		// reply been wrong too, the datagram counts wrong twice.)
-		if r.inWindow(at) {
+		// Not a warm-up datagram's, which counts in no figure, as
+		// one still in the ring does not.
+		if r.inWindow(at) && seq >= u.warmBelow {
 			u.checkBody(seq, reply)
 		}
 	case s.answered:
@@ -601,18 +621,20 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 		u.peak = max(u.peak, len(u.ring))
 		s = u.slot(seq)
 	}
+	// warm: the warm-up's, counted in WarmupLost within its Timeout.
+	warm := false
 	if s.pending { // the ring, at its largest, wrapped onto an unanswered datagram
 		u.inflight--
 		u.givenUp++
 		if s.measured {
 			u.r.lost.Add(1)
 		} else {
-			u.r.warmGaveUp(int64(s.sentAt.Sub(u.r.epoch)))
+			warm = u.r.warmGaveUp(int64(s.sentAt.Sub(u.r.epoch)))
 		}
 		u.release() // its place in the loop, as expire gives back a lost one's
 	}
-	if !s.sentAt.IsZero() && !s.answered && s.measured { // counted lost (or unawaited): its reply may come yet
-		u.gone.add(s.seq, goneSlot{s.sentAt, s.unawaited})
+	if !s.sentAt.IsZero() && !s.answered && (s.measured || warm) { // counted lost (or unawaited): its reply may come yet
+		u.gone.add(s.seq, goneSlot{s.sentAt, s.unawaited, warm})
 	}
 	// An open loop's latency is from the send, not from when it fell
 	// due, as it is over a stream: a datagram's send never waits for
@@ -622,6 +644,9 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 	*s = udpSlot{seq: seq, sentAt: time.Now(), pending: true, measured: measured}
 	if sentNoted != nil {
 		sentNoted(u.r, int64(s.sentAt.Sub(u.r.epoch)), measured)
+	}
+	if !measured {
+		u.warmBelow = seq + 1
 	}
 	if s.measured && u.dropsBefore < 0 {
 		u.dropsBefore = socketDrops(u.c) // what the warm-up's replies lost is not the run's

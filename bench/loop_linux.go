@@ -641,17 +641,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			// In a closed loop too: they came before the messages that
 			// the replies taken free are sent, below, so they answer
 			// none of those either.
-			for len(data) > 0 {
-				line := data
-				if k := bytes.IndexByte(data, '\n'); k >= 0 {
-					line = data[:k+1]
-				}
-				if !c.straying {
-					r.unasked(&c.wrong, measuring, line)
-				}
-				c.straying = line[len(line)-1] != '\n'
-				data = data[len(line):]
-			}
+			r.unaskedLines(&c.wrong, &c.straying, measuring, data)
 			break
 		}
 		want := r.wants[pick(c.i, c.sent-uint64(c.q.n))]

@@ -45,22 +45,17 @@ func refreshAtLeast(by *time.Time, d time.Duration, set func(time.Time) error) {
 	deadline.Refresh(by, d+d/7+1, set) // 7/8 of it, rounded down, is still d
 }
 
-// strays counts the bytes br holds, read with the last reply owed, as
-// the event loops do: a wrong reply for each line that starts in them.
-// They answer no message: a message goes in sent before it is written
-// (and, in a closed loop, only once the reply just taken frees its
-// place), so with none owed, none sent can have its reply among them.
-func (r *run) strays(wrong *bool, br *bufio.Reader, now int64) {
-	measuring := r.inWindow(now)
+// strays counts the bytes br holds, read with nothing owed (with the
+// last reply owed, or in an open loop's wait between messages), as the
+// event loops do: a wrong reply for each line that starts in them, not
+// for the rest of one begun in an earlier read (*straying; set as the
+// last line is left unended). They answer no message: a message goes in
+// sent before it is written (and, in a closed loop, only once the reply
+// just taken frees its place), so with none owed, none sent can have
+// its reply among them.
+func (r *run) strays(wrong, straying *bool, br *bufio.Reader, now int64) {
 	stray, _ := br.Peek(br.Buffered())
-	for len(stray) > 0 {
-		line := stray
-		if k := bytes.IndexByte(stray, '\n'); k >= 0 {
-			line = stray[:k+1]
-		}
-		r.unasked(wrong, measuring, line)
-		stray = stray[len(line):]
-	}
+	r.unaskedLines(wrong, straying, r.inWindow(now), stray)
 	br.Discard(br.Buffered())
 }
 
@@ -104,9 +99,10 @@ var replyTaken, sendStarts, sendEnds func(k uint64)
 
 // idleCloseFound, if not nil, runs as a goroutine-driven stream
 // connection's reader, in its wait for reply k (from 0) with nothing
-// owed, has found the connection failed, before it counts the failure
-// (tests).
-var idleCloseFound func(k uint64)
+// owed, has found the connection failed, before it counts the failure;
+// idleBytesFound as it has found bytes there, still with nothing owed,
+// before it counts them (tests).
+var idleCloseFound, idleBytesFound func(k uint64)
 
 // readerClosed, if not nil, runs as a goroutine-driven stream
 // connection's reader, having found the connection failed, has closed it
@@ -196,6 +192,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		var readBy time.Time
 		got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 		wrong := false                                    // the last reply was wrong: the next may be out of step
+		straying := false                                 // bytes that answer no message end mid-line (see strays)
 		// lostConn ends the connection after a read failed (first: the
 		// reader counted the failure, not the writer): what is owed
 		// is lost.
@@ -263,7 +260,17 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 					break // a message sent: its reply is read below
 				}
 				if err == nil {
-					break // bytes, none owed: read below with the next
+					// Bytes with none owed, as an event loop reads
+					// them: they answer no message (a reply sent
+					// twice, its copy later). Read with the next
+					// message sent, they were taken for its reply,
+					// wrong, and every later reply on the connection
+					// was out of step.
+					if idleBytesFound != nil {
+						idleBytesFound(k)
+					}
+					r.strays(&wrong, &straying, br, r.now())
+					continue
 				}
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					continue // nothing owed, nothing came: watch on
@@ -328,11 +335,12 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			} else {
 				wrong = false // a right reply: the stream is in step
 			}
+			straying = false
 			if d := time.Duration(now - m.at); m.measured && r.onTime(d) {
 				w.record(r, d)
 			}
 			if sent.replied(now) && br.Buffered() > 0 {
-				r.strays(&wrong, br, now)
+				r.strays(&wrong, &straying, br, now)
 			}
 			if replyTaken != nil {
 				replyTaken(k)

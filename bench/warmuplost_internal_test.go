@@ -49,6 +49,36 @@ func TestUDPWarmupLostCountedOnce(t *testing.T) {
 	counts("the rest expired", 6, 6)
 }
 
+// A warm-up datagram that the ring, at its largest, wrapped onto within
+// its Timeout was given up early, as a measured one is (lostGone): its
+// reply, come within Timeout all the same, takes it out of WarmupLost,
+// which counts those with no reply within Timeout; one that comes later
+// leaves it there. Neither counts in any measured figure. The first
+// stayed in WarmupLost: a server that answered every datagram in time
+// was said to have left some of the warm-up's unanswered.
+func TestUDPWarmupWrappedOntoAnsweredInTime(t *testing.T) {
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
+	r, u := bareUDPSocket(t, &cfg)
+	u.ring, u.most = make([]udpSlot, 4), 4
+	inTime, late := u.put(false), u.put(false)
+	sentAt := u.slot(inTime).sentAt
+	u.put(false)
+	u.put(false)
+	u.put(true) // wraps onto inTime
+	u.put(true) // and late
+	if got := r.warmLost.Load(); got != 2 {
+		t.Fatalf("%d of the warm-up's lost as the ring wrapped onto two; want 2", got)
+	}
+	reply := func(seq uint64) []byte { return append(appendSeq(nil, seq), r.bodyWants[pick(0, seq)]...) }
+	u.take(reply(inTime), sentAt.Add(cfg.Timeout/2))
+	u.take(reply(late), sentAt.Add(2*cfg.Timeout))
+	u.take(reply(inTime), sentAt.Add(cfg.Timeout/2)) // a copy: the warm-up's, in no count
+	if r.warmLost.Load() != 1 || u.givenUp != 0 || r.lost.Load() != 0 || r.late.Load() != 0 || r.dups.Load() != 0 || r.mismatches.Load() != 0 {
+		t.Errorf("%d of the warm-up's lost, %d given up with no reply since; measured: %d lost, %d late, %d duplicated, %d wrong; want 1 (the late one), 0, and none measured",
+			r.warmLost.Load(), u.givenUp, r.lost.Load(), r.late.Load(), r.dups.Load(), r.mismatches.Load())
+	}
+}
+
 // A warm-up datagram still within its Timeout when a signal ended the
 // wait at the end (a window shorter than Timeout, Ctrl-C once it was
 // measured) got no reply within Timeout no more than it got one: it is
@@ -87,4 +117,27 @@ func bareUDPSocket(t *testing.T, cfg *Config) (*run, *udpSocket) {
 	u := r.newUDPSocket(0, r.newWorker(), nil)
 	u.dropsBefore = 0 // (no socket to ask)
 	return r, u
+}
+
+// A reply to a warm-up datagram that the ring has forgotten (given up at
+// its Timeout, its place taken since) is the warm-up's, whenever it
+// comes: not checked, as one still in the ring is not. Wrong and come
+// while measuring, it was counted wrong, one of the run's.
+func TestUDPWarmupReplyOutOfTheRingNotChecked(t *testing.T) {
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
+	r, u := bareUDPSocket(t, &cfg)
+	u.ring, u.most = make([]udpSlot, 4), 4
+	warm := u.put(false)
+	sentAt := u.slot(warm).sentAt
+	u.expireAt(sentAt.Add(2*cfg.Timeout), false)
+	r.windowFrom.Store(int64(2 * cfg.Timeout))
+	r.windowUntil.Store(int64(time.Hour))
+	for range 4 {
+		u.put(true) // one takes its place
+	}
+	wrong := append(appendSeq(nil, warm), "not the reply"...)
+	u.take(wrong, r.epoch.Add(3*cfg.Timeout)) // while measuring
+	if got := r.mismatches.Load(); got != 0 {
+		t.Errorf("%d wrong (the first %v); want none: the reply was a warm-up datagram's", got, *r.firstMismatch.Load())
+	}
 }
