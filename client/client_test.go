@@ -1078,6 +1078,47 @@ func TestDatagramsNotSentLineHasNoRetries(t *testing.T) {
 	}
 }
 
+// refusedThenSilent is a name for tests, as twoAddrsFor's, whose [::1]
+// (six) refuses every datagram and whose 127.0.0.1 (server) answers
+// none: each datagram it takes ends its wait (handTimeouts).
+func refusedThenSilent(t *testing.T) (name, server, six string) {
+	t.Helper()
+	timeout := handTimeouts(t)
+	server = udpServer(t, func(int) bool {
+		timeout()
+		return true
+	})
+	name, pc := twoAddrsFor(t, server)
+	pc.Close()
+	_, port, _ := net.SplitHostPort(server)
+	return name, server, net.JoinHostPort("::1", port)
+}
+
+// A line refused at once at a name's [::1] and lost at its 127.0.0.1
+// had all its tries there: it says so as where there is one address,
+// with no "0 to [::1]", its retries there are counted, and 127.0.0.1,
+// which did not refuse it, is where the next line goes first.
+func TestDatagramsRefusedThenLost(t *testing.T) {
+	name, server, six := refusedThenSilent(t)
+	var trace notifying
+	c := client.Trace(dial(t, "udp", name), &trace)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, tracedDialer(t, name, &trace), strings.NewReader("one\ntwo\n"), &out, &warn, bound, 1)
+	if want := (client.DatagramResult{Sent: 2, Lost: 2, Retries: 2}); err != nil || res != want {
+		t.Errorf("Datagrams: %+v, %v; want %+v", res, err, want)
+	}
+	var want string
+	for _, n := range []int{1, 2} {
+		want += fmt.Sprintf("shout: line %d: no reply from %s after 2 tries of %v: lost\n", n, server, bound)
+	}
+	if warn.String() != want {
+		t.Errorf("warnings %q; want %q", warn.String(), want)
+	}
+	if got, want := connects(trace.String()), []string{six, server, server}; !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
+	}
+}
+
 // Over UDP a name's first address was the only one: udp://localhost:8080
 // to shout serve (127.0.0.1) was refused at ::1, every line lost, where
 // TCP went on to 127.0.0.1. A line refused at one address goes to the

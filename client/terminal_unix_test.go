@@ -206,6 +206,56 @@ func TestTerminalDatagramRefusedEverywhereKeepsOrder(t *testing.T) {
 	}
 }
 
+// At the prompt as in a pipe, the address a line went on to after a
+// refusal, and lost at, is where the next line goes first: it did not
+// refuse the line. (Not remembering it passed every other test.)
+func TestTerminalDatagramLostAfterRefusalKeepsAddress(t *testing.T) {
+	name, server, six := refusedThenSilent(t)
+	var trace notifying
+	ptmx, scr, code := udpPromptTraced(t, name, 1, &trace)
+	for n, line := range []string{"one", "two"} {
+		io.WriteString(ptmx, line+"\r")
+		said := scr.expect(t, ": lost")
+		// All its tries went to 127.0.0.1: the refusal at [::1] cost none.
+		if want := fmt.Sprintf("line %d: no reply after 2 tries of %v", n+1, bound); !strings.HasSuffix(said, want) {
+			t.Errorf("said %q; want %q", said, want)
+		}
+	}
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+	if got, want := connects(trace.String()), []string{six, server, server}; !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
+	}
+}
+
+// At the prompt as in a pipe, the address a line went on to after a
+// refusal, and failed at for another cause (too long for IPv4), is where
+// the next line goes first: it did not refuse the line. (Not
+// remembering it passed every other test.)
+func TestTerminalDatagramFailedAfterRefusalKeepsAddress(t *testing.T) {
+	name, server := twoAddrs(t)
+	_, port, _ := net.SplitHostPort(server)
+	var trace notifying
+	ptmx, scr, code := udpPromptTraced(t, name, 0, &trace)
+	io.WriteString(ptmx, strings.Repeat("a", client.MaxDatagram+10)+"\r") // (less than IPv6 carries)
+	scr.expect(t, "not sent")
+	io.WriteString(ptmx, "two\r")
+	scr.expect(t, "TWO")
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+	if got, want := connects(trace.String()), []string{net.JoinHostPort("::1", port), server, server}; !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
+	}
+}
+
 // A line refused at a name's [::1] and too long for its 127.0.0.1 (IPv4
 // carries less) is said to have failed for that, which decided it, in
 // the words a pipe says it with: the prompt said [::1]'s "connection
