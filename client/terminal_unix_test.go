@@ -183,6 +183,39 @@ func TestTerminalDatagramLateRefusalsAcrossThreeAddresses(t *testing.T) {
 	}
 }
 
+// At the prompt as in a pipe, a line lost after tries at a name's
+// addresses that refused it late says where they went: the prompt said
+// "no reply after 2 tries", as where all went to one address.
+func TestTerminalDatagramLostAfterLateRefusalSaysWhere(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		addrs   func(t *testing.T) (string, func() int)
+		retries int
+		want    string // %[1]s the port, %[2]v the timeout
+	}{
+		{"two addresses", lateRefusal, 1, "line 1: no reply after 2 tries of %[2]v (1 to [::1]:%[1]s, then refused; 1 to 127.0.0.1:%[1]s): lost"},
+		{"three addresses", threeAddrsLateRefusals, 2, "line 1: no reply after 3 tries of %[2]v (1 to [::1]:%[1]s, then refused; 1 to 127.0.0.2:%[1]s, then refused; 1 to 127.0.0.1:%[1]s): lost"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, _ := tc.addrs(t)
+			_, port, _ := net.SplitHostPort(name)
+			ptmx, scr, code := udpPrompt(t, name, tc.retries)
+			io.WriteString(ptmx, "one\r")
+			scr.expect(t, "line 1: ")
+			said := "line 1: " + scr.expect(t, "\n")
+			io.WriteString(ptmx, "\x04")
+			select {
+			case <-code:
+			case <-time.After(bound):
+				t.Fatal("Ctrl-D did not end the session")
+			}
+			if want := fmt.Sprintf(tc.want, port, bound); !strings.Contains(said, want) {
+				t.Errorf("said %q; want %q", said, want)
+			}
+		})
+	}
+}
+
 // At the prompt as in a pipe, an address of a name that refused a line
 // too is not where later lines go first: with nothing listening at
 // either, line 2 went first to 127.0.0.1, which refused line 1 last.
