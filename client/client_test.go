@@ -1248,6 +1248,51 @@ func TestDatagramsRefusedEverywhereKeepsOrder(t *testing.T) {
 	}
 }
 
+// writeFunc is a writer that gives each write to its func.
+type writeFunc func(p []byte)
+
+func (f writeFunc) Write(p []byte) (int, error) {
+	f(p)
+	return len(p), nil
+}
+
+// A line refused at every address of a name leaves [::1] where the next
+// line goes first: a line there longer than IPv4 carries, and not IPv6,
+// is sent, and a server that came up at [::1] since answers it. It was
+// said too long for 127.0.0.1, where the line refused went last, and
+// not sent.
+func TestDatagramsRefusedEverywhereNextLineFitsFirstAddress(t *testing.T) {
+	name, _, six := twoAddrsRefusing(t)
+	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
+	var warn bytes.Buffer
+	var upErr error
+	up := false
+	w := writeFunc(func(p []byte) {
+		warn.Write(p)
+		if up || !bytes.HasPrefix(p, []byte("shout: line 1: ")) {
+			return
+		}
+		up = true // before line 2 is read: a server at [::1]
+		pc, err := net.ListenPacket("udp", six)
+		if err != nil {
+			upErr = err
+			return
+		}
+		done := upperUntilClosed(pc)
+		t.Cleanup(func() { pc.Close(); <-done })
+	})
+	c := dial(t, "udp", name)
+	defer c.Close()
+	var out bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, name), strings.NewReader("one\n"+long+"\n"), &out, w, bound, 0)
+	if upErr != nil {
+		t.Skipf("%s taken since: %v", six, upErr)
+	}
+	if want := (client.DatagramResult{Sent: 2, Answered: 1, Lost: 1}); err != nil || res != want || out.String() != strings.ToUpper(long)+"\n" {
+		t.Errorf("Datagrams: %+v, %v, %d bytes out, warnings %q; want %+v, line 2 answered at [::1]", res, err, out.Len(), warn.String(), want)
+	}
+}
+
 // A line that IPv6 carries and IPv4 does not, to a name whose [::1]
 // refused and whose 127.0.0.1 answered: the line after the refusal went
 // to 127.0.0.1 first, as each later one does, and its send failed
