@@ -105,6 +105,18 @@ func udpPromptTraced(t *testing.T, addr string, retries int, trace io.Writer) (p
 	return ptmx, scr, code
 }
 
+// ctrlD types Ctrl-D at the prompt on ptmx and waits, at most bound, for
+// the session to end with it.
+func ctrlD(t *testing.T, ptmx *os.File, code chan int) {
+	t.Helper()
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+}
+
 // A line typed at the prompt over UDP to a name whose first address was
 // refused went no further: "line 1: ... connection refused", where TCP's
 // connect went on to the next address. It goes to the next address, and
@@ -203,12 +215,7 @@ func TestTerminalDatagramLostAfterLateRefusalSaysWhere(t *testing.T) {
 			io.WriteString(ptmx, "one\r")
 			scr.expect(t, "line 1: ")
 			said := "line 1: " + scr.expect(t, "\n")
-			io.WriteString(ptmx, "\x04")
-			select {
-			case <-code:
-			case <-time.After(bound):
-				t.Fatal("Ctrl-D did not end the session")
-			}
+			ctrlD(t, ptmx, code)
 			if want := fmt.Sprintf(tc.want, port, bound); !strings.Contains(said, want) {
 				t.Errorf("said %q; want %q", said, want)
 			}
@@ -254,12 +261,7 @@ func TestTerminalDatagramLostAfterRefusalKeepsAddress(t *testing.T) {
 			t.Errorf("said %q; want %q", said, want)
 		}
 	}
-	io.WriteString(ptmx, "\x04")
-	select {
-	case <-code:
-	case <-time.After(bound):
-		t.Fatal("Ctrl-D did not end the session")
-	}
+	ctrlD(t, ptmx, code)
 	if got, want := connects(trace.String()), []string{six, server, server}; !slices.Equal(got, want) {
 		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
 	}
@@ -278,12 +280,7 @@ func TestTerminalDatagramFailedAfterRefusalKeepsAddress(t *testing.T) {
 	scr.expect(t, "not sent")
 	io.WriteString(ptmx, "two\r")
 	scr.expect(t, "TWO")
-	io.WriteString(ptmx, "\x04")
-	select {
-	case <-code:
-	case <-time.After(bound):
-		t.Fatal("Ctrl-D did not end the session")
-	}
+	ctrlD(t, ptmx, code)
 	if got, want := connects(trace.String()), []string{net.JoinHostPort("::1", port), server, server}; !slices.Equal(got, want) {
 		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
 	}
