@@ -1078,6 +1078,47 @@ func TestDatagramsNotSentLineHasNoRetries(t *testing.T) {
 	}
 }
 
+// refusedThenSilent is a name for tests, as twoAddrsFor's, whose [::1]
+// (six) refuses every datagram and whose 127.0.0.1 (server) answers
+// none: each datagram it takes ends its wait (handTimeouts).
+func refusedThenSilent(t *testing.T) (name, server, six string) {
+	t.Helper()
+	timeout := handTimeouts(t)
+	server = udpServer(t, func(int) bool {
+		timeout()
+		return true
+	})
+	name, pc := twoAddrsFor(t, server)
+	pc.Close()
+	_, port, _ := net.SplitHostPort(server)
+	return name, server, net.JoinHostPort("::1", port)
+}
+
+// A line refused at once at a name's [::1] and lost at its 127.0.0.1
+// had all its tries there: it says so as where there is one address,
+// with no "0 to [::1]", its retries there are counted, and 127.0.0.1,
+// which did not refuse it, is where the next line goes first.
+func TestDatagramsRefusedThenLost(t *testing.T) {
+	name, server, six := refusedThenSilent(t)
+	var trace notifying
+	c := client.Trace(dial(t, "udp", name), &trace)
+	var out, warn bytes.Buffer
+	res, err := client.Datagrams(c, tracedDialer(t, name, &trace), strings.NewReader("one\ntwo\n"), &out, &warn, bound, 1)
+	if want := (client.DatagramResult{Sent: 2, Lost: 2, Retries: 2}); err != nil || res != want {
+		t.Errorf("Datagrams: %+v, %v; want %+v", res, err, want)
+	}
+	var want string
+	for _, n := range []int{1, 2} {
+		want += fmt.Sprintf("shout: line %d: no reply from %s after 2 tries of %v: lost\n", n, server, bound)
+	}
+	if warn.String() != want {
+		t.Errorf("warnings %q; want %q", warn.String(), want)
+	}
+	if got, want := connects(trace.String()), []string{six, server, server}; !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
+	}
+}
+
 // Over UDP a name's first address was the only one: udp://localhost:8080
 // to shout serve (127.0.0.1) was refused at ::1, every line lost, where
 // TCP went on to 127.0.0.1. A line refused at one address goes to the
@@ -1204,6 +1245,51 @@ func TestDatagramsRefusedEverywhereKeepsOrder(t *testing.T) {
 		if said := fmt.Sprintf("line %d: receive %s: connection refused: lost", n, server); !strings.Contains(warn.String(), said) {
 			t.Errorf("warnings %q; want %q", warn.String(), said)
 		}
+	}
+}
+
+// writeFunc is a writer that gives each write to its func.
+type writeFunc func(p []byte)
+
+func (f writeFunc) Write(p []byte) (int, error) {
+	f(p)
+	return len(p), nil
+}
+
+// A line refused at every address of a name leaves [::1] where the next
+// line goes first: a line there longer than IPv4 carries, and not IPv6,
+// is sent, and a server that came up at [::1] since answers it. It was
+// said too long for 127.0.0.1, where the line refused went last, and
+// not sent.
+func TestDatagramsRefusedEverywhereNextLineFitsFirstAddress(t *testing.T) {
+	name, _, six := twoAddrsRefusing(t)
+	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
+	var warn bytes.Buffer
+	var upErr error
+	up := false
+	w := writeFunc(func(p []byte) {
+		warn.Write(p)
+		if up || !bytes.HasPrefix(p, []byte("shout: line 1: ")) {
+			return
+		}
+		up = true // before line 2 is read: a server at [::1]
+		pc, err := net.ListenPacket("udp", six)
+		if err != nil {
+			upErr = err
+			return
+		}
+		done := upperUntilClosed(pc)
+		t.Cleanup(func() { pc.Close(); <-done })
+	})
+	c := dial(t, "udp", name)
+	defer c.Close()
+	var out bytes.Buffer
+	res, err := client.Datagrams(c, dialer(t, name), strings.NewReader("one\n"+long+"\n"), &out, w, bound, 0)
+	if upErr != nil {
+		t.Skipf("%s taken since: %v", six, upErr)
+	}
+	if want := (client.DatagramResult{Sent: 2, Answered: 1, Lost: 1}); err != nil || res != want || out.String() != strings.ToUpper(long)+"\n" {
+		t.Errorf("Datagrams: %+v, %v, %d bytes out, warnings %q; want %+v, line 2 answered at [::1]", res, err, out.Len(), warn.String(), want)
 	}
 }
 

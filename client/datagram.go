@@ -110,7 +110,8 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 	retries = min(max(retries, 0), MaxRetries) // (retries+1 tries: it must not wrap)
 	// limit is the most a line carries to where it goes: c's address,
 	// then the one the last line went to (or, refused, could not go
-	// on to), which later lines' sockets are dialled to first (see Dial).
+	// on to), which later lines' sockets are dialled to first (see Dial);
+	// after a line refused at every address, the one it went to first.
 	limit := MaxPayload(c.RemoteAddr())
 	var res DatagramResult
 	tooLong := func(lineNo, most int) {
@@ -172,6 +173,7 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			continue
 		}
 		res.Sent++
+		dialled := sock.RemoteAddr() // (first again for the next line, if this one is refused at every address)
 		left := retries
 		n, tries, err := exchangeDatagram(sock, line, reply, timeout, left)
 		retried := tries - 1
@@ -206,10 +208,15 @@ func Datagrams(c net.Conn, dial func() (net.Conn, error), in io.Reader, out, war
 			retried += tries - 1
 		}
 		settled(sock, err)
-		limit = MaxPayload(sock.RemoteAddr())
-		if over > 0 {
+		switch {
+		case over > 0:
 			limit = over
-		} else {
+		case err != nil && sockerr.Refused(err):
+			limit = MaxPayload(dialled) // (refused everywhere: the order stays as it was)
+		default:
+			limit = MaxPayload(sock.RemoteAddr())
+		}
+		if over == 0 {
 			res.Retries += retried // (a line not sent, out of Sent, has none)
 		}
 		switch {

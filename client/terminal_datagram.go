@@ -17,12 +17,16 @@ const keepLost = 16
 
 // exchange is one UDP line: its number, its text, the socket it alone
 // uses (so that what arrives there answers it and no other line) and how
-// many times it was sent.
+// many times it was sent. before is where tries went unanswered, at a
+// name's addresses that then refused it, for its loss to name (as
+// Datagrams names it), and elsewhere how many of tries they are.
 type exchange struct {
-	n     int
-	text  string
-	c     net.Conn
-	tries int
+	n         int
+	text      string
+	c         net.Conn
+	tries     int
+	before    []addrTries
+	elsewhere int
 }
 
 // datagrams is the terminal loop over UDP: each line one datagram, sent
@@ -86,10 +90,14 @@ func (s *session) datagrams(first net.Conn) int {
 			if c == nil {
 				return err
 			}
-			cur.c.Close()
 			// The tries before the refused one waited their timeout: the
 			// line has the rest, wherever they go, and its wait stays
 			// bounded.
+			if k := cur.tries - 1 - cur.elsewhere; k > 0 {
+				cur.before = append(cur.before, addrTries{cur.c.RemoteAddr(), k})
+				cur.elsewhere += k
+			}
+			cur.c.Close()
 			cur.c, cur.tries = c, cur.tries-1
 			s.startReader(c, recv)
 			if err = s.sendAgain(cur, timer); err == nil {
@@ -148,7 +156,11 @@ func (s *session) datagrams(first net.Conn) int {
 		}
 		settled(cur.c, nil)
 		failed++
-		s.say("line %d: no reply after %s of %v: lost", cur.n, triesText(cur.tries), t.Timeout)
+		where := fmt.Sprintf("after %s of %v", triesText(cur.tries), t.Timeout) // (the prompt names the server)
+		if len(cur.before) > 0 {
+			where = noReplyWhere(cur.before, addrTries{cur.c.RemoteAddr(), cur.tries - cur.elsewhere}, cur.tries, t.Timeout)
+		}
+		s.say("line %d: no reply %s: lost", cur.n, where)
 		lost = append(lost, cur)
 		if len(lost) > keepLost {
 			lost[0].c.Close()

@@ -105,6 +105,18 @@ func udpPromptTraced(t *testing.T, addr string, retries int, trace io.Writer) (p
 	return ptmx, scr, code
 }
 
+// ctrlD types Ctrl-D at the prompt on ptmx and waits, at most bound, for
+// the session to end with it.
+func ctrlD(t *testing.T, ptmx *os.File, code chan int) {
+	t.Helper()
+	io.WriteString(ptmx, "\x04")
+	select {
+	case <-code:
+	case <-time.After(bound):
+		t.Fatal("Ctrl-D did not end the session")
+	}
+}
+
 // A line typed at the prompt over UDP to a name whose first address was
 // refused went no further: "line 1: ... connection refused", where TCP's
 // connect went on to the next address. It goes to the next address, and
@@ -183,6 +195,34 @@ func TestTerminalDatagramLateRefusalsAcrossThreeAddresses(t *testing.T) {
 	}
 }
 
+// At the prompt as in a pipe, a line lost after tries at a name's
+// addresses that refused it late says where they went: the prompt said
+// "no reply after 2 tries", as where all went to one address.
+func TestTerminalDatagramLostAfterLateRefusalSaysWhere(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		addrs   func(t *testing.T) (string, func() int)
+		retries int
+		want    string // %[1]s the port, %[2]v the timeout
+	}{
+		{"two addresses", lateRefusal, 1, "line 1: no reply after 2 tries of %[2]v (1 to [::1]:%[1]s, then refused; 1 to 127.0.0.1:%[1]s): lost"},
+		{"three addresses", threeAddrsLateRefusals, 2, "line 1: no reply after 3 tries of %[2]v (1 to [::1]:%[1]s, then refused; 1 to 127.0.0.2:%[1]s, then refused; 1 to 127.0.0.1:%[1]s): lost"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, _ := tc.addrs(t)
+			_, port, _ := net.SplitHostPort(name)
+			ptmx, scr, code := udpPrompt(t, name, tc.retries)
+			io.WriteString(ptmx, "one\r")
+			scr.expect(t, "line 1: ")
+			said := "line 1: " + scr.expect(t, "\n")
+			ctrlD(t, ptmx, code)
+			if want := fmt.Sprintf(tc.want, port, bound); !strings.Contains(said, want) {
+				t.Errorf("said %q; want %q", said, want)
+			}
+		})
+	}
+}
+
 // At the prompt as in a pipe, an address of a name that refused a line
 // too is not where later lines go first: with nothing listening at
 // either, line 2 went first to 127.0.0.1, which refused line 1 last.
@@ -203,6 +243,46 @@ func TestTerminalDatagramRefusedEverywhereKeepsOrder(t *testing.T) {
 	}
 	if got, want := connects(trace.String()), []string{six, server, six, server}; !slices.Equal(got, want) {
 		t.Errorf("sockets connected to %v; want %v: each line to [::1] first", got, want)
+	}
+}
+
+// At the prompt as in a pipe, the address a line went on to after a
+// refusal, and lost at, is where the next line goes first: it did not
+// refuse the line. (Not remembering it passed every other test.)
+func TestTerminalDatagramLostAfterRefusalKeepsAddress(t *testing.T) {
+	name, server, six := refusedThenSilent(t)
+	var trace notifying
+	ptmx, scr, code := udpPromptTraced(t, name, 1, &trace)
+	for n, line := range []string{"one", "two"} {
+		io.WriteString(ptmx, line+"\r")
+		said := scr.expect(t, ": lost")
+		// All its tries went to 127.0.0.1: the refusal at [::1] cost none.
+		if want := fmt.Sprintf("line %d: no reply after 2 tries of %v", n+1, bound); !strings.HasSuffix(said, want) {
+			t.Errorf("said %q; want %q", said, want)
+		}
+	}
+	ctrlD(t, ptmx, code)
+	if got, want := connects(trace.String()), []string{six, server, server}; !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
+	}
+}
+
+// At the prompt as in a pipe, the address a line went on to after a
+// refusal, and failed at for another cause (too long for IPv4), is where
+// the next line goes first: it did not refuse the line. (Not
+// remembering it passed every other test.)
+func TestTerminalDatagramFailedAfterRefusalKeepsAddress(t *testing.T) {
+	name, server := twoAddrs(t)
+	_, port, _ := net.SplitHostPort(server)
+	var trace notifying
+	ptmx, scr, code := udpPromptTraced(t, name, 0, &trace)
+	io.WriteString(ptmx, strings.Repeat("a", client.MaxDatagram+10)+"\r") // (less than IPv6 carries)
+	scr.expect(t, "not sent")
+	io.WriteString(ptmx, "two\r")
+	scr.expect(t, "TWO")
+	ctrlD(t, ptmx, code)
+	if got, want := connects(trace.String()), []string{net.JoinHostPort("::1", port), server, server}; !slices.Equal(got, want) {
+		t.Errorf("sockets connected to %v; want %v: line 2 to %s alone", got, want, server)
 	}
 }
 
