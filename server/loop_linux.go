@@ -703,9 +703,9 @@ func (ll *loopListener) endDrain(s *Server, why error) {
 
 // redrain accepts, after the loop closed connections at the stop, from
 // each listener a drain is under way on (see stopDrain), and serves what
-// it takes as the stop serves a connection: up to acceptBatch from each,
-// until the queue is empty or descriptors run out again (the next close
-// tries again).
+// it takes as the stop serves a connection: until the queue is empty or
+// descriptors run out again (the next close tries again), as drainAll
+// takes them.
 func (l *loop) redrain() {
 	for _, ll := range *l.set.listeners.Load() {
 		if ll != nil && ll.draining() {
@@ -716,7 +716,7 @@ func (l *loop) redrain() {
 
 func (l *loop) drainFrom(ll *loopListener, d *stopDrain) {
 	sa := &l.accSA[0]
-	for range acceptBatch {
+	for range maxDrained {
 		if d.taken.Load() >= maxDrained {
 			ll.endDrain(l.srv, errDrainedMax)
 			return
@@ -863,7 +863,7 @@ func (l *loop) run() {
 		if d := l.sweepEvery(); d >= 0 && l.now-l.swept >= int64(d) {
 			l.sweep()
 		}
-		if l.freed {
+		for l.freed { // (one turned away at once frees its descriptor again)
 			l.freed = false
 			l.redrain()
 		}
