@@ -146,7 +146,7 @@ type loopListener struct {
 // (see Server.leftQueued).
 type stopDrain struct {
 	taken atomic.Int32 // connections accepted at the stop
-	err   error        // why what is left queued is, once no loop is left: the accept's failure that began it
+	err   error        // why clients are left queued if no loop is left to accept them: the failure that began it
 	once  sync.Once
 	done  chan struct{} // closed once it has ended, its listener closed
 }
