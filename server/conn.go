@@ -1072,6 +1072,22 @@ func temporary(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// outOfResources reports whether err, from an accept, says the process
+// or the system is out of descriptors or of memory for the connection:
+// it stays queued, and an accept after a connection has closed may take
+// it.
+func outOfResources(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
+		return true
+	}
+	return false
+}
+
 // readPlain reads with net.Conn.Read, for connections that give no raw
 // access (wrappers, and systems without raw reads): it holds its buffer
 // while it waits.

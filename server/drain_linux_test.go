@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -218,14 +219,18 @@ func TestShutdownQueuedOverLimit(t *testing.T) {
 	}
 }
 
-// A graceful stop out of descriptors accepts the queued clients it can
-// and gives up on the others, which the listener's close resets: it ends,
-// without waiting or retrying, and answers the one it took. (A
-// descriptor a finalizer frees meanwhile may let it take more.)
+// A graceful stop out of descriptors accepts the queued clients it can,
+// and the others as the connections it serves close and free theirs:
+// every one is answered, none reset by the listener's close, and the log
+// says nothing of clients left. (The stop gave up at its first failed
+// accept: under ulimit -n 200, 210 of 400 queued clients read a reset,
+// and nothing in the log said so.)
 func TestShutdownQueuedOutOfDescriptors(t *testing.T) {
 	shouttest.CheckFDs(t)
-	srv := &server.Server{Logger: discard()}
-	clients, served := queuedServer(t, srv, 3)
+	var log shouttest.Log
+	srv := &server.Server{Logger: log.Logger()}
+	const n = 4
+	clients, served := queuedServer(t, srv, n)
 	restore := outOfDescriptorsBut(t, 1) // for the first client's
 	defer restore()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
@@ -235,12 +240,10 @@ func TestShutdownQueuedOutOfDescriptors(t *testing.T) {
 	for i, c := range clients {
 		c.SetReadDeadline(time.Now().Add(bound))
 		got, err := io.ReadAll(c)
-		if want := "QUEUED 0\n"; i == 0 && (err != nil || string(got) != want) {
-			t.Errorf("client 0: got %q, %v; want %q, then end of file", got, err, want)
-		} else if want := fmt.Sprintf("QUEUED %d\n", i); i > 0 && (len(got) > 0 && string(got) != want || errors.Is(err, os.ErrDeadlineExceeded)) {
-			t.Errorf("client %d: got %q, %v; want its connection ended, answered (%q) or not", i, got, err, want)
+		if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
+			t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
 		}
-		c.Close()
+		c.Close() // the server's linger ends, and its descriptor is free
 	}
 	if err := <-stopped; err != nil {
 		t.Errorf("Shutdown: %v", err)
@@ -248,5 +251,84 @@ func TestShutdownQueuedOutOfDescriptors(t *testing.T) {
 	restore()
 	if err := <-served; err != server.ErrServerClosed {
 		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+	if strings.Contains(log.String(), leftMsg) {
+		t.Errorf("clients said to be left queued:\n%s", log.String())
+	}
+}
+
+// leftMsg is the log's line for clients a graceful stop left queued.
+const leftMsg = `msg="stop left clients queued, unanswered: the listener's close resets them"`
+
+// A graceful stop that leaves clients queued, out of descriptors with no
+// connection left whose close would free one, or cut short by Shutdown's
+// context while it waits for one, logs one line: the listener, how many
+// it left (its close resets each) and why. The stop ends, not waiting
+// for descriptors that nothing it holds will free.
+func TestShutdownQueuedLeftLogged(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		free int    // descriptors left free: the first clients' accepts
+		why  string // in the line's why
+	}{
+		{"none to close", 0, `why="the accept failed with no connection left to close: accept tcp `},
+		{"forced", 1, `why="the stop was cut short`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shouttest.CheckFDs(t)
+			var log shouttest.Log
+			// The first client, answered, keeps its end open: its
+			// connection lingers, and frees nothing, until forced.
+			srv := &server.Server{Logger: log.Logger(), Linger: time.Hour}
+			const n = 3
+			clients, served := queuedServer(t, srv, n)
+			restore := outOfDescriptorsBut(t, tc.free)
+			defer restore()
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			defer cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- srv.Shutdown(ctx) }()
+			answered := 0
+			for i, c := range clients[:tc.free] {
+				c.SetReadDeadline(time.Now().Add(bound))
+				got, err := io.ReadAll(c)
+				if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
+					t.Fatalf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
+				}
+				answered++
+			}
+			if tc.free > 0 {
+				cancel()
+			}
+			// A descriptor a finalizer frees meanwhile may let the
+			// stop take one more, which it answers.
+			for i, c := range clients[tc.free:] {
+				i += tc.free
+				c.SetReadDeadline(time.Now().Add(bound))
+				got, err := io.ReadAll(c)
+				switch want := fmt.Sprintf("QUEUED %d\n", i); {
+				case errors.Is(err, unix.ECONNRESET) && len(got) == 0:
+				case string(got) == want && (err == nil || errors.Is(err, unix.ECONNRESET)):
+					answered++
+				default:
+					t.Errorf("client %d: got %q, %v; want a reset, or %q", i, got, err, want)
+				}
+			}
+			for _, c := range clients {
+				c.Close()
+			}
+			if err := <-stopped; tc.free == 0 && err != nil || tc.free > 0 && err != context.Canceled {
+				t.Errorf("Shutdown: %v", err)
+			}
+			restore()
+			if err := <-served; err != server.ErrServerClosed {
+				t.Errorf("Serve: %v, want ErrServerClosed", err)
+			}
+			lines := strings.Count(log.String(), leftMsg)
+			want := fmt.Sprintf("queued=%d %s", n-answered, tc.why)
+			if lines != 1 || !strings.Contains(log.String(), want) {
+				t.Errorf("log:\n%s\nwant one line %s, with %s", log.String(), leftMsg, want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"net"
 	"os"
@@ -72,6 +73,9 @@ type loops struct {
 	idle      atomic.Bool                     // no listener is served; written under Server.mu
 	epoch     time.Time                       // the loops' clock, which listeners' pauses share
 	clock     *loopClock                      // a test's clock instead, or nil (see testClock)
+	// redraining is set once a graceful stop left a listener's queue to
+	// be accepted as connections close (see stopDrain).
+	redraining atomic.Bool
 }
 
 // A loopClock is a test's clock for a set of loops, which only the test
@@ -125,6 +129,26 @@ type loopListener struct {
 	// with unwatch, which takes it out of every loop's set for good.
 	watchMu   sync.Mutex
 	unwatched bool
+	// drain is the graceful stop's drain of the listener, once its
+	// accepts at the stop ran out of descriptors with clients still
+	// queued: the loops accept the rest as their connections close.
+	drain atomic.Pointer[stopDrain]
+}
+
+// stopDrain is a graceful stop's drain of a listener that could not
+// empty its queue at once for want of descriptors (or memory): clients
+// whose connect the system completed, which the listener's close would
+// reset. The listener stays open, and each loop, as it closes
+// connections at the stop, accepts the queued ones (see loop.redrain):
+// until the queue is empty, maxDrained have been taken, the stop is
+// forced, or no loop has a connection left whose close would free a
+// descriptor. Then the listener is closed, and what is left is logged
+// (see Server.leftQueued).
+type stopDrain struct {
+	taken atomic.Int32 // connections accepted at the stop
+	err   error        // why clients are left queued if no loop is left to accept them: the failure that began it
+	once  sync.Once
+	done  chan struct{} // closed once it has ended, its listener closed
 }
 
 // lconn is one connection a loop serves: 256 bytes, with its session.
@@ -210,6 +234,7 @@ type loop struct {
 	paused   []pausedListener // listeners not accepted from until a time
 
 	stopped   bool      // Shutdown has been seen
+	freed     bool      // a connection closed since the stop, with a drain under way (see redrain)
 	ended     bool      // run has returned, or is about to; Server.mu
 	handed    []handoff // accepted by Shutdown for this loop to serve; Server.mu
 	force     atomic.Bool
@@ -364,6 +389,12 @@ func (s *Server) waitServed(ll *loopListener) error {
 	for {
 		select {
 		case <-s.done:
+			s.mu.Lock() // closeAll's: its drain has begun, if it is to
+			d := ll.drain.Load()
+			s.mu.Unlock()
+			if d != nil {
+				<-d.done // the listener is the drain's until then
+			}
 			return ErrServerClosed
 		case <-ll.failed:
 			return ll.err
@@ -576,23 +607,152 @@ func (set *loops) drainAll() {
 		if ll == nil {
 			continue
 		}
+		taken, short := 0, error(nil)
 		ll.raw.Control(func(lfd uintptr) {
 			for range maxDrained {
 				q := handoff{ll: ll}
 				fd, err := acceptFD(int(lfd), &q.sa) // (a Unix client's is zero: see addrOf)
-				if err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM {
+				if aborted(err) {
 					continue // that one is gone
 				}
 				if err != nil {
-					return // none left (EAGAIN), or none to be had: those left are reset
+					if outOfResources(err) {
+						short = noneToClose(acceptError(ll, err)) // said if no loop is left to accept
+					}
+					return // none left (EAGAIN), or none to be had now
 				}
 				q.fd = fd
 				lp := live[next%len(live)]
 				lp.handed = append(lp.handed, q)
 				next++
+				taken++
 			}
 		})
+		if short != nil {
+			// The rest as descriptors come free: the listener stays
+			// open (see keeps), and the loops accept from it.
+			d := &stopDrain{err: short, done: make(chan struct{})}
+			d.taken.Store(int32(taken))
+			ll.drain.Store(d)
+			set.redraining.Store(true)
+		}
 	}
+}
+
+// aborted reports whether err, from accept4, says that the connection it
+// was taking is gone: the next may not be.
+func aborted(err error) bool {
+	return err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM
+}
+
+// keeps reports whether the loops still drain listener l of what queued
+// on it at a graceful stop, out of descriptors (see stopDrain): it is to
+// stay open, and the drain closes it. Server.mu is held.
+func (set *loops) keeps(l net.Listener) bool {
+	for _, ll := range *set.listeners.Load() {
+		if ll != nil && ll.l == l && ll.draining() {
+			return true
+		}
+	}
+	return false
+}
+
+// draining reports whether a graceful stop's drain of ll is under way.
+func (ll *loopListener) draining() bool {
+	d := ll.drain.Load()
+	if d == nil {
+		return false
+	}
+	select {
+	case <-d.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// endDrains ends every drain under way, as the stop is forced or no loop
+// is left to accept (then why is the accept's failure that began each),
+// logging what each left queued, and closes their listeners.
+func (set *loops) endDrains(s *Server, why error) {
+	for _, ll := range *set.listeners.Load() {
+		if ll != nil {
+			if d := ll.drain.Load(); d != nil {
+				ll.endDrain(s, cmp.Or(why, d.err))
+			}
+		}
+	}
+}
+
+// endDrain ends ll's drain at the stop, if one is under way: it logs
+// what is left queued, if why is not nil (see Server.leftQueued), and
+// closes the listener.
+func (ll *loopListener) endDrain(s *Server, why error) {
+	d := ll.drain.Load()
+	if d == nil {
+		return
+	}
+	d.once.Do(func() {
+		if why != nil {
+			s.leftQueued(ll.l, why)
+		}
+		ll.l.Close()
+		close(d.done)
+	})
+}
+
+// redrain accepts, after the loop closed connections at the stop, from
+// each listener a drain is under way on (see stopDrain), and serves what
+// it takes as the stop serves a connection: until the queue is empty or
+// descriptors run out again (the next close tries again), as drainAll
+// takes them.
+func (l *loop) redrain() {
+	for _, ll := range *l.set.listeners.Load() {
+		if ll != nil && ll.draining() {
+			l.drainFrom(ll, ll.drain.Load())
+		}
+	}
+}
+
+func (l *loop) drainFrom(ll *loopListener, d *stopDrain) {
+	sa := &l.accSA[0]
+	for range maxDrained {
+		if d.taken.Load() >= maxDrained {
+			ll.endDrain(l.srv, errDrainedMax)
+			return
+		}
+		*sa = unix.RawSockaddrAny{} // (a Unix client's address is zero: see addrOf)
+		fd, err := -1, error(nil)
+		if ll.raw.Control(func(lfd uintptr) { fd, err = acceptFD(int(lfd), sa) }) != nil {
+			ll.endDrain(l.srv, nil) // closed from outside
+			return
+		}
+		switch {
+		case err == nil:
+			d.taken.Add(1)
+			l.admit(ll, fd, sa) // stopped as it is admitted
+		case aborted(err):
+		case outOfResources(err):
+			return // the next close tries again
+		case err == unix.EAGAIN:
+			ll.endDrain(l.srv, nil) // empty
+			return
+		default:
+			ll.endDrain(l.srv, acceptError(ll, err))
+			return
+		}
+	}
+}
+
+// lastLoop reports whether every loop of the set but l has ended: none
+// is left to accept once l ends. Server.mu is held.
+func (set *loops) lastLoop(l *loop) bool {
+	for _, o := range set.all {
+		if o != l && !o.ended {
+			return false
+		}
+	}
+	return true
 }
 
 // unwatchAll unwatches every listener the loops serve; Server.mu is held.
@@ -666,6 +826,11 @@ func (l *loop) run() {
 		// numbers may be anything else's.
 		s.mu.Lock()
 		l.end()
+		if l.set.redraining.Load() && l.set.lastLoop(l) {
+			// No connection is left whose close would free a
+			// descriptor: what is still queued is left.
+			l.set.endDrains(s, nil)
+		}
 		s.mu.Unlock()
 		putBuf(l.obuf)
 	}()
@@ -697,6 +862,10 @@ func (l *loop) run() {
 		}
 		if d := l.sweepEvery(); d >= 0 && l.now-l.swept >= int64(d) {
 			l.sweep()
+		}
+		for l.freed { // (one turned away at once frees its descriptor again)
+			l.freed = false
+			l.redrain()
 		}
 		if l.stopped && l.open == 0 || l.open == 0 && l.set.idle.Load() && l.retire() {
 			return
@@ -794,7 +963,7 @@ func (l *loop) serve(uintptr) bool {
 // as any other does: returning after every batch, it would poll without
 // a pause while an entry it cannot take out reports, see gone.)
 func (l *loop) chores() bool {
-	if l.force.Load() || l.srv.closing.Load() && (!l.stopped || l.open == 0) || len(l.paused) > 0 || l.stale ||
+	if l.force.Load() || l.srv.closing.Load() && (!l.stopped || l.open == 0) || len(l.paused) > 0 || l.stale || l.freed ||
 		l.open == 0 && l.set.idle.Load() {
 		return true
 	}
@@ -1887,6 +2056,9 @@ func (l *loop) close(c *lconn, r Reason) {
 	closeFD(int(c.fd))
 	l.conns[c.fd] = nil
 	l.open--
+	if l.stopped && l.set.redraining.Load() {
+		l.freed = true // its descriptor is free for a queued client
+	}
 	if c.state.slow() {
 		l.slow--
 	}

@@ -16,3 +16,6 @@ type loops struct{}
 func (*loops) wakeAll(bool) {}
 func (*loops) unwatchAll()  {}
 func (*loops) drainAll()    {}
+
+func (*loops) endDrains(*Server, error) {}
+func (*loops) keeps(net.Listener) bool  { return false }

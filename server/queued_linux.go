@@ -173,3 +173,23 @@ func readableFD(fd int) bool {
 		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 	return e == 0 && n > 0
 }
+
+// queueLen is how many connections wait in drainable listener l's accept
+// queue, and whether the system says: a TCP listener's tcpi_unacked is
+// that, on Linux; a Unix listener has no count.
+func queueLen(l net.Listener) (n int, known bool) {
+	tl, ok := acceptsFrom(l).(*net.TCPListener)
+	if !ok {
+		return 0, false
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	rc.Control(func(fd uintptr) {
+		if ti, ok := tcpInfoFD(int(fd)); ok {
+			n, known = int(ti.Unacked), true
+		}
+	})
+	return n, known
+}

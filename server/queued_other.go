@@ -24,3 +24,7 @@ func (c *conn) unsent() int { return 0 }
 // sendQueue says nothing where the send queue is not looked at: a
 // write's time alone counts for its timeout.
 func sendQueue(net.Conn) sendLook { return noLook }
+
+// queueLen says nothing here of how many connections wait in a
+// listener's accept queue.
+func queueLen(net.Listener) (n int, known bool) { return 0, false }

@@ -229,6 +229,7 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown and Close
 	killed    chan struct{} // closed once the stop is forced (forced)
 	drained   chan struct{} // the timeout watcher's wake-up when the last connection is gone
+	freed     chan struct{} // closed when a connection closes, for a stop's drain out of descriptors (see nextFree)
 	watching  bool          // the timeout watcher runs
 	lingering chan struct{} // a slot for each rejected connection lingering
 	obsOnce   sync.Once
@@ -689,18 +690,103 @@ func (s *Server) drainQueue(lp *net.Listener, accepted func(net.Conn) bool) {
 		return
 	}
 	l := *lp
-	for range maxDrained {
+	for n := 0; n < maxDrained; {
 		if !queuedConn(l) {
 			l.Close() // at once: another Serve's accept would wait out its deadline
 			return
 		}
+		s.mu.Lock()
+		freed := s.nextFree() // before the accept: a close during it counts
+		s.mu.Unlock()
 		// Bounded: another process holding the socket may take it first.
 		setAcceptDeadline(l, time.Now().Add(time.Second))
 		nc, err := l.Accept()
+		if err != nil && outOfResources(err) {
+			if retry, forced := s.awaitFree(freed); !retry {
+				if !forced { // (a forced stop says so itself: see closeAll)
+					s.leftQueued(l, noneToClose(err))
+				}
+				return
+			}
+			continue
+		}
 		if err != nil || nc == nil || !accepted(nc) {
 			return
 		}
+		n++
 	}
+	s.leftQueued(l, errDrainedMax)
+}
+
+// errDrainedMax is why a graceful stop left clients queued on a listener
+// it had taken maxDrained from.
+var errDrainedMax = fmt.Errorf("%d accepted at the stop already, the most it takes from one listener", maxDrained)
+
+// errStopForced is why a graceful stop left clients queued on a listener
+// it was still accepting them from when Close, or Shutdown's context
+// ending, cut it short.
+var errStopForced = errors.New("the stop was cut short (Close, or Shutdown's context ended) before they could be accepted")
+
+// noneToClose is why a graceful stop left clients queued once its
+// accept failed with err, out of descriptors or memory, and no
+// connection was left whose close would free some.
+func noneToClose(err error) error {
+	return fmt.Errorf("the accept failed with no connection left to close: %w", err)
+}
+
+// nextFree returns a channel that is closed once the next of s's stream
+// connections has closed, its descriptor free again; s.mu is held. A
+// graceful stop out of descriptors accepts its queued clients as they
+// come free (see awaitFree).
+func (s *Server) nextFree() <-chan struct{} {
+	if s.freed == nil {
+		s.freed = make(chan struct{})
+	}
+	return s.freed
+}
+
+// awaitFree waits, once a stop's accept from a listener's queue failed
+// for want of descriptors (or memory), for a connection to close after
+// freed was taken (see nextFree), and reports retry to accept again. It
+// reports no retry at once if no connection is open, none of which would
+// free one (a listener's clients then wait for something outside the
+// server), and forced, none either, once the stop is forced. The
+// connections close within the stop's bounds (Linger, WriteTimeout,
+// Shutdown's context), so the wait is as bounded as the stop is.
+func (s *Server) awaitFree(freed <-chan struct{}) (retry, forced bool) {
+	s.mu.Lock()
+	open := len(s.conns) > 0
+	s.mu.Unlock()
+	select {
+	case <-freed:
+		return true, false
+	default:
+	}
+	if !open {
+		return false, false
+	}
+	select {
+	case <-freed:
+		return true, false
+	case <-s.killed:
+		return false, true
+	}
+}
+
+// leftQueued logs, as a graceful stop gives up accepting from l with
+// clients still in its queue, that its close resets them unanswered, how
+// many (where the system says: a TCP listener on Linux), and why.
+func (s *Server) leftQueued(l net.Listener, why error) {
+	n, known := queueLen(l)
+	if known && n == 0 || !known && !queuedConn(l) {
+		return
+	}
+	args := []any{"listener", l.Addr().String()}
+	if known {
+		args = append(args, "queued", n)
+	}
+	args = append(args, "why", why)
+	s.logger().Warn("stop left clients queued, unanswered: the listener's close resets them", args...)
 }
 
 // errNoAccepted ends Serve on a listener that broke net.Listener's
@@ -730,14 +816,14 @@ func (s *Server) pause(d time.Duration) {
 }
 
 // untrack unregisters the listener of a Serve that is done with it, and
-// closes it, unless another Serve of it is still draining it at a
-// graceful stop: that one closes it once the queue is empty.
+// closes it, unless another Serve of it, or the event loops, are still
+// draining it at a graceful stop: they close it once they are done.
 func (s *Server) untrack(lp *net.Listener) {
 	s.mu.Lock()
 	delete(s.listeners, lp)
 	drained, drainer := s.drains[lp]
 	delete(s.drains, lp)
-	shared := drainer && s.drainedBy(*lp)
+	shared := drainer && s.drainedBy(*lp) || s.loops != nil && s.loops.keeps(*lp)
 	s.wakeWatcher()
 	s.mu.Unlock()
 	if !shared {
@@ -794,6 +880,10 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.wakeWatcher()
+	if s.freed != nil {
+		close(s.freed)
+		s.freed = nil
+	}
 	s.mu.Unlock()
 	s.release(&c.place)
 }
@@ -860,12 +950,17 @@ func ipKey(a net.Addr) (netip.Addr, bool) {
 // connection, or any that has sent nothing yet and is younger than a
 // second (or Linger, if shorter), waits for its first message until it
 // is that old, and answers it; a TLS handshake or a PROXY header still
-// under way (see ConnWrapper) may finish within that time too. A client
-// that connects in the instant between the last accept and the close is
-// still reset. A listener that is neither net's own TCP or Unix listener
-// nor a ConnWrapper whose Unwrap returns one (see ConnWrapper; the
-// endpoint package's TLS and PROXY listeners are), and any listener on
-// Windows, is closed with what queued on it.
+// under way (see ConnWrapper) may finish within that time too. An accept
+// that fails for want of descriptors (or memory) is tried again each
+// time one of the server's connections closes, the listener kept open
+// meanwhile, until none is left to close. A client that connects in the
+// instant between the last accept and the close is still reset. Clients
+// left queued otherwise (out of descriptors with no connection left to
+// close, the stop forced, 4096 taken) are logged, with how many (on a
+// TCP listener on Linux) and why. A listener that is neither net's own
+// TCP or Unix listener nor a ConnWrapper whose Unwrap returns one (see
+// ConnWrapper; the endpoint package's TLS and PROXY listeners are), and
+// any listener on Windows, is closed with what queued on it.
 //
 // If ctx ends first, Shutdown closes the remaining connections at once,
 // as Close does, waits for them to end and returns ctx's error; a Close
@@ -930,6 +1025,8 @@ func (s *Server) closeAll(force bool) error {
 	if s.loops != nil {
 		if !force {
 			s.loops.drainAll() // what queued on their listeners, before they close
+		} else {
+			s.loops.endDrains(s, errStopForced) // those out of descriptors, still under way
 		}
 		s.loops.unwatchAll() // before they close: another descriptor may hold their sockets
 	}
@@ -943,6 +1040,12 @@ func (s *Server) closeAll(force bool) error {
 				setAcceptDeadline(*lp, past) // wakes its Accept
 			}
 			continue
+		}
+		if !force && s.loops != nil && s.loops.keeps(*lp) {
+			continue // the loops accept what queued as descriptors come free, then close it
+		}
+		if force && s.drains[lp] {
+			s.leftQueued(*lp, errStopForced) // its drain cut short
 		}
 		if err := (*lp).Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
