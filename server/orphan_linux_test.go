@@ -136,13 +136,8 @@ func TestResetEndsStopsWaitForQueuedReplies(t *testing.T) {
 	}()
 	// The stop lingers once it has shut its write side: the server's
 	// socket in FIN_WAIT1, its FIN queued behind the replies.
-	const finWait1 = 4
-	local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
-	for end := time.Now().Add(bound); tcpState(t, remote, local) != finWait1; time.Sleep(time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("the server did not shut its write side within %v of Shutdown", bound)
-		}
-	}
+	awaitServerState(t, c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr), tcpFinWait1,
+		"Shutdown", "FIN_WAIT1: its write side shut")
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
@@ -179,18 +174,9 @@ func halfClosedThenReset(waiting bool) func(t *testing.T, addr string, obs *queu
 			t.Fatalf("a reply failed: %v", err)
 		}
 		if waiting {
-			const lastAck = 9 // Linux's TCP_LAST_ACK
 			local, remote := fdAddrs(t, fd)
-			state := -1
-			for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
-				if state = tcpState(t, remote, local); state == lastAck {
-					break
-				}
-			}
-			if state != lastAck {
-				t.Fatalf("the server's socket is in TCP state %d %v after the client's end of file, its replies queued; want %d (LAST_ACK: waiting for them)",
-					state, bound, lastAck)
-			}
+			awaitServerState(t, local, remote, tcpLastAck,
+				"the client's end of file, its replies written", "LAST_ACK: waiting for them to be taken")
 		}
 		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
 			t.Fatal(err)
