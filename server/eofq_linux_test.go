@@ -308,22 +308,33 @@ func TestEOFWithRepliesQueuedShutsWriteSideAtOnce(t *testing.T) {
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	const lastAck = 9 // Linux's TCP_LAST_ACK
-	var state int
-	for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if state = tcpState(t, c.RemoteAddr().(*net.TCPAddr), c.LocalAddr().(*net.TCPAddr)); state == lastAck {
-			break
-		}
-	}
-	if state != lastAck {
-		t.Fatalf("the server's socket is in TCP state %d %v after the client's end of file, its replies queued; want %d (LAST_ACK: its write side shut)",
-			state, bound, lastAck)
-	}
+	awaitServerState(t, c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr), tcpLastAck,
+		"the client's end of file, its replies queued", "LAST_ACK: its write side shut")
 	got, err := io.Copy(io.Discard, c)
 	if got != n || err != nil {
 		t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
 	}
 	obs.closedFor(t, server.ReasonEOF, " of the client taking every reply")
+}
+
+// Linux's TCP states that tests wait for the server's socket to reach.
+const (
+	tcpFinWait1 = 4
+	tcpLastAck  = 9
+)
+
+// awaitServerState waits, bound at most, for the server's socket of the
+// client's connection from local to remote to be in TCP state want
+// (named so in wantName), after what the test did.
+func awaitServerState(t *testing.T, local, remote *net.TCPAddr, want int, after, wantName string) {
+	t.Helper()
+	state := -1
+	for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if state = tcpState(t, remote, local); state == want {
+			return
+		}
+	}
+	t.Fatalf("the server's socket is in TCP state %d %v after %s; want %d (%s)", state, bound, after, want, wantName)
 }
 
 // tcpState is the TCP state of the IPv4 socket from local to remote, as
@@ -420,13 +431,8 @@ func TestEOFClosesAtOnceWhereNothingIsReset(t *testing.T) {
 				} else {
 					// Over TCP, the server's socket in FIN_WAIT1 (its
 					// FIN queued behind the replies) tells it.
-					const finWait1 = 4
-					local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
-					for end := time.Now().Add(bound); tcpState(t, remote, local) != finWait1; time.Sleep(time.Millisecond) {
-						if time.Now().After(end) {
-							t.Fatalf("the server did not shut its write side within %v of Shutdown", bound)
-						}
-					}
+					awaitServerState(t, c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr), tcpFinWait1,
+						"Shutdown", "FIN_WAIT1: its write side shut")
 				}
 			}
 			if err := c.CloseWrite(); err != nil {

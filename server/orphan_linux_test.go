@@ -57,7 +57,11 @@ func TestClosedWithRepliesQueuedResets(t *testing.T) {
 // file before the reset came; one that shut its write side, left its
 // replies queued and then reset, by both drivers. (Its reason is its end
 // of file, or the reset if that came before the server read its end of
-// file.)
+// file.) WriteTimeout outlasts bound, so that a wait for it fails the
+// test whatever the close says: the event loop's sweep, once the wait
+// had ended, looked at the queue through the fix and did not call the
+// close a write timeout (review r46 saw the loop's look during the wait
+// reverted and this test pass, 5 s late).
 func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -73,21 +77,8 @@ func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
 			}
 			c.Close()
 		}},
-		{"half-closed with replies queued, then reset", func(t *testing.T, addr string, obs *queuedObserver) {
-			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
-			const n = 128 << 10
-			sendRaw(t, fd, n)
-			if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
-				t.Fatal(err)
-			}
-			if err := obs.wait(t, n); err != nil {
-				t.Fatalf("a reply failed: %v", err)
-			}
-			if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
-				t.Fatal(err)
-			}
-			unix.Close(fd) // a reset
-		}},
+		{"half-closed with replies queued, then reset", halfClosedThenReset(false)},
+		{"half-closed with replies queued, reset while the server waits for them", halfClosedThenReset(true)},
 	} {
 		for _, wrapped := range []bool{false, true} {
 			name := tc.name
@@ -104,7 +95,7 @@ func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
 					Observer:     obs,
 					WrapConn:     wrap,
 					Linger:       20 * time.Millisecond,
-					WriteTimeout: bound / 2, // passed within the wait below: the old wait ended in it
+					WriteTimeout: 3 * bound, // outlasts the wait below: the old wait ended only with it
 				})
 				tc.leave(t, addr, obs)
 				select {
@@ -118,6 +109,93 @@ func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A stop that lingers for the replies still queued for a client ends
+// once the client, after its end of file, resets the connection: the
+// stop, not only the connection, waited for WriteTimeout (30 s by
+// default) with the fix's look reverted. Linger and WriteTimeout outlast
+// bound: only the reset can end the wait within it.
+func TestResetEndsStopsWaitForQueuedReplies(t *testing.T) {
+	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
+	srv := &server.Server{
+		Logger:       discard(),
+		Observer:     obs,
+		Linger:       3 * bound,
+		WriteTimeout: 3 * bound,
+	}
+	addr := shouttest.Start(t, srv)
+	c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
+	c.SetDeadline(time.Now().Add(bound))
+	obs.queueReplies(t, c, 64<<10)
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+		defer cancel()
+		stopped <- srv.Shutdown(ctx)
+	}()
+	// The stop lingers once it has shut its write side: the server's
+	// socket in FIN_WAIT1, its FIN queued behind the replies.
+	awaitServerState(t, c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr), tcpFinWait1,
+		"Shutdown", "FIN_WAIT1: its write side shut")
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // a reset, after the end of file
+	obs.closedFor(t, server.ReasonShutdown, " of the client's reset")
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("Shutdown did not return within %v of its last connection's close", bound)
+	}
+}
+
+// halfClosedThenReset is a client that sends, shuts its write side, its
+// window far smaller than the replies, and resets the connection once
+// every reply is written; once the server waits for them too (its socket
+// in LAST_ACK, its write side shut after the client's end of file), if
+// waiting: the reset comes then to the looks of the wait itself (the
+// event loop's sweeps), not to the look that decides whether to wait.
+func halfClosedThenReset(waiting bool) func(t *testing.T, addr string, obs *queuedObserver) {
+	return func(t *testing.T, addr string, obs *queuedObserver) {
+		fd := rawDialBuffer(t, addr, 4<<10)
+		const n = 128 << 10
+		sendRaw(t, fd, n)
+		if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+			t.Fatal(err)
+		}
+		if err := obs.wait(t, n); err != nil {
+			t.Fatalf("a reply failed: %v", err)
+		}
+		if waiting {
+			local, remote := fdAddrs(t, fd)
+			awaitServerState(t, local, remote, tcpLastAck,
+				"the client's end of file, its replies written", "LAST_ACK: waiting for them to be taken")
+		}
+		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd) // a reset
+	}
+}
+
+// fdAddrs is IPv4 TCP socket fd's own address and its peer's.
+func fdAddrs(t *testing.T, fd int) (local, remote *net.TCPAddr) {
+	t.Helper()
+	addr := func(sa unix.Sockaddr, err error) *net.TCPAddr {
+		in, ok := sa.(*unix.SockaddrInet4)
+		if err != nil || !ok {
+			t.Fatalf("socket address %v: %v", sa, err)
+		}
+		return &net.TCPAddr{IP: net.IP(in.Addr[:]), Port: in.Port}
+	}
+	return addr(unix.Getsockname(fd)), addr(unix.Getpeername(fd))
 }
 
 // resetSeen waits, bound at most, for the client's socket fd to be closed
