@@ -483,11 +483,16 @@ func (c *conn) loop() Reason {
 			// End of input or half-close: answer what is left, then close
 			// once the client has taken the replies (eofQueued).
 			// Replies reset away after it, the client having taken none
-			// for WriteTimeout, end it as a write timeout does: the log
-			// and metrics do not count it answered.
+			// for WriteTimeout, end it as a write timeout does, and
+			// replies the client's own reset threw away as the reset:
+			// the log and metrics do not count it answered.
 			r := c.flush(ReasonEOF)
-			if r == ReasonEOF && c.eofQueued() {
+			switch {
+			case r != ReasonEOF:
+			case c.eofQueued():
 				r = ReasonWriteTimeout
+			case c.resetAway():
+				r = ReasonReset
 			}
 			return r
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():

@@ -2053,6 +2053,9 @@ func (l *loop) sweep() {
 // close closes c for reason r and tells the observers.
 func (l *loop) close(c *lconn, r Reason) {
 	s := l.srv
+	if r == ReasonEOF && !c.unix && resetAwayFD(int(c.fd)) {
+		r = ReasonReset // its replies thrown away (as conn.loop says)
+	}
 	closeFD(int(c.fd))
 	l.conns[c.fd] = nil
 	l.open--

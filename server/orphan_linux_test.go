@@ -55,9 +55,11 @@ func TestClosedWithRepliesQueuedResets(t *testing.T) {
 // closed at once (printf 'hi\n' | nc -q0), its kernel resetting the reply,
 // was held so by the goroutine driver whenever the server read its end of
 // file before the reset came; one that shut its write side, left its
-// replies queued and then reset, by both drivers. (Its reason is its end
-// of file, or the reset if that came before the server read its end of
-// file.) WriteTimeout outlasts bound, so that a wait for it fails the
+// replies queued and then reset, by both drivers. Its reason is the
+// reset, its replies thrown away: it was its end of file, whose "eof"
+// says answered, if the server read that before the reset came. A client
+// that takes every reply and closes is answered, as ever. WriteTimeout
+// outlasts bound, so that a wait for it fails the
 // test whatever the close says: the event loop's sweep, once the wait
 // had ended, looked at the queue through the fix and did not call the
 // close a write timeout (review r46 saw the loop's look during the wait
@@ -66,6 +68,7 @@ func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		leave func(t *testing.T, addr string, obs *queuedObserver)
+		want  server.Reason
 	}{
 		{"sent a line and closed", func(t *testing.T, addr string, _ *queuedObserver) {
 			c, err := net.Dial("tcp", addr)
@@ -76,9 +79,10 @@ func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.Close()
-		}},
-		{"half-closed with replies queued, then reset", halfClosedThenReset(false)},
-		{"half-closed with replies queued, reset while the server waits for them", halfClosedThenReset(true)},
+		}, server.ReasonReset},
+		{"half-closed with replies queued, then reset", halfClosedThenReset(false), server.ReasonReset},
+		{"half-closed with replies queued, reset while the server waits for them", halfClosedThenReset(true), server.ReasonReset},
+		{"took every reply and closed", tookEveryReply, server.ReasonEOF},
 	} {
 		for _, wrapped := range []bool{false, true} {
 			name := tc.name
@@ -100,8 +104,8 @@ func TestResetAfterEOFEndsWaitForQueuedReplies(t *testing.T) {
 				tc.leave(t, addr, obs)
 				select {
 				case info := <-obs.closed:
-					if info.Reason != server.ReasonEOF && info.Reason != server.ReasonReset {
-						t.Errorf("closed for %v, want %v or %v: the client had left", info.Reason, server.ReasonEOF, server.ReasonReset)
+					if info.Reason != tc.want {
+						t.Errorf("closed for %v, want %v", info.Reason, tc.want)
 					}
 				case <-time.After(bound):
 					t.Fatalf("the server did not close the connection within %v", bound)
@@ -182,6 +186,26 @@ func halfClosedThenReset(waiting bool) func(t *testing.T, addr string, obs *queu
 			t.Fatal(err)
 		}
 		unix.Close(fd) // a reset
+	}
+}
+
+// tookEveryReply is a client that sends, shuts its write side, its
+// window far smaller than the replies, takes every reply up to the
+// server's end of file, and closes.
+func tookEveryReply(t *testing.T, addr string, _ *queuedObserver) {
+	c := dialRcvbuf(t, addr, 4<<10)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	const n = 128 << 10
+	if _, err := c.Write([]byte(strings.Repeat("a", n))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.Copy(io.Discard, c)
+	if err != nil || got != n {
+		t.Fatalf("took %d bytes of replies of %d: %v", got, n, err)
 	}
 }
 

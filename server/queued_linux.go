@@ -49,6 +49,39 @@ func unsentFD(fd int) int {
 	return n
 }
 
+// resetAway reports whether the client, after its end of file, reset
+// the connection with replies still queued for it (see resetAwayFD),
+// wrapped (TLS, the PROXY protocol) or not.
+func (c *conn) resetAway() bool {
+	rc := c.raw
+	if rc == nil {
+		if rc = rawUnder(c.accepted); rc == nil {
+			return false
+		}
+	}
+	away := false
+	rc.Control(func(fd uintptr) { away = resetAwayFD(int(fd)) })
+	return away
+}
+
+// resetAwayFD reports whether the client reset TCP socket fd with
+// replies still queued in it, which it will never have: SIOCOUTQ goes on
+// counting them (see unsentFD). The reset was received (ECONNRESET, or
+// EPIPE once the client's end of file had come), not a retransmission
+// timeout's (ETIMEDOUT). Its close is the client's reset, not "eof",
+// which says answered. It reads, so clears, the socket's pending error:
+// it looks once, as the connection closes after its end of file.
+func resetAwayFD(fd int) bool {
+	if n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err != nil || n <= 0 {
+		return false
+	}
+	if ti, ok := tcpInfoFD(fd); !ok || ti.State != unix.BPF_TCP_CLOSE {
+		return false
+	}
+	e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	return err == nil && (syscall.Errno(e) == unix.ECONNRESET || syscall.Errno(e) == unix.EPIPE)
+}
+
 // stillOwed is what a stopping connection that owed owed bytes still
 // owes (see stillOwedFD), or owed if the connection cannot say.
 func (c *conn) stillOwed(owed int, marked *bool) int {
@@ -77,17 +110,27 @@ func (c *conn) ioctlInt(req uint) int {
 // that a Listener made (tls.NewListener's) and that gives it through
 // NetConn.
 func sendQueue(nc net.Conn) sendLook {
-	sc, ok := socketUnder(nc).(syscall.Conn)
-	if !ok {
-		return noLook
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := rawUnder(nc)
+	if rc == nil {
 		return noLook
 	}
 	look := noLook
 	rc.Control(func(fd uintptr) { look = sendQueueFD(int(fd)) })
 	return look
+}
+
+// rawUnder is the socket under nc's wrappers (see socketUnder), or nil
+// if there is none.
+func rawUnder(nc net.Conn) syscall.RawConn {
+	sc, ok := socketUnder(nc).(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }
 
 // sendQueueFD looks at socket fd's send queue: its length (SIOCOUTQ) and,

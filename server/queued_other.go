@@ -21,6 +21,10 @@ func (c *conn) stillOwed(owed int, _ *bool) int { return owed }
 // unsent is 0 where the send queue is not looked at.
 func (c *conn) unsent() int { return 0 }
 
+// resetAway is false where the send queue is not looked at: a close
+// after the client's end of file is "eof", as ever.
+func (c *conn) resetAway() bool { return false }
+
 // sendQueue says nothing where the send queue is not looked at: a
 // write's time alone counts for its timeout.
 func sendQueue(net.Conn) sendLook { return noLook }

@@ -13,7 +13,9 @@ const (
 
 	// ReasonEOF: the client closed (or half-closed) and was answered.
 	ReasonEOF
-	// ReasonReset: the client reset the connection.
+	// ReasonReset: the client reset the connection; on Linux, also after
+	// its end of file while replies were still queued for it, which its
+	// reset threw away (not answered, as ReasonEOF says).
 	ReasonReset
 	// ReasonIdleTimeout: the client sent nothing for IdleTimeout.
 	ReasonIdleTimeout
