@@ -365,14 +365,7 @@ func TestShutdownQueuedOutOfDescriptorsFreedBefore(t *testing.T) {
 	restore := outOfDescriptorsBut(t, 0)
 	defer restore()
 	stopped := shutdown(t, srv)
-	for i, c := range clients {
-		c.SetReadDeadline(time.Now().Add(bound))
-		got, err := io.ReadAll(c)
-		if want := fmt.Sprintf("QUEUED %d\n", i); err != nil || string(got) != want {
-			t.Errorf("client %d: got %q, %v; want %q, then end of file", i, got, err, want)
-		}
-		c.Close() // the server's linger ends, and its descriptor is free
-	}
+	answeredQueued(t, clients) // each closed: the server's linger ends, and its descriptor is free
 	if err := <-stopped; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
