@@ -276,6 +276,9 @@ func TestShutdownQueuedLeftLogged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			shouttest.CheckFDs(t)
+			// One loop: another's end would free its descriptors, which
+			// the stop would take a client with.
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 			var log shouttest.Log
 			// The first client, answered, keeps its end open: its
 			// connection lingers, and frees nothing, until forced.
@@ -313,6 +316,7 @@ func TestShutdownQueuedLeftLogged(t *testing.T) {
 				default:
 					t.Errorf("client %d: got %q, %v; want a reset, or %q", i, got, err, want)
 				}
+				c.Close() // one answered lingers until then, and the stop waits for it
 			}
 			for _, c := range clients {
 				c.Close()
@@ -330,5 +334,48 @@ func TestShutdownQueuedLeftLogged(t *testing.T) {
 				t.Errorf("log:\n%s\nwant one line %s, with %s", log.String(), leftMsg, want)
 			}
 		})
+	}
+}
+
+// A graceful stop out of descriptors with no connection open, on a
+// server with two listeners: closing the one with nothing queued frees a
+// descriptor, and the stop takes the other's queued clients with it, the
+// next as each it answered closes; every one is answered, and the log
+// says nothing of clients left. (The loops gave up as the stop found no
+// connection to close, missing a descriptor freed before they looked:
+// every client was reset, and the log said none was left to close.)
+func TestShutdownQueuedOutOfDescriptorsFreedBefore(t *testing.T) {
+	if server.EngineUnderTest() == server.EngineGoroutine {
+		// Not yet: Serve's drain of ln may run out before the drain of
+		// other has closed it, and then gives up (2 runs in 100).
+		t.Skip("with a goroutine per connection, the drain gives up if other's close comes after its accept failed")
+	}
+	shouttest.CheckFDs(t)
+	var log shouttest.Log
+	srv := &server.Server{Logger: log.Logger()}
+	held := make(chan struct{}, 2)
+	srv.HoldAccepts(func(net.Listener) { held <- struct{}{} })
+	t.Cleanup(func() { srv.Close() })
+	ln, other := listenOn(t, "tcp"), listenOn(t, "tcp")
+	served := make(chan error, 2)
+	serveUntilHeld(t, srv, ln, held, served)
+	serveUntilHeld(t, srv, other, held, served)
+	const n = 3
+	clients := queueClients(t, ln, n)
+	restore := outOfDescriptorsBut(t, 0)
+	defer restore()
+	stopped := shutdown(t, srv)
+	answeredQueued(t, clients) // each closed: the server's linger ends, and its descriptor is free
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	restore()
+	for range 2 {
+		if err := <-served; err != server.ErrServerClosed {
+			t.Errorf("Serve: %v, want ErrServerClosed", err)
+		}
+	}
+	if strings.Contains(log.String(), leftMsg) {
+		t.Errorf("clients said to be left queued:\n%s", log.String())
 	}
 }

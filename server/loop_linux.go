@@ -1936,6 +1936,11 @@ func (l *loop) stop() {
 	for i := range handed {
 		l.admit(handed[i].ll, handed[i].fd, &handed[i].sa) // stopped as it is admitted
 	}
+	// Under Server.mu, drainAll has run: if it ran out of descriptors,
+	// the loop accepts once now, for those freed since without a close
+	// that said so (one of its connections closed before it saw the
+	// stop, or a listener or packet socket the stop closed).
+	l.freed = l.freed || l.set.redraining.Load()
 }
 
 // stopConn: c answers every byte that had arrived at the stop (or, if
