@@ -75,11 +75,7 @@ func signalInFinalWait(t *testing.T, tc signalInWaitCase, inWait bool) (conclusi
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var sent atomic.Int64 // measured messages handed over
-	sentNoted = func(_ *run, _ int64, measured bool) {
-		if measured {
-			sent.Add(1)
-		}
-	}
+	countMeasured(&sent)
 	ended := make(chan struct{})
 	windowEnded = func() {
 		if !inWait {
@@ -126,6 +122,16 @@ func signalInFinalWait(t *testing.T, tc signalInWaitCase, inWait bool) (conclusi
 	}
 	checkWaitCutShown(t, rep)
 	return true
+}
+
+// countMeasured sets sentNoted to count in sent the measured messages
+// handed over; the test sets it back.
+func countMeasured(sent *atomic.Int64) {
+	sentNoted = func(_ *run, _ int64, measured bool) {
+		if measured {
+			sent.Add(1)
+		}
+	}
 }
 
 // checkWaitCutShown checks that the text report and the page say that
