@@ -8,6 +8,8 @@ import (
 	"time"
 
 	xunix "golang.org/x/sys/unix" // admin has a transport named unix
+
+	"shout/internal/sockfd"
 )
 
 // pendingFunc returns a function that waits up to d for a connection to
@@ -45,20 +47,12 @@ func pendingFunc(ln net.Listener) func(d time.Duration) bool {
 // has bytes (or an end) to give (not out): whether the client owes
 // nothing to an operation on it. False if c has no socket to ask.
 func socketReady(c net.Conn, out bool) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	events := int16(xunix.POLLIN)
 	if out {
 		events = xunix.POLLOUT
 	}
 	ready := false
-	rc.Control(func(fd uintptr) {
+	sockfd.Control(c, func(fd int) {
 		fds := []xunix.PollFd{{Fd: int32(fd), Events: events}}
 		n, err := xunix.Poll(fds, 0)
 		ready = err == nil && n > 0 && fds[0].Revents&(events|xunix.POLLHUP|xunix.POLLERR) != 0

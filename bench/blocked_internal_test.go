@@ -6,12 +6,9 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -21,45 +18,7 @@ import (
 
 	"shout/endpoint"
 	"shout/internal/certs"
-	"shout/internal/shouttest"
 )
-
-// stuckServer is a stand-in server that answers the first answered lines
-// of its one connection, then (once shutAfter closes, if not nil) shuts
-// its write side, and reads nothing more until release closes: a write
-// that bench has under way then takes no more bytes. Released, it reads to the end (bench's close: what bench's
-// socket took comes first) and tells on got how many lines it read.
-// Over TLS (a server configuration tlsCfg), it shuts its side with a
-// close_notify. shut closes as it has shut its side.
-func stuckServer(t *testing.T, answered int, shutAfter, release <-chan struct{}, tlsCfg *tls.Config) (addr string, got <-chan int, shut <-chan struct{}) {
-	t.Helper()
-	read := make(chan int, 1)
-	shutting := make(chan struct{})
-	addr = shouttest.StreamServer(t, func(c net.Conn) {
-		if tlsCfg != nil {
-			c = tls.Server(c, tlsCfg)
-		}
-		br := bufio.NewReader(c)
-		n := 0
-		for ; n < answered; n++ {
-			line, err := br.ReadBytes('\n')
-			if err != nil {
-				read <- n
-				return
-			}
-			c.Write(bytes.ToUpper(line))
-		}
-		if shutAfter != nil {
-			wait(shutAfter)
-		}
-		c.(interface{ CloseWrite() error }).CloseWrite()
-		close(shutting)
-		<-release
-		rest, _ := io.ReadAll(br)
-		read <- n + bytes.Count(rest, []byte("\n"))
-	})
-	return addr, read, shutting
-}
 
 // A goroutine-driven connection whose reader finds the server's close
 // while its writer is stuck in a write the server takes no more of ends

@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"shout/internal/sockfd"
 )
 
 // bindNoPort lets a socket bound to a source address take its port at
@@ -40,16 +42,8 @@ func tcpState(c net.Conn) uint8 {
 	if nc, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
 		c = nc.NetConn()
 	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return 0
-	}
 	var state uint8
-	rc.Control(func(fd uintptr) { state = fdTCPState(int(fd)) })
+	sockfd.Control(c, func(fd int) { state = fdTCPState(fd) })
 	return state
 }
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"strconv"
@@ -130,8 +131,28 @@ func countsOnlyWritten(t *testing.T, rep *Report, got <-chan int, answered int64
 // bench closes; it tells on got how many lines it read in all.
 func halfClosingServer(t *testing.T, answered int) (addr string, got <-chan int) {
 	t.Helper()
+	released := make(chan struct{})
+	close(released)
+	addr, got, _ = stuckServer(t, answered, nil, released, nil)
+	return addr, got
+}
+
+// stuckServer is a stand-in server that answers the first answered lines
+// of its one connection, then (once shutAfter closes, if not nil) shuts
+// its write side, and reads nothing more until release closes: a write
+// that bench has under way then takes no more bytes. Released, it reads
+// to the end (bench's close: what bench's socket took comes first) and
+// tells on got how many lines it read. Over TLS (a server configuration
+// tlsCfg), it shuts its side with a close_notify. shut closes as it has
+// shut its side.
+func stuckServer(t *testing.T, answered int, shutAfter, release <-chan struct{}, tlsCfg *tls.Config) (addr string, got <-chan int, shut <-chan struct{}) {
+	t.Helper()
 	read := make(chan int, 1)
+	shutting := make(chan struct{})
 	addr = shouttest.StreamServer(t, func(c net.Conn) {
+		if tlsCfg != nil {
+			c = tls.Server(c, tlsCfg)
+		}
 		br := bufio.NewReader(c)
 		n := 0
 		for ; n < answered; n++ {
@@ -142,11 +163,16 @@ func halfClosingServer(t *testing.T, answered int) (addr string, got <-chan int)
 			}
 			c.Write(bytes.ToUpper(line))
 		}
-		c.(*net.TCPConn).CloseWrite()
-		rest, _ := io.ReadAll(br) // until bench closes
+		if shutAfter != nil {
+			wait(shutAfter)
+		}
+		c.(interface{ CloseWrite() error }).CloseWrite()
+		close(shutting)
+		<-release
+		rest, _ := io.ReadAll(br)
 		read <- n + bytes.Count(rest, []byte("\n"))
 	})
-	return addr, read
+	return addr, read, shutting
 }
 
 // holdSendAfter is a sentNoted that holds the first message pushed once

@@ -98,11 +98,7 @@ func TestSignalInFinalWaitWakesTheLoopAgain(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var sent atomic.Int64 // measured messages handed over
-			sentNoted = func(_ *run, _ int64, measured bool) {
-				if measured {
-					sent.Add(1)
-				}
-			}
+			countMeasured(&sent)
 			loopSawStop = func(*run) { cancel() } // one loop: one connection
 			defer func() { sentNoted, loopSawStop = nil, nil }()
 			cfg := Config{Endpoint: e, Conns: 1, Depth: 1, Rate: rate, Warmup: -1,

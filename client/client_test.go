@@ -1772,24 +1772,7 @@ func TestHandshakeTLSServerErrorKept(t *testing.T) {
 // user's terminal, clear it, or forge a line under "shout: ".
 func TestHandshakeServerNamesEscaped(t *testing.T) {
 	evil := "evil\x1b]0;owned\x07\x1b[2J\r\nshout: all right\x7f"
-	store, err := certs.SelfSigned([]string{evil})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := certs.ServerConfig(store, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		c.SetDeadline(time.Now().Add(bound))
-		tls.Server(c, cfg).Handshake() // fails: the name is not the one asked for
-	})
-	_, err = client.Handshake(context.Background(), dial(t, "tcp", addr), addr, &tls.Config{ServerName: "localhost"}, bound)
-	var hostname x509.HostnameError
-	if !errors.As(err, &hostname) {
-		t.Fatalf("Handshake: %v; want the certificate refused for its names", err)
-	}
-	msg := err.Error()
+	msg := refusedForNames(t, []string{evil}, "localhost").Error()
 	if strings.ContainsFunc(msg, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		t.Errorf("Handshake's error holds control characters: %q", msg)
 	}
@@ -1815,28 +1798,36 @@ func TestHandshakeOtherKindOfNameNamed(t *testing.T) {
 		{[]string{"127.0.0.1", "::1"}, "localhost", "x509: certificate is valid for 127.0.0.1, ::1, not localhost (it names no host name: connect by one of its addresses)"},
 	} {
 		t.Run(tc.names[0], func(t *testing.T) {
-			store, err := certs.SelfSigned(tc.names)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := certs.ServerConfig(store, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := shouttest.StreamServer(t, func(c net.Conn) {
-				c.SetDeadline(time.Now().Add(bound))
-				tls.Server(c, cfg).Handshake() // fails: the name is not the one asked for
-			})
-			_, err = client.Handshake(context.Background(), dial(t, "tcp", addr), addr, &tls.Config{ServerName: tc.serverName}, bound)
-			var hostname x509.HostnameError
-			if !errors.As(err, &hostname) {
-				t.Fatalf("Handshake: %v; want the certificate refused for its names", err)
-			}
-			if !strings.HasSuffix(err.Error(), tc.want) {
+			if err := refusedForNames(t, tc.names, tc.serverName); !strings.HasSuffix(err.Error(), tc.want) {
 				t.Errorf("Handshake: %v; want it to end %s", err, tc.want)
 			}
 		})
 	}
+}
+
+// refusedForNames is Handshake's error with serverName (the address
+// dialled if ""), of a server whose certificate is for names; the test
+// fails unless it refused the certificate for its names.
+func refusedForNames(t *testing.T, names []string, serverName string) error {
+	t.Helper()
+	store, err := certs.SelfSigned(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := certs.ServerConfig(store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		tls.Server(c, cfg).Handshake() // fails: the name is not the one asked for
+	})
+	_, err = client.Handshake(context.Background(), dial(t, "tcp", addr), addr, &tls.Config{ServerName: serverName}, bound)
+	var hostname x509.HostnameError
+	if !errors.As(err, &hostname) {
+		t.Fatalf("Handshake: %v; want the certificate refused for its names", err)
+	}
+	return err
 }
 
 // failAfter is an input that gives first, then, once shown is closed (at

@@ -105,15 +105,17 @@ func udpPromptTraced(t *testing.T, addr string, retries int, trace io.Writer) (p
 	return ptmx, scr, code
 }
 
-// ctrlD types Ctrl-D at the prompt on ptmx and waits, at most bound, for
-// the session to end with it.
-func ctrlD(t *testing.T, ptmx *os.File, code chan int) {
+// ctrlD types Ctrl-D at udpPrompt's prompt, and returns the session's
+// exit status once it ends, at most bound later.
+func ctrlD(t *testing.T, ptmx io.Writer, code <-chan int) int {
 	t.Helper()
 	io.WriteString(ptmx, "\x04")
 	select {
-	case <-code:
+	case got := <-code:
+		return got
 	case <-time.After(bound):
 		t.Fatal("Ctrl-D did not end the session")
+		return -1
 	}
 }
 
@@ -129,14 +131,8 @@ func TestTerminalDatagramRefusedGoesToNextAddress(t *testing.T) {
 	scr.expect(t, "ONE")
 	io.WriteString(ptmx, "two\r")
 	scr.expect(t, "TWO")
-	io.WriteString(ptmx, "\x04")
-	select {
-	case got := <-code:
-		if got != 0 {
-			t.Errorf("exit status %d, want 0: every line answered", got)
-		}
-	case <-time.After(bound):
-		t.Fatal("Ctrl-D did not end the session")
+	if got := ctrlD(t, ptmx, code); got != 0 {
+		t.Errorf("exit status %d, want 0: every line answered", got)
 	}
 	scr.mu.Lock()
 	defer scr.mu.Unlock()
@@ -164,12 +160,7 @@ func TestTerminalDatagramLateRefusalKeepsLineBound(t *testing.T) {
 	if got := sent4(); got != 1 {
 		t.Errorf("127.0.0.1 was sent the line %d times; want 1: with Retries 1, one try was left after [::1]'s unanswered one", got)
 	}
-	io.WriteString(ptmx, "\x04")
-	select {
-	case <-code:
-	case <-time.After(bound):
-		t.Fatal("Ctrl-D did not end the session")
-	}
+	ctrlD(t, ptmx, code)
 }
 
 // At the prompt as in a pipe, a line refused late at a name's first
@@ -181,12 +172,7 @@ func TestTerminalDatagramLateRefusalsAcrossThreeAddresses(t *testing.T) {
 	io.WriteString(ptmx, "one\r")
 	scr.expect(t, "line 1: ")
 	said := scr.expect(t, "\n")
-	io.WriteString(ptmx, "\x04")
-	select {
-	case <-code:
-	case <-time.After(bound):
-		t.Fatal("Ctrl-D did not end the session")
-	}
+	ctrlD(t, ptmx, code)
 	if !strings.Contains(said, "no reply after 3 tries") {
 		t.Errorf("line 1 said %q; want it lost after 3 tries", said)
 	}
@@ -235,12 +221,7 @@ func TestTerminalDatagramRefusedEverywhereKeepsOrder(t *testing.T) {
 		io.WriteString(ptmx, line+"\r")
 		scr.expect(t, "connection refused")
 	}
-	io.WriteString(ptmx, "\x04")
-	select {
-	case <-code:
-	case <-time.After(bound):
-		t.Fatal("Ctrl-D did not end the session")
-	}
+	ctrlD(t, ptmx, code)
 	if got, want := connects(trace.String()), []string{six, server, six, server}; !slices.Equal(got, want) {
 		t.Errorf("sockets connected to %v; want %v: each line to [::1] first", got, want)
 	}
@@ -297,12 +278,7 @@ func TestTerminalDatagramSaysLastError(t *testing.T) {
 	io.WriteString(ptmx, strings.Repeat("a", client.MaxDatagram+10)+"\r") // (less than IPv6 carries)
 	scr.expect(t, "line 1: ")
 	said := scr.expect(t, "\n")
-	io.WriteString(ptmx, "\x04")
-	select {
-	case <-code:
-	case <-time.After(bound):
-		t.Fatal("Ctrl-D did not end the session")
-	}
+	ctrlD(t, ptmx, code)
 	if want := fmt.Sprintf("longer than %d bytes, the most one datagram carries: not sent", client.MaxDatagram); !strings.Contains(said, want) || strings.Contains(said, "refused") {
 		t.Errorf("line 1 said %q; want %q, for 127.0.0.1, not [::1]'s refusal", said, want)
 	}
@@ -321,14 +297,8 @@ func TestTerminalDatagramLongLineSaidAsInAPipe(t *testing.T) {
 	said := scr.expect(t, "\n")
 	io.WriteString(ptmx, "two\r")
 	scr.expect(t, "TWO")
-	io.WriteString(ptmx, "\x04")
-	select {
-	case got := <-code:
-		if got != 1 {
-			t.Errorf("exit status %d, want 1: a line was not sent", got)
-		}
-	case <-time.After(bound):
-		t.Fatal("Ctrl-D did not end the session")
+	if got := ctrlD(t, ptmx, code); got != 1 {
+		t.Errorf("exit status %d, want 1: a line was not sent", got)
 	}
 	if want := fmt.Sprintf("longer than %d bytes, the most one datagram carries: not sent", client.MaxDatagram); !strings.Contains(said, want) {
 		t.Errorf("line 1 said %q; want %q", said, want)

@@ -8,11 +8,11 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"shout/internal/escape"
 	"shout/internal/sockerr"
+	"shout/internal/sockfd"
 )
 
 // TracePrefix begins every line Trace writes: the prefix of shout serve
@@ -248,15 +248,7 @@ func connFD(c net.Conn) int {
 		}
 		c = nc.NetConn()
 	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return -1
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return -1
-	}
 	fd := -1
-	raw.Control(func(f uintptr) { fd = int(f) })
+	sockfd.Control(c, func(f int) { fd = f })
 	return fd
 }

@@ -56,27 +56,15 @@ func (v *visible) append(dst, p []byte, atEOF bool) []byte {
 			r, n := utf8.DecodeRune(data[i:])
 			switch {
 			case r == utf8.RuneError && n == 1: // not UTF-8: cat -v's M-x
-				c := b - 0x80
-				dst = append(dst, 'M', '-')
-				if c < 0x20 || c == 0x7f {
-					dst = append(dst, '^', c^0x40)
-				} else {
-					dst = append(dst, c)
-				}
+				dst = appendMeta(dst, b)
 			case r < 0xa0: // C1 control, as in 8-bit cat -v
-				dst = append(dst, 'M', '-', '^', byte(r-0x80)^0x40)
+				dst = appendMeta(dst, byte(r))
 			case unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029':
 				// Invisible, and a bidi control reorders what follows on
 				// a terminal that does bidi: its bytes as cat -v shows
 				// them (U+202E is M-bM-^@M-.).
 				for _, c := range data[i : i+n] {
-					c -= 0x80
-					dst = append(dst, 'M', '-')
-					if c < 0x20 || c == 0x7f {
-						dst = append(dst, '^', c^0x40)
-					} else {
-						dst = append(dst, c)
-					}
+					dst = appendMeta(dst, c)
 				}
 			default:
 				dst = append(dst, data[i:i+n]...)
@@ -85,6 +73,17 @@ func (v *visible) append(dst, p []byte, atEOF bool) []byte {
 		}
 	}
 	return dst
+}
+
+// appendMeta appends cat -v's form of b, a byte of 0x80 or more: M- and
+// the form of b-0x80, ^X for a control character.
+func appendMeta(dst []byte, b byte) []byte {
+	c := b - 0x80
+	dst = append(dst, 'M', '-')
+	if c < 0x20 || c == 0x7f {
+		return append(dst, '^', c^0x40)
+	}
+	return append(dst, c)
 }
 
 // Visible is a writer that passes what is written to it on to W as the

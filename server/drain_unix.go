@@ -4,10 +4,11 @@ package server
 
 import (
 	"net"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"shout/internal/sockfd"
 )
 
 // drainable reports whether Serve, with a goroutine per connection, can
@@ -42,12 +43,8 @@ func setAcceptDeadline(l net.Listener, t time.Time) {
 // queuedConn reports whether a connection waits on drainable listener l
 // to be accepted: its socket polls readable.
 func queuedConn(l net.Listener) bool {
-	rc, err := acceptsFrom(l).(syscall.Conn).SyscallConn()
-	if err != nil {
-		return false
-	}
 	ready := false
-	rc.Control(func(fd uintptr) {
+	sockfd.Control(acceptsFrom(l), func(fd int) {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(fds, 0)
 		ready = err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"shout/internal/sockfd"
 )
 
 // noBroadcast keeps c from sending to a broadcast address. No client
@@ -15,9 +17,7 @@ import (
 // multicast sources itself), but a forged source may be a subnet's, and
 // its reply would reach every host there.
 func noBroadcast(c *net.UDPConn) {
-	if rc, err := c.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 0) })
-	}
+	sockfd.Control(c, func(fd int) { unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 0) })
 }
 
 // writeToNow sends b to addr on pc, without waiting if pc is a Unix

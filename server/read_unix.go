@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"syscall"
+
+	"shout/internal/sockfd"
 )
 
 // rawRead is the state of one raw read, kept in the conn with its callback
@@ -74,15 +76,7 @@ func (c *conn) readRaw(fd uintptr) bool {
 // socket (nc as accepted, under any wrapper, whose read met the deadline
 // at the socket), by a peek, which skips what reads skip.
 func inputWaits(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	waits := false
-	rc.Control(func(fd uintptr) { waits = readableFD(int(fd)) }) // the loops' peek too
+	sockfd.Control(nc, func(fd int) { waits = readableFD(fd) }) // the loops' peek too
 	return waits
 }

@@ -9,23 +9,15 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"shout/internal/sockfd"
 )
 
 // sockFD is the file descriptor of x's socket, or -1 if x gives no raw
 // access (a TLS connection, a wrapper that does not pass it on).
 func sockFD(x any) int {
-	sc, ok := x.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	if !ok {
-		return -1
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return -1
-	}
 	fd := -1
-	raw.Control(func(f uintptr) { fd = int(f) })
+	sockfd.Control(x, func(f int) { fd = f })
 	return fd
 }
 
