@@ -3275,6 +3275,33 @@ func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
 	}
 }
 
+// A stray line left unended (it answers no message) ends where a reply
+// comes: a line that answers no message after that reply is a wrong one
+// of its own, with either driver. The goroutine driver's mark of the
+// unended line is cleared by the reply (a mutant that kept it counted
+// the second stray line as the first one's rest, 1 wrong of 2).
+func TestStrayLineAfterAnUnendedOneAndAReply(t *testing.T) {
+	t.Parallel()
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		switch i {
+		case 2:
+			return upper(line) + "abc", false // in one write: one read
+		case 3:
+			return upper(line) + "stray\n", false
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
+	// (As TestStrayBytesAfterTheLastReplyOwed: a window a stall took
+	// before the reply after the second stray line is run again.)
+	rep := runUntilMeasured(t, cfg, func(rep *bench.Report) bool { return rep.Messages >= 5 || rep.Mismatches > 2 })
+	if rep.Messages < 5 || rep.Mismatches != 2 || rep.MismatchesAfter != 0 || rep.FirstMismatch != `got "abc", which answers no message` {
+		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q); want the two stray lines wrong, and every reply right",
+			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch)
+	}
+}
+
 // A run with every reply right still names the replies that came twice
 // in its last line, as it names connections made again: a server that
 // answers twice, or a network that copies datagrams, is not to be missed.

@@ -141,3 +141,25 @@ func TestUDPWarmupReplyOutOfTheRingNotChecked(t *testing.T) {
 		t.Errorf("%d wrong (the first %v); want none: the reply was a warm-up datagram's", got, *r.firstMismatch.Load())
 	}
 }
+
+// A warm-up datagram that the ring, at its largest, wrapped onto after a
+// signal cut the wait at the end, within its Timeout, is in no count
+// (warmGaveUp): nor is its reply, come in time, taken out of one. Taken
+// for one counted in WarmupLost, it took WarmupLost below the warm-up's
+// datagrams with no reply (here to -1).
+func TestUDPWarmupWrappedOntoAfterACutInNoCount(t *testing.T) {
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 1, Rate: 100, Timeout: time.Second}
+	r, u := bareUDPSocket(t, &cfg)
+	u.ring, u.most = make([]udpSlot, 4), 4
+	warm := u.put(false)
+	sentAt := u.slot(warm).sentAt
+	for range 3 {
+		u.put(false)
+	}
+	r.waitCut.Store(int64(sentAt.Sub(r.epoch) + cfg.Timeout/2)) // within its Timeout
+	u.put(true)                                                 // wraps onto it
+	u.take(append(appendSeq(nil, warm), r.bodyWants[pick(0, warm)]...), sentAt.Add(cfg.Timeout/2))
+	if got := r.warmLost.Load(); got != 0 {
+		t.Errorf("%d of the warm-up's lost; want 0: the one given up was not counted, nor is its reply", got)
+	}
+}
