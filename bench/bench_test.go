@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -3256,23 +3258,7 @@ func TestSilenceSaysNoReplyWithin(t *testing.T) {
 // run, every later reply wrong.
 func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
 	t.Parallel()
-	addr := scriptServer(t, func(i int, line string) (string, bool) {
-		if i == 2 {
-			return upper(line) + "stray\n", false // in one write: one read
-		}
-		return upper(line), false
-	})
-	cfg := quick("tcp", addr)
-	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
-	// A window a stall took but for a reply or none (0 or 1 replies,
-	// none wrong: 1 run in 40 under 0.5-2 s stalls) did not reach the
-	// reply after the stray line, and is run again; one that reached it,
-	// or counted more than the stray line wrong, is judged.
-	rep := runUntilMeasured(t, cfg, func(rep *bench.Report) bool { return rep.Messages >= 4 || rep.Mismatches > 1 })
-	if rep.Messages < 4 || rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.FirstMismatch != `got "stray\n", which answers no message` {
-		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q); want the stray line alone wrong, and every reply right",
-			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch)
-	}
+	straysAfterReplies(t, map[int]string{2: "stray\n"})
 }
 
 // A stray line left unended (it answers no message) ends where a reply
@@ -3282,23 +3268,30 @@ func TestStrayBytesAfterTheLastReplyOwed(t *testing.T) {
 // the second stray line as the first one's rest, 1 wrong of 2).
 func TestStrayLineAfterAnUnendedOneAndAReply(t *testing.T) {
 	t.Parallel()
-	addr := scriptServer(t, func(i int, line string) (string, bool) {
-		switch i {
-		case 2:
-			return upper(line) + "abc", false // in one write: one read
-		case 3:
-			return upper(line) + "stray\n", false
-		}
-		return upper(line), false
-	})
+	straysAfterReplies(t, map[int]string{2: "abc", 3: "stray\n"})
+}
+
+// straysAfterReplies runs a closed loop of one connection, Depth 1,
+// against a server that answers line i with its uppercase and then
+// strays[i], in one write (one read), and wants each stray wrong, the
+// first one first, and every reply right, to the reply after the last.
+func straysAfterReplies(t *testing.T, strays map[int]string) {
+	t.Helper()
+	addr := scriptServer(t, func(i int, line string) (string, bool) { return upper(line) + strays[i], false })
+	last := int64(slices.Max(slices.Collect(maps.Keys(strays))))
+	want := fmt.Sprintf("got %q, which answers no message", strays[slices.Min(slices.Collect(maps.Keys(strays)))])
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
-	// (As TestStrayBytesAfterTheLastReplyOwed: a window a stall took
-	// before the reply after the second stray line is run again.)
-	rep := runUntilMeasured(t, cfg, func(rep *bench.Report) bool { return rep.Messages >= 5 || rep.Mismatches > 2 })
-	if rep.Messages < 5 || rep.Mismatches != 2 || rep.MismatchesAfter != 0 || rep.FirstMismatch != `got "abc", which answers no message` {
-		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q); want the two stray lines wrong, and every reply right",
-			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch)
+	// A window a stall took but for a reply or none (0 or 1 replies,
+	// none wrong: 1 run in 40 under 0.5-2 s stalls) did not reach the
+	// reply after the last stray, and is run again; one that reached it,
+	// or counted more than the strays wrong, is judged.
+	rep := runUntilMeasured(t, cfg, func(rep *bench.Report) bool {
+		return rep.Messages >= last+2 || rep.Mismatches > int64(len(strays))
+	})
+	if rep.Messages < last+2 || rep.Mismatches != int64(len(strays)) || rep.MismatchesAfter != 0 || rep.FirstMismatch != want {
+		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q); want %d, the strays alone wrong (the first %q), and every reply right",
+			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, len(strays), want)
 	}
 }
 
