@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -157,4 +159,49 @@ func runCopiedLater(t *testing.T, goroutines bool, parts int) (rep *Report, line
 		line = *p
 	}
 	return rep, line, owedAtCopy.Load() == 0
+}
+
+// A line a stream server sends between an open loop's messages, then
+// closing the connection, is one wrong reply and the close one error,
+// with either driver. The goroutine driver's reader waited for the next
+// message to read the line with, and its writer, finding the close, for
+// the reader to count it: the run went on to its end and counted
+// neither (1 message, 0 wrong, 0 errors), where the event loops counted
+// both at once. Here the line comes once bench has taken the reply (the
+// goroutine driver: its reader has; the event loops read whenever it
+// comes), the next message due 10 s later.
+func TestStrayLineThenCloseBetweenMessages(t *testing.T) {
+	eachDriver(t, func(t *testing.T, goroutines bool) {
+		taken := make(chan struct{})
+		var once sync.Once
+		addr := shouttest.StreamServer(t, func(c net.Conn) {
+			c.SetDeadline(time.Now().Add(time.Minute))
+			line, err := bufio.NewReader(c).ReadBytes('\n')
+			if err != nil {
+				return
+			}
+			c.Write(bytes.ToUpper(line))
+			wait(taken)
+			c.Write([]byte("stray\n"))
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, c) // until bench closes
+		})
+		if goroutines {
+			replyTaken = func(uint64) { once.Do(func() { close(taken) }) }
+			defer func() { replyTaken = nil }()
+		} else {
+			close(taken)
+		}
+		cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr}, Conns: 1, Rate: 0.1, Size: 64,
+			Text: "ascii", Mode: "ascii", Warmup: -1, Duration: time.Minute, Timeout: 2 * time.Second} // cut short by the close
+		rep, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Messages != 1 || rep.Mismatches != 1 || rep.FirstMismatch != `got "stray\n", which answers no message` ||
+			rep.Errors != 1 || !strings.Contains(rep.FirstError, "the server closed the connection") || rep.Lost != 0 || rep.CutShort == "" {
+			t.Errorf("%d replies, %d wrong (the first %q), %d errors (the first %q), %d lost, cut short %q; want the one reply, the line wrong, the close an error, none lost, and the run cut short",
+				rep.Messages, rep.Mismatches, rep.FirstMismatch, rep.Errors, rep.FirstError, rep.Lost, rep.CutShort)
+		}
+	})
 }

@@ -390,15 +390,15 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			// first. Held back, it is never sent, as the event loops,
 			// which read a close before they send, count it; the reader
 			// counts the close, an error, and ends (dead), while the
-			// queue is open. (A reader that found bytes answering
-			// nothing before the close waits for a message to read
-			// them with: the writer waits for the stop then.) Looked at
-			// only once nothing has been owed for idleLook, as the event
-			// loops look (closedIdle), or the reply just taken freed the
-			// room the writer was held back for (see flight.idle): a
-			// connection sent to more often pays nothing; looked at
-			// before every send made with nothing owed, it paid a system
-			// call a send.
+			// queue is open. (Bytes answering nothing that came before
+			// the close it counts first, as the event loops do; it
+			// waited for a message to read them with, and the writer
+			// here for the stop.) Looked at only once nothing has been
+			// owed for idleLook, as the event loops look (closedIdle),
+			// or the reply just taken freed the room the writer was
+			// held back for (see flight.idle): a connection sent to
+			// more often pays nothing; looked at before every send made
+			// with nothing owed, it paid a system call a send.
 			return hold()
 		}
 		k0 := k
