@@ -168,25 +168,35 @@ func TestResetEndsStopsWaitForQueuedReplies(t *testing.T) {
 // event loop's sweeps), not to the look that decides whether to wait.
 func halfClosedThenReset(waiting bool) func(t *testing.T, addr string, obs *queuedObserver) {
 	return func(t *testing.T, addr string, obs *queuedObserver) {
-		fd := rawDialBuffer(t, addr, 4<<10)
-		const n = 128 << 10
-		sendRaw(t, fd, n)
-		if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
-			t.Fatal(err)
-		}
-		if err := obs.wait(t, n); err != nil {
-			t.Fatalf("a reply failed: %v", err)
-		}
-		if waiting {
-			local, remote := fdAddrs(t, fd)
-			awaitServerState(t, local, remote, tcpLastAck,
-				"the client's end of file, its replies written", "LAST_ACK: waiting for them to be taken")
-		}
+		fd := halfClosedQueued(t, addr, obs, waiting)
 		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
 			t.Fatal(err)
 		}
 		unix.Close(fd) // a reset
 	}
+}
+
+// halfClosedQueued is a raw client that sends, shuts its write side, its
+// window far smaller than the replies, and has every reply written; and,
+// if waiting, the server waiting for them to be taken (its socket in
+// LAST_ACK, its write side shut after the client's end of file).
+func halfClosedQueued(t *testing.T, addr string, obs *queuedObserver, waiting bool) (fd int) {
+	t.Helper()
+	fd = rawDialBuffer(t, addr, 4<<10)
+	const n = 128 << 10
+	sendRaw(t, fd, n)
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	if err := obs.wait(t, n); err != nil {
+		t.Fatalf("a reply failed: %v", err)
+	}
+	if waiting {
+		local, remote := fdAddrs(t, fd)
+		awaitServerState(t, local, remote, tcpLastAck,
+			"the client's end of file, its replies written", "LAST_ACK: waiting for them to be taken")
+	}
+	return fd
 }
 
 // tookEveryReply is a client that sends, shuts its write side, its
@@ -533,19 +543,8 @@ func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 		Linger:       20 * time.Millisecond,
 		WriteTimeout: 3 * bound, // outlasts the wait below
 	})
-	fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+	fd := halfClosedQueued(t, addr, obs, true)
 	t.Cleanup(func() { unix.Close(fd) })
-	const n = 128 << 10
-	sendRaw(t, fd, n)
-	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
-		t.Fatal(err)
-	}
-	if err := obs.wait(t, n); err != nil {
-		t.Fatalf("a reply failed: %v", err)
-	}
-	local, remote := fdAddrs(t, fd)
-	awaitServerState(t, local, remote, tcpLastAck,
-		"the client's end of file, its replies written", "LAST_ACK: waiting for them to be taken")
 	rc, err := (<-sockets).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
