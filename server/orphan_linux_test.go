@@ -168,25 +168,35 @@ func TestResetEndsStopsWaitForQueuedReplies(t *testing.T) {
 // event loop's sweeps), not to the look that decides whether to wait.
 func halfClosedThenReset(waiting bool) func(t *testing.T, addr string, obs *queuedObserver) {
 	return func(t *testing.T, addr string, obs *queuedObserver) {
-		fd := rawDialBuffer(t, addr, 4<<10)
-		const n = 128 << 10
-		sendRaw(t, fd, n)
-		if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
-			t.Fatal(err)
-		}
-		if err := obs.wait(t, n); err != nil {
-			t.Fatalf("a reply failed: %v", err)
-		}
-		if waiting {
-			local, remote := fdAddrs(t, fd)
-			awaitServerState(t, local, remote, tcpLastAck,
-				"the client's end of file, its replies written", "LAST_ACK: waiting for them to be taken")
-		}
+		fd := halfClosedQueued(t, addr, obs, waiting)
 		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
 			t.Fatal(err)
 		}
 		unix.Close(fd) // a reset
 	}
+}
+
+// halfClosedQueued is a raw client that sends, shuts its write side, its
+// window far smaller than the replies, and has every reply written; and,
+// if waiting, the server waiting for them to be taken (its socket in
+// LAST_ACK, its write side shut after the client's end of file).
+func halfClosedQueued(t *testing.T, addr string, obs *queuedObserver, waiting bool) (fd int) {
+	t.Helper()
+	fd = rawDialBuffer(t, addr, 4<<10)
+	const n = 128 << 10
+	sendRaw(t, fd, n)
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	if err := obs.wait(t, n); err != nil {
+		t.Fatalf("a reply failed: %v", err)
+	}
+	if waiting {
+		local, remote := fdAddrs(t, fd)
+		awaitServerState(t, local, remote, tcpLastAck,
+			"the client's end of file, its replies written", "LAST_ACK: waiting for them to be taken")
+	}
+	return fd
 }
 
 // tookEveryReply is a client that sends, shuts its write side, its
@@ -428,4 +438,122 @@ func (o *queuedObserver) wait(t *testing.T, want int) error {
 			t.Fatalf("%d of %d bytes of replies written after %v", written, want, bound)
 		}
 	}
+}
+
+// A client that takes every reply and only then resets the connection,
+// after its end of file, was answered: its close is "eof". Only replies
+// still queued for it (SIOCOUTQ counting them) make its reset the reason.
+// The server, held in the reply, reads the end of file once its socket
+// is closed by the reset.
+func TestResetAfterEveryReplyTakenIsEOF(t *testing.T) {
+	for _, wrapped := range []bool{false, true} {
+		name := "plain"
+		var wrap func(net.Conn) (net.Conn, error)
+		if wrapped {
+			name = "wrapped" // (the goroutine driver with either engine)
+			wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
+		}
+		t.Run(name, func(t *testing.T) {
+			obs := &holdingObserver{
+				queuedObserver: queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)},
+				held:           make(chan struct{}),
+				release:        make(chan struct{}),
+			}
+			addr := shouttest.Start(t, &server.Server{
+				Logger:       discard(),
+				Observer:     obs,
+				WrapConn:     wrap,
+				Linger:       20 * time.Millisecond,
+				WriteTimeout: 3 * bound,
+			})
+			released := false
+			t.Cleanup(func() {
+				if !released {
+					close(obs.release)
+				}
+			})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := c.(*net.TCPConn)
+			defer tc.Close()
+			tc.SetDeadline(time.Now().Add(bound))
+			if _, err := tc.Write([]byte("hi\n")); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-obs.held:
+			case <-time.After(bound):
+				t.Fatalf("no reply written within %v", bound)
+			}
+			got := make([]byte, 3)
+			if _, err := io.ReadFull(tc, got); err != nil || string(got) != "HI\n" {
+				t.Fatalf("read %q, %v; want %q", got, err, "HI\n")
+			}
+			local, remote := tc.LocalAddr().(*net.TCPAddr), tc.RemoteAddr().(*net.TCPAddr)
+			if err := tc.SetLinger(0); err != nil {
+				t.Fatal(err)
+			}
+			tc.Close() // a reset, every reply taken
+			awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+			close(obs.release)
+			released = true
+			obs.closedFor(t, server.ReasonEOF, "")
+		})
+	}
+}
+
+// holdingObserver is a queuedObserver that holds the first reply's
+// ConnReply, closing held, until release is closed.
+type holdingObserver struct {
+	queuedObserver
+	once    sync.Once
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (o *holdingObserver) ConnReply(info *server.ConnInfo, n int, err error) {
+	o.queuedObserver.ConnReply(info, n, err)
+	o.once.Do(func() {
+		close(o.held)
+		<-o.release
+	})
+}
+
+// A connection whose replies, queued after the client's end of file, are
+// dropped by the server's own kernel giving up on the client (here
+// TCP_USER_TIMEOUT over the client's shut window; a retransmission
+// timeout alike), not by a reset from the client, is not the client's
+// reset (its SO_ERROR is ETIMEDOUT): it ends as before, "eof". (Wrapped,
+// to reach the server's socket; resetAwayFD is the event loop's too.)
+func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
+	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
+	sockets := make(chan *net.TCPConn, 1)
+	addr := shouttest.Start(t, &server.Server{
+		Logger:   discard(),
+		Observer: obs,
+		WrapConn: func(c net.Conn) (net.Conn, error) {
+			sockets <- c.(interface{ NetConn() net.Conn }).NetConn().(*net.TCPConn)
+			return closeWriter{c}, nil
+		},
+		Linger:       20 * time.Millisecond,
+		WriteTimeout: 3 * bound, // outlasts the wait below
+	})
+	fd := halfClosedQueued(t, addr, obs, true)
+	t.Cleanup(func() { unix.Close(fd) })
+	rc, err := (<-sockets).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 1)
+	}); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	obs.closedFor(t, server.ReasonEOF, " of its user timeout")
 }
