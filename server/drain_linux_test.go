@@ -345,11 +345,6 @@ func TestShutdownQueuedLeftLogged(t *testing.T) {
 // connection to close, missing a descriptor freed before they looked:
 // every client was reset, and the log said none was left to close.)
 func TestShutdownQueuedOutOfDescriptorsFreedBefore(t *testing.T) {
-	if server.EngineUnderTest() == server.EngineGoroutine {
-		// Not yet: Serve's drain of ln may run out before the drain of
-		// other has closed it, and then gives up (2 runs in 100).
-		t.Skip("with a goroutine per connection, the drain gives up if other's close comes after its accept failed")
-	}
 	shouttest.CheckFDs(t)
 	var log shouttest.Log
 	srv := &server.Server{Logger: log.Logger()}
