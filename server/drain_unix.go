@@ -47,10 +47,14 @@ func queuedConn(l net.Listener) bool {
 		return false
 	}
 	ready := false
-	rc.Control(func(fd uintptr) {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 0)
-		ready = err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
-	})
+	rc.Control(func(fd uintptr) { ready = pollsIn(int(fd)) })
 	return ready
+}
+
+// pollsIn reports whether fd polls readable now: a listening socket's
+// queue holds a connection.
+func pollsIn(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
 }
