@@ -345,11 +345,6 @@ func TestShutdownQueuedLeftLogged(t *testing.T) {
 // connection to close, missing a descriptor freed before they looked:
 // every client was reset, and the log said none was left to close.)
 func TestShutdownQueuedOutOfDescriptorsFreedBefore(t *testing.T) {
-	if server.EngineUnderTest() == server.EngineGoroutine {
-		// Not yet: Serve's drain of ln may run out before the drain of
-		// other has closed it, and then gives up (2 runs in 100).
-		t.Skip("with a goroutine per connection, the drain gives up if other's close comes after its accept failed")
-	}
 	shouttest.CheckFDs(t)
 	var log shouttest.Log
 	srv := &server.Server{Logger: log.Logger()}
@@ -377,5 +372,53 @@ func TestShutdownQueuedOutOfDescriptorsFreedBefore(t *testing.T) {
 	}
 	if strings.Contains(log.String(), leftMsg) {
 		t.Errorf("clients said to be left queued:\n%s", log.String())
+	}
+}
+
+// A graceful stop out of descriptors with no connection open, on a
+// server with two listeners that both have clients queued, and no
+// deadline (--shutdown-timeout 0): the drains, each waiting for a
+// descriptor while the other runs, do not wait for each other for ever.
+// One gives up, and its listener's close may free a descriptor for the
+// other's clients; each client is answered or reset, and the stop ends.
+func TestShutdownQueuedOutOfDescriptorsTwoQueued(t *testing.T) {
+	shouttest.CheckFDs(t)
+	var log shouttest.Log
+	srv := &server.Server{Logger: log.Logger()}
+	held := make(chan struct{}, 2)
+	srv.HoldAccepts(func(net.Listener) { held <- struct{}{} })
+	t.Cleanup(func() { srv.Close() })
+	a, b := listenOn(t, "tcp"), listenOn(t, "tcp")
+	served := make(chan error, 2)
+	serveUntilHeld(t, srv, a, held, served)
+	serveUntilHeld(t, srv, b, held, served)
+	const n = 2
+	clients := append(queueClients(t, a, n), queueClients(t, b, n)...)
+	restore := outOfDescriptorsBut(t, 0)
+	defer restore()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	for i, c := range clients {
+		c.SetReadDeadline(time.Now().Add(bound))
+		got, err := io.ReadAll(c)
+		want := fmt.Sprintf("QUEUED %d\n", i%n)
+		if !(err == nil && string(got) == want || errors.Is(err, unix.ECONNRESET)) {
+			t.Errorf("client %d: got %q, %v; want %q, then end of file, or a reset", i, got, err, want)
+		}
+		c.Close()
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("Shutdown did not return within %v: its drains wait for each other", bound)
+	}
+	restore()
+	for range 2 {
+		if err := <-served; err != server.ErrServerClosed {
+			t.Errorf("Serve: %v, want ErrServerClosed", err)
+		}
 	}
 }

@@ -44,10 +44,14 @@ func setAcceptDeadline(l net.Listener, t time.Time) {
 // to be accepted: its socket polls readable.
 func queuedConn(l net.Listener) bool {
 	ready := false
-	sockfd.Control(acceptsFrom(l), func(fd int) {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 0)
-		ready = err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
-	})
+	sockfd.Control(acceptsFrom(l), func(fd int) { ready = pollsIn(fd) })
 	return ready
+}
+
+// pollsIn reports whether fd polls readable now: a listening socket's
+// queue holds a connection.
+func pollsIn(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
 }

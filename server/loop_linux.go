@@ -611,7 +611,7 @@ func (set *loops) drainAll() {
 		ll.raw.Control(func(lfd uintptr) {
 			for range maxDrained {
 				q := handoff{ll: ll}
-				fd, err := acceptFD(int(lfd), &q.sa) // (a Unix client's is zero: see addrOf)
+				fd, err := drainFD(int(lfd), &q.sa) // (a Unix client's is zero: see addrOf)
 				if aborted(err) {
 					continue // that one is gone
 				}
@@ -637,6 +637,19 @@ func (set *loops) drainAll() {
 			set.redraining.Store(true)
 		}
 	}
+}
+
+// drainFD accepts, at a graceful stop, from listening socket lfd, as
+// acceptFD does, but reports an empty queue (EAGAIN) where the accept
+// failed for want of a descriptor with none queued (Linux takes the
+// descriptor first): that listener is closed at once, freeing its own,
+// not kept open for a drain with nothing to take.
+func drainFD(lfd int, rsa *unix.RawSockaddrAny) (int, error) {
+	fd, err := acceptFD(lfd, rsa)
+	if err != nil && outOfResources(err) && !pollsIn(lfd) {
+		return -1, unix.EAGAIN
+	}
+	return fd, err
 }
 
 // aborted reports whether err, from accept4, says that the connection it
@@ -723,7 +736,7 @@ func (l *loop) drainFrom(ll *loopListener, d *stopDrain) {
 		}
 		*sa = unix.RawSockaddrAny{} // (a Unix client's address is zero: see addrOf)
 		fd, err := -1, error(nil)
-		if ll.raw.Control(func(lfd uintptr) { fd, err = acceptFD(int(lfd), sa) }) != nil {
+		if ll.raw.Control(func(lfd uintptr) { fd, err = drainFD(int(lfd), sa) }) != nil {
 			ll.endDrain(l.srv, nil) // closed from outside
 			return
 		}

@@ -219,6 +219,8 @@ type Server struct {
 	// false until Shutdown asks it to, true while it does, the stop's
 	// wait counting each.
 	drains    map[*net.Listener]bool
+	draining  int  // drains asked, until each has ended and its listener closed (see awaitFree)
+	waiting   int  // of them, those waiting for a descriptor on freed
 	forced    bool // Close, or Shutdown's context, ended the stop's grace
 	packets   map[net.PacketConn]struct{}
 	conns     map[*conn]struct{}
@@ -229,7 +231,7 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown and Close
 	killed    chan struct{} // closed once the stop is forced (forced)
 	drained   chan struct{} // the timeout watcher's wake-up when the last connection is gone
-	freed     chan struct{} // closed when a connection closes, for a stop's drain out of descriptors (see nextFree)
+	freed     chan struct{} // closed when a connection or a drained listener closes, for a stop's drain out of descriptors (see nextFree)
 	watching  bool          // the timeout watcher runs
 	lingering chan struct{} // a slot for each rejected connection lingering
 	obsOnce   sync.Once
@@ -735,9 +737,10 @@ func noneToClose(err error) error {
 }
 
 // nextFree returns a channel that is closed once the next of s's stream
-// connections has closed, its descriptor free again; s.mu is held. A
-// graceful stop out of descriptors accepts its queued clients as they
-// come free (see awaitFree).
+// connections, or of the listeners a graceful stop drains, has closed,
+// its descriptor free again; s.mu is held. A graceful stop out of
+// descriptors accepts its queued clients as they come free (see
+// awaitFree).
 func (s *Server) nextFree() <-chan struct{} {
 	if s.freed == nil {
 		s.freed = make(chan struct{})
@@ -746,31 +749,51 @@ func (s *Server) nextFree() <-chan struct{} {
 }
 
 // awaitFree waits, once a stop's accept from a listener's queue failed
-// for want of descriptors (or memory), for a connection to close after
-// freed was taken (see nextFree), and reports retry to accept again. It
-// reports no retry at once if no connection is open, none of which would
-// free one (a listener's clients then wait for something outside the
-// server), and forced, none either, once the stop is forced. The
-// connections close within the stop's bounds (Linger, WriteTimeout,
-// Shutdown's context), so the wait is as bounded as the stop is.
+// for want of descriptors (or memory), for a connection or another
+// drain's listener to close after freed was taken (see nextFree), and
+// reports retry to accept again. It reports no retry at once if no
+// connection is open and every other drain waits too, none of which
+// would free one (a listener's clients then wait for something outside
+// the server; the last drain to give up wakes the others, as its
+// listener closes), and forced, none either, once the stop is forced.
+// The connections close, and the drains end, within the stop's bounds
+// (Linger, WriteTimeout, Shutdown's context), so the wait is as bounded
+// as the stop is.
 func (s *Server) awaitFree(freed <-chan struct{}) (retry, forced bool) {
 	s.mu.Lock()
-	open := len(s.conns) > 0
-	s.mu.Unlock()
 	select {
 	case <-freed:
+		s.mu.Unlock()
 		return true, false
 	default:
 	}
-	if !open {
+	if len(s.conns) == 0 && s.draining-s.waiting <= 1 { // only this one runs
+		s.mu.Unlock()
 		return false, false
 	}
+	s.waiting++
+	s.mu.Unlock()
 	select {
 	case <-freed:
-		return true, false
+		return true, false // (no longer counted waiting: see free)
 	case <-s.killed:
+		s.mu.Lock()
+		if s.freed == freed {
+			s.waiting--
+		}
+		s.mu.Unlock()
 		return false, true
 	}
+}
+
+// free wakes the drains waiting for a descriptor (see awaitFree), one
+// having come free; s.mu is held.
+func (s *Server) free() {
+	if s.freed != nil {
+		close(s.freed)
+		s.freed = nil
+	}
+	s.waiting = 0
 }
 
 // leftQueued logs, as a graceful stop gives up accepting from l with
@@ -830,6 +853,13 @@ func (s *Server) untrack(lp *net.Listener) {
 		(*lp).Close()
 	}
 	if drained {
+		// Ended only now, its listener closed (unless another Serve of
+		// it drains it still): a drain out of descriptors waits for
+		// this (see awaitFree).
+		s.mu.Lock()
+		s.draining--
+		s.free()
+		s.mu.Unlock()
 		s.wg.Done() // the stop's wait for the drain (see closeAll)
 	}
 }
@@ -880,10 +910,7 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.wakeWatcher()
-	if s.freed != nil {
-		close(s.freed)
-		s.freed = nil
-	}
+	s.free()
 	s.mu.Unlock()
 	s.release(&c.place)
 }
@@ -1036,6 +1063,7 @@ func (s *Server) closeAll(force bool) error {
 			// the stop waits for that (see untrack).
 			if !asked {
 				s.drains[lp] = true
+				s.draining++
 				s.wg.Add(1)
 				setAcceptDeadline(*lp, past) // wakes its Accept
 			}
