@@ -589,9 +589,12 @@ func (set *loops) servedAs(ll *loopListener) bool {
 // empty: clients whose connect the system completed, which closing the
 // listener would reset, whatever they had sent. It hands them to the
 // loops in turn, each to be served as the stop serves a connection,
-// answering what it sent (see loop.stop). Server.mu is held, from
-// before closeAll set the server closing until it is done: a loop that
-// sees the stop takes them under it, so none is missed.
+// answering what it sent (see loop.stop). Out of descriptors (or
+// memory) with clients still queued on a listener, it leaves the rest to
+// a stopDrain: the loops accept them as their connections close.
+// Server.mu is held, from before closeAll set the server closing until
+// it is done: a loop that sees the stop takes them under it, so none is
+// missed.
 func (set *loops) drainAll() {
 	var live []*loop
 	for _, lp := range set.all {

@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"shout/internal/sockfd"
 )
 
 // queued is how many bytes wait in the socket's receive queue, or 0 if
@@ -225,12 +227,8 @@ func queueLen(l net.Listener) (n int, known bool) {
 	if !ok {
 		return 0, false
 	}
-	rc, err := tl.SyscallConn()
-	if err != nil {
-		return 0, false
-	}
-	rc.Control(func(fd uintptr) {
-		if ti, ok := tcpInfoFD(int(fd)); ok {
+	sockfd.Control(tl, func(fd int) {
+		if ti, ok := tcpInfoFD(fd); ok {
 			n, known = int(ti.Unacked), true
 		}
 	})

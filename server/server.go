@@ -681,9 +681,12 @@ const maxDrained = 4096
 // system completed before the listener closed, which closing it would
 // reset, whatever they had sent. Each is served as the stop serves a
 // connection, answering what it sent. It accepts until it finds the
-// queue empty, up to maxDrained. Another Serve of the same listener
-// drains it beside this one, and is told when the queue is empty: the
-// listener closes then.
+// queue empty, up to maxDrained; an accept that fails for want of
+// descriptors (or memory) waits for one of s's connections to close and
+// tries again (see awaitFree). Clients it leaves queued (maxDrained
+// taken, or no connection left to close) are logged (see leftQueued).
+// Another Serve of the same listener drains it beside this one, and is
+// told when the queue is empty: the listener closes then.
 func (s *Server) drainQueue(lp *net.Listener, accepted func(net.Conn) bool) {
 	s.mu.Lock()
 	asked := s.drains[lp]

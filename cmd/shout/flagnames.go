@@ -98,8 +98,9 @@ type flagHandler struct {
 }
 
 // newFlagHandler makes a flagHandler of the text or JSON handler that
-// handler makes, with opts, on w; opts.ReplaceAttr is flagAttr's. The two
-// write in turn, each a line in one Write.
+// handler makes, with opts, on w: the flagged one with flagAttr as its
+// ReplaceAttr, the plain one with none (opts.ReplaceAttr is not used).
+// The two write in turn, each a line in one Write.
 func newFlagHandler(w io.Writer, opts slog.HandlerOptions, handler func(io.Writer, *slog.HandlerOptions) slog.Handler) slog.Handler {
 	w = &lockedWriter{w: w}
 	flagged := opts
