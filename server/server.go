@@ -730,7 +730,10 @@ var errDrainedMax = fmt.Errorf("%d accepted at the stop already, the most it tak
 // errStopForced is why a graceful stop left clients queued on a listener
 // it was still accepting them from when Close, or Shutdown's context
 // ending, cut it short.
-var errStopForced = errors.New("the stop was cut short (Close, or Shutdown's context ended) before they could be accepted")
+// It names no API (Close, Shutdown's context): an operator reads it, and
+// the program's own log says what cut the stop short (shout serve: its
+// --shutdown-timeout, or a signal).
+var errStopForced = errors.New("the stop was cut short before they could be accepted")
 
 // noneToClose is why a graceful stop left clients queued once its
 // accept failed with err, out of descriptors or memory, and no
