@@ -347,14 +347,7 @@ func TestShutdownQueuedLeftLogged(t *testing.T) {
 func TestShutdownQueuedOutOfDescriptorsFreedBefore(t *testing.T) {
 	shouttest.CheckFDs(t)
 	var log shouttest.Log
-	srv := &server.Server{Logger: log.Logger()}
-	held := make(chan struct{}, 2)
-	srv.HoldAccepts(func(net.Listener) { held <- struct{}{} })
-	t.Cleanup(func() { srv.Close() })
-	ln, other := listenOn(t, "tcp"), listenOn(t, "tcp")
-	served := make(chan error, 2)
-	serveUntilHeld(t, srv, ln, held, served)
-	serveUntilHeld(t, srv, other, held, served)
+	srv, ln, _, served := twoHeldListeners(t, &log)
 	const n = 3
 	clients := queueClients(t, ln, n)
 	restore := outOfDescriptorsBut(t, 0)
@@ -384,14 +377,7 @@ func TestShutdownQueuedOutOfDescriptorsFreedBefore(t *testing.T) {
 func TestShutdownQueuedOutOfDescriptorsTwoQueued(t *testing.T) {
 	shouttest.CheckFDs(t)
 	var log shouttest.Log
-	srv := &server.Server{Logger: log.Logger()}
-	held := make(chan struct{}, 2)
-	srv.HoldAccepts(func(net.Listener) { held <- struct{}{} })
-	t.Cleanup(func() { srv.Close() })
-	a, b := listenOn(t, "tcp"), listenOn(t, "tcp")
-	served := make(chan error, 2)
-	serveUntilHeld(t, srv, a, held, served)
-	serveUntilHeld(t, srv, b, held, served)
+	srv, a, b, served := twoHeldListeners(t, &log)
 	const n = 2
 	clients := append(queueClients(t, a, n), queueClients(t, b, n)...)
 	restore := outOfDescriptorsBut(t, 0)
@@ -421,4 +407,20 @@ func TestShutdownQueuedOutOfDescriptorsTwoQueued(t *testing.T) {
 			t.Errorf("Serve: %v, want ErrServerClosed", err)
 		}
 	}
+}
+
+// twoHeldListeners is a server logging to log that serves two TCP
+// listeners, a and b, each Serve held at its first accept (see
+// serveUntilHeld); served gets each Serve's error.
+func twoHeldListeners(t *testing.T, log *shouttest.Log) (srv *server.Server, a, b net.Listener, served chan error) {
+	t.Helper()
+	srv = &server.Server{Logger: log.Logger()}
+	held := make(chan struct{}, 2)
+	srv.HoldAccepts(func(net.Listener) { held <- struct{}{} })
+	t.Cleanup(func() { srv.Close() })
+	a, b = listenOn(t, "tcp"), listenOn(t, "tcp")
+	served = make(chan error, 2)
+	serveUntilHeld(t, srv, a, held, served)
+	serveUntilHeld(t, srv, b, held, served)
+	return srv, a, b, served
 }
