@@ -951,22 +951,34 @@ func twoAddrsRefusing(t *testing.T) (name, server, six string) {
 func lateRefusal(t *testing.T) (name string, sent4 func() int) {
 	t.Helper()
 	timeout := handTimeouts(t)
-	var n4 atomic.Int32
-	server := udpServer(t, func(int) bool {
-		n4.Add(1)
+	server, sent4 := silentServer(t, timeout)
+	name, pc := twoAddrsFor(t, server)
+	go refuseAfterFirst(pc, timeout)
+	return name, sent4
+}
+
+// silentServer is a server on 127.0.0.1 that answers no datagram, each
+// one it takes ending its wait (timeout); taken is how many it took.
+func silentServer(t *testing.T, timeout func()) (addr string, taken func() int) {
+	var n atomic.Int32
+	addr = udpServer(t, func(int) bool {
+		n.Add(1)
 		timeout()
 		return true
 	})
-	name, pc := twoAddrsFor(t, server)
-	go func() {
-		buf := make([]byte, 1<<16)
-		if _, _, err := pc.ReadFrom(buf); err != nil {
-			return
-		}
-		pc.Close() // before the wait ends: the try after it is refused
-		timeout()
-	}()
-	return name, func() int { return int(n4.Load()) }
+	return addr, func() int { return int(n.Load()) }
+}
+
+// refuseAfterFirst takes pc's first datagram, unanswered, and closes pc
+// before it ends that datagram's wait (timeout): the try after it is
+// refused, late, as at a server stopped there.
+func refuseAfterFirst(pc net.PacketConn, timeout func()) {
+	buf := make([]byte, 1<<16)
+	if _, _, err := pc.ReadFrom(buf); err != nil {
+		return
+	}
+	pc.Close()
+	timeout()
 }
 
 // A line refused at a name's first address after a try there went
@@ -994,12 +1006,7 @@ func TestDatagramsLateRefusalKeepsLineBound(t *testing.T) {
 func threeAddrsLateRefusals(t *testing.T) (name string, sent4 func() int) {
 	t.Helper()
 	timeout := handTimeouts(t)
-	var n4 atomic.Int32
-	server := udpServer(t, func(int) bool {
-		n4.Add(1)
-		timeout()
-		return true
-	})
+	server, sent4 := silentServer(t, timeout)
 	_, port, _ := net.SplitHostPort(server)
 	for _, host := range []string{"::1", "127.0.0.2"} {
 		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, port))
@@ -1007,14 +1014,7 @@ func threeAddrsLateRefusals(t *testing.T) (name string, sent4 func() int) {
 			t.Skipf("no %s to take: %v", net.JoinHostPort(host, port), err)
 		}
 		t.Cleanup(func() { pc.Close() })
-		go func() {
-			buf := make([]byte, 1<<16)
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-			pc.Close() // before the wait ends: the try after it is refused
-			timeout()
-		}()
+		go refuseAfterFirst(pc, timeout)
 	}
 	client.SetLookup(t, func(ctx context.Context, network, host string) ([]netip.Addr, error) {
 		if host != "threeaddrs.test" {
@@ -1022,7 +1022,7 @@ func threeAddrsLateRefusals(t *testing.T) (name string, sent4 func() int) {
 		}
 		return []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}, nil
 	})
-	return net.JoinHostPort("threeaddrs.test", port), func() int { return int(n4.Load()) }
+	return net.JoinHostPort("threeaddrs.test", port), sent4
 }
 
 // A line refused late at a name's first address and then at its second
