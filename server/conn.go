@@ -486,15 +486,10 @@ func (c *conn) loop() Reason {
 			// for WriteTimeout, end it as a write timeout does, and
 			// replies the client's own reset threw away as the reset:
 			// the log and metrics do not count it answered.
-			r := c.flush(ReasonEOF)
-			switch {
-			case r != ReasonEOF:
-			case c.eofQueued():
-				r = ReasonWriteTimeout
-			case c.resetAway():
-				r = ReasonReset
+			if r := c.flush(ReasonEOF); r != ReasonEOF {
+				return r
 			}
-			return r
+			return c.eofQueued()
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():
 			return c.stop()
 		case errors.Is(err, os.ErrDeadlineExceeded) && c.lateIdleDeadline():
@@ -878,18 +873,23 @@ func (c *conn) linger() {
 // write side shut at once so that the client reads end of file right
 // after them (lingerQueued). Without a write timeout, or with Linger off,
 // or over a Unix socket, it does not wait: the connection closes at once.
-// It reports whether the replies were reset away.
-func (c *conn) eofQueued() (reset bool) {
+// It returns the reason the connection ends for: ReasonWriteTimeout if
+// the replies were reset away, ReasonReset if the client's reset threw
+// them away (see eofLookFD), ReasonEOF otherwise. The send queue is
+// looked at once before the wait, and once more after one (the client
+// may have reset meanwhile).
+func (c *conn) eofQueued() Reason {
 	if !c.overTCP() {
-		return false // (a Unix socket's queue is the client's own to read)
+		return ReasonEOF // (a Unix socket's queue is the client's own to read)
 	}
 	linger := c.srv.linger()
 	if c.srv.WriteTimeout <= 0 || linger <= 0 {
-		return false // nothing would ever be reset: closed as ever
+		return eofReason(c.resetAway()) // nothing would ever be reset: closed as ever
 	}
-	start, unsent := time.Now(), c.unsent()
+	start := time.Now()
+	unsent, away := c.eofLook()
 	if unsent == 0 {
-		return false
+		return eofReason(away)
 	}
 	// The replies are waited for even if the write side could not be
 	// shut: TLS's close_notify, queued behind them in a full send buffer,
@@ -897,7 +897,20 @@ func (c *conn) eofQueued() (reset bool) {
 	// closed then would leave them to the kernel. (The client then reads
 	// end of file once they are taken, at the close.)
 	c.shutWrite()
-	return c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger)
+	if c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger) {
+		return ReasonWriteTimeout
+	}
+	return eofReason(c.resetAway())
+}
+
+// eofReason is the reason a connection ends for after the client's end
+// of file, every reply written: ReasonReset if the client's reset threw
+// some away (away, see eofLookFD), ReasonEOF (answered) otherwise.
+func eofReason(away bool) Reason {
+	if away {
+		return ReasonReset
+	}
+	return ReasonEOF
 }
 
 // lingerQueued waits, after the client's end of file, for the replies

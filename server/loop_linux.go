@@ -1687,9 +1687,7 @@ func (l *loop) drain(c *lconn) {
 	l.replied(c, pr.from, nil)
 	switch c.state {
 	case eofDrain:
-		if !l.eofQueued(c, c.why) {
-			l.close(c, c.why)
-		}
+		l.eofClose(c, c.why)
 		return
 	case stopping:
 		if c.owed <= 0 {
@@ -1722,32 +1720,40 @@ func (l *loop) eof(c *lconn) {
 		c.why = r
 		return
 	}
-	if !l.eofQueued(c, r) {
-		l.close(c, r)
-	}
+	l.eofClose(c, r)
 }
 
-// eofQueued has a TCP connection whose client is done sending, every
-// reply written, wait for the replies still queued in its socket to be
-// taken, as conn.eofQueued does: its write side shut, it lingers with
-// nothing more to read, and the sweeps close it once they are taken, or
-// reset it once the client takes none (lingered). It reports whether it
-// waits; not with Linger off.
-func (l *loop) eofQueued(c *lconn, r Reason) bool {
+// eofClose closes, for reason r, a connection whose client is done
+// sending, every reply written; or, over TCP, has it wait for the
+// replies still queued in its socket to be taken, as conn.eofQueued
+// does: its write side shut, it lingers with nothing more to read, and
+// the sweeps close it once they are taken, or reset it once the client
+// takes none (lingered); not with Linger off. The send queue is looked
+// at once: what that look found names the close (eof, or the client's
+// reset), where close would look again.
+func (l *loop) eofClose(c *lconn, r Reason) {
 	linger := int64(l.srv.linger())
 	if c.unix || linger <= 0 || l.srv.WriteTimeout <= 0 {
-		return false // closed as ever: nothing would be reset
+		l.close(c, r) // closed as ever: nothing would be reset
+		return
 	}
 	fd := int(c.fd)
-	unsent := unsentFD(fd)
-	if unsent == 0 || unix.Shutdown(fd, unix.SHUT_WR) != nil || ctlFD(l.ep, unix.EPOLL_CTL_DEL, fd, nil) != nil {
-		return false
+	unsent, away := eofLookFD(fd)
+	if unsent == 0 {
+		if away && r == ReasonEOF {
+			r = ReasonReset // its replies thrown away (as conn.loop says)
+		}
+		l.closeAs(c, r)
+		return
+	}
+	if unix.Shutdown(fd, unix.SHUT_WR) != nil || ctlFD(l.ep, unix.EPOLL_CTL_DEL, fd, nil) != nil {
+		l.close(c, r) // looks again: a reset since may have made the shutdown fail
+		return
 	}
 	c.why = r
 	l.setState(c, lingering)
 	c.linger = &lingerAt{start: l.now, giveUp: l.now + int64(lingerBound(time.Duration(linger))),
 		lastInput: l.now, lastTaken: l.now, unsent: unsent, eof: true}
-	return true
 }
 
 // flush answers an incomplete character held at the end of input.
@@ -2071,12 +2077,21 @@ func (l *loop) sweep() {
 	}
 }
 
-// close closes c for reason r and tells the observers.
+// close closes c for reason r and tells the observers. A close after
+// the client's end of file looks at the send queue first, to name it
+// (see eofLookFD).
 func (l *loop) close(c *lconn, r Reason) {
-	s := l.srv
-	if r == ReasonEOF && !c.unix && resetAwayFD(int(c.fd)) {
-		r = ReasonReset // its replies thrown away (as conn.loop says)
+	if r == ReasonEOF && !c.unix {
+		if _, away := eofLookFD(int(c.fd)); away {
+			r = ReasonReset // its replies thrown away (as conn.loop says)
+		}
 	}
+	l.closeAs(c, r)
+}
+
+// closeAs closes c for reason r as it is, and tells the observers.
+func (l *loop) closeAs(c *lconn, r Reason) {
+	s := l.srv
 	closeFD(int(c.fd))
 	l.conns[c.fd] = nil
 	l.open--

@@ -531,7 +531,7 @@ func (o *holdingObserver) ConnReply(info *server.ConnInfo, n int, err error) {
 // TCP_USER_TIMEOUT over the client's shut window; a retransmission
 // timeout alike), not by a reset from the client, is not the client's
 // reset (its SO_ERROR is ETIMEDOUT): it ends as before, "eof". (Wrapped,
-// to reach the server's socket; resetAwayFD is the event loop's too.)
+// to reach the server's socket; eofLookFD is the event loop's too.)
 func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
 	sockets := make(chan *net.TCPConn, 1)

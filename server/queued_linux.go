@@ -41,47 +41,62 @@ func (c *conn) unsent() int {
 // (a client that sent a line and closed at once, its kernel resetting
 // the reply, was held so by the goroutine driver).
 func unsentFD(fd int) int {
-	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
-	if err != nil || n <= 0 {
-		return 0
-	}
-	if ti, ok := tcpInfoFD(fd); ok && ti.State == unix.BPF_TCP_CLOSE {
+	n, closed := outqFD(fd)
+	if closed {
 		return 0
 	}
 	return n
 }
 
+// outqFD is how many bytes socket fd's send queue holds (SIOCOUTQ), 0 if
+// fd cannot say, and, if it holds some, whether the TCP connection is
+// closed (TCP_CLOSE: reset, or timed out), none of them ever to be sent.
+func outqFD(fd int) (n int, closed bool) {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	ti, ok := tcpInfoFD(fd)
+	return n, ok && ti.State == unix.BPF_TCP_CLOSE
+}
+
 // resetAway reports whether the client, after its end of file, reset
-// the connection with replies still queued for it (see resetAwayFD),
+// the connection with replies still queued for it (see eofLookFD),
 // wrapped (TLS, the PROXY protocol) or not.
 func (c *conn) resetAway() bool {
-	rc := c.raw
-	if rc == nil {
-		if rc = rawUnder(c.accepted); rc == nil {
-			return false
-		}
-	}
-	away := false
-	rc.Control(func(fd uintptr) { away = resetAwayFD(int(fd)) })
+	_, away := c.eofLook()
 	return away
 }
 
-// resetAwayFD reports whether the client reset TCP socket fd with
-// replies still queued in it, which it will never have: SIOCOUTQ goes on
+// eofLook looks once at the socket's send queue after the client's end
+// of file (see eofLookFD), wrapped (TLS, the PROXY protocol) or not.
+func (c *conn) eofLook() (unsent int, away bool) {
+	rc := c.raw
+	if rc == nil {
+		if rc = rawUnder(c.accepted); rc == nil {
+			return 0, false
+		}
+	}
+	rc.Control(func(fd uintptr) { unsent, away = eofLookFD(int(fd)) })
+	return unsent, away
+}
+
+// eofLookFD looks once at TCP socket fd's send queue after the client's
+// end of file: the bytes of replies the client may still take (as
+// unsentFD counts them), and whether the client reset it with replies
+// still queued in it, which it will never have: SIOCOUTQ goes on
 // counting them (see unsentFD). The reset was received (ECONNRESET, or
 // EPIPE once the client's end of file had come), not a retransmission
 // timeout's (ETIMEDOUT). Its close is the client's reset, not "eof",
 // which says answered. It reads, so clears, the socket's pending error:
 // it looks once, as the connection closes after its end of file.
-func resetAwayFD(fd int) bool {
-	if n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err != nil || n <= 0 {
-		return false
-	}
-	if ti, ok := tcpInfoFD(fd); !ok || ti.State != unix.BPF_TCP_CLOSE {
-		return false
+func eofLookFD(fd int) (unsent int, away bool) {
+	n, closed := outqFD(fd)
+	if !closed {
+		return n, false
 	}
 	e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	return err == nil && (syscall.Errno(e) == unix.ECONNRESET || syscall.Errno(e) == unix.EPIPE)
+	return 0, err == nil && (syscall.Errno(e) == unix.ECONNRESET || syscall.Errno(e) == unix.EPIPE)
 }
 
 // stillOwed is what a stopping connection that owed owed bytes still

@@ -25,6 +25,10 @@ func (c *conn) unsent() int { return 0 }
 // after the client's end of file is "eof", as ever.
 func (c *conn) resetAway() bool { return false }
 
+// eofLook says nothing queued, and no reset, where the send queue is
+// not looked at.
+func (c *conn) eofLook() (unsent int, away bool) { return 0, false }
+
 // sendQueue says nothing where the send queue is not looked at: a
 // write's time alone counts for its timeout.
 func sendQueue(net.Conn) sendLook { return noLook }
