@@ -397,12 +397,7 @@ func TestWrapperWriteInReadTimed(t *testing.T) {
 	if _, err := unix.Write(fd, []byte("K")); err != nil {
 		t.Fatal(err)
 	}
-	addr := rawAddr(t, fd)
-	obs.waitClose(t, addr)
-	obs.mu.Lock()
-	ci := obs.closes[addr]
-	obs.mu.Unlock()
-	if ci.Reason != server.ReasonWriteTimeout {
+	if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonWriteTimeout {
 		t.Errorf("closed for %v (%v), want write timeout", ci.Reason, ci.Err)
 	}
 }
