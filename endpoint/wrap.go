@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -188,7 +189,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 			// time-out as no header at all: the server tells a wait that
 			// its stop cut short (a deadline in the past) by the time-out.
 			h := &heard{Conn: c}
-			whole := &wholeV1{Conn: h}
+			whole := &wholeHeader{Conn: h}
 			pc := proxyproto.NewConn(whole, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(0))
 			deadline := time.Now().Add(timeout)
 			if err := c.SetReadDeadline(deadline); err != nil {
@@ -364,27 +365,45 @@ func closeWrite(c net.Conn) error {
 // v1Max is the longest a version 1 PROXY header is, its CRLF included.
 const v1Max = 107
 
-// wholeV1 is a connection from a source trusted to send a PROXY header,
-// as go-proxyproto reads it. go-proxyproto refuses a version 1 header
-// that does not come in one read, and the network may cut one anywhere:
-// so the first read, if it gets the start of a version 1 header, reads on
-// until the header's end (LF) or its longest, within the read deadline
-// set. Version 2, whose length is in it, go-proxyproto reads whole.
-type wholeV1 struct {
+// wholeHeader is a connection from a source trusted to send a PROXY
+// header, as go-proxyproto reads it. go-proxyproto refuses a version 1
+// header that does not come in one read, and the network may cut one
+// anywhere: so the first read, if it gets the start of a version 1
+// header, reads on until the header's end (LF) or its longest, within
+// the read deadline set. Version 2, whose length is in it, go-proxyproto
+// reads whole; its reads are watched to the header's end, so that one
+// the deadline or the client's end of file cuts is told as cut, not as
+// no header, nor as go-proxyproto's error about the part it missed.
+type wholeHeader struct {
 	net.Conn
 	read bool  // the first read is done
-	cut  error // what ended the first read inside a version 1 header
+	cut  error // what ended a read inside the header
+	// The first bytes of a version 2 header, and how many bytes were
+	// read in all; done once the reads are past the header, or it is
+	// none.
+	v2   [v2Fixed]byte
+	seen int
+	done bool
 }
 
 var sigV1 = []byte("PROXY ")
 
-func (c *wholeV1) Read(p []byte) (int, error) {
-	if c.read {
+// v2Fixed is the fixed part of a version 2 header: its signature, its
+// version and command, its family, and the length of the rest.
+const v2Fixed = 16
+
+func (c *wholeHeader) Read(p []byte) (int, error) {
+	if c.done {
 		return c.Conn.Read(p)
 	}
-	c.read = true
 	n, err := c.Conn.Read(p)
-	for n > 0 && n < min(len(p), v1Max) && bytes.HasPrefix(p[:n], sigV1[:min(n, len(sigV1))]) && bytes.IndexByte(p[:n], '\n') < 0 {
+	if c.read || n == 0 || p[0] != sigV1[0] {
+		c.read = true
+		c.watchV2(p[:n], err)
+		return n, err
+	}
+	c.read, c.done = true, true
+	for n < min(len(p), v1Max) && bytes.HasPrefix(p[:n], sigV1[:min(n, len(sigV1))]) && bytes.IndexByte(p[:n], '\n') < 0 {
 		if err != nil {
 			c.cut = err
 			break
@@ -396,9 +415,27 @@ func (c *wholeV1) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// watchV2 notes b, read next, and err, what ended that read: a read that
+// failed inside a version 2 header, begun, cut it.
+func (c *wholeHeader) watchV2(b []byte, err error) {
+	if c.seen < v2Fixed {
+		copy(c.v2[c.seen:], b)
+	}
+	c.seen += len(b)
+	k := min(c.seen, len(proxyproto.SIGV2))
+	switch {
+	case !bytes.Equal(c.v2[:k], proxyproto.SIGV2[:k]):
+		c.done = true // not a version 2 header
+	case c.seen >= v2Fixed && c.seen >= v2Fixed+int(binary.BigEndian.Uint16(c.v2[v2Fixed-2:])):
+		c.done = true // past its end
+	case err != nil && c.seen > 0:
+		c.cut, c.done = err, true
+	}
+}
+
 // CloseWrite shuts the write side, as the socket can: a graceful close
 // needs it.
-func (c *wholeV1) CloseWrite() error { return closeWrite(c.Conn) }
+func (c *wholeHeader) CloseWrite() error { return closeWrite(c.Conn) }
 
 // heard is a connection being wrapped that tells whether its client
 // sent a byte, and if not, what ended its reads: the wrapper's own error

@@ -1058,17 +1058,27 @@ func TestProxyHeaderInPieces(t *testing.T) {
 	}
 }
 
-// A version 1 header that begins and does not end within the handshake
-// timeout, or that the client's end of file cuts short, is refused saying
-// so, not as no header at all.
+// A header that begins and does not end within the handshake timeout, or
+// that the client's end of file cuts short, is refused saying so, not as
+// no header at all. A version 2 one was ("no PROXY header from a trusted
+// source within 300ms"; cut short, "proxyproto: invalid length" with
+// the addresses it named missing, or no header at all with its signature
+// cut).
 func TestProxyHeaderCutShort(t *testing.T) {
+	v2 := append(append([]byte{}, proxyproto.SIGV2...), 0x21, 0x11, 0, 12) // PROXY, TCP over IPv4, 12 bytes of addresses
 	for _, tc := range []struct {
 		name  string
+		sent  string
 		close bool
 		want  string
 	}{
-		{"timeout", false, "a PROXY header from a trusted source not complete within 300ms"},
-		{"eof", true, "a PROXY header from a trusted source cut short: EOF"},
+		{"timeout", "PROXY TCP4 203.0.113.7 ", false, "a PROXY header from a trusted source not complete within 300ms"},
+		{"eof", "PROXY TCP4 203.0.113.7 ", true, "a PROXY header from a trusted source cut short: EOF"},
+		{"v2/timeout", string(v2) + "\xcb\x00", false, "a PROXY header from a trusted source not complete within 300ms"},
+		{"v2/eof", string(v2) + "\xcb\x00", true, "a PROXY header from a trusted source cut short: EOF"},
+		{"v2/signature cut/timeout", string(v2[:6]), false, "a PROXY header from a trusted source not complete within 300ms"},
+		{"v2/signature cut/eof", string(v2[:6]), true, "a PROXY header from a trusted source cut short: EOF"},
+		{"v2/no length/eof", string(v2[:14]), true, "a PROXY header from a trusted source cut short: EOF"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, ev := serve(t, proxyOptions("127.0.0.0/8"), false, &server.Server{})
@@ -1077,7 +1087,7 @@ func TestProxyHeaderCutShort(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			io.WriteString(c, "PROXY TCP4 203.0.113.7 ")
+			io.WriteString(c, tc.sent)
 			if tc.close {
 				c.(*net.TCPConn).CloseWrite()
 			}

@@ -84,6 +84,9 @@ type conn struct {
 	exp  int // the transformer's most bytes out per byte in
 
 	timer timer // what the server's timeout watcher sees
+	// wrapWriteCut: a write of the wrapper's own, inside a read, met the
+	// write timeout (see wrapGuard.Write).
+	wrapWriteCut bool
 
 	place place
 }
@@ -362,6 +365,30 @@ func (g *wrapGuard) rearm() {
 	g.SetReadDeadline(g.kept())
 }
 
+// Write writes for the wrapper. Once the wrap is done, a write of the
+// wrapper's own, made inside a read rather than a reply's write (TLS's
+// answer to a KeyUpdate, an alert), is timed as a reply's is: one that
+// a client taking nothing held blocked, and the read around it, for
+// good, past the idle timeout, whose read deadline does not wake a
+// write, and past the write timeout, which saw no write under way. Timed
+// out, it ends the read as well, which TLS would carry on with (the
+// answer's error is for its next write), and the connection as a write
+// timeout (see loop).
+func (g *wrapGuard) Write(p []byte) (int, error) {
+	c := g.c
+	if !g.done.Load() || c.timer.writeSince.Load() != 0 {
+		// The wrap's own, under its time limit; or a reply's, which
+		// writeTimed times.
+		return g.Conn.Write(p)
+	}
+	n, err := c.writeTimedTo(g.Conn, p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.wrapWriteCut = true
+		g.Conn.SetReadDeadline(past)
+	}
+	return n, err
+}
+
 // NetConn is the connection accepted, as tls.Conn's NetConn is.
 func (g *wrapGuard) NetConn() net.Conn { return g.Conn }
 
@@ -470,6 +497,10 @@ func (c *conn) loop() Reason {
 		n, err, werr := c.step()
 		if werr != nil {
 			return c.reasonOf(werr, true, ReasonError)
+		}
+		if c.wrapWriteCut {
+			// The client took none of what its wrapper wrote for it.
+			return c.reasonOf(os.ErrDeadlineExceeded, true, ReasonError)
 		}
 		if n > 0 && c.noteRead() {
 			// The watcher took the connection for idle while it answered

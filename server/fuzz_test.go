@@ -614,6 +614,16 @@ func (o *fuzzObserver) waitClose(t *testing.T, addr string) {
 		"client %s: closed, and the server has not closed its connection within %v", addr, bound)
 }
 
+// closed waits until the server has closed the connection from addr,
+// and returns what it was told of it then.
+func (o *fuzzObserver) closed(t *testing.T, addr string) server.ConnInfo {
+	t.Helper()
+	o.waitClose(t, addr)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closes[addr]
+}
+
 // waitOpen waits until the server has opened the connection from addr.
 func (o *fuzzObserver) waitOpen(t *testing.T, addr string) {
 	t.Helper()

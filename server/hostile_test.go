@@ -378,6 +378,48 @@ func TestSlowReaderNotDropped(t *testing.T) {
 	}
 }
 
+// A write a wrapper makes of its own inside a read, as TLS answers a
+// client's KeyUpdate and sends its alerts, to a client that takes
+// nothing is timed as a reply's is: the client is dropped for its write
+// timeout. The write held the read around it, and the connection, for
+// good, past IdleTimeout and WriteTimeout, and a stop for its whole
+// context (a TLS 1.3 client sending KeyUpdates and reading nothing held
+// shout's connections for minutes, and its stop for --shutdown-timeout).
+func TestWrapperWriteInReadTimed(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	ln := listenSmall(t)
+	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
+	shouttest.Serve(t, &server.Server{Observer: obs, IdleTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
+		WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInRead{Conn: c, answer: answer}, nil }}, ln)
+	fd := rawDial(t, ln.Addr().String())
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.Write(fd, []byte("K")); err != nil {
+		t.Fatal(err)
+	}
+	if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonWriteTimeout {
+		t.Errorf("closed for %v (%v), want write timeout", ci.Reason, ci.Err)
+	}
+}
+
+// writesInRead is a wrapper that, as TLS answers a KeyUpdate, writes
+// answer from within its Read when the client sends "K", and reads on;
+// the write's error, as TLS's, is left for the next write to meet.
+type writesInRead struct {
+	net.Conn
+	answer []byte
+}
+
+func (w *writesInRead) Read(p []byte) (int, error) {
+	for {
+		n, err := w.Conn.Read(p)
+		if n != 1 || p[0] != 'K' {
+			return n, err
+		}
+		w.Conn.Write(w.answer)
+	}
+}
+
 // As TestSlowReaderNotDropped, over TLS from a Listener that wraps what
 // it accepts (tls.NewListener): what the client takes of the socket
 // under the wrapper counts.

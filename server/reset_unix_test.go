@@ -99,10 +99,7 @@ func TestWriteTimeoutResets(t *testing.T) {
 			if _, err := io.WriteString(c, sent); err != nil {
 				t.Fatal(err)
 			}
-			obs.waitClose(t, remote)
-			obs.mu.Lock()
-			ci := obs.closes[remote]
-			obs.mu.Unlock()
+			ci := obs.closed(t, remote)
 			if ci.Reason != server.ReasonWriteTimeout {
 				t.Fatalf("closed for %v (%v), want write timeout", ci.Reason, ci.Err)
 			}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
@@ -191,13 +192,19 @@ func (c *conn) lateIdleDeadline() bool {
 // completed meanwhile (its deadline is in the past now). The watcher may
 // move writeSince on while the client takes the reply.
 func (c *conn) writeTimed(p []byte) (int, error) {
+	return c.writeTimedTo(c.c, p)
+}
+
+// writeTimedTo is writeTimed writing to w: the connection as served, or
+// beneath its wrapper (wrapGuard.Write).
+func (c *conn) writeTimedTo(w io.Writer, p []byte) (int, error) {
 	if c.srv.WriteTimeout <= 0 {
-		return c.c.Write(p)
+		return w.Write(p)
 	}
 	t := &c.timer
 	at := c.srv.clock.now()
 	t.writeSince.Store(at)
-	n, err := c.c.Write(p)
+	n, err := w.Write(p)
 	if t.writeSince.Swap(0) == fired && err == nil {
 		err = os.ErrDeadlineExceeded
 	}
