@@ -229,7 +229,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sayError(stderr, werr.Error())
 			return 1
 		}
-		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, err.Error()))))))
+		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -750,6 +750,26 @@ func shortFlag(app *kong.Application, args []string, msg string) string {
 		return fmt.Sprintf("unknown flag %s, did you mean %q?", flag, other)
 	}
 	return "unknown flag " + flag
+}
+
+// missingArg is kong's error for a command's argument left out.
+var missingArg = regexp.MustCompile(`^expected "<([a-z-]+)>"$`)
+
+// noArg says what a command's argument left out is, with the values it
+// takes (shout completion: which shell): kong said only `expected
+// "<shell>"`.
+func noArg(app *kong.Application, args []string, msg string) string {
+	m := missingArg.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	node, _, _ := command(app, args)
+	for _, p := range node.Positional {
+		if p.Name == m[1] {
+			return fmt.Sprintf("%s needs its <%s> argument: %s", node.Name, p.Name, strings.TrimSuffix(p.Help, "."))
+		}
+	}
+	return msg
 }
 
 // unexpectedArg is kong's error for a positional argument too many.
