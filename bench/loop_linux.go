@@ -823,10 +823,12 @@ func (l *loop) takeRedialed(now int64) {
 			}
 			continue
 		case rd.err != nil:
-			c.redialing, c.resend = false, 0 // not sent again: lost
 			warm := r.fail(rd.err)
 			l.troubled(c, rd.err)
-			l.owe(c)
+			l.owe(c) // not sent again: lost
+			// Still marked as being made again: given up as the run
+			// stops (in the wait for the replies owed), closeConn counts
+			// it unmade, as the loops' end does one they close so.
 			l.closeConn(c, warm)
 			continue
 		}

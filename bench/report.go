@@ -213,7 +213,7 @@ func (r *Report) verdict() string {
 			v += fmt.Sprintf(", %d of them after the server closed one before it served a reply", r.Unserved)
 		}
 		if r.Unmade > 0 {
-			v += fmt.Sprintf(", %s still being made again when the run stopped", count(r.Unmade, "connection", "connections"))
+			v += ", " + r.unmadeConns()
 		}
 		if r.Duplicates > 0 {
 			v += fmt.Sprintf(", %s duplicated", count(r.Duplicates, "reply", "replies"))
@@ -263,6 +263,9 @@ func (r *Report) verdict() string {
 	if r.NeverServed > 0 {
 		why = append(why, r.servedConns())
 	}
+	if r.Unmade > 0 { // not a fault by itself, but what the lost were owed on: a server down at the end
+		why = append(why, r.unmadeConns())
+	}
 	if r.CutShort != "" {
 		why = append(why, fmt.Sprintf("cut short after %.2fs of %v (%s)", r.MeasuredS, seconds(r.DurationS), r.CutShort))
 	}
@@ -302,6 +305,12 @@ func (r *Report) measuredConns() string {
 func (r *Report) servedConns() string {
 	return fmt.Sprintf("%d of %s served a reply while measuring, %d did not (the first: %s)",
 		int64(r.Conns)-r.NeverServed, count(int64(r.Conns), "connection", "connections"), r.NeverServed, r.NeverServedWhy)
+}
+
+// unmadeConns says how many connections were still being made again
+// when the run stopped (Reconnect).
+func (r *Report) unmadeConns() string {
+	return count(r.Unmade, "connection", "connections") + " still being made again when the run stopped"
 }
 
 // lostWhy is what is known of the lost, in brackets: how many came late,

@@ -96,6 +96,11 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		return []Endpoint{{Network: "unix", Address: rest}}, nil
 	case "tcp", "udp", "tls", "":
 	default:
+		if meant := schemeMeant(scheme); meant != "" {
+			if _, err := Parse(meant + "://" + rest); err == nil {
+				return nil, bad(fmt.Sprintf("unknown scheme %q (did you mean %q?)", scheme, meant+"://"+rest))
+			}
+		}
 		return nil, bad("unknown scheme " + strconv.Quote(scheme) + " (want tcp://, udp://, tls:// or unix://)")
 	}
 	if _, err := strconv.ParseUint(rest, 10, 16); err == nil {
@@ -276,6 +281,22 @@ func socat(name, after string) string {
 			meant, scheme+"://127.0.0.1:"+after)
 	}
 	return fmt.Sprintf("socat's syntax (did you mean %q?)", meant)
+}
+
+// schemeMeant is the scheme Parse takes that a user who wrote scheme
+// meant, or "": socat's names (tcp4://, ssl://) and the web's (https://,
+// wss:// a TLS server, http:// a TCP one: shout speaks no HTTP).
+func schemeMeant(scheme string) string {
+	switch scheme {
+	case "https", "wss":
+		return "tls"
+	case "http", "ws":
+		return "tcp"
+	}
+	if s := socatSchemes[scheme]; s != "unix" {
+		return s
+	}
+	return ""
 }
 
 // isScheme says whether name is one of the schemes Parse takes.

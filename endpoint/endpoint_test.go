@@ -100,6 +100,15 @@ func TestParse(t *testing.T) {
 		"../run/s:8080":          `did you mean "unix://../run/s:8080"?`,
 		"OPENSSL:127.0.0.1:8443": `did you mean "tls://127.0.0.1:8443"?`,
 		"TCP6:fe80::1:80":        `socat's syntax (shout takes tcp://HOST:PORT)`, // no address to offer
+		// Another tool's scheme, or the web's: the one meant, where
+		// the rest is an address.
+		"https://127.0.0.1:8443": `unknown scheme "https" (did you mean "tls://127.0.0.1:8443"?)`,
+		"http://127.0.0.1:8080":  `unknown scheme "http" (did you mean "tcp://127.0.0.1:8080"?)`,
+		"tcp4://127.0.0.1:8080":  `unknown scheme "tcp4" (did you mean "tcp://127.0.0.1:8080"?)`,
+		"UDP6://[::1]:9000":      `unknown scheme "udp6" (did you mean "udp://[::1]:9000"?)`,
+		"ssl://localhost:8443":   `unknown scheme "ssl" (did you mean "tls://localhost:8443"?)`,
+		"http://127.0.0.1/":      `unknown scheme "http" (want tcp://, udp://, tls:// or unix://)`,
+		"ftp://127.0.0.1:21":     `unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
 	} {
 		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)

@@ -138,3 +138,14 @@ func TestCompletionShells(t *testing.T) {
 		})
 	}
 }
+
+// shout completion without its shell says which it takes, as a usage
+// error: kong said only `expected "<shell>"`.
+func TestCompletionWithoutShellSaysWhich(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"completion"}, strings.NewReader(""), &stdout, &stderr)
+	want := "shout: completion needs its <shell> argument: bash, zsh or fish\nRun 'shout completion --help' for usage.\n"
+	if code != 2 || stderr.String() != want || stdout.Len() > 0 {
+		t.Errorf("shout completion: status %d, stderr %q, stdout %q; want 2, %q, nothing", code, stderr.String(), stdout.String(), want)
+	}
+}

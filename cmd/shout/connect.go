@@ -21,7 +21,7 @@ import (
 type connectCmd struct {
 	Addr string `arg:"" optional:"" default:"127.0.0.1:8080" help:"Server: host:port or tcp://host:port (TCP), udp://host:port, tls://host:port, unix:///path. A bare port is on 127.0.0.1. Default: ${default}."`
 
-	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: leave after this long without a byte from the server, once input ends, or while the server takes none of it (0, in a pipe only: wait for the server as long as it takes). On a terminal: show the prompt again after this long without a reply."`
+	Timeout     time.Duration `default:"2s" help:"UDP: wait this long for each reply before sending again. TCP in a pipe: leave after this long without a byte from the server, once input ends, or while the server takes none of it (0, in a pipe only: wait for the server as long as it takes). On a terminal: say that a line got no reply within this long (\"no reply within 2s\"), and show its reply when it comes."`
 	Retries     int           `default:"2" help:"UDP: send a line again this many times before reporting it lost."`
 	DialTimeout time.Duration `default:"10s" help:"Give up connecting after this long. 0: wait as long as the system does."`
 	Reconnect   bool          `help:"On a terminal: when the server closes, connect again instead of leaving."`

@@ -229,7 +229,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sayError(stderr, werr.Error())
 			return 1
 		}
-		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, noValue(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))
+		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -695,6 +695,81 @@ func misplaced(app *kong.Application, args []string, msg string) string {
 		return msg
 	}
 	return "unknown flag " + m[1] + " before the command: it goes after one that takes it (" + strings.Join(in, ", ") + ")"
+}
+
+// peerFlags are the one-letter flags that the tools people know a
+// command from (wrk, hey, ab; nc) give what shout spells otherwise: what
+// to type for each, by command.
+var peerFlags = map[string]map[string]string{
+	"bench": {
+		"-c": `did you mean "--conns"? (wrk's and hey's -c)`,
+		"-d": `did you mean "--duration"? (wrk's -d; with a unit: 10s)`,
+		"-z": `did you mean "--duration"? (hey's -z)`,
+		"-R": `did you mean "--rate"? (wrk2's -R)`,
+		"-n": `bench runs for --duration, not for a count of messages (ab's and hey's -n)`,
+	},
+	"connect": {
+		"-u": `UDP is said in the address: udp://127.0.0.1:8080 (nc's -u)`,
+	},
+	"serve": {
+		"-p": `the port is in the address, an argument: shout serve 9000 (on 127.0.0.1), or HOST:9000`,
+		"-l": `serve listens without one (nc's -l); the address is an argument: shout serve 9000`,
+		"-u": `an address without a scheme is served over TCP and UDP; udp://HOST:PORT is UDP alone (nc's -u)`,
+	},
+}
+
+// unknownShort is kong's error for an unknown one-letter flag.
+var unknownShort = regexp.MustCompile(`^unknown flag (-[^-])(?:,|$)`)
+
+// shortFlag says what an unknown one-letter flag of a command is in
+// shout, where a peer tool has it (shout bench -c 100 -d 10s): kong
+// offered the flags within two edits of it, which for one letter is any
+// other letter and any four-letter flag (-c: "-h", "--ca"). Otherwise
+// it offers only the same letter in the other case (-V: "-v").
+func shortFlag(app *kong.Application, args []string, msg string) string {
+	m := unknownShort.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	node, start, _ := command(app, args)
+	flag := m[1]
+	at := slices.IndexFunc(args, func(a string) bool { // -c, -c100, -vc
+		return strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.Contains(a, flag[1:])
+	})
+	if node == app.Node || at < start {
+		return msg // no command, or before it: misplaced's
+	}
+	if hint, ok := peerFlags[node.Name][flag]; ok {
+		return "unknown flag " + flag + ": " + hint
+	}
+	other := strings.ToLower(flag)
+	if other == flag {
+		other = strings.ToUpper(flag)
+	}
+	if isFlag(node, other) {
+		return fmt.Sprintf("unknown flag %s, did you mean %q?", flag, other)
+	}
+	return "unknown flag " + flag
+}
+
+// missingArg is kong's error for a command's argument left out.
+var missingArg = regexp.MustCompile(`^expected "<([a-z-]+)>"$`)
+
+// noArg says what a command's argument left out is, with the values it
+// takes (shout completion: which shell): kong said only `expected
+// "<shell>"`.
+func noArg(app *kong.Application, args []string, msg string) string {
+	m := missingArg.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	node, _, _ := command(app, args)
+	for _, p := range node.Positional {
+		if p.Name == m[1] {
+			return fmt.Sprintf("%s needs its <%s> argument: %s", node.Name, p.Name, strings.TrimSuffix(p.Help, "."))
+		}
+	}
+	return msg
 }
 
 // unexpectedArg is kong's error for a positional argument too many.

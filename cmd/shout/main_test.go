@@ -102,6 +102,37 @@ func TestHostAndPortApartSaysWhatToType(t *testing.T) {
 	}
 }
 
+// An unknown one-letter flag, typed as wrk, hey or nc take it, says what
+// shout takes instead; kong offered any flag within two edits of it,
+// which for one letter is any other ("shout bench -d 10": did you mean
+// "-h"?), and named --ca for wrk's -c.
+func TestUnknownShortFlagSaysWhatToType(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"bench", "-c", "100", "-d", "10s"}, `shout: unknown flag -c: did you mean "--conns"? (wrk's and hey's -c)`},
+		{[]string{"bench", "-c100"}, `shout: unknown flag -c: did you mean "--conns"? (wrk's and hey's -c)`},
+		{[]string{"bench", "--conns", "8", "-d", "10"}, `shout: unknown flag -d: did you mean "--duration"? (wrk's -d; with a unit: 10s)`},
+		{[]string{"bench", "-n", "1000"}, "shout: unknown flag -n: bench runs for --duration, not for a count of messages (ab's and hey's -n)"},
+		{[]string{"connect", "-u", "127.0.0.1:8080"}, "shout: unknown flag -u: UDP is said in the address: udp://127.0.0.1:8080 (nc's -u)"},
+		{[]string{"serve", "-p", "9000"}, "shout: unknown flag -p: the port is in the address, an argument: shout serve 9000 (on 127.0.0.1), or HOST:9000"},
+		// No peer's: the same letter in the other case, or nothing.
+		{[]string{"serve", "-V"}, `shout: unknown flag -V, did you mean "-v"?`},
+		{[]string{"bench", "-t", "4"}, "shout: unknown flag -t"},
+		{[]string{"connect", "-4", "127.0.0.1:8080"}, "shout: unknown flag -4"},
+		// Before its command: misplaced's word (serve takes -v).
+		{[]string{"-v", "serve"}, "shout: unknown flag -v before the command: it goes after one that takes it (shout serve -v)"},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if code != 2 || first != tc.want {
+			t.Errorf("shout %s: status %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+	}
+}
+
 // A duration without a unit, as wrk's -d and ncat's -w take seconds, is a
 // usage error that names the duration meant; Go's "missing unit" left the
 // user to guess the syntax.
