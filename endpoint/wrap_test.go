@@ -1063,7 +1063,7 @@ func TestProxyHeaderInPieces(t *testing.T) {
 // no header at all. A version 2 one was ("no PROXY header from a trusted
 // source within 300ms"; cut short, "proxyproto: invalid length" with
 // the addresses it named missing, or no header at all with its signature
-// cut).
+// cut). Nothing sent, or bytes that are no header's, are still no header.
 func TestProxyHeaderCutShort(t *testing.T) {
 	v2 := append(append([]byte{}, proxyproto.SIGV2...), 0x21, 0x11, 0, 12) // PROXY, TCP over IPv4, 12 bytes of addresses
 	for _, tc := range []struct {
@@ -1079,6 +1079,8 @@ func TestProxyHeaderCutShort(t *testing.T) {
 		{"v2/signature cut/timeout", string(v2[:6]), false, "a PROXY header from a trusted source not complete within 300ms"},
 		{"v2/signature cut/eof", string(v2[:6]), true, "a PROXY header from a trusted source cut short: EOF"},
 		{"v2/no length/eof", string(v2[:14]), true, "a PROXY header from a trusted source cut short: EOF"},
+		{"nothing/timeout", "", false, "no PROXY header from a trusted source within 300ms"},
+		{"no header/timeout", "\r\nhello", false, "no PROXY header from a trusted source within 300ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, ev := serve(t, proxyOptions("127.0.0.0/8"), false, &server.Server{})
