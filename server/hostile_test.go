@@ -385,20 +385,28 @@ func TestSlowReaderNotDropped(t *testing.T) {
 // good, past IdleTimeout and WriteTimeout, and a stop for its whole
 // context (a TLS 1.3 client sending KeyUpdates and reading nothing held
 // shout's connections for minutes, and its stop for --shutdown-timeout).
+//
+// Without an idle timeout, nothing but the write timeout's cut ends the
+// read the wrapper goes on with: one that only marked the connection
+// timed out held it for good, its client taking nothing.
 func TestWrapperWriteInReadTimed(t *testing.T) {
-	shouttest.CheckFDs(t)
-	obs := newFuzzObserver()
-	ln := listenSmall(t)
-	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
-	shouttest.Serve(t, &server.Server{Observer: obs, IdleTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
-		WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInRead{Conn: c, answer: answer}, nil }}, ln)
-	fd := rawDial(t, ln.Addr().String())
-	t.Cleanup(func() { unix.Close(fd) })
-	if _, err := unix.Write(fd, []byte("K")); err != nil {
-		t.Fatal(err)
-	}
-	if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonWriteTimeout {
-		t.Errorf("closed for %v (%v), want write timeout", ci.Reason, ci.Err)
+	for _, idle := range []time.Duration{200 * time.Millisecond, 0} {
+		t.Run(fmt.Sprintf("idle timeout %v", idle), func(t *testing.T) {
+			shouttest.CheckFDs(t)
+			obs := newFuzzObserver()
+			ln := listenSmall(t)
+			answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
+			shouttest.Serve(t, &server.Server{Observer: obs, IdleTimeout: idle, WriteTimeout: 200 * time.Millisecond,
+				WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInRead{Conn: c, answer: answer}, nil }}, ln)
+			fd := rawDial(t, ln.Addr().String())
+			t.Cleanup(func() { unix.Close(fd) })
+			if _, err := unix.Write(fd, []byte("K")); err != nil {
+				t.Fatal(err)
+			}
+			if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonWriteTimeout {
+				t.Errorf("closed for %v (%v), want write timeout", ci.Reason, ci.Err)
+			}
+		})
 	}
 }
 
