@@ -509,10 +509,12 @@ func TestResetAfterEveryReplyTakenIsEOF(t *testing.T) {
 	}
 }
 
-// holdingObserver is a queuedObserver that holds the first reply's
-// ConnReply, closing held, until release is closed.
+// holdingObserver is a queuedObserver that holds the ConnReply that
+// brings the replies written to at bytes (the first reply's, at 0),
+// closing held, until release is closed.
 type holdingObserver struct {
 	queuedObserver
+	at      int
 	once    sync.Once
 	held    chan struct{}
 	release chan struct{}
@@ -520,10 +522,87 @@ type holdingObserver struct {
 
 func (o *holdingObserver) ConnReply(info *server.ConnInfo, n int, err error) {
 	o.queuedObserver.ConnReply(info, n, err)
-	o.once.Do(func() {
-		close(o.held)
-		<-o.release
-	})
+	o.mu.Lock()
+	reached := o.written >= o.at
+	o.mu.Unlock()
+	if reached {
+		o.once.Do(func() {
+			close(o.held)
+			<-o.release
+		})
+	}
+}
+
+// A client that resets the connection after its end of file, replies
+// still queued for it, ends as the reset where the server waits for no
+// queued reply (WriteTimeout or Linger off) and closes at once: the look
+// at the send queue that names the close is made there too, on both
+// drivers. Nothing tested it: the close without that look passed every
+// test, logging "eof", answered, for replies thrown away. The server,
+// held in its last reply, reads the end of file once the reset has
+// closed its socket.
+func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
+	const n = 128 << 10
+	for _, tc := range []struct {
+		name         string
+		writeTimeout time.Duration
+		linger       time.Duration
+	}{
+		{"no write timeout", 0, 20 * time.Millisecond},
+		{"no linger", 3 * bound, -1},
+	} {
+		for _, wrapped := range []bool{false, true} {
+			name := tc.name
+			var wrap func(net.Conn) (net.Conn, error)
+			if wrapped {
+				name += ", wrapped" // (the goroutine driver with either engine)
+				wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
+			}
+			t.Run(name, func(t *testing.T) {
+				obs := &holdingObserver{
+					queuedObserver: queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)},
+					at:             n,
+					held:           make(chan struct{}),
+					release:        make(chan struct{}),
+				}
+				addr := shouttest.Start(t, &server.Server{
+					Logger:       discard(),
+					Observer:     obs,
+					WrapConn:     wrap,
+					Linger:       tc.linger,
+					WriteTimeout: tc.writeTimeout,
+				})
+				released := false
+				t.Cleanup(func() {
+					if !released {
+						close(obs.release)
+					}
+				})
+				fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+				sendRaw(t, fd, n)
+				if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+					unix.Close(fd)
+					t.Fatal(err)
+				}
+				select {
+				case <-obs.held:
+				case <-time.After(bound):
+					unix.Close(fd)
+					t.Fatalf("the replies were not all written within %v", bound)
+				}
+				local, remote := fdAddrs(t, fd)
+				if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+					unix.Close(fd)
+					t.Fatal(err)
+				}
+				unix.Close(fd) // a reset, the replies queued
+				awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+				close(obs.release)
+				released = true
+				obs.closedFor(t, server.ReasonReset, "")
+			})
+		}
+	}
 }
 
 // A connection whose replies, queued after the client's end of file, are
