@@ -373,7 +373,7 @@ func (g *wrapGuard) rearm() {
 // write, and past the write timeout, which saw no write under way. Timed
 // out, it ends the read as well, which TLS would carry on with (the
 // answer's error is for its next write), and the connection as a write
-// timeout (see loop).
+// timeout (see wrapCut).
 func (g *wrapGuard) Write(p []byte) (int, error) {
 	c := g.c
 	if !g.done.Load() || c.timer.writeSince.Load() != 0 {
@@ -498,10 +498,6 @@ func (c *conn) loop() Reason {
 		if werr != nil {
 			return c.reasonOf(werr, true, ReasonError)
 		}
-		if c.wrapWriteCut {
-			// The client took none of what its wrapper wrote for it.
-			return c.reasonOf(os.ErrDeadlineExceeded, true, ReasonError)
-		}
 		if n > 0 && c.noteRead() {
 			// The watcher took the connection for idle while it answered
 			// what it read (a reply the client took slowly, a slow
@@ -539,7 +535,7 @@ func (c *conn) loop() Reason {
 }
 
 // step reads once and answers what it read: it returns the read's count
-// and error, and the error that writing the reply met.
+// and error, and the error that writing the reply met (see wrapCut).
 func (c *conn) step() (n int, err, werr error) {
 	if c.trace != nil {
 		return c.stepTraced()
@@ -550,7 +546,21 @@ func (c *conn) step() (n int, err, werr error) {
 		c.adapt(c.rr.carried + n)
 	}
 	putBuf(buf)
-	return n, err, werr
+	return n, err, c.wrapCut(werr)
+}
+
+// wrapCut is werr, what writing a step's reply met, or, where that was
+// nothing and a write the wrapper made of its own inside the step's read
+// met the write timeout (see wrapGuard.Write), that timeout's error: the
+// client took none of what its wrapper wrote for it, and the connection
+// ends as one whose reply met it does, reset, in the loop or in a stop's
+// reads alike. (A stop read on past it, and closed gracefully, leaving
+// what was queued to the kernel.)
+func (c *conn) wrapCut(werr error) error {
+	if werr == nil && c.wrapWriteCut {
+		return os.ErrDeadlineExceeded
+	}
+	return werr
 }
 
 // stepTraced is step with its ConnTrace told. It is a function of its
@@ -568,7 +578,7 @@ func (c *conn) stepTraced() (n int, err, werr error) {
 		}
 	}
 	putBuf(buf)
-	return n, err, werr
+	return n, err, c.wrapCut(werr)
 }
 
 // traceRead tells the ConnTrace of the read that put n bytes in buf,

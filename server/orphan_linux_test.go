@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -637,4 +638,82 @@ func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 		t.Fatal(err, serr)
 	}
 	obs.closedFor(t, server.ReasonEOF, " of its user timeout")
+}
+
+// A write a wrapper makes of its own inside a read of the stop's (TLS's
+// answer to a KeyUpdate that came as the server stopped), to a client
+// that takes nothing, is cut by the write timeout as a reply's is, and
+// the connection dropped with a reset, as one whose reply met it is at
+// a stop: the stop's read carried on past the cut, and closed the
+// connection gracefully (where TLS waits up to WriteTimeout again for
+// its close_notify), its FIN queued behind what the client never took,
+// for the kernel to hold on a socket no limit counts (the client's
+// socket stayed established).
+func TestWrapperWriteInStopResets(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	ln := listenSmall(t)
+	held := make(chan struct{})
+	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
+	srv := &server.Server{Observer: obs, WriteTimeout: 200 * time.Millisecond,
+		WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInStop{Conn: c, answer: answer, held: held}, nil }}
+	shouttest.Serve(t, srv, ln)
+	fd := rawDial(t, ln.Addr().String())
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.Write(fd, []byte("K")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(bound):
+		t.Fatalf("the server read no second time within %v", bound)
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		stopped <- srv.Shutdown(ctx)
+	}()
+	if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonShutdown {
+		t.Errorf("closed for %v (%v), want shutdown", ci.Reason, ci.Err)
+	}
+	resetSeen(t, fd)
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// writesInStop is a wrapper that, as TLS answers a KeyUpdate, writes
+// answer from within a read of the stop's: it passes the client's "K"
+// on, holds the read after it (closing held) until the stop's deadline
+// ends it, and writes in the next, then reads on; the write's error, as
+// TLS's, is left for the next write to meet.
+type writesInStop struct {
+	net.Conn
+	answer []byte
+	held   chan struct{}
+	step   int // 0: before the "K"; 1: after it; 2: the stop's read; 3: written
+}
+
+func (w *writesInStop) Read(p []byte) (int, error) {
+	switch w.step {
+	case 0:
+		n, err := w.Conn.Read(p)
+		if n == 1 && p[0] == 'K' {
+			w.step = 1
+		}
+		return n, err
+	case 1:
+		close(w.held)
+		for {
+			if _, err := w.Conn.Read(p); err != nil {
+				w.step = 2
+				return 0, err
+			}
+		}
+	case 2:
+		w.step = 3
+		w.Conn.Write(w.answer)
+	}
+	return w.Conn.Read(p)
 }
