@@ -457,11 +457,7 @@ func TestResetAfterEveryReplyTakenIsEOF(t *testing.T) {
 			wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
 		}
 		t.Run(name, func(t *testing.T) {
-			obs := &holdingObserver{
-				queuedObserver: queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)},
-				held:           make(chan struct{}),
-				release:        make(chan struct{}),
-			}
+			obs := newHoldingObserver(0)
 			addr := shouttest.Start(t, &server.Server{
 				Logger:       discard(),
 				Observer:     obs,
@@ -469,12 +465,7 @@ func TestResetAfterEveryReplyTakenIsEOF(t *testing.T) {
 				Linger:       20 * time.Millisecond,
 				WriteTimeout: 3 * bound,
 			})
-			released := false
-			t.Cleanup(func() {
-				if !released {
-					close(obs.release)
-				}
-			})
+			t.Cleanup(obs.let) // (before the server's stop, which waits for it)
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
@@ -503,8 +494,7 @@ func TestResetAfterEveryReplyTakenIsEOF(t *testing.T) {
 			}
 			tc.Close() // a reset, every reply taken
 			awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
-			close(obs.release)
-			released = true
+			obs.let()
 			obs.closedFor(t, server.ReasonEOF, "")
 		})
 	}
@@ -512,13 +502,25 @@ func TestResetAfterEveryReplyTakenIsEOF(t *testing.T) {
 
 // holdingObserver is a queuedObserver that holds the ConnReply that
 // brings the replies written to at bytes (the first reply's, at 0),
-// closing held, until release is closed.
+// closing held, until release is closed (let).
 type holdingObserver struct {
 	queuedObserver
 	at      int
 	once    sync.Once
 	held    chan struct{}
 	release chan struct{}
+	let     func() // closes release, once
+}
+
+func newHoldingObserver(at int) *holdingObserver {
+	o := &holdingObserver{
+		queuedObserver: queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)},
+		at:             at,
+		held:           make(chan struct{}),
+		release:        make(chan struct{}),
+	}
+	o.let = sync.OnceFunc(func() { close(o.release) })
+	return o
 }
 
 func (o *holdingObserver) ConnReply(info *server.ConnInfo, n int, err error) {
@@ -560,12 +562,7 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 				wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
 			}
 			t.Run(name, func(t *testing.T) {
-				obs := &holdingObserver{
-					queuedObserver: queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)},
-					at:             n,
-					held:           make(chan struct{}),
-					release:        make(chan struct{}),
-				}
+				obs := newHoldingObserver(n)
 				addr := shouttest.Start(t, &server.Server{
 					Logger:       discard(),
 					Observer:     obs,
@@ -573,12 +570,8 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 					Linger:       tc.linger,
 					WriteTimeout: tc.writeTimeout,
 				})
-				released := false
-				t.Cleanup(func() {
-					if !released {
-						close(obs.release)
-					}
-				})
+				t.Cleanup(obs.let) // (before the server's stop, which waits for it)
+
 				fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
 				sendRaw(t, fd, n)
 				if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
@@ -598,8 +591,7 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 				}
 				unix.Close(fd) // a reset, the replies queued
 				awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
-				close(obs.release)
-				released = true
+				obs.let()
 				obs.closedFor(t, server.ReasonReset, "")
 			})
 		}
