@@ -410,12 +410,49 @@ func TestWrapperWriteInReadTimed(t *testing.T) {
 	}
 }
 
+// A client that resets the connection while a write its wrapper makes
+// of its own inside a read is under way ends as the reset: that write
+// met it, not the write timeout, which is longer than the test. The
+// write took the reset's error from the socket, and the read after it
+// met the end of file: the close said "eof", answered.
+func TestWrapperWriteInReadReset(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	ln := listenSmall(t)
+	got := make(chan struct{})
+	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
+	shouttest.Serve(t, &server.Server{Observer: obs, WriteTimeout: 3 * bound,
+		WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInRead{Conn: c, answer: answer, got: got}, nil }}, ln)
+	fd := rawDial(t, ln.Addr().String())
+	addr := rawAddr(t, fd)
+	if _, err := unix.Write(fd, []byte("K")); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(bound):
+		unix.Close(fd)
+		t.Fatalf("the server did not read the client's K within %v", bound)
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	unix.Close(fd) // a reset
+	if ci := obs.closed(t, addr); ci.Reason != server.ReasonReset && ci.Reason != server.ReasonBrokenPipe {
+		t.Errorf("closed for %v (%v), want reset (or broken pipe)", ci.Reason, ci.Err)
+	}
+}
+
 // writesInRead is a wrapper that, as TLS answers a KeyUpdate, writes
 // answer from within its Read when the client sends "K", and reads on;
-// the write's error, as TLS's, is left for the next write to meet.
+// the write's error, as TLS's, is left for the next write to meet. got,
+// if not nil, is closed as it reads the "K".
 type writesInRead struct {
 	net.Conn
 	answer []byte
+	got    chan struct{}
 }
 
 func (w *writesInRead) Read(p []byte) (int, error) {
@@ -423,6 +460,10 @@ func (w *writesInRead) Read(p []byte) (int, error) {
 		n, err := w.Conn.Read(p)
 		if n != 1 || p[0] != 'K' {
 			return n, err
+		}
+		if w.got != nil {
+			close(w.got)
+			w.got = nil
 		}
 		w.Conn.Write(w.answer)
 	}
