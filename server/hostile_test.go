@@ -388,15 +388,28 @@ func TestSlowReaderNotDropped(t *testing.T) {
 //
 // Without an idle timeout, nothing but the write timeout's cut ends the
 // read the wrapper goes on with: one that only marked the connection
-// timed out held it for good, its client taking nothing.
+// timed out held it for good, its client taking nothing. Traced, its
+// reads and replies are another function's (stepTraced).
 func TestWrapperWriteInReadTimed(t *testing.T) {
-	for _, idle := range []time.Duration{200 * time.Millisecond, 0} {
-		t.Run(fmt.Sprintf("idle timeout %v", idle), func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		idle   time.Duration
+		traced bool
+	}{
+		{"idle timeout", 200 * time.Millisecond, false},
+		{"no idle timeout", 0, false},
+		{"traced", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			shouttest.CheckFDs(t)
 			obs := newFuzzObserver()
+			var o server.Observer = obs
+			if tc.traced {
+				o = server.Observers(obs, server.NewTraceObserver(io.Discard))
+			}
 			ln := listenSmall(t)
 			answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
-			shouttest.Serve(t, &server.Server{Observer: obs, IdleTimeout: idle, WriteTimeout: 200 * time.Millisecond,
+			shouttest.Serve(t, &server.Server{Observer: o, IdleTimeout: tc.idle, WriteTimeout: 200 * time.Millisecond,
 				WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInRead{Conn: c, answer: answer}, nil }}, ln)
 			fd := rawDial(t, ln.Addr().String())
 			t.Cleanup(func() { unix.Close(fd) })
