@@ -401,21 +401,14 @@ func TestWrapperWriteInReadTimed(t *testing.T) {
 		{"traced", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			shouttest.CheckFDs(t)
 			obs := newFuzzObserver()
 			var o server.Observer = obs
 			if tc.traced {
 				o = server.Observers(obs, server.NewTraceObserver(io.Discard))
 			}
-			ln := listenSmall(t)
-			answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
-			shouttest.Serve(t, &server.Server{Observer: o, IdleTimeout: tc.idle, WriteTimeout: 200 * time.Millisecond,
-				WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInRead{Conn: c, answer: answer}, nil }}, ln)
-			fd := rawDial(t, ln.Addr().String())
+			fd := sendK(t, &server.Server{Observer: o, IdleTimeout: tc.idle, WriteTimeout: 200 * time.Millisecond},
+				func(c net.Conn, answer []byte) net.Conn { return &writesInRead{Conn: c, answer: answer} })
 			t.Cleanup(func() { unix.Close(fd) })
-			if _, err := unix.Write(fd, []byte("K")); err != nil {
-				t.Fatal(err)
-			}
 			if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonWriteTimeout {
 				t.Errorf("closed for %v (%v), want write timeout", ci.Reason, ci.Err)
 			}
@@ -429,19 +422,11 @@ func TestWrapperWriteInReadTimed(t *testing.T) {
 // write took the reset's error from the socket, and the read after it
 // met the end of file: the close said "eof", answered.
 func TestWrapperWriteInReadReset(t *testing.T) {
-	shouttest.CheckFDs(t)
 	obs := newFuzzObserver()
-	ln := listenSmall(t)
 	got := make(chan struct{})
-	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
-	shouttest.Serve(t, &server.Server{Observer: obs, WriteTimeout: 3 * bound,
-		WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInRead{Conn: c, answer: answer, got: got}, nil }}, ln)
-	fd := rawDial(t, ln.Addr().String())
+	fd := sendK(t, &server.Server{Observer: obs, WriteTimeout: 3 * bound},
+		func(c net.Conn, answer []byte) net.Conn { return &writesInRead{Conn: c, answer: answer, got: got} })
 	addr := rawAddr(t, fd)
-	if _, err := unix.Write(fd, []byte("K")); err != nil {
-		unix.Close(fd)
-		t.Fatal(err)
-	}
 	select {
 	case <-got:
 	case <-time.After(bound):
@@ -456,6 +441,26 @@ func TestWrapperWriteInReadReset(t *testing.T) {
 	if ci := obs.closed(t, addr); ci.Reason != server.ReasonReset && ci.Reason != server.ReasonBrokenPipe {
 		t.Errorf("closed for %v (%v), want reset (or broken pipe)", ci.Reason, ci.Err)
 	}
+}
+
+// sendK serves srv with the connections wrapped by wrap, given an answer
+// far more than the client's and the server's buffers hold for it to
+// write of its own, over a listener with a small send buffer; and has a
+// raw client connect and send "K". It returns the client's socket, for
+// the caller to close.
+func sendK(t *testing.T, srv *server.Server, wrap func(c net.Conn, answer []byte) net.Conn) (fd int) {
+	t.Helper()
+	shouttest.CheckFDs(t)
+	ln := listenSmall(t)
+	answer := bytes.Repeat([]byte("k"), 1<<20)
+	srv.WrapConn = func(c net.Conn) (net.Conn, error) { return wrap(c, answer), nil }
+	shouttest.Serve(t, srv, ln)
+	fd = rawDial(t, ln.Addr().String())
+	if _, err := unix.Write(fd, []byte("K")); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	return fd
 }
 
 // writesInRead is a wrapper that, as TLS answers a KeyUpdate, writes

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -642,19 +641,11 @@ func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 // for the kernel to hold on a socket no limit counts (the client's
 // socket stayed established).
 func TestWrapperWriteInStopResets(t *testing.T) {
-	shouttest.CheckFDs(t)
 	obs := newFuzzObserver()
-	ln := listenSmall(t)
 	held := make(chan struct{})
-	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
-	srv := &server.Server{Observer: obs, WriteTimeout: 200 * time.Millisecond,
-		WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInStop{Conn: c, answer: answer, held: held}, nil }}
-	shouttest.Serve(t, srv, ln)
-	fd := rawDial(t, ln.Addr().String())
+	srv := &server.Server{Observer: obs, WriteTimeout: 200 * time.Millisecond}
+	fd := sendK(t, srv, func(c net.Conn, answer []byte) net.Conn { return &writesInStop{Conn: c, answer: answer, held: held} })
 	t.Cleanup(func() { unix.Close(fd) })
-	if _, err := unix.Write(fd, []byte("K")); err != nil {
-		t.Fatal(err)
-	}
 	select {
 	case <-held:
 	case <-time.After(bound):
