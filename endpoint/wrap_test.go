@@ -1024,24 +1024,7 @@ func (a addressed) RemoteAddr() net.Addr { return a.addr }
 func TestProxyHeaderInPieces(t *testing.T) {
 	for _, v := range []byte{1, 2} {
 		t.Run("v"+string('0'+v), func(t *testing.T) {
-			opts := proxyOptions("127.0.0.0/8")
-			opts.HandshakeTimeout = bound
-			lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer lns[0].Close()
-			srv, cli := net.Pipe() // each write of one byte is one read
-			defer cli.Close()
-			sent := append(header(t, v, "203.0.113.7:4242"), "hello\n"...)
-			go func() {
-				for i := range sent {
-					if _, err := cli.Write(sent[i : i+1]); err != nil {
-						return
-					}
-				}
-			}()
-			c, err := lns[0].(server.ConnWrapper).WrapConn(addressed{srv, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}})
+			c, err := wrapInPieces(t, append(header(t, v, "203.0.113.7:4242"), "hello\n"...))
 			if err != nil {
 				t.Fatalf("a header in pieces: %v", err)
 			}
@@ -1058,12 +1041,69 @@ func TestProxyHeaderInPieces(t *testing.T) {
 	}
 }
 
+// A header cut short by the client's end of file is refused saying so
+// however the network cut it before: a version 2 one whose bytes came in
+// reads of one was refused as go-proxyproto refused it ("proxyproto:
+// can't read length: unexpected EOF", "proxyproto: invalid address:
+// unexpected EOF") by a watcher that took each read for the header's
+// first bytes (review52's mutant), and no test saw it: each of
+// TestProxyHeaderCutShort's headers comes in one read.
+func TestProxyHeaderCutShortInPieces(t *testing.T) {
+	v2 := header(t, 2, "203.0.113.7:4242")
+	for _, tc := range []struct {
+		name string
+		sent []byte
+	}{
+		{"v1", []byte("PROXY TCP4 203.0.113.7 ")},
+		{"v2/length cut", v2[:15]},
+		{"v2/addresses cut", v2[:20]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := wrapInPieces(t, tc.sent)
+			if err == nil {
+				c.Close()
+				t.Fatalf("%q then end of file: served", tc.sent)
+			}
+			const want = "a PROXY header from a trusted source cut short: EOF"
+			var we *server.WrapError
+			if !errors.As(err, &we) || we.Reason != server.ReasonProxyHeader || !strings.Contains(err.Error(), want) {
+				t.Errorf("%q then end of file: %v; want %v saying %q", tc.sent, err, server.ReasonProxyHeader, want)
+			}
+		})
+	}
+}
+
+// wrapInPieces wraps, from a source trusted to send a PROXY header, a
+// connection whose client sends sent a byte at a time, each byte one
+// read, then closes.
+func wrapInPieces(t *testing.T, sent []byte) (net.Conn, error) {
+	t.Helper()
+	opts := proxyOptions("127.0.0.0/8")
+	opts.HandshakeTimeout = bound
+	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lns[0].Close() })
+	srv, cli := net.Pipe() // each write of one byte is one read
+	t.Cleanup(func() { cli.Close() })
+	go func() {
+		defer cli.Close()
+		for i := range sent {
+			if _, err := cli.Write(sent[i : i+1]); err != nil {
+				return
+			}
+		}
+	}()
+	return lns[0].(server.ConnWrapper).WrapConn(addressed{srv, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}})
+}
+
 // A header that begins and does not end within the handshake timeout, or
 // that the client's end of file cuts short, is refused saying so, not as
 // no header at all. A version 2 one was ("no PROXY header from a trusted
 // source within 300ms"; cut short, "proxyproto: invalid length" with
 // the addresses it named missing, or no header at all with its signature
-// cut).
+// cut). Nothing sent, or bytes that are no header's, are still no header.
 func TestProxyHeaderCutShort(t *testing.T) {
 	v2 := append(append([]byte{}, proxyproto.SIGV2...), 0x21, 0x11, 0, 12) // PROXY, TCP over IPv4, 12 bytes of addresses
 	for _, tc := range []struct {
@@ -1079,6 +1119,8 @@ func TestProxyHeaderCutShort(t *testing.T) {
 		{"v2/signature cut/timeout", string(v2[:6]), false, "a PROXY header from a trusted source not complete within 300ms"},
 		{"v2/signature cut/eof", string(v2[:6]), true, "a PROXY header from a trusted source cut short: EOF"},
 		{"v2/no length/eof", string(v2[:14]), true, "a PROXY header from a trusted source cut short: EOF"},
+		{"nothing/timeout", "", false, "no PROXY header from a trusted source within 300ms"},
+		{"no header/timeout", "\r\nhello", false, "no PROXY header from a trusted source within 300ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, ev := serve(t, proxyOptions("127.0.0.0/8"), false, &server.Server{})

@@ -84,9 +84,9 @@ type conn struct {
 	exp  int // the transformer's most bytes out per byte in
 
 	timer timer // what the server's timeout watcher sees
-	// wrapWriteCut: a write of the wrapper's own, inside a read, met the
-	// write timeout (see wrapGuard.Write).
-	wrapWriteCut bool
+	// wrapWriteErr is what a write of the wrapper's own, inside a read,
+	// failed with (see wrapGuard.Write).
+	wrapWriteErr error
 
 	place place
 }
@@ -371,9 +371,11 @@ func (g *wrapGuard) rearm() {
 // a client taking nothing held blocked, and the read around it, for
 // good, past the idle timeout, whose read deadline does not wake a
 // write, and past the write timeout, which saw no write under way. Timed
-// out, it ends the read as well, which TLS would carry on with (the
-// answer's error is for its next write), and the connection as a write
-// timeout (see loop).
+// out, or failed otherwise (the client's reset), it ends the read as
+// well, which TLS would carry on with (the answer's error is for its
+// next write), and the connection as that failure, as a reply's would
+// (see wrapFailed): a reset, whose error the write took from the socket,
+// ended it as the end of file the read then met, "eof", answered.
 func (g *wrapGuard) Write(p []byte) (int, error) {
 	c := g.c
 	if !g.done.Load() || c.timer.writeSince.Load() != 0 {
@@ -382,8 +384,8 @@ func (g *wrapGuard) Write(p []byte) (int, error) {
 		return g.Conn.Write(p)
 	}
 	n, err := c.writeTimedTo(g.Conn, p)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.wrapWriteCut = true
+	if err != nil {
+		c.wrapWriteErr = err
 		g.Conn.SetReadDeadline(past)
 	}
 	return n, err
@@ -498,10 +500,6 @@ func (c *conn) loop() Reason {
 		if werr != nil {
 			return c.reasonOf(werr, true, ReasonError)
 		}
-		if c.wrapWriteCut {
-			// The client took none of what its wrapper wrote for it.
-			return c.reasonOf(os.ErrDeadlineExceeded, true, ReasonError)
-		}
 		if n > 0 && c.noteRead() {
 			// The watcher took the connection for idle while it answered
 			// what it read (a reply the client took slowly, a slow
@@ -539,7 +537,7 @@ func (c *conn) loop() Reason {
 }
 
 // step reads once and answers what it read: it returns the read's count
-// and error, and the error that writing the reply met.
+// and error, and the error that writing the reply met (see wrapFailed).
 func (c *conn) step() (n int, err, werr error) {
 	if c.trace != nil {
 		return c.stepTraced()
@@ -550,7 +548,21 @@ func (c *conn) step() (n int, err, werr error) {
 		c.adapt(c.rr.carried + n)
 	}
 	putBuf(buf)
-	return n, err, werr
+	return n, err, c.wrapFailed(werr)
+}
+
+// wrapFailed is werr, what writing a step's reply met, or, where that
+// was nothing, what a write the wrapper made of its own inside the
+// step's read failed with (see wrapGuard.Write): the connection ends as
+// one whose reply met it does, in the loop or in a stop's reads alike;
+// the write timeout's, the client taking none of what its wrapper wrote
+// for it, with a reset. (A stop read on past it, and closed gracefully,
+// leaving what was queued to the kernel.)
+func (c *conn) wrapFailed(werr error) error {
+	if werr == nil {
+		return c.wrapWriteErr
+	}
+	return werr
 }
 
 // stepTraced is step with its ConnTrace told. It is a function of its
@@ -568,7 +580,7 @@ func (c *conn) stepTraced() (n int, err, werr error) {
 		}
 	}
 	putBuf(buf)
-	return n, err, werr
+	return n, err, c.wrapFailed(werr)
 }
 
 // traceRead tells the ConnTrace of the read that put n bytes in buf,

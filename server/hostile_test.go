@@ -385,29 +385,92 @@ func TestSlowReaderNotDropped(t *testing.T) {
 // good, past IdleTimeout and WriteTimeout, and a stop for its whole
 // context (a TLS 1.3 client sending KeyUpdates and reading nothing held
 // shout's connections for minutes, and its stop for --shutdown-timeout).
+//
+// Without an idle timeout, nothing but the write timeout's cut ends the
+// read the wrapper goes on with: one that only marked the connection
+// timed out held it for good, its client taking nothing. Traced, its
+// reads and replies are another function's (stepTraced).
 func TestWrapperWriteInReadTimed(t *testing.T) {
-	shouttest.CheckFDs(t)
+	for _, tc := range []struct {
+		name   string
+		idle   time.Duration
+		traced bool
+	}{
+		{"idle timeout", 200 * time.Millisecond, false},
+		{"no idle timeout", 0, false},
+		{"traced", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := newFuzzObserver()
+			var o server.Observer = obs
+			if tc.traced {
+				o = server.Observers(obs, server.NewTraceObserver(io.Discard))
+			}
+			fd := sendK(t, &server.Server{Observer: o, IdleTimeout: tc.idle, WriteTimeout: 200 * time.Millisecond},
+				func(c net.Conn, answer []byte) net.Conn { return &writesInRead{Conn: c, answer: answer} })
+			t.Cleanup(func() { unix.Close(fd) })
+			if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonWriteTimeout {
+				t.Errorf("closed for %v (%v), want write timeout", ci.Reason, ci.Err)
+			}
+		})
+	}
+}
+
+// A client that resets the connection while a write its wrapper makes
+// of its own inside a read is under way ends as the reset: that write
+// met it, not the write timeout, which is longer than the test. The
+// write took the reset's error from the socket, and the read after it
+// met the end of file: the close said "eof", answered.
+func TestWrapperWriteInReadReset(t *testing.T) {
 	obs := newFuzzObserver()
-	ln := listenSmall(t)
-	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the client's and the server's buffers hold
-	shouttest.Serve(t, &server.Server{Observer: obs, IdleTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
-		WrapConn: func(c net.Conn) (net.Conn, error) { return &writesInRead{Conn: c, answer: answer}, nil }}, ln)
-	fd := rawDial(t, ln.Addr().String())
-	t.Cleanup(func() { unix.Close(fd) })
-	if _, err := unix.Write(fd, []byte("K")); err != nil {
+	got := make(chan struct{})
+	fd := sendK(t, &server.Server{Observer: obs, WriteTimeout: 3 * bound},
+		func(c net.Conn, answer []byte) net.Conn { return &writesInRead{Conn: c, answer: answer, got: got} })
+	addr := rawAddr(t, fd)
+	select {
+	case <-got:
+	case <-time.After(bound):
+		unix.Close(fd)
+		t.Fatalf("the server did not read the client's K within %v", bound)
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+		unix.Close(fd)
 		t.Fatal(err)
 	}
-	if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonWriteTimeout {
-		t.Errorf("closed for %v (%v), want write timeout", ci.Reason, ci.Err)
+	unix.Close(fd) // a reset
+	if ci := obs.closed(t, addr); ci.Reason != server.ReasonReset && ci.Reason != server.ReasonBrokenPipe {
+		t.Errorf("closed for %v (%v), want reset (or broken pipe)", ci.Reason, ci.Err)
 	}
+}
+
+// sendK serves srv with the connections wrapped by wrap, given an answer
+// far more than the client's and the server's buffers hold for it to
+// write of its own, over a listener with a small send buffer; and has a
+// raw client connect and send "K". It returns the client's socket, for
+// the caller to close.
+func sendK(t *testing.T, srv *server.Server, wrap func(c net.Conn, answer []byte) net.Conn) (fd int) {
+	t.Helper()
+	shouttest.CheckFDs(t)
+	ln := listenSmall(t)
+	answer := bytes.Repeat([]byte("k"), 1<<20)
+	srv.WrapConn = func(c net.Conn) (net.Conn, error) { return wrap(c, answer), nil }
+	shouttest.Serve(t, srv, ln)
+	fd = rawDial(t, ln.Addr().String())
+	if _, err := unix.Write(fd, []byte("K")); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	return fd
 }
 
 // writesInRead is a wrapper that, as TLS answers a KeyUpdate, writes
 // answer from within its Read when the client sends "K", and reads on;
-// the write's error, as TLS's, is left for the next write to meet.
+// the write's error, as TLS's, is left for the next write to meet. got,
+// if not nil, is closed as it reads the "K".
 type writesInRead struct {
 	net.Conn
 	answer []byte
+	got    chan struct{}
 }
 
 func (w *writesInRead) Read(p []byte) (int, error) {
@@ -415,6 +478,10 @@ func (w *writesInRead) Read(p []byte) (int, error) {
 		n, err := w.Conn.Read(p)
 		if n != 1 || p[0] != 'K' {
 			return n, err
+		}
+		if w.got != nil {
+			close(w.got)
+			w.got = nil
 		}
 		w.Conn.Write(w.answer)
 	}
