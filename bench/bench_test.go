@@ -182,6 +182,12 @@ func runUntilMeasured(t *testing.T, cfg bench.Config, measured func(*bench.Repor
 	return rep
 }
 
+// answered says whether a run's window counted a reply taken in time,
+// right or wrong (a wrong one is a message too): a run whose every reply
+// came past Timeout, or none in the window, after a stall, has no reply
+// to judge by.
+func answered(rep *bench.Report) bool { return rep.Messages > 0 || rep.Mismatches > 0 }
+
 // runUntil runs cfg until ready closes, and ends it then as Ctrl-C
 // does (cfg.Duration is a safety net): a test whose point is what the
 // run counts before ready ends the run on that, not on a window that a
@@ -450,7 +456,9 @@ func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 			t.Parallel()
 			cfg := quick(tc.network, tc.addr)
 			cfg.Text, cfg.Mode, cfg.Depth, cfg.Timeout = "utf8", tc.mode, 1, time.Second
-			rep := runMeasuring(t, cfg)
+			// A run with no reply in time (a stall past Timeout: "Lost:2",
+			// no message) has no reply to name a mode by: run again.
+			rep := runUntilMeasured(t, cfg, answered)
 			rep.NameSettings(tc.fieldName)
 			if rep.OK() || rep.FirstMismatch == "" {
 				t.Fatalf("no wrong reply: %+v", rep)
@@ -1006,7 +1014,9 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 			// fixed before the first message, and a machine busy enough
 			// may let 200 ms pass with no exchange in it.)
 			cfg.Warmup, cfg.Duration = 200*time.Millisecond, time.Second
-			rep := run(t, cfg)
+			// (Run again if the second too passed with no exchange in
+			// it: a stall as long, 0 messages and 0 wrong.)
+			rep := runUntilMeasured(t, cfg, answered)
 			if rep.Messages == 0 || rep.Mismatches != rep.Messages {
 				t.Errorf("%d messages, %d wrong; want as many wrong as messages, not 0", rep.Messages, rep.Mismatches)
 			}
@@ -2009,7 +2019,9 @@ func TestReconnectsInWarmupNotCounted(t *testing.T) {
 // rightly: it tells nothing, and is made again, at most five times in
 // all. (Bench counts a reconnect as it puts the new connection in place,
 // and sends on it after; its window begins Warmup after the run began,
-// or later.)
+// or later.) So is a run that measured no message, a stall as long as
+// the window after the warm-up: not all right, rightly ("0 reconnects"
+// and OK false).
 func runRedialedInWarmup(t *testing.T, first func(c net.Conn, r *bufio.Reader)) (rep *bench.Report, accepted int64) {
 	t.Helper()
 	const warmup, tries = time.Second, 5
@@ -2037,12 +2049,16 @@ func runRedialedInWarmup(t *testing.T, first func(c net.Conn, r *bufio.Reader)) 
 		cfg := bench.Patient(quick("tcp", addr))
 		cfg.Reconnect, cfg.Warmup, cfg.Duration = true, warmup, busyWindow
 		rep = run(t, cfg)
-		if n.Load() != 8 || early.Load() == 4 {
+		if n.Load() != 8 || early.Load() == 4 && rep.Messages > 0 {
 			return rep, n.Load()
+		}
+		if early.Load() == 4 {
+			t.Logf("run %d of at most %d: no message measured (a stall as long as the window): not all right, rightly", try+1, tries)
+			continue
 		}
 		t.Logf("run %d of at most %d: %d of the 4 connections made again first sent after the warm-up's time (a stalled machine): their reconnects may be the window's", try+1, tries, 4-early.Load())
 	}
-	t.Fatalf("%d runs inconclusive: in each, a connection made again first sent after the warm-up's time; a machine stalled that often, or a bench that reconnects a second late", tries)
+	t.Fatalf("%d runs inconclusive: in each, a connection made again first sent after the warm-up's time, or no message was measured; a machine stalled that often, or a bench that reconnects a second late", tries)
 	return nil, 0
 }
 
