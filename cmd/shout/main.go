@@ -464,7 +464,16 @@ type helpCmd struct {
 	Command []string `arg:"" optional:"" predictor:"command" help:"The command whose help to print."`
 }
 
-func (h *helpCmd) Run(std *stdio) error {
+func (h *helpCmd) Run(std *stdio, kctx *kong.Context) error {
+	if names := commandNames(kctx.Model); len(h.Command) > 1 && slices.Contains(names, h.Command[0]) {
+		// shout help serve connect printed serve's help alone, connect
+		// taken as an address and left unsaid. (An unknown first is
+		// said so by the run below.)
+		if slices.Contains(names, h.Command[1]) {
+			return usagef("help takes one command, and %q is a second: shout help %s, then shout help %s", h.Command[1], h.Command[0], h.Command[1])
+		}
+		return usagef("help takes one command, and nothing after it (%q): shout help %s", h.Command[1], h.Command[0])
+	}
 	if code := run(std.ctx, append(slices.Clip(h.Command), "--help"), std.stdin, std.stdout, std.stderr); code != 0 {
 		return &exitError{code: code}
 	}
