@@ -2739,6 +2739,10 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 			[]string{"open loop at 1000000 msg/s", "4 conns from 127.0.0.1-4,"}, nil},
 		{"udp", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 16},
 			[]string{"16 sockets from 127.0.0.1-16,", "closed loop"}, []string{"conns"}},
+		// Over UDP no connection: its bound is the socket's set-up. It
+		// said "connecting within 5s".
+		{"udp's set-up", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "localhost:1"}},
+			[]string{"replies due within 5s, each socket set up (a name looked up) within 5s: UDP makes no connection\n"}, []string{"connecting"}},
 		// Durations as Go writes them: it said "replies due within 0.0002s".
 		{"durations", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Duration: 1500 * time.Millisecond, Timeout: 200 * time.Microsecond},
 			[]string{"1.5s measured after 1s warm-up, replies due within 200µs, connecting within 5s"}, nil},
