@@ -3,7 +3,6 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -185,16 +184,6 @@ func serveUntilHeld(t *testing.T, srv *server.Server, ln net.Listener, reached <
 	case <-time.After(bound):
 		t.Fatal("Serve neither is held nor returns")
 	}
-}
-
-// shutdown begins srv's graceful stop, bounded, and returns the channel
-// its error comes on.
-func shutdown(t *testing.T, srv *server.Server) <-chan error {
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	t.Cleanup(cancel)
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(ctx) }()
-	return stopped
 }
 
 // readable reports whether c has something to read (its peer's end of
