@@ -31,9 +31,7 @@ func TestShutdownAnswersQueuedClients(t *testing.T) {
 			clients := queueClients(t, ln, 8)
 			stopped := shutdown(t, srv)
 			answeredQueued(t, clients)
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 			if err := <-served; err != server.ErrServerClosed {
 				t.Errorf("Serve: %v, want ErrServerClosed", err)
 			}
@@ -81,9 +79,7 @@ func TestShutdownAnswersANewcomersFirstMessage(t *testing.T) {
 		}
 		c.Close()
 	}
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 	if err := <-served; err != server.ErrServerClosed {
 		t.Errorf("Serve: %v, want ErrServerClosed", err)
 	}
@@ -105,9 +101,7 @@ func TestShutdownSilentNewcomerWaitsItsWaitNotLinger(t *testing.T) {
 		t.Errorf("the silent client read %q, %v; want end of file once it is the newcomer's wait old (50ms), not Linger (an hour)", got, err)
 	}
 	c.Close()
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 	if err := <-served; err != server.ErrServerClosed {
 		t.Errorf("Serve: %v, want ErrServerClosed", err)
 	}
