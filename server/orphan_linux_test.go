@@ -132,12 +132,9 @@ func TestResetEndsStopsWaitForQueuedReplies(t *testing.T) {
 	c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
 	c.SetDeadline(time.Now().Add(bound))
 	obs.queueReplies(t, c, 64<<10)
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-		defer cancel()
-		stopped <- srv.Shutdown(ctx)
-	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+	defer cancel()
+	stopped := shutdownCtx(ctx, srv)
 	// The stop lingers once it has shut its write side: the server's
 	// socket in FIN_WAIT1, its FIN queued behind the replies.
 	awaitServerState(t, c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr), tcpFinWait1,
@@ -150,14 +147,7 @@ func TestResetEndsStopsWaitForQueuedReplies(t *testing.T) {
 	}
 	c.Close() // a reset, after the end of file
 	obs.closedFor(t, server.ReasonShutdown, " of the client's reset")
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Fatalf("Shutdown: %v", err)
-		}
-	case <-time.After(bound):
-		t.Fatalf("Shutdown did not return within %v of its last connection's close", bound)
-	}
+	shutdownReturned(t, stopped)
 }
 
 // halfClosedThenReset is a client that sends, shuts its write side, its
@@ -290,12 +280,9 @@ func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
 			if got := obs.wait(t, n); got != nil {
 				t.Fatalf("a reply failed: %v", got)
 			}
-			stopped := make(chan error, 1)
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-				defer cancel()
-				stopped <- srv.Shutdown(ctx)
-			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+			defer cancel()
+			stopped := shutdownCtx(ctx, srv)
 			if tc.halfClose {
 				// Once the stop has begun (the listener closed), the
 				// client's end of file comes to the linger, as a rule.
@@ -337,9 +324,7 @@ func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
 				}
 				break
 			}
-			if err := <-stopped; err != nil {
-				t.Fatalf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 			resetSeen(t, fd)
 		})
 	}
@@ -651,19 +636,12 @@ func TestWrapperWriteInStopResets(t *testing.T) {
 	case <-time.After(bound):
 		t.Fatalf("the server read no second time within %v", bound)
 	}
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), bound)
-		defer cancel()
-		stopped <- srv.Shutdown(ctx)
-	}()
+	stopped := shutdown(t, srv)
 	if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonShutdown {
 		t.Errorf("closed for %v (%v), want shutdown", ci.Reason, ci.Err)
 	}
 	resetSeen(t, fd)
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 }
 
 // writesInStop is a wrapper that, as TLS answers a KeyUpdate, writes

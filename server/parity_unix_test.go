@@ -285,8 +285,7 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string) {
 		t.Fatal(err)
 	}
 
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	stopped := shutdownCtx(context.Background(), srv)
 	// b, idle, is closed gracefully at once: the stop has begun, a's
 	// too. (Its deadline from the dial counted the filling too, which a
 	// busy machine made last more than its bound.)
@@ -344,9 +343,7 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string) {
 		}
 		eof = readA()
 	}
-	if err := <-stopped; err != nil {
-		t.Fatal(err)
-	}
+	shutdownReturned(t, stopped)
 	if want := sent - unsent; got < want {
 		t.Fatalf("a got %d bytes of replies; want the %d it had sent before the stop (%s)", got, want, closeOf(&obs.recorder, aAddr, release))
 	}
