@@ -43,12 +43,45 @@ type Options struct {
 	ReusePort bool
 }
 
-// listenConfig is how the options open TCP and UDP sockets.
-func (o Options) listenConfig() net.ListenConfig {
-	if !o.ReusePort {
-		return net.ListenConfig{}
+// listenConfig is how the options open TCP and UDP sockets. Where
+// listenerKeepAlive, a TCP listener is given net's keep-alive, and net
+// is told not to set it on each connection, which inherits it (unless
+// perConn: net's default).
+func (o Options) listenConfig(perConn bool) net.ListenConfig {
+	var lc net.ListenConfig
+	if o.ReusePort {
+		lc.Control = reusePort
 	}
-	return net.ListenConfig{Control: reusePort}
+	if listenerKeepAlive && !perConn {
+		lc.KeepAlive, lc.Control = -1, keepAliveOnListener(lc.Control)
+	}
+	return lc
+}
+
+// errListenerKeepAlive is a listener's keep-alive that could not be set.
+var errListenerKeepAlive = errors.New("keep-alive not set on the listener")
+
+// keepAliveOnListener is control (if any), then, on a TCP socket,
+// setKeepAlive.
+func keepAliveOnListener(control func(network, address string, c syscall.RawConn) error) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		if control != nil {
+			if err := control(network, address, c); err != nil {
+				return err
+			}
+		}
+		if !strings.HasPrefix(network, "tcp") {
+			return nil
+		}
+		var err error
+		if cerr := c.Control(func(fd uintptr) { err = setKeepAlive(fd) }); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", errListenerKeepAlive, err)
+		}
+		return nil
+	}
 }
 
 // Proxy is who may send a PROXY protocol header. A connection from a

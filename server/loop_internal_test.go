@@ -119,8 +119,8 @@ func TestListenerOptionsInherited(t *testing.T) {
 				setOptions(fd)
 			}
 			for _, o := range connOptions {
-				if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.v {
-					t.Errorf("listener given the options %v: connection %d has option %d at %d, %v; want %d", onListener, i, o.opt, v, err, o.v)
+				if v, err := unix.GetsockoptInt(fd, o.Level, o.Opt); err != nil || v != o.Value {
+					t.Errorf("listener given the options %v: connection %d has option %d at %d, %v; want %d", onListener, i, o.Opt, v, err, o.Value)
 				}
 			}
 		}

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
+
+	"shout/internal/sockfd"
 )
 
 // The event-loop driver: a fixed set of loops, one per core the process
@@ -1387,16 +1389,9 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 }
 
 // connOptions are what net sets on every TCP connection it accepts: no
-// delay, and keep-alive probes (15 s idle, 15 s apart, 9 of them), so
-// that a client that vanished gives its place up after about two and a
-// half minutes, where IdleTimeout is longer or none.
-var connOptions = [...]struct{ level, opt, v int }{
-	{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
-	{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-	{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
-	{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
-	{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
-}
+// delay, and keep-alive probes (sockfd.KeepAlive), so that a client that
+// vanished gives its place up where IdleTimeout is longer or none.
+var connOptions = append([]sockfd.Option{{Level: unix.IPPROTO_TCP, Opt: unix.TCP_NODELAY, Value: 1}}, sockfd.KeepAlive[:]...)
 
 // setOptions sets connOptions on a TCP socket, and reports whether every
 // one was set. Set on a listener, Linux gives them to every connection
@@ -1405,7 +1400,7 @@ var connOptions = [...]struct{ level, opt, v int }{
 func setOptions(fd int) bool {
 	ok := true
 	for _, o := range connOptions {
-		ok = setInt(fd, o.level, o.opt, o.v) && ok
+		ok = setInt(fd, o.Level, o.Opt, o.Value) && ok
 	}
 	return ok
 }
@@ -1423,7 +1418,7 @@ func (ll *loopListener) inherited(fd int) bool {
 	}
 	ok := true
 	for _, o := range connOptions {
-		if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.v {
+		if v, err := unix.GetsockoptInt(fd, o.Level, o.Opt); err != nil || v != o.Value {
 			ok = false
 			break
 		}
