@@ -700,3 +700,79 @@ func (w *writesInStop) Read(p []byte) (int, error) {
 	}
 	return w.Conn.Read(p)
 }
+
+// A client whose end of file the stop reads, replies still queued for it,
+// has them waited for as at any end of file (the README: "at a stop or at
+// any time"), the close the stop's (shutdown): one that takes none is
+// reset after the write timeout, not left with them to the kernel on a
+// socket no limit counts; one that resets after its end of file ends it
+// as the stop's close too, not as a reset of its own. The stop reads it
+// where it cannot count what had arrived (a wrapped connection's, as
+// TLS's or the PROXY protocol's: it reads until the client pauses): the
+// goroutine driver's stop closed such a connection at once, as the event
+// loop's never did (its replies left to the kernel, the client's socket
+// never reset). The server, held in the last reply, reads the end of
+// file once the stop has begun.
+func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
+	const n = 128 << 10
+	for _, tc := range []struct {
+		name  string
+		reset bool // the client resets after its end of file, before the stop reads it
+	}{
+		{"takes none", false},
+		{"resets", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := newHoldingObserver(n)
+			srv := &server.Server{
+				Logger:       discard(),
+				Observer:     obs,
+				WrapConn:     func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil },
+				Linger:       20 * time.Millisecond,
+				WriteTimeout: 100 * time.Millisecond,
+			}
+			addr := shouttest.Start(t, srv)
+			t.Cleanup(obs.let)                  // (before the server's stop, which waits for it)
+			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+			closed := false
+			t.Cleanup(func() {
+				if !closed {
+					unix.Close(fd)
+				}
+			})
+			sendRaw(t, fd, n)
+			select {
+			case <-obs.held:
+			case <-time.After(bound):
+				t.Fatalf("the replies were not all written within %v", bound)
+			}
+			stopped := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+				defer cancel()
+				stopped <- srv.Shutdown(ctx)
+			}()
+			<-srv.Stopping()
+			if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+				t.Fatal(err)
+			}
+			if tc.reset {
+				local, remote := fdAddrs(t, fd)
+				if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+					t.Fatal(err)
+				}
+				closed = true
+				unix.Close(fd) // a reset, the replies queued
+				awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+			}
+			obs.let()
+			obs.closedFor(t, server.ReasonShutdown, "")
+			if !tc.reset {
+				resetSeen(t, fd)
+			}
+			if err := <-stopped; err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+		})
+	}
+}
