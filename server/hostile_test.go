@@ -660,3 +660,99 @@ func listenSendBuffer(t *testing.T, size int) net.Listener {
 	}
 	return ln
 }
+
+// Close, or Shutdown past its context, ends a connection served over a
+// wrapper that a Listener made (tls.NewListener's *tls.Conn) whose read
+// is held in a write of the wrapper's own to a client that takes nothing
+// (TLS's answer to a KeyUpdate): the server closes the socket under the
+// wrapper, which ends the write. It closed the wrapper, whose Close waits
+// for that write (tls.Conn's close_notify takes the write lock the answer
+// holds): Close never returned, holding the server's lock meanwhile.
+// lockedAnswer has tls.Conn's locks; the server has no write timeout, as
+// none times such a write (see Server).
+func TestCloseEndsWriteInListenersWrapper(t *testing.T) {
+	shouttest.CheckFDs(t)
+	srv := &server.Server{Logger: discard()}
+	ln := listenSmall(t)
+	got := make(chan struct{})
+	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the buffers hold
+	errs := make(chan error, 1)
+	go func() {
+		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn { return &lockedAnswer{Conn: c, answer: answer, got: got} }})
+	}()
+	fd := rawDial(t, ln.Addr().String())
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte("K")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(bound):
+		t.Fatalf("the server did not read the client's K within %v", bound)
+	}
+	closed := make(chan struct{})
+	go func() {
+		srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		// A reset ends the write, and the test.
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+		unix.Close(fd)
+		<-closed
+		t.Errorf("Close did not return within %v, the read held in a write of the wrapper's own", bound)
+	}
+	if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+}
+
+// wrapsAccepted is a Listener that wraps each connection it accepts, as
+// tls.NewListener's does.
+type wrapsAccepted struct {
+	net.Listener
+	wrap func(net.Conn) net.Conn
+}
+
+func (l wrapsAccepted) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.wrap(c), nil
+}
+
+// lockedAnswer is a wrapper that, as *tls.Conn answers a KeyUpdate,
+// writes answer from within its Read when the client sends "K", holding
+// its write lock meanwhile, which its Close takes too (as close_notify
+// does); it gives the connection under it through NetConn, as tls.Conn
+// does. got is closed once the lock is held for the answer.
+type lockedAnswer struct {
+	net.Conn
+	mu     sync.Mutex
+	answer []byte
+	got    chan struct{}
+}
+
+func (w *lockedAnswer) Read(p []byte) (int, error) {
+	for {
+		n, err := w.Conn.Read(p)
+		if n != 1 || p[0] != 'K' {
+			return n, err
+		}
+		w.mu.Lock()
+		close(w.got)
+		w.Conn.Write(w.answer)
+		w.mu.Unlock()
+	}
+}
+
+func (w *lockedAnswer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.Conn.Close()
+}
+
+func (w *lockedAnswer) NetConn() net.Conn { return w.Conn }
