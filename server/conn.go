@@ -923,7 +923,8 @@ func (c *conn) closeAtEOF(r Reason) Reason {
 // It returns the reason the connection ends for, r named by what became
 // of the replies (see eofReason): for ReasonEOF, ReasonWriteTimeout if
 // they were reset away, ReasonReset if the client's reset threw them
-// away (see eofLookFD), ReasonEOF otherwise; the stop's ReasonShutdown
+// away (see eofLookFD), ReasonError if the kernel did, ReasonEOF
+// otherwise; the stop's ReasonShutdown
 // stays as it is, as the event loops' does. The send queue is looked at
 // once before the wait, and once more after one (the client may have
 // reset meanwhile).
@@ -933,12 +934,12 @@ func (c *conn) eofQueued(r Reason) Reason {
 	}
 	linger := c.srv.linger()
 	if c.srv.WriteTimeout <= 0 || linger <= 0 {
-		return eofReason(r, c.resetAway()) // nothing would ever be reset: closed as ever
+		return eofReason(&c.sess.info, r, c.eofGone()) // nothing would ever be reset: closed as ever
 	}
 	start := time.Now()
-	unsent, away := c.eofLook()
+	unsent, gone := c.eofLook()
 	if unsent == 0 {
-		return eofReason(r, away)
+		return eofReason(&c.sess.info, r, gone)
 	}
 	// The replies are waited for even if the write side could not be
 	// shut: TLS's close_notify, queued behind them in a full send buffer,
@@ -949,19 +950,25 @@ func (c *conn) eofQueued(r Reason) Reason {
 	if c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger) && r == ReasonEOF {
 		return ReasonWriteTimeout
 	}
-	return eofReason(r, c.resetAway())
+	return eofReason(&c.sess.info, r, c.eofGone())
 }
 
 // eofReason is the reason a connection closing for r ends for after the
-// client's end of file, every reply written, in both drivers: an end of
+// client's end of file, every reply written, in both drivers, given gone,
+// what ended it with replies still queued (see eofLookFD): an end of
 // file's ReasonEOF (answered) is ReasonReset if the client's reset threw
-// some replies away (away, see eofLookFD); any other reason (the stop's)
-// stays as it is.
-func eofReason(r Reason, away bool) Reason {
-	if away && r == ReasonEOF {
+// them away; ReasonError, its error in info, if the server's kernel gave
+// up on the client (ETIMEDOUT), as such an error is at any other time.
+// Any other reason (the stop's) stays as it is.
+func eofReason(info *ConnInfo, r Reason, gone syscall.Errno) Reason {
+	switch {
+	case r != ReasonEOF || gone == 0:
+		return r
+	case gone == syscall.ECONNRESET || gone == syscall.EPIPE:
 		return ReasonReset
 	}
-	return r
+	info.Err = fmt.Errorf("replies still queued after the client's end of file were dropped: %w", os.NewSyscallError("tcp", gone))
+	return ReasonError
 }
 
 // lingerQueued waits, after the client's end of file, for the replies

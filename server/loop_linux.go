@@ -1738,9 +1738,9 @@ func (l *loop) eofClose(c *lconn, r Reason) {
 		return
 	}
 	fd := int(c.fd)
-	unsent, away := eofLookFD(fd)
+	unsent, gone := eofLookFD(fd)
 	if unsent == 0 {
-		l.closeAs(c, eofReason(r, away))
+		l.closeAs(c, eofReason(&c.sess.info, r, gone))
 		return
 	}
 	if unix.Shutdown(fd, unix.SHUT_WR) != nil || ctlFD(l.ep, unix.EPOLL_CTL_DEL, fd, nil) != nil {
@@ -2079,8 +2079,8 @@ func (l *loop) sweep() {
 // (see eofLookFD).
 func (l *loop) close(c *lconn, r Reason) {
 	if r == ReasonEOF && !c.unix { // (the look clears the socket's error: only where it names the close)
-		_, away := eofLookFD(int(c.fd))
-		r = eofReason(r, away)
+		_, gone := eofLookFD(int(c.fd))
+		r = eofReason(&c.sess.info, r, gone)
 	}
 	l.closeAs(c, r)
 }

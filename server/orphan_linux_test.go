@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -601,8 +603,10 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 // dropped by the server's own kernel giving up on the client (here
 // TCP_USER_TIMEOUT over the client's shut window; a retransmission
 // timeout alike), not by a reset from the client, is not the client's
-// reset (its SO_ERROR is ETIMEDOUT): it ends as before, "eof". (Wrapped,
-// to reach the server's socket; eofLookFD is the event loop's too.)
+// reset (its SO_ERROR is ETIMEDOUT), nor answered: it ends as such a
+// timeout does at any other time, an error that says so. It was "eof",
+// answered, for replies never delivered. (Wrapped, to reach the server's
+// socket; eofLookFD is the event loop's too.)
 func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
 	sockets := make(chan *net.TCPConn, 1)
@@ -628,7 +632,15 @@ func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 	}); err != nil || serr != nil {
 		t.Fatal(err, serr)
 	}
-	obs.closedFor(t, server.ReasonEOF, " of its user timeout")
+	select {
+	case info := <-obs.closed:
+		const want = "replies still queued after the client's end of file were dropped: tcp: connection timed out"
+		if info.Reason != server.ReasonError || info.Err == nil || info.Err.Error() != want || !errors.Is(info.Err, syscall.ETIMEDOUT) {
+			t.Errorf("closed for %v (%v), want %v saying %q", info.Reason, info.Err, server.ReasonError, want)
+		}
+	case <-time.After(bound):
+		t.Fatalf("the server did not close the connection within %v of its user timeout", bound)
+	}
 }
 
 // A write a wrapper makes of its own inside a read of the stop's (TLS's
