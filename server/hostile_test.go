@@ -491,11 +491,14 @@ func sendK(t *testing.T, srv *server.Server, wrap func(c net.Conn, answer []byte
 // writesInRead is a wrapper that, as TLS answers a KeyUpdate, writes
 // answer from within its Read when the client sends "K", and reads on;
 // the write's error, as TLS's, is left for the next write to meet. got,
-// if not nil, is closed as it reads the "K".
+// if not nil, is closed as it reads the "K"; mu, if not nil, is held
+// from then until the answer is written, as tls.Conn holds its write
+// lock.
 type writesInRead struct {
 	net.Conn
 	answer []byte
 	got    chan struct{}
+	mu     *sync.Mutex
 }
 
 func (w *writesInRead) Read(p []byte) (int, error) {
@@ -504,11 +507,17 @@ func (w *writesInRead) Read(p []byte) (int, error) {
 		if n != 1 || p[0] != 'K' {
 			return n, err
 		}
+		if w.mu != nil {
+			w.mu.Lock()
+		}
 		if w.got != nil {
 			close(w.got)
 			w.got = nil
 		}
 		w.Conn.Write(w.answer)
+		if w.mu != nil {
+			w.mu.Unlock()
+		}
 	}
 }
 
@@ -694,7 +703,7 @@ func listenSendBuffer(t *testing.T, size int) net.Listener {
 // for that write (tls.Conn's close_notify takes the write lock the answer
 // holds): Close never returned, holding the server's lock meanwhile.
 // lockedAnswer has tls.Conn's locks; the server has no write timeout, as
-// none times such a write (see Server).
+// none times such a write (see Server.Serve).
 func TestCloseEndsWriteInListenersWrapper(t *testing.T) {
 	shouttest.CheckFDs(t)
 	srv := &server.Server{Logger: discard()}
@@ -703,7 +712,9 @@ func TestCloseEndsWriteInListenersWrapper(t *testing.T) {
 	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the buffers hold
 	errs := make(chan error, 1)
 	go func() {
-		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn { return &lockedAnswer{Conn: c, answer: answer, got: got} }})
+		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn {
+			return lockedAnswer{&writesInRead{Conn: c, answer: answer, got: got, mu: new(sync.Mutex)}}
+		}})
 	}()
 	fd := rawDial(t, ln.Addr().String())
 	defer unix.Close(fd)
@@ -749,35 +760,15 @@ func (l wrapsAccepted) Accept() (net.Conn, error) {
 	return l.wrap(c), nil
 }
 
-// lockedAnswer is a wrapper that, as *tls.Conn answers a KeyUpdate,
-// writes answer from within its Read when the client sends "K", holding
-// its write lock meanwhile, which its Close takes too (as close_notify
-// does); it gives the connection under it through NetConn, as tls.Conn
-// does. got is closed once the lock is held for the answer.
-type lockedAnswer struct {
-	net.Conn
-	mu     sync.Mutex
-	answer []byte
-	got    chan struct{}
-}
+// lockedAnswer is writesInRead with tls.Conn's locks: its Close takes
+// the write lock its answer holds (as close_notify does), and it gives
+// the connection under it through NetConn, as tls.Conn does.
+type lockedAnswer struct{ *writesInRead }
 
-func (w *lockedAnswer) Read(p []byte) (int, error) {
-	for {
-		n, err := w.Conn.Read(p)
-		if n != 1 || p[0] != 'K' {
-			return n, err
-		}
-		w.mu.Lock()
-		close(w.got)
-		w.Conn.Write(w.answer)
-		w.mu.Unlock()
-	}
-}
-
-func (w *lockedAnswer) Close() error {
+func (w lockedAnswer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.Conn.Close()
 }
 
-func (w *lockedAnswer) NetConn() net.Conn { return w.Conn }
+func (w lockedAnswer) NetConn() net.Conn { return w.Conn }
