@@ -946,12 +946,21 @@ func (c *conn) eofQueued(r Reason) Reason {
 	// fails once crypto/tls's 5 s deadline passes, and the connection
 	// closed then would leave them to the kernel. (The client then reads
 	// end of file once they are taken, at the close.)
+	if eofShutting != nil {
+		eofShutting()
+	}
 	c.shutWrite()
 	if c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger) && r == ReasonEOF {
 		return ReasonWriteTimeout
 	}
 	return eofReason(&c.sess.info, r, c.eofGone())
 }
+
+// eofShutting, if set, is called after the client's end of file, once
+// the look at the send queue has found replies queued, before the write
+// side is shut, in both drivers; a test sets it, to have the client
+// reset in between, as may happen, and the shutdown fail.
+var eofShutting func()
 
 // eofReason is the reason a connection closing for r ends for after the
 // client's end of file, every reply written, in both drivers, given gone,

@@ -1743,6 +1743,9 @@ func (l *loop) eofClose(c *lconn, r Reason) {
 		l.closeAs(c, eofReason(&c.sess.info, r, gone))
 		return
 	}
+	if eofShutting != nil {
+		eofShutting()
+	}
 	if unix.Shutdown(fd, unix.SHUT_WR) != nil || ctlFD(l.ep, unix.EPOLL_CTL_DEL, fd, nil) != nil {
 		l.close(c, r) // looks again: a reset since may have made the shutdown fail
 		return

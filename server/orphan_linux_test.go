@@ -788,3 +788,57 @@ func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
 		})
 	}
 }
+
+// A client that resets the connection after its end of file, between the
+// server's look at the replies still queued and its shutdown of the
+// write side, which then fails, ends it as the reset, on both drivers:
+// the close that follows the failed shutdown looks at the queue again.
+// Nothing placed a reset there: the event loop's close without that look
+// passed every test, logging "eof", answered, for replies thrown away
+// (review52 mutant d).
+func TestResetBeforeEOFShutdownIsReset(t *testing.T) {
+	at, resetDone := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	server.HoldEOFShutdown(func() {
+		once.Do(func() {
+			close(at)
+			<-resetDone
+		})
+	})
+	t.Cleanup(func() { server.HoldEOFShutdown(nil) }) // (after the server's stop: cleanups run last first)
+	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
+	addr := shouttest.Start(t, &server.Server{
+		Logger:       discard(),
+		Observer:     obs,
+		Linger:       20 * time.Millisecond,
+		WriteTimeout: 3 * bound, // outlasts the test: only the reset ends the wait
+	})
+	t.Cleanup(func() {
+		select {
+		case <-resetDone:
+		default:
+			close(resetDone) // (before the server's stop, which waits for the held connection)
+		}
+	})
+	fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+	sendRaw(t, fd, 128<<10)
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	select {
+	case <-at:
+	case <-time.After(bound):
+		unix.Close(fd)
+		t.Fatalf("the server did not come to shut its write side within %v of the client's end of file", bound)
+	}
+	local, remote := fdAddrs(t, fd)
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	unix.Close(fd) // a reset, the replies queued
+	awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+	close(resetDone)
+	obs.closedFor(t, server.ReasonReset, "")
+}
