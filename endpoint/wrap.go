@@ -235,6 +235,11 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 				return nil, &server.WrapError{Reason: r, Err: errors.New("closed before its PROXY header")}
 			}
 			switch {
+			case errors.Is(err, proxyproto.ErrInvalidLength) && whole.v2TooLong():
+				// (go-proxyproto says only "invalid length".)
+				most := int(proxyproto.MaxV2HeaderSize)
+				err = fmt.Errorf("a PROXY header from a trusted source of %d bytes, longer than the %d accepted (%d past its first %d: its addresses and TLVs, such as a client certificate): %w",
+					v2Fixed+whole.v2Rest(), v2Fixed+most, most, v2Fixed, err)
 			case err != nil && whole.cut != nil && errors.Is(whole.cut, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
 				err = fmt.Errorf("a PROXY header from a trusted source not complete within %v: %w", timeout, whole.cut)
 			case err != nil && whole.cut != nil:
@@ -459,11 +464,22 @@ func (c *wholeHeader) watchV2(b []byte, err error) {
 	switch {
 	case !bytes.Equal(c.v2[:k], proxyproto.SIGV2[:k]):
 		c.done = true // not a version 2 header
-	case c.seen >= v2Fixed && c.seen >= v2Fixed+int(binary.BigEndian.Uint16(c.v2[v2Fixed-2:])):
+	case c.seen >= v2Fixed && c.seen >= v2Fixed+c.v2Rest():
 		c.done = true // past its end
 	case err != nil && c.seen > 0:
 		c.cut, c.done = err, true
 	}
+}
+
+// v2Rest is the length a version 2 header gives for what follows its
+// first v2Fixed bytes (its addresses and TLVs), once they are read.
+func (c *wholeHeader) v2Rest() int { return int(binary.BigEndian.Uint16(c.v2[v2Fixed-2:])) }
+
+// v2TooLong reports whether the header is a version 2 one longer than
+// go-proxyproto accepts (MaxV2HeaderSize past its first v2Fixed bytes).
+func (c *wholeHeader) v2TooLong() bool {
+	return c.seen >= v2Fixed && bytes.Equal(c.v2[:len(proxyproto.SIGV2)], proxyproto.SIGV2) &&
+		c.v2Rest() > int(proxyproto.MaxV2HeaderSize)
 }
 
 // CloseWrite shuts the write side, as the socket can: a graceful close

@@ -702,10 +702,6 @@ func TestStoppingLoopWaitsWhileRenewFails(t *testing.T) {
 	}
 }
 
-type writerFunc func([]byte) (int, error)
-
-func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
-
 // A loop that cannot renew its epoll set keeps the one it has, logs why,
 // and tries again only after a second, then two: each try costs a system
 // call for each connection, and a loop that tried at every poll would

@@ -1733,13 +1733,13 @@ func (l *loop) eofClose(c *lconn, r Reason) {
 		return
 	}
 	fd := int(c.fd)
-	unsent, away := eofLookFD(fd)
+	unsent, gone := eofLookFD(fd)
 	if unsent == 0 {
-		if away && r == ReasonEOF {
-			r = ReasonReset // its replies thrown away (as conn.loop says)
-		}
-		l.closeAs(c, r)
+		l.closeAs(c, eofReason(&c.sess.info, r, gone))
 		return
+	}
+	if eofShutting != nil {
+		eofShutting()
 	}
 	if unix.Shutdown(fd, unix.SHUT_WR) != nil || ctlFD(l.ep, unix.EPOLL_CTL_DEL, fd, nil) != nil {
 		l.close(c, r) // looks again: a reset since may have made the shutdown fail
@@ -1760,7 +1760,7 @@ func (l *loop) flush(c *lconn) error {
 	defer putBuf(buf)
 	from := c.sess.info.BytesOut
 	n, err := c.sess.flush(*buf)
-	if n > 0 { // written even if the transformer failed, as conn.flush does
+	if n > 0 { // written even if the transformer failed, as conn.answerHeld does
 		if waits, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
 			err = werr
 		} else if waits {
@@ -2076,10 +2076,9 @@ func (l *loop) sweep() {
 // the client's end of file looks at the send queue first, to name it
 // (see eofLookFD).
 func (l *loop) close(c *lconn, r Reason) {
-	if r == ReasonEOF && !c.unix {
-		if _, away := eofLookFD(int(c.fd)); away {
-			r = ReasonReset // its replies thrown away (as conn.loop says)
-		}
+	if r == ReasonEOF && !c.unix { // (the look clears the socket's error: only where it names the close)
+		_, gone := eofLookFD(int(c.fd))
+		r = eofReason(&c.sess.info, r, gone)
 	}
 	l.closeAs(c, r)
 }
