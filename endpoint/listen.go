@@ -51,14 +51,14 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 		at = e.Address
 		switch {
 		case e.Network == "tcp" && !e.TLS && i+1 < len(eps) && eps[i+1] == (Endpoint{Network: "udp", Address: e.Address}):
-			ln, pc, err := listenPair(o.listenConfig(), e.Address)
+			ln, pc, err := listenPair(o, e.Address)
 			if err != nil {
 				return listeners, packets, err
 			}
 			listeners, packets = append(listeners, o.wrap(ln, e)), append(packets, pc)
 			i++
 		case e.Network == "udp":
-			lc := o.listenConfig()
+			lc := o.listenConfig(false)
 			pc, err := lc.ListenPacket(context.Background(), family("udp", e.Address), e.Address)
 			if err != nil {
 				return listeners, packets, err
@@ -71,11 +71,13 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			if e.TLS && o.TLS == nil {
 				return listeners, packets, fmt.Errorf("listen %s: no certificate for TLS", e)
 			}
-			lc := o.listenConfig()
+			var ln net.Listener
+			var err error
 			if e.Network == "unix" {
-				lc = net.ListenConfig{}
+				ln, err = net.Listen("unix", e.Address)
+			} else {
+				ln, err = o.listenTCP(family(e.Network, e.Address), e.Address)
 			}
-			ln, err := lc.Listen(context.Background(), family(e.Network, e.Address), e.Address)
 			if err != nil {
 				if e.Network == "unix" {
 					err = noDirectory(e.Address, notASocket(e.Address, err))
@@ -167,10 +169,10 @@ const pairTries = 20
 // UDP port is the one TCP got; if another program holds that one for UDP,
 // ListenPair tries other free ports.
 func ListenPair(address string) (net.Listener, net.PacketConn, error) {
-	return listenPair(net.ListenConfig{}, address)
+	return listenPair(Options{}, address)
 }
 
-func listenPair(lc net.ListenConfig, address string) (net.Listener, net.PacketConn, error) {
+func listenPair(o Options, address string) (net.Listener, net.PacketConn, error) {
 	_, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, nil, err
@@ -180,10 +182,11 @@ func listenPair(lc net.ListenConfig, address string) (net.Listener, net.PacketCo
 		tries = pairTries
 	}
 	for try := 1; ; try++ {
-		ln, err := lc.Listen(context.Background(), family("tcp", address), address)
+		ln, err := o.listenTCP(family("tcp", address), address)
 		if err != nil {
 			return nil, nil, err
 		}
+		lc := o.listenConfig(false)
 		pc, err := lc.ListenPacket(context.Background(), family("udp", address), ln.Addr().String())
 		if err == nil {
 			return ln, sizeReadBuffer(pc), nil
@@ -193,6 +196,19 @@ func listenPair(lc net.ListenConfig, address string) (net.Listener, net.PacketCo
 			return nil, nil, err
 		}
 	}
+}
+
+// listenTCP listens on a TCP address as o says. Where the listener's
+// keep-alive could not be set, it listens again as net does by default,
+// setting keep-alive on each connection: a connection gets it either way.
+func (o Options) listenTCP(network, address string) (net.Listener, error) {
+	lc := o.listenConfig(false)
+	ln, err := lc.Listen(context.Background(), network, address)
+	if errors.Is(err, errListenerKeepAlive) {
+		lc = o.listenConfig(true)
+		ln, err = lc.Listen(context.Background(), network, address)
+	}
+	return ln, err
 }
 
 // removeStaleSocket removes a Unix socket file that no server listens on,

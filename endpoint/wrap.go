@@ -43,12 +43,45 @@ type Options struct {
 	ReusePort bool
 }
 
-// listenConfig is how the options open TCP and UDP sockets.
-func (o Options) listenConfig() net.ListenConfig {
-	if !o.ReusePort {
-		return net.ListenConfig{}
+// listenConfig is how the options open TCP and UDP sockets. Where
+// listenerKeepAlive, a TCP listener is given net's keep-alive, and net
+// is told not to set it on each connection, which inherits it (unless
+// perConn: net's default).
+func (o Options) listenConfig(perConn bool) net.ListenConfig {
+	var lc net.ListenConfig
+	if o.ReusePort {
+		lc.Control = reusePort
 	}
-	return net.ListenConfig{Control: reusePort}
+	if listenerKeepAlive && !perConn {
+		lc.KeepAlive, lc.Control = -1, keepAliveOnListener(lc.Control)
+	}
+	return lc
+}
+
+// errListenerKeepAlive is a listener's keep-alive that could not be set.
+var errListenerKeepAlive = errors.New("keep-alive not set on the listener")
+
+// keepAliveOnListener is control (if any), then, on a TCP socket,
+// setKeepAlive.
+func keepAliveOnListener(control func(network, address string, c syscall.RawConn) error) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		if control != nil {
+			if err := control(network, address, c); err != nil {
+				return err
+			}
+		}
+		if !strings.HasPrefix(network, "tcp") {
+			return nil
+		}
+		var err error
+		if cerr := c.Control(func(fd uintptr) { err = setKeepAlive(fd) }); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", errListenerKeepAlive, err)
+		}
+		return nil
+	}
 }
 
 // Proxy is who may send a PROXY protocol header. A connection from a
@@ -202,6 +235,11 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 				return nil, &server.WrapError{Reason: r, Err: errors.New("closed before its PROXY header")}
 			}
 			switch {
+			case errors.Is(err, proxyproto.ErrInvalidLength) && whole.v2TooLong():
+				// (go-proxyproto says only "invalid length".)
+				most := int(proxyproto.MaxV2HeaderSize)
+				err = fmt.Errorf("a PROXY header from a trusted source of %d bytes, longer than the %d accepted (%d past its first %d: its addresses and TLVs, such as a client certificate): %w",
+					v2Fixed+whole.v2Rest(), v2Fixed+most, most, v2Fixed, err)
 			case err != nil && whole.cut != nil && errors.Is(whole.cut, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
 				err = fmt.Errorf("a PROXY header from a trusted source not complete within %v: %w", timeout, whole.cut)
 			case err != nil && whole.cut != nil:
@@ -426,11 +464,22 @@ func (c *wholeHeader) watchV2(b []byte, err error) {
 	switch {
 	case !bytes.Equal(c.v2[:k], proxyproto.SIGV2[:k]):
 		c.done = true // not a version 2 header
-	case c.seen >= v2Fixed && c.seen >= v2Fixed+int(binary.BigEndian.Uint16(c.v2[v2Fixed-2:])):
+	case c.seen >= v2Fixed && c.seen >= v2Fixed+c.v2Rest():
 		c.done = true // past its end
 	case err != nil && c.seen > 0:
 		c.cut, c.done = err, true
 	}
+}
+
+// v2Rest is the length a version 2 header gives for what follows its
+// first v2Fixed bytes (its addresses and TLVs), once they are read.
+func (c *wholeHeader) v2Rest() int { return int(binary.BigEndian.Uint16(c.v2[v2Fixed-2:])) }
+
+// v2TooLong reports whether the header is a version 2 one longer than
+// go-proxyproto accepts (MaxV2HeaderSize past its first v2Fixed bytes).
+func (c *wholeHeader) v2TooLong() bool {
+	return c.seen >= v2Fixed && bytes.Equal(c.v2[:len(proxyproto.SIGV2)], proxyproto.SIGV2) &&
+		c.v2Rest() > int(proxyproto.MaxV2HeaderSize)
 }
 
 // CloseWrite shuts the write side, as the socket can: a graceful close

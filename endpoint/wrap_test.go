@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -1210,4 +1211,48 @@ func wrappedListeners(t *testing.T, trusted string) ([]wrappedListener, *tls.Con
 		{"tls", tlsOpts, true, server.ReasonHandshake},
 		{"proxy header", proxyOptions(trusted), false, server.ReasonProxyHeader},
 	}, client
+}
+
+// A version 2 header whose addresses and TLVs (a large client
+// certificate a balancer passes on) run past the 4,096 bytes accepted is
+// refused saying so, in the user's words: it was refused as
+// go-proxyproto refuses it, "proxyproto: invalid length" alone. One
+// exactly at the limit is served.
+func TestProxyHeaderTooLong(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rest int // the header's length past its first 16 bytes
+		want string
+	}{
+		{"at the limit", 4096, ""},
+		{"past it", 4097, "a PROXY header from a trusted source of 4113 bytes, longer than the 4112 accepted (4096 past its first 16: its addresses and TLVs, such as a client certificate)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := header(t, 2, "203.0.113.7:4242") // 12 bytes of addresses
+			const tlvHead = 3                     // a TLV's type and length
+			value := tc.rest - 12 - tlvHead
+			h = append(h, 0xe0, byte(value>>8), byte(value)) // PP2_TYPE_MIN_CUSTOM
+			h = append(h, make([]byte, value)...)
+			binary.BigEndian.PutUint16(h[14:16], uint16(tc.rest))
+			c, err := wrapInPieces(t, append(h, "x\n"...)) // (data after it: not cut short)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("a header of %d bytes: %v; want it served", len(h), err)
+				}
+				if got := c.RemoteAddr().String(); got != "203.0.113.7:4242" {
+					t.Errorf("served as %s, want 203.0.113.7:4242", got)
+				}
+				c.Close()
+				return
+			}
+			if err == nil {
+				c.Close()
+				t.Fatalf("a header of %d bytes: served", len(h))
+			}
+			var we *server.WrapError
+			if !errors.As(err, &we) || we.Reason != server.ReasonProxyHeader || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("a header of %d bytes: %v; want %v saying %q", len(h), err, server.ReasonProxyHeader, tc.want)
+			}
+		})
+	}
 }

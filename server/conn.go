@@ -515,10 +515,7 @@ func (c *conn) loop() Reason {
 			// for WriteTimeout, end it as a write timeout does, and
 			// replies the client's own reset threw away as the reset:
 			// the log and metrics do not count it answered.
-			if r := c.flush(ReasonEOF); r != ReasonEOF {
-				return r
-			}
-			return c.eofQueued()
+			return c.closeAtEOF(ReasonEOF)
 		case errors.Is(err, os.ErrDeadlineExceeded) && s.closing.Load():
 			return c.stop()
 		case errors.Is(err, os.ErrDeadlineExceeded) && c.lateIdleDeadline():
@@ -662,22 +659,15 @@ func (c *conn) reply(in []byte) error {
 	return nil
 }
 
-// flush answers an incomplete character held at the end of input as it
-// is, and returns r, or why writing it failed.
-func (c *conn) flush(r Reason) Reason {
-	if err := c.answerHeld(); err != nil {
-		return c.reasonOf(err, true, ReasonError)
-	}
-	return r
-}
-
-// flushThenClose is flush, then, if the answer did not fail, a graceful
-// close (closeGracefully). One that failed ends the connection at once,
-// as the event loops end it (loop.closeGracefully): a write the write
-// timeout cut has reset it (see reasonOf), and a linger would only wait
-// behind a reply the client took none of, for as long as Linger where
-// that is longer than WriteTimeout. The failure is told by its error, not
-// its reason: at a stop, both are ReasonShutdown.
+// flushThenClose answers an incomplete character held at the end of
+// input as it is (answerHeld), then, if the answer did not fail, closes
+// gracefully (closeGracefully), and returns r, or why the answer failed.
+// One that failed ends the connection at once, as the event loops end it
+// (loop.closeGracefully): a write the write timeout cut has reset it (see
+// reasonOf), and a linger would only wait behind a reply the client took
+// none of, for as long as Linger where that is longer than WriteTimeout.
+// The failure is told by its error, not its reason: at a stop, both are
+// ReasonShutdown.
 func (c *conn) flushThenClose(r Reason) Reason {
 	if err := c.answerHeld(); err != nil {
 		return c.reasonOf(err, true, ReasonError)
@@ -767,7 +757,10 @@ func (c *conn) stop() Reason {
 			return c.reasonOf(werr, true, ReasonError)
 		}
 		if errors.Is(err, io.EOF) {
-			return c.flush(ReasonShutdown) // the client is done: nothing to wait for
+			// The client is done: nothing more to read, but its replies
+			// still queued are waited for, as at any end of file, and the
+			// close is the stop's.
+			return c.closeAtEOF(ReasonShutdown)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			switch {
@@ -911,49 +904,80 @@ func (c *conn) linger() {
 	}
 }
 
+// closeAtEOF answers what is held once the client's end of file has come,
+// then waits for the replies still queued (eofQueued), and returns the
+// reason the connection ends for: r (ReasonEOF, or the stop's
+// ReasonShutdown) as eofQueued names it, or why the answer failed.
+func (c *conn) closeAtEOF(r Reason) Reason {
+	if err := c.answerHeld(); err != nil {
+		return c.reasonOf(err, true, ReasonError)
+	}
+	return c.eofQueued(r)
+}
+
 // eofQueued waits, once the client is done sending and every reply is
 // written, for those still queued in a TCP socket to be taken, with the
 // write side shut at once so that the client reads end of file right
 // after them (lingerQueued). Without a write timeout, or with Linger off,
 // or over a Unix socket, it does not wait: the connection closes at once.
-// It returns the reason the connection ends for: ReasonWriteTimeout if
-// the replies were reset away, ReasonReset if the client's reset threw
-// them away (see eofLookFD), ReasonEOF otherwise. The send queue is
-// looked at once before the wait, and once more after one (the client
-// may have reset meanwhile).
-func (c *conn) eofQueued() Reason {
+// It returns the reason the connection ends for, r named by what became
+// of the replies (see eofReason): for ReasonEOF, ReasonWriteTimeout if
+// they were reset away, ReasonReset if the client's reset threw them
+// away (see eofLookFD), ReasonError if the kernel did, ReasonEOF
+// otherwise; the stop's ReasonShutdown
+// stays as it is, as the event loops' does. The send queue is looked at
+// once before the wait, and once more after one (the client may have
+// reset meanwhile).
+func (c *conn) eofQueued(r Reason) Reason {
 	if !c.overTCP() {
-		return ReasonEOF // (a Unix socket's queue is the client's own to read)
+		return r // (a Unix socket's queue is the client's own to read)
 	}
 	linger := c.srv.linger()
 	if c.srv.WriteTimeout <= 0 || linger <= 0 {
-		return eofReason(c.resetAway()) // nothing would ever be reset: closed as ever
+		return eofReason(&c.sess.info, r, c.eofGone()) // nothing would ever be reset: closed as ever
 	}
 	start := time.Now()
-	unsent, away := c.eofLook()
+	unsent, gone := c.eofLook()
 	if unsent == 0 {
-		return eofReason(away)
+		return eofReason(&c.sess.info, r, gone)
 	}
 	// The replies are waited for even if the write side could not be
 	// shut: TLS's close_notify, queued behind them in a full send buffer,
 	// fails once crypto/tls's 5 s deadline passes, and the connection
 	// closed then would leave them to the kernel. (The client then reads
 	// end of file once they are taken, at the close.)
+	if eofShutting != nil {
+		eofShutting()
+	}
 	c.shutWrite()
-	if c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger) {
+	if c.lingerQueued(unsent, start, max(c.srv.WriteTimeout, linger), linger) && r == ReasonEOF {
 		return ReasonWriteTimeout
 	}
-	return eofReason(c.resetAway())
+	return eofReason(&c.sess.info, r, c.eofGone())
 }
 
-// eofReason is the reason a connection ends for after the client's end
-// of file, every reply written: ReasonReset if the client's reset threw
-// some away (away, see eofLookFD), ReasonEOF (answered) otherwise.
-func eofReason(away bool) Reason {
-	if away {
+// eofShutting, if set, is called after the client's end of file, once
+// the look at the send queue has found replies queued, before the write
+// side is shut, in both drivers; a test sets it, to have the client
+// reset in between, as may happen, and the shutdown fail.
+var eofShutting func()
+
+// eofReason is the reason a connection closing for r ends for after the
+// client's end of file, every reply written, in both drivers, given gone,
+// what ended it with replies still queued (see eofLookFD): an end of
+// file's ReasonEOF (answered) is ReasonReset if the client's reset threw
+// them away; ReasonError, its error in info, if the server's kernel gave
+// up on the client (ETIMEDOUT), as such an error is at any other time.
+// Any other reason (the stop's) stays as it is.
+func eofReason(info *ConnInfo, r Reason, gone syscall.Errno) Reason {
+	switch {
+	case r != ReasonEOF || gone == 0:
+		return r
+	case gone == syscall.ECONNRESET || gone == syscall.EPIPE:
 		return ReasonReset
 	}
-	return ReasonEOF
+	info.Err = fmt.Errorf("replies still queued after the client's end of file were dropped: %w", os.NewSyscallError("tcp", gone))
+	return ReasonError
 }
 
 // lingerQueued waits, after the client's end of file, for the replies

@@ -111,8 +111,7 @@ func TestForcedWhileDrainingQueue(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			stopped := make(chan error, 1)
-			go func() { stopped <- srv.Shutdown(ctx) }()
+			stopped := shutdownCtx(ctx, srv)
 			select {
 			case <-gate.entered:
 			case <-time.After(bound):
@@ -187,10 +186,7 @@ func TestShutdownQueuedOverLimit(t *testing.T) {
 			srv.Logger = discard()
 			const n = 5
 			clients, served := queuedServer(t, srv, n)
-			ctx, cancel := context.WithTimeout(context.Background(), bound)
-			defer cancel()
-			stopped := make(chan error, 1)
-			go func() { stopped <- srv.Shutdown(ctx) }()
+			stopped := shutdown(t, srv)
 			replies := 0
 			for i, c := range clients {
 				c.SetReadDeadline(time.Now().Add(bound))
@@ -209,9 +205,7 @@ func TestShutdownQueuedOverLimit(t *testing.T) {
 			if replies == 0 {
 				t.Error("no queued client was answered")
 			}
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 			if err := <-served; err != server.ErrServerClosed {
 				t.Errorf("Serve: %v, want ErrServerClosed", err)
 			}
@@ -233,10 +227,7 @@ func TestShutdownQueuedOutOfDescriptors(t *testing.T) {
 	clients, served := queuedServer(t, srv, n)
 	restore := outOfDescriptorsBut(t, 1) // for the first client's
 	defer restore()
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(ctx) }()
+	stopped := shutdown(t, srv)
 	for i, c := range clients {
 		c.SetReadDeadline(time.Now().Add(bound))
 		got, err := io.ReadAll(c)
@@ -245,9 +236,7 @@ func TestShutdownQueuedOutOfDescriptors(t *testing.T) {
 		}
 		c.Close() // the server's linger ends, and its descriptor is free
 	}
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 	restore()
 	if err := <-served; err != server.ErrServerClosed {
 		t.Errorf("Serve: %v, want ErrServerClosed", err)
@@ -289,8 +278,7 @@ func TestShutdownQueuedLeftLogged(t *testing.T) {
 			defer restore()
 			ctx, cancel := context.WithTimeout(context.Background(), bound)
 			defer cancel()
-			stopped := make(chan error, 1)
-			go func() { stopped <- srv.Shutdown(ctx) }()
+			stopped := shutdownCtx(ctx, srv)
 			answered := 0
 			for i, c := range clients[:tc.free] {
 				c.SetReadDeadline(time.Now().Add(bound))
@@ -321,7 +309,7 @@ func TestShutdownQueuedLeftLogged(t *testing.T) {
 			for _, c := range clients {
 				c.Close()
 			}
-			if err := <-stopped; tc.free == 0 && err != nil || tc.free > 0 && err != context.Canceled {
+			if err := shutdownResult(t, stopped); tc.free == 0 && err != nil || tc.free > 0 && err != context.Canceled {
 				t.Errorf("Shutdown: %v", err)
 			}
 			restore()
@@ -354,9 +342,7 @@ func TestShutdownQueuedOutOfDescriptorsFreedBefore(t *testing.T) {
 	defer restore()
 	stopped := shutdown(t, srv)
 	answeredQueued(t, clients) // each closed: the server's linger ends, and its descriptor is free
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 	restore()
 	for range 2 {
 		if err := <-served; err != server.ErrServerClosed {
@@ -382,8 +368,7 @@ func TestShutdownQueuedOutOfDescriptorsTwoQueued(t *testing.T) {
 	clients := append(queueClients(t, a, n), queueClients(t, b, n)...)
 	restore := outOfDescriptorsBut(t, 0)
 	defer restore()
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	stopped := shutdownCtx(context.Background(), srv) // no deadline (--shutdown-timeout 0)
 	for i, c := range clients {
 		c.SetReadDeadline(time.Now().Add(bound))
 		got, err := io.ReadAll(c)
@@ -393,14 +378,7 @@ func TestShutdownQueuedOutOfDescriptorsTwoQueued(t *testing.T) {
 		}
 		c.Close()
 	}
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	case <-time.After(bound):
-		t.Fatalf("Shutdown did not return within %v: its drains wait for each other", bound)
-	}
+	shutdownReturned(t, stopped) // unless its drains wait for each other
 	restore()
 	for range 2 {
 		if err := <-served; err != server.ErrServerClosed {

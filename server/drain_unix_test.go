@@ -3,7 +3,6 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -32,9 +31,7 @@ func TestShutdownAnswersQueuedClients(t *testing.T) {
 			clients := queueClients(t, ln, 8)
 			stopped := shutdown(t, srv)
 			answeredQueued(t, clients)
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 			if err := <-served; err != server.ErrServerClosed {
 				t.Errorf("Serve: %v, want ErrServerClosed", err)
 			}
@@ -82,9 +79,7 @@ func TestShutdownAnswersANewcomersFirstMessage(t *testing.T) {
 		}
 		c.Close()
 	}
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 	if err := <-served; err != server.ErrServerClosed {
 		t.Errorf("Serve: %v, want ErrServerClosed", err)
 	}
@@ -106,9 +101,7 @@ func TestShutdownSilentNewcomerWaitsItsWaitNotLinger(t *testing.T) {
 		t.Errorf("the silent client read %q, %v; want end of file once it is the newcomer's wait old (50ms), not Linger (an hour)", got, err)
 	}
 	c.Close()
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 	if err := <-served; err != server.ErrServerClosed {
 		t.Errorf("Serve: %v, want ErrServerClosed", err)
 	}
@@ -185,16 +178,6 @@ func serveUntilHeld(t *testing.T, srv *server.Server, ln net.Listener, reached <
 	case <-time.After(bound):
 		t.Fatal("Serve neither is held nor returns")
 	}
-}
-
-// shutdown begins srv's graceful stop, bounded, and returns the channel
-// its error comes on.
-func shutdown(t *testing.T, srv *server.Server) <-chan error {
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	t.Cleanup(cancel)
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(ctx) }()
-	return stopped
 }
 
 // readable reports whether c has something to read (its peer's end of

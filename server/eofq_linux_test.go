@@ -79,7 +79,7 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 				}
 				wrote <- err
 			}()
-			stopped := make(chan error, 1)
+			var stopped <-chan error
 			if tc.pause > 0 || tc.stop {
 				// Every reply written, queued behind the client's window,
 				// and its end of file sent, if it sends one: then the
@@ -92,11 +92,9 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 				}
 			}
 			if tc.stop {
-				go func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-					defer cancel()
-					stopped <- srv.Shutdown(ctx)
-				}()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+				defer cancel()
+				stopped = shutdownCtx(ctx, srv)
 			}
 			time.Sleep(tc.pause) // (a stop's lingers meanwhile)
 			got := 0
@@ -133,9 +131,7 @@ func TestQueuedRepliesReachASlowReader(t *testing.T) {
 			}
 			obs.closedFor(t, tc.want, "")
 			if tc.stop {
-				if err := <-stopped; err != nil {
-					t.Fatalf("Shutdown: %v", err)
-				}
+				shutdownReturned(t, stopped)
 			}
 		})
 	}
@@ -401,13 +397,11 @@ func TestEOFClosesAtOnceWhereNothingIsReset(t *testing.T) {
 			const n = 64 << 10
 			c.SetDeadline(time.Now().Add(bound))
 			obs.queueReplies(t, c, n)
-			stopped := make(chan error, 1)
+			var stopped <-chan error
 			if tc.stop {
-				go func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-					defer cancel()
-					stopped <- srv.Shutdown(ctx)
-				}()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+				defer cancel()
+				stopped = shutdownCtx(ctx, srv)
 				// The stop lingers once it has shut its write side, which a
 				// Unix socket tells at once, its replies queued or not.
 				if tc.network == "unix" {
@@ -434,9 +428,7 @@ func TestEOFClosesAtOnceWhereNothingIsReset(t *testing.T) {
 				t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
 			}
 			if tc.stop {
-				if err := <-stopped; err != nil {
-					t.Fatalf("Shutdown: %v", err)
-				}
+				shutdownReturned(t, stopped)
 			}
 		})
 	}
@@ -503,12 +495,9 @@ func TestLingerReadFailsWithoutWriteTimeoutKeepsReplies(t *testing.T) {
 	c.SetDeadline(time.Now().Add(2 * bound))
 	const n = 64 << 10
 	obs.queueReplies(t, c, n)
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-		defer cancel()
-		stopped <- srv.Shutdown(ctx)
-	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+	defer cancel()
+	stopped := shutdownCtx(ctx, srv)
 	select {
 	case <-shut: // the write side shut: the linger's read waits
 	case <-time.After(bound):
@@ -523,9 +512,7 @@ func TestLingerReadFailsWithoutWriteTimeoutKeepsReplies(t *testing.T) {
 		t.Errorf("the client read %d bytes of %d replies, then %v (reset: %v); want all, then end of file",
 			len(got), n, err, errors.Is(err, syscall.ECONNRESET))
 	}
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 }
 
 // failAfterShut is a connection whose reads fail once its write side is

@@ -47,6 +47,11 @@ func (s *Server) IdleFired() bool {
 	return false
 }
 
+// HoldEOFShutdown makes every connection call f after its client's end
+// of file, once replies were found queued, before its write side is
+// shut; nil for none.
+func HoldEOFShutdown(f func()) { eofShutting = f }
+
 // HoldServe makes every Serve that serves with a goroutine per connection
 // call f once it has tracked its listener, before it traces it and
 // accepts; nil for none.

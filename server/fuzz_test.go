@@ -4,7 +4,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -484,10 +483,7 @@ func (s *script) stop() {
 			s.obs.waitOpen(t, c.addr)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.srv.Shutdown(ctx) }()
+	stopped := shutdown(t, s.srv)
 	for i, c := range s.slot {
 		if c == nil {
 			continue
@@ -506,9 +502,7 @@ func (s *script) stop() {
 		s.checkDropped(c)
 		s.close(c, false, server.ReasonShutdown)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 }
 
 // heldAtStop is the incomplete character at the end of got, if got is not

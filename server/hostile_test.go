@@ -67,6 +67,10 @@ func floodUntilDropped(fd int, msg []byte, blocked chan<- struct{}) error {
 // Clients that send and never read are dropped once their reply has been
 // stuck for WriteTimeout, each told as a write timeout with its reply
 // cut short by the deadline, while the server keeps answering others.
+// Until then the server reads at most what the sockets' buffers hold of
+// the replies, and the one it holds, 2×ReadSize (its read and that read's
+// reply): then it reads nothing more. (Only TestBlockedClientMemory, a
+// budget the race detector skips, stood for that bound.)
 func TestFloodNeverReadWriteTimeout(t *testing.T) {
 	shouttest.CheckFDs(t)
 	obs := &floodObserver{fuzzObserver: newFuzzObserver()}
@@ -76,6 +80,12 @@ func TestFloodNeverReadWriteTimeout(t *testing.T) {
 	// clients wait to be dropped (bound). A reply is stuck whatever the
 	// size of the buffer it is stuck behind.
 	ln := listenSmall(t)
+	var sndbuf int // the accepted sockets' send buffer, as the listener's
+	if rc, err := ln.(*net.TCPListener).SyscallConn(); err != nil {
+		t.Fatal(err)
+	} else {
+		rc.Control(func(fd uintptr) { sndbuf = sockBuf(t, int(fd), unix.SO_SNDBUF) })
+	}
 	shouttest.Serve(t, &server.Server{Observer: obs, WriteTimeout: 200 * time.Millisecond}, ln)
 	addr := ln.Addr().String()
 	const n = 8
@@ -124,7 +134,22 @@ func TestFloodNeverReadWriteTimeout(t *testing.T) {
 		if !cut {
 			t.Errorf("flooding client %d: no reply cut short by the deadline", i)
 		}
+		if most := sndbuf + sockBuf(t, fd, unix.SO_RCVBUF) + 2*32<<10; ci.BytesIn > int64(most) {
+			t.Errorf("flooding client %d: the server read %d bytes of it, more than the %d its replies' buffers and its own hold",
+				i, ci.BytesIn, most)
+		}
 	}
+}
+
+// sockBuf is socket fd's buffer size opt (SO_SNDBUF, SO_RCVBUF): what
+// the kernel counts it at, at least the bytes it holds.
+func sockBuf(t *testing.T, fd, opt int) int {
+	t.Helper()
+	n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // floodObserver also notes, by client, a reply cut short by a deadline.
@@ -466,11 +491,14 @@ func sendK(t *testing.T, srv *server.Server, wrap func(c net.Conn, answer []byte
 // writesInRead is a wrapper that, as TLS answers a KeyUpdate, writes
 // answer from within its Read when the client sends "K", and reads on;
 // the write's error, as TLS's, is left for the next write to meet. got,
-// if not nil, is closed as it reads the "K".
+// if not nil, is closed as it reads the "K"; mu, if not nil, is held
+// from then until the answer is written, as tls.Conn holds its write
+// lock.
 type writesInRead struct {
 	net.Conn
 	answer []byte
 	got    chan struct{}
+	mu     *sync.Mutex
 }
 
 func (w *writesInRead) Read(p []byte) (int, error) {
@@ -479,11 +507,17 @@ func (w *writesInRead) Read(p []byte) (int, error) {
 		if n != 1 || p[0] != 'K' {
 			return n, err
 		}
+		if w.mu != nil {
+			w.mu.Lock()
+		}
 		if w.got != nil {
 			close(w.got)
 			w.got = nil
 		}
 		w.Conn.Write(w.answer)
+		if w.mu != nil {
+			w.mu.Unlock()
+		}
 	}
 }
 
@@ -660,3 +694,81 @@ func listenSendBuffer(t *testing.T, size int) net.Listener {
 	}
 	return ln
 }
+
+// Close, or Shutdown past its context, ends a connection served over a
+// wrapper that a Listener made (tls.NewListener's *tls.Conn) whose read
+// is held in a write of the wrapper's own to a client that takes nothing
+// (TLS's answer to a KeyUpdate): the server closes the socket under the
+// wrapper, which ends the write. It closed the wrapper, whose Close waits
+// for that write (tls.Conn's close_notify takes the write lock the answer
+// holds): Close never returned, holding the server's lock meanwhile.
+// lockedAnswer has tls.Conn's locks; the server has no write timeout, as
+// none times such a write (see Server.Serve).
+func TestCloseEndsWriteInListenersWrapper(t *testing.T) {
+	shouttest.CheckFDs(t)
+	srv := &server.Server{Logger: discard()}
+	ln := listenSmall(t)
+	got := make(chan struct{})
+	answer := bytes.Repeat([]byte("k"), 1<<20) // far more than the buffers hold
+	errs := make(chan error, 1)
+	go func() {
+		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn {
+			return lockedAnswer{&writesInRead{Conn: c, answer: answer, got: got, mu: new(sync.Mutex)}}
+		}})
+	}()
+	fd := rawDial(t, ln.Addr().String())
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte("K")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(bound):
+		t.Fatalf("the server did not read the client's K within %v", bound)
+	}
+	closed := make(chan struct{})
+	go func() {
+		srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		// A reset ends the write, and the test.
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+		unix.Close(fd)
+		<-closed
+		t.Errorf("Close did not return within %v, the read held in a write of the wrapper's own", bound)
+	}
+	if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+}
+
+// wrapsAccepted is a Listener that wraps each connection it accepts, as
+// tls.NewListener's does.
+type wrapsAccepted struct {
+	net.Listener
+	wrap func(net.Conn) net.Conn
+}
+
+func (l wrapsAccepted) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.wrap(c), nil
+}
+
+// lockedAnswer is writesInRead with tls.Conn's locks: its Close takes
+// the write lock its answer holds (as close_notify does), and it gives
+// the connection under it through NetConn, as tls.Conn does.
+type lockedAnswer struct{ *writesInRead }
+
+func (w lockedAnswer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.Conn.Close()
+}
+
+func (w lockedAnswer) NetConn() net.Conn { return w.Conn }

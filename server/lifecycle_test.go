@@ -179,8 +179,7 @@ func TestStopsAtOnce(t *testing.T) {
 			addr := shouttest.Start(t, srv)
 			c := dial(t, addr)
 			exchange(t, c, "a", "A")
-			first := make(chan error, 1)
-			go func() { first <- srv.Shutdown(context.Background()) }()
+			first := shutdownCtx(context.Background(), srv)
 			// The client reads end of file: the stop has begun, and
 			// lingers on it (it sends no end of file of its own).
 			if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
@@ -191,7 +190,7 @@ func TestStopsAtOnce(t *testing.T) {
 			if tc.name == "Shutdown twice" {
 				c.Close() // what both wait for
 			}
-			for i, ch := range []chan error{first, second} {
+			for i, ch := range []<-chan error{first, second} {
 				select {
 				case err := <-ch:
 					if err != nil {
@@ -219,19 +218,13 @@ func TestShutdownContextEnds(t *testing.T) {
 	c := dial(t, addr)
 	exchange(t, c, "a", "A")
 	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(ctx) }()
+	stopped := shutdownCtx(ctx, srv)
 	if got, err := io.ReadAll(c); err != nil || len(got) != 0 { // lingering on it now
 		t.Fatalf("after Shutdown: read %q, %v; want end of file", got, err)
 	}
 	cancel()
-	select {
-	case err := <-stopped:
-		if err != context.Canceled {
-			t.Errorf("Shutdown: %v, want context.Canceled", err)
-		}
-	case <-time.After(bound):
-		t.Fatal("Shutdown did not return once its context ended")
+	if err := shutdownResult(t, stopped); err != context.Canceled {
+		t.Errorf("Shutdown: %v, want context.Canceled", err)
 	}
 	if got := obs.waitClose(t); got.Reason != server.ReasonShutdown {
 		t.Errorf("closed for %v, want shutdown", got.Reason)

@@ -119,8 +119,8 @@ func TestListenerOptionsInherited(t *testing.T) {
 				setOptions(fd)
 			}
 			for _, o := range connOptions {
-				if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.v {
-					t.Errorf("listener given the options %v: connection %d has option %d at %d, %v; want %d", onListener, i, o.opt, v, err, o.v)
+				if v, err := unix.GetsockoptInt(fd, o.Level, o.Opt); err != nil || v != o.Value {
+					t.Errorf("listener given the options %v: connection %d has option %d at %d, %v; want %d", onListener, i, o.Opt, v, err, o.Value)
 				}
 			}
 		}
@@ -701,10 +701,6 @@ func TestStoppingLoopWaitsWhileRenewFails(t *testing.T) {
 		t.Errorf("the stopping loop polled %d times while its set held the closed listener; want a few", polls)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
 
 // A loop that cannot renew its epoll set keeps the one it has, logs why,
 // and tries again only after a second, then two: each try costs a system

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
+
+	"shout/internal/sockfd"
 )
 
 // The event-loop driver: a fixed set of loops, one per core the process
@@ -1387,16 +1389,9 @@ func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
 }
 
 // connOptions are what net sets on every TCP connection it accepts: no
-// delay, and keep-alive probes (15 s idle, 15 s apart, 9 of them), so
-// that a client that vanished gives its place up after about two and a
-// half minutes, where IdleTimeout is longer or none.
-var connOptions = [...]struct{ level, opt, v int }{
-	{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
-	{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-	{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
-	{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
-	{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
-}
+// delay, and keep-alive probes (sockfd.KeepAlive), so that a client that
+// vanished gives its place up where IdleTimeout is longer or none.
+var connOptions = append([]sockfd.Option{{Level: unix.IPPROTO_TCP, Opt: unix.TCP_NODELAY, Value: 1}}, sockfd.KeepAlive[:]...)
 
 // setOptions sets connOptions on a TCP socket, and reports whether every
 // one was set. Set on a listener, Linux gives them to every connection
@@ -1405,7 +1400,7 @@ var connOptions = [...]struct{ level, opt, v int }{
 func setOptions(fd int) bool {
 	ok := true
 	for _, o := range connOptions {
-		ok = setInt(fd, o.level, o.opt, o.v) && ok
+		ok = setInt(fd, o.Level, o.Opt, o.Value) && ok
 	}
 	return ok
 }
@@ -1423,7 +1418,7 @@ func (ll *loopListener) inherited(fd int) bool {
 	}
 	ok := true
 	for _, o := range connOptions {
-		if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.v {
+		if v, err := unix.GetsockoptInt(fd, o.Level, o.Opt); err != nil || v != o.Value {
 			ok = false
 			break
 		}
@@ -1738,13 +1733,13 @@ func (l *loop) eofClose(c *lconn, r Reason) {
 		return
 	}
 	fd := int(c.fd)
-	unsent, away := eofLookFD(fd)
+	unsent, gone := eofLookFD(fd)
 	if unsent == 0 {
-		if away && r == ReasonEOF {
-			r = ReasonReset // its replies thrown away (as conn.loop says)
-		}
-		l.closeAs(c, r)
+		l.closeAs(c, eofReason(&c.sess.info, r, gone))
 		return
+	}
+	if eofShutting != nil {
+		eofShutting()
 	}
 	if unix.Shutdown(fd, unix.SHUT_WR) != nil || ctlFD(l.ep, unix.EPOLL_CTL_DEL, fd, nil) != nil {
 		l.close(c, r) // looks again: a reset since may have made the shutdown fail
@@ -1765,7 +1760,7 @@ func (l *loop) flush(c *lconn) error {
 	defer putBuf(buf)
 	from := c.sess.info.BytesOut
 	n, err := c.sess.flush(*buf)
-	if n > 0 { // written even if the transformer failed, as conn.flush does
+	if n > 0 { // written even if the transformer failed, as conn.answerHeld does
 		if waits, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
 			err = werr
 		} else if waits {
@@ -2081,10 +2076,9 @@ func (l *loop) sweep() {
 // the client's end of file looks at the send queue first, to name it
 // (see eofLookFD).
 func (l *loop) close(c *lconn, r Reason) {
-	if r == ReasonEOF && !c.unix {
-		if _, away := eofLookFD(int(c.fd)); away {
-			r = ReasonReset // its replies thrown away (as conn.loop says)
-		}
+	if r == ReasonEOF && !c.unix { // (the look clears the socket's error: only where it names the close)
+		_, gone := eofLookFD(int(c.fd))
+		r = eofReason(&c.sess.info, r, gone)
 	}
 	l.closeAs(c, r)
 }

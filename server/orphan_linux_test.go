@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,12 +134,9 @@ func TestResetEndsStopsWaitForQueuedReplies(t *testing.T) {
 	c := dialRcvbuf(t, addr, 4<<10) // its window far smaller than the replies
 	c.SetDeadline(time.Now().Add(bound))
 	obs.queueReplies(t, c, 64<<10)
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-		defer cancel()
-		stopped <- srv.Shutdown(ctx)
-	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+	defer cancel()
+	stopped := shutdownCtx(ctx, srv)
 	// The stop lingers once it has shut its write side: the server's
 	// socket in FIN_WAIT1, its FIN queued behind the replies.
 	awaitServerState(t, c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr), tcpFinWait1,
@@ -150,14 +149,7 @@ func TestResetEndsStopsWaitForQueuedReplies(t *testing.T) {
 	}
 	c.Close() // a reset, after the end of file
 	obs.closedFor(t, server.ReasonShutdown, " of the client's reset")
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Fatalf("Shutdown: %v", err)
-		}
-	case <-time.After(bound):
-		t.Fatalf("Shutdown did not return within %v of its last connection's close", bound)
-	}
+	shutdownReturned(t, stopped)
 }
 
 // halfClosedThenReset is a client that sends, shuts its write side, its
@@ -290,12 +282,9 @@ func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
 			if got := obs.wait(t, n); got != nil {
 				t.Fatalf("a reply failed: %v", got)
 			}
-			stopped := make(chan error, 1)
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-				defer cancel()
-				stopped <- srv.Shutdown(ctx)
-			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+			defer cancel()
+			stopped := shutdownCtx(ctx, srv)
 			if tc.halfClose {
 				// Once the stop has begun (the listener closed), the
 				// client's end of file comes to the linger, as a rule.
@@ -337,9 +326,7 @@ func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
 				}
 				break
 			}
-			if err := <-stopped; err != nil {
-				t.Fatalf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 			resetSeen(t, fd)
 		})
 	}
@@ -601,8 +588,10 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 // dropped by the server's own kernel giving up on the client (here
 // TCP_USER_TIMEOUT over the client's shut window; a retransmission
 // timeout alike), not by a reset from the client, is not the client's
-// reset (its SO_ERROR is ETIMEDOUT): it ends as before, "eof". (Wrapped,
-// to reach the server's socket; eofLookFD is the event loop's too.)
+// reset (its SO_ERROR is ETIMEDOUT), nor answered: it ends as such a
+// timeout does at any other time, an error that says so. It was "eof",
+// answered, for replies never delivered. (Wrapped, to reach the server's
+// socket; eofLookFD is the event loop's too.)
 func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
 	sockets := make(chan *net.TCPConn, 1)
@@ -628,7 +617,15 @@ func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 	}); err != nil || serr != nil {
 		t.Fatal(err, serr)
 	}
-	obs.closedFor(t, server.ReasonEOF, " of its user timeout")
+	select {
+	case info := <-obs.closed:
+		const want = "replies still queued after the client's end of file were dropped: tcp: connection timed out"
+		if info.Reason != server.ReasonError || info.Err == nil || info.Err.Error() != want || !errors.Is(info.Err, syscall.ETIMEDOUT) {
+			t.Errorf("closed for %v (%v), want %v saying %q", info.Reason, info.Err, server.ReasonError, want)
+		}
+	case <-time.After(bound):
+		t.Fatalf("the server did not close the connection within %v of its user timeout", bound)
+	}
 }
 
 // A write a wrapper makes of its own inside a read of the stop's (TLS's
@@ -651,19 +648,12 @@ func TestWrapperWriteInStopResets(t *testing.T) {
 	case <-time.After(bound):
 		t.Fatalf("the server read no second time within %v", bound)
 	}
-	stopped := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), bound)
-		defer cancel()
-		stopped <- srv.Shutdown(ctx)
-	}()
+	stopped := shutdown(t, srv)
 	if ci := obs.closed(t, rawAddr(t, fd)); ci.Reason != server.ReasonShutdown {
 		t.Errorf("closed for %v (%v), want shutdown", ci.Reason, ci.Err)
 	}
 	resetSeen(t, fd)
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 }
 
 // writesInStop is a wrapper that, as TLS answers a KeyUpdate, writes
@@ -699,4 +689,134 @@ func (w *writesInStop) Read(p []byte) (int, error) {
 		w.Conn.Write(w.answer)
 	}
 	return w.Conn.Read(p)
+}
+
+// A client whose end of file the stop reads, replies still queued for it,
+// has them waited for as at any end of file (the README: "at a stop or at
+// any time"), the close the stop's (shutdown): one that takes none is
+// reset after the write timeout, not left with them to the kernel on a
+// socket no limit counts; one that resets after its end of file ends it
+// as the stop's close too, not as a reset of its own. The stop reads it
+// where it cannot count what had arrived (a wrapped connection's, as
+// TLS's or the PROXY protocol's: it reads until the client pauses): the
+// goroutine driver's stop closed such a connection at once, as the event
+// loop's never did (its replies left to the kernel, the client's socket
+// never reset). The server, held in the last reply, reads the end of
+// file once the stop has begun.
+func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
+	const n = 128 << 10
+	for _, tc := range []struct {
+		name  string
+		reset bool // the client resets after its end of file, before the stop reads it
+	}{
+		{"takes none", false},
+		{"resets", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := newHoldingObserver(n)
+			srv := &server.Server{
+				Logger:       discard(),
+				Observer:     obs,
+				WrapConn:     func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil },
+				Linger:       20 * time.Millisecond,
+				WriteTimeout: 100 * time.Millisecond,
+			}
+			addr := shouttest.Start(t, srv)
+			t.Cleanup(obs.let)                  // (before the server's stop, which waits for it)
+			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+			closed := false
+			t.Cleanup(func() {
+				if !closed {
+					unix.Close(fd)
+				}
+			})
+			sendRaw(t, fd, n)
+			select {
+			case <-obs.held:
+			case <-time.After(bound):
+				t.Fatalf("the replies were not all written within %v", bound)
+			}
+			stopped := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+				defer cancel()
+				stopped <- srv.Shutdown(ctx)
+			}()
+			<-srv.Stopping()
+			if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+				t.Fatal(err)
+			}
+			if tc.reset {
+				local, remote := fdAddrs(t, fd)
+				if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+					t.Fatal(err)
+				}
+				closed = true
+				unix.Close(fd) // a reset, the replies queued
+				awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+			}
+			obs.let()
+			obs.closedFor(t, server.ReasonShutdown, "")
+			if !tc.reset {
+				resetSeen(t, fd)
+			}
+			if err := <-stopped; err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+		})
+	}
+}
+
+// A client that resets the connection after its end of file, between the
+// server's look at the replies still queued and its shutdown of the
+// write side, which then fails, ends it as the reset, on both drivers:
+// the close that follows the failed shutdown looks at the queue again.
+// Nothing placed a reset there: the event loop's close without that look
+// passed every test, logging "eof", answered, for replies thrown away
+// (review52 mutant d).
+func TestResetBeforeEOFShutdownIsReset(t *testing.T) {
+	at, resetDone := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	server.HoldEOFShutdown(func() {
+		once.Do(func() {
+			close(at)
+			<-resetDone
+		})
+	})
+	t.Cleanup(func() { server.HoldEOFShutdown(nil) }) // (after the server's stop: cleanups run last first)
+	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
+	addr := shouttest.Start(t, &server.Server{
+		Logger:       discard(),
+		Observer:     obs,
+		Linger:       20 * time.Millisecond,
+		WriteTimeout: 3 * bound, // outlasts the test: only the reset ends the wait
+	})
+	t.Cleanup(func() {
+		select {
+		case <-resetDone:
+		default:
+			close(resetDone) // (before the server's stop, which waits for the held connection)
+		}
+	})
+	fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+	sendRaw(t, fd, 128<<10)
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	select {
+	case <-at:
+	case <-time.After(bound):
+		unix.Close(fd)
+		t.Fatalf("the server did not come to shut its write side within %v of the client's end of file", bound)
+	}
+	local, remote := fdAddrs(t, fd)
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	unix.Close(fd) // a reset, the replies queued
+	awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+	close(resetDone)
+	obs.closedFor(t, server.ReasonReset, "")
 }

@@ -285,17 +285,9 @@ func TestShutdownDuringAdmit(t *testing.T) {
 	case <-time.After(bound):
 		t.Fatal("the second connection was not announced")
 	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(context.Background()) }()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	case <-time.After(bound):
-		// The server is stuck: no Close can end it, and none is tried.
-		t.Fatalf("Shutdown did not return within %v", bound)
-	}
+	// Should it not return, the server is stuck: no Close can end it, and
+	// none is tried.
+	shutdownReturned(t, shutdownCtx(context.Background(), srv))
 	if err := <-served; !errors.Is(err, server.ErrServerClosed) {
 		t.Errorf("Serve: %v", err)
 	}

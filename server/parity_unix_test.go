@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/transform"
 
+	"shout/endpoint"
 	"shout/internal/shouttest"
 	"shout/server"
 )
@@ -285,8 +286,7 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string) {
 		t.Fatal(err)
 	}
 
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	stopped := shutdownCtx(context.Background(), srv)
 	// b, idle, is closed gracefully at once: the stop has begun, a's
 	// too. (Its deadline from the dial counted the filling too, which a
 	// busy machine made last more than its bound.)
@@ -344,9 +344,7 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string) {
 		}
 		eof = readA()
 	}
-	if err := <-stopped; err != nil {
-		t.Fatal(err)
-	}
+	shutdownReturned(t, stopped)
 	if want := sent - unsent; got < want {
 		t.Fatalf("a got %d bytes of replies; want the %d it had sent before the stop (%s)", got, want, closeOf(&obs.recorder, aAddr, release))
 	}
@@ -421,25 +419,56 @@ func serverSide(t *testing.T, c net.Conn) int {
 // client writing several small requests waits for no acknowledgement;
 // and it sends keep-alive probes, as net's connections do, so that a
 // client that vanished gives its place up before a long IdleTimeout, or
-// where there is none.
+// where there is none. So it is whoever made the listener: net.Listen,
+// whose connections net gives them one by one, or endpoint's (shout
+// serve's), which on Linux inherit keep-alive from their listener, net
+// told not to set it again, the PROXY wrapper's too.
 func TestRepliesNotDelayed(t *testing.T) {
 	needLinux(t, "TCP_KEEPIDLE")
-	for _, idle := range []time.Duration{0, 5 * time.Minute} {
-		t.Run(fmt.Sprint("idle timeout ", idle), func(t *testing.T) {
-			srv := &server.Server{Logger: discard(), IdleTimeout: idle}
-			addr, _ := servePlain(t, srv)
-			for range 2 { // the first connection, and one after it
-				c := dial(t, addr)
-				exchange(t, c, "a", "A")
-				fd := serverSide(t, c)
-				for _, o := range serverSockopts {
-					if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.want {
-						t.Errorf("%s %d, %v on the server's side; want %d", o.name, v, err, o.want)
-					}
-				}
-				c.Close()
+	listens := []struct {
+		name string
+		opts *endpoint.Options // nil: net.Listen
+	}{
+		{"net.Listen", nil},
+		{"endpoint", &endpoint.Options{}},
+		{"endpoint, PROXY", &endpoint.Options{Proxy: &endpoint.Proxy{}}},
+		{"endpoint, reuse port", &endpoint.Options{ReusePort: true}},
+	}
+	for _, l := range listens {
+		for _, idle := range []time.Duration{0, 5 * time.Minute} {
+			t.Run(fmt.Sprint(l.name, ", idle timeout ", idle), func(t *testing.T) {
+				testRepliesNotDelayed(t, l.opts, idle)
+			})
+		}
+	}
+}
+
+func testRepliesNotDelayed(t *testing.T, opts *endpoint.Options, idle time.Duration) {
+	var ln net.Listener
+	if opts == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln = lns[0]
+	}
+	srv := &server.Server{Logger: discard(), IdleTimeout: idle}
+	serveOn(t, srv, ln)
+	for range 2 { // the first connection, and one after it
+		c := dial(t, ln.Addr().String())
+		exchange(t, c, "a", "A")
+		fd := serverSide(t, c)
+		for _, o := range serverSockopts {
+			if v, err := unix.GetsockoptInt(fd, o.level, o.opt); err != nil || v != o.want {
+				t.Errorf("%s %d, %v on the server's side; want %d", o.name, v, err, o.want)
 			}
-		})
+		}
+		c.Close()
 	}
 }
 

@@ -60,43 +60,48 @@ func outqFD(fd int) (n int, closed bool) {
 	return n, ok && ti.State == unix.BPF_TCP_CLOSE
 }
 
-// resetAway reports whether the client, after its end of file, reset
-// the connection with replies still queued for it (see eofLookFD),
-// wrapped (TLS, the PROXY protocol) or not.
-func (c *conn) resetAway() bool {
-	_, away := c.eofLook()
-	return away
+// eofGone is what ended the connection, after the client's end of file,
+// with replies still queued for it (see eofLookFD), wrapped (TLS, the
+// PROXY protocol) or not.
+func (c *conn) eofGone() syscall.Errno {
+	_, gone := c.eofLook()
+	return gone
 }
 
 // eofLook looks once at the socket's send queue after the client's end
 // of file (see eofLookFD), wrapped (TLS, the PROXY protocol) or not.
-func (c *conn) eofLook() (unsent int, away bool) {
+func (c *conn) eofLook() (unsent int, gone syscall.Errno) {
 	rc := c.raw
 	if rc == nil {
 		if rc = rawUnder(c.accepted); rc == nil {
-			return 0, false
+			return 0, 0
 		}
 	}
-	rc.Control(func(fd uintptr) { unsent, away = eofLookFD(int(fd)) })
-	return unsent, away
+	rc.Control(func(fd uintptr) { unsent, gone = eofLookFD(int(fd)) })
+	return unsent, gone
 }
 
 // eofLookFD looks once at TCP socket fd's send queue after the client's
 // end of file: the bytes of replies the client may still take (as
-// unsentFD counts them), and whether the client reset it with replies
-// still queued in it, which it will never have: SIOCOUTQ goes on
-// counting them (see unsentFD). The reset was received (ECONNRESET, or
-// EPIPE once the client's end of file had come), not a retransmission
-// timeout's (ETIMEDOUT). Its close is the client's reset, not "eof",
-// which says answered. It reads, so clears, the socket's pending error:
-// it looks once, as the connection closes after its end of file.
-func eofLookFD(fd int) (unsent int, away bool) {
+// unsentFD counts them), and, if the connection ended with replies still
+// queued in it, which the client will never have (SIOCOUTQ goes on
+// counting them: see unsentFD), what ended it: the client's reset
+// (ECONNRESET, or EPIPE once the client's end of file had come), or the
+// server's own kernel giving up on the client (ETIMEDOUT: a
+// retransmission or user timeout). Its close is then not "eof", which
+// says answered (see eofReason). It reads, so clears, the socket's
+// pending error: it looks once, as the connection closes after its end
+// of file.
+func eofLookFD(fd int) (unsent int, gone syscall.Errno) {
 	n, closed := outqFD(fd)
 	if !closed {
-		return n, false
+		return n, 0
 	}
 	e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	return 0, err == nil && (syscall.Errno(e) == unix.ECONNRESET || syscall.Errno(e) == unix.EPIPE)
+	if err != nil {
+		return 0, 0
+	}
+	return 0, syscall.Errno(e)
 }
 
 // stillOwed is what a stopping connection that owed owed bytes still

@@ -2,7 +2,10 @@
 
 package server
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // queueLooked is false: queued and unsent are 0 here, which says
 // nothing of what waits, so a stopping connection answers what arrives
@@ -21,13 +24,13 @@ func (c *conn) stillOwed(owed int, _ *bool) int { return owed }
 // unsent is 0 where the send queue is not looked at.
 func (c *conn) unsent() int { return 0 }
 
-// resetAway is false where the send queue is not looked at: a close
+// eofGone is nothing where the send queue is not looked at: a close
 // after the client's end of file is "eof", as ever.
-func (c *conn) resetAway() bool { return false }
+func (c *conn) eofGone() syscall.Errno { return 0 }
 
-// eofLook says nothing queued, and no reset, where the send queue is
+// eofLook says nothing queued, and nothing gone, where the send queue is
 // not looked at.
-func (c *conn) eofLook() (unsent int, away bool) { return 0, false }
+func (c *conn) eofLook() (unsent int, gone syscall.Errno) { return 0, 0 }
 
 // sendQueue says nothing where the send queue is not looked at: a
 // write's time alone counts for its timeout.

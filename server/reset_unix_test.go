@@ -185,9 +185,9 @@ func heldReplyStuck(t *testing.T, network string, idle bool) {
 	case <-time.After(bound):
 		t.Fatalf("nothing read within %v", bound)
 	}
-	stopped := make(chan error, 1)
+	var stopped <-chan error
 	if !idle {
-		go func() { stopped <- srv.Shutdown(context.Background()) }()
+		stopped = shutdownCtx(context.Background(), srv)
 	}
 	select {
 	case err := <-obs.cut:
@@ -207,14 +207,7 @@ func heldReplyStuck(t *testing.T, network string, idle bool) {
 		t.Fatalf("closed for %v (%v); want %v", ci.Reason, ci.Err, want)
 	}
 	if !idle {
-		select {
-		case err := <-stopped:
-			if err != nil {
-				t.Fatalf("Shutdown: %v", err)
-			}
-		case <-time.After(bound):
-			t.Fatalf("Shutdown did not return within %v of its one connection's close", bound)
-		}
+		shutdownReturned(t, stopped)
 	}
 	k, err := io.Copy(io.Discard, c)
 	switch {

@@ -441,8 +441,7 @@ func TestListenerClosedFromOutsideLeavesItsConnections(t *testing.T) {
 	d := dial(t, ln2.Addr().String())
 	exchange(t, d, "new", "NEW")
 	exchange(t, c, "old", "OLD")
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	stopped := shutdownCtx(context.Background(), srv)
 	for _, x := range []*net.TCPConn{c, d} {
 		if got, err := io.ReadAll(x); err != nil || len(got) != 0 {
 			t.Errorf("after Shutdown: read %q, %v; want end of file", got, err)
@@ -452,9 +451,7 @@ func TestListenerClosedFromOutsideLeavesItsConnections(t *testing.T) {
 			t.Errorf("closed for %v, want shutdown", got.Reason)
 		}
 	}
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 	if err := <-done2; err != server.ErrServerClosed {
 		t.Errorf("second Serve: %v, want ErrServerClosed", err)
 	}

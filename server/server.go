@@ -497,6 +497,19 @@ func (e *WrapError) Unwrap() error { return e.Err }
 // Serve starts them again), whether it was stopped or not: a program
 // need not call Close for that, only to end connections still open, or
 // to wait until all has ended.
+//
+// A listener whose Accept wraps what it accepts, such as
+// tls.NewListener's, is served with a goroutine per connection, and its
+// wrapper's own writes inside a read are out of the server's reach: a
+// *tls.Conn answers a client's TLS KeyUpdate from within Read, and to a
+// client that sends them and reads nothing that write waits for good,
+// timed by no WriteTimeout, woken by no IdleTimeout nor graceful
+// Shutdown (their read deadlines do not end a write); only Close, or
+// Shutdown's context ending, ends it, by closing the socket under the
+// wrapper. Serve TLS with a ConnWrapper (shout/endpoint's listeners), or
+// with WrapConn returning tls.Server(c, config), instead: the connection
+// a wrapper is given there times the wrapper's own writes after the wrap
+// as replies are timed.
 func (s *Server) Serve(l net.Listener) error {
 	lp := &l // this Serve's entry; another Serve of l has its own
 	e, eerr := s.EngineFor(l)
@@ -1100,7 +1113,13 @@ func (s *Server) closeAll(force bool) error {
 		// connection's goroutine may be building: what wraps it sees the
 		// deadline or the close.
 		if force {
-			c.accepted.Close()
+			// The socket under any wrapper a Listener made (a *tls.Conn
+			// from tls.NewListener): the wrapper's Close may wait for a
+			// write of its own inside a read (TLS's answer to a KeyUpdate
+			// holds the write lock its close_notify takes) to a client
+			// that takes nothing, for good. The socket's close ends that
+			// write; the connection's goroutine closes the wrapper then.
+			socketUnder(c.accepted).Close()
 		} else {
 			// Wake a reader blocked on an idle connection; a connection
 			// busy writing finishes its reply first.

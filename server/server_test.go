@@ -400,21 +400,14 @@ func TestShutdownWaitsForASlowReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), bound)
-		defer cancel()
-		shut <- srv.Shutdown(ctx)
-	}()
+	stopped := shutdown(t, srv)
 	time.Sleep(10 * srv.Linger) // the slow reader (what is tested, not a wait for an event)
 	c.SetDeadline(time.Now().Add(bound))
 	got, err := io.Copy(io.Discard, c)
 	if err != nil || got < acked {
 		t.Errorf("got %d reply bytes, then %v; %d had reached the server before the stop", got, err, acked)
 	}
-	if err := <-shut; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 }
 
 // fillBothWays writes to c, which reads nothing, for 200 ms or until
@@ -457,16 +450,8 @@ func TestShutdownDropsClientTakingNoReply(t *testing.T) {
 	c := dial(t, addr)
 	waitState(t, ch, server.StateNew)
 	fillBothWays(c) // the server stuck writing, with input queued: well within WriteTimeout, which has not fired yet
-	shut := make(chan error, 1)
-	go func() { shut <- srv.Shutdown(context.Background()) }()
-	select {
-	case err := <-shut:
-		if err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	case <-time.After(bound):
-		t.Fatalf("Shutdown still waiting after %v for a client that takes no reply (WriteTimeout %v)", bound, srv.WriteTimeout)
-	}
+	// No deadline: it returns only if it gives the client up (WriteTimeout).
+	shutdownReturned(t, shutdownCtx(context.Background(), srv))
 	waitState(t, ch, server.StateClosed)
 }
 

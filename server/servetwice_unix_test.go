@@ -295,17 +295,3 @@ func TestDrainClosesTheListenerTheOtherServeHolds(t *testing.T) {
 		})
 	}
 }
-
-// shutdownReturned checks that the Shutdown whose error comes on stopped
-// (see shutdown) returned, without error, before its context ended.
-func shutdownReturned(t *testing.T, stopped <-chan error) {
-	t.Helper()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	case <-time.After(2 * bound): // its context ends after bound
-		t.Fatalf("Shutdown did not return %v after its context ended", bound)
-	}
-}

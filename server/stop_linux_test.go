@@ -58,8 +58,7 @@ func TestShutdownAnswersBehindUrgentMark(t *testing.T) {
 			}
 			io.WriteString(c, tc.after)
 			waitAcked(t, c)
-			stopped := make(chan error, 1)
-			go func() { stopped <- srv.Shutdown(context.Background()) }()
+			stopped := shutdownCtx(context.Background(), srv)
 			<-srv.Stopping()
 			close(obs.release)
 			// Every reply, then end of file at once (not after Linger).
@@ -67,9 +66,7 @@ func TestShutdownAnswersBehindUrgentMark(t *testing.T) {
 				t.Errorf("read %d bytes %.20q, %v; want %d, then end of file", len(got), got, err, len(tc.want))
 			}
 			c.Close()
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 		})
 	}
 }
@@ -104,17 +101,14 @@ func TestShutdownAnswersBehindUnixOOB(t *testing.T) {
 				t.Skipf("no out-of-band data on Unix sockets here: %v", serr)
 			}
 			io.WriteString(c, tc.after)
-			stopped := make(chan error, 1)
-			go func() { stopped <- srv.Shutdown(context.Background()) }()
+			stopped := shutdownCtx(context.Background(), srv)
 			<-srv.Stopping()
 			close(obs.release)
 			if got, err := io.ReadAll(c); err != nil || string(got) != tc.want {
 				t.Errorf("read %q, %v; want %q, then end of file", got, err, tc.want)
 			}
 			c.Close()
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 		})
 	}
 }
@@ -152,8 +146,7 @@ func TestShutdownEndsDespiteUrgentBytesAfterIt(t *testing.T) {
 	}
 	io.WriteString(c, "d")
 	waitAcked(t, c)
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	stopped := shutdownCtx(context.Background(), srv)
 	<-srv.Stopping()
 	got := make(chan string, 1)
 	go func() {
@@ -186,7 +179,5 @@ func TestShutdownEndsDespiteUrgentBytesAfterIt(t *testing.T) {
 		}
 	}
 	c.Close()
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 }

@@ -291,15 +291,12 @@ func TestTraceShutdownHalfCloses(t *testing.T) {
 	if _, err := io.ReadFull(c, buf); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Shutdown(t.Context()) }()
+	stopped := shutdownCtx(t.Context(), srv)
 	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 { // the server's half-close
 		t.Fatalf("read %q, %v; want end of file", rest, err)
 	}
 	c.Close() // our end of file: the server closes
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	shutdownReturned(t, stopped)
 	trace := log.String()
 	for _, want := range []string{
 		"shutdown(SHUT_WR): half-close: the client reads end of file after the last reply; reading on until its own end of file, so that close() sends no reset\n",

@@ -123,21 +123,13 @@ func TestShutdownEndsOnceTheWaitingReplyIsWritten(t *testing.T) {
 	if _, err := c.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	stopped := shutdownCtx(context.Background(), srv)
 	got, err := io.ReadAll(c)
 	if err != nil || len(got) != len(msg)*n || len(bytes.Trim(got, "A")) != 0 {
 		t.Fatalf("read %d bytes, %v; want %d A then end of file", len(got), err, len(msg)*n)
 	}
 	c.Close()
-	select {
-	case err := <-stopped:
-		if err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	case <-time.After(bound):
-		t.Fatal("Shutdown did not return once its one client had closed")
-	}
+	shutdownReturned(t, stopped)
 }
 
 // A reply waiting for a client that reads nothing is given up after all

@@ -118,8 +118,7 @@ func TestForcedStopEndsTheWaitForAWrap(t *testing.T) {
 				c, served := startWrap(t, srv, w, true)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				stopped := make(chan error, 1)
-				go func() { stopped <- srv.Shutdown(ctx) }()
+				stopped := shutdownCtx(ctx, srv)
 				// Serve returns once the stop has put every connection's
 				// read deadline in the past (closeAll, under the lock
 				// drainQueue takes): the wrap waits on.
@@ -133,13 +132,8 @@ func TestForcedStopEndsTheWaitForAWrap(t *testing.T) {
 					cancel()
 					want = context.Canceled
 				}
-				select {
-				case err := <-stopped:
-					if !errors.Is(err, want) {
-						t.Errorf("Shutdown: %v, want %v", err, want)
-					}
-				case <-time.After(bound):
-					t.Fatalf("Shutdown did not return within %v of the forced stop", bound)
+				if err := shutdownResult(t, stopped); !errors.Is(err, want) {
+					t.Errorf("Shutdown: %v, want %v", err, want)
 				}
 				c.SetReadDeadline(time.Now().Add(bound))
 				if _, err := io.ReadAll(c); errors.Is(err, os.ErrDeadlineExceeded) {
@@ -201,9 +195,7 @@ func TestShutdownKeepsAWrappersDeadline(t *testing.T) {
 			// A wrapper's deadline that passed before the stop (a busy
 			// machine) refused the connection, which lingers until this.
 			c.Close()
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 			if err := <-read; !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Errorf("the wrapper's read: %v, want %v", err, os.ErrDeadlineExceeded)
 			}
@@ -258,9 +250,7 @@ func TestShutdownLetsServerWrapConnFinish(t *testing.T) {
 		t.Errorf("got %q, %v; want %q, then end of file", got, err, "LATE\n")
 	}
 	cc.Close()
-	if err := <-stopped; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shutdownReturned(t, stopped)
 }
 
 // unwrapsTo is a ConnWrapper whose Unwrap returns to: not net's own
@@ -294,9 +284,7 @@ func TestShutdownLeavesUnwrapOfNoNetListener(t *testing.T) {
 				t.Fatal(err)
 			}
 			served := serveListenerHeld(t, srv, unwrapsTo{ln, tc.to(ln)})
-			if err := <-shutdown(t, srv); err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, shutdown(t, srv))
 			if err := <-served; err != server.ErrServerClosed {
 				t.Errorf("Serve: %v, want ErrServerClosed", err)
 			}
@@ -374,9 +362,7 @@ func TestShutdownQueuedWrappedOverPerIPLimit(t *testing.T) {
 				t.Errorf("%d clients answered, want 1 (MaxConnsPerIP)", replies)
 			}
 			free()
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 			if err := <-served; err != server.ErrServerClosed {
 				t.Errorf("Serve: %v, want ErrServerClosed", err)
 			}

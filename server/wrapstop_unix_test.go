@@ -117,9 +117,7 @@ func TestShutdownLetsAWrapUnderWayFinish(t *testing.T) {
 				t.Errorf("got %q, %v; want %q, then end of file (the server's end of file came before it sent: %v)", got, err, "LATE\n", early)
 			}
 			cc.Close()
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 		})
 	}
 }
@@ -187,9 +185,7 @@ func TestShutdownAnswersQueuedWrappedClients(t *testing.T) {
 					t.Fatalf("a client had no reply nor error within %v", 2*bound)
 				}
 			}
-			if err := <-stopped; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 			if err := <-served; err != server.ErrServerClosed {
 				t.Errorf("Serve: %v, want ErrServerClosed", err)
 			}
