@@ -212,7 +212,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// exits 0 without running a command.
 	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit(code)) }),
 		kongplete.WithPredictor("file", complete.PredictFiles("*")),
-		kongplete.WithPredictor("command", complete.PredictSet(commandNames(parser.Model)...)))
+		kongplete.WithPredictor("command", helpPredictor(commandNames(parser.Model))))
 	if len(args) == 0 {
 		// No command: the help itself, where kong's "expected one of"
 		// cut the list of commands short with "...". On stderr with
@@ -478,6 +478,17 @@ func (h *helpCmd) Run(std *stdio, kctx *kong.Context) error {
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// helpPredictor completes shout help's one command, and nothing after
+// it: a second is a usage error (helpCmd.Run).
+func helpPredictor(names []string) complete.Predictor {
+	return complete.PredictFunc(func(a complete.Args) []string {
+		if a.LastCompleted != "help" {
+			return nil
+		}
+		return names
+	})
 }
 
 // commandNames are shout's commands, which shout help completes.
