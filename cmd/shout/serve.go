@@ -164,6 +164,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	// the start instead of leaving half a server running.
 	listeners, packets, err := listen(starting, opts, eps)
 	if err != nil {
+		if cmd.ReusePort && sockerr.AddrInUse(err) {
+			// Most likely a shout to replace, started without it.
+			err = fmt.Errorf("%w (--reuse-port shares a port only with sockets that set SO_REUSEPORT too: a shout there must have been started with --reuse-port)", err)
+		}
 		return startFailed(err)
 	}
 	engines := make([]server.Engine, len(listeners))

@@ -283,6 +283,27 @@ func TestServeOneAddressSpeltTwice(t *testing.T) {
 	}
 }
 
+// serve --reuse-port on a port a socket without SO_REUSEPORT holds (the
+// shout to replace, started without it) says that both must set it: it
+// said "address already in use" alone, and the restart README describes
+// seemed not to work.
+func TestServeReusePortTakenSaysBothMust(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		t.Skip("no SO_REUSEPORT here")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"serve", "--reuse-port", "tcp://" + l.Addr().String()}, strings.NewReader(""), &stdout, &stderr)
+	const want = "address already in use (--reuse-port shares a port only with sockets that set SO_REUSEPORT too: a shout there must have been started with --reuse-port)\n"
+	if code != 1 || !strings.HasSuffix(stderr.String(), want) {
+		t.Errorf("status %d, stderr %q; want 1 and an end %q", code, stderr.String(), want)
+	}
+}
+
 // A --source-rate below the longest UDP reply is said at start: the
 // budget holds one second's worth, so a longer reply is never sent,
 // however seldom its source sends, and the server seemed to lose it.
