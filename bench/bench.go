@@ -382,7 +382,8 @@ type Report struct {
 	LatencyUS   Latency `json:"latency_us"`
 	Mismatches  int64   `json:"mismatches"`
 	// MismatchesAfter counts the wrong replies on a stream connection that
-	// came after an earlier wrong one on it, with no right one between. A
+	// came after an earlier wrong one on it, with no right one between,
+	// both measured (the warm-up's are in no count, this one's too). A
 	// stream's replies are matched to its messages by their newlines, so
 	// one newline the server cut or added puts every later reply out of
 	// step with its message: these may be right replies, compared with the
@@ -987,7 +988,10 @@ func cutAt(b []byte, n int) []byte {
 
 // streamMismatch notes a wrong reply on a stream connection, and counts
 // it if its message was sent while measuring. *wrong says whether the
-// connection has had a wrong reply before, measured or not; it is set.
+// connection has had a measured wrong reply before, with no right one
+// since; a measured one sets it. Not one of the warm-up's, which is in
+// no count: the first measured wrong reply after one was counted "after
+// an earlier wrong reply", an earlier one the report showed nowhere.
 // closed says the server closed the connection where got ends; it is gone
 // unless made again (Reconnect).
 //
@@ -1013,18 +1017,18 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, close
 		}
 		warm = r.fail(err)
 	}
-	*wrong = true
+	*wrong = *wrong || measured
 	return warm
 }
 
 // unasked notes bytes that answer no message, which a stream server sent
 // beyond its replies, as a wrong reply, as streamMismatch does.
 func (r *run) unasked(wrong *bool, measured bool, got []byte) {
-	after := *wrong
-	*wrong = true
 	if !measured {
 		return
 	}
+	after := *wrong
+	*wrong = true
 	if after {
 		r.mismatchesAfter.Add(1)
 	}

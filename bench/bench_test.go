@@ -1037,6 +1037,22 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 	}
 }
 
+// A wrong reply in the warm-up, which no count takes, makes no measured
+// one "after an earlier wrong reply": the first measured is the first the
+// report can show. With a server that answers every message wrong, every
+// wrong reply on the one connection came after it, the first measured
+// included, and the report said so of an earlier one it showed nowhere.
+func TestWarmupWrongReplyIsNoEarlierOne(t *testing.T) {
+	t.Parallel()
+	cfg := bench.Patient(quick("tcp", streamServer(t, 4096, bytes.Clone))) // an echo: each reply wrong
+	cfg.Conns, cfg.Depth = 1, 1
+	cfg.Warmup, cfg.Duration = 300*time.Millisecond, busyWindow
+	rep := runUntilMeasured(t, cfg, answered)
+	if rep.Mismatches == 0 || rep.MismatchesAfter != rep.Mismatches-1 {
+		t.Errorf("%d wrong, %d of them after an earlier wrong one on the connection; want all but the first measured", rep.Mismatches, rep.MismatchesAfter)
+	}
+}
+
 // Connections that fail in the warm-up are load not measured: shout
 // serve --max-conns 2 under bench --conns 5 closed 3 of them, and the run
 // measured 2, exited 0 and said "every reply checked: all right". It is
@@ -2723,6 +2739,10 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 			[]string{"open loop at 1000000 msg/s", "4 conns from 127.0.0.1-4,"}, nil},
 		{"udp", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 16},
 			[]string{"16 sockets from 127.0.0.1-16,", "closed loop"}, []string{"conns"}},
+		// Over UDP no connection: its bound is the socket's set-up. It
+		// said "connecting within 5s".
+		{"udp's set-up", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "localhost:1"}},
+			[]string{"replies due within 5s, each socket set up (a name looked up) within 5s: UDP makes no connection\n"}, []string{"connecting"}},
 		// Durations as Go writes them: it said "replies due within 0.0002s".
 		{"durations", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Duration: 1500 * time.Millisecond, Timeout: 200 * time.Microsecond},
 			[]string{"1.5s measured after 1s warm-up, replies due within 200µs, connecting within 5s"}, nil},

@@ -116,7 +116,8 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>load</th><td>{{.Loop}}, depth {{.Depth}}{{if .Churn}}, a connection per message{{end}}{{if .TLS}}, over TLS{{end}}</td></tr>
 <tr><th>measured</th><td>{{printf "%.2f" .MeasuredS}} s{{if .CutShort}} of {{dur .DurationS}}, cut short: {{.CutShort}}{{else if .Interrupted}} of {{dur .DurationS}}, interrupted{{end}}, after {{dur .WarmupS}} warm-up</td></tr>
 <tr><th>replies due</th><td>within {{dur .TimeoutS}}</td></tr>
-<tr><th>connecting</th><td>took {{printf "%.2f" .ConnectS}} s, each connection due within {{dur .ConnectTimeoutS}}</td></tr>
+{{if eq .Network "udp"}}<tr><th>setting up</th><td>took {{printf "%.2f" .ConnectS}} s, each socket due within {{dur .ConnectTimeoutS}} (a name looked up: UDP makes no connection)</td></tr>
+{{- else}}<tr><th>connecting</th><td>took {{printf "%.2f" .ConnectS}} s, each connection due within {{dur .ConnectTimeoutS}}</td></tr>{{end}}
 <tr><th>at the end</th><td>{{printf "%.2f" .DrainS}} s waiting for owed replies{{if .WaitCut}}, until a signal ended the wait{{end}}</td></tr>
 </table>
 </div>

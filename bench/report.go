@@ -35,7 +35,13 @@ func (s Settings) WriteHeader(w io.Writer) {
 	if s.Churn {
 		conns = fmt.Sprintf("churn: %d at once, a new connection for each message", s.Conns)
 	}
-	fmt.Fprintf(w, "%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %v measured after %v warm-up, replies due within %v, connecting within %v\n",
+	// UDP makes no connection: its bound is the socket's set-up, a name's
+	// lookup (said "connecting within", a wait for nothing over UDP).
+	connecting := "connecting within %v"
+	if s.Network == "udp" {
+		connecting = "each socket set up (a name looked up) within %v: UDP makes no connection"
+	}
+	fmt.Fprintf(w, "%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %v measured after %v warm-up, replies due within %v, "+connecting+"\n",
 		escape.Printable(s.URL()), conns, from, s.Size, s.Text, s.Depth, loop, mode, seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), seconds(s.ConnectTimeoutS))
 }
 
@@ -94,8 +100,12 @@ func (r *Report) writeText(w io.Writer) {
 	if r.WaitCut {
 		cut = ", until a signal ended the wait"
 	}
-	fmt.Fprintf(w, "  measured  %s (connecting took %.2fs, the replies owed at the end %.2fs%s); every count is of messages sent, and errors met, while measuring\n",
-		measured, r.ConnectS, r.DrainS, cut)
+	connecting := "connecting"
+	if r.Network == "udp" {
+		connecting = "setting the sockets up"
+	}
+	fmt.Fprintf(w, "  measured  %s (%s took %.2fs, the replies owed at the end %.2fs%s); every count is of messages sent, and errors met, while measuring\n",
+		measured, connecting, r.ConnectS, r.DrainS, cut)
 	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s of replies came while measuring)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
 	if r.Churn {
 		what := "connections"

@@ -323,22 +323,26 @@ func (cmd *benchCmd) check(ep endpoint.Endpoint) error {
 
 // writeSettings writes the settings line as the run starts, and with it
 // tries standard output: one that cannot be written (> /dev/full, a full
-// disk) fails the start, not the end of a run it cannot report. With
-// --json the line goes to stderr, and stdout, which is the JSON's alone,
-// is tried with a space, which JSON allows before a value; unless stdout
-// is stderr's file (a terminal, 2>&1), where the line itself tries it and
-// a space would only indent it.
+// disk, a descriptor not open) fails the start, not the end of a run it
+// cannot report. With --json the line goes to stderr, and stdout, which
+// is the JSON's alone, is tried with a write of nothing: it reaches the
+// file (/dev/full and a closed descriptor refuse it) and adds no byte to
+// the JSON, where the space it was tried with led it. A pipe takes a
+// write of nothing even with no reader left: one whose reader is gone
+// gets the space, which nobody reads, and its SIGPIPE ends bench now,
+// not after its run.
 func writeSettings(std *stdio, asJSON bool, line []byte) error {
 	if !asJSON {
 		_, err := std.stdout.Write(line)
 		return err
 	}
-	if f := file(std.stdout); f != nil && sameFile(f, std.stderr) {
-		_, err := std.stderr.Write(line)
+	if _, err := std.stdout.Write(nil); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(std.stdout, " "); err != nil {
-		return err
+	if f := file(std.stdout); f != nil && readerGone(f) {
+		if _, err := io.WriteString(std.stdout, " "); err != nil {
+			return err
+		}
 	}
 	std.stderr.Write(line) // a stderr that cannot take it costs no JSON
 	return nil

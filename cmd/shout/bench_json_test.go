@@ -19,9 +19,15 @@ import (
 
 // jsonAlone fails t unless stdout is one JSON object and nothing else,
 // every line of it JSON too, as `| jq .`, `> run.json` and a JSON-lines
-// reader take it; it returns the object.
+// reader take it; it returns the object. Nothing before it either, not
+// even the white space JSON allows: a space that tried stdout led it,
+// and a reader that looks for "{" at the start (or compares files) did
+// not take it.
 func jsonAlone(t *testing.T, stdout string) map[string]any {
 	t.Helper()
+	if !strings.HasPrefix(stdout, "{") {
+		t.Errorf("stdout does not begin with the JSON object: %.20q", stdout)
+	}
 	for i, l := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
 		if !json.Valid([]byte(l)) {
 			t.Errorf("stdout's line %d is not JSON: %q\nstdout:\n%s", i+1, l, stdout)

@@ -43,6 +43,36 @@ func TestBenchJSONWithStderrInStdoutWriteErrorBeforeRun(t *testing.T) {
 	}
 }
 
+// With --json into a pipe whose reader is gone (| cmd, where cmd did
+// not start), bench dies of SIGPIPE before its run, as a write there does,
+// not after it: stdout is tried with a write of nothing, which a pipe
+// takes with no reader, and the space that tried it before is written
+// where no one reads it.
+func TestBenchJSONReaderGoneBeforeRun(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	addr, got, _ := lineServer(t, answerAtOnce)
+	cmd := exec.Command("shout", "bench", addr, "--json", "--conns", "1", "--duration", "10m", "--warmup", "0")
+	cmd.Stdout = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	exitWithin(t, cmd)
+	if ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGPIPE {
+		t.Errorf("%v, want killed by SIGPIPE", cmd.ProcessState)
+	}
+	select {
+	case <-got:
+		t.Error("bench sent messages: it ran")
+	default:
+	}
+}
+
 // Ctrl-C with --json: the report of what was measured is the JSON alone
 // on stdout, marked interrupted, and the text on stderr.
 func TestBenchJSONInterrupted(t *testing.T) {

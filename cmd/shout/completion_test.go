@@ -23,6 +23,7 @@ func TestCompletionProtocol(t *testing.T) {
 	}{
 		{"shout ", []string{"bench", "completion", "connect", "help", "serve", "version"}},
 		{"shout help s", []string{"serve"}},
+		{"shout help serve ", nil}, // help takes one command
 		{"shout be", []string{"bench"}},
 		{"shout serve --log-format ", []string{"json", "text"}},
 		{"shout serve 127.0.0.1:0 --max-c", []string{"--max-conns", "--max-conns-per-ip"}},

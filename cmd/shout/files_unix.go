@@ -2,7 +2,12 @@
 
 package main
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // openFileLimit is the process's limit on open files (Go raises the soft
 // limit to the hard one as it starts), or 0 if it cannot be told.
@@ -12,4 +17,24 @@ func openFileLimit() uint64 {
 		return 0
 	}
 	return uint64(lim.Cur) // int64 on FreeBSD
+}
+
+// readerGone reports whether f is a pipe whose every reader has closed
+// it (`shout bench --json | cmd` where cmd failed to start): a write to
+// it raises SIGPIPE. Asked of the pipe, with no byte written.
+func readerGone(f *os.File) bool {
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	gone := false
+	rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(fds, 0)
+		gone = err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0
+	})
+	return gone
 }

@@ -212,7 +212,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// exits 0 without running a command.
 	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(kongExit(code)) }),
 		kongplete.WithPredictor("file", complete.PredictFiles("*")),
-		kongplete.WithPredictor("command", complete.PredictSet(commandNames(parser.Model)...)))
+		kongplete.WithPredictor("command", helpPredictor(commandNames(parser.Model))))
 	if len(args) == 0 {
 		// No command: the help itself, where kong's "expected one of"
 		// cut the list of commands short with "...". On stderr with
@@ -464,11 +464,31 @@ type helpCmd struct {
 	Command []string `arg:"" optional:"" predictor:"command" help:"The command whose help to print."`
 }
 
-func (h *helpCmd) Run(std *stdio) error {
+func (h *helpCmd) Run(std *stdio, kctx *kong.Context) error {
+	if names := commandNames(kctx.Model); len(h.Command) > 1 && slices.Contains(names, h.Command[0]) {
+		// shout help serve connect printed serve's help alone, connect
+		// taken as an address and left unsaid. (An unknown first is
+		// said so by the run below.)
+		if slices.Contains(names, h.Command[1]) {
+			return usagef("help takes one command, and %q is a second: shout help %s, then shout help %s", h.Command[1], h.Command[0], h.Command[1])
+		}
+		return usagef("help takes one command, and nothing after it (%q): shout help %s", h.Command[1], h.Command[0])
+	}
 	if code := run(std.ctx, append(slices.Clip(h.Command), "--help"), std.stdin, std.stdout, std.stderr); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// helpPredictor completes shout help's one command, and nothing after
+// it: a second is a usage error (helpCmd.Run).
+func helpPredictor(names []string) complete.Predictor {
+	return complete.PredictFunc(func(a complete.Args) []string {
+		if a.LastCompleted != "help" {
+			return nil
+		}
+		return names
+	})
 }
 
 // commandNames are shout's commands, which shout help completes.

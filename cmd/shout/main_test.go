@@ -66,6 +66,32 @@ func TestUsageErrorPointsToTheCommandsHelp(t *testing.T) {
 	}
 }
 
+// shout help takes one command: a second, or anything after the one, is a
+// usage error that says what to type. shout help serve connect printed
+// serve's help alone, status 0, connect taken as an address of serve's.
+func TestHelpTakesOneCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // stderr's first line, or stdout's for status 0
+	}{
+		{[]string{"help", "serve", "connect"}, 2, `shout: help takes one command, and "connect" is a second: shout help serve, then shout help connect`},
+		{[]string{"help", "bench", "127.0.0.1:8080"}, 2, `shout: help takes one command, and nothing after it ("127.0.0.1:8080"): shout help bench`},
+		{[]string{"help", "nosuch", "connect"}, 2, "shout: unexpected argument nosuch"},
+		{[]string{"help", "connect"}, 0, "Usage: shout connect [<addr>] [flags]"},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		out := stderr.String()
+		if tc.code == 0 {
+			out = stdout.String()
+		}
+		if first, _, _ := strings.Cut(out, "\n"); code != tc.code || first != tc.want {
+			t.Errorf("shout %s: status %d, %q; want %d and %q", strings.Join(tc.args, " "), code, first, tc.code, tc.want)
+		}
+	}
+}
+
 // An address typed as nc and telnet take it, host and port apart, is a
 // usage error that says what to type: it said only "unexpected argument
 // 8080" (connect, bench) or that the host had no port (serve).

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -141,7 +142,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if cmd.Trace {
 		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewNamedTraceObserver(std.stderr, flagName))
 	}
-	eps, err := cmd.endpoints(std.given)
+	eps, err := cmd.endpoints(std.given, listenAddr(starting))
 	if err != nil {
 		return startFailed(err)
 	}
@@ -149,8 +150,11 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if err != nil {
 		return startFailed(err)
 	}
-	if e, ok := twice(append(slices.Clip(eps), adminEps...)); ok {
-		return startFailed(usagef("--admin %s: an address to serve as well", e))
+	if c, ok := clashing(append(slices.Clip(eps), adminEps...), len(eps), listenAddr(starting), runtime.GOOS == "linux"); ok {
+		if c.overlap { // (--reuse-port is not the admin listener's)
+			return startFailed(usagef("--admin %s: it overlaps %s, an address to serve, on a wildcard's addresses, where Linux lets only one socket bind a port; give --admin another port", c.e, c.earlier))
+		}
+		return startFailed(usagef("--admin %s: an address to serve as well", c.e))
 	}
 	opts, certs, err := cmd.listenOptions(pemNotices(starting, log), eps)
 	if err != nil {
@@ -160,6 +164,10 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	// the start instead of leaving half a server running.
 	listeners, packets, err := listen(starting, opts, eps)
 	if err != nil {
+		if cmd.ReusePort && sockerr.AddrInUse(err) {
+			// Most likely a shout to replace, started without it.
+			err = fmt.Errorf("%w (--reuse-port shares a port only with sockets that set SO_REUSEPORT too: a shout there must have been started with --reuse-port)", err)
+		}
 		return startFailed(err)
 	}
 	engines := make([]server.Engine, len(listeners))
@@ -365,9 +373,10 @@ func exposedUDP(packets []net.PacketConn) []string {
 }
 
 // endpoints parses the addresses to serve, refusing flags that none of
-// them uses, an address given twice, and --engine loop where the loops
+// them uses, an address given twice (however spelt: lookup resolves a
+// name) or within another's wildcard, and --engine loop where the loops
 // cannot serve.
-func (cmd *serveCmd) endpoints(given map[string]bool) ([]endpoint.Endpoint, error) {
+func (cmd *serveCmd) endpoints(given map[string]bool, lookup func(host string) (netip.Addr, bool)) ([]endpoint.Endpoint, error) {
 	var eps []endpoint.Endpoint
 	for i, a := range cmd.Addrs {
 		e, err := endpoint.Parse(a, "tcp", "udp")
@@ -384,8 +393,8 @@ func (cmd *serveCmd) endpoints(given map[string]bool) ([]endpoint.Endpoint, erro
 	if err := cmd.unused(eps, given); err != nil {
 		return nil, err
 	}
-	if e, ok := twice(eps); ok {
-		return nil, usagef("%s is given twice", e)
+	if c, ok := clashing(eps, 0, lookup, runtime.GOOS == "linux" && !cmd.ReusePort); ok {
+		return nil, usagef("%v", c)
 	}
 	if why := cmd.loopRefused(eps); why != "" {
 		// Before anything is bound: a taken port would otherwise hide it.
@@ -394,32 +403,129 @@ func (cmd *serveCmd) endpoints(given map[string]bool) ([]endpoint.Endpoint, erro
 	return eps, nil
 }
 
-// twice returns the first of eps that listens where an earlier one
-// does. Its listen would fail, the address in use by this very shout,
-// and "address already in use" sent one looking for another program.
-// Port 0 is a new port each time.
-func twice(eps []endpoint.Endpoint) (endpoint.Endpoint, bool) {
-	type key struct{ network, address string }
-	seen := make(map[key]bool)
-	for _, e := range eps {
-		k := key{e.Network, e.Address}
-		if host, port, err := net.SplitHostPort(k.address); e.Network != "unix" && err == nil && host == "" {
-			k.address = net.JoinHostPort("::", port) // :8080 is [::]:8080, as Go listens on it
+// clash is two of the addresses serve is given that cannot both listen:
+// one socket address however spelt, or (overlap) one within the other's
+// wildcard. Its listen would fail, the address in use by this very
+// shout, and "address already in use" sent one looking for another
+// program.
+type clash struct {
+	earlier, e endpoint.Endpoint
+	at         string // the socket address both name, unless overlap
+	overlap    bool
+	wide       int // with overlap, which of earlier (0) and e (1) is the wildcard
+}
+
+func (c clash) Error() string {
+	switch {
+	case c.overlap:
+		w, part := c.earlier, c.e
+		if c.wide == 1 {
+			w, part = part, w
 		}
-		if ap, err := netip.ParseAddrPort(k.address); err == nil {
-			// 127.0.0.1:08080 is 127.0.0.1:8080; [::ffff:127.0.0.1]
-			// is 127.0.0.1, which Go listens on as IPv4.
-			k.address = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+		every := "every IPv4 address"
+		if host, _, _ := net.SplitHostPort(w.Address); !strings.Contains(host, ".") {
+			every = "every address, IPv4 and IPv6" // [::], or no host
 		}
-		if _, port, err := net.SplitHostPort(k.address); e.Network != "unix" && err == nil && strings.Trim(port, "0") == "" {
+		return fmt.Sprintf("%s and %s overlap: %s listens on %s, %s included, and Linux lets only one socket bind a port there (both take --reuse-port); give one of them", c.earlier, c.e, w, every, part.Address)
+	case c.earlier.String() == c.e.String():
+		return fmt.Sprintf("%s is given twice", c.e)
+	}
+	return fmt.Sprintf("%s and %s are one address, %s, given twice", c.earlier, c.e, c.at)
+}
+
+// clashing returns the first of eps[from:] that cannot listen beside an
+// earlier one: where it listens (a name as lookup resolves it, looked
+// up only if another address has its port), or, with overlaps, within
+// an earlier wildcard's addresses or around an earlier one's (Linux
+// refuses the bind, unless both sockets set SO_REUSEPORT). Port 0 is a
+// new port each time.
+func clashing(eps []endpoint.Endpoint, from int, lookup func(host string) (netip.Addr, bool), overlaps bool) (clash, bool) {
+	type sock struct {
+		network, port string
+		at            string         // the socket address, as Go listens on it
+		ip            netip.AddrPort // at's, if an IP address
+	}
+	socks := make([]sock, len(eps))
+	ports := make(map[[2]string]int)
+	for i, e := range eps {
+		s := sock{network: e.Network, at: e.Address}
+		if host, port, err := net.SplitHostPort(e.Address); e.Network != "unix" && err == nil {
+			if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+				port = strconv.FormatUint(n, 10) // 127.0.0.1:08080 is 127.0.0.1:8080
+			}
+			s.port = port
+			if host == "" {
+				host = "::" // :8080 is [::]:8080, as Go listens on it
+			}
+			s.at = net.JoinHostPort(host, port)
+			ports[[2]string{s.network, port}]++
+		}
+		socks[i] = s
+	}
+	for i := range socks {
+		s := &socks[i]
+		if s.port == "" || ports[[2]string{s.network, s.port}] < 2 {
 			continue
 		}
-		if seen[k] {
-			return e, true
+		host, _, _ := net.SplitHostPort(s.at)
+		ip, err := netip.ParseAddr(host)
+		if err != nil && lookup != nil {
+			ip, _ = lookup(host)
 		}
-		seen[k] = true
+		if ip.IsValid() {
+			// [::ffff:127.0.0.1] is 127.0.0.1, which Go listens on as IPv4.
+			s.ip, _ = netip.ParseAddrPort(net.JoinHostPort(ip.Unmap().String(), s.port))
+			s.at = s.ip.String()
+		}
 	}
-	return endpoint.Endpoint{}, false
+	for i, s := range socks[from:] {
+		i += from
+		if s.port == "0" {
+			continue
+		}
+		for j, t := range socks[:i] {
+			if s.network != t.network || s.port != t.port {
+				continue
+			}
+			if s.at == t.at {
+				return clash{earlier: eps[j], e: eps[i], at: s.at}, true
+			}
+			if !overlaps || !s.ip.IsValid() || !t.ip.IsValid() {
+				continue
+			}
+			if within(s.ip.Addr(), t.ip.Addr()) {
+				return clash{earlier: eps[j], e: eps[i], overlap: true}, true
+			}
+			if within(t.ip.Addr(), s.ip.Addr()) {
+				return clash{earlier: eps[j], e: eps[i], overlap: true, wide: 1}, true
+			}
+		}
+	}
+	return clash{}, false
+}
+
+// listenAddr is a lookup for clashing: the address Go listens on for a
+// host name, its first IPv4 address, or its first if it has none (as
+// net.ListenConfig.Listen picks).
+func listenAddr(ctx context.Context) func(string) (netip.Addr, bool) {
+	return func(host string) (netip.Addr, bool) {
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil || len(ips) == 0 {
+			return netip.Addr{}, false // the listen says why
+		}
+		for _, ip := range ips {
+			if ip.Unmap().Is4() {
+				return ip, true
+			}
+		}
+		return ips[0], true
+	}
+}
+
+// within reports whether w, a wildcard, takes a's port too: 0.0.0.0
+// every IPv4 address, [::] (dual-stack, as Go listens on it) every one.
+func within(a, w netip.Addr) bool {
+	return w == netip.IPv6Unspecified() || w == netip.IPv4Unspecified() && a.Is4()
 }
 
 // unused refuses a flag that given says was set (on the command line

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,26 +191,50 @@ func TestServeListensOnAddrsBetweenFlags(t *testing.T) {
 	}
 }
 
-// An address given twice is found however it is written; port 0, a new
-// port each time, and one port over TCP and UDP are no repeat.
+// An address given twice is found however it is written, a name as it
+// resolves; port 0, a new port each time, and one port over TCP and UDP
+// are no repeat. On Linux an address within another's wildcard (the
+// same port) is refused too, unless --reuse-port: the bind fails.
+// "address already in use" followed, status 1, sending one to look for
+// another program.
 func TestServeAddressTwice(t *testing.T) {
+	lookup := func(host string) (netip.Addr, bool) {
+		switch host {
+		case "localhost":
+			return netip.MustParseAddr("127.0.0.1"), true
+		case "ip6-localhost":
+			return netip.MustParseAddr("::1"), true
+		}
+		return netip.Addr{}, false
+	}
 	for _, tc := range []struct {
-		addrs []string
-		want  string // the repeat, or "" for none
+		addrs    []string
+		overlaps bool   // refused
+		want     string // the error, or "" for none
 	}{
-		{[]string{"127.0.0.1:8080", "tcp://127.0.0.1:8080"}, "tcp://127.0.0.1:8080"},
-		{[]string{"tls://127.0.0.1:8443", "127.0.0.1:8443"}, "tcp://127.0.0.1:8443"},
-		{[]string{"udp://[::1]:53", "[0:0::1]:053"}, "udp://[0:0::1]:053"},
-		{[]string{"localhost:8080", "localhost:8080"}, "tcp://localhost:8080"},
+		{[]string{"127.0.0.1:8080", "tcp://127.0.0.1:8080"}, true, "tcp://127.0.0.1:8080 is given twice"},
+		{[]string{"tls://127.0.0.1:8443", "127.0.0.1:8443"}, true, "tls://127.0.0.1:8443 and tcp://127.0.0.1:8443 are one address, 127.0.0.1:8443, given twice"},
+		{[]string{"udp://[::1]:53", "[0:0::1]:053"}, true, "udp://[::1]:53 and udp://[0:0::1]:053 are one address, [::1]:53, given twice"},
+		{[]string{"localhost:8080", "localhost:8080"}, true, "tcp://localhost:8080 is given twice"},
+		{[]string{"unix:///tmp/s", "unix:///tmp/s"}, true, "unix:///tmp/s is given twice"},
 		// Spelled apart, listened on as one: an empty host is [::] (every
-		// address, both families), an IPv4-mapped address its IPv4 one.
-		// "address already in use" followed, as before the check.
-		{[]string{":8080", "[::]:8080"}, "tcp://[::]:8080"},
-		{[]string{"udp://[::ffff:127.0.0.1]:53", "udp://127.0.0.1:53"}, "udp://127.0.0.1:53"},
-		{[]string{"[::ffff:0.0.0.0]:8080", "0.0.0.0:8080"}, "tcp://0.0.0.0:8080"},
-		{[]string{"127.0.0.1:0", "127.0.0.1:0", "localhost:0", "localhost:00"}, ""},
-		{[]string{"tcp://127.0.0.1:8080", "udp://127.0.0.1:8080", "127.0.0.2:8080"}, ""},
-		{[]string{":0", "[::]:0"}, ""},
+		// address, both families), an IPv4-mapped address its IPv4 one, a
+		// name the address it resolves to.
+		{[]string{":8080", "[::]:8080"}, true, "tcp://:8080 and tcp://[::]:8080 are one address, [::]:8080, given twice"},
+		{[]string{"udp://[::ffff:127.0.0.1]:53", "udp://127.0.0.1:53"}, true, "udp://[::ffff:127.0.0.1]:53 and udp://127.0.0.1:53 are one address, 127.0.0.1:53, given twice"},
+		{[]string{"[::ffff:0.0.0.0]:8080", "0.0.0.0:8080"}, true, "tcp://[::ffff:0.0.0.0]:8080 and tcp://0.0.0.0:8080 are one address, 0.0.0.0:8080, given twice"},
+		{[]string{"localhost:8080", "127.0.0.1:8080"}, true, "tcp://localhost:8080 and tcp://127.0.0.1:8080 are one address, 127.0.0.1:8080, given twice"},
+		{[]string{"tcp://[::1]:8080", "tcp://ip6-localhost:8080"}, false, "tcp://[::1]:8080 and tcp://ip6-localhost:8080 are one address, [::1]:8080, given twice"},
+		// Within another's wildcard: one socket on a port there.
+		{[]string{"0.0.0.0:8080", "127.0.0.1:8080"}, true, "tcp://0.0.0.0:8080 and tcp://127.0.0.1:8080 overlap: tcp://0.0.0.0:8080 listens on every IPv4 address, 127.0.0.1:8080 included, and Linux lets only one socket bind a port there (both take --reuse-port); give one of them"},
+		{[]string{"udp://localhost:53", "udp://[::]:53"}, true, "udp://localhost:53 and udp://[::]:53 overlap: udp://[::]:53 listens on every address, IPv4 and IPv6, localhost:53 included, and Linux lets only one socket bind a port there (both take --reuse-port); give one of them"},
+		{[]string{"tcp://:8080", "tcp://0.0.0.0:8080"}, true, "tcp://:8080 and tcp://0.0.0.0:8080 overlap: tcp://:8080 listens on every address, IPv4 and IPv6, 0.0.0.0:8080 included, and Linux lets only one socket bind a port there (both take --reuse-port); give one of them"},
+		{[]string{"0.0.0.0:8080", "127.0.0.1:8080"}, false, ""}, // --reuse-port, or not Linux
+		{[]string{"tcp://0.0.0.0:8080", "tcp://[::1]:8080", "tcp://127.0.0.1:8081", "udp://127.0.0.1:8080"}, true, ""},
+		{[]string{"127.0.0.1:0", "127.0.0.1:0", "localhost:0", "localhost:00", "0.0.0.0:0"}, true, ""},
+		{[]string{"tcp://127.0.0.1:8080", "udp://127.0.0.1:8080", "127.0.0.2:8080", "[::1]:8080"}, true, ""},
+		{[]string{":0", "[::]:0"}, true, ""},
+		{[]string{"nosuchname.invalid:8080", "127.0.0.1:8080"}, true, ""}, // the listen says why
 	} {
 		var eps []endpoint.Endpoint
 		for _, a := range tc.addrs {
@@ -218,10 +244,63 @@ func TestServeAddressTwice(t *testing.T) {
 			}
 			eps = append(eps, e...)
 		}
-		got, ok := twice(eps)
-		if ok != (tc.want != "") || ok && got.String() != tc.want {
-			t.Errorf("%v: twice = %v, %v; want %q", tc.addrs, got, ok, tc.want)
+		got, ok := clashing(eps, 0, lookup, tc.overlaps)
+		if ok != (tc.want != "") || ok && got.Error() != tc.want {
+			t.Errorf("%v, overlaps %v: clashing = %q, %v; want %q", tc.addrs, tc.overlaps, got.Error(), ok, tc.want)
 		}
+	}
+}
+
+// Addresses spelt apart that listen on one socket are refused as the
+// same one given twice is, status 2, naming both, before any bind: shout
+// serve localhost:8080 127.0.0.1:8080 listened on the first and failed
+// on the second, "address already in use", status 1. So is --admin on
+// an address served. (The port is held here: a listen tried fails.)
+func TestServeOneAddressSpeltTwice(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"localhost:" + port, "127.0.0.1:" + port}, "tcp://localhost:P and tcp://127.0.0.1:P are one address, 127.0.0.1:P, given twice"},
+		{[]string{"tcp://127.0.0.1:" + port, "--admin", "localhost:" + port}, "--admin tcp://localhost:P: an address to serve as well"},
+		{[]string{"tcp://127.0.0.1:" + port, "tcp://0.0.0.0:" + port}, "tcp://127.0.0.1:P and tcp://0.0.0.0:P overlap: tcp://0.0.0.0:P listens on every IPv4 address, 127.0.0.1:P included, and Linux lets only one socket bind a port there (both take --reuse-port); give one of them"},
+		{[]string{"--reuse-port", "tcp://0.0.0.0:" + port, "tcp://127.0.0.1:" + port, "--admin", "localhost:" + port}, "--admin tcp://localhost:P: it overlaps tcp://0.0.0.0:P, an address to serve, on a wildcard's addresses, where Linux lets only one socket bind a port; give --admin another port"},
+	} {
+		if strings.Contains(tc.want, "Linux") && runtime.GOOS != "linux" {
+			continue
+		}
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), append([]string{"serve"}, tc.args...), strings.NewReader(""), &stdout, &stderr)
+		if want := "shout: " + strings.ReplaceAll(tc.want, ":P", ":"+port) + "\n"; code != 2 || stderr.String() != want {
+			t.Errorf("serve %v: status %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), want)
+		}
+	}
+}
+
+// serve --reuse-port on a port a socket without SO_REUSEPORT holds (the
+// shout to replace, started without it) says that both must set it: it
+// said "address already in use" alone, and the restart README describes
+// seemed not to work.
+func TestServeReusePortTakenSaysBothMust(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		t.Skip("no SO_REUSEPORT here")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"serve", "--reuse-port", "tcp://" + l.Addr().String()}, strings.NewReader(""), &stdout, &stderr)
+	const want = "address already in use (--reuse-port shares a port only with sockets that set SO_REUSEPORT too: a shout there must have been started with --reuse-port)\n"
+	if code != 1 || !strings.HasSuffix(stderr.String(), want) {
+		t.Errorf("status %d, stderr %q; want 1 and an end %q", code, stderr.String(), want)
 	}
 }
 
