@@ -892,6 +892,74 @@ func TestDatagramsRefused(t *testing.T) {
 	}
 }
 
+// A line to a port where nothing listens was taken for answered, its own
+// datagram for the reply, where the system gave its socket that very port
+// on the same address (a port just freed is in the range it gives from:
+// CI met it at the prompt, stop 53, where "two" came back as its reply):
+// the socket was connected to itself. It is dialled again, and each line
+// is refused, at an address as at each of a name's. Here each dial's
+// first socket is bound to the address it is dialled to.
+func TestDatagramsSelfConnectedDialledAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		addr func(t *testing.T) string
+	}{
+		{"address", func(t *testing.T) string { return closedUDPPort(t) }},
+		{"name", func(t *testing.T) string { name, _, _ := twoAddrsRefusing(t); return name }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.addr(t)
+			dials := 0
+			client.SetUDPLocal(t, func(to string) net.Addr {
+				if dials++; dials%2 == 0 {
+					return nil
+				}
+				a, err := net.ResolveUDPAddr("udp", to)
+				if err != nil {
+					t.Errorf("dialled %q: %v", to, err)
+					return nil
+				}
+				return a
+			})
+			res, out, warn, err := datagrams(t, addr, "one\ntwo\n", bound, 0)
+			if err != nil {
+				t.Fatalf("Datagrams: %v", err)
+			}
+			if res.Sent != 2 || res.Lost != 2 || strings.Count(warn, "connection refused") != 2 || out != "" {
+				t.Errorf("%+v, out %q, warnings %q: want both lines refused, no reply", res, out, warn)
+			}
+		})
+	}
+}
+
+// A socket the system gives the port it is dialled to three times running
+// is not used: Dial says so.
+func TestDialSelfConnectedEveryTime(t *testing.T) {
+	addr := closedUDPPort(t)
+	client.SetUDPLocal(t, func(to string) net.Addr {
+		a, _ := net.ResolveUDPAddr("udp", to)
+		return a
+	})
+	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "udp", Address: addr}, bound)
+	if err == nil {
+		c.Close()
+	}
+	if want := "connect " + addr + ": the system gave the socket the address and port it connects to, three times"; err == nil || err.Error() != want {
+		t.Errorf("Dial: %v; want %q", err, want)
+	}
+}
+
+// closedUDPPort is an address on 127.0.0.1 where nothing listens.
+func closedUDPPort(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().String()
+}
+
 // twoAddrs is a name for tests, and a server on 127.0.0.1 that it names
 // second: first it names [::1] at the server's port, where nothing
 // listens. (localhost is so on macOS and most Linux: ::1, then 127.0.0.1,

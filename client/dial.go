@@ -31,11 +31,54 @@ func Dial(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (net.
 		}
 	}
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, e.Network, e.Address)
+	var c net.Conn
+	var err error
+	if e.Network == "udp" {
+		c, err = dialUDP(ctx, d, e.Address)
+	} else {
+		c, err = d.DialContext(ctx, e.Network, e.Address)
+	}
 	if err != nil {
 		return nil, DialError(e, err)
 	}
 	return c, nil
+}
+
+// dialUDP dials addr over UDP with d. The port the system gives a UDP
+// socket can be the very one it is dialled to, on the same address,
+// where nothing listens: the ports a stopped server (or a test) freed are
+// in the range it gives them from. The socket is then connected to
+// itself, and each line sent came back as its own reply, where the port
+// would have refused it (one line in some 28,000 to a port of that
+// range). Such a socket is closed and dialled again, as Go's net does
+// over TCP; three of them running is an error.
+func dialUDP(ctx context.Context, d net.Dialer, addr string) (net.Conn, error) {
+	for try := 1; ; try++ {
+		if udpLocal != nil {
+			d.LocalAddr = udpLocal(addr)
+		}
+		c, err := d.DialContext(ctx, "udp", addr)
+		if err != nil || !selfConnected(c) {
+			return c, err
+		}
+		c.Close()
+		if try == 3 {
+			return nil, errSelfConnected
+		}
+	}
+}
+
+// udpLocal, set by a test, is the address to bind a UDP socket dialled
+// to addr to, where the system picks one if it is nil or gives nil.
+var udpLocal func(addr string) net.Addr
+
+var errSelfConnected = errors.New("the system gave the socket the address and port it connects to, three times")
+
+// selfConnected says c is connected to its own address and port.
+func selfConnected(c net.Conn) bool {
+	l, ok1 := c.LocalAddr().(*net.UDPAddr)
+	r, ok2 := c.RemoteAddr().(*net.UDPAddr)
+	return ok1 && ok2 && l.AddrPort() == r.AddrPort()
 }
 
 // DialError is err, a failed connect to e, as a ConnError.

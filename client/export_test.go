@@ -45,3 +45,11 @@ func SetHoldLines(t testing.TB, hold <-chan struct{}) {
 	holdLines = hold
 	t.Cleanup(func() { holdLines = nil })
 }
+
+// SetUDPLocal binds each UDP socket dialled, until t ends, to the address
+// local gives for the address it is dialled to (nil: one the system
+// picks). Tests that call it must not run in parallel.
+func SetUDPLocal(t testing.TB, local func(addr string) net.Addr) {
+	udpLocal = local
+	t.Cleanup(func() { udpLocal = nil })
+}

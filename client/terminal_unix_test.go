@@ -86,22 +86,54 @@ func udpPrompt(t *testing.T, addr string, retries int) (ptmx *os.File, scr *ptyS
 // is not nil.
 func udpPromptTraced(t *testing.T, addr string, retries int, trace io.Writer) (ptmx *os.File, scr *ptyScreen, code chan int) {
 	t.Helper()
+	c, redial := dial(t, "udp", addr), dialer(t, addr)
+	if trace != nil {
+		c, redial = client.Trace(c, trace), tracedDialer(t, addr, trace)
+	}
+	term := &client.Terminal{Addr: addr, Dial: redial, Timeout: bound, Retries: retries}
+	return onPTY(t, term, c, addr+" (udp)> ")
+}
+
+// onPTY runs term over c on a pty until the test ends, and returns once
+// it shows prompt: what the test types goes to ptmx, what the session
+// prints is read from scr, and its exit status comes on code. A session
+// the test leaves running (it failed) is ended, with Ctrl-C, and waited
+// for before the test's earlier cleanups put back what they changed
+// (SetLookup's resolver, SetReplyTimeouts' clock): a session still
+// running read them, and one failure became a race report in the next
+// test too.
+func onPTY(t *testing.T, term *client.Terminal, c net.Conn, prompt string) (ptmx *os.File, scr *ptyScreen, code chan int) {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
+		c.Close()
 		t.Skipf("no pty: %v", err)
 	}
 	t.Cleanup(func() { ptmx.Close(); tty.Close() })
 	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
 	scr = &ptyScreen{more: make(chan struct{})}
 	go scr.read(ptmx)
-	c, redial := dial(t, "udp", addr), dialer(t, addr)
-	if trace != nil {
-		c, redial = client.Trace(c, trace), tracedDialer(t, addr, trace)
-	}
-	term := &client.Terminal{Addr: addr, Dial: redial, Timeout: bound, Retries: retries, In: tty, Out: tty, Err: tty}
+	term.In, term.Out, term.Err = tty, tty, tty
 	code = make(chan int, 1)
-	go func() { code <- term.Run(c) }()
-	scr.expect(t, addr+" (udp)> ")
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		code <- term.Run(c)
+	}()
+	t.Cleanup(func() { // (run first: registered last)
+		select {
+		case <-ended:
+			return
+		default:
+		}
+		io.WriteString(ptmx, "\x03")
+		select {
+		case <-ended:
+		case <-time.After(bound):
+			t.Errorf("the session did not end at Ctrl-C")
+		}
+	})
+	scr.expect(t, prompt)
 	return ptmx, scr, code
 }
 
@@ -320,23 +352,11 @@ func TestTerminalLastWordsEditorHeld(t *testing.T) {
 	var releaseOnce sync.Once
 	release := func() { releaseOnce.Do(func() { close(hold) }) }
 	defer release()
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 120})
-	scr := &ptyScreen{more: make(chan struct{})}
-	go scr.read(ptmx)
 	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr}, bound)
 	if err != nil {
 		t.Fatal(err)
 	}
-	term := &client.Terminal{Addr: addr, Timeout: bound, In: tty, Out: tty, Err: tty}
-	code := make(chan int, 1)
-	go func() { code <- term.Run(c) }()
-	scr.expect(t, addr+"> ")
+	_, scr, code := onPTY(t, &client.Terminal{Addr: addr, Timeout: bound}, c, addr+"> ")
 	close(closeNow)
 	select {
 	case got := <-code:
