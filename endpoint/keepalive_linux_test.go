@@ -42,12 +42,23 @@ func acceptedOptions(t *testing.T, lns []net.Listener, opts ...sockfd.Option) []
 	return vs
 }
 
+// checkReusePort fails t unless ln has SO_REUSEPORT where want, and not
+// where not: the keep-alive is set beside the options' own.
+func checkReusePort(t *testing.T, ln net.Listener, want bool) {
+	t.Helper()
+	got, err := -1, error(nil)
+	sockfd.Control(ln, func(fd int) { got, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT) })
+	if err != nil || (got == 1) != want {
+		t.Errorf("SO_REUSEPORT %d, %v on the listener; want it set %v", got, err, want)
+	}
+}
+
 // Every TCP listener of Listen's, whatever its options, is given the
 // keep-alive net would give each connection, and net sets it on none:
 // a connection has the listener's (here its idle time of 16 s, net's is
 // 15 s), and needs no system call for it. A listener that cannot be
 // given it is opened again as net does by default, and its connections
-// have net's.
+// have net's. Either way the listener keeps the options' own SO_REUSEPORT.
 func TestListenerKeepAlive(t *testing.T) {
 	tcp := []Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}}
 	pair := []Endpoint{tcp[0], {Network: "udp", Address: "127.0.0.1:0"}}
@@ -78,16 +89,26 @@ func TestListenerKeepAlive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			idle := sockfd.Option{Level: unix.IPPROTO_TCP, Opt: unix.TCP_KEEPIDLE}
-			if got := acceptedOptions(t, lns, idle)[0]; got != 16 {
-				t.Errorf("TCP_KEEPIDLE %d on an accepted connection; want the listener's 16", got)
+			checkReusePort(t, lns[0], tc.opts.ReusePort)
+			want := sockfd.KeepAlive
+			for i, o := range want {
+				if o.Opt == unix.TCP_KEEPIDLE {
+					want[i].Value = 16
+				}
+			}
+			got := acceptedOptions(t, lns, want[:]...)
+			for i, o := range want {
+				if got[i] != o.Value {
+					t.Errorf("option %d at %d on an accepted connection; want the listener's %d", o.Opt, got[i], o.Value)
+				}
 			}
 
 			setKeepAlive = func(uintptr) error { return syscall.ENOPROTOOPT }
 			if lns, _, err = tc.opts.Listen(tc.eps); err != nil {
 				t.Fatalf("the listener's keep-alive failing: %v; want a listener as net makes it", err)
 			}
-			got := acceptedOptions(t, lns, sockfd.KeepAlive[:]...)
+			checkReusePort(t, lns[0], tc.opts.ReusePort)
+			got = acceptedOptions(t, lns, sockfd.KeepAlive[:]...)
 			for i, o := range sockfd.KeepAlive {
 				if got[i] != o.Value {
 					t.Errorf("the listener's keep-alive failing: option %d at %d on an accepted connection; want net's %d", o.Opt, got[i], o.Value)
