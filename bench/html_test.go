@@ -192,6 +192,28 @@ func TestWriteHTMLUDPCountsSockets(t *testing.T) {
 	}
 }
 
+// A UDP run's report and page say how long setting its sockets up took,
+// not connecting, as its header does (37d6eb8): UDP makes no connection.
+func TestUDPSetUpIsNoConnecting(t *testing.T) {
+	for _, tc := range []struct{ network, text, row, not string }{
+		{"tcp", "(connecting took 0.01s", "<tr><th>connecting</th><td>took 0.01 s", "setting"},
+		{"udp", "(setting the sockets up took 0.01s", "<tr><th>setting up</th><td>took 0.01 s", "connecting"},
+	} {
+		r := sampleReport()
+		r.Network = tc.network
+		var text strings.Builder
+		r.WriteText(&text)
+		_, page := writePage(t, r)
+		if !strings.Contains(text.String(), tc.text) || strings.Contains(text.String(), tc.not) {
+			t.Errorf("%s: the report lacks %q, or has %q:\n%s", tc.network, tc.text, tc.not, text.String())
+		}
+		if !strings.Contains(page, tc.row) || strings.Contains(page, "<th>"+tc.not) {
+			i := strings.Index(page, `<table id="settings">`)
+			t.Errorf("%s: the page lacks %q, or has a row %q; its settings: %s", tc.network, tc.row, tc.not, page[i:i+min(len(page)-i, 1500)])
+		}
+	}
+}
+
 // The page says which lost replies came late, as the text does.
 func TestPageSaysLate(t *testing.T) {
 	r := sampleReport()

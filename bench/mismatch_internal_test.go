@@ -39,3 +39,23 @@ func TestUnaskedCutAtCharacters(t *testing.T) {
 		t.Errorf("shown as\n%s\nwant\n%s", shown, want)
 	}
 }
+
+// Bytes that answer no message in the warm-up, which no count takes, make
+// no measured wrong reply "after an earlier wrong reply", as a wrong reply
+// in the warm-up does not (TestWarmupWrongReplyIsNoEarlierOne); measured,
+// they do.
+func TestUnaskedInWarmupIsNoEarlierOne(t *testing.T) {
+	for _, measured := range []bool{false, true} {
+		r := &run{}
+		wrong := false
+		r.unasked(&wrong, measured, []byte("STRAY\n"))
+		r.streamMismatch(&wrong, true, []byte("B\n"), []byte("A\n"), false)
+		want := int64(0)
+		if measured {
+			want = 1
+		}
+		if got := r.mismatchesAfter.Load(); got != want {
+			t.Errorf("stray bytes (measured %v), then a measured wrong reply: %d after an earlier wrong one; want %d", measured, got, want)
+		}
+	}
+}

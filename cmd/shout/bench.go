@@ -325,27 +325,57 @@ func (cmd *benchCmd) check(ep endpoint.Endpoint) error {
 // tries standard output: one that cannot be written (> /dev/full, a full
 // disk, a descriptor not open) fails the start, not the end of a run it
 // cannot report. With --json the line goes to stderr, and stdout, which
-// is the JSON's alone, is tried with a write of nothing: it reaches the
-// file (/dev/full and a closed descriptor refuse it) and adds no byte to
-// the JSON, where the space it was tried with led it. A pipe takes a
-// write of nothing even with no reader left: one whose reader is gone
-// gets the space, which nobody reads, and its SIGPIPE ends bench now,
-// not after its run.
+// is the JSON's alone, is tried by tryJSONOut.
 func writeSettings(std *stdio, asJSON bool, line []byte) error {
 	if !asJSON {
 		_, err := std.stdout.Write(line)
 		return err
 	}
-	if _, err := std.stdout.Write(nil); err != nil {
+	if err := tryJSONOut(std.stdout); err != nil {
 		return err
-	}
-	if f := file(std.stdout); f != nil && readerGone(f) {
-		if _, err := io.WriteString(std.stdout, " "); err != nil {
-			return err
-		}
 	}
 	std.stderr.Write(line) // a stderr that cannot take it costs no JSON
 	return nil
+}
+
+// tryJSONOut tries w, --json's stdout, adding no byte to the JSON (a
+// space that tried it led the JSON). A write of nothing reaches the file,
+// and /dev/full and a closed descriptor refuse it, but a pipe with no
+// reader left and a full disk take it. A pipe whose reader is gone gets
+// the space, which nobody reads, and its SIGPIPE ends bench now, not
+// after its run; a regular file is tried with a byte at its end, which
+// is cut off again.
+func tryJSONOut(w io.Writer) error {
+	if _, err := w.Write(nil); err != nil {
+		return err
+	}
+	f := file(w)
+	if f == nil {
+		return nil
+	}
+	if readerGone(f) {
+		_, err := io.WriteString(w, " ")
+		return err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	at, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil
+	}
+	end, err := f.Seek(0, io.SeekEnd) // (where >> writes too)
+	if err != nil {
+		return nil
+	}
+	_, err = f.Write([]byte{' '})
+	if err == nil {
+		err = f.Truncate(end)
+	}
+	if _, serr := f.Seek(at, io.SeekStart); err == nil {
+		err = serr
+	}
+	return err
 }
 
 // writeJSONError writes --json's last line for a run without a report.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -71,6 +72,65 @@ func TestBenchJSONReaderGoneBeforeRun(t *testing.T) {
 		t.Error("bench sent messages: it ran")
 	default:
 	}
+}
+
+// With --json and stdout a file that takes nothing more where a write of
+// nothing still goes (a full disk; here the file size limit, ulimit -f 0),
+// bench fails before its run too: it was tried with a write of nothing,
+// and measured for the whole --duration, failing at the end. A file it
+// can write, >> onto an earlier run's, gets the JSON alone after it.
+func TestBenchJSONFullFileBeforeRun(t *testing.T) {
+	addr, got, _ := lineServer(t, answerAtOnce)
+	dir := t.TempDir()
+	full, err := os.Create(filepath.Join(dir, "full.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	cmd := exec.Command("sh", "-c", `ulimit -f 0 && exec shout "$@"`, "sh", "bench", addr, "--json", "--conns", "1", "--duration", "10m", "--warmup", "0")
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = full, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	exited := make(chan int, 1)
+	go func() { exited <- exitWithin(t, cmd) }()
+	select {
+	case <-got:
+		t.Fatal("bench sent messages: it ran")
+	case code := <-exited:
+		if want := "shout: write /dev/stdout: file too large\n"; code != 1 || stderr.String() != want {
+			t.Errorf("status %d, stderr %q; want 1 and %q", code, stderr.String(), want)
+		}
+	}
+	if fi, err := full.Stat(); err != nil || fi.Size() != 0 {
+		t.Errorf("the file it could not write: %v, %v; want it empty", fi.Size(), err)
+	}
+
+	name := filepath.Join(dir, "runs.json")
+	if err := os.WriteFile(name, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runs.Close()
+	cmd = exec.Command("shout", "bench", addr, "--json", "--conns", "1", "--duration", "200ms", "--warmup", "0", "--text", "ascii", "--mode", "ascii")
+	cmd.Stdout = runs
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier, last, _ := strings.Cut(string(b), "\n")
+	if earlier != "{}" {
+		t.Errorf("the earlier run's line became %q", earlier)
+	}
+	jsonAlone(t, last)
 }
 
 // Ctrl-C with --json: the report of what was measured is the JSON alone

@@ -251,6 +251,34 @@ func TestServeAddressTwice(t *testing.T) {
 	}
 }
 
+// clashing looks a name up only where another address has its port (on
+// the same network): shout serve example.com:8080 waits for no lookup
+// before its listen's own. And listenAddr resolves as Go listens, an
+// IPv6 address too.
+func TestServeClashLooksUpOnlyShared(t *testing.T) {
+	var looked []string
+	lookup := func(host string) (netip.Addr, bool) {
+		looked = append(looked, host)
+		return netip.MustParseAddr("127.0.0.1"), true
+	}
+	var eps []endpoint.Endpoint
+	for _, a := range []string{"a.invalid:8080", "tcp://b.invalid:8081", "udp://127.0.0.1:8081"} {
+		e, err := endpoint.Parse(a, "tcp", "udp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, e...)
+	}
+	if _, ok := clashing(eps, 0, lookup, true); ok || len(looked) > 0 {
+		t.Errorf("clashing found a clash %v, looking up %q; want none, and nothing looked up", ok, looked)
+	}
+	for _, host := range []string{"127.0.0.1", "::1", "localhost"} {
+		if ip, ok := listenAddr(context.Background())(host); !ok || !ip.IsLoopback() {
+			t.Errorf("listenAddr(%q) = %v, %v; want a loopback address", host, ip, ok)
+		}
+	}
+}
+
 // Addresses spelt apart that listen on one socket are refused as the
 // same one given twice is, status 2, naming both, before any bind: shout
 // serve localhost:8080 127.0.0.1:8080 listened on the first and failed
