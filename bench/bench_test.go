@@ -1499,12 +1499,7 @@ func TestUDPRefusedIsUnreachable(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("UDP has one driver")
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close() // nothing listens there now
+	addr := closedUDPPort(t).String()
 	for _, warmup := range []time.Duration{-1, 3 * time.Second} {
 		cfg := quick("udp", addr)
 		cfg.Conns, cfg.Warmup = 2, warmup
@@ -1526,12 +1521,7 @@ func TestUDPSelfConnectedIsUnreachable(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("UDP has one driver")
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr()
-	pc.Close() // nothing listens there now
+	addr := closedUDPPort(t)
 	defer bench.SetUDPLocal(addr)()
 	cfg := quick("udp", addr.String())
 	cfg.Conns = 1 // (two could not both be bound to addr)
@@ -1544,6 +1534,17 @@ func TestUDPSelfConnectedIsUnreachable(t *testing.T) {
 		}
 		t.Errorf("got %v; want unreachable: %s", err, want)
 	}
+}
+
+// closedUDPPort is an address on 127.0.0.1 where nothing listens.
+func closedUDPPort(t *testing.T) net.Addr {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr()
 }
 
 // A UDP server that goes away mid-run is refused from then on (ICMP port
