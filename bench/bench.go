@@ -2075,7 +2075,18 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 				d.LocalAddr, d.Control = &net.UDPAddr{IP: ip}, nil
 			}
 		}
-		c, err := d.DialContext(ctx, e.Network, e.Address)
+		var c net.Conn
+		var err error
+		if e.Network == "udp" {
+			if udpLocal != nil {
+				d.LocalAddr = udpLocal
+			}
+			// Connected to itself, a socket took its own datagrams
+			// back as wrong replies, where the port refused them.
+			c, err = client.DialUDP(ctx, d, e.Address)
+		} else {
+			c, err = d.DialContext(ctx, e.Network, e.Address)
+		}
 		if err != nil {
 			return nil, client.DialError(e, err)
 		}
@@ -2094,6 +2105,10 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 		return tc, asItIs(err)
 	}
 }
+
+// udpLocal, set by a test, is the address each UDP socket is bound to,
+// where the spread or the system picks one if it is nil.
+var udpLocal net.Addr
 
 // asItIs is a handshake's error err without the escaping client.Handshake
 // gives what the server chose (escape.Error, for callers that print it):

@@ -1499,12 +1499,7 @@ func TestUDPRefusedIsUnreachable(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("UDP has one driver")
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close() // nothing listens there now
+	addr := closedUDPPort(t).String()
 	for _, warmup := range []time.Duration{-1, 3 * time.Second} {
 		cfg := quick("udp", addr)
 		cfg.Conns, cfg.Warmup = 2, warmup
@@ -1514,6 +1509,42 @@ func TestUDPRefusedIsUnreachable(t *testing.T) {
 			t.Errorf("warm-up %v: got %v (report %+v); want unreachable: send %s: connection refused", warmup, err, rep, addr)
 		}
 	}
+}
+
+// A UDP socket the system connects to itself (given the address and port
+// it is dialled to, where nothing listens: one in some 28,000 to a port
+// freed in the range it gives from) is dialled again; three running are
+// a connect error. Bench dialled its sockets itself, and took its own
+// datagrams back as wrong replies, the truth being "refused". (Not
+// parallel: SetUDPLocal.)
+func TestUDPSelfConnectedIsUnreachable(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("UDP has one driver")
+	}
+	addr := closedUDPPort(t)
+	defer bench.SetUDPLocal(addr)()
+	cfg := quick("udp", addr.String())
+	cfg.Conns = 1 // (two could not both be bound to addr)
+	rep, err := bench.Run(context.Background(), cfg)
+	var ue *bench.UnreachableError
+	want := "connect " + addr.String() + ": the system gave the socket the address and port it connects to, three times"
+	if !errors.As(err, &ue) || err.Error() != want {
+		if rep != nil {
+			t.Logf("%d replies, %d wrong, first %s", rep.Messages, rep.Mismatches, rep.FirstMismatch)
+		}
+		t.Errorf("got %v; want unreachable: %s", err, want)
+	}
+}
+
+// closedUDPPort is an address on 127.0.0.1 where nothing listens.
+func closedUDPPort(t *testing.T) net.Addr {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr()
 }
 
 // A UDP server that goes away mid-run is refused from then on (ICMP port

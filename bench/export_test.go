@@ -408,3 +408,10 @@ func OnOpenLoopWait(f func()) (restore func()) {
 	openLoopWaits = func(*run) { f() }
 	return func() { openLoopWaits = nil }
 }
+
+// SetUDPLocal binds each UDP socket to addr, until the returned function
+// is called. Tests that call it must not run in parallel.
+func SetUDPLocal(addr net.Addr) (restore func()) {
+	udpLocal = addr
+	return func() { udpLocal = nil }
+}

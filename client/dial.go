@@ -34,7 +34,7 @@ func Dial(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (net.
 	var c net.Conn
 	var err error
 	if e.Network == "udp" {
-		c, err = dialUDP(ctx, d, e.Address)
+		c, err = DialUDP(ctx, d, e.Address)
 	} else {
 		c, err = d.DialContext(ctx, e.Network, e.Address)
 	}
@@ -44,15 +44,16 @@ func Dial(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (net.
 	return c, nil
 }
 
-// dialUDP dials addr over UDP with d. The port the system gives a UDP
-// socket can be the very one it is dialled to, on the same address,
-// where nothing listens: the ports a stopped server (or a test) freed are
-// in the range it gives them from. The socket is then connected to
-// itself, and each line sent came back as its own reply, where the port
-// would have refused it (one line in some 28,000 to a port of that
-// range). Such a socket is closed and dialled again, as Go's net does
-// over TCP; three of them running is an error.
-func dialUDP(ctx context.Context, d net.Dialer, addr string) (net.Conn, error) {
+// DialUDP dials addr over UDP with d, as d.DialContext would, and gives
+// its errors as they are, for the caller to word (DialError). The port
+// the system gives a UDP socket can be the very one it is dialled to, on
+// the same address, where nothing listens: the ports a stopped server
+// (or a test) freed are in the range it gives them from. The socket is
+// then connected to itself, and each line sent came back as its own
+// reply, where the port would have refused it (one line in some 28,000
+// to a port of that range). Such a socket is closed and dialled again,
+// as Go's net does over TCP; three of them running is an error.
+func DialUDP(ctx context.Context, d net.Dialer, addr string) (net.Conn, error) {
 	for try := 1; ; try++ {
 		if udpLocal != nil {
 			d.LocalAddr = udpLocal(addr)
