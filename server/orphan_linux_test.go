@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -589,43 +591,94 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 // TCP_USER_TIMEOUT over the client's shut window; a retransmission
 // timeout alike), not by a reset from the client, is not the client's
 // reset (its SO_ERROR is ETIMEDOUT), nor answered: it ends as such a
-// timeout does at any other time, an error that says so. It was "eof",
-// answered, for replies never delivered. (Wrapped, to reach the server's
-// socket; eofLookFD is the event loop's too.)
+// timeout does at any other time, an error that says so, on both
+// drivers, wrapped or not, whether the timeout comes while the server
+// waits for the replies or before its first look at them (the server
+// held in its last reply until then). It was "eof", answered, for
+// replies never delivered; only the goroutine driver's wait was tested
+// (wrapped, to reach the server's socket), and the event loop's looks,
+// made to name a reset alone, survived the tests.
 func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
-	obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)}
-	sockets := make(chan *net.TCPConn, 1)
-	addr := shouttest.Start(t, &server.Server{
-		Logger:   discard(),
-		Observer: obs,
-		WrapConn: func(c net.Conn) (net.Conn, error) {
-			sockets <- c.(interface{ NetConn() net.Conn }).NetConn().(*net.TCPConn)
-			return closeWriter{c}, nil
-		},
-		Linger:       20 * time.Millisecond,
-		WriteTimeout: 3 * bound, // outlasts the wait below
-	})
-	fd := halfClosedQueued(t, addr, obs, true)
-	t.Cleanup(func() { unix.Close(fd) })
-	rc, err := (<-sockets).SyscallConn()
+	const n = 128 << 10
+	for _, tc := range []struct {
+		name  string
+		first bool // timed out before the server's first look, not while it waits
+	}{
+		{"while it waits", false},
+		{"before its first look", true},
+	} {
+		for _, wrapped := range []bool{false, true} {
+			name := tc.name
+			var wrap func(net.Conn) (net.Conn, error)
+			if wrapped {
+				name += ", wrapped" // (the goroutine driver with either engine)
+				wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
+			}
+			t.Run(name, func(t *testing.T) {
+				obs := newHoldingObserver(n)
+				addr := shouttest.Start(t, &server.Server{
+					Logger:       discard(),
+					Observer:     obs,
+					WrapConn:     wrap,
+					Linger:       20 * time.Millisecond,
+					WriteTimeout: 3 * bound, // outlasts the wait below
+				})
+				t.Cleanup(obs.let) // (before the server's stop, which waits for it)
+				if !tc.first {
+					obs.let()
+				}
+				fd := halfClosedQueued(t, addr, &obs.queuedObserver, !tc.first)
+				t.Cleanup(func() { unix.Close(fd) })
+				local, remote := fdAddrs(t, fd)
+				if tc.first {
+					awaitServerState(t, local, remote, tcpCloseWait, "the client's end of file", "CLOSE_WAIT: its end of file come")
+				}
+				if err := unix.SetsockoptInt(serverFD(t, local, remote), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 1); err != nil {
+					t.Fatal(err)
+				}
+				if tc.first {
+					awaitServerState(t, local, remote, -1, "its user timeout", "none: closed by the timeout")
+					obs.let()
+				}
+				select {
+				case info := <-obs.closed:
+					const want = "replies still queued after the client's end of file were dropped: tcp: connection timed out"
+					if info.Reason != server.ReasonError || info.Err == nil || info.Err.Error() != want || !errors.Is(info.Err, syscall.ETIMEDOUT) {
+						t.Errorf("closed for %v (%v), want %v saying %q", info.Reason, info.Err, server.ReasonError, want)
+					}
+				case <-time.After(bound):
+					t.Fatalf("the server did not close the connection within %v of its user timeout", bound)
+				}
+			})
+		}
+	}
+}
+
+// serverFD is this process's socket for the server's end of the client's
+// connection from local to remote, whichever driver holds it.
+func serverFD(t *testing.T, local, remote *net.TCPAddr) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 1)
-	}); err != nil || serr != nil {
-		t.Fatal(err, serr)
+	is := func(sa unix.Sockaddr, err error, a *net.TCPAddr) bool {
+		in, ok := sa.(*unix.SockaddrInet4)
+		return err == nil && ok && in.Port == a.Port && net.IP(in.Addr[:]).Equal(a.IP)
 	}
-	select {
-	case info := <-obs.closed:
-		const want = "replies still queued after the client's end of file were dropped: tcp: connection timed out"
-		if info.Reason != server.ReasonError || info.Err == nil || info.Err.Error() != want || !errors.Is(info.Err, syscall.ETIMEDOUT) {
-			t.Errorf("closed for %v (%v), want %v saying %q", info.Reason, info.Err, server.ReasonError, want)
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
 		}
-	case <-time.After(bound):
-		t.Fatalf("the server did not close the connection within %v of its user timeout", bound)
+		sa, serr := unix.Getsockname(fd)
+		pa, perr := unix.Getpeername(fd)
+		if is(sa, serr, remote) && is(pa, perr, local) {
+			return fd
+		}
 	}
+	t.Fatalf("no socket of the server's from %v to %v", remote, local)
+	return -1
 }
 
 // A write a wrapper makes of its own inside a read of the stop's (TLS's
