@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -818,6 +819,54 @@ func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Over a Unix socket, whose queue is the client's own to read, a
+// client's end of file that the stop reads (a wrapped connection's)
+// closes at once, as any there does, and the close is the stop's
+// (shutdown), not "eof": the wait for the replies queued, which names a
+// TCP connection's close, is skipped there with the reason it was given
+// (the skip's "eof" passed every test, review53 mutant 8). The client
+// then reads every reply, and end of file.
+func TestEOFInStopOverUnixIsShutdown(t *testing.T) {
+	const n = 64 << 10 // (a Unix socket's buffers hold them)
+	obs := newHoldingObserver(n)
+	srv := &server.Server{
+		Logger:       discard(),
+		Observer:     obs,
+		WrapConn:     func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil },
+		Linger:       3 * bound,
+		WriteTimeout: 3 * bound,
+	}
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.Serve(t, srv, ln)
+	t.Cleanup(obs.let) // (before the server's stop, which waits for it)
+	c := shouttest.Dial(t, "unix", ln.Addr().String(), bound).(*net.UnixConn)
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := c.Write([]byte(strings.Repeat("a", n))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-obs.held:
+	case <-time.After(bound):
+		t.Fatalf("the replies were not all written within %v", bound)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+	defer cancel()
+	stopped := shutdownCtx(ctx, srv)
+	<-srv.Stopping()
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	obs.let()
+	obs.closedFor(t, server.ReasonShutdown, " of the client's end of file")
+	if got, err := io.Copy(io.Discard, c); got != n || err != nil {
+		t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
+	}
+	shutdownReturned(t, stopped)
 }
 
 // A client that resets the connection after its end of file, between the
