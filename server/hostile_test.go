@@ -772,3 +772,40 @@ func (w lockedAnswer) Close() error {
 }
 
 func (w lockedAnswer) NetConn() net.Conn { return w.Conn }
+
+// A Listener's wrapper whose NetConn gives no connection is closed itself
+// at Close, as a wrapper without NetConn is: the walk to the socket under
+// it stopped at the nil it gave, and Close panicked closing that, holding
+// the server's lock.
+func TestCloseWrapperWithNoNetConn(t *testing.T) {
+	shouttest.CheckFDs(t)
+	srv := &server.Server{Logger: discard()}
+	ln := listenSmall(t)
+	errs := make(chan error, 1)
+	go func() {
+		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn { return givesNoNetConn{c} }})
+	}()
+	c := dial(t, ln.Addr().String())
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	// A reply: the connection is served.
+	if _, err := io.WriteString(c, "a\n"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "A\n" {
+		t.Fatalf("got %q, %v; want \"A\\n\"", got, err)
+	}
+	srv.Close()
+	if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+	if n, err := c.Read(got); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the client read %d bytes, then %v; want the connection closed", n, err)
+	}
+}
+
+// givesNoNetConn is a wrapper whose NetConn gives nothing.
+type givesNoNetConn struct{ net.Conn }
+
+func (givesNoNetConn) NetConn() net.Conn { return nil }
