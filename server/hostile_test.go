@@ -703,8 +703,19 @@ func listenSendBuffer(t *testing.T, size int) net.Listener {
 // for that write (tls.Conn's close_notify takes the write lock the answer
 // holds): Close never returned, holding the server's lock meanwhile.
 // lockedAnswer has tls.Conn's locks; the server has no write timeout, as
-// none times such a write (see Server.Serve).
+// none times such a write (see Server.Serve). Under a wrapper of its own
+// too (tls.NewListener over a Listener whose connections give theirs
+// through NetConn), the socket is the one closed (a walk one wrapper
+// deep survived the tests, review53).
 func TestCloseEndsWriteInListenersWrapper(t *testing.T) {
+	for _, outer := range []bool{false, true} {
+		t.Run(fmt.Sprint("wrapped again: ", outer), func(t *testing.T) {
+			closeEndsWriteInListenersWrapper(t, outer)
+		})
+	}
+}
+
+func closeEndsWriteInListenersWrapper(t *testing.T, outer bool) {
 	shouttest.CheckFDs(t)
 	srv := &server.Server{Logger: discard()}
 	ln := listenSmall(t)
@@ -713,7 +724,11 @@ func TestCloseEndsWriteInListenersWrapper(t *testing.T) {
 	errs := make(chan error, 1)
 	go func() {
 		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn {
-			return lockedAnswer{&writesInRead{Conn: c, answer: answer, got: got, mu: new(sync.Mutex)}}
+			var w net.Conn = lockedAnswer{&writesInRead{Conn: c, answer: answer, got: got, mu: new(sync.Mutex)}}
+			if outer {
+				w = givesNetConn{w, w}
+			}
+			return w
 		}})
 	}()
 	fd := rawDial(t, ln.Addr().String())
@@ -783,7 +798,7 @@ func TestCloseWrapperWithNoNetConn(t *testing.T) {
 	ln := listenSmall(t)
 	errs := make(chan error, 1)
 	go func() {
-		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn { return givesNoNetConn{c} }})
+		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn { return givesNetConn{c, nil} }})
 	}()
 	c := dial(t, ln.Addr().String())
 	defer c.Close()
@@ -805,7 +820,10 @@ func TestCloseWrapperWithNoNetConn(t *testing.T) {
 	}
 }
 
-// givesNoNetConn is a wrapper whose NetConn gives nothing.
-type givesNoNetConn struct{ net.Conn }
+// givesNetConn is a wrapper of Conn whose NetConn gives under.
+type givesNetConn struct {
+	net.Conn
+	under net.Conn
+}
 
-func (givesNoNetConn) NetConn() net.Conn { return nil }
+func (w givesNetConn) NetConn() net.Conn { return w.under }
