@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -544,12 +542,7 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 		{"no linger", 3 * bound, -1},
 	} {
 		for _, wrapped := range []bool{false, true} {
-			name := tc.name
-			var wrap func(net.Conn) (net.Conn, error)
-			if wrapped {
-				name += ", wrapped" // (the goroutine driver with either engine)
-				wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
-			}
+			name, wrap := wrappedOrNot(tc.name, wrapped)
 			t.Run(name, func(t *testing.T) {
 				obs := newHoldingObserver(n)
 				addr := shouttest.Start(t, &server.Server{
@@ -573,18 +566,35 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 					unix.Close(fd)
 					t.Fatalf("the replies were not all written within %v", bound)
 				}
-				local, remote := fdAddrs(t, fd)
-				if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
-					unix.Close(fd)
-					t.Fatal(err)
-				}
-				unix.Close(fd) // a reset, the replies queued
-				awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+				resetQueued(t, fd)
 				obs.let()
 				obs.closedFor(t, server.ReasonReset, "")
 			})
 		}
 	}
+}
+
+// resetQueued resets client socket fd, replies still queued for it, so
+// closing it, and waits, bound at most, for the server's socket to be
+// closed by the reset.
+func resetQueued(t *testing.T, fd int) {
+	t.Helper()
+	local, remote := fdAddrs(t, fd)
+	err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+	unix.Close(fd) // a reset, the replies queued
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+}
+
+// wrappedOrNot is a case named name, and its server's WrapConn: wrapped
+// (by closeWriter: the goroutine driver with either engine), or not.
+func wrappedOrNot(name string, wrapped bool) (string, func(net.Conn) (net.Conn, error)) {
+	if !wrapped {
+		return name, nil
+	}
+	return name + ", wrapped", func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
 }
 
 // A connection whose replies, queued after the client's end of file, are
@@ -609,12 +619,7 @@ func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 		{"before its first look", true},
 	} {
 		for _, wrapped := range []bool{false, true} {
-			name := tc.name
-			var wrap func(net.Conn) (net.Conn, error)
-			if wrapped {
-				name += ", wrapped" // (the goroutine driver with either engine)
-				wrap = func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil }
-			}
+			name, wrap := wrappedOrNot(tc.name, wrapped)
 			t.Run(name, func(t *testing.T) {
 				obs := newHoldingObserver(n)
 				addr := shouttest.Start(t, &server.Server{
@@ -653,33 +658,6 @@ func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 			})
 		}
 	}
-}
-
-// serverFD is this process's socket for the server's end of the client's
-// connection from local to remote, whichever driver holds it.
-func serverFD(t *testing.T, local, remote *net.TCPAddr) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := func(sa unix.Sockaddr, err error, a *net.TCPAddr) bool {
-		in, ok := sa.(*unix.SockaddrInet4)
-		return err == nil && ok && in.Port == a.Port && net.IP(in.Addr[:]).Equal(a.IP)
-	}
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		sa, serr := unix.Getsockname(fd)
-		pa, perr := unix.Getpeername(fd)
-		if is(sa, serr, remote) && is(pa, perr, local) {
-			return fd
-		}
-	}
-	t.Fatalf("no socket of the server's from %v to %v", remote, local)
-	return -1
 }
 
 // A write a wrapper makes of its own inside a read of the stop's (TLS's
@@ -801,13 +779,8 @@ func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.reset {
-				local, remote := fdAddrs(t, fd)
-				if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
-					t.Fatal(err)
-				}
 				closed = true
-				unix.Close(fd) // a reset, the replies queued
-				awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+				resetQueued(t, fd)
 			}
 			obs.let()
 			obs.closedFor(t, server.ReasonShutdown, "")
@@ -912,13 +885,7 @@ func TestResetBeforeEOFShutdownIsReset(t *testing.T) {
 		unix.Close(fd)
 		t.Fatalf("the server did not come to shut its write side within %v of the client's end of file", bound)
 	}
-	local, remote := fdAddrs(t, fd)
-	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
-		unix.Close(fd)
-		t.Fatal(err)
-	}
-	unix.Close(fd) // a reset, the replies queued
-	awaitServerState(t, local, remote, -1, "the client's reset", "none: closed by the reset")
+	resetQueued(t, fd)
 	close(resetDone)
 	obs.closedFor(t, server.ReasonReset, "")
 }
