@@ -1034,14 +1034,19 @@ func tcpUnder(nc net.Conn) *net.TCPConn {
 // socketUnder is the connection under nc's wrappers, nc itself if it has
 // none: a wrapper is one that gives its connection through NetConn
 // (*tls.Conn, wrapGuard). The walk is bounded: a wrapper that gives
-// itself must not hang the timeout watcher or a close.
+// itself must not hang the timeout watcher or a close; and it stops at a
+// wrapper that gives none (nil), which Close closes then.
 func socketUnder(nc net.Conn) net.Conn {
 	for range 8 {
 		w, ok := nc.(interface{ NetConn() net.Conn })
 		if !ok {
 			break
 		}
-		nc = w.NetConn()
+		under := w.NetConn()
+		if under == nil {
+			break
+		}
+		nc = under
 	}
 	return nc
 }

@@ -301,8 +301,9 @@ func TestEOFWithRepliesQueuedShutsWriteSideAtOnce(t *testing.T) {
 
 // Linux's TCP states that tests wait for the server's socket to reach.
 const (
-	tcpFinWait1 = 4
-	tcpLastAck  = 9
+	tcpFinWait1  = 4
+	tcpCloseWait = 8
+	tcpLastAck   = 9
 )
 
 // awaitServerState waits, bound at most, for the server's socket of the

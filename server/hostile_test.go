@@ -710,8 +710,19 @@ func listenSendBuffer(t *testing.T, size int) net.Listener {
 // for that write (tls.Conn's close_notify takes the write lock the answer
 // holds): Close never returned, holding the server's lock meanwhile.
 // lockedAnswer has tls.Conn's locks; the server has no write timeout, as
-// none times such a write (see Server.Serve).
+// none times such a write (see Server.Serve). Under a wrapper of its own
+// too (tls.NewListener over a Listener whose connections give theirs
+// through NetConn), the socket is the one closed (a walk one wrapper
+// deep survived the tests, review53).
 func TestCloseEndsWriteInListenersWrapper(t *testing.T) {
+	for _, outer := range []bool{false, true} {
+		t.Run(fmt.Sprint("wrapped again: ", outer), func(t *testing.T) {
+			closeEndsWriteInListenersWrapper(t, outer)
+		})
+	}
+}
+
+func closeEndsWriteInListenersWrapper(t *testing.T, outer bool) {
 	shouttest.CheckFDs(t)
 	srv := &server.Server{Logger: discard()}
 	ln := listenSmall(t)
@@ -720,7 +731,11 @@ func TestCloseEndsWriteInListenersWrapper(t *testing.T) {
 	errs := make(chan error, 1)
 	go func() {
 		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn {
-			return lockedAnswer{&writesInRead{Conn: c, answer: answer, got: got, mu: new(sync.Mutex)}}
+			var w net.Conn = lockedAnswer{&writesInRead{Conn: c, answer: answer, got: got, mu: new(sync.Mutex)}}
+			if outer {
+				w = givesNetConn{w, w}
+			}
+			return w
 		}})
 	}()
 	fd := rawDial(t, ln.Addr().String())
@@ -779,3 +794,43 @@ func (w lockedAnswer) Close() error {
 }
 
 func (w lockedAnswer) NetConn() net.Conn { return w.Conn }
+
+// A Listener's wrapper whose NetConn gives no connection is closed itself
+// at Close, as a wrapper without NetConn is: the walk to the socket under
+// it stopped at the nil it gave, and Close panicked closing that, holding
+// the server's lock.
+func TestCloseWrapperWithNoNetConn(t *testing.T) {
+	shouttest.CheckFDs(t)
+	srv := &server.Server{Logger: discard()}
+	ln := listenSmall(t)
+	errs := make(chan error, 1)
+	go func() {
+		errs <- srv.Serve(wrapsAccepted{ln, func(c net.Conn) net.Conn { return givesNetConn{c, nil} }})
+	}()
+	c := dial(t, ln.Addr().String())
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bound))
+	// A reply: the connection is served.
+	if _, err := io.WriteString(c, "a\n"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "A\n" {
+		t.Fatalf("got %q, %v; want \"A\\n\"", got, err)
+	}
+	srv.Close()
+	if err := <-errs; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+	if n, err := c.Read(got); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the client read %d bytes, then %v; want the connection closed", n, err)
+	}
+}
+
+// givesNetConn is a wrapper of Conn whose NetConn gives under.
+type givesNetConn struct {
+	net.Conn
+	under net.Conn
+}
+
+func (w givesNetConn) NetConn() net.Conn { return w.under }

@@ -389,7 +389,13 @@ func closeOf(obs *recorder, addr string, release func()) string {
 // among this process's own: the one whose addresses are c's, reversed.
 func serverSide(t *testing.T, c net.Conn) int {
 	t.Helper()
-	local, remote := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+	return serverFD(t, c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr))
+}
+
+// serverFD is the server's descriptor for the client's connection from
+// local to remote (see serverSide), whichever driver holds it.
+func serverFD(t *testing.T, local, remote *net.TCPAddr) int {
+	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skip(err)
