@@ -343,8 +343,8 @@ func writeSettings(std *stdio, asJSON bool, line []byte) error {
 // and /dev/full and a closed descriptor refuse it, but a pipe with no
 // reader left and a full disk take it. A pipe whose reader is gone gets
 // the space, which nobody reads, and its SIGPIPE ends bench now, not
-// after its run; a regular file is tried with a byte at its end, which
-// is cut off again.
+// after its run; a regular file is asked whether a byte at its end
+// would go (roomAtEnd).
 func tryJSONOut(w io.Writer) error {
 	if _, err := w.Write(nil); err != nil {
 		return err
@@ -357,9 +357,18 @@ func tryJSONOut(w io.Writer) error {
 		_, err := io.WriteString(w, " ")
 		return err
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		return roomAtEnd(f, fi.Size())
 	}
+	return nil
+}
+
+// byteAtEnd tries f, a regular file, with a byte written at its end and
+// cut off again, and puts its offset back. Bytes another writer appends
+// to the file meanwhile (tee -a, a second bench >> one log) are cut off
+// with it, and a file that grows but does not shrink (chattr +a) keeps
+// the byte: roomAtEnd asks without writing where the system can.
+func byteAtEnd(f *os.File) error {
 	at, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return nil

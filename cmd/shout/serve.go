@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -459,6 +460,10 @@ func clashing(eps []endpoint.Endpoint, from int, lookup func(host string) (netip
 			}
 			s.at = net.JoinHostPort(host, port)
 			ports[[2]string{s.network, port}]++
+		} else if e.Network == "unix" && !strings.HasPrefix(e.Address, "@") { // (@ is Linux's abstract name)
+			if abs, err := filepath.Abs(e.Address); err == nil {
+				s.at = abs // /run/s.sock is /run/./s.sock, and s.sock in /run
+			}
 		}
 		socks[i] = s
 	}
