@@ -323,8 +323,9 @@ func (cmd *benchCmd) check(ep endpoint.Endpoint) error {
 
 // writeSettings writes the settings line as the run starts, and with it
 // tries standard output: one that cannot be written (> /dev/full, a full
-// disk, a descriptor not open) fails the start, not the end of a run it
-// cannot report. With --json the line goes to stderr, and stdout, which
+// disk) fails the start, not the end of a run it cannot report. (A
+// descriptor not open is none: Go's runtime opens /dev/null on a closed
+// 0, 1 or 2 as the program starts, on Unix.) With --json the line goes to stderr, and stdout, which
 // is the JSON's alone, is tried by tryJSONOut.
 func writeSettings(std *stdio, asJSON bool, line []byte) error {
 	if !asJSON {
@@ -340,7 +341,7 @@ func writeSettings(std *stdio, asJSON bool, line []byte) error {
 
 // tryJSONOut tries w, --json's stdout, adding no byte to the JSON (a
 // space that tried it led the JSON). A write of nothing reaches the file,
-// and /dev/full and a closed descriptor refuse it, but a pipe with no
+// and /dev/full refuses it, but a pipe with no
 // reader left and a full disk take it. A pipe whose reader is gone gets
 // the space, which nobody reads, and its SIGPIPE ends bench now, not
 // after its run; a regular file is asked whether a byte at its end
