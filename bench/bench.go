@@ -2075,18 +2075,13 @@ func (r *run) dialer() func(ctx context.Context, i int) (net.Conn, error) {
 				d.LocalAddr, d.Control = &net.UDPAddr{IP: ip}, nil
 			}
 		}
-		var c net.Conn
-		var err error
-		if e.Network == "udp" {
-			if udpLocal != nil {
-				d.LocalAddr = udpLocal
-			}
-			// Connected to itself, a socket took its own datagrams
-			// back as wrong replies, where the port refused them.
-			c, err = client.DialUDP(ctx, d, e.Address)
-		} else {
-			c, err = d.DialContext(ctx, e.Network, e.Address)
+		if udpLocal != nil && e.Network == "udp" {
+			d.LocalAddr = udpLocal
 		}
+		// (A UDP socket connected to itself took its own datagrams
+		// back as wrong replies, where the port refused them: it is
+		// dialled again.)
+		c, err := client.DialNetwork(ctx, d, e.Network, e.Address)
 		if err != nil {
 			return nil, client.DialError(e, err)
 		}

@@ -31,29 +31,27 @@ func Dial(ctx context.Context, e endpoint.Endpoint, timeout time.Duration) (net.
 		}
 	}
 	d := net.Dialer{Timeout: timeout}
-	var c net.Conn
-	var err error
-	if e.Network == "udp" {
-		c, err = DialUDP(ctx, d, e.Address)
-	} else {
-		c, err = d.DialContext(ctx, e.Network, e.Address)
-	}
+	c, err := DialNetwork(ctx, d, e.Network, e.Address)
 	if err != nil {
 		return nil, DialError(e, err)
 	}
 	return c, nil
 }
 
-// DialUDP dials addr over UDP with d, as d.DialContext would, and gives
-// its errors as they are, for the caller to word (DialError). The port
-// the system gives a UDP socket can be the very one it is dialled to, on
+// DialNetwork dials addr over network with d, as d.DialContext does, and
+// gives its errors as they are, for the caller to word (DialError). Over
+// UDP it dials again where d.DialContext alone would not: the port the
+// system gives a UDP socket can be the very one it is dialled to, on
 // the same address, where nothing listens: the ports a stopped server
 // (or a test) freed are in the range it gives them from. The socket is
 // then connected to itself, and each line sent came back as its own
 // reply, where the port would have refused it (one line in some 28,000
 // to a port of that range). Such a socket is closed and dialled again,
 // as Go's net does over TCP; three of them running is an error.
-func DialUDP(ctx context.Context, d net.Dialer, addr string) (net.Conn, error) {
+func DialNetwork(ctx context.Context, d net.Dialer, network, addr string) (net.Conn, error) {
+	if network != "udp" {
+		return d.DialContext(ctx, network, addr)
+	}
 	for try := 1; ; try++ {
 		if udpLocal != nil {
 			d.LocalAddr = udpLocal(addr)

@@ -106,7 +106,7 @@ func dialUDPRest(ctx context.Context, r udpRest) (*udpNameConn, error) {
 	for len(r.addrs) > 0 {
 		a := r.addrs[0]
 		r.addrs = r.addrs[1:]
-		c, err := DialUDP(ctx, d, net.JoinHostPort(a.Unmap().String(), r.port))
+		c, err := DialNetwork(ctx, d, "udp", net.JoinHostPort(a.Unmap().String(), r.port))
 		if err != nil {
 			if first == nil {
 				first = err
