@@ -354,11 +354,13 @@ func tryJSONOut(w io.Writer) error {
 	if f == nil {
 		return nil
 	}
-	if readerGone(f) {
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+	case fi.Mode()&os.ModeNamedPipe != 0 && readerGone(f):
 		_, err := io.WriteString(w, " ")
 		return err
-	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+	case fi.Mode().IsRegular():
 		return roomAtEnd(f, fi.Size())
 	}
 	return nil

@@ -19,13 +19,10 @@ func openFileLimit() uint64 {
 	return uint64(lim.Cur) // int64 on FreeBSD
 }
 
-// readerGone reports whether f is a pipe whose every reader has closed
+// readerGone reports whether f, a pipe, has had its every reader close
 // it (`shout bench --json | cmd` where cmd failed to start): a write to
 // it raises SIGPIPE. Asked of the pipe, with no byte written.
 func readerGone(f *os.File) bool {
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
-		return false
-	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return false
