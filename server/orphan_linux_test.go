@@ -768,12 +768,9 @@ func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
 			case <-time.After(bound):
 				t.Fatalf("the replies were not all written within %v", bound)
 			}
-			stopped := make(chan error, 1)
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-				defer cancel()
-				stopped <- srv.Shutdown(ctx)
-			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+			defer cancel()
+			stopped := shutdownCtx(ctx, srv)
 			<-srv.Stopping()
 			if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
 				t.Fatal(err)
@@ -787,9 +784,7 @@ func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
 			if !tc.reset {
 				resetSeen(t, fd)
 			}
-			if err := <-stopped; err != nil {
-				t.Fatalf("Shutdown: %v", err)
-			}
+			shutdownReturned(t, stopped)
 		})
 	}
 }
