@@ -12,6 +12,7 @@ import (
 
 	"shout/internal/asynclog"
 	"shout/internal/shouttest"
+	"shout/internal/textlog"
 	"shout/server"
 )
 
@@ -139,8 +140,22 @@ func BenchmarkIdleConns(b *testing.B) {
 // connections so that the queue never overflows, and counts the writer
 // goroutine's work only when it shares the caller's processor: run it
 // with -cpu 1.
+//
+// "slog" formats with slog.TextHandler, "textlog" with the handler shout
+// serve logs text through, which writes the same bytes.
 func BenchmarkLogObserverConn(b *testing.B) {
-	text := func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }
+	for _, format := range []struct {
+		name string
+		text func(w io.Writer) slog.Handler
+	}{
+		{"slog", func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }},
+		{"textlog", func(w io.Writer) slog.Handler { return textlog.NewHandler(w, nil) }},
+	} {
+		b.Run(format.name, func(b *testing.B) { logObserverConn(b, format.text) })
+	}
+}
+
+func logObserverConn(b *testing.B, text func(w io.Writer) slog.Handler) {
 	for _, bc := range []struct {
 		name string
 		h    func() (h slog.Handler, wait func())
@@ -167,10 +182,13 @@ func BenchmarkLogObserverConn(b *testing.B) {
 				BytesIn: 64, BytesOut: 64,
 				Reason: server.ReasonEOF,
 			}
-			info.End = info.Start.Add(137 * time.Microsecond)
 			b.ReportAllocs()
 			n := 0
 			for b.Loop() {
+				// Each line at the time it is written, as the server's
+				// are: a time a handler formats once is not every line's.
+				info.Start = time.Now()
+				info.End = info.Start.Add(137 * time.Microsecond)
 				obs.ConnOpen(info)
 				obs.ConnClose(info)
 				if n++; n%1024 == 0 {

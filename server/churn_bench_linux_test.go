@@ -12,6 +12,7 @@ import (
 
 	"shout/internal/asynclog"
 	"shout/internal/shouttest"
+	"shout/internal/textlog"
 	"shout/server"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkChurn(b *testing.B) {
 		b.Run(logging, func(b *testing.B) {
 			log := slog.New(slog.DiscardHandler)
 			if logging == "log" {
-				h := asynclog.NewBuffered(nowhere{}, 0, 0, func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) })
+				h := asynclog.NewBuffered(nowhere{}, 0, 0, func(w io.Writer) slog.Handler { return textlog.NewHandler(w, nil) })
 				b.Cleanup(func() { h.Close(context.Background()) })
 				log = slog.New(h)
 			}
