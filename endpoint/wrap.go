@@ -256,6 +256,10 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 				err = fmt.Errorf("no PROXY header from a trusted source: %w", err)
 			case err == nil:
 				err = c.SetReadDeadline(time.Time{})
+			default:
+				// (go-proxyproto names the fault, not the field or what
+				// it held.)
+				err = whole.malformed(err)
 			}
 			if err != nil {
 				return nil, &server.WrapError{Reason: server.ReasonProxyHeader, Err: err}
@@ -416,10 +420,12 @@ type wholeHeader struct {
 	net.Conn
 	read bool  // the first read is done
 	cut  error // what ended a read inside the header
-	// The first bytes of a version 2 header, and how many bytes were
-	// read in all; done once the reads are past the header, or it is
-	// none.
-	v2   [v2Fixed]byte
+	// The first bytes: a version 1 header's first read (the line
+	// go-proxyproto reads, and what followed it), or a version 2
+	// header's fixed part; seen is how many bytes were read in all of a
+	// version 2 header, or that first read's. done once the reads are
+	// past the header, or it is none.
+	head [v1Max]byte
 	seen int
 	done bool
 }
@@ -450,6 +456,7 @@ func (c *wholeHeader) Read(p []byte) (int, error) {
 		k, err = c.Conn.Read(p[n:])
 		n += k
 	}
+	c.seen = copy(c.head[:], p[:n])
 	return n, err
 }
 
@@ -457,12 +464,12 @@ func (c *wholeHeader) Read(p []byte) (int, error) {
 // failed inside a version 2 header, begun, cut it.
 func (c *wholeHeader) watchV2(b []byte, err error) {
 	if c.seen < v2Fixed {
-		copy(c.v2[c.seen:], b)
+		copy(c.head[c.seen:v2Fixed], b)
 	}
 	c.seen += len(b)
 	k := min(c.seen, len(proxyproto.SIGV2))
 	switch {
-	case !bytes.Equal(c.v2[:k], proxyproto.SIGV2[:k]):
+	case !bytes.Equal(c.head[:k], proxyproto.SIGV2[:k]):
 		c.done = true // not a version 2 header
 	case c.seen >= v2Fixed && c.seen >= v2Fixed+c.v2Rest():
 		c.done = true // past its end
@@ -473,13 +480,18 @@ func (c *wholeHeader) watchV2(b []byte, err error) {
 
 // v2Rest is the length a version 2 header gives for what follows its
 // first v2Fixed bytes (its addresses and TLVs), once they are read.
-func (c *wholeHeader) v2Rest() int { return int(binary.BigEndian.Uint16(c.v2[v2Fixed-2:])) }
+func (c *wholeHeader) v2Rest() int { return int(binary.BigEndian.Uint16(c.head[v2Fixed-2 : v2Fixed])) }
+
+// v2 reports whether the header is a version 2 one, its first n bytes
+// read (n from its signature's length to v2Fixed).
+func (c *wholeHeader) v2(n int) bool {
+	return c.seen >= n && bytes.Equal(c.head[:len(proxyproto.SIGV2)], proxyproto.SIGV2)
+}
 
 // v2TooLong reports whether the header is a version 2 one longer than
 // go-proxyproto accepts (MaxV2HeaderSize past its first v2Fixed bytes).
 func (c *wholeHeader) v2TooLong() bool {
-	return c.seen >= v2Fixed && bytes.Equal(c.v2[:len(proxyproto.SIGV2)], proxyproto.SIGV2) &&
-		c.v2Rest() > int(proxyproto.MaxV2HeaderSize)
+	return c.v2(v2Fixed) && c.v2Rest() > int(proxyproto.MaxV2HeaderSize)
 }
 
 // CloseWrite shuts the write side, as the socket can: a graceful close

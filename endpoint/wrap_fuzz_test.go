@@ -28,7 +28,9 @@ import (
 //     however the network cut it; the connection is served as the client
 //     it names, and what follows it is the client's data, every byte;
 //     bytes it does not read as a header close the connection for
-//     ReasonProxyHeader (or, if none came at all, as a client that left);
+//     ReasonProxyHeader, saying why in words of its own, not
+//     go-proxyproto's alone (or, if none came at all, as a client that
+//     left);
 //   - from any other source, bytes that begin as a header does close the
 //     connection, and any others are served as they came, every byte.
 //
@@ -144,6 +146,11 @@ func FuzzProxyHeader(f *testing.F) {
 				t.Fatalf("%q, trusted: served as %v, and go-proxyproto reads no header (%v)", raw, c.RemoteAddr(), herr)
 			}
 			wantReason(t, raw, err, server.ReasonProxyHeader)
+			// (Nor as a malformed header, shout's words where it has none.)
+			if we := (*server.WrapError)(nil); errors.As(err, &we) &&
+				(strings.HasPrefix(we.Err.Error(), "proxyproto:") || strings.HasPrefix(we.Err.Error(), "a malformed PROXY header:")) {
+				t.Fatalf("%q, trusted: refused in go-proxyproto's words alone: %v", raw, err)
+			}
 		case err != nil:
 			t.Fatalf("%q in reads of %d bytes first, trusted: refused (%v), and go-proxyproto reads it whole as %v", raw, first, err, h)
 		default:

@@ -1219,7 +1219,8 @@ func wrappedListeners(t *testing.T, trusted string) ([]wrappedListener, *tls.Con
 // go-proxyproto refuses it, "proxyproto: invalid length" alone. One
 // exactly at the limit is served; one too short for its addresses, which
 // go-proxyproto refuses with the same error, is not said to be too long
-// (every invalid length said so survived the tests, review53).
+// (every invalid length said so survived the tests, review53), but too
+// short (it was "proxyproto: invalid length" alone too).
 func TestProxyHeaderTooLong(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -1228,7 +1229,7 @@ func TestProxyHeaderTooLong(t *testing.T) {
 	}{
 		{"at the limit", 4096, ""},
 		{"past it", 4097, "a PROXY header from a trusted source of 4113 bytes, longer than the 4112 accepted (4096 past its first 16: its addresses and TLVs, such as a client certificate)"},
-		{"short of its addresses", 5, "proxyproto: invalid length"},
+		{"short of its addresses", 5, "a PROXY v2 header whose length gives 5 bytes for its addresses, too few for TCP over IPv4 (12)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := header(t, 2, "203.0.113.7:4242") // 12 bytes of addresses
@@ -1261,6 +1262,118 @@ func TestProxyHeaderTooLong(t *testing.T) {
 				tc.rest <= 4096 && strings.Contains(err.Error(), "longer than") {
 				t.Errorf("a header of %d bytes: %v; want %v saying %q", len(h), err, server.ReasonProxyHeader, tc.want)
 			}
+		})
+	}
+}
+
+// v2Header is a version 2 header's first 16 bytes, the version and
+// command byte, the address family and protocol byte and the length
+// given, then rest.
+func v2Header(verCmd, family byte, length uint16, rest []byte) []byte {
+	h := append(append([]byte{}, proxyproto.SIGV2...), verCmd, family, byte(length>>8), byte(length))
+	return append(h, rest...)
+}
+
+// Each way a trusted source's PROXY header can be malformed is refused
+// saying what the header held and what was expected, in a load balancer
+// user's words, whether the header came in one read or a byte a read;
+// go-proxyproto's error stays inside it (errors.Is). Each was
+// go-proxyproto's bare error ("proxyproto: invalid length",
+// "proxyproto: unsupported address family and protocol", "proxyproto:
+// invalid address: ParseAddr(\"203.0.113\"): IPv4 address too short"),
+// which names neither the field nor what it held.
+func TestProxyHeaderMalformedSaysWhat(t *testing.T) {
+	v4 := header(t, 2, "203.0.113.7:4242")[16:] // 12 bytes of IPv4 addresses and ports
+	const addrs = "203.0.113.7 192.0.2.1"
+	for _, tc := range []struct {
+		name string
+		sent string
+		is   error  // go-proxyproto's, inside the refusal
+		want string // in the refusal
+	}{
+		{"v2/TCP over IPv6 short", string(v2Header(0x21, 0x21, 12, v4)), proxyproto.ErrInvalidLength,
+			"a PROXY v2 header whose length gives 12 bytes for its addresses, too few for TCP over IPv6 (36)"},
+		{"v2/UDP over IPv4 none", string(v2Header(0x21, 0x12, 0, nil)), proxyproto.ErrInvalidLength,
+			"a PROXY v2 header whose length gives 0 bytes for its addresses, too few for UDP over IPv4 (12)"},
+		{"v2/Unix stream short", string(v2Header(0x21, 0x31, 36, make([]byte, 36))), proxyproto.ErrInvalidLength,
+			"a PROXY v2 header whose length gives 36 bytes for its addresses, too few for Unix stream sockets (216)"},
+		{"v2/version 3", string(v2Header(0x31, 0x11, 12, v4)), proxyproto.ErrUnsupportedProtocolVersionAndCommand,
+			"a PROXY v2 header whose version and command byte is 0x31 (version 3, command 1), where 0x20 (version 2, LOCAL) or 0x21 (version 2, PROXY) is expected"},
+		{"v2/version 1", string(v2Header(0x11, 0x11, 12, v4)), proxyproto.ErrUnsupportedProtocolVersionAndCommand,
+			"a PROXY v2 header whose version and command byte is 0x11 (version 1, command 1), where 0x20 (version 2, LOCAL) or 0x21 (version 2, PROXY) is expected"},
+		{"v2/command 2", string(v2Header(0x22, 0x11, 12, v4)), proxyproto.ErrUnsupportedProtocolVersionAndCommand,
+			"a PROXY v2 header whose version and command byte is 0x22 (version 2, command 2), where 0x20 (version 2, LOCAL) or 0x21 (version 2, PROXY) is expected"},
+		{"v2/IPv4 protocol 3", string(v2Header(0x21, 0x13, 12, v4)), proxyproto.ErrUnsupportedAddressFamilyAndProtocol,
+			"a PROXY v2 header whose address family and protocol byte is 0x13, none of UNSPEC (0x00), TCP and UDP over IPv4 (0x11, 0x12), over IPv6 (0x21, 0x22) and over Unix sockets (0x31, 0x32)"},
+		{"v2/family 4", string(v2Header(0x21, 0x41, 12, v4)), proxyproto.ErrUnsupportedAddressFamilyAndProtocol,
+			"a PROXY v2 header whose address family and protocol byte is 0x41, none of"},
+		{"v2/LOCAL family 4", string(v2Header(0x20, 0x41, 0, nil)), proxyproto.ErrUnsupportedAddressFamilyAndProtocol,
+			"a PROXY v2 header whose address family and protocol byte is 0x41, none of"},
+		{"v2/UNSPEC with PROXY", string(v2Header(0x21, 0x00, 0, nil)), proxyproto.ErrUnsupportedAddressFamilyAndProtocol,
+			"a PROXY v2 header for an unspecified address family (UNSPEC) with the PROXY command: shout serves UNSPEC only with LOCAL"},
+		{"v1/LF alone", "PROXY TCP4 " + addrs + " 4242 8080\n", proxyproto.ErrLineMustEndWithCrlf,
+			`a PROXY v1 header that ends in LF alone, not CRLF: "PROXY TCP4 203.0.113.7 192.0.2.1 4242 8080\n"`},
+		{"v1/no line end", "PROXY TCP4 " + strings.Repeat("1", 120), proxyproto.ErrVersion1HeaderTooLong,
+			`a PROXY v1 header with no line end (CRLF) in its first 107 bytes, the longest a header is: "PROXY TCP4 111`},
+		{"v1/protocol", "PROXY UDP4 " + addrs + " 4242 8080\r\n", proxyproto.ErrCantReadAddressFamilyAndProtocol,
+			`a PROXY v1 header whose protocol "UDP4" is none of TCP4, TCP6 and UNKNOWN: "PROXY UDP4 203.0.113.7 192.0.2.1 4242 8080\r\n"`},
+		{"v1/no protocol", "PROXY \r\n", proxyproto.ErrCantReadAddressFamilyAndProtocol,
+			`a PROXY v1 header whose protocol "" is none of TCP4, TCP6 and UNKNOWN: "PROXY \r\n"`},
+		{"v1/too few fields", "PROXY TCP4 nonsense\r\n", proxyproto.ErrCantReadAddressFamilyAndProtocol,
+			`a PROXY v1 header with 1 field after PROXY TCP4, where it takes 4 (source and destination addresses, then ports) one space apart: "PROXY TCP4 nonsense\r\n"`},
+		{"v1/two spaces", "PROXY TCP4 203.0.113.7  192.0.2.1 4242 8080\r\n", proxyproto.ErrCantReadAddressFamilyAndProtocol,
+			`a PROXY v1 header with 5 fields after PROXY TCP4, where it takes 4`},
+		{"v1/source address", "PROXY TCP4 203.0.113 192.0.2.1 4242 8080\r\n", proxyproto.ErrInvalidAddress,
+			`a PROXY v1 header whose source address "203.0.113" is not an IPv4 address, as TCP4 requires: "PROXY TCP4 203.0.113 192.0.2.1 4242 8080\r\n"`},
+		{"v1/IPv6 in TCP4", "PROXY TCP4 203.0.113.7 2001:db8::1 4242 8080\r\n", proxyproto.ErrInvalidAddress,
+			`a PROXY v1 header whose destination address "2001:db8::1" is not an IPv4 address, as TCP4 requires`},
+		{"v1/IPv4 in TCP6", "PROXY TCP6 " + addrs + " 4242 8080\r\n", proxyproto.ErrInvalidAddress,
+			`a PROXY v1 header whose source address "203.0.113.7" is not an IPv6 address, as TCP6 requires`},
+		{"v1/zone", "PROXY TCP6 fe80::1%eth0 2001:db8::1 4242 8080\r\n", proxyproto.ErrInvalidAddress,
+			`a PROXY v1 header whose source address "fe80::1%eth0" names a zone, which a header's address may not`},
+		{"v1/leading zero", "PROXY TCP4 " + addrs + " 04242 8080\r\n", proxyproto.ErrInvalidPortNumber,
+			`a PROXY v1 header whose source port "04242" is not a port, a number from 0 to 65535 with no leading zero: "PROXY TCP4 203.0.113.7 192.0.2.1 04242 8080\r\n"`},
+		{"v1/port too large", "PROXY TCP4 " + addrs + " 4242 65536\r\n", proxyproto.ErrInvalidPortNumber,
+			`a PROXY v1 header whose destination port "65536" is not a port, a number from 0 to 65535 with no leading zero`},
+		{"v1/port signed", "PROXY TCP4 " + addrs + " -1 8080\r\n", proxyproto.ErrInvalidPortNumber,
+			`a PROXY v1 header whose source port "-1" is not a port`},
+		{"v1/no space after PROXY", "PROXYjunk\r\n", proxyproto.ErrCantReadVersion1Header,
+			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXYj`},
+		{"v1/PROXY alone", "PROXY\r\n", nil,
+			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXY\r`},
+	} {
+		sent := []byte(tc.sent + "x\n") // (data after it: not cut short)
+		check := func(t *testing.T, how string, err error) {
+			t.Helper()
+			var we *server.WrapError
+			switch {
+			case !errors.As(err, &we) || we.Reason != server.ReasonProxyHeader || !strings.Contains(err.Error(), tc.want):
+				t.Errorf("%s: %q: %v; want %v saying %q", how, tc.sent, err, server.ReasonProxyHeader, tc.want)
+			case tc.is != nil && !errors.Is(err, tc.is):
+				t.Errorf("%s: %q: %v; want it to wrap %q", how, tc.sent, err, tc.is)
+			case strings.HasPrefix(we.Err.Error(), "proxyproto:"):
+				t.Errorf("%s: %q: %v; go-proxyproto's words alone", how, tc.sent, err)
+			}
+		}
+		t.Run(tc.name+"/byte a read", func(t *testing.T) {
+			c, err := wrapInPieces(t, sent)
+			if err == nil {
+				c.Close()
+				t.Fatalf("%q: served", tc.sent)
+			}
+			check(t, "a byte a read", err)
+		})
+		t.Run(tc.name+"/one write", func(t *testing.T) {
+			addr, ev := serve(t, proxyOptions("127.0.0.0/8"), false, &server.Server{})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write(sent); err != nil {
+				t.Fatal(err)
+			}
+			check(t, "one write", ev.next(t, ev.closes, "close").Err)
 		})
 	}
 }
