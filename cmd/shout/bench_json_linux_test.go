@@ -43,3 +43,54 @@ func TestJSONOutTriedWithoutWriting(t *testing.T) {
 		t.Errorf("offset %d, %v; want 3, where it was", at, err)
 	}
 }
+
+// On a file system that keeps no places (fallocate unsupported: NFS,
+// some FUSE), --json's stdout is tried with a byte written at its end and
+// cut off again: one that takes it is left as it was, its offset too; one
+// that refuses it (here a file sealed against growing) fails the start.
+// Nothing tested that: roomAtEnd passing such a file untried passed every
+// test (review54), and a full disk there was found only after the run.
+func TestJSONOutWithoutFallocate(t *testing.T) {
+	fa := fallocate
+	t.Cleanup(func() { fallocate = fa })
+	fallocate = func(int, uint32, int64, int64) error { return unix.EOPNOTSUPP }
+	for _, tc := range []struct {
+		name string
+		seal int
+		ok   bool
+	}{
+		{"room", 0, true},
+		{"cannot grow", unix.F_SEAL_GROW, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fd, err := unix.MemfdCreate("runs.json", unix.MFD_ALLOW_SEALING)
+			if err != nil {
+				t.Skip("memfd:", err)
+			}
+			f := os.NewFile(uintptr(fd), "runs.json")
+			defer f.Close()
+			if _, err := io.WriteString(f, "{}\n"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Seek(1, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			if tc.seal != 0 {
+				if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, tc.seal); err != nil {
+					t.Skip("sealing:", err)
+				}
+			}
+			if err := tryJSONOut(f); (err == nil) != tc.ok {
+				t.Errorf("tryJSONOut: %v; want it to fail: %v", err, !tc.ok)
+			}
+			b := make([]byte, 16)
+			n, err := f.ReadAt(b, 0)
+			if err != io.EOF || string(b[:n]) != "{}\n" {
+				t.Errorf("the file became %q, %v; want it as it was, %q", b[:n], err, "{}\n")
+			}
+			if at, err := f.Seek(0, io.SeekCurrent); err != nil || at != 1 {
+				t.Errorf("offset %d, %v; want 1, where it was", at, err)
+			}
+		})
+	}
+}
