@@ -31,7 +31,13 @@ func readerGone(f *os.File) bool {
 	rc.Control(func(fd uintptr) {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 		n, err := unix.Poll(fds, 0)
-		gone = err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0
+		gone = err == nil && n > 0 && pipeGone(fds[0].Revents)
 	})
 	return gone
 }
+
+// pipeGone reports whether poll's revents for a pipe's write end say its
+// every reader is gone: POLLERR on Linux, POLLHUP on macOS (its poll
+// turns the kqueue filter's EV_EOF into POLLHUP) and FreeBSD (pipe_poll),
+// which set no POLLERR there. Neither comes while a reader is left.
+func pipeGone(revents int16) bool { return revents&(unix.POLLERR|unix.POLLHUP) != 0 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // An open-file limit too low for --max-conns is said as shout starts,
@@ -106,6 +108,30 @@ func serveUnderFileLimit(t *testing.T, limit int, args ...string) string {
 			}
 		case <-timeout:
 			t.Fatalf("shout serve did not listen and stop within %v:\n%s", bound, log.String())
+		}
+	}
+}
+
+// A pipe whose every reader is gone is told by what each system's poll
+// says of its write end: Linux says POLLERR; macOS (its poll turns a
+// kqueue filter's EV_EOF into POLLHUP) and FreeBSD (pipe_poll) say
+// POLLHUP, and no POLLERR. Told by POLLERR alone, bench --json | cmd
+// whose cmd did not start ran its whole --duration there, to die of
+// SIGPIPE at its report (TestBenchJSONReaderGoneBeforeRun).
+func TestPipeGone(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		revents int16
+		want    bool
+	}{
+		{"room, a reader", unix.POLLOUT, false},
+		{"full, a reader", 0, false},
+		{"Linux, gone", unix.POLLOUT | unix.POLLERR, true},
+		{"FreeBSD, gone", unix.POLLOUT | unix.POLLHUP, true},
+		{"macOS, gone", unix.POLLHUP, true},
+	} {
+		if got := pipeGone(tc.revents); got != tc.want {
+			t.Errorf("%s: revents %#x: gone %v, want %v", tc.name, tc.revents, got, tc.want)
 		}
 	}
 }

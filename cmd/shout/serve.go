@@ -437,7 +437,8 @@ func (c clash) Error() string {
 
 // clashing returns the first of eps[from:] that cannot listen beside an
 // earlier one: where it listens (a name as lookup resolves it, looked
-// up only if another address has its port), or, with overlaps, within
+// up only if another address has its port; a port's service name, http,
+// as its number), or, with overlaps, within
 // an earlier wildcard's addresses or around an earlier one's (Linux
 // refuses the bind, unless both sockets set SO_REUSEPORT). Port 0 is a
 // new port each time.
@@ -454,6 +455,8 @@ func clashing(eps []endpoint.Endpoint, from int, lookup func(host string) (netip
 		if host, port, err := net.SplitHostPort(e.Address); e.Network != "unix" && err == nil {
 			if n, err := strconv.ParseUint(port, 10, 16); err == nil {
 				port = strconv.FormatUint(n, 10) // 127.0.0.1:08080 is 127.0.0.1:8080
+			} else if n, err := net.LookupPort(e.Network, port); err == nil {
+				port = strconv.Itoa(n) // 127.0.0.1:http is 127.0.0.1:80, as Go listens
 			}
 			s.port = port
 			if host == "" {

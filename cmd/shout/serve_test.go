@@ -225,6 +225,11 @@ func TestServeAddressTwice(t *testing.T) {
 		{[]string{"[::ffff:0.0.0.0]:8080", "0.0.0.0:8080"}, true, "tcp://[::ffff:0.0.0.0]:8080 and tcp://0.0.0.0:8080 are one address, 0.0.0.0:8080, given twice"},
 		{[]string{"localhost:8080", "127.0.0.1:8080"}, true, "tcp://localhost:8080 and tcp://127.0.0.1:8080 are one address, 127.0.0.1:8080, given twice"},
 		{[]string{"tcp://[::1]:8080", "tcp://ip6-localhost:8080"}, false, "tcp://[::1]:8080 and tcp://ip6-localhost:8080 are one address, [::1]:8080, given twice"},
+		// A port by its service's name, which Go listens on as its number:
+		// the second bind failed, "address already in use", status 1.
+		{[]string{"tcp://127.0.0.1:http", "tcp://127.0.0.1:80"}, true, "tcp://127.0.0.1:http and tcp://127.0.0.1:80 are one address, 127.0.0.1:80, given twice"},
+		{[]string{"tcp://:80", "tcp://localhost:http"}, true, "tcp://:80 and tcp://localhost:http overlap: tcp://:80 listens on every address, IPv4 and IPv6, localhost:http included, and Linux lets only one socket bind a port there (both take --reuse-port); give one of them"},
+		{[]string{"tcp://127.0.0.1:http", "tcp://127.0.0.1:https"}, true, ""},
 		// A socket's path as bind takes it: the second bound nothing,
 		// "address already in use", status 1, after the first's bind.
 		{[]string{"unix:///tmp/s", "unix:///tmp/./s"}, true, "unix:///tmp/s and unix:///tmp/./s are one address, /tmp/s, given twice"},

@@ -5,8 +5,8 @@
 // keeps its place around the code: it goes to where the lines it spanned
 // at HEAD now are, or else to where the code keeps its line within the
 // range; a single line, or a range git cannot say more of, goes to the
-// nearest lines that hold the code. Links it cannot place it names, and
-// exits 1.
+// nearest lines that hold the code, as code rather than in a comment
+// where some do. Links it cannot place it names, and exits 1.
 //
 //	go run ./internal/tools/doclinks     # from the repository's root
 package main
@@ -119,7 +119,24 @@ func place(lines, old []string, code string, from, to int) (int, bool) {
 			}
 		}
 	}
+	// The code itself before a comment that names it ("as d.DialContext
+	// does"), which the link's text does not mean.
+	if f, ok := nearest(func(f int) bool { return asCode(lines[f-1:f+to-from], code) }); ok {
+		return f, true
+	}
 	return nearest(func(int) bool { return true })
+}
+
+// asCode reports whether code's first line stands in lines before any
+// "//" on its line, not in a comment.
+func asCode(lines []string, code string) bool {
+	first := firstLine(code)
+	for _, l := range lines {
+		if i := strings.Index(l, first); i >= 0 && !strings.Contains(l[:i], "//") {
+			return true
+		}
+	}
+	return false
 }
 
 func firstLine(s string) string {

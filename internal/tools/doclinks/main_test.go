@@ -50,3 +50,25 @@ func TestPlaceLinkFarPastTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// Code that moved goes to the nearest line that holds it as code, past a
+// comment nearer that merely names it: lesson 2.2's d.DialContext went
+// to "// DialNetwork dials addr over network with d, as d.DialContext
+// does", once the call moved into DialNetwork below that comment. Only
+// a comment holding it is still a place.
+func TestPlacePrefersCodeToComment(t *testing.T) {
+	lines := []string{
+		"	c, err := DialNetwork(ctx, d, e.Network, e.Address)",
+		"}",
+		"// DialNetwork dials addr over network with d, as d.DialContext does.",
+		"func DialNetwork(ctx context.Context, d net.Dialer, network, addr string) (net.Conn, error) {",
+		"	if network != \"udp\" {",
+		"		return d.DialContext(ctx, network, addr)",
+	}
+	if got, ok := place(lines, nil, "d.DialContext", 1, 1); !ok || got != 6 {
+		t.Errorf("placed at %d, %v; want 6, the call, not 3, the comment", got, ok)
+	}
+	if got, ok := place(lines[:4], nil, "d.DialContext", 1, 1); !ok || got != 3 {
+		t.Errorf("only a comment holds it: placed at %d, %v; want 3", got, ok)
+	}
+}
