@@ -1341,6 +1341,14 @@ func TestProxyHeaderMalformedSaysWhat(t *testing.T) {
 			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXYj`},
 		{"v1/PROXY alone", "PROXY\r\n", nil,
 			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXY\r`},
+		// (Not a v1 header whose line end or length is wrong, as
+		// go-proxyproto says of these in one read.)
+		{"v1/no space, LF", "PROXYjunk\n", nil,
+			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXYj`},
+		{"v1/no space, long", "PROXY" + strings.Repeat("j", 120), nil,
+			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXYj`},
+		{"v1/PROXY, LF", "PROXY\n", nil,
+			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXY\n"`},
 	} {
 		sent := []byte(tc.sent + "x\n") // (data after it: not cut short)
 		check := func(t *testing.T, how string, err error) {
