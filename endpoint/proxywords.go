@@ -92,14 +92,17 @@ func v1Words(line []byte, err error) string {
 	q := quote(line)
 	fields := strings.Split(string(bytes.TrimSuffix(line, []byte("\r\n"))), " ")
 	switch {
+	case !bytes.HasPrefix(line, sigV1):
+		// "PROXYjunk", "PROXY\r\n": go-proxyproto's error depends on
+		// where the reads ended (its line end, or its length, checked
+		// before its first word, in one read; that the line did not come
+		// in one, a read cut after "PROXYj"), and such a line is no v1
+		// header whatever its end.
+		return `a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: ` + q
 	case errors.Is(err, proxyproto.ErrVersion1HeaderTooLong):
 		return fmt.Sprintf("a PROXY v1 header with no line end (CRLF) in its first %d bytes, the longest a header is: %s", v1Max, q)
 	case errors.Is(err, proxyproto.ErrLineMustEndWithCrlf):
 		return "a PROXY v1 header that ends in LF alone, not CRLF: " + q
-	case !bytes.HasPrefix(line, sigV1):
-		// "PROXYjunk", "PROXY\r\n": go-proxyproto's error depends on
-		// where the reads ended.
-		return `a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: ` + q
 	case errors.Is(err, proxyproto.ErrCantReadAddressFamilyAndProtocol) && (fields[1] == "TCP4" || fields[1] == "TCP6"):
 		n := len(fields) - 2
 		return fmt.Sprintf("a PROXY v1 header with %d %s after PROXY %s, where it takes 4 (source and destination addresses, then ports) one space apart: %s",

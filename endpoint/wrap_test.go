@@ -1321,6 +1321,8 @@ func TestProxyHeaderMalformedSaysWhat(t *testing.T) {
 			`a PROXY v1 header whose protocol "" is none of TCP4, TCP6 and UNKNOWN: "PROXY \r\n"`},
 		{"v1/too few fields", "PROXY TCP4 nonsense\r\n", proxyproto.ErrCantReadAddressFamilyAndProtocol,
 			`a PROXY v1 header with 1 field after PROXY TCP4, where it takes 4 (source and destination addresses, then ports) one space apart: "PROXY TCP4 nonsense\r\n"`},
+		{"v1/TCP6 too few fields", "PROXY TCP6 2001:db8::7 2001:db8::1 4242\r\n", proxyproto.ErrCantReadAddressFamilyAndProtocol,
+			`a PROXY v1 header with 3 fields after PROXY TCP6, where it takes 4`},
 		{"v1/two spaces", "PROXY TCP4 203.0.113.7  192.0.2.1 4242 8080\r\n", proxyproto.ErrCantReadAddressFamilyAndProtocol,
 			`a PROXY v1 header with 5 fields after PROXY TCP4, where it takes 4`},
 		{"v1/source address", "PROXY TCP4 203.0.113 192.0.2.1 4242 8080\r\n", proxyproto.ErrInvalidAddress,
@@ -1335,12 +1337,22 @@ func TestProxyHeaderMalformedSaysWhat(t *testing.T) {
 			`a PROXY v1 header whose source port "04242" is not a port, a number from 0 to 65535 with no leading zero: "PROXY TCP4 203.0.113.7 192.0.2.1 04242 8080\r\n"`},
 		{"v1/port too large", "PROXY TCP4 " + addrs + " 4242 65536\r\n", proxyproto.ErrInvalidPortNumber,
 			`a PROXY v1 header whose destination port "65536" is not a port, a number from 0 to 65535 with no leading zero`},
+		{"v1/port 0, then a leading zero", "PROXY TCP4 " + addrs + " 0 08080\r\n", proxyproto.ErrInvalidPortNumber,
+			`a PROXY v1 header whose destination port "08080" is not a port`},
 		{"v1/port signed", "PROXY TCP4 " + addrs + " -1 8080\r\n", proxyproto.ErrInvalidPortNumber,
 			`a PROXY v1 header whose source port "-1" is not a port`},
 		{"v1/no space after PROXY", "PROXYjunk\r\n", proxyproto.ErrCantReadVersion1Header,
 			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXYj`},
 		{"v1/PROXY alone", "PROXY\r\n", nil,
 			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXY\r`},
+		// (Not a v1 header whose line end or length is wrong, as
+		// go-proxyproto says of these in one read.)
+		{"v1/no space, LF", "PROXYjunk\n", nil,
+			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXYj`},
+		{"v1/no space, long", "PROXY" + strings.Repeat("j", 120), nil,
+			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXYj`},
+		{"v1/PROXY, LF", "PROXY\n", nil,
+			`a line that begins "PROXY" and not "PROXY " as a PROXY v1 header does: "PROXY\n"`},
 	} {
 		sent := []byte(tc.sent + "x\n") // (data after it: not cut short)
 		check := func(t *testing.T, how string, err error) {

@@ -3,6 +3,7 @@ package textlog
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -248,6 +249,27 @@ func TestEveryASCIICharacter(t *testing.T) {
 			if got, want := both(t, rec); !bytes.Equal(got, want) {
 				t.Errorf("%q:\n got %q\nwant %q", s, got, want)
 			}
+		}
+	}
+}
+
+// TestLongLineBufferNotKept: a line longer than maxBuf (a long error) is
+// written from a buffer that is not kept for the next line, where each
+// processor's pooled scratch would hold one that size for as long as the
+// pool keeps it. (The pool hands a goroutine what it put last, most
+// often; a kept buffer is seen within a few lines.)
+func TestLongLineBufferNotKept(t *testing.T) {
+	h := NewHandler(io.Discard, nil)
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, strings.Repeat("x", 4*maxBuf), 0)
+	for range 10 {
+		if err := h.Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		sc := scratches.Get().(*scratch)
+		kept := cap(sc.b)
+		scratches.Put(sc)
+		if kept > maxBuf {
+			t.Fatalf("a buffer of %d bytes kept after a line of %d, want at most %d", kept, 4*maxBuf, maxBuf)
 		}
 	}
 }
