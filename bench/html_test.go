@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"image"
 	"image/color"
 	"image/png"
@@ -240,6 +241,45 @@ func TestWarmupLostShownApart(t *testing.T) {
 		if !strings.Contains(out.got, out.want) {
 			t.Errorf("the %s lacks %q", out.name, out.want)
 		}
+	}
+}
+
+// The warm-up's wrong replies (warmup_wrong) are shown apart, in the
+// text, the JSON and on the page, the first as the measured first is,
+// and make a run whose every measured reply was right not all right: a
+// server that answered wrong in the warm-up answers wrong. They were
+// counted nowhere, and such a run said "every reply checked: all right".
+func TestWarmupWrongShownApart(t *testing.T) {
+	r := sampleReport()
+	r.Mismatches, r.Errors, r.FirstMismatch, r.FirstError = 0, 0, "", ""
+	for k := range r.Timeline {
+		r.Timeline[k].Wrong, r.Timeline[k].Errors = 0, 0
+	}
+	if !r.OK() {
+		t.Fatalf("the sample, its wrong replies and errors taken out, is not all right: %+v", r)
+	}
+	first := `got "NOT\x1b[31m\n", want "ABC\n" (first difference at byte 0)`
+	r.WarmupWrong, r.FirstWarmupWrong = 2, strings.Replace(first, `\x1b`, "\x1b", 1) // (an ESC the server chose, raw)
+	var text bytes.Buffer
+	r.WriteText(&text)
+	_, page := writePage(t, r)
+	line, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []struct{ name, got, want string }{
+		{"text", text.String(), "  warm-up   2 wrong replies before measuring, in no count above; the first: " + first + "\n"},
+		{"verdict", text.String(), "  not all right: 2 wrong in the warm-up\n"},
+		{"JSON", string(line), `"warmup_wrong":2,"first_warmup_wrong":"got \"NOT\u001b[31m\\n\", want \"ABC\\n\" (first difference at byte 0)",`},
+		{"JSON's verdict", string(line), `"ok":false,"verdict":"not all right: 2 wrong in the warm-up"`},
+		{"page", page, `<tr><th>wrong in the warm-up</th><td class="n">2</td><td>replies before measuring, in no other count; the first: ` + html.EscapeString(first) + `</td></tr>`},
+	} {
+		if !strings.Contains(out.got, out.want) {
+			t.Errorf("the %s lacks %s:\n%s", out.name, out.want, out.got[:min(len(out.got), 3000)])
+		}
+	}
+	if strings.Contains(text.String(), "\x1b") {
+		t.Errorf("the text report holds the server's ESC raw")
 	}
 }
 
