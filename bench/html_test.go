@@ -50,6 +50,19 @@ func sampleReport() *bench.Report {
 	return r
 }
 
+// writeEach is r as the text report, the page and the JSON line say it.
+func writeEach(t *testing.T, r *bench.Report) (text, page, line string) {
+	t.Helper()
+	var b strings.Builder
+	r.WriteText(&b)
+	_, page = writePage(t, r)
+	j, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String(), page, string(j)
+}
+
 func writePage(t *testing.T, r *bench.Report) (path string, page string) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -260,25 +273,19 @@ func TestWarmupWrongShownApart(t *testing.T) {
 	}
 	first := `got "NOT\x1b[31m\n", want "ABC\n" (first difference at byte 0)`
 	r.WarmupWrong, r.FirstWarmupWrong = 2, strings.Replace(first, `\x1b`, "\x1b", 1) // (an ESC the server chose, raw)
-	var text bytes.Buffer
-	r.WriteText(&text)
-	_, page := writePage(t, r)
-	line, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	text, page, line := writeEach(t, r)
 	for _, out := range []struct{ name, got, want string }{
-		{"text", text.String(), "  warm-up   2 wrong replies before measuring, in no count above; the first: " + first + "\n"},
-		{"verdict", text.String(), "  not all right: 2 wrong in the warm-up\n"},
-		{"JSON", string(line), `"warmup_wrong":2,"first_warmup_wrong":"got \"NOT\u001b[31m\\n\", want \"ABC\\n\" (first difference at byte 0)",`},
-		{"JSON's verdict", string(line), `"ok":false,"verdict":"not all right: 2 wrong in the warm-up"`},
+		{"text", text, "  warm-up   2 wrong replies before measuring, in no count above; the first: " + first + "\n"},
+		{"verdict", text, "  not all right: 2 wrong in the warm-up\n"},
+		{"JSON", line, `"warmup_wrong":2,"first_warmup_wrong":"got \"NOT\u001b[31m\\n\", want \"ABC\\n\" (first difference at byte 0)",`},
+		{"JSON's verdict", line, `"ok":false,"verdict":"not all right: 2 wrong in the warm-up"`},
 		{"page", page, `<tr><th>wrong in the warm-up</th><td class="n">2</td><td>replies before measuring, in no other count; the first: ` + html.EscapeString(first) + `</td></tr>`},
 	} {
 		if !strings.Contains(out.got, out.want) {
 			t.Errorf("the %s lacks %s:\n%s", out.name, out.want, out.got[:min(len(out.got), 3000)])
 		}
 	}
-	if strings.Contains(text.String(), "\x1b") {
+	if strings.Contains(text, "\x1b") {
 		t.Errorf("the text report holds the server's ESC raw")
 	}
 }
@@ -304,18 +311,11 @@ func TestPageSaysTLSAndReconnects(t *testing.T) {
 // report and the JSON do: it called them "replies", the word the text
 // uses for wrong and lost.
 func TestPageNamesMessagesAsTheTextDoes(t *testing.T) {
-	r := sampleReport()
-	var text bytes.Buffer
-	r.WriteText(&text)
-	_, page := writePage(t, r)
-	line, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	text, page, line := writeEach(t, sampleReport())
 	for _, out := range []struct{ name, got, want string }{
-		{"text", text.String(), "  messages  2900000  (96000 msg/s, 6.1 MB/s of replies came while measuring)"},
+		{"text", text, "  messages  2900000  (96000 msg/s, 6.1 MB/s of replies came while measuring)"},
 		{"page", page, `<tr><th>messages</th><td class="n">2900000</td><td>96000 msg/s, 6.1 MB/s of replies came while measuring</td></tr>`},
-		{"JSON", string(line), `"messages":2900000,`},
+		{"JSON", line, `"messages":2900000,`},
 	} {
 		if !strings.Contains(out.got, out.want) {
 			t.Errorf("the %s lacks %s", out.name, out.want)
