@@ -482,6 +482,15 @@ type Report struct {
 	// nothing may be sent while measuring: the verdict says so rather
 	// than that the window was too short for one exchange.
 	WarmupLost int64 `json:"warmup_lost,omitempty"`
+	// WarmupWrong counts the warm-up's wrong replies (to its messages,
+	// or answering none, as Mismatches counts them), in no other count:
+	// no measured reply is "after an earlier wrong reply" for one. Unlike
+	// the warm-up's errors they make the run not all right: a server
+	// that answered wrong then is one that answers wrong, and the report
+	// says every reply was checked. FirstWarmupWrong is the first, said
+	// as FirstMismatch is.
+	WarmupWrong      int64  `json:"warmup_wrong,omitempty"`
+	FirstWarmupWrong string `json:"first_warmup_wrong,omitempty"`
 	// Unmeasured counts the connections (UDP: sockets) that had failed
 	// for good before measuring began, in the warm-up (refused by a
 	// server at its connection limit, reset): the run measured Conns
@@ -504,9 +513,10 @@ type Report struct {
 	NeverServed    int64  `json:"never_served,omitempty"`
 	NeverServedWhy string `json:"never_served_why,omitempty"`
 
-	// The errors FirstError, FirstWarmupError, FirstMismatch and
-	// NeverServedWhy say, for NameSettings to say again.
-	firstErr, firstWarmErr, firstMismatch, neverServedWhy error
+	// The errors FirstError, FirstWarmupError, FirstMismatch,
+	// FirstWarmupWrong and NeverServedWhy say, for NameSettings to say
+	// again.
+	firstErr, firstWarmErr, firstMismatch, firstWarmWrong, neverServedWhy error
 
 	// Timeline has one entry per second measured (and one for the last part
 	// second, unless under 0.1 s), up to a day's, 86,400: past that, each
@@ -549,14 +559,14 @@ type Report struct {
 }
 
 // NameSettings says the report's texts (FirstError, FirstWarmupError,
-// FirstMismatch, NeverServedWhy) again with each setting they name named
-// by name, as the program that ran bench knows it: shout bench names its
-// flags, --mode for "Mode". They name "Mode" (FirstMismatch) and the
-// settings of package client's errors ("TLSOptions.CA",
-// "TLSOptions.Insecure"); name must return any other as it is. Nil: the
-// names as Run gave them. A report Run did not make (one decoded from
-// JSON) keeps its texts. Errors Run returns name the Config fields
-// (Conns, SourceIPs) whatever a report says.
+// FirstMismatch, FirstWarmupWrong, NeverServedWhy) again with each
+// setting they name named by name, as the program that ran bench knows
+// it: shout bench names its flags, --mode for "Mode". They name "Mode"
+// (FirstMismatch, FirstWarmupWrong) and the settings of package client's
+// errors ("TLSOptions.CA", "TLSOptions.Insecure"); name must return any
+// other as it is. Nil: the names as Run gave them. A report Run did not
+// make (one decoded from JSON) keeps its texts. Errors Run returns name
+// the Config fields (Conns, SourceIPs) whatever a report says.
 //
 // It is the report's, not Config's: a func in Config made it a struct
 // that == could no longer compare.
@@ -566,7 +576,8 @@ func (r *Report) NameSettings(name func(setting string) string) {
 		err  error
 	}{
 		{&r.FirstError, r.firstErr}, {&r.FirstWarmupError, r.firstWarmErr},
-		{&r.FirstMismatch, r.firstMismatch}, {&r.NeverServedWhy, r.neverServedWhy},
+		{&r.FirstMismatch, r.firstMismatch}, {&r.FirstWarmupWrong, r.firstWarmWrong},
+		{&r.NeverServedWhy, r.neverServedWhy},
 	} {
 		if t.err != nil {
 			*t.text = named.Text(t.err, name)
@@ -574,11 +585,11 @@ func (r *Report) NameSettings(name func(setting string) string) {
 	}
 }
 
-// OK reports whether replies came back, every one right, nothing was
-// lost or failed or left unchecked (Unawaited), and an open loop was not
-// held behind its rate (Unsent).
+// OK reports whether replies came back, every one right (the warm-up's
+// too), nothing was lost or failed or left unchecked (Unawaited), and an
+// open loop was not held behind its rate (Unsent).
 func (r *Report) OK() bool {
-	return r.Messages > 0 && r.Mismatches == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.Unawaited == 0 && r.CutShort == "" && r.Unmeasured == 0 && r.NeverServed == 0
+	return r.Messages > 0 && r.Mismatches == 0 && r.WarmupWrong == 0 && r.Errors == 0 && r.Lost == 0 && r.Unsent == 0 && r.Unawaited == 0 && r.CutShort == "" && r.Unmeasured == 0 && r.NeverServed == 0
 }
 
 // Empty reports whether the run counted nothing while it measured: no
@@ -645,10 +656,13 @@ type run struct {
 	// counts what was owed then, within Timeout (see gaveUp).
 	waitCut, unawaited atomic.Int64
 	// warmErrs and firstWarmErr are the warm-up's errors, apart;
-	// warmLost counts the warm-up's datagrams given up with no reply.
-	warmErrs     atomic.Int64
-	warmLost     atomic.Int64
-	firstWarmErr atomic.Pointer[error]
+	// warmLost counts the warm-up's datagrams given up with no reply;
+	// warmWrong and firstWarmWrong are the warm-up's wrong replies.
+	warmErrs       atomic.Int64
+	warmLost       atomic.Int64
+	firstWarmErr   atomic.Pointer[error]
+	warmWrong      atomic.Int64
+	firstWarmWrong atomic.Pointer[error]
 	// unmeasured counts the connections that failed for good in the
 	// warm-up (see ended).
 	unmeasured atomic.Int64
@@ -884,7 +898,18 @@ func (r *run) ended(warm bool) {
 // says the server closed the connection where got ends: a reply it cut
 // short, or never began, is shown so, not as a difference at its end.
 func (r *run) mismatch(got, want []byte, closed bool) {
-	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
+	r.wrongIn(&r.mismatches, &r.firstMismatch, got, want, closed)
+}
+
+// warmupWrong counts a wrong reply to a message of the warm-up, as
+// mismatch counts a measured one, in WarmupWrong.
+func (r *run) warmupWrong(got, want []byte, closed bool) {
+	r.wrongIn(&r.warmWrong, &r.firstWarmWrong, got, want, closed)
+}
+
+// wrongIn counts a wrong reply in n, and keeps the first's text in first.
+func (r *run) wrongIn(n *atomic.Int64, first *atomic.Pointer[error], got, want []byte, closed bool) {
+	if n.Add(1) > 1 && first.Load() != nil {
 		return // only the first is shown: spare a wrong server's every reply the formatting
 	}
 	i := 0
@@ -919,8 +944,12 @@ func (r *run) mismatch(got, want []byte, closed bool) {
 			e = otherMode{named.Errorf("%s; it is the reply %s %s expects: if the server is meant to answer so, run bench with %s %s", s, optMode, m, optMode, m)}
 		}
 	}
-	r.firstMismatch.CompareAndSwap(nil, &e)
+	first.CompareAndSwap(nil, &e)
 }
+
+// beforeWindow reports whether at (run.now()) is before the window
+// measured: a message that fell due then is the warm-up's.
+func (r *run) beforeWindow(at int64) bool { return at < r.windowFrom.Load() }
 
 // otherMode is a first wrong reply that another mode's reply is
 // (modeOf): a server that answers every message so, consistently, and
@@ -986,17 +1015,19 @@ func cutAt(b []byte, n int) []byte {
 	return b[:end]
 }
 
-// streamMismatch notes a wrong reply on a stream connection, and counts
-// it if its message was sent while measuring. *wrong says whether the
-// connection has had a measured wrong reply before, with no right one
-// since; a measured one sets it. Not one of the warm-up's, which is in
-// no count: the first measured wrong reply after one was counted "after
-// an earlier wrong reply", an earlier one the report showed nowhere.
-// closed says the server closed the connection where got ends; it is gone
-// unless made again (Reconnect).
+// streamMismatch notes a wrong reply on a stream connection to m, and
+// counts it if m was sent while measuring, or in WarmupWrong if m was
+// the warm-up's. *wrong says whether the connection has had a measured
+// wrong reply before, with no right one since; a measured one sets it.
+// Not one of the warm-up's, which is in no measured count: the first
+// measured wrong reply after one was counted "after an earlier wrong
+// reply", an earlier one the report showed nowhere. closed says the
+// server closed the connection where got ends; it is gone unless made
+// again (Reconnect).
 //
 // It reports whether it counted an error the warm-up's (see fail).
-func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, closed bool) (warm bool) {
+func (r *run) streamMismatch(wrong *bool, m sentMsg, got, want []byte, closed bool) (warm bool) {
+	measured := m.measured
 	switch {
 	case measured:
 		if *wrong {
@@ -1016,41 +1047,52 @@ func (r *run) streamMismatch(wrong *bool, measured bool, got, want []byte, close
 			err = fmt.Errorf("receive: the server closed the connection after %d bytes of a reply", len(got))
 		}
 		warm = r.fail(err)
+	case r.beforeWindow(m.at):
+		// (One that fell due past the window's end, which an early
+		// end moved before it, counts in none.)
+		r.warmupWrong(got, want, closed)
 	}
 	*wrong = *wrong || measured
 	return warm
 }
 
 // unasked notes bytes that answer no message, which a stream server sent
-// beyond its replies, as a wrong reply, as streamMismatch does.
-func (r *run) unasked(wrong *bool, measured bool, got []byte) {
-	if !measured {
+// beyond its replies, as a wrong reply, as streamMismatch does: measured
+// if they came while measuring, else the warm-up's if warm (they came
+// before it), else in no count.
+func (r *run) unasked(wrong *bool, measured, warm bool, got []byte) {
+	n, first := &r.mismatches, &r.firstMismatch
+	switch {
+	case measured:
+		after := *wrong
+		*wrong = true
+		if after {
+			r.mismatchesAfter.Add(1)
+		}
+	case warm:
+		n, first = &r.warmWrong, &r.firstWarmWrong
+	default:
 		return
 	}
-	after := *wrong
-	*wrong = true
-	if after {
-		r.mismatchesAfter.Add(1)
-	}
-	if r.mismatches.Add(1) > 1 && r.firstMismatch.Load() != nil {
+	if n.Add(1) > 1 && first.Load() != nil {
 		return
 	}
 	e := fmt.Errorf("got %q, which answers no message", cutAt(got, 80))
-	r.firstMismatch.CompareAndSwap(nil, &e)
+	first.CompareAndSwap(nil, &e)
 }
 
 // unaskedLines counts data, bytes that answer no message, as unasked
 // does: a wrong reply for each line that starts in it, not for the rest
 // of one begun in an earlier read (*straying; set as data's last line is
 // left unended), however many reads bring them.
-func (r *run) unaskedLines(wrong, straying *bool, measured bool, data []byte) {
+func (r *run) unaskedLines(wrong, straying *bool, measured, warm bool, data []byte) {
 	for len(data) > 0 {
 		line := data
 		if k := bytes.IndexByte(data, '\n'); k >= 0 {
 			line = data[:k+1]
 		}
 		if !*straying {
-			r.unasked(wrong, measured, line)
+			r.unasked(wrong, measured, warm, line)
 		}
 		*straying = line[len(line)-1] != '\n'
 		data = data[len(line):]
@@ -2051,6 +2093,10 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	rep.NeverServed, rep.neverServedWhy = r.neverServed, r.neverServedWhy
 	if p := r.firstWarmErr.Load(); p != nil {
 		rep.firstWarmErr = r.hinted(*p)
+	}
+	rep.WarmupWrong = r.warmWrong.Load()
+	if p := r.firstWarmWrong.Load(); p != nil {
+		rep.firstWarmWrong = *p
 	}
 	rep.NameSettings(nil)
 	return rep

@@ -1037,11 +1037,12 @@ func TestWarmupCountedLikeMessages(t *testing.T) {
 	}
 }
 
-// A wrong reply in the warm-up, which no count takes, makes no measured
-// one "after an earlier wrong reply": the first measured is the first the
-// report can show. With a server that answers every message wrong, every
-// wrong reply on the one connection came after it, the first measured
-// included, and the report said so of an earlier one it showed nowhere.
+// A wrong reply in the warm-up, which no measured count takes (WarmupWrong
+// does), makes no measured one "after an earlier wrong reply": the first
+// measured is the first the report can show. With a server that answers
+// every message wrong, every wrong reply on the one connection came after
+// it, the first measured included, and the report said so of an earlier
+// one it showed nowhere.
 func TestWarmupWrongReplyIsNoEarlierOne(t *testing.T) {
 	t.Parallel()
 	cfg := bench.Patient(quick("tcp", streamServer(t, 4096, bytes.Clone))) // an echo: each reply wrong
@@ -1050,6 +1051,11 @@ func TestWarmupWrongReplyIsNoEarlierOne(t *testing.T) {
 	rep := runUntilMeasured(t, cfg, answered)
 	if rep.Mismatches == 0 || rep.MismatchesAfter != rep.Mismatches-1 {
 		t.Errorf("%d wrong, %d of them after an earlier wrong one on the connection; want all but the first measured", rep.Mismatches, rep.MismatchesAfter)
+	}
+	// The warm-up's are counted apart, the first shown as the measured
+	// first is, naming the mode the server answers in.
+	if rep.WarmupWrong == 0 || !strings.Contains(rep.FirstWarmupWrong, "Mode echo") {
+		t.Errorf("%d wrong in the warm-up, the first %q; want some, the first naming Mode echo", rep.WarmupWrong, rep.FirstWarmupWrong)
 	}
 }
 

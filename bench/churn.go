@@ -211,15 +211,24 @@ func (r *run) counted(w *worker, measured bool, start time.Time, reply, want, re
 		// the other drivers: none, or one cut short, did not.
 		r.arrive(len(reply), r.now())
 	}
+	wrong := !bytes.Equal(reply, want)
+	straying := false
 	if !measured {
+		// The warm-up's, in WarmupWrong if wrong, as the other drivers
+		// count them. (One sent past the window's end, which an early
+		// end moved before it, counts in none.)
+		if r.beforeWindow(int64(start.Sub(r.epoch))) {
+			if wrong {
+				r.warmupWrong(reply, want, !whole)
+			}
+			r.unaskedLines(&wrong, &straying, false, true, rest)
+		}
 		return
 	}
-	wrong := !bytes.Equal(reply, want)
 	if wrong {
 		r.mismatch(reply, want, !whole)
 	}
-	straying := false
-	r.unaskedLines(&wrong, &straying, true, rest) // as the other drivers count them: a wrong reply a line
+	r.unaskedLines(&wrong, &straying, true, false, rest) // as the other drivers count them: a wrong reply a line
 	if whole {
 		// A whole reply, right or wrong, counts as one, as on the other
 		// drivers; none, or one cut short, is only wrong. Its latency is

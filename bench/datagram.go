@@ -343,9 +343,13 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		u.mu.Unlock()
 		u.unowed = true
 		// Which datagram it answers is unknown, or it answers
-		// none sent: count it if it came while measuring.
-		if r.inWindow(at) {
+		// none sent: count it if it came while measuring, or in the
+		// warm-up, the warm-up's.
+		switch {
+		case r.inWindow(at):
 			r.mismatch(reply, noSuchSeq, false)
+		case r.beforeWindow(at):
+			r.warmupWrong(reply, noSuchSeq, false)
 		}
 		return false
 	}
@@ -355,9 +359,10 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 	known := s.seq == seq && !s.sentAt.IsZero()
 	// Every reply is checked, a duplicate too: a wrong one after a
 	// right one is wrong. A datagram is counted wrong once, so a
-	// wrong reply sent twice is one wrong and one duplicate.
-	if known && s.measured && !s.wrong {
-		s.wrong = u.checkBody(seq, reply)
+	// wrong reply sent twice is one wrong and one duplicate. (A
+	// warm-up datagram's, in WarmupWrong.)
+	if known && !s.wrong {
+		s.wrong = u.checkBody(seq, reply, s.measured)
 	}
 	var gone goneSlot
 	wasGone := false
@@ -375,10 +380,11 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 			r.warmLost.Add(-1)
 			u.highest = max(u.highest, int64(seq))
 		}
+		u.checkBody(seq, reply, false)
 	case wasGone && gone.unawaited:
 		r.arrive(len(reply), at)
 		u.cameAfterAll()
-		u.checkBody(seq, reply)
+		u.checkBody(seq, reply, true)
 	case wasGone: // answered after it was counted lost and left the ring
 		u.givenUp--
 		r.arrive(len(reply), at)
@@ -391,7 +397,7 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		} else {
 			r.late.Add(1)
 		}
-		u.checkBody(seq, reply) // and wrong, as one still in the ring is
+		u.checkBody(seq, reply, true) // and wrong, as one still in the ring is
 	case !known:
 		// So old it has left the ring, and answered or forgotten:
 		// a duplicate, or a late reply, not known to be unowed nor
@@ -399,10 +405,13 @@ func (u *udpSocket) take(reply []byte, now time.Time) (drained bool) {
 		// measuring, as a reply naming no datagram is: a wrong
 		// reply is never passed over. (Had its datagram's first
 		// reply been wrong too, the datagram counts wrong twice.)
-		// Not a warm-up datagram's, which counts in no figure, as
-		// one still in the ring does not.
-		if r.inWindow(at) && seq >= u.warmBelow {
-			u.checkBody(seq, reply)
+		// A warm-up datagram's counts in no measured figure, as one
+		// still in the ring does not, but in WarmupWrong if wrong.
+		switch {
+		case seq < u.warmBelow:
+			u.checkBody(seq, reply, false)
+		case r.inWindow(at):
+			u.checkBody(seq, reply, true)
 		}
 	case s.answered:
 		u.unowed = true
@@ -453,13 +462,18 @@ func (u *udpSocket) cameAfterAll() {
 }
 
 // checkBody counts reply, to datagram seq, wrong if its body is, and
-// says so.
-func (u *udpSocket) checkBody(seq uint64, reply []byte) bool {
+// says so: measured, or the warm-up's (a datagram not measured was sent
+// before the window, as in WarmupLost).
+func (u *udpSocket) checkBody(seq uint64, reply []byte, measured bool) bool {
 	body, want := reply[seqLen:], u.r.bodyWants[pick(u.i, seq)]
 	if bytes.Equal(body, want) {
 		return false
 	}
-	u.r.mismatch(body, want, false)
+	if measured {
+		u.r.mismatch(body, want, false)
+	} else {
+		u.r.warmupWrong(body, want, false)
+	}
 	return true
 }
 

@@ -147,6 +147,9 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 {{- if .WarmupLost}}
 <tr><th>lost in the warm-up</th><td class="n">{{.WarmupLost}}</td><td>datagrams given up with no reply within {{dur .TimeoutS}}, before measuring, in no other count</td></tr>
 {{- end}}
+{{- if .WarmupWrong}}
+<tr><th>wrong in the warm-up</th><td class="n">{{.WarmupWrong}}</td><td>replies before measuring, in no other count; the first: {{.FirstWarmupWrong}}</td></tr>
+{{- end}}
 {{- if .Reconnect}}
 <tr><th>made again</th><td class="n">{{.Reconnects}}</td><td>connections made again after the server closed them or they failed{{if .Unserved}}; {{.Unserved}} closed by the server before serving a reply{{end}}{{if .Unmade}}; {{.Unmade}} still being made again when the run stopped{{end}}; {{.Resent}} messages owed at a graceful close sent again</td></tr>
 {{- end}}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"image"
 	"image/color"
 	"image/png"
@@ -47,6 +48,19 @@ func sampleReport() *bench.Report {
 	}
 	r.Percentiles = append(r.Percentiles, bench.Percentile{Percent: 100, US: 31000})
 	return r
+}
+
+// writeEach is r as the text report, the page and the JSON line say it.
+func writeEach(t *testing.T, r *bench.Report) (text, page, line string) {
+	t.Helper()
+	var b strings.Builder
+	r.WriteText(&b)
+	_, page = writePage(t, r)
+	j, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String(), page, string(j)
 }
 
 func writePage(t *testing.T, r *bench.Report) (path string, page string) {
@@ -243,6 +257,39 @@ func TestWarmupLostShownApart(t *testing.T) {
 	}
 }
 
+// The warm-up's wrong replies (warmup_wrong) are shown apart, in the
+// text, the JSON and on the page, the first as the measured first is,
+// and make a run whose every measured reply was right not all right: a
+// server that answered wrong in the warm-up answers wrong. They were
+// counted nowhere, and such a run said "every reply checked: all right".
+func TestWarmupWrongShownApart(t *testing.T) {
+	r := sampleReport()
+	r.Mismatches, r.Errors, r.FirstMismatch, r.FirstError = 0, 0, "", ""
+	for k := range r.Timeline {
+		r.Timeline[k].Wrong, r.Timeline[k].Errors = 0, 0
+	}
+	if !r.OK() {
+		t.Fatalf("the sample, its wrong replies and errors taken out, is not all right: %+v", r)
+	}
+	first := `got "NOT\x1b[31m\n", want "ABC\n" (first difference at byte 0)`
+	r.WarmupWrong, r.FirstWarmupWrong = 2, strings.Replace(first, `\x1b`, "\x1b", 1) // (an ESC the server chose, raw)
+	text, page, line := writeEach(t, r)
+	for _, out := range []struct{ name, got, want string }{
+		{"text", text, "  warm-up   2 wrong replies before measuring, in no count above; the first: " + first + "\n"},
+		{"verdict", text, "  not all right: 2 wrong in the warm-up\n"},
+		{"JSON", line, `"warmup_wrong":2,"first_warmup_wrong":"got \"NOT\u001b[31m\\n\", want \"ABC\\n\" (first difference at byte 0)",`},
+		{"JSON's verdict", line, `"ok":false,"verdict":"not all right: 2 wrong in the warm-up"`},
+		{"page", page, `<tr><th>wrong in the warm-up</th><td class="n">2</td><td>replies before measuring, in no other count; the first: ` + html.EscapeString(first) + `</td></tr>`},
+	} {
+		if !strings.Contains(out.got, out.want) {
+			t.Errorf("the %s lacks %s:\n%s", out.name, out.want, out.got[:min(len(out.got), 3000)])
+		}
+	}
+	if strings.Contains(text, "\x1b") {
+		t.Errorf("the text report holds the server's ESC raw")
+	}
+}
+
 // The page names a TLS server as tls://, as bench takes it (it said
 // tcp://), and shows the reconnections of a run that made them.
 func TestPageSaysTLSAndReconnects(t *testing.T) {
@@ -264,18 +311,11 @@ func TestPageSaysTLSAndReconnects(t *testing.T) {
 // report and the JSON do: it called them "replies", the word the text
 // uses for wrong and lost.
 func TestPageNamesMessagesAsTheTextDoes(t *testing.T) {
-	r := sampleReport()
-	var text bytes.Buffer
-	r.WriteText(&text)
-	_, page := writePage(t, r)
-	line, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	text, page, line := writeEach(t, sampleReport())
 	for _, out := range []struct{ name, got, want string }{
-		{"text", text.String(), "  messages  2900000  (96000 msg/s, 6.1 MB/s of replies came while measuring)"},
+		{"text", text, "  messages  2900000  (96000 msg/s, 6.1 MB/s of replies came while measuring)"},
 		{"page", page, `<tr><th>messages</th><td class="n">2900000</td><td>96000 msg/s, 6.1 MB/s of replies came while measuring</td></tr>`},
-		{"JSON", string(line), `"messages":2900000,`},
+		{"JSON", line, `"messages":2900000,`},
 	} {
 		if !strings.Contains(out.got, out.want) {
 			t.Errorf("the %s lacks %s", out.name, out.want)

@@ -641,7 +641,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			// In a closed loop too: they came before the messages that
 			// the replies taken free are sent, below, so they answer
 			// none of those either.
-			r.unaskedLines(&c.wrong, &c.straying, measuring, data)
+			r.unaskedLines(&c.wrong, &c.straying, measuring, !measuring && r.beforeWindow(now), data)
 			break
 		}
 		want := r.wants[pick(c.i, c.sent-uint64(c.q.n))]
@@ -668,7 +668,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			l.bytes += int64(len(reply))
 		}
 		if !bytes.Equal(reply, want) {
-			r.streamMismatch(&c.wrong, m.measured, reply, want, false)
+			r.streamMismatch(&c.wrong, m, reply, want, false)
 		} else {
 			c.wrong = false // a right reply: the stream is in step
 		}
@@ -744,7 +744,7 @@ func (l *loop) eof(c *loopConn) {
 // queue. It reports whether it counted an error the warm-up's (see
 // run.fail).
 func (l *loop) cutShort(c *loopConn) (warm bool) {
-	warm = l.r.streamMismatch(&c.wrong, c.q.front().measured, c.in, l.r.wants[pick(c.i, c.sent-uint64(c.q.n))], true)
+	warm = l.r.streamMismatch(&c.wrong, c.q.front(), c.in, l.r.wants[pick(c.i, c.sent-uint64(c.q.n))], true)
 	c.q.pop()
 	return warm
 }

@@ -34,28 +34,29 @@ func TestUnaskedCutAtCharacters(t *testing.T) {
 	got := "A" + strings.Repeat("ж", 50) + "\n" // byte 80 is within a "ж"
 	r := &run{}
 	wrong := false
-	r.unasked(&wrong, true, []byte(got))
+	r.unasked(&wrong, true, false, []byte(got))
 	if shown, want := (*r.firstMismatch.Load()).Error(), `got "A`+strings.Repeat("ж", 39)+`", which answers no message`; shown != want {
 		t.Errorf("shown as\n%s\nwant\n%s", shown, want)
 	}
 }
 
-// Bytes that answer no message in the warm-up, which no count takes, make
-// no measured wrong reply "after an earlier wrong reply", as a wrong reply
-// in the warm-up does not (TestWarmupWrongReplyIsNoEarlierOne); measured,
-// they do.
+// Bytes that answer no message in the warm-up, which no measured count
+// takes (WarmupWrong does), make no measured wrong reply "after an
+// earlier wrong reply", as a wrong reply in the warm-up does not
+// (TestWarmupWrongReplyIsNoEarlierOne); measured, they do.
 func TestUnaskedInWarmupIsNoEarlierOne(t *testing.T) {
 	for _, measured := range []bool{false, true} {
 		r := &run{}
 		wrong := false
-		r.unasked(&wrong, measured, []byte("STRAY\n"))
-		r.streamMismatch(&wrong, true, []byte("B\n"), []byte("A\n"), false)
-		want := int64(0)
+		r.unasked(&wrong, measured, !measured, []byte("STRAY\n"))
+		r.streamMismatch(&wrong, sentMsg{measured: true}, []byte("B\n"), []byte("A\n"), false)
+		after, wrongs, warm := int64(0), int64(1), int64(1)
 		if measured {
-			want = 1
+			after, wrongs, warm = 1, 2, 0
 		}
-		if got := r.mismatchesAfter.Load(); got != want {
-			t.Errorf("stray bytes (measured %v), then a measured wrong reply: %d after an earlier wrong one; want %d", measured, got, want)
+		if r.mismatchesAfter.Load() != after || r.mismatches.Load() != wrongs || r.warmWrong.Load() != warm {
+			t.Errorf("stray bytes (measured %v), then a measured wrong reply: %d wrong, %d of them after an earlier wrong one, %d in the warm-up; want %d, %d, %d",
+				measured, r.mismatches.Load(), r.mismatchesAfter.Load(), r.warmWrong.Load(), wrongs, after, warm)
 		}
 	}
 }

@@ -69,7 +69,7 @@ func (r *Report) WriteText(w io.Writer) {
 // for people.
 func (r *Report) printable() Report {
 	shown := *r
-	for _, t := range []*string{&shown.Addr, &shown.CutShort, &shown.FirstError, &shown.FirstWarmupError, &shown.FirstMismatch, &shown.NeverServedWhy} {
+	for _, t := range []*string{&shown.Addr, &shown.CutShort, &shown.FirstError, &shown.FirstWarmupError, &shown.FirstMismatch, &shown.FirstWarmupWrong, &shown.NeverServedWhy} {
 		*t = escape.Printable(*t)
 	}
 	return shown
@@ -177,6 +177,9 @@ func (r *Report) writeText(w io.Writer) {
 	if r.WarmupLost > 0 {
 		fmt.Fprintf(w, "  warm-up   %s given up with no reply within the timeout, %v, before measuring, in no count above\n", count(r.WarmupLost, "datagram", "datagrams"), seconds(r.TimeoutS))
 	}
+	if r.WarmupWrong > 0 {
+		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above; the first: %s\n", count(r.WarmupWrong, "wrong reply", "wrong replies"), r.FirstWarmupWrong)
+	}
 	if r.Unmeasured > 0 {
 		fmt.Fprintf(w, "  load      %s: less load than asked for\n", r.measuredConns())
 	}
@@ -256,7 +259,7 @@ func (r *Report) verdict() string {
 	for _, c := range []struct {
 		n    int64
 		what string
-	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, plural(r.Errors, "error", "errors")}} {
+	}{{r.Mismatches, "wrong"}, {r.Lost, lost}, {r.Errors, plural(r.Errors, "error", "errors")}, {r.WarmupWrong, "wrong in the warm-up"}} {
 		if c.n > 0 {
 			why = append(why, fmt.Sprintf("%d %s", c.n, c.what))
 		}

@@ -55,7 +55,8 @@ func refreshAtLeast(by *time.Time, d time.Duration, set func(time.Time) error) {
 // its reply among them.
 func (r *run) strays(wrong, straying *bool, br *bufio.Reader, now int64) {
 	stray, _ := br.Peek(br.Buffered())
-	r.unaskedLines(wrong, straying, r.inWindow(now), stray)
+	measured := r.inWindow(now)
+	r.unaskedLines(wrong, straying, measured, !measured && r.beforeWindow(now), stray)
 	br.Discard(br.Buffered())
 }
 
@@ -318,7 +319,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				}
 				warm := false
 				if errors.Is(err, io.EOF) && first {
-					warm = r.streamMismatch(&wrong, m.measured, got, want, true)
+					warm = r.streamMismatch(&wrong, m, got, want, true)
 				} else {
 					if first {
 						warm = r.fail(replyLate(len(got), r.noReply(err)))
@@ -331,7 +332,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			now := r.now()
 			r.arrive(len(got), now)
 			if !bytes.Equal(got, want) {
-				r.streamMismatch(&wrong, m.measured, got, want, false)
+				r.streamMismatch(&wrong, m, got, want, false)
 			} else {
 				wrong = false // a right reply: the stream is in step
 			}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -79,6 +80,74 @@ func TestBenchDefaultTextCatches(t *testing.T) {
 				t.Errorf("report does not name the utf8 text:\n%s", stdout.String())
 			}
 		})
+	}
+}
+
+// TestBenchWarmupWrongReplyFails: a server that answers one message of
+// the warm-up wrong, and every measured one right, fails the check (exit
+// status 1), the report saying so on a warm-up line, the measured counts
+// as right replies make them, and the JSON counting it apart
+// (warmup_wrong). It exited 0, "every reply checked: all right", the
+// wrong reply counted and shown nowhere.
+func TestBenchWarmupWrongReplyFails(t *testing.T) {
+	const (
+		line = "  warm-up   1 wrong reply before measuring, in no count above; the first: got \"NOT THE REPLY\\n\", want "
+		last = "  not all right: 1 wrong in the warm-up"
+	)
+	for _, asJSON := range []bool{false, true} {
+		var code int
+		var stdout, stderr bytes.Buffer
+		// Again, at most five times in all, while the first message
+		// was not the warm-up's (a stall as long as the warm-up; the
+		// report then has no warm-up line).
+		for try := range 5 {
+			var answered atomic.Bool
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				r := bufio.NewReader(c)
+				for {
+					got, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					reply := strings.ToUpper(got)
+					if answered.CompareAndSwap(false, true) {
+						reply = "NOT THE REPLY\n"
+					}
+					if _, err := io.WriteString(c, reply); err != nil {
+						return
+					}
+				}
+			})
+			args := []string{"bench", addr, "--conns", "1", "--duration", "1s", "--warmup", "300ms", "--timeout", "10s", "--text", "ascii", "--mode", "ascii"}
+			if asJSON {
+				args = append(args, "--json")
+			}
+			stdout.Reset()
+			stderr.Reset()
+			code = run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+			text := stdout.String()
+			if asJSON {
+				text = stderr.String()
+			}
+			if strings.Contains(text, line) {
+				break
+			}
+			t.Logf("run %d of at most 5 has no warm-up line (the first message measured after a stall?):\n%s", try+1, text)
+		}
+		text, lastLine := stdout.String(), strings.TrimRight(stdout.String(), "\n")
+		if asJSON {
+			text, lastLine = stderr.String(), strings.TrimRight(stderr.String(), "\n")
+		}
+		lastLine = lastLine[strings.LastIndex(lastLine, "\n")+1:]
+		if code != 1 || !strings.Contains(text, line) || !strings.Contains(text, "  replies   0 wrong; 0 errors\n") || lastLine != last {
+			t.Errorf("JSON %v: status %d, last line %q; want 1, %q, a line %q and the measured replies right\nstdout:\n%s\nstderr:\n%s",
+				asJSON, code, lastLine, last, line, stdout.String(), stderr.String())
+		}
+		if asJSON && (!strings.Contains(stdout.String(), `"warmup_wrong":1,"first_warmup_wrong":"got \"NOT THE REPLY\\n\", want `) ||
+			!strings.Contains(stdout.String(), `"ok":false,"verdict":"not all right: 1 wrong in the warm-up"`) ||
+			!strings.Contains(stdout.String(), `"mismatches":0,`)) {
+			t.Errorf("the JSON lacks warmup_wrong 1, its first, mismatches 0, ok false and the verdict:\n%s", stdout.String())
+		}
 	}
 }
 
