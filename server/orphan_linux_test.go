@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -267,69 +268,70 @@ func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
 		{"no end of file", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
-			srv := &server.Server{
-				Logger:       discard(),
-				Observer:     obs,
-				Linger:       400 * time.Millisecond, // 30 of them past bound
-				WriteTimeout: 50 * time.Millisecond,
-			}
-			addr := shouttest.Start(t, srv)
-			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
-			t.Cleanup(func() { unix.Close(fd) })
-			const n = 64 << 10
-			sendRaw(t, fd, n)
-			// Every reply written, most of it queued behind the client's
-			// shut window.
-			if got := obs.wait(t, n); got != nil {
-				t.Fatalf("a reply failed: %v", got)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-			defer cancel()
-			stopped := shutdownCtx(ctx, srv)
-			if tc.halfClose {
-				// Once the stop has begun (the listener closed), the
-				// client's end of file comes to the linger, as a rule.
-				for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) {
-					c, err := net.Dial("tcp", addr)
-					if err != nil {
-						break
+			untilNotDropped(t, func(t *testing.T) (dropped string) {
+				obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
+				srv := &server.Server{
+					Logger:       discard(),
+					Observer:     obs,
+					Linger:       400 * time.Millisecond, // 30 of them past bound
+					WriteTimeout: 50 * time.Millisecond,
+				}
+				addr := shouttest.Start(t, srv)
+				fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+				t.Cleanup(func() { unix.Close(fd) })
+				// Every reply written, most of it queued behind the client's
+				// shut window.
+				if dropped := obs.fill(t, fd, 64<<10); dropped != "" {
+					return dropped
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+				defer cancel()
+				stopped := shutdownCtx(ctx, srv)
+				if tc.halfClose {
+					// Once the stop has begun (the listener closed), the
+					// client's end of file comes to the linger, as a rule.
+					for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) {
+						c, err := net.Dial("tcp", addr)
+						if err != nil {
+							break
+						}
+						c.Close()
+						if time.Now().After(end) {
+							t.Fatalf("the listener still accepts %v after Shutdown", bound)
+						}
 					}
-					c.Close()
-					if time.Now().After(end) {
-						t.Fatalf("the listener still accepts %v after Shutdown", bound)
+					if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+						t.Fatal(err)
 					}
 				}
-				if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+				local, err := unix.Getsockname(fd)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			local, err := unix.Getsockname(fd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			port := local.(*unix.SockaddrInet4).Port
-			for {
-				select {
-				case info := <-obs.closed:
-					if info.Remote.(*net.TCPAddr).Port != port {
-						continue // a probe of the listener above
+				port := local.(*unix.SockaddrInet4).Port
+				for {
+					select {
+					case info := <-obs.closed:
+						if info.Remote.(*net.TCPAddr).Port != port {
+							continue // a probe of the listener above
+						}
+						// An end of file that came before the connection
+						// stopped (its loop ran late) is read as one, and
+						// waited after as any: its client taking none of the
+						// replies for WriteTimeout, it ends as a write
+						// timeout (reset away), never as eof (answered).
+						if info.Reason != server.ReasonShutdown && !(tc.halfClose && info.Reason == server.ReasonWriteTimeout) {
+							t.Errorf("closed for %v, want %v", info.Reason, server.ReasonShutdown)
+						}
+					case <-time.After(bound):
+						t.Fatalf("the server did not close the connection within %v", bound)
 					}
-					// An end of file that came before the connection
-					// stopped (its loop ran late) is read as one, and
-					// waited after as any: its client taking none of the
-					// replies for WriteTimeout, it ends as a write
-					// timeout (reset away), never as eof (answered).
-					if info.Reason != server.ReasonShutdown && !(tc.halfClose && info.Reason == server.ReasonWriteTimeout) {
-						t.Errorf("closed for %v, want %v", info.Reason, server.ReasonShutdown)
-					}
-				case <-time.After(bound):
-					t.Fatalf("the server did not close the connection within %v", bound)
+					break
 				}
-				break
-			}
-			shutdownReturned(t, stopped)
-			resetSeen(t, fd)
+				shutdownReturned(t, stopped)
+				resetSeen(t, fd)
+				return ""
+			})
 		})
 	}
 }
@@ -438,6 +440,48 @@ func (o *queuedObserver) wait(t *testing.T, want int) error {
 			t.Fatalf("%d of %d bytes of replies written after %v", written, want, bound)
 		}
 	}
+}
+
+// fill sends n bytes on fd, a client that takes none of their replies,
+// and waits, bound at most, until the server has written every reply; it
+// says how the server dropped the client first, if it did, for its
+// write timeout, or returns "". The goroutine driver times a write while
+// under way, however short, so one that a busy machine held up for
+// WriteTimeout rightly ends a client taking none, before the test could
+// check anything with it.
+func (o *queuedObserver) fill(t *testing.T, fd, n int) (dropped string) {
+	t.Helper()
+	sendErr := sendRawErr(t, fd, n)
+	err := o.wait(t, n)
+	switch {
+	case err == nil && sendErr != nil:
+		t.Fatal(sendErr)
+	case err != nil && !errors.Is(err, os.ErrDeadlineExceeded):
+		t.Fatalf("a reply failed: %v", err)
+	case err != nil:
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return fmt.Sprintf("dropped for its write timeout (a reply: %v), %d of %d bytes of replies written", err, o.written, n)
+	}
+	return ""
+}
+
+// untilNotDropped runs try, a test with a client that takes none of its
+// replies, again where the server dropped that client for its write
+// timeout before the test could check anything with it (see fill), up to
+// three tries in all.
+func untilNotDropped(t *testing.T, try func(*testing.T) (dropped string)) {
+	t.Helper()
+	var drops []string
+	for len(drops) < 3 {
+		dropped := try(t)
+		if dropped == "" {
+			return
+		}
+		drops = append(drops, dropped)
+		t.Logf("try %d: %s", len(drops), dropped)
+	}
+	t.Fatalf("the client was dropped before the test's stop in %d tries: %s", len(drops), strings.Join(drops, "; "))
 }
 
 // A client that takes every reply and only then resets the connection,
@@ -754,27 +798,14 @@ func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
 		{"resets", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var drops []string
-			for len(drops) < 3 {
-				dropped := eofInStop(t, tc.reset)
-				if dropped == "" {
-					return
-				}
-				drops = append(drops, dropped)
-				t.Logf("try %d: %s", len(drops), dropped)
-			}
-			t.Fatalf("the client was dropped before the stop in %d tries: %s", len(drops), strings.Join(drops, "; "))
+			untilNotDropped(t, func(t *testing.T) string { return eofInStop(t, tc.reset) })
 		})
 	}
 }
 
-// eofInStop is a try of TestEOFInStopWaitsForQueuedReplies. The client
-// takes none of its replies from the first: the server, whose writes
-// are timed while under way (the goroutine driver's, the wrap's), drops
-// it for its write timeout wherever one is held up for WriteTimeout (a
-// busy machine), before the stop: such a try checks nothing, and says
-// how it ended.
-func eofInStop(t *testing.T, reset bool) (droppedFirst string) {
+// eofInStop is a try of TestEOFInStopWaitsForQueuedReplies (see
+// untilNotDropped).
+func eofInStop(t *testing.T, reset bool) (dropped string) {
 	const n = 128 << 10
 	obs := newHoldingObserver(n)
 	srv := &server.Server{
@@ -793,19 +824,13 @@ func eofInStop(t *testing.T, reset bool) (droppedFirst string) {
 			unix.Close(fd)
 		}
 	})
-	sendErr := sendRawErr(t, fd, n)
+	if dropped := obs.fill(t, fd, n); dropped != "" {
+		return dropped
+	}
 	select {
 	case <-obs.held:
-		if sendErr != nil {
-			t.Fatal(sendErr)
-		}
-	case ci := <-obs.closed:
-		if ci.Reason != server.ReasonWriteTimeout {
-			t.Fatalf("closed for %v (%v) before the stop, %d bytes of replies written (sending: %v)", ci.Reason, ci.Err, ci.BytesOut, sendErr)
-		}
-		return fmt.Sprintf("closed for %v after %v, %d bytes of replies written", ci.Reason, ci.Duration(), ci.BytesOut)
 	case <-time.After(bound):
-		t.Fatalf("the replies were not all written within %v (sending: %v)", bound, sendErr)
+		t.Fatalf("the replies were not all written within %v", bound)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
 	defer cancel()
