@@ -577,6 +577,23 @@ func (o *holdingObserver) ConnReply(info *server.ConnInfo, n int, err error) {
 	}
 }
 
+// stopHeld waits, bound at most, for the server to be held in the reply
+// that reached o's count, then begins srv's stop, with a context of 2
+// bounds, and waits for it to have begun.
+func (o *holdingObserver) stopHeld(t *testing.T, srv *server.Server) <-chan error {
+	t.Helper()
+	select {
+	case <-o.held:
+	case <-time.After(bound):
+		t.Fatalf("the replies were not all written within %v", bound)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+	t.Cleanup(cancel)
+	stopped := shutdownCtx(ctx, srv)
+	<-srv.Stopping()
+	return stopped
+}
+
 // A client that resets the connection after its end of file, replies
 // still queued for it, ends as the reset where the server waits for no
 // queued reply (WriteTimeout or Linger off) and closes at once: the look
@@ -827,15 +844,7 @@ func eofInStop(t *testing.T, reset bool) (dropped string) {
 	if dropped := obs.fill(t, fd, n); dropped != "" {
 		return dropped
 	}
-	select {
-	case <-obs.held:
-	case <-time.After(bound):
-		t.Fatalf("the replies were not all written within %v", bound)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-	defer cancel()
-	stopped := shutdownCtx(ctx, srv)
-	<-srv.Stopping()
+	stopped := obs.stopHeld(t, srv)
 	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
 		t.Fatal(err)
 	}
@@ -880,15 +889,7 @@ func TestEOFInStopOverUnixIsShutdown(t *testing.T) {
 	if _, err := c.Write([]byte(strings.Repeat("a", n))); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-obs.held:
-	case <-time.After(bound):
-		t.Fatalf("the replies were not all written within %v", bound)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-	defer cancel()
-	stopped := shutdownCtx(ctx, srv)
-	<-srv.Stopping()
+	stopped := obs.stopHeld(t, srv)
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
