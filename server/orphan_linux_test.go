@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -266,69 +268,70 @@ func TestLingerClosedWithRepliesQueuedResets(t *testing.T) {
 		{"no end of file", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
-			srv := &server.Server{
-				Logger:       discard(),
-				Observer:     obs,
-				Linger:       400 * time.Millisecond, // 30 of them past bound
-				WriteTimeout: 50 * time.Millisecond,
-			}
-			addr := shouttest.Start(t, srv)
-			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
-			t.Cleanup(func() { unix.Close(fd) })
-			const n = 64 << 10
-			sendRaw(t, fd, n)
-			// Every reply written, most of it queued behind the client's
-			// shut window.
-			if got := obs.wait(t, n); got != nil {
-				t.Fatalf("a reply failed: %v", got)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-			defer cancel()
-			stopped := shutdownCtx(ctx, srv)
-			if tc.halfClose {
-				// Once the stop has begun (the listener closed), the
-				// client's end of file comes to the linger, as a rule.
-				for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) {
-					c, err := net.Dial("tcp", addr)
-					if err != nil {
-						break
+			untilNotDropped(t, func(t *testing.T) (dropped string) {
+				obs := &queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 64)}
+				srv := &server.Server{
+					Logger:       discard(),
+					Observer:     obs,
+					Linger:       400 * time.Millisecond, // 30 of them past bound
+					WriteTimeout: 50 * time.Millisecond,
+				}
+				addr := shouttest.Start(t, srv)
+				fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+				t.Cleanup(func() { unix.Close(fd) })
+				// Every reply written, most of it queued behind the client's
+				// shut window.
+				if dropped := obs.fill(t, fd, 64<<10); dropped != "" {
+					return dropped
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+				defer cancel()
+				stopped := shutdownCtx(ctx, srv)
+				if tc.halfClose {
+					// Once the stop has begun (the listener closed), the
+					// client's end of file comes to the linger, as a rule.
+					for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) {
+						c, err := net.Dial("tcp", addr)
+						if err != nil {
+							break
+						}
+						c.Close()
+						if time.Now().After(end) {
+							t.Fatalf("the listener still accepts %v after Shutdown", bound)
+						}
 					}
-					c.Close()
-					if time.Now().After(end) {
-						t.Fatalf("the listener still accepts %v after Shutdown", bound)
+					if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+						t.Fatal(err)
 					}
 				}
-				if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+				local, err := unix.Getsockname(fd)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			local, err := unix.Getsockname(fd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			port := local.(*unix.SockaddrInet4).Port
-			for {
-				select {
-				case info := <-obs.closed:
-					if info.Remote.(*net.TCPAddr).Port != port {
-						continue // a probe of the listener above
+				port := local.(*unix.SockaddrInet4).Port
+				for {
+					select {
+					case info := <-obs.closed:
+						if info.Remote.(*net.TCPAddr).Port != port {
+							continue // a probe of the listener above
+						}
+						// An end of file that came before the connection
+						// stopped (its loop ran late) is read as one, and
+						// waited after as any: its client taking none of the
+						// replies for WriteTimeout, it ends as a write
+						// timeout (reset away), never as eof (answered).
+						if info.Reason != server.ReasonShutdown && !(tc.halfClose && info.Reason == server.ReasonWriteTimeout) {
+							t.Errorf("closed for %v, want %v", info.Reason, server.ReasonShutdown)
+						}
+					case <-time.After(bound):
+						t.Fatalf("the server did not close the connection within %v", bound)
 					}
-					// An end of file that came before the connection
-					// stopped (its loop ran late) is read as one, and
-					// waited after as any: its client taking none of the
-					// replies for WriteTimeout, it ends as a write
-					// timeout (reset away), never as eof (answered).
-					if info.Reason != server.ReasonShutdown && !(tc.halfClose && info.Reason == server.ReasonWriteTimeout) {
-						t.Errorf("closed for %v, want %v", info.Reason, server.ReasonShutdown)
-					}
-				case <-time.After(bound):
-					t.Fatalf("the server did not close the connection within %v", bound)
+					break
 				}
-				break
-			}
-			shutdownReturned(t, stopped)
-			resetSeen(t, fd)
+				shutdownReturned(t, stopped)
+				resetSeen(t, fd)
+				return ""
+			})
 		})
 	}
 }
@@ -367,6 +370,14 @@ func (o *queuedObserver) ConnReply(_ *server.ConnInfo, n int, err error) {
 // takes them (bound at most for each wait).
 func sendRaw(t *testing.T, fd, n int) {
 	t.Helper()
+	if err := sendRawErr(t, fd, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sendRawErr is sendRaw, returning a write's error.
+func sendRawErr(t *testing.T, fd, n int) error {
+	t.Helper()
 	msg := []byte(strings.Repeat("a", n))
 	for sent := 0; sent < len(msg); {
 		if !wait(t, fd, unix.POLLOUT, bound) {
@@ -377,10 +388,11 @@ func sendRaw(t *testing.T, fd, n int) {
 			continue
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		sent += k
 	}
+	return nil
 }
 
 // queueReplies writes n bytes to w and waits, bound at most, until the
@@ -428,6 +440,48 @@ func (o *queuedObserver) wait(t *testing.T, want int) error {
 			t.Fatalf("%d of %d bytes of replies written after %v", written, want, bound)
 		}
 	}
+}
+
+// fill sends n bytes on fd, a client that takes none of their replies,
+// and waits, bound at most, until the server has written every reply; it
+// says how the server dropped the client first, if it did, for its
+// write timeout, or returns "". The goroutine driver times a write while
+// under way, however short, so one that a busy machine held up for
+// WriteTimeout rightly ends a client taking none, before the test could
+// check anything with it.
+func (o *queuedObserver) fill(t *testing.T, fd, n int) (dropped string) {
+	t.Helper()
+	sendErr := sendRawErr(t, fd, n)
+	err := o.wait(t, n)
+	switch {
+	case err == nil && sendErr != nil:
+		t.Fatal(sendErr)
+	case err != nil && !errors.Is(err, os.ErrDeadlineExceeded):
+		t.Fatalf("a reply failed: %v", err)
+	case err != nil:
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return fmt.Sprintf("dropped for its write timeout (a reply: %v), %d of %d bytes of replies written", err, o.written, n)
+	}
+	return ""
+}
+
+// untilNotDropped runs try, a test with a client that takes none of its
+// replies, again where the server dropped that client for its write
+// timeout before the test could check anything with it (see fill), up to
+// three tries in all.
+func untilNotDropped(t *testing.T, try func(*testing.T) (dropped string)) {
+	t.Helper()
+	var drops []string
+	for len(drops) < 3 {
+		dropped := try(t)
+		if dropped == "" {
+			return
+		}
+		drops = append(drops, dropped)
+		t.Logf("try %d: %s", len(drops), dropped)
+	}
+	t.Fatalf("the client was dropped before the test's stop in %d tries: %s", len(drops), strings.Join(drops, "; "))
 }
 
 // A client that takes every reply and only then resets the connection,
@@ -521,6 +575,23 @@ func (o *holdingObserver) ConnReply(info *server.ConnInfo, n int, err error) {
 			<-o.release
 		})
 	}
+}
+
+// stopHeld waits, bound at most, for the server to be held in the reply
+// that reached o's count, then begins srv's stop, with a context of 2
+// bounds, and waits for it to have begun.
+func (o *holdingObserver) stopHeld(t *testing.T, srv *server.Server) <-chan error {
+	t.Helper()
+	select {
+	case <-o.held:
+	case <-time.After(bound):
+		t.Fatalf("the replies were not all written within %v", bound)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+	t.Cleanup(cancel)
+	stopped := shutdownCtx(ctx, srv)
+	<-srv.Stopping()
+	return stopped
 }
 
 // A client that resets the connection after its end of file, replies
@@ -736,7 +807,6 @@ func (w *writesInStop) Read(p []byte) (int, error) {
 // never reset). The server, held in the last reply, reads the end of
 // file once the stop has begun.
 func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
-	const n = 128 << 10
 	for _, tc := range []struct {
 		name  string
 		reset bool // the client resets after its end of file, before the stop reads it
@@ -745,48 +815,50 @@ func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
 		{"resets", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			obs := newHoldingObserver(n)
-			srv := &server.Server{
-				Logger:       discard(),
-				Observer:     obs,
-				WrapConn:     func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil },
-				Linger:       20 * time.Millisecond,
-				WriteTimeout: 100 * time.Millisecond,
-			}
-			addr := shouttest.Start(t, srv)
-			t.Cleanup(obs.let)                  // (before the server's stop, which waits for it)
-			fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
-			closed := false
-			t.Cleanup(func() {
-				if !closed {
-					unix.Close(fd)
-				}
-			})
-			sendRaw(t, fd, n)
-			select {
-			case <-obs.held:
-			case <-time.After(bound):
-				t.Fatalf("the replies were not all written within %v", bound)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-			defer cancel()
-			stopped := shutdownCtx(ctx, srv)
-			<-srv.Stopping()
-			if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
-				t.Fatal(err)
-			}
-			if tc.reset {
-				closed = true
-				resetQueued(t, fd)
-			}
-			obs.let()
-			obs.closedFor(t, server.ReasonShutdown, "")
-			if !tc.reset {
-				resetSeen(t, fd)
-			}
-			shutdownReturned(t, stopped)
+			untilNotDropped(t, func(t *testing.T) string { return eofInStop(t, tc.reset) })
 		})
 	}
+}
+
+// eofInStop is a try of TestEOFInStopWaitsForQueuedReplies (see
+// untilNotDropped).
+func eofInStop(t *testing.T, reset bool) (dropped string) {
+	const n = 128 << 10
+	obs := newHoldingObserver(n)
+	srv := &server.Server{
+		Logger:       discard(),
+		Observer:     obs,
+		WrapConn:     func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil },
+		Linger:       20 * time.Millisecond,
+		WriteTimeout: 100 * time.Millisecond,
+	}
+	addr := shouttest.Start(t, srv)
+	t.Cleanup(obs.let)                  // (before the server's stop, which waits for it)
+	fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			unix.Close(fd)
+		}
+	})
+	if dropped := obs.fill(t, fd, n); dropped != "" {
+		return dropped
+	}
+	stopped := obs.stopHeld(t, srv)
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	if reset {
+		closed = true
+		resetQueued(t, fd)
+	}
+	obs.let()
+	obs.closedFor(t, server.ReasonShutdown, "")
+	if !reset {
+		resetSeen(t, fd)
+	}
+	shutdownReturned(t, stopped)
+	return ""
 }
 
 // Over a Unix socket, whose queue is the client's own to read, a
@@ -817,15 +889,7 @@ func TestEOFInStopOverUnixIsShutdown(t *testing.T) {
 	if _, err := c.Write([]byte(strings.Repeat("a", n))); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-obs.held:
-	case <-time.After(bound):
-		t.Fatalf("the replies were not all written within %v", bound)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
-	defer cancel()
-	stopped := shutdownCtx(ctx, srv)
-	<-srv.Stopping()
+	stopped := obs.stopHeld(t, srv)
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
