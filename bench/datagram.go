@@ -63,6 +63,10 @@ var udpReadBuffer = endpoint.UDPReadBuffer
 var udpReaderStart, udpReaderEnd func()
 var udpBeforeSend func(seq uint64)
 
+// readerWoken, if not nil, runs as a socket's reader has first been told
+// to end, its read deadline put in the past (see wake) (tests).
+var readerWoken func()
+
 var maxUDPRing = 1 << 21 // a variable for tests
 
 // udpBudget bounds the places of all a run's sockets' rings together:
@@ -541,7 +545,11 @@ func (u *udpSocket) finish() {
 		wake(c, u.done)
 	default:
 		if idle {
-			c.SetReadDeadline(time.Now())
+			// Not a deadline put in the past once: Run's drain,
+			// setting every socket's to the end of the wait,
+			// could put it back before the reader woke, and the
+			// reader waited out Timeout, owed nothing.
+			wake(c, u.done)
 		} else if u.r.cfg.unansweredEvery != 0 {
 			u.giveUpUnanswered()
 		}
@@ -768,13 +776,16 @@ func (u *udpSocket) sendDue(n int, cad cadence, first uint64, _ int64) sendFate 
 }
 
 // wake ends a socket's reader, which ends on an error once the socket is
-// refused, by a read deadline in the past: set again until the reader is
-// done, since Run's drain may put a later one in its place before the
-// reader wakes. A reader that waits still after a second is woken by
-// closing the socket.
+// refused, or owed nothing once the sender is done, by a read deadline in
+// the past: set again until the reader is done, since Run's drain may put a later one in its place
+// before the reader wakes. A reader that waits still after a second is
+// woken by closing the socket.
 func wake(c net.Conn, done <-chan struct{}) {
-	for range 1000 {
+	for i := range 1000 {
 		c.SetReadDeadline(time.Now())
+		if i == 0 && readerWoken != nil {
+			readerWoken()
+		}
 		select {
 		case <-done:
 			return
