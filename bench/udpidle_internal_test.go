@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -49,5 +51,58 @@ func TestUDPSocketOwedNothingEndsAtOnce(t *testing.T) {
 	}
 	if err := <-ran; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A socket whose reader wake could not end, and closed, has no drops to
+// read: none are counted. Read from the closed socket as none, less
+// those it had when measuring began, they were counted below none, and
+// DroppedByBench with them.
+func TestUDPSocketClosedByWakeCountsNoDrops(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	c, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Drops as measuring begins: more than the least receive buffer
+	// holds, unread (a loopback send drops or queues at once).
+	c.(*net.UDPConn).SetReadBuffer(1)
+	d := make([]byte, 1400)
+	for range 64 {
+		pc.WriteTo(d, c.LocalAddr())
+	}
+	was := wakeTries
+	wakeTries = 2
+	defer func() { wakeTries = was }()
+	cfg := Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()}, Conns: 1, Timeout: time.Second}
+	r, u := bareUDPSocket(t, &cfg)
+	u.c = c
+	if u.dropsBefore = socketDrops(c); u.dropsBefore == 0 {
+		t.Skip("the socket's drops cannot be read here")
+	}
+	// A reader that wake's deadlines never end: each is put off, as
+	// Run's drain might, until the socket is closed.
+	go func() {
+		defer close(u.done)
+		buf := make([]byte, 1<<16)
+		for range 1000 { // (wake sets wakeTries deadlines)
+			_, err := c.Read(buf)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.SetReadDeadline(time.Time{})
+			}
+		}
+		t.Error("the socket was not closed")
+	}()
+	u.finish()
+	if got := r.droppedHere.Load(); got != 0 {
+		t.Errorf("%d datagrams dropped by bench, its socket closed; want 0: its drops could not be read", got)
 	}
 }
