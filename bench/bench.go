@@ -1521,8 +1521,15 @@ func (r *run) shards(n int) []*worker {
 func (g *goroutines) drain(by time.Time, cut <-chan struct{}) {
 	// The workers stop refreshing their deadlines once stopping is set, so
 	// this one holds.
-	for _, c := range g.conns {
-		c.SetDeadline(by)
+	set := func() {
+		for _, c := range g.conns {
+			c.SetDeadline(by)
+		}
+	}
+	if drainDeadlines != nil {
+		drainDeadlines(set)
+	} else {
+		set()
 	}
 	select {
 	case <-waited(&g.wg):
@@ -2030,6 +2037,11 @@ var measuringBegan, warmFailCounted func()
 // driversSetUp, if not nil, runs as the drivers are set up, before they
 // send (tests).
 var driversSetUp func(r *run)
+
+// drainDeadlines, if not nil, is given the goroutine driver's setting
+// of every connection's deadline to the end of the wait for the replies
+// owed, to call when it will (tests).
+var drainDeadlines func(set func())
 
 // failCounted, if not nil, runs as fail has counted an error, with
 // whether it was the warm-up's (tests).

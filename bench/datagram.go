@@ -63,6 +63,10 @@ var udpReadBuffer = endpoint.UDPReadBuffer
 var udpReaderStart, udpReaderEnd func()
 var udpBeforeSend func(seq uint64)
 
+// readerWoken, if not nil, runs as a socket's reader has first been told
+// to end, its read deadline put in the past (see wake) (tests).
+var readerWoken func()
+
 var maxUDPRing = 1 << 21 // a variable for tests
 
 // udpBudget bounds the places of all a run's sockets' rings together:
@@ -536,14 +540,19 @@ func (u *udpSocket) finish() {
 	u.senderDone = true
 	idle := u.inflight == 0
 	u.mu.Unlock()
+	closed := false // by wake: its drops can no longer be read
 	select {
 	case <-u.refused: // (a refused write: the reader may wait yet)
 		wake(c, u.done)
 	default:
 		if idle {
-			c.SetReadDeadline(time.Now())
+			// Not a deadline put in the past once: Run's drain,
+			// setting every socket's to the end of the wait,
+			// could put it back before the reader woke, and the
+			// reader waited out Timeout, owed nothing.
+			closed = wake(c, u.done)
 		} else if u.r.cfg.unansweredEvery != 0 {
-			u.giveUpUnanswered()
+			closed = u.giveUpUnanswered()
 		}
 	}
 	<-u.done
@@ -561,7 +570,7 @@ func (u *udpSocket) finish() {
 	// The drops as the reader ended: a reply the socket dropped after
 	// that came when bench no longer read, and was not waited for.
 	// (A refused socket is done, and its drops are not counted.)
-	counted := !wasRefused && u.dropsBefore >= 0 && !u.unowed // (the reader is done: done is closed)
+	counted := !wasRefused && !closed && u.dropsBefore >= 0 && !u.unowed // (the reader is done: done is closed)
 	var dropped int64
 	if counted {
 		dropped = socketDrops(c) - u.dropsBefore
@@ -600,22 +609,22 @@ func (u *udpSocket) lostToDrops(dropped int64) {
 // patient run's test leaves unanswered (Config.unansweredEvery) at Timeout,
 // as the sender does while measuring, and ends the reader once nothing
 // is owed: the wait, patient for the rest, would hold them for
-// patientWait. It returns once the reader is done.
-func (u *udpSocket) giveUpUnanswered() {
+// patientWait. It returns once the reader is done, and whether wake
+// closed the socket.
+func (u *udpSocket) giveUpUnanswered() (closed bool) {
 	tick := time.NewTicker(max(u.r.cfg.Timeout/8, time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
 		case <-u.done:
-			return
+			return false
 		case now := <-tick.C:
 			u.expire(now)
 			u.mu.Lock()
 			owed := u.inflight
 			u.mu.Unlock()
 			if owed == 0 {
-				wake(u.c, u.done)
-				return
+				return wake(u.c, u.done)
 			}
 		}
 	}
@@ -768,22 +777,31 @@ func (u *udpSocket) sendDue(n int, cad cadence, first uint64, _ int64) sendFate 
 }
 
 // wake ends a socket's reader, which ends on an error once the socket is
-// refused, by a read deadline in the past: set again until the reader is
-// done, since Run's drain may put a later one in its place before the
-// reader wakes. A reader that waits still after a second is woken by
-// closing the socket.
-func wake(c net.Conn, done <-chan struct{}) {
-	for range 1000 {
+// refused, or owed nothing once the sender is done, by a read deadline in
+// the past: set again until the reader is done, since Run's drain may put a later one in its place
+// before the reader wakes. A reader that waits still after a second is
+// woken by closing the socket; wake reports whether it did.
+func wake(c net.Conn, done <-chan struct{}) (closed bool) {
+	for i := range wakeTries {
 		c.SetReadDeadline(time.Now())
+		if i == 0 && readerWoken != nil {
+			readerWoken()
+		}
 		select {
 		case <-done:
-			return
+			return false
 		case <-time.After(time.Millisecond):
 		}
 	}
 	c.Close()
 	<-done
+	return true
 }
+
+// wakeTries is how many times, a millisecond apart, wake puts a reader's
+// deadline in the past before it closes the socket (a variable for
+// tests).
+var wakeTries = 1000
 
 // grownRing returns ring at twice the size, each datagram it remembers
 // in its place there. They are the last len(ring) sent, so no two share
