@@ -11,7 +11,9 @@
 // and value over for characters to quote through a function call a byte,
 // and formats every line's time from scratch. Here a byte is looked up in
 // a table, and the date, the time of day and the zone are formatted once
-// a second; the two lines cost about 6,700 (BENCHMARKS.md, stop 54).
+// a second; the two lines cost about 6,700. In time, through shout
+// serve's asynchronous log, 1.9 µs a connection became 1.1 µs
+// (BENCHMARKS.md, stop 54).
 //
 //	h := textlog.NewHandler(os.Stderr, nil) // as slog.NewTextHandler
 //	log := slog.New(h)
