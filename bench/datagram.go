@@ -777,10 +777,11 @@ func (u *udpSocket) sendDue(n int, cad cadence, first uint64, _ int64) sendFate 
 }
 
 // wake ends a socket's reader, which ends on an error once the socket is
-// refused, or owed nothing once the sender is done, by a read deadline in
-// the past: set again until the reader is done, since Run's drain may put a later one in its place
-// before the reader wakes. A reader that waits still after a second is
-// woken by closing the socket; wake reports whether it did.
+// refused, or owed nothing once the sender is done, by a read deadline
+// in the past: set again until the reader is done, since Run's drain may
+// put a later one in its place before the reader wakes. A reader that
+// waits still after a second is woken by closing the socket; wake
+// reports whether it did.
 func wake(c net.Conn, done <-chan struct{}) (closed bool) {
 	for i := range wakeTries {
 		c.SetReadDeadline(time.Now())
