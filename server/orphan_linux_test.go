@@ -553,6 +553,18 @@ type holdingObserver struct {
 	let     func() // closes release, once
 }
 
+// startHeld starts srv, quiet, with a holdingObserver that holds it in
+// the reply that brings what it has written to at bytes, let go at the
+// test's end before the server's stop, which waits for it.
+func startHeld(t *testing.T, at int, srv *server.Server) (*holdingObserver, string) {
+	t.Helper()
+	obs := newHoldingObserver(at)
+	srv.Logger, srv.Observer = discard(), obs
+	addr := shouttest.Start(t, srv)
+	t.Cleanup(obs.let)
+	return obs, addr
+}
+
 func newHoldingObserver(at int) *holdingObserver {
 	o := &holdingObserver{
 		queuedObserver: queuedObserver{more: make(chan struct{}, 1), closed: make(chan server.ConnInfo, 1)},
@@ -615,15 +627,7 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 		for _, wrapped := range []bool{false, true} {
 			name, wrap := wrappedOrNot(tc.name, wrapped)
 			t.Run(name, func(t *testing.T) {
-				obs := newHoldingObserver(n)
-				addr := shouttest.Start(t, &server.Server{
-					Logger:       discard(),
-					Observer:     obs,
-					WrapConn:     wrap,
-					Linger:       tc.linger,
-					WriteTimeout: tc.writeTimeout,
-				})
-				t.Cleanup(obs.let) // (before the server's stop, which waits for it)
+				obs, addr := startHeld(t, n, &server.Server{WrapConn: wrap, Linger: tc.linger, WriteTimeout: tc.writeTimeout})
 
 				fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
 				sendRaw(t, fd, n)
@@ -692,15 +696,8 @@ func TestTimedOutAfterEOFIsNotReset(t *testing.T) {
 		for _, wrapped := range []bool{false, true} {
 			name, wrap := wrappedOrNot(tc.name, wrapped)
 			t.Run(name, func(t *testing.T) {
-				obs := newHoldingObserver(n)
-				addr := shouttest.Start(t, &server.Server{
-					Logger:       discard(),
-					Observer:     obs,
-					WrapConn:     wrap,
-					Linger:       20 * time.Millisecond,
-					WriteTimeout: 3 * bound, // outlasts the wait below
-				})
-				t.Cleanup(obs.let) // (before the server's stop, which waits for it)
+				obs, addr := startHeld(t, n, &server.Server{WrapConn: wrap, Linger: 20 * time.Millisecond,
+					WriteTimeout: 3 * bound}) // (the write timeout outlasts the wait below)
 				if !tc.first {
 					obs.let()
 				}
@@ -824,16 +821,12 @@ func TestEOFInStopWaitsForQueuedReplies(t *testing.T) {
 // untilNotDropped).
 func eofInStop(t *testing.T, reset bool) (dropped string) {
 	const n = 128 << 10
-	obs := newHoldingObserver(n)
 	srv := &server.Server{
-		Logger:       discard(),
-		Observer:     obs,
 		WrapConn:     func(c net.Conn) (net.Conn, error) { return closeWriter{c}, nil },
 		Linger:       20 * time.Millisecond,
 		WriteTimeout: 100 * time.Millisecond,
 	}
-	addr := shouttest.Start(t, srv)
-	t.Cleanup(obs.let)                  // (before the server's stop, which waits for it)
+	obs, addr := startHeld(t, n, srv)
 	fd := rawDialBuffer(t, addr, 4<<10) // its window far smaller than the replies
 	closed := false
 	t.Cleanup(func() {
