@@ -319,10 +319,17 @@ type lateWatch struct {
 	warn  io.Writer
 	socks []net.Conn
 	late  chan string
+	taken chan<- struct{} // see lateTaken
 }
 
+// lateTaken, set by a test, is told each time a late reply is taken from
+// a watched socket, ready for the next report: a test that waits for it
+// knows the next line reports it. (The goroutine that takes it may wait
+// for a CPU while many lines go by.)
+var lateTaken chan<- struct{}
+
 func newLateWatch(warn io.Writer) *lateWatch {
-	return &lateWatch{warn: warn, late: make(chan string, keepLost+1)}
+	return &lateWatch{warn: warn, late: make(chan string, keepLost+1), taken: lateTaken}
 }
 
 // watch keeps c, line n's socket, open for a late reply; the oldest one
@@ -344,6 +351,9 @@ func (w *lateWatch) watch(n int, c net.Conn) {
 		select {
 		case w.late <- msg:
 		default:
+		}
+		if w.taken != nil {
+			w.taken <- struct{}{}
 		}
 	}()
 }

@@ -29,6 +29,14 @@ func SetReplyTimeouts(t testing.TB, timeouts <-chan struct{}) {
 	t.Cleanup(func() { replyTimeouts = nil })
 }
 
+// SetLateTaken tells taken, until t ends, each time Datagrams takes a
+// late reply from the socket of a line it reported lost: the next line
+// sent reports it. Tests that call it must not run in parallel.
+func SetLateTaken(t testing.TB, taken chan<- struct{}) {
+	lateTaken = taken
+	t.Cleanup(func() { lateTaken = nil })
+}
+
 // SetLookup resolves names with lookup, until t ends, and forgets which
 // address of a name answered UDP. Tests that call it must not run in
 // parallel.
