@@ -27,8 +27,8 @@ import (
 	"shout/endpoint"
 	"shout/internal/asynclog"
 	"shout/internal/certs"
+	"shout/internal/fastlog"
 	"shout/internal/sockerr"
-	"shout/internal/textlog"
 	"shout/server"
 )
 
@@ -787,9 +787,9 @@ func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
 	if cmd.LogFormat == "json" {
 		return newFlagHandler(w, opts, func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) })
 	}
-	// textlog writes slog's text, the lines of plain values (a connection's open
+	// fastlog writes slog's text, the lines of plain values (a connection's open
 	// and close) at a fraction of the cost.
-	return newFlagHandler(w, opts, func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return textlog.NewHandler(w, o) })
+	return newFlagHandler(w, opts, func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return fastlog.NewTextHandler(w, o) })
 }
 
 // closeLog waits for the last log lines to reach stderr, for at most
