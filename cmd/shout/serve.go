@@ -784,11 +784,11 @@ func (cmd *serveCmd) logHandler(w io.Writer) slog.Handler {
 	if cmd.Verbose {
 		opts.Level = slog.LevelDebug
 	}
+	// fastlog writes slog's text or JSON, the lines of plain values (a
+	// connection's open and close) at a fraction of the cost.
 	if cmd.LogFormat == "json" {
-		return newFlagHandler(w, opts, func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) })
+		return newFlagHandler(w, opts, func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return fastlog.NewJSONHandler(w, o) })
 	}
-	// fastlog writes slog's text, the lines of plain values (a connection's open
-	// and close) at a fraction of the cost.
 	return newFlagHandler(w, opts, func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return fastlog.NewTextHandler(w, o) })
 }
 
