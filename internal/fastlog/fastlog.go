@@ -17,7 +17,7 @@ type Handler struct {
 	slow  slog.Handler // slog's handler of the format: everything the quick path does not take
 	w     *LockedWriter
 	quick bool // the options leave every record to the quick path's form
-	f     *format
+	f     format
 }
 
 var _ slog.Handler = (*Handler)(nil)
@@ -26,17 +26,17 @@ var _ slog.Handler = (*Handler)(nil)
 // defaults), as slog.NewTextHandler(w, opts) does.
 func NewTextHandler(w io.Writer, opts *slog.HandlerOptions) *Handler {
 	lw := NewLockedWriter(w)
-	return newHandler(slog.NewTextHandler(lw, opts), lw, opts, &textFormat)
+	return newHandler(slog.NewTextHandler(lw, opts), lw, opts, textFormat)
 }
 
 // NewJSONHandler returns a Handler that writes to w with opts (nil: the
 // defaults), as slog.NewJSONHandler(w, opts) does.
 func NewJSONHandler(w io.Writer, opts *slog.HandlerOptions) *Handler {
 	lw := NewLockedWriter(w)
-	return newHandler(slog.NewJSONHandler(lw, opts), lw, opts, &jsonFormat)
+	return newHandler(slog.NewJSONHandler(lw, opts), lw, opts, jsonFormat)
 }
 
-func newHandler(slow slog.Handler, w *LockedWriter, opts *slog.HandlerOptions, f *format) *Handler {
+func newHandler(slow slog.Handler, w *LockedWriter, opts *slog.HandlerOptions, f format) *Handler {
 	quick := opts == nil || opts.ReplaceAttr == nil && !opts.AddSource
 	return &Handler{slow: slow, w: w, quick: quick, f: f}
 }
@@ -59,11 +59,11 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 
 // Handle writes r as slog's handler would.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if !h.quick || !plain(r) {
+	if !h.quick || !plain(&r) {
 		return h.slow.Handle(ctx, r)
 	}
 	sc := scratches.Get().(*scratch)
-	b, ok := h.f.appendLine(sc.b[:0], &sc.sec, r)
+	b, ok := h.f.appendLine(sc.b[:0], &sc.sec, &r)
 	var err error
 	if ok {
 		_, err = h.w.Write(b)
@@ -78,8 +78,9 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // plain reports whether every attribute of r is one the quick path
-// formats: a non-empty key and a value of a plain kind.
-func plain(r slog.Record) bool {
+// formats: a non-empty key and a value of a plain kind. (r, and
+// appendLine's, by its address: a record is some 300 bytes to copy.)
+func plain(r *slog.Record) bool {
 	ok := true
 	r.Attrs(func(a slog.Attr) bool {
 		switch a.Value.Kind() {
@@ -93,78 +94,95 @@ func plain(r slog.Record) bool {
 	return ok
 }
 
-// format is what a line of one of slog's formats is made of: the
-// built-in attributes' keys as written, with what stands around them,
-// and the attributes' separator.
-type format struct {
-	json                   bool
-	open, time, level, msg string // before the time, its key; the level's key; the message's, after the level
-	sep, assign            byte   // between attributes; between a key and its value
-	close                  string // after the last
-}
+// format is one of slog's two: text, or JSON if true. (A bool and not
+// a table of the keys and marks: a constant's append is a few moves, a
+// string field's a call to memmove, which cost the text lines 10%.)
+type format bool
 
-var (
-	textFormat = format{time: "time=", level: "level=", msg: " msg=", sep: ' ', assign: '=', close: "\n"}
-	jsonFormat = format{json: true, open: "{", time: `"time":`, level: `"level":`, msg: `,"msg":`, sep: ',', assign: ':', close: "}\n"}
+const (
+	textFormat format = false
+	jsonFormat format = true
 )
 
 // appendString appends s as f writes a key or a string value.
-func (f *format) appendString(b []byte, s string) []byte {
-	if f.json {
+func (json format) appendString(b []byte, s string) []byte {
+	if json {
 		return appendJSONString(b, s)
 	}
-	return appendTextString(b, s)
+	if needsQuoting(s) {
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
 }
 
-// appendLine appends r's line, as slog's handler of f writes it; false
-// for a value it leaves to slog.
-func (f *format) appendLine(b []byte, sec *second, r slog.Record) ([]byte, bool) {
-	b = append(b, f.open...)
+// appendLine appends r's line, as slog's handler of its format writes
+// it; false for a value it leaves to slog.
+func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bool) {
+	sep, assign := byte(' '), byte('=')
+	if json {
+		b = append(b, '{')
+		sep, assign = ',', ':'
+	}
 	ok := true
 	if !r.Time.IsZero() {
-		b = append(b, f.time...)
-		if b, ok = f.appendTime(b, sec, r.Time); !ok { // (slog drops the monotonic clock's reading, which no form shows)
+		if json {
+			b = append(b, `"time":`...)
+		} else {
+			b = append(b, "time="...)
+		}
+		if b, ok = json.appendTime(b, sec, r.Time); !ok { // (slog drops the monotonic clock's reading, which no form shows)
 			return b, false
 		}
-		b = append(b, f.sep)
+		b = append(b, sep)
 	}
-	b = append(b, f.level...)
-	b = f.appendString(b, r.Level.String())
-	b = append(b, f.msg...)
-	b = f.appendString(b, r.Message)
+	if json {
+		b = append(b, `"level":`...)
+	} else {
+		b = append(b, "level="...)
+	}
+	b = json.appendString(b, r.Level.String())
+	if json {
+		b = append(b, `,"msg":`...)
+	} else {
+		b = append(b, " msg="...)
+	}
+	b = json.appendString(b, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
-		b = append(b, f.sep)
-		b = append(f.appendString(b, a.Key), f.assign)
-		b, ok = f.appendValue(b, sec, a.Value)
+		b = append(b, sep)
+		b = append(json.appendString(b, a.Key), assign)
+		b, ok = json.appendValue(b, sec, a.Value)
 		return ok
 	})
-	return append(b, f.close...), ok
+	if json {
+		b = append(b, '}')
+	}
+	return append(b, '\n'), ok
 }
 
 // appendValue appends v of a plain kind as slog's handler of f does;
 // false for a value it leaves to slog.
-func (f *format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, bool) {
+func (json format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, bool) {
 	switch v.Kind() {
 	case slog.KindString:
-		return f.appendString(b, v.String()), true
+		return json.appendString(b, v.String()), true
 	case slog.KindInt64:
 		return strconv.AppendInt(b, v.Int64(), 10), true
 	case slog.KindUint64:
 		return strconv.AppendUint(b, v.Uint64(), 10), true
 	case slog.KindFloat64:
-		if f.json {
+		if json {
 			return appendJSONFloat(b, v.Float64())
 		}
 		return strconv.AppendFloat(b, v.Float64(), 'g', -1, 64), true
 	case slog.KindBool:
 		return strconv.AppendBool(b, v.Bool()), true
 	case slog.KindDuration:
-		if f.json { // as encoding/json, nanoseconds
+		if json { // as encoding/json, nanoseconds
 			return strconv.AppendInt(b, int64(v.Duration()), 10), true
 		}
 		return append(b, v.Duration().String()...), true
 	default: // slog.KindTime, as plain allows no other
-		return f.appendTime(b, sec, v.Time())
+		return json.appendTime(b, sec, v.Time())
 	}
 }
 
@@ -174,11 +192,11 @@ func (f *format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, bool)
 // ("2006-01-02T15:04:05.000Z07:00"), JSON quoted in RFC3339Nano. False,
 // and nothing appended, for a time whose year does not take four digits
 // (slog's JSON says an error before it).
-func (f *format) appendTime(b []byte, sec *second, t time.Time) ([]byte, bool) {
+func (json format) appendTime(b []byte, sec *second, t time.Time) ([]byte, bool) {
 	if !sec.of(t) {
 		return b, false
 	}
-	if !f.json {
+	if !json {
 		ms := t.Nanosecond() / int(time.Millisecond)
 		b = append(b, sec.text[:fraction]...)
 		b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
@@ -188,9 +206,10 @@ func (f *format) appendTime(b []byte, sec *second, t time.Time) ([]byte, bool) {
 	b = append(b, sec.text[:fraction-1]...)
 	if ns := t.Nanosecond(); ns != 0 { // nine digits less the trailing zeros, as RFC3339Nano
 		var d [9]byte
+		u := uint32(ns) // (unsigned: a division by 10 is a multiplication and a shift)
 		for i := len(d) - 1; i >= 0; i-- {
-			d[i] = byte('0' + ns%10)
-			ns /= 10
+			d[i] = byte('0' + u%10)
+			u /= 10
 		}
 		n := len(d)
 		for d[n-1] == '0' {

@@ -1,21 +1,9 @@
 package fastlog
 
 import (
-	"strconv"
 	"unicode"
 	"unicode/utf8"
 )
-
-// appendTextString appends s as slog.TextHandler writes a key or a
-// string: as it is, or quoted where it holds a character that would make
-// it hard to read back (a space, '=', '"', a control or non-printing
-// character, invalid UTF-8), or is empty.
-func appendTextString(b []byte, s string) []byte {
-	if needsQuoting(s) {
-		return strconv.AppendQuote(b, s)
-	}
-	return append(b, s...)
-}
 
 // needsQuoting is slog's rule for a text value, a byte looked up in a
 // table until one is not ASCII.
