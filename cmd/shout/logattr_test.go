@@ -47,7 +47,7 @@ func TestServeLogLinesAllocateNothing(t *testing.T) {
 
 // The lines without an error go through fastlog in both formats, which
 // writes slog's bytes at a fraction of the cost: --log-format json went
-// through slog.JSONHandler, a connection's lines 1.9 times the
+// through slog.JSONHandler, a connection's two lines twice the
 // instructions of fastlog's (BENCHMARKS.md, stop 55).
 func TestServeLogsThroughFastlog(t *testing.T) {
 	for _, format := range []string{"text", "json"} {

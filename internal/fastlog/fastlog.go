@@ -67,7 +67,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	var err error
 	if ok {
 		_, err = h.w.Write(b)
-	} else { // a value the quick path does not format (a year past 9999, a float JSON has no number for)
+	} else { // a value the quick path does not format (a year not of four digits, a float JSON has no number for)
 		err = h.slow.Handle(ctx, r)
 	}
 	if cap(b) <= maxBuf {
@@ -104,7 +104,7 @@ const (
 	jsonFormat format = true
 )
 
-// appendString appends s as f writes a key or a string value.
+// appendString appends s as the format writes a key or a string value.
 func (json format) appendString(b []byte, s string) []byte {
 	if json {
 		return appendJSONString(b, s)
@@ -159,8 +159,8 @@ func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bo
 	return append(b, '\n'), ok
 }
 
-// appendValue appends v of a plain kind as slog's handler of f does;
-// false for a value it leaves to slog.
+// appendValue appends v of a plain kind as slog's handler of the format
+// does; false for a value it leaves to slog.
 func (json format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, bool) {
 	switch v.Kind() {
 	case slog.KindString:
@@ -186,9 +186,9 @@ func (json format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, boo
 	}
 }
 
-// appendTime appends t as slog's handler of f does, taking all but the
-// fraction of a second from sec while the second and the location stay
-// the same: the text format to the millisecond
+// appendTime appends t as slog's handler of the format does, taking all
+// but the fraction of a second from sec while the second and the
+// location stay the same: the text format to the millisecond
 // ("2006-01-02T15:04:05.000Z07:00"), JSON quoted in RFC3339Nano. False,
 // and nothing appended, for a time whose year does not take four digits
 // (slog's JSON says an error before it).
