@@ -302,6 +302,7 @@ func NewLockedWriter(w io.Writer) *LockedWriter {
 	return &LockedWriter{w: w}
 }
 
+// Write writes p to the writer under l's lock.
 func (l *LockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
