@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"shout/internal/asynclog"
+	"shout/internal/fastlog"
 	"shout/internal/shouttest"
-	"shout/internal/textlog"
 	"shout/server"
 )
 
@@ -142,17 +142,29 @@ func BenchmarkIdleConns(b *testing.B) {
 // with -cpu 1.
 //
 // "slog" formats with slog.TextHandler, "textlog" with the handler shout
-// serve logs text through, which writes the same bytes.
+// serve logs text through, which writes the same bytes; "json/slog" with
+// slog.JSONHandler, "json/fast" with the handler shout serve --log-format
+// json logs through, the same bytes.
 func BenchmarkLogObserverConn(b *testing.B) {
-	for _, format := range []struct {
+	type format struct {
 		name string
-		text func(w io.Writer) slog.Handler
-	}{
-		{"slog", func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }},
-		{"textlog", func(w io.Writer) slog.Handler { return textlog.NewHandler(w, nil) }},
-	} {
-		b.Run(format.name, func(b *testing.B) { logObserverConn(b, format.text) })
+		h    func(w io.Writer) slog.Handler
 	}
+	run := func(b *testing.B, formats []format) {
+		for _, f := range formats {
+			b.Run(f.name, func(b *testing.B) { logObserverConn(b, f.h) })
+		}
+	}
+	run(b, []format{
+		{"slog", func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }},
+		{"textlog", func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) }},
+	})
+	b.Run("json", func(b *testing.B) {
+		run(b, []format{
+			{"slog", func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }},
+			{"fast", func(w io.Writer) slog.Handler { return fastlog.NewJSONHandler(w, nil) }},
+		})
+	})
 }
 
 func logObserverConn(b *testing.B, text func(w io.Writer) slog.Handler) {

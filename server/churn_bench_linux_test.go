@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"shout/internal/asynclog"
+	"shout/internal/fastlog"
 	"shout/internal/shouttest"
-	"shout/internal/textlog"
 	"shout/server"
 )
 
@@ -29,7 +29,7 @@ func BenchmarkChurn(b *testing.B) {
 		b.Run(logging, func(b *testing.B) {
 			log := slog.New(slog.DiscardHandler)
 			if logging == "log" {
-				h := asynclog.NewBuffered(nowhere{}, 0, 0, func(w io.Writer) slog.Handler { return textlog.NewHandler(w, nil) })
+				h := asynclog.NewBuffered(nowhere{}, 0, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
 				b.Cleanup(func() { h.Close(context.Background()) })
 				log = slog.New(h)
 			}

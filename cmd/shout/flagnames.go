@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 
+	"shout/internal/fastlog"
 	"shout/internal/named"
 )
 
@@ -102,7 +102,7 @@ type flagHandler struct {
 // ReplaceAttr, the plain one with none (opts.ReplaceAttr is not used).
 // The two write in turn, each a line in one Write.
 func newFlagHandler(w io.Writer, opts slog.HandlerOptions, handler func(io.Writer, *slog.HandlerOptions) slog.Handler) slog.Handler {
-	w = &lockedWriter{w: w}
+	w = fastlog.NewLockedWriter(w)
 	flagged := opts
 	flagged.ReplaceAttr = flagAttr
 	opts.ReplaceAttr = nil
@@ -153,16 +153,4 @@ func mayBeError(v slog.Value) bool {
 		}
 	}
 	return false
-}
-
-// lockedWriter is w for two handlers at once.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/internal/fastlog"
 	"shout/server"
 )
 
@@ -40,6 +41,19 @@ func TestServeLogLinesAllocateNothing(t *testing.T) {
 			if a := testing.AllocsPerRun(100, func() { h.Handle(context.Background(), r) }); a != 0 {
 				t.Errorf("%s: the %q line: %v allocations, want 0", format, r.Message, a)
 			}
+		}
+	}
+}
+
+// The lines without an error go through fastlog in both formats, which
+// writes slog's bytes at a fraction of the cost: --log-format json went
+// through slog.JSONHandler, a connection's two lines twice the
+// instructions of fastlog's (BENCHMARKS.md, stop 55).
+func TestServeLogsThroughFastlog(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		h := (&serveCmd{LogFormat: format}).logHandler(io.Discard).(*flagHandler)
+		if _, ok := h.plain.(*fastlog.Handler); !ok {
+			t.Errorf("%s: serve's lines without an error go through a %T, want a *fastlog.Handler", format, h.plain)
 		}
 	}
 }

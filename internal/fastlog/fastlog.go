@@ -1,0 +1,310 @@
+package fastlog
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Handler writes slog.TextHandler's or slog.JSONHandler's lines, some of
+// them faster (see the package doc). Lines it formats and lines slog's
+// handler formats go to the writer one Write each, never at once.
+type Handler struct {
+	slow  slog.Handler // slog's handler of the format: everything the quick path does not take
+	w     *LockedWriter
+	quick bool // the options leave every record to the quick path's form
+	f     format
+}
+
+var _ slog.Handler = (*Handler)(nil)
+
+// NewTextHandler returns a Handler that writes to w with opts (nil: the
+// defaults), as slog.NewTextHandler(w, opts) does.
+func NewTextHandler(w io.Writer, opts *slog.HandlerOptions) *Handler {
+	lw := NewLockedWriter(w)
+	return newHandler(slog.NewTextHandler(lw, opts), lw, opts, textFormat)
+}
+
+// NewJSONHandler returns a Handler that writes to w with opts (nil: the
+// defaults), as slog.NewJSONHandler(w, opts) does.
+func NewJSONHandler(w io.Writer, opts *slog.HandlerOptions) *Handler {
+	lw := NewLockedWriter(w)
+	return newHandler(slog.NewJSONHandler(lw, opts), lw, opts, jsonFormat)
+}
+
+func newHandler(slow slog.Handler, w *LockedWriter, opts *slog.HandlerOptions, f format) *Handler {
+	quick := opts == nil || opts.ReplaceAttr == nil && !opts.AddSource
+	return &Handler{slow: slow, w: w, quick: quick, f: f}
+}
+
+// Enabled is slog's handler's.
+func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.slow.Enabled(ctx, l)
+}
+
+// WithAttrs is slog's handler's: the handler it returns formats every
+// line the general way, writing in turn with h's lines.
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
+	return h.slow.WithAttrs(as)
+}
+
+// WithGroup is slog's handler's, as WithAttrs.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return h.slow.WithGroup(name)
+}
+
+// Handle writes r as slog's handler would.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	if !h.quick || !plain(&r) {
+		return h.slow.Handle(ctx, r)
+	}
+	sc := scratches.Get().(*scratch)
+	b, ok := h.f.appendLine(sc.b[:0], &sc.sec, &r)
+	var err error
+	if ok {
+		_, err = h.w.Write(b)
+	} else { // a value the quick path does not format (a year not of four digits, a float JSON has no number for)
+		err = h.slow.Handle(ctx, r)
+	}
+	if cap(b) <= maxBuf {
+		sc.b = b
+		scratches.Put(sc)
+	}
+	return err
+}
+
+// plain reports whether every attribute of r is one the quick path
+// formats: a non-empty key and a value of a plain kind. (r, and
+// appendLine's, by its address: a record is some 300 bytes to copy.)
+func plain(r *slog.Record) bool {
+	ok := true
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Value.Kind() {
+		case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
+			ok = a.Key != ""
+		default:
+			ok = false
+		}
+		return ok
+	})
+	return ok
+}
+
+// format is one of slog's two: text, or JSON if true. (A bool and not
+// a table of the keys and marks: a constant's append is a few moves, a
+// string field's a call to memmove, which cost the text lines 10%.)
+type format bool
+
+const (
+	textFormat format = false
+	jsonFormat format = true
+)
+
+// appendString appends s as the format writes a key or a string value.
+func (json format) appendString(b []byte, s string) []byte {
+	if json {
+		return appendJSONString(b, s)
+	}
+	if needsQuoting(s) {
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
+}
+
+// appendLine appends r's line, as slog's handler of its format writes
+// it; false for a value it leaves to slog.
+func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bool) {
+	sep, assign := byte(' '), byte('=')
+	if json {
+		b = append(b, '{')
+		sep, assign = ',', ':'
+	}
+	ok := true
+	if !r.Time.IsZero() {
+		if json {
+			b = append(b, `"time":`...)
+		} else {
+			b = append(b, "time="...)
+		}
+		if b, ok = json.appendTime(b, sec, r.Time); !ok { // (slog drops the monotonic clock's reading, which no form shows)
+			return b, false
+		}
+		b = append(b, sep)
+	}
+	if json {
+		b = append(b, `"level":`...)
+	} else {
+		b = append(b, "level="...)
+	}
+	b = json.appendString(b, r.Level.String())
+	if json {
+		b = append(b, `,"msg":`...)
+	} else {
+		b = append(b, " msg="...)
+	}
+	b = json.appendString(b, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b = append(b, sep)
+		b = append(json.appendString(b, a.Key), assign)
+		b, ok = json.appendValue(b, sec, a.Value)
+		return ok
+	})
+	if json {
+		b = append(b, '}')
+	}
+	return append(b, '\n'), ok
+}
+
+// appendValue appends v of a plain kind as slog's handler of the format
+// does; false for a value it leaves to slog.
+func (json format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, bool) {
+	switch v.Kind() {
+	case slog.KindString:
+		return json.appendString(b, v.String()), true
+	case slog.KindInt64:
+		return strconv.AppendInt(b, v.Int64(), 10), true
+	case slog.KindUint64:
+		return strconv.AppendUint(b, v.Uint64(), 10), true
+	case slog.KindFloat64:
+		if json {
+			return appendJSONFloat(b, v.Float64())
+		}
+		return strconv.AppendFloat(b, v.Float64(), 'g', -1, 64), true
+	case slog.KindBool:
+		return strconv.AppendBool(b, v.Bool()), true
+	case slog.KindDuration:
+		if json { // as encoding/json, nanoseconds
+			return strconv.AppendInt(b, int64(v.Duration()), 10), true
+		}
+		return append(b, v.Duration().String()...), true
+	default: // slog.KindTime, as plain allows no other
+		return json.appendTime(b, sec, v.Time())
+	}
+}
+
+// appendTime appends t as slog's handler of the format does, taking all
+// but the fraction of a second from sec while the second and the
+// location stay the same: the text format to the millisecond
+// ("2006-01-02T15:04:05.000Z07:00"), JSON quoted in RFC3339Nano. False,
+// and nothing appended, for a time whose year does not take four digits
+// (slog's JSON says an error before it).
+func (json format) appendTime(b []byte, sec *second, t time.Time) ([]byte, bool) {
+	if !sec.of(t) {
+		return b, false
+	}
+	if !json {
+		ms := t.Nanosecond() / int(time.Millisecond)
+		b = append(b, sec.text[:fraction]...)
+		b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+		return append(b, sec.text[fraction+4:sec.n]...), true
+	}
+	b = append(b, '"')
+	b = append(b, sec.text[:fraction-1]...)
+	if ns := t.Nanosecond(); ns != 0 { // nine digits less the trailing zeros, as RFC3339Nano
+		var d [9]byte
+		u := uint32(ns) // (unsigned: a division by 10 is a multiplication and a shift)
+		for i := len(d) - 1; i >= 0; i-- {
+			d[i] = byte('0' + u%10)
+			u /= 10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(append(b, '.'), d[:n]...)
+	}
+	b = append(b, sec.text[fraction+4:sec.n]...)
+	return append(b, '"'), true
+}
+
+// second is slog's text of one second of the wall clock in one location,
+// "2006-01-02T15:04:05.0001Z07:00": the date and time of day to the
+// second, a fraction, which appendTime replaces, and the zone.
+type second struct {
+	unix int64
+	loc  *time.Location
+	n    int // the text's length; 0 if none yet
+	text [48]byte
+}
+
+// fraction is where the fraction of a second begins in second's text.
+const fraction = len("2006-01-02T15:04:05.")
+
+// of makes sec the text of t's second, if it is not already; false for
+// a time whose year does not take four digits.
+func (sec *second) of(t time.Time) bool {
+	if sec.n != 0 && sec.unix == t.Unix() && sec.loc == t.Location() {
+		return true
+	}
+	// slog's text formats the time truncated to the millisecond, plus a
+	// tenth of one so that RFC3339Nano keeps four digits, and drops the
+	// fourth. In one second the rest is the same.
+	text := t.Truncate(time.Second).Add(time.Millisecond/10).AppendFormat(sec.text[:0], time.RFC3339Nano)
+	if len(text) > len(sec.text) || len(text) < fraction+4 || text[fraction-1] != '.' { // (five digits, or a sign, move it)
+		sec.n = 0
+		return false
+	}
+	sec.unix, sec.loc, sec.n = t.Unix(), t.Location(), len(text)
+	return true
+}
+
+const (
+	plainByte  = iota
+	quotedByte // one the format quotes or escapes
+	wideByte   // part of a character past ASCII
+)
+
+// byteKinds is what each byte is to a format whose rule for ASCII is
+// quoted.
+func byteKinds(quoted func(c byte) bool) (k [256]uint8) {
+	for c := range k {
+		switch {
+		case c >= utf8.RuneSelf:
+			k[c] = wideByte
+		case quoted(byte(c)):
+			k[c] = quotedByte
+		}
+	}
+	return k
+}
+
+// maxBuf is the largest buffer kept for the next line: a record far
+// longer than a connection's lines (a long error) does not pin its buffer.
+const maxBuf = 16 << 10
+
+// scratch is a line's buffer, and the last second it formatted (a
+// goroutine that logs finds its own, as sync.Pool keeps one a processor).
+type scratch struct {
+	b   []byte
+	sec second
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{b: make([]byte, 0, 1024)} }}
+
+// LockedWriter is a writer for several handlers at once, one Write at a
+// time: a Handler's quick lines and its slog handler's go through one.
+type LockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewLockedWriter returns w made safe for several handlers, or w itself
+// if it is a LockedWriter already: handlers made on it take turns on its
+// lock, and on no lock of their own.
+func NewLockedWriter(w io.Writer) *LockedWriter {
+	if lw, ok := w.(*LockedWriter); ok {
+		return lw
+	}
+	return &LockedWriter{w: w}
+}
+
+// Write writes p to the writer under l's lock.
+func (l *LockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
