@@ -305,7 +305,7 @@ type Settings struct {
 	Network   string  `json:"network"`
 	Conns     int     `json:"conns"`
 	Size      int     `json:"size"`
-	Depth     int     `json:"depth"`
+	Depth     int     `json:"depth"` // 0 in an open loop (Rate), which takes none
 	DurationS float64 `json:"duration_s"`
 	WarmupS   float64 `json:"warmup_s"`
 	TimeoutS  float64 `json:"timeout_s"`
@@ -335,8 +335,11 @@ func (c Config) Settings() Settings {
 		Rate:            c.Rate, Text: c.Text, Mode: c.Mode, Lang: c.Lang,
 		TLS: c.Endpoint.TLS, Churn: c.Churn, Reconnect: c.Reconnect,
 	}
-	if c.Churn {
+	switch {
+	case c.Churn:
 		s.Depth = 1
+	case c.Rate > 0:
+		s.Depth = 0 // an open loop takes none
 	}
 	if c.spread() && c.Conns > 1 {
 		s.SourceIPs = min(c.SourceIPs, c.Conns) // connection i comes from 127.0.0.(1 + i%SourceIPs)

@@ -2812,8 +2812,12 @@ func TestHeaderSaysWhatRuns(t *testing.T) {
 			[]string{"open loop at 0.5 msg/s", "1 conn,"}, []string{"from 127.0.0.1-"}},
 		{"one socket", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 1},
 			[]string{": 1 socket,"}, nil},
+		// An open loop takes no --depth (it is a usage error with
+		// --rate): it said "depth 1, open loop at 1000000 msg/s".
 		{"four connections", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Conns: 4, Rate: 1e6},
-			[]string{"open loop at 1000000 msg/s", "4 conns from 127.0.0.1-4,"}, nil},
+			[]string{"open loop at 1000000 msg/s", "4 conns from 127.0.0.1-4,"}, []string{"depth"}},
+		{"closed loop", bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Depth: 8},
+			[]string{"depth 8, closed loop"}, nil},
 		{"udp", bench.Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:1"}, Conns: 16},
 			[]string{"16 sockets from 127.0.0.1-16,", "closed loop"}, []string{"conns"}},
 		// Over UDP no connection: its bound is the socket's set-up. It

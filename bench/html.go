@@ -113,7 +113,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>{{if eq .Network "udp"}}sockets{{else}}connections{{end}}</th><td>{{.Conns}}{{if .SourceIPs}} from 127.0.0.1-{{.SourceIPs}}{{end}}</td></tr>
 <tr><th>messages</th><td>{{.Size}} bytes, {{.Text}} text</td></tr>
 <tr><th>expected reply</th><td>{{.Mode}}{{if .Lang}} ({{.Lang}}){{end}}</td></tr>
-<tr><th>load</th><td>{{.Loop}}, depth {{.Depth}}{{if .Churn}}, a connection per message{{end}}{{if .TLS}}, over TLS{{end}}</td></tr>
+<tr><th>load</th><td>{{.Loop}}{{if le .Rate 0.0}}, depth {{.Depth}}{{end}}{{if .Churn}}, a connection per message{{end}}{{if .TLS}}, over TLS{{end}}</td></tr>
 <tr><th>measured</th><td>{{printf "%.2f" .MeasuredS}} s{{if .CutShort}} of {{dur .DurationS}}, cut short: {{.CutShort}}{{else if .Interrupted}} of {{dur .DurationS}}, interrupted{{end}}, after {{dur .WarmupS}} warm-up</td></tr>
 <tr><th>replies due</th><td>within {{dur .TimeoutS}}</td></tr>
 {{if eq .Network "udp"}}<tr><th>setting up</th><td>took {{printf "%.2f" .ConnectS}} s, each socket due within {{dur .ConnectTimeoutS}} (a name looked up: UDP makes no connection)</td></tr>

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"shout/bench"
+	"shout/endpoint"
 	"shout/internal/shouttest"
 )
 
@@ -203,6 +204,23 @@ func TestWriteHTMLUDPCountsSockets(t *testing.T) {
 	if want := `<tr><th>sockets</th><td>50</td></tr>`; !strings.Contains(page, want) {
 		i := strings.Index(page, `<table id="settings">`)
 		t.Errorf("page lacks %q; its settings: %s", want, page[i:i+min(len(page)-i, 300)])
+	}
+}
+
+// An open loop's page says no depth, which it does not take (--depth
+// with --rate is a usage error): it said "open loop at 1000 msg/s,
+// depth 1", as the header did, and its JSON "depth": 1.
+func TestOpenLoopSaysNoDepth(t *testing.T) {
+	s := bench.Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:1"}, Rate: 1000}.Settings()
+	if s.Depth != 0 {
+		t.Errorf("an open loop's settings have depth %d, want 0 (none)", s.Depth)
+	}
+	r := sampleReport()
+	r.Rate, r.Depth = 1000, 1
+	_, page := writePage(t, r)
+	if want := "<tr><th>load</th><td>open loop at 1000 msg/s</td></tr>"; !strings.Contains(page, want) {
+		i := strings.Index(page, `<table id="settings">`)
+		t.Errorf("page lacks %q; its settings: %s", want, page[i:i+min(len(page)-i, 700)])
 	}
 }
 

@@ -41,8 +41,12 @@ func (s Settings) WriteHeader(w io.Writer) {
 	if s.Network == "udp" {
 		connecting = "each socket set up (a name looked up) within %v: UDP makes no connection"
 	}
-	fmt.Fprintf(w, "%s: %s%s, %d-byte %s messages, depth %d, %s, mode %s, %v measured after %v warm-up, replies due within %v, "+connecting+"\n",
-		escape.Printable(s.URL()), conns, from, s.Size, s.Text, s.Depth, loop, mode, seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), seconds(s.ConnectTimeoutS))
+	depth := fmt.Sprintf("depth %d, ", s.Depth)
+	if s.Rate > 0 {
+		depth = "" // an open loop takes none
+	}
+	fmt.Fprintf(w, "%s: %s%s, %d-byte %s messages, %s%s, mode %s, %v measured after %v warm-up, replies due within %v, "+connecting+"\n",
+		escape.Printable(s.URL()), conns, from, s.Size, s.Text, depth, loop, mode, seconds(s.DurationS), seconds(s.WarmupS), seconds(s.TimeoutS), seconds(s.ConnectTimeoutS))
 }
 
 // URL is the server the run is against, as shout bench takes it:

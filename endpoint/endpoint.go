@@ -84,6 +84,11 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 			return nil, bad(fmt.Sprintf("a Unix socket's path goes after unix:// (did you mean %q?)", "unix://"+s))
 		}
 	}
+	if found && scheme != "unix" {
+		if meant := urlPath(scheme, rest); meant != "" {
+			return nil, bad(meant)
+		}
+	}
 	switch scheme {
 	case "unix":
 		if rest == "" {
@@ -297,6 +302,31 @@ func schemeMeant(scheme string) string {
 		return s
 	}
 	return ""
+}
+
+// urlPath says what was meant by scheme://rest, a URL pasted whole
+// (http://127.0.0.1:8080/ from a browser, tcp://…/?x): its path, query or
+// fragment is no part of an address, which is what comes before it. It
+// says nothing where no address comes before it.
+func urlPath(scheme, rest string) string {
+	i := strings.IndexAny(rest, "/?#")
+	if i <= 0 {
+		return ""
+	}
+	meant := scheme
+	if !isScheme(scheme) {
+		meant = schemeMeant(scheme)
+	}
+	if meant == "" || meant == "unix" {
+		return ""
+	}
+	if _, err := Parse(meant + "://" + rest[:i]); err != nil {
+		return ""
+	}
+	if meant != scheme {
+		return fmt.Sprintf("unknown scheme %q (did you mean %q?)", scheme, meant+"://"+rest[:i])
+	}
+	return fmt.Sprintf("a URL's path %q is not part of an address (did you mean %q?)", rest[i:], meant+"://"+rest[:i])
 }
 
 // isScheme says whether name is one of the schemes Parse takes.

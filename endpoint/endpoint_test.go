@@ -108,7 +108,14 @@ func TestParse(t *testing.T) {
 		"UDP6://[::1]:9000":      `unknown scheme "udp6" (did you mean "udp://[::1]:9000"?)`,
 		"ssl://localhost:8443":   `unknown scheme "ssl" (did you mean "tls://localhost:8443"?)`,
 		"http://127.0.0.1/":      `unknown scheme "http" (want tcp://, udp://, tls:// or unix://)`,
-		"ftp://127.0.0.1:21":     `unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
+		// A URL pasted with its path: the address is what comes before it.
+		"http://127.0.0.1:8080/":        `unknown scheme "http" (did you mean "tcp://127.0.0.1:8080"?)`,
+		"HTTPS://localhost:8443/x?y=1":  `unknown scheme "https" (did you mean "tls://localhost:8443"?)`,
+		"tcp://127.0.0.1:8080/":         `a URL's path "/" is not part of an address (did you mean "tcp://127.0.0.1:8080"?)`,
+		"udp://[::1]:9000/#top":         `a URL's path "/#top" is not part of an address (did you mean "udp://[::1]:9000"?)`,
+		"tls://127.0.0.1:8443?insecure": `a URL's path "?insecure" is not part of an address (did you mean "tls://127.0.0.1:8443"?)`,
+		"tcp://127.0.0.1/8080":          `(missing port in address)`, // no address before it: as ever
+		"ftp://127.0.0.1:21":            `unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
 	} {
 		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)

@@ -351,8 +351,16 @@ func (c *connTrace) Discard(n int, err error) {
 }
 
 func (c *connTrace) Close(info *ConnInfo) {
+	// To the millisecond, but below one as the log's close line says it:
+	// a connection of 366µs was "in 0s".
+	d := info.Duration()
+	if d < time.Millisecond {
+		d = d.Round(time.Microsecond)
+	} else {
+		d = d.Round(time.Millisecond)
+	}
 	c.t.write(newLine(c.fd).f("close(): %s; %d bytes in, %d out, in %v",
-		c.t.closeWhy(info), info.BytesIn, info.BytesOut, info.Duration().Round(time.Millisecond)).end())
+		c.t.closeWhy(info), info.BytesIn, info.BytesOut, d).end())
 }
 
 func (t *tracer) closeWhy(c *ConnInfo) string {

@@ -229,7 +229,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sayError(stderr, werr.Error())
 			return 1
 		}
-		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, err.Error())))))))
+		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error()))))))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -790,6 +790,25 @@ func noArg(app *kong.Application, args []string, msg string) string {
 		}
 	}
 	return msg
+}
+
+// noCommand says what a first argument that names no command is: kong
+// said "unexpected argument nosuch", as of an argument one too many (of
+// an address too: shout 127.0.0.1:8080). One close to a command's name
+// kong says itself: "unexpected argument servee, did you mean "serve"?".
+func noCommand(app *kong.Application, args []string, msg string) string {
+	m := unexpectedArg.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	if node, _, _ := command(app, args); node != app.Node {
+		return msg
+	}
+	if _, err := endpoint.Parse(m[1], "tcp"); err == nil {
+		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s, shout connect %s)", m[1], m[1], m[1])
+	}
+	names := commandNames(app)
+	return fmt.Sprintf("unknown command %s: the commands are %s and %s", m[1], strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 // unexpectedArg is kong's error for a positional argument too many.

@@ -77,7 +77,13 @@ func TestHelpTakesOneCommand(t *testing.T) {
 	}{
 		{[]string{"help", "serve", "connect"}, 2, `shout: help takes one command, and "connect" is a second: shout help serve, then shout help connect`},
 		{[]string{"help", "bench", "127.0.0.1:8080"}, 2, `shout: help takes one command, and nothing after it ("127.0.0.1:8080"): shout help bench`},
-		{[]string{"help", "nosuch", "connect"}, 2, "shout: unexpected argument nosuch"},
+		{[]string{"help", "nosuch", "connect"}, 2, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
+		// No command named: it said "unexpected argument nosuch", as of
+		// an argument one too many, and of an address the same.
+		{[]string{"nosuch"}, 2, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
+		{[]string{"help", "nosuch"}, 2, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
+		{[]string{"127.0.0.1:8080"}, 2, "shout: 127.0.0.1:8080 is no command: an address goes after one (shout serve 127.0.0.1:8080, shout connect 127.0.0.1:8080)"},
+		{[]string{"servee"}, 2, `shout: unexpected argument servee, did you mean "serve"?`}, // kong's, which says it
 		{[]string{"help", "connect"}, 0, "Usage: shout connect [<addr>] [flags]"},
 	} {
 		var stdout, stderr strings.Builder

@@ -678,6 +678,23 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 		}
 		return nil, nil
 	}
+	// Its log line gives its URL (http://127.0.0.1:9090/), which is
+	// pasted back for it; endpoint.Parse would offer tcp:// for http://,
+	// and for https:// tls://, which it refuses below.
+	if scheme, rest, ok := strings.Cut(cmd.Admin, "://"); ok {
+		addr := rest
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			addr = rest[:i]
+		}
+		if _, err := endpoint.Parse(addr, "tcp"); err == nil {
+			switch strings.ToLower(scheme) {
+			case "http":
+				return nil, usagef("--admin takes the address to listen on, not a URL (did you mean %q?)", addr)
+			case "https":
+				return nil, usagef("--admin serves plain HTTP, not HTTPS (did you mean %q?)", addr)
+			}
+		}
+	}
 	eps, err := endpoint.Parse(cmd.Admin, "tcp")
 	if err != nil {
 		return nil, usagef("--admin: %v", err)
