@@ -213,10 +213,11 @@ func (h *holdReply) arm() (owed bool, counts [2]int) {
 // a server that never makes a reply wait cannot pass the test by it.
 //
 // A try is tried again too if a was reset while this process had been
-// stopped for longer than Linger after the release (a stopped or starved
-// machine): a, in the server's process, then took none of its replies for
-// longer than Linger, and the server rightly let it go. Only such a
-// stall excuses the reset; every try stalled so skips the test.
+// stopped for longer than Linger after the release, or a's reads had been
+// further apart than that (a stopped or starved machine, or a's thread
+// starved alone): a, in the server's process, then took none of its
+// replies for longer than Linger, and the server rightly let it go. Only
+// such a stall excuses the reset; every try stalled so skips the test.
 func TestShutdownAnswersOwedAfterLongWrite(t *testing.T) {
 	needLinux(t, "SIOCOUTQ")
 	const tries = 3
@@ -250,13 +251,21 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string, stalled bool) 
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	obs := &holdReply{entered: make(chan struct{}), release: make(chan struct{})}
 	srv := &server.Server{Observer: obs, Linger: linger, ReadSize: 512}
-	addr, _ := servePlain(t, srv)
+	// Small buffers for a's replies (the server's send buffer and a's
+	// receive buffer, 4 KiB each): far less than a's bytes that wait to
+	// be read when a cannot send, so that a server kept from running (a
+	// busy machine) while a filled them is blocked writing a's reply
+	// soon after it runs again, as the fill below takes it to be, not
+	// once it has answered megabytes.
+	ln := listenSendBuffer(t, 4<<10)
+	serveOn(t, srv, ln)
+	addr := ln.Addr().String()
 	// A failure before the release below must not leave the server's
 	// cleanup waiting in ConnReply for ever (ten minutes and a stack dump
 	// instead of one line).
 	release := sync.OnceFunc(func() { close(obs.release) })
 	t.Cleanup(release)
-	a := rawDial(t, addr)
+	a := rawDialBuffer(t, addr, 4<<10)
 	defer unix.Close(a)
 	aAddr := rawAddr(t, a)
 	obs.watch(aAddr)
@@ -268,14 +277,17 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string, stalled bool) 
 	// a sends until the server, whose replies a does not read, stops
 	// reading it: a reply waits to be written, and sent bytes wait in
 	// the server's receive queue. A server not run for 200 ms looks so
-	// too, and one whose counts never settle is let be after ten rounds
+	// too: a round in which this process stalled for longer than Linger
+	// (stopped, or starved by a busy machine) is no evidence, and is not
+	// counted. One whose counts never settle is let be after ten rounds
 	// in which a could not send: whether a reply waited is known at the
 	// stop, below.
 	msg := []byte(strings.Repeat("straße ", 100))
-	sent := 0
+	sent, stalledRounds := 0, 0
+fill:
 	for quiet, end := 0, time.Now().Add(6*bound); quiet < 10; {
 		if time.Now().After(end) {
-			t.Fatal("the server kept reading a client that does not read its replies")
+			t.Fatalf("the server kept reading a client that does not read its replies (%d rounds not counted, this process stalled in them)", stalledRounds)
 		}
 		for range 1024 { // until a's send buffer is full, for now
 			n, err := unix.Write(a, msg)
@@ -287,10 +299,18 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string, stalled bool) 
 			sent += n
 		}
 		seen := obs.counts()
-		if !wait(t, a, unix.POLLOUT, 200*time.Millisecond) {
+		round := watchStalls()
+		blocked := !wait(t, a, unix.POLLOUT, 200*time.Millisecond)
+		stalled := round.longest() > linger
+		round.end()
+		switch {
+		case !blocked:
+		case stalled:
+			stalledRounds++
+		default:
 			quiet++
 			if seen[0] > seen[1] && obs.counts() == seen {
-				break
+				break fill
 			}
 		}
 	}
@@ -322,14 +342,27 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string, stalled bool) 
 	buf := make([]byte, 64<<10)
 	stalls := watchStalls()
 	defer stalls.end()
+	// The longest a went between two reads since the release (set
+	// then): a's thread starved while the watch's ran shows here, not in
+	// the watch.
+	var lastRead time.Time
+	var readGap time.Duration
 	readA := func() (eof bool) {
+		if !lastRead.IsZero() {
+			readGap = max(readGap, time.Since(lastRead))
+		}
 		n, err := unix.Read(a, buf)
+		if !lastRead.IsZero() {
+			lastRead = time.Now()
+		}
 		switch {
 		case err == unix.EAGAIN:
-		case err == unix.ECONNRESET && stalls.longest() > linger:
-			// a took nothing for longer than Linger, stopped with the
-			// server: the server's reset is right, and nothing is checked.
-			inconclusive = fmt.Sprintf("a was reset with this process stalled for %v, longer than Linger (%s)", stalls.longest(), closeOf(&obs.recorder, aAddr, release))
+		case err == unix.ECONNRESET && max(stalls.longest(), readGap) > linger:
+			// a took nothing for longer than Linger, stopped or starved
+			// with the server: the server's reset is right, and nothing
+			// is checked.
+			inconclusive = fmt.Sprintf("a was reset with this process stalled for %v, a %v between two reads, one longer than Linger (%s)",
+				stalls.longest(), readGap, closeOf(&obs.recorder, aAddr, release))
 			stalled = true
 			return true
 		case err != nil:
@@ -361,6 +394,7 @@ func answerOwedAfterLongWrite(t *testing.T) (inconclusive string, stalled bool) 
 		}
 	}
 	release()
+	lastRead = time.Now()
 	unix.Shutdown(a, unix.SHUT_WR)
 	for !eof {
 		if !wait(t, a, unix.POLLIN, bound) {
