@@ -277,11 +277,11 @@ func TestBadAddressReadsWithoutThePackageName(t *testing.T) {
 // it on; "" where none is offered, or two.
 func TestMeant(t *testing.T) {
 	for in, want := range map[string]string{
-		"wss://127.0.0.1:9090/":   "tls://127.0.0.1:9090",
-		"tcp://me@[::1]:80":       "tcp://[::1]:80",
-		"/tmp/s.sock":             "unix:///tmp/s.sock",
-		"tcp-listen:9090":         "", // two offered
-		"https://localhost":       "", // none
+		"wss://127.0.0.1:9090/":  "tls://127.0.0.1:9090",
+		"tcp://me@[::1]:80":      "tcp://[::1]:80",
+		"/tmp/s.sock":            "unix:///tmp/s.sock",
+		"tcp-listen:9090":        "", // two offered
+		"https://localhost":      "", // none
 		"udp://[fe80::1%\"]:1/x": "",
 	} {
 		_, err := Parse(in, "tcp")
