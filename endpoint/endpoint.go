@@ -345,7 +345,7 @@ func urlPath(scheme, rest string, found bool) string {
 	}
 	meant := scheme
 	if found && !isScheme(scheme) {
-		if meant = schemeMeant(scheme); meant == "" || meant == "unix" {
+		if meant = schemeMeant(scheme); meant == "" { // (never unix)
 			return ""
 		}
 	}

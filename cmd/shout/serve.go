@@ -698,9 +698,9 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 	}
 	hint := fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
 	switch {
-	case meant != "" && scheme == "http":
+	case scheme == "http": // (meant: Parse takes no http://)
 		return nil, usagef("--admin takes the address to listen on, not a URL%s", hint)
-	case meant != "" && scheme == "https":
+	case scheme == "https":
 		return nil, usagef("--admin serves plain HTTP, not HTTPS%s", hint)
 	case eps[0].Network == "udp":
 		return nil, usagef("--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not %s://%s", scheme, hint)
