@@ -222,6 +222,11 @@ func TestOpenLoopSaysNoDepth(t *testing.T) {
 		i := strings.Index(page, `<table id="settings">`)
 		t.Errorf("page lacks %q; its settings: %s", want, page[i:i+min(len(page)-i, 700)])
 	}
+	r = sampleReport() // a closed loop's says its depth
+	r.Rate, r.Depth = 0, 4
+	if _, page := writePage(t, r); !strings.Contains(page, "closed loop, depth 4") {
+		t.Errorf("a closed loop's page lacks %q", "closed loop, depth 4")
+	}
 }
 
 // A UDP run's report and page say how long setting its sockets up took,

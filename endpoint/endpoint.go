@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -52,6 +53,26 @@ type badAddress struct{ s, why string }
 func (e *badAddress) Error() string { return fmt.Sprintf("bad address %q: %s", e.s, e.why) }
 func (e *badAddress) Unwrap() error { return ErrBadAddress }
 
+// Meant is the one address that err, an error of Parse's, offers for
+// what was given (did you mean "tcp://127.0.0.1:8080"?), or "": a caller
+// that takes fewer schemes than Parse (an HTTP listener: no udp://, no
+// tls://) checks it before passing the offer on.
+func Meant(err error) string {
+	var b *badAddress
+	if !errors.As(err, &b) {
+		return ""
+	}
+	m := offer.FindStringSubmatch(b.why)
+	if m == nil {
+		return ""
+	}
+	meant, _ := strconv.Unquote(m[1])
+	return meant
+}
+
+// offer is a suggestion of one address in a badAddress's why.
+var offer = regexp.MustCompile(`did you mean ("(?:[^"\\]|\\.)*")\?\)`)
+
 // Parse reads s as an endpoint. Without a scheme, s is host:port (or a
 // bare port on 127.0.0.1) and gets each network in plain, in order: serve
 // passes tcp and udp, connect passes tcp.
@@ -84,8 +105,8 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 			return nil, bad(fmt.Sprintf("a Unix socket's path goes after unix:// (did you mean %q?)", "unix://"+s))
 		}
 	}
-	if found && scheme != "unix" {
-		if meant := urlPath(scheme, rest); meant != "" {
+	if scheme != "unix" { // a socket's path is a path, @ and all
+		if meant := urlPath(scheme, rest, found); meant != "" {
 			return nil, bad(meant)
 		}
 	}
@@ -305,28 +326,44 @@ func schemeMeant(scheme string) string {
 }
 
 // urlPath says what was meant by scheme://rest, a URL pasted whole
-// (http://127.0.0.1:8080/ from a browser, tcp://…/?x): its path, query or
-// fragment is no part of an address, which is what comes before it. It
-// says nothing where no address comes before it.
-func urlPath(scheme, rest string) string {
-	i := strings.IndexAny(rest, "/?#")
-	if i <= 0 {
+// (http://127.0.0.1:8080/ from a browser, tcp://user@…, tcp://…/?x): its
+// user, path, query or fragment is no part of an address, which is what
+// lies between them. It says nothing where no address does. Without a
+// scheme (found false) only a user is cut (me@host:port, as ssh takes):
+// the address had the user in its host name, which no lookup finds.
+func urlPath(scheme, rest string, found bool) string {
+	addr, user, tail := rest, "", ""
+	if i := strings.IndexAny(addr, "/?#"); found && i >= 0 {
+		addr, tail = addr[:i], addr[i:]
+	}
+	host, _, _ := strings.Cut(addr, "[") // an IPv6 zone may hold an @
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		user, addr = addr[:at+1], addr[at+1:]
+	}
+	if addr == "" || user == "" && tail == "" {
 		return ""
 	}
 	meant := scheme
-	if !isScheme(scheme) {
-		meant = schemeMeant(scheme)
+	if found && !isScheme(scheme) {
+		if meant = schemeMeant(scheme); meant == "" { // (never unix)
+			return ""
+		}
 	}
-	if meant == "" || meant == "unix" {
+	prefix := ""
+	if found {
+		prefix = meant + "://"
+	}
+	if _, err := Parse(prefix + addr); err != nil {
 		return ""
 	}
-	if _, err := Parse(meant + "://" + rest[:i]); err != nil {
-		return ""
+	switch {
+	case meant != scheme:
+		return fmt.Sprintf("unknown scheme %q (did you mean %q?)", scheme, prefix+addr)
+	case user != "":
+		return fmt.Sprintf("a URL's user %q is not part of an address (did you mean %q?)", user, prefix+addr)
 	}
-	if meant != scheme {
-		return fmt.Sprintf("unknown scheme %q (did you mean %q?)", scheme, meant+"://"+rest[:i])
-	}
-	return fmt.Sprintf("a URL's path %q is not part of an address (did you mean %q?)", rest[i:], meant+"://"+rest[:i])
+	kind := map[byte]string{'/': "path", '?': "query", '#': "fragment"}[tail[0]]
+	return fmt.Sprintf("a URL's %s %q is not part of an address (did you mean %q?)", kind, tail, prefix+addr)
 }
 
 // isScheme says whether name is one of the schemes Parse takes.

@@ -23,6 +23,11 @@ func TestParse(t *testing.T) {
 		{"unix:///tmp/shout.sock", []Endpoint{{Network: "unix", Address: "/tmp/shout.sock"}}},
 		{"tls://127.0.0.1:8443", []Endpoint{{Network: "tcp", Address: "127.0.0.1:8443", TLS: true}}},
 		{":8080", []Endpoint{{Network: "tcp", Address: ":8080"}, {Network: "udp", Address: ":8080"}}},
+		// A socket's path is a path, whatever is in it: no URL's path,
+		// query, fragment or user is cut from it.
+		{"unix:///tmp/x.sock/?v=1#a", []Endpoint{{Network: "unix", Address: "/tmp/x.sock/?v=1#a"}}},
+		{"UNIX://./rel/s", []Endpoint{{Network: "unix", Address: "./rel/s"}}},
+		{"unix://u@h/s", []Endpoint{{Network: "unix", Address: "u@h/s"}}},
 	}
 	for _, tc := range tests {
 		got, err := Parse(tc.in, "tcp", "udp")
@@ -113,9 +118,20 @@ func TestParse(t *testing.T) {
 		"HTTPS://localhost:8443/x?y=1":  `unknown scheme "https" (did you mean "tls://localhost:8443"?)`,
 		"tcp://127.0.0.1:8080/":         `a URL's path "/" is not part of an address (did you mean "tcp://127.0.0.1:8080"?)`,
 		"udp://[::1]:9000/#top":         `a URL's path "/#top" is not part of an address (did you mean "udp://[::1]:9000"?)`,
-		"tls://127.0.0.1:8443?insecure": `a URL's path "?insecure" is not part of an address (did you mean "tls://127.0.0.1:8443"?)`,
+		"tls://127.0.0.1:8443?insecure": `a URL's query "?insecure" is not part of an address (did you mean "tls://127.0.0.1:8443"?)`,
 		"tcp://127.0.0.1/8080":          `(missing port in address)`, // no address before it: as ever
-		"ftp://127.0.0.1:21":            `unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
+		"tcp://h:1#":                    `a URL's fragment "#" is not part of an address (did you mean "tcp://h:1"?)`,
+		"tcp://[fe80::1%lo]:80/x?y":     `a URL's path "/x?y" is not part of an address (did you mean "tcp://[fe80::1%lo]:80"?)`,
+		// A URL's user: the address is what comes after it. The
+		// suggestion kept it, and the one tried failed, "unknown host
+		// user@127.0.0.1".
+		"http://user@127.0.0.1:8080/": `unknown scheme "http" (did you mean "tcp://127.0.0.1:8080"?)`,
+		"tcp://user:pw@[::1]:8080":    `a URL's user "user:pw@" is not part of an address (did you mean "tcp://[::1]:8080"?)`,
+		"tls://me@localhost:8443/x":   `a URL's user "me@" is not part of an address (did you mean "tls://localhost:8443"?)`,
+		"me@127.0.0.1:8080":           `a URL's user "me@" is not part of an address (did you mean "127.0.0.1:8080"?)`,
+		"@127.0.0.1:8080":             `a URL's user "@" is not part of an address (did you mean "127.0.0.1:8080"?)`,
+		"tcp://user@":                 `(missing port in address)`, // no address after it
+		"ftp://127.0.0.1:21":          `unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
 	} {
 		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)
@@ -253,5 +269,27 @@ func TestBadAddressReadsWithoutThePackageName(t *testing.T) {
 	_, err := Parse("127.0.0.1:nope", "tcp")
 	if want := `bad address "127.0.0.1:nope": `; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Parse: %v; want it to begin %s", err, want)
+	}
+}
+
+// Meant is the one address an error of Parse's offers, for a caller that
+// takes fewer schemes (serve --admin: no tls://) to check before passing
+// it on; "" where none is offered, or two.
+func TestMeant(t *testing.T) {
+	for in, want := range map[string]string{
+		"wss://127.0.0.1:9090/":  "tls://127.0.0.1:9090",
+		"tcp://me@[::1]:80":      "tcp://[::1]:80",
+		"/tmp/s.sock":            "unix:///tmp/s.sock",
+		"tcp-listen:9090":        "", // two offered
+		"https://localhost":      "", // none
+		"udp://[fe80::1%\"]:1/x": "",
+	} {
+		_, err := Parse(in, "tcp")
+		if got := Meant(err); got != want {
+			t.Errorf("Meant(Parse(%q)) = %q (%v); want %q", in, got, err, want)
+		}
+	}
+	if got := Meant(errors.New(`did you mean "x"?)`)); got != "" {
+		t.Errorf("Meant of another error = %q; want none", got)
 	}
 }

@@ -215,3 +215,20 @@ func TestServeAdminReusePortTaken(t *testing.T) {
 		t.Errorf("a second shout with --reuse-port on the first's --admin: status %d, output %q; want 1, and to be told to give another --admin", code, out)
 	}
 }
+
+// What --admin is offered for a scheme or a URL it does not take is an
+// address it takes; where Parse's own offer is one (tcp://), --admin
+// passes it on, and never listens on what was given.
+func TestAdminOffersWhatItTakes(t *testing.T) {
+	for in, want := range map[string]string{
+		"tcp://127.0.0.1:9090/": `--admin: bad address "tcp://127.0.0.1:9090/": a URL's path "/" is not part of an address (did you mean "tcp://127.0.0.1:9090"?)`,
+		"ws://[::1]:9090":       `--admin: bad address "ws://[::1]:9090": unknown scheme "ws" (did you mean "tcp://[::1]:9090"?)`,
+		"/tmp/admin.sock":       `(did you mean "unix:///tmp/admin.sock"?)`,
+		"wss://127.0.0.1:9090/": `--admin serves plain HTTP: want host:port, tcp:// or unix://, not wss:// (did you mean "127.0.0.1:9090"?)`,
+	} {
+		eps, err := (&serveCmd{Admin: in}).adminEndpoints()
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("--admin %s: %v, %v; want an error ending %s", in, eps, err, want)
+		}
+	}
+}

@@ -427,6 +427,9 @@ func subcommand(node *kong.Node, name string) *kong.Node {
 // after it as its value. An unknown flag takes none: kong reports it.
 func flagTakesNext(node *kong.Node, a string) bool {
 	takes := func(f *kong.Flag) bool { return !f.Value.IsBool() && !f.Value.IsCounter() }
+	if !strings.HasPrefix(a, "-") { // no flag: "" too, which a[1:] below cut past its end
+		return false
+	}
 	if name, ok := strings.CutPrefix(a, "--"); ok {
 		if strings.Contains(name, "=") {
 			return false
@@ -796,19 +799,29 @@ func noArg(app *kong.Application, args []string, msg string) string {
 // said "unexpected argument nosuch", as of an argument one too many (of
 // an address too: shout 127.0.0.1:8080). One close to a command's name
 // kong says itself: "unexpected argument servee, did you mean "serve"?".
+// An empty one kong named as nothing, "unexpected argument , did you
+// mean one of" every command, or "unexpected argument " after one.
 func noCommand(app *kong.Application, args []string, msg string) string {
 	m := unexpectedArg.FindStringSubmatch(msg)
-	if m == nil {
+	empty := msg == "unexpected argument " || strings.HasPrefix(msg, "unexpected argument , did you mean one of ")
+	if m == nil && !empty {
 		return msg
 	}
 	if node, _, _ := command(app, args); node != app.Node {
+		if empty {
+			return `unexpected argument "" (an empty one)`
+		}
 		return msg
 	}
-	if _, err := endpoint.Parse(m[1], "tcp"); err == nil {
-		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s, shout connect %s)", m[1], m[1], m[1])
+	name := `""`
+	if !empty {
+		name = m[1]
+	}
+	if _, err := endpoint.Parse(name, "tcp"); err == nil {
+		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s, shout connect %s)", name, name, name)
 	}
 	names := commandNames(app)
-	return fmt.Sprintf("unknown command %s: the commands are %s and %s", m[1], strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
+	return fmt.Sprintf("unknown command %s: the commands are %s and %s", name, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 // unexpectedArg is kong's error for a positional argument too many.

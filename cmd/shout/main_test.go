@@ -98,6 +98,46 @@ func TestHelpTakesOneCommand(t *testing.T) {
 	}
 }
 
+// An empty argument (shout "", a variable unset in a script) is a usage
+// error, anywhere: it panicked, slice bounds out of range, in the look
+// for a flag's value.
+func TestEmptyArgumentIsAUsageError(t *testing.T) {
+	for _, args := range [][]string{{""}, {"serve", ""}, {"connect", "127.0.0.1:1", ""}, {"bench", "--conns", ""}, {"-v", ""}, {"help", ""}} {
+		var stdout, stderr strings.Builder
+		code := -1
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("shout %q panicked: %v", args, r)
+				}
+			}()
+			code = run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+		}()
+		if first, _, _ := strings.Cut(stderr.String(), "\n"); code != 2 || !strings.HasPrefix(first, "shout: ") {
+			t.Errorf("shout %q: status %d, %q; want 2 and a usage error", args, code, first)
+		}
+	}
+}
+
+// An empty argument is named so: it was "unexpected argument , did you
+// mean one of …" for no command, and "unexpected argument " after one.
+func TestEmptyArgumentSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{""}, `shout: unknown command "": the commands are serve, connect, bench, version, completion and help`},
+		{[]string{"help", ""}, `shout: unknown command "": the commands are serve, connect, bench, version, completion and help`},
+		{[]string{"connect", "127.0.0.1:1", ""}, `shout: unexpected argument "" (an empty one)`},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		if first, _, _ := strings.Cut(stderr.String(), "\n"); code != 2 || first != tc.want {
+			t.Errorf("shout %q: status %d, %q; want 2 and %q", tc.args, code, first, tc.want)
+		}
+	}
+}
+
 // An address typed as nc and telnet take it, host and port apart, is a
 // usage error that says what to type: it said only "unexpected argument
 // 8080" (connect, bench) or that the host had no port (serve).

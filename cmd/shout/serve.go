@@ -678,32 +678,36 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 		}
 		return nil, nil
 	}
-	// Its log line gives its URL (http://127.0.0.1:9090/), which is
-	// pasted back for it; endpoint.Parse would offer tcp:// for http://,
-	// and for https:// tls://, which it refuses below.
-	if scheme, rest, ok := strings.Cut(cmd.Admin, "://"); ok {
-		addr := rest
-		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-			addr = rest[:i]
-		}
-		if _, err := endpoint.Parse(addr, "tcp"); err == nil {
-			switch strings.ToLower(scheme) {
-			case "http":
-				return nil, usagef("--admin takes the address to listen on, not a URL (did you mean %q?)", addr)
-			case "https":
-				return nil, usagef("--admin serves plain HTTP, not HTTPS (did you mean %q?)", addr)
-			}
-		}
-	}
 	eps, err := endpoint.Parse(cmd.Admin, "tcp")
+	meant := "" // the address offered for what was given, where Parse offers one
 	if err != nil {
-		return nil, usagef("--admin: %v", err)
+		offered, oerr := endpoint.Parse(endpoint.Meant(err), "tcp")
+		if oerr != nil {
+			return nil, usagef("--admin: %v", err)
+		}
+		eps, meant = offered, offered[0].Address
 	}
+	// Its log line gives its URL (http://127.0.0.1:9090/), which is
+	// pasted back for it; Parse offers tcp:// for http://, and for
+	// https://, wss:// or a URL's tls://…/ an address here refused: the
+	// address alone is offered.
+	scheme, _, found := strings.Cut(cmd.Admin, "://")
+	scheme = strings.ToLower(scheme)
+	if !found { // udp:host:port, socat's UDP4:host:port
+		scheme, _, _ = strings.Cut(eps[0].String(), "://")
+	}
+	hint := fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
 	switch {
+	case scheme == "http": // (meant: Parse takes no http://)
+		return nil, usagef("--admin takes the address to listen on, not a URL%s", hint)
+	case scheme == "https":
+		return nil, usagef("--admin serves plain HTTP, not HTTPS%s", hint)
 	case eps[0].Network == "udp":
-		return nil, usagef("--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not udp://")
+		return nil, usagef("--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not %s://%s", scheme, hint)
 	case eps[0].TLS:
-		return nil, usagef("--admin serves plain HTTP: want host:port, tcp:// or unix://, not tls://")
+		return nil, usagef("--admin serves plain HTTP: want host:port, tcp:// or unix://, not %s://%s", scheme, hint)
+	case meant != "":
+		return nil, usagef("--admin: %v", err) // what Parse offers, --admin takes
 	}
 	return eps, nil
 }
