@@ -58,6 +58,31 @@ func TestServeLogsThroughFastlog(t *testing.T) {
 	}
 }
 
+// serve's log takes debug lines (each message, under -v) only under -v,
+// in both formats, and through a handler WithAttrs or WithGroup made:
+// nothing else says so (a handler that took every level passed every
+// other test).
+func TestServeLogDebugOnlyVerbose(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		for _, verbose := range []bool{false, true} {
+			var out bytes.Buffer
+			h := (&serveCmd{LogFormat: format, Verbose: verbose}).logHandler(&out)
+			for _, log := range []*slog.Logger{slog.New(h), slog.New(h.WithAttrs([]slog.Attr{slog.String("listener", "x")})), slog.New(h.WithGroup("g"))} {
+				out.Reset()
+				log.Debug("message", "data", "x")
+				log.Info("open")
+				want := 1
+				if verbose {
+					want = 2
+				}
+				if lines := strings.Count(out.String(), "\n"); lines != want {
+					t.Errorf("%s, -v %v: %d lines of a debug and an info one, want %d:\n%s", format, verbose, lines, want, out.String())
+				}
+			}
+		}
+	}
+}
+
 // serve's handler changes no line it does not name a flag in: it prints
 // the connection lines, and a line at each level (one with Any values,
 // which flagAttr sees), as slog's handler without a ReplaceAttr does.

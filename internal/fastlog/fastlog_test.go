@@ -364,3 +364,59 @@ func TestLongLineBufferNotKept(t *testing.T) {
 		}
 	}
 }
+
+// TestEnabledAsSlog: a Handler takes the levels slog's handler with the
+// same options takes, the default Info among them: shout serve without
+// -v prints no debug line. (Handle writes whatever it is given, as
+// slog's does: the level is kept out by Enabled alone.)
+func TestEnabledAsSlog(t *testing.T) {
+	var lv slog.LevelVar
+	lv.Set(slog.LevelError + 1)
+	for _, opts := range []*slog.HandlerOptions{nil, {}, {Level: slog.LevelDebug}, {Level: slog.LevelWarn}, {Level: &lv}} {
+		for _, f := range formats {
+			h, s := f.fast(io.Discard, opts), f.slog(io.Discard, opts)
+			for l := slog.LevelDebug - 4; l <= slog.LevelError+4; l++ {
+				if got, want := h.Enabled(context.Background(), l), s.Enabled(context.Background(), l); got != want {
+					t.Errorf("%s, options %+v: level %v enabled: %v, slog's %v", f.name, opts, l, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestNewLockedWriterKeepsOne: a handler made on a LockedWriter writes
+// under its lock alone, not under one of its own around it as well.
+func TestNewLockedWriterKeepsOne(t *testing.T) {
+	lw := NewLockedWriter(io.Discard)
+	if got := NewLockedWriter(lw); got != lw {
+		t.Errorf("NewLockedWriter of a LockedWriter is a new one, %p around %p", got, lw)
+	}
+	for _, f := range formats {
+		if h := f.fast(lw, nil); h.w != lw {
+			t.Errorf("%s: a handler made on a LockedWriter writes through %p, not it (%p)", f.name, h.w, lw)
+		}
+	}
+}
+
+// TestPlainLinesAllocateNothing: a line of plain values costs no
+// allocation once its buffer has grown to it, a connection's lines and
+// one past the first buffer's size (a long error, up to maxBuf).
+func TestPlainLinesAllocateNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops sync.Pool items")
+	}
+	at := time.Date(2026, 12, 7, 4, 5, 6, 789, time.UTC)
+	closed := slog.NewRecord(at, slog.LevelInfo, "close", 0)
+	closed.AddAttrs(slog.String("remote", "127.0.0.1:40312"), slog.String("reason", "eof"), slog.Duration("duration", time.Millisecond),
+		slog.Int64("bytes_in", 64), slog.Uint64("n", 1), slog.Float64("f", 0.5), slog.Bool("b", true), slog.Time("t", at))
+	long := slog.NewRecord(at, slog.LevelWarn, "read failed", 0)
+	long.AddAttrs(slog.String("reason", strings.Repeat("too long ", 500)))
+	for _, f := range formats {
+		h := f.fast(io.Discard, nil)
+		for _, r := range []slog.Record{closed, long} {
+			if a := testing.AllocsPerRun(100, func() { h.Handle(context.Background(), r) }); a != 0 {
+				t.Errorf("%s: the %q line: %v allocations, want 0", f.name, r.Message, a)
+			}
+		}
+	}
+}

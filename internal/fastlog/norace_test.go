@@ -1,0 +1,5 @@
+//go:build !race
+
+package fastlog
+
+const raceEnabled = false
