@@ -251,6 +251,11 @@ func TestTLSHandshakeStall(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, _ := tlsOptions(t, "")
 			opts.HandshakeTimeout = shortHandshake // what is tested
+			// A line: the timeout ends the wait once it is read.
+			if tc.sent != "" {
+				refusedArrived(t, opts, true, tc.sent, server.ReasonHandshake, tc.want)
+				return
+			}
 			addr, ev := serve(t, opts, true, &server.Server{})
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -1113,6 +1118,56 @@ func wrapInPieces(t *testing.T, sent []byte) (net.Conn, error) {
 	return lns[0].(server.ConnWrapper).WrapConn(addressed{srv, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}})
 }
 
+// wrapArrived wraps, with opts (a TLS listener if tlsOn), a connection
+// from 127.0.0.1 whose client sent sent and then waits: the wrapper reads
+// sent first, whenever it reads, as bytes that came before its deadline,
+// and its next read waits for the deadline. Over a socket a read past its
+// deadline returns at once, whatever has come: a test process stopped
+// past a short handshake timeout before the wrapper's first read was
+// refused as one whose client sent nothing.
+func wrapArrived(t *testing.T, opts endpoint.Options, tlsOn bool, sent []byte) (net.Conn, error) {
+	t.Helper()
+	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0", TLS: tlsOn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lns[0].Close() })
+	srv, cli := net.Pipe() // the client writes nothing more
+	t.Cleanup(func() { cli.Close() })
+	c := &arrived{addressed{srv, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}}, sent}
+	return lns[0].(server.ConnWrapper).WrapConn(c)
+}
+
+// refusedArrived wraps, as wrapArrived does, and checks that the wrap
+// was refused for reason, saying want.
+func refusedArrived(t *testing.T, opts endpoint.Options, tlsOn bool, sent string, reason server.Reason, want string) {
+	t.Helper()
+	c, err := wrapArrived(t, opts, tlsOn, []byte(sent))
+	if err == nil {
+		c.Close()
+	}
+	var we *server.WrapError
+	if !errors.As(err, &we) || we.Reason != reason || !strings.Contains(err.Error(), want) {
+		t.Errorf("wrap: %v; want %v saying %q", err, reason, want)
+	}
+}
+
+// arrived is a connection whose first reads return sent, deadline or
+// not; then its own.
+type arrived struct {
+	addressed
+	sent []byte
+}
+
+func (c *arrived) Read(p []byte) (int, error) {
+	if len(c.sent) == 0 {
+		return c.addressed.Read(p)
+	}
+	n := copy(p, c.sent)
+	c.sent = c.sent[n:]
+	return n, nil
+}
+
 // A header that begins and does not end within the handshake timeout, or
 // that the client's end of file cuts short, is refused saying so, not as
 // no header at all. A version 2 one was ("no PROXY header from a trusted
@@ -1140,7 +1195,10 @@ func TestProxyHeaderCutShort(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := proxyOptions("127.0.0.0/8")
 			if !tc.close {
-				opts.HandshakeTimeout = shortHandshake // what ends it
+				// What ends it, once what was sent is read.
+				opts.HandshakeTimeout = shortHandshake
+				refusedArrived(t, opts, false, tc.sent, server.ReasonProxyHeader, tc.want)
+				return
 			}
 			addr, ev := serve(t, opts, false, &server.Server{})
 			c, err := net.Dial("tcp", addr)
@@ -1149,9 +1207,7 @@ func TestProxyHeaderCutShort(t *testing.T) {
 			}
 			defer c.Close()
 			io.WriteString(c, tc.sent)
-			if tc.close {
-				c.(*net.TCPConn).CloseWrite()
-			}
+			c.(*net.TCPConn).CloseWrite()
 			cl := ev.next(t, ev.closes, "close")
 			if cl.Reason != server.ReasonProxyHeader || !strings.Contains(cl.Err.Error(), tc.want) {
 				t.Errorf("closed for %v (%v), want %v saying %q", cl.Reason, cl.Err, server.ReasonProxyHeader, tc.want)
