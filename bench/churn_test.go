@@ -99,11 +99,17 @@ func TestChurnErrorNamedByNameSettings(t *testing.T) {
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
+	// The run ends once the error is counted: in quick's 300 ms window,
+	// a stall (the test process stopped, a handshake slow under -race)
+	// put the refused handshake past its end, in no count ("0 errors").
+	failed := make(chan struct{})
+	closeFailed := sync.OnceFunc(func() { close(failed) })
+	t.Cleanup(bench.OnFail(func(bool) { closeFailed() }))
 	cfg := quick("tcp", "")
 	cfg.Endpoint = endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}
 	cfg.TLS = &tls.Config{RootCAs: pool}
-	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 1
-	rep := run(t, cfg)
+	cfg.Churn, cfg.Depth, cfg.Conns, cfg.Duration = true, 1, 1, time.Minute
+	rep := runUntil(t, cfg, failed)
 	if want := "pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"; rep.Errors == 0 || !strings.HasSuffix(rep.FirstError, want) {
 		t.Errorf("%d errors, the first %q; want it to end %q", rep.Errors, rep.FirstError, want)
 	}
