@@ -99,11 +99,17 @@ func TestChurnErrorNamedByNameSettings(t *testing.T) {
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
+	// The run ends once the error is counted: in quick's 300 ms window,
+	// a stall (the test process stopped, a handshake slow under -race)
+	// put the refused handshake past its end, in no count ("0 errors").
+	failed := make(chan struct{})
+	closeFailed := sync.OnceFunc(func() { close(failed) })
+	t.Cleanup(bench.OnFail(func(bool) { closeFailed() }))
 	cfg := quick("tcp", "")
 	cfg.Endpoint = endpoint.Endpoint{Network: "tcp", Address: addr, TLS: true}
 	cfg.TLS = &tls.Config{RootCAs: pool}
-	cfg.Churn, cfg.Depth, cfg.Conns = true, 1, 1
-	rep := run(t, cfg)
+	cfg.Churn, cfg.Depth, cfg.Conns, cfg.Duration = true, 1, 1, time.Minute
+	rep := runUntil(t, cfg, failed)
 	if want := "pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)"; rep.Errors == 0 || !strings.HasSuffix(rep.FirstError, want) {
 		t.Errorf("%d errors, the first %q; want it to end %q", rep.Errors, rep.FirstError, want)
 	}
@@ -198,7 +204,9 @@ func TestChurnThroughputIsOfRepliesThatCame(t *testing.T) {
 			addr := afterLine(t, func(c net.Conn, line string) { io.WriteString(c, tc.reply(line)) })
 			cfg := quick("tcp", addr)
 			cfg.Churn, cfg.Depth, cfg.Conns, cfg.Text = true, 1, 2, "ascii"
-			rep := run(t, cfg)
+			// (A stall that took quick's 300 ms window whole counted
+			// nothing: "0 wrong, 0 messages".)
+			rep := runMeasuring(t, cfg)
 			if rep.Mismatches == 0 || rep.Messages != 0 {
 				t.Fatalf("%d wrong, %d messages; want some wrong, no messages", rep.Mismatches, rep.Messages)
 			}

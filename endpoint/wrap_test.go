@@ -250,7 +250,12 @@ func TestTLSHandshakeStall(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, _ := tlsOptions(t, "")
-			opts.HandshakeTimeout = 300 * time.Millisecond // what is tested
+			opts.HandshakeTimeout = shortHandshake // what is tested
+			// A line: the timeout ends the wait once it is read.
+			if tc.sent != "" {
+				refusedArrived(t, opts, true, tc.sent, server.ReasonHandshake, tc.want)
+				return
+			}
 			addr, ev := serve(t, opts, true, &server.Server{})
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -434,9 +439,19 @@ func header(t *testing.T, version byte, src string) []byte {
 	return b
 }
 
+// proxyOptions takes a PROXY header from the sources in trusted. Its
+// handshake timeout is the tests' bound, as tlsOptions' is: a busy machine
+// kept a header that had come, or a TLS handshake after it, past a short
+// one ("no PROXY header from a trusted source within 300ms", a broken
+// pipe where the test wanted the reply). Tests of the timeout itself set
+// shortHandshake.
 func proxyOptions(trusted string) endpoint.Options {
-	return endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix(trusted)}}, HandshakeTimeout: 300 * time.Millisecond}
+	return endpoint.Options{Proxy: &endpoint.Proxy{From: []netip.Prefix{netip.MustParsePrefix(trusted)}}, HandshakeTimeout: bound}
 }
+
+// shortHandshake is the handshake timeout of the tests that wait for it
+// to pass.
+const shortHandshake = 300 * time.Millisecond
 
 // A trusted source's header names the client: served as that client, in
 // version 1 and 2, over TCP and over TLS.
@@ -491,7 +506,11 @@ func TestProxyProtocolRefused(t *testing.T) {
 		{"trusted source silent", "127.0.0.0/8", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, ev := serve(t, proxyOptions(tc.trusted), false, &server.Server{})
+			opts := proxyOptions(tc.trusted)
+			if tc.send == nil {
+				opts.HandshakeTimeout = shortHandshake // what ends it
+			}
+			addr, ev := serve(t, opts, false, &server.Server{})
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
@@ -1099,6 +1118,56 @@ func wrapInPieces(t *testing.T, sent []byte) (net.Conn, error) {
 	return lns[0].(server.ConnWrapper).WrapConn(addressed{srv, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}})
 }
 
+// wrapArrived wraps, with opts (a TLS listener if tlsOn), a connection
+// from 127.0.0.1 whose client sent sent and then waits: the wrapper reads
+// sent first, whenever it reads, as bytes that came before its deadline,
+// and its next read waits for the deadline. Over a socket a read past its
+// deadline returns at once, whatever has come: a test process stopped
+// past a short handshake timeout before the wrapper's first read was
+// refused as one whose client sent nothing.
+func wrapArrived(t *testing.T, opts endpoint.Options, tlsOn bool, sent []byte) (net.Conn, error) {
+	t.Helper()
+	lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0", TLS: tlsOn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lns[0].Close() })
+	srv, cli := net.Pipe() // the client writes nothing more
+	t.Cleanup(func() { cli.Close() })
+	c := &arrived{addressed{srv, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}}, sent}
+	return lns[0].(server.ConnWrapper).WrapConn(c)
+}
+
+// refusedArrived wraps, as wrapArrived does, and checks that the wrap
+// was refused for reason, saying want.
+func refusedArrived(t *testing.T, opts endpoint.Options, tlsOn bool, sent string, reason server.Reason, want string) {
+	t.Helper()
+	c, err := wrapArrived(t, opts, tlsOn, []byte(sent))
+	if err == nil {
+		c.Close()
+	}
+	var we *server.WrapError
+	if !errors.As(err, &we) || we.Reason != reason || !strings.Contains(err.Error(), want) {
+		t.Errorf("wrap: %v; want %v saying %q", err, reason, want)
+	}
+}
+
+// arrived is a connection whose first reads return sent, deadline or
+// not; then its own.
+type arrived struct {
+	addressed
+	sent []byte
+}
+
+func (c *arrived) Read(p []byte) (int, error) {
+	if len(c.sent) == 0 {
+		return c.addressed.Read(p)
+	}
+	n := copy(p, c.sent)
+	c.sent = c.sent[n:]
+	return n, nil
+}
+
 // A header that begins and does not end within the handshake timeout, or
 // that the client's end of file cuts short, is refused saying so, not as
 // no header at all. A version 2 one was ("no PROXY header from a trusted
@@ -1124,16 +1193,21 @@ func TestProxyHeaderCutShort(t *testing.T) {
 		{"no header/timeout", "\r\nhello", false, "no PROXY header from a trusted source within 300ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, ev := serve(t, proxyOptions("127.0.0.0/8"), false, &server.Server{})
+			opts := proxyOptions("127.0.0.0/8")
+			if !tc.close {
+				// What ends it, once what was sent is read.
+				opts.HandshakeTimeout = shortHandshake
+				refusedArrived(t, opts, false, tc.sent, server.ReasonProxyHeader, tc.want)
+				return
+			}
+			addr, ev := serve(t, opts, false, &server.Server{})
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
 			io.WriteString(c, tc.sent)
-			if tc.close {
-				c.(*net.TCPConn).CloseWrite()
-			}
+			c.(*net.TCPConn).CloseWrite()
 			cl := ev.next(t, ev.closes, "close")
 			if cl.Reason != server.ReasonProxyHeader || !strings.Contains(cl.Err.Error(), tc.want) {
 				t.Errorf("closed for %v (%v), want %v saying %q", cl.Reason, cl.Err, server.ReasonProxyHeader, tc.want)
