@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -47,8 +46,17 @@ var ErrBadAddress = errors.New("endpoint: bad address")
 
 // badAddress is Parse's error. It reads `bad address "s": why`, with no
 // package name, since a user sees it after "shout: ", and errors.Is finds
-// ErrBadAddress in it.
-type badAddress struct{ s, why string }
+// ErrBadAddress in it. meant is the one address offered in why, or "".
+type badAddress struct{ s, why, meant string }
+
+// newBad is the error for s: why, and meant, if not "", the one address
+// offered for it, said after why: (did you mean "tcp://127.0.0.1:8080"?).
+func newBad(s, why, meant string) *badAddress {
+	if meant != "" {
+		why = fmt.Sprintf("%s (did you mean %q?)", why, meant)
+	}
+	return &badAddress{s, why, meant}
+}
 
 func (e *badAddress) Error() string { return fmt.Sprintf("bad address %q: %s", e.s, e.why) }
 func (e *badAddress) Unwrap() error { return ErrBadAddress }
@@ -62,29 +70,22 @@ func Meant(err error) string {
 	if !errors.As(err, &b) {
 		return ""
 	}
-	m := offer.FindStringSubmatch(b.why)
-	if m == nil {
-		return ""
-	}
-	meant, _ := strconv.Unquote(m[1])
-	return meant
+	return b.meant
 }
-
-// offer is a suggestion of one address in a badAddress's why.
-var offer = regexp.MustCompile(`did you mean ("(?:[^"\\]|\\.)*")\?\)`)
 
 // Parse reads s as an endpoint. Without a scheme, s is host:port (or a
 // bare port on 127.0.0.1) and gets each network in plain, in order: serve
 // passes tcp and udp, connect passes tcp.
 func Parse(s string, plain ...string) ([]Endpoint, error) {
-	bad := func(why string) error { return &badAddress{s, why} }
+	bad := func(why string) error { return newBad(s, why, "") }
+	offer := func(why, meant string) error { return newBad(s, why, meant) }
 	scheme, rest, found := strings.Cut(s, "://")
 	scheme = strings.ToLower(scheme) // as in any URL: TCP:// is tcp://
 	if !found {
 		rest, scheme = s, ""
 		if name, after, ok := strings.Cut(s, ":"); ok && after != "" {
-			if meant := socat(name, after); meant != "" {
-				return nil, bad(meant)
+			if why, meant := socat(name, after); why != "" {
+				return nil, offer(why, meant)
 			}
 		}
 		// A scheme with one slash or none (unix:/tmp/s, tcp:127.0.0.1:80)
@@ -96,18 +97,18 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 				if name != "unix" {
 					after = strings.TrimLeft(after, "/")
 				}
-				return nil, bad(fmt.Sprintf("a scheme ends in :// (did you mean %q?)", name+"://"+after))
+				return nil, offer("a scheme ends in ://", name+"://"+after)
 			}
 		}
 		// A path alone, as nc -U and socat's UNIX-CONNECT take one, read
 		// as a host without a port: "missing port in address".
 		if strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") {
-			return nil, bad(fmt.Sprintf("a Unix socket's path goes after unix:// (did you mean %q?)", "unix://"+s))
+			return nil, offer("a Unix socket's path goes after unix://", "unix://"+s)
 		}
 	}
 	if scheme != "unix" { // a socket's path is a path, @ and all
-		if meant := urlPath(scheme, rest, found); meant != "" {
-			return nil, bad(meant)
+		if why, meant := urlPath(scheme, rest, found); why != "" {
+			return nil, offer(why, meant)
 		}
 	}
 	switch scheme {
@@ -124,7 +125,7 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	default:
 		if meant := schemeMeant(scheme); meant != "" {
 			if _, err := Parse(meant + "://" + rest); err == nil {
-				return nil, bad(fmt.Sprintf("unknown scheme %q (did you mean %q?)", scheme, meant+"://"+rest))
+				return nil, offer("unknown scheme "+strconv.Quote(scheme), meant+"://"+rest)
 			}
 		}
 		return nil, bad("unknown scheme " + strconv.Quote(scheme) + " (want tcp://, udp://, tls:// or unix://)")
@@ -266,10 +267,10 @@ var (
 )
 
 // socat says what to write for name:after, an address in socat's syntax,
-// or "" if it is not one. TCP-LISTEN:8080 read as host TCP-LISTEN, port
+// and the one address meant if it offers one, or "" if it is not one. TCP-LISTEN:8080 read as host TCP-LISTEN, port
 // 8080, and failed only as a name no lookup found; TCP4:host:port as
 // too many colons. TCP:host:port and tcp:host:port are isScheme's.
-func socat(name, after string) string {
+func socat(name, after string) (why, meant string) {
 	kind := strings.ToLower(name)
 	listen := false
 	for _, suffix := range socatListen {
@@ -280,16 +281,16 @@ func socat(name, after string) string {
 	kind, connect := strings.CutSuffix(kind, "-connect")
 	scheme, ok := socatSchemes[kind]
 	if !ok || !listen && !connect && !strings.ContainsAny(kind, "46") && kind != "openssl" && kind != "ssl" {
-		return "" // tcp:8080 is host tcp; TCP:host:port gets the :// hint
+		return "", "" // tcp:8080 is host tcp; TCP:host:port gets the :// hint
 	}
 	if !listen && scheme != "unix" && isPort(after) {
 		// socat connects to host:port, never to a port alone: this is
 		// a host that has socat's word for a name, with its port, as
 		// tcp:8080 is (and tcp://8080, 127.0.0.1, was not meant).
-		return ""
+		return "", ""
 	}
 	after, _, _ = strings.Cut(after, ",") // socat's options
-	meant := scheme + "://" + after
+	meant = scheme + "://" + after
 	if listen && scheme != "unix" {
 		meant = scheme + "://:" + after
 	}
@@ -300,13 +301,13 @@ func socat(name, after string) string {
 		if scheme == "unix" {
 			form = "/PATH"
 		}
-		return fmt.Sprintf("socat's syntax (shout takes %s://%s)", scheme, form)
+		return fmt.Sprintf("socat's syntax (shout takes %s://%s)", scheme, form), ""
 	}
 	if listen && scheme != "unix" {
 		return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",
-			meant, scheme+"://127.0.0.1:"+after)
+			meant, scheme+"://127.0.0.1:"+after), ""
 	}
-	return fmt.Sprintf("socat's syntax (did you mean %q?)", meant)
+	return "socat's syntax", meant
 }
 
 // schemeMeant is the scheme Parse takes that a user who wrote scheme
@@ -331,7 +332,8 @@ func schemeMeant(scheme string) string {
 // lies between them. It says nothing where no address does. Without a
 // scheme (found false) only a user is cut (me@host:port, as ssh takes):
 // the address had the user in its host name, which no lookup finds.
-func urlPath(scheme, rest string, found bool) string {
+// meant is the address offered.
+func urlPath(scheme, rest string, found bool) (why, meant string) {
 	addr, user, tail := rest, "", ""
 	if i := strings.IndexAny(addr, "/?#"); found && i >= 0 {
 		addr, tail = addr[:i], addr[i:]
@@ -341,29 +343,29 @@ func urlPath(scheme, rest string, found bool) string {
 		user, addr = addr[:at+1], addr[at+1:]
 	}
 	if addr == "" || user == "" && tail == "" {
-		return ""
+		return "", ""
 	}
-	meant := scheme
+	taken := scheme
 	if found && !isScheme(scheme) {
-		if meant = schemeMeant(scheme); meant == "" { // (never unix)
-			return ""
+		if taken = schemeMeant(scheme); taken == "" { // (never unix)
+			return "", ""
 		}
 	}
-	prefix := ""
+	meant = addr
 	if found {
-		prefix = meant + "://"
+		meant = taken + "://" + addr
 	}
-	if _, err := Parse(prefix + addr); err != nil {
-		return ""
+	if _, err := Parse(meant); err != nil {
+		return "", ""
 	}
 	switch {
-	case meant != scheme:
-		return fmt.Sprintf("unknown scheme %q (did you mean %q?)", scheme, prefix+addr)
+	case taken != scheme:
+		return "unknown scheme " + strconv.Quote(scheme), meant
 	case user != "":
-		return fmt.Sprintf("a URL's user %q is not part of an address (did you mean %q?)", user, prefix+addr)
+		return fmt.Sprintf("a URL's user %q is not part of an address", user), meant
 	}
 	kind := map[byte]string{'/': "path", '?': "query", '#': "fragment"}[tail[0]]
-	return fmt.Sprintf("a URL's %s %q is not part of an address (did you mean %q?)", kind, tail, prefix+addr)
+	return fmt.Sprintf("a URL's %s %q is not part of an address", kind, tail), meant
 }
 
 // isScheme says whether name is one of the schemes Parse takes.

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
@@ -133,8 +134,15 @@ func TestParse(t *testing.T) {
 		"tcp://user@":                 `(missing port in address)`, // no address after it
 		"ftp://127.0.0.1:21":          `unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
 	} {
-		if _, err := Parse(in, "tcp"); !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
+		_, err := Parse(in, "tcp")
+		if !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q): %v; want ErrBadAddress saying %s", in, err, want)
+			continue
+		}
+		// The one address offered is Meant's, and only it.
+		offers := strings.HasSuffix(err.Error(), "?)") && strings.Contains(err.Error(), "did you mean ") && !strings.Contains(err.Error(), ", or ")
+		if m := Meant(err); offers != (m != "") || m != "" && !strings.HasSuffix(err.Error(), fmt.Sprintf(" (did you mean %q?)", m)) {
+			t.Errorf("Meant(Parse(%q)) = %q; the error says %v", in, m, err)
 		}
 	}
 	// An IPv6 address without brackets reads as 127.0.0.1 does without
@@ -291,5 +299,11 @@ func TestMeant(t *testing.T) {
 	}
 	if got := Meant(errors.New(`did you mean "x"?)`)); got != "" {
 		t.Errorf("Meant of another error = %q; want none", got)
+	}
+	// What the user typed, said back in the error, is no offer, however
+	// it reads: an IPv6 zone may hold any text.
+	_, err := Parse(`fe80::1%did you mean "x"?)`, "tcp")
+	if got := Meant(err); got != "" {
+		t.Errorf("Meant(%v) = %q; want none", err, got)
 	}
 }
