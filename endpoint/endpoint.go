@@ -330,12 +330,12 @@ func schemeMeant(scheme string) string {
 // (http://127.0.0.1:8080/ from a browser, tcp://user@…, tcp://…/?x): its
 // user, path, query or fragment is no part of an address, which is what
 // lies between them. It says nothing where no address does. Without a
-// scheme (found false) only a user is cut (me@host:port, as ssh takes):
-// the address had the user in its host name, which no lookup finds.
-// meant is the address offered.
+// scheme (found false) the same: a user (me@host:port, as ssh takes) was
+// looked up in the host's name, a path read as the port's (8080/). (A
+// path alone, unix://'s, is Parse's before.) meant is the address offered.
 func urlPath(scheme, rest string, found bool) (why, meant string) {
 	addr, user, tail := rest, "", ""
-	if i := strings.IndexAny(addr, "/?#"); found && i >= 0 {
+	if i := strings.IndexAny(addr, "/?#"); i >= 0 {
 		addr, tail = addr[:i], addr[i:]
 	}
 	host, _, _ := strings.Cut(addr, "[") // an IPv6 zone may hold an @

@@ -123,6 +123,13 @@ func TestParse(t *testing.T) {
 		"tcp://127.0.0.1/8080":          `(missing port in address)`, // no address before it: as ever
 		"tcp://h:1#":                    `a URL's fragment "#" is not part of an address (did you mean "tcp://h:1"?)`,
 		"tcp://[fe80::1%lo]:80/x?y":     `a URL's path "/x?y" is not part of an address (did you mean "tcp://[fe80::1%lo]:80"?)`,
+		// Without its scheme too: the port was "8080/".
+		"127.0.0.1:8080/":    `a URL's path "/" is not part of an address (did you mean "127.0.0.1:8080"?)`,
+		"[::1]:8080/":        `a URL's path "/" is not part of an address (did you mean "[::1]:8080"?)`,
+		"localhost:8080?x#y": `a URL's query "?x#y" is not part of an address (did you mean "localhost:8080"?)`,
+		"me@[::1]:80/x":      `a URL's user "me@" is not part of an address (did you mean "[::1]:80"?)`,
+		"127.0.0.1/":         `(missing port in address)`, // no address before it
+		"run/s.sock":         `(missing port in address)`,
 		// A URL's user: the address is what comes after it. The
 		// suggestion kept it, and the one tried failed, "unknown host
 		// user@127.0.0.1".
