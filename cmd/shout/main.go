@@ -797,7 +797,8 @@ func noArg(app *kong.Application, args []string, msg string) string {
 
 // noCommand says what a first argument that names no command is: kong
 // said "unexpected argument nosuch", as of an argument one too many (of
-// an address too: shout 127.0.0.1:8080). One close to a command's name
+// an address too: shout 127.0.0.1:8080, or a URL pasted whole, for which
+// the address in it is offered). One close to a command's name
 // kong says itself: "unexpected argument servee, did you mean "serve"?".
 // An empty one kong named as nothing, "unexpected argument , did you
 // mean one of" every command, or "unexpected argument " after one.
@@ -817,8 +818,15 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 	if !empty {
 		name = m[1]
 	}
-	if _, err := endpoint.Parse(name, "tcp"); err == nil {
-		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s, shout connect %s)", name, name, name)
+	addr := name
+	if _, err := endpoint.Parse(name, "tcp"); err != nil {
+		addr = endpoint.Meant(err) // a URL pasted whole: the address in it
+		if _, err := endpoint.Parse(addr, "tcp"); err != nil {
+			addr = ""
+		}
+	}
+	if addr != "" {
+		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s, shout connect %s)", name, addr, addr)
 	}
 	names := commandNames(app)
 	return fmt.Sprintf("unknown command %s: the commands are %s and %s", name, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])

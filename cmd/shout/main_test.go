@@ -83,6 +83,12 @@ func TestHelpTakesOneCommand(t *testing.T) {
 		{[]string{"nosuch"}, 2, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
 		{[]string{"help", "nosuch"}, 2, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
 		{[]string{"127.0.0.1:8080"}, 2, "shout: 127.0.0.1:8080 is no command: an address goes after one (shout serve 127.0.0.1:8080, shout connect 127.0.0.1:8080)"},
+		// An address as Parse offers it for what was given (a URL pasted
+		// whole): it said "unknown command http://127.0.0.1:8080/".
+		{[]string{"http://127.0.0.1:8080/"}, 2, "shout: http://127.0.0.1:8080/ is no command: an address goes after one (shout serve tcp://127.0.0.1:8080, shout connect tcp://127.0.0.1:8080)"},
+		{[]string{"/tmp/s.sock"}, 2, "shout: /tmp/s.sock is no command: an address goes after one (shout serve unix:///tmp/s.sock, shout connect unix:///tmp/s.sock)"},
+		// (Two addresses offered: none is chosen.)
+		{[]string{"TCP-LISTEN:8080"}, 2, "shout: unknown command TCP-LISTEN:8080: the commands are serve, connect, bench, version, completion and help"},
 		{[]string{"servee"}, 2, `shout: unexpected argument servee, did you mean "serve"?`}, // kong's, which says it
 		{[]string{"help", "connect"}, 0, "Usage: shout connect [<addr>] [flags]"},
 	} {
