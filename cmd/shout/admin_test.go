@@ -225,6 +225,13 @@ func TestAdminOffersWhatItTakes(t *testing.T) {
 		"ws://[::1]:9090":       `--admin: bad address "ws://[::1]:9090": unknown scheme "ws" (did you mean "tcp://[::1]:9090"?)`,
 		"/tmp/admin.sock":       `(did you mean "unix:///tmp/admin.sock"?)`,
 		"wss://127.0.0.1:9090/": `--admin serves plain HTTP: want host:port, tcp:// or unix://, not wss:// (did you mean "127.0.0.1:9090"?)`,
+		// A scheme with nothing to offer: what --admin takes, not Parse's
+		// "want tcp://, udp://, tls:// or unix://", two of them refused.
+		"ftp://127.0.0.1:9090": `--admin: unknown scheme "ftp": want host:port, tcp:// or unix://`,
+		"TCP4://nope":          `--admin: unknown scheme "tcp4": want host:port, tcp:// or unix://`,
+		"http://127.0.0.1/":    `--admin takes the address to listen on, not a URL: want host:port, tcp:// or unix://`,
+		"https://localhost":    `--admin serves plain HTTP, not HTTPS: want host:port, tcp:// or unix://`,
+		"tcp://nope":           `--admin: bad address "tcp://nope": want host:port, [ipv6]:port or a scheme (missing port in address)`,
 	} {
 		eps, err := (&serveCmd{Admin: in}).adminEndpoints()
 		if err == nil || !strings.HasSuffix(err.Error(), want) {

@@ -678,21 +678,31 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 		}
 		return nil, nil
 	}
+	const takes = "want host:port, tcp:// or unix://"
+	// Its log line gives its URL (http://127.0.0.1:9090/), which is
+	// pasted back for it; Parse offers tcp:// for http://, and for
+	// https://, wss:// or a URL's tls://…/ an address here refused: the
+	// address alone is offered. Where Parse offers none for a scheme it
+	// does not know, it names its own schemes, two of them refused here.
+	scheme, _, found := strings.Cut(cmd.Admin, "://")
+	scheme = strings.ToLower(scheme)
 	eps, err := endpoint.Parse(cmd.Admin, "tcp")
 	meant := "" // the address offered for what was given, where Parse offers one
 	if err != nil {
 		offered, oerr := endpoint.Parse(endpoint.Meant(err), "tcp")
-		if oerr != nil {
+		switch {
+		case oerr == nil:
+			eps, meant = offered, offered[0].Address
+		case !found || slices.Contains([]string{"tcp", "udp", "tls", "unix"}, scheme):
 			return nil, usagef("--admin: %v", err)
+		case scheme == "http":
+			return nil, usagef("--admin takes the address to listen on, not a URL: %s", takes)
+		case scheme == "https":
+			return nil, usagef("--admin serves plain HTTP, not HTTPS: %s", takes)
+		default:
+			return nil, usagef("--admin: unknown scheme %q: %s", scheme, takes)
 		}
-		eps, meant = offered, offered[0].Address
 	}
-	// Its log line gives its URL (http://127.0.0.1:9090/), which is
-	// pasted back for it; Parse offers tcp:// for http://, and for
-	// https://, wss:// or a URL's tls://…/ an address here refused: the
-	// address alone is offered.
-	scheme, _, found := strings.Cut(cmd.Admin, "://")
-	scheme = strings.ToLower(scheme)
 	if !found { // udp:host:port, socat's UDP4:host:port
 		scheme, _, _ = strings.Cut(eps[0].String(), "://")
 	}
@@ -703,9 +713,9 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 	case scheme == "https":
 		return nil, usagef("--admin serves plain HTTP, not HTTPS%s", hint)
 	case eps[0].Network == "udp":
-		return nil, usagef("--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not %s://%s", scheme, hint)
+		return nil, usagef("--admin: HTTP needs a stream: %s, not %s://%s", takes, scheme, hint)
 	case eps[0].TLS:
-		return nil, usagef("--admin serves plain HTTP: want host:port, tcp:// or unix://, not %s://%s", scheme, hint)
+		return nil, usagef("--admin serves plain HTTP: %s, not %s://%s", takes, scheme, hint)
 	case meant != "":
 		return nil, usagef("--admin: %v", err) // what Parse offers, --admin takes
 	}
