@@ -260,10 +260,10 @@ func TestHandlerEndpoints(t *testing.T) {
 				bodyStart string
 			}{
 				{nil, "/healthz", 200, "ok"},
-				{nil, "/readyz", 503, "not ready"},
+				{nil, "/readyz", 503, "not ready: starting"},
 				{new(true), "/readyz", 200, "ready"},
 				{nil, "/healthz", 200, "ok"},
-				{new(false), "/readyz", 503, "not ready"},
+				{new(false), "/readyz", 503, "not ready: stopping"},
 				{nil, "/healthz", 200, "ok"},
 				{nil, "/metrics", 200, "# HELP"},
 				{nil, "/debug/pprof/", wantPprof, ""},

@@ -12,7 +12,7 @@
 //	go h.HTTPServer(log).Serve(admin.LimitListener(adminListener))
 //	h.SetReady(true) // serving: /readyz says 200
 //	...
-//	h.SetReady(false) // a graceful stop begins: /readyz says 503 at once
+//	h.SetReady(false) // a graceful stop begins: /readyz says 503 (not ready: stopping) at once
 //	srv.Shutdown(ctx)
 //
 // The Handler serves:

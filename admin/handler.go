@@ -20,8 +20,15 @@ import (
 // if asked for, /debug/pprof/. It is not ready until SetReady(true).
 type Handler struct {
 	mux   *http.ServeMux
-	ready atomic.Bool
+	state atomic.Int32 // starting, ready or stopping
 }
+
+// What SetReady has said: nothing yet (the zero value), true, false.
+const (
+	starting int32 = iota
+	ready
+	stopping
+)
 
 // NewHandler returns a Handler that serves m's registry on /metrics and,
 // if pprof is true, Go's profiles on /debug/pprof/ (they show the
@@ -34,9 +41,14 @@ func NewHandler(m *Metrics, pprofOn bool) *Handler {
 		text(w, http.StatusOK, "ok")
 	}
 	readyz := func(w http.ResponseWriter, _ *http.Request) {
-		switch {
-		case !h.ready.Load():
-			text(w, http.StatusServiceUnavailable, "not ready")
+		// 503 either way before and after ready; the body says which,
+		// for whoever reads it (curl, a probe's log): a shout still
+		// starting is worth waiting for, one stopping is not.
+		switch st := h.state.Load(); {
+		case st == starting:
+			text(w, http.StatusServiceUnavailable, "not ready: starting")
+		case st == stopping:
+			text(w, http.StatusServiceUnavailable, "not ready: stopping")
 		case !canOpenFile():
 			// New clients would wait unaccepted: let the balancer send
 			// them elsewhere. /healthz says 200: the process is alive.
@@ -65,10 +77,17 @@ func NewHandler(m *Metrics, pprofOn bool) *Handler {
 	return h
 }
 
-// SetReady sets what /readyz answers: 200 if ready, else 503. Say false
-// as soon as a graceful stop begins, so that a load balancer stops sending
-// new clients while the connections it has are drained.
-func (h *Handler) SetReady(ready bool) { h.ready.Store(ready) }
+// SetReady sets what /readyz answers: 200 if ready, else 503 saying
+// "not ready: stopping" (before the first call, "not ready: starting").
+// Say false as soon as a graceful stop begins, so that a load balancer
+// stops sending new clients while the connections it has are drained.
+func (h *Handler) SetReady(ok bool) {
+	if ok {
+		h.state.Store(ready)
+	} else {
+		h.state.Store(stopping)
+	}
+}
 
 // ServeHTTP serves the admin endpoints.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }

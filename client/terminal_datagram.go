@@ -108,14 +108,21 @@ func (s *session) datagrams(first net.Conn) int {
 		return err
 	}
 	// lineFailed ends the current line, which got err, unless another
-	// address of the server's takes it.
+	// address of the server's takes it. A refused line is lost, and said
+	// so as Datagrams says it; numbered, as the prompt's other words
+	// number lines, among those typed and sent, not blank ones: there is
+	// no file whose lines a number would find.
 	lineFailed := func(err error) {
 		if err = elsewhere(err); err == nil {
 			return
 		}
 		settled(cur.c, err)
 		failed++
-		s.say("line %d: %v", cur.n, err)
+		end := ""
+		if sockerr.Refused(err) {
+			end = ": lost"
+		}
+		s.say("line %d: %v%s", cur.n, err, end)
 		done()
 	}
 	// next sends the next line typed, if there is one.

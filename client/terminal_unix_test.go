@@ -316,6 +316,30 @@ func TestTerminalDatagramSaysLastError(t *testing.T) {
 	}
 }
 
+// A line refused at the prompt (ICMP port unreachable: nothing listens
+// there) is said lost, in the words a pipe says it with: the prompt said
+// "line 1: receive ...: connection refused", not that the line was lost,
+// where Datagrams says "...: lost". Lines are counted as typed and sent:
+// the blank one, not sent, is not counted (a pipe counts input lines).
+func TestTerminalDatagramRefusedSaidLost(t *testing.T) {
+	addr := closedUDPPort(t)
+	ptmx, scr, code := udpPrompt(t, addr, 0)
+	want := "receive " + addr + ": connection refused: lost"
+	io.WriteString(ptmx, "one\r")
+	scr.expect(t, "line 1: ")
+	if said := scr.expect(t, "\n"); !strings.Contains(said, want) {
+		t.Errorf("line 1 said %q; want %q", said, want)
+	}
+	io.WriteString(ptmx, "\rtwo\r")
+	scr.expect(t, "line 2: ")
+	if said := scr.expect(t, "\n"); !strings.Contains(said, want) {
+		t.Errorf("line 2 said %q; want %q", said, want)
+	}
+	if got := ctrlD(t, ptmx, code); got != 1 {
+		t.Errorf("exit status %d, want 1: lines were lost", got)
+	}
+}
+
 // A line typed at the prompt longer than one datagram to the server
 // carries is said so, in the words a pipe says it with, and not sent;
 // the next line is. The prompt sent it, and said the kernel's "send ...:

@@ -156,13 +156,18 @@ func TestServeAdminReadyzDuringDrain(t *testing.T) {
 	c := busyClient(t, p.addr("tcp")) // its replies wait for it to read them
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	var code int
+	var body string
 	for try := 0; try < 1000; try++ { // 503 is set first thing on the signal
-		if code, _ = httpGet(t, url+"readyz"); code == http.StatusServiceUnavailable {
+		if code, body = httpGet(t, url+"readyz"); code == http.StatusServiceUnavailable {
 			break
 		}
 	}
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz after SIGTERM: %d, want 503\n%s", code, p.logText())
+	}
+	// Whoever looks is told why: stopping, not yet to start.
+	if body != "not ready: stopping\n" {
+		t.Errorf("/readyz after SIGTERM: %q, want %q", body, "not ready: stopping\n")
 	}
 	if code, _ := httpGet(t, url+"healthz"); code != http.StatusOK {
 		t.Errorf("/healthz while draining: %d, want 200", code)
