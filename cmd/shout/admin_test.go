@@ -237,6 +237,13 @@ func TestAdminOffersWhatItTakes(t *testing.T) {
 		"http://127.0.0.1/":    `--admin takes the address to listen on, not a URL: want host:port, tcp:// or unix://`,
 		"https://localhost":    `--admin serves plain HTTP, not HTTPS: want host:port, tcp:// or unix://`,
 		"tcp://nope":           `--admin: bad address "tcp://nope": want host:port, [ipv6]:port or a scheme (missing port in address)`,
+		// Parse's own schemes, and none before "://", are no unknown
+		// scheme: what is wrong is said as Parse says it. "://" said
+		// unknown scheme "".
+		"udp://nope": `--admin: bad address "udp://nope": want host:port, [ipv6]:port or a scheme (missing port in address)`,
+		"tls://nope": `--admin: bad address "tls://nope": want host:port, [ipv6]:port or a scheme (missing port in address)`,
+		"unix://":    `--admin: bad address "unix://": no socket path (want unix:///path/to/socket)`,
+		"://":        `--admin: bad address "://": want host:port, [ipv6]:port or a scheme (missing port in address)`,
 	} {
 		eps, err := (&serveCmd{Admin: in}).adminEndpoints()
 		if err == nil || !strings.HasSuffix(err.Error(), want) {

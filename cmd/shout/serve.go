@@ -684,6 +684,7 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 	// https://, wss:// or a URL's tls://…/ an address here refused: the
 	// address alone is offered. Where Parse offers none for a scheme it
 	// does not know, it names its own schemes, two of them refused here.
+	// ("://host:port" has none: Parse's plain host:port.)
 	scheme, _, found := strings.Cut(cmd.Admin, "://")
 	scheme = strings.ToLower(scheme)
 	eps, err := endpoint.Parse(cmd.Admin, "tcp")
@@ -693,7 +694,7 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 		switch {
 		case oerr == nil:
 			eps, meant = offered, offered[0].Address
-		case !found || slices.Contains([]string{"tcp", "udp", "tls", "unix"}, scheme):
+		case !found || slices.Contains([]string{"", "tcp", "udp", "tls", "unix"}, scheme):
 			return nil, usagef("--admin: %v", err)
 		case scheme == "http":
 			return nil, usagef("--admin takes the address to listen on, not a URL: %s", takes)
