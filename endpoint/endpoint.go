@@ -97,7 +97,13 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 				if name != "unix" {
 					after = strings.TrimLeft(after, "/")
 				}
-				return nil, offer("a scheme ends in ://", name+"://"+after)
+				// A URL's too (tcp:127.0.0.1:8080/): the address offered
+				// is the one that parses, not one that offers another.
+				meant := name + "://" + after
+				if _, err := Parse(meant); Meant(err) != "" {
+					meant = Meant(err)
+				}
+				return nil, offer("a scheme ends in ://", meant)
 			}
 		}
 		// A path alone, as nc -U and socat's UNIX-CONNECT take one, read

@@ -129,7 +129,12 @@ func TestParse(t *testing.T) {
 		"localhost:8080?x#y": `a URL's query "?x#y" is not part of an address (did you mean "localhost:8080"?)`,
 		"me@[::1]:80/x":      `a URL's user "me@" is not part of an address (did you mean "[::1]:80"?)`,
 		"127.0.0.1/":         `(missing port in address)`, // no address before it
-		"run/s.sock":         `(missing port in address)`,
+		// A scheme with one colon, and a path: the address offered is
+		// the one that parses, not "tcp://127.0.0.1:8080/", which
+		// itself offered "tcp://127.0.0.1:8080".
+		"tcp:127.0.0.1:8080/": `a scheme ends in :// (did you mean "tcp://127.0.0.1:8080"?)`,
+		"udp:[::1]:53?x":      `a scheme ends in :// (did you mean "udp://[::1]:53"?)`,
+		"run/s.sock":          `(missing port in address)`,
 		// A URL's user: the address is what comes after it. The
 		// suggestion kept it, and the one tried failed, "unknown host
 		// user@127.0.0.1".
@@ -150,6 +155,8 @@ func TestParse(t *testing.T) {
 		offers := strings.HasSuffix(err.Error(), "?)") && strings.Contains(err.Error(), "did you mean ") && !strings.Contains(err.Error(), ", or ")
 		if m := Meant(err); offers != (m != "") || m != "" && !strings.HasSuffix(err.Error(), fmt.Sprintf(" (did you mean %q?)", m)) {
 			t.Errorf("Meant(Parse(%q)) = %q; the error says %v", in, m, err)
+		} else if _, err := Parse(m, "tcp"); m != "" && err != nil {
+			t.Errorf("Meant(Parse(%q)) = %q, which Parse refuses: %v", in, m, err)
 		}
 	}
 	// An IPv6 address without brackets reads as 127.0.0.1 does without
