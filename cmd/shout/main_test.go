@@ -87,6 +87,10 @@ func TestHelpTakesOneCommand(t *testing.T) {
 		// whole): it said "unknown command http://127.0.0.1:8080/".
 		{[]string{"http://127.0.0.1:8080/"}, 2, "shout: http://127.0.0.1:8080/ is no command: an address goes after one (shout serve tcp://127.0.0.1:8080, shout connect tcp://127.0.0.1:8080)"},
 		{[]string{"/tmp/s.sock"}, 2, "shout: /tmp/s.sock is no command: an address goes after one (shout serve unix:///tmp/s.sock, shout connect unix:///tmp/s.sock)"},
+		{[]string{"tcp:127.0.0.1:8080/"}, 2, "shout: tcp:127.0.0.1:8080/ is no command: an address goes after one (shout serve tcp://127.0.0.1:8080, shout connect tcp://127.0.0.1:8080)"},
+		// (An address offered that is refused in turn, a socket path too
+		// long for a socket: none is offered.)
+		{[]string{"/" + strings.Repeat("s", 200)}, 2, "shout: unknown command /" + strings.Repeat("s", 200) + ": the commands are serve, connect, bench, version, completion and help"},
 		// (Two addresses offered: none is chosen.)
 		{[]string{"TCP-LISTEN:8080"}, 2, "shout: unknown command TCP-LISTEN:8080: the commands are serve, connect, bench, version, completion and help"},
 		{[]string{"servee"}, 2, `shout: unexpected argument servee, did you mean "serve"?`}, // kong's, which says it
