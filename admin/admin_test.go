@@ -265,6 +265,8 @@ func TestHandlerEndpoints(t *testing.T) {
 				{nil, "/healthz", 200, "ok"},
 				{new(false), "/readyz", 503, "not ready: stopping"},
 				{nil, "/healthz", 200, "ok"},
+				{new(true), "/readyz", 200, "ready"}, // ready again after a stop
+				{new(false), "/readyz", 503, "not ready: stopping"},
 				{nil, "/metrics", 200, "# HELP"},
 				{nil, "/debug/pprof/", wantPprof, ""},
 				{nil, "/debug/pprof/cmdline", wantPprof, ""},
