@@ -688,36 +688,30 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 	scheme, _, found := strings.Cut(cmd.Admin, "://")
 	scheme = strings.ToLower(scheme)
 	eps, err := endpoint.Parse(cmd.Admin, "tcp")
-	meant := "" // the address offered for what was given, where Parse offers one
-	if err != nil {
-		offered, oerr := endpoint.Parse(endpoint.Meant(err), "tcp")
-		switch {
-		case oerr == nil:
-			eps, meant = offered, offered[0].Address
-		case !found || slices.Contains([]string{"", "tcp", "udp", "tls", "unix"}, scheme):
+	if err != nil { // eps: what Parse offers for it, if any, which may still be refused here
+		if eps, _ = endpoint.Parse(endpoint.Meant(err), "tcp"); eps == nil && (!found || slices.Contains([]string{"", "tcp", "udp", "tls", "unix"}, scheme)) {
 			return nil, usagef("--admin: %v", err)
-		case scheme == "http":
-			return nil, usagef("--admin takes the address to listen on, not a URL: %s", takes)
-		case scheme == "https":
-			return nil, usagef("--admin serves plain HTTP, not HTTPS: %s", takes)
-		default:
-			return nil, usagef("--admin: unknown scheme %q: %s", scheme, takes)
 		}
 	}
-	if !found { // udp:host:port, socat's UDP4:host:port
-		scheme, _, _ = strings.Cut(eps[0].String(), "://")
+	tail := ": " + takes // after what is refused: the address offered, or what --admin takes
+	if eps != nil {
+		tail = fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
+		if !found { // udp:host:port, socat's UDP4:host:port
+			scheme, _, _ = strings.Cut(eps[0].String(), "://")
+		}
 	}
-	hint := fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
 	switch {
-	case scheme == "http": // (meant: Parse takes no http://)
-		return nil, usagef("--admin takes the address to listen on, not a URL%s", hint)
+	case scheme == "http": // (Parse takes no http://)
+		return nil, usagef("--admin takes the address to listen on, not a URL%s", tail)
 	case scheme == "https":
-		return nil, usagef("--admin serves plain HTTP, not HTTPS%s", hint)
+		return nil, usagef("--admin serves plain HTTP, not HTTPS%s", tail)
+	case eps == nil:
+		return nil, usagef("--admin: unknown scheme %q: %s", scheme, takes)
 	case eps[0].Network == "udp":
-		return nil, usagef("--admin: HTTP needs a stream: %s, not %s://%s", takes, scheme, hint)
+		return nil, usagef("--admin: HTTP needs a stream: %s, not %s://%s", takes, scheme, tail)
 	case eps[0].TLS:
-		return nil, usagef("--admin serves plain HTTP: %s, not %s://%s", takes, scheme, hint)
-	case meant != "":
+		return nil, usagef("--admin serves plain HTTP: %s, not %s://%s", takes, scheme, tail)
+	case err != nil:
 		return nil, usagef("--admin: %v", err) // what Parse offers, --admin takes
 	}
 	return eps, nil
