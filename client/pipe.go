@@ -151,10 +151,17 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 	armed := false
 	taken := -1 // what unsent last said, once input is done (-1: not yet asked)
 	for {
+		// inputDone before sendFailed: the sender stores sendFailed
+		// first, so a reader that sees input done sees its failure too.
+		// Looked at the other way round, a failure stored between the two
+		// looks was missed, and the silence's deadline set below took the
+		// place of the sender's wake-up: CI saw `shout connect ADDR < /`'s
+		// test wait out its hour.
+		done := inputDone.Load()
 		if sendFailed.Load() {
 			break
 		}
-		if inputDone.Load() {
+		if done {
 			// Not "every line answered, leave": a count of newlines
 			// cannot tell the last reply from a line of the server's
 			// own, and what came after it was dropped. The server's end
