@@ -46,8 +46,9 @@ var ErrBadAddress = errors.New("endpoint: bad address")
 
 // badAddress is Parse's error. It reads `bad address "s": why`, with no
 // package name, since a user sees it after "shout: ", and errors.Is finds
-// ErrBadAddress in it. meant is the one address offered in why, or "".
-type badAddress struct{ s, why, meant string }
+// ErrBadAddress in it. meant is the one address offered in why, or "";
+// form, where s is no host:port, what it should be (tcp://HOST:PORT).
+type badAddress struct{ s, why, meant, form string }
 
 // newBad is the error for s: why, and meant, if not "", the one address
 // offered for it, said after why: (did you mean "tcp://127.0.0.1:8080"?).
@@ -55,7 +56,28 @@ func newBad(s, why, meant string) *badAddress {
 	if meant != "" {
 		why = fmt.Sprintf("%s (did you mean %q?)", why, meant)
 	}
-	return &badAddress{s, why, meant}
+	return &badAddress{s: s, why: why, meant: meant}
+}
+
+// offered is the error for s: why, offering meant if Parse takes it, or
+// the one address Parse offers for it in turn (tcp:127.0.0.1:8080/, a
+// URL's too: not "tcp://127.0.0.1:8080/"). Else no address is offered
+// but what is wrong with it is said: tcp:/127.0.0.1 offered
+// "tcp://127.0.0.1", missing its port, and a path too long for a socket
+// "unix:///…", refused for its length.
+func offered(s, why, meant string) *badAddress {
+	_, err := Parse(meant)
+	var b *badAddress
+	switch {
+	case !errors.As(err, &b):
+	case b.meant != "":
+		meant = b.meant
+	case b.form != "":
+		return newBad(s, fmt.Sprintf("%s (shout takes %s)", why, b.form), "")
+	default:
+		return newBad(s, why+"; "+b.why, "")
+	}
+	return newBad(s, why, meant)
 }
 
 func (e *badAddress) Error() string { return fmt.Sprintf("bad address %q: %s", e.s, e.why) }
@@ -78,7 +100,7 @@ func Meant(err error) string {
 // passes tcp and udp, connect passes tcp.
 func Parse(s string, plain ...string) ([]Endpoint, error) {
 	bad := func(why string) error { return newBad(s, why, "") }
-	offer := func(why, meant string) error { return newBad(s, why, meant) }
+	offer := func(why, meant string) error { return offered(s, why, meant) }
 	scheme, rest, found := strings.Cut(s, "://")
 	scheme = strings.ToLower(scheme) // as in any URL: TCP:// is tcp://
 	if !found {
@@ -97,13 +119,7 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 				if name != "unix" {
 					after = strings.TrimLeft(after, "/")
 				}
-				// A URL's too (tcp:127.0.0.1:8080/): the address offered
-				// is the one that parses, not one that offers another.
-				meant := name + "://" + after
-				if _, err := Parse(meant); Meant(err) != "" {
-					meant = Meant(err)
-				}
-				return nil, offer("a scheme ends in ://", meant)
+				return nil, offer("a scheme ends in ://", name+"://"+after)
 			}
 		}
 		// A path alone, as nc -U and socat's UNIX-CONNECT take one, read
@@ -147,7 +163,11 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 		if !strings.HasPrefix(rest, "[") && strings.Count(rest, ":") > 1 {
 			why = unbracketed(rest, why)
 		}
-		return nil, bad("want host:port, [ipv6]:port or a scheme (" + why + ")")
+		b := newBad(s, "want host:port, [ipv6]:port or a scheme ("+why+")", "")
+		if b.form = "HOST:PORT"; found {
+			b.form = scheme + "://HOST:PORT"
+		}
+		return nil, b
 	}
 	// An IPv6 zone is an interface's name, which may have spaces (on
 	// Windows, "Ethernet 2"): what is checked is the host before it.

@@ -79,6 +79,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q): %v; want the port named out of range", port, err)
 		}
 	}
+	tooLong := "/" + strings.Repeat("s", maxUnixPath("/")+1)
 	// A scheme with one slash or none, and a host no lookup can find, say
 	// what is wrong with the address, not that a port is not a number or
 	// that the name does not resolve.
@@ -145,6 +146,16 @@ func TestParse(t *testing.T) {
 		"@127.0.0.1:8080":             `a URL's user "@" is not part of an address (did you mean "127.0.0.1:8080"?)`,
 		"tcp://user@":                 `(missing port in address)`, // no address after it
 		"ftp://127.0.0.1:21":          `unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
+		// An address that would be refused in turn is not offered: what
+		// it lacks is said with the scheme's hint. tcp:/127.0.0.1 offered
+		// "tcp://127.0.0.1" (missing port), a path too long for a socket
+		// "unix:///…" (too long).
+		"tcp:/127.0.0.1":          `a scheme ends in :// (shout takes tcp://HOST:PORT)`,
+		"udp:[::1]":               `a scheme ends in :// (shout takes udp://HOST:PORT)`,
+		"tls:127.0.0.1:99999":     `a scheme ends in ://; port "99999" is not a number from 0 to 65535`,
+		"unix:" + tooLong:         fmt.Sprintf("a scheme ends in ://; a socket path of %d bytes: this system's sockets take at most", len(tooLong)),
+		tooLong:                   fmt.Sprintf("a Unix socket's path goes after unix://; a socket path of %d bytes: this system's sockets take at most", len(tooLong)),
+		"UNIX-CONNECT:" + tooLong: "socat's syntax (shout takes unix:///PATH)",
 	} {
 		_, err := Parse(in, "tcp")
 		if !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {

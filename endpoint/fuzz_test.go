@@ -15,7 +15,9 @@ import (
 // that shows what it was given safely (quoted: no control character
 // reaches the terminal), or it returns one endpoint per plain network
 // (one for a scheme) whose address a listener or dialer takes as
-// host:port, and whose String parses back to the same endpoint.
+// host:port, and whose String parses back to the same endpoint. An
+// address it offers instead (did you mean "tcp://127.0.0.1:8080"?) is
+// one it takes.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"127.0.0.1:8080", "8080", "0", "99999", "tcp://[::1]:0", "udp://localhost:9",
@@ -24,7 +26,7 @@ func FuzzParse(f *testing.F) {
 		"::1", "::1:8080", ":::8080", "fe80::1%lo:8080", "[fe80::1%lo]:8080",
 		"[fe80::1%1]:8080", "[::ffff:127.0.0.1]:80", "127.0.0.1 :8080", "[::1]", "a:b:c",
 		"TCP://127.0.0.1:1", "TCP-LISTEN:8080,fork", "UDP4:[::1]:9", "UNIX-CONNECT:/s", "OPENSSL-listen:",
-		"tcp4:8080", "ssl:https",
+		"tcp4:8080", "ssl:https", "tcp:/127.0.0.1", "/" + strings.Repeat("s", 120),
 	} {
 		f.Add(s, uint8(0))
 	}
@@ -38,6 +40,11 @@ func FuzzParse(f *testing.F) {
 			}
 			if msg := err.Error(); !utf8.ValidString(msg) || strings.ContainsFunc(msg, unicode.IsControl) {
 				t.Fatalf("Parse(%q): the error %q is not one line of text", s, msg)
+			}
+			if m := Meant(err); m != "" {
+				if _, err := Parse(m, plain...); err != nil {
+					t.Fatalf("Parse(%q) offers %q, which it refuses: %v", s, m, err)
+				}
 			}
 			return
 		}

@@ -820,10 +820,7 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 	}
 	addr := name
 	if _, err := endpoint.Parse(name, "tcp"); err != nil {
-		addr = endpoint.Meant(err) // a URL pasted whole: the address in it
-		if _, err := endpoint.Parse(addr, "tcp"); err != nil {
-			addr = ""
-		}
+		addr = endpoint.Meant(err) // a URL pasted whole: the address in it (one Parse takes)
 	}
 	if addr != "" {
 		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s, shout connect %s)", name, addr, addr)
