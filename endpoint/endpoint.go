@@ -66,6 +66,9 @@ func newBad(s, why, meant string) *badAddress {
 // "tcp://127.0.0.1", missing its port, and a path too long for a socket
 // "unix:///…", refused for its length.
 func offered(s, why, meant string) *badAddress {
+	if meant == "" { // none, or two in why (socat's TCP-LISTEN:8080)
+		return newBad(s, why, "")
+	}
 	_, err := Parse(meant)
 	var b *badAddress
 	switch {
@@ -320,20 +323,18 @@ func socat(name, after string) (why, meant string) {
 	if listen && scheme != "unix" {
 		meant = scheme + "://:" + after
 	}
+	if !listen || scheme == "unix" {
+		// Parse offers it, or the address it offers in turn
+		// (TCP4:127.0.0.1:8080/, a URL's path), or says what it lacks.
+		return "socat's syntax", meant
+	}
 	if _, err := Parse(meant); err != nil { // (it has a scheme: no socat in it)
-		// What came after the type is no address here either
-		// (TCP6:fe80::1:80, TCP-LISTEN:http): name the form alone.
-		form := "HOST:PORT"
-		if scheme == "unix" {
-			form = "/PATH"
-		}
-		return fmt.Sprintf("socat's syntax (shout takes %s://%s)", scheme, form), ""
+		// What came after the type is no port here (TCP-LISTEN:nope,
+		// TCP-LISTEN:8080/): name the form alone.
+		return fmt.Sprintf("socat's syntax (shout takes %s://HOST:PORT)", scheme), ""
 	}
-	if listen && scheme != "unix" {
-		return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",
-			meant, scheme+"://127.0.0.1:"+after), ""
-	}
-	return "socat's syntax", meant
+	return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",
+		meant, scheme+"://127.0.0.1:"+after), ""
 }
 
 // schemeMeant is the scheme Parse takes that a user who wrote scheme

@@ -101,6 +101,11 @@ func TestParse(t *testing.T) {
 		"TCP4:127.0.0.1:8080":             `did you mean "tcp://127.0.0.1:8080"?`,
 		"UDP6:[::1]:9000":                 `did you mean "udp://[::1]:9000"?`,
 		"UNIX-CONNECT:/tmp/s.sock":        `did you mean "unix:///tmp/s.sock"?`,
+		// With a URL's path as tcp:127.0.0.1:8080/ has: the address, as
+		// without it, not socat's form alone.
+		"TCP4:127.0.0.1:8080/": `socat's syntax (did you mean "tcp://127.0.0.1:8080"?)`,
+		"udp6:[::1]:53?x":      `socat's syntax (did you mean "udp://[::1]:53"?)`,
+		"TCP4:127.0.0.1:99999": `socat's syntax; port "99999" is not a number from 0 to 65535`,
 		// A path alone, as nc -U takes it: not a host missing its port.
 		"/tmp/s.sock":            `a Unix socket's path goes after unix:// (did you mean "unix:///tmp/s.sock"?)`,
 		"./s.sock":               `did you mean "unix://./s.sock"?`,
@@ -155,7 +160,7 @@ func TestParse(t *testing.T) {
 		"tls:127.0.0.1:99999":     `a scheme ends in ://; port "99999" is not a number from 0 to 65535`,
 		"unix:" + tooLong:         fmt.Sprintf("a scheme ends in ://; a socket path of %d bytes: this system's sockets take at most", len(tooLong)),
 		tooLong:                   fmt.Sprintf("a Unix socket's path goes after unix://; a socket path of %d bytes: this system's sockets take at most", len(tooLong)),
-		"UNIX-CONNECT:" + tooLong: "socat's syntax (shout takes unix:///PATH)",
+		"UNIX-CONNECT:" + tooLong: fmt.Sprintf("socat's syntax; a socket path of %d bytes", len(tooLong)),
 	} {
 		_, err := Parse(in, "tcp")
 		if !errors.Is(err, ErrBadAddress) || !strings.Contains(err.Error(), want) {
@@ -168,6 +173,17 @@ func TestParse(t *testing.T) {
 			t.Errorf("Meant(Parse(%q)) = %q; the error says %v", in, m, err)
 		} else if _, err := Parse(m, "tcp"); m != "" && err != nil {
 			t.Errorf("Meant(Parse(%q)) = %q, which Parse refuses: %v", in, m, err)
+		}
+	}
+	// Where no address is offered, or two, the error says so once: it
+	// said socat's form, then "(shout takes HOST:PORT)" after it.
+	for in, want := range map[string]string{
+		"TCP6:fe80::1:80": `socat's syntax (shout takes tcp://HOST:PORT)`,
+		"TCP-LISTEN:nope": `socat's syntax (shout takes tcp://HOST:PORT)`,
+		"tcp-listen:8080": `socat's syntax (did you mean "tcp://:8080", every interface as socat listens, or "tcp://127.0.0.1:8080", this machine only?)`,
+	} {
+		if _, err := Parse(in, "tcp"); err == nil || !strings.HasSuffix(err.Error(), ": "+want) {
+			t.Errorf("Parse(%q): %v; want it to end %s", in, err, want)
 		}
 	}
 	// An IPv6 address without brackets reads as 127.0.0.1 does without

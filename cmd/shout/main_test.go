@@ -90,6 +90,7 @@ func TestHelpTakesOneCommand(t *testing.T) {
 		// shout serve tls://127.0.0.1:8080 alone says it needs one.
 		{[]string{"https://127.0.0.1:8080/"}, 2, "shout: https://127.0.0.1:8080/ is no command: an address goes after one (shout serve tls://127.0.0.1:8080 --tls-self-signed, or with --cert and --key; shout connect tls://127.0.0.1:8080)"},
 		{[]string{"tls://[::1]:8443"}, 2, "shout: tls://[::1]:8443 is no command: an address goes after one (shout serve tls://[::1]:8443 --tls-self-signed, or with --cert and --key; shout connect tls://[::1]:8443)"},
+		{[]string{"TCP4:127.0.0.1:8080/"}, 2, "shout: TCP4:127.0.0.1:8080/ is no command: an address goes after one (shout serve tcp://127.0.0.1:8080, shout connect tcp://127.0.0.1:8080)"},
 		{[]string{"/tmp/s.sock"}, 2, "shout: /tmp/s.sock is no command: an address goes after one (shout serve unix:///tmp/s.sock, shout connect unix:///tmp/s.sock)"},
 		{[]string{"tcp:127.0.0.1:8080/"}, 2, "shout: tcp:127.0.0.1:8080/ is no command: an address goes after one (shout serve tcp://127.0.0.1:8080, shout connect tcp://127.0.0.1:8080)"},
 		// (An address offered that is refused in turn, a socket path too
