@@ -17,6 +17,14 @@ func SetWatchClock(t testing.TB, now func() time.Duration, ticks <-chan time.Tim
 	t.Cleanup(func() { watchClock = nil })
 }
 
+// SetClock gives a Terminal's stream session now for its clock, which
+// says how long a connection the server closed had been idle, until t
+// ends. Tests that call it must not run in parallel.
+func SetClock(t testing.TB, now func() time.Time) {
+	clock = now
+	t.Cleanup(func() { clock = time.Now })
+}
+
 // SetReplyTimeouts ends Datagrams' wait for a reply (and a Terminal's
 // over UDP), as if its timeout had passed, each time the test sends on
 // timeouts, until t ends; the timeout given still ends a wait that no

@@ -13,6 +13,10 @@ import (
 	"shout/internal/sockerr"
 )
 
+// clock is the stream session's clock for how long a connection was
+// idle (a test's, to move it).
+var clock = time.Now
+
 // received is what a connection's reader got: bytes, or the error that
 // ended it.
 type received struct {
@@ -47,6 +51,10 @@ func (s *session) stream(c net.Conn) int {
 		// the next, together: a paste of a thousand lines to a server
 		// that does not answer said "no reply within 2s" a thousand times.
 		quiet time.Time
+		// When c was made, a line handed to its writer or a byte came
+		// back, by clock: a server that closes a connection idle since
+		// (--idle-timeout) is said to have closed it after so long idle.
+		active = clock()
 	)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -71,6 +79,10 @@ func (s *session) stream(c net.Conn) int {
 		_, plain := c.(*net.TCPConn)
 		c, w = nil, nil
 		why := endMessage(t.Addr, err)
+		if idle := clock().Sub(active); len(due) == 0 && errors.Is(err, io.EOF) && idle >= time.Second {
+			// Not of a close within a second, as at a connection limit.
+			why += fmt.Sprintf(" after %v idle", idle.Round(100*time.Millisecond))
+		}
 		hint := ""
 		// The last lines handed to the writer are those it did not
 		// write: sent again on the next connection, or said not sent.
@@ -106,6 +118,7 @@ func (s *session) stream(c net.Conn) int {
 	}
 	send := func(line string) {
 		w.add(line)
+		active = clock()
 		due = append(due, time.Now().Add(t.Timeout))
 		if len(due)-reported == 1 {
 			arm()
@@ -149,7 +162,7 @@ func (s *session) stream(c net.Conn) int {
 				continue // an earlier connection's last words
 			}
 			if len(r.data) > 0 {
-				heard = true
+				heard, active = true, clock()
 				s.show(r.data)
 				answered := min(bytes.Count(r.data, []byte{'\n'}), len(due))
 				due = due[answered:]
@@ -163,7 +176,7 @@ func (s *session) stream(c net.Conn) int {
 				}
 			}
 		case nc := <-redialed:
-			c, since, heard = nc, time.Now(), false
+			c, since, heard, active = nc, time.Now(), false, clock()
 			s.startReader(c, recv)
 			w = s.startWriter(c, recv)
 			s.say("reconnected to %s", t.Addr)

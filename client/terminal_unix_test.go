@@ -3,6 +3,7 @@
 package client_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,4 +395,37 @@ func TestTerminalLastWordsEditorHeld(t *testing.T) {
 	}
 	scr.expect(t, addr+" closed the connection")
 	release()
+}
+
+// A server that closes a connection idle since its last reply (shout
+// serve --idle-timeout) is said to have closed it after so long idle, by
+// the client's clock, which the test moves: the prompt said only "closed
+// the connection", as of a server that closed it at once.
+func TestTerminalSaysHowLongIdleBeforeTheClose(t *testing.T) {
+	var clock atomic.Int64
+	client.SetClock(t, func() time.Time { return time.Unix(0, clock.Load()) })
+	closeNow := make(chan struct{})
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, strings.ToUpper(line))
+		<-closeNow
+	})
+	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr}, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptmx, scr, code := onPTY(t, &client.Terminal{Addr: addr, Timeout: bound}, c, addr+"> ")
+	io.WriteString(ptmx, "hi\r")
+	scr.expect(t, "HI")
+	clock.Add(int64(2*time.Second + 40*time.Millisecond))
+	close(closeNow)
+	select {
+	case got := <-code:
+		if got != 1 {
+			t.Errorf("exit status %d, want 1: the server closed", got)
+		}
+	case <-time.After(bound):
+		t.Fatal("the session did not end at the server's close")
+	}
+	scr.expect(t, addr+" closed the connection after 2s idle")
 }
