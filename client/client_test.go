@@ -2029,3 +2029,41 @@ func neverClosingServer(t *testing.T) string {
 	t.Cleanup(func() { close(release) })
 	return addr
 }
+
+// An input failure the sender stores between the reader's two looks at
+// it (is input done; did it fail) ends the exchange at once: looked at
+// as sendFailed, then inputDone, it was missed, and the silence's
+// deadline set over the sender's wake-up (CI waited out --timeout). The
+// input fails only once the reader has made its first look.
+func TestPipeInputErrorBetweenTheReadersLooks(t *testing.T) {
+	errIsDir := &os.PathError{Op: "read", Path: "/dev/stdin", Err: syscall.EISDIR}
+	looked, stored := make(chan struct{}), make(chan struct{})
+	var first, done sync.Once
+	client.SetPipeLooks(t,
+		func() { first.Do(func() { close(looked); <-stored }) },
+		func() { done.Do(func() { close(stored) }) })
+	addr := neverClosingServer(t)
+	c := dial(t, "tcp", addr)
+	t.Cleanup(func() { c.Close() }) // (before the server's, which waits for its handler)
+	in := readerFunc(func([]byte) (int, error) { <-looked; return 0, errIsDir })
+	ended := make(chan error, 1)
+	go func() {
+		_, err := client.Pipe(c, in, io.Discard, time.Hour)
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, syscall.EISDIR) {
+			t.Errorf("Pipe: %v; want the input's error", err)
+		}
+	case <-time.After(bound):
+		c.Close()
+		<-ended
+		t.Fatalf("still waiting %v after the input failed between the reader's looks (silence window 1h)", bound)
+	}
+}
+
+// readerFunc is an io.Reader that is a function.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }

@@ -25,6 +25,15 @@ func SetClock(t testing.TB, now func() time.Time) {
 	t.Cleanup(func() { clock = time.Now })
 }
 
+// SetPipeLooks runs between, until t ends, between each Pipe's reader's
+// two looks at what its sender said (is input done, did it fail), and
+// inputDone once its sender has said input is done. Tests that call it
+// must not run in parallel.
+func SetPipeLooks(t testing.TB, between, inputDone func()) {
+	pipeBetweenLooks, pipeInputDone = between, inputDone
+	t.Cleanup(func() { pipeBetweenLooks, pipeInputDone = nil, nil })
+}
+
 // SetReplyTimeouts ends Datagrams' wait for a reply (and a Terminal's
 // over UDP), as if its timeout had passed, each time the test sends on
 // timeouts, until t ends; the timeout given still ends a wait that no

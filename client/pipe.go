@@ -61,6 +61,11 @@ func (r PipeResult) Problem(addr string, silence time.Duration) string {
 	return ""
 }
 
+// Tests' hooks: pipeInputDone runs once Pipe's sender has said input is
+// done, pipeBetweenLooks between its reader's two looks at what the
+// sender said, where a failure stored in between was missed.
+var pipeInputDone, pipeBetweenLooks func()
+
 // Pipe streams in to the stream connection c and what c sends back to
 // out, at the same time, so that a large file flows at full speed. At the
 // end of in it closes c's write side, and goes on reading to the server's
@@ -141,6 +146,9 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		sendFailed.Store(err != nil)
 		c.SetReadDeadline(time.Unix(1, 0))
 		inputDone.Store(true)
+		if pipeInputDone != nil {
+			pipeInputDone()
+		}
 		sendErr <- err
 	}()
 
@@ -158,6 +166,9 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		// place of the sender's wake-up: CI saw `shout connect ADDR < /`'s
 		// test wait out its hour.
 		done := inputDone.Load()
+		if pipeBetweenLooks != nil {
+			pipeBetweenLooks()
+		}
 		if sendFailed.Load() {
 			break
 		}
