@@ -379,20 +379,9 @@ func TestTerminalLastWordsEditorHeld(t *testing.T) {
 	var releaseOnce sync.Once
 	release := func() { releaseOnce.Do(func() { close(hold) }) }
 	defer release()
-	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr}, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, scr, code := onPTY(t, &client.Terminal{Addr: addr, Timeout: bound}, c, addr+"> ")
+	_, scr, code := tcpPrompt(t, addr)
 	close(closeNow)
-	select {
-	case got := <-code:
-		if got != 1 {
-			t.Errorf("exit status %d, want 1: the server closed", got)
-		}
-	case <-time.After(bound):
-		t.Fatal("the session did not end at the server's close")
-	}
+	endedAtClose(t, code)
 	scr.expect(t, addr+" closed the connection")
 	release()
 }
@@ -410,15 +399,30 @@ func TestTerminalSaysHowLongIdleBeforeTheClose(t *testing.T) {
 		io.WriteString(c, strings.ToUpper(line))
 		<-closeNow
 	})
-	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr}, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ptmx, scr, code := onPTY(t, &client.Terminal{Addr: addr, Timeout: bound}, c, addr+"> ")
+	ptmx, scr, code := tcpPrompt(t, addr)
 	io.WriteString(ptmx, "hi\r")
 	scr.expect(t, "HI")
 	clock.Add(int64(2*time.Second + 40*time.Millisecond))
 	close(closeNow)
+	endedAtClose(t, code)
+	scr.expect(t, addr+" closed the connection after 2s idle")
+}
+
+// tcpPrompt runs a Terminal on a pty over TCP to addr, once it shows its
+// prompt.
+func tcpPrompt(t *testing.T, addr string) (ptmx *os.File, scr *ptyScreen, code chan int) {
+	t.Helper()
+	c, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr}, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return onPTY(t, &client.Terminal{Addr: addr, Timeout: bound}, c, addr+"> ")
+}
+
+// endedAtClose checks that the session whose status comes on code ended
+// at the server's close, with status 1.
+func endedAtClose(t *testing.T, code <-chan int) {
+	t.Helper()
 	select {
 	case got := <-code:
 		if got != 1 {
@@ -427,5 +431,4 @@ func TestTerminalSaysHowLongIdleBeforeTheClose(t *testing.T) {
 	case <-time.After(bound):
 		t.Fatal("the session did not end at the server's close")
 	}
-	scr.expect(t, addr+" closed the connection after 2s idle")
 }
