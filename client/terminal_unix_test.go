@@ -391,21 +391,36 @@ func TestTerminalLastWordsEditorHeld(t *testing.T) {
 // the client's clock, which the test moves: the prompt said only "closed
 // the connection", as of a server that closed it at once.
 func TestTerminalSaysHowLongIdleBeforeTheClose(t *testing.T) {
-	var clock atomic.Int64
-	client.SetClock(t, func() time.Time { return time.Unix(0, clock.Load()) })
-	closeNow := make(chan struct{})
-	addr := shouttest.StreamServer(t, func(c net.Conn) {
-		line, _ := bufio.NewReader(c).ReadString('\n')
-		io.WriteString(c, strings.ToUpper(line))
-		<-closeNow
-	})
-	ptmx, scr, code := tcpPrompt(t, addr)
-	io.WriteString(ptmx, "hi\r")
-	scr.expect(t, "HI")
-	clock.Add(int64(2*time.Second + 40*time.Millisecond))
-	close(closeNow)
-	endedAtClose(t, code)
-	scr.expect(t, addr+" closed the connection after 2s idle")
+	for _, tc := range []struct {
+		idle time.Duration
+		said string // after "closed the connection", up to the line's end
+	}{
+		{2*time.Second + 40*time.Millisecond, " after 2s idle"},
+		// Under a second is no idle close: a server at its connection
+		// limit closes at once.
+		{900 * time.Millisecond, ""},
+	} {
+		t.Run(tc.idle.String(), func(t *testing.T) {
+			var clock atomic.Int64
+			client.SetClock(t, func() time.Time { return time.Unix(0, clock.Load()) })
+			closeNow := make(chan struct{})
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				io.WriteString(c, strings.ToUpper(line))
+				<-closeNow
+			})
+			ptmx, scr, code := tcpPrompt(t, addr)
+			io.WriteString(ptmx, "hi\r")
+			scr.expect(t, "HI")
+			clock.Add(int64(tc.idle))
+			close(closeNow)
+			endedAtClose(t, code)
+			scr.expect(t, addr+" closed the connection")
+			if got := scr.expect(t, "\r\n"); got != tc.said {
+				t.Errorf("the close said %q after %q, want %q", got, "closed the connection", tc.said)
+			}
+		})
+	}
 }
 
 // tcpPrompt runs a Terminal on a pty over TCP to addr, once it shows its
