@@ -25,7 +25,7 @@ import (
 // least.
 const (
 	sourceWays = 8
-	sourceSets = 2048 // a power of two: 16,384 sources in all
+	sourceSets = 2048 // a power of two: 16,384 entries in all (replies and budgets)
 
 	// loopWindow is how soon after a reply the same bytes coming back from
 	// where it went, to where it left from, count as the reply bounced
