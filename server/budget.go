@@ -9,8 +9,12 @@ import (
 )
 
 // The source table remembers, for each datagram source (address and
-// port), the last reply sent to it, with the local address it left from
-// (the loop guard), and for each source address its reply budget: a
+// port), each reply sent to it within loopWindow, with the local address
+// it left from (the loop guard), and for each source address its reply
+// budget. Every reply, not just the last: a forger who sends several
+// datagrams at once from another echo service's address keeps as many
+// replies bouncing, and three kept two shouts answering each other for
+// good when only the last was known. And a budget per address: a
 // forger picks the source port as it likes, so a budget per port would
 // give its victim one budget for each. An IPv6 address's budget is its
 // /64's, one host's share (as the per-address connection limit counts
@@ -21,7 +25,7 @@ import (
 // least.
 const (
 	sourceWays = 8
-	sourceSets = 2048 // a power of two: 16,384 sources in all
+	sourceSets = 2048 // a power of two: 16,384 entries in all (replies and budgets)
 
 	// loopWindow is how soon after a reply the same bytes coming back from
 	// where it went, to where it left from, count as the reply bounced
@@ -48,33 +52,37 @@ type sourceSet struct {
 	e  [sourceWays]source
 }
 
-// source is one entry: a source's (its last reply), or an address's (its
+// source is one entry: a reply sent to a source, or an address's (its
 // budget). A budget is a token bucket kept as the time it
 // will be full again (the generic cell rate algorithm): a reply of n
 // bytes moves that time n/rate seconds later, and is allowed if it stays
 // within one second of now. One number, and no refill to compute.
 type source struct {
-	key       sourceKey
-	used      bool
-	replyLen  int32
-	full      int64  // when the budget is full again, in ns from epoch
-	replyAt   int64  // when the last reply was sent, in ns from epoch
-	replyHash uint64 // of the last reply, and of the address it left from (origin)
+	key      sourceKey
+	used     bool
+	replyLen int32
+	full     int64 // when the budget is full again, in ns from epoch
+	replyAt  int64 // when the reply was last sent, in ns from epoch
 }
 
 // sourceKey is a source's address, as 16 bytes (IPv4 mapped, without a
-// zone), and port; or, with budget set, an address's (an IPv6 one's /64)
-// and no port, or a loopback source's address and port.
+// zone), and port, with a reply sent to it (the hash of its bytes and of
+// the address it left from, origin); or, with budget set, an address's
+// (an IPv6 one's /64) and no port or reply, or a loopback source's
+// address and port.
 type sourceKey struct {
+	reply  uint64
 	hi, lo uint64
 	port   uint16
 	budget bool
 }
 
-// sourceRef is where a source's entries go: its own, and its address's.
+// sourceRef is where a source's entries go: its replies', and its
+// address's.
 type sourceRef struct {
-	key, addr sourceKey
-	set, aset *sourceSet
+	key, addr sourceKey // key without a reply
+	hash      uint64    // key's, which a reply's hash turns into its set
+	aset      *sourceSet
 }
 
 // newSources returns a source table with a budget of rate reply bytes a
@@ -95,7 +103,7 @@ func (t *sources) now() int64 {
 func (t *sources) lookup(ap netip.AddrPort) sourceRef {
 	b := addrBytes(ap)
 	r := sourceRef{key: sourceKey{hi: binary.LittleEndian.Uint64(b[:8]), lo: binary.LittleEndian.Uint64(b[8:16]), port: ap.Port()}}
-	r.set = &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
+	r.hash = maphash.Bytes(t.seed, b[:])
 	// The budget's entry: the address's, with no port, and an IPv6
 	// address's /64 (not an IPv4-mapped one's, whose last 64 bits are the
 	// IPv4 address). A loopback source keeps a budget for each port: a
@@ -111,7 +119,7 @@ func (t *sources) lookup(ap netip.AddrPort) sourceRef {
 			clear(b[8:16])
 		}
 	}
-	b[17] ^= 1 // another set than the source's own entry, mostly
+	b[17] ^= 1 // another hash than the source's
 	r.addr.hi, r.addr.lo = binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:16])
 	r.aset = &t.sets[maphash.Bytes(t.seed, b[:])&(sourceSets-1)]
 	return r
@@ -128,6 +136,15 @@ func (t *sources) origin(ap netip.AddrPort) uint64 {
 	return maphash.Bytes(t.lseed, b[:])
 }
 
+// reply returns where a reply whose hash, with its origin's, is h, sent
+// to r's source, is remembered: the replies to one source spread over
+// the whole table, however many there are.
+func (t *sources) reply(r sourceRef, h uint64) (sourceKey, *sourceSet) {
+	k := r.key
+	k.reply = h
+	return k, &t.sets[(r.hash^h)&(sourceSets-1)]
+}
+
 // addrBytes is ap as 16 bytes of address (IPv4 mapped, without a zone)
 // and 2 of port.
 func addrBytes(ap netip.AddrPort) [18]byte {
@@ -140,19 +157,17 @@ func addrBytes(ap netip.AddrPort) [18]byte {
 
 // admit returns why a datagram p from r's source, arriving at now at the
 // local address whose origin is local, must not be answered, from what is
-// known before it is transformed: ReasonLoop if it is the reply sent to
+// known before it is transformed: ReasonLoop if it is a reply sent to
 // the source from there within loopWindow, ReasonBudget if the source's
 // address cannot afford a reply as long as p. It changes nothing.
 func (t *sources) admit(r sourceRef, local uint64, now int64, p []byte) Reason {
-	r.set.mu.Lock()
-	if e := r.set.find(r.key); e != nil {
-		sent, n, h := e.replyAt, e.replyLen, e.replyHash
-		r.set.mu.Unlock()
-		if int(n) == len(p) && now-sent <= loopWindow && maphash.Bytes(t.seed, p)^local == h {
-			return ReasonLoop
-		}
-	} else {
-		r.set.mu.Unlock()
+	k, set := t.reply(r, maphash.Bytes(t.seed, p)^local)
+	set.mu.Lock()
+	e := set.find(k)
+	loop := e != nil && int(e.replyLen) == len(p) && now-e.replyAt <= loopWindow
+	set.mu.Unlock()
+	if loop {
+		return ReasonLoop
 	}
 	if t.rate <= 0 {
 		return ReasonNone
@@ -188,11 +203,11 @@ func (t *sources) charge(r sourceRef, local uint64, now int64, reply []byte) boo
 		e.full = full
 		r.aset.mu.Unlock()
 	}
-	h := maphash.Bytes(t.seed, reply) ^ local
-	r.set.mu.Lock()
-	e := r.set.take(r.key)
-	e.replyAt, e.replyLen, e.replyHash = now, int32(len(reply)), h
-	r.set.mu.Unlock()
+	k, set := t.reply(r, maphash.Bytes(t.seed, reply)^local)
+	set.mu.Lock()
+	e := set.take(k)
+	e.replyAt, e.replyLen = now, int32(len(reply))
+	set.mu.Unlock()
 	return true
 }
 
@@ -218,7 +233,8 @@ func (s *sourceSet) take(k sourceKey) *source {
 
 func (s *sourceSet) find(k sourceKey) *source {
 	for i := range s.e {
-		if e := &s.e[i]; e.used && e.key == k {
+		// The reply's hash first: most often the one that differs.
+		if e := &s.e[i]; e.key.reply == k.reply && e.used && e.key == k {
 			return e
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestBudgetBucket(t *testing.T) {
 	}
 }
 
-// A datagram that equals the reply just sent to its source, coming back
+// A datagram that equals a reply just sent to its source, coming back
 // to the address the reply left from, is that reply coming back; later,
 // or different, or from elsewhere, or to another of the server's
 // addresses, it is not.
@@ -86,8 +87,11 @@ func TestBudgetLoop(t *testing.T) {
 	here, there := tab.origin(netip.MustParseAddrPort("192.0.2.9:5000")), tab.origin(netip.MustParseAddrPort("192.0.2.9:5001"))
 	src := netip.MustParseAddrPort("[2001:db8::1]:4000")
 	k := tab.lookup(src)
-	if !tab.charge(k, here, 100*ms, []byte("HELLO")) {
-		t.Fatal("charge refused")
+	// Each reply sent there is known coming back, not only the last.
+	for _, reply := range []string{"HELLO", "WORLD", "AGAIN"} {
+		if !tab.charge(k, here, 100*ms, []byte(reply)) {
+			t.Fatal("charge refused")
+		}
 	}
 	for _, c := range []struct {
 		from string
@@ -98,6 +102,8 @@ func TestBudgetLoop(t *testing.T) {
 	}{
 		{"[2001:db8::1]:4000", here, 100, "HELLO", ReasonLoop},
 		{"[2001:db8::1]:4000", here, 110, "HELLO", ReasonLoop},
+		{"[2001:db8::1]:4000", here, 105, "WORLD", ReasonLoop},
+		{"[2001:db8::1]:4000", here, 105, "AGAIN", ReasonLoop},
 		{"[2001:db8::1]:4000", here, 111, "HELLO", ReasonNone},
 		{"[2001:db8::1]:4000", here, 105, "HELLO!", ReasonNone},
 		{"[2001:db8::1]:4000", here, 105, "HELLo", ReasonNone},
@@ -134,10 +140,15 @@ func TestBudgetEviction(t *testing.T) {
 		t.Errorf("%d entries, want 16384", n)
 	}
 	// A flooder, and sourceWays addresses whose budgets share its
-	// budget's set, each with its own entry (its last reply) elsewhere.
+	// budget's set, each with the entry of its reply elsewhere.
+	big, small := make([]byte, 1000), make([]byte, 10)
+	replySet := func(r sourceRef, reply []byte) *sourceSet {
+		_, set := tab.reply(r, maphash.Bytes(tab.seed, reply))
+		return set
+	}
 	var flooder sourceRef
 	for port := 1; port < 1<<16; port++ {
-		if flooder = tab.lookup(netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(port))); flooder.set != flooder.aset {
+		if flooder = tab.lookup(netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(port))); replySet(flooder, big) != flooder.aset {
 			break
 		}
 	}
@@ -145,18 +156,18 @@ func TestBudgetEviction(t *testing.T) {
 	var others []sourceRef
 	for i := 0; len(others) < sourceWays && i < 1<<16; i++ {
 		r := tab.lookup(netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), 4000))
-		if r.aset == set && r.set != set {
+		if r.aset == set && replySet(r, small) != set {
 			others = append(others, r)
 		}
 	}
 	if len(others) < sourceWays {
 		t.Fatalf("found %d budgets in one set", len(others))
 	}
-	if !tab.charge(flooder, 0, 0, make([]byte, 1000)) {
+	if !tab.charge(flooder, 0, 0, big) {
 		t.Fatal("charge refused")
 	}
 	for i, r := range others {
-		if !tab.charge(r, 0, int64(i)*ms, make([]byte, 10)) {
+		if !tab.charge(r, 0, int64(i)*ms, small) {
 			t.Fatal("charge refused")
 		}
 	}

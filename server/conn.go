@@ -1131,7 +1131,8 @@ func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
 // close_notify) would wait up to 5 s to be written to a client that takes
 // nothing, and cannot follow a record cut short anyway; the caller's
 // close still releases the wrapper. A Unix socket has no reset: what was
-// queued waits in the client's receive queue, the client's to read.
+// queued waits in the client's receive queue, the client's to read (then
+// end of file, or on Linux ECONNRESET if it sent more than was read).
 func (c *conn) reset() {
 	if tc := tcpUnder(c.accepted); tc != nil {
 		tc.SetLinger(0)

@@ -312,9 +312,9 @@ type drun struct {
 	active  int
 	perIP   map[string]int
 	udp     net.Conn
-	// lastReply is the last datagram reply sent to udp, and
-	// lastDatagrams what the observer was told of each datagram.
-	lastReply     string
+	// replies are the datagram replies sent to udp, and lastDatagrams
+	// what the observer was told of each datagram.
+	replies       map[string]bool
 	lastDatagrams []server.DatagramInfo
 	stopped       bool
 	// finishing: the script is done, and the clients wait for the idle
@@ -776,10 +776,10 @@ func (r *drun) datagram(p []byte) {
 	if _, err := r.udp.Write(p); err != nil {
 		r.fatalf("datagram: %v", err)
 	}
-	// One that equals the reply just sent to its source is that reply
+	// One that equals a reply just sent to its source is that reply
 	// come back, from an echo service: a loop, dropped (the source clock
 	// is stopped, so it is always just sent).
-	want, loop := ref(string(p)), string(p) == r.lastReply
+	want, loop := ref(string(p)), r.replies[string(p)]
 	if !loop {
 		b := make([]byte, 64<<10)
 		n, err := r.udp.Read(b)
@@ -789,7 +789,10 @@ func (r *drun) datagram(p []byte) {
 		if string(b[:n]) != want {
 			r.fatalf("datagram %q: reply %q, want %q", p, b[:n], want)
 		}
-		r.lastReply = want
+		if r.replies == nil {
+			r.replies = map[string]bool{}
+		}
+		r.replies[want] = true
 	}
 	// Told of once its reply is sent, or once it is dropped: one at a time,
 	// so that the list's order is the script's.

@@ -28,9 +28,10 @@ const maxDatagram = 65535
 // listener: from its port and a loopback address, the datagram's
 // destination or one of the host's addresses), one from a port whose
 // service answers datagrams (echo, chargen, DNS, NTP and the like; see
-// reflectorPort), and one that equals the reply sent to its source
+// reflectorPort), and one that equals a reply sent to its source
 // within the last 10 ms from the address it came to: that reply, bounced
-// back by another echo service. (The same text sent to two of the
+// back by another echo service (any of them: several forged at once keep
+// as many bouncing). (The same text sent to two of the
 // server's addresses at once is answered at both.) Nor does a datagram
 // whose source has spent its SourceRate budget, or whose reply the
 // uppercase makes too large for one datagram (ReasonTooLarge, as is a

@@ -231,6 +231,41 @@ func TestUDPPingPong(t *testing.T) {
 	}
 }
 
+// Several forged datagrams at once from another echo service's address
+// keep as many replies bouncing; each must be known coming back, not only
+// the last one sent there (it was: three forged datagrams from another
+// shout kept both answering each other, 40,000 datagrams a second, for
+// good). The sources' clock stands still, so every reply comes back
+// within the loop window however slow the test.
+func TestUDPPingPongSeveral(t *testing.T) {
+	obs := make(datagrams, 16)
+	srv := &server.Server{Observer: obs}
+	srv.StopSourceClock()
+	pc := newFakePacketConn("127.0.0.1:5000")
+	shouttest.ServePacket(t, srv, pc)
+	echo := netip.MustParseAddrPort("192.0.2.7:40000")
+	pings := []string{"ping 1", "ping 2", "ping 3"}
+	for _, p := range pings {
+		pc.in <- fakeDatagram{echo, []byte(p)}
+		if d := obs.next(t); d.Reason != server.ReasonNone {
+			t.Fatalf("%q observed %v, want an answer", p, d.Reason)
+		}
+	}
+	replies := pc.written()
+	if len(replies) != len(pings) {
+		t.Fatalf("sent %v, want %d replies", replies, len(pings))
+	}
+	for _, r := range replies { // the echo service sends each back
+		pc.in <- fakeDatagram{echo, r.data}
+		if d := obs.next(t); d.Reason != server.ReasonLoop {
+			t.Errorf("%q bounced back: observed %v, want %v", r.data, d.Reason, server.ReasonLoop)
+		}
+	}
+	for _, r := range pc.written()[len(pings):] {
+		t.Errorf("answered %q bounced back: sent it again", r.data)
+	}
+}
+
 // A client that sends the same text to two of a server's listeners, one
 // right after the other, gets both replies: its datagram to the second
 // is not the reply the first sent, coming back (that would come back to

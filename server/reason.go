@@ -49,7 +49,7 @@ const (
 	// ReasonReflectorPort: it came from a port whose service answers
 	// datagrams (echo, chargen, DNS, ...): a reply would start a loop.
 	ReasonReflectorPort
-	// ReasonLoop: it equals the reply just sent to the same address, from
+	// ReasonLoop: it equals a reply just sent to the same address, from
 	// the address it came to: our own reply, bounced back by another echo
 	// service.
 	ReasonLoop

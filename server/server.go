@@ -126,8 +126,10 @@ type Server struct {
 	// reset: its client reads the reset, not the replies queued and then
 	// end of file, a reply cut short it could not tell from a whole one,
 	// and the kernel frees them at once. A Unix socket has no reset: its
-	// client reads what was queued, then end of file. Zero or negative
-	// means no timeout.
+	// client reads what was queued, then end of file, or on Linux, if it
+	// sent more than was read, ECONNRESET (Linux's word to a Unix
+	// socket's peer closed with data unread). Zero or negative means no
+	// timeout.
 	WriteTimeout time.Duration
 
 	// Linger bounds a graceful close, which shuts the write side after
