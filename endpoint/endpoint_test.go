@@ -101,6 +101,9 @@ func TestParse(t *testing.T) {
 		"TCP4:127.0.0.1:8080":             `did you mean "tcp://127.0.0.1:8080"?`,
 		"UDP6:[::1]:9000":                 `did you mean "udp://[::1]:9000"?`,
 		"UNIX-CONNECT:/tmp/s.sock":        `did you mean "unix:///tmp/s.sock"?`,
+		// A socket's listener is its path, as its connector's: no
+		// "every interface" or "this machine only" to choose from.
+		"UNIX-LISTEN:/tmp/s.sock": `socat's syntax (did you mean "unix:///tmp/s.sock"?)`,
 		// With a URL's path as tcp:127.0.0.1:8080/ has: the address, as
 		// without it, not socat's form alone.
 		"TCP4:127.0.0.1:8080/": `socat's syntax (did you mean "tcp://127.0.0.1:8080"?)`,
