@@ -335,8 +335,12 @@ func socat(name, after string) (why, meant string) {
 		return "socat's syntax", meant
 	}
 	if _, err := Parse(meant); err != nil { // (it has a scheme: no socat in it)
-		// What came after the type is no port here (TCP-LISTEN:nope,
-		// TCP-LISTEN:8080/): name the form alone.
+		// A port out of range is said as such (TCP-LISTEN:99999), as
+		// offered says it; what is no port at all here (TCP-LISTEN:8080/,
+		// a URL's path) names the form alone.
+		if b := (*badAddress)(nil); errors.As(err, &b) && b.meant == "" && b.form == "" {
+			return "socat's syntax; " + b.why, ""
+		}
 		return fmt.Sprintf("socat's syntax (shout takes %s://HOST:PORT)", scheme), ""
 	}
 	return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",

@@ -186,9 +186,14 @@ func TestParse(t *testing.T) {
 	// Where no address is offered, or two, the error says so once: it
 	// said socat's form, then "(shout takes HOST:PORT)" after it.
 	for in, want := range map[string]string{
-		"TCP6:fe80::1:80": `socat's syntax (shout takes tcp://[IPV6]:PORT)`,
-		"TCP-LISTEN:nope": `socat's syntax (shout takes tcp://HOST:PORT)`,
-		"tcp-listen:8080": `socat's syntax (did you mean "tcp://:8080", every interface as socat listens, or "tcp://127.0.0.1:8080", this machine only?)`,
+		"TCP6:fe80::1:80":           `socat's syntax (shout takes tcp://[IPV6]:PORT)`,
+		"TCP-LISTEN:8080/":          `socat's syntax (shout takes tcp://HOST:PORT)`,
+		"TCP-LISTEN:127.0.0.1:8080": `socat's syntax (shout takes tcp://HOST:PORT)`,
+		// A port out of range is said as such, as TCP4:127.0.0.1:99999's
+		// is: it said the form alone, which the port was written in.
+		"TCP-LISTEN:99999": `socat's syntax; port "99999" is not a number from 0 to 65535`,
+		"TCP-LISTEN:nope":  `socat's syntax; port "nope" is not a number from 0 to 65535`,
+		"tcp-listen:8080":  `socat's syntax (did you mean "tcp://:8080", every interface as socat listens, or "tcp://127.0.0.1:8080", this machine only?)`,
 	} {
 		if _, err := Parse(in, "tcp"); err == nil || !strings.HasSuffix(err.Error(), ": "+want) {
 			t.Errorf("Parse(%q): %v; want it to end %s", in, err, want)
