@@ -2040,7 +2040,16 @@ func TestPipeInputErrorBetweenTheReadersLooks(t *testing.T) {
 	looked, stored := make(chan struct{}), make(chan struct{})
 	var first, done sync.Once
 	client.SetPipeLooks(t,
-		func() { first.Do(func() { close(looked); <-stored }) },
+		func() {
+			first.Do(func() {
+				close(looked)
+				select { // (bounded: a hook that never ran held Pipe, and the test, for ever)
+				case <-stored:
+				case <-time.After(bound):
+					t.Errorf("the sender never said its input was done, %v after it failed", bound)
+				}
+			})
+		},
 		func() { done.Do(func() { close(stored) }) })
 	addr := neverClosingServer(t)
 	c := dial(t, "tcp", addr)

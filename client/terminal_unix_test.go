@@ -389,37 +389,112 @@ func TestTerminalLastWordsEditorHeld(t *testing.T) {
 // A server that closes a connection idle since its last reply (shout
 // serve --idle-timeout) is said to have closed it after so long idle, by
 // the client's clock, which the test moves: the prompt said only "closed
-// the connection", as of a server that closed it at once.
+// the connection", as of a server that closed it at once. Said only when
+// true: not of a connection whose reply came just now, nor of one with a
+// line unanswered, nor of a reset.
 func TestTerminalSaysHowLongIdleBeforeTheClose(t *testing.T) {
 	for _, tc := range []struct {
-		idle time.Duration
-		said string // after "closed the connection", up to the line's end
+		name   string
+		typed  bool          // "hi" is typed, and the server reads it
+		late   time.Duration // the clock moves on before the server answers it
+		answer bool          // the server answers it
+		idle   time.Duration // the clock moves on before the server closes
+		reset  bool          // the server resets the connection
+		said   string        // after "shout: ADDR", up to a hint after ";"
 	}{
-		{2*time.Second + 40*time.Millisecond, " after 2s idle"},
+		{"answered", true, 0, true, 2*time.Second + 40*time.Millisecond, false, " closed the connection after 2s idle"},
+		{"a second", true, 0, true, time.Second, false, " closed the connection after 1s idle"},
 		// Under a second is no idle close: a server at its connection
 		// limit closes at once.
-		{900 * time.Millisecond, ""},
+		{"under a second", true, 0, true, 900 * time.Millisecond, false, " closed the connection"},
+		// Idle since the connection was made.
+		{"nothing typed", false, 0, false, 3 * time.Second, false, " closed the connection after 3s idle"},
+		{"nothing typed, closed at once", false, 0, false, 0, false, " closed the connection"},
+		// A reply is no idleness: a server that answers late and then
+		// closes was not idle for as long.
+		{"answered late", true, 5 * time.Second, true, 0, false, " closed the connection"},
+		// A line unanswered is the server's, not idleness.
+		{"not answered", true, 0, false, 3 * time.Second, false, " closed the connection, 1 line sent and not answered"},
+		{"reset", true, 0, true, 3 * time.Second, true, ": connection reset by the server"},
 	} {
-		t.Run(tc.idle.String(), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			var clock atomic.Int64
 			client.SetClock(t, func() time.Time { return time.Unix(0, clock.Load()) })
-			closeNow := make(chan struct{})
+			read, answer, closeNow := make(chan struct{}), make(chan struct{}), make(chan struct{})
 			addr := shouttest.StreamServer(t, func(c net.Conn) {
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, strings.ToUpper(line))
+				if tc.typed {
+					line, _ := bufio.NewReader(c).ReadString('\n')
+					close(read)
+					<-answer
+					if tc.answer {
+						io.WriteString(c, strings.ToUpper(line))
+					}
+				}
 				<-closeNow
+				if tc.reset {
+					c.(*net.TCPConn).SetLinger(0)
+				}
 			})
 			ptmx, scr, code := tcpPrompt(t, addr)
-			io.WriteString(ptmx, "hi\r")
-			scr.expect(t, "HI")
+			if tc.typed {
+				io.WriteString(ptmx, "hi\r")
+				select {
+				case <-read:
+				case <-time.After(bound):
+					t.Fatal("the server never had the line typed")
+				}
+				clock.Add(int64(tc.late))
+				close(answer)
+				if tc.answer {
+					scr.expect(t, "HI")
+				}
+			}
 			clock.Add(int64(tc.idle))
 			close(closeNow)
 			endedAtClose(t, code)
-			scr.expect(t, addr+" closed the connection")
-			if got := scr.expect(t, "\r\n"); got != tc.said {
-				t.Errorf("the close said %q after %q, want %q", got, "closed the connection", tc.said)
+			scr.expect(t, "shout: "+addr)
+			got, _, _ := strings.Cut(scr.expect(t, "\r\n"), ";")
+			if got != tc.said {
+				t.Errorf("the close said %q after %q, want %q", got, addr, tc.said)
 			}
 		})
+	}
+}
+
+// With --reconnect, the idle time is the connection's own: one the
+// server closes at once after a reconnection is not said to have been
+// idle since the last reply on the connection before.
+func TestTerminalIdleAfterReconnectIsTheNewConnections(t *testing.T) {
+	var clock atomic.Int64
+	client.SetClock(t, func() time.Time { return time.Unix(0, clock.Load()) })
+	closeNow := make(chan struct{})
+	var conns atomic.Int32
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		if conns.Add(1) > 1 {
+			return // closed at once
+		}
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, strings.ToUpper(line))
+		<-closeNow
+	})
+	dial := func() (net.Conn, error) {
+		return client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: addr}, bound)
+	}
+	c, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptmx, scr, _ := onPTY(t, &client.Terminal{Addr: addr, Timeout: bound, Reconnect: true, Dial: dial}, c, addr+"> ")
+	io.WriteString(ptmx, "hi\r")
+	scr.expect(t, "HI")
+	clock.Add(int64(3 * time.Second))
+	close(closeNow)
+	for _, want := range []string{" closed the connection after 3s idle", " closed the connection"} {
+		scr.expect(t, "shout: "+addr)
+		if got, _, _ := strings.Cut(scr.expect(t, "\r\n"), ";"); got != want {
+			t.Errorf("the close said %q after %q, want %q", got, addr, want)
+		}
+		scr.expect(t, "reconnected to "+addr)
 	}
 }
 

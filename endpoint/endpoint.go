@@ -47,7 +47,8 @@ var ErrBadAddress = errors.New("endpoint: bad address")
 // badAddress is Parse's error. It reads `bad address "s": why`, with no
 // package name, since a user sees it after "shout: ", and errors.Is finds
 // ErrBadAddress in it. meant is the one address offered in why, or "";
-// form, where s is no host:port, what it should be (tcp://HOST:PORT).
+// form, where s is no host:port, what it should be (tcp://HOST:PORT, or
+// tcp://[IPV6]:PORT for an IPv6 address).
 type badAddress struct{ s, why, meant, form string }
 
 // newBad is the error for s: why, and meant, if not "", the one address
@@ -163,12 +164,17 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	host, port, err := net.SplitHostPort(rest)
 	if err != nil {
 		why := strings.TrimPrefix(err.Error(), "address "+rest+": ")
-		if !strings.HasPrefix(rest, "[") && strings.Count(rest, ":") > 1 {
-			why = unbracketed(rest, why)
+		form := "HOST:PORT"
+		if strings.HasPrefix(rest, "[") {
+			form = "[IPV6]:PORT"
+		} else if strings.Count(rest, ":") > 1 {
+			if w := unbracketed(rest, why); w != why { // an IPv6 address: its brackets are said
+				why, form = w, "[IPV6]:PORT"
+			}
 		}
 		b := newBad(s, "want host:port, [ipv6]:port or a scheme ("+why+")", "")
-		if b.form = "HOST:PORT"; found {
-			b.form = scheme + "://HOST:PORT"
+		if b.form = form; found {
+			b.form = scheme + "://" + form
 		}
 		return nil, b
 	}
@@ -329,8 +335,12 @@ func socat(name, after string) (why, meant string) {
 		return "socat's syntax", meant
 	}
 	if _, err := Parse(meant); err != nil { // (it has a scheme: no socat in it)
-		// What came after the type is no port here (TCP-LISTEN:nope,
-		// TCP-LISTEN:8080/): name the form alone.
+		// A port out of range is said as such (TCP-LISTEN:99999), as
+		// offered says it; what is no port at all here (TCP-LISTEN:8080/,
+		// a URL's path) names the form alone.
+		if b := (*badAddress)(nil); errors.As(err, &b) && b.meant == "" && b.form == "" {
+			return "socat's syntax; " + b.why, ""
+		}
 		return fmt.Sprintf("socat's syntax (shout takes %s://HOST:PORT)", scheme), ""
 	}
 	return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",

@@ -101,6 +101,9 @@ func TestParse(t *testing.T) {
 		"TCP4:127.0.0.1:8080":             `did you mean "tcp://127.0.0.1:8080"?`,
 		"UDP6:[::1]:9000":                 `did you mean "udp://[::1]:9000"?`,
 		"UNIX-CONNECT:/tmp/s.sock":        `did you mean "unix:///tmp/s.sock"?`,
+		// A socket's listener is its path, as its connector's: no
+		// "every interface" or "this machine only" to choose from.
+		"UNIX-LISTEN:/tmp/s.sock": `socat's syntax (did you mean "unix:///tmp/s.sock"?)`,
 		// With a URL's path as tcp:127.0.0.1:8080/ has: the address, as
 		// without it, not socat's form alone.
 		"TCP4:127.0.0.1:8080/": `socat's syntax (did you mean "tcp://127.0.0.1:8080"?)`,
@@ -111,7 +114,7 @@ func TestParse(t *testing.T) {
 		"./s.sock":               `did you mean "unix://./s.sock"?`,
 		"../run/s:8080":          `did you mean "unix://../run/s:8080"?`,
 		"OPENSSL:127.0.0.1:8443": `did you mean "tls://127.0.0.1:8443"?`,
-		"TCP6:fe80::1:80":        `socat's syntax (shout takes tcp://HOST:PORT)`, // no address to offer
+		"TCP6:fe80::1:80":        `socat's syntax (shout takes tcp://[IPV6]:PORT)`, // no address to offer
 		// Another tool's scheme, or the web's: the one meant, where
 		// the rest is an address.
 		"https://127.0.0.1:8443": `unknown scheme "https" (did you mean "tls://127.0.0.1:8443"?)`,
@@ -155,8 +158,13 @@ func TestParse(t *testing.T) {
 		// it lacks is said with the scheme's hint. tcp:/127.0.0.1 offered
 		// "tcp://127.0.0.1" (missing port), a path too long for a socket
 		// "unix:///…" (too long).
-		"tcp:/127.0.0.1":          `a scheme ends in :// (shout takes tcp://HOST:PORT)`,
-		"udp:[::1]":               `a scheme ends in :// (shout takes udp://HOST:PORT)`,
+		"tcp:/127.0.0.1": `a scheme ends in :// (shout takes tcp://HOST:PORT)`,
+		"udp:[::1]":      `a scheme ends in :// (shout takes udp://[IPV6]:PORT)`,
+		// An IPv6 address's brackets are said, as for tcp://::1:8080:
+		// the hint said HOST:PORT alone.
+		"tcp:::1:8080":            `a scheme ends in :// (shout takes tcp://[IPV6]:PORT)`,
+		"tcp:fe80::1%lo:8080":     `a scheme ends in :// (shout takes tcp://[IPV6]:PORT)`,
+		"tcp:a:b:c":               `a scheme ends in :// (shout takes tcp://HOST:PORT)`,
 		"tls:127.0.0.1:99999":     `a scheme ends in ://; port "99999" is not a number from 0 to 65535`,
 		"unix:" + tooLong:         fmt.Sprintf("a scheme ends in ://; a socket path of %d bytes: this system's sockets take at most", len(tooLong)),
 		tooLong:                   fmt.Sprintf("a Unix socket's path goes after unix://; a socket path of %d bytes: this system's sockets take at most", len(tooLong)),
@@ -178,9 +186,14 @@ func TestParse(t *testing.T) {
 	// Where no address is offered, or two, the error says so once: it
 	// said socat's form, then "(shout takes HOST:PORT)" after it.
 	for in, want := range map[string]string{
-		"TCP6:fe80::1:80": `socat's syntax (shout takes tcp://HOST:PORT)`,
-		"TCP-LISTEN:nope": `socat's syntax (shout takes tcp://HOST:PORT)`,
-		"tcp-listen:8080": `socat's syntax (did you mean "tcp://:8080", every interface as socat listens, or "tcp://127.0.0.1:8080", this machine only?)`,
+		"TCP6:fe80::1:80":           `socat's syntax (shout takes tcp://[IPV6]:PORT)`,
+		"TCP-LISTEN:8080/":          `socat's syntax (shout takes tcp://HOST:PORT)`,
+		"TCP-LISTEN:127.0.0.1:8080": `socat's syntax (shout takes tcp://HOST:PORT)`,
+		// A port out of range is said as such, as TCP4:127.0.0.1:99999's
+		// is: it said the form alone, which the port was written in.
+		"TCP-LISTEN:99999": `socat's syntax; port "99999" is not a number from 0 to 65535`,
+		"TCP-LISTEN:nope":  `socat's syntax; port "nope" is not a number from 0 to 65535`,
+		"tcp-listen:8080":  `socat's syntax (did you mean "tcp://:8080", every interface as socat listens, or "tcp://127.0.0.1:8080", this machine only?)`,
 	} {
 		if _, err := Parse(in, "tcp"); err == nil || !strings.HasSuffix(err.Error(), ": "+want) {
 			t.Errorf("Parse(%q): %v; want it to end %s", in, err, want)
