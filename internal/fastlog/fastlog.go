@@ -2,8 +2,10 @@ package fastlog
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -105,14 +107,79 @@ const (
 )
 
 // appendString appends s as the format writes a key or a string value.
+// Most are ASCII with nothing to quote or escape (a level, a message, a
+// key, an address), which the words' test tells 8 bytes at a time; the
+// rest are looked over again a byte at a time.
 func (json format) appendString(b []byte, s string) []byte {
+	n := len(b)
+	if cap(b)-n < len(s)+10 { // room for the quotes, and for a word read past the end
+		b = slices.Grow(b, len(s)+10)
+	}
 	if json {
-		return appendJSONString(b, s)
+		b = append(append(b, '"'), s...)
+		if !jsonPlain(b, n+1) {
+			return appendJSONString(b[:n], s)
+		}
+		return append(b, '"')
 	}
-	if needsQuoting(s) {
-		return strconv.AppendQuote(b, s)
+	b = append(b, s...)
+	if len(s) > 0 && textPlain(b, n) || !needsQuoting(s) {
+		return b
 	}
-	return append(b, s...)
+	return strconv.AppendQuote(b[:n], s)
+}
+
+// textPlain reports whether every byte of b[i:] is ASCII that the text
+// format leaves as it is, 8 at a time: a word's last bytes may lie past
+// len(b) (b's capacity has room), and their flags are masked off.
+func textPlain(b []byte, i int) bool {
+	w := b[:cap(b)]
+	var bad uint64
+	for ; i+8 <= len(b); i += 8 {
+		bad |= textFlags(binary.LittleEndian.Uint64(w[i:]))
+	}
+	if i < len(b) {
+		bad |= textFlags(binary.LittleEndian.Uint64(w[i:])) & tailMask(len(b)-i)
+	}
+	return bad == 0
+}
+
+// jsonPlain is textPlain for JSON.
+func jsonPlain(b []byte, i int) bool {
+	w := b[:cap(b)]
+	var bad uint64
+	for ; i+8 <= len(b); i += 8 {
+		bad |= jsonFlags(binary.LittleEndian.Uint64(w[i:]))
+	}
+	if i < len(b) {
+		bad |= jsonFlags(binary.LittleEndian.Uint64(w[i:])) & tailMask(len(b)-i)
+	}
+	return bad == 0
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// textFlags has the high bit set of each byte of x (a word of 8, read
+// little-endian) that textKind does not call plain: past ASCII, up to ' ',
+// '"' or '='. A byte above one so flagged may be flagged too, whatever
+// it is: a borrow carries upward, so the lowest flag is exact.
+func textFlags(x uint64) uint64 {
+	q, eq := x^(ones*'"'), x^(ones*'=')
+	return (x | (x-ones*('!'))&^x | (q-ones)&^q | (eq-ones)&^eq) & highs
+}
+
+// jsonFlags is textFlags for jsonKind: past ASCII, below ' ', '"' or '\\'.
+func jsonFlags(x uint64) uint64 {
+	q, bs := x^(ones*'"'), x^(ones*'\\')
+	return (x | (x-ones*' ')&^x | (q-ones)&^q | (bs-ones)&^bs) & highs
+}
+
+// tailMask keeps the flags of a word's first n bytes, 0 < n < 8.
+func tailMask(n int) uint64 {
+	return highs >> ((64 - 8*n) & 63)
 }
 
 // appendLine appends r's line, as slog's handler of its format writes
