@@ -61,39 +61,36 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 
 // Handle writes r as slog's handler would.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if !h.quick || !plain(&r) {
-		return h.slow.Handle(ctx, r)
+	if ok, err := h.HandlePlain(&r); ok {
+		return err
+	}
+	return h.slow.Handle(ctx, r)
+}
+
+// HandlePlain writes r as Handle does if r is a record the quick path
+// formats (see the package doc), and reports whether it was: if not,
+// nothing is written, and r is for Handle, which has slog's handler
+// write it. (r by its address: a record is some 300 bytes to copy.)
+//
+// A record of plain values holds no error, nor anything that gives one:
+// a handler that looks for errors to write them otherwise (shout serve's
+// names the flags in them) can hand this any record first, and look
+// over only the records it declines.
+func (h *Handler) HandlePlain(r *slog.Record) (bool, error) {
+	if !h.quick {
+		return false, nil
 	}
 	sc := scratches.Get().(*scratch)
-	b, ok := h.f.appendLine(sc.b[:0], &sc.sec, &r)
+	b, ok := h.f.appendLine(sc.b[:0], &sc.sec, r)
 	var err error
 	if ok {
 		_, err = h.w.Write(b)
-	} else { // a value the quick path does not format (a year not of four digits, a float JSON has no number for)
-		err = h.slow.Handle(ctx, r)
 	}
 	if cap(b) <= maxBuf {
 		sc.b = b
 		scratches.Put(sc)
 	}
-	return err
-}
-
-// plain reports whether every attribute of r is one the quick path
-// formats: a non-empty key and a value of a plain kind. (r, and
-// appendLine's, by its address: a record is some 300 bytes to copy.)
-func plain(r *slog.Record) bool {
-	ok := true
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Value.Kind() {
-		case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
-			ok = a.Key != ""
-		default:
-			ok = false
-		}
-		return ok
-	})
-	return ok
+	return ok, err
 }
 
 // format is one of slog's two: text, or JSON if true. (A bool and not
@@ -183,7 +180,8 @@ func tailMask(n int) uint64 {
 }
 
 // appendLine appends r's line, as slog's handler of its format writes
-// it; false for a value it leaves to slog.
+// it; false for a record it leaves to slog: an attribute with an empty
+// key or a value that is not plain, or a value appendValue declines.
 func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bool) {
 	sep, assign := byte(' '), byte('=')
 	if json {
@@ -215,6 +213,10 @@ func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bo
 	}
 	b = json.appendString(b, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "" {
+			ok = false
+			return false
+		}
 		b = append(b, sep)
 		b = append(json.appendString(b, a.Key), assign)
 		b, ok = json.appendValue(b, sec, a.Value)
@@ -226,8 +228,9 @@ func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bo
 	return append(b, '\n'), ok
 }
 
-// appendValue appends v of a plain kind as slog's handler of the format
-// does; false for a value it leaves to slog.
+// appendValue appends v as slog's handler of the format does, if it is
+// of a plain kind: a string, an integer, a float, a boolean, a duration
+// or a time; false for a value it leaves to slog.
 func (json format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, bool) {
 	switch v.Kind() {
 	case slog.KindString:
@@ -248,9 +251,10 @@ func (json format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, boo
 			return strconv.AppendInt(b, int64(v.Duration()), 10), true
 		}
 		return append(b, v.Duration().String()...), true
-	default: // slog.KindTime, as plain allows no other
+	case slog.KindTime:
 		return json.appendTime(b, sec, v.Time())
 	}
+	return b, false // an Any (an error), a LogValuer, a group
 }
 
 // appendTime appends t as slog's handler of the format does, taking all

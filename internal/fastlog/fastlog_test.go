@@ -194,6 +194,15 @@ func TestQuickPathTaken(t *testing.T) {
 				if want && (quick.Len() == 0 || general.Len() > 0) || !want && (quick.Len() > 0 || general.Len() == 0) {
 					t.Errorf("formatted here: %q; by slog: %q; want it formatted here: %v", quick.String(), general.String(), want)
 				}
+				// HandlePlain takes what Handle formats here, and of
+				// the rest writes nothing.
+				quick.Reset()
+				general.Reset()
+				r := tc.r.Clone()
+				ok, err := h.HandlePlain(&r)
+				if err != nil || ok != want || ok && quick.Len() == 0 || !ok && quick.Len() > 0 || general.Len() > 0 {
+					t.Errorf("HandlePlain: %v, %v; wrote %q here, %q by slog; want %v, and only what it takes, here", ok, err, quick.String(), general.String(), want)
+				}
 			})
 		}
 	}
