@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"shout/internal/fastlog"
 	"shout/internal/shouttest"
 )
 
@@ -540,3 +541,36 @@ func TestLongLineAloneNotKept(t *testing.T) {
 		t.Errorf("%d writes, %d dropped; want the long line in one", len(c.w), h.Dropped())
 	}
 }
+
+// BenchmarkConnLines: a churned connection's two lines, as shout serve
+// logs them (fastlog's text), through the buffer to a writer that takes
+// everything, flushed every 1,024 connections so that nothing is
+// dropped: the formatting, the handoff, and the writer's share.
+func BenchmarkConnLines(b *testing.B) {
+	h := New(nowhere{}, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
+	defer h.Close(context.Background())
+	ctx := context.Background()
+	n := 0
+	for b.Loop() {
+		open := slog.NewRecord(time.Now(), slog.LevelInfo, "open", 0)
+		open.AddAttrs(slog.String("remote", "127.0.0.1:40312"), slog.String("local", "127.0.0.1:47555"))
+		h.Handle(ctx, open)
+		closed := slog.NewRecord(time.Now(), slog.LevelInfo, "close", 0)
+		closed.AddAttrs(slog.String("remote", "127.0.0.1:40312"), slog.String("reason", "eof"), slog.Duration("duration", 6230*time.Microsecond),
+			slog.Int64("bytes_in", 64), slog.Int64("bytes_out", 64))
+		h.Handle(ctx, closed)
+		if n++; n%1024 == 0 {
+			h.Flush(ctx)
+		}
+	}
+	h.Flush(ctx)
+	if d := h.Dropped(); d > 0 {
+		b.Fatalf("%d dropped: the benchmark outran the writer", d)
+	}
+}
+
+// nowhere takes every write, and is not io.Discard, which a handler may
+// know and skip.
+type nowhere struct{}
+
+func (nowhere) Write(p []byte) (int, error) { return len(p), nil }
