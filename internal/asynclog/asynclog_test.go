@@ -67,10 +67,22 @@ func lines(n int) int { return n * len("level=INFO msg=r0\n") }
 
 func closeOrFail(t *testing.T, h *Handler) {
 	t.Helper()
+	inTime(t, "Close", h.Close)
+}
+
+func flushOrFail(t *testing.T, h *Handler) {
+	t.Helper()
+	inTime(t, "Flush", h.Flush)
+}
+
+// inTime calls f (Flush or Close), failing the test if it fails or does
+// not return within bound.
+func inTime(t *testing.T, name string, f func(context.Context) error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	if err := h.Close(ctx); err != nil {
-		t.Fatalf("Close: %v", err)
+	if err := f(ctx); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 }
 
@@ -295,11 +307,7 @@ func TestWritesWhatWaitedTogether(t *testing.T) {
 		log.Info("queued", "i", i)
 	}
 	g.Open()
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	if err := h.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	closeOrFail(t, h)
 	if writes := 1 + len(g.entered); writes != 2 {
 		t.Errorf("%d records took %d writes, want 2", n+1, writes)
 	}
@@ -408,11 +416,7 @@ func TestNeverSplitsARecord(t *testing.T) {
 	}
 	flushOrFail(t, h)
 	log.Info("larger than the buffer", "pad", strings.Repeat("y", 5000)) // alone: taken
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	if err := h.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	closeOrFail(t, h)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, w := range c.w {
@@ -422,15 +426,6 @@ func TestNeverSplitsARecord(t *testing.T) {
 	}
 	if got := strings.Count(strings.Join(c.w, ""), "\n"); got != n+1 || h.Dropped() != 0 {
 		t.Errorf("%d lines, %d dropped, want %d and 0", got, h.Dropped(), n+1)
-	}
-}
-
-func flushOrFail(t *testing.T, h *Handler) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	if err := h.Flush(ctx); err != nil {
-		t.Fatalf("Flush: %v", err)
 	}
 }
 
