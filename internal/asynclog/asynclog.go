@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,8 +205,11 @@ func (q *queue) flush(ctx context.Context, closing bool) error {
 	case <-q.done:
 		return nil // closed: nothing more is written
 	case <-ctx.Done():
-		return ctx.Err()
 	}
+	q.mu.Lock() // no longer waited for: not held while the writer is stuck
+	q.waiters = slices.DeleteFunc(q.waiters, func(c chan struct{}) bool { return c == written })
+	q.mu.Unlock()
+	return ctx.Err()
 }
 
 // run is the writer. Woken for lines, it writes them, once flushGap has

@@ -234,6 +234,18 @@ func TestFlushAndCloseBounded(t *testing.T) {
 			t.Errorf("%s with the writer stuck: %v, want DeadlineExceeded", f.name, err)
 		}
 	}
+	// Flushes that gave up are not held on to while the writer is stuck.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 1000 {
+		h.Flush(ctx)
+	}
+	h.q.mu.Lock()
+	waiting := len(h.q.waiters)
+	h.q.mu.Unlock()
+	if waiting != 0 {
+		t.Errorf("%d Flushes that gave up held", waiting)
+	}
 	before := h.Dropped()
 	log.Info("after close")
 	if got := h.Dropped(); got != before+1 {
