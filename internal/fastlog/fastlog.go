@@ -112,15 +112,19 @@ func (json format) appendString(b []byte, s string) []byte {
 	if cap(b)-n < len(s)+10 { // room for the quotes, and for a word read past the end
 		b = slices.Grow(b, len(s)+10)
 	}
+	// A string of one word (most keys and values) is looked at here, a
+	// longer one by textPlain or jsonPlain.
 	if json {
 		b = append(append(b, '"'), s...)
-		if !jsonPlain(b, n+1) {
-			return appendJSONString(b[:n], s)
+		if len(s) == 0 || len(s) <= 8 && jsonFlags(binary.LittleEndian.Uint64(b[n+1:cap(b)]))&tailMask(len(s)) == 0 ||
+			len(s) > 8 && jsonPlain(b, n+1) {
+			return append(b, '"')
 		}
-		return append(b, '"')
+		return appendJSONString(b[:n], s)
 	}
 	b = append(b, s...)
-	if len(s) > 0 && textPlain(b, n) || !needsQuoting(s) {
+	if len(s) > 0 && len(s) <= 8 && textFlags(binary.LittleEndian.Uint64(b[n:cap(b)]))&tailMask(len(s)) == 0 ||
+		len(s) > 8 && textPlain(b, n) || !needsQuoting(s) {
 		return b
 	}
 	return strconv.AppendQuote(b[:n], s)
@@ -174,7 +178,7 @@ func jsonFlags(x uint64) uint64 {
 	return (x | (x-ones*' ')&^x | (q-ones)&^q | (bs-ones)&^bs) & highs
 }
 
-// tailMask keeps the flags of a word's first n bytes, 0 < n < 8.
+// tailMask keeps the flags of a word's first n bytes, 0 < n <= 8.
 func tailMask(n int) uint64 {
 	return highs >> ((64 - 8*n) & 63)
 }
