@@ -135,11 +135,10 @@ func BenchmarkIdleConns(b *testing.B) {
 // BenchmarkLogObserverConn is the log observer's cost for one connection
 // (its open and close lines, formatted as shout serve formats them): what
 // every connection of a churning client pays with default logging. "sync"
-// formats on the caller; "async" goes through asynclog's buffered queue
-// as shout serve does, waiting for the writer after every 1,024
-// connections so that the queue never overflows, and counts the writer
-// goroutine's work only when it shares the caller's processor: run it
-// with -cpu 1.
+// formats on the caller; "async" goes through asynclog's buffer as shout
+// serve does, flushing it after every 1,024 connections so that it never
+// overflows, and counts the writer goroutine's work only when it shares
+// the caller's processor: run it with -cpu 1.
 //
 // "slog" formats with slog.TextHandler, "textlog" with the handler shout
 // serve logs text through, which writes the same bytes; "json/slog" with
@@ -174,7 +173,7 @@ func logObserverConn(b *testing.B, text func(w io.Writer) slog.Handler) {
 	}{
 		{"sync", func() (slog.Handler, func()) { return text(io.Discard), func() {} }},
 		{"async", func() (slog.Handler, func()) {
-			h := asynclog.NewBuffered(io.Discard, 0, 0, text)
+			h := asynclog.New(io.Discard, 0, text)
 			b.Cleanup(func() { h.Close(context.Background()) })
 			return h, func() {
 				h.Flush(context.Background())

@@ -22,14 +22,14 @@ import (
 // nothing, so allocs/op and B/op are the server's per connection. ns/op
 // is per connection with four clients at a time, client and server
 // together. "log" is shout serve's default logging (the open and close
-// lines through asynclog's queue, to io.Discard); "quiet" has no lines.
+// lines through asynclog's buffer, to io.Discard); "quiet" has no lines.
 // Like the package's tests, it runs once for each driver (TestMain).
 func BenchmarkChurn(b *testing.B) {
 	for _, logging := range []string{"quiet", "log"} {
 		b.Run(logging, func(b *testing.B) {
 			log := slog.New(slog.DiscardHandler)
 			if logging == "log" {
-				h := asynclog.NewBuffered(nowhere{}, 0, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
+				h := asynclog.New(nowhere{}, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
 				b.Cleanup(func() { h.Close(context.Background()) })
 				log = slog.New(h)
 			}

@@ -474,8 +474,9 @@ func testServeSIGQUIT(t *testing.T, engine string) {
 }
 
 // stuckConns is enough connections, each logged twice, to fill a pipe's
-// 64 KiB several times over.
-const stuckConns = 2000
+// 64 KiB and the log's buffer of 512 KiB behind it (asynclog), some
+// 900 KB of lines.
+const stuckConns = 4000
 
 // A stderr nobody reads must not stop the server: it serves, and it stops
 // on a signal.

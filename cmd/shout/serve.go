@@ -113,7 +113,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		return err
 	}
 	// Logging never blocks serving or stopping, whatever stderr does.
-	logs := asynclog.NewBuffered(std.stderr, 0, 0, cmd.logHandler)
+	logs := asynclog.New(std.stderr, 0, cmd.logHandler)
 	defer func() { closeLog(logs, sigs, began, beganAt) }()
 	log := slog.New(logs)
 	// A signal before serving stops the start, a wait on a PEM file

@@ -1,107 +1,141 @@
 package asynclog
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// DefaultSize is how many records the queue holds when New is given zero.
-const DefaultSize = 4096
+// DefaultSize is how many bytes of lines wait to be written, at most,
+// when New is given zero: some 4,500 lines of 110 bytes (a connection's
+// open and close lines are 100 and 120).
+const DefaultSize = 512 << 10
 
-// flushGap is the least time between two of NewBuffered's writes, but
-// for those Flush and Close ask for, and for a full buffer.
+// flushGap is the least time between two writes, but for those Flush and
+// Close ask for, and for a buffer half full.
 const flushGap = 100 * time.Millisecond
 
-// Handler is an asynchronous slog.Handler. Handlers derived from it with
-// WithAttrs and WithGroup share its queue and its goroutine.
+// Handler is a slog.Handler that formats each record on its caller's
+// goroutine into a buffer, which its own goroutine writes. Handlers
+// derived from it with WithAttrs and WithGroup share its buffer and its
+// goroutine.
 type Handler struct {
-	h slog.Handler // the wrapped handler, with this one's attrs and groups
+	h slog.Handler // newHandler's, with this one's attrs and groups
 	q *queue
 }
 
 var _ slog.Handler = (*Handler)(nil)
 
-// queue is what every Handler derived from one New shares.
+// queue is what every Handler derived from one New shares: two buffers,
+// the lines waiting and those being written, which the writer swaps.
 type queue struct {
-	base    slog.Handler // the wrapped handler as given: reports go here
-	ch      chan entry
-	dropped atomic.Int64 // not yet reported
-	total   atomic.Int64 // ever dropped
-	closed  atomic.Bool
-	stop    chan struct{} // closed when Close gives up: the writer quits
-	once    sync.Once
-	done    chan struct{} // closed when the writer has quit
-	flush   func() error  // after the queue empties, if not nil
+	w      io.Writer
+	report slog.Handler // newHandler's, on out: the drops' report follows the lines written
+	limit  int          // bytes that wait at most
+	gap    time.Duration
+
+	mu      sync.Mutex
+	fill    []byte // whole lines waiting
+	pending bool   // the writer is woken for what fill holds
+	urged   bool   // ... and to write it at once: fill is half full
+	closed  bool
+	dropped int64           // not yet reported
+	waiters []chan struct{} // of Flush and Close: closed once what fill held when they came is written
+
+	out   []byte // the writer's: the lines it writes, with the report
+	total atomic.Int64
+	wake  chan struct{} // to the writer: fill, waiters or urged changed
+	stop  chan struct{} // closed when Close gives up: the writer quits
+	once  sync.Once
+	done  chan struct{} // closed when the writer has quit
 }
 
-// entry is a record and the handler to give it to, or a marker: flushed is
-// closed when the writer reaches it; last makes the writer quit after it.
-type entry struct {
-	h       slog.Handler
-	r       slog.Record
-	flushed chan struct{}
-	last    bool
+// New returns a Handler of the handler newHandler makes on a buffer in
+// front of w (a slog handler, which writes each record with one Write;
+// newHandler is called twice). A record is formatted at once, on its
+// caller's goroutine, and waits in the buffer, a whole line; one
+// goroutine writes what the buffer holds when the buffer goes from empty
+// to holding a line, but at most once every 100 ms: a lone line reaches w
+// at once, a steady stream in one write each 100 ms, or each time the
+// buffer is half full. Nothing is written to w but whole lines, in one
+// Write, so that whatever else writes to the same file (--trace's lines)
+// never lands inside one.
+//
+// Nothing waits on w: while it is being written, lines fill the other
+// buffer, and a line that would take it past size bytes (zero or negative
+// means DefaultSize) is dropped and counted. (One longer than size is
+// taken into an empty buffer, alone.) The next write carries, after its
+// lines, one warning, "log records dropped" with dropped=N, through
+// newHandler's handler, so that a reader can tell that lines are missing.
+// Held in all: size bytes waiting and those being written. Call Close to
+// write the last lines and stop the goroutine.
+//
+// A server that logs every connection spends little on its log this way
+// under a flood of connections. A record costs a copy of its line under a
+// lock: no copy of the record, no channel, no goroutine woken for it.
+// And each write costs the process more than its bytes: it is a system
+// call the scheduler is told of, which wakes the Go runtime's monitor
+// thread when the process was idle, and the monitor may hand the writer's
+// processor to another thread while the write lasts. At 12,000
+// connections a second (two lines each), shout spent about 7% more CPU a
+// connection with writes every 10 ms than every 100 ms (BENCHMARKS.md).
+func New(w io.Writer, size int, newHandler func(io.Writer) slog.Handler) *Handler {
+	return start(w, size, flushGap, newHandler)
 }
 
-// New returns a Handler that passes records to h on its own goroutine,
-// with a queue of size records (zero or negative means DefaultSize). Call
-// Close to stop the goroutine.
-func New(h slog.Handler, size int) *Handler {
-	return start(h, size, nil)
-}
-
-func start(h slog.Handler, size int, flush func() error) *Handler {
+func start(w io.Writer, size int, gap time.Duration, newHandler func(io.Writer) slog.Handler) *Handler {
 	if size <= 0 {
 		size = DefaultSize
 	}
-	q := &queue{base: h, ch: make(chan entry, size), stop: make(chan struct{}), done: make(chan struct{}), flush: flush}
+	q := &queue{w: w, limit: size, gap: gap, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	q.report = newHandler(outWriter{q})
 	go q.run()
-	return &Handler{h: h, q: q}
+	return &Handler{h: newHandler(fillWriter{q}), q: q}
 }
 
-// NewBuffered is New for the handler that newHandler makes on a buffer
-// over w (bufSize bytes; zero or negative means 256 KiB), which the
-// writer flushes whenever it has emptied the queue, but at most once
-// every 100 ms: a burst of records reaches w in a few writes, a steady
-// stream in one write each 100 ms (or each time the buffer fills), a
-// lone record at once. Flush and Close write what is buffered at once.
-//
-// A server that logs every connection writes far less often this way
-// under a flood of connections. Each write costs the process more than
-// its bytes: it is a system call the scheduler is told of, which wakes
-// the Go runtime's monitor thread when the process was idle, and the
-// monitor may hand the writer's processor to another thread while the
-// write lasts. At 12,000 connections a second (two lines each), shout
-// spent about 7% more CPU a connection with writes every 10 ms than
-// every 100 ms (BENCHMARKS.md). 256 KiB holds 100 ms of such lines.
-func NewBuffered(w io.Writer, bufSize, size int, newHandler func(io.Writer) slog.Handler) *Handler {
-	if bufSize <= 0 {
-		bufSize = 256 << 10
+// fillWriter is the buffer the lines wait in.
+type fillWriter struct{ q *queue }
+
+// Write takes the line p into the buffer, or drops and counts it when
+// the buffer has no room for it or the Handler is closed; it never fails.
+func (f fillWriter) Write(p []byte) (int, error) {
+	q := f.q
+	q.mu.Lock()
+	if q.closed || len(q.fill) > 0 && len(q.fill)+len(p) > q.limit {
+		q.dropped++
+		q.mu.Unlock()
+		q.total.Add(1)
+		return len(p), nil
 	}
-	bw := bufio.NewWriterSize(w, bufSize)
-	return start(newHandler(wholeRecords{bw}), size, bw.Flush)
+	q.fill = append(q.fill, p...)
+	full := len(q.fill) >= q.limit/2
+	wake := !q.pending || full && !q.urged
+	q.pending, q.urged = true, q.urged || full
+	q.mu.Unlock()
+	if wake {
+		q.poke()
+	}
+	return len(p), nil
 }
 
-// wholeRecords is a buffer that never cuts a record across two writes (a
-// slog handler writes each record with one Write): a bufio.Writer fills
-// itself with the record's first part and writes it, and whatever else
-// writes to the same file (--trace's lines) could land in between. A
-// record that does not fit in what the buffer has left is written after
-// what it holds is flushed.
-type wholeRecords struct{ bw *bufio.Writer }
+// outWriter is the writer's buffer, for the drops' report.
+type outWriter struct{ q *queue }
 
-func (w wholeRecords) Write(p []byte) (int, error) {
-	if len(p) > w.bw.Available() && w.bw.Buffered() > 0 {
-		if err := w.bw.Flush(); err != nil {
-			return 0, err
-		}
+func (o outWriter) Write(p []byte) (int, error) {
+	o.q.out = append(o.q.out, p...)
+	return len(p), nil
+}
+
+// poke wakes the writer, if it is not awake already.
+func (q *queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
-	return w.bw.Write(p) // one larger than the buffer goes straight through
 }
 
 // Enabled reports whether the wrapped handler handles records at level.
@@ -109,23 +143,15 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 	return h.h.Enabled(ctx, level)
 }
 
-// Handle queues a copy of r and returns nil at once. If the queue is full,
-// or the Handler is closed, r is dropped and counted instead. The wrapped
-// handler gets context.Background(): ctx may have ended by then.
-func (h *Handler) Handle(_ context.Context, r slog.Record) error {
-	if h.q.closed.Load() {
-		h.q.drop()
-		return nil
-	}
-	select {
-	case h.q.ch <- entry{h: h.h, r: r.Clone()}:
-	default:
-		h.q.drop()
-	}
-	return nil
+// Handle formats r into the buffer and returns the wrapped handler's
+// error. Without room in the buffer, or once the Handler is closed, the
+// line is dropped and counted instead.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	return h.h.Handle(ctx, r)
 }
 
-// WithAttrs returns a Handler on the same queue whose records carry attrs.
+// WithAttrs returns a Handler on the same buffer whose records carry
+// attrs.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	if len(attrs) == 0 {
 		return h
@@ -133,8 +159,8 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return &Handler{h: h.h.WithAttrs(attrs), q: h.q}
 }
 
-// WithGroup returns a Handler on the same queue whose records' attributes
-// are in the group name.
+// WithGroup returns a Handler on the same buffer whose records'
+// attributes are in the group name.
 func (h *Handler) WithGroup(name string) slog.Handler {
 	if name == "" {
 		return h
@@ -145,135 +171,119 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 // Dropped returns how many records have been dropped since New.
 func (h *Handler) Dropped() int64 { return h.q.total.Load() }
 
-// Flush waits until every record queued before it has been handled and any
-// drop among them reported, or until ctx ends; then it returns ctx's error.
+// Flush writes every line handled before it, and the report of any drop
+// among them, or waits until ctx ends; then it returns ctx's error.
 func (h *Handler) Flush(ctx context.Context) error {
-	return h.q.mark(ctx, false)
+	return h.q.flush(ctx, false)
 }
 
-// Close stops taking records (later ones are dropped), waits as Flush does
-// and stops the goroutine. If ctx ends first, it returns ctx's error and
-// the goroutine quits as soon as the wrapped handler returns, without
-// handling what is still queued. Close can be called more than once.
+// Close stops taking records (later ones are dropped), writes what waits
+// as Flush does and stops the goroutine. If ctx ends first, it returns
+// ctx's error and the goroutine quits as soon as its write returns,
+// without writing what still waits. Close can be called more than once.
 func (h *Handler) Close(ctx context.Context) error {
-	h.q.closed.Store(true)
-	if err := h.q.mark(ctx, true); err != nil {
-		h.q.once.Do(func() { close(h.q.stop) })
+	err := h.q.flush(ctx, true)
+	h.q.once.Do(func() { close(h.q.stop) })
+	if err != nil {
 		return err
 	}
-	<-h.q.done // quits right after the marker
+	<-h.q.done
 	return nil
 }
 
-func (q *queue) drop() {
-	q.dropped.Add(1)
-	q.total.Add(1)
-}
-
-// mark queues a marker behind every record queued so far and waits for the
-// writer to reach it.
-func (q *queue) mark(ctx context.Context, last bool) error {
-	e := entry{flushed: make(chan struct{}), last: last}
+// flush asks the writer to write what waits at once, and waits until it
+// has; closing first stops the buffer taking lines.
+func (q *queue) flush(ctx context.Context, closing bool) error {
+	written := make(chan struct{})
+	q.mu.Lock()
+	q.closed = q.closed || closing
+	q.waiters = append(q.waiters, written)
+	q.mu.Unlock()
+	q.poke()
 	select {
-	case q.ch <- e:
-	case <-q.done:
-		return nil // closed: nothing is left to write
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-e.flushed:
+	case <-written:
 		return nil
 	case <-q.done:
-		return nil
+		return nil // closed: nothing more is written
 	case <-ctx.Done():
-		return ctx.Err()
 	}
+	q.mu.Lock() // no longer waited for: not held while the writer is stuck
+	q.waiters = slices.DeleteFunc(q.waiters, func(c chan struct{}) bool { return c == written })
+	q.mu.Unlock()
+	return ctx.Err()
 }
 
-// run is the writer: it hands each record to its handler, in order.
+// run is the writer. Woken for lines, it writes them, once flushGap has
+// passed since its last write, or at once if the buffer is half full or
+// Flush or Close waits.
 func (q *queue) run() {
 	defer close(q.done)
-	// A writer that catches up reports drops at once; one that stays
-	// behind, after each queue's worth of records, so that the report
-	// neither waits for a lull nor floods the output.
-	sinceReport := 0
-	// A buffer is written when the queue empties, but not within
-	// flushGap of the last write: then a timer writes it when the gap
-	// has passed.
-	var (
-		gap     *time.Timer
-		gapC    <-chan time.Time
-		flushed time.Time
-	)
-	defer func() {
-		if gap != nil {
-			gap.Stop()
-		}
-	}()
-	flush := func() {
-		q.flushOut()
-		flushed, gapC = time.Now(), nil
-	}
+	gap := time.NewTimer(q.gap)
+	defer gap.Stop()
+	var last time.Time // when the last write ended
 	for {
-		var e entry
 		select {
-		case e = <-q.ch:
-		case <-gapC:
-			flush()
-			continue
+		case <-q.wake:
 		case <-q.stop:
 			return
 		}
-		if e.flushed != nil {
-			q.report()
-			flush()
-			close(e.flushed)
-			if e.last {
+		for !q.due() {
+			wait := q.gap - time.Since(last)
+			if wait <= 0 {
+				break
+			}
+			gap.Reset(wait)
+			select {
+			case <-gap.C:
+			case <-q.wake: // urged, or a Flush
+			case <-q.stop:
 				return
 			}
-			continue
 		}
-		e.h.Handle(context.Background(), e.r)
-		if sinceReport++; len(q.ch) == 0 || sinceReport > cap(q.ch) {
-			q.report()
-			sinceReport = 0
+		if q.writeOut() {
+			last = time.Now()
 		}
-		if len(q.ch) > 0 || q.flush == nil || gapC != nil {
-			continue // more to come, nothing to flush, or a flush is due
+		select {
+		case <-q.stop:
+			return
+		default:
 		}
-		wait := flushGap - time.Since(flushed)
-		if wait <= 0 {
-			flush()
-			continue
-		}
-		if gap == nil {
-			gap = time.NewTimer(wait)
-		} else {
-			gap.Reset(wait)
-		}
-		gapC = gap.C
 	}
 }
 
-// flushOut writes what the buffer under the handler holds, if it has one.
-func (q *queue) flushOut() {
-	if q.flush != nil {
-		q.flush()
-	}
+// due reports whether what waits is to be written without a gap.
+func (q *queue) due() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.urged || len(q.waiters) > 0
 }
 
-// report writes how many records were dropped since the last report, if
-// any.
-func (q *queue) report() {
-	n := q.dropped.Swap(0)
-	if n == 0 {
-		return
+// writeOut writes what the buffer holds, and after it the report of the
+// records dropped since the last one, if any; then tells the Flushes and
+// Closes that waited for it. It reports whether it wrote.
+func (q *queue) writeOut() bool {
+	q.mu.Lock()
+	q.out, q.fill = q.fill, q.out[:0]
+	dropped, waiters := q.dropped, q.waiters
+	q.dropped, q.waiters, q.pending, q.urged = 0, nil, false, false
+	q.mu.Unlock()
+	if dropped > 0 {
+		ctx := context.Background()
+		if q.report.Enabled(ctx, slog.LevelWarn) {
+			r := slog.NewRecord(time.Now(), slog.LevelWarn, "log records dropped", 0)
+			r.AddAttrs(slog.Int64("dropped", dropped))
+			q.report.Handle(ctx, r)
+		}
 	}
-	ctx := context.Background()
-	if q.base.Enabled(ctx, slog.LevelWarn) {
-		r := slog.NewRecord(time.Now(), slog.LevelWarn, "log records dropped", 0)
-		r.AddAttrs(slog.Int64("dropped", n))
-		q.base.Handle(ctx, r)
+	wrote := len(q.out) > 0
+	if wrote {
+		q.w.Write(q.out) // (a failed write loses its lines: stderr is gone)
 	}
+	if cap(q.out) > 2*q.limit { // a line longer than the buffer: not kept
+		q.out = nil
+	}
+	for _, w := range waiters {
+		close(w)
+	}
+	return wrote
 }

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"shout/internal/fastlog"
 	"shout/internal/shouttest"
 )
 
@@ -56,28 +57,44 @@ func noTime(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-func textHandler(g *gate) slog.Handler {
-	return slog.NewTextHandler(g, &slog.HandlerOptions{ReplaceAttr: noTime})
+// text is a text handler without the time.
+func text(w io.Writer) slog.Handler {
+	return slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
 }
+
+// lines is the bytes of n lines as text writes "level=INFO msg=rN".
+func lines(n int) int { return n * len("level=INFO msg=r0\n") }
 
 func closeOrFail(t *testing.T, h *Handler) {
 	t.Helper()
+	inTime(t, "Close", h.Close)
+}
+
+func flushOrFail(t *testing.T, h *Handler) {
+	t.Helper()
+	inTime(t, "Flush", h.Flush)
+}
+
+// inTime calls f (Flush or Close), failing the test if it fails or does
+// not return within bound.
+func inTime(t *testing.T, name string, f func(context.Context) error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	if err := h.Close(ctx); err != nil {
-		t.Fatalf("Close: %v", err)
+	if err := f(ctx); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 }
 
-// A full queue drops records, counts them, and once the writer catches up
-// says how many, after the records it kept, in order.
+// A full buffer drops records, counts them, and the next write says how
+// many, after the records it kept, in order.
 func TestDropsAreCountedAndReported(t *testing.T) {
 	g := newGate()
 	defer g.Open()
-	h := New(textHandler(g), 4)
+	h := New(g, lines(4), text)
 	log := slog.New(h)
 	log.Info("r0")
-	<-g.entered // the writer holds r0: the queue is empty
+	<-g.entered // the writer holds r0: the buffer is empty
 	for i := 1; i <= 7; i++ {
 		log.Info("r" + strconv.Itoa(i)) // r1..r4 fit, r5..r7 do not
 	}
@@ -85,7 +102,7 @@ func TestDropsAreCountedAndReported(t *testing.T) {
 		t.Errorf("Dropped() = %d, want 3", got)
 	}
 	g.Open()
-	// No Flush: catching up is enough to report.
+	// No Flush: the next write reports.
 	if !g.log.WaitFor("dropped=3", bound) {
 		t.Fatalf("no report of the dropped records:\n%s", g.log.String())
 	}
@@ -97,37 +114,39 @@ func TestDropsAreCountedAndReported(t *testing.T) {
 	closeOrFail(t, h)
 }
 
-// A writer that never catches up still reports, after a queue's worth of
-// records.
+// A writer that never catches up, its buffer never empty, still reports
+// in its next write.
 func TestDropsReportedWhileBehind(t *testing.T) {
 	g := newGate()
 	defer g.Open()
-	h := New(textHandler(g), 4)
+	h := New(g, lines(4), text)
 	log := slog.New(h)
 	log.Info("r0")
 	<-g.entered
-	for range 4 {
-		log.Info("r")
+	for range 5 {
+		log.Info("r1") // the fifth is dropped
 	}
-	for round := range 20 {
-		log.Info("x") // dropped: the queue is full
-		g.step <- struct{}{}
-		<-g.entered // the writer took the next record: refill its place
-		log.Info("r")
-		if strings.Contains(g.log.String(), "log records dropped") {
-			t.Logf("reported after %d writes", round+1)
-			g.Open()
-			closeOrFail(t, h)
-			return
-		}
+	g.step <- struct{}{} // r0 written
+	<-g.entered          // the four r1 and the report, held
+	log.Info("r2")       // waits: the writer is behind still
+	g.step <- struct{}{}
+	if !g.log.WaitFor("dropped=1", bound) {
+		t.Fatalf("no report while behind:\n%s", g.log.String())
 	}
-	t.Fatalf("no report while behind:\n%s", g.log.String())
+	if got := h.Dropped(); got != 1 {
+		t.Errorf("Dropped() = %d, want 1", got)
+	}
+	g.Open()
+	closeOrFail(t, h)
+	if got := g.log.String(); !strings.HasSuffix(got, "dropped=1\nlevel=INFO msg=r2\n") {
+		t.Errorf("got\n%s", got)
+	}
 }
 
 func TestOrderKept(t *testing.T) {
 	g := newGate()
 	g.Open()
-	h := New(textHandler(g), 0)
+	h := New(g, 0, text)
 	log := slog.New(h)
 	const n = 2000
 	for i := range n {
@@ -148,19 +167,19 @@ func TestOrderKept(t *testing.T) {
 func TestAttrsAndGroupsKept(t *testing.T) {
 	tests := []struct {
 		name string
-		new  func(*gate) slog.Handler
+		new  func(io.Writer) slog.Handler
 		want string
 	}{
-		{"text", textHandler, "level=INFO msg=m conn=7 g.k=1 g.a=2\n"},
-		{"json", func(g *gate) slog.Handler {
-			return slog.NewJSONHandler(g, &slog.HandlerOptions{ReplaceAttr: noTime})
+		{"text", text, "level=INFO msg=m conn=7 g.k=1 g.a=2\n"},
+		{"json", func(w io.Writer) slog.Handler {
+			return slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
 		}, `{"level":"INFO","msg":"m","conn":7,"g":{"k":1,"a":2}}` + "\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGate()
 			g.Open()
-			h := New(tc.new(g), 0)
+			h := New(g, 0, tc.new)
 			slog.New(h).With("conn", 7).WithGroup("g").With("k", 1).Info("m", "a", 2)
 			closeOrFail(t, h)
 			if got := g.log.String(); got != tc.want {
@@ -175,7 +194,9 @@ func TestAttrsAndGroupsKept(t *testing.T) {
 func TestReportFormatJSON(t *testing.T) {
 	g := newGate()
 	defer g.Open()
-	h := New(slog.NewJSONHandler(g, &slog.HandlerOptions{ReplaceAttr: noTime}), 1)
+	h := New(g, len(`{"level":"INFO","msg":"queued"}`+"\n"), func(w io.Writer) slog.Handler {
+		return slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
+	})
 	log := slog.New(h).WithGroup("g")
 	log.Info("held")
 	<-g.entered
@@ -195,7 +216,7 @@ func TestReportFormatJSON(t *testing.T) {
 func TestFlushAndCloseBounded(t *testing.T) {
 	g := newGate()
 	defer g.Open() // at the end, so that the writer can quit
-	h := New(textHandler(g), 4)
+	h := New(g, lines(4), text)
 	log := slog.New(h)
 	log.Info("stuck")
 	<-g.entered
@@ -213,10 +234,27 @@ func TestFlushAndCloseBounded(t *testing.T) {
 			t.Errorf("%s with the writer stuck: %v, want DeadlineExceeded", f.name, err)
 		}
 	}
+	// Flushes that gave up are not held on to while the writer is stuck.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 1000 {
+		h.Flush(ctx)
+	}
+	h.q.mu.Lock()
+	waiting := len(h.q.waiters)
+	h.q.mu.Unlock()
+	if waiting != 0 {
+		t.Errorf("%d Flushes that gave up held", waiting)
+	}
 	before := h.Dropped()
 	log.Info("after close")
 	if got := h.Dropped(); got != before+1 {
 		t.Errorf("a record after Close: dropped %d, want %d", got, before+1)
+	}
+	g.Open()
+	<-h.q.done // the writer quits once its write returns, writing no more
+	if got := g.log.String(); got != "level=INFO msg=stuck\n" {
+		t.Errorf("written after Close gave up:\n%s", got)
 	}
 }
 
@@ -225,7 +263,7 @@ func TestFlushAndCloseBounded(t *testing.T) {
 func TestEveryRecordAccounted(t *testing.T) {
 	g := newGate()
 	g.Open()
-	h := New(textHandler(g), 16)
+	h := New(g, lines(16), text)
 	log := slog.New(h)
 	const goroutines, each = 8, 500
 	var wg sync.WaitGroup
@@ -254,22 +292,21 @@ func TestEveryRecordAccounted(t *testing.T) {
 func TestCloseTwice(t *testing.T) {
 	g := newGate()
 	g.Open()
-	h := New(textHandler(g), 0)
+	h := New(g, 0, text)
 	slog.New(h).Info("last")
 	closeOrFail(t, h)
 	closeOrFail(t, h)
-	if got := g.log.String(); got != "level=INFO msg=last\n" {
-		t.Errorf("got %q", got)
+	slog.New(h).Info("after")
+	if got := g.log.String(); got != "level=INFO msg=last\n" || h.Dropped() != 1 {
+		t.Errorf("got %q, %d dropped; want the last line, and the one after Close dropped", got, h.Dropped())
 	}
 }
 
-// With NewBuffered, records that queue up while the output is slow reach
-// it together, in one write, and a lone record is written at once.
-func TestBufferedWritesWhatQueuedTogether(t *testing.T) {
+// Records that wait while the output is slow reach it together, in one
+// write, and a lone record is written at once.
+func TestWritesWhatWaitedTogether(t *testing.T) {
 	g := newGate()
-	h := NewBuffered(g, 0, 0, func(w io.Writer) slog.Handler {
-		return slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
-	})
+	h := New(g, 0, text)
 	log := slog.New(h)
 	log.Info("first")
 	select {
@@ -282,11 +319,7 @@ func TestBufferedWritesWhatQueuedTogether(t *testing.T) {
 		log.Info("queued", "i", i)
 	}
 	g.Open()
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	if err := h.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	closeOrFail(t, h)
 	if writes := 1 + len(g.entered); writes != 2 {
 		t.Errorf("%d records took %d writes, want 2", n+1, writes)
 	}
@@ -318,16 +351,14 @@ func (w *stamped) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// A steady stream of records, which empties the queue again and again,
+// A steady stream of records, which the writer could write one by one,
 // is written at most once every flushGap; the last record still goes out
 // without a Flush.
-func TestBufferedWritesAStreamOncePerGap(t *testing.T) {
+func TestWritesAStreamOncePerGap(t *testing.T) {
 	w := &stamped{want: "msg=last", seen: make(chan struct{})}
-	// A buffer larger than every record the test can make: a full one
-	// is written at once, whatever the gap.
-	h := NewBuffered(w, 16<<20, 0, func(w io.Writer) slog.Handler {
-		return slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
-	})
+	// A buffer larger than every record the test can make: a half full
+	// one is written at once, whatever the gap.
+	h := New(w, 64<<20, text)
 	log := slog.New(h)
 	// The stream lasts 5 flushGaps of its own time: a pause of the test
 	// (a busy machine) counts 10 ms at most, since no record came in it.
@@ -343,9 +374,6 @@ func TestBufferedWritesAStreamOncePerGap(t *testing.T) {
 		streamed += min(now.Sub(prev), 10*time.Millisecond)
 		next, prev = next.Add(100*time.Microsecond), now
 		log.Info("stream", "i", n)
-		for len(h.q.ch) > 0 && time.Since(start) < bound { // the writer empties the queue
-			runtime.Gosched()
-		}
 	}
 	log.Info("last")
 	select {
@@ -384,22 +412,23 @@ func (c *writes) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Every write NewBuffered makes ends at the end of a record. A record cut
-// across two writes (the buffer's first part, then the rest) let another
-// writer's line land inside it: with --trace, trace lines inside log lines.
-func TestBufferedNeverSplitsARecord(t *testing.T) {
+// Every write ends at the end of a record. A record cut across two writes
+// (a buffer's first part, then the rest) let another writer's line land
+// inside it: with --trace, trace lines inside log lines.
+func TestNeverSplitsARecord(t *testing.T) {
 	var c writes
-	h := NewBuffered(&c, 4096, 0, func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) })
+	h := New(&c, 4096, func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) })
 	log := slog.New(h)
-	for i := range 200 {
+	const n = 200
+	for i := range n {
 		log.Info("close", "remote", "127.0.0.11:47532", "reason", "eof", "i", i, "pad", strings.Repeat("x", 40))
+		if i%16 == 0 {
+			flushOrFail(t, h) // (the buffer holds 4096 bytes: about 30 lines)
+		}
 	}
-	log.Info("larger than the buffer", "pad", strings.Repeat("y", 5000))
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	if err := h.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	flushOrFail(t, h)
+	log.Info("larger than the buffer", "pad", strings.Repeat("y", 5000)) // alone: taken
+	closeOrFail(t, h)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, w := range c.w {
@@ -407,7 +436,148 @@ func TestBufferedNeverSplitsARecord(t *testing.T) {
 			t.Fatalf("write %d of %d ends inside a record: ...%q", i, len(c.w), w[max(0, len(w)-40):])
 		}
 	}
-	if n := strings.Count(strings.Join(c.w, ""), "\n"); n != 201 {
-		t.Errorf("%d lines, want 201", n)
+	if got := strings.Count(strings.Join(c.w, ""), "\n"); got != n+1 || h.Dropped() != 0 {
+		t.Errorf("%d lines, %d dropped, want %d and 0", got, h.Dropped(), n+1)
 	}
 }
+
+// A lone record is written at once, however long the gap between writes
+// is, and the next one waits for the gap (here an hour: the test's Flush).
+func TestLoneRecordAtOnce(t *testing.T) {
+	g := newGate()
+	g.Open()
+	h := start(g, 0, time.Hour, text)
+	log := slog.New(h)
+	log.Info("r0")
+	if !g.log.WaitFor("msg=r0", bound) {
+		t.Fatal("a lone record was not written at once")
+	}
+	<-g.entered
+	log.Info("r1")
+	if n := len(g.entered); n != 0 || strings.Contains(g.log.String(), "r1") {
+		t.Errorf("r1 written within the gap of r0's write")
+	}
+	flushOrFail(t, h)
+	if got := g.log.String(); got != "level=INFO msg=r0\nlevel=INFO msg=r1\n" {
+		t.Errorf("got %q", got)
+	}
+	closeOrFail(t, h)
+}
+
+// A buffer half full is written without waiting for the gap: the other
+// half holds the lines that come while it is written. The gap then
+// holds again.
+func TestHalfFullWrittenAtOnce(t *testing.T) {
+	g := newGate()
+	g.Open()
+	h := start(g, lines(8), time.Hour, text)
+	log := slog.New(h)
+	log.Info("r0") // written at once: the gap begins
+	<-g.entered
+	for round := 1; round <= 2; round++ {
+		log.Info("r1") // wakes the writer, which waits out the gap
+		for i := 0; i < 1e6 && len(h.q.wake) > 0; i++ {
+			runtime.Gosched()
+		}
+		for range 100 { // (let it reach its wait)
+			runtime.Gosched()
+		}
+		log.Info("r1")
+		log.Info("r1")
+		if len(g.entered) != 0 {
+			t.Fatal("3 lines of 8 written within the gap")
+		}
+		log.Info("r" + strconv.Itoa(round+1)) // the fourth: half full
+		if !g.log.WaitFor("msg=r"+strconv.Itoa(round+1), bound) {
+			t.Fatalf("a half-full buffer waited for the gap:\n%s", g.log.String())
+		}
+		<-g.entered
+	}
+	closeOrFail(t, h)
+	if want := "level=INFO msg=r0\n" + strings.Repeat("level=INFO msg=r1\n", 3) + "level=INFO msg=r2\n" +
+		strings.Repeat("level=INFO msg=r1\n", 3) + "level=INFO msg=r3\n"; g.log.String() != want || h.Dropped() != 0 {
+		t.Errorf("got\n%s\nwant\n%s", g.log.String(), want)
+	}
+}
+
+// While the output is stuck, the lines waiting never hold more than the
+// buffer's size: the rest are dropped whole and counted, and those kept
+// are whole lines.
+func TestHeldBounded(t *testing.T) {
+	g := newGate()
+	defer g.Open()
+	size := lines(10) + 5
+	h := New(g, size, text)
+	log := slog.New(h)
+	log.Info("r0")
+	<-g.entered
+	for i := range 1000 {
+		log.Info("r" + strconv.Itoa(i%10))
+	}
+	h.q.mu.Lock()
+	held := len(h.q.fill)
+	h.q.mu.Unlock()
+	if held != lines(10) || h.Dropped() != 990 {
+		t.Errorf("%d bytes held of at most %d, %d dropped; want %d and 990", held, size, h.Dropped(), lines(10))
+	}
+	g.Open()
+	closeOrFail(t, h)
+	want := "level=INFO msg=r0\n"
+	for i := range 10 {
+		want += "level=INFO msg=r" + strconv.Itoa(i) + "\n"
+	}
+	want += "level=WARN msg=\"log records dropped\" dropped=990\n"
+	if got := g.log.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A line longer than the buffer is written, alone, and its buffer is not
+// kept for the lines after it.
+func TestLongLineAloneNotKept(t *testing.T) {
+	var c writes
+	h := New(&c, 1024, text)
+	log := slog.New(h)
+	log.Info("long", "pad", strings.Repeat("y", 100_000))
+	flushOrFail(t, h)
+	if got := cap(h.q.out); got > 2*1024 {
+		t.Errorf("a buffer of %d bytes kept after the long line", got)
+	}
+	closeOrFail(t, h)
+	if len(c.w) != 1 || len(c.w[0]) < 100_000 || h.Dropped() != 0 {
+		t.Errorf("%d writes, %d dropped; want the long line in one", len(c.w), h.Dropped())
+	}
+}
+
+// BenchmarkConnLines: a churned connection's two lines, as shout serve
+// logs them (fastlog's text), through the buffer to a writer that takes
+// everything, flushed every 1,024 connections so that nothing is
+// dropped: the formatting, the handoff, and the writer's share.
+func BenchmarkConnLines(b *testing.B) {
+	h := New(nowhere{}, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
+	defer h.Close(context.Background())
+	ctx := context.Background()
+	n := 0
+	for b.Loop() {
+		open := slog.NewRecord(time.Now(), slog.LevelInfo, "open", 0)
+		open.AddAttrs(slog.String("remote", "127.0.0.1:40312"), slog.String("local", "127.0.0.1:47555"))
+		h.Handle(ctx, open)
+		closed := slog.NewRecord(time.Now(), slog.LevelInfo, "close", 0)
+		closed.AddAttrs(slog.String("remote", "127.0.0.1:40312"), slog.String("reason", "eof"), slog.Duration("duration", 6230*time.Microsecond),
+			slog.Int64("bytes_in", 64), slog.Int64("bytes_out", 64))
+		h.Handle(ctx, closed)
+		if n++; n%1024 == 0 {
+			h.Flush(ctx)
+		}
+	}
+	h.Flush(ctx)
+	if d := h.Dropped(); d > 0 {
+		b.Fatalf("%d dropped: the benchmark outran the writer", d)
+	}
+}
+
+// nowhere takes every write, and is not io.Discard, which a handler may
+// know and skip.
+type nowhere struct{}
+
+func (nowhere) Write(p []byte) (int, error) { return len(p), nil }

@@ -2,8 +2,10 @@ package fastlog
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -59,39 +61,36 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 
 // Handle writes r as slog's handler would.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if !h.quick || !plain(&r) {
-		return h.slow.Handle(ctx, r)
+	if ok, err := h.HandlePlain(&r); ok {
+		return err
+	}
+	return h.slow.Handle(ctx, r)
+}
+
+// HandlePlain writes r as Handle does if r is a record the quick path
+// formats (see the package doc), and reports whether it was: if not,
+// nothing is written, and r is for Handle, which has slog's handler
+// write it. (r by its address: a record is some 300 bytes to copy.)
+//
+// A record of plain values holds no error, nor anything that gives one:
+// a handler that looks for errors to write them otherwise (shout serve's
+// names the flags in them) can hand this any record first, and look
+// over only the records it declines.
+func (h *Handler) HandlePlain(r *slog.Record) (bool, error) {
+	if !h.quick {
+		return false, nil
 	}
 	sc := scratches.Get().(*scratch)
-	b, ok := h.f.appendLine(sc.b[:0], &sc.sec, &r)
+	b, ok := h.f.appendLine(sc.b[:0], &sc.sec, r)
 	var err error
 	if ok {
 		_, err = h.w.Write(b)
-	} else { // a value the quick path does not format (a year not of four digits, a float JSON has no number for)
-		err = h.slow.Handle(ctx, r)
 	}
 	if cap(b) <= maxBuf {
 		sc.b = b
 		scratches.Put(sc)
 	}
-	return err
-}
-
-// plain reports whether every attribute of r is one the quick path
-// formats: a non-empty key and a value of a plain kind. (r, and
-// appendLine's, by its address: a record is some 300 bytes to copy.)
-func plain(r *slog.Record) bool {
-	ok := true
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Value.Kind() {
-		case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
-			ok = a.Key != ""
-		default:
-			ok = false
-		}
-		return ok
-	})
-	return ok
+	return ok, err
 }
 
 // format is one of slog's two: text, or JSON if true. (A bool and not
@@ -105,18 +104,88 @@ const (
 )
 
 // appendString appends s as the format writes a key or a string value.
+// Most are ASCII with nothing to quote or escape (a level, a message, a
+// key, an address), which the words' test tells 8 bytes at a time; the
+// rest are looked over again a byte at a time.
 func (json format) appendString(b []byte, s string) []byte {
+	n := len(b)
+	if cap(b)-n < len(s)+10 { // room for the quotes, and for a word read past the end
+		b = slices.Grow(b, len(s)+10)
+	}
+	// A string of one word (most keys and values) is looked at here, a
+	// longer one by textPlain or jsonPlain.
 	if json {
-		return appendJSONString(b, s)
+		b = append(append(b, '"'), s...)
+		if len(s) == 0 || len(s) <= 8 && jsonFlags(binary.LittleEndian.Uint64(b[n+1:cap(b)]))&tailMask(len(s)) == 0 ||
+			len(s) > 8 && jsonPlain(b, n+1) {
+			return append(b, '"')
+		}
+		return appendJSONString(b[:n], s)
 	}
-	if needsQuoting(s) {
-		return strconv.AppendQuote(b, s)
+	b = append(b, s...)
+	if len(s) > 0 && len(s) <= 8 && textFlags(binary.LittleEndian.Uint64(b[n:cap(b)]))&tailMask(len(s)) == 0 ||
+		len(s) > 8 && textPlain(b, n) || !needsQuoting(s) {
+		return b
 	}
-	return append(b, s...)
+	return strconv.AppendQuote(b[:n], s)
+}
+
+// textPlain reports whether every byte of b[i:] is ASCII that the text
+// format leaves as it is, 8 at a time: a word's last bytes may lie past
+// len(b) (b's capacity has room), and their flags are masked off.
+func textPlain(b []byte, i int) bool {
+	w := b[:cap(b)]
+	var bad uint64
+	for ; i+8 <= len(b); i += 8 {
+		bad |= textFlags(binary.LittleEndian.Uint64(w[i:]))
+	}
+	if i < len(b) {
+		bad |= textFlags(binary.LittleEndian.Uint64(w[i:])) & tailMask(len(b)-i)
+	}
+	return bad == 0
+}
+
+// jsonPlain is textPlain for JSON.
+func jsonPlain(b []byte, i int) bool {
+	w := b[:cap(b)]
+	var bad uint64
+	for ; i+8 <= len(b); i += 8 {
+		bad |= jsonFlags(binary.LittleEndian.Uint64(w[i:]))
+	}
+	if i < len(b) {
+		bad |= jsonFlags(binary.LittleEndian.Uint64(w[i:])) & tailMask(len(b)-i)
+	}
+	return bad == 0
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// textFlags has the high bit set of each byte of x (a word of 8, read
+// little-endian) that textKind does not call plain: past ASCII, up to ' ',
+// '"' or '='. A byte above one so flagged may be flagged too, whatever
+// it is: a borrow carries upward, so the lowest flag is exact.
+func textFlags(x uint64) uint64 {
+	q, eq := x^(ones*'"'), x^(ones*'=')
+	return (x | (x-ones*('!'))&^x | (q-ones)&^q | (eq-ones)&^eq) & highs
+}
+
+// jsonFlags is textFlags for jsonKind: past ASCII, below ' ', '"' or '\\'.
+func jsonFlags(x uint64) uint64 {
+	q, bs := x^(ones*'"'), x^(ones*'\\')
+	return (x | (x-ones*' ')&^x | (q-ones)&^q | (bs-ones)&^bs) & highs
+}
+
+// tailMask keeps the flags of a word's first n bytes, 0 < n <= 8.
+func tailMask(n int) uint64 {
+	return highs >> ((64 - 8*n) & 63)
 }
 
 // appendLine appends r's line, as slog's handler of its format writes
-// it; false for a value it leaves to slog.
+// it; false for a record it leaves to slog: an attribute with an empty
+// key or a value that is not plain, or a value appendValue declines.
 func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bool) {
 	sep, assign := byte(' '), byte('=')
 	if json {
@@ -148,6 +217,10 @@ func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bo
 	}
 	b = json.appendString(b, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "" {
+			ok = false
+			return false
+		}
 		b = append(b, sep)
 		b = append(json.appendString(b, a.Key), assign)
 		b, ok = json.appendValue(b, sec, a.Value)
@@ -159,8 +232,9 @@ func (json format) appendLine(b []byte, sec *second, r *slog.Record) ([]byte, bo
 	return append(b, '\n'), ok
 }
 
-// appendValue appends v of a plain kind as slog's handler of the format
-// does; false for a value it leaves to slog.
+// appendValue appends v as slog's handler of the format does, if it is
+// of a plain kind: a string, an integer, a float, a boolean, a duration
+// or a time; false for a value it leaves to slog.
 func (json format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, bool) {
 	switch v.Kind() {
 	case slog.KindString:
@@ -181,9 +255,10 @@ func (json format) appendValue(b []byte, sec *second, v slog.Value) ([]byte, boo
 			return strconv.AppendInt(b, int64(v.Duration()), 10), true
 		}
 		return append(b, v.Duration().String()...), true
-	default: // slog.KindTime, as plain allows no other
+	case slog.KindTime:
 		return json.appendTime(b, sec, v.Time())
 	}
+	return b, false // an Any (an error), a LogValuer, a group
 }
 
 // appendTime appends t as slog's handler of the format does, taking all

@@ -194,6 +194,15 @@ func TestQuickPathTaken(t *testing.T) {
 				if want && (quick.Len() == 0 || general.Len() > 0) || !want && (quick.Len() > 0 || general.Len() == 0) {
 					t.Errorf("formatted here: %q; by slog: %q; want it formatted here: %v", quick.String(), general.String(), want)
 				}
+				// HandlePlain takes what Handle formats here, and of
+				// the rest writes nothing.
+				quick.Reset()
+				general.Reset()
+				r := tc.r.Clone()
+				ok, err := h.HandlePlain(&r)
+				if err != nil || ok != want || ok && quick.Len() == 0 || !ok && quick.Len() > 0 || general.Len() > 0 {
+					t.Errorf("HandlePlain: %v, %v; wrote %q here, %q by slog; want %v, and only what it takes, here", ok, err, quick.String(), general.String(), want)
+				}
 			})
 		}
 	}
@@ -418,5 +427,59 @@ func TestPlainLinesAllocateNothing(t *testing.T) {
 				t.Errorf("%s: the %q line: %v allocations, want 0", f.name, r.Message, a)
 			}
 		}
+	}
+}
+
+// TestEveryByteEveryPlace: each byte, and characters past ASCII, at each
+// place of strings 1 to 17 bytes long, as a key and a value, as slog's
+// handlers write them: appendPlain looks at 8 bytes at a time, the last
+// word's bytes past the string masked off, so a byte is judged by where
+// it falls in its word as well as by what it is.
+func TestEveryByteEveryPlace(t *testing.T) {
+	at := time.Date(2026, 12, 7, 1, 2, 3, 4e6, time.UTC)
+	var odd []string
+	for c := range 256 {
+		odd = append(odd, string([]byte{byte(c)}))
+	}
+	odd = append(odd, "é", "\u00a0", "\u2028", "\ufffd")
+	for _, f := range formats {
+		failed := 0
+		for n := 1; n <= 17; n++ {
+			for i := range n {
+				for _, c := range odd {
+					if i+len(c) > n {
+						continue
+					}
+					s := strings.Repeat("a", i) + c + strings.Repeat("b", n-i-len(c))
+					rec := slog.NewRecord(at, slog.LevelInfo, "m", 0)
+					rec.AddAttrs(slog.String(s, s))
+					if got, want := both(t, f.fast, f.slog, rec); !bytes.Equal(got, want) && failed < 10 {
+						failed++
+						t.Errorf("%s %q:\n got %q\nwant %q", f.name, s, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkConnLines: a churned connection's two lines, open and close,
+// as shout serve logs them.
+func BenchmarkConnLines(b *testing.B) {
+	at := time.Date(2026, 12, 7, 4, 5, 6, 789e6, time.UTC)
+	open := slog.NewRecord(at, slog.LevelInfo, "open", 0)
+	open.AddAttrs(slog.String("remote", "127.0.0.1:40312"), slog.String("local", "127.0.0.1:47555"))
+	closed := slog.NewRecord(at, slog.LevelInfo, "close", 0)
+	closed.AddAttrs(slog.String("remote", "127.0.0.1:40312"), slog.String("reason", "eof"), slog.Duration("duration", 6230*time.Microsecond),
+		slog.Int64("bytes_in", 64), slog.Int64("bytes_out", 64))
+	for _, f := range formats {
+		b.Run(f.name, func(b *testing.B) {
+			h := f.fast(io.Discard, nil)
+			ctx := context.Background()
+			for b.Loop() {
+				h.Handle(ctx, open)
+				h.Handle(ctx, closed)
+			}
+		})
 	}
 }
