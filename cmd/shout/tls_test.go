@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/client"
 	"shout/internal/certs"
 	"shout/internal/shouttest"
 )
@@ -635,6 +636,40 @@ func TestConnectPlainToTLSServerAlertSaysTry(t *testing.T) {
 	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; what came back is a TLS alert: it speaks TLS (connect to tls://" + addr + ")\n"
 	if code := exitCode(err); code != 1 || stdout.String() != "\x15\x03\x03\x00\x02\x022" || stderr.String() != want {
 		t.Errorf("status %d, stdout %q, stderr %q; want 1, the alert's bytes unchanged, %q", code, stdout.String(), stderr.String(), want)
+	}
+}
+
+// Input with no newline at its end (printf hi, the README's own example
+// of plain text to a TLS port) has no line to count unanswered: a server
+// that closed on it with nothing back, or with a TLS alert alone (openssl
+// s_server, HAProxy's ssl frontend on OpenSSL), left connect silent, with
+// status 0, as if it had been answered.
+func TestConnectNoNewlineClosedUnanswered(t *testing.T) {
+	silent := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
+		c.(*net.TCPConn).CloseWrite()
+	})
+	alert := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 50}) // fatal alert: decode_error
+		c.(*net.TCPConn).CloseWrite()
+	})
+	for _, tc := range []struct{ name, addr, want string }{
+		{"nothing back", silent, "shout: " + silent + " closed the connection with the input unanswered (2 bytes, no newline); " + client.SilentClose(silent) + "\n"},
+		{"a TLS alert", alert, "shout: " + alert + " closed the connection with the input unanswered (2 bytes, no newline); " + client.AlertBack(alert) + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("shout", "connect", tc.addr)
+			cmd.Stdin = strings.NewReader("hi")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if code := exitCode(err); code != 1 || stderr.String() != tc.want {
+				t.Errorf("status %d, stderr %q; want 1, %q", code, stderr.String(), tc.want)
+			}
+		})
 	}
 }
 
