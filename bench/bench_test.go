@@ -841,6 +841,42 @@ func TestWarmupRepliesMissingNotWindowTooShort(t *testing.T) {
 	}
 }
 
+// The same over TCP: a connection whose warm-up message's reply never
+// comes (a proxy in between that took the messages and stalled, or cut a
+// reply short and held the connection open) sends nothing more in a
+// closed loop. Its report said "no message was sent in the 100ms
+// measured, too short for one exchange", of a window far longer than an
+// exchange, and counted the warm-up's replies that never came nowhere.
+func TestWarmupRepliesMissingNotWindowTooShortTCP(t *testing.T) {
+	t.Parallel()
+	addr := shouttest.StreamServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth = 2, 1
+	cfg.Warmup, cfg.Duration, cfg.Timeout = 300*time.Millisecond, 100*time.Millisecond, time.Second
+	var rep *bench.Report
+	for try := 1; try <= 5; try++ {
+		if rep = run(t, cfg); rep.Empty() {
+			break
+		}
+		t.Logf("try %d: a message was sent while measuring (%d lost), not what is tested", try, rep.Lost)
+	}
+	if !rep.Empty() {
+		t.Skip("every try sent a message while measuring: the machine is too busy for this test")
+	}
+	if rep.WarmupLost != 2 {
+		t.Errorf("WarmupLost = %d, want 2 (one message of each connection's warm-up)", rep.WarmupLost)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	const want = "  not all right: no message was sent in the 100ms measured: every connection waited for the replies to its warm-up messages, and 2 replies never came within the timeout, 1s\n"
+	if !strings.HasSuffix(text.String(), want) {
+		t.Errorf("the report:\n%s\nwant it to end %q", text.String(), want)
+	}
+	if rep.OK() {
+		t.Error("OK() = true")
+	}
+}
+
 // An open loop sends as datagrams fall due, waiting for no reply: one
 // whose window was too short for a datagram to fall due in it, against
 // a server that answered none of the warm-up's, was said to have
