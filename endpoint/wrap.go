@@ -110,6 +110,11 @@ func ParseTrusted(s string) (netip.Prefix, error) {
 			if inner, bits, ok := strings.Cut(s, "]"); ok && strings.HasPrefix(inner, "[") && (bits == "" || bits[0] == '/') && validPrefix(inner[1:]+bits) {
 				return netip.Prefix{}, fmt.Errorf("%q: an address here has no brackets: %s", s, typed(inner[1:]+bits))
 			}
+			// The balancer's host:port, as its config or a log line
+			// gives it: the port it connects from is any.
+			if ap, err := netip.ParseAddrPort(s); err == nil {
+				return netip.Prefix{}, fmt.Errorf("%q: a source here has no port (it may send from any): %s", s, typed(ap.Addr().String()))
+			}
 			return netip.Prefix{}, fmt.Errorf("%q is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8", s)
 		}
 		p = netip.PrefixFrom(a, a.BitLen())

@@ -321,7 +321,10 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		// "not an address", with an IPv4 range for example.
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]"}, `--proxy-from: "[::1]": an address here has no brackets: ::1`},
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[fd00::]/8"}, `--proxy-from: "[fd00::]/8": an address here has no brackets: fd00::/8`},
-		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]:80"}, `--proxy-from: "[::1]:80" is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8`},
+		// The balancer's address and port, as its own config or a log
+		// line gives it, was "not an address", not said to have a port.
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]:80"}, `--proxy-from: "[::1]:80": a source here has no port (it may send from any): ::1`},
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "127.0.0.1:8080"}, `--proxy-from: "127.0.0.1:8080": a source here has no port (it may send from any): 127.0.0.1`},
 		// A zone may hold any byte: the hint quotes what a terminal would
 		// not show as it is (ESC, here).
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[fe80::1%\x1b[2J]"}, `--proxy-from: "[fe80::1%\x1b[2J]": an address here has no brackets: "fe80::1%\x1b[2J"`},
