@@ -441,7 +441,7 @@ backend v2
 	if n, err := c.Read(make([]byte, 16)); err == nil {
 		t.Errorf("a direct connection with no header was answered (%d bytes)", n)
 	}
-	srv.waitLog(`reason="proxy header" err="no PROXY header from a trusted source"`)
+	srv.waitLog(`reason="proxy header" err="no PROXY header from a trusted source: it sent \"sneaky\\n\""`)
 }
 
 // dialFrom connects from src to addr. (HAProxy's frontends listen from
