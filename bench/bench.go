@@ -478,12 +478,14 @@ type Report struct {
 	WarmupErrors     int64  `json:"warmup_errors,omitempty"`
 	FirstWarmupError string `json:"first_warmup_error,omitempty"`
 	// WarmupLost counts the warm-up's datagrams (UDP) given up with no
-	// reply within Timeout, in no other count; alone they do not make
-	// the run not all right. In a closed loop a socket waits Timeout for
-	// each before it sends again, so where every socket's were (a
-	// server that answers nothing, or drops replies past its budget)
-	// nothing may be sent while measuring: the verdict says so rather
-	// than that the window was too short for one exchange.
+	// reply within Timeout, and its messages over a stream still owed
+	// as the run stops, in no other count; alone they do not make the
+	// run not all right. In a closed loop a socket waits Timeout for
+	// each before it sends again, and a connection for as long as it is
+	// owed, so where every socket's or connection's were (a server that
+	// answers nothing, or drops replies past its budget; a proxy that
+	// stalled) nothing may be sent while measuring: the verdict says so
+	// rather than that the window was too short for one exchange.
 	WarmupLost int64 `json:"warmup_lost,omitempty"`
 	// WarmupWrong counts the warm-up's wrong replies (to its messages,
 	// or answering none, as Mismatches counts them), in no other count:

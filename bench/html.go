@@ -35,6 +35,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		*Report
 		Loop, Verdict, UnsentText  string
 		MeasuredConns, ServedConns string
+		MsgWord                    string
 		UnawaitedWhy, OutOfStep    string
 		TimelineSpan               float64
 		UPlotJS                    template.JS
@@ -46,6 +47,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		UnsentText:    r.unsentText(),
 		MeasuredConns: r.measuredConns(),
 		ServedConns:   r.servedConns(),
+		MsgWord:       r.msgWord(),
 		UnawaitedWhy:  unawaitedWhy,
 		OutOfStep:     r.outOfStep(),
 		TimelineSpan:  r.timelineSpan(),
@@ -145,7 +147,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <tr><th>in the warm-up</th><td class="n">{{.WarmupErrors}}</td><td>errors before measuring, in no other count; the first: {{.FirstWarmupError}}</td></tr>
 {{- end}}
 {{- if .WarmupLost}}
-<tr><th>lost in the warm-up</th><td class="n">{{.WarmupLost}}</td><td>datagrams given up with no reply within {{dur .TimeoutS}}, before measuring, in no other count</td></tr>
+<tr><th>lost in the warm-up</th><td class="n">{{.WarmupLost}}</td><td>{{.MsgWord}}s given up with no reply within {{dur .TimeoutS}}, before measuring, in no other count</td></tr>
 {{- end}}
 {{- if .WarmupWrong}}
 <tr><th>wrong in the warm-up</th><td class="n">{{.WarmupWrong}}</td><td>replies before measuring, in no other count; the first: {{.FirstWarmupWrong}}</td></tr>

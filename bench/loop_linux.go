@@ -734,7 +734,7 @@ func (l *loop) eof(c *loopConn) {
 		warm = l.cutShort(c)
 		l.owe(c)
 	} else if !r.stopping.Load() {
-		warm = r.fail(errors.New("receive: the server closed the connection"))
+		warm = r.fail(errIdleClose)
 	}
 	l.closeConn(c, warm)
 }

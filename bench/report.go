@@ -179,7 +179,7 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", count(r.WarmupErrors, "error", "errors"), r.FirstWarmupError)
 	}
 	if r.WarmupLost > 0 {
-		fmt.Fprintf(w, "  warm-up   %s given up with no reply within the timeout, %v, before measuring, in no count above\n", count(r.WarmupLost, "datagram", "datagrams"), seconds(r.TimeoutS))
+		fmt.Fprintf(w, "  warm-up   %s given up with no reply within the timeout, %v, before measuring, in no count above\n", count(r.WarmupLost, r.msgWord(), r.msgWord()+"s"), seconds(r.TimeoutS))
 	}
 	if r.WarmupWrong > 0 {
 		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above; the first: %s\n", count(r.WarmupWrong, "wrong reply", "wrong replies"), r.FirstWarmupWrong)
@@ -244,8 +244,8 @@ func (r *Report) verdict() string {
 		// that never came: the window was not too short, the replies
 		// were missing (a silent server, or one past its budget). Not
 		// of an interrupted run, which may have ended in the warm-up.
-		why = append(why, fmt.Sprintf("no message was sent in the %v measured: every socket waited for the replies to its warm-up datagrams, and %s never came within the timeout, %v",
-			seconds(r.DurationS), count(r.WarmupLost, "reply", "replies"), seconds(r.TimeoutS)))
+		why = append(why, fmt.Sprintf("no message was sent in the %v measured: every %s waited for the replies to its warm-up %ss, and %s never came within the timeout, %v",
+			seconds(r.DurationS), r.connWord(), r.msgWord(), count(r.WarmupLost, "reply", "replies"), seconds(r.TimeoutS)))
 	case r.Empty() && r.CutShort == "":
 		// Nothing went out while measuring: a run of 1ns said "no reply
 		// came back", of a server that answered every message.
@@ -289,6 +289,14 @@ func (r *Report) verdict() string {
 	return "not all right: " + strings.Join(why, ", ")
 }
 
+// msgWord is what the run's messages are called: datagrams over UDP.
+func (r *Report) msgWord() string {
+	if r.Network == "udp" {
+		return "datagram"
+	}
+	return "message"
+}
+
 // warmupHeldEverySocket reports whether the warm-up's datagrams given up
 // with no reply (WarmupLost) may have held every place (Depth) of every
 // socket measured, as they must have for a closed loop that sent nothing
@@ -308,11 +316,7 @@ const unawaitedWhy = "owed, within the timeout, when a signal ended the wait at 
 // those asked for, and why not the rest: "2 of 5 connections measured,
 // 3 failed in the warm-up".
 func (r *Report) measuredConns() string {
-	one, many := "connection", "connections"
-	if r.Network == "udp" {
-		one, many = "socket", "sockets"
-	}
-	return fmt.Sprintf("%d of %s measured, %d failed in the warm-up", int64(r.Conns)-r.Unmeasured, count(int64(r.Conns), one, many), r.Unmeasured)
+	return fmt.Sprintf("%d of %s measured, %d failed in the warm-up", int64(r.Conns)-r.Unmeasured, count(int64(r.Conns), r.connWord(), r.connWord()+"s"), r.Unmeasured)
 }
 
 // servedConns says how many connections served a reply while measuring

@@ -131,11 +131,24 @@ type sentMsg struct {
 	measured bool  // it fell due (was sent) in the window: it counts (run.inWindow)
 }
 
+// errIdleClose is a connection that the server closed with no reply
+// owed on it. Through a proxy whose idle timeout closed it (HAProxy's
+// timeout client or server, between an open loop's messages), "the
+// server closed the connection" alone read as the server's doing.
+var errIdleClose = errors.New("receive: the server closed the connection while no reply was owed (as an idle timeout does, the server's or a proxy's)")
+
 // owed counts a message whose reply will not come as lost (see gaveUp),
-// if it counts.
+// if it counts; one of the warm-up's still owed as the run stops, in
+// WarmupLost (see warmGaveUp), as a UDP socket's: a closed loop whose
+// every connection waited for such a reply (a proxy that took the
+// messages and stalled) sent nothing while measuring, and its report
+// said the window was too short for one exchange.
 func (r *run) owed(m sentMsg) {
-	if m.measured {
+	switch {
+	case m.measured:
 		r.gaveUp(m.at)
+	case r.stopping.Load():
+		r.warmGaveUp(m.at)
 	}
 }
 
@@ -284,7 +297,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				switch {
 				case !first:
 				case errors.Is(err, io.EOF) && !wasReset(c):
-					warm = r.fail(errors.New("receive: the server closed the connection"))
+					warm = r.fail(errIdleClose)
 				case errors.Is(err, io.EOF):
 					warm = r.fail(&stepError{"receive", syscall.ECONNRESET}) // (failed's, said as shout connect says it)
 				default:

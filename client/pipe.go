@@ -38,9 +38,17 @@ type PipeResult struct {
 
 // Complete reports whether everything was sent and every line answered.
 // Silence after that (a server that keeps the connection open, input that
-// does not end in a newline) is no failure.
+// does not end in a newline) is no failure; but a server that closed on
+// input with nothing back, or with a TLS alert alone, did not answer it,
+// newline or not (printf hi had no line to count, and passed).
 func (r PipeResult) Complete() bool {
-	return !r.InputLeft && r.LinesBack >= r.LinesSent
+	return !r.InputLeft && r.LinesBack >= r.LinesSent && !r.closedUnanswered()
+}
+
+// closedUnanswered reports whether the server closed on input sent with
+// nothing back but, at most, a TLS alert.
+func (r PipeResult) closedUnanswered() bool {
+	return r.Closed && r.Sent > 0 && (r.Received == 0 || r.TLSAlert)
 }
 
 // Problem describes, in one line, why a result is not Complete.
@@ -55,6 +63,8 @@ func (r PipeResult) Problem(addr string, silence time.Duration) string {
 		return fmt.Sprintf("%s closed the connection before all input was sent (%d bytes sent, %s)", addr, r.Sent, unanswered)
 	case r.Silent:
 		return fmt.Sprintf("no reply from %s for %v; %s", addr, silence, unanswered)
+	case r.Closed && r.LinesSent == 0: // (not "0 of 0 lines unanswered")
+		return fmt.Sprintf("%s closed the connection with the input unanswered (%d bytes, no newline)", addr, r.Sent)
 	case r.Closed:
 		return fmt.Sprintf("%s closed the connection with %s", addr, unanswered)
 	}

@@ -110,6 +110,11 @@ func ParseTrusted(s string) (netip.Prefix, error) {
 			if inner, bits, ok := strings.Cut(s, "]"); ok && strings.HasPrefix(inner, "[") && (bits == "" || bits[0] == '/') && validPrefix(inner[1:]+bits) {
 				return netip.Prefix{}, fmt.Errorf("%q: an address here has no brackets: %s", s, typed(inner[1:]+bits))
 			}
+			// The balancer's host:port, as its config or a log line
+			// gives it: the port it connects from is any.
+			if ap, err := netip.ParseAddrPort(s); err == nil {
+				return netip.Prefix{}, fmt.Errorf("%q: a source here has no port (it may send from any): %s", s, typed(ap.Addr().String()))
+			}
 			return netip.Prefix{}, fmt.Errorf("%q is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8", s)
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
@@ -247,7 +252,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 				// which it tells by the error.
 				err = fmt.Errorf("a PROXY header from a trusted source cut short: %w", whole.cut)
 			case errors.Is(err, proxyproto.ErrNoProxyProtocol):
-				err = errors.New("no PROXY header from a trusted source")
+				err = errors.New("no PROXY header from a trusted source" + h.instead())
 			case errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(deadline):
 				err = fmt.Errorf("no PROXY header from a trusted source within %v: %w", timeout, err)
 			case errors.Is(err, os.ErrDeadlineExceeded):
@@ -556,6 +561,19 @@ func (h *heard) quoted() string {
 		}
 	}
 	return `"` + server.Escape(first) + `"`
+}
+
+// instead says what a trusted source sent where its PROXY header was
+// due, after a colon: its first bytes quoted, or that it began a TLS
+// handshake (a balancer that passes TLS on, its send-proxy left out).
+func (h *heard) instead() string {
+	switch q := h.quoted(); {
+	case q != "":
+		return ": it sent " + q
+	case h.nFirst > 0:
+		return ": it began a TLS handshake"
+	}
+	return ""
 }
 
 // proxyHeader reports whether the client's first bytes begin as a PROXY

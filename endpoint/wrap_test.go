@@ -1216,6 +1216,24 @@ func TestProxyHeaderCutShort(t *testing.T) {
 	}
 }
 
+// A trusted source whose first bytes are no PROXY header's (the
+// balancer's send-proxy left out, or the balancer skipped: a client
+// straight to the port) was refused saying only "no PROXY header from a
+// trusted source": what it sent instead, which tells a balancer's health
+// check from a client or a TLS hello, is said as a TLS listener says it.
+func TestNoProxyHeaderSaysWhatCame(t *testing.T) {
+	hello := "\x16\x03\x01\x00\xf4\x01\x00\x00\xf0\x03\x03"
+	for _, tc := range []struct{ name, sent, want string }{
+		{"line", "hello there, shout\n", `no PROXY header from a trusted source: it sent "hello there, sho"`},
+		{"HTTP", "GET /readyz HTTP/1.1\r\n\r\n", `no PROXY header from a trusted source: it sent "GET /readyz HTTP"`},
+		{"TLS hello", hello + strings.Repeat("\x00", 300), `no PROXY header from a trusted source: it began a TLS handshake`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			refusedArrived(t, proxyOptions("127.0.0.0/8"), false, tc.sent, server.ReasonProxyHeader, tc.want)
+		})
+	}
+}
+
 // A client that connects to a tls:// or PROXY listener and leaves
 // without sending a byte (a balancer's or Kubernetes' TCP health check)
 // opened and closed, as over a plain listener: no failed handshake. Each

@@ -390,11 +390,14 @@ func byteAtEnd(f *os.File) error {
 	return err
 }
 
-// writeJSONError writes --json's last line for a run without a report.
+// writeJSONError writes --json's last line for a run without a report:
+// with "ok" false, as a report not all right has it, so that a script
+// that asks .ok == false, not only jq -e .ok, sees the failure.
 func writeJSONError(w io.Writer, msg string) {
 	line, _ := json.Marshal(struct {
+		OK    bool   `json:"ok"`
 		Error string `json:"error"`
-	}{msg})
+	}{false, msg})
 	fmt.Fprintf(w, "%s\n", line)
 }
 

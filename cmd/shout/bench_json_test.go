@@ -90,6 +90,11 @@ func TestBenchJSONStdoutIsJSONAlone(t *testing.T) {
 			if e, _ := v["error"].(string); !strings.Contains(e, "refused") {
 				t.Errorf("error %q, want it to say the connection was refused", e)
 			}
+			// A CI job's jq '.ok == false' took a run with no report
+			// for one that had not failed: it had no "ok".
+			if ok, has := v["ok"]; ok != false {
+				t.Errorf("ok %v (there: %v), want false", ok, has)
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

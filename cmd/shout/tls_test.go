@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"shout/client"
 	"shout/internal/certs"
 	"shout/internal/shouttest"
 )
@@ -320,7 +321,10 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		// "not an address", with an IPv4 range for example.
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]"}, `--proxy-from: "[::1]": an address here has no brackets: ::1`},
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[fd00::]/8"}, `--proxy-from: "[fd00::]/8": an address here has no brackets: fd00::/8`},
-		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]:80"}, `--proxy-from: "[::1]:80" is not an address or a CIDR range such as 10.0.0.0/8 or fd00::/8`},
+		// The balancer's address and port, as its own config or a log
+		// line gives it, was "not an address", not said to have a port.
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[::1]:80"}, `--proxy-from: "[::1]:80": a source here has no port (it may send from any): ::1`},
+		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "127.0.0.1:8080"}, `--proxy-from: "127.0.0.1:8080": a source here has no port (it may send from any): 127.0.0.1`},
 		// A zone may hold any byte: the hint quotes what a terminal would
 		// not show as it is (ESC, here).
 		{[]string{"127.0.0.1:0", "--proxy-protocol", "--proxy-from", "[fe80::1%\x1b[2J]"}, `--proxy-from: "[fe80::1%\x1b[2J]": an address here has no brackets: "fe80::1%\x1b[2J"`},
@@ -437,7 +441,7 @@ backend v2
 	if n, err := c.Read(make([]byte, 16)); err == nil {
 		t.Errorf("a direct connection with no header was answered (%d bytes)", n)
 	}
-	srv.waitLog(`reason="proxy header" err="no PROXY header from a trusted source"`)
+	srv.waitLog(`reason="proxy header" err="no PROXY header from a trusted source: it sent \"sneaky\\n\""`)
 }
 
 // dialFrom connects from src to addr. (HAProxy's frontends listen from
@@ -635,6 +639,40 @@ func TestConnectPlainToTLSServerAlertSaysTry(t *testing.T) {
 	want := "shout: " + addr + " closed the connection with 1 of 1 lines unanswered; what came back is a TLS alert: it speaks TLS (connect to tls://" + addr + ")\n"
 	if code := exitCode(err); code != 1 || stdout.String() != "\x15\x03\x03\x00\x02\x022" || stderr.String() != want {
 		t.Errorf("status %d, stdout %q, stderr %q; want 1, the alert's bytes unchanged, %q", code, stdout.String(), stderr.String(), want)
+	}
+}
+
+// Input with no newline at its end (printf hi, the README's own example
+// of plain text to a TLS port) has no line to count unanswered: a server
+// that closed on it with nothing back, or with a TLS alert alone (openssl
+// s_server, HAProxy's ssl frontend on OpenSSL), left connect silent, with
+// status 0, as if it had been answered.
+func TestConnectNoNewlineClosedUnanswered(t *testing.T) {
+	silent := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
+		c.(*net.TCPConn).CloseWrite()
+	})
+	alert := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 50}) // fatal alert: decode_error
+		c.(*net.TCPConn).CloseWrite()
+	})
+	for _, tc := range []struct{ name, addr, want string }{
+		{"nothing back", silent, "shout: " + silent + " closed the connection with the input unanswered (2 bytes, no newline); " + client.SilentClose(silent) + "\n"},
+		{"a TLS alert", alert, "shout: " + alert + " closed the connection with the input unanswered (2 bytes, no newline); " + client.AlertBack(alert) + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("shout", "connect", tc.addr)
+			cmd.Stdin = strings.NewReader("hi")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if code := exitCode(err); code != 1 || stderr.String() != tc.want {
+				t.Errorf("status %d, stderr %q; want 1, %q", code, stderr.String(), tc.want)
+			}
+		})
 	}
 }
 
