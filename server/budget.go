@@ -5,31 +5,53 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// The source table remembers, for each datagram source (address and
-// port), each reply sent to it within loopWindow, with the local address
-// it left from (the loop guard), and for each source address its reply
-// budget. Every reply, not just the last: a forger who sends several
+// The source table remembers each reply sent within loopWindow, to
+// which source (address and port) and from which local address (the loop
+// guard), and for each source address its reply budget.
+//
+// Every reply, not just each source's last: a forger who sends several
 // datagrams at once from another echo service's address keeps as many
 // replies bouncing, and three kept two shouts answering each other for
-// good when only the last was known. And a budget per address: a
-// forger picks the source port as it likes, so a budget per port would
-// give its victim one budget for each. An IPv6 address's budget is its
-// /64's, one host's share (as the per-address connection limit counts
-// them). The table has a fixed size, so a flood of sources, forged or
-// not, cannot grow it: sources map by a randomly seeded hash to sets of
-// sourceWays entries, each set with its own lock (the workers rarely
-// meet), and a new source takes the entry in its set that holds the
-// least.
+// good when only the last was known. The replies are a direct-mapped
+// table of one word each (a fingerprint of the reply, its source and
+// origin, and when it was sent): looking a datagram up reads one word,
+// one cache line, with no lock. (Kept as entries of the set-associative
+// budget table, each datagram scanned two sets of eight spread over the
+// whole table, and UDP efficiency fell by a fifth: BENCHMARKS.md.) A reply
+// overwritten by another before it came back is a loop missed once, not a
+// datagram wrongly dropped; the next bounce is caught.
+//
+// And a budget per address: a forger picks the source port as it likes,
+// so a budget per port would give its victim one budget for each. An
+// IPv6 address's budget is its /64's, one host's share (as the
+// per-address connection limit counts them). The budget table has a fixed
+// size, so a flood of sources, forged or not, cannot grow it: addresses
+// map by a randomly seeded hash to sets of sourceWays entries, each set
+// with its own lock (the workers rarely meet), and a new address takes the
+// entry in its set that holds the least.
 const (
 	sourceWays = 8
-	sourceSets = 2048 // a power of two: 16,384 entries in all (replies and budgets)
+	sourceSets = 2048 // a power of two: 16,384 budgets in all
+
+	// replySlots is how many replies the loop guard remembers at most
+	// (a power of two; 512 KiB): more than 6 s of replies at 10,000 a
+	// second, 260 ms at 250,000, far longer than loopWindow.
+	replySlots = 1 << 16
+	// A remembered reply is one word: a fingerprint in its top
+	// replyFPBits, and when it was sent in the rest, in units of
+	// 1<<replyTick ns (about a µs; the bits last 13 days, and wrap).
+	replyFPBits = 24
+	replyTick   = 10
+	replyTimes  = 1<<(64-replyFPBits) - 1
 
 	// loopWindow is how soon after a reply the same bytes coming back from
 	// where it went, to where it left from, count as the reply bounced
-	// back by another echo service, rather than sent again.
+	// back by another echo service, rather than sent again (to the
+	// reply table's µs).
 	loopWindow = int64(10 * time.Millisecond)
 
 	// burst is how much a budget holds: one second's worth of replies.
@@ -45,6 +67,7 @@ type sources struct {
 	// stopped makes now always 0 (StopSourceClock, for tests).
 	stopped bool
 	sets    [sourceSets]sourceSet
+	replies [replySlots]atomic.Uint64 // see replyWord
 }
 
 type sourceSet struct {
@@ -52,37 +75,29 @@ type sourceSet struct {
 	e  [sourceWays]source
 }
 
-// source is one entry: a reply sent to a source, or an address's (its
-// budget). A budget is a token bucket kept as the time it
-// will be full again (the generic cell rate algorithm): a reply of n
-// bytes moves that time n/rate seconds later, and is allowed if it stays
+// source is an address's entry: its budget, a token bucket kept as the
+// time it will be full again (the generic cell rate algorithm): a reply of
+// n bytes moves that time n/rate seconds later, and is allowed if it stays
 // within one second of now. One number, and no refill to compute.
 type source struct {
-	key      sourceKey
-	used     bool
-	replyLen int32
-	full     int64 // when the budget is full again, in ns from epoch
-	replyAt  int64 // when the reply was last sent, in ns from epoch
+	key  sourceKey
+	used bool
+	full int64 // when the budget is full again, in ns from epoch
 }
 
-// sourceKey is a source's address, as 16 bytes (IPv4 mapped, without a
-// zone), and port, with a reply sent to it (the hash of its bytes and of
-// the address it left from, origin); or, with budget set, an address's
-// (an IPv6 one's /64) and no port or reply, or a loopback source's
-// address and port.
+// sourceKey is an address, as 16 bytes (IPv4 mapped, without a zone): an
+// IPv6 one's /64, and no port; or a loopback source's address and port.
 type sourceKey struct {
-	reply  uint64
 	hi, lo uint64
 	port   uint16
-	budget bool
 }
 
-// sourceRef is where a source's entries go: its replies', and its
-// address's.
+// sourceRef is where a source's entries go: its replies', by the hash of
+// its address and port, and its address's budget.
 type sourceRef struct {
-	key, addr sourceKey // key without a reply
-	hash      uint64    // key's, which a reply's hash turns into its set
-	aset      *sourceSet
+	hash uint64
+	addr sourceKey
+	aset *sourceSet
 }
 
 // newSources returns a source table with a budget of rate reply bytes a
@@ -102,15 +117,13 @@ func (t *sources) now() int64 {
 // lookup returns where ap's entries go.
 func (t *sources) lookup(ap netip.AddrPort) sourceRef {
 	b := addrBytes(ap)
-	r := sourceRef{key: sourceKey{hi: binary.LittleEndian.Uint64(b[:8]), lo: binary.LittleEndian.Uint64(b[8:16]), port: ap.Port()}}
-	r.hash = maphash.Bytes(t.seed, b[:])
+	r := sourceRef{hash: maphash.Bytes(t.seed, b[:])}
 	// The budget's entry: the address's, with no port, and an IPv6
 	// address's /64 (not an IPv4-mapped one's, whose last 64 bits are the
 	// IPv4 address). A loopback source keeps a budget for each port: a
 	// reply to it never leaves this host, so it can have no victim
 	// elsewhere, and there the budget only shares the server out among
 	// this host's clients; a load tool's sockets each have their own.
-	r.addr = sourceKey{budget: true}
 	if a := ap.Addr().Unmap(); a.IsLoopback() {
 		r.addr.port = ap.Port()
 	} else {
@@ -136,13 +149,16 @@ func (t *sources) origin(ap netip.AddrPort) uint64 {
 	return maphash.Bytes(t.lseed, b[:])
 }
 
-// reply returns where a reply whose hash, with its origin's, is h, sent
-// to r's source, is remembered: the replies to one source spread over
-// the whole table, however many there are.
-func (t *sources) reply(r sourceRef, h uint64) (sourceKey, *sourceSet) {
-	k := r.key
-	k.reply = h
-	return k, &t.sets[(r.hash^h)&(sourceSets-1)]
+// replyWord returns where a reply whose hash, with its origin's, is h,
+// sent to r's source at now, is remembered in the reply table, and the
+// word remembered: a fingerprint (never 0, the empty slot's) and the time.
+// The slot and the fingerprint are different bits of one hash of source,
+// reply and origin, so the replies to one source spread over the whole
+// table, however many there are.
+func (t *sources) replyWord(r sourceRef, h uint64, now int64) (*atomic.Uint64, uint64) {
+	x := r.hash ^ h
+	fp := x>>(64-replyFPBits) | 1
+	return &t.replies[x&(replySlots-1)], fp<<(64-replyFPBits) | uint64(now>>replyTick)&replyTimes
 }
 
 // addrBytes is ap as 16 bytes of address (IPv4 mapped, without a zone)
@@ -161,12 +177,8 @@ func addrBytes(ap netip.AddrPort) [18]byte {
 // the source from there within loopWindow, ReasonBudget if the source's
 // address cannot afford a reply as long as p. It changes nothing.
 func (t *sources) admit(r sourceRef, local uint64, now int64, p []byte) Reason {
-	k, set := t.reply(r, maphash.Bytes(t.seed, p)^local)
-	set.mu.Lock()
-	e := set.find(k)
-	loop := e != nil && int(e.replyLen) == len(p) && now-e.replyAt <= loopWindow
-	set.mu.Unlock()
-	if loop {
+	slot, w := t.replyWord(r, maphash.Bytes(t.seed, p)^local, now)
+	if old := slot.Load(); old>>(64-replyFPBits) == w>>(64-replyFPBits) && (w-old)&replyTimes <= uint64(loopWindow>>replyTick) {
 		return ReasonLoop
 	}
 	if t.rate <= 0 {
@@ -203,11 +215,8 @@ func (t *sources) charge(r sourceRef, local uint64, now int64, reply []byte) boo
 		e.full = full
 		r.aset.mu.Unlock()
 	}
-	k, set := t.reply(r, maphash.Bytes(t.seed, reply)^local)
-	set.mu.Lock()
-	e := set.take(k)
-	e.replyAt, e.replyLen = now, int32(len(reply))
-	set.mu.Unlock()
+	slot, w := t.replyWord(r, maphash.Bytes(t.seed, reply)^local, now)
+	slot.Store(w)
 	return true
 }
 
@@ -233,18 +242,17 @@ func (s *sourceSet) take(k sourceKey) *source {
 
 func (s *sourceSet) find(k sourceKey) *source {
 	for i := range s.e {
-		// The reply's hash first: most often the one that differs.
-		if e := &s.e[i]; e.key.reply == k.reply && e.used && e.key == k {
+		if e := &s.e[i]; e.used && e.key == k {
 			return e
 		}
 	}
 	return nil
 }
 
-// victim returns the entry to give a new source: an unused one, else the
-// one that holds least, the soonest to have a full budget and no reply
-// within loopWindow. A source that floods keeps its entry, and so its
-// empty budget, while new sources, forged or not, replace each other.
+// victim returns the entry to give a new address: an unused one, else the
+// one that holds least, the soonest to have a full budget. An address that
+// floods keeps its entry, and so its empty budget, while new addresses,
+// forged or not, replace each other.
 func (s *sourceSet) victim() *source {
 	v := &s.e[0]
 	for i := range s.e {
@@ -252,12 +260,9 @@ func (s *sourceSet) victim() *source {
 		if !e.used {
 			return e
 		}
-		if e.stale() < v.stale() {
+		if e.full < v.full {
 			v = e
 		}
 	}
 	return v
 }
-
-// stale is when e will hold nothing a new entry would not.
-func (e *source) stale() int64 { return max(e.full, e.replyAt+loopWindow) }
