@@ -793,9 +793,7 @@ func TestUDPLateWrongReplyOutOfTheRing(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := shouttest.Refusing(t)
 	_, err := bench.Run(context.Background(), quick("tcp", addr))
 	var ue *bench.UnreachableError
 	if !errors.As(err, &ue) || err.Error() != "connect "+addr+": connection refused" {

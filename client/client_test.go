@@ -673,13 +673,8 @@ func TestDatagramsMostRetries(t *testing.T) {
 }
 
 func TestDialErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
-	_, err = client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: closed}, bound)
+	closed := shouttest.Refusing(t)
+	_, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: closed}, bound)
 	if err == nil || err.Error() != "connect "+closed+": connection refused" {
 		t.Errorf("refused: %v", err)
 	}
