@@ -29,3 +29,27 @@ func TestRefusingStaysRefusing(t *testing.T) {
 		t.Errorf("another listener on %s: %v; want address in use, the port held", addr, err)
 	}
 }
+
+// So does RefusingUDP's, a datagram there answered by the system's
+// refusal (ICMP port unreachable), seen by the sender's next read.
+func TestRefusingUDPStaysRefusing(t *testing.T) {
+	addr := RefusingUDP(t)
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 64)); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("a datagram to %s: %v; want it refused", addr, err)
+	}
+	if pc, err := net.ListenPacket("udp", addr); !errors.Is(err, syscall.EADDRINUSE) {
+		if err == nil {
+			pc.Close()
+		}
+		t.Errorf("another socket on %s: %v; want address in use, the port held", addr, err)
+	}
+}

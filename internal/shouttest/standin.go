@@ -112,3 +112,24 @@ func Refusing(t testing.TB) string {
 	t.Cleanup(func() { s.Close() })
 	return c.LocalAddr().String()
 }
+
+// RefusingUDP is Refusing over UDP: its port is that of a socket the
+// test holds, connected to another of its own, which takes datagrams
+// from that one alone; one from anywhere else finds no socket, and the
+// system refuses it (ICMP port unreachable). A port let go could be
+// taken by any server of the tests, and a client socket given it was
+// connected to itself. (A test of that very dial wants the port free.)
+func RefusingUDP(t testing.TB) string {
+	t.Helper()
+	peer, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	held, err := net.Dial("udp", peer.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	return held.LocalAddr().String()
+}
