@@ -793,9 +793,7 @@ func TestUDPLateWrongReplyOutOfTheRing(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := shouttest.Refusing(t)
 	_, err := bench.Run(context.Background(), quick("tcp", addr))
 	var ue *bench.UnreachableError
 	if !errors.As(err, &ue) || err.Error() != "connect "+addr+": connection refused" {
@@ -1521,7 +1519,7 @@ func TestUDPRefusedIsUnreachable(t *testing.T) {
 	if goroutineDriver {
 		t.Skip("UDP has one driver")
 	}
-	addr := closedUDPPort(t).String()
+	addr := shouttest.RefusingUDP(t)
 	for _, warmup := range []time.Duration{-1, 3 * time.Second} {
 		cfg := quick("udp", addr)
 		cfg.Conns, cfg.Warmup = 2, warmup
@@ -1558,7 +1556,10 @@ func TestUDPSelfConnectedIsUnreachable(t *testing.T) {
 	}
 }
 
-// closedUDPPort is an address on 127.0.0.1 where nothing listens.
+// closedUDPPort is an address on 127.0.0.1 where nothing listens, its
+// port let go: free for the tests that bind their own socket to it (the
+// self-connected dial). One that wants it refused throughout takes
+// shouttest.RefusingUDP's, which no other socket can take meanwhile.
 func closedUDPPort(t *testing.T) net.Addr {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")

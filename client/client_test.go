@@ -673,13 +673,8 @@ func TestDatagramsMostRetries(t *testing.T) {
 }
 
 func TestDialErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
-	_, err = client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: closed}, bound)
+	closed := shouttest.Refusing(t)
+	_, err := client.Dial(context.Background(), endpoint.Endpoint{Network: "tcp", Address: closed}, bound)
 	if err == nil || err.Error() != "connect "+closed+": connection refused" {
 		t.Errorf("refused: %v", err)
 	}
@@ -885,12 +880,7 @@ func (n *notifying) String() string {
 
 // A refusal (ICMP port unreachable) loses its line; the next one is sent.
 func TestDatagramsRefused(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
+	addr := shouttest.RefusingUDP(t)
 	res, _, warn, err := datagrams(t, addr, "one\ntwo\n", bound, 0)
 	if err != nil {
 		t.Fatalf("Datagrams: %v", err)
@@ -998,7 +988,10 @@ func TestDialSamePortElsewhereIsUsed(t *testing.T) {
 	}
 }
 
-// closedUDPPort is an address on 127.0.0.1 where nothing listens.
+// closedUDPPort is an address on 127.0.0.1 where nothing listens, its
+// port let go: free for the tests that bind their own socket to it (the
+// self-connected dial). One that wants it refused throughout takes
+// shouttest.RefusingUDP's, which no other socket can take meanwhile.
 func closedUDPPort(t *testing.T) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")

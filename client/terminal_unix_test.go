@@ -324,7 +324,7 @@ func TestTerminalDatagramSaysLastError(t *testing.T) {
 // where Datagrams says "...: lost". Lines are counted as typed and sent:
 // the blank one, not sent, is not counted (a pipe counts input lines).
 func TestTerminalDatagramRefusedSaidLost(t *testing.T) {
-	addr := closedUDPPort(t)
+	addr := shouttest.RefusingUDP(t)
 	ptmx, scr, code := udpPrompt(t, addr, 0)
 	want := "receive " + addr + ": connection refused: lost"
 	io.WriteString(ptmx, "one\r")

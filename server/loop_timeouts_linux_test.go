@@ -288,9 +288,23 @@ func TestLoopWriteTimeoutWhileTheClientTakes(t *testing.T) {
 	const timeout = time.Second
 	l := handLoop(t, &Server{WriteTimeout: timeout}, time.Hour)
 	c, client := handConn(t, l)
-	fill(t, c)
-	if waits, err := l.send(c, []byte("REPLY"), nil, 0); !waits || err != nil {
-		t.Fatalf("a reply to a full socket: waits %v, %v; want it to wait", waits, err)
+	// The kernel goes on after fill's last write: the client's window
+	// takes more of the queue (80 KB here), and the send buffer grows to
+	// its limit (3.9 to 4.2 MB). A process stalled after fill (50 ms did
+	// it every time) found room for the reply, written at once. Filled
+	// again, the socket stays full once both are at their end.
+	for try := 1; ; try++ {
+		fill(t, c)
+		waits, err := l.send(c, []byte("REPLY"), nil, 0)
+		if err != nil {
+			t.Fatalf("a reply to a full socket: %v; want it to wait", err)
+		}
+		if waits {
+			break
+		}
+		if try == 100 {
+			t.Fatalf("a reply to a socket filled %d times: written at once every time; want it to wait", try)
+		}
 	}
 	start := l.now
 	l.now = start + int64(timeout/2)

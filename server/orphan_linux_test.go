@@ -416,7 +416,12 @@ func (o *queuedObserver) closedFor(t *testing.T, want server.Reason, after strin
 	select {
 	case info := <-o.closed:
 		if info.Reason != want {
-			t.Errorf("closed for %v, want %v", info.Reason, want)
+			// Who and why too: a close the test did not bring about
+			// (once under load, "closed for reset, want shutdown" in
+			// TestEOFInStopWaitsForQueuedReplies) is told apart from
+			// its client's.
+			t.Errorf("closed for %v (%v), want %v; the connection from %v, %d bytes in, %d out",
+				info.Reason, info.Err, want, info.Remote, info.BytesIn, info.BytesOut)
 		}
 	case <-time.After(bound):
 		t.Fatalf("the server did not close the connection within %v%s", bound, after)

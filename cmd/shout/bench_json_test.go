@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,17 +43,6 @@ func jsonAlone(t *testing.T, stdout string) map[string]any {
 	return v
 }
 
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // With --json standard output is the JSON alone, whatever the run's end,
 // so that `shout bench --json | jq .` and `> run.json` take it; the text
 // (the settings, the report) goes to stderr, for the person at the
@@ -86,7 +74,7 @@ func TestBenchJSONStdoutIsJSONAlone(t *testing.T) {
 				t.Errorf("lost %v, ok %v, verdict %q; want some, false, and why not", v["lost"], v["ok"], verdict)
 			}
 		}},
-		{"no report", closedAddr, nil, 1, []string{" measured after ", "shout: connect "}, func(t *testing.T, v map[string]any) {
+		{"no report", func(t *testing.T) string { return shouttest.Refusing(t) }, nil, 1, []string{" measured after ", "shout: connect "}, func(t *testing.T, v map[string]any) {
 			if e, _ := v["error"].(string); !strings.Contains(e, "refused") {
 				t.Errorf("error %q, want it to say the connection was refused", e)
 			}

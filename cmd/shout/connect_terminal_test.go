@@ -504,12 +504,7 @@ func TestConnectTerminalUDPLateReply(t *testing.T) {
 
 // An ICMP port unreachable is reported for its line; the session goes on.
 func TestConnectTerminalUDPRefused(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close() // nothing listens there now
+	addr := shouttest.RefusingUDP(t) // nothing listens there
 	cmd, f, scr := startTerminal(t, "connect", "--history", "-", "--timeout", "5s", "udp://"+addr)
 	prompt := addr + " (udp)> "
 	scr.expect(t, prompt)

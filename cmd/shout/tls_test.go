@@ -580,12 +580,7 @@ func TestConnectPlainToTLSServerSaysTry(t *testing.T) {
 func TestConnectSilentCloseNamesProxies(t *testing.T) {
 	// A balancer whose only server is down: it takes the line, finds no
 	// server to pass it to, and closes.
-	down, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := down.Addr().String()
-	down.Close()
+	backend := shouttest.Refusing(t)
 	balancer := shouttest.StreamServer(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		bufio.NewReader(c).ReadString('\n')

@@ -87,3 +87,49 @@ func servePackets(t testing.TB, pc net.PacketConn, answer func(n int, from net.A
 	}()
 	return pc.LocalAddr().String()
 }
+
+// Refusing is a TCP address on 127.0.0.1 where nothing listens, for as
+// long as the test runs: its port is a connection's own, which the
+// test holds open, so that no other socket can take it (as a port let go
+// could be, by any listener of the packages' tests running at once) and
+// a dial there is refused.
+func Refusing(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return c.LocalAddr().String()
+}
+
+// RefusingUDP is Refusing over UDP: its port is that of a socket the
+// test holds, connected to another of its own, which takes datagrams
+// from that one alone; one from anywhere else finds no socket, and the
+// system refuses it (ICMP port unreachable). A port let go could be
+// taken by any server of the tests, and a client socket given it was
+// connected to itself. (A test of that very dial wants the port free.)
+func RefusingUDP(t testing.TB) string {
+	t.Helper()
+	peer, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	held, err := net.Dial("udp", peer.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	return held.LocalAddr().String()
+}
