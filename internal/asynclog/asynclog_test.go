@@ -302,6 +302,30 @@ func TestCloseTwice(t *testing.T) {
 	}
 }
 
+// Flushes and Closes after Close return at once and hold nothing: the
+// writer has quit and would never let go of what they left for it. Nor
+// does a Flush take records again.
+func TestAfterCloseHoldsNothing(t *testing.T) {
+	g := newGate()
+	g.Open()
+	h := New(g, 0, text)
+	closeOrFail(t, h)
+	for range 1000 {
+		closeOrFail(t, h)
+		flushOrFail(t, h)
+	}
+	h.q.mu.Lock()
+	waiting := len(h.q.waiters)
+	h.q.mu.Unlock()
+	if waiting != 0 {
+		t.Errorf("%d Flushes and Closes after Close held", waiting)
+	}
+	slog.New(h).Info("after")
+	if h.Dropped() != 1 {
+		t.Errorf("a record after Close and Flush: %d dropped, want 1", h.Dropped())
+	}
+}
+
 // Records that wait while the output is slow reach it together, in one
 // write, and a lone record is written at once.
 func TestWritesWhatWaitedTogether(t *testing.T) {
