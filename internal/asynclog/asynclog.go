@@ -200,17 +200,20 @@ func (q *queue) flush(ctx context.Context, closing bool) error {
 	q.waiters = append(q.waiters, written)
 	q.mu.Unlock()
 	q.poke()
+	var err error
 	select {
 	case <-written:
 		return nil
-	case <-q.done:
-		return nil // closed: nothing more is written
+	case <-q.done: // closed: nothing more is written
 	case <-ctx.Done():
+		err = ctx.Err()
 	}
-	q.mu.Lock() // no longer waited for: not held while the writer is stuck
+	// No longer waited for: not held while the writer is stuck, nor
+	// once it has quit.
+	q.mu.Lock()
 	q.waiters = slices.DeleteFunc(q.waiters, func(c chan struct{}) bool { return c == written })
 	q.mu.Unlock()
-	return ctx.Err()
+	return err
 }
 
 // run is the writer. Woken for lines, it writes them, once flushGap has

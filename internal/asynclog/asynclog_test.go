@@ -295,11 +295,73 @@ func TestCloseTwice(t *testing.T) {
 	h := New(g, 0, text)
 	slog.New(h).Info("last")
 	closeOrFail(t, h)
+	select {
+	case <-h.q.done:
+	default:
+		t.Error("Close returned with its goroutine still running")
+	}
 	closeOrFail(t, h)
 	slog.New(h).Info("after")
 	if got := g.log.String(); got != "level=INFO msg=last\n" || h.Dropped() != 1 {
 		t.Errorf("got %q, %d dropped; want the last line, and the one after Close dropped", got, h.Dropped())
 	}
+}
+
+// Flushes and Closes after Close return at once and hold nothing: the
+// writer has quit and would never let go of what they left for it. Nor
+// does a Flush take records again.
+func TestAfterCloseHoldsNothing(t *testing.T) {
+	g := newGate()
+	g.Open()
+	h := New(g, 0, text)
+	closeOrFail(t, h)
+	for range 1000 {
+		closeOrFail(t, h)
+		flushOrFail(t, h)
+	}
+	h.q.mu.Lock()
+	waiting := len(h.q.waiters)
+	h.q.mu.Unlock()
+	if waiting != 0 {
+		t.Errorf("%d Flushes and Closes after Close held", waiting)
+	}
+	slog.New(h).Info("after")
+	if h.Dropped() != 1 {
+		t.Errorf("a record after Close and Flush: %d dropped, want 1", h.Dropped())
+	}
+}
+
+// Flush returns once the lines it waited for are written, not before.
+func TestFlushWaitsForTheWrite(t *testing.T) {
+	g := newGate()
+	defer g.Open()
+	h := start(g, 0, time.Hour, text)
+	log := slog.New(h)
+	log.Info("r0") // written at once, and held there
+	<-g.entered
+	log.Info("r1")
+	flushed := make(chan bool, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		defer cancel()
+		h.Flush(ctx)
+		flushed <- strings.Contains(g.log.String(), "r1")
+	}()
+	g.step <- struct{}{} // r0 written: the writer takes r1 for the Flush
+	<-g.entered          // r1's write, held
+	for range 1000 {     // (time for a Flush that returned early to say so)
+		runtime.Gosched()
+	}
+	select {
+	case <-flushed:
+		t.Fatal("Flush returned while its line's write was held")
+	default:
+	}
+	g.Open()
+	if !<-flushed {
+		t.Errorf("Flush returned before r1 was written:\n%s", g.log.String())
+	}
+	closeOrFail(t, h)
 }
 
 // Records that wait while the output is slow reach it together, in one
@@ -464,6 +526,20 @@ func TestLoneRecordAtOnce(t *testing.T) {
 	closeOrFail(t, h)
 }
 
+// A lone record is written at once also after a Flush that found
+// nothing to write: only a write begins the gap.
+func TestLoneRecordAtOnceAfterEmptyFlush(t *testing.T) {
+	g := newGate()
+	g.Open()
+	h := start(g, 0, time.Hour, text)
+	flushOrFail(t, h)
+	slog.New(h).Info("r0")
+	if !g.log.WaitFor("msg=r0", bound) {
+		t.Fatal("a lone record after an empty Flush waited for the gap")
+	}
+	closeOrFail(t, h)
+}
+
 // A buffer half full is written without waiting for the gap: the other
 // half holds the lines that come while it is written. The gap then
 // holds again.
@@ -484,7 +560,10 @@ func TestHalfFullWrittenAtOnce(t *testing.T) {
 		}
 		log.Info("r1")
 		log.Info("r1")
-		if len(g.entered) != 0 {
+		h.q.mu.Lock()
+		urged := h.q.urged
+		h.q.mu.Unlock()
+		if len(g.entered) != 0 || urged {
 			t.Fatal("3 lines of 8 written within the gap")
 		}
 		log.Info("r" + strconv.Itoa(round+1)) // the fourth: half full

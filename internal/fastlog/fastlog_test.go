@@ -483,3 +483,23 @@ func BenchmarkConnLines(b *testing.B) {
 		})
 	}
 }
+
+// TestEveryLengthAtTheBufferEnd: short strings after a padding of each
+// length up to past twice the pooled buffer's first size, so that one
+// of them ends at each place near the end of the buffer's capacity,
+// where appendString reads a word of 8 bytes from where the string
+// begins: as slog's handlers write them, and read only within the
+// buffer.
+func TestEveryLengthAtTheBufferEnd(t *testing.T) {
+	at := time.Date(2026, 12, 7, 1, 2, 3, 4e6, time.UTC)
+	for _, f := range formats {
+		for k := range 2100 {
+			rec := slog.NewRecord(at, slog.LevelInfo, "m", 0)
+			rec.AddAttrs(slog.String("pad", strings.Repeat("a", k)), slog.String("k", "v"),
+				slog.String("kk", "vvvvvvvvv"))
+			if got, want := both(t, f.fast, f.slog, rec); !bytes.Equal(got, want) {
+				t.Fatalf("%s, padding %d:\n got %q\nwant %q", f.name, k, got, want)
+			}
+		}
+	}
+}
