@@ -16,14 +16,17 @@ import (
 // Every reply, not just each source's last: a forger who sends several
 // datagrams at once from another echo service's address keeps as many
 // replies bouncing, and three kept two shouts answering each other for
-// good when only the last was known. The replies are a direct-mapped
-// table of one word each (a fingerprint of the reply, its source and
-// origin, and when it was sent): looking a datagram up reads one word,
-// one cache line, with no lock. (Kept as entries of the set-associative
-// budget table, each datagram scanned two sets of eight spread over the
-// whole table, and UDP efficiency fell by a fifth: BENCHMARKS.md.) A reply
-// overwritten by another before it came back is a loop missed once, not a
-// datagram wrongly dropped; the next bounce is caught.
+// good when only the last was known. The replies are a table of one word
+// each (a fingerprint of the reply, its source and origin, and when it was
+// sent), in buckets of replyWays by a hash of the same: looking a
+// datagram up reads one bucket, within one cache line, with no lock.
+// (Kept as entries of the budget table, each datagram scanned two sets of
+// eight at random places in it: BenchmarkSources a fifth slower at 1,000
+// sources; BENCHMARKS.md.) A new reply takes its bucket's oldest word.
+// Not a word of its own: two replies that met there would each take the
+// other's place before it came back, and keep bouncing for good off an
+// echo service that guards nothing. A reply pushed out before it came
+// back is a bounce missed, never a datagram wrongly dropped.
 //
 // And a budget per address: a forger picks the source port as it likes,
 // so a budget per port would give its victim one budget for each. An
@@ -39,8 +42,10 @@ const (
 
 	// replySlots is how many replies the loop guard remembers at most
 	// (a power of two; 512 KiB): more than 6 s of replies at 10,000 a
-	// second, 260 ms at 250,000, far longer than loopWindow.
+	// second, 260 ms at 250,000, far longer than loopWindow; in buckets of
+	// replyWays (32 bytes: the table's start is a page's).
 	replySlots = 1 << 16
+	replyWays  = 4
 	// A remembered reply is one word: a fingerprint in its top
 	// replyFPBits, and when it was sent in the rest, in units of
 	// 1<<replyTick ns (about a µs; the bits last 13 days, and wrap).
@@ -67,7 +72,7 @@ type sources struct {
 	// stopped makes now always 0 (StopSourceClock, for tests).
 	stopped bool
 	sets    [sourceSets]sourceSet
-	replies [replySlots]atomic.Uint64 // see replyWord
+	replies []replyBucket // replySlots/replyWays of them; see replyWord
 }
 
 type sourceSet struct {
@@ -84,6 +89,9 @@ type source struct {
 	used bool
 	full int64 // when the budget is full again, in ns from epoch
 }
+
+// replyBucket is the reply table's bucket: replies (see replyWord), or 0.
+type replyBucket [replyWays]atomic.Uint64
 
 // sourceKey is an address, as 16 bytes (IPv4 mapped, without a zone): an
 // IPv6 one's /64, and no port; or a loopback source's address and port.
@@ -103,7 +111,8 @@ type sourceRef struct {
 // newSources returns a source table with a budget of rate reply bytes a
 // second per source; 0 or less means no budget.
 func newSources(rate int64) *sources {
-	return &sources{seed: maphash.MakeSeed(), lseed: maphash.MakeSeed(), epoch: time.Now(), rate: max(rate, 0)}
+	return &sources{seed: maphash.MakeSeed(), lseed: maphash.MakeSeed(), epoch: time.Now(), rate: max(rate, 0),
+		replies: make([]replyBucket, replySlots/replyWays)}
 }
 
 // now is the time in ns since t was made, on the monotonic clock.
@@ -149,16 +158,46 @@ func (t *sources) origin(ap netip.AddrPort) uint64 {
 	return maphash.Bytes(t.lseed, b[:])
 }
 
-// replyWord returns where a reply whose hash, with its origin's, is h,
-// sent to r's source at now, is remembered in the reply table, and the
-// word remembered: a fingerprint (never 0, the empty slot's) and the time.
-// The slot and the fingerprint are different bits of one hash of source,
-// reply and origin, so the replies to one source spread over the whole
-// table, however many there are.
-func (t *sources) replyWord(r sourceRef, h uint64, now int64) (*atomic.Uint64, uint64) {
+// replyWord returns the bucket of the reply table where a reply whose
+// hash, with its origin's, is h, sent to r's source at now, is
+// remembered, and the word remembered: a fingerprint (never 0, an empty
+// word's) and the time. The bucket and the fingerprint are different bits
+// of one hash of source, reply and origin, so the replies to one source
+// spread over the whole table, however many there are.
+func (t *sources) replyWord(r sourceRef, h uint64, now int64) (*replyBucket, uint64) {
 	x := r.hash ^ h
 	fp := x>>(64-replyFPBits) | 1
-	return &t.replies[x&(replySlots-1)], fp<<(64-replyFPBits) | uint64(now>>replyTick)&replyTimes
+	return &t.replies[x&(replySlots/replyWays-1)], fp<<(64-replyFPBits) | uint64(now>>replyTick)&replyTimes
+}
+
+// sentWithin reports whether b holds w's reply, sent at most window ns
+// before w's time.
+func (b *replyBucket) sentWithin(w uint64, window int64) bool {
+	for i := range b {
+		if old := b[i].Load(); old>>(64-replyFPBits) == w>>(64-replyFPBits) && (w-old)&replyTimes <= uint64(window>>replyTick) {
+			return true
+		}
+	}
+	return false
+}
+
+// remember puts w in b, in place of the same reply sent before, or of an
+// empty word, or of the oldest. (Two workers that put replies in one
+// bucket at once may take one place: one reply is forgotten, and its
+// bounce, if it comes, is answered once more.)
+func (b *replyBucket) remember(w uint64) {
+	at, age := 0, uint64(0)
+	for i := range b {
+		old := b[i].Load()
+		if old == 0 || old>>(64-replyFPBits) == w>>(64-replyFPBits) {
+			at = i
+			break
+		}
+		if a := (w - old) & replyTimes; a > age {
+			at, age = i, a
+		}
+	}
+	b[at].Store(w)
 }
 
 // addrBytes is ap as 16 bytes of address (IPv4 mapped, without a zone)
@@ -177,8 +216,7 @@ func addrBytes(ap netip.AddrPort) [18]byte {
 // the source from there within loopWindow, ReasonBudget if the source's
 // address cannot afford a reply as long as p. It changes nothing.
 func (t *sources) admit(r sourceRef, local uint64, now int64, p []byte) Reason {
-	slot, w := t.replyWord(r, maphash.Bytes(t.seed, p)^local, now)
-	if old := slot.Load(); old>>(64-replyFPBits) == w>>(64-replyFPBits) && (w-old)&replyTimes <= uint64(loopWindow>>replyTick) {
+	if b, w := t.replyWord(r, maphash.Bytes(t.seed, p)^local, now); b.sentWithin(w, loopWindow) {
 		return ReasonLoop
 	}
 	if t.rate <= 0 {
@@ -215,8 +253,8 @@ func (t *sources) charge(r sourceRef, local uint64, now int64, reply []byte) boo
 		e.full = full
 		r.aset.mu.Unlock()
 	}
-	slot, w := t.replyWord(r, maphash.Bytes(t.seed, reply)^local, now)
-	slot.Store(w)
+	b, w := t.replyWord(r, maphash.Bytes(t.seed, reply)^local, now)
+	b.remember(w)
 	return true
 }
 

@@ -229,3 +229,54 @@ func TestBudgetEmptyReplySlotNoLoop(t *testing.T) {
 		t.Errorf("a datagram whose fingerprint is zero, on an empty table at 0: %v, want %v", got, ReasonNone)
 	}
 }
+
+// Replies to one source whose places in the reply table are the same are
+// each known coming back, as many as a bucket has ways: direct-mapped, the
+// second took the first's place, and two datagrams forged so from an echo
+// service that guards nothing kept bouncing for good, each missed after
+// the other's reply. One more pushes out the oldest.
+func TestBudgetLoopRepliesThatShareAPlace(t *testing.T) {
+	tab := newSources(DefaultSourceRate)
+	r := tab.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
+	place := func(reply []byte) uint64 {
+		return (r.hash ^ maphash.Bytes(tab.seed, reply)) & (replySlots/replyWays - 1)
+	}
+	replies := [][]byte{[]byte("REPLY 0")}
+	for i := 1; len(replies) <= replyWays; i++ {
+		if i == 1<<26 {
+			t.Fatalf("%d replies found in one place, want %d", len(replies), replyWays+1)
+		}
+		if p := fmt.Appendf(nil, "REPLY %d", i); place(p) == place(replies[0]) {
+			replies = append(replies, p)
+		}
+	}
+	for i, reply := range replies[:replyWays] {
+		if !tab.charge(r, 0, int64(100+i)*ms, reply) {
+			t.Fatal("charge refused")
+		}
+	}
+	for _, reply := range replies[:replyWays] {
+		if got := tab.admit(r, 0, 105*ms, reply); got != ReasonLoop {
+			t.Errorf("%q coming back, after %q were sent: %v, want %v", reply, replies[:replyWays], got, ReasonLoop)
+		}
+	}
+	// A reply sent again takes its own place, not another's.
+	if !tab.charge(r, 0, 105*ms, replies[1]) {
+		t.Fatal("charge refused")
+	}
+	if got := tab.admit(r, 0, 106*ms, replies[0]); got != ReasonLoop {
+		t.Errorf("%q coming back, after %q were sent and %q again: %v, want %v", replies[0], replies[:replyWays], replies[1], got, ReasonLoop)
+	}
+	if !tab.charge(r, 0, 106*ms, replies[replyWays]) {
+		t.Fatal("charge refused")
+	}
+	for i, reply := range replies {
+		want := ReasonLoop
+		if i == 0 {
+			want = ReasonNone // the oldest, pushed out
+		}
+		if got := tab.admit(r, 0, 107*ms, reply); got != want {
+			t.Errorf("%q coming back, after %q were sent, %q again, and %q: %v, want %v", reply, replies[:replyWays], replies[1], replies[replyWays], got, want)
+		}
+	}
+}
