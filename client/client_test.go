@@ -207,6 +207,27 @@ func TestPipeTLSAlert(t *testing.T) {
 	}
 }
 
+// Input that is itself shaped as a TLS alert (binary input, a capture
+// replayed) comes back from a server that echoes it (shout serve, whose
+// uppercase leaves such bytes as they are) as the same seven bytes, and
+// the server closes at its end: answered, not a TLS server's alert. It
+// was taken for one and for no answer at all: status 1, "closed the
+// connection with 0 of 1 lines unanswered; what came back is a TLS
+// alert", where before the alert counted only for the hint.
+func TestPipeEchoOfAlertShapedInput(t *testing.T) {
+	addr := startShout(t)
+	for _, in := range [][]byte{
+		{21, 3, 3, 0, 2, 2, 50},   // no newline
+		{21, 3, 3, 0, 2, 2, '\n'}, // fatal: unexpected_message, a line
+	} {
+		var out bytes.Buffer
+		res, err := client.Pipe(dial(t, "tcp", addr), bytes.NewReader(in), &out, bound)
+		if err != nil || !res.Closed || !res.Complete() || !bytes.Equal(out.Bytes(), in) {
+			t.Errorf("input %v: Pipe: %+v, %v, out %v; want its echo, closed, complete (problem %q)", in, res, err, out.Bytes(), res.Problem(addr, bound))
+		}
+	}
+}
+
 func TestPipeServerNeverCloses(t *testing.T) {
 	addr := neverClosingServer(t)
 	pr, pw := io.Pipe()
