@@ -228,6 +228,40 @@ func TestPipeEchoOfAlertShapedInput(t *testing.T) {
 	}
 }
 
+// A server that closes on input with no newline, nothing back, did not
+// answer it; but where no input was sent there was none to answer, and a
+// server silent for the timeout, not closing, has only not answered yet:
+// as with lines answered and then silence, neither fails.
+func TestPipeNoNewlineClosedOrSilent(t *testing.T) {
+	release := make(chan struct{})
+	silent := shouttest.StreamServer(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		<-release
+	})
+	t.Cleanup(func() { close(release) }) // (before StreamServer's, which waits for the handler)
+	closing := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+	})
+	for _, tc := range []struct {
+		name, addr, in string
+		silence        time.Duration
+		problem        string // "": complete
+	}{
+		{"nothing sent, the server closes", closing, "", bound, ""},
+		{"no newline, the server silent", silent, "hi", 10 * time.Millisecond, ""},
+		{"no newline, the server closes", closing, "hi", bound, "ADDR closed the connection with the input unanswered (2 bytes, no newline)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := client.Pipe(dial(t, "tcp", tc.addr), strings.NewReader(tc.in), io.Discard, tc.silence)
+			want := strings.ReplaceAll(tc.problem, "ADDR", tc.addr)
+			if err != nil || res.Complete() != (want == "") || res.Problem(tc.addr, tc.silence) != want && want != "" {
+				t.Errorf("Pipe: %+v, %v: complete %v, problem %q; want %q", res, err, res.Complete(), res.Problem(tc.addr, tc.silence), want)
+			}
+		})
+	}
+}
+
 func TestPipeServerNeverCloses(t *testing.T) {
 	addr := neverClosingServer(t)
 	pr, pw := io.Pipe()
