@@ -262,6 +262,23 @@ func TestPipeNoNewlineClosedOrSilent(t *testing.T) {
 	}
 }
 
+// A TLS alert's bytes are no reply's: one whose description is 10,
+// unexpected_message, the byte of a newline, was counted a line back, and
+// connect said "closed the connection with 0 of 1 lines unanswered" of a
+// line that none answered.
+func TestPipeTLSAlertAnswersNoLine(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 10}) // fatal: unexpected_message
+	})
+	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("hi\n"), io.Discard, bound)
+	want := addr + " closed the connection with 1 of 1 lines unanswered"
+	if err != nil || !res.TLSAlert || res.Complete() || res.Problem(addr, bound) != want {
+		t.Errorf("Pipe: %+v, %v: problem %q; want a TLS alert, %q", res, err, res.Problem(addr, bound), want)
+	}
+}
+
 func TestPipeServerNeverCloses(t *testing.T) {
 	addr := neverClosingServer(t)
 	pr, pw := io.Pipe()

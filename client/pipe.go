@@ -17,7 +17,7 @@ import (
 // PipeResult is what Pipe saw.
 type PipeResult struct {
 	Sent, Received       int64 // bytes written to the connection, and read from it
-	LinesSent, LinesBack int64 // newlines each way: in Sent's bytes, and in Received's
+	LinesSent, LinesBack int64 // newlines each way: in Sent's bytes, and in Received's (none in a TLSAlert)
 	// InputLeft: the server stopped taking input before it all was sent.
 	InputLeft bool
 	// Closed: the server closed (or reset) the connection, Pipe did not.
@@ -248,6 +248,9 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 	}
 	res.Sent, res.LinesSent, res.InputLeft = sent.Load(), linesSent.Load(), inputLeft.Load()
 	res.TLSAlert = res.Received == alertLen && isAlert(head) && !echoed
+	if res.TLSAlert {
+		res.LinesBack = 0 // (its description may be 10, a newline's byte: no reply)
+	}
 	if recvErr != nil {
 		return res, recvErr
 	}
