@@ -226,6 +226,16 @@ func TestPipeEchoOfAlertShapedInput(t *testing.T) {
 			t.Errorf("input %v: Pipe: %+v, %v, out %v; want its echo, closed, complete (problem %q)", in, res, err, out.Bytes(), res.Problem(addr, bound))
 		}
 	}
+	// A fatal alert in reply to a warning's bytes is no echo: an alert.
+	tls := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 50})
+	})
+	res, err := client.Pipe(dial(t, "tcp", tls), bytes.NewReader([]byte{21, 3, 3, 0, 2, 1, 0}), io.Discard, bound)
+	if err != nil || !res.TLSAlert || res.Complete() {
+		t.Errorf("a fatal alert to a warning's bytes: Pipe: %+v, %v; want a TLS alert, not complete", res, err)
+	}
 }
 
 // A server that closes on input with no newline, nothing back, did not
