@@ -207,6 +207,88 @@ func TestPipeTLSAlert(t *testing.T) {
 	}
 }
 
+// Input that is itself shaped as a TLS alert (binary input, a capture
+// replayed) comes back from a server that echoes it (shout serve, whose
+// uppercase leaves such bytes as they are) as the same seven bytes, and
+// the server closes at its end: answered, not a TLS server's alert. It
+// was taken for one and for no answer at all: status 1, "closed the
+// connection with 0 of 1 lines unanswered; what came back is a TLS
+// alert", where before the alert counted only for the hint.
+func TestPipeEchoOfAlertShapedInput(t *testing.T) {
+	addr := startShout(t)
+	for _, in := range [][]byte{
+		{21, 3, 3, 0, 2, 2, 50},   // no newline
+		{21, 3, 3, 0, 2, 2, '\n'}, // fatal: unexpected_message, a line
+	} {
+		var out bytes.Buffer
+		res, err := client.Pipe(dial(t, "tcp", addr), bytes.NewReader(in), &out, bound)
+		if err != nil || !res.Closed || !res.Complete() || !bytes.Equal(out.Bytes(), in) {
+			t.Errorf("input %v: Pipe: %+v, %v, out %v; want its echo, closed, complete (problem %q)", in, res, err, out.Bytes(), res.Problem(addr, bound))
+		}
+	}
+	// A fatal alert in reply to a warning's bytes is no echo: an alert.
+	tls := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 50})
+	})
+	res, err := client.Pipe(dial(t, "tcp", tls), bytes.NewReader([]byte{21, 3, 3, 0, 2, 1, 0}), io.Discard, bound)
+	if err != nil || !res.TLSAlert || res.Complete() {
+		t.Errorf("a fatal alert to a warning's bytes: Pipe: %+v, %v; want a TLS alert, not complete", res, err)
+	}
+}
+
+// A server that closes on input with no newline, nothing back, did not
+// answer it; but where no input was sent there was none to answer, and a
+// server silent for the timeout, not closing, has only not answered yet:
+// as with lines answered and then silence, neither fails.
+func TestPipeNoNewlineClosedOrSilent(t *testing.T) {
+	release := make(chan struct{})
+	silent := shouttest.StreamServer(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		<-release
+	})
+	t.Cleanup(func() { close(release) }) // (before StreamServer's, which waits for the handler)
+	closing := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+	})
+	for _, tc := range []struct {
+		name, addr, in string
+		silence        time.Duration
+		problem        string // "": complete
+	}{
+		{"nothing sent, the server closes", closing, "", bound, ""},
+		{"no newline, the server silent", silent, "hi", 10 * time.Millisecond, ""},
+		{"no newline, the server closes", closing, "hi", bound, "ADDR closed the connection with the input unanswered (2 bytes, no newline)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := client.Pipe(dial(t, "tcp", tc.addr), strings.NewReader(tc.in), io.Discard, tc.silence)
+			want := strings.ReplaceAll(tc.problem, "ADDR", tc.addr)
+			if err != nil || res.Complete() != (want == "") || res.Problem(tc.addr, tc.silence) != want && want != "" {
+				t.Errorf("Pipe: %+v, %v: complete %v, problem %q; want %q", res, err, res.Complete(), res.Problem(tc.addr, tc.silence), want)
+			}
+		})
+	}
+}
+
+// A TLS alert's bytes are no reply's: one whose description is 10,
+// unexpected_message, the byte of a newline, was counted a line back, and
+// connect said "closed the connection with 0 of 1 lines unanswered" of a
+// line that none answered.
+func TestPipeTLSAlertAnswersNoLine(t *testing.T) {
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(bound))
+		io.Copy(io.Discard, c)
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 10}) // fatal: unexpected_message
+	})
+	res, err := client.Pipe(dial(t, "tcp", addr), strings.NewReader("hi\n"), io.Discard, bound)
+	want := addr + " closed the connection with 1 of 1 lines unanswered"
+	if err != nil || !res.TLSAlert || res.Complete() || res.Problem(addr, bound) != want {
+		t.Errorf("Pipe: %+v, %v: problem %q; want a TLS alert, %q", res, err, res.Problem(addr, bound), want)
+	}
+}
+
 func TestPipeServerNeverCloses(t *testing.T) {
 	addr := neverClosingServer(t)
 	pr, pw := io.Pipe()

@@ -17,7 +17,7 @@ import (
 // PipeResult is what Pipe saw.
 type PipeResult struct {
 	Sent, Received       int64 // bytes written to the connection, and read from it
-	LinesSent, LinesBack int64 // newlines each way: in Sent's bytes, and in Received's
+	LinesSent, LinesBack int64 // newlines each way: in Sent's bytes, and in Received's (none in a TLSAlert)
 	// InputLeft: the server stopped taking input before it all was sent.
 	InputLeft bool
 	// Closed: the server closed (or reset) the connection, Pipe did not.
@@ -32,7 +32,7 @@ type PipeResult struct {
 	// TLSAlert: all the server sent is one TLS alert record, as a TLS
 	// server built on OpenSSL (Python's ssl, openssl s_server) sends on
 	// fewer bytes of plain text than a record's header, and closes: it
-	// speaks TLS.
+	// speaks TLS. Not the input's own alert-shaped bytes echoed back.
 	TLSAlert bool
 }
 
@@ -109,6 +109,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 		defer stop()
 	}
 	sendErr := make(chan error, 1)
+	var sentHead []byte // the first bytes sent, enough for an alert: the sender's until it is done
 	go func() {
 		buf := make([]byte, 64<<10)
 		var err error
@@ -125,6 +126,7 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 					// read: what a failed write left unsent was never
 					// the server's to answer.
 					linesSent.Add(int64(bytes.Count(buf[off:off+k], []byte{'\n'})))
+					sentHead = append(sentHead, buf[off:off+min(k, alertLen-len(sentHead))]...)
 					sent.Add(int64(k))
 					off += k
 				}
@@ -235,19 +237,33 @@ func Pipe(c net.Conn, in io.Reader, out io.Writer, silence time.Duration) (PipeR
 	}
 	c.Close() // unblocks the sender if the server stopped reading
 	var err error
+	var echoed bool
 	select {
 	case err = <-sendErr:
+		echoed = echoes(head, sentHead)
 	case <-time.After(time.Second):
 		// The sender is blocked reading input (a terminal, a pipe that
 		// never ends): nothing more will be sent; do not wait for it.
 		inputLeft.Store(true)
 	}
 	res.Sent, res.LinesSent, res.InputLeft = sent.Load(), linesSent.Load(), inputLeft.Load()
-	res.TLSAlert = res.Received == alertLen && isAlert(head)
+	res.TLSAlert = res.Received == alertLen && isAlert(head) && !echoed
+	if res.TLSAlert {
+		res.LinesBack = 0 // (its description may be 10, a newline's byte: no reply)
+	}
 	if recvErr != nil {
 		return res, recvErr
 	}
 	return res, err
+}
+
+// echoes reports whether the server's first bytes, back, begin as the
+// input's sent did, up to an alert's last byte: input shaped as a TLS
+// alert (binary, a capture replayed) that a server echoed (shout serve,
+// its mapping leaving all but that byte, the alert's description, as
+// they are), not a TLS server's alert on plain text.
+func echoes(back, sent []byte) bool {
+	return len(back) >= alertLen-1 && len(sent) >= alertLen-1 && bytes.Equal(back[:alertLen-1], sent[:alertLen-1])
 }
 
 // stdioError is err, reading the input or writing the output (what),
