@@ -22,11 +22,12 @@ import (
 // datagram up reads one bucket, within one cache line, with no lock.
 // (Kept as entries of the budget table, each datagram scanned two sets of
 // eight at random places in it: BenchmarkSources a fifth slower at 1,000
-// sources; BENCHMARKS.md.) A new reply takes its bucket's oldest word.
-// Not a word of its own: two replies that met there would each take the
+// sources; BENCHMARKS.md.) A new reply takes its bucket's oldest word:
+// with a word each, two replies that met in one would each take the
 // other's place before it came back, and keep bouncing for good off an
 // echo service that guards nothing. A reply pushed out before it came
-// back is a bounce missed, never a datagram wrongly dropped.
+// back is a bounce missed; a datagram is dropped wrongly only if its
+// fingerprint and a fresh reply's in its bucket agree (at most 1 in 2^21).
 //
 // And a budget per address: a forger picks the source port as it likes,
 // so a budget per port would give its victim one budget for each. An
