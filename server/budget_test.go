@@ -281,39 +281,6 @@ func TestBudgetLoopRepliesThatShareAPlace(t *testing.T) {
 	}
 }
 
-// A budget a little spent is not given up for replies: replies come and
-// go by the thousand, and a budget evicted for them would start again
-// full, so a source that spends a few ms' worth between evictions would
-// get several times --source-rate. (When replies were entries of the
-// budget table, seven a ms in the flooder's set gave it 13,500 bytes in
-// 1.5 s; review56c.)
-func TestBudgetEvictionReplies(t *testing.T) {
-	tab := newSources(1000) // 1 byte: 1 ms
-	flooder := tab.lookup(netip.MustParseAddrPort("192.0.2.1:4000"))
-	var pool []sourceRef
-	for i := range 3 * sourceWays {
-		pool = append(pool, tab.lookup(netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 4000)))
-	}
-	// Each ms, sourceWays-1 new replies, and the flooder asks for 9
-	// bytes: nine times its rate. Over 1.5 s it may get its burst and
-	// 1.5 s's worth, no more.
-	const steps = 1500
-	got, n := 0, 0
-	for i := range int64(steps) {
-		now := (10_000 + i) * ms
-		for range sourceWays - 1 {
-			tab.charge(pool[n%len(pool)], 0, now, fmt.Appendf(nil, "X%d", n))
-			n++
-		}
-		if tab.charge(flooder, 0, now, make([]byte, 9)) {
-			got += 9
-		}
-	}
-	if limit := 1000 + steps + 9; got > limit {
-		t.Errorf("the flooder got %d bytes of replies in %d ms, more than its budget allows (%d)", got, steps, limit)
-	}
-}
-
 // Hundreds of replies sent to one source at once are each known coming
 // back: they spread over the table, not over one bucket. (review56c)
 func TestBudgetLoopMany(t *testing.T) {
