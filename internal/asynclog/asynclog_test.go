@@ -635,8 +635,34 @@ func TestLongLineAloneNotKept(t *testing.T) {
 // logs them (fastlog's text), through the buffer to a writer that takes
 // everything, flushed every 1,024 connections so that nothing is
 // dropped: the formatting, the handoff, and the writer's share.
-func BenchmarkConnLines(b *testing.B) {
-	h := New(nowhere{}, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
+func BenchmarkConnLines(b *testing.B) { connLines(b, nowhere{}) }
+
+// BenchmarkConnLinesPipe is BenchmarkConnLines to a pipe: "nowhere"
+// takes every write and says it is a pipe (asynclog's own cost of its
+// pieces), "os.Pipe" is one, which a goroutine reads (with the system
+// calls).
+func BenchmarkConnLinesPipe(b *testing.B) {
+	b.Run("nowhere", func(b *testing.B) { connLines(b, nowherePipe{}) })
+	b.Run("os.Pipe", func(b *testing.B) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			io.Copy(io.Discard, r)
+		}()
+		connLines(b, w)
+		w.Close()
+		<-drained
+		r.Close()
+	})
+}
+
+// connLines is BenchmarkConnLines to w.
+func connLines(b *testing.B, w io.Writer) {
+	h := New(w, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
 	defer h.Close(context.Background())
 	ctx := context.Background()
 	n := 0
@@ -657,6 +683,11 @@ func BenchmarkConnLines(b *testing.B) {
 		b.Fatalf("%d dropped: the benchmark outran the writer", d)
 	}
 }
+
+// nowherePipe is nowhere that says it is a pipe.
+type nowherePipe struct{ nowhere }
+
+func (nowherePipe) Stat() (fs.FileInfo, error) { return pipeInfo{}, nil }
 
 // nowhere takes every write, and is not io.Discard, which a handler may
 // know and skip.
@@ -680,6 +711,9 @@ func lineOf100(i int) string {
 // half a line as the last thing its reader got (a line a JSON reader
 // cannot parse, a log shipper takes for a line).
 func TestExitWhileWriting(t *testing.T) {
+	if pipeBuf == 0 {
+		t.Skip("no PIPE_BUF here")
+	}
 	const n = 2000 // 200,000 bytes: more than a pipe holds
 	if os.Getenv(exitChild) != "" {
 		h := New(os.Stderr, 0, func(w io.Writer) slog.Handler { return plain{w} })
