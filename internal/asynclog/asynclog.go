@@ -111,7 +111,7 @@ func start(w io.Writer, size int, gap time.Duration, newHandler func(io.Writer) 
 }
 
 // pieceFor returns the most bytes a write to w holds: pipeBuf if w is a
-// pipe or a FIFO, else 0, any (and 0 on Windows).
+// pipe or a FIFO, else 0, no limit. (pipeBuf is 0 on Windows.)
 func pieceFor(w io.Writer) int {
 	f, ok := w.(interface{ Stat() (fs.FileInfo, error) }) // an *os.File
 	if !ok {
