@@ -522,6 +522,89 @@ func TestServeStuckStderrStopsAtOnce(t *testing.T) {
 	}
 }
 
+// A log on a pipe read slowly (`shout serve 2>&1 | jq`, here one not read
+// at all) loses its last lines at exit, when a second after the signal is
+// not enough, but leaves whole lines: the process exited while its log's
+// write waited for the reader, and the reader got half a line last.
+func TestServeExitLeavesWholeLogLines(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command("shout", "serve", "--log-format=json", "tcp://127.0.0.1:0")
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	var log bytes.Buffer // what the test read
+	in := bufio.NewReader(r)
+	listens := make(chan string, 1)
+	go func() {
+		defer close(listens)
+		for {
+			line, err := in.ReadString('\n')
+			log.WriteString(line)
+			if m := listening.FindStringSubmatch(line + " "); m != nil {
+				listens <- m[2]
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-listens:
+	case <-time.After(bound):
+	}
+	if addr == "" {
+		cmd.Process.Kill()
+		for range listens { // the reader's end of file
+		}
+		t.Fatalf("shout serve did not listen within %v:\n%s", bound, log.String())
+	}
+	// Nobody reads: 1,000 connections' lines, some 250 KB, fill the pipe,
+	// and wait in the log's buffer.
+	connectMany(t, addr, 1000)
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("after SIGTERM: %v, want status 0", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("shout serve did not exit within %v of SIGTERM", bound)
+	}
+	rest, err := io.ReadAll(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Write(rest)
+	lines := strings.SplitAfter(log.String(), "\n")
+	if last := lines[len(lines)-1]; last != "" {
+		t.Fatalf("the log ends in half a line, after %d bytes: %q", log.Len(), last)
+	}
+	lines = lines[:len(lines)-1]
+	for i, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Fatalf("line %d of %d is not JSON: %q", i, len(lines), l)
+		}
+	}
+	if strings.Contains(lines[len(lines)-1], `"msg":"stopped"`) {
+		t.Fatalf("the whole log was written (%d lines): the pipe did not fill", len(lines))
+	}
+}
+
 // connectMany opens n connections to addr one after another and checks
 // each is served: a line answered on every hundredth, end of file for end
 // of file on all.

@@ -1,8 +1,10 @@
 package asynclog
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"sync"
@@ -37,6 +39,7 @@ type queue struct {
 	report slog.Handler // newHandler's, on out: the drops' report follows the lines written
 	limit  int          // bytes that wait at most
 	gap    time.Duration
+	piece  int // bytes a write holds at most, but a long line's: 0, no limit
 
 	mu      sync.Mutex
 	fill    []byte // whole lines waiting
@@ -61,9 +64,19 @@ type queue struct {
 // goroutine writes what the buffer holds when the buffer goes from empty
 // to holding a line, but at most once every 100 ms: a lone line reaches w
 // at once, a steady stream in one write each 100 ms, or each time the
-// buffer is half full. Nothing is written to w but whole lines, in one
-// Write, so that whatever else writes to the same file (--trace's lines)
-// never lands inside one.
+// buffer is half full. Nothing is written to w but whole lines, each in
+// one Write, so that whatever else writes to the same file (--trace's
+// lines) never lands inside one.
+//
+// When w is a pipe or a FIFO (an *os.File: os.Stderr under
+// `shout serve 2>&1 | jq`), what waits goes in writes of at most
+// PIPE_BUF bytes each (4,096 on Linux; 512, POSIX's least, on the other
+// Unixes), each ending at a line's end, a longer line alone. A pipe
+// takes a write of at most PIPE_BUF bytes whole or not at all, never in
+// part, so a process that exits (or whose Close gives up) while a write
+// waits for a slow reader leaves in the pipe whole lines only, but for a
+// line longer than PIPE_BUF. (One write of everything was cut where the
+// pipe was full: its reader got half a line last.)
 //
 // Nothing waits on w: while it is being written, lines fill the other
 // buffer, and a line that would take it past size bytes (zero or negative
@@ -91,10 +104,23 @@ func start(w io.Writer, size int, gap time.Duration, newHandler func(io.Writer) 
 	if size <= 0 {
 		size = DefaultSize
 	}
-	q := &queue{w: w, limit: size, gap: gap, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	q := &queue{w: w, limit: size, gap: gap, piece: pieceFor(w), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	q.report = newHandler(outWriter{q})
 	go q.run()
 	return &Handler{h: newHandler(fillWriter{q}), q: q}
+}
+
+// pieceFor returns the most bytes a write to w holds: pipeBuf if w is a
+// pipe or a FIFO, else 0, no limit. (pipeBuf is 0 on Windows.)
+func pieceFor(w io.Writer) int {
+	f, ok := w.(interface{ Stat() (fs.FileInfo, error) }) // an *os.File
+	if !ok {
+		return 0
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode()&fs.ModeNamedPipe != 0 {
+		return pipeBuf
+	}
+	return 0
 }
 
 // fillWriter is the buffer the lines wait in.
@@ -280,7 +306,7 @@ func (q *queue) writeOut() bool {
 	}
 	wrote := len(q.out) > 0
 	if wrote {
-		q.w.Write(q.out) // (a failed write loses its lines: stderr is gone)
+		q.write(q.out)
 	}
 	if cap(q.out) > 2*q.limit { // a line longer than the buffer: not kept
 		q.out = nil
@@ -289,4 +315,41 @@ func (q *queue) writeOut() bool {
 		close(w)
 	}
 	return wrote
+}
+
+// write writes p to w, in pieces of whole lines of at most q.piece bytes
+// if q.piece is set. A failed write loses its lines and the rest of p:
+// stderr is gone. Once Close has given up, no piece more is written.
+func (q *queue) write(p []byte) {
+	if q.piece == 0 {
+		q.w.Write(p)
+		return
+	}
+	for len(p) > 0 {
+		n := pieceOf(p, q.piece)
+		if _, err := q.w.Write(p[:n]); err != nil {
+			return
+		}
+		p = p[n:]
+		select {
+		case <-q.stop:
+			return
+		default:
+		}
+	}
+}
+
+// pieceOf returns the length of p's first piece: as many whole lines as
+// fit in size bytes, or the first line alone if it is longer.
+func pieceOf(p []byte, size int) int {
+	if len(p) <= size {
+		return len(p)
+	}
+	if i := bytes.LastIndexByte(p[:size], '\n'); i >= 0 {
+		return i + 1
+	}
+	if i := bytes.IndexByte(p[size:], '\n'); i >= 0 {
+		return size + i + 1
+	}
+	return len(p)
 }

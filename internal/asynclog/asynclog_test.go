@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -632,8 +635,34 @@ func TestLongLineAloneNotKept(t *testing.T) {
 // logs them (fastlog's text), through the buffer to a writer that takes
 // everything, flushed every 1,024 connections so that nothing is
 // dropped: the formatting, the handoff, and the writer's share.
-func BenchmarkConnLines(b *testing.B) {
-	h := New(nowhere{}, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
+func BenchmarkConnLines(b *testing.B) { connLines(b, nowhere{}) }
+
+// BenchmarkConnLinesPipe is BenchmarkConnLines to a pipe: "nowhere"
+// takes every write and says it is a pipe (asynclog's own cost of its
+// pieces), "os.Pipe" is one, which a goroutine reads (with the system
+// calls).
+func BenchmarkConnLinesPipe(b *testing.B) {
+	b.Run("nowhere", func(b *testing.B) { connLines(b, nowherePipe{}) })
+	b.Run("os.Pipe", func(b *testing.B) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			io.Copy(io.Discard, r)
+		}()
+		connLines(b, w)
+		w.Close()
+		<-drained
+		r.Close()
+	})
+}
+
+// connLines is BenchmarkConnLines to w.
+func connLines(b *testing.B, w io.Writer) {
+	h := New(w, 0, func(w io.Writer) slog.Handler { return fastlog.NewTextHandler(w, nil) })
 	defer h.Close(context.Background())
 	ctx := context.Background()
 	n := 0
@@ -655,8 +684,199 @@ func BenchmarkConnLines(b *testing.B) {
 	}
 }
 
+// nowherePipe is nowhere that says it is a pipe.
+type nowherePipe struct{ nowhere }
+
+func (nowherePipe) Stat() (fs.FileInfo, error) { return pipeInfo{}, nil }
+
 // nowhere takes every write, and is not io.Discard, which a handler may
 // know and skip.
 type nowhere struct{}
 
 func (nowhere) Write(p []byte) (int, error) { return len(p), nil }
+
+// exitChild, set in a child's environment, makes TestExitWhileWriting
+// the child: it logs lines of 100 bytes to its stderr, which its parent
+// does not read, and exits while the write is blocked.
+const exitChild = "ASYNCLOG_TEST_EXIT_CHILD"
+
+// lineOf100 is the i-th of the child's lines: 100 bytes with its newline.
+func lineOf100(i int) string {
+	s := fmt.Sprintf("level=INFO msg=line i=%06d pad=", i)
+	return s + strings.Repeat("x", 99-len(s)) + "\n"
+}
+
+// A process that exits while its log is written to a pipe that is not
+// read leaves in the pipe whole lines only: a write cut by the exit left
+// half a line as the last thing its reader got (a line a JSON reader
+// cannot parse, a log shipper takes for a line).
+func TestExitWhileWriting(t *testing.T) {
+	if pipeBuf == 0 {
+		t.Skip("no PIPE_BUF here")
+	}
+	const n = 2000 // 200,000 bytes: more than a pipe holds
+	if os.Getenv(exitChild) != "" {
+		h := New(os.Stderr, 0, func(w io.Writer) slog.Handler { return plain{w} })
+		log := slog.New(h)
+		for i := range n {
+			log.Info(lineOf100(i))
+		}
+		// The writer fills the pipe and blocks: Close gives up.
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		h.Close(ctx)
+		os.Exit(0) // while the writer is blocked in its write
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExitWhileWriting$")
+	cmd.Env = append(os.Environ(), exitChild+"=1")
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || len(got) >= n*100 {
+		t.Fatalf("the child wrote %d bytes; want some, not all of %d", len(got), n*100)
+	}
+	for i, l := range strings.SplitAfter(string(got), "\n") {
+		if l == "" {
+			break // after the last newline
+		}
+		if want := lineOf100(i); l != want {
+			t.Fatalf("line %d of what the pipe held at exit (%d bytes): %q, want %q", i, len(got), l, want)
+		}
+	}
+}
+
+// plain is a handler that writes each record's message as it is: the
+// child's lines, 100 bytes each.
+type plain struct{ w io.Writer }
+
+func (p plain) Enabled(context.Context, slog.Level) bool { return true }
+func (p plain) Handle(_ context.Context, r slog.Record) error {
+	_, err := io.WriteString(p.w, r.Message)
+	return err
+}
+func (p plain) WithAttrs([]slog.Attr) slog.Handler { return p }
+func (p plain) WithGroup(string) slog.Handler      { return p }
+
+func TestPieceOf(t *testing.T) {
+	tests := []struct {
+		p    string
+		size int
+		want int
+	}{
+		{"", 8, 0},
+		{"ab\n", 8, 3},
+		{"ab\ncd\n", 6, 6},          // all fits
+		{"ab\ncd\nef\n", 7, 6},      // two lines of three
+		{"ab\ncdefghij\nk\n", 8, 3}, // the second line does not fit
+		{"abcdefghij\nk\n", 8, 11},  // a first line longer: alone
+		{"abcdefghij", 8, 10},       // (no newline: all)
+	}
+	for _, tc := range tests {
+		if got := pieceOf([]byte(tc.p), tc.size); got != tc.want {
+			t.Errorf("pieceOf(%q, %d) = %d, want %d", tc.p, tc.size, got, tc.want)
+		}
+	}
+}
+
+// fakePipe is a writer that says it is a pipe, as an *os.File's Stat
+// does, and keeps each write.
+type fakePipe struct{ writes }
+
+func (*fakePipe) Stat() (fs.FileInfo, error) { return pipeInfo{}, nil }
+
+type pipeInfo struct{ fs.FileInfo }
+
+func (pipeInfo) Mode() fs.FileMode { return fs.ModeNamedPipe | 0o600 }
+
+// To a pipe, what waits goes in writes of whole lines of at most
+// PIPE_BUF bytes, a longer line alone, every line once and in order.
+func TestPipeWritesAtMostPipeBuf(t *testing.T) {
+	if pipeBuf == 0 {
+		t.Skip("no PIPE_BUF here")
+	}
+	var c fakePipe
+	h := New(&c, 0, text)
+	log := slog.New(h)
+	const n = 3000
+	for i := range n {
+		log.Info("m", "i", i)
+		if i == n/2 {
+			log.Info("long", "pad", strings.Repeat("y", 3*pipeBuf))
+		}
+	}
+	closeOrFail(t, h)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.w) < 2 {
+		t.Fatalf("%d writes, want pieces", len(c.w))
+	}
+	for i, w := range c.w {
+		if !strings.HasSuffix(w, "\n") || len(w) > pipeBuf && strings.Count(w, "\n") > 1 {
+			t.Fatalf("write %d of %d: %d bytes, %d lines; want whole lines of at most %d bytes, or one", i, len(c.w), len(w), strings.Count(w, "\n"), pipeBuf)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(strings.Join(c.w, ""), "\n"), "\n")
+	if len(lines) != n+1 || h.Dropped() != 0 {
+		t.Fatalf("%d lines, %d dropped; want %d and 0", len(lines), h.Dropped(), n+1)
+	}
+	for i, j := 0, 0; i < n; i, j = i+1, j+1 {
+		if i == n/2+1 {
+			j++ // the long line
+		}
+		if want := fmt.Sprintf("level=INFO msg=m i=%d", i); lines[j] != want {
+			t.Fatalf("line %d: %q, want %q", j, lines[j], want)
+		}
+	}
+}
+
+// pipeGate is a gate that says it is a pipe.
+type pipeGate struct{ *gate }
+
+func (pipeGate) Stat() (fs.FileInfo, error) { return pipeInfo{}, nil }
+
+// Once Close has given up, the writer quits when its piece's write
+// returns, writing none of the pieces after it.
+func TestPipeCloseGivenUpWritesNoMorePieces(t *testing.T) {
+	if pipeBuf == 0 {
+		t.Skip("no PIPE_BUF here")
+	}
+	g := newGate()
+	defer g.Open()
+	h := start(pipeGate{g}, 0, time.Hour, text)
+	log := slog.New(h)
+	log.Info("first") // written at once, and held there
+	<-g.entered
+	for i := range 1000 { // many pieces
+		log.Info("m", "i", i)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- h.Flush(context.Background()) }()
+	g.step <- struct{}{} // "first" written: the writer takes the rest for the Flush
+	<-g.entered          // its first piece, held
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.Close(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with the writer stuck: %v, want Canceled", err)
+	}
+	g.Open()
+	<-h.q.done
+	<-flushed
+	got := g.log.String()
+	if n := strings.Count(got, "\n"); n < 2 || len(got)-len("level=INFO msg=first\n") > pipeBuf {
+		t.Errorf("%d lines, %d bytes written; want the first and one piece after it, no more:\n%s", n, len(got), got)
+	}
+}

@@ -9,7 +9,9 @@
 // carries, after the lines kept, one warning, "log records dropped" with
 // dropped=N, in the log's own format, so a reader can tell that lines are
 // missing. At exit, Close writes what waits, but only as long as its
-// context allows:
+// context allows; to a pipe, in writes small enough that the kernel takes
+// each whole, so that what is left in it when the process exits is whole
+// lines:
 //
 //	logs := asynclog.New(os.Stderr, 0, func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) })
 //	log := slog.New(logs)
