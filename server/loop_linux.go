@@ -947,6 +947,9 @@ func (l *loop) serve(uintptr) bool {
 		}
 		l.polls++
 		if n == 0 {
+			if parking != nil {
+				parking(true)
+			}
 			return false
 		}
 		l.now = l.time()
@@ -969,10 +972,18 @@ func (l *loop) serve(uintptr) bool {
 			return true
 		}
 		if !l.more {
+			if parking != nil {
+				parking(false)
+			}
 			return false
 		}
 	}
 }
+
+// parking, if set, is called on the loop's goroutine as serve parks the
+// loop, told whether the poll just before found nothing; a test sets it
+// before the loops start and clears it after they end.
+var parking func(emptyPoll bool)
 
 // chores reports whether run has work to do before the loop waits again:
 // the server is closing and the loop is to stop, or to end as its last
@@ -1474,11 +1485,22 @@ func (c *lconn) mayHoldMore(n, room int) bool {
 	return n == room || n > 0 && c.unix
 }
 
-// ready handles epoll's events for c.
+// ready handles epoll's events for c. An end of input, an error or
+// input past an out-of-band mark may be left behind by a read of what
+// came before it, for a later read that epoll, having reported it, will
+// not announce again (serve's wait): the loop polls again for it, unless
+// c was closed meanwhile, which leaves nothing behind (at churn, a client's
+// reset read and closed: a poll that would find nothing a connection).
 func (l *loop) ready(c *lconn, ev uint32) {
-	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLPRI) != 0 {
-		l.more = true // the end of input, an error or input past an out-of-band mark is left for a later read
+	fd := c.fd
+	l.handle(c, ev)
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLPRI) != 0 && l.conns[fd] == c {
+		l.more = true
 	}
+}
+
+// handle is ready's work.
+func (l *loop) handle(c *lconn, ev uint32) {
 	if c.pend != nil {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.drain(c)
