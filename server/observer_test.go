@@ -321,6 +321,42 @@ func TestLogObserverTellsWhatItHeldBackAtStop(t *testing.T) {
 	}
 }
 
+// Rejections at both limits in one second: the line for those held back
+// said "rejected_total=7 unlogged=6" and no more, so an operator could
+// not tell which limit turned clients away, nor how many each (shout
+// serve --max-conns 2 --max-conns-per-ip 1, clients from 127.0.0.1,
+// .2 and .3). Each limit's lines now name it, with its own count.
+func TestLogObserverRejectedByEachLimit(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewJSONHandler(&buf, nil)))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	counts := map[error]int{server.ErrMaxConnsPerIP: 3, server.ErrMaxConns: 4}
+	for _, why := range []error{server.ErrMaxConnsPerIP, server.ErrMaxConns, server.ErrMaxConnsPerIP, server.ErrMaxConns, server.ErrMaxConns, server.ErrMaxConnsPerIP, server.ErrMaxConns} {
+		obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonRejected, Err: why})
+	}
+	obs.(server.StopObserver).ServerStopped()
+	told := map[string]float64{} // the last total logged for each why
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if rec["msg"] != "connection rejected" {
+			continue
+		}
+		why, _ := rec["why"].(string)
+		if why == "" {
+			t.Errorf("a rejected line names no limit: %s", line)
+		}
+		told[why], _ = rec["rejected_total"].(float64)
+	}
+	for why, n := range counts {
+		if got := told[why.Error()]; got != float64(n) {
+			t.Errorf("the log's last count of %q: %v, want %d:\n%s", why, got, n, buf.String())
+		}
+	}
+}
+
 // Shutdown and Close tell a StopObserver once, through Observers too,
 // after the last of the other calls.
 func TestStopObserverToldOnce(t *testing.T) {
