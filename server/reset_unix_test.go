@@ -231,3 +231,41 @@ func (c *cutReply) ConnReply(_ *server.ConnInfo, _ int, err error) {
 		c.cutOnce.Do(func() { c.cut <- err })
 	}
 }
+
+// A client that shuts its write side and then resets while the server
+// is writing its reply reset the connection, and is logged so: the
+// kernel says EPIPE, not ECONNRESET, to a write on a TCP connection reset
+// after the client's end of file, and the close said "broken pipe", in
+// both drivers, where "reset" is what happened. (A TCP client's close
+// never breaks the pipe: the server may write after its end of file; only
+// a reset does.) Its 16 bytes' reply is 1 MiB, far more than the buffers
+// between hold, so the server has read all of its input, and its end of
+// file has come, when the client resets.
+func TestResetAfterEOFWhileWritingIsReset(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	ln := listenSmall(t)
+	serveOn(t, &server.Server{Observer: obs, Transformer: blowUp{}}, ln)
+	fd := rawDial(t, ln.Addr().String())
+	a := rawAddr(t, fd)
+	if _, err := unix.Write(fd, []byte("0123456789abcdef")); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	if !wait(t, fd, unix.POLLIN, bound) { // the server is writing
+		unix.Close(fd)
+		t.Fatal("no reply")
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	unix.Close(fd) // a reset
+	if ci := obs.closed(t, a); ci.Reason != server.ReasonReset {
+		t.Errorf("closed for %v (%v) after %d bytes out, want reset", ci.Reason, ci.Err, ci.BytesOut)
+	}
+}
