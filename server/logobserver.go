@@ -20,9 +20,9 @@ const logPrefix = 96
 // NewLogObserver returns the Observer that logs to l: each connection's
 // open and close at info level, each message and datagram at debug level
 // (escaped, and cut to 96 bytes at the start of a character), and
-// rejected connections and dropped or unanswered datagrams as warnings,
-// at most once a second for each reason (for a rejection, each limit),
-// with a running total, and a
+// rejected connections, failed TLS handshakes, refused PROXY headers and
+// dropped or unanswered datagrams as warnings, at most once a second for
+// each reason (for a rejection, each limit), with a running total, and a
 // line for those held back a second after, or when the server stops (a
 // reply the stop closed the socket under, at info level). It is a
 // StopObserver. Its records carry no source position (a handler
@@ -236,7 +236,12 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 		}
 		return
 	case ReasonHandshake:
-		o.log(slog.LevelWarn, "TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", logErr{unwrapped(c.Err)})
+		// Anyone who can connect can fail one (a scanner, a plain-text
+		// client in a loop): at most once a second, with the count, as a
+		// bad PROXY header.
+		if ok, n := o.warned(c.Reason); ok {
+			o.log(slog.LevelWarn, "TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", logErr{unwrapped(c.Err)}, "total", n)
+		}
 		return
 	}
 	if !o.infoOn() {
@@ -367,6 +372,8 @@ func (o *logObserver) logHeld(r Reason, n, k int64) {
 		o.log(slog.LevelWarn, "connection rejected", "why", logErr{ErrMaxConnsPerIP}, "rejected_total", n, "unlogged", k)
 	case ReasonProxyHeader:
 		o.log(slog.LevelWarn, "PROXY header refused", "total", n, "unlogged", k)
+	case ReasonHandshake:
+		o.log(slog.LevelWarn, "TLS handshake failed", "reason", r.String(), "total", n, "unlogged", k)
 	default:
 		o.log(datagramLevel(r), datagramMsg(r), "reason", r.String(), "total", n, "unlogged", k)
 	}

@@ -357,6 +357,42 @@ func TestLogObserverRejectedByEachLimit(t *testing.T) {
 	}
 }
 
+// A failed TLS handshake is something anyone who can connect can cause,
+// as a refused PROXY header is: a scanner, or a plain-text client in a
+// loop, made one warning each, without bound (1,000 failed handshakes,
+// 1,000 lines). It is logged at most once a second, with the total, and
+// a line for those held back.
+func TestLogObserverHandshakeFailuresLimited(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewJSONHandler(&buf, nil)))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	const failed = 1000
+	start := time.Now()
+	for range failed {
+		obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonHandshake, Err: errors.New("tls: first record does not look like a TLS handshake")})
+	}
+	obs.(server.StopObserver).ServerStopped()
+	// The first, the line for those held back, and one more for each
+	// second the calls took (a stalled machine's).
+	most := 2 + int(time.Since(start)/time.Second)
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if rec["msg"] == "TLS handshake failed" {
+			lines = append(lines, rec)
+		}
+	}
+	if len(lines) == 0 || len(lines) > most {
+		t.Fatalf("%d lines for %d failed handshakes, want %d at most", len(lines), failed, most)
+	}
+	if last := lines[len(lines)-1]; last["total"] != float64(failed) {
+		t.Errorf("the last line's total: %v, want %d: %v", last["total"], failed, last)
+	}
+}
+
 // Shutdown and Close tell a StopObserver once, through Observers too,
 // after the last of the other calls.
 func TestStopObserverToldOnce(t *testing.T) {
