@@ -1782,7 +1782,7 @@ func (l *loop) reasonOf(c *lconn, err error, writing bool) Reason {
 	case errors.Is(err, unix.ECONNRESET):
 		return ReasonReset
 	case errors.Is(err, unix.EPIPE):
-		return brokenPipe(!c.unix)
+		return brokenPipe(err, !c.unix)
 	}
 	if info := &c.sess.info; info.Err == nil {
 		var errno syscall.Errno
