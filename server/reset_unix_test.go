@@ -269,3 +269,34 @@ func TestResetAfterEOFWhileWritingIsReset(t *testing.T) {
 		t.Errorf("closed for %v (%v) after %d bytes out, want reset", ci.Reason, ci.Err, ci.BytesOut)
 	}
 }
+
+// Over a Unix socket, which has no reset, a client that closes while the
+// server writes its reply broke the pipe, and the close still says so:
+// only over TCP is a write's EPIPE a reset's.
+func TestUnixClientGoneWhileWritingIsBrokenPipe(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, &server.Server{Observer: obs, Transformer: blowUp{}}, ln)
+	c, err := net.DialTimeout("unix", ln.Addr().String(), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.LocalAddr().String()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, "0123456789abcdef"); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err != nil { // the server is writing
+		c.Close()
+		t.Fatal(err)
+	}
+	c.Close()
+	if ci := obs.closed(t, a); ci.Reason != server.ReasonBrokenPipe {
+		t.Errorf("closed for %v (%v) after %d bytes out, want broken pipe", ci.Reason, ci.Err, ci.BytesOut)
+	}
+}
