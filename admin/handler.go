@@ -280,6 +280,13 @@ func (h *Handler) HTTPServer(log *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
+
+// maxHeaderBytes bounds a request's header: far more than a scraper or
+// a probe sends (a bearer token's included), where net/http's default,
+// 1 MiB, let MaxConns connections with headers not yet ended hold 100 MiB.
+// net/http answers a longer one 431.
+const maxHeaderBytes = 16 << 10

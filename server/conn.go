@@ -1115,10 +1115,26 @@ func (c *conn) reasonOf(err error, writing bool, other Reason) Reason {
 	case sockerr.Reset(err):
 		return ReasonReset
 	case sockerr.BrokenPipe(err):
-		return ReasonBrokenPipe
+		return brokenPipe(err, tcpUnder(c.accepted) != nil)
 	}
 	c.sess.info.Err = err
 	return other
+}
+
+// brokenPipe is the reason a write that failed with EPIPE ends for. Over
+// TCP it is ReasonReset: a client's close (FIN) leaves the server free to
+// write, and only a reset breaks the pipe; the kernel says EPIPE rather
+// than ECONNRESET to a write on a connection reset after the client's end
+// of file (Linux's tcp_reset in CLOSE_WAIT), and to any write after the
+// reset's error was told once. The log said "broken pipe" of a client
+// that had reset. Over a Unix socket the client's close does it; and
+// Windows' WSAESHUTDOWN, a send after the write side was shut, is none of
+// the client's doing.
+func brokenPipe(err error, tcp bool) Reason {
+	if tcp && errors.Is(err, syscall.EPIPE) {
+		return ReasonReset
+	}
+	return ReasonBrokenPipe
 }
 
 // reset ends a TCP connection, however wrapped, with a reset: a normal

@@ -20,8 +20,9 @@ const logPrefix = 96
 // NewLogObserver returns the Observer that logs to l: each connection's
 // open and close at info level, each message and datagram at debug level
 // (escaped, and cut to 96 bytes at the start of a character), and
-// rejected connections and dropped or unanswered datagrams as warnings,
-// at most once a second for each reason, with a running total, and a
+// rejected connections, failed TLS handshakes, refused PROXY headers and
+// dropped or unanswered datagrams as warnings, at most once a second for
+// each reason (for a rejection, each limit), with a running total, and a
 // line for those held back a second after, or when the server stops (a
 // reply the stop closed the socket under, at info level). It is a
 // StopObserver. Its records carry no source position (a handler
@@ -34,9 +35,27 @@ func NewLogObserver(l *slog.Logger) Observer {
 	return &logObserver{h: l.Handler()}
 }
 
+// warnPerIP is the limiter of connections rejected at MaxConnsPerIP;
+// ReasonRejected's is of those at MaxConns. Each limit has its lines and
+// count of its own: one line a second for both, and one for those held
+// back with a single count, left an operator unable to tell which limit
+// turned clients away, and how many each.
+const (
+	warnPerIP = numReasons
+	numWarns  = numReasons + 1
+)
+
+// rejectedWarn is the limiter of a connection rejected for why.
+func rejectedWarn(why error) Reason {
+	if errors.Is(why, ErrMaxConnsPerIP) {
+		return warnPerIP
+	}
+	return ReasonRejected
+}
+
 type logObserver struct {
 	h     slog.Handler // the Logger's, which each line goes to as a Record
-	warns [numReasons]limiter
+	warns [numWarns]limiter
 	local atomic.Pointer[addrMemo] // the last open line's local address
 }
 
@@ -205,7 +224,7 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 	}
 	switch c.Reason {
 	case ReasonRejected:
-		if ok, n := o.warned(c.Reason); ok {
+		if ok, n := o.warned(rejectedWarn(c.Err)); ok {
 			o.log(slog.LevelWarn, "connection rejected", "remote", addrText(c.Remote), "why", logErr{c.Err}, "rejected_total", n)
 		}
 		return
@@ -217,7 +236,12 @@ func (o *logObserver) ConnClose(c *ConnInfo) {
 		}
 		return
 	case ReasonHandshake:
-		o.log(slog.LevelWarn, "TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", logErr{unwrapped(c.Err)})
+		// Anyone who can connect can fail one (a scanner, a plain-text
+		// client in a loop): at most once a second, with the count, as a
+		// bad PROXY header.
+		if ok, n := o.warned(c.Reason); ok {
+			o.log(slog.LevelWarn, "TLS handshake failed", "remote", addrText(c.Remote), "reason", c.Reason.String(), "err", logErr{unwrapped(c.Err)}, "total", n)
+		}
 		return
 	}
 	if !o.infoOn() {
@@ -343,9 +367,13 @@ func (o *logObserver) ServerStopped() {
 func (o *logObserver) logHeld(r Reason, n, k int64) {
 	switch r {
 	case ReasonRejected:
-		o.log(slog.LevelWarn, "connection rejected", "rejected_total", n, "unlogged", k)
+		o.log(slog.LevelWarn, "connection rejected", "why", logErr{ErrMaxConns}, "rejected_total", n, "unlogged", k)
+	case warnPerIP:
+		o.log(slog.LevelWarn, "connection rejected", "why", logErr{ErrMaxConnsPerIP}, "rejected_total", n, "unlogged", k)
 	case ReasonProxyHeader:
 		o.log(slog.LevelWarn, "PROXY header refused", "total", n, "unlogged", k)
+	case ReasonHandshake:
+		o.log(slog.LevelWarn, "TLS handshake failed", "reason", r.String(), "total", n, "unlogged", k)
 	default:
 		o.log(datagramLevel(r), datagramMsg(r), "reason", r.String(), "total", n, "unlogged", k)
 	}

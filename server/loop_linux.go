@@ -1804,7 +1804,7 @@ func (l *loop) reasonOf(c *lconn, err error, writing bool) Reason {
 	case errors.Is(err, unix.ECONNRESET):
 		return ReasonReset
 	case errors.Is(err, unix.EPIPE):
-		return ReasonBrokenPipe
+		return brokenPipe(err, !c.unix)
 	}
 	if info := &c.sess.info; info.Err == nil {
 		var errno syscall.Errno

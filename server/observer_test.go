@@ -321,6 +321,78 @@ func TestLogObserverTellsWhatItHeldBackAtStop(t *testing.T) {
 	}
 }
 
+// Rejections at both limits in one second: the line for those held back
+// said "rejected_total=7 unlogged=6" and no more, so an operator could
+// not tell which limit turned clients away, nor how many each (shout
+// serve --max-conns 2 --max-conns-per-ip 1, clients from 127.0.0.1,
+// .2 and .3). Each limit's lines now name it, with its own count.
+func TestLogObserverRejectedByEachLimit(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewJSONHandler(&buf, nil)))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	counts := map[error]int{server.ErrMaxConnsPerIP: 3, server.ErrMaxConns: 4}
+	for _, why := range []error{server.ErrMaxConnsPerIP, server.ErrMaxConns, server.ErrMaxConnsPerIP, server.ErrMaxConns, server.ErrMaxConns, server.ErrMaxConnsPerIP, server.ErrMaxConns} {
+		obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonRejected, Err: why})
+	}
+	obs.(server.StopObserver).ServerStopped()
+	told := map[string]float64{} // the last total logged for each why
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if rec["msg"] != "connection rejected" {
+			continue
+		}
+		why, _ := rec["why"].(string)
+		if why == "" {
+			t.Errorf("a rejected line names no limit: %s", line)
+		}
+		told[why], _ = rec["rejected_total"].(float64)
+	}
+	for why, n := range counts {
+		if got := told[why.Error()]; got != float64(n) {
+			t.Errorf("the log's last count of %q: %v, want %d:\n%s", why, got, n, buf.String())
+		}
+	}
+}
+
+// A failed TLS handshake is something anyone who can connect can cause,
+// as a refused PROXY header is: a scanner, or a plain-text client in a
+// loop, made one warning each, without bound (1,000 failed handshakes,
+// 1,000 lines). It is logged at most once a second, with the total, and
+// a line for those held back.
+func TestLogObserverHandshakeFailuresLimited(t *testing.T) {
+	var buf strings.Builder
+	obs := server.NewLogObserver(slog.New(slog.NewJSONHandler(&buf, nil)))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	const failed = 1000
+	start := time.Now()
+	for range failed {
+		obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonHandshake, Err: errors.New("tls: first record does not look like a TLS handshake")})
+	}
+	obs.(server.StopObserver).ServerStopped()
+	// The first, the line for those held back, and one more for each
+	// second the calls took (a stalled machine's).
+	most := 2 + int(time.Since(start)/time.Second)
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if rec["msg"] == "TLS handshake failed" {
+			lines = append(lines, rec)
+		}
+	}
+	if len(lines) == 0 || len(lines) > most {
+		t.Fatalf("%d lines for %d failed handshakes, want %d at most", len(lines), failed, most)
+	}
+	if last := lines[len(lines)-1]; last["total"] != float64(failed) {
+		t.Errorf("the last line's total: %v, want %d: %v", last["total"], failed, last)
+	}
+}
+
 // Shutdown and Close tell a StopObserver once, through Observers too,
 // after the last of the other calls.
 func TestStopObserverToldOnce(t *testing.T) {

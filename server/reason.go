@@ -13,9 +13,10 @@ const (
 
 	// ReasonEOF: the client closed (or half-closed) and was answered.
 	ReasonEOF
-	// ReasonReset: the client reset the connection; on Linux, also after
-	// its end of file while replies were still queued for it, which its
-	// reset threw away (not answered, as ReasonEOF says).
+	// ReasonReset: the client reset the connection, while a reply was
+	// written too (the write's EPIPE, over TCP, is a reset's); on Linux,
+	// also after its end of file while replies were still queued for it,
+	// which its reset threw away (not answered, as ReasonEOF says).
 	ReasonReset
 	// ReasonIdleTimeout: the client sent nothing for IdleTimeout.
 	ReasonIdleTimeout
@@ -24,7 +25,8 @@ const (
 	// still queued for WriteTimeout, and they were reset away (see
 	// Server.Linger).
 	ReasonWriteTimeout
-	// ReasonBrokenPipe: the client went away while a reply was written.
+	// ReasonBrokenPipe: a Unix socket's client, or one of a listener
+	// whose connections are not TCP, went away while a reply was written.
 	ReasonBrokenPipe
 	// ReasonShutdown: the server stopped; for a datagram, Shutdown or
 	// Close closed the socket before its reply was sent.

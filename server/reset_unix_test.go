@@ -231,3 +231,72 @@ func (c *cutReply) ConnReply(_ *server.ConnInfo, _ int, err error) {
 		c.cutOnce.Do(func() { c.cut <- err })
 	}
 }
+
+// A client that shuts its write side and then resets while the server
+// is writing its reply reset the connection, and is logged so: the
+// kernel says EPIPE, not ECONNRESET, to a write on a TCP connection reset
+// after the client's end of file, and the close said "broken pipe", in
+// both drivers, where "reset" is what happened. (A TCP client's close
+// never breaks the pipe: the server may write after its end of file; only
+// a reset does.) Its 16 bytes' reply is 1 MiB, far more than the buffers
+// between hold, so the server has read all of its input, and its end of
+// file has come, when the client resets.
+func TestResetAfterEOFWhileWritingIsReset(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	ln := listenSmall(t)
+	serveOn(t, &server.Server{Observer: obs, Transformer: blowUp{}}, ln)
+	fd := rawDial(t, ln.Addr().String())
+	a := rawAddr(t, fd)
+	if _, err := unix.Write(fd, []byte("0123456789abcdef")); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	if !wait(t, fd, unix.POLLIN, bound) { // the server is writing
+		unix.Close(fd)
+		t.Fatal("no reply")
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	unix.Close(fd) // a reset
+	if ci := obs.closed(t, a); ci.Reason != server.ReasonReset {
+		t.Errorf("closed for %v (%v) after %d bytes out, want reset", ci.Reason, ci.Err, ci.BytesOut)
+	}
+}
+
+// Over a Unix socket, which has no reset, a client that closes while the
+// server writes its reply broke the pipe, and the close still says so:
+// only over TCP is a write's EPIPE a reset's.
+func TestUnixClientGoneWhileWritingIsBrokenPipe(t *testing.T) {
+	shouttest.CheckFDs(t)
+	obs := newFuzzObserver()
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, &server.Server{Observer: obs, Transformer: blowUp{}}, ln)
+	c, err := net.DialTimeout("unix", ln.Addr().String(), bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.LocalAddr().String()
+	c.SetDeadline(time.Now().Add(bound))
+	if _, err := io.WriteString(c, "0123456789abcdef"); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err != nil { // the server is writing
+		c.Close()
+		t.Fatal(err)
+	}
+	c.Close()
+	if ci := obs.closed(t, a); ci.Reason != server.ReasonBrokenPipe {
+		t.Errorf("closed for %v (%v) after %d bytes out, want broken pipe", ci.Reason, ci.Err, ci.BytesOut)
+	}
+}
