@@ -127,6 +127,60 @@ func TestListenerOptionsInherited(t *testing.T) {
 	}
 }
 
+// A client that connected before the listener was given the options (as
+// serve starts: between its listen and the loop's setOptions, a health
+// check, a client retrying through a restart) has none of them; the
+// connections after it do, and are seen to, where that first one once
+// had every later connection set them one by one: five system calls each
+// for as long as the server ran.
+func TestListenerOptionsInheritedAfterAnEarlyClient(t *testing.T) {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 8); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	early, err := net.DialTimeout("tcp", addr, 10*time.Second) // queued before the options
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Close()
+	if !setOptions(lfd) {
+		t.Fatal("setOptions failed on a listener")
+	}
+	ll := &loopListener{}
+	for i := range 3 {
+		if i > 0 {
+			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+		}
+		fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if got, want := ll.inherited(fd), i > 0; got != want {
+			t.Errorf("connection %d (0: queued before the listener had the options): inherited them %v, want %v", i, got, want)
+		}
+	}
+	if got := ll.inherit.Load(); got != 1 {
+		t.Errorf("after a connection that inherited the options: inherit %d, want 1 (no more looks)", got)
+	}
+}
+
 // gate is an Observer that holds its loop inside the next ConnOpen or
 // ConnRead once armed, until released: events pile up behind it as they
 // would behind a busy loop.
