@@ -76,7 +76,9 @@ type queue struct {
 //
 // A server that logs every connection spends little on its log this way
 // under a flood of connections. A record costs a copy of its line under a
-// lock: no copy of the record, no channel, no goroutine woken for it.
+// lock (a fastlog handler's line is formatted into the buffer itself,
+// under it: no copy): no copy of the record, no channel, no goroutine
+// woken for it.
 // And each write costs the process more than its bytes: it is a system
 // call the scheduler is told of, which wakes the Go runtime's monitor
 // thread when the process was idle, and the monitor may hand the writer's
