@@ -82,36 +82,13 @@ func TestLoopListenersForgotten(t *testing.T) {
 // so is every later one, which then has them set one by one.
 func TestListenerOptionsInherited(t *testing.T) {
 	for _, onListener := range []bool{true, false} {
-		lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(lfd)
-		if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Listen(lfd, 8); err != nil {
-			t.Fatal(err)
-		}
+		lfd, addr := listenFD(t)
 		if onListener && !setOptions(lfd) {
 			t.Fatal("setOptions failed on a listener")
 		}
-		sa, err := unix.Getsockname(lfd)
-		if err != nil {
-			t.Fatal(err)
-		}
 		ll := &loopListener{}
 		for i := range 2 {
-			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port), 10*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(fd)
+			fd := connectFD(t, lfd, addr)
 			if got := ll.inherited(fd); got != onListener {
 				t.Errorf("listener given the options %v: connection %d inherited them %v", onListener, i, got)
 			}
@@ -125,6 +102,69 @@ func TestListenerOptionsInherited(t *testing.T) {
 			}
 		}
 	}
+}
+
+// listenFD is a TCP listener's descriptor on 127.0.0.1, without the
+// options, and its address; closed as the test ends.
+func listenFD(t *testing.T) (lfd int, addr string) {
+	t.Helper()
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(lfd) })
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 8); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lfd, fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+}
+
+// A client that connected before the listener was given the options (as
+// serve starts: between its listen and the loop's setOptions, a health
+// check, a client retrying through a restart) has none of them; the
+// connections after it do, and are seen to, where that first one once
+// had every later connection set them one by one: five system calls each
+// for as long as the server ran.
+func TestListenerOptionsInheritedAfterAnEarlyClient(t *testing.T) {
+	lfd, addr := listenFD(t)
+	fds := []int{connectFD(t, lfd, addr)} // queued before the options
+	if !setOptions(lfd) {
+		t.Fatal("setOptions failed on a listener")
+	}
+	fds = append(fds, connectFD(t, lfd, addr), connectFD(t, lfd, addr))
+	ll := &loopListener{}
+	for i, fd := range fds {
+		if got, want := ll.inherited(fd), i > 0; got != want {
+			t.Errorf("connection %d (0: queued before the listener had the options): inherited them %v, want %v", i, got, want)
+		}
+	}
+	if got := ll.inherit.Load(); got != 1 {
+		t.Errorf("after a connection that inherited the options: inherit %d, want 1 (no more looks)", got)
+	}
+}
+
+// connectFD connects a client to listener lfd at addr and returns the
+// accepted connection's descriptor; both closed as the test ends.
+func connectFD(t *testing.T, lfd int, addr string) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
 }
 
 // gate is an Observer that holds its loop inside the next ConnOpen or

@@ -113,8 +113,10 @@ type loopListener struct {
 	// its clients' addresses; "" for TCP.
 	unixNet string
 	// inherit is 1 once a connection accepted from the listener was seen
-	// to have inherited the options setOptions set on it, -1 if one did
-	// not (each connection then has them set), 0 until one is seen.
+	// to have inherited the options setOptions set on it, -1 if they could
+	// not be set on it (each connection then has them set), 0 until one is
+	// seen: each connection is looked at until then, as one that came
+	// before the options has none of them.
 	inherit atomic.Int32
 	// failed is closed, with err set, when accepting fails for good.
 	failed   chan struct{}
@@ -1417,9 +1419,13 @@ func setOptions(fd int) bool {
 }
 
 // inherited reports whether connection fd has the connOptions its
-// listener was given. The first connection's are looked at (a system
-// call each, once), and the answer kept for the rest: they come from the
-// same listener.
+// listener was given. Connections are looked at (a system call an
+// option) until one has them, which answers for the rest: they come from
+// the same listener. One without them may have been queued before the
+// listener had them (a client of serve's first moments), and is not
+// taken to answer for the rest, which once cost every later connection
+// five system calls; were they never passed on, a connection would cost
+// one look more (the first option's).
 func (ll *loopListener) inherited(fd int) bool {
 	switch ll.inherit.Load() {
 	case 1:
@@ -1436,10 +1442,8 @@ func (ll *loopListener) inherited(fd int) bool {
 	}
 	if ok {
 		ll.inherit.CompareAndSwap(0, 1)
-	} else {
-		ll.inherit.Store(-1)
 	}
-	return ok
+	return ok // if not, the next is looked at: this one may have come before the listener had them
 }
 
 func (l *loop) newConn(fd int) *lconn {

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"net"
-	"net/netip"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -127,14 +126,14 @@ func addrOf(fd int, rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
 	switch rsa.Addr.Family {
 	case unix.AF_INET:
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port(sa.Port)))
+		return newTCPAddr(sa.Addr[:], port(sa.Port), "")
 	case unix.AF_INET6:
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		a := netip.AddrFrom16(sa.Addr)
+		zone := ""
 		if sa.Scope_id != 0 {
-			a = a.WithZone(zoneOf(fd, sa.Scope_id))
+			zone = zoneOf(fd, sa.Scope_id)
 		}
-		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, port(sa.Port)))
+		return newTCPAddr(sa.Addr[:], port(sa.Port), zone)
 	case unix.AF_UNIX:
 		sa := (*unix.RawSockaddrUnix)(unsafe.Pointer(rsa))
 		p := unsafe.Slice((*byte)(unsafe.Pointer(&sa.Path[0])), len(sa.Path))
@@ -154,6 +153,23 @@ func addrOf(fd int, rsa *unix.RawSockaddrAny, unixNet string) net.Addr {
 		return &net.UnixAddr{Name: name, Net: unixNet}
 	}
 	return nil
+}
+
+// tcpAddr is a TCP address with its IP's bytes: one allocation, where
+// net.TCPAddrFromAddrPort makes two (the address, and the IP's slice).
+type tcpAddr struct {
+	a  net.TCPAddr
+	ip [net.IPv6len]byte
+}
+
+// newTCPAddr is the address net.TCPAddrFromAddrPort gives for ip (4 bytes
+// or 16), port and zone, in one allocation; its IP's capacity is its
+// length, as there, so that an append to it copies.
+func newTCPAddr(ip []byte, port uint16, zone string) *net.TCPAddr {
+	t := new(tcpAddr)
+	n := copy(t.ip[:], ip)
+	t.a = net.TCPAddr{IP: t.ip[:n:n], Port: int(port), Zone: zone}
+	return &t.a
 }
 
 // zoneOf is the name of the interface numbered index, as net names an

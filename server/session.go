@@ -46,6 +46,17 @@ func (s *session) init(t transform.Transformer) {
 // merely begins with the word PROXY is not one.
 var proxyStarts = [...]string{"PROXY TCP4 ", "PROXY TCP6 ", "PROXY UNKNOWN", "\r\n\r\n\x00\r\nQUIT\n"}
 
+// proxyFirst marks the bytes that one of proxyStarts begins with: data
+// that begins with none of them is no header, and lookHead says so
+// without comparing it with each (about 250 user-space instructions a
+// churned connection, BENCHMARKS.md, stop 57).
+var proxyFirst = func() (first [256]bool) {
+	for _, h := range proxyStarts {
+		first[h[0]] = true
+	}
+	return first
+}()
+
 // read counts p, the bytes a read brought, and returns the version of
 // the PROXY protocol header (1 or 2) that the connection's data began
 // with, once p completes its start, and 0 otherwise. Only the first few
@@ -66,6 +77,10 @@ func (s *session) read(p []byte) (proxyVersion int) {
 //go:noinline
 func (s *session) lookHead(p []byte) int {
 	at := int(s.info.BytesIn) - len(p)
+	if at == 0 && len(p) > 0 && !proxyFirst[p[0]] {
+		s.head = 0 // most clients' first byte: no start is compared
+		return 0
+	}
 	for i, h := range proxyStarts {
 		if s.head&(1<<i) == 0 {
 			continue

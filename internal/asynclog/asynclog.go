@@ -89,7 +89,9 @@ type queue struct {
 //
 // A server that logs every connection spends little on its log this way
 // under a flood of connections. A record costs a copy of its line under a
-// lock: no copy of the record, no channel, no goroutine woken for it.
+// lock (a fastlog handler's line is formatted into the buffer itself,
+// under it: no copy): no copy of the record, no channel, no goroutine
+// woken for it.
 // And each write costs the process more than its bytes: it is a system
 // call the scheduler is told of, which wakes the Go runtime's monitor
 // thread when the process was idle, and the monitor may hand the writer's
@@ -138,6 +140,41 @@ func (f fillWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	q.fill = append(q.fill, p...)
+	q.taken()
+	return len(p), nil
+}
+
+// LockLine and UnlockLine make the buffer a fastlog.LineBuffer: a line
+// is appended to it in place, under its lock, and kept or dropped as
+// Write keeps or drops one.
+func (f fillWriter) LockLine() []byte {
+	f.q.mu.Lock()
+	return f.q.fill
+}
+
+func (f fillWriter) UnlockLine(b []byte) {
+	q := f.q
+	n := len(q.fill)
+	if len(b) == n {
+		q.fill = b // (nothing appended)
+		q.mu.Unlock()
+		return
+	}
+	if q.closed || n > 0 && len(b) > q.limit {
+		q.fill = b[:n]
+		q.dropped++
+		q.mu.Unlock()
+		q.total.Add(1)
+		return
+	}
+	q.fill = b
+	q.taken()
+}
+
+// taken is what Write and UnlockLine do once a line is in the buffer:
+// the writer is woken for it if it is not already, or urged once the
+// buffer is half full; q.mu is held, and released.
+func (q *queue) taken() {
 	full := len(q.fill) >= q.limit/2
 	wake := !q.pending || full && !q.urged
 	q.pending, q.urged = true, q.urged || full
@@ -145,7 +182,6 @@ func (f fillWriter) Write(p []byte) (int, error) {
 	if wake {
 		q.poke()
 	}
-	return len(p), nil
 }
 
 // outWriter is the writer's buffer, for the drops' report.

@@ -60,9 +60,48 @@ func noTime(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// text is a text handler without the time.
-func text(w io.Writer) slog.Handler {
+// text is a text handler without the time: slog's, or fastlog's in
+// TestInPlace.
+var text = slogText
+
+func slogText(w io.Writer) slog.Handler {
 	return slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: noTime})
+}
+
+// fastlogText is fastlog's text handler without the time, which writes
+// the same lines: on the buffer, its lines go into it in place (a
+// fastlog.LineBuffer), not through Write.
+func fastlogText(w io.Writer) slog.Handler { return timeless{fastlog.NewTextHandler(w, nil)} }
+
+type timeless struct{ *fastlog.Handler }
+
+func (h timeless) Handle(ctx context.Context, r slog.Record) error {
+	r.Time = time.Time{}
+	return h.Handler.Handle(ctx, r)
+}
+
+var _ fastlog.LineBuffer = fillWriter{}
+
+// TestInPlace: the buffer's tests of its drops, order, bounds and lines,
+// with fastlog's lines appended to it in place.
+func TestInPlace(t *testing.T) {
+	text = fastlogText
+	defer func() { text = slogText }()
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"DropsAreCountedAndReported", TestDropsAreCountedAndReported},
+		{"DropsReportedWhileBehind", TestDropsReportedWhileBehind},
+		{"OrderKept", TestOrderKept},
+		{"EveryRecordAccounted", TestEveryRecordAccounted},
+		{"AfterCloseHoldsNothing", TestAfterCloseHoldsNothing},
+		{"HalfFullWrittenAtOnce", TestHalfFullWrittenAtOnce},
+		{"HeldBounded", TestHeldBounded},
+		{"LongLineAloneNotKept", TestLongLineAloneNotKept},
+	} {
+		t.Run(tc.name, tc.test)
+	}
 }
 
 // lines is the bytes of n lines as text writes "level=INFO msg=rN".

@@ -18,8 +18,27 @@ import (
 type Handler struct {
 	slow  slog.Handler // slog's handler of the format: everything the quick path does not take
 	w     *LockedWriter
-	quick bool // the options leave every record to the quick path's form
+	lb    LineBuffer // if w's writer is one: quick lines go into it in place, not through w
+	sec   second     // lb's lines' second, under lb's lock
+	quick bool       // the options leave every record to the quick path's form
 	f     format
+}
+
+// A LineBuffer is a writer whose lines wait in a buffer under its own
+// lock, as asynclog's do: a Handler on it appends its quick lines to that
+// buffer in place, under that lock, where it would format each into a
+// pooled scratch buffer and write it under a LockedWriter's lock, to be
+// copied into the buffer under the buffer's (a churned connection's two
+// lines: some 400 user-space instructions fewer, BENCHMARKS.md, stop 57).
+// Its Write takes slog's lines, one at a time.
+type LineBuffer interface {
+	io.Writer
+	// LockLine locks the buffer and returns it, for one line to be
+	// appended to it.
+	LockLine() []byte
+	// UnlockLine takes the buffer back, as LockLine returned it with one
+	// whole line appended, or none, and unlocks it.
+	UnlockLine(b []byte)
 }
 
 var _ slog.Handler = (*Handler)(nil)
@@ -27,20 +46,37 @@ var _ slog.Handler = (*Handler)(nil)
 // NewTextHandler returns a Handler that writes to w with opts (nil: the
 // defaults), as slog.NewTextHandler(w, opts) does.
 func NewTextHandler(w io.Writer, opts *slog.HandlerOptions) *Handler {
+	if lb := lineBuffer(w); lb != nil {
+		return newHandler(slog.NewTextHandler(lb, opts), nil, lb, opts, textFormat)
+	}
 	lw := NewLockedWriter(w)
-	return newHandler(slog.NewTextHandler(lw, opts), lw, opts, textFormat)
+	return newHandler(slog.NewTextHandler(lw, opts), lw, nil, opts, textFormat)
 }
 
 // NewJSONHandler returns a Handler that writes to w with opts (nil: the
 // defaults), as slog.NewJSONHandler(w, opts) does.
 func NewJSONHandler(w io.Writer, opts *slog.HandlerOptions) *Handler {
+	if lb := lineBuffer(w); lb != nil {
+		return newHandler(slog.NewJSONHandler(lb, opts), nil, lb, opts, jsonFormat)
+	}
 	lw := NewLockedWriter(w)
-	return newHandler(slog.NewJSONHandler(lw, opts), lw, opts, jsonFormat)
+	return newHandler(slog.NewJSONHandler(lw, opts), lw, nil, opts, jsonFormat)
 }
 
-func newHandler(slow slog.Handler, w *LockedWriter, opts *slog.HandlerOptions, f format) *Handler {
+func newHandler(slow slog.Handler, w *LockedWriter, lb LineBuffer, opts *slog.HandlerOptions, f format) *Handler {
 	quick := opts == nil || opts.ReplaceAttr == nil && !opts.AddSource
-	return &Handler{slow: slow, w: w, quick: quick, f: f}
+	return &Handler{slow: slow, w: w, lb: lb, quick: quick, f: f}
+}
+
+// lineBuffer is w if it is a LineBuffer, or a LockedWriter's if it holds
+// one (its lock adds nothing: the buffer takes one line at a time), or
+// nil.
+func lineBuffer(w io.Writer) LineBuffer {
+	if lw, ok := w.(*LockedWriter); ok {
+		w = lw.w
+	}
+	lb, _ := w.(LineBuffer)
+	return lb
 }
 
 // Enabled is slog's handler's.
@@ -79,6 +115,16 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 func (h *Handler) HandlePlain(r *slog.Record) (bool, error) {
 	if !h.quick {
 		return false, nil
+	}
+	if h.lb != nil {
+		b := h.lb.LockLine()
+		n := len(b)
+		b, ok := h.f.appendLine(b, &h.sec, r)
+		if !ok {
+			b = b[:n] // declined: nothing appended
+		}
+		h.lb.UnlockLine(b)
+		return ok, nil
 	}
 	sc := scratches.Get().(*scratch)
 	b, ok := h.f.appendLine(sc.b[:0], &sc.sec, r)

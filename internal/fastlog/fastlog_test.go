@@ -126,13 +126,22 @@ func TestSameAsSlog(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
 			base := time.Now()
 			var got, want bytes.Buffer
+			var lb lineBuf
 			opts := &slog.HandlerOptions{Level: slog.Level(math.MinInt)}
 			h, slow := f.fast(&got, opts), f.slog(&want, opts)
+			inPlace := f.fast(NewLockedWriter(&lb), opts) // as shout serve makes it, on asynclog's buffer
+			if inPlace.lb != &lb {
+				t.Fatalf("a handler on a LineBuffer in a LockedWriter: lines not in place")
+			}
 			for i := range 20000 {
 				rec := randRecord(r, base)
 				got.Reset()
 				want.Reset()
+				lb.b = lb.b[:0]
 				if err := h.Handle(context.Background(), rec.Clone()); err != nil {
+					t.Fatal(err)
+				}
+				if err := inPlace.Handle(context.Background(), rec.Clone()); err != nil {
 					t.Fatal(err)
 				}
 				if err := slow.Handle(context.Background(), rec); err != nil {
@@ -141,9 +150,35 @@ func TestSameAsSlog(t *testing.T) {
 				if !bytes.Equal(got.Bytes(), want.Bytes()) {
 					t.Fatalf("record %d:\n got %q\nwant %q", i, got.Bytes(), want.Bytes())
 				}
+				if !bytes.Equal(lb.b, want.Bytes()) {
+					t.Fatalf("record %d, in place:\n got %q\nwant %q", i, lb.b, want.Bytes())
+				}
 			}
 		})
 	}
+}
+
+// lineBuf is a LineBuffer, as asynclog's buffer is.
+type lineBuf struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lineBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lineBuf) LockLine() []byte {
+	l.mu.Lock()
+	return l.b
+}
+
+func (l *lineBuf) UnlockLine(b []byte) {
+	l.b = b
+	l.mu.Unlock()
 }
 
 // TestQuickPathTaken: a record of plain values is formatted here, not by
@@ -202,6 +237,15 @@ func TestQuickPathTaken(t *testing.T) {
 				ok, err := h.HandlePlain(&r)
 				if err != nil || ok != want || ok && quick.Len() == 0 || !ok && quick.Len() > 0 || general.Len() > 0 {
 					t.Errorf("HandlePlain: %v, %v; wrote %q here, %q by slog; want %v, and only what it takes, here", ok, err, quick.String(), general.String(), want)
+				}
+				// And so into a LineBuffer in place, after what it holds.
+				lb := lineBuf{b: []byte("held\n")}
+				h = f.fast(&lb, tc.opts)
+				h.slow = f.slog(&general, tc.opts)
+				r = tc.r.Clone()
+				ok, err = h.HandlePlain(&r)
+				if err != nil || ok != want || !bytes.HasPrefix(lb.b, []byte("held\n")) || ok && !bytes.Equal(lb.b[5:], quick.Bytes()) || !ok && len(lb.b) != 5 || general.Len() > 0 {
+					t.Errorf("HandlePlain in place: %v, %v; buffer %q, %q by slog; want %v, and %q after what it held", ok, err, lb.b, general.String(), want, quick.String())
 				}
 			})
 		}
