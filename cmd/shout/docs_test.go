@@ -58,6 +58,10 @@ func TestDocLinks(t *testing.T) {
 				code = strings.TrimSuffix(code, "`")
 				if !strings.Contains(strings.Join(lines[from-1:to], "\n"), code) {
 					t.Errorf("%s: link %s: %q is not on those lines (go run ./internal/tools/doclinks moves links after code that moved), which are:\n%s", doc, m[0], code, strings.Join(lines[from-1:to], "\n"))
+				} else if !strings.Contains(uncommented(lines[from-1:to]), code) && strings.Contains(uncommented(lines), code) {
+					// A reader who follows the link wants the code, not a
+					// comment that names it.
+					t.Errorf("%s: link %s: %q is on those lines only in a comment, and is code elsewhere in %s; the lines are:\n%s", doc, m[0], code, target, strings.Join(lines[from-1:to], "\n"))
 				}
 			}
 		}
@@ -65,6 +69,18 @@ func TestDocLinks(t *testing.T) {
 			t.Errorf("%s: no links to the code found", doc)
 		}
 	}
+}
+
+// uncommented is lines without those that are a comment alone.
+func uncommented(lines []string) string {
+	var b strings.Builder
+	for _, l := range lines {
+		if !strings.HasPrefix(strings.TrimSpace(l), "//") {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
 func fileLines(path string) ([]string, error) {
