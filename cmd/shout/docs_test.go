@@ -58,10 +58,10 @@ func TestDocLinks(t *testing.T) {
 				code = strings.TrimSuffix(code, "`")
 				if !strings.Contains(strings.Join(lines[from-1:to], "\n"), code) {
 					t.Errorf("%s: link %s: %q is not on those lines (go run ./internal/tools/doclinks moves links after code that moved), which are:\n%s", doc, m[0], code, strings.Join(lines[from-1:to], "\n"))
-				} else if !strings.Contains(uncommented(lines[from-1:to]), code) && strings.Contains(uncommented(lines), code) {
+				} else if !asCode(lines[from-1:to], code) && asCode(lines, code) {
 					// A reader who follows the link wants the code, not a
 					// comment that names it.
-					t.Errorf("%s: link %s: %q is on those lines only in a comment, and is code elsewhere in %s; the lines are:\n%s", doc, m[0], code, target, strings.Join(lines[from-1:to], "\n"))
+					t.Errorf("%s: link %s: %q is on those lines only in a comment, and is code elsewhere in %s (go run ./internal/tools/doclinks moves the link to it); the lines are:\n%s", doc, m[0], code, target, strings.Join(lines[from-1:to], "\n"))
 				}
 			}
 		}
@@ -71,16 +71,16 @@ func TestDocLinks(t *testing.T) {
 	}
 }
 
-// uncommented is lines without those that are a comment alone.
-func uncommented(lines []string) string {
-	var b strings.Builder
+// asCode reports whether code's first line stands in lines before any
+// "//" on its line, not in a comment (as doclinks tells them apart).
+func asCode(lines []string, code string) bool {
+	first, _, _ := strings.Cut(code, "\n")
 	for _, l := range lines {
-		if !strings.HasPrefix(strings.TrimSpace(l), "//") {
-			b.WriteString(l)
-			b.WriteByte('\n')
+		if i := strings.Index(l, first); i >= 0 && !strings.Contains(l[:i], "//") {
+			return true
 		}
 	}
-	return b.String()
+	return false
 }
 
 func fileLines(path string) ([]string, error) {

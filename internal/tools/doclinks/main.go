@@ -89,9 +89,13 @@ func place(lines, old []string, code string, from, to int) (int, bool) {
 	if from < 1 || to < from {
 		return 0, false
 	}
+	// Where the file has the code as code, a place holds it as code too,
+	// not in a comment that names it.
+	anyCode := asCode(lines, code)
 	holds := func(f int) bool {
 		t := f + to - from
-		return f >= 1 && t <= len(lines) && strings.Contains(strings.Join(lines[f-1:t], "\n"), code)
+		return f >= 1 && t <= len(lines) && strings.Contains(strings.Join(lines[f-1:t], "\n"), code) &&
+			(!anyCode || asCode(lines[f-1:t], code))
 	}
 	if holds(from) {
 		return from, true
@@ -118,11 +122,6 @@ func place(lines, old []string, code string, from, to int) (int, bool) {
 				return f, true
 			}
 		}
-	}
-	// The code itself before a comment that names it ("as d.DialContext
-	// does"), which the link's text does not mean.
-	if f, ok := nearest(func(f int) bool { return asCode(lines[f-1:f+to-from], code) }); ok {
-		return f, true
 	}
 	return nearest(func(int) bool { return true })
 }
