@@ -1,12 +1,14 @@
 // Command doclinks moves the line anchors of docs/*.md links into the
 // code (such as [`go c.serve()`](../server/server.go#L330)) to where the
 // code in their text now is, after the code moved. It changes a link only
-// when its text is code that is no longer on its lines. A range of lines
-// keeps its place around the code: it goes to where the lines it spanned
-// at HEAD now are, or else to where the code keeps its line within the
-// range; a single line, or a range git cannot say more of, goes to the
-// nearest lines that hold the code, as code rather than in a comment
-// where some do. Links it cannot place it names, and exits 1.
+// when its text is code that is no longer on its lines, or is there only
+// in a comment while the file has it as code. A range of lines keeps its
+// place around the code: it goes to where the lines it spanned at HEAD
+// now are, or else to where the code keeps its line within the range; a
+// single line, or a range git cannot say more of, goes to the nearest
+// lines that hold the code. Lines hold it as code, not in a comment,
+// wherever the file has it as code. Links it cannot place it names, and
+// exits 1.
 //
 //	go run ./internal/tools/doclinks     # from the repository's root
 package main
