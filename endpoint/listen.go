@@ -159,7 +159,19 @@ func heldNotListening(err error) error {
 	if !sockerr.Refused(derr) {
 		return err
 	}
-	return &wordedError{fmt.Sprintf("%v (no server answers there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists it)", err, at.Port), err}
+	return &noServerError{wordedError{fmt.Sprintf("%v (no server answers there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists it)", err, at.Port), err}}
+}
+
+// noServerError is a listen's "address already in use" where no server
+// answers on the address, said so.
+type noServerError struct{ wordedError }
+
+// NoServer reports whether err is a TCP listen that found its address in
+// use with no server answering there (on Linux, where Listen asks), and
+// says so: a hint that a server there is to blame would mislead.
+func NoServer(err error) bool {
+	var e *noServerError
+	return errors.As(err, &e)
 }
 
 // wordedError is an error said in other words; it wraps the original.

@@ -1,11 +1,7 @@
 package endpoint
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -104,68 +100,4 @@ func sysctl(t *testing.T, name string) int {
 		t.Fatalf("net.core.%s: %v", name, err)
 	}
 	return n
-}
-
-// After the socket lesson's server (docs/lesson.md, 2.3), which does not
-// set SO_REUSEADDR, has hung up first on a client, its connection holds
-// the port in TIME_WAIT for a minute, and serve on that port said only
-// "bind: address already in use", which sent a learner looking for a
-// server that was not there. Where no server answers, it says what holds
-// the port; where one does, the bind's words are left as they are.
-func TestListenInUseWithNoServer(t *testing.T) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0) // as the lesson's server
-		})
-		return errors.Join(err, serr)
-	}}
-	lesson, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closing := lesson.Addr().(*net.TCPAddr)
-	client, err := net.Dial("tcp", closing.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	conn, err := lesson.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close() // the server hangs up first: its side of the connection keeps the port
-	if _, err := io.ReadAll(client); err != nil {
-		t.Fatal(err)
-	}
-	lesson.Close()
-
-	serving, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer serving.Close()
-
-	// A wildcard is left as bind says it: a server may answer on one of
-	// its addresses, not on the one a probe would try.
-	for _, tc := range []struct {
-		name, addr, want string
-	}{
-		{"a connection closing", closing.String(), fmt.Sprintf("listen tcp %s: bind: address already in use (no server answers there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists it)", closing, closing.Port)},
-		{"a server", serving.Addr().String(), fmt.Sprintf("listen tcp %s: bind: address already in use", serving.Addr())},
-		{"every IPv4 address", fmt.Sprintf("0.0.0.0:%d", closing.Port), fmt.Sprintf("listen tcp4 0.0.0.0:%d: bind: address already in use", closing.Port)},
-		{"every address", fmt.Sprintf(":%d", closing.Port), fmt.Sprintf("listen tcp :%d: bind: address already in use", closing.Port)},
-	} {
-		eps, err := Parse("tcp://"+tc.addr, "tcp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns, _, err := Listen(eps)
-		for _, l := range lns {
-			l.Close()
-		}
-		if err == nil || err.Error() != tc.want || !errors.Is(err, syscall.EADDRINUSE) {
-			t.Errorf("%s: listen: %v\n  want %s", tc.name, err, tc.want)
-		}
-	}
 }
