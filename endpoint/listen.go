@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -36,7 +37,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 	var at string // the address being listened on, for worded
 	defer func() {
 		if err != nil {
-			err = worded(err, at)
+			err = heldNotListening(worded(err, at))
 			for _, l := range listeners {
 				l.Close()
 			}
@@ -133,6 +134,44 @@ func worded(err error, address string) error {
 		return &wordedError{err.Error() + " (not an address of this machine)", err}
 	}
 	return err
+}
+
+// heldNotListening words err, a TCP listen that found its address in
+// use, if no server answers there. bind says only "address already in
+// use", which sends one looking for a server; on Linux a connection still
+// closing holds the port as well, if its server did not set SO_REUSEADDR
+// (as the socket lesson's does not) and hung up first: for a minute, in
+// TIME_WAIT. A wildcard address is left as it is: what answers at one
+// address says nothing of the others.
+func heldNotListening(err error) error {
+	var op *net.OpError
+	if runtime.GOOS != "linux" || !sockerr.AddrInUse(err) || !errors.As(err, &op) || op.Op != "listen" {
+		return err
+	}
+	at, ok := op.Addr.(*net.TCPAddr)
+	if !ok || at.IP == nil || at.IP.IsUnspecified() {
+		return err
+	}
+	c, derr := net.DialTimeout("tcp", at.String(), time.Second)
+	if derr == nil {
+		c.Close()
+	}
+	if !sockerr.Refused(derr) {
+		return err
+	}
+	return &noServerError{wordedError{fmt.Sprintf("%v (no server answers there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists it)", err, at.Port), err}}
+}
+
+// noServerError is a listen's "address already in use" where no server
+// answers on the address, said so.
+type noServerError struct{ wordedError }
+
+// NoServer reports whether err is a TCP listen that found its address in
+// use with no server answering there (on Linux, where Listen asks), and
+// says so: a hint that a server there is to blame would mislead.
+func NoServer(err error) bool {
+	var e *noServerError
+	return errors.As(err, &e)
 }
 
 // wordedError is an error said in other words; it wraps the original.

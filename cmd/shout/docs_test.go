@@ -58,6 +58,10 @@ func TestDocLinks(t *testing.T) {
 				code = strings.TrimSuffix(code, "`")
 				if !strings.Contains(strings.Join(lines[from-1:to], "\n"), code) {
 					t.Errorf("%s: link %s: %q is not on those lines (go run ./internal/tools/doclinks moves links after code that moved), which are:\n%s", doc, m[0], code, strings.Join(lines[from-1:to], "\n"))
+				} else if !asCode(lines[from-1:to], code) && asCode(lines, code) {
+					// A reader who follows the link wants the code, not a
+					// comment that names it.
+					t.Errorf("%s: link %s: %q is on those lines only in a comment, and is code elsewhere in %s (go run ./internal/tools/doclinks moves the link to it); the lines are:\n%s", doc, m[0], code, target, strings.Join(lines[from-1:to], "\n"))
 				}
 			}
 		}
@@ -65,6 +69,18 @@ func TestDocLinks(t *testing.T) {
 			t.Errorf("%s: no links to the code found", doc)
 		}
 	}
+}
+
+// asCode reports whether code's first line stands in lines before any
+// "//" on its line, not in a comment (as doclinks tells them apart).
+func asCode(lines []string, code string) bool {
+	first, _, _ := strings.Cut(code, "\n")
+	for _, l := range lines {
+		if i := strings.Index(l, first); i >= 0 && !strings.Contains(l[:i], "//") {
+			return true
+		}
+	}
+	return false
 }
 
 func fileLines(path string) ([]string, error) {

@@ -166,7 +166,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	// the start instead of leaving half a server running.
 	listeners, packets, err := listen(starting, opts, eps)
 	if err != nil {
-		if cmd.ReusePort && sockerr.AddrInUse(err) {
+		if cmd.ReusePort && sockerr.AddrInUse(err) && !endpoint.NoServer(err) {
 			// Most likely a shout to replace, started without it.
 			err = fmt.Errorf("%w (--reuse-port shares a port only with sockets that set SO_REUSEPORT too: a shout there must have been started with --reuse-port)", err)
 		}
@@ -182,7 +182,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	adminLns, _, err := endpoint.Listen(adminEps)
 	if err != nil {
 		closeAll(listeners, packets)
-		if cmd.ReusePort && sockerr.AddrInUse(err) {
+		if cmd.ReusePort && sockerr.AddrInUse(err) && !endpoint.NoServer(err) {
 			// Most likely the shout this one is to replace.
 			return startFailed(fmt.Errorf("--admin: %w (--reuse-port does not share it: each shout's /readyz and /metrics are its own; give this one another --admin)", err))
 		}

@@ -3,7 +3,8 @@
 // (Start, Serve, ServePacket), stand-in servers that answer as a test
 // says (StreamServer, PacketServer), Dial with a bound, a log to wait on
 // (Log), a check for leaked descriptors (CheckFDs), round-trip
-// benchmarks, and programs a test needs (Tool, Headless).
+// benchmarks, a port that no server answers on and a listen still finds
+// in use (HeldPort), and programs a test needs (Tool, Headless).
 package shouttest
 
 import (

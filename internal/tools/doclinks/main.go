@@ -1,12 +1,14 @@
 // Command doclinks moves the line anchors of docs/*.md links into the
 // code (such as [`go c.serve()`](../server/server.go#L330)) to where the
 // code in their text now is, after the code moved. It changes a link only
-// when its text is code that is no longer on its lines. A range of lines
-// keeps its place around the code: it goes to where the lines it spanned
-// at HEAD now are, or else to where the code keeps its line within the
-// range; a single line, or a range git cannot say more of, goes to the
-// nearest lines that hold the code, as code rather than in a comment
-// where some do. Links it cannot place it names, and exits 1.
+// when its text is code that is no longer on its lines, or is there only
+// in a comment while the file has it as code. A range of lines keeps its
+// place around the code: it goes to where the lines it spanned at HEAD
+// now are, or else to where the code keeps its line within the range; a
+// single line, or a range git cannot say more of, goes to the nearest
+// lines that hold the code. Lines hold it as code, not in a comment,
+// wherever the file has it as code. Links it cannot place it names, and
+// exits 1.
 //
 //	go run ./internal/tools/doclinks     # from the repository's root
 package main
@@ -89,9 +91,13 @@ func place(lines, old []string, code string, from, to int) (int, bool) {
 	if from < 1 || to < from {
 		return 0, false
 	}
+	// Where the file has the code as code, a place holds it as code too,
+	// not in a comment that names it.
+	anyCode := asCode(lines, code)
 	holds := func(f int) bool {
 		t := f + to - from
-		return f >= 1 && t <= len(lines) && strings.Contains(strings.Join(lines[f-1:t], "\n"), code)
+		return f >= 1 && t <= len(lines) && strings.Contains(strings.Join(lines[f-1:t], "\n"), code) &&
+			(!anyCode || asCode(lines[f-1:t], code))
 	}
 	if holds(from) {
 		return from, true
@@ -118,11 +124,6 @@ func place(lines, old []string, code string, from, to int) (int, bool) {
 				return f, true
 			}
 		}
-	}
-	// The code itself before a comment that names it ("as d.DialContext
-	// does"), which the link's text does not mean.
-	if f, ok := nearest(func(f int) bool { return asCode(lines[f-1:f+to-from], code) }); ok {
-		return f, true
 	}
 	return nearest(func(int) bool { return true })
 }

@@ -72,3 +72,30 @@ func TestPlacePrefersCodeToComment(t *testing.T) {
 		t.Errorf("only a comment holds it: placed at %d, %v; want 3", got, ok)
 	}
 }
+
+// A range whose lines hold the code only in a comment that names it goes
+// to the code, as a single line does: the lesson's ReasonTooLarge link
+// stayed on a blank line and transform's comment ("(ReasonTooLarge)"),
+// since its lines were those it spanned at HEAD, while the code that
+// drops the reply was nine lines below.
+func TestPlaceRangeOffAComment(t *testing.T) {
+	lines := []string{
+		"}",
+		"",
+		"// transform writes d's reply; if it does not",
+		"// fit (ReasonTooLarge), it reports false.",
+		"func (p *packetConn) transform(d *DatagramInfo) bool {",
+		"	switch {",
+		"	case err == transform.ErrShortDst:",
+		"		d.Reason = ReasonTooLarge",
+		"		return false",
+	}
+	for _, old := range [][]string{lines, nil} {
+		if got, ok := place(lines, old, "ReasonTooLarge", 2, 4); !ok || got != 6 {
+			t.Errorf("HEAD %v: placed at %d, %v; want 6, lines 6-8 that hold the code", old != nil, got, ok)
+		}
+	}
+	if got, ok := place(lines[:5], lines[:5], "ReasonTooLarge", 2, 4); !ok || got != 2 {
+		t.Errorf("only a comment holds it: placed at %d, %v; want 2, where it was", got, ok)
+	}
+}

@@ -1,0 +1,47 @@
+//go:build linux
+
+package shouttest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+)
+
+// HeldPort returns an address of 127.0.0.1 where no server answers and
+// a listen fails all the same, "address already in use", for a minute:
+// the socket lesson's server (docs/lesson.md, 2.3), which does not set
+// SO_REUSEADDR, served a client there and hung up first, and its side of
+// the connection waits out TIME_WAIT.
+func HeldPort(t testing.TB) *net.TCPAddr {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0) // as the lesson's server
+		})
+		return errors.Join(err, serr)
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close() // the server hangs up first: its side of the connection keeps the port
+	if _, err := io.ReadAll(client); err != nil {
+		t.Fatal(err)
+	}
+	return ln.Addr().(*net.TCPAddr)
+}
