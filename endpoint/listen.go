@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -137,37 +136,37 @@ func worded(err error, address string) error {
 }
 
 // heldNotListening words err, a TCP listen that found its address in
-// use, if no server answers there. bind says only "address already in
+// use, if no socket listens there. bind says only "address already in
 // use", which sends one looking for a server; on Linux a connection still
 // closing holds the port as well, if its server did not set SO_REUSEADDR
 // (as the socket lesson's does not) and hung up first: for a minute, in
-// TIME_WAIT. A wildcard address is left as it is: what answers at one
-// address says nothing of the others.
+// TIME_WAIT. Where the kernel's tables cannot be read (or on other
+// systems) bind's words are left as they are.
 func heldNotListening(err error) error {
 	var op *net.OpError
-	if runtime.GOOS != "linux" || !sockerr.AddrInUse(err) || !errors.As(err, &op) || op.Op != "listen" {
+	if !sockerr.AddrInUse(err) || !errors.As(err, &op) || op.Op != "listen" {
 		return err
 	}
 	at, ok := op.Addr.(*net.TCPAddr)
-	if !ok || at.IP == nil || at.IP.IsUnspecified() {
+	if !ok {
 		return err
 	}
-	c, derr := net.DialTimeout("tcp", at.String(), time.Second)
-	if derr == nil {
-		c.Close()
+	ip, _ := netip.AddrFromSlice(at.IP)
+	if at.IP == nil {
+		ip = netip.IPv6Unspecified()
 	}
-	if !sockerr.Refused(derr) {
+	if found, known := listenerOn(ip, at.Port); found || !known {
 		return err
 	}
-	return &noServerError{wordedError{fmt.Sprintf("%v (no server answers there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists it)", err, at.Port), err}}
+	return &noServerError{wordedError{fmt.Sprintf("%v (no server listens there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists it)", err, at.Port), err}}
 }
 
-// noServerError is a listen's "address already in use" where no server
-// answers on the address, said so.
+// noServerError is a listen's "address already in use" where no socket
+// listens on the address, said so.
 type noServerError struct{ wordedError }
 
 // NoServer reports whether err is a TCP listen that found its address in
-// use with no server answering there (on Linux, where Listen asks), and
+// use with no socket listening there (on Linux, where Listen looks), and
 // says so: a hint that a server there is to blame would mislead.
 func NoServer(err error) bool {
 	var e *noServerError
