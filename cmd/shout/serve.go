@@ -684,33 +684,46 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 	// https://, wss:// or a URL's tls://…/ an address here refused: the
 	// address alone is offered. Where Parse offers none for a scheme it
 	// does not know, it names its own schemes, two of them refused here.
-	// ("://host:port" has none: Parse's plain host:port.)
+	// ("://host:port" has none: Parse's plain host:port.) A URL's port
+	// that Parse fills in (https://localhost/ is localhost:443) is not
+	// offered: the admin URL shout logs has its port, and plain HTTP on
+	// 443 is no fix. Nor is a scheme refused here, which Parse's error
+	// would offer the form of (udp:127.0.0.1, "shout takes
+	// udp://HOST:PORT"): it is said to be refused.
 	scheme, _, found := strings.Cut(cmd.Admin, "://")
 	scheme = strings.ToLower(scheme)
+	if !found { // udp:host:port, socat's UDP4:host:port or UDP-LISTEN:port
+		scheme = endpoint.SchemeOf(cmd.Admin)
+	}
 	eps, err := endpoint.Parse(cmd.Admin, "tcp")
 	if err != nil { // eps: what Parse offers for it, if any, which may still be refused here
-		if eps, _ = endpoint.Parse(endpoint.Meant(err), "tcp"); eps == nil && (!found || slices.Contains([]string{"", "tcp", "udp", "tls", "unix"}, scheme)) {
+		eps, _ = endpoint.Parse(endpoint.Meant(err), "tcp")
+		if eps != nil && eps[0].Network != "unix" {
+			if _, port, _ := net.SplitHostPort(eps[0].Address); !strings.Contains(cmd.Admin, ":"+port) {
+				eps = nil
+			}
+		}
+		if eps == nil && (!found && scheme != "udp" && scheme != "tls" || slices.Contains([]string{"", "tcp", "unix"}, scheme)) {
 			return nil, usagef("--admin: %v", err)
 		}
 	}
 	tail := ": " + takes // after what is refused: the address offered, or what --admin takes
+	offer := ""           // after a scheme refused: the address offered
 	if eps != nil {
-		tail = fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
-		if !found { // udp:host:port, socat's UDP4:host:port
-			scheme, _, _ = strings.Cut(eps[0].String(), "://")
-		}
+		offer = fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
+		tail = offer
 	}
 	switch {
 	case scheme == "http": // (Parse takes no http://)
 		return nil, usagef("--admin takes the address to listen on, not a URL%s", tail)
 	case scheme == "https":
 		return nil, usagef("--admin serves plain HTTP, not HTTPS%s", tail)
+	case scheme == "udp" || eps != nil && eps[0].Network == "udp":
+		return nil, usagef("--admin: HTTP needs a stream: %s, not %s://%s", takes, scheme, offer)
+	case scheme == "tls" || eps != nil && eps[0].TLS:
+		return nil, usagef("--admin serves plain HTTP: %s, not %s://%s", takes, scheme, offer)
 	case eps == nil:
 		return nil, usagef("--admin: unknown scheme %q: %s", scheme, takes)
-	case eps[0].Network == "udp":
-		return nil, usagef("--admin: HTTP needs a stream: %s, not %s://%s", takes, scheme, tail)
-	case eps[0].TLS:
-		return nil, usagef("--admin serves plain HTTP: %s, not %s://%s", takes, scheme, tail)
 	case err != nil:
 		return nil, usagef("--admin: %v", err) // what Parse offers, --admin takes
 	}
