@@ -51,7 +51,7 @@ type serveCmd struct {
 	ClientCA         string        `name:"client-ca" placeholder:"FILE" predictor:"file" help:"Require TLS clients to present a certificate signed by a CA in this PEM file (mTLS)."`
 	TLSSelfSigned    bool          `name:"tls-self-signed" help:"Make a self-signed certificate in memory for the tls:// addresses' names, and log its SHA-256 fingerprint."`
 	ProxyProtocol    bool          `name:"proxy-protocol" help:"Read a PROXY protocol header (v1 or v2) on TCP and TLS connections from --proxy-from, and serve them as the client it names."`
-	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR" help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. Default: none."`
+	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR" help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. --proxy-protocol needs one at least."`
 	HandshakeTimeout time.Duration `default:"10s" help:"Close a connection whose TLS handshake or PROXY header takes longer. Must be more than 0."`
 	ReusePort        bool          `name:"reuse-port" help:"Set SO_REUSEPORT on TCP and UDP sockets, so a new shout can listen on the same port while this one drains (both must set it)."`
 
@@ -199,9 +199,6 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	reloading, stopReloading := context.WithCancel(context.Background())
 	defer stopReloading()
 	go reloadOnHUP(pemNotices(reloading, log), hup, certs, log)
-	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
-		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
-	}
 	if cmd.SourceRate > 0 && cmd.SourceRate < longestUDPReply && len(packets) > 0 {
 		// Taken for a rate, it seemed to lose replies it never could send.
 		log.Warn(fmt.Sprintf("--source-rate %d: a UDP reply longer than %d bytes is never sent, however seldom its source sends: an address's budget holds one second's worth", cmd.SourceRate, cmd.SourceRate),
@@ -997,6 +994,9 @@ func (cmd *serveCmd) listenOptions(ctx context.Context, eps []endpoint.Endpoint)
 		return opts, nil, usagef("--proxy-from needs --proxy-protocol")
 	case cmd.ProxyProtocol && !tcp:
 		return opts, nil, usagef("--proxy-protocol is for TCP and tls:// addresses, and there is none")
+	case cmd.ProxyProtocol && len(cmd.ProxyFrom) == 0:
+		// No source trusted: every header refused, none read.
+		return opts, nil, usagef("--proxy-protocol needs --proxy-from, the balancers trusted to send a PROXY header (--proxy-from 127.0.0.1, or a CIDR range): with none, every header is refused")
 	}
 	if cmd.ProxyProtocol {
 		opts.Proxy = &endpoint.Proxy{}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"shout/client"
+	"shout/endpoint"
 	"shout/internal/certs"
 	"shout/internal/shouttest"
 )
@@ -337,6 +338,26 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
 			t.Errorf("serve %v: %v, %q; want status 2 and %q", tc.args, err, out, tc.want)
 		}
+	}
+}
+
+// --proxy-protocol with no source trusted to send a header is a usage
+// error that says what to add: it served, with a warning in the log, a
+// listener that could only refuse every header it was asked to read. (In
+// process: on a build without the check, shout serve serves on.)
+func TestServeProxyProtocolNeedsProxyFrom(t *testing.T) {
+	const want = "--proxy-protocol needs --proxy-from, the balancers trusted to send a PROXY header (--proxy-from 127.0.0.1, or a CIDR range): with none, every header is refused"
+	for _, from := range [][]string{nil, {}} {
+		cmd := &serveCmd{ProxyProtocol: true, ProxyFrom: from, HandshakeTimeout: time.Second}
+		_, _, err := cmd.listenOptions(context.Background(), []endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || err.Error() != want {
+			t.Errorf("--proxy-protocol, --proxy-from %q: %v; want the usage error %q", from, err, want)
+		}
+	}
+	cmd := &serveCmd{ProxyProtocol: true, ProxyFrom: []string{"127.0.0.1"}, HandshakeTimeout: time.Second}
+	if _, _, err := cmd.listenOptions(context.Background(), []endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}}); err != nil {
+		t.Errorf("--proxy-protocol --proxy-from 127.0.0.1: %v", err)
 	}
 }
 
