@@ -705,7 +705,7 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 		}
 	}
 	tail := ": " + takes // after what is refused: the address offered, or what --admin takes
-	offer := ""           // after a scheme refused: the address offered
+	offer := ""          // after a scheme refused: the address offered
 	if eps != nil {
 		offer = fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
 		tail = offer

@@ -305,6 +305,41 @@ func TestLogCertificateDates(t *testing.T) {
 	}
 }
 
+// A certificate out of date, from an authority given, is refused with
+// the flag that accepts it, as curl names its -k: it said crypto/tls's
+// "certificate has expired or is not yet valid" alone, where an
+// untrusted one was told of --ca and --insecure.
+func TestConnectCertificateOutOfDateNamesInsecure(t *testing.T) {
+	p := newPKI(t)
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name              string
+		notBefore, notAft time.Time
+	}{
+		{"expired", time.Now().Add(-2 * day), time.Now().Add(-day)},
+		{"not yet valid", time.Now().Add(day), time.Now().Add(2 * day)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cert, key := p.issueDated(t, strings.ReplaceAll(tc.name, " ", "-"), "shout "+tc.name+" server", true, tc.notBefore, tc.notAft)
+			srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+cert, "--key="+key)
+			addr := "tls://" + srv.addr("tls")
+			const want = "x509: certificate has expired or is not yet valid: current time "
+			const hint = " (--insecure accepts it, to try things out)\n"
+			for _, args := range [][]string{
+				{"connect", "--ca", p.caFile, addr},
+				{"bench", "--ca", p.caFile, "--duration", "1ms", "--conns", "1", addr},
+			} {
+				var stdout, stderr bytes.Buffer
+				code := run(context.Background(), args, strings.NewReader("hi\n"), &stdout, &stderr)
+				got := stderr.String()
+				if code != 1 || !strings.Contains(got, want) || !strings.HasSuffix(got, hint) {
+					t.Errorf("shout %s: status %d, stderr %q; want 1, %q and, last, %q", args[0], code, got, want, hint)
+				}
+			}
+		})
+	}
+}
+
 // Usage errors for the TLS and PROXY flags: status 2 and one line.
 func TestServeTLSFlagErrors(t *testing.T) {
 	for _, tc := range []struct {
