@@ -1787,15 +1787,8 @@ func TestHandshakeNilConfig(t *testing.T) {
 // with the option that accepts it, as curl names its -k: it said
 // crypto/tls's "certificate has expired or is not yet valid" alone.
 func TestHandshakeOutOfDateNamesInsecure(t *testing.T) {
-	store, err := certs.SelfSigned([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverCfg, err := certs.ServerConfig(store, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := store.GetCertificate(nil)
+	serverCfg := selfSignedServer(t)
+	c, err := serverCfg.GetCertificate(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
