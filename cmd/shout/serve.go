@@ -689,11 +689,11 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 	// udp://HOST:PORT"): it is said to be refused.
 	scheme, _, found := strings.Cut(cmd.Admin, "://")
 	scheme = strings.ToLower(scheme)
-	if !found { // udp:host:port, socat's UDP4:host:port or UDP-LISTEN:port
-		scheme = endpoint.SchemeOf(cmd.Admin)
-	}
 	eps, err := endpoint.Parse(cmd.Admin, "tcp")
 	if err != nil { // eps: what Parse offers for it, if any, which may still be refused here
+		if !found { // udp:host:port, socat's UDP4:host:port or UDP-LISTEN:port (udp:8080 is host udp)
+			scheme = endpoint.SchemeOf(cmd.Admin)
+		}
 		eps, _ = endpoint.Parse(endpoint.Meant(err), "tcp")
 		if eps != nil && eps[0].Network != "unix" {
 			if _, port, _ := net.SplitHostPort(eps[0].Address); !strings.Contains(cmd.Admin, ":"+port) {
