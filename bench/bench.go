@@ -369,6 +369,15 @@ func (c *Config) CanSpread() bool {
 type Report struct {
 	Settings
 
+	// Started is when the run began, before its connections were made:
+	// with Version, what a report kept (a CI job's) says of itself.
+	Started time.Time `json:"started"`
+	// Version and Revision name the program that made the report, its
+	// version and VCS revision (shout bench: shout's, as shout version
+	// says them), set by the caller: bench does not know it.
+	Version  string `json:"shout_version,omitempty"`
+	Revision string `json:"shout_revision,omitempty"`
+
 	// Messages counts the replies to messages sent while measuring (an
 	// open loop's: that fell due while measuring).
 	Messages int64 `json:"messages"`
@@ -2062,6 +2071,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	cfg := r.cfg
 	rep := &Report{
 		Settings:         cfg.Settings(),
+		Started:          r.epoch.Round(0), // the wall clock's time alone
 		Messages:         r.replies.Load(),
 		Mismatches:       r.mismatches.Load(),
 		MismatchesAfter:  r.mismatchesAfter.Load(),

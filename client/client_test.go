@@ -1783,6 +1783,41 @@ func TestHandshakeNilConfig(t *testing.T) {
 	}
 }
 
+// A certificate out of its dates, from an authority trusted, is refused
+// with the option that accepts it, as curl names its -k: it said
+// crypto/tls's "certificate has expired or is not yet valid" alone.
+func TestHandshakeOutOfDateNamesInsecure(t *testing.T) {
+	serverCfg := selfSignedServer(t)
+	c, err := serverCfg.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+	}{{"expired", leaf.NotAfter.Add(time.Hour)}, {"not yet valid", leaf.NotBefore.Add(-time.Hour)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(bound))
+				tls.Server(c, serverCfg).Handshake() // fails: the client refuses it
+			})
+			cfg := &tls.Config{RootCAs: roots, Time: func() time.Time { return tc.now }}
+			_, err := client.Handshake(context.Background(), dial(t, "tcp", addr), addr, cfg, bound)
+			const want = " (TLSOptions.Insecure accepts it, to try things out)"
+			var invalid x509.CertificateInvalidError
+			if !errors.As(err, &invalid) || invalid.Reason != x509.Expired || !strings.HasSuffix(err.Error(), want) {
+				t.Errorf("Handshake: %v; want a certificate out of date, and %s", err, want)
+			}
+		})
+	}
+}
+
 // A certificate that the authority given with TLSOptions.CA did not sign
 // is said so, naming the file: the hint to pass the authority with
 // TLSOptions.CA FILE was given to those who had, and sent them looking for

@@ -120,6 +120,10 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 			err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
 		} else if hostname := (x509.HostnameError{}); errors.As(err, &hostname) {
 			err = otherKindOfName(err, hostname)
+		} else if invalid := (x509.CertificateInvalidError{}); errors.As(err, &invalid) {
+			// Expired, not yet valid, or not for a server: the option
+			// that accepts it is named, as curl names its -k.
+			err = named.Reword(err, "%s (%s accepts it, to try things out)", err, optInsecure)
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escape.Error{Err: err}}
 	}

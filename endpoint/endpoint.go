@@ -49,7 +49,10 @@ var ErrBadAddress = errors.New("endpoint: bad address")
 // ErrBadAddress in it. meant is the one address offered in why, or "";
 // form, where s is no host:port, what it should be (tcp://HOST:PORT, or
 // tcp://[IPV6]:PORT for an IPv6 address).
-type badAddress struct{ s, why, meant, form string }
+// listen and local, where s is a listener's address in socat's syntax
+// (TCP-LISTEN:8080), are the two offered for it: every interface, as
+// socat listens, and this machine only.
+type badAddress struct{ s, why, meant, form, listen, local string }
 
 // newBad is the error for s: why, and meant, if not "", the one address
 // offered for it, said after why: (did you mean "tcp://127.0.0.1:8080"?).
@@ -99,6 +102,46 @@ func Meant(err error) string {
 	return b.meant
 }
 
+// Listener is the two addresses that err, an error of Parse's, offers
+// for a listener's address in socat's syntax (TCP-LISTEN:8080): every,
+// on every interface as socat listens (tcp://:8080), and local, on this
+// machine only (tcp://127.0.0.1:8080); or "" and "". Meant offers
+// neither: a listener's address is for shout serve alone.
+func Listener(err error) (every, local string) {
+	var b *badAddress
+	if !errors.As(err, &b) {
+		return "", ""
+	}
+	return b.listen, b.local
+}
+
+// SchemeOf is the scheme, tcp, udp, tls or unix, of the address that s
+// names or was meant to, whether Parse takes s or not: the one written
+// (udp://, udp:), or the one Parse offers for another tool's (https://
+// and socat's OPENSSL: tls://, socat's UDP4: and UDP-LISTEN: udp://); ""
+// where s names none (host:port, a path). A caller that takes fewer
+// schemes than Parse (an HTTP listener: no udp://) refuses it so, where
+// Parse's error would hint at a form the caller refuses.
+func SchemeOf(s string) string {
+	name, _, found := strings.Cut(s, "://")
+	if !found {
+		if name, _, found = strings.Cut(s, ":"); !found {
+			return ""
+		}
+	}
+	name = strings.ToLower(name)
+	if isScheme(name) {
+		return name
+	}
+	if scheme, _, _ := socatKind(name); scheme != "" {
+		return scheme
+	}
+	if strings.Contains(s, "://") {
+		return schemeMeant(name)
+	}
+	return ""
+}
+
 // Parse reads s as an endpoint. Without a scheme, s is host:port (or a
 // bare port on 127.0.0.1) and gets each network in plain, in order: serve
 // passes tcp and udp, connect passes tcp.
@@ -107,11 +150,15 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	offer := func(why, meant string) error { return offered(s, why, meant) }
 	scheme, rest, found := strings.Cut(s, "://")
 	scheme = strings.ToLower(scheme) // as in any URL: TCP:// is tcp://
-	if !found {
+	if found {
+		rest = webPort(scheme, rest)
+	} else {
 		rest, scheme = s, ""
 		if name, after, ok := strings.Cut(s, ":"); ok && after != "" {
-			if why, meant := socat(name, after); why != "" {
-				return nil, offer(why, meant)
+			if why, meant, every, local := socat(name, after); why != "" {
+				b := offered(s, why, meant)
+				b.listen, b.local = every, local
+				return nil, b
 			}
 		}
 		// A scheme with one slash or none (unix:/tmp/s, tcp:127.0.0.1:80)
@@ -301,28 +348,40 @@ var (
 	socatListen = []string{"-listen", "-recvfrom", "-recv"}
 )
 
-// socat says what to write for name:after, an address in socat's syntax,
-// and the one address meant if it offers one, or "" if it is not one. TCP-LISTEN:8080 read as host TCP-LISTEN, port
-// 8080, and failed only as a name no lookup found; TCP4:host:port as
-// too many colons. TCP:host:port and tcp:host:port are isScheme's.
-func socat(name, after string) (why, meant string) {
+// socatKind reads name, the type of an address in socat's syntax
+// (TCP4, TCP-LISTEN, UNIX-CONNECT, any case): scheme is the one that says
+// the same here, or "" for none of socat's; listen, whether it is a
+// listener's; typed, whether it is socat's beyond doubt, not a host
+// named tcp, udp or unix (tcp:8080) nor a scheme missing a slash.
+func socatKind(name string) (scheme string, listen, typed bool) {
 	kind := strings.ToLower(name)
-	listen := false
 	for _, suffix := range socatListen {
 		if k, ok := strings.CutSuffix(kind, suffix); ok {
 			kind, listen = k, true
 		}
 	}
 	kind, connect := strings.CutSuffix(kind, "-connect")
-	scheme, ok := socatSchemes[kind]
-	if !ok || !listen && !connect && !strings.ContainsAny(kind, "46") && kind != "openssl" && kind != "ssl" {
-		return "", "" // tcp:8080 is host tcp; TCP:host:port gets the :// hint
+	scheme = socatSchemes[kind]
+	typed = listen || connect || strings.ContainsAny(kind, "46") || kind == "openssl" || kind == "ssl"
+	return scheme, listen, typed
+}
+
+// socat says what to write for name:after, an address in socat's syntax,
+// and the one address meant if it offers one, or "" if it is not one; or,
+// for a listener's, the two it offers: every, on every interface, and
+// local, on this machine only. TCP-LISTEN:8080 read as host TCP-LISTEN,
+// port 8080, and failed only as a name no lookup found; TCP4:host:port
+// as too many colons. TCP:host:port and tcp:host:port are isScheme's.
+func socat(name, after string) (why, meant, every, local string) {
+	scheme, listen, typed := socatKind(name)
+	if scheme == "" || !typed {
+		return "", "", "", "" // tcp:8080 is host tcp; TCP:host:port gets the :// hint
 	}
 	if !listen && scheme != "unix" && isPort(after) {
 		// socat connects to host:port, never to a port alone: this is
 		// a host that has socat's word for a name, with its port, as
 		// tcp:8080 is (and tcp://8080, 127.0.0.1, was not meant).
-		return "", ""
+		return "", "", "", ""
 	}
 	after, _, _ = strings.Cut(after, ",") // socat's options
 	meant = scheme + "://" + after
@@ -332,19 +391,20 @@ func socat(name, after string) (why, meant string) {
 	if !listen || scheme == "unix" {
 		// Parse offers it, or the address it offers in turn
 		// (TCP4:127.0.0.1:8080/, a URL's path), or says what it lacks.
-		return "socat's syntax", meant
+		return "socat's syntax", meant, "", ""
 	}
 	if _, err := Parse(meant); err != nil { // (it has a scheme: no socat in it)
 		// A port out of range is said as such (TCP-LISTEN:99999), as
 		// offered says it; what is no port at all here (TCP-LISTEN:8080/,
 		// a URL's path) names the form alone.
 		if b := (*badAddress)(nil); errors.As(err, &b) && b.meant == "" && b.form == "" {
-			return "socat's syntax; " + b.why, ""
+			return "socat's syntax; " + b.why, "", "", ""
 		}
-		return fmt.Sprintf("socat's syntax (shout takes %s://HOST:PORT)", scheme), ""
+		return fmt.Sprintf("socat's syntax (shout takes %s://HOST:PORT)", scheme), "", "", ""
 	}
+	local = scheme + "://127.0.0.1:" + after
 	return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",
-		meant, scheme+"://127.0.0.1:"+after), ""
+		meant, local), "", meant, local
 }
 
 // schemeMeant is the scheme Parse takes that a user who wrote scheme
@@ -361,6 +421,31 @@ func schemeMeant(scheme string) string {
 		return s
 	}
 	return ""
+}
+
+// webPorts are the ports a web URL without one means, by its scheme.
+var webPorts = map[string]string{"http": "80", "ws": "80", "https": "443", "wss": "443"}
+
+// webPort is rest, what follows a web URL's scheme, with its scheme's
+// port where it names none (https://localhost/ is localhost:443), so
+// that the address meant is offered: none was, for want of a port. Other
+// schemes have no port of their own, and rest is as it is.
+func webPort(scheme, rest string) string {
+	port := webPorts[scheme]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	start := 0
+	if h, _, _ := strings.Cut(rest[:end], "["); strings.Contains(h, "@") {
+		start = strings.LastIndexByte(h, '@') + 1
+	}
+	host := rest[start:end]
+	bracketed := strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
+	if port == "" || host == "" || !bracketed && strings.ContainsAny(host, ":[]") {
+		return rest
+	}
+	return rest[:end] + ":" + port + rest[end:]
 }
 
 // urlPath says what was meant by scheme://rest, a URL pasted whole
@@ -392,17 +477,26 @@ func urlPath(scheme, rest string, found bool) (why, meant string) {
 	if found {
 		meant = taken + "://" + addr
 	}
-	if _, err := Parse(meant); err != nil {
-		return "", ""
-	}
 	switch {
 	case taken != scheme:
-		return "unknown scheme " + strconv.Quote(scheme), meant
+		why = "unknown scheme " + strconv.Quote(scheme)
 	case user != "":
-		return fmt.Sprintf("a URL's user %q is not part of an address", user), meant
+		why = fmt.Sprintf("a URL's user %q is not part of an address", user)
+	default:
+		kind := map[byte]string{'/': "path", '?': "query", '#': "fragment"}[tail[0]]
+		why = fmt.Sprintf("a URL's %s %q is not part of an address", kind, tail)
 	}
-	kind := map[byte]string{'/': "path", '?': "query", '#': "fragment"}[tail[0]]
-	return fmt.Sprintf("a URL's %s %q is not part of an address", kind, tail), meant
+	if _, err := Parse(meant); err != nil {
+		// What is wrong with the address itself is said as it was
+		// written: its port was quoted with the path (port "65536/").
+		// Not a form to write it in (tcp://127.0.0.1/8080 has no port
+		// before its path): that is Parse's, of the whole.
+		if b := (*badAddress)(nil); errors.As(err, &b) && b.meant == "" && b.form == "" {
+			return why + "; " + b.why, ""
+		}
+		return "", ""
+	}
+	return why, meant
 }
 
 // isScheme says whether name is one of the schemes Parse takes.

@@ -109,6 +109,13 @@ func TestParse(t *testing.T) {
 		"TCP4:127.0.0.1:8080/": `socat's syntax (did you mean "tcp://127.0.0.1:8080"?)`,
 		"udp6:[::1]:53?x":      `socat's syntax (did you mean "udp://[::1]:53"?)`,
 		"TCP4:127.0.0.1:99999": `socat's syntax; port "99999" is not a number from 0 to 65535`,
+		// A port out of range before a URL's path is named as written:
+		// it was quoted "65536/", the path in the port.
+		"TCP4:127.0.0.1:65536/":   `socat's syntax; a URL's path "/" is not part of an address; port "65536" is not a number from 0 to 65535`,
+		"tcp://127.0.0.1:65536/":  `a URL's path "/" is not part of an address; port "65536" is not a number from 0 to 65535`,
+		"127.0.0.1:65536?x":       `a URL's query "?x" is not part of an address; port "65536" is not a number from 0 to 65535`,
+		"https://h:99999/":        `unknown scheme "https"; port "99999" is not a number from 0 to 65535`,
+		"tcp://me@127.0.0.1:nope": `a URL's user "me@" is not part of an address; port "nope" is not a number from 0 to 65535`,
 		// A path alone, as nc -U takes it: not a host missing its port.
 		"/tmp/s.sock":            `a Unix socket's path goes after unix:// (did you mean "unix:///tmp/s.sock"?)`,
 		"./s.sock":               `did you mean "unix://./s.sock"?`,
@@ -122,7 +129,17 @@ func TestParse(t *testing.T) {
 		"tcp4://127.0.0.1:8080":  `unknown scheme "tcp4" (did you mean "tcp://127.0.0.1:8080"?)`,
 		"UDP6://[::1]:9000":      `unknown scheme "udp6" (did you mean "udp://[::1]:9000"?)`,
 		"ssl://localhost:8443":   `unknown scheme "ssl" (did you mean "tls://localhost:8443"?)`,
-		"http://127.0.0.1/":      `unknown scheme "http" (want tcp://, udp://, tls:// or unix://)`,
+		// A web URL without a port means its scheme's: it offered none,
+		// "want tcp://, udp://, tls:// or unix://".
+		"http://127.0.0.1/":   `unknown scheme "http" (did you mean "tcp://127.0.0.1:80"?)`,
+		"https://localhost/":  `unknown scheme "https" (did you mean "tls://localhost:443"?)`,
+		"HTTPS://localhost":   `unknown scheme "https" (did you mean "tls://localhost:443"?)`,
+		"wss://me@[::1]/x?y":  `unknown scheme "wss" (did you mean "tls://[::1]:443"?)`,
+		"ws://localhost:/":    `unknown scheme "ws"; no port`, // a port left empty: none to offer
+		"https://[::1:443/":   `unknown scheme "https" (want tcp://, udp://, tls:// or unix://)`,
+		"https://:443/":       `unknown scheme "https" (did you mean "tls://:443"?)`,
+		"tcp://localhost/":    `(missing port in address)`, // tcp:// has no port of its own
+		"https://localhost:0": `unknown scheme "https" (did you mean "tls://localhost:0"?)`,
 		// A URL pasted with its path: the address is what comes before it.
 		"http://127.0.0.1:8080/":        `unknown scheme "http" (did you mean "tcp://127.0.0.1:8080"?)`,
 		"HTTPS://localhost:8443/x?y=1":  `unknown scheme "https" (did you mean "tls://localhost:8443"?)`,
@@ -334,6 +351,50 @@ func TestBadAddressReadsWithoutThePackageName(t *testing.T) {
 	}
 }
 
+// SchemeOf names the scheme of what Parse refuses too, for a caller that
+// takes fewer schemes (serve --admin: no udp://), where Parse's error
+// offers the scheme's form (udp:127.0.0.1, "shout takes udp://HOST:PORT").
+func TestSchemeOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"udp:127.0.0.1":   "udp",
+		"UDP://127.0.0.1": "udp",
+		"udp4:127.0.0.1":  "udp",
+		"UDP-LISTEN:9090": "udp",
+		"OPENSSL:h:1":     "tls",
+		"https://h/":      "tls",
+		"ws://h:1":        "tcp",
+		"unix:/tmp/s":     "unix",
+		"tcp:8080":        "tcp",
+		"127.0.0.1:8080":  "",
+		"localhost:http":  "",
+		"/tmp/s":          "",
+		"ftp://h:21":      "",
+		"https:127.0.0.1": "", // a host named https, with a port
+		"":                "",
+	} {
+		if got := SchemeOf(in); got != want {
+			t.Errorf("SchemeOf(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// Listener is the two addresses offered for socat's listener, which
+// Meant, one address, does not give: for shout serve alone.
+func TestListener(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"OPENSSL-LISTEN:8443":      {"tls://:8443", "tls://127.0.0.1:8443"},
+		"udp6-recvfrom:53,fork":    {"udp://:53", "udp://127.0.0.1:53"},
+		"TCP-LISTEN:99999":         {},
+		"TCP4:127.0.0.1:8080/":     {},
+		"UNIX-LISTEN:/tmp/s.sock/": {},
+	} {
+		_, err := Parse(in, "tcp")
+		if every, local := Listener(err); every != want[0] || local != want[1] {
+			t.Errorf("Listener(Parse(%q)) = %q, %q (%v); want %q, %q", in, every, local, err, want[0], want[1])
+		}
+	}
+}
+
 // Meant is the one address an error of Parse's offers, for a caller that
 // takes fewer schemes (serve --admin: no tls://) to check before passing
 // it on; "" where none is offered, or two.
@@ -342,8 +403,9 @@ func TestMeant(t *testing.T) {
 		"wss://127.0.0.1:9090/":  "tls://127.0.0.1:9090",
 		"tcp://me@[::1]:80":      "tcp://[::1]:80",
 		"/tmp/s.sock":            "unix:///tmp/s.sock",
-		"tcp-listen:9090":        "", // two offered
-		"https://localhost":      "", // none
+		"tcp-listen:9090":        "",                    // two offered
+		"https://localhost":      "tls://localhost:443", // the web port
+		"ftp://localhost":        "",                    // none
 		"udp://[fe80::1%\"]:1/x": "",
 	} {
 		_, err := Parse(in, "tcp")

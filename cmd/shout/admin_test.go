@@ -240,10 +240,23 @@ func TestAdminOffersWhatItTakes(t *testing.T) {
 		// Parse's own schemes, and none before "://", are no unknown
 		// scheme: what is wrong is said as Parse says it. "://" said
 		// unknown scheme "".
-		"udp://nope": `--admin: bad address "udp://nope": want host:port, [ipv6]:port or a scheme (missing port in address)`,
-		"tls://nope": `--admin: bad address "tls://nope": want host:port, [ipv6]:port or a scheme (missing port in address)`,
-		"unix://":    `--admin: bad address "unix://": no socket path (want unix:///path/to/socket)`,
-		"://":        `--admin: bad address "://": want host:port, [ipv6]:port or a scheme (missing port in address)`,
+		"unix://": `--admin: bad address "unix://": no socket path (want unix:///path/to/socket)`,
+		"://":     `--admin: bad address "://": want host:port, [ipv6]:port or a scheme (missing port in address)`,
+		// But not of a scheme refused here, or one that Parse's error
+		// offered: udp:127.0.0.1 was told "shout takes udp://HOST:PORT".
+		"udp://nope":      `--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not udp://`,
+		"tls://nope":      `--admin serves plain HTTP: want host:port, tcp:// or unix://, not tls://`,
+		"udp:127.0.0.1":   `--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not udp://`,
+		"tls:127.0.0.1":   `--admin serves plain HTTP: want host:port, tcp:// or unix://, not tls://`,
+		"UDP4:127.0.0.1":  `--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not udp://`,
+		"OPENSSL:h":       `--admin serves plain HTTP: want host:port, tcp:// or unix://, not tls://`,
+		"UDP-LISTEN:9090": `--admin: HTTP needs a stream: want host:port, tcp:// or unix://, not udp://`,
+		"tcp:127.0.0.1":   `--admin: bad address "tcp:127.0.0.1": a scheme ends in :// (shout takes tcp://HOST:PORT)`,
+		// A web URL's port where it has none (Parse offers localhost:443
+		// for https://localhost/) is not offered: --admin's own URL has
+		// one, and plain HTTP on 443 is no fix.
+		"https://localhost/": `--admin serves plain HTTP, not HTTPS: want host:port, tcp:// or unix://`,
+		"http://[::1]":       `--admin takes the address to listen on, not a URL: want host:port, tcp:// or unix://`,
 	} {
 		eps, err := (&serveCmd{Admin: in}).adminEndpoints()
 		if err == nil || !strings.HasSuffix(err.Error(), want) {

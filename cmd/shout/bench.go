@@ -137,11 +137,12 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	// takes it first. A signal that comes while the report is written
 	// cuts it short; one that comes before has bench write no report.
 	var endTaken atomic.Bool
+	started := time.Now() // for --json's line without a report; a report has its own
 	stopNow := func(s os.Signal, why string) {
 		if endTaken.CompareAndSwap(false, true) {
 			page.discard() // not left empty: there is no report
 			if cmd.JSON {
-				writeJSONError(std.stdout, "stopped at once by "+why+", without a report")
+				writeJSONError(std.stdout, started, "stopped at once by "+why+", without a report")
 			}
 		}
 		stopBySignal(s.(syscall.Signal))
@@ -232,7 +233,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 	noReport := func(e error) error {
 		page.discard()
 		if cmd.JSON {
-			writeJSONError(std.stdout, flagText(e))
+			writeJSONError(std.stdout, started, flagText(e))
 		}
 		return e
 	}
@@ -250,6 +251,7 @@ func (cmd *benchCmd) Run(std *stdio) error {
 		}
 	}
 	rep.NameSettings(flagName) // the report names --mode, not Mode
+	rep.Version, rep.Revision = buildVersion()
 	rep.WriteText(text)
 	if cmd.JSON {
 		line, _ := json.Marshal(rep)
@@ -392,12 +394,17 @@ func byteAtEnd(f *os.File) error {
 
 // writeJSONError writes --json's last line for a run without a report:
 // with "ok" false, as a report not all right has it, so that a script
-// that asks .ok == false, not only jq -e .ok, sees the failure.
-func writeJSONError(w io.Writer, msg string) {
+// that asks .ok == false, not only jq -e .ok, sees the failure; and, as
+// a report does, when the run started and which shout made it.
+func writeJSONError(w io.Writer, started time.Time, msg string) {
+	v, rev := buildVersion()
 	line, _ := json.Marshal(struct {
-		OK    bool   `json:"ok"`
-		Error string `json:"error"`
-	}{false, msg})
+		OK       bool      `json:"ok"`
+		Error    string    `json:"error"`
+		Started  time.Time `json:"started"`
+		Version  string    `json:"shout_version"`
+		Revision string    `json:"shout_revision,omitempty"`
+	}{false, msg, started.Round(0), v, rev})
 	fmt.Fprintf(w, "%s\n", line)
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"shout/internal/shouttest"
 	"shout/server"
@@ -131,4 +132,41 @@ func TestBenchJSONWithStderrInStdout(t *testing.T) {
 		t.Errorf("first line %q, want the settings", lines[0])
 	}
 	jsonAlone(t, lines[len(lines)-1])
+}
+
+// The JSON says which shout made it and when, for a CI job that keeps
+// it: shout_version as shout version says it, and started, the run's
+// start in RFC 3339. A report kept had neither: which build, on which
+// day, was the figure of? The run without a report says them too.
+func TestBenchJSONSaysWhichShoutAndWhen(t *testing.T) {
+	version, revision := buildVersion() // as shout_build_info has them
+	for _, tc := range []struct {
+		name string
+		addr func(t *testing.T) string
+	}{
+		{"report", func(t *testing.T) string {
+			return shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+		}},
+		{"no report", func(t *testing.T) string { return shouttest.Refusing(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.addr(t)
+			before := time.Now().Truncate(time.Second) // RFC 3339 may say whole seconds
+			var stdout, stderr strings.Builder
+			run(context.Background(), []string{"bench", addr, "--json", "--conns", "1", "--duration", "1ms", "--warmup", "0"}, strings.NewReader(""), &stdout, &stderr)
+			after := time.Now()
+			v := jsonAlone(t, stdout.String())
+			if got, _ := v["shout_version"].(string); got != version {
+				t.Errorf("shout_version %q, want %q (shout version's)", v["shout_version"], version)
+			}
+			if got, _ := v["shout_revision"].(string); got != revision {
+				t.Errorf("shout_revision %q, want %q", v["shout_revision"], revision)
+			}
+			s, _ := v["started"].(string)
+			started, err := time.Parse(time.RFC3339, s)
+			if err != nil || started.Before(before) || started.After(after) {
+				t.Errorf("started %q (%v); want RFC 3339, between %v and %v", v["started"], err, before, after)
+			}
+		})
+	}
 }

@@ -235,7 +235,7 @@ func TestFlagsThatWouldDoNothing(t *testing.T) {
 		{nil, append([]string{"serve", "--reuse-port=false"}, unix...), passed},
 		{[]string{"SHOUT_REUSE_PORT", "false"}, append([]string{"serve"}, unix...), passed},
 		{nil, append([]string{"serve", "--handshake-timeout", "1s"}, tcp...), "--handshake-timeout is for tls:// addresses and --proxy-protocol, and there is neither"},
-		{nil, append([]string{"serve", "--handshake-timeout", "1s", "--proxy-protocol"}, tcp...), passed},
+		{nil, append([]string{"serve", "--handshake-timeout", "1s", "--proxy-protocol", "--proxy-from", "127.0.0.1"}, tcp...), passed},
 		{nil, []string{"connect", "--retries", "3", "127.0.0.1:1"}, "--retries is for udp:// addresses"},
 		{nil, []string{"connect", "--retries", "3", "unix:///nonexistent/s"}, "--retries is for udp:// addresses"},
 		{nil, []string{"connect", "--ca", "/nonexistent/ca.pem", "--insecure", "tls://127.0.0.1:1"}, "--ca or --insecure, not both"},

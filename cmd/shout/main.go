@@ -798,7 +798,8 @@ func noArg(app *kong.Application, args []string, msg string) string {
 // noCommand says what a first argument that names no command is: kong
 // said "unexpected argument nosuch", as of an argument one too many (of
 // an address too: shout 127.0.0.1:8080, or a URL pasted whole, for which
-// the address in it is offered, with what serve needs for TLS). One close to a command's name
+// the address in it is offered, with what serve needs for TLS; socat's
+// listener, TCP-LISTEN:8080, for serve alone). One close to a command's name
 // kong says itself: "unexpected argument servee, did you mean "serve"?".
 // An empty one kong named as nothing, "unexpected argument , did you
 // mean one of" every command, or "unexpected argument " after one.
@@ -824,14 +825,21 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 		addr = endpoint.Meant(err) // a URL pasted whole: the address in it (one Parse takes)
 		eps, _ = endpoint.Parse(addr, "tcp")
 	}
-	if addr != "" {
-		serve := addr
-		if len(eps) > 0 && eps[0].TLS { // which shout serve refuses without a certificate (https://…/ offers one)
-			serve += " --tls-self-signed, or with --cert and --key;"
-		} else {
-			serve += ","
+	// A tls:// address shout serve refuses without a certificate
+	// (https://…/ offers one): what it needs is said.
+	needs := func(eps []endpoint.Endpoint, sep string) string {
+		if len(eps) > 0 && eps[0].TLS {
+			return " --tls-self-signed, or with --cert and --key;"
 		}
-		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s shout connect %s)", name, serve, addr)
+		return sep
+	}
+	if addr != "" {
+		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s%s shout connect %s)", name, addr, needs(eps, ","), addr)
+	}
+	// A listener's in socat's syntax (TCP-LISTEN:8080) is serve's alone.
+	if every, local := endpoint.Listener(err); local != "" {
+		eps, _ = endpoint.Parse(local)
+		return fmt.Sprintf("%s is no command: a listener's address goes after serve (shout serve %s%s %s listens on every interface, as socat does)", name, local, needs(eps, ";"), every)
 	}
 	names := commandNames(app)
 	return fmt.Sprintf("unknown command %s: the commands are %s and %s", name, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])

@@ -96,8 +96,14 @@ func TestHelpTakesOneCommand(t *testing.T) {
 		// (An address offered that is refused in turn, a socket path too
 		// long for a socket: none is offered.)
 		{[]string{"/" + strings.Repeat("s", 200)}, 2, "shout: unknown command /" + strings.Repeat("s", 200) + ": the commands are serve, connect, bench, version, completion and help"},
-		// (Two addresses offered: none is chosen.)
-		{[]string{"TCP-LISTEN:8080"}, 2, "shout: unknown command TCP-LISTEN:8080: the commands are serve, connect, bench, version, completion and help"},
+		// A web URL without its port: the scheme's (it said "unknown command").
+		{[]string{"https://localhost/"}, 2, "shout: https://localhost/ is no command: an address goes after one (shout serve tls://localhost:443 --tls-self-signed, or with --cert and --key; shout connect tls://localhost:443)"},
+		// A listener's in socat's syntax: for serve, which is offered
+		// both (it said "unknown command").
+		{[]string{"TCP-LISTEN:8080"}, 2, "shout: TCP-LISTEN:8080 is no command: a listener's address goes after serve (shout serve tcp://127.0.0.1:8080; tcp://:8080 listens on every interface, as socat does)"},
+		{[]string{"OPENSSL-LISTEN:8443"}, 2, "shout: OPENSSL-LISTEN:8443 is no command: a listener's address goes after serve (shout serve tls://127.0.0.1:8443 --tls-self-signed, or with --cert and --key; tls://:8443 listens on every interface, as socat does)"},
+		// (One refused in turn: nothing offered.)
+		{[]string{"TCP-LISTEN:99999"}, 2, "shout: unknown command TCP-LISTEN:99999: the commands are serve, connect, bench, version, completion and help"},
 		{[]string{"servee"}, 2, `shout: unexpected argument servee, did you mean "serve"?`}, // kong's, which says it
 		{[]string{"help", "connect"}, 0, "Usage: shout connect [<addr>] [flags]"},
 	} {

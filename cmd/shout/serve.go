@@ -51,7 +51,7 @@ type serveCmd struct {
 	ClientCA         string        `name:"client-ca" placeholder:"FILE" predictor:"file" help:"Require TLS clients to present a certificate signed by a CA in this PEM file (mTLS)."`
 	TLSSelfSigned    bool          `name:"tls-self-signed" help:"Make a self-signed certificate in memory for the tls:// addresses' names, and log its SHA-256 fingerprint."`
 	ProxyProtocol    bool          `name:"proxy-protocol" help:"Read a PROXY protocol header (v1 or v2) on TCP and TLS connections from --proxy-from, and serve them as the client it names."`
-	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR" help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. Default: none."`
+	ProxyFrom        []string      `name:"proxy-from" sep:"," placeholder:"CIDR" help:"Sources trusted to send a PROXY header, which they then must; a header from anyone else closes the connection. --proxy-protocol needs one at least."`
 	HandshakeTimeout time.Duration `default:"10s" help:"Close a connection whose TLS handshake or PROXY header takes longer. Must be more than 0."`
 	ReusePort        bool          `name:"reuse-port" help:"Set SO_REUSEPORT on TCP and UDP sockets, so a new shout can listen on the same port while this one drains (both must set it)."`
 
@@ -199,9 +199,6 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	reloading, stopReloading := context.WithCancel(context.Background())
 	defer stopReloading()
 	go reloadOnHUP(pemNotices(reloading, log), hup, certs, log)
-	if opts.Proxy != nil && len(opts.Proxy.From) == 0 {
-		log.Warn("--proxy-protocol with no --proxy-from: no source is trusted to send a PROXY header")
-	}
 	if cmd.SourceRate > 0 && cmd.SourceRate < longestUDPReply && len(packets) > 0 {
 		// Taken for a rate, it seemed to lose replies it never could send.
 		log.Warn(fmt.Sprintf("--source-rate %d: a UDP reply longer than %d bytes is never sent, however seldom its source sends: an address's budget holds one second's worth", cmd.SourceRate, cmd.SourceRate),
@@ -684,33 +681,46 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 	// https://, wss:// or a URL's tls://…/ an address here refused: the
 	// address alone is offered. Where Parse offers none for a scheme it
 	// does not know, it names its own schemes, two of them refused here.
-	// ("://host:port" has none: Parse's plain host:port.)
+	// ("://host:port" has none: Parse's plain host:port.) A URL's port
+	// that Parse fills in (https://localhost/ is localhost:443) is not
+	// offered: the admin URL shout logs has its port, and plain HTTP on
+	// 443 is no fix. Nor is a scheme refused here, which Parse's error
+	// would offer the form of (udp:127.0.0.1, "shout takes
+	// udp://HOST:PORT"): it is said to be refused.
 	scheme, _, found := strings.Cut(cmd.Admin, "://")
 	scheme = strings.ToLower(scheme)
 	eps, err := endpoint.Parse(cmd.Admin, "tcp")
 	if err != nil { // eps: what Parse offers for it, if any, which may still be refused here
-		if eps, _ = endpoint.Parse(endpoint.Meant(err), "tcp"); eps == nil && (!found || slices.Contains([]string{"", "tcp", "udp", "tls", "unix"}, scheme)) {
+		if !found { // udp:host:port, socat's UDP4:host:port or UDP-LISTEN:port (udp:8080 is host udp)
+			scheme = endpoint.SchemeOf(cmd.Admin)
+		}
+		eps, _ = endpoint.Parse(endpoint.Meant(err), "tcp")
+		if eps != nil && eps[0].Network != "unix" {
+			if _, port, _ := net.SplitHostPort(eps[0].Address); !strings.Contains(cmd.Admin, ":"+port) {
+				eps = nil
+			}
+		}
+		if eps == nil && (!found && scheme != "udp" && scheme != "tls" || slices.Contains([]string{"", "tcp", "unix"}, scheme)) {
 			return nil, usagef("--admin: %v", err)
 		}
 	}
 	tail := ": " + takes // after what is refused: the address offered, or what --admin takes
+	offer := ""          // after a scheme refused: the address offered
 	if eps != nil {
-		tail = fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
-		if !found { // udp:host:port, socat's UDP4:host:port
-			scheme, _, _ = strings.Cut(eps[0].String(), "://")
-		}
+		offer = fmt.Sprintf(" (did you mean %q?)", eps[0].Address)
+		tail = offer
 	}
 	switch {
 	case scheme == "http": // (Parse takes no http://)
 		return nil, usagef("--admin takes the address to listen on, not a URL%s", tail)
 	case scheme == "https":
 		return nil, usagef("--admin serves plain HTTP, not HTTPS%s", tail)
+	case scheme == "udp" || eps != nil && eps[0].Network == "udp":
+		return nil, usagef("--admin: HTTP needs a stream: %s, not %s://%s", takes, scheme, offer)
+	case scheme == "tls" || eps != nil && eps[0].TLS:
+		return nil, usagef("--admin serves plain HTTP: %s, not %s://%s", takes, scheme, offer)
 	case eps == nil:
 		return nil, usagef("--admin: unknown scheme %q: %s", scheme, takes)
-	case eps[0].Network == "udp":
-		return nil, usagef("--admin: HTTP needs a stream: %s, not %s://%s", takes, scheme, tail)
-	case eps[0].TLS:
-		return nil, usagef("--admin serves plain HTTP: %s, not %s://%s", takes, scheme, tail)
 	case err != nil:
 		return nil, usagef("--admin: %v", err) // what Parse offers, --admin takes
 	}
@@ -984,6 +994,9 @@ func (cmd *serveCmd) listenOptions(ctx context.Context, eps []endpoint.Endpoint)
 		return opts, nil, usagef("--proxy-from needs --proxy-protocol")
 	case cmd.ProxyProtocol && !tcp:
 		return opts, nil, usagef("--proxy-protocol is for TCP and tls:// addresses, and there is none")
+	case cmd.ProxyProtocol && len(cmd.ProxyFrom) == 0:
+		// No source trusted: every header refused, none read.
+		return opts, nil, usagef("--proxy-protocol needs --proxy-from, the balancers trusted to send a PROXY header (--proxy-from 127.0.0.1, or a CIDR range): with none, every header is refused")
 	}
 	if cmd.ProxyProtocol {
 		opts.Proxy = &endpoint.Proxy{}

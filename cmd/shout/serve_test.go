@@ -60,7 +60,7 @@ func TestServeEngineLoopRefusedBeforeListening(t *testing.T) {
 	}{
 		{[]string{"--trace", "tcp://" + addr}, "tcp://" + addr + " with --trace"},
 		{[]string{"--tls-self-signed", "tls://" + addr}, "tls://" + addr + ": its bytes pass through crypto/tls"},
-		{[]string{"--proxy-protocol", "tcp://" + addr}, "tcp://" + addr + " with --proxy-protocol"},
+		{[]string{"--proxy-protocol", "--proxy-from", "127.0.0.1", "tcp://" + addr}, "tcp://" + addr + " with --proxy-protocol"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"serve", "--engine", "loop"}, tc.args...), strings.NewReader(""), &stdout, &stderr)

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"shout/client"
+	"shout/endpoint"
 	"shout/internal/certs"
 	"shout/internal/shouttest"
 )
@@ -304,6 +305,41 @@ func TestLogCertificateDates(t *testing.T) {
 	}
 }
 
+// A certificate out of date, from an authority given, is refused with
+// the flag that accepts it, as curl names its -k: it said crypto/tls's
+// "certificate has expired or is not yet valid" alone, where an
+// untrusted one was told of --ca and --insecure.
+func TestConnectCertificateOutOfDateNamesInsecure(t *testing.T) {
+	p := newPKI(t)
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name              string
+		notBefore, notAft time.Time
+	}{
+		{"expired", time.Now().Add(-2 * day), time.Now().Add(-day)},
+		{"not yet valid", time.Now().Add(day), time.Now().Add(2 * day)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cert, key := p.issueDated(t, strings.ReplaceAll(tc.name, " ", "-"), "shout "+tc.name+" server", true, tc.notBefore, tc.notAft)
+			srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+cert, "--key="+key)
+			addr := "tls://" + srv.addr("tls")
+			const want = "x509: certificate has expired or is not yet valid: current time "
+			const hint = " (--insecure accepts it, to try things out)\n"
+			for _, args := range [][]string{
+				{"connect", "--ca", p.caFile, addr},
+				{"bench", "--ca", p.caFile, "--duration", "1ms", "--conns", "1", addr},
+			} {
+				var stdout, stderr bytes.Buffer
+				code := run(context.Background(), args, strings.NewReader("hi\n"), &stdout, &stderr)
+				got := stderr.String()
+				if code != 1 || !strings.Contains(got, want) || !strings.HasSuffix(got, hint) {
+					t.Errorf("shout %s: status %d, stderr %q; want 1, %q and, last, %q", args[0], code, got, want, hint)
+				}
+			}
+		})
+	}
+}
+
 // Usage errors for the TLS and PROXY flags: status 2 and one line.
 func TestServeTLSFlagErrors(t *testing.T) {
 	for _, tc := range []struct {
@@ -337,6 +373,26 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
 			t.Errorf("serve %v: %v, %q; want status 2 and %q", tc.args, err, out, tc.want)
 		}
+	}
+}
+
+// --proxy-protocol with no source trusted to send a header is a usage
+// error that says what to add: it served, with a warning in the log, a
+// listener that could only refuse every header it was asked to read. (In
+// process: on a build without the check, shout serve serves on.)
+func TestServeProxyProtocolNeedsProxyFrom(t *testing.T) {
+	const want = "--proxy-protocol needs --proxy-from, the balancers trusted to send a PROXY header (--proxy-from 127.0.0.1, or a CIDR range): with none, every header is refused"
+	for _, from := range [][]string{nil, {}} {
+		cmd := &serveCmd{ProxyProtocol: true, ProxyFrom: from, HandshakeTimeout: time.Second}
+		_, _, err := cmd.listenOptions(context.Background(), []endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}})
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || err.Error() != want {
+			t.Errorf("--proxy-protocol, --proxy-from %q: %v; want the usage error %q", from, err, want)
+		}
+	}
+	cmd := &serveCmd{ProxyProtocol: true, ProxyFrom: []string{"127.0.0.1"}, HandshakeTimeout: time.Second}
+	if _, _, err := cmd.listenOptions(context.Background(), []endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0"}}); err != nil {
+		t.Errorf("--proxy-protocol --proxy-from 127.0.0.1: %v", err)
 	}
 }
 
