@@ -782,6 +782,8 @@ func TestPieceOf(t *testing.T) {
 		{"ab\ncd\n", 6, 6},          // all fits
 		{"ab\ncd\nef\n", 7, 6},      // two lines of three
 		{"ab\ncdefghij\nk\n", 8, 3}, // the second line does not fit
+		{"ab\ncd\nef\n", 6, 6},      // the last that fits ends at size
+		{"abcdef\ngh\n", 7, 7},      // a first line of size bytes: alone
 		{"abcdefghij\nk\n", 8, 11},  // a first line longer: alone
 		{"abcdefghij", 8, 10},       // (no newline: all)
 	}
