@@ -882,3 +882,30 @@ func TestPipeCloseGivenUpWritesNoMorePieces(t *testing.T) {
 		t.Errorf("%d lines, %d bytes written; want the first and one piece after it, no more:\n%s", n, len(got), got)
 	}
 }
+
+// To a pipe, each piece holds as many whole lines as fit in PIPE_BUF
+// bytes: a piece of one line each took some 40 times the writes, each a
+// system call and a wake-up of the reader, for a connection's lines.
+func TestPipePiecesAsFullAsFit(t *testing.T) {
+	if pipeBuf == 0 {
+		t.Skip("no PIPE_BUF here")
+	}
+	g := newGate()
+	defer g.Open()
+	h := start(pipeGate{g}, 0, time.Hour, text)
+	log := slog.New(h)
+	log.Info("first") // written at once, and held there
+	<-g.entered
+	const n = 1000
+	for i := range n { // one batch, for the Flush
+		log.Info("m", "i", fmt.Sprintf("%04d", i))
+	}
+	g.Open()
+	flushOrFail(t, h)
+	line := len("level=INFO msg=m i=0000\n")
+	full := pipeBuf / line * line // the bytes of a full piece
+	if got, want := len(g.entered), (n*line+full-1)/full; got != want {
+		t.Errorf("%d lines of %d bytes in %d writes, want %d of at most %d bytes", n, line, got, want, pipeBuf)
+	}
+	closeOrFail(t, h)
+}
