@@ -850,18 +850,28 @@ type pipeGate struct{ *gate }
 
 func (pipeGate) Stat() (fs.FileInfo, error) { return pipeInfo{}, nil }
 
-// Once Close has given up, the writer quits when its piece's write
-// returns, writing none of the pieces after it.
-func TestPipeCloseGivenUpWritesNoMorePieces(t *testing.T) {
+// pipeHeld returns a Handler on a gate that says it is a pipe, with the
+// writer held in its write of a first line (but where there is no
+// PIPE_BUF: the test is skipped). What is logged next waits for the
+// writer: one batch.
+func pipeHeld(t *testing.T) (*gate, *Handler, *slog.Logger) {
+	t.Helper()
 	if pipeBuf == 0 {
 		t.Skip("no PIPE_BUF here")
 	}
 	g := newGate()
-	defer g.Open()
+	t.Cleanup(g.Open)
 	h := start(pipeGate{g}, 0, time.Hour, text)
 	log := slog.New(h)
 	log.Info("first") // written at once, and held there
 	<-g.entered
+	return g, h, log
+}
+
+// Once Close has given up, the writer quits when its piece's write
+// returns, writing none of the pieces after it.
+func TestPipeCloseGivenUpWritesNoMorePieces(t *testing.T) {
+	g, h, log := pipeHeld(t)
 	for i := range 1000 { // many pieces
 		log.Info("m", "i", i)
 	}
@@ -887,15 +897,7 @@ func TestPipeCloseGivenUpWritesNoMorePieces(t *testing.T) {
 // bytes: a piece of one line each took some 40 times the writes, each a
 // system call and a wake-up of the reader, for a connection's lines.
 func TestPipePiecesAsFullAsFit(t *testing.T) {
-	if pipeBuf == 0 {
-		t.Skip("no PIPE_BUF here")
-	}
-	g := newGate()
-	defer g.Open()
-	h := start(pipeGate{g}, 0, time.Hour, text)
-	log := slog.New(h)
-	log.Info("first") // written at once, and held there
-	<-g.entered
+	g, h, log := pipeHeld(t)
 	const n = 1000
 	for i := range n { // one batch, for the Flush
 		log.Info("m", "i", fmt.Sprintf("%04d", i))
