@@ -63,10 +63,10 @@ type queue struct {
 // caller's goroutine, and waits in the buffer, a whole line; one
 // goroutine writes what the buffer holds when the buffer goes from empty
 // to holding a line, but at most once every 100 ms: a lone line reaches w
-// at once, a steady stream in one write each 100 ms, or each time the
-// buffer is half full. Nothing is written to w but whole lines, each in
-// one Write, so that whatever else writes to the same file (--trace's
-// lines) never lands inside one.
+// at once, a steady stream together each 100 ms (in one write, but to a
+// pipe: below), or each time the buffer is half full. Nothing is written
+// to w but whole lines, each in one Write, so that whatever else writes
+// to the same file (--trace's lines) never lands inside one.
 //
 // When w is a pipe or a FIFO (an *os.File: os.Stderr under
 // `shout serve 2>&1 | jq`), what waits goes in writes of at most

@@ -821,6 +821,8 @@ func TestPieceOf(t *testing.T) {
 		{"ab\ncd\n", 6, 6},          // all fits
 		{"ab\ncd\nef\n", 7, 6},      // two lines of three
 		{"ab\ncdefghij\nk\n", 8, 3}, // the second line does not fit
+		{"ab\ncd\nef\n", 6, 6},      // the last that fits ends at size
+		{"abcdef\ngh\n", 7, 7},      // a first line of size bytes: alone
 		{"abcdefghij\nk\n", 8, 11},  // a first line longer: alone
 		{"abcdefghij", 8, 10},       // (no newline: all)
 	}
@@ -887,18 +889,28 @@ type pipeGate struct{ *gate }
 
 func (pipeGate) Stat() (fs.FileInfo, error) { return pipeInfo{}, nil }
 
-// Once Close has given up, the writer quits when its piece's write
-// returns, writing none of the pieces after it.
-func TestPipeCloseGivenUpWritesNoMorePieces(t *testing.T) {
+// pipeHeld returns a Handler on a gate that says it is a pipe, with the
+// writer held in its write of a first line (but where there is no
+// PIPE_BUF: the test is skipped). What is logged next waits for the
+// writer: one batch.
+func pipeHeld(t *testing.T) (*gate, *Handler, *slog.Logger) {
+	t.Helper()
 	if pipeBuf == 0 {
 		t.Skip("no PIPE_BUF here")
 	}
 	g := newGate()
-	defer g.Open()
+	t.Cleanup(g.Open)
 	h := start(pipeGate{g}, 0, time.Hour, text)
 	log := slog.New(h)
 	log.Info("first") // written at once, and held there
 	<-g.entered
+	return g, h, log
+}
+
+// Once Close has given up, the writer quits when its piece's write
+// returns, writing none of the pieces after it.
+func TestPipeCloseGivenUpWritesNoMorePieces(t *testing.T) {
+	g, h, log := pipeHeld(t)
 	for i := range 1000 { // many pieces
 		log.Info("m", "i", i)
 	}
@@ -918,4 +930,23 @@ func TestPipeCloseGivenUpWritesNoMorePieces(t *testing.T) {
 	if n := strings.Count(got, "\n"); n < 2 || len(got)-len("level=INFO msg=first\n") > pipeBuf {
 		t.Errorf("%d lines, %d bytes written; want the first and one piece after it, no more:\n%s", n, len(got), got)
 	}
+}
+
+// To a pipe, each piece holds as many whole lines as fit in PIPE_BUF
+// bytes: a piece of one line each took some 40 times the writes, each a
+// system call and a wake-up of the reader, for a connection's lines.
+func TestPipePiecesAsFullAsFit(t *testing.T) {
+	g, h, log := pipeHeld(t)
+	const n = 1000
+	for i := range n { // one batch, for the Flush
+		log.Info("m", "i", fmt.Sprintf("%04d", i))
+	}
+	g.Open()
+	flushOrFail(t, h)
+	line := len("level=INFO msg=m i=0000\n")
+	full := pipeBuf / line * line // the bytes of a full piece
+	if got, want := len(g.entered), (n*line+full-1)/full; got != want {
+		t.Errorf("%d lines of %d bytes in %d writes, want %d of at most %d bytes", n, line, got, want, pipeBuf)
+	}
+	closeOrFail(t, h)
 }
