@@ -129,15 +129,22 @@ func inTime(t *testing.T, name string, f func(context.Context) error) {
 	}
 }
 
-// A full buffer drops records, counts them, and the next write says how
-// many, after the records it kept, in order.
-func TestDropsAreCountedAndReported(t *testing.T) {
+// held is a buffer of 4 lines' bytes before a gate, empty, its writer
+// held in the write of line r0; the gate is opened as the test ends.
+func held(t *testing.T) (*gate, *Handler, *slog.Logger) {
 	g := newGate()
-	defer g.Open()
+	t.Cleanup(g.Open)
 	h := New(g, lines(4), text)
 	log := slog.New(h)
 	log.Info("r0")
-	<-g.entered // the writer holds r0: the buffer is empty
+	<-g.entered
+	return g, h, log
+}
+
+// A full buffer drops records, counts them, and the next write says how
+// many, after the records it kept, in order.
+func TestDropsAreCountedAndReported(t *testing.T) {
+	g, h, log := held(t)
 	for i := 1; i <= 7; i++ {
 		log.Info("r" + strconv.Itoa(i)) // r1..r4 fit, r5..r7 do not
 	}
@@ -160,12 +167,7 @@ func TestDropsAreCountedAndReported(t *testing.T) {
 // A writer that never catches up, its buffer never empty, still reports
 // in its next write.
 func TestDropsReportedWhileBehind(t *testing.T) {
-	g := newGate()
-	defer g.Open()
-	h := New(g, lines(4), text)
-	log := slog.New(h)
-	log.Info("r0")
-	<-g.entered
+	g, h, log := held(t)
 	for range 5 {
 		log.Info("r1") // the fifth is dropped
 	}
@@ -677,12 +679,7 @@ func TestLongLineAloneNotKept(t *testing.T) {
 // after Close. (The in-place path's "nothing appended" once counted it
 // as dropped too, before slog's handler's line was dropped again.)
 func TestDeclinedLineDroppedOnce(t *testing.T) {
-	g := newGate()
-	defer g.Open()
-	h := New(g, lines(4), text)
-	log := slog.New(h)
-	log.Info("r0")
-	<-g.entered                                            // the writer holds r0: the buffer is empty
+	g, h, log := held(t)
 	log.Info("long", "pad", strings.Repeat("y", lines(4))) // taken, alone
 	log.Info("e", "err", errors.New("x"))                  // no room
 	if got := h.Dropped(); got != 1 {
