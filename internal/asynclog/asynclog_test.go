@@ -99,6 +99,7 @@ func TestInPlace(t *testing.T) {
 		{"HalfFullWrittenAtOnce", TestHalfFullWrittenAtOnce},
 		{"HeldBounded", TestHeldBounded},
 		{"LongLineAloneNotKept", TestLongLineAloneNotKept},
+		{"DeclinedLineDroppedOnce", TestDeclinedLineDroppedOnce},
 	} {
 		t.Run(tc.name, tc.test)
 	}
@@ -128,15 +129,22 @@ func inTime(t *testing.T, name string, f func(context.Context) error) {
 	}
 }
 
-// A full buffer drops records, counts them, and the next write says how
-// many, after the records it kept, in order.
-func TestDropsAreCountedAndReported(t *testing.T) {
+// held is a buffer of 4 lines' bytes before a gate, empty, its writer
+// held in the write of line r0; the gate is opened as the test ends.
+func held(t *testing.T) (*gate, *Handler, *slog.Logger) {
 	g := newGate()
-	defer g.Open()
+	t.Cleanup(g.Open)
 	h := New(g, lines(4), text)
 	log := slog.New(h)
 	log.Info("r0")
-	<-g.entered // the writer holds r0: the buffer is empty
+	<-g.entered
+	return g, h, log
+}
+
+// A full buffer drops records, counts them, and the next write says how
+// many, after the records it kept, in order.
+func TestDropsAreCountedAndReported(t *testing.T) {
+	g, h, log := held(t)
 	for i := 1; i <= 7; i++ {
 		log.Info("r" + strconv.Itoa(i)) // r1..r4 fit, r5..r7 do not
 	}
@@ -159,12 +167,7 @@ func TestDropsAreCountedAndReported(t *testing.T) {
 // A writer that never catches up, its buffer never empty, still reports
 // in its next write.
 func TestDropsReportedWhileBehind(t *testing.T) {
-	g := newGate()
-	defer g.Open()
-	h := New(g, lines(4), text)
-	log := slog.New(h)
-	log.Info("r0")
-	<-g.entered
+	g, h, log := held(t)
 	for range 5 {
 		log.Info("r1") // the fifth is dropped
 	}
@@ -667,6 +670,29 @@ func TestLongLineAloneNotKept(t *testing.T) {
 	closeOrFail(t, h)
 	if len(c.w) != 1 || len(c.w[0]) < 100_000 || h.Dropped() != 0 {
 		t.Errorf("%d writes, %d dropped; want the long line in one", len(c.w), h.Dropped())
+	}
+}
+
+// A line that fastlog's quick path declines (it holds an error, which
+// slog's handler writes) and that is then dropped is counted once, as
+// any other: behind a line longer than the buffer that waits alone, and
+// after Close. (The in-place path's "nothing appended" once counted it
+// as dropped too, before slog's handler's line was dropped again.)
+func TestDeclinedLineDroppedOnce(t *testing.T) {
+	g, h, log := held(t)
+	log.Info("long", "pad", strings.Repeat("y", lines(4))) // taken, alone
+	log.Info("e", "err", errors.New("x"))                  // no room
+	if got := h.Dropped(); got != 1 {
+		t.Errorf("a line with an error behind a long one: Dropped() = %d, want 1", got)
+	}
+	g.Open()
+	closeOrFail(t, h)
+	if got := g.log.String(); !strings.HasSuffix(got, " dropped=1\n") {
+		t.Errorf("got\n%s\nwant a report of 1 dropped last", got)
+	}
+	log.Info("e", "err", errors.New("x"))
+	if got := h.Dropped(); got != 2 {
+		t.Errorf("a line with an error after Close: Dropped() = %d in all, want 2", got)
 	}
 }
 
