@@ -53,3 +53,86 @@ func TestRefusingUDPStaysRefusing(t *testing.T) {
 		t.Errorf("another socket on %s: %v; want address in use, the port held", addr, err)
 	}
 }
+
+// So does RefusingUDPAt's, over IPv4 and IPv6, and a socket made to
+// refuse after it took a datagram (RefuseDatagrams) keeps its port too.
+// Closed, as these helpers did before, its port was free for any socket
+// of the tests running at once.
+func TestRefusingUDPAtStaysRefusing(t *testing.T) {
+	for _, network := range []string{"udp4", "udp6"} {
+		t.Run(network, func(t *testing.T) {
+			host := "127.0.0.1"
+			if network == "udp6" {
+				host = "::1"
+			}
+			pc, err := net.ListenPacket(network, net.JoinHostPort(host, "0"))
+			if err != nil {
+				t.Skipf("SKIP: no %s loopback here: %v", network, err)
+			}
+			defer pc.Close()
+			addr := pc.LocalAddr().String()
+			c, err := net.Dial("udp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Write([]byte("taken\n")); err != nil {
+				t.Fatal(err)
+			}
+			pc.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, _, err := pc.ReadFrom(make([]byte, 64)); err != nil {
+				t.Fatalf("the first datagram, to be taken: %v", err)
+			}
+			if err := RefuseDatagrams(pc); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte("x\n")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Read(make([]byte, 64)); !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("a datagram to %s: %v; want it refused", addr, err)
+			}
+			if other, err := net.ListenPacket("udp", addr); !errors.Is(err, syscall.EADDRINUSE) {
+				if err == nil {
+					other.Close()
+				}
+				t.Errorf("another socket on %s: %v; want address in use, the port held", addr, err)
+			}
+			if err := RefusingUDPAt(t, addr); !errors.Is(err, syscall.EADDRINUSE) {
+				t.Errorf("RefusingUDPAt(%s), held: %v; want address in use", addr, err)
+			}
+		})
+	}
+}
+
+// ListenHeld's port, once the listener is closed, refuses a connection,
+// and no other listener can take it, whether it names the port or asks
+// the system for one.
+func TestListenHeldStaysRefusing(t *testing.T) {
+	ln := ListenHeld(t)
+	addr := ln.Addr().String()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ln.Close()
+	if c, err := net.DialTimeout("tcp", addr, 10*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		if err == nil {
+			c.Close()
+		}
+		t.Fatalf("dial %s, its listener closed: %v; want connection refused", addr, err)
+	}
+	if other, err := net.Listen("tcp", addr); !errors.Is(err, syscall.EADDRINUSE) {
+		if err == nil {
+			other.Close()
+		}
+		t.Errorf("another listener on %s: %v; want address in use, the port held", addr, err)
+	}
+}
