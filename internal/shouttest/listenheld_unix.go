@@ -5,10 +5,9 @@ package shouttest
 import (
 	"context"
 	"net"
-	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"shout/internal/sockfd"
 )
 
 // ListenHeld is a TCP listener on 127.0.0.1 whose port the test holds for
@@ -20,7 +19,7 @@ import (
 // on both, lets share it with the listener.
 func ListenHeld(t testing.TB) net.Listener {
 	t.Helper()
-	lc := net.ListenConfig{Control: reusePort}
+	lc := net.ListenConfig{Control: sockfd.ReusePort}
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +30,7 @@ func ListenHeld(t testing.TB) net.Listener {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	d := net.Dialer{LocalAddr: ln.Addr(), Control: reusePort}
+	d := net.Dialer{LocalAddr: ln.Addr(), Control: sockfd.ReusePort}
 	c, err := d.Dial("tcp", peer.Addr().String())
 	if err != nil {
 		t.Fatalf("hold %v: %v", ln.Addr(), err)
@@ -43,14 +42,4 @@ func ListenHeld(t testing.TB) net.Listener {
 	}
 	t.Cleanup(func() { s.Close() })
 	return ln
-}
-
-func reusePort(_, _ string, c syscall.RawConn) error {
-	var err error
-	if cerr := c.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	}); cerr != nil {
-		return cerr
-	}
-	return err
 }
