@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"syscall"
-	"testing"
 )
 
 // RefuseDatagrams makes pc, a UDP socket bound to an address of its own,
@@ -45,17 +44,4 @@ func RefuseDatagrams(pc net.PacketConn) error {
 		return fmt.Errorf("refuse datagrams at %v: connect: %w", a, cerr)
 	}
 	return nil
-}
-
-// RefusingUDPAt holds addr, a UDP address on a loopback, for as long as
-// the test runs, refusing every datagram there (see RefuseDatagrams). It
-// returns an error where addr cannot be taken.
-func RefusingUDPAt(t testing.TB, addr string) error {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return err
-	}
-	t.Cleanup(func() { pc.Close() })
-	return RefuseDatagrams(pc)
 }

@@ -15,7 +15,13 @@ import (
 // could be taken by any listener of the packages' tests running at once
 // (CI runs them so), whose server the test then reached.
 func TestRefusingStaysRefusing(t *testing.T) {
-	addr := Refusing(t)
+	connRefusedAndHeld(t, Refusing(t))
+}
+
+// connRefusedAndHeld checks that a connection to addr is refused, and
+// that no other listener can take addr.
+func connRefusedAndHeld(t *testing.T, addr string) {
+	t.Helper()
 	if c, err := net.DialTimeout("tcp", addr, 10*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
 		if err == nil {
 			c.Close()
@@ -40,6 +46,13 @@ func TestRefusingUDPStaysRefusing(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
+	refusedAndHeld(t, c, addr)
+}
+
+// refusedAndHeld checks that a datagram c sends to addr is refused, and
+// that no other socket can take addr.
+func refusedAndHeld(t *testing.T, c net.Conn, addr string) {
+	t.Helper()
 	if _, err := c.Write([]byte("x\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +67,11 @@ func TestRefusingUDPStaysRefusing(t *testing.T) {
 	}
 }
 
-// So does RefusingUDPAt's, over IPv4 and IPv6, and a socket made to
-// refuse after it took a datagram (RefuseDatagrams) keeps its port too.
-// Closed, as these helpers did before, its port was free for any socket
-// of the tests running at once.
-func TestRefusingUDPAtStaysRefusing(t *testing.T) {
+// So does a socket made to refuse after it took a datagram
+// (RefuseDatagrams), over IPv4 and IPv6: it keeps its port. Closed, as
+// the client's tests did, its port was free for any socket of the tests
+// running at once.
+func TestRefuseDatagramsStaysRefusing(t *testing.T) {
 	for _, network := range []string{"udp4", "udp6"} {
 		t.Run(network, func(t *testing.T) {
 			host := "127.0.0.1"
@@ -87,28 +100,13 @@ func TestRefusingUDPAtStaysRefusing(t *testing.T) {
 			if err := RefuseDatagrams(pc); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Write([]byte("x\n")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Read(make([]byte, 64)); !errors.Is(err, syscall.ECONNREFUSED) {
-				t.Fatalf("a datagram to %s: %v; want it refused", addr, err)
-			}
-			if other, err := net.ListenPacket("udp", addr); !errors.Is(err, syscall.EADDRINUSE) {
-				if err == nil {
-					other.Close()
-				}
-				t.Errorf("another socket on %s: %v; want address in use, the port held", addr, err)
-			}
-			if err := RefusingUDPAt(t, addr); !errors.Is(err, syscall.EADDRINUSE) {
-				t.Errorf("RefusingUDPAt(%s), held: %v; want address in use", addr, err)
-			}
+			refusedAndHeld(t, c, addr)
 		})
 	}
 }
 
 // ListenHeld's port, once the listener is closed, refuses a connection,
-// and no other listener can take it, whether it names the port or asks
-// the system for one.
+// and no other listener can take it.
 func TestListenHeldStaysRefusing(t *testing.T) {
 	ln := ListenHeld(t)
 	addr := ln.Addr().String()
@@ -123,16 +121,5 @@ func TestListenHeldStaysRefusing(t *testing.T) {
 	}
 	s.Close()
 	ln.Close()
-	if c, err := net.DialTimeout("tcp", addr, 10*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-		if err == nil {
-			c.Close()
-		}
-		t.Fatalf("dial %s, its listener closed: %v; want connection refused", addr, err)
-	}
-	if other, err := net.Listen("tcp", addr); !errors.Is(err, syscall.EADDRINUSE) {
-		if err == nil {
-			other.Close()
-		}
-		t.Errorf("another listener on %s: %v; want address in use, the port held", addr, err)
-	}
+	connRefusedAndHeld(t, addr)
 }
