@@ -209,7 +209,7 @@ func heldReplyStuck(t *testing.T, network string, idle bool) {
 	if !idle {
 		shutdownReturned(t, stopped)
 	}
-	k, err := io.Copy(io.Discard, c)
+	k, err := readToEnd(c)
 	switch {
 	case network == "tcp" && !errors.Is(err, syscall.ECONNRESET):
 		t.Fatalf("the client read %d bytes of the answer, then %v; want a reset", k, err)
