@@ -2,9 +2,7 @@ package server_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -61,13 +59,4 @@ func shutdownResult(t *testing.T, stopped <-chan error) error {
 		t.Fatalf("Shutdown did not return within %v", 2*bound)
 		return nil
 	}
-}
-
-// readToEnd reads c to its end of file, within bound of now: a deadline
-// set before the test's waits, each bound already, ran out during them
-// on a busy machine (under -race and two CPU hogs, TestEOFWithRepliesQueuedShutsWriteSideAtOnce
-// read "0 bytes of 65536 replies, then ... i/o timeout").
-func readToEnd(c net.Conn) (int64, error) {
-	c.SetReadDeadline(time.Now().Add(bound))
-	return io.Copy(io.Discard, c)
 }

@@ -231,3 +231,13 @@ func (c *cutReply) ConnReply(_ *server.ConnInfo, _ int, err error) {
 		c.cutOnce.Do(func() { c.cut <- err })
 	}
 }
+
+// readToEnd reads c to its end of file, within bound of now: a deadline
+// set before the test's waits, each bound already, ran out during them
+// on a busy machine (under -race and two CPU hogs,
+// TestEOFWithRepliesQueuedShutsWriteSideAtOnce read "0 bytes of 65536
+// replies, then ... i/o timeout").
+func readToEnd(c net.Conn) (int64, error) {
+	c.SetReadDeadline(time.Now().Add(bound))
+	return io.Copy(io.Discard, c)
+}
