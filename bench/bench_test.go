@@ -2289,12 +2289,12 @@ func TestUnmadeOnlyWhenBeingMadeAgain(t *testing.T) {
 
 // oneThenGone is a stand-in stream server that takes one connection,
 // stops listening (every later connect is refused), serves that one
-// with handle and closes it. It returns its address.
+// with handle and closes it. It returns its address. The port stays the
+// test's (shouttest.ListenHeld): let go, a server of the tests running
+// at once could be given it, and take the redials, which it counted as a
+// stranger's connections (reset at the run's end).
 func oneThenGone(t *testing.T, handle func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := shouttest.ListenHeld(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

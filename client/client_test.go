@@ -985,7 +985,12 @@ func TestDatagramsSelfConnectedDialledAgain(t *testing.T) {
 		addr func(t *testing.T) string
 	}{
 		{"address", func(t *testing.T) string { return closedUDPPort(t) }},
-		{"name", func(t *testing.T) string { name, _, _ := twoAddrsRefusing(t); return name }},
+		{"name", func(t *testing.T) string {
+			name, server, six, letGo := twoAddrsRefusing(t)
+			letGo(server) // (the dial to it takes the port)
+			letGo(six)
+			return name
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := tc.addr(t)
@@ -1088,13 +1093,24 @@ func closedUDPPort(t *testing.T) string {
 // second: first it names [::1] at the server's port, where nothing
 // listens. (localhost is so on macOS and most Linux: ::1, then 127.0.0.1,
 // where shout serve listens by default.) It skips where there is no
-// IPv6 loopback, or the port is taken on it.
+// IPv6 loopback, or the port is taken on it. [::1]'s port is held for the
+// test, refusing (shouttest.RefuseDatagrams): let go, any socket of the
+// tests running at once could take it, and answer there.
 func twoAddrs(t *testing.T) (name, server string) {
 	t.Helper()
 	server = udpServer(t, func(int) bool { return false })
 	name, pc := twoAddrsFor(t, server)
-	pc.Close() // nothing listens there: a datagram there is refused
+	refuse(t, pc) // nothing listens there: a datagram there is refused
 	return name, server
+}
+
+// refuse makes pc, a socket of the test's, refuse every datagram from
+// now on, its port held (shouttest.RefuseDatagrams).
+func refuse(t *testing.T, pc net.PacketConn) {
+	t.Helper()
+	if err := shouttest.RefuseDatagrams(pc); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // twoAddrsFor is a name for tests that names [::1] at server's port,
@@ -1120,19 +1136,24 @@ func twoAddrsFor(t *testing.T, server string) (name string, pc net.PacketConn) {
 
 // twoAddrsRefusing is a name for tests, as twoAddrsFor's, at whose
 // addresses nothing listens: server (127.0.0.1) and six ([::1]), at one
-// port.
-func twoAddrsRefusing(t *testing.T) (name, server, six string) {
+// port. Both are held for the test, refusing, until letGo lets one go,
+// for a server of the test's own to take (a socket of the tests running
+// at once may take it first: the test skips, saying so).
+func twoAddrsRefusing(t *testing.T) (name, server, six string, letGo func(addr string)) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { pc.Close() })
+	refuse(t, pc)
 	server = pc.LocalAddr().String()
-	pc.Close()
 	name, pc6 := twoAddrsFor(t, server)
-	pc6.Close()
+	refuse(t, pc6)
 	_, port, _ := net.SplitHostPort(server)
-	return name, server, net.JoinHostPort("::1", port)
+	six = net.JoinHostPort("::1", port)
+	held := map[string]net.PacketConn{server: pc, six: pc6}
+	return name, server, six, func(addr string) { held[addr].Close() }
 }
 
 // lateRefusal is a name for tests, as twoAddrsFor's, whose [::1] takes
@@ -1161,15 +1182,19 @@ func silentServer(t *testing.T, timeout func()) (addr string, taken func() int) 
 	return addr, func() int { return int(n.Load()) }
 }
 
-// refuseAfterFirst takes pc's first datagram, unanswered, and closes pc
-// before it ends that datagram's wait (timeout): the try after it is
-// refused, late, as at a server stopped there.
+// refuseAfterFirst takes pc's first datagram, unanswered, and makes pc
+// refuse every datagram from then on, its port held, before it ends that
+// datagram's wait (timeout): the try after it is refused, late, as at a
+// server stopped there. (Closed, pc let its port go, for any socket of
+// the tests running at once to take.)
 func refuseAfterFirst(pc net.PacketConn, timeout func()) {
 	buf := make([]byte, 1<<16)
 	if _, _, err := pc.ReadFrom(buf); err != nil {
 		return
 	}
-	pc.Close()
+	if shouttest.RefuseDatagrams(pc) != nil {
+		pc.Close() // (closed already, at the test's end)
+	}
 	timeout()
 }
 
@@ -1281,7 +1306,7 @@ func refusedThenSilent(t *testing.T) (name, server, six string) {
 		return true
 	})
 	name, pc := twoAddrsFor(t, server)
-	pc.Close()
+	refuse(t, pc)
 	_, port, _ := net.SplitHostPort(server)
 	return name, server, net.JoinHostPort("::1", port)
 }
@@ -1367,10 +1392,11 @@ func upperUntilClosed(pc net.PacketConn) (done chan struct{}) {
 // alone, as at first, with no refusal at [::1]. A server that comes up
 // while every address refuses is found by the next line.
 func TestDatagramsRefusedEverywhereKeepsOrder(t *testing.T) {
-	name, server, six := twoAddrsRefusing(t)
+	name, server, six, letGo := twoAddrsRefusing(t)
 	// up starts a server at 127.0.0.1; stop stops it.
 	up := func() (stop func()) {
 		t.Helper()
+		letGo(server)
 		pc, err := net.ListenPacket("udp", server)
 		if err != nil {
 			t.Skipf("%s taken since: %v", server, err)
@@ -1454,7 +1480,7 @@ func (f writeFunc) Write(p []byte) (int, error) {
 // said too long for 127.0.0.1, where the line refused went last, and
 // not sent.
 func TestDatagramsRefusedEverywhereNextLineFitsFirstAddress(t *testing.T) {
-	name, _, six := twoAddrsRefusing(t)
+	name, _, six, letGo := twoAddrsRefusing(t)
 	long := strings.Repeat("a", client.MaxDatagram+10) // (less than client.MaxDatagram6)
 	var warn bytes.Buffer
 	var upErr error
@@ -1465,6 +1491,7 @@ func TestDatagramsRefusedEverywhereNextLineFitsFirstAddress(t *testing.T) {
 			return
 		}
 		up = true // before line 2 is read: a server at [::1]
+		letGo(six)
 		pc, err := net.ListenPacket("udp", six)
 		if err != nil {
 			upErr = err
@@ -1589,13 +1616,8 @@ func TestDatagramResultProblem(t *testing.T) {
 // refusal says nothing was taken there. Sent on, a line a server took
 // would be taken twice, by two servers.
 func TestDatagramsLostNotSentElsewhere(t *testing.T) {
-	name, server := twoAddrs(t)
-	_, port, _ := net.SplitHostPort(server)
-	pc, err := net.ListenPacket("udp", net.JoinHostPort("::1", port))
-	if err != nil {
-		t.Skipf("[::1]:%s taken since: %v", port, err)
-	}
-	defer pc.Close()
+	server := udpServer(t, func(int) bool { return false })
+	name, pc := twoAddrsFor(t, server)
 	timeout := handTimeouts(t)
 	go func() { // takes every datagram and answers none
 		buf := make([]byte, 1<<16)

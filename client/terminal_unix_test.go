@@ -248,7 +248,7 @@ func TestTerminalDatagramLostAfterLateRefusalSaysWhere(t *testing.T) {
 // either, line 2 went first to 127.0.0.1, which refused line 1 last.
 // Each line goes to [::1] first, the resolver's order.
 func TestTerminalDatagramRefusedEverywhereKeepsOrder(t *testing.T) {
-	name, server, six := twoAddrsRefusing(t)
+	name, server, six, _ := twoAddrsRefusing(t)
 	var trace notifying
 	ptmx, scr, code := udpPromptTraced(t, name, 0, &trace)
 	for _, line := range []string{"one", "two"} {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -146,24 +147,83 @@ func (p *podman) buildImage() string {
 	return image
 }
 
-// freePort is a port free on 127.0.0.1 for both TCP and UDP just now.
-func freePort(t *testing.T) int {
+// freePorts is n ports, each free on 127.0.0.1 for both TCP and UDP just
+// now, for a container to listen on. They are let go before it starts,
+// so they are taken outside the range the system gives a socket that
+// asks for any port (ip_local_port_range): no socket of the tests
+// running meanwhile, on 127.0.0.1:0 each, or of a client, is given one
+// of them before the container binds it, as it could be a port taken
+// from 127.0.0.1:0 and let go (the container then failed to listen, or
+// the test reached another's server).
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
+	low, high := ephemeralPorts(t)
+	var outside []int
+	for port := 10000; port <= 65535; port++ { // (below 10000, the ports of services)
+		if port < low || port > high {
+			outside = append(outside, port)
 		}
 	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
+	var ports []int
+	for range 100 {
+		if len(ports) == n {
+			return ports
+		}
+		port := outside[mathrand.IntN(len(outside))]
+		if !slices.Contains(ports, port) && portFree(port) {
+			ports = append(ports, port)
+		}
+	}
+	t.Fatalf("%d of %d ports free for both TCP and UDP on 127.0.0.1 in 100 tries from 10000-65535 outside %d-%d", len(ports), n, low, high)
+	return nil
+}
+
+// portFree reports whether port is free on 127.0.0.1 for both TCP and
+// UDP.
+func portFree(port int) bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer l.Close()
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	u.Close()
+	return true
+}
+
+// ephemeralPorts is the range of ports the system gives a socket that
+// asks for any (Linux's net.ipv4.ip_local_port_range, which IPv6 shares).
+func ephemeralPorts(t *testing.T) (low, high int) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Fatalf("the ports the system gives (podman runs on Linux): %v", err)
+	}
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
+		t.Fatalf("ip_local_port_range %q: %v", b, err)
+	}
+	return low, high
+}
+
+// freePorts' ports are distinct, free, and outside the range the system
+// gives a socket asking for any port, where one let go could be given to
+// another socket before the container binds it. (Taken on 127.0.0.1:0,
+// and let go, they were inside it.)
+func TestFreePortsOutsideEphemeralRange(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/net/ipv4/ip_local_port_range"); err != nil {
+		t.Skipf("SKIP: no Linux port range here (podman runs on Linux): %v", err)
+	}
+	low, high := ephemeralPorts(t)
+	ports := freePorts(t, 3)
+	for i, port := range ports {
+		if port >= low && port <= high || slices.Contains(ports[:i], port) || !portFree(port) {
+			t.Errorf("ports %v: %d is inside %d-%d, taken twice, or not free", ports, port, low, high)
+		}
+	}
 }
 
 // waitReady waits until GET /readyz on the admin address says 200.
@@ -333,7 +393,8 @@ func TestImage(t *testing.T) {
 		t.Errorf("shout version in the image says %q; labels say version %s, revision %s", out, version, revision)
 	}
 
-	port, adminPort := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	port, adminPort := ports[0], ports[1]
 	addr, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", adminPort)
 	name := "shout-test-" + unique()
 	p.run(".", bound, "run", "--detach", "--name", name, "--network", "host", "--read-only", "--cap-drop", "all",
@@ -387,7 +448,8 @@ func TestKubePlay(t *testing.T) {
 	p := newPodman(t)
 	image := p.buildImage()
 	r := renderBase(t)
-	port, adminPort := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	port, adminPort := ports[0], ports[1]
 	addr, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", adminPort)
 
 	d := r.deployment
@@ -471,7 +533,8 @@ func TestImageTLS(t *testing.T) {
 	}
 	pool := writeCert(t, filepath.Join(dir, filepath.Base(certFile)), filepath.Join(dir, filepath.Base(keyFile)))
 
-	port, tlsPort, adminPort := freePort(t), freePort(t), freePort(t)
+	ports := freePorts(t, 3)
+	port, tlsPort, adminPort := ports[0], ports[1], ports[2]
 	addr, tlsAddr, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort), fmt.Sprintf("127.0.0.1:%d", adminPort)
 	args := slices.Clone(c.Args)
 	for i, a := range args {

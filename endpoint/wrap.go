@@ -23,6 +23,7 @@ import (
 
 	"shout/internal/named"
 	"shout/internal/sockerr"
+	"shout/internal/sockfd"
 	"shout/server"
 )
 
@@ -50,7 +51,7 @@ type Options struct {
 func (o Options) listenConfig(perConn bool) net.ListenConfig {
 	var lc net.ListenConfig
 	if o.ReusePort {
-		lc.Control = reusePort
+		lc.Control = sockfd.ReusePort
 	}
 	if listenerKeepAlive && !perConn {
 		lc.KeepAlive, lc.Control = -1, keepAliveOnListener(lc.Control)

@@ -292,7 +292,7 @@ func TestEOFWithRepliesQueuedShutsWriteSideAtOnce(t *testing.T) {
 	}
 	awaitServerState(t, c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr), tcpLastAck,
 		"the client's end of file, its replies queued", "LAST_ACK: its write side shut")
-	got, err := io.Copy(io.Discard, c)
+	got, err := readToEnd(c)
 	if got != n || err != nil {
 		t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
 	}
@@ -424,7 +424,7 @@ func TestEOFClosesAtOnceWhereNothingIsReset(t *testing.T) {
 				want = server.ReasonShutdown
 			}
 			obs.closedFor(t, want, " of the client's end of file: it waits for the replies queued")
-			got, err := io.Copy(io.Discard, c)
+			got, err := readToEnd(c)
 			if got != n || err != nil {
 				t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
 			}

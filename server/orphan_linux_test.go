@@ -655,11 +655,23 @@ func TestResetAfterEOFWithoutWaitIsReset(t *testing.T) {
 }
 
 // resetQueued resets client socket fd, replies still queued for it, so
-// closing it, and waits, bound at most, for the server's socket to be
-// closed by the reset.
+// closing it, once the server's socket has taken its end of file (fd's
+// write side shut: CLOSE_WAIT), and waits, bound at most, for the
+// server's socket to be closed by the reset. The end of file is sent
+// when the write side is shut, but it may reach the server after a reset
+// sent at once, and the server reads the reset alone, not an end of file
+// and then a reset.
 func resetQueued(t *testing.T, fd int) {
 	t.Helper()
 	local, remote := fdAddrs(t, fd)
+	waited := false
+	defer func() {
+		if !waited {
+			unix.Close(fd) // (the wait failed the test)
+		}
+	}()
+	awaitServerState(t, local, remote, tcpCloseWait, "the client's end of file", "CLOSE_WAIT: its end of file come")
+	waited = true
 	err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
 	unix.Close(fd) // a reset, the replies queued
 	if err != nil {
@@ -893,7 +905,7 @@ func TestEOFInStopOverUnixIsShutdown(t *testing.T) {
 	}
 	obs.let()
 	obs.closedFor(t, server.ReasonShutdown, " of the client's end of file")
-	if got, err := io.Copy(io.Discard, c); got != n || err != nil {
+	if got, err := readToEnd(c); got != n || err != nil {
 		t.Errorf("the client read %d bytes of %d replies, then %v; want all, then end of file", got, n, err)
 	}
 	shutdownReturned(t, stopped)

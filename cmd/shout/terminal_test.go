@@ -291,16 +291,15 @@ func TestConnectTerminalReconnect(t *testing.T) {
 // startReconnectToOne starts connect --reconnect at a terminal against a
 // server that takes its first connection and no more: every redial is
 // refused. It returns at the prompt, with the server's side of that
-// connection.
+// connection. The port stays the test's (shouttest.ListenHeld): let go,
+// a listener of the tests running at once could take it, and a redial
+// reach that server.
 func startReconnectToOne(t *testing.T) (addr string, c net.Conn, cmd *exec.Cmd, f *os.File, scr *screen) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := shouttest.ListenHeld(t)
 	addr = ln.Addr().String()
 	cmd, f, scr = startTerminal(t, "connect", "--reconnect", "--history", "-", addr)
-	c, err = ln.Accept()
+	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}

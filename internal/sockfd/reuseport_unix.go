@@ -1,6 +1,6 @@
 //go:build unix
 
-package endpoint
+package sockfd
 
 import (
 	"syscall"
@@ -8,7 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func reusePort(_, _ string, c syscall.RawConn) error {
+// ReusePort sets SO_REUSEPORT on the socket c, as the Control of a
+// net.ListenConfig or a net.Dialer: sockets that all set it may share a
+// port (on Linux, of one user).
+func ReusePort(_, _ string, c syscall.RawConn) error {
 	var err error
 	if cerr := c.Control(func(fd uintptr) {
 		err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)

@@ -1,0 +1,5 @@
+package shouttest
+
+import "syscall"
+
+func connect(fd uintptr, sa syscall.Sockaddr) error { return syscall.Connect(syscall.Handle(fd), sa) }
