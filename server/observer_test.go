@@ -393,6 +393,51 @@ func TestLogObserverHandshakeFailuresLimited(t *testing.T) {
 	}
 }
 
+// Failed handshakes from many connections at once (the goroutine engine
+// closes each on its own goroutine) are warnings, every line of them:
+// the one let through with its total, and the one for those held back,
+// with the reason, its total and unlogged=, the last total the count of
+// them all. A line at info level would vanish from a log filtered to
+// warnings, where a scanner's flood is looked for.
+func TestLogObserverHandshakeFailuresConcurrent(t *testing.T) {
+	var buf strings.Builder // the handler writes a line at a time, under its lock
+	obs := server.NewLogObserver(slog.New(slog.NewJSONHandler(&buf, nil)))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+	const callers, each = 8, 125
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: server.ReasonHandshake, Err: errors.New("tls: first record does not look like a TLS handshake")})
+			}
+		})
+	}
+	wg.Wait()
+	obs.(server.StopObserver).ServerStopped()
+	var most float64
+	held := 0
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		if rec["msg"] != "TLS handshake failed" {
+			continue
+		}
+		total, ok := rec["total"].(float64)
+		if rec["level"] != "WARN" || rec["reason"] != "tls handshake" || !ok {
+			t.Errorf("want a warning with reason=\"tls handshake\" and total=: %s", line)
+		}
+		if _, ok := rec["unlogged"]; ok {
+			held++
+		}
+		most = max(most, total)
+	}
+	if most != callers*each || held == 0 {
+		t.Errorf("the highest total logged: %v, want %d, with a line for those held back (%d of them):\n%s", most, callers*each, held, buf.String())
+	}
+}
+
 // Shutdown and Close tell a StopObserver once, through Observers too,
 // after the last of the other calls.
 func TestStopObserverToldOnce(t *testing.T) {
