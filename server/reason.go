@@ -26,7 +26,9 @@ const (
 	// Server.Linger).
 	ReasonWriteTimeout
 	// ReasonBrokenPipe: a Unix socket's client, or one of a listener
-	// whose connections are not TCP, went away while a reply was written.
+	// whose connections are not TCP, went away while a reply was written;
+	// over TCP, on systems other than Linux, a write said "broken pipe"
+	// (on Linux that is a reset's: ReasonReset).
 	ReasonBrokenPipe
 	// ReasonShutdown: the server stopped; for a datagram, Shutdown or
 	// Close closed the socket before its reply was sent.
