@@ -1820,18 +1820,27 @@ func TestHandshakeOutOfDateNamesInsecure(t *testing.T) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(leaf)
+	// With authorities given (--ca), --insecure alone was named, and
+	// added to them was refused: "--ca or --insecure, not both".
+	const alone, inPlace = " (TLSOptions.Insecure accepts it, to try things out)", " (TLSOptions.Insecure in place of TLSOptions.CA accepts it, to try things out)"
 	for _, tc := range []struct {
-		name string
-		now  time.Time
-	}{{"expired", leaf.NotAfter.Add(time.Hour)}, {"not yet valid", leaf.NotBefore.Add(-time.Hour)}} {
+		name  string
+		now   time.Time
+		roots *x509.CertPool
+		want  string
+	}{
+		{"expired", leaf.NotAfter.Add(time.Hour), roots, inPlace},
+		{"not yet valid", leaf.NotBefore.Add(-time.Hour), roots, inPlace},
+		{"expired, the system's authorities", leaf.NotAfter.Add(time.Hour), nil, alone},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := shouttest.StreamServer(t, func(c net.Conn) {
 				c.SetDeadline(time.Now().Add(bound))
 				tls.Server(c, serverCfg).Handshake() // fails: the client refuses it
 			})
-			cfg := &tls.Config{RootCAs: roots, Time: func() time.Time { return tc.now }}
+			cfg := &tls.Config{RootCAs: tc.roots, Time: func() time.Time { return tc.now }}
 			_, err := client.Handshake(context.Background(), dial(t, "tcp", addr), addr, cfg, bound)
-			const want = " (TLSOptions.Insecure accepts it, to try things out)"
+			want := tc.want
 			var invalid x509.CertificateInvalidError
 			if !errors.As(err, &invalid) || invalid.Reason != x509.Expired || !strings.HasSuffix(err.Error(), want) {
 				t.Errorf("Handshake: %v; want a certificate out of date, and %s", err, want)

@@ -122,8 +122,13 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 			err = otherKindOfName(err, hostname)
 		} else if invalid := (x509.CertificateInvalidError{}); errors.As(err, &invalid) {
 			// Expired, not yet valid, or not for a server: the option
-			// that accepts it is named, as curl names its -k.
-			err = named.Reword(err, "%s (%s accepts it, to try things out)", err, optInsecure)
+			// that accepts it is named, as curl names its -k; in place
+			// of the authorities given, which it is refused beside.
+			if cfg.RootCAs != nil {
+				err = named.Reword(err, "%s (%s in place of %s accepts it, to try things out)", err, optInsecure, optCA)
+			} else {
+				err = named.Reword(err, "%s (%s accepts it, to try things out)", err, optInsecure)
+			}
 		}
 		return nil, &ConnError{Op: "tls handshake with", Addr: addr, Err: escape.Error{Err: err}}
 	}

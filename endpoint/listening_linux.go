@@ -10,6 +10,9 @@ import (
 	"strings"
 )
 
+// procTables are the kernel's tables of TCP sockets, IPv4's and IPv6's.
+var procTables = []string{"/proc/net/tcp", "/proc/net/tcp6"}
+
 // listenerOn reports whether a TCP socket of this network namespace
 // listens on port at ip or at a wildcard address (ip unspecified: at any
 // address), as the kernel's tables in /proc/net/tcp and tcp6 list them,
@@ -18,7 +21,7 @@ import (
 // answers there, and wait on one that does not.
 func listenerOn(ip netip.Addr, port int) (found, known bool) {
 	ip = ip.Unmap()
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, table := range procTables {
 		f, err := os.Open(table)
 		if err != nil {
 			continue

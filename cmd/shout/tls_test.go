@@ -308,7 +308,9 @@ func TestLogCertificateDates(t *testing.T) {
 // A certificate out of date, from an authority given, is refused with
 // the flag that accepts it, as curl names its -k: it said crypto/tls's
 // "certificate has expired or is not yet valid" alone, where an
-// untrusted one was told of --ca and --insecure.
+// untrusted one was told of --ca and --insecure. --insecure is named in
+// place of --ca: named alone, beside the --ca given, it was refused
+// ("--ca or --insecure, not both").
 func TestConnectCertificateOutOfDateNamesInsecure(t *testing.T) {
 	p := newPKI(t)
 	day := 24 * time.Hour
@@ -324,7 +326,7 @@ func TestConnectCertificateOutOfDateNamesInsecure(t *testing.T) {
 			srv := startServe(t, nil, "tls://127.0.0.1:0", "--cert="+cert, "--key="+key)
 			addr := "tls://" + srv.addr("tls")
 			const want = "x509: certificate has expired or is not yet valid: current time "
-			const hint = " (--insecure accepts it, to try things out)\n"
+			const hint = " (--insecure in place of --ca accepts it, to try things out)\n"
 			for _, args := range [][]string{
 				{"connect", "--ca", p.caFile, addr},
 				{"bench", "--ca", p.caFile, "--duration", "1ms", "--conns", "1", addr},
