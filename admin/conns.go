@@ -34,7 +34,7 @@ func newConns() *conns {
 			"Stream connections accepted and served (not those rejected, nor those whose handshake failed).", []string{"transport"}, nil),
 		openDesc: prometheus.NewDesc("shout_connections_open", "Stream connections open now.", []string{"transport"}, nil),
 		closedDesc: prometheus.NewDesc("shout_connections_closed_total",
-			"Stream connections that were served and are closed, by why: eof (the client was done, and answered), reset (by the client, while a reply was written too; on Linux also after its end of file, its replies still queued), idle_timeout, write_timeout, broken_pipe (a Unix socket's client closed while a reply was written), shutdown, error.",
+			"Stream connections that were served and are closed, by why: eof (the client was done, and answered), reset (by the client, while a reply was written too; on Linux also after its end of file, its replies still queued), idle_timeout, write_timeout, broken_pipe (a Unix socket's client closed while a reply was written; over TCP, off Linux, a write's broken pipe as said), shutdown, error.",
 			[]string{"transport", "reason"}, nil),
 	}
 	for t := range numStream {
