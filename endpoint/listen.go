@@ -158,7 +158,7 @@ func heldNotListening(err error) error {
 	if found, known := listenerOn(ip, at.Port); found || !known {
 		return err
 	}
-	return &noServerError{wordedError{fmt.Sprintf("%v (no server listens there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists it)", err, at.Port), err}}
+	return &noServerError{wordedError{fmt.Sprintf("%v (no server listens there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists such a connection)", err, at.Port), err}}
 }
 
 // noServerError is a listen's "address already in use" where no socket

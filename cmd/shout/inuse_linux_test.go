@@ -15,7 +15,7 @@ import (
 // with the shout this one replaces: there is none.
 func TestServeReusePortHeldWithNoServer(t *testing.T) {
 	held := shouttest.HeldPort(t)
-	inUse := fmt.Sprintf("listen tcp %s: bind: address already in use (no server listens there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists it)", held, held.Port)
+	inUse := fmt.Sprintf("listen tcp %s: bind: address already in use (no server listens there: a socket that does not listen holds the port, such as a connection that waits out TIME_WAIT, up to a minute, after a server that did not set SO_REUSEADDR hung up first; ss -tan 'sport = :%d' lists such a connection)", held, held.Port)
 	for _, tc := range []struct {
 		args []string
 		want string
