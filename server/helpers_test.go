@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"log/slog"
-	"runtime"
 	"testing"
 	"time"
 
@@ -60,11 +59,4 @@ func shutdownResult(t *testing.T, stopped <-chan error) error {
 		t.Fatalf("Shutdown did not return within %v", 2*bound)
 		return nil
 	}
-}
-
-// resetClose reports whether r is how a connection its client reset is
-// closed: reset; a write's EPIPE is told for one only on Linux (see
-// brokenPipe), broken pipe elsewhere.
-func resetClose(r server.Reason) bool {
-	return r == server.ReasonReset || runtime.GOOS != "linux" && r == server.ReasonBrokenPipe
 }

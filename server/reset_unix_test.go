@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -309,4 +310,11 @@ func TestUnixClientGoneWhileWritingIsBrokenPipe(t *testing.T) {
 	if ci := obs.closed(t, a); ci.Reason != server.ReasonBrokenPipe {
 		t.Errorf("closed for %v (%v) after %d bytes out, want broken pipe", ci.Reason, ci.Err, ci.BytesOut)
 	}
+}
+
+// resetClose reports whether r is how a connection its client reset is
+// closed: reset; a write's EPIPE is told for one only on Linux (see
+// brokenPipe), broken pipe elsewhere.
+func resetClose(r server.Reason) bool {
+	return r == server.ReasonReset || runtime.GOOS != "linux" && r == server.ReasonBrokenPipe
 }
