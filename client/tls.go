@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,7 +118,12 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		if why := sc.notTLS(err); why != nil {
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
-			err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
+			if signer := notCA(unknown.Cert, err); signer != "" {
+				try, args := insecureWay(cfg.RootCAs != nil)
+				err = named.Reword(err, "%s (%s, in the server's chain, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; "+try+" accepts it, to try things out)", append([]any{err, strconv.Quote(signer)}, args...)...)
+			} else {
+				err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
+			}
 		} else if hostname := (x509.HostnameError{}); errors.As(err, &hostname) {
 			err = wrongName(err, hostname, cfg.RootCAs != nil)
 		} else if invalid := (x509.CertificateInvalidError{}); errors.As(err, &invalid) {
@@ -221,6 +227,44 @@ func untrusted(err error, given bool, file string) error {
 	return named.Reword(err, "%s (pass the authority that signed it with "+ways, err, optCA, optInsecure)
 }
 
+// insecureWay is the option that accepts a certificate refused, to try
+// things out, as a format and its arguments: TLSOptions.Insecure, in
+// place of TLSOptions.CA if authorities were given (ca), which it is
+// refused beside.
+func insecureWay(ca bool) (format string, args []any) {
+	if ca {
+		return "%s in place of %s", []any{optInsecure, optCA}
+	}
+	return "%s", []any{optInsecure}
+}
+
+// notCA names the certificate of the chain the server sent, as err (a
+// handshake's) holds it, that signed c but may not sign certificates (an
+// intermediate that is no CA), or is "": such a chain was refused as
+// signed by no authority given, and a user looked for another, where the
+// one given may have signed that certificate. crypto/x509 says "possibly
+// because of ... parent certificate cannot sign this kind of
+// certificate" of any certificate by the name of c's issuer, one that
+// signed nothing included (shout's self-signed certificates share
+// theirs), so the signature is checked here.
+func notCA(c *x509.Certificate, err error) string {
+	var sent *tls.CertificateVerificationError
+	if c == nil || !errors.As(err, &sent) {
+		return ""
+	}
+	for _, p := range sent.UnverifiedCertificates {
+		if p.Equal(c) || !errors.As(c.CheckSignatureFrom(p), new(x509.ConstraintViolationError)) ||
+			p.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) != nil {
+			continue
+		}
+		if p.Subject.CommonName != "" {
+			return p.Subject.CommonName
+		}
+		return p.Subject.String()
+	}
+	return ""
+}
+
 // wrongName is a handshake's error err, a certificate refused for the
 // host dialled (h), said with what to do: connect by a name it holds, or
 // TLSOptions.Insecure to try things out (in place of TLSOptions.CA, if
@@ -235,10 +279,7 @@ func wrongName(err error, h x509.HostnameError, ca bool) error {
 	if c == nil {
 		return err
 	}
-	try, args := "%s", []any{optInsecure}
-	if ca {
-		try, args = "%s in place of %s", []any{optInsecure, optCA}
-	}
+	try, args := insecureWay(ca)
 	same, other := c.DNSNames, make([]string, 0, len(c.IPAddresses))
 	for _, ip := range c.IPAddresses {
 		other = append(other, ip.String())
