@@ -2030,12 +2030,12 @@ func TestHandshakeTLSServerErrorKept(t *testing.T) {
 // user's terminal, clear it, or forge a line under "shout: ".
 func TestHandshakeServerNamesEscaped(t *testing.T) {
 	evil := "evil\x1b]0;owned\x07\x1b[2J\r\nshout: all right\x7f"
-	msg := refusedForNames(t, []string{evil}, "localhost").Error()
+	msg := refusedForNames(t, []string{evil}, "localhost", false).Error()
 	if strings.ContainsFunc(msg, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		t.Errorf("Handshake's error holds control characters: %q", msg)
 	}
-	if want := `evil\x1b]0;owned\a\x1b[2J\r\nshout: all right\x7f, not localhost`; !strings.HasSuffix(msg, want) {
-		t.Errorf("Handshake: %s; want it to end %s", msg, want)
+	if want := `evil\x1b]0;owned\a\x1b[2J\r\nshout: all right\x7f, not localhost`; !strings.Contains(msg, want) {
+		t.Errorf("Handshake: %s; want it to hold %s", msg, want)
 	}
 }
 
@@ -2045,18 +2045,31 @@ func TestHandshakeServerNamesEscaped(t *testing.T) {
 // doesn't contain any IP SANs" and "certificate is not valid for any
 // names, but wanted to match localhost" named none of the names the
 // certificate holds, where the README says a certificate that names
-// other hosts is refused naming them.
+// other hosts is refused naming them. Each refusal says what to do, as
+// one out of date does: it said the names, and not that a name of them
+// is the way in, nor the option that tries things out without one.
 func TestHandshakeOtherKindOfNameNamed(t *testing.T) {
+	const insecure, inPlace = "TLSOptions.Insecure", "TLSOptions.Insecure in place of TLSOptions.CA"
 	for _, tc := range []struct {
+		name       string
 		names      []string
 		serverName string // "": the address dialled, 127.0.0.1
+		ca         bool   // authorities given (TLSOptions.CA)
 		want       string
 	}{
-		{[]string{"example.com", "www.example.com"}, "", "x509: certificate is valid for example.com, www.example.com, not 127.0.0.1 (it names no IP address: connect by one of its names)"},
-		{[]string{"127.0.0.1", "::1"}, "localhost", "x509: certificate is valid for 127.0.0.1, ::1, not localhost (it names no host name: connect by one of its addresses)"},
+		{"names, dialled by address", []string{"example.com", "www.example.com"}, "", false, "x509: certificate is valid for example.com, www.example.com, not 127.0.0.1 (it names no IP address: connect by one of its names, or " + insecure + " to try things out)"},
+		{"addresses, dialled by name", []string{"127.0.0.1", "::1"}, "localhost", false, "x509: certificate is valid for 127.0.0.1, ::1, not localhost (it names no host name: connect by one of its addresses, or " + insecure + " to try things out)"},
+		{"other names", []string{"example.com", "www.example.com"}, "localhost", false, "x509: certificate is valid for example.com, www.example.com, not localhost (connect by a name it holds, or " + insecure + " to try things out)"},
+		{"other names, CA given", []string{"example.com"}, "localhost", true, "x509: certificate is valid for example.com, not localhost (connect by a name it holds, or " + inPlace + " to try things out)"},
+		// crypto/tls names the addresses alone.
+		{"other address, and names", []string{"example.com", "127.0.0.2"}, "", false, "x509: certificate is valid for 127.0.0.2, not 127.0.0.1 (it names example.com too: connect by a name it holds, or " + insecure + " to try things out)"},
+		{"other name, and addresses", []string{"example.com", "127.0.0.2", "::2"}, "localhost", true, "x509: certificate is valid for example.com, not localhost (it names 127.0.0.2, ::2 too: connect by a name it holds, or " + inPlace + " to try things out)"},
+		// No name to connect by.
+		{"no names", nil, "localhost", false, "x509: certificate is not valid for any names, but wanted to match localhost (it holds no name to connect by: " + insecure + " accepts it, to try things out)"},
+		{"no names, dialled by address", nil, "", true, "x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs (it holds no name to connect by: " + inPlace + " accepts it, to try things out)"},
 	} {
-		t.Run(tc.names[0], func(t *testing.T) {
-			if err := refusedForNames(t, tc.names, tc.serverName); !strings.HasSuffix(err.Error(), tc.want) {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := refusedForNames(t, tc.names, tc.serverName, tc.ca); !strings.HasSuffix(err.Error(), tc.want) {
 				t.Errorf("Handshake: %v; want it to end %s", err, tc.want)
 			}
 		})
@@ -2064,9 +2077,10 @@ func TestHandshakeOtherKindOfNameNamed(t *testing.T) {
 }
 
 // refusedForNames is Handshake's error with serverName (the address
-// dialled if ""), of a server whose certificate is for names; the test
-// fails unless it refused the certificate for its names.
-func refusedForNames(t *testing.T, names []string, serverName string) error {
+// dialled if ""), and authorities given if ca, of a server whose
+// certificate is for names; the test fails unless it refused the
+// certificate for its names.
+func refusedForNames(t *testing.T, names []string, serverName string, ca bool) error {
 	t.Helper()
 	store, err := certs.SelfSigned(names)
 	if err != nil {
@@ -2080,7 +2094,11 @@ func refusedForNames(t *testing.T, names []string, serverName string) error {
 		c.SetDeadline(time.Now().Add(bound))
 		tls.Server(c, cfg).Handshake() // fails: the name is not the one asked for
 	})
-	_, err = client.Handshake(context.Background(), dial(t, "tcp", addr), addr, &tls.Config{ServerName: serverName}, bound)
+	clientCfg := &tls.Config{ServerName: serverName}
+	if ca {
+		clientCfg.RootCAs = x509.NewCertPool() // the name is checked first
+	}
+	_, err = client.Handshake(context.Background(), dial(t, "tcp", addr), addr, clientCfg, bound)
 	var hostname x509.HostnameError
 	if !errors.As(err, &hostname) {
 		t.Fatalf("Handshake: %v; want the certificate refused for its names", err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,9 +118,14 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		if why := sc.notTLS(err); why != nil {
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
-			err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
+			if signer := notCA(unknown.Cert, err); signer != "" {
+				try, args := insecureWay(cfg.RootCAs != nil)
+				err = named.Reword(err, "%s (%s, in the server's chain, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; "+try+" accepts it, to try things out)", append([]any{err, strconv.Quote(signer)}, args...)...)
+			} else {
+				err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
+			}
 		} else if hostname := (x509.HostnameError{}); errors.As(err, &hostname) {
-			err = otherKindOfName(err, hostname)
+			err = wrongName(err, hostname, cfg.RootCAs != nil)
 		} else if invalid := (x509.CertificateInvalidError{}); errors.As(err, &invalid) {
 			// Expired, not yet valid, or not for a server: the option
 			// that accepts it is named, as curl names its -k; in place
@@ -221,44 +227,84 @@ func untrusted(err error, given bool, file string) error {
 	return named.Reword(err, "%s (pass the authority that signed it with "+ways, err, optCA, optInsecure)
 }
 
-// otherKindOfName is a handshake's error err, a certificate refused for
-// the host dialled (h), said with the names the certificate holds where
-// crypto/tls names none: it names only those of the host's kind, and of
-// a certificate for host names dialled by its address (a load balancer
-// poked at its IP) said "cannot validate certificate for 127.0.0.1
-// because it doesn't contain any IP SANs", and the other way round
-// "certificate is not valid for any names, but wanted to match
-// localhost". Otherwise err as it is.
-func otherKindOfName(err error, h x509.HostnameError) error {
+// insecureWay is the option that accepts a certificate refused, to try
+// things out, as a format and its arguments: TLSOptions.Insecure, in
+// place of TLSOptions.CA if authorities were given (ca), which it is
+// refused beside.
+func insecureWay(ca bool) (format string, args []any) {
+	if ca {
+		return "%s in place of %s", []any{optInsecure, optCA}
+	}
+	return "%s", []any{optInsecure}
+}
+
+// notCA names the certificate of the chain the server sent, as err (a
+// handshake's) holds it, that signed c but may not sign certificates (an
+// intermediate that is no CA), or is "": such a chain was refused as
+// signed by no authority given, and a user looked for another, where the
+// one given may have signed that certificate. crypto/x509 says "possibly
+// because of ... parent certificate cannot sign this kind of
+// certificate" of any certificate by the name of c's issuer, one that
+// signed nothing included (shout's self-signed certificates share
+// theirs), so the signature is checked here.
+func notCA(c *x509.Certificate, err error) string {
+	var sent *tls.CertificateVerificationError
+	if c == nil || !errors.As(err, &sent) {
+		return ""
+	}
+	for _, p := range sent.UnverifiedCertificates {
+		if p.Equal(c) || !errors.As(c.CheckSignatureFrom(p), new(x509.ConstraintViolationError)) ||
+			p.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) != nil {
+			continue
+		}
+		if p.Subject.CommonName != "" {
+			return p.Subject.CommonName
+		}
+		return p.Subject.String()
+	}
+	return ""
+}
+
+// wrongName is a handshake's error err, a certificate refused for the
+// host dialled (h), said with what to do: connect by a name it holds, or
+// TLSOptions.Insecure to try things out (in place of TLSOptions.CA, if
+// authorities were given: ca). crypto/tls names only the names of the
+// host's kind, so the others are said too: of a certificate for host
+// names dialled by its address (a load balancer poked at its IP) it said
+// "cannot validate certificate for 127.0.0.1 because it doesn't contain
+// any IP SANs", and the other way round "certificate is not valid for
+// any names, but wanted to match localhost".
+func wrongName(err error, h x509.HostnameError, ca bool) error {
 	c := h.Certificate
 	if c == nil {
 		return err
 	}
-	var names []string
-	kind, other := "IP address", "names"
+	try, args := insecureWay(ca)
+	same, other := c.DNSNames, make([]string, 0, len(c.IPAddresses))
+	for _, ip := range c.IPAddresses {
+		other = append(other, ip.String())
+	}
+	kind, others := "host name", "addresses"
 	if net.ParseIP(h.Host) != nil {
-		if len(c.IPAddresses) > 0 {
-			return err // named
-		}
-		names = c.DNSNames
-	} else {
-		if len(c.DNSNames) > 0 {
-			return err // named
-		}
-		kind, other = "host name", "addresses"
-		for _, ip := range c.IPAddresses {
-			names = append(names, ip.String())
-		}
+		same, other = other, same
+		kind, others = "IP address", "names"
 	}
-	if len(names) == 0 {
-		return err // it holds none of either kind: said so
+	switch {
+	case len(same) == 0 && len(other) == 0:
+		// (Nor does one that relies on its Common Name, which crypto/tls
+		// says.)
+		return named.Reword(err, "%s (it holds no name to connect by: "+try+" accepts it, to try things out)", append([]any{err}, args...)...)
+	case len(same) == 0:
+		said := fmt.Sprintf("x509: certificate is valid for %s, not %s (it names no %s: connect by one of its %s, or ", strings.Join(other, ", "), h.Host, kind, others)
+		text, found := strings.CutSuffix(err.Error(), h.Error())
+		if !found {
+			return err
+		}
+		return named.Reword(err, "%s"+try+" to try things out)", append([]any{text + said}, args...)...)
+	case len(other) > 0:
+		return named.Reword(err, "%s (it names %s too: connect by a name it holds, or "+try+" to try things out)", append([]any{err, strings.Join(other, ", ")}, args...)...)
 	}
-	said := fmt.Sprintf("x509: certificate is valid for %s, not %s (it names no %s: connect by one of its %s)", strings.Join(names, ", "), h.Host, kind, other)
-	text, found := strings.CutSuffix(err.Error(), h.Error())
-	if !found {
-		return err
-	}
-	return named.Reword(err, "%s", text+said)
+	return named.Reword(err, "%s (connect by a name it holds, or "+try+" to try things out)", append([]any{err}, args...)...)
 }
 
 // caFiles names the file that TLSOptions.Config read each pool of

@@ -267,9 +267,15 @@ func sameFile(f *os.File, w io.Writer) bool {
 
 // dialTarget is the server that connect and bench talk to. Port 0 is for
 // listening, where the system picks a free port: dialled, it is refused
-// as if a server had stopped there, which says nothing of why.
+// as if a server had stopped there, which says nothing of why. So is a
+// listener's address in socat's syntax (TCP-LISTEN:8080).
 func dialTarget(addr string) (endpoint.Endpoint, error) {
 	eps, err := endpoint.Parse(addr, "tcp")
+	if _, local := endpoint.Listener(err); local != "" {
+		// Parse offers a listener's two: every interface, which is no
+		// address to connect to, and this machine.
+		return endpoint.Endpoint{}, usagef("bad address %q: a listener's address in socat's syntax, for shout serve (did you mean %q?)", addr, local)
+	}
 	if err != nil {
 		return endpoint.Endpoint{}, usage(err)
 	}

@@ -310,3 +310,24 @@ func TestRateNotANumberSaysSo(t *testing.T) {
 		t.Errorf("--rate=1_000.5: status %d, %q; want it taken", code, stderr.String())
 	}
 }
+
+// A listener's address in socat's syntax given to connect or bench: it
+// was offered "tcp://:8080", every interface, a listener's address, beside
+// "tcp://127.0.0.1:8080"; a connection is offered this machine's, and
+// told the form is serve's.
+func TestConnectToListenerAddress(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"connect", "TCP-LISTEN:8080"}, `shout: bad address "TCP-LISTEN:8080": a listener's address in socat's syntax, for shout serve (did you mean "tcp://127.0.0.1:8080"?)`},
+		{[]string{"connect", "UDP-LISTEN:9000,fork"}, `shout: bad address "UDP-LISTEN:9000,fork": a listener's address in socat's syntax, for shout serve (did you mean "udp://127.0.0.1:9000"?)`},
+		{[]string{"bench", "OPENSSL-LISTEN:8443"}, `shout: bad address "OPENSSL-LISTEN:8443": a listener's address in socat's syntax, for shout serve (did you mean "tls://127.0.0.1:8443"?)`},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		if first, _, _ := strings.Cut(stderr.String(), "\n"); code != 2 || first != tc.want {
+			t.Errorf("shout %s: status %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+	}
+}

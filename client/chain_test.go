@@ -1,0 +1,96 @@
+package client_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"shout/client"
+	"shout/internal/shouttest"
+)
+
+// A server whose chain's intermediate may not sign certificates (no CA),
+// under an authority given with TLSOptions.CA: it was told "no authority
+// in ca.pem signed it: pass the one that did", where ca.pem held the
+// one that signed the intermediate, and the fault is the intermediate.
+func TestHandshakeIntermediateNotCA(t *testing.T) {
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	serial := int64(0)
+	issue := func(tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, signer *ecdsa.PrivateKey) *x509.Certificate {
+		serial++
+		tmpl.SerialNumber = big.NewInt(serial)
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+		if parent == nil {
+			parent = tmpl
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	rootKey, intKey, leafKey := key(), key(), key()
+	root := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "test root"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}, nil, &rootKey.PublicKey, rootKey)
+	inter := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "no CA"}, IsCA: false, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}, root, &intKey.PublicKey, rootKey)
+	leaf := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, inter, &leafKey.PublicKey, intKey)
+
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := client.TLSOptions{CA: ca}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A certificate of the intermediate's name, no CA either, that
+	// signed nothing: the chain is refused for want of the one that did.
+	impostor := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "no CA"}, IsCA: false, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}, root, &key().PublicKey, rootKey)
+	for _, tc := range []struct {
+		name  string
+		chain *x509.Certificate
+		want  string
+	}{
+		{"its signer", inter, `candidate authority certificate "no CA") ("no CA", in the server's chain, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; TLSOptions.Insecure in place of TLSOptions.CA accepts it, to try things out)`},
+		{"one of its signer's name", impostor, `candidate authority certificate "no CA") (no authority in ` + ca + ` signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			serverCfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw, tc.chain.Raw}, PrivateKey: leafKey}}}
+			addr := shouttest.StreamServer(t, func(c net.Conn) {
+				c.SetDeadline(time.Now().Add(bound))
+				tls.Server(c, serverCfg).Handshake() // fails: the client refuses the chain
+			})
+			_, err := client.Handshake(context.Background(), dial(t, "tcp", addr), addr, cfg, bound)
+			var unknown x509.UnknownAuthorityError
+			if !errors.As(err, &unknown) || !strings.HasSuffix(err.Error(), tc.want) {
+				t.Errorf("Handshake: %v; want an unknown authority, ending %s", err, tc.want)
+			}
+		})
+	}
+}
