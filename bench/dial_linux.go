@@ -4,7 +4,6 @@ package bench
 
 import (
 	"net"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -15,15 +14,7 @@ import (
 // connect, not at bind: bind would have to find a port free for any
 // destination, and with thousands in use that search, not the server,
 // sets how fast a run connects.
-func bindNoPort(_, _ string, c syscall.RawConn) error {
-	var err error
-	if cerr := c.Control(func(fd uintptr) {
-		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	}); cerr != nil {
-		return cerr
-	}
-	return err
-}
+var bindNoPort = sockfd.Setter(sockfd.Option{Level: unix.IPPROTO_IP, Opt: unix.IP_BIND_ADDRESS_NO_PORT, Value: 1})
 
 // wasReset reports whether c's TCP connection was reset: closed, though
 // this side has not closed it. A reset that one goroutine's write met

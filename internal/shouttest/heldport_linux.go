@@ -4,11 +4,12 @@ package shouttest
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"syscall"
 	"testing"
+
+	"shout/internal/sockfd"
 )
 
 // HeldPort returns an address of 127.0.0.1 where no server answers and
@@ -18,13 +19,7 @@ import (
 // the connection waits out TIME_WAIT.
 func HeldPort(t testing.TB) *net.TCPAddr {
 	t.Helper()
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0) // as the lesson's server
-		})
-		return errors.Join(err, serr)
-	}}
+	lc := net.ListenConfig{Control: sockfd.Setter(sockfd.Option{Level: syscall.SOL_SOCKET, Opt: syscall.SO_REUSEADDR, Value: 0})} // as the lesson's server
 	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,6 @@ package sockfd
 
 import "golang.org/x/sys/unix"
 
-// Option is a socket option with an int value, as setsockopt takes it.
-type Option struct{ Level, Opt, Value int }
-
 // KeepAlive is the keep-alive net gives each TCP connection it accepts
 // by default (net.ListenConfig.KeepAlive 0): probes after 15 s idle,
 // 15 s apart, 9 of them, so that a client that vanished gives its place

@@ -6,6 +6,9 @@ package sockfd
 
 import "syscall"
 
+// Option is a socket option with an int value, as setsockopt takes it.
+type Option struct{ Level, Opt, Value int }
+
 // Control calls f with the descriptor of x's socket, if x gives raw
 // access to one (it is a syscall.Conn: *net.TCPConn, *net.UDPConn,
 // *net.UnixConn, their listeners, a wrapper that passes it on); else,
