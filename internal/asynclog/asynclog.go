@@ -133,10 +133,8 @@ type fillWriter struct{ q *queue }
 func (f fillWriter) Write(p []byte) (int, error) {
 	q := f.q
 	q.mu.Lock()
-	if q.closed || len(q.fill) > 0 && len(q.fill)+len(p) > q.limit {
-		q.dropped++
-		q.mu.Unlock()
-		q.total.Add(1)
+	if q.refuses(len(q.fill), len(q.fill)+len(p)) {
+		q.drop()
 		return len(p), nil
 	}
 	q.fill = append(q.fill, p...)
@@ -160,15 +158,27 @@ func (f fillWriter) UnlockLine(b []byte) {
 		q.mu.Unlock()
 		return
 	}
-	if q.closed || n > 0 && len(b) > q.limit {
+	if q.refuses(n, len(b)) {
 		q.fill = b[:n]
-		q.dropped++
-		q.mu.Unlock()
-		q.total.Add(1)
+		q.drop()
 		return
 	}
 	q.fill = b
 	q.taken()
+}
+
+// refuses reports whether a line that takes the buffer from n bytes to
+// m is dropped: the Handler is closed, or the line has no room in it (a
+// line alone is taken, however long); q.mu is held.
+func (q *queue) refuses(n, m int) bool {
+	return q.closed || n > 0 && m > q.limit
+}
+
+// drop counts a line dropped; q.mu is held, and released.
+func (q *queue) drop() {
+	q.dropped++
+	q.mu.Unlock()
+	q.total.Add(1)
 }
 
 // taken is what Write and UnlockLine do once a line is in the buffer:
