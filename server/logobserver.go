@@ -45,12 +45,20 @@ const (
 	numWarns  = numReasons + 1
 )
 
-// rejectedWarn is the limiter of a connection rejected for why.
+// rejectedWarn is the limiter of a connection rejected for why, and
+// rejectedWhy the limit a limiter is of.
 func rejectedWarn(why error) Reason {
 	if errors.Is(why, ErrMaxConnsPerIP) {
 		return warnPerIP
 	}
 	return ReasonRejected
+}
+
+func rejectedWhy(warn Reason) error {
+	if warn == warnPerIP {
+		return ErrMaxConnsPerIP
+	}
+	return ErrMaxConns
 }
 
 type logObserver struct {
@@ -366,10 +374,8 @@ func (o *logObserver) ServerStopped() {
 // logHeld logs the line for k warnings of r held back, of n in all.
 func (o *logObserver) logHeld(r Reason, n, k int64) {
 	switch r {
-	case ReasonRejected:
-		o.log(slog.LevelWarn, "connection rejected", "why", logErr{ErrMaxConns}, "rejected_total", n, "unlogged", k)
-	case warnPerIP:
-		o.log(slog.LevelWarn, "connection rejected", "why", logErr{ErrMaxConnsPerIP}, "rejected_total", n, "unlogged", k)
+	case ReasonRejected, warnPerIP:
+		o.log(slog.LevelWarn, "connection rejected", "why", logErr{rejectedWhy(r)}, "rejected_total", n, "unlogged", k)
 	case ReasonProxyHeader:
 		o.log(slog.LevelWarn, "PROXY header refused", "total", n, "unlogged", k)
 	case ReasonHandshake:

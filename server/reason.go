@@ -14,9 +14,10 @@ const (
 	// ReasonEOF: the client closed (or half-closed) and was answered.
 	ReasonEOF
 	// ReasonReset: the client reset the connection, while a reply was
-	// written too (the write's EPIPE, over TCP, is a reset's); on Linux,
-	// also after its end of file while replies were still queued for it,
-	// which its reset threw away (not answered, as ReasonEOF says).
+	// written too (on Linux, a TCP write's EPIPE is a reset's); on
+	// Linux, also after its end of file while replies were still queued
+	// for it, which its reset threw away (not answered, as ReasonEOF
+	// says).
 	ReasonReset
 	// ReasonIdleTimeout: the client sent nothing for IdleTimeout.
 	ReasonIdleTimeout
