@@ -155,9 +155,7 @@ func Parse(s string, plain ...string) ([]Endpoint, error) {
 	} else {
 		rest, scheme = s, ""
 		if name, after, ok := strings.Cut(s, ":"); ok && after != "" {
-			if why, meant, every, local := socat(name, after); why != "" {
-				b := offered(s, why, meant)
-				b.listen, b.local = every, local
+			if b := socat(s, name, after); b != nil {
 				return nil, b
 			}
 		}
@@ -366,45 +364,46 @@ func socatKind(name string) (scheme string, listen, typed bool) {
 	return scheme, listen, typed
 }
 
-// socat says what to write for name:after, an address in socat's syntax,
-// and the one address meant if it offers one, or "" if it is not one; or,
-// for a listener's, the two it offers: every, on every interface, and
-// local, on this machine only. TCP-LISTEN:8080 read as host TCP-LISTEN,
+// socat is the error for s, name:after, an address in socat's syntax:
+// what to write for it, with the one address meant if it offers one, or,
+// for a listener's, the two it offers (every interface, and this machine
+// only); nil if s is not one. TCP-LISTEN:8080 read as host TCP-LISTEN,
 // port 8080, and failed only as a name no lookup found; TCP4:host:port
 // as too many colons. TCP:host:port and tcp:host:port are isScheme's.
-func socat(name, after string) (why, meant, every, local string) {
+func socat(s, name, after string) *badAddress {
 	scheme, listen, typed := socatKind(name)
 	if scheme == "" || !typed {
-		return "", "", "", "" // tcp:8080 is host tcp; TCP:host:port gets the :// hint
+		return nil // tcp:8080 is host tcp; TCP:host:port gets the :// hint
 	}
 	if !listen && scheme != "unix" && isPort(after) {
 		// socat connects to host:port, never to a port alone: this is
 		// a host that has socat's word for a name, with its port, as
 		// tcp:8080 is (and tcp://8080, 127.0.0.1, was not meant).
-		return "", "", "", ""
+		return nil
 	}
 	after, _, _ = strings.Cut(after, ",") // socat's options
-	meant = scheme + "://" + after
+	meant := scheme + "://" + after
 	if listen && scheme != "unix" {
 		meant = scheme + "://:" + after
 	}
 	if !listen || scheme == "unix" {
 		// Parse offers it, or the address it offers in turn
 		// (TCP4:127.0.0.1:8080/, a URL's path), or says what it lacks.
-		return "socat's syntax", meant, "", ""
+		return offered(s, "socat's syntax", meant)
 	}
 	if _, err := Parse(meant); err != nil { // (it has a scheme: no socat in it)
 		// A port out of range is said as such (TCP-LISTEN:99999), as
 		// offered says it; what is no port at all here (TCP-LISTEN:8080/,
 		// a URL's path) names the form alone.
 		if b := (*badAddress)(nil); errors.As(err, &b) && b.meant == "" && b.form == "" {
-			return "socat's syntax; " + b.why, "", "", ""
+			return offered(s, "socat's syntax; "+b.why, "")
 		}
-		return fmt.Sprintf("socat's syntax (shout takes %s://HOST:PORT)", scheme), "", "", ""
+		return offered(s, fmt.Sprintf("socat's syntax (shout takes %s://HOST:PORT)", scheme), "")
 	}
-	local = scheme + "://127.0.0.1:" + after
-	return fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)",
-		meant, local), "", meant, local
+	local := scheme + "://127.0.0.1:" + after
+	b := offered(s, fmt.Sprintf("socat's syntax (did you mean %q, every interface as socat listens, or %q, this machine only?)", meant, local), "")
+	b.listen, b.local = meant, local
+	return b
 }
 
 // schemeMeant is the scheme Parse takes that a user who wrote scheme
