@@ -435,16 +435,20 @@ func webPort(scheme, rest string) string {
 	if end < 0 {
 		end = len(rest)
 	}
-	start := 0
-	if h, _, _ := strings.Cut(rest[:end], "["); strings.Contains(h, "@") {
-		start = strings.LastIndexByte(h, '@') + 1
-	}
-	host := rest[start:end]
+	host := rest[userLen(rest[:end]):end]
 	bracketed := strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
 	if port == "" || host == "" || !bracketed && strings.ContainsAny(host, ":[]") {
 		return rest
 	}
 	return rest[:end] + ":" + port + rest[end:]
+}
+
+// userLen is the length of the user (user@, user:password@) that the
+// address part of a URL, addr, begins with, its @ included; 0 if none.
+// An @ inside brackets is an IPv6 zone's.
+func userLen(addr string) int {
+	host, _, _ := strings.Cut(addr, "[")
+	return strings.LastIndexByte(host, '@') + 1
 }
 
 // urlPath says what was meant by scheme://rest, a URL pasted whole
@@ -459,10 +463,8 @@ func urlPath(scheme, rest string, found bool) (why, meant string) {
 	if i := strings.IndexAny(addr, "/?#"); i >= 0 {
 		addr, tail = addr[:i], addr[i:]
 	}
-	host, _, _ := strings.Cut(addr, "[") // an IPv6 zone may hold an @
-	if at := strings.LastIndexByte(host, '@'); at >= 0 {
-		user, addr = addr[:at+1], addr[at+1:]
-	}
+	n := userLen(addr)
+	user, addr = addr[:n], addr[n:]
 	if addr == "" || user == "" && tail == "" {
 		return "", ""
 	}
