@@ -1431,12 +1431,12 @@ func setOptions(fd int) bool {
 // own, and a connection drainAll accepted (!own) is looked at and
 // answers for none.
 func (l *loop) inherited(ll *loopListener, fd int, own bool) bool {
-	if ll.optionsUnset {
-		return false
-	}
 	id := int(ll.id)
 	if own && id < len(l.inherits) && l.inherits[id] == ll.serial {
 		return true
+	}
+	if ll.optionsUnset {
+		return false
 	}
 	for _, o := range connOptions {
 		if v, err := unix.GetsockoptInt(fd, o.Level, o.Opt); err != nil || v != o.Value {
