@@ -1429,7 +1429,9 @@ func setOptions(fd int) bool {
 // loop looked at first answered for an earlier one without the options,
 // which was served without them (Nagle's waits). So the answer is l's
 // own, and a connection drainAll accepted (!own) is looked at and
-// answers for none.
+// answers for none. (One exception, not met by default: Linux's
+// tcp_migrate_req appends the queue of a closed SO_REUSEPORT listener,
+// another process's, to ll's, its connections copies of that listener.)
 func (l *loop) inherited(ll *loopListener, fd int, own bool) bool {
 	id := int(ll.id)
 	if own && id < len(l.inherits) && l.inherits[id] == ll.serial {
