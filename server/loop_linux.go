@@ -112,12 +112,10 @@ type loopListener struct {
 	// unixNet is a Unix listener's network, "unix" or "unixpacket", for
 	// its clients' addresses; "" for TCP.
 	unixNet string
-	// inherit is 1 once a connection accepted from the listener was seen
-	// to have inherited the options setOptions set on it, -1 if they could
-	// not be set on it (each connection then has them set), 0 until one is
-	// seen: each connection is looked at until then, as one that came
-	// before the options has none of them.
-	inherit atomic.Int32
+	// optionsUnset: setOptions could not set the options on it, and each
+	// connection has them set (see loop.inherited). Written before the
+	// loops are given it.
+	optionsUnset bool
 	// failed is closed, with err set, when accepting fails for good.
 	failed   chan struct{}
 	err      error
@@ -252,6 +250,7 @@ type loop struct {
 	accSA     [acceptBatch]unix.RawSockaddrAny // their clients' addresses
 	polls     uint64                           // polls made
 	seen      []uint64                         // by listener id: the last of them that reported it
+	inherits  []int32                          // by listener id: the serial of the one whose connections were seen to inherit its options, 0 for none (see inherited)
 	goneAt    uint64                           // the last poll that reported a listener no longer served
 	stale     bool                             // the epoll set holds such a listener: renew it
 	renewAt   int64                            // after a renew failed, when to try again
@@ -294,9 +293,7 @@ func (s *Server) serveLoop(lp *net.Listener) error {
 		ll.unixNet = ll.local.Network()
 	} else {
 		ll.raw.Control(func(fd uintptr) {
-			if !setOptions(int(fd)) {
-				ll.inherit.Store(-1)
-			}
+			ll.optionsUnset = !setOptions(int(fd))
 		})
 	}
 	if a, ok := ll.local.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
@@ -750,7 +747,7 @@ func (l *loop) drainFrom(ll *loopListener, d *stopDrain) {
 		switch {
 		case err == nil:
 			d.taken.Add(1)
-			l.admit(ll, fd, sa) // stopped as it is admitted
+			l.admit(ll, fd, sa, true) // stopped as it is admitted
 		case aborted(err):
 		case outOfResources(err):
 			return // the next close tries again
@@ -1103,7 +1100,7 @@ func (l *loop) accept(id, serial int32) {
 		l.srv.logger().Error("accept failed; retrying", "listener", ll.l.Addr().String(), "err", err, "retry_in", l.accWait)
 	}
 	for i := range l.accN {
-		l.admit(ll, l.accFD[i], &l.accSA[i])
+		l.admit(ll, l.accFD[i], &l.accSA[i], true)
 	}
 }
 
@@ -1339,13 +1336,14 @@ var (
 )
 
 // admit serves a connection just accepted, or turns it away over a limit.
-func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny) {
+// own says whether l accepted it itself, not handed it by drainAll.
+func (l *loop) admit(ll *loopListener, fd int, rsa *unix.RawSockaddrAny, own bool) {
 	s := l.srv
 	if l.force.Load() {
 		closeFD(fd)
 		return
 	}
-	if !ll.isUnix() && !ll.inherited(fd) {
+	if !ll.isUnix() && !l.inherited(ll, fd, own) {
 		setOptions(fd)
 	}
 	c := l.newConn(fd)
@@ -1418,32 +1416,42 @@ func setOptions(fd int) bool {
 	return ok
 }
 
-// inherited reports whether connection fd has the connOptions its
-// listener was given. Connections are looked at (a system call an
-// option) until one has them, which answers for the rest: they come from
-// the same listener. One without them may have been queued before the
-// listener had them (a client of serve's first moments), and is not
-// taken to answer for the rest, which once cost every later connection
-// five system calls; were they never passed on, a connection would cost
-// one look more (the first option's).
-func (ll *loopListener) inherited(fd int) bool {
-	switch ll.inherit.Load() {
-	case 1:
+// inherited reports whether connection fd, accepted from ll, has the
+// connOptions ll was given. One may have none, queued before ll had them
+// (a client of serve's first moments, a passed listener's queue), so l
+// looks at its connections from ll (a system call an option) until one
+// has them; were they never passed on, a connection costs one look more
+// (the first option's). After one that had them, l looks no more, where
+// each connection once cost five system calls: ll's queue is in the
+// order its connections were made, each a copy of ll as it was then, and
+// l accepts in that order. The loops among themselves do not: where one
+// loop's answer stood for every loop, a later connection that another
+// loop looked at first answered for an earlier one without the options,
+// which was served without them (Nagle's waits). So the answer is l's
+// own, and a connection drainAll accepted (!own) is looked at and
+// answers for none. (One exception, not met by default: Linux's
+// tcp_migrate_req appends the queue of a closed SO_REUSEPORT listener,
+// another process's, to ll's, its connections copies of that listener.)
+func (l *loop) inherited(ll *loopListener, fd int, own bool) bool {
+	id := int(ll.id)
+	if own && id < len(l.inherits) && l.inherits[id] == ll.serial {
 		return true
-	case -1:
+	}
+	if ll.optionsUnset {
 		return false
 	}
-	ok := true
 	for _, o := range connOptions {
 		if v, err := unix.GetsockoptInt(fd, o.Level, o.Opt); err != nil || v != o.Value {
-			ok = false
-			break
+			return false // the next is looked at: this one may have come before ll had them
 		}
 	}
-	if ok {
-		ll.inherit.CompareAndSwap(0, 1)
+	if own {
+		for id >= len(l.inherits) {
+			l.inherits = append(l.inherits, 0)
+		}
+		l.inherits[id] = ll.serial
 	}
-	return ok // if not, the next is looked at: this one may have come before the listener had them
+	return true
 }
 
 func (l *loop) newConn(fd int) *lconn {
@@ -1977,7 +1985,7 @@ func (l *loop) stop() {
 	l.handed = nil
 	l.srv.mu.Unlock()
 	for i := range handed {
-		l.admit(handed[i].ll, handed[i].fd, &handed[i].sa) // stopped as it is admitted
+		l.admit(handed[i].ll, handed[i].fd, &handed[i].sa, false) // stopped as it is admitted
 	}
 	// Under Server.mu, drainAll has run: if it ran out of descriptors,
 	// the loop accepts once now, for those freed since without a close
