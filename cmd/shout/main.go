@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
@@ -229,7 +230,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sayError(stderr, werr.Error())
 			return 1
 		}
-		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error()))))))))
+		sayError(stderr, hidePasswords(args, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error())))))))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -241,14 +242,38 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ee):
 		if ee.msg != "" {
 			out.failed() // the command said what went wrong
-			sayError(stderr, fromEnvar(parser, args, ee.msg))
+			sayError(stderr, hidePasswords(args, fromEnvar(parser, args, ee.msg)))
 		}
 		return ee.code
 	default:
 		out.failed()
-		sayError(stderr, flagText(err))
+		sayError(stderr, hidePasswords(args, flagText(err)))
 		return 1
 	}
+}
+
+// hidePasswords is msg, an error's text, with each argument of args, or
+// value of a SHOUT_* variable (serve's flags), that has a URL's password
+// in it (tcp://user:secret@host:port, a flag's value too: --admin=…)
+// said as endpoint.Redacted writes it, xxxxx for the password: kong's
+// errors (unexpected argument …) and shout's hints say a value back as
+// it was typed, and an error ends up in a CI log or a ticket.
+func hidePasswords(args []string, msg string) string {
+	values := slices.Clip(args)
+	for _, kv := range os.Environ() {
+		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SHOUT_") {
+			values = append(values, value)
+		}
+	}
+	for _, a := range values {
+		if name, value, ok := strings.Cut(a, "="); ok && strings.HasPrefix(name, "-") {
+			a = value
+		}
+		if r := endpoint.Redacted(a); r != a {
+			msg = strings.ReplaceAll(msg, a, r)
+		}
+	}
+	return msg
 }
 
 // sayError writes msg, an error's text, to stderr as shout's one line
@@ -886,16 +911,30 @@ func hostAndPort(host, port string) string {
 	if _, err := endpoint.Parse(host, "tcp"); err == nil {
 		return ""
 	}
+	return withPort(host, port)
+}
+
+// withPort is the address host, one without its port (127.0.0.1, ::1,
+// [::1], tcp://localhost), with port: the one Parse takes, or offers for
+// it (a URL's user left out: tcp://user@127.0.0.1), or "". Only an IPv6
+// address goes in brackets: a user's password was offered as a host in
+// them, [user:secret@127.0.0.1]:1, a name no lookup finds.
+func withPort(host, port string) string {
 	scheme, rest, ok := strings.Cut(host, "://")
 	if !ok {
 		rest = host
 	}
-	a := net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]"), port) // ::1 and [::1] alike
+	h := strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]") // ::1 and [::1] alike
+	a := h + ":" + port
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Is6() {
+		a = net.JoinHostPort(h, port)
+	}
 	if ok {
 		a = scheme + "://" + a
 	}
-	if _, err := endpoint.Parse(a, "tcp"); err != nil {
-		return ""
+	_, err := endpoint.Parse(a, "tcp")
+	if err != nil {
+		return endpoint.Meant(err)
 	}
 	return a
 }

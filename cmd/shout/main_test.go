@@ -195,6 +195,45 @@ func TestHostAndPortApartSaysWhatToType(t *testing.T) {
 	}
 }
 
+// A URL's password is never said back, by any command's error: it ends
+// up in a CI log or a ticket. It is written xxxxx, as net/url's
+// URL.Redacted writes it, and the error helps as it did. Kong's errors,
+// shout's hints and endpoint's said it whole, and offered it bracketed as
+// a host: did you mean tcp://[user:secret@127.0.0.1]:1?
+func TestPasswordNotSaidBack(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"tcp://user:secret@127.0.0.1:1"}, "shout: tcp://user:xxxxx@127.0.0.1:1 is no command: an address goes after one (shout serve tcp://127.0.0.1:1, shout connect tcp://127.0.0.1:1)"},
+		{[]string{"user:secret@127.0.0.1:1"}, "shout: user:xxxxx@127.0.0.1:1 is no command: an address goes after one (shout serve 127.0.0.1:1, shout connect 127.0.0.1:1)"},
+		{[]string{"connect", "tls://user:secret@127.0.0.1:1"}, `shout: bad address "tls://user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "tls://127.0.0.1:1"?)`},
+		{[]string{"bench", "tcp://user:secret@127.0.0.1"}, `shout: bad address "tcp://user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes tcp://HOST:PORT)`},
+		{[]string{"serve", "udp://user:secret@127.0.0.1:1"}, `shout: bad address "udp://user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "udp://127.0.0.1:1"?)`},
+		{[]string{"connect", "tcp://user:secret@127.0.0.1", "1"}, "shout: unexpected argument 1: host and port go in one argument: did you mean tcp://127.0.0.1:1?"},
+		{[]string{"connect", "user:secret@127.0.0.1", "1"}, "shout: unexpected argument 1: host and port go in one argument: did you mean 127.0.0.1:1?"},
+		{[]string{"serve", "user:secret@127.0.0.1", "1"}, `shout: bad address "user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes HOST:PORT); host and port go in one argument: did you mean 127.0.0.1:1?`},
+		{[]string{"connect", "127.0.0.1:1", "tcp://user:secret@127.0.0.1:1"}, "shout: unexpected argument tcp://user:xxxxx@127.0.0.1:1"},
+		{[]string{"help", "connect", "tcp://user:secret@127.0.0.1:1"}, `shout: help takes one command, and nothing after it ("tcp://user:xxxxx@127.0.0.1:1"): shout help connect`},
+		{[]string{"serve", "--admin", "user:secret@127.0.0.1:1", "--admin-pprof", "127.0.0.1:0"}, `shout: --admin: bad address "user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "127.0.0.1:1"?)`},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if code != 2 || first != tc.want || strings.Contains(stderr.String(), "secret") {
+			t.Errorf("shout %s: status %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, stderr.String(), tc.want)
+		}
+	}
+	// Nor one of serve's variables (a manifest's).
+	t.Setenv("SHOUT_MAX_CONNS", "tcp://user:secret@127.0.0.1:1")
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"serve"}, strings.NewReader(""), &stdout, &stderr)
+	want := `shout: --max-conns: expected a whole number (in decimal) but got "tcp://user:xxxxx@127.0.0.1:1" (from SHOUT_MAX_CONNS)`
+	if first, _, _ := strings.Cut(stderr.String(), "\n"); code != 2 || first != want {
+		t.Errorf("SHOUT_MAX_CONNS=tcp://user:secret@127.0.0.1:1 shout serve: status %d, %q; want 2 and %q", code, stderr.String(), want)
+	}
+}
+
 // An unknown one-letter flag, typed as wrk, hey or nc take it, says what
 // shout takes instead; kong offered any flag within two edits of it,
 // which for one letter is any other ("shout bench -d 10": did you mean
