@@ -823,8 +823,11 @@ func noArg(app *kong.Application, args []string, msg string) string {
 // noCommand says what a first argument that names no command is: kong
 // said "unexpected argument nosuch", as of an argument one too many (of
 // an address too: shout 127.0.0.1:8080, or a URL pasted whole, for which
-// the address in it is offered, with what serve needs for TLS; socat's
-// listener, TCP-LISTEN:8080, for serve alone). One close to a command's name
+// the address in it is offered, with what serve needs for TLS; one
+// without its port, shout tcp://localhost, with serve's default port, and
+// host and port apart, shout 127.0.0.1 8080, joined, where each was an
+// "unknown command"; socat's listener, TCP-LISTEN:8080, for serve alone).
+// One close to a command's name
 // kong says itself: "unexpected argument servee, did you mean "serve"?".
 // An empty one kong named as nothing, "unexpected argument , did you
 // mean one of" every command, or "unexpected argument " after one.
@@ -844,10 +847,24 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 	if !empty {
 		name = m[1]
 	}
-	addr := name
+	addr, said, how, note := name, name, "", ""
 	eps, err := endpoint.Parse(name, "tcp")
 	if err != nil {
 		addr = endpoint.Meant(err) // a URL pasted whole: the address in it (one Parse takes)
+	}
+	if at := slices.Index(args, name); addr == "" && !empty && at >= 0 && at+1 < len(args) {
+		// Host and port apart, as nc takes them (shout 127.0.0.1 8080).
+		if addr = hostAndPort(name, args[at+1]); addr != "" {
+			said, how = name+" "+args[at+1], ", host and port in one argument"
+		}
+	}
+	if port := servePort(app); addr == "" && port != "" && noPort(name) {
+		// An address that lacks its port (shout tcp://localhost): serve's.
+		if addr = withPort(name, port); addr != "" {
+			how, note = ", with its port", "; "+port+" is serve's default"
+		}
+	}
+	if addr != "" {
 		eps, _ = endpoint.Parse(addr, "tcp")
 	}
 	// A tls:// address shout serve refuses without a certificate
@@ -859,7 +876,7 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 		return sep
 	}
 	if addr != "" {
-		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s%s shout connect %s)", name, addr, needs(eps, ","), addr)
+		return fmt.Sprintf("%s is no command: an address goes after one%s (shout serve %s%s shout connect %s%s)", said, how, addr, needs(eps, ","), addr, note)
 	}
 	// A listener's in socat's syntax (TCP-LISTEN:8080) is serve's alone.
 	if every, local := endpoint.Listener(err); local != "" {
@@ -937,6 +954,29 @@ func withPort(host, port string) string {
 		return endpoint.Meant(err)
 	}
 	return a
+}
+
+// noPort says whether s, typed where a command goes, is an address
+// without its port, not a word mistyped: one with a scheme (tcp://…), an
+// IP address (in brackets or not) or localhost. Another name (nosuch) is
+// said to be no command.
+func noPort(s string) bool {
+	if strings.Contains(s, "://") || strings.EqualFold(s, "localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return err == nil
+}
+
+// servePort is the port of shout serve's default address, which a hint
+// offers where an address has none: "" if it has none.
+func servePort(app *kong.Application) string {
+	if serve := subcommand(app.Node, "serve"); serve != nil && len(serve.Positional) > 0 {
+		if _, port, err := net.SplitHostPort(serve.Positional[0].Default); err == nil {
+			return port
+		}
+	}
+	return ""
 }
 
 // oneArgument is the hint for an address typed as host and port apart.

@@ -234,6 +234,43 @@ func TestPasswordNotSaidBack(t *testing.T) {
 	}
 }
 
+// An address where a command goes, without its port, or with its port
+// apart (as nc takes it), says what was meant, with serve's port, 8080,
+// where none was given: it said "unknown command tcp://localhost", as of
+// a word no command is close to, where one with its port was told to go
+// after a command.
+func TestAddressWithoutCommandSaysWhatToType(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"tcp://localhost"}, "shout: tcp://localhost is no command: an address goes after one, with its port (shout serve tcp://localhost:8080, shout connect tcp://localhost:8080; 8080 is serve's default)"},
+		{[]string{"localhost"}, "shout: localhost is no command: an address goes after one, with its port (shout serve localhost:8080, shout connect localhost:8080; 8080 is serve's default)"},
+		{[]string{"127.0.0.1"}, "shout: 127.0.0.1 is no command: an address goes after one, with its port (shout serve 127.0.0.1:8080, shout connect 127.0.0.1:8080; 8080 is serve's default)"},
+		{[]string{"::1"}, "shout: ::1 is no command: an address goes after one, with its port (shout serve [::1]:8080, shout connect [::1]:8080; 8080 is serve's default)"},
+		{[]string{"[::1]"}, "shout: [::1] is no command: an address goes after one, with its port (shout serve [::1]:8080, shout connect [::1]:8080; 8080 is serve's default)"},
+		{[]string{"udp://[::1]"}, "shout: udp://[::1] is no command: an address goes after one, with its port (shout serve udp://[::1]:8080, shout connect udp://[::1]:8080; 8080 is serve's default)"},
+		{[]string{"tls://localhost"}, "shout: tls://localhost is no command: an address goes after one, with its port (shout serve tls://localhost:8080 --tls-self-signed, or with --cert and --key; shout connect tls://localhost:8080; 8080 is serve's default)"},
+		{[]string{"tcp://user:secret@127.0.0.1"}, "shout: tcp://user:xxxxx@127.0.0.1 is no command: an address goes after one, with its port (shout serve tcp://127.0.0.1:8080, shout connect tcp://127.0.0.1:8080; 8080 is serve's default)"},
+		{[]string{"127.0.0.1", "8080"}, "shout: 127.0.0.1 8080 is no command: an address goes after one, host and port in one argument (shout serve 127.0.0.1:8080, shout connect 127.0.0.1:8080)"},
+		{[]string{"udp://localhost", "9000"}, "shout: udp://localhost 9000 is no command: an address goes after one, host and port in one argument (shout serve udp://localhost:9000, shout connect udp://localhost:9000)"},
+		// With its port: as it was.
+		{[]string{"localhost:8080"}, "shout: localhost:8080 is no command: an address goes after one (shout serve localhost:8080, shout connect localhost:8080)"},
+		{[]string{"udp://127.0.0.1:8080"}, "shout: udp://127.0.0.1:8080 is no command: an address goes after one (shout serve udp://127.0.0.1:8080, shout connect udp://127.0.0.1:8080)"},
+		// A word no command is close to is no address, however it could
+		// name a host.
+		{[]string{"nosuch"}, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
+		{[]string{"tcp://localhost:99999"}, "shout: unknown command tcp://localhost:99999: the commands are serve, connect, bench, version, completion and help"},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if code != 2 || first != tc.want {
+			t.Errorf("shout %s: status %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+	}
+}
+
 // An unknown one-letter flag, typed as wrk, hey or nc take it, says what
 // shout takes instead; kong offered any flag within two edits of it,
 // which for one letter is any other ("shout bench -d 10": did you mean
