@@ -208,7 +208,7 @@ func TestPasswordNotSaidBack(t *testing.T) {
 		{[]string{"tcp://user:secret@127.0.0.1:1"}, "shout: tcp://user:xxxxx@127.0.0.1:1 is no command: an address goes after one (shout serve tcp://127.0.0.1:1, shout connect tcp://127.0.0.1:1)"},
 		{[]string{"user:secret@127.0.0.1:1"}, "shout: user:xxxxx@127.0.0.1:1 is no command: an address goes after one (shout serve 127.0.0.1:1, shout connect 127.0.0.1:1)"},
 		{[]string{"connect", "tls://user:secret@127.0.0.1:1"}, `shout: bad address "tls://user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "tls://127.0.0.1:1"?)`},
-		{[]string{"bench", "tcp://user:secret@127.0.0.1"}, `shout: bad address "tcp://user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes tcp://HOST:PORT)`},
+		{[]string{"bench", "tcp://user:secret@127.0.0.1"}, `shout: bad address "tcp://user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes tcp://HOST:PORT); serve's default port is 8080: did you mean "tcp://127.0.0.1:8080"?`},
 		{[]string{"serve", "udp://user:secret@127.0.0.1:1"}, `shout: bad address "udp://user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "udp://127.0.0.1:1"?)`},
 		{[]string{"connect", "tcp://user:secret@127.0.0.1", "1"}, "shout: unexpected argument 1: host and port go in one argument: did you mean tcp://127.0.0.1:1?"},
 		{[]string{"connect", "user:secret@127.0.0.1", "1"}, "shout: unexpected argument 1: host and port go in one argument: did you mean 127.0.0.1:1?"},
@@ -261,6 +261,31 @@ func TestAddressWithoutCommandSaysWhatToType(t *testing.T) {
 		// name a host.
 		{[]string{"nosuch"}, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
 		{[]string{"tcp://localhost:99999"}, "shout: unknown command tcp://localhost:99999: the commands are serve, connect, bench, version, completion and help"},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if code != 2 || first != tc.want {
+			t.Errorf("shout %s: status %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+	}
+}
+
+// An address without its port, given to connect or bench, is offered
+// with serve's default port: it said only "missing port in address".
+func TestClientAddressWithoutPortOffersServesPort(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"connect", "tcp://localhost"}, `shout: bad address "tcp://localhost": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "tcp://localhost:8080"?`},
+		{[]string{"connect", "localhost"}, `shout: bad address "localhost": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "localhost:8080"?`},
+		{[]string{"bench", "::1"}, `shout: bad address "::1": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT); serve's default port is 8080: did you mean "[::1]:8080"?`},
+		{[]string{"connect", "udp://127.0.0.1"}, `shout: bad address "udp://127.0.0.1": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "udp://127.0.0.1:8080"?`},
+		{[]string{"bench", "tls://[::1]"}, `shout: bad address "tls://[::1]": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "tls://[::1]:8080"?`},
+		// Not a port left out: as it was.
+		{[]string{"connect", "a:b:c"}, `shout: bad address "a:b:c": want host:port, [ipv6]:port or a scheme (too many colons in address)`},
+		{[]string{"connect", "tcp://localhost/"}, `shout: bad address "tcp://localhost/": want host:port, [ipv6]:port or a scheme (missing port in address)`},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
