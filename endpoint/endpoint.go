@@ -455,12 +455,12 @@ func userLen(addr string) int {
 // in it (tcp://user:password@host:port, socat's TCP4:user:password@…)
 // written xxxxx, as net/url's URL.Redacted writes it: an error that says
 // the address back ends up in a CI log or a ticket. A Unix socket's path
-// is a path, @ and all.
+// is a path, @ and all (unix://, unix:, socat's UNIX-CONNECT:).
 func Redacted(s string) string {
-	scheme, rest, found := strings.Cut(s, "://")
-	if found && strings.EqualFold(scheme, "unix") {
+	if SchemeOf(s) == "unix" {
 		return s
 	}
+	scheme, rest, found := strings.Cut(s, "://")
 	start := 0
 	if found {
 		start = len(scheme) + len("://")

@@ -387,6 +387,8 @@ func TestParseHidesPassword(t *testing.T) {
 		"tcp://127.0.0.1:1/a:b@c":       "tcp://127.0.0.1:1/a:b@c", // a path's
 		"unix:///tmp/a:b@c":             "unix:///tmp/a:b@c",
 		"unix://a:b@c":                  "unix://a:b@c", // a socket's path, @ and all
+		"unix:a:b@c":                    "unix:a:b@c",
+		"UNIX-CONNECT:a:b@c":            "UNIX-CONNECT:a:b@c",
 		"127.0.0.1:8080":                "127.0.0.1:8080",
 	} {
 		if got := Redacted(in); got != want {
