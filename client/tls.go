@@ -350,7 +350,10 @@ func nameCA(pool *x509.CertPool, file string, pemText []byte) {
 		}
 		// As the pool took them: a block that is no certificate, or
 		// that does not parse, is passed over.
-		if c, err := x509.ParseCertificate(b.Bytes); b.Type == "CERTIFICATE" && len(b.Headers) == 0 && err == nil {
+		if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
 			src.certs = append(src.certs, c)
 		}
 	}
