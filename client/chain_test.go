@@ -68,25 +68,42 @@ func TestHandshakeIntermediateNotCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The intermediate in the file of authorities, beside its root, and
+	// not in the server's chain: it was told "no authority in ca.pem
+	// signed it", where ca.pem held the one that did. (An x509.CertPool
+	// cannot be listed: TLSOptions.Config keeps the file's certificates.)
+	both := filepath.Join(t.TempDir(), "both.pem")
+	if err := os.WriteFile(both, append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Raw})...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bothCfg, err := client.TLSOptions{CA: both}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A certificate of the intermediate's name, no CA either, that
 	// signed nothing: the chain is refused for want of the one that did.
 	impostor := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "no CA"}, IsCA: false, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}, root, &key().PublicKey, rootKey)
 	for _, tc := range []struct {
 		name  string
-		chain *x509.Certificate
+		chain [][]byte
+		cfg   *tls.Config
 		want  string
 	}{
-		{"its signer", inter, `candidate authority certificate "no CA") ("no CA", in the server's chain, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; TLSOptions.Insecure in place of TLSOptions.CA accepts it, to try things out)`},
-		{"one of its signer's name", impostor, `candidate authority certificate "no CA") (no authority in ` + ca + ` signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)`},
+		{"its signer", [][]byte{leaf.Raw, inter.Raw}, cfg, `candidate authority certificate "no CA") ("no CA", in the server's chain, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; TLSOptions.Insecure in place of TLSOptions.CA accepts it, to try things out)`},
+		{"one of its signer's name", [][]byte{leaf.Raw, impostor.Raw}, cfg, `candidate authority certificate "no CA") (no authority in ` + ca + ` signed it: pass the one that did with TLSOptions.CA FILE, or TLSOptions.Insecure to try things out)`},
+		{"its signer in the CA file", [][]byte{leaf.Raw}, bothCfg, `candidate authority certificate "no CA") ("no CA", in ` + both + `, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; TLSOptions.Insecure in place of TLSOptions.CA accepts it, to try things out)`},
+		// The server's chain is looked at first: the same one in both.
+		{"its signer in both", [][]byte{leaf.Raw, inter.Raw}, bothCfg, `("no CA", in the server's chain, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; TLSOptions.Insecure in place of TLSOptions.CA accepts it, to try things out)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			serverCfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw, tc.chain.Raw}, PrivateKey: leafKey}}}
+			serverCfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: tc.chain, PrivateKey: leafKey}}}
 			addr := shouttest.StreamServer(t, func(c net.Conn) {
 				c.SetDeadline(time.Now().Add(bound))
 				tls.Server(c, serverCfg).Handshake() // fails: the client refuses the chain
 			})
-			_, err := client.Handshake(context.Background(), dial(t, "tcp", addr), addr, cfg, bound)
+			_, err := client.Handshake(context.Background(), dial(t, "tcp", addr), addr, tc.cfg, bound)
 			var unknown x509.UnknownAuthorityError
 			if !errors.As(err, &unknown) || !strings.HasSuffix(err.Error(), tc.want) {
 				t.Errorf("Handshake: %v; want an unknown authority, ending %s", err, tc.want)

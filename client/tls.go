@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,7 @@ func (o TLSOptions) ConfigContext(ctx context.Context) (*tls.Config, error) {
 			return nil, named.Errorf("%s %s: no PEM certificate in it", optCA, o.CA)
 		}
 		cfg.RootCAs = pool
-		nameCA(pool, o.CA)
+		nameCA(pool, o.CA, pem)
 	}
 	if (o.Cert == "") != (o.Key == "") {
 		return nil, named.Errorf("%s and %s go together", optCert, optKey)
@@ -118,9 +119,9 @@ func Handshake(ctx context.Context, c net.Conn, addr string, cfg *tls.Config, ti
 		if why := sc.notTLS(err); why != nil {
 			err = why
 		} else if unknown := (x509.UnknownAuthorityError{}); errors.As(err, &unknown) {
-			if signer := notCA(unknown.Cert, err); signer != "" {
+			if signer, in := notCA(unknown.Cert, err, cfg.RootCAs); signer != "" {
 				try, args := insecureWay(cfg.RootCAs != nil)
-				err = named.Reword(err, "%s (%s, in the server's chain, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; "+try+" accepts it, to try things out)", append([]any{err, strconv.Quote(signer)}, args...)...)
+				err = named.Reword(err, "%s (%s, in %s, signed it but may not sign certificates: it is no CA, or its key usage leaves out certificate signing; "+try+" accepts it, to try things out)", append([]any{err, strconv.Quote(signer), in}, args...)...)
 			} else {
 				err = untrusted(err, cfg.RootCAs != nil, caFile(cfg.RootCAs))
 			}
@@ -238,21 +239,37 @@ func insecureWay(ca bool) (format string, args []any) {
 	return "%s", []any{optInsecure}
 }
 
-// notCA names the certificate of the chain the server sent, as err (a
-// handshake's) holds it, that signed c but may not sign certificates (an
-// intermediate that is no CA), or is "": such a chain was refused as
-// signed by no authority given, and a user looked for another, where the
-// one given may have signed that certificate. crypto/x509 says "possibly
-// because of ... parent certificate cannot sign this kind of
-// certificate" of any certificate by the name of c's issuer, one that
-// signed nothing included (shout's self-signed certificates share
-// theirs), so the signature is checked here.
-func notCA(c *x509.Certificate, err error) string {
-	var sent *tls.CertificateVerificationError
-	if c == nil || !errors.As(err, &sent) {
-		return ""
+// notCA names the certificate that signed c but may not sign
+// certificates (an intermediate that is no CA), and where it is: in the
+// chain the server sent, as err (a handshake's) holds it, or in the file
+// that TLSOptions.Config read pool from; or is "", "". Such a chain was
+// refused as signed by no authority given, and a user looked for
+// another, where the one given may have signed that certificate, or been
+// it. crypto/x509 says "possibly because of ... parent certificate cannot
+// sign this kind of certificate" of any certificate by the name of c's
+// issuer, one that signed nothing included (shout's self-signed
+// certificates share theirs), so the signature is checked here.
+func notCA(c *x509.Certificate, err error, pool *x509.CertPool) (name, in string) {
+	if c == nil {
+		return "", ""
 	}
-	for _, p := range sent.UnverifiedCertificates {
+	if sent := (*tls.CertificateVerificationError)(nil); errors.As(err, &sent) {
+		if name := signerNotCA(c, sent.UnverifiedCertificates); name != "" {
+			return name, "the server's chain"
+		}
+	}
+	if src := caSourceOf(pool); src.file != "" {
+		if name := signerNotCA(c, src.certs); name != "" {
+			return name, src.file
+		}
+	}
+	return "", ""
+}
+
+// signerNotCA names the certificate of among that signed c but may not
+// sign certificates, or is "".
+func signerNotCA(c *x509.Certificate, among []*x509.Certificate) string {
+	for _, p := range among {
 		if p.Equal(c) || !errors.As(c.CheckSignatureFrom(p), new(x509.ConstraintViolationError)) ||
 			p.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) != nil {
 			continue
@@ -307,29 +324,56 @@ func wrongName(err error, h x509.HostnameError, ca bool) error {
 	return named.Reword(err, "%s (connect by a name it holds, or "+try+" to try things out)", append([]any{err}, args...)...)
 }
 
-// caFiles names the file that TLSOptions.Config read each pool of
-// authorities from (weak.Pointer[x509.CertPool] to string), so that a
-// handshake can name it: a tls.Config has no room for it. The pointer is
-// weak and the entry goes with its pool: a program that makes Configs
-// without end does not fill it.
+// caFiles holds, for each pool of authorities that TLSOptions.Config read
+// (weak.Pointer[x509.CertPool] to caSource), the file it read it from and
+// the certificates in it, so that a handshake can name the file, and a
+// certificate in it that may not sign: a tls.Config has no room for
+// them, and an x509.CertPool cannot be listed. The pointer is weak and
+// the entry goes with its pool: a program that makes Configs without end
+// does not fill it.
 var caFiles sync.Map
 
-// nameCA notes that pool was read from file.
-func nameCA(pool *x509.CertPool, file string) {
+// caSource is the file a pool of authorities was read from, and its
+// certificates.
+type caSource struct {
+	file  string
+	certs []*x509.Certificate
+}
+
+// nameCA notes that pool was read from file, whose text is pemText.
+func nameCA(pool *x509.CertPool, file string, pemText []byte) {
+	src := caSource{file: file}
+	for rest := pemText; len(rest) > 0; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		// As the pool took them: a block that is no certificate, or
+		// that does not parse, is passed over.
+		if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			src.certs = append(src.certs, c)
+		}
+	}
 	key := weak.Make(pool)
-	caFiles.Store(key, file)
+	caFiles.Store(key, src)
 	runtime.AddCleanup(pool, func(k weak.Pointer[x509.CertPool]) { caFiles.Delete(k) }, key)
 }
 
-// caFile is the file pool was read from, or "".
-func caFile(pool *x509.CertPool) string {
+// caSourceOf is where pool was read from, or the zero caSource.
+func caSourceOf(pool *x509.CertPool) caSource {
 	if pool == nil {
-		return ""
+		return caSource{}
 	}
-	name, _ := caFiles.Load(weak.Make(pool))
-	s, _ := name.(string)
+	src, _ := caFiles.Load(weak.Make(pool))
+	s, _ := src.(caSource)
 	return s
 }
+
+// caFile is the file pool was read from, or "".
+func caFile(pool *x509.CertPool) string { return caSourceOf(pool).file }
 
 var errEchoed = errors.New("the server sent the TLS hello back, as an echo or uppercase server does: it does not speak TLS (connect without tls://)")
 

@@ -87,7 +87,7 @@ func offered(s, why, meant string) *badAddress {
 	return newBad(s, why, meant)
 }
 
-func (e *badAddress) Error() string { return fmt.Sprintf("bad address %q: %s", e.s, e.why) }
+func (e *badAddress) Error() string { return fmt.Sprintf("bad address %q: %s", Redacted(e.s), e.why) }
 func (e *badAddress) Unwrap() error { return ErrBadAddress }
 
 // Meant is the one address that err, an error of Parse's, offers for
@@ -451,6 +451,33 @@ func userLen(addr string) int {
 	return strings.LastIndexByte(host, '@') + 1
 }
 
+// Redacted is s, an address as typed, with the password of the URL's user
+// in it (tcp://user:password@host:port, socat's TCP4:user:password@…)
+// written xxxxx, as net/url's URL.Redacted writes it: an error that says
+// the address back ends up in a CI log or a ticket. A Unix socket's path
+// is a path, @ and all (unix://, unix:, socat's UNIX-CONNECT:).
+func Redacted(s string) string {
+	if SchemeOf(s) == "unix" {
+		return s
+	}
+	scheme, rest, found := strings.Cut(s, "://")
+	start := 0
+	if found {
+		start = len(scheme) + len("://")
+	} else {
+		rest = s
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	n := userLen(rest)
+	name, _, password := strings.Cut(rest[:n], ":")
+	if !password {
+		return s
+	}
+	return s[:start] + name + ":xxxxx@" + s[start+n:]
+}
+
 // urlPath says what was meant by scheme://rest, a URL pasted whole
 // (http://127.0.0.1:8080/ from a browser, tcp://user@…, tcp://…/?x): its
 // user, path, query or fragment is no part of an address, which is what
@@ -465,7 +492,7 @@ func urlPath(scheme, rest string, found bool) (why, meant string) {
 	}
 	n := userLen(addr)
 	user, addr = addr[:n], addr[n:]
-	if addr == "" || user == "" && tail == "" {
+	if user == "" && (addr == "" || tail == "") {
 		return "", ""
 	}
 	taken := scheme
@@ -482,7 +509,10 @@ func urlPath(scheme, rest string, found bool) (why, meant string) {
 	case taken != scheme:
 		why = "unknown scheme " + strconv.Quote(scheme)
 	case user != "":
-		why = fmt.Sprintf("a URL's user %q is not part of an address", user)
+		// What is wrong with the address after it, if anything, is
+		// offered's to say, with the form to write it in: not the
+		// whole's, whose port is a password (user:secret@127.0.0.1).
+		return fmt.Sprintf("a URL's user %q is not part of an address", Redacted(user)), meant
 	default:
 		kind := map[byte]string{'/': "path", '?': "query", '#': "fragment"}[tail[0]]
 		why = fmt.Sprintf("a URL's %s %q is not part of an address", kind, tail)

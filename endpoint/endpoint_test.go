@@ -165,11 +165,11 @@ func TestParse(t *testing.T) {
 		// suggestion kept it, and the one tried failed, "unknown host
 		// user@127.0.0.1".
 		"http://user@127.0.0.1:8080/": `unknown scheme "http" (did you mean "tcp://127.0.0.1:8080"?)`,
-		"tcp://user:pw@[::1]:8080":    `a URL's user "user:pw@" is not part of an address (did you mean "tcp://[::1]:8080"?)`,
+		"tcp://user:pw@[::1]:8080":    `a URL's user "user:xxxxx@" is not part of an address (did you mean "tcp://[::1]:8080"?)`,
 		"tls://me@localhost:8443/x":   `a URL's user "me@" is not part of an address (did you mean "tls://localhost:8443"?)`,
 		"me@127.0.0.1:8080":           `a URL's user "me@" is not part of an address (did you mean "127.0.0.1:8080"?)`,
 		"@127.0.0.1:8080":             `a URL's user "@" is not part of an address (did you mean "127.0.0.1:8080"?)`,
-		"tcp://user@":                 `(missing port in address)`, // no address after it
+		"tcp://user@":                 `a URL's user "user@" is not part of an address (shout takes tcp://HOST:PORT)`, // no address after it
 		"ftp://127.0.0.1:21":          `unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
 		// An address that would be refused in turn is not offered: what
 		// it lacks is said with the scheme's hint. tcp:/127.0.0.1 offered
@@ -348,6 +348,52 @@ func TestBadAddressReadsWithoutThePackageName(t *testing.T) {
 	_, err := Parse("127.0.0.1:nope", "tcp")
 	if want := `bad address "127.0.0.1:nope": `; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Parse: %v; want it to begin %s", err, want)
+	}
+}
+
+// A URL's password is never said back: the error ends up in a CI log or
+// a ticket. It is written xxxxx, as net/url's URL.Redacted writes it, and
+// the rest of the error helps as it did. Parse said the whole address,
+// password and all, and where no port followed the host, the password
+// again as the port: port "secret@127.0.0.1" is not a number.
+func TestParseHidesPassword(t *testing.T) {
+	for in, want := range map[string]string{
+		"tls://user:secret@127.0.0.1:1":       `bad address "tls://user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "tls://127.0.0.1:1"?)`,
+		"user:secret@127.0.0.1:1":             `bad address "user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "127.0.0.1:1"?)`,
+		"tcp://user:secret@127.0.0.1:1/x?y=1": `bad address "tcp://user:xxxxx@127.0.0.1:1/x?y=1": a URL's user "user:xxxxx@" is not part of an address (did you mean "tcp://127.0.0.1:1"?)`,
+		"tcp://user:@127.0.0.1:1":             `bad address "tcp://user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "tcp://127.0.0.1:1"?)`,
+		"http://user:secret@127.0.0.1:1":      `bad address "http://user:xxxxx@127.0.0.1:1": unknown scheme "http" (did you mean "tcp://127.0.0.1:1"?)`,
+		"ftp://user:secret@127.0.0.1:1":       `bad address "ftp://user:xxxxx@127.0.0.1:1": unknown scheme "ftp" (want tcp://, udp://, tls:// or unix://)`,
+		"tcp:user:secret@127.0.0.1:1":         `bad address "tcp:xxxxx@127.0.0.1:1": a scheme ends in :// (did you mean "tcp://127.0.0.1:1"?)`,
+		"TCP4:user:secret@127.0.0.1:1":        `bad address "TCP4:xxxxx@127.0.0.1:1": socat's syntax (did you mean "tcp://127.0.0.1:1"?)`,
+		"tcp://user:secret@localhost:99999":   `bad address "tcp://user:xxxxx@localhost:99999": a URL's user "user:xxxxx@" is not part of an address; port "99999" is not a number from 0 to 65535`,
+		// No port after the host: the user is said, and the form, not
+		// the password as the port.
+		"tcp://user:secret@127.0.0.1": `bad address "tcp://user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes tcp://HOST:PORT)`,
+		"udp://user:secret@127.0.0.1": `bad address "udp://user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes udp://HOST:PORT)`,
+		"tls://user:secret@[::1:1":    `bad address "tls://user:xxxxx@[::1:1": a URL's user "user:xxxxx@" is not part of an address (shout takes tls://[IPV6]:PORT)`,
+		"tcp://user:secret@":          `bad address "tcp://user:xxxxx@": a URL's user "user:xxxxx@" is not part of an address (shout takes tcp://HOST:PORT)`,
+	} {
+		_, err := Parse(in, "tcp")
+		if !errors.Is(err, ErrBadAddress) || err.Error() != want {
+			t.Errorf("Parse(%q):\n%v\nwant\n%s", in, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"tcp://user:secret@127.0.0.1:1": "tcp://user:xxxxx@127.0.0.1:1",
+		"user:secret@[::1]:1":           "user:xxxxx@[::1]:1",
+		"tcp://me@127.0.0.1:1":          "tcp://me@127.0.0.1:1",    // no password
+		"tcp://[fe80::1%a:b@c]:1":       "tcp://[fe80::1%a:b@c]:1", // a zone's @
+		"tcp://127.0.0.1:1/a:b@c":       "tcp://127.0.0.1:1/a:b@c", // a path's
+		"unix:///tmp/a:b@c":             "unix:///tmp/a:b@c",
+		"unix://a:b@c":                  "unix://a:b@c", // a socket's path, @ and all
+		"unix:a:b@c":                    "unix:a:b@c",
+		"UNIX-CONNECT:a:b@c":            "UNIX-CONNECT:a:b@c",
+		"127.0.0.1:8080":                "127.0.0.1:8080",
+	} {
+		if got := Redacted(in); got != want {
+			t.Errorf("Redacted(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -371,18 +371,22 @@ func (o *logObserver) ServerStopped() {
 	}
 }
 
-// logHeld logs the line for k warnings of r held back, of n in all.
+// logHeld logs the line for k warnings of r held back, of n in all: its
+// message and the field that names it (why= of a limit, reason= of any
+// other) as its lines let through have them, so that a grep for either
+// finds the count of those held back too.
 func (o *logObserver) logHeld(r Reason, n, k int64) {
+	level, msg := datagramLevel(r), datagramMsg(r)
 	switch r {
 	case ReasonRejected, warnPerIP:
 		o.log(slog.LevelWarn, "connection rejected", "why", logErr{rejectedWhy(r)}, "rejected_total", n, "unlogged", k)
+		return
 	case ReasonProxyHeader:
-		o.log(slog.LevelWarn, "PROXY header refused", "total", n, "unlogged", k)
+		level, msg = slog.LevelWarn, "PROXY header refused"
 	case ReasonHandshake:
-		o.log(slog.LevelWarn, "TLS handshake failed", "reason", r.String(), "total", n, "unlogged", k)
-	default:
-		o.log(datagramLevel(r), datagramMsg(r), "reason", r.String(), "total", n, "unlogged", k)
+		level, msg = slog.LevelWarn, "TLS handshake failed"
 	}
+	o.log(level, msg, "reason", r.String(), "total", n, "unlogged", k)
 }
 
 // unwrapped is the error inside a WrapError, whose reason is logged apart.

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,6 +436,34 @@ func TestLogObserverHandshakeFailuresConcurrent(t *testing.T) {
 	}
 	if most != callers*each || held == 0 {
 		t.Errorf("the highest total logged: %v, want %d, with a line for those held back (%d of them):\n%s", most, callers*each, held, buf.String())
+	}
+}
+
+// Every line of a wrapper's refusal, the one let through and the one for
+// those held back, carries its reason, so that an operator who greps the
+// log for reason="proxy header" finds the held-back count too: the TLS
+// one had reason= and the PROXY one had none, only total= and unlogged=.
+func TestLogObserverHeldBackWrapLinesHaveReason(t *testing.T) {
+	for _, r := range []server.Reason{server.ReasonProxyHeader, server.ReasonHandshake} {
+		t.Run(r.String(), func(t *testing.T) {
+			var buf strings.Builder
+			obs := server.NewLogObserver(slog.New(slog.NewTextHandler(&buf, nil)))
+			remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40312}
+			for range 3 {
+				obs.ConnClose(&server.ConnInfo{Remote: remote, Reason: r, Err: &server.WrapError{Reason: r, Err: errors.New("refused")}})
+			}
+			obs.(server.StopObserver).ServerStopped()
+			want := "reason=" + strconv.Quote(r.String())
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(lines) != 2 || !strings.Contains(lines[1], "unlogged=2") {
+				t.Fatalf("want the first line and one for the 2 held back:\n%s", buf.String())
+			}
+			for _, line := range lines {
+				if !strings.Contains(line, want) {
+					t.Errorf("a line without %s: %s", want, line)
+				}
+			}
+		})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
 	"shout/bench"
@@ -45,8 +46,8 @@ type benchCmd struct {
 	tlsFlags `embed:""`
 }
 
-func (cmd *benchCmd) Run(std *stdio) error {
-	ep, err := dialTarget(cmd.Addr)
+func (cmd *benchCmd) Run(std *stdio, kctx *kong.Context) error {
+	ep, err := dialTarget(cmd.Addr, servePort(kctx.Model))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
 	"shout/client"
@@ -74,8 +75,8 @@ func noticeFlag(msg string) string {
 	return msg
 }
 
-func (cmd *connectCmd) Run(std *stdio) error {
-	ep, err := dialTarget(cmd.Addr)
+func (cmd *connectCmd) Run(std *stdio, kctx *kong.Context) error {
+	ep, err := dialTarget(cmd.Addr, servePort(kctx.Model))
 	if err != nil {
 		return err
 	}
@@ -268,13 +269,20 @@ func sameFile(f *os.File, w io.Writer) bool {
 // dialTarget is the server that connect and bench talk to. Port 0 is for
 // listening, where the system picks a free port: dialled, it is refused
 // as if a server had stopped there, which says nothing of why. So is a
-// listener's address in socat's syntax (TCP-LISTEN:8080).
-func dialTarget(addr string) (endpoint.Endpoint, error) {
+// listener's address in socat's syntax (TCP-LISTEN:8080). One without
+// its port (tcp://localhost) is offered with port, serve's default: it
+// was told only "missing port in address".
+func dialTarget(addr, port string) (endpoint.Endpoint, error) {
 	eps, err := endpoint.Parse(addr, "tcp")
 	if _, local := endpoint.Listener(err); local != "" {
 		// Parse offers a listener's two: every interface, which is no
 		// address to connect to, and this machine.
 		return endpoint.Endpoint{}, usagef("bad address %q: a listener's address in socat's syntax, for shout serve (did you mean %q?)", addr, local)
+	}
+	if err != nil && port != "" && endpoint.Meant(err) == "" {
+		if meant := withPort(addr, port); meant != "" {
+			return endpoint.Endpoint{}, usagef("%s; serve's default port is %s: did you mean %q?", flagText(err), port, meant)
+		}
 	}
 	if err != nil {
 		return endpoint.Endpoint{}, usage(err)

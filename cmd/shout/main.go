@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
@@ -229,7 +230,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sayError(stderr, werr.Error())
 			return 1
 		}
-		sayError(stderr, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error()))))))))
+		sayError(stderr, hidePasswords(args, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error())))))))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -241,14 +242,38 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ee):
 		if ee.msg != "" {
 			out.failed() // the command said what went wrong
-			sayError(stderr, fromEnvar(parser, args, ee.msg))
+			sayError(stderr, hidePasswords(args, fromEnvar(parser, args, ee.msg)))
 		}
 		return ee.code
 	default:
 		out.failed()
-		sayError(stderr, flagText(err))
+		sayError(stderr, hidePasswords(args, flagText(err)))
 		return 1
 	}
+}
+
+// hidePasswords is msg, an error's text, with each argument of args, or
+// value of a SHOUT_* variable (serve's flags), that has a URL's password
+// in it (tcp://user:secret@host:port, a flag's value too: --admin=…)
+// said as endpoint.Redacted writes it, xxxxx for the password: kong's
+// errors (unexpected argument …) and shout's hints say a value back as
+// it was typed, and an error ends up in a CI log or a ticket.
+func hidePasswords(args []string, msg string) string {
+	values := slices.Clip(args)
+	for _, kv := range os.Environ() {
+		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SHOUT_") {
+			values = append(values, value)
+		}
+	}
+	for _, a := range values {
+		if name, value, ok := strings.Cut(a, "="); ok && strings.HasPrefix(name, "-") {
+			a = value
+		}
+		if r := endpoint.Redacted(a); r != a {
+			msg = strings.ReplaceAll(msg, a, r)
+		}
+	}
+	return msg
 }
 
 // sayError writes msg, an error's text, to stderr as shout's one line
@@ -798,8 +823,11 @@ func noArg(app *kong.Application, args []string, msg string) string {
 // noCommand says what a first argument that names no command is: kong
 // said "unexpected argument nosuch", as of an argument one too many (of
 // an address too: shout 127.0.0.1:8080, or a URL pasted whole, for which
-// the address in it is offered, with what serve needs for TLS; socat's
-// listener, TCP-LISTEN:8080, for serve alone). One close to a command's name
+// the address in it is offered, with what serve needs for TLS; one
+// without its port, shout tcp://localhost, with serve's default port, and
+// host and port apart, shout 127.0.0.1 8080, joined, where each was an
+// "unknown command"; socat's listener, TCP-LISTEN:8080, for serve alone).
+// One close to a command's name
 // kong says itself: "unexpected argument servee, did you mean "serve"?".
 // An empty one kong named as nothing, "unexpected argument , did you
 // mean one of" every command, or "unexpected argument " after one.
@@ -819,10 +847,24 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 	if !empty {
 		name = m[1]
 	}
-	addr := name
+	addr, said, how, note := name, name, "", ""
 	eps, err := endpoint.Parse(name, "tcp")
 	if err != nil {
 		addr = endpoint.Meant(err) // a URL pasted whole: the address in it (one Parse takes)
+	}
+	if at := slices.Index(args, name); addr == "" && !empty && at >= 0 && at+1 < len(args) {
+		// Host and port apart, as nc takes them (shout 127.0.0.1 8080).
+		if addr = hostAndPort(name, args[at+1]); addr != "" {
+			said, how = name+" "+args[at+1], ", host and port in one argument"
+		}
+	}
+	if port := servePort(app); addr == "" && port != "" && noPort(name) {
+		// An address that lacks its port (shout tcp://localhost): serve's.
+		if addr = withPort(name, port); addr != "" {
+			how, note = ", with its port", "; "+port+" is serve's default"
+		}
+	}
+	if addr != "" {
 		eps, _ = endpoint.Parse(addr, "tcp")
 	}
 	// A tls:// address shout serve refuses without a certificate
@@ -834,7 +876,7 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 		return sep
 	}
 	if addr != "" {
-		return fmt.Sprintf("%s is no command: an address goes after one (shout serve %s%s shout connect %s)", name, addr, needs(eps, ","), addr)
+		return fmt.Sprintf("%s is no command: an address goes after one%s (shout serve %s%s shout connect %s%s)", said, how, addr, needs(eps, ","), addr, note)
 	}
 	// A listener's in socat's syntax (TCP-LISTEN:8080) is serve's alone.
 	if every, local := endpoint.Listener(err); local != "" {
@@ -886,18 +928,55 @@ func hostAndPort(host, port string) string {
 	if _, err := endpoint.Parse(host, "tcp"); err == nil {
 		return ""
 	}
+	return withPort(host, port)
+}
+
+// withPort is the address host, one without its port (127.0.0.1, ::1,
+// [::1], tcp://localhost), with port: the one Parse takes, or offers for
+// it (a URL's user left out: tcp://user@127.0.0.1), or "". Only an IPv6
+// address goes in brackets: a user's password was offered as a host in
+// them, [user:secret@127.0.0.1]:1, a name no lookup finds.
+func withPort(host, port string) string {
 	scheme, rest, ok := strings.Cut(host, "://")
 	if !ok {
 		rest = host
 	}
-	a := net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]"), port) // ::1 and [::1] alike
+	h := strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]") // ::1 and [::1] alike
+	a := h + ":" + port
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Is6() {
+		a = net.JoinHostPort(h, port)
+	}
 	if ok {
 		a = scheme + "://" + a
 	}
-	if _, err := endpoint.Parse(a, "tcp"); err != nil {
-		return ""
+	_, err := endpoint.Parse(a, "tcp")
+	if err != nil {
+		return endpoint.Meant(err)
 	}
 	return a
+}
+
+// noPort says whether s, typed where a command goes, is an address
+// without its port, not a word mistyped: one with a scheme (tcp://…), an
+// IP address (in brackets or not) or localhost. Another name (nosuch) is
+// said to be no command.
+func noPort(s string) bool {
+	if strings.Contains(s, "://") || strings.EqualFold(s, "localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return err == nil
+}
+
+// servePort is the port of shout serve's default address, which a hint
+// offers where an address has none: "" if it has none.
+func servePort(app *kong.Application) string {
+	if serve := subcommand(app.Node, "serve"); serve != nil && len(serve.Positional) > 0 {
+		if _, port, err := net.SplitHostPort(serve.Positional[0].Default); err == nil {
+			return port
+		}
+	}
+	return ""
 }
 
 // oneArgument is the hint for an address typed as host and port apart.

@@ -195,15 +195,80 @@ func TestHostAndPortApartSaysWhatToType(t *testing.T) {
 	}
 }
 
+// A URL's password is never said back, by any command's error: it ends
+// up in a CI log or a ticket. It is written xxxxx, as net/url's
+// URL.Redacted writes it, and the error helps as it did. Kong's errors,
+// shout's hints and endpoint's said it whole, and offered it bracketed as
+// a host: did you mean tcp://[user:secret@127.0.0.1]:1?
+func TestPasswordNotSaidBack(t *testing.T) {
+	usageErrors(t, []usageError{
+		{[]string{"tcp://user:secret@127.0.0.1:1"}, "shout: tcp://user:xxxxx@127.0.0.1:1 is no command: an address goes after one (shout serve tcp://127.0.0.1:1, shout connect tcp://127.0.0.1:1)"},
+		{[]string{"user:secret@127.0.0.1:1"}, "shout: user:xxxxx@127.0.0.1:1 is no command: an address goes after one (shout serve 127.0.0.1:1, shout connect 127.0.0.1:1)"},
+		{[]string{"connect", "tls://user:secret@127.0.0.1:1"}, `shout: bad address "tls://user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "tls://127.0.0.1:1"?)`},
+		{[]string{"bench", "tcp://user:secret@127.0.0.1"}, `shout: bad address "tcp://user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes tcp://HOST:PORT); serve's default port is 8080: did you mean "tcp://127.0.0.1:8080"?`},
+		{[]string{"serve", "udp://user:secret@127.0.0.1:1"}, `shout: bad address "udp://user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "udp://127.0.0.1:1"?)`},
+		{[]string{"connect", "tcp://user:secret@127.0.0.1", "1"}, "shout: unexpected argument 1: host and port go in one argument: did you mean tcp://127.0.0.1:1?"},
+		{[]string{"connect", "user:secret@127.0.0.1", "1"}, "shout: unexpected argument 1: host and port go in one argument: did you mean 127.0.0.1:1?"},
+		{[]string{"serve", "user:secret@127.0.0.1", "1"}, `shout: bad address "user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes HOST:PORT); host and port go in one argument: did you mean 127.0.0.1:1?`},
+		{[]string{"connect", "127.0.0.1:1", "tcp://user:secret@127.0.0.1:1"}, "shout: unexpected argument tcp://user:xxxxx@127.0.0.1:1"},
+		{[]string{"help", "connect", "tcp://user:secret@127.0.0.1:1"}, `shout: help takes one command, and nothing after it ("tcp://user:xxxxx@127.0.0.1:1"): shout help connect`},
+		{[]string{"serve", "--admin", "user:secret@127.0.0.1:1", "--admin-pprof", "127.0.0.1:0"}, `shout: --admin: bad address "user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "127.0.0.1:1"?)`},
+	})
+	// Nor one of serve's variables (a manifest's).
+	t.Setenv("SHOUT_MAX_CONNS", "tcp://user:secret@127.0.0.1:1")
+	usageErrors(t, []usageError{
+		{[]string{"serve"}, `shout: --max-conns: expected a whole number (in decimal) but got "tcp://user:xxxxx@127.0.0.1:1" (from SHOUT_MAX_CONNS)`},
+	})
+}
+
+// An address where a command goes, without its port, or with its port
+// apart (as nc takes it), says what was meant, with serve's port, 8080,
+// where none was given: it said "unknown command tcp://localhost", as of
+// a word no command is close to, where one with its port was told to go
+// after a command.
+func TestAddressWithoutCommandSaysWhatToType(t *testing.T) {
+	usageErrors(t, []usageError{
+		{[]string{"tcp://localhost"}, "shout: tcp://localhost is no command: an address goes after one, with its port (shout serve tcp://localhost:8080, shout connect tcp://localhost:8080; 8080 is serve's default)"},
+		{[]string{"localhost"}, "shout: localhost is no command: an address goes after one, with its port (shout serve localhost:8080, shout connect localhost:8080; 8080 is serve's default)"},
+		{[]string{"127.0.0.1"}, "shout: 127.0.0.1 is no command: an address goes after one, with its port (shout serve 127.0.0.1:8080, shout connect 127.0.0.1:8080; 8080 is serve's default)"},
+		{[]string{"::1"}, "shout: ::1 is no command: an address goes after one, with its port (shout serve [::1]:8080, shout connect [::1]:8080; 8080 is serve's default)"},
+		{[]string{"[::1]"}, "shout: [::1] is no command: an address goes after one, with its port (shout serve [::1]:8080, shout connect [::1]:8080; 8080 is serve's default)"},
+		{[]string{"udp://[::1]"}, "shout: udp://[::1] is no command: an address goes after one, with its port (shout serve udp://[::1]:8080, shout connect udp://[::1]:8080; 8080 is serve's default)"},
+		{[]string{"tls://localhost"}, "shout: tls://localhost is no command: an address goes after one, with its port (shout serve tls://localhost:8080 --tls-self-signed, or with --cert and --key; shout connect tls://localhost:8080; 8080 is serve's default)"},
+		{[]string{"tcp://user:secret@127.0.0.1"}, "shout: tcp://user:xxxxx@127.0.0.1 is no command: an address goes after one, with its port (shout serve tcp://127.0.0.1:8080, shout connect tcp://127.0.0.1:8080; 8080 is serve's default)"},
+		{[]string{"127.0.0.1", "8080"}, "shout: 127.0.0.1 8080 is no command: an address goes after one, host and port in one argument (shout serve 127.0.0.1:8080, shout connect 127.0.0.1:8080)"},
+		{[]string{"udp://localhost", "9000"}, "shout: udp://localhost 9000 is no command: an address goes after one, host and port in one argument (shout serve udp://localhost:9000, shout connect udp://localhost:9000)"},
+		// With its port: as it was.
+		{[]string{"localhost:8080"}, "shout: localhost:8080 is no command: an address goes after one (shout serve localhost:8080, shout connect localhost:8080)"},
+		{[]string{"udp://127.0.0.1:8080"}, "shout: udp://127.0.0.1:8080 is no command: an address goes after one (shout serve udp://127.0.0.1:8080, shout connect udp://127.0.0.1:8080)"},
+		// A word no command is close to is no address, however it could
+		// name a host.
+		{[]string{"nosuch"}, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
+		{[]string{"tcp://localhost:99999"}, "shout: unknown command tcp://localhost:99999: the commands are serve, connect, bench, version, completion and help"},
+	})
+}
+
+// An address without its port, given to connect or bench, is offered
+// with serve's default port: it said only "missing port in address".
+func TestClientAddressWithoutPortOffersServesPort(t *testing.T) {
+	usageErrors(t, []usageError{
+		{[]string{"connect", "tcp://localhost"}, `shout: bad address "tcp://localhost": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "tcp://localhost:8080"?`},
+		{[]string{"connect", "localhost"}, `shout: bad address "localhost": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "localhost:8080"?`},
+		{[]string{"bench", "::1"}, `shout: bad address "::1": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT); serve's default port is 8080: did you mean "[::1]:8080"?`},
+		{[]string{"connect", "udp://127.0.0.1"}, `shout: bad address "udp://127.0.0.1": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "udp://127.0.0.1:8080"?`},
+		{[]string{"bench", "tls://[::1]"}, `shout: bad address "tls://[::1]": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "tls://[::1]:8080"?`},
+		// Not a port left out: as it was.
+		{[]string{"connect", "a:b:c"}, `shout: bad address "a:b:c": want host:port, [ipv6]:port or a scheme (too many colons in address)`},
+		{[]string{"connect", "tcp://localhost/"}, `shout: bad address "tcp://localhost/": want host:port, [ipv6]:port or a scheme (missing port in address)`},
+	})
+}
+
 // An unknown one-letter flag, typed as wrk, hey or nc take it, says what
 // shout takes instead; kong offered any flag within two edits of it,
 // which for one letter is any other ("shout bench -d 10": did you mean
 // "-h"?), and named --ca for wrk's -c.
 func TestUnknownShortFlagSaysWhatToType(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string // the first line of stderr
-	}{
+	usageErrors(t, []usageError{
 		{[]string{"bench", "-c", "100", "-d", "10s"}, `shout: unknown flag -c: did you mean "--conns"? (wrk's and hey's -c)`},
 		{[]string{"bench", "-c100"}, `shout: unknown flag -c: did you mean "--conns"? (wrk's and hey's -c)`},
 		{[]string{"bench", "--conns", "8", "-d", "10"}, `shout: unknown flag -d: did you mean "--duration"? (wrk's -d; with a unit: 10s)`},
@@ -216,14 +281,7 @@ func TestUnknownShortFlagSaysWhatToType(t *testing.T) {
 		{[]string{"connect", "-4", "127.0.0.1:8080"}, "shout: unknown flag -4"},
 		// Before its command: misplaced's word (serve takes -v).
 		{[]string{"-v", "serve"}, "shout: unknown flag -v before the command: it goes after one that takes it (shout serve -v)"},
-	} {
-		var stdout, stderr strings.Builder
-		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
-		first, _, _ := strings.Cut(stderr.String(), "\n")
-		if code != 2 || first != tc.want {
-			t.Errorf("shout %s: status %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, first, tc.want)
-		}
-	}
+	})
 }
 
 // A duration without a unit, as wrk's -d and ncat's -w take seconds, is a
@@ -327,6 +385,27 @@ func TestConnectToListenerAddress(t *testing.T) {
 		var stdout, stderr strings.Builder
 		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
 		if first, _, _ := strings.Cut(stderr.String(), "\n"); code != 2 || first != tc.want {
+			t.Errorf("shout %s: status %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, first, tc.want)
+		}
+	}
+}
+
+// usageError is a command line and the first line of stderr it should
+// give, with status 2.
+type usageError struct {
+	args []string
+	want string
+}
+
+// usageErrors runs each command line and checks its status and first
+// line of stderr.
+func usageErrors(t *testing.T, cases []usageError) {
+	t.Helper()
+	for _, tc := range cases {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if code != 2 || first != tc.want {
 			t.Errorf("shout %s: status %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, first, tc.want)
 		}
 	}
