@@ -410,7 +410,10 @@ func remote(d *DatagramInfo) string {
 
 func (p *packetTrace) Recvfrom(d *DatagramInfo) {
 	l := newLine(p.fd).f("recvfrom(%d) → %s from %s %s", maxDatagram, bytesWord(len(d.Data)), remote(d), quoted(d.Data))
-	if len(d.Data) > lessonRecvfrom {
+	switch {
+	case len(d.Data) == 0:
+		l.f(": an empty datagram, a message all the same (over TCP, recv → 0 bytes is the end of file)")
+	case len(d.Data) > lessonRecvfrom:
 		l.f(": more than the lesson's recvfrom(1024) takes: it would get the first 1024 bytes, and the rest would be lost")
 	}
 	p.t.write(l.end())
