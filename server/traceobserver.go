@@ -440,7 +440,7 @@ func (t *tracer) dropWhy(r Reason) string {
 	case ReasonReflectorPort:
 		return "reflector port, it comes from a port whose service answers datagrams: a reply would loop"
 	case ReasonLoop:
-		return "loop, it is a reply just sent there, bounced back"
+		return "loop, the same as a reply sent there less than " + time.Duration(loopWindow).String() + " before: taken for that reply, bounced back"
 	case ReasonBudget:
 		return "over budget, its source spent its bytes for now (" + t.limit("SourceRate") + ")"
 	case ReasonTooLarge:
