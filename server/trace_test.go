@@ -186,7 +186,9 @@ func TestTraceDatagrams(t *testing.T) {
 		defer c.Close()
 		client := c.LocalAddr().String()
 		big := strings.Repeat("y", 1500)
-		for i, msg := range []string{"straße", big} {
+		// An empty datagram is a message like any other: the trace says
+		// so, where a learner of TCP reads 0 bytes as the end of file.
+		for i, msg := range []string{"straße", "", big} {
 			if got := exchangeOn(t, c, msg); got != strings.ToUpper(strings.ReplaceAll(msg, "ß", "ss")) {
 				t.Errorf("reply %q", got)
 			}
@@ -202,6 +204,8 @@ func TestTraceDatagrams(t *testing.T) {
 			`trace fd={fd} bind(` + addr + `): no listen, no accept: each recvfrom says who sent the datagram`,
 			`trace fd={fd} recvfrom(65535) → 7 bytes from ` + client + ` "straße"`,
 			`trace fd={fd} sendto(` + client + `, 7) → 7 bytes "STRASSE"`,
+			`trace fd={fd} recvfrom(65535) → 0 bytes from ` + client + ` "": an empty datagram, a message all the same (over TCP, recv → 0 bytes is the end of file)`,
+			`trace fd={fd} sendto(` + client + `, 0) → 0 bytes ""`,
 			`trace fd={fd} recvfrom(65535) → 1500 bytes from ` + client + ` "` + big[:64] + `"… (1436 more): more than the lesson's recvfrom(1024) takes: it would get the first 1024 bytes, and the rest would be lost`,
 			`trace fd={fd} sendto(` + client + `, 1500) → 1500 bytes "` + strings.ToUpper(big[:64]) + `"… (1436 more)`,
 		})

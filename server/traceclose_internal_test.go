@@ -28,3 +28,18 @@ func TestTraceCloseSaysHowLong(t *testing.T) {
 		}
 	}
 }
+
+// A datagram dropped as a loop is one that equals a reply just sent to
+// its source: the trace says it was taken for that reply bounced back,
+// not that it was one. nc -v -u's probes, a few datagrams of one X, are
+// its own, and a learner read "it is a reply just sent there, bounced
+// back" of them.
+func TestTraceLoopSaysTakenFor(t *testing.T) {
+	var b strings.Builder
+	p := &packetTrace{t: &tracer{w: &b}, fd: 8}
+	p.Sendto(&DatagramInfo{Reason: ReasonLoop}, nil)
+	want := "no sendto: loop, the same as a reply sent there less than 10ms before: taken for that reply, bounced back\n"
+	if !strings.HasSuffix(b.String(), want) {
+		t.Errorf("trace %q, want it to end %q", b.String(), want)
+	}
+}

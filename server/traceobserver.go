@@ -410,7 +410,10 @@ func remote(d *DatagramInfo) string {
 
 func (p *packetTrace) Recvfrom(d *DatagramInfo) {
 	l := newLine(p.fd).f("recvfrom(%d) → %s from %s %s", maxDatagram, bytesWord(len(d.Data)), remote(d), quoted(d.Data))
-	if len(d.Data) > lessonRecvfrom {
+	switch {
+	case len(d.Data) == 0:
+		l.f(": an empty datagram, a message all the same (over TCP, recv → 0 bytes is the end of file)")
+	case len(d.Data) > lessonRecvfrom:
 		l.f(": more than the lesson's recvfrom(1024) takes: it would get the first 1024 bytes, and the rest would be lost")
 	}
 	p.t.write(l.end())
@@ -437,7 +440,7 @@ func (t *tracer) dropWhy(r Reason) string {
 	case ReasonReflectorPort:
 		return "reflector port, it comes from a port whose service answers datagrams: a reply would loop"
 	case ReasonLoop:
-		return "loop, it is a reply just sent there, bounced back"
+		return "loop, the same as a reply sent there less than " + time.Duration(loopWindow).String() + " before: taken for that reply, bounced back"
 	case ReasonBudget:
 		return "over budget, its source spent its bytes for now (" + t.limit("SourceRate") + ")"
 	case ReasonTooLarge:
