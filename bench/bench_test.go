@@ -3172,6 +3172,32 @@ func TestReportSaysOneInTheSingular(t *testing.T) {
 	}
 }
 
+// A connection that failed in the warm-up is gone while measuring only
+// where none is made again: with --reconnect it was made again, and with
+// --churn it was one message's own, but the report said of both that it
+// "was not there while measuring", as it did of a UDP socket, which a
+// receive error does not end.
+func TestWarmupErrorsSayWhatBecameOfTheConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings bench.Settings
+		want     string
+	}{
+		{"tcp", bench.Settings{Network: "tcp"}, " (a connection that failed then was not there while measuring)"},
+		{"udp", bench.Settings{Network: "udp"}, ""},
+		{"reconnect", bench.Settings{Network: "tcp", Reconnect: true}, " (a connection that failed then was made again)"},
+		{"churn", bench.Settings{Network: "tcp", Churn: true}, " (each on a connection of its own)"},
+	} {
+		tc.settings.DurationS, tc.settings.TimeoutS = 1, 1
+		rep := bench.Report{Settings: tc.settings, Messages: 10, WarmupErrors: 1, FirstWarmupError: "x"}
+		var out strings.Builder
+		rep.WriteText(&out)
+		if !strings.Contains(out.String(), "warm-up   1 error before measuring, in no count above"+tc.want+"; the first: x\n") {
+			t.Errorf("%s: the report:\n%s\nwant %q", tc.name, out.String(), tc.want)
+		}
+	}
+}
+
 // Empty is a run that counted nothing at all; any one count makes it not
 // empty (shout bench takes a Ctrl-C that came before anything was
 // counted for one before anything was measured, status 130).
