@@ -3215,6 +3215,40 @@ func TestReportEmpty(t *testing.T) {
 	}
 }
 
+// A reply far longer than the right one is one wrong reply, up to its
+// newline, as bytes that answer no message are one a line: checked once
+// four times the wanted length came, it was taken to end there, and the
+// rest of its line for the replies to the messages after it, each one
+// more wrong reply, and in a closed loop one more message sent. A server
+// that answered one message of a run with a megabyte's line was said to
+// have answered thousands, every one wrong (with the goroutine driver,
+// 95,741 messages and 95,743 wrong replies in 2 s from a server that had
+// sent a few lines of 50 MB).
+func TestLongReplyIsOneWrongReply(t *testing.T) {
+	t.Parallel()
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		if i == 3 {
+			return strings.Repeat("Z", 1<<20) + "\n", false
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
+	// Again, at most five times, while the window ended before the
+	// replies after the long one came (a stall of the machine).
+	var rep *bench.Report
+	for try := range 5 {
+		if rep = run(t, cfg); rep.Messages > 5 {
+			break
+		}
+		t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
+	}
+	if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.Errors != 0 || rep.Messages <= 5 {
+		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q), %d errors (the first %q); want the long one wrong, alone, and the replies after it right",
+			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, rep.Errors, rep.FirstError)
+	}
+}
+
 // A reply that comes without its newline is reported as begun and not
 // ended, not as no reply at all: 63 bytes had come.
 func TestReplyWithoutNewlineSaysSo(t *testing.T) {
