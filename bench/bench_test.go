@@ -3172,6 +3172,32 @@ func TestReportSaysOneInTheSingular(t *testing.T) {
 	}
 }
 
+// A connection that failed in the warm-up is gone while measuring only
+// where none is made again: with --reconnect it was made again, and with
+// --churn it was one message's own, but the report said of both that it
+// "was not there while measuring", as it did of a UDP socket, which a
+// receive error does not end.
+func TestWarmupErrorsSayWhatBecameOfTheConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings bench.Settings
+		want     string
+	}{
+		{"tcp", bench.Settings{Network: "tcp"}, " (a connection that failed then was not there while measuring)"},
+		{"udp", bench.Settings{Network: "udp"}, ""},
+		{"reconnect", bench.Settings{Network: "tcp", Reconnect: true}, " (a connection that failed then was made again)"},
+		{"churn", bench.Settings{Network: "tcp", Churn: true}, " (each on a connection of its own)"},
+	} {
+		tc.settings.DurationS, tc.settings.TimeoutS = 1, 1
+		rep := bench.Report{Settings: tc.settings, Messages: 10, WarmupErrors: 1, FirstWarmupError: "x"}
+		var out strings.Builder
+		rep.WriteText(&out)
+		if !strings.Contains(out.String(), "warm-up   1 error before measuring, in no count above"+tc.want+"; the first: x\n") {
+			t.Errorf("%s: the report:\n%s\nwant %q", tc.name, out.String(), tc.want)
+		}
+	}
+}
+
 // Empty is a run that counted nothing at all; any one count makes it not
 // empty (shout bench takes a Ctrl-C that came before anything was
 // counted for one before anything was measured, status 130).
@@ -3186,6 +3212,40 @@ func TestReportEmpty(t *testing.T) {
 		if rep.Empty() {
 			t.Errorf("%s: Empty, though it counted a message", name)
 		}
+	}
+}
+
+// A reply far longer than the right one is one wrong reply, up to its
+// newline, as bytes that answer no message are one a line: checked once
+// four times the wanted length came, it was taken to end there, and the
+// rest of its line for the replies to the messages after it, each one
+// more wrong reply, and in a closed loop one more message sent. A server
+// that answered one message of a run with a megabyte's line was said to
+// have answered thousands, every one wrong (with the goroutine driver,
+// 95,741 messages and 95,743 wrong replies in 2 s from a server that had
+// sent a few lines of 50 MB).
+func TestLongReplyIsOneWrongReply(t *testing.T) {
+	t.Parallel()
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		if i == 3 {
+			return strings.Repeat("Z", 1<<20) + "\n", false
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
+	// Again, at most five times, while the window ended before the
+	// replies after the long one came (a stall of the machine).
+	var rep *bench.Report
+	for try := range 5 {
+		if rep = run(t, cfg); rep.Messages > 5 {
+			break
+		}
+		t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
+	}
+	if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.Errors != 0 || rep.Messages <= 5 {
+		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q), %d errors (the first %q); want the long one wrong, alone, and the replies after it right",
+			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, rep.Errors, rep.FirstError)
 	}
 }
 

@@ -148,6 +148,10 @@ type loopConn struct {
 	// straying: bytes that answer no message came, and their line has
 	// not ended: more of it, in later reads, is the same wrong reply.
 	straying bool
+	// cut: the last reply taken was checked at its cap (see take), and
+	// its line has not ended: more of it is that wrong reply's, and
+	// answers no message after it.
+	cut bool
 }
 
 // measured is how many of the messages in q were sent while measuring.
@@ -625,13 +629,18 @@ func (l *loop) readable(c *loopConn, now int64) {
 }
 
 // take checks the replies in data, in order: a reply is the bytes up to
-// and including a newline or, from a server that sends none, four times
-// the wanted length and a little, so a wrong reply of any length is
-// caught as wrong instead of stalling.
+// and including a newline, checked once four times the wanted length
+// and a little came, so a wrong reply of any length, or one from a
+// server that sends no newline, is caught as wrong instead of stalling;
+// the rest of its line (cut) is skipped, not taken for the replies
+// after it.
 func (l *loop) take(c *loopConn, data []byte, now int64) {
 	r := l.r
 	freed := 0
 	measuring := r.inWindow(now) // (as the replies' throughput, by the clock: see arrive)
+	if c.cut {
+		data = c.skipCut(data)
+	}
 	// A send that fails here may close c or, with Reconnect, redial it:
 	// the rest of data belonged to the old connection.
 	for len(data) > 0 && !c.closed && !c.redialing {
@@ -645,12 +654,12 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			break
 		}
 		want := r.wants[pick(c.i, c.sent-uint64(c.q.n))]
-		take, complete := len(data), false
+		take, complete, cut := len(data), false, false
 		if k := bytes.IndexByte(data, '\n'); k >= 0 {
 			take, complete = k+1, true
 		}
 		if room := 4*len(want) + 64 - len(c.in); take >= room {
-			take, complete = room, true
+			take, complete, cut = room, true, data[room-1] != '\n'
 		}
 		reply := data[:take]
 		if len(c.in) > 0 || !complete {
@@ -690,6 +699,10 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			c.trouble = nil
 		}
 		c.straying = false
+		if cut {
+			c.cut = true
+			data = c.skipCut(data)
+		}
 		freed++
 	}
 	switch {
@@ -703,6 +716,19 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 	case freed > 0 && r.cfg.Rate <= 0:
 		l.send(c, freed, sentAt(now), 0, now)
 	}
+}
+
+// skipCut drops from data the rest of the line of a reply checked at its
+// cap (c.cut, cleared once its newline came), up to and including its
+// newline, and returns what follows: that one wrong reply's, it answers
+// no message after it.
+func (c *loopConn) skipCut(data []byte) []byte {
+	k := bytes.IndexByte(data, '\n')
+	if k < 0 {
+		return nil
+	}
+	c.cut = false
+	return data[k+1:]
 }
 
 // eof: the server closed the connection. A reply it cut short, or never
@@ -768,7 +794,7 @@ func (l *loop) redial(c *loopConn) {
 	c.fd, c.redialing = -1, true
 	c.since = l.r.now() // when the new connection is made, its replies are timed from it
 	c.in, c.out = c.in[:0], nil
-	c.wrong, c.straying = false, false // a new connection: its replies start in step
+	c.wrong, c.straying, c.cut = false, false, false // a new connection: its replies start in step
 	if c.served {
 		c.backoff = 0
 	} else {

@@ -176,7 +176,7 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
 	}
 	if r.WarmupErrors > 0 {
-		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above (a connection that failed then was not there while measuring); the first: %s\n", count(r.WarmupErrors, "error", "errors"), r.FirstWarmupError)
+		fmt.Fprintf(w, "  warm-up   %s before measuring, in no count above%s; the first: %s\n", count(r.WarmupErrors, "error", "errors"), r.warmupFailed(), r.FirstWarmupError)
 	}
 	if r.WarmupLost > 0 {
 		fmt.Fprintf(w, "  warm-up   %s given up with no reply within the timeout, %v, before measuring, in no count above\n", count(r.WarmupLost, r.msgWord(), r.msgWord()+"s"), seconds(r.TimeoutS))
@@ -191,6 +191,23 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  load      %s: less load than asked for\n", r.servedConns())
 	}
 	fmt.Fprintf(w, "  %s\n", r.verdict())
+}
+
+// warmupFailed says, in brackets after the warm-up's errors, what
+// became of a connection that failed then: gone while measuring (the
+// load line says how many), unless it was made again (Reconnect) or
+// was one message's own (Churn). A UDP socket's receive errors do not
+// end it, so of a socket nothing is said.
+func (r *Report) warmupFailed() string {
+	switch {
+	case r.Network == "udp":
+		return ""
+	case r.Churn:
+		return " (each on a connection of its own)"
+	case r.Reconnect:
+		return " (a connection that failed then was made again)"
+	}
+	return " (a connection that failed then was not there while measuring)"
 }
 
 // latencyText is the latency percentiles for people, or, with no reply

@@ -20,7 +20,8 @@ import (
 // readReply appends one reply to got: up to and including its newline,
 // so a wrong reply shorter or longer than the right one is caught as
 // wrong instead of stalling the read, or, from a server that sends no
-// newline, a few times the wanted length.
+// newline, a few times the wanted length (the rest of its line is then
+// skipCut's).
 func readReply(br *bufio.Reader, got []byte, wantLen int) ([]byte, error) {
 	limit := 4*wantLen + 64
 	for {
@@ -34,6 +35,33 @@ func readReply(br *bufio.Reader, got []byte, wantLen int) ([]byte, error) {
 		}
 		return got, err
 	}
+}
+
+// skipCut discards the rest of a reply readReply cut at its limit (*cut,
+// cleared once its newline came), up to and including its newline: part
+// of that one wrong reply, it answers no message after it. Unless wait,
+// only what br holds already. It returns how many bytes it discarded.
+func skipCut(br *bufio.Reader, cut *bool, wait bool) (n int, err error) {
+	for *cut && err == nil && (wait || br.Buffered() > 0) {
+		var frag []byte
+		if wait {
+			frag, err = br.ReadSlice('\n')
+			if err == bufio.ErrBufferFull {
+				err = nil
+			}
+		} else {
+			frag, _ = br.Peek(br.Buffered())
+			if k := bytes.IndexByte(frag, '\n'); k >= 0 {
+				frag = frag[:k+1]
+			}
+		}
+		n += len(frag)
+		*cut = len(frag) == 0 || frag[len(frag)-1] != '\n'
+		if !wait {
+			br.Discard(len(frag))
+		}
+	}
+	return n, err
 }
 
 // refreshAtLeast moves *by with set, cheaply, as deadline.Refresh does,
@@ -207,6 +235,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		got := make([]byte, 0, min(4*r.cfg.Size, 64<<10)) // grows to a large reply
 		wrong := false                                    // the last reply was wrong: the next may be out of step
 		straying := false                                 // bytes that answer no message end mid-line (see strays)
+		cut := false                                      // the last reply was cut at readReply's limit, its line unended (see skipCut)
 		// lostConn ends the connection after a read failed (first: the
 		// reader counted the failure, not the writer): what is owed
 		// is lost.
@@ -283,6 +312,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 					if idleBytesFound != nil {
 						idleBytesFound(k)
 					}
+					skipCut(br, &cut, false)
 					r.strays(&wrong, &straying, br, r.now())
 					continue
 				}
@@ -315,7 +345,16 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 			}
 			var err error
-			got, err = readReply(br, got[:0], len(want))
+			if cut { // the rest of the last reply's line first
+				var n int
+				if n, err = skipCut(br, &cut, true); n > 0 {
+					r.hear()
+				}
+			}
+			got = got[:0]
+			if err == nil {
+				got, err = readReply(br, got, len(want))
+			}
 			if len(got) > 0 {
 				r.hear()
 			}
@@ -350,10 +389,12 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				wrong = false // a right reply: the stream is in step
 			}
 			straying = false
+			cut = got[len(got)-1] != '\n' // at readReply's limit: its line goes on
 			if d := time.Duration(now - m.at); m.measured && r.onTime(d) {
 				w.record(r, d)
 			}
 			if sent.replied(now) && br.Buffered() > 0 {
+				skipCut(br, &cut, false)
 				r.strays(&wrong, &straying, br, now)
 			}
 			if replyTaken != nil {
