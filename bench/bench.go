@@ -1593,6 +1593,9 @@ func (g *goroutines) cutNow(c net.Conn) {
 // a moment, not the run's length. If one fails, none is kept.
 func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 	dial := r.dialer()
+	if connectDial != nil {
+		dial = connectDial(dial)
+	}
 	n := r.cfg.Conns
 	conns := make([]net.Conn, n)
 	errs := make([]error, n)
@@ -1635,9 +1638,33 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 		return nil, ctx.Err()
 	case made == 0:
 		return nil, &UnreachableError{errs[first]}
+	case r.cfg.spread() && first%r.cfg.SourceIPs != 0 && timedOut(errs[first]) && r.madeFromFirst(conns):
+		// (The cause last: shout names the flag of its timeout after it.)
+		return nil, named.Errorf("connection %d, from 127.0.0.%d, where those from 127.0.0.1 were made (something between that forwards 127.0.0.1's connections alone, as a port podman publishes on loopback does, leaves the others unanswered: use %s 1): %w",
+			first+1, 1+first%r.cfg.SourceIPs, optSourceIPs, errs[first])
 	}
 	return nil, limitError(first, errs[first])
 }
+
+// madeFromFirst reports whether any of conns, spread over the source
+// addresses, was made from the first, 127.0.0.1.
+func (r *run) madeFromFirst(conns []net.Conn) bool {
+	for i := 0; i < len(conns); i += r.cfg.SourceIPs {
+		if conns[i] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// timedOut reports whether err is a connect that timed out.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// connectDial, set by a test, wraps the dial of connect.
+var connectDial func(func(context.Context, int) (net.Conn, error)) func(context.Context, int) (net.Conn, error)
 
 // setWindow fixes the window measured before the first message is sent:
 // it begins when the warm-up's time is up, now if there is none, and
