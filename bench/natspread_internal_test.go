@@ -2,14 +2,18 @@ package bench
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"shout/client"
 	"shout/endpoint"
 	"shout/internal/named"
+	"shout/internal/shouttest"
+	"shout/server"
 )
 
 // Through a NAT that forwards 127.0.0.1's connections alone (the port
@@ -64,5 +68,46 @@ func TestConnectTimeoutFromOtherSource(t *testing.T) {
 				t.Errorf("named by flags: %q, want it to say \"use --source-ips 1)\"", got)
 			}
 		})
+	}
+}
+
+// only127001 is a UDP socket that takes datagrams from 127.0.0.1 alone,
+// as a server behind a NAT that forwards that source's alone gets them.
+type only127001 struct{ net.PacketConn }
+
+func (p only127001) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := p.PacketConn.ReadFrom(b)
+		if ua, ok := a.(*net.UDPAddr); err != nil || ok && ua.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+			return n, a, err
+		}
+	}
+}
+
+// Over UDP the same NAT leaves every socket from 127.0.0.2 and up with
+// no reply at all: bench said "3 lost" (or that the warm-up's datagrams
+// held every socket), and nothing of where they were sent from. The
+// verdict says the sockets from the others got none, where 127.0.0.1's
+// did, and the way out, --source-ips 1.
+func TestUDPUnansweredFromOtherSources(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shouttest.ServePacket(t, &server.Server{Logger: slog.New(slog.DiscardHandler)}, only127001{pc})
+	rep, err := Run(context.Background(), Config{
+		Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()},
+		Conns:    4, SourceIPs: 4, Duration: 50 * time.Millisecond, Warmup: -1, Timeout: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "the sockets from 127.0.0.2 and up, 3 of 4, got no reply at all, where those from 127.0.0.1 did (something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does, leaves the others unanswered: use SourceIPs 1)"
+	if rep.OK() || !strings.Contains(rep.verdict(), want) || rep.UnansweredSources != want {
+		t.Errorf("verdict %q, unanswered_sources %q; want it not all right, both saying %q", rep.verdict(), rep.UnansweredSources, want)
+	}
+	rep.NameSettings(func(f string) string { return map[string]string{"SourceIPs": "--source-ips"}[f] })
+	if !strings.Contains(rep.verdict(), "use --source-ips 1)") {
+		t.Errorf("named by flags: %q, want it to say \"use --source-ips 1)\"", rep.verdict())
 	}
 }
