@@ -526,11 +526,16 @@ type Report struct {
 	// refused in the warm-up and served then.
 	NeverServed    int64  `json:"never_served,omitempty"`
 	NeverServedWhy string `json:"never_served_why,omitempty"`
+	// UnansweredSources says, over UDP spread over SourceIPs, that every
+	// socket from 127.0.0.2 and up got no reply at all while each from
+	// 127.0.0.1 got some: the mark of a NAT between that forwards
+	// 127.0.0.1's datagrams alone (a port podman publishes on loopback).
+	UnansweredSources string `json:"unanswered_sources,omitempty"`
 
 	// The errors FirstError, FirstWarmupError, FirstMismatch,
 	// FirstWarmupWrong and NeverServedWhy say, for NameSettings to say
 	// again.
-	firstErr, firstWarmErr, firstMismatch, firstWarmWrong, neverServedWhy error
+	firstErr, firstWarmErr, firstMismatch, firstWarmWrong, neverServedWhy, unansweredSources error
 
 	// Timeline has one entry per second measured (and one for the last part
 	// second, unless under 0.1 s), up to a day's, 86,400: past that, each
@@ -591,7 +596,7 @@ func (r *Report) NameSettings(name func(setting string) string) {
 	}{
 		{&r.FirstError, r.firstErr}, {&r.FirstWarmupError, r.firstWarmErr},
 		{&r.FirstMismatch, r.firstMismatch}, {&r.FirstWarmupWrong, r.firstWarmWrong},
-		{&r.NeverServedWhy, r.neverServedWhy},
+		{&r.NeverServedWhy, r.neverServedWhy}, {&r.UnansweredSources, r.unansweredSources},
 	} {
 		if t.err != nil {
 			*t.text = named.Text(t.err, name)
@@ -685,6 +690,10 @@ type run struct {
 	// trouble among them (set by the driver's drain).
 	neverServed    int64
 	neverServedWhy error
+	// Spread UDP sockets, as each ended: those from 127.0.0.1 that got a
+	// reply, and those from it and from the others that got none at all
+	// (see unansweredSources).
+	answeredFirst, silentFirst, silentOthers atomic.Int64
 
 	mu      sync.Mutex
 	workers []*worker
@@ -1593,6 +1602,9 @@ func (g *goroutines) cutNow(c net.Conn) {
 // a moment, not the run's length. If one fails, none is kept.
 func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 	dial := r.dialer()
+	if connectDial != nil {
+		dial = connectDial(dial)
+	}
 	n := r.cfg.Conns
 	conns := make([]net.Conn, n)
 	errs := make([]error, n)
@@ -1635,9 +1647,46 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 		return nil, ctx.Err()
 	case made == 0:
 		return nil, &UnreachableError{errs[first]}
+	case r.cfg.spread() && first%r.cfg.SourceIPs != 0 && timedOut(errs[first]) && r.madeFromFirst(conns):
+		// (The cause last: shout names the flag of its timeout after it.)
+		return nil, named.Errorf("connection %d, from 127.0.0.%d, where those from 127.0.0.1 were made (something between that forwards 127.0.0.1's connections alone, as a port podman publishes on loopback does, leaves the others unanswered: use %s 1): %w",
+			first+1, 1+first%r.cfg.SourceIPs, optSourceIPs, errs[first])
 	}
 	return nil, limitError(first, errs[first])
 }
+
+// madeFromFirst reports whether any of conns, spread over the source
+// addresses, was made from the first, 127.0.0.1.
+func (r *run) madeFromFirst(conns []net.Conn) bool {
+	for i := 0; i < len(conns); i += r.cfg.SourceIPs {
+		if conns[i] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// timedOut reports whether err is a connect that timed out.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// unansweredSources is, over UDP spread over the source addresses, why
+// every socket from 127.0.0.2 and up got no reply at all while each from
+// 127.0.0.1 got some; nil otherwise.
+func (r *run) unansweredSources() error {
+	others := r.silentOthers.Load()
+	if !r.cfg.spread() || r.cfg.Endpoint.Network != "udp" || others == 0 || r.silentFirst.Load() > 0 || r.answeredFirst.Load() == 0 ||
+		others+r.answeredFirst.Load() != int64(r.cfg.Conns) {
+		return nil
+	}
+	return named.Errorf("the sockets from 127.0.0.2 and up, %d of %d, got no reply at all, where those from 127.0.0.1 did (something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does, leaves the others unanswered: use %s 1)",
+		others, r.cfg.Conns, optSourceIPs)
+}
+
+// connectDial, set by a test, wraps the dial of connect.
+var connectDial func(func(context.Context, int) (net.Conn, error)) func(context.Context, int) (net.Conn, error)
 
 // setWindow fixes the window measured before the first message is sent:
 // it begins when the warm-up's time is up, now if there is none, and
@@ -2118,6 +2167,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 	rep.WarmupErrors = r.warmErrs.Load()
 	rep.Unmeasured = r.unmeasured.Load()
 	rep.NeverServed, rep.neverServedWhy = r.neverServed, r.neverServedWhy
+	rep.unansweredSources = r.unansweredSources()
 	if p := r.firstWarmErr.Load(); p != nil {
 		rep.firstWarmErr = r.hinted(*p)
 	}

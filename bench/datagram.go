@@ -583,6 +583,29 @@ func (u *udpSocket) finish() {
 		u.r.droppedHere.Add(dropped)
 		u.lostToDrops(dropped)
 	}
+	u.noteAnswered()
+}
+
+// noteAnswered counts the socket, spread over the source addresses, as
+// one from 127.0.0.1 or another that got a reply or none at all (see
+// run.unansweredSources); one that sent nothing (an open loop's, at a
+// low Rate), as neither.
+func (u *udpSocket) noteAnswered() {
+	if !u.r.cfg.spread() {
+		return
+	}
+	u.mu.Lock()
+	sent, answered := u.next > 0, u.highest >= 0
+	u.mu.Unlock()
+	switch first := u.i%u.r.cfg.SourceIPs == 0; {
+	case !sent:
+	case first && answered:
+		u.r.answeredFirst.Add(1)
+	case first:
+		u.r.silentFirst.Add(1)
+	case !answered:
+		u.r.silentOthers.Add(1)
+	}
 }
 
 // lostToDrops counts lost, not waited for, as many of the replies owed

@@ -297,6 +297,9 @@ func (r *Report) verdict() string {
 	if r.NeverServed > 0 {
 		why = append(why, r.servedConns())
 	}
+	if r.UnansweredSources != "" {
+		why = append(why, r.UnansweredSources)
+	}
 	if r.Unmade > 0 { // not a fault by itself, but what the lost were owed on: a server down at the end
 		why = append(why, r.unmadeConns())
 	}

@@ -2,12 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"shout/bench"
 )
 
 // docLink is a Markdown link to a file of the repository, maybe to a line
@@ -96,4 +103,46 @@ func fileLines(path string) ([]string, error) {
 		lines = append(lines, sc.Text())
 	}
 	return lines, sc.Err()
+}
+
+// TestDocsBenchJSON checks that every field of bench --json, those of
+// the settings, of a timeline entry and of a percentile included, is
+// named in the README, so that a script can be written from it alone:
+// the settings were "addr, network, conns, …", and the entries of
+// timeline and percentiles (t, percent, us, …) were named nowhere.
+func TestDocsBenchJSON(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{"ok": true, "verdict": true, "error": true} // MarshalJSON's, writeJSONError's
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for typ.Kind() == reflect.Slice || typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[time.Time]() {
+			return
+		}
+		for f := range typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "-" || !f.IsExported():
+				continue
+			case f.Anonymous && name == "":
+				walk(f.Type)
+				continue
+			case name == "":
+				name = f.Name
+			}
+			names[name] = true
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[bench.Report]())
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		if !bytes.Contains(readme, []byte("`"+name+"`")) {
+			t.Errorf("README does not name bench --json's field %q (as `%s`)", name, name)
+		}
+	}
 }

@@ -158,6 +158,24 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		}
 		return startFailed(usagef("--admin %s: an address to serve as well", c.e))
 	}
+	// The admin listener serves first and stops last: /healthz says 200
+	// and /readyz 503 (starting) while the start waits on a PEM file,
+	// and /readyz 503 all through a graceful stop.
+	adminLns, _, err := endpoint.Listen(adminEps)
+	if err != nil {
+		if cmd.ReusePort && sockerr.AddrInUse(err) && !endpoint.NoServer(err) {
+			// Most likely the shout this one is to replace.
+			return startFailed(fmt.Errorf("--admin: %w (--reuse-port does not share it: each shout's /readyz and /metrics are its own; give this one another --admin)", err))
+		}
+		return startFailed(fmt.Errorf("--admin: %w", err))
+	}
+	ready := func(bool) {}
+	adminErr := make(chan error, 1)
+	if len(adminLns) > 0 {
+		h, stop := cmd.startAdmin(srv, adminLns[0], logs, log, adminErr)
+		defer stop()
+		ready = h.SetReady
+	}
 	opts, certs, err := cmd.listenOptions(pemNotices(starting, log), eps)
 	if err != nil {
 		return startFailed(err)
@@ -178,15 +196,6 @@ func (cmd *serveCmd) Run(std *stdio) error {
 			closeAll(listeners, packets)
 			return startFailed(usagef("--engine %s: %s", cmd.Engine, strings.TrimPrefix(err.Error(), "server: ")))
 		}
-	}
-	adminLns, _, err := endpoint.Listen(adminEps)
-	if err != nil {
-		closeAll(listeners, packets)
-		if cmd.ReusePort && sockerr.AddrInUse(err) && !endpoint.NoServer(err) {
-			// Most likely the shout this one is to replace.
-			return startFailed(fmt.Errorf("--admin: %w (--reuse-port does not share it: each shout's /readyz and /metrics are its own; give this one another --admin)", err))
-		}
-		return startFailed(fmt.Errorf("--admin: %w", err))
 	}
 	if certs != nil {
 		msg := "tls certificate"
@@ -218,7 +227,6 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	}
 	if s := started(); s != nil {
 		closeAll(listeners, packets)
-		closeAll(adminLns, nil)
 		return stopped(s, nil)
 	}
 	logListening(log, listeners, engines, packets)
@@ -239,15 +247,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 			"open_file_limit", openFileLimit(), "need", need, "max_conns", cmd.MaxConns)
 	}
 
-	errs := make(chan error, len(listeners)+len(packets)+1)
-	// The admin listener serves first and stops last: /readyz must say
-	// 503 all through a graceful stop.
-	ready := func(bool) {}
-	if len(adminLns) > 0 {
-		h, stop := cmd.startAdmin(srv, adminLns[0], logs, log, errs)
-		defer stop()
-		ready = h.SetReady
-	}
+	errs := make(chan error, len(listeners)+len(packets))
 	for _, l := range listeners {
 		go func() { errs <- srv.Serve(l) }()
 	}
@@ -266,16 +266,21 @@ func (cmd *serveCmd) Run(std *stdio) error {
 		timeout = "none"
 	}
 	var failed error
-	select {
-	case failed = <-errs:
-		// A listener failed for good (an accept error that is not
-		// temporary). The others could serve on, but shout would then
-		// look healthy while refusing every client of that address, and
-		// a supervisor would not restart it: it stops, as gracefully as
-		// on SIGTERM, so that no client of the others loses a reply, and
-		// exits with the error.
+	// A listener failed for good (an accept error that is not
+	// temporary). The others could serve on, but shout would then
+	// look healthy while refusing every client of that address, and
+	// a supervisor would not restart it: it stops, as gracefully as
+	// on SIGTERM, so that no client of the others loses a reply, and
+	// exits with the error.
+	listenerFailed := func() {
 		ready(false)
 		log.Error("a listener failed; shutting down", "err", failed, "timeout", timeout)
+	}
+	select {
+	case failed = <-errs:
+		listenerFailed()
+	case failed = <-adminErr:
+		listenerFailed()
 	case s := <-sigs:
 		ready(false) // first: a load balancer stops sending new clients
 		began, beganAt = s, signalClock()

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -393,5 +395,49 @@ func TestReloadOnHUPEndsWithServe(t *testing.T) {
 	}
 	if logged.Len() > 0 {
 		t.Errorf("logged:\n%s\nwant nothing: the reload was serve's stop's, not a failure", logged.String())
+	}
+}
+
+// While serve waits for a PEM file, the admin listener answers: /healthz
+// 200 (the process lives) and /readyz 503 "not ready: starting", as the
+// README's table says. It was not listening yet, so a start that waited
+// for a pipe or a lease (up to 10 s a file) had every probe refused, a
+// kubelet's liveness probe as a failure, and "starting" was never seen.
+func TestServeAdminWhileWaitingForPEM(t *testing.T) {
+	p := newPKI(t)
+	pipe, opened := openedToRead(t)
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	c := &http.Client{Timeout: bound, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return new(net.Dialer).DialContext(ctx, "unix", sock)
+		},
+	}}
+	get := func(path string) string {
+		r, err := c.Get("http://admin" + path)
+		if err != nil {
+			return err.Error()
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return fmt.Sprintf("%d %s", r.StatusCode, strings.TrimSpace(string(b)))
+	}
+	got := map[string]string{}
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		<-opened
+		for _, path := range []string{"/healthz", "/readyz"} {
+			got[path] = get(path)
+		}
+	}()
+	code, out := serveExit(t, ready, syscall.SIGTERM, "tls://127.0.0.1:0",
+		"--cert", pipe, "--key", p.serverKey, "--admin", "unix://"+sock)
+	for path, want := range map[string]string{"/healthz": "200 ok", "/readyz": "503 not ready: starting"} {
+		if got[path] != want {
+			t.Errorf("GET %s while serve waited for --cert: %s, want %s", path, got[path], want)
+		}
+	}
+	if code != 0 || !strings.Contains(out, `msg="stopped while starting"`) {
+		t.Errorf("status %d, output:\n%s\nwant status 0 and stopped while starting", code, out)
 	}
 }

@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"shout/client"
+	"shout/endpoint"
+	"shout/internal/named"
+	"shout/internal/shouttest"
+	"shout/server"
+)
+
+// Through a NAT that forwards 127.0.0.1's connections alone (the port
+// podman publishes on loopback: CNI's portmap masquerades that source
+// only), the connections bench spreads over 127.0.0.2 and up time out
+// connecting. It said "connection 2: connect 127.0.0.1:8080: i/o
+// timeout", with no word of where from, nor that 127.0.0.1's were made:
+// the server looked at fault. The error names the source, and the way
+// out, --source-ips 1.
+func TestConnectTimeoutFromOtherSource(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e := endpoint.Endpoint{Network: "tcp", Address: ln.Addr().String()}
+	timedOut := client.DialError(e, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded})
+	for _, tc := range []struct {
+		name  string
+		fails func(i int) bool // the connections that time out
+		want  string
+	}{
+		{"from 127.0.0.2 and up", func(i int) bool { return i%4 != 0 },
+			", where those from 127.0.0.1 were made (something between that forwards 127.0.0.1's connections alone, as a port podman publishes on loopback does, leaves the others unanswered: use SourceIPs 1): connect "},
+		{"from every source", func(int) bool { return true }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			connectDial = func(dial func(context.Context, int) (net.Conn, error)) func(context.Context, int) (net.Conn, error) {
+				return func(ctx context.Context, i int) (net.Conn, error) {
+					if tc.fails(i) {
+						return nil, timedOut
+					}
+					return dial(ctx, i)
+				}
+			}
+			defer func() { connectDial = nil }()
+			_, err := Run(context.Background(), Config{Endpoint: e, Conns: 8, SourceIPs: 4})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), ": timed out") {
+				t.Fatalf("Run: %v, want an error that says %q and ends with the cause, timed out", err, tc.want)
+			}
+			if tc.fails(0) {
+				if strings.Contains(err.Error(), "127.0.0.1 were made") {
+					t.Errorf("Run: %v, which says 127.0.0.1's were made", err)
+				}
+				return
+			}
+			if got := err.Error(); !strings.Contains(got, ", from 127.0.0.") {
+				t.Errorf("Run: %v, want the source named", got)
+			}
+			flag := func(f string) string { return map[string]string{"SourceIPs": "--source-ips"}[f] }
+			if got := named.Text(err, flag); !strings.Contains(got, "use --source-ips 1)") {
+				t.Errorf("named by flags: %q, want it to say \"use --source-ips 1)\"", got)
+			}
+		})
+	}
+}
+
+// only127001 is a UDP socket that takes datagrams from 127.0.0.1 alone,
+// as a server behind a NAT that forwards that source's alone gets them,
+// noting every source address it heard from in seen.
+type only127001 struct {
+	net.PacketConn
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (p *only127001) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := p.PacketConn.ReadFrom(b)
+		ua, ok := a.(*net.UDPAddr)
+		if ok {
+			p.mu.Lock()
+			p.seen[ua.IP.String()] = true
+			p.mu.Unlock()
+		}
+		if err != nil || ok && ua.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+			return n, a, err
+		}
+	}
+}
+
+// Over UDP the same NAT leaves every socket from 127.0.0.2 and up with
+// no reply at all: bench said "3 lost" (or that the warm-up's datagrams
+// held every socket), and nothing of where they were sent from. The
+// verdict says the sockets from the others got none, where 127.0.0.1's
+// did, and the way out, --source-ips 1. A run in which a socket sent
+// nothing, or 127.0.0.1's got no reply measured (a stalled machine),
+// is inconclusive, and run again, a few times at most.
+func TestUDPUnansweredFromOtherSources(t *testing.T) {
+	const tries = 5
+	for try := range tries {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &only127001{PacketConn: pc, seen: map[string]bool{}}
+		srv := &server.Server{Logger: slog.New(slog.DiscardHandler)}
+		shouttest.ServePacket(t, srv, p)
+		rep, err := Run(context.Background(), Config{
+			Endpoint: endpoint.Endpoint{Network: "udp", Address: pc.LocalAddr().String()},
+			Conns:    4, SourceIPs: 4, Duration: 100 * time.Millisecond, Warmup: -1, Timeout: 200 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		p.mu.Lock()
+		heard := len(p.seen)
+		p.mu.Unlock()
+		if heard < 4 || rep.Messages == 0 {
+			t.Logf("run %d of at most %d: the server heard from %d of 4 addresses, and %d replies were measured (a stalled machine)", try+1, tries, heard, rep.Messages)
+			continue
+		}
+		want := "the sockets from 127.0.0.2 and up, 3 of 4, got no reply at all, where those from 127.0.0.1 did (something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does, leaves the others unanswered: use SourceIPs 1)"
+		if rep.OK() || !strings.Contains(rep.verdict(), want) || rep.UnansweredSources != want {
+			t.Errorf("verdict %q, unanswered_sources %q; want it not all right, both saying %q", rep.verdict(), rep.UnansweredSources, want)
+		}
+		rep.NameSettings(func(f string) string { return map[string]string{"SourceIPs": "--source-ips"}[f] })
+		if !strings.Contains(rep.verdict(), "use --source-ips 1)") {
+			t.Errorf("named by flags: %q, want it to say \"use --source-ips 1)\"", rep.verdict())
+		}
+		return
+	}
+	t.Fatalf("%d runs inconclusive: in each, a socket sent nothing or no reply was measured", tries)
+}
