@@ -221,6 +221,36 @@ func TestPasswordNotSaidBack(t *testing.T) {
 	})
 }
 
+// A password that %q escapes ("\"", "\\", a tab) is hidden too: kong's
+// errors and shout's say a flag's value quoted, and the password went out
+// whole, only the value as typed being looked for.
+func TestPasswordNotSaidBackQuoted(t *testing.T) {
+	usageErrors(t, []usageError{
+		{[]string{"connect", "--timeout", `u:se"cret@x`, "127.0.0.1:1"}, `shout: --timeout: "u:xxxxx@x" is not a duration, such as 2s, 500ms or 1m30s`},
+		{[]string{"bench", "--conns=u:se\tcret@x", "127.0.0.1:1"}, `shout: --conns: expected a whole number (in decimal) but got "u:xxxxx@x"`},
+	})
+	t.Setenv("SHOUT_MAX_CONNS", `tcp://u:se\cret@127.0.0.1:1`)
+	usageErrors(t, []usageError{
+		{[]string{"serve"}, `shout: --max-conns: expected a whole number (in decimal) but got "tcp://u:xxxxx@127.0.0.1:1" (from SHOUT_MAX_CONNS)`},
+	})
+}
+
+// A file's name is said as it is, ':' and '@' and all: it is no URL, and
+// a file named a:b@c.pem was said to be a:xxxxx@c.pem, a file the user
+// does not have.
+func TestFileNameNotTakenForPassword(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("a:b@c.pem", []byte("no PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHOUT_CLIENT_CA", "a:b@c.pem")
+	usageErrors(t, []usageError{
+		{[]string{"connect", "--ca", "a:b@c.pem", "tls://127.0.0.1:1"}, "shout: --ca a:b@c.pem: no PEM certificate in it"},
+		{[]string{"connect", "--ca=a:b@c.pem", "tls://127.0.0.1:1"}, "shout: --ca a:b@c.pem: no PEM certificate in it"},
+		{[]string{"serve", "tls://127.0.0.1:0", "--tls-self-signed"}, "shout: --client-ca a:b@c.pem: no PEM certificate in it (from SHOUT_CLIENT_CA)"},
+	})
+}
+
 // An address where a command goes, without its port, or with its port
 // apart (as nc takes it), says what was meant, with serve's port, 8080,
 // where none was given: it said "unknown command tcp://localhost", as of
