@@ -994,6 +994,9 @@ func withPort(host, port string) string {
 	if ok {
 		a = scheme + "://" + a
 	}
+	if strings.HasPrefix(a, "-") {
+		return "" // taken for a flag (-:8080), were it typed: connect - is no host
+	}
 	_, err := endpoint.Parse(a, "tcp")
 	if err != nil {
 		return endpoint.Meant(err)

@@ -287,7 +287,9 @@ func TestClientAddressWithoutPortOffersServesPort(t *testing.T) {
 		{[]string{"bench", "::1"}, `shout: bad address "::1": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT); serve's default port is 8080: did you mean "[::1]:8080"?`},
 		{[]string{"connect", "udp://127.0.0.1"}, `shout: bad address "udp://127.0.0.1": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "udp://127.0.0.1:8080"?`},
 		{[]string{"bench", "tls://[::1]"}, `shout: bad address "tls://[::1]": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "tls://[::1]:8080"?`},
-		// Not a port left out: as it was.
+		// Not a port left out: as it was. "-" is no host: "-:8080" was
+		// offered, and refused in turn as "unknown flag -:".
+		{[]string{"connect", "-"}, `shout: bad address "-": want host:port, [ipv6]:port or a scheme (missing port in address)`},
 		{[]string{"connect", "a:b:c"}, `shout: bad address "a:b:c": want host:port, [ipv6]:port or a scheme (too many colons in address)`},
 		{[]string{"connect", "tcp://localhost/"}, `shout: bad address "tcp://localhost/": want host:port, [ipv6]:port or a scheme (missing port in address)`},
 	})
