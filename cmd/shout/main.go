@@ -259,25 +259,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // errors (unexpected argument …) and shout's hints say a value back as
 // it was typed, or quoted (%q: a password's " or tab escaped), and an
 // error ends up in a CI log or a ticket. A file's name (--ca, --cert …)
-// is no URL: a:b@c.pem is said as it is.
+// is no URL, unless it has a scheme (an address given there by mistake):
+// a:b@c.pem is said as it is.
 func hidePasswords(app *kong.Application, args []string, msg string) string {
 	files, envs := fileFlags(app.Node)
+	url := func(file string) bool { return strings.Contains(file, "://") }
 	var values []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if name, value, ok := strings.Cut(a, "="); ok && strings.HasPrefix(name, "-") {
-			if files[name] {
+			if files[name] && !url(value) {
 				continue
 			}
 			a = value
 		} else if files[a] {
 			i++ // its value, a file's name
+			if i < len(args) && url(args[i]) {
+				values = append(values, args[i])
+			}
 			continue
 		}
 		values = append(values, a)
 	}
 	for _, kv := range os.Environ() {
-		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SHOUT_") && !envs[name] {
+		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SHOUT_") && (!envs[name] || url(value)) {
 			values = append(values, value)
 		}
 	}

@@ -248,6 +248,8 @@ func TestFileNameNotTakenForPassword(t *testing.T) {
 		{[]string{"connect", "--ca", "a:b@c.pem", "tls://127.0.0.1:1"}, "shout: --ca a:b@c.pem: no PEM certificate in it"},
 		{[]string{"connect", "--ca=a:b@c.pem", "tls://127.0.0.1:1"}, "shout: --ca a:b@c.pem: no PEM certificate in it"},
 		{[]string{"serve", "tls://127.0.0.1:0", "--tls-self-signed"}, "shout: --client-ca a:b@c.pem: no PEM certificate in it (from SHOUT_CLIENT_CA)"},
+		// An address given for a file, by mistake, is one.
+		{[]string{"connect", "--ca", "tls://u:secret@127.0.0.1:1", "tls://127.0.0.1:1"}, "shout: --ca: open tls://u:xxxxx@127.0.0.1:1: no such file or directory"},
 	})
 }
 
