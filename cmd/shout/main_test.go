@@ -211,6 +211,8 @@ func TestPasswordNotSaidBack(t *testing.T) {
 		{[]string{"connect", "user:secret@127.0.0.1", "1"}, "shout: unexpected argument 1: host and port go in one argument: did you mean 127.0.0.1:1?"},
 		{[]string{"serve", "user:secret@127.0.0.1", "1"}, `shout: bad address "user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes HOST:PORT); host and port go in one argument: did you mean 127.0.0.1:1?`},
 		{[]string{"connect", "127.0.0.1:1", "tcp://user:secret@127.0.0.1:1"}, "shout: unexpected argument tcp://user:xxxxx@127.0.0.1:1"},
+		// A flag's value after "=": the value is what is said back.
+		{[]string{"connect", "--timeout=user:secret@127.0.0.1", "127.0.0.1:1"}, `shout: --timeout: "user:xxxxx@127.0.0.1" is not a duration, such as 2s, 500ms or 1m30s`},
 		{[]string{"help", "connect", "tcp://user:secret@127.0.0.1:1"}, `shout: help takes one command, and nothing after it ("tcp://user:xxxxx@127.0.0.1:1"): shout help connect`},
 		{[]string{"serve", "--admin", "user:secret@127.0.0.1:1", "--admin-pprof", "127.0.0.1:0"}, `shout: --admin: bad address "user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "127.0.0.1:1"?)`},
 	})
@@ -289,6 +291,11 @@ func TestClientAddressWithoutPortOffersServesPort(t *testing.T) {
 		{[]string{"bench", "::1"}, `shout: bad address "::1": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT); serve's default port is 8080: did you mean "[::1]:8080"?`},
 		{[]string{"connect", "udp://127.0.0.1"}, `shout: bad address "udp://127.0.0.1": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "udp://127.0.0.1:8080"?`},
 		{[]string{"bench", "tls://[::1]"}, `shout: bad address "tls://[::1]": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "tls://[::1]:8080"?`},
+		// An address offered already is the one: not serve's port
+		// besides (did you mean "tcp://localhost:80"?; ... did you mean
+		// "tcp://localhost:8080"?).
+		{[]string{"connect", "http://localhost"}, `shout: bad address "http://localhost": unknown scheme "http" (did you mean "tcp://localhost:80"?)`},
+		{[]string{"bench", "tcp://u@localhost:1"}, `shout: bad address "tcp://u@localhost:1": a URL's user "u@" is not part of an address (did you mean "tcp://localhost:1"?)`},
 		// Not a port left out: as it was. "-" is no host: "-:8080" was
 		// offered, and refused in turn as "unknown flag -:".
 		{[]string{"connect", "-"}, `shout: bad address "-": want host:port, [ipv6]:port or a scheme (missing port in address)`},
