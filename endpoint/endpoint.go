@@ -431,16 +431,36 @@ var webPorts = map[string]string{"http": "80", "ws": "80", "https": "443", "wss"
 // schemes have no port of their own, and rest is as it is.
 func webPort(scheme, rest string) string {
 	port := webPorts[scheme]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
+	end := authorityEnd(rest)
 	host := rest[userLen(rest[:end]):end]
 	bracketed := strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
 	if port == "" || host == "" || !bracketed && strings.ContainsAny(host, ":[]") {
 		return rest
 	}
 	return rest[:end] + ":" + port + rest[end:]
+}
+
+// authorityEnd is where the address part of a URL, rest (what follows
+// scheme://), ends: at its path, query or fragment. A password may hold
+// their '/', '?' or '#' (base64's '/'): where no '@' comes before the
+// first of them, and what does is a user and the start of a password,
+// user:pa, not a host and its port (127.0.0.1:1/a:b@c), the address part
+// goes on to the next '@', and the user with it.
+func authorityEnd(rest string) int {
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		return len(rest)
+	}
+	at := strings.IndexByte(rest[end:], '@')
+	_, port, colon := strings.Cut(rest[:end], ":")
+	if at < 0 || strings.ContainsAny(rest[:end], "@[") || !colon || strings.Trim(port, "0123456789") == "" {
+		return end
+	}
+	end += at + 1
+	if i := strings.IndexAny(rest[end:], "/?#"); i >= 0 {
+		return end + i
+	}
+	return len(rest)
 }
 
 // userLen is the length of the user (user@, user:password@) that the
@@ -467,9 +487,7 @@ func Redacted(s string) string {
 	} else {
 		rest = s
 	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[:i]
-	}
+	rest = rest[:authorityEnd(rest)]
 	n := userLen(rest)
 	name, _, password := strings.Cut(rest[:n], ":")
 	if !password {
@@ -487,9 +505,8 @@ func Redacted(s string) string {
 // path alone, unix://'s, is Parse's before.) meant is the address offered.
 func urlPath(scheme, rest string, found bool) (why, meant string) {
 	addr, user, tail := rest, "", ""
-	if i := strings.IndexAny(addr, "/?#"); i >= 0 {
-		addr, tail = addr[:i], addr[i:]
-	}
+	i := authorityEnd(addr)
+	addr, tail = addr[:i], addr[i:]
 	n := userLen(addr)
 	user, addr = addr[:n], addr[n:]
 	if user == "" && (addr == "" || tail == "") {

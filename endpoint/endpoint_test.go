@@ -373,6 +373,16 @@ func TestParseHidesPassword(t *testing.T) {
 		"udp://user:secret@127.0.0.1": `bad address "udp://user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes udp://HOST:PORT)`,
 		"tls://user:secret@[::1:1":    `bad address "tls://user:xxxxx@[::1:1": a URL's user "user:xxxxx@" is not part of an address (shout takes tls://[IPV6]:PORT)`,
 		"tcp://user:secret@":          `bad address "tcp://user:xxxxx@": a URL's user "user:xxxxx@" is not part of an address (shout takes tcp://HOST:PORT)`,
+		// A password with '/', '?' or '#' in it (base64's '/') is one
+		// too, not the start of a path: it was said whole, and again as
+		// a path and a port (a URL's path "/ss@127.0.0.1:1" is not part
+		// of an address; port "pa" is not a number). A port before the
+		// path (127.0.0.1:1/a:b@c) is a path's, as it was.
+		"tcp://u:pa/ss@127.0.0.1:1": `bad address "tcp://u:xxxxx@127.0.0.1:1": a URL's user "u:xxxxx@" is not part of an address (did you mean "tcp://127.0.0.1:1"?)`,
+		"u:pa#ss@127.0.0.1:1":       `bad address "u:xxxxx@127.0.0.1:1": a URL's user "u:xxxxx@" is not part of an address (did you mean "127.0.0.1:1"?)`,
+		"tls://u:p?w@localhost:1/x": `bad address "tls://u:xxxxx@localhost:1/x": a URL's user "u:xxxxx@" is not part of an address (did you mean "tls://localhost:1"?)`,
+		"https://u:a/b@localhost/":  `bad address "https://u:xxxxx@localhost/": unknown scheme "https" (did you mean "tls://localhost:443"?)`,
+		"tcp://127.0.0.1:1/a:b@c":   `bad address "tcp://127.0.0.1:1/a:b@c": a URL's path "/a:b@c" is not part of an address (did you mean "tcp://127.0.0.1:1"?)`,
 	} {
 		_, err := Parse(in, "tcp")
 		if !errors.Is(err, ErrBadAddress) || err.Error() != want {
@@ -390,6 +400,13 @@ func TestParseHidesPassword(t *testing.T) {
 		"unix:a:b@c":                    "unix:a:b@c",
 		"UNIX-CONNECT:a:b@c":            "UNIX-CONNECT:a:b@c",
 		"127.0.0.1:8080":                "127.0.0.1:8080",
+		"tcp://u:pa/ss@127.0.0.1:1/x@y": "tcp://u:xxxxx@127.0.0.1:1/x@y",
+		"u:a/b?c#d@[::1]:1":             "u:xxxxx@[::1]:1",
+		"tcp://localhost:1/a:b@c":       "tcp://localhost:1/a:b@c",
+		"tcp://[::1]:1/a:b@c":           "tcp://[::1]:1/a:b@c",
+		"tcp://localhost/a:b@c":         "tcp://localhost/a:b@c",
+		"tcp://u:p@h/a:b@c":             "tcp://u:xxxxx@h/a:b@c", // the first @ ends the user
+		"tcp://h:/a:b@c":                "tcp://h:/a:b@c",
 	} {
 		if got := Redacted(in); got != want {
 			t.Errorf("Redacted(%q) = %q, want %q", in, got, want)

@@ -230,7 +230,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sayError(stderr, werr.Error())
 			return 1
 		}
-		sayError(stderr, hidePasswords(args, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error())))))))))
+		sayError(stderr, hidePasswords(parser.Model, args, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error())))))))))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -242,12 +242,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ee):
 		if ee.msg != "" {
 			out.failed() // the command said what went wrong
-			sayError(stderr, hidePasswords(args, fromEnvar(parser, args, ee.msg)))
+			sayError(stderr, hidePasswords(parser.Model, args, fromEnvar(parser, args, ee.msg)))
 		}
 		return ee.code
 	default:
 		out.failed()
-		sayError(stderr, hidePasswords(args, flagText(err)))
+		sayError(stderr, hidePasswords(parser.Model, args, flagText(err)))
 		return 1
 	}
 }
@@ -257,23 +257,73 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // in it (tcp://user:secret@host:port, a flag's value too: --admin=…)
 // said as endpoint.Redacted writes it, xxxxx for the password: kong's
 // errors (unexpected argument …) and shout's hints say a value back as
-// it was typed, and an error ends up in a CI log or a ticket.
-func hidePasswords(args []string, msg string) string {
-	values := slices.Clip(args)
+// it was typed, or quoted (%q: a password's " or tab escaped), and an
+// error ends up in a CI log or a ticket. A file's name (--ca, --cert …)
+// is no URL, unless it has a scheme (an address given there by mistake):
+// a:b@c.pem is said as it is.
+func hidePasswords(app *kong.Application, args []string, msg string) string {
+	files, envs := fileFlags(app.Node)
+	url := func(file string) bool { return strings.Contains(file, "://") }
+	var values []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if name, value, ok := strings.Cut(a, "="); ok && strings.HasPrefix(name, "-") {
+			if files[name] && !url(value) {
+				continue
+			}
+			a = value
+		} else if files[a] {
+			i++ // its value, a file's name
+			if i < len(args) && url(args[i]) {
+				values = append(values, args[i])
+			}
+			continue
+		}
+		values = append(values, a)
+	}
 	for _, kv := range os.Environ() {
-		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SHOUT_") {
+		if name, value, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "SHOUT_") && (!envs[name] || url(value)) {
 			values = append(values, value)
 		}
 	}
 	for _, a := range values {
-		if name, value, ok := strings.Cut(a, "="); ok && strings.HasPrefix(name, "-") {
-			a = value
-		}
 		if r := endpoint.Redacted(a); r != a {
 			msg = strings.ReplaceAll(msg, a, r)
+			quoted, redacted := strconv.Quote(a), strconv.Quote(r)
+			msg = strings.ReplaceAll(msg, quoted[1:len(quoted)-1], redacted[1:len(redacted)-1])
 		}
 	}
 	return msg
+}
+
+// fileFlags are the flags of node and its commands that name a file
+// (predictor:"file"), as typed (--ca, and -x for a short one), and their
+// variables (SHOUT_CLIENT_CA).
+func fileFlags(node *kong.Node) (flags, envs map[string]bool) {
+	flags, envs = map[string]bool{}, map[string]bool{}
+	var walk func(*kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			if f.Value.Tag.Get("predictor") != "file" {
+				continue
+			}
+			flags["--"+f.Name] = true
+			for _, a := range f.Aliases {
+				flags["--"+a] = true
+			}
+			if f.Short != 0 {
+				flags["-"+string(f.Short)] = true
+			}
+			for _, e := range f.Envs {
+				envs[e] = true
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(node)
+	return flags, envs
 }
 
 // sayError writes msg, an error's text, to stderr as shout's one line
@@ -948,6 +998,9 @@ func withPort(host, port string) string {
 	}
 	if ok {
 		a = scheme + "://" + a
+	}
+	if strings.HasPrefix(a, "-") {
+		return "" // taken for a flag (-:8080), were it typed: connect - is no host
 	}
 	_, err := endpoint.Parse(a, "tcp")
 	if err != nil {

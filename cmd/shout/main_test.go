@@ -211,6 +211,8 @@ func TestPasswordNotSaidBack(t *testing.T) {
 		{[]string{"connect", "user:secret@127.0.0.1", "1"}, "shout: unexpected argument 1: host and port go in one argument: did you mean 127.0.0.1:1?"},
 		{[]string{"serve", "user:secret@127.0.0.1", "1"}, `shout: bad address "user:xxxxx@127.0.0.1": a URL's user "user:xxxxx@" is not part of an address (shout takes HOST:PORT); host and port go in one argument: did you mean 127.0.0.1:1?`},
 		{[]string{"connect", "127.0.0.1:1", "tcp://user:secret@127.0.0.1:1"}, "shout: unexpected argument tcp://user:xxxxx@127.0.0.1:1"},
+		// A flag's value after "=": the value is what is said back.
+		{[]string{"connect", "--timeout=user:secret@127.0.0.1", "127.0.0.1:1"}, `shout: --timeout: "user:xxxxx@127.0.0.1" is not a duration, such as 2s, 500ms or 1m30s`},
 		{[]string{"help", "connect", "tcp://user:secret@127.0.0.1:1"}, `shout: help takes one command, and nothing after it ("tcp://user:xxxxx@127.0.0.1:1"): shout help connect`},
 		{[]string{"serve", "--admin", "user:secret@127.0.0.1:1", "--admin-pprof", "127.0.0.1:0"}, `shout: --admin: bad address "user:xxxxx@127.0.0.1:1": a URL's user "user:xxxxx@" is not part of an address (did you mean "127.0.0.1:1"?)`},
 	})
@@ -218,6 +220,38 @@ func TestPasswordNotSaidBack(t *testing.T) {
 	t.Setenv("SHOUT_MAX_CONNS", "tcp://user:secret@127.0.0.1:1")
 	usageErrors(t, []usageError{
 		{[]string{"serve"}, `shout: --max-conns: expected a whole number (in decimal) but got "tcp://user:xxxxx@127.0.0.1:1" (from SHOUT_MAX_CONNS)`},
+	})
+}
+
+// A password that %q escapes ("\"", "\\", a tab) is hidden too: kong's
+// errors and shout's say a flag's value quoted, and the password went out
+// whole, only the value as typed being looked for.
+func TestPasswordNotSaidBackQuoted(t *testing.T) {
+	usageErrors(t, []usageError{
+		{[]string{"connect", "--timeout", `u:se"cret@x`, "127.0.0.1:1"}, `shout: --timeout: "u:xxxxx@x" is not a duration, such as 2s, 500ms or 1m30s`},
+		{[]string{"bench", "--conns=u:se\tcret@x", "127.0.0.1:1"}, `shout: --conns: expected a whole number (in decimal) but got "u:xxxxx@x"`},
+	})
+	t.Setenv("SHOUT_MAX_CONNS", `tcp://u:se\cret@127.0.0.1:1`)
+	usageErrors(t, []usageError{
+		{[]string{"serve"}, `shout: --max-conns: expected a whole number (in decimal) but got "tcp://u:xxxxx@127.0.0.1:1" (from SHOUT_MAX_CONNS)`},
+	})
+}
+
+// A file's name is said as it is, ':' and '@' and all: it is no URL, and
+// a file named a:b@c.pem was said to be a:xxxxx@c.pem, a file the user
+// does not have.
+func TestFileNameNotTakenForPassword(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("a:b@c.pem", []byte("no PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHOUT_CLIENT_CA", "a:b@c.pem")
+	usageErrors(t, []usageError{
+		{[]string{"connect", "--ca", "a:b@c.pem", "tls://127.0.0.1:1"}, "shout: --ca a:b@c.pem: no PEM certificate in it"},
+		{[]string{"connect", "--ca=a:b@c.pem", "tls://127.0.0.1:1"}, "shout: --ca a:b@c.pem: no PEM certificate in it"},
+		{[]string{"serve", "tls://127.0.0.1:0", "--tls-self-signed"}, "shout: --client-ca a:b@c.pem: no PEM certificate in it (from SHOUT_CLIENT_CA)"},
+		// An address given for a file, by mistake, is one.
+		{[]string{"connect", "--ca", "tls://u:secret@127.0.0.1:1", "tls://127.0.0.1:1"}, "shout: --ca: open tls://u:xxxxx@127.0.0.1:1: no such file or directory"},
 	})
 }
 
@@ -257,7 +291,14 @@ func TestClientAddressWithoutPortOffersServesPort(t *testing.T) {
 		{[]string{"bench", "::1"}, `shout: bad address "::1": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT); serve's default port is 8080: did you mean "[::1]:8080"?`},
 		{[]string{"connect", "udp://127.0.0.1"}, `shout: bad address "udp://127.0.0.1": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "udp://127.0.0.1:8080"?`},
 		{[]string{"bench", "tls://[::1]"}, `shout: bad address "tls://[::1]": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "tls://[::1]:8080"?`},
-		// Not a port left out: as it was.
+		// An address offered already is the one: not serve's port
+		// besides (did you mean "tcp://localhost:80"?; ... did you mean
+		// "tcp://localhost:8080"?).
+		{[]string{"connect", "http://localhost"}, `shout: bad address "http://localhost": unknown scheme "http" (did you mean "tcp://localhost:80"?)`},
+		{[]string{"bench", "tcp://u@localhost:1"}, `shout: bad address "tcp://u@localhost:1": a URL's user "u@" is not part of an address (did you mean "tcp://localhost:1"?)`},
+		// Not a port left out: as it was. "-" is no host: "-:8080" was
+		// offered, and refused in turn as "unknown flag -:".
+		{[]string{"connect", "-"}, `shout: bad address "-": want host:port, [ipv6]:port or a scheme (missing port in address)`},
 		{[]string{"connect", "a:b:c"}, `shout: bad address "a:b:c": want host:port, [ipv6]:port or a scheme (too many colons in address)`},
 		{[]string{"connect", "tcp://localhost/"}, `shout: bad address "tcp://localhost/": want host:port, [ipv6]:port or a scheme (missing port in address)`},
 	})
