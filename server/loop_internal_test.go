@@ -199,6 +199,72 @@ func TestListenerOptionsSeenPerLoop(t *testing.T) {
 	}
 }
 
+// A graceful stop's drain accepts beside the loops, so a connection it
+// hands to a loop may have been queued before the listener had the
+// options while the loop's own later accept had them: the loop looks at
+// it as it admits it at the stop, and sets them, where taking its own
+// answer for it served it without them.
+func TestLoopHandedConnectionLookedAt(t *testing.T) {
+	lfd, addr := listenFD(t)
+	early := connectFD(t, lfd, addr) // queued before the options
+	if !setOptions(lfd) {
+		t.Fatal("setOptions failed on a listener")
+	}
+	later := connectFD(t, lfd, addr)
+	l, ll := handLoop(t, &Server{}, 0), &loopListener{id: 1, serial: 1}
+	if !l.inherited(ll, later, true) {
+		t.Fatal("a connection made after the listener had the options did not inherit them")
+	}
+	fd, err := unix.Dup(early) // the loop's to close; early stays the test's
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.handed = append(l.handed, handoff{ll: ll, fd: fd})
+	l.stop()
+	if l.at(fd) == nil {
+		t.Fatal("the handed connection was not admitted")
+	}
+	checkOptions(t, early, "handed at the stop after the loop's own later accept had the options")
+}
+
+// A connection with some of the options but not all (queued before
+// Serve on a listener whose own Control set TCP_NODELAY) did not
+// inherit them: it is given the rest, keep-alive among them.
+func TestListenerOptionsInheritedOnlyAll(t *testing.T) {
+	lfd, addr := listenFD(t)
+	if err := unix.SetsockoptInt(lfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		t.Fatal(err)
+	}
+	fd := connectFD(t, lfd, addr)
+	if (&loop{}).inherited(&loopListener{id: 1, serial: 1}, fd, true) {
+		t.Error("a connection with TCP_NODELAY but no keep-alive was taken to have inherited the options")
+	}
+}
+
+// A loop keeps an answer for each listener it accepts from: one's answer
+// is not another's, and a second listener's id, past what the first's
+// answer grew the loop's table to, is looked at.
+func TestListenerOptionsSeenPerListener(t *testing.T) {
+	lfd, addr := listenFD(t)
+	if !setOptions(lfd) {
+		t.Fatal("setOptions failed on a listener")
+	}
+	l := &loop{}
+	first, second := &loopListener{id: 1, serial: 1}, &loopListener{id: 2, serial: 2}
+	if !l.inherited(first, connectFD(t, lfd, addr), true) {
+		t.Fatal("a connection made after the listener had the options did not inherit them")
+	}
+	if l.inherited(second, -1, true) { // looked at, -1 would have no options
+		t.Error("the second listener's first connection was taken to have the options: the first's answer stood for it")
+	}
+	if !l.inherited(second, connectFD(t, lfd, addr), true) || !l.inherited(second, -1, true) {
+		t.Error("the second listener: after a connection that inherited the options, the next was looked at")
+	}
+	if !l.inherited(first, -1, true) {
+		t.Error("the first listener's answer was lost to the second's")
+	}
+}
+
 // Loops look at their connections at once, on their own goroutines (run
 // with -race): every connection, each loop's in the queue's order, ends
 // up with the options (the one queued before them among them, wherever
