@@ -250,7 +250,7 @@ func TestListenerOptionsSeenPerListener(t *testing.T) {
 		t.Fatal("setOptions failed on a listener")
 	}
 	l := &loop{}
-	first, second := &loopListener{id: 1, serial: 1}, &loopListener{id: 2, serial: 2}
+	first, second := &loopListener{id: 1, serial: 1}, &loopListener{id: 2, serial: 3} // an id is not its serial
 	if !l.inherited(first, connectFD(t, lfd, addr), true) {
 		t.Fatal("a connection made after the listener had the options did not inherit them")
 	}
@@ -1423,24 +1423,13 @@ func handConn(t *testing.T, l *loop) (*lconn, net.Conn) {
 	t.Helper()
 	ln, raw := rawListener(t)
 	client := dial(t, ln.Addr())
+	awaitQueued(t, raw)
 	fd := -1
 	var rsa unix.RawSockaddrAny
 	var err error
-	raw.Control(func(lfd uintptr) {
-		// Connected once Dial returns, but maybe not yet in the backlog:
-		// wait until the listener is readable.
-		pfd := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}}
-		for end := time.Now().Add(10 * time.Second); ; {
-			if _, err = unix.Poll(pfd, max(int(time.Until(end).Milliseconds()), 0)); err != unix.EINTR {
-				break // (interrupted by the runtime's preemption signal, it waits on)
-			}
-		}
-		if err == nil {
-			fd, err = acceptFD(int(lfd), &rsa)
-		}
-	})
+	raw.Control(func(lfd uintptr) { fd, err = acceptFD(int(lfd), &rsa) })
 	if err != nil {
-		t.Fatalf("accepting within 10 s: %v", err)
+		t.Fatalf("accepting: %v", err)
 	}
 	l.admit(&loopListener{l: ln, raw: raw, id: 1, serial: 1, local: ln.Addr()}, fd, &rsa, true)
 	c := l.at(fd)
@@ -1448,6 +1437,88 @@ func handConn(t *testing.T, l *loop) (*lconn, net.Conn) {
 		t.Fatal("the connection was not admitted")
 	}
 	return c, client
+}
+
+// Each listener the loops are given has a serial of its own, from 1 (0
+// is a loop's "none" in inherits), and an id taken again comes with a new
+// one: a loop's answer for one listener stands for no other's
+// connections.
+func TestLoopListenerSerials(t *testing.T) {
+	set := &loops{}
+	set.listeners.Store(new([]*loopListener))
+	a, b, c := &loopListener{}, &loopListener{}, &loopListener{}
+	set.add(a)
+	set.add(b)
+	set.remove(a)
+	set.add(c)
+	if c.id != a.id || a.serial < 1 || b.serial <= a.serial || c.serial <= b.serial {
+		t.Errorf("ids %d, %d, %d (the third taking the first's again) have serials %d, %d, %d; want them from 1, each above the last",
+			a.id, b.id, c.id, a.serial, b.serial, c.serial)
+	}
+}
+
+// The loops set the options on a TCP listener they serve, and know they
+// did: its connections are looked at, not each given them (five system
+// calls a connection).
+func TestLoopListenerGivenOptions(t *testing.T) {
+	s := &Server{}
+	oneLoop(t, s, nil)
+	s.mu.Lock()
+	lls := *s.loops.listeners.Load()
+	s.mu.Unlock()
+	if len(lls) != 1 || lls[0] == nil {
+		t.Fatalf("the loops serve %d listeners (%v); want the one", len(lls), lls)
+	}
+	if lls[0].optionsUnset {
+		t.Error("a TCP listener given the options was taken not to have them: each connection is given them")
+	}
+	checkOptions(t, lls[0].fd, "the listener")
+}
+
+// awaitQueued waits until listener raw is readable: a client is
+// connected once Dial returns, but maybe not yet in the backlog.
+func awaitQueued(t *testing.T, raw syscall.RawConn) {
+	t.Helper()
+	var err error
+	raw.Control(func(lfd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}}
+		for end := time.Now().Add(10 * time.Second); ; {
+			if _, err = unix.Poll(pfd, max(int(time.Until(end).Milliseconds()), 0)); err != unix.EINTR {
+				break // (interrupted by the runtime's preemption signal, it waits on)
+			}
+		}
+		if err == nil && pfd[0].Revents&unix.POLLIN == 0 {
+			err = errors.New("no client queued")
+		}
+	})
+	if err != nil {
+		t.Fatalf("waiting 10 s for a client to queue: %v", err)
+	}
+}
+
+// A loop's own accepts answer for its later ones: once it accepted a
+// connection seen to inherit the options from a listener given them, it
+// looks at none after it from that listener, where each once cost five
+// system calls.
+func TestLoopAcceptKeepsItsAnswer(t *testing.T) {
+	l := handLoop(t, &Server{}, 0)
+	ln, raw := rawListener(t)
+	ok := false
+	raw.Control(func(lfd uintptr) { ok = setOptions(int(lfd)) })
+	if !ok {
+		t.Fatal("setOptions failed on a listener")
+	}
+	ll := &loopListener{l: ln, raw: raw, id: 1, serial: 1, local: ln.Addr()}
+	l.set.listeners.Store(&[]*loopListener{ll})
+	dial(t, ln.Addr())
+	awaitQueued(t, raw)
+	l.accept(ll.id, ll.serial)
+	if l.open != 1 {
+		t.Fatalf("the loop accepted %d connections; want 1", l.open)
+	}
+	if !l.inherited(ll, -1, true) { // looked at, -1 would have no options
+		t.Error("after the loop accepted a connection that inherited the options, the next was looked at")
+	}
 }
 
 // A negative Linger is no wait: a graceful close closes at once, rather
