@@ -174,12 +174,7 @@ func TestListenerOptionsInheritedAfterAnEarlyClient(t *testing.T) {
 // that pipelines). So must one a graceful stop's drain accepted and
 // handed to a loop whose own later accept had them.
 func TestListenerOptionsSeenPerLoop(t *testing.T) {
-	lfd, addr := listenFD(t)
-	early := connectFD(t, lfd, addr) // queued before the options
-	if !setOptions(lfd) {
-		t.Fatal("setOptions failed on a listener")
-	}
-	later := connectFD(t, lfd, addr)
+	early, later := earlyAndLater(t)
 	a, b, ll := &loop{}, &loop{}, &loopListener{id: 1, serial: 1}
 	if !b.inherited(ll, later, true) {
 		t.Fatal("loop B: a connection made after the listener had the options did not inherit them")
@@ -199,18 +194,25 @@ func TestListenerOptionsSeenPerLoop(t *testing.T) {
 	}
 }
 
+// earlyAndLater are two connections accepted from one listener: one
+// queued before the listener was given the options, one after.
+func earlyAndLater(t *testing.T) (early, later int) {
+	t.Helper()
+	lfd, addr := listenFD(t)
+	early = connectFD(t, lfd, addr)
+	if !setOptions(lfd) {
+		t.Fatal("setOptions failed on a listener")
+	}
+	return early, connectFD(t, lfd, addr)
+}
+
 // A graceful stop's drain accepts beside the loops, so a connection it
 // hands to a loop may have been queued before the listener had the
 // options while the loop's own later accept had them: the loop looks at
 // it as it admits it at the stop, and sets them, where taking its own
 // answer for it served it without them.
 func TestLoopHandedConnectionLookedAt(t *testing.T) {
-	lfd, addr := listenFD(t)
-	early := connectFD(t, lfd, addr) // queued before the options
-	if !setOptions(lfd) {
-		t.Fatal("setOptions failed on a listener")
-	}
-	later := connectFD(t, lfd, addr)
+	early, later := earlyAndLater(t)
 	l, ll := handLoop(t, &Server{}, 0), &loopListener{id: 1, serial: 1}
 	if !l.inherited(ll, later, true) {
 		t.Fatal("a connection made after the listener had the options did not inherit them")
