@@ -174,12 +174,7 @@ func TestListenerOptionsInheritedAfterAnEarlyClient(t *testing.T) {
 // that pipelines). So must one a graceful stop's drain accepted and
 // handed to a loop whose own later accept had them.
 func TestListenerOptionsSeenPerLoop(t *testing.T) {
-	lfd, addr := listenFD(t)
-	early := connectFD(t, lfd, addr) // queued before the options
-	if !setOptions(lfd) {
-		t.Fatal("setOptions failed on a listener")
-	}
-	later := connectFD(t, lfd, addr)
+	early, later := earlyAndLater(t)
 	a, b, ll := &loop{}, &loop{}, &loopListener{id: 1, serial: 1}
 	if !b.inherited(ll, later, true) {
 		t.Fatal("loop B: a connection made after the listener had the options did not inherit them")
@@ -196,6 +191,79 @@ func TestListenerOptionsSeenPerLoop(t *testing.T) {
 	other := &loopListener{id: 1, serial: 2} // the id taken again by the next Serve
 	if b.inherited(other, -1, true) {
 		t.Error("loop B, the next listener given the same id: its first connection was not looked at")
+	}
+}
+
+// earlyAndLater are two connections accepted from one listener: one
+// queued before the listener was given the options, one after.
+func earlyAndLater(t *testing.T) (early, later int) {
+	t.Helper()
+	lfd, addr := listenFD(t)
+	early = connectFD(t, lfd, addr)
+	if !setOptions(lfd) {
+		t.Fatal("setOptions failed on a listener")
+	}
+	return early, connectFD(t, lfd, addr)
+}
+
+// A graceful stop's drain accepts beside the loops, so a connection it
+// hands to a loop may have been queued before the listener had the
+// options while the loop's own later accept had them: the loop looks at
+// it as it admits it at the stop, and sets them, where taking its own
+// answer for it served it without them.
+func TestLoopHandedConnectionLookedAt(t *testing.T) {
+	early, later := earlyAndLater(t)
+	l, ll := handLoop(t, &Server{}, 0), &loopListener{id: 1, serial: 1}
+	if !l.inherited(ll, later, true) {
+		t.Fatal("a connection made after the listener had the options did not inherit them")
+	}
+	fd, err := unix.Dup(early) // the loop's to close; early stays the test's
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.handed = append(l.handed, handoff{ll: ll, fd: fd})
+	l.stop()
+	if l.at(fd) == nil {
+		t.Fatal("the handed connection was not admitted")
+	}
+	checkOptions(t, early, "handed at the stop after the loop's own later accept had the options")
+}
+
+// A connection with some of the options but not all (queued before
+// Serve on a listener whose own Control set TCP_NODELAY) did not
+// inherit them: it is given the rest, keep-alive among them.
+func TestListenerOptionsInheritedOnlyAll(t *testing.T) {
+	lfd, addr := listenFD(t)
+	if err := unix.SetsockoptInt(lfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		t.Fatal(err)
+	}
+	fd := connectFD(t, lfd, addr)
+	if (&loop{}).inherited(&loopListener{id: 1, serial: 1}, fd, true) {
+		t.Error("a connection with TCP_NODELAY but no keep-alive was taken to have inherited the options")
+	}
+}
+
+// A loop keeps an answer for each listener it accepts from: one's answer
+// is not another's, and a second listener's id, past what the first's
+// answer grew the loop's table to, is looked at.
+func TestListenerOptionsSeenPerListener(t *testing.T) {
+	lfd, addr := listenFD(t)
+	if !setOptions(lfd) {
+		t.Fatal("setOptions failed on a listener")
+	}
+	l := &loop{}
+	first, second := &loopListener{id: 1, serial: 1}, &loopListener{id: 2, serial: 3} // an id is not its serial
+	if !l.inherited(first, connectFD(t, lfd, addr), true) {
+		t.Fatal("a connection made after the listener had the options did not inherit them")
+	}
+	if l.inherited(second, -1, true) { // looked at, -1 would have no options
+		t.Error("the second listener's first connection was taken to have the options: the first's answer stood for it")
+	}
+	if !l.inherited(second, connectFD(t, lfd, addr), true) || !l.inherited(second, -1, true) {
+		t.Error("the second listener: after a connection that inherited the options, the next was looked at")
+	}
+	if !l.inherited(first, -1, true) {
+		t.Error("the first listener's answer was lost to the second's")
 	}
 }
 
@@ -1357,24 +1425,13 @@ func handConn(t *testing.T, l *loop) (*lconn, net.Conn) {
 	t.Helper()
 	ln, raw := rawListener(t)
 	client := dial(t, ln.Addr())
+	awaitQueued(t, raw)
 	fd := -1
 	var rsa unix.RawSockaddrAny
 	var err error
-	raw.Control(func(lfd uintptr) {
-		// Connected once Dial returns, but maybe not yet in the backlog:
-		// wait until the listener is readable.
-		pfd := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}}
-		for end := time.Now().Add(10 * time.Second); ; {
-			if _, err = unix.Poll(pfd, max(int(time.Until(end).Milliseconds()), 0)); err != unix.EINTR {
-				break // (interrupted by the runtime's preemption signal, it waits on)
-			}
-		}
-		if err == nil {
-			fd, err = acceptFD(int(lfd), &rsa)
-		}
-	})
+	raw.Control(func(lfd uintptr) { fd, err = acceptFD(int(lfd), &rsa) })
 	if err != nil {
-		t.Fatalf("accepting within 10 s: %v", err)
+		t.Fatalf("accepting: %v", err)
 	}
 	l.admit(&loopListener{l: ln, raw: raw, id: 1, serial: 1, local: ln.Addr()}, fd, &rsa, true)
 	c := l.at(fd)
@@ -1382,6 +1439,88 @@ func handConn(t *testing.T, l *loop) (*lconn, net.Conn) {
 		t.Fatal("the connection was not admitted")
 	}
 	return c, client
+}
+
+// Each listener the loops are given has a serial of its own, from 1 (0
+// is a loop's "none" in inherits), and an id taken again comes with a new
+// one: a loop's answer for one listener stands for no other's
+// connections.
+func TestLoopListenerSerials(t *testing.T) {
+	set := &loops{}
+	set.listeners.Store(new([]*loopListener))
+	a, b, c := &loopListener{}, &loopListener{}, &loopListener{}
+	set.add(a)
+	set.add(b)
+	set.remove(a)
+	set.add(c)
+	if c.id != a.id || a.serial < 1 || b.serial <= a.serial || c.serial <= b.serial {
+		t.Errorf("ids %d, %d, %d (the third taking the first's again) have serials %d, %d, %d; want them from 1, each above the last",
+			a.id, b.id, c.id, a.serial, b.serial, c.serial)
+	}
+}
+
+// The loops set the options on a TCP listener they serve, and know they
+// did: its connections are looked at, not each given them (five system
+// calls a connection).
+func TestLoopListenerGivenOptions(t *testing.T) {
+	s := &Server{}
+	oneLoop(t, s, nil)
+	s.mu.Lock()
+	lls := *s.loops.listeners.Load()
+	s.mu.Unlock()
+	if len(lls) != 1 || lls[0] == nil {
+		t.Fatalf("the loops serve %d listeners (%v); want the one", len(lls), lls)
+	}
+	if lls[0].optionsUnset {
+		t.Error("a TCP listener given the options was taken not to have them: each connection is given them")
+	}
+	checkOptions(t, lls[0].fd, "the listener")
+}
+
+// awaitQueued waits until listener raw is readable: a client is
+// connected once Dial returns, but maybe not yet in the backlog.
+func awaitQueued(t *testing.T, raw syscall.RawConn) {
+	t.Helper()
+	var err error
+	raw.Control(func(lfd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}}
+		for end := time.Now().Add(10 * time.Second); ; {
+			if _, err = unix.Poll(pfd, max(int(time.Until(end).Milliseconds()), 0)); err != unix.EINTR {
+				break // (interrupted by the runtime's preemption signal, it waits on)
+			}
+		}
+		if err == nil && pfd[0].Revents&unix.POLLIN == 0 {
+			err = errors.New("no client queued")
+		}
+	})
+	if err != nil {
+		t.Fatalf("waiting 10 s for a client to queue: %v", err)
+	}
+}
+
+// A loop's own accepts answer for its later ones: once it accepted a
+// connection seen to inherit the options from a listener given them, it
+// looks at none after it from that listener, where each once cost five
+// system calls.
+func TestLoopAcceptKeepsItsAnswer(t *testing.T) {
+	l := handLoop(t, &Server{}, 0)
+	ln, raw := rawListener(t)
+	ok := false
+	raw.Control(func(lfd uintptr) { ok = setOptions(int(lfd)) })
+	if !ok {
+		t.Fatal("setOptions failed on a listener")
+	}
+	ll := &loopListener{l: ln, raw: raw, id: 1, serial: 1, local: ln.Addr()}
+	l.set.listeners.Store(&[]*loopListener{ll})
+	dial(t, ln.Addr())
+	awaitQueued(t, raw)
+	l.accept(ll.id, ll.serial)
+	if l.open != 1 {
+		t.Fatalf("the loop accepted %d connections; want 1", l.open)
+	}
+	if !l.inherited(ll, -1, true) { // looked at, -1 would have no options
+		t.Error("after the loop accepted a connection that inherited the options, the next was looked at")
+	}
 }
 
 // A negative Linger is no wait: a graceful close closes at once, rather

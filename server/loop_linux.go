@@ -1429,9 +1429,13 @@ func setOptions(fd int) bool {
 // loop looked at first answered for an earlier one without the options,
 // which was served without them (Nagle's waits). So the answer is l's
 // own, and a connection drainAll accepted (!own) is looked at and
-// answers for none. (One exception, not met by default: Linux's
-// tcp_migrate_req appends the queue of a closed SO_REUSEPORT listener,
-// another process's, to ll's, its connections copies of that listener.)
+// answers for none. (Two exceptions. Linux copies ll and queues the copy
+// without ll's lock (tcp_check_req), so a connection copied on another
+// CPU as setOptions runs may be queued behind one copied after it: a
+// window of microseconds at Serve's start, left open. And, not met by
+// default, tcp_migrate_req appends the queue of a closed SO_REUSEPORT
+// listener, another process's, to ll's, its connections copies of that
+// listener.)
 func (l *loop) inherited(ll *loopListener, fd int, own bool) bool {
 	id := int(ll.id)
 	if own && id < len(l.inherits) && l.inherits[id] == ll.serial {
