@@ -36,7 +36,21 @@ func StreamServer(t testing.TB, handle func(c net.Conn)) string {
 // when the test ends and returns its address.
 func PacketServer(t testing.TB, answer func(n int, b []byte) [][]byte) string {
 	t.Helper()
-	return PacketServerFrom(t, func(n int, _ net.Addr, b []byte) [][]byte { return answer(n, b) })
+	return PacketServerConn(t, answer).LocalAddr().String()
+}
+
+// PacketServerConn is PacketServer, and returns its socket rather than
+// its address: a test that counts what was lost reads the datagrams the
+// kernel dropped there, its receive buffer full (the stand-in left
+// without CPU on a busy machine), which the stand-in never saw.
+func PacketServerConn(t testing.TB, answer func(n int, b []byte) [][]byte) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	servePackets(t, pc, func(n int, _ net.Addr, b []byte) [][]byte { return answer(n, b) })
+	return pc
 }
 
 // PacketServerFrom is PacketServer whose answer is also told where each
