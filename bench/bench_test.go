@@ -3249,6 +3249,107 @@ func TestLongReplyIsOneWrongReply(t *testing.T) {
 	}
 }
 
+// A reply cut at the cap and the rest of its line skipped, at its edges:
+// one exactly as long as the cap, its newline its last byte, is whole and
+// nothing after it is skipped; one a byte longer is cut and its newline
+// alone skipped; a long one ended by "\r\n", in UTF-8 text, with a
+// Size whose cap is more than the goroutine driver's buffer, or with
+// right replies behind it in the same write (depth 4), is one wrong
+// reply and the replies after it are right, in both drivers.
+func TestCutReplyEdges(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		text  string
+		size  int
+		depth int
+		long  func(cap int) string // the reply to the fourth message
+	}{
+		{"at the cap", "ascii", 0, 1, func(cap int) string { return strings.Repeat("Z", cap-1) + "\n" }},
+		{"a byte past the cap", "ascii", 0, 1, func(cap int) string { return strings.Repeat("Z", cap) + "\n" }},
+		{"crlf", "ascii", 0, 1, func(int) string { return strings.Repeat("Z", 1<<18) + "\r\n" }},
+		{"utf8", "utf8", 0, 1, func(int) string { return strings.Repeat("É", 1<<17) + "\n" }},
+		{"large size", "ascii", 40 << 10, 1, func(cap int) string { return strings.Repeat("Z", 2*cap) + "\n" }},
+		{"depth 4", "ascii", 0, 4, func(int) string { return strings.Repeat("Z", 1<<18) + "\n" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := scriptServer(t, func(i int, line string) (string, bool) {
+				if i == 3 {
+					return tc.long(4*len(upper(line)) + 64), false
+				}
+				return upper(line), false
+			})
+			cfg := quick("tcp", addr)
+			cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Duration = 1, tc.depth, tc.text, tc.size, busyWindow
+			var rep *bench.Report
+			for try := range 5 {
+				if rep = run(t, cfg); rep.Messages > 5 {
+					break
+				}
+				t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
+			}
+			if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.Errors != 0 || rep.Lost != 0 || rep.Messages <= 5 {
+				t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q), %d errors (the first %q), %d lost; want the long one wrong, alone, and the replies after it right",
+					rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, rep.Errors, rep.FirstError, rep.Lost)
+			}
+		})
+	}
+}
+
+// The bytes of a reply cut at its check and the rest of its line skipped
+// are what came back all the same: MB/s counts the whole line. Skipped,
+// they were counted in no throughput: a megabyte's wrong reply was 320
+// bytes of it.
+func TestCutReplyCountsItsWholeLine(t *testing.T) {
+	t.Parallel()
+	const long = 1 << 20
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		if i == 3 {
+			return strings.Repeat("Z", long) + "\n", false
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	// An open loop of few messages, whose right replies are few bytes
+	// beside the long line's.
+	cfg.Conns, cfg.Rate, cfg.Text, cfg.Duration = 1, 10, "ascii", busyWindow
+	var rep *bench.Report
+	for try := range 5 {
+		// (The long line came in the window: replies after it did.)
+		if rep = run(t, cfg); rep.Messages > 5 {
+			break
+		}
+		t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
+	}
+	if got := rep.BytesPerSec * rep.MeasuredS; rep.Mismatches != 1 || got < long {
+		t.Errorf("%.0f bytes came while measuring, %d wrong; want at least the long line's %d, one wrong", got, rep.Mismatches, long)
+	}
+}
+
+// A reply owed while the line of a wrong one before it, cut at its check,
+// goes on without its newline is said to: "no reply within" read as a
+// server gone quiet, where 64 KiB of that line had come.
+func TestCutLineNotEndedSaysSo(t *testing.T) {
+	t.Parallel()
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		switch {
+		case i == 3:
+			return strings.Repeat("Z", 64<<10), false
+		case i > 3:
+			return "", false // no more
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
+	cfg.Timeout = 300 * time.Millisecond
+	rep := run(t, cfg)
+	if want := "receive: the line of a wrong reply before it not ended (65536 bytes, no newline yet): no reply within 300ms"; rep.FirstError != want {
+		t.Errorf("first error %q, want %q", rep.FirstError, want)
+	}
+}
+
 // A reply that comes without its newline is reported as begun and not
 // ended, not as no reply at all: 63 bytes had come.
 func TestReplyWithoutNewlineSaysSo(t *testing.T) {
