@@ -3350,6 +3350,45 @@ func TestCutLineNotEndedSaysSo(t *testing.T) {
 	}
 }
 
+// With --reconnect, a connection given up while a cut reply's line went
+// on is made again in step: the new connection's first reply is its
+// message's, not the end of the old connection's line.
+func TestReconnectAfterCutLineStartsInStep(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	t.Parallel()
+	var conns atomic.Int32
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		first := conns.Add(1) == 1
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			answer := upper(line)
+			switch {
+			case first && i == 3:
+				answer = strings.Repeat("Z", 64<<10) // and no newline
+			case first && i > 3:
+				continue // nothing more on the first connection
+			}
+			if _, err := io.WriteString(c, answer); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration, cfg.Reconnect = 1, 1, "ascii", busyWindow, true
+	cfg.Timeout = 300 * time.Millisecond
+	rep := run(t, cfg)
+	if rep.Mismatches != 1 || rep.Errors != 1 || rep.Messages <= 5 {
+		t.Errorf("%d replies, %d wrong (the first %q), %d errors (the first %q); want the long one wrong, one error for its line not ended, and the replies on the new connection right",
+			rep.Messages, rep.Mismatches, rep.FirstMismatch, rep.Errors, rep.FirstError)
+	}
+}
+
 // A reply that comes without its newline is reported as begun and not
 // ended, not as no reply at all: 63 bytes had come.
 func TestReplyWithoutNewlineSaysSo(t *testing.T) {
