@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -3292,6 +3293,14 @@ func TestCutReplyEdges(t *testing.T) {
 			if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.Errors != 0 || rep.Lost != 0 || rep.Messages <= 5 {
 				t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q), %d errors (the first %q), %d lost; want the long one wrong, alone, and the replies after it right",
 					rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, rep.Errors, rep.FirstError, rep.Lost)
+			}
+			// The long line's bytes came back all the same, whole, in
+			// MB/s; the right replies' are Size each (ASCII).
+			size := cmp.Or(tc.size, 64)
+			long := len(tc.long(4*size + 64))
+			came := math.Round(rep.MessagesPerSec * rep.MeasuredS)
+			if got, want := math.Round(rep.BytesPerSec*rep.MeasuredS), (came-1)*float64(size)+float64(long); tc.text == "ascii" && got != want {
+				t.Errorf("%.0f bytes came while measuring in %.0f replies; want %.0f, the long line's %d and the rest %d each", got, came, want, long, size)
 			}
 		})
 	}
