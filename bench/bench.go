@@ -759,6 +759,21 @@ func replyLate(got int, err error) error {
 	return failed("receive", err)
 }
 
+// cutLate is the error of a reply owed behind a wrong one cut at its
+// check whose line went on without its newline, n bytes so far (err: a
+// time-out, a reset): the server was sending that line, not nothing.
+func cutLate(n int, err error) error {
+	return failed(fmt.Sprintf("receive: the line of a wrong reply before it not ended (%d bytes, no newline yet)", n), err)
+}
+
+// arriveBytes counts n bytes that came while measuring in the replies'
+// throughput, as arrive does, but no reply: the rest of a reply's line.
+func (r *run) arriveBytes(n int, at int64) {
+	if r.inWindow(at) {
+		r.arrivedBytes.Add(int64(n))
+	}
+}
+
 // failed is the error of a send or receive (what) that failed with err,
 // its cause said as shout connect says it (client.Cause): "receive:
 // connection reset by the server", not Go's "read tcp

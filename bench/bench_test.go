@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -3238,6 +3239,157 @@ func TestLongReplyIsOneWrongReply(t *testing.T) {
 	if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.Errors != 0 || rep.Messages <= 5 {
 		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q), %d errors (the first %q); want the long one wrong, alone, and the replies after it right",
 			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, rep.Errors, rep.FirstError)
+	}
+}
+
+// A reply cut at the cap and the rest of its line skipped, at its edges:
+// one exactly as long as the cap, its newline its last byte, is whole and
+// nothing after it is skipped; one a byte longer is cut and its newline
+// alone skipped; a long one ended by "\r\n", in UTF-8 text, with a
+// Size whose cap is more than the goroutine driver's buffer, or with
+// right replies behind it in the same write (depth 4), is one wrong
+// reply and the replies after it are right, in both drivers.
+func TestCutReplyEdges(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		text  string
+		size  int
+		depth int
+		long  func(cap int) string // the reply to the fourth message
+	}{
+		{"at the cap", "ascii", 0, 1, func(cap int) string { return strings.Repeat("Z", cap-1) + "\n" }},
+		{"a byte past the cap", "ascii", 0, 1, func(cap int) string { return strings.Repeat("Z", cap) + "\n" }},
+		{"crlf", "ascii", 0, 1, func(int) string { return strings.Repeat("Z", 1<<18) + "\r\n" }},
+		{"utf8", "utf8", 0, 1, func(int) string { return strings.Repeat("É", 1<<17) + "\n" }},
+		{"large size", "ascii", 40 << 10, 1, func(cap int) string { return strings.Repeat("Z", 2*cap) + "\n" }},
+		{"depth 4", "ascii", 0, 4, func(int) string { return strings.Repeat("Z", 1<<18) + "\n" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := scriptServer(t, func(i int, line string) (string, bool) {
+				if i == 3 {
+					return tc.long(4*len(upper(line)) + 64), false
+				}
+				return upper(line), false
+			})
+			cfg := quick("tcp", addr)
+			cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Duration = 1, tc.depth, tc.text, tc.size, busyWindow
+			var rep *bench.Report
+			for try := range 5 {
+				if rep = run(t, cfg); rep.Messages > 5 {
+					break
+				}
+				t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
+			}
+			if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.Errors != 0 || rep.Lost != 0 || rep.Messages <= 5 {
+				t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q), %d errors (the first %q), %d lost; want the long one wrong, alone, and the replies after it right",
+					rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, rep.Errors, rep.FirstError, rep.Lost)
+			}
+			// The long line's bytes came back all the same, whole, in
+			// MB/s; the right replies' are Size each (ASCII).
+			size := cmp.Or(tc.size, 64)
+			long := len(tc.long(4*size + 64))
+			came := math.Round(rep.MessagesPerSec * rep.MeasuredS)
+			if got, want := math.Round(rep.BytesPerSec*rep.MeasuredS), (came-1)*float64(size)+float64(long); tc.text == "ascii" && got != want {
+				t.Errorf("%.0f bytes came while measuring in %.0f replies; want %.0f, the long line's %d and the rest %d each", got, came, want, long, size)
+			}
+		})
+	}
+}
+
+// The bytes of a reply cut at its check and the rest of its line skipped
+// are what came back all the same: MB/s counts the whole line. Skipped,
+// they were counted in no throughput: a megabyte's wrong reply was 320
+// bytes of it.
+func TestCutReplyCountsItsWholeLine(t *testing.T) {
+	t.Parallel()
+	const long = 1 << 20
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		if i == 3 {
+			return strings.Repeat("Z", long) + "\n", false
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	// An open loop of few messages, whose right replies are few bytes
+	// beside the long line's.
+	cfg.Conns, cfg.Rate, cfg.Text, cfg.Duration = 1, 10, "ascii", busyWindow
+	var rep *bench.Report
+	for try := range 5 {
+		// (The long line came in the window: replies after it did.)
+		if rep = run(t, cfg); rep.Messages > 5 {
+			break
+		}
+		t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
+	}
+	// Every reply that came while measuring, the right ones 64 bytes
+	// (Size), the long one its line's long+1.
+	came := math.Round(rep.MessagesPerSec * rep.MeasuredS)
+	if got, want := math.Round(rep.BytesPerSec*rep.MeasuredS), (came-1)*64+long+1; rep.Mismatches != 1 || got != want {
+		t.Errorf("%.0f bytes came while measuring in %.0f replies, %d wrong; want %.0f, the long line's %d and the rest 64 each, one wrong", got, came, rep.Mismatches, want, long+1)
+	}
+}
+
+// A reply owed while the line of a wrong one before it, cut at its check,
+// goes on without its newline is said to: "no reply within" read as a
+// server gone quiet, where 64 KiB of that line had come.
+func TestCutLineNotEndedSaysSo(t *testing.T) {
+	t.Parallel()
+	addr := scriptServer(t, func(i int, line string) (string, bool) {
+		switch {
+		case i == 3:
+			return strings.Repeat("Z", 64<<10), false
+		case i > 3:
+			return "", false // no more
+		}
+		return upper(line), false
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
+	cfg.Timeout = 300 * time.Millisecond
+	rep := run(t, cfg)
+	if want := "receive: the line of a wrong reply before it not ended (65536 bytes, no newline yet): no reply within 300ms"; rep.FirstError != want {
+		t.Errorf("first error %q, want %q", rep.FirstError, want)
+	}
+}
+
+// With --reconnect, a connection given up while a cut reply's line went
+// on is made again in step: the new connection's first reply is its
+// message's, not the end of the old connection's line.
+func TestReconnectAfterCutLineStartsInStep(t *testing.T) {
+	if goroutineDriver {
+		t.Skip("reconnect needs the event-loop driver")
+	}
+	t.Parallel()
+	var conns atomic.Int32
+	addr := shouttest.StreamServer(t, func(c net.Conn) {
+		first := conns.Add(1) == 1
+		r := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			answer := upper(line)
+			switch {
+			case first && i == 3:
+				answer = strings.Repeat("Z", 64<<10) // and no newline
+			case first && i > 3:
+				continue // nothing more on the first connection
+			}
+			if _, err := io.WriteString(c, answer); err != nil {
+				return
+			}
+		}
+	})
+	cfg := quick("tcp", addr)
+	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration, cfg.Reconnect = 1, 1, "ascii", busyWindow, true
+	cfg.Timeout = 300 * time.Millisecond
+	rep := run(t, cfg)
+	if rep.Mismatches != 1 || rep.Errors != 1 || rep.Messages <= 5 {
+		t.Errorf("%d replies, %d wrong (the first %q), %d errors (the first %q); want the long one wrong, one error for its line not ended, and the replies on the new connection right",
+			rep.Messages, rep.Mismatches, rep.FirstMismatch, rep.Errors, rep.FirstError)
 	}
 }
 

@@ -152,6 +152,8 @@ type loopConn struct {
 	// its line has not ended: more of it is that wrong reply's, and
 	// answers no message after it.
 	cut bool
+	// cutLen: the bytes of that line so far, the reply's and the rest.
+	cutLen int
 }
 
 // measured is how many of the messages in q were sent while measuring.
@@ -622,7 +624,7 @@ func (l *loop) readable(c *loopConn, now int64) {
 		l.take(c, l.rbuf[:n], now)
 	case err == unix.EAGAIN || err == unix.EINTR:
 	case err != nil:
-		l.broken(c, replyLate(len(c.in), err)) // a reply begun, if it was
+		l.broken(c, c.late(err)) // a reply begun, if it was
 	default:
 		l.eof(c)
 	}
@@ -639,7 +641,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 	freed := 0
 	measuring := r.inWindow(now) // (as the replies' throughput, by the clock: see arrive)
 	if c.cut {
-		data = c.skipCut(data)
+		data = l.skipCut(c, data, measuring)
 	}
 	// A send that fails here may close c or, with Reconnect, redial it:
 	// the rest of data belonged to the old connection.
@@ -700,8 +702,8 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		}
 		c.straying = false
 		if cut {
-			c.cut = true
-			data = c.skipCut(data)
+			c.cut, c.cutLen = true, len(reply)
+			data = l.skipCut(c, data, measuring)
 		}
 		freed++
 	}
@@ -721,14 +723,27 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 // skipCut drops from data the rest of the line of a reply checked at its
 // cap (c.cut, cleared once its newline came), up to and including its
 // newline, and returns what follows: that one wrong reply's, it answers
-// no message after it.
-func (c *loopConn) skipCut(data []byte) []byte {
-	k := bytes.IndexByte(data, '\n')
-	if k < 0 {
-		return nil
+// no message after it. Its bytes came back all the same: measuring, the
+// replies' throughput counts them.
+func (l *loop) skipCut(c *loopConn, data []byte, measuring bool) []byte {
+	n := len(data)
+	if k := bytes.IndexByte(data, '\n'); k >= 0 {
+		n, c.cut = k+1, false
 	}
-	c.cut = false
-	return data[k+1:]
+	c.cutLen += n
+	if measuring {
+		l.bytes += int64(n)
+	}
+	return data[n:]
+}
+
+// late is the error of the reply owed on c that did not come whole (err:
+// a time-out, a reset): begun, or behind a cut reply's line not ended.
+func (c *loopConn) late(err error) error {
+	if c.cut {
+		return cutLate(c.cutLen, err)
+	}
+	return replyLate(len(c.in), err)
 }
 
 // eof: the server closed the connection. A reply it cut short, or never
@@ -1114,7 +1129,7 @@ func (l *loop) expire(now int64) {
 			// and that is the lesser part of what is wrong.
 			l.broken(c, fmt.Errorf("send: the server took no bytes for %v", l.r.cfg.Timeout))
 		case c.q.n > 0 && now-c.since > timeout:
-			l.broken(c, replyLate(len(c.in), fmt.Errorf("no reply within %v", l.r.cfg.Timeout)))
+			l.broken(c, c.late(fmt.Errorf("no reply within %v", l.r.cfg.Timeout)))
 		}
 	}
 }

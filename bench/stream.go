@@ -236,6 +236,17 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		wrong := false                                    // the last reply was wrong: the next may be out of step
 		straying := false                                 // bytes that answer no message end mid-line (see strays)
 		cut := false                                      // the last reply was cut at readReply's limit, its line unended (see skipCut)
+		skipped := 0                                      // bytes of that line skipped since, before its next reply was read
+		// skipBuffered skips the rest of a cut reply's line in what br
+		// holds: bytes that came back all the same, counted in the
+		// replies' throughput.
+		skipBuffered := func(now int64) {
+			n, _ := skipCut(br, &cut, false)
+			r.arriveBytes(n, now)
+			if skipped += n; !cut {
+				skipped = 0
+			}
+		}
 		// lostConn ends the connection after a read failed (first: the
 		// reader counted the failure, not the writer): what is owed
 		// is lost.
@@ -312,7 +323,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 					if idleBytesFound != nil {
 						idleBytesFound(k)
 					}
-					skipCut(br, &cut, false)
+					if cut {
+						skipBuffered(r.now())
+					}
 					r.strays(&wrong, &straying, br, r.now())
 					continue
 				}
@@ -345,11 +358,14 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				refreshAtLeast(&readBy, r.cfg.Timeout, c.SetReadDeadline)
 			}
 			var err error
-			if cut { // the rest of the last reply's line first
+			line := 0 // the cut reply's line, as far as it came
+			if cut {  // the rest of the last reply's line first
 				var n int
 				if n, err = skipCut(br, &cut, true); n > 0 {
 					r.hear()
+					r.arriveBytes(n, r.now())
 				}
+				line, skipped = len(got)+skipped+n, 0
 			}
 			got = got[:0]
 			if err == nil {
@@ -373,7 +389,11 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				if errors.Is(err, io.EOF) && first {
 					warm = r.streamMismatch(&wrong, m, got, want, true)
 				} else {
-					if first {
+					switch {
+					case !first:
+					case cut:
+						warm = r.fail(cutLate(line, r.noReply(err)))
+					default:
 						warm = r.fail(replyLate(len(got), r.noReply(err)))
 					}
 					r.owed(m)
@@ -394,7 +414,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				w.record(r, d)
 			}
 			if sent.replied(now) && br.Buffered() > 0 {
-				skipCut(br, &cut, false)
+				if cut {
+					skipBuffered(now)
+				}
 				r.strays(&wrong, &straying, br, now)
 			}
 			if replyTaken != nil {
