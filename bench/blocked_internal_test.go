@@ -6,6 +6,7 @@
 package bench
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -132,10 +133,26 @@ func runStuck(t *testing.T, answered, depth, size int, withTLS bool, found failu
 		rep *Report
 		err error
 	}
+	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan result, 1)
+	ended := make(chan struct{})
 	go func() {
-		rep, err := Run(t.Context(), cfg)
+		defer close(ended)
+		rep, err := Run(ctx, cfg)
 		ran <- result{rep, err}
+	}()
+	// A failure below ended the test with Run still going, reading
+	// forceGoroutines and the hooks as the tests after set them: the one
+	// failure was reported as a data race in Run, failing those tests too.
+	// Run is stopped and waited for before the hooks are taken back.
+	defer func() {
+		cancel()
+		releasing.Do(func() { close(release) })
+		select {
+		case <-ended:
+		case <-time.After(2 * time.Minute): // (its messages may still be in the making)
+			t.Error("Run has not returned 2 minutes after it was cancelled")
+		}
 	}()
 	select { // (a message of megabytes is made slowly with -race)
 	case <-shut:
