@@ -158,3 +158,31 @@ func TestUDPUnansweredFromOtherSources(t *testing.T) {
 	}
 	t.Fatalf("%d runs inconclusive: in each, a socket sent nothing or no reply was measured", tries)
 }
+
+// The verdict puts the sockets' silence down to a NAT only when every
+// socket sent, each from 127.0.0.1 got a reply and each from the others
+// none: one of 127.0.0.1's silent too, or one of the others answered, is
+// a server or a path that loses datagrams.
+func TestUnansweredSourcesRule(t *testing.T) {
+	for _, tc := range []struct {
+		name                                     string
+		answeredFirst, silentFirst, silentOthers int64
+		want                                     bool
+	}{
+		{"the others silent", 2, 0, 6, true},
+		{"one of 127.0.0.1's silent too", 1, 1, 6, false},
+		{"one of the others answered", 2, 0, 5, false},
+		{"127.0.0.1's unanswered as well", 0, 2, 6, false},
+		{"none of the others silent", 8, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &run{cfg: Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 8, SourceIPs: 4}}
+			r.answeredFirst.Store(tc.answeredFirst)
+			r.silentFirst.Store(tc.silentFirst)
+			r.silentOthers.Store(tc.silentOthers)
+			if err := r.unansweredSources(); (err != nil) != tc.want {
+				t.Errorf("unansweredSources: %v; want one: %v", err, tc.want)
+			}
+		})
+	}
+}
