@@ -1662,7 +1662,7 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 		return nil, ctx.Err()
 	case made == 0:
 		return nil, &UnreachableError{errs[first]}
-	case r.cfg.spread() && first%r.cfg.SourceIPs != 0 && timedOut(errs[first]) && r.madeFromFirst(conns):
+	case r.cfg.spread() && first%r.cfg.SourceIPs != 0 && timedOut(errs[first]) && r.madeFromFirst(conns, errs):
 		// (The cause last: shout names the flag of its timeout after it.)
 		return nil, named.Errorf("connection %d, from 127.0.0.%d, where those from 127.0.0.1 were made (something between that forwards 127.0.0.1's connections alone, as a port podman publishes on loopback does, leaves the others unanswered: use %s 1): %w",
 			first+1, 1+first%r.cfg.SourceIPs, optSourceIPs, errs[first])
@@ -1670,15 +1670,18 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 	return nil, limitError(first, errs[first])
 }
 
-// madeFromFirst reports whether any of conns, spread over the source
-// addresses, was made from the first, 127.0.0.1.
-func (r *run) madeFromFirst(conns []net.Conn) bool {
+// madeFromFirst reports whether, of conns spread over the source
+// addresses, some were made from the first, 127.0.0.1, and none from it
+// failed (errs): an overloaded server's timeouts fall on any source.
+func (r *run) madeFromFirst(conns []net.Conn, errs []error) bool {
+	made := false
 	for i := 0; i < len(conns); i += r.cfg.SourceIPs {
-		if conns[i] != nil {
-			return true
+		if errs[i] != nil {
+			return false
 		}
+		made = made || conns[i] != nil
 	}
-	return false
+	return made
 }
 
 // timedOut reports whether err is a connect that timed out.

@@ -4158,6 +4158,9 @@ func udpSocketsSpread(t *testing.T) (conclusive bool) {
 	if !rep.OK() {
 		t.Fatalf("report %+v", rep)
 	}
+	if rep.UnansweredSources != "" { // every socket answered: no NAT's mark
+		t.Errorf("unanswered_sources %q, where every socket got replies", rep.UnansweredSources)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(sockets) < cfg.Conns {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,37 +34,53 @@ func TestConnectTimeoutFromOtherSource(t *testing.T) {
 	defer ln.Close()
 	e := endpoint.Endpoint{Network: "tcp", Address: ln.Addr().String()}
 	timedOut := client.DialError(e, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded})
+	refused := client.DialError(e, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
 	for _, tc := range []struct {
 		name  string
-		fails func(i int) bool // the connections that time out
+		fails func(i int) bool // the connections that fail
+		err   error
 		want  string
 	}{
-		{"from 127.0.0.2 and up", func(i int) bool { return i%4 != 0 },
-			", where those from 127.0.0.1 were made (something between that forwards 127.0.0.1's connections alone, as a port podman publishes on loopback does, leaves the others unanswered: use SourceIPs 1): connect "},
-		{"from every source", func(int) bool { return true }, ""},
+		{"from 127.0.0.2 and up", func(i int) bool { return i%4 != 0 }, timedOut,
+			"connection 2, from 127.0.0.2, where those from 127.0.0.1 were made (something between that forwards 127.0.0.1's connections alone, as a port podman publishes on loopback does, leaves the others unanswered: use SourceIPs 1): connect "},
+		{"from every source", func(int) bool { return true }, timedOut, ""},
+		// An overloaded server's timeouts fall on any source: one from
+		// 127.0.0.1 that timed out too says it is not the NAT.
+		{"from 127.0.0.1 as well", func(i int) bool { return i != 0 }, timedOut, ""},
+		// Refused is the server's word, not a NAT's silence.
+		{"refused from 127.0.0.2 and up", func(i int) bool { return i%4 != 0 }, refused, ""},
+		{"from 127.0.0.1 alone", func(i int) bool { return i%4 == 0 }, timedOut, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// A connect times out once all 8 have begun, as through a
+			// NAT, where each takes seconds to.
+			var begun atomic.Int32
+			all := make(chan struct{})
 			connectDial = func(dial func(context.Context, int) (net.Conn, error)) func(context.Context, int) (net.Conn, error) {
 				return func(ctx context.Context, i int) (net.Conn, error) {
+					if begun.Add(1) == 8 {
+						close(all)
+					}
 					if tc.fails(i) {
-						return nil, timedOut
+						select {
+						case <-all:
+						case <-ctx.Done():
+						}
+						return nil, tc.err
 					}
 					return dial(ctx, i)
 				}
 			}
 			defer func() { connectDial = nil }()
 			_, err := Run(context.Background(), Config{Endpoint: e, Conns: 8, SourceIPs: 4})
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), ": timed out") {
-				t.Fatalf("Run: %v, want an error that says %q and ends with the cause, timed out", err, tc.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), tc.err.Error()) {
+				t.Fatalf("Run: %v, want an error that says %q and ends with the cause, %v", err, tc.want, tc.err)
 			}
-			if tc.fails(0) {
+			if tc.want == "" {
 				if strings.Contains(err.Error(), "127.0.0.1 were made") {
 					t.Errorf("Run: %v, which says 127.0.0.1's were made", err)
 				}
 				return
-			}
-			if got := err.Error(); !strings.Contains(got, ", from 127.0.0.") {
-				t.Errorf("Run: %v, want the source named", got)
 			}
 			flag := func(f string) string { return map[string]string{"SourceIPs": "--source-ips"}[f] }
 			if got := named.Text(err, flag); !strings.Contains(got, "use --source-ips 1)") {
@@ -139,4 +157,32 @@ func TestUDPUnansweredFromOtherSources(t *testing.T) {
 		return
 	}
 	t.Fatalf("%d runs inconclusive: in each, a socket sent nothing or no reply was measured", tries)
+}
+
+// The verdict puts the sockets' silence down to a NAT only when every
+// socket sent, each from 127.0.0.1 got a reply and each from the others
+// none: one of 127.0.0.1's silent too, or one of the others answered, is
+// a server or a path that loses datagrams.
+func TestUnansweredSourcesRule(t *testing.T) {
+	for _, tc := range []struct {
+		name                                     string
+		answeredFirst, silentFirst, silentOthers int64
+		want                                     bool
+	}{
+		{"the others silent", 2, 0, 6, true},
+		{"one of 127.0.0.1's silent too", 1, 1, 6, false},
+		{"one of the others answered", 2, 0, 5, false},
+		{"127.0.0.1's unanswered as well", 0, 2, 6, false},
+		{"none of the others silent", 8, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &run{cfg: Config{Endpoint: endpoint.Endpoint{Network: "udp", Address: "127.0.0.1:9"}, Conns: 8, SourceIPs: 4}}
+			r.answeredFirst.Store(tc.answeredFirst)
+			r.silentFirst.Store(tc.silentFirst)
+			r.silentOthers.Store(tc.silentOthers)
+			if err := r.unansweredSources(); (err != nil) != tc.want {
+				t.Errorf("unansweredSources: %v; want one: %v", err, tc.want)
+			}
+		})
+	}
 }
