@@ -94,6 +94,9 @@ func keyOf(t *net.TCPAddr) (addrKey, bool) {
 	return addrKey{ip, t.Port, t.Zone}, ok || len(t.IP) == 0
 }
 
+// v4InV6Prefix is how an IPv4-mapped IPv6 address begins.
+const v4InV6Prefix = "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff"
+
 // remoteMemo is a connection's remote address's text (ConnInfo.remote),
 // formatted once for its open and close lines. It is in every idle
 // connection, so it keeps an IPv4 address's value in 8 bytes rather than
@@ -109,8 +112,11 @@ type remoteMemo struct {
 // whose text is the same) with no zone and a port in range, and 0
 // otherwise.
 func v4Key(t *net.TCPAddr) uint64 {
-	ip := t.IP.To4()
-	if ip == nil || t.Zone != "" || t.Port < 0 || t.Port > 0xffff {
+	ip := t.IP
+	if len(ip) == net.IPv6len && string(ip[:12]) == v4InV6Prefix {
+		ip = ip[12:] // as To4, without its byte-by-byte look
+	}
+	if len(ip) != net.IPv4len || t.Zone != "" || t.Port < 0 || t.Port > 0xffff {
 		return 0
 	}
 	return 1<<48 | uint64(ip[0])<<40 | uint64(ip[1])<<32 | uint64(ip[2])<<24 | uint64(ip[3])<<16 | uint64(t.Port)
