@@ -151,6 +151,17 @@ func TestLogLinesKeepNoStaleAddress(t *testing.T) {
 	o.ConnOpen(&ConnInfo{Remote: addr("127.0.0.1:5"), Local: addr("127.0.0.1:8081")})
 	o.ConnOpen(&ConnInfo{Remote: addr("[fe80::9%eth0]:6"), Local: addr("[fe80::1%eth0]:8080")})
 	o.ConnOpen(&ConnInfo{Remote: addr("[fe80::9%lo]:7"), Local: addr("[fe80::1%lo]:8080")})
+	// A remote address changed in place, by its port alone, then from
+	// IPv4 to the same address mapped (the same text), then to IPv6.
+	r := addr("127.0.0.1:8")
+	c = &ConnInfo{Remote: r, Local: lo, Reason: ReasonEOF}
+	o.ConnOpen(c)
+	r.Port = 9
+	o.ConnClose(c)
+	r.IP = net.IPv4(127, 0, 0, 1)
+	o.ConnClose(c)
+	r.IP = net.ParseIP("::1")
+	o.ConnClose(c)
 	want := `level=INFO msg=open remote=127.0.0.1:40000 local=127.0.0.1:8080
 level=INFO msg=close remote=192.0.2.7:5000 reason=eof bytes_in=0 bytes_out=0
 level=INFO msg=open remote=[::1]:1 local=127.0.0.2:8080
@@ -161,6 +172,10 @@ level=INFO msg=open remote=@c local=/run/s
 level=INFO msg=open remote=127.0.0.1:5 local=127.0.0.1:8081
 level=INFO msg=open remote=[fe80::9%eth0]:6 local=[fe80::1%eth0]:8080
 level=INFO msg=open remote=[fe80::9%lo]:7 local=[fe80::1%lo]:8080
+level=INFO msg=open remote=127.0.0.1:8 local=127.0.0.1:8080
+level=INFO msg=close remote=127.0.0.1:9 reason=eof bytes_in=0 bytes_out=0
+level=INFO msg=close remote=127.0.0.1:9 reason=eof bytes_in=0 bytes_out=0
+level=INFO msg=close remote=[::1]:9 reason=eof bytes_in=0 bytes_out=0
 `
 	if got := buf.String(); got != want {
 		t.Errorf("lines:\n%s\nwant:\n%s", got, want)

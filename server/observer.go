@@ -79,7 +79,7 @@ type ConnInfo struct {
 	// client's verified certificates), if it was wrapped in TLS.
 	TLS *tls.ConnectionState
 
-	remote addrMemo // Remote's text, for the log lines
+	remote remoteMemo // Remote's text, for the log lines
 }
 
 // Duration is how long the connection was open, up to End or now.
