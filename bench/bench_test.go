@@ -252,12 +252,12 @@ func TestAgainstShout(t *testing.T) {
 			}
 			cfg := bench.Patient(quick("tcp", addr))
 			cfg.Duration = busyWindow
-			// The UDP open loop's datagrams go to a shout of its own, on
-			// a socket whose drops are its own (see below).
+			// UDP datagrams go to a shout of their own, on a socket whose
+			// drops are their own (see below).
 			var drops *kernelDrops
-			if tc.name == "udp open loop" {
+			if strings.HasPrefix(tc.name, "udp") {
 				pc := ownUDPShout(t)
-				drops = &kernelDrops{pc: pc, backlog: backlogDrops()}
+				drops = dropsAt(pc)
 				cfg.Endpoint.Address = pc.LocalAddr().String()
 			}
 			rep := run(t, tc.cfg(cfg))
@@ -611,7 +611,7 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // (held is "swaps pairs"' alone)
-			addr := udpServer(t, tc.answer)
+			addr, drops := udpStandIn(t, tc.answer)
 			cfg := quick("udp", addr)
 			cfg.Conns = 1
 			cfg.Text = "ascii" // the stand-in's bytes.ToUpper is right on it
@@ -625,6 +625,11 @@ func TestUDPLossDuplicatesReordering(t *testing.T) {
 			}
 			cfg.Duration = time.Second
 			rep := run(t, cfg)
+			// Where none may be lost, what the kernel dropped is, and
+			// no more (see kernelDrops): judged without those.
+			if tc.timeout == 2*time.Second {
+				rep = checkLostToKernel(t, rep, drops)
+			}
 			if !tc.check(rep) {
 				t.Errorf("report %+v", rep)
 			}
@@ -668,7 +673,7 @@ func TestUDPWrongDuplicate(t *testing.T) {
 // and every one was counted lost, "no reply came back".
 func TestUDPReplyLargerThanADatagram(t *testing.T) {
 	defer bench.SetMessagesHeld(2 * bench.MaxDatagram)() // two distinct messages: 64 of 64 KB took 20 s under -race
-	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
+	addr, drops := udpStandIn(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
 	cfg := bench.Patient(quick("udp", addr))
 	cfg.Conns, cfg.Depth, cfg.Size = 1, 1, bench.MaxDatagram
 	// Timeout is no bound on the server's speed: the run waits only for
@@ -680,7 +685,7 @@ func TestUDPReplyLargerThanADatagram(t *testing.T) {
 		t.Errorf("got %v, %+v; want it refused", err, rep)
 	}
 	cfg.Text = "ascii" // replies as long as the datagrams: they fit
-	if rep := run(t, cfg); !rep.OK() {
+	if rep := run(t, cfg); !checkLostToKernel(t, rep, drops).OK() {
 		t.Errorf("ascii: %+v", rep)
 	}
 }
@@ -691,11 +696,12 @@ func TestUDPReplyLargerThanADatagram(t *testing.T) {
 // An IPv4-mapped address is reached over IPv4, and has its limit.
 func TestUDPSizeOverIPv6(t *testing.T) {
 	defer bench.SetMessagesHeld(2 * bench.MaxDatagram6)() // two distinct messages, as above
-	addr := shouttest.PacketServerIPv6(t, func(_ int, b []byte) [][]byte { return [][]byte{bytes.ToUpper(b)} })
-	cfg := bench.Patient(quick("udp", addr))
+	pc := shouttest.PacketServerIPv6Conn(t, func(_ int, b []byte) [][]byte { return [][]byte{bytes.ToUpper(b)} })
+	drops := dropsAt(pc)
+	cfg := bench.Patient(quick("udp", pc.LocalAddr().String()))
 	cfg.Conns, cfg.Depth, cfg.Size, cfg.Text = 1, 1, bench.MaxDatagram6, "ascii"
 	cfg.Duration, cfg.Timeout = busyWindow, 2*time.Second
-	if rep := run(t, cfg); !rep.OK() {
+	if rep := run(t, cfg); !checkLostToKernel(t, rep, drops).OK() {
 		t.Errorf("Size %d over IPv6: %+v", cfg.Size, rep)
 	}
 	cfg.Size++
@@ -2992,12 +2998,12 @@ func TestLateDatagramIsLostAndLate(t *testing.T) {
 // it: the bound tells bench's lateness from the server's latency.)
 func TestUDPOpenLoopTimesFromTheSend(t *testing.T) {
 	defer bench.DelayFirstUDPSend(2 * time.Second)()
-	addr := udpServer(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
+	addr, drops := udpStandIn(t, func(_ int, b []byte) [][]byte { return [][]byte{b} })
 	cfg := bench.Patient(quick("udp", addr)) // (none lost to a stall)
 	cfg.Conns, cfg.Rate, cfg.Text = 1, 20, "ascii"
 	cfg.Duration, cfg.Timeout = 3*time.Second, 5*time.Second
 	rep := run(t, cfg)
-	if !rep.OK() || rep.Messages < 2 {
+	if !checkLostToKernel(t, rep, drops).OK() || rep.Messages < 2 {
 		t.Fatalf("%d messages, OK %v; want a run with every reply right", rep.Messages, rep.OK())
 	}
 	if max := time.Duration(rep.LatencyUS.Max) * time.Microsecond; max >= 2*time.Second {
@@ -4097,8 +4103,9 @@ func TestPatientRunWaitsOutAStall(t *testing.T) {
 		t.Run(network, func(t *testing.T) {
 			t.Parallel()
 			var addr string
+			var drops *kernelDrops // (nil over TCP, which loses nothing)
 			if network == "udp" {
-				addr = udpServer(t, func(n int, b []byte) [][]byte {
+				addr, drops = udpStandIn(t, func(n int, b []byte) [][]byte {
 					time.Sleep(stall(n))
 					return [][]byte{b}
 				})
@@ -4109,7 +4116,8 @@ func TestPatientRunWaitsOutAStall(t *testing.T) {
 			cfg.Conns, cfg.Depth, cfg.Text, cfg.Timeout = 1, 1, "ascii", timeout
 			rep := run(t, cfg)
 			longest := time.Duration(rep.LatencyUS.Max) * time.Microsecond
-			if rep.Messages == 0 || rep.Lost != 0 || rep.Late != 0 || rep.Errors != 0 || !rep.OK() || longest < stall(0) {
+			served := checkLostToKernel(t, rep, drops) // (what the kernel dropped is lost: see kernelDrops)
+			if rep.Messages == 0 || served.Lost != 0 || rep.Late != 0 || rep.Errors != 0 || !served.OK() || longest < stall(0) {
 				t.Errorf("%d messages, %d lost, %d late, %d errors (%q), OK %v, longest %v; want the held reply on time (%v), all right",
 					rep.Messages, rep.Lost, rep.Late, rep.Errors, rep.FirstError, rep.OK(), longest, stall(0))
 			}
@@ -4145,17 +4153,18 @@ func udpSocketsSpread(t *testing.T) (conclusive bool) {
 	var mu sync.Mutex
 	from := map[string]bool{}    // IP addresses
 	sockets := map[string]bool{} // IP addresses and ports
-	addr := shouttest.PacketServerFrom(t, func(_ int, a net.Addr, b []byte) [][]byte {
+	pc := shouttest.PacketServerFromConn(t, func(_ int, a net.Addr, b []byte) [][]byte {
 		mu.Lock()
 		from[a.(*net.UDPAddr).IP.String()] = true
 		sockets[a.String()] = true
 		mu.Unlock()
 		return [][]byte{bytes.ToUpper(b)}
 	})
-	cfg := bench.Patient(quick("udp", addr))
+	drops := dropsAt(pc)
+	cfg := bench.Patient(quick("udp", pc.LocalAddr().String()))
 	cfg.Text, cfg.Duration = "ascii", busyWindow
 	rep := run(t, cfg)
-	if !rep.OK() {
+	if !checkLostToKernel(t, rep, drops).OK() {
 		t.Fatalf("report %+v", rep)
 	}
 	if rep.UnansweredSources != "" { // every socket answered: no NAT's mark

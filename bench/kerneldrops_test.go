@@ -1,12 +1,8 @@
 package bench_test
 
 import (
-	"bufio"
 	"bytes"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"shout/bench"
@@ -36,13 +32,19 @@ type kernelDrops struct {
 // from now.
 func udpStandIn(t *testing.T, answer func(n int, b []byte) [][]byte) (string, *kernelDrops) {
 	pc := shouttest.PacketServerConn(t, func(n int, b []byte) [][]byte { return answer(n, bytes.ToUpper(b)) })
-	return pc.LocalAddr().String(), &kernelDrops{pc: pc, backlog: backlogDrops()}
+	return pc.LocalAddr().String(), dropsAt(pc)
+}
+
+// dropsAt counts from now what the kernel drops on the way to and from
+// the stand-in (or shout) on pc.
+func dropsAt(pc net.PacketConn) *kernelDrops {
+	return &kernelDrops{pc: pc, backlog: shouttest.BacklogDrops()}
 }
 
 // of is how many datagrams the kernel dropped since k was made, rep's
 // run's among them.
 func (k *kernelDrops) of(rep *bench.Report) int64 {
-	return bench.SocketDrops(k.pc) + rep.DroppedByBench + backlogDrops() - k.backlog
+	return bench.SocketDrops(k.pc) + rep.DroppedByBench + shouttest.BacklogDrops() - k.backlog
 }
 
 // checkLostToKernel fails t unless rep lost no more datagrams than the
@@ -67,24 +69,4 @@ func checkLostToKernel(t *testing.T, rep *bench.Report, k *kernelDrops) *bench.R
 	served := *rep
 	served.Lost -= min(rep.Lost, dropped)
 	return &served
-}
-
-// backlogDrops is how many packets the machine's per-CPU backlogs have
-// dropped, full, since it started (/proc/net/softnet_stat's second
-// column, summed), or 0 where the system does not say.
-func backlogDrops() int64 {
-	f, err := os.Open("/proc/net/softnet_stat")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	var n int64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) > 1 {
-			d, _ := strconv.ParseUint(fields[1], 16, 32)
-			n += int64(d)
-		}
-	}
-	return n
 }

@@ -57,22 +57,38 @@ func PacketServerConn(t testing.TB, answer func(n int, b []byte) [][]byte) net.P
 // datagram came from (one client socket among several).
 func PacketServerFrom(t testing.TB, answer func(n int, from net.Addr, b []byte) [][]byte) string {
 	t.Helper()
+	return PacketServerFromConn(t, answer).LocalAddr().String()
+}
+
+// PacketServerFromConn is PacketServerFrom, and returns its socket, as
+// PacketServerConn does.
+func PacketServerFromConn(t testing.TB, answer func(n int, from net.Addr, b []byte) [][]byte) net.PacketConn {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return servePackets(t, pc, answer)
+	servePackets(t, pc, answer)
+	return pc
 }
 
 // PacketServerIPv6 is PacketServer on [::1]. It skips the test, saying
 // so, where the machine has no IPv6 loopback.
 func PacketServerIPv6(t testing.TB, answer func(n int, b []byte) [][]byte) string {
 	t.Helper()
+	return PacketServerIPv6Conn(t, answer).LocalAddr().String()
+}
+
+// PacketServerIPv6Conn is PacketServerIPv6, and returns its socket, as
+// PacketServerConn does.
+func PacketServerIPv6Conn(t testing.TB, answer func(n int, b []byte) [][]byte) net.PacketConn {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "[::1]:0")
 	if err != nil {
 		t.Skipf("SKIP: no IPv6 loopback here: %v", err)
 	}
-	return servePackets(t, pc, func(n int, _ net.Addr, b []byte) [][]byte { return answer(n, b) })
+	servePackets(t, pc, func(n int, _ net.Addr, b []byte) [][]byte { return answer(n, b) })
+	return pc
 }
 
 func servePackets(t testing.TB, pc net.PacketConn, answer func(n int, from net.Addr, b []byte) [][]byte) string {

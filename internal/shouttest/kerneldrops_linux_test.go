@@ -1,0 +1,44 @@
+package shouttest
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+// UDPSocketDrops finds the socket by its port and counts what it
+// dropped: a socket that nobody reads, its receive buffer small, drops
+// what it cannot hold, and each is counted.
+func TestUDPSocketDrops(t *testing.T) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.SetReadBuffer(1) // the kernel's least: a few datagrams
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	if n := UDPSocketDrops(port); n != 0 {
+		t.Fatalf("%d dropped by a new socket, want 0", n)
+	}
+	c, err := net.DialUDP("udp", nil, pc.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const sent = 200
+	for range sent {
+		c.Write(make([]byte, 1000))
+	}
+	// Those the socket holds, read, were not dropped; the rest were (or
+	// the backlog dropped them before they reached it).
+	held := 0
+	pc.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // (a bound: those held are there at once)
+	for buf := make([]byte, 2000); held < sent; held++ {
+		if _, err := pc.Read(buf); err != nil {
+			break
+		}
+	}
+	if n := UDPSocketDrops(port); n == 0 || n > int64(sent-held) {
+		t.Errorf("%d dropped of %d sent, %d held; want some, and at most %d", n, sent, held, sent-held)
+	}
+}
