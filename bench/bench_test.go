@@ -3214,6 +3214,22 @@ func TestReportEmpty(t *testing.T) {
 	}
 }
 
+// runPastLongReply runs cfg, whose server answers the fourth message
+// with a long line, until more than five replies came, so that replies
+// after the long one are in the report: again, at most five times,
+// while the window ended before they came (a stall of the machine).
+func runPastLongReply(t *testing.T, cfg bench.Config) *bench.Report {
+	t.Helper()
+	var rep *bench.Report
+	for try := range 5 {
+		if rep = run(t, cfg); rep.Messages > 5 {
+			break
+		}
+		t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
+	}
+	return rep
+}
+
 // A reply far longer than the right one is one wrong reply, up to its
 // newline, as bytes that answer no message are one a line: checked once
 // four times the wanted length came, it was taken to end there, and the
@@ -3233,15 +3249,7 @@ func TestLongReplyIsOneWrongReply(t *testing.T) {
 	})
 	cfg := quick("tcp", addr)
 	cfg.Conns, cfg.Depth, cfg.Text, cfg.Duration = 1, 1, "ascii", busyWindow
-	// Again, at most five times, while the window ended before the
-	// replies after the long one came (a stall of the machine).
-	var rep *bench.Report
-	for try := range 5 {
-		if rep = run(t, cfg); rep.Messages > 5 {
-			break
-		}
-		t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
-	}
+	rep := runPastLongReply(t, cfg)
 	if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.Errors != 0 || rep.Messages <= 5 {
 		t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q), %d errors (the first %q); want the long one wrong, alone, and the replies after it right",
 			rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, rep.Errors, rep.FirstError)
@@ -3281,13 +3289,7 @@ func TestCutReplyEdges(t *testing.T) {
 			})
 			cfg := quick("tcp", addr)
 			cfg.Conns, cfg.Depth, cfg.Text, cfg.Size, cfg.Duration = 1, tc.depth, tc.text, tc.size, busyWindow
-			var rep *bench.Report
-			for try := range 5 {
-				if rep = run(t, cfg); rep.Messages > 5 {
-					break
-				}
-				t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
-			}
+			rep := runPastLongReply(t, cfg)
 			if rep.Mismatches != 1 || rep.MismatchesAfter != 0 || rep.Errors != 0 || rep.Lost != 0 || rep.Messages <= 5 {
 				t.Errorf("%d replies, %d wrong (%d after an earlier one; the first %q), %d errors (the first %q), %d lost; want the long one wrong, alone, and the replies after it right",
 					rep.Messages, rep.Mismatches, rep.MismatchesAfter, rep.FirstMismatch, rep.Errors, rep.FirstError, rep.Lost)
@@ -3321,14 +3323,7 @@ func TestCutReplyCountsItsWholeLine(t *testing.T) {
 	// An open loop of few messages, whose right replies are few bytes
 	// beside the long line's.
 	cfg.Conns, cfg.Rate, cfg.Text, cfg.Duration = 1, 10, "ascii", busyWindow
-	var rep *bench.Report
-	for try := range 5 {
-		// (The long line came in the window: replies after it did.)
-		if rep = run(t, cfg); rep.Messages > 5 {
-			break
-		}
-		t.Logf("run %d of at most 5: %d replies in its %v window", try+1, rep.Messages, cfg.Duration)
-	}
+	rep := runPastLongReply(t, cfg)
 	// Every reply that came while measuring, the right ones 64 bytes
 	// (Size), the long one its line's long+1.
 	came := math.Round(rep.MessagesPerSec * rep.MeasuredS)
