@@ -118,7 +118,7 @@ func NewMetrics(cfg Config) *Metrics {
 	rejected := f.counterVec("shout_connections_rejected_total",
 		"Stream connections turned away as soon as accepted, by the limit they were over: max_conns or max_conns_per_ip.", "transport", "reason")
 	m.handshakeVec = f.counterVec("shout_handshake_failures_total",
-		"Stream connections closed because their handshake failed, by which: tls (on a tls:// listener), proxy (a PROXY protocol header missing, refused or malformed, with --proxy-protocol), unknown.", "reason")
+		"Stream connections closed because their handshake failed, by which: tls (on a tls:// listener), proxy (a PROXY protocol header missing, refused or malformed, with --proxy-protocol), unknown (a Go program's own WrapConn that failed without naming either; never from shout serve).", "reason")
 	m.traffic = newTraffic()
 	m.reg.MustRegister(m.traffic)
 
