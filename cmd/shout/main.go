@@ -230,7 +230,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sayError(stderr, werr.Error())
 			return 1
 		}
-		sayError(stderr, hidePasswords(parser.Model, args, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error())))))))))
+		msg := err.Error()
+		for _, hint := range parseHints {
+			msg = hint(parser.Model, args, msg)
+		}
+		sayError(stderr, hidePasswords(parser.Model, args, fromEnvar(parser, args, msg)))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -250,6 +254,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		sayError(stderr, hidePasswords(parser.Model, args, flagText(err)))
 		return 1
 	}
+}
+
+// parseHints say a parse error of kong's in a user's words, applied in
+// turn: each rewrites the error it knows (an address where a command
+// goes, a flag without its value, …) and passes the others on as they
+// are.
+var parseHints = []func(app *kong.Application, args []string, msg string) string{
+	noCommand, splitAddress, noArg, noValue, shortFlag, misplaced,
 }
 
 // hidePasswords is msg, an error's text, with each argument of args, or
@@ -902,6 +914,12 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 	if err != nil {
 		addr = endpoint.Meant(err) // a URL pasted whole: the address in it (one Parse takes)
 	}
+	if addr == "" && !empty {
+		// An IPv6 address with its port, but no brackets (::1:9000).
+		if addr = portInside(name); addr != "" {
+			how = ", an IPv6 address in brackets"
+		}
+	}
 	if at := slices.Index(args, name); addr == "" && !empty && at >= 0 && at+1 < len(args) {
 		// Host and port apart, as nc takes them (shout 127.0.0.1 8080).
 		if addr = hostAndPort(name, args[at+1]); addr != "" {
@@ -991,7 +1009,7 @@ func withPort(host, port string) string {
 	if !ok {
 		rest = host
 	}
-	h := strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]") // ::1 and [::1] alike
+	h := unbracketed(rest) // ::1 and [::1] alike
 	a := h + ":" + port
 	if ip, err := netip.ParseAddr(h); err == nil && ip.Is6() {
 		a = net.JoinHostPort(h, port)
@@ -1017,8 +1035,58 @@ func noPort(s string) bool {
 	if strings.Contains(s, "://") || strings.EqualFold(s, "localhost") {
 		return true
 	}
-	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	_, err := netip.ParseAddr(unbracketed(s))
 	return err == nil
+}
+
+// unbracketed is host without the brackets an IPv6 address is typed in
+// ([::1] is ::1).
+func unbracketed(host string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+}
+
+// portInside is the address meant by s, an IPv6 address typed without
+// brackets whose last group reads as a port (::1:9000, [::1]:9000; with
+// its scheme: udp://[::1]:9000), or "". Parse's error offers this reading
+// beside the whole one ([::1:9000]:PORT); a learner who typed ::1:9000
+// as 127.0.0.1:9000 is typed meant the port.
+func portInside(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		rest = s
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return ""
+	}
+	host, port := rest[:i], rest[i+1:]
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() {
+		return ""
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return ""
+	}
+	a := net.JoinHostPort(host, port)
+	if ok {
+		a = scheme + "://" + a
+	}
+	if _, err := endpoint.Parse(a, "tcp"); err != nil {
+		return ""
+	}
+	return a
+}
+
+// portOffered is err, Parse's for addr, as a usage error; one that
+// lacks its port is offered with port, serve's default, where Parse
+// offered no address for it and its last group is not the port typed
+// (::1:9000, whose two readings Parse's error names).
+func portOffered(err error, addr, port string) error {
+	if port != "" && endpoint.Meant(err) == "" && portInside(addr) == "" {
+		if meant := withPort(addr, port); meant != "" {
+			return usagef("%s; serve's default port is %s: did you mean %q?", flagText(err), port, meant)
+		}
+	}
+	return usage(err)
 }
 
 // servePort is the port of shout serve's default address, which a hint
