@@ -915,9 +915,15 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 		addr = endpoint.Meant(err) // a URL pasted whole: the address in it (one Parse takes)
 	}
 	if addr == "" && !empty {
-		// An IPv6 address with its port, but no brackets (::1:9000).
-		if addr = portInside(name); addr != "" {
+		// Its port typed after another mark, or an IPv6 address's
+		// without brackets (127.0.0.1：9000, ::1:9000).
+		var mark string
+		switch addr, mark = portTyped(name); mark {
+		case "":
+		case ":":
 			how = ", an IPv6 address in brackets"
+		default:
+			how = `, its port after ":"`
 		}
 	}
 	if at := slices.Index(args, name); addr == "" && !empty && at >= 0 && at+1 < len(args) {
@@ -1045,43 +1051,67 @@ func unbracketed(host string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 }
 
-// portInside is the address meant by s, an IPv6 address typed without
-// brackets whose last group reads as a port (::1:9000, [::1]:9000; with
-// its scheme: udp://[::1]:9000), or "". Parse's error offers this reading
-// beside the whole one ([::1:9000]:PORT); a learner who typed ::1:9000
-// as 127.0.0.1:9000 is typed meant the port.
-func portInside(s string) string {
+// portMarks are what a port is typed after in place of ":": a Chinese
+// input method's full-width colon and comma, a comma, a space (host and
+// port quoted as one argument), a slash, a dot, an underscore.
+const portMarks = "：，, /._"
+
+// portTyped is the address meant by s, one whose port Parse did not find
+// where it was typed, and the mark typed before the port: an IPv6
+// address without brackets whose last group reads as a port (::1:9000,
+// mark ":"), which Parse's error offers beside the whole one
+// ([::1:9000]:PORT), as a learner who typed it as 127.0.0.1:9000 is
+// typed meant it; or an IP address or localhost, then one of portMarks
+// and a port (127.0.0.1：9000). Else "", "".
+func portTyped(s string) (meant, mark string) {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
 		rest = s
 	}
-	i := strings.LastIndexByte(rest, ':')
-	if i < 0 {
-		return ""
+	with := func(host, port string) string {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return ""
+		}
+		a := net.JoinHostPort(unbracketed(host), port)
+		if ok {
+			a = scheme + "://" + a
+		}
+		if _, err := endpoint.Parse(a, "tcp"); err != nil {
+			return ""
+		}
+		return a
 	}
-	host, port := rest[:i], rest[i+1:]
-	if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() {
-		return ""
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		if ip, err := netip.ParseAddr(rest[:i]); err == nil && ip.Is6() {
+			if a := with(rest[:i], rest[i+1:]); a != "" {
+				return a, ":"
+			}
+		}
 	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return ""
+	if i := strings.LastIndexAny(rest, portMarks); i > 0 {
+		_, size := utf8.DecodeRuneInString(rest[i:])
+		host := rest[:i]
+		if _, err := netip.ParseAddr(unbracketed(host)); err == nil || strings.EqualFold(host, "localhost") {
+			if a := with(host, rest[i+size:]); a != "" {
+				return a, rest[i : i+size]
+			}
+		}
 	}
-	a := net.JoinHostPort(host, port)
-	if ok {
-		a = scheme + "://" + a
-	}
-	if _, err := endpoint.Parse(a, "tcp"); err != nil {
-		return ""
-	}
-	return a
+	return "", ""
 }
 
-// portOffered is err, Parse's for addr, as a usage error; one that
-// lacks its port is offered with port, serve's default, where Parse
-// offered no address for it and its last group is not the port typed
-// (::1:9000, whose two readings Parse's error names).
+// portOffered is err, Parse's for addr, as a usage error, offering the
+// address meant where its port was typed after another mark than ":"
+// (portTyped); or, where addr lacks its port and Parse offered no
+// address for it, addr with port, serve's default. An IPv6 address
+// without brackets (::1:9000) is offered neither: Parse's error names
+// both its readings.
 func portOffered(err error, addr, port string) error {
-	if port != "" && endpoint.Meant(err) == "" && portInside(addr) == "" {
+	switch meant, mark := portTyped(addr); {
+	case mark == ":":
+	case meant != "":
+		return usagef("%s; a port goes after \":\", not %q: did you mean %q?", flagText(err), mark, meant)
+	case port != "" && endpoint.Meant(err) == "":
 		if meant := withPort(addr, port); meant != "" {
 			return usagef("%s; serve's default port is %s: did you mean %q?", flagText(err), port, meant)
 		}

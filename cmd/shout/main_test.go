@@ -338,6 +338,29 @@ func TestIPv6WithoutBracketsKeepsItsPort(t *testing.T) {
 	})
 }
 
+// A port typed after another mark than ":" (a Chinese input method's
+// full-width "：", a comma, a space in one argument, a dot) is offered
+// after ":": 127.0.0.1：9000 was offered serve's port besides,
+// "127.0.0.1：9000:8080", a name no lookup finds, and said to be no
+// command where a command goes.
+func TestPortAfterAnotherMarkOffered(t *testing.T) {
+	const missing = `want host:port, [ipv6]:port or a scheme (missing port in address)`
+	usageErrors(t, []usageError{
+		{[]string{"connect", "127.0.0.1：9000"}, `shout: bad address "127.0.0.1：9000": ` + missing + `; a port goes after ":", not "：": did you mean "127.0.0.1:9000"?`},
+		{[]string{"connect", "localhost,9000"}, `shout: bad address "localhost,9000": ` + missing + `; a port goes after ":", not ",": did you mean "localhost:9000"?`},
+		{[]string{"bench", "127.0.0.1 9000"}, `shout: bad address "127.0.0.1 9000": ` + missing + `; a port goes after ":", not " ": did you mean "127.0.0.1:9000"?`},
+		{[]string{"connect", "udp://127.0.0.1.9000"}, `shout: bad address "udp://127.0.0.1.9000": ` + missing + `; a port goes after ":", not ".": did you mean "udp://127.0.0.1:9000"?`},
+		{[]string{"serve", "[::1]：9000"}, `shout: bad address "[::1]：9000": want host:port, [ipv6]:port or a scheme (missing port in address); a port goes after ":", not "：": did you mean "[::1]:9000"?`},
+		{[]string{"serve", "127.0.0.1/9000"}, `shout: bad address "127.0.0.1/9000": ` + missing + `; a port goes after ":", not "/": did you mean "127.0.0.1:9000"?`},
+		{[]string{"127.0.0.1：9000"}, `shout: 127.0.0.1：9000 is no command: an address goes after one, its port after ":" (shout serve 127.0.0.1:9000, shout connect 127.0.0.1:9000)`},
+		// No port after the mark, or a name before a dot: serve's port,
+		// or nothing, as before.
+		{[]string{"connect", "127.0.0.1,x"}, `shout: bad address "127.0.0.1,x": ` + missing + `; serve's default port is 8080: did you mean "127.0.0.1,x:8080"?`},
+		{[]string{"connect", "example.com"}, `shout: bad address "example.com": ` + missing + `; serve's default port is 8080: did you mean "example.com:8080"?`},
+		{[]string{"connect", "10.0.0.9000"}, `shout: bad address "10.0.0.9000": ` + missing + `; serve's default port is 8080: did you mean "10.0.0.9000:8080"?`},
+	})
+}
+
 // An unknown one-letter flag, typed as wrk, hey or nc take it, says what
 // shout takes instead; kong offered any flag within two edits of it,
 // which for one letter is any other ("shout bench -d 10": did you mean
