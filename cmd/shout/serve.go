@@ -35,7 +35,7 @@ import (
 )
 
 type serveCmd struct {
-	Addrs []string `arg:"" optional:"" name:"addr" default:"127.0.0.1:8080" help:"Where to listen: host:port (TCP and UDP), tcp://host:port, udp://host:port, tls://host:port, unix:///path. A bare port is on 127.0.0.1; port 0 picks a free port."`
+	Addrs []string `arg:"" optional:"" name:"addr" default:"127.0.0.1:8080" help:"Where to listen: host:port (TCP and UDP), tcp://host:port, udp://host:port, tls://host:port, unix:///path. A bare port is on 127.0.0.1, this machine only; :port is every interface; port 0 picks a free port."`
 
 	Mode string `enum:"upper,simple,ascii,echo" default:"upper" help:"Mapping: upper (full Unicode, as Python's str.upper), simple (one rune for one), ascii (a-z only, as bytes.upper), echo (none)."`
 	Lang string `help:"Language tailoring: tr and az (i → İ) for upper and simple, el for upper only (Greek accents dropped; looks ahead one character)." placeholder:"TAG"`
