@@ -1107,16 +1107,21 @@ func portTyped(s string) (meant, mark string) {
 // without brackets (::1:9000) is offered neither: Parse's error names
 // both its readings.
 func portOffered(err error, addr, port string) error {
+	return usagef("%s%s", flagText(err), portHint(err, addr, port))
+}
+
+// portHint is what portOffered says after err: "; did you mean …?", or "".
+func portHint(err error, addr, port string) string {
 	switch meant, mark := portTyped(addr); {
 	case mark == ":":
 	case meant != "":
-		return usagef("%s; a port goes after \":\", not %q: did you mean %q?", flagText(err), mark, meant)
+		return fmt.Sprintf("; a port goes after \":\", not %q: did you mean %q?", mark, meant)
 	case port != "" && endpoint.Meant(err) == "":
 		if meant := withPort(addr, port); meant != "" {
-			return usagef("%s; serve's default port is %s: did you mean %q?", flagText(err), port, meant)
+			return fmt.Sprintf("; serve's default port is %s: did you mean %q?", port, meant)
 		}
 	}
-	return usage(err)
+	return ""
 }
 
 // servePort is the port of shout serve's default address, which a hint

@@ -709,7 +709,7 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 			}
 		}
 		if eps == nil && (!found && scheme != "udp" && scheme != "tls" || slices.Contains([]string{"", "tcp", "unix"}, scheme)) {
-			return nil, usagef("--admin: %v", err)
+			return nil, usagef("--admin: %v%s", err, portHint(err, cmd.Admin, "")) // (no port of serve's: it is the addresses')
 		}
 	}
 	tail := ": " + takes // after what is refused: the address offered, or what --admin takes
