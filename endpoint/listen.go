@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -118,7 +119,8 @@ func family(network, address string) string {
 // connect says it, with the address and without the resolver's, which
 // read like the listen's own; and an address that is not this
 // machine's said so, where bind says only that it "cannot assign
-// requested address".
+// requested address"; and a port kept for root said so, where bind says
+// only "permission denied".
 func worded(err error, address string) error {
 	var dns *net.DNSError
 	var op *net.OpError
@@ -131,8 +133,24 @@ func worded(err error, address string) error {
 		return &wordedError{fmt.Sprintf("%s %s %s: %s", op.Op, op.Net, address, why), err}
 	case sockerr.AddrNotAvail(err):
 		return &wordedError{err.Error() + " (not an address of this machine)", err}
+	case errors.Is(err, syscall.EACCES) && runtime.GOOS != "windows" && errors.As(err, &op) && privileged(op.Addr):
+		return &wordedError{err.Error() + " (a port below 1024 is for root only, or on Linux for a program given CAP_NET_BIND_SERVICE: choose one from 1024 up, such as 8080)", err}
 	}
 	return err
+}
+
+// privileged says whether a, a TCP or UDP address bind was refused, has
+// a port below 1024, which Unix keeps for root (Linux's default
+// net.ipv4.ip_unprivileged_port_start): "permission denied" alone did
+// not say why shout serve 80 failed.
+func privileged(a net.Addr) bool {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.Port > 0 && a.Port < 1024
+	case *net.UDPAddr:
+		return a.Port > 0 && a.Port < 1024
+	}
+	return false
 }
 
 // heldNotListening words err, a TCP listen that found its address in

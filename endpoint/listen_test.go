@@ -239,11 +239,27 @@ func TestListenErrorWorded(t *testing.T) {
 		Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
 	inUse := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
 		Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	// A port below 1024 is root's on Unix: bind says only "permission
+	// denied", which a learner running shout serve 80 could not act on.
+	// Above it, or on Windows, the cause is another: bind's words alone.
+	denied := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80},
+		Err: os.NewSyscallError("bind", syscall.EACCES)}
+	deniedUDP := &net.OpError{Op: "listen", Net: "udp", Addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53},
+		Err: os.NewSyscallError("bind", syscall.EACCES)}
+	deniedHigh := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
+		Err: os.NewSyscallError("bind", syscall.EACCES)}
+	low := " (a port below 1024 is for root only, or on Linux for a program given CAP_NET_BIND_SERVICE: choose one from 1024 up, such as 8080)"
+	if runtime.GOOS == "windows" {
+		low = ""
+	}
 	for _, tc := range []struct {
 		err        error
 		addr, want string
 		is         error
 	}{
+		{denied, "127.0.0.1:80", "listen tcp 127.0.0.1:80: bind: permission denied" + low, syscall.EACCES},
+		{deniedUDP, "127.0.0.1:53", "listen udp 127.0.0.1:53: bind: permission denied" + low, syscall.EACCES},
+		{deniedHigh, "127.0.0.1:8080", "listen tcp 127.0.0.1:8080: bind: permission denied", syscall.EACCES},
 		{notFound, "nosuchhost.invalid:8080", "listen tcp nosuchhost.invalid:8080: unknown host nosuchhost.invalid", nil},
 		{timedOut, "slow.example:53", "listen udp slow.example:53: cannot look up slow.example: i/o timeout", nil},
 		{notHere, "192.0.2.1:8080", "listen tcp 192.0.2.1:8080: bind: cannot assign requested address (not an address of this machine)", syscall.EADDRNOTAVAIL},

@@ -237,6 +237,10 @@ func TestAdminOffersWhatItTakes(t *testing.T) {
 		"http://127.0.0.1/":    `--admin takes the address to listen on, not a URL: want host:port, tcp:// or unix://`,
 		"https://localhost":    `--admin serves plain HTTP, not HTTPS: want host:port, tcp:// or unix://`,
 		"tcp://nope":           `--admin: bad address "tcp://nope": want host:port, [ipv6]:port or a scheme (missing port in address)`,
+		// A port typed after another mark than ":": offered after it,
+		// as to serve's addresses (serve's own port is not --admin's).
+		"127.0.0.1：9090": `--admin: bad address "127.0.0.1：9090": want host:port, [ipv6]:port or a scheme (missing port in address); a port goes after ":", not "：": did you mean "127.0.0.1:9090"?`,
+		"localhost":      `--admin: bad address "localhost": want host:port, [ipv6]:port or a scheme (missing port in address)`,
 		// Parse's own schemes, and none before "://", are no unknown
 		// scheme: what is wrong is said as Parse says it. "://" said
 		// unknown scheme "".

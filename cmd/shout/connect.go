@@ -279,13 +279,8 @@ func dialTarget(addr, port string) (endpoint.Endpoint, error) {
 		// address to connect to, and this machine.
 		return endpoint.Endpoint{}, usagef("bad address %q: a listener's address in socat's syntax, for shout serve (did you mean %q?)", addr, local)
 	}
-	if err != nil && port != "" && endpoint.Meant(err) == "" {
-		if meant := withPort(addr, port); meant != "" {
-			return endpoint.Endpoint{}, usagef("%s; serve's default port is %s: did you mean %q?", flagText(err), port, meant)
-		}
-	}
 	if err != nil {
-		return endpoint.Endpoint{}, usage(err)
+		return endpoint.Endpoint{}, portOffered(err, addr, port)
 	}
 	e := eps[0]
 	if e.Network != "unix" {

@@ -197,6 +197,18 @@ func TestServeHelpNamesEmptyEnvar(t *testing.T) {
 	}
 }
 
+// serve --help says how to listen on every interface: a learner whose
+// client runs on another machine (a VM's host, a phone) found only that
+// a bare port is on 127.0.0.1, and got "connection refused" there.
+func TestServeHelpSaysEveryInterface(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--help"}, strings.NewReader(""), &stdout, &stderr)
+	help := strings.Join(strings.Fields(stdout.String()), " ")
+	if want := "A bare port is on 127.0.0.1, this machine only; :port is every interface"; code != 0 || !strings.Contains(help, want) {
+		t.Errorf("status %d, serve --help without %q:\n%s%s", code, want, stdout.String(), stderr.String())
+	}
+}
+
 // A flag given that does nothing with the addresses or flags given is a
 // usage error, as the TLS and PROXY flags without their addresses are:
 // it was taken and ignored (--source-rate to a TCP-only server,

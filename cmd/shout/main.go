@@ -230,7 +230,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sayError(stderr, werr.Error())
 			return 1
 		}
-		sayError(stderr, hidePasswords(parser.Model, args, fromEnvar(parser, args, misplaced(parser.Model, args, shortFlag(parser.Model, args, noValue(parser.Model, args, noArg(parser.Model, args, splitAddress(parser.Model, args, noCommand(parser.Model, args, err.Error())))))))))
+		msg := err.Error()
+		for _, hint := range parseHints {
+			msg = hint(parser.Model, args, msg)
+		}
+		sayError(stderr, hidePasswords(parser.Model, args, fromEnvar(parser, args, msg)))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpFor(parser.Model, args))
 		return 2
 	}
@@ -250,6 +254,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		sayError(stderr, hidePasswords(parser.Model, args, flagText(err)))
 		return 1
 	}
+}
+
+// parseHints say a parse error of kong's in a user's words, applied in
+// turn: each rewrites the error it knows (an address where a command
+// goes, a flag without its value, …) and passes the others on as they
+// are.
+var parseHints = []func(app *kong.Application, args []string, msg string) string{
+	noCommand, splitAddress, noArg, noValue, shortFlag, misplaced,
 }
 
 // hidePasswords is msg, an error's text, with each argument of args, or
@@ -902,6 +914,18 @@ func noCommand(app *kong.Application, args []string, msg string) string {
 	if err != nil {
 		addr = endpoint.Meant(err) // a URL pasted whole: the address in it (one Parse takes)
 	}
+	if addr == "" && !empty {
+		// Its port typed after another mark, or an IPv6 address's
+		// without brackets (127.0.0.1：9000, ::1:9000).
+		var mark string
+		switch addr, mark = portTyped(name); mark {
+		case "":
+		case ":":
+			how = ", an IPv6 address in brackets"
+		default:
+			how = `, its port after ":"`
+		}
+	}
 	if at := slices.Index(args, name); addr == "" && !empty && at >= 0 && at+1 < len(args) {
 		// Host and port apart, as nc takes them (shout 127.0.0.1 8080).
 		if addr = hostAndPort(name, args[at+1]); addr != "" {
@@ -991,7 +1015,7 @@ func withPort(host, port string) string {
 	if !ok {
 		rest = host
 	}
-	h := strings.TrimSuffix(strings.TrimPrefix(rest, "["), "]") // ::1 and [::1] alike
+	h := unbracketed(rest) // ::1 and [::1] alike
 	a := h + ":" + port
 	if ip, err := netip.ParseAddr(h); err == nil && ip.Is6() {
 		a = net.JoinHostPort(h, port)
@@ -1017,8 +1041,87 @@ func noPort(s string) bool {
 	if strings.Contains(s, "://") || strings.EqualFold(s, "localhost") {
 		return true
 	}
-	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	_, err := netip.ParseAddr(unbracketed(s))
 	return err == nil
+}
+
+// unbracketed is host without the brackets an IPv6 address is typed in
+// ([::1] is ::1).
+func unbracketed(host string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+}
+
+// portMarks are what a port is typed after in place of ":": a Chinese
+// input method's full-width colon and comma, a comma, a space (host and
+// port quoted as one argument), a slash, a dot, an underscore.
+const portMarks = "：，, /._"
+
+// portTyped is the address meant by s, one whose port Parse did not find
+// where it was typed, and the mark typed before the port: an IPv6
+// address without brackets whose last group reads as a port (::1:9000,
+// mark ":"), which Parse's error offers beside the whole one
+// ([::1:9000]:PORT), as a learner who typed it as 127.0.0.1:9000 is
+// typed meant it; or an IP address or localhost, then one of portMarks
+// and a port (127.0.0.1：9000). Else "", "".
+func portTyped(s string) (meant, mark string) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		rest = s
+	}
+	with := func(host, port string) string {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return ""
+		}
+		a := net.JoinHostPort(unbracketed(host), port)
+		if ok {
+			a = scheme + "://" + a
+		}
+		if _, err := endpoint.Parse(a, "tcp"); err != nil {
+			return ""
+		}
+		return a
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		if ip, err := netip.ParseAddr(rest[:i]); err == nil && ip.Is6() {
+			if a := with(rest[:i], rest[i+1:]); a != "" {
+				return a, ":"
+			}
+		}
+	}
+	if i := strings.LastIndexAny(rest, portMarks); i > 0 {
+		_, size := utf8.DecodeRuneInString(rest[i:])
+		host := rest[:i]
+		if _, err := netip.ParseAddr(unbracketed(host)); err == nil || strings.EqualFold(host, "localhost") {
+			if a := with(host, rest[i+size:]); a != "" {
+				return a, rest[i : i+size]
+			}
+		}
+	}
+	return "", ""
+}
+
+// portOffered is err, Parse's for addr, as a usage error, offering the
+// address meant where its port was typed after another mark than ":"
+// (portTyped); or, where addr lacks its port and Parse offered no
+// address for it, addr with port, serve's default. An IPv6 address
+// without brackets (::1:9000) is offered neither: Parse's error names
+// both its readings.
+func portOffered(err error, addr, port string) error {
+	return usagef("%s%s", flagText(err), portHint(err, addr, port))
+}
+
+// portHint is what portOffered says after err: "; did you mean …?", or "".
+func portHint(err error, addr, port string) string {
+	switch meant, mark := portTyped(addr); {
+	case mark == ":":
+	case meant != "":
+		return fmt.Sprintf("; a port goes after \":\", not %q: did you mean %q?", mark, meant)
+	case port != "" && endpoint.Meant(err) == "":
+		if meant := withPort(addr, port); meant != "" {
+			return fmt.Sprintf("; serve's default port is %s: did you mean %q?", port, meant)
+		}
+	}
+	return ""
 }
 
 // servePort is the port of shout serve's default address, which a hint

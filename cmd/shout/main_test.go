@@ -184,7 +184,8 @@ func TestHostAndPortApartSaysWhatToType(t *testing.T) {
 		{[]string{"connect", "127.0.0.1", "http"}, ""},
 		{[]string{"connect", "127.0.0.1", "--timeout", "1s", "8080"}, ""},
 		{[]string{"connect", "unix:///tmp/s", "8080"}, ""},
-		{[]string{"serve", "127.0.0.1", "x"}, ""},
+		// x is no port: 127.0.0.1 is offered with serve's own.
+		{[]string{"serve", "127.0.0.1", "x"}, `did you mean "127.0.0.1:8080"?`},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(context.Background(), tc.args, strings.NewReader(""), &stdout, &stderr)
@@ -301,6 +302,62 @@ func TestClientAddressWithoutPortOffersServesPort(t *testing.T) {
 		{[]string{"connect", "-"}, `shout: bad address "-": want host:port, [ipv6]:port or a scheme (missing port in address)`},
 		{[]string{"connect", "a:b:c"}, `shout: bad address "a:b:c": want host:port, [ipv6]:port or a scheme (too many colons in address)`},
 		{[]string{"connect", "tcp://localhost/"}, `shout: bad address "tcp://localhost/": want host:port, [ipv6]:port or a scheme (missing port in address)`},
+	})
+}
+
+// serve given an address without its port is offered serve's default
+// port, as connect and bench are: shout serve 127.0.0.1 said only
+// "missing port in address", and a learner who typed the host alone was
+// left to guess the syntax.
+func TestServeAddressWithoutPortOffersItsPort(t *testing.T) {
+	usageErrors(t, []usageError{
+		{[]string{"serve", "127.0.0.1"}, `shout: bad address "127.0.0.1": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "127.0.0.1:8080"?`},
+		{[]string{"serve", "udp://localhost"}, `shout: bad address "udp://localhost": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "udp://localhost:8080"?`},
+		{[]string{"serve", "::1"}, `shout: bad address "::1": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT); serve's default port is 8080: did you mean "[::1]:8080"?`},
+		{[]string{"serve", "127.0.0.1:9000", "[::1]"}, `shout: bad address "[::1]": want host:port, [ipv6]:port or a scheme (missing port in address); serve's default port is 8080: did you mean "[::1]:8080"?`},
+		// Host and port apart: joined, as before.
+		{[]string{"serve", "127.0.0.1", "9000"}, `shout: bad address "127.0.0.1": want host:port, [ipv6]:port or a scheme (missing port in address); host and port go in one argument: did you mean 127.0.0.1:9000?`},
+	})
+}
+
+// An IPv6 address typed without brackets whose last group reads as a
+// port (::1:9000, as 127.0.0.1:9000 is typed) is not offered with serve's
+// port besides: "did you mean [::1:9000]:8080?" picked the reading a
+// learner hardly meant, an address no machine has, where the error names
+// both; where a command goes, the port is the one typed.
+func TestIPv6WithoutBracketsKeepsItsPort(t *testing.T) {
+	usageErrors(t, []usageError{
+		{[]string{"connect", "::1:9000"}, `shout: bad address "::1:9000": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1:9000]:PORT, or [::1]:9000 if 9000 is the port)`},
+		{[]string{"bench", "udp://fe80::1:9000"}, `shout: bad address "udp://fe80::1:9000": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [fe80::1:9000]:PORT, or [fe80::1]:9000 if 9000 is the port)`},
+		{[]string{"serve", "::1:9000"}, `shout: bad address "::1:9000": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1:9000]:PORT, or [::1]:9000 if 9000 is the port)`},
+		{[]string{"::1:9000"}, "shout: ::1:9000 is no command: an address goes after one, an IPv6 address in brackets (shout serve [::1]:9000, shout connect [::1]:9000)"},
+		{[]string{"udp://::1:9000"}, "shout: udp://::1:9000 is no command: an address goes after one, an IPv6 address in brackets (shout serve udp://[::1]:9000, shout connect udp://[::1]:9000)"},
+		// No port in it: serve's, as before.
+		{[]string{"connect", "::1"}, `shout: bad address "::1": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [::1]:PORT); serve's default port is 8080: did you mean "[::1]:8080"?`},
+		{[]string{"connect", "2001:db8::1"}, `shout: bad address "2001:db8::1": want host:port, [ipv6]:port or a scheme (missing port in address; an IPv6 address goes in brackets before its port: [2001:db8::1]:PORT); serve's default port is 8080: did you mean "[2001:db8::1]:8080"?`},
+	})
+}
+
+// A port typed after another mark than ":" (a Chinese input method's
+// full-width "：", a comma, a space in one argument, a dot) is offered
+// after ":": 127.0.0.1：9000 was offered serve's port besides,
+// "127.0.0.1：9000:8080", a name no lookup finds, and said to be no
+// command where a command goes.
+func TestPortAfterAnotherMarkOffered(t *testing.T) {
+	const missing = `want host:port, [ipv6]:port or a scheme (missing port in address)`
+	usageErrors(t, []usageError{
+		{[]string{"connect", "127.0.0.1：9000"}, `shout: bad address "127.0.0.1：9000": ` + missing + `; a port goes after ":", not "：": did you mean "127.0.0.1:9000"?`},
+		{[]string{"connect", "localhost,9000"}, `shout: bad address "localhost,9000": ` + missing + `; a port goes after ":", not ",": did you mean "localhost:9000"?`},
+		{[]string{"bench", "127.0.0.1 9000"}, `shout: bad address "127.0.0.1 9000": ` + missing + `; a port goes after ":", not " ": did you mean "127.0.0.1:9000"?`},
+		{[]string{"connect", "udp://127.0.0.1.9000"}, `shout: bad address "udp://127.0.0.1.9000": ` + missing + `; a port goes after ":", not ".": did you mean "udp://127.0.0.1:9000"?`},
+		{[]string{"serve", "[::1]：9000"}, `shout: bad address "[::1]：9000": want host:port, [ipv6]:port or a scheme (missing port in address); a port goes after ":", not "：": did you mean "[::1]:9000"?`},
+		{[]string{"serve", "127.0.0.1/9000"}, `shout: bad address "127.0.0.1/9000": ` + missing + `; a port goes after ":", not "/": did you mean "127.0.0.1:9000"?`},
+		{[]string{"127.0.0.1：9000"}, `shout: 127.0.0.1：9000 is no command: an address goes after one, its port after ":" (shout serve 127.0.0.1:9000, shout connect 127.0.0.1:9000)`},
+		// No port after the mark, or a name before a dot: serve's port,
+		// or nothing, as before.
+		{[]string{"connect", "127.0.0.1,x"}, `shout: bad address "127.0.0.1,x": ` + missing + `; serve's default port is 8080: did you mean "127.0.0.1,x:8080"?`},
+		{[]string{"connect", "example.com"}, `shout: bad address "example.com": ` + missing + `; serve's default port is 8080: did you mean "example.com:8080"?`},
+		{[]string{"connect", "10.0.0.9000"}, `shout: bad address "10.0.0.9000": ` + missing + `; serve's default port is 8080: did you mean "10.0.0.9000:8080"?`},
 	})
 }
 

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"golang.org/x/text/transform"
 
 	"shout/admin"
@@ -33,7 +35,7 @@ import (
 )
 
 type serveCmd struct {
-	Addrs []string `arg:"" optional:"" name:"addr" default:"127.0.0.1:8080" help:"Where to listen: host:port (TCP and UDP), tcp://host:port, udp://host:port, tls://host:port, unix:///path. A bare port is on 127.0.0.1; port 0 picks a free port."`
+	Addrs []string `arg:"" optional:"" name:"addr" default:"127.0.0.1:8080" help:"Where to listen: host:port (TCP and UDP), tcp://host:port, udp://host:port, tls://host:port, unix:///path. A bare port is on 127.0.0.1, this machine only; :port is every interface; port 0 picks a free port."`
 
 	Mode string `enum:"upper,simple,ascii,echo" default:"upper" help:"Mapping: upper (full Unicode, as Python's str.upper), simple (one rune for one), ascii (a-z only, as bytes.upper), echo (none)."`
 	Lang string `help:"Language tailoring: tr and az (i → İ) for upper and simple, el for upper only (Greek accents dropped; looks ahead one character)." placeholder:"TAG"`
@@ -74,7 +76,7 @@ const longestUDPReply = 65535 - 8
 // short enough that a stuck one does not keep it from exiting.
 const logFlushTimeout = time.Second
 
-func (cmd *serveCmd) Run(std *stdio) error {
+func (cmd *serveCmd) Run(std *stdio, kctx *kong.Context) error {
 	// Catch signals before the first "listening on" line: whoever reads it
 	// may signal at once, and must get a graceful stop. SIGQUIT too, taken
 	// from main's catchQuit: serve stops at once on it, closing its
@@ -144,7 +146,7 @@ func (cmd *serveCmd) Run(std *stdio) error {
 	if cmd.Trace {
 		srv.Observer = server.Observers(server.NewLogObserver(log), server.NewNamedTraceObserver(std.stderr, flagName))
 	}
-	eps, err := cmd.endpoints(std.given, listenAddr(starting))
+	eps, err := cmd.endpoints(std.given, servePort(kctx.Model), listenAddr(starting))
 	if err != nil {
 		return startFailed(err)
 	}
@@ -379,8 +381,9 @@ func exposedUDP(packets []net.PacketConn) []string {
 // endpoints parses the addresses to serve, refusing flags that none of
 // them uses, an address given twice (however spelt: lookup resolves a
 // name) or within another's wildcard, and --engine loop where the loops
-// cannot serve.
-func (cmd *serveCmd) endpoints(given map[string]bool, lookup func(host string) (netip.Addr, bool)) ([]endpoint.Endpoint, error) {
+// cannot serve. An address without its port is offered with port, the
+// default address's.
+func (cmd *serveCmd) endpoints(given map[string]bool, port string, lookup func(host string) (netip.Addr, bool)) ([]endpoint.Endpoint, error) {
 	var eps []endpoint.Endpoint
 	for i, a := range cmd.Addrs {
 		e, err := endpoint.Parse(a, "tcp", "udp")
@@ -390,7 +393,7 @@ func (cmd *serveCmd) endpoints(given map[string]bool, lookup func(host string) (
 					return nil, usagef("%v; %s", err, oneArgument(joined))
 				}
 			}
-			return nil, usage(err)
+			return nil, portOffered(err, a, port)
 		}
 		eps = append(eps, e...)
 	}
@@ -706,7 +709,7 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 			}
 		}
 		if eps == nil && (!found && scheme != "udp" && scheme != "tls" || slices.Contains([]string{"", "tcp", "unix"}, scheme)) {
-			return nil, usagef("--admin: %v", err)
+			return nil, usagef("--admin: %v%s", err, portHint(err, cmd.Admin, "")) // (no port of serve's: it is the addresses')
 		}
 	}
 	tail := ": " + takes // after what is refused: the address offered, or what --admin takes
