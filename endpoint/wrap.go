@@ -284,11 +284,14 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 		}
 	}
 	if w.tls != nil {
-		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted}
+		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted, watching: true}
+		h.clear.certs = w.tls.ClientAuth != tls.NoClientCert || w.tls.GetConfigForClient != nil // (which may ask for one)
 		tc := tls.Server(h, w.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if err := tc.HandshakeContext(ctx); err != nil {
+		err := tc.HandshakeContext(ctx)
+		h.watching = false // before the connection is served, whose reads and writes may be on two goroutines
+		if err != nil {
 			if r, ok := h.leftSilent(); ok {
 				return nil, &server.WrapError{Reason: r, Err: errors.New("closed before its TLS handshake began"), Remote: c.RemoteAddr(), Local: c.LocalAddr()}
 			}
@@ -517,6 +520,10 @@ type heard struct {
 	// (from a trusted source). untrusted: it reads one only from others,
 	// and refused any that came within untrustedPeek.
 	readProxy, untrusted bool
+	// clear, while watching (a TLS handshake's), reads the handshake
+	// messages the client sends in the clear.
+	clear    clearWatch
+	watching bool
 }
 
 // heardBytes is how many of a client's first bytes a failed handshake
@@ -528,10 +535,141 @@ func (h *heard) Read(p []byte) (int, error) {
 	if n > 0 {
 		h.any = true
 		h.nFirst += copy(h.first[h.nFirst:], p[:n])
+		if h.watching {
+			if long := h.clear.feed(p[:n]); long != nil {
+				h.watching = false
+				return n, long
+			}
+			h.watching = !h.clear.done
+		}
 	} else if !h.any {
 		h.err = err
 	}
 	return n, err
+}
+
+// Write notes whether the server's first record, while watching, is a
+// HelloRetryRequest: the client's next hello comes in the clear after
+// its ChangeCipherSpec.
+func (h *heard) Write(p []byte) (int, error) {
+	if h.watching && !h.clear.spoke {
+		h.clear.spoke = true
+		// A ServerHello (a record's header, the message's, its version)
+		// whose random is the one a HelloRetryRequest has.
+		h.clear.retry = len(p) >= 11+len(helloRetryRandom) && p[0] == recordTypeHandshake && p[5] == handshakeServerHello &&
+			bytes.Equal(p[11:11+len(helloRetryRandom)], helloRetryRandom)
+	}
+	return h.Conn.Write(p)
+}
+
+// maxHandshakeMessage is the longest handshake message a client may send
+// in the clear: 16 KiB, as BoringSSL's servers take unless they ask for a
+// client certificate (a browser's hello is under 2 KB, its post-quantum
+// key share and all). crypto/tls reads a hello of up to 64 KiB, and once
+// it has answered one, a certificate of up to 256 KiB whether it asked
+// for one or not: a client that declares one so long and sends it
+// slowly, or never, holds its buffer (some 375 KB for a certificate)
+// until the handshake timeout, having done no cryptography.
+const maxHandshakeMessage = 16384
+
+// The TLS record and handshake message types a clearWatch reads, and the
+// random of a ServerHello that is a HelloRetryRequest (RFC 8446, 4 and
+// 4.1.3).
+const (
+	recordTypeChangeCipherSpec = 0x14
+	handshakeClientHello       = 1
+	handshakeServerHello       = 2
+	handshakeCertificate       = 11
+)
+
+var helloRetryRandom = []byte{
+	0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+	0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+}
+
+// clearWatch reads the lengths of the handshake messages a TLS client
+// sends in the clear, from the records they come in, which may split
+// them anywhere, their 4-byte headers included: its hellos and, in TLS
+// 1.2, the messages before its ChangeCipherSpec. After that, TLS 1.2's
+// records are encrypted, and TLS 1.3's are, but for a hello sent again
+// after a HelloRetryRequest (and a ChangeCipherSpec before the server
+// has answered, which no client sends, is read past).
+type clearWatch struct {
+	certs bool // the listener may ask for a client certificate, which may be longer
+
+	rec   [5]byte // the record header being read, recN bytes of it
+	recN  int
+	left  int     // the bytes of the current record's payload still to come
+	skip  bool    // the current record holds no handshake messages (a ChangeCipherSpec)
+	msg   [4]byte // the current handshake message's header, msgN bytes of it
+	msgN  int
+	body  int  // the bytes of the current message's body still to come
+	spoke bool // the server has written
+	retry bool // its first record was a HelloRetryRequest
+	done  bool // the client's records are encrypted from here on
+}
+
+// feed reads b, what the client sent next; it returns the error of a
+// message that declares itself too long, or nil.
+func (w *clearWatch) feed(b []byte) error {
+	for len(b) > 0 && !w.done {
+		if w.left == 0 {
+			// A record header (an empty record's payload is none).
+			k := copy(w.rec[w.recN:], b)
+			w.recN += k
+			b = b[k:]
+			if w.recN < len(w.rec) {
+				return nil
+			}
+			w.recN, w.left = 0, int(binary.BigEndian.Uint16(w.rec[3:]))
+			switch w.rec[0] {
+			case recordTypeHandshake:
+				w.skip = false
+			case recordTypeChangeCipherSpec:
+				w.skip = true
+				w.done = w.spoke && !w.retry // TLS 1.2's Finished, or TLS 1.3's flight, comes next, encrypted
+			default:
+				w.done = true // crypto/tls's to refuse, or encrypted
+			}
+			continue
+		}
+		k := min(len(b), w.left)
+		switch {
+		case w.skip:
+		case w.body > 0:
+			k = min(k, w.body)
+			w.body -= k
+		default:
+			k = min(k, len(w.msg)-w.msgN)
+			w.msgN += copy(w.msg[w.msgN:], b[:k])
+			if w.msgN == len(w.msg) {
+				w.msgN, w.body = 0, int(w.msg[1])<<16|int(w.msg[2])<<8|int(w.msg[3])
+				if w.body > maxHandshakeMessage && !(w.msg[0] == handshakeCertificate && w.certs) {
+					return &messageTooLongError{w.msg[0], w.body}
+				}
+			}
+		}
+		w.left -= k
+		b = b[k:]
+	}
+	return nil
+}
+
+// messageTooLongError is a handshake message of type typ that declares
+// itself n bytes long, more than maxHandshakeMessage.
+type messageTooLongError struct {
+	typ byte
+	n   int
+}
+
+func (e *messageTooLongError) Error() string {
+	switch e.typ {
+	case handshakeClientHello:
+		return fmt.Sprintf("the client's hello (ClientHello) is %d bytes long, longer than the %d accepted", e.n, maxHandshakeMessage)
+	case handshakeCertificate:
+		return fmt.Sprintf("the client's Certificate of %d bytes is longer than the %d accepted, where no client certificate is asked for", e.n, maxHandshakeMessage)
+	}
+	return fmt.Sprintf("the client's handshake message of type %d and %d bytes is longer than the %d accepted", e.typ, e.n, maxHandshakeMessage)
 }
 
 // notTLS says that the client does not speak TLS, quoting its first
@@ -613,6 +751,9 @@ const (
 // (no cipher suite in common, an expired client certificate) keep their
 // words.
 func (h *heard) handshakeError(err error) error {
+	if long := (*messageTooLongError)(nil); errors.As(err, &long) {
+		return long
+	}
 	switch said := h.notTLS(); {
 	case said != "" && h.proxyHeader() && h.readProxy:
 		return &wordedError{"the client sent a second PROXY protocol header, after the one this listener read: it sent " + h.quoted(), err}
