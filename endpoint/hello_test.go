@@ -181,22 +181,28 @@ func TestTLSHandshakeMessagesTaken(t *testing.T) {
 func TestTLSHandshakesAroundChangeCipherSpec(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		p256   bool
+		server func(*tls.Config)
 		client func(*tls.Config)
 		twice  bool // the second resumes the first's session
 	}{
-		{"TLS 1.2", false, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }, false},
-		{"TLS 1.2 resumed, ChaCha20", false, func(c *tls.Config) {
-			c.MaxVersion = tls.VersionTLS12
-			c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305}
-			c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
-		}, true},
-		{"TLS 1.3 after a HelloRetryRequest", true, func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256} }, false},
+		{"TLS 1.2", nil, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }, false},
+		{"TLS 1.2 resumed, ChaCha20", nil, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12; resumeChaCha(c) }, true},
+		// The client offers TLS 1.3 as well, and the server speaks 1.2
+		// alone: its own config's, or the one its GetConfigForClient
+		// gives.
+		{"TLS 1.2 alone at the server, resumed", func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }, resumeChaCha, true},
+		{"TLS 1.2 alone at the server as GetConfigForClient says, resumed", func(c *tls.Config) {
+			only12 := c.Clone()
+			only12.MaxVersion = tls.VersionTLS12
+			c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return only12, nil }
+		}, resumeChaCha, true},
+		{"TLS 1.3 after a HelloRetryRequest", func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.CurveP256} },
+			func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256} }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, client := tlsOptions(t, "")
-			if tc.p256 {
-				opts.TLS.CurvePreferences = []tls.CurveID{tls.CurveP256}
+			if tc.server != nil {
+				tc.server(opts.TLS)
 			}
 			addr, _ := serve(t, opts, true, &server.Server{})
 			cfg := client.Clone()
@@ -209,13 +215,21 @@ func TestTLSHandshakesAroundChangeCipherSpec(t *testing.T) {
 				if got := exchange(t, c, "hi\n"); got != "HI\n" {
 					t.Errorf("handshake %d: got %q", i+1, got)
 				}
-				if resumed := c.ConnectionState().DidResume; i == 1 && !resumed {
-					t.Error("the second handshake did not resume the first's session")
+				if st := c.ConnectionState(); i == 1 && !st.DidResume || tc.twice && st.Version != tls.VersionTLS12 {
+					t.Errorf("handshake %d: %s, resumed %v; want TLS 1.2, the second resumed", i+1, tls.VersionName(st.Version), st.DidResume)
 				}
 				c.Close()
 			}
 		})
 	}
+}
+
+// resumeChaCha makes a client that offers TLS 1.3 and 1.2 with
+// ChaCha20 (whose records have no explicit nonce: the encrypted Finished
+// begins with bytes of no pattern) and resumes its sessions.
+func resumeChaCha(c *tls.Config) {
+	c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305}
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 }
 
 func btoi(b bool) int {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -171,9 +172,38 @@ func (o Options) wrap(ln net.Listener, e Endpoint) net.Listener {
 	}
 	w := &wrapping{Listener: ln, opts: o, proxy: proxy, peek: untrustedPeek}
 	if e.TLS {
-		w.tls = o.TLS
+		w.tls = versionTold(o.TLS)
+		w.certs = o.TLS.ClientAuth != tls.NoClientCert || o.TLS.GetConfigForClient != nil // (which may ask for one)
 	}
 	return w
+}
+
+// versionTold is cfg, whose GetConfigForClient (called with its own, if
+// any) tells the heard of the handshake whether it speaks TLS 1.3: a
+// client that offers it, to a server that does. Its clearWatch reads
+// past the client's ChangeCipherSpec in TLS 1.3 only.
+func versionTold(cfg *tls.Config) *tls.Config {
+	told := cfg.Clone()
+	own := cfg.GetConfigForClient
+	told.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		var used *tls.Config
+		if own != nil {
+			var err error
+			if used, err = own(hello); err != nil {
+				return nil, err
+			}
+		}
+		if h, ok := hello.Conn.(*heard); ok {
+			max := cfg.MaxVersion
+			if used != nil {
+				max = used.MaxVersion
+			}
+			h.clear.known = true
+			h.clear.tls13 = (max == 0 || max >= tls.VersionTLS13) && slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
+		}
+		return used, nil
+	}
+	return told
 }
 
 // wrapping is a listener whose connections are wrapped before they are
@@ -184,6 +214,7 @@ type wrapping struct {
 	proxy bool
 	peek  time.Duration // untrustedPeek
 	tls   *tls.Config
+	certs bool // tls may ask for a client certificate
 }
 
 var _ server.ConnWrapper = (*wrapping)(nil)
@@ -285,7 +316,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 	}
 	if w.tls != nil {
 		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted, watching: true}
-		h.clear.certs = w.tls.ClientAuth != tls.NoClientCert || w.tls.GetConfigForClient != nil // (which may ask for one)
+		h.clear.certs = w.certs
 		tc := tls.Server(h, w.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -537,11 +568,9 @@ func (h *heard) Read(p []byte) (int, error) {
 		h.any = true
 		h.nFirst += copy(h.first[h.nFirst:], p[:n])
 		if h.watching {
-			if long := h.clear.feed(p[:n]); long != nil {
-				h.watching = false
+			if long := h.watch(p[:n]); long != nil {
 				return n, long
 			}
-			h.watching = !h.clear.done
 		}
 	} else if !h.any {
 		h.err = err
@@ -549,18 +578,16 @@ func (h *heard) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write notes whether the server's first record, while watching, is a
-// HelloRetryRequest: the client's next hello comes in the clear after
-// its ChangeCipherSpec.
-func (h *heard) Write(p []byte) (int, error) {
-	if h.watching && !h.clear.spoke {
-		h.clear.spoke = true
-		// A ServerHello (a record's header, the message's, its version)
-		// whose random is the one a HelloRetryRequest has.
-		h.clear.retry = len(p) >= 11+len(helloRetryRandom) && p[0] == recordTypeHandshake && p[5] == handshakeServerHello &&
-			bytes.Equal(p[11:11+len(helloRetryRandom)], helloRetryRandom)
+// watch reads b, what the client sent next, while watching; it returns
+// the error of a message that declares itself too long. (Apart from
+// Read, which is TLS's every read.)
+func (h *heard) watch(b []byte) error {
+	if long := h.clear.feed(b); long != nil {
+		h.watching = false
+		return long
 	}
-	return h.Conn.Write(p)
+	h.watching = !h.clear.done
+	return nil
 }
 
 // maxHandshakeMessage is the longest handshake message a client may send
@@ -573,28 +600,21 @@ func (h *heard) Write(p []byte) (int, error) {
 // until the handshake timeout, having done no cryptography.
 const maxHandshakeMessage = 16384
 
-// The TLS record and handshake message types a clearWatch reads, and the
-// random of a ServerHello that is a HelloRetryRequest (RFC 8446, 4 and
-// 4.1.3).
+// The TLS record and handshake message types a clearWatch reads (RFC
+// 8446, 4).
 const (
 	recordTypeChangeCipherSpec = 0x14
 	handshakeClientHello       = 1
-	handshakeServerHello       = 2
 	handshakeCertificate       = 11
 )
-
-var helloRetryRandom = []byte{
-	0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
-	0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
-}
 
 // clearWatch reads the lengths of the handshake messages a TLS client
 // sends in the clear, from the records they come in, which may split
 // them anywhere, their 4-byte headers included: its hellos and, in TLS
 // 1.2, the messages before its ChangeCipherSpec. After that, TLS 1.2's
-// records are encrypted, and TLS 1.3's are, but for a hello sent again
-// after a HelloRetryRequest (and a ChangeCipherSpec before the server
-// has answered, which no client sends, is read past).
+// records are encrypted; TLS 1.3's are not handshake records, but for a
+// hello sent again after a HelloRetryRequest. (A ChangeCipherSpec before
+// the version is known, which no client sends, is read past.)
 type clearWatch struct {
 	rec  [5]byte // the record header being read, recN bytes of it
 	msg  [4]byte // the current handshake message's header, msgN bytes of it
@@ -605,8 +625,8 @@ type clearWatch struct {
 
 	certs bool // the listener may ask for a client certificate, which may be longer
 	skip  bool // the current record holds no handshake messages (a ChangeCipherSpec)
-	spoke bool // the server has written
-	retry bool // its first record was a HelloRetryRequest
+	known bool // the version is known (the server has read the client's hello)
+	tls13 bool // and is TLS 1.3
 	done  bool // the client's records are encrypted from here on
 }
 
@@ -628,7 +648,7 @@ func (w *clearWatch) feed(b []byte) error {
 				w.skip = false
 			case recordTypeChangeCipherSpec:
 				w.skip = true
-				w.done = w.spoke && !w.retry // TLS 1.2's Finished, or TLS 1.3's flight, comes next, encrypted
+				w.done = w.known && !w.tls13 // TLS 1.2's Finished comes next, encrypted
 			default:
 				w.done = true // crypto/tls's to refuse, or encrypted
 			}
