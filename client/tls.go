@@ -80,7 +80,13 @@ func (o TLSOptions) ConfigContext(ctx context.Context) (*tls.Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.Certificates = []tls.Certificate{c}
+		// Sent whatever authorities the server names, as openssl s_client
+		// and curl send theirs: crypto/tls sends a certificate in
+		// Certificates only if one of them signed it, and sent none, so
+		// the server said that it got none ("certificate required"), to
+		// a user who had given one; now it refuses this one, its
+		// authority unknown to it.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
 	}
 	return cfg, nil
 }
