@@ -1073,7 +1073,7 @@ func (l *loop) arm() {
 // connection, and the accept4 that finds none is dear: Linux makes the
 // new socket and its file before it looks at the backlog and frees them
 // when it is empty, 5–7 µs here against 0.25 µs for a poll that finds
-// nothing and about 1 µs for the look at the queue
+// nothing and 1–1.5 µs for the look at the queue
 // (BenchmarkEmptyBacklog); at churn a burst came every six connections
 // or so. A connection queued after the look wakes the loop as any event
 // does. A busy loop, whose polls each hand it many connections to serve,

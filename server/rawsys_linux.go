@@ -92,8 +92,8 @@ func acceptFD(lfd int, rsa *unix.RawSockaddrAny) (int, error) {
 // queue, or -1 if it cannot say (a Unix listener). Linux reports a
 // listener's queue in tcp_info's unacked (tcp_get_info), MPTCP's through
 // its first subflow, which holds the queue; only the fields up to it are
-// asked for. About 1 µs, where an accept4 that finds the queue empty
-// costs 5–7 (BenchmarkEmptyBacklog).
+// asked for. About 1–1.5 µs, where an accept4 that finds the queue
+// empty costs 5–7 (BenchmarkEmptyBacklog).
 func backlogFD(lfd int) int {
 	var ti unix.TCPInfo
 	n := uint32(unsafe.Offsetof(ti.Unacked) + unsafe.Sizeof(ti.Unacked))
