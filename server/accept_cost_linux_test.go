@@ -25,15 +25,6 @@ func BenchmarkEmptyBacklog(b *testing.B) {
 			}
 		})
 	})
-	b.Run("tcp_info", func(b *testing.B) { // backlogFD, the look a burst makes instead
-		raw.Control(func(fd uintptr) {
-			for b.Loop() {
-				if n := backlogFD(int(fd)); n != 0 {
-					b.Fatalf("the queue of an empty backlog: %d, want 0", n)
-				}
-			}
-		})
-	})
 	b.Run("epoll_wait", func(b *testing.B) {
 		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 		if err != nil {

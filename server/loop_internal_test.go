@@ -1132,62 +1132,6 @@ func TestLoopAcceptsBurstWhileBusy(t *testing.T) {
 	}
 }
 
-// A loop that takes a burst of queued connections takes as many as the
-// listener's queue holds and makes no accept4 that finds it empty, which
-// costs 5–7 µs (BenchmarkEmptyBacklog): at churn a burst came every six
-// connections or so, each ended by one.
-func TestLoopBurstEndsWithoutEmptyAccept(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := ln.(*net.TCPListener).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queued := func() (n int) {
-		raw.Control(func(fd uintptr) { n = backlogFD(int(fd)) })
-		return n
-	}
-	obs := &burstObserver{held: make(chan struct{}), release: make(chan struct{})}
-	s := &Server{Observer: obs}
-	var counting atomic.Bool
-	var accepts, empty atomic.Int64
-	acceptTried = func(err error) {
-		if counting.Load() {
-			accepts.Add(1)
-			if err == unix.EAGAIN {
-				empty.Add(1)
-			}
-		}
-	}
-	t.Cleanup(func() { // after oneLoop's, which closes s
-		<-s.Ended()
-		acceptTried = nil
-	})
-	addr := oneLoop(t, s, ln)
-	if n := queued(); n != 0 {
-		t.Fatalf("the listener's queue holds %d before the burst; want 0 (or -1: backlogFD cannot read it)", n)
-	}
-	const burst = 5
-	counting.Store(true)
-	obs.armed.Store(true)
-	cs := []net.Conn{dial(t, addr)}
-	<-obs.held // the loop, in that connection's open, takes no more
-	for range burst {
-		cs = append(cs, dial(t, addr))
-	}
-	waitFor(t, "the burst to queue", func() bool { return queued() == burst })
-	close(obs.release)
-	waitFor(t, "the burst's opens", func() bool { return obs.opens.Load() >= burst+1 })
-	for _, c := range cs {
-		c.Close()
-	}
-	if n := empty.Load(); n != 0 {
-		t.Errorf("%d of the loop's %d accept4 calls found the queue empty; want none", n, accepts.Load())
-	}
-}
-
 // waitFor waits until cond holds, for at most 30 s, looking every
 // millisecond: the counters it reads have no event to wait on.
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -1067,17 +1067,13 @@ func (l *loop) arm() {
 //
 // It takes one, and the next poll reports the listener again if more
 // wait; only when the poll before this one reported it too, so that
-// connections are queuing, does it take up to acceptBatch: as many as
-// the listener's queue holds after the first (backlogFD), or, where the
-// listener cannot say, until accept4 finds none. Most wakes find one
-// connection, and the accept4 that finds none is dear: Linux makes the
-// new socket and its file before it looks at the backlog and frees them
-// when it is empty, 5–7 µs here against 0.25 µs for a poll that finds
-// nothing and 1–1.5 µs for the look at the queue
-// (BenchmarkEmptyBacklog); at churn a burst came every six connections
-// or so. A connection queued after the look wakes the loop as any event
-// does. A busy loop, whose polls each hand it many connections to serve,
-// must still take a queue of new ones in a few polls, not one per poll
+// connections are queuing, does it take up to acceptBatch, until accept4
+// finds none. Most wakes find one connection, and the accept4 that finds
+// none is dear: Linux makes the new socket and its file before it looks
+// at the backlog and frees them when it is empty, 3.7–5 µs here against
+// 0.25 µs for a poll that finds nothing (BenchmarkEmptyBacklog). A busy
+// loop, whose polls each hand it many connections to serve, must still
+// take a queue of new ones in a few polls, not one per poll
 // (TestLoopAcceptsBurstWhileBusy).
 func (l *loop) accept(id, serial int32) {
 	lls := *l.set.listeners.Load()
@@ -1227,31 +1223,20 @@ func (l *loop) pausing(ll *loopListener) bool {
 // it accepts, and does nothing that may wait.
 func (l *loop) acceptFrom(lfd uintptr) {
 	ll := l.accL
-	counted := false // accMax is what the queue held: none is left
 	for range acceptBatch {
 		if ll.isUnix() {
 			l.accSA[l.accN] = unix.RawSockaddrAny{} // the kernel writes only the name: see addrOf
 		}
 		fd, err := acceptFD(int(lfd), &l.accSA[l.accN])
-		if acceptTried != nil {
-			acceptTried(err)
-		}
 		switch {
 		case err == nil:
 			l.accFD[l.accN] = fd
 			l.accN++
 			ll.accepting()
-			if l.accN == 1 && l.accMax > 1 && !ll.isUnix() {
-				if q := backlogFD(int(lfd)); q >= 0 && 1+q <= l.accMax {
-					l.accMax, counted = 1+q, true
-				}
-			}
 			if l.accN < l.accMax {
 				continue
 			}
-			if !counted {
-				l.more = true // more may wait: polling finds the listener still ready
-			}
+			l.more = true // more may wait: polling finds the listener still ready
 		case err == unix.EAGAIN:
 		case err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO || err == unix.EPERM:
 			continue // that connection is gone; the next may not be
@@ -1271,11 +1256,6 @@ func (l *loop) acceptFrom(lfd uintptr) {
 	}
 	l.more = true // a whole batch, or aborted ones: there may be more waiting
 }
-
-// acceptTried, if set, is told of each accept4 a loop makes, with its
-// error; a test sets it before the loops start and clears it after they
-// end.
-var acceptTried func(err error)
 
 // acceptError is err from accept4 on ll, worded as net's Accept words it.
 func acceptError(ll *loopListener, err error) error {

@@ -88,26 +88,6 @@ func acceptFD(lfd int, rsa *unix.RawSockaddrAny) (int, error) {
 	return int(fd), nil
 }
 
-// backlogFD is how many connections wait in TCP listener lfd's accept
-// queue, or -1 if it cannot say (a Unix listener). Linux reports a
-// listener's queue in tcp_info's unacked (tcp_get_info), MPTCP's through
-// its first subflow, which holds the queue; only the fields up to it are
-// asked for. About 1–1.5 µs, where an accept4 that finds the queue
-// empty costs 5–7 (BenchmarkEmptyBacklog).
-func backlogFD(lfd int) int {
-	var ti unix.TCPInfo
-	n := uint32(unsafe.Offsetof(ti.Unacked) + unsafe.Sizeof(ti.Unacked))
-	want := n
-	_, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(lfd), unix.IPPROTO_TCP, unix.TCP_INFO, uintptr(unsafe.Pointer(&ti)), uintptr(unsafe.Pointer(&n)), 0)
-	if e != 0 || n < want || ti.State != tcpListen {
-		return -1
-	}
-	return int(ti.Unacked)
-}
-
-// tcpListen is TCP_LISTEN, tcp_info's state of a listener.
-const tcpListen = 10
-
 // ctlFD is epoll_ctl, with ev the loop's own (a literal would escape to
 // the heap on every call).
 func ctlFD(ep, op, fd int, ev *unix.EpollEvent) error {
