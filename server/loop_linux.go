@@ -1469,7 +1469,7 @@ func (l *loop) newConn(fd int) *lconn {
 		l.gen = 1
 	}
 	c.fd, c.gen = int32(fd), l.gen
-	c.sess.init(l.srv.transformer())
+	c.sess.init()
 	for fd >= len(l.conns) {
 		l.conns = append(l.conns, nil)
 	}
@@ -1615,8 +1615,9 @@ func (l *loop) reply(c *lconn, in []byte, from int64) error {
 			putBuf(out)
 		}
 	}()
+	t := l.srv.transformer()
 	for len(in) > 0 {
-		nDst, nSrc, err := c.sess.feed(*out, in)
+		nDst, nSrc, err := c.sess.feed(t, *out, in)
 		in = in[nSrc:]
 		if nDst > 0 {
 			rest := in
@@ -1791,13 +1792,13 @@ func (l *loop) eofClose(c *lconn, r Reason) {
 
 // flush answers an incomplete character held at the end of input.
 func (l *loop) flush(c *lconn) error {
-	if len(c.sess.carry) == 0 {
+	if c.sess.held == 0 {
 		return nil
 	}
 	buf := getBuf(maxCarry * l.srv.expansion())
 	defer putBuf(buf)
 	from := c.sess.info.BytesOut
-	n, err := c.sess.flush(*buf)
+	n, err := c.sess.flush(l.srv.transformer(), *buf)
 	if n > 0 { // written even if the transformer failed, as conn.answerHeld does
 		if waits, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
 			err = werr
