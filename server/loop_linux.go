@@ -216,7 +216,8 @@ type loop struct {
 	free   []*lconn
 	gen    int32
 	rbuf   []byte
-	obuf   *[]byte // the loop's reply buffer
+	obuf   *[]byte               // the loop's reply buffer
+	t      transform.Transformer // the server's, for every connection's session
 	epoch  time.Time
 	clock  *loopClock // set.clock
 	now    int64      // nanoseconds since epoch, at the last wake (see time)
@@ -473,7 +474,7 @@ func (s *Server) startLoops() (*loops, error) {
 // newLoop makes a loop of set, not started yet.
 func (s *Server) newLoop(set *loops) (*loop, error) {
 	lp := &loop{srv: s, set: set, ep: -1, wake: -1, epoch: set.epoch, clock: set.clock,
-		events: make([]unix.EpollEvent, 256), rbuf: make([]byte, s.readSize()+maxCarry)}
+		events: make([]unix.EpollEvent, 256), rbuf: make([]byte, s.readSize()+maxCarry), t: s.transformer()}
 	lp.acceptF, lp.serveF, lp.armed = lp.acceptFrom, lp.serve, -1
 	var err error
 	if lp.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
@@ -1615,9 +1616,8 @@ func (l *loop) reply(c *lconn, in []byte, from int64) error {
 			putBuf(out)
 		}
 	}()
-	t := l.srv.transformer()
 	for len(in) > 0 {
-		nDst, nSrc, err := c.sess.feed(t, *out, in)
+		nDst, nSrc, err := c.sess.feed(l.t, *out, in)
 		in = in[nSrc:]
 		if nDst > 0 {
 			rest := in
@@ -1798,7 +1798,7 @@ func (l *loop) flush(c *lconn) error {
 	buf := getBuf(maxCarry * l.srv.expansion())
 	defer putBuf(buf)
 	from := c.sess.info.BytesOut
-	n, err := c.sess.flush(l.srv.transformer(), *buf)
+	n, err := c.sess.flush(l.t, *buf)
 	if n > 0 { // written even if the transformer failed, as conn.answerHeld does
 		if waits, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
 			err = werr

@@ -116,6 +116,9 @@ func (s *session) lookHead(p []byte) int {
 // carried copies the bytes held from the last feed to the front of buf and
 // returns how many there are: the driver reads after them.
 func (s *session) carried(buf []byte) int {
+	if s.held == 0 {
+		return 0
+	}
 	return copy(buf, s.carry())
 }
 
