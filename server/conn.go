@@ -93,7 +93,7 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, accepted: nc, c: nc, obs: s.observer(), size: smallRead, exp: s.expansion()}
-	c.sess.init(s.transformer())
+	c.sess.init()
 	c.sess.info.Start = time.Now()
 	c.timer.lastRead.Store(s.clock.now())
 	c.sess.info.Remote, c.sess.info.Local = nc.RemoteAddr(), nc.LocalAddr()
@@ -572,8 +572,8 @@ func (c *conn) stepTraced() (n int, err, werr error) {
 	if n > 0 {
 		werr = c.answer(buf, n)
 		c.adapt(c.rr.carried + n)
-		if len(c.sess.carry) > 0 {
-			c.trace.Held(c.sess.carry)
+		if c.sess.held > 0 {
+			c.trace.Held(c.sess.carry())
 		}
 	}
 	putBuf(buf)
@@ -636,8 +636,9 @@ func (c *conn) answer(buf *[]byte, n int) error {
 func (c *conn) reply(in []byte) error {
 	out := getBuf(c.replyLen(len(in)))
 	defer func() { putBuf(out) }() // out may be replaced below
+	t := c.srv.transformer()
 	for len(in) > 0 {
-		nDst, nSrc, err := c.sess.feed(*out, in)
+		nDst, nSrc, err := c.sess.feed(t, *out, in)
 		if nDst > 0 {
 			if werr := c.write((*out)[:nDst]); werr != nil {
 				return werr
@@ -680,12 +681,12 @@ func (c *conn) flushThenClose(r Reason) Reason {
 // it is, and returns why that failed: the transformer's error, or the
 // write's.
 func (c *conn) answerHeld() error {
-	if len(c.sess.carry) == 0 {
+	if c.sess.held == 0 {
 		return nil
 	}
 	buf := getBuf(maxCarry * c.exp)
 	defer putBuf(buf)
-	n, err := c.sess.flush(*buf)
+	n, err := c.sess.flush(c.srv.transformer(), *buf)
 	if n > 0 {
 		if werr := c.write((*buf)[:n]); werr != nil {
 			err = werr

@@ -26,7 +26,9 @@ func TestBufPoolClasses(t *testing.T) {
 }
 
 // MaxConnsPerIP counts an IPv4 address, or an IPv6 /64 (what one host
-// gets), and an IPv4-mapped IPv6 address as the IPv4 one.
+// gets), and an IPv4-mapped IPv6 address as the IPv4 one. A link-local
+// address's zone is no part of it: its /64 is counted whatever the
+// interface.
 func TestIPKey(t *testing.T) {
 	for _, tc := range []struct {
 		addr net.Addr
@@ -36,6 +38,9 @@ func TestIPKey(t *testing.T) {
 		{&net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.2"), Port: 1}, "127.0.0.2"},
 		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::1"), Port: 1}, "2001:db8:1:2::"},
 		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:bbbb::9"), Port: 2}, "2001:db8:1:2::"},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1:2:3:4"), Port: 1, Zone: "eth0"}, "fe80::"},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::9"), Port: 1, Zone: "eth1"}, "fe80::"},
+		{&net.UDPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 1}, "192.0.2.1"},
 		{&net.UnixAddr{Name: "/tmp/s", Net: "unix"}, ""},
 		{&net.UnixAddr{Name: "127.0.0.1:1", Net: "unix"}, ""}, // a relative path
 	} {

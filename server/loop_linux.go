@@ -216,7 +216,8 @@ type loop struct {
 	free   []*lconn
 	gen    int32
 	rbuf   []byte
-	obuf   *[]byte // the loop's reply buffer
+	obuf   *[]byte               // the loop's reply buffer
+	t      transform.Transformer // the server's, for every connection's session
 	epoch  time.Time
 	clock  *loopClock // set.clock
 	now    int64      // nanoseconds since epoch, at the last wake (see time)
@@ -473,7 +474,7 @@ func (s *Server) startLoops() (*loops, error) {
 // newLoop makes a loop of set, not started yet.
 func (s *Server) newLoop(set *loops) (*loop, error) {
 	lp := &loop{srv: s, set: set, ep: -1, wake: -1, epoch: set.epoch, clock: set.clock,
-		events: make([]unix.EpollEvent, 256), rbuf: make([]byte, s.readSize()+maxCarry)}
+		events: make([]unix.EpollEvent, 256), rbuf: make([]byte, s.readSize()+maxCarry), t: s.transformer()}
 	lp.acceptF, lp.serveF, lp.armed = lp.acceptFrom, lp.serve, -1
 	var err error
 	if lp.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err == nil {
@@ -1469,7 +1470,7 @@ func (l *loop) newConn(fd int) *lconn {
 		l.gen = 1
 	}
 	c.fd, c.gen = int32(fd), l.gen
-	c.sess.init(l.srv.transformer())
+	c.sess.init()
 	for fd >= len(l.conns) {
 		l.conns = append(l.conns, nil)
 	}
@@ -1616,7 +1617,7 @@ func (l *loop) reply(c *lconn, in []byte, from int64) error {
 		}
 	}()
 	for len(in) > 0 {
-		nDst, nSrc, err := c.sess.feed(*out, in)
+		nDst, nSrc, err := c.sess.feed(l.t, *out, in)
 		in = in[nSrc:]
 		if nDst > 0 {
 			rest := in
@@ -1791,13 +1792,13 @@ func (l *loop) eofClose(c *lconn, r Reason) {
 
 // flush answers an incomplete character held at the end of input.
 func (l *loop) flush(c *lconn) error {
-	if len(c.sess.carry) == 0 {
+	if c.sess.held == 0 {
 		return nil
 	}
 	buf := getBuf(maxCarry * l.srv.expansion())
 	defer putBuf(buf)
 	from := c.sess.info.BytesOut
-	n, err := c.sess.flush(*buf)
+	n, err := c.sess.flush(l.t, *buf)
 	if n > 0 { // written even if the transformer failed, as conn.answerHeld does
 		if waits, werr := l.send(c, (*buf)[:n], nil, from); werr != nil {
 			err = werr

@@ -16,28 +16,40 @@ const maxCarry = 256
 // room for four reads' worth of reply.
 var errNoProgress = errors.New("server: transformer made no progress")
 
-// session is what one stream connection is, whatever moves its bytes: the
-// transformer, the bytes of an incomplete character carried from one read
-// to the next, and what an observer learns (counts, times, why it ended).
-// A driver reads, puts the carried bytes in front of what it read (see
-// carried), and hands both to feed; it writes what feed returns. The
-// session never touches a socket.
+// session is what one stream connection is, whatever moves its bytes:
+// the bytes of an incomplete character carried from one read to the
+// next, and what an observer learns (counts, times, why it ended). A
+// driver reads, puts the carried bytes in front of what it read (see
+// carried), and hands both to feed with the server's transformer; it
+// writes what feed returns. The session never touches a socket.
+//
+// An idle connection is mostly its session (BENCHMARKS.md, stop 59):
+// the transformer is the server's, the same for every connection, so
+// the drivers pass it rather than each session keeping it.
 type session struct {
-	t    transform.Transformer
 	info ConnInfo
-	// carry holds an incomplete character from the last feed.
-	carry    []byte
-	carryBuf [8]byte
+	// big holds a carry longer than small, allocated for the first one:
+	// an incomplete character is at most 3 bytes, a look-ahead tailoring
+	// holds more (see maxCarry).
+	big   *[maxCarry]byte
+	small [8]byte
+	held  uint16 // the bytes carried from the last feed: in small if they fit
 	// head holds a bit for each of proxyStarts that the bytes read so
 	// far (BytesIn of them) may still be the start of; 0 once they are
 	// one, or none.
 	head uint8
 }
 
-func (s *session) init(t transform.Transformer) {
-	s.t = t
-	s.carry = s.carryBuf[:0]
+func (s *session) init() {
 	s.head = 1<<len(proxyStarts) - 1
+}
+
+// carry is the bytes held from the last feed: an incomplete character.
+func (s *session) carry() []byte {
+	if int(s.held) <= len(s.small) {
+		return s.small[:s.held]
+	}
+	return s.big[:s.held]
 }
 
 // proxyStarts are how a PROXY protocol header begins, as the endpoint
@@ -104,38 +116,45 @@ func (s *session) lookHead(p []byte) int {
 // carried copies the bytes held from the last feed to the front of buf and
 // returns how many there are: the driver reads after them.
 func (s *session) carried(buf []byte) int {
-	return copy(buf, s.carry)
+	if s.held == 0 {
+		return 0
+	}
+	return copy(buf, s.carry())
 }
 
 // feed transforms src (the carried bytes, then the bytes just read) into
-// dst. It returns the bytes written to dst and read from src. When dst is
-// too small for the rest it returns transform.ErrShortDst: the driver
-// writes dst and calls feed again with src[nSrc:]. An incomplete
+// dst with t. It returns the bytes written to dst and read from src. When
+// dst is too small for the rest it returns transform.ErrShortDst: the
+// driver writes dst and calls feed again with src[nSrc:]. An incomplete
 // character at the end of src is held for the next read, and counted as
 // read.
-func (s *session) feed(dst, src []byte) (nDst, nSrc int, err error) {
-	s.carry = s.carry[:0] // in src now
-	nDst, nSrc, err = s.t.Transform(dst, src, false)
+func (s *session) feed(t transform.Transformer, dst, src []byte) (nDst, nSrc int, err error) {
+	s.held = 0 // in src now
+	nDst, nSrc, err = t.Transform(dst, src, false)
 	if err != transform.ErrShortSrc {
 		return nDst, nSrc, err
 	}
 	rest := src[nSrc:]
 	if len(rest) > maxCarry {
 		// Not an incomplete character: answer it as it is.
-		n, m, err := s.t.Transform(dst[nDst:], rest, true)
+		n, m, err := t.Transform(dst[nDst:], rest, true)
 		return nDst + n, nSrc + m, err
 	}
-	s.carry = append(s.carry[:0], rest...)
+	if len(rest) > len(s.small) && s.big == nil {
+		s.big = new([maxCarry]byte)
+	}
+	s.held = uint16(len(rest))
+	copy(s.carry(), rest)
 	return nDst, len(src), nil
 }
 
-// flush answers the held bytes as they are, at the end of input, into dst,
-// which holds at least maxCarry*MaxExpansion bytes.
-func (s *session) flush(dst []byte) (n int, err error) {
-	if len(s.carry) == 0 {
+// flush answers the held bytes as they are, at the end of input, into dst
+// with t; dst holds at least maxCarry*MaxExpansion bytes.
+func (s *session) flush(t transform.Transformer, dst []byte) (n int, err error) {
+	if s.held == 0 {
 		return 0, nil
 	}
-	n, _, err = s.t.Transform(dst, s.carry, true)
-	s.carry = s.carry[:0]
+	n, _, err = t.Transform(dst, s.carry(), true)
+	s.held = 0
 	return n, err
 }

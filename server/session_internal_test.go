@@ -1,8 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/transform"
 )
 
 // proxyStartOf is the version of the PROXY header data begins as, 0 for
@@ -26,7 +29,7 @@ func proxyStartOf(data []byte) (version, at int) {
 func readCut(t *testing.T, data []byte, cuts []int) {
 	t.Helper()
 	var s session
-	s.init(nil)
+	s.init()
 	wantV, wantAt := proxyStartOf(data)
 	from := 0
 	for _, to := range append(cuts, len(data)) {
@@ -104,4 +107,57 @@ func FuzzSessionRead(f *testing.F) {
 		}
 		readCut(t, data, cuts)
 	})
+}
+
+// bracketed is a Transformer that holds an unclosed "[...", up to its
+// "]", as an incomplete character: upper case once it is closed, as it
+// is at the end of input.
+type bracketed struct{ transform.NopResetter }
+
+func (bracketed) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	n := len(src)
+	if i := bytes.LastIndexByte(src, '['); i >= 0 && !atEOF && bytes.IndexByte(src[i:], ']') < 0 {
+		n, err = i, transform.ErrShortSrc
+	}
+	if len(dst) < n {
+		return 0, 0, transform.ErrShortDst
+	}
+	return copy(dst, bytes.ToUpper(src[:n])), n, err
+}
+
+// A session holds what feed keeps back from one read to the next, up to
+// maxCarry bytes, in its own 8 bytes or past them, in either order on one
+// connection, and flush answers what is held at the end of input: the
+// reads of each input, cut at every point, answer what the input does
+// whole.
+func TestSessionCarries(t *testing.T) {
+	for _, in := range []string{
+		"ab[cd]ef[" + strings.Repeat("x", 20) + "]gh[ij]",
+		"[" + strings.Repeat("y", maxCarry-1) + "][z][" + strings.Repeat("w", 9) + "]",
+		"[abcdefg][abcdefgh][abcdefghi][a",
+		"[" + strings.Repeat("v", 30),
+	} {
+		want := strings.ToUpper(in)
+		for cut := 1; cut <= len(in); cut++ {
+			var s session
+			s.init()
+			var got []byte
+			buf := make([]byte, 2*maxCarry+len(in))
+			for at := 0; at < len(in); at += cut {
+				k := s.carried(buf)
+				n := copy(buf[k:], in[at:min(at+cut, len(in))])
+				dst := make([]byte, k+n)
+				nDst, nSrc, err := s.feed(bracketed{}, dst, buf[:k+n])
+				if err != nil || nSrc != k+n {
+					t.Fatalf("%q cut every %d: feed at %d: %d of %d read, %v", in, cut, at, nSrc, k+n, err)
+				}
+				got = append(got, dst[:nDst]...)
+			}
+			dst := make([]byte, maxCarry)
+			n, err := s.flush(bracketed{}, dst)
+			if got = append(got, dst[:n]...); err != nil || string(got) != want {
+				t.Fatalf("%q cut every %d: answered %q, %v; want %q", in, cut, got, err, want)
+			}
+		}
+	}
 }
