@@ -361,6 +361,20 @@ func TestPortAfterAnotherMarkOffered(t *testing.T) {
 	})
 }
 
+// A port typed after another mark than ":" that is past the highest
+// port is said to be so, not offered with serve's port besides:
+// 127.0.0.1：70000 was offered "127.0.0.1：70000:8080", a name no lookup
+// finds, the port typed lost in it.
+func TestPortAfterAnotherMarkPastHighest(t *testing.T) {
+	const missing = `want host:port, [ipv6]:port or a scheme (missing port in address)`
+	usageErrors(t, []usageError{
+		{[]string{"connect", "127.0.0.1：70000"}, `shout: bad address "127.0.0.1：70000": ` + missing + `; a port goes after ":", not "：", and 70000 is past 65535, the highest port`},
+		{[]string{"serve", "localhost,65536"}, `shout: bad address "localhost,65536": ` + missing + `; a port goes after ":", not ",", and 65536 is past 65535, the highest port`},
+		{[]string{"bench", "udp://[::1]：99999999999999999999"}, `shout: bad address "udp://[::1]：99999999999999999999": ` + missing + `; a port goes after ":", not "：", and 99999999999999999999 is past 65535, the highest port`},
+		{[]string{"serve", "--admin", "127.0.0.1：70000", "0"}, `shout: --admin: bad address "127.0.0.1：70000": ` + missing + `; a port goes after ":", not "：", and 70000 is past 65535, the highest port`},
+	})
+}
+
 // An unknown one-letter flag, typed as wrk, hey or nc take it, says what
 // shout takes instead; kong offered any flag within two edits of it,
 // which for one letter is any other ("shout bench -d 10": did you mean
