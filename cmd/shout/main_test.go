@@ -352,6 +352,10 @@ func TestPortAfterAnotherMarkOffered(t *testing.T) {
 		{[]string{"connect", "udp://127.0.0.1.9000"}, `shout: bad address "udp://127.0.0.1.9000": ` + missing + `; a port goes after ":", not ".": did you mean "udp://127.0.0.1:9000"?`},
 		{[]string{"serve", "[::1]：9000"}, `shout: bad address "[::1]：9000": want host:port, [ipv6]:port or a scheme (missing port in address); a port goes after ":", not "：": did you mean "[::1]:9000"?`},
 		{[]string{"serve", "127.0.0.1/9000"}, `shout: bad address "127.0.0.1/9000": ` + missing + `; a port goes after ":", not "/": did you mean "127.0.0.1:9000"?`},
+		{[]string{"connect", "127.0.0.1，9000"}, `shout: bad address "127.0.0.1，9000": ` + missing + `; a port goes after ":", not "，": did you mean "127.0.0.1:9000"?`},
+		{[]string{"connect", "Localhost_9000"}, `shout: bad address "Localhost_9000": ` + missing + `; a port goes after ":", not "_": did you mean "Localhost:9000"?`},
+		// A scheme Parse does not take: nothing offered with it.
+		{[]string{"connect", "foo://127.0.0.1：9000"}, `shout: bad address "foo://127.0.0.1：9000": unknown scheme "foo" (want tcp://, udp://, tls:// or unix://)`},
 		{[]string{"127.0.0.1：9000"}, `shout: 127.0.0.1：9000 is no command: an address goes after one, its port after ":" (shout serve 127.0.0.1:9000, shout connect 127.0.0.1:9000)`},
 		// No port after the mark, or a name before a dot: serve's port,
 		// or nothing, as before.
