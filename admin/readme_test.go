@@ -89,7 +89,7 @@ func TestReadmeNamesEveryReason(t *testing.T) {
 }
 
 var (
-	promQLRE = regexp.MustCompile(`(?m)^    (sum by \(.*\)) +# .*$`) // an indented query, then what it shows
+	promQLRE = regexp.MustCompile(`^    (\S.*?) +# \S.*$`) // an indented query, then what it shows
 	nameRE   = regexp.MustCompile(`shout_[a-z_]+`)
 	byRE     = regexp.MustCompile(`by \(([a-z_, ]+)\)`)
 	matchRE  = regexp.MustCompile(`([a-z_]+)(!?=)"([^"]*)"`)
@@ -100,7 +100,31 @@ var (
 // matching label values they may carry: a renamed metric or reason
 // leaves no query showing nothing.
 func TestReadmePromQL(t *testing.T) {
-	queries := promQLRE.FindAllStringSubmatch(readme(t), -1)
+	// Every line of the indented block after "For a dashboard": one
+	// that is no query of the form (not `sum by`, say) is checked as
+	// well, not passed over.
+	_, after, ok := strings.Cut(readme(t), "\nFor a dashboard")
+	if !ok {
+		t.Fatal(`the README has no "For a dashboard" paragraph: has the test lost its PromQL?`)
+	}
+	var queries [][]string
+	block := false
+	for line := range strings.Lines(after) {
+		line = strings.TrimSuffix(line, "\n")
+		if !strings.HasPrefix(line, "    ") {
+			if block && line != "" {
+				break
+			}
+			continue
+		}
+		block = true
+		q := promQLRE.FindStringSubmatch(line)
+		if q == nil {
+			t.Errorf("%q: in the README's PromQL for a dashboard, not a query then `# what it shows`", line)
+			continue
+		}
+		queries = append(queries, q)
+	}
 	if len(queries) == 0 {
 		t.Fatal("the README has no PromQL for a dashboard (indented lines `sum by (...) (...)  # what it shows`)")
 	}

@@ -242,12 +242,16 @@ func TestListenErrorWorded(t *testing.T) {
 	// A port below 1024 is root's on Unix: bind says only "permission
 	// denied", which a learner running shout serve 80 could not act on.
 	// Above it, or on Windows, the cause is another: bind's words alone.
-	denied := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80},
-		Err: os.NewSyscallError("bind", syscall.EACCES)}
-	deniedUDP := &net.OpError{Op: "listen", Net: "udp", Addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53},
-		Err: os.NewSyscallError("bind", syscall.EACCES)}
-	deniedHigh := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
-		Err: os.NewSyscallError("bind", syscall.EACCES)}
+	// The edges: 1023 is root's, 1024 is anyone's; port 0 (the system
+	// picks one, never below 1024) or a Unix socket's path refused is
+	// no port of root's, nor is a port below 1024 in use.
+	bindErr := func(addr net.Addr, errno syscall.Errno) error {
+		return &net.OpError{Op: "listen", Net: addr.Network(), Addr: addr, Err: os.NewSyscallError("bind", errno)}
+	}
+	tcp := func(port int) net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port} }
+	denied := bindErr(tcp(80), syscall.EACCES)
+	deniedUDP := bindErr(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}, syscall.EACCES)
+	deniedHigh := bindErr(tcp(8080), syscall.EACCES)
 	low := " (a port below 1024 is for root only, or on Linux for a program given CAP_NET_BIND_SERVICE: choose one from 1024 up, such as 8080)"
 	if runtime.GOOS == "windows" {
 		low = ""
@@ -260,6 +264,11 @@ func TestListenErrorWorded(t *testing.T) {
 		{denied, "127.0.0.1:80", "listen tcp 127.0.0.1:80: bind: permission denied" + low, syscall.EACCES},
 		{deniedUDP, "127.0.0.1:53", "listen udp 127.0.0.1:53: bind: permission denied" + low, syscall.EACCES},
 		{deniedHigh, "127.0.0.1:8080", "listen tcp 127.0.0.1:8080: bind: permission denied", syscall.EACCES},
+		{bindErr(tcp(1023), syscall.EACCES), "127.0.0.1:1023", "listen tcp 127.0.0.1:1023: bind: permission denied" + low, syscall.EACCES},
+		{bindErr(tcp(1024), syscall.EACCES), "127.0.0.1:1024", "listen tcp 127.0.0.1:1024: bind: permission denied", syscall.EACCES},
+		{bindErr(tcp(0), syscall.EACCES), "127.0.0.1:0", "listen tcp 127.0.0.1:0: bind: permission denied", syscall.EACCES},
+		{bindErr(&net.UnixAddr{Name: "/root/s", Net: "unix"}, syscall.EACCES), "/root/s", "listen unix /root/s: bind: permission denied", syscall.EACCES},
+		{bindErr(tcp(80), syscall.EADDRINUSE), "127.0.0.1:80", "listen tcp 127.0.0.1:80: bind: address already in use", syscall.EADDRINUSE},
 		{notFound, "nosuchhost.invalid:8080", "listen tcp nosuchhost.invalid:8080: unknown host nosuchhost.invalid", nil},
 		{timedOut, "slow.example:53", "listen udp slow.example:53: cannot look up slow.example: i/o timeout", nil},
 		{notHere, "192.0.2.1:8080", "listen tcp 192.0.2.1:8080: bind: cannot assign requested address (not an address of this machine)", syscall.EADDRNOTAVAIL},

@@ -1062,7 +1062,8 @@ const portMarks = "：，, /._"
 // mark ":"), which Parse's error offers beside the whole one
 // ([::1:9000]:PORT), as a learner who typed it as 127.0.0.1:9000 is
 // typed meant it; or an IP address or localhost, then one of portMarks
-// and a port (127.0.0.1：9000). Else "", "".
+// and a port (127.0.0.1：9000); or "" and the mark where the port after
+// it is past 65535 (127.0.0.1：70000). Else "", "".
 func portTyped(s string) (meant, mark string) {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
@@ -1090,10 +1091,13 @@ func portTyped(s string) (meant, mark string) {
 	}
 	if i := strings.LastIndexAny(rest, portMarks); i > 0 {
 		_, size := utf8.DecodeRuneInString(rest[i:])
-		host := rest[:i]
+		host, port := rest[:i], rest[i+size:]
 		if _, err := netip.ParseAddr(unbracketed(host)); err == nil || strings.EqualFold(host, "localhost") {
-			if a := with(host, rest[i+size:]); a != "" {
+			if a := with(host, port); a != "" {
 				return a, rest[i : i+size]
+			}
+			if _, err := strconv.ParseUint(port, 10, 16); errors.Is(err, strconv.ErrRange) {
+				return "", rest[i : i+size] // a port past the highest: none to offer
 			}
 		}
 	}
@@ -1102,7 +1106,7 @@ func portTyped(s string) (meant, mark string) {
 
 // portOffered is err, Parse's for addr, as a usage error, offering the
 // address meant where its port was typed after another mark than ":"
-// (portTyped); or, where addr lacks its port and Parse offered no
+// (portTyped), or saying the port typed so is past the highest; or, where addr lacks its port and Parse offered no
 // address for it, addr with port, serve's default. An IPv6 address
 // without brackets (::1:9000) is offered neither: Parse's error names
 // both its readings.
@@ -1116,6 +1120,9 @@ func portHint(err error, addr, port string) string {
 	case mark == ":":
 	case meant != "":
 		return fmt.Sprintf("; a port goes after \":\", not %q: did you mean %q?", mark, meant)
+	case mark != "":
+		port := addr[strings.LastIndex(addr, mark)+len(mark):]
+		return fmt.Sprintf("; a port goes after \":\", not %q, and %s is past 65535, the highest port", mark, port)
 	case port != "" && endpoint.Meant(err) == "":
 		if meant := withPort(addr, port); meant != "" {
 			return fmt.Sprintf("; serve's default port is %s: did you mean %q?", port, meant)

@@ -352,12 +352,30 @@ func TestPortAfterAnotherMarkOffered(t *testing.T) {
 		{[]string{"connect", "udp://127.0.0.1.9000"}, `shout: bad address "udp://127.0.0.1.9000": ` + missing + `; a port goes after ":", not ".": did you mean "udp://127.0.0.1:9000"?`},
 		{[]string{"serve", "[::1]：9000"}, `shout: bad address "[::1]：9000": want host:port, [ipv6]:port or a scheme (missing port in address); a port goes after ":", not "：": did you mean "[::1]:9000"?`},
 		{[]string{"serve", "127.0.0.1/9000"}, `shout: bad address "127.0.0.1/9000": ` + missing + `; a port goes after ":", not "/": did you mean "127.0.0.1:9000"?`},
+		{[]string{"connect", "127.0.0.1，9000"}, `shout: bad address "127.0.0.1，9000": ` + missing + `; a port goes after ":", not "，": did you mean "127.0.0.1:9000"?`},
+		{[]string{"connect", "Localhost_9000"}, `shout: bad address "Localhost_9000": ` + missing + `; a port goes after ":", not "_": did you mean "Localhost:9000"?`},
+		// A scheme Parse does not take: nothing offered with it.
+		{[]string{"connect", "foo://127.0.0.1：9000"}, `shout: bad address "foo://127.0.0.1：9000": unknown scheme "foo" (want tcp://, udp://, tls:// or unix://)`},
 		{[]string{"127.0.0.1：9000"}, `shout: 127.0.0.1：9000 is no command: an address goes after one, its port after ":" (shout serve 127.0.0.1:9000, shout connect 127.0.0.1:9000)`},
 		// No port after the mark, or a name before a dot: serve's port,
 		// or nothing, as before.
 		{[]string{"connect", "127.0.0.1,x"}, `shout: bad address "127.0.0.1,x": ` + missing + `; serve's default port is 8080: did you mean "127.0.0.1,x:8080"?`},
 		{[]string{"connect", "example.com"}, `shout: bad address "example.com": ` + missing + `; serve's default port is 8080: did you mean "example.com:8080"?`},
 		{[]string{"connect", "10.0.0.9000"}, `shout: bad address "10.0.0.9000": ` + missing + `; serve's default port is 8080: did you mean "10.0.0.9000:8080"?`},
+	})
+}
+
+// A port typed after another mark than ":" that is past the highest
+// port is said to be so, not offered with serve's port besides:
+// 127.0.0.1：70000 was offered "127.0.0.1：70000:8080", a name no lookup
+// finds, the port typed lost in it.
+func TestPortAfterAnotherMarkPastHighest(t *testing.T) {
+	const missing = `want host:port, [ipv6]:port or a scheme (missing port in address)`
+	usageErrors(t, []usageError{
+		{[]string{"connect", "127.0.0.1：70000"}, `shout: bad address "127.0.0.1：70000": ` + missing + `; a port goes after ":", not "：", and 70000 is past 65535, the highest port`},
+		{[]string{"serve", "localhost,65536"}, `shout: bad address "localhost,65536": ` + missing + `; a port goes after ":", not ",", and 65536 is past 65535, the highest port`},
+		{[]string{"bench", "udp://[::1]：99999999999999999999"}, `shout: bad address "udp://[::1]：99999999999999999999": ` + missing + `; a port goes after ":", not "：", and 99999999999999999999 is past 65535, the highest port`},
+		{[]string{"serve", "--admin", "127.0.0.1：70000", "0"}, `shout: --admin: bad address "127.0.0.1：70000": ` + missing + `; a port goes after ":", not "：", and 70000 is past 65535, the highest port`},
 	})
 }
 
