@@ -110,8 +110,8 @@ func FuzzSessionRead(f *testing.F) {
 }
 
 // bracketed is a Transformer that holds an unclosed "[...", up to its
-// "]", as an incomplete character: upper case once it is closed, as it
-// is at the end of input.
+// "]", as an incomplete character: ASCII upper case once it is closed,
+// as it is at the end of input. It allocates nothing.
 type bracketed struct{ transform.NopResetter }
 
 func (bracketed) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
@@ -122,14 +122,20 @@ func (bracketed) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err err
 	if len(dst) < n {
 		return 0, 0, transform.ErrShortDst
 	}
-	return copy(dst, bytes.ToUpper(src[:n])), n, err
+	for i, b := range src[:n] {
+		if 'a' <= b && b <= 'z' {
+			b -= 'a' - 'A'
+		}
+		dst[i] = b
+	}
+	return n, n, err
 }
 
 // A session holds what feed keeps back from one read to the next, up to
 // maxCarry bytes, in its own 8 bytes or past them, in either order on one
-// connection, and flush answers what is held at the end of input: the
-// reads of each input, cut at every point, answer what the input does
-// whole.
+// connection, and flush answers what is held at the end of input, once:
+// the reads of each input, cut at every point, answer what the input
+// does whole.
 func TestSessionCarries(t *testing.T) {
 	for _, in := range []string{
 		"ab[cd]ef[" + strings.Repeat("x", 20) + "]gh[ij]",
@@ -158,6 +164,43 @@ func TestSessionCarries(t *testing.T) {
 			if got = append(got, dst[:n]...); err != nil || string(got) != want {
 				t.Fatalf("%q cut every %d: answered %q, %v; want %q", in, cut, got, err, want)
 			}
+			if n, err := s.flush(bracketed{}, dst); n != 0 || err != nil || s.carried(buf) != 0 {
+				t.Fatalf("%q cut every %d: flushed again: %q, %v, %d carried; want nothing", in, cut, dst[:n], err, s.carried(buf))
+			}
 		}
+	}
+}
+
+// A session holds a carry of up to 8 bytes in itself, and makes its
+// long buffer once, for the first carry past them: a connection that
+// carries often allocates nothing more (before stop 59 its carry grew by
+// append), and one that never carries past 8 bytes, as an incomplete
+// UTF-8 character never does, allocates nothing at all.
+func TestSessionCarryAllocs(t *testing.T) {
+	// feed feeds each input whole: "a" and then what it holds back.
+	dst := make([]byte, 2*maxCarry)
+	feed := func(s *session, in [][]byte) {
+		for _, in := range in {
+			if _, _, err := s.feed(bracketed{}, dst, in); err != nil || int(s.held) != len(in)-1 {
+				t.Fatalf("feed %q: held %d, %v; want %d", in, s.held, err, len(in)-1)
+			}
+		}
+	}
+	inputs := func(held ...string) (in [][]byte) {
+		for _, h := range held {
+			in = append(in, []byte("a"+h))
+		}
+		return in
+	}
+	var s session
+	s.init()
+	short := inputs("[", "[abcdef", "[abcdefg")
+	if n := testing.AllocsPerRun(10, func() { feed(&s, short) }); n != 0 || s.big != nil {
+		t.Errorf("carries of 1 to 8 bytes: %v allocations a run, long buffer %v; want none", n, s.big != nil)
+	}
+	long := inputs("[abcdefgh", "["+strings.Repeat("x", maxCarry-1), "[ab", "[abcdefghijk")
+	feed(&s, long[:1])
+	if n := testing.AllocsPerRun(10, func() { feed(&s, long) }); n != 0 {
+		t.Errorf("carries past 8 bytes after the first: %v allocations a run, want none", n)
 	}
 }
