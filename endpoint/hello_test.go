@@ -20,6 +20,7 @@ func record(typ byte, payload ...byte) []byte {
 const (
 	recordHandshake    = 0x16
 	recordChangeCipher = 0x14
+	recordAlert        = 0x15
 )
 
 // clientHello is the first flight of a Go client with cfg: its hello,
@@ -237,4 +238,30 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// A warning alert, which crypto/tls drops and reads on past (TLS 1.2's,
+// and any before the hello), does not end the watch: a client that sent
+// one first declared a hello of 64 KiB, or after its TLS 1.2 hello a
+// certificate of 256 KiB, unwatched, and held the server's buffer for it
+// until the handshake timeout.
+func TestTLSHandshakeMessageTooLongAfterAWarning(t *testing.T) {
+	hello12 := clientHello(t, &tls.Config{MaxVersion: tls.VersionTLS12, InsecureSkipVerify: true})
+	warning := record(recordAlert, 1, 90) // user_canceled, a warning
+	for _, tc := range []struct {
+		name string
+		sent [][]byte
+		want string
+	}{
+		{"a hello after a warning", [][]byte{append(append([]byte{}, warning...), record(recordHandshake, 1, 0, 0xff, 0xfc)...)}, "the client's hello (ClientHello) is 65532 bytes long"},
+		{"a certificate after a warning, after a TLS 1.2 hello", [][]byte{hello12, append(append([]byte{}, warning...), record(recordHandshake, 11, 3, 0xff, 0xfc)...)}, "the client's Certificate of 262140 bytes is longer than the 16384 accepted"},
+		{"a warning inside a certificate's header", [][]byte{hello12, bytes.Join([][]byte{record(recordHandshake, 11, 3), warning, record(recordHandshake, 0xff, 0xfc)}, nil)}, "the client's Certificate of 262140 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, _ := tlsOptions(t, "")
+			if msg := handshakeFails(t, opts, tc.sent...); !strings.HasPrefix(msg, "tls handshake: "+tc.want) {
+				t.Errorf("handshake failed with %q, want %q", msg, tc.want)
+			}
+		})
+	}
 }

@@ -604,6 +604,7 @@ const maxHandshakeMessage = 16384
 // 8446, 4).
 const (
 	recordTypeChangeCipherSpec = 0x14
+	recordTypeAlert            = 0x15
 	handshakeClientHello       = 1
 	handshakeCertificate       = 11
 )
@@ -614,7 +615,8 @@ const (
 // 1.2, the messages before its ChangeCipherSpec. After that, TLS 1.2's
 // records are encrypted; TLS 1.3's are not handshake records, but for a
 // hello sent again after a HelloRetryRequest. (A ChangeCipherSpec before
-// the version is known, which no client sends, is read past.)
+// the version is known, which no client sends, is read past, as alerts
+// are: crypto/tls reads past a warning, in TLS 1.2 or before the hello.)
 type clearWatch struct {
 	rec  [5]byte // the record header being read, recN bytes of it
 	msg  [4]byte // the current handshake message's header, msgN bytes of it
@@ -624,7 +626,7 @@ type clearWatch struct {
 	body int32  // the bytes of the current message's body still to come
 
 	certs bool // the listener may ask for a client certificate, which may be longer
-	skip  bool // the current record holds no handshake messages (a ChangeCipherSpec)
+	skip  bool // the current record holds no handshake messages (a ChangeCipherSpec, an alert)
 	known bool // the version is known (the server has read the client's hello)
 	tls13 bool // and is TLS 1.3
 	done  bool // the client's records are encrypted from here on
@@ -649,6 +651,8 @@ func (w *clearWatch) feed(b []byte) error {
 			case recordTypeChangeCipherSpec:
 				w.skip = true
 				w.done = w.known && !w.tls13 // TLS 1.2's Finished comes next, encrypted
+			case recordTypeAlert:
+				w.skip = true // a warning, which crypto/tls reads past (a fatal one ends the handshake)
 			default:
 				w.done = true // crypto/tls's to refuse, or encrypted
 			}
