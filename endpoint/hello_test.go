@@ -265,3 +265,46 @@ func TestTLSHandshakeMessageTooLongAfterAWarning(t *testing.T) {
 		})
 	}
 }
+
+// A client whose certificate chain is longer than 16 KiB, to a listener
+// that asks for one (--client-ca), resumes its session: the ticket in
+// its hello holds that chain (crypto/tls's session state), so the hello
+// is as long. BoringSSL's servers, which ask for one, take every message
+// as long as a certificate.
+func TestTLSResumesWithALongClientCertificate(t *testing.T) {
+	authority := newCA(t)
+	long := authority.clientWith(t, "long", make([]byte, 20000))
+	opts, client := tlsOptions(t, authority.file)
+	addr, ev := serve(t, opts, true, &server.Server{})
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			cfg := client.Clone()
+			cfg.MinVersion, cfg.MaxVersion = v, v
+			cfg.Certificates = []tls.Certificate{long}
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			for i := range 2 {
+				c, err := tls.Dial("tcp", addr, cfg)
+				if err != nil {
+					t.Fatalf("handshake %d: %v (the server: %v)", i+1, err, refusal(t, ev))
+				}
+				// The reply (and TLS 1.3's ticket, which comes before it).
+				got := exchange(t, c, "hi\n")
+				if st := c.ConnectionState(); got != "HI\n" || st.DidResume != (i == 1) {
+					t.Errorf("handshake %d: got %q, resumed %v", i+1, got, st.DidResume)
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
+// refusal is the error of the next connection the server closed for
+// one, past those it closed without (a bounded few).
+func refusal(t *testing.T, ev *events) error {
+	for range 4 {
+		if cl := ev.next(t, ev.closes, "close"); cl.Err != nil {
+			return cl.Err
+		}
+	}
+	return nil
+}

@@ -172,36 +172,31 @@ func (o Options) wrap(ln net.Listener, e Endpoint) net.Listener {
 	}
 	w := &wrapping{Listener: ln, opts: o, proxy: proxy, peek: untrustedPeek}
 	if e.TLS {
-		w.tls = versionTold(o.TLS)
-		w.certs = o.TLS.ClientAuth != tls.NoClientCert || o.TLS.GetConfigForClient != nil // (which may ask for one)
+		// A listener that may ask for a client certificate (its
+		// GetConfigForClient may) takes the client's chain, up to 256
+		// KiB, in the clear in TLS 1.2, and in the hello that resumes
+		// its session (the ticket holds it): the watch would bound
+		// nothing there, and refuse such a hello.
+		w.tls, w.watch = o.TLS, o.TLS.ClientAuth == tls.NoClientCert && o.TLS.GetConfigForClient == nil
+		if w.watch {
+			w.tls = versionTold(o.TLS)
+		}
 	}
 	return w
 }
 
-// versionTold is cfg, whose GetConfigForClient (called with its own, if
-// any) tells the heard of the handshake whether it speaks TLS 1.3: a
-// client that offers it, to a server that does. Its clearWatch reads
-// past the client's ChangeCipherSpec in TLS 1.3 only.
+// versionTold is cfg, whose GetConfigForClient tells the heard of the
+// handshake whether it speaks TLS 1.3: a client that offers it, to a
+// server that does. Its clearWatch reads past the client's
+// ChangeCipherSpec in TLS 1.3 only.
 func versionTold(cfg *tls.Config) *tls.Config {
 	told := cfg.Clone()
-	own := cfg.GetConfigForClient
 	told.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		var used *tls.Config
-		if own != nil {
-			var err error
-			if used, err = own(hello); err != nil {
-				return nil, err
-			}
-		}
 		if h, ok := hello.Conn.(*heard); ok {
-			max := cfg.MaxVersion
-			if used != nil {
-				max = used.MaxVersion
-			}
 			h.clear.known = true
-			h.clear.tls13 = (max == 0 || max >= tls.VersionTLS13) && slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
+			h.clear.tls13 = (cfg.MaxVersion == 0 || cfg.MaxVersion >= tls.VersionTLS13) && slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
 		}
-		return used, nil
+		return nil, nil
 	}
 	return told
 }
@@ -214,7 +209,7 @@ type wrapping struct {
 	proxy bool
 	peek  time.Duration // untrustedPeek
 	tls   *tls.Config
-	certs bool // tls may ask for a client certificate
+	watch bool // the TLS handshake's clear messages are watched (see clearWatch)
 }
 
 var _ server.ConnWrapper = (*wrapping)(nil)
@@ -315,8 +310,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 		}
 	}
 	if w.tls != nil {
-		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted, watching: true}
-		h.clear.certs = w.certs
+		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted, watching: w.watch}
 		tc := tls.Server(h, w.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -625,7 +619,6 @@ type clearWatch struct {
 	left uint16 // the bytes of the current record's payload still to come
 	body int32  // the bytes of the current message's body still to come
 
-	certs bool // the listener may ask for a client certificate, which may be longer
 	skip  bool // the current record holds no handshake messages (a ChangeCipherSpec, an alert)
 	known bool // the version is known (the server has read the client's hello)
 	tls13 bool // and is TLS 1.3
@@ -669,7 +662,7 @@ func (w *clearWatch) feed(b []byte) error {
 			w.msgN += uint8(copy(w.msg[w.msgN:], b[:k]))
 			if int(w.msgN) == len(w.msg) {
 				w.msgN, w.body = 0, int32(w.msg[1])<<16|int32(w.msg[2])<<8|int32(w.msg[3])
-				if w.body > maxHandshakeMessage && !(w.msg[0] == handshakeCertificate && w.certs) {
+				if w.body > maxHandshakeMessage {
 					return &messageTooLongError{w.msg[0], int(w.body)}
 				}
 			}
