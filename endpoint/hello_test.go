@@ -3,12 +3,14 @@ package endpoint_test
 import (
 	"bytes"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"shout/endpoint"
+	"shout/internal/shouttest"
 	"shout/server"
 )
 
@@ -307,4 +309,38 @@ func refusal(t *testing.T, ev *events) error {
 		}
 	}
 	return nil
+}
+
+// A session begun on one TLS listener resumes on another that Listen
+// opened with the same options (tls://127.0.0.1 and tls://[::1], say),
+// as their one config's session ticket keys let it: the handshake
+// watch's config, one a listener, had keys of its own.
+func TestTLSResumesAcrossListeners(t *testing.T) {
+	opts, client := tlsOptions(t, "")
+	ep := endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:0", TLS: true}
+	lns, _, err := opts.Listen([]endpoint.Endpoint{ep, ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range lns {
+		shouttest.Serve(t, &server.Server{Logger: slog.New(slog.DiscardHandler)}, ln)
+	}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			cfg := client.Clone()
+			cfg.MinVersion, cfg.MaxVersion = v, v
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			for i, ln := range lns {
+				c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+				if err != nil {
+					t.Fatalf("listener %d: %v", i+1, err)
+				}
+				got := exchange(t, c, "hi\n") // (and TLS 1.3's ticket, before it)
+				if st := c.ConnectionState(); got != "HI\n" || st.DidResume != (i == 1) {
+					t.Errorf("listener %d: got %q, resumed %v", i+1, got, st.DidResume)
+				}
+				c.Close()
+			}
+		})
+	}
 }

@@ -164,25 +164,36 @@ func (o Options) timeout() time.Duration {
 var untrustedPeek = 200 * time.Millisecond
 
 // wrap returns ln as it should be served for e: as it is, or with a
-// WrapConn that reads the PROXY header and does the TLS handshake.
-func (o Options) wrap(ln net.Listener, e Endpoint) net.Listener {
+// WrapConn that reads the PROXY header and does the TLS handshake, with
+// told (o.watched()) if it is not nil, whose handshake is watched.
+func (o Options) wrap(ln net.Listener, e Endpoint, told *tls.Config) net.Listener {
 	proxy := o.Proxy != nil && e.Network == "tcp"
 	if !proxy && !e.TLS {
 		return ln
 	}
 	w := &wrapping{Listener: ln, opts: o, proxy: proxy, peek: untrustedPeek}
 	if e.TLS {
-		// A listener that may ask for a client certificate (its
-		// GetConfigForClient may) takes the client's chain, up to 256
-		// KiB, in the clear in TLS 1.2, and in the hello that resumes
-		// its session (the ticket holds it): the watch would bound
-		// nothing there, and refuse such a hello.
-		w.tls, w.watch = o.TLS, o.TLS.ClientAuth == tls.NoClientCert && o.TLS.GetConfigForClient == nil
+		w.tls, w.watch = o.TLS, told != nil
 		if w.watch {
-			w.tls = versionTold(o.TLS)
+			w.tls = told
 		}
 	}
 	return w
+}
+
+// watched is o.TLS as the handshake watch needs it (versionTold), one
+// for all the listeners of a Listen, which share its session ticket keys
+// so that a session resumes on any of them; nil without TLS, and for a
+// listener that may ask for a client certificate (its
+// GetConfigForClient may): it takes the client's chain, up to 256 KiB,
+// in the clear in TLS 1.2 and in the hello that resumes its session
+// (the ticket holds it), so the watch would bound nothing there, and
+// refuse such a hello.
+func (o Options) watched() *tls.Config {
+	if o.TLS == nil || o.TLS.ClientAuth != tls.NoClientCert || o.TLS.GetConfigForClient != nil {
+		return nil
+	}
+	return versionTold(o.TLS)
 }
 
 // versionTold is cfg, whose GetConfigForClient tells the heard of the
