@@ -3,8 +3,10 @@ package endpoint_test
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -343,4 +345,60 @@ func TestTLSResumesAcrossListeners(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Go's clients are served through the watch, a session resumed too:
+// TLS 1.2 and 1.3, each curve alone (the post-quantum key shares, of up
+// to 1,665 bytes, with them), every curve at once, and to a server that
+// takes P-521 alone, after a HelloRetryRequest (whose resumption sends
+// its binders again).
+func TestTLSClientsServedThroughTheWatch(t *testing.T) {
+	every := []tls.CurveID{tls.SecP384r1MLKEM1024, tls.SecP256r1MLKEM768, tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+	for _, p521 := range []bool{false, true} {
+		opts, client := tlsOptions(t, "")
+		if p521 {
+			opts.TLS.CurvePreferences = []tls.CurveID{tls.CurveP521}
+		}
+		lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0", TLS: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shouttest.Serve(t, &server.Server{Logger: slog.New(slog.DiscardHandler)}, lns[0]) // (serve's events would fill)
+		addr := lns[0].Addr().String()
+		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			for _, curves := range append([][]tls.CurveID{every}, splitCurves(every)...) {
+				t.Run(fmt.Sprintf("%s %v, the server P-521 alone %v", tls.VersionName(v), curves, p521), func(t *testing.T) {
+					cfg := client.Clone()
+					cfg.MinVersion, cfg.MaxVersion = v, v
+					cfg.CurvePreferences = curves
+					cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+					if p521 && !slices.Contains(curves, tls.CurveP521) {
+						t.Skip("no curve in common")
+					}
+					if v == tls.VersionTLS12 && !slices.ContainsFunc(curves, func(c tls.CurveID) bool { return c < 100 }) {
+						t.Skip("no post-quantum key exchange in TLS 1.2")
+					}
+					for i := range 2 {
+						c, err := tls.Dial("tcp", addr, cfg)
+						if err != nil {
+							t.Fatalf("handshake %d: %v", i+1, err)
+						}
+						got := exchange(t, c, "hi\n")
+						if st := c.ConnectionState(); got != "HI\n" || st.DidResume != (i == 1) {
+							t.Errorf("handshake %d: got %q, resumed %v", i+1, got, st.DidResume)
+						}
+						c.Close()
+					}
+				})
+			}
+		}
+	}
+}
+
+func splitCurves(curves []tls.CurveID) [][]tls.CurveID {
+	var each [][]tls.CurveID
+	for _, c := range curves {
+		each = append(each, []tls.CurveID{c})
+	}
+	return each
 }
