@@ -138,6 +138,10 @@ func TestTLSHandshakeMessageTooLong(t *testing.T) {
 	}{
 		{"a certificate not asked for, after the server's answer", false, [][]byte{hello12, record(recordHandshake, 11, 3, 0xff, 0xfc)}, "the client's Certificate of 262140 bytes is longer than the 16384 accepted"},
 		{"a hello again after a HelloRetryRequest", true, [][]byte{helloX, append(record(recordChangeCipher, 1), record(recordHandshake, 1, 0, 0xff, 0xfc)...)}, "the client's hello (ClientHello) is 65532 bytes long"},
+		// The header of the message before it (a ClientKeyExchange of 2
+		// bytes) split across two records: its body is read from where
+		// the header ends.
+		{"a certificate after a message whose header two records split", false, [][]byte{hello12, append(record(recordHandshake, 16, 0), record(recordHandshake, 0, 2, 1, 0, 11, 3, 0xff, 0xfc)...)}, "the client's Certificate of 262140 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, _ := tlsOptions(t, "")
