@@ -3,12 +3,16 @@ package endpoint_test
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
+	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"shout/endpoint"
+	"shout/internal/shouttest"
 	"shout/server"
 )
 
@@ -20,6 +24,7 @@ func record(typ byte, payload ...byte) []byte {
 const (
 	recordHandshake    = 0x16
 	recordChangeCipher = 0x14
+	recordAlert        = 0x15
 )
 
 // clientHello is the first flight of a Go client with cfg: its hello,
@@ -133,6 +138,10 @@ func TestTLSHandshakeMessageTooLong(t *testing.T) {
 	}{
 		{"a certificate not asked for, after the server's answer", false, [][]byte{hello12, record(recordHandshake, 11, 3, 0xff, 0xfc)}, "the client's Certificate of 262140 bytes is longer than the 16384 accepted"},
 		{"a hello again after a HelloRetryRequest", true, [][]byte{helloX, append(record(recordChangeCipher, 1), record(recordHandshake, 1, 0, 0xff, 0xfc)...)}, "the client's hello (ClientHello) is 65532 bytes long"},
+		// The header of the message before it (a ClientKeyExchange of 2
+		// bytes) split across two records: its body is read from where
+		// the header ends.
+		{"a certificate after a message whose header two records split", false, [][]byte{hello12, append(record(recordHandshake, 16, 0), record(recordHandshake, 0, 2, 1, 0, 11, 3, 0xff, 0xfc)...)}, "the client's Certificate of 262140 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, _ := tlsOptions(t, "")
@@ -237,4 +246,163 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// A warning alert, which crypto/tls drops and reads on past (TLS 1.2's,
+// and any before the hello), does not end the watch: a client that sent
+// one first declared a hello of 64 KiB, or after its TLS 1.2 hello a
+// certificate of 256 KiB, unwatched, and held the server's buffer for it
+// until the handshake timeout.
+func TestTLSHandshakeMessageTooLongAfterAWarning(t *testing.T) {
+	hello12 := clientHello(t, &tls.Config{MaxVersion: tls.VersionTLS12, InsecureSkipVerify: true})
+	warning := record(recordAlert, 1, 90) // user_canceled, a warning
+	for _, tc := range []struct {
+		name string
+		sent [][]byte
+		want string
+	}{
+		{"a hello after a warning", [][]byte{append(append([]byte{}, warning...), record(recordHandshake, 1, 0, 0xff, 0xfc)...)}, "the client's hello (ClientHello) is 65532 bytes long"},
+		{"a certificate after a warning, after a TLS 1.2 hello", [][]byte{hello12, append(append([]byte{}, warning...), record(recordHandshake, 11, 3, 0xff, 0xfc)...)}, "the client's Certificate of 262140 bytes is longer than the 16384 accepted"},
+		{"a warning inside a certificate's header", [][]byte{hello12, bytes.Join([][]byte{record(recordHandshake, 11, 3), warning, record(recordHandshake, 0xff, 0xfc)}, nil)}, "the client's Certificate of 262140 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, _ := tlsOptions(t, "")
+			if msg := handshakeFails(t, opts, tc.sent...); !strings.HasPrefix(msg, "tls handshake: "+tc.want) {
+				t.Errorf("handshake failed with %q, want %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+// A client whose certificate chain is longer than 16 KiB, to a listener
+// that asks for one (--client-ca), resumes its session: the ticket in
+// its hello holds that chain (crypto/tls's session state), so the hello
+// is as long. BoringSSL's servers, which ask for one, take every message
+// as long as a certificate.
+func TestTLSResumesWithALongClientCertificate(t *testing.T) {
+	authority := newCA(t)
+	long := authority.clientWith(t, "long", make([]byte, 20000))
+	opts, client := tlsOptions(t, authority.file)
+	addr, ev := serve(t, opts, true, &server.Server{})
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			cfg := client.Clone()
+			cfg.MinVersion, cfg.MaxVersion = v, v
+			cfg.Certificates = []tls.Certificate{long}
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			for i := range 2 {
+				c, err := tls.Dial("tcp", addr, cfg)
+				if err != nil {
+					t.Fatalf("handshake %d: %v (the server: %v)", i+1, err, refusal(t, ev))
+				}
+				// The reply (and TLS 1.3's ticket, which comes before it).
+				got := exchange(t, c, "hi\n")
+				if st := c.ConnectionState(); got != "HI\n" || st.DidResume != (i == 1) {
+					t.Errorf("handshake %d: got %q, resumed %v", i+1, got, st.DidResume)
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
+// refusal is the error of the next connection the server closed for
+// one, past those it closed without (a bounded few).
+func refusal(t *testing.T, ev *events) error {
+	for range 4 {
+		if cl := ev.next(t, ev.closes, "close"); cl.Err != nil {
+			return cl.Err
+		}
+	}
+	return nil
+}
+
+// A session begun on one TLS listener resumes on another that Listen
+// opened with the same options (tls://127.0.0.1 and tls://[::1], say),
+// as their one config's session ticket keys let it: the handshake
+// watch's config, one a listener, had keys of its own.
+func TestTLSResumesAcrossListeners(t *testing.T) {
+	opts, client := tlsOptions(t, "")
+	ep := endpoint.Endpoint{Network: "tcp", Address: "127.0.0.1:0", TLS: true}
+	lns, _, err := opts.Listen([]endpoint.Endpoint{ep, ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range lns {
+		shouttest.Serve(t, &server.Server{Logger: slog.New(slog.DiscardHandler)}, ln)
+	}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			cfg := client.Clone()
+			cfg.MinVersion, cfg.MaxVersion = v, v
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			for i, ln := range lns {
+				c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+				if err != nil {
+					t.Fatalf("listener %d: %v", i+1, err)
+				}
+				got := exchange(t, c, "hi\n") // (and TLS 1.3's ticket, before it)
+				if st := c.ConnectionState(); got != "HI\n" || st.DidResume != (i == 1) {
+					t.Errorf("listener %d: got %q, resumed %v", i+1, got, st.DidResume)
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
+// Go's clients are served through the watch, a session resumed too:
+// TLS 1.2 and 1.3, each curve alone (the post-quantum key shares, of up
+// to 1,665 bytes, with them), every curve at once, and to a server that
+// takes P-521 alone, after a HelloRetryRequest (whose resumption sends
+// its binders again).
+func TestTLSClientsServedThroughTheWatch(t *testing.T) {
+	every := []tls.CurveID{tls.SecP384r1MLKEM1024, tls.SecP256r1MLKEM768, tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+	for _, p521 := range []bool{false, true} {
+		opts, client := tlsOptions(t, "")
+		if p521 {
+			opts.TLS.CurvePreferences = []tls.CurveID{tls.CurveP521}
+		}
+		lns, _, err := opts.Listen([]endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0", TLS: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shouttest.Serve(t, &server.Server{Logger: slog.New(slog.DiscardHandler)}, lns[0]) // (serve's events would fill)
+		addr := lns[0].Addr().String()
+		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			for _, curves := range append([][]tls.CurveID{every}, splitCurves(every)...) {
+				t.Run(fmt.Sprintf("%s %v, the server P-521 alone %v", tls.VersionName(v), curves, p521), func(t *testing.T) {
+					cfg := client.Clone()
+					cfg.MinVersion, cfg.MaxVersion = v, v
+					cfg.CurvePreferences = curves
+					cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+					if p521 && !slices.Contains(curves, tls.CurveP521) {
+						t.Skip("no curve in common")
+					}
+					if v == tls.VersionTLS12 && !slices.ContainsFunc(curves, func(c tls.CurveID) bool { return c < 100 }) {
+						t.Skip("no post-quantum key exchange in TLS 1.2")
+					}
+					for i := range 2 {
+						c, err := tls.Dial("tcp", addr, cfg)
+						if err != nil {
+							t.Fatalf("handshake %d: %v", i+1, err)
+						}
+						got := exchange(t, c, "hi\n")
+						if st := c.ConnectionState(); got != "HI\n" || st.DidResume != (i == 1) {
+							t.Errorf("handshake %d: got %q, resumed %v", i+1, got, st.DidResume)
+						}
+						c.Close()
+					}
+				})
+			}
+		}
+	}
+}
+
+func splitCurves(curves []tls.CurveID) [][]tls.CurveID {
+	var each [][]tls.CurveID
+	for _, c := range curves {
+		each = append(each, []tls.CurveID{c})
+	}
+	return each
 }

@@ -47,6 +47,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			listeners, packets = nil, nil
 		}
 	}()
+	told := o.watched()
 	for i := 0; i < len(eps); i++ {
 		e := eps[i]
 		at = e.Address
@@ -56,7 +57,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 			if err != nil {
 				return listeners, packets, err
 			}
-			listeners, packets = append(listeners, o.wrap(ln, e)), append(packets, pc)
+			listeners, packets = append(listeners, o.wrap(ln, e, told)), append(packets, pc)
 			i++
 		case e.Network == "udp":
 			lc := o.listenConfig(false)
@@ -85,7 +86,7 @@ func (o Options) Listen(eps []Endpoint) (listeners []net.Listener, packets []net
 				}
 				return listeners, packets, err
 			}
-			listeners = append(listeners, o.wrap(ln, e))
+			listeners = append(listeners, o.wrap(ln, e, told))
 		}
 	}
 	return listeners, packets, nil

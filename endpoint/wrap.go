@@ -164,44 +164,50 @@ func (o Options) timeout() time.Duration {
 var untrustedPeek = 200 * time.Millisecond
 
 // wrap returns ln as it should be served for e: as it is, or with a
-// WrapConn that reads the PROXY header and does the TLS handshake.
-func (o Options) wrap(ln net.Listener, e Endpoint) net.Listener {
+// WrapConn that reads the PROXY header and does the TLS handshake, with
+// told (o.watched()) if it is not nil, whose handshake is watched.
+func (o Options) wrap(ln net.Listener, e Endpoint, told *tls.Config) net.Listener {
 	proxy := o.Proxy != nil && e.Network == "tcp"
 	if !proxy && !e.TLS {
 		return ln
 	}
 	w := &wrapping{Listener: ln, opts: o, proxy: proxy, peek: untrustedPeek}
 	if e.TLS {
-		w.tls = versionTold(o.TLS)
-		w.certs = o.TLS.ClientAuth != tls.NoClientCert || o.TLS.GetConfigForClient != nil // (which may ask for one)
+		w.tls, w.watch = o.TLS, told != nil
+		if w.watch {
+			w.tls = told
+		}
 	}
 	return w
 }
 
-// versionTold is cfg, whose GetConfigForClient (called with its own, if
-// any) tells the heard of the handshake whether it speaks TLS 1.3: a
-// client that offers it, to a server that does. Its clearWatch reads
-// past the client's ChangeCipherSpec in TLS 1.3 only.
+// watched is o.TLS as the handshake watch needs it (versionTold), one
+// for all the listeners of a Listen, which share its session ticket keys
+// so that a session resumes on any of them; nil without TLS, and for a
+// listener that may ask for a client certificate (its
+// GetConfigForClient may): it takes the client's chain, up to 256 KiB,
+// in the clear in TLS 1.2 and in the hello that resumes its session
+// (the ticket holds it), so the watch would bound nothing there, and
+// refuse such a hello.
+func (o Options) watched() *tls.Config {
+	if o.TLS == nil || o.TLS.ClientAuth != tls.NoClientCert || o.TLS.GetConfigForClient != nil {
+		return nil
+	}
+	return versionTold(o.TLS)
+}
+
+// versionTold is cfg, whose GetConfigForClient tells the heard of the
+// handshake whether it speaks TLS 1.3: a client that offers it, to a
+// server that does. Its clearWatch reads past the client's
+// ChangeCipherSpec in TLS 1.3 only.
 func versionTold(cfg *tls.Config) *tls.Config {
 	told := cfg.Clone()
-	own := cfg.GetConfigForClient
 	told.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		var used *tls.Config
-		if own != nil {
-			var err error
-			if used, err = own(hello); err != nil {
-				return nil, err
-			}
-		}
 		if h, ok := hello.Conn.(*heard); ok {
-			max := cfg.MaxVersion
-			if used != nil {
-				max = used.MaxVersion
-			}
 			h.clear.known = true
-			h.clear.tls13 = (max == 0 || max >= tls.VersionTLS13) && slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
+			h.clear.tls13 = (cfg.MaxVersion == 0 || cfg.MaxVersion >= tls.VersionTLS13) && slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
 		}
-		return used, nil
+		return nil, nil
 	}
 	return told
 }
@@ -214,7 +220,7 @@ type wrapping struct {
 	proxy bool
 	peek  time.Duration // untrustedPeek
 	tls   *tls.Config
-	certs bool // tls may ask for a client certificate
+	watch bool // the TLS handshake's clear messages are watched (see clearWatch)
 }
 
 var _ server.ConnWrapper = (*wrapping)(nil)
@@ -315,8 +321,7 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 		}
 	}
 	if w.tls != nil {
-		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted, watching: true}
-		h.clear.certs = w.certs
+		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted, watching: w.watch}
 		tc := tls.Server(h, w.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -604,6 +609,7 @@ const maxHandshakeMessage = 16384
 // 8446, 4).
 const (
 	recordTypeChangeCipherSpec = 0x14
+	recordTypeAlert            = 0x15
 	handshakeClientHello       = 1
 	handshakeCertificate       = 11
 )
@@ -614,7 +620,8 @@ const (
 // 1.2, the messages before its ChangeCipherSpec. After that, TLS 1.2's
 // records are encrypted; TLS 1.3's are not handshake records, but for a
 // hello sent again after a HelloRetryRequest. (A ChangeCipherSpec before
-// the version is known, which no client sends, is read past.)
+// the version is known, which no client sends, is read past, as alerts
+// are: crypto/tls reads past a warning, in TLS 1.2 or before the hello.)
 type clearWatch struct {
 	rec  [5]byte // the record header being read, recN bytes of it
 	msg  [4]byte // the current handshake message's header, msgN bytes of it
@@ -623,8 +630,7 @@ type clearWatch struct {
 	left uint16 // the bytes of the current record's payload still to come
 	body int32  // the bytes of the current message's body still to come
 
-	certs bool // the listener may ask for a client certificate, which may be longer
-	skip  bool // the current record holds no handshake messages (a ChangeCipherSpec)
+	skip  bool // the current record holds no handshake messages (a ChangeCipherSpec, an alert)
 	known bool // the version is known (the server has read the client's hello)
 	tls13 bool // and is TLS 1.3
 	done  bool // the client's records are encrypted from here on
@@ -649,6 +655,8 @@ func (w *clearWatch) feed(b []byte) error {
 			case recordTypeChangeCipherSpec:
 				w.skip = true
 				w.done = w.known && !w.tls13 // TLS 1.2's Finished comes next, encrypted
+			case recordTypeAlert:
+				w.skip = true // a warning, which crypto/tls reads past (a fatal one ends the handshake)
 			default:
 				w.done = true // crypto/tls's to refuse, or encrypted
 			}
@@ -665,7 +673,7 @@ func (w *clearWatch) feed(b []byte) error {
 			w.msgN += uint8(copy(w.msg[w.msgN:], b[:k]))
 			if int(w.msgN) == len(w.msg) {
 				w.msgN, w.body = 0, int32(w.msg[1])<<16|int32(w.msg[2])<<8|int32(w.msg[3])
-				if w.body > maxHandshakeMessage && !(w.msg[0] == handshakeCertificate && w.certs) {
+				if w.body > maxHandshakeMessage {
 					return &messageTooLongError{w.msg[0], int(w.body)}
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -112,10 +113,19 @@ func newCA(t *testing.T) *ca {
 
 // client issues a client certificate for cn.
 func (c *ca) client(t *testing.T, cn string) tls.Certificate {
+	return c.clientWith(t, cn, nil)
+}
+
+// clientWith issues a client certificate for cn that carries padding in
+// an extension of its own (not critical), if any: a longer one.
+func (c *ca) clientWith(t *testing.T, cn string, padding []byte) tls.Certificate {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	if padding != nil {
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Value: padding}}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
 	if err != nil {
 		t.Fatal(err)
