@@ -351,6 +351,54 @@ func TestTLSResumesAcrossListeners(t *testing.T) {
 	}
 }
 
+// The watch's config hands the handshake to the caller's own, so what a
+// program does with its tls.Config reaches every connection as it did
+// before the watch: session ticket keys set after Listen are the ones
+// used, by the listeners of every Listen of it. (With a copy of the
+// config for each Listen, the copy's keys sealed and opened every
+// ticket, and SetSessionTicketKeys after Listen reached no connection.)
+func TestTLSWatchUsesTheCallersConfig(t *testing.T) {
+	opts, client := tlsOptions(t, "")
+	ep := []endpoint.Endpoint{{Network: "tcp", Address: "127.0.0.1:0", TLS: true}}
+	var lns []net.Listener
+	for range 2 {
+		ln, _, err := opts.Listen(ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shouttest.Serve(t, &server.Server{Logger: slog.New(slog.DiscardHandler)}, ln[0])
+		lns = append(lns, ln[0])
+	}
+	dial := func(t *testing.T, cfg *tls.Config, ln net.Listener) bool {
+		t.Helper()
+		c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := exchange(t, c, "hi\n"); got != "HI\n" { // (and TLS 1.3's ticket, before it)
+			t.Fatalf("got %q", got)
+		}
+		return c.ConnectionState().DidResume
+	}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			cfg := client.Clone()
+			cfg.MinVersion, cfg.MaxVersion = v, v
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			for i, keys := range [][32]byte{{1, byte(v)}, {2, byte(v)}} {
+				opts.TLS.SetSessionTicketKeys([][32]byte{keys})
+				if dial(t, cfg, lns[0]) {
+					t.Errorf("keys %d: a session resumed after SetSessionTicketKeys replaced the keys that sealed it", i+1)
+				}
+				if !dial(t, cfg, lns[1]) {
+					t.Errorf("keys %d: a session sealed with the keys set after Listen not resumed on another Listen's listener", i+1)
+				}
+			}
+		})
+	}
+}
+
 // Go's clients are served through the watch, a session resumed too:
 // TLS 1.2 and 1.3, each curve alone (the post-quantum key shares, of up
 // to 1,665 bytes, with them), every curve at once, and to a server that

@@ -183,7 +183,9 @@ func (o Options) wrap(ln net.Listener, e Endpoint, told *tls.Config) net.Listene
 
 // watched is o.TLS as the handshake watch needs it (versionTold), one
 // for all the listeners of a Listen, which share its session ticket keys
-// so that a session resumes on any of them; nil without TLS, and for a
+// so that a session resumes on any of them (keys the program sets are
+// o.TLS's, for every Listen; automatic ones are this copy's, for this
+// Listen's listeners); nil without TLS, and for a
 // listener that may ask for a client certificate (its
 // GetConfigForClient may): it takes the client's chain, up to 256 KiB,
 // in the clear in TLS 1.2 and in the hello that resumes its session
@@ -199,7 +201,10 @@ func (o Options) watched() *tls.Config {
 // versionTold is cfg, whose GetConfigForClient tells the heard of the
 // handshake whether it speaks TLS 1.3: a client that offers it, to a
 // server that does. Its clearWatch reads past the client's
-// ChangeCipherSpec in TLS 1.3 only.
+// ChangeCipherSpec in TLS 1.3 only. The rest of the handshake is cfg's
+// own, so that what the program does with cfg reaches every connection:
+// its session ticket keys, shared by every Listen of it and set again
+// whenever the program sets them.
 func versionTold(cfg *tls.Config) *tls.Config {
 	told := cfg.Clone()
 	told.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -207,7 +212,7 @@ func versionTold(cfg *tls.Config) *tls.Config {
 			h.clear.known = true
 			h.clear.tls13 = (cfg.MaxVersion == 0 || cfg.MaxVersion >= tls.VersionTLS13) && slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
 		}
-		return nil, nil
+		return cfg, nil
 	}
 	return told
 }
