@@ -491,19 +491,6 @@ func TestRestartSamePort(t *testing.T) {
 	}
 }
 
-func udpExchange(t *testing.T, c net.Conn, msg []byte) []byte {
-	t.Helper()
-	if _, err := c.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<17)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf[:n]
-}
-
 func TestUDP(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
 	c, err := net.Dial("udp", addr)
@@ -511,15 +498,23 @@ func TestUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(bound))
-	if got := udpExchange(t, c, []byte("hello egon 哈哈哈")); string(got) != "HELLO EGON 哈哈哈" {
+	u := &udpClient{c: c}
+	exchange := func(msg []byte) []byte {
+		t.Helper()
+		got, err := u.exchange(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := exchange([]byte("hello egon 哈哈哈")); string(got) != "HELLO EGON 哈哈哈" {
 		t.Errorf("got %q", got)
 	}
 	big := bytes.Repeat([]byte("abcdefg"), 65507/7+1)[:65507] // the largest IPv4 UDP payload
-	if got := udpExchange(t, c, big); !bytes.Equal(got, bytes.ToUpper(big)) {
+	if got := exchange(big); !bytes.Equal(got, bytes.ToUpper(big)) {
 		t.Errorf("65,507-byte datagram: got %d bytes back", len(got))
 	}
-	if got := udpExchange(t, c, []byte("ends cut \xc3")); string(got) != "ENDS CUT \xc3" {
+	if got := exchange([]byte("ends cut \xc3")); string(got) != "ENDS CUT \xc3" {
 		t.Errorf("got %q", got)
 	}
 }
@@ -555,25 +550,38 @@ func TestUDPLogUnmapped(t *testing.T) {
 
 func TestUDPManyClients(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	// Each client's first error comes back to the test's goroutine, which
+	// alone may end the test.
+	errs := make(chan error, 64)
 	var wg sync.WaitGroup
 	for i := range 64 {
 		wg.Go(func() {
 			c, err := net.Dial("udp", addr)
 			if err != nil {
-				t.Error(err)
+				errs <- err
 				return
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(bound))
+			u := &udpClient{c: c}
 			for j := range 20 {
 				msg := fmt.Sprintf("udp client %d datagram %d straße", i, j)
-				if got := udpExchange(t, c, []byte(msg)); string(got) != ref(msg) {
-					t.Errorf("got %q, want %q", got, ref(msg))
+				got, err := u.exchange([]byte(msg))
+				if err != nil {
+					errs <- fmt.Errorf("client %d: %w", i, err)
+					return
+				}
+				if string(got) != ref(msg) {
+					errs <- fmt.Errorf("client %d: got %q, want %q", i, got, ref(msg))
+					return
 				}
 			}
 		})
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
 
 // A mode that expands past the largest datagram cannot reply; it says so.
