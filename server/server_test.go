@@ -535,13 +535,8 @@ func TestUDPLogUnmapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(bound))
-	if _, err := c.Write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 16)
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "HELLO" {
-		t.Fatalf("got %q, %v", buf[:n], err)
+	if got := udpExchange(t, c, []byte("hello")); string(got) != "HELLO" {
+		t.Fatalf("got %q", got)
 	}
 	if want := "remote=" + c.LocalAddr().String() + " "; !log.WaitFor(want, bound) {
 		t.Fatalf("no %q in the log:\n%s", want, log.String())
@@ -588,20 +583,28 @@ func TestUDPManyClients(t *testing.T) {
 func TestUDPReplyTooLarge(t *testing.T) {
 	var log shouttest.Log
 	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
-	c, _ := net.Dial("udp", addr)
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Close()
-	c.Write(bytes.Repeat([]byte("ß"), 30000)) // 60,000 bytes in, 60,000 out ("SS"): fits
-	c.SetReadDeadline(time.Now().Add(bound))
-	buf := make([]byte, 1<<17)
-	if n, err := c.Read(buf); err != nil || n != 60000 {
-		t.Fatalf("read %d, %v", n, err)
+	u := &udpClient{c: c}
+	exchange := func(msg []byte) string {
+		t.Helper()
+		got, err := u.exchange(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(got)
+	}
+	if got := exchange(bytes.Repeat([]byte("ß"), 30000)); len(got) != 60000 { // 60,000 bytes in, 60,000 out ("SS"): fits
+		t.Fatalf("read %d bytes, want 60,000", len(got))
 	}
 	if _, err := c.Write(bytes.Repeat([]byte("\u0390"), 20000)); err != nil { // 40,000 bytes in, 120,000 out: too large
 		t.Fatal(err)
 	}
-	c.Write([]byte("next"))
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "NEXT" {
-		t.Fatalf("after a reply too large: %q, %v", buf[:n], err)
+	if got := exchange([]byte("next")); got != "NEXT" {
+		t.Fatalf("after a reply too large: %q", got)
 	}
 	if !log.WaitFor("reply not sent", bound) {
 		t.Errorf("no warning logged:\n%s", log.String())
@@ -610,9 +613,8 @@ func TestUDPReplyTooLarge(t *testing.T) {
 	for range 100 {
 		c.Write(bytes.Repeat([]byte("\u0390"), 20000))
 	}
-	c.Write([]byte("last"))
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "LAST" {
-		t.Fatalf("after the flood: %q, %v", buf[:n], err)
+	if got := exchange([]byte("last")); got != "LAST" {
+		t.Fatalf("after the flood: %q", got)
 	}
 	if n := strings.Count(log.String(), "reply not sent"); n > 5 {
 		t.Errorf("%d warnings for 101 replies not sent: not rate-limited", n)
