@@ -74,13 +74,8 @@ func TestServePacketSendsNoBroadcast(t *testing.T) {
 			}
 			defer c.Close()
 			// A reply: ServePacket has set the socket up.
-			c.SetDeadline(time.Now().Add(bound))
-			buf := make([]byte, 16)
-			if _, err := c.Write([]byte("hi")); err != nil {
-				t.Fatal(err)
-			}
-			if n, err := c.Read(buf); err != nil || string(buf[:n]) != "HI" {
-				t.Fatalf("got %q, %v", buf[:n], err)
+			if got := udpExchange(t, c, []byte("hi")); string(got) != "HI" {
+				t.Fatalf("got %q", got)
 			}
 			// To the client's port, so that if it went, it went to us.
 			to := &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: c.LocalAddr().(*net.UDPAddr).Port}

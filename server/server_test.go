@@ -491,19 +491,6 @@ func TestRestartSamePort(t *testing.T) {
 	}
 }
 
-func udpExchange(t *testing.T, c net.Conn, msg []byte) []byte {
-	t.Helper()
-	if _, err := c.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<17)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf[:n]
-}
-
 func TestUDP(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
 	c, err := net.Dial("udp", addr)
@@ -511,15 +498,23 @@ func TestUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(bound))
-	if got := udpExchange(t, c, []byte("hello egon 哈哈哈")); string(got) != "HELLO EGON 哈哈哈" {
+	u := &udpClient{c: c}
+	exchange := func(msg []byte) []byte {
+		t.Helper()
+		got, err := u.exchange(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := exchange([]byte("hello egon 哈哈哈")); string(got) != "HELLO EGON 哈哈哈" {
 		t.Errorf("got %q", got)
 	}
 	big := bytes.Repeat([]byte("abcdefg"), 65507/7+1)[:65507] // the largest IPv4 UDP payload
-	if got := udpExchange(t, c, big); !bytes.Equal(got, bytes.ToUpper(big)) {
+	if got := exchange(big); !bytes.Equal(got, bytes.ToUpper(big)) {
 		t.Errorf("65,507-byte datagram: got %d bytes back", len(got))
 	}
-	if got := udpExchange(t, c, []byte("ends cut \xc3")); string(got) != "ENDS CUT \xc3" {
+	if got := exchange([]byte("ends cut \xc3")); string(got) != "ENDS CUT \xc3" {
 		t.Errorf("got %q", got)
 	}
 }
@@ -540,13 +535,8 @@ func TestUDPLogUnmapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(bound))
-	if _, err := c.Write([]byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 16)
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "HELLO" {
-		t.Fatalf("got %q, %v", buf[:n], err)
+	if got := udpExchange(t, c, []byte("hello")); string(got) != "HELLO" {
+		t.Fatalf("got %q", got)
 	}
 	if want := "remote=" + c.LocalAddr().String() + " "; !log.WaitFor(want, bound) {
 		t.Fatalf("no %q in the log:\n%s", want, log.String())
@@ -555,45 +545,66 @@ func TestUDPLogUnmapped(t *testing.T) {
 
 func TestUDPManyClients(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: new(shouttest.Log).Logger()})
+	// Each client's first error comes back to the test's goroutine, which
+	// alone may end the test.
+	errs := make(chan error, 64)
 	var wg sync.WaitGroup
 	for i := range 64 {
 		wg.Go(func() {
 			c, err := net.Dial("udp", addr)
 			if err != nil {
-				t.Error(err)
+				errs <- err
 				return
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(bound))
+			u := &udpClient{c: c}
 			for j := range 20 {
 				msg := fmt.Sprintf("udp client %d datagram %d straße", i, j)
-				if got := udpExchange(t, c, []byte(msg)); string(got) != ref(msg) {
-					t.Errorf("got %q, want %q", got, ref(msg))
+				got, err := u.exchange([]byte(msg))
+				if err != nil {
+					errs <- fmt.Errorf("client %d: %w", i, err)
+					return
+				}
+				if string(got) != ref(msg) {
+					errs <- fmt.Errorf("client %d: got %q, want %q", i, got, ref(msg))
+					return
 				}
 			}
 		})
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
 
 // A mode that expands past the largest datagram cannot reply; it says so.
 func TestUDPReplyTooLarge(t *testing.T) {
 	var log shouttest.Log
 	addr := shouttest.Start(t, &server.Server{Logger: log.Logger()})
-	c, _ := net.Dial("udp", addr)
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Close()
-	c.Write(bytes.Repeat([]byte("ß"), 30000)) // 60,000 bytes in, 60,000 out ("SS"): fits
-	c.SetReadDeadline(time.Now().Add(bound))
-	buf := make([]byte, 1<<17)
-	if n, err := c.Read(buf); err != nil || n != 60000 {
-		t.Fatalf("read %d, %v", n, err)
+	u := &udpClient{c: c}
+	exchange := func(msg []byte) string {
+		t.Helper()
+		got, err := u.exchange(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(got)
+	}
+	if got := exchange(bytes.Repeat([]byte("ß"), 30000)); len(got) != 60000 { // 60,000 bytes in, 60,000 out ("SS"): fits
+		t.Fatalf("read %d bytes, want 60,000", len(got))
 	}
 	if _, err := c.Write(bytes.Repeat([]byte("\u0390"), 20000)); err != nil { // 40,000 bytes in, 120,000 out: too large
 		t.Fatal(err)
 	}
-	c.Write([]byte("next"))
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "NEXT" {
-		t.Fatalf("after a reply too large: %q, %v", buf[:n], err)
+	if got := exchange([]byte("next")); got != "NEXT" {
+		t.Fatalf("after a reply too large: %q", got)
 	}
 	if !log.WaitFor("reply not sent", bound) {
 		t.Errorf("no warning logged:\n%s", log.String())
@@ -602,9 +613,8 @@ func TestUDPReplyTooLarge(t *testing.T) {
 	for range 100 {
 		c.Write(bytes.Repeat([]byte("\u0390"), 20000))
 	}
-	c.Write([]byte("last"))
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "LAST" {
-		t.Fatalf("after the flood: %q, %v", buf[:n], err)
+	if got := exchange([]byte("last")); got != "LAST" {
+		t.Fatalf("after the flood: %q", got)
 	}
 	if n := strings.Count(log.String(), "reply not sent"); n > 5 {
 		t.Errorf("%d warnings for 101 replies not sent: not rate-limited", n)

@@ -236,20 +236,10 @@ func TestTraceDatagrams(t *testing.T) {
 	})
 }
 
-// exchangeOn sends msg on c and returns what its next read gives, within
-// bound: over UDP, the reply.
+// exchangeOn is udpExchange, in strings.
 func exchangeOn(t *testing.T, c net.Conn, msg string) string {
 	t.Helper()
-	c.SetDeadline(time.Now().Add(bound))
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 65536)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(buf[:n])
+	return string(udpExchange(t, c, []byte(msg)))
 }
 
 // A client that resets the connection: the trace says reset, not end of

@@ -1,0 +1,181 @@
+package server_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"shout/internal/shouttest"
+)
+
+// udpClient sends datagrams on c and waits for their replies, sending one
+// again when the kernel dropped a datagram on the way (see exchange).
+type udpClient struct {
+	c net.Conn
+	// late counts, by reply, the replies to datagrams sent again that may
+	// still come: the first was slow, not dropped.
+	late map[string]int
+}
+
+// udpSends bounds how many times exchange sends one datagram.
+const udpSends = 3
+
+// exchange sends msg and returns the reply, within bound. A datagram can
+// be dropped by the kernel, and then nothing comes back: the loopback
+// backlog every packet passes through fills with a burst of other tests'
+// datagrams (net.core.netdev_max_backlog, 1,000), and a socket left
+// without CPU on a busy machine fills its receive buffer. Both count what
+// they drop, so when no reply has come and those counters (the backlog's,
+// and the drops of the client's and the server's sockets) rose since the
+// last send, msg is sent again, udpSends times at most. A reply that does
+// not come while they hold still is the server's loss, and an error.
+func (u *udpClient) exchange(msg []byte) ([]byte, error) {
+	local, remote := port(u.c.LocalAddr()), port(u.c.RemoteAddr())
+	drops := func() int64 {
+		return shouttest.BacklogDrops() + shouttest.UDPSocketDrops(local) + shouttest.UDPSocketDrops(remote)
+	}
+	end := time.Now().Add(bound)
+	buf := make([]byte, 1<<17)
+	sends, first := 0, drops()
+	for before := first; ; {
+		if _, err := u.c.Write(msg); err != nil {
+			return nil, err
+		}
+		sends++
+		for {
+			// Looks at the counters ten times a second; only a reply
+			// or the bound ends the wait.
+			wait := time.Now().Add(100 * time.Millisecond)
+			if wait.After(end) {
+				wait = end
+			}
+			u.c.SetReadDeadline(wait)
+			n, err := u.c.Read(buf)
+			if err == nil {
+				got := string(buf[:n])
+				if u.late[got] > 0 {
+					u.late[got]--
+					continue
+				}
+				if sends > 1 {
+					if u.late == nil {
+						u.late = make(map[string]int)
+					}
+					u.late[got] += sends - 1
+				}
+				return buf[:n], nil
+			}
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, err
+			}
+			if !time.Now().Before(end) {
+				return nil, fmt.Errorf("no reply to %q in %v, sent %d times; the kernel dropped %d datagrams meanwhile (the loopback backlog, the sockets on ports %d and %d)",
+					trimmed(msg), bound, sends, drops()-first, local, remote)
+			}
+			if now := drops(); now > before && sends < udpSends {
+				before = now
+				break // send again
+			}
+		}
+	}
+}
+
+// udpExchange is exchange of one datagram on c, failing t on an error.
+// (From another goroutine than t's, use exchange.)
+func udpExchange(t *testing.T, c net.Conn, msg []byte) []byte {
+	t.Helper()
+	got, err := (&udpClient{c: c}).exchange(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func port(a net.Addr) int {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.Port
+	}
+	return 0
+}
+
+func trimmed(b []byte) string {
+	if len(b) > 24 {
+		return string(b[:24]) + "…"
+	}
+	return string(b)
+}
+
+// exchange sends again a datagram the kernel dropped, counted: here the
+// server's socket, its receive buffer full of another sender's
+// datagrams, drops the first, and the server reads on only once it has.
+// A reply that comes twice then is not taken for the next one's.
+func TestUDPExchangeSendsAgain(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.SetReadBuffer(1) // the kernel's least: a few datagrams
+	srv := pc.LocalAddr().(*net.UDPAddr)
+	filler, err := net.DialUDP("udp4", nil, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	for range 1000 {
+		if shouttest.UDPSocketDrops(srv.Port) > 0 {
+			break
+		}
+		filler.Write(make([]byte, 1000))
+	}
+	full := shouttest.UDPSocketDrops(srv.Port)
+	if full == 0 {
+		t.Skip("the kernel here does not count a UDP socket's drops")
+	}
+	done := make(chan struct{})
+	go func() { // the server: answers the client once its datagram is dropped
+		defer close(done)
+		for range 1000 {
+			if shouttest.UDPSocketDrops(srv.Port) > full {
+				break
+			}
+			time.Sleep(time.Millisecond) // (bounded: 1 s, then reads on)
+		}
+		pc.SetReadDeadline(time.Now().Add(bound))
+		buf := make([]byte, 2000)
+		for {
+			n, from, err := pc.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if from.Port == port(filler.LocalAddr()) {
+				continue
+			}
+			pc.WriteToUDP(bytes.ToUpper(buf[:n]), from)
+			if string(buf[:n]) == "again" {
+				// As if the first had come after all, and late.
+				pc.WriteToUDP(bytes.ToUpper(buf[:n]), from)
+			}
+		}
+	}()
+	c, err := net.DialUDP("udp4", nil, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	u := &udpClient{c: c}
+	got, err := u.exchange([]byte("again"))
+	if err != nil || string(got) != "AGAIN" {
+		t.Errorf("got %q, %v; want AGAIN", got, err)
+	}
+	// The reply that came twice is not taken for the next one's.
+	if got, err := u.exchange([]byte("next")); err != nil || string(got) != "NEXT" {
+		t.Errorf("then got %q, %v; want NEXT", got, err)
+	}
+	pc.Close()
+	<-done
+}
