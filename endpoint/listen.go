@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -134,24 +135,52 @@ func worded(err error, address string) error {
 		return &wordedError{fmt.Sprintf("%s %s %s: %s", op.Op, op.Net, address, why), err}
 	case sockerr.AddrNotAvail(err):
 		return &wordedError{err.Error() + " (not an address of this machine)", err}
-	case errors.Is(err, syscall.EACCES) && runtime.GOOS != "windows" && errors.As(err, &op) && privileged(op.Addr):
-		return &wordedError{err.Error() + " (a port below 1024 is for root only, or on Linux for a program given CAP_NET_BIND_SERVICE: choose one from 1024 up, such as 8080)", err}
+	case errors.Is(err, syscall.EACCES) && runtime.GOOS != "windows" && errors.As(err, &op):
+		if hint := privileged(op.Addr); hint != "" {
+			return &wordedError{err.Error() + hint, err}
+		}
 	}
 	return err
 }
 
-// privileged says whether a, a TCP or UDP address bind was refused, has
-// a port below 1024, which Unix keeps for root (Linux's default
-// net.ipv4.ip_unprivileged_port_start): "permission denied" alone did
-// not say why shout serve 80 failed.
-func privileged(a net.Addr) bool {
+// privileged is the hint for a, a TCP or UDP address bind was refused,
+// if its port is below the bound unprivilegedPort says, and so needs a
+// privilege the program may not hold: "permission denied" alone did not
+// say why shout serve 80 failed. Above the bound the cause is another,
+// and the hint is empty.
+func privileged(a net.Addr) string {
+	port := 0
 	switch a := a.(type) {
 	case *net.TCPAddr:
-		return a.Port > 0 && a.Port < 1024
+		port = a.Port
 	case *net.UDPAddr:
-		return a.Port > 0 && a.Port < 1024
+		port = a.Port
 	}
-	return false
+	bound := unprivilegedPort()
+	if port <= 0 || port >= bound {
+		return ""
+	}
+	need := "root"
+	if runtime.GOOS == "linux" { // root in a container may lack it
+		need = "CAP_NET_BIND_SERVICE, which root holds unless it was dropped"
+	}
+	return fmt.Sprintf(" (a port below %d needs %s: choose one from %d up, such as %d)", bound, need, bound, max(bound, 8080))
+}
+
+// unprivilegedPort is the lowest port a program binds without privilege:
+// Linux's net.ipv4.ip_unprivileged_port_start where it can be read (1024
+// by default, 0 in many containers), else Unix's 1024. A variable, so
+// that a test can set its own.
+var unprivilegedPort = func() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 1024
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 0 || n > 65535 {
+		return 1024
+	}
+	return n
 }
 
 // heldNotListening words err, a TCP listen that found its address in

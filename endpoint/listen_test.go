@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -239,12 +240,14 @@ func TestListenErrorWorded(t *testing.T) {
 		Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
 	inUse := &net.OpError{Op: "listen", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
 		Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
-	// A port below 1024 is root's on Unix: bind says only "permission
-	// denied", which a learner running shout serve 80 could not act on.
-	// Above it, or on Windows, the cause is another: bind's words alone.
-	// The edges: 1023 is root's, 1024 is anyone's; port 0 (the system
-	// picks one, never below 1024) or a Unix socket's path refused is
-	// no port of root's, nor is a port below 1024 in use.
+	// A port below 1024 needs privilege on Unix (Linux's default bound,
+	// set here so that a container's does not count): bind says only
+	// "permission denied", which a learner running shout serve 80 could
+	// not act on. Above it, or on Windows, the cause is another: bind's
+	// words alone. The edges: 1023 needs privilege, 1024 does not; port 0
+	// (the system picks one, never below the bound) or a Unix socket's
+	// path refused is no privileged port, nor is a low port in use.
+	setUnprivilegedPort(t, 1024)
 	bindErr := func(addr net.Addr, errno syscall.Errno) error {
 		return &net.OpError{Op: "listen", Net: addr.Network(), Addr: addr, Err: os.NewSyscallError("bind", errno)}
 	}
@@ -252,10 +255,7 @@ func TestListenErrorWorded(t *testing.T) {
 	denied := bindErr(tcp(80), syscall.EACCES)
 	deniedUDP := bindErr(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}, syscall.EACCES)
 	deniedHigh := bindErr(tcp(8080), syscall.EACCES)
-	low := " (a port below 1024 is for root only, or on Linux for a program given CAP_NET_BIND_SERVICE: choose one from 1024 up, such as 8080)"
-	if runtime.GOOS == "windows" {
-		low = ""
-	}
+	low := lowPortHint(1024, 8080)
 	for _, tc := range []struct {
 		err        error
 		addr, want string
@@ -283,6 +283,70 @@ func TestListenErrorWorded(t *testing.T) {
 		}
 		if tc.is != nil && !errors.Is(got, tc.is) {
 			t.Errorf("%q no longer wraps %v", got, tc.is)
+		}
+	}
+}
+
+// setUnprivilegedPort makes the lowest port a program binds without
+// privilege port, for t.
+func setUnprivilegedPort(t *testing.T, port int) {
+	saved := unprivilegedPort
+	t.Cleanup(func() { unprivilegedPort = saved })
+	unprivilegedPort = func() int { return port }
+}
+
+// lowPortHint is what worded adds to a bind refused below bound, as this
+// system words it, suggesting the port such.
+func lowPortHint(bound, such int) string {
+	need := "root"
+	switch runtime.GOOS {
+	case "windows":
+		return ""
+	case "linux":
+		need = "CAP_NET_BIND_SERVICE, which root holds unless it was dropped"
+	}
+	return fmt.Sprintf(" (a port below %d needs %s: choose one from %d up, such as %d)", bound, need, bound, such)
+}
+
+// The hint for a port kept for privilege names the bound the system
+// keeps, not always 1024: Linux's net.ipv4.ip_unprivileged_port_start is
+// 0 in many containers, where bind 80 refused has another cause (it was
+// hinted nonetheless, and named 1024), and may be any other port. A port
+// at or above the bound never gets the hint.
+func TestListenErrorWordedBound(t *testing.T) {
+	denied := func(network string, port int) error {
+		var addr net.Addr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+		if network == "udp" {
+			addr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+		}
+		return &net.OpError{Op: "listen", Net: network, Addr: addr, Err: os.NewSyscallError("bind", syscall.EACCES)}
+	}
+	for _, tc := range []struct {
+		bound   int
+		network string
+		port    int
+		hint    string
+	}{
+		{512, "tcp", 80, lowPortHint(512, 8080)},
+		{512, "tcp", 511, lowPortHint(512, 8080)},
+		{512, "udp", 511, lowPortHint(512, 8080)},
+		{512, "tcp", 512, ""},
+		{512, "udp", 512, ""},
+		{512, "tcp", 513, ""},
+		{512, "tcp", 1023, ""},
+		{0, "tcp", 1, ""},
+		{0, "tcp", 80, ""},
+		{0, "udp", 53, ""},
+		{10000, "tcp", 9999, lowPortHint(10000, 10000)},
+		{10000, "tcp", 8080, lowPortHint(10000, 10000)},
+		{10000, "tcp", 10000, ""},
+		{10000, "tcp", 10001, ""},
+	} {
+		setUnprivilegedPort(t, tc.bound)
+		addr := fmt.Sprintf("127.0.0.1:%d", tc.port)
+		want := fmt.Sprintf("listen %s %s: bind: permission denied%s", tc.network, addr, tc.hint)
+		if got := worded(denied(tc.network, tc.port), addr); got.Error() != want {
+			t.Errorf("bound %d, %s %s:\n  worded %q\n  want   %q", tc.bound, tc.network, addr, got, want)
 		}
 	}
 }

@@ -280,7 +280,8 @@ func dialTarget(addr, port string) (endpoint.Endpoint, error) {
 		return endpoint.Endpoint{}, usagef("bad address %q: a listener's address in socat's syntax, for shout serve (did you mean %q?)", addr, local)
 	}
 	if err != nil {
-		return endpoint.Endpoint{}, portOffered(err, addr, port)
+		taken := func(meant string) bool { _, err := dialTarget(meant, ""); return err == nil }
+		return endpoint.Endpoint{}, portOffered(err, addr, port, taken)
 	}
 	e := eps[0]
 	if e.Network != "unix" {

@@ -1109,22 +1109,28 @@ func portTyped(s string) (meant, mark string) {
 // (portTyped), or saying the port typed so is past the highest; or, where addr lacks its port and Parse offered no
 // address for it, addr with port, serve's default. An IPv6 address
 // without brackets (::1:9000) is offered neither: Parse's error names
-// both its readings.
-func portOffered(err error, addr, port string) error {
-	return usagef("%s%s", flagText(err), portHint(err, addr, port))
+// both its readings. An address is offered only if takes, the command's
+// own check, takes it.
+func portOffered(err error, addr, port string, takes func(addr string) bool) error {
+	return usagef("%s%s", flagText(err), portHint(err, addr, port, takes))
 }
 
-// portHint is what portOffered says after err: "; did you mean …?", or "".
-func portHint(err error, addr, port string) string {
+// portHint is what portOffered says after err: "; did you mean …?", or
+// "". Where takes refuses the address meant (connect's port 0, serve's
+// address given twice), what is wrong is said without it.
+func portHint(err error, addr, port string, takes func(addr string) bool) string {
 	switch meant, mark := portTyped(addr); {
 	case mark == ":":
 	case meant != "":
+		if !takes(meant) {
+			return fmt.Sprintf("; a port goes after \":\", not %q", mark)
+		}
 		return fmt.Sprintf("; a port goes after \":\", not %q: did you mean %q?", mark, meant)
 	case mark != "":
 		port := addr[strings.LastIndex(addr, mark)+len(mark):]
 		return fmt.Sprintf("; a port goes after \":\", not %q, and %s is past 65535, the highest port", mark, port)
 	case port != "" && endpoint.Meant(err) == "":
-		if meant := withPort(addr, port); meant != "" {
+		if meant := withPort(addr, port); meant != "" && takes(meant) {
 			return fmt.Sprintf("; serve's default port is %s: did you mean %q?", port, meant)
 		}
 	}

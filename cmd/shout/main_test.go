@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -363,6 +364,33 @@ func TestPortAfterAnotherMarkOffered(t *testing.T) {
 		{[]string{"connect", "example.com"}, `shout: bad address "example.com": ` + missing + `; serve's default port is 8080: did you mean "example.com:8080"?`},
 		{[]string{"connect", "10.0.0.9000"}, `shout: bad address "10.0.0.9000": ` + missing + `; serve's default port is 8080: did you mean "10.0.0.9000:8080"?`},
 	})
+}
+
+// An address is offered only if the command would take it: connect was
+// offered 127.0.0.1:0 for 127.0.0.1：0, which it then refused (port 0 is
+// for listening), and serve 127.0.0.1:8080 localhost was offered
+// localhost:8080, then refused as given twice. Where the offer would be
+// refused, what is wrong is said without it.
+func TestOfferedAddressIsTaken(t *testing.T) {
+	const missing = `want host:port, [ipv6]:port or a scheme (missing port in address)`
+	cases := []usageError{
+		{[]string{"connect", "127.0.0.1：0"}, `shout: bad address "127.0.0.1：0": ` + missing + `; a port goes after ":", not "："`},
+		{[]string{"bench", "localhost,00"}, `shout: bad address "localhost,00": ` + missing + `; a port goes after ":", not ","`},
+		{[]string{"serve", "127.0.0.1:8080", "localhost"}, `shout: bad address "localhost": ` + missing},
+		{[]string{"serve", "127.0.0.1:8080", "udp://127.0.0.1"}, `shout: bad address "udp://127.0.0.1": ` + missing},
+		{[]string{"serve", "127.0.0.1:8080", "localhost,8080"}, `shout: bad address "localhost,8080": ` + missing + `; a port goes after ":", not ","`},
+		{[]string{"serve", "127.0.0.1：9000", "localhost:9000"}, `shout: bad address "127.0.0.1：9000": ` + missing + `; a port goes after ":", not "："`}, // a later one's too
+		{[]string{"serve", "--admin", "127.0.0.1：9000", "127.0.0.1:9000"}, `shout: --admin: bad address "127.0.0.1：9000": ` + missing + `; a port goes after ":", not "："`},
+		// Taken, so offered as before: another port, or another network.
+		{[]string{"connect", "127.0.0.1：1"}, `shout: bad address "127.0.0.1：1": ` + missing + `; a port goes after ":", not "：": did you mean "127.0.0.1:1"?`},
+		{[]string{"serve", "127.0.0.1:9000", "localhost"}, `shout: bad address "localhost": ` + missing + `; serve's default port is 8080: did you mean "localhost:8080"?`},
+		{[]string{"serve", "udp://127.0.0.1:8080", "tcp://localhost"}, `shout: bad address "tcp://localhost": ` + missing + `; serve's default port is 8080: did you mean "tcp://localhost:8080"?`},
+		{[]string{"serve", "--admin", "127.0.0.1：9090", "127.0.0.1:9000"}, `shout: --admin: bad address "127.0.0.1：9090": ` + missing + `; a port goes after ":", not "：": did you mean "127.0.0.1:9090"?`},
+	}
+	if runtime.GOOS == "linux" { // where a wildcard's port is the port on every address
+		cases = append(cases, usageError{[]string{"serve", ":8080", "127.0.0.1"}, `shout: bad address "127.0.0.1": ` + missing})
+	}
+	usageErrors(t, cases)
 }
 
 // A port typed after another mark than ":" that is past the highest

@@ -150,11 +150,18 @@ func (cmd *serveCmd) Run(std *stdio, kctx *kong.Context) error {
 	if err != nil {
 		return startFailed(err)
 	}
-	adminEps, err := cmd.adminEndpoints()
+	beside := func(admin []endpoint.Endpoint) (clash, bool) {
+		return clashing(append(slices.Clip(eps), admin...), len(eps), listenAddr(starting), runtime.GOOS == "linux")
+	}
+	adminEps, err := cmd.adminEndpoints(func(meant string) bool {
+		admin, err := endpoint.Parse(meant, "tcp")
+		_, clash := beside(admin)
+		return err == nil && !clash
+	})
 	if err != nil {
 		return startFailed(err)
 	}
-	if c, ok := clashing(append(slices.Clip(eps), adminEps...), len(eps), listenAddr(starting), runtime.GOOS == "linux"); ok {
+	if c, ok := beside(adminEps); ok {
 		if c.overlap { // (--reuse-port is not the admin listener's)
 			return startFailed(usagef("--admin %s: it overlaps %s, an address to serve, on a wildcard's addresses, where Linux lets only one socket bind a port; give --admin another port", c.e, c.earlier))
 		}
@@ -393,7 +400,7 @@ func (cmd *serveCmd) endpoints(given map[string]bool, port string, lookup func(h
 					return nil, usagef("%v; %s", err, oneArgument(joined))
 				}
 			}
-			return nil, portOffered(err, a, port)
+			return nil, portOffered(err, a, port, func(meant string) bool { return cmd.takes(meant, i, lookup) })
 		}
 		eps = append(eps, e...)
 	}
@@ -408,6 +415,24 @@ func (cmd *serveCmd) endpoints(given map[string]bool, port string, lookup func(h
 		return nil, usagef("--engine loop: the event-loop engine cannot serve %s; --engine auto serves it with a goroutine per connection", why)
 	}
 	return eps, nil
+}
+
+// takes says whether meant, offered in place of the address at i of
+// cmd.Addrs, could be served beside the others that parse: not one of
+// them again, nor (on Linux, without --reuse-port) within one's wildcard.
+func (cmd *serveCmd) takes(meant string, i int, lookup func(host string) (netip.Addr, bool)) bool {
+	var eps []endpoint.Endpoint
+	for j, a := range cmd.Addrs {
+		if e, err := endpoint.Parse(a, "tcp", "udp"); j != i && err == nil {
+			eps = append(eps, e...)
+		}
+	}
+	offered, err := endpoint.Parse(meant, "tcp", "udp")
+	if err != nil {
+		return false
+	}
+	_, clash := clashing(append(eps, offered...), len(eps), lookup, runtime.GOOS == "linux" && !cmd.ReusePort)
+	return !clash
 }
 
 // clash is two of the addresses serve is given that cannot both listen:
@@ -675,8 +700,9 @@ func (cmd *serveCmd) filesNeeded(withAdmin bool, loops int, limit uint64) (need 
 // requests in flight (a scrape; not a 30-second profile).
 const adminStopTimeout = time.Second
 
-// adminEndpoints is where --admin listens: nothing without it.
-func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
+// adminEndpoints is where --admin listens: nothing without it. An
+// address is offered for it only if free, beside serve's own, takes it.
+func (cmd *serveCmd) adminEndpoints(free func(addr string) bool) ([]endpoint.Endpoint, error) {
 	if cmd.Admin == "" {
 		if cmd.AdminPprof {
 			return nil, usagef("--admin-pprof needs --admin")
@@ -709,7 +735,7 @@ func (cmd *serveCmd) adminEndpoints() ([]endpoint.Endpoint, error) {
 			}
 		}
 		if eps == nil && (!found && scheme != "udp" && scheme != "tls" || slices.Contains([]string{"", "tcp", "unix"}, scheme)) {
-			return nil, usagef("--admin: %v%s", err, portHint(err, cmd.Admin, "")) // (no port of serve's: it is the addresses')
+			return nil, usagef("--admin: %v%s", err, portHint(err, cmd.Admin, "", free)) // (no port of serve's: it is the addresses')
 		}
 	}
 	tail := ": " + takes // after what is refused: the address offered, or what --admin takes
