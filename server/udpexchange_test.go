@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,10 @@ type udpClient struct {
 	// still come: the first was slow, not dropped.
 	late map[string]int
 }
+
+// udpClients holds udpExchange's udpClient of each conn, while its test
+// runs.
+var udpClients sync.Map
 
 // udpSends bounds how many times exchange sends one datagram.
 const udpSends = 3
@@ -85,10 +90,16 @@ func (u *udpClient) exchange(msg []byte) ([]byte, error) {
 }
 
 // udpExchange is exchange of one datagram on c, failing t on an error.
-// (From another goroutine than t's, use exchange.)
+// (From another goroutine than t's, use exchange.) The calls on one c
+// share a udpClient, so that a reply that came twice, after a datagram
+// sent again, is not taken for the next call's.
 func udpExchange(t *testing.T, c net.Conn, msg []byte) []byte {
 	t.Helper()
-	got, err := (&udpClient{c: c}).exchange(msg)
+	u, loaded := udpClients.LoadOrStore(c, &udpClient{c: c})
+	if !loaded {
+		t.Cleanup(func() { udpClients.Delete(c) })
+	}
+	got, err := u.(*udpClient).exchange(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,20 +123,45 @@ func trimmed(b []byte) string {
 // exchange sends again a datagram the kernel dropped, counted: here the
 // server's socket, its receive buffer full of another sender's
 // datagrams, drops the first, and the server reads on only once it has.
-// A reply that comes twice then is not taken for the next one's.
+// A reply that comes twice then is not taken for the next one's, by a
+// udpClient or by udpExchange called again on the same conn.
 func TestUDPExchangeSendsAgain(t *testing.T) {
+	t.Run("udpClient", func(t *testing.T) {
+		u := &udpClient{c: droppingServer(t)}
+		got, err := u.exchange([]byte("again"))
+		if err != nil || string(got) != "AGAIN" {
+			t.Errorf("got %q, %v; want AGAIN", got, err)
+		}
+		if got, err := u.exchange([]byte("next")); err != nil || string(got) != "NEXT" {
+			t.Errorf("then got %q, %v; want NEXT", got, err)
+		}
+	})
+	t.Run("udpExchange", func(t *testing.T) {
+		c := droppingServer(t)
+		if got := udpExchange(t, c, []byte("again")); string(got) != "AGAIN" {
+			t.Errorf("got %q; want AGAIN", got)
+		}
+		if got := udpExchange(t, c, []byte("next")); string(got) != "NEXT" {
+			t.Errorf("then got %q; want NEXT", got)
+		}
+	})
+}
+
+// droppingServer returns a client of a server whose socket drops the
+// client's first datagram, and that answers "again" twice.
+func droppingServer(t *testing.T) net.Conn {
 	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
+	t.Cleanup(func() { pc.Close() })
 	pc.SetReadBuffer(1) // the kernel's least: a few datagrams
 	srv := pc.LocalAddr().(*net.UDPAddr)
 	filler, err := net.DialUDP("udp4", nil, srv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer filler.Close()
+	t.Cleanup(func() { filler.Close() })
 	for range 1000 {
 		if shouttest.UDPSocketDrops(srv.Port) > 0 {
 			break
@@ -162,20 +198,11 @@ func TestUDPExchangeSendsAgain(t *testing.T) {
 			}
 		}
 	}()
+	t.Cleanup(func() { pc.Close(); <-done })
 	c, err := net.DialUDP("udp4", nil, srv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	u := &udpClient{c: c}
-	got, err := u.exchange([]byte("again"))
-	if err != nil || string(got) != "AGAIN" {
-		t.Errorf("got %q, %v; want AGAIN", got, err)
-	}
-	// The reply that came twice is not taken for the next one's.
-	if got, err := u.exchange([]byte("next")); err != nil || string(got) != "NEXT" {
-		t.Errorf("then got %q, %v; want NEXT", got, err)
-	}
-	pc.Close()
-	<-done
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -2,6 +2,7 @@ package shouttest
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -25,24 +26,32 @@ func BacklogDrops() int64 {
 	return n
 }
 
-// UDPSocketDrops is how many datagrams the UDP sockets on 127.0.0.1:port
-// have dropped since they were made, their receive buffers full
-// (/proc/net/udp's drops column), or 0 where the system does not say:
-// what a test that has only the port (a server another package made)
-// can learn of them.
+// UDPSocketDrops is how many datagrams the UDP sockets on port that
+// loopback's datagrams reach have dropped since they were made, their
+// receive buffers full (the drops column of /proc/net/udp and udp6), or
+// 0 where the system does not say: what a test that has only the port
+// (a server another package made) can learn of them. Those sockets are
+// the ones on 127.0.0.1 or ::1, and on a wildcard address, 0.0.0.0 or
+// [::], which take 127.0.0.1's datagrams and the kernel lists by that
+// address.
 func UDPSocketDrops(port int) int64 {
-	local := ":" + strings.ToUpper(strconv.FormatInt(int64(port), 16))
-	for len(local) < 5 {
-		local = ":0" + local[1:]
+	p := fmt.Sprintf(":%04X", port)
+	local := map[string]bool{ // in the kernel's byte order
+		"0100007F" + p:                         true, // 127.0.0.1
+		"00000000" + p:                         true, // 0.0.0.0
+		"0000000000000000FFFF00000100007F" + p: true, // ::ffff:127.0.0.1
+		"00000000000000000000000001000000" + p: true, // ::1
+		"00000000000000000000000000000000" + p: true, // ::
 	}
-	local = "0100007F" + local // 127.0.0.1, in the kernel's byte order
 	var n int64
-	procLines("/proc/net/udp", func(fields []string) {
-		if len(fields) > 12 && fields[1] == local {
-			d, _ := strconv.ParseInt(fields[12], 10, 64)
-			n += d
-		}
-	})
+	for _, path := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		procLines(path, func(fields []string) {
+			if len(fields) > 12 && local[fields[1]] {
+				d, _ := strconv.ParseInt(fields[12], 10, 64)
+				n += d
+			}
+		})
+	}
 	return n
 }
 
