@@ -49,20 +49,23 @@ func (r *recorder) list() []DatagramInfo {
 	return append([]DatagramInfo(nil), r.ds...)
 }
 
-func listenUDP(t *testing.T, network, addr string) *net.UDPConn {
+func listenUDP(t testing.TB, network, addr string) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	if a, ok := t.(*attempt); ok {
+		a.watch(c.LocalAddr().(*net.UDPAddr).Port)
+	}
 	return c
 }
 
 // runBatches makes a batch worker for pc, passes it to each of setup, and
 // has it read and answer until want datagrams have been handled, and
 // returns how many each read got.
-func runBatches(t *testing.T, s *Server, pc *net.UDPConn, want int, setup ...func(*batchWorker)) (sizes []int) {
+func runBatches(t testing.TB, s *Server, pc *net.UDPConn, want int, setup ...func(*batchWorker)) (sizes []int) {
 	t.Helper()
 	w := s.newPacketConn(pc).newBatchWorker()
 	if w == nil {
@@ -87,7 +90,7 @@ func runBatches(t *testing.T, s *Server, pc *net.UDPConn, want int, setup ...fun
 
 // expectReplies reads len(want) replies on c, in order, each from from if
 // it is valid.
-func expectReplies(t *testing.T, c *net.UDPConn, from netip.AddrPort, want ...string) {
+func expectReplies(t testing.TB, c *net.UDPConn, from netip.AddrPort, want ...string) {
 	t.Helper()
 	buf := make([]byte, maxDatagram)
 	c.SetReadDeadline(time.Now().Add(batchBound))
@@ -107,7 +110,7 @@ func expectReplies(t *testing.T, c *net.UDPConn, from netip.AddrPort, want ...st
 
 // expectNoMore checks that nothing more came to c: each reply was sent
 // during handle, and on loopback is queued before sendmmsg returns.
-func expectNoMore(t *testing.T, c *net.UDPConn) {
+func expectNoMore(t testing.TB, c *net.UDPConn) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	buf := make([]byte, maxDatagram)
@@ -129,7 +132,7 @@ type sent struct {
 	reason Reason
 }
 
-func send(t *testing.T, to netip.AddrPort, ds []sent) {
+func send(t testing.TB, to netip.AddrPort, ds []sent) {
 	t.Helper()
 	for _, d := range ds {
 		if _, err := d.from.WriteToUDPAddrPort([]byte(d.data), to); err != nil {
@@ -140,7 +143,7 @@ func send(t *testing.T, to netip.AddrPort, ds []sent) {
 
 // checkObserved compares what the observer saw with what was sent, in
 // order.
-func checkObserved(t *testing.T, got []DatagramInfo, want []sent) {
+func checkObserved(t testing.TB, got []DatagramInfo, want []sent) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("observed %d datagrams, want %d", len(got), len(want))
@@ -159,44 +162,46 @@ func checkObserved(t *testing.T, got []DatagramInfo, want []sent) {
 // budget turns away get no reply, the others are answered, each reply to
 // its own source, and the observer hears of all of them in order.
 func TestBatchSources(t *testing.T) {
-	pc := listenUDP(t, "udp4", "127.0.0.1:0")
-	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	// Three addresses: a budget is an address's, all its ports'.
-	a := listenUDP(t, "udp4", "127.0.0.1:0")
-	b := listenUDP(t, "udp4", "127.0.0.2:0")
-	c := listenUDP(t, "udp4", "127.0.0.3:0")
-	// A budget of 10 bytes a second, 10 at once: a spends 9 on its first
-	// reply and cannot afford a second.
-	rec := &recorder{}
-	s := &Server{SourceRate: 10, Observer: rec, Logger: slog.New(slog.DiscardHandler)}
-	ds := []sent{
-		{a, "123456789", ReasonNone},
-		{pc, "from myself", ReasonOwnAddress},
-		{b, "bbbbbbbbb", ReasonNone},
-		{a, "abcdefghi", ReasonBudget},
-		{b, "", ReasonNone}, // an empty reply, which costs nothing
-		{c, "ß st", ReasonNone},
-	}
-	// A source on a port whose service answers datagrams, if this test
-	// may bind one.
-	if echo, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7}); err == nil {
-		defer echo.Close()
-		ds = append(ds[:3], append([]sent{{echo, "echo", ReasonReflectorPort}}, ds[3:]...)...)
-		defer expectNoMore(t, echo)
-	} else {
-		t.Logf("no source on the echo port: %v", err)
-	}
-	send(t, to, ds)
-	sizes := runBatches(t, s, pc, len(ds))
-	if sizes[0] < 2 {
-		t.Errorf("reads got %v datagrams: the first was not a batch", sizes)
-	}
-	checkObserved(t, rec.list(), ds)
-	expectReplies(t, a, to, "123456789")
-	expectReplies(t, b, to, "BBBBBBBBB", "")
-	expectReplies(t, c, to, "SS ST")
-	expectNoMore(t, a)
-	expectNoMore(t, b)
+	againOnDrops(t, func(t testing.TB) {
+		pc := listenUDP(t, "udp4", "127.0.0.1:0")
+		to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		// Three addresses: a budget is an address's, all its ports'.
+		a := listenUDP(t, "udp4", "127.0.0.1:0")
+		b := listenUDP(t, "udp4", "127.0.0.2:0")
+		c := listenUDP(t, "udp4", "127.0.0.3:0")
+		// A budget of 10 bytes a second, 10 at once: a spends 9 on its first
+		// reply and cannot afford a second.
+		rec := &recorder{}
+		s := &Server{SourceRate: 10, Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+		ds := []sent{
+			{a, "123456789", ReasonNone},
+			{pc, "from myself", ReasonOwnAddress},
+			{b, "bbbbbbbbb", ReasonNone},
+			{a, "abcdefghi", ReasonBudget},
+			{b, "", ReasonNone}, // an empty reply, which costs nothing
+			{c, "ß st", ReasonNone},
+		}
+		// A source on a port whose service answers datagrams, if this test
+		// may bind one.
+		if echo, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7}); err == nil {
+			defer echo.Close()
+			ds = append(ds[:3], append([]sent{{echo, "echo", ReasonReflectorPort}}, ds[3:]...)...)
+			defer expectNoMore(t, echo)
+		} else {
+			t.Logf("no source on the echo port: %v", err)
+		}
+		send(t, to, ds)
+		sizes := runBatches(t, s, pc, len(ds))
+		if sizes[0] < 2 {
+			t.Errorf("reads got %v datagrams: the first was not a batch", sizes)
+		}
+		checkObserved(t, rec.list(), ds)
+		expectReplies(t, a, to, "123456789")
+		expectReplies(t, b, to, "BBBBBBBBB", "")
+		expectReplies(t, c, to, "SS ST")
+		expectNoMore(t, a)
+		expectNoMore(t, b)
+	})
 }
 
 // On a wildcard listener, each reply of a batch leaves from the address
@@ -204,30 +209,32 @@ func TestBatchSources(t *testing.T) {
 func TestBatchReplyFromDestination(t *testing.T) {
 	for _, network := range []string{"udp4", "udp"} { // "udp" on 0.0.0.0 is dual-stack IPv6
 		t.Run(network, func(t *testing.T) {
-			pc := listenUDP(t, network, "0.0.0.0:0")
-			port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
-			rec := &recorder{}
-			s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
-			c := listenUDP(t, "udp4", "127.0.0.1:0")
-			dsts := []string{"127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.2"}
-			for i, d := range dsts {
-				to := netip.AddrPortFrom(netip.MustParseAddr(d), port)
-				if _, err := c.WriteToUDPAddrPort([]byte{'a' + byte(i)}, to); err != nil {
-					t.Fatal(err)
+			againOnDrops(t, func(t testing.TB) {
+				pc := listenUDP(t, network, "0.0.0.0:0")
+				port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+				rec := &recorder{}
+				s := &Server{Observer: rec, Logger: slog.New(slog.DiscardHandler)}
+				c := listenUDP(t, "udp4", "127.0.0.1:0")
+				dsts := []string{"127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.2"}
+				for i, d := range dsts {
+					to := netip.AddrPortFrom(netip.MustParseAddr(d), port)
+					if _, err := c.WriteToUDPAddrPort([]byte{'a' + byte(i)}, to); err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-			sizes := runBatches(t, s, pc, len(dsts))
-			if sizes[0] < 2 {
-				t.Errorf("reads got %v datagrams: the first was not a batch", sizes)
-			}
-			got := rec.list()
-			for i, d := range dsts {
-				to := netip.AddrPortFrom(netip.MustParseAddr(d), port)
-				expectReplies(t, c, to, string(rune('A'+i)))
-				if l := unmapPort(got[i].Local); l != to || got[i].Reason != ReasonNone {
-					t.Errorf("datagram %d: observed Local %v, %v; want %v", i+1, l, got[i].Reason, to)
+				sizes := runBatches(t, s, pc, len(dsts))
+				if sizes[0] < 2 {
+					t.Errorf("reads got %v datagrams: the first was not a batch", sizes)
 				}
-			}
+				got := rec.list()
+				for i, d := range dsts {
+					to := netip.AddrPortFrom(netip.MustParseAddr(d), port)
+					expectReplies(t, c, to, string(rune('A'+i)))
+					if l := unmapPort(got[i].Local); l != to || got[i].Reason != ReasonNone {
+						t.Errorf("datagram %d: observed Local %v, %v; want %v", i+1, l, got[i].Reason, to)
+					}
+				}
+			})
 		})
 	}
 }
