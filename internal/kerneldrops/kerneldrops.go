@@ -40,24 +40,14 @@ func Backlog() int64 {
 // address, 0.0.0.0 or [::], which take 127.0.0.1's datagrams and the
 // kernel lists by that address.
 func UDPSocket(port int) int64 {
-	p := fmt.Sprintf(":%04X", port)
 	local := map[string]bool{ // in the kernel's byte order
-		"0100007F" + p:                         true, // 127.0.0.1
-		"00000000" + p:                         true, // 0.0.0.0
-		"0000000000000000FFFF00000100007F" + p: true, // ::ffff:127.0.0.1
-		"00000000000000000000000001000000" + p: true, // ::1
-		"00000000000000000000000000000000" + p: true, // ::
+		"0100007F":                         true, // 127.0.0.1
+		"00000000":                         true, // 0.0.0.0
+		"0000000000000000FFFF00000100007F": true, // ::ffff:127.0.0.1
+		"00000000000000000000000001000000": true, // ::1
+		"00000000000000000000000000000000": true, // ::
 	}
-	var n int64
-	for _, path := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-		procLines(path, func(fields []string) {
-			if len(fields) > 12 && local[fields[1]] {
-				d, _ := strconv.ParseInt(fields[12], 10, 64)
-				n += d
-			}
-		})
-	}
-	return n
+	return udpDrops(port, func(addr string) bool { return local[addr] })
 }
 
 // UDPPort is how many datagrams the UDP sockets on port, at any local
@@ -67,11 +57,20 @@ func UDPSocket(port int) int64 {
 // 127.0.0.2. Another's socket on the same port at another address adds
 // to it.
 func UDPPort(port int) int64 {
-	suffix := ":" + fmt.Sprintf("%04X", port)
+	return udpDrops(port, func(string) bool { return true })
+}
+
+// udpDrops sums the drops of the UDP sockets on port, of either family,
+// whose local address (as the kernel writes it) at says to count.
+func udpDrops(port int, at func(addr string) bool) int64 {
+	p := fmt.Sprintf(":%04X", port)
 	var n int64
 	for _, path := range []string{"/proc/net/udp", "/proc/net/udp6"} {
 		procLines(path, func(fields []string) {
-			if len(fields) > 12 && strings.HasSuffix(fields[1], suffix) {
+			if len(fields) <= 12 {
+				return
+			}
+			if addr, ok := strings.CutSuffix(fields[1], p); ok && at(addr) {
 				d, _ := strconv.ParseInt(fields[12], 10, 64)
 				n += d
 			}
