@@ -121,20 +121,8 @@ func TestHandshakeIntermediateNotCA(t *testing.T) {
 // given one. The server now refuses the certificate it was sent, naming
 // its authority as unknown.
 func TestClientCertificateOfAnotherAuthoritySent(t *testing.T) {
-	newCA := func(cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, _ := x509.ParseCertificate(der)
-		return cert, key
-	}
-	serverCA, _ := newCA("the server's CA")
-	otherCA, otherKey := newCA("another CA")
+	serverCA, _, _ := shouttest.NewCA(t, "the server's CA", time.Hour)
+	otherCA, _, otherKey := shouttest.NewCA(t, "another CA", time.Hour)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "alice"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),

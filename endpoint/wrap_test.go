@@ -97,15 +97,7 @@ type ca struct {
 }
 
 func newCA(t *testing.T) *ca {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
+	cert, der, key := shouttest.NewCA(t, "test CA", time.Hour)
 	file := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(file, pemBlock("CERTIFICATE", der), 0o600)
 	return &ca{cert: cert, key: key, file: file}

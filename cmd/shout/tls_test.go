@@ -46,15 +46,8 @@ type pki struct {
 
 func newPKI(t *testing.T) *pki {
 	p := &pki{dir: t.TempDir()}
-	p.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shout test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.ca, _ = x509.ParseCertificate(der)
+	var der []byte
+	p.ca, der, p.caKey = shouttest.NewCA(t, "shout test CA", 24*time.Hour)
 	p.caFile = p.write(t, "ca.pem", "CERTIFICATE", der)
 	p.serverCert, p.serverKey = p.issue(t, "server", "shout test server", true)
 	p.clientCert, p.clientKey = p.issue(t, "client", "alice", false)
