@@ -326,12 +326,13 @@ func (w *wrapping) WrapConn(c net.Conn) (net.Conn, error) {
 		}
 	}
 	if w.tls != nil {
-		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted, watching: w.watch}
+		h := &heard{Conn: c, readProxy: proxyRead, untrusted: untrusted}
+		h.clear.done = !w.watch
 		tc := tls.Server(h, w.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		err := tc.HandshakeContext(ctx)
-		h.watching = false // before the connection is served, whose reads and writes may be on two goroutines
+		h.clear.done = true // before the connection is served, whose reads and writes may be on two goroutines
 		if err != nil {
 			if r, ok := h.leftSilent(); ok {
 				return nil, &server.WrapError{Reason: r, Err: errors.New("closed before its TLS handshake began"), Remote: c.RemoteAddr(), Local: c.LocalAddr()}
@@ -561,11 +562,10 @@ type heard struct {
 	// (from a trusted source). untrusted: it reads one only from others,
 	// and refused any that came within untrustedPeek.
 	readProxy, untrusted bool
-	// clear, while watching (a TLS handshake's), reads the handshake
-	// messages the client sends in the clear. (The bools together, heard
-	// is 96 bytes: 80 without clear, BenchmarkHeard.)
-	watching bool
-	clear    clearWatch
+	// clear, until it is done (a TLS handshake's, watched), reads the
+	// handshake messages the client sends in the clear. (The bools
+	// together, heard is 96 bytes: 80 without clear, BenchmarkHeard.)
+	clear clearWatch
 }
 
 // heardBytes is how many of a client's first bytes a failed handshake
@@ -577,8 +577,9 @@ func (h *heard) Read(p []byte) (int, error) {
 	if n > 0 {
 		h.any = true
 		h.nFirst += copy(h.first[h.nFirst:], p[:n])
-		if h.watching {
-			if long := h.watch(p[:n]); long != nil {
+		if !h.clear.done {
+			if long := h.clear.feed(p[:n]); long != nil {
+				h.clear.done = true
 				return n, long
 			}
 		}
@@ -586,18 +587,6 @@ func (h *heard) Read(p []byte) (int, error) {
 		h.err = err
 	}
 	return n, err
-}
-
-// watch reads b, what the client sent next, while watching; it returns
-// the error of a message that declares itself too long. (Apart from
-// Read, which is TLS's every read.)
-func (h *heard) watch(b []byte) error {
-	if long := h.clear.feed(b); long != nil {
-		h.watching = false
-		return long
-	}
-	h.watching = !h.clear.done
-	return nil
 }
 
 // maxHandshakeMessage is the longest handshake message a client may send
@@ -638,7 +627,7 @@ type clearWatch struct {
 	skip  bool // the current record holds no handshake messages (a ChangeCipherSpec, an alert)
 	known bool // the version is known (the server has read the client's hello)
 	tls13 bool // and is TLS 1.3
-	done  bool // the client's records are encrypted from here on
+	done  bool // the client's records are encrypted from here on, or none are watched
 }
 
 // feed reads b, what the client sent next; it returns the error of a
