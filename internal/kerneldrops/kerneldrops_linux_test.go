@@ -17,12 +17,13 @@ func TestUDPSocket(t *testing.T) {
 		name, network string
 		ip            net.IP
 		drops         func(port int) int64
+		any           bool // drops counts any address's socket on the port
 	}{
-		{"UDPSocket", "udp", net.IPv4(127, 0, 0, 1), UDPSocket},
-		{"UDPSocket 0.0.0.0", "udp4", net.IPv4zero, UDPSocket},
-		{"UDPSocket [::]", "udp", net.IPv6unspecified, UDPSocket},
-		{"UDPPort 127.0.0.2", "udp4", net.IPv4(127, 0, 0, 2), UDPPort},
-		{"UDPPort ::1", "udp6", net.IPv6loopback, UDPPort},
+		{"UDPSocket", "udp", net.IPv4(127, 0, 0, 1), UDPSocket, false},
+		{"UDPSocket 0.0.0.0", "udp4", net.IPv4zero, UDPSocket, false},
+		{"UDPSocket [::]", "udp", net.IPv6unspecified, UDPSocket, false},
+		{"UDPPort 127.0.0.2", "udp4", net.IPv4(127, 0, 0, 2), UDPPort, true},
+		{"UDPPort ::1", "udp6", net.IPv6loopback, UDPPort, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pc, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: tc.ip})
@@ -32,8 +33,13 @@ func TestUDPSocket(t *testing.T) {
 			defer pc.Close()
 			pc.SetReadBuffer(1) // the kernel's least: a few datagrams
 			port := pc.LocalAddr().(*net.UDPAddr).Port
-			if n := tc.drops(port); n != 0 {
-				t.Fatalf("%d dropped by a new socket, want 0", n)
+			// UDPPort counts another's socket on the port at another
+			// address too (a test beside this one that fills its socket
+			// on purpose, as bench's do): what it had dropped already
+			// is not this socket's.
+			before := tc.drops(port)
+			if !tc.any && before != 0 {
+				t.Fatalf("%d dropped by a new socket, want 0", before)
 			}
 			to := pc.LocalAddr().(*net.UDPAddr)
 			if to.IP.IsUnspecified() {
@@ -57,7 +63,7 @@ func TestUDPSocket(t *testing.T) {
 					break
 				}
 			}
-			if n := tc.drops(port); n == 0 || n > int64(sent-held) {
+			if n := tc.drops(port) - before; n == 0 || n > int64(sent-held) {
 				t.Errorf("%d dropped of %d sent, %d held; want some, and at most %d", n, sent, held, sent-held)
 			}
 		})
