@@ -1671,15 +1671,25 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 }
 
 // madeFromFirst reports whether, of conns spread over the source
-// addresses, some were made from the first, 127.0.0.1, and none from it
-// failed (errs): an overloaded server's timeouts fall on any source.
+// addresses, some were made from the first, 127.0.0.1, none from it
+// failed (errs), and none from the others was made: an overloaded
+// server's timeouts fall on any source, and one that stopped accepting
+// (its backlog full) times out those dialled after the first few,
+// wherever from, where a NAT forwarding 127.0.0.1's alone lets none of
+// the others' through.
 func (r *run) madeFromFirst(conns []net.Conn, errs []error) bool {
 	made := false
-	for i := 0; i < len(conns); i += r.cfg.SourceIPs {
-		if errs[i] != nil {
+	for i, c := range conns {
+		switch {
+		case i%r.cfg.SourceIPs != 0:
+			if c != nil {
+				return false
+			}
+		case errs[i] != nil:
 			return false
+		default:
+			made = made || c != nil
 		}
-		made = made || conns[i] != nil
 	}
 	return made
 }
