@@ -1316,7 +1316,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.loopsDrive() {
 		extra = loopFiles(cfg.Conns)
 	}
-	if err := checkFileLimit(cfg.Conns, extra); err != nil {
+	if err := checkFileLimit(cfg.Conns, extra, r.connWord()+"s"); err != nil {
 		return nil, err
 	}
 	var d driver
