@@ -119,14 +119,18 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  churn     %d %s at %.0f per second; latency is of the whole: connect to close\n", r.Messages, what, r.MessagesPerSec)
 	}
 	fmt.Fprintf(w, "  latency   %s", r.latencyText())
-	if r.Rate > 0 && r.Messages > 0 {
-		// What a reader of wrk2 or fortio asks first of an open loop:
-		// whether a server's stall counts against the messages it held up.
-		if r.Network == "udp" {
-			fmt.Fprint(w, "  (each timed from its send, which never waits for the server)")
-		} else {
-			fmt.Fprint(w, "  (each timed from when it fell due: a stall counts for every message it held up)")
-		}
+	// What a reader of wrk2 or fortio asks first: whether a server's
+	// stall counts against the messages it held up. In a closed loop it
+	// does not (coordinated omission), and the percentiles look as if the
+	// stall were one slow reply a connection.
+	switch {
+	case r.Messages == 0:
+	case r.Rate == 0:
+		fmt.Fprint(w, "  (each timed from its send: a closed loop sends nothing more while the server stalls, so the messages a stall held back are in no percentile (an open loop times each from when it fell due))")
+	case r.Network == "udp":
+		fmt.Fprint(w, "  (each timed from its send, which never waits for the server)")
+	default:
+		fmt.Fprint(w, "  (each timed from when it fell due: a stall counts for every message it held up)")
 	}
 	if r.Late > 0 {
 		fmt.Fprintf(w, "  (of the replies within the timeout; %d came later)", r.Late)

@@ -28,7 +28,7 @@ type benchCmd struct {
 
 	Conns          int           `default:"50" help:"Connections (TCP, Unix) or sockets (UDP)."`
 	Size           int           `default:"64" help:"Bytes per message, newline included (UDP: datagram size, a 20-digit sequence number included)."`
-	Depth          int           `default:"1" help:"Messages in flight per connection (closed loop)."`
+	Depth          int           `default:"1" help:"Messages in flight per connection (closed loop: each timed from its send, so a stall counts once a message in flight; --rate counts every message it held up)."`
 	Duration       time.Duration `default:"5s" help:"How long to measure."`
 	Warmup         time.Duration `default:"1s" help:"Unmeasured time before measuring."`
 	Rate           float64       `placeholder:"MSG/S" help:"Open loop: this many messages per second in all, latency from when each was due (UDP: from its send, which never waits for the server). 0: closed loop."`
