@@ -1825,15 +1825,18 @@ func (r *run) clock(ctx context.Context) clocked {
 		last, lastT = c, now
 	}
 	// end samples what is left of the last second, unless it is a sliver,
-	// and returns the window's length. Sending stops as measuring does:
-	// a message sent after, while the last second is sampled, was in no
-	// count (nor a connection made again then), yet the server served
-	// it. A run that ends early ends its window as sending stops (see
-	// haltEarly); one on time
-	// keeps it, though the timer fire late (a stalled machine): what fell
-	// due before its end and was not sent yet is sent as the run stops
-	// (see openLoop).
-	end := func(now time.Time, early bool) time.Duration {
+	// up to the window's end, not to when this goroutine woke (later; on
+	// a busy machine, by a part of a second: the entry said it ended
+	// then, and its rate, of the replies that came in the window, was
+	// over the longer time), and returns the window's length. Sending
+	// stops as measuring does: a message sent after, while the last
+	// second is sampled, was in no count (nor a connection made again
+	// then), yet the server served it. A run that ends early ends its
+	// window as sending stops (see haltEarly); one on time keeps it,
+	// though the timer fire late (a stalled machine): what fell due
+	// before its end and was not sent yet is sent as the run stops (see
+	// openLoop).
+	end := func(early bool) time.Duration {
 		if early {
 			r.haltEarly()
 		}
@@ -1841,30 +1844,35 @@ func (r *run) clock(ctx context.Context) clocked {
 		if windowEnded != nil {
 			windowEnded()
 		}
-		if now.Sub(lastT) >= 100*time.Millisecond {
-			sample(now)
+		stop := at(r.windowUntil.Load())
+		if stop.Sub(lastT) >= 100*time.Millisecond {
+			sample(stop)
 		}
-		return time.Duration(r.windowUntil.Load() - from)
+		return stop.Sub(start)
 	}
 	for {
 		select {
 		case now := <-tick.C:
-			sample(now)
+			// (One that woke past the window's end, with done ready
+			// too, leaves the rest to end, which samples to the end.)
+			if now.Before(at(r.windowUntil.Load())) {
+				sample(now)
+			}
 		case <-done.C:
 			if windowTimeUp != nil {
 				windowTimeUp(r)
 			}
-			return clocked{measured: end(time.Now(), false), began: true}
+			return clocked{measured: end(false), began: true}
 		case <-ctx.Done():
-			return clocked{measured: end(time.Now(), true), began: true, interrupted: true}
+			return clocked{measured: end(true), began: true, interrupted: true}
 		case <-r.allGone:
 			if r.now() >= r.windowUntil.Load() {
 				// They failed after the window's end, this goroutine
 				// woken late (done and allGone both ready): the window
 				// was measured whole, and the run is not cut short.
-				return clocked{measured: end(time.Now(), false), began: true}
+				return clocked{measured: end(false), began: true}
 			}
-			return clocked{measured: end(time.Now(), true), began: true, cutShort: true}
+			return clocked{measured: end(true), began: true, cutShort: true}
 		}
 	}
 }
