@@ -119,18 +119,8 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  churn     %d %s at %.0f per second; latency is of the whole: connect to close\n", r.Messages, what, r.MessagesPerSec)
 	}
 	fmt.Fprintf(w, "  latency   %s", r.latencyText())
-	// What a reader of wrk2 or fortio asks first: whether a server's
-	// stall counts against the messages it held up. In a closed loop it
-	// does not (coordinated omission), and the percentiles look as if the
-	// stall were one slow reply a connection.
-	switch {
-	case r.Messages == 0:
-	case r.Rate == 0:
-		fmt.Fprint(w, "  (each timed from its send: a closed loop sends nothing more while the server stalls, so the messages a stall held back are in no percentile (an open loop times each from when it fell due))")
-	case r.Network == "udp":
-		fmt.Fprint(w, "  (each timed from its send, which never waits for the server)")
-	default:
-		fmt.Fprint(w, "  (each timed from when it fell due: a stall counts for every message it held up)")
+	if from := r.timedFrom(); from != "" {
+		fmt.Fprintf(w, "  (%s)", from)
 	}
 	if r.Late > 0 {
 		fmt.Fprintf(w, "  (of the replies within the timeout; %d came later)", r.Late)
@@ -434,6 +424,23 @@ func (r *Report) connWord() string {
 		return "socket"
 	}
 	return "connection"
+}
+
+// timedFrom says where each message's time starts, what a reader of
+// wrk2 or fortio asks first: whether a server's stall counts against the
+// messages it held up. In a closed loop it does not (coordinated
+// omission), and the percentiles look as if the stall were one slow
+// reply a connection. "" with no reply timed.
+func (r *Report) timedFrom() string {
+	switch {
+	case r.Messages == 0:
+		return ""
+	case r.Rate == 0:
+		return "each timed from its send: a closed loop sends nothing more while the server stalls, so the messages a stall held back are in no percentile (an open loop times each from when it fell due)"
+	case r.Network == "udp":
+		return "each timed from its send, which never waits for the server"
+	}
+	return "each timed from when it fell due: a stall counts for every message it held up"
 }
 
 // lateText says how many of the lost came late.
