@@ -46,6 +46,12 @@ type benchCmd struct {
 	tlsFlags `embed:""`
 }
 
+// Help is bench --help's text after its one line: what its exit status
+// means, which a CI job gates on (README's Exit status says more).
+func (cmd *benchCmd) Help() string {
+	return "Exit status: 0 when every reply was checked and all was right; 1 when not (a reply wrong, late or lost, an error, less load than asked for: the report's last line says why), or the server could not be reached; 2 on a usage error; 128+N when signal N stopped it before it measured anything, or at once (a second Ctrl-C, SIGQUIT)."
+}
+
 func (cmd *benchCmd) Run(std *stdio, kctx *kong.Context) error {
 	ep, err := dialTarget(cmd.Addr, servePort(kctx.Model))
 	if err != nil {

@@ -297,3 +297,15 @@ func TestConnectTimeoutNamesItsFlag(t *testing.T) {
 		}
 	}
 }
+
+// bench --help says what its exit status means, which a CI job gates on:
+// it was in the README alone, and a reader of the help could not tell
+// whether a run with a reply lost, or less load than asked for, fails.
+func TestBenchHelpSaysExitStatus(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--help"}, strings.NewReader(""), &stdout, &stderr)
+	help := strings.Join(strings.Fields(stdout.String()), " ")
+	if want := "Exit status: 0 when every reply was checked and all was right; 1 when not"; code != 0 || !strings.Contains(help, want) {
+		t.Errorf("status %d, bench --help without %q:\n%s%s", code, want, stdout.String(), stderr.String())
+	}
+}
