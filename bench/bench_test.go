@@ -3781,16 +3781,19 @@ func TestLatencySaysWhereTimeStarts(t *testing.T) {
 		{"udp", 0, closed},
 	} {
 		rep := &bench.Report{Settings: bench.Settings{Network: tc.network, Rate: tc.rate}, Messages: 10}
-		var text strings.Builder
-		rep.WriteText(&text)
+		text, page, _ := writeEach(t, rep)
 		var line string
-		for l := range strings.Lines(text.String()) {
+		for l := range strings.Lines(text) {
 			if strings.HasPrefix(l, "  latency ") {
 				line = l
 			}
 		}
 		if !strings.Contains(line, tc.want) {
 			t.Errorf("%s at %v msg/s: latency line %q; want it to say %q", tc.network, tc.rate, line, tc.want)
+		}
+		// The page's latency row too: it said nothing of either loop.
+		if !strings.Contains(page, tc.want) {
+			t.Errorf("%s at %v msg/s: the page does not say %q", tc.network, tc.rate, tc.want)
 		}
 	}
 }

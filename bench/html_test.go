@@ -366,27 +366,3 @@ func TestWriteHTMLSaysWhatAMergedPointCovers(t *testing.T) {
 		t.Errorf("a timeline of 4 s points does not say so:\n%s", page[:min(len(page), 4000)])
 	}
 }
-
-// The page's latency says where each message's time starts, as the text
-// report's line does: the page of a closed loop whose server stalled
-// showed p99 312µs and nothing of the messages the stall held back, nor
-// an open loop's that each was timed from when it fell due.
-func TestPageSaysWhereTimeStarts(t *testing.T) {
-	for _, tc := range []struct {
-		network string
-		rate    float64
-		want    string
-	}{
-		{"tcp", 0, "each timed from its send: a closed loop sends nothing more while the server stalls"},
-		{"tcp", 1000, "each timed from when it fell due: a stall counts for every message it held up"},
-		{"udp", 1000, "each timed from its send, which never waits for the server"},
-	} {
-		r := sampleReport()
-		r.Network, r.Rate = tc.network, tc.rate
-		text, page, _ := writeEach(t, r)
-		if !strings.Contains(text, tc.want) || !strings.Contains(page, tc.want) {
-			t.Errorf("%s at %v msg/s: want the text and the page to say %q; the text says it: %v, the page: %v",
-				tc.network, tc.rate, tc.want, strings.Contains(text, tc.want), strings.Contains(page, tc.want))
-		}
-	}
-}
