@@ -397,8 +397,8 @@ type Report struct {
 	// came after an earlier wrong one on it, with no right one between,
 	// both measured (the warm-up's are in no count, this one's too). A
 	// stream's replies are matched to its messages by their newlines, so
-	// one newline the server cut or added puts every later reply out of
-	// step with its message: these may be right replies, compared with the
+	// one newline the server cut or added, or one message it answered
+	// with nothing, puts every later reply out of step with its message: these may be right replies, compared with the
 	// wrong message. A right reply shows the stream in step again.
 	MismatchesAfter int64 `json:"mismatches_after_first,omitempty"`
 	Errors          int64 `json:"errors"`

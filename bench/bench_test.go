@@ -487,6 +487,23 @@ func TestFirstMismatchNamesTheModeItIs(t *testing.T) {
 	}
 }
 
+// A server that answers nothing for one message puts a stream out of
+// step as one that drops a newline does: each later reply is compared
+// with the message before its own. The report guessed a newline cut or
+// added alone, and a reader of a server that skipped a reply looked for
+// a newline bug (TCP, open loop, one reply of 3,000 skipped: "749 wrong
+// (748 of them after an earlier wrong reply ...: if the server cut or
+// added a newline, ...)"). The text and the page name a skipped reply.
+func TestOutOfStepNamesASkippedReply(t *testing.T) {
+	rep := &bench.Report{Settings: bench.Settings{Network: "tcp", Rate: 2000}, Messages: 3998, Mismatches: 749, MismatchesAfter: 748,
+		FirstMismatch: `got "B\n", want "A\n" (first difference at byte 0)`}
+	text, page, _ := writeEach(t, rep)
+	const want = "if the server cut or added a newline, or answered nothing to a message, right replies compared with the wrong message"
+	if !strings.Contains(text, want) || !strings.Contains(page, want) {
+		t.Errorf("want the text and the page to say %q; the text:\n%s", want, text)
+	}
+}
+
 // A server that drops one newline, once, on one connection, puts that
 // stream out of step: every later reply on it is compared with the
 // message before its own. The report still counts them wrong (it cannot
