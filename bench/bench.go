@@ -397,8 +397,8 @@ type Report struct {
 	// came after an earlier wrong one on it, with no right one between,
 	// both measured (the warm-up's are in no count, this one's too). A
 	// stream's replies are matched to its messages by their newlines, so
-	// one newline the server cut or added puts every later reply out of
-	// step with its message: these may be right replies, compared with the
+	// one newline the server cut or added, or one message it answered
+	// with nothing, puts every later reply out of step with its message: these may be right replies, compared with the
 	// wrong message. A right reply shows the stream in step again.
 	MismatchesAfter int64 `json:"mismatches_after_first,omitempty"`
 	Errors          int64 `json:"errors"`
@@ -1316,7 +1316,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.loopsDrive() {
 		extra = loopFiles(cfg.Conns)
 	}
-	if err := checkFileLimit(cfg.Conns, extra); err != nil {
+	if err := checkFileLimit(cfg.Conns, extra, r.connWord()+"s"); err != nil {
 		return nil, err
 	}
 	var d driver
@@ -1671,15 +1671,25 @@ func (r *run) connect(ctx context.Context) ([]net.Conn, error) {
 }
 
 // madeFromFirst reports whether, of conns spread over the source
-// addresses, some were made from the first, 127.0.0.1, and none from it
-// failed (errs): an overloaded server's timeouts fall on any source.
+// addresses, some were made from the first, 127.0.0.1, none from it
+// failed (errs), and none from the others was made: an overloaded
+// server's timeouts fall on any source, and one that stopped accepting
+// (its backlog full) times out those dialled after the first few,
+// wherever from, where a NAT forwarding 127.0.0.1's alone lets none of
+// the others' through.
 func (r *run) madeFromFirst(conns []net.Conn, errs []error) bool {
 	made := false
-	for i := 0; i < len(conns); i += r.cfg.SourceIPs {
-		if errs[i] != nil {
+	for i, c := range conns {
+		switch {
+		case i%r.cfg.SourceIPs != 0:
+			if c != nil {
+				return false
+			}
+		case errs[i] != nil:
 			return false
+		default:
+			made = made || c != nil
 		}
-		made = made || conns[i] != nil
 	}
 	return made
 }
@@ -1815,15 +1825,18 @@ func (r *run) clock(ctx context.Context) clocked {
 		last, lastT = c, now
 	}
 	// end samples what is left of the last second, unless it is a sliver,
-	// and returns the window's length. Sending stops as measuring does:
-	// a message sent after, while the last second is sampled, was in no
-	// count (nor a connection made again then), yet the server served
-	// it. A run that ends early ends its window as sending stops (see
-	// haltEarly); one on time
-	// keeps it, though the timer fire late (a stalled machine): what fell
-	// due before its end and was not sent yet is sent as the run stops
-	// (see openLoop).
-	end := func(now time.Time, early bool) time.Duration {
+	// up to the window's end, not to when this goroutine woke (later; on
+	// a busy machine, by a part of a second: the entry said it ended
+	// then, and its rate, of the replies that came in the window, was
+	// over the longer time), and returns the window's length. Sending
+	// stops as measuring does: a message sent after, while the last
+	// second is sampled, was in no count (nor a connection made again
+	// then), yet the server served it. A run that ends early ends its
+	// window as sending stops (see haltEarly); one on time keeps it,
+	// though the timer fire late (a stalled machine): what fell due
+	// before its end and was not sent yet is sent as the run stops (see
+	// openLoop).
+	end := func(early bool) time.Duration {
 		if early {
 			r.haltEarly()
 		}
@@ -1831,30 +1844,35 @@ func (r *run) clock(ctx context.Context) clocked {
 		if windowEnded != nil {
 			windowEnded()
 		}
-		if now.Sub(lastT) >= 100*time.Millisecond {
-			sample(now)
+		stop := at(r.windowUntil.Load())
+		if stop.Sub(lastT) >= 100*time.Millisecond {
+			sample(stop)
 		}
-		return time.Duration(r.windowUntil.Load() - from)
+		return stop.Sub(start)
 	}
 	for {
 		select {
 		case now := <-tick.C:
-			sample(now)
+			// (One that woke past the window's end, with done ready
+			// too, leaves the rest to end, which samples to the end.)
+			if now.Before(at(r.windowUntil.Load())) {
+				sample(now)
+			}
 		case <-done.C:
 			if windowTimeUp != nil {
 				windowTimeUp(r)
 			}
-			return clocked{measured: end(time.Now(), false), began: true}
+			return clocked{measured: end(false), began: true}
 		case <-ctx.Done():
-			return clocked{measured: end(time.Now(), true), began: true, interrupted: true}
+			return clocked{measured: end(true), began: true, interrupted: true}
 		case <-r.allGone:
 			if r.now() >= r.windowUntil.Load() {
 				// They failed after the window's end, this goroutine
 				// woken late (done and allGone both ready): the window
 				// was measured whole, and the run is not cut short.
-				return clocked{measured: end(time.Now(), false), began: true}
+				return clocked{measured: end(false), began: true}
 			}
-			return clocked{measured: end(time.Now(), true), began: true, cutShort: true}
+			return clocked{measured: end(true), began: true, cutShort: true}
 		}
 	}
 }

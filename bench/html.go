@@ -37,6 +37,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		MeasuredConns, ServedConns string
 		MsgWord                    string
 		UnawaitedWhy, OutOfStep    string
+		TimedFrom                  string
 		TimelineSpan               float64
 		UPlotJS                    template.JS
 		UPlotCSS                   template.CSS
@@ -50,6 +51,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		MsgWord:       r.msgWord(),
 		UnawaitedWhy:  unawaitedWhy,
 		OutOfStep:     r.outOfStep(),
+		TimedFrom:     r.timedFrom(),
 		TimelineSpan:  r.timelineSpan(),
 		UPlotJS:       template.JS(uplotJS),
 		UPlotCSS:      template.CSS(uplotCSS),
@@ -127,7 +129,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <h2>Totals</h2>
 <table id="totals">
 <tr><th>messages</th><td class="n">{{.Messages}}</td><td>{{printf "%.0f" .MessagesPerSec}} msg/s, {{mb .BytesPerSec}} MB/s of replies came while measuring</td></tr>
-<tr><th>latency</th><td colspan="2">{{if .Messages}}p50 {{us .LatencyUS.P50}}, p90 {{us .LatencyUS.P90}}, p99 {{us .LatencyUS.P99}}, p99.9 {{us .LatencyUS.P999}}, max {{us .LatencyUS.Max}}{{else}}none: no reply to time{{end}}</td></tr>
+<tr><th>latency</th><td colspan="2">{{if .Messages}}p50 {{us .LatencyUS.P50}}, p90 {{us .LatencyUS.P90}}, p99 {{us .LatencyUS.P99}}, p99.9 {{us .LatencyUS.P999}}, max {{us .LatencyUS.Max}}{{with .TimedFrom}} ({{.}}){{end}}{{else}}none: no reply to time{{end}}</td></tr>
 <tr><th>wrong</th><td class="n">{{.Mismatches}}</td>{{if .MismatchesAfter}}<td>{{.MismatchesAfter}} after an earlier wrong reply on the same connection, with no right one between{{.OutOfStep}}</td>{{end}}</tr>
 <tr><th>lost</th><td class="n">{{.Lost}}</td>{{if or .Late .DroppedByBench}}<td>{{if .Late}}{{.Late}} came later than the timeout{{if .DroppedByBench}}; {{end}}{{end}}{{if .DroppedByBench}}{{.DroppedByBench}} dropped by bench's own sockets (their receive buffers full: bench did not read in time){{end}}</td>{{end}}</tr>
 <tr><th>errors</th><td class="n">{{.Errors}}</td></tr>

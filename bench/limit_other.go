@@ -2,4 +2,4 @@
 
 package bench
 
-func checkFileLimit(int, int) error { return nil }
+func checkFileLimit(int, int, string) error { return nil }

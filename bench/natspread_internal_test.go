@@ -40,25 +40,32 @@ func TestConnectTimeoutFromOtherSource(t *testing.T) {
 		fails func(i int) bool // the connections that fail
 		err   error
 		want  string
+		conns int
 	}{
 		{"from 127.0.0.2 and up", func(i int) bool { return i%4 != 0 }, timedOut,
-			"connection 2, from 127.0.0.2, where those from 127.0.0.1 were made (something between that forwards 127.0.0.1's connections alone, as a port podman publishes on loopback does, leaves the others unanswered: use SourceIPs 1): connect "},
-		{"from every source", func(int) bool { return true }, timedOut, ""},
+			"connection 2, from 127.0.0.2, where those from 127.0.0.1 were made (something between that forwards 127.0.0.1's connections alone, as a port podman publishes on loopback does, leaves the others unanswered: use SourceIPs 1): connect ", 8},
+		{"from every source", func(int) bool { return true }, timedOut, "", 8},
 		// An overloaded server's timeouts fall on any source: one from
 		// 127.0.0.1 that timed out too says it is not the NAT.
-		{"from 127.0.0.1 as well", func(i int) bool { return i != 0 }, timedOut, ""},
+		{"from 127.0.0.1 as well", func(i int) bool { return i != 0 }, timedOut, "", 8},
 		// Refused is the server's word, not a NAT's silence.
-		{"refused from 127.0.0.2 and up", func(i int) bool { return i%4 != 0 }, refused, ""},
-		{"from 127.0.0.1 alone", func(i int) bool { return i%4 == 0 }, timedOut, ""},
+		{"refused from 127.0.0.2 and up", func(i int) bool { return i%4 != 0 }, refused, "", 8},
+		{"from 127.0.0.1 alone", func(i int) bool { return i%4 == 0 }, timedOut, "", 8},
+		// A server that stopped accepting, its backlog full after two,
+		// times out the connections after those, wherever from: one
+		// from 127.0.0.2 made says it is not the NAT. It said so of
+		// --conns 4, whose one from 127.0.0.1 is the first dialled.
+		{"after two made, from 127.0.0.1 and 127.0.0.2", func(i int) bool { return i >= 2 }, timedOut, "", 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// A connect times out once all 8 have begun, as through a
+			// A connect times out once all have begun, as through a
 			// NAT, where each takes seconds to.
+			conns := tc.conns
 			var begun atomic.Int32
 			all := make(chan struct{})
 			connectDial = func(dial func(context.Context, int) (net.Conn, error)) func(context.Context, int) (net.Conn, error) {
 				return func(ctx context.Context, i int) (net.Conn, error) {
-					if begun.Add(1) == 8 {
+					if begun.Add(1) == int32(conns) {
 						close(all)
 					}
 					if tc.fails(i) {
@@ -72,7 +79,7 @@ func TestConnectTimeoutFromOtherSource(t *testing.T) {
 				}
 			}
 			defer func() { connectDial = nil }()
-			_, err := Run(context.Background(), Config{Endpoint: e, Conns: 8, SourceIPs: 4})
+			_, err := Run(context.Background(), Config{Endpoint: e, Conns: conns, SourceIPs: 4})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), tc.err.Error()) {
 				t.Fatalf("Run: %v, want an error that says %q and ends with the cause, %v", err, tc.want, tc.err)
 			}

@@ -80,8 +80,9 @@ func (r *Report) printable() Report {
 }
 
 // outOfStep is what the wrong replies after an earlier one may be, said
-// after their count: one newline cut or added puts a stream out of step,
-// and they may be right replies compared with the wrong message. Not
+// after their count: one newline cut or added, or one message answered
+// with nothing, puts a stream out of step, and they may be right replies
+// compared with the wrong message. Not
 // where the first wrong reply was another mode's: that server answers
 // every message so (the first wrong reply says which), and the rest are
 // that.
@@ -89,7 +90,7 @@ func (r *Report) outOfStep() string {
 	if errors.As(r.firstMismatch, new(otherMode)) {
 		return ""
 	}
-	return ": if the server cut or added a newline, right replies compared with the wrong message"
+	return ": if the server cut or added a newline, or answered nothing to a message, right replies compared with the wrong message"
 }
 
 func (r *Report) writeText(w io.Writer) {
@@ -119,14 +120,8 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  churn     %d %s at %.0f per second; latency is of the whole: connect to close\n", r.Messages, what, r.MessagesPerSec)
 	}
 	fmt.Fprintf(w, "  latency   %s", r.latencyText())
-	if r.Rate > 0 && r.Messages > 0 {
-		// What a reader of wrk2 or fortio asks first of an open loop:
-		// whether a server's stall counts against the messages it held up.
-		if r.Network == "udp" {
-			fmt.Fprint(w, "  (each timed from its send, which never waits for the server)")
-		} else {
-			fmt.Fprint(w, "  (each timed from when it fell due: a stall counts for every message it held up)")
-		}
+	if from := r.timedFrom(); from != "" {
+		fmt.Fprintf(w, "  (%s)", from)
 	}
 	if r.Late > 0 {
 		fmt.Fprintf(w, "  (of the replies within the timeout; %d came later)", r.Late)
@@ -430,6 +425,23 @@ func (r *Report) connWord() string {
 		return "socket"
 	}
 	return "connection"
+}
+
+// timedFrom says where each message's time starts, what a reader of
+// wrk2 or fortio asks first: whether a server's stall counts against the
+// messages it held up. In a closed loop it does not (coordinated
+// omission), and the percentiles look as if the stall were one slow
+// reply a connection. "" with no reply timed.
+func (r *Report) timedFrom() string {
+	switch {
+	case r.Messages == 0:
+		return ""
+	case r.Rate == 0:
+		return "each timed from its send: a closed loop sends nothing more while the server stalls, so the messages a stall held back are in no percentile (an open loop times each from when it fell due)"
+	case r.Network == "udp":
+		return "each timed from its send, which never waits for the server"
+	}
+	return "each timed from when it fell due: a stall counts for every message it held up"
 }
 
 // lateText says how many of the lost came late.

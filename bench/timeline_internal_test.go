@@ -1,8 +1,15 @@
 package bench
 
 import (
+	"context"
+	"log/slog"
 	"math"
 	"testing"
+	"time"
+
+	"shout/endpoint"
+	"shout/internal/shouttest"
+	"shout/server"
 )
 
 // A timeline keeps at most maxTimeline entries however long the run,
@@ -31,5 +38,33 @@ func TestTimelineBounded(t *testing.T) {
 	if last := tl[len(tl)-1]; wrong != seconds || lost != 2*seconds || math.Abs(msgs-10*seconds) > 1e-6 || last.T != seconds || last.P99US != seconds {
 		t.Errorf("%d entries: %d wrong, %d lost, %g messages, the last ends at %gs with p99 %g; want %d, %d, %d, %d, %d",
 			len(tl), wrong, lost, msgs, last.T, last.P99US, seconds, 2*seconds, 10*seconds, seconds, seconds)
+	}
+}
+
+// The timeline's last entry ends where the window did, its rate over the
+// time measured: sampled when the clock's goroutine woke, after the
+// window's end (by a few microseconds, or on a busy machine a sizeable
+// part of a second), it said it ended then ("t": 2.0034 of a 2 s
+// window) and its rate was its replies, counted in the window alone,
+// over the longer time, a drop at the end of every plot that was not
+// there.
+func TestTimelineEndsWithTheWindow(t *testing.T) {
+	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
+	for _, rate := range []float64{0, 1000} {
+		cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
+			Conns: 1, Depth: 1, Rate: rate, Warmup: -1, Duration: 300 * time.Millisecond, Timeout: 5 * time.Second}
+		if rate > 0 {
+			cfg.Depth = 0
+		}
+		rep, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Timeline) == 0 {
+			t.Fatalf("rate %v: no timeline entry of a %v window", rate, cfg.Duration)
+		}
+		if last := rep.Timeline[len(rep.Timeline)-1]; last.T != rep.MeasuredS {
+			t.Errorf("rate %v: the last timeline entry ends at %vs, the window at %vs measured", rate, last.T, rep.MeasuredS)
+		}
 	}
 }

@@ -28,7 +28,7 @@ type benchCmd struct {
 
 	Conns          int           `default:"50" help:"Connections (TCP, Unix) or sockets (UDP)."`
 	Size           int           `default:"64" help:"Bytes per message, newline included (UDP: datagram size, a 20-digit sequence number included)."`
-	Depth          int           `default:"1" help:"Messages in flight per connection (closed loop)."`
+	Depth          int           `default:"1" help:"Messages in flight per connection (closed loop: each timed from its send, so a stall counts once a message in flight; --rate counts every message it held up)."`
 	Duration       time.Duration `default:"5s" help:"How long to measure."`
 	Warmup         time.Duration `default:"1s" help:"Unmeasured time before measuring."`
 	Rate           float64       `placeholder:"MSG/S" help:"Open loop: this many messages per second in all, latency from when each was due (UDP: from its send, which never waits for the server). 0: closed loop."`
@@ -44,6 +44,12 @@ type benchCmd struct {
 	Reconnect      bool          `help:"When the server closes a connection, make a new one and go on (replicas restarting behind a load balancer); messages owed at a graceful close are sent again. TCP and Unix, no TLS."`
 
 	tlsFlags `embed:""`
+}
+
+// Help is bench --help's text after its one line: what its exit status
+// means, which a CI job gates on (README's Exit status says more).
+func (cmd *benchCmd) Help() string {
+	return "Exit status: 0 when every reply was checked and all was right; 1 when not (a reply wrong, late or lost, an error, less load than asked for: the report's last line says why), or the server could not be reached; 2 on a usage error; 128+N when signal N stopped it before it measured anything, or at once (a second Ctrl-C, SIGQUIT)."
 }
 
 func (cmd *benchCmd) Run(std *stdio, kctx *kong.Context) error {

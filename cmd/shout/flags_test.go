@@ -190,22 +190,25 @@ func TestServeEmptyEnvarIsUnset(t *testing.T) {
 // looks to see why setting it did nothing.
 func TestServeHelpNamesEmptyEnvar(t *testing.T) {
 	t.Setenv("SHOUT_MODE", "")
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"serve", "--help"}, strings.NewReader(""), &stdout, &stderr)
-	if code != 0 || !strings.Contains(stdout.String(), "($SHOUT_MODE)") {
-		t.Errorf("status %d, help without ($SHOUT_MODE) with SHOUT_MODE set empty:\n%s%s", code, stdout.String(), stderr.String())
-	}
+	helpSays(t, "serve", "($SHOUT_MODE)")
 }
 
 // serve --help says how to listen on every interface: a learner whose
 // client runs on another machine (a VM's host, a phone) found only that
 // a bare port is on 127.0.0.1, and got "connection refused" there.
 func TestServeHelpSaysEveryInterface(t *testing.T) {
+	helpSays(t, "serve", "A bare port is on 127.0.0.1, this machine only; :port is every interface")
+}
+
+// helpSays fails t unless command's --help says want, its words wrapped
+// anyhow.
+func helpSays(t *testing.T, command, want string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"serve", "--help"}, strings.NewReader(""), &stdout, &stderr)
+	code := run(context.Background(), []string{command, "--help"}, strings.NewReader(""), &stdout, &stderr)
 	help := strings.Join(strings.Fields(stdout.String()), " ")
-	if want := "A bare port is on 127.0.0.1, this machine only; :port is every interface"; code != 0 || !strings.Contains(help, want) {
-		t.Errorf("status %d, serve --help without %q:\n%s%s", code, want, stdout.String(), stderr.String())
+	if code != 0 || !strings.Contains(help, want) {
+		t.Errorf("status %d, %s --help without %q:\n%s%s", code, command, want, stdout.String(), stderr.String())
 	}
 }
 
@@ -296,4 +299,11 @@ func TestConnectTimeoutNamesItsFlag(t *testing.T) {
 			t.Errorf("shout %s: status %d, stderr %q; want 1 and %q", strings.Join(tc.args, " "), code, stderr.String(), tc.want)
 		}
 	}
+}
+
+// bench --help says what its exit status means, which a CI job gates on:
+// it was in the README alone, and a reader of the help could not tell
+// whether a run with a reply lost, or less load than asked for, fails.
+func TestBenchHelpSaysExitStatus(t *testing.T) {
+	helpSays(t, "bench", "Exit status: 0 when every reply was checked and all was right; 1 when not")
 }
