@@ -200,7 +200,7 @@ func TestUDPLostAreExactlyTheDropped(t *testing.T) {
 	for try := range 5 {
 		var got, answered, dropped atomic.Int64
 		came := make(chan struct{}, 1) // a datagram came: got grew
-		addr := udpServer(t, func(_ int, b []byte) [][]byte {
+		addr, drops := udpStandIn(t, func(_ int, b []byte) [][]byte {
 			defer notify(came)
 			got.Add(1)
 			if seq, _ := bench.SeqOf(b); seq%10 == 9 {
@@ -217,8 +217,11 @@ func TestUDPLostAreExactlyTheDropped(t *testing.T) {
 		// 200 ms all four waited on the dropped as the window ended, and
 		// a sender that sent on past it sent nothing.
 		cfg := bench.PatientButEvery(quick("udp", addr), 10)
-		// One socket, four in flight: neither side's buffer can
-		// overflow, so every datagram sent is one the server got.
+		// One socket, four in flight: neither side's buffer overflows,
+		// so every datagram sent is one the server got, unless the
+		// kernel dropped it (the loopback backlog, full of a burst of
+		// other tests' datagrams), or its reply: that many, counted,
+		// may be lost beside the server's, and no more.
 		cfg.Conns, cfg.Depth, cfg.Text = 1, 4, "ascii"
 		cfg.Timeout, cfg.Duration = 20*time.Millisecond, time.Second
 		rep := run(t, cfg)
@@ -227,14 +230,23 @@ func TestUDPLostAreExactlyTheDropped(t *testing.T) {
 			continue
 		}
 		// Bench gave the last dropped up at Timeout: the server, which
-		// a stall may have kept from it as long, counts it yet.
-		awaitCount(t, &got, came, rep.Messages+rep.Lost)
-		if rep.Lost != dropped.Load() || rep.Messages != answered.Load() || rep.Mismatches != 0 || rep.Duplicates != 0 || rep.Late != 0 || rep.Errors != 0 {
-			t.Errorf("%d messages, %d lost, %d late, %d wrong, %d duplicated, %d errors; the server got %d, answered %d and dropped %d",
-				rep.Messages, rep.Lost, rep.Late, rep.Mismatches, rep.Duplicates, rep.Errors, got.Load(), answered.Load(), dropped.Load())
+		// a stall may have kept from it as long, counts it yet (all but
+		// those the kernel dropped).
+		kernel := drops.of(rep)
+		sent := rep.Messages + rep.Lost
+		awaitCount(t, &got, came, sent-kernel)
+		// Of the server's drops, those it has yet to count (sent, not
+		// got yet: as many as the kernel dropped at most, once it has
+		// the others) may be among the lost.
+		toKernel, uncounted := rep.Lost-dropped.Load(), sent-got.Load()
+		if toKernel < 0 || toKernel > kernel+min(uncounted, kernel) || rep.Messages > answered.Load() || answered.Load()-rep.Messages > kernel || rep.Mismatches != 0 || rep.Duplicates != 0 || rep.Late != 0 || rep.Errors != 0 {
+			t.Errorf("%d messages, %d lost, %d late, %d wrong, %d duplicated, %d errors; the server got %d, answered %d and dropped %d; the kernel dropped %d",
+				rep.Messages, rep.Lost, rep.Late, rep.Mismatches, rep.Duplicates, rep.Errors, got.Load(), answered.Load(), dropped.Load(), kernel)
+		} else if kernel > 0 {
+			t.Logf("the kernel dropped %d datagrams while the test ran (socket buffers, the loopback backlog): %d lost beside the server's %d", kernel, toKernel, dropped.Load())
 		}
-		if rep.Lost == 0 || rep.Messages < 9*rep.Lost {
-			t.Errorf("%d lost of %d: want one in ten", rep.Lost, rep.Messages+rep.Lost)
+		if lost := rep.Lost - toKernel; lost == 0 || rep.Messages+toKernel < 9*lost {
+			t.Errorf("%d lost of %d (the kernel's left out): want one in ten", lost, rep.Messages+rep.Lost)
 		}
 		return
 	}

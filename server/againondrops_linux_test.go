@@ -1,13 +1,17 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"shout/internal/kerneldrops"
 )
@@ -23,7 +27,9 @@ const caseRuns = 3
 // receive buffer full, dropped one. Such a case checks exact order,
 // batch sizes and budgets, so a datagram sent again would fail it too;
 // the whole case is run again instead. A case that fails while the
-// counters hold still fails t as it would have: the server lost it.
+// counters hold still fails t as it would have: the server lost it. A
+// case's reads (awaitRead) give up on a datagram as soon as a drop is
+// counted, not at batchBound.
 func againOnDrops(t testing.TB, run func(t testing.TB)) {
 	t.Helper()
 	for i := 1; ; i++ {
@@ -61,12 +67,13 @@ type attempt struct {
 	skipped  string
 	ports    []int
 	cleanups []func()
+	backlog  int64 // the loopback backlogs' drops when the run began
 }
 
 // run runs the case on its own goroutine (so that FailNow can end it)
 // and returns how many datagrams the kernel dropped meanwhile.
 func (a *attempt) run(run func(t testing.TB)) (dropped int64) {
-	backlog := kerneldrops.Backlog()
+	a.backlog = kerneldrops.Backlog()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -74,15 +81,56 @@ func (a *attempt) run(run func(t testing.TB)) (dropped int64) {
 		defer func() {
 			// A socket's count goes with it: read before the cleanups
 			// close it.
-			dropped = kerneldrops.Backlog() - backlog
-			for _, p := range a.ports {
-				dropped += kerneldrops.UDPPort(p)
-			}
+			dropped = a.dropped()
 		}()
 		run(a)
 	}()
 	<-done
 	return dropped
+}
+
+// dropped is how many datagrams the kernel has dropped since the run
+// began: the loopback backlogs', and those of the run's sockets.
+func (a *attempt) dropped() int64 {
+	n := kerneldrops.Backlog() - a.backlog
+	for _, p := range a.portList() {
+		n += kerneldrops.UDPPort(p)
+	}
+	return n
+}
+
+// dropLook is how long a read of a case againOnDrops runs waits before
+// it looks at the kernel's drop counters again.
+const dropLook = 100 * time.Millisecond
+
+// awaitRead calls read, a read of c, until it returns something other
+// than a timeout or end has passed. In a case againOnDrops runs, it gives
+// up as soon as the kernel has counted a drop, rather than at end: what
+// is awaited may be what was dropped, and the case runs again. The
+// kernel tells of a drop by no event, only by its counters, so the read
+// wakes to look at them every dropLook; what is awaited wakes it at once.
+func awaitRead[T any](t testing.TB, c interface{ SetReadDeadline(time.Time) error }, end time.Time, read func() (T, error)) (T, error) {
+	a, _ := t.(*attempt)
+	for {
+		wait := end
+		if a != nil && time.Until(wait) > dropLook {
+			wait = time.Now().Add(dropLook)
+		}
+		c.SetReadDeadline(wait)
+		got, err := read()
+		if a == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(end) {
+			return got, err
+		}
+		if d := a.dropped(); d > 0 {
+			return got, fmt.Errorf("%w, and the kernel dropped %d datagrams meanwhile (the loopback backlog, the sockets on ports %v)", err, d, a.portList())
+		}
+	}
+}
+
+func (a *attempt) portList() []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.ports)
 }
 
 // watch counts the drops of the socket on port with the case's.
@@ -181,5 +229,33 @@ func TestAgainOnDropsUncounted(t *testing.T) {
 	}
 	if runs != 1 && dropped == 0 || runs > caseRuns {
 		t.Errorf("the case ran %d times, the kernel dropping %d datagrams; want once", runs, dropped)
+	}
+}
+
+// A case's read gives up on what it awaits as soon as the kernel has
+// counted a drop: here the server's socket, its receive buffer full,
+// dropped datagrams the case awaits, and the case fails at once, saying
+// so, not at batchBound (when it said only "i/o timeout").
+func TestAgainOnDropsGivesUpAtTheDrop(t *testing.T) {
+	a := &attempt{TB: t}
+	dropped := a.run(func(t testing.TB) {
+		pc := listenUDP(t, "udp4", "127.0.0.1:0")
+		pc.SetReadBuffer(1) // the kernel's least: a few datagrams
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		c := listenUDP(t, "udp4", "127.0.0.1:0")
+		sent := 0
+		for ; sent < 1000 && kerneldrops.UDPPort(port) == 0; sent++ {
+			c.WriteToUDP(make([]byte, 1000), pc.LocalAddr().(*net.UDPAddr))
+		}
+		if kerneldrops.UDPPort(port) == 0 {
+			t.Skip("the kernel here does not count a UDP socket's drops")
+		}
+		runBatches(t, &Server{Logger: slog.New(slog.DiscardHandler)}, pc, sent)
+	})
+	if a.skipped != "" {
+		t.Skip(a.skipped)
+	}
+	if want := "the kernel dropped"; dropped == 0 || len(a.failures) != 1 || !strings.Contains(a.failures[0], want) {
+		t.Errorf("failures %q, %d dropped; want one that says %q", a.failures, dropped, want)
 	}
 }

@@ -474,17 +474,19 @@ func waitInput(t *testing.T, nc net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) {
-		n := 0
-		rc.Control(func(fd uintptr) {
-			var b [1]byte
-			n, _, _ = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		})
-		if n > 0 {
-			return
+	// Waits in poll, which the bytes' arrival wakes (POLLIN), then peeks.
+	n := 0
+	rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for end := time.Now().Add(bound); time.Now().Before(end); {
+			if k, err := unix.Poll(fds, int(time.Until(end).Milliseconds())+1); k > 0 || err != unix.EINTR {
+				break
+			}
 		}
-		if time.Now().After(end) {
-			t.Fatal("the client's bytes did not arrive")
-		}
+		var b [1]byte
+		n, _, _ = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	})
+	if n <= 0 {
+		t.Fatal("the client's bytes did not arrive")
 	}
 }

@@ -17,14 +17,42 @@ import (
 
 // syncBuf is a log writer safe for a timer's goroutine and the test's.
 type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
+	mu      sync.Mutex
+	b       strings.Builder
+	changed chan struct{} // closed at the next write (see waitFor)
 }
 
 func (s *syncBuf) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitFor waits until what was written holds want, for d at most, and
+// reports whether it does.
+func (s *syncBuf) waitFor(want string, d time.Duration) bool {
+	timeout := time.After(d)
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), want) {
+			s.mu.Unlock()
+			return true
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
+			return false
+		}
+	}
 }
 
 func (s *syncBuf) String() string {
@@ -60,11 +88,8 @@ func TestHeldBackAfterALineLetThrough(t *testing.T) {
 	l.claim(3)
 	l.total.Store(4)
 	want := "rejected_total=4 unlogged=1"
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(buf.String(), want); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no line with %q for the one held after the line let through:\n%s", want, buf.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !buf.waitFor(want, 10*time.Second) {
+		t.Fatalf("no line with %q for the one held after the line let through:\n%s", want, buf.String())
 	}
 	if n := strings.Count(buf.String(), "\n"); n != 1 {
 		t.Errorf("%d lines, want the one:\n%s", n, buf.String())

@@ -230,17 +230,28 @@ func fdAddrs(t *testing.T, fd int) (local, remote *net.TCPAddr) {
 // resetSeen waits, bound at most, for the client's socket fd to be closed
 // by the server's reset, sent as the server closed with replies queued
 // that the client took none of: over loopback it comes at once, but a
-// busy machine may deliver it a little later.
+// busy machine may deliver it a little later. It waits in poll, which a
+// reset wakes (POLLERR); a hang-up that came first (the server's end of
+// file, then its reset) wakes it too, and leaves it woken, so then it
+// looks again a millisecond later.
 func resetSeen(t *testing.T, fd int) {
 	t.Helper()
 	var state uint8
-	for end := time.Now().Add(bound); time.Now().Before(end); time.Sleep(time.Millisecond) {
+	for end := time.Now().Add(bound); ; {
 		ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if state = ti.State; state == tcpClose {
 			return
+		}
+		wait := time.Until(end)
+		if wait <= 0 {
+			break
+		}
+		fds := []unix.PollFd{{Fd: int32(fd)}} // POLLERR and POLLHUP, which poll always reports
+		if n, _ := unix.Poll(fds, int(wait.Milliseconds())+1); n > 0 && fds[0].Revents&unix.POLLERR == 0 {
+			time.Sleep(time.Millisecond)
 		}
 	}
 	t.Errorf("the client's socket is in TCP state %d %v after the server closed with replies queued that it took none of; want %d (closed by a reset)",

@@ -75,9 +75,9 @@ func runBatches(t testing.TB, s *Server, pc *net.UDPConn, want int, setup ...fun
 	for _, f := range setup {
 		f(w)
 	}
-	pc.SetReadDeadline(time.Now().Add(batchBound))
+	end := time.Now().Add(batchBound)
 	for total := 0; total < want; {
-		n, err := w.read()
+		n, err := awaitRead(t, pc, end, w.read)
 		if err != nil {
 			t.Fatalf("read after %d of %d datagrams: %v", total, want, err)
 		}
@@ -93,9 +93,13 @@ func runBatches(t testing.TB, s *Server, pc *net.UDPConn, want int, setup ...fun
 func expectReplies(t testing.TB, c *net.UDPConn, from netip.AddrPort, want ...string) {
 	t.Helper()
 	buf := make([]byte, maxDatagram)
-	c.SetReadDeadline(time.Now().Add(batchBound))
+	end := time.Now().Add(batchBound)
 	for i, w := range want {
-		n, src, err := c.ReadFromUDPAddrPort(buf)
+		var src netip.AddrPort
+		n, err := awaitRead(t, c, end, func() (n int, err error) {
+			n, src, err = c.ReadFromUDPAddrPort(buf)
+			return n, err
+		})
 		if err != nil {
 			t.Fatalf("%v: reply %d of %d: %v", c.LocalAddr(), i+1, len(want), err)
 		}
@@ -411,8 +415,7 @@ func TestBatchClose(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		pc.SetReadDeadline(time.Now().Add(batchBound))
-		k, err := w.read()
+		k, err := awaitRead(t, pc, time.Now().Add(batchBound), w.read)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -480,7 +483,7 @@ func TestBatchICMPError(t *testing.T) {
 		s := &Server{Logger: slog.New(slog.DiscardHandler)}
 		w := s.newPacketConn(pc).newBatchWorker()
 		defer w.unmap()
-		pc.SetReadDeadline(time.Now().Add(batchBound))
+		end := time.Now().Add(batchBound)
 
 		gone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
@@ -488,7 +491,7 @@ func TestBatchICMPError(t *testing.T) {
 		}
 		gone.WriteToUDPAddrPort([]byte("x"), to)
 		gone.Close() // its reply draws "port unreachable"
-		n, err := w.read()
+		n, err := awaitRead(t, pc, end, w.read)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -499,7 +502,10 @@ func TestBatchICMPError(t *testing.T) {
 		var failed error
 		var delay time.Duration
 		for answered := false; !answered; {
-			n, err := w.read()
+			n, err := awaitRead(t, pc, end, w.read)
+			if errors.Is(err, os.ErrDeadlineExceeded) { // (the loop's bound)
+				t.Fatalf("the datagram after the ICMP error was not read: %v", err)
+			}
 			if err != nil {
 				if err := w.readError(err, &delay); err != nil {
 					t.Fatalf("the worker would stop: %v", err)

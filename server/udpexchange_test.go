@@ -148,7 +148,9 @@ func TestUDPExchangeSendsAgain(t *testing.T) {
 }
 
 // droppingServer returns a client of a server whose socket drops the
-// client's first datagram, and that answers "again" twice.
+// client's first datagram, and that answers "again" twice. The server
+// reads nothing until the client sends again, which exchange does only
+// once the kernel has counted the drop; then its socket takes more.
 func droppingServer(t *testing.T) net.Conn {
 	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -168,18 +170,16 @@ func droppingServer(t *testing.T) net.Conn {
 		}
 		filler.Write(make([]byte, 1000))
 	}
-	full := shouttest.UDPSocketDrops(srv.Port)
-	if full == 0 {
+	if shouttest.UDPSocketDrops(srv.Port) == 0 {
 		t.Skip("the kernel here does not count a UDP socket's drops")
 	}
-	done := make(chan struct{})
-	go func() { // the server: answers the client once its datagram is dropped
+	again, stop, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() { // the server: answers the client once it sends again
 		defer close(done)
-		for range 1000 {
-			if shouttest.UDPSocketDrops(srv.Port) > full {
-				break
-			}
-			time.Sleep(time.Millisecond) // (bounded: 1 s, then reads on)
+		select {
+		case <-again:
+		case <-stop:
+			return
 		}
 		pc.SetReadDeadline(time.Now().Add(bound))
 		buf := make([]byte, 2000)
@@ -198,11 +198,28 @@ func droppingServer(t *testing.T) net.Conn {
 			}
 		}
 	}()
-	t.Cleanup(func() { pc.Close(); <-done })
+	t.Cleanup(func() { close(stop); pc.Close(); <-done })
 	c, err := net.DialUDP("udp4", nil, srv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c
+	return &beforeWrite{Conn: c, nth: 2, f: func() {
+		pc.SetReadBuffer(1 << 20) // room for what is sent again
+		close(again)
+	}}
+}
+
+// beforeWrite is a conn that calls f before its nth Write.
+type beforeWrite struct {
+	net.Conn
+	nth, writes int
+	f           func()
+}
+
+func (c *beforeWrite) Write(p []byte) (int, error) {
+	if c.writes++; c.writes == c.nth {
+		c.f()
+	}
+	return c.Conn.Write(p)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/posener/complete"
 	"github.com/willabides/kongplete"
+	"golang.org/x/net/idna"
 
 	"shout/endpoint"
 	"shout/internal/certs"
@@ -887,8 +888,9 @@ func noArg(app *kong.Application, args []string, msg string) string {
 // an address too: shout 127.0.0.1:8080, or a URL pasted whole, for which
 // the address in it is offered, with what serve needs for TLS; one
 // without its port, shout tcp://localhost, with serve's default port, and
-// host and port apart, shout 127.0.0.1 8080, joined, where each was an
-// "unknown command"; socat's listener, TCP-LISTEN:8080, for serve alone).
+// host and port apart, shout 127.0.0.1 8080, joined, and a host name,
+// shout example.com, where each was an "unknown command"; socat's
+// listener, TCP-LISTEN:8080, for serve alone).
 // One close to a command's name
 // kong says itself: "unexpected argument servee, did you mean "serve"?".
 // An empty one kong named as nothing, "unexpected argument , did you
@@ -1035,15 +1037,37 @@ func withPort(host, port string) string {
 
 // noPort says whether s, typed where a command goes, is an address
 // without its port, not a word mistyped: one with a scheme (tcp://…), an
-// IP address (in brackets or not) or localhost. Another name (nosuch) is
-// said to be no command.
+// IP address (in brackets or not), localhost, or a host name with a dot
+// (example.com). Another name (nosuch, a word) is said to be no command.
 func noPort(s string) bool {
 	if strings.Contains(s, "://") || strings.EqualFold(s, "localhost") {
 		return true
 	}
 	_, err := netip.ParseAddr(unbracketed(s))
+	return err == nil || hostName(s)
+}
+
+// hostName says whether s is a domain name of two labels or more, as a
+// lookup takes it (IDNA's rules: letters, digits and hyphens, or
+// Unicode letters, each label 63 bytes at most), with a last label that
+// is not a number, as a top-level domain never is (1.2.3 is a mistyped
+// address).
+func hostName(s string) bool {
+	name := strings.TrimSuffix(s, ".") // the root's (host.example.)
+	dot := strings.LastIndexByte(name, '.')
+	if dot < 0 {
+		return false
+	}
+	if _, err := strconv.Atoi(name[dot+1:]); err == nil {
+		return false
+	}
+	_, err := domainName.ToASCII(name)
 	return err == nil
 }
+
+// domainName is IDNA's lookup that also refuses an empty label or a
+// long one (example..com).
+var domainName = idna.New(idna.MapForLookup(), idna.VerifyDNSLength(true))
 
 // unbracketed is host without the brackets an IPv6 address is typed in
 // ([::1] is ::1).

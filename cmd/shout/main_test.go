@@ -106,6 +106,16 @@ func TestHelpTakesOneCommand(t *testing.T) {
 		// (One refused in turn: nothing offered.)
 		{[]string{"TCP-LISTEN:99999"}, 2, "shout: unknown command TCP-LISTEN:99999: the commands are serve, connect, bench, version, completion and help"},
 		{[]string{"servee"}, 2, `shout: unexpected argument servee, did you mean "serve"?`}, // kong's, which says it
+		// A host name, as an IP address is (it said "unknown command
+		// example.com"); a name without a dot may be a word mistyped.
+		{[]string{"example.com"}, 2, "shout: example.com is no command: an address goes after one, with its port (shout serve example.com:8080, shout connect example.com:8080; 8080 is serve's default)"},
+		{[]string{"Bücher.example"}, 2, "shout: Bücher.example is no command: an address goes after one, with its port (shout serve Bücher.example:8080, shout connect Bücher.example:8080; 8080 is serve's default)"},
+		{[]string{"host.example."}, 2, "shout: host.example. is no command: an address goes after one, with its port (shout serve host.example.:8080, shout connect host.example.:8080; 8080 is serve's default)"},
+		{[]string{"nosuch"}, 2, "shout: unknown command nosuch: the commands are serve, connect, bench, version, completion and help"},
+		{[]string{"no_such.name"}, 2, "shout: unknown command no_such.name: the commands are serve, connect, bench, version, completion and help"},
+		{[]string{"1.2.3"}, 2, "shout: unknown command 1.2.3: the commands are serve, connect, bench, version, completion and help"},
+		{[]string{"serve.d"}, 2, `shout: unexpected argument serve.d, did you mean "serve"?`}, // a name close to a command's: kong's
+		{[]string{"..."}, 2, "shout: unknown command ...: the commands are serve, connect, bench, version, completion and help"},
 		{[]string{"help", "connect"}, 0, "Usage: shout connect [<addr>] [flags]"},
 	} {
 		var stdout, stderr strings.Builder

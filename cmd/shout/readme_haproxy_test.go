@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"shout/internal/shouttest"
 )
@@ -79,19 +78,20 @@ func TestReadmeHAProxyExample(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "haproxy.sock")
 	cfg = bindRE.ReplaceAllString(cfg, "  bind "+fronts[0])
 	cfg = strings.NewReplacer("127.0.0.1:8080", srv.addr("tcp"), "port 9090", "port "+adminPort).Replace(cfg)
-	cfg = fmt.Sprintf("global\n  stats socket %s level admin\n", socket) + cfg
+	// HAProxy logs each check whose result changed to its stderr, which
+	// the test reads: the first is the one awaited.
+	cfg = fmt.Sprintf("global\n  stats socket %s level admin\n  log stderr format raw local0\n", socket) + cfg
+	if !strings.Contains(cfg, "\nbackend shout\n") {
+		t.Fatalf("the README's haproxy.cfg has no backend shout:\n%s", cfg)
+	}
+	cfg = strings.Replace(cfg, "\nbackend shout\n", "\nbackend shout\n  log global\n  option log-health-checks\n", 1)
 	var out shouttest.Log
 	startHAProxy(t, haproxy, cfg, files, &out)
 
-	// L7OK: the check asked /readyz and had 200.
-	for deadline := time.Now().Add(bound); ; time.Sleep(20 * time.Millisecond) {
+	// Layer7 check passed: the check asked /readyz and had 200.
+	if !out.WaitFor("succeeded, reason: Layer7 check passed, code: 200", bound) {
 		_, stat := haproxyUp(t, socket, "shout", 1)
-		if strings.Contains(stat, "L7OK") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("HAProxy's check of shout's /readyz did not pass within %v:\n%s\n%s\n%s", bound, stat, out.String(), cfg)
-		}
+		t.Fatalf("HAProxy's check of shout's /readyz did not pass within %v:\n%s\n%s\n%s", bound, stat, out.String(), cfg)
 	}
 	c := dialFrom(t, "127.0.0.2", addrs[0], &out)
 	defer c.Close()

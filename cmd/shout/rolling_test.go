@@ -99,9 +99,15 @@ func rollingRestart(t *testing.T, load []string) {
 	}
 	binds, fronts, files := haproxyFrontends(t, 1)
 	socket := filepath.Join(t.TempDir(), "haproxy.sock")
+	// HAProxy logs each check whose result changed, and each server's
+	// change of state, to its stderr, which the test reads: waitUp
+	// waits for such a line, then asks again.
 	cfg := fmt.Sprintf(`global
   stats socket %s level admin
+  log stderr format raw local0
 defaults
+  log global
+  option log-health-checks
   mode tcp
   timeout connect 2s
   timeout client 30s
@@ -124,16 +130,15 @@ backend replicas
 	startHAProxy(t, haproxy, cfg, files, &hpLog)
 	waitUp := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(bound)
-		for {
+		for deadline := time.Now().Add(bound); ; {
+			logged := len(hpLog.String())
 			ok, stat := haproxyUp(t, socket, "replicas", len(ips))
 			if ok {
 				return
 			}
-			if time.Now().After(deadline) {
+			if !hpLog.WaitPast(logged, time.Until(deadline)) {
 				t.Fatalf("%s: HAProxy does not see every replica up within %v:\n%s\n%s", what, bound, stat, hpLog.String())
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	waitUp("at start")

@@ -771,7 +771,9 @@ func (cmd *serveCmd) startAdmin(srv *server.Server, ln net.Listener, logs *async
 	if obs == nil {
 		obs = server.NewLogObserver(log)
 	}
-	srv.Observer = server.Observers(obs, m)
+	// The metrics first: an event logged is counted already, for one
+	// who reads the log, then /metrics.
+	srv.Observer = server.Observers(m, obs)
 	h := admin.NewHandler(m, cmd.AdminPprof)
 	hs := h.HTTPServer(log)
 	go func() {

@@ -110,14 +110,35 @@ func (l *Log) WaitFor(s string, d time.Duration) bool {
 // WaitForAny waits until the log contains one of ss, for at most d, and
 // returns the first of them it contains, if any.
 func (l *Log) WaitForAny(d time.Duration, ss ...string) (string, bool) {
+	var found string
+	ok := l.waitUntil(d, func(logged string) bool {
+		for _, s := range ss {
+			if strings.Contains(logged, s) {
+				found = s
+				return true
+			}
+		}
+		return false
+	})
+	return found, ok
+}
+
+// WaitPast waits until the log holds more than n bytes (something was
+// written after a String of n bytes), for at most d, and reports whether
+// it does.
+func (l *Log) WaitPast(n int, d time.Duration) bool {
+	return l.waitUntil(d, func(logged string) bool { return len(logged) > n })
+}
+
+// waitUntil waits until done, told what was logged, says so, for at most
+// d, looking again at each write, and reports whether it did.
+func (l *Log) waitUntil(d time.Duration, done func(logged string) bool) bool {
 	timeout := time.After(d)
 	for {
 		l.mu.Lock()
-		for _, s := range ss {
-			if strings.Contains(l.buf.String(), s) {
-				l.mu.Unlock()
-				return s, true
-			}
+		if done(l.buf.String()) {
+			l.mu.Unlock()
+			return true
 		}
 		if l.changed == nil {
 			l.changed = make(chan struct{})
@@ -127,7 +148,7 @@ func (l *Log) WaitForAny(d time.Duration, ss ...string) (string, bool) {
 		select {
 		case <-changed:
 		case <-timeout:
-			return "", false
+			return false
 		}
 	}
 }
