@@ -232,8 +232,6 @@ type loop struct {
 	serveF   func(uintptr) bool // l.serve, made once
 	pollErr  error
 	more     bool  // the last batch may have left events to poll for
-	parked   int64 // the loop's time as it last parked
-	changed  int64 // the loop's time at its last new connection, hang-up or error
 	armed    int64 // the wait's deadline, or -1
 	swept    int64
 	paused   []pausedListener // listeners not accepted from until a time
@@ -940,19 +938,7 @@ func (l *loop) end() {
 // room for, and no socket read only in part) serve parks at once rather
 // than make the poll that would find nothing, which saves a system call
 // each time the loop runs out of work.
-//
-// A loop woken within napSoon of its park, to input alone, is fed about
-// as fast as it answers: at one message in flight on many connections a
-// wake found about one message, and the wake (the park, the runtime's two
-// polls of its own epoll set, the scheduler's round, the loop's poll) cost
-// a third as much as the message. Such a loop naps instead of parking
-// after each batch (see nap), and polls for what came meanwhile, until a
-// poll finds nothing or a batch holds more than input: then it parks.
-// Connections that come and go (churn) are answered at once: a loop naps
-// only after napCalm without a new connection, a hang-up or an error.
 func (l *loop) serve(uintptr) bool {
-	woke := true
-	napping := false
 	for {
 		n, err := pollNow(l.ep, l.events)
 		if err != nil {
@@ -964,30 +950,20 @@ func (l *loop) serve(uintptr) bool {
 			if parking != nil {
 				parking(true)
 			}
-			l.parked = l.now
 			return false
 		}
 		l.now = l.time()
-		if woke {
-			woke = false
-			napping = l.now-l.parked < int64(napSoon) && l.now-l.changed > int64(napCalm)
-		}
 		l.more = n == len(l.events)
 		for i := range n {
 			ev := &l.events[i]
 			switch key := ev.Pad; {
 			case key > 0:
-				if ev.Events&^(unix.EPOLLIN|unix.EPOLLOUT) != 0 {
-					napping, l.changed = false, l.now // a hang-up or an error
-				}
 				if c := l.at(int(ev.Fd)); c != nil && c.gen == key {
 					l.ready(c, ev.Events)
 				}
 			case key < 0:
-				napping, l.changed = false, l.now // a connection comes
 				l.accept(-key, ev.Fd)
 			default:
-				napping = false
 				var b [8]byte
 				unix.Read(l.wake, b[:])
 			}
@@ -996,44 +972,13 @@ func (l *loop) serve(uintptr) bool {
 			return true
 		}
 		if !l.more {
-			if napping {
-				nap()
-				continue
-			}
 			if parking != nil {
 				parking(false)
 			}
-			l.parked = l.now
 			return false
 		}
 	}
 }
-
-// napSoon is how soon after its park a wake must come for the loop to
-// nap rather than park, napCalm how long since its last new connection,
-// hang-up or error (see serve); napFor is how long a nap is asked to
-// last (Linux adds its timer slack, 50 µs for most threads).
-var (
-	napSoon = 50 * time.Microsecond
-	napCalm = time.Millisecond
-	napFor  = unix.NsecToTimespec(int64(20 * time.Microsecond))
-)
-
-// nap sleeps for napFor without telling the scheduler, so that the loop
-// keeps its P: the goroutines that share it wait as long as the nap
-// (their wait is otherwise as long as a batch), where a sleep the
-// scheduler is told of would hand the P to another thread on the same
-// core after 20 µs.
-func nap() {
-	syscall.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&napFor)), 0, 0)
-	if napped != nil {
-		napped()
-	}
-}
-
-// napped, if set, is called on the loop's goroutine after each nap; a
-// test sets it before the loops start and clears it after they end.
-var napped func()
 
 // parking, if set, is called on the loop's goroutine as serve parks the
 // loop, told whether the poll just before found nothing; a test sets it
