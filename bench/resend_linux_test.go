@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -46,10 +47,26 @@ func TestReconnectResendsInBatches(t *testing.T) {
 			io.CopyN(io.Discard, c, closeAfter)
 			c.(*net.TCPConn).CloseWrite()
 			close(closed)
-		} else if n, _ := io.CopyN(io.Discard, c, closeAfter/2); n == closeAfter/2 {
-			cancel()
+			io.Copy(io.Discard, c)
+			return
 		}
-		io.Copy(io.Discard, c)
+		// A connection made again answers every message (bytes.ToUpper
+		// is right on ascii), so that the run's final wait ends with the
+		// last reply: the patient run waited its whole minute
+		// (patientWait) for replies this server withheld.
+		var read int64
+		for buf := make([]byte, 64<<10); ; {
+			n, err := c.Read(buf)
+			if _, werr := c.Write(bytes.ToUpper(buf[:n])); werr != nil {
+				return
+			}
+			if read += int64(n); read >= closeAfter/2 {
+				cancel()
+			}
+			if err != nil {
+				return
+			}
+		}
 	})
 	// Patient: the messages owed go unanswered until the close on
 	// purpose, and a stall past Timeout had the loop give them up, lost,
