@@ -1051,7 +1051,8 @@ func noPort(s string) bool {
 // lookup takes it (IDNA's rules: letters, digits and hyphens, or
 // Unicode letters, each label 63 bytes at most), with a last label that
 // is not a number, as a top-level domain never is (1.2.3 is a mistyped
-// address).
+// address), and no file's here: shout notes.txt names a file, as a user
+// who typed it sees (it was offered as notes.txt:8080).
 func hostName(s string) bool {
 	name := strings.TrimSuffix(s, ".") // the root's (host.example.)
 	dot := strings.LastIndexByte(name, '.')
@@ -1061,8 +1062,11 @@ func hostName(s string) bool {
 	if _, err := strconv.Atoi(name[dot+1:]); err == nil {
 		return false
 	}
-	_, err := domainName.ToASCII(name)
-	return err == nil
+	if _, err := domainName.ToASCII(name); err != nil {
+		return false
+	}
+	_, err := os.Lstat(s)
+	return err != nil
 }
 
 // domainName is IDNA's lookup that also refuses an empty label or a

@@ -130,6 +130,31 @@ func TestHelpTakesOneCommand(t *testing.T) {
 	}
 }
 
+// A file's name where a command goes (shout notes.txt, shout main.go)
+// is an unknown command, not a host name: it was answered as an address,
+// "notes.txt is no command: an address goes after one, with its port
+// (shout serve notes.txt:8080, ...)". A name no file has stays a host's.
+func TestFileNameIsNoHostName(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, name := range []string{"notes.txt", "main.go", "README.md"} {
+		if err := os.WriteFile(name, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ arg, want string }{
+		{"notes.txt", "shout: unknown command notes.txt: the commands are serve, connect, bench, version, completion and help"},
+		{"main.go", "shout: unknown command main.go: the commands are serve, connect, bench, version, completion and help"},
+		{"README.md", "shout: unknown command README.md: the commands are serve, connect, bench, version, completion and help"},
+		{"example.com", "shout: example.com is no command: an address goes after one, with its port (shout serve example.com:8080, shout connect example.com:8080; 8080 is serve's default)"},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), []string{tc.arg}, strings.NewReader(""), &stdout, &stderr)
+		if first, _, _ := strings.Cut(stderr.String(), "\n"); code != 2 || first != tc.want {
+			t.Errorf("shout %s: status %d, %q; want 2 and %q", tc.arg, code, first, tc.want)
+		}
+	}
+}
+
 // An empty argument (shout "", a variable unset in a script) is a usage
 // error, anywhere: it panicked, slice bounds out of range, in the look
 // for a flag's value.
