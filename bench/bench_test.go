@@ -3796,8 +3796,12 @@ func TestLatencySaysWhereTimeStarts(t *testing.T) {
 		{"udp", 1000, "(each timed from its send, which never waits for the server)"},
 		{"tcp", 0, closed},
 		{"udp", 0, closed},
+		{"tcp", 0, ""}, // no reply timed: nothing to say where time starts
 	} {
 		rep := &bench.Report{Settings: bench.Settings{Network: tc.network, Rate: tc.rate}, Messages: 10}
+		if tc.want == "" {
+			rep.Messages = 0
+		}
 		text, page, _ := writeEach(t, rep)
 		var line string
 		for l := range strings.Lines(text) {
@@ -3805,11 +3809,11 @@ func TestLatencySaysWhereTimeStarts(t *testing.T) {
 				line = l
 			}
 		}
-		if !strings.Contains(line, tc.want) {
-			t.Errorf("%s at %v msg/s: latency line %q; want it to say %q", tc.network, tc.rate, line, tc.want)
+		if !strings.Contains(line, tc.want) || tc.want == "" && strings.Contains(line, "timed from") {
+			t.Errorf("%s at %v msg/s, %d replies: latency line %q; want it to say %q", tc.network, tc.rate, rep.Messages, line, tc.want)
 		}
 		// The page's latency row too: it said nothing of either loop.
-		if !strings.Contains(page, tc.want) {
+		if !strings.Contains(page, tc.want) || tc.want == "" && strings.Contains(page, "timed from") {
 			t.Errorf("%s at %v msg/s: the page does not say %q", tc.network, tc.rate, tc.want)
 		}
 	}
