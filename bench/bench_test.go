@@ -3785,7 +3785,7 @@ func TestUDPRepliesFromAnotherPortSaid(t *testing.T) {
 // server that stalled for 1 s of a 3 s window, p99 312µs, max 1.01s,
 // "all right", and a reader took the stall for one slow reply.
 func TestLatencySaysWhereTimeStarts(t *testing.T) {
-	closed := "(each timed from its send: a closed loop sends nothing more while the server stalls, so the messages a stall held back are in no percentile (an open loop times each from when it fell due))"
+	closed := "(each timed from its send, so the messages a stall held back are in no percentile: an open loop counts them)"
 	for _, tc := range []struct {
 		network string
 		rate    float64

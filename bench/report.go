@@ -437,7 +437,7 @@ func (r *Report) timedFrom() string {
 	case r.Messages == 0:
 		return ""
 	case r.Rate == 0:
-		return "each timed from its send: a closed loop sends nothing more while the server stalls, so the messages a stall held back are in no percentile (an open loop times each from when it fell due)"
+		return "each timed from its send, so the messages a stall held back are in no percentile: an open loop counts them"
 	case r.Network == "udp":
 		return "each timed from its send, which never waits for the server"
 	}
