@@ -3797,8 +3797,14 @@ func TestLatencySaysWhereTimeStarts(t *testing.T) {
 		{"tcp", 0, closed},
 		{"udp", 0, closed},
 		{"tcp", 0, ""}, // no reply timed: nothing to say where time starts
+		// Churn's latency is of the whole, from the connect (its line says
+		// so), and an open loop is no churn's.
+		{"churn", 0, "(each timed from its connect, so the connections a stall held back are in no percentile)"},
 	} {
 		rep := &bench.Report{Settings: bench.Settings{Network: tc.network, Rate: tc.rate}, Messages: 10}
+		if tc.network == "churn" {
+			rep.Network, rep.Churn = "tcp", true
+		}
 		if tc.want == "" {
 			rep.Messages = 0
 		}
