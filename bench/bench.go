@@ -1796,8 +1796,8 @@ func (r *run) clock(ctx context.Context) clocked {
 	defer done.Stop()
 	last, lastT := r.counts(), start
 	// sample adds the time since the last sample to the timeline and
-	// the progress lines.
-	sample := func(now time.Time) {
+	// the progress lines; a sliver, to the timeline's last entry alone.
+	sample := func(now time.Time, sliver bool) {
 		h := r.collect()
 		c := r.counts()
 		dt := now.Sub(lastT).Seconds()
@@ -1809,6 +1809,16 @@ func (r *run) clock(ctx context.Context) clocked {
 			Wrong:          c.wrong - last.wrong,
 			Errors:         c.errs - last.errs,
 			Lost:           c.lost - last.lost,
+		}
+		if sliver {
+			n := len(r.timeline)
+			from := 0.0
+			if n > 1 {
+				from = r.timeline[n-2].T
+			}
+			r.timeline[n-1] = mergeSeconds(from, r.timeline[n-1], sec)
+			last, lastT = c, now
+			return
 		}
 		r.timeline = appendSecond(r.timeline, sec)
 		if r.cfg.Progress != nil {
@@ -1824,8 +1834,11 @@ func (r *run) clock(ctx context.Context) clocked {
 		}
 		last, lastT = c, now
 	}
-	// end samples what is left of the last second, unless it is a sliver,
-	// up to the window's end, not to when this goroutine woke (later; on
+	// end samples what is left of the last second (a sliver, under 100
+	// ms, into the entry before, its rate too few replies to say much:
+	// left out, the errors of a server gone, or of a Ctrl-C, just after a
+	// second's sample were in no entry, and the last ended before the
+	// window did), up to the window's end, not to when this goroutine woke (later; on
 	// a busy machine, by a part of a second: the entry said it ended
 	// then, and its rate, of the replies that came in the window, was
 	// over the longer time), and returns the window's length. Sending
@@ -1845,8 +1858,11 @@ func (r *run) clock(ctx context.Context) clocked {
 			windowEnded()
 		}
 		stop := at(r.windowUntil.Load())
-		if stop.Sub(lastT) >= 100*time.Millisecond {
-			sample(stop)
+		switch d := stop.Sub(lastT); {
+		case d >= 100*time.Millisecond:
+			sample(stop, false)
+		case d > 0 && len(r.timeline) > 0:
+			sample(stop, true)
 		}
 		return stop.Sub(start)
 	}
@@ -1856,7 +1872,7 @@ func (r *run) clock(ctx context.Context) clocked {
 			// (One that woke past the window's end, with done ready
 			// too, leaves the rest to end, which samples to the end.)
 			if now.Before(at(r.windowUntil.Load())) {
-				sample(now)
+				sample(now, false)
 			}
 		case <-done.C:
 			if windowTimeUp != nil {
@@ -1905,15 +1921,21 @@ func mergePairs(tl []Second) []Second {
 			break
 		}
 		b := tl[k+1]
-		m := Second{T: b.T, P50US: max(a.P50US, b.P50US), P99US: max(a.P99US, b.P99US),
-			Wrong: a.Wrong + b.Wrong, Errors: a.Errors + b.Errors, Lost: a.Lost + b.Lost}
-		if span := b.T - from; span > 0 {
-			m.MessagesPerSec = (a.MessagesPerSec*(a.T-from) + b.MessagesPerSec*(b.T-a.T)) / span
-		}
-		out = append(out, m)
+		out = append(out, mergeSeconds(from, a, b))
 		from = b.T
 	}
 	return out
+}
+
+// mergeSeconds is the one entry of a, from from to a.T, and b after it:
+// its counts summed, its rate over the whole, its percentiles the higher.
+func mergeSeconds(from float64, a, b Second) Second {
+	m := Second{T: b.T, P50US: max(a.P50US, b.P50US), P99US: max(a.P99US, b.P99US),
+		Wrong: a.Wrong + b.Wrong, Errors: a.Errors + b.Errors, Lost: a.Lost + b.Lost}
+	if span := b.T - from; span > 0 {
+		m.MessagesPerSec = (a.MessagesPerSec*(a.T-from) + b.MessagesPerSec*(b.T-a.T)) / span
+	}
+	return m
 }
 
 // halt stops the run's sending: the drivers send nothing once stopping

@@ -3785,7 +3785,7 @@ func TestUDPRepliesFromAnotherPortSaid(t *testing.T) {
 // server that stalled for 1 s of a 3 s window, p99 312µs, max 1.01s,
 // "all right", and a reader took the stall for one slow reply.
 func TestLatencySaysWhereTimeStarts(t *testing.T) {
-	closed := "(each timed from its send: a closed loop sends nothing more while the server stalls, so the messages a stall held back are in no percentile (an open loop times each from when it fell due))"
+	closed := "(each timed from its send, so the messages a stall held back are in no percentile: an open loop counts them)"
 	for _, tc := range []struct {
 		network string
 		rate    float64
@@ -3796,8 +3796,18 @@ func TestLatencySaysWhereTimeStarts(t *testing.T) {
 		{"udp", 1000, "(each timed from its send, which never waits for the server)"},
 		{"tcp", 0, closed},
 		{"udp", 0, closed},
+		{"tcp", 0, ""}, // no reply timed: nothing to say where time starts
+		// Churn's latency is of the whole, from the connect (its line says
+		// so), and an open loop is no churn's.
+		{"churn", 0, "(each timed from its connect, so the connections a stall held back are in no percentile)"},
 	} {
 		rep := &bench.Report{Settings: bench.Settings{Network: tc.network, Rate: tc.rate}, Messages: 10}
+		if tc.network == "churn" {
+			rep.Network, rep.Churn = "tcp", true
+		}
+		if tc.want == "" {
+			rep.Messages = 0
+		}
 		text, page, _ := writeEach(t, rep)
 		var line string
 		for l := range strings.Lines(text) {
@@ -3805,11 +3815,11 @@ func TestLatencySaysWhereTimeStarts(t *testing.T) {
 				line = l
 			}
 		}
-		if !strings.Contains(line, tc.want) {
-			t.Errorf("%s at %v msg/s: latency line %q; want it to say %q", tc.network, tc.rate, line, tc.want)
+		if !strings.Contains(line, tc.want) || tc.want == "" && strings.Contains(line, "timed from") {
+			t.Errorf("%s at %v msg/s, %d replies: latency line %q; want it to say %q", tc.network, tc.rate, rep.Messages, line, tc.want)
 		}
 		// The page's latency row too: it said nothing of either loop.
-		if !strings.Contains(page, tc.want) {
+		if !strings.Contains(page, tc.want) || tc.want == "" && strings.Contains(page, "timed from") {
 			t.Errorf("%s at %v msg/s: the page does not say %q", tc.network, tc.rate, tc.want)
 		}
 	}

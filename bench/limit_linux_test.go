@@ -62,17 +62,20 @@ func TestFileLimitCountsTheLoops(t *testing.T) {
 
 // UDP sockets past the open-file limit are called sockets, as the rest
 // of a UDP run's report calls them: bench said "19000 connections need
-// about 19032 open files" of a run that makes no connection.
+// about 19032 open files" of a run that makes no connection. TCP's are
+// connections.
 func TestFileLimitNamesUDPSockets(t *testing.T) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max > 1<<20 {
 		t.Skipf("an open-file hard limit of %d (%v): too many sockets to ask for", lim.Max, err)
 	}
-	cfg := quick("udp", "127.0.0.1:9")
-	cfg.Conns = int(lim.Max) + 1
-	_, err := bench.Run(context.Background(), cfg)
-	want := fmt.Sprintf("%d sockets need about", cfg.Conns)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("Run with %d UDP sockets past the hard limit %d: %v; want an error that says %q", cfg.Conns, lim.Max, err, want)
+	for network, what := range map[string]string{"udp": "sockets", "tcp": "connections"} {
+		cfg := quick(network, "127.0.0.1:9")
+		cfg.Conns = int(lim.Max) + 1
+		_, err := bench.Run(context.Background(), cfg)
+		want := fmt.Sprintf("%d %s need about", cfg.Conns, what)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Run with %d %s %s past the hard limit %d: %v; want an error that says %q", cfg.Conns, network, what, lim.Max, err, want)
+		}
 	}
 }

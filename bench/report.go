@@ -436,8 +436,10 @@ func (r *Report) timedFrom() string {
 	switch {
 	case r.Messages == 0:
 		return ""
+	case r.Churn: // a closed loop, each message a connection of its own
+		return "each timed from its connect, so the connections a stall held back are in no percentile"
 	case r.Rate == 0:
-		return "each timed from its send: a closed loop sends nothing more while the server stalls, so the messages a stall held back are in no percentile (an open loop times each from when it fell due)"
+		return "each timed from its send, so the messages a stall held back are in no percentile: an open loop counts them"
 	case r.Network == "udp":
 		return "each timed from its send, which never waits for the server"
 	}

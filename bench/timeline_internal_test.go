@@ -47,24 +47,49 @@ func TestTimelineBounded(t *testing.T) {
 // part of a second), it said it ended then ("t": 2.0034 of a 2 s
 // window) and its rate was its replies, counted in the window alone,
 // over the longer time, a drop at the end of every plot that was not
-// there.
+// there. What is left after the last second's sample, under 100 ms (a
+// window of 1.05 s, a Ctrl-C just after a progress line), goes into
+// that second's entry: left out, the last entry ended before the window
+// (1 s of 1.05 s), and the errors in it, of a server gone, were in none.
 func TestTimelineEndsWithTheWindow(t *testing.T) {
 	addr := shouttest.Start(t, &server.Server{Logger: slog.New(slog.DiscardHandler)})
-	for _, rate := range []float64{0, 1000} {
+	for _, tc := range []struct {
+		rate      float64
+		duration  time.Duration
+		interrupt bool // Ctrl-C as the first progress line is written
+	}{
+		{0, 300 * time.Millisecond, false},
+		{1000, 300 * time.Millisecond, false},
+		{0, 1050 * time.Millisecond, false},
+		{0, time.Minute, true},
+	} {
 		cfg := Config{Endpoint: endpoint.Endpoint{Network: "tcp", Address: addr},
-			Conns: 1, Depth: 1, Rate: rate, Warmup: -1, Duration: 300 * time.Millisecond, Timeout: 5 * time.Second}
-		if rate > 0 {
+			Conns: 1, Depth: 1, Rate: tc.rate, Warmup: -1, Duration: tc.duration, Timeout: 5 * time.Second}
+		if tc.rate > 0 {
 			cfg.Depth = 0
 		}
-		rep, err := Run(context.Background(), cfg)
+		ctx, cancel := context.WithCancel(context.Background())
+		if tc.interrupt {
+			cfg.Progress = writerFunc(func(p []byte) (int, error) { cancel(); return len(p), nil })
+		}
+		rep, err := Run(ctx, cfg)
+		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(rep.Timeline) == 0 {
-			t.Fatalf("rate %v: no timeline entry of a %v window", rate, cfg.Duration)
+			t.Fatalf("rate %v: no timeline entry of a %v window", tc.rate, cfg.Duration)
+		}
+		if !tc.interrupt && rep.MeasuredS != tc.duration.Seconds() || tc.interrupt && rep.MeasuredS >= tc.duration.Seconds() {
+			t.Errorf("rate %v, %v (interrupted %v): %vs measured, want the window's (to the interrupt)", tc.rate, tc.duration, tc.interrupt, rep.MeasuredS)
 		}
 		if last := rep.Timeline[len(rep.Timeline)-1]; last.T != rep.MeasuredS {
-			t.Errorf("rate %v: the last timeline entry ends at %vs, the window at %vs measured", rate, last.T, rep.MeasuredS)
+			t.Errorf("rate %v, %v (interrupted %v): the last timeline entry ends at %vs, the window at %vs measured",
+				tc.rate, tc.duration, tc.interrupt, last.T, rep.MeasuredS)
 		}
 	}
 }
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

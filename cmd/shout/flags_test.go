@@ -305,5 +305,7 @@ func TestConnectTimeoutNamesItsFlag(t *testing.T) {
 // it was in the README alone, and a reader of the help could not tell
 // whether a run with a reply lost, or less load than asked for, fails.
 func TestBenchHelpSaysExitStatus(t *testing.T) {
-	helpSays(t, "bench", "Exit status: 0 when every reply was checked and all was right; 1 when not")
+	for _, want := range []string{"Exit status: 0 when every reply was checked and all was right; 1 when not", "; 2 on a usage error;", "; 128+N when signal N stopped it"} {
+		helpSays(t, "bench", want)
+	}
 }
