@@ -377,6 +377,11 @@ func TestUDPBudget(t *testing.T) {
 	// Count the flood's replies until it has stopped and gone quiet.
 	var got atomic.Int64
 	stop, counted := make(chan struct{}), make(chan struct{})
+	halt := sync.OnceFunc(func() { close(stop) })
+	// On a failed round too, the reader ends before the test does (and
+	// before the cleanups close its socket): an error it reported after
+	// the test had ended would panic the whole package's run.
+	t.Cleanup(func() { halt(); <-counted })
 	start := time.Now()
 	go func() {
 		defer close(counted)
@@ -424,7 +429,7 @@ func TestUDPBudget(t *testing.T) {
 			t.Fatalf("round %d: got %q, want %q", round, got, want)
 		}
 	}
-	close(stop)
+	halt()
 	<-counted
 	elapsed := time.Since(start)
 	sent := rounds * perRound * len(msg)
