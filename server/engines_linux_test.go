@@ -781,9 +781,7 @@ func (r *drun) datagram(p []byte) {
 		}
 	}
 	local, remote := port(r.udp.LocalAddr()), port(r.udp.RemoteAddr())
-	drops := func() int64 {
-		return shouttest.BacklogDrops() + shouttest.UDPSocketDrops(local) + shouttest.UDPSocketDrops(remote)
-	}
+	drops := kernelDrops(local, remote)
 	// One that equals a reply just sent to its source is that reply
 	// come back, from an echo service: a loop, dropped (the source clock
 	// is stopped, so it is always just sent).

@@ -40,9 +40,7 @@ const udpSends = 3
 // not come while they hold still is the server's loss, and an error.
 func (u *udpClient) exchange(msg []byte) ([]byte, error) {
 	local, remote := port(u.c.LocalAddr()), port(u.c.RemoteAddr())
-	drops := func() int64 {
-		return shouttest.BacklogDrops() + shouttest.UDPSocketDrops(local) + shouttest.UDPSocketDrops(remote)
-	}
+	drops := kernelDrops(local, remote)
 	end := time.Now().Add(bound)
 	buf := make([]byte, 1<<17)
 	sends, first := 0, drops()
@@ -222,4 +220,14 @@ func (c *beforeWrite) Write(p []byte) (int, error) {
 		c.f()
 	}
 	return c.Conn.Write(p)
+}
+
+// kernelDrops returns what counts the datagrams the kernel dropped on
+// their way between the sockets on ports local and remote (on
+// 127.0.0.1), both ways: the loopback backlog's drops and the two
+// sockets', since each started. Only its rise means anything.
+func kernelDrops(local, remote int) func() int64 {
+	return func() int64 {
+		return shouttest.BacklogDrops() + shouttest.UDPSocketDrops(local) + shouttest.UDPSocketDrops(remote)
+	}
 }
