@@ -398,8 +398,9 @@ type Report struct {
 	// both measured (the warm-up's are in no count, this one's too). A
 	// stream's replies are matched to its messages by their newlines, so
 	// one newline the server cut or added, or one message it answered
-	// with nothing, puts every later reply out of step with its message: these may be right replies, compared with the
-	// wrong message. A right reply shows the stream in step again.
+	// with nothing, puts every later reply out of step with its message:
+	// these may be right replies, compared with the wrong message. A
+	// right reply shows the stream in step again.
 	MismatchesAfter int64 `json:"mismatches_after_first,omitempty"`
 	Errors          int64 `json:"errors"`
 	// Lost counts messages sent while measuring whose reply never came
@@ -1834,18 +1835,18 @@ func (r *run) clock(ctx context.Context) clocked {
 		}
 		last, lastT = c, now
 	}
-	// end samples what is left of the last second (a sliver, under 100
-	// ms, into the entry before, its rate too few replies to say much:
-	// left out, the errors of a server gone, or of a Ctrl-C, just after a
-	// second's sample were in no entry, and the last ended before the
-	// window did), up to the window's end, not to when this goroutine woke (later; on
-	// a busy machine, by a part of a second: the entry said it ended
-	// then, and its rate, of the replies that came in the window, was
-	// over the longer time), and returns the window's length. Sending
-	// stops as measuring does: a message sent after, while the last
-	// second is sampled, was in no count (nor a connection made again
-	// then), yet the server served it. A run that ends early ends its
-	// window as sending stops (see haltEarly); one on time keeps it,
+	// end samples what is left of the last second, up to the window's
+	// end (not to when this goroutine woke, later on a busy machine: the
+	// entry would say it ended then, its rate over the longer time), and
+	// returns the window's length. A sliver, under 100 ms, goes into the
+	// entry before (alone, its rate is of too few replies to say much;
+	// left out, a Ctrl-C's or a server gone's errors just after a
+	// second's sample were in no entry).
+	//
+	// Sending stops as measuring does: a message sent after, while the
+	// last second is sampled, was in no count (nor a connection made
+	// again then), yet the server served it. A run that ends early ends
+	// its window as sending stops (see haltEarly); one on time keeps it,
 	// though the timer fire late (a stalled machine): what fell due
 	// before its end and was not sent yet is sent as the run stops (see
 	// openLoop).

@@ -82,10 +82,9 @@ func (r *Report) printable() Report {
 // outOfStep is what the wrong replies after an earlier one may be, said
 // after their count: one newline cut or added, or one message answered
 // with nothing, puts a stream out of step, and they may be right replies
-// compared with the wrong message. Not
-// where the first wrong reply was another mode's: that server answers
-// every message so (the first wrong reply says which), and the rest are
-// that.
+// compared with the wrong message. Not where the first wrong reply was
+// another mode's: that server answers every message so (the first wrong
+// reply says which), and the rest are that.
 func (r *Report) outOfStep() string {
 	if errors.As(r.firstMismatch, new(otherMode)) {
 		return ""
