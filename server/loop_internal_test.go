@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"shout/internal/deadline"
 )
 
 // A listener the loops no longer accept from is forgotten: a server
@@ -752,28 +750,51 @@ func epollSet(t *testing.T, s *Server) string {
 // reply waits for the client, and the listener that took the closed
 // one's place (and its id). Before, the closed one was reported at every
 // poll, and accepted from as the new one.
+//
+// The waiting client's input is all in the server's receive queue before
+// the loop answers any of it. A client that went on sending as its own
+// receive queue overflowed (32 MiB, against a 4 MiB send buffer) stalled
+// under load: the loop, late for a moment, closed the server's window,
+// and on loopback (Linux 6.18) the client, its queue over its buffer,
+// took none of the window updates that followed; it sent 189 KiB, then
+// zero-window probes 22 s apart, while the loop had answered all that
+// came and its socket had taken every byte (TCP retransmits to the full
+// client 26 s apart). The test waited 30 s for a reply that never waited.
 func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
 	ln, ino := heldListener(t)
-	s := &Server{}
+	// The connections inherit it: a reply's way holds a few KiB, not the
+	// megabytes to which Linux grows a send buffer.
+	raw, err := ln.(*net.TCPListener).SyscallConn()
+	if err == nil {
+		err = bufferSize(unix.SO_SNDBUF, 4096)("", "", raw)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGate()
+	s := &Server{Observer: g, ReadSize: 4096}
 	addr := oneLoop(t, s, ln)
 	watched := func() bool { return strings.Contains(epollSet(t, s), ino) }
 
 	reading := dial(t, addr)
 	answer(t, reading, "a")
-	// waiting sends more than the buffers on the way hold, reading
-	// nothing, so that its reply waits for the socket to take it.
-	waiting := dial(t, addr)
-	waiting.(*net.TCPConn).SetReadBuffer(16 << 10)
-	sw := deadline.Steady(waiting, 20*time.Second) // a stall bound: 32 MiB under the race detector takes long
-	const size = 32 << 20
-	sent := make(chan error, 1)
-	go func() {
-		_, err := sw.Write(bytes.Repeat([]byte("x"), size))
-		if err == nil {
-			err = waiting.(*net.TCPConn).CloseWrite()
-		}
-		sent <- err
-	}()
+	// waiting sends more than the replies' way holds, reading nothing, so
+	// that its reply waits for the socket to take it.
+	g.onOpen.Store(true)
+	d := net.Dialer{Timeout: 10 * time.Second, Control: bufferSize(unix.SO_RCVBUF, 4096)}
+	waiting, err := d.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
+	waiting.SetDeadline(time.Now().Add(20 * time.Second))
+	g.wait(t, "the waiting connection's open")
+	msg := bytes.Repeat([]byte("abcdefghij"), 4000) // fits the server's receive window
+	if _, err := waiting.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	delivered(t, waiting)
+	close(g.release)
 	waitFor(t, "a reply waiting for its socket", func() bool {
 		// (the kernel adds EPOLLERR and EPOLLHUP to every entry's events)
 		return strings.Contains(epollSet(t, s), fmt.Sprintf(" events: %8x ", unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP))
@@ -819,12 +840,9 @@ func TestLoopLeavesListenerClosedElsewhere(t *testing.T) {
 	answer(t, reading, "d")
 	answer(t, other, "e")
 	answer(t, dial(t, ln2.Addr()), "f")
-	got, err := io.ReadAll(sw)
-	if err != nil || len(got) != size || bytes.Count(got, []byte("X")) != size {
-		t.Errorf("the waiting reply: %d bytes, %d of them X, %v; want %d X", len(got), bytes.Count(got, []byte("X")), err, size)
-	}
-	if err := <-sent; err != nil {
-		t.Errorf("sending: %v", err)
+	got := make([]byte, len(msg))
+	if n, err := io.ReadFull(waiting, got); err != nil || !bytes.Equal(got, bytes.ToUpper(msg)) {
+		t.Errorf("the waiting reply: %d of %d bytes, %v", n, len(msg), err)
 	}
 }
 
