@@ -137,6 +137,13 @@ type Config struct {
 	// other to a stall past Timeout, and does not wait patientWait for
 	// them. (A number, not a func: Config stays comparable.)
 	unansweredEvery uint64
+	// allDrops, if not nil, set by tests (CountAllDrops in
+	// export_test.go), is added what each UDP socket of the run dropped,
+	// its receive buffer full, as its reader ended, whether
+	// DroppedByBench counts those or not (it does not on a socket that
+	// got duplicates): a test that wants none lost but those the kernel
+	// dropped learns them all.
+	allDrops *atomic.Int64
 }
 
 // patientFor reports whether the run waits out any stall for measured

@@ -575,6 +575,9 @@ func (u *udpSocket) finish() {
 	if counted {
 		dropped = socketDrops(c) - u.dropsBefore
 	}
+	if all := u.r.cfg.allDrops; all != nil && !closed {
+		all.Add(socketDrops(c))
+	}
 	u.expireAt(time.Now().Add(u.r.cfg.Timeout), false) // Run's deadline has passed, or a signal cut the wait: all that is owed is lost (or not waited for: gaveUp)
 	if udpRingEnded != nil {
 		udpRingEnded(u.peak, u.gone.peak)

@@ -319,6 +319,14 @@ func PatientButEvery(c Config, n uint64) Config {
 	return c
 }
 
+// CountAllDrops returns c adding to n what each of its run's UDP
+// sockets dropped, its receive buffer full, counted in DroppedByBench
+// or not (see Config.allDrops).
+func CountAllDrops(c Config, n *atomic.Int64) Config {
+	c.allDrops = n
+	return c
+}
+
 // SeqOf is the sequence number datagram d (a reply too) is tagged with,
 // and whether it has one.
 func SeqOf(d []byte) (seq uint64, ok bool) { return seqOf(d) }

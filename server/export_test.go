@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"testing"
 	"time"
 )
 
@@ -82,4 +83,24 @@ func (s *Server) Forced() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.forced
+}
+
+// AgainOnDrops runs a case that sends datagrams on loopback, and runs it
+// again when it failed and the kernel counted a drop meanwhile (see
+// againOnDrops): the tests of this package that expect every datagram
+// answered, or an exact trace of them, fail on one the kernel dropped.
+// A case closes its sockets in t.Cleanup, not deferred: what they dropped
+// is read once it returns, and a closed socket's count is gone.
+func AgainOnDrops(t testing.TB, run func(t testing.TB)) {
+	t.Helper()
+	againOnDrops(t, run)
+}
+
+// WatchDrops counts what the UDP sockets on port drop with the drops of
+// the case AgainOnDrops runs as t (a socket of the case's, or its
+// server's); outside one, it does nothing.
+func WatchDrops(t testing.TB, port int) {
+	if a, ok := t.(*attempt); ok {
+		a.watch(port)
+	}
 }

@@ -69,7 +69,7 @@ func scriptedSession(t *testing.T, addr string) (string, string) {
 
 // matchLines checks got, line by line, against want, whose lines are
 // literal but for {fd} (a number), {n} (a number) and {any} (anything).
-func matchLines(t *testing.T, got string, want []string) {
+func matchLines(t testing.TB, got string, want []string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 	for i, w := range want {
@@ -170,74 +170,85 @@ func exchangeUDP(t *testing.T, addr, msg string) string {
 	return exchangeOn(t, c, msg)
 }
 
+// A datagram the kernel dropped on the way (counted) runs a case again:
+// sent again, it would be in the trace twice. One the server lost fails
+// it.
 func TestTraceDatagrams(t *testing.T) {
 	t.Run("answered", func(t *testing.T) {
-		var log shouttest.Log
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		shouttest.ServePacket(t, &server.Server{Logger: discard(), Observer: server.NewTraceObserver(&log)}, pc)
-		addr := pc.LocalAddr().String()
-		c, err := net.Dial("udp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		client := c.LocalAddr().String()
-		big := strings.Repeat("y", 1500)
-		// An empty datagram is a message like any other: the trace says
-		// so, where a learner of TCP reads 0 bytes as the end of file.
-		for i, msg := range []string{"straße", "", big} {
-			if got := exchangeOn(t, c, msg); got != strings.ToUpper(strings.ReplaceAll(msg, "ß", "ss")) {
-				t.Errorf("reply %q", got)
+		server.AgainOnDrops(t, func(t testing.TB) {
+			var log shouttest.Log
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
 			}
-			// The worker traces its sendto once sent: wait for it, so
-			// that the next datagram's lines, maybe another worker's,
-			// come after.
-			if !log.WaitFor(fmt.Sprintf("sendto(%s, %d)", client, len(strings.ReplaceAll(msg, "ß", "ss"))), bound) {
-				t.Fatalf("no sendto %d in the trace:\n%s", i+1, log.String())
+			shouttest.ServePacket(t, &server.Server{Logger: discard(), Observer: server.NewTraceObserver(&log)}, pc)
+			addr := pc.LocalAddr().String()
+			server.WatchDrops(t, port(pc.LocalAddr()))
+			c, err := net.Dial("udp", addr)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		matchLines(t, log.String(), []string{
-			`trace fd={fd} socket(AF_INET, SOCK_DGRAM) → fd {fd}: a udp socket`,
-			`trace fd={fd} bind(` + addr + `): no listen, no accept: each recvfrom says who sent the datagram`,
-			`trace fd={fd} recvfrom(65535) → 7 bytes from ` + client + ` "straße"`,
-			`trace fd={fd} sendto(` + client + `, 7) → 7 bytes "STRASSE"`,
-			`trace fd={fd} recvfrom(65535) → 0 bytes from ` + client + ` "": an empty datagram, a message all the same (over TCP, recv → 0 bytes is the end of file)`,
-			`trace fd={fd} sendto(` + client + `, 0) → 0 bytes ""`,
-			`trace fd={fd} recvfrom(65535) → 1500 bytes from ` + client + ` "` + big[:64] + `"… (1436 more): more than the lesson's recvfrom(1024) takes: it would get the first 1024 bytes, and the rest would be lost`,
-			`trace fd={fd} sendto(` + client + `, 1500) → 1500 bytes "` + strings.ToUpper(big[:64]) + `"… (1436 more)`,
+			defer c.Close()
+			client := c.LocalAddr().String()
+			server.WatchDrops(t, port(c.LocalAddr()))
+			big := strings.Repeat("y", 1500)
+			// An empty datagram is a message like any other: the trace says
+			// so, where a learner of TCP reads 0 bytes as the end of file.
+			for i, msg := range []string{"straße", "", big} {
+				if got := exchangeOn(t, c, msg); got != strings.ToUpper(strings.ReplaceAll(msg, "ß", "ss")) {
+					t.Errorf("reply %q", got)
+				}
+				// The worker traces its sendto once sent: wait for it, so
+				// that the next datagram's lines, maybe another worker's,
+				// come after.
+				if !log.WaitFor(fmt.Sprintf("sendto(%s, %d)", client, len(strings.ReplaceAll(msg, "ß", "ss"))), bound) {
+					t.Fatalf("no sendto %d in the trace:\n%s", i+1, log.String())
+				}
+			}
+			matchLines(t, log.String(), []string{
+				`trace fd={fd} socket(AF_INET, SOCK_DGRAM) → fd {fd}: a udp socket`,
+				`trace fd={fd} bind(` + addr + `): no listen, no accept: each recvfrom says who sent the datagram`,
+				`trace fd={fd} recvfrom(65535) → 7 bytes from ` + client + ` "straße"`,
+				`trace fd={fd} sendto(` + client + `, 7) → 7 bytes "STRASSE"`,
+				`trace fd={fd} recvfrom(65535) → 0 bytes from ` + client + ` "": an empty datagram, a message all the same (over TCP, recv → 0 bytes is the end of file)`,
+				`trace fd={fd} sendto(` + client + `, 0) → 0 bytes ""`,
+				`trace fd={fd} recvfrom(65535) → 1500 bytes from ` + client + ` "` + big[:64] + `"… (1436 more): more than the lesson's recvfrom(1024) takes: it would get the first 1024 bytes, and the rest would be lost`,
+				`trace fd={fd} sendto(` + client + `, 1500) → 1500 bytes "` + strings.ToUpper(big[:64]) + `"… (1436 more)`,
+			})
+			if f := fds(log.String()); len(f) != 1 {
+				t.Errorf("descriptors %v, want one", f)
+			}
 		})
-		if f := fds(log.String()); len(f) != 1 {
-			t.Errorf("descriptors %v, want one", f)
-		}
 	})
 	t.Run("dropped", func(t *testing.T) {
-		var log shouttest.Log
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A budget of 1 byte a second: no reply fits.
-		shouttest.ServePacket(t, &server.Server{Logger: discard(), SourceRate: 1, Observer: server.NewTraceObserver(&log)}, pc)
-		c, err := net.Dial("udp", pc.LocalAddr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		io.WriteString(c, "hello")
-		if !log.WaitFor("no sendto", bound) {
-			t.Fatalf("no drop in the trace:\n%s", log.String())
-		}
-		if want := "no sendto: over budget, its source spent its bytes for now (SourceRate)\n"; !strings.HasSuffix(log.String(), want) {
-			t.Errorf("trace ends\n%s\nwant it to end %q", log.String(), want)
-		}
+		server.AgainOnDrops(t, func(t testing.TB) {
+			var log shouttest.Log
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A budget of 1 byte a second: no reply fits.
+			shouttest.ServePacket(t, &server.Server{Logger: discard(), SourceRate: 1, Observer: server.NewTraceObserver(&log)}, pc)
+			c, err := net.Dial("udp", pc.LocalAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			server.WatchDrops(t, port(pc.LocalAddr()))
+			server.WatchDrops(t, port(c.LocalAddr()))
+			io.WriteString(c, "hello")
+			if !log.WaitFor("no sendto", bound) {
+				t.Fatalf("no drop in the trace:\n%s", log.String())
+			}
+			if want := "no sendto: over budget, its source spent its bytes for now (SourceRate)\n"; !strings.HasSuffix(log.String(), want) {
+				t.Errorf("trace ends\n%s\nwant it to end %q", log.String(), want)
+			}
+		})
 	})
 }
 
 // exchangeOn is udpExchange, in strings.
-func exchangeOn(t *testing.T, c net.Conn, msg string) string {
+func exchangeOn(t testing.TB, c net.Conn, msg string) string {
 	t.Helper()
 	return string(udpExchange(t, c, []byte(msg)))
 }

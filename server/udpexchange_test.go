@@ -91,7 +91,7 @@ func (u *udpClient) exchange(msg []byte) ([]byte, error) {
 // (From another goroutine than t's, use exchange.) The calls on one c
 // share a udpClient, so that a reply that came twice, after a datagram
 // sent again, is not taken for the next call's.
-func udpExchange(t *testing.T, c net.Conn, msg []byte) []byte {
+func udpExchange(t testing.TB, c net.Conn, msg []byte) []byte {
 	t.Helper()
 	u, loaded := udpClients.LoadOrStore(c, &udpClient{c: c})
 	if !loaded {
