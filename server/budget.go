@@ -20,11 +20,6 @@ import (
 // each (a fingerprint of the reply, its source and origin, and when it was
 // sent), in buckets of replyWays by a hash of the same: looking a
 // datagram up reads one bucket, within one cache line, with no lock.
-// Where the transform changes nothing of its own output (upper's modes
-// but Greek's), a datagram is looked up in its reply's bucket, not its
-// own, so that a datagram answered touches one bucket, not two: a table
-// this size is mostly out of the cache, and each bucket touched waits for
-// memory (bounced; BENCHMARKS.md, stop 61).
 // (Kept as entries of the budget table, each datagram scanned two sets of
 // eight at random places in it: BenchmarkSources a fifth slower at 1,000
 // sources; BENCHMARKS.md.) A new reply takes its bucket's oldest word:
@@ -78,7 +73,7 @@ type sources struct {
 	// stopped makes now always 0 (StopSourceClock, for tests).
 	stopped bool
 	sets    [sourceSets]sourceSet
-	replies []replyBucket // replySlots/replyWays of them; see word
+	replies []replyBucket // replySlots/replyWays of them; see replyWord
 }
 
 type sourceSet struct {
@@ -96,7 +91,7 @@ type source struct {
 	full int64 // when the budget is full again, in ns from epoch
 }
 
-// replyBucket is the reply table's bucket: replies (see word), or 0.
+// replyBucket is the reply table's bucket: replies (see replyWord), or 0.
 type replyBucket [replyWays]atomic.Uint64
 
 // sourceKey is an address, as 16 bytes (IPv4 mapped, without a zone): an
@@ -164,27 +159,16 @@ func (t *sources) origin(ap netip.AddrPort) uint64 {
 	return maphash.Bytes(t.lseed, b[:])
 }
 
-// hash returns the hash of p, as a reply from the local address whose
-// origin is local, or a datagram that came to it: what the reply table
-// knows a reply by, with its source's.
-func (t *sources) hash(p []byte, local uint64) uint64 {
-	return maphash.Bytes(t.seed, p) ^ local
-}
-
-// bucket returns the bucket of the reply table where a reply whose hash
-// (see hash) is h, sent to r's source, is remembered.
-func (t *sources) bucket(r sourceRef, h uint64) *replyBucket {
-	return &t.replies[(r.hash^h)&(replySlots/replyWays-1)]
-}
-
-// word returns what is remembered of a reply whose hash is h, sent to r's
-// source at now: a fingerprint (never 0, an empty word's) and the time.
-// The bucket and the fingerprint are different bits of one hash of
-// source, reply and origin, so the replies to one source spread over the
-// whole table, however many there are.
-func (t *sources) word(r sourceRef, h uint64, now int64) uint64 {
-	fp := (r.hash^h)>>(64-replyFPBits) | 1
-	return fp<<(64-replyFPBits) | uint64(now>>replyTick)&replyTimes
+// replyWord returns the bucket of the reply table where a reply whose
+// hash, with its origin's, is h, sent to r's source at now, is
+// remembered, and the word remembered: a fingerprint (never 0, an empty
+// word's) and the time. The bucket and the fingerprint are different bits
+// of one hash of source, reply and origin, so the replies to one source
+// spread over the whole table, however many there are.
+func (t *sources) replyWord(r sourceRef, h uint64, now int64) (*replyBucket, uint64) {
+	x := r.hash ^ h
+	fp := x>>(64-replyFPBits) | 1
+	return &t.replies[x&(replySlots/replyWays-1)], fp<<(64-replyFPBits) | uint64(now>>replyTick)&replyTimes
 }
 
 // sentWithin reports whether b holds w's reply, sent at most window ns
@@ -232,36 +216,12 @@ func addrBytes(ap netip.AddrPort) [18]byte {
 // known before it is transformed: ReasonLoop if it is a reply sent to
 // the source from there within loopWindow, ReasonBudget if the source's
 // address cannot afford a reply as long as p. It changes nothing.
-//
-// It looks p up in the bucket p would be remembered in as a reply:
-// a datagram that is a reply coming back is its own reply's bytes. That
-// is another bucket than its reply's whenever the transform changes p;
-// bounced looks in the reply's, once it is made.
 func (t *sources) admit(r sourceRef, local uint64, now int64, p []byte) Reason {
-	if h := t.hash(p, local); t.bounced(r, h, h, now) {
+	if b, w := t.replyWord(r, maphash.Bytes(t.seed, p)^local, now); b.sentWithin(w, loopWindow) {
 		return ReasonLoop
 	}
-	if !t.affords(r, now, len(p)) {
-		return ReasonBudget
-	}
-	return ReasonNone
-}
-
-// bounced reports whether a datagram whose hash is h (see hash), from r's
-// source, arriving at now, is a reply sent there within loopWindow. It
-// looks in the bucket of hr, where the reply a datagram of hash hr gets
-// is remembered: h's own, or, if the transform changes nothing of its own
-// output, the hash of the datagram's reply (a reply coming back is
-// answered with itself, so it is in the bucket of its reply).
-func (t *sources) bounced(r sourceRef, h, hr uint64, now int64) bool {
-	return t.bucket(r, hr).sentWithin(t.word(r, h, now), loopWindow)
-}
-
-// affords reports whether r's address can afford a reply of n bytes at
-// now. It changes nothing.
-func (t *sources) affords(r sourceRef, now int64, n int) bool {
 	if t.rate <= 0 {
-		return true
+		return ReasonNone
 	}
 	r.aset.mu.Lock()
 	var full int64
@@ -269,7 +229,10 @@ func (t *sources) affords(r sourceRef, now int64, n int) bool {
 		full = e.full
 	}
 	r.aset.mu.Unlock()
-	return max(full, now)+t.cost(n)-now <= burst
+	if max(full, now)+t.cost(len(p))-now > burst {
+		return ReasonBudget
+	}
+	return ReasonNone
 }
 
 // charge takes a reply to r's source, sent at now from the local address
@@ -279,13 +242,8 @@ func (t *sources) affords(r sourceRef, now int64, n int) bool {
 // whichever of its ports the reply goes to, and whichever local address
 // it leaves from.
 func (t *sources) charge(r sourceRef, local uint64, now int64, reply []byte) bool {
-	return t.chargeHashed(r, t.hash(reply, local), now, len(reply))
-}
-
-// chargeHashed is charge of a reply of n bytes whose hash is h.
-func (t *sources) chargeHashed(r sourceRef, h uint64, now int64, n int) bool {
 	if t.rate > 0 {
-		cost := t.cost(n)
+		cost := t.cost(len(reply))
 		r.aset.mu.Lock()
 		e := r.aset.take(r.addr)
 		full := max(e.full, now) + cost
@@ -296,7 +254,8 @@ func (t *sources) chargeHashed(r sourceRef, h uint64, now int64, n int) bool {
 		e.full = full
 		r.aset.mu.Unlock()
 	}
-	t.bucket(r, h).remember(t.word(r, h, now))
+	b, w := t.replyWord(r, maphash.Bytes(t.seed, reply)^local, now)
+	b.remember(w)
 	return true
 }
 

@@ -1,19 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
-	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
-	"unicode/utf8"
-
-	"shout/upper"
-
-	"golang.org/x/text/transform"
 )
 
 const ms = int64(time.Millisecond)
@@ -303,61 +296,5 @@ func TestBudgetLoopMany(t *testing.T) {
 		if got := tab.admit(k, 0, 0, fmt.Appendf(nil, "PING %03d", i)); got != ReasonLoop {
 			t.Fatalf("reply %d of %d bounced back: %v, want %v", i, n, got, ReasonLoop)
 		}
-	}
-}
-
-// A datagram is looked for in the reply table where its reply goes
-// (packetConn.bounced) only if the transform changes nothing of its own
-// output: a reply R that comes back is then answered with R, so it is
-// looked for in R's bucket, where it was remembered. That holds of each
-// of upper's Transformers stableReplies accepts, on every character
-// (all of them, one string) and on strings of the characters whose
-// uppercase is made of others, accents, bytes that are not UTF-8 and
-// ASCII; it does not of Greek's, whose uppercase of "ΐ", "Ϊ́", loses its
-// accents when upper-cased again, and which stableReplies refuses.
-func TestStableRepliesIdempotent(t *testing.T) {
-	var all []byte
-	for r := rune(0); r <= utf8.MaxRune; r++ {
-		if utf8.ValidRune(r) {
-			all = utf8.AppendRune(all, r)
-		}
-	}
-	pieces := []string{"a", "z", " ", "ß", "ﬁ", "ΐ", "ΰ", "ŉ", "ǅ", "ǰ", "ı", "i", "İ", "ȿ", "σ", "ς", "ά", "ή", "Ή", "ω\u0313",
-		"\u0301", "\u0307", "\u0345", "\xce", "\x80", "\xff", "\xe2\x80", "\xf0\x9f", "ᾳ", "ᾼ", "ﬀ", "և"}
-	for _, mode := range []upper.Mode{upper.Upper, upper.Simple, upper.ASCII, upper.Echo} {
-		for _, lang := range []string{"", "tr", "az", "el"} {
-			tr, err := upper.New(mode, lang)
-			if err != nil {
-				continue // not a pairing upper makes
-			}
-			name := fmt.Sprintf("%v %q", mode, lang)
-			if got, want := stableReplies(tr), lang != "el"; got != want {
-				t.Errorf("%s: stableReplies %v, want %v", name, got, want)
-			}
-			if !stableReplies(tr) {
-				continue
-			}
-			if once := tr.Append(nil, all); !bytes.Equal(tr.Append(nil, once), once) {
-				t.Errorf("%s: every character, upper-cased twice, differs from once", name)
-			}
-			rng := rand.New(rand.NewPCG(61, uint64(mode)))
-			for range 2000 {
-				var x []byte
-				for range rng.IntN(8) {
-					x = append(x, pieces[rng.IntN(len(pieces))]...)
-				}
-				once := tr.Append(nil, x)
-				if twice := tr.Append(nil, once); !bytes.Equal(twice, once) {
-					t.Errorf("%s: %q → %q → %q", name, x, once, twice)
-					break
-				}
-			}
-		}
-	}
-	if !stableReplies(&defaultTransformer) {
-		t.Error("the default transformer: not stable")
-	}
-	if stableReplies(transform.Nop) {
-		t.Error("a transformer not upper's, whose output nothing is known of: stable")
 	}
 }

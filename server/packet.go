@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"shout/internal/sockerr"
-	"shout/upper"
 
 	"golang.org/x/text/transform"
 )
@@ -116,14 +115,10 @@ type packetConn struct {
 	// pktinfo: pc is a wildcard listener that learns each datagram's
 	// destination and replies from it (Linux); v6: its socket is IPv6.
 	pktinfo, v6 bool
-	// stable: t changes nothing of its own output, so a datagram is
-	// looked for in the reply table once its reply is made (bounced).
-	stable bool
 }
 
 func (s *Server) newPacketConn(pc net.PacketConn) *packetConn {
 	p := &packetConn{s: s, pc: pc, obs: s.observer(), t: s.transformer(), src: s.sources()}
-	p.stable = stableReplies(p.t)
 	p.udp, _ = pc.(*net.UDPConn)
 	switch a := pc.LocalAddr().(type) {
 	case *net.UDPAddr:
@@ -261,7 +256,7 @@ func (w *packetWorker) answer(addr net.Addr) {
 		return
 	}
 	reply, ok := w.transform(d, w.out)
-	if !ok || w.bounced(d, &v, reply) || !w.charge(d, v, reply) {
+	if !ok || !w.charge(d, v, reply) {
 		return
 	}
 	var err error
@@ -295,17 +290,12 @@ func (p *packetConn) unsent(err error) Reason {
 // name gets no reply.
 var errNoReturnAddress = errors.New("server: the sender has no address to reply to (a Unix datagram socket with no name)")
 
-// admission is what admit learned of a datagram's source, for bounced
-// and charge.
+// admission is what admit learned of a datagram's source, for charge.
 type admission struct {
 	src  sourceRef
 	from uint64 // the origin of the address d came to, and its reply leaves from
 	now  int64
 	udp  bool
-	// late: the guard looks for the datagram once its reply is made
-	// (bounced), which then keeps the reply's hash in hr for charge.
-	late bool
-	hr   uint64
 }
 
 // admit reports whether d may be answered, as far as the guard and its
@@ -329,41 +319,8 @@ func (p *packetConn) admit(d *DatagramInfo) (admission, bool) {
 	}
 	// Before the transform, so that a flood over its budget costs little
 	// more than its reads.
-	if p.stable && p.src.affords(v.src, v.now, len(d.Data)) {
-		v.late = true // the guard's look waits for the reply: bounced
-		return v, true
-	}
 	d.Reason = p.src.admit(v.src, v.from, v.now, d.Data)
 	return v, d.Reason == ReasonNone
-}
-
-// bounced reports whether d, admitted late (v.late) and answered with
-// reply, is a reply sent to its source within loopWindow coming back; if
-// so d.Reason is ReasonLoop and d.BytesOut 0, as if admit had found it.
-// It looks in the bucket of the reply table that reply is remembered in
-// (charge): a reply coming back is answered with itself, when the
-// transform changes nothing of its own output, so this is where it was
-// remembered, and a datagram answered touches one bucket, not two.
-func (p *packetConn) bounced(d *DatagramInfo, v *admission, reply []byte) bool {
-	if !v.late {
-		return false
-	}
-	v.hr = p.src.hash(reply, v.from)
-	if !p.src.bounced(v.src, p.src.hash(d.Data, v.from), v.hr, v.now) {
-		return false
-	}
-	d.Reason, d.BytesOut = ReasonLoop, 0
-	return true
-}
-
-// stableReplies reports whether t changes nothing of its own output, so
-// that a reply coming back is answered with itself: true of upper's
-// Transformers (every mode, and the Turkic tailoring, per character: see
-// TestStableRepliesIdempotent) but Greek's, which looks ahead and is
-// x/text's.
-func stableReplies(t transform.Transformer) bool {
-	u, ok := t.(*upper.Transformer)
-	return ok && !u.LookAhead()
 }
 
 // The largest UDP payloads: what one datagram carries over IPv4, and
@@ -408,14 +365,7 @@ func (p *packetConn) transform(d *DatagramInfo, out []byte) ([]byte, bool) {
 // charge takes reply from the budget of d's source, and reports whether
 // it could afford it (if not, d.Reason is ReasonBudget).
 func (p *packetConn) charge(d *DatagramInfo, v admission, reply []byte) bool {
-	if !v.udp {
-		return true
-	}
-	hr := v.hr
-	if !v.late {
-		hr = p.src.hash(reply, v.from)
-	}
-	if !p.src.chargeHashed(v.src, hr, v.now, len(reply)) {
+	if v.udp && !p.src.charge(v.src, v.from, v.now, reply) {
 		d.Reason = ReasonBudget
 		return false
 	}

@@ -252,7 +252,6 @@ func (w *batchWorker) answer(i int, from netip.Addr, ifindex uint32) {
 		d.Reason = ReasonNone
 		reply, ok = w.transform(d, w.out)
 	}
-	ok = ok && !w.bounced(d, &v, reply)
 	w.replies[i] = w.out[w.off:][:d.BytesOut]
 	if !ok {
 		return

@@ -563,11 +563,12 @@ func TestPacketReadFailsAgain(t *testing.T) {
 	})
 }
 
-// A reply that comes back from where it went is known in every mode: where
-// the transform changes nothing of its own output the guard looks for a
-// datagram where its reply goes, and elsewhere (Greek; a Transformer not
-// upper's, rot13 here, whose reply upper-cased again is its datagram) where
-// the datagram itself would go as a reply. The datagram sent again is
+// A reply that comes back from where it went is known in every mode, and
+// with a Transformer not upper's: x/text's, and rot13, whose reply
+// transformed again is its datagram (a guard that looked for a datagram
+// where its reply goes, as stop 61 tried for the modes whose reply
+// transformed again is itself, would miss it; so would it Greek's, whose
+// "ΐ" upper-cased twice loses its accents). The datagram sent again is
 // answered again, unless it is its own reply (echo; or text no mode
 // changes).
 func TestUDPPingPongModes(t *testing.T) {
@@ -644,9 +645,8 @@ func (rot13) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) 
 }
 
 // A datagram whose source cannot afford a reply as long as it is is
-// turned away before it is transformed, also in the modes whose datagrams
-// the guard looks for once their reply is made: a flood over its budget
-// costs little more than its reads. It is observed with no reply made
+// turned away before it is transformed: a flood over its budget costs
+// little more than its reads. It is observed with no reply made
 // (BytesOut 0); one the budget turns away once its reply is made, longer
 // than it, with the reply's size.
 func TestUDPBudgetBeforeTransform(t *testing.T) {
