@@ -17,6 +17,11 @@ import (
 
 	"shout/internal/shouttest"
 	"shout/server"
+	"shout/upper"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
+	"golang.org/x/text/transform"
 )
 
 // fakePacketConn is a net.PacketConn that delivers the datagrams put on in
@@ -580,4 +585,128 @@ func TestPacketReadFailsAgain(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A reply that comes back from where it went is known in every mode, and
+// with a Transformer not upper's: x/text's, and rot13, whose reply
+// transformed again is its datagram (a guard that looked for a datagram
+// where its reply goes, as stop 61 tried for the modes whose reply
+// transformed again is itself, would miss it; so would it Greek's, whose
+// "ΐ" upper-cased twice loses its accents). The datagram sent again is
+// answered again, unless it is its own reply (echo; or text no mode
+// changes).
+func TestUDPPingPongModes(t *testing.T) {
+	const text = "ping straße ı ǅ ΐ ά i"
+	type mode struct {
+		name string
+		t    transform.Transformer
+	}
+	modes := []mode{{"rot13", rot13{}}, {"cases.Upper", cases.Upper(language.Und)}}
+	for _, m := range upper.ModeNames() {
+		for _, lang := range []string{"", "tr", "el"} {
+			mo, _ := upper.ParseMode(m)
+			if tr, err := upper.New(mo, lang); err == nil {
+				modes = append(modes, mode{m + " " + lang, tr})
+			}
+		}
+	}
+	echo := netip.MustParseAddrPort("192.0.2.7:40000")
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			for _, data := range []string{text, "PING 1"} {
+				obs := make(datagrams, 4)
+				srv := &server.Server{Observer: obs, Transformer: m.t}
+				srv.StopSourceClock()
+				pc := newFakePacketConn("127.0.0.1:5000")
+				shouttest.ServePacket(t, srv, pc)
+				pc.in <- fakeDatagram{echo, []byte(data)}
+				if d := obs.next(t); d.Reason != server.ReasonNone {
+					t.Fatalf("%q observed %v, want an answer", data, d.Reason)
+				}
+				sent := pc.written()
+				if len(sent) != 1 {
+					t.Fatalf("%q: sent %v, want one reply", data, sent)
+				}
+				reply := sent[0].data
+				pc.in <- fakeDatagram{echo, reply} // bounced back
+				if d := obs.next(t); d.Reason != server.ReasonLoop {
+					t.Errorf("%q, its reply %q bounced back: observed %v, want %v", data, reply, d.Reason, server.ReasonLoop)
+				}
+				pc.in <- fakeDatagram{echo, []byte(data)} // sent again
+				want := server.ReasonNone
+				if string(reply) == data {
+					want = server.ReasonLoop
+				}
+				if d := obs.next(t); d.Reason != want {
+					t.Errorf("%q sent again after its reply %q: observed %v, want %v", data, reply, d.Reason, want)
+				}
+				if n := len(pc.written()); want == server.ReasonNone && n != 2 || want == server.ReasonLoop && n != 1 {
+					t.Errorf("%q: %d replies sent in all, after its reply bounced back and it was sent again", data, n)
+				}
+			}
+		})
+	}
+}
+
+// rot13 turns each ASCII letter 13 places on: its output, turned again,
+// is its input.
+type rot13 struct{ transform.NopResetter }
+
+func (rot13) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	n := copy(dst, src)
+	for i, c := range dst[:n] {
+		switch {
+		case 'a' <= c && c <= 'z':
+			dst[i] = 'a' + (c-'a'+13)%26
+		case 'A' <= c && c <= 'Z':
+			dst[i] = 'A' + (c-'A'+13)%26
+		}
+	}
+	if n < len(src) {
+		err = transform.ErrShortDst
+	}
+	return n, n, err
+}
+
+// A datagram whose source cannot afford a reply as long as it is is
+// turned away before it is transformed: a flood over its budget costs
+// little more than its reads. It is observed with no reply made
+// (BytesOut 0); one the budget turns away once its reply is made, longer
+// than it, with the reply's size.
+func TestUDPBudgetBeforeTransform(t *testing.T) {
+	for _, c := range []struct {
+		mode     upper.Mode
+		reason   server.Reason // of "ŉ", 2 bytes, with 2 bytes of budget left
+		bytesOut int
+	}{
+		{upper.Upper, server.ReasonBudget, 3}, // "ʼN"
+		{upper.ASCII, server.ReasonNone, 2},   // "ŉ"
+	} {
+		t.Run(c.mode.String(), func(t *testing.T) {
+			tr, err := upper.New(c.mode, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			obs := make(datagrams, 4)
+			srv := &server.Server{Observer: obs, Transformer: tr, SourceRate: 10} // 10 bytes at once
+			srv.StopSourceClock()
+			pc := newFakePacketConn("127.0.0.1:5000")
+			shouttest.ServePacket(t, srv, pc)
+			from := netip.MustParseAddrPort("192.0.2.7:40000")
+			for _, d := range []struct {
+				data     string
+				reason   server.Reason
+				bytesOut int
+			}{
+				{"12345678", server.ReasonNone, 8},
+				{"abc", server.ReasonBudget, 0}, // 3 bytes: more than the 2 left
+				{"ŉ", c.reason, c.bytesOut},
+			} {
+				pc.in <- fakeDatagram{from, []byte(d.data)}
+				if got := obs.next(t); got.Reason != d.reason || got.BytesOut != d.bytesOut {
+					t.Errorf("%q: observed %v, %d bytes out; want %v, %d", d.data, got.Reason, got.BytesOut, d.reason, d.bytesOut)
+				}
+			}
+		})
+	}
 }
