@@ -410,6 +410,14 @@ type Report struct {
 	// are of the replies within Timeout), but are in MessagesPerSec.
 	Lost int64 `json:"lost"`
 	Late int64 `json:"late,omitempty"`
+	// Skipped counts those of Lost, over a stream, that the server
+	// answered with nothing while it answered a message sent after them
+	// on the same connection: a reply that is, byte for byte, the right
+	// one to a later message in flight (each connection's next 63 are
+	// told apart by their contents: see skippedTo) is that message's, and
+	// the ones before it were passed over. Without it every later reply
+	// was compared with the message before its own, and counted wrong.
+	Skipped int64 `json:"skipped,omitempty"`
 	// DroppedByBench counts the replies that bench's own UDP sockets
 	// dropped while measuring, their receive buffers full because bench
 	// did not read in time (a machine too busy for it; Linux only). They
@@ -498,7 +506,8 @@ type Report struct {
 	// rather than that the window was too short for one exchange.
 	WarmupLost int64 `json:"warmup_lost,omitempty"`
 	// WarmupWrong counts the warm-up's wrong replies (to its messages,
-	// or answering none, as Mismatches counts them), in no other count:
+	// or answering none, as Mismatches counts them), and its messages a
+	// stream's server skipped (as Skipped counts them), in no other count:
 	// no measured reply is "after an earlier wrong reply" for one. Unlike
 	// the warm-up's errors they make the run not all right: a server
 	// that answered wrong then is one that answers wrong, and the report
@@ -656,9 +665,13 @@ type run struct {
 	// msgs and wants are the stream messages every connection draws from,
 	// and their replies; bodies and bodyWants the same for datagrams.
 	msgs, wants, bodies, bodyWants [][]byte
+	// uniqueWant says which of wants answer their message alone (see
+	// skippedTo).
+	uniqueWant []bool
 
 	replies, mismatches, errs, lost, dups, reordered atomic.Int64
 	late                                             atomic.Int64 // among lost: came after Timeout
+	skips                                            atomic.Int64 // among lost: passed over for a later message (see skipped)
 	mismatchesAfter                                  atomic.Int64
 	droppedHere                                      atomic.Int64 // by bench's own UDP sockets
 	// arrived counts the replies that came while measuring, to whichever
@@ -1312,6 +1325,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	} else {
 		r.msgs, r.wants = r.expected(1, cfg.Size)
+		r.uniqueWant = uniqueWants(r.wants)
 	}
 	extra := 0
 	if cfg.loopsDrive() {
@@ -2186,6 +2200,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Errors:           r.errs.Load(),
 		Lost:             r.lost.Load(),
 		Late:             r.late.Load(),
+		Skipped:          r.skips.Load(),
 		DroppedByBench:   min(r.droppedHere.Load(), r.lost.Load()-r.late.Load()), // a reply that came late was not dropped
 		Duplicates:       r.dups.Load(),
 		Reordered:        r.reordered.Load(),
