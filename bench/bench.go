@@ -378,6 +378,13 @@ type Report struct {
 	Version  string `json:"shout_version,omitempty"`
 	Revision string `json:"shout_revision,omitempty"`
 
+	// Sent counts the messages sent while measuring (an open loop's: that
+	// fell due while measuring, handed to their connection or socket; one
+	// sent again on a new connection, Resent, once). Each is answered
+	// within Timeout (Messages), lost (Lost), or not waited for
+	// (Unawaited), or, over a stream, its reply was cut short by the
+	// server's close (wrong: among Mismatches, in none of those).
+	Sent int64 `json:"sent"`
 	// Messages counts the replies to messages sent while measuring (an
 	// open loop's: that fell due while measuring).
 	Messages int64 `json:"messages"`
@@ -670,6 +677,7 @@ type run struct {
 	uniqueWant []bool
 
 	replies, mismatches, errs, lost, dups, reordered atomic.Int64
+	sent                                             atomic.Int64 // measured messages sent (Report.Sent)
 	late                                             atomic.Int64 // among lost: came after Timeout
 	skips                                            atomic.Int64 // among lost: passed over for a later message (see skipped)
 	mismatchesAfter                                  atomic.Int64
@@ -2201,6 +2209,7 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Lost:             r.lost.Load(),
 		Late:             r.late.Load(),
 		Skipped:          r.skips.Load(),
+		Sent:             r.sent.Load(),
 		DroppedByBench:   min(r.droppedHere.Load(), r.lost.Load()-r.late.Load()), // a reply that came late was not dropped
 		Duplicates:       r.dups.Load(),
 		Reordered:        r.reordered.Load(),

@@ -110,7 +110,7 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  measured  %s (%s took %.2fs, the replies owed at the end %.2fs%s); every count is of messages sent, and errors met, while measuring\n",
 		measured, connecting, r.ConnectS, r.DrainS, cut)
-	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s of replies came while measuring)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
+	fmt.Fprintf(w, "  messages  %d answered of %d sent  (%.0f msg/s, %.1f MB/s of replies came while measuring)\n", r.Messages, r.Sent, r.MessagesPerSec, r.BytesPerSec/1e6)
 	if r.Churn {
 		what := "connections"
 		if r.TLS {

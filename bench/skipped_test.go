@@ -85,6 +85,7 @@ func TestSkippedReplyRealigns(t *testing.T) {
 				t.Errorf("%d wrong, %d skipped, %d lost, %d answered; want 0 wrong, %d skipped and lost, at least 60 answered:\n%s",
 					rep.Mismatches, rep.Skipped, rep.Lost, rep.Messages, want, text.String())
 			}
+			checkSentCounted(t, rep)
 			if rep.OK() {
 				t.Errorf("a run with replies skipped is all right:\n%s", text.String())
 			}

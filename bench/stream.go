@@ -510,6 +510,9 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				return hold()
 			}
 			batch = append(batch, r.msgs[pick(i, k)]...)
+			if m.measured {
+				r.sent.Add(1)
+			}
 			if sentNoted != nil {
 				sentNoted(r, m.at, m.measured)
 			}
