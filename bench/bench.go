@@ -1725,15 +1725,25 @@ func timedOut(err error) bool {
 
 // unansweredSources is, over UDP spread over the source addresses, why
 // every socket from 127.0.0.2 and up got no reply at all while each from
-// 127.0.0.1 got some; nil otherwise.
+// 127.0.0.1 got some; nil otherwise. Where one socket came from
+// 127.0.0.1 (Conns up to SourceIPs, 16 by default), a server that
+// answers one client alone (a UDP socket connected to the first that
+// it heard from, answering it only) leaves the same mark if that client
+// is 127.0.0.1's: it was put down to a NAT alone, and the server looked
+// blameless. Two or more from 127.0.0.1 answered, each from a port of
+// its own, are more clients than one.
 func (r *run) unansweredSources() error {
-	others := r.silentOthers.Load()
-	if !r.cfg.spread() || r.cfg.Endpoint.Network != "udp" || others == 0 || r.silentFirst.Load() > 0 || r.answeredFirst.Load() == 0 ||
-		others+r.answeredFirst.Load() != int64(r.cfg.Conns) {
+	others, first := r.silentOthers.Load(), r.answeredFirst.Load()
+	if !r.cfg.spread() || r.cfg.Endpoint.Network != "udp" || others == 0 || r.silentFirst.Load() > 0 || first == 0 ||
+		others+first != int64(r.cfg.Conns) {
 		return nil
 	}
-	return named.Errorf("the sockets from 127.0.0.2 and up, %d of %d, got no reply at all, where those from 127.0.0.1 did (something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does, leaves the others unanswered: use %s 1)",
-		others, r.cfg.Conns, optSourceIPs)
+	if first == 1 {
+		return named.Errorf("the sockets from 127.0.0.2 and up, %d of %d, got no reply at all, where the one from 127.0.0.1 did (a server that answers one client alone, as one whose socket is connected to the first it heard from does, leaves the others unanswered, and so does something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does: with %s 1, through such a NAT every socket is answered)",
+			others, r.cfg.Conns, optSourceIPs)
+	}
+	return named.Errorf("the sockets from 127.0.0.2 and up, %d of %d, got no reply at all, where those from 127.0.0.1, %d, did (something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does, leaves the others unanswered: use %s 1)",
+		others, r.cfg.Conns, first, optSourceIPs)
 }
 
 // connectDial, set by a test, wraps the dial of connect.
