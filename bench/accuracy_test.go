@@ -631,6 +631,9 @@ func checkEveryDueCounted(t *testing.T, rep *bench.Report, c *dueCounts, cfg ben
 		t.Errorf("%d messages + %d lost + %d never sent = %d; %d fell due in %.3fs",
 			rep.Messages, rep.Lost, rep.Unsent, got, c.due, rep.MeasuredS)
 	}
+	if rep.Sent+rep.Unsent != c.due {
+		t.Errorf("%d sent + %d never sent; %d fell due", rep.Sent, rep.Unsent, c.due)
+	}
 	if most := rate*rep.MeasuredS + 2*float64(conns); cfg.Warmup > 0 && float64(c.due) > most {
 		t.Errorf("%d fell due in %.3fs at %.0f a second: more than %.0f", c.due, rep.MeasuredS, rate, most)
 	}

@@ -385,6 +385,13 @@ type Report struct {
 	Version  string `json:"shout_version,omitempty"`
 	Revision string `json:"shout_revision,omitempty"`
 
+	// Sent counts the messages sent while measuring (an open loop's: that
+	// fell due while measuring, handed to their connection or socket; one
+	// sent again on a new connection, Resent, once). Each is answered
+	// within Timeout (Messages), lost (Lost), or not waited for
+	// (Unawaited), or, over a stream, its reply was cut short by the
+	// server's close (wrong: among Mismatches, in none of those).
+	Sent int64 `json:"sent"`
 	// Messages counts the replies to messages sent while measuring (an
 	// open loop's: that fell due while measuring).
 	Messages int64 `json:"messages"`
@@ -417,6 +424,14 @@ type Report struct {
 	// are of the replies within Timeout), but are in MessagesPerSec.
 	Lost int64 `json:"lost"`
 	Late int64 `json:"late,omitempty"`
+	// Skipped counts those of Lost, over a stream, that the server
+	// answered with nothing while it answered a message sent after them
+	// on the same connection: a reply that is, byte for byte, the right
+	// one to a later message in flight (each connection's next 63 are
+	// told apart by their contents: see skippedTo) is that message's, and
+	// the ones before it were passed over. Without it every later reply
+	// was compared with the message before its own, and counted wrong.
+	Skipped int64 `json:"skipped,omitempty"`
 	// DroppedByBench counts the replies that bench's own UDP sockets
 	// dropped while measuring, their receive buffers full because bench
 	// did not read in time (a machine too busy for it; Linux only). They
@@ -505,7 +520,8 @@ type Report struct {
 	// rather than that the window was too short for one exchange.
 	WarmupLost int64 `json:"warmup_lost,omitempty"`
 	// WarmupWrong counts the warm-up's wrong replies (to its messages,
-	// or answering none, as Mismatches counts them), in no other count:
+	// or answering none, as Mismatches counts them), and its messages a
+	// stream's server skipped (as Skipped counts them), in no other count:
 	// no measured reply is "after an earlier wrong reply" for one. Unlike
 	// the warm-up's errors they make the run not all right: a server
 	// that answered wrong then is one that answers wrong, and the report
@@ -663,9 +679,14 @@ type run struct {
 	// msgs and wants are the stream messages every connection draws from,
 	// and their replies; bodies and bodyWants the same for datagrams.
 	msgs, wants, bodies, bodyWants [][]byte
+	// uniqueWant says which of wants answer their message alone (see
+	// skippedTo).
+	uniqueWant []bool
 
 	replies, mismatches, errs, lost, dups, reordered atomic.Int64
+	sent                                             atomic.Int64 // measured messages sent (Report.Sent)
 	late                                             atomic.Int64 // among lost: came after Timeout
+	skips                                            atomic.Int64 // among lost: passed over for a later message (see skipped)
 	mismatchesAfter                                  atomic.Int64
 	droppedHere                                      atomic.Int64 // by bench's own UDP sockets
 	// arrived counts the replies that came while measuring, to whichever
@@ -1319,6 +1340,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	} else {
 		r.msgs, r.wants = r.expected(1, cfg.Size)
+		r.uniqueWant = uniqueWants(r.wants)
 	}
 	extra := 0
 	if cfg.loopsDrive() {
@@ -1710,15 +1732,25 @@ func timedOut(err error) bool {
 
 // unansweredSources is, over UDP spread over the source addresses, why
 // every socket from 127.0.0.2 and up got no reply at all while each from
-// 127.0.0.1 got some; nil otherwise.
+// 127.0.0.1 got some; nil otherwise. Where one socket came from
+// 127.0.0.1 (Conns up to SourceIPs, 16 by default), a server that
+// answers one client alone (a UDP socket connected to the first that
+// it heard from, answering it only) leaves the same mark if that client
+// is 127.0.0.1's: it was put down to a NAT alone, and the server looked
+// blameless. Two or more from 127.0.0.1 answered, each from a port of
+// its own, are more clients than one.
 func (r *run) unansweredSources() error {
-	others := r.silentOthers.Load()
-	if !r.cfg.spread() || r.cfg.Endpoint.Network != "udp" || others == 0 || r.silentFirst.Load() > 0 || r.answeredFirst.Load() == 0 ||
-		others+r.answeredFirst.Load() != int64(r.cfg.Conns) {
+	others, first := r.silentOthers.Load(), r.answeredFirst.Load()
+	if !r.cfg.spread() || r.cfg.Endpoint.Network != "udp" || others == 0 || r.silentFirst.Load() > 0 || first == 0 ||
+		others+first != int64(r.cfg.Conns) {
 		return nil
 	}
-	return named.Errorf("the sockets from 127.0.0.2 and up, %d of %d, got no reply at all, where those from 127.0.0.1 did (something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does, leaves the others unanswered: use %s 1)",
-		others, r.cfg.Conns, optSourceIPs)
+	if first == 1 {
+		return named.Errorf("the sockets from 127.0.0.2 and up, %d of %d, got no reply at all, where the one from 127.0.0.1 did (a server that answers one client alone, as one whose socket is connected to the first it heard from does, leaves the others unanswered, and so does something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does: with %s 1, through such a NAT every socket is answered)",
+			others, r.cfg.Conns, optSourceIPs)
+	}
+	return named.Errorf("the sockets from 127.0.0.2 and up, %d of %d, got no reply at all, where those from 127.0.0.1, %d, did (something between that forwards 127.0.0.1's alone, as a port podman publishes on loopback does, leaves the others unanswered: use %s 1)",
+		others, r.cfg.Conns, first, optSourceIPs)
 }
 
 // connectDial, set by a test, wraps the dial of connect.
@@ -2193,6 +2225,8 @@ func (r *run) report(elapsed time.Duration, interrupted bool) *Report {
 		Errors:           r.errs.Load(),
 		Lost:             r.lost.Load(),
 		Late:             r.late.Load(),
+		Skipped:          r.skips.Load(),
+		Sent:             r.sent.Load(),
 		DroppedByBench:   min(r.droppedHere.Load(), r.lost.Load()-r.late.Load()), // a reply that came late was not dropped
 		Duplicates:       r.dups.Load(),
 		Reordered:        r.reordered.Load(),

@@ -277,7 +277,30 @@ func TestAgainstShout(t *testing.T) {
 			if rep.LatencyUS.P50 <= 0 || rep.LatencyUS.Max < rep.LatencyUS.P99 || rep.LatencyUS.P99 < rep.LatencyUS.P50 {
 				t.Errorf("latency %+v", rep.LatencyUS)
 			}
+			checkSentCounted(t, rep)
 		})
+	}
+}
+
+// checkSentCounted checks that rep says how many messages were sent
+// while measuring, each of them answered, lost or not waited for (a
+// server that cuts no reply short by closing), in the text, the page and
+// the JSON: a report said how many were answered, and an engineer could
+// not tell what share of those sent that was.
+func checkSentCounted(t *testing.T, rep *bench.Report) {
+	t.Helper()
+	if got := rep.Messages + rep.Lost + rep.Unawaited; rep.Sent == 0 || rep.Sent != got {
+		t.Errorf("%d sent while measuring; want %d answered + %d lost + %d not waited for = %d, and some", rep.Sent, rep.Messages, rep.Lost, rep.Unawaited, got)
+	}
+	text, page, line := writeEach(t, rep)
+	for _, out := range []struct{ what, got, want string }{
+		{"the text", text, fmt.Sprintf("  messages  %d answered of %d sent  (", rep.Messages, rep.Sent)},
+		{"the page", page, fmt.Sprintf(`<td class="n">%d</td><td>answered of %d sent; `, rep.Messages, rep.Sent)},
+		{"the JSON", line, fmt.Sprintf(`"sent":%d,`, rep.Sent)},
+	} {
+		if !strings.Contains(out.got, out.want) {
+			t.Errorf("%s lacks %q:\n%s", out.what, out.want, text)
+		}
 	}
 }
 
@@ -1945,6 +1968,7 @@ func TestTLSAndChurn(t *testing.T) {
 				if !rep.OK() {
 					t.Fatalf("report %+v", rep)
 				}
+				checkSentCounted(t, rep)
 				return
 			}
 			// An open loop may fall behind the rate on a busy machine

@@ -140,6 +140,9 @@ func (r *run) churnWorker(ctx, dialCtx context.Context, d *churners, i int, w *w
 		var sent bool
 		var err error
 		got, sent, err = r.exchangeOnce(dialCtx, d, i, dial, msg, got[:0])
+		if sent && measured {
+			r.sent.Add(1)
+		}
 		if sent && sentNoted != nil {
 			sentNoted(r, at, measured)
 		}

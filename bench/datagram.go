@@ -691,6 +691,9 @@ func (u *udpSocket) put(measured bool) (seq uint64) {
 	// timer that woke late, about half a millisecond here), which
 	// counted from due was put on the server.
 	*s = udpSlot{seq: seq, sentAt: time.Now(), pending: true, measured: measured}
+	if measured {
+		u.r.sent.Add(1)
+	}
 	if sentNoted != nil {
 		sentNoted(u.r, int64(s.sentAt.Sub(u.r.epoch)), measured)
 	}

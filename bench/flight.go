@@ -89,6 +89,9 @@ type flight struct {
 	// most in it, and nothing was pushed since: the writer, held back,
 	// sends at once what fell due meanwhile (see idle).
 	afterFull bool
+	// skippedFull: the flight had most in it as the reader passed over
+	// messages (skip): the reply taken next made room, if none did since.
+	skippedFull bool
 	// watching: the reader, with nothing owed, waits on the connection
 	// (see watch) as w says; replyBy, the deadline the first push
 	// meanwhile gave its reply.
@@ -325,6 +328,31 @@ func (f *flight) pop() (sentMsg, bool) {
 	}
 }
 
+// queued is how many messages are queued behind the one the reader
+// waits on the reply of: sent, or about to be.
+func (f *flight) queued() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.q.n
+}
+
+// skip takes the j oldest queued messages (j at most queued) off the
+// queue, and returns them: the reader passes over the one it waits on
+// the reply of and the j-1 first, which the server answered with
+// nothing, for the last (see run.skippedTo). The reply it takes then
+// makes room for them too (replied).
+func (f *flight) skip(j int) []sentMsg {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skippedFull = f.skippedFull || f.most > 0 && f.inFlight() >= f.most
+	ms := make([]sentMsg, j)
+	for k := range ms {
+		ms[k] = f.q.front()
+		f.q.pop()
+	}
+	return ms
+}
+
 // replied notes that the reader took a reply at now (run.now), the
 // message it popped last no longer in flight, and reports whether no
 // message is in flight.
@@ -332,7 +360,8 @@ func (f *flight) replied(now int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.since = now
-	f.afterFull = f.reading && f.most > 0 && f.inFlight() >= f.most
+	f.afterFull = f.reading && f.most > 0 && (f.inFlight() >= f.most || f.skippedFull)
+	f.skippedFull = false
 	if f.afterFull { // (the writer may be waiting for room)
 		select {
 		case f.freed <- struct{}{}:

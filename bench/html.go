@@ -37,6 +37,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		MeasuredConns, ServedConns string
 		MsgWord                    string
 		UnawaitedWhy, OutOfStep    string
+		SkippedText                string
 		TimedFrom                  string
 		TimelineSpan               float64
 		UPlotJS                    template.JS
@@ -51,6 +52,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		MsgWord:       r.msgWord(),
 		UnawaitedWhy:  unawaitedWhy,
 		OutOfStep:     r.outOfStep(),
+		SkippedText:   r.skippedText(),
 		TimedFrom:     r.timedFrom(),
 		TimelineSpan:  r.timelineSpan(),
 		UPlotJS:       template.JS(uplotJS),
@@ -128,10 +130,10 @@ pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; padding
 <div>
 <h2>Totals</h2>
 <table id="totals">
-<tr><th>messages</th><td class="n">{{.Messages}}</td><td>{{printf "%.0f" .MessagesPerSec}} msg/s, {{mb .BytesPerSec}} MB/s of replies came while measuring</td></tr>
+<tr><th>messages</th><td class="n">{{.Messages}}</td><td>answered of {{.Sent}} sent; {{printf "%.0f" .MessagesPerSec}} msg/s, {{mb .BytesPerSec}} MB/s of replies came while measuring</td></tr>
 <tr><th>latency</th><td colspan="2">{{if .Messages}}p50 {{us .LatencyUS.P50}}, p90 {{us .LatencyUS.P90}}, p99 {{us .LatencyUS.P99}}, p99.9 {{us .LatencyUS.P999}}, max {{us .LatencyUS.Max}}{{with .TimedFrom}} ({{.}}){{end}}{{else}}none: no reply to time{{end}}</td></tr>
 <tr><th>wrong</th><td class="n">{{.Mismatches}}</td>{{if .MismatchesAfter}}<td>{{.MismatchesAfter}} after an earlier wrong reply on the same connection, with no right one between{{.OutOfStep}}</td>{{end}}</tr>
-<tr><th>lost</th><td class="n">{{.Lost}}</td>{{if or .Late .DroppedByBench}}<td>{{if .Late}}{{.Late}} came later than the timeout{{if .DroppedByBench}}; {{end}}{{end}}{{if .DroppedByBench}}{{.DroppedByBench}} dropped by bench's own sockets (their receive buffers full: bench did not read in time){{end}}</td>{{end}}</tr>
+<tr><th>lost</th><td class="n">{{.Lost}}</td>{{if or .Late .DroppedByBench .Skipped}}<td>{{if .Skipped}}{{.SkippedText}}{{if or .Late .DroppedByBench}}; {{end}}{{end}}{{if .Late}}{{.Late}} came later than the timeout{{if .DroppedByBench}}; {{end}}{{end}}{{if .DroppedByBench}}{{.DroppedByBench}} dropped by bench's own sockets (their receive buffers full: bench did not read in time){{end}}</td>{{end}}</tr>
 <tr><th>errors</th><td class="n">{{.Errors}}</td></tr>
 {{- if .Unawaited}}
 <tr><th>not waited for</th><td class="n">{{.Unawaited}}</td><td>{{.UnawaitedWhy}}</td></tr>

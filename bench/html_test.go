@@ -28,7 +28,7 @@ const hostile = `got "</pre><img src=x onerror=alert(1)></script><script>alert(2
 // sampleReport is a 30-second run with a bad patch, as a page shows it.
 func sampleReport() *bench.Report {
 	r := &bench.Report{
-		Messages: 2_900_000, MessagesPerSec: 96_000, BytesPerSec: 6_144_000,
+		Sent: 2_900_000, Messages: 2_900_000, MessagesPerSec: 96_000, BytesPerSec: 6_144_000,
 		LatencyUS:  bench.Latency{P50: 480, P90: 900, P99: 2100, P999: 5200, Max: 31000},
 		Mismatches: 12, Errors: 1, FirstMismatch: hostile, FirstError: "read tcp 127.0.0.1:1->127.0.0.1:2: <reset>",
 		Settings: bench.Settings{Addr: "127.0.0.1:8080", Network: "tcp", Conns: 50, Size: 64, Depth: 1,
@@ -336,9 +336,9 @@ func TestPageSaysTLSAndReconnects(t *testing.T) {
 func TestPageNamesMessagesAsTheTextDoes(t *testing.T) {
 	text, page, line := writeEach(t, sampleReport())
 	for _, out := range []struct{ name, got, want string }{
-		{"text", text, "  messages  2900000  (96000 msg/s, 6.1 MB/s of replies came while measuring)"},
-		{"page", page, `<tr><th>messages</th><td class="n">2900000</td><td>96000 msg/s, 6.1 MB/s of replies came while measuring</td></tr>`},
-		{"JSON", line, `"messages":2900000,`},
+		{"text", text, "  messages  2900000 answered of 2900000 sent  (96000 msg/s, 6.1 MB/s of replies came while measuring)"},
+		{"page", page, `<tr><th>messages</th><td class="n">2900000</td><td>answered of 2900000 sent; 96000 msg/s, 6.1 MB/s of replies came while measuring</td></tr>`},
+		{"JSON", line, `"sent":2900000,"messages":2900000,`},
 	} {
 		if !strings.Contains(out.got, out.want) {
 			t.Errorf("the %s lacks %s", out.name, out.want)

@@ -61,6 +61,7 @@ type loop struct {
 	events  []unix.EpollEvent
 	replies int64 // counted here, added to the run's once a round
 	arrived int64 // the same, for run.arrived
+	sent    int64 // the same, for run.sent
 	bytes   int64 // and for run.arrivedBytes
 	// stopped: the loop has seen the run stop (its wake), and sent what
 	// each open loop's connection had yet to of the window (sendRest).
@@ -460,13 +461,15 @@ func (l *loop) run(d *loops) {
 				}
 			}
 		}
-		if l.replies > 0 || l.arrived > 0 {
+		if l.replies > 0 || l.arrived > 0 || l.sent > 0 {
 			r.replies.Add(l.replies)
 			r.arrived.Add(l.arrived)
 			r.arrivedBytes.Add(l.bytes)
-			l.replies, l.arrived, l.bytes = 0, 0, 0
+			r.sent.Add(l.sent)
+			l.replies, l.arrived, l.bytes, l.sent = 0, 0, 0, 0
 		}
 	}
+	r.sent.Add(l.sent) // (of a first send whose every connection failed: no round counted it)
 }
 
 // arm sets the timer to fire at run.now() == at, unless it already does.
@@ -491,6 +494,7 @@ func (l *loop) abort(err error) {
 	l.r.replies.Add(l.replies)
 	l.r.arrived.Add(l.arrived)
 	l.r.arrivedBytes.Add(l.bytes)
+	l.r.sent.Add(l.sent)
 }
 
 // send sends n messages in one write: those of cad from first on.
@@ -515,6 +519,9 @@ func (l *loop) hand(c *loopConn, n int, cad cadence, first uint64, now int64) {
 		due := cad.due(first + uint64(j))
 		m := sentMsg{due, l.r.inWindow(due)}
 		c.q.push(m)
+		if m.measured {
+			l.sent++
+		}
 		if sentNoted != nil {
 			sentNoted(l.r, m.at, m.measured)
 		}
@@ -672,13 +679,25 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		if !complete {
 			break
 		}
+		right := bytes.Equal(reply, want)
+		if !right {
+			// The right reply to a later message written: the server
+			// answered nothing to those before it (see skippedTo).
+			owed := c.sent - uint64(c.q.n)
+			j := r.skippedTo(c.i, owed, int(c.unwritten-owed)-1, reply)
+			for range j {
+				r.skipped(c.q.front())
+				c.q.pop()
+			}
+			right, freed = j > 0, freed+j
+		}
 		m := c.q.front()
 		c.q.pop()
 		if measuring {
 			l.arrived++
 			l.bytes += int64(len(reply))
 		}
-		if !bytes.Equal(reply, want) {
+		if !right {
 			r.streamMismatch(&c.wrong, m, reply, want, false)
 		} else {
 			c.wrong = false // a right reply: the stream is in step

@@ -110,7 +110,7 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  measured  %s (%s took %.2fs, the replies owed at the end %.2fs%s); every count is of messages sent, and errors met, while measuring\n",
 		measured, connecting, r.ConnectS, r.DrainS, cut)
-	fmt.Fprintf(w, "  messages  %d  (%.0f msg/s, %.1f MB/s of replies came while measuring)\n", r.Messages, r.MessagesPerSec, r.BytesPerSec/1e6)
+	fmt.Fprintf(w, "  messages  %d answered of %d sent  (%.0f msg/s, %.1f MB/s of replies came while measuring)\n", r.Messages, r.Sent, r.MessagesPerSec, r.BytesPerSec/1e6)
 	if r.Churn {
 		what := "connections"
 		if r.TLS {
@@ -135,6 +135,8 @@ func (r *Report) writeText(w io.Writer) {
 	switch {
 	case r.Network == "udp":
 		fmt.Fprintf(w, "  replies   %s, %d lost, %d duplicated, %d reordered%s", wrong, r.Lost, r.Duplicates, r.Reordered, r.lostWhy())
+	case r.Skipped > 0:
+		fmt.Fprintf(w, "  replies   %s, %d lost (%s)", wrong, r.Lost, r.skippedWhy())
 	case r.Lost > r.Late:
 		owed := "owed when a connection failed or the run ended"
 		if r.Late > 0 {
@@ -349,11 +351,15 @@ func (r *Report) unmadeConns() string {
 }
 
 // lostWhy is what is known of the lost, in brackets: how many came late,
-// and how many bench's own sockets dropped; "" if neither.
+// how many the server skipped, and how many bench's own sockets dropped;
+// "" if none.
 func (r *Report) lostWhy() string {
 	var why []string
 	if r.Late > 0 {
 		why = append(why, r.lateText())
+	}
+	if r.Skipped > 0 {
+		why = append(why, fmt.Sprintf("%d skipped", r.Skipped))
 	}
 	if r.DroppedByBench > 0 {
 		why = append(why, r.droppedText())
@@ -443,6 +449,25 @@ func (r *Report) timedFrom() string {
 		return "each timed from its send, which never waits for the server"
 	}
 	return "each timed from when it fell due: a stall counts for every message it held up"
+}
+
+// skippedWhy says what became of a stream's lost, some of them skipped
+// (Skipped): skipped, came late, or owed at the end.
+func (r *Report) skippedWhy() string {
+	why := []string{r.skippedText()}
+	if r.Late > 0 {
+		why = append(why, r.lateText())
+	}
+	if rest := r.Lost - r.Late - r.Skipped; rest > 0 {
+		why = append(why, fmt.Sprintf("%d owed when a connection failed or the run ended", rest))
+	}
+	return strings.Join(why, "; ")
+}
+
+// skippedText says how many of the lost the server skipped (Skipped).
+func (r *Report) skippedText() string {
+	return fmt.Sprintf("%d skipped: the server answered nothing to %s, and answered a later message on %s connection",
+		r.Skipped, plural(r.Skipped, "it", "them"), plural(r.Skipped, "its", "their"))
 }
 
 // lateText says how many of the lost came late.

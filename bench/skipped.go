@@ -1,0 +1,69 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+)
+
+// maxSkip is the most messages in a row a stream reply may pass over
+// (skippedTo): a connection's messages, from any on, are distinct
+// messages for distinct-1 more (pick's stride is odd), so a reply's
+// contents name at most one of them.
+const maxSkip = distinct - 1
+
+// uniqueWants says, for each of r.wants, whether no other reply the run
+// expects is the same bytes: a reply that is it answers its message and
+// no other (a short Size draws some messages twice; past messagesHeld
+// the messages repeat).
+func uniqueWants(wants [][]byte) []bool {
+	unique := make([]bool, len(wants))
+	for k, w := range wants {
+		unique[k] = true
+		for j, o := range wants {
+			if j != k && bytes.Equal(w, o) {
+				unique[k] = false
+				break
+			}
+		}
+	}
+	return unique
+}
+
+// skippedTo is how many messages a wrong reply got, on connection i,
+// whose reply owed is its k-th message's, passed over: j if got is, byte
+// for byte, the right reply to its (k+j)-th, one of the written messages
+// after the owed one (written of them), and answers no other; else 0.
+// The server then answered nothing to the j before it: counted lost, as
+// skipped (see skipped), the stream is in step again, where every later
+// reply was compared with the message before its own, and counted wrong.
+func (r *run) skippedTo(i int, k uint64, written int, got []byte) int {
+	for j := 1; j <= min(written, maxSkip); j++ {
+		if x := pick(i, k+uint64(j)); r.uniqueWant[x] && bytes.Equal(got, r.wants[x]) {
+			return j
+		}
+	}
+	return 0
+}
+
+// errWarmSkipped is a warm-up message skipped, as WarmupWrong shows it.
+var errWarmSkipped = errors.New("no reply: the server answered nothing to a message, and answered a later message on its connection")
+
+// skipped counts m, a message a stream's server answered with nothing
+// while it answered one sent after it (skippedTo): lost, if it counts,
+// whether or not a signal ended the wait at the end (its reply will not
+// come). One of the warm-up's counts in WarmupWrong, not WarmupLost: a
+// server that skips a reply is one that answers wrong, as one whose
+// skip put the stream out of step was, its replies after it wrong, and
+// the warm-up's lost alone leave a run all right.
+func (r *run) skipped(m sentMsg) {
+	switch {
+	case m.measured:
+		r.lost.Add(1)
+		r.skips.Add(1)
+	case r.beforeWindow(m.at):
+		if r.warmWrong.Add(1) == 1 || r.firstWarmWrong.Load() == nil {
+			e := errWarmSkipped
+			r.firstWarmWrong.CompareAndSwap(nil, &e)
+		}
+	}
+}
