@@ -20,6 +20,26 @@ func needLinux(*testing.T, string) {}
 // acknowledged (SIOCOUTQ).
 func unsentBytes(fd int) (int, error) { return unix.IoctlGetInt(fd, unix.SIOCOUTQ) }
 
+// inServer waits until the server's kernel has acknowledged all c wrote
+// (SIOCOUTQ is 0): it is in the server's receive queue.
+func inServer(t *testing.T, c *net.TCPConn) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(bound); ; time.Sleep(time.Millisecond) { // a kernel counter, no event to wait on
+		n := -1
+		rc.Control(func(fd uintptr) { n, _ = unsentBytes(int(fd)) })
+		if n == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%d bytes not acknowledged within %v", n, bound)
+		}
+	}
+}
+
 // serverSockopts are the options shout sets on the server's side of a
 // TCP connection, and their values: as net's connections have them.
 var serverSockopts = []struct {

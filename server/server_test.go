@@ -410,26 +410,70 @@ func TestShutdownWaitsForASlowReader(t *testing.T) {
 	shutdownReturned(t, stopped)
 }
 
-// fillBothWays writes to c, which reads nothing, for 200 ms or until
-// both sides' buffers are full, so that its server is stuck writing.
-func fillBothWays(c net.Conn) {
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	chunk := bytes.Repeat([]byte("y"), 64<<10)
-	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-	for range 4096 {
-		if _, err := c.Write(chunk); err != nil {
-			break
+// stuckWriting serves srv to a client with a small receive buffer, over
+// a listener whose connections have a small send buffer, that has sent
+// more than the buffers between them hold and reads nothing. It returns
+// the client once the server has read from it: the server is stuck
+// writing the reply, with input still queued behind it.
+//
+// All the input is in the server's socket before the server reads any of
+// it, so that the server's being stuck never rests on the client's
+// sending. A client that wrote for 200 ms instead, its receive buffer
+// shrunk after connecting, went on sending while its own receive queue
+// overflowed; on Linux 6.18 such a client takes no window update until
+// it reads, so a server late a moment at the first read (20 ms, forced)
+// closed its window for good in 2 runs of 10, and was left with all it
+// got answered, the replies in its socket and nothing to write:
+// TestShutdownDropsClientTakingNoReply then passed the bug it is for.
+func stuckWriting(t *testing.T, srv *server.Server) net.Conn {
+	t.Helper()
+	lc := net.ListenConfig{Control: bufControl(syscall.SO_SNDBUF, 4<<10)} // the connections inherit it
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := net.Dialer{Timeout: bound, Control: bufControl(syscall.SO_RCVBUF, 4<<10)}
+	c, err := d.Dial("tcp", ln.Addr().String()) // queued until the server accepts it
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(bound))
+	msg := bytes.Repeat([]byte("y"), 48<<10) // within the server's receive window, and far more than the replies' way holds
+	if _, err := c.Write(msg); err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	inServer(t, c.(*net.TCPConn))
+	obs := &readSignal{read: make(chan struct{}, 1)}
+	srv.Observer = obs
+	serveOn(t, srv, ln)
+	select {
+	case <-obs.read:
+	case <-time.After(bound):
+		t.Fatalf("the server read nothing within %v", bound)
+	}
+	return c
+}
+
+// bufControl is a Control for a Dialer or ListenConfig that sets the
+// socket's buffer opt (SO_SNDBUF or SO_RCVBUF) to n bytes.
+func bufControl(opt, n int) func(_, _ string, rc syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = setSockBuf(fd, opt, n) }); cerr != nil {
+			return cerr
 		}
+		return err
 	}
 }
 
 func TestShutdownTimeoutClosesSlowReader(t *testing.T) {
 	hook, ch := states()
 	srv := &server.Server{ConnState: hook, Logger: new(shouttest.Log).Logger()}
-	addr := shouttest.Start(t, srv)
-	c := dial(t, addr)
+	stuckWriting(t, srv)
 	waitState(t, ch, server.StateNew)
-	fillBothWays(c) // the server is stuck writing
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -446,10 +490,8 @@ func TestShutdownTimeoutClosesSlowReader(t *testing.T) {
 func TestShutdownDropsClientTakingNoReply(t *testing.T) {
 	hook, ch := states()
 	srv := &server.Server{WriteTimeout: time.Second, Linger: 50 * time.Millisecond, ConnState: hook, Logger: new(shouttest.Log).Logger()}
-	addr := shouttest.Start(t, srv)
-	c := dial(t, addr)
+	stuckWriting(t, srv) // the server stuck writing, with input queued: well within WriteTimeout, which has not fired yet
 	waitState(t, ch, server.StateNew)
-	fillBothWays(c) // the server stuck writing, with input queued: well within WriteTimeout, which has not fired yet
 	// No deadline: it returns only if it gives the client up (WriteTimeout).
 	shutdownReturned(t, shutdownCtx(context.Background(), srv))
 	waitState(t, ch, server.StateClosed)

@@ -1,0 +1,11 @@
+//go:build !windows
+
+package server_test
+
+import "syscall"
+
+// setSockBuf sets a socket's buffer opt (SO_SNDBUF, SO_RCVBUF) to n bytes
+// from a syscall.RawConn's Control, where a descriptor is an int.
+func setSockBuf(fd uintptr, opt, n int) error {
+	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, n)
+}
