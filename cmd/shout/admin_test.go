@@ -155,13 +155,11 @@ func TestServeAdminReadyzDuringDrain(t *testing.T) {
 	}
 	c := busyClient(t, p.addr("tcp")) // its replies wait for it to read them
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	var code int
-	var body string
-	for try := 0; try < 1000; try++ { // 503 is set first thing on the signal
-		if code, body = httpGet(t, url+"readyz"); code == http.StatusServiceUnavailable {
-			break
-		}
-	}
+	// 503 is set first thing on the signal, before the log says so. (A
+	// thousand tries, about a second, were too few on a loaded machine:
+	// the signal had not been handled yet.)
+	p.waitLog("shutting down")
+	code, body := httpGet(t, url+"readyz")
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz after SIGTERM: %d, want 503\n%s", code, p.logText())
 	}
