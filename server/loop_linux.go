@@ -232,6 +232,10 @@ type loop struct {
 	serveF   func(uintptr) bool // l.serve, made once
 	pollErr  error
 	more     bool  // the last batch may have left events to poll for
+	parked   int64 // the loop's time as it last parked
+	changed  int64 // the loop's time at its last new connection, hang-up or error
+	inBytes  int   // bytes the last batch read, in inReads reads (see serve)
+	inReads  int
 	armed    int64 // the wait's deadline, or -1
 	swept    int64
 	paused   []pausedListener // listeners not accepted from until a time
@@ -938,7 +942,26 @@ func (l *loop) end() {
 // room for, and no socket read only in part) serve parks at once rather
 // than make the poll that would find nothing, which saves a system call
 // each time the loop runs out of work.
+//
+// A loop whose clients keep many messages in flight naps instead of
+// parking after a batch (see nap), and polls for what came meanwhile,
+// until a poll finds nothing or a batch says the clients no longer do:
+// then it parks. Parking costs a wake for each time the loop runs out of
+// work (the park, the runtime's two polls of its own epoll set, the
+// scheduler's round, the loop's poll: some 1.5 µs), and with many
+// messages in flight on each connection the clients send on while the
+// loop sleeps, so a nap has the next batch find more connections ready
+// for the same one wake. A client with one message in flight would wait
+// for the nap instead, sending nothing meanwhile; the loop cannot see
+// messages, so it goes by bytes: it naps after a batch whose reads
+// averaged more than napBytes, which a client sending one short message
+// at a time does not reach (see napBytes). It also naps only when woken
+// within napSoon of its park, fed about as fast as it answers, and after
+// napCalm without a new connection, a hang-up or an error, so that
+// connections that come and go (churn) are answered at once.
 func (l *loop) serve(uintptr) bool {
+	woke := true
+	calm := false
 	for {
 		n, err := pollNow(l.ep, l.events)
 		if err != nil {
@@ -950,20 +973,31 @@ func (l *loop) serve(uintptr) bool {
 			if parking != nil {
 				parking(true)
 			}
+			l.parked = l.now
 			return false
 		}
 		l.now = l.time()
+		if woke {
+			woke = false
+			calm = l.now-l.parked < int64(napSoon) && l.now-l.changed > int64(napCalm)
+		}
 		l.more = n == len(l.events)
+		l.inBytes, l.inReads = 0, 0
 		for i := range n {
 			ev := &l.events[i]
 			switch key := ev.Pad; {
 			case key > 0:
+				if ev.Events&^(unix.EPOLLIN|unix.EPOLLOUT) != 0 {
+					calm, l.changed = false, l.now // a hang-up or an error
+				}
 				if c := l.at(int(ev.Fd)); c != nil && c.gen == key {
 					l.ready(c, ev.Events)
 				}
 			case key < 0:
+				calm, l.changed = false, l.now // a connection comes
 				l.accept(-key, ev.Fd)
 			default:
+				calm = false
 				var b [8]byte
 				unix.Read(l.wake, b[:])
 			}
@@ -972,13 +1006,53 @@ func (l *loop) serve(uintptr) bool {
 			return true
 		}
 		if !l.more {
+			if calm && l.inBytes > napBytes*l.inReads {
+				nap()
+				continue
+			}
 			if parking != nil {
 				parking(false)
 			}
+			l.parked = l.now
 			return false
 		}
 	}
 }
+
+// napBytes is how many bytes a read must average, over a batch, for the
+// loop to nap after it (see serve): eight messages of 64 bytes. A client
+// with one message in flight sends one message a read, and the messages
+// of the peers' benchmark (64 bytes), of a line typed or a command are
+// shorter; with 32 of 64 bytes in flight every read carried 2,048 bytes,
+// counted (BENCHMARKS, stop 61). A client with one message of more than
+// napBytes in flight at a time waits for a nap a message.
+const napBytes = 512
+
+// napSoon is how soon after its park a wake must come for the loop to
+// nap rather than park, napCalm how long since its last new connection,
+// hang-up or error (see serve); napFor is how long a nap is asked to
+// last (Linux adds its timer slack, 50 µs for most threads).
+var (
+	napSoon = 50 * time.Microsecond
+	napCalm = time.Millisecond
+	napFor  = unix.NsecToTimespec(int64(20 * time.Microsecond))
+)
+
+// nap sleeps for napFor without telling the scheduler, so that the loop
+// keeps its P: the goroutines that share it wait as long as the nap
+// (their wait is otherwise as long as a batch), where a sleep the
+// scheduler is told of would hand the P to another thread on the same
+// core after 20 µs.
+func nap() {
+	syscall.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&napFor)), 0, 0)
+	if napped != nil {
+		napped()
+	}
+}
+
+// napped, if set, is called on the loop's goroutine after each nap; a
+// test sets it before the loops start and clears it after they end.
+var napped func()
 
 // parking, if set, is called on the loop's goroutine as serve parks the
 // loop, told whether the poll just before found nothing; a test sets it
@@ -1550,6 +1624,8 @@ func (l *loop) read(c *lconn) {
 		l.eof(c)
 		return
 	}
+	l.inBytes += n
+	l.inReads++
 	first := c.waitsFirst() // (before the reply, which may pend)
 	info := &c.sess.info
 	if v := c.sess.read(l.rbuf[k : k+n]); v != 0 {
