@@ -81,8 +81,13 @@ func napLoop(t *testing.T, calm time.Duration) (*napLog, net.Conn) {
 
 // pipelined is what a client with 32 messages of 64 bytes in flight
 // sends at once (the peers' 32-in-flight row), and one of them what a
-// client with one in flight sends.
-var pipelined = strings.Repeat(strings.Repeat("m", 63)+"\n", 32)
+// client with one in flight sends; fewLong, what one with 8 messages of
+// 256 bytes in flight does (the peers' UTF-8 row): as many bytes, a
+// quarter as many messages.
+var (
+	pipelined = strings.Repeat(strings.Repeat("m", 63)+"\n", 32)
+	fewLong   = strings.Repeat(strings.Repeat("l", 255)+"\n", 8)
+)
 
 // parked reads the loop's log up to its park, failing on anything else
 // (a nap among them).
@@ -118,17 +123,18 @@ func TestLoopNapsWhenPipelined(t *testing.T) {
 	parked(t, o, "after a hang-up", "a hang-up")
 }
 
-// A loop whose client has one message in flight at a time parks after
-// each, as it did: the client sends nothing more until its answer, so a
-// nap would only keep it waiting (stop 60: throughput 0.79–0.92 at one in
-// flight on 50 connections with a loop that napped whenever fed fast).
-func TestLoopDoesNotNapAtOneInFlight(t *testing.T) {
+// A loop whose client has one message in flight at a time, or a few,
+// parks after each batch, as it did: the client sends nothing more until
+// its answers, so a nap would only keep it waiting (stop 60: throughput
+// 0.79–0.92 at one in flight on 50 connections with a loop that napped
+// whenever fed fast; stop 61: 0.86 at 8 in flight of 256 bytes with one
+// that napped after reads of more than 512 bytes).
+func TestLoopDoesNotNapWithFewInFlight(t *testing.T) {
 	o, c := napLoop(t, 0) // every wake soon, every moment calm
 	parked(t, o, "after a new connection", "a new connection")
-	msg := pipelined[:64]
-	for i := range 3 {
+	for _, msg := range []string{pipelined[:64], pipelined[:64], fewLong, fewLong} {
 		answer(t, c, msg)
-		parked(t, o, fmt.Sprintf("message %d of one in flight (%d bytes)", i, len(msg)), "one in flight")
+		parked(t, o, fmt.Sprintf("%d lines of %d bytes", strings.Count(msg, "\n"), len(msg)), "a few in flight")
 	}
 }
 
