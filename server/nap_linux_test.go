@@ -147,3 +147,90 @@ func TestLoopDoesNotNapWhileConnectionsCome(t *testing.T) {
 	answer(t, c, pipelined)
 	parked(t, o, "32 messages in flight, a connection ago", "input alone")
 }
+
+// napClocked is napLoop on a handClock, napSoon and napCalm left as they
+// are: the test says when each wake comes. The clock stands still but
+// where the test moves it, so a wake comes at once after a park.
+func napClocked(t *testing.T) (*napLog, *handClock, net.Addr, net.Conn) {
+	t.Helper()
+	o := &napLog{ev: make(chan string, 1024)}
+	napped, parking = o.napped, o.parking // read by the loops: set before they start, cleared after they end
+	s := &Server{Observer: o}
+	t.Cleanup(func() {
+		<-s.Ended()
+		napped, parking = nil, nil
+	})
+	k, addr := handClocked(t, s, nil)
+	c := dial(t, addr)
+	for opens := 0; opens < 2; {
+		if o.next(t, "two connections") == "open" {
+			opens++
+		}
+	}
+	parked(t, o, "after a new connection", "a new connection")
+	return o, k, addr, c
+}
+
+// napsAgain has c's client send 32 messages at once and reads the
+// loop's log up to its park: it must be after naps, and a poll that
+// found nothing.
+func napsAgain(t *testing.T, o *napLog, c net.Conn, what string) {
+	t.Helper()
+	answer(t, c, pipelined)
+	e := o.next(t, what)
+	if e != "nap" {
+		t.Fatalf("%s: the loop's next step was %q, want nap", what, e)
+	}
+	for e != "park after an empty poll" {
+		if e = o.next(t, what); e != "nap" && e != "park after an empty poll" {
+			t.Fatalf("%s: after a nap the loop's next step was %q, want another nap or a park after a poll that found nothing", what, e)
+		}
+	}
+}
+
+// A loop naps only when woken within napSoon of its last batch and
+// napCalm after its last new connection or hang-up (a client's end of
+// input counts, not only a reset): each condition, on its own, keeps a
+// pipelined client's batch from a nap.
+func TestLoopNapsOnlySoonAndCalm(t *testing.T) {
+	o, k, addr, c := napClocked(t)
+	answer(t, c, pipelined)
+	parked(t, o, "32 messages in flight, no time after a new connection", "input within napCalm of a connection")
+
+	k.advance(t, napCalm+time.Nanosecond)
+	answer(t, c, pipelined)
+	parked(t, o, "32 messages in flight, napCalm after the loop's last batch", "input long after a park")
+	napsAgain(t, o, c, "32 messages in flight at once after a park, napCalm after a connection")
+
+	d := dial(t, addr)
+	if e := o.next(t, "a second connection"); e != "open" {
+		t.Fatalf("a second connection: the loop's first step was %q, want open", e)
+	}
+	parked(t, o, "after a second connection", "a second connection")
+	k.advance(t, napCalm+time.Nanosecond)
+	d.(*net.TCPConn).CloseWrite() // its end of input: EPOLLRDHUP, no EPOLLHUP while the server has not shut its side
+	if e := o.next(t, "a client's end of input"); e != "close" {
+		t.Fatalf("a client's end of input: the loop's first step was %q, want close", e)
+	}
+	parked(t, o, "after a client's end of input", "a client's end of input")
+	answer(t, c, pipelined)
+	parked(t, o, "32 messages in flight, no time after a hang-up", "input within napCalm of a hang-up")
+
+	k.advance(t, napCalm+time.Nanosecond)
+	answer(t, c, pipelined)
+	parked(t, o, "32 messages in flight, napCalm after the loop's last batch", "input long after a park")
+	napsAgain(t, o, c, "32 messages in flight at once after a park, napCalm after a hang-up")
+}
+
+// The loop naps after a batch whose reads averaged more than napLines
+// lines, not after one of napLines.
+func TestLoopNapsAfterMoreThanNapLines(t *testing.T) {
+	o, c := napLoop(t, 0) // every wake soon, every moment calm
+	parked(t, o, "after a new connection", "a new connection")
+	answer(t, c, strings.Repeat("ab\n", napLines))
+	parked(t, o, fmt.Sprintf("a read of %d lines", napLines), "napLines lines")
+	answer(t, c, strings.Repeat("ab\n", napLines+1))
+	if e := o.next(t, "napLines+1 lines"); e != "nap" {
+		t.Fatalf("a read of %d lines: the loop's next step was %q, want nap", napLines+1, e)
+	}
+}
