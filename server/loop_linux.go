@@ -233,8 +233,8 @@ type loop struct {
 	serveF   func(uintptr) bool // l.serve, made once
 	pollErr  error
 	more     bool  // the last batch may have left events to poll for
-	parked   int64 // the loop's time as it last parked
-	changed  int64 // the loop's time at its last new connection, hang-up or error
+	parked   int64 // the loop's time (now) as it last parked: that of its last batch
+	changed  int64 // the loop's time at its last new connection, hang-up, error or urgent data
 	calm     bool  // the loop may nap in this wake (see serve)
 	inLines  int   // lines the last batch read, in inReads reads, counted while calm
 	inReads  int
@@ -957,10 +957,13 @@ func (l *loop) end() {
 // instead. The loop goes by lines, the messages of most clients: it naps
 // after a batch whose reads averaged more than napLines lines (see
 // napLines); a client that sends no newlines never has it nap. It also
-// naps only when woken within napSoon of its park, fed about as fast as
-// it answers, and after napCalm without a new connection, a hang-up or
-// an error, so that connections that come and go (churn) are answered at
-// once.
+// naps only when woken within napSoon of its last batch before it
+// parked, fed about as fast as it answers, and after napCalm without a
+// new connection, a hang-up, an error or urgent data, so that
+// connections that come and go (churn) are answered at once. (A nap
+// lasts longer than napSoon, so the wake after one that ended in a poll
+// that found nothing does not nap.) While each batch says so the loop
+// naps on without parking, and holds its P all along (see nap).
 func (l *loop) serve(uintptr) bool {
 	woke := true
 	l.calm = false
@@ -990,7 +993,7 @@ func (l *loop) serve(uintptr) bool {
 			switch key := ev.Pad; {
 			case key > 0:
 				if ev.Events&^(unix.EPOLLIN|unix.EPOLLOUT) != 0 {
-					l.calm, l.changed = false, l.now // a hang-up or an error
+					l.calm, l.changed = false, l.now // a hang-up, an error or urgent data
 				}
 				if c := l.at(int(ev.Fd)); c != nil && c.gen == key {
 					l.ready(c, ev.Events)
@@ -1044,10 +1047,13 @@ var (
 )
 
 // nap sleeps for napFor without telling the scheduler, so that the loop
-// keeps its P: the goroutines that share it wait as long as the nap
-// (their wait is otherwise as long as a batch), where a sleep the
-// scheduler is told of would hand the P to another thread on the same
-// core after 20 µs.
+// keeps its P, where a sleep the scheduler is told of would hand the P
+// to another thread on the same core after 20 µs. The goroutines that
+// share the P (the goroutine engine's connections, UDP, timers) wait
+// for the loop's naps and batches until it parks, not for one batch as
+// they otherwise do, or until the runtime preempts it after 10 ms: at
+// 32 in flight the loop naps about ten times a wake (BENCHMARKS, stop
+// 61).
 func nap() {
 	syscall.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&napFor)), 0, 0)
 	if napped != nil {
