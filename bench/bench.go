@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -1188,14 +1189,24 @@ const distinct = 64
 
 // pick is the index of connection i's k-th message: each connection
 // walks the messages with its own stride from its own start, so a server
-// that crosses connections' replies is caught. k is a uint64, and the
-// sum unsigned, because a connection's messages may pass 2^31 in a long
-// run where int is 32 bits, and k times a stride of up to 63 passes it
-// after a 63rd of that: in int the index turned negative, and bench
-// panicked. Unsigned, a sum that wraps is still right modulo distinct,
-// which divides 2^64.
+// that crosses connections' replies is caught. Connection i's stride is
+// 1+2*(i%32), its start i%32 plus the bits of i/32 reversed (0, 32, 16,
+// 48, ...): of two of the first 64 connections, the one's k-th
+// message is never the other's (their strides differ by twice what
+// their starts do, which no multiple of it is, modulo 64); the replies
+// of one read on another of a different stride are not, two in a row,
+// replies to its later messages, taken for a skip (see skippedTo), nor,
+// of the first 64, of one with the same stride (32 apart) unless the one
+// is 17 messages or more behind the other. The
+// first 2,048 connections' walks all differ. k is a uint64, and the sum
+// unsigned, because a connection's messages may pass 2^31 in a long run
+// where int is 32 bits, and k times a stride of up to 63 passes it after
+// a 63rd of that: in int the index turned negative, and bench panicked.
+// Unsigned, a sum that wraps is still right modulo distinct, which
+// divides 2^64.
 func pick(i int, k uint64) int {
-	return int((uint64(i) + k*uint64(1+2*(i/distinct%(distinct/2)))) % distinct)
+	start := uint64(i%32) + uint64(bits.Reverse8(uint8(i/32%distinct))>>2)
+	return int((start + k*uint64(1+2*(i%32))) % distinct)
 }
 
 // messagesHeld bounds the bytes of a run's distinct messages: past it,

@@ -92,9 +92,13 @@ const (
 
 // loopConn is one connection's state.
 type loopConn struct {
-	fd   int
-	key  int32  // its index in loop.conns
-	i    int    // its number in the run, which picks its messages
+	fd  int
+	key int32 // its index in loop.conns
+	i   int   // its number in the run, which picks its messages
+	// pend is a reply held until the one after it says whether the
+	// server skipped the messages before it, or answered wrong (see
+	// pendingSkip).
+	pend pendingSkip
 	sent uint64 // messages sent so far (see pick)
 	// unwritten: the messages from this one to sent are in q but not yet
 	// handed to write (the rest of those owed at a new connection, see
@@ -680,16 +684,40 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			break
 		}
 		right := bytes.Equal(reply, want)
+		owed := c.sent - uint64(c.q.n)
+		written := int(c.unwritten-owed) - 1 // after the owed one
+		if j := c.pend.j; j > 0 {
+			// The reply after a held one (see pendingSkip): in step
+			// with the message it named, the server skipped those
+			// before that; else the held reply was wrong.
+			c.pend.j = 0
+			if !right && j <= written && bytes.Equal(reply, r.wants[pick(c.i, owed+uint64(j))]) {
+				r.skipped(c.pend.m)
+				for range j - 1 {
+					r.skipped(c.q.front())
+					c.q.pop()
+				}
+				if a := c.q.front(); a.measured && r.onTime(time.Duration(c.pend.at-a.at)) {
+					l.w.mu.Lock()
+					put(l.w.hist, (c.pend.at-a.at)/1e3)
+					l.w.mu.Unlock()
+					l.replies++
+				}
+				c.q.pop()
+				right, freed = true, freed+j
+			} else {
+				r.streamMismatch(&c.wrong, c.pend.m, c.pend.got, r.wants[pick(c.i, c.pend.k)], false)
+			}
+		}
+		held := false
 		if !right {
 			// The right reply to a later message written: the server
-			// answered nothing to those before it (see skippedTo).
-			owed := c.sent - uint64(c.q.n)
-			j := r.skippedTo(c.i, owed, int(c.unwritten-owed)-1, reply)
-			for range j {
-				r.skipped(c.q.front())
-				c.q.pop()
+			// answered nothing to those before it, if the reply after
+			// it is in step too (see skippedTo): held till then.
+			if j := r.skippedTo(c.i, owed, written, reply); j > 0 {
+				c.pend = pendingSkip{j: j, m: c.q.front(), k: owed, at: now, got: append(c.pend.got[:0], reply...)}
+				held = true
 			}
-			right, freed = j > 0, freed+j
 		}
 		m := c.q.front()
 		c.q.pop()
@@ -697,12 +725,14 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			l.arrived++
 			l.bytes += int64(len(reply))
 		}
-		if !right {
+		switch {
+		case held:
+		case !right:
 			r.streamMismatch(&c.wrong, m, reply, want, false)
-		} else {
+		default:
 			c.wrong = false // a right reply: the stream is in step
 		}
-		if m.measured && r.onTime(time.Duration(now-m.at)) {
+		if !held && m.measured && r.onTime(time.Duration(now-m.at)) {
 			l.w.mu.Lock()
 			put(l.w.hist, (now-m.at)/1e3)
 			l.w.mu.Unlock()
@@ -769,6 +799,7 @@ func (c *loopConn) late(err error) error {
 // began, is wrong; the rest owed are lost.
 func (l *loop) eof(c *loopConn) {
 	r := l.r
+	l.flushPend(c)
 	if r.cfg.Reconnect && (!r.stopping.Load() || c.q.n > 0) {
 		// A graceful close: the server answered all it had read. What is
 		// still owed was on its way when it closed; it goes again on the
@@ -811,6 +842,7 @@ func (l *loop) cutShort(c *loopConn) (warm bool) {
 
 // broken ends a connection on a failure: what it still owed is lost.
 func (l *loop) broken(c *loopConn, err error) {
+	l.flushPend(c)
 	warm := l.r.fail(err)
 	l.troubled(c, err)
 	l.owe(c)
@@ -824,6 +856,7 @@ func (l *loop) broken(c *loopConn, err error) {
 // redial closes c's socket and makes a new connection in the background;
 // takeRedialed puts it in place.
 func (l *loop) redial(c *loopConn) {
+	l.flushPend(c)
 	unix.Close(c.fd)
 	c.fd, c.redialing = -1, true
 	c.since = l.r.now() // when the new connection is made, its replies are timed from it
@@ -949,8 +982,18 @@ func (d *loops) countNeverServed() {
 	}
 }
 
+// flushPend counts c's held reply (pend), if any, wrong: no reply after
+// it came to say the server skipped the messages before it.
+func (l *loop) flushPend(c *loopConn) {
+	if c.pend.j > 0 {
+		c.pend.j = 0
+		l.r.streamMismatch(&c.wrong, c.pend.m, c.pend.got, l.r.wants[pick(c.i, c.pend.k)], false)
+	}
+}
+
 // owe counts the messages in flight on c as lost.
 func (l *loop) owe(c *loopConn) {
+	l.flushPend(c)
 	for ; c.q.n > 0; c.q.pop() {
 		l.r.owed(c.q.front())
 	}
@@ -960,6 +1003,7 @@ func (l *loop) owe(c *loopConn) {
 // closeConn closes c for good: no new connection is made for it. warm:
 // its failure was counted the warm-up's (see run.ended).
 func (l *loop) closeConn(c *loopConn, warm bool) {
+	l.flushPend(c)
 	if c.fd >= 0 {
 		unix.Close(c.fd)
 	}

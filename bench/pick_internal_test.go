@@ -30,3 +30,45 @@ func TestPickPastIntRange(t *testing.T) {
 		}
 	}
 }
+
+// Two connections' messages are told apart as pick says: of two of the
+// first 64, the one's k-th is never the other's; the replies of one
+// crossed onto another of a different stride (i%32) are never, two in a
+// row, replies to its messages 1 to maxSkip later (taken for a skip: see
+// skippedTo), nor, of two of the first 64 with the same stride, unless
+// the one is 17 messages or more behind the other; the first 2,048 walk
+// the messages each its own way. With every one of the first 64 given
+// stride 1, connection 1's k-th message was connection 0's (k+1)-th,
+// and a server crossing their replies was reported as skipping one.
+func TestPickTellsConnectionsApart(t *testing.T) {
+	walks := map[[2]int]int{}
+	for i := range 2048 {
+		w := [2]int{pick(i, 0), pick(i, 1)}
+		if o, ok := walks[w]; ok {
+			t.Fatalf("connections %d and %d walk the messages alike", o, i)
+		}
+		walks[w] = i
+	}
+	for i := range 128 {
+		for o := range 128 {
+			if o == i {
+				continue
+			}
+			for k := range uint64(distinct) {
+				if i < 64 && o < 64 && pick(i, k) == pick(o, k) {
+					t.Fatalf("connections %d and %d: message %d is the same, %d", i, o, k, pick(i, k))
+				}
+				for q := range uint64(distinct) {
+					for j := uint64(1); j <= maxSkip; j++ {
+						lag := (k - q + distinct) % distinct // o behind i
+						same := o%32 == i%32 && (i >= 64 || o >= 64 || lag >= 17 && lag <= distinct-17)
+						if !same && pick(o, q) == pick(i, k+j) && pick(o, q+1) == pick(i, k+j+1) {
+							t.Fatalf("connection %d's messages %d and %d are connection %d's %d and %d: crossed, taken for %d skipped",
+								o, q, q+1, i, k+j, k+j+1, j)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -8,8 +8,10 @@ import (
 // maxSkip is the most messages in a row a stream reply may pass over
 // (skippedTo): a connection's messages, from any on, are distinct
 // messages for distinct-1 more (pick's stride is odd), so a reply's
-// contents name at most one of them.
-const maxSkip = distinct - 1
+// contents name at most one of them. It is less than the 16 messages
+// that the first 128 connections with a stride in common are apart
+// (pick): their replies crossed are not taken for a skip.
+const maxSkip = 15
 
 // uniqueWants says, for each of r.wants, whether no other reply the run
 // expects is the same bytes: a reply that is it answers its message and
@@ -66,4 +68,18 @@ func (r *run) skipped(m sentMsg) {
 			r.firstWarmWrong.CompareAndSwap(nil, &e)
 		}
 	}
+}
+
+// pendingSkip is a stream reply held: the right reply to the j-th
+// message after m, connection's k-th, the one owed, that came at (run.now)
+// (see skippedTo). The reply after it says what it was: if it answers the
+// message after that one, the server skipped m and the j-1 after it; if
+// not, got was a wrong reply to m (another connection's, as a server
+// that crosses connections' replies sends). j is 0 when none is held.
+type pendingSkip struct {
+	j   int
+	m   sentMsg
+	k   uint64
+	at  int64
+	got []byte
 }

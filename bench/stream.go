@@ -247,11 +247,22 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				skipped = 0
 			}
 		}
+		// pend is a reply held (see skippedTo) until the one after it
+		// says whether the server skipped the messages before it, or
+		// answered wrong; flushPend counts it wrong, with none after.
+		var pend pendingSkip
+		flushPend := func() {
+			if pend.j > 0 {
+				r.streamMismatch(&wrong, pend.m, pend.got, r.wants[pick(i, pend.k)], false)
+				pend.j = 0
+			}
+		}
 		// lostConn ends the connection after a read failed (first: the
 		// reader counted the failure, not the writer): what is owed
 		// is lost.
 		// warm: the failure was counted the warm-up's (see run.ended).
 		lostConn := func(first, warm bool) {
+			flushPend()
 			if first {
 				gone.note(r)
 			}
@@ -351,6 +362,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 			m, ok := sent.pop()
 			if !ok {
+				flushPend()
 				return
 			}
 			want := r.wants[pick(i, k)]
@@ -375,6 +387,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				r.hear()
 			}
 			if err != nil {
+				flushPend()
 				// The connection closed before the whole reply came: the
 				// reply is wrong, not late. Any other failure, a time-out
 				// included, is an error. Either way no more replies come.
@@ -404,31 +417,52 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			now := r.now()
 			r.arrive(len(got), now)
 			right := bytes.Equal(got, want)
-			if j := 0; !right {
-				// The right reply to a later message queued: the server
-				// answered nothing to those before it (see skippedTo).
-				if j = r.skippedTo(i, k, sent.queued(), got); j > 0 {
-					passed := sent.skip(j)
-					r.skipped(m)
-					for _, p := range passed[:j-1] {
+			held := false
+			if pend.j > 0 {
+				// The reply after a held one (see held): in step with
+				// the message it named, the server skipped those
+				// before that; else the held reply was wrong.
+				j := pend.j
+				if !right && j <= sent.queued() && bytes.Equal(got, r.wants[pick(i, k+uint64(j))]) {
+					ms := append([]sentMsg{m}, sent.skip(j)...)
+					r.skipped(pend.m)
+					for _, p := range ms[:j-1] {
 						r.skipped(p)
 					}
-					m, k, right = passed[j-1], k+uint64(j), true
-				}
-				for range j {
-					if r.cfg.Rate <= 0 { // (the room they held)
-						slots <- struct{}{}
+					if a := ms[j-1]; a.measured && r.onTime(time.Duration(pend.at-a.at)) {
+						w.record(r, time.Duration(pend.at-a.at))
 					}
+					m, k, right = ms[j], k+uint64(j), true
+					for range j {
+						if r.cfg.Rate <= 0 { // (the room they held)
+							slots <- struct{}{}
+						}
+					}
+				} else {
+					flushPend()
 				}
+				pend.j = 0
 			}
 			if !right {
+				// The right reply to a later message queued: the server
+				// answered nothing to those before it, if the reply
+				// after it is in step too (see skippedTo): held till
+				// then.
+				if j := r.skippedTo(i, k, sent.queued(), got); j > 0 {
+					pend = pendingSkip{j: j, m: m, k: k, at: now, got: append(pend.got[:0], got...)}
+					held = true
+				}
+			}
+			switch {
+			case held:
+			case !right:
 				r.streamMismatch(&wrong, m, got, want, false)
-			} else {
+			default:
 				wrong = false // a right reply: the stream is in step
 			}
 			straying = false
 			cut = got[len(got)-1] != '\n' // at readReply's limit: its line goes on
-			if d := time.Duration(now - m.at); m.measured && r.onTime(d) {
+			if d := time.Duration(now - m.at); !held && m.measured && r.onTime(d) {
 				w.record(r, d)
 			}
 			if sent.replied(now) && br.Buffered() > 0 {
