@@ -999,6 +999,10 @@ func (r *run) wrongIn(n *atomic.Int64, first *atomic.Pointer[error], got, want [
 		s += "the server closed the connection before the reply began"
 	case closed && i == len(got):
 		s += fmt.Sprintf("the server closed the connection after byte %d of the reply", i)
+	case closed:
+		// A message cut short inside a character is answered so: its
+		// lead byte as it is, and the close after it.
+		s += fmt.Sprintf("first difference at byte %d, and the server closed the connection after byte %d of the reply", i, len(got))
 	default:
 		s += fmt.Sprintf("first difference at byte %d", i)
 	}
