@@ -476,6 +476,18 @@ func (l *loop) run(d *loops) {
 	r.sent.Add(l.sent) // (of a first send whose every connection failed: no round counted it)
 }
 
+// record times the reply to m, come at at (run.now), if it counts: m
+// measured, and the reply within the timeout. The loop's count goes to
+// the run's once a round, as worker.record's goes at once.
+func (l *loop) record(m sentMsg, at int64) {
+	if d := time.Duration(at - m.at); m.measured && l.r.onTime(d) {
+		l.w.mu.Lock()
+		put(l.w.hist, d.Microseconds())
+		l.w.mu.Unlock()
+		l.replies++
+	}
+}
+
 // arm sets the timer to fire at run.now() == at, unless it already does.
 func (l *loop) arm(at int64) error {
 	if at == l.armed {
@@ -690,23 +702,17 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			// The reply after a held one (see pendingSkip): in step
 			// with the message it named, the server skipped those
 			// before that; else the held reply was wrong.
-			c.pend.j = 0
-			if !right && j <= written && bytes.Equal(reply, r.wants[pick(c.i, owed+uint64(j))]) {
+			if !right && c.pend.confirms(r, c.i, owed, written, reply) {
 				r.skipped(c.pend.m)
 				for range j - 1 {
 					r.skipped(c.q.front())
 					c.q.pop()
 				}
-				if a := c.q.front(); a.measured && r.onTime(time.Duration(c.pend.at-a.at)) {
-					l.w.mu.Lock()
-					put(l.w.hist, (c.pend.at-a.at)/1e3)
-					l.w.mu.Unlock()
-					l.replies++
-				}
+				l.record(c.q.front(), c.pend.at) // the held reply's
 				c.q.pop()
-				right, freed = true, freed+j
+				right, freed, c.pend.j = true, freed+j, 0
 			} else {
-				r.streamMismatch(&c.wrong, c.pend.m, c.pend.got, r.wants[pick(c.i, c.pend.k)], false)
+				c.pend.flush(r, c.i, &c.wrong)
 			}
 		}
 		held := false
@@ -714,10 +720,7 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 			// The right reply to a later message written: the server
 			// answered nothing to those before it, if the reply after
 			// it is in step too (see skippedTo): held till then.
-			if j := r.skippedTo(c.i, owed, written, reply); j > 0 {
-				c.pend = pendingSkip{j: j, m: c.q.front(), k: owed, at: now, got: append(c.pend.got[:0], reply...)}
-				held = true
-			}
+			held = c.pend.hold(r, c.i, c.q.front(), owed, written, now, reply)
 		}
 		m := c.q.front()
 		c.q.pop()
@@ -732,11 +735,8 @@ func (l *loop) take(c *loopConn, data []byte, now int64) {
 		default:
 			c.wrong = false // a right reply: the stream is in step
 		}
-		if !held && m.measured && r.onTime(time.Duration(now-m.at)) {
-			l.w.mu.Lock()
-			put(l.w.hist, (now-m.at)/1e3)
-			l.w.mu.Unlock()
-			l.replies++
+		if !held {
+			l.record(m, now)
 		}
 		c.in = c.in[:0]
 		c.since = now
@@ -799,7 +799,7 @@ func (c *loopConn) late(err error) error {
 // began, is wrong; the rest owed are lost.
 func (l *loop) eof(c *loopConn) {
 	r := l.r
-	l.flushPend(c)
+	c.pend.flush(l.r, c.i, &c.wrong)
 	if r.cfg.Reconnect && (!r.stopping.Load() || c.q.n > 0) {
 		// A graceful close: the server answered all it had read. What is
 		// still owed was on its way when it closed; it goes again on the
@@ -842,7 +842,7 @@ func (l *loop) cutShort(c *loopConn) (warm bool) {
 
 // broken ends a connection on a failure: what it still owed is lost.
 func (l *loop) broken(c *loopConn, err error) {
-	l.flushPend(c)
+	c.pend.flush(l.r, c.i, &c.wrong)
 	warm := l.r.fail(err)
 	l.troubled(c, err)
 	l.owe(c)
@@ -856,7 +856,7 @@ func (l *loop) broken(c *loopConn, err error) {
 // redial closes c's socket and makes a new connection in the background;
 // takeRedialed puts it in place.
 func (l *loop) redial(c *loopConn) {
-	l.flushPend(c)
+	c.pend.flush(l.r, c.i, &c.wrong)
 	unix.Close(c.fd)
 	c.fd, c.redialing = -1, true
 	c.since = l.r.now() // when the new connection is made, its replies are timed from it
@@ -982,18 +982,9 @@ func (d *loops) countNeverServed() {
 	}
 }
 
-// flushPend counts c's held reply (pend), if any, wrong: no reply after
-// it came to say the server skipped the messages before it.
-func (l *loop) flushPend(c *loopConn) {
-	if c.pend.j > 0 {
-		c.pend.j = 0
-		l.r.streamMismatch(&c.wrong, c.pend.m, c.pend.got, l.r.wants[pick(c.i, c.pend.k)], false)
-	}
-}
-
 // owe counts the messages in flight on c as lost.
 func (l *loop) owe(c *loopConn) {
-	l.flushPend(c)
+	c.pend.flush(l.r, c.i, &c.wrong)
 	for ; c.q.n > 0; c.q.pop() {
 		l.r.owed(c.q.front())
 	}
@@ -1003,7 +994,7 @@ func (l *loop) owe(c *loopConn) {
 // closeConn closes c for good: no new connection is made for it. warm:
 // its failure was counted the warm-up's (see run.ended).
 func (l *loop) closeConn(c *loopConn, warm bool) {
-	l.flushPend(c)
+	c.pend.flush(l.r, c.i, &c.wrong)
 	if c.fd >= 0 {
 		unix.Close(c.fd)
 	}

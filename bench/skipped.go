@@ -83,3 +83,33 @@ type pendingSkip struct {
 	at  int64
 	got []byte
 }
+
+// hold holds got, connection i's reply to m, its k-th message, if it is
+// the right reply to one of the queued after it (see skippedTo), until
+// the reply after it says what it was; at is when it came. It reports
+// whether it holds it.
+func (p *pendingSkip) hold(r *run, i int, m sentMsg, k uint64, queued int, at int64, got []byte) bool {
+	j := r.skippedTo(i, k, queued, got)
+	if j > 0 {
+		*p = pendingSkip{j: j, m: m, k: k, at: at, got: append(p.got[:0], got...)}
+	}
+	return j > 0
+}
+
+// confirms reports whether got, the reply after the one held, is the
+// right reply to the message after the one the held reply named: the
+// server skipped the held reply's message and the p.j-1 after it. The
+// reply owed now is connection i's k-th message's, with queued after it.
+func (p *pendingSkip) confirms(r *run, i int, k uint64, queued int, got []byte) bool {
+	return p.j <= queued && bytes.Equal(got, r.wants[pick(i, k+uint64(p.j))])
+}
+
+// flush counts the reply held, if any, a wrong reply to its message, on
+// connection i (wrong, as streamMismatch takes it): no reply after it
+// said the server skipped.
+func (p *pendingSkip) flush(r *run, i int, wrong *bool) {
+	if p.j > 0 {
+		p.j = 0
+		r.streamMismatch(wrong, p.m, p.got, r.wants[pick(i, p.k)], false)
+	}
+}

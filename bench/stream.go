@@ -249,20 +249,14 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 		}
 		// pend is a reply held (see skippedTo) until the one after it
 		// says whether the server skipped the messages before it, or
-		// answered wrong; flushPend counts it wrong, with none after.
+		// answered wrong; flushed, wrong, with none after.
 		var pend pendingSkip
-		flushPend := func() {
-			if pend.j > 0 {
-				r.streamMismatch(&wrong, pend.m, pend.got, r.wants[pick(i, pend.k)], false)
-				pend.j = 0
-			}
-		}
 		// lostConn ends the connection after a read failed (first: the
 		// reader counted the failure, not the writer): what is owed
 		// is lost.
 		// warm: the failure was counted the warm-up's (see run.ended).
 		lostConn := func(first, warm bool) {
-			flushPend()
+			pend.flush(r, i, &wrong)
 			if first {
 				gone.note(r)
 			}
@@ -362,7 +356,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 			}
 			m, ok := sent.pop()
 			if !ok {
-				flushPend()
+				pend.flush(r, i, &wrong)
 				return
 			}
 			want := r.wants[pick(i, k)]
@@ -387,7 +381,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				r.hear()
 			}
 			if err != nil {
-				flushPend()
+				pend.flush(r, i, &wrong)
 				// The connection closed before the whole reply came: the
 				// reply is wrong, not late. Any other failure, a time-out
 				// included, is an error. Either way no more replies come.
@@ -422,8 +416,7 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 				// The reply after a held one (see held): in step with
 				// the message it named, the server skipped those
 				// before that; else the held reply was wrong.
-				j := pend.j
-				if !right && j <= sent.queued() && bytes.Equal(got, r.wants[pick(i, k+uint64(j))]) {
+				if j := pend.j; !right && pend.confirms(r, i, k, sent.queued(), got) {
 					ms := append([]sentMsg{m}, sent.skip(j)...)
 					r.skipped(pend.m)
 					for _, p := range ms[:j-1] {
@@ -433,25 +426,22 @@ func (r *run) streamWorker(i int, w *worker, c net.Conn) {
 						w.record(r, time.Duration(pend.at-a.at))
 					}
 					m, k, right = ms[j], k+uint64(j), true
-					for range j {
-						if r.cfg.Rate <= 0 { // (the room they held)
+					if r.cfg.Rate <= 0 { // (the room they held)
+						for range j {
 							slots <- struct{}{}
 						}
 					}
+					pend.j = 0
 				} else {
-					flushPend()
+					pend.flush(r, i, &wrong)
 				}
-				pend.j = 0
 			}
 			if !right {
 				// The right reply to a later message queued: the server
 				// answered nothing to those before it, if the reply
 				// after it is in step too (see skippedTo): held till
 				// then.
-				if j := r.skippedTo(i, k, sent.queued(), got); j > 0 {
-					pend = pendingSkip{j: j, m: m, k: k, at: now, got: append(pend.got[:0], got...)}
-					held = true
-				}
+				held = pend.hold(r, i, m, k, sent.queued(), now, got)
 			}
 			switch {
 			case held:
