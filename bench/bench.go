@@ -428,10 +428,11 @@ type Report struct {
 	// Skipped counts those of Lost, over a stream, that the server
 	// answered with nothing while it answered a message sent after them
 	// on the same connection: a reply that is, byte for byte, the right
-	// one to a later message in flight (each connection's next 63 are
-	// told apart by their contents: see skippedTo) is that message's, and
-	// the ones before it were passed over. Without it every later reply
-	// was compared with the message before its own, and counted wrong.
+	// one to a later message in flight, maxSkip (15) on at most, and
+	// whose next reply is in step with it, is that message's, and the
+	// ones before it were passed over (see skippedTo). Without it every
+	// later reply was compared with the message before its own, and
+	// counted wrong.
 	Skipped int64 `json:"skipped,omitempty"`
 	// DroppedByBench counts the replies that bench's own UDP sockets
 	// dropped while measuring, their receive buffers full because bench
